@@ -1,0 +1,54 @@
+/* status.c: thread-local error messages behind cxr_status.h. */
+#include "cxr_status.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char last_msg[1024];
+
+cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+cxr_status cxr_wrap_error(cxr_status code, const char *fmt, ...)
+{
+    char prefix[512], old[sizeof last_msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, last_msg, sizeof old);
+    snprintf(last_msg, sizeof last_msg, "%s: %s", prefix, old);
+    return code;
+}
+
+const char *cxr_last_error(void) { return last_msg; }
+
+const char *cxr_status_name(cxr_status code)
+{
+    static const char *const names[] = {
+        "ok", "argument", "io", "out of memory", "format", "version", "decode", "checksum",
+        "compress", "hdf5", "cuda", "no device", "interrupted", "mismatch", "unsupported",
+        "internal"};
+    if ((unsigned)code < sizeof names / sizeof names[0]) return names[code];
+    return "unknown";
+}
+
+int cxr_exit_code(cxr_status code)
+{
+    switch (code) {
+    case CXR_OK: return 0;
+    case CXR_E_ARG: return 2;
+    case CXR_E_FORMAT: case CXR_E_VERSION: case CXR_E_DECODE: case CXR_E_CHECKSUM:
+    case CXR_E_MISMATCH: return 3;
+    case CXR_E_IO: case CXR_E_HDF5: return 4;
+    case CXR_E_CUDA: case CXR_E_NODEVICE: case CXR_E_UNSUPPORTED: return 5;
+    case CXR_E_INTERRUPTED: return 130;
+    default: return 1;
+    }
+}

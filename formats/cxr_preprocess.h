@@ -1,0 +1,72 @@
+/* cxr_preprocess.h: one JPEG in, one normalized square float32 tensor out.
+ *
+ * The same code serves cxr-pack (building a store) and cxr-predict (applying a store's
+ * preprocessing, read back from its attributes), so a model sees identical inputs in both.
+ * Steps, each documented in specs/store.md and exposed for unit tests:
+ *   decode (libjpeg-turbo, reduced DCT scale when the image is >= 2x the target)
+ *   -> grayscale (BT.601 luma) -> optional aspect center-crop -> antialiased resize
+ *   -> 256-bin histogram equalization -> normalization (min-max to [-1,1] by default).
+ */
+#ifndef CXR_PREPROCESS_H
+#define CXR_PREPROCESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cxr_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    CXR_NORM_MINMAX = 0,    /* per image: (x - min) / (max - min) * 2 - 1; constant -> 0 */
+    CXR_NORM_ZSCORE255 = 1, /* per image: z = (x - mean)/std, then min-max of z to [0,255] */
+    CXR_NORM_NONE = 2       /* equalized 8-bit values as float, 0..255 */
+} cxr_norm;
+
+typedef struct {
+    int size;            /* output side in pixels (default 256) */
+    int equalize;        /* 1: 256-bin histogram equalization (default 1) */
+    cxr_norm normalize;  /* default CXR_NORM_MINMAX */
+    double crop_ratio;   /* center-crop to square when |w/h - 1| > crop_ratio; <= 0: never */
+    int max_side;        /* reject images with a side larger than this (default 16384) */
+} cxr_preprocess_params;
+
+/* Defaults above (the chest X-ray study's preprocessing). */
+void cxr_preprocess_defaults(cxr_preprocess_params *p);
+/* Stable text names for attributes: "minmax", "zscore255", "none"; parse returns CXR_E_ARG. */
+const char *cxr_norm_name(cxr_norm n);
+cxr_status cxr_norm_parse(const char *name, cxr_norm *out);
+
+/* Per-thread decoder: a turbojpeg handle plus scratch buffers that grow as needed. */
+typedef struct cxr_decoder cxr_decoder;
+cxr_decoder *cxr_decoder_create(void);         /* NULL on allocation failure */
+void cxr_decoder_destroy(cxr_decoder *d);      /* NULL-safe */
+
+/* Decode and preprocess an in-memory JPEG into out[size*size] (row-major, float32).
+ * Never exits or prints; a corrupt-data warning is an error. On failure returns CXR_E_DECODE
+ * (or CXR_E_NOMEM) with the reason in cxr_last_error() (the caller adds the file name). */
+cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
+                               const uint8_t *jpeg, size_t len, float *out);
+/* Same, reading the file at `path`; the error message names the file. */
+cxr_status cxr_preprocess_file(cxr_decoder *d, const cxr_preprocess_params *p,
+                               const char *path, float *out);
+
+/* ---- individual steps (exposed for unit tests) ---- */
+/* Interleaved RGB (3 bytes/pixel) to BT.601 luma, rounded: Y = 0.299R + 0.587G + 0.114B. */
+void cxr_rgb_to_gray(uint8_t *dst, const uint8_t *rgb, size_t n_pixels);
+/* Center crop rectangle (x0,y0,w,h) for a w x h image under crop_ratio (identity if not cropped). */
+void cxr_crop_box(int w, int h, double crop_ratio, int *x0, int *y0, int *cw, int *ch);
+/* Antialiased resize of an 8-bit gray image (src w x h, row stride `stride`) to dst (dw x dh) as
+ * float in 0..255. Filter documented in specs/store.md. */
+void cxr_resize(float *dst, int dw, int dh, const uint8_t *src, int w, int h, int stride);
+/* Histogram equalization over 256 bins of the (rounded) 0..255 values, in place. */
+void cxr_equalize(float *img, size_t n);
+/* Normalization in place as described for cxr_norm. Constant images give finite values. */
+void cxr_normalize(float *img, size_t n, cxr_norm mode);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

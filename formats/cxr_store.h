@@ -1,0 +1,121 @@
+/* cxr_store.h: the cxr HDF5 store (specs/store.md): writer, reader and raw-chunk codec.
+ *
+ * A store holds, per split (/train, /test, /val), images float32 [N,S,S] chunked one shard
+ * per chunk, filtered shuffle -> zstd (HDF5 filter 32015) -> Fletcher32, plus labels, paths,
+ * class counts and a shard index (file offset and size of every chunk, 4096-aligned) so a
+ * reader can mmap the file and decode chunks without HDF5 (cxr_chunk_decode).
+ *
+ * Threading: the writer and reader handles are used from one thread at a time; the chunk codec
+ * functions (cxr_chunk_encode/decode) are pure and thread-safe.
+ */
+#ifndef CXR_STORE_H
+#define CXR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cxr_preprocess.h"
+#include "cxr_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CXR_STORE_FORMAT "cxr-store"
+#define CXR_STORE_VERSION 1
+#define CXR_ZSTD_FILTER_ID 32015
+#define CXR_MAX_CLASSES 4096
+
+/* Register the zstd filter with this process's HDF5 library (idempotent, thread-safe). */
+cxr_status cxr_zstd_filter_register(void);
+
+/* ---------------------------------------------------------------- raw chunk codec */
+/* Encode a shard: images[n][size][size] (n <= shard; the rest of the chunk is zero padding)
+ * -> byte shuffle (4-byte elements) -> one zstd frame with content size -> 4-byte LE
+ * Fletcher32 of the compressed bytes appended. *out is (re)allocated with malloc as needed and
+ * *out_cap updated; *out_size receives the chunk's byte size. */
+cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
+                            const float *images, int n, int shard, int size, int level);
+/* Decode a raw chunk (as stored on disk) into out[shard*size*size]: verify the Fletcher32,
+ * zstd-decompress into scratch (>= shard*size*size*4 bytes), unshuffle into out.
+ * CXR_E_CHECKSUM on a bad checksum, CXR_E_FORMAT on a bad frame or size. */
+cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_t raw_size,
+                            int shard, int size);
+/* HDF5's Fletcher32 over `len` bytes, as H5Z_FILTER_FLETCHER32 computes it. */
+uint32_t cxr_fletcher32(const uint8_t *data, size_t len);
+
+/* ---------------------------------------------------------------- writer */
+typedef struct {
+    int shard;                    /* images per chunk (default 64) */
+    int zstd_level;               /* default 3 */
+    cxr_preprocess_params pp;     /* recorded as attributes */
+    const char *source;           /* provenance: input root or manifest path */
+    const char *tool_version;     /* e.g. "cxr-pack 0.1.0" */
+} cxr_store_options;
+void cxr_store_options_defaults(cxr_store_options *o);
+
+typedef struct cxr_store_writer cxr_store_writer;
+
+/* Start a store that will appear at `path` only when cxr_store_writer_finish succeeds; until
+ * then it is written to a temporary file beside it (see cxr_store_writer_temp_path). */
+cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
+                                   const cxr_store_options *opt, int n_classes,
+                                   const char *const *class_names);
+/* The temporary file being written (for a signal handler to unlink). */
+const char *cxr_store_writer_temp_path(const cxr_store_writer *w);
+/* Begin a split ("train", "test", "val") of exactly n_images images. */
+cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, int64_t n_images);
+/* Write the next chunk of the current split, in order (shard index 0,1,2...): raw is the output
+ * of cxr_chunk_encode for the n images it holds, labels/paths describe those images. */
+cxr_status cxr_store_writer_put_chunk(cxr_store_writer *w, const uint8_t *raw, size_t raw_size,
+                                      int n, const int32_t *labels, const char *const *paths);
+/* Finish the current split: labels, paths, class_counts, shard_index. */
+cxr_status cxr_store_writer_end_split(cxr_store_writer *w);
+/* Record a skipped input (path relative to the source, reason) for split (may be ""). */
+cxr_status cxr_store_writer_add_skipped(cxr_store_writer *w, const char *split, const char *path,
+                                        const char *reason);
+/* Set a free-form provenance string attribute on the root (e.g. "command_line"). */
+cxr_status cxr_store_writer_set_attr(cxr_store_writer *w, const char *name, const char *value);
+/* Write class weights and remaining metadata, close, fsync and rename into place. */
+cxr_status cxr_store_writer_finish(cxr_store_writer *w);
+/* Free the writer; if not finished, close and delete the temporary file. NULL-safe. */
+void cxr_store_writer_destroy(cxr_store_writer *w);
+
+/* ---------------------------------------------------------------- reader */
+typedef struct cxr_store cxr_store;
+
+typedef struct {
+    int64_t n;              /* images */
+    int64_t n_shards;       /* chunks = ceil(n / shard) */
+    int shard;              /* images per chunk */
+    int size;               /* image side */
+    const int32_t *labels;  /* [n], owned by the store */
+    const int64_t *class_counts; /* [n_classes] */
+    const uint64_t *chunk_offset; /* [n_shards] byte offset in the file */
+    const uint64_t *chunk_size;   /* [n_shards] bytes on disk */
+} cxr_split_info;
+
+/* Open and validate (format name/version, shapes, labels in range, index consistent). */
+cxr_status cxr_store_open(cxr_store **out, const char *path);
+void cxr_store_close(cxr_store *s);  /* NULL-safe */
+const char *cxr_store_path(const cxr_store *s);
+int cxr_store_n_classes(const cxr_store *s);
+const char *cxr_store_class_name(const cxr_store *s, int c);
+const float *cxr_store_class_weights(const cxr_store *s);   /* [n_classes] */
+/* The preprocessing recorded in the store's attributes. */
+const cxr_preprocess_params *cxr_store_preprocess(const cxr_store *s);
+/* 1 if the split exists. */
+int cxr_store_has_split(const cxr_store *s, const char *split);
+/* Split metadata; CXR_E_FORMAT naming the split if absent. */
+cxr_status cxr_store_split(const cxr_store *s, const char *split, cxr_split_info *info);
+/* Source-relative path of image i of a split (owned by the store). */
+const char *cxr_store_image_path(const cxr_store *s, const char *split, int64_t i);
+/* Read image i through HDF5 (filters applied by HDF5) into out[size*size]. */
+cxr_status cxr_store_read_image(cxr_store *s, const char *split, int64_t i, float *out);
+/* Read chunk k through HDF5 into out[shard*size*size] (for checking the raw decoder). */
+cxr_status cxr_store_read_chunk_hdf5(cxr_store *s, const char *split, int64_t k, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
