@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# install-deps.sh: install the Debian 12 packages cxr needs, only those missing. Run as root.
+#   scripts/install-deps.sh           build + test dependencies
+#   scripts/install-deps.sh --bench   also the Python peers the benchmarks compare against
+# CUDA (nvcc, cuDNN under /usr/local/cuda) is optional and not installed here.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libturbojpeg0-dev
+      libopenblas-dev libcjson-dev python3 python3-numpy python3-h5py chromium)
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(python3-torch python3-skimage python3-pil time)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
