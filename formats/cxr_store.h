@@ -63,7 +63,9 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
                                    const char *const *class_names);
 /* The temporary file being written (for a signal handler to unlink). */
 const char *cxr_store_writer_temp_path(const cxr_store_writer *w);
-/* Begin a split ("train", "test", "val") of exactly n_images images. */
+/* Begin a split ("train", "test", "val") of at most n_images images (an upper bound: inputs
+ * may be skipped while packing). The images dataset is extendible along axis 0 and
+ * cxr_store_writer_end_split sets its extent to the number of images actually put. */
 cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, int64_t n_images);
 /* Write the next chunk of the current split, in order (shard index 0,1,2...): raw is the output
  * of cxr_chunk_encode for the n images it holds, labels/paths describe those images. */
