@@ -1,0 +1,133 @@
+/* cxr_model.h: the study's CNN (specs/model.md) as one handle: parameters, gradients, Adam
+ * state and activations, on a backend (ops.h: CPU reference or GPU).
+ *
+ * Network for C classes on SxS single-channel images (S = 256 in the study):
+ *   conv1 3x3 1->16, lrelu | conv2 16->32, lrelu, maxpool 2, dropout | conv3 32->64, lrelu,
+ *   maxpool 2, dropout | conv4 64->128, lrelu, maxpool 2, dropout | dense1 -> 512, lrelu,
+ *   dropout | dense2 -> 1024, lrelu, dropout | out -> C (logits), softmax.
+ * Loss: class-weighted softmax cross-entropy, sum_i w[y_i] CE_i / sum_i w[y_i]. Adam.
+ *
+ * Typical step (the trainer):
+ *   cxr_model_forward(m, x, n, 1);
+ *   cxr_model_loss_backward(m, labels, class_weights, n, &loss);
+ *   cxr_model_step(m, &adam);
+ * Evaluation: cxr_model_forward(m, x, n, 0); cxr_model_probs(m, probs, n).
+ *
+ * Threading: one thread drives a model at a time; the CPU backend parallelises inside ops.
+ * Errors: functions return cxr_status with a message (cxr_last_error) naming the model call.
+ */
+#ifndef CXR_MODEL_H
+#define CXR_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cxr_status.h"
+#include "ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CXR_MODEL_FORMAT "cxr-model"
+#define CXR_MODEL_VERSION 1
+
+typedef struct {
+    int n_classes;       /* C, from the store (>= 2) */
+    int image_size;      /* S (default 256); must be a multiple of 8 (three 2x2 pools) */
+    int channels[4];     /* conv1..conv4 output channels (default 16,32,64,128) */
+    int dense[2];        /* dense1, dense2 widths (default 512,1024) */
+    float alpha;         /* leaky ReLU slope for x < 0 (default 0.5) */
+    float keep_prob;     /* dropout keep probability while training (default 0.75; 1 = off) */
+    int batch_capacity;  /* largest n passed to forward (default 64); sizes the activations */
+    uint64_t seed;       /* parameter init and dropout masks (default 1) */
+} cxr_model_config;
+
+/* The study's defaults for n_classes classes. */
+void cxr_model_config_defaults(cxr_model_config *c, int n_classes);
+/* CXR_E_ARG with the reason if a field is out of range. */
+cxr_status cxr_model_config_check(const cxr_model_config *c);
+
+typedef struct {
+    float lr;     /* default 0.01 (the study's; see specs/model.md on divergence) */
+    float beta1;  /* 0.9 */
+    float beta2;  /* 0.999 */
+    float eps;    /* 1e-8 */
+} cxr_adam_params;
+void cxr_adam_defaults(cxr_adam_params *p);
+
+/* Parameter tensors, in block order: conv1.w conv1.b ... conv4.b dense1.w dense1.b dense2.w
+ * dense2.b out.w out.b. Conv w (K,C,3,3), dense w (OUT,IN). */
+#define CXR_MODEL_N_TENSORS 14
+typedef struct {
+    const char *name;   /* e.g. "conv1.w" (a checkpoint's dataset name) */
+    int ndim;           /* 1, 2 or 4 */
+    int shape[4];
+    size_t offset;      /* in floats from the start of the block */
+    size_t count;       /* elements */
+} cxr_tensor_info;
+
+/* The four equally laid-out blocks (one contiguous allocation each, backend memory). */
+typedef enum {
+    CXR_BLOCK_PARAMS = 0,
+    CXR_BLOCK_GRADS = 1,
+    CXR_BLOCK_ADAM_M = 2,
+    CXR_BLOCK_ADAM_V = 3
+} cxr_block;
+
+typedef struct cxr_model cxr_model;
+
+/* Create a model on `be` (borrowed: must outlive the model) and initialise its parameters
+ * from cfg->seed (He/Kaiming-uniform for leaky ReLU, specs/model.md; biases 0; Adam state 0,
+ * step 0). Allocates parameters, gradients, Adam m/v and activations for batch_capacity.
+ * CXR_E_ARG for a bad config, CXR_E_NOMEM (or the backend's error) when allocation fails. */
+cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_backend *be);
+void cxr_model_destroy(cxr_model *m); /* NULL-safe */
+
+const cxr_model_config *cxr_model_get_config(const cxr_model *m);
+cxr_backend *cxr_model_backend(const cxr_model *m);
+/* Re-initialise parameters from `seed` (also becomes the dropout seed); zeroes Adam, step 0. */
+cxr_status cxr_model_init_params(cxr_model *m, uint64_t seed);
+/* Worker threads of the backend's ops (CPU backend; <= 0: all cores). */
+cxr_status cxr_model_set_threads(cxr_model *m, int n_threads);
+
+/* Bytes of backend memory held for activations and scratch (for logs / the spec). */
+size_t cxr_model_activation_bytes(const cxr_model *m);
+
+/* ---- parameters and optimizer state ---- */
+size_t cxr_model_n_params(const cxr_model *m);           /* floats per block */
+const cxr_tensor_info *cxr_model_tensor(const cxr_model *m, int i); /* i < N_TENSORS, else NULL */
+/* Backend pointer to a block (device memory on a GPU backend). Owned by the model. */
+float *cxr_model_block(cxr_model *m, cxr_block which);
+/* Copy a whole block to / from host memory (n_params floats). For checkpoints. */
+cxr_status cxr_model_get_block(cxr_model *m, cxr_block which, float *host_dst);
+cxr_status cxr_model_set_block(cxr_model *m, cxr_block which, const float *host_src);
+/* Adam's step count t (number of cxr_model_step calls since init); set it when resuming. */
+int64_t cxr_model_get_step(const cxr_model *m);
+void cxr_model_set_step(cxr_model *m, int64_t t);
+
+/* ---- one training step ---- */
+/* Backend buffer for the next input batch, (batch_capacity, S, S) floats: a loader may write
+ * there directly and pass x = NULL to cxr_model_forward. */
+float *cxr_model_input(cxr_model *m);
+/* Forward n <= batch_capacity images x (host memory, (n,S,S) floats; NULL: already in
+ * cxr_model_input). training = 1 applies dropout with masks keyed by (seed, step t, layer,
+ * element), so the same step from the same state gives the same result; 0: no dropout. */
+cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training);
+/* After a forward of the same n: zero the gradient block, compute the weighted loss
+ * (sum_i w[y_i] CE_i / sum_i w[y_i]) into *loss (may be NULL) and the gradients of it.
+ * labels: host (n) in [0,C) (CXR_E_MISMATCH naming the first bad one otherwise);
+ * class_weights: host (C) >= 0 with a positive sum over the batch, or NULL for all 1. */
+cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
+                                   const float *class_weights, int n, float *loss);
+/* One Adam step over the whole parameter block; increments the step count t first. */
+cxr_status cxr_model_step(cxr_model *m, const cxr_adam_params *p);
+/* Softmax probabilities of the last forward's n images into host probs (n, C). */
+cxr_status cxr_model_probs(cxr_model *m, float *probs, int n);
+/* Logits of the last forward into host (n, C) (for tests and predict). */
+cxr_status cxr_model_logits(cxr_model *m, float *logits, int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
