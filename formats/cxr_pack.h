@@ -9,6 +9,7 @@
 #define CXR_PACK_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cxr_store.h"
@@ -55,26 +56,97 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root);
 /* Move a fraction of train into a new val split, grouped by patient (documented in
  * specs/store.md), deterministic. Error if a val split already exists. */
 cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction);
+/* Patient id of an image file name (a path: only its last component is used):
+ * "personN_..." -> "personN"; "IM-XXXX-YYYY.jpeg" -> "IM-XXXX";
+ * "NORMAL2-IM-XXXX-YYYY.jpeg" -> "NORMAL2-IM-XXXX"; anything else -> the stem (name without
+ * its extension). Writes a NUL-terminated id (truncated to cap-1 bytes) into out. */
+void cxr_patient_id(char *out, size_t cap, const char *file_name);
+
+/* ---- CSV manifests (formats/manifest.c; the CSV reader and --explore are in cxr_manifest.h;
+ * the rules are in specs/store.md, "Manifest inputs") ---- */
+typedef struct {
+    int top_classes;       /* keep the K most frequent classes; 0: all (at most CXR_MAX_CLASSES) */
+    int64_t min_count;     /* drop classes with fewer usable manifest rows (default 1) */
+    double val_fraction;   /* per class, stratified (default 0.1) */
+    double test_fraction;  /* per class, stratified (default 0.1) */
+    int strict;            /* 1: a malformed line or a skipped row is an error */
+} cxr_manifest_options;
+void cxr_manifest_options_defaults(cxr_manifest_options *o);
+
+/* What cxr_plan_from_manifest saw (rows = data records, header excluded). Each skipped row is
+ * also in plan->skipped with one of the reasons named below; rows of classes that were not
+ * selected are only counted (other_class). */
+typedef struct {
+    int64_t rows;
+    int64_t malformed;     /* reason "malformed line" (path "<manifest>:<line>") */
+    int64_t missing;       /* reason "missing id, url or label" (empty or "None") */
+    int64_t bad_id;        /* reason "bad id" (contains '/', '\\' or starts with '.') */
+    int64_t duplicate;     /* reason "duplicate id" (among rows of the selected classes) */
+    int64_t not_found;     /* reason "image not found" (neither layout exists) */
+    int64_t other_class;   /* rows of classes not selected (top-K / min-count) */
+    int64_t planned;       /* items in the plan, all splits */
+    int64_t classes_total; /* distinct labels among usable rows */
+} cxr_manifest_summary;
+
+/* Plan from a manifest with columns id, url and landmark_id (or label), read by header name.
+ * Images are IMAGES/<id>.jpg or IMAGES/<a>/<b>/<c>/<id>.jpg (first three characters of the
+ * id). Classes: the top_classes most frequent labels with >= min_count rows (ties by
+ * cxr_label_cmp), named by their original label id, indexed 0..K-1 in that order. Splits
+ * train/val/test (val and test only when their fraction > 0), stratified per class by an id
+ * hash, deterministic. Two streaming passes; memory grows with classes plus selected rows.
+ * `plan` must be zeroed (or freed); on error it is freed. `sum` may be NULL.
+ * Errors: CXR_E_IO (file), CXR_E_FORMAT (no header, missing column, strict skip),
+ * CXR_E_ARG (bad options, or more than CXR_MAX_CLASSES classes selected). */
+cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, const char *images,
+                                  const cxr_manifest_options *opt, cxr_manifest_summary *sum);
+
+/* Progress report, passed to cxr_pack_options.on_progress from the calling thread. */
+typedef struct {
+    const char *split;         /* split being packed */
+    int split_index;           /* index into plan->splits */
+    int64_t done, total;       /* inputs of this split processed (packed + skipped) / planned */
+    int64_t done_all, total_all; /* same over all splits */
+    int64_t skipped;           /* skipped so far (all splits, planning skips included) */
+    uint64_t input_bytes;      /* JPEG bytes read so far (all splits) */
+    double seconds;            /* since cxr_pack_run started */
+    int split_done;            /* 1 on the last report of a split */
+} cxr_pack_progress;
+
+typedef struct {
+    const char *name, *value;
+} cxr_pack_attr;
 
 typedef struct {
     const char *output;        /* store path */
     int threads;               /* OpenMP workers (>= 1) */
-    int strict;                /* 1: the first skipped input is fatal */
-    int progress;              /* 1: progress bar on stderr, else one line per split */
+    int window;                /* shards decoded per round (0: 2 x threads, at most 16); the
+                                  output does not depend on it, memory does */
+    int strict;                /* 1: the first skipped input is fatal (CXR_E_DECODE) */
     cxr_store_options store;
+    const cxr_pack_attr *attrs; /* extra root attributes (provenance), n_attrs of them */
+    int n_attrs;
     volatile sig_atomic_t *interrupted; /* set by a signal handler; the run stops cleanly */
+    /* Optional callbacks, always called from the thread that called cxr_pack_run (the library
+     * prints nothing itself). on_skip: once per skipped input, in plan order, path as opened. */
+    void (*on_skip)(void *ctx, const char *split, const char *path, const char *reason);
+    void (*on_progress)(void *ctx, const cxr_pack_progress *p);
+    void *ctx;
 } cxr_pack_options;
 
 typedef struct {
-    int64_t images[3][CXR_MAX_CLASSES > 64 ? 64 : CXR_MAX_CLASSES]; /* per split, per class (first 64) */
+    int64_t images[3][CXR_MAX_CLASSES > 64 ? 64 : CXR_MAX_CLASSES]; /* per plan split, per class (first 64) */
     int64_t packed, skipped;
-    uint64_t raw_bytes, stored_bytes;
+    uint64_t raw_bytes, stored_bytes; /* float32 image bytes packed / chunk bytes written */
+    uint64_t input_bytes;             /* JPEG bytes read */
     double seconds;
 } cxr_pack_summary;
 
 /* Run the pipeline; on success the store exists at opt->output. On any failure nothing is left
- * at opt->output (and a previous file there is untouched). Skips print one line each on stderr
- * ("skip: <path>: <reason>"). */
+ * at opt->output (and a previous file there is untouched). Skipped inputs are reported through
+ * opt->on_skip and recorded in the store. Errors: CXR_E_INTERRUPTED when *opt->interrupted was
+ * set, CXR_E_DECODE for the first skip under strict, the writer's codes otherwise.
+ * Memory: about (W+1)*shard*size^2*4 bytes of images plus W compressed chunks plus, per
+ * thread, the largest input file and the decoder's scratch, whatever the number of inputs. */
 cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
                         cxr_pack_summary *sum);
 

@@ -1,0 +1,358 @@
+/* scan.c: build a pack plan from an image tree SRC/{train,val,test}/<class>/<file>, and carve
+ * a validation split out of train grouped by patient (cxr_pack.h).
+ *
+ * Rules (also in cxr-pack --help and specs/store.md):
+ *  - train/ and test/ are required, val/ is optional; classes are the sorted (bytewise) union of
+ *    the class folder names of all splits; files are taken in bytewise order of their names.
+ *  - hidden entries (leading '.') and system files (Thumbs.db, desktop.ini) are ignored
+ *    silently, as are entries that are neither regular files nor directories (symlinks are
+ *    followed).
+ *  - a regular file whose name does not end in .jpg/.jpeg (any case) is skipped with the reason
+ *    "not a .jpg/.jpeg file"; a file directly in a split folder with "not inside a class folder".
+ */
+#include "cxr_pack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+static const char *const split_names[3] = {"train", "val", "test"};
+
+static int ignored_name(const char *name)
+{
+    return name[0] == '.' || strcasecmp(name, "Thumbs.db") == 0 ||
+           strcasecmp(name, "desktop.ini") == 0;
+}
+
+static int is_jpeg_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **v, int n)
+{
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/* Sorted list of the visible entry names of a directory. */
+static cxr_status list_dir(const char *dir, char ***out, int *n_out)
+{
+    cxr_status st = CXR_OK;
+    char **v = NULL;
+    int n = 0, cap = 0;
+    DIR *d = opendir(dir);
+    if (!d) CXR_THROW(CXR_E_IO, "%s: cannot open directory: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((errno = 0, e = readdir(d))) {
+        if (ignored_name(e->d_name)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nv = realloc(v, (size_t)cap * sizeof *nv);
+            if (!nv) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", dir);
+            v = nv;
+        }
+        if (!(v[n] = strdup(e->d_name))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", dir);
+        n++;
+    }
+    if (errno) CXR_THROW(CXR_E_IO, "%s: cannot read directory: %s", dir, strerror(errno));
+    qsort(v, (size_t)n, sizeof *v, cmp_str);
+    *out = v;
+    *n_out = n;
+    v = NULL;
+    n = 0;
+bail:
+    if (d) closedir(d);
+    free_names(v, n);
+    return st;
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = malloc(la + lb + 2);
+    if (!p) return NULL;
+    memcpy(p, a, la);
+    p[la] = '/';
+    memcpy(p + la + 1, b, lb + 1);
+    return p;
+}
+
+/* 1 directory, 2 regular file, 0 anything else (or gone). */
+static int kind_of(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) return 0;
+    if (S_ISDIR(sb.st_mode)) return 1;
+    if (S_ISREG(sb.st_mode)) return 2;
+    return 0;
+}
+
+static int find_class(char **names, int n, const char *name)
+{
+    char *const *hit = bsearch(&name, names, (size_t)n, sizeof *names, cmp_str);
+    return hit ? (int)(hit - names) : -1;
+}
+
+cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
+{
+    cxr_status st = CXR_OK;
+    char *split_dir[3] = {NULL, NULL, NULL};
+    char **entries[3] = {NULL, NULL, NULL};
+    int n_entries[3] = {0, 0, 0};
+    char **classes = NULL, **files = NULL;
+    int n_classes = 0, cap_classes = 0, n_files = 0;
+    char *cdir = NULL, *fpath = NULL, *rel = NULL;
+
+    memset(plan, 0, sizeof *plan);
+    if (kind_of(root) != 1) CXR_THROW(CXR_E_ARG, "%s: not a directory", root);
+    if (!(plan->source = strdup(root))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+
+    /* pass 1: the splits present and the union of class folder names */
+    for (int s = 0; s < 3; s++) {
+        if (!(split_dir[s] = join(root, split_names[s]))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+        if (kind_of(split_dir[s]) != 1) {
+            if (s == 1) continue;
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: missing folder (expected %s/{train,test}/<class>/*.jpg, val/ optional)",
+                      split_dir[s], root);
+        }
+        CXR_TRY(list_dir(split_dir[s], &entries[s], &n_entries[s]));
+        for (int i = 0; i < n_entries[s]; i++) {
+            char *p = join(split_dir[s], entries[s][i]);
+            if (!p) CXR_THROW(CXR_E_NOMEM, "out of memory");
+            int k = kind_of(p);
+            free(p);
+            if (k != 1) continue;
+            int known = 0;
+            for (int c = 0; c < n_classes && !known; c++) known = !strcmp(classes[c], entries[s][i]);
+            if (known) continue;
+            if (n_classes == CXR_MAX_CLASSES)
+                CXR_THROW(CXR_E_FORMAT, "%s: more than %d class folders", root, CXR_MAX_CLASSES);
+            if (n_classes == cap_classes) {
+                cap_classes = cap_classes ? cap_classes * 2 : 8;
+                char **nc = realloc(classes, (size_t)cap_classes * sizeof *nc);
+                if (!nc) CXR_THROW(CXR_E_NOMEM, "out of memory");
+                classes = nc;
+            }
+            if (!(classes[n_classes] = strdup(entries[s][i]))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+            n_classes++;
+        }
+    }
+    if (n_classes == 0) CXR_THROW(CXR_E_FORMAT, "%s: no class folders under train/ or test/", root);
+    qsort(classes, (size_t)n_classes, sizeof *classes, cmp_str);
+    plan->class_names = classes;
+    plan->n_classes = n_classes;
+    classes = NULL;
+
+    /* pass 2: files per split, class folders in sorted order, files sorted */
+    for (int s = 0; s < 3; s++) {
+        if (!entries[s]) continue;
+        cxr_pack_split *sp = &plan->splits[plan->n_splits++];
+        snprintf(sp->name, sizeof sp->name, "%s", split_names[s]);
+        for (int i = 0; i < n_entries[s]; i++) {
+            const char *ename = entries[s][i];
+            free(cdir);
+            if (!(cdir = join(split_dir[s], ename))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+            int k = kind_of(cdir);
+            if (k == 2) {
+                free(rel);
+                if (!(rel = join(split_names[s], ename))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+                CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel, "not inside a class folder"));
+            }
+            if (k != 1) continue;
+            int label = find_class(plan->class_names, plan->n_classes, ename);
+            free_names(files, n_files);
+            files = NULL;
+            n_files = 0;
+            CXR_TRY(list_dir(cdir, &files, &n_files));
+            for (int f = 0; f < n_files; f++) {
+                free(fpath);
+                free(rel);
+                rel = NULL;
+                if (!(fpath = join(cdir, files[f]))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+                if (kind_of(fpath) != 2) continue;
+                size_t lr = strlen(split_names[s]) + strlen(ename) + strlen(files[f]) + 3;
+                if (!(rel = malloc(lr))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+                snprintf(rel, lr, "%s/%s/%s", split_names[s], ename, files[f]);
+                if (!is_jpeg_name(files[f]))
+                    CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel, "not a .jpg/.jpeg file"));
+                else
+                    CXR_TRY(cxr_plan_add_item(sp, fpath, rel, label));
+            }
+        }
+    }
+bail:
+    for (int s = 0; s < 3; s++) {
+        free(split_dir[s]);
+        free_names(entries[s], n_entries[s]);
+    }
+    free_names(classes, n_classes);
+    free_names(files, n_files);
+    free(cdir);
+    free(fpath);
+    free(rel);
+    if (st != CXR_OK) cxr_plan_free(plan);
+    return st;
+}
+
+/* ------------------------------------------------------------------ val split by patient */
+
+void cxr_patient_id(char *out, size_t cap, const char *file_name)
+{
+    if (cap == 0) return;
+    const char *base = strrchr(file_name, '/');
+    base = base ? base + 1 : file_name;
+    size_t len = strlen(base);
+    const char *dot = strrchr(base, '.');
+    if (dot && dot != base) len = (size_t)(dot - base);
+    size_t keep = len;
+    if (len > 6 && strncmp(base, "person", 6) == 0) {
+        size_t i = 6;
+        while (i < len && base[i] >= '0' && base[i] <= '9') i++;
+        if (i > 6 && i < len && base[i] == '_') keep = i;
+    } else {
+        size_t p = 0;
+        if (strncmp(base, "NORMAL2-", 8) == 0) p = 8;
+        if (len > p + 3 && strncmp(base + p, "IM-", 3) == 0) {
+            /* IM-XXXX-YYYY: keep through the first group of digits after "IM-" */
+            size_t i = p + 3;
+            while (i < len && base[i] >= '0' && base[i] <= '9') i++;
+            if (i > p + 3 && i < len && base[i] == '-') keep = i;
+        }
+    }
+    if (keep > cap - 1) keep = cap - 1;
+    memcpy(out, base, keep);
+    out[keep] = 0;
+}
+
+static uint64_t fnv1a64(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+typedef struct {
+    char id[128];
+    uint64_t hash;
+    int64_t n_class;   /* images of the class being considered */
+    int selected;
+} patient;
+
+static int cmp_patient_id(const void *a, const void *b)
+{
+    return strcmp(((const patient *)a)->id, ((const patient *)b)->id);
+}
+
+static int cmp_patient_hash(const void *a, const void *b)
+{
+    const patient *x = a, *y = b;
+    if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction)
+{
+    cxr_status st = CXR_OK;
+    patient *pat = NULL, *order = NULL;
+    int *item_pat = NULL;
+    cxr_pack_item *keep = NULL, *moved = NULL;
+    int64_t n_pat = 0;
+
+    if (!(fraction > 0.0 && fraction < 1.0))
+        CXR_THROW(CXR_E_ARG, "val fraction %g: must be in (0, 1)", fraction);
+    int t = -1;
+    for (int s = 0; s < plan->n_splits; s++) {
+        if (!strcmp(plan->splits[s].name, "val"))
+            CXR_THROW(CXR_E_ARG, "the source already has a val split: drop --val-fraction or val/");
+        if (!strcmp(plan->splits[s].name, "train")) t = s;
+    }
+    if (t < 0) CXR_THROW(CXR_E_FORMAT, "no train split to carve val from");
+    cxr_pack_split *tr = &plan->splits[t];
+    int64_t n = tr->n;
+
+    /* distinct patients, each item mapped to its patient */
+    pat = calloc((size_t)(n ? n : 1), sizeof *pat);
+    item_pat = malloc((size_t)(n ? n : 1) * sizeof *item_pat);
+    if (!pat || !item_pat) CXR_THROW(CXR_E_NOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++) cxr_patient_id(pat[i].id, sizeof pat[i].id, tr->items[i].rel);
+    qsort(pat, (size_t)n, sizeof *pat, cmp_patient_id);
+    for (int64_t i = 0; i < n; i++)
+        if (n_pat == 0 || strcmp(pat[n_pat - 1].id, pat[i].id)) pat[n_pat++] = pat[i];
+    for (int64_t p = 0; p < n_pat; p++) pat[p].hash = fnv1a64(pat[p].id);
+    for (int64_t i = 0; i < n; i++) {
+        patient key;
+        cxr_patient_id(key.id, sizeof key.id, tr->items[i].rel);
+        patient *hit = bsearch(&key, pat, (size_t)n_pat, sizeof *pat, cmp_patient_id);
+        item_pat[i] = (int)(hit - pat);
+    }
+
+    /* per class (stratified): patients in hash order until the class's target is reached; a
+     * chosen patient moves with all its images, whatever their class */
+    order = malloc((size_t)(n_pat ? n_pat : 1) * sizeof *order);
+    if (!order) CXR_THROW(CXR_E_NOMEM, "out of memory");
+    for (int c = 0; c < plan->n_classes; c++) {
+        int64_t n_c = 0, taken = 0;
+        for (int64_t p = 0; p < n_pat; p++) pat[p].n_class = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (tr->items[i].label != c) continue;
+            n_c++;
+            pat[item_pat[i]].n_class++;
+            if (pat[item_pat[i]].selected) taken++;
+        }
+        int64_t target = (int64_t)(fraction * (double)n_c + 0.5);
+        memcpy(order, pat, (size_t)n_pat * sizeof *order);
+        qsort(order, (size_t)n_pat, sizeof *order, cmp_patient_hash);
+        for (int64_t k = 0; k < n_pat && taken < target; k++) {
+            if (order[k].selected || order[k].n_class == 0) continue;
+            patient *hit = bsearch(&order[k], pat, (size_t)n_pat, sizeof *pat, cmp_patient_id);
+            hit->selected = 1;
+            taken += hit->n_class;
+        }
+    }
+
+    /* split the items, keeping plan order in both */
+    keep = malloc((size_t)(n ? n : 1) * sizeof *keep);
+    moved = malloc((size_t)(n ? n : 1) * sizeof *moved);
+    if (!keep || !moved) CXR_THROW(CXR_E_NOMEM, "out of memory");
+    int64_t nk = 0, nm = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (pat[item_pat[i]].selected) moved[nm++] = tr->items[i];
+        else keep[nk++] = tr->items[i];
+    }
+    /* insert val right after train */
+    for (int s = plan->n_splits; s > t + 1; s--) plan->splits[s] = plan->splits[s - 1];
+    plan->n_splits++;
+    cxr_pack_split *va = &plan->splits[t + 1];
+    memset(va, 0, sizeof *va);
+    snprintf(va->name, sizeof va->name, "val");
+    va->items = moved;
+    va->n = va->cap = nm;
+    moved = NULL;
+    free(tr->items);
+    tr->items = keep;
+    tr->n = nk;
+    tr->cap = n ? n : 1;
+    keep = NULL;
+bail:
+    free(pat);
+    free(order);
+    free(item_pat);
+    free(keep);
+    free(moved);
+    return st;
+}
