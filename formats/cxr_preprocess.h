@@ -53,6 +53,21 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
 cxr_status cxr_preprocess_file(cxr_decoder *d, const cxr_preprocess_params *p,
                                const char *path, float *out);
 
+/* What the last successful cxr_preprocess_jpeg/_file call on `d` did (all zero after a
+ * failure): source size and TurboJPEG colorspace (TJCS_*), the DCT scaling factor used
+ * (num/denom, 1/1 = full size), the decoded size, and the crop rectangle in decoded pixels.
+ * For tests, benchmarks and logs. */
+typedef struct {
+    int width, height, colorspace;
+    int scale_num, scale_denom;
+    int scaled_width, scaled_height;
+    int crop_x, crop_y, crop_w, crop_h;
+} cxr_decode_info;
+void cxr_decoder_last_info(const cxr_decoder *d, cxr_decode_info *info);
+
+/* Text for the store's `resize_filter` attribute: names the filter cxr_resize implements. */
+#define CXR_RESIZE_FILTER_NAME "antialiased bilinear (triangle, support scaled by downscale factor)"
+
 /* ---- individual steps (exposed for unit tests) ---- */
 /* Interleaved RGB (3 bytes/pixel) to BT.601 luma, rounded: Y = 0.299R + 0.587G + 0.114B. */
 void cxr_rgb_to_gray(uint8_t *dst, const uint8_t *rgb, size_t n_pixels);

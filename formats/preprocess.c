@@ -1,0 +1,589 @@
+/* preprocess.c: one JPEG in, one normalized square float32 tensor out (cxr_preprocess.h).
+ *
+ * Pipeline (each step specified in specs/store.md, section "Preprocessing"):
+ *   TurboJPEG header -> size checks -> decode at a reduced DCT scale straight to gray
+ *   -> optional center crop -> separable antialiased (triangle) resize -> 256-bin histogram
+ *   equalization -> per-image normalization.
+ * A cxr_decoder is meant to live in one thread: it holds the tjhandle, scratch buffers that only
+ * grow, and a small cache of resize coefficient tables keyed by (src w, src h, dst w, dst h), so
+ * the steady state allocates nothing per image. TurboJPEG installs its own setjmp-based libjpeg
+ * error manager, so a corrupt file can never make libjpeg call exit(); TJFLAG_STOPONWARNING
+ * turns libjpeg's "corrupt data" warnings into errors and TJFLAG_LIMITSCANS refuses progressive
+ * files with absurd scan counts.
+ */
+#include "cxr_preprocess.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <turbojpeg.h>
+
+#define DEFAULT_SIZE 256
+#define DEFAULT_MAX_SIDE 16384
+#define MAX_OUTPUT_SIDE 16384
+#define MAX_FILE_BYTES ((size_t)1 << 30)
+#define N_TABLES 4
+
+/* ---------------------------------------------------------------------------------------
+ * Parameters and names
+ * ------------------------------------------------------------------------------------- */
+
+void cxr_preprocess_defaults(cxr_preprocess_params *p)
+{
+    p->size = DEFAULT_SIZE;
+    p->equalize = 1;
+    p->normalize = CXR_NORM_MINMAX;
+    p->crop_ratio = 0.0; /* never crop: the study stretched every X-ray to a square */
+    p->max_side = DEFAULT_MAX_SIDE;
+}
+
+const char *cxr_norm_name(cxr_norm n)
+{
+    switch (n) {
+    case CXR_NORM_MINMAX: return "minmax";
+    case CXR_NORM_ZSCORE255: return "zscore255";
+    case CXR_NORM_NONE: return "none";
+    }
+    return "unknown";
+}
+
+cxr_status cxr_norm_parse(const char *name, cxr_norm *out)
+{
+    static const cxr_norm all[] = {CXR_NORM_MINMAX, CXR_NORM_ZSCORE255, CXR_NORM_NONE};
+    if (name)
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            if (strcmp(name, cxr_norm_name(all[i])) == 0) {
+                *out = all[i];
+                return CXR_OK;
+            }
+    return cxr_set_error(CXR_E_ARG, "unknown normalization '%s' (expected minmax, zscore255 "
+                         "or none)", name ? name : "(null)");
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Gray conversion and crop
+ * ------------------------------------------------------------------------------------- */
+
+void cxr_rgb_to_gray(uint8_t *dst, const uint8_t *rgb, size_t n_pixels)
+{
+    /* Exact decimal weights in integers: round(0.299R + 0.587G + 0.114B), halves up.
+     * dst may equal rgb (pixel i is written after bytes 3i..3i+2 are read). */
+    for (size_t i = 0; i < n_pixels; i++) {
+        unsigned y = 299u * rgb[3 * i] + 587u * rgb[3 * i + 1] + 114u * rgb[3 * i + 2];
+        dst[i] = (uint8_t)((y + 500u) / 1000u);
+    }
+}
+
+static int wants_crop(int w, int h, double crop_ratio)
+{
+    return crop_ratio > 0.0 && h > 0 && fabs((double)w / (double)h - 1.0) > crop_ratio;
+}
+
+static void center_square(int w, int h, int *x0, int *y0, int *cw, int *ch)
+{
+    int side = w < h ? w : h;
+    *x0 = (w - side) / 2;
+    *y0 = (h - side) / 2;
+    *cw = *ch = side;
+}
+
+void cxr_crop_box(int w, int h, double crop_ratio, int *x0, int *y0, int *cw, int *ch)
+{
+    if (wants_crop(w, h, crop_ratio)) {
+        center_square(w, h, x0, y0, cw, ch);
+    } else {
+        *x0 = *y0 = 0;
+        *cw = w;
+        *ch = h;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Antialiased resize: PIL-style bilinear. For an axis of `in` source and `out` output pixels,
+ * scale = in/out; the triangle filter's radius is max(scale, 1) source pixels, so a downscale
+ * averages every source pixel and an upscale is plain bilinear with half-pixel centers.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    double center, inv_fs, total;
+    int lo, n;
+} tap_span;
+
+static double triangle(double t)
+{
+    t = fabs(t);
+    return t < 1.0 ? 1.0 - t : 0.0;
+}
+
+/* Source taps [lo, lo+n) of output pixel i and the sum of their raw weights. */
+static tap_span span_of(int in, int out, int i)
+{
+    tap_span s;
+    double scale = (double)in / (double)out;
+    double fs = scale > 1.0 ? scale : 1.0;
+    s.center = ((double)i + 0.5) * scale;
+    s.inv_fs = 1.0 / fs;
+    int lo = (int)floor(s.center - fs + 0.5);
+    int hi = (int)floor(s.center + fs + 0.5);
+    if (lo < 0) lo = 0;
+    if (hi > in) hi = in;
+    if (hi <= lo) { /* cannot happen for in, out >= 1; keep the nearest pixel to be safe */
+        lo = (int)s.center < in ? (int)s.center : in - 1;
+        hi = lo + 1;
+    }
+    s.lo = lo;
+    s.n = hi - lo;
+    s.total = 0.0;
+    for (int k = 0; k < s.n; k++) s.total += triangle((lo + k - s.center + 0.5) * s.inv_fs);
+    return s;
+}
+
+/* Normalized weight of tap k: both resize paths call this, so they agree to the bit. */
+static float tap_weight(const tap_span *s, int k)
+{
+    if (s->total <= 0.0) return k == 0 ? 1.0f : 0.0f;
+    return (float)(triangle((s->lo + k - s->center + 0.5) * s->inv_fs) / s->total);
+}
+
+/* Coefficient table of one axis: per output pixel, first tap and count; weights padded to
+ * kmax per output pixel. */
+typedef struct {
+    int in, out, kmax;
+    int *lo, *n;
+    float *w;
+    size_t cap_out, cap_w;
+} axis_table;
+
+static cxr_status axis_table_build(axis_table *t, int in, int out)
+{
+    int kmax = 0;
+    if ((size_t)out > t->cap_out) {
+        int *lo = realloc(t->lo, (size_t)out * sizeof *lo);
+        if (lo) t->lo = lo;
+        int *n = realloc(t->n, (size_t)out * sizeof *n);
+        if (n) t->n = n;
+        if (!lo || !n) return cxr_set_error(CXR_E_NOMEM, "resize table for %d pixels", out);
+        t->cap_out = (size_t)out;
+    }
+    for (int i = 0; i < out; i++) {
+        tap_span s = span_of(in, out, i);
+        t->lo[i] = s.lo;
+        t->n[i] = s.n;
+        if (s.n > kmax) kmax = s.n;
+    }
+    size_t need = (size_t)out * (size_t)kmax;
+    if (need > t->cap_w) {
+        float *w = realloc(t->w, need * sizeof *w);
+        if (!w) return cxr_set_error(CXR_E_NOMEM, "resize weights (%zu floats)", need);
+        t->w = w;
+        t->cap_w = need;
+    }
+    for (int i = 0; i < out; i++) {
+        tap_span s = span_of(in, out, i);
+        for (int k = 0; k < kmax; k++) t->w[(size_t)i * kmax + k] = k < s.n ? tap_weight(&s, k) : 0.0f;
+    }
+    t->in = in;
+    t->out = out;
+    t->kmax = kmax;
+    return CXR_OK;
+}
+
+static void axis_table_free(axis_table *t)
+{
+    free(t->lo);
+    free(t->n);
+    free(t->w);
+}
+
+/* Table-driven resize. tmp holds dw * h floats (the horizontal pass). The accumulation order
+ * (taps in increasing source index, float sums from 0) matches cxr_resize exactly. */
+static void resize_tables(float *dst, const uint8_t *src, int h, int stride, const axis_table *tx,
+                          const axis_table *ty, float *tmp)
+{
+    int dw = tx->out, dh = ty->out;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = src + (size_t)y * stride;
+        float *trow = tmp + (size_t)y * dw;
+        for (int ox = 0; ox < dw; ox++) {
+            const float *w = tx->w + (size_t)ox * tx->kmax;
+            const uint8_t *p = row + tx->lo[ox];
+            float acc = 0.0f;
+            for (int k = 0; k < tx->n[ox]; k++) acc += w[k] * (float)p[k];
+            trow[ox] = acc;
+        }
+    }
+    for (int oy = 0; oy < dh; oy++) {
+        float *drow = dst + (size_t)oy * dw;
+        const float *w = ty->w + (size_t)oy * ty->kmax;
+        const float *base = tmp + (size_t)ty->lo[oy] * dw;
+        for (int ox = 0; ox < dw; ox++) drow[ox] = 0.0f;
+        for (int j = 0; j < ty->n[oy]; j++) {
+            const float *trow = base + (size_t)j * dw;
+            float wj = w[j];
+            for (int ox = 0; ox < dw; ox++) drow[ox] += wj * trow[ox];
+        }
+    }
+}
+
+void cxr_resize(float *dst, int dw, int dh, const uint8_t *src, int w, int h, int stride)
+{
+    /* Allocation-free twin of resize_tables (it has no way to report ENOMEM): the same weights
+     * and the same summation order, recomputed per output pixel. Slower; meant for tests and
+     * one-off calls. The decoder path uses the cached tables. */
+    for (int oy = 0; oy < dh; oy++) {
+        tap_span sy = span_of(h, dh, oy);
+        for (int ox = 0; ox < dw; ox++) {
+            tap_span sx = span_of(w, dw, ox);
+            float acc = 0.0f;
+            for (int j = 0; j < sy.n; j++) {
+                const uint8_t *p = src + (size_t)(sy.lo + j) * stride + sx.lo;
+                float row = 0.0f;
+                for (int k = 0; k < sx.n; k++) row += tap_weight(&sx, k) * (float)p[k];
+                acc += tap_weight(&sy, j) * row;
+            }
+            dst[(size_t)oy * dw + ox] = acc;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Equalization and normalization
+ * ------------------------------------------------------------------------------------- */
+
+static int bin_of(float x)
+{
+    if (!(x > 0.0f)) return 0; /* also maps NaN to 0 */
+    if (x >= 255.0f) return 255;
+    return (int)floorf(x + 0.5f); /* round half up */
+}
+
+void cxr_equalize(float *img, size_t n)
+{
+    size_t hist[256] = {0};
+    for (size_t i = 0; i < n; i++) hist[bin_of(img[i])]++;
+    size_t cdf[256], run = 0, cdf_min = 0;
+    for (int v = 0; v < 256; v++) {
+        run += hist[v];
+        cdf[v] = run;
+        if (cdf_min == 0 && run > 0) cdf_min = run; /* cdf of the smallest occupied bin */
+    }
+    float lut[256];
+    for (int v = 0; v < 256; v++) {
+        if (n == cdf_min || cdf[v] < cdf_min) lut[v] = 0.0f; /* constant image; empty low bins */
+        else lut[v] = (float)(255.0 * (double)(cdf[v] - cdf_min) / (double)(n - cdf_min));
+    }
+    for (size_t i = 0; i < n; i++) img[i] = lut[bin_of(img[i])];
+}
+
+/* x -> (x - lo) / (hi - lo) * range + base, or all zeros when hi == lo. */
+static void rescale(float *img, size_t n, double lo, double hi, double range, double base)
+{
+    if (!(hi > lo)) {
+        for (size_t i = 0; i < n; i++) img[i] = 0.0f;
+        return;
+    }
+    double k = range / (hi - lo);
+    for (size_t i = 0; i < n; i++) {
+        double v = ((double)img[i] - lo) * k + base;
+        /* keep exact bounds despite rounding */
+        if (v < base) v = base;
+        if (v > base + range) v = base + range;
+        img[i] = (float)v;
+    }
+}
+
+static void min_max(const float *img, size_t n, double *lo, double *hi)
+{
+    float a = n ? img[0] : 0.0f, b = a;
+    for (size_t i = 1; i < n; i++) {
+        if (img[i] < a) a = img[i];
+        if (img[i] > b) b = img[i];
+    }
+    *lo = a;
+    *hi = b;
+}
+
+void cxr_normalize(float *img, size_t n, cxr_norm mode)
+{
+    double lo, hi;
+    if (n == 0 || mode == CXR_NORM_NONE) return;
+    if (mode == CXR_NORM_MINMAX) {
+        min_max(img, n, &lo, &hi);
+        rescale(img, n, lo, hi, 2.0, -1.0);
+        return;
+    }
+    /* zscore255: z = (x - mean) / std (population std), then min-max of z to [0, 255]. */
+    double sum = 0.0, sq = 0.0;
+    for (size_t i = 0; i < n; i++) sum += img[i];
+    double mean = sum / (double)n;
+    for (size_t i = 0; i < n; i++) sq += ((double)img[i] - mean) * ((double)img[i] - mean);
+    double sd = sqrt(sq / (double)n);
+    if (!(sd > 0.0) || !isfinite(sd)) {
+        for (size_t i = 0; i < n; i++) img[i] = 0.0f;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) img[i] = (float)(((double)img[i] - mean) / sd);
+    min_max(img, n, &lo, &hi);
+    rescale(img, n, lo, hi, 255.0, 0.0);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Decoder
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int w, h, dw, dh; /* key: source crop size and output size; w == 0 marks an empty slot */
+    axis_table x, y;
+} table_pair;
+
+struct cxr_decoder {
+    tjhandle tj;
+    uint8_t *pix;  /* decoded pixels, 1, 3 or 4 bytes each */
+    size_t cap_pix;
+    uint8_t *gray; /* gray image when the JPEG decoded to RGB/CMYK */
+    size_t cap_gray;
+    float *tmp;    /* horizontal resize pass */
+    size_t cap_tmp;
+    uint8_t *file; /* file contents for cxr_preprocess_file */
+    size_t cap_file;
+    table_pair tables[N_TABLES];
+    int next_table;
+    cxr_decode_info info;
+};
+
+cxr_decoder *cxr_decoder_create(void)
+{
+    cxr_decoder *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    d->tj = tjInitDecompress();
+    if (!d->tj) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void cxr_decoder_destroy(cxr_decoder *d)
+{
+    if (!d) return;
+    if (d->tj) tjDestroy(d->tj);
+    free(d->pix);
+    free(d->gray);
+    free(d->tmp);
+    free(d->file);
+    for (int i = 0; i < N_TABLES; i++) {
+        axis_table_free(&d->tables[i].x);
+        axis_table_free(&d->tables[i].y);
+    }
+    free(d);
+}
+
+void cxr_decoder_last_info(const cxr_decoder *d, cxr_decode_info *info) { *info = d->info; }
+
+/* Grow *buf to at least `need` bytes (contents not kept). */
+static cxr_status grow(void *pbuf, size_t *cap, size_t need, const char *what)
+{
+    void **buf = pbuf;
+    if (need <= *cap) return CXR_OK;
+    size_t want = need + need / 4; /* headroom so slightly larger images do not reallocate */
+    void *p = malloc(want);
+    if (!p) return cxr_set_error(CXR_E_NOMEM, "%s buffer (%zu bytes)", what, want);
+    free(*buf);
+    *buf = p;
+    *cap = want;
+    return CXR_OK;
+}
+
+static cxr_status tables_for(cxr_decoder *d, int w, int h, int dw, int dh, table_pair **out)
+{
+    for (int i = 0; i < N_TABLES; i++) {
+        table_pair *t = &d->tables[i];
+        if (t->w == w && t->h == h && t->dw == dw && t->dh == dh) {
+            *out = t;
+            return CXR_OK;
+        }
+    }
+    table_pair *t = &d->tables[d->next_table];
+    d->next_table = (d->next_table + 1) % N_TABLES;
+    t->w = 0; /* invalid until both axes are built */
+    cxr_status st = axis_table_build(&t->x, w, dw);
+    if (st == CXR_OK) st = axis_table_build(&t->y, h, dh);
+    if (st != CXR_OK) return st;
+    t->w = w;
+    t->h = h;
+    t->dw = dw;
+    t->dh = dh;
+    *out = t;
+    return CXR_OK;
+}
+
+/* Smallest TurboJPEG scaling factor <= 1 that keeps both sides of the (cropped) region at least
+ * `target`; 1/1 unless the region is at least twice the target on both sides. */
+static tjscalingfactor choose_scale(int cw, int ch, int target)
+{
+    tjscalingfactor best = {1, 1};
+    if (cw < 2 * target || ch < 2 * target) return best;
+    int n = 0;
+    tjscalingfactor *f = tjGetScalingFactors(&n);
+    for (int i = 0; f && i < n; i++) {
+        if (f[i].num > f[i].denom) continue;
+        if (TJSCALED(cw, f[i]) < target || TJSCALED(ch, f[i]) < target) continue;
+        if ((double)f[i].num / f[i].denom < (double)best.num / best.denom) best = f[i];
+    }
+    return best;
+}
+
+static cxr_status check_params(const cxr_preprocess_params *p)
+{
+    if (p->size < 1 || p->size > MAX_OUTPUT_SIDE)
+        return cxr_set_error(CXR_E_ARG, "output size %d out of range 1..%d", p->size,
+                             MAX_OUTPUT_SIDE);
+    if (p->max_side < 1)
+        return cxr_set_error(CXR_E_ARG, "max_side %d must be positive", p->max_side);
+    if (p->normalize != CXR_NORM_MINMAX && p->normalize != CXR_NORM_ZSCORE255 &&
+        p->normalize != CXR_NORM_NONE)
+        return cxr_set_error(CXR_E_ARG, "unknown normalization %d", (int)p->normalize);
+    if (!isfinite(p->crop_ratio))
+        return cxr_set_error(CXR_E_ARG, "crop_ratio must be finite");
+    return CXR_OK;
+}
+
+static const char *colorspace_name(int cs)
+{
+    switch (cs) {
+    case TJCS_RGB: return "RGB";
+    case TJCS_YCbCr: return "YCbCr";
+    case TJCS_GRAY: return "gray";
+    case TJCS_CMYK: return "CMYK";
+    case TJCS_YCCK: return "YCCK";
+    }
+    return "unknown";
+}
+
+cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
+                               const uint8_t *jpeg, size_t len, float *out)
+{
+    cxr_status st = CXR_OK;
+    int w = 0, h = 0, subsamp = 0, cs = 0;
+    memset(&d->info, 0, sizeof d->info);
+    CXR_TRY(check_params(p));
+    if (len == 0) CXR_THROW(CXR_E_DECODE, "empty file");
+    if (len > MAX_FILE_BYTES) CXR_THROW(CXR_E_DECODE, "JPEG of %zu bytes is too large", len);
+
+    /* Header first: nothing is allocated for an image we are going to refuse. */
+    if (tjDecompressHeader3(d->tj, jpeg, (unsigned long)len, &w, &h, &subsamp, &cs) != 0)
+        CXR_THROW(CXR_E_DECODE, "not a readable JPEG: %s", tjGetErrorStr2(d->tj));
+    if (w <= 0 || h <= 0) CXR_THROW(CXR_E_DECODE, "JPEG declares an empty image (%dx%d)", w, h);
+    if (w > p->max_side || h > p->max_side)
+        CXR_THROW(CXR_E_DECODE, "image is %dx%d, larger than max_side %d", w, h, p->max_side);
+
+    int crop = wants_crop(w, h, p->crop_ratio);
+    int cw = w, ch = h;
+    if (crop) cw = ch = (w < h ? w : h);
+    tjscalingfactor f = choose_scale(cw, ch, p->size);
+    int sw = TJSCALED(w, f), sh = TJSCALED(h, f);
+
+    /* YCbCr and gray JPEGs decode straight to their luma channel; the others go through RGB. */
+    int pf = TJPF_GRAY, ps = 1;
+    if (cs == TJCS_RGB) pf = TJPF_RGB, ps = 3;
+    else if (cs == TJCS_CMYK || cs == TJCS_YCCK) pf = TJPF_CMYK, ps = 4;
+    else if (cs != TJCS_GRAY && cs != TJCS_YCbCr)
+        CXR_THROW(CXR_E_DECODE, "unsupported JPEG colorspace %d", cs);
+
+    size_t npix = (size_t)sw * (size_t)sh;
+    CXR_TRY(grow(&d->pix, &d->cap_pix, npix * ps, "decode"));
+    int flags = TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;
+    if (tjDecompress2(d->tj, jpeg, (unsigned long)len, d->pix, sw, 0, sh, pf, flags) != 0) {
+        if (tjGetErrorCode(d->tj) == TJERR_WARNING)
+            CXR_THROW(CXR_E_DECODE, "corrupt JPEG data (%s JPEG, %dx%d): %s",
+                      colorspace_name(cs), w, h, tjGetErrorStr2(d->tj));
+        CXR_THROW(CXR_E_DECODE, "JPEG decode failed (%s, %dx%d): %s", colorspace_name(cs), w, h,
+                  tjGetErrorStr2(d->tj));
+    }
+
+    const uint8_t *gray = d->pix;
+    if (ps != 1) {
+        CXR_TRY(grow(&d->gray, &d->cap_gray, npix, "gray"));
+        if (ps == 4) {
+            /* TurboJPEG's CMYK (not inverted): R = (255-C)(255-K)/255, likewise G, B. */
+            uint8_t *px = d->pix;
+            for (size_t i = 0; i < npix; i++) {
+                unsigned k = 255u - px[4 * i + 3];
+                for (int c = 0; c < 3; c++)
+                    px[3 * i + c] = (uint8_t)(((255u - px[4 * i + c]) * k + 127u) / 255u);
+            }
+        }
+        cxr_rgb_to_gray(d->gray, d->pix, npix);
+        gray = d->gray;
+    }
+
+    int x0 = 0, y0 = 0;
+    if (crop) center_square(sw, sh, &x0, &y0, &cw, &ch);
+    else cw = sw, ch = sh;
+
+    table_pair *t = NULL;
+    CXR_TRY(tables_for(d, cw, ch, p->size, p->size, &t));
+    CXR_TRY(grow(&d->tmp, &d->cap_tmp, (size_t)p->size * (size_t)ch * sizeof(float), "resize"));
+    resize_tables(out, gray + (size_t)y0 * sw + x0, ch, sw, &t->x, &t->y, d->tmp);
+
+    size_t n = (size_t)p->size * (size_t)p->size;
+    if (p->equalize) cxr_equalize(out, n);
+    cxr_normalize(out, n, p->normalize);
+
+    d->info.width = w;
+    d->info.height = h;
+    d->info.colorspace = cs;
+    d->info.scale_num = f.num;
+    d->info.scale_denom = f.denom;
+    d->info.scaled_width = sw;
+    d->info.scaled_height = sh;
+    d->info.crop_x = x0;
+    d->info.crop_y = y0;
+    d->info.crop_w = cw;
+    d->info.crop_h = ch;
+bail:
+    return st;
+}
+
+/* Read the whole file into d->file; *len gets its size. */
+static cxr_status read_file(cxr_decoder *d, const char *path, size_t *len)
+{
+    cxr_status st = CXR_OK;
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cxr_set_error(CXR_E_IO, "cannot open: %s", strerror(errno));
+    if (fstat(fd, &sb) != 0) CXR_THROW(CXR_E_IO, "cannot stat: %s", strerror(errno));
+    if (!S_ISREG(sb.st_mode)) CXR_THROW(CXR_E_IO, "not a regular file");
+    if (sb.st_size == 0) CXR_THROW(CXR_E_DECODE, "empty file");
+    if ((uint64_t)sb.st_size > MAX_FILE_BYTES)
+        CXR_THROW(CXR_E_DECODE, "file of %lld bytes is too large for a JPEG",
+                  (long long)sb.st_size);
+    size_t size = (size_t)sb.st_size, got = 0;
+    CXR_TRY(grow(&d->file, &d->cap_file, size, "file"));
+    while (got < size) {
+        ssize_t r = read(fd, d->file + got, size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) CXR_THROW(CXR_E_IO, "read failed: %s", strerror(errno));
+        if (r == 0) break; /* shrank while we read: decode what is there */
+        got += (size_t)r;
+    }
+    *len = got;
+bail:
+    close(fd);
+    return st;
+}
+
+cxr_status cxr_preprocess_file(cxr_decoder *d, const cxr_preprocess_params *p, const char *path,
+                               float *out)
+{
+    size_t len = 0;
+    cxr_status st = read_file(d, path, &len);
+    if (st == CXR_OK) st = cxr_preprocess_jpeg(d, p, d->file, len, out);
+    if (st != CXR_OK) return cxr_wrap_error(st, "%s", path);
+    return CXR_OK;
+}
