@@ -1,0 +1,155 @@
+/* test_csv.c: unit tests of the manifest CSV reader (formats/cxr_manifest.h): quoted fields
+ * with commas and doubled quotes, CRLF, empty fields, a BOM, header columns found by name in
+ * any order, a missing column named in the error, and malformed lines named by line number
+ * (the reader goes on after them). */
+#include <string.h>
+
+#include "cxr_manifest.h"
+#include "cxr_test.h"
+
+static int field_is(const cxr_csv_field *f, const char *s)
+{
+    return f->len == strlen(s) && memcmp(f->s, s, f->len) == 0;
+}
+
+static void test_quoted_crlf_empty(void)
+{
+    const char text[] = "\xEF\xBB\xBFid,url,landmark_id\r\n"
+                        "a1,\"http://x/a,b\",12\r\n"
+                        "\"a\"\"2\",\"say \"\"hi\"\"\",\r\n"
+                        "\r\n"
+                        ",,\n"
+                        "a4,\"\",None";  /* no final newline */
+    cxr_csv *r = NULL;
+    const cxr_csv_field *f;
+    int n;
+    int64_t line;
+    CHECK_OK(cxr_csv_open_mem(&r, text, sizeof text - 1, "t.csv"));
+    CHECK_OK(cxr_csv_next(r, &f, &n, &line));
+    REQUIRE(n == 3);
+    CHECK(line == 1);
+    CHECK(field_is(&f[0], "id")); /* BOM stripped */
+    CHECK(field_is(&f[2], "landmark_id")); /* CR stripped */
+    CHECK_OK(cxr_csv_next(r, &f, &n, &line));
+    REQUIRE(n == 3);
+    CHECK(line == 2);
+    CHECK(field_is(&f[0], "a1"));
+    CHECK(field_is(&f[1], "http://x/a,b"));
+    CHECK(field_is(&f[2], "12"));
+    CHECK_OK(cxr_csv_next(r, &f, &n, &line));
+    REQUIRE(n == 3);
+    CHECK(field_is(&f[0], "a\"2"));
+    CHECK(field_is(&f[1], "say \"hi\""));
+    CHECK(f[2].len == 0);
+    CHECK(cxr_csv_missing(&f[2]));
+    CHECK_OK(cxr_csv_next(r, &f, &n, &line)); /* the blank CRLF line is skipped */
+    REQUIRE(n == 3);
+    CHECK(line == 5);
+    CHECK(f[0].len == 0 && f[1].len == 0 && f[2].len == 0);
+    CHECK_OK(cxr_csv_next(r, &f, &n, &line));
+    REQUIRE(n == 3);
+    CHECK(line == 6);
+    CHECK(field_is(&f[0], "a4"));
+    CHECK(f[1].len == 0);
+    CHECK(field_is(&f[2], "None"));
+    CHECK(cxr_csv_missing(&f[2]));
+    CHECK(!cxr_csv_missing(&f[0]));
+    CHECK_OK(cxr_csv_next(r, &f, &n, &line));
+    CHECK(n == 0);
+    CHECK_OK(cxr_csv_next(r, &f, &n, &line)); /* stays at the end */
+    CHECK(n == 0);
+    cxr_csv_destroy(r);
+}
+
+static void test_malformed(void)
+{
+    const char text[] = "id,url,label\n"
+                        "a,\"open,1\n"          /* line 2: unterminated quote */
+                        "b,\"x\"y,1\n"          /* line 3: text after a closing quote */
+                        "c,u,1\n";              /* line 4: fine, read after the errors */
+    cxr_csv *r = NULL;
+    const cxr_csv_field *f;
+    int n;
+    int64_t line;
+    CHECK_OK(cxr_csv_open_mem(&r, text, sizeof text - 1, "bad.csv"));
+    CHECK_OK(cxr_csv_next(r, &f, &n, &line));
+    cxr_status st = cxr_csv_next(r, &f, &n, &line);
+    CHECK(st == CXR_E_FORMAT);
+    CHECK(line == 2);
+    CHECK(strcmp(cxr_last_error(), "bad.csv: line 2: unterminated quote") == 0);
+    st = cxr_csv_next(r, &f, &n, &line);
+    CHECK(st == CXR_E_FORMAT);
+    CHECK(strcmp(cxr_last_error(), "bad.csv: line 3: text after a closing quote") == 0);
+    CHECK_OK(cxr_csv_next(r, &f, &n, &line));
+    REQUIRE(n == 3);
+    CHECK(line == 4);
+    CHECK(field_is(&f[0], "c"));
+    cxr_csv_destroy(r);
+}
+
+static void test_columns(void)
+{
+    const char text[] = "landmark_id,extra,url,id\n";
+    cxr_csv *r = NULL;
+    const cxr_csv_field *f;
+    int n;
+    cxr_manifest_columns c;
+    CHECK_OK(cxr_csv_open_mem(&r, text, sizeof text - 1, "perm.csv"));
+    CHECK_OK(cxr_csv_next(r, &f, &n, NULL));
+    CHECK_OK(cxr_manifest_columns_find(&c, f, n, "perm.csv", 1, 1));
+    CHECK(c.n_columns == 4 && c.label == 0 && c.url == 2 && c.id == 3);
+    cxr_csv_destroy(r);
+
+    const char t2[] = "id,url,label\n"; /* "label" accepted when there is no landmark_id */
+    CHECK_OK(cxr_csv_open_mem(&r, t2, sizeof t2 - 1, "lab.csv"));
+    CHECK_OK(cxr_csv_next(r, &f, &n, NULL));
+    CHECK_OK(cxr_manifest_columns_find(&c, f, n, "lab.csv", 1, 1));
+    CHECK(c.id == 0 && c.url == 1 && c.label == 2);
+    cxr_csv_destroy(r);
+
+    const char t3[] = "id,url\n"; /* test.csv: fine without a label unless one is required */
+    CHECK_OK(cxr_csv_open_mem(&r, t3, sizeof t3 - 1, "test.csv"));
+    CHECK_OK(cxr_csv_next(r, &f, &n, NULL));
+    CHECK_OK(cxr_manifest_columns_find(&c, f, n, "test.csv", 1, 0));
+    CHECK(c.label == -1);
+    CHECK(cxr_manifest_columns_find(&c, f, n, "test.csv", 1, 1) == CXR_E_FORMAT);
+    CHECK(strcmp(cxr_last_error(), "test.csv: header has no 'landmark_id' or 'label' column") == 0);
+    cxr_csv_destroy(r);
+
+    const char t4[] = "ID,url,landmark_id\n"; /* names are case-sensitive */
+    CHECK_OK(cxr_csv_open_mem(&r, t4, sizeof t4 - 1, "case.csv"));
+    CHECK_OK(cxr_csv_next(r, &f, &n, NULL));
+    CHECK(cxr_manifest_columns_find(&c, f, n, "case.csv", 1, 1) == CXR_E_FORMAT);
+    CHECK(strcmp(cxr_last_error(), "case.csv: header has no 'id' column") == 0);
+    cxr_csv_destroy(r);
+}
+
+static void test_label_order(void)
+{
+    CHECK(cxr_label_cmp("5", 1, "42", 2) < 0);     /* numeric, not "42" < "5" */
+    CHECK(cxr_label_cmp("42", 2, "5", 1) > 0);
+    CHECK(cxr_label_cmp("007", 3, "7", 1) == 0);
+    CHECK(cxr_label_cmp("99999999999999999999999", 23, "100000000000000000000000", 24) < 0);
+    CHECK(cxr_label_cmp("9", 1, "abc", 3) < 0);    /* numbers before other labels */
+    CHECK(cxr_label_cmp("ab", 2, "abc", 3) < 0);
+}
+
+static void test_file_errors(void)
+{
+    cxr_csv *r = NULL;
+    CHECK(cxr_csv_open(&r, "/nonexistent/manifest.csv") == CXR_E_IO);
+    CHECK(strstr(cxr_last_error(), "/nonexistent/manifest.csv") != NULL);
+    CHECK(r == NULL);
+    cxr_manifest_stats s;
+    CHECK(cxr_manifest_explore(&s, "/nonexistent/manifest.csv", 0) == CXR_E_IO);
+}
+
+int main(void)
+{
+    test_quoted_crlf_empty();
+    test_malformed();
+    test_columns();
+    test_label_order();
+    test_file_errors();
+    TEST_END();
+}
