@@ -1,0 +1,98 @@
+/* cxr_loader.h: the shard loader. Feeds training and evaluation with batches read straight
+ * from a cxr store (specs/store.md) the fast way the format allows: the file is mmapped, chunk
+ * locations come from the split's shard index, and each chunk is checked (Fletcher32),
+ * zstd-decompressed and unshuffled (cxr_chunk_decode) on worker threads into a ring of batch
+ * buffers while the caller computes.
+ *
+ * Order of images in an epoch (documented so that runs can be reproduced and resumed):
+ *   - shuffle off (evaluation): shards 0,1,2,... and images in file order.
+ *   - shuffle on (training): a random stream is derived from (seed, epoch) only:
+ *       state = cxr_loader_shuffle_key(seed, epoch)
+ *     and consumed as the splitmix64 sequence (x += 0x9E3779B97F4A7C15; out = mix(x)). Uniform
+ *     integers in [0,m) are drawn by rejection (no modulo bias). The shard order is a
+ *     Fisher-Yates shuffle (i = n-1 down to 1, swap i with uniform [0,i]) of 0..n_shards-1;
+ *     the shuffled shard list is cut into windows of `window` shards, and the images of each
+ *     window are Fisher-Yates shuffled with the same stream, window after window. Batches are
+ *     consecutive runs of `batch` images of that sequence (they may straddle windows); the last
+ *     batch of an epoch may be short. Every image is delivered exactly once per epoch.
+ *
+ * Threading: a loader handle is used by one consumer thread. With prefetch on it runs
+ * `threads` decode workers and one assembler thread of its own; with prefetch off everything
+ * happens synchronously in the caller's thread inside cxr_loader_next_batch.
+ */
+#ifndef CXR_LOADER_H
+#define CXR_LOADER_H
+
+#include <stdint.h>
+
+#include "cxr_status.h"
+#include "cxr_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int batch;       /* images per batch (default 64) */
+    int shuffle;     /* 1: training order (see above); 0: sequential (default 0) */
+    uint64_t seed;   /* shuffle seed (default 1) */
+    int window;      /* shards per shuffle window (default 4) */
+    int threads;     /* decode worker threads with prefetch (default 2) */
+    int depth;       /* batches in the ring, >= 2 (default 3) */
+    int prefetch;    /* 1: background workers (default); 0: synchronous in the caller */
+} cxr_loader_options;
+
+void cxr_loader_options_defaults(cxr_loader_options *o);
+
+/* One batch. Buffers belong to the loader and stay valid until the next call to
+ * cxr_loader_next_batch, cxr_loader_begin_epoch or cxr_loader_destroy. */
+typedef struct {
+    int n;                  /* images in this batch; 0 = end of epoch */
+    int size;               /* image side S */
+    const float *images;    /* (n,1,S,S) */
+    const int32_t *labels;  /* (n) */
+    const int64_t *indices; /* (n) image index within the split */
+    int64_t step;           /* 0-based batch number within the epoch */
+} cxr_batch;
+
+typedef struct cxr_loader cxr_loader;
+
+/* Create a loader over `split` of an open store (the store must outlive the loader; the loader
+ * only reads its metadata and mmaps its file). Errors: CXR_E_ARG for bad options, CXR_E_FORMAT
+ * if the split is absent or a chunk lies outside the file, CXR_E_IO if the file cannot be
+ * mapped, CXR_E_NOMEM. */
+cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const char *split,
+                             const cxr_loader_options *opt);
+/* Stop workers (also mid-epoch) and free everything. NULL-safe. */
+void cxr_loader_destroy(cxr_loader *l);
+
+/* Start epoch `epoch` (0-based; it selects the shuffle). An epoch still in progress is
+ * abandoned cleanly. Resets the data-wait timer. */
+cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch);
+/* Next batch of the current epoch into *b. Returns CXR_OK with b->n > 0 for a batch, CXR_OK
+ * with b->n == 0 at the end of the epoch, or an error: a chunk that fails its checksum or
+ * cannot be decoded gives CXR_E_CHECKSUM / CXR_E_FORMAT with a message naming the file, the
+ * split and the shard. After an error, the epoch is over (begin a new one to continue). */
+cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b);
+
+/* Seconds the consumer spent waiting inside cxr_loader_next_batch since begin_epoch (with
+ * prefetch off this is all the decode time). */
+double cxr_loader_wait_seconds(const cxr_loader *l);
+/* Images in the split, and batches per epoch (ceil(n / batch)). */
+int64_t cxr_loader_n_images(const cxr_loader *l);
+int64_t cxr_loader_n_batches(const cxr_loader *l);
+
+/* The epoch's image order (n_images indices) that cxr_loader_begin_epoch would produce, for
+ * tests and tools; written into out[n_images]. */
+cxr_status cxr_loader_epoch_order(const cxr_loader *l, int epoch, int64_t *out);
+
+/* The shuffle stream's key for (seed, epoch), as documented above:
+ *   mix(seed ^ mix(G*(stream+1) ^ mix(G*(epoch+1) ^ mix(G))))  with stream = 1,
+ * G = 0x9E3779B97F4A7C15 and mix = splitmix64's finalizer
+ * (z = (z ^ z>>30) * 0xBF58476D1CE4E5B9; z = (z ^ z>>27) * 0x94D049BB133111EB; z ^ z>>31). */
+uint64_t cxr_loader_shuffle_key(uint64_t seed, int epoch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

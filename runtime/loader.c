@@ -1,0 +1,638 @@
+/* loader.c: the shard loader behind cxr_loader.h.
+ *
+ * The split's image order for an epoch is cut into windows of `window` shards. Window buffers
+ * (a few, reused round-robin) receive decoded shards; an assembler copies images from them in
+ * epoch order into a ring of `depth` batch buffers that the consumer reads. With prefetch on,
+ * shard decodes run on `threads` worker threads and the assembler on a thread of its own, so
+ * decode, assembly and the consumer's compute overlap; with prefetch off, the same assembler
+ * code runs inside cxr_loader_next_batch and decodes windows inline. Errors from a worker are
+ * carried (status + message) to the consumer through the batch they spoil.
+ */
+#include "cxr_loader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- random stream */
+#define GOLDEN64 0x9E3779B97F4A7C15ull
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+uint64_t cxr_loader_shuffle_key(uint64_t seed, int epoch)
+{
+    const uint64_t stream = 1, b = 0;
+    uint64_t inner = mix64(GOLDEN64 * (b + 1));
+    inner = mix64(GOLDEN64 * ((uint64_t)epoch + 1) ^ inner);
+    inner = mix64(GOLDEN64 * (stream + 1) ^ inner);
+    return mix64(seed ^ inner);
+}
+
+static uint64_t splitmix64_next(uint64_t *state)
+{
+    *state += GOLDEN64;
+    return mix64(*state);
+}
+
+/* Uniform integer in [0, m) by rejection: values in the top partial block are redrawn. */
+static uint64_t rand_below(uint64_t *state, uint64_t m)
+{
+    if (m <= 1) return 0;
+    uint64_t limit = (UINT64_MAX / m) * m;
+    for (;;) {
+        uint64_t x = splitmix64_next(state);
+        if (x < limit) return x % m;
+    }
+}
+
+static void shuffle_i64(int64_t *v, int64_t n, uint64_t *state)
+{
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)rand_below(state, (uint64_t)i + 1);
+        int64_t t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+/* ---------------------------------------------------------------- state */
+typedef struct {
+    int64_t window;   /* window held (-1 none) */
+    int pending;      /* shard decodes not finished */
+    cxr_status st;    /* first decode error */
+    char msg[768];
+    float *data;      /* window * shard * S*S floats */
+} wslot;
+
+typedef struct {
+    int slot, j;      /* window slot and position of the shard in the window */
+    int64_t shard;
+} task;
+
+typedef struct {
+    float *images;
+    int32_t *labels;
+    int64_t *indices;
+    int n;
+    int64_t step;
+    cxr_status st;
+    char msg[1024];
+} bslot;
+
+struct cxr_loader {
+    char *path;
+    char split[32];
+    cxr_loader_options opt;
+    int64_t n, n_shards, n_batches, n_windows;
+    int shard, size;
+    size_t img_floats;
+    const int32_t *labels;
+    const uint64_t *coff, *csize;
+    uint8_t *map;
+    size_t map_size;
+
+    /* epoch plan */
+    int64_t *order, *shard_order, *shard_pos, *win_start;
+    int epoch_begun;
+
+    /* windows */
+    int n_wslots;
+    wslot *ws;
+    int64_t pos, cur_w;
+    int cur_ready;
+
+    /* ring */
+    int depth;
+    bslot *ring;
+    int64_t filled, consumed;
+    int holding;
+    int64_t sync_next; /* sync mode: next batch to produce */
+    int sync_over;     /* sync mode: end or error returned */
+
+    /* worker queue */
+    task *tq;
+    int tq_head, tq_len, tq_cap, inflight;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done, cv_ring, cv_coord;
+    pthread_t *workers;
+    int n_workers;
+    pthread_t coord;
+    int coord_started;
+    int quit, cancel, run_req, running;
+
+    void *scratch_sync;
+    double wait_s;
+};
+
+void cxr_loader_options_defaults(cxr_loader_options *o)
+{
+    o->batch = 64;
+    o->shuffle = 0;
+    o->seed = 1;
+    o->window = 4;
+    o->threads = 2;
+    o->depth = 3;
+    o->prefetch = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int64_t shard_count(const cxr_loader *l, int64_t k)
+{
+    int64_t left = l->n - k * l->shard;
+    return left < l->shard ? left : l->shard;
+}
+
+/* Decode shard k into window slot `slot` at position j. Thread-safe (own scratch). */
+static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, void *scratch,
+                               char *msg, size_t msg_cap)
+{
+    float *out = l->ws[slot].data + (size_t)j * l->shard * l->img_floats;
+    cxr_status st = cxr_chunk_decode(out, scratch, l->map + l->coff[k], (size_t)l->csize[k],
+                                     l->shard, l->size);
+    if (st != CXR_OK)
+        snprintf(msg, msg_cap, "%s: split '%s' shard %lld (offset %llu, %llu bytes): %s", l->path,
+                 l->split, (long long)k, (unsigned long long)l->coff[k],
+                 (unsigned long long)l->csize[k], cxr_last_error());
+    return st;
+}
+
+/* ---------------------------------------------------------------- workers */
+static void *worker_main(void *arg)
+{
+    cxr_loader *l = arg;
+    void *scratch = malloc((size_t)l->shard * l->img_floats * sizeof(float));
+    char msg[768];
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->quit && l->tq_len == 0) pthread_cond_wait(&l->cv_work, &l->mu);
+        if (l->quit) break;
+        task t = l->tq[l->tq_head];
+        l->tq_head = (l->tq_head + 1) % l->tq_cap;
+        l->tq_len--;
+        l->inflight++;
+        pthread_mutex_unlock(&l->mu);
+        cxr_status st;
+        if (scratch) {
+            st = decode_shard(l, t.slot, t.j, t.shard, scratch, msg, sizeof msg);
+        } else {
+            st = CXR_E_NOMEM;
+            snprintf(msg, sizeof msg, "%s: split '%s': out of memory for decode scratch",
+                     l->path, l->split);
+        }
+        pthread_mutex_lock(&l->mu);
+        wslot *w = &l->ws[t.slot];
+        if (st != CXR_OK && w->st == CXR_OK) {
+            w->st = st;
+            memcpy(w->msg, msg, sizeof w->msg);
+        }
+        w->pending--;
+        l->inflight--;
+        pthread_cond_broadcast(&l->cv_done);
+    }
+    pthread_mutex_unlock(&l->mu);
+    free(scratch);
+    return NULL;
+}
+
+/* Assign window w to its slot and queue (prefetch) its shard decodes. Lock held if prefetch. */
+static void post_window(cxr_loader *l, int64_t w)
+{
+    int slot = (int)(w % l->n_wslots);
+    wslot *s = &l->ws[slot];
+    int64_t first = w * l->opt.window, last = first + l->opt.window;
+    if (last > l->n_shards) last = l->n_shards;
+    s->window = w;
+    s->pending = (int)(last - first);
+    s->st = CXR_OK;
+    s->msg[0] = 0;
+    if (!l->opt.prefetch) return;
+    for (int64_t p = first; p < last; p++) {
+        int at = (l->tq_head + l->tq_len) % l->tq_cap;
+        l->tq[at] = (task){slot, (int)(p - first), l->shard_order[p]};
+        l->tq_len++;
+    }
+    pthread_cond_broadcast(&l->cv_work);
+}
+
+/* Make sure window cur_w is decoded. Returns 1 if cancelled, else 0 with errors in the slot. */
+static int ensure_window(cxr_loader *l)
+{
+    int slot = (int)(l->cur_w % l->n_wslots);
+    wslot *s = &l->ws[slot];
+    if (!l->opt.prefetch) {
+        int64_t first = l->cur_w * l->opt.window;
+        for (int j = 0; s->pending > 0; j++, s->pending--) {
+            if (s->st != CXR_OK) continue;
+            s->st = decode_shard(l, slot, j, l->shard_order[first + j], l->scratch_sync, s->msg,
+                                 sizeof s->msg);
+        }
+        return 0;
+    }
+    pthread_mutex_lock(&l->mu);
+    while (!l->cancel && !l->quit && s->pending > 0) pthread_cond_wait(&l->cv_done, &l->mu);
+    int cancelled = l->cancel || l->quit;
+    pthread_mutex_unlock(&l->mu);
+    return cancelled;
+}
+
+/* Fill batch b into bs from the window buffers. Returns 1 if cancelled; a decode error is left
+ * in bs->st / bs->msg. */
+static int fill_batch(cxr_loader *l, bslot *bs, int64_t b)
+{
+    int64_t start = b * l->opt.batch, n_b = l->n - start;
+    if (n_b > l->opt.batch) n_b = l->opt.batch;
+    bs->n = (int)n_b;
+    bs->step = b;
+    bs->st = CXR_OK;
+    for (int64_t i = 0; i < n_b; i++) {
+        int64_t p = l->pos;
+        while (p >= l->win_start[l->cur_w + 1]) {
+            /* window cur_w fully copied: its slot takes window cur_w + n_wslots */
+            int64_t nw = l->cur_w + l->n_wslots;
+            if (nw < l->n_windows) {
+                if (l->opt.prefetch) pthread_mutex_lock(&l->mu);
+                post_window(l, nw);
+                if (l->opt.prefetch) pthread_mutex_unlock(&l->mu);
+            }
+            l->cur_w++;
+            l->cur_ready = 0;
+        }
+        if (!l->cur_ready) {
+            if (ensure_window(l)) return 1;
+            wslot *s = &l->ws[l->cur_w % l->n_wslots];
+            if (s->st != CXR_OK) {
+                bs->st = s->st;
+                snprintf(bs->msg, sizeof bs->msg, "%s", s->msg);
+                return 0;
+            }
+            l->cur_ready = 1;
+        }
+        int64_t idx = l->order[p], k = idx / l->shard;
+        int64_t j = l->shard_pos[k] - l->cur_w * l->opt.window;
+        const float *src = l->ws[l->cur_w % l->n_wslots].data +
+                           ((size_t)j * l->shard + (size_t)(idx % l->shard)) * l->img_floats;
+        memcpy(bs->images + (size_t)i * l->img_floats, src, l->img_floats * sizeof(float));
+        bs->labels[i] = l->labels[idx];
+        bs->indices[i] = idx;
+        l->pos++;
+    }
+    return 0;
+}
+
+/* Publish a filled slot (prefetch). */
+static void publish(cxr_loader *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->filled++;
+    pthread_cond_broadcast(&l->cv_ring);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Wait until batch slot b is free. Returns 1 if cancelled. */
+static int wait_ring(cxr_loader *l, int64_t b)
+{
+    pthread_mutex_lock(&l->mu);
+    while (!l->cancel && !l->quit && b - l->consumed >= l->depth)
+        pthread_cond_wait(&l->cv_ring, &l->mu);
+    int c = l->cancel || l->quit;
+    pthread_mutex_unlock(&l->mu);
+    return c;
+}
+
+static void produce_epoch(cxr_loader *l)
+{
+    for (int64_t b = 0; b < l->n_batches; b++) {
+        if (wait_ring(l, b)) return;
+        bslot *bs = &l->ring[b % l->depth];
+        if (fill_batch(l, bs, b)) return;
+        publish(l);
+        if (bs->st != CXR_OK) return; /* the consumer stops at the error */
+    }
+    if (wait_ring(l, l->n_batches)) return;
+    bslot *end = &l->ring[l->n_batches % l->depth];
+    end->n = 0;
+    end->step = l->n_batches;
+    end->st = CXR_OK;
+    publish(l);
+}
+
+static void *coord_main(void *arg)
+{
+    cxr_loader *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->quit && !l->run_req) pthread_cond_wait(&l->cv_coord, &l->mu);
+        if (l->quit) break;
+        l->run_req = 0;
+        l->running = 1;
+        pthread_mutex_unlock(&l->mu);
+        produce_epoch(l);
+        pthread_mutex_lock(&l->mu);
+        /* drop queued decodes and let in-flight ones finish before the buffers are reused */
+        l->tq_len = 0;
+        while (l->inflight > 0 && !l->quit) pthread_cond_wait(&l->cv_done, &l->mu);
+        l->running = 0;
+        pthread_cond_broadcast(&l->cv_coord);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- API */
+cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const char *split,
+                             const cxr_loader_options *opt)
+{
+    cxr_status st = CXR_OK;
+    cxr_loader *l = NULL;
+    int fd = -1;
+    cxr_split_info info;
+    *out = NULL;
+    if (!opt || opt->batch < 1 || opt->window < 1 || opt->depth < 2 ||
+        (opt->prefetch && opt->threads < 1))
+        return cxr_set_error(CXR_E_ARG, "loader: batch, window, threads must be >= 1, depth >= 2");
+    if (strlen(split) >= sizeof l->split)
+        return cxr_set_error(CXR_E_ARG, "loader: split name too long: %s", split);
+    CXR_TRY(cxr_store_split(store, split, &info));
+    if (info.shard < 1 || info.size < 1 || info.n < 0)
+        return cxr_set_error(CXR_E_FORMAT, "%s: split '%s': bad shard/size", cxr_store_path(store),
+                             split);
+
+    l = calloc(1, sizeof *l);
+    if (!l) return cxr_set_error(CXR_E_NOMEM, "loader: out of memory");
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv_work, NULL);
+    pthread_cond_init(&l->cv_done, NULL);
+    pthread_cond_init(&l->cv_ring, NULL);
+    pthread_cond_init(&l->cv_coord, NULL);
+    l->path = strdup(cxr_store_path(store));
+    snprintf(l->split, sizeof l->split, "%s", split);
+    l->opt = *opt;
+    l->n = info.n;
+    l->n_shards = info.n_shards;
+    l->shard = info.shard;
+    l->size = info.size;
+    l->img_floats = (size_t)info.size * info.size;
+    l->labels = info.labels;
+    l->coff = info.chunk_offset;
+    l->csize = info.chunk_size;
+    l->n_batches = (l->n + opt->batch - 1) / opt->batch;
+    l->n_windows = (l->n_shards + opt->window - 1) / opt->window;
+    if (!l->path) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
+    if (l->n_shards != (l->n + l->shard - 1) / l->shard)
+        CXR_THROW(CXR_E_FORMAT, "%s: split '%s': %lld shards for %lld images of shard %d",
+                  l->path, split, (long long)l->n_shards, (long long)l->n, l->shard);
+
+    /* map the whole file read-only; chunks are read in place */
+    fd = open(l->path, O_RDONLY);
+    if (fd < 0) CXR_THROW(CXR_E_IO, "%s: cannot open: %s", l->path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) CXR_THROW(CXR_E_IO, "%s: stat: %s", l->path, strerror(errno));
+    l->map_size = (size_t)sb.st_size;
+    if (l->n_shards > 0) {
+        l->map = mmap(NULL, l->map_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (l->map == MAP_FAILED) {
+            l->map = NULL;
+            CXR_THROW(CXR_E_IO, "%s: mmap: %s", l->path, strerror(errno));
+        }
+        madvise(l->map, l->map_size, MADV_WILLNEED);
+    }
+    for (int64_t k = 0; k < l->n_shards; k++)
+        if (l->csize[k] < 4 || l->coff[k] > l->map_size || l->csize[k] > l->map_size - l->coff[k])
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: split '%s' shard %lld: chunk (offset %llu, %llu bytes) lies outside "
+                      "the file (%zu bytes)",
+                      l->path, split, (long long)k, (unsigned long long)l->coff[k],
+                      (unsigned long long)l->csize[k], l->map_size);
+
+    l->order = malloc((size_t)(l->n + 1) * sizeof *l->order);
+    l->shard_order = malloc((size_t)(l->n_shards + 1) * sizeof *l->shard_order);
+    l->shard_pos = malloc((size_t)(l->n_shards + 1) * sizeof *l->shard_pos);
+    l->win_start = malloc((size_t)(l->n_windows + 2) * sizeof *l->win_start);
+    l->n_wslots = opt->prefetch ? 3 : 1;
+    if (l->n_wslots > l->n_windows) l->n_wslots = l->n_windows > 0 ? (int)l->n_windows : 1;
+    l->ws = calloc((size_t)l->n_wslots, sizeof *l->ws);
+    l->depth = opt->prefetch ? opt->depth : 1;
+    l->ring = calloc((size_t)l->depth, sizeof *l->ring);
+    if (!l->order || !l->shard_order || !l->shard_pos || !l->win_start || !l->ws || !l->ring)
+        CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
+    for (int i = 0; i < l->n_wslots; i++) {
+        l->ws[i].window = -1;
+        l->ws[i].data = malloc((size_t)opt->window * l->shard * l->img_floats * sizeof(float));
+        if (!l->ws[i].data) CXR_THROW(CXR_E_NOMEM, "loader: out of memory for window buffers");
+    }
+    for (int i = 0; i < l->depth; i++) {
+        l->ring[i].images = malloc((size_t)opt->batch * l->img_floats * sizeof(float));
+        l->ring[i].labels = malloc((size_t)opt->batch * sizeof(int32_t));
+        l->ring[i].indices = malloc((size_t)opt->batch * sizeof(int64_t));
+        if (!l->ring[i].images || !l->ring[i].labels || !l->ring[i].indices)
+            CXR_THROW(CXR_E_NOMEM, "loader: out of memory for batch buffers");
+    }
+    if (opt->prefetch) {
+        l->tq_cap = (int)(l->n_wslots * opt->window) + 1;
+        l->tq = malloc((size_t)l->tq_cap * sizeof *l->tq);
+        l->workers = calloc((size_t)opt->threads, sizeof *l->workers);
+        if (!l->tq || !l->workers) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
+        for (int i = 0; i < opt->threads; i++) {
+            if (pthread_create(&l->workers[i], NULL, worker_main, l) != 0)
+                CXR_THROW(CXR_E_INTERNAL, "loader: cannot start worker thread");
+            l->n_workers++;
+        }
+        if (pthread_create(&l->coord, NULL, coord_main, l) != 0)
+            CXR_THROW(CXR_E_INTERNAL, "loader: cannot start assembler thread");
+        l->coord_started = 1;
+    } else {
+        l->scratch_sync = malloc((size_t)l->shard * l->img_floats * sizeof(float));
+        if (!l->scratch_sync) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
+    }
+    close(fd);
+    *out = l;
+    return CXR_OK;
+bail:
+    if (fd >= 0) close(fd);
+    cxr_loader_destroy(l);
+    return st;
+}
+
+void cxr_loader_destroy(cxr_loader *l)
+{
+    if (!l) return;
+    pthread_mutex_lock(&l->mu);
+    l->quit = 1;
+    l->cancel = 1;
+    pthread_cond_broadcast(&l->cv_work);
+    pthread_cond_broadcast(&l->cv_done);
+    pthread_cond_broadcast(&l->cv_ring);
+    pthread_cond_broadcast(&l->cv_coord);
+    pthread_mutex_unlock(&l->mu);
+    if (l->coord_started) pthread_join(l->coord, NULL);
+    for (int i = 0; i < l->n_workers; i++) pthread_join(l->workers[i], NULL);
+    if (l->map) munmap(l->map, l->map_size);
+    if (l->ws)
+        for (int i = 0; i < l->n_wslots; i++) free(l->ws[i].data);
+    if (l->ring)
+        for (int i = 0; i < l->depth; i++) {
+            free(l->ring[i].images);
+            free(l->ring[i].labels);
+            free(l->ring[i].indices);
+        }
+    free(l->ws);
+    free(l->ring);
+    free(l->tq);
+    free(l->workers);
+    free(l->scratch_sync);
+    free(l->order);
+    free(l->shard_order);
+    free(l->shard_pos);
+    free(l->win_start);
+    free(l->path);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv_work);
+    pthread_cond_destroy(&l->cv_done);
+    pthread_cond_destroy(&l->cv_ring);
+    pthread_cond_destroy(&l->cv_coord);
+    free(l);
+}
+
+/* The epoch plan: shard order, window boundaries, image order (see cxr_loader.h). */
+static void make_plan(const cxr_loader *l, int epoch, int64_t *order, int64_t *shard_order,
+                      int64_t *win_start)
+{
+    uint64_t rng = cxr_loader_shuffle_key(l->opt.seed, epoch);
+    for (int64_t k = 0; k < l->n_shards; k++) shard_order[k] = k;
+    if (l->opt.shuffle) shuffle_i64(shard_order, l->n_shards, &rng);
+    int64_t pos = 0;
+    for (int64_t w = 0; w < l->n_windows; w++) {
+        int64_t begin = pos;
+        if (win_start) win_start[w] = pos;
+        for (int64_t p = w * l->opt.window; p < (w + 1) * l->opt.window && p < l->n_shards; p++) {
+            int64_t k = shard_order[p], c = shard_count(l, k);
+            for (int64_t i = 0; i < c; i++) order[pos++] = k * l->shard + i;
+        }
+        if (l->opt.shuffle) shuffle_i64(order + begin, pos - begin, &rng);
+    }
+    if (win_start) {
+        win_start[l->n_windows] = pos;
+        win_start[l->n_windows + 1] = pos; /* sentinel for the window scan */
+    }
+}
+
+cxr_status cxr_loader_epoch_order(const cxr_loader *l, int epoch, int64_t *out)
+{
+    int64_t *so = malloc((size_t)(l->n_shards + 1) * sizeof *so);
+    if (!so) return cxr_set_error(CXR_E_NOMEM, "loader: out of memory");
+    make_plan(l, epoch, out, so, NULL);
+    free(so);
+    return CXR_OK;
+}
+
+cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch)
+{
+    if (epoch < 0) return cxr_set_error(CXR_E_ARG, "loader: negative epoch %d", epoch);
+    if (l->opt.prefetch) {
+        pthread_mutex_lock(&l->mu);
+        if (l->running || l->run_req) {
+            l->cancel = 1;
+            pthread_cond_broadcast(&l->cv_done);
+            pthread_cond_broadcast(&l->cv_ring);
+            while (l->running || l->run_req) pthread_cond_wait(&l->cv_coord, &l->mu);
+        }
+    }
+    make_plan(l, epoch, l->order, l->shard_order, l->win_start);
+    for (int64_t p = 0; p < l->n_shards; p++) l->shard_pos[l->shard_order[p]] = p;
+    l->pos = 0;
+    l->cur_w = 0;
+    l->cur_ready = 0;
+    l->filled = l->consumed = 0;
+    l->holding = 0;
+    l->sync_next = 0;
+    l->sync_over = 0;
+    l->wait_s = 0;
+    l->epoch_begun = 1;
+    for (int i = 0; i < l->n_wslots; i++) l->ws[i].window = -1;
+    for (int64_t w = 0; w < l->n_wslots && w < l->n_windows; w++) post_window(l, w);
+    if (l->opt.prefetch) {
+        l->cancel = 0;
+        l->run_req = 1;
+        pthread_cond_broadcast(&l->cv_coord);
+        pthread_mutex_unlock(&l->mu);
+    }
+    return CXR_OK;
+}
+
+static cxr_status hand_out(cxr_loader *l, const bslot *bs, cxr_batch *b)
+{
+    b->n = bs->n;
+    b->size = l->size;
+    b->images = bs->images;
+    b->labels = bs->labels;
+    b->indices = bs->indices;
+    b->step = bs->step;
+    if (bs->st != CXR_OK) {
+        b->n = 0;
+        return cxr_set_error(bs->st, "%s", bs->msg);
+    }
+    return CXR_OK;
+}
+
+cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->size = l->size;
+    if (!l->epoch_begun)
+        return cxr_set_error(CXR_E_ARG, "loader: next_batch before begin_epoch");
+    double t0 = now_s();
+    cxr_status st = CXR_OK;
+    if (!l->opt.prefetch) {
+        bslot *bs = &l->ring[0];
+        if (l->sync_over) {
+            /* end or error already returned: repeat it */
+        } else if (l->sync_next >= l->n_batches) {
+            bs->n = 0;
+            bs->st = CXR_OK;
+            bs->step = l->n_batches;
+            l->sync_over = 1;
+        } else {
+            fill_batch(l, bs, l->sync_next++);
+            if (bs->st != CXR_OK) l->sync_over = 1;
+        }
+        st = hand_out(l, bs, b);
+    } else {
+        pthread_mutex_lock(&l->mu);
+        if (l->holding) {
+            l->consumed++;
+            l->holding = 0;
+            pthread_cond_broadcast(&l->cv_ring);
+        }
+        int64_t want = l->consumed;
+        while (l->filled <= want) pthread_cond_wait(&l->cv_ring, &l->mu);
+        bslot *bs = &l->ring[want % l->depth];
+        if (bs->n > 0 && bs->st == CXR_OK) l->holding = 1;
+        pthread_mutex_unlock(&l->mu);
+        st = hand_out(l, bs, b);
+    }
+    l->wait_s += now_s() - t0;
+    return st;
+}
+
+double cxr_loader_wait_seconds(const cxr_loader *l) { return l->wait_s; }
+int64_t cxr_loader_n_images(const cxr_loader *l) { return l->n; }
+int64_t cxr_loader_n_batches(const cxr_loader *l) { return l->n_batches; }

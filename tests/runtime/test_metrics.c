@@ -1,0 +1,141 @@
+/* test_metrics.c: metrics against values computed by hand (K = 2, K = 3, AUC with ties). */
+#include <math.h>
+#include <string.h>
+
+#include "cxr_metrics.h"
+#include "cxr_test.h"
+
+/* K = 2, positive class 1. (label, p1), p0 = 1 - p1:
+ *   0:(1,.9) 1:(1,.8) 2:(0,.7) 3:(1,.6) 4:(0,.6) 5:(0,.3) 6:(1,.2) 7:(0,.1)
+ * threshold 0.5 -> predicted 1 for samples 0..4.
+ * confusion rows (true) 0: [2 2] (5,7 | 2,4), 1: [1 3] (6 | 0,1,3); accuracy 5/8.
+ * class 1: precision 3/5, recall 3/4, F1 = 2*.6*.75/1.35 = 2/3; specificity 2/4.
+ * class 0: precision 2/3, recall 1/2, F1 = 4/7; macro F1 = (4/7 + 2/3)/2 = 13/21.
+ * AUC (P=4, N=4, 16 pairs): positives .9 -> 4, .8 -> 4, .6 -> 2 + 1/2 (tie with the
+ * negative .6), .2 -> 1: 11.5/16 = 0.71875.
+ * ROC (descending score groups): (0,0) (0,.25) (0,.5) (.25,.5) (.5,.75) (.75,.75) (.75,1) (1,1).
+ * Balanced accuracy per cut: .9:.625 .8:.75 .7:.625 .6:.625 .3:.5 .2:.625 .1:.5 -> best .75
+ * with the cut between .8 and .7: threshold .75. */
+static void test_binary(void)
+{
+    const float p1[8] = {.9f, .8f, .7f, .6f, .6f, .3f, .2f, .1f};
+    const int32_t y[8] = {1, 1, 0, 1, 0, 0, 1, 0};
+    float probs[16];
+    for (int i = 0; i < 8; i++) {
+        probs[2 * i] = 1.0f - p1[i];
+        probs[2 * i + 1] = p1[i];
+    }
+    cxr_metrics *m;
+    CHECK_OK(cxr_metrics_create(&m, 2));
+    /* two batches, to exercise accumulation */
+    CHECK_OK(cxr_metrics_add(m, probs, y, 3));
+    CHECK_OK(cxr_metrics_add(m, probs + 6, y + 3, 5));
+    CHECK(cxr_metrics_count(m) == 8);
+    cxr_metrics_report r;
+    CHECK_OK(cxr_metrics_compute(m, 0.5, &r));
+    CHECK(r.confusion[0] == 2 && r.confusion[1] == 2 && r.confusion[2] == 1 && r.confusion[3] == 3);
+    CHECK_CLOSE(r.accuracy, 5.0 / 8, 1e-12, 0);
+    CHECK_CLOSE(r.pos_precision, 0.6, 1e-12, 0);
+    CHECK_CLOSE(r.pos_recall, 0.75, 1e-12, 0);
+    CHECK_CLOSE(r.pos_f1, 2.0 / 3, 1e-12, 0);
+    CHECK_CLOSE(r.specificity, 0.5, 1e-12, 0);
+    CHECK_CLOSE(r.precision[0], 2.0 / 3, 1e-12, 0);
+    CHECK_CLOSE(r.f1[0], 4.0 / 7, 1e-12, 0);
+    CHECK_CLOSE(r.macro_f1, 13.0 / 21, 1e-12, 0);
+    CHECK_CLOSE(r.auc, 0.71875, 1e-12, 0);
+    const double fpr[8] = {0, 0, 0, .25, .5, .75, .75, 1}, tpr[8] = {0, .25, .5, .5, .75, .75, 1, 1};
+    CHECK(r.n_roc == 8);
+    for (int i = 0; i < 8 && i < r.n_roc; i++) {
+        CHECK_CLOSE(r.roc_fpr[i], fpr[i], 1e-12, 0);
+        CHECK_CLOSE(r.roc_tpr[i], tpr[i], 1e-12, 0);
+    }
+    cxr_metrics_report_free(&r);
+
+    double t, bal;
+    CHECK_OK(cxr_metrics_best_threshold(m, &t, &bal));
+    CHECK_CLOSE(bal, 0.75, 1e-12, 0);
+    CHECK_CLOSE(t, 0.75, 1e-6, 0);
+    /* applying it reproduces the best cut: predicted 1 for samples 0,1 only */
+    CHECK_OK(cxr_metrics_compute(m, t, &r));
+    CHECK(r.confusion[0] == 4 && r.confusion[1] == 0 && r.confusion[2] == 2 && r.confusion[3] == 2);
+    CHECK_CLOSE(r.balanced_accuracy, 0.75, 1e-12, 0);
+    cxr_metrics_report_free(&r);
+
+    /* a label out of range is refused and adds nothing */
+    const int32_t bad[1] = {2};
+    CHECK(cxr_metrics_add(m, probs, bad, 1) == CXR_E_MISMATCH);
+    CHECK(strstr(cxr_last_error(), "out of range") != NULL);
+    CHECK(cxr_metrics_count(m) == 8);
+    cxr_metrics_destroy(m);
+}
+
+/* K = 3. (label, probs) -> argmax:
+ *   0:(0,[.7 .2 .1])->0  1:(0,[.3 .4 .3])->1  2:(1,[.1 .8 .1])->1
+ *   3:(1,[.2 .3 .5])->2  4:(2,[.1 .1 .8])->2  5:(2,[.2 .5 .3])->1
+ * confusion rows: [1 1 0] [0 1 1] [0 1 1]; accuracy 3/6.
+ * precision: 1/1, 1/3, 1/2; recall 1/2 each; F1: 2/3, 2/5, 1/2; macro F1 = 47/90.
+ * specificity (TN/(TN+FP)): c0 4/4, c1 2/4, c2 3/4 -> mean .75.
+ * one-vs-rest AUC: c0: both positives (.7,.3) above all negatives (.1 .2 .1 .2) -> 1;
+ *   c1: positives .8 (4 of 4), .3 (above .2,.1: 2) -> 6/8 = .75;
+ *   c2: positives .8 (4), .3 (above .1,.1: 2, tie with .3: 1/2) -> 6.5/8 = .8125;
+ *   macro = 2.5625/3. */
+static void test_three(void)
+{
+    const float probs[18] = {.7f, .2f, .1f, .3f, .4f, .3f, .1f, .8f, .1f,
+                             .2f, .3f, .5f, .1f, .1f, .8f, .2f, .5f, .3f};
+    const int32_t y[6] = {0, 0, 1, 1, 2, 2};
+    const int64_t conf[9] = {1, 1, 0, 0, 1, 1, 0, 1, 1};
+    cxr_metrics *m;
+    CHECK_OK(cxr_metrics_create(&m, 3));
+    CHECK_OK(cxr_metrics_add(m, probs, y, 6));
+    cxr_metrics_report r;
+    CHECK_OK(cxr_metrics_compute(m, 0.5, &r));
+    for (int i = 0; i < 9; i++) CHECK(r.confusion[i] == conf[i]);
+    CHECK_CLOSE(r.accuracy, 0.5, 1e-12, 0);
+    CHECK_CLOSE(r.precision[0], 1.0, 1e-12, 0);
+    CHECK_CLOSE(r.precision[1], 1.0 / 3, 1e-12, 0);
+    CHECK_CLOSE(r.precision[2], 0.5, 1e-12, 0);
+    for (int c = 0; c < 3; c++) CHECK_CLOSE(r.recall[c], 0.5, 1e-12, 0);
+    CHECK_CLOSE(r.f1[0], 2.0 / 3, 1e-12, 0);
+    CHECK_CLOSE(r.f1[1], 0.4, 1e-12, 0);
+    CHECK_CLOSE(r.f1[2], 0.5, 1e-12, 0);
+    CHECK_CLOSE(r.macro_f1, 47.0 / 90, 1e-12, 0);
+    CHECK_CLOSE(r.specificity, 0.75, 1e-12, 0);
+    CHECK_CLOSE(r.auc_ovr[0], 1.0, 1e-12, 0);
+    CHECK_CLOSE(r.auc_ovr[1], 0.75, 1e-12, 0);
+    CHECK_CLOSE(r.auc_ovr[2], 0.8125, 1e-12, 0);
+    CHECK_CLOSE(r.macro_auc, 2.5625 / 3, 1e-12, 0);
+    CHECK(r.n_roc == 0);
+    cxr_metrics_report_free(&r);
+    double t;
+    CHECK(cxr_metrics_best_threshold(m, &t, NULL) == CXR_E_ARG);
+    cxr_metrics_destroy(m);
+}
+
+/* AUC with ties, computed by hand. */
+static void test_auc_ties(void)
+{
+    /* all tied: every pair counts 1/2 */
+    const float s1[4] = {.5f, .5f, .5f, .5f};
+    const uint8_t p1[4] = {1, 0, 1, 0};
+    CHECK_CLOSE(cxr_roc_auc(s1, p1, 4), 0.5, 1e-12, 0);
+    /* positives .9 and .5, negatives .5 .5 .1: .9 beats 3; .5 beats .1 and ties two (2 x 1/2)
+     * -> (3 + 2)/6 */
+    const float s2[5] = {.5f, .9f, .1f, .5f, .5f};
+    const uint8_t p2[5] = {1, 1, 0, 0, 0};
+    CHECK_CLOSE(cxr_roc_auc(s2, p2, 5), 5.0 / 6, 1e-12, 0);
+    /* perfectly wrong order -> 0; one class only -> NAN */
+    const float s3[3] = {.1f, .2f, .3f};
+    const uint8_t p3[3] = {1, 0, 0};
+    CHECK_CLOSE(cxr_roc_auc(s3, p3, 3), 0.0, 1e-12, 0);
+    const uint8_t p4[3] = {1, 1, 1};
+    CHECK(isnan(cxr_roc_auc(s3, p4, 3)));
+}
+
+int main(void)
+{
+    test_binary();
+    test_three();
+    test_auc_ties();
+    TEST_END();
+}

@@ -1,0 +1,282 @@
+/* metrics.c: classification metrics behind cxr_metrics.h (accuracy, confusion, per-class and
+ * macro precision/recall/F1, exact ROC AUC with ties, ROC points, balanced-accuracy threshold).
+ * The accumulator keeps every (probabilities, label) pair, since AUC needs all scores.
+ */
+#include "cxr_metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cxr_metrics {
+    int k;
+    int64_t n, cap;
+    float *probs;    /* (cap, k) */
+    int32_t *labels; /* (cap) */
+};
+
+cxr_status cxr_metrics_create(cxr_metrics **out, int k)
+{
+    *out = NULL;
+    if (k < 2 || k > 4096) return cxr_set_error(CXR_E_ARG, "metrics: %d classes (need 2..4096)", k);
+    cxr_metrics *m = calloc(1, sizeof *m);
+    if (!m) return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
+    m->k = k;
+    *out = m;
+    return CXR_OK;
+}
+
+void cxr_metrics_destroy(cxr_metrics *m)
+{
+    if (!m) return;
+    free(m->probs);
+    free(m->labels);
+    free(m);
+}
+
+void cxr_metrics_reset(cxr_metrics *m) { m->n = 0; }
+int64_t cxr_metrics_count(const cxr_metrics *m) { return m->n; }
+int cxr_metrics_classes(const cxr_metrics *m) { return m->k; }
+
+cxr_status cxr_metrics_add(cxr_metrics *m, const float *probs, const int32_t *labels, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= m->k)
+            return cxr_set_error(CXR_E_MISMATCH, "metrics: label %d of sample %lld out of range [0,%d)",
+                                 labels[i], (long long)(m->n + i), m->k);
+    if (m->n + n > m->cap) {
+        int64_t cap = m->cap ? m->cap : 256;
+        while (cap < m->n + n) cap *= 2;
+        float *p = realloc(m->probs, (size_t)cap * m->k * sizeof *p);
+        if (!p) return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
+        m->probs = p;
+        int32_t *l = realloc(m->labels, (size_t)cap * sizeof *l);
+        if (!l) return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
+        m->labels = l;
+        m->cap = cap;
+    }
+    memcpy(m->probs + (size_t)m->n * m->k, probs, (size_t)n * m->k * sizeof *probs);
+    memcpy(m->labels + m->n, labels, (size_t)n * sizeof *labels);
+    m->n += n;
+    return CXR_OK;
+}
+
+/* ---------------------------------------------------------------- ROC */
+typedef struct {
+    double s;
+    int pos;
+} scored;
+
+static int by_score_desc(const void *a, const void *b)
+{
+    double x = ((const scored *)a)->s, y = ((const scored *)b)->s;
+    return (x < y) - (x > y);
+}
+
+/* Sorted (descending) copy of scores with truths; NaN scores sort last (as -inf). */
+static scored *sorted_scores(const float *scores, size_t stride, const uint8_t *pos,
+                             const int32_t *labels, int cls, int64_t n, int64_t *P, int64_t *N)
+{
+    scored *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (!v) return NULL;
+    *P = *N = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double s = scores[(size_t)i * stride];
+        v[i].s = isnan(s) ? -INFINITY : s;
+        v[i].pos = pos ? pos[i] != 0 : labels[i] == cls;
+        if (v[i].pos) (*P)++;
+        else (*N)++;
+    }
+    qsort(v, (size_t)n, sizeof *v, by_score_desc);
+    return v;
+}
+
+/* AUC over a sorted array; optionally the ROC points (n_groups + 1 of them). */
+static double auc_sorted(const scored *v, int64_t n, int64_t P, int64_t N, double *fpr,
+                         double *tpr, int64_t *n_pts)
+{
+    double area = 0; /* in units of (positive, negative) pairs */
+    int64_t tp = 0, fp = 0, pts = 0;
+    if (fpr) {
+        fpr[0] = 0;
+        tpr[0] = 0;
+    }
+    pts = 1;
+    for (int64_t i = 0; i < n;) {
+        int64_t j = i, gp = 0, gn = 0;
+        while (j < n && v[j].s == v[i].s) {
+            if (v[j].pos) gp++;
+            else gn++;
+            j++;
+        }
+        /* negatives of this group rank below the positives seen before and tie (1/2) with
+         * the group's own positives: the trapezoid over the group's ROC segment */
+        area += (double)gn * ((double)tp + 0.5 * (double)gp);
+        tp += gp;
+        fp += gn;
+        if (fpr) {
+            fpr[pts] = N ? (double)fp / (double)N : 0;
+            tpr[pts] = P ? (double)tp / (double)P : 0;
+        }
+        pts++;
+        i = j;
+    }
+    if (n_pts) *n_pts = pts;
+    if (P == 0 || N == 0) return NAN;
+    return area / ((double)P * (double)N);
+}
+
+double cxr_roc_auc(const float *scores, const uint8_t *pos, int64_t n)
+{
+    int64_t P, N;
+    scored *v = sorted_scores(scores, 1, pos, NULL, 0, n, &P, &N);
+    if (!v) return NAN;
+    double a = auc_sorted(v, n, P, N, NULL, NULL, NULL);
+    free(v);
+    return a;
+}
+
+/* ---------------------------------------------------------------- report */
+static double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+void cxr_metrics_report_free(cxr_metrics_report *r)
+{
+    if (!r) return;
+    free(r->confusion);
+    free(r->precision);
+    free(r->recall);
+    free(r->f1);
+    free(r->auc_ovr);
+    free(r->roc_fpr);
+    free(r->roc_tpr);
+    memset(r, 0, sizeof *r);
+}
+
+cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metrics_report *r)
+{
+    const int k = m->k;
+    const int64_t n = m->n;
+    memset(r, 0, sizeof *r);
+    r->k = k;
+    r->n = n;
+    r->threshold = threshold;
+    r->confusion = calloc((size_t)k * k, sizeof *r->confusion);
+    r->precision = calloc((size_t)k, sizeof(double));
+    r->recall = calloc((size_t)k, sizeof(double));
+    r->f1 = calloc((size_t)k, sizeof(double));
+    r->auc_ovr = calloc((size_t)k, sizeof(double));
+    if (!r->confusion || !r->precision || !r->recall || !r->f1 || !r->auc_ovr) goto nomem;
+
+    for (int64_t i = 0; i < n; i++) {
+        const float *p = m->probs + (size_t)i * k;
+        int pred = 0;
+        if (k == 2) {
+            pred = (double)p[1] >= threshold;
+        } else {
+            for (int c = 1; c < k; c++)
+                if (p[c] > p[pred]) pred = c;
+        }
+        r->confusion[(size_t)m->labels[i] * k + pred]++;
+    }
+    int64_t correct = 0;
+    double spec_sum = 0;
+    for (int c = 0; c < k; c++) {
+        int64_t row = 0, col = 0, tp = r->confusion[(size_t)c * k + c];
+        for (int j = 0; j < k; j++) {
+            row += r->confusion[(size_t)c * k + j];
+            col += r->confusion[(size_t)j * k + c];
+        }
+        correct += tp;
+        r->precision[c] = ratio((double)tp, (double)col);
+        r->recall[c] = ratio((double)tp, (double)row);
+        double pr = r->precision[c] + r->recall[c];
+        r->f1[c] = pr > 0 ? 2 * r->precision[c] * r->recall[c] / pr : 0;
+        int64_t fp = col - tp, tn = n - row - col + tp;
+        spec_sum += ratio((double)tn, (double)(tn + fp));
+        r->macro_precision += r->precision[c] / k;
+        r->macro_recall += r->recall[c] / k;
+        r->macro_f1 += r->f1[c] / k;
+    }
+    r->accuracy = ratio((double)correct, (double)n);
+    r->balanced_accuracy = r->macro_recall;
+
+    /* one-vs-rest AUC of each class's probability */
+    int n_auc = 0;
+    double auc_sum = 0;
+    for (int c = 0; c < k; c++) {
+        int64_t P, N;
+        scored *v = sorted_scores(m->probs + c, (size_t)k, NULL, m->labels, c, n, &P, &N);
+        if (!v) goto nomem;
+        if (k == 2 && c == 1) {
+            r->roc_fpr = malloc((size_t)(n + 1) * sizeof(double));
+            r->roc_tpr = malloc((size_t)(n + 1) * sizeof(double));
+            if (!r->roc_fpr || !r->roc_tpr) {
+                free(v);
+                goto nomem;
+            }
+            r->auc_ovr[c] = auc_sorted(v, n, P, N, r->roc_fpr, r->roc_tpr, &r->n_roc);
+        } else {
+            r->auc_ovr[c] = auc_sorted(v, n, P, N, NULL, NULL, NULL);
+        }
+        free(v);
+        if (!isnan(r->auc_ovr[c])) {
+            auc_sum += r->auc_ovr[c];
+            n_auc++;
+        }
+    }
+    r->macro_auc = n_auc ? auc_sum / n_auc : NAN;
+
+    if (k == 2) {
+        r->pos_precision = r->precision[1];
+        r->pos_recall = r->recall[1];
+        r->specificity = r->recall[0];
+        r->pos_f1 = r->f1[1];
+        r->auc = r->auc_ovr[1];
+        r->macro_auc = r->auc;
+    } else {
+        r->pos_precision = r->macro_precision;
+        r->pos_recall = r->macro_recall;
+        r->specificity = spec_sum / k;
+        r->pos_f1 = r->macro_f1;
+        r->auc = r->macro_auc;
+    }
+    return CXR_OK;
+nomem:
+    cxr_metrics_report_free(r);
+    return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
+}
+
+cxr_status cxr_metrics_best_threshold(const cxr_metrics *m, double *threshold, double *bal_acc)
+{
+    if (m->k != 2) return cxr_set_error(CXR_E_ARG, "best threshold: binary only (have %d classes)", m->k);
+    int64_t P, N, n = m->n;
+    scored *v = sorted_scores(m->probs + 1, 2, NULL, m->labels, 1, n, &P, &N);
+    if (!v) return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
+    if (P == 0 || N == 0) {
+        free(v);
+        return cxr_set_error(CXR_E_ARG, "best threshold: need both classes (%lld positive, %lld "
+                             "negative samples)", (long long)P, (long long)N);
+    }
+    /* start from "nothing positive": a threshold just above the highest score */
+    double best_t = nextafter(v[0].s, INFINITY), best = 0.5;
+    int64_t tp = 0, fp = 0;
+    for (int64_t i = 0; i < n;) {
+        int64_t j = i;
+        while (j < n && v[j].s == v[i].s) {
+            if (v[j].pos) tp++;
+            else fp++;
+            j++;
+        }
+        double b = 0.5 * ((double)tp / (double)P + 1.0 - (double)fp / (double)N);
+        if (b > best) {
+            best = b;
+            /* everything scoring >= v[i].s is positive: put the cut halfway to the next score */
+            best_t = j < n ? 0.5 * (v[i].s + v[j].s) : v[i].s;
+        }
+        i = j;
+    }
+    free(v);
+    *threshold = best_t;
+    if (bal_acc) *bal_acc = best;
+    return CXR_OK;
+}
