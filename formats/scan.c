@@ -41,6 +41,7 @@ static int cmp_str(const void *a, const void *b)
 
 static void free_names(char **v, int n)
 {
+    if (!v) return;
     for (int i = 0; i < n; i++) free(v[i]);
     free(v);
 }
@@ -154,6 +155,7 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
     plan->class_names = classes;
     plan->n_classes = n_classes;
     classes = NULL;
+    n_classes = 0;
 
     /* pass 2: files per split, class folders in sorted order, files sorted */
     for (int s = 0; s < 3; s++) {
