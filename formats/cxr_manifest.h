@@ -29,7 +29,7 @@ typedef struct {
 
 typedef struct cxr_csv cxr_csv;
 
-/* Open `path` for reading (mmap; an empty file is fine). `name` in messages is the path.
+/* Open `path` for reading (in 4 MiB blocks; an empty file is fine). `name` in messages is the path.
  * CXR_E_IO naming the file if it cannot be opened or mapped. Destroy with cxr_csv_destroy. */
 cxr_status cxr_csv_open(cxr_csv **out, const char *path);
 /* Read from memory (not copied: `data` must outlive the reader); `name` is used in messages. */

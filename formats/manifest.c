@@ -1,5 +1,5 @@
 /* manifest.c: CSV manifests (cxr_manifest.h, cxr_pack.h): a streaming RFC 4180 reader over an
- * mmap'd file, the one-pass exploration behind `cxr-pack --explore`, and the two-pass pack plan
+ * file read in blocks, the one-pass exploration behind `cxr-pack --explore`, and the two-pass pack plan
  * of a landmark-style manifest (id,url,label rows; images found by id under a folder).
  *
  * Memory: exploration keeps one hash-table entry per distinct label; planning keeps, in
@@ -16,18 +16,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 /* ================================================================ CSV reader */
+/* A file is read in blocks of CSV_BLOCK bytes into one buffer (grown only for a longer line),
+ * so memory stays flat whatever the file size; memory input is parsed in place. */
+#define CSV_BLOCK ((size_t)4 << 20)
+
 struct cxr_csv {
     char *name;
-    const char *data;
+    const char *data;        /* buffered bytes (file) or the caller's memory */
     size_t len, pos;
     int64_t line;            /* line number of the next line to read (1-based) */
-    void *map;
-    size_t map_len;
+    int fd;                  /* -1 for memory input */
+    int eof;                 /* no more bytes to read beyond data[len] */
+    char *buf;               /* file buffer */
+    size_t cap;
     cxr_csv_field *fields;
     int cap_fields;
     char *scratch;           /* unescaped quoted fields of the current record */
@@ -43,7 +48,37 @@ static cxr_status csv_init(cxr_csv **out, const char *name)
         return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", name);
     }
     r->line = 1;
+    r->fd = -1;
     *out = r;
+    return CXR_OK;
+}
+
+/* Keep data[pos, len) and read more after it; grows the buffer when that tail fills it. */
+static cxr_status csv_fill(cxr_csv *r)
+{
+    size_t keep = r->len - r->pos;
+    if (keep && r->pos) memmove(r->buf, r->buf + r->pos, keep);
+    r->pos = 0;
+    r->len = keep;
+    if (keep + CSV_BLOCK / 2 > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : CSV_BLOCK;
+        char *b = realloc(r->buf, cap);
+        if (!b) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory (line of %zu bytes)",
+                                     r->name, keep);
+        r->buf = b;
+        r->cap = cap;
+    }
+    while (r->len < r->cap) {
+        ssize_t k = read(r->fd, r->buf + r->len, r->cap - r->len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return cxr_set_error(CXR_E_IO, "%s: read failed: %s", r->name, strerror(errno));
+        if (k == 0) {
+            r->eof = 1;
+            break;
+        }
+        r->len += (size_t)k;
+    }
+    r->data = r->buf;
     return CXR_OK;
 }
 
@@ -58,6 +93,7 @@ cxr_status cxr_csv_open_mem(cxr_csv **out, const char *data, size_t len, const c
     if (st != CXR_OK) return st;
     (*out)->data = data;
     (*out)->len = len;
+    (*out)->eof = 1;
     csv_skip_bom(*out);
     return CXR_OK;
 }
@@ -67,33 +103,21 @@ cxr_status cxr_csv_open(cxr_csv **out, const char *path)
     cxr_status st = csv_init(out, path);
     if (st != CXR_OK) return st;
     cxr_csv *r = *out;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
-    if (fd < 0 || fstat(fd, &sb) != 0) {
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0 || fstat(r->fd, &sb) != 0) {
         st = cxr_set_error(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
         goto bail;
     }
-    if (!S_ISREG(sb.st_mode)) {
-        st = cxr_set_error(CXR_E_IO, "%s: not a regular file", path);
+    if (S_ISDIR(sb.st_mode)) {
+        st = cxr_set_error(CXR_E_IO, "%s: is a directory", path);
         goto bail;
     }
-    if (sb.st_size > 0) {
-        r->map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (r->map == MAP_FAILED) {
-            r->map = NULL;
-            st = cxr_set_error(CXR_E_IO, "%s: cannot map: %s", path, strerror(errno));
-            goto bail;
-        }
-        r->map_len = (size_t)sb.st_size;
-        madvise(r->map, r->map_len, MADV_SEQUENTIAL | MADV_WILLNEED);
-        r->data = r->map;
-        r->len = r->map_len;
-    }
-    close(fd);
+    posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if ((st = csv_fill(r)) != CXR_OK) goto bail;
     csv_skip_bom(r);
     return CXR_OK;
 bail:
-    if (fd >= 0) close(fd);
     cxr_csv_destroy(r);
     *out = NULL;
     return st;
@@ -102,7 +126,8 @@ bail:
 void cxr_csv_destroy(cxr_csv *r)
 {
     if (!r) return;
-    if (r->map) munmap(r->map, r->map_len);
+    if (r->fd >= 0) close(r->fd);
+    free(r->buf);
     free(r->fields);
     free(r->scratch);
     free(r->name);
@@ -111,11 +136,20 @@ void cxr_csv_destroy(cxr_csv *r)
 
 const char *cxr_csv_name(const cxr_csv *r) { return r->name; }
 
-static void csv_rewind(cxr_csv *r)
+static cxr_status csv_rewind(cxr_csv *r)
 {
     r->pos = 0;
     r->line = 1;
+    if (r->fd >= 0) {
+        if (lseek(r->fd, 0, SEEK_SET) != 0)
+            return cxr_set_error(CXR_E_IO, "%s: cannot seek: %s", r->name, strerror(errno));
+        r->len = 0;
+        r->eof = 0;
+        cxr_status st = csv_fill(r);
+        if (st != CXR_OK) return st;
+    }
     csv_skip_bom(r);
+    return CXR_OK;
 }
 
 static int csv_push(cxr_csv *r, int n, const char *s, size_t len)
@@ -185,10 +219,20 @@ cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields,
     *n_fields = 0;
     *fields = r->fields;
     for (;;) {
-        if (r->pos >= r->len) return CXR_OK;
+        if (r->pos >= r->len) {
+            if (r->eof) return CXR_OK;
+            cxr_status st = csv_fill(r);
+            if (st != CXR_OK) return st;
+            continue;
+        }
         const char *p = r->data + r->pos;
         size_t rest = r->len - r->pos;
         const char *nl = memchr(p, '\n', rest);
+        if (!nl && !r->eof) { /* the line goes on past the buffer: read more */
+            cxr_status st = csv_fill(r);
+            if (st != CXR_OK) return st;
+            continue;
+        }
         const char *e = nl ? nl : p + rest;
         r->pos = nl ? (size_t)(nl + 1 - r->data) : r->len;
         int64_t this_line = r->line++;
@@ -549,10 +593,12 @@ static int rows_by_hash(const void *pa, const void *pb, void *ctx)
 
 /* Record a skipped row; under strict it is the error. */
 static cxr_status skip_row(cxr_pack_plan *plan, const cxr_manifest_options *opt,
-                           const char *path, const char *reason)
+                           const char *manifest, int64_t line, const char *path,
+                           const char *reason)
 {
     if (opt->strict)
-        return cxr_set_error(CXR_E_FORMAT, "%s: %s (--strict)", path, reason);
+        return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s: %s (--strict)", manifest,
+                             (long long)line, path, reason);
     return cxr_plan_add_skip(plan, "", path, reason);
 }
 
@@ -654,7 +700,7 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
     if (!(plan->source = strdup(manifest))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", manifest);
 
     /* Pass 2: keep rows of the selected classes whose image exists; record every skip. */
-    csv_rewind(r);
+    CXR_TRY(csv_rewind(r));
     CXR_TRY(read_header(r, &f, &n));
     for (;;) {
         cxr_status rs = cxr_csv_next(r, &f, &n, &line);
@@ -689,7 +735,7 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
                 loc = strndup(id->s, id->len);
             }
             if (!loc) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", manifest);
-            st = skip_row(plan, opt, loc, "missing id, url or label");
+            st = skip_row(plan, opt, manifest, line, loc, "missing id, url or label");
             free(loc);
             CXR_TRY(st);
             s.missing++;
@@ -705,7 +751,7 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
         if (bad_id(id->s, id->len)) {
             char *loc = strndup(id->s, id->len);
             if (!loc) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", manifest);
-            st = skip_row(plan, opt, loc, "bad id");
+            st = skip_row(plan, opt, manifest, line, loc, "bad id");
             free(loc);
             CXR_TRY(st);
             s.bad_id++;
@@ -715,7 +761,7 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
         if (!ie) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", manifest);
         const char *idz = table_key(&ids, ie);
         if (found) {
-            CXR_TRY(skip_row(plan, opt, idz, "duplicate id"));
+            CXR_TRY(skip_row(plan, opt, manifest, line, idz, "duplicate id"));
             s.duplicate++;
             continue;
         }
@@ -734,7 +780,7 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
             if (is_file(path)) nested = layout;
         }
         if (nested < 0) {
-            CXR_TRY(skip_row(plan, opt, idz, "image not found"));
+            CXR_TRY(skip_row(plan, opt, manifest, line, idz, "image not found"));
             s.not_found++;
             continue;
         }

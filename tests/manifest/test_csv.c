@@ -2,7 +2,9 @@
  * with commas and doubled quotes, CRLF, empty fields, a BOM, header columns found by name in
  * any order, a missing column named in the error, and malformed lines named by line number
  * (the reader goes on after them). */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cxr_manifest.h"
 #include "cxr_test.h"
@@ -134,6 +136,57 @@ static void test_label_order(void)
     CHECK(cxr_label_cmp("ab", 2, "abc", 3) < 0);
 }
 
+/* A file read in blocks: records across block boundaries and one line longer than a block
+ * (6 MiB quoted field) come back whole, with the right line numbers, CRLF or not. */
+static void test_blocks(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/cxr-csv-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    REQUIRE(f);
+    const int rows = 300000, big_at = 150000;
+    const size_t big = (size_t)6 << 20;
+    fputs("id,url,landmark_id\r\n", f);
+    for (int i = 0; i < rows; i++) {
+        if (i == big_at) {
+            fputs("big,\"", f);
+            for (size_t k = 0; k < big; k++) fputc(k % 1000 == 999 ? ',' : 'u', f);
+            fputs("\",1\n", f);
+        } else {
+            fprintf(f, "id%07d,http://host/path/%07d.jpg,%d%s", i, i, i % 97, i % 2 ? "\r\n" : "\n");
+        }
+    }
+    REQUIRE(fclose(f) == 0);
+    cxr_csv *r = NULL;
+    const cxr_csv_field *fl;
+    int n;
+    int64_t line;
+    CHECK_OK(cxr_csv_open(&r, path));
+    CHECK_OK(cxr_csv_next(r, &fl, &n, &line));
+    CHECK(n == 3 && field_is(&fl[2], "landmark_id"));
+    int bad = 0;
+    for (int i = 0; i < rows; i++) {
+        CHECK_OK(cxr_csv_next(r, &fl, &n, &line));
+        if (n != 3 || line != i + 2) { bad++; continue; }
+        if (i == big_at) {
+            CHECK(field_is(&fl[0], "big") && fl[1].len == big && field_is(&fl[2], "1"));
+            CHECK(fl[1].s[0] == 'u' && fl[1].s[999] == ',' && fl[1].s[big - 1] == 'u');
+            continue;
+        }
+        char id[32], lab[16];
+        snprintf(id, sizeof id, "id%07d", i);
+        snprintf(lab, sizeof lab, "%d", i % 97);
+        bad += !field_is(&fl[0], id) || !field_is(&fl[2], lab) || fl[1].len != 28;
+    }
+    CHECK(bad == 0);
+    CHECK_OK(cxr_csv_next(r, &fl, &n, &line));
+    CHECK(n == 0);
+    cxr_csv_destroy(r);
+    unlink(path);
+}
+
 static void test_file_errors(void)
 {
     cxr_csv *r = NULL;
@@ -150,6 +203,7 @@ int main(void)
     test_malformed();
     test_columns();
     test_label_order();
+    test_blocks();
     test_file_errors();
     TEST_END();
 }

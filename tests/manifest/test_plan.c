@@ -1,0 +1,269 @@
+/* test_plan.c: cxr_plan_from_manifest and cxr_manifest_explore on the generated fixture
+ * (fixture.h): exact counts per skip reason, class names = original ids by frequency (ties by
+ * numeric id), both image layouts, per-class stratified splits chosen by id hash, determinism,
+ * --strict, a missing column, and the exact --explore report. */
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cxr_manifest.h"
+#include "cxr_pack.h"
+#include "cxr_test.h"
+#include "fixture.h"
+
+static char g_dir[256], g_csv[512], g_img[512];
+
+/* FNV-1a 64, written again here so the test checks the documented split rule. */
+static uint64_t fnv(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* id of an item: its rel without directories and ".jpg" */
+static void item_id(char *out, size_t cap, const cxr_pack_item *it)
+{
+    const char *b = strrchr(it->rel, '/');
+    b = b ? b + 1 : it->rel;
+    snprintf(out, cap, "%.*s", (int)(strlen(b) - 4), b);
+}
+
+static int64_t count_reason(const cxr_pack_plan *p, const char *prefix)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < p->n_skipped; i++)
+        n += strncmp(p->skipped[i].reason, prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+static int has_skip(const cxr_pack_plan *p, const char *path, const char *reason)
+{
+    for (int64_t i = 0; i < p->n_skipped; i++)
+        if (!strcmp(p->skipped[i].path, path) && !strcmp(p->skipped[i].reason, reason) &&
+            !strcmp(p->skipped[i].split, ""))
+            return 1;
+    return 0;
+}
+
+static void test_top3(void)
+{
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    o.top_classes = 3;
+    o.val_fraction = 0.2;
+    o.test_fraction = 0.2;
+    cxr_pack_plan p, q;
+    cxr_manifest_summary s;
+    CHECK_OK(cxr_plan_from_manifest(&p, g_csv, g_img, &o, &s));
+    CHECK(s.rows == 33);
+    CHECK(s.malformed == 2);
+    CHECK(s.missing == 4);
+    CHECK(s.bad_id == 1);
+    CHECK(s.duplicate == 1);
+    CHECK(s.not_found == 2);
+    CHECK(s.other_class == 5);
+    CHECK(s.planned == 18);
+    CHECK(s.classes_total == 5);
+    CHECK(p.n_skipped == 10);
+    CHECK(count_reason(&p, "malformed line") == 2);
+    CHECK(count_reason(&p, "missing id, url or label") == 4);
+    CHECK(count_reason(&p, "bad id") == 1);
+    CHECK(count_reason(&p, "duplicate id") == 1);
+    CHECK(count_reason(&p, "image not found") == 2);
+    char loc[600];
+    snprintf(loc, sizeof loc, "%s:24", g_csv);
+    CHECK(has_skip(&p, loc, "malformed line: 4 fields, expected 3"));
+    snprintf(loc, sizeof loc, "%s:25", g_csv);
+    CHECK(has_skip(&p, loc, "malformed line: unterminated quote"));
+    snprintf(loc, sizeof loc, "%s:12", g_csv);
+    CHECK(has_skip(&p, loc, "missing id, url or label"));
+    CHECK(has_skip(&p, "n0001", "missing id, url or label"));
+    CHECK(has_skip(&p, "n0003", "missing id, url or label"));
+    CHECK(has_skip(&p, "a7001", "duplicate id"));
+    CHECK(has_skip(&p, "../etc", "bad id"));
+    CHECK(has_skip(&p, "a7007", "image not found"));
+    CHECK(has_skip(&p, "c4203", "image not found"));
+    CHECK(p.source && strcmp(p.source, g_csv) == 0);
+
+    REQUIRE(p.n_classes == 3);
+    CHECK(strcmp(p.class_names[0], "7") == 0);
+    CHECK(strcmp(p.class_names[1], "5") == 0);  /* tie with 42 at 6 rows: numeric order */
+    CHECK(strcmp(p.class_names[2], "42") == 0);
+
+    REQUIRE(p.n_splits == 3);
+    CHECK(strcmp(p.splits[0].name, "train") == 0);
+    CHECK(strcmp(p.splits[1].name, "val") == 0);
+    CHECK(strcmp(p.splits[2].name, "test") == 0);
+    /* per class n = 7, 6, 5: round(0.2 n) = 1 each to test and val */
+    const int64_t want[3][3] = {{5, 4, 3}, {1, 1, 1}, {1, 1, 1}};
+    for (int sp = 0; sp < 3; sp++) {
+        int64_t got[3] = {0, 0, 0};
+        uint64_t prev = 0;
+        for (int64_t i = 0; i < p.splits[sp].n; i++) {
+            const cxr_pack_item *it = &p.splits[sp].items[i];
+            REQUIRE(it->label >= 0 && it->label < 3);
+            got[it->label]++;
+            char id[64], path[1200];
+            item_id(id, sizeof id, it);
+            uint64_t h = fnv(id);
+            CHECK(i == 0 || h >= prev); /* items by id hash within a split */
+            prev = h;
+            snprintf(path, sizeof path, "%s/%s", g_img, it->rel);
+            CHECK(strcmp(it->path, path) == 0);
+            CHECK(access(it->path, R_OK) == 0);
+        }
+        for (int c = 0; c < 3; c++) CHECK(got[c] == want[sp][c]);
+    }
+    /* both layouts: a7002 nested, a7000 flat */
+    int nested = 0, flat = 0;
+    for (int sp = 0; sp < 3; sp++)
+        for (int64_t i = 0; i < p.splits[sp].n; i++) {
+            nested += strcmp(p.splits[sp].items[i].rel, "a/7/0/a7002.jpg") == 0;
+            flat += strcmp(p.splits[sp].items[i].rel, "a7000.jpg") == 0;
+        }
+    CHECK(nested == 1 && flat == 1);
+    /* stratification rule: per class, the smallest id hash goes to test, the next to val */
+    for (int c = 0; c < 3; c++) {
+        uint64_t best[2] = {UINT64_MAX, UINT64_MAX};
+        char best_id[2][64] = {"", ""};
+        for (int sp = 0; sp < 3; sp++)
+            for (int64_t i = 0; i < p.splits[sp].n; i++) {
+                if (p.splits[sp].items[i].label != c) continue;
+                char id[64];
+                item_id(id, sizeof id, &p.splits[sp].items[i]);
+                uint64_t h = fnv(id);
+                if (h < best[0]) {
+                    best[1] = best[0];
+                    memcpy(best_id[1], best_id[0], 64);
+                    best[0] = h;
+                    snprintf(best_id[0], 64, "%s", id);
+                } else if (h < best[1]) {
+                    best[1] = h;
+                    snprintf(best_id[1], 64, "%s", id);
+                }
+            }
+        for (int k = 0; k < 2; k++) {
+            const cxr_pack_split *sp = &p.splits[k == 0 ? 2 : 1];
+            int found = 0;
+            for (int64_t i = 0; i < sp->n; i++) {
+                char id[64];
+                item_id(id, sizeof id, &sp->items[i]);
+                found += sp->items[i].label == c && strcmp(id, best_id[k]) == 0;
+            }
+            CHECK(found == 1);
+        }
+    }
+    /* determinism: a second plan is identical item by item */
+    CHECK_OK(cxr_plan_from_manifest(&q, g_csv, g_img, &o, NULL));
+    for (int sp = 0; sp < 3; sp++) {
+        REQUIRE(q.splits[sp].n == p.splits[sp].n);
+        for (int64_t i = 0; i < p.splits[sp].n; i++) {
+            CHECK(strcmp(q.splits[sp].items[i].rel, p.splits[sp].items[i].rel) == 0);
+            CHECK(q.splits[sp].items[i].label == p.splits[sp].items[i].label);
+        }
+    }
+    cxr_plan_free(&q);
+    cxr_plan_free(&p);
+}
+
+static void test_options(void)
+{
+    cxr_manifest_options o;
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    /* all classes with >= 3 rows, no test split */
+    cxr_manifest_options_defaults(&o);
+    o.min_count = 3;
+    o.test_fraction = 0;
+    CHECK_OK(cxr_plan_from_manifest(&p, g_csv, g_img, &o, &s));
+    REQUIRE(p.n_classes == 4);
+    CHECK(strcmp(p.class_names[3], "100") == 0);
+    CHECK(s.other_class == 2 && s.planned == 21);
+    CHECK(p.n_splits == 2 && strcmp(p.splits[1].name, "val") == 0);
+    CHECK(p.splits[0].n + p.splits[1].n == 21);
+    cxr_plan_free(&p);
+    /* --strict: the first skipped row is the error, naming file and line */
+    cxr_manifest_options_defaults(&o);
+    o.top_classes = 3;
+    o.strict = 1;
+    CHECK(cxr_plan_from_manifest(&p, g_csv, g_img, &o, NULL) == CXR_E_FORMAT);
+    char want[700];
+    snprintf(want, sizeof want, "%s: line 9: a7007: image not found (--strict)", g_csv);
+    CHECK(strcmp(cxr_last_error(), want) == 0);
+    CHECK(p.n_classes == 0 && p.n_skipped == 0); /* freed on error */
+    /* bad options */
+    cxr_manifest_options_defaults(&o);
+    o.val_fraction = 0.6;
+    o.test_fraction = 0.4;
+    CHECK(cxr_plan_from_manifest(&p, g_csv, g_img, &o, NULL) == CXR_E_ARG);
+    /* missing column */
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/nourl.csv", g_dir);
+    FILE *f = fopen(bad, "w");
+    REQUIRE(f);
+    fputs("id,landmark_id\na7000,7\n", f);
+    fclose(f);
+    cxr_manifest_options_defaults(&o);
+    CHECK(cxr_plan_from_manifest(&p, bad, g_img, &o, NULL) == CXR_E_FORMAT);
+    snprintf(want, sizeof want, "%s: header has no 'url' column", bad);
+    CHECK(strcmp(cxr_last_error(), want) == 0);
+}
+
+static void test_explore(void)
+{
+    cxr_manifest_stats s;
+    char *text = NULL, want[4096];
+    CHECK_OK(cxr_manifest_explore(&s, g_csv, 0));
+    CHECK(s.rows == 33 && s.n_classes == 5 && s.malformed == 2);
+    CHECK_OK(cxr_manifest_explore_format(&s, &text));
+    snprintf(want, sizeof want,
+             "manifest: %s\n"
+             "rows: 33\n"
+             "columns: landmark_id, id, url\n"
+             "malformed lines: 2 (first at line 24)\n"
+             "missing values (empty or None):\n"
+             "  landmark_id: 3\n"
+             "  id: 1\n"
+             "  url: 2\n"
+             "unique classes: 5\n"
+             "top 5 classes (label: images):\n"
+             "   1. 7: 11\n"
+             "   2. 5: 6\n"
+             "   3. 42: 6\n"
+             "   4. 100: 3\n"
+             "   5. abc: 2\n"
+             "classes with < 10 images: 4\n"
+             "classes with < 100 images: 5\n"
+             "classes with < 1000 images: 5\n"
+             "classes with >= 1000 images: 0\n",
+             g_csv);
+    CHECK(text && strcmp(text, want) == 0);
+    if (text && strcmp(text, want)) fprintf(stderr, "got:\n%s\nwant:\n%s", text, want);
+    free(text);
+    cxr_manifest_stats_free(&s);
+    /* strict exploration stops at the first malformed line */
+    CHECK(cxr_manifest_explore(&s, g_csv, 1) == CXR_E_FORMAT);
+    snprintf(want, sizeof want, "%s: line 24: 4 fields, expected 3", g_csv);
+    CHECK(strcmp(cxr_last_error(), want) == 0);
+}
+
+int main(void)
+{
+    snprintf(g_dir, sizeof g_dir, "%s/cxr-manifest-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    REQUIRE(mkdtemp(g_dir));
+    REQUIRE(fixture_write(g_dir) == 0);
+    snprintf(g_csv, sizeof g_csv, "%s/manifest.csv", g_dir);
+    snprintf(g_img, sizeof g_img, "%s/images", g_dir);
+    test_top3();
+    test_options();
+    test_explore();
+    if (!cxr_test_failures) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    } else {
+        fprintf(stderr, "fixture kept in %s\n", g_dir);
+    }
+    TEST_END();
+}
