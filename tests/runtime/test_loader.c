@@ -1,0 +1,277 @@
+/* test_loader.c: the shard loader against the store read through HDF5; exactly-once delivery,
+ * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cxr_loader.h"
+#include "cxr_test.h"
+#include "loader_fixture.h"
+
+#define S 16
+#define SHARD 8
+#define NTRAIN 37 /* 5 shards, the last one short */
+#define NVAL 12
+
+static char store_path[256], bad_path[256];
+
+/* Run one epoch; check every batch against HDF5 reads; return the index order in order[]. */
+static int run_epoch(cxr_loader *l, cxr_store *s, const char *split, int epoch, int64_t *order,
+                     int64_t n, int batch)
+{
+    cxr_batch b;
+    float *ref = malloc(S * S * sizeof(float));
+    int64_t got = 0, steps = 0;
+    int bad_pixels = 0;
+    CHECK_OK(cxr_loader_begin_epoch(l, epoch));
+    for (;;) {
+        CHECK_OK(cxr_loader_next_batch(l, &b));
+        if (b.n == 0) break;
+        CHECK(b.size == S);
+        CHECK(b.step == steps);
+        CHECK(b.n == (n - got < batch ? n - got : batch));
+        cxr_split_info info;
+        CHECK_OK(cxr_store_split(s, split, &info));
+        for (int i = 0; i < b.n; i++) {
+            REQUIRE(got < n);
+            order[got++] = b.indices[i];
+            CHECK_OK(cxr_store_read_image(s, split, b.indices[i], ref));
+            if (memcmp(ref, b.images + (size_t)i * S * S, S * S * sizeof(float)) != 0) bad_pixels++;
+            CHECK(b.labels[i] == info.labels[b.indices[i]]);
+        }
+        steps++;
+    }
+    CHECK(bad_pixels == 0);
+    CHECK(got == n);
+    CHECK(steps == cxr_loader_n_batches(l));
+    /* end of epoch repeats */
+    CHECK_OK(cxr_loader_next_batch(l, &b));
+    CHECK(b.n == 0);
+    CHECK(cxr_loader_wait_seconds(l) >= 0);
+    free(ref);
+    return (int)got;
+}
+
+static void check_permutation(const int64_t *order, int64_t n)
+{
+    char *seen = calloc((size_t)n, 1);
+    int dup = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (order[i] < 0 || order[i] >= n || seen[order[i]]) dup++;
+        else seen[order[i]] = 1;
+    }
+    CHECK(dup == 0);
+    free(seen);
+}
+
+static void test_content_and_order(int prefetch)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 5;
+    o.shuffle = 1;
+    o.seed = 7;
+    o.window = 2;
+    o.threads = 2;
+    o.prefetch = prefetch;
+    cxr_loader *l;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    CHECK(cxr_loader_n_images(l) == NTRAIN);
+    CHECK(cxr_loader_n_batches(l) == 8);
+    int64_t e0[NTRAIN], e1[NTRAIN], e0b[NTRAIN], plan[NTRAIN];
+    run_epoch(l, s, "train", 0, e0, NTRAIN, 5);
+    run_epoch(l, s, "train", 1, e1, NTRAIN, 5);
+    run_epoch(l, s, "train", 0, e0b, NTRAIN, 5);
+    check_permutation(e0, NTRAIN);
+    check_permutation(e1, NTRAIN);
+    CHECK(memcmp(e0, e1, sizeof e0) != 0);  /* epochs differ */
+    CHECK(memcmp(e0, e0b, sizeof e0) == 0); /* same (seed, epoch): same order */
+    CHECK_OK(cxr_loader_epoch_order(l, 1, plan));
+    CHECK(memcmp(plan, e1, sizeof e1) == 0);
+    /* shuffled: not the identity */
+    int identity = 1;
+    for (int i = 0; i < NTRAIN; i++) identity &= e0[i] == i;
+    CHECK(!identity);
+    cxr_loader_destroy(l);
+
+    /* another seed gives another order; the same seed in a new loader the same one */
+    o.seed = 8;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    CHECK_OK(cxr_loader_epoch_order(l, 0, plan));
+    CHECK(memcmp(plan, e0, sizeof e0) != 0);
+    cxr_loader_destroy(l);
+    o.seed = 7;
+    o.prefetch = !prefetch;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    CHECK_OK(cxr_loader_epoch_order(l, 0, plan));
+    CHECK(memcmp(plan, e0, sizeof e0) == 0);
+    cxr_loader_destroy(l);
+
+    /* evaluation: sequential */
+    o.shuffle = 0;
+    o.prefetch = prefetch;
+    o.batch = 64; /* one batch larger than the split */
+    CHECK_OK(cxr_loader_create(&l, s, "val", &o));
+    int64_t v[NVAL];
+    run_epoch(l, s, "val", 3, v, NVAL, 64);
+    for (int i = 0; i < NVAL; i++) CHECK(v[i] == i);
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+}
+
+/* prefetch and no-prefetch deliver identical batches (bytes, labels, indices). */
+static void test_prefetch_equals_sync(void)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 6;
+    o.shuffle = 1;
+    o.window = 3;
+    cxr_loader *a, *b;
+    o.prefetch = 1;
+    o.threads = 2;
+    o.depth = 2;
+    CHECK_OK(cxr_loader_create(&a, s, "train", &o));
+    o.prefetch = 0;
+    CHECK_OK(cxr_loader_create(&b, s, "train", &o));
+    int diffs = 0, batches = 0;
+    for (int e = 0; e < 2; e++) {
+        CHECK_OK(cxr_loader_begin_epoch(a, e));
+        CHECK_OK(cxr_loader_begin_epoch(b, e));
+        for (;;) {
+            cxr_batch x, y;
+            CHECK_OK(cxr_loader_next_batch(a, &x));
+            CHECK_OK(cxr_loader_next_batch(b, &y));
+            if (x.n != y.n) {
+                diffs++;
+                break;
+            }
+            if (x.n == 0) break;
+            batches++;
+            if (memcmp(x.images, y.images, (size_t)x.n * S * S * sizeof(float)) ||
+                memcmp(x.labels, y.labels, (size_t)x.n * sizeof(int32_t)) ||
+                memcmp(x.indices, y.indices, (size_t)x.n * sizeof(int64_t)))
+                diffs++;
+        }
+    }
+    CHECK(diffs == 0);
+    CHECK(batches == 2 * 7);
+    cxr_loader_destroy(a);
+    cxr_loader_destroy(b);
+    cxr_store_close(s);
+}
+
+/* begin_epoch mid-epoch and destroy mid-epoch stop cleanly. */
+static void test_abandon(void)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 4;
+    o.shuffle = 1;
+    o.window = 1;
+    o.depth = 2;
+    cxr_loader *l;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    cxr_batch b;
+    for (int rep = 0; rep < 20; rep++) {
+        CHECK_OK(cxr_loader_begin_epoch(l, rep));
+        for (int i = 0; i < rep % 4; i++) {
+            CHECK_OK(cxr_loader_next_batch(l, &b));
+            CHECK(b.n == 4);
+        }
+    }
+    int64_t order[NTRAIN];
+    run_epoch(l, s, "train", 5, order, NTRAIN, 4);
+    check_permutation(order, NTRAIN);
+    CHECK_OK(cxr_loader_begin_epoch(l, 6));
+    CHECK_OK(cxr_loader_next_batch(l, &b));
+    cxr_loader_destroy(l); /* mid-epoch */
+    /* next_batch before begin_epoch is an argument error */
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    CHECK(cxr_loader_next_batch(l, &b) == CXR_E_ARG);
+    cxr_loader_destroy(l);
+    /* bad options and missing split */
+    o.batch = 0;
+    CHECK(cxr_loader_create(&l, s, "train", &o) == CXR_E_ARG);
+    CHECK(l == NULL);
+    o.batch = 4;
+    o.depth = 1;
+    CHECK(cxr_loader_create(&l, s, "train", &o) == CXR_E_ARG);
+    o.depth = 2;
+    CHECK(cxr_loader_create(&l, s, "test", &o) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "test") != NULL);
+    cxr_store_close(s);
+}
+
+/* A chunk that fails its checksum is an error naming file, split and shard. */
+static void test_corrupt(int prefetch)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_split_info info;
+    CHECK_OK(cxr_store_split(s, "train", &info));
+    long off = (long)(info.chunk_offset[2] + info.chunk_size[2] / 2);
+    cxr_store_close(s);
+    REQUIRE(fixture_corrupt_copy(store_path, bad_path, off));
+    CHECK_OK(cxr_store_open(&s, bad_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 8;
+    o.shuffle = 0;
+    o.window = 1;
+    o.prefetch = prefetch;
+    cxr_loader *l;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    CHECK_OK(cxr_loader_begin_epoch(l, 0));
+    cxr_batch b;
+    cxr_status st;
+    int good = 0;
+    while ((st = cxr_loader_next_batch(l, &b)) == CXR_OK && b.n > 0) good++;
+    CHECK(good == 2); /* shards 0 and 1 are fine */
+    CHECK(st == CXR_E_CHECKSUM);
+    const char *msg = cxr_last_error();
+    fprintf(stderr, "expected error: %s\n", msg);
+    CHECK(strstr(msg, bad_path) != NULL);
+    CHECK(strstr(msg, "'train'") != NULL);
+    CHECK(strstr(msg, "shard 2") != NULL);
+    /* the error repeats until a new epoch */
+    CHECK(cxr_loader_next_batch(l, &b) == CXR_E_CHECKSUM);
+    CHECK(b.n == 0);
+    /* with shuffling the bad shard is still found, and a new epoch can start afterwards */
+    cxr_loader_destroy(l);
+    o.shuffle = 1;
+    o.window = 2;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    for (int e = 0; e < 2; e++) {
+        CHECK_OK(cxr_loader_begin_epoch(l, e));
+        while ((st = cxr_loader_next_batch(l, &b)) == CXR_OK && b.n > 0) {
+        }
+        CHECK(st == CXR_E_CHECKSUM);
+    }
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+}
+
+int main(void)
+{
+    snprintf(store_path, sizeof store_path, "loader_test_%d.h5", (int)getpid());
+    snprintf(bad_path, sizeof bad_path, "loader_test_bad_%d.h5", (int)getpid());
+    CHECK_OK(fixture_store(store_path, S, SHARD, NTRAIN, NVAL, 0, 1));
+    test_content_and_order(1);
+    test_content_and_order(0);
+    test_prefetch_equals_sync();
+    test_abandon();
+    test_corrupt(1);
+    test_corrupt(0);
+    unlink(store_path);
+    unlink(bad_path);
+    TEST_END();
+}

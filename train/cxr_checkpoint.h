@@ -1,0 +1,76 @@
+/* cxr_checkpoint.h: training checkpoints as HDF5 files (format "cxr-checkpoint", version 1),
+ * readable with h5dump:
+ *
+ *   /                 attributes: format, format_version, tool_version, store, epoch (completed
+ *                     epochs), step (Adam t), seed, rng (how every random stream derives from
+ *                     the seed), the recipe (epochs, batch, lr, beta1, beta2, eps, keep_prob,
+ *                     alpha, threads), the model shape (n_classes, image_size, channels[4],
+ *                     dense[2]), the store's preprocessing (image_size, equalize, normalize,
+ *                     crop_ratio, max_side, same names as the store's attributes), and
+ *                     threshold (decision threshold on p[1] for binary models; 0.5 by default)
+ *   /class_names      string [C]
+ *   /params/<name>    float32, one dataset per tensor ("conv1.w", "conv1.b", ... "out.b"),
+ *                     shaped as the tensor: conv (K,C,3,3), dense (OUT,IN), biases (OUT)
+ *   /adam_m/<name>    Adam first moments, same shapes
+ *   /adam_v/<name>    Adam second moments
+ *
+ * Files are written to a temporary file beside the target, flushed and renamed into place, so
+ * the previous checkpoint stays valid until the new one is complete.
+ */
+#ifndef CXR_CHECKPOINT_H
+#define CXR_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "cxr_model.h"
+#include "cxr_preprocess.h"
+#include "cxr_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CXR_CHECKPOINT_FORMAT "cxr-checkpoint"
+#define CXR_CHECKPOINT_VERSION 1
+
+typedef struct {
+    cxr_model_config model;   /* n_classes, image_size, channels, dense, alpha, keep_prob, seed */
+    cxr_adam_params adam;
+    int epochs;               /* planned epochs of the run */
+    int batch;
+    int threads;              /* informational */
+    int epoch;                /* completed epochs */
+    int64_t step;             /* Adam step count t */
+    uint64_t seed;            /* the run's seed (shuffle, dropout, init) */
+    double threshold;         /* binary decision threshold on p[1] */
+    cxr_preprocess_params pp; /* the store's preprocessing */
+    int n_classes;
+    char **class_names;       /* [n_classes], owned (cxr_checkpoint_meta_free) */
+    char store[1024];         /* the store trained on (informational) */
+    char tool_version[64];
+} cxr_checkpoint_meta;
+
+/* Free the class names (and zero them). NULL-safe. */
+void cxr_checkpoint_meta_free(cxr_checkpoint_meta *meta);
+
+/* Write model parameters, Adam m/v and meta to `path` (temporary file + rename). The model's
+ * step count is written as `step` (meta->step is ignored). Errors: CXR_E_IO / CXR_E_HDF5 naming
+ * the file, CXR_E_NOMEM, or the model's download error. Leaves nothing at a temp path on error. */
+cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta);
+
+/* Read and check a checkpoint's attributes and class names into *meta (free with
+ * cxr_checkpoint_meta_free). CXR_E_IO if it cannot be opened, CXR_E_FORMAT if it is not a
+ * cxr checkpoint or misses an attribute, CXR_E_VERSION for another format version. */
+cxr_status cxr_checkpoint_read_meta(const char *path, cxr_checkpoint_meta *meta);
+
+/* Load parameters, Adam state and step count into a model created with a matching config.
+ * Every tensor's shape is checked against the model ("checkpoint F: layer conv2.w has shape
+ * 32x16x3x3, model expects 64x16x3x3": CXR_E_MISMATCH); a missing dataset is CXR_E_FORMAT.
+ * The model is unchanged on error. meta may be NULL, else receives the attributes as
+ * cxr_checkpoint_read_meta. */
+cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_meta *meta);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
