@@ -1,0 +1,199 @@
+/* chunk.c: the raw chunk codec of the cxr store (specs/store.md, "Raw chunks"):
+ * byte shuffle (4-byte elements) -> one zstd frame with content size -> little-endian
+ * Fletcher32 of the compressed bytes, and back. No HDF5 here: worker threads call these.
+ *
+ * Each thread keeps one ZSTD_CCtx, one ZSTD_DCtx and a shuffle buffer (a pthread key frees
+ * them at thread exit): a chunk is ~16 MB, so re-allocating per call would cost page faults
+ * and context setup on every shard.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "cxr_store.h"
+
+typedef struct {
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+    uint8_t *shuf;
+    size_t shuf_cap;
+} codec_tls;
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_ok;
+
+static void tls_free(void *p)
+{
+    codec_tls *t = p;
+    if (!t) return;
+    ZSTD_freeCCtx(t->cctx);
+    ZSTD_freeDCtx(t->dctx);
+    free(t->shuf);
+    free(t);
+}
+
+static void tls_init(void) { tls_ok = pthread_key_create(&tls_key, tls_free) == 0; }
+
+static codec_tls *tls_get(void)
+{
+    pthread_once(&tls_once, tls_init);
+    if (!tls_ok) return NULL;
+    codec_tls *t = pthread_getspecific(tls_key);
+    if (t) return t;
+    t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    if (pthread_setspecific(tls_key, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+uint32_t cxr_fletcher32(const uint8_t *data, size_t len)
+{
+    uint32_t a = 0, b = 0;
+    size_t words = len / 2;
+    /* 360 words keep both 32-bit sums from overflowing before they are folded. */
+    while (words) {
+        size_t block = words > 360 ? 360 : words;
+        words -= block;
+        for (size_t i = 0; i < block; i++, data += 2) {
+            a += (uint32_t)data[0] << 8 | data[1];
+            b += a;
+        }
+        a = (a & 0xffffu) + (a >> 16);
+        b = (b & 0xffffu) + (b >> 16);
+    }
+    if (len & 1) {
+        a += (uint32_t)data[0] << 8;
+        b += a;
+        a = (a & 0xffffu) + (a >> 16);
+        b = (b & 0xffffu) + (b >> 16);
+    }
+    a = (a & 0xffffu) + (a >> 16);
+    b = (b & 0xffffu) + (b >> 16);
+    return b << 16 | a;
+}
+
+/* HDF5 unshuffle, element size 4: plane j, position e -> byte j of element e. */
+static void unshuffle4(uint8_t *dst, const uint8_t *src, size_t e)
+{
+    const uint8_t *p0 = src, *p1 = src + e, *p2 = src + 2 * e, *p3 = src + 3 * e;
+    for (size_t i = 0; i < e; i++) {
+        dst[4 * i] = p0[i];
+        dst[4 * i + 1] = p1[i];
+        dst[4 * i + 2] = p2[i];
+        dst[4 * i + 3] = p3[i];
+    }
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
+                            const float *images, int n, int shard, int size, int level)
+{
+    cxr_status st = CXR_OK;
+    if (!out || !out_cap || !out_size || (!images && n > 0) || shard < 1 || size < 1 || n < 0 ||
+        n > shard)
+        CXR_THROW(CXR_E_ARG, "cxr_chunk_encode: bad arguments (n=%d shard=%d size=%d)", n, shard,
+                  size);
+    if (level > ZSTD_maxCLevel() || level < ZSTD_minCLevel())
+        CXR_THROW(CXR_E_ARG, "cxr_chunk_encode: zstd level %d outside [%d, %d]", level,
+                  ZSTD_minCLevel(), ZSTD_maxCLevel());
+    size_t per_image = (size_t)size * (size_t)size;
+    size_t elems = per_image * (size_t)shard;
+    size_t nbytes = elems * 4;
+    codec_tls *t = tls_get();
+    if (!t) CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: no per-thread codec state");
+    if (t->shuf_cap < nbytes) {
+        uint8_t *p = realloc(t->shuf, nbytes);
+        if (!p) CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: %zu bytes", nbytes);
+        t->shuf = p;
+        t->shuf_cap = nbytes;
+    }
+    if (!t->cctx && !(t->cctx = ZSTD_createCCtx()))
+        CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: ZSTD_createCCtx failed");
+
+    /* HDF5 shuffle, element size 4: byte j of element e goes to plane j, position e. Only
+     * the n real images are read; the padding rows are zero, and a zero element shuffles to
+     * zero in every plane, so those plane tails are simply cleared. */
+    size_t real = per_image * (size_t)n;
+    {
+        const uint8_t *src = (const uint8_t *)images;
+        uint8_t *p[4] = {t->shuf, t->shuf + elems, t->shuf + 2 * elems, t->shuf + 3 * elems};
+        for (size_t i = 0; i < real; i++) {
+            p[0][i] = src[4 * i];
+            p[1][i] = src[4 * i + 1];
+            p[2][i] = src[4 * i + 2];
+            p[3][i] = src[4 * i + 3];
+        }
+        for (int j = 0; j < 4; j++) memset(p[j] + real, 0, elems - real);
+    }
+
+    size_t bound = ZSTD_compressBound(nbytes) + 4;
+    if (!*out || *out_cap < bound) {
+        uint8_t *p = realloc(*out, bound);
+        if (!p) CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: %zu bytes", bound);
+        *out = p;
+        *out_cap = bound;
+    }
+    /* ZSTD_compressCCtx resets the context's parameters to `level` with defaults: the same
+     * frame ZSTD_compress (the HDF5 filter) produces, content size included. */
+    size_t got = ZSTD_compressCCtx(t->cctx, *out, *out_cap - 4, t->shuf, nbytes, level);
+    if (ZSTD_isError(got))
+        CXR_THROW(CXR_E_COMPRESS, "cxr_chunk_encode: zstd: %s", ZSTD_getErrorName(got));
+    put_le32(*out + got, cxr_fletcher32(*out, got));
+    *out_size = got + 4;
+bail:
+    return st;
+}
+
+cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_t raw_size,
+                            int shard, int size)
+{
+    cxr_status st = CXR_OK;
+    if (!out || !scratch || !raw || shard < 1 || size < 1)
+        CXR_THROW(CXR_E_ARG, "cxr_chunk_decode: bad arguments");
+    if (raw_size < 5) CXR_THROW(CXR_E_FORMAT, "chunk of %zu bytes is too short", raw_size);
+    size_t frame = raw_size - 4;
+    uint32_t want_sum = get_le32(raw + frame), sum = cxr_fletcher32(raw, frame);
+    if (sum != want_sum)
+        CXR_THROW(CXR_E_CHECKSUM, "chunk Fletcher32 mismatch: stored %08x, computed %08x",
+                  want_sum, sum);
+    size_t elems = (size_t)size * (size_t)size * (size_t)shard, nbytes = elems * 4;
+    unsigned long long content = ZSTD_getFrameContentSize(raw, frame);
+    if (content == ZSTD_CONTENTSIZE_ERROR) CXR_THROW(CXR_E_FORMAT, "chunk is not a zstd frame");
+    if (content == ZSTD_CONTENTSIZE_UNKNOWN)
+        CXR_THROW(CXR_E_FORMAT, "chunk's zstd frame has no content size");
+    if (content != nbytes)
+        CXR_THROW(CXR_E_FORMAT, "chunk holds %llu bytes, expected %zu (shard %d, size %d)",
+                  content, nbytes, shard, size);
+    size_t fsz = ZSTD_findFrameCompressedSize(raw, frame);
+    if (ZSTD_isError(fsz) || fsz != frame)
+        CXR_THROW(CXR_E_FORMAT, "chunk is not exactly one zstd frame");
+    codec_tls *t = tls_get();
+    if (!t) CXR_THROW(CXR_E_NOMEM, "cxr_chunk_decode: no per-thread codec state");
+    if (!t->dctx && !(t->dctx = ZSTD_createDCtx()))
+        CXR_THROW(CXR_E_NOMEM, "cxr_chunk_decode: ZSTD_createDCtx failed");
+    size_t got = ZSTD_decompressDCtx(t->dctx, scratch, nbytes, raw, frame);
+    if (ZSTD_isError(got))
+        CXR_THROW(CXR_E_FORMAT, "chunk zstd frame: %s", ZSTD_getErrorName(got));
+    if (got != nbytes)
+        CXR_THROW(CXR_E_FORMAT, "chunk decompressed to %zu bytes, expected %zu", got, nbytes);
+    unshuffle4((uint8_t *)out, scratch, elems);
+bail:
+    return st;
+}

@@ -1,0 +1,216 @@
+/* store_hdf5.c: HDF5 plumbing shared by the store writer and reader (store_internal.h) and
+ * cxr_zstd_filter_register. Every function here runs on the single HDF5 thread. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+#include "zstd_filter.h"
+
+static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
+static herr_t h5_init_rc = -1;
+
+static void h5_init_once(void)
+{
+    /* Library code never prints: HDF5's error stack is read back by cxr_h5_error instead. */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_init_rc = H5Zregister(&cxr_h5z_zstd_class);
+}
+
+cxr_status cxr_zstd_filter_register(void)
+{
+    pthread_once(&h5_once, h5_init_once);
+    if (h5_init_rc < 0)
+        return cxr_set_error(CXR_E_HDF5, "cannot register the zstd HDF5 filter (id %d)",
+                             CXR_ZSTD_FILTER_ID);
+    return CXR_OK;
+}
+
+cxr_status cxr_store_h5_init(void) { return cxr_zstd_filter_register(); }
+
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    /* Walking downward, the last entry seen is the innermost (most specific) one. */
+    if (e && e->desc) snprintf((char *)data, 256, "%s", e->desc);
+    return 0;
+}
+
+cxr_status cxr_h5_error(cxr_status code, const char *file, const char *fmt, ...)
+{
+    char msg[512], h5[256] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, h5);
+    H5Eclear2(H5E_DEFAULT);
+    if (h5[0]) return cxr_set_error(code, "%s: %s (HDF5: %s)", file, msg, h5);
+    return cxr_set_error(code, "%s: %s", file, msg);
+}
+
+hid_t cxr_h5_vlstr_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+        H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+static herr_t attr_put(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v)
+{
+    herr_t rc = -1;
+    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
+    if (sp < 0) return -1;
+    if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0) goto done;
+    a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) goto done;
+    rc = H5Awrite(a, mtype, v);
+done:
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
+
+herr_t cxr_h5_attr_put_str(hid_t obj, const char *name, const char *value)
+{
+    hid_t t = cxr_h5_vlstr_type();
+    if (t < 0) return -1;
+    const char *v = value ? value : "";
+    herr_t rc = attr_put(obj, name, t, t, &v);
+    H5Tclose(t);
+    return rc;
+}
+
+herr_t cxr_h5_attr_put_i32(hid_t obj, const char *name, int32_t value)
+{
+    return attr_put(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &value);
+}
+
+herr_t cxr_h5_attr_put_f64(hid_t obj, const char *name, double value)
+{
+    return attr_put(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+}
+
+/* Open a scalar (or single-element) attribute of the given class; -1/0/1 as documented. */
+static int attr_open(hid_t obj, const char *name, H5T_class_t cls, hid_t *a_out)
+{
+    htri_t ex = H5Aexists(obj, name);
+    if (ex <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return ex == 0 ? 0 : -1;
+    }
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == cls && H5Sget_simple_extent_npoints(sp) == 1;
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (!ok) {
+        H5Aclose(a);
+        return -1;
+    }
+    *a_out = a;
+    return 1;
+}
+
+int cxr_h5_attr_get_str(hid_t obj, const char *name, char **out)
+{
+    hid_t a = -1;
+    int r = attr_open(obj, name, H5T_STRING, &a);
+    if (r <= 0) return r;
+    r = -1;
+    hid_t ft = H5Aget_type(a), mt = -1;
+    if (ft < 0) goto done;
+    if (H5Tis_variable_str(ft) > 0) {
+        char *v = NULL;
+        mt = cxr_h5_vlstr_type();
+        if (mt < 0 || H5Aread(a, mt, &v) < 0) goto done;
+        *out = strdup(v ? v : "");
+        H5free_memory(v);
+    } else {
+        size_t len = H5Tget_size(ft);
+        mt = H5Tcopy(ft);
+        char *v = calloc(len + 1, 1);
+        if (!v || mt < 0 || H5Aread(a, mt, v) < 0) {
+            free(v);
+            goto done;
+        }
+        *out = v;
+    }
+    r = *out ? 1 : -1;
+done:
+    if (mt >= 0) H5Tclose(mt);
+    if (ft >= 0) H5Tclose(ft);
+    H5Aclose(a);
+    return r;
+}
+
+int cxr_h5_attr_get_i64(hid_t obj, const char *name, int64_t *out)
+{
+    hid_t a = -1;
+    int r = attr_open(obj, name, H5T_INTEGER, &a);
+    if (r <= 0) return r;
+    r = H5Aread(a, H5T_NATIVE_INT64, out) < 0 ? -1 : 1;
+    H5Aclose(a);
+    return r;
+}
+
+int cxr_h5_attr_get_f64(hid_t obj, const char *name, double *out)
+{
+    hid_t a = -1;
+    int r = attr_open(obj, name, H5T_FLOAT, &a);
+    if (r <= 0) return r;
+    r = H5Aread(a, H5T_NATIVE_DOUBLE, out) < 0 ? -1 : 1;
+    H5Aclose(a);
+    return r;
+}
+
+hid_t cxr_h5_dcpl_notime(void)
+{
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    if (p >= 0 && H5Pset_obj_track_times(p, 0) < 0) {
+        H5Pclose(p);
+        return -1;
+    }
+    return p;
+}
+
+herr_t cxr_h5_write_strings(hid_t loc, const char *name, const char *const *v, int64_t n,
+                            hid_t dcpl)
+{
+    herr_t rc = -1;
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t t = cxr_h5_vlstr_type(), sp = H5Screate_simple(1, dims, NULL), d = -1;
+    const char **tmp = NULL;
+    if (t < 0 || sp < 0) goto done;
+    d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0) goto done;
+    if (n == 0) {
+        rc = 0;
+        goto done;
+    }
+    tmp = malloc((size_t)n * sizeof *tmp);
+    if (!tmp) goto done;
+    for (int64_t i = 0; i < n; i++) tmp[i] = v[i] ? v[i] : "";
+    rc = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp);
+done:
+    free(tmp);
+    if (d >= 0) H5Dclose(d);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+int cxr_h5_exists(hid_t loc, const char *name)
+{
+    htri_t r = H5Lexists(loc, name, H5P_DEFAULT);
+    if (r < 0) H5Eclear2(H5E_DEFAULT);
+    return r > 0;
+}

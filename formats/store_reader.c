@@ -1,0 +1,564 @@
+/* store_reader.c: opens and validates a cxr store (specs/store.md, "Validation by the
+ * reader"), keeps its metadata in memory and reads images or whole chunks through HDF5.
+ * The raw path (mmap + cxr_chunk_decode at the shard_index offsets) needs only the metadata
+ * exposed here. Single-threaded like every HDF5 caller in cxr. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store_internal.h"
+
+typedef struct {
+    int present;
+    hid_t images;
+    cxr_split_info info;
+    int32_t *labels;
+    int64_t *class_counts;
+    uint64_t *chunk_offset, *chunk_size;
+    char **paths;          /* [n] into path_arena */
+    char *path_arena;
+} split_data;
+
+struct cxr_store {
+    char *path;
+    hid_t file;
+    int n_classes;
+    char **class_names;
+    float *class_weights;
+    cxr_preprocess_params pp;
+    int shard, size;
+    split_data split[3];
+};
+
+static const char *const split_names[3] = {"train", "val", "test"};
+
+static int split_slot(const char *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (s && strcmp(s, split_names[i]) == 0) return i;
+    return -1;
+}
+
+/* Open dataset loc/name; checks class, rank and (when dims_want[i] >= 0) each dimension.
+ * On success *dims receives the dimensions. */
+static cxr_status open_ds(const cxr_store *s, hid_t loc, const char *where, const char *name,
+                          H5T_class_t cls, int rank, hsize_t *dims, hid_t *out, hid_t dapl)
+{
+    cxr_status st = CXR_OK;
+    hid_t d = -1, t = -1, sp = -1;
+    if (!cxr_h5_exists(loc, name))
+        CXR_THROW(CXR_E_FORMAT, "%s: missing dataset '%s/%s'", s->path, where, name);
+    d = H5Dopen2(loc, name, dapl);
+    if (d < 0) {
+        st = cxr_h5_error(CXR_E_FORMAT, s->path, "cannot open dataset '%s/%s'", where, name);
+        goto bail;
+    }
+    t = H5Dget_type(d);
+    sp = H5Dget_space(d);
+    if (t < 0 || sp < 0 || H5Tget_class(t) != cls)
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s/%s' has the wrong element type", s->path, where, name);
+    if (H5Sget_simple_extent_ndims(sp) != rank)
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s/%s' has rank %d, expected %d", s->path, where, name,
+                  H5Sget_simple_extent_ndims(sp), rank);
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    *out = d;
+    d = -1;
+bail:
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    return st;
+}
+
+static cxr_status read_strings(const cxr_store *s, hid_t d, const char *what, int64_t n,
+                               char ***out, char **arena_out)
+{
+    cxr_status st = CXR_OK;
+    hid_t t = cxr_h5_vlstr_type(), ft = H5Dget_type(d);
+    char **tmp = NULL, **v = NULL, *arena = NULL;
+    if (t < 0 || ft < 0) {
+        st = cxr_h5_error(CXR_E_HDF5, s->path, "'%s' type", what);
+        goto bail;
+    }
+    if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) <= 0)
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s' is not a variable-length string dataset", s->path, what);
+    tmp = calloc((size_t)(n ? n : 1), sizeof *tmp);
+    v = calloc((size_t)(n ? n : 1), sizeof *v);
+    if (!tmp || !v) CXR_THROW(CXR_E_NOMEM, "%s: '%s'", s->path, what);
+    if (n && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0) {
+        st = cxr_h5_error(CXR_E_FORMAT, s->path, "reading '%s'", what);
+        goto bail;
+    }
+    size_t total = 0;
+    for (int64_t i = 0; i < n; i++) total += (tmp[i] ? strlen(tmp[i]) : 0) + 1;
+    arena = malloc(total ? total : 1);
+    if (!arena) CXR_THROW(CXR_E_NOMEM, "%s: '%s'", s->path, what);
+    size_t pos = 0;
+    for (int64_t i = 0; i < n; i++) {
+        size_t l = tmp[i] ? strlen(tmp[i]) : 0;
+        memcpy(arena + pos, tmp[i] ? tmp[i] : "", l + 1);
+        v[i] = arena + pos;
+        pos += l + 1;
+    }
+    *out = v;
+    *arena_out = arena;
+    v = NULL;
+    arena = NULL;
+bail:
+    if (tmp) {
+        for (int64_t i = 0; i < n; i++) H5free_memory(tmp[i]);
+        free(tmp);
+    }
+    free(v);
+    free(arena);
+    if (t >= 0) H5Tclose(t);
+    if (ft >= 0) H5Tclose(ft);
+    return st;
+}
+
+static cxr_status read_root(cxr_store *s)
+{
+    cxr_status st = CXR_OK;
+    char *fmt = NULL, *str = NULL;
+    int64_t ver = -1, v = 0;
+    double f = 0;
+    hid_t d = -1;
+    hsize_t dims[1];
+    char *arena = NULL;
+    int r = cxr_h5_attr_get_str(s->file, "format", &fmt);
+    if (r <= 0)
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: not a cxr store (no 'format' attribute), expected %s version %d",
+                  s->path, CXR_STORE_FORMAT, CXR_STORE_VERSION);
+    r = cxr_h5_attr_get_i64(s->file, "format_version", &ver);
+    if (strcmp(fmt, CXR_STORE_FORMAT) != 0 || r <= 0 || ver != CXR_STORE_VERSION) {
+        char vbuf[32] = "?";
+        if (r > 0) snprintf(vbuf, sizeof vbuf, "%lld", (long long)ver);
+        CXR_THROW(CXR_E_VERSION, "%s: found %s version %s, expected %s version %d", s->path, fmt,
+                  vbuf, CXR_STORE_FORMAT, CXR_STORE_VERSION);
+    }
+    static const char *const str_attrs[] = {"tool_version", "source", "grayscale",
+                                            "resize_filter"};
+    for (size_t i = 0; i < sizeof str_attrs / sizeof *str_attrs; i++) {
+        r = cxr_h5_attr_get_str(s->file, str_attrs[i], &str);
+        if (r <= 0)
+            CXR_THROW(CXR_E_FORMAT, "%s: %s attribute '%s'", s->path,
+                      r == 0 ? "missing" : "unreadable (not a string)", str_attrs[i]);
+        free(str);
+        str = NULL;
+    }
+    cxr_preprocess_defaults(&s->pp);
+    static const char *const int_attrs[] = {"image_size", "equalize", "max_side", "zstd_level",
+                                            "shard_size"};
+    for (size_t i = 0; i < sizeof int_attrs / sizeof *int_attrs; i++) {
+        r = cxr_h5_attr_get_i64(s->file, int_attrs[i], &v);
+        if (r <= 0)
+            CXR_THROW(CXR_E_FORMAT, "%s: %s attribute '%s'", s->path,
+                      r == 0 ? "missing" : "unreadable (not an integer)", int_attrs[i]);
+        if (i == 0) {
+            if (v < 1 || v > 65536)
+                CXR_THROW(CXR_E_FORMAT, "%s: attribute 'image_size': %lld", s->path, (long long)v);
+            s->pp.size = s->size = (int)v;
+        } else if (i == 1) {
+            s->pp.equalize = v != 0;
+        } else if (i == 2) {
+            s->pp.max_side = (int)v;
+        } else if (i == 4) {
+            if (v < 1 || v > (1 << 24))
+                CXR_THROW(CXR_E_FORMAT, "%s: attribute 'shard_size': %lld", s->path, (long long)v);
+            s->shard = (int)v;
+        }
+    }
+    r = cxr_h5_attr_get_f64(s->file, "crop_ratio", &f);
+    if (r <= 0)
+        CXR_THROW(CXR_E_FORMAT, "%s: %s attribute 'crop_ratio'", s->path,
+                  r == 0 ? "missing" : "unreadable (not a float)");
+    s->pp.crop_ratio = f;
+    r = cxr_h5_attr_get_str(s->file, "normalize", &str);
+    if (r <= 0)
+        CXR_THROW(CXR_E_FORMAT, "%s: %s attribute 'normalize'", s->path,
+                  r == 0 ? "missing" : "unreadable (not a string)");
+    if (cxr_norm_parse(str, &s->pp.normalize) != CXR_OK)
+        CXR_THROW(CXR_E_FORMAT, "%s: attribute 'normalize': unknown normalization '%s'", s->path,
+                  str);
+
+    /* classes */
+    CXR_TRY(open_ds(s, s->file, "", "class_names", H5T_STRING, 1, dims, &d, H5P_DEFAULT));
+    if (dims[0] < 1 || dims[0] > CXR_MAX_CLASSES)
+        CXR_THROW(CXR_E_FORMAT, "%s: '/class_names' has %llu entries, expected 1..%d", s->path,
+                  (unsigned long long)dims[0], CXR_MAX_CLASSES);
+    s->n_classes = (int)dims[0];
+    CXR_TRY(read_strings(s, d, "/class_names", s->n_classes, &s->class_names, &arena));
+    arena = NULL; /* class_names[0] is the arena's start */
+    H5Dclose(d);
+    d = -1;
+    CXR_TRY(open_ds(s, s->file, "", "class_weights", H5T_FLOAT, 1, dims, &d, H5P_DEFAULT));
+    if (dims[0] != (hsize_t)s->n_classes)
+        CXR_THROW(CXR_E_FORMAT, "%s: '/class_weights' has %llu rows, expected %d", s->path,
+                  (unsigned long long)dims[0], s->n_classes);
+    s->class_weights = malloc((size_t)s->n_classes * sizeof *s->class_weights);
+    if (!s->class_weights) CXR_THROW(CXR_E_NOMEM, "%s", s->path);
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->class_weights) < 0) {
+        st = cxr_h5_error(CXR_E_FORMAT, s->path, "reading '/class_weights'");
+        goto bail;
+    }
+    for (int c = 0; c < s->n_classes; c++)
+        if (!isfinite(s->class_weights[c]) || s->class_weights[c] < 0)
+            CXR_THROW(CXR_E_FORMAT, "%s: '/class_weights': weight %g of class %d", s->path,
+                      (double)s->class_weights[c], c);
+bail:
+    if (d >= 0) H5Dclose(d);
+    free(fmt);
+    free(str);
+    free(arena);
+    return st;
+}
+
+static cxr_status check_images(const cxr_store *s, hid_t d, const char *split)
+{
+    cxr_status st = CXR_OK;
+    hid_t p = H5Dget_create_plist(d);
+    if (p < 0) return cxr_h5_error(CXR_E_FORMAT, s->path, "'/%s/images' creation list", split);
+    hsize_t chunk[3];
+    if (H5Pget_layout(p) != H5D_CHUNKED || H5Pget_chunk(p, 3, chunk) != 3 ||
+        chunk[0] != (hsize_t)s->shard || chunk[1] != (hsize_t)s->size ||
+        chunk[2] != (hsize_t)s->size)
+        CXR_THROW(CXR_E_FORMAT, "%s: '/%s/images': not chunked [%d, %d, %d] (shard_size, image_size)",
+                  s->path, split, s->shard, s->size, s->size);
+    static const H5Z_filter_t want[3] = {H5Z_FILTER_SHUFFLE, CXR_ZSTD_FILTER_ID,
+                                         H5Z_FILTER_FLETCHER32};
+    int nf = H5Pget_nfilters(p);
+    if (nf != 3)
+        CXR_THROW(CXR_E_FORMAT, "%s: '/%s/images': %d filters, expected shuffle, zstd, fletcher32",
+                  s->path, split, nf);
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned flags = 0, cfg = 0;
+        size_t ncd = 0;
+        char name[64];
+        H5Z_filter_t id = H5Pget_filter2(p, i, &flags, &ncd, NULL, sizeof name, name, &cfg);
+        if (id != want[i])
+            CXR_THROW(CXR_E_FORMAT, "%s: '/%s/images': filter %u is %d, expected %d", s->path,
+                      split, i, (int)id, (int)want[i]);
+    }
+bail:
+    H5Pclose(p);
+    H5Eclear2(H5E_DEFAULT);
+    return st;
+}
+
+static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
+{
+    cxr_status st = CXR_OK;
+    const char *name = split_names[slot];
+    split_data *sd = &s->split[slot];
+    hid_t g = -1, d = -1, dapl = -1;
+    hsize_t dims[3];
+    char where[16];
+    snprintf(where, sizeof where, "/%s", name);
+    g = H5Gopen2(s->file, name, H5P_DEFAULT);
+    if (g < 0) {
+        st = cxr_h5_error(CXR_E_FORMAT, s->path, "cannot open group '%s'", where);
+        goto bail;
+    }
+    /* A chunk is decompressed whole: let HDF5 keep one so reading image after image of the
+     * same shard costs one decompression, not `shard`. */
+    size_t chunk_bytes = (size_t)s->shard * s->size * s->size * 4;
+    dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    if (dapl < 0 || H5Pset_chunk_cache(dapl, 521, chunk_bytes + 1, 1.0) < 0) {
+        st = cxr_h5_error(CXR_E_HDF5, s->path, "dataset access list");
+        goto bail;
+    }
+    CXR_TRY(open_ds(s, g, where, "images", H5T_FLOAT, 3, dims, &sd->images, dapl));
+    {
+        hid_t t = H5Dget_type(sd->images);
+        size_t tsz = H5Tget_size(t);
+        H5Tclose(t);
+        if (tsz != 4)
+            CXR_THROW(CXR_E_FORMAT, "%s: '%s/images' is not float32", s->path, where);
+    }
+    if (dims[1] != (hsize_t)s->size || dims[2] != (hsize_t)s->size)
+        CXR_THROW(CXR_E_FORMAT, "%s: wrong image size: '%s/images' is %llux%llu, image_size is %d",
+                  s->path, where, (unsigned long long)dims[1], (unsigned long long)dims[2],
+                  s->size);
+    CXR_TRY(check_images(s, sd->images, name));
+    int64_t n = (int64_t)dims[0];
+    int64_t n_shards = (n + s->shard - 1) / s->shard;
+    sd->info.n = n;
+    sd->info.n_shards = n_shards;
+    sd->info.shard = s->shard;
+    sd->info.size = s->size;
+
+    /* labels */
+    CXR_TRY(open_ds(s, g, where, "labels", H5T_INTEGER, 1, dims, &d, H5P_DEFAULT));
+    if ((int64_t)dims[0] != n)
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s/labels' has %llu rows, expected %lld", s->path, where,
+                  (unsigned long long)dims[0], (long long)n);
+    sd->labels = malloc((size_t)(n ? n : 1) * sizeof *sd->labels);
+    if (!sd->labels) CXR_THROW(CXR_E_NOMEM, "%s: labels", s->path);
+    if (n && H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, sd->labels) < 0) {
+        st = cxr_h5_error(CXR_E_FORMAT, s->path, "reading '%s/labels'", where);
+        goto bail;
+    }
+    H5Dclose(d);
+    d = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (sd->labels[i] < 0 || sd->labels[i] >= s->n_classes)
+            CXR_THROW(CXR_E_MISMATCH,
+                      "%s: label %d of image %lld in '%s/labels' out of range [0, %d)", s->path,
+                      sd->labels[i], (long long)i, where, s->n_classes);
+
+    /* paths */
+    CXR_TRY(open_ds(s, g, where, "paths", H5T_STRING, 1, dims, &d, H5P_DEFAULT));
+    if ((int64_t)dims[0] != n)
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s/paths' has %llu rows, expected %lld", s->path, where,
+                  (unsigned long long)dims[0], (long long)n);
+    {
+        char what[32];
+        snprintf(what, sizeof what, "%s/paths", where);
+        CXR_TRY(read_strings(s, d, what, n, &sd->paths, &sd->path_arena));
+    }
+    H5Dclose(d);
+    d = -1;
+
+    /* class_counts */
+    CXR_TRY(open_ds(s, g, where, "class_counts", H5T_INTEGER, 1, dims, &d, H5P_DEFAULT));
+    if (dims[0] != (hsize_t)s->n_classes)
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s/class_counts' has %llu rows, expected %d", s->path,
+                  where, (unsigned long long)dims[0], s->n_classes);
+    sd->class_counts = calloc((size_t)s->n_classes, sizeof *sd->class_counts);
+    int64_t *hist = calloc((size_t)s->n_classes, sizeof *hist);
+    if (!sd->class_counts || !hist) {
+        free(hist);
+        CXR_THROW(CXR_E_NOMEM, "%s: class counts", s->path);
+    }
+    if (H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, sd->class_counts) < 0) {
+        free(hist);
+        st = cxr_h5_error(CXR_E_FORMAT, s->path, "reading '%s/class_counts'", where);
+        goto bail;
+    }
+    H5Dclose(d);
+    d = -1;
+    for (int64_t i = 0; i < n; i++) hist[sd->labels[i]]++;
+    for (int c = 0; c < s->n_classes; c++)
+        if (hist[c] != sd->class_counts[c]) {
+            free(hist);
+            CXR_THROW(CXR_E_FORMAT, "%s: '%s/class_counts' disagrees with labels for class %d",
+                      s->path, where, c);
+        }
+    free(hist);
+
+    /* shard_index, checked against HDF5's own chunk records */
+    CXR_TRY(open_ds(s, g, where, "shard_index", H5T_INTEGER, 2, dims, &d, H5P_DEFAULT));
+    if ((int64_t)dims[0] != n_shards || dims[1] != 2)
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: index inconsistent: '%s/shard_index' is [%llu, %llu], expected [%lld, 2]",
+                  s->path, where, (unsigned long long)dims[0], (unsigned long long)dims[1],
+                  (long long)n_shards);
+    uint64_t *ix = malloc((size_t)(n_shards ? n_shards : 1) * 2 * sizeof *ix);
+    sd->chunk_offset = malloc((size_t)(n_shards ? n_shards : 1) * sizeof(uint64_t));
+    sd->chunk_size = malloc((size_t)(n_shards ? n_shards : 1) * sizeof(uint64_t));
+    if (!ix || !sd->chunk_offset || !sd->chunk_size) {
+        free(ix);
+        CXR_THROW(CXR_E_NOMEM, "%s: shard index", s->path);
+    }
+    if (n_shards && H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ix) < 0) {
+        free(ix);
+        st = cxr_h5_error(CXR_E_FORMAT, s->path, "reading '%s/shard_index'", where);
+        goto bail;
+    }
+    for (int64_t k = 0; k < n_shards; k++) {
+        sd->chunk_offset[k] = ix[2 * k];
+        sd->chunk_size[k] = ix[2 * k + 1];
+    }
+    free(ix);
+    for (int64_t k = 0; k < n_shards; k++) {
+        hsize_t off[3] = {(hsize_t)(k * s->shard), 0, 0};
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info_by_coord(sd->images, off, &mask, &addr, &size) < 0 ||
+            addr == HADDR_UNDEF) {
+            H5Eclear2(H5E_DEFAULT);
+            CXR_THROW(CXR_E_FORMAT, "%s: index inconsistent: '%s/shard_index' chunk %lld: "
+                      "no such chunk in '%s/images'", s->path, where, (long long)k, where);
+        }
+        uint64_t o = sd->chunk_offset[k], z = sd->chunk_size[k];
+        const char *why = NULL;
+        if (o != (uint64_t)addr || z != (uint64_t)size)
+            why = "differs from HDF5's chunk record";
+        else if (mask != 0)
+            why = "chunk written with filters skipped";
+        else if (o % CXR_STORE_ALIGN != 0)
+            why = "offset not 4096-aligned";
+        else if (z < 5 || o + z > (uint64_t)file_size)
+            why = "outside the file";
+        if (why)
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: index inconsistent: '%s/shard_index' chunk %lld: %s (index %llu+%llu, "
+                      "HDF5 %llu+%llu)",
+                      s->path, where, (long long)k, why, (unsigned long long)o,
+                      (unsigned long long)z, (unsigned long long)addr, (unsigned long long)size);
+    }
+    sd->info.labels = sd->labels;
+    sd->info.class_counts = sd->class_counts;
+    sd->info.chunk_offset = sd->chunk_offset;
+    sd->info.chunk_size = sd->chunk_size;
+    sd->present = 1;
+bail:
+    if (d >= 0) H5Dclose(d);
+    if (dapl >= 0) H5Pclose(dapl);
+    if (g >= 0) H5Gclose(g);
+    return st;
+}
+
+cxr_status cxr_store_open(cxr_store **out, const char *path)
+{
+    cxr_status st = CXR_OK;
+    cxr_store *s = NULL;
+    hid_t fapl = -1;
+    struct stat stt;
+    if (out) *out = NULL;
+    if (!out || !path) return cxr_set_error(CXR_E_ARG, "cxr_store_open: missing argument");
+    CXR_TRY(cxr_store_h5_init());
+    if (stat(path, &stt) != 0) CXR_THROW(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) CXR_THROW(CXR_E_NOMEM, "%s", path);
+    s->file = -1;
+    for (int i = 0; i < 3; i++) s->split[i].images = -1;
+    htri_t is = H5Fis_hdf5(path);
+    if (is <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        CXR_THROW(CXR_E_FORMAT, "%s: not an HDF5 file", path);
+    }
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        st = cxr_h5_error(CXR_E_HDF5, path, "file access list");
+        goto bail;
+    }
+    s->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (s->file < 0) {
+        st = cxr_h5_error(CXR_E_IO, path, "cannot open as HDF5");
+        goto bail;
+    }
+    CXR_TRY(read_root(s));
+    int any = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!cxr_h5_exists(s->file, split_names[i])) continue;
+        CXR_TRY(read_split(s, i, stt.st_size));
+        any = 1;
+    }
+    if (!any) CXR_THROW(CXR_E_FORMAT, "%s: no split (train, val or test)", path);
+    *out = s;
+    s = NULL;
+bail:
+    if (fapl >= 0) H5Pclose(fapl);
+    cxr_store_close(s);
+    return st;
+}
+
+void cxr_store_close(cxr_store *s)
+{
+    if (!s) return;
+    for (int i = 0; i < 3; i++) {
+        split_data *sd = &s->split[i];
+        if (sd->images >= 0) H5Dclose(sd->images);
+        free(sd->labels);
+        free(sd->class_counts);
+        free(sd->chunk_offset);
+        free(sd->chunk_size);
+        free(sd->paths);
+        free(sd->path_arena);
+    }
+    if (s->file >= 0) H5Fclose(s->file);
+    H5Eclear2(H5E_DEFAULT);
+    if (s->class_names) free(s->class_names[0]);
+    free(s->class_names);
+    free(s->class_weights);
+    free(s->path);
+    free(s);
+}
+
+const char *cxr_store_path(const cxr_store *s) { return s->path; }
+int cxr_store_n_classes(const cxr_store *s) { return s->n_classes; }
+const char *cxr_store_class_name(const cxr_store *s, int c)
+{
+    return c >= 0 && c < s->n_classes ? s->class_names[c] : NULL;
+}
+const float *cxr_store_class_weights(const cxr_store *s) { return s->class_weights; }
+const cxr_preprocess_params *cxr_store_preprocess(const cxr_store *s) { return &s->pp; }
+
+int cxr_store_has_split(const cxr_store *s, const char *split)
+{
+    int k = split_slot(split);
+    return k >= 0 && s->split[k].present;
+}
+
+static const split_data *get_split(const cxr_store *s, const char *split)
+{
+    int k = split_slot(split);
+    if (k < 0 || !s->split[k].present) {
+        cxr_set_error(CXR_E_FORMAT, "%s: no split '%s'", s->path, split ? split : "(null)");
+        return NULL;
+    }
+    return &s->split[k];
+}
+
+cxr_status cxr_store_split(const cxr_store *s, const char *split, cxr_split_info *info)
+{
+    const split_data *sd = get_split(s, split);
+    if (!sd) return CXR_E_FORMAT;
+    *info = sd->info;
+    return CXR_OK;
+}
+
+const char *cxr_store_image_path(const cxr_store *s, const char *split, int64_t i)
+{
+    int k = split_slot(split);
+    if (k < 0 || !s->split[k].present || i < 0 || i >= s->split[k].info.n) return NULL;
+    return s->split[k].paths[i];
+}
+
+/* Read rows [first, first+count) of a split's images into out. */
+static cxr_status read_rows(cxr_store *s, const char *split, const split_data *sd, int64_t first,
+                            int64_t count, float *out)
+{
+    cxr_status st = CXR_OK;
+    hsize_t start[3] = {(hsize_t)first, 0, 0};
+    hsize_t cnt[3] = {(hsize_t)count, (hsize_t)s->size, (hsize_t)s->size};
+    hid_t fs = H5Dget_space(sd->images), ms = H5Screate_simple(3, cnt, NULL);
+    if (fs < 0 || ms < 0 ||
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
+        H5Dread(sd->images, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, out) < 0)
+        st = cxr_h5_error(CXR_E_HDF5, s->path, "reading '/%s/images' rows %lld..%lld", split,
+                          (long long)first, (long long)(first + count - 1));
+    if (fs >= 0) H5Sclose(fs);
+    if (ms >= 0) H5Sclose(ms);
+    return st;
+}
+
+cxr_status cxr_store_read_image(cxr_store *s, const char *split, int64_t i, float *out)
+{
+    const split_data *sd = get_split(s, split);
+    if (!sd) return CXR_E_FORMAT;
+    if (i < 0 || i >= sd->info.n)
+        return cxr_set_error(CXR_E_ARG, "%s: image %lld of '/%s' out of range (n = %lld)",
+                             s->path, (long long)i, split, (long long)sd->info.n);
+    return read_rows(s, split, sd, i, 1, out);
+}
+
+cxr_status cxr_store_read_chunk_hdf5(cxr_store *s, const char *split, int64_t k, float *out)
+{
+    const split_data *sd = get_split(s, split);
+    if (!sd) return CXR_E_FORMAT;
+    if (k < 0 || k >= sd->info.n_shards)
+        return cxr_set_error(CXR_E_ARG, "%s: chunk %lld of '/%s' out of range (%lld chunks)",
+                             s->path, (long long)k, split, (long long)sd->info.n_shards);
+    int64_t first = k * s->shard;
+    int64_t rows = sd->info.n - first < s->shard ? sd->info.n - first : s->shard;
+    size_t per = (size_t)s->size * s->size;
+    if (rows < s->shard) memset(out + (size_t)rows * per, 0, (size_t)(s->shard - rows) * per * 4);
+    return read_rows(s, split, sd, first, rows, out);
+}

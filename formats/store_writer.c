@@ -1,0 +1,525 @@
+/* store_writer.c: writes a cxr store (specs/store.md) into "<path>.tmp.<pid>" and renames it
+ * into place on finish. Chunks arrive already encoded (cxr_chunk_encode, worker threads) and
+ * go to disk unchanged through H5Dwrite_chunk; this file is the single HDF5 thread. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "store_internal.h"
+
+struct cxr_store_writer {
+    char *path, *tmp;
+    cxr_store_options opt;
+    char *source, *tool_version;
+    int n_classes;
+    char **class_names;
+    hid_t file, dcpl_notime, gcpl_notime;
+    int finished;
+    /* current split */
+    char split[8];
+    hid_t group, images;
+    int64_t upper, count, n_shards;
+    int last_partial;              /* a chunk with n < shard was put: no more chunks */
+    int32_t *labels;
+    char **paths;
+    int64_t cap;
+    int64_t *class_counts;
+    int done_split[3];             /* train, val, test written */
+    int64_t train_counts_set;
+    int64_t *train_counts;         /* [n_classes], copied at end_split("train") */
+    int64_t n_train;
+    /* skipped inputs */
+    char **sk_split, **sk_path, **sk_reason;
+    int64_t n_sk, cap_sk;
+};
+
+static const char *const split_names[3] = {"train", "val", "test"};
+static const char *const reserved_attrs[] = {
+    "format", "format_version", "tool_version", "source", "image_size", "grayscale",
+    "resize_filter", "equalize", "normalize", "crop_ratio", "max_side", "zstd_level",
+    "shard_size"};
+
+void cxr_store_options_defaults(cxr_store_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->shard = 64;
+    o->zstd_level = 3;
+    cxr_preprocess_defaults(&o->pp);
+    o->source = "";
+    o->tool_version = "";
+}
+
+const char *cxr_store_writer_temp_path(const cxr_store_writer *w) { return w ? w->tmp : NULL; }
+
+static int split_slot(const char *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (s && strcmp(s, split_names[i]) == 0) return i;
+    return -1;
+}
+
+cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
+                                   const cxr_store_options *opt, int n_classes,
+                                   const char *const *class_names)
+{
+    cxr_status st = CXR_OK;
+    cxr_store_writer *w = NULL;
+    hid_t fapl = -1, fcpl = -1;
+    if (out) *out = NULL;
+    if (!out || !path || !*path || !opt || !class_names)
+        CXR_THROW(CXR_E_ARG, "cxr_store_writer_create: missing argument");
+    if (n_classes < 1 || n_classes > CXR_MAX_CLASSES)
+        CXR_THROW(CXR_E_ARG, "%s: %d classes, expected 1..%d", path, n_classes, CXR_MAX_CLASSES);
+    if (opt->shard < 1 || opt->pp.size < 1)
+        CXR_THROW(CXR_E_ARG, "%s: bad shard %d or image size %d", path, opt->shard, opt->pp.size);
+    if ((uint64_t)opt->shard * opt->pp.size * opt->pp.size * 4 > (1ull << 32) - 1)
+        CXR_THROW(CXR_E_ARG, "%s: a chunk of %d images of %dx%d exceeds HDF5's 4 GiB chunk limit",
+                  path, opt->shard, opt->pp.size, opt->pp.size);
+    if (opt->zstd_level < ZSTD_minCLevel() || opt->zstd_level > ZSTD_maxCLevel())
+        CXR_THROW(CXR_E_ARG, "%s: zstd level %d outside [%d, %d]", path, opt->zstd_level,
+                  ZSTD_minCLevel(), ZSTD_maxCLevel());
+    for (int c = 0; c < n_classes; c++)
+        if (!class_names[c] || !*class_names[c])
+            CXR_THROW(CXR_E_ARG, "%s: class %d has no name", path, c);
+    CXR_TRY(cxr_store_h5_init());
+
+    w = calloc(1, sizeof *w);
+    if (!w) CXR_THROW(CXR_E_NOMEM, "%s: writer", path);
+    w->file = w->dcpl_notime = w->gcpl_notime = w->group = w->images = -1;
+    w->opt = *opt;
+    w->n_classes = n_classes;
+    w->path = strdup(path);
+    w->source = strdup(opt->source ? opt->source : "");
+    w->tool_version = strdup(opt->tool_version ? opt->tool_version : "");
+    w->class_names = calloc((size_t)n_classes, sizeof *w->class_names);
+    w->class_counts = calloc((size_t)n_classes, sizeof *w->class_counts);
+    w->train_counts = calloc((size_t)n_classes, sizeof *w->train_counts);
+    size_t tl = strlen(path) + 32;
+    w->tmp = malloc(tl);
+    if (!w->path || !w->source || !w->tool_version || !w->class_names || !w->class_counts ||
+        !w->train_counts || !w->tmp)
+        CXR_THROW(CXR_E_NOMEM, "%s: writer", path);
+    w->opt.source = w->source;
+    w->opt.tool_version = w->tool_version;
+    for (int c = 0; c < n_classes; c++)
+        if (!(w->class_names[c] = strdup(class_names[c]))) CXR_THROW(CXR_E_NOMEM, "%s", path);
+    snprintf(w->tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    fcpl = H5Pcreate(H5P_FILE_CREATE);
+    w->dcpl_notime = cxr_h5_dcpl_notime();
+    w->gcpl_notime = H5Pcreate(H5P_GROUP_CREATE);
+    if (fapl < 0 || fcpl < 0 || w->dcpl_notime < 0 || w->gcpl_notime < 0 ||
+        H5Pset_obj_track_times(w->gcpl_notime, 0) < 0 ||
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+        H5Pset_alignment(fapl, 1, CXR_STORE_ALIGN) < 0 ||
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "property lists");
+        goto bail;
+    }
+    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl);
+    if (w->file < 0) {
+        st = cxr_h5_error(CXR_E_IO, w->tmp, "cannot create the store's temporary file");
+        goto bail;
+    }
+    if (cxr_h5_write_strings(w->file, "class_names", (const char *const *)w->class_names,
+                             n_classes, w->dcpl_notime) < 0) {
+        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "writing class_names");
+        goto bail;
+    }
+    *out = w;
+    w = NULL;
+bail:
+    if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
+    cxr_store_writer_destroy(w);
+    return st;
+}
+
+cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, int64_t n_images)
+{
+    cxr_status st = CXR_OK;
+    hid_t sp = -1, dcpl = -1;
+    if (!w || w->finished) return cxr_set_error(CXR_E_ARG, "begin_split: no open writer");
+    int slot = split_slot(split);
+    if (slot < 0)
+        CXR_THROW(CXR_E_ARG, "%s: split '%s' is not train, val or test", w->path,
+                  split ? split : "(null)");
+    if (w->group >= 0)
+        CXR_THROW(CXR_E_ARG, "%s: begin_split('%s') while split '%s' is open", w->path, split,
+                  w->split);
+    if (w->done_split[slot]) CXR_THROW(CXR_E_ARG, "%s: split '%s' written twice", w->path, split);
+    if (n_images < 0) CXR_THROW(CXR_E_ARG, "%s: split '%s': negative size", w->path, split);
+
+    int S = w->opt.pp.size, shard = w->opt.shard;
+    hsize_t dims[3] = {0, (hsize_t)S, (hsize_t)S};
+    hsize_t maxd[3] = {H5S_UNLIMITED, (hsize_t)S, (hsize_t)S};
+    hsize_t chunk[3] = {(hsize_t)shard, (hsize_t)S, (hsize_t)S};
+    unsigned cd[1] = {(unsigned)w->opt.zstd_level};
+    float zero = 0.0f;
+    w->group = H5Gcreate2(w->file, split, H5P_DEFAULT, w->gcpl_notime, H5P_DEFAULT);
+    if (w->group < 0) {
+        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "creating group /%s", split);
+        goto bail;
+    }
+    snprintf(w->split, sizeof w->split, "%s", split);
+    sp = H5Screate_simple(3, dims, maxd);
+    dcpl = H5Pcopy(w->dcpl_notime);
+    if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 3, chunk) < 0 ||
+        H5Pset_shuffle(dcpl) < 0 ||
+        H5Pset_filter(dcpl, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 1, cd) < 0 ||
+        H5Pset_fletcher32(dcpl) < 0 || H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &zero) < 0 ||
+        H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_INCR) < 0) {
+        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "/%s/images creation list", split);
+        goto bail;
+    }
+    w->images = H5Dcreate2(w->group, "images", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (w->images < 0) {
+        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "creating /%s/images", split);
+        goto bail;
+    }
+    w->upper = n_images;
+    w->count = w->n_shards = 0;
+    w->last_partial = 0;
+    memset(w->class_counts, 0, (size_t)w->n_classes * sizeof *w->class_counts);
+bail:
+    if (sp >= 0) H5Sclose(sp);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return st;
+}
+
+static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
+{
+    if (need <= *cap) return 1;
+    int64_t nc = *cap ? *cap : 256;
+    while (nc < need) nc *= 2;
+    void *q = realloc(*p, (size_t)nc * elem);
+    if (!q) return 0;
+    *p = q;
+    *cap = nc;
+    return 1;
+}
+
+cxr_status cxr_store_writer_put_chunk(cxr_store_writer *w, const uint8_t *raw, size_t raw_size,
+                                      int n, const int32_t *labels, const char *const *paths)
+{
+    cxr_status st = CXR_OK;
+    if (!w || w->finished || w->group < 0)
+        return cxr_set_error(CXR_E_ARG, "put_chunk: no split open");
+    int shard = w->opt.shard;
+    int S = w->opt.pp.size;
+    if (!raw || !labels || !paths || n < 1 || n > shard)
+        CXR_THROW(CXR_E_ARG, "%s: /%s chunk %lld: bad arguments (n=%d)", w->path, w->split,
+                  (long long)w->n_shards, n);
+    if (w->last_partial)
+        CXR_THROW(CXR_E_ARG, "%s: /%s: chunk after a partial chunk (only the last may be partial)",
+                  w->path, w->split);
+    if (w->count + n > w->upper)
+        CXR_THROW(CXR_E_ARG, "%s: /%s: more than the %lld images announced", w->path, w->split,
+                  (long long)w->upper);
+    if (raw_size < 5 || raw_size > 0xffffffffu)
+        CXR_THROW(CXR_E_ARG, "%s: /%s chunk %lld: size %zu", w->path, w->split,
+                  (long long)w->n_shards, raw_size);
+    /* Cheap sanity on what goes to disk: the frame header's content size and the checksum. */
+    {
+        unsigned long long content = ZSTD_getFrameContentSize(raw, raw_size - 4);
+        unsigned long long want = (unsigned long long)shard * S * S * 4;
+        const uint8_t *t = raw + raw_size - 4;
+        uint32_t sum = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
+                       (uint32_t)t[3] << 24;
+        if (content != want)
+            CXR_THROW(CXR_E_FORMAT, "%s: /%s chunk %lld: frame holds %llu bytes, expected %llu",
+                      w->path, w->split, (long long)w->n_shards, content, want);
+        if (cxr_fletcher32(raw, raw_size - 4) != sum)
+            CXR_THROW(CXR_E_CHECKSUM, "%s: /%s chunk %lld: bad Fletcher32", w->path, w->split,
+                      (long long)w->n_shards);
+    }
+    for (int i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= w->n_classes)
+            CXR_THROW(CXR_E_MISMATCH, "%s: /%s image %lld: label %d out of range [0, %d)",
+                      w->path, w->split, (long long)(w->count + i), labels[i], w->n_classes);
+    }
+    int64_t cap = w->cap;
+    if (!grow((void **)&w->labels, &cap, w->count + n, sizeof *w->labels))
+        CXR_THROW(CXR_E_NOMEM, "%s: labels", w->path);
+    cap = w->cap;
+    if (!grow((void **)&w->paths, &cap, w->count + n, sizeof *w->paths))
+        CXR_THROW(CXR_E_NOMEM, "%s: paths", w->path);
+    w->cap = cap;
+
+    hsize_t ext[3] = {(hsize_t)(w->count + n), (hsize_t)S, (hsize_t)S};
+    hsize_t off[3] = {(hsize_t)w->count, 0, 0};
+    if (H5Dset_extent(w->images, ext) < 0 ||
+        H5Dwrite_chunk(w->images, H5P_DEFAULT, 0, off, raw_size, raw) < 0) {
+        st = cxr_h5_error(CXR_E_IO, w->tmp, "writing /%s/images chunk %lld", w->split,
+                          (long long)w->n_shards);
+        goto bail;
+    }
+    for (int i = 0; i < n; i++) {
+        char *p = strdup(paths[i] ? paths[i] : "");
+        if (!p) CXR_THROW(CXR_E_NOMEM, "%s: paths", w->path);
+        w->labels[w->count] = labels[i];
+        w->paths[w->count] = p;
+        w->class_counts[labels[i]]++;
+        w->count++;
+    }
+    w->n_shards++;
+    if (n < shard) w->last_partial = 1;
+bail:
+    return st;
+}
+
+static void free_split_rows(cxr_store_writer *w)
+{
+    for (int64_t i = 0; i < w->count; i++) free(w->paths[i]);
+    w->count = 0;
+}
+
+static herr_t write_plain(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                          const hsize_t *dims, const void *data, hid_t dcpl)
+{
+    hid_t sp = H5Screate_simple(rank, dims, NULL), d = -1;
+    herr_t rc = -1;
+    if (sp < 0) return -1;
+    d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0) goto done;
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++) total *= dims[i];
+    rc = total ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
+done:
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    return rc;
+}
+
+cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
+{
+    cxr_status st = CXR_OK;
+    uint64_t *index = NULL;
+    if (!w || w->finished || w->group < 0)
+        return cxr_set_error(CXR_E_ARG, "end_split: no split open");
+    int S = w->opt.pp.size;
+    hsize_t ext[3] = {(hsize_t)w->count, (hsize_t)S, (hsize_t)S};
+    if (H5Dset_extent(w->images, ext) < 0) {
+        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "/%s/images extent", w->split);
+        goto bail;
+    }
+    index = calloc((size_t)(w->n_shards ? w->n_shards : 1) * 2, sizeof *index);
+    if (!index) CXR_THROW(CXR_E_NOMEM, "%s: shard index", w->path);
+    for (int64_t k = 0; k < w->n_shards; k++) {
+        hsize_t off[3] = {(hsize_t)(k * w->opt.shard), 0, 0};
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info_by_coord(w->images, off, &mask, &addr, &size) < 0 ||
+            addr == HADDR_UNDEF) {
+            st = cxr_h5_error(CXR_E_HDF5, w->tmp, "/%s/images: no chunk info for shard %lld",
+                              w->split, (long long)k);
+            goto bail;
+        }
+        if (addr % CXR_STORE_ALIGN != 0)
+            CXR_THROW(CXR_E_INTERNAL, "%s: /%s chunk %lld at offset %llu is not %d-aligned",
+                      w->tmp, w->split, (long long)k, (unsigned long long)addr, CXR_STORE_ALIGN);
+        index[2 * k] = (uint64_t)addr;
+        index[2 * k + 1] = (uint64_t)size;
+    }
+    hsize_t n1[1] = {(hsize_t)w->count};
+    hsize_t c1[1] = {(hsize_t)w->n_classes};
+    hsize_t ix[2] = {(hsize_t)w->n_shards, 2};
+    if (write_plain(w->group, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n1, w->labels,
+                    w->dcpl_notime) < 0 ||
+        cxr_h5_write_strings(w->group, "paths", (const char *const *)w->paths, w->count,
+                             w->dcpl_notime) < 0 ||
+        write_plain(w->group, "class_counts", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, c1,
+                    w->class_counts, w->dcpl_notime) < 0 ||
+        write_plain(w->group, "shard_index", H5T_STD_U64LE, H5T_NATIVE_UINT64, 2, ix, index,
+                    w->dcpl_notime) < 0) {
+        st = cxr_h5_error(CXR_E_IO, w->tmp, "writing /%s metadata", w->split);
+        goto bail;
+    }
+    int slot = split_slot(w->split);
+    if (slot == 0) {
+        memcpy(w->train_counts, w->class_counts, (size_t)w->n_classes * sizeof *w->train_counts);
+        w->n_train = w->count;
+        w->train_counts_set = 1;
+    }
+    w->done_split[slot] = 1;
+    H5Dclose(w->images);
+    H5Gclose(w->group);
+    w->images = w->group = -1;
+    free_split_rows(w);
+bail:
+    free(index);
+    return st;
+}
+
+cxr_status cxr_store_writer_add_skipped(cxr_store_writer *w, const char *split, const char *path,
+                                        const char *reason)
+{
+    cxr_status st = CXR_OK;
+    if (!w || w->finished) return cxr_set_error(CXR_E_ARG, "add_skipped: no open writer");
+    int64_t c1 = w->cap_sk, c2 = w->cap_sk, c3 = w->cap_sk;
+    if (!grow((void **)&w->sk_split, &c1, w->n_sk + 1, sizeof(char *)) ||
+        !grow((void **)&w->sk_path, &c2, w->n_sk + 1, sizeof(char *)) ||
+        !grow((void **)&w->sk_reason, &c3, w->n_sk + 1, sizeof(char *)))
+        CXR_THROW(CXR_E_NOMEM, "%s: skipped list", w->path);
+    w->cap_sk = c1;
+    char *a = strdup(split ? split : ""), *b = strdup(path ? path : ""),
+         *c = strdup(reason ? reason : "");
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        CXR_THROW(CXR_E_NOMEM, "%s: skipped list", w->path);
+    }
+    w->sk_split[w->n_sk] = a;
+    w->sk_path[w->n_sk] = b;
+    w->sk_reason[w->n_sk] = c;
+    w->n_sk++;
+bail:
+    return st;
+}
+
+cxr_status cxr_store_writer_set_attr(cxr_store_writer *w, const char *name, const char *value)
+{
+    if (!w || w->finished) return cxr_set_error(CXR_E_ARG, "set_attr: no open writer");
+    if (!name || !*name || strchr(name, '/') || strchr(name, '.') == name)
+        return cxr_set_error(CXR_E_ARG, "%s: bad attribute name '%s'", w->path,
+                             name ? name : "(null)");
+    for (size_t i = 0; i < sizeof reserved_attrs / sizeof *reserved_attrs; i++)
+        if (strcmp(name, reserved_attrs[i]) == 0)
+            return cxr_set_error(CXR_E_ARG, "%s: attribute '%s' is reserved by the store format",
+                                 w->path, name);
+    if (cxr_h5_attr_put_str(w->file, name, value) < 0)
+        return cxr_h5_error(CXR_E_HDF5, w->tmp, "attribute '%s'", name);
+    return CXR_OK;
+}
+
+static cxr_status write_root_meta(cxr_store_writer *w)
+{
+    cxr_status st = CXR_OK;
+    float *wt = calloc((size_t)w->n_classes, sizeof *wt);
+    hid_t g = -1;
+    if (!wt) return cxr_set_error(CXR_E_NOMEM, "%s: class weights", w->path);
+    for (int c = 0; c < w->n_classes; c++) {
+        int64_t nc = w->train_counts[c];
+        /* w_c = N_train / (C * n_c); 0 for a class absent from train (never inf/NaN). */
+        wt[c] = nc > 0 ? (float)((double)w->n_train / ((double)w->n_classes * (double)nc)) : 0.0f;
+    }
+    hsize_t c1[1] = {(hsize_t)w->n_classes};
+    if (write_plain(w->file, "class_weights", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, c1, wt,
+                    w->dcpl_notime) < 0)
+        goto h5fail;
+    g = H5Gcreate2(w->file, "skipped", H5P_DEFAULT, w->gcpl_notime, H5P_DEFAULT);
+    if (g < 0 ||
+        cxr_h5_write_strings(g, "split", (const char *const *)w->sk_split, w->n_sk,
+                             w->dcpl_notime) < 0 ||
+        cxr_h5_write_strings(g, "path", (const char *const *)w->sk_path, w->n_sk,
+                             w->dcpl_notime) < 0 ||
+        cxr_h5_write_strings(g, "reason", (const char *const *)w->sk_reason, w->n_sk,
+                             w->dcpl_notime) < 0)
+        goto h5fail;
+    const cxr_preprocess_params *pp = &w->opt.pp;
+    const char *norm = cxr_norm_name(pp->normalize);
+    hid_t f = w->file;
+    if (cxr_h5_attr_put_str(f, "format", CXR_STORE_FORMAT) < 0 ||
+        cxr_h5_attr_put_i32(f, "format_version", CXR_STORE_VERSION) < 0 ||
+        cxr_h5_attr_put_str(f, "tool_version", w->tool_version) < 0 ||
+        cxr_h5_attr_put_str(f, "source", w->source) < 0 ||
+        cxr_h5_attr_put_i32(f, "image_size", pp->size) < 0 ||
+        cxr_h5_attr_put_str(f, "grayscale", CXR_STORE_GRAYSCALE_DESC) < 0 ||
+        cxr_h5_attr_put_str(f, "resize_filter", CXR_STORE_RESIZE_DESC) < 0 ||
+        cxr_h5_attr_put_i32(f, "equalize", pp->equalize ? 1 : 0) < 0 ||
+        cxr_h5_attr_put_str(f, "normalize", norm ? norm : "") < 0 ||
+        cxr_h5_attr_put_f64(f, "crop_ratio", pp->crop_ratio) < 0 ||
+        cxr_h5_attr_put_i32(f, "max_side", pp->max_side) < 0 ||
+        cxr_h5_attr_put_i32(f, "zstd_level", w->opt.zstd_level) < 0 ||
+        cxr_h5_attr_put_i32(f, "shard_size", w->opt.shard) < 0)
+        goto h5fail;
+    goto bail;
+h5fail:
+    st = cxr_h5_error(CXR_E_HDF5, w->tmp, "writing root metadata");
+bail:
+    if (g >= 0) H5Gclose(g);
+    free(wt);
+    return st;
+}
+
+static cxr_status fsync_path(const char *p, int dir)
+{
+    int fd = open(p, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0) return cxr_set_error(CXR_E_IO, "%s: open for fsync: %s", p, strerror(errno));
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    /* Some file systems refuse fsync on directories; the data file's fsync is what matters. */
+    if (rc != 0 && !(dir && (e == EINVAL || e == EBADF)))
+        return cxr_set_error(CXR_E_IO, "%s: fsync: %s", p, strerror(e));
+    return CXR_OK;
+}
+
+cxr_status cxr_store_writer_finish(cxr_store_writer *w)
+{
+    cxr_status st = CXR_OK;
+    if (!w || w->finished) return cxr_set_error(CXR_E_ARG, "finish: no open writer");
+    if (w->group >= 0)
+        CXR_THROW(CXR_E_ARG, "%s: finish with split '%s' still open", w->path, w->split);
+    if (!w->done_split[0] && !w->done_split[1] && !w->done_split[2])
+        CXR_THROW(CXR_E_ARG, "%s: finish with no split written", w->path);
+    CXR_TRY(write_root_meta(w));
+    herr_t rc = H5Fclose(w->file);
+    w->file = -1;
+    if (rc < 0) {
+        st = cxr_h5_error(CXR_E_IO, w->tmp, "closing the store");
+        goto bail;
+    }
+    CXR_TRY(fsync_path(w->tmp, 0));
+    if (rename(w->tmp, w->path) != 0)
+        CXR_THROW(CXR_E_IO, "%s: rename from %s: %s", w->path, w->tmp, strerror(errno));
+    w->finished = 1;
+    {
+        char *d = strdup(w->path);
+        if (d) {
+            fsync_path(dirname(d), 1); /* best effort: the rename is already visible */
+            free(d);
+        }
+    }
+bail:
+    return st;
+}
+
+void cxr_store_writer_destroy(cxr_store_writer *w)
+{
+    if (!w) return;
+    if (w->images >= 0) H5Dclose(w->images);
+    if (w->group >= 0) H5Gclose(w->group);
+    if (w->file >= 0) H5Fclose(w->file);
+    if (w->dcpl_notime >= 0) H5Pclose(w->dcpl_notime);
+    if (w->gcpl_notime >= 0) H5Pclose(w->gcpl_notime);
+    H5Eclear2(H5E_DEFAULT);
+    if (!w->finished && w->tmp) unlink(w->tmp);
+    if (w->paths) free_split_rows(w);
+    free(w->paths);
+    free(w->labels);
+    for (int64_t i = 0; i < w->n_sk; i++) {
+        free(w->sk_split[i]);
+        free(w->sk_path[i]);
+        free(w->sk_reason[i]);
+    }
+    free(w->sk_split);
+    free(w->sk_path);
+    free(w->sk_reason);
+    if (w->class_names)
+        for (int c = 0; c < w->n_classes; c++) free(w->class_names[c]);
+    free(w->class_names);
+    free(w->class_counts);
+    free(w->train_counts);
+    free(w->source);
+    free(w->tool_version);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
