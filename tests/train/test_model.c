@@ -1,0 +1,232 @@
+/* test_model.c: the whole graph on reduced configurations (CPU backend).
+ *  1. gradient check end to end: image side 16 (pools reach 2x2), channels {2,3,4,3}, dense
+ *     {5,6}, 3 classes, class weights, dropout ON with its masks fixed (same step): every
+ *     parameter's analytic gradient against a central difference of the weighted loss
+ *     (step 1e-3, threshold 1e-3 * max(|a|,|b|,1));
+ *  2. overfitting: 8 noise images of side 32, 2 classes, dropout off, Adam lr 1e-3 must reach
+ *     100% training accuracy within 150 steps;
+ *  3. determinism: same seed -> bit-identical losses over 4 steps with dropout; another seed
+ *     -> different losses; the parameter block after the steps is identical too;
+ *  4. API checks: tensor layout, block round trip, config and label errors.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cxr_model.h"
+#include "cxr_test.h"
+#include "rng.h"
+
+static void noise(float *x, size_t n, uint64_t seed) {
+    uint64_t k = cxr_rng_key(seed, 99, 0);
+    for (size_t i = 0; i < n; i++) x[i] = 2.0f * cxr_rng_uniform(k, i) - 1.0f;
+}
+
+static void small_config(cxr_model_config *c, int S, int n_classes, int batch) {
+    cxr_model_config_defaults(c, n_classes);
+    c->image_size = S;
+    c->batch_capacity = batch;
+}
+
+static double loss_at(cxr_model *m, const float *x, const int32_t *y, const float *cw, int n) {
+    float l;
+    CHECK_OK(cxr_model_forward(m, x, n, 1));
+    CHECK_OK(cxr_model_loss_backward(m, y, cw, n, &l));
+    return l;
+}
+
+static void test_gradcheck(cxr_backend *be) {
+    cxr_model_config c;
+    small_config(&c, 16, 3, 2);
+    c.channels[0] = 2, c.channels[1] = 3, c.channels[2] = 4, c.channels[3] = 3;
+    c.dense[0] = 5, c.dense[1] = 6;
+    c.seed = 11;
+    cxr_model *m;
+    CHECK_OK(cxr_model_create(&m, &c, be));
+    const int n = 2;
+    float x[2 * 16 * 16];
+    noise(x, sizeof x / 4, 3);
+    int32_t y[2] = {2, 0};
+    float cw[3] = {0.7f, 1.0f, 2.5f};
+    const size_t P = cxr_model_n_params(m);
+    float *p = malloc(P * 4), *g = malloc(P * 4);
+    CHECK_OK(cxr_model_get_block(m, CXR_BLOCK_PARAMS, p));
+    double l0 = loss_at(m, x, y, cw, n);
+    CHECK(isfinite(l0) && l0 > 0);
+    CHECK_OK(cxr_model_get_block(m, CXR_BLOCK_GRADS, g));
+    const float h = 1e-3f;
+    int checked = 0, bad = 0, kinked = 0;
+    for (int t = 0; t < CXR_MODEL_N_TENSORS; t++) {
+        const cxr_tensor_info *ti = cxr_model_tensor(m, t);
+        for (size_t j = 0; j < ti->count; j++) {
+            size_t i = ti->offset + j;
+            float s = p[i];
+            p[i] = s + h;
+            CHECK_OK(cxr_model_set_block(m, CXR_BLOCK_PARAMS, p));
+            double lp = loss_at(m, x, y, cw, n);
+            p[i] = s - h;
+            CHECK_OK(cxr_model_set_block(m, CXR_BLOCK_PARAMS, p));
+            double lm = loss_at(m, x, y, cw, n);
+            p[i] = s;
+            double num = (lp - lm) / (2.0 * h), a = g[i];
+            double tol = 1e-3 * fmax(fmax(fabs(a), fabs(num)), 1.0);
+            /* A leaky-ReLU or max-pool kink crossed inside [s-h, s+h] bends the loss: for a
+             * piecewise-linear bend the central difference is off by exactly
+             * (L+ - 2 L0 + L-) / 2h. Skip (and count) the parameters where that bend could
+             * exceed a quarter of the tolerance, as Caffe's checker skips its kinks. */
+            if (fabs(lp - 2.0 * l0 + lm) / (2.0 * h) > 0.25 * tol) {
+                kinked++;
+                continue;
+            }
+            checked++;
+            if (!(fabs(a - num) <= tol)) {
+                if (bad++ < 10)
+                    fprintf(stderr, "%s[%zu]: analytic %.7g numeric %.7g\n", ti->name, j, a, num);
+            }
+        }
+    }
+    fprintf(stderr, "end-to-end gradient check: %d parameters checked, %d mismatches, %d skipped "
+            "at a kink, loss %.6f\n", checked, bad, kinked, l0);
+    CHECK(bad == 0);
+    CHECK(kinked * 20 < checked + kinked); /* under 5% of the parameters */
+    /* the gradient of the conv1 bias cannot be all zero (the signal reaches the first layer) */
+    const cxr_tensor_info *b1 = cxr_model_tensor(m, 1);
+    double s = 0;
+    for (size_t j = 0; j < b1->count; j++) s += fabs(g[b1->offset + j]);
+    CHECK(s > 0);
+    free(p), free(g);
+    cxr_model_destroy(m);
+}
+
+static void test_overfit(cxr_backend *be) {
+    cxr_model_config c;
+    const int n = 8, S = 32;
+    small_config(&c, S, 2, n);
+    c.channels[0] = 4, c.channels[1] = 8, c.channels[2] = 8, c.channels[3] = 16;
+    c.dense[0] = 32, c.dense[1] = 32;
+    c.keep_prob = 1.0f;
+    c.seed = 3;
+    cxr_model *m;
+    CHECK_OK(cxr_model_create(&m, &c, be));
+    float *x = malloc((size_t)n * S * S * 4), probs[16];
+    noise(x, (size_t)n * S * S, 8);
+    int32_t y[8] = {0, 1, 1, 0, 1, 0, 0, 1};
+    cxr_adam_params ap;
+    cxr_adam_defaults(&ap);
+    ap.lr = 1e-3f;
+    int step, acc = 0;
+    float loss = 0;
+    for (step = 1; step <= 150; step++) {
+        CHECK_OK(cxr_model_forward(m, x, n, 1));
+        CHECK_OK(cxr_model_loss_backward(m, y, NULL, n, &loss));
+        CHECK_OK(cxr_model_step(m, &ap));
+        CHECK_OK(cxr_model_forward(m, x, n, 0));
+        CHECK_OK(cxr_model_probs(m, probs, n));
+        acc = 0;
+        for (int i = 0; i < n; i++) acc += (probs[2 * i + 1] > probs[2 * i]) == (y[i] == 1);
+        if (acc == n) break;
+    }
+    fprintf(stderr, "overfit: %d/%d correct after %d steps (last loss %.4f)\n", acc, n, step, loss);
+    CHECK(acc == n);
+    CHECK(cxr_model_get_step(m) == step);
+    free(x);
+    cxr_model_destroy(m);
+}
+
+static void run_steps(cxr_backend *be, uint64_t seed, float *losses, int steps, float *params_out) {
+    cxr_model_config c;
+    const int n = 4, S = 32;
+    small_config(&c, S, 3, n);
+    c.channels[0] = 4, c.channels[1] = 8, c.channels[2] = 8, c.channels[3] = 8;
+    c.dense[0] = 16, c.dense[1] = 16;
+    c.seed = seed; /* dropout on (keep 0.75) */
+    cxr_model *m;
+    CHECK_OK(cxr_model_create(&m, &c, be));
+    float x[4 * 32 * 32];
+    noise(x, sizeof x / 4, 77);
+    int32_t y[4] = {0, 1, 2, 1};
+    float cw[3] = {1.0f, 0.5f, 2.0f};
+    cxr_adam_params ap;
+    cxr_adam_defaults(&ap);
+    ap.lr = 1e-3f;
+    for (int s = 0; s < steps; s++) {
+        CHECK_OK(cxr_model_forward(m, x, n, 1));
+        CHECK_OK(cxr_model_loss_backward(m, y, cw, n, &losses[s]));
+        CHECK_OK(cxr_model_step(m, &ap));
+    }
+    if (params_out) CHECK_OK(cxr_model_get_block(m, CXR_BLOCK_PARAMS, params_out));
+    cxr_model_destroy(m);
+}
+
+static void test_determinism(cxr_backend *be) {
+    float a[4], b[4], d[4];
+    run_steps(be, 5, a, 4, NULL);
+    run_steps(be, 5, b, 4, NULL);
+    run_steps(be, 6, d, 4, NULL);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK(memcmp(a, d, sizeof a) != 0);
+    for (int i = 0; i < 4; i++) fprintf(stderr, "step %d: seed 5 %.9g / %.9g, seed 6 %.9g\n", i, a[i], b[i], d[i]);
+    /* losses vary step to step (new masks, new weights) */
+    CHECK(a[0] != a[1]);
+}
+
+static void test_api(cxr_backend *be) {
+    cxr_model_config c;
+    small_config(&c, 16, 2, 2);
+    cxr_model *m = NULL;
+    c.image_size = 20;
+    CHECK(cxr_model_create(&m, &c, be) == CXR_E_ARG && m == NULL);
+    c.image_size = 16;
+    c.keep_prob = 0.0f;
+    CHECK(cxr_model_create(&m, &c, be) == CXR_E_ARG);
+    c.keep_prob = 0.75f;
+    CHECK_OK(cxr_model_create(&m, &c, be));
+    /* layout: tensors in order, disjoint, inside the block */
+    size_t end = 0;
+    for (int t = 0; t < CXR_MODEL_N_TENSORS; t++) {
+        const cxr_tensor_info *ti = cxr_model_tensor(m, t);
+        size_t cnt = 1;
+        for (int d = 0; d < ti->ndim; d++) cnt *= (size_t)ti->shape[d];
+        CHECK(cnt == ti->count);
+        CHECK(ti->offset >= end);
+        end = ti->offset + ti->count;
+    }
+    CHECK(end <= cxr_model_n_params(m));
+    CHECK(cxr_model_tensor(m, CXR_MODEL_N_TENSORS) == NULL);
+    const cxr_tensor_info *d1 = cxr_model_tensor(m, 8);
+    CHECK(strcmp(d1->name, "dense1.w") == 0 && d1->shape[0] == 512 && d1->shape[1] == 128 * 2 * 2);
+    /* init: bounded by the Kaiming-uniform bound, biases zero */
+    size_t P = cxr_model_n_params(m);
+    float *p = malloc(P * 4), *q = malloc(P * 4);
+    CHECK_OK(cxr_model_get_block(m, CXR_BLOCK_PARAMS, p));
+    const cxr_tensor_info *w2 = cxr_model_tensor(m, 2), *bb = cxr_model_tensor(m, 3);
+    float bound = sqrtf(2.0f / 1.25f) * sqrtf(3.0f / (16 * 9)), mx = 0;
+    for (size_t j = 0; j < w2->count; j++) mx = fmaxf(mx, fabsf(p[w2->offset + j]));
+    CHECK(mx <= bound && mx > 0.9f * bound);
+    for (size_t j = 0; j < bb->count; j++) CHECK(p[bb->offset + j] == 0.0f);
+    /* block round trip */
+    for (size_t i = 0; i < P; i++) p[i] = (float)i * 1e-6f;
+    CHECK_OK(cxr_model_set_block(m, CXR_BLOCK_ADAM_V, p));
+    CHECK_OK(cxr_model_get_block(m, CXR_BLOCK_ADAM_V, q));
+    CHECK(memcmp(p, q, P * 4) == 0);
+    /* bad labels and n */
+    float x[2 * 16 * 16] = {0};
+    int32_t bad[2] = {0, 2};
+    CHECK(cxr_model_forward(m, x, 3, 1) == CXR_E_ARG);
+    CHECK_OK(cxr_model_forward(m, x, 2, 1));
+    CHECK(cxr_model_loss_backward(m, bad, NULL, 2, NULL) == CXR_E_MISMATCH);
+    CHECK(strstr(cxr_last_error(), "label 2") != NULL);
+    free(p), free(q);
+    cxr_model_destroy(m);
+}
+
+int main(void) {
+    cxr_backend *be;
+    CHECK_OK(cxr_backend_cpu_create(&be, 2));
+    test_api(be);
+    test_gradcheck(be);
+    test_overfit(be);
+    test_determinism(be);
+    cxr_backend_destroy(be);
+    TEST_END();
+}

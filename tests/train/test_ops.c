@@ -1,0 +1,345 @@
+/* test_ops.c: the CPU ops against direct definitions (forward) and central finite differences
+ * (backward).
+ *
+ * Gradient checks (Caffe style): the op runs in float; the scalar checked is
+ * L = sum_i r_i * out_i with fixed random r (so dout = r), accumulated in double; each input,
+ * weight and bias element is moved by +-h (h = 1e-2) and the numeric derivative
+ * (L+ - L-) / 2h must match the analytic one within 1e-3 * max(|a|, |b|, 1). Inputs of the
+ * kinked ops (leaky ReLU, max pool) are kept at least 5h away from their kinks, so the
+ * differences are exact up to float rounding.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_internal.h"
+#include "cxr_test.h"
+#include "ops.h"
+#include "rng.h"
+
+static void *ctx;
+static uint64_t rs = 12345;
+
+static float frand(void) { /* uniform [-1, 1) */
+    rs = cxr_mix64(rs);
+    return (float)((rs >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+static void fill(float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = frand();
+}
+static double dot(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+static int fd_fail;
+static void check_grad(const char *what, size_t i, double analytic, double numeric) {
+    double tol = 1e-3 * fmax(fmax(fabs(analytic), fabs(numeric)), 1.0);
+    if (!(fabs(analytic - numeric) <= tol)) {
+        if (fd_fail++ < 10)
+            fprintf(stderr, "%s[%zu]: analytic %.7g numeric %.7g\n", what, i, analytic, numeric);
+        cxr_test_failures++;
+    }
+}
+
+#define H_STEP 1e-2f
+
+/* ---------------------------------------------------------------- conv */
+static double conv_L(const float *x, const float *w, const float *b, const float *r, float *out,
+                     int N, int C, int K, int H, int W) {
+    cxr_conv3x3_forward_cpu(ctx, out, x, w, b, N, C, K, H, W);
+    return dot(out, r, (size_t)N * K * H * W);
+}
+
+static void test_conv(int N, int C, int K, int H, int W) {
+    size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * 9, no = (size_t)N * K * H * W;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4), *r = malloc(no * 4);
+    float *out = malloc(no * 4), *dx = calloc(nx, 4), *dw = calloc(nw, 4), *db = calloc(K, 4);
+    fill(x, nx), fill(w, nw), fill(b, K), fill(r, no);
+    /* forward against the direct definition */
+    CHECK_OK(cxr_conv3x3_forward_cpu(ctx, out, x, w, b, N, C, K, H, W));
+    double maxerr = 0;
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++)
+            for (int y = 0; y < H; y++)
+                for (int xx = 0; xx < W; xx++) {
+                    double s = b[k];
+                    for (int c = 0; c < C; c++)
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                int yy = y + ky - 1, xi = xx + kx - 1;
+                                if (yy < 0 || yy >= H || xi < 0 || xi >= W) continue;
+                                s += (double)w[((k * C + c) * 3 + ky) * 3 + kx] *
+                                     x[((size_t)(n * C + c) * H + yy) * W + xi];
+                            }
+                    double e = fabs(s - out[((size_t)(n * K + k) * H + y) * W + xx]);
+                    if (e > maxerr) maxerr = e;
+                }
+    CHECK(maxerr < 1e-4);
+    /* backward */
+    CHECK_OK(cxr_conv3x3_backward_cpu(ctx, dx, dw, db, r, x, w, N, C, K, H, W));
+    for (size_t i = 0; i < nx; i++) {
+        float s = x[i];
+        x[i] = s + H_STEP;
+        double lp = conv_L(x, w, b, r, out, N, C, K, H, W);
+        x[i] = s - H_STEP;
+        double lm = conv_L(x, w, b, r, out, N, C, K, H, W);
+        x[i] = s;
+        check_grad("conv dx", i, dx[i], (lp - lm) / (2.0 * H_STEP));
+    }
+    for (size_t i = 0; i < nw; i++) {
+        float s = w[i];
+        w[i] = s + H_STEP;
+        double lp = conv_L(x, w, b, r, out, N, C, K, H, W);
+        w[i] = s - H_STEP;
+        double lm = conv_L(x, w, b, r, out, N, C, K, H, W);
+        w[i] = s;
+        check_grad("conv dw", i, dw[i], (lp - lm) / (2.0 * H_STEP));
+    }
+    for (int i = 0; i < K; i++) {
+        float s = b[i];
+        b[i] = s + H_STEP;
+        double lp = conv_L(x, w, b, r, out, N, C, K, H, W);
+        b[i] = s - H_STEP;
+        double lm = conv_L(x, w, b, r, out, N, C, K, H, W);
+        b[i] = s;
+        check_grad("conv db", i, db[i], (lp - lm) / (2.0 * H_STEP));
+    }
+    /* accumulation: a second backward adds the same amount again */
+    float *dw2 = malloc(nw * 4);
+    memcpy(dw2, dw, nw * 4);
+    CHECK_OK(cxr_conv3x3_backward_cpu(ctx, NULL, dw, db, r, x, w, N, C, K, H, W));
+    for (size_t i = 0; i < nw; i++) CHECK_CLOSE(dw[i], 2.0 * dw2[i], 1e-5, 1e-5);
+    free(x), free(w), free(b), free(r), free(out), free(dx), free(dw), free(db), free(dw2);
+}
+
+/* ---------------------------------------------------------------- pool */
+static void test_pool(void) {
+    const int N = 2, C = 3, H = 6, W = 8, Ho = 3, Wo = 4;
+    size_t nx = (size_t)N * C * H * W, no = (size_t)N * C * Ho * Wo;
+    float *x = malloc(nx * 4), *out = malloc(no * 4), *r = malloc(no * 4), *dx = calloc(nx, 4);
+    uint8_t *idx = malloc(no);
+    /* distinct values spaced 0.1 apart (> 2h), shuffled */
+    for (size_t i = 0; i < nx; i++) x[i] = 0.1f * (float)i - 5.0f;
+    for (size_t i = nx - 1; i > 0; i--) {
+        rs = cxr_mix64(rs);
+        size_t j = rs % (i + 1);
+        float t = x[i];
+        x[i] = x[j], x[j] = t;
+    }
+    fill(r, no);
+    CHECK_OK(cxr_maxpool2_forward_cpu(ctx, out, idx, x, N, C, H, W));
+    for (int p = 0; p < N * C; p++)
+        for (int i = 0; i < Ho; i++)
+            for (int j = 0; j < Wo; j++) {
+                const float *q = x + (size_t)p * H * W;
+                float m = fmaxf(fmaxf(q[2 * i * W + 2 * j], q[2 * i * W + 2 * j + 1]),
+                                fmaxf(q[(2 * i + 1) * W + 2 * j], q[(2 * i + 1) * W + 2 * j + 1]));
+                CHECK(out[(size_t)p * Ho * Wo + i * Wo + j] == m);
+            }
+    CHECK_OK(cxr_maxpool2_backward_cpu(ctx, dx, r, idx, N, C, H, W));
+    for (size_t i = 0; i < nx; i++) {
+        float s = x[i];
+        x[i] = s + H_STEP;
+        cxr_maxpool2_forward_cpu(ctx, out, idx, x, N, C, H, W);
+        double lp = dot(out, r, no);
+        x[i] = s - H_STEP;
+        cxr_maxpool2_forward_cpu(ctx, out, idx, x, N, C, H, W);
+        double lm = dot(out, r, no);
+        x[i] = s;
+        check_grad("pool dx", i, dx[i], (lp - lm) / (2.0 * H_STEP));
+    }
+    /* ties go to the lowest window index */
+    float tie[4] = {1, 1, 1, 1}, o;
+    uint8_t ti;
+    CHECK_OK(cxr_maxpool2_forward_cpu(ctx, &o, &ti, tie, 1, 1, 2, 2));
+    CHECK(ti == 0 && o == 1.0f);
+    free(x), free(out), free(r), free(dx), free(idx);
+}
+
+/* ---------------------------------------------------------------- dense */
+static void test_dense(void) {
+    const int N = 3, IN = 7, OUT = 5;
+    size_t nx = N * IN, nw = OUT * IN, no = N * OUT;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(OUT * 4), *r = malloc(no * 4);
+    float *out = malloc(no * 4), *dx = calloc(nx, 4), *dw = calloc(nw, 4), *db = calloc(OUT, 4);
+    fill(x, nx), fill(w, nw), fill(b, OUT), fill(r, no);
+    CHECK_OK(cxr_dense_forward_cpu(ctx, out, x, w, b, N, IN, OUT));
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OUT; o++) {
+            double s = b[o];
+            for (int i = 0; i < IN; i++) s += (double)x[n * IN + i] * w[o * IN + i];
+            CHECK_CLOSE(out[n * OUT + o], s, 1e-5, 1e-5);
+        }
+    CHECK_OK(cxr_dense_backward_cpu(ctx, dx, dw, db, r, x, w, N, IN, OUT));
+    float *ps[3] = {x, w, b};
+    float *gs[3] = {dx, dw, db};
+    size_t ns[3] = {nx, nw, OUT};
+    const char *names[3] = {"dense dx", "dense dw", "dense db"};
+    for (int t = 0; t < 3; t++)
+        for (size_t i = 0; i < ns[t]; i++) {
+            float s = ps[t][i];
+            ps[t][i] = s + H_STEP;
+            cxr_dense_forward_cpu(ctx, out, x, w, b, N, IN, OUT);
+            double lp = dot(out, r, no);
+            ps[t][i] = s - H_STEP;
+            cxr_dense_forward_cpu(ctx, out, x, w, b, N, IN, OUT);
+            double lm = dot(out, r, no);
+            ps[t][i] = s;
+            check_grad(names[t], i, gs[t][i], (lp - lm) / (2.0 * H_STEP));
+        }
+    free(x), free(w), free(b), free(r), free(out), free(dx), free(dw), free(db);
+}
+
+/* ---------------------------------------------------------------- leaky ReLU and dropout */
+static void test_elementwise(void) {
+    const size_t n = 64;
+    const float alpha = 0.5f;
+    float x[64], y[64], r[64], d[64];
+    for (size_t i = 0; i < n; i++) { /* away from the kink at 0 */
+        float v = frand();
+        x[i] = v >= 0 ? v + 0.05f : v - 0.05f;
+    }
+    fill(r, n);
+    CHECK_OK(cxr_leaky_relu_forward_cpu(ctx, y, x, alpha, n));
+    for (size_t i = 0; i < n; i++) CHECK(y[i] == (x[i] > 0 ? x[i] : alpha * x[i]));
+    memcpy(d, r, sizeof d);
+    CHECK_OK(cxr_leaky_relu_backward_cpu(ctx, d, y, alpha, n));
+    for (size_t i = 0; i < n; i++) {
+        float s = x[i], t;
+        x[i] = s + H_STEP;
+        cxr_leaky_relu_forward_cpu(ctx, &t, &x[i], alpha, 1);
+        double lp = (double)t * r[i];
+        x[i] = s - H_STEP;
+        cxr_leaky_relu_forward_cpu(ctx, &t, &x[i], alpha, 1);
+        double lm = (double)t * r[i];
+        x[i] = s;
+        check_grad("leaky dx", i, d[i], (lp - lm) / (2.0 * H_STEP));
+    }
+    /* dropout with a fixed key: forward is x * mask / keep; its gradient is the same map */
+    const uint64_t key = cxr_rng_key(7, 3, 1);
+    const float keep = 0.75f;
+    float xd[64];
+    memcpy(xd, x, sizeof xd);
+    CHECK_OK(cxr_dropout_apply_cpu(ctx, xd, key, keep, n));
+    memcpy(d, r, sizeof d);
+    CHECK_OK(cxr_dropout_apply_cpu(ctx, d, key, keep, n));
+    int kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = cxr_dropout_keep(key, i, cxr_dropout_threshold(keep));
+        kept += k;
+        CHECK(xd[i] == (k ? x[i] * (1.0f / keep) : 0.0f));
+        float s = x[i], t;
+        t = s + H_STEP;
+        double lp = (double)(k ? t / keep : 0.0f) * r[i];
+        t = s - H_STEP;
+        double lm = (double)(k ? t / keep : 0.0f) * r[i];
+        check_grad("dropout dx", i, d[i], (lp - lm) / (2.0 * H_STEP));
+    }
+    CHECK(kept > 0 && kept < 64);
+    /* keep_prob 1 is the identity */
+    memcpy(d, x, sizeof d);
+    CHECK_OK(cxr_dropout_apply_cpu(ctx, d, key, 1.0f, n));
+    CHECK(memcmp(d, x, sizeof d) == 0);
+    CHECK(cxr_dropout_apply_cpu(ctx, d, key, 0.0f, n) == CXR_E_ARG);
+}
+
+static void test_dropout_stats(void) {
+    const size_t n = 1 << 22;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) x[i] = 1.0f;
+    memcpy(y, x, n * 4);
+    const uint64_t key = cxr_rng_key(42, 0, 1);
+    CHECK_OK(cxr_dropout_apply_cpu(ctx, x, key, 0.75f, n));
+    CHECK_OK(cxr_dropout_apply_cpu(ctx, y, key, 0.75f, n));
+    CHECK(memcmp(x, y, n * 4) == 0); /* deterministic per counter */
+    size_t kept = 0, same_other = 0;
+    for (size_t i = 0; i < n; i++) kept += x[i] != 0.0f;
+    double frac = (double)kept / n; /* sd = sqrt(.75*.25/n) = 2.1e-4 */
+    fprintf(stderr, "dropout keep fraction %.5f over %zu elements\n", frac, n);
+    CHECK(fabs(frac - 0.75) < 2e-3);
+    for (size_t i = 0; i < n; i++) CHECK(x[i] == 0.0f || x[i] == 1.0f / 0.75f);
+    /* another step's key gives another mask (agreement ~ .75^2 + .25^2 = .625) */
+    for (size_t i = 0; i < n; i++) y[i] = 1.0f;
+    CHECK_OK(cxr_dropout_apply_cpu(ctx, y, cxr_rng_key(42, 1, 1), 0.75f, n));
+    for (size_t i = 0; i < n; i++) same_other += (x[i] != 0.0f) == (y[i] != 0.0f);
+    CHECK(fabs((double)same_other / n - 0.625) < 3e-3);
+    /* other keep probabilities */
+    for (size_t i = 0; i < n; i++) y[i] = 1.0f;
+    CHECK_OK(cxr_dropout_apply_cpu(ctx, y, key, 0.5f, n));
+    kept = 0;
+    for (size_t i = 0; i < n; i++) kept += y[i] != 0.0f;
+    CHECK(fabs((double)kept / n - 0.5) < 2e-3);
+    free(x), free(y);
+}
+
+/* ---------------------------------------------------------------- weighted softmax CE */
+static double xent_L(const float *z, const int32_t *lab, const float *cw, float *p, float *dz,
+                     int N, int C) {
+    float loss;
+    cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, N, C);
+    return loss;
+}
+
+static void test_xent(void) {
+    enum { N = 5, C = 4 };
+    float z[N * C], p[N * C], dz[N * C], scratch[N * C];
+    int32_t lab[N] = {0, 3, 1, 1, 2};
+    float cw[C] = {0.5f, 2.0f, 1.0f, 3.0f};
+    for (int i = 0; i < N * C; i++) z[i] = 2.0f * frand();
+    memset(dz, 0, sizeof dz);
+    float loss;
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, N, C));
+    /* loss against the definition in double */
+    double num = 0, den = 0;
+    for (int n = 0; n < N; n++) {
+        double se = 0;
+        for (int c = 0; c < C; c++) se += exp(z[n * C + c]);
+        num += cw[lab[n]] * -(z[n * C + lab[n]] - log(se));
+        den += cw[lab[n]];
+        double ps = 0;
+        for (int c = 0; c < C; c++) ps += p[n * C + c];
+        CHECK_CLOSE(ps, 1.0, 1e-6, 0);
+    }
+    CHECK_CLOSE(loss, num / den, 1e-6, 1e-6);
+    for (int i = 0; i < N * C; i++) {
+        float s = z[i];
+        z[i] = s + H_STEP;
+        double lp = xent_L(z, lab, cw, p, scratch, N, C);
+        z[i] = s - H_STEP;
+        double lm = xent_L(z, lab, cw, p, scratch, N, C);
+        z[i] = s;
+        check_grad("xent dz", (size_t)i, dz[i], (lp - lm) / (2.0 * H_STEP));
+    }
+    /* unweighted (NULL) equals all-ones weights; bad label is refused */
+    float ones[C] = {1, 1, 1, 1}, l1, l2;
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, lab, NULL, N, C));
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l2, scratch, p, z, lab, ones, N, C));
+    CHECK(l1 == l2);
+    int32_t bad[N] = {0, 4, 1, 1, 2};
+    CHECK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, bad, NULL, N, C) == CXR_E_MISMATCH);
+}
+
+int main(void) {
+    cxr_backend *be;
+    CHECK_OK(cxr_backend_cpu_create(&be, 2));
+    ctx = be->ctx;
+    test_conv(2, 3, 4, 5, 6);
+    test_conv(3, 1, 2, 4, 4); /* conv1 shape (C = 1), odd batch over 2 threads */
+    test_conv(1, 2, 3, 3, 1); /* width 1 */
+    /* strips of 1 and 2 rows (the study's sizes use strips of a few rows) */
+    ((cxr_cpu_ctx *)ctx)->strip_floats = 3 * 9 * 6;
+    test_conv(2, 3, 4, 5, 6);
+    ((cxr_cpu_ctx *)ctx)->strip_floats = 2 * 2 * 9 * 7;
+    test_conv(2, 2, 3, 5, 7);
+    ((cxr_cpu_ctx *)ctx)->strip_floats = 0;
+    test_pool();
+    test_dense();
+    test_elementwise();
+    test_dropout_stats();
+    test_xent();
+    cxr_backend_destroy(be);
+    TEST_END();
+}

@@ -1,0 +1,204 @@
+/* conv.c: 3x3 'same' convolution (stride 1, zero padding 1), CPU reference, forward and backward.
+ *
+ * Method: im2col by strips of output rows, sized so the column buffer (C*9 x rows*W floats)
+ * stays within the core's L2, then one OpenBLAS sgemm per strip:
+ *   forward   out[:, strip] = W (K x C*9) @ col (C*9 x strip) + b
+ *   backward  dW += dout[:, strip] @ col^T ;  dcol = W^T @ dout[:, strip] ; col2im-add into din
+ * OpenMP threads take contiguous ranges of images (static, so the per-thread dW/db partial sums
+ * and their fixed-order reduction make results bit-identical for a given thread count); BLAS
+ * runs single-threaded inside. With CXR_CPU_PARALLEL=blas the images run one after another
+ * and OpenBLAS gets all threads instead.
+ */
+#include <string.h>
+
+#include <cblas.h>
+#include <omp.h>
+
+#include "cpu_internal.h"
+#include "ops.h"
+
+/* Target floats of one column strip (C*9 x rows*W): 128 Ki floats = 512 KiB. */
+#define STRIP_FLOATS (128 * 1024)
+
+static int strip_rows(void *ctx, int C, int H, int W) {
+    const size_t sf = ((cxr_cpu_ctx *)ctx)->strip_floats;
+    long r = (long)(sf ? sf : STRIP_FLOATS) / ((long)C * 9 * W);
+    if (r < 1) r = 1;
+    if (r > H) r = H;
+    return (int)r;
+}
+
+/* col (C*9, (y1-y0)*W) from rows y0..y1-1 of the padded-by-1 plane stack in (C,H,W). */
+static void im2col_strip(float *col /* (C*9, R*W) */, const float *in /* (C,H,W) */, int C, int H,
+                         int W, int y0, int y1) {
+    const int R = y1 - y0;
+    const size_t ns = (size_t)R * W;
+    for (int c = 0; c < C; c++) {
+        for (int ky = 0; ky < 3; ky++) {
+            for (int kx = 0; kx < 3; kx++) {
+                float *row = col + (size_t)((c * 3 + ky) * 3 + kx) * ns;
+                const int dx = kx - 1;
+                for (int y = y0; y < y1; y++) {
+                    const int yy = y + ky - 1;
+                    float *dst = row + (size_t)(y - y0) * W;
+                    if (yy < 0 || yy >= H) {
+                        memset(dst, 0, sizeof(float) * (size_t)W);
+                        continue;
+                    }
+                    const float *src = in + ((size_t)c * H + yy) * W;
+                    if (dx == 0) {
+                        memcpy(dst, src, sizeof(float) * (size_t)W);
+                    } else if (dx < 0) {
+                        dst[0] = 0.0f;
+                        memcpy(dst + 1, src, sizeof(float) * (size_t)(W - 1));
+                    } else {
+                        memcpy(dst, src + 1, sizeof(float) * (size_t)(W - 1));
+                        dst[W - 1] = 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* din (C,H,W) += the col2im of dcol (C*9, (y1-y0)*W) for output rows y0..y1-1. */
+static void col2im_strip_add(float *din /* (C,H,W) */, const float *dcol /* (C*9, R*W) */, int C,
+                             int H, int W, int y0, int y1) {
+    const int R = y1 - y0;
+    const size_t ns = (size_t)R * W;
+    for (int c = 0; c < C; c++) {
+        for (int ky = 0; ky < 3; ky++) {
+            for (int kx = 0; kx < 3; kx++) {
+                const float *row = dcol + (size_t)((c * 3 + ky) * 3 + kx) * ns;
+                const int dx = kx - 1;
+                for (int y = y0; y < y1; y++) {
+                    const int yy = y + ky - 1;
+                    if (yy < 0 || yy >= H) continue;
+                    const float *src = row + (size_t)(y - y0) * W;
+                    float *dst = din + ((size_t)c * H + yy) * W;
+                    /* output x reads input x + dx: din[x + dx] += src[x] */
+                    int xlo = dx < 0 ? 1 : 0, xhi = dx > 0 ? W - 1 : W;
+                    for (int x = xlo; x < xhi; x++) dst[x + dx] += src[x];
+                }
+            }
+        }
+    }
+}
+
+/* Threads over images (omp_threads) and BLAS threads inside, per the context's mode. */
+static void plan_threads(void *ctx, int N, int *omp_threads, int *blas_threads) {
+    cxr_cpu_ctx *c = ctx;
+    int nt = c->n_threads;
+    if (c->blas_parallel || N == 1) {
+        *omp_threads = 1;
+        *blas_threads = nt;
+    } else {
+        *omp_threads = nt < N ? nt : N;
+        *blas_threads = 1;
+    }
+}
+
+cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
+                                   const float *in /* (N,C,H,W) */,
+                                   const float *w /* (K,C,3,3) */, const float *b /* (K) */,
+                                   int N, int C, int K, int H, int W) {
+    if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_forward: no cpu context");
+    int ot, bt;
+    plan_threads(ctx, N, &ot, &bt);
+    const int R = strip_rows(ctx, C, H, W);
+    const size_t col_floats = (size_t)C * 9 * R * W;
+    for (int t = 0; t < ot; t++)
+        if (!cxr_cpu_scratch(ctx, t, col_floats * sizeof(float)))
+            return cxr_set_error(CXR_E_NOMEM, "conv3x3_forward: no scratch (%zu floats)",
+                                 col_floats);
+    const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
+    openblas_set_num_threads(bt);
+#pragma omp parallel num_threads(ot)
+    {
+        const int t = omp_get_thread_num();
+        float *col = cxr_cpu_scratch(ctx, t, 0);
+        const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
+        for (int n = n0; n < n1; n++) {
+            const float *x = in + (size_t)n * in_img;
+            float *y = out + (size_t)n * out_img;
+            for (int y0 = 0; y0 < H; y0 += R) {
+                const int y1 = y0 + R < H ? y0 + R : H;
+                const int ns = (y1 - y0) * W;
+                im2col_strip(col, x, C, H, W, y0, y1);
+                for (int k = 0; k < K; k++) {
+                    float *o = y + (size_t)k * hw + (size_t)y0 * W;
+                    const float bk = b[k];
+                    for (int i = 0; i < ns; i++) o[i] = bk;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, ns, C * 9, 1.0f, w,
+                            C * 9, col, ns, 1.0f, y + (size_t)y0 * W, (int)hw);
+            }
+        }
+    }
+    openblas_set_num_threads(((cxr_cpu_ctx *)ctx)->n_threads);
+    return CXR_OK;
+}
+
+cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL */,
+                                    float *dw /* (K,C,3,3) */, float *db /* (K) */,
+                                    const float *dout /* (N,K,H,W) */,
+                                    const float *in /* (N,C,H,W) */,
+                                    const float *w /* (K,C,3,3) */, int N, int C, int K, int H,
+                                    int W) {
+    if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_backward: no cpu context");
+    int ot, bt;
+    plan_threads(ctx, N, &ot, &bt);
+    const int R = strip_rows(ctx, C, H, W);
+    const size_t col_floats = (size_t)C * 9 * R * W;
+    const size_t wn = (size_t)K * C * 9;
+    /* scratch per thread: col | dcol | dW partial | db partial */
+    const size_t need = 2 * col_floats + wn + (size_t)K + 64;
+    for (int t = 0; t < ot; t++)
+        if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
+            return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: no scratch (%zu floats)", need);
+    const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
+    openblas_set_num_threads(bt);
+#pragma omp parallel num_threads(ot)
+    {
+        const int t = omp_get_thread_num();
+        float *col = cxr_cpu_scratch(ctx, t, 0);
+        float *dcol = col + col_floats;
+        float *dwp = dcol + col_floats;
+        float *dbp = dwp + wn;
+        memset(dwp, 0, sizeof(float) * (wn + (size_t)K));
+        const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
+        for (int n = n0; n < n1; n++) {
+            const float *x = in + (size_t)n * in_img;
+            const float *g = dout + (size_t)n * out_img;
+            for (int k = 0; k < K; k++) {
+                const float *gk = g + (size_t)k * hw;
+                float s = 0.0f;
+                for (size_t i = 0; i < hw; i++) s += gk[i];
+                dbp[k] += s;
+            }
+            for (int y0 = 0; y0 < H; y0 += R) {
+                const int y1 = y0 + R < H ? y0 + R : H;
+                const int ns = (y1 - y0) * W;
+                im2col_strip(col, x, C, H, W, y0, y1);
+                /* dW (K, C*9) += dout_strip (K, ns) @ col^T (ns, C*9) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, C * 9, ns, 1.0f,
+                            g + (size_t)y0 * W, (int)hw, col, ns, 1.0f, dwp, C * 9);
+                if (din) {
+                    /* dcol (C*9, ns) = W^T (C*9, K) @ dout_strip (K, ns) */
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C * 9, ns, K, 1.0f, w,
+                                C * 9, g + (size_t)y0 * W, (int)hw, 0.0f, dcol, ns);
+                    col2im_strip_add(din + (size_t)n * in_img, dcol, C, H, W, y0, y1);
+                }
+            }
+        }
+    }
+    openblas_set_num_threads(((cxr_cpu_ctx *)ctx)->n_threads);
+    /* fixed-order reduction of the per-thread partial sums */
+    for (int t = 0; t < ot; t++) {
+        const float *dwp = cxr_cpu_scratch(ctx, t, 0) + 2 * col_floats;
+        const float *dbp = dwp + wn;
+        for (size_t i = 0; i < wn; i++) dw[i] += dwp[i];
+        for (int k = 0; k < K; k++) db[k] += dbp[k];
+    }
+    return CXR_OK;
+}

@@ -1,0 +1,446 @@
+/* model.c: the study's CNN graph (specs/model.md), written once for every backend: which ops
+ * run in which order on which buffers. All buffers live in the backend's memory and every op
+ * goes through the cxr_backend table (ops.h), so the CPU reference and a GPU backend share
+ * this file.
+ *
+ * Memory: activations are kept once per layer, with the activation, dropout and pooling done in
+ * place where their backward allows it (leaky ReLU's backward reads its output; pooling keeps
+ * a one-byte argmax; dropout recomputes its mask from the counter RNG). Activation gradients
+ * use two ping-pong buffers, since each is dead once the layer below has consumed it.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cxr_model.h"
+#include "rng.h"
+
+enum { L_POOL2 = 1, L_POOL3 = 2, L_POOL4 = 3, L_DENSE1 = 4, L_DENSE2 = 5 }; /* dropout layer ids */
+
+struct cxr_model {
+    cxr_model_config cfg;
+    cxr_backend *be;
+    cxr_tensor_info tensors[CXR_MODEL_N_TENSORS];
+    size_t n_params;
+    float *block[4];
+    int64_t t;      /* Adam steps done */
+    uint64_t seed;  /* dropout seed */
+    int last_n, last_training;
+    size_t act_bytes;
+    /* activations, (B = batch_capacity) */
+    float *x;                    /* (B,1,S,S) */
+    float *a1, *a2;              /* (B,c0,S,S), (B,c1,S,S) */
+    float *p2;                   /* (B,c1,S/2,S/2) */
+    float *a3, *p3;              /* (B,c2,S/2,S/2), (B,c2,S/4,S/4) */
+    float *a4, *p4;              /* (B,c3,S/4,S/4), (B,c3,S/8,S/8) */
+    uint8_t *i2, *i3, *i4;       /* pooling argmax, shapes of p2, p3, p4 */
+    float *h1, *h2;              /* (B,d0), (B,d1) */
+    float *logits, *probs, *dlogits; /* (B,C) */
+    float *loss;                 /* (1) */
+    int32_t *labels;             /* (B) */
+    float *cw;                   /* (C) */
+    float *gA, *gB;              /* activation-gradient ping-pong buffers */
+    size_t gA_n, gB_n;           /* their sizes in floats */
+};
+
+void cxr_model_config_defaults(cxr_model_config *c, int n_classes) {
+    memset(c, 0, sizeof *c);
+    c->n_classes = n_classes;
+    c->image_size = 256;
+    c->channels[0] = 16;
+    c->channels[1] = 32;
+    c->channels[2] = 64;
+    c->channels[3] = 128;
+    c->dense[0] = 512;
+    c->dense[1] = 1024;
+    c->alpha = 0.5f;
+    c->keep_prob = 0.75f;
+    c->batch_capacity = 64;
+    c->seed = 1;
+}
+
+cxr_status cxr_model_config_check(const cxr_model_config *c) {
+    if (c->n_classes < 2 || c->n_classes > 4096)
+        return cxr_set_error(CXR_E_ARG, "model config: n_classes %d not in [2,4096]", c->n_classes);
+    if (c->image_size < 8 || c->image_size % 8 || c->image_size > 4096)
+        return cxr_set_error(CXR_E_ARG, "model config: image_size %d is not a multiple of 8 in [8,4096]",
+                             c->image_size);
+    for (int i = 0; i < 4; i++)
+        if (c->channels[i] < 1 || c->channels[i] > 4096)
+            return cxr_set_error(CXR_E_ARG, "model config: channels[%d] = %d", i, c->channels[i]);
+    for (int i = 0; i < 2; i++)
+        if (c->dense[i] < 1 || c->dense[i] > 65536)
+            return cxr_set_error(CXR_E_ARG, "model config: dense[%d] = %d", i, c->dense[i]);
+    if (!(c->alpha > 0.0f && c->alpha <= 1.0f))
+        return cxr_set_error(CXR_E_ARG, "model config: leaky alpha %g not in (0,1]", c->alpha);
+    if (!(c->keep_prob > 0.0f && c->keep_prob <= 1.0f))
+        return cxr_set_error(CXR_E_ARG, "model config: keep_prob %g not in (0,1]", c->keep_prob);
+    if (c->batch_capacity < 1 || c->batch_capacity > 65536)
+        return cxr_set_error(CXR_E_ARG, "model config: batch_capacity %d", c->batch_capacity);
+    return CXR_OK;
+}
+
+void cxr_adam_defaults(cxr_adam_params *p) {
+    p->lr = 0.01f;
+    p->beta1 = 0.9f;
+    p->beta2 = 0.999f;
+    p->eps = 1e-8f;
+}
+
+static const char *const tensor_names[CXR_MODEL_N_TENSORS] = {
+    "conv1.w", "conv1.b", "conv2.w", "conv2.b", "conv3.w", "conv3.b", "conv4.w",
+    "conv4.b", "dense1.w", "dense1.b", "dense2.w", "dense2.b", "out.w", "out.b"};
+
+static void layout_tensors(cxr_model *m) {
+    const cxr_model_config *c = &m->cfg;
+    const int S8 = c->image_size / 8;
+    int cin = 1;
+    size_t off = 0;
+    int k = 0;
+    for (int i = 0; i < 4; i++) {
+        cxr_tensor_info *w = &m->tensors[k++], *b = &m->tensors[k++];
+        w->ndim = 4;
+        w->shape[0] = c->channels[i];
+        w->shape[1] = cin;
+        w->shape[2] = w->shape[3] = 3;
+        w->count = (size_t)c->channels[i] * cin * 9;
+        b->ndim = 1;
+        b->shape[0] = c->channels[i];
+        b->count = (size_t)c->channels[i];
+        cin = c->channels[i];
+    }
+    int in = c->channels[3] * S8 * S8;
+    const int outs[3] = {c->dense[0], c->dense[1], c->n_classes};
+    for (int i = 0; i < 3; i++) {
+        cxr_tensor_info *w = &m->tensors[k++], *b = &m->tensors[k++];
+        w->ndim = 2;
+        w->shape[0] = outs[i];
+        w->shape[1] = in;
+        w->count = (size_t)outs[i] * in;
+        b->ndim = 1;
+        b->shape[0] = outs[i];
+        b->count = (size_t)outs[i];
+        in = outs[i];
+    }
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+        m->tensors[i].name = tensor_names[i];
+        /* keep every tensor 16-float (64-byte) aligned inside the block */
+        m->tensors[i].offset = off;
+        off += (m->tensors[i].count + 15) / 16 * 16;
+    }
+    m->n_params = off;
+}
+
+/* pointer to tensor i of a block */
+static float *T(cxr_model *m, cxr_block b, int i) { return m->block[b] + m->tensors[i].offset; }
+
+static cxr_status balloc(cxr_model *m, void **p, size_t bytes) {
+    cxr_status st = m->be->alloc(m->be->ctx, p, bytes);
+    if (st == CXR_OK) m->act_bytes += bytes;
+    return st;
+}
+
+cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_backend *be) {
+    cxr_status st = CXR_OK;
+    *out = NULL;
+    CXR_TRY(cxr_model_config_check(cfg));
+    cxr_model *m = calloc(1, sizeof *m);
+    if (!m) return cxr_set_error(CXR_E_NOMEM, "model: out of memory");
+    m->cfg = *cfg;
+    m->be = be;
+    layout_tensors(m);
+    for (int b = 0; b < 4; b++) {
+        st = be->alloc(be->ctx, (void **)&m->block[b], m->n_params * sizeof(float));
+        if (st) goto fail;
+    }
+    const size_t B = (size_t)cfg->batch_capacity, S = (size_t)cfg->image_size;
+    const size_t *c = NULL;
+    size_t ch[4];
+    for (int i = 0; i < 4; i++) ch[i] = (size_t)cfg->channels[i];
+    c = ch;
+    const size_t n_a1 = B * c[0] * S * S, n_a2 = B * c[1] * S * S, n_p2 = n_a2 / 4;
+    const size_t n_a3 = B * c[2] * (S / 2) * (S / 2), n_p3 = n_a3 / 4;
+    const size_t n_a4 = B * c[3] * (S / 4) * (S / 4), n_p4 = n_a4 / 4;
+    const size_t n_h1 = B * (size_t)cfg->dense[0], n_h2 = B * (size_t)cfg->dense[1];
+    const size_t n_cls = B * (size_t)cfg->n_classes;
+    struct { void **p; size_t bytes; } plan[] = {
+        {(void **)&m->x, B * S * S * 4},   {(void **)&m->a1, n_a1 * 4},
+        {(void **)&m->a2, n_a2 * 4},       {(void **)&m->p2, n_p2 * 4},
+        {(void **)&m->i2, n_p2},           {(void **)&m->a3, n_a3 * 4},
+        {(void **)&m->p3, n_p3 * 4},       {(void **)&m->i3, n_p3},
+        {(void **)&m->a4, n_a4 * 4},       {(void **)&m->p4, n_p4 * 4},
+        {(void **)&m->i4, n_p4},           {(void **)&m->h1, n_h1 * 4},
+        {(void **)&m->h2, n_h2 * 4},       {(void **)&m->logits, n_cls * 4},
+        {(void **)&m->probs, n_cls * 4},   {(void **)&m->dlogits, n_cls * 4},
+        {(void **)&m->loss, 4},            {(void **)&m->labels, B * 4},
+        {(void **)&m->cw, (size_t)cfg->n_classes * 4},
+    };
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
+        st = balloc(m, plan[i].p, plan[i].bytes);
+        if (st) goto fail;
+    }
+    /* ping-pong: gA holds dh2, dp4, dp3, dp2, da1; gB holds dh1, da4, da3, da2 */
+    size_t ga = n_h2, gb = n_h1;
+    const size_t la[] = {n_p4, n_p3, n_p2, n_a1}, lb[] = {n_a4, n_a3, n_a2};
+    for (int i = 0; i < 4; i++) ga = la[i] > ga ? la[i] : ga;
+    for (int i = 0; i < 3; i++) gb = lb[i] > gb ? lb[i] : gb;
+    m->gA_n = ga;
+    m->gB_n = gb;
+    if ((st = balloc(m, (void **)&m->gA, ga * 4)) || (st = balloc(m, (void **)&m->gB, gb * 4)))
+        goto fail;
+    if ((st = cxr_model_init_params(m, cfg->seed))) goto fail;
+    *out = m;
+    return CXR_OK;
+fail:
+    cxr_wrap_error(st, "model create (%zu parameters, batch %d)", m->n_params, cfg->batch_capacity);
+    cxr_model_destroy(m);
+bail:
+    return st;
+}
+
+void cxr_model_destroy(cxr_model *m) {
+    if (!m) return;
+    cxr_backend *be = m->be;
+    for (int b = 0; b < 4; b++) be->free(be->ctx, m->block[b]);
+    void *bufs[] = {m->x,  m->a1,     m->a2,    m->p2,      m->i2,   m->a3, m->p3, m->i3,
+                    m->a4, m->p4,     m->i4,    m->h1,      m->h2,   m->logits, m->probs,
+                    m->dlogits, m->loss, m->labels, m->cw, m->gA, m->gB};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->free(be->ctx, bufs[i]);
+    free(m);
+}
+
+const cxr_model_config *cxr_model_get_config(const cxr_model *m) { return &m->cfg; }
+cxr_backend *cxr_model_backend(const cxr_model *m) { return m->be; }
+size_t cxr_model_activation_bytes(const cxr_model *m) { return m->act_bytes; }
+size_t cxr_model_n_params(const cxr_model *m) { return m->n_params; }
+const cxr_tensor_info *cxr_model_tensor(const cxr_model *m, int i) {
+    return i >= 0 && i < CXR_MODEL_N_TENSORS ? &m->tensors[i] : NULL;
+}
+float *cxr_model_block(cxr_model *m, cxr_block which) {
+    return (unsigned)which < 4 ? m->block[which] : NULL;
+}
+int64_t cxr_model_get_step(const cxr_model *m) { return m->t; }
+void cxr_model_set_step(cxr_model *m, int64_t t) { m->t = t; }
+float *cxr_model_input(cxr_model *m) { return m->x; }
+
+cxr_status cxr_model_set_threads(cxr_model *m, int n_threads) {
+    return m->be->set_threads(m->be->ctx, n_threads);
+}
+
+cxr_status cxr_model_get_block(cxr_model *m, cxr_block which, float *host_dst) {
+    if ((unsigned)which >= 4) return cxr_set_error(CXR_E_ARG, "model get_block: bad block %d", which);
+    return m->be->download(m->be->ctx, host_dst, m->block[which], m->n_params * sizeof(float));
+}
+
+cxr_status cxr_model_set_block(cxr_model *m, cxr_block which, const float *host_src) {
+    if ((unsigned)which >= 4) return cxr_set_error(CXR_E_ARG, "model set_block: bad block %d", which);
+    return m->be->upload(m->be->ctx, m->block[which], host_src, m->n_params * sizeof(float));
+}
+
+cxr_status cxr_model_init_params(cxr_model *m, uint64_t seed) {
+    cxr_status st = CXR_OK;
+    float *h = calloc(m->n_params, sizeof(float));
+    if (!h) return cxr_set_error(CXR_E_NOMEM, "model init: out of memory (%zu floats)", m->n_params);
+    const float a = m->cfg.alpha;
+    const float gain_lrelu = sqrtf(2.0f / (1.0f + a * a));
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i += 2) {
+        const cxr_tensor_info *w = &m->tensors[i];
+        const size_t fan_in = w->count / (size_t)w->shape[0];
+        /* Kaiming-uniform: U(-b, b), b = gain * sqrt(3 / fan_in); the output layer, which no
+         * activation follows, uses gain 1 (LeCun-uniform). Biases stay 0. */
+        const float gain = i == CXR_MODEL_N_TENSORS - 2 ? 1.0f : gain_lrelu;
+        const float bound = gain * sqrtf(3.0f / (float)fan_in);
+        const uint64_t key = cxr_rng_key(seed, CXR_RNG_INIT_STREAM, (uint64_t)i);
+        float *dst = h + w->offset;
+        for (size_t j = 0; j < w->count; j++) dst[j] = (2.0f * cxr_rng_uniform(key, j) - 1.0f) * bound;
+    }
+    CXR_TRY(cxr_model_set_block(m, CXR_BLOCK_PARAMS, h));
+    for (int b = 1; b < 4; b++)
+        CXR_TRY(m->be->zero(m->be->ctx, m->block[b], m->n_params * sizeof(float)));
+    m->seed = seed;
+    m->t = 0;
+bail:
+    free(h);
+    return st;
+}
+
+/* ------------------------------------------------------------------ forward / backward */
+#define OP(call)                                                       \
+    do {                                                               \
+        st = (call);                                                   \
+        if (st != CXR_OK) {                                            \
+            cxr_wrap_error(st, "model %s (%s)", where, #call);         \
+            goto bail;                                                 \
+        }                                                              \
+    } while (0)
+
+static uint64_t drop_key(const cxr_model *m, int layer) {
+    return cxr_rng_key(m->seed, (uint64_t)m->t, (uint64_t)layer);
+}
+
+cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training) {
+    cxr_status st = CXR_OK;
+    const char *where = "forward";
+    cxr_backend *be = m->be;
+    void *ctx = be->ctx;
+    const cxr_model_config *c = &m->cfg;
+    const int S = c->image_size, S2 = S / 2, S4 = S / 4, S8 = S / 8;
+    const int *ch = c->channels;
+    const float al = c->alpha, kp = c->keep_prob;
+    const int drop = training && kp < 1.0f;
+    if (n < 1 || n > c->batch_capacity)
+        return cxr_set_error(CXR_E_ARG, "model forward: n = %d not in [1,%d]", n, c->batch_capacity);
+    if (x) OP(be->upload(ctx, m->x, x, (size_t)n * S * S * sizeof(float)));
+    const size_t N = (size_t)n;
+    OP(be->conv3x3_forward(ctx, m->a1, m->x, T(m, 0, 0), T(m, 0, 1), n, 1, ch[0], S, S));
+    OP(be->leaky_relu_forward(ctx, m->a1, m->a1, al, N * ch[0] * S * S));
+    OP(be->conv3x3_forward(ctx, m->a2, m->a1, T(m, 0, 2), T(m, 0, 3), n, ch[0], ch[1], S, S));
+    OP(be->leaky_relu_forward(ctx, m->a2, m->a2, al, N * ch[1] * S * S));
+    OP(be->maxpool2_forward(ctx, m->p2, m->i2, m->a2, n, ch[1], S, S));
+    if (drop) OP(be->dropout_apply(ctx, m->p2, drop_key(m, L_POOL2), kp, N * ch[1] * S2 * S2));
+    OP(be->conv3x3_forward(ctx, m->a3, m->p2, T(m, 0, 4), T(m, 0, 5), n, ch[1], ch[2], S2, S2));
+    OP(be->leaky_relu_forward(ctx, m->a3, m->a3, al, N * ch[2] * S2 * S2));
+    OP(be->maxpool2_forward(ctx, m->p3, m->i3, m->a3, n, ch[2], S2, S2));
+    if (drop) OP(be->dropout_apply(ctx, m->p3, drop_key(m, L_POOL3), kp, N * ch[2] * S4 * S4));
+    OP(be->conv3x3_forward(ctx, m->a4, m->p3, T(m, 0, 6), T(m, 0, 7), n, ch[2], ch[3], S4, S4));
+    OP(be->leaky_relu_forward(ctx, m->a4, m->a4, al, N * ch[3] * S4 * S4));
+    OP(be->maxpool2_forward(ctx, m->p4, m->i4, m->a4, n, ch[3], S4, S4));
+    if (drop) OP(be->dropout_apply(ctx, m->p4, drop_key(m, L_POOL4), kp, N * ch[3] * S8 * S8));
+    const int flat = ch[3] * S8 * S8, d0 = c->dense[0], d1 = c->dense[1], C = c->n_classes;
+    OP(be->dense_forward(ctx, m->h1, m->p4, T(m, 0, 8), T(m, 0, 9), n, flat, d0));
+    OP(be->leaky_relu_forward(ctx, m->h1, m->h1, al, N * d0));
+    if (drop) OP(be->dropout_apply(ctx, m->h1, drop_key(m, L_DENSE1), kp, N * d0));
+    OP(be->dense_forward(ctx, m->h2, m->h1, T(m, 0, 10), T(m, 0, 11), n, d0, d1));
+    OP(be->leaky_relu_forward(ctx, m->h2, m->h2, al, N * d1));
+    if (drop) OP(be->dropout_apply(ctx, m->h2, drop_key(m, L_DENSE2), kp, N * d1));
+    OP(be->dense_forward(ctx, m->logits, m->h2, T(m, 0, 12), T(m, 0, 13), n, d1, C));
+    m->last_n = n;
+    m->last_training = drop;
+bail:
+    return st;
+}
+
+cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
+                                   const float *class_weights, int n, float *loss) {
+    cxr_status st = CXR_OK;
+    const char *where = "backward";
+    cxr_backend *be = m->be;
+    void *ctx = be->ctx;
+    const cxr_model_config *c = &m->cfg;
+    const int S = c->image_size, S2 = S / 2, S4 = S / 4, S8 = S / 8;
+    const int *ch = c->channels;
+    const float al = c->alpha, kp = c->keep_prob;
+    const int C = c->n_classes, d0 = c->dense[0], d1 = c->dense[1], flat = ch[3] * S8 * S8;
+    if (n != m->last_n)
+        return cxr_set_error(CXR_E_ARG, "model backward: n = %d but the last forward had %d", n,
+                             m->last_n);
+    double wsum = 0.0;
+    for (int i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= C)
+            return cxr_set_error(CXR_E_MISMATCH, "model backward: label %d of image %d not in [0,%d)",
+                                 labels[i], i, C);
+        const float w = class_weights ? class_weights[labels[i]] : 1.0f;
+        if (!(w >= 0.0f))
+            return cxr_set_error(CXR_E_ARG, "model backward: class weight %g of class %d", w, labels[i]);
+        wsum += w;
+    }
+    if (!(wsum > 0.0))
+        return cxr_set_error(CXR_E_ARG, "model backward: the batch's class weights sum to 0");
+    const int drop = m->last_training;
+    const size_t N = (size_t)n;
+    OP(be->upload(ctx, m->labels, labels, N * sizeof(int32_t)));
+    if (class_weights) OP(be->upload(ctx, m->cw, class_weights, (size_t)C * sizeof(float)));
+    float *G = m->block[CXR_BLOCK_GRADS];
+    OP(be->zero(ctx, G, m->n_params * sizeof(float)));
+    OP(be->zero(ctx, m->dlogits, N * C * sizeof(float)));
+    OP(be->softmax_xent(ctx, m->loss, m->dlogits, m->probs, m->logits, m->labels,
+                        class_weights ? m->cw : NULL, n, C));
+    float *gA = m->gA, *gB = m->gB;
+#define GR(i) T(m, CXR_BLOCK_GRADS, i)
+#define PR(i) T(m, CXR_BLOCK_PARAMS, i)
+    /* out layer -> dh2 (gA) */
+    OP(be->zero(ctx, gA, N * d1 * 4));
+    OP(be->dense_backward(ctx, gA, GR(12), GR(13), m->dlogits, m->h2, PR(12), n, d1, C));
+    if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_DENSE2), kp, N * d1));
+    OP(be->leaky_relu_backward(ctx, gA, m->h2, al, N * d1));
+    /* dense2 -> dh1 (gB) */
+    OP(be->zero(ctx, gB, N * d0 * 4));
+    OP(be->dense_backward(ctx, gB, GR(10), GR(11), gA, m->h1, PR(10), n, d0, d1));
+    if (drop) OP(be->dropout_apply(ctx, gB, drop_key(m, L_DENSE1), kp, N * d0));
+    OP(be->leaky_relu_backward(ctx, gB, m->h1, al, N * d0));
+    /* dense1 -> dp4 (gA) */
+    size_t np4 = N * ch[3] * S8 * S8;
+    OP(be->zero(ctx, gA, np4 * 4));
+    OP(be->dense_backward(ctx, gA, GR(8), GR(9), gB, m->p4, PR(8), n, flat, d0));
+    if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL4), kp, np4));
+    /* pool4 -> da4 (gB) */
+    size_t na4 = N * ch[3] * S4 * S4;
+    OP(be->zero(ctx, gB, na4 * 4));
+    OP(be->maxpool2_backward(ctx, gB, gA, m->i4, n, ch[3], S4, S4));
+    OP(be->leaky_relu_backward(ctx, gB, m->a4, al, na4));
+    /* conv4 -> dp3 (gA) */
+    size_t np3 = N * ch[2] * S4 * S4;
+    OP(be->zero(ctx, gA, np3 * 4));
+    OP(be->conv3x3_backward(ctx, gA, GR(6), GR(7), gB, m->p3, PR(6), n, ch[2], ch[3], S4, S4));
+    if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL3), kp, np3));
+    /* pool3 -> da3 (gB) */
+    size_t na3 = N * ch[2] * S2 * S2;
+    OP(be->zero(ctx, gB, na3 * 4));
+    OP(be->maxpool2_backward(ctx, gB, gA, m->i3, n, ch[2], S2, S2));
+    OP(be->leaky_relu_backward(ctx, gB, m->a3, al, na3));
+    /* conv3 -> dp2 (gA) */
+    size_t np2 = N * ch[1] * S2 * S2;
+    OP(be->zero(ctx, gA, np2 * 4));
+    OP(be->conv3x3_backward(ctx, gA, GR(4), GR(5), gB, m->p2, PR(4), n, ch[1], ch[2], S2, S2));
+    if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL2), kp, np2));
+    /* pool2 -> da2 (gB) */
+    size_t na2 = N * ch[1] * S * S;
+    OP(be->zero(ctx, gB, na2 * 4));
+    OP(be->maxpool2_backward(ctx, gB, gA, m->i2, n, ch[1], S, S));
+    OP(be->leaky_relu_backward(ctx, gB, m->a2, al, na2));
+    /* conv2 -> da1 (gA) */
+    size_t na1 = N * ch[0] * S * S;
+    OP(be->zero(ctx, gA, na1 * 4));
+    OP(be->conv3x3_backward(ctx, gA, GR(2), GR(3), gB, m->a1, PR(2), n, ch[0], ch[1], S, S));
+    OP(be->leaky_relu_backward(ctx, gA, m->a1, al, na1));
+    /* conv1: weights only */
+    OP(be->conv3x3_backward(ctx, NULL, GR(0), GR(1), gA, m->x, PR(0), n, 1, ch[0], S, S));
+#undef GR
+#undef PR
+    if (loss) OP(be->download(ctx, loss, m->loss, sizeof(float)));
+bail:
+    return st;
+}
+
+cxr_status cxr_model_step(cxr_model *m, const cxr_adam_params *p) {
+    cxr_status st = CXR_OK;
+    const char *where = "adam step";
+    m->t++;
+    OP(m->be->adam_step(m->be->ctx, m->block[CXR_BLOCK_PARAMS], m->block[CXR_BLOCK_ADAM_M],
+                        m->block[CXR_BLOCK_ADAM_V], m->block[CXR_BLOCK_GRADS], m->n_params, p->lr,
+                        p->beta1, p->beta2, p->eps, m->t));
+bail:
+    return st;
+}
+
+cxr_status cxr_model_probs(cxr_model *m, float *probs, int n) {
+    cxr_status st = CXR_OK;
+    const char *where = "probs";
+    if (n < 1 || n > m->last_n)
+        return cxr_set_error(CXR_E_ARG, "model probs: n = %d but the last forward had %d", n, m->last_n);
+    const int C = m->cfg.n_classes;
+    OP(m->be->softmax_forward(m->be->ctx, m->probs, m->logits, n, C));
+    OP(m->be->download(m->be->ctx, probs, m->probs, (size_t)n * C * sizeof(float)));
+bail:
+    return st;
+}
+
+cxr_status cxr_model_logits(cxr_model *m, float *logits, int n) {
+    cxr_status st = CXR_OK;
+    const char *where = "logits";
+    if (n < 1 || n > m->last_n)
+        return cxr_set_error(CXR_E_ARG, "model logits: n = %d but the last forward had %d", n, m->last_n);
+    OP(m->be->download(m->be->ctx, logits, m->logits, (size_t)n * m->cfg.n_classes * sizeof(float)));
+bail:
+    return st;
+}
