@@ -465,12 +465,26 @@ static const char *colorspace_name(int cs)
     return "unknown";
 }
 
+/* After a failure, start from a fresh tjhandle: TurboJPEG 2.1 does not abort the libjpeg
+ * object when tjDecompressHeader3 fails, and the next header read would resume the half-parsed
+ * marker state of the bad file ("Bogus marker length" on a good one). Failures are rare, so
+ * the cost does not matter. */
+static void reset_handle(cxr_decoder *d)
+{
+    if (d->tj) tjDestroy(d->tj);
+    d->tj = tjInitDecompress(); /* NULL: the next call reports CXR_E_NOMEM */
+}
+
 cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
                                const uint8_t *jpeg, size_t len, float *out)
 {
     cxr_status st = CXR_OK;
     int w = 0, h = 0, subsamp = 0, cs = 0;
     memset(&d->info, 0, sizeof d->info);
+    if (!d->tj) {
+        d->tj = tjInitDecompress();
+        if (!d->tj) return cxr_set_error(CXR_E_NOMEM, "cannot create a TurboJPEG decompressor");
+    }
     CXR_TRY(check_params(p));
     if (len == 0) CXR_THROW(CXR_E_DECODE, "empty file");
     if (len > MAX_FILE_BYTES) CXR_THROW(CXR_E_DECODE, "JPEG of %zu bytes is too large", len);
@@ -547,6 +561,7 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
     d->info.crop_w = cw;
     d->info.crop_h = ch;
 bail:
+    if (st != CXR_OK) reset_handle(d);
     return st;
 }
 

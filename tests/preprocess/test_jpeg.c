@@ -1,0 +1,412 @@
+/* test_jpeg.c: end-to-end preprocessing on JPEGs this test makes itself with tjCompress2, and
+ * bad inputs it writes to a scratch folder (argv[1]). Checks the reduced-scale DCT decode
+ * against full-scale decode + resize, the 3- and 4-channel paths, upscaling, the crop path,
+ * determinism across decoders and the resize-table cache, and that every bad file gives
+ * CXR_E_DECODE with the file name and the reason. */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <turbojpeg.h>
+
+#include "cxr_preprocess.h"
+#include "cxr_test.h"
+
+static const char *tmpdir = ".";
+static char valid_path[4096]; /* a good JPEG, decoded after every bad one */
+
+/* ---- helpers ---- */
+
+typedef struct {
+    unsigned char *buf;
+    unsigned long len;
+} jpeg_buf;
+
+static jpeg_buf compress(const uint8_t *px, int w, int h, int pf, int subsamp, int quality)
+{
+    jpeg_buf j = {NULL, 0};
+    tjhandle c = tjInitCompress();
+    REQUIRE(c != NULL);
+    if (tjCompress2(c, px, w, 0, h, pf, &j.buf, &j.len, subsamp, quality, TJFLAG_ACCURATEDCT)) {
+        fprintf(stderr, "tjCompress2: %s\n", tjGetErrorStr2(c));
+        exit(1);
+    }
+    tjDestroy(c);
+    return j;
+}
+
+/* Full-scale decode to gray (for references). */
+static uint8_t *decode_gray_full(const jpeg_buf *j, int *w, int *h)
+{
+    tjhandle d = tjInitDecompress();
+    int ss, cs;
+    REQUIRE(d && tjDecompressHeader3(d, j->buf, j->len, w, h, &ss, &cs) == 0);
+    uint8_t *g = malloc((size_t)*w * *h);
+    REQUIRE(g && tjDecompress2(d, j->buf, j->len, g, *w, 0, *h, TJPF_GRAY, 0) == 0);
+    tjDestroy(d);
+    return g;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    REQUIRE(len == 0 || fwrite(data, 1, len, f) == len);
+    REQUIRE(fclose(f) == 0);
+}
+
+static void diff_stats(const float *a, const float *b, size_t n, double *max_abs, double *mean_abs)
+{
+    double mx = 0, sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= mx)) mx = d; /* NaN propagates to mx */
+        sum += d;
+    }
+    *max_abs = mx;
+    *mean_abs = sum / (double)n;
+}
+
+static cxr_preprocess_params raw_params(int size)
+{
+    /* resize output only: no equalization, no normalization, no crop */
+    cxr_preprocess_params p;
+    cxr_preprocess_defaults(&p);
+    p.size = size;
+    p.equalize = 0;
+    p.normalize = CXR_NORM_NONE;
+    return p;
+}
+
+/* A smooth 1024 x 2048 gradient: v = 0.45*255*x/W + 0.45*255*y/H + 10 sin(2 pi x/256). */
+static uint8_t *gradient(int w, int h)
+{
+    uint8_t *g = malloc((size_t)w * h);
+    REQUIRE(g != NULL);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double v = 0.45 * 255.0 * x / w + 0.45 * 255.0 * y / h +
+                       10.0 * sin(2.0 * 3.14159265358979 * x / 256.0) + 12.0;
+            g[(size_t)y * w + x] = (uint8_t)lrint(v);
+        }
+    return g;
+}
+
+/* ---- tests ---- */
+
+static void test_dct_scaling(cxr_decoder *d)
+{
+    const int W = 1024, H = 2048, S = 256;
+    uint8_t *g = gradient(W, H);
+    jpeg_buf j = compress(g, W, H, TJPF_GRAY, TJSAMP_GRAY, 95);
+    float *out = malloc(sizeof(float) * S * S), *ref = malloc(sizeof(float) * S * S);
+    REQUIRE(out && ref);
+
+    cxr_preprocess_params p = raw_params(S);
+    CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+    cxr_decode_info info;
+    cxr_decoder_last_info(d, &info);
+    /* smallest factor keeping both sides >= 256: 1/4 gives 256 x 512, 1/8 would give 128 */
+    CHECK(info.width == W && info.height == H && info.colorspace == TJCS_GRAY);
+    CHECK(info.scale_num * 4 == info.scale_denom);
+    CHECK(info.scaled_width == 256 && info.scaled_height == 512);
+    CHECK(info.crop_x == 0 && info.crop_y == 0 && info.crop_w == 256 && info.crop_h == 512);
+
+    /* Reference: decode at full scale, resize 1024 x 2048 -> 256 x 256 directly. The 1/4 DCT
+     * scale is itself a low-pass (4x4 block means for smooth content), so on this smooth image
+     * the two paths agree to well under a gray level; 1.0 max / 0.25 mean is the bound we
+     * promise in specs/store.md for smooth content. */
+    int fw, fh;
+    uint8_t *full = decode_gray_full(&j, &fw, &fh);
+    cxr_resize(ref, S, S, full, fw, fh, fw);
+    double mx, mean;
+    diff_stats(out, ref, (size_t)S * S, &mx, &mean);
+    printf("dct 1/4 vs full decode + resize: max |diff| %.4f, mean %.4f\n", mx, mean);
+    CHECK(mx <= 1.0);
+    CHECK(mean <= 0.25);
+
+    /* Crop path: crop_ratio 0.2, w/h = 0.5 -> square of side 1024 -> scale 1/4 (256) -> the
+     * decoded 256 x 512 is cropped to rows 128..383 and resized 256 -> 256 (identity). */
+    p.crop_ratio = 0.2;
+    CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+    cxr_decoder_last_info(d, &info);
+    CHECK(info.scale_num * 4 == info.scale_denom);
+    CHECK(info.crop_x == 0 && info.crop_y == 128 && info.crop_w == 256 && info.crop_h == 256);
+    cxr_resize(ref, S, S, full + (size_t)512 * fw, 1024, 1024, fw);
+    diff_stats(out, ref, (size_t)S * S, &mx, &mean);
+    printf("cropped, dct 1/4 vs full decode + crop + resize: max %.4f, mean %.4f\n", mx, mean);
+    CHECK(mx <= 1.0);
+    CHECK(mean <= 0.25);
+
+    /* Defaults (equalize + minmax): finite, in [-1, 1], reaching both ends. */
+    cxr_preprocess_defaults(&p);
+    CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+    float lo = out[0], hi = out[0];
+    int finite = 1;
+    for (int i = 0; i < S * S; i++) {
+        finite &= isfinite(out[i]) != 0;
+        lo = fminf(lo, out[i]);
+        hi = fmaxf(hi, out[i]);
+    }
+    CHECK(finite && lo == -1.0f && hi == 1.0f);
+
+    free(full);
+    free(out);
+    free(ref);
+    tjFree(j.buf);
+    free(g);
+}
+
+static void test_color(cxr_decoder *d)
+{
+    /* 3-channel JPEG (YCbCr, 4:4:4, quality 100) decodes to its luma channel. Reference: our
+     * BT.601 formula on the original RGB, then the same resize. Differences come from JPEG
+     * rounding (q100 4:4:4: about 1 level) and libjpeg's 16-bit fixed-point luma (+-0.5). */
+    const int W = 96, H = 80, S = 64;
+    uint8_t rgb[96 * 80 * 3], gray[96 * 80];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            uint8_t *px = rgb + 3 * (y * W + x);
+            px[0] = (uint8_t)(2 * x + 30);
+            px[1] = (uint8_t)(3 * y);
+            px[2] = (uint8_t)(250 - x - y);
+        }
+    cxr_rgb_to_gray(gray, rgb, (size_t)W * H);
+    float out[64 * 64], ref[64 * 64];
+    cxr_resize(ref, S, S, gray, W, H, W);
+    cxr_preprocess_params p = raw_params(S);
+    cxr_decode_info info;
+    double mx, mean;
+
+    jpeg_buf j = compress(rgb, W, H, TJPF_RGB, TJSAMP_444, 100);
+    CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+    cxr_decoder_last_info(d, &info);
+    CHECK(info.colorspace == TJCS_YCbCr);
+    CHECK(info.scale_num == info.scale_denom); /* 80 < 2*64: full scale */
+    diff_stats(out, ref, (size_t)S * S, &mx, &mean);
+    printf("RGB JPEG luma vs rgb_to_gray reference: max %.4f, mean %.4f\n", mx, mean);
+    CHECK(mx <= 2.0);
+    CHECK(mean <= 0.75);
+    tjFree(j.buf);
+
+    /* 4-channel: a CMYK image compressed as YCCK goes through CMYK -> RGB -> gray.
+     * CMYK chosen so that (255-C)(255-K)/255 etc. gives back the RGB above with K = 0. */
+    uint8_t cmyk[96 * 80 * 4];
+    for (int i = 0; i < W * H; i++) {
+        for (int c = 0; c < 3; c++) cmyk[4 * i + c] = (uint8_t)(255 - rgb[3 * i + c]);
+        cmyk[4 * i + 3] = 0;
+    }
+    j = compress(cmyk, W, H, TJPF_CMYK, TJSAMP_444, 100);
+    CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+    cxr_decoder_last_info(d, &info);
+    CHECK(info.colorspace == TJCS_YCCK);
+    diff_stats(out, ref, (size_t)S * S, &mx, &mean);
+    printf("YCCK JPEG via CMYK->RGB->gray vs reference: max %.4f, mean %.4f\n", mx, mean);
+    CHECK(mx <= 2.0);
+    CHECK(mean <= 0.75);
+    tjFree(j.buf);
+}
+
+static void test_upscale_and_determinism(cxr_decoder *d)
+{
+    /* 64 x 64 -> 256 x 256: no DCT scaling; the cached-table path must equal cxr_resize (same
+     * weights, same summation order) on the decoded pixels. */
+    const int W = 64, S = 256;
+    uint8_t g[64 * 64];
+    for (int y = 0; y < W; y++)
+        for (int x = 0; x < W; x++) g[y * W + x] = (uint8_t)((x * 7 + y * 3 + (x * y) % 17) & 255);
+    jpeg_buf j = compress(g, W, W, TJPF_GRAY, TJSAMP_GRAY, 90);
+    float *out = malloc(sizeof(float) * S * S), *ref = malloc(sizeof(float) * S * S),
+          *again = malloc(sizeof(float) * S * S);
+    REQUIRE(out && ref && again);
+    cxr_preprocess_params p = raw_params(S);
+    CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+    cxr_decode_info info;
+    cxr_decoder_last_info(d, &info);
+    CHECK(info.scale_num == 1 && info.scale_denom == 1 && info.scaled_width == 64);
+    int fw, fh;
+    uint8_t *full = decode_gray_full(&j, &fw, &fh);
+    cxr_resize(ref, S, S, full, fw, fh, fw);
+    double mx, mean;
+    diff_stats(out, ref, (size_t)S * S, &mx, &mean);
+    CHECK(mx <= 1e-4);
+    /* corners of an upscale are the corner pixels themselves */
+    CHECK_CLOSE(out[0], full[0], 1e-4, 0);
+    CHECK_CLOSE(out[S * S - 1], full[W * W - 1], 1e-4, 0);
+
+    /* Determinism: full defaults, a second decoder, and the first decoder again after more
+     * distinct sizes than its table cache holds: identical to the bit. */
+    cxr_preprocess_defaults(&p);
+    CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+    cxr_decoder *d2 = cxr_decoder_create();
+    REQUIRE(d2 != NULL);
+    CHECK_OK(cxr_preprocess_jpeg(d2, &p, j.buf, j.len, again));
+    CHECK(memcmp(out, again, sizeof(float) * S * S) == 0);
+    for (int s = 100; s < 110; s++) { /* 10 other output sizes evict the cached tables */
+        cxr_preprocess_params q = p;
+        q.size = s;
+        CHECK_OK(cxr_preprocess_jpeg(d2, &q, j.buf, j.len, ref));
+    }
+    CHECK_OK(cxr_preprocess_jpeg(d2, &p, j.buf, j.len, again));
+    CHECK(memcmp(out, again, sizeof(float) * S * S) == 0);
+    cxr_decoder_destroy(d2);
+
+    free(full);
+    free(out);
+    free(ref);
+    free(again);
+    tjFree(j.buf);
+}
+
+/* Expect CXR_E_DECODE (or `code`) from cxr_preprocess_file with a message naming the file and
+ * containing `reason`. */
+static void expect_bad(cxr_decoder *d, const cxr_preprocess_params *p, const char *path,
+                       cxr_status code, const char *reason)
+{
+    static float out[64 * 64];
+    cxr_status st = cxr_preprocess_file(d, p, path, out);
+    const char *msg = cxr_last_error();
+    printf("%-28s -> %s: %s\n", strrchr(path, '/') ? strrchr(path, '/') + 1 : path,
+           cxr_status_name(st), msg);
+    if (st != code || !strstr(msg, path) || !strstr(msg, reason)) {
+        fprintf(stderr, "FAIL %s: got %s \"%s\", want %s with the path and \"%s\"\n", path,
+                cxr_status_name(st), msg, cxr_status_name(code), reason);
+        cxr_test_failures++;
+    }
+    /* a failure must not leave the decoder in a state that breaks the next, valid file */
+    if (valid_path[0] && cxr_preprocess_file(d, p, valid_path, out) != CXR_OK &&
+        strstr(path, "valid.jpeg") == NULL) {
+        fprintf(stderr, "FAIL: valid file after %s: %s\n", path, cxr_last_error());
+        cxr_test_failures++;
+    }
+}
+
+static size_t find_marker(const unsigned char *b, size_t len, unsigned char m)
+{
+    for (size_t i = 2; i + 1 < len; i++)
+        if (b[i] == 0xFF && b[i + 1] == m) return i;
+    return 0;
+}
+
+static void test_bad_inputs(cxr_decoder *d)
+{
+    char path[4096];
+    cxr_preprocess_params p;
+    cxr_preprocess_defaults(&p);
+    p.size = 64;
+
+    /* a valid, busy 256 x 192 JPEG to cut up (noise keeps its entropy data long) */
+    const int W = 256, H = 192;
+    uint8_t *g = malloc((size_t)W * H);
+    REQUIRE(g != NULL);
+    uint32_t r = 12345;
+    for (int i = 0; i < W * H; i++) {
+        r = r * 1664525u + 1013904223u;
+        g[i] = (uint8_t)((i % W) / 2 + (r >> 27));
+    }
+    jpeg_buf j = compress(g, W, H, TJPF_GRAY, TJSAMP_GRAY, 90);
+    snprintf(valid_path, sizeof valid_path, "%s/valid.jpeg", tmpdir);
+    write_file(valid_path, j.buf, j.len);
+    float out[64 * 64];
+    CHECK_OK(cxr_preprocess_file(d, &p, valid_path, out));
+
+    snprintf(path, sizeof path, "%s/empty.jpeg", tmpdir);
+    write_file(path, "", 0);
+    expect_bad(d, &p, path, CXR_E_DECODE, "empty file");
+
+    snprintf(path, sizeof path, "%s/truncated.jpeg", tmpdir);
+    write_file(path, j.buf, j.len / 2);
+    expect_bad(d, &p, path, CXR_E_DECODE, "corrupt JPEG data");
+
+    snprintf(path, sizeof path, "%s/text.jpeg", tmpdir);
+    const char *text = "This is a text file, not a JPEG.\n";
+    write_file(path, text, strlen(text));
+    expect_bad(d, &p, path, CXR_E_DECODE, "not a readable JPEG");
+
+    /* SOF0 declares 60000 x 60000: rejected from the header, before any allocation */
+    unsigned char *b = malloc(j.len);
+    REQUIRE(b != NULL);
+    memcpy(b, j.buf, j.len);
+    size_t sof = find_marker(b, j.len, 0xC0);
+    REQUIRE(sof > 0);
+    b[sof + 5] = 60000 >> 8, b[sof + 6] = 60000 & 255; /* height */
+    b[sof + 7] = 60000 >> 8, b[sof + 8] = 60000 & 255; /* width */
+    snprintf(path, sizeof path, "%s/huge_header.jpeg", tmpdir);
+    write_file(path, b, j.len);
+    expect_bad(d, &p, path, CXR_E_DECODE, "60000x60000, larger than max_side 16384");
+
+    /* width 0 in the header */
+    memcpy(b, j.buf, j.len);
+    b[sof + 7] = 0, b[sof + 8] = 0;
+    snprintf(path, sizeof path, "%s/zero_width.jpeg", tmpdir);
+    write_file(path, b, j.len);
+    expect_bad(d, &p, path, CXR_E_DECODE, "JPEG");
+
+    /* valid headers up to the end of the SOS segment, then pseudo-random bytes, no EOI */
+    memcpy(b, j.buf, j.len);
+    size_t sos = find_marker(b, j.len, 0xDA);
+    REQUIRE(sos > 0);
+    size_t data = sos + 2 + ((size_t)b[sos + 2] << 8 | b[sos + 3]);
+    for (size_t i = data; i < j.len; i++) {
+        r = r * 1664525u + 1013904223u;
+        b[i] = (uint8_t)(r >> 24);
+    }
+    snprintf(path, sizeof path, "%s/garbage_data.jpeg", tmpdir);
+    write_file(path, b, j.len);
+    expect_bad(d, &p, path, CXR_E_DECODE, "corrupt JPEG data");
+
+    /* max_side: 256 x 192 is refused under 255 and accepted at 256 */
+    snprintf(path, sizeof path, "%s/valid.jpeg", tmpdir);
+    p.max_side = 255;
+    expect_bad(d, &p, path, CXR_E_DECODE, "256x192, larger than max_side 255");
+    p.max_side = 256;
+    CHECK_OK(cxr_preprocess_file(d, &p, path, out));
+
+    /* a missing file is an I/O error naming the file */
+    snprintf(path, sizeof path, "%s/no_such_file.jpeg", tmpdir);
+    expect_bad(d, &p, path, CXR_E_IO, "cannot open");
+
+    /* in-memory: zero length; bad parameters */
+    CHECK(cxr_preprocess_jpeg(d, &p, j.buf, 0, out) == CXR_E_DECODE);
+    p.size = 0;
+    CHECK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out) == CXR_E_ARG);
+    p.size = 64;
+    p.normalize = (cxr_norm)7;
+    CHECK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out) == CXR_E_ARG);
+
+    /* the decoder still works after all that, and info was cleared by the failures */
+    cxr_preprocess_defaults(&p);
+    p.size = 64;
+    cxr_decode_info info;
+    cxr_decoder_last_info(d, &info);
+    CHECK(info.width == 0);
+    CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+    cxr_decoder_last_info(d, &info);
+    CHECK(info.width == W && info.height == H);
+    for (int i = 0; i < 64 * 64; i++) CHECK(isfinite(out[i]) && out[i] >= -1.0f && out[i] <= 1.0f);
+
+    free(b);
+    free(g);
+    tjFree(j.buf);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        tmpdir = argv[1];
+        if (mkdir(tmpdir, 0777) != 0 && errno != EEXIST) {
+            perror(tmpdir);
+            return 1;
+        }
+    }
+    cxr_decoder *d = cxr_decoder_create();
+    REQUIRE(d != NULL);
+    cxr_decoder_destroy(NULL); /* NULL-safe */
+    test_dct_scaling(d);
+    test_color(d);
+    test_upscale_and_determinism(d);
+    test_bad_inputs(d);
+    cxr_decoder_destroy(d);
+    TEST_END();
+}

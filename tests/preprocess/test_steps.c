@@ -1,0 +1,266 @@
+/* test_steps.c: golden values for each preprocessing step (formats/preprocess.c) on small
+ * hand-made arrays. Every expected number is worked out by hand in the comment beside it, from
+ * the definitions in specs/store.md, section "Preprocessing". */
+#include <string.h>
+
+#include "cxr_preprocess.h"
+#include "cxr_test.h"
+
+static void test_rgb_to_gray(void)
+{
+    /* Y = round(0.299R + 0.587G + 0.114B):
+     *   (255,0,0)     -> 76.245   -> 76
+     *   (0,255,0)     -> 149.685  -> 150
+     *   (0,0,255)     -> 29.07    -> 29
+     *   (255,255,255) -> 255
+     *   (10,20,30)    -> 2.99 + 11.74 + 3.42 = 18.15  -> 18
+     *   (100,150,200) -> 29.9 + 88.05 + 22.8 = 140.75 -> 141
+     *   (1,0,5)       -> 0.299 + 0.57 = 0.869         -> 1
+     *   (0,0,0)       -> 0 */
+    const uint8_t rgb[] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255,
+                           10, 20, 30, 100, 150, 200, 1, 0, 5, 0, 0, 0};
+    const uint8_t want[] = {76, 150, 29, 255, 18, 141, 1, 0};
+    uint8_t got[8];
+    cxr_rgb_to_gray(got, rgb, 8);
+    for (int i = 0; i < 8; i++) CHECK(got[i] == want[i]);
+    /* in place (documented as allowed) gives the same */
+    uint8_t buf[sizeof rgb];
+    memcpy(buf, rgb, sizeof rgb);
+    cxr_rgb_to_gray(buf, buf, 8);
+    for (int i = 0; i < 8; i++) CHECK(buf[i] == want[i]);
+}
+
+static void check_box(int w, int h, double r, int x0, int y0, int cw, int ch)
+{
+    int a, b, c, d;
+    cxr_crop_box(w, h, r, &a, &b, &c, &d);
+    if (a != x0 || b != y0 || c != cw || d != ch) {
+        fprintf(stderr, "crop_box(%d,%d,%g) = (%d,%d,%d,%d), want (%d,%d,%d,%d)\n", w, h, r, a,
+                b, c, d, x0, y0, cw, ch);
+        cxr_test_failures++;
+    }
+}
+
+static void test_crop_box(void)
+{
+    check_box(300, 200, 0.0, 0, 0, 300, 200);   /* ratio <= 0: never crop */
+    check_box(300, 200, -1.0, 0, 0, 300, 200);
+    check_box(300, 200, 0.2, 50, 0, 200, 200);  /* w/h = 1.5, |0.5| > 0.2: side 200, x0 = 100/2 */
+    check_box(200, 300, 0.2, 0, 50, 200, 200);  /* w/h = 0.667, |-0.333| > 0.2 */
+    check_box(210, 200, 0.1, 0, 0, 210, 200);   /* w/h = 1.05, 0.05 <= 0.1: keep */
+    check_box(301, 200, 0.2, 50, 0, 200, 200);  /* odd margin 101: x0 = 101/2 = 50 (floor) */
+    check_box(200, 200, 0.01, 0, 0, 200, 200);  /* square: nothing to crop */
+    check_box(1000, 2900, 0.5, 0, 950, 1000, 1000); /* 0.345 -> |-0.655| > 0.5 */
+}
+
+static int close_all(const float *got, const double *want, int n, double tol, const char *what)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= tol)) {
+            if (bad < 5) fprintf(stderr, "%s[%d] = %.7g, want %.7g\n", what, i, got[i], want[i]);
+            bad++;
+        }
+    if (bad) cxr_test_failures++;
+    return bad;
+}
+
+static void test_resize_down2(void)
+{
+    /* 4x4 -> 2x2. scale 2, so the triangle has radius 2 source pixels:
+     * output 0: center 1.0, taps x = 0,1,2 at distances 0.5,0.5,1.5 -> raw weights 0.75,0.75,0.25,
+     *           normalized 3/7, 3/7, 1/7 (the tap at x = -1 falls outside and is dropped)
+     * output 1: center 3.0, taps 1,2,3 -> 1/7, 3/7, 3/7.
+     * NOTE: these are triangle-filter weights, not the plain 2x2 box average (which would be
+     * 1/2,1/2): a PIL-style antialiased bilinear spreads each output over 4 source pixels.
+     * S[y][x] = 40y + 10x is linear, so out = 40*E[y] + 10*E[x] with E = 5/7 (output 0) and
+     * 16/7 (output 1):
+     *   out00 = 50*5/7 = 250/7, out01 = 200/7 + 160/7 = 360/7,
+     *   out10 = 640/7 + 50/7 = 690/7, out11 = 800/7. */
+    uint8_t s[16];
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++) s[y * 4 + x] = (uint8_t)(40 * y + 10 * x);
+    float o[4];
+    cxr_resize(o, 2, 2, s, 4, 4, 4);
+    const double want[] = {250.0 / 7, 360.0 / 7, 690.0 / 7, 800.0 / 7};
+    close_all(o, want, 4, 1e-4, "down2 linear");
+
+    /* One hot pixel S[1][2] = 70: out[oy][ox] = 70 * wy[oy](y=1) * wx[ox](x=2) with
+     * wy0(1) = 3/7, wy1(1) = 1/7, wx0(2) = 1/7, wx1(2) = 3/7:
+     *   out00 = 70*3/49 = 30/7, out01 = 70*9/49 = 90/7, out10 = 70/49 = 10/7, out11 = 30/7. */
+    memset(s, 0, sizeof s);
+    s[1 * 4 + 2] = 70;
+    cxr_resize(o, 2, 2, s, 4, 4, 4);
+    const double want2[] = {30.0 / 7, 90.0 / 7, 10.0 / 7, 30.0 / 7};
+    close_all(o, want2, 4, 1e-4, "down2 hot pixel");
+
+    /* Row stride: the same 4x4 stored inside an 8-wide buffer with junk around it. */
+    uint8_t big[4 * 8];
+    memset(big, 255, sizeof big);
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++) big[y * 8 + 2 + x] = (uint8_t)(40 * y + 10 * x);
+    cxr_resize(o, 2, 2, big + 2, 4, 4, 8);
+    close_all(o, want, 4, 1e-4, "down2 strided");
+}
+
+static void test_resize_ramp(void)
+{
+    /* 1-D ramp v = 10x, 16 -> 4 (h = 1 -> 1 is the identity). scale 4, radius 4:
+     * interior output i (center 4i+2) takes x = 4i-2 .. 4i+5 with weights
+     * (1,3,5,7,7,5,3,1)/32, symmetric about x = 4i+1.5, so out = 10*(4i+1.5): 55 and 95,
+     * a ramp with step 40 = slope * scale (the same as the 4-pixel box means).
+     * output 0 (center 2) keeps x = 0..5, raw weights .625,.875,.875,.625,.375,.125 (sum 3.5),
+     * sum w*x = .875 + 1.75 + 1.875 + 1.5 + .625 = 6.625, so out0 = 10 * 6.625 / 3.5 =
+     * 66.25 / 3.5 = 18.928571; output 3 by symmetry 150 - 18.928571 = 131.071429. */
+    uint8_t s[16];
+    for (int x = 0; x < 16; x++) s[x] = (uint8_t)(10 * x);
+    float o[4];
+    cxr_resize(o, 4, 1, s, 16, 1, 16);
+    const double want[] = {66.25 / 3.5, 55.0, 95.0, 150.0 - 66.25 / 3.5};
+    close_all(o, want, 4, 1e-4, "ramp");
+    for (int i = 1; i < 4; i++) CHECK(o[i] > o[i - 1]);
+    CHECK_CLOSE(o[2] - o[1], 40.0, 1e-4, 0);
+
+    /* The same ramp along y (a 1-wide column) gives the same numbers. */
+    cxr_resize(o, 1, 4, s, 1, 16, 1);
+    close_all(o, want, 4, 1e-4, "ramp vertical");
+}
+
+static void test_resize_constant(void)
+{
+    /* Weights sum to 1 per output pixel, so a constant image stays constant, down and up. */
+    uint8_t s[37 * 23];
+    memset(s, 200, sizeof s);
+    float down[11 * 7], up[50 * 40];
+    cxr_resize(down, 11, 7, s, 37, 23, 37);
+    cxr_resize(up, 50, 40, s, 37, 23, 37);
+    double worst = 0;
+    for (int i = 0; i < 11 * 7; i++) worst = fmax(worst, fabs(down[i] - 200.0));
+    for (int i = 0; i < 50 * 40; i++) worst = fmax(worst, fabs(up[i] - 200.0));
+    CHECK(worst <= 1e-3);
+}
+
+static void test_resize_up(void)
+{
+    /* 2x2 -> 4x4 (scale 0.5: plain bilinear, half-pixel centers, edges clamped).
+     * Per axis: output 0 -> [1, 0], 1 -> [.75, .25], 2 -> [.25, .75], 3 -> [0, 1].
+     * S = [[0, 100], [200, 40]].
+     * Rows along x: row0 -> 0, 25, 75, 100; row1 -> 200, 160, 80, 40.
+     * Along y: out1 = .75 row0 + .25 row1 = 50, 58.75, 76.25, 85;
+     *          out2 = .25 row0 + .75 row1 = 150, 126.25, 78.75, 55. */
+    const uint8_t s[] = {0, 100, 200, 40};
+    float o[16];
+    cxr_resize(o, 4, 4, s, 2, 2, 2);
+    const double want[] = {0, 25, 75, 100, 50, 58.75, 76.25, 85,
+                           150, 126.25, 78.75, 55, 200, 160, 80, 40};
+    close_all(o, want, 16, 1e-4, "up2");
+}
+
+static void test_equalize(void)
+{
+    /* 16 pixels over 8 levels 20..160 with counts 1,1,2,2,2,2,3,3.
+     * cdf = 1,2,4,6,8,10,13,16; cdf_min = 1 (cdf of the smallest occupied bin), N = 16:
+     * out(v) = 255 (cdf - 1) / 15 = 17 (cdf - 1) = 0, 17, 51, 85, 119, 153, 204, 255. */
+    const int level[8] = {20, 40, 60, 80, 100, 120, 140, 160};
+    const int count[8] = {1, 1, 2, 2, 2, 2, 3, 3};
+    const double out_of[8] = {0, 17, 51, 85, 119, 153, 204, 255};
+    float img[16];
+    double want[16];
+    int k = 0;
+    /* interleave the levels so the order of pixels is not sorted */
+    for (int rep = 0; rep < 3; rep++)
+        for (int l = 7; l >= 0; l--)
+            if (count[l] > rep) {
+                img[k] = (float)level[l];
+                want[k] = out_of[l];
+                k++;
+            }
+    REQUIRE(k == 16);
+    cxr_equalize(img, 16);
+    close_all(img, want, 16, 1e-4, "equalize 8 levels");
+
+    /* Binning rounds half up and clamps: 0.49 -> 0, 9.6 -> 10, 10.4 -> 10, 10.5 -> 11,
+     * -3 -> 0, 300 -> 255. Bins: 0:3, 10:2, 11:1, 255:1 (N = 7, cdf_min = 3):
+     * out(0) = 0, out(10) = 255*(5-3)/4 = 127.5, out(11) = 255*3/4 = 191.25, out(255) = 255. */
+    float b[] = {0.49f, 9.6f, 10.4f, 10.5f, -3.0f, 300.0f, 0.0f};
+    const double wb[] = {0, 127.5, 127.5, 191.25, 0, 255, 0};
+    cxr_equalize(b, 7);
+    close_all(b, wb, 7, 1e-4, "equalize rounding");
+
+    /* A constant image (N == cdf_min) gives zeros. */
+    float c[5] = {7, 7, 7, 7, 7};
+    const double wc[5] = {0};
+    cxr_equalize(c, 5);
+    close_all(c, wc, 5, 0, "equalize constant");
+}
+
+static void test_normalize(void)
+{
+    /* minmax on 2,4,6,10: (x-2)/8*2-1 = -1, -0.5, 0, 1 */
+    float a[] = {2, 4, 6, 10};
+    const double wa[] = {-1, -0.5, 0, 1};
+    cxr_normalize(a, 4, CXR_NORM_MINMAX);
+    close_all(a, wa, 4, 1e-6, "minmax");
+
+    /* zscore255 on 2,4,6,10: mean 5.5, deviations -3.5,-1.5,.5,4.5, variance 35/4, std 2.95804;
+     * z = -1.18322, -0.50709, 0.16903, 1.52128; min-max of z to [0,255]:
+     * (z + 1.18322) / 2.70450 * 255 = 0, 63.75, 127.5, 255 */
+    float z[] = {2, 4, 6, 10};
+    const double wz[] = {0, 63.75, 127.5, 255};
+    cxr_normalize(z, 4, CXR_NORM_ZSCORE255);
+    close_all(z, wz, 4, 1e-4, "zscore255");
+
+    /* none leaves values alone */
+    float n[] = {2, 4, 6, 10};
+    const double wn[] = {2, 4, 6, 10};
+    cxr_normalize(n, 4, CXR_NORM_NONE);
+    close_all(n, wn, 4, 0, "none");
+
+    /* constant image: finite zeros in every mode */
+    const cxr_norm modes[] = {CXR_NORM_MINMAX, CXR_NORM_ZSCORE255};
+    for (int m = 0; m < 2; m++) {
+        float c[6] = {3, 3, 3, 3, 3, 3};
+        cxr_normalize(c, 6, modes[m]);
+        for (int i = 0; i < 6; i++) CHECK(isfinite(c[i]) && c[i] == 0.0f);
+    }
+    /* one pixel is a constant image too */
+    float one[1] = {42};
+    cxr_normalize(one, 1, CXR_NORM_ZSCORE255);
+    CHECK(one[0] == 0.0f);
+}
+
+static void test_names_and_defaults(void)
+{
+    cxr_preprocess_params p;
+    cxr_preprocess_defaults(&p);
+    CHECK(p.size == 256);
+    CHECK(p.equalize == 1);
+    CHECK(p.normalize == CXR_NORM_MINMAX);
+    CHECK(p.crop_ratio == 0.0);
+    CHECK(p.max_side == 16384);
+    const cxr_norm all[] = {CXR_NORM_MINMAX, CXR_NORM_ZSCORE255, CXR_NORM_NONE};
+    const char *names[] = {"minmax", "zscore255", "none"};
+    for (int i = 0; i < 3; i++) {
+        cxr_norm back = CXR_NORM_NONE;
+        CHECK(strcmp(cxr_norm_name(all[i]), names[i]) == 0);
+        CHECK(cxr_norm_parse(names[i], &back) == CXR_OK && back == all[i]);
+    }
+    cxr_norm x;
+    CHECK(cxr_norm_parse("zscore", &x) == CXR_E_ARG);
+    CHECK(strstr(cxr_last_error(), "zscore") != NULL);
+    CHECK(cxr_norm_parse(NULL, &x) == CXR_E_ARG);
+}
+
+int main(void)
+{
+    test_rgb_to_gray();
+    test_crop_box();
+    test_resize_down2();
+    test_resize_ramp();
+    test_resize_constant();
+    test_resize_up();
+    test_equalize();
+    test_normalize();
+    test_names_and_defaults();
+    TEST_END();
+}
