@@ -1,0 +1,231 @@
+/* cxr-train: train the study's CNN on a cxr store. A thin front end over train/cxr_trainer.h:
+ * parse options, pick the device, install the SIGINT handler, show progress, map the result
+ * to an exit code. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cxr_trainer.h"
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void usage(FILE *f, const cxr_train_options *d)
+{
+    fprintf(f,
+"usage: cxr-train STORE.h5 [options]\n"
+"\n"
+"Train the CNN of specs/model.md on STORE's /train split, evaluating after every epoch on /val\n"
+"(or /test when the store has no /val). Images come from the shard loader (mmap + raw chunk\n"
+"decode on worker threads, shuffled per epoch from (seed, epoch)).\n"
+"\n"
+"Options:\n"
+"  --device D          auto (default), cpu or cuda[:N]. auto takes the GPU when the build has\n"
+"                      CUDA and a GPU answers, else the CPU, and says which on stderr.\n"
+"  --epochs N          epochs to train in total (default %d; on --resume, the checkpoint's)\n"
+"  --batch N           images per step (default %d)\n"
+"  --lr F              Adam learning rate (default %g, see specs/model.md)\n"
+"  --seed N            seed of initialisation, dropout and shuffling (default %llu)\n"
+"  --threads N         CPU threads for the ops and loader workers (default %d)\n"
+"  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
+"                      --resume\n"
+"  --checkpoint FILE   HDF5 checkpoint written at the end of every epoch (temp file +\n"
+"                      rename: the previous one stays valid until the new one is complete)\n"
+"  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
+"                      uninterrupted run (same device and --threads); batch, seed and lr come\n"
+"                      from the checkpoint (giving different ones is an error)\n"
+"  --no-prefetch       load batches synchronously in the training thread (for comparison)\n"
+"  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
+"  --no-monitor        do not sample resources (no `monitor` object in the log)\n"
+"  --max-steps N       at most N steps per epoch (quick tests)\n"
+"  -q, --quiet         no progress output\n"
+"  -h, --help          this help;  --version  the version\n"
+"\n"
+"Output: on a terminal a progress bar on stderr (loss, accuracy, img/s, ETA), else one line\n"
+"per epoch. SIGINT (Ctrl-C) stops after the current step; the last complete checkpoint stays\n"
+"valid. A second SIGINT kills the program.\n"
+"\n"
+"Exit codes: 0 ok; 2 usage error; 3 bad input data (store of another format version, missing\n"
+"dataset, labels out of range, corrupted chunk, checkpoint that does not match the model);\n"
+"4 I/O error; 5 device error (built without CUDA, no usable GPU, CUDA failure); 130\n"
+"interrupted; 1 other errors (e.g. training diverged).\n",
+            d->epochs, d->batch, d->lr, (unsigned long long)d->seed, d->threads);
+}
+
+typedef struct {
+    int tty, quiet;
+    double last_draw;
+} ui_state;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void ui_progress(void *user, const cxr_train_progress *p)
+{
+    ui_state *ui = user;
+    if (ui->quiet || !ui->tty) return;
+    double t = now_s();
+    if (p->step < p->steps && t - ui->last_draw < 0.2) return;
+    ui->last_draw = t;
+    int width = 24, fill = p->steps ? (int)(width * p->step / p->steps) : width;
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    double eta = p->step > 0 ? p->elapsed_s / (double)p->step * (double)(p->steps - p->step) : 0;
+    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %lld/%lld loss %.4f acc %.3f %.1f img/s ETA %dm%02ds",
+            p->epoch, p->epochs, bar, (long long)p->step, (long long)p->steps, p->loss, p->acc,
+            p->images_per_s, (int)eta / 60, (int)eta % 60);
+    fflush(stderr);
+}
+
+static void ui_epoch(void *user, const cxr_epoch_summary *s)
+{
+    ui_state *ui = user;
+    if (ui->quiet) return;
+    if (ui->tty) fprintf(stderr, "\r\033[K");
+    fprintf(stderr,
+            "epoch %d/%d: train loss %.4f acc %.3f | eval loss %.4f acc %.3f auc %.3f f1 %.3f | "
+            "%.1f s, %.1f img/s, data wait %.1f%%\n",
+            s->epoch, s->epochs, s->train_loss, s->train_acc, s->eval_loss, s->eval_acc, s->auc,
+            s->f1, s->epoch_s, s->images_per_s, 100.0 * s->data_wait_frac);
+}
+
+static void ui_note(void *user, const char *line)
+{
+    (void)user;
+    fprintf(stderr, "cxr-train: %s\n", line);
+}
+
+static int parse_long(const char *s, const char *what, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) {
+        fprintf(stderr, "cxr-train: %s: '%s' is not an integer in [%ld, %ld]\n", what, s, lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+enum { O_DEVICE = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_LOG, O_CKPT, O_RESUME,
+       O_NOPREF, O_MONLOG, O_NOMON, O_MAXSTEPS, O_VERSION };
+
+int main(int argc, char **argv)
+{
+    cxr_train_options o;
+    cxr_train_options_defaults(&o);
+    const char *device = "auto";
+    ui_state ui = {.tty = isatty(2)};
+    static const struct option longs[] = {
+        {"device", required_argument, 0, O_DEVICE}, {"epochs", required_argument, 0, O_EPOCHS},
+        {"batch", required_argument, 0, O_BATCH},   {"lr", required_argument, 0, O_LR},
+        {"seed", required_argument, 0, O_SEED},     {"threads", required_argument, 0, O_THREADS},
+        {"log", required_argument, 0, O_LOG},       {"checkpoint", required_argument, 0, O_CKPT},
+        {"resume", required_argument, 0, O_RESUME}, {"no-prefetch", no_argument, 0, O_NOPREF},
+        {"monitor-log", required_argument, 0, O_MONLOG}, {"no-monitor", no_argument, 0, O_NOMON},
+        {"max-steps", required_argument, 0, O_MAXSTEPS}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
+        {0, 0, 0, 0}};
+    int c;
+    long v;
+    while ((c = getopt_long(argc, argv, "qh", longs, NULL)) != -1) {
+        switch (c) {
+        case O_DEVICE: device = optarg; break;
+        case O_EPOCHS:
+            if (!parse_long(optarg, "--epochs", 1, 100000, &v)) return 2;
+            o.epochs = (int)v;
+            o.epochs_set = 1;
+            break;
+        case O_BATCH:
+            if (!parse_long(optarg, "--batch", 1, 4096, &v)) return 2;
+            o.batch = (int)v;
+            o.batch_set = 1;
+            break;
+        case O_LR: {
+            char *end;
+            double d = strtod(optarg, &end);
+            if (!*optarg || *end || !(d > 0) || d > 10) {
+                fprintf(stderr, "cxr-train: --lr: '%s' is not a number in (0, 10]\n", optarg);
+                return 2;
+            }
+            o.lr = (float)d;
+            o.lr_set = 1;
+            break;
+        }
+        case O_SEED:
+            if (!parse_long(optarg, "--seed", 0, 0x7fffffffL, &v)) return 2;
+            o.seed = (uint64_t)v;
+            o.seed_set = 1;
+            break;
+        case O_THREADS:
+            if (!parse_long(optarg, "--threads", 1, 1024, &v)) return 2;
+            o.threads = (int)v;
+            break;
+        case O_LOG: o.log_path = optarg; break;
+        case O_CKPT: o.checkpoint_path = optarg; break;
+        case O_RESUME: o.resume_path = optarg; break;
+        case O_NOPREF: o.prefetch = 0; break;
+        case O_MONLOG: o.monitor_log = optarg; break;
+        case O_NOMON: o.monitor = 0; break;
+        case O_MAXSTEPS:
+            if (!parse_long(optarg, "--max-steps", 1, 1L << 40, &v)) return 2;
+            o.max_steps = v;
+            break;
+        case 'q': ui.quiet = 1; break;
+        case 'h': usage(stdout, &o); return 0;
+        case O_VERSION: printf("cxr-train %s\n", CXR_VERSION_STRING); return 0;
+        default: usage(stderr, &o); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "cxr-train: expected one STORE.h5 argument (see --help)\n");
+        return 2;
+    }
+    o.store_path = argv[optind];
+
+    cxr_backend *be = NULL;
+    char desc[256], why[512];
+    cxr_status st = cxr_device_open(&be, device, o.threads, desc, sizeof desc, why, sizeof why);
+    if (st != CXR_OK) {
+        fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
+        return cxr_exit_code(st);
+    }
+    if (why[0]) fprintf(stderr, "cxr-train: %s\n", why);
+    if (!ui.quiet) fprintf(stderr, "cxr-train: device %s\n", desc);
+    o.device_desc = desc;
+    if (o.monitor && strncmp(desc, "cuda:", 5) == 0) o.monitor_gpu = atoi(desc + 5);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    o.interrupted = &interrupted;
+    o.on_progress = ui_progress;
+    o.on_epoch = ui_epoch;
+    o.on_note = ui_note;
+    o.user = &ui;
+
+    st = cxr_train_run(&o, be);
+    cxr_backend_destroy(be);
+    if (st != CXR_OK) {
+        if (ui.tty && !ui.quiet) fprintf(stderr, "\r\033[K");
+        fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
+        return cxr_exit_code(st);
+    }
+    return 0;
+}
