@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cxr_pack.h"
 #include "cxr_status.h"
 
 #ifdef __cplusplus
@@ -36,6 +37,8 @@ cxr_status cxr_csv_open(cxr_csv **out, const char *path);
 cxr_status cxr_csv_open_mem(cxr_csv **out, const char *data, size_t len, const char *name);
 void cxr_csv_destroy(cxr_csv *r);  /* NULL-safe */
 const char *cxr_csv_name(const cxr_csv *r);
+/* Go back to the first record (the header) for another pass. CXR_E_IO if the seek fails. */
+cxr_status cxr_csv_rewind(cxr_csv *r);
 
 /* Next record. Returns CXR_OK with *n_fields fields in *fields (an array owned by the reader,
  * valid until the next call), or CXR_OK with *n_fields = 0 at end of input. A malformed line
@@ -101,6 +104,46 @@ void cxr_manifest_stats_free(cxr_manifest_stats *st);  /* NULL-safe; leaves it z
 /* The report `cxr-pack --explore` prints (format in specs/store.md), as a malloc'd
  * NUL-terminated string in *text (caller frees). CXR_E_NOMEM on allocation failure. */
 cxr_status cxr_manifest_explore_format(const cxr_manifest_stats *st, char **text);
+
+/* ---------------------------------------------------------------- cxr-pack's manifest mode */
+/* Manifest-mode defaults (specs/store.md): crop when |w/h - 1| > 0.2, zscore255. */
+#define CXR_MANIFEST_CROP_RATIO 0.2
+#define CXR_MANIFEST_NORMALIZE CXR_NORM_ZSCORE255
+
+/* The options cxr-pack takes for manifests, parsed here so the tool stays thin. */
+typedef struct {
+    const char *manifest;       /* --manifest FILE (NULL: tree mode); borrowed from argv */
+    const char *images;         /* --images DIR */
+    int explore;                /* --explore */
+    cxr_manifest_options opt;   /* --top-classes, --min-count, --test-fraction (and the tool's
+                                   --val-fraction and --strict, passed to cxr_manifest_cli_plan) */
+    double crop_ratio;          /* --crop-ratio R, when crop_set */
+    cxr_norm normalize;         /* --normalize NAME, when norm_set */
+    int crop_set, norm_set, val_set;
+} cxr_manifest_cli;
+
+void cxr_manifest_cli_defaults(cxr_manifest_cli *m);
+/* Names of the long options handled here (without "--"), NULL-terminated; a name ending in
+ * '!' takes no argument (the '!' is not part of the option). */
+extern const char *const cxr_manifest_cli_names[];
+/* Take option `name` (long name without "--", '!' stripped) with its value (NULL for flags).
+ * CXR_E_ARG with "--name: ..." on a bad value or an unknown name. */
+cxr_status cxr_manifest_cli_option(cxr_manifest_cli *m, const char *name, const char *value);
+/* The help text for these options (static, ends with a newline). */
+const char *cxr_manifest_cli_help(void);
+/* Preprocessing for this run: an explicit --crop-ratio/--normalize wins; otherwise manifest mode
+ * takes the manifest defaults above and tree mode keeps *pp unchanged. */
+void cxr_manifest_cli_preprocess(const cxr_manifest_cli *m, cxr_preprocess_params *pp);
+/* Build the plan of manifest mode: checks --images is given, takes val_fraction (> 0: the tool's
+ * --val-fraction; <= 0: the default) and strict, then cxr_plan_from_manifest. Appends the
+ * content-determining options to desc (NUL-terminated, cap bytes) for the store's
+ * command_line. */
+cxr_status cxr_manifest_cli_plan(const cxr_manifest_cli *m, double val_fraction, int strict,
+                                 cxr_pack_plan *plan, cxr_manifest_summary *sum, char *desc,
+                                 size_t cap);
+/* One line describing what planning saw ("manifest: 33 rows, 18 planned; skipped: ..."), into
+ * buf (NUL-terminated, cap bytes). */
+void cxr_manifest_summary_format(const cxr_manifest_summary *s, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

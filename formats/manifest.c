@@ -1,6 +1,7 @@
-/* manifest.c: CSV manifests (cxr_manifest.h, cxr_pack.h): a streaming RFC 4180 reader over an
- * file read in blocks, the one-pass exploration behind `cxr-pack --explore`, and the two-pass pack plan
- * of a landmark-style manifest (id,url,label rows; images found by id under a folder).
+/* manifest.c: CSV manifests (cxr_manifest.h, cxr_pack.h): the one-pass exploration behind
+ * `cxr-pack --explore`, the two-pass pack plan of a landmark-style manifest (id,url,label rows;
+ * images found by id under a folder) and cxr-pack's manifest options. The CSV reader is in
+ * manifest_csv.c.
  *
  * Memory: exploration keeps one hash-table entry per distinct label; planning keeps, in
  * addition, the rows of the selected classes only. Rules and formats: specs/store.md,
@@ -18,305 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ================================================================ CSV reader */
-/* A file is read in blocks of CSV_BLOCK bytes into one buffer (grown only for a longer line),
- * so memory stays flat whatever the file size; memory input is parsed in place. */
-#define CSV_BLOCK ((size_t)4 << 20)
-
-struct cxr_csv {
-    char *name;
-    const char *data;        /* buffered bytes (file) or the caller's memory */
-    size_t len, pos;
-    int64_t line;            /* line number of the next line to read (1-based) */
-    int fd;                  /* -1 for memory input */
-    int eof;                 /* no more bytes to read beyond data[len] */
-    char *buf;               /* file buffer */
-    size_t cap;
-    cxr_csv_field *fields;
-    int cap_fields;
-    char *scratch;           /* unescaped quoted fields of the current record */
-    size_t cap_scratch;
-};
-
-static cxr_status csv_init(cxr_csv **out, const char *name)
-{
-    *out = NULL;
-    cxr_csv *r = calloc(1, sizeof *r);
-    if (!r || !(r->name = strdup(name))) {
-        free(r);
-        return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", name);
-    }
-    r->line = 1;
-    r->fd = -1;
-    *out = r;
-    return CXR_OK;
-}
-
-/* Keep data[pos, len) and read more after it; grows the buffer when that tail fills it. */
-static cxr_status csv_fill(cxr_csv *r)
-{
-    size_t keep = r->len - r->pos;
-    if (keep && r->pos) memmove(r->buf, r->buf + r->pos, keep);
-    r->pos = 0;
-    r->len = keep;
-    if (keep + CSV_BLOCK / 2 > r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : CSV_BLOCK;
-        char *b = realloc(r->buf, cap);
-        if (!b) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory (line of %zu bytes)",
-                                     r->name, keep);
-        r->buf = b;
-        r->cap = cap;
-    }
-    while (r->len < r->cap) {
-        ssize_t k = read(r->fd, r->buf + r->len, r->cap - r->len);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return cxr_set_error(CXR_E_IO, "%s: read failed: %s", r->name, strerror(errno));
-        if (k == 0) {
-            r->eof = 1;
-            break;
-        }
-        r->len += (size_t)k;
-    }
-    r->data = r->buf;
-    return CXR_OK;
-}
-
-static void csv_skip_bom(cxr_csv *r)
-{
-    if (r->len >= 3 && memcmp(r->data, "\xEF\xBB\xBF", 3) == 0) r->pos = 3;
-}
-
-cxr_status cxr_csv_open_mem(cxr_csv **out, const char *data, size_t len, const char *name)
-{
-    cxr_status st = csv_init(out, name ? name : "(memory)");
-    if (st != CXR_OK) return st;
-    (*out)->data = data;
-    (*out)->len = len;
-    (*out)->eof = 1;
-    csv_skip_bom(*out);
-    return CXR_OK;
-}
-
-cxr_status cxr_csv_open(cxr_csv **out, const char *path)
-{
-    cxr_status st = csv_init(out, path);
-    if (st != CXR_OK) return st;
-    cxr_csv *r = *out;
-    struct stat sb;
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0 || fstat(r->fd, &sb) != 0) {
-        st = cxr_set_error(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
-        goto bail;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        st = cxr_set_error(CXR_E_IO, "%s: is a directory", path);
-        goto bail;
-    }
-    posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if ((st = csv_fill(r)) != CXR_OK) goto bail;
-    csv_skip_bom(r);
-    return CXR_OK;
-bail:
-    cxr_csv_destroy(r);
-    *out = NULL;
-    return st;
-}
-
-void cxr_csv_destroy(cxr_csv *r)
-{
-    if (!r) return;
-    if (r->fd >= 0) close(r->fd);
-    free(r->buf);
-    free(r->fields);
-    free(r->scratch);
-    free(r->name);
-    free(r);
-}
-
-const char *cxr_csv_name(const cxr_csv *r) { return r->name; }
-
-static cxr_status csv_rewind(cxr_csv *r)
-{
-    r->pos = 0;
-    r->line = 1;
-    if (r->fd >= 0) {
-        if (lseek(r->fd, 0, SEEK_SET) != 0)
-            return cxr_set_error(CXR_E_IO, "%s: cannot seek: %s", r->name, strerror(errno));
-        r->len = 0;
-        r->eof = 0;
-        cxr_status st = csv_fill(r);
-        if (st != CXR_OK) return st;
-    }
-    csv_skip_bom(r);
-    return CXR_OK;
-}
-
-static int csv_push(cxr_csv *r, int n, const char *s, size_t len)
-{
-    if (n == r->cap_fields) {
-        int cap = r->cap_fields ? r->cap_fields * 2 : 16;
-        cxr_csv_field *f = realloc(r->fields, (size_t)cap * sizeof *f);
-        if (!f) return -1;
-        r->fields = f;
-        r->cap_fields = cap;
-    }
-    r->fields[n] = (cxr_csv_field){s, len};
-    return 0;
-}
-
-/* Split one line [p, e) with quotes. Unescaped text goes to r->scratch, which holds at least
- * e - p bytes, so field pointers into it stay valid. Returns field count, -1 on NOMEM, or -2/-3
- * for an unterminated quote / text after a closing quote. */
-static int csv_split_quoted(cxr_csv *r, const char *p, const char *e)
-{
-    size_t need = (size_t)(e - p) + 1;
-    if (need > r->cap_scratch) {
-        char *s = realloc(r->scratch, need);
-        if (!s) return -1;
-        r->scratch = s;
-        r->cap_scratch = need;
-    }
-    char *w = r->scratch;
-    int n = 0;
-    for (;;) {
-        if (p < e && *p == '"') {
-            const char *start = w;
-            p++;
-            for (;;) {
-                if (p >= e) return -2;
-                if (*p == '"') {
-                    if (p + 1 < e && p[1] == '"') {
-                        *w++ = '"';
-                        p += 2;
-                        continue;
-                    }
-                    p++;
-                    break;
-                }
-                *w++ = *p++;
-            }
-            if (p < e && *p != ',') return -3;
-            if (csv_push(r, n++, start, (size_t)(w - start))) return -1;
-        } else {
-            const char *c = memchr(p, ',', (size_t)(e - p));
-            const char *fe = c ? c : e;
-            if (csv_push(r, n++, p, (size_t)(fe - p))) return -1;
-            p = fe;
-        }
-        if (p >= e) break;
-        p++; /* the comma */
-        if (p == e) { /* trailing comma: one last empty field */
-            if (csv_push(r, n++, p, 0)) return -1;
-            break;
-        }
-    }
-    return n;
-}
-
-cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields, int64_t *line)
-{
-    *n_fields = 0;
-    *fields = r->fields;
-    for (;;) {
-        if (r->pos >= r->len) {
-            if (r->eof) return CXR_OK;
-            cxr_status st = csv_fill(r);
-            if (st != CXR_OK) return st;
-            continue;
-        }
-        const char *p = r->data + r->pos;
-        size_t rest = r->len - r->pos;
-        const char *nl = memchr(p, '\n', rest);
-        if (!nl && !r->eof) { /* the line goes on past the buffer: read more */
-            cxr_status st = csv_fill(r);
-            if (st != CXR_OK) return st;
-            continue;
-        }
-        const char *e = nl ? nl : p + rest;
-        r->pos = nl ? (size_t)(nl + 1 - r->data) : r->len;
-        int64_t this_line = r->line++;
-        if (line) *line = this_line;
-        if (e > p && e[-1] == '\r') e--;
-        if (e == p) continue; /* blank line */
-        int n = 0;
-        if (!memchr(p, '"', (size_t)(e - p))) {
-            for (;;) { /* fast path: no quotes on this line */
-                const char *c = memchr(p, ',', (size_t)(e - p));
-                if (csv_push(r, n++, p, c ? (size_t)(c - p) : (size_t)(e - p))) { n = -1; break; }
-                if (!c) break;
-                p = c + 1;
-            }
-        } else {
-            n = csv_split_quoted(r, p, e);
-        }
-        if (n == -1) return cxr_set_error(CXR_E_NOMEM, "%s: line %lld: out of memory", r->name,
-                                          (long long)this_line);
-        if (n == -2) return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: unterminated quote",
-                                          r->name, (long long)this_line);
-        if (n == -3) return cxr_set_error(CXR_E_FORMAT,
-                                          "%s: line %lld: text after a closing quote", r->name,
-                                          (long long)this_line);
-        *fields = r->fields;
-        *n_fields = n;
-        return CXR_OK;
-    }
-}
-
-int cxr_csv_find(const cxr_csv_field *fields, int n_fields, const char *name)
-{
-    size_t len = strlen(name);
-    for (int i = 0; i < n_fields; i++)
-        if (fields[i].len == len && memcmp(fields[i].s, name, len) == 0) return i;
-    return -1;
-}
-
-int cxr_csv_missing(const cxr_csv_field *f)
-{
-    return f->len == 0 || (f->len == 4 && memcmp(f->s, "None", 4) == 0);
-}
-
-cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_field *header,
-                                     int n, const char *name, int require_id_url,
-                                     int require_label)
-{
-    cols->n_columns = n;
-    cols->id = cxr_csv_find(header, n, "id");
-    cols->url = cxr_csv_find(header, n, "url");
-    cols->label = cxr_csv_find(header, n, "landmark_id");
-    if (cols->label < 0) cols->label = cxr_csv_find(header, n, "label");
-    if (require_id_url && cols->id < 0)
-        return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'id' column", name);
-    if (require_id_url && cols->url < 0)
-        return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'url' column", name);
-    if (require_label && cols->label < 0)
-        return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'landmark_id' or 'label' column",
-                             name);
-    return CXR_OK;
-}
-
-static int all_digits(const char *s, size_t n)
-{
-    if (n == 0) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9') return 0;
-    return 1;
-}
-
-int cxr_label_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int da = all_digits(a, alen), db = all_digits(b, blen);
-    if (da != db) return da ? -1 : 1; /* numbers first */
-    if (da) {
-        while (alen > 1 && *a == '0') a++, alen--;
-        while (blen > 1 && *b == '0') b++, blen--;
-        if (alen != blen) return alen < blen ? -1 : 1;
-    }
-    size_t m = alen < blen ? alen : blen;
-    int c = memcmp(a, b, m);
-    if (c) return c;
-    return alen < blen ? -1 : alen > blen;
-}
 
 /* ================================================================ string -> count table */
 /* Open addressing, linear probing; keys live in one growing arena (offsets survive realloc). */
@@ -435,7 +137,7 @@ static cxr_status read_header(cxr_csv *r, const cxr_csv_field **f, int *n)
     int64_t line = 0;
     cxr_status st = cxr_csv_next(r, f, n, &line);
     if (st != CXR_OK) return st;
-    if (*n == 0) return cxr_set_error(CXR_E_FORMAT, "%s: empty file (no header line)", r->name);
+    if (*n == 0) return cxr_set_error(CXR_E_FORMAT, "%s: empty file (no header line)", cxr_csv_name(r));
     return CXR_OK;
 }
 
@@ -700,7 +402,7 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
     if (!(plan->source = strdup(manifest))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", manifest);
 
     /* Pass 2: keep rows of the selected classes whose image exists; record every skip. */
-    CXR_TRY(csv_rewind(r));
+    CXR_TRY(cxr_csv_rewind(r));
     CXR_TRY(read_header(r, &f, &n));
     for (;;) {
         cxr_status rs = cxr_csv_next(r, &f, &n, &line);
@@ -840,4 +542,135 @@ bail:
     if (st != CXR_OK) cxr_plan_free(plan);
     if (sum) *sum = s;
     return st;
+}
+
+/* ================================================================ cxr-pack's manifest options */
+const char *const cxr_manifest_cli_names[] = {"manifest", "images", "explore!", "top-classes",
+                                              "min-count", "test-fraction", "crop-ratio",
+                                              "normalize", NULL};
+
+void cxr_manifest_cli_defaults(cxr_manifest_cli *m)
+{
+    memset(m, 0, sizeof *m);
+    cxr_manifest_options_defaults(&m->opt);
+    m->crop_ratio = CXR_MANIFEST_CROP_RATIO;
+    m->normalize = CXR_MANIFEST_NORMALIZE;
+}
+
+static int parse_f64(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return 0;
+    *out = v;
+    return 1;
+}
+
+cxr_status cxr_manifest_cli_option(cxr_manifest_cli *m, const char *name, const char *value)
+{
+    double v;
+    if (!strcmp(name, "explore")) {
+        m->explore = 1;
+        return CXR_OK;
+    }
+    if (!value) return cxr_set_error(CXR_E_ARG, "--%s: needs a value", name);
+    if (!strcmp(name, "manifest")) {
+        m->manifest = value;
+    } else if (!strcmp(name, "images")) {
+        m->images = value;
+    } else if (!strcmp(name, "top-classes")) {
+        if (!parse_f64(value, 0, CXR_MAX_CLASSES, &v) || v != floor(v))
+            return cxr_set_error(CXR_E_ARG, "--top-classes: expected an integer in [0, %d], got '%s'",
+                                 CXR_MAX_CLASSES, value);
+        m->opt.top_classes = (int)v;
+    } else if (!strcmp(name, "min-count")) {
+        if (!parse_f64(value, 1, 1e15, &v) || v != floor(v))
+            return cxr_set_error(CXR_E_ARG, "--min-count: expected an integer >= 1, got '%s'", value);
+        m->opt.min_count = (int64_t)v;
+    } else if (!strcmp(name, "test-fraction")) {
+        if (!parse_f64(value, 0, 0.999999, &v))
+            return cxr_set_error(CXR_E_ARG, "--test-fraction: expected a number in [0, 1), got '%s'",
+                                 value);
+        m->opt.test_fraction = v;
+    } else if (!strcmp(name, "crop-ratio")) {
+        if (!parse_f64(value, 0, 1e6, &v))
+            return cxr_set_error(CXR_E_ARG, "--crop-ratio: expected a number >= 0, got '%s'", value);
+        m->crop_ratio = v;
+        m->crop_set = 1;
+    } else if (!strcmp(name, "normalize")) {
+        if (cxr_norm_parse(value, &m->normalize) != CXR_OK)
+            return cxr_set_error(CXR_E_ARG, "--normalize: expected minmax, zscore255 or none, got '%s'",
+                                 value);
+        m->norm_set = 1;
+    } else {
+        return cxr_set_error(CXR_E_ARG, "--%s: not a manifest option", name);
+    }
+    return CXR_OK;
+}
+
+const char *cxr_manifest_cli_help(void)
+{
+    return "\n"
+"Manifest mode: cxr-pack --manifest FILE.csv --images DIR -o STORE.h5 [options]\n"
+"             cxr-pack --manifest FILE.csv --explore\n"
+"A CSV manifest (header read by name: id, url, and landmark_id or label; RFC 4180 quoting,\n"
+"LF or CRLF) lists the images: DIR/<id>.jpg, or DIR/<a>/<b>/<c>/<id>.jpg with a, b, c the\n"
+"first three characters of the id. Classes are the original label ids, the most frequent\n"
+"first (ties by label id, numerically), indexed 0..K-1. Splits are stratified per class by an\n"
+"FNV-1a hash of the id: round(n x test-fraction) to test, round(n x val-fraction) to val, the\n"
+"rest to train. Rows with an empty or \"None\" id/url/label, a bad id, a duplicate id, a missing\n"
+"image or a malformed line (wrong field count, unterminated quote: named by line number) are\n"
+"skipped, counted per reason and recorded in the store; only --strict makes them fatal.\n"
+"  --manifest FILE       pack (or explore) the images a CSV manifest lists\n"
+"  --images DIR          where the images are (required to pack)\n"
+"  --explore             print rows, columns, missing values per column, unique classes, the\n"
+"                        20 most frequent classes and classes with < 10, < 100, < 1000 and\n"
+"                        >= 1000 images (cumulative); pack nothing. One streaming pass.\n"
+"  --top-classes K       keep the K most frequent classes (default 0: all; a store holds at\n"
+"                        most 4096 classes)\n"
+"  --min-count N         drop classes with fewer than N usable rows (default 1)\n"
+"  --val-fraction F      val share per class (manifest default 0.1)\n"
+"  --test-fraction F     test share per class, 0 <= F < 1 (default 0.1; 0: no test split)\n"
+"  --crop-ratio R        center-crop to a square when |w/h - 1| > R; 0 never (default 0.2 for\n"
+"                        manifests, 0 for folders)\n"
+"  --normalize NAME      minmax, zscore255 or none (default zscore255 for manifests, minmax\n"
+"                        for folders)\n";
+}
+
+void cxr_manifest_cli_preprocess(const cxr_manifest_cli *m, cxr_preprocess_params *pp)
+{
+    if (m->crop_set || m->manifest) pp->crop_ratio = m->crop_ratio;
+    if (m->norm_set || m->manifest) pp->normalize = m->normalize;
+}
+
+cxr_status cxr_manifest_cli_plan(const cxr_manifest_cli *m, double val_fraction, int strict,
+                                 cxr_pack_plan *plan, cxr_manifest_summary *sum, char *desc,
+                                 size_t cap)
+{
+    memset(plan, 0, sizeof *plan);
+    if (!m->images)
+        return cxr_set_error(CXR_E_ARG, "--manifest %s: --images DIR is required to pack",
+                             m->manifest);
+    cxr_manifest_options o = m->opt;
+    if (val_fraction > 0) o.val_fraction = val_fraction;
+    o.strict = strict;
+    size_t len = strlen(desc);
+    if (len < cap)
+        snprintf(desc + len, cap - len,
+                 " --images %s --top-classes %d --min-count %lld --val-fraction %.17g"
+                 " --test-fraction %.17g", m->images, o.top_classes, (long long)o.min_count,
+                 o.val_fraction, o.test_fraction);
+    return cxr_plan_from_manifest(plan, m->manifest, m->images, &o, sum);
+}
+
+void cxr_manifest_summary_format(const cxr_manifest_summary *s, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "manifest: %lld rows, %lld planned; skipped: %lld malformed, %lld missing "
+             "id/url/label, %lld bad id, %lld duplicate id, %lld image not found; %lld rows of "
+             "other classes (%lld classes in the manifest)",
+             (long long)s->rows, (long long)s->planned, (long long)s->malformed,
+             (long long)s->missing, (long long)s->bad_id, (long long)s->duplicate,
+             (long long)s->not_found, (long long)s->other_class, (long long)s->classes_total);
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cxr_manifest.h" /* --manifest mode: options, plan, --explore */
 #include "cxr_pack.h"
 
 static volatile sig_atomic_t g_interrupted;
@@ -73,6 +74,24 @@ static void usage(FILE *f)
 "(missing train/ or test/, no class folders, val/ together with --val-fraction, a skip under\n"
 "--strict); 4 I/O error (read, write, rename); 130 interrupted (SIGINT/SIGTERM: the run stops\n"
 "at the next image, the temporary file is removed); 1 other errors.\n");
+    fputs(cxr_manifest_cli_help(), f);
+}
+
+/* --manifest FILE --explore: print the manifest's statistics and pack nothing. */
+static int explore_main(const char *manifest, int strict)
+{
+    cxr_manifest_stats s;
+    char *text = NULL;
+    cxr_status st = cxr_manifest_explore(&s, manifest, strict);
+    if (st == CXR_OK) st = cxr_manifest_explore_format(&s, &text);
+    cxr_manifest_stats_free(&s);
+    if (st != CXR_OK) {
+        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        return cxr_exit_code(st);
+    }
+    fputs(text, stdout);
+    free(text);
+    return 0;
 }
 
 typedef struct {
@@ -140,14 +159,27 @@ static int parse_int(const char *s, const char *name, int lo, int hi, int *out)
 
 int main(int argc, char **argv)
 {
-    enum { O_THREADS = 256, O_SHARD, O_LEVEL, O_SIZE, O_STRICT, O_VAL, O_WINDOW, O_QUIET, O_VERSION };
-    static const struct option longopts[] = {
+    enum { O_THREADS = 256, O_SHARD, O_LEVEL, O_SIZE, O_STRICT, O_VAL, O_WINDOW, O_QUIET, O_VERSION,
+           O_MANIFEST };
+    struct option longopts[32] = {
         {"output", required_argument, 0, 'o'},   {"threads", required_argument, 0, O_THREADS},
         {"shard", required_argument, 0, O_SHARD}, {"level", required_argument, 0, O_LEVEL},
         {"size", required_argument, 0, O_SIZE},   {"strict", no_argument, 0, O_STRICT},
         {"val-fraction", required_argument, 0, O_VAL}, {"window", required_argument, 0, O_WINDOW},
         {"quiet", no_argument, 0, O_QUIET},       {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION},   {0, 0, 0, 0}};
+    cxr_manifest_cli mcli; /* manifest options: appended to longopts, parsed by the library */
+    cxr_manifest_cli_defaults(&mcli);
+    char mnames[16][32];
+    int k = 0;
+    while (longopts[k].name) k++;
+    for (int i = 0; cxr_manifest_cli_names[i] && i < 16 && k < 31; i++, k++) {
+        snprintf(mnames[i], sizeof mnames[i], "%s", cxr_manifest_cli_names[i]);
+        char *bang = strchr(mnames[i], '!');
+        if (bang) *bang = 0;
+        longopts[k] = (struct option){mnames[i], bang ? no_argument : required_argument, 0, O_MANIFEST};
+    }
+    int longidx = 0;
     const char *out = NULL;
     int threads = omp_get_max_threads(), window = 0, quiet = 0;
     double val_fraction = 0;
@@ -158,7 +190,7 @@ int main(int argc, char **argv)
     memset(&opt, 0, sizeof opt);
     cxr_store_options_defaults(&opt.store);
     int opt_c;
-    while ((opt_c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((opt_c = getopt_long(argc, argv, "o:h", longopts, &longidx)) != -1) {
         switch (opt_c) {
         case 'o': out = optarg; break;
         case O_THREADS: if (!parse_int(optarg, "--threads", 1, 1024, &threads)) return 2; break;
@@ -179,19 +211,40 @@ int main(int argc, char **argv)
         }
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("%s\n", version); return 0;
+        case O_MANIFEST:
+            if (cxr_manifest_cli_option(&mcli, longopts[longidx].name, optarg) != CXR_OK) {
+                fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+                return 2;
+            }
+            break;
         default: usage(stderr); return 2;
         }
     }
-    if (optind != argc - 1 || !out) {
+    if (mcli.explore && !mcli.manifest) {
+        fprintf(stderr, "cxr-pack: --explore needs --manifest FILE\n");
+        return 2;
+    }
+    if (mcli.manifest && mcli.explore) return explore_main(mcli.manifest, opt.strict);
+    if (mcli.manifest && (optind != argc || !out)) {
+        fprintf(stderr, "cxr-pack: %s\n", !out ? "missing -o STORE.h5" : "no SRC_DIR with --manifest");
+        return 2;
+    }
+    cxr_manifest_cli_preprocess(&mcli, &opt.store.pp);
+    if (!mcli.manifest && (optind != argc - 1 || !out)) {
         fprintf(stderr, "cxr-pack: %s\n", !out ? "missing -o STORE.h5" : "expected one SRC_DIR");
         fprintf(stderr, "usage: cxr-pack SRC_DIR -o STORE.h5 [options]  (--help for more)\n");
         return 2;
     }
-    const char *src = argv[optind];
+    const char *src = mcli.manifest ? mcli.manifest : argv[optind];
 
     cxr_pack_plan plan;
-    cxr_status st = cxr_plan_from_tree(&plan, src);
-    if (st == CXR_OK && val_fraction > 0) st = cxr_plan_split_val_by_patient(&plan, val_fraction);
+    cxr_manifest_summary msum;
+    char mdesc[1024] = "";
+    cxr_status st = mcli.manifest ? cxr_manifest_cli_plan(&mcli, val_fraction, opt.strict, &plan,
+                                                          &msum, mdesc, sizeof mdesc)
+                                  : cxr_plan_from_tree(&plan, src);
+    if (st == CXR_OK && val_fraction > 0 && !mcli.manifest)
+        st = cxr_plan_split_val_by_patient(&plan, val_fraction);
     if (st != CXR_OK) {
         fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
         cxr_plan_free(&plan);
@@ -200,10 +253,10 @@ int main(int argc, char **argv)
 
     /* provenance: only what determines the content (see --help) */
     char cmd[4096];
-    int n = snprintf(cmd, sizeof cmd, "cxr-pack %s --shard %d --level %d --size %d%s", src,
-                     opt.store.shard, opt.store.zstd_level, opt.store.pp.size,
-                     opt.strict ? " --strict" : "");
-    if (val_fraction > 0 && n > 0 && (size_t)n < sizeof cmd)
+    int n = snprintf(cmd, sizeof cmd, "cxr-pack %s%s --shard %d --level %d --size %d%s%s",
+                     mcli.manifest ? "--manifest " : "", src, opt.store.shard,
+                     opt.store.zstd_level, opt.store.pp.size, opt.strict ? " --strict" : "", mdesc);
+    if (val_fraction > 0 && !mcli.manifest && n > 0 && (size_t)n < sizeof cmd)
         snprintf(cmd + n, sizeof cmd - (size_t)n, " --val-fraction %.17g", val_fraction);
     cxr_pack_attr attrs[] = {{"command_line", cmd}};
 
@@ -264,6 +317,11 @@ int main(int argc, char **argv)
     printf("time %.3f s: %.1f img/s, %.2f MB/s of JPEG input (%llu bytes)\n", sum.seconds,
            (double)sum.packed / secs, (double)sum.input_bytes / 1e6 / secs,
            (unsigned long long)sum.input_bytes);
+    if (mcli.manifest) {
+        char line[512];
+        cxr_manifest_summary_format(&msum, line, sizeof line);
+        printf("%s\n", line);
+    }
     cxr_plan_free(&plan);
     return 0;
 }

@@ -1,0 +1,311 @@
+/* manifest_csv.c: the CSV reader of cxr_manifest.h: RFC 4180 records read from a file in
+ * 4 MiB blocks (memory stays flat whatever the file size) or parsed in place from memory; a
+ * fast path splits lines without quotes with memchr. The dialect is documented in
+ * cxr_manifest.h and specs/store.md ("Manifest inputs"). */
+#include "cxr_manifest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ================================================================ CSV reader */
+/* A file is read in blocks of CSV_BLOCK bytes into one buffer (grown only for a longer line),
+ * so memory stays flat whatever the file size; memory input is parsed in place. */
+#define CSV_BLOCK ((size_t)4 << 20)
+
+struct cxr_csv {
+    char *name;
+    const char *data;        /* buffered bytes (file) or the caller's memory */
+    size_t len, pos;
+    int64_t line;            /* line number of the next line to read (1-based) */
+    int fd;                  /* -1 for memory input */
+    int eof;                 /* no more bytes to read beyond data[len] */
+    char *buf;               /* file buffer */
+    size_t cap;
+    cxr_csv_field *fields;
+    int cap_fields;
+    char *scratch;           /* unescaped quoted fields of the current record */
+    size_t cap_scratch;
+};
+
+static cxr_status csv_init(cxr_csv **out, const char *name)
+{
+    *out = NULL;
+    cxr_csv *r = calloc(1, sizeof *r);
+    if (!r || !(r->name = strdup(name))) {
+        free(r);
+        return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", name);
+    }
+    r->line = 1;
+    r->fd = -1;
+    *out = r;
+    return CXR_OK;
+}
+
+/* Keep data[pos, len) and read more after it; grows the buffer when that tail fills it. */
+static cxr_status csv_fill(cxr_csv *r)
+{
+    size_t keep = r->len - r->pos;
+    if (keep && r->pos) memmove(r->buf, r->buf + r->pos, keep);
+    r->pos = 0;
+    r->len = keep;
+    if (keep + CSV_BLOCK / 2 > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : CSV_BLOCK;
+        char *b = realloc(r->buf, cap);
+        if (!b) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory (line of %zu bytes)",
+                                     r->name, keep);
+        r->buf = b;
+        r->cap = cap;
+    }
+    while (r->len < r->cap) {
+        ssize_t k = read(r->fd, r->buf + r->len, r->cap - r->len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return cxr_set_error(CXR_E_IO, "%s: read failed: %s", r->name, strerror(errno));
+        if (k == 0) {
+            r->eof = 1;
+            break;
+        }
+        r->len += (size_t)k;
+    }
+    r->data = r->buf;
+    return CXR_OK;
+}
+
+static void csv_skip_bom(cxr_csv *r)
+{
+    if (r->len >= 3 && memcmp(r->data, "\xEF\xBB\xBF", 3) == 0) r->pos = 3;
+}
+
+cxr_status cxr_csv_open_mem(cxr_csv **out, const char *data, size_t len, const char *name)
+{
+    cxr_status st = csv_init(out, name ? name : "(memory)");
+    if (st != CXR_OK) return st;
+    (*out)->data = data;
+    (*out)->len = len;
+    (*out)->eof = 1;
+    csv_skip_bom(*out);
+    return CXR_OK;
+}
+
+cxr_status cxr_csv_open(cxr_csv **out, const char *path)
+{
+    cxr_status st = csv_init(out, path);
+    if (st != CXR_OK) return st;
+    cxr_csv *r = *out;
+    struct stat sb;
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0 || fstat(r->fd, &sb) != 0) {
+        st = cxr_set_error(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
+        goto bail;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        st = cxr_set_error(CXR_E_IO, "%s: is a directory", path);
+        goto bail;
+    }
+    posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if ((st = csv_fill(r)) != CXR_OK) goto bail;
+    csv_skip_bom(r);
+    return CXR_OK;
+bail:
+    cxr_csv_destroy(r);
+    *out = NULL;
+    return st;
+}
+
+void cxr_csv_destroy(cxr_csv *r)
+{
+    if (!r) return;
+    if (r->fd >= 0) close(r->fd);
+    free(r->buf);
+    free(r->fields);
+    free(r->scratch);
+    free(r->name);
+    free(r);
+}
+
+const char *cxr_csv_name(const cxr_csv *r) { return r->name; }
+
+cxr_status cxr_csv_rewind(cxr_csv *r)
+{
+    r->pos = 0;
+    r->line = 1;
+    if (r->fd >= 0) {
+        if (lseek(r->fd, 0, SEEK_SET) != 0)
+            return cxr_set_error(CXR_E_IO, "%s: cannot seek: %s", r->name, strerror(errno));
+        r->len = 0;
+        r->eof = 0;
+        cxr_status st = csv_fill(r);
+        if (st != CXR_OK) return st;
+    }
+    csv_skip_bom(r);
+    return CXR_OK;
+}
+
+static int csv_push(cxr_csv *r, int n, const char *s, size_t len)
+{
+    if (n == r->cap_fields) {
+        int cap = r->cap_fields ? r->cap_fields * 2 : 16;
+        cxr_csv_field *f = realloc(r->fields, (size_t)cap * sizeof *f);
+        if (!f) return -1;
+        r->fields = f;
+        r->cap_fields = cap;
+    }
+    r->fields[n] = (cxr_csv_field){s, len};
+    return 0;
+}
+
+/* Split one line [p, e) with quotes. Unescaped text goes to r->scratch, which holds at least
+ * e - p bytes, so field pointers into it stay valid. Returns field count, -1 on NOMEM, or -2/-3
+ * for an unterminated quote / text after a closing quote. */
+static int csv_split_quoted(cxr_csv *r, const char *p, const char *e)
+{
+    size_t need = (size_t)(e - p) + 1;
+    if (need > r->cap_scratch) {
+        char *s = realloc(r->scratch, need);
+        if (!s) return -1;
+        r->scratch = s;
+        r->cap_scratch = need;
+    }
+    char *w = r->scratch;
+    int n = 0;
+    for (;;) {
+        if (p < e && *p == '"') {
+            const char *start = w;
+            p++;
+            for (;;) {
+                if (p >= e) return -2;
+                if (*p == '"') {
+                    if (p + 1 < e && p[1] == '"') {
+                        *w++ = '"';
+                        p += 2;
+                        continue;
+                    }
+                    p++;
+                    break;
+                }
+                *w++ = *p++;
+            }
+            if (p < e && *p != ',') return -3;
+            if (csv_push(r, n++, start, (size_t)(w - start))) return -1;
+        } else {
+            const char *c = memchr(p, ',', (size_t)(e - p));
+            const char *fe = c ? c : e;
+            if (csv_push(r, n++, p, (size_t)(fe - p))) return -1;
+            p = fe;
+        }
+        if (p >= e) break;
+        p++; /* the comma */
+        if (p == e) { /* trailing comma: one last empty field */
+            if (csv_push(r, n++, p, 0)) return -1;
+            break;
+        }
+    }
+    return n;
+}
+
+cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields, int64_t *line)
+{
+    *n_fields = 0;
+    *fields = r->fields;
+    for (;;) {
+        if (r->pos >= r->len) {
+            if (r->eof) return CXR_OK;
+            cxr_status st = csv_fill(r);
+            if (st != CXR_OK) return st;
+            continue;
+        }
+        const char *p = r->data + r->pos;
+        size_t rest = r->len - r->pos;
+        const char *nl = memchr(p, '\n', rest);
+        if (!nl && !r->eof) { /* the line goes on past the buffer: read more */
+            cxr_status st = csv_fill(r);
+            if (st != CXR_OK) return st;
+            continue;
+        }
+        const char *e = nl ? nl : p + rest;
+        r->pos = nl ? (size_t)(nl + 1 - r->data) : r->len;
+        int64_t this_line = r->line++;
+        if (line) *line = this_line;
+        if (e > p && e[-1] == '\r') e--;
+        if (e == p) continue; /* blank line */
+        int n = 0;
+        if (!memchr(p, '"', (size_t)(e - p))) {
+            for (;;) { /* fast path: no quotes on this line */
+                const char *c = memchr(p, ',', (size_t)(e - p));
+                if (csv_push(r, n++, p, c ? (size_t)(c - p) : (size_t)(e - p))) { n = -1; break; }
+                if (!c) break;
+                p = c + 1;
+            }
+        } else {
+            n = csv_split_quoted(r, p, e);
+        }
+        if (n == -1) return cxr_set_error(CXR_E_NOMEM, "%s: line %lld: out of memory", r->name,
+                                          (long long)this_line);
+        if (n == -2) return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: unterminated quote",
+                                          r->name, (long long)this_line);
+        if (n == -3) return cxr_set_error(CXR_E_FORMAT,
+                                          "%s: line %lld: text after a closing quote", r->name,
+                                          (long long)this_line);
+        *fields = r->fields;
+        *n_fields = n;
+        return CXR_OK;
+    }
+}
+
+int cxr_csv_find(const cxr_csv_field *fields, int n_fields, const char *name)
+{
+    size_t len = strlen(name);
+    for (int i = 0; i < n_fields; i++)
+        if (fields[i].len == len && memcmp(fields[i].s, name, len) == 0) return i;
+    return -1;
+}
+
+int cxr_csv_missing(const cxr_csv_field *f)
+{
+    return f->len == 0 || (f->len == 4 && memcmp(f->s, "None", 4) == 0);
+}
+
+cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_field *header,
+                                     int n, const char *name, int require_id_url,
+                                     int require_label)
+{
+    cols->n_columns = n;
+    cols->id = cxr_csv_find(header, n, "id");
+    cols->url = cxr_csv_find(header, n, "url");
+    cols->label = cxr_csv_find(header, n, "landmark_id");
+    if (cols->label < 0) cols->label = cxr_csv_find(header, n, "label");
+    if (require_id_url && cols->id < 0)
+        return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'id' column", name);
+    if (require_id_url && cols->url < 0)
+        return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'url' column", name);
+    if (require_label && cols->label < 0)
+        return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'landmark_id' or 'label' column",
+                             name);
+    return CXR_OK;
+}
+
+static int all_digits(const char *s, size_t n)
+{
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+int cxr_label_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int da = all_digits(a, alen), db = all_digits(b, blen);
+    if (da != db) return da ? -1 : 1; /* numbers first */
+    if (da) {
+        while (alen > 1 && *a == '0') a++, alen--;
+        while (blen > 1 && *b == '0') b++, blen--;
+        if (alen != blen) return alen < blen ? -1 : 1;
+    }
+    size_t m = alen < blen ? alen : blen;
+    int c = memcmp(a, b, m);
+    if (c) return c;
+    return alen < blen ? -1 : alen > blen;
+}
