@@ -1,0 +1,73 @@
+/* cxr_monitor.h: the resource sampler behind the training log's `monitor` objects and the
+ * samples file (specs/log.md).
+ *
+ * A background thread samples, every `interval_s` seconds, this process's CPU utilization
+ * (utime+stime from /proc/self/stat over wall time, percent of one core) and resident memory
+ * (/proc/self/statm), and, through NVML loaded at run time with dlopen("libnvidia-ml.so.1"),
+ * one GPU's utilization and memory. A machine without the NVIDIA driver still runs: the
+ * monitor then records why ("not available: <reason>") and samples CPU and memory only.
+ * Every function is thread-safe on one monitor handle.
+ */
+#ifndef CXR_MONITOR_H
+#define CXR_MONITOR_H
+
+#include <stddef.h>
+
+#include "cxr_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cxr_monitor cxr_monitor;
+
+/* Mean and max of each quantity over the samples of one period (an epoch). A quantity with no
+ * samples is NAN. When gpu_ok is 0 the gpu_* fields are NAN and gpu_reason says why. */
+typedef struct {
+    int n_samples;
+    double cpu_util_mean, cpu_util_max; /* percent of one core: 200 = two cores busy */
+    double rss_mb_mean, rss_mb_max;     /* resident set size, MiB */
+    int gpu_ok;
+    double gpu_util_mean, gpu_util_max;     /* percent */
+    double gpu_mem_mb_mean, gpu_mem_mb_max; /* device memory used, MiB */
+    double gpu_mem_total_mb;
+    char gpu_reason[192]; /* "" when gpu_ok, else e.g. "libnvidia-ml.so.1: cannot open ..." */
+} cxr_monitor_summary;
+
+/* Start sampling every interval_s seconds (> 0; 1.0 in training, ~0.05 in tests).
+ * samples_path: NULL for none, else a JSON Lines file (created/truncated) that receives one
+ * flushed line per sample (specs/log.md "Samples file"). gpu_index: the NVML device index to
+ * watch, or -1 to leave the GPU unmonitored (reason "not requested").
+ * On success *out owns the thread and the file; release with cxr_monitor_destroy.
+ * Errors: CXR_E_ARG (bad interval, out NULL), CXR_E_IO (samples file cannot be created),
+ * CXR_E_NOMEM, CXR_E_INTERNAL (thread creation). NVML failures are not errors. */
+cxr_status cxr_monitor_create(cxr_monitor **out, double interval_s, const char *samples_path,
+                              int gpu_index);
+/* As cxr_monitor_create, but loads NVML from nvml_lib (NULL = "libnvidia-ml.so.1"); tests
+ * pass a name that does not exist to exercise the "not available" path on any machine. */
+cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const char *samples_path,
+                                 int gpu_index, const char *nvml_lib);
+/* Set the epoch number that later samples carry (0 before training starts). */
+void cxr_monitor_set_epoch(cxr_monitor *m, int epoch);
+/* Take one sample now (besides the periodic ones), e.g. at the end of a short epoch. */
+void cxr_monitor_sample_now(cxr_monitor *m);
+/* Fill *out with the summary of the samples taken since the previous call (or since create)
+ * and start a new period. A sample is taken first, so a period is never empty. */
+void cxr_monitor_summary_reset(cxr_monitor *m, cxr_monitor_summary *out);
+/* Whether NVML works on this monitor; when not, copy the reason into reason (cap bytes). */
+int cxr_monitor_gpu_available(cxr_monitor *m, char *reason, size_t cap);
+/* Write s as the JSON `monitor` object of specs/log.md ({"cpu_util_mean":...}) into buf
+ * (cap bytes, always NUL-terminated when cap > 0). Returns the length the full text needs,
+ * excluding the NUL, like snprintf: a result >= cap means buf was too small. NAN values are
+ * left out ("a missing key means not measured"). */
+size_t cxr_monitor_summary_json(const cxr_monitor_summary *s, char *buf, size_t cap);
+/* Stop the thread, flush and close the samples file. Returns CXR_E_IO if any sample line
+ * could not be written (the message names the file). Safe to call twice. */
+cxr_status cxr_monitor_stop(cxr_monitor *m);
+/* Stop (ignoring its status) and free. NULL-safe. */
+void cxr_monitor_destroy(cxr_monitor *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

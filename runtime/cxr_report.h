@@ -1,0 +1,99 @@
+/* cxr_report.h: reading training logs and monitor samples (specs/log.md) and drawing them as
+ * one self-contained HTML report (inline CSS and SVG, nothing fetched), for cxr-report.
+ *
+ * Reading is tolerant line by line: a line that is not JSON, not an object, lacks `type`, or
+ * carries a known key with the wrong type is reported through the warning callback as
+ * "file:line: reason" and skipped; the rest of the file is still used.
+ */
+#ifndef CXR_REPORT_H
+#define CXR_REPORT_H
+
+#include "cxr_monitor.h"
+#include "cxr_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Called once per skipped line with "file:line: reason". ctx is passed through. */
+typedef void (*cxr_report_warn_fn)(void *ctx, const char *message);
+
+typedef struct {
+    double precision, recall, f1;
+} cxr_log_class_metrics;
+
+/* One `epoch` line. Numbers absent from the line are NAN; arrays absent are NULL/0. */
+typedef struct {
+    int epoch;
+    double train_loss, train_acc, eval_loss, eval_acc;
+    double precision, recall, specificity, f1, auc;
+    double epoch_s, eval_s, images_per_s, data_wait_s, data_wait_frac, gpu_mem_used_mb;
+    int n_per_class;
+    cxr_log_class_metrics *per_class; /* n_per_class */
+    int k;                            /* confusion is k x k, 0 when absent */
+    long long *confusion;             /* row-major, row = true class */
+    int n_roc;
+    double *roc;                      /* n_roc (fpr, tpr) pairs */
+    int has_monitor;
+    cxr_monitor_summary monitor;      /* gpu_ok 0 + gpu_reason when the log said "not available" */
+    int monitor_gpu_reported;         /* the monitor object had gpu numbers or a gpu reason */
+} cxr_log_epoch;
+
+/* One `benchmark` line. */
+typedef struct {
+    char *config;
+    double first_epoch_s, later_epoch_s, images_per_s, data_wait_frac;
+} cxr_log_bench;
+
+/* One training log. Strings absent from the log are NULL; counts absent are -1. */
+typedef struct {
+    char *path;
+    char *label;        /* file name without directories */
+    char *tool, *store, *device, *eval_split;
+    char *recipe_json;  /* the `recipe` object as compact JSON, or NULL */
+    int n_classes;
+    char **classes;
+    long long train_images, eval_images;
+    int n_epochs;
+    cxr_log_epoch *epochs; /* in file order */
+    int n_bench;
+    cxr_log_bench *bench;
+    int n_lines, n_skipped;
+} cxr_log_run;
+
+/* One line of a samples file. Absent numbers are NAN, absent epoch -1. */
+typedef struct {
+    double t;
+    int epoch;
+    double cpu_util, rss_mb, gpu_util, gpu_mem_mb, gpu_mem_total_mb;
+} cxr_sample;
+
+typedef struct {
+    char *path, *label;
+    int n;
+    cxr_sample *s;
+    int n_lines, n_skipped;
+} cxr_samples;
+
+/* Read a training log. warn (may be NULL) gets each skipped line. On success *out owns the
+ * run (free with cxr_log_run_free). Errors: CXR_E_IO (cannot open/read: message names the
+ * file), CXR_E_FORMAT (no usable `epoch` line: "<file>: no epoch lines ..."), CXR_E_NOMEM. */
+cxr_status cxr_log_read(const char *path, cxr_report_warn_fn warn, void *ctx, cxr_log_run **out);
+void cxr_log_run_free(cxr_log_run *run);
+
+/* Read a samples file (specs/log.md "Samples file"), same conventions. CXR_E_FORMAT when no
+ * line holds a sample. */
+cxr_status cxr_samples_read(const char *path, cxr_report_warn_fn warn, void *ctx,
+                            cxr_samples **out);
+void cxr_samples_free(cxr_samples *s);
+
+/* Write the HTML report of n_runs runs (n_runs >= 1) and n_samples samples files (may be 0)
+ * to out_path, through a temporary file in the same folder renamed into place when complete.
+ * Errors: CXR_E_ARG, CXR_E_IO (message names the file), CXR_E_NOMEM. */
+cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs, int n_runs,
+                                 cxr_samples *const *samples, int n_samples);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,394 @@
+/* monitor.c: the resource sampler (cxr_monitor.h). One pthread wakes every interval, reads
+ * /proc/self/stat and /proc/self/statm, asks NVML (dlopen'ed, never linked, so the build and
+ * CPU-only machines need no driver) for one GPU's utilization and memory, appends the sample
+ * to the samples file and folds it into the running per-epoch mean/max.
+ */
+#include "cxr_monitor.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The few NVML declarations we need (nvml.h is not required to build). */
+typedef int nvml_return;
+typedef struct nvml_device_st *nvml_device;
+typedef struct { unsigned int gpu, memory; } nvml_utilization;
+typedef struct { unsigned long long total, free, used; } nvml_memory;
+
+typedef struct {
+    void *lib;
+    nvml_return (*init)(void);
+    nvml_return (*shutdown)(void);
+    nvml_return (*handle_by_index)(unsigned int, nvml_device *);
+    nvml_return (*utilization)(nvml_device, nvml_utilization *);
+    nvml_return (*memory)(nvml_device, nvml_memory *);
+    const char *(*error_string)(nvml_return);
+    nvml_device dev;
+    int ok;
+    char reason[192];
+} nvml_api;
+
+/* Running accumulation for one period. */
+typedef struct {
+    int n, n_gpu;
+    double cpu_sum, cpu_max, rss_sum, rss_max;
+    double gpu_sum, gpu_max, gmem_sum, gmem_max, gmem_total;
+} accum;
+
+struct cxr_monitor {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int thread_started, stopping, stopped;
+    double interval_s;
+    double t0;          /* monotonic seconds at create */
+    double last_t;      /* time of the previous CPU reading */
+    double last_ticks;  /* utime+stime (clock ticks) at last_t */
+    double tick_hz, page_mb;
+    int epoch;
+    FILE *samples;
+    char *samples_path;
+    int write_failed;
+    accum acc;
+    nvml_api nv;
+};
+
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* utime+stime of this process in clock ticks, or -1. Fields 14 and 15 of /proc/self/stat,
+ * counted after the ')' that closes the command name (which may itself hold spaces). */
+static double read_cpu_ticks(void) {
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    unsigned long long utime = 0, stime = 0;
+    /* after ')': state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+     * utime(14) stime(15) */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+               &stime) != 2)
+        return -1;
+    return (double)(utime + stime);
+}
+
+static double read_rss_pages(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    unsigned long long size = 0, resident = 0;
+    int got = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    return got == 2 ? (double)resident : -1;
+}
+
+static void nvml_fail(nvml_api *nv, const char *what, nvml_return r) {
+    const char *es = nv->error_string ? nv->error_string(r) : NULL;
+    snprintf(nv->reason, sizeof nv->reason, "%s failed: %s (code %d)", what, es ? es : "?", r);
+}
+
+/* Load and initialise NVML; on any failure leave ok = 0 with the reason. */
+static void nvml_open(nvml_api *nv, const char *lib, int gpu_index) {
+    memset(nv, 0, sizeof *nv);
+    if (gpu_index < 0) {
+        snprintf(nv->reason, sizeof nv->reason, "not requested");
+        return;
+    }
+    nv->lib = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!nv->lib) {
+        const char *e = dlerror();
+        snprintf(nv->reason, sizeof nv->reason, "%s", e ? e : "dlopen failed");
+        return;
+    }
+    *(void **)&nv->init = dlsym(nv->lib, "nvmlInit_v2");
+    *(void **)&nv->shutdown = dlsym(nv->lib, "nvmlShutdown");
+    *(void **)&nv->handle_by_index = dlsym(nv->lib, "nvmlDeviceGetHandleByIndex_v2");
+    *(void **)&nv->utilization = dlsym(nv->lib, "nvmlDeviceGetUtilizationRates");
+    *(void **)&nv->memory = dlsym(nv->lib, "nvmlDeviceGetMemoryInfo");
+    *(void **)&nv->error_string = dlsym(nv->lib, "nvmlErrorString");
+    if (!nv->init || !nv->shutdown || !nv->handle_by_index || !nv->utilization || !nv->memory) {
+        snprintf(nv->reason, sizeof nv->reason, "%s lacks the NVML entry points", lib);
+        dlclose(nv->lib);
+        nv->lib = NULL;
+        return;
+    }
+    nvml_return r = nv->init();
+    if (r != 0) {
+        nvml_fail(nv, "nvmlInit_v2", r);
+        dlclose(nv->lib);
+        nv->lib = NULL;
+        return;
+    }
+    r = nv->handle_by_index((unsigned)gpu_index, &nv->dev);
+    if (r != 0) {
+        nvml_fail(nv, "nvmlDeviceGetHandleByIndex_v2", r);
+        nv->shutdown();
+        dlclose(nv->lib);
+        nv->lib = NULL;
+        return;
+    }
+    nv->ok = 1;
+}
+
+static void nvml_close(nvml_api *nv) {
+    if (!nv->lib) return;
+    nv->shutdown();
+    dlclose(nv->lib);
+    nv->lib = NULL;
+    nv->ok = 0;
+}
+
+/* Take one sample; caller holds m->mu. */
+static void sample_locked(cxr_monitor *m) {
+    double now = mono_now();
+    double ticks = read_cpu_ticks();
+    double cpu = NAN;
+    if (ticks >= 0 && m->last_ticks >= 0 && now > m->last_t)
+        cpu = 100.0 * (ticks - m->last_ticks) / m->tick_hz / (now - m->last_t);
+    m->last_ticks = ticks;
+    m->last_t = now;
+    double pages = read_rss_pages();
+    double rss = pages >= 0 ? pages * m->page_mb : NAN;
+
+    double gutil = NAN, gmem = NAN, gtotal = NAN;
+    if (m->nv.ok) {
+        nvml_utilization u;
+        nvml_memory mem;
+        if (m->nv.utilization(m->nv.dev, &u) == 0) gutil = u.gpu;
+        if (m->nv.memory(m->nv.dev, &mem) == 0) {
+            gmem = (double)mem.used / (1024.0 * 1024.0);
+            gtotal = (double)mem.total / (1024.0 * 1024.0);
+        }
+    }
+
+    accum *a = &m->acc;
+    if (!isnan(cpu)) {
+        a->cpu_sum += cpu;
+        if (a->n == 0 || cpu > a->cpu_max) a->cpu_max = cpu;
+    }
+    if (!isnan(rss)) {
+        a->rss_sum += rss;
+        if (a->n == 0 || rss > a->rss_max) a->rss_max = rss;
+    }
+    a->n++;
+    if (!isnan(gutil) && !isnan(gmem)) {
+        a->gpu_sum += gutil;
+        a->gmem_sum += gmem;
+        if (a->n_gpu == 0 || gutil > a->gpu_max) a->gpu_max = gutil;
+        if (a->n_gpu == 0 || gmem > a->gmem_max) a->gmem_max = gmem;
+        a->gmem_total = gtotal;
+        a->n_gpu++;
+    }
+
+    if (m->samples) {
+        int w = fprintf(m->samples, "{\"t\":%.3f,\"epoch\":%d", now - m->t0, m->epoch);
+        if (!isnan(cpu)) w = w < 0 ? w : fprintf(m->samples, ",\"cpu_util\":%.2f", cpu);
+        if (!isnan(rss)) w = w < 0 ? w : fprintf(m->samples, ",\"rss_mb\":%.2f", rss);
+        if (!isnan(gutil)) w = w < 0 ? w : fprintf(m->samples, ",\"gpu_util\":%.1f", gutil);
+        if (!isnan(gmem))
+            w = w < 0 ? w
+                      : fprintf(m->samples, ",\"gpu_mem_mb\":%.1f,\"gpu_mem_total_mb\":%.1f",
+                                gmem, gtotal);
+        if (w < 0 || fputs("}\n", m->samples) < 0 || fflush(m->samples) != 0) m->write_failed = 1;
+    }
+}
+
+static void *sampler_main(void *arg) {
+    cxr_monitor *m = arg;
+    pthread_mutex_lock(&m->mu);
+    double next = mono_now() + m->interval_s;
+    while (!m->stopping) {
+        struct timespec ts;
+        ts.tv_sec = (time_t)next;
+        ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
+        int rc = pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+        if (m->stopping) break;
+        if (rc == ETIMEDOUT) {
+            sample_locked(m);
+            next += m->interval_s;
+            double now = mono_now();
+            if (next < now) next = now + m->interval_s; /* fell behind (suspended): resync */
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const char *samples_path,
+                                 int gpu_index, const char *nvml_lib) {
+    cxr_status st = CXR_OK;
+    cxr_monitor *m = NULL;
+    pthread_condattr_t ca;
+    int ca_init = 0;
+    if (!out) return cxr_set_error(CXR_E_ARG, "cxr_monitor_create: out is NULL");
+    *out = NULL;
+    if (!(interval_s > 0) || interval_s > 3600)
+        return cxr_set_error(CXR_E_ARG, "cxr_monitor_create: interval %g s is not in (0, 3600]",
+                             interval_s);
+    m = calloc(1, sizeof *m);
+    if (!m) CXR_THROW(CXR_E_NOMEM, "cxr_monitor_create: out of memory");
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_condattr_init(&ca);
+    ca_init = 1;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cv, &ca);
+    m->interval_s = interval_s;
+    m->tick_hz = (double)sysconf(_SC_CLK_TCK);
+    if (!(m->tick_hz > 0)) m->tick_hz = 100;
+    m->page_mb = (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+    m->t0 = m->last_t = mono_now();
+    m->last_ticks = read_cpu_ticks();
+    if (samples_path) {
+        m->samples_path = strdup(samples_path);
+        if (!m->samples_path) CXR_THROW(CXR_E_NOMEM, "cxr_monitor_create: out of memory");
+        m->samples = fopen(samples_path, "w");
+        if (!m->samples)
+            CXR_THROW(CXR_E_IO, "%s: cannot create samples file: %s", samples_path,
+                      strerror(errno));
+    }
+    nvml_open(&m->nv, nvml_lib ? nvml_lib : "libnvidia-ml.so.1", gpu_index);
+    if (pthread_create(&m->thread, NULL, sampler_main, m) != 0)
+        CXR_THROW(CXR_E_INTERNAL, "cxr_monitor_create: cannot start the sampler thread");
+    m->thread_started = 1;
+    *out = m;
+    m = NULL;
+bail:
+    if (ca_init) pthread_condattr_destroy(&ca);
+    cxr_monitor_destroy(m);
+    return st;
+}
+
+cxr_status cxr_monitor_create(cxr_monitor **out, double interval_s, const char *samples_path,
+                              int gpu_index) {
+    return cxr_monitor_create_ex(out, interval_s, samples_path, gpu_index, NULL);
+}
+
+void cxr_monitor_set_epoch(cxr_monitor *m, int epoch) {
+    pthread_mutex_lock(&m->mu);
+    m->epoch = epoch;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void cxr_monitor_sample_now(cxr_monitor *m) {
+    pthread_mutex_lock(&m->mu);
+    if (!m->stopped) sample_locked(m);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void cxr_monitor_summary_reset(cxr_monitor *m, cxr_monitor_summary *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->mu);
+    if (!m->stopped) sample_locked(m);
+    const accum *a = &m->acc;
+    out->n_samples = a->n;
+    out->cpu_util_mean = a->n ? a->cpu_sum / a->n : NAN;
+    out->cpu_util_max = a->n ? a->cpu_max : NAN;
+    out->rss_mb_mean = a->n ? a->rss_sum / a->n : NAN;
+    out->rss_mb_max = a->n ? a->rss_max : NAN;
+    out->gpu_ok = m->nv.ok && a->n_gpu > 0;
+    out->gpu_util_mean = out->gpu_ok ? a->gpu_sum / a->n_gpu : NAN;
+    out->gpu_util_max = out->gpu_ok ? a->gpu_max : NAN;
+    out->gpu_mem_mb_mean = out->gpu_ok ? a->gmem_sum / a->n_gpu : NAN;
+    out->gpu_mem_mb_max = out->gpu_ok ? a->gmem_max : NAN;
+    out->gpu_mem_total_mb = out->gpu_ok ? a->gmem_total : NAN;
+    if (!out->gpu_ok)
+        snprintf(out->gpu_reason, sizeof out->gpu_reason, "%s",
+                 m->nv.ok ? "NVML returned no readings" : m->nv.reason);
+    memset(&m->acc, 0, sizeof m->acc);
+    pthread_mutex_unlock(&m->mu);
+}
+
+int cxr_monitor_gpu_available(cxr_monitor *m, char *reason, size_t cap) {
+    pthread_mutex_lock(&m->mu);
+    int ok = m->nv.ok;
+    if (!ok && reason && cap) snprintf(reason, cap, "%s", m->nv.reason);
+    pthread_mutex_unlock(&m->mu);
+    return ok;
+}
+
+/* Append to buf like snprintf, tracking the full length in *len. */
+static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(*len < cap ? buf + *len : NULL, *len < cap ? cap - *len : 0, fmt, ap);
+    va_end(ap);
+    if (n > 0) *len += (size_t)n;
+}
+
+size_t cxr_monitor_summary_json(const cxr_monitor_summary *s, char *buf, size_t cap) {
+    size_t len = 0;
+    if (cap) buf[0] = '\0';
+    const struct { const char *key; double v; } f[] = {
+        {"cpu_util_mean", s->cpu_util_mean},     {"cpu_util_max", s->cpu_util_max},
+        {"rss_mb_mean", s->rss_mb_mean},         {"rss_mb_max", s->rss_mb_max},
+        {"gpu_util_mean", s->gpu_util_mean},     {"gpu_util_max", s->gpu_util_max},
+        {"gpu_mem_mb_mean", s->gpu_mem_mb_mean}, {"gpu_mem_mb_max", s->gpu_mem_mb_max},
+        {"gpu_mem_total_mb", s->gpu_mem_total_mb},
+    };
+    put(buf, cap, &len, "{\"samples\":%d", s->n_samples);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (isfinite(f[i].v)) put(buf, cap, &len, ",\"%s\":%.6g", f[i].key, f[i].v);
+    if (!s->gpu_ok) {
+        put(buf, cap, &len, ",\"gpu\":\"not available: ");
+        for (const unsigned char *p = (const unsigned char *)s->gpu_reason; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                put(buf, cap, &len, "\\%c", *p);
+            else if (*p < 0x20)
+                put(buf, cap, &len, "\\u%04x", *p);
+            else
+                put(buf, cap, &len, "%c", *p);
+        }
+        put(buf, cap, &len, "\"");
+    }
+    put(buf, cap, &len, "}");
+    if (cap && len >= cap) buf[cap - 1] = '\0';
+    return len;
+}
+
+cxr_status cxr_monitor_stop(cxr_monitor *m) {
+    if (!m) return CXR_OK;
+    pthread_mutex_lock(&m->mu);
+    m->stopping = 1;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (m->thread_started) {
+        pthread_join(m->thread, NULL);
+        m->thread_started = 0;
+    }
+    pthread_mutex_lock(&m->mu);
+    m->stopped = 1;
+    if (m->samples) {
+        if (fclose(m->samples) != 0) m->write_failed = 1;
+        m->samples = NULL;
+    }
+    nvml_close(&m->nv);
+    int failed = m->write_failed;
+    pthread_mutex_unlock(&m->mu);
+    if (failed)
+        return cxr_set_error(CXR_E_IO, "%s: could not write monitor samples",
+                             m->samples_path ? m->samples_path : "(samples)");
+    return CXR_OK;
+}
+
+void cxr_monitor_destroy(cxr_monitor *m) {
+    if (!m) return;
+    (void)cxr_monitor_stop(m);
+    pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->mu);
+    free(m->samples_path);
+    free(m);
+}

@@ -1,0 +1,656 @@
+/* report_html.c: lays out the training report (cxr_report_write_html): a runs table, loss and
+ * accuracy curves, the last evaluation (metrics, ROC, confusion matrices), speed per epoch,
+ * the benchmark comparisons and resource use. One HTML file with inline CSS and SVG only, so
+ * it opens offline; written to a temporary file and renamed into place.
+ *
+ * Element ids and classes are part of what tests check: chart-loss, chart-acc, chart-roc,
+ * chart-time, chart-ips, chart-bench, chart-cpu, chart-rss, chart-gpu, chart-gpumem,
+ * table.confusion#confusion-<run> with td.cm-cell, polyline.series[data-run], .na notes.
+ */
+#include "cxr_report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "report_svg.h"
+
+typedef struct {
+    rsb *b;
+    cxr_log_run *const *runs;
+    int n_runs;
+    cxr_samples *const *samples;
+    int n_samples;
+    const char **names; /* display name per run */
+} page;
+
+static const char *CSS =
+    "body{font-family:'DejaVu Sans',Arial,Helvetica,sans-serif;font-size:14px;color:#222;"
+    "max-width:1200px;margin:0 auto;padding:8px 10px;background:#fff}\n"
+    "h1{font-size:24px;margin:8px 0}h2{font-size:19px;margin:26px 0 8px;border-bottom:2px solid "
+    "#ccc;padding-bottom:3px}h3{font-size:15px;margin:14px 0 6px}\n"
+    ".grid{display:flex;flex-wrap:wrap;gap:16px}.grid>div{flex:0 0 auto}\n"
+    "table{border-collapse:collapse;margin:6px 0 10px}td,th{border:1px solid #ccc;"
+    "padding:3px 8px;text-align:right}th{background:#f0f0f0}td.l,th.l{text-align:left}\n"
+    "table.confusion td.cm-cell{min-width:54px;text-align:center;font-weight:bold}\n"
+    "table.confusion th.corner{background:#fff;border:none}\n"
+    ".na{color:#8a4b00;background:#fff4e0;border:1px solid #f0c890;padding:4px 8px;"
+    "display:inline-block;margin:3px 0}\n.muted{color:#666;font-size:12px}\n"
+    ".swatch{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:-1px}\n"
+    "svg.chart{background:#fff;border:1px solid #ddd}\n"
+    "svg text{font-family:'DejaVu Sans',Arial,Helvetica,sans-serif;font-size:12px;fill:#222}\n"
+    "svg .ctitle{font-size:14px;font-weight:bold;text-anchor:middle}\n"
+    "svg .ytick{text-anchor:end}svg .xtick,svg .xlabel{text-anchor:middle}\n"
+    "svg .ylabel{text-anchor:middle}svg .cat{text-anchor:end}svg .barval{font-size:11px}\n"
+    "svg .grid{stroke:#e4e4e4;stroke-width:1}svg .frame{fill:none;stroke:#888}\n"
+    "code{font-size:12px;word-break:break-all}\n";
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static void num_cell(rsb *b, double v, const char *fmt) {
+    if (isfinite(v)) {
+        rsb_printf(b, "<td>");
+        rsb_printf(b, fmt, v);
+        rsb_printf(b, "</td>");
+    } else {
+        rsb_printf(b, "<td class=\"muted\">&ndash;</td>");
+    }
+}
+
+static const cxr_log_epoch *last_epoch(const cxr_log_run *r) {
+    return &r->epochs[r->n_epochs - 1];
+}
+
+/* Last epoch of the run that carries a confusion matrix / ROC (the last evaluation). */
+static const cxr_log_epoch *last_with(const cxr_log_run *r, int want_roc) {
+    for (int i = r->n_epochs - 1; i >= 0; i--)
+        if (want_roc ? r->epochs[i].n_roc > 0 : r->epochs[i].k > 0) return &r->epochs[i];
+    return NULL;
+}
+
+/* Field accessor for per-epoch series. */
+typedef double (*ep_field)(const cxr_log_epoch *);
+#define FIELD(name, expr) \
+    static double name(const cxr_log_epoch *e) { return (expr); }
+FIELD(f_train_loss, e->train_loss)
+FIELD(f_eval_loss, e->eval_loss)
+FIELD(f_train_acc, e->train_acc)
+FIELD(f_eval_acc, e->eval_acc)
+FIELD(f_epoch_s, e->epoch_s)
+FIELD(f_eval_s, e->eval_s)
+FIELD(f_ips, e->images_per_s)
+FIELD(f_cpu_mean, e->has_monitor ? e->monitor.cpu_util_mean : NAN)
+FIELD(f_cpu_max, e->has_monitor ? e->monitor.cpu_util_max : NAN)
+FIELD(f_rss_mean, e->has_monitor ? e->monitor.rss_mb_mean : NAN)
+FIELD(f_rss_max, e->has_monitor ? e->monitor.rss_mb_max : NAN)
+FIELD(f_gpu_mean, e->has_monitor && e->monitor.gpu_ok ? e->monitor.gpu_util_mean : NAN)
+FIELD(f_gpu_max, e->has_monitor && e->monitor.gpu_ok ? e->monitor.gpu_util_max : NAN)
+FIELD(f_gmem_mean, e->has_monitor && e->monitor.gpu_ok ? e->monitor.gpu_mem_mb_mean : NAN)
+FIELD(f_gmem_max, e->has_monitor && e->monitor.gpu_ok ? e->monitor.gpu_mem_mb_max : NAN)
+
+typedef struct {
+    ep_field f;
+    const char *name; /* legend suffix and class */
+    const char *dash;
+} series_def;
+
+static int run_has(const cxr_log_run *r, ep_field f) {
+    for (int i = 0; i < r->n_epochs; i++)
+        if (isfinite(f(&r->epochs[i]))) return 1;
+    return 0;
+}
+
+/* A per-epoch line chart: for each run, one polyline per series that has data. Returns 0 if
+ * no run had any data (nothing drawn). y_from_zero anchors the y axis at 0. */
+static int epoch_chart(page *pg, const char *id, const char *title, const char *ylabel,
+                       const series_def *defs, int n_defs, int y_from_zero, double y_cap) {
+    rplot p;
+    memset(&p, 0, sizeof p);
+    p.id = id;
+    p.title = title;
+    p.xlabel = "epoch";
+    p.ylabel = ylabel;
+    p.integer_x = 1;
+    p.xmin = p.ymin = INFINITY;
+    p.xmax = p.ymax = -INFINITY;
+    static char texts[RPLOT_MAX_LEGEND][200];
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_run *run = pg->runs[r];
+        for (int d = 0; d < n_defs; d++) {
+            if (!run_has(run, defs[d].f)) continue;
+            for (int i = 0; i < run->n_epochs; i++) {
+                double v = defs[d].f(&run->epochs[i]);
+                if (!isfinite(v)) continue;
+                p.xmin = fmin(p.xmin, run->epochs[i].epoch);
+                p.xmax = fmax(p.xmax, run->epochs[i].epoch);
+                p.ymin = fmin(p.ymin, v);
+                p.ymax = fmax(p.ymax, v);
+            }
+            if (p.n_legend < RPLOT_MAX_LEGEND) {
+                snprintf(texts[p.n_legend], sizeof texts[0], "%s %s", pg->names[r],
+                         defs[d].name);
+                p.legend[p.n_legend] =
+                    (rlegend){texts[p.n_legend], rplot_color(r), defs[d].dash, 0};
+                p.n_legend++;
+            }
+        }
+    }
+    if (!isfinite(p.xmin)) return 0;
+    if (y_from_zero && p.ymin > 0) p.ymin = 0;
+    if (isfinite(y_cap) && p.ymax > y_cap) p.ymax = y_cap;
+    if (p.xmin == p.xmax) { p.xmin -= 1; p.xmax += 1; }
+    rplot_begin(pg->b, &p);
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_run *run = pg->runs[r];
+        double *x = malloc(sizeof(double) * (size_t)run->n_epochs * 2);
+        if (!x) { pg->b->failed = 1; return 0; }
+        double *y = x + run->n_epochs;
+        for (int d = 0; d < n_defs; d++) {
+            for (int i = 0; i < run->n_epochs; i++) {
+                x[i] = run->epochs[i].epoch;
+                y[i] = defs[d].f(&run->epochs[i]);
+            }
+            rplot_line(pg->b, &p, x, y, run->n_epochs, rplot_color(r), defs[d].dash,
+                       defs[d].name, r);
+        }
+        free(x);
+    }
+    rplot_end(pg->b, &p);
+    return 1;
+}
+
+/* ---- sections ----------------------------------------------------------------------- */
+
+static void section_runs(page *pg) {
+    rsb *b = pg->b;
+    rsb_printf(b, "<h2>Runs</h2>\n<table id=\"runs\"><tr><th class=\"l\">run</th>"
+                  "<th class=\"l\">device</th><th class=\"l\">classes</th><th>train / eval "
+                  "images</th><th>epochs</th><th>last eval acc</th><th>last AUC</th></tr>\n");
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_run *run = pg->runs[r];
+        rsb_printf(b, "<tr class=\"run\"><td class=\"l\"><span class=\"swatch\" "
+                      "style=\"background:%s\"></span>", rplot_color(r));
+        rsb_esc(b, pg->names[r]);
+        rsb_printf(b, "</td><td class=\"l\">");
+        rsb_esc(b, run->device ? run->device : "?");
+        rsb_printf(b, "</td><td class=\"l\">");
+        for (int c = 0; c < run->n_classes; c++) {
+            if (c) rsb_printf(b, ", ");
+            rsb_esc(b, run->classes[c]);
+        }
+        rsb_printf(b, "</td><td>");
+        if (run->train_images >= 0) rsb_printf(b, "%lld", run->train_images); else rsb_printf(b, "?");
+        rsb_printf(b, " / ");
+        if (run->eval_images >= 0) rsb_printf(b, "%lld", run->eval_images); else rsb_printf(b, "?");
+        if (run->eval_split) {
+            rsb_printf(b, " (");
+            rsb_esc(b, run->eval_split);
+            rsb_printf(b, ")");
+        }
+        rsb_printf(b, "</td><td>%d</td>", run->n_epochs);
+        num_cell(b, last_epoch(run)->eval_acc, "%.4f");
+        num_cell(b, last_epoch(run)->auc, "%.4f");
+        rsb_printf(b, "</tr>\n");
+    }
+    rsb_printf(b, "</table>\n");
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_run *run = pg->runs[r];
+        rsb_printf(b, "<div class=\"muted\"><b>");
+        rsb_esc(b, pg->names[r]);
+        rsb_printf(b, "</b>: file <code>");
+        rsb_esc(b, run->path);
+        rsb_printf(b, "</code>");
+        if (run->tool) { rsb_printf(b, ", tool "); rsb_esc(b, run->tool); }
+        if (run->store) { rsb_printf(b, ", store <code>"); rsb_esc(b, run->store); rsb_printf(b, "</code>"); }
+        if (run->recipe_json) { rsb_printf(b, ", recipe <code>"); rsb_esc(b, run->recipe_json); rsb_printf(b, "</code>"); }
+        if (run->n_skipped) rsb_printf(b, ", <b>%d malformed line(s) skipped</b>", run->n_skipped);
+        rsb_printf(b, "</div>\n");
+    }
+}
+
+static void section_curves(page *pg) {
+    static const series_def loss[] = {{f_train_loss, "train", NULL}, {f_eval_loss, "eval", "7 4"}};
+    static const series_def acc[] = {{f_train_acc, "train", NULL}, {f_eval_acc, "eval", "7 4"}};
+    rsb_printf(pg->b, "<h2>Loss and accuracy</h2>\n<div class=\"grid\"><div>");
+    if (!epoch_chart(pg, "chart-loss", "Loss per epoch", "loss", loss, 2, 1, INFINITY))
+        rsb_printf(pg->b, "<p class=\"na\">no loss values in the logs</p>");
+    rsb_printf(pg->b, "</div><div>");
+    if (!epoch_chart(pg, "chart-acc", "Accuracy per epoch", "accuracy", acc, 2, 0, 1.0))
+        rsb_printf(pg->b, "<p class=\"na\">no accuracy values in the logs</p>");
+    rsb_printf(pg->b, "</div></div>\n");
+}
+
+static void confusion_table(page *pg, int r, const cxr_log_epoch *ep) {
+    rsb *b = pg->b;
+    const cxr_log_run *run = pg->runs[r];
+    int k = ep->k;
+    char num[32];
+    rsb_printf(b, "<h3>Confusion matrix: ");
+    rsb_esc(b, pg->names[r]);
+    rsb_printf(b, ", epoch %d</h3>\n<table class=\"confusion\" id=\"confusion-%d\" "
+                  "data-k=\"%d\"><tr><th class=\"corner\">true \\ predicted</th>", ep->epoch, r, k);
+    for (int c = 0; c < k; c++) {
+        rsb_printf(b, "<th>");
+        if (run->n_classes == k) rsb_esc(b, run->classes[c]); else rsb_printf(b, "%d", c);
+        rsb_printf(b, "</th>");
+    }
+    rsb_printf(b, "<th>recall</th></tr>\n");
+    for (int i = 0; i < k; i++) {
+        long long row = 0;
+        for (int j = 0; j < k; j++) row += ep->confusion[(size_t)i * k + j];
+        rsb_printf(b, "<tr><th>");
+        if (run->n_classes == k) rsb_esc(b, run->classes[i]); else rsb_printf(b, "%d", i);
+        rsb_printf(b, "</th>");
+        for (int j = 0; j < k; j++) {
+            long long v = ep->confusion[(size_t)i * k + j];
+            double frac = row ? (double)v / (double)row : 0;
+            /* shade by share of the true class: the diagonal darkens as the model improves */
+            rsb_printf(b, "<td class=\"cm-cell\" data-row=\"%d\" data-col=\"%d\" style=\"background:"
+                          "rgba(31,119,180,%.3f);color:%s\">%lld</td>", i, j, 0.08 + 0.85 * frac,
+                       frac > 0.5 ? "#fff" : "#222", v);
+        }
+        snprintf(num, sizeof num, "%.3f", row ? (double)ep->confusion[(size_t)i * k + i] / row : 0);
+        rsb_printf(b, "<td>%s</td></tr>\n", num);
+    }
+    rsb_printf(b, "</table>\n");
+}
+
+static void section_eval(page *pg) {
+    rsb *b = pg->b;
+    rsb_printf(b, "<h2>Last evaluation</h2>\n<table id=\"metrics\"><tr><th class=\"l\">run</th>"
+                  "<th>epoch</th><th>eval loss</th><th>accuracy</th><th>precision</th>"
+                  "<th>recall</th><th>specificity</th><th>F1</th><th>AUC</th></tr>\n");
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_epoch *e = last_epoch(pg->runs[r]);
+        rsb_printf(b, "<tr><td class=\"l\">");
+        rsb_esc(b, pg->names[r]);
+        rsb_printf(b, "</td><td>%d</td>", e->epoch);
+        num_cell(b, e->eval_loss, "%.4f");
+        num_cell(b, e->eval_acc, "%.4f");
+        num_cell(b, e->precision, "%.4f");
+        num_cell(b, e->recall, "%.4f");
+        num_cell(b, e->specificity, "%.4f");
+        num_cell(b, e->f1, "%.4f");
+        num_cell(b, e->auc, "%.4f");
+        rsb_printf(b, "</tr>\n");
+    }
+    rsb_printf(b, "</table>\n");
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_run *run = pg->runs[r];
+        const cxr_log_epoch *e = last_epoch(run);
+        if (e->n_per_class == 0) continue;
+        rsb_printf(b, "<h3>Per class: ");
+        rsb_esc(b, pg->names[r]);
+        rsb_printf(b, "</h3><table class=\"per-class\"><tr><th class=\"l\">class</th>"
+                      "<th>precision</th><th>recall</th><th>F1</th></tr>\n");
+        for (int c = 0; c < e->n_per_class; c++) {
+            rsb_printf(b, "<tr><td class=\"l\">");
+            if (c < run->n_classes) rsb_esc(b, run->classes[c]); else rsb_printf(b, "%d", c);
+            rsb_printf(b, "</td>");
+            num_cell(b, e->per_class[c].precision, "%.4f");
+            num_cell(b, e->per_class[c].recall, "%.4f");
+            num_cell(b, e->per_class[c].f1, "%.4f");
+            rsb_printf(b, "</tr>\n");
+        }
+        rsb_printf(b, "</table>\n");
+    }
+
+    rsb_printf(b, "<div class=\"grid\">");
+    int any_roc = 0;
+    for (int r = 0; r < pg->n_runs; r++) any_roc |= last_with(pg->runs[r], 1) != NULL;
+    if (any_roc) {
+        rplot p;
+        memset(&p, 0, sizeof p);
+        p.id = "chart-roc";
+        p.title = "ROC curve (last evaluation)";
+        p.xlabel = "false positive rate";
+        p.ylabel = "true positive rate";
+        p.xmin = p.ymin = 0;
+        p.xmax = p.ymax = 1;
+        p.height_plot = 300;
+        static char texts[RPLOT_MAX_LEGEND][200];
+        for (int r = 0; r < pg->n_runs && p.n_legend < RPLOT_MAX_LEGEND; r++) {
+            const cxr_log_epoch *e = last_with(pg->runs[r], 1);
+            if (!e) continue;
+            snprintf(texts[p.n_legend], sizeof texts[0], "%s (AUC %.3f, epoch %d)", pg->names[r],
+                     e->auc, e->epoch);
+            p.legend[p.n_legend] = (rlegend){texts[p.n_legend], rplot_color(r), NULL, 0};
+            p.n_legend++;
+        }
+        rplot_begin(b, &p);
+        rplot_refline(b, &p, 0, 0, 1, 1);
+        for (int r = 0; r < pg->n_runs; r++) {
+            const cxr_log_epoch *e = last_with(pg->runs[r], 1);
+            if (!e) continue;
+            double *x = malloc(sizeof(double) * 2 * (size_t)e->n_roc);
+            if (!x) { b->failed = 1; return; }
+            for (int i = 0; i < e->n_roc; i++) {
+                x[i] = e->roc[2 * i];
+                x[e->n_roc + i] = e->roc[2 * i + 1];
+            }
+            rplot_line(b, &p, x, x + e->n_roc, e->n_roc, rplot_color(r), NULL, "roc", r);
+            free(x);
+        }
+        rplot_end(b, &p);
+    } else {
+        rsb_printf(b, "<p class=\"na\">no ROC points in the logs (binary runs only)</p>");
+    }
+    rsb_printf(b, "<div>");
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_epoch *e = last_with(pg->runs[r], 0);
+        if (e) confusion_table(pg, r, e);
+    }
+    rsb_printf(b, "</div></div>\n");
+}
+
+static void section_speed(page *pg) {
+    static const series_def t[] = {{f_epoch_s, "train", NULL}, {f_eval_s, "eval", "7 4"}};
+    static const series_def ips[] = {{f_ips, "train", NULL}};
+    rsb *b = pg->b;
+    rsb_printf(b, "<h2>Time per epoch</h2>\n<div class=\"grid\"><div>");
+    if (!epoch_chart(pg, "chart-time", "Wall time per epoch", "seconds", t, 2, 1, INFINITY))
+        rsb_printf(b, "<p class=\"na\">no epoch times in the logs</p>");
+    rsb_printf(b, "</div><div>");
+    if (!epoch_chart(pg, "chart-ips", "Training throughput", "images / s", ips, 1, 1, INFINITY))
+        rsb_printf(b, "<p class=\"na\">no images/s in the logs</p>");
+    rsb_printf(b, "</div></div>\n<table id=\"epochs\"><tr><th class=\"l\">run</th><th>epoch</th>"
+                  "<th>train loss</th><th>train acc</th><th>eval loss</th><th>eval acc</th>"
+                  "<th>epoch s</th><th>eval s</th><th>images/s</th><th>data wait</th>"
+                  "<th>GPU MB</th></tr>\n");
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_run *run = pg->runs[r];
+        for (int i = 0; i < run->n_epochs; i++) {
+            const cxr_log_epoch *e = &run->epochs[i];
+            rsb_printf(b, "<tr><td class=\"l\">");
+            rsb_esc(b, pg->names[r]);
+            rsb_printf(b, "</td><td>%d</td>", e->epoch);
+            num_cell(b, e->train_loss, "%.4f");
+            num_cell(b, e->train_acc, "%.4f");
+            num_cell(b, e->eval_loss, "%.4f");
+            num_cell(b, e->eval_acc, "%.4f");
+            num_cell(b, e->epoch_s, "%.2f");
+            num_cell(b, e->eval_s, "%.2f");
+            num_cell(b, e->images_per_s, "%.1f");
+            num_cell(b, isfinite(e->data_wait_frac) ? 100 * e->data_wait_frac : NAN, "%.1f%%");
+            num_cell(b, e->gpu_mem_used_mb, "%.0f");
+            rsb_printf(b, "</tr>\n");
+        }
+    }
+    rsb_printf(b, "</table>\n");
+}
+
+/* Find, in the same run, the config equal to `cfg` with `from` replaced by `to`. */
+static const cxr_log_bench *bench_pair(const cxr_log_run *run, const char *cfg, const char *from,
+                                       const char *to) {
+    const char *at = strstr(cfg, from);
+    if (!at) return NULL;
+    char want[256];
+    snprintf(want, sizeof want, "%.*s%s%s", (int)(at - cfg), cfg, to, at + strlen(from));
+    for (int i = 0; i < run->n_bench; i++)
+        if (strcmp(run->bench[i].config, want) == 0) return &run->bench[i];
+    return NULL;
+}
+
+static void compare_row(page *pg, int r, const char *what, const cxr_log_bench *slow,
+                        const cxr_log_bench *fast) {
+    rsb *b = pg->b;
+    rsb_printf(b, "<tr class=\"cmp\"><td class=\"l\">");
+    rsb_esc(b, pg->names[r]);
+    rsb_printf(b, "</td><td class=\"l\">%s</td><td class=\"l\">", what);
+    rsb_esc(b, slow->config);
+    rsb_printf(b, " &rarr; ");
+    rsb_esc(b, fast->config);
+    rsb_printf(b, "</td>");
+    num_cell(b, slow->later_epoch_s, "%.2f s");
+    num_cell(b, fast->later_epoch_s, "%.2f s");
+    num_cell(b, slow->later_epoch_s / fast->later_epoch_s, "%.2f&times;");
+    rsb_printf(b, "</tr>\n");
+}
+
+static void section_bench(page *pg) {
+    rsb *b = pg->b;
+    int n = 0;
+    for (int r = 0; r < pg->n_runs; r++) n += pg->runs[r]->n_bench;
+    if (n == 0) return;
+    const char **cats = calloc((size_t)n, sizeof *cats);
+    char (*catbuf)[256] = calloc((size_t)n, sizeof *catbuf);
+    double *v = calloc((size_t)n * 2, sizeof *v);
+    if (!cats || !catbuf || !v) { b->failed = 1; goto done; }
+    int c = 0;
+    for (int r = 0; r < pg->n_runs; r++)
+        for (int i = 0; i < pg->runs[r]->n_bench; i++, c++) {
+            const cxr_log_bench *bn = &pg->runs[r]->bench[i];
+            if (pg->n_runs > 1)
+                snprintf(catbuf[c], sizeof catbuf[c], "%s: %s", pg->names[r], bn->config);
+            else
+                snprintf(catbuf[c], sizeof catbuf[c], "%s", bn->config);
+            cats[c] = catbuf[c];
+            v[2 * c] = bn->first_epoch_s;
+            v[2 * c + 1] = bn->later_epoch_s;
+        }
+    rsb_printf(b, "<h2>Comparisons (benchmark)</h2>\n");
+    static const char *sers[] = {"first epoch (s)", "later epochs, mean (s)"};
+    static const char *cols[] = {"#ff7f0e", "#1f77b4"};
+    rplot_hbars(b, "chart-bench", "Epoch time per configuration", "seconds per epoch", 1180, cats,
+                n, sers, cols, 2, v);
+    rsb_printf(b, "<table id=\"bench\"><tr><th class=\"l\">run</th><th class=\"l\">config</th>"
+                  "<th>first epoch s</th><th>later epochs s</th><th>first / later</th>"
+                  "<th>images/s</th><th>data wait</th></tr>\n");
+    for (int r = 0; r < pg->n_runs; r++)
+        for (int i = 0; i < pg->runs[r]->n_bench; i++) {
+            const cxr_log_bench *bn = &pg->runs[r]->bench[i];
+            rsb_printf(b, "<tr class=\"bench\"><td class=\"l\">");
+            rsb_esc(b, pg->names[r]);
+            rsb_printf(b, "</td><td class=\"l\">");
+            rsb_esc(b, bn->config);
+            rsb_printf(b, "</td>");
+            num_cell(b, bn->first_epoch_s, "%.2f");
+            num_cell(b, bn->later_epoch_s, "%.2f");
+            num_cell(b, bn->first_epoch_s / bn->later_epoch_s, "%.2f");
+            num_cell(b, bn->images_per_s, "%.1f");
+            num_cell(b, isfinite(bn->data_wait_frac) ? 100 * bn->data_wait_frac : NAN, "%.1f%%");
+            rsb_printf(b, "</tr>\n");
+        }
+    rsb_printf(b, "</table>\n");
+    /* Derived speed-ups between configurations that differ in one word. */
+    rsb_printf(b, "<table id=\"speedups\"><tr><th class=\"l\">run</th><th class=\"l\">comparison"
+                  "</th><th class=\"l\">configs</th><th>slower, later epochs</th><th>faster, "
+                  "later epochs</th><th>speed-up</th></tr>\n");
+    int rows = 0;
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_run *run = pg->runs[r];
+        for (int i = 0; i < run->n_bench; i++) {
+            const cxr_log_bench *bn = &run->bench[i], *o;
+            if ((o = bench_pair(run, bn->config, "no-prefetch", "prefetch")))
+                compare_row(pg, r, "prefetch on vs off", bn, o), rows++;
+            if (strncmp(bn->config, "cpu", 3) == 0 &&
+                ((o = bench_pair(run, bn->config, "cpu", "gpu")) ||
+                 (o = bench_pair(run, bn->config, "cpu", "cuda"))))
+                compare_row(pg, r, "GPU vs CPU", bn, o), rows++;
+        }
+    }
+    if (!rows)
+        rsb_printf(b, "<tr><td class=\"l muted\" colspan=\"6\">no pair of configurations "
+                      "differing only in prefetch or device</td></tr>\n");
+    rsb_printf(b, "</table>\n");
+done:
+    free(cats);
+    free(catbuf);
+    free(v);
+}
+
+/* Time-series chart from samples files: one polyline per file that has the quantity. */
+static int samples_chart(page *pg, const char *id, const char *title, const char *ylabel,
+                         size_t off, int from_zero) {
+    rplot p;
+    memset(&p, 0, sizeof p);
+    p.id = id;
+    p.title = title;
+    p.xlabel = "seconds since start";
+    p.ylabel = ylabel;
+    p.xmin = p.ymin = INFINITY;
+    p.xmax = p.ymax = -INFINITY;
+    for (int s = 0; s < pg->n_samples; s++) {
+        const cxr_samples *sm = pg->samples[s];
+        int has = 0;
+        for (int i = 0; i < sm->n; i++) {
+            double v = *(const double *)((const char *)&sm->s[i] + off);
+            if (!isfinite(v)) continue;
+            has = 1;
+            p.xmin = fmin(p.xmin, sm->s[i].t);
+            p.xmax = fmax(p.xmax, sm->s[i].t);
+            p.ymin = fmin(p.ymin, v);
+            p.ymax = fmax(p.ymax, v);
+        }
+        if (has && p.n_legend < RPLOT_MAX_LEGEND)
+            p.legend[p.n_legend++] = (rlegend){sm->label, rplot_color(pg->n_runs + s), NULL, 0};
+    }
+    if (!isfinite(p.xmin)) return 0;
+    if (from_zero && p.ymin > 0) p.ymin = 0;
+    rplot_begin(pg->b, &p);
+    for (int s = 0; s < pg->n_samples; s++) {
+        const cxr_samples *sm = pg->samples[s];
+        double *x = malloc(sizeof(double) * 2 * (size_t)sm->n);
+        if (!x) { pg->b->failed = 1; return 0; }
+        for (int i = 0; i < sm->n; i++) {
+            x[i] = sm->s[i].t;
+            x[sm->n + i] = *(const double *)((const char *)&sm->s[i] + off);
+        }
+        rplot_line(pg->b, &p, x, x + sm->n, sm->n, rplot_color(pg->n_runs + s), NULL, "sample", s);
+        free(x);
+    }
+    rplot_end(pg->b, &p);
+    return 1;
+}
+
+static void section_resources(page *pg) {
+    rsb *b = pg->b;
+    rsb_printf(b, "<h2>Resource use</h2>\n");
+    /* GPU notes: why a run's GPU was not monitored, from its logged monitor objects. */
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_run *run = pg->runs[r];
+        for (int i = run->n_epochs - 1; i >= 0; i--) {
+            const cxr_log_epoch *e = &run->epochs[i];
+            if (!e->has_monitor || e->monitor.gpu_ok) continue;
+            rsb_printf(b, "<div class=\"na gpu-na\">");
+            rsb_esc(b, pg->names[r]);
+            rsb_printf(b, ": GPU not available: ");
+            rsb_esc(b, e->monitor.gpu_reason[0] ? e->monitor.gpu_reason : "not reported");
+            rsb_printf(b, "</div><br>\n");
+            break;
+        }
+    }
+    rsb_printf(b, "<div class=\"grid\">");
+    if (pg->n_samples > 0) {
+        rsb_printf(b, "<div>");
+        if (!samples_chart(pg, "chart-cpu", "CPU utilization (samples)", "% of one core",
+                           offsetof(cxr_sample, cpu_util), 1))
+            rsb_printf(b, "<p class=\"na\">no CPU samples</p>");
+        rsb_printf(b, "</div><div>");
+        if (!samples_chart(pg, "chart-rss", "Resident memory (samples)", "MiB",
+                           offsetof(cxr_sample, rss_mb), 1))
+            rsb_printf(b, "<p class=\"na\">no memory samples</p>");
+        rsb_printf(b, "</div><div>");
+        if (!samples_chart(pg, "chart-gpu", "GPU utilization (samples)", "%",
+                           offsetof(cxr_sample, gpu_util), 1))
+            rsb_printf(b, "<p class=\"na gpu-na\">GPU utilization: not available (no GPU values "
+                          "in the samples files)</p>");
+        rsb_printf(b, "</div><div>");
+        if (!samples_chart(pg, "chart-gpumem", "GPU memory used (samples)", "MiB",
+                           offsetof(cxr_sample, gpu_mem_mb), 1))
+            rsb_printf(b, "<p class=\"na gpu-na\">GPU memory: not available (no GPU values in "
+                          "the samples files)</p>");
+        rsb_printf(b, "</div>");
+    } else {
+        static const series_def cpu[] = {{f_cpu_mean, "mean", NULL}, {f_cpu_max, "max", "7 4"}};
+        static const series_def rss[] = {{f_rss_mean, "mean", NULL}, {f_rss_max, "max", "7 4"}};
+        static const series_def gpu[] = {{f_gpu_mean, "mean", NULL}, {f_gpu_max, "max", "7 4"}};
+        static const series_def gm[] = {{f_gmem_mean, "mean", NULL}, {f_gmem_max, "max", "7 4"}};
+        rsb_printf(b, "<div>");
+        if (!epoch_chart(pg, "chart-cpu", "CPU utilization per epoch", "% of one core", cpu, 2,
+                         1, INFINITY))
+            rsb_printf(b, "<p class=\"na\">CPU utilization: not measured</p>");
+        rsb_printf(b, "</div><div>");
+        if (!epoch_chart(pg, "chart-rss", "Resident memory per epoch", "MiB", rss, 2, 1,
+                         INFINITY))
+            rsb_printf(b, "<p class=\"na\">memory: not measured</p>");
+        rsb_printf(b, "</div><div>");
+        if (!epoch_chart(pg, "chart-gpu", "GPU utilization per epoch", "%", gpu, 2, 1, INFINITY))
+            rsb_printf(b, "<p class=\"na gpu-na\">GPU utilization: not available in any run</p>");
+        rsb_printf(b, "</div><div>");
+        if (!epoch_chart(pg, "chart-gpumem", "GPU memory per epoch", "MiB", gm, 2, 1, INFINITY))
+            rsb_printf(b, "<p class=\"na gpu-na\">GPU memory: not available in any run</p>");
+        rsb_printf(b, "</div>");
+    }
+    rsb_printf(b, "</div>\n");
+}
+
+cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs, int n_runs,
+                                 cxr_samples *const *samples, int n_samples) {
+    cxr_status st = CXR_OK;
+    rsb b = {0};
+    char *tmp = NULL;
+    FILE *f = NULL;
+    int fd = -1;
+    const char **names = NULL;
+    if (!out_path || !runs || n_runs < 1 || n_samples < 0 || (n_samples && !samples))
+        return cxr_set_error(CXR_E_ARG, "cxr_report_write_html: no runs or bad arguments");
+    names = calloc((size_t)n_runs, sizeof *names);
+    if (!names) CXR_THROW(CXR_E_NOMEM, "report: out of memory");
+    /* file names label the runs; when two runs share one, fall back to the full paths */
+    int unique = 1;
+    for (int i = 0; i < n_runs; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(runs[i]->label, runs[j]->label) == 0) unique = 0;
+    for (int i = 0; i < n_runs; i++) names[i] = unique ? runs[i]->label : runs[i]->path;
+
+    page pg = {&b, runs, n_runs, samples, n_samples, names};
+    time_t now = time(NULL);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&now));
+    rsb_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                   "<title>cxr training report</title>\n<style>\n%s</style></head><body>\n"
+                   "<h1>cxr training report</h1>\n<p class=\"muted\">%d run(s), %d samples "
+                   "file(s); generated %s by cxr-report " CXR_VERSION_STRING "</p>\n",
+               CSS, n_runs, n_samples, when);
+    section_runs(&pg);
+    section_curves(&pg);
+    section_eval(&pg);
+    section_speed(&pg);
+    section_bench(&pg);
+    section_resources(&pg);
+    rsb_printf(&b, "</body></html>\n");
+    if (b.failed) CXR_THROW(CXR_E_NOMEM, "report: out of memory building the page");
+
+    size_t n = strlen(out_path);
+    tmp = malloc(n + 16);
+    if (!tmp) CXR_THROW(CXR_E_NOMEM, "report: out of memory");
+    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", out_path);
+    fd = mkstemp(tmp);
+    if (fd < 0) CXR_THROW(CXR_E_IO, "%s: cannot create temporary file: %s", tmp, strerror(errno));
+    f = fdopen(fd, "w");
+    if (!f) CXR_THROW(CXR_E_IO, "%s: %s", tmp, strerror(errno));
+    fd = -1;
+    if (fwrite(b.p, 1, b.len, f) != b.len || fflush(f) != 0)
+        CXR_THROW(CXR_E_IO, "%s: write failed: %s", tmp, strerror(errno));
+    if (fclose(f) != 0) { f = NULL; CXR_THROW(CXR_E_IO, "%s: close failed: %s", tmp, strerror(errno)); }
+    f = NULL;
+    if (chmod(tmp, 0644) != 0) { /* mkstemp makes 0600; a report is meant to be shared */ }
+    if (rename(tmp, out_path) != 0)
+        CXR_THROW(CXR_E_IO, "%s: cannot rename into place: %s", out_path, strerror(errno));
+    free(tmp);
+    tmp = NULL;
+bail:
+    if (f) fclose(f);
+    if (fd >= 0) close(fd);
+    if (tmp) { unlink(tmp); free(tmp); }
+    free(names);
+    rsb_free(&b);
+    return st;
+}

@@ -1,0 +1,395 @@
+/* report_log.c: reads training logs and monitor samples files (specs/log.md) with cJSON into
+ * the structs of cxr_report.h. Each line is checked on its own: a bad line is named through
+ * the warning callback ("file:line: reason") and skipped, so one torn line at the end of a
+ * crashed run costs nothing else.
+ */
+#include "cxr_report.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Line-level parse error: the reason is written into err and the line skipped. */
+typedef struct {
+    char msg[256];
+} line_err;
+
+static int bad(line_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(line_err *e, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Optional number: absent or null -> NAN; wrong type -> error. */
+static int get_num(const cJSON *o, const char *key, double *out, line_err *e) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    *out = NAN;
+    if (!it || cJSON_IsNull(it)) return 0;
+    if (!cJSON_IsNumber(it)) return bad(e, "key \"%s\": expected a number", key);
+    *out = it->valuedouble;
+    return 0;
+}
+
+/* Optional integer: absent -> keeps *out; non-integral or wrong type -> error. */
+static int get_int(const cJSON *o, const char *key, long long *out, line_err *e) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!it || cJSON_IsNull(it)) return 0;
+    if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) ||
+        fabs(it->valuedouble) > 9e15)
+        return bad(e, "key \"%s\": expected an integer", key);
+    *out = (long long)it->valuedouble;
+    return 0;
+}
+
+/* Optional string, duplicated into *out (freed first). */
+static int get_str(const cJSON *o, const char *key, char **out, line_err *e) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!it || cJSON_IsNull(it)) return 0;
+    if (!cJSON_IsString(it)) return bad(e, "key \"%s\": expected a string", key);
+    char *s = strdup(it->valuestring);
+    if (!s) return bad(e, "out of memory");
+    free(*out);
+    *out = s;
+    return 0;
+}
+
+static void epoch_free(cxr_log_epoch *ep) {
+    free(ep->per_class);
+    free(ep->confusion);
+    free(ep->roc);
+}
+
+static int parse_monitor(const cJSON *mo, cxr_monitor_summary *m, int *gpu_reported,
+                         line_err *e) {
+    if (!cJSON_IsObject(mo)) return bad(e, "key \"monitor\": expected an object");
+    long long n = 0;
+    if (get_int(mo, "samples", &n, e) || get_num(mo, "cpu_util_mean", &m->cpu_util_mean, e) ||
+        get_num(mo, "cpu_util_max", &m->cpu_util_max, e) ||
+        get_num(mo, "rss_mb_mean", &m->rss_mb_mean, e) ||
+        get_num(mo, "rss_mb_max", &m->rss_mb_max, e) ||
+        get_num(mo, "gpu_util_mean", &m->gpu_util_mean, e) ||
+        get_num(mo, "gpu_util_max", &m->gpu_util_max, e) ||
+        get_num(mo, "gpu_mem_mb_mean", &m->gpu_mem_mb_mean, e) ||
+        get_num(mo, "gpu_mem_mb_max", &m->gpu_mem_mb_max, e) ||
+        get_num(mo, "gpu_mem_total_mb", &m->gpu_mem_total_mb, e))
+        return -1;
+    m->n_samples = (int)n;
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(mo, "gpu");
+    if (g && !cJSON_IsNull(g) && !cJSON_IsString(g))
+        return bad(e, "key \"monitor.gpu\": expected a string");
+    m->gpu_ok = isfinite(m->gpu_util_mean) || isfinite(m->gpu_mem_mb_mean);
+    *gpu_reported = m->gpu_ok || cJSON_IsString(g);
+    if (!m->gpu_ok && cJSON_IsString(g)) {
+        const char *r = g->valuestring;
+        const char *pre = "not available: ";
+        if (strncmp(r, pre, strlen(pre)) == 0) r += strlen(pre);
+        snprintf(m->gpu_reason, sizeof m->gpu_reason, "%s", r);
+    }
+    return 0;
+}
+
+static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e) {
+    memset(ep, 0, sizeof *ep);
+    long long n = -1;
+    if (get_int(o, "epoch", &n, e)) return -1;
+    if (n < 0 || n > 1000000) return bad(e, "epoch line without a valid integer \"epoch\"");
+    ep->epoch = (int)n;
+    struct { const char *k; double *v; } nums[] = {
+        {"train_loss", &ep->train_loss},   {"train_acc", &ep->train_acc},
+        {"eval_loss", &ep->eval_loss},     {"eval_acc", &ep->eval_acc},
+        {"precision", &ep->precision},     {"recall", &ep->recall},
+        {"specificity", &ep->specificity}, {"f1", &ep->f1},
+        {"auc", &ep->auc},                 {"epoch_s", &ep->epoch_s},
+        {"eval_s", &ep->eval_s},           {"images_per_s", &ep->images_per_s},
+        {"data_wait_s", &ep->data_wait_s}, {"data_wait_frac", &ep->data_wait_frac},
+        {"gpu_mem_used_mb", &ep->gpu_mem_used_mb},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (get_num(o, nums[i].k, nums[i].v, e)) return -1;
+
+    const cJSON *pc = cJSON_GetObjectItemCaseSensitive(o, "per_class");
+    if (pc && !cJSON_IsNull(pc)) {
+        if (!cJSON_IsArray(pc)) return bad(e, "key \"per_class\": expected an array");
+        int k = cJSON_GetArraySize(pc);
+        ep->per_class = calloc((size_t)k + 1, sizeof *ep->per_class);
+        if (!ep->per_class) return bad(e, "out of memory");
+        ep->n_per_class = k;
+        int i = 0;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, pc) {
+            if (!cJSON_IsObject(c)) return bad(e, "key \"per_class\": expected objects");
+            if (get_num(c, "precision", &ep->per_class[i].precision, e) ||
+                get_num(c, "recall", &ep->per_class[i].recall, e) ||
+                get_num(c, "f1", &ep->per_class[i].f1, e))
+                return -1;
+            i++;
+        }
+    }
+
+    const cJSON *cm = cJSON_GetObjectItemCaseSensitive(o, "confusion");
+    if (cm && !cJSON_IsNull(cm)) {
+        if (!cJSON_IsArray(cm)) return bad(e, "key \"confusion\": expected an array of rows");
+        int k = cJSON_GetArraySize(cm);
+        if (k < 1 || k > 1000) return bad(e, "key \"confusion\": %d rows", k);
+        ep->confusion = calloc((size_t)k * (size_t)k, sizeof *ep->confusion);
+        if (!ep->confusion) return bad(e, "out of memory");
+        ep->k = k;
+        int r = 0;
+        const cJSON *row;
+        cJSON_ArrayForEach(row, cm) {
+            if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != k)
+                return bad(e, "key \"confusion\": row %d is not an array of %d counts", r + 1, k);
+            int c = 0;
+            const cJSON *v;
+            cJSON_ArrayForEach(v, row) {
+                if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
+                    v->valuedouble != floor(v->valuedouble))
+                    return bad(e, "key \"confusion\": row %d column %d is not a count", r + 1,
+                               c + 1);
+                ep->confusion[(size_t)r * k + c] = (long long)v->valuedouble;
+                c++;
+            }
+            r++;
+        }
+    }
+
+    const cJSON *roc = cJSON_GetObjectItemCaseSensitive(o, "roc");
+    if (roc && !cJSON_IsNull(roc)) {
+        if (!cJSON_IsArray(roc)) return bad(e, "key \"roc\": expected an array of [fpr,tpr]");
+        int n_pts = cJSON_GetArraySize(roc);
+        ep->roc = malloc(((size_t)n_pts + 1) * 2 * sizeof *ep->roc);
+        if (!ep->roc) return bad(e, "out of memory");
+        int i = 0;
+        const cJSON *p;
+        cJSON_ArrayForEach(p, roc) {
+            const cJSON *x = cJSON_GetArrayItem(p, 0), *y = cJSON_GetArrayItem(p, 1);
+            if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || !cJSON_IsNumber(x) ||
+                !cJSON_IsNumber(y))
+                return bad(e, "key \"roc\": point %d is not [fpr,tpr]", i + 1);
+            ep->roc[2 * i] = x->valuedouble;
+            ep->roc[2 * i + 1] = y->valuedouble;
+            i++;
+        }
+        ep->n_roc = n_pts;
+    }
+
+    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(o, "monitor");
+    if (mo && !cJSON_IsNull(mo)) {
+        if (parse_monitor(mo, &ep->monitor, &ep->monitor_gpu_reported, e)) return -1;
+        ep->has_monitor = 1;
+    }
+    return 0;
+}
+
+static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e) {
+    if (get_str(o, "tool", &run->tool, e) || get_str(o, "store", &run->store, e) ||
+        get_str(o, "device", &run->device, e) || get_str(o, "eval_split", &run->eval_split, e) ||
+        get_int(o, "train_images", &run->train_images, e) ||
+        get_int(o, "eval_images", &run->eval_images, e))
+        return -1;
+    const cJSON *cl = cJSON_GetObjectItemCaseSensitive(o, "classes");
+    if (cl && !cJSON_IsNull(cl)) {
+        if (!cJSON_IsArray(cl)) return bad(e, "key \"classes\": expected an array of strings");
+        const cJSON *c;
+        cJSON_ArrayForEach(c, cl) if (!cJSON_IsString(c))
+            return bad(e, "key \"classes\": expected an array of strings");
+        int k = cJSON_GetArraySize(cl);
+        char **names = calloc((size_t)k + 1, sizeof *names);
+        if (!names) return bad(e, "out of memory");
+        int i = 0;
+        cJSON_ArrayForEach(c, cl) names[i++] = strdup(c->valuestring);
+        for (int j = 0; j < run->n_classes; j++) free(run->classes[j]);
+        free(run->classes);
+        run->classes = names;
+        run->n_classes = k;
+    }
+    const cJSON *re = cJSON_GetObjectItemCaseSensitive(o, "recipe");
+    if (re && !cJSON_IsNull(re)) {
+        if (!cJSON_IsObject(re)) return bad(e, "key \"recipe\": expected an object");
+        free(run->recipe_json);
+        run->recipe_json = cJSON_PrintUnformatted(re);
+    }
+    return 0;
+}
+
+static int parse_bench(const cJSON *o, cxr_log_bench *b, line_err *e) {
+    memset(b, 0, sizeof *b);
+    if (get_str(o, "config", &b->config, e) ||
+        get_num(o, "first_epoch_s", &b->first_epoch_s, e) ||
+        get_num(o, "later_epoch_s", &b->later_epoch_s, e) ||
+        get_num(o, "images_per_s", &b->images_per_s, e) ||
+        get_num(o, "data_wait_frac", &b->data_wait_frac, e)) {
+        free(b->config);
+        b->config = NULL;
+        return -1;
+    }
+    if (!b->config) return bad(e, "benchmark line without a \"config\" string");
+    return 0;
+}
+
+static int parse_sample(const cJSON *o, cxr_sample *s, line_err *e) {
+    long long ep = -1;
+    if (get_num(o, "t", &s->t, e) || get_int(o, "epoch", &ep, e) ||
+        get_num(o, "cpu_util", &s->cpu_util, e) || get_num(o, "rss_mb", &s->rss_mb, e) ||
+        get_num(o, "gpu_util", &s->gpu_util, e) || get_num(o, "gpu_mem_mb", &s->gpu_mem_mb, e) ||
+        get_num(o, "gpu_mem_total_mb", &s->gpu_mem_total_mb, e))
+        return -1;
+    if (isnan(s->t)) return bad(e, "sample without a number \"t\"");
+    s->epoch = (int)ep;
+    return 0;
+}
+
+static char *base_name(const char *path) {
+    const char *b = strrchr(path, '/');
+    return strdup(b ? b + 1 : path);
+}
+
+/* Drive the line loop for both file kinds. kind 0: training log into run; 1: samples. */
+static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ctx,
+                             cxr_log_run *run, cxr_samples *smp) {
+    cxr_status st = CXR_OK;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int lineno = 0, cap_ep = 0, cap_b = 0, cap_s = 0, seen_run = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return cxr_set_error(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        size_t sp = strspn(line, " \t");
+        if (line[sp] == '\0') continue; /* blank lines are harmless */
+        if (run) run->n_lines++; else smp->n_lines++;
+        line_err e = {{0}};
+        int rc = 0;
+        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
+        const cJSON *ty = o ? cJSON_GetObjectItemCaseSensitive(o, "type") : NULL;
+        if (!o)
+            rc = bad(&e, "not valid JSON");
+        else if (!cJSON_IsObject(o))
+            rc = bad(&e, "not a JSON object");
+        else if (smp) {
+            if (cap_s <= smp->n) {
+                cap_s = cap_s ? 2 * cap_s : 256;
+                cxr_sample *ns = realloc(smp->s, (size_t)cap_s * sizeof *ns);
+                if (!ns) { cJSON_Delete(o); CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path); }
+                smp->s = ns;
+            }
+            rc = parse_sample(o, &smp->s[smp->n], &e);
+            if (rc == 0) smp->n++;
+        } else if (!cJSON_IsString(ty)) {
+            rc = bad(&e, "no string \"type\" key");
+        } else if (strcmp(ty->valuestring, "run") == 0) {
+            if (seen_run) rc = bad(&e, "a second \"run\" line (ignored)");
+            else if ((rc = parse_run(o, run, &e)) == 0) seen_run = 1;
+        } else if (strcmp(ty->valuestring, "epoch") == 0) {
+            if (cap_ep <= run->n_epochs) {
+                cap_ep = cap_ep ? 2 * cap_ep : 16;
+                cxr_log_epoch *ne = realloc(run->epochs, (size_t)cap_ep * sizeof *ne);
+                if (!ne) { cJSON_Delete(o); CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path); }
+                run->epochs = ne;
+            }
+            cxr_log_epoch *ep = &run->epochs[run->n_epochs];
+            rc = parse_epoch(o, ep, &e);
+            if (rc == 0) run->n_epochs++; else epoch_free(ep);
+        } else if (strcmp(ty->valuestring, "benchmark") == 0) {
+            if (cap_b <= run->n_bench) {
+                cap_b = cap_b ? 2 * cap_b : 8;
+                cxr_log_bench *nb = realloc(run->bench, (size_t)cap_b * sizeof *nb);
+                if (!nb) { cJSON_Delete(o); CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path); }
+                run->bench = nb;
+            }
+            rc = parse_bench(o, &run->bench[run->n_bench], &e);
+            if (rc == 0) run->n_bench++;
+        } /* other types: newer trainers may add some; unknown is not malformed */
+        cJSON_Delete(o);
+        if (rc) {
+            if (run) run->n_skipped++; else smp->n_skipped++;
+            if (warn) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "%s:%d: %s; line skipped", path, lineno, e.msg);
+                warn(ctx, msg);
+            }
+        }
+    }
+    if (ferror(f)) CXR_THROW(CXR_E_IO, "%s: read error: %s", path, strerror(errno));
+bail:
+    free(line);
+    fclose(f);
+    return st;
+}
+
+void cxr_log_run_free(cxr_log_run *run) {
+    if (!run) return;
+    for (int i = 0; i < run->n_epochs; i++) epoch_free(&run->epochs[i]);
+    for (int i = 0; i < run->n_bench; i++) free(run->bench[i].config);
+    for (int i = 0; i < run->n_classes; i++) free(run->classes[i]);
+    free(run->classes);
+    free(run->epochs);
+    free(run->bench);
+    free(run->path);
+    free(run->label);
+    free(run->tool);
+    free(run->store);
+    free(run->device);
+    free(run->eval_split);
+    free(run->recipe_json);
+    free(run);
+}
+
+cxr_status cxr_log_read(const char *path, cxr_report_warn_fn warn, void *ctx, cxr_log_run **out) {
+    cxr_status st = CXR_OK;
+    *out = NULL;
+    cxr_log_run *run = calloc(1, sizeof *run);
+    if (!run) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
+    run->train_images = run->eval_images = -1;
+    run->path = strdup(path);
+    run->label = base_name(path);
+    if (!run->path || !run->label) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+    CXR_TRY(read_lines(path, warn, ctx, run, NULL));
+    if (run->n_epochs == 0)
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: no epoch lines (%d non-blank lines read, %d skipped): not a training log "
+                  "of specs/log.md, or the run stopped before its first epoch ended",
+                  path, run->n_lines, run->n_skipped);
+    *out = run;
+    run = NULL;
+bail:
+    cxr_log_run_free(run);
+    return st;
+}
+
+void cxr_samples_free(cxr_samples *s) {
+    if (!s) return;
+    free(s->s);
+    free(s->path);
+    free(s->label);
+    free(s);
+}
+
+cxr_status cxr_samples_read(const char *path, cxr_report_warn_fn warn, void *ctx,
+                            cxr_samples **out) {
+    cxr_status st = CXR_OK;
+    *out = NULL;
+    cxr_samples *s = calloc(1, sizeof *s);
+    if (!s) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
+    s->path = strdup(path);
+    s->label = base_name(path);
+    if (!s->path || !s->label) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+    CXR_TRY(read_lines(path, warn, ctx, NULL, s));
+    if (s->n == 0)
+        CXR_THROW(CXR_E_FORMAT, "%s: no sample lines (%d non-blank lines read, %d skipped)",
+                  path, s->n_lines, s->n_skipped);
+    *out = s;
+    s = NULL;
+bail:
+    cxr_samples_free(s);
+    return st;
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""test_html: runs cxr-report on the fixture logs, parses the HTML (html.parser) and checks
+every chart against the fixtures read independently with the json module: ids present, one
+polyline per series per run with one point per epoch, legends naming each run, ROC polylines
+for binary runs only, KxK confusion cells holding the fixture's counts, benchmark bars and
+speed-ups, the "not available" GPU note, and no external resource.
+usage: test_html.py CXR_REPORT FIXTURE_DIR WORK_DIR
+"""
+import json
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+class Page(HTMLParser):
+    """Collects svg charts (id -> polylines, legend texts, bar rects, viewBox) and tables."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.svgs = {}
+        self.cur_svg = None
+        self.in_legend = False
+        self.in_text = None
+        self.tables = {}
+        self.cur_table = None
+        self.cell = None
+        self.na_notes = []
+        self.in_na = False
+        self.stack = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        cls = a.get("class", "").split()
+        if tag == "svg":
+            self.cur_svg = {"id": a.get("id"), "polylines": [], "legend": [], "bars": [],
+                            "w": float(a["width"]), "h": float(a["height"])}
+            self.svgs[a.get("id")] = self.cur_svg
+        elif self.cur_svg is not None:
+            if tag == "polyline":
+                pts = [tuple(map(float, p.split(","))) for p in a["points"].split()]
+                self.cur_svg["polylines"].append({"cls": cls, "run": int(a["data-run"]),
+                                                  "pts": pts})
+            elif tag == "g" and "legend" in cls:
+                self.in_legend = True
+            elif tag == "text" and self.in_legend:
+                self.in_text = ""
+            elif tag == "rect" and "bar" in cls:
+                self.cur_svg["bars"].append(a)
+        if tag == "table":
+            self.cur_table = {"cells": []}
+            self.tables[a.get("id") or "t%d" % len(self.tables)] = self.cur_table
+            if "confusion" in cls:
+                self.cur_table["k"] = int(a["data-k"])
+        elif tag == "td" and self.cur_table is not None:
+            self.cell = {"cls": cls, "row": a.get("data-row"), "col": a.get("data-col"), "text": ""}
+        elif tag in ("div", "p") and "na" in cls:
+            self.in_na = True
+            self.na_notes.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "svg":
+            self.cur_svg = None
+        elif tag == "g":
+            self.in_legend = False
+        elif tag == "text" and self.in_text is not None:
+            self.cur_svg["legend"].append(self.in_text)
+            self.in_text = None
+        elif tag == "table":
+            self.cur_table = None
+        elif tag == "td" and self.cell is not None:
+            self.cur_table["cells"].append(self.cell)
+            self.cell = None
+        elif tag in ("div", "p"):
+            self.in_na = False
+
+    def handle_data(self, data):
+        if self.in_text is not None:
+            self.in_text += data
+        if self.cell is not None:
+            self.cell["text"] += data
+        if self.in_na:
+            self.na_notes[-1] += data
+
+
+def load(path):
+    lines = [json.loads(l) for l in open(path) if l.strip()]
+    return ([l for l in lines if l.get("type") == "epoch"],
+            [l for l in lines if l.get("type") == "benchmark"])
+
+
+def report(tool, out, args):
+    r = subprocess.run([tool] + args + ["-o", out], capture_output=True, text=True)
+    check(r.returncode == 0, "cxr-report %s exited %d: %s" % (args, r.returncode, r.stderr))
+    html = open(out, encoding="utf-8").read()
+    p = Page()
+    p.feed(html)
+    return html, p
+
+
+def main():
+    tool, fx, work = sys.argv[1:4]
+    names = ["cpu2_3ep.jsonl", "gpu2_bench.jsonl", "k3_3ep.jsonl"]
+    logs = [load(os.path.join(fx, n)) for n in names]
+    out = os.path.join(work, "test_html_report.html")
+    html, p = report(tool, out, [os.path.join(fx, n) for n in names] +
+                     ["--samples", os.path.join(fx, "samples_gpu.jsonl")])
+
+    # self-contained: nothing fetched
+    low = html.lower()
+    for bad in ("<script", "http://", "https://", "<link", " src=", "@import", "url(http"):
+        check(bad not in low, "external reference %r in the page" % bad)
+
+    for cid in ("chart-loss", "chart-acc", "chart-roc", "chart-time", "chart-ips",
+                "chart-bench", "chart-cpu", "chart-rss", "chart-gpu", "chart-gpumem"):
+        check(cid in p.svgs, "chart %s missing" % cid)
+
+    # every point of every series lies inside its svg (nothing clipped off the canvas)
+    for cid, svg in p.svgs.items():
+        for pl in svg["polylines"]:
+            for x, y in pl["pts"]:
+                check(0 <= x <= svg["w"] and 0 <= y <= svg["h"],
+                      "%s: point (%g,%g) outside the %gx%g svg" % (cid, x, y, svg["w"], svg["h"]))
+
+    # loss / accuracy: one polyline per series per run, one point per epoch, legend per run
+    for cid, keys in (("chart-loss", ("train_loss", "eval_loss")),
+                      ("chart-acc", ("train_acc", "eval_acc"))):
+        svg = p.svgs.get(cid, {"polylines": [], "legend": []})
+        check(len(svg["polylines"]) == 2 * len(names),
+              "%s: %d polylines, want %d" % (cid, len(svg["polylines"]), 2 * len(names)))
+        for r, (eps, _) in enumerate(logs):
+            for series, key in zip(("train", "eval"), keys):
+                pls = [pl for pl in svg["polylines"] if pl["run"] == r and series in pl["cls"]]
+                check(len(pls) == 1, "%s run %d %s: %d polylines" % (cid, r, series, len(pls)))
+                want = sum(1 for e in eps if key in e)
+                check(pls and len(pls[0]["pts"]) == want,
+                      "%s run %d %s: points != %d epochs" % (cid, r, series, want))
+                # x ascending with the epoch number; lower loss is drawn higher up (smaller y)
+                if pls and len(pls[0]["pts"]) > 1:
+                    xs = [pt[0] for pt in pls[0]["pts"]]
+                    check(xs == sorted(xs), "%s run %d %s: x not ascending" % (cid, r, series))
+                    vals = [e[key] for e in eps]
+                    ys = [pt[1] for pt in pls[0]["pts"]]
+                    for i in range(len(vals) - 1):
+                        if vals[i] != vals[i + 1]:
+                            check((vals[i] < vals[i + 1]) == (ys[i] > ys[i + 1]),
+                                  "%s run %d %s: y order does not follow the values" %
+                                  (cid, r, series))
+            for n in names:
+                check(any(n in t for t in svg["legend"]), "%s: legend lacks %s" % (cid, n))
+
+    # ROC: binary runs only, last epoch's points
+    roc = p.svgs.get("chart-roc", {"polylines": [], "legend": []})
+    check(sorted(pl["run"] for pl in roc["polylines"]) == [0, 1],
+          "chart-roc: polylines for runs %s, want [0, 1]" % [pl["run"] for pl in roc["polylines"]])
+    for pl in roc["polylines"]:
+        check(len(pl["pts"]) == len(logs[pl["run"]][0][-1]["roc"]), "chart-roc: point count")
+    check(any("cpu2_3ep.jsonl" in t and "0.930" in t for t in roc["legend"]),
+          "chart-roc: legend lacks run name and AUC")
+
+    # confusion matrices: KxK cells equal to the last epoch's matrix
+    for r, (eps, _) in enumerate(logs):
+        cm = eps[-1]["confusion"]
+        k = len(cm)
+        t = p.tables.get("confusion-%d" % r)
+        check(t is not None, "confusion-%d missing" % r)
+        if not t:
+            continue
+        cells = [c for c in t["cells"] if "cm-cell" in c["cls"]]
+        check(t["k"] == k and len(cells) == k * k, "confusion-%d: %d cells, want %d" %
+              (r, len(cells), k * k))
+        for c in cells:
+            i, j = int(c["row"]), int(c["col"])
+            check(int(c["text"]) == cm[i][j], "confusion-%d[%d][%d] = %s, want %d" %
+                  (r, i, j, c["text"], cm[i][j]))
+
+    # benchmark: two bars per configuration, derived speed-ups computed from the fixture
+    bench = logs[1][1]
+    check(len(p.svgs.get("chart-bench", {"bars": []})["bars"]) == 2 * len(bench),
+          "chart-bench: bar count")
+    by = {b["config"]: b for b in bench}
+    sp = " ".join(c["text"] for c in p.tables.get("speedups", {"cells": []})["cells"])
+    for slow, fast in (("cpu prefetch", "gpu prefetch"), ("cpu no-prefetch", "cpu prefetch"),
+                       ("gpu no-prefetch", "gpu prefetch")):
+        want = "%.2f\u00d7" % (by[slow]["later_epoch_s"] / by[fast]["later_epoch_s"])
+        check(want in sp, "speed-ups table lacks %s (%s vs %s)" % (want, slow, fast))
+
+    # samples charts: one series per samples file, one point per sample line
+    n_samples = sum(1 for l in open(os.path.join(fx, "samples_gpu.jsonl")) if l.strip())
+    for cid in ("chart-cpu", "chart-rss", "chart-gpu", "chart-gpumem"):
+        pls = p.svgs.get(cid, {"polylines": []})["polylines"]
+        check(len(pls) == 1 and len(pls[0]["pts"]) == n_samples, "%s: samples series" % cid)
+
+    # CPU-only report without samples: per-epoch monitor charts, GPU "not available: <reason>"
+    out2 = os.path.join(work, "test_html_cpu.html")
+    _, p2 = report(tool, out2, [os.path.join(fx, "cpu2_3ep.jsonl")])
+    reason = logs[0][0][-1]["monitor"]["gpu"]
+    check(any(reason in n for n in p2.na_notes), "GPU note %r not shown: %s" % (reason, p2.na_notes))
+    check("chart-gpu" not in p2.svgs, "chart-gpu drawn for a run without GPU data")
+    cpu = p2.svgs.get("chart-cpu", {"polylines": []})["polylines"]
+    check(len(cpu) == 2 and all(len(pl["pts"]) == 3 for pl in cpu),
+          "chart-cpu (per-epoch mean and max): %d series" % len(cpu))
+    check("chart-bench" not in p2.svgs, "chart-bench drawn without benchmark lines")
+
+    if failures:
+        print("%d check(s) failed" % len(failures), file=sys.stderr)
+        return 1
+    print("report_html: all checks passed (%d charts)" % len(p.svgs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+/* test_report_log: reading training logs and samples files (runtime/report_log.c).
+ * Every value the reader returns is compared with the fixture read independently with cJSON;
+ * the malformed fixture must name lines 3, 5 and 6 and keep the three good epochs; a log
+ * without epoch lines must fail with a message naming the file.
+ * usage: test_report_log FIXTURE_DIR
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cxr_report.h"
+#include "cxr_test.h"
+
+static char dir[1024];
+
+static const char *fx(const char *name) {
+    static char p[4][1200];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
+    return p[i];
+}
+
+typedef struct {
+    int n;
+    char msg[16][512];
+} warnings;
+
+static void collect(void *ctx, const char *m) {
+    warnings *w = ctx;
+    if (w->n < 16) snprintf(w->msg[w->n], sizeof w->msg[0], "%s", m);
+    w->n++;
+}
+
+/* Read every line of a file as cJSON objects (the fixture's own truth). */
+static int load_lines(const char *path, cJSON **objs, int max) {
+    FILE *f = fopen(path, "r");
+    REQUIRE(f);
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    while (getline(&line, &cap, f) >= 0 && n < max) {
+        cJSON *o = cJSON_Parse(line);
+        if (o && cJSON_IsObject(o)) objs[n++] = o; else cJSON_Delete(o);
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
+}
+
+#define CHECK_SAME(a, b) CHECK((isnan(a) && isnan(b)) || (a) == (b))
+
+/* Compare each epoch of run with the epoch objects of the fixture. */
+static void compare_epochs(const cxr_log_run *run, cJSON **objs, int n) {
+    int e = 0;
+    for (int i = 0; i < n; i++) {
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(objs[i], "type");
+        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "epoch") != 0) continue;
+        const cJSON *o = objs[i];
+        REQUIRE(e < run->n_epochs);
+        const cxr_log_epoch *ep = &run->epochs[e++];
+        CHECK(ep->epoch == (int)num(o, "epoch"));
+        CHECK_SAME(ep->train_loss, num(o, "train_loss"));
+        CHECK_SAME(ep->train_acc, num(o, "train_acc"));
+        CHECK_SAME(ep->eval_loss, num(o, "eval_loss"));
+        CHECK_SAME(ep->eval_acc, num(o, "eval_acc"));
+        CHECK_SAME(ep->precision, num(o, "precision"));
+        CHECK_SAME(ep->recall, num(o, "recall"));
+        CHECK_SAME(ep->specificity, num(o, "specificity"));
+        CHECK_SAME(ep->f1, num(o, "f1"));
+        CHECK_SAME(ep->auc, num(o, "auc"));
+        CHECK_SAME(ep->epoch_s, num(o, "epoch_s"));
+        CHECK_SAME(ep->eval_s, num(o, "eval_s"));
+        CHECK_SAME(ep->images_per_s, num(o, "images_per_s"));
+        CHECK_SAME(ep->data_wait_frac, num(o, "data_wait_frac"));
+        CHECK_SAME(ep->gpu_mem_used_mb, num(o, "gpu_mem_used_mb"));
+        const cJSON *cm = cJSON_GetObjectItemCaseSensitive(o, "confusion");
+        CHECK(ep->k == cJSON_GetArraySize(cm));
+        for (int r = 0; r < ep->k; r++)
+            for (int c = 0; c < ep->k; c++)
+                CHECK(ep->confusion[r * ep->k + c] ==
+                      (long long)cJSON_GetArrayItem(cJSON_GetArrayItem(cm, r), c)->valuedouble);
+        const cJSON *roc = cJSON_GetObjectItemCaseSensitive(o, "roc");
+        CHECK(ep->n_roc == (roc ? cJSON_GetArraySize(roc) : 0));
+        for (int p = 0; p < ep->n_roc; p++) {
+            CHECK(ep->roc[2 * p] == cJSON_GetArrayItem(cJSON_GetArrayItem(roc, p), 0)->valuedouble);
+            CHECK(ep->roc[2 * p + 1] ==
+                  cJSON_GetArrayItem(cJSON_GetArrayItem(roc, p), 1)->valuedouble);
+        }
+        const cJSON *pc = cJSON_GetObjectItemCaseSensitive(o, "per_class");
+        CHECK(ep->n_per_class == (pc ? cJSON_GetArraySize(pc) : 0));
+        for (int c = 0; c < ep->n_per_class; c++) {
+            CHECK(ep->per_class[c].precision == num(cJSON_GetArrayItem(pc, c), "precision"));
+            CHECK(ep->per_class[c].recall == num(cJSON_GetArrayItem(pc, c), "recall"));
+            CHECK(ep->per_class[c].f1 == num(cJSON_GetArrayItem(pc, c), "f1"));
+        }
+        const cJSON *mo = cJSON_GetObjectItemCaseSensitive(o, "monitor");
+        CHECK(ep->has_monitor == (mo != NULL));
+        if (mo) {
+            CHECK(ep->monitor.n_samples == (int)num(mo, "samples"));
+            CHECK_SAME(ep->monitor.cpu_util_mean, num(mo, "cpu_util_mean"));
+            CHECK_SAME(ep->monitor.cpu_util_max, num(mo, "cpu_util_max"));
+            CHECK_SAME(ep->monitor.rss_mb_max, num(mo, "rss_mb_max"));
+            CHECK_SAME(ep->monitor.gpu_util_mean, num(mo, "gpu_util_mean"));
+            CHECK_SAME(ep->monitor.gpu_mem_mb_max, num(mo, "gpu_mem_mb_max"));
+            CHECK_SAME(ep->monitor.gpu_mem_total_mb, num(mo, "gpu_mem_total_mb"));
+            const cJSON *g = cJSON_GetObjectItemCaseSensitive(mo, "gpu");
+            CHECK(ep->monitor.gpu_ok == !isnan(num(mo, "gpu_util_mean")));
+            if (cJSON_IsString(g)) {
+                /* the reader keeps the reason without the "not available: " prefix */
+                CHECK(strncmp(g->valuestring, "not available: ", 15) == 0);
+                CHECK(strcmp(ep->monitor.gpu_reason, g->valuestring + 15) == 0);
+            }
+        }
+    }
+    CHECK(e == run->n_epochs);
+}
+
+static void free_lines(cJSON **objs, int n) {
+    for (int i = 0; i < n; i++) cJSON_Delete(objs[i]);
+}
+
+int main(int argc, char **argv) {
+    REQUIRE(argc == 2);
+    snprintf(dir, sizeof dir, "%s", argv[1]);
+    cJSON *objs[256];
+    warnings w;
+
+    /* 2-class CPU run: every value as in the fixture; run line fields too */
+    memset(&w, 0, sizeof w);
+    cxr_log_run *run = NULL;
+    CHECK_OK(cxr_log_read(fx("cpu2_3ep.jsonl"), collect, &w, &run));
+    CHECK(w.n == 0);
+    CHECK(run->n_epochs == 3);
+    CHECK(run->n_skipped == 0);
+    CHECK(strcmp(run->label, "cpu2_3ep.jsonl") == 0);
+    CHECK(run->device && strcmp(run->device, "cpu") == 0);
+    CHECK(run->n_classes == 2 && strcmp(run->classes[1], "PNEUMONIA") == 0);
+    CHECK(run->train_images == 5216 && run->eval_images == 624);
+    CHECK(run->eval_split && strcmp(run->eval_split, "test") == 0);
+    CHECK(run->recipe_json && strstr(run->recipe_json, "\"batch\":32"));
+    /* a few literal golden values of the hand-written fixture */
+    CHECK(run->epochs[2].confusion[0] == 180 && run->epochs[2].confusion[3] == 368);
+    CHECK_CLOSE(run->epochs[0].train_loss, 0.5123, 0, 0);
+    CHECK(!run->epochs[0].monitor.gpu_ok);
+    CHECK(strstr(run->epochs[0].monitor.gpu_reason, "libnvidia-ml.so.1") != NULL);
+    int n = load_lines(fx("cpu2_3ep.jsonl"), objs, 256);
+    compare_epochs(run, objs, n);
+    free_lines(objs, n);
+    cxr_log_run_free(run);
+
+    /* GPU run: monitor GPU values and the benchmark section */
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(fx("gpu2_bench.jsonl"), collect, &w, &run));
+    CHECK(w.n == 0);
+    CHECK(run->n_epochs == 4);
+    CHECK(run->epochs[1].monitor.gpu_ok);
+    n = load_lines(fx("gpu2_bench.jsonl"), objs, 256);
+    compare_epochs(run, objs, n);
+    int b = 0;
+    for (int i = 0; i < n; i++) {
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(objs[i], "type");
+        if (strcmp(ty->valuestring, "benchmark") != 0) continue;
+        REQUIRE(b < run->n_bench);
+        CHECK(strcmp(run->bench[b].config,
+                     cJSON_GetObjectItemCaseSensitive(objs[i], "config")->valuestring) == 0);
+        CHECK(run->bench[b].first_epoch_s == num(objs[i], "first_epoch_s"));
+        CHECK(run->bench[b].later_epoch_s == num(objs[i], "later_epoch_s"));
+        CHECK(run->bench[b].images_per_s == num(objs[i], "images_per_s"));
+        CHECK(run->bench[b].data_wait_frac == num(objs[i], "data_wait_frac"));
+        b++;
+    }
+    CHECK(b == 4 && run->n_bench == 4);
+    free_lines(objs, n);
+    cxr_log_run_free(run);
+
+    /* 3-class run: 3x3 confusion, per-class metrics, no ROC */
+    CHECK_OK(cxr_log_read(fx("k3_3ep.jsonl"), NULL, NULL, &run));
+    CHECK(run->n_classes == 3 && run->epochs[0].k == 3 && run->epochs[0].n_per_class == 3);
+    CHECK(run->epochs[0].n_roc == 0);
+    n = load_lines(fx("k3_3ep.jsonl"), objs, 256);
+    compare_epochs(run, objs, n);
+    free_lines(objs, n);
+    cxr_log_run_free(run);
+
+    /* malformed lines are named (file:line) and skipped; the good epochs remain */
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(fx("malformed.jsonl"), collect, &w, &run));
+    CHECK(w.n == 3);
+    CHECK(run->n_skipped == 3);
+    CHECK(run->n_epochs == 3);
+    for (int i = 0; i < 3; i++) CHECK(run->epochs[i].epoch == i + 1);
+    CHECK(w.n >= 3 && strstr(w.msg[0], "malformed.jsonl:3:") && strstr(w.msg[0], "not valid JSON"));
+    CHECK(w.n >= 3 && strstr(w.msg[1], "malformed.jsonl:5:") && strstr(w.msg[1], "not a JSON object"));
+    CHECK(w.n >= 3 && strstr(w.msg[2], "malformed.jsonl:6:") && strstr(w.msg[2], "train_loss"));
+    /* the surviving epoch 3 is the good line 7 (train_loss a number) */
+    CHECK_CLOSE(run->epochs[2].train_loss, 0.2675, 0, 0);
+    cxr_log_run_free(run);
+
+    /* no epoch lines: a clear error naming the file */
+    run = (cxr_log_run *)1;
+    cxr_status st = cxr_log_read(fx("no_epochs.jsonl"), NULL, NULL, &run);
+    CHECK(st == CXR_E_FORMAT);
+    CHECK(run == NULL);
+    CHECK(strstr(cxr_last_error(), "no_epochs.jsonl") && strstr(cxr_last_error(), "no epoch lines"));
+    st = cxr_log_read(fx("does_not_exist.jsonl"), NULL, NULL, &run);
+    CHECK(st == CXR_E_IO && strstr(cxr_last_error(), "does_not_exist.jsonl"));
+
+    /* samples file: every line read back */
+    cxr_samples *s = NULL;
+    CHECK_OK(cxr_samples_read(fx("samples_gpu.jsonl"), NULL, NULL, &s));
+    n = load_lines(fx("samples_gpu.jsonl"), objs, 256);
+    CHECK(s->n == n && n > 30);
+    for (int i = 0; i < n && i < s->n; i++) {
+        CHECK(s->s[i].t == num(objs[i], "t"));
+        CHECK(s->s[i].epoch == (int)num(objs[i], "epoch"));
+        CHECK(s->s[i].cpu_util == num(objs[i], "cpu_util"));
+        CHECK(s->s[i].rss_mb == num(objs[i], "rss_mb"));
+        CHECK(s->s[i].gpu_util == num(objs[i], "gpu_util"));
+        CHECK(s->s[i].gpu_mem_mb == num(objs[i], "gpu_mem_mb"));
+    }
+    free_lines(objs, n);
+    cxr_samples_free(s);
+    /* a training log is not a samples file: lines without "t" are named */
+    memset(&w, 0, sizeof w);
+    st = cxr_samples_read(fx("cpu2_3ep.jsonl"), collect, &w, &s);
+    CHECK(st == CXR_E_FORMAT && w.n == 4);
+    TEST_END();
+}
