@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""pack_test.py: end-to-end tests of cxr-pack (tests/pack/CMakeLists.txt runs one case each).
+
+usage: pack_test.py CASE CXR_PACK STORE_DUMP SAMPLE_DIR PLUGIN_DIR
+Stores are inspected with h5dump (HDF5_PLUGIN_PATH=PLUGIN_DIR for the zstd filter), with the
+library's reader (STORE_DUMP) and, in the h5py case, with h5py. Exit 0 pass, 1 fail, 77 skip.
+"""
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+CASE, PACK, DUMP, SAMPLE, PLUGINS = sys.argv[1:6]
+ENV = dict(os.environ, HDF5_PLUGIN_PATH=PLUGINS)
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+def run(args, **kw):
+    p = subprocess.run([PACK] + args, capture_output=True, text=True, env=ENV, **kw)
+    return p.returncode, p.stdout, p.stderr
+
+
+def h5data(path, dset):
+    """Values of a dataset as h5dump prints them: list of numbers or strings."""
+    out = subprocess.run(["h5dump", "-d", dset, "-y", "-w", "0", path], capture_output=True,
+                         text=True, env=ENV)
+    if out.returncode != 0:
+        raise RuntimeError("h5dump %s %s: %s" % (path, dset, out.stderr))
+    m = re.search(r"DATA \{(.*)\}\s*\}\s*\}?", out.stdout, re.S)
+    body = m.group(1) if m else ""
+    if '"' in body:
+        return re.findall(r'"((?:[^"\\]|\\.)*)"', body)
+    return [float(x) for x in re.findall(r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|inf|nan)", body)]
+
+
+def folder_counts(root, split):
+    d = os.path.join(root, split)
+    out = {}
+    for c in sorted(os.listdir(d)):
+        if os.path.isdir(os.path.join(d, c)) and not c.startswith("."):
+            out[c] = sorted(f for f in os.listdir(os.path.join(d, c))
+                            if f.lower().endswith((".jpg", ".jpeg")) and not f.startswith("."))
+    return out
+
+
+def no_temp_left(d, keep=()):
+    left = [f for f in os.listdir(d) if f not in keep]
+    check(not left, "files left in %s: %s" % (d, left))
+
+
+def make_bad_tree(tmp):
+    """Sample train/test copied, plus bad inputs in train/NORMAL. Returns (root, bad names)."""
+    root = os.path.join(tmp, "src")
+    shutil.copytree(SAMPLE, root)
+    nd = os.path.join(root, "train", "NORMAL")
+    good = os.path.join(nd, sorted(os.listdir(nd))[0])
+    data = open(good, "rb").read()
+    bad = {}
+    open(os.path.join(nd, "bad_empty.jpeg"), "wb").close()
+    bad["bad_empty.jpeg"] = "empty"
+    open(os.path.join(nd, "bad_truncated.jpeg"), "wb").write(data[: len(data) // 3])
+    bad["bad_truncated.jpeg"] = ""
+    open(os.path.join(nd, "bad_text.jpg"), "w").write("this is not a JPEG\n" * 20)
+    bad["bad_text.jpg"] = ""
+    # SOF0/SOF2 with 60000 x 60000 declared
+    b = bytearray(data)
+    i = 2
+    while i < len(b) - 9:
+        if b[i] == 0xFF and b[i + 1] in (0xC0, 0xC1, 0xC2):
+            struct.pack_into(">HH", b, i + 5, 60000, 60000)
+            break
+        i += 2 + struct.unpack_from(">H", b, i + 2)[0] if b[i] == 0xFF else 1
+    open(os.path.join(nd, "bad_huge.jpeg"), "wb").write(bytes(b))
+    bad["bad_huge.jpeg"] = ""
+    # headers intact, entropy-coded data replaced by garbage
+    sos = data.find(b"\xff\xda")
+    rnd = bytes((j * 7919 + 13) % 251 for j in range(len(data) - sos - 40))
+    open(os.path.join(nd, "bad_garbage.jpeg"), "wb").write(data[: sos + 20] + rnd + b"\xff\xd9")
+    bad["bad_garbage.jpeg"] = ""
+    open(os.path.join(nd, "notes.txt"), "w").write("hello\n")
+    bad["notes.txt"] = "not a .jpg/.jpeg file"
+    for sysf in (".DS_Store", "Thumbs.db"):
+        open(os.path.join(nd, sysf), "wb").write(b"\0" * 100)
+    return root, bad
+
+
+def case_sample(tmp):
+    out = os.path.join(tmp, "s.h5")
+    rc, so, se = run([SAMPLE, "-o", out, "--threads", "2"])
+    check(rc == 0, "pack sample rc=%d: %s" % (rc, se))
+    if rc:
+        return
+    classes = sorted(set(folder_counts(SAMPLE, "train")) | set(folder_counts(SAMPLE, "test")))
+    check(h5data(out, "/class_names") == classes, "class_names == sorted folders %s" % classes)
+    for split in ("train", "test"):
+        fc = folder_counts(SAMPLE, split)
+        counts = h5data(out, "/%s/class_counts" % split)
+        check(counts == [len(fc.get(c, [])) for c in classes],
+              "%s class_counts %s == folder counts" % (split, counts))
+        labels = h5data(out, "/%s/labels" % split)
+        paths = h5data(out, "/%s/paths" % split)
+        want = [("%s/%s/%s" % (split, c, f), classes.index(c)) for c in classes for f in fc.get(c, [])]
+        check(list(zip(paths, [int(x) for x in labels])) == want,
+              "%s paths/labels follow the folders in sorted order" % split)
+        vals = h5data(out, "/%s/images" % split)
+        n = len(paths)
+        check(len(vals) == n * 256 * 256, "%s images has %d values" % (split, len(vals)))
+        check(all(-1.0 <= v <= 1.0 for v in vals), "%s values within [-1,1]" % split)
+        check(min(vals) == -1.0 and max(vals) == 1.0, "%s min-max reaches -1 and 1" % split)
+        nonzero = sum(1 for v in vals if v != 0.0)
+        check(nonzero > len(vals) // 2, "%s images mostly non-zero (%d of %d)" % (split, nonzero, len(vals)))
+    w = h5data(out, "/class_weights")
+    check(len(w) == len(classes) and all(0 < x < 1e30 for x in w), "class_weights finite %s" % w)
+    check("ratio" in so and "img/s" in so, "summary printed: " + so)
+
+
+def case_h5py(tmp):
+    try:
+        import h5py
+        import numpy as np
+    except ImportError:
+        print("h5py/numpy not importable: skipped", file=sys.stderr)
+        sys.exit(77)
+    out = os.path.join(tmp, "s.h5")
+    rc, _, se = run([SAMPLE, "-o", out, "--shard", "7"])
+    check(rc == 0, "pack rc=%d %s" % (rc, se))
+    if rc:
+        return
+    os.environ["HDF5_PLUGIN_PATH"] = PLUGINS
+    with h5py.File(out, "r") as f:
+        for split in ("train", "test"):
+            raw = os.path.join(tmp, split + ".f32")
+            d = subprocess.run([DUMP, out, split, raw], capture_output=True, text=True, env=ENV)
+            check(d.returncode == 0, "store_dump %s: %s" % (split, d.stderr))
+            ours = np.fromfile(raw, dtype="<f4")
+            theirs = f[split]["images"][...]
+            check(theirs.dtype == np.float32 and theirs.shape[1:] == (256, 256), "h5py shape")
+            check(np.array_equal(ours, theirs.reshape(-1)), "%s: h5py images == library reader" % split)
+            lab = [int(l.split()[2]) for l in d.stdout.splitlines() if l.startswith("label ")]
+            check(lab == list(f[split]["labels"][...]), "%s labels agree" % split)
+
+
+def case_determinism(tmp):
+    root, _ = make_bad_tree(tmp)  # failures exercise the compaction and carry-over paths
+    outs = []
+    for i, extra in enumerate([["--threads", "1"], ["--threads", "2"], ["--threads", "2", "--window", "1"],
+                               ["--threads", "2", "--window", "3"], ["--threads", "3", "--window", "2"]]):
+        d = os.path.join(tmp, "o%d" % i)
+        os.mkdir(d)
+        out = os.path.join(d, "s.h5")
+        rc, _, se = run([root, "-o", out, "--shard", "5"] + extra)
+        check(rc == 0, "pack %s rc=%d %s" % (extra, rc, se))
+        outs.append(out)
+    for o in outs[1:]:
+        same = subprocess.run(["cmp", outs[0], o]).returncode == 0
+        check(same, "%s byte-identical to %s" % (o, outs[0]))
+
+
+def case_bad_inputs(tmp):
+    root, bad = make_bad_tree(tmp)
+    out = os.path.join(tmp, "s.h5")
+    rc, so, se = run([root, "-o", out, "--shard", "4"])
+    check(rc == 0, "pack rc=%d %s" % (rc, se))
+    if rc:
+        return
+    for name, why in bad.items():
+        lines = [l for l in se.splitlines() if l.startswith("cxr-pack: skip ") and name in l]
+        check(len(lines) == 1, "one skip line for %s (got %s)" % (name, lines))
+        if lines and why:
+            check(why in lines[0], "%s reason mentions '%s': %s" % (name, why, lines[0]))
+    for sysf in (".DS_Store", "Thumbs.db"):
+        check(sysf not in se, "%s ignored silently" % sysf)
+    skipped = h5data(out, "/skipped/path")
+    check(sorted(os.path.basename(p) for p in skipped) == sorted(bad),
+          "/skipped/path lists the bad files: %s" % skipped)
+    reasons = h5data(out, "/skipped/reason")
+    check(len(reasons) == len(bad) and all(reasons), "a reason for each skip")
+    good = folder_counts(SAMPLE, "train")
+    counts = h5data(out, "/train/class_counts")
+    check(counts == [len(good[c]) for c in sorted(good)], "valid images stored: %s" % counts)
+    paths = h5data(out, "/train/paths")
+    check(not any("bad_" in p for p in paths), "no bad file among the stored paths")
+    check(re.search(r"skipped %d\b" % len(bad), so) is not None, "summary counts %d skips" % len(bad))
+
+
+def case_strict(tmp):
+    root, _ = make_bad_tree(tmp)
+    d = os.path.join(tmp, "out")
+    os.mkdir(d)
+    rc, _, se = run([root, "-o", os.path.join(d, "s.h5"), "--strict"])
+    check(rc == 3, "--strict exits 3 (got %d)" % rc)
+    check("skip" in se, "the fatal skip is reported: " + se)
+    no_temp_left(d)
+    # a decode failure (not a planning skip) under --strict
+    os.remove(os.path.join(root, "train", "NORMAL", "notes.txt"))
+    rc, _, se = run([root, "-o", os.path.join(d, "s.h5"), "--strict", "--threads", "2"])
+    check(rc == 3, "--strict on a decode failure exits 3 (got %d): %s" % (rc, se))
+    check("bad_" in se, "names the bad file: " + se)
+    no_temp_left(d)
+
+
+def big_tree(tmp, copies):
+    root = os.path.join(tmp, "big")
+    for split in ("train", "test"):
+        for c, files in folder_counts(SAMPLE, split).items():
+            d = os.path.join(root, split, c)
+            os.makedirs(d)
+            for k in range(copies if split == "train" else 1):
+                for f in files:
+                    os.symlink(os.path.abspath(os.path.join(SAMPLE, split, c, f)),
+                               os.path.join(d, "%04d_%s" % (k, f)))
+    return root
+
+
+def case_interrupt(tmp):
+    root = big_tree(tmp, 80)  # ~3900 inputs: far longer than the delay below
+    d = os.path.join(tmp, "out")
+    os.mkdir(d)
+    out = os.path.join(d, "s.h5")
+    p = subprocess.Popen([PACK, root, "-o", out, "--threads", "2"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=ENV, text=True)
+    time.sleep(1.0)
+    check(p.poll() is None, "pack still running when signalled (finished too early)")
+    p.send_signal(signal.SIGINT)
+    t0 = time.time()
+    so, se = p.communicate(timeout=60)
+    check(p.returncode == 130, "SIGINT -> exit 130 (got %d): %s" % (p.returncode, se))
+    check(time.time() - t0 < 10, "stopped promptly (%.1f s)" % (time.time() - t0))
+    check(not os.path.exists(out), "no file at the output path")
+    no_temp_left(d)
+    # SIGTERM likewise
+    p = subprocess.Popen([PACK, root, "-o", out, "--threads", "1"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=ENV)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=60)
+    check(p.returncode == 130, "SIGTERM -> exit 130 (got %d)" % p.returncode)
+    no_temp_left(d)
+
+
+def case_untouched(tmp):
+    d = os.path.join(tmp, "out")
+    os.mkdir(d)
+    out = os.path.join(d, "s.h5")
+    open(out, "w").write("precious\n")
+    root, _ = make_bad_tree(tmp)
+    rc, _, _ = run([root, "-o", out, "--strict"])
+    check(rc == 3, "strict failure exits 3")
+    rc, _, _ = run([os.path.join(tmp, "nothing"), "-o", out])
+    check(rc == 2, "missing source exits 2 (got %d)" % rc)
+    big = big_tree(tmp, 60)
+    p = subprocess.Popen([PACK, big, "-o", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    time.sleep(0.7)
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=60)
+    check(p.returncode == 130, "interrupted run exits 130 (got %d)" % p.returncode)
+    check(open(out).read() == "precious\n", "existing output untouched by failed runs")
+    no_temp_left(d, keep=("s.h5",))
+    # and replaced by a successful one
+    rc, _, se = run([SAMPLE, "-o", out])
+    check(rc == 0 and open(out, "rb").read(4) == b"\x89HDF", "successful run replaces it: " + se)
+
+
+def patient(p):
+    b = os.path.splitext(os.path.basename(p))[0]
+    m = re.match(r"(person\d+)_", b) or re.match(r"((?:NORMAL2-)?IM-\d+)-", b)
+    return m.group(1) if m else b
+
+
+def case_val_fraction(tmp):
+    outs = []
+    for i in range(2):
+        out = os.path.join(tmp, "v%d.h5" % i)
+        rc, so, se = run([SAMPLE, "-o", out, "--val-fraction", "0.25", "--threads", str(i + 1)])
+        check(rc == 0, "pack --val-fraction rc=%d %s" % (rc, se))
+        if rc:
+            return
+        outs.append(out)
+    check(subprocess.run(["cmp", outs[0], outs[1]]).returncode == 0, "--val-fraction deterministic")
+    tr, va = h5data(outs[0], "/train/paths"), h5data(outs[0], "/val/paths")
+    n_train = sum(len(v) for v in folder_counts(SAMPLE, "train").values())
+    check(len(tr) + len(va) == n_train, "train+val = original train (%d+%d)" % (len(tr), len(va)))
+    check(0.1 * n_train <= len(va) <= 0.4 * n_train, "val size %d near 25%% of %d" % (len(va), n_train))
+    both = {patient(p) for p in tr} & {patient(p) for p in va}
+    check(not both, "no patient in both train and val: %s" % both)
+    vc = h5data(outs[0], "/val/class_counts")
+    check(all(c > 0 for c in vc), "val stratified, every class present: %s" % vc)
+    # a source with val/ already
+    src = os.path.join(tmp, "withval")
+    shutil.copytree(SAMPLE, src)
+    shutil.copytree(os.path.join(SAMPLE, "test"), os.path.join(src, "val"))
+    rc, _, se = run([src, "-o", os.path.join(tmp, "x.h5"), "--val-fraction", "0.2"])
+    check(rc == 2 and "val" in se, "val/ with --val-fraction is an error (rc=%d): %s" % (rc, se))
+    check(not os.path.exists(os.path.join(tmp, "x.h5")), "no output")
+
+
+def case_missing_split(tmp):
+    src = os.path.join(tmp, "src")
+    shutil.copytree(os.path.join(SAMPLE, "test"), os.path.join(src, "test"))
+    rc, _, se = run([src, "-o", os.path.join(tmp, "x.h5")])
+    check(rc == 3, "missing train/ exits 3 (got %d)" % rc)
+    check(os.path.join(src, "train") in se, "message names the missing folder: " + se)
+    rc, _, se = run(["-o", os.path.join(tmp, "x.h5")])
+    check(rc == 2, "no SRC_DIR is a usage error (got %d)" % rc)
+    rc, _, se = run([src, "-o", os.path.join(tmp, "x.h5"), "--threads", "zero"])
+    check(rc == 2, "bad --threads is a usage error (got %d)" % rc)
+    rc, so, _ = run(["--help"])
+    check(rc == 0 and "Exit codes" in so and "--val-fraction" in so, "--help documents options")
+    check(not os.path.exists(os.path.join(tmp, "x.h5")), "no output")
+
+
+def case_empty_class(tmp):
+    src = os.path.join(tmp, "src")
+    shutil.copytree(SAMPLE, src)
+    os.makedirs(os.path.join(src, "train", "EMPTY"))
+    out = os.path.join(tmp, "e.h5")
+    rc, so, se = run([src, "-o", out])
+    check(rc == 0, "pack with an empty class rc=%d %s" % (rc, se))
+    if rc:
+        return
+    names = h5data(out, "/class_names")
+    check(names == ["EMPTY", "NORMAL", "PNEUMONIA"], "class names %s" % names)
+    check(h5data(out, "/train/class_counts")[0] == 0, "empty class count 0")
+    w = h5data(out, "/class_weights")
+    check(len(w) == 3 and all(x == x and abs(x) < 1e30 for x in w), "class weights finite: %s" % w)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="cxr_pack_%s_" % CASE)
+    try:
+        globals()["case_" + CASE](tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        print("%d check(s) failed" % len(failures), file=sys.stderr)
+        sys.exit(1)
+    print("ok")
+
+
+main()
