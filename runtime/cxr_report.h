@@ -55,9 +55,10 @@ typedef struct {
     char **classes;
     long long train_images, eval_images;
     int n_epochs;
-    cxr_log_epoch *epochs; /* in file order */
+    cxr_log_epoch *epochs; /* by epoch number; an epoch logged twice (resume) keeps its last line */
     int n_bench;
     cxr_log_bench *bench;
+    int n_run_lines;    /* > 1 when --resume appended to the log */
     int n_lines, n_skipped;
 } cxr_log_run;
 

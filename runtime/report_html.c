@@ -209,6 +209,7 @@ static void section_runs(page *pg) {
         if (run->tool) { rsb_printf(b, ", tool "); rsb_esc(b, run->tool); }
         if (run->store) { rsb_printf(b, ", store <code>"); rsb_esc(b, run->store); rsb_printf(b, "</code>"); }
         if (run->recipe_json) { rsb_printf(b, ", recipe <code>"); rsb_esc(b, run->recipe_json); rsb_printf(b, "</code>"); }
+        if (run->n_run_lines > 1) rsb_printf(b, ", resumed %d time(s)", run->n_run_lines - 1);
         if (run->n_skipped) rsb_printf(b, ", <b>%d malformed line(s) skipped</b>", run->n_skipped);
         rsb_printf(b, "</div>\n");
     }

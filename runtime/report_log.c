@@ -287,8 +287,8 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         } else if (!cJSON_IsString(ty)) {
             rc = bad(&e, "no string \"type\" key");
         } else if (strcmp(ty->valuestring, "run") == 0) {
-            if (seen_run) rc = bad(&e, "a second \"run\" line (ignored)");
-            else if ((rc = parse_run(o, run, &e)) == 0) seen_run = 1;
+            /* a later run line is a --resume appending to the log: same run, counted */
+            if ((rc = parse_run(o, run, &e)) == 0) run->n_run_lines = ++seen_run;
         } else if (strcmp(ty->valuestring, "epoch") == 0) {
             if (cap_ep <= run->n_epochs) {
                 cap_ep = cap_ep ? 2 * cap_ep : 16;
@@ -344,6 +344,25 @@ void cxr_log_run_free(cxr_log_run *run) {
     free(run);
 }
 
+/* A resumed run may log an epoch twice (the first attempt died after logging it but before
+ * its checkpoint): keep the last line of each epoch number, in epoch order. */
+static void dedupe_epochs(cxr_log_run *run) {
+    int n = run->n_epochs, out = 0;
+    for (int i = 0; i < n; i++) {
+        int later = 0;
+        for (int j = i + 1; j < n && !later; j++) later = run->epochs[j].epoch == run->epochs[i].epoch;
+        if (later) { epoch_free(&run->epochs[i]); continue; }
+        run->epochs[out++] = run->epochs[i];
+    }
+    run->n_epochs = out;
+    for (int i = 1; i < out; i++) /* insertion sort: logs are short and nearly sorted */
+        for (int j = i; j > 0 && run->epochs[j - 1].epoch > run->epochs[j].epoch; j--) {
+            cxr_log_epoch t = run->epochs[j];
+            run->epochs[j] = run->epochs[j - 1];
+            run->epochs[j - 1] = t;
+        }
+}
+
 cxr_status cxr_log_read(const char *path, cxr_report_warn_fn warn, void *ctx, cxr_log_run **out) {
     cxr_status st = CXR_OK;
     *out = NULL;
@@ -354,6 +373,7 @@ cxr_status cxr_log_read(const char *path, cxr_report_warn_fn warn, void *ctx, cx
     run->label = base_name(path);
     if (!run->path || !run->label) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
     CXR_TRY(read_lines(path, warn, ctx, run, NULL));
+    dedupe_epochs(run);
     if (run->n_epochs == 0)
         CXR_THROW(CXR_E_FORMAT,
                   "%s: no epoch lines (%d non-blank lines read, %d skipped): not a training log "

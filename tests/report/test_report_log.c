@@ -204,6 +204,16 @@ int main(int argc, char **argv) {
     CHECK_CLOSE(run->epochs[2].train_loss, 0.2675, 0, 0);
     cxr_log_run_free(run);
 
+    /* --resume appends a second run line and may repeat an epoch: the last line wins */
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(fx("resumed.jsonl"), collect, &w, &run));
+    CHECK(w.n == 0 && run->n_skipped == 0);
+    CHECK(run->n_run_lines == 2);
+    CHECK(run->n_epochs == 3);
+    for (int i = 0; i < run->n_epochs; i++) CHECK(run->epochs[i].epoch == i + 1);
+    CHECK_CLOSE(run->epochs[1].train_loss, 0.3399, 0, 0);
+    cxr_log_run_free(run);
+
     /* no epoch lines: a clear error naming the file */
     run = (cxr_log_run *)1;
     cxr_status st = cxr_log_read(fx("no_epochs.jsonl"), NULL, NULL, &run);
