@@ -70,8 +70,8 @@ static void usage(FILE *f)
 "the options that determine its content (source, --shard, --level, --size, --strict,\n"
 "--val-fraction): not -o, --threads or --window, so stores are byte-identical across them.\n"
 "\n"
-"Exit codes: 0 ok; 2 usage error (bad option, SRC_DIR not a directory); 3 bad input data\n"
-"(missing train/ or test/, no class folders, val/ together with --val-fraction, a skip under\n"
+"Exit codes: 0 ok; 2 usage error (bad option, SRC_DIR not a directory, val/ together with\n"
+"--val-fraction); 3 bad input data (missing train/ or test/, no class folders, a skip under\n"
 "--strict); 4 I/O error (read, write, rename); 130 interrupted (SIGINT/SIGTERM: the run stops\n"
 "at the next image, the temporary file is removed); 1 other errors.\n");
     fputs(cxr_manifest_cli_help(), f);
