@@ -390,7 +390,7 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
                   "classes on %dx%d", path, local.model.n_classes, local.model.image_size,
                   local.model.image_size, c->n_classes, c->image_size, c->image_size);
     for (int b = 0; b < 3; b++) {
-        blocks[b] = malloc(np * sizeof(float));
+        blocks[b] = calloc(np, sizeof(float)); /* the padding between tensors stays 0 */
         if (!blocks[b]) CXR_THROW(CXR_E_NOMEM, "checkpoint %s: out of memory", path);
         for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
             const cxr_tensor_info *t = cxr_model_tensor(m, i);
@@ -438,6 +438,34 @@ bail:
     if (d >= 0) H5Dclose(d);
     if (f >= 0) H5Fclose(f);
     for (int b = 0; b < 3; b++) free(blocks[b]);
+    cxr_checkpoint_meta_free(&local);
+    return st;
+}
+
+cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batch_capacity,
+                                     int threads, cxr_model **out, cxr_checkpoint_meta *meta)
+{
+    cxr_status st = CXR_OK;
+    cxr_model *m = NULL;
+    cxr_checkpoint_meta local;
+    *out = NULL;
+    CXR_TRY(cxr_checkpoint_read_meta(path, &local));
+    cxr_model_config cfg = local.model;
+    cfg.batch_capacity = batch_capacity > 0 ? batch_capacity : 1;
+    st = cxr_model_config_check(&cfg);
+    if (st != CXR_OK) {
+        cxr_wrap_error(st, "checkpoint %s", path);
+        goto bail;
+    }
+    CXR_TRY(cxr_model_create(&m, &cfg, be));
+    CXR_TRY(cxr_model_set_threads(m, threads));
+    CXR_TRY(cxr_checkpoint_load(path, m, NULL));
+    *out = m;
+    m = NULL;
+    *meta = local;
+    memset(&local, 0, sizeof local);
+bail:
+    cxr_model_destroy(m);
     cxr_checkpoint_meta_free(&local);
     return st;
 }

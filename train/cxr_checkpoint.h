@@ -70,6 +70,13 @@ cxr_status cxr_checkpoint_read_meta(const char *path, cxr_checkpoint_meta *meta)
  * cxr_checkpoint_read_meta. */
 cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_meta *meta);
 
+/* Create a model on `be` shaped as the checkpoint says (batch_capacity as given, > 0) and load
+ * it: what cxr-eval and cxr-predict do. *meta receives the attributes (free with
+ * cxr_checkpoint_meta_free; untouched on error); *out the model (cxr_model_destroy).
+ * Errors as cxr_checkpoint_read_meta / cxr_model_create / cxr_checkpoint_load. */
+cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batch_capacity,
+                                     int threads, cxr_model **out, cxr_checkpoint_meta *meta);
+
 #ifdef __cplusplus
 }
 #endif

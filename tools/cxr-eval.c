@@ -1,0 +1,188 @@
+/* cxr-eval: evaluate a trained checkpoint on a split of a cxr store and print the metrics of
+ * train/cxr_metrics.h, plus the decision threshold that maximises balanced accuracy there. */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cxr_checkpoint.h"
+#include "cxr_trainer.h"
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: cxr-eval MODEL.h5 STORE.h5 [options]\n"
+"\n"
+"Evaluate the checkpoint MODEL.h5 (from cxr-train) on one split of STORE.h5 and print:\n"
+"loss (class-weighted cross-entropy, as in training), accuracy, the confusion matrix (rows\n"
+"true class, columns predicted), per-class precision/recall/F1/one-vs-rest AUC, macro F1;\n"
+"for two classes (positive = class 1) precision, recall (sensitivity), specificity, F1 and\n"
+"ROC AUC (exact, ties count 1/2); for more classes the macro one-vs-rest AUC.\n"
+"For two classes it also prints the threshold on p[class 1] that maximises balanced accuracy\n"
+"((sensitivity + specificity) / 2) on this split: choose it on val, then apply it to test\n"
+"with --threshold.\n"
+"\n"
+"Options:\n"
+"  --split NAME      train, val or test (default test)\n"
+"  --threshold T     binary decision: class 1 iff p[1] >= T (default: the checkpoint's, 0.5)\n"
+"  --batch N         images per forward pass (default 64)\n"
+"  --threads N       CPU threads (default 2)\n"
+"  --device D        auto (default), cpu or cuda[:N]\n"
+"  --no-prefetch     synchronous loading\n"
+"  -h, --help        this help\n"
+"\n"
+"Exit codes: 0 ok; 2 usage error; 3 bad input data (not a checkpoint, other format version,\n"
+"missing dataset, store and model disagree on classes or image size, corrupted chunk);\n"
+"4 I/O error; 5 device error; 130 interrupted; 1 other errors.\n");
+}
+
+static int fail(cxr_status st)
+{
+    fprintf(stderr, "cxr-eval: %s\n", cxr_last_error());
+    return cxr_exit_code(st);
+}
+
+enum { O_SPLIT = 256, O_THR, O_BATCH, O_THREADS, O_DEVICE, O_NOPREF };
+
+int main(int argc, char **argv)
+{
+    const char *split = "test", *device = "auto";
+    double threshold = NAN;
+    int batch = 64, threads = 2, prefetch = 1, c;
+    static const struct option longs[] = {
+        {"split", required_argument, 0, O_SPLIT},     {"threshold", required_argument, 0, O_THR},
+        {"batch", required_argument, 0, O_BATCH},     {"threads", required_argument, 0, O_THREADS},
+        {"device", required_argument, 0, O_DEVICE},   {"no-prefetch", no_argument, 0, O_NOPREF},
+        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case O_SPLIT: split = optarg; break;
+        case O_THR:
+            threshold = strtod(optarg, &end);
+            if (!*optarg || *end || !(threshold >= 0 && threshold <= 1)) {
+                fprintf(stderr, "cxr-eval: --threshold: '%s' is not a number in [0,1]\n", optarg);
+                return 2;
+            }
+            break;
+        case O_BATCH:
+            batch = (int)strtol(optarg, &end, 10);
+            if (!*optarg || *end || batch < 1 || batch > 4096) {
+                fprintf(stderr, "cxr-eval: --batch: '%s' is not an integer in [1,4096]\n", optarg);
+                return 2;
+            }
+            break;
+        case O_THREADS:
+            threads = (int)strtol(optarg, &end, 10);
+            if (!*optarg || *end || threads < 1 || threads > 1024) {
+                fprintf(stderr, "cxr-eval: --threads: '%s' is not an integer in [1,1024]\n", optarg);
+                return 2;
+            }
+            break;
+        case O_DEVICE: device = optarg; break;
+        case O_NOPREF: prefetch = 0; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 2) {
+        fprintf(stderr, "cxr-eval: expected MODEL.h5 STORE.h5 (see --help)\n");
+        return 2;
+    }
+    const char *model_path = argv[optind], *store_path = argv[optind + 1];
+    signal(SIGINT, on_sigint);
+
+    cxr_status st = CXR_OK;
+    cxr_backend *be = NULL;
+    cxr_model *m = NULL;
+    cxr_store *s = NULL;
+    cxr_metrics *met = NULL;
+    cxr_checkpoint_meta meta;
+    cxr_metrics_report r;
+    memset(&meta, 0, sizeof meta);
+    memset(&r, 0, sizeof r);
+    char desc[256], why[512];
+    int rc = 0;
+
+    CXR_TRY(cxr_device_open(&be, device, threads, desc, sizeof desc, why, sizeof why));
+    if (why[0]) fprintf(stderr, "cxr-eval: %s\n", why);
+    CXR_TRY(cxr_checkpoint_open_model(model_path, be, batch, threads, &m, &meta));
+    CXR_TRY(cxr_store_open(&s, store_path));
+    if (!cxr_store_has_split(s, split))
+        CXR_THROW(CXR_E_FORMAT, "%s: no split '%s'", store_path, split);
+    if (cxr_store_n_classes(s) != meta.n_classes)
+        CXR_THROW(CXR_E_MISMATCH, "%s has %d classes, model %s has %d", store_path,
+                  cxr_store_n_classes(s), model_path, meta.n_classes);
+    for (int k = 0; k < meta.n_classes; k++)
+        if (strcmp(cxr_store_class_name(s, k), meta.class_names[k]) != 0)
+            CXR_THROW(CXR_E_MISMATCH, "class %d is '%s' in %s but '%s' in model %s", k,
+                      cxr_store_class_name(s, k), store_path, meta.class_names[k], model_path);
+    if (isnan(threshold)) threshold = meta.threshold;
+    CXR_TRY(cxr_metrics_create(&met, meta.n_classes));
+    cxr_eval_result er;
+    CXR_TRY(cxr_evaluate(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),
+                         &interrupted, met, &er));
+    CXR_TRY(cxr_metrics_compute(met, threshold, &r));
+
+    const int K = r.k;
+    printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", model_path, meta.epoch,
+           (long long)meta.step, K, meta.model.image_size, meta.model.image_size);
+    printf("store     %s, split %s: %lld images (%.2f s on %s)\n", store_path, split,
+           (long long)r.n, er.seconds, desc);
+    printf("loss      %.6f\n", er.loss);
+    printf("accuracy  %.4f\n", r.accuracy);
+    if (K == 2) {
+        printf("threshold %.6g (predict %s when p[%s] >= threshold)\n", threshold,
+               meta.class_names[1], meta.class_names[1]);
+        printf("positive class: %s\n", meta.class_names[1]);
+        printf("precision    %.4f\n", r.pos_precision);
+        printf("recall       %.4f (sensitivity)\n", r.pos_recall);
+        printf("specificity  %.4f\n", r.specificity);
+        printf("f1           %.4f\n", r.pos_f1);
+        printf("roc_auc      %.4f\n", r.auc);
+    } else {
+        printf("macro specificity %.4f\n", r.specificity);
+        printf("macro ovr AUC     %.4f\n", r.macro_auc);
+    }
+    printf("balanced accuracy %.4f\n", r.balanced_accuracy);
+    printf("macro f1          %.4f\n", r.macro_f1);
+    printf("\nconfusion (rows = true, columns = predicted):\n%-16s", "");
+    for (int j = 0; j < K; j++) printf(" %12.12s", meta.class_names[j]);
+    printf("\n");
+    for (int i = 0; i < K; i++) {
+        printf("%-16.16s", meta.class_names[i]);
+        for (int j = 0; j < K; j++) printf(" %12lld", (long long)r.confusion[(size_t)i * K + j]);
+        printf("\n");
+    }
+    printf("\n%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "auc");
+    for (int i = 0; i < K; i++)
+        printf("%-16.16s %9.4f %9.4f %9.4f %9.4f\n", meta.class_names[i], r.precision[i],
+               r.recall[i], r.f1[i], r.auc_ovr[i]);
+    if (K == 2) {
+        double bt, bal;
+        if (cxr_metrics_best_threshold(met, &bt, &bal) == CXR_OK)
+            printf("\nbest threshold on %s by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
+                   "(choose it on val, then: cxr-eval %s %s --split test --threshold %.9g)\n",
+                   split, bt, bal, model_path, store_path, bt);
+        else
+            printf("\nbest threshold: not defined (%s)\n", cxr_last_error());
+    }
+bail:
+    if (st != CXR_OK) rc = fail(st);
+    cxr_metrics_report_free(&r);
+    cxr_metrics_destroy(met);
+    cxr_store_close(s);
+    cxr_model_destroy(m);
+    cxr_backend_destroy(be);
+    cxr_checkpoint_meta_free(&meta);
+    return rc;
+}

@@ -1,0 +1,139 @@
+/* cxr-predict: classify JPEG files with a trained checkpoint, preprocessing each exactly as the
+ * store the model was trained on (the parameters are copied into the checkpoint). */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cxr_checkpoint.h"
+#include "cxr_preprocess.h"
+#include "cxr_trainer.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: cxr-predict MODEL.h5 IMAGE... [options]\n"
+"\n"
+"Classify each IMAGE (JPEG) with the checkpoint MODEL.h5. Every image is preprocessed exactly\n"
+"as the training store was (size, equalization, normalization, crop: the store's attributes,\n"
+"copied into the checkpoint), then passed through the network without dropout.\n"
+"\n"
+"Output on stdout, one line per image, tab-separated: IMAGE, predicted class, its probability,\n"
+"then p[class] for every class in index order. For two classes the prediction is class 1 when\n"
+"p[1] >= threshold. An image that cannot be read or decoded gets a line on stderr\n"
+"(\"cxr-predict: IMAGE: reason\") and the others are still classified.\n"
+"\n"
+"Options:\n"
+"  --threshold T     binary decision threshold on p[class 1] (default: the checkpoint's, 0.5)\n"
+"  --threads N       CPU threads (default 2)\n"
+"  --device D        auto (default), cpu or cuda[:N]\n"
+"  -h, --help        this help\n"
+"\n"
+"Exit codes: 0 every image classified; 3 at least one image failed (bad JPEG...) or the\n"
+"checkpoint is not a valid cxr checkpoint; 2 usage error; 4 I/O error; 5 device error;\n"
+"1 other errors.\n");
+}
+
+enum { O_THR = 256, O_THREADS, O_DEVICE };
+
+int main(int argc, char **argv)
+{
+    const char *device = "auto";
+    double threshold = NAN;
+    int threads = 2, c;
+    static const struct option longs[] = {
+        {"threshold", required_argument, 0, O_THR}, {"threads", required_argument, 0, O_THREADS},
+        {"device", required_argument, 0, O_DEVICE}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case O_THR:
+            threshold = strtod(optarg, &end);
+            if (!*optarg || *end || !(threshold >= 0 && threshold <= 1)) {
+                fprintf(stderr, "cxr-predict: --threshold: '%s' is not a number in [0,1]\n", optarg);
+                return 2;
+            }
+            break;
+        case O_THREADS:
+            threads = (int)strtol(optarg, &end, 10);
+            if (!*optarg || *end || threads < 1 || threads > 1024) {
+                fprintf(stderr, "cxr-predict: --threads: '%s' is not an integer in [1,1024]\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_DEVICE: device = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (argc - optind < 2) {
+        fprintf(stderr, "cxr-predict: expected MODEL.h5 IMAGE... (see --help)\n");
+        return 2;
+    }
+    const char *model_path = argv[optind];
+
+    cxr_status st = CXR_OK, first_bad = CXR_OK;
+    cxr_backend *be = NULL;
+    cxr_model *m = NULL;
+    cxr_decoder *dec = NULL;
+    float *img = NULL, *probs = NULL;
+    cxr_checkpoint_meta meta;
+    memset(&meta, 0, sizeof meta);
+    char desc[256], why[512];
+    int rc = 0;
+
+    CXR_TRY(cxr_device_open(&be, device, threads, desc, sizeof desc, why, sizeof why));
+    if (why[0]) fprintf(stderr, "cxr-predict: %s\n", why);
+    CXR_TRY(cxr_checkpoint_open_model(model_path, be, 1, threads, &m, &meta));
+    if (isnan(threshold)) threshold = meta.threshold;
+    const int S = meta.pp.size, K = meta.n_classes;
+    dec = cxr_decoder_create();
+    img = malloc((size_t)S * S * sizeof *img);
+    probs = malloc((size_t)K * sizeof *probs);
+    if (!dec || !img || !probs) CXR_THROW(CXR_E_NOMEM, "out of memory");
+
+    for (int a = optind + 1; a < argc; a++) {
+        const char *path = argv[a];
+        cxr_status e = cxr_preprocess_file(dec, &meta.pp, path, img);
+        if (e == CXR_OK) e = cxr_model_forward(m, img, 1, 0);
+        if (e == CXR_OK) e = cxr_model_probs(m, probs, 1);
+        if (e != CXR_OK) {
+            /* the preprocess message names the file; make sure the line does */
+            const char *msg = cxr_last_error();
+            if (strstr(msg, path)) fprintf(stderr, "cxr-predict: %s\n", msg);
+            else fprintf(stderr, "cxr-predict: %s: %s\n", path, msg);
+            if (first_bad == CXR_OK) first_bad = e;
+            if (e != CXR_E_DECODE && e != CXR_E_IO && e != CXR_E_ARG && e != CXR_E_FORMAT)
+                CXR_THROW(e, "%s: %s", path, cxr_status_name(e)); /* model failure: stop */
+            continue;
+        }
+        int pred = 0;
+        if (K == 2) {
+            pred = (double)probs[1] >= threshold;
+        } else {
+            for (int k = 1; k < K; k++)
+                if (probs[k] > probs[pred]) pred = k;
+        }
+        printf("%s\t%s\t%.6f", path, meta.class_names[pred], probs[pred]);
+        for (int k = 0; k < K; k++) printf("\t%.6f", probs[k]);
+        printf("\n");
+        fflush(stdout);
+    }
+    if (first_bad != CXR_OK) rc = cxr_exit_code(first_bad) ? cxr_exit_code(first_bad) : 1;
+    if (rc == 4 || rc == 2) rc = 3; /* an unreadable input file is bad input here */
+bail:
+    if (st != CXR_OK) {
+        fprintf(stderr, "cxr-predict: %s\n", cxr_last_error());
+        rc = cxr_exit_code(st);
+    }
+    free(img);
+    free(probs);
+    cxr_decoder_destroy(dec);
+    cxr_model_destroy(m);
+    cxr_backend_destroy(be);
+    cxr_checkpoint_meta_free(&meta);
+    return rc;
+}
