@@ -644,6 +644,13 @@ void cxr_manifest_cli_preprocess(const cxr_manifest_cli *m, cxr_preprocess_param
     if (m->norm_set || m->manifest) pp->normalize = m->normalize;
 }
 
+/* Shortest of %.15g / %.17g that reads back as v (0.1 -> "0.1"). */
+static void short_double(char *buf, size_t cap, double v)
+{
+    snprintf(buf, cap, "%.15g", v);
+    if (strtod(buf, NULL) != v) snprintf(buf, cap, "%.17g", v);
+}
+
 cxr_status cxr_manifest_cli_plan(const cxr_manifest_cli *m, double val_fraction, int strict,
                                  cxr_pack_plan *plan, cxr_manifest_summary *sum, char *desc,
                                  size_t cap)
@@ -655,12 +662,14 @@ cxr_status cxr_manifest_cli_plan(const cxr_manifest_cli *m, double val_fraction,
     cxr_manifest_options o = m->opt;
     if (val_fraction > 0) o.val_fraction = val_fraction;
     o.strict = strict;
+    char vf[32], tf[32];
+    short_double(vf, sizeof vf, o.val_fraction);
+    short_double(tf, sizeof tf, o.test_fraction);
     size_t len = strlen(desc);
     if (len < cap)
         snprintf(desc + len, cap - len,
-                 " --images %s --top-classes %d --min-count %lld --val-fraction %.17g"
-                 " --test-fraction %.17g", m->images, o.top_classes, (long long)o.min_count,
-                 o.val_fraction, o.test_fraction);
+                 " --images %s --top-classes %d --min-count %lld --val-fraction %s"
+                 " --test-fraction %s", m->images, o.top_classes, (long long)o.min_count, vf, tf);
     return cxr_plan_from_manifest(plan, m->manifest, m->images, &o, sum);
 }
 

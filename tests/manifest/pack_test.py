@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""pack_test.py: end-to-end tests of cxr-pack --manifest (tests/manifest/CMakeLists.txt runs
+one case each) on the fixture that manifest_fixture writes (tests/manifest/fixture.h).
+
+usage: pack_test.py CASE CXR_PACK MANIFEST_FIXTURE PLUGIN_DIR [CXR_TRAIN]
+Stores are read back with h5dump (HDF5_PLUGIN_PATH=PLUGIN_DIR). Exit 0 pass, 1 fail, 77 skip.
+"""
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+CASE, PACK, FIXTURE, PLUGINS = sys.argv[1:5]
+TRAIN = sys.argv[5] if len(sys.argv) > 5 else ""
+ENV = dict(os.environ, HDF5_PLUGIN_PATH=PLUGINS)
+failures = []
+
+# What the fixture holds (derived from the rows in fixture.h).
+CLASSES = ["7", "5", "42"]
+REASONS = {"image not found": 2, "duplicate id": 1, "bad id": 1, "missing id, url or label": 4,
+           "malformed line: 4 fields, expected 3": 1, "malformed line: unterminated quote": 1}
+SUMMARY = ("manifest: 33 rows, 18 planned; skipped: 2 malformed, 4 missing id/url/label, 1 bad "
+           "id, 1 duplicate id, 2 image not found; 5 rows of other classes (5 classes in the "
+           "manifest)")
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+def fnv1a(s):
+    h = 1469598103934665603
+    for b in s.encode():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def run(args, exe=None):
+    p = subprocess.run([exe or PACK] + args, capture_output=True, text=True, env=ENV)
+    return p.returncode, p.stdout, p.stderr
+
+
+def h5data(path, dset):
+    """Values of a dataset as h5dump prints them: list of numbers or strings."""
+    out = subprocess.run(["h5dump", "-d", dset, "-w", "0", path], capture_output=True,
+                         text=True, env=ENV)
+    if out.returncode != 0:
+        raise RuntimeError("h5dump %s %s: %s" % (path, dset, out.stderr))
+    body = out.stdout.split("DATA {", 1)[1].rsplit("}", 3)[0]
+    body = re.sub(r"\(\d+(,\d+)*\):", "", body)
+    if '"' in body:
+        return re.findall(r'"((?:[^"\\]|\\.)*)"', body)
+    return [float(x) for x in re.findall(r"[-+]?\d+\.?\d*(?:[eE][-+]?\d+)?", body)]
+
+
+def h5attr(path, name):
+    out = subprocess.run(["h5dump", "-a", "/" + name, "-w", "0", path], capture_output=True,
+                         text=True, env=ENV)
+    m = re.search(r"\(0\): (.*)", out.stdout)
+    return m.group(1).strip().strip('"') if m else None
+
+
+def fixture(tmp):
+    d = os.path.join(tmp, "fx")
+    r = subprocess.run([FIXTURE, d])
+    if r.returncode != 0:
+        print("manifest_fixture failed", file=sys.stderr)
+        sys.exit(1)
+    return os.path.join(d, "manifest.csv"), os.path.join(d, "images")
+
+
+def pack(csv, img, out, extra=()):
+    return run(["--manifest", csv, "--images", img, "-o", out, "--top-classes", "3",
+                "--size", "32", "--threads", "2", "--quiet"] + list(extra))
+
+
+def case_explore(tmp):
+    csv, _ = fixture(tmp)
+    rc, out, err = run(["--manifest", csv, "--explore"])
+    check(rc == 0, "explore exit 0 (got %d: %s)" % (rc, err))
+    want = ("manifest: %s\nrows: 33\ncolumns: landmark_id, id, url\n"
+            "malformed lines: 2 (first at line 24)\nmissing values (empty or None):\n"
+            "  landmark_id: 3\n  id: 1\n  url: 2\nunique classes: 5\n"
+            "top 5 classes (label: images):\n   1. 7: 11\n   2. 5: 6\n   3. 42: 6\n"
+            "   4. 100: 3\n   5. abc: 2\nclasses with < 10 images: 4\n"
+            "classes with < 100 images: 5\nclasses with < 1000 images: 5\n"
+            "classes with >= 1000 images: 0\n") % csv
+    check(out == want, "explore output:\n%s\nwant:\n%s" % (out, want))
+    # a test.csv (no label column) explores too
+    t = os.path.join(tmp, "test.csv")
+    with open(t, "w") as f:
+        f.write("id,url\r\nx1,http://a\r\nx2,None\r\n")
+    rc, out, err = run(["--manifest", t, "--explore"])
+    check(rc == 0 and "rows: 2\n" in out and "  url: 1\n" in out and
+          "classes: no landmark_id or label column\n" in out, "explore test.csv: %s %s" % (out, err))
+    # --strict: the first malformed line is an error naming it
+    rc, out, err = run(["--manifest", csv, "--explore", "--strict"])
+    check(rc == 3 and "%s: line 24: 4 fields, expected 3" % csv in err, "explore --strict: %d %s" % (rc, err))
+    # no url column: exit 3, the file named
+    b = os.path.join(tmp, "nourl.csv")
+    with open(b, "w") as f:
+        f.write("id,landmark_id\n1,2\n")
+    rc, out, err = run(["--manifest", b, "--explore"])
+    check(rc == 3 and "%s: header has no 'url' column" % b in err, "missing column: %d %s" % (rc, err))
+
+
+def case_pack(tmp):
+    csv, img = fixture(tmp)
+    # one image that exists but does not decode: the pipeline skips it
+    with open(os.path.join(img, "c4201.jpg"), "wb") as f:
+        f.write(b"\xff\xd8 not a jpeg")
+    out = os.path.join(tmp, "s.h5")
+    rc, so, se = pack(csv, img, out)
+    check(rc == 0, "pack exit 0 (got %d: %s)" % (rc, se))
+    if rc != 0:
+        return
+    check(SUMMARY in so, "summary line in stdout:\n%s" % so)
+    check(h5data(out, "/class_names") == CLASSES, "class names %s" % h5data(out, "/class_names"))
+    counts = {s: [int(x) for x in h5data(out, "/%s/class_counts" % s)] for s in ("train", "val", "test")}
+    # per class 7, 6, 5 usable rows, round(0.1 n) = 1 each to val and test; c4201 failed to decode
+    total = [sum(counts[s][c] for s in counts) for c in range(3)]
+    check(total == [7, 6, 4], "images per class %s" % total)
+    # class 42: planned c4200 c4201 c4202 c4204 c4207; by FNV-1a of the id the first goes to
+    # test, the next to val; c4201 (undecodable) is missing from its split
+    order = sorted(["c4200", "c4201", "c4202", "c4204", "c4207"], key=fnv1a)
+    want42 = {"test": order[:1], "val": order[1:2], "train": order[2:]}
+    for s in counts:
+        check(counts[s][2] == len([i for i in want42[s] if i != "c4201"]),
+              "class 42 in %s: %d (order %s)" % (s, counts[s][2], order))
+    check(counts["train"][:2] == [5, 4] and counts["val"][:2] == [1, 1] and counts["test"][:2] == [1, 1],
+          "stratified split counts %s" % counts)
+    reasons = h5data(out, "/skipped/reason")
+    got = {r: reasons.count(r) for r in set(reasons)}
+    decode = [r for r in reasons if r not in REASONS]
+    check(len(decode) == 1, "one decode failure recorded: %s" % reasons)
+    for r, n in REASONS.items():
+        check(got.get(r) == n, "skip reason %r: %s, want %d" % (r, got.get(r), n))
+    paths = h5data(out, "/skipped/path")
+    check("%s:24" % csv in paths and "a7001" in paths and "../etc" in paths, "skip paths %s" % paths)
+    allpaths = sum((h5data(out, "/%s/paths" % s) for s in counts), [])
+    check("a/7/0/a7002.jpg" in allpaths and "b5005.jpg" in allpaths and "b/5/0/b5000.jpg" in allpaths,
+          "both layouts in paths %s" % allpaths)
+    for s in counts:
+        labels = [int(x) for x in h5data(out, "/%s/labels" % s)]
+        check([labels.count(c) for c in range(3)] == counts[s], "%s labels match class_counts" % s)
+    check(h5attr(out, "normalize") == "zscore255", "manifest default normalize zscore255")
+    check(abs(float(h5attr(out, "crop_ratio") or "nan") - 0.2) < 1e-12, "manifest default crop 0.2")
+    # explicit preprocessing options win
+    out2 = os.path.join(tmp, "s2.h5")
+    rc, so, se = pack(csv, img, out2, ["--normalize", "minmax", "--crop-ratio", "0",
+                                       "--test-fraction", "0"])
+    check(rc == 0, "pack with options (%s)" % se)
+    if rc == 0:
+        check(h5attr(out2, "normalize") == "minmax", "--normalize minmax recorded")
+        check(float(h5attr(out2, "crop_ratio")) == 0.0, "--crop-ratio 0 recorded")
+        check("test" not in subprocess.run(["h5ls", out2], capture_output=True, text=True).stdout,
+              "--test-fraction 0: no test split")
+
+
+def case_determinism(tmp):
+    csv, img = fixture(tmp)
+    outs = [os.path.join(tmp, "d%d.h5" % i) for i in range(2)]
+    for i, o in enumerate(outs):
+        if i:
+            time.sleep(1.1)  # a timestamp in the file would show up as a difference
+        rc, so, se = pack(csv, img, o, ["--threads", str(i + 1)])
+        check(rc == 0, "pack %d (%s)" % (i, se))
+    dumps = [subprocess.run(["h5dump", "-w", "0", o], capture_output=True, text=True, env=ENV).stdout
+             .replace(o, "STORE") for o in outs]
+    check(dumps[0] == dumps[1] and len(dumps[0]) > 1000, "same content (h5dump) across runs")
+    check(subprocess.run(["cmp", outs[0], outs[1]]).returncode == 0,
+          "byte-identical stores across runs and --threads")
+
+
+def case_errors(tmp):
+    csv, img = fixture(tmp)
+    out = os.path.join(tmp, "e.h5")
+    rc, so, se = pack(csv, img, out, ["--strict"])
+    check(rc == 3 and "%s: line 9: a7007: image not found (--strict)" % csv in se,
+          "--strict: exit 3 naming the line (%d %s)" % (rc, se))
+    check(sorted(os.listdir(tmp)) == ["fx"], "no file left: %s" % os.listdir(tmp))
+    rc, so, se = run(["--manifest", csv, "-o", out])
+    check(rc == 2 and "--images" in se, "no --images: exit 2 (%d %s)" % (rc, se))
+    rc, so, se = run(["--explore"])
+    check(rc == 2, "--explore without --manifest: exit 2")
+    rc, so, se = run(["--manifest", csv, "--images", img, "-o", out, "--top-classes", "x"])
+    check(rc == 2 and "--top-classes" in se, "bad --top-classes: exit 2 (%s)" % se)
+    rc, so, se = run(["--manifest", os.path.join(tmp, "none.csv"), "--images", img, "-o", out])
+    check(rc == 4 and "none.csv" in se, "absent manifest: exit 4 naming it (%d %s)" % (rc, se))
+
+
+def case_train(tmp):
+    if not TRAIN:
+        print("cxr-train not built", file=sys.stderr)
+        sys.exit(77)
+    csv, img = fixture(tmp)
+    out = os.path.join(tmp, "t.h5")
+    rc, so, se = pack(csv, img, out)
+    check(rc == 0, "pack (%s)" % se)
+    log = os.path.join(tmp, "log.jsonl")
+    p = subprocess.run([TRAIN, out, "--device", "cpu", "--epochs", "1", "--batch", "4",
+                        "--threads", "2", "--no-monitor", "--log", log, "-q"],
+                       capture_output=True, text=True, env=ENV)
+    check(p.returncode == 0, "cxr-train one epoch exit 0 (%d: %s)" % (p.returncode, p.stderr))
+    lines = [json.loads(l) for l in open(log)] if os.path.exists(log) else []
+    run_ = [l for l in lines if l.get("type") == "run"]
+    epochs = [l for l in lines if l.get("type") == "epoch"]
+    check(len(run_) == 1 and run_[0].get("classes") == CLASSES, "log classes = original ids")
+    check(run_ and run_[0].get("train_images") == 12 and run_[0].get("eval_images") == 3,
+          "train/eval images 12/3")
+    check(len(epochs) == 1 and all(math.isfinite(epochs[0].get(k, float("nan")))
+                                   for k in ("train_loss", "eval_loss", "eval_acc")),
+          "one epoch with finite loss and accuracy")
+    if epochs:
+        conf = epochs[0].get("confusion", [])
+        check(len(conf) == 3 and all(len(r) == 3 for r in conf) and sum(map(sum, conf)) == 3,
+              "3x3 confusion over the 3 eval images")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="cxr-manifest-")
+    try:
+        {"explore": case_explore, "pack": case_pack, "determinism": case_determinism,
+         "errors": case_errors, "train": case_train}[CASE](tmp)
+    finally:
+        if not failures:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("kept", tmp, file=sys.stderr)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
