@@ -114,7 +114,10 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
     fcpl = H5Pcreate(H5P_FILE_CREATE);
     w->dcpl_notime = cxr_h5_dcpl_notime();
     w->gcpl_notime = H5Pcreate(H5P_GROUP_CREATE);
+    /* The file creation list is also the root group's creation list: without this the root
+     * group's object header carries timestamps and two identical stores differ. */
     if (fapl < 0 || fcpl < 0 || w->dcpl_notime < 0 || w->gcpl_notime < 0 ||
+        H5Pset_obj_track_times(fcpl, 0) < 0 ||
         H5Pset_obj_track_times(w->gcpl_notime, 0) < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
         H5Pset_alignment(fapl, 1, CXR_STORE_ALIGN) < 0 ||
