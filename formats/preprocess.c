@@ -200,32 +200,31 @@ static void axis_table_free(axis_table *t)
     free(t->w);
 }
 
-/* Table-driven resize. tmp holds dw * h floats (the horizontal pass). The accumulation order
- * (taps in increasing source index, float sums from 0) matches cxr_resize exactly. */
-static void resize_tables(float *dst, const uint8_t *src, int h, int stride, const axis_table *tx,
+/* Table-driven resize, vertical pass first: it runs along contiguous rows (vectorizes) and
+ * cuts the row count to dh before the gather-style horizontal pass. tmp holds dh * w floats.
+ * The accumulation order (taps in increasing source index, float sums from 0, columns first)
+ * matches cxr_resize exactly. */
+static void resize_tables(float *dst, const uint8_t *src, int w, int stride, const axis_table *tx,
                           const axis_table *ty, float *tmp)
 {
     int dw = tx->out, dh = ty->out;
-    for (int y = 0; y < h; y++) {
-        const uint8_t *row = src + (size_t)y * stride;
-        float *trow = tmp + (size_t)y * dw;
-        for (int ox = 0; ox < dw; ox++) {
-            const float *w = tx->w + (size_t)ox * tx->kmax;
-            const uint8_t *p = row + tx->lo[ox];
-            float acc = 0.0f;
-            for (int k = 0; k < tx->n[ox]; k++) acc += w[k] * (float)p[k];
-            trow[ox] = acc;
-        }
-    }
     for (int oy = 0; oy < dh; oy++) {
-        float *drow = dst + (size_t)oy * dw;
-        const float *w = ty->w + (size_t)oy * ty->kmax;
-        const float *base = tmp + (size_t)ty->lo[oy] * dw;
-        for (int ox = 0; ox < dw; ox++) drow[ox] = 0.0f;
+        float *trow = tmp + (size_t)oy * w;
+        const float *wy = ty->w + (size_t)oy * ty->kmax;
+        const uint8_t *base = src + (size_t)ty->lo[oy] * stride;
+        for (int x = 0; x < w; x++) trow[x] = 0.0f;
         for (int j = 0; j < ty->n[oy]; j++) {
-            const float *trow = base + (size_t)j * dw;
-            float wj = w[j];
-            for (int ox = 0; ox < dw; ox++) drow[ox] += wj * trow[ox];
+            const uint8_t *row = base + (size_t)j * stride;
+            float wj = wy[j];
+            for (int x = 0; x < w; x++) trow[x] += wj * (float)row[x];
+        }
+        float *drow = dst + (size_t)oy * dw;
+        for (int ox = 0; ox < dw; ox++) {
+            const float *wx = tx->w + (size_t)ox * tx->kmax;
+            const float *p = trow + tx->lo[ox];
+            float acc = 0.0f;
+            for (int k = 0; k < tx->n[ox]; k++) acc += wx[k] * p[k];
+            drow[ox] = acc;
         }
     }
 }
@@ -240,11 +239,11 @@ void cxr_resize(float *dst, int dw, int dh, const uint8_t *src, int w, int h, in
         for (int ox = 0; ox < dw; ox++) {
             tap_span sx = span_of(w, dw, ox);
             float acc = 0.0f;
-            for (int j = 0; j < sy.n; j++) {
-                const uint8_t *p = src + (size_t)(sy.lo + j) * stride + sx.lo;
-                float row = 0.0f;
-                for (int k = 0; k < sx.n; k++) row += tap_weight(&sx, k) * (float)p[k];
-                acc += tap_weight(&sy, j) * row;
+            for (int k = 0; k < sx.n; k++) {
+                const uint8_t *p = src + (size_t)sy.lo * stride + sx.lo + k;
+                float col = 0.0f;
+                for (int j = 0; j < sy.n; j++) col += tap_weight(&sy, j) * (float)p[(size_t)j * stride];
+                acc += tap_weight(&sx, k) * col;
             }
             dst[(size_t)oy * dw + ox] = acc;
         }
@@ -542,8 +541,8 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
 
     table_pair *t = NULL;
     CXR_TRY(tables_for(d, cw, ch, p->size, p->size, &t));
-    CXR_TRY(grow(&d->tmp, &d->cap_tmp, (size_t)p->size * (size_t)ch * sizeof(float), "resize"));
-    resize_tables(out, gray + (size_t)y0 * sw + x0, ch, sw, &t->x, &t->y, d->tmp);
+    CXR_TRY(grow(&d->tmp, &d->cap_tmp, (size_t)p->size * (size_t)cw * sizeof(float), "resize"));
+    resize_tables(out, gray + (size_t)y0 * sw + x0, cw, sw, &t->x, &t->y, d->tmp);
 
     size_t n = (size_t)p->size * (size_t)p->size;
     if (p->equalize) cxr_equalize(out, n);
