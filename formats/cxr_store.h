@@ -26,7 +26,10 @@ extern "C" {
 #define CXR_ZSTD_FILTER_ID 32015
 #define CXR_MAX_CLASSES 4096
 
-/* Register the zstd filter with this process's HDF5 library (idempotent, thread-safe). */
+/* Register the zstd filter with this process's HDF5 library (idempotent, thread-safe).
+ * Also turns off HDF5's automatic error printing (H5Eset_auto2(H5E_DEFAULT, NULL, NULL)):
+ * store functions report HDF5's message through cxr_last_error() instead. The writer and
+ * reader call it themselves. */
 cxr_status cxr_zstd_filter_register(void);
 
 /* ---------------------------------------------------------------- raw chunk codec */
