@@ -36,7 +36,7 @@ typedef struct {
 
 /* Running accumulation for one period. */
 typedef struct {
-    int n, n_gpu;
+    int n, n_cpu, n_gpu;
     double cpu_sum, cpu_max, rss_sum, rss_max;
     double gpu_sum, gpu_max, gmem_sum, gmem_max, gmem_total;
 } accum;
@@ -155,10 +155,19 @@ static void sample_locked(cxr_monitor *m) {
     double now = mono_now();
     double ticks = read_cpu_ticks();
     double cpu = NAN;
-    if (ticks >= 0 && m->last_ticks >= 0 && now > m->last_t)
+    /* utime/stime move in clock ticks (10 ms): over a short window one tick reads as hundreds
+     * of percent. A sample taken less than half an interval (and 2 ticks) after the previous
+     * CPU reading (summary_reset or sample_now right after a periodic one) leaves CPU
+     * unmeasured and keeps the baseline, so the next reading spans the whole window. */
+    double min_window = fmax(0.5 * m->interval_s, 2.0 / m->tick_hz);
+    if (ticks >= 0 && m->last_ticks >= 0 && now - m->last_t >= min_window) {
         cpu = 100.0 * (ticks - m->last_ticks) / m->tick_hz / (now - m->last_t);
-    m->last_ticks = ticks;
-    m->last_t = now;
+        m->last_ticks = ticks;
+        m->last_t = now;
+    } else if (m->last_ticks < 0) {
+        m->last_ticks = ticks;
+        m->last_t = now;
+    }
     double pages = read_rss_pages();
     double rss = pages >= 0 ? pages * m->page_mb : NAN;
 
@@ -176,7 +185,8 @@ static void sample_locked(cxr_monitor *m) {
     accum *a = &m->acc;
     if (!isnan(cpu)) {
         a->cpu_sum += cpu;
-        if (a->n == 0 || cpu > a->cpu_max) a->cpu_max = cpu;
+        if (a->n_cpu == 0 || cpu > a->cpu_max) a->cpu_max = cpu;
+        a->n_cpu++;
     }
     if (!isnan(rss)) {
         a->rss_sum += rss;
@@ -293,8 +303,8 @@ void cxr_monitor_summary_reset(cxr_monitor *m, cxr_monitor_summary *out) {
     if (!m->stopped) sample_locked(m);
     const accum *a = &m->acc;
     out->n_samples = a->n;
-    out->cpu_util_mean = a->n ? a->cpu_sum / a->n : NAN;
-    out->cpu_util_max = a->n ? a->cpu_max : NAN;
+    out->cpu_util_mean = a->n_cpu ? a->cpu_sum / a->n_cpu : NAN;
+    out->cpu_util_max = a->n_cpu ? a->cpu_max : NAN;
     out->rss_mb_mean = a->n ? a->rss_sum / a->n : NAN;
     out->rss_mb_max = a->n ? a->rss_max : NAN;
     out->gpu_ok = m->nv.ok && a->n_gpu > 0;

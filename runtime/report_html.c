@@ -486,6 +486,20 @@ done:
     free(v);
 }
 
+/* Color of samples file s: its run's color when the file name starts with the run's log name
+ * without ".jsonl" (cpu-prefetch.samples.jsonl <-> cpu-prefetch.jsonl), else its own. */
+static const char *samples_color(const page *pg, int s) {
+    const char *sl = pg->samples[s]->label;
+    for (int r = 0; r < pg->n_runs; r++) {
+        const char *rl = pg->runs[r]->label;
+        size_t n = strlen(rl);
+        if (n > 6 && strcmp(rl + n - 6, ".jsonl") == 0) n -= 6;
+        if (strncmp(sl, rl, n) == 0 && (sl[n] == '.' || sl[n] == '_' || sl[n] == '-'))
+            return rplot_color(r);
+    }
+    return rplot_color(pg->n_runs + s);
+}
+
 /* Time-series chart from samples files: one polyline per file that has the quantity. */
 static int samples_chart(page *pg, const char *id, const char *title, const char *ylabel,
                          size_t off, int from_zero) {
@@ -510,7 +524,7 @@ static int samples_chart(page *pg, const char *id, const char *title, const char
             p.ymax = fmax(p.ymax, v);
         }
         if (has && p.n_legend < RPLOT_MAX_LEGEND)
-            p.legend[p.n_legend++] = (rlegend){sm->label, rplot_color(pg->n_runs + s), NULL, 0};
+            p.legend[p.n_legend++] = (rlegend){sm->label, samples_color(pg, s), NULL, 0};
     }
     if (!isfinite(p.xmin)) return 0;
     if (from_zero && p.ymin > 0) p.ymin = 0;
@@ -523,7 +537,7 @@ static int samples_chart(page *pg, const char *id, const char *title, const char
             x[i] = sm->s[i].t;
             x[sm->n + i] = *(const double *)((const char *)&sm->s[i] + off);
         }
-        rplot_line(pg->b, &p, x, x + sm->n, sm->n, rplot_color(pg->n_runs + s), NULL, "sample", s);
+        rplot_line(pg->b, &p, x, x + sm->n, sm->n, samples_color(pg, s), NULL, "sample", s);
         free(x);
     }
     rplot_end(pg->b, &p);
