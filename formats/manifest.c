@@ -40,7 +40,7 @@ typedef struct {
 /* FNV-1a 64 (also the split hash of an id: documented in specs/store.md). */
 static uint64_t fnv1a(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 14695981039346656037ull;
     for (size_t i = 0; i < n; i++) {
         h ^= (unsigned char)s[i];
         h *= 1099511628211ull;

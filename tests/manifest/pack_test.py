@@ -36,7 +36,7 @@ def check(cond, what):
 
 
 def fnv1a(s):
-    h = 1469598103934665603
+    h = 14695981039346656037
     for b in s.encode():
         h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
     return h
