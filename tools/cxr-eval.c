@@ -38,6 +38,8 @@ static void usage(FILE *f)
 "  --threads N       CPU threads (default 2)\n"
 "  --device D        auto (default), cpu or cuda[:N]\n"
 "  --no-prefetch     synchronous loading\n"
+"  --predictions F   write one tab-separated line per image to F: store path, true class,\n"
+"                    predicted class, then p[class] for every class (%%.6f, as cxr-predict)\n"
 "  -h, --help        this help\n"
 "\n"
 "Exit codes: 0 ok; 2 usage error; 3 bad input data (not a checkpoint, other format version,\n"
@@ -51,17 +53,47 @@ static int fail(cxr_status st)
     return cxr_exit_code(st);
 }
 
-enum { O_SPLIT = 256, O_THR, O_BATCH, O_THREADS, O_DEVICE, O_NOPREF };
+enum { O_SPLIT = 256, O_THR, O_BATCH, O_THREADS, O_DEVICE, O_NOPREF, O_PRED };
+
+typedef struct {
+    FILE *f;
+    const cxr_store *s;
+    const char *split;
+    const cxr_checkpoint_meta *meta;
+    double threshold;
+} pred_out;
+
+static void write_predictions(void *user, int n, const int64_t *idx, const int32_t *labels,
+                              const float *probs)
+{
+    pred_out *p = user;
+    const int K = p->meta->n_classes;
+    for (int i = 0; i < n; i++) {
+        const float *q = probs + (size_t)i * K;
+        int pred = 0;
+        if (K == 2) {
+            pred = (double)q[1] >= p->threshold;
+        } else {
+            for (int k = 1; k < K; k++)
+                if (q[k] > q[pred]) pred = k;
+        }
+        fprintf(p->f, "%s\t%s\t%s", cxr_store_image_path(p->s, p->split, idx[i]),
+                p->meta->class_names[labels[i]], p->meta->class_names[pred]);
+        for (int k = 0; k < K; k++) fprintf(p->f, "\t%.6f", q[k]);
+        fprintf(p->f, "\n");
+    }
+}
 
 int main(int argc, char **argv)
 {
-    const char *split = "test", *device = "auto";
+    const char *split = "test", *device = "auto", *pred_path = NULL;
     double threshold = NAN;
     int batch = 64, threads = 2, prefetch = 1, c;
     static const struct option longs[] = {
         {"split", required_argument, 0, O_SPLIT},     {"threshold", required_argument, 0, O_THR},
         {"batch", required_argument, 0, O_BATCH},     {"threads", required_argument, 0, O_THREADS},
         {"device", required_argument, 0, O_DEVICE},   {"no-prefetch", no_argument, 0, O_NOPREF},
+        {"predictions", required_argument, 0, O_PRED},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         char *end = NULL;
@@ -90,6 +122,7 @@ int main(int argc, char **argv)
             break;
         case O_DEVICE: device = optarg; break;
         case O_NOPREF: prefetch = 0; break;
+        case O_PRED: pred_path = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -129,8 +162,14 @@ int main(int argc, char **argv)
     if (isnan(threshold)) threshold = meta.threshold;
     CXR_TRY(cxr_metrics_create(&met, meta.n_classes));
     cxr_eval_result er;
-    CXR_TRY(cxr_evaluate(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),
-                         &interrupted, met, &er));
+    pred_out po = {NULL, s, split, &meta, threshold};
+    if (pred_path && !(po.f = fopen(pred_path, "w")))
+        CXR_THROW(CXR_E_IO, "%s: cannot open for writing", pred_path);
+    st = cxr_evaluate_ex(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),
+                         &interrupted, met, &er, po.f ? write_predictions : NULL, &po);
+    if (po.f && fclose(po.f) != 0 && st == CXR_OK)
+        st = cxr_set_error(CXR_E_IO, "%s: cannot write", pred_path);
+    if (st != CXR_OK) goto bail;
     CXR_TRY(cxr_metrics_compute(met, threshold, &r));
 
     const int K = r.k;
@@ -141,7 +180,7 @@ int main(int argc, char **argv)
     printf("loss      %.6f\n", er.loss);
     printf("accuracy  %.4f\n", r.accuracy);
     if (K == 2) {
-        printf("threshold %.6g (predict %s when p[%s] >= threshold)\n", threshold,
+        printf("threshold %.9g (predict %s when p[%s] >= threshold)\n", threshold,
                meta.class_names[1], meta.class_names[1]);
         printf("positive class: %s\n", meta.class_names[1]);
         printf("precision    %.4f\n", r.pos_precision);

@@ -47,6 +47,15 @@ cxr_status cxr_evaluate(cxr_model *m, const cxr_store *store, const char *split,
                         int threads, int prefetch, const float *class_weights,
                         volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
                         cxr_eval_result *res);
+/* Per-image hook for cxr_evaluate_ex: n images with their split indices, labels and
+ * probabilities (n, C), in split order. */
+typedef void (*cxr_eval_hook)(void *user, int n, const int64_t *indices, const int32_t *labels,
+                              const float *probs);
+/* cxr_evaluate, calling hook(user, ...) after every batch (hook may be NULL). */
+cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *split, int batch,
+                           int threads, int prefetch, const float *class_weights,
+                           volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
+                           cxr_eval_result *res, cxr_eval_hook hook, void *user);
 
 /* ---------------------------------------------------------------- training */
 typedef struct {

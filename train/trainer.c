@@ -94,6 +94,15 @@ cxr_status cxr_evaluate(cxr_model *m, const cxr_store *store, const char *split,
                         volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
                         cxr_eval_result *res)
 {
+    return cxr_evaluate_ex(m, store, split, batch, threads, prefetch, class_weights, interrupted,
+                           metrics, res, NULL, NULL);
+}
+
+cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *split, int batch,
+                           int threads, int prefetch, const float *class_weights,
+                           volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
+                           cxr_eval_result *res, cxr_eval_hook hook, void *user)
+{
     cxr_status st = CXR_OK;
     cxr_loader *l = NULL;
     const cxr_model_config *c = cxr_model_get_config(m);
@@ -128,6 +137,7 @@ cxr_status cxr_evaluate(cxr_model *m, const cxr_store *store, const char *split,
         CXR_TRY(cxr_model_probs(m, probs, b.n));
         CXR_TRY(cxr_model_logits(m, logits, b.n));
         CXR_TRY(cxr_metrics_add(metrics, probs, b.labels, b.n));
+        if (hook) hook(user, b.n, b.indices, b.labels, probs);
         weighted_ce(logits, b.labels, class_weights, b.n, c->n_classes, &num, &den);
         if (interrupted && *interrupted) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
     }

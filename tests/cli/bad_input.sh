@@ -1,0 +1,81 @@
+#!/bin/bash
+# bad_input.sh BIN SAMPLE EDIT HAVE_CUDA: every bad input gets a clear message and the
+# documented exit code (3 data, 4 I/O, 5 device, 2 usage, 130 interrupted), never a crash.
+BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
+. "$(dirname "$0")/common.sh"
+pack_sample "$WORK/s.h5"
+T="--device cpu --batch 8 --threads 2 --lr 0.001 --no-monitor -q"
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 2 --checkpoint "$WORK/ck.h5"
+
+# usage
+expect_rc 2 "$BIN/cxr-train"
+expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --epochs 0
+expect_err "--epochs"
+expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --device tpu
+expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5"
+expect_rc 2 "$BIN/cxr-predict" "$WORK/ck.h5"
+# missing files, not a store
+expect_rc 4 "$BIN/cxr-train" "$WORK/none.h5" $T
+expect_err "none.h5"
+expect_rc 3 "$BIN/cxr-train" "$SAMPLE/../README.md" $T
+expect_err "README.md"
+# a store of another format version
+cp "$WORK/s.h5" "$WORK/v2.h5" && "$EDIT" setattr "$WORK/v2.h5" format_version 2
+expect_rc 3 "$BIN/cxr-train" "$WORK/v2.h5" $T --epochs 1
+expect_err "version 2"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/v2.h5"
+# a missing dataset
+cp "$WORK/s.h5" "$WORK/nolab.h5" && "$EDIT" delete "$WORK/nolab.h5" /train/labels
+expect_rc 3 "$BIN/cxr-train" "$WORK/nolab.h5" $T --epochs 1
+expect_err "labels"
+# labels out of range
+cp "$WORK/s.h5" "$WORK/lab.h5" && "$EDIT" label "$WORK/lab.h5" train 3 7
+expect_rc 3 "$BIN/cxr-train" "$WORK/lab.h5" $T --epochs 1
+expect_err "7"
+# wrong image size: a 32x32 model on a 64x64 store
+pack_sample "$WORK/s64.h5" 64
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s64.h5" --split test
+expect_err "model expects 32x32"
+expect_rc 3 "$BIN/cxr-train" "$WORK/s64.h5" $T --epochs 1 --resume "$WORK/ck.h5"
+# corrupted chunks: in train (training stops), in val (evaluation stops), in test (cxr-eval)
+cp "$WORK/s.h5" "$WORK/ctrain.h5" && "$EDIT" corrupt "$WORK/ctrain.h5" train 1
+expect_rc 3 "$BIN/cxr-train" "$WORK/ctrain.h5" $T --epochs 1
+expect_err "split 'train' shard 1"
+expect_err "ctrain.h5"
+cp "$WORK/s.h5" "$WORK/cval.h5" && "$EDIT" corrupt "$WORK/cval.h5" val 0
+expect_rc 3 "$BIN/cxr-train" "$WORK/cval.h5" $T --epochs 1 --no-prefetch
+expect_err "split 'val' shard 0"
+cp "$WORK/s.h5" "$WORK/ctest.h5" && "$EDIT" corrupt "$WORK/ctest.h5" test 1
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/ctest.h5" --split test
+expect_err "split 'test' shard 1"
+# checkpoints that do not match the model, of another version, or missing a dataset
+cp "$WORK/ck.h5" "$WORK/shape.h5" && "$EDIT" reshape "$WORK/shape.h5" /params/conv2.w 8 16 3 3
+expect_rc 3 "$BIN/cxr-eval" "$WORK/shape.h5" "$WORK/s.h5"
+expect_err "layer conv2.w has shape 8x16x3x3, model expects 32x16x3x3"
+expect_rc 3 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 2 --resume "$WORK/shape.h5"
+expect_err "conv2.w"
+cp "$WORK/ck.h5" "$WORK/cv7.h5" && "$EDIT" setattr "$WORK/cv7.h5" format_version 7
+expect_rc 3 "$BIN/cxr-predict" "$WORK/cv7.h5" "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg"
+expect_err "version 7"
+cp "$WORK/ck.h5" "$WORK/nod.h5" && "$EDIT" delete "$WORK/nod.h5" /adam_m/out.w
+expect_rc 3 "$BIN/cxr-eval" "$WORK/nod.h5" "$WORK/s.h5"
+expect_err "adam_m/out.w"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/s.h5" "$WORK/s.h5"
+expect_err "not a cxr checkpoint"
+# a device this build cannot give
+if [ "$HAVE_CUDA" != 1 ]; then
+    expect_rc 5 "$BIN/cxr-train" "$WORK/s.h5" --device cuda --epochs 1
+    expect_err "built without CUDA"
+fi
+# SIGINT: stops after the current step with exit 130; the last checkpoint stays valid
+"$BIN/cxr-train" "$WORK/s.h5" $T --epochs 500 --checkpoint "$WORK/int.h5" --log "$WORK/int.jsonl" 2>"$WORK/int.err" &
+pid=$!
+for i in $(seq 1 600); do [ -s "$WORK/int.h5" ] && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+rc=$?
+[ "$rc" = 130 ] || { fail "SIGINT: exit $rc, want 130"; cat "$WORK/int.err" >&2; }
+grep -q "interrupted" "$WORK/int.err" || fail "SIGINT: no message"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/int.h5" "$WORK/s.h5" --split val
+ls "$WORK"/int.h5.tmp.* >/dev/null 2>&1 && fail "SIGINT left a temporary checkpoint"
+finish

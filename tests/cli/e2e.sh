@@ -1,0 +1,61 @@
+#!/bin/bash
+# e2e.sh BIN SAMPLE EDIT: data/sample end to end: pack, train 1 epoch (log, checkpoint,
+# monitor samples), eval on val, apply its best threshold to test, predict on JPEGs.
+BIN=$1 SAMPLE=$2 EDIT=$3
+. "$(dirname "$0")/common.sh"
+pack_sample "$WORK/s.h5"
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device auto --epochs 1 --batch 8 --threads 2 --lr 0.001 \
+    --log "$WORK/run.jsonl" --checkpoint "$WORK/ck.h5" --monitor-log "$WORK/mon.jsonl"
+expect_err "device auto:"
+expect_err "epoch 1/1: train loss"
+[ -s "$WORK/ck.h5" ] || fail "no checkpoint"
+[ "$(grep -c '"type":"run"' "$WORK/run.jsonl")" = 1 ] || fail "log: no run line"
+[ "$(grep -c '"type":"epoch"' "$WORK/run.jsonl")" = 1 ] || fail "log: not one epoch line"
+for k in train_loss train_acc eval_loss eval_acc precision recall specificity f1 auc per_class \
+         confusion roc epoch_s eval_s images_per_s data_wait_s data_wait_frac monitor; do
+    grep '"type":"epoch"' "$WORK/run.jsonl" | grep -q "\"$k\":" || fail "log: epoch line lacks $k"
+done
+grep -q '"eval_split":"val"' "$WORK/run.jsonl" || fail "log: eval split is not val"
+grep -q '"train_images":36' "$WORK/run.jsonl" || fail "log: train_images is not 36"
+[ -s "$WORK/mon.jsonl" ] || fail "no monitor samples"
+# the checkpoint is plain HDF5 with the documented content
+h5dump -A "$WORK/ck.h5" > "$WORK/dump" || fail "h5dump cannot read the checkpoint"
+for k in '"cxr-checkpoint"' 'ATTRIBUTE "normalize"' 'DATASET "conv2.w"' 'GROUP "adam_v"' 'DATASET "class_names"'; do
+    grep -qF "$k" "$WORK/dump" || fail "checkpoint lacks $k"
+done
+# eval on val, then apply the best threshold to test
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split val --threads 2
+cat "$WORK/out"
+grep -q "^roc_auc" "$WORK/out" || fail "eval prints no AUC"
+grep -q "^specificity" "$WORK/out" || fail "eval prints no specificity"
+t=$(sed -n 's/^best threshold on val by balanced accuracy: \([0-9.e+-]*\) .*/\1/p' "$WORK/out")
+[ -n "$t" ] || fail "eval prints no best threshold"
+if [ -n "$t" ] && awk "BEGIN{exit !($t <= 1)}"; then
+    expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --threshold "$t"
+    grep -q "^threshold $t " "$WORK/out" || fail "test eval did not use threshold $t"
+    grep -q "split test: 16 images" "$WORK/out" || fail "test eval did not see 16 images"
+fi
+# predict: one line per good image, an error line naming the bad one, exit 3
+good1="$SAMPLE/test/NORMAL/IM-0001-0001.jpeg" good2="$SAMPLE/test/PNEUMONIA/person10_virus_35.jpeg"
+printf 'not a jpeg' > "$WORK/bad.jpeg"
+expect_rc 0 "$BIN/cxr-predict" "$WORK/ck.h5" "$good1" "$good2"
+[ "$(grep -cE $'\t(NORMAL|PNEUMONIA)\t[0-9.]+\t[0-9.]+\t[0-9.]+$' "$WORK/out")" = 2 ] || { fail "predict output"; cat "$WORK/out"; }
+cp "$WORK/out" "$WORK/pred_ok"
+expect_rc 3 "$BIN/cxr-predict" "$WORK/ck.h5" "$good1" "$WORK/bad.jpeg" "$good2"
+expect_err "$WORK/bad.jpeg"
+cmp -s "$WORK/out" "$WORK/pred_ok" || fail "a bad image changed the other answers"
+# predict preprocesses exactly as the store did: its probabilities for test JPEGs equal those
+# cxr-eval computed from the store's copies of the same images
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --predictions "$WORK/pred.tsv"
+[ "$(wc -l < "$WORK/pred.tsv")" = 16 ] || fail "predictions: not 16 lines"
+for rel in test/NORMAL/IM-0001-0001.jpeg test/PNEUMONIA/person10_virus_35.jpeg test/PNEUMONIA/person123_bacteria_587.jpeg; do
+    want=$(awk -F'\t' -v p="$rel" '$1 == p {print $3, $4, $5}' "$WORK/pred.tsv")
+    expect_rc 0 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/$rel"
+    got=$(awk -F'\t' '{print $2, $4, $5}' "$WORK/out")
+    [ -n "$want" ] && [ "$want" = "$got" ] || fail "predict $rel: '$got', eval on the store: '$want'"
+done
+for tool in cxr-train cxr-eval cxr-predict; do
+    expect_rc 0 "$BIN/$tool" --help
+    grep -q "Exit codes" "$WORK/out" || fail "$tool --help documents no exit codes"
+done
+finish
