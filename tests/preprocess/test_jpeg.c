@@ -235,6 +235,24 @@ static void test_upscale_and_determinism(cxr_decoder *d)
     CHECK_CLOSE(out[0], full[0], 1e-4, 0);
     CHECK_CLOSE(out[S * S - 1], full[W * W - 1], 1e-4, 0);
 
+    /* At S = 64 the resize is the identity (weights 1 and 0), so the whole pipeline must equal
+     * equalize + normalize applied by hand to the decoded pixels, for each normalization. */
+    const cxr_norm modes[] = {CXR_NORM_MINMAX, CXR_NORM_ZSCORE255, CXR_NORM_NONE};
+    for (int m = 0; m < 3; m++) {
+        cxr_preprocess_defaults(&p);
+        p.size = W;
+        p.normalize = modes[m];
+        CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+        for (int i = 0; i < W * W; i++) ref[i] = full[i];
+        cxr_equalize(ref, (size_t)W * W);
+        cxr_normalize(ref, (size_t)W * W, modes[m]);
+        diff_stats(out, ref, (size_t)W * W, &mx, &mean);
+        if (!(mx <= 1e-5)) {
+            fprintf(stderr, "pipeline vs by-hand steps (%s): max %g\n", cxr_norm_name(modes[m]), mx);
+            cxr_test_failures++;
+        }
+    }
+
     /* Determinism: full defaults, a second decoder, and the first decoder again after more
      * distinct sizes than its table cache holds: identical to the bit. */
     cxr_preprocess_defaults(&p);
@@ -335,6 +353,13 @@ static void test_bad_inputs(cxr_decoder *d)
     snprintf(path, sizeof path, "%s/huge_header.jpeg", tmpdir);
     write_file(path, b, j.len);
     expect_bad(d, &p, path, CXR_E_DECODE, "60000x60000, larger than max_side 16384");
+
+    /* only the height is too large: 100 wide, 20000 high */
+    b[sof + 5] = 20000 >> 8, b[sof + 6] = 20000 & 255;
+    b[sof + 7] = 0, b[sof + 8] = 100;
+    snprintf(path, sizeof path, "%s/tall_header.jpeg", tmpdir);
+    write_file(path, b, j.len);
+    expect_bad(d, &p, path, CXR_E_DECODE, "100x20000, larger than max_side 16384");
 
     /* width 0 in the header */
     memcpy(b, j.buf, j.len);
