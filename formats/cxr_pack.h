@@ -95,7 +95,7 @@ typedef struct {
  * train/val/test (val and test only when their fraction > 0), stratified per class by an id
  * hash, deterministic. Two streaming passes; memory grows with classes plus selected rows.
  * `plan` must be zeroed (or freed); on error it is freed. `sum` may be NULL.
- * Errors: CXR_E_IO (file), CXR_E_FORMAT (no header, missing column, strict skip),
+ * Errors: CXR_E_IO (file), CXR_E_FORMAT (no header, missing column, strict skip, no image found),
  * CXR_E_ARG (bad options, or more than CXR_MAX_CLASSES classes selected). */
 cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, const char *images,
                                   const cxr_manifest_options *opt, cxr_manifest_summary *sum);
@@ -145,7 +145,7 @@ typedef struct {
  * at opt->output (and a previous file there is untouched). Skipped inputs are reported through
  * opt->on_skip and recorded in the store. Errors: CXR_E_INTERRUPTED when *opt->interrupted was
  * set, CXR_E_DECODE for the first skip under strict, the writer's codes otherwise.
- * Memory: about (W+1)*shard*size^2*4 bytes of images plus W compressed chunks plus, per
+ * Memory: about (W+1)*shard*size^2*4 bytes of images plus W+1 compressed chunks plus, per
  * thread, the largest input file and the decoder's scratch, whatever the number of inputs. */
 cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
                         cxr_pack_summary *sum);

@@ -497,6 +497,11 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
                                       .id_len = ie->len, .label = le->cls, .nested = nested};
     }
 
+    if (rows.n == 0)
+        CXR_THROW(CXR_E_FORMAT, "%s: no image found under %s for the %lld rows of the selected "
+                  "classes (looked for DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg)", manifest,
+                  images, (long long)(s.not_found + s.duplicate + s.bad_id));
+
     /* Splits: per class, rows by id hash; the first round(n*test) go to test, the next
      * round(n*val) to val, the rest to train. */
     int i_train = 0, i_val = -1, i_test = -1;

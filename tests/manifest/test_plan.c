@@ -192,10 +192,20 @@ static void test_options(void)
     o.top_classes = 3;
     o.strict = 1;
     CHECK(cxr_plan_from_manifest(&p, g_csv, g_img, &o, NULL) == CXR_E_FORMAT);
-    char want[700];
+    char want[2048];
     snprintf(want, sizeof want, "%s: line 9: a7007: image not found (--strict)", g_csv);
     CHECK(strcmp(cxr_last_error(), want) == 0);
     CHECK(p.n_classes == 0 && p.n_skipped == 0); /* freed on error */
+    /* an images folder without any of the files: an error, not an empty store */
+    char empty[600];
+    snprintf(empty, sizeof empty, "%s/empty", g_dir);
+    REQUIRE(fixture_mkdir(empty) == 0);
+    cxr_manifest_options_defaults(&o);
+    o.top_classes = 3;
+    CHECK(cxr_plan_from_manifest(&p, g_csv, empty, &o, NULL) == CXR_E_FORMAT);
+    snprintf(want, sizeof want, "%s: no image found under %s for the 22 rows of the selected "
+             "classes (looked for DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg)", g_csv, empty);
+    CHECK(strcmp(cxr_last_error(), want) == 0);
     /* bad options */
     cxr_manifest_options_defaults(&o);
     o.val_fraction = 0.6;
