@@ -275,17 +275,21 @@ static cxr_status pack_split(pack_ctx *c, int si)
         c->done_split += B;
         c->done_all += B;
 
-        /* whole shards go to the encoder, the rest carries over */
-        int n_jobs = (int)(n / c->S);
+        /* whole shards go to the encoder, the rest carries over; in the split's last window
+         * the partial shard is encoded with the others, in parallel */
+        int last = i0 + B == sp->n;
+        int n_jobs = (int)(last ? (n + c->S - 1) / c->S : n / c->S);
         for (int k = 0; k < n_jobs; k++) {
-            c->job[k].n = c->S;
-            c->job[k].first = (int64_t)k * c->S;
+            int64_t first = (int64_t)k * c->S;
+            c->job[k].n = (int)(n - first < c->S ? n - first : c->S);
+            c->job[k].first = first;
         }
-        if (n_jobs) CXR_TRY(encode_chunks(c, n_jobs, (int64_t)n_jobs * c->S));
-        carry = n - (int64_t)n_jobs * c->S;
-        if (carry && n_jobs) {
-            memmove(c->img, c->img + (size_t)n_jobs * c->S * c->px, (size_t)carry * c->px * sizeof(float));
-            memmove(c->idx, c->idx + (int64_t)n_jobs * c->S, (size_t)carry * sizeof *c->idx);
+        int64_t n_enc = last ? n : (int64_t)(n / c->S) * c->S;
+        if (n_jobs) CXR_TRY(encode_chunks(c, n_jobs, n_enc));
+        carry = n - n_enc;
+        if (carry && n_enc) {
+            memmove(c->img, c->img + (size_t)n_enc * c->px, (size_t)carry * c->px * sizeof(float));
+            memmove(c->idx, c->idx + n_enc, (size_t)carry * sizeof *c->idx);
         }
         report(c, si, sp->n, 0);
     }
@@ -335,7 +339,7 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     c.pend_idx = malloc(slots * sizeof *c.pend_idx);
     c.res = malloc((size_t)c.W * c.S * sizeof *c.res);
     c.wk = calloc((size_t)c.T, sizeof *c.wk);
-    c.job = calloc((size_t)c.W, sizeof *c.job);
+    c.job = calloc((size_t)c.W + 1, sizeof *c.job); /* the last window may cut W+1 chunks */
     c.labels = malloc((size_t)c.S * sizeof *c.labels);
     c.paths = malloc((size_t)c.S * sizeof *c.paths);
     if (!c.img || !c.idx || !c.pend_idx || !c.res || !c.wk || !c.job || !c.labels || !c.paths)
@@ -368,7 +372,7 @@ bail:
             free(c.wk[t].file);
         }
     if (c.job)
-        for (int k = 0; k < c.W; k++) free(c.job[k].buf);
+        for (int k = 0; k <= c.W; k++) free(c.job[k].buf);
     free(c.img);
     free(c.idx);
     free(c.pend_idx);

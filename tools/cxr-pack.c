@@ -47,7 +47,8 @@ static void usage(FILE *f)
 "  --threads N           worker threads (default: OMP_NUM_THREADS if set, else the cores\n"
 "                        available to the process)\n"
 "  --shard N             images per chunk (default 64)\n"
-"  --level N             zstd level (default 3)\n"
+"  --level N             zstd level, -7..22 (default 1: level 3 stores ~7%% smaller at\n"
+"                        about twice the compression time)\n"
 "  --size N              output side in pixels (default 256)\n"
 "  --strict              the first skipped input is fatal (exit 3, no output)\n"
 "  --val-fraction F      carve a val split out of train, 0 < F < 1, grouped by patient\n"
@@ -189,6 +190,10 @@ int main(int argc, char **argv)
     cxr_pack_options opt;
     memset(&opt, 0, sizeof opt);
     cxr_store_options_defaults(&opt.store);
+    /* zstd level 1, not the store's default 3: on this data (shuffled float32 with ~8 bits of
+     * entropy per pixel) level 3 costs about twice the CPU of level 1 for a 7% smaller store
+     * (ratio 1.66 vs 1.54 on chest_xray), and compression is most of cxr-pack's work */
+    opt.store.zstd_level = 1;
     int opt_c;
     while ((opt_c = getopt_long(argc, argv, "o:h", longopts, &longidx)) != -1) {
         switch (opt_c) {

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bench_pack.sh: cxr-pack throughput against two Python peers (not a ctest).
+#
+# Packs /work/shared/data/chest_xray_fullres (120 full-size X-rays in class folders; a temporary
+# train/test tree of symlinks is built for it, every 5th file to test) and
+# /work/shared/data/chest_xray (5840 224x224 images) with cxr-pack, then the same inputs with
+# peer_skimage.py (the study's pipeline) and peer_pil.py (tuned PIL + Pool(2)) when their
+# packages import. Prints img/s, MB/s of JPEG input, compression ratio and peak RSS
+# (/usr/bin/time -v, Debian package 'time'), and a table of ratios to cxr-pack.
+#
+# usage: tests/bench/bench_pack.sh [BUILD_DIR] [DATA_DIR]
+#   env: THREADS (cxr-pack --threads, default: all cores), SKIP_SKIMAGE=1 (the slow peer),
+#        DATASETS="fullres chest_xray" (subset), LEVEL (cxr-pack --level, default the tool's)
+# The machine's cores are shared: compare the ratios measured within one run.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../../build}
+data=${2:-/work/shared/data}
+pack=$build/tools/cxr-pack
+py=/usr/bin/python3; [ -x $py ] || py=python3
+[ -x "$pack" ] || { echo "bench_pack: $pack not built" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "bench_pack: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+tmp=$(mktemp -d /tmp/cxr_bench_pack.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export HDF5_PLUGIN_PATH=$build/plugins
+
+# fullres: class folders only -> SRC/{train,test}/<class> of symlinks
+fr=$tmp/fullres
+for cdir in "$data"/chest_xray_fullres/*/; do
+  c=$(basename "$cdir")
+  mkdir -p "$fr/train/$c" "$fr/test/$c"
+  i=0
+  for f in $(ls "$cdir" | LC_ALL=C sort); do
+    if (( i % 5 == 4 )); then s=test; else s=train; fi
+    ln -s "$cdir$f" "$fr/$s/$c/$f"; i=$((i+1))
+  done
+done
+
+rss_mb() { awk -F: '/Maximum resident/ {printf "%.0f", $2/1024}' "$1"; }
+printf "machine: %s cores (%s), load before: %s\n" "$(nproc)" "$(uname -m)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A R
+for ds in ${DATASETS:-fullres chest_xray}; do
+  if [ "$ds" = fullres ]; then src=$fr; else src=$data/chest_xray; fi
+  n=$(find -L "$src" -type f \( -iname '*.jpg' -o -iname '*.jpeg' \) | wc -l)
+  mb=$(du -sLb "$src" | awk '{printf "%.1f", $1/1e6}')
+  echo "== $ds: $n images, $mb MB of JPEG"
+  cat "$src"/*/*/* > /dev/null  # warm the page cache for every contender
+  args=("$src" -o "$tmp/cxr.h5" --quiet)
+  [ -n "${THREADS:-}" ] && args+=(--threads "$THREADS")
+  [ -n "${LEVEL:-}" ] && args+=(--level "$LEVEL")
+  echo "\$ cxr-pack ${args[*]}"
+  /usr/bin/time -v "$pack" "${args[@]}" > "$tmp/out.txt" 2> "$tmp/time.txt"
+  cat "$tmp/out.txt"
+  ips=$(sed -n 's/^time .*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\1/p' "$tmp/out.txt")
+  mbs=$(sed -n 's/^time .*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\2/p' "$tmp/out.txt")
+  ratio=$(sed -n 's/.*ratio \([0-9.]*\).*/\1/p' "$tmp/out.txt")
+  wall=$(awk -F': ' '/Elapsed/ {print $2}' "$tmp/time.txt")
+  R[$ds,cxr]="$ips $mbs $ratio $(rss_mb "$tmp/time.txt") $wall"
+  for peer in skimage pil; do
+    [ "$peer" = skimage ] && [ "${SKIP_SKIMAGE:-0}" = 1 ] && continue
+    mods=$([ $peer = skimage ] && echo "skimage,h5py" || echo "PIL,h5py")
+    if ! $py -c "import $mods" 2>/dev/null; then echo "peer_$peer: $mods not importable, skipped"; continue; fi
+    echo "\$ $py peer_$peer.py $src $tmp/$peer.h5"
+    /usr/bin/time -v $py "$here/peer_$peer.py" "$src" "$tmp/$peer.h5" > "$tmp/out.txt" 2> "$tmp/time.txt"
+    cat "$tmp/out.txt"
+    ips=$(sed -n 's/.*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\1/p' "$tmp/out.txt")
+    mbs=$(sed -n 's/.*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\2/p' "$tmp/out.txt")
+    stored=$(stat -c %s "$tmp/$peer.h5")
+    R[$ds,$peer]="$ips $mbs $(awk -v n=$n -v s=$stored 'BEGIN{printf "%.2f", n*256*256*4/s}') $(rss_mb "$tmp/time.txt") $(awk -F': ' '/Elapsed/ {print $2}' "$tmp/time.txt")"
+    rm -f "$tmp/$peer.h5"
+  done
+  rm -f "$tmp/cxr.h5"
+done
+
+echo
+printf "%-11s %-8s %10s %8s %7s %8s %9s %12s\n" dataset tool img/s MB/s ratio RSS_MB wall "cxr speedup"
+for ds in ${DATASETS:-fullres chest_xray}; do
+  read -r cips _ <<< "${R[$ds,cxr]}"
+  for t in cxr skimage pil; do
+    [ -n "${R[$ds,$t]:-}" ] || continue
+    read -r ips mbs ratio rss wall <<< "${R[$ds,$t]}"
+    sp=$(awk -v a="$cips" -v b="$ips" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "-" }')
+    printf "%-11s %-8s %10s %8s %7s %8s %9s %12s\n" "$ds" "$t" "$ips" "$mbs" "$ratio" "$rss" "$wall" "$sp"
+  done
+done
+echo "(ratio = float32 bytes / stored bytes; peers store uncompressed float32 -> 1.00)"
