@@ -1,0 +1,123 @@
+/* cuda_context.cu: the CUDA device context of cxr_cuda.h: device choice, a compute and a copy
+ * stream, cuDNN and cuBLAS handles bound to the compute stream, the convolution workspace and
+ * the precision. Every CUDA/cuDNN/cuBLAS status becomes a cxr_status with a message. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cuda_internal.cuh"
+
+const char *cxr_cublas_status_string(cublasStatus_t s)
+{
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "success";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "not initialized";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "allocation failed";
+    case CUBLAS_STATUS_INVALID_VALUE: return "invalid value";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "architecture mismatch";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "mapping error";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "execution failed";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "internal error";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "not supported";
+    case CUBLAS_STATUS_LICENSE_ERROR: return "license error";
+    }
+    return "unknown cuBLAS status";
+}
+
+extern "C" cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device)
+{
+    cxr_status st = CXR_OK;
+    const char *what = "cuda context";
+    *out = NULL;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess)
+        return cxr_set_error(CXR_E_NODEVICE, "no usable GPU: cudaGetDeviceCount: %s",
+                             cudaGetErrorString(e));
+    if (n == 0) return cxr_set_error(CXR_E_NODEVICE, "no usable GPU: the driver reports 0 devices");
+    if (device < 0 || device >= n)
+        return cxr_set_error(CXR_E_NODEVICE, "no GPU %d: the driver reports %d device(s)", device, n);
+    cxr_cuda_ctx *c = (cxr_cuda_ctx *)calloc(1, sizeof *c);
+    if (!c) return cxr_set_error(CXR_E_NOMEM, "cuda context: out of memory");
+    c->device = device;
+    c->precision = CXR_PRECISION_FP32;
+    CUDA_TRY(what, cudaSetDevice(device));
+    CUDA_TRY(what, cudaGetDeviceProperties(&c->prop, device));
+    CUDA_TRY(what, cudaStreamCreateWithFlags(&c->compute, cudaStreamNonBlocking));
+    CUDA_TRY(what, cudaStreamCreateWithFlags(&c->copy, cudaStreamNonBlocking));
+    CUDNN_TRY(what, cudnnCreate(&c->cudnn));
+    CUDNN_TRY(what, cudnnSetStream(c->cudnn, c->compute));
+    CUBLAS_TRY(what, cublasCreate(&c->cublas));
+    CUBLAS_TRY(what, cublasSetStream(c->cublas, c->compute));
+    /* no atomics: cuBLAS results are then bit-reproducible run to run on one GPU model */
+    CUBLAS_TRY(what, cublasSetAtomicsMode(c->cublas, CUBLAS_ATOMICS_NOT_ALLOWED));
+    *out = c;
+    return CXR_OK;
+bail:
+    cxr_cuda_ctx_destroy(c);
+    return st;
+}
+
+extern "C" void cxr_cuda_ctx_destroy(cxr_cuda_ctx *c)
+{
+    if (!c) return;
+    cudaSetDevice(c->device);
+    if (c->compute) cudaStreamSynchronize(c->compute);
+    if (c->copy) cudaStreamSynchronize(c->copy);
+    cudaFree(c->workspace);
+    if (c->cublas) cublasDestroy(c->cublas);
+    if (c->cudnn) cudnnDestroy(c->cudnn);
+    if (c->compute) cudaStreamDestroy(c->compute);
+    if (c->copy) cudaStreamDestroy(c->copy);
+    free(c);
+}
+
+extern "C" void cxr_cuda_describe(const cxr_cuda_ctx *c, char *buf, size_t cap)
+{
+    if (!cap) return;
+    snprintf(buf, cap, "cuda:%d %s (sm_%d%d, %.1f GiB)", c->device, c->prop.name, c->prop.major,
+             c->prop.minor, (double)c->prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+}
+
+extern "C" int cxr_cuda_device(const cxr_cuda_ctx *c) { return c ? c->device : -1; }
+
+extern "C" cxr_status cxr_cuda_mem_info(cxr_cuda_ctx *c, size_t *free_bytes, size_t *total_bytes)
+{
+    cxr_status st = CXR_OK;
+    *free_bytes = *total_bytes = 0;
+    CUDA_TRY("cuda mem info", cudaSetDevice(c->device));
+    CUDA_TRY("cuda mem info", cudaMemGetInfo(free_bytes, total_bytes));
+bail:
+    return st;
+}
+
+extern "C" void cxr_cuda_set_precision(cxr_cuda_ctx *c, cxr_precision p) { c->precision = p; }
+extern "C" cxr_precision cxr_cuda_get_precision(const cxr_cuda_ctx *c) { return c->precision; }
+
+extern "C" cxr_status cxr_cuda_sync(cxr_cuda_ctx *c)
+{
+    cxr_status st = CXR_OK;
+    CUDA_TRY("cuda sync (copy stream)", cudaStreamSynchronize(c->copy));
+    CUDA_TRY("cuda sync (compute stream)", cudaStreamSynchronize(c->compute));
+bail:
+    return st;
+}
+
+extern "C" void *cxr_cuda_workspace(cxr_cuda_ctx *c, size_t bytes)
+{
+    cxr_status st = CXR_OK;
+    if (bytes <= c->workspace_bytes) return c->workspace;
+    /* round up to 16 MiB steps so a few shapes settle the size quickly */
+    const size_t step = (size_t)16 << 20;
+    const size_t want = (bytes + step - 1) / step * step;
+    /* the old workspace may still be read by queued convolutions */
+    CUDA_TRY("conv workspace", cudaStreamSynchronize(c->compute));
+    CUDA_TRY("conv workspace", cudaFree(c->workspace));
+    c->workspace = NULL;
+    c->workspace_bytes = 0;
+    CUDA_TRY("conv workspace", cudaMalloc(&c->workspace, want));
+    c->workspace_bytes = want;
+    return c->workspace;
+bail:
+    cxr_wrap_error(st, "cannot grow the workspace to %zu bytes", want);
+    return NULL;
+}

@@ -1,0 +1,174 @@
+/* backend_cuda.cu: the CUDA backend: device memory, the compute stream, and the op table filled
+ * with the GPU twins of the CPU ops (conv.cu, pool.cu, dense.cu, act.cu, loss.cu, adam.cu).
+ * Everything is queued on the context's compute stream; only download and sync wait for it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_ops.cuh"
+#include "cxr_backend_cuda.h"
+
+static cxr_cuda_backend *B(void *ctx) { return (cxr_cuda_backend *)ctx; }
+
+extern "C" void *cxr_cuda_scratch(cxr_cuda_backend *b, size_t bytes)
+{
+    cxr_status st = CXR_OK;
+    const size_t step = (size_t)4 << 20;
+    const size_t want = (bytes + step - 1) / step * step;
+    if (bytes <= b->scratch_bytes) return b->scratch;
+    CUDA_TRY("op scratch", cudaStreamSynchronize(b->cu->compute));
+    CUDA_TRY("op scratch", cudaFree(b->scratch));
+    b->scratch = NULL;
+    b->scratch_bytes = 0;
+    CUDA_TRY("op scratch", cudaMalloc(&b->scratch, want));
+    b->scratch_bytes = want;
+    return b->scratch;
+bail:
+    cxr_wrap_error(st, "cannot grow the scratch to %zu bytes", want);
+    return NULL;
+}
+
+static cxr_status cuda_set_threads(void *ctx, int n)
+{
+    (void)ctx;
+    (void)n;
+    return CXR_OK;
+}
+
+static cxr_status cuda_alloc(void *ctx, void **p, size_t bytes)
+{
+    cxr_status st = CXR_OK;
+    const size_t rounded = bytes ? (bytes + 255) / 256 * 256 : 256;
+    *p = NULL;
+    CUDA_TRY("cuda alloc", cudaMalloc(p, rounded));
+    /* zeroed as the table promises; ordered before any later op on the compute stream */
+    CUDA_TRY("cuda alloc", cudaMemsetAsync(*p, 0, rounded, B(ctx)->cu->compute));
+    return CXR_OK;
+bail:
+    if (*p) cudaFree(*p);
+    *p = NULL;
+    return cxr_wrap_error(st, "cuda backend: cannot allocate %zu bytes", bytes);
+}
+
+static void cuda_free(void *ctx, void *p)
+{
+    if (!p) return;
+    /* queued ops may still use p: cudaFree waits for the device (only at teardown) */
+    cudaStreamSynchronize(B(ctx)->cu->compute);
+    cudaFree(p);
+}
+
+static cxr_status cuda_zero(void *ctx, void *p, size_t bytes)
+{
+    cxr_status st = CXR_OK;
+    CUDA_TRY("cuda zero", cudaMemsetAsync(p, 0, bytes, B(ctx)->cu->compute));
+bail:
+    return st;
+}
+
+static cxr_status cuda_upload(void *ctx, void *dst, const void *src_host, size_t bytes)
+{
+    cxr_status st = CXR_OK;
+    /* pageable source: the driver stages it before returning, so the caller may reuse it */
+    CUDA_TRY("cuda upload",
+             cudaMemcpyAsync(dst, src_host, bytes, cudaMemcpyHostToDevice, B(ctx)->cu->compute));
+bail:
+    return st;
+}
+
+static cxr_status cuda_download(void *ctx, void *dst_host, const void *src, size_t bytes)
+{
+    cxr_status st = CXR_OK;
+    cudaStream_t s = B(ctx)->cu->compute;
+    CUDA_TRY("cuda download", cudaMemcpyAsync(dst_host, src, bytes, cudaMemcpyDeviceToHost, s));
+    CUDA_TRY("cuda download", cudaStreamSynchronize(s));
+bail:
+    return st;
+}
+
+static cxr_status cuda_sync(void *ctx)
+{
+    cxr_status st = CXR_OK;
+    CUDA_TRY("cuda sync", cudaStreamSynchronize(B(ctx)->cu->compute));
+bail:
+    return st;
+}
+
+static void cuda_destroy(cxr_backend *be)
+{
+    if (!be) return;
+    cxr_cuda_backend *b = B(be->ctx);
+    if (b) {
+        if (b->cu) {
+            cudaSetDevice(b->cu->device);
+            cudaStreamSynchronize(b->cu->compute);
+        }
+        cxr_conv_plans_destroy(b);
+        cudaFree(b->scratch);
+        cxr_cuda_ctx_destroy(b->cu);
+        free(b);
+    }
+    free(be);
+}
+
+extern "C" cxr_status cxr_backend_cuda_create(cxr_backend **out, int device)
+{
+    cxr_status st = CXR_OK;
+    *out = NULL;
+    cxr_backend *be = (cxr_backend *)calloc(1, sizeof *be);
+    cxr_cuda_backend *b = (cxr_cuda_backend *)calloc(1, sizeof *b);
+    if (!be || !b) {
+        free(be);
+        free(b);
+        return cxr_set_error(CXR_E_NOMEM, "cuda backend: out of memory");
+    }
+    st = cxr_cuda_ctx_create(&b->cu, device);
+    if (st != CXR_OK) {
+        free(be);
+        free(b);
+        return st;
+    }
+    be->name = "cuda";
+    be->ctx = b;
+    be->on_device = 1;
+    be->destroy = cuda_destroy;
+    be->set_threads = cuda_set_threads;
+    be->alloc = cuda_alloc;
+    be->free = cuda_free;
+    be->zero = cuda_zero;
+    be->upload = cuda_upload;
+    be->download = cuda_download;
+    be->sync = cuda_sync;
+    be->conv3x3_forward = cxr_conv3x3_forward_cuda;
+    be->conv3x3_backward = cxr_conv3x3_backward_cuda;
+    be->maxpool2_forward = cxr_maxpool2_forward_cuda;
+    be->maxpool2_backward = cxr_maxpool2_backward_cuda;
+    be->dense_forward = cxr_dense_forward_cuda;
+    be->dense_backward = cxr_dense_backward_cuda;
+    be->leaky_relu_forward = cxr_leaky_relu_forward_cuda;
+    be->leaky_relu_backward = cxr_leaky_relu_backward_cuda;
+    be->dropout_apply = cxr_dropout_apply_cuda;
+    be->softmax_forward = cxr_softmax_forward_cuda;
+    be->softmax_xent = cxr_softmax_xent_cuda;
+    be->adam_step = cxr_adam_step_cuda;
+    *out = be;
+    return CXR_OK;
+}
+
+extern "C" cxr_cuda_ctx *cxr_backend_cuda_context(cxr_backend *be)
+{
+    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return NULL;
+    return B(be->ctx)->cu;
+}
+
+extern "C" cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p)
+{
+    cxr_cuda_ctx *c = cxr_backend_cuda_context(be);
+    if (!c) {
+        if (p == CXR_PRECISION_FP32) return CXR_OK;
+        return cxr_set_error(CXR_E_ARG, "precision %s: only the CUDA backend has it (the %s "
+                             "backend computes in fp32)", cxr_precision_name(p),
+                             be && be->name ? be->name : "?");
+    }
+    cxr_cuda_set_precision(c, p); /* conv plans are keyed by precision: new ones get measured */
+    return CXR_OK;
+}

@@ -1,0 +1,31 @@
+/* cxr_backend_cuda.h: the CUDA backend of the op table (ops.h) and its settings.
+ *
+ * The backend fills every slot of cxr_backend with device-memory ops (cuDNN convolutions,
+ * cuBLAS dense layers, own kernels for pooling, activations, dropout, loss and Adam; see
+ * specs/gpu.md). All work is queued on the context's compute stream; download and sync wait.
+ * In a build without CUDA these functions exist and return CXR_E_UNSUPPORTED.
+ */
+#ifndef CXR_BACKEND_CUDA_H
+#define CXR_BACKEND_CUDA_H
+
+#include "cxr_cuda.h"
+#include "ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Open GPU `device` as a backend (precision fp32). CXR_E_NODEVICE "no usable GPU: <reason>"
+ * without a device, CXR_E_UNSUPPORTED "built without CUDA" in a CPU-only build, CXR_E_CUDA
+ * when a handle cannot be made. Free with cxr_backend_destroy. */
+cxr_status cxr_backend_cuda_create(cxr_backend **out, int device);
+/* The backend's CUDA context (borrowed), or NULL when be is not the CUDA backend. */
+cxr_cuda_ctx *cxr_backend_cuda_context(cxr_backend *be);
+/* Choose the arithmetic of convolutions and GEMMs (cxr_cuda.h). CXR_E_ARG when be is not
+ * the CUDA backend and p is not fp32 (the CPU backend computes in fp32 only). */
+cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

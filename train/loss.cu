@@ -1,0 +1,104 @@
+/* loss.cu: row softmax and the class-weighted softmax cross-entropy (forward and gradient in one
+ * kernel) on the GPU (twin of loss.c). Rows are short (C classes), so a thread takes a row and
+ * repeats the CPU's arithmetic: float max and exp, double sums, the loss from log-sum-exp in
+ * double; the batch sums run in image order on one thread (deterministic). The model checks the
+ * labels on the host before calling; a label out of range here makes the loss NaN. */
+#include <math.h>
+
+#include "cuda_ops.cuh"
+
+__device__ static void softmax_row(float *p, const float *z, int C)
+{
+    float mx = z[0];
+    for (int c = 1; c < C; c++)
+        if (z[c] > mx) mx = z[c];
+    double s = 0.0;
+    for (int c = 0; c < C; c++) {
+        p[c] = expf(z[c] - mx);
+        s += p[c];
+    }
+    const float inv = (float)(1.0 / s);
+    for (int c = 0; c < C; c++) p[c] = __fmul_rn(p[c], inv);
+}
+
+__global__ void softmax_kernel(float *probs, const float *logits, int N, int C)
+{
+    for (int n = blockIdx.x * blockDim.x + threadIdx.x; n < N; n += gridDim.x * blockDim.x)
+        softmax_row(probs + (size_t)n * C, logits + (size_t)n * C, C);
+}
+
+__global__ void xent_kernel(float *loss, float *dlogits, float *probs, const float *logits,
+                            const int32_t *labels, const float *cw, int N, int C,
+                            double *terms /* (N) */)
+{
+    __shared__ double wsum;
+    __shared__ int bad;
+    if (threadIdx.x == 0) {
+        double ws = 0.0;
+        int b = 0;
+        for (int n = 0; n < N; n++) {
+            const int y = labels[n];
+            if (y < 0 || y >= C) b = 1;
+            else ws += cw ? (double)cw[y] : 1.0;
+        }
+        wsum = ws;
+        bad = b || !(ws > 0.0);
+    }
+    __syncthreads();
+    if (bad) {
+        if (threadIdx.x == 0) *loss = __int_as_float(0x7fc00000); /* NaN */
+        return;
+    }
+    for (int n = threadIdx.x; n < N; n += blockDim.x) {
+        const float *z = logits + (size_t)n * C;
+        float *p = probs + (size_t)n * C;
+        const int y = labels[n];
+        const double wy = cw ? (double)cw[y] : 1.0;
+        softmax_row(p, z, C);
+        float mx = z[0];
+        for (int c = 1; c < C; c++)
+            if (z[c] > mx) mx = z[c];
+        double se = 0.0;
+        for (int c = 0; c < C; c++) se += exp((double)z[c] - mx);
+        terms[n] = wy * (log(se) - ((double)z[y] - mx));
+        const float g = (float)(wy / wsum);
+        float *d = dlogits + (size_t)n * C;
+        for (int c = 0; c < C; c++)
+            d[c] = __fadd_rn(d[c], __fmul_rn(g, __fsub_rn(p[c], c == y ? 1.0f : 0.0f)));
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double lsum = 0.0;
+        for (int n = 0; n < N; n++) lsum += terms[n];
+        *loss = (float)(lsum / wsum);
+    }
+}
+
+extern "C" cxr_status cxr_softmax_forward_cuda(void *ctx, float *probs /* (N,C) */,
+                                               const float *logits /* (N,C) */, int N, int C)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    softmax_kernel<<<(N + 127) / 128, 128, 0, be->cu->compute>>>(probs, logits, N, C);
+    CUDA_LAUNCH_CHECK("softmax_forward");
+bail:
+    return st;
+}
+
+extern "C" cxr_status cxr_softmax_xent_cuda(void *ctx, float *loss /* (1) */,
+                                            float *dlogits /* (N,C) */, float *probs /* (N,C) */,
+                                            const float *logits /* (N,C) */,
+                                            const int32_t *labels /* (N) */,
+                                            const float *class_weights /* (C) or NULL */, int N,
+                                            int C)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    double *terms = (double *)cxr_cuda_scratch(be, (size_t)N * sizeof(double));
+    if (!terms) return cxr_wrap_error(CXR_E_NOMEM, "softmax_xent (N=%d)", N);
+    xent_kernel<<<1, 256, 0, be->cu->compute>>>(loss, dlogits, probs, logits, labels,
+                                                class_weights, N, C, terms);
+    CUDA_LAUNCH_CHECK("softmax_xent");
+bail:
+    return st;
+}

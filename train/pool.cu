@@ -1,0 +1,73 @@
+/* pool.cu: 2x2 max pooling, stride 2, on the GPU (twin of pool.c) with own kernels rather than
+ * cuDNN pooling, to keep the table's semantics exactly: the forward records the argmax of each
+ * window in one byte (0..3, row-major in the window, ties to the lowest index, the same
+ * comparisons as the CPU), and the backward routes each output gradient through that index.
+ * Windows do not overlap, so every input element receives at most one gradient: no atomics,
+ * deterministic, and bit-identical to the CPU. */
+#include "cuda_ops.cuh"
+
+__global__ void maxpool2_fwd(float *__restrict__ out /* (P,Ho,Wo) */,
+                             uint8_t *__restrict__ idx /* (P,Ho,Wo) */,
+                             const float *__restrict__ in /* (P,H,W) */, size_t total, int H,
+                             int W)
+{
+    const int Ho = H / 2, Wo = W / 2;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total;
+         o += (size_t)gridDim.x * blockDim.x) {
+        const size_t p = o / ((size_t)Ho * Wo);
+        const int r = (int)(o - p * (size_t)Ho * Wo), i = r / Wo, j = r - i * Wo;
+        const float *r0 = in + (p * H + 2 * i) * (size_t)W + 2 * j, *r1 = r0 + W;
+        float m = r0[0];
+        uint8_t a = 0;
+        if (r0[1] > m) m = r0[1], a = 1;
+        if (r1[0] > m) m = r1[0], a = 2;
+        if (r1[1] > m) m = r1[1], a = 3;
+        out[o] = m;
+        idx[o] = a;
+    }
+}
+
+__global__ void maxpool2_bwd(float *__restrict__ din /* (P,H,W) */,
+                             const float *__restrict__ dout /* (P,Ho,Wo) */,
+                             const uint8_t *__restrict__ idx /* (P,Ho,Wo) */, size_t total,
+                             int H, int W)
+{
+    const int Ho = H / 2, Wo = W / 2;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total;
+         o += (size_t)gridDim.x * blockDim.x) {
+        const size_t p = o / ((size_t)Ho * Wo);
+        const int r = (int)(o - p * (size_t)Ho * Wo), i = r / Wo, j = r - i * Wo;
+        const int a = idx[o];
+        din[(p * H + 2 * i + (a >> 1)) * (size_t)W + 2 * j + (a & 1)] += dout[o];
+    }
+}
+
+extern "C" cxr_status cxr_maxpool2_forward_cuda(void *ctx, float *out /* (N,C,H/2,W/2) */,
+                                                uint8_t *idx /* (N,C,H/2,W/2) */,
+                                                const float *in /* (N,C,H,W) */, int N, int C,
+                                                int H, int W)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    const size_t total = (size_t)N * C * (H / 2) * (W / 2);
+    if ((H | W) & 1) return cxr_set_error(CXR_E_ARG, "maxpool2_forward: odd size %dx%d", H, W);
+    maxpool2_fwd<<<cxr_grid_for(total), 256, 0, be->cu->compute>>>(out, idx, in, total, H, W);
+    CUDA_LAUNCH_CHECK("maxpool2_forward");
+bail:
+    return st;
+}
+
+extern "C" cxr_status cxr_maxpool2_backward_cuda(void *ctx, float *din /* (N,C,H,W) */,
+                                                 const float *dout /* (N,C,H/2,W/2) */,
+                                                 const uint8_t *idx /* (N,C,H/2,W/2) */, int N,
+                                                 int C, int H, int W)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    const size_t total = (size_t)N * C * (H / 2) * (W / 2);
+    if ((H | W) & 1) return cxr_set_error(CXR_E_ARG, "maxpool2_backward: odd size %dx%d", H, W);
+    maxpool2_bwd<<<cxr_grid_for(total), 256, 0, be->cu->compute>>>(din, dout, idx, total, H, W);
+    CUDA_LAUNCH_CHECK("maxpool2_backward");
+bail:
+    return st;
+}
