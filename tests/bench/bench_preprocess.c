@@ -92,7 +92,7 @@ int main(int argc, char **argv)
     unsigned char *pix = NULL;
     size_t pix_cap = 0;
     double t_full = 0, t_dct = 0, t_pre = 0, mpix = 0, mpix_dct = 0;
-    int scaled = 0, bad = 0;
+    int scaled = 0, bad = 0, hist8[17] = {0};
     for (int i = 0; i < n; i++) {
         if (cxr_preprocess_jpeg(d, &p, files[i].buf, files[i].len, out) != CXR_OK) {
             fprintf(stderr, "image %d: %s\n", i, cxr_last_error());
@@ -102,6 +102,7 @@ int main(int argc, char **argv)
         cxr_decode_info info;
         cxr_decoder_last_info(d, &info);
         scaled += info.scale_num < info.scale_denom;
+        hist8[info.scale_num * 8 / info.scale_denom]++; /* factors are k/8 */
         mpix += info.width * (double)info.height / 1e6;
         mpix_dct += info.scaled_width * (double)info.scaled_height / 1e6;
         /* the benchmark decodes gray at the sizes the pipeline used; RGB JPEGs are rare */
@@ -135,6 +136,10 @@ int main(int argc, char **argv)
     if (ok > 0) {
         printf("mean source %.2f Mpixel; %d of %d decoded at a reduced DCT scale (mean %.3f Mpixel)\n",
                mpix / ok, scaled, ok, mpix_dct / ok);
+        printf("scale factors used:");
+        for (int k = 0; k <= 16; k++)
+            if (hist8[k]) printf(" %d/8: %d", k, hist8[k]);
+        printf("\n");
         printf("decode full scale (gray):     %7.2f ms/image\n", t_full / ok);
         printf("decode reduced scale (gray):  %7.2f ms/image\n", t_dct / ok);
         printf("whole preprocessing:          %7.2f ms/image  (%.2f ms beyond the decode)\n",
