@@ -1,0 +1,221 @@
+/* test_gpu_ops.c: every op of the CUDA backend, forward and backward, against the CPU reference
+ * on random inputs (ops.h table on both sides). Argument: fp32 (default), tf32 or bf16 sets the
+ * precision of convolutions and GEMMs; the elementwise ops, pooling, loss and Adam do not depend
+ * on it and are checked to the last bits (pooling, activations, dropout) or to 1e-6 relative.
+ * Backward ops are called on gradient buffers holding random values, checking that they add.
+ * Exits 77 without a GPU. */
+#include "gpu_test.h"
+
+static cxr_backend *cpu, *gpu;
+static cxr_precision prec = CXR_PRECISION_FP32;
+static uint64_t seed = 1;
+
+static void check_conv(int N, int C, int K, int H, int W, int want_din)
+{
+    const size_t nin = (size_t)N * C * H * W, nout = (size_t)N * K * H * W, nw = (size_t)K * C * 9;
+    float *x = rand_host(nin, seed++, 1.0f), *w = rand_host(nw, seed++, 0.5f);
+    float *b = rand_host((size_t)K, seed++, 0.5f), *dy = rand_host(nout, seed++, 1.0f);
+    float *din = rand_host(nin, seed++, 0.1f), *dw = rand_host(nw, seed++, 0.1f);
+    float *db = rand_host((size_t)K, seed++, 0.1f);
+    float *y_ref = calloc(nout, sizeof(float));
+    float *dx_d = to_dev(gpu, x, nin * 4), *dw_d = to_dev(gpu, w, nw * 4), *db_d = to_dev(gpu, b, K * 4);
+    float *y_d = to_dev(gpu, y_ref, nout * 4), *dy_d = to_dev(gpu, dy, nout * 4);
+    float *gin_d = to_dev(gpu, din, nin * 4), *gw_d = to_dev(gpu, dw, nw * 4), *gb_d = to_dev(gpu, db, K * 4);
+    const cxr_precision cp = prec == CXR_PRECISION_BF16 ? CXR_PRECISION_TF32 : prec; /* convs */
+    char what[96];
+    double atol, rtol;
+
+    CHECK_OK(cpu->conv3x3_forward(cpu->ctx, y_ref, x, w, b, N, C, K, H, W));
+    CHECK_OK(gpu->conv3x3_forward(gpu->ctx, y_d, dx_d, dw_d, db_d, N, C, K, H, W));
+    float *y = from_dev(gpu, y_d, nout);
+    reduction_tol(cp, (size_t)C * 9, amax(y_ref, nout), &atol, &rtol);
+    snprintf(what, sizeof what, "conv fwd N%d C%d K%d %dx%d", N, C, K, H, W);
+    validate(what, y, y_ref, nout, atol, rtol);
+
+    CHECK_OK(cpu->conv3x3_backward(cpu->ctx, want_din ? din : NULL, dw, db, dy, x, w, N, C, K, H, W));
+    CHECK_OK(gpu->conv3x3_backward(gpu->ctx, want_din ? gin_d : NULL, gw_d, gb_d, dy_d, dx_d, dw_d,
+                                   N, C, K, H, W));
+    float *g_in = from_dev(gpu, gin_d, nin), *g_w = from_dev(gpu, gw_d, nw), *g_b = from_dev(gpu, gb_d, K);
+    reduction_tol(cp, (size_t)K * 9, amax(din, nin), &atol, &rtol);
+    snprintf(what, sizeof what, "conv bwd din%s N%d C%d K%d", want_din ? "" : "(NULL)", N, C, K);
+    validate(what, g_in, din, nin, atol, rtol); /* with din NULL both keep the random values */
+    reduction_tol(cp, (size_t)N * H * W, amax(dw, nw), &atol, &rtol);
+    snprintf(what, sizeof what, "conv bwd dw N%d C%d K%d", N, C, K);
+    validate(what, g_w, dw, nw, atol, rtol);
+    reduction_tol(CXR_PRECISION_FP32, (size_t)N * H * W, amax(db, K), &atol, &rtol);
+    snprintf(what, sizeof what, "conv bwd db N%d C%d K%d", N, C, K);
+    validate(what, g_b, db, (size_t)K, atol, rtol);
+
+    void *dev[] = {dx_d, dw_d, db_d, y_d, dy_d, gin_d, gw_d, gb_d};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) gpu->free(gpu->ctx, dev[i]);
+    float *host[] = {x, w, b, dy, din, dw, db, y_ref, y, g_in, g_w, g_b};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
+}
+
+static void check_pool(int N, int C, int H, int W)
+{
+    const size_t nin = (size_t)N * C * H * W, no = nin / 4;
+    float *x = rand_host(nin, seed++, 1.0f), *dy = rand_host(no, seed++, 1.0f);
+    float *din = rand_host(nin, seed++, 0.1f);
+    float *y = calloc(no, 4), *yf = calloc(no, 4), *ig = calloc(no, 4), *ic = calloc(no, 4);
+    uint8_t *idx = calloc(no, 1), *idx_g = calloc(no, 1);
+    float *x_d = to_dev(gpu, x, nin * 4), *y_d = to_dev(gpu, y, no * 4), *dy_d = to_dev(gpu, dy, no * 4);
+    float *din_d = to_dev(gpu, din, nin * 4);
+    uint8_t *idx_d = to_dev(gpu, idx, no);
+    CHECK_OK(cpu->maxpool2_forward(cpu->ctx, y, idx, x, N, C, H, W));
+    CHECK_OK(gpu->maxpool2_forward(gpu->ctx, y_d, idx_d, x_d, N, C, H, W));
+    float *yg = from_dev(gpu, y_d, no);
+    CHECK_OK(gpu->download(gpu->ctx, idx_g, idx_d, no));
+    for (size_t i = 0; i < no; i++) ig[i] = idx_g[i], ic[i] = idx[i];
+    validate("maxpool fwd out (exact)", yg, y, no, 0.0, 0.0);
+    validate("maxpool fwd argmax (exact)", ig, ic, no, 0.0, 0.0);
+    CHECK_OK(cpu->maxpool2_backward(cpu->ctx, din, dy, idx, N, C, H, W));
+    CHECK_OK(gpu->maxpool2_backward(gpu->ctx, din_d, dy_d, idx_d, N, C, H, W));
+    float *dg = from_dev(gpu, din_d, nin);
+    validate("maxpool bwd din (exact)", dg, din, nin, 0.0, 0.0);
+    /* ties: a constant plane must pick index 0 everywhere, as the CPU */
+    for (size_t i = 0; i < nin; i++) x[i] = 0.25f;
+    CHECK_OK(gpu->upload(gpu->ctx, x_d, x, nin * 4));
+    CHECK_OK(gpu->maxpool2_forward(gpu->ctx, y_d, idx_d, x_d, N, C, H, W));
+    CHECK_OK(gpu->download(gpu->ctx, idx_g, idx_d, no));
+    size_t nz = 0;
+    for (size_t i = 0; i < no; i++) nz += idx_g[i] != 0;
+    CHECK(nz == 0);
+    gpu->free(gpu->ctx, x_d), gpu->free(gpu->ctx, y_d), gpu->free(gpu->ctx, dy_d);
+    gpu->free(gpu->ctx, din_d), gpu->free(gpu->ctx, idx_d);
+    free(x), free(dy), free(din), free(y), free(yf), free(ig), free(ic), free(idx), free(idx_g);
+    free(yg), free(dg);
+}
+
+static void check_dense(int N, int IN, int OUT)
+{
+    const size_t ni = (size_t)N * IN, no = (size_t)N * OUT, nw = (size_t)OUT * IN;
+    float *x = rand_host(ni, seed++, 1.0f), *w = rand_host(nw, seed++, 0.1f);
+    float *b = rand_host((size_t)OUT, seed++, 0.5f), *dy = rand_host(no, seed++, 1.0f);
+    float *din = rand_host(ni, seed++, 0.1f), *dw = rand_host(nw, seed++, 0.1f);
+    float *db = rand_host((size_t)OUT, seed++, 0.1f), *y = calloc(no, 4);
+    float *x_d = to_dev(gpu, x, ni * 4), *w_d = to_dev(gpu, w, nw * 4), *b_d = to_dev(gpu, b, OUT * 4);
+    float *y_d = to_dev(gpu, y, no * 4), *dy_d = to_dev(gpu, dy, no * 4);
+    float *din_d = to_dev(gpu, din, ni * 4), *dw_d = to_dev(gpu, dw, nw * 4), *db_d = to_dev(gpu, db, OUT * 4);
+    double atol, rtol;
+    CHECK_OK(cpu->dense_forward(cpu->ctx, y, x, w, b, N, IN, OUT));
+    CHECK_OK(gpu->dense_forward(gpu->ctx, y_d, x_d, w_d, b_d, N, IN, OUT));
+    float *yg = from_dev(gpu, y_d, no);
+    reduction_tol(prec, (size_t)IN, amax(y, no), &atol, &rtol);
+    validate("dense fwd", yg, y, no, atol, rtol);
+    CHECK_OK(cpu->dense_backward(cpu->ctx, din, dw, db, dy, x, w, N, IN, OUT));
+    CHECK_OK(gpu->dense_backward(gpu->ctx, din_d, dw_d, db_d, dy_d, x_d, w_d, N, IN, OUT));
+    float *gi = from_dev(gpu, din_d, ni), *gw = from_dev(gpu, dw_d, nw), *gb = from_dev(gpu, db_d, OUT);
+    reduction_tol(prec, (size_t)OUT, amax(din, ni), &atol, &rtol);
+    validate("dense bwd din", gi, din, ni, atol, rtol);
+    reduction_tol(prec, (size_t)N, amax(dw, nw), &atol, &rtol);
+    validate("dense bwd dw", gw, dw, nw, atol, rtol);
+    validate("dense bwd db (same order: exact)", gb, db, (size_t)OUT, 0.0, 0.0);
+    void *dev[] = {x_d, w_d, b_d, y_d, dy_d, din_d, dw_d, db_d};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) gpu->free(gpu->ctx, dev[i]);
+    float *host[] = {x, w, b, dy, din, dw, db, y, yg, gi, gw, gb};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
+}
+
+static void check_elementwise(size_t n)
+{
+    float *x = rand_host(n, seed++, 2.0f), *d = rand_host(n, seed++, 1.0f);
+    float *y = calloc(n, 4), *x_d = to_dev(gpu, x, n * 4), *y_d = to_dev(gpu, y, n * 4);
+    float *d_d = to_dev(gpu, d, n * 4);
+    CHECK_OK(cpu->leaky_relu_forward(cpu->ctx, y, x, 0.5f, n));
+    CHECK_OK(gpu->leaky_relu_forward(gpu->ctx, y_d, x_d, 0.5f, n));
+    float *g = from_dev(gpu, y_d, n);
+    validate("leaky_relu fwd (exact)", g, y, n, 0.0, 0.0);
+    free(g);
+    CHECK_OK(cpu->leaky_relu_backward(cpu->ctx, d, y, 0.5f, n));
+    CHECK_OK(gpu->leaky_relu_backward(gpu->ctx, d_d, y_d, 0.5f, n));
+    g = from_dev(gpu, d_d, n);
+    validate("leaky_relu bwd (exact)", g, d, n, 0.0, 0.0);
+    free(g);
+    const float keeps[3] = {0.75f, 0.5f, 0.9f};
+    for (int k = 0; k < 3; k++) {
+        const uint64_t key = 0x1234567ull + (uint64_t)k * 977;
+        CHECK_OK(cpu->dropout_apply(cpu->ctx, x, key, keeps[k], n));
+        CHECK_OK(gpu->dropout_apply(gpu->ctx, x_d, key, keeps[k], n));
+        g = from_dev(gpu, x_d, n);
+        char what[64];
+        snprintf(what, sizeof what, "dropout keep %.2f (exact masks)", keeps[k]);
+        validate(what, g, x, n, 0.0, 0.0);
+        free(g);
+    }
+    gpu->free(gpu->ctx, x_d), gpu->free(gpu->ctx, y_d), gpu->free(gpu->ctx, d_d);
+    free(x), free(d), free(y);
+}
+
+static void check_loss(int N, int C, int weighted)
+{
+    const size_t n = (size_t)N * C;
+    float *z = rand_host(n, seed++, 3.0f), *dl = rand_host(n, seed++, 0.1f);
+    float *p = calloc(n, 4), *cw = rand_host((size_t)C, seed++, 1.0f);
+    int32_t *lab = malloc((size_t)N * 4);
+    float loss = 0, loss_g = 0;
+    for (int c = 0; c < C; c++) cw[c] = 1.5f + cw[c];
+    for (int i = 0; i < N; i++) lab[i] = (i * 7 + 3) % C;
+    float *z_d = to_dev(gpu, z, n * 4), *dl_d = to_dev(gpu, dl, n * 4), *p_d = to_dev(gpu, p, n * 4);
+    float *cw_d = to_dev(gpu, cw, (size_t)C * 4), *l_d = to_dev(gpu, &loss, 4);
+    int32_t *lab_d = to_dev(gpu, lab, (size_t)N * 4);
+    CHECK_OK(cpu->softmax_xent(cpu->ctx, &loss, dl, p, z, lab, weighted ? cw : NULL, N, C));
+    CHECK_OK(gpu->softmax_xent(gpu->ctx, l_d, dl_d, p_d, z_d, lab_d, weighted ? cw_d : NULL, N, C));
+    CHECK_OK(gpu->download(gpu->ctx, &loss_g, l_d, 4));
+    float *pg = from_dev(gpu, p_d, n), *dg = from_dev(gpu, dl_d, n);
+    /* expf on the GPU is within 2 ulp (glibc's is correctly rounded): a few ulp after scaling */
+    validate(weighted ? "softmax_xent loss (weighted)" : "softmax_xent loss", &loss_g, &loss, 1, 0.0, 1e-6);
+    validate("softmax_xent probs", pg, p, n, 1e-7, 1e-6);
+    validate("softmax_xent dlogits", dg, dl, n, 1e-7, 1e-5);
+    free(pg);
+    CHECK_OK(cpu->softmax_forward(cpu->ctx, p, z, N, C));
+    CHECK_OK(gpu->softmax_forward(gpu->ctx, p_d, z_d, N, C));
+    pg = from_dev(gpu, p_d, n);
+    validate("softmax fwd", pg, p, n, 1e-7, 1e-6);
+    void *dev[] = {z_d, dl_d, p_d, cw_d, l_d, lab_d};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) gpu->free(gpu->ctx, dev[i]);
+    free(z), free(dl), free(p), free(cw), free(lab), free(pg), free(dg);
+}
+
+static void check_adam(size_t n)
+{
+    float *p = rand_host(n, seed++, 1.0f), *m = rand_host(n, seed++, 0.01f);
+    float *v = rand_host(n, seed++, 0.01f), *g = rand_host(n, seed++, 0.1f);
+    for (size_t i = 0; i < n; i++) v[i] = fabsf(v[i]);
+    float *p_d = to_dev(gpu, p, n * 4), *m_d = to_dev(gpu, m, n * 4), *v_d = to_dev(gpu, v, n * 4);
+    float *g_d = to_dev(gpu, g, n * 4);
+    for (int64_t t = 1; t <= 3; t++) {
+        CHECK_OK(cpu->adam_step(cpu->ctx, p, m, v, g, n, 0.01f, 0.9f, 0.999f, 1e-8f, t));
+        CHECK_OK(gpu->adam_step(gpu->ctx, p_d, m_d, v_d, g_d, n, 0.01f, 0.9f, 0.999f, 1e-8f, t));
+    }
+    float *pg = from_dev(gpu, p_d, n), *mg = from_dev(gpu, m_d, n), *vg = from_dev(gpu, v_d, n);
+    /* same operations without contraction, IEEE div/sqrt: expected bit-identical */
+    validate("adam params (3 steps)", pg, p, n, 0.0, 1e-6);
+    validate("adam m", mg, m, n, 0.0, 1e-6);
+    validate("adam v", vg, v, n, 0.0, 1e-6);
+    gpu->free(gpu->ctx, p_d), gpu->free(gpu->ctx, m_d), gpu->free(gpu->ctx, v_d), gpu->free(gpu->ctx, g_d);
+    free(p), free(m), free(v), free(g), free(pg), free(mg), free(vg);
+}
+
+int main(int argc, char **argv)
+{
+    gpu = gpu_or_skip("gpu_ops");
+    if (argc > 1) CHECK_OK(cxr_precision_parse(argv[1], &prec));
+    CHECK_OK(cxr_backend_set_precision(gpu, prec));
+    CHECK_OK(cxr_backend_cpu_create(&cpu, 2));
+    printf("gpu_ops: precision %s\n", cxr_precision_name(prec));
+    check_conv(3, 1, 8, 16, 16, 0);   /* conv1-like: no input gradient */
+    check_conv(2, 8, 16, 12, 12, 1);
+    check_conv(2, 16, 32, 8, 8, 1);
+    check_conv(1, 3, 5, 6, 10, 1);    /* odd channel counts, non-square */
+    check_pool(2, 3, 8, 12);
+    check_dense(5, 300, 70);
+    check_dense(4, 2048, 2);          /* long reduction, out layer-like */
+    check_elementwise(1001);          /* a dropout tail of 1 element */
+    check_loss(7, 2, 1);
+    check_loss(64, 5, 0);
+    check_adam(4099);
+    cxr_backend_destroy(cpu);
+    cxr_backend_destroy(gpu);
+    TEST_END();
+}
