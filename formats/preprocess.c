@@ -384,19 +384,26 @@ void cxr_decoder_destroy(cxr_decoder *d)
 
 void cxr_decoder_last_info(const cxr_decoder *d, cxr_decode_info *info) { *info = d->info; }
 
-/* Grow *buf to at least `need` bytes (contents not kept). */
-static cxr_status grow(void *pbuf, size_t *cap, size_t need, const char *what)
+/* A scratch buffer of at least `need` bytes: `buf` itself when it is big enough, otherwise a
+ * new allocation (with headroom, so slightly larger images do not reallocate) that replaces it;
+ * the old contents are not kept. NULL on allocation failure, with `buf` left as it was. */
+static void *grow(void *buf, size_t *cap, size_t need)
 {
-    void **buf = pbuf;
-    if (need <= *cap) return CXR_OK;
-    size_t want = need + need / 4; /* headroom so slightly larger images do not reallocate */
+    if (need <= *cap) return buf;
+    size_t want = need + need / 4;
     void *p = malloc(want);
-    if (!p) return cxr_set_error(CXR_E_NOMEM, "%s buffer (%zu bytes)", what, want);
-    free(*buf);
-    *buf = p;
+    if (!p) return NULL;
+    free(buf);
     *cap = want;
-    return CXR_OK;
+    return p;
 }
+
+#define GROW(field, cap, need, what)                                                    \
+    do {                                                                                \
+        void *g_ = grow(d->field, &d->cap, (need));                                     \
+        if (!g_) CXR_THROW(CXR_E_NOMEM, "%s buffer (%zu bytes)", (what), (size_t)(need)); \
+        d->field = g_;                                                                  \
+    } while (0)
 
 static cxr_status tables_for(cxr_decoder *d, int w, int h, int dw, int dh, table_pair **out)
 {
@@ -509,7 +516,7 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
         CXR_THROW(CXR_E_DECODE, "unsupported JPEG colorspace %d", cs);
 
     size_t npix = (size_t)sw * (size_t)sh;
-    CXR_TRY(grow(&d->pix, &d->cap_pix, npix * ps, "decode"));
+    GROW(pix, cap_pix, npix * ps, "decode");
     int flags = TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;
     if (tjDecompress2(d->tj, jpeg, (unsigned long)len, d->pix, sw, 0, sh, pf, flags) != 0) {
         if (tjGetErrorCode(d->tj) == TJERR_WARNING)
@@ -521,7 +528,7 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
 
     const uint8_t *gray = d->pix;
     if (ps != 1) {
-        CXR_TRY(grow(&d->gray, &d->cap_gray, npix, "gray"));
+        GROW(gray, cap_gray, npix, "gray");
         if (ps == 4) {
             /* TurboJPEG's CMYK (not inverted): R = (255-C)(255-K)/255, likewise G, B. */
             uint8_t *px = d->pix;
@@ -541,7 +548,7 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
 
     table_pair *t = NULL;
     CXR_TRY(tables_for(d, cw, ch, p->size, p->size, &t));
-    CXR_TRY(grow(&d->tmp, &d->cap_tmp, (size_t)p->size * (size_t)cw * sizeof(float), "resize"));
+    GROW(tmp, cap_tmp, (size_t)p->size * (size_t)cw * sizeof(float), "resize");
     resize_tables(out, gray + (size_t)y0 * sw + x0, cw, sw, &t->x, &t->y, d->tmp);
 
     size_t n = (size_t)p->size * (size_t)p->size;
@@ -578,7 +585,7 @@ static cxr_status read_file(cxr_decoder *d, const char *path, size_t *len)
         CXR_THROW(CXR_E_DECODE, "file of %lld bytes is too large for a JPEG",
                   (long long)sb.st_size);
     size_t size = (size_t)sb.st_size, got = 0;
-    CXR_TRY(grow(&d->file, &d->cap_file, size, "file"));
+    GROW(file, cap_file, size, "file");
     while (got < size) {
         ssize_t r = read(fd, d->file + got, size - got);
         if (r < 0 && errno == EINTR) continue;
