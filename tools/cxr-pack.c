@@ -242,6 +242,15 @@ int main(int argc, char **argv)
     }
     const char *src = mcli.manifest ? mcli.manifest : argv[optind];
 
+    /* installed before the scan: a signal during it is seen when the pipeline starts */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second signal kills at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
     cxr_pack_plan plan;
     cxr_manifest_summary msum;
     char mdesc[1024] = "";
@@ -277,14 +286,6 @@ int main(int argc, char **argv)
     opt.on_skip = ui_skip;
     opt.on_progress = ui_progress;
     opt.ctx = &ui;
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* a second signal kills at once */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 
     cxr_pack_summary sum;
     st = cxr_pack_run(&plan, &opt, &sum);

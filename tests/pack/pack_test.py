@@ -5,6 +5,7 @@ usage: pack_test.py CASE CXR_PACK STORE_DUMP SAMPLE_DIR PLUGIN_DIR
 Stores are inspected with h5dump (HDF5_PLUGIN_PATH=PLUGIN_DIR for the zstd filter), with the
 library's reader (STORE_DUMP) and, in the h5py case, with h5py. Exit 0 pass, 1 fail, 77 skip.
 """
+import array
 import os
 import re
 import shutil
@@ -31,10 +32,10 @@ def run(args, **kw):
     return p.returncode, p.stdout, p.stderr
 
 
-def h5data(path, dset):
+def h5data(path, dset, extra=()):
     """Values of a dataset as h5dump prints them: list of numbers or strings."""
-    out = subprocess.run(["h5dump", "-d", dset, "-y", "-w", "0", path], capture_output=True,
-                         text=True, env=ENV)
+    out = subprocess.run(["h5dump", "-y", "-w", "0", "-d", dset] + list(extra) + [path],
+                         capture_output=True, text=True, env=ENV)
     if out.returncode != 0:
         raise RuntimeError("h5dump %s %s: %s" % (path, dset, out.stderr))
     m = re.search(r"DATA \{(.*)\}\s*\}\s*\}?", out.stdout, re.S)
@@ -97,7 +98,9 @@ def make_bad_tree(tmp):
 
 def case_sample(tmp):
     out = os.path.join(tmp, "s.h5")
-    rc, so, se = run([SAMPLE, "-o", out, "--threads", "2"])
+    # shard 3: a chunk (768 KB) fits HDF5's default 1 MB chunk cache, else h5dump decompresses
+    # the whole chunk again for every row it prints (minutes); 16 = 5 x 3 + 1 leaves a partial
+    rc, so, se = run([SAMPLE, "-o", out, "--threads", "2", "--shard", "3"])
     check(rc == 0, "pack sample rc=%d: %s" % (rc, se))
     if rc:
         return
@@ -113,13 +116,27 @@ def case_sample(tmp):
         want = [("%s/%s/%s" % (split, c, f), classes.index(c)) for c in classes for f in fc.get(c, [])]
         check(list(zip(paths, [int(x) for x in labels])) == want,
               "%s paths/labels follow the folders in sorted order" % split)
-        vals = h5data(out, "/%s/images" % split)
         n = len(paths)
-        check(len(vals) == n * 256 * 256, "%s images has %d values" % (split, len(vals)))
-        check(all(-1.0 <= v <= 1.0 for v in vals), "%s values within [-1,1]" % split)
-        check(min(vals) == -1.0 and max(vals) == 1.0, "%s min-max reaches -1 and 1" % split)
-        nonzero = sum(1 for v in vals if v != 0.0)
-        check(nonzero > len(vals) // 2, "%s images mostly non-zero (%d of %d)" % (split, nonzero, len(vals)))
+        # h5dump (through the zstd plugin) on the first and the last image: one per chunk end
+        for i in (0, n - 1):
+            vals = h5data(out, "/%s/images" % split, ["-s", "%d,0,0" % i, "-c", "1,256,256"])
+            check(len(vals) == 256 * 256, "%s image %d has %d values" % (split, i, len(vals)))
+            check(all(-1.0 <= v <= 1.0 for v in vals), "%s image %d within [-1,1]" % (split, i))
+            check(min(vals) == -1.0 and max(vals) == 1.0, "%s image %d min-max reaches -1 and 1" % (split, i))
+            nonzero = sum(1 for v in vals if v != 0.0)
+            check(nonzero > len(vals) // 2, "%s image %d mostly non-zero (%d)" % (split, i, nonzero))
+        # every image, through the library's reader
+        raw = os.path.join(tmp, split + ".f32")
+        d = subprocess.run([DUMP, out, split, raw], capture_output=True, text=True, env=ENV)
+        check(d.returncode == 0, "store_dump %s: %s" % (split, d.stderr))
+        a = array.array("f")
+        with open(raw, "rb") as f:
+            a.frombytes(f.read())
+        check(len(a) == n * 256 * 256, "%s holds %d images" % (split, len(a) // 65536))
+        for i in range(n):
+            img = a[i * 65536:(i + 1) * 65536]
+            if not (min(img) == -1.0 and max(img) == 1.0):
+                check(False, "%s image %d spans [-1,1] (%g..%g)" % (split, i, min(img), max(img)))
     w = h5data(out, "/class_weights")
     check(len(w) == len(classes) and all(0 < x < 1e30 for x in w), "class_weights finite %s" % w)
     check("ratio" in so and "img/s" in so, "summary printed: " + so)
