@@ -1,0 +1,107 @@
+/* bench_train_cpu.c: CPU training throughput of the full study network (specs/model.md) on
+ * random data: a few warm-up steps, then timed steps of forward + weighted-loss backward +
+ * Adam. Prints one line of key=value pairs (images/s, GFLOP/s against the analytic FLOP count)
+ * and a per-phase split. Not a ctest; run through tests/bench/bench_train_cpu.sh.
+ * Usage: bench_train_cpu [batch=64] [timed_steps=3] [warmup=1] [threads=2] [image_size=256] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cxr_model.h"
+#include "rng.h"
+
+static double cpu_now(void) { /* user + system CPU seconds of this process */
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return r.ru_utime.tv_sec + r.ru_stime.tv_sec + 1e-6 * (r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+/* Multiply-adds x2 of one training image: forward convs and dense layers, backward twice that
+ * (input and weight gradients), minus conv1's input gradient, which is not computed. */
+static double train_flops(const cxr_model_config *c) {
+    const double S = c->image_size;
+    double f = 0, conv1 = 0, sz = S;
+    int cin = 1;
+    for (int i = 0; i < 4; i++) {
+        double l = 2.0 * sz * sz * c->channels[i] * cin * 9;
+        if (i == 0) conv1 = l;
+        f += l;
+        cin = c->channels[i];
+        if (i >= 1) sz /= 2;
+    }
+    double in = (double)c->channels[3] * sz * sz;
+    const double outs[3] = {c->dense[0], c->dense[1], c->n_classes};
+    for (int i = 0; i < 3; i++) f += 2.0 * in * outs[i], in = outs[i];
+    return 3.0 * f - conv1;
+}
+
+int main(int argc, char **argv) {
+    int batch = argc > 1 ? atoi(argv[1]) : 64, steps = argc > 2 ? atoi(argv[2]) : 3;
+    int warm = argc > 3 ? atoi(argv[3]) : 1, threads = argc > 4 ? atoi(argv[4]) : 2;
+    int S = argc > 5 ? atoi(argv[5]) : 256;
+    cxr_backend *be = NULL;
+    cxr_model *m = NULL;
+    cxr_model_config c;
+    cxr_model_config_defaults(&c, 2);
+    c.batch_capacity = batch;
+    c.image_size = S;
+    if (cxr_backend_cpu_create(&be, threads) || cxr_model_create(&m, &c, be)) {
+        fprintf(stderr, "bench_train_cpu: %s\n", cxr_last_error());
+        return 1;
+    }
+    float *x = malloc((size_t)batch * S * S * sizeof(float));
+    int32_t *y = malloc((size_t)batch * sizeof(int32_t));
+    uint64_t k = cxr_rng_key(1, 2, 3);
+    for (size_t i = 0; i < (size_t)batch * S * S; i++) x[i] = 2.0f * cxr_rng_uniform(k, i) - 1.0f;
+    for (int i = 0; i < batch; i++) y[i] = i & 1;
+    const float cw[2] = {1.0f, 2.9f};
+    cxr_adam_params ap;
+    cxr_adam_defaults(&ap);
+    ap.lr = 1e-4f;
+    /* optional: lr and a learnable synthetic task (class 1 has a brighter centre square), to
+     * print the loss of every step (the lr probe of specs/model.md) */
+    const char *lr_env = getenv("BENCH_LR");
+    if (lr_env) {
+        ap.lr = (float)atof(lr_env);
+        for (int i = 0; i < batch; i++)
+            for (int r = S / 4; r < 3 * S / 4; r++)
+                for (int q = S / 4; q < 3 * S / 4; q++)
+                    x[((size_t)i * S + r) * S + q] = 0.5f * x[((size_t)i * S + r) * S + q] + (y[i] ? 0.5f : -0.5f);
+    }
+    double tf = 0, tb = 0, ta = 0, t0 = 0, c0 = 0;
+    float loss = 0;
+    for (int s = 0; s < warm + steps; s++) {
+        if (s == warm) tf = tb = ta = 0, t0 = now(), c0 = cpu_now();
+        double a = now();
+        if (cxr_model_forward(m, x, batch, 1)) goto err;
+        double b = now();
+        if (cxr_model_loss_backward(m, y, cw, batch, &loss)) goto err;
+        double d = now();
+        if (cxr_model_step(m, &ap)) goto err;
+        double e = now();
+        tf += b - a, tb += d - b, ta += e - d;
+        if (lr_env) printf("step %d loss %.5f\n", s + 1, loss);
+    }
+    double total = now() - t0, cpu = cpu_now() - c0;
+    double ips = (double)batch * steps / total, gf = train_flops(&c) * 1e-9;
+    printf("impl=cxr threads=%d batch=%d steps=%d img_per_s=%.3f gflop_per_img=%.3f "
+           "gflop_per_s=%.1f forward_s=%.3f backward_s=%.3f adam_s=%.3f loss=%.4f "
+           "activation_mb=%.0f param_block_mb=%.0f cpu_util=%.2f\n",
+           threads, batch, steps, ips, gf, ips * gf, tf / steps, tb / steps, ta / steps, loss,
+           cxr_model_activation_bytes(m) / 1048576.0,
+           cxr_model_n_params(m) * 4.0 / 1048576.0, cpu / total);
+    free(x), free(y);
+    cxr_model_destroy(m);
+    cxr_backend_destroy(be);
+    return 0;
+err:
+    fprintf(stderr, "bench_train_cpu: %s\n", cxr_last_error());
+    return 1;
+}
