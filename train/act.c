@@ -1,15 +1,32 @@
 /* act.c: elementwise ops, CPU reference: leaky ReLU (forward, and backward in place from the
  * forward output) and inverted dropout with counter-based masks (rng.h), applied in place to
  * activations in the forward and to their gradients in the backward. */
+#include <string.h>
+
 #include "cpu_internal.h"
 #include "ops.h"
 #include "rng.h"
+
+/* c ? a : b through bit masks: GCC (with its default -ftrapping-math) will not if-convert a
+ * float compare-and-select, leaving a scalar loop whose branch random signs mispredict half
+ * the time; this form vectorises to cmpps/and/or. NaN propagates (no max/min tricks). */
+static inline float select_f(int c, float a, float b) {
+    uint32_t ua, ub, m = (uint32_t) - (int32_t)c;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    ua = (ua & m) | (ub & ~m);
+    memcpy(&a, &ua, 4);
+    return a;
+}
 
 cxr_status cxr_leaky_relu_forward_cpu(void *ctx, float *out /* (n) */, const float *in /* (n) */,
                                       float alpha, size_t n) {
     const int nt = cxr_cpu_threads(ctx);
 #pragma omp parallel for simd num_threads(nt) schedule(static)
-    for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : alpha * in[i];
+    for (size_t i = 0; i < n; i++) {
+        const float v = in[i];
+        out[i] = select_f(v > 0.0f, v, alpha * v);
+    }
     return CXR_OK;
 }
 
@@ -17,7 +34,10 @@ cxr_status cxr_leaky_relu_backward_cpu(void *ctx, float *d /* (n) */, const floa
                                        float alpha, size_t n) {
     const int nt = cxr_cpu_threads(ctx);
 #pragma omp parallel for simd num_threads(nt) schedule(static)
-    for (size_t i = 0; i < n; i++) d[i] = y[i] > 0.0f ? d[i] : alpha * d[i];
+    for (size_t i = 0; i < n; i++) {
+        const float g = d[i];
+        d[i] = select_f(y[i] > 0.0f, g, alpha * g);
+    }
     return CXR_OK;
 }
 
@@ -38,7 +58,7 @@ cxr_status cxr_dropout_apply_cpu(void *ctx, float *x /* (n) */, uint64_t key, fl
         const int m = n - i0 < 4 ? (int)(n - i0) : 4;
         for (int l = 0; l < m; l++) {
             const uint32_t u = (uint32_t)(wv >> (16 * l)) & 0xFFFFu;
-            x[i0 + l] = u < thr ? x[i0 + l] * scale : 0.0f;
+            x[i0 + l] = select_f(u < thr, x[i0 + l] * scale, 0.0f);
         }
     }
     return CXR_OK;
