@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""peer_torch_gpu.py: the study network (specs/model.md) in PyTorch on the GPU, as the peer of
+cxr-train in tests/bench/bench_gpu.sh: same shapes (1x256x256, batch 64, 5216 images per epoch),
+Adam, class-weighted cross-entropy, dropout 0.25, leaky ReLU 0.5. The training images are a
+random tensor resident in GPU memory, batches gathered by a shuffled index (as cxr-train's
+resident mode), so this times compute only.
+
+Variants: eager, channels_last (eager with NHWC memory format), compile (torch.compile).
+Precisions: fp32 (TF32 off), tf32 (TF32 matmul/cudnn on), bf16 (autocast bf16, fp32 weights).
+Prints one JSON line: {"impl","variant","precision","s_per_epoch","img_per_s","gpu_mem_mb",...}
+or {"error": ...} when the variant cannot run (e.g. torch.compile without a compiler).
+
+Usage: peer_torch_gpu.py --variant eager --precision tf32 [--epochs 3] [--images 5216]
+"""
+import argparse
+import json
+import sys
+import time
+
+
+def net(nn, s, n_classes=2, alpha=0.5, keep=0.75):
+    p = 1.0 - keep
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.LeakyReLU(alpha),
+        nn.Conv2d(16, 32, 3, padding=1), nn.LeakyReLU(alpha), nn.MaxPool2d(2), nn.Dropout(p),
+        nn.Conv2d(32, 64, 3, padding=1), nn.LeakyReLU(alpha), nn.MaxPool2d(2), nn.Dropout(p),
+        nn.Conv2d(64, 128, 3, padding=1), nn.LeakyReLU(alpha), nn.MaxPool2d(2), nn.Dropout(p),
+        nn.Flatten(),
+        nn.Linear(128 * (s // 8) ** 2, 512), nn.LeakyReLU(alpha), nn.Dropout(p),
+        nn.Linear(512, 1024), nn.LeakyReLU(alpha), nn.Dropout(p),
+        nn.Linear(1024, n_classes))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variant", default="eager", choices=["eager", "channels_last", "compile"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
+    ap.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
+    ap.add_argument("--images", type=int, default=5216)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--size", type=int, default=256)
+    a = ap.parse_args()
+    rec = {"impl": "torch", "variant": a.variant, "precision": a.precision}
+    try:
+        import torch
+        import torch.nn as nn
+        rec["impl"] = f"torch-{torch.__version__}"
+        if not torch.cuda.is_available():
+            raise RuntimeError("torch sees no CUDA device")
+        dev = torch.device("cuda")
+        rec["device"] = torch.cuda.get_device_name(0)
+        tf32 = a.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cudnn.benchmark = True
+        torch.manual_seed(1)
+        model = net(nn, a.size).to(dev).train()
+        if a.variant == "channels_last":
+            model = model.to(memory_format=torch.channels_last)
+        step_model = torch.compile(model) if a.variant == "compile" else model
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
+        lossf = nn.CrossEntropyLoss(weight=torch.tensor([1.94, 0.67], device=dev))
+        data = torch.rand(a.images, 1, a.size, a.size, device=dev) * 2 - 1
+        labels = (torch.arange(a.images, device=dev) % 4 != 0).long()
+        if a.variant == "channels_last":
+            data = data.contiguous(memory_format=torch.channels_last)
+
+        def epoch():
+            perm = torch.randperm(a.images, device=dev)
+            loss = None
+            for i in range(0, a.images, a.batch):
+                idx = perm[i:i + a.batch]
+                x, y = data[idx], labels[idx]
+                opt.zero_grad(set_to_none=True)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+                    loss = lossf(step_model(x), y)
+                loss.backward()
+                opt.step()
+            return loss
+
+        epoch()  # warm-up: cudnn.benchmark choices, torch.compile
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(a.epochs):
+            t0 = time.perf_counter()
+            loss = epoch()
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        s = sorted(times)[len(times) // 2]
+        rec.update(s_per_epoch=round(s, 4), img_per_s=round(a.images / s, 1),
+                   epochs_s=[round(t, 4) for t in times], loss=float(loss),
+                   gpu_mem_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1),
+                   data_wait_frac=0.0)
+    except Exception as e:  # report, do not abort the benchmark table
+        rec["error"] = f"{type(e).__name__}: {e}"[:500]
+    print(json.dumps(rec))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
