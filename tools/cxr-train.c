@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cxr_cuda.h"
 #include "cxr_trainer.h"
 
 static volatile sig_atomic_t interrupted;
@@ -46,6 +47,10 @@ static void usage(FILE *f, const cxr_train_options *d)
 "  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
 "  --no-monitor        do not sample resources (no `monitor` object in the log)\n"
 "  --max-steps N       at most N steps per epoch (quick tests)\n"
+"  --precision P       GPU arithmetic of convolutions and GEMMs: fp32 (default, exact), tf32\n"
+"                      or bf16 (dense GEMMs in bf16, convolutions tf32; specs/gpu.md)\n"
+"  --resident M        GPU loader: auto (default: the whole split in device memory when it\n"
+"                      fits), on, or off (streamed through pinned buffers)\n"
 "  -q, --quiet         no progress output\n"
 "  -h, --help          this help;  --version  the version\n"
 "\n"
@@ -121,7 +126,7 @@ static int parse_long(const char *s, const char *what, long lo, long hi, long *o
 }
 
 enum { O_DEVICE = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_LOG, O_CKPT, O_RESUME,
-       O_NOPREF, O_MONLOG, O_NOMON, O_MAXSTEPS, O_VERSION };
+       O_NOPREF, O_MONLOG, O_NOMON, O_MAXSTEPS, O_VERSION, O_PRECISION, O_RESIDENT };
 
 int main(int argc, char **argv)
 {
@@ -138,6 +143,8 @@ int main(int argc, char **argv)
         {"monitor-log", required_argument, 0, O_MONLOG}, {"no-monitor", no_argument, 0, O_NOMON},
         {"max-steps", required_argument, 0, O_MAXSTEPS}, {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
+        {"precision", required_argument, 0, O_PRECISION},
+        {"resident", required_argument, 0, O_RESIDENT},
         {0, 0, 0, 0}};
     int c;
     long v;
@@ -184,6 +191,24 @@ int main(int argc, char **argv)
             if (!parse_long(optarg, "--max-steps", 1, 1L << 40, &v)) return 2;
             o.max_steps = v;
             break;
+        case O_PRECISION: {
+            cxr_precision prec;
+            if (cxr_precision_parse(optarg, &prec) != CXR_OK) {
+                fprintf(stderr, "cxr-train: --precision: %s\n", cxr_last_error());
+                return 2;
+            }
+            o.precision = optarg;
+            break;
+        }
+        case O_RESIDENT: {
+            cxr_resident_mode rm;
+            if (cxr_resident_parse(optarg, &rm) != CXR_OK) {
+                fprintf(stderr, "cxr-train: --resident: %s\n", cxr_last_error());
+                return 2;
+            }
+            o.resident = (int)rm;
+            break;
+        }
         case 'q': ui.quiet = 1; break;
         case 'h': usage(stdout, &o); return 0;
         case O_VERSION: printf("cxr-train %s\n", CXR_VERSION_STRING); return 0;

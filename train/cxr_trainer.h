@@ -94,6 +94,9 @@ typedef struct {
                                      when monitor != 0 */
     int monitor;                  /* 1: sample CPU/RSS (and GPU) and log per-epoch summaries */
     int monitor_gpu;              /* NVML device index to watch, -1 none */
+    const char *precision;        /* "fp32" (default, NULL), "tf32", "bf16": CUDA backend only */
+    int resident;                 /* GPU loader: -1 auto (default), 0 streamed, 1 the whole
+                                     split in device memory (cxr_resident_mode, cxr_cuda.h) */
     const char *tool_version;     /* e.g. "cxr-train 0.1.0" */
     volatile sig_atomic_t *interrupted; /* set by SIGINT: stop after the current step */
     int lr_set, seed_set, batch_set; /* 1 if given explicitly (a resume must agree) */

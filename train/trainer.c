@@ -14,6 +14,8 @@
 #include "cxr_checkpoint.h"
 #include "cxr_loader.h"
 #include "cxr_monitor.h"
+#include "cxr_backend_cuda.h"
+#include "cxr_cuda.h"
 
 static double now_s(void)
 {
@@ -231,6 +233,7 @@ void cxr_train_options_defaults(cxr_train_options *o)
     o->prefetch = 1;
     o->monitor = 1;
     o->monitor_gpu = -1;
+    o->resident = -1;
     o->device_desc = "cpu";
     o->tool_version = "cxr-train " CXR_VERSION_STRING;
 }
@@ -254,6 +257,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     cxr_store *store = NULL;
     cxr_model *model = NULL;
     cxr_loader *tl = NULL;
+    cxr_gpu_loader *gl = NULL;
     cxr_metrics *met = NULL;
     cxr_monitor *mon = NULL;
     FILE *logf = NULL;
@@ -324,6 +328,12 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     CXR_TRY(cxr_model_config_check(&cfg));
     CXR_TRY(cxr_model_create(&model, &cfg, be));
     CXR_TRY(cxr_model_set_threads(model, o->threads));
+    cxr_cuda_ctx *cu = cxr_backend_cuda_context(be); /* NULL unless on the CUDA backend */
+    if (o->precision) {
+        cxr_precision prec;
+        CXR_TRY(cxr_precision_parse(o->precision, &prec));
+        CXR_TRY(cxr_backend_set_precision(be, prec));
+    }
     if (o->resume_path) {
         CXR_TRY(cxr_checkpoint_load(o->resume_path, model, NULL));
         note(o, "resume: %s after epoch %d (step %lld)", o->resume_path, start_epoch,
@@ -355,7 +365,11 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     lo.seed = seed;
     lo.threads = o->threads;
     lo.prefetch = o->prefetch;
-    CXR_TRY(cxr_loader_create(&tl, store, "train", &lo));
+    if (cu) /* the loader's GPU half: batches land in the model's input on the device */
+        CXR_TRY(cxr_gpu_loader_create(&gl, cu, store, "train", &lo,
+                                      (cxr_resident_mode)o->resident));
+    else
+        CXR_TRY(cxr_loader_create(&tl, store, "train", &lo));
     CXR_TRY(cxr_metrics_create(&met, C));
     probs = malloc((size_t)batch * C * sizeof *probs);
     if (!probs) CXR_THROW(CXR_E_NOMEM, "train: out of memory");
@@ -379,7 +393,8 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         cJSON_AddNumberToObject(r, "lr", float_value(adam.lr));
         cJSON_AddNumberToObject(r, "seed", (double)seed);
         cJSON_AddNumberToObject(r, "threads", o->threads);
-        cJSON_AddStringToObject(r, "precision", "fp32");
+        cJSON_AddStringToObject(r, "precision", o->precision ? o->precision : "fp32");
+        if (gl) cJSON_AddBoolToObject(r, "resident", cxr_gpu_loader_is_resident(gl));
         cJSON_AddBoolToObject(r, "prefetch", o->prefetch != 0);
         cJSON_AddNumberToObject(r, "keep_prob", float_value(cfg.keep_prob));
         cJSON_AddNumberToObject(r, "alpha", float_value(cfg.alpha));
@@ -405,13 +420,21 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
             cxr_monitor_summary_reset(mon, &junk); /* start the epoch's period */
         }
         double t0 = now_s(), loss_num = 0, loss_den = 0;
-        int64_t correct = 0, seen = 0, steps = 0, n_batches = cxr_loader_n_batches(tl);
+        int64_t correct = 0, seen = 0, steps = 0, n_batches = gl ? cxr_gpu_loader_n_batches(gl) : cxr_loader_n_batches(tl);
         if (o->max_steps > 0 && n_batches > o->max_steps) n_batches = o->max_steps;
-        CXR_TRY(cxr_loader_begin_epoch(tl, e));
+        CXR_TRY(gl ? cxr_gpu_loader_begin_epoch(gl, e) : cxr_loader_begin_epoch(tl, e));
         for (;;) {
             if (o->max_steps > 0 && steps >= o->max_steps) break;
             cxr_batch b;
-            CXR_TRY(cxr_loader_next_batch(tl, &b));
+            if (gl) {
+                cxr_gpu_batch gb;
+                CXR_TRY(cxr_gpu_loader_next(gl, cxr_model_input(model), &gb));
+                memset(&b, 0, sizeof b);
+                b.n = gb.n; /* images NULL: already in cxr_model_input */
+                b.labels = gb.labels;
+            } else {
+                CXR_TRY(cxr_loader_next_batch(tl, &b));
+            }
             if (b.n == 0) break;
             float loss;
             CXR_TRY(cxr_model_forward(model, b.images, b.n, 1));
@@ -445,7 +468,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                 CXR_THROW(CXR_E_INTERRUPTED, "interrupted in epoch %d after step %lld; the last "
                           "checkpoint holds epoch %d", e + 1, (long long)steps, e);
         }
-        double epoch_s = now_s() - t0, wait_s = cxr_loader_wait_seconds(tl);
+        double epoch_s = now_s() - t0, wait_s = gl ? cxr_gpu_loader_wait_seconds(gl) : cxr_loader_wait_seconds(tl);
 
         cxr_epoch_summary sum;
         memset(&sum, 0, sizeof sum);
@@ -494,6 +517,9 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
             add_num(line, "images_per_s", sum.images_per_s);
             add_num(line, "data_wait_s", wait_s);
             add_num(line, "data_wait_frac", sum.data_wait_frac);
+            size_t mfree = 0, mtotal = 0;
+            if (cu && cxr_cuda_mem_info(cu, &mfree, &mtotal) == CXR_OK)
+                add_num(line, "gpu_mem_used_mb", (double)(mtotal - mfree) / 1048576.0);
             cJSON_AddNumberToObject(line, "steps", (double)steps);
             cJSON_AddNumberToObject(line, "step_total", (double)cxr_model_get_step(model));
             if (mon) {
@@ -521,6 +547,7 @@ bail:
     cxr_monitor_destroy(mon);
     cxr_metrics_destroy(met);
     cxr_loader_destroy(tl);
+    cxr_gpu_loader_destroy(gl);
     cxr_model_destroy(model);
     cxr_store_close(store);
     cxr_checkpoint_meta_free(&meta);
