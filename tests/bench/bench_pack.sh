@@ -37,6 +37,8 @@ for cdir in "$data"/chest_xray_fullres/*/; do
 done
 
 rss_mb() { awk -F: '/Maximum resident/ {printf "%.0f", $2/1024}' "$1"; }
+# CPU seconds (user + sys) per image in ms: steadier than img/s when others share the cores
+cpu_ms() { awk -F': ' -v n="$2" '/User time|System time/ {t += $2} END {printf "%.2f", 1000*t/n}' "$1"; }
 printf "machine: %s cores (%s), load before: %s\n" "$(nproc)" "$(uname -m)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A R
 for ds in ${DATASETS:-fullres chest_xray}; do
@@ -55,7 +57,7 @@ for ds in ${DATASETS:-fullres chest_xray}; do
   mbs=$(sed -n 's/^time .*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\2/p' "$tmp/out.txt")
   ratio=$(sed -n 's/.*ratio \([0-9.]*\).*/\1/p' "$tmp/out.txt")
   wall=$(awk -F': ' '/Elapsed/ {print $2}' "$tmp/time.txt")
-  R[$ds,cxr]="$ips $mbs $ratio $(rss_mb "$tmp/time.txt") $wall"
+  R[$ds,cxr]="$ips $mbs $ratio $(rss_mb "$tmp/time.txt") $wall $(cpu_ms "$tmp/time.txt" $n)"
   for peer in skimage pil; do
     [ "$peer" = skimage ] && [ "${SKIP_SKIMAGE:-0}" = 1 ] && continue
     mods=$([ $peer = skimage ] && echo "skimage,h5py" || echo "PIL,h5py")
@@ -66,21 +68,22 @@ for ds in ${DATASETS:-fullres chest_xray}; do
     ips=$(sed -n 's/.*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\1/p' "$tmp/out.txt")
     mbs=$(sed -n 's/.*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\2/p' "$tmp/out.txt")
     stored=$(stat -c %s "$tmp/$peer.h5")
-    R[$ds,$peer]="$ips $mbs $(awk -v n=$n -v s=$stored 'BEGIN{printf "%.2f", n*256*256*4/s}') $(rss_mb "$tmp/time.txt") $(awk -F': ' '/Elapsed/ {print $2}' "$tmp/time.txt")"
+    R[$ds,$peer]="$ips $mbs $(awk -v n=$n -v s=$stored 'BEGIN{printf "%.2f", n*256*256*4/s}') $(rss_mb "$tmp/time.txt") $(awk -F': ' '/Elapsed/ {print $2}' "$tmp/time.txt") $(cpu_ms "$tmp/time.txt" $n)"
     rm -f "$tmp/$peer.h5"
   done
   rm -f "$tmp/cxr.h5"
 done
 
 echo
-printf "%-11s %-8s %10s %8s %7s %8s %9s %12s\n" dataset tool img/s MB/s ratio RSS_MB wall "cxr speedup"
+printf "%-11s %-8s %10s %8s %7s %8s %9s %12s %10s\n" dataset tool img/s MB/s ratio RSS_MB wall "cxr speedup" cpu_ms/img
 for ds in ${DATASETS:-fullres chest_xray}; do
   read -r cips _ <<< "${R[$ds,cxr]}"
   for t in cxr skimage pil; do
     [ -n "${R[$ds,$t]:-}" ] || continue
-    read -r ips mbs ratio rss wall <<< "${R[$ds,$t]}"
+    read -r ips mbs ratio rss wall cpu <<< "${R[$ds,$t]}"
     sp=$(awk -v a="$cips" -v b="$ips" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "-" }')
-    printf "%-11s %-8s %10s %8s %7s %8s %9s %12s\n" "$ds" "$t" "$ips" "$mbs" "$ratio" "$rss" "$wall" "$sp"
+    printf "%-11s %-8s %10s %8s %7s %8s %9s %12s %10s\n" "$ds" "$t" "$ips" "$mbs" "$ratio" "$rss" "$wall" "$sp" "$cpu"
   done
 done
-echo "(ratio = float32 bytes / stored bytes; peers store uncompressed float32 -> 1.00)"
+echo "(ratio = float32 bytes / stored bytes; the peers store uncompressed float32; cpu_ms/img ="
+echo " user+sys CPU per image, whole process tree)"
