@@ -7,7 +7,7 @@
 #   tests/bench/bench_gpu.sh OUT_DIR
 #
 # 1. packs $CXR_DATA (default ../shared/data/chest_xray, 5216 train images) with cxr-pack;
-# 2. times $BENCH_EPOCHS epochs (default 3; the first is warm-up and excluded from the mean)
+# 2. times $BENCH_EPOCHS epochs (default 3; 0 skips 2-3; the first is warm-up, not in the mean)
 #    of cxr-train for fp32, tf32, bf16 x resident on/off, and tests/bench/peer_torch_gpu.py
 #    (eager, channels_last, compile x fp32, tf32, bf16) when python3 has torch with CUDA;
 # 3. prints the table: s/epoch, img/s, data-wait fraction, GPU memory;
@@ -38,6 +38,7 @@ if [ ! -f "$store" ]; then
     || { log "cxr-pack failed (see $out/pack.log)"; exit 1; }
 fi
 
+if [ "$epochs" -gt 0 ]; then
 # cxr-train runs: one JSON Lines log each
 for prec in fp32 tf32 bf16; do
   for res in on off; do
@@ -94,6 +95,7 @@ for n, s, i, w, m, note in rows:
     print(f"| {n} | {f(s,3)} | {f(i,0)} | {f(w,4)} | {f(m,0)} | {note} |")
 PY
 cat "$out/table.md"
+fi # BENCH_EPOCHS > 0
 
 # the study's recipe, 26 epochs, then the test split
 if [ "${FULL:-1}" = 1 ]; then
