@@ -53,27 +53,39 @@ static codec_tls *tls_get(void)
 
 uint32_t cxr_fletcher32(const uint8_t *data, size_t len)
 {
-    uint32_t a = 0, b = 0;
+    /* HDF5's definition: over big-endian 16-bit words x_0..x_{n-1} (an odd last byte is the
+     * high byte of a final word), a = sum x_i and b = sum of the running a, both folded with
+     * end-around carry ((s & 0xffff) + (s >> 16)). Folding keeps a value congruent mod 65535
+     * and, for a nonzero sum, in [1, 65535]; an all-zero input gives a = b = 0. So the result
+     * is fixed by the true sums mod 65535, which we compute per block in closed form:
+     *   a' = a + S,  b' = b + m*a + T,  S = sum x_i,  T = sum (m - i) x_i  (i < m)
+     * The inner loop has no carried dependency, so the compiler vectorizes it (the serial
+     * two-add chain ran at about 1 GB/s; profile of cxr-pack, 7.6% of its CPU). */
+    enum { BLOCK = 256 }; /* T < 256*257/2 * 65535 < 2^32 */
+    uint64_t A = 0, B = 0;
+    uint32_t any = 0;
     size_t words = len / 2;
-    /* 360 words keep both 32-bit sums from overflowing before they are folded. */
     while (words) {
-        size_t block = words > 360 ? 360 : words;
-        words -= block;
-        for (size_t i = 0; i < block; i++, data += 2) {
-            a += (uint32_t)data[0] << 8 | data[1];
-            b += a;
+        uint32_t m = words > BLOCK ? BLOCK : (uint32_t)words, s = 0, t = 0;
+        for (uint32_t i = 0; i < m; i++) {
+            uint32_t x = (uint32_t)data[2 * i] << 8 | data[2 * i + 1];
+            s += x;
+            t += (m - i) * x;
         }
-        a = (a & 0xffffu) + (a >> 16);
-        b = (b & 0xffffu) + (b >> 16);
+        B = (B + (uint64_t)m * A + t) % 65535u;
+        A = (A + s) % 65535u;
+        any |= s;
+        data += 2 * (size_t)m;
+        words -= m;
     }
     if (len & 1) {
-        a += (uint32_t)data[0] << 8;
-        b += a;
-        a = (a & 0xffffu) + (a >> 16);
-        b = (b & 0xffffu) + (b >> 16);
+        uint32_t x = (uint32_t)data[0] << 8;
+        B = (B + A + x) % 65535u;
+        A = (A + x) % 65535u;
+        any |= x;
     }
-    a = (a & 0xffffu) + (a >> 16);
-    b = (b & 0xffffu) + (b >> 16);
+    if (!any) return 0;
+    uint32_t a = A ? (uint32_t)A : 65535u, b = B ? (uint32_t)B : 65535u;
     return b << 16 | a;
 }
 
