@@ -261,22 +261,38 @@ static int bin_of(float x)
     return (int)floorf(x + 0.5f); /* round half up */
 }
 
-void cxr_equalize(float *img, size_t n)
+/* The equalization lookup table for a histogram of n values (see cxr_equalize). */
+static void equalize_lut(float lut[256], const size_t hist[256], size_t n)
 {
-    size_t hist[256] = {0};
-    for (size_t i = 0; i < n; i++) hist[bin_of(img[i])]++;
     size_t cdf[256], run = 0, cdf_min = 0;
     for (int v = 0; v < 256; v++) {
         run += hist[v];
         cdf[v] = run;
         if (cdf_min == 0 && run > 0) cdf_min = run; /* cdf of the smallest occupied bin */
     }
-    float lut[256];
     for (int v = 0; v < 256; v++) {
         if (n == cdf_min || cdf[v] < cdf_min) lut[v] = 0.0f; /* constant image; empty low bins */
         else lut[v] = (float)(255.0 * (double)(cdf[v] - cdf_min) / (double)(n - cdf_min));
     }
+}
+
+void cxr_equalize(float *img, size_t n)
+{
+    size_t hist[256] = {0};
+    for (size_t i = 0; i < n; i++) hist[bin_of(img[i])]++;
+    float lut[256];
+    equalize_lut(lut, hist, n);
     for (size_t i = 0; i < n; i++) img[i] = lut[bin_of(img[i])];
+}
+
+/* x -> (x - lo) * k + base, clamped to [base, base + range] to keep exact bounds despite
+ * rounding; k = range / (hi - lo). */
+static inline float rescale_one(float x, double lo, double k, double range, double base)
+{
+    double v = ((double)x - lo) * k + base;
+    if (v < base) v = base;
+    if (v > base + range) v = base + range;
+    return (float)v;
 }
 
 /* x -> (x - lo) / (hi - lo) * range + base, or all zeros when hi == lo. */
@@ -287,13 +303,41 @@ static void rescale(float *img, size_t n, double lo, double hi, double range, do
         return;
     }
     double k = range / (hi - lo);
-    for (size_t i = 0; i < n; i++) {
-        double v = ((double)img[i] - lo) * k + base;
-        /* keep exact bounds despite rounding */
-        if (v < base) v = base;
-        if (v > base + range) v = base + range;
-        img[i] = (float)v;
+    for (size_t i = 0; i < n; i++) img[i] = rescale_one(img[i], lo, k, range, base);
+}
+
+/* cxr_equalize followed by cxr_normalize(mode) for mode minmax or none, bit for bit, in two
+ * passes instead of five: after equalization every value is lut[bin], so the min-max over the
+ * image is the min-max over the occupied bins' entries and the rescale can be applied to the
+ * 256 entries instead of every pixel. (zscore255 sums over pixels; it keeps the plain path.)
+ * The first pass keeps each pixel's bin in bins[n] so the second is a pure byte lookup, and
+ * counts into four histograms so consecutive equal bins do not serialize on one counter. */
+static void equalize_normalize(float *img, uint8_t *bins, size_t n, cxr_norm mode)
+{
+    uint32_t h4[4][256] = {{0}};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) h4[k][bins[i + k] = (uint8_t)bin_of(img[i + k])]++;
+    for (; i < n; i++) h4[0][bins[i] = (uint8_t)bin_of(img[i])]++;
+    size_t hist[256];
+    for (int v = 0; v < 256; v++) hist[v] = (size_t)h4[0][v] + h4[1][v] + h4[2][v] + h4[3][v];
+    float lut[256];
+    equalize_lut(lut, hist, n);
+    if (mode == CXR_NORM_MINMAX && n) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (int v = 0; v < 256; v++)
+            if (hist[v]) {
+                if (lut[v] < lo) lo = lut[v];
+                if (lut[v] > hi) hi = lut[v];
+            }
+        if (!(hi > lo)) {
+            for (int v = 0; v < 256; v++) lut[v] = 0.0f;
+        } else {
+            double k = 2.0 / ((double)hi - (double)lo);
+            for (int v = 0; v < 256; v++) lut[v] = rescale_one(lut[v], lo, k, 2.0, -1.0);
+        }
     }
+    for (i = 0; i < n; i++) img[i] = lut[bins[i]];
 }
 
 static void min_max(const float *img, size_t n, double *lo, double *hi)
@@ -350,6 +394,8 @@ struct cxr_decoder {
     size_t cap_tmp;
     uint8_t *file; /* file contents for cxr_preprocess_file */
     size_t cap_file;
+    uint8_t *bins; /* equalization bin of every output pixel */
+    size_t cap_bins;
     table_pair tables[N_TABLES];
     int next_table;
     cxr_decode_info info;
@@ -375,6 +421,7 @@ void cxr_decoder_destroy(cxr_decoder *d)
     free(d->gray);
     free(d->tmp);
     free(d->file);
+    free(d->bins);
     for (int i = 0; i < N_TABLES; i++) {
         axis_table_free(&d->tables[i].x);
         axis_table_free(&d->tables[i].y);
@@ -552,8 +599,13 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
     resize_tables(out, gray + (size_t)y0 * sw + x0, cw, sw, &t->x, &t->y, d->tmp);
 
     size_t n = (size_t)p->size * (size_t)p->size;
-    if (p->equalize) cxr_equalize(out, n);
-    cxr_normalize(out, n, p->normalize);
+    if (p->equalize && p->normalize != CXR_NORM_ZSCORE255) {
+        GROW(bins, cap_bins, n, "equalize");
+        equalize_normalize(out, d->bins, n, p->normalize);
+    } else {
+        if (p->equalize) cxr_equalize(out, n);
+        cxr_normalize(out, n, p->normalize);
+    }
 
     d->info.width = w;
     d->info.height = h;
