@@ -1,6 +1,6 @@
 /* bench_store_chunk.c (not a test): chunk codec speed and ratio on real preprocessed images.
  * Preprocesses up to `shard` JPEGs found under DIR (default data/sample) into one chunk, then
- * times cxr_chunk_encode and cxr_chunk_decode at a few zstd levels (best of R runs).
+ * times cxr_chunk_encode and cxr_chunk_decode at zstd levels from -10 (fastest) to 9 (best of R runs).
  * Usage: bench_store_chunk [DIR] [SHARD] [REPEATS] */
 #include <dirent.h>
 #include <stdio.h>
@@ -73,8 +73,8 @@ int main(int argc, char **argv)
         }
     printf("chunk: %d images of %dx%d from %s (%d real), %.1f MiB raw\n", shard, S, S, dir, n,
            bytes / 1048576.0);
-    const int levels[] = {1, 3, 9};
-    for (size_t L = 0; L < 3; L++) {
+    const int levels[] = {-10, -5, -3, -1, 1, 3, 9};
+    for (size_t L = 0; L < sizeof levels / sizeof levels[0]; L++) {
         uint8_t *raw = NULL;
         size_t cap = 0, rsz = 0;
         double be = 1e9, bd = 1e9;
