@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# run-sample.sh: the main job on the sample bundled in data/sample, from a fresh Debian 12
+# machine (run as root). Installs missing packages, builds, then:
+#   1. packs data/sample into out/sample.h5 and shows it with h5dump (through our zstd plugin)
+#   2. trains the study's CNN briefly (CPU, or the GPU when one answers), with a checkpoint
+#   3. evaluates the checkpoint on the test split and classifies two JPEGs
+#   4. writes out/report.html (loss/accuracy curves, ROC, confusion matrix, resource use)
+# Everything lands in out/ (git-ignored). EPOCHS=N changes the training length (default 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${CXR_CMAKE_ARGS:-} >/dev/null
+cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+bin=build/tools
+out=out
+mkdir -p "$out"
+export HDF5_PLUGIN_PATH=$PWD/build/plugins   # lets h5dump and h5py read the zstd chunks
+
+echo "== 1. pack data/sample -> $out/sample.h5"
+$bin/cxr-pack data/sample -o $out/sample.h5
+echo
+echo "== h5dump: classes, counts, weights, and the first 8 values of the first training image"
+h5dump -d /class_names -d /class_weights -d /train/class_counts $out/sample.h5 | grep -v '^ *$'
+h5dump -d /train/images -s 0,0,0 -c 1,1,8 $out/sample.h5 | sed -n '/DATA {/,/}/p'
+echo
+echo "== 2. train ${EPOCHS:-3} epochs (log $out/train.jsonl, checkpoint $out/model.h5)"
+rm -f $out/train.jsonl
+$bin/cxr-train $out/sample.h5 --epochs "${EPOCHS:-3}" --log $out/train.jsonl \
+    --checkpoint $out/model.h5 --monitor-log $out/monitor.jsonl
+echo
+echo "== 3. evaluate on test, and classify two test images"
+$bin/cxr-eval $out/model.h5 $out/sample.h5 --split test
+first() { find "data/sample/test/$1" -name '*.jp*g' | LC_ALL=C sort | head -1; }
+$bin/cxr-predict $out/model.h5 "$(first NORMAL)" "$(first PNEUMONIA)"
+echo
+echo "== 4. report"
+$bin/cxr-report $out/train.jsonl --samples $out/monitor.jsonl -o $out/report.html
+echo "open $out/report.html in a browser"
