@@ -1,5 +1,6 @@
 /* cxr-eval: evaluate a trained checkpoint on a split of a cxr store and print the metrics of
  * train/cxr_metrics.h, plus the decision threshold that maximises balanced accuracy there. */
+#include <omp.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -35,7 +36,7 @@ static void usage(FILE *f)
 "  --split NAME      train, val or test (default test)\n"
 "  --threshold T     binary decision: class 1 iff p[1] >= T (default: the checkpoint's, 0.5)\n"
 "  --batch N         images per forward pass (default 64)\n"
-"  --threads N       CPU threads (default 2)\n"
+"  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores available)\n"
 "  --device D        auto (default), cpu or cuda[:N]\n"
 "  --no-prefetch     synchronous loading\n"
 "  --predictions F   write one tab-separated line per image to F: store path, true class,\n"
@@ -88,7 +89,7 @@ int main(int argc, char **argv)
 {
     const char *split = "test", *device = "auto", *pred_path = NULL;
     double threshold = NAN;
-    int batch = 64, threads = 2, prefetch = 1, c;
+    int batch = 64, threads = omp_get_max_threads(), prefetch = 1, c;
     static const struct option longs[] = {
         {"split", required_argument, 0, O_SPLIT},     {"threshold", required_argument, 0, O_THR},
         {"batch", required_argument, 0, O_BATCH},     {"threads", required_argument, 0, O_THREADS},

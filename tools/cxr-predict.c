@@ -1,5 +1,6 @@
 /* cxr-predict: classify JPEG files with a trained checkpoint, preprocessing each exactly as the
  * store the model was trained on (the parameters are copied into the checkpoint). */
+#include <omp.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +27,7 @@ static void usage(FILE *f)
 "\n"
 "Options:\n"
 "  --threshold T     binary decision threshold on p[class 1] (default: the checkpoint's, 0.5)\n"
-"  --threads N       CPU threads (default 2)\n"
+"  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores available)\n"
 "  --device D        auto (default), cpu or cuda[:N]\n"
 "  -h, --help        this help\n"
 "\n"
@@ -41,7 +42,7 @@ int main(int argc, char **argv)
 {
     const char *device = "auto";
     double threshold = NAN;
-    int threads = 2, c;
+    int threads = omp_get_max_threads(), c;
     static const struct option longs[] = {
         {"threshold", required_argument, 0, O_THR}, {"threads", required_argument, 0, O_THREADS},
         {"device", required_argument, 0, O_DEVICE}, {"help", no_argument, 0, 'h'},

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <omp.h>
+
 #include "cxr_checkpoint.h"
 #include "cxr_loader.h"
 #include "cxr_monitor.h"
@@ -230,7 +232,7 @@ void cxr_train_options_defaults(cxr_train_options *o)
      * 2.5 -> 7972 at 0.01 (batch 64); 115 -> 15 at 0.001 and 15 -> 7.2 at 0.0001 (batch 8). */
     o->lr = 1e-4f;
     o->seed = 1;
-    o->threads = 2;
+    o->threads = omp_get_max_threads(); /* cores available, or OMP_NUM_THREADS */
     o->prefetch = 1;
     o->monitor = 1;
     o->monitor_gpu = -1;
