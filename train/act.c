@@ -7,17 +7,7 @@
 #include "ops.h"
 #include "rng.h"
 
-/* c ? a : b through bit masks: GCC (with its default -ftrapping-math) will not if-convert a
- * float compare-and-select, leaving a scalar loop whose branch random signs mispredict half
- * the time; this form vectorises to cmpps/and/or. NaN propagates (no max/min tricks). */
-static inline float select_f(int c, float a, float b) {
-    uint32_t ua, ub, m = (uint32_t) - (int32_t)c;
-    memcpy(&ua, &a, 4);
-    memcpy(&ub, &b, 4);
-    ua = (ua & m) | (ub & ~m);
-    memcpy(&a, &ua, 4);
-    return a;
-}
+#define select_f cxr_select_f /* cpu_internal.h */
 
 cxr_status cxr_leaky_relu_forward_cpu(void *ctx, float *out /* (n) */, const float *in /* (n) */,
                                       float alpha, size_t n) {

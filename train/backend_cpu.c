@@ -131,6 +131,8 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads) {
     be->softmax_forward = cxr_softmax_forward_cpu;
     be->softmax_xent = cxr_softmax_xent_cpu;
     be->adam_step = cxr_adam_step_cpu;
+    be->conv3x3_lrelu_pool_forward = cxr_conv3x3_lrelu_pool_forward_cpu;
+    be->maxpool2_lrelu_backward = cxr_maxpool2_lrelu_backward_cpu;
     cpu_set_threads(c, n_threads);
     *out = be;
     return CXR_OK;

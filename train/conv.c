@@ -24,6 +24,10 @@ static int strip_rows(void *ctx, int C, int H, int W) {
     const size_t sf = ((cxr_cpu_ctx *)ctx)->strip_floats;
     long r = (long)(sf ? sf : STRIP_FLOATS) / ((long)C * 9 * W);
     if (r < 1) r = 1;
+    /* even strips when H is even, so the fused pool gets whole windows and every variant of
+     * the forward runs the same GEMM shapes (OpenBLAS's last bits depend on them); odd heights
+     * round up (the study's conv2: 4 rows, a 576 KiB strip, measured faster than 2) */
+    if (!(H & 1)) r = (r + 1) & ~1L;
     if (r > H) r = H;
     return (int)r;
 }
@@ -83,6 +87,18 @@ static void col2im_strip_add(float *din /* (C,H,W) */, const float *dcol /* (C*9
             }
         }
     }
+}
+
+/* Sum of n floats in 8 interleaved partial sums (vectorises; a fixed order, so the result is
+ * the same on every run). */
+static float sum_f(const float *x, size_t n) {
+    float acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += x[i + l];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += x[i];
+    return s;
 }
 
 /* Threads over images (omp_threads) and BLAS threads inside, per the context's mode. */
@@ -170,12 +186,7 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;
             const float *g = dout + (size_t)n * out_img;
-            for (int k = 0; k < K; k++) {
-                const float *gk = g + (size_t)k * hw;
-                float s = 0.0f;
-                for (size_t i = 0; i < hw; i++) s += gk[i];
-                dbp[k] += s;
-            }
+            for (int k = 0; k < K; k++) dbp[k] += sum_f(g + (size_t)k * hw, hw);
             for (int y0 = 0; y0 < H; y0 += R) {
                 const int y1 = y0 + R < H ? y0 + R : H;
                 const int ns = (y1 - y0) * W;
@@ -200,5 +211,76 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
         for (size_t i = 0; i < wn; i++) dw[i] += dwp[i];
         for (int k = 0; k < K; k++) db[k] += dbp[k];
     }
+    return CXR_OK;
+}
+
+/* Bias, GEMM and epilogue of one strip go through a per-thread tile (K x rows*W) that stays in
+ * L2: leaky ReLU and the pool read it there instead of streaming the full map from memory
+ * again, and the map itself is only written when the caller wants it (conv1: the input of
+ * conv2). The tile holds the same values conv3x3_forward writes (same strips, same GEMM), so
+ * the results equal the separate ops' bit for bit. */
+cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W) or NULL */,
+                                              float *pooled /* (N,K,H/2,W/2) or NULL */,
+                                              uint8_t *idx /* (N,K,H/2,W/2) or NULL */,
+                                              const float *in /* (N,C,H,W) */,
+                                              const float *w /* (K,C,3,3) */,
+                                              const float *b /* (K) */, float alpha, int N, int C,
+                                              int K, int H, int W) {
+    if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: no cpu context");
+    if (!out && !pooled)
+        return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: no output");
+    if (pooled && (!idx || ((H | W) & 1)))
+        return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: pool of %dx%d (idx %p)", H,
+                             W, (void *)idx);
+    int ot, bt;
+    plan_threads(ctx, N, &ot, &bt);
+    int R = strip_rows(ctx, C, H, W);
+    const size_t col_floats = (size_t)C * 9 * R * W, tile_floats = (size_t)K * R * W;
+    const size_t need = col_floats + tile_floats + 16;
+    for (int t = 0; t < ot; t++)
+        if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
+            return cxr_set_error(CXR_E_NOMEM, "conv3x3_lrelu_pool_forward: no scratch (%zu floats)",
+                                 need);
+    const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
+    const int Ho = H / 2, Wo = W / 2;
+    const size_t pimg = (size_t)K * Ho * Wo, phw = (size_t)Ho * Wo;
+    openblas_set_num_threads(bt);
+#pragma omp parallel num_threads(ot)
+    {
+        const int t = omp_get_thread_num();
+        float *col = cxr_cpu_scratch(ctx, t, 0);
+        float *tile = col + (col_floats + 15) / 16 * 16;
+        const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
+        for (int n = n0; n < n1; n++) {
+            const float *x = in + (size_t)n * in_img;
+            for (int y0 = 0; y0 < H; y0 += R) {
+                const int y1 = y0 + R < H ? y0 + R : H;
+                const int ns = (y1 - y0) * W;
+                im2col_strip(col, x, C, H, W, y0, y1);
+                for (int k = 0; k < K; k++) {
+                    float *o = tile + (size_t)k * ns;
+                    const float bk = b[k];
+                    for (int i = 0; i < ns; i++) o[i] = bk;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, ns, C * 9, 1.0f, w,
+                            C * 9, col, ns, 1.0f, tile, ns);
+                for (int k = 0; k < K; k++) {
+                    float *o = tile + (size_t)k * ns;
+                    for (int i = 0; i < ns; i++) o[i] = cxr_select_f(o[i] > 0.0f, o[i], alpha * o[i]);
+                    if (out)
+                        memcpy(out + (size_t)n * out_img + (size_t)k * hw + (size_t)y0 * W, o,
+                               sizeof(float) * (size_t)ns);
+                    if (pooled)
+                        for (int r = 0; r < y1 - y0; r += 2) {
+                            const size_t po = (size_t)n * pimg + (size_t)k * phw +
+                                              (size_t)((y0 + r) / 2) * Wo;
+                            cxr_pool_row(pooled + po, idx + po, o + (size_t)r * W,
+                                         o + (size_t)(r + 1) * W, Wo);
+                        }
+                }
+            }
+        }
+    }
+    openblas_set_num_threads(((cxr_cpu_ctx *)ctx)->n_threads);
     return CXR_OK;
 }

@@ -4,6 +4,11 @@
 #define CXR_CPU_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#ifdef __SSE4_1__
+#include <smmintrin.h>
+#endif
 
 #define CXR_CPU_MAX_THREADS 256
 
@@ -14,5 +19,61 @@ typedef struct {
     float *scratch[CXR_CPU_MAX_THREADS];
     size_t scratch_bytes[CXR_CPU_MAX_THREADS];
 } cxr_cpu_ctx;
+
+/* c ? a : b through bit masks: GCC (with its default -ftrapping-math) will not if-convert a
+ * float compare-and-select, leaving a scalar loop whose branch random signs mispredict half
+ * the time; this form vectorises to cmpps/and/or. NaN propagates (no max/min tricks). */
+static inline float cxr_select_f(int c, float a, float b) {
+    uint32_t ua, ub, m = (uint32_t) - (int32_t)c;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    ua = (ua & m) | (ub & ~m);
+    memcpy(&a, &ua, 4);
+    return a;
+}
+
+/* One output row of the 2x2 max pool: y[j], ix[j] (j < Wo) from input rows r0, r1 (2*Wo
+ * floats each). Same compare order as the definition (window index 0..3, a later element wins
+ * only when strictly greater, so ties go to the lowest and NaN never wins), hence the same
+ * bits whether the SSE or the scalar path runs. */
+static inline void cxr_pool_row(float *y, uint8_t *ix, const float *r0, const float *r1,
+                                int Wo) {
+    int j = 0;
+#ifdef __SSE4_1__
+    const __m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2), three = _mm_set1_epi32(3);
+    for (; j + 4 <= Wo; j += 4) {
+        const __m128 a0 = _mm_loadu_ps(r0 + 2 * j), a1 = _mm_loadu_ps(r0 + 2 * j + 4);
+        const __m128 b0 = _mm_loadu_ps(r1 + 2 * j), b1 = _mm_loadu_ps(r1 + 2 * j + 4);
+        const __m128 e0 = _mm_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 o0 = _mm_shuffle_ps(a0, a1, _MM_SHUFFLE(3, 1, 3, 1));
+        const __m128 e1 = _mm_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 o1 = _mm_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1));
+        __m128 m = e0, c;
+        __m128i a = _mm_setzero_si128();
+        c = _mm_cmpgt_ps(o0, m);
+        m = _mm_blendv_ps(m, o0, c);
+        a = _mm_blendv_epi8(a, one, _mm_castps_si128(c));
+        c = _mm_cmpgt_ps(e1, m);
+        m = _mm_blendv_ps(m, e1, c);
+        a = _mm_blendv_epi8(a, two, _mm_castps_si128(c));
+        c = _mm_cmpgt_ps(o1, m);
+        m = _mm_blendv_ps(m, o1, c);
+        a = _mm_blendv_epi8(a, three, _mm_castps_si128(c));
+        _mm_storeu_ps(y + j, m);
+        const __m128i a16 = _mm_packs_epi32(a, a);
+        const int bytes = _mm_cvtsi128_si32(_mm_packus_epi16(a16, a16));
+        memcpy(ix + j, &bytes, 4);
+    }
+#endif
+    for (; j < Wo; j++) {
+        float m = r0[2 * j];
+        uint8_t a = 0;
+        if (r0[2 * j + 1] > m) m = r0[2 * j + 1], a = 1;
+        if (r1[2 * j] > m) m = r1[2 * j], a = 2;
+        if (r1[2 * j + 1] > m) m = r1[2 * j + 1], a = 3;
+        y[j] = m;
+        ix[j] = a;
+    }
+}
 
 #endif

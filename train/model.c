@@ -40,6 +40,8 @@ struct cxr_model {
     int32_t *labels;             /* (B) */
     float *cw;                   /* (C) */
     float *gA, *gB;              /* activation-gradient ping-pong buffers */
+    int fused;                   /* backend has conv3x3_lrelu_pool_forward and
+                                    maxpool2_lrelu_backward: a2, a3, a4 are never stored */
     size_t gA_n, gB_n;           /* their sizes in floats */
 };
 
@@ -148,6 +150,7 @@ cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_ba
     if (!m) return cxr_set_error(CXR_E_NOMEM, "model: out of memory");
     m->cfg = *cfg;
     m->be = be;
+    m->fused = be->conv3x3_lrelu_pool_forward && be->maxpool2_lrelu_backward;
     layout_tensors(m);
     for (int b = 0; b < 4; b++) {
         st = be->alloc(be->ctx, (void **)&m->block[b], m->n_params * sizeof(float));
@@ -176,6 +179,10 @@ cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_ba
         {(void **)&m->cw, (size_t)cfg->n_classes * 4},
     };
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
+        /* the fused path pools straight from the conv tile: no full-size a2, a3, a4 */
+        if (m->fused && (plan[i].p == (void **)&m->a2 || plan[i].p == (void **)&m->a3 ||
+                         plan[i].p == (void **)&m->a4))
+            continue;
         st = balloc(m, plan[i].p, plan[i].bytes);
         if (st) goto fail;
     }
@@ -292,19 +299,36 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training) 
         return cxr_set_error(CXR_E_ARG, "model forward: n = %d not in [1,%d]", n, c->batch_capacity);
     if (x) OP(be->upload(ctx, m->x, x, (size_t)n * S * S * sizeof(float)));
     const size_t N = (size_t)n;
-    OP(be->conv3x3_forward(ctx, m->a1, m->x, T(m, 0, 0), T(m, 0, 1), n, 1, ch[0], S, S));
-    OP(be->leaky_relu_forward(ctx, m->a1, m->a1, al, N * ch[0] * S * S));
-    OP(be->conv3x3_forward(ctx, m->a2, m->a1, T(m, 0, 2), T(m, 0, 3), n, ch[0], ch[1], S, S));
-    OP(be->leaky_relu_forward(ctx, m->a2, m->a2, al, N * ch[1] * S * S));
-    OP(be->maxpool2_forward(ctx, m->p2, m->i2, m->a2, n, ch[1], S, S));
+    if (m->fused) {
+        OP(be->conv3x3_lrelu_pool_forward(ctx, m->a1, NULL, NULL, m->x, T(m, 0, 0), T(m, 0, 1),
+                                          al, n, 1, ch[0], S, S));
+        OP(be->conv3x3_lrelu_pool_forward(ctx, NULL, m->p2, m->i2, m->a1, T(m, 0, 2),
+                                          T(m, 0, 3), al, n, ch[0], ch[1], S, S));
+    } else {
+        OP(be->conv3x3_forward(ctx, m->a1, m->x, T(m, 0, 0), T(m, 0, 1), n, 1, ch[0], S, S));
+        OP(be->leaky_relu_forward(ctx, m->a1, m->a1, al, N * ch[0] * S * S));
+        OP(be->conv3x3_forward(ctx, m->a2, m->a1, T(m, 0, 2), T(m, 0, 3), n, ch[0], ch[1], S, S));
+        OP(be->leaky_relu_forward(ctx, m->a2, m->a2, al, N * ch[1] * S * S));
+        OP(be->maxpool2_forward(ctx, m->p2, m->i2, m->a2, n, ch[1], S, S));
+    }
     if (drop) OP(be->dropout_apply(ctx, m->p2, drop_key(m, L_POOL2), kp, N * ch[1] * S2 * S2));
-    OP(be->conv3x3_forward(ctx, m->a3, m->p2, T(m, 0, 4), T(m, 0, 5), n, ch[1], ch[2], S2, S2));
-    OP(be->leaky_relu_forward(ctx, m->a3, m->a3, al, N * ch[2] * S2 * S2));
-    OP(be->maxpool2_forward(ctx, m->p3, m->i3, m->a3, n, ch[2], S2, S2));
+    if (m->fused) {
+        OP(be->conv3x3_lrelu_pool_forward(ctx, NULL, m->p3, m->i3, m->p2, T(m, 0, 4),
+                                          T(m, 0, 5), al, n, ch[1], ch[2], S2, S2));
+    } else {
+        OP(be->conv3x3_forward(ctx, m->a3, m->p2, T(m, 0, 4), T(m, 0, 5), n, ch[1], ch[2], S2, S2));
+        OP(be->leaky_relu_forward(ctx, m->a3, m->a3, al, N * ch[2] * S2 * S2));
+        OP(be->maxpool2_forward(ctx, m->p3, m->i3, m->a3, n, ch[2], S2, S2));
+    }
     if (drop) OP(be->dropout_apply(ctx, m->p3, drop_key(m, L_POOL3), kp, N * ch[2] * S4 * S4));
-    OP(be->conv3x3_forward(ctx, m->a4, m->p3, T(m, 0, 6), T(m, 0, 7), n, ch[2], ch[3], S4, S4));
-    OP(be->leaky_relu_forward(ctx, m->a4, m->a4, al, N * ch[3] * S4 * S4));
-    OP(be->maxpool2_forward(ctx, m->p4, m->i4, m->a4, n, ch[3], S4, S4));
+    if (m->fused) {
+        OP(be->conv3x3_lrelu_pool_forward(ctx, NULL, m->p4, m->i4, m->p3, T(m, 0, 6),
+                                          T(m, 0, 7), al, n, ch[2], ch[3], S4, S4));
+    } else {
+        OP(be->conv3x3_forward(ctx, m->a4, m->p3, T(m, 0, 6), T(m, 0, 7), n, ch[2], ch[3], S4, S4));
+        OP(be->leaky_relu_forward(ctx, m->a4, m->a4, al, N * ch[3] * S4 * S4));
+        OP(be->maxpool2_forward(ctx, m->p4, m->i4, m->a4, n, ch[3], S4, S4));
+    }
     if (drop) OP(be->dropout_apply(ctx, m->p4, drop_key(m, L_POOL4), kp, N * ch[3] * S8 * S8));
     const int flat = ch[3] * S8 * S8, d0 = c->dense[0], d1 = c->dense[1], C = c->n_classes;
     OP(be->dense_forward(ctx, m->h1, m->p4, T(m, 0, 8), T(m, 0, 9), n, flat, d0));
@@ -375,9 +399,13 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
     if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL4), kp, np4));
     /* pool4 -> da4 (gB) */
     size_t na4 = N * ch[3] * S4 * S4;
-    OP(be->zero(ctx, gB, na4 * 4));
-    OP(be->maxpool2_backward(ctx, gB, gA, m->i4, n, ch[3], S4, S4));
-    OP(be->leaky_relu_backward(ctx, gB, m->a4, al, na4));
+    if (m->fused) {
+        OP(be->maxpool2_lrelu_backward(ctx, gB, gA, m->i4, m->p4, al, n, ch[3], S4, S4));
+    } else {
+        OP(be->zero(ctx, gB, na4 * 4));
+        OP(be->maxpool2_backward(ctx, gB, gA, m->i4, n, ch[3], S4, S4));
+        OP(be->leaky_relu_backward(ctx, gB, m->a4, al, na4));
+    }
     /* conv4 -> dp3 (gA) */
     size_t np3 = N * ch[2] * S4 * S4;
     OP(be->zero(ctx, gA, np3 * 4));
@@ -385,9 +413,13 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
     if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL3), kp, np3));
     /* pool3 -> da3 (gB) */
     size_t na3 = N * ch[2] * S2 * S2;
-    OP(be->zero(ctx, gB, na3 * 4));
-    OP(be->maxpool2_backward(ctx, gB, gA, m->i3, n, ch[2], S2, S2));
-    OP(be->leaky_relu_backward(ctx, gB, m->a3, al, na3));
+    if (m->fused) {
+        OP(be->maxpool2_lrelu_backward(ctx, gB, gA, m->i3, m->p3, al, n, ch[2], S2, S2));
+    } else {
+        OP(be->zero(ctx, gB, na3 * 4));
+        OP(be->maxpool2_backward(ctx, gB, gA, m->i3, n, ch[2], S2, S2));
+        OP(be->leaky_relu_backward(ctx, gB, m->a3, al, na3));
+    }
     /* conv3 -> dp2 (gA) */
     size_t np2 = N * ch[1] * S2 * S2;
     OP(be->zero(ctx, gA, np2 * 4));
@@ -395,9 +427,13 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
     if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL2), kp, np2));
     /* pool2 -> da2 (gB) */
     size_t na2 = N * ch[1] * S * S;
-    OP(be->zero(ctx, gB, na2 * 4));
-    OP(be->maxpool2_backward(ctx, gB, gA, m->i2, n, ch[1], S, S));
-    OP(be->leaky_relu_backward(ctx, gB, m->a2, al, na2));
+    if (m->fused) {
+        OP(be->maxpool2_lrelu_backward(ctx, gB, gA, m->i2, m->p2, al, n, ch[1], S, S));
+    } else {
+        OP(be->zero(ctx, gB, na2 * 4));
+        OP(be->maxpool2_backward(ctx, gB, gA, m->i2, n, ch[1], S, S));
+        OP(be->leaky_relu_backward(ctx, gB, m->a2, al, na2));
+    }
     /* conv2 -> da1 (gA) */
     size_t na1 = N * ch[0] * S * S;
     OP(be->zero(ctx, gA, na1 * 4));

@@ -110,6 +110,29 @@ struct cxr_backend {
     cxr_status (*adam_step)(void *ctx, float *params /* (n) */, float *m /* (n) */,
                             float *v /* (n) */, const float *grads /* (n) */, size_t n, float lr,
                             float beta1, float beta2, float eps, int64_t t);
+
+    /* ---- Optional fused ops: NULL = not provided, and the graph runs the separate ops above
+     * instead (model.c uses the fused path only when both slots are set). Results equal the
+     * separate ops' bit for bit on the CPU backend. */
+    /* conv3x3_forward + leaky ReLU, and when pooled != NULL also maxpool2_forward of the
+     * activated map. out (the activated map) may be NULL when pooled is given: the full map is
+     * then never written to memory. H and W even when pooled != NULL. */
+    cxr_status (*conv3x3_lrelu_pool_forward)(void *ctx, float *out /* (N,K,H,W) or NULL */,
+                                             float *pooled /* (N,K,H/2,W/2) or NULL */,
+                                             uint8_t *idx /* (N,K,H/2,W/2) or NULL */,
+                                             const float *in /* (N,C,H,W) */,
+                                             const float *w /* (K,C,3,3) */,
+                                             const float *b /* (K) */, float alpha, int N, int C,
+                                             int K, int H, int W);
+    /* maxpool2_backward + leaky_relu_backward in one pass. din is OVERWRITTEN (no zeroing
+     * needed): din[argmax] = dout * (y > 0 ? 1 : alpha), 0 elsewhere, where y is the pooled
+     * activation as the forward left it (dropout applied in place keeps the sign where kept, and
+     * where dropped dout is 0). */
+    cxr_status (*maxpool2_lrelu_backward)(void *ctx, float *din /* (N,C,H,W) */,
+                                          const float *dout /* (N,C,H/2,W/2) */,
+                                          const uint8_t *idx /* (N,C,H/2,W/2) */,
+                                          const float *y /* (N,C,H/2,W/2) */, float alpha,
+                                          int N, int C, int H, int W);
 };
 
 /* The CPU backend (host memory, OpenMP + OpenBLAS). n_threads <= 0: all cores.
@@ -134,6 +157,18 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
                                     const float *in /* (N,C,H,W) */,
                                     const float *w /* (K,C,3,3) */, int N, int C, int K, int H,
                                     int W);
+cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W) or NULL */,
+                                              float *pooled /* (N,K,H/2,W/2) or NULL */,
+                                              uint8_t *idx /* (N,K,H/2,W/2) or NULL */,
+                                              const float *in /* (N,C,H,W) */,
+                                              const float *w /* (K,C,3,3) */,
+                                              const float *b /* (K) */, float alpha, int N, int C,
+                                              int K, int H, int W);
+cxr_status cxr_maxpool2_lrelu_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
+                                           const float *dout /* (N,C,H/2,W/2) */,
+                                           const uint8_t *idx /* (N,C,H/2,W/2) */,
+                                           const float *y /* (N,C,H/2,W/2) */, float alpha,
+                                           int N, int C, int H, int W);
 cxr_status cxr_maxpool2_forward_cpu(void *ctx, float *out /* (N,C,H/2,W/2) */,
                                     uint8_t *idx /* (N,C,H/2,W/2) */,
                                     const float *in /* (N,C,H,W) */, int N, int C, int H, int W);

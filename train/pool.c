@@ -1,6 +1,8 @@
 /* pool.c: 2x2 max pooling, stride 2, CPU reference. The forward records the argmax of each
  * window in one byte (0..3, row-major in the window, ties to the lowest), so the backward
  * needs neither the input nor the output, and dropout may later overwrite the output. */
+#include <string.h>
+
 #include "cpu_internal.h"
 #include "ops.h"
 
@@ -17,16 +19,8 @@ cxr_status cxr_maxpool2_forward_cpu(void *ctx, float *out /* (N,C,H/2,W/2) */,
         float *y = out + (size_t)p * Ho * Wo;
         uint8_t *ix = idx + (size_t)p * Ho * Wo;
         for (int i = 0; i < Ho; i++) {
-            const float *r0 = x + (size_t)(2 * i) * W, *r1 = r0 + W;
-            for (int j = 0; j < Wo; j++) {
-                float m = r0[2 * j];
-                uint8_t a = 0;
-                if (r0[2 * j + 1] > m) m = r0[2 * j + 1], a = 1;
-                if (r1[2 * j] > m) m = r1[2 * j], a = 2;
-                if (r1[2 * j + 1] > m) m = r1[2 * j + 1], a = 3;
-                y[(size_t)i * Wo + j] = m;
-                ix[(size_t)i * Wo + j] = a;
-            }
+            const float *r0 = x + (size_t)(2 * i) * W;
+            cxr_pool_row(y + (size_t)i * Wo, ix + (size_t)i * Wo, r0, r0 + W, Wo);
         }
     }
     return CXR_OK;
@@ -49,6 +43,63 @@ cxr_status cxr_maxpool2_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
             for (int j = 0; j < Wo; j++) {
                 const int a = ix[(size_t)i * Wo + j];
                 dx[(size_t)(2 * i + (a >> 1)) * W + 2 * j + (a & 1)] += dy[(size_t)i * Wo + j];
+            }
+        }
+    }
+    return CXR_OK;
+}
+
+cxr_status cxr_maxpool2_lrelu_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
+                                           const float *dout /* (N,C,H/2,W/2) */,
+                                           const uint8_t *idx /* (N,C,H/2,W/2) */,
+                                           const float *yp /* (N,C,H/2,W/2) */, float alpha,
+                                           int N, int C, int H, int W) {
+    if ((H | W) & 1)
+        return cxr_set_error(CXR_E_ARG, "maxpool2_lrelu_backward: odd size %dx%d", H, W);
+    const int Ho = H / 2, Wo = W / 2;
+    const long planes = (long)N * C;
+    const int nt = cxr_cpu_threads(ctx);
+    /* Every element of din is written once (the window's argmax gets the gradient, the other
+     * three 0), so din needs no zeroing and is streamed exactly once. The value equals the
+     * separate ops': 0 + g scattered, then scaled by the slope at the argmax, whose sign the
+     * pooled output carries. */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long p = 0; p < planes; p++) {
+        float *dx = din + (size_t)p * H * W;
+        const float *dy = dout + (size_t)p * Ho * Wo, *yy = yp + (size_t)p * Ho * Wo;
+        const uint8_t *ix = idx + (size_t)p * Ho * Wo;
+        for (int i = 0; i < Ho; i++) {
+            float *d0 = dx + (size_t)(2 * i) * W, *d1 = d0 + W;
+            const float *g = dy + (size_t)i * Wo, *y = yy + (size_t)i * Wo;
+            const uint8_t *a = ix + (size_t)i * Wo;
+            int j = 0;
+#ifdef __SSE4_1__
+            const __m128 zero = _mm_setzero_ps(), al = _mm_set1_ps(alpha);
+            for (; j + 4 <= Wo; j += 4) {
+                int ab;
+                memcpy(&ab, a + j, 4);
+                const __m128i av = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(ab));
+                const __m128 gv = _mm_loadu_ps(g + j);
+                const __m128 s = _mm_blendv_ps(_mm_mul_ps(al, gv), gv,
+                                               _mm_cmpgt_ps(_mm_loadu_ps(y + j), zero));
+                const __m128 m0 = _mm_castsi128_ps(_mm_cmpeq_epi32(av, _mm_set1_epi32(0)));
+                const __m128 m1 = _mm_castsi128_ps(_mm_cmpeq_epi32(av, _mm_set1_epi32(1)));
+                const __m128 m2 = _mm_castsi128_ps(_mm_cmpeq_epi32(av, _mm_set1_epi32(2)));
+                const __m128 m3 = _mm_castsi128_ps(_mm_cmpeq_epi32(av, _mm_set1_epi32(3)));
+                const __m128 v0 = _mm_and_ps(s, m0), v1 = _mm_and_ps(s, m1);
+                const __m128 v2 = _mm_and_ps(s, m2), v3 = _mm_and_ps(s, m3);
+                _mm_storeu_ps(d0 + 2 * j, _mm_unpacklo_ps(v0, v1));
+                _mm_storeu_ps(d0 + 2 * j + 4, _mm_unpackhi_ps(v0, v1));
+                _mm_storeu_ps(d1 + 2 * j, _mm_unpacklo_ps(v2, v3));
+                _mm_storeu_ps(d1 + 2 * j + 4, _mm_unpackhi_ps(v2, v3));
+            }
+#endif
+            for (; j < Wo; j++) {
+                const float s = cxr_select_f(y[j] > 0.0f, g[j], alpha * g[j]);
+                d0[2 * j] = a[j] == 0 ? s : 0.0f;
+                d0[2 * j + 1] = a[j] == 1 ? s : 0.0f;
+                d1[2 * j] = a[j] == 2 ? s : 0.0f;
+                d1[2 * j + 1] = a[j] == 3 ? s : 0.0f;
             }
         }
     }

@@ -7,7 +7,9 @@
  *     100% training accuracy within 150 steps;
  *  3. determinism: same seed -> bit-identical losses over 4 steps with dropout; another seed
  *     -> different losses; the parameter block after the steps is identical too;
- *  4. API checks: tensor layout, block round trip, config and label errors.
+ *  4. API checks: tensor layout, block round trip, config and label errors;
+ *  5. the fused CPU ops give the same losses and parameters, to the bit, as the separate ops
+ *     the graph uses when a backend does not provide the fused slots.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -220,6 +222,35 @@ static void test_api(cxr_backend *be) {
     cxr_model_destroy(m);
 }
 
+/* The fused CPU ops (conv+leaky ReLU+pool forward, pool+leaky ReLU backward) against the
+ * separate ops the graph falls back to when a backend leaves the fused slots NULL (the CUDA
+ * backend does): same losses and same parameters after 4 steps with dropout, to the bit. */
+static void test_fused_equals_separate(cxr_backend *be) {
+    CHECK(be->conv3x3_lrelu_pool_forward != NULL && be->maxpool2_lrelu_backward != NULL);
+    cxr_backend sep = *be;
+    sep.conv3x3_lrelu_pool_forward = NULL;
+    sep.maxpool2_lrelu_backward = NULL;
+    cxr_model_config c;
+    cxr_model *m;
+    small_config(&c, 32, 3, 4);
+    c.channels[0] = 4, c.channels[1] = 8, c.channels[2] = 8, c.channels[3] = 8;
+    c.dense[0] = 16, c.dense[1] = 16;
+    CHECK_OK(cxr_model_create(&m, &c, be));
+    const size_t P = cxr_model_n_params(m), act_fused = cxr_model_activation_bytes(m);
+    cxr_model_destroy(m);
+    CHECK_OK(cxr_model_create(&m, &c, &sep));
+    CHECK(cxr_model_activation_bytes(m) > act_fused); /* a2, a3, a4 are not stored when fused */
+    cxr_model_destroy(m);
+    float lf[4], ls[4];
+    float *pf = malloc(P * 4), *ps = malloc(P * 4);
+    run_steps(be, 5, lf, 4, pf);
+    run_steps(&sep, 5, ls, 4, ps);
+    CHECK(memcmp(lf, ls, sizeof lf) == 0);
+    CHECK(memcmp(pf, ps, P * 4) == 0);
+    for (int i = 0; i < 4; i++) fprintf(stderr, "step %d: fused %.9g separate %.9g\n", i, lf[i], ls[i]);
+    free(pf), free(ps);
+}
+
 int main(void) {
     cxr_backend *be;
     CHECK_OK(cxr_backend_cpu_create(&be, 2));
@@ -227,6 +258,7 @@ int main(void) {
     test_gradcheck(be);
     test_overfit(be);
     test_determinism(be);
+    test_fused_equals_separate(be);
     cxr_backend_destroy(be);
     TEST_END();
 }

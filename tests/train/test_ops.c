@@ -275,6 +275,51 @@ static void test_dropout_stats(void) {
     free(x), free(y);
 }
 
+/* ---------------------------------------------------------------- fused ops */
+/* conv + leaky ReLU + pool forward and pool + leaky ReLU backward against the separate ops,
+ * to the bit, with the strips of the separate conv (odd rows) differing from the fused one's
+ * (even rows), and with a dropped-out (zeroed) share of the pooled map in the backward. */
+static void test_fused(int N, int C, int K, int H, int W, size_t strip_floats) {
+    const float alpha = 0.5f;
+    const int Ho = H / 2, Wo = W / 2;
+    size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * 9, no = (size_t)N * K * H * W;
+    size_t np = no / 4;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4);
+    float *o1 = malloc(no * 4), *o2 = malloc(no * 4), *p1 = malloc(np * 4), *p2 = malloc(np * 4);
+    float *g = malloc(np * 4), *d1 = malloc(no * 4), *d2 = malloc(no * 4);
+    uint8_t *i1 = malloc(np), *i2 = malloc(np);
+    fill(x, nx), fill(w, nw), fill(b, K), fill(g, np);
+    ((cxr_cpu_ctx *)ctx)->strip_floats = strip_floats;
+    CHECK_OK(cxr_conv3x3_forward_cpu(ctx, o1, x, w, b, N, C, K, H, W));
+    CHECK_OK(cxr_leaky_relu_forward_cpu(ctx, o1, o1, alpha, no));
+    CHECK_OK(cxr_maxpool2_forward_cpu(ctx, p1, i1, o1, N, K, H, W));
+    CHECK_OK(cxr_conv3x3_lrelu_pool_forward_cpu(ctx, o2, p2, i2, x, w, b, alpha, N, C, K, H, W));
+    CHECK(memcmp(o1, o2, no * 4) == 0);
+    CHECK(memcmp(p1, p2, np * 4) == 0 && memcmp(i1, i2, np) == 0);
+    memset(o2, 0, no * 4);
+    CHECK_OK(cxr_conv3x3_lrelu_pool_forward_cpu(ctx, o2, NULL, NULL, x, w, b, alpha, N, C, K, H, W));
+    CHECK(memcmp(o1, o2, no * 4) == 0);
+    memset(p2, 0, np * 4);
+    CHECK_OK(cxr_conv3x3_lrelu_pool_forward_cpu(ctx, NULL, p2, i2, x, w, b, alpha, N, C, K, H, W));
+    CHECK(memcmp(p1, p2, np * 4) == 0 && memcmp(i1, i2, np) == 0);
+    CHECK(cxr_conv3x3_lrelu_pool_forward_cpu(ctx, NULL, NULL, NULL, x, w, b, alpha, N, C, K, H,
+                                             W) == CXR_E_ARG);
+    /* backward: every 5th pooled unit dropped (value and gradient 0), the rest kept */
+    for (size_t i = 0; i < np; i += 5) p1[i] = 0.0f, g[i] = 0.0f;
+    memset(d1, 0, no * 4);
+    CHECK_OK(cxr_maxpool2_backward_cpu(ctx, d1, g, i1, N, K, H, W));
+    CHECK_OK(cxr_leaky_relu_backward_cpu(ctx, d1, o1, alpha, no));
+    for (size_t i = 0; i < no; i++) d2[i] = 99.0f; /* overwritten, not accumulated */
+    CHECK_OK(cxr_maxpool2_lrelu_backward_cpu(ctx, d2, g, i1, p1, alpha, N, K, H, W));
+    int diff = 0;
+    for (size_t i = 0; i < no; i++) diff += d1[i] != d2[i];
+    CHECK(diff == 0);
+    ((cxr_cpu_ctx *)ctx)->strip_floats = 0;
+    (void)Ho, (void)Wo;
+    free(x), free(w), free(b), free(o1), free(o2), free(p1), free(p2), free(g), free(d1),
+        free(d2), free(i1), free(i2);
+}
+
 /* ---------------------------------------------------------------- weighted softmax CE */
 static double xent_L(const float *z, const int32_t *lab, const float *cw, float *p, float *dz,
                      int N, int C) {
@@ -336,6 +381,9 @@ int main(void) {
     test_conv(2, 2, 3, 5, 7);
     ((cxr_cpu_ctx *)ctx)->strip_floats = 0;
     test_pool();
+    test_fused(2, 3, 4, 6, 10, 3 * 9 * 10 * 3); /* separate strips of 3 rows, fused of 2 */
+    test_fused(3, 1, 16, 8, 20, 0);             /* conv1-like, odd batch, whole-image strips */
+    test_fused(1, 5, 3, 12, 18, 5 * 9 * 18 * 5); /* Wo = 9: SSE and scalar tails */
     test_dense();
     test_elementwise();
     test_dropout_stats();
