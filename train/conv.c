@@ -65,30 +65,6 @@ static void im2col_strip(float *col /* (C*9, R*W) */, const float *in /* (C,H,W)
     }
 }
 
-/* din (C,H,W) += the col2im of dcol (C*9, (y1-y0)*W) for output rows y0..y1-1. */
-static void col2im_strip_add(float *din /* (C,H,W) */, const float *dcol /* (C*9, R*W) */, int C,
-                             int H, int W, int y0, int y1) {
-    const int R = y1 - y0;
-    const size_t ns = (size_t)R * W;
-    for (int c = 0; c < C; c++) {
-        for (int ky = 0; ky < 3; ky++) {
-            for (int kx = 0; kx < 3; kx++) {
-                const float *row = dcol + (size_t)((c * 3 + ky) * 3 + kx) * ns;
-                const int dx = kx - 1;
-                for (int y = y0; y < y1; y++) {
-                    const int yy = y + ky - 1;
-                    if (yy < 0 || yy >= H) continue;
-                    const float *src = row + (size_t)(y - y0) * W;
-                    float *dst = din + ((size_t)c * H + yy) * W;
-                    /* output x reads input x + dx: din[x + dx] += src[x] */
-                    int xlo = dx < 0 ? 1 : 0, xhi = dx > 0 ? W - 1 : W;
-                    for (int x = xlo; x < xhi; x++) dst[x + dx] += src[x];
-                }
-            }
-        }
-    }
-}
-
 /* Sum of n floats in 8 interleaved partial sums (vectorises; a fixed order, so the result is
  * the same on every run). */
 static float sum_f(const float *x, size_t n) {
@@ -164,11 +140,14 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
     if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_backward: no cpu context");
     int ot, bt;
     plan_threads(ctx, N, &ot, &bt);
-    const int R = strip_rows(ctx, C, H, W);
-    const size_t col_floats = (size_t)C * 9 * R * W;
-    const size_t wn = (size_t)K * C * 9;
-    /* scratch per thread: col | dcol | dW partial | db partial */
-    const size_t need = 2 * col_floats + wn + (size_t)K + 64;
+    /* dW strips take the im2col of the input (C*9 rows), din strips that of dout (K*9 rows) */
+    const int Rw = strip_rows(ctx, C, H, W), Rd = strip_rows(ctx, K, H, W);
+    size_t col_floats = (size_t)C * 9 * Rw * W;
+    if (din && (size_t)K * 9 * Rd * W > col_floats) col_floats = (size_t)K * 9 * Rd * W;
+    col_floats = (col_floats + 15) / 16 * 16;
+    const size_t wn = (size_t)K * C * 9, wn16 = (wn + 15) / 16 * 16;
+    /* scratch per thread: col | dW partial | flipped W | db partial */
+    const size_t need = col_floats + 2 * wn16 + (size_t)K + 16;
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: no scratch (%zu floats)", need);
@@ -178,36 +157,50 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
     {
         const int t = omp_get_thread_num();
         float *col = cxr_cpu_scratch(ctx, t, 0);
-        float *dcol = col + col_floats;
-        float *dwp = dcol + col_floats;
-        float *dbp = dwp + wn;
-        memset(dwp, 0, sizeof(float) * (wn + (size_t)K));
+        float *dwp = col + col_floats;
+        float *wf = dwp + wn16;
+        float *dbp = wf + wn16;
+        memset(dwp, 0, sizeof(float) * wn);
+        memset(dbp, 0, sizeof(float) * (size_t)K);
+        /* din is the 'same' convolution of dout with the flipped, transposed kernel
+         * wf (C,K,3,3)[c,k,ky,kx] = w[k,c,2-ky,2-kx]: one GEMM per strip with inner dimension
+         * K*9 writing din directly, instead of a K-deep GEMM into a C*9-row column buffer that
+         * must be zeroed and then scattered back (col2im) */
+        if (din)
+            for (int c = 0; c < C; c++)
+                for (int k = 0; k < K; k++)
+                    for (int j = 0; j < 9; j++)
+                        wf[((size_t)c * K + k) * 9 + j] = w[((size_t)k * C + c) * 9 + 8 - j];
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;
             const float *g = dout + (size_t)n * out_img;
             for (int k = 0; k < K; k++) dbp[k] += sum_f(g + (size_t)k * hw, hw);
-            for (int y0 = 0; y0 < H; y0 += R) {
-                const int y1 = y0 + R < H ? y0 + R : H;
+            for (int y0 = 0; y0 < H; y0 += Rw) {
+                const int y1 = y0 + Rw < H ? y0 + Rw : H;
                 const int ns = (y1 - y0) * W;
                 im2col_strip(col, x, C, H, W, y0, y1);
                 /* dW (K, C*9) += dout_strip (K, ns) @ col^T (ns, C*9) */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, C * 9, ns, 1.0f,
                             g + (size_t)y0 * W, (int)hw, col, ns, 1.0f, dwp, C * 9);
-                if (din) {
-                    /* dcol (C*9, ns) = W^T (C*9, K) @ dout_strip (K, ns) */
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C * 9, ns, K, 1.0f, w,
-                                C * 9, g + (size_t)y0 * W, (int)hw, 0.0f, dcol, ns);
-                    col2im_strip_add(din + (size_t)n * in_img, dcol, C, H, W, y0, y1);
-                }
+            }
+            if (!din) continue;
+            float *dx = din + (size_t)n * in_img;
+            for (int y0 = 0; y0 < H; y0 += Rd) {
+                const int y1 = y0 + Rd < H ? y0 + Rd : H;
+                const int ns = (y1 - y0) * W;
+                im2col_strip(col, g, K, H, W, y0, y1);
+                /* din_strip (C, ns) += wf (C, K*9) @ col (K*9, ns) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, ns, K * 9, 1.0f, wf,
+                            K * 9, col, ns, 1.0f, dx + (size_t)y0 * W, (int)hw);
             }
         }
     }
     openblas_set_num_threads(((cxr_cpu_ctx *)ctx)->n_threads);
     /* fixed-order reduction of the per-thread partial sums */
     for (int t = 0; t < ot; t++) {
-        const float *dwp = cxr_cpu_scratch(ctx, t, 0) + 2 * col_floats;
-        const float *dbp = dwp + wn;
+        const float *dwp = cxr_cpu_scratch(ctx, t, 0) + col_floats;
+        const float *dbp = dwp + 2 * wn16;
         for (size_t i = 0; i < wn; i++) dw[i] += dwp[i];
         for (int k = 0; k < K; k++) db[k] += dbp[k];
     }
