@@ -1,13 +1,17 @@
 /* conv.c: 3x3 'same' convolution (stride 1, zero padding 1), CPU reference, forward and backward.
  *
- * Method: im2col by strips of output rows, sized so the column buffer (C*9 x rows*W floats)
- * stays within the core's L2, then one OpenBLAS sgemm per strip:
- *   forward   out[:, strip] = W (K x C*9) @ col (C*9 x strip) + b
- *   backward  dW += dout[:, strip] @ col^T ;  dcol = W^T @ dout[:, strip] ; col2im-add into din
+ * Two ways to run the "weights @ columns" products (the forward, out = W @ col(in) + b, and the
+ * input gradient, din = W_flipped @ col(dout), the 'same' convolution of dout with the flipped,
+ * transposed kernel):
+ *  - direct (AVX2+FMA CPUs, images spread over the OpenMP threads): the image is copied once
+ *    into a zero-bordered (C, H+2, W+2) buffer and gemm_avx2.c reads the 9*C "columns" of an
+ *    output row straight from it through an offset table, so no im2col strip is ever written
+ *    and nothing is packed;
+ *  - im2col + OpenBLAS (other CPUs, or CXR_CPU_PARALLEL=blas: one image at a time with
+ *    multithreaded BLAS): im2col by strips of output rows sized to stay in L2, one sgemm each.
+ * The weight gradient always takes the im2col strip and sgemm (dW += dout_strip @ col^T).
  * OpenMP threads take contiguous ranges of images (static, so the per-thread dW/db partial sums
- * and their fixed-order reduction make results bit-identical for a given thread count); BLAS
- * runs single-threaded inside. With CXR_CPU_PARALLEL=blas the images run one after another
- * and OpenBLAS gets all threads instead.
+ * and their fixed-order reduction make results bit-identical for a given thread count).
  */
 #include <string.h>
 
@@ -33,10 +37,9 @@ static int strip_rows(void *ctx, int C, int H, int W) {
 }
 
 /* col (C*9, (y1-y0)*W) from rows y0..y1-1 of the padded-by-1 plane stack in (C,H,W). */
-static void im2col_strip(float *col /* (C*9, R*W) */, const float *in /* (C,H,W) */, int C, int H,
-                         int W, int y0, int y1) {
-    const int R = y1 - y0;
-    const size_t ns = (size_t)R * W;
+static void im2col_strip(float *col /* (C*9, ld) */, const float *in /* (C,H,W) */, int C, int H,
+                         int W, int y0, int y1, size_t ld) {
+    const size_t ns = ld;
     for (int c = 0; c < C; c++) {
         for (int ky = 0; ky < 3; ky++) {
             for (int kx = 0; kx < 3; kx++) {
@@ -77,6 +80,61 @@ static float sum_f(const float *x, size_t n) {
     return s;
 }
 
+/* Row stride of a column strip of ns floats: padded by one cache line, so that the rows of a
+ * 4 KiB-multiple strip do not all fall into the same L1 set when a kernel walks down a column
+ * panel. */
+static size_t col_ld(int ns) { return (size_t)ns + 16; }
+
+/* x (C,H,W) into pad (C,H+2,W+2) with a zero border; offs[(c*3+ky)*3+kx] = the offset of
+ * the "column" (c,ky,kx) of output pixel (0,0) in pad, so output row y reads pad + y*(W+2). */
+static void pad_image(float *pad, const float *x, int C, int H, int W) {
+    const size_t pw = (size_t)W + 2, pp = pw * (size_t)(H + 2);
+    for (int c = 0; c < C; c++) {
+        float *d = pad + (size_t)c * pp;
+        memset(d, 0, sizeof(float) * pw);
+        for (int y = 0; y < H; y++) {
+            float *r = d + (size_t)(y + 1) * pw;
+            r[0] = 0.0f;
+            memcpy(r + 1, x + ((size_t)c * H + y) * W, sizeof(float) * (size_t)W);
+            r[W + 1] = 0.0f;
+        }
+        memset(d + (size_t)(H + 1) * pw, 0, sizeof(float) * pw);
+    }
+}
+
+static void pad_offsets(int *offs, int C, int H, int W) {
+    const int pw = W + 2, pp = pw * (H + 2);
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) offs[(c * 3 + ky) * 3 + kx] = c * pp + ky * pw + kx;
+}
+
+/* Per-thread source of the "columns" of a strip: a padded image (direct) or an im2col strip. */
+typedef struct {
+    int direct;
+    float *buf; /* direct: the padded image (C,H+2,W+2); else: the im2col strip */
+    const int *offs;
+} col_src;
+
+/* Cm[:, rows y0..y1) (M, (y1-y0)*W, leading dimension ldc) += A (M, C*9) @ columns of those
+ * rows of x (C,H,W); direct mode expects pad_image(src->buf, x) done for this image. With bias
+ * (direct mode only) Cm is not read: Cm = bias + product, leaky ReLU'd when relu. */
+static void strip_product(const col_src *src, float *Cm, size_t ldc, const float *A, int M,
+                          const float *x, int C, int H, int W, int y0, int y1,
+                          const float *bias, float alpha, int relu) {
+    if (src->direct) {
+        for (int y = y0; y < y1; y++)
+            cxr_gemm_wcol(Cm + (size_t)(y - y0) * W, ldc, A, (size_t)C * 9,
+                          src->buf + (size_t)y * (W + 2), src->offs, M, W, C * 9, bias, alpha,
+                          relu);
+        return;
+    }
+    const int ns = (y1 - y0) * W;
+    im2col_strip(src->buf, x, C, H, W, y0, y1, col_ld(ns));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, ns, C * 9, 1.0f, A, C * 9,
+                src->buf, (int)col_ld(ns), 1.0f, Cm, (int)ldc);
+}
+
 /* Threads over images (omp_threads) and BLAS threads inside, per the context's mode. */
 static void plan_threads(void *ctx, int N, int *omp_threads, int *blas_threads) {
     cxr_cpu_ctx *c = ctx;
@@ -90,6 +148,15 @@ static void plan_threads(void *ctx, int N, int *omp_threads, int *blas_threads) 
     }
 }
 
+/* Scratch floats for a col_src over a C-channel input: padded image or im2col strip of R rows. */
+static size_t src_floats(int direct, int C, int H, int W, int R) {
+    size_t f = direct ? (size_t)C * (H + 2) * (W + 2) : (size_t)C * 9 * col_ld(R * W);
+    return (f + 15) / 16 * 16;
+}
+
+/* Floats reserved for an offset table of Kd ints (pad_offsets). */
+#define OFFS_FLOATS(Kd) (((size_t)(Kd) + 15) / 16 * 16)
+
 cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
                                    const float *in /* (N,C,H,W) */,
                                    const float *w /* (K,C,3,3) */, const float *b /* (K) */,
@@ -97,33 +164,41 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
     if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_forward: no cpu context");
     int ot, bt;
     plan_threads(ctx, N, &ot, &bt);
+    const int direct = bt == 1 && cxr_gemm_wcol_available();
     const int R = strip_rows(ctx, C, H, W);
-    const size_t col_floats = (size_t)C * 9 * R * W;
+    const size_t sf = src_floats(direct, C, H, W, R), need = sf + OFFS_FLOATS(C * 9);
     for (int t = 0; t < ot; t++)
-        if (!cxr_cpu_scratch(ctx, t, col_floats * sizeof(float)))
-            return cxr_set_error(CXR_E_NOMEM, "conv3x3_forward: no scratch (%zu floats)",
-                                 col_floats);
+        if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
+            return cxr_set_error(CXR_E_NOMEM, "conv3x3_forward: no scratch (%zu floats)", need);
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
     openblas_set_num_threads(bt);
 #pragma omp parallel num_threads(ot)
     {
         const int t = omp_get_thread_num();
-        float *col = cxr_cpu_scratch(ctx, t, 0);
+        float *scr = cxr_cpu_scratch(ctx, t, 0);
+        int *offs = (int *)(scr + sf);
+        const col_src src = {direct, scr, offs};
+        if (direct) pad_offsets(offs, C, H, W);
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;
             float *y = out + (size_t)n * out_img;
+            if (direct) pad_image(scr, x, C, H, W);
             for (int y0 = 0; y0 < H; y0 += R) {
                 const int y1 = y0 + R < H ? y0 + R : H;
                 const int ns = (y1 - y0) * W;
-                im2col_strip(col, x, C, H, W, y0, y1);
+                if (direct) {
+                    strip_product(&src, y + (size_t)y0 * W, hw, w, K, x, C, H, W, y0, y1, b,
+                                  0.0f, 0);
+                    continue;
+                }
                 for (int k = 0; k < K; k++) {
                     float *o = y + (size_t)k * hw + (size_t)y0 * W;
                     const float bk = b[k];
                     for (int i = 0; i < ns; i++) o[i] = bk;
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, ns, C * 9, 1.0f, w,
-                            C * 9, col, ns, 1.0f, y + (size_t)y0 * W, (int)hw);
+                strip_product(&src, y + (size_t)y0 * W, hw, w, K, x, C, H, W, y0, y1, NULL,
+                              0.0f, 0);
             }
         }
     }
@@ -140,14 +215,15 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
     if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_backward: no cpu context");
     int ot, bt;
     plan_threads(ctx, N, &ot, &bt);
-    /* dW strips take the im2col of the input (C*9 rows), din strips that of dout (K*9 rows) */
+    const int direct = bt == 1 && cxr_gemm_wcol_available();
+    /* dW strips take the im2col of the input (C*9 rows); din reads dout's columns (K*9) */
     const int Rw = strip_rows(ctx, C, H, W), Rd = strip_rows(ctx, K, H, W);
-    size_t col_floats = (size_t)C * 9 * Rw * W;
-    if (din && (size_t)K * 9 * Rd * W > col_floats) col_floats = (size_t)K * 9 * Rd * W;
-    col_floats = (col_floats + 15) / 16 * 16;
+    const size_t colf = src_floats(0, C, H, W, Rw);
+    const size_t df = din ? src_floats(direct, K, H, W, Rd) : 0;
     const size_t wn = (size_t)K * C * 9, wn16 = (wn + 15) / 16 * 16;
-    /* scratch per thread: col | dW partial | flipped W | db partial */
-    const size_t need = col_floats + 2 * wn16 + (size_t)K + 16;
+    /* scratch per thread: col (dW) | din source | offsets | dW partial | flipped W | db partial */
+    const size_t o_src = colf, o_offs = o_src + df, o_dw = o_offs + OFFS_FLOATS(K * 9);
+    const size_t need = o_dw + 2 * wn16 + (size_t)K + 16;
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: no scratch (%zu floats)", need);
@@ -156,21 +232,24 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
 #pragma omp parallel num_threads(ot)
     {
         const int t = omp_get_thread_num();
-        float *col = cxr_cpu_scratch(ctx, t, 0);
-        float *dwp = col + col_floats;
+        float *scr = cxr_cpu_scratch(ctx, t, 0);
+        float *col = scr, *dwp = scr + o_dw;
         float *wf = dwp + wn16;
         float *dbp = wf + wn16;
+        int *offs = (int *)(scr + o_offs);
+        const col_src src = {direct, scr + o_src, offs};
         memset(dwp, 0, sizeof(float) * wn);
         memset(dbp, 0, sizeof(float) * (size_t)K);
         /* din is the 'same' convolution of dout with the flipped, transposed kernel
-         * wf (C,K,3,3)[c,k,ky,kx] = w[k,c,2-ky,2-kx]: one GEMM per strip with inner dimension
-         * K*9 writing din directly, instead of a K-deep GEMM into a C*9-row column buffer that
-         * must be zeroed and then scattered back (col2im) */
-        if (din)
+         * wf (C,K,3,3)[c,k,ky,kx] = w[k,c,2-ky,2-kx]: a product with inner dimension K*9
+         * writing din directly (no column-gradient buffer to zero and scatter back) */
+        if (din) {
             for (int c = 0; c < C; c++)
                 for (int k = 0; k < K; k++)
                     for (int j = 0; j < 9; j++)
                         wf[((size_t)c * K + k) * 9 + j] = w[((size_t)k * C + c) * 9 + 8 - j];
+            if (direct) pad_offsets(offs, K, H, W);
+        }
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;
@@ -179,27 +258,26 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
             for (int y0 = 0; y0 < H; y0 += Rw) {
                 const int y1 = y0 + Rw < H ? y0 + Rw : H;
                 const int ns = (y1 - y0) * W;
-                im2col_strip(col, x, C, H, W, y0, y1);
+                im2col_strip(col, x, C, H, W, y0, y1, col_ld(ns));
                 /* dW (K, C*9) += dout_strip (K, ns) @ col^T (ns, C*9) */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, C * 9, ns, 1.0f,
-                            g + (size_t)y0 * W, (int)hw, col, ns, 1.0f, dwp, C * 9);
+                            g + (size_t)y0 * W, (int)hw, col, (int)col_ld(ns), 1.0f, dwp, C * 9);
             }
             if (!din) continue;
             float *dx = din + (size_t)n * in_img;
+            if (direct) pad_image(src.buf, g, K, H, W);
             for (int y0 = 0; y0 < H; y0 += Rd) {
                 const int y1 = y0 + Rd < H ? y0 + Rd : H;
-                const int ns = (y1 - y0) * W;
-                im2col_strip(col, g, K, H, W, y0, y1);
-                /* din_strip (C, ns) += wf (C, K*9) @ col (K*9, ns) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, ns, K * 9, 1.0f, wf,
-                            K * 9, col, ns, 1.0f, dx + (size_t)y0 * W, (int)hw);
+                /* din_strip (C, ns) += wf (C, K*9) @ columns of dout (K*9, ns) */
+                strip_product(&src, dx + (size_t)y0 * W, hw, wf, C, g, K, H, W, y0, y1, NULL,
+                              0.0f, 0);
             }
         }
     }
     openblas_set_num_threads(((cxr_cpu_ctx *)ctx)->n_threads);
     /* fixed-order reduction of the per-thread partial sums */
     for (int t = 0; t < ot; t++) {
-        const float *dwp = cxr_cpu_scratch(ctx, t, 0) + col_floats;
+        const float *dwp = cxr_cpu_scratch(ctx, t, 0) + o_dw;
         const float *dbp = dwp + 2 * wn16;
         for (size_t i = 0; i < wn; i++) dw[i] += dwp[i];
         for (int k = 0; k < K; k++) db[k] += dbp[k];
@@ -207,11 +285,11 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
     return CXR_OK;
 }
 
-/* Bias, GEMM and epilogue of one strip go through a per-thread tile (K x rows*W) that stays in
- * L2: leaky ReLU and the pool read it there instead of streaming the full map from memory
+/* Bias, product and epilogue of one strip go through a per-thread tile (K x rows*W) that stays
+ * in L2: leaky ReLU and the pool read it there instead of streaming the full map from memory
  * again, and the map itself is only written when the caller wants it (conv1: the input of
- * conv2). The tile holds the same values conv3x3_forward writes (same strips, same GEMM), so
- * the results equal the separate ops' bit for bit. */
+ * conv2). The tile holds the same values conv3x3_forward writes (same strips, same products),
+ * so the results equal the separate ops' bit for bit. */
 cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W) or NULL */,
                                               float *pooled /* (N,K,H/2,W/2) or NULL */,
                                               uint8_t *idx /* (N,K,H/2,W/2) or NULL */,
@@ -227,9 +305,10 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
                              W, (void *)idx);
     int ot, bt;
     plan_threads(ctx, N, &ot, &bt);
-    int R = strip_rows(ctx, C, H, W);
-    const size_t col_floats = (size_t)C * 9 * R * W, tile_floats = (size_t)K * R * W;
-    const size_t need = col_floats + tile_floats + 16;
+    const int direct = bt == 1 && cxr_gemm_wcol_available();
+    const int R = strip_rows(ctx, C, H, W);
+    const size_t sf = src_floats(direct, C, H, W, R), tile_floats = (size_t)K * R * W;
+    const size_t need = sf + OFFS_FLOATS(C * 9) + tile_floats + 16;
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_lrelu_pool_forward: no scratch (%zu floats)",
@@ -241,25 +320,41 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
 #pragma omp parallel num_threads(ot)
     {
         const int t = omp_get_thread_num();
-        float *col = cxr_cpu_scratch(ctx, t, 0);
-        float *tile = col + (col_floats + 15) / 16 * 16;
+        float *scr = cxr_cpu_scratch(ctx, t, 0);
+        int *offs = (int *)(scr + sf);
+        float *tile = scr + sf + OFFS_FLOATS(C * 9);
+        const col_src src = {direct, scr, offs};
+        if (direct) pad_offsets(offs, C, H, W);
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;
+            if (direct) pad_image(scr, x, C, H, W);
             for (int y0 = 0; y0 < H; y0 += R) {
                 const int y1 = y0 + R < H ? y0 + R : H;
                 const int ns = (y1 - y0) * W;
-                im2col_strip(col, x, C, H, W, y0, y1);
-                for (int k = 0; k < K; k++) {
-                    float *o = tile + (size_t)k * ns;
-                    const float bk = b[k];
-                    for (int i = 0; i < ns; i++) o[i] = bk;
+                if (direct && !pooled) { /* conv1: bias, product, ReLU straight into out */
+                    strip_product(&src, out + (size_t)n * out_img + (size_t)y0 * W, hw, w, K, x,
+                                  C, H, W, y0, y1, b, alpha, 1);
+                    continue;
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, ns, C * 9, 1.0f, w,
-                            C * 9, col, ns, 1.0f, tile, ns);
+                if (direct) {
+                    strip_product(&src, tile, (size_t)ns, w, K, x, C, H, W, y0, y1, b, alpha, 1);
+                } else {
+                    for (int k = 0; k < K; k++) {
+                        float *o = tile + (size_t)k * ns;
+                        const float bk = b[k];
+                        for (int i = 0; i < ns; i++) o[i] = bk;
+                    }
+                    strip_product(&src, tile, (size_t)ns, w, K, x, C, H, W, y0, y1, NULL, 0.0f,
+                                  0);
+                    for (int k = 0; k < K; k++) {
+                        float *o = tile + (size_t)k * ns;
+                        for (int i = 0; i < ns; i++)
+                            o[i] = cxr_select_f(o[i] > 0.0f, o[i], alpha * o[i]);
+                    }
+                }
                 for (int k = 0; k < K; k++) {
                     float *o = tile + (size_t)k * ns;
-                    for (int i = 0; i < ns; i++) o[i] = cxr_select_f(o[i] > 0.0f, o[i], alpha * o[i]);
                     if (out)
                         memcpy(out + (size_t)n * out_img + (size_t)k * hw + (size_t)y0 * W, o,
                                sizeof(float) * (size_t)ns);

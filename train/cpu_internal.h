@@ -20,6 +20,16 @@ typedef struct {
     size_t scratch_bytes[CXR_CPU_MAX_THREADS];
 } cxr_cpu_ctx;
 
+/* gemm_avx2.c: C (M,N) += A (M,Kd) @ B (Kd,N), C and A row-major with leading dimensions,
+ * B[j][p] = B[offs[j] + p] (an im2col row, or a shifted row of a padded image), accumulated
+ * in one fixed order (C, then j = 0, 1, ...). bias (M) non-NULL: C's old values are not read,
+ * the sums start from bias[row] (the same bits as filling C with the bias first). relu: C
+ * receives x > 0 ? x : alpha x of the sums. Only when cxr_gemm_wcol_available() (AVX2+FMA). */
+int cxr_gemm_wcol_available(void);
+void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
+                   const int *offs, int M, int N, int Kd, const float *bias, float alpha,
+                   int relu);
+
 /* c ? a : b through bit masks: GCC (with its default -ftrapping-math) will not if-convert a
  * float compare-and-select, leaving a scalar loop whose branch random signs mispredict half
  * the time; this form vectorises to cmpps/and/or. NaN propagates (no max/min tricks). */

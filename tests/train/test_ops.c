@@ -107,6 +107,21 @@ static void test_conv(int N, int C, int K, int H, int W) {
         b[i] = s;
         check_grad("conv db", i, db[i], (lp - lm) / (2.0 * H_STEP));
     }
+    /* the other product path (one image at a time over multithreaded OpenBLAS, as with
+     * CXR_CPU_PARALLEL=blas; im2col + sgemm instead of the direct AVX2 kernel) agrees */
+    {
+        float *o2 = malloc(no * 4), *dx2 = calloc(nx, 4), *dw2b = calloc(nw, 4), *db2 = calloc(K, 4);
+        ((cxr_cpu_ctx *)ctx)->blas_parallel = 1;
+        CHECK_OK(cxr_conv3x3_forward_cpu(ctx, o2, x, w, b, N, C, K, H, W));
+        CHECK_OK(cxr_conv3x3_backward_cpu(ctx, dx2, dw2b, db2, r, x, w, N, C, K, H, W));
+        ((cxr_cpu_ctx *)ctx)->blas_parallel = 0;
+        CHECK_OK(cxr_conv3x3_forward_cpu(ctx, out, x, w, b, N, C, K, H, W));
+        for (size_t i = 0; i < no; i++) CHECK_CLOSE(o2[i], out[i], 1e-5, 1e-5);
+        for (size_t i = 0; i < nx; i++) CHECK_CLOSE(dx2[i], dx[i], 1e-5, 1e-5);
+        for (size_t i = 0; i < nw; i++) CHECK_CLOSE(dw2b[i], dw[i], 1e-5, 1e-5);
+        for (int i = 0; i < K; i++) CHECK_CLOSE(db2[i], db[i], 1e-5, 1e-5);
+        free(o2), free(dx2), free(dw2b), free(db2);
+    }
     /* accumulation: a second backward adds the same amount again */
     float *dw2 = malloc(nw * 4);
     memcpy(dw2, dw, nw * 4);

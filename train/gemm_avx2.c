@@ -1,0 +1,133 @@
+/* gemm_avx2.c: the convolutions' "weights @ column strip" product without OpenBLAS's packing.
+ *
+ * conv3x3 forward (out = W @ col) and its input gradient (din = W_flipped @ col(dout)) multiply
+ * a small weight matrix (M = 16..128 rows) by an im2col strip (M_in*9 rows of rows*W floats)
+ * that was just written into L2. OpenBLAS copies that strip once more into its packed panel
+ * format before multiplying; for conv2 (M = 32, inner 144) that copy costs about as much as a
+ * third of the arithmetic. The strip's rows are already contiguous along the output pixels, so
+ * an outer-product kernel can read it in place: 4 weight rows x 16 pixels of accumulators
+ * (8 ymm registers, enough to cover the FMA latency of two units), one broadcast per weight
+ * and two loads per strip row.
+ *
+ * Each C element is accumulated in the same order (j = 0, 1, ... over the inner dimension,
+ * one FMA each, starting from C's value), whatever the tile it falls in, so results do not
+ * depend on strip sizes or thread counts. Compiled for AVX2+FMA by function attribute and
+ * used only when the CPU has both (cxr_gemm_wcol_available); otherwise callers use sgemm.
+ */
+#include <stddef.h>
+
+#include "cpu_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx2,fma")))
+#define INL __attribute__((always_inline)) inline
+
+int cxr_gemm_wcol_available(void) {
+    static int ok = -1;
+    if (ok < 0) {
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return ok;
+}
+
+/* Epilogue flags of one pass over an inner-dimension chunk. */
+typedef struct {
+    const float *bias; /* first chunk: start from bias[row] instead of loading C */
+    int relu;          /* last chunk: store leaky ReLU (x > 0 ? x : alpha x) of the sums */
+    float alpha;
+} ep_t;
+
+/* C[0..MR)[0..16) (+)= A[0..MR)[0..Kd) @ B[0..Kd)[0..16); masked: only the lanes in m0/m1. */
+static TGT INL void tile(const int MR, const int masked, float *C, size_t ldc, const float *A,
+                         size_t lda, const float *B, const int *offs, int Kd, __m256i m0,
+                         __m256i m1, const float *bias, const ep_t *ep) {
+    __m256 c0[4], c1[4];
+    for (int i = 0; i < MR; i++) {
+        if (bias) {
+            c0[i] = c1[i] = _mm256_broadcast_ss(bias + i);
+        } else {
+            c0[i] = masked ? _mm256_maskload_ps(C + i * ldc, m0) : _mm256_loadu_ps(C + i * ldc);
+            c1[i] = masked ? _mm256_maskload_ps(C + i * ldc + 8, m1)
+                           : _mm256_loadu_ps(C + i * ldc + 8);
+        }
+    }
+    for (int j = 0; j < Kd; j++) {
+        const float *b = B + offs[j];
+        const __m256 b0 = masked ? _mm256_maskload_ps(b, m0) : _mm256_loadu_ps(b);
+        const __m256 b1 = masked ? _mm256_maskload_ps(b + 8, m1) : _mm256_loadu_ps(b + 8);
+        for (int i = 0; i < MR; i++) {
+            const __m256 a = _mm256_broadcast_ss(A + i * lda + j);
+            c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+    if (ep->relu) {
+        /* the same select as cxr_select_f: x > 0 ? x : alpha * x (NaN takes alpha * x) */
+        const __m256 al = _mm256_set1_ps(ep->alpha), z = _mm256_setzero_ps();
+        for (int i = 0; i < MR; i++) {
+            c0[i] = _mm256_blendv_ps(_mm256_mul_ps(al, c0[i]), c0[i],
+                                     _mm256_cmp_ps(c0[i], z, _CMP_GT_OQ));
+            c1[i] = _mm256_blendv_ps(_mm256_mul_ps(al, c1[i]), c1[i],
+                                     _mm256_cmp_ps(c1[i], z, _CMP_GT_OQ));
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        if (masked) {
+            _mm256_maskstore_ps(C + i * ldc, m0, c0[i]);
+            _mm256_maskstore_ps(C + i * ldc + 8, m1, c1[i]);
+        } else {
+            _mm256_storeu_ps(C + i * ldc, c0[i]);
+            _mm256_storeu_ps(C + i * ldc + 8, c1[i]);
+        }
+    }
+}
+
+/* Blocking: inner-dimension chunks of KC rows of B, so that a 16-pixel panel of the chunk
+ * (KC x 64 bytes) stays in L1 while every group of 4 weight rows passes over it. */
+#define KC 192
+
+static TGT INL void panel(float *C, size_t ldc, const float *A, size_t lda, const float *B,
+                          const int *offs, int M, int Kd, const int masked, __m256i m0,
+                          __m256i m1, const ep_t *ep) {
+    const float *bs = ep->bias;
+    int m = 0;
+    for (; m + 4 <= M; m += 4) tile(4, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL, ep);
+    switch (M - m) {
+    case 3: tile(3, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL, ep); break;
+    case 2: tile(2, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL, ep); break;
+    case 1: tile(1, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL, ep); break;
+    default: break;
+    }
+}
+
+TGT void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
+                       const int *offs, int M, int N, int Kd, const float *bias, float alpha,
+                       int relu) {
+    const __m256i all = _mm256_set1_epi32(-1);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int r = N % 16;
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(r), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(r - 8), lane);
+    for (int k0 = 0; k0 < Kd; k0 += KC) {
+        const int kc = Kd - k0 < KC ? Kd - k0 : KC;
+        const float *Ak = A + k0;
+        const int *ok = offs + k0;
+        const ep_t ep = {k0 == 0 ? bias : NULL, relu && k0 + kc == Kd, alpha};
+        int p = 0;
+        for (; p + 16 <= N; p += 16) panel(C + p, ldc, Ak, lda, B + p, ok, M, kc, 0, all, all, &ep);
+        if (p < N) panel(C + p, ldc, Ak, lda, B + p, ok, M, kc, 1, m0, m1, &ep);
+    }
+}
+
+#else /* not x86-64 GCC/Clang: callers fall back to sgemm */
+int cxr_gemm_wcol_available(void) { return 0; }
+void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
+                   const int *offs, int M, int N, int Kd, const float *bias, float alpha,
+                   int relu) {
+    (void)C, (void)ldc, (void)A, (void)lda, (void)B, (void)offs, (void)M, (void)N, (void)Kd;
+    (void)bias, (void)alpha, (void)relu;
+}
+#endif
