@@ -85,10 +85,19 @@ static float sum_f(const float *x, size_t n) {
  * panel. */
 static size_t col_ld(int ns) { return (size_t)ns + 16; }
 
-/* x (C,H,W) into pad (C,H+2,W+2) with a zero border; offs[(c*3+ky)*3+kx] = the offset of
- * the "column" (c,ky,kx) of output pixel (0,0) in pad, so output row y reads pad + y*(W+2). */
+/* Floats between the channel planes of a padded image: (H+2)*(W+2) rounded up to 4 KiB plus
+ * one cache line, so that the same pixel of consecutive channels falls into consecutive L1
+ * sets (with planes 4 KiB apart, the 9*C rows a kernel panel reads would share one 8-way set
+ * and evict each other). */
+static size_t pad_plane(int H, int W) {
+    return ((size_t)(H + 2) * (W + 2) + 1023) / 1024 * 1024 + 16;
+}
+
+/* x (C,H,W) into pad (C, pad_plane) with a zero border of width 1 around each HxW plane;
+ * offs[(c*3+ky)*3+kx] = the offset of the "column" (c,ky,kx) of output pixel (0,0) in pad, so
+ * output row y reads pad + y*(W+2). */
 static void pad_image(float *pad, const float *x, int C, int H, int W) {
-    const size_t pw = (size_t)W + 2, pp = pw * (size_t)(H + 2);
+    const size_t pw = (size_t)W + 2, pp = pad_plane(H, W);
     for (int c = 0; c < C; c++) {
         float *d = pad + (size_t)c * pp;
         memset(d, 0, sizeof(float) * pw);
@@ -103,7 +112,7 @@ static void pad_image(float *pad, const float *x, int C, int H, int W) {
 }
 
 static void pad_offsets(int *offs, int C, int H, int W) {
-    const int pw = W + 2, pp = pw * (H + 2);
+    const int pw = W + 2, pp = (int)pad_plane(H, W);
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < 3; ky++)
             for (int kx = 0; kx < 3; kx++) offs[(c * 3 + ky) * 3 + kx] = c * pp + ky * pw + kx;
@@ -150,7 +159,7 @@ static void plan_threads(void *ctx, int N, int *omp_threads, int *blas_threads) 
 
 /* Scratch floats for a col_src over a C-channel input: padded image or im2col strip of R rows. */
 static size_t src_floats(int direct, int C, int H, int W, int R) {
-    size_t f = direct ? (size_t)C * (H + 2) * (W + 2) : (size_t)C * 9 * col_ld(R * W);
+    size_t f = direct ? (size_t)C * pad_plane(H, W) : (size_t)C * 9 * col_ld(R * W);
     return (f + 15) / 16 * 16;
 }
 
@@ -216,13 +225,15 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
     int ot, bt;
     plan_threads(ctx, N, &ot, &bt);
     const int direct = bt == 1 && cxr_gemm_wcol_available();
-    /* dW strips take the im2col of the input (C*9 rows); din reads dout's columns (K*9) */
+    /* dW reads the input's columns (C*9), din dout's (K*9) */
     const int Rw = strip_rows(ctx, C, H, W), Rd = strip_rows(ctx, K, H, W);
-    const size_t colf = src_floats(0, C, H, W, Rw);
+    const size_t colf = src_floats(direct, C, H, W, Rw);
     const size_t df = din ? src_floats(direct, K, H, W, Rd) : 0;
     const size_t wn = (size_t)K * C * 9, wn16 = (wn + 15) / 16 * 16;
-    /* scratch per thread: col (dW) | din source | offsets | dW partial | flipped W | db partial */
-    const size_t o_src = colf, o_offs = o_src + df, o_dw = o_offs + OFFS_FLOATS(K * 9);
+    /* scratch per thread: dW source | its offsets | din source | its offsets | dW partial |
+     * flipped W | db partial */
+    const size_t o_offx = colf, o_src = o_offx + OFFS_FLOATS(C * 9);
+    const size_t o_offs = o_src + df, o_dw = o_offs + OFFS_FLOATS(K * 9);
     const size_t need = o_dw + 2 * wn16 + (size_t)K + 16;
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
@@ -236,8 +247,9 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
         float *col = scr, *dwp = scr + o_dw;
         float *wf = dwp + wn16;
         float *dbp = wf + wn16;
-        int *offs = (int *)(scr + o_offs);
+        int *offs = (int *)(scr + o_offs), *offx = (int *)(scr + o_offx);
         const col_src src = {direct, scr + o_src, offs};
+        if (direct) pad_offsets(offx, C, H, W);
         memset(dwp, 0, sizeof(float) * wn);
         memset(dbp, 0, sizeof(float) * (size_t)K);
         /* din is the 'same' convolution of dout with the flipped, transposed kernel
@@ -255,7 +267,11 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
             const float *x = in + (size_t)n * in_img;
             const float *g = dout + (size_t)n * out_img;
             for (int k = 0; k < K; k++) dbp[k] += sum_f(g + (size_t)k * hw, hw);
-            for (int y0 = 0; y0 < H; y0 += Rw) {
+            if (direct) {
+                pad_image(col, x, C, H, W);
+                cxr_conv_dw(dwp, g, col, offx, K, C * 9, H, W);
+            }
+            for (int y0 = 0; y0 < H && !direct; y0 += Rw) {
                 const int y1 = y0 + Rw < H ? y0 + Rw : H;
                 const int ns = (y1 - y0) * W;
                 im2col_strip(col, x, C, H, W, y0, y1, col_ld(ns));
