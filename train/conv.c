@@ -85,57 +85,63 @@ static float sum_f(const float *x, size_t n) {
  * panel. */
 static size_t col_ld(int ns) { return (size_t)ns + 16; }
 
-/* Floats between the channel planes of a padded image: (H+2)*(W+2) rounded up to 4 KiB plus
- * one cache line, so that the same pixel of consecutive channels falls into consecutive L1
- * sets (with planes 4 KiB apart, the 9*C rows a kernel panel reads would share one 8-way set
- * and evict each other). */
-static size_t pad_plane(int H, int W) {
-    return ((size_t)(H + 2) * (W + 2) + 1023) / 1024 * 1024 + 16;
+/* Floats between the channel planes of a padded band of R output rows ((R+2) x (W+2) values):
+ * rounded up to 4 KiB plus one cache line, so that the same pixel of consecutive channels falls
+ * into consecutive L1 sets (with planes 4 KiB apart, the 9*C rows a kernel panel reads would
+ * share one 8-way set and evict each other). */
+static size_t pad_plane(int R, int W) {
+    return ((size_t)(R + 2) * (W + 2) + 1023) / 1024 * 1024 + 16;
 }
 
-/* x (C,H,W) into pad (C, pad_plane) with a zero border of width 1 around each HxW plane;
- * offs[(c*3+ky)*3+kx] = the offset of the "column" (c,ky,kx) of output pixel (0,0) in pad, so
- * output row y reads pad + y*(W+2). */
-static void pad_image(float *pad, const float *x, int C, int H, int W) {
-    const size_t pw = (size_t)W + 2, pp = pad_plane(H, W);
+/* Rows y0-1 .. y1 of x (C,H,W) into band (C planes of `plane` floats, rows of W+2), zero
+ * outside the image: the padded input that output rows y0..y1-1 read. A band of a few rows
+ * stays in L2, where padding the whole image would stream it through memory once more. */
+static void pad_band(float *band, size_t plane, const float *x, int C, int H, int W, int y0,
+                     int y1) {
+    const size_t pw = (size_t)W + 2;
     for (int c = 0; c < C; c++) {
-        float *d = pad + (size_t)c * pp;
-        memset(d, 0, sizeof(float) * pw);
-        for (int y = 0; y < H; y++) {
-            float *r = d + (size_t)(y + 1) * pw;
-            r[0] = 0.0f;
-            memcpy(r + 1, x + ((size_t)c * H + y) * W, sizeof(float) * (size_t)W);
-            r[W + 1] = 0.0f;
+        float *d = band + (size_t)c * plane;
+        for (int y = y0 - 1; y <= y1; y++, d += pw) {
+            if (y < 0 || y >= H) {
+                memset(d, 0, sizeof(float) * pw);
+                continue;
+            }
+            d[0] = 0.0f;
+            memcpy(d + 1, x + ((size_t)c * H + y) * W, sizeof(float) * (size_t)W);
+            d[W + 1] = 0.0f;
         }
-        memset(d + (size_t)(H + 1) * pw, 0, sizeof(float) * pw);
     }
 }
 
-static void pad_offsets(int *offs, int C, int H, int W) {
-    const int pw = W + 2, pp = (int)pad_plane(H, W);
+/* offs[(c*3+ky)*3+kx] = the offset of the "column" (c,ky,kx) of a band's first output pixel. */
+static void pad_offsets(int *offs, size_t plane, int C, int W) {
+    const int pw = W + 2;
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < 3; ky++)
-            for (int kx = 0; kx < 3; kx++) offs[(c * 3 + ky) * 3 + kx] = c * pp + ky * pw + kx;
+            for (int kx = 0; kx < 3; kx++)
+                offs[(c * 3 + ky) * 3 + kx] = (int)(c * plane) + ky * pw + kx;
 }
 
 /* Per-thread source of the "columns" of a strip: a padded image (direct) or an im2col strip. */
 typedef struct {
     int direct;
-    float *buf; /* direct: the padded image (C,H+2,W+2); else: the im2col strip */
+    float *buf; /* direct: a padded band (pad_band); else: the im2col strip */
     const int *offs;
+    size_t plane; /* direct: the band's plane stride */
 } col_src;
 
 /* Cm[:, rows y0..y1) (M, (y1-y0)*W, leading dimension ldc) += A (M, C*9) @ columns of those
- * rows of x (C,H,W); direct mode expects pad_image(src->buf, x) done for this image. With bias
+ * rows of x (C,H,W). With bias
  * (direct mode only) Cm is not read: Cm = bias + product, leaky ReLU'd when relu. */
 static void strip_product(const col_src *src, float *Cm, size_t ldc, const float *A, int M,
                           const float *x, int C, int H, int W, int y0, int y1,
                           const float *bias, float alpha, int relu) {
     if (src->direct) {
+        pad_band(src->buf, src->plane, x, C, H, W, y0, y1);
         for (int y = y0; y < y1; y++)
             cxr_gemm_wcol(Cm + (size_t)(y - y0) * W, ldc, A, (size_t)C * 9,
-                          src->buf + (size_t)y * (W + 2), src->offs, M, W, C * 9, bias, alpha,
-                          relu);
+                          src->buf + (size_t)(y - y0) * (W + 2), src->offs, M, W, C * 9, bias,
+                          alpha, relu);
         return;
     }
     const int ns = (y1 - y0) * W;
@@ -157,9 +163,9 @@ static void plan_threads(void *ctx, int N, int *omp_threads, int *blas_threads) 
     }
 }
 
-/* Scratch floats for a col_src over a C-channel input: padded image or im2col strip of R rows. */
-static size_t src_floats(int direct, int C, int H, int W, int R) {
-    size_t f = direct ? (size_t)C * pad_plane(H, W) : (size_t)C * 9 * col_ld(R * W);
+/* Scratch floats for a col_src over a C-channel input: padded band or im2col strip of R rows. */
+static size_t src_floats(int direct, int C, int W, int R) {
+    size_t f = direct ? (size_t)C * pad_plane(R, W) : (size_t)C * 9 * col_ld(R * W);
     return (f + 15) / 16 * 16;
 }
 
@@ -175,7 +181,7 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
     plan_threads(ctx, N, &ot, &bt);
     const int direct = bt == 1 && cxr_gemm_wcol_available();
     const int R = strip_rows(ctx, C, H, W);
-    const size_t sf = src_floats(direct, C, H, W, R), need = sf + OFFS_FLOATS(C * 9);
+    const size_t sf = src_floats(direct, C, W, R), need = sf + OFFS_FLOATS(C * 9);
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_forward: no scratch (%zu floats)", need);
@@ -186,13 +192,12 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
         const int t = omp_get_thread_num();
         float *scr = cxr_cpu_scratch(ctx, t, 0);
         int *offs = (int *)(scr + sf);
-        const col_src src = {direct, scr, offs};
-        if (direct) pad_offsets(offs, C, H, W);
+        const col_src src = {direct, scr, offs, pad_plane(R, W)};
+        if (direct) pad_offsets(offs, src.plane, C, W);
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;
             float *y = out + (size_t)n * out_img;
-            if (direct) pad_image(scr, x, C, H, W);
             for (int y0 = 0; y0 < H; y0 += R) {
                 const int y1 = y0 + R < H ? y0 + R : H;
                 const int ns = (y1 - y0) * W;
@@ -226,9 +231,12 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
     plan_threads(ctx, N, &ot, &bt);
     const int direct = bt == 1 && cxr_gemm_wcol_available();
     /* dW reads the input's columns (C*9), din dout's (K*9) */
-    const int Rw = strip_rows(ctx, C, H, W), Rd = strip_rows(ctx, K, H, W);
-    const size_t colf = src_floats(direct, C, H, W, Rw);
-    const size_t df = din ? src_floats(direct, K, H, W, Rd) : 0;
+    int Rw = strip_rows(ctx, C, H, W);
+    const int Rd = strip_rows(ctx, K, H, W);
+    /* direct dW: bands of >= 1024 pixels, to amortise its per-band reductions */
+    if (direct && Rw * W < 1024) Rw = (1024 + W - 1) / W < H ? (1024 + W - 1) / W : H;
+    const size_t colf = src_floats(direct, C, W, Rw);
+    const size_t df = din ? src_floats(direct, K, W, Rd) : 0;
     const size_t wn = (size_t)K * C * 9, wn16 = (wn + 15) / 16 * 16;
     /* scratch per thread: dW source | its offsets | din source | its offsets | dW partial |
      * flipped W | db partial */
@@ -248,8 +256,9 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
         float *wf = dwp + wn16;
         float *dbp = wf + wn16;
         int *offs = (int *)(scr + o_offs), *offx = (int *)(scr + o_offx);
-        const col_src src = {direct, scr + o_src, offs};
-        if (direct) pad_offsets(offx, C, H, W);
+        const col_src src = {direct, scr + o_src, offs, pad_plane(Rd, W)};
+        const size_t xplane = pad_plane(Rw, W);
+        if (direct) pad_offsets(offx, xplane, C, W);
         memset(dwp, 0, sizeof(float) * wn);
         memset(dbp, 0, sizeof(float) * (size_t)K);
         /* din is the 'same' convolution of dout with the flipped, transposed kernel
@@ -260,20 +269,21 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
                 for (int k = 0; k < K; k++)
                     for (int j = 0; j < 9; j++)
                         wf[((size_t)c * K + k) * 9 + j] = w[((size_t)k * C + c) * 9 + 8 - j];
-            if (direct) pad_offsets(offs, K, H, W);
+            if (direct) pad_offsets(offs, src.plane, K, W);
         }
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;
             const float *g = dout + (size_t)n * out_img;
             for (int k = 0; k < K; k++) dbp[k] += sum_f(g + (size_t)k * hw, hw);
-            if (direct) {
-                pad_image(col, x, C, H, W);
-                cxr_conv_dw(dwp, g, col, offx, K, C * 9, H, W);
-            }
-            for (int y0 = 0; y0 < H && !direct; y0 += Rw) {
+            for (int y0 = 0; y0 < H; y0 += Rw) {
                 const int y1 = y0 + Rw < H ? y0 + Rw : H;
                 const int ns = (y1 - y0) * W;
+                if (direct) {
+                    pad_band(col, xplane, x, C, H, W, y0, y1);
+                    cxr_conv_dw(dwp, g + (size_t)y0 * W, hw, col, offx, K, C * 9, y1 - y0, W);
+                    continue;
+                }
                 im2col_strip(col, x, C, H, W, y0, y1, col_ld(ns));
                 /* dW (K, C*9) += dout_strip (K, ns) @ col^T (ns, C*9) */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, C * 9, ns, 1.0f,
@@ -281,7 +291,6 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
             }
             if (!din) continue;
             float *dx = din + (size_t)n * in_img;
-            if (direct) pad_image(src.buf, g, K, H, W);
             for (int y0 = 0; y0 < H; y0 += Rd) {
                 const int y1 = y0 + Rd < H ? y0 + Rd : H;
                 /* din_strip (C, ns) += wf (C, K*9) @ columns of dout (K*9, ns) */
@@ -323,7 +332,7 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
     plan_threads(ctx, N, &ot, &bt);
     const int direct = bt == 1 && cxr_gemm_wcol_available();
     const int R = strip_rows(ctx, C, H, W);
-    const size_t sf = src_floats(direct, C, H, W, R), tile_floats = (size_t)K * R * W;
+    const size_t sf = src_floats(direct, C, W, R), tile_floats = (size_t)K * R * W;
     const size_t need = sf + OFFS_FLOATS(C * 9) + tile_floats + 16;
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
@@ -339,12 +348,11 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
         float *scr = cxr_cpu_scratch(ctx, t, 0);
         int *offs = (int *)(scr + sf);
         float *tile = scr + sf + OFFS_FLOATS(C * 9);
-        const col_src src = {direct, scr, offs};
-        if (direct) pad_offsets(offs, C, H, W);
+        const col_src src = {direct, scr, offs, pad_plane(R, W)};
+        if (direct) pad_offsets(offs, src.plane, C, W);
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;
-            if (direct) pad_image(scr, x, C, H, W);
             for (int y0 = 0; y0 < H; y0 += R) {
                 const int y1 = y0 + R < H ? y0 + R : H;
                 const int ns = (y1 - y0) * W;

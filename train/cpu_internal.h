@@ -30,12 +30,13 @@ void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float
                    const int *offs, int M, int N, int Kd, const float *bias, float alpha,
                    int relu);
 
-/* gemm_avx2.c: the weight gradient of one image read in place: dw (M,Kd) += for every
- * output pixel (y,x), g[m][y*W+x] * pad[offs[j] + y*(W+2) + x], with g (M, H*W) the output
- * gradient planes and pad/offs the zero-bordered input as for cxr_gemm_wcol. Fixed order
- * (bands of rows, 8 pixel lanes, reduced once per band). Only with AVX2+FMA. */
-void cxr_conv_dw(float *dw, const float *g, const float *pad, const int *offs, int M, int Kd,
-                 int H, int W);
+/* gemm_avx2.c: the weight gradient of H rows of an image read in place: dw (M,Kd) += for
+ * every output pixel (y,x), g[m*hw + y*W+x] * pad[offs[j] + y*(W+2) + x], with g the output
+ * gradient planes (plane stride hw) and pad/offs a zero-bordered band of the input as for
+ * cxr_gemm_wcol. Fixed order (bands of rows, 8 pixel lanes, reduced once per band). Only
+ * with AVX2+FMA. */
+void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, const int *offs, int M,
+                 int Kd, int H, int W);
 
 /* c ? a : b through bit masks: GCC (with its default -ftrapping-math) will not if-convert a
  * float compare-and-select, leaving a scalar loop whose branch random signs mispredict half

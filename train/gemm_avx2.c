@@ -175,9 +175,8 @@ static TGT INL void dw_rows(const int MR, float *dw, size_t ldw, const float *g,
     if (Kd - j == 1) dw_block(MR, 1, dw + j, ldw, g, hw, pad, offs + j, W, y0, y1, tail);
 }
 
-TGT void cxr_conv_dw(float *dw, const float *g, const float *pad, const int *offs, int M,
-                     int Kd, int H, int W) {
-    const size_t hw = (size_t)H * W;
+TGT void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, const int *offs,
+                     int M, int Kd, int H, int W) {
     const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(W & 7),
                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     /* bands of about 1024 pixels: long enough to amortise the reductions, short enough that a
@@ -206,8 +205,8 @@ void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float
     (void)C, (void)ldc, (void)A, (void)lda, (void)B, (void)offs, (void)M, (void)N, (void)Kd;
     (void)bias, (void)alpha, (void)relu;
 }
-void cxr_conv_dw(float *dw, const float *g, const float *pad, const int *offs, int M, int Kd,
-                 int H, int W) {
-    (void)dw, (void)g, (void)pad, (void)offs, (void)M, (void)Kd, (void)H, (void)W;
+void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, const int *offs, int M,
+                 int Kd, int H, int W) {
+    (void)dw, (void)g, (void)hw, (void)pad, (void)offs, (void)M, (void)Kd, (void)H, (void)W;
 }
 #endif
