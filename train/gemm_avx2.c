@@ -1,18 +1,21 @@
-/* gemm_avx2.c: the convolutions' "weights @ column strip" product without OpenBLAS's packing.
+/* gemm_avx2.c: the 3x3 convolutions' products on AVX2+FMA, read in place (conv.c's direct path).
  *
- * conv3x3 forward (out = W @ col) and its input gradient (din = W_flipped @ col(dout)) multiply
- * a small weight matrix (M = 16..128 rows) by an im2col strip (M_in*9 rows of rows*W floats)
- * that was just written into L2. OpenBLAS copies that strip once more into its packed panel
- * format before multiplying; for conv2 (M = 32, inner 144) that copy costs about as much as a
- * third of the arithmetic. The strip's rows are already contiguous along the output pixels, so
- * an outer-product kernel can read it in place: 4 weight rows x 16 pixels of accumulators
- * (8 ymm registers, enough to cover the FMA latency of two units), one broadcast per weight
- * and two loads per strip row.
+ * cxr_gemm_wcol: C (M, pixels) (+)= W (M, Kd) @ columns (Kd, pixels), for the forward
+ * (out = W @ cols(in) + b, leaky ReLU at the store) and the input gradient
+ * (din += W_flipped @ cols(dout)). Column j = (c,ky,kx) of a pixel is a shifted row of a
+ * zero-bordered band of the input, reached through an offset table, so no im2col strip is
+ * written and nothing is packed (OpenBLAS copies the strip once more into its panel format;
+ * for conv2, M = 32 and Kd = 144, that copy cost about a third of the arithmetic). Register
+ * block: 4 weight rows x 16 pixels (8 ymm accumulators, enough to cover two FMA units'
+ * latency), one broadcast per weight and two loads per column; inner-dimension chunks of KC.
  *
- * Each C element is accumulated in the same order (j = 0, 1, ... over the inner dimension,
- * one FMA each, starting from C's value), whatever the tile it falls in, so results do not
- * depend on strip sizes or thread counts. Compiled for AVX2+FMA by function attribute and
- * used only when the CPU has both (cxr_gemm_wcol_available); otherwise callers use sgemm.
+ * cxr_conv_dw: dW (M, Kd) += sum over pixels of dout[m] * column j, as dot products: 4 planes x
+ * 3 columns of 8-lane accumulators over bands of ~1024 pixels, reduced once per band.
+ *
+ * Each output element is accumulated in one fixed order whatever the tile or strip it falls
+ * in, so results do not depend on strip sizes or thread counts. Compiled for AVX2+FMA by
+ * function attribute and used only when the CPU has both (cxr_gemm_wcol_available); otherwise
+ * conv.c uses im2col + sgemm.
  */
 #include <stddef.h>
 
