@@ -1,15 +1,14 @@
 /* conv.c: 3x3 'same' convolution (stride 1, zero padding 1), CPU reference, forward and backward.
  *
- * Two ways to run the "weights @ columns" products (the forward, out = W @ col(in) + b, and the
- * input gradient, din = W_flipped @ col(dout), the 'same' convolution of dout with the flipped,
- * transposed kernel):
- *  - direct (AVX2+FMA CPUs, images spread over the OpenMP threads): the image is copied once
- *    into a zero-bordered (C, H+2, W+2) buffer and gemm_avx2.c reads the 9*C "columns" of an
- *    output row straight from it through an offset table, so no im2col strip is ever written
- *    and nothing is packed;
+ * Two ways to run the products: the forward (out = W @ cols(in) + b), the input gradient
+ * (din += W_flipped @ cols(dout), the 'same' convolution of dout with the flipped, transposed
+ * kernel) and the weight gradient (dW += dout @ cols(in)^T):
+ *  - direct (AVX2+FMA CPUs, images spread over the OpenMP threads): each strip of a few output
+ *    rows copies its input rows once into a zero-bordered band (in L2), and gemm_avx2.c reads
+ *    the 9*C "columns" straight from it through an offset table: no im2col strip is written
+ *    and nothing is packed; bias and leaky ReLU happen inside the kernel;
  *  - im2col + OpenBLAS (other CPUs, or CXR_CPU_PARALLEL=blas: one image at a time with
  *    multithreaded BLAS): im2col by strips of output rows sized to stay in L2, one sgemm each.
- * The weight gradient always takes the im2col strip and sgemm (dW += dout_strip @ col^T).
  * OpenMP threads take contiguous ranges of images (static, so the per-thread dW/db partial sums
  * and their fixed-order reduction make results bit-identical for a given thread count).
  */
