@@ -16,6 +16,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -151,11 +154,14 @@ static float tap_weight(const tap_span *s, int k)
 }
 
 /* Coefficient table of one axis: per output pixel, first tap and count; weights padded to
- * kmax per output pixel. */
+ * kmax per output pixel. lop/wp are the same taps as exactly kmax per pixel starting at lop
+ * (moved left where lo + kmax would pass the end, with zero weights in front), for loops with
+ * a fixed trip count: a zero-weight tap adds +0 to a sum of nonnegative terms, so the result
+ * is the same to the bit, and the branch on a per-pixel count (2-4 taps, mispredicted) goes. */
 typedef struct {
     int in, out, kmax;
-    int *lo, *n;
-    float *w;
+    int *lo, *n, *lop;
+    float *w, *wp;
     size_t cap_out, cap_w;
 } axis_table;
 
@@ -167,7 +173,9 @@ static cxr_status axis_table_build(axis_table *t, int in, int out)
         if (lo) t->lo = lo;
         int *n = realloc(t->n, (size_t)out * sizeof *n);
         if (n) t->n = n;
-        if (!lo || !n) return cxr_set_error(CXR_E_NOMEM, "resize table for %d pixels", out);
+        int *lop = realloc(t->lop, (size_t)out * sizeof *lop);
+        if (lop) t->lop = lop;
+        if (!lo || !n || !lop) return cxr_set_error(CXR_E_NOMEM, "resize table for %d pixels", out);
         t->cap_out = (size_t)out;
     }
     for (int i = 0; i < out; i++) {
@@ -179,13 +187,22 @@ static cxr_status axis_table_build(axis_table *t, int in, int out)
     size_t need = (size_t)out * (size_t)kmax;
     if (need > t->cap_w) {
         float *w = realloc(t->w, need * sizeof *w);
-        if (!w) return cxr_set_error(CXR_E_NOMEM, "resize weights (%zu floats)", need);
-        t->w = w;
+        if (w) t->w = w;
+        float *wp = realloc(t->wp, need * sizeof *wp);
+        if (wp) t->wp = wp;
+        if (!w || !wp) return cxr_set_error(CXR_E_NOMEM, "resize weights (%zu floats)", need);
         t->cap_w = need;
     }
     for (int i = 0; i < out; i++) {
         tap_span s = span_of(in, out, i);
-        for (int k = 0; k < kmax; k++) t->w[(size_t)i * kmax + k] = k < s.n ? tap_weight(&s, k) : 0.0f;
+        int lop = s.lo + kmax <= in ? s.lo : in - kmax; /* kmax <= in: n <= in for every pixel */
+        int shift = s.lo - lop;
+        t->lop[i] = lop;
+        for (int k = 0; k < kmax; k++) {
+            t->w[(size_t)i * kmax + k] = k < s.n ? tap_weight(&s, k) : 0.0f;
+            int j = k - shift;
+            t->wp[(size_t)i * kmax + k] = j >= 0 && j < s.n ? tap_weight(&s, j) : 0.0f;
+        }
     }
     t->in = in;
     t->out = out;
@@ -197,7 +214,9 @@ static void axis_table_free(axis_table *t)
 {
     free(t->lo);
     free(t->n);
+    free(t->lop);
     free(t->w);
+    free(t->wp);
 }
 
 /* Table-driven resize, vertical pass first: it runs along contiguous rows (vectorizes) and
@@ -219,11 +238,12 @@ static void resize_tables(float *dst, const uint8_t *src, int w, int stride, con
             for (int x = 0; x < w; x++) trow[x] += wj * (float)row[x];
         }
         float *drow = dst + (size_t)oy * dw;
+        const int K = tx->kmax;
         for (int ox = 0; ox < dw; ox++) {
-            const float *wx = tx->w + (size_t)ox * tx->kmax;
-            const float *p = trow + tx->lo[ox];
+            const float *wx = tx->wp + (size_t)ox * K;
+            const float *p = trow + tx->lop[ox];
             float acc = 0.0f;
-            for (int k = 0; k < tx->n[ox]; k++) acc += wx[k] * p[k];
+            for (int k = 0; k < K; k++) acc += wx[k] * p[k];
             drow[ox] = acc;
         }
     }
@@ -254,11 +274,14 @@ void cxr_resize(float *dst, int dw, int dh, const uint8_t *src, int w, int h, in
  * Equalization and normalization
  * ------------------------------------------------------------------------------------- */
 
-static int bin_of(float x)
+static inline int bin_of(float x)
 {
-    if (!(x > 0.0f)) return 0; /* also maps NaN to 0 */
-    if (x >= 255.0f) return 255;
-    return (int)floorf(x + 0.5f); /* round half up */
+    /* round half up, clamped to [0,255], NaN to 0; after the clamp, truncation is floor.
+     * equalize_normalize has a branch-free SSE twin of this (X-rays are full of values at
+     * exactly 0 and 255, which makes these branches mispredict). */
+    x = x > 0.0f ? x : 0.0f; /* NaN fails the test: 0 */
+    x = x < 255.0f ? x : 255.0f;
+    return (int)(x + 0.5f);
 }
 
 /* The equalization lookup table for a histogram of n values (see cxr_equalize). */
@@ -316,8 +339,22 @@ static void equalize_normalize(float *img, uint8_t *bins, size_t n, cxr_norm mod
 {
     uint32_t h4[4][256] = {{0}};
     size_t i = 0;
+#ifdef __SSE2__
+    /* bin_of on 4 pixels at once: maxps/minps give its clamp without branches (the compiler
+     * keeps the scalar ternaries as branches unless NaNs are ruled out), and maxps(x, 0)
+     * returns its second operand, 0, for NaN, as bin_of does. */
+    const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps(255.0f), half = _mm_set1_ps(0.5f);
+    for (; i + 4 <= n; i += 4) {
+        __m128 x = _mm_min_ps(_mm_max_ps(_mm_loadu_ps(img + i), zero), top);
+        __m128i b = _mm_cvttps_epi32(_mm_add_ps(x, half));
+        uint32_t q[4];
+        _mm_storeu_si128((__m128i *)q, b);
+        for (int k = 0; k < 4; k++) h4[k][bins[i + k] = (uint8_t)q[k]]++;
+    }
+#else
     for (; i + 4 <= n; i += 4)
         for (int k = 0; k < 4; k++) h4[k][bins[i + k] = (uint8_t)bin_of(img[i + k])]++;
+#endif
     for (; i < n; i++) h4[0][bins[i] = (uint8_t)bin_of(img[i])]++;
     size_t hist[256];
     for (int v = 0; v < 256; v++) hist[v] = (size_t)h4[0][v] + h4[1][v] + h4[2][v] + h4[3][v];
