@@ -33,6 +33,9 @@ static void usage(FILE *f, const cxr_train_options *d)
 "                      CUDA and a GPU answers, else the CPU, and says which on stderr.\n"
 "  --epochs N          epochs to train in total (default %d; on --resume, the checkpoint's)\n"
 "  --batch N           images per step (default %d)\n"
+"  --recipe R          a study's recipe: chest (the chest X-ray study: batch 64, the defaults)\n"
+"                      or landmarks (the landmark study: batch 256); options given explicitly\n"
+"                      win over the recipe\n"
 "  --lr F              Adam learning rate (default %g; the study's 0.01 diverges with this\n"
 "                      network at 256x256, see specs/model.md \"Learning rate\")\n"
 "  --seed N            seed of initialisation, dropout and shuffling (default %llu)\n"
@@ -127,7 +130,7 @@ static int parse_long(const char *s, const char *what, long lo, long hi, long *o
 }
 
 enum { O_DEVICE = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_LOG, O_CKPT, O_RESUME,
-       O_NOPREF, O_MONLOG, O_NOMON, O_MAXSTEPS, O_VERSION, O_PRECISION, O_RESIDENT };
+       O_NOPREF, O_MONLOG, O_NOMON, O_MAXSTEPS, O_VERSION, O_PRECISION, O_RESIDENT, O_RECIPE };
 
 int main(int argc, char **argv)
 {
@@ -146,7 +149,9 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
         {"precision", required_argument, 0, O_PRECISION},
         {"resident", required_argument, 0, O_RESIDENT},
+        {"recipe", required_argument, 0, O_RECIPE},
         {0, 0, 0, 0}};
+    int recipe_batch = 0; /* batch of --recipe, applied after all options */
     int c;
     long v;
     while ((c = getopt_long(argc, argv, "qh", longs, NULL)) != -1) {
@@ -210,11 +215,23 @@ int main(int argc, char **argv)
             o.resident = (int)rm;
             break;
         }
+        case O_RECIPE:
+            if (strcmp(optarg, "chest") == 0) recipe_batch = 64;
+            else if (strcmp(optarg, "landmarks") == 0) recipe_batch = 256;
+            else {
+                fprintf(stderr, "cxr-train: --recipe: '%s' is not chest or landmarks\n", optarg);
+                return 2;
+            }
+            break;
         case 'q': ui.quiet = 1; break;
         case 'h': usage(stdout, &o); return 0;
         case O_VERSION: printf("cxr-train %s\n", CXR_VERSION_STRING); return 0;
         default: usage(stderr, &o); return 2;
         }
+    }
+    if (recipe_batch && !o.batch_set) {
+        o.batch = recipe_batch;
+        o.batch_set = 1;
     }
     if (optind != argc - 1) {
         fprintf(stderr, "cxr-train: expected one STORE.h5 argument (see --help)\n");

@@ -12,6 +12,14 @@ expect_rc 2 "$BIN/cxr-train"
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --epochs 0
 expect_err "--epochs"
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --device tpu
+expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --recipe imagenet
+expect_err "not chest or landmarks"
+# --recipe landmarks is the second study's batch 256, unless --batch is given explicitly
+T_RECIPE="--device cpu --threads 2 --lr 0.001 --no-monitor -q --epochs 1 --max-steps 1"
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T_RECIPE --recipe landmarks --log "$WORK/rl.jsonl"
+grep -q '"batch":256' "$WORK/rl.jsonl" || fail "--recipe landmarks did not set batch 256"
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T_RECIPE --recipe landmarks --batch 8 --log "$WORK/rb.jsonl"
+grep -q '"batch":8' "$WORK/rb.jsonl" || fail "an explicit --batch did not win over --recipe"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5"
 expect_rc 2 "$BIN/cxr-predict" "$WORK/ck.h5"
 # missing files, not a store
