@@ -60,7 +60,8 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cha
             return CXR_OK;
         }
         if (!is_auto) return cxr_wrap_error(st, "--device %s", spec);
-        snprintf(note, note_cap, "device auto: no usable GPU (%s); using the CPU", cxr_last_error());
+        /* the message already reads "no usable GPU: <reason>" */
+        snprintf(note, note_cap, "device auto: %s; using the CPU", cxr_last_error());
 #else
         (void)dev;
         if (!is_auto)
