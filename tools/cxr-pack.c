@@ -304,7 +304,8 @@ int main(int argc, char **argv)
 
     struct stat sb;
     long long file_bytes = stat(out, &sb) == 0 ? (long long)sb.st_size : -1;
-    printf("cxr-pack: wrote %s (%lld bytes) from %s with %d threads\n", out, file_bytes, src, threads);
+    printf("cxr-pack: wrote %s (%lld bytes) from %s with %d thread%s\n", out, file_bytes, src, threads,
+           threads == 1 ? "" : "s");
     printf("%-6s", "split");
     int nc = plan.n_classes < 64 ? plan.n_classes : 64;
     for (int c = 0; c < nc; c++) printf(" %12s", plan.class_names[c]);
