@@ -13,14 +13,21 @@
 #include "cxr_test.h"
 #include "ops.h"
 
-/* Open GPU 0 or exit 77 ("no GPU: <reason>, skipped"). */
+/* Open GPU 0, or exit 77 ("no GPU: <reason>, skipped") when there is no usable device
+ * (CXR_E_NODEVICE) or no CUDA in the build (CXR_E_UNSUPPORTED). Any other error (a GPU is there
+ * but cuDNN/cuBLAS cannot start, say) fails the test: a broken install must not read "skipped". */
 static inline cxr_backend *gpu_or_skip(const char *test)
 {
     cxr_backend *be = NULL;
     cxr_status st = cxr_backend_cuda_create(&be, 0);
-    if (st != CXR_OK) {
+    if (st == CXR_E_NODEVICE || st == CXR_E_UNSUPPORTED) {
         printf("%s: no GPU: %s, skipped\n", test, cxr_last_error());
         exit(CXR_SKIP_CODE);
+    }
+    if (st != CXR_OK) {
+        fprintf(stderr, "%s: a GPU answers but the CUDA backend cannot start: %s\n", test,
+                cxr_last_error());
+        exit(1);
     }
     return be;
 }
