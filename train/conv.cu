@@ -35,11 +35,24 @@ extern "C" void cxr_conv_plans_destroy(cxr_cuda_backend *b)
     for (int i = 0; i < CXR_CONV_PLANS; i++) plan_release(&b->plans[i]);
 }
 
-/* A math type is acceptable for the precision: fp32 refuses tensor-core kernels. */
-static int math_ok(cxr_precision prec, cudnnMathType_t mt)
+/* Index of the first (fastest) usable result of a cudnnFind* call, or n when none: succeeded,
+ * CUDNN_DETERMINISTIC, workspace within the limit. cudnnFind* also times every algorithm with
+ * CUDNN_DEFAULT_MATH, which allows TF32 tensor cores on Ampere and later; in fp32 the descriptor
+ * stays CUDNN_FMA_MATH, so an algorithm picked by its DEFAULT_MATH (TF32) time would then run as
+ * an FMA kernel that was never timed (slower than measured, or not supported for the shape).
+ * fp32 therefore takes the fastest result measured with CUDNN_FMA_MATH, and a DEFAULT_MATH one
+ * only when no FMA result qualifies. */
+template <typename Perf> static int pick_algo(const Perf *r, int n, cxr_precision prec)
 {
-    if (prec == CXR_PRECISION_FP32) return mt == CUDNN_FMA_MATH || mt == CUDNN_DEFAULT_MATH;
-    return 1;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].determinism != CUDNN_DETERMINISTIC ||
+                r[i].memory > CONV_WS_LIMIT)
+                continue;
+            if (prec != CXR_PRECISION_FP32) return i;
+            if (r[i].mathType == (pass == 0 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH)) return i;
+        }
+    return n;
 }
 
 static cxr_status make_conv_desc(cudnnConvolutionDescriptor_t *d, cxr_precision prec,
@@ -85,10 +98,7 @@ static cxr_status plan_build(cxr_cuda_backend *b, cxr_conv_plan *p, int N, int C
     /* measured choice, fastest first; keep the first deterministic one that fits */
     CUDNN_TRY(what, cudnnFindConvolutionForwardAlgorithm(h, p->x, p->w, p->fwd_conv, p->y,
                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &nf, fp));
-    for (i = 0; i < nf; i++)
-        if (fp[i].status == CUDNN_STATUS_SUCCESS && fp[i].determinism == CUDNN_DETERMINISTIC &&
-            fp[i].memory <= CONV_WS_LIMIT && math_ok(prec, fp[i].mathType))
-            break;
+    i = pick_algo(fp, nf, prec);
     if (i == nf) CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic forward algorithm", what);
     p->fwd_algo = fp[i].algo;
     if (prec != CXR_PRECISION_FP32) CUDNN_TRY(what, cudnnSetConvolutionMathType(p->fwd_conv, fp[i].mathType));
@@ -98,10 +108,7 @@ static cxr_status plan_build(cxr_cuda_backend *b, cxr_conv_plan *p, int N, int C
     CUDNN_TRY(what, cudnnFindConvolutionBackwardDataAlgorithm(
                         h, p->w, p->y, p->bwd_data_conv, p->x,
                         CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &nd, dp));
-    for (i = 0; i < nd; i++)
-        if (dp[i].status == CUDNN_STATUS_SUCCESS && dp[i].determinism == CUDNN_DETERMINISTIC &&
-            dp[i].memory <= CONV_WS_LIMIT && math_ok(prec, dp[i].mathType))
-            break;
+    i = pick_algo(dp, nd, prec);
     if (i == nd) CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic backward-data algorithm", what);
     p->bwd_data_algo = dp[i].algo;
     if (prec != CXR_PRECISION_FP32) CUDNN_TRY(what, cudnnSetConvolutionMathType(p->bwd_data_conv, dp[i].mathType));
@@ -112,10 +119,7 @@ static cxr_status plan_build(cxr_cuda_backend *b, cxr_conv_plan *p, int N, int C
     CUDNN_TRY(what, cudnnFindConvolutionBackwardFilterAlgorithm(
                         h, p->x, p->y, p->bwd_filter_conv, p->w,
                         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &nw, wp));
-    for (i = 0; i < nw; i++)
-        if (wp[i].status == CUDNN_STATUS_SUCCESS && wp[i].determinism == CUDNN_DETERMINISTIC &&
-            wp[i].memory <= CONV_WS_LIMIT && math_ok(prec, wp[i].mathType))
-            break;
+    i = pick_algo(wp, nw, prec);
     if (i == nw) CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic backward-filter algorithm", what);
     p->bwd_filter_algo = wp[i].algo;
     if (prec != CXR_PRECISION_FP32) CUDNN_TRY(what, cudnnSetConvolutionMathType(p->bwd_filter_conv, wp[i].mathType));
