@@ -14,15 +14,21 @@
 # 4. trains the study's recipe (cxr-train defaults: 26 epochs, fp32) and prints test accuracy
 #    and AUC next to the study's 85.94% (skip with FULL=0).
 # Raw output (logs, JSON lines, nvidia-smi, the table) goes to OUT_DIR, to be copied into
-# tests/bench/results/<device>-<date>/.
+# tests/bench/results/<device>-<date>/. The table is written after the cxr-train runs and again
+# after the PyTorch peers, so a run cut short by the caller's time limit still leaves one.
+# Each PyTorch variant gets at most $TORCH_TIMEOUT seconds (default 240).
+# Exit status: 0 when every cxr-pack/cxr-train/cxr-eval run succeeded, 1 otherwise (a PyTorch
+# variant that fails is reported in the table, not in the status), 2 on a usage error.
 set -uo pipefail
-[ $# -eq 1 ] || { sed -n 2,19p "$0"; exit 2; }
+[ $# -eq 1 ] || { sed -n 2,21p "$0"; exit 2; }
 out=$1
 mkdir -p "$out"
 here=$(cd "$(dirname "$0")" && pwd)
 data=${CXR_DATA:-../shared/data/chest_xray}
 epochs=${BENCH_EPOCHS:-3}
 py=${PYTHON:-python3}
+torch_timeout=${TORCH_TIMEOUT:-240}
+fails=0
 store=$out/chest_xray.h5
 log() { echo "[bench_gpu $(date +%T)] $*" | tee -a "$out/bench.log" >&2; }
 
@@ -38,39 +44,20 @@ if [ ! -f "$store" ]; then
     || { log "cxr-pack failed (see $out/pack.log)"; exit 1; }
 fi
 
-if [ "$epochs" -gt 0 ]; then
-# cxr-train runs: one JSON Lines log each
-for prec in fp32 tf32 bf16; do
-  for res in on off; do
-    name=cxr_${prec}_resident-${res}
-    log "cxr-train $prec resident=$res ($epochs epochs)"
-    cxr-train "$store" --device cuda --precision "$prec" --resident "$res" --epochs "$epochs" \
-      --log "$out/$name.jsonl" -q > "$out/$name.out" 2>&1 || log "$name failed: $(tail -1 "$out/$name.out")"
-  done
-done
-
-# PyTorch peers
-: > "$out/torch.jsonl"
-for v in eager channels_last compile; do
-  for prec in fp32 tf32 bf16; do
-    log "torch $v $prec"
-    timeout 1200 $py "$here/peer_torch_gpu.py" --variant "$v" --precision "$prec" \
-      --epochs $((epochs > 1 ? epochs - 1 : 1)) >> "$out/torch.jsonl" 2> "$out/torch_${v}_${prec}.err" \
-      || echo "{\"impl\":\"torch\",\"variant\":\"$v\",\"precision\":\"$prec\",\"error\":\"exit $?\"}" >> "$out/torch.jsonl"
-  done
-done
-
-# the table
+# the table of whatever runs have finished (called after the cxr-train runs and after the peers)
+table() {
 $py - "$out" > "$out/table.md" <<'PY'
 import glob, json, os, sys
 out = sys.argv[1]
 rows = []
-for f in sorted(glob.glob(os.path.join(out, "cxr_*.jsonl"))):
-    ep = [json.loads(l) for l in open(f) if l.strip()]
+for f in sorted(glob.glob(os.path.join(out, "cxr_*.out"))):
+    jl = f[:-4] + ".jsonl"  # a run that failed early has its .out but no log
+    ep = [json.loads(l) for l in open(jl) if l.strip()] if os.path.exists(jl) else []
     ep = [e for e in ep if e.get("type") == "epoch"]
-    name = os.path.basename(f)[4:-6]
+    name = os.path.basename(f)[4:-4]
     if not ep:
-        rows.append(("cxr-train " + name, None, None, None, None, "no epoch finished"))
+        last = [l.strip() for l in open(f) if l.strip()][-1:] or [""]
+        rows.append(("cxr-train " + name, None, None, None, None, ("no epoch finished: " + last[0])[:80]))
         continue
     timed = ep[1:] or ep
     s = sum(e["epoch_s"] for e in timed) / len(timed)
@@ -95,16 +82,44 @@ for n, s, i, w, m, note in rows:
     print(f"| {n} | {f(s,3)} | {f(i,0)} | {f(w,4)} | {f(m,0)} | {note} |")
 PY
 cat "$out/table.md"
+}
+
+if [ "$epochs" -gt 0 ]; then
+# cxr-train runs: one JSON Lines log each
+for prec in fp32 tf32 bf16; do
+  for res in on off; do
+    name=cxr_${prec}_resident-${res}
+    log "cxr-train $prec resident=$res ($epochs epochs)"
+    cxr-train "$store" --device cuda --precision "$prec" --resident "$res" --epochs "$epochs" \
+      --log "$out/$name.jsonl" -q > "$out/$name.out" 2>&1 \
+      || { log "$name failed: $(tail -1 "$out/$name.out")"; fails=$((fails + 1)); }
+  done
+done
+: > "$out/torch.jsonl"
+table
+
+# PyTorch peers
+for v in eager channels_last compile; do
+  for prec in fp32 tf32 bf16; do
+    log "torch $v $prec"
+    timeout "$torch_timeout" $py "$here/peer_torch_gpu.py" --variant "$v" --precision "$prec" \
+      --epochs $((epochs > 1 ? epochs - 1 : 1)) >> "$out/torch.jsonl" 2> "$out/torch_${v}_${prec}.err" \
+      || echo "{\"impl\":\"torch\",\"variant\":\"$v\",\"precision\":\"$prec\",\"error\":\"exit $?\"}" >> "$out/torch.jsonl"
+  done
+done
+
+table
 fi # BENCH_EPOCHS > 0
 
 # the study's recipe, 26 epochs, then the test split
 if [ "${FULL:-1}" = 1 ]; then
   log "full run: cxr-train defaults (26 epochs, fp32) on the GPU"
   cxr-train "$store" --device cuda --log "$out/full.jsonl" --checkpoint "$out/full.h5" -q \
-    > "$out/full.out" 2>&1 || log "full run failed: $(tail -1 "$out/full.out")"
+    > "$out/full.out" 2>&1 || { log "full run failed: $(tail -1 "$out/full.out")"; fails=$((fails + 1)); }
   cxr-eval "$out/full.h5" "$store" --split test --device cuda > "$out/full_eval.txt" 2>&1 \
-    || log "cxr-eval failed: $(tail -1 "$out/full_eval.txt")"
+    || { log "cxr-eval failed: $(tail -1 "$out/full_eval.txt")"; fails=$((fails + 1)); }
   echo "== study recipe, 26 epochs on the GPU (study: test accuracy 85.94%) =="
   grep -iE "accuracy|auc" "$out/full_eval.txt" | head -5
 fi
-log "raw output in $out"
+log "raw output in $out ($fails failed run(s))"
+[ "$fails" -eq 0 ]
