@@ -59,6 +59,19 @@ static inline void *to_dev(cxr_backend *g, const void *h, size_t bytes)
     return d;
 }
 
+/* device buffer of `bytes` filled with 0x7F bytes (floats 3.4e38, index bytes 127): outputs
+ * that an op must OVERWRITE start from this, so an op that adds into them, or leaves part of
+ * them unwritten, fails the comparison (a zeroed buffer would hide both). */
+static inline void *dev_junk(cxr_backend *g, size_t bytes)
+{
+    unsigned char *h = malloc(bytes + 4);
+    REQUIRE(h != NULL);
+    memset(h, 0x7F, bytes);
+    void *d = to_dev(g, h, bytes);
+    free(h);
+    return d;
+}
+
 static inline float *from_dev(cxr_backend *g, const void *d, size_t n)
 {
     float *h = malloc(n * sizeof *h + 4);

@@ -2,7 +2,8 @@
  * on random inputs (ops.h table on both sides). Argument: fp32 (default), tf32 or bf16 sets the
  * precision of convolutions and GEMMs; the elementwise ops, pooling, loss and Adam do not depend
  * on it and are checked to the last bits (pooling, activations, dropout) or to 1e-6 relative.
- * Backward ops are called on gradient buffers holding random values, checking that they add.
+ * Backward ops are called on gradient buffers holding random values, checking that they add;
+ * forward outputs (and the loss) start as 0x7F junk, checking that they are overwritten.
  * Exits 77 without a GPU. */
 #include "gpu_test.h"
 
@@ -19,7 +20,7 @@ static void check_conv(int N, int C, int K, int H, int W, int want_din)
     float *db = rand_host((size_t)K, seed++, 0.1f);
     float *y_ref = calloc(nout, sizeof(float));
     float *dx_d = to_dev(gpu, x, nin * 4), *dw_d = to_dev(gpu, w, nw * 4), *db_d = to_dev(gpu, b, K * 4);
-    float *y_d = to_dev(gpu, y_ref, nout * 4), *dy_d = to_dev(gpu, dy, nout * 4);
+    float *y_d = dev_junk(gpu, nout * 4), *dy_d = to_dev(gpu, dy, nout * 4);
     float *gin_d = to_dev(gpu, din, nin * 4), *gw_d = to_dev(gpu, dw, nw * 4), *gb_d = to_dev(gpu, db, K * 4);
     const cxr_precision cp = prec == CXR_PRECISION_BF16 ? CXR_PRECISION_TF32 : prec; /* convs */
     char what[96];
@@ -59,9 +60,9 @@ static void check_pool(int N, int C, int H, int W)
     float *din = rand_host(nin, seed++, 0.1f);
     float *y = calloc(no, 4), *yf = calloc(no, 4), *ig = calloc(no, 4), *ic = calloc(no, 4);
     uint8_t *idx = calloc(no, 1), *idx_g = calloc(no, 1);
-    float *x_d = to_dev(gpu, x, nin * 4), *y_d = to_dev(gpu, y, no * 4), *dy_d = to_dev(gpu, dy, no * 4);
+    float *x_d = to_dev(gpu, x, nin * 4), *y_d = dev_junk(gpu, no * 4), *dy_d = to_dev(gpu, dy, no * 4);
     float *din_d = to_dev(gpu, din, nin * 4);
-    uint8_t *idx_d = to_dev(gpu, idx, no);
+    uint8_t *idx_d = dev_junk(gpu, no);
     CHECK_OK(cpu->maxpool2_forward(cpu->ctx, y, idx, x, N, C, H, W));
     CHECK_OK(gpu->maxpool2_forward(gpu->ctx, y_d, idx_d, x_d, N, C, H, W));
     float *yg = from_dev(gpu, y_d, no);
@@ -95,7 +96,7 @@ static void check_dense(int N, int IN, int OUT)
     float *din = rand_host(ni, seed++, 0.1f), *dw = rand_host(nw, seed++, 0.1f);
     float *db = rand_host((size_t)OUT, seed++, 0.1f), *y = calloc(no, 4);
     float *x_d = to_dev(gpu, x, ni * 4), *w_d = to_dev(gpu, w, nw * 4), *b_d = to_dev(gpu, b, OUT * 4);
-    float *y_d = to_dev(gpu, y, no * 4), *dy_d = to_dev(gpu, dy, no * 4);
+    float *y_d = dev_junk(gpu, no * 4), *dy_d = to_dev(gpu, dy, no * 4);
     float *din_d = to_dev(gpu, din, ni * 4), *dw_d = to_dev(gpu, dw, nw * 4), *db_d = to_dev(gpu, db, OUT * 4);
     double atol, rtol;
     CHECK_OK(cpu->dense_forward(cpu->ctx, y, x, w, b, N, IN, OUT));
@@ -120,7 +121,7 @@ static void check_dense(int N, int IN, int OUT)
 static void check_elementwise(size_t n)
 {
     float *x = rand_host(n, seed++, 2.0f), *d = rand_host(n, seed++, 1.0f);
-    float *y = calloc(n, 4), *x_d = to_dev(gpu, x, n * 4), *y_d = to_dev(gpu, y, n * 4);
+    float *y = calloc(n, 4), *x_d = to_dev(gpu, x, n * 4), *y_d = dev_junk(gpu, n * 4);
     float *d_d = to_dev(gpu, d, n * 4);
     CHECK_OK(cpu->leaky_relu_forward(cpu->ctx, y, x, 0.5f, n));
     CHECK_OK(gpu->leaky_relu_forward(gpu->ctx, y_d, x_d, 0.5f, n));
@@ -156,8 +157,8 @@ static void check_loss(int N, int C, int weighted)
     float loss = 0, loss_g = 0;
     for (int c = 0; c < C; c++) cw[c] = 1.5f + cw[c];
     for (int i = 0; i < N; i++) lab[i] = (i * 7 + 3) % C;
-    float *z_d = to_dev(gpu, z, n * 4), *dl_d = to_dev(gpu, dl, n * 4), *p_d = to_dev(gpu, p, n * 4);
-    float *cw_d = to_dev(gpu, cw, (size_t)C * 4), *l_d = to_dev(gpu, &loss, 4);
+    float *z_d = to_dev(gpu, z, n * 4), *dl_d = to_dev(gpu, dl, n * 4), *p_d = dev_junk(gpu, n * 4);
+    float *cw_d = to_dev(gpu, cw, (size_t)C * 4), *l_d = dev_junk(gpu, 4);
     int32_t *lab_d = to_dev(gpu, lab, (size_t)N * 4);
     CHECK_OK(cpu->softmax_xent(cpu->ctx, &loss, dl, p, z, lab, weighted ? cw : NULL, N, C));
     CHECK_OK(gpu->softmax_xent(gpu->ctx, l_d, dl_d, p_d, z_d, lab_d, weighted ? cw_d : NULL, N, C));
