@@ -7,7 +7,8 @@
  * The workspace is the context's, grown to the largest need and reused.
  *   forward:  y = conv(x, w) (beta 0), then y += b by cudnnAddTensor
  *   backward: din += conv^T(dout, w) and dw += corr(x, dout) (beta 1: the table's "adds"),
- *             db += sum over (n, y, x) of dout by a kernel (fixed order: deterministic).
+ *             db += sum over (n, y, x) of dout: per-plane double sums, then over n in image
+ *             order (fixed order: deterministic).
  */
 #include <stdio.h>
 #include <string.h>
@@ -179,27 +180,36 @@ bail:
     return st;
 }
 
-/* db[k] += sum over n and pixels of dout[n,k,:]: one block per channel, double partial sums in a
- * fixed tree (deterministic). */
-__global__ void conv_bias_grad(float *__restrict__ db /* (K) */,
-                               const float *__restrict__ dout /* (N,K,HW) */, int N, int K,
-                               int HW)
+/* Bias gradient in two deterministic passes. A single block per channel (K blocks: 16 of the
+ * card's 132 SMs for conv1, each streaming 16.8 MB at batch 64 with one load in flight per warp)
+ * would take milliseconds per layer, so: block (k, n) sums the plane dout[n,k,:] (contiguous,
+ * coalesced) in double, threads striding the plane and then a fixed tree, into part[k,n]; then
+ * one thread per channel adds part[k,0..N-1] in image order to db[k]. */
+__global__ void conv_bias_part(double *__restrict__ part /* (K,N) */,
+                               const float *__restrict__ dout /* (N,K,HW) */, int N, int K, int HW)
 {
-    __shared__ double part[256];
-    const int k = blockIdx.x;
+    __shared__ double sh[256];
+    const int k = blockIdx.x, n = blockIdx.y;
+    const float *plane = dout + ((size_t)n * K + k) * (size_t)HW;
     double s = 0.0;
-    const size_t total = (size_t)N * HW;
-    for (size_t i = threadIdx.x; i < total; i += blockDim.x) {
-        const size_t n = i / (size_t)HW, q = i - n * (size_t)HW;
-        s += (double)dout[(n * K + k) * (size_t)HW + q];
-    }
-    part[threadIdx.x] = s;
+    for (int q = threadIdx.x; q < HW; q += blockDim.x) s += (double)plane[q];
+    sh[threadIdx.x] = s;
     __syncthreads();
     for (int h = blockDim.x / 2; h > 0; h >>= 1) {
-        if ((int)threadIdx.x < h) part[threadIdx.x] += part[threadIdx.x + h];
+        if ((int)threadIdx.x < h) sh[threadIdx.x] += sh[threadIdx.x + h];
         __syncthreads();
     }
-    if (threadIdx.x == 0) db[k] += (float)part[0];
+    if (threadIdx.x == 0) part[(size_t)k * N + n] = sh[0];
+}
+
+__global__ void conv_bias_sum(float *__restrict__ db /* (K) */,
+                              const double *__restrict__ part /* (K,N) */, int N, int K)
+{
+    const int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= K) return;
+    double s = 0.0;
+    for (int n = 0; n < N; n++) s += part[(size_t)k * N + n];
+    db[k] += (float)s;
 }
 
 extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,W) or NULL */,
@@ -214,6 +224,7 @@ extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,
     cxr_conv_plan *p = NULL;
     void *ws = NULL;
     size_t need = 0;
+    double *part = NULL;
     const float one = 1.0f;
     char what[96];
     snprintf(what, sizeof what, "conv3x3_backward (N=%d C=%d K=%d %dx%d)", N, C, K, H, W);
@@ -221,7 +232,12 @@ extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,
     need = p->bwd_filter_ws > p->bwd_data_ws ? p->bwd_filter_ws : p->bwd_data_ws;
     ws = cxr_cuda_workspace(be->cu, need);
     if (!ws && need) return cxr_wrap_error(CXR_E_NOMEM, "%s", what);
-    conv_bias_grad<<<K, 256, 0, be->cu->compute>>>(db, dout, N, K, H * W);
+    part = (double *)cxr_cuda_scratch(be, (size_t)K * N * sizeof(double));
+    if (!part) return cxr_wrap_error(CXR_E_NOMEM, "%s (bias partial sums)", what);
+    conv_bias_part<<<dim3((unsigned)K, (unsigned)N), 256, 0, be->cu->compute>>>(part, dout, N, K,
+                                                                               H * W);
+    CUDA_LAUNCH_CHECK(what);
+    conv_bias_sum<<<(K + 255) / 256, 256, 0, be->cu->compute>>>(db, part, N, K);
     CUDA_LAUNCH_CHECK(what);
     CUDNN_TRY(what, cudnnConvolutionBackwardFilter(be->cu->cudnn, &one, p->x, in, p->y, dout,
                                                    p->bwd_filter_conv, p->bwd_filter_algo, ws,
