@@ -122,6 +122,10 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
                                    const float *class_weights, int n, float *loss);
 /* One Adam step over the whole parameter block; increments the step count t first. */
 cxr_status cxr_model_step(cxr_model *m, const cxr_adam_params *p);
+/* The loss of the last cxr_model_loss_backward into host *loss: lets a caller pass loss = NULL
+ * there (no device-to-host wait) and read it after queueing more work (the GPU trainer queues
+ * the next batch's copy first, so that copy overlaps this step's compute). */
+cxr_status cxr_model_last_loss(cxr_model *m, float *loss);
 /* Softmax probabilities of the last forward's n images into host probs (n, C). */
 cxr_status cxr_model_probs(cxr_model *m, float *probs, int n);
 /* Logits of the last forward into host (n, C) (for tests and predict). */

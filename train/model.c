@@ -459,6 +459,14 @@ bail:
     return st;
 }
 
+cxr_status cxr_model_last_loss(cxr_model *m, float *loss) {
+    cxr_status st = CXR_OK;
+    const char *where = "last loss";
+    OP(m->be->download(m->be->ctx, loss, m->loss, sizeof(float)));
+bail:
+    return st;
+}
+
 cxr_status cxr_model_probs(cxr_model *m, float *probs, int n) {
     cxr_status st = CXR_OK;
     const char *where = "probs";

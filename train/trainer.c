@@ -266,6 +266,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     cxr_monitor *mon = NULL;
     FILE *logf = NULL;
     float *probs = NULL;
+    int32_t *labels_k = NULL; /* GPU path: this step's labels, kept past the next batch's call */
     cJSON *line = NULL;
     cxr_checkpoint_meta meta, rmeta;
     cxr_metrics_report rep;
@@ -376,7 +377,8 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         CXR_TRY(cxr_loader_create(&tl, store, "train", &lo));
     CXR_TRY(cxr_metrics_create(&met, C));
     probs = malloc((size_t)batch * C * sizeof *probs);
-    if (!probs) CXR_THROW(CXR_E_NOMEM, "train: out of memory");
+    labels_k = malloc((size_t)batch * sizeof *labels_k);
+    if (!probs || !labels_k) CXR_THROW(CXR_E_NOMEM, "train: out of memory");
     if (o->monitor || o->monitor_log)
         CXR_TRY(cxr_monitor_create(&mon, 1.0, o->monitor_log, o->monitor_gpu));
 
@@ -428,24 +430,39 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         int64_t n_batches = gl ? cxr_gpu_loader_n_batches(gl) : cxr_loader_n_batches(tl);
         if (o->max_steps > 0 && n_batches > o->max_steps) n_batches = o->max_steps;
         CXR_TRY(gl ? cxr_gpu_loader_begin_epoch(gl, e) : cxr_loader_begin_epoch(tl, e));
+        /* GPU: batch k+1 is asked for after step k is queued and before the host reads step
+         * k's loss and probabilities (the only waits on the device), so its host-to-device
+         * copy overlaps step k's compute; the loader writes it into the model input on the
+         * compute stream, after step k. Same batches, same order, same results. */
+        cxr_gpu_batch gb = {0};
+        if (gl) CXR_TRY(cxr_gpu_loader_next(gl, cxr_model_input(model), &gb));
         for (;;) {
             if (o->max_steps > 0 && steps >= o->max_steps) break;
             cxr_batch b;
+            float loss;
             if (gl) {
-                cxr_gpu_batch gb;
-                CXR_TRY(cxr_gpu_loader_next(gl, cxr_model_input(model), &gb));
+                if (gb.n == 0) break;
                 memset(&b, 0, sizeof b);
                 b.n = gb.n; /* images NULL: already in cxr_model_input */
-                b.labels = gb.labels;
+                memcpy(labels_k, gb.labels, (size_t)gb.n * sizeof *labels_k);
+                b.labels = labels_k;
+                CXR_TRY(cxr_model_forward(model, NULL, b.n, 1));
+                CXR_TRY(cxr_model_loss_backward(model, gb.labels, cw, b.n, NULL));
+                CXR_TRY(cxr_model_step(model, &adam));
+                if (o->max_steps <= 0 || steps + 1 < o->max_steps)
+                    CXR_TRY(cxr_gpu_loader_next(gl, cxr_model_input(model), &gb));
+                else
+                    gb.n = 0;
+                CXR_TRY(cxr_model_probs(model, probs, b.n));
+                CXR_TRY(cxr_model_last_loss(model, &loss));
             } else {
                 CXR_TRY(cxr_loader_next_batch(tl, &b));
+                if (b.n == 0) break;
+                CXR_TRY(cxr_model_forward(model, b.images, b.n, 1));
+                CXR_TRY(cxr_model_loss_backward(model, b.labels, cw, b.n, &loss));
+                CXR_TRY(cxr_model_step(model, &adam));
+                CXR_TRY(cxr_model_probs(model, probs, b.n));
             }
-            if (b.n == 0) break;
-            float loss;
-            CXR_TRY(cxr_model_forward(model, b.images, b.n, 1));
-            CXR_TRY(cxr_model_loss_backward(model, b.labels, cw, b.n, &loss));
-            CXR_TRY(cxr_model_step(model, &adam));
-            CXR_TRY(cxr_model_probs(model, probs, b.n));
             double wsum = 0;
             for (int i = 0; i < b.n; i++) {
                 const float *p = probs + (size_t)i * C;
@@ -559,5 +576,6 @@ bail:
     cxr_checkpoint_meta_free(&meta);
     cxr_checkpoint_meta_free(&rmeta);
     free(probs);
+    free(labels_k);
     return st;
 }
