@@ -23,7 +23,13 @@ cxr_status cxr_wrap_error(cxr_status code, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_msg, sizeof old);
-    snprintf(last_msg, sizeof last_msg, "%s: %s", prefix, old);
+    /* "prefix: old", cut to the buffer: a long message loses its tail, never the context */
+    size_t pl = strnlen(prefix, sizeof prefix), ol = strnlen(old, sizeof old); /* pl < 512 */
+    if (ol > sizeof last_msg - 3 - pl) ol = sizeof last_msg - 3 - pl;
+    memcpy(last_msg, prefix, pl);
+    memcpy(last_msg + pl, ": ", 2);
+    memcpy(last_msg + pl + 2, old, ol);
+    last_msg[pl + 2 + ol] = '\0';
     return code;
 }
 
