@@ -60,6 +60,8 @@ typedef struct {
     const char **paths;     /* S */
     /* chunk labels/paths are taken from this copy of idx, made when the chunks were cut */
     int64_t *pend_idx;      /* W*S */
+    int64_t *order;         /* W*S: decode order inside a window, largest file first */
+    uint64_t *fsize;        /* W*S: file size of each window slot (0 if stat fails) */
     double t0;
     int64_t done_all, total_all, done_split;
 } pack_ctx;
@@ -216,6 +218,19 @@ static cxr_status pack_split(pack_ctx *c, int si)
         cxr_status wst = CXR_OK;
         char werr[512] = "";
         const cxr_preprocess_params *pp = &c->opt->store.pp;
+        /* Decode the largest files first: a big (often progressive) JPEG taken last would leave
+         * the other threads idle at the end of the window. Results go to their slot by index,
+         * so the order changes nothing in the output. */
+        for (int64_t j = 0; j < B; j++) {
+            struct stat sb;
+            c->fsize[j] = stat(sp->items[i0 + j].path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+            c->order[j] = j;
+        }
+        for (int64_t a = 1; a < B; a++) { /* insertion sort, stable: windows are small */
+            int64_t v = c->order[a], b = a;
+            for (; b > 0 && c->fsize[c->order[b - 1]] < c->fsize[v]; b--) c->order[b] = c->order[b - 1];
+            c->order[b] = v;
+        }
 #pragma omp parallel num_threads(c->T)
         {
             int t = omp_get_thread_num();
@@ -229,7 +244,8 @@ static cxr_status pack_split(pack_ctx *c, int si)
             }
             worker *wk = &c->wk[t];
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t j = 0; j < B; j++) {
+            for (int64_t q = 0; q < B; q++) {
+                int64_t j = c->order[q];
                 slot_result *r = &c->res[j];
                 r->ok = 0;
                 r->bytes = 0;
@@ -338,11 +354,13 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     c.idx = malloc(slots * sizeof *c.idx);
     c.pend_idx = malloc(slots * sizeof *c.pend_idx);
     c.res = malloc((size_t)c.W * c.S * sizeof *c.res);
+    c.order = malloc((size_t)c.W * c.S * sizeof *c.order);
+    c.fsize = malloc((size_t)c.W * c.S * sizeof *c.fsize);
     c.wk = calloc((size_t)c.T, sizeof *c.wk);
     c.job = calloc((size_t)c.W + 1, sizeof *c.job); /* the last window may cut W+1 chunks */
     c.labels = malloc((size_t)c.S * sizeof *c.labels);
     c.paths = malloc((size_t)c.S * sizeof *c.paths);
-    if (!c.img || !c.idx || !c.pend_idx || !c.res || !c.wk || !c.job || !c.labels || !c.paths)
+    if (!c.img || !c.idx || !c.pend_idx || !c.res || !c.order || !c.fsize || !c.wk || !c.job || !c.labels || !c.paths)
         CXR_THROW(CXR_E_NOMEM, "out of memory for a window of %d shards of %d images", c.W, c.S);
     for (int t = 0; t < c.T; t++)
         if (!(c.wk[t].dec = cxr_decoder_create())) CXR_THROW(CXR_E_NOMEM, "out of memory (decoder)");
@@ -377,6 +395,8 @@ bail:
     free(c.idx);
     free(c.pend_idx);
     free(c.res);
+    free(c.order);
+    free(c.fsize);
     free(c.wk);
     free(c.job);
     free(c.labels);
