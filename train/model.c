@@ -344,6 +344,45 @@ bail:
     return st;
 }
 
+/* Backward through a 2x2 max pool and the leaky ReLU before it: din (n,C,H,H) from dout
+ * (n,C,H/2,H/2). The backend's fused slot when it has one (it overwrites din and needs only the
+ * pooled output), else zero + pool backward + leaky ReLU backward on the stored activation. */
+static cxr_status pool_lrelu_back(cxr_model *m, float *din, const float *dout, const uint8_t *idx,
+                                  const float *pooled, const float *act, int n, int C, int H) {
+    cxr_status st = CXR_OK;
+    const char *where = "backward";
+    cxr_backend *be = m->be;
+    const float al = m->cfg.alpha;
+    if (m->fused) {
+        OP(be->maxpool2_lrelu_backward(be->ctx, din, dout, idx, pooled, al, n, C, H, H));
+    } else {
+        size_t na = (size_t)n * C * H * H;
+        OP(be->zero(be->ctx, din, na * 4));
+        OP(be->maxpool2_backward(be->ctx, din, dout, idx, n, C, H, H));
+        OP(be->leaky_relu_backward(be->ctx, din, act, al, na));
+    }
+bail:
+    return st;
+}
+
+/* Backward of the 3x3 conv whose weight is tensor w (bias w + 1), input in (n,C,H,H), output
+ * gradient dout (n,K,H,H): din zeroed then filled, dW and db added; then, when drop_layer is
+ * not 0, the dropout mask of that layer (the one that produced `in`) applied to din. */
+static cxr_status conv_back_drop(cxr_model *m, float *din, int w, const float *dout,
+                                 const float *in, int n, int C, int K, int H, int drop_layer) {
+    cxr_status st = CXR_OK;
+    const char *where = "backward";
+    cxr_backend *be = m->be;
+    size_t nin = (size_t)n * C * H * H;
+    OP(be->zero(be->ctx, din, nin * 4));
+    OP(be->conv3x3_backward(be->ctx, din, T(m, CXR_BLOCK_GRADS, w), T(m, CXR_BLOCK_GRADS, w + 1),
+                            dout, in, T(m, CXR_BLOCK_PARAMS, w), n, C, K, H, H));
+    if (drop_layer)
+        OP(be->dropout_apply(be->ctx, din, drop_key(m, drop_layer), m->cfg.keep_prob, nin));
+bail:
+    return st;
+}
+
 cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
                                    const float *class_weights, int n, float *loss) {
     cxr_status st = CXR_OK;
@@ -397,48 +436,15 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
     OP(be->zero(ctx, gA, np4 * 4));
     OP(be->dense_backward(ctx, gA, GR(8), GR(9), gB, m->p4, PR(8), n, flat, d0));
     if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL4), kp, np4));
-    /* pool4 -> da4 (gB) */
-    size_t na4 = N * ch[3] * S4 * S4;
-    if (m->fused) {
-        OP(be->maxpool2_lrelu_backward(ctx, gB, gA, m->i4, m->p4, al, n, ch[3], S4, S4));
-    } else {
-        OP(be->zero(ctx, gB, na4 * 4));
-        OP(be->maxpool2_backward(ctx, gB, gA, m->i4, n, ch[3], S4, S4));
-        OP(be->leaky_relu_backward(ctx, gB, m->a4, al, na4));
-    }
-    /* conv4 -> dp3 (gA) */
-    size_t np3 = N * ch[2] * S4 * S4;
-    OP(be->zero(ctx, gA, np3 * 4));
-    OP(be->conv3x3_backward(ctx, gA, GR(6), GR(7), gB, m->p3, PR(6), n, ch[2], ch[3], S4, S4));
-    if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL3), kp, np3));
-    /* pool3 -> da3 (gB) */
-    size_t na3 = N * ch[2] * S2 * S2;
-    if (m->fused) {
-        OP(be->maxpool2_lrelu_backward(ctx, gB, gA, m->i3, m->p3, al, n, ch[2], S2, S2));
-    } else {
-        OP(be->zero(ctx, gB, na3 * 4));
-        OP(be->maxpool2_backward(ctx, gB, gA, m->i3, n, ch[2], S2, S2));
-        OP(be->leaky_relu_backward(ctx, gB, m->a3, al, na3));
-    }
-    /* conv3 -> dp2 (gA) */
-    size_t np2 = N * ch[1] * S2 * S2;
-    OP(be->zero(ctx, gA, np2 * 4));
-    OP(be->conv3x3_backward(ctx, gA, GR(4), GR(5), gB, m->p2, PR(4), n, ch[1], ch[2], S2, S2));
-    if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL2), kp, np2));
-    /* pool2 -> da2 (gB) */
-    size_t na2 = N * ch[1] * S * S;
-    if (m->fused) {
-        OP(be->maxpool2_lrelu_backward(ctx, gB, gA, m->i2, m->p2, al, n, ch[1], S, S));
-    } else {
-        OP(be->zero(ctx, gB, na2 * 4));
-        OP(be->maxpool2_backward(ctx, gB, gA, m->i2, n, ch[1], S, S));
-        OP(be->leaky_relu_backward(ctx, gB, m->a2, al, na2));
-    }
-    /* conv2 -> da1 (gA) */
-    size_t na1 = N * ch[0] * S * S;
-    OP(be->zero(ctx, gA, na1 * 4));
-    OP(be->conv3x3_backward(ctx, gA, GR(2), GR(3), gB, m->a1, PR(2), n, ch[0], ch[1], S, S));
-    OP(be->leaky_relu_backward(ctx, gA, m->a1, al, na1));
+    /* pool4 -> da4 (gB), conv4 -> dp3 (gA), pool3 -> da3, conv3 -> dp2, pool2 -> da2 */
+    OP(pool_lrelu_back(m, gB, gA, m->i4, m->p4, m->a4, n, ch[3], S4));
+    OP(conv_back_drop(m, gA, 6, gB, m->p3, n, ch[2], ch[3], S4, drop ? L_POOL3 : 0));
+    OP(pool_lrelu_back(m, gB, gA, m->i3, m->p3, m->a3, n, ch[2], S2));
+    OP(conv_back_drop(m, gA, 4, gB, m->p2, n, ch[1], ch[2], S2, drop ? L_POOL2 : 0));
+    OP(pool_lrelu_back(m, gB, gA, m->i2, m->p2, m->a2, n, ch[1], S));
+    /* conv2 -> da1 (gA), through conv1's leaky ReLU */
+    OP(conv_back_drop(m, gA, 2, gB, m->a1, n, ch[0], ch[1], S, 0));
+    OP(be->leaky_relu_backward(ctx, gA, m->a1, al, N * ch[0] * S * S));
     /* conv1: weights only */
     OP(be->conv3x3_backward(ctx, NULL, GR(0), GR(1), gA, m->x, PR(0), n, 1, ch[0], S, S));
 #undef GR
