@@ -285,6 +285,33 @@ static uint64_t drop_key(const cxr_model *m, int layer) {
     return cxr_rng_key(m->seed, (uint64_t)m->t, (uint64_t)layer);
 }
 
+/* Forward of the 3x3 conv whose weight is tensor w (bias w + 1) on in (n,C,H,H), leaky ReLU,
+ * 2x2 max pool into pooled (n,K,H/2,H/2) with argmax idx, then, when drop_layer is not 0, that
+ * layer's dropout on pooled. The backend's fused slot when it has one (act, the full-size
+ * activation, is then not written), else the three ops with act (n,K,H,H) in between. */
+static cxr_status conv_pool_fwd(cxr_model *m, float *pooled, uint8_t *idx, float *act,
+                                const float *in, int w, int n, int C, int K, int H,
+                                int drop_layer) {
+    cxr_status st = CXR_OK;
+    const char *where = "forward";
+    cxr_backend *be = m->be;
+    const float al = m->cfg.alpha;
+    float *wt = T(m, CXR_BLOCK_PARAMS, w), *bias = T(m, CXR_BLOCK_PARAMS, w + 1);
+    if (m->fused) {
+        OP(be->conv3x3_lrelu_pool_forward(be->ctx, NULL, pooled, idx, in, wt, bias, al, n, C, K,
+                                          H, H));
+    } else {
+        OP(be->conv3x3_forward(be->ctx, act, in, wt, bias, n, C, K, H, H));
+        OP(be->leaky_relu_forward(be->ctx, act, act, al, (size_t)n * K * H * H));
+        OP(be->maxpool2_forward(be->ctx, pooled, idx, act, n, K, H, H));
+    }
+    if (drop_layer)
+        OP(be->dropout_apply(be->ctx, pooled, drop_key(m, drop_layer), m->cfg.keep_prob,
+                             (size_t)n * K * (H / 2) * (H / 2)));
+bail:
+    return st;
+}
+
 cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training) {
     cxr_status st = CXR_OK;
     const char *where = "forward";
@@ -299,37 +326,17 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training) 
         return cxr_set_error(CXR_E_ARG, "model forward: n = %d not in [1,%d]", n, c->batch_capacity);
     if (x) OP(be->upload(ctx, m->x, x, (size_t)n * S * S * sizeof(float)));
     const size_t N = (size_t)n;
+    /* conv1 + leaky ReLU (no pool), then conv2..conv4 each + leaky ReLU + pool + dropout */
     if (m->fused) {
         OP(be->conv3x3_lrelu_pool_forward(ctx, m->a1, NULL, NULL, m->x, T(m, 0, 0), T(m, 0, 1),
                                           al, n, 1, ch[0], S, S));
-        OP(be->conv3x3_lrelu_pool_forward(ctx, NULL, m->p2, m->i2, m->a1, T(m, 0, 2),
-                                          T(m, 0, 3), al, n, ch[0], ch[1], S, S));
     } else {
         OP(be->conv3x3_forward(ctx, m->a1, m->x, T(m, 0, 0), T(m, 0, 1), n, 1, ch[0], S, S));
         OP(be->leaky_relu_forward(ctx, m->a1, m->a1, al, N * ch[0] * S * S));
-        OP(be->conv3x3_forward(ctx, m->a2, m->a1, T(m, 0, 2), T(m, 0, 3), n, ch[0], ch[1], S, S));
-        OP(be->leaky_relu_forward(ctx, m->a2, m->a2, al, N * ch[1] * S * S));
-        OP(be->maxpool2_forward(ctx, m->p2, m->i2, m->a2, n, ch[1], S, S));
     }
-    if (drop) OP(be->dropout_apply(ctx, m->p2, drop_key(m, L_POOL2), kp, N * ch[1] * S2 * S2));
-    if (m->fused) {
-        OP(be->conv3x3_lrelu_pool_forward(ctx, NULL, m->p3, m->i3, m->p2, T(m, 0, 4),
-                                          T(m, 0, 5), al, n, ch[1], ch[2], S2, S2));
-    } else {
-        OP(be->conv3x3_forward(ctx, m->a3, m->p2, T(m, 0, 4), T(m, 0, 5), n, ch[1], ch[2], S2, S2));
-        OP(be->leaky_relu_forward(ctx, m->a3, m->a3, al, N * ch[2] * S2 * S2));
-        OP(be->maxpool2_forward(ctx, m->p3, m->i3, m->a3, n, ch[2], S2, S2));
-    }
-    if (drop) OP(be->dropout_apply(ctx, m->p3, drop_key(m, L_POOL3), kp, N * ch[2] * S4 * S4));
-    if (m->fused) {
-        OP(be->conv3x3_lrelu_pool_forward(ctx, NULL, m->p4, m->i4, m->p3, T(m, 0, 6),
-                                          T(m, 0, 7), al, n, ch[2], ch[3], S4, S4));
-    } else {
-        OP(be->conv3x3_forward(ctx, m->a4, m->p3, T(m, 0, 6), T(m, 0, 7), n, ch[2], ch[3], S4, S4));
-        OP(be->leaky_relu_forward(ctx, m->a4, m->a4, al, N * ch[3] * S4 * S4));
-        OP(be->maxpool2_forward(ctx, m->p4, m->i4, m->a4, n, ch[3], S4, S4));
-    }
-    if (drop) OP(be->dropout_apply(ctx, m->p4, drop_key(m, L_POOL4), kp, N * ch[3] * S8 * S8));
+    OP(conv_pool_fwd(m, m->p2, m->i2, m->a2, m->a1, 2, n, ch[0], ch[1], S, drop ? L_POOL2 : 0));
+    OP(conv_pool_fwd(m, m->p3, m->i3, m->a3, m->p2, 4, n, ch[1], ch[2], S2, drop ? L_POOL3 : 0));
+    OP(conv_pool_fwd(m, m->p4, m->i4, m->a4, m->p3, 6, n, ch[2], ch[3], S4, drop ? L_POOL4 : 0));
     const int flat = ch[3] * S8 * S8, d0 = c->dense[0], d1 = c->dense[1], C = c->n_classes;
     OP(be->dense_forward(ctx, m->h1, m->p4, T(m, 0, 8), T(m, 0, 9), n, flat, d0));
     OP(be->leaky_relu_forward(ctx, m->h1, m->h1, al, N * d0));
