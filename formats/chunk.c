@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "cxr_store.h"
 
@@ -51,6 +54,39 @@ static codec_tls *tls_get(void)
     return t;
 }
 
+#ifdef __SSE2__
+/* The sums of one vector block of 8K big-endian words (K <= 256), in the closed form above:
+ * lane l of the accumulators sees words i = 8k + l. a_l = sum_k x, and adding a to p after every
+ * step gives p_l = sum_k (K - k) x, so with m = 8K the weight m - i = 8(K - k) - l gives
+ *   S = sum_l a_l,  T = sum_l (8 p_l - l a_l).
+ * p_l <= 65535 * K(K+1)/2 < 2^32 for K <= 256, so the lanes never wrap. */
+static void fletcher_block_sse2(const uint8_t *data, uint32_t K, uint64_t *S, uint64_t *T)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i a0 = zero, a1 = zero, p0 = zero, p1 = zero;
+    for (uint32_t k = 0; k < K; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(data + 16 * (size_t)k));
+        v = _mm_or_si128(_mm_slli_epi16(v, 8), _mm_srli_epi16(v, 8)); /* big-endian words */
+        a0 = _mm_add_epi32(a0, _mm_unpacklo_epi16(v, zero));
+        a1 = _mm_add_epi32(a1, _mm_unpackhi_epi16(v, zero));
+        p0 = _mm_add_epi32(p0, a0);
+        p1 = _mm_add_epi32(p1, a1);
+    }
+    uint32_t a[8], p[8];
+    _mm_storeu_si128((__m128i *)a, a0);
+    _mm_storeu_si128((__m128i *)(a + 4), a1);
+    _mm_storeu_si128((__m128i *)p, p0);
+    _mm_storeu_si128((__m128i *)(p + 4), p1);
+    uint64_t s = 0, t = 0;
+    for (int l = 0; l < 8; l++) {
+        s += a[l];
+        t += 8 * (uint64_t)p[l] - (uint64_t)l * a[l];
+    }
+    *S = s;
+    *T = t;
+}
+#endif
+
 uint32_t cxr_fletcher32(const uint8_t *data, size_t len)
 {
     /* HDF5's definition: over big-endian 16-bit words x_0..x_{n-1} (an odd last byte is the
@@ -59,12 +95,24 @@ uint32_t cxr_fletcher32(const uint8_t *data, size_t len)
      * and, for a nonzero sum, in [1, 65535]; an all-zero input gives a = b = 0. So the result
      * is fixed by the true sums mod 65535, which we compute per block in closed form:
      *   a' = a + S,  b' = b + m*a + T,  S = sum x_i,  T = sum (m - i) x_i  (i < m)
-     * The inner loop has no carried dependency, so the compiler vectorizes it (the serial
-     * two-add chain ran at about 1 GB/s; profile of cxr-pack, 7.6% of its CPU). */
+     * Blocks of 2048 words go through SSE2 lanes (fletcher_block_sse2: about 4x the
+     * autovectorized scalar loop, which was 5.8% of cxr-pack's CPU on chest_xray); the rest
+     * through the scalar loop, whose carried-dependency-free body the compiler vectorizes too. */
     enum { BLOCK = 256 }; /* T < 256*257/2 * 65535 < 2^32 */
-    uint64_t A = 0, B = 0;
-    uint32_t any = 0;
+    uint64_t A = 0, B = 0, any = 0;
     size_t words = len / 2;
+#ifdef __SSE2__
+    while (words >= 8) {
+        uint32_t K = words / 8 > 256 ? 256 : (uint32_t)(words / 8), m = 8 * K;
+        uint64_t s, t;
+        fletcher_block_sse2(data, K, &s, &t);
+        B = (B + (uint64_t)m * A + t) % 65535u;
+        A = (A + s) % 65535u;
+        any |= s;
+        data += 2 * (size_t)m;
+        words -= m;
+    }
+#endif
     while (words) {
         uint32_t m = words > BLOCK ? BLOCK : (uint32_t)words, s = 0, t = 0;
         for (uint32_t i = 0; i < m; i++) {

@@ -106,7 +106,7 @@ static uint32_t fletcher32_serial(const uint8_t *data, size_t len)
 
 static void check_fletcher_against_serial(void)
 {
-    enum { MAXLEN = 5000 };
+    enum { MAXLEN = 40000 };
     uint8_t *d = malloc(MAXLEN);
     REQUIRE(d);
     uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -117,7 +117,10 @@ static void check_fletcher_against_serial(void)
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             d[i] = pattern == 0 ? (uint8_t)x : pattern == 2 ? 0xff : 0;
         }
-        const size_t lens[] = {0, 1, 2, 3, 511, 512, 513, 719, 720, 721, 1023, 4999, 5000};
+        /* ... and around the 2048-word vector blocks and their 8-word steps */
+        const size_t lens[] = {0,    1,    2,    3,    15,   16,   17,    31,    511,   512,  513,
+                               719,  720,  721,  1023, 4095, 4096, 4097,  4111,  4112,  4113, 4999,
+                               5000, 8191, 8192, 8208, 8209, 12303, 20000, 39999, 40000};
         for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
             size_t n = lens[k];
             if (pattern == 3 && n) d[n - 1] = 1;
