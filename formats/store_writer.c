@@ -1,6 +1,7 @@
 /* store_writer.c: writes a cxr store (specs/store.md) into "<path>.tmp.<pid>" and renames it
  * into place on finish. Chunks arrive already encoded (cxr_chunk_encode, worker threads) and
  * go to disk unchanged through H5Dwrite_chunk; this file is the single HDF5 thread. */
+#define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -19,6 +20,7 @@ struct cxr_store_writer {
     int n_classes;
     char **class_names;
     hid_t file, dcpl_notime, gcpl_notime;
+    int sync_fd;                   /* read-only fd on tmp, to start writeback early; -1: none */
     int finished;
     /* current split */
     char split[8];
@@ -91,6 +93,7 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
     w = calloc(1, sizeof *w);
     if (!w) CXR_THROW(CXR_E_NOMEM, "%s: writer", path);
     w->file = w->dcpl_notime = w->gcpl_notime = w->group = w->images = -1;
+    w->sync_fd = -1;
     w->opt = *opt;
     w->n_classes = n_classes;
     w->path = strdup(path);
@@ -130,6 +133,7 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
         st = cxr_h5_error(CXR_E_IO, w->tmp, "cannot create the store's temporary file");
         goto bail;
     }
+    w->sync_fd = open(w->tmp, O_RDONLY | O_CLOEXEC); /* optional: see start_writeback */
     if (cxr_h5_write_strings(w->file, "class_names", (const char *const *)w->class_names,
                              n_classes, w->dcpl_notime) < 0) {
         st = cxr_h5_error(CXR_E_HDF5, w->tmp, "writing class_names");
@@ -208,6 +212,19 @@ static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
     return 1;
 }
 
+/* Ask the kernel to start writing the chunks out now (asynchronously) rather than all at once
+ * in finish's fsync: the writeback work then overlaps the packing instead of following it (on
+ * a 1.1 GB store, the final fsync was ~0.2 s with one core busy and the other idle). Advisory:
+ * errors are ignored, fsync still decides. */
+static void start_writeback(const cxr_store_writer *w)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (w->sync_fd >= 0) (void)sync_file_range(w->sync_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)w;
+#endif
+}
+
 cxr_status cxr_store_writer_put_chunk(cxr_store_writer *w, const uint8_t *raw, size_t raw_size,
                                       int n, const int32_t *labels, const char *const *paths)
 {
@@ -273,6 +290,7 @@ cxr_status cxr_store_writer_put_chunk(cxr_store_writer *w, const uint8_t *raw, s
     }
     w->n_shards++;
     if (n < shard) w->last_partial = 1;
+    start_writeback(w);
 bail:
     return st;
 }
@@ -500,6 +518,7 @@ void cxr_store_writer_destroy(cxr_store_writer *w)
     if (w->images >= 0) H5Dclose(w->images);
     if (w->group >= 0) H5Gclose(w->group);
     if (w->file >= 0) H5Fclose(w->file);
+    if (w->sync_fd >= 0) close(w->sync_fd);
     if (w->dcpl_notime >= 0) H5Pclose(w->dcpl_notime);
     if (w->gcpl_notime >= 0) H5Pclose(w->gcpl_notime);
     H5Eclear2(H5E_DEFAULT);
