@@ -13,6 +13,9 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#ifdef __SSSE3__
+#include <tmmintrin.h>
+#endif
 
 #include "cxr_store.h"
 
@@ -162,46 +165,68 @@ static uint32_t get_le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
-                            const float *images, int n, int shard, int size, int level)
+size_t cxr_chunk_bytes(int shard, int size) { return (size_t)shard * size * size * 4; }
+
+/* HDF5 shuffle, element size 4, of one image into slot `slot` of a shuffled chunk: byte j of
+ * pixel e goes to plane j (planes are shard*px bytes apart), position slot*px + e. */
+void cxr_chunk_shuffle_image(uint8_t *shuf, int shard, int size, int slot, const float *image)
+{
+    const size_t px = (size_t)size * (size_t)size, plane = px * (size_t)shard;
+    const uint8_t *src = (const uint8_t *)image;
+    uint8_t *p0 = shuf + (size_t)slot * px, *p1 = p0 + plane, *p2 = p1 + plane, *p3 = p2 + plane;
+    size_t i = 0;
+#ifdef __SSSE3__
+    /* 16 pixels per step: pshufb gathers each 4-pixel vector's bytes by plane (4 bytes of
+     * plane 0, then plane 1, ...), then a 4x4 transpose of those 32-bit groups gives 16 bytes
+     * of each plane. Same bytes as the scalar loop, 1/4 the instructions. */
+    const __m128i by_plane = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (; i + 16 <= px; i += 16) {
+        __m128i a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i)), by_plane);
+        __m128i b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i + 16)), by_plane);
+        __m128i c = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i + 32)), by_plane);
+        __m128i d = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i + 48)), by_plane);
+        __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
+        __m128i cd0 = _mm_unpacklo_epi32(c, d), cd1 = _mm_unpackhi_epi32(c, d);
+        _mm_storeu_si128((__m128i *)(p0 + i), _mm_unpacklo_epi64(ab0, cd0));
+        _mm_storeu_si128((__m128i *)(p1 + i), _mm_unpackhi_epi64(ab0, cd0));
+        _mm_storeu_si128((__m128i *)(p2 + i), _mm_unpacklo_epi64(ab1, cd1));
+        _mm_storeu_si128((__m128i *)(p3 + i), _mm_unpackhi_epi64(ab1, cd1));
+    }
+#endif
+    for (; i < px; i++) {
+        p0[i] = src[4 * i];
+        p1[i] = src[4 * i + 1];
+        p2[i] = src[4 * i + 2];
+        p3[i] = src[4 * i + 3];
+    }
+}
+
+void cxr_chunk_move_image(uint8_t *dst, int to, const uint8_t *src, int from, int shard, int size)
+{
+    const size_t px = (size_t)size * (size_t)size, plane = px * (size_t)shard;
+    for (int j = 0; j < 4; j++)
+        memmove(dst + j * plane + (size_t)to * px, src + j * plane + (size_t)from * px, px);
+}
+
+cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out_size,
+                                     uint8_t *shuf, int n, int shard, int size, int level)
 {
     cxr_status st = CXR_OK;
-    if (!out || !out_cap || !out_size || (!images && n > 0) || shard < 1 || size < 1 || n < 0 ||
-        n > shard)
+    if (!out || !out_cap || !out_size || !shuf || shard < 1 || size < 1 || n < 0 || n > shard)
         CXR_THROW(CXR_E_ARG, "cxr_chunk_encode: bad arguments (n=%d shard=%d size=%d)", n, shard,
                   size);
     if (level > ZSTD_maxCLevel() || level < ZSTD_minCLevel())
         CXR_THROW(CXR_E_ARG, "cxr_chunk_encode: zstd level %d outside [%d, %d]", level,
                   ZSTD_minCLevel(), ZSTD_maxCLevel());
-    size_t per_image = (size_t)size * (size_t)size;
-    size_t elems = per_image * (size_t)shard;
-    size_t nbytes = elems * 4;
+    const size_t px = (size_t)size * (size_t)size, plane = px * (size_t)shard;
+    const size_t nbytes = 4 * plane;
     codec_tls *t = tls_get();
     if (!t) CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: no per-thread codec state");
-    if (t->shuf_cap < nbytes) {
-        uint8_t *p = realloc(t->shuf, nbytes);
-        if (!p) CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: %zu bytes", nbytes);
-        t->shuf = p;
-        t->shuf_cap = nbytes;
-    }
     if (!t->cctx && !(t->cctx = ZSTD_createCCtx()))
         CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: ZSTD_createCCtx failed");
-
-    /* HDF5 shuffle, element size 4: byte j of element e goes to plane j, position e. Only
-     * the n real images are read; the padding rows are zero, and a zero element shuffles to
-     * zero in every plane, so those plane tails are simply cleared. */
-    size_t real = per_image * (size_t)n;
-    {
-        const uint8_t *src = (const uint8_t *)images;
-        uint8_t *p[4] = {t->shuf, t->shuf + elems, t->shuf + 2 * elems, t->shuf + 3 * elems};
-        for (size_t i = 0; i < real; i++) {
-            p[0][i] = src[4 * i];
-            p[1][i] = src[4 * i + 1];
-            p[2][i] = src[4 * i + 2];
-            p[3][i] = src[4 * i + 3];
-        }
-        for (int j = 0; j < 4; j++) memset(p[j] + real, 0, elems - real);
-    }
+    /* The padding rows are zero, and a zero element shuffles to zero in every plane, so each
+     * plane's tail after the n real images is cleared. */
+    for (int j = 0; j < 4; j++) memset(shuf + j * plane + (size_t)n * px, 0, (size_t)(shard - n) * px);
 
     size_t bound = ZSTD_compressBound(nbytes) + 4;
     if (!*out || *out_cap < bound) {
@@ -212,11 +237,34 @@ cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
     }
     /* ZSTD_compressCCtx resets the context's parameters to `level` with defaults: the same
      * frame ZSTD_compress (the HDF5 filter) produces, content size included. */
-    size_t got = ZSTD_compressCCtx(t->cctx, *out, *out_cap - 4, t->shuf, nbytes, level);
+    size_t got = ZSTD_compressCCtx(t->cctx, *out, *out_cap - 4, shuf, nbytes, level);
     if (ZSTD_isError(got))
         CXR_THROW(CXR_E_COMPRESS, "cxr_chunk_encode: zstd: %s", ZSTD_getErrorName(got));
     put_le32(*out + got, cxr_fletcher32(*out, got));
     *out_size = got + 4;
+bail:
+    return st;
+}
+
+cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
+                            const float *images, int n, int shard, int size, int level)
+{
+    cxr_status st = CXR_OK;
+    if (!out || !out_cap || !out_size || (!images && n > 0) || shard < 1 || size < 1 || n < 0 ||
+        n > shard)
+        CXR_THROW(CXR_E_ARG, "cxr_chunk_encode: bad arguments (n=%d shard=%d size=%d)", n, shard,
+                  size);
+    size_t nbytes = cxr_chunk_bytes(shard, size), px = (size_t)size * (size_t)size;
+    codec_tls *t = tls_get();
+    if (!t) CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: no per-thread codec state");
+    if (t->shuf_cap < nbytes) {
+        uint8_t *p = realloc(t->shuf, nbytes);
+        if (!p) CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: %zu bytes", nbytes);
+        t->shuf = p;
+        t->shuf_cap = nbytes;
+    }
+    for (int i = 0; i < n; i++) cxr_chunk_shuffle_image(t->shuf, shard, size, i, images + i * px);
+    CXR_TRY(cxr_chunk_encode_shuffled(out, out_cap, out_size, t->shuf, n, shard, size, level));
 bail:
     return st;
 }

@@ -39,6 +39,18 @@ cxr_status cxr_zstd_filter_register(void);
  * *out_cap updated; *out_size receives the chunk's byte size. */
 cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
                             const float *images, int n, int shard, int size, int level);
+/* The same, in two steps, for a producer that shuffles each image into place while it is still
+ * in cache (cxr-pack): a shuffled chunk is cxr_chunk_bytes(shard, size) bytes, plane j (byte j
+ * of every float) at j*shard*size*size, image slot k at k*size*size inside each plane.
+ * cxr_chunk_shuffle_image puts one image into a slot; cxr_chunk_move_image moves a slot
+ * (between chunks or within one; the two slots must not be the same memory);
+ * cxr_chunk_encode_shuffled zeroes the slots [n, shard) in place and encodes: the output equals
+ * cxr_chunk_encode's for the same images. */
+size_t cxr_chunk_bytes(int shard, int size);
+void cxr_chunk_shuffle_image(uint8_t *shuf, int shard, int size, int slot, const float *image);
+void cxr_chunk_move_image(uint8_t *dst, int to, const uint8_t *src, int from, int shard, int size);
+cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out_size,
+                                     uint8_t *shuf, int n, int shard, int size, int level);
 /* Decode a raw chunk (as stored on disk) into out[shard*size*size]: verify the Fletcher32,
  * zstd-decompress into scratch (>= shard*size*size*4 bytes), unshuffle into out.
  * CXR_E_CHECKSUM on a bad checksum, CXR_E_FORMAT on a bad frame or size. */

@@ -1,11 +1,30 @@
-/* pack.c: the cxr-pack pipeline (cxr_pack_run): per split, read + decode + preprocess a window
- * of inputs on OpenMP workers, drop the inputs that failed, cut the survivors into whole shards
- * (a partial shard carries over to the next window), compress the shards in parallel, and write
- * them in order from the calling thread, the only one that ever calls HDF5. The chunks of one
- * window are written by the calling thread while the workers decode the next window.
+/* pack.c: the cxr-pack pipeline (cxr_pack_run).
+ *
+ * The survivors of a split get positions 0, 1, 2... in plan order (skipped inputs get none);
+ * position p is slot p % S of the split's chunk p / S. Chunks are built in a ring of shuffled
+ * chunk buffers (cxr_chunk_shuffle_image): a worker that has preprocessed an image shuffles it
+ * into its slot while it is still in cache, and a full chunk is then already the zstd input.
+ *
+ * Work goes in rounds, one OpenMP parallel region each. Round r decodes window r (W shards of
+ * plan items, largest file first), placing item j of the window at position pos + j; in the
+ * same region the chunks completed by round r-1 are compressed (they head the work list), and
+ * the calling thread, the only one that ever calls HDF5, first writes the chunks compressed in
+ * round r-1. After the region the window's failures are dropped, in plan order: later
+ * survivors move down to close the gaps (rare). The chunks now complete, and at the end of a
+ * split its partial last chunk, are queued for the next round. Splits follow one another with
+ * no pause (the first round of a split compresses the last chunks of the previous one; the
+ * writer opens a split when its first chunk arrives), and two rounds without decoding finish.
+ *
+ * Ring: chunks are numbered across splits; chunk g uses buffer g % R and compressed buffer
+ * out[g % R]. A round fills chunks [g0, g0 + W] (g0 holds the position it starts at),
+ * compresses chunks completed by the previous round, all >= g0 - W - 1 (>= g0 - W inside a
+ * split; a new split starts at the chunk after the previous one's last), and writes chunks
+ * compressed by the previous round, whose compressed bytes sit next to those: each set spans
+ * at most 2W+2 numbers, so R = 2W+2 buffers never collide. ring_owner checks it at run time.
+ * A queued chunk carries its own copy of its slots' plan items for the writer.
  *
  * The output depends only on the plan and the store options: every chunk but the last of a
- * split holds exactly `shard` images, whatever the thread count or window size.
+ * split holds exactly S images, whatever the thread count or window size.
  */
 #include "cxr_pack.h"
 
@@ -26,6 +45,7 @@ typedef struct {
     cxr_decoder *dec;
     uint8_t *file;
     size_t file_cap;
+    float *img;      /* one preprocessed image, shuffled into its slot right after */
 } worker;
 
 typedef struct {
@@ -35,10 +55,10 @@ typedef struct {
 } slot_result;
 
 typedef struct {
-    uint8_t *buf;
-    size_t cap, size;
-    int n;           /* images in the chunk */
-    int64_t first;   /* index into the image-index array of its first image */
+    int64_t g;       /* chunk number (across splits) */
+    int si;          /* its split */
+    int n;           /* images in it */
+    int64_t *idx;    /* [S] plan item of each image, copied when queued */
     cxr_status st;
     char err[256];
 } chunk_job;
@@ -48,20 +68,22 @@ typedef struct {
     const cxr_pack_options *opt;
     cxr_pack_summary *sum;
     cxr_store_writer *w;
-    int T, W, S, side;
-    size_t px;              /* pixels per image */
-    float *img;             /* (W+1)*S images */
-    int64_t *idx;           /* plan item of each buffered image, (W+1)*S */
+    int T, W, R, S, side;
+    size_t px, chunk_bytes;
+    uint8_t **ring;         /* R shuffled chunks */
+    int64_t *ring_owner;    /* R: chunk number held, -1 none */
+    int64_t *ring_idx;      /* R*S: plan item in each slot (split << 40 | item) */
+    uint8_t **out;          /* R compressed chunks */
+    size_t *out_cap, *out_size;
+    chunk_job *enc, *wr;    /* W+1 each: to compress / to write in the next round */
+    int n_enc, n_wr;
+    int wsplit;             /* split open in the writer (-1: none yet) */
     slot_result *res;       /* W*S */
-    worker *wk;             /* T */
-    chunk_job *job;         /* W */
-    int n_pending;          /* encoded chunks waiting to be written */
-    int32_t *labels;        /* S */
-    const char **paths;     /* S */
-    /* chunk labels/paths are taken from this copy of idx, made when the chunks were cut */
-    int64_t *pend_idx;      /* W*S */
     int64_t *order;         /* W*S: decode order inside a window, largest file first */
     uint64_t *fsize;        /* W*S: file size of each window slot (0 if stat fails) */
+    worker *wk;             /* T */
+    int32_t *labels;        /* S */
+    const char **paths;     /* S */
     double t0;
     int64_t done_all, total_all, done_split;
 } pack_ctx;
@@ -138,48 +160,6 @@ done:
     return ok;
 }
 
-/* Write the encoded chunks of the previous window, in order (calling thread only). */
-static cxr_status write_pending(pack_ctx *c)
-{
-    cxr_status st = CXR_OK;
-    const cxr_pack_split *sp = NULL;
-    for (int k = 0; k < c->n_pending; k++) {
-        chunk_job *j = &c->job[k];
-        if (interrupted(c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
-        for (int i = 0; i < j->n; i++) {
-            int64_t it = c->pend_idx[j->first + i];
-            sp = &c->plan->splits[it >> 40];
-            const cxr_pack_item *item = &sp->items[it & ((1ll << 40) - 1)];
-            c->labels[i] = item->label;
-            c->paths[i] = item->rel;
-        }
-        CXR_TRY(cxr_store_writer_put_chunk(c->w, j->buf, j->size, j->n, c->labels, c->paths));
-        c->sum->stored_bytes += j->size;
-    }
-bail:
-    c->n_pending = 0;
-    return st;
-}
-
-/* Encode chunks [0, n_jobs) in parallel; they become the pending chunks. */
-static cxr_status encode_chunks(pack_ctx *c, int n_jobs, int64_t n_images)
-{
-    const int level = c->opt->store.zstd_level;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(c->T)
-    for (int k = 0; k < n_jobs; k++) {
-        chunk_job *j = &c->job[k];
-        j->st = cxr_chunk_encode(&j->buf, &j->cap, &j->size, c->img + (size_t)j->first * c->px,
-                                 j->n, c->S, c->side, level);
-        if (j->st != CXR_OK) snprintf(j->err, sizeof j->err, "%s", cxr_last_error());
-    }
-    for (int k = 0; k < n_jobs; k++)
-        if (c->job[k].st != CXR_OK)
-            return cxr_set_error(c->job[k].st, "compressing shard: %s", c->job[k].err);
-    memcpy(c->pend_idx, c->idx, (size_t)n_images * sizeof *c->idx);
-    c->n_pending = n_jobs;
-    return CXR_OK;
-}
-
 static void report(pack_ctx *c, int si, int64_t total, int split_done)
 {
     if (!c->opt->on_progress) return;
@@ -202,78 +182,168 @@ static cxr_status skip(pack_ctx *c, const char *split, const char *shown, const 
     return cxr_store_writer_add_skipped(c->w, split, rel, reason);
 }
 
-static cxr_status pack_split(pack_ctx *c, int si)
+/* Make split si the writer's open split, ending and beginning the splits in between (a split
+ * with no chunk still gets its datasets). Calling thread only. */
+static cxr_status writer_reach(pack_ctx *c, int si)
+{
+    cxr_status st = CXR_OK;
+    while (c->wsplit < si) {
+        if (c->wsplit >= 0) CXR_TRY(cxr_store_writer_end_split(c->w));
+        c->wsplit++;
+        const cxr_pack_split *sp = &c->plan->splits[c->wsplit];
+        CXR_TRY(cxr_store_writer_begin_split(c->w, sp->name, sp->n));
+    }
+bail:
+    return st;
+}
+
+static uint8_t *ring_chunk(pack_ctx *c, int64_t g) { return c->ring[g % c->R]; }
+static int64_t *ring_slots(pack_ctx *c, int64_t g) { return c->ring_idx + (g % c->R) * c->S; }
+
+/* Write the chunks compressed in the previous round, in order (calling thread only). */
+static cxr_status write_pending(pack_ctx *c)
+{
+    cxr_status st = CXR_OK;
+    for (int k = 0; k < c->n_wr; k++) {
+        const chunk_job *j = &c->wr[k];
+        if (interrupted(c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
+        CXR_TRY(writer_reach(c, j->si));
+        const int64_t *slot = j->idx;
+        for (int i = 0; i < j->n; i++) {
+            const cxr_pack_split *sp = &c->plan->splits[slot[i] >> 40];
+            const cxr_pack_item *item = &sp->items[slot[i] & ((1ll << 40) - 1)];
+            c->labels[i] = item->label;
+            c->paths[i] = item->rel;
+        }
+        size_t r = (size_t)(j->g % c->R);
+        CXR_TRY(cxr_store_writer_put_chunk(c->w, c->out[r], c->out_size[r], j->n, c->labels,
+                                           c->paths));
+        c->sum->stored_bytes += c->out_size[r];
+    }
+bail:
+    c->n_wr = 0;
+    return st;
+}
+
+/* One round: write the pending chunks (calling thread), compress the queued ones and decode
+ * the window [i0, i0 + B) of split si into positions pos.. of chunks numbered from g_base. */
+static cxr_status round_run(pack_ctx *c, int si, int64_t i0, int64_t B, int64_t g_base,
+                            int64_t pos)
+{
+    cxr_status st = CXR_OK;
+    const cxr_pack_split *sp = si >= 0 ? &c->plan->splits[si] : NULL;
+    const cxr_preprocess_params *pp = &c->opt->store.pp;
+    const int level = c->opt->store.zstd_level, n_enc = c->n_enc;
+    volatile int stop = 0; /* set by the writing thread if a write fails */
+    cxr_status wst = CXR_OK;
+    char werr[512] = "";
+
+    /* Decode the largest files first: a big (often progressive) JPEG taken last would leave
+     * the other threads idle at the end of the round. Results go to their slot by index, so
+     * the order changes nothing in the output. */
+    for (int64_t j = 0; j < B; j++) {
+        struct stat sb;
+        c->fsize[j] = stat(sp->items[i0 + j].path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        c->order[j] = j;
+    }
+    for (int64_t a = 1; a < B; a++) { /* insertion sort, stable: windows are small */
+        int64_t v = c->order[a], b = a;
+        for (; b > 0 && c->fsize[c->order[b - 1]] < c->fsize[v]; b--) c->order[b] = c->order[b - 1];
+        c->order[b] = v;
+    }
+    /* the chunks this window fills change hands now: none may still be waiting to be compressed */
+    for (int64_t g = g_base + pos / c->S; B && g <= g_base + (pos + B - 1) / c->S; g++) {
+        int64_t o = c->ring_owner[g % c->R];
+        if (o != g) {
+            for (int k = 0; k < n_enc; k++)
+                if (c->enc[k].g == o)
+                    CXR_THROW(CXR_E_INTERNAL, "pack ring: chunk %lld would overwrite chunk %lld",
+                              (long long)g, (long long)o);
+            c->ring_owner[g % c->R] = g;
+        }
+    }
+    for (int k = 0; k < n_enc; k++) /* compressed bytes: out[g % R] */
+        for (int q = 0; q < c->n_wr; q++)
+            if (c->enc[k].g % c->R == c->wr[q].g % c->R)
+                CXR_THROW(CXR_E_INTERNAL, "pack ring: chunk %lld would overwrite chunk %lld",
+                          (long long)c->enc[k].g, (long long)c->wr[q].g);
+
+#pragma omp parallel num_threads(c->T)
+    {
+        int t = omp_get_thread_num();
+        /* the calling thread writes the previous round's chunks, then joins the work */
+        if (t == 0 && c->n_wr) {
+            wst = write_pending(c);
+            if (wst != CXR_OK) {
+                snprintf(werr, sizeof werr, "%s", cxr_last_error());
+                stop = 1;
+            }
+        }
+        worker *wk = &c->wk[t];
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t q = 0; q < n_enc + B; q++) {
+            if (q < n_enc) { /* compress a queued chunk */
+                chunk_job *jb = &c->enc[q];
+                size_t r = (size_t)(jb->g % c->R);
+                jb->st = cxr_chunk_encode_shuffled(&c->out[r], &c->out_cap[r], &c->out_size[r],
+                                                   c->ring[r], jb->n, c->S, c->side, level);
+                if (jb->st != CXR_OK) snprintf(jb->err, sizeof jb->err, "%s", cxr_last_error());
+                continue;
+            }
+            int64_t j = c->order[q - n_enc];
+            slot_result *r = &c->res[j];
+            r->ok = 0;
+            r->bytes = 0;
+            if (stop || interrupted(c)) {
+                snprintf(r->reason, sizeof r->reason, "interrupted");
+                continue;
+            }
+            const cxr_pack_item *item = &sp->items[i0 + j];
+            size_t len = 0;
+            if (!read_file(wk, item->path, &len, r->reason, sizeof r->reason)) continue;
+            r->bytes = len;
+            if (cxr_preprocess_jpeg(wk->dec, pp, wk->file, len, wk->img) != CXR_OK) {
+                snprintf(r->reason, sizeof r->reason, "%s", cxr_last_error());
+                continue;
+            }
+            int64_t p = pos + j;
+            cxr_chunk_shuffle_image(ring_chunk(c, g_base + p / c->S), c->S, c->side,
+                                    (int)(p % c->S), wk->img);
+            r->ok = 1;
+        }
+    }
+    if (wst != CXR_OK) CXR_THROW(wst, "%s", werr);
+    for (int k = 0; k < n_enc; k++)
+        if (c->enc[k].st != CXR_OK)
+            CXR_THROW(c->enc[k].st, "compressing shard %lld: %s", (long long)c->enc[k].g,
+                      c->enc[k].err);
+    if (interrupted(c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
+    /* what was compressed is written next round */
+    chunk_job *t = c->wr;
+    c->wr = c->enc;
+    c->n_wr = n_enc;
+    c->enc = t;
+    c->n_enc = 0;
+bail:
+    return st;
+}
+
+/* Decode split si in windows; queue its chunks as they fill. *g_next: the first chunk number
+ * of this split on entry, of the next one on return. */
+static cxr_status pack_split(pack_ctx *c, int si, int64_t *g_next)
 {
     cxr_status st = CXR_OK;
     const cxr_pack_split *sp = &c->plan->splits[si];
-    const int64_t window = (int64_t)c->W * c->S;
-    int64_t carry = 0;   /* images buffered at the front of img, fewer than S */
+    const int64_t window = (int64_t)c->W * c->S, g_base = *g_next;
+    int64_t pos = 0, queued = 0; /* survivors placed; chunks queued */
 
-    CXR_TRY(cxr_store_writer_begin_split(c->w, sp->name, sp->n));
     c->done_split = 0;
     for (int64_t i0 = 0; i0 < sp->n; i0 += window) {
         int64_t B = sp->n - i0 < window ? sp->n - i0 : window;
-        float *dst = c->img + (size_t)carry * c->px;
-        volatile int stop = 0;  /* set by the writing thread if a write fails */
-        cxr_status wst = CXR_OK;
-        char werr[512] = "";
-        const cxr_preprocess_params *pp = &c->opt->store.pp;
-        /* Decode the largest files first: a big (often progressive) JPEG taken last would leave
-         * the other threads idle at the end of the window. Results go to their slot by index,
-         * so the order changes nothing in the output. */
-        for (int64_t j = 0; j < B; j++) {
-            struct stat sb;
-            c->fsize[j] = stat(sp->items[i0 + j].path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-            c->order[j] = j;
-        }
-        for (int64_t a = 1; a < B; a++) { /* insertion sort, stable: windows are small */
-            int64_t v = c->order[a], b = a;
-            for (; b > 0 && c->fsize[c->order[b - 1]] < c->fsize[v]; b--) c->order[b] = c->order[b - 1];
-            c->order[b] = v;
-        }
-#pragma omp parallel num_threads(c->T)
-        {
-            int t = omp_get_thread_num();
-            /* the calling thread writes the previous window's chunks, then joins the decoding */
-            if (t == 0 && c->n_pending) {
-                wst = write_pending(c);
-                if (wst != CXR_OK) {
-                    snprintf(werr, sizeof werr, "%s", cxr_last_error());
-                    stop = 1;
-                }
-            }
-            worker *wk = &c->wk[t];
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t q = 0; q < B; q++) {
-                int64_t j = c->order[q];
-                slot_result *r = &c->res[j];
-                r->ok = 0;
-                r->bytes = 0;
-                if (stop || interrupted(c)) {
-                    snprintf(r->reason, sizeof r->reason, "interrupted");
-                    continue;
-                }
-                const cxr_pack_item *item = &sp->items[i0 + j];
-                size_t len = 0;
-                if (!read_file(wk, item->path, &len, r->reason, sizeof r->reason)) continue;
-                r->bytes = len;
-                cxr_status ps = cxr_preprocess_jpeg(wk->dec, pp, wk->file, len,
-                                                    dst + (size_t)j * c->px);
-                if (ps != CXR_OK) {
-                    snprintf(r->reason, sizeof r->reason, "%s", cxr_last_error());
-                    continue;
-                }
-                r->ok = 1;
-            }
-        }
-        if (wst != CXR_OK) {
-            st = cxr_set_error(wst, "%s", werr);
-            goto bail;
-        }
-        if (interrupted(c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
+        CXR_TRY(round_run(c, si, i0, B, g_base, pos));
 
-        /* drop the failures (in plan order), keeping the survivors contiguous after the carry */
-        int64_t n = carry;
+        /* drop the failures (in plan order), moving later survivors down */
+        int64_t n = pos;
         for (int64_t j = 0; j < B; j++) {
             const cxr_pack_item *item = &sp->items[i0 + j];
             c->sum->input_bytes += c->res[j].bytes;
@@ -281,46 +351,36 @@ static cxr_status pack_split(pack_ctx *c, int si)
                 CXR_TRY(skip(c, sp->name, item->path, item->rel, c->res[j].reason));
                 continue;
             }
-            if (n != carry + j)
-                memcpy(c->img + (size_t)n * c->px, dst + (size_t)j * c->px, c->px * sizeof(float));
-            c->idx[n] = ((int64_t)si << 40) | (i0 + j);
+            int64_t from = pos + j;
+            if (n != from)
+                cxr_chunk_move_image(ring_chunk(c, g_base + n / c->S), (int)(n % c->S),
+                                     ring_chunk(c, g_base + from / c->S), (int)(from % c->S),
+                                     c->S, c->side);
+            ring_slots(c, g_base + n / c->S)[n % c->S] = ((int64_t)si << 40) | (i0 + j);
             if (item->label >= 0 && item->label < 64) c->sum->images[si][item->label]++;
             n++;
         }
-        c->sum->packed += n - carry;
+        c->sum->packed += n - pos;
+        pos = n;
         c->done_split += B;
         c->done_all += B;
 
-        /* whole shards go to the encoder, the rest carries over; in the split's last window
-         * the partial shard is encoded with the others, in parallel */
+        /* full chunks are queued; at the end of the split, the partial one too */
         int last = i0 + B == sp->n;
-        int n_jobs = (int)(last ? (n + c->S - 1) / c->S : n / c->S);
-        for (int k = 0; k < n_jobs; k++) {
-            int64_t first = (int64_t)k * c->S;
-            c->job[k].n = (int)(n - first < c->S ? n - first : c->S);
-            c->job[k].first = first;
+        while ((queued + 1) * c->S <= pos || (last && queued * c->S < pos)) {
+            int64_t left = pos - queued * c->S;
+            chunk_job *jb = &c->enc[c->n_enc++];
+            jb->g = g_base + queued;
+            jb->si = si;
+            jb->n = (int)(left < c->S ? left : c->S);
+            memcpy(jb->idx, ring_slots(c, jb->g), (size_t)jb->n * sizeof *jb->idx);
+            queued++;
         }
-        int64_t n_enc = last ? n : (int64_t)(n / c->S) * c->S;
-        if (n_jobs) CXR_TRY(encode_chunks(c, n_jobs, n_enc));
-        carry = n - n_enc;
-        if (carry && n_enc) {
-            memmove(c->img, c->img + (size_t)n_enc * c->px, (size_t)carry * c->px * sizeof(float));
-            memmove(c->idx, c->idx + n_enc, (size_t)carry * sizeof *c->idx);
-        }
-        report(c, si, sp->n, 0);
+        report(c, si, sp->n, last);
     }
-    CXR_TRY(write_pending(c));
-    if (carry) {
-        c->job[0].n = (int)carry;
-        c->job[0].first = 0;
-        CXR_TRY(encode_chunks(c, 1, carry));
-        CXR_TRY(write_pending(c));
-    }
-    if (interrupted(c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
-    CXR_TRY(cxr_store_writer_end_split(c->w));
-    report(c, si, sp->n, 1);
+    if (sp->n == 0) report(c, si, 0, 1);
+    *g_next = g_base + queued;
 bail:
-    c->n_pending = 0;
     return st;
 }
 
@@ -328,17 +388,19 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
                         cxr_pack_summary *sum)
 {
     cxr_status st = CXR_OK;
-    pack_ctx c = {.plan = plan, .opt = opt, .sum = sum};
+    pack_ctx c = {.plan = plan, .opt = opt, .sum = sum, .wsplit = -1};
     memset(sum, 0, sizeof *sum);
     c.t0 = now_s();
     c.T = opt->threads > 0 ? opt->threads : 1;
-    c.W = opt->window > 0 ? opt->window : (2 * c.T < 16 ? 2 * c.T : 16);
+    c.W = opt->window > 0 ? opt->window : (c.T < 6 ? c.T : 6);
+    c.R = 2 * c.W + 2;
     c.S = opt->store.shard;
     c.side = opt->store.pp.size;
     if (c.S < 1 || c.S > 1 << 16) CXR_THROW(CXR_E_ARG, "shard size %d out of range", c.S);
     if (c.side < 1 || c.side > 4096) CXR_THROW(CXR_E_ARG, "image size %d out of range", c.side);
     if (plan->n_splits < 1 || plan->n_splits > 3) CXR_THROW(CXR_E_ARG, "plan has %d splits", plan->n_splits);
     c.px = (size_t)c.side * (size_t)c.side;
+    c.chunk_bytes = cxr_chunk_bytes(c.S, c.side);
     for (int s = 0; s < plan->n_splits; s++) c.total_all += plan->splits[s].n;
 
     /* a planning skip under --strict fails before anything is created */
@@ -349,21 +411,37 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
         CXR_THROW(CXR_E_DECODE, "%s: %s (--strict: stopping at the first skip)", k->path, k->reason);
     }
 
-    size_t slots = (size_t)(c.W + 1) * (size_t)c.S;
-    c.img = malloc(slots * c.px * sizeof(float));
-    c.idx = malloc(slots * sizeof *c.idx);
-    c.pend_idx = malloc(slots * sizeof *c.pend_idx);
-    c.res = malloc((size_t)c.W * c.S * sizeof *c.res);
-    c.order = malloc((size_t)c.W * c.S * sizeof *c.order);
-    c.fsize = malloc((size_t)c.W * c.S * sizeof *c.fsize);
+    /* buffers are malloc'ed, not cleared: only the pages a run touches become resident */
+    size_t win = (size_t)c.W * c.S;
+    c.ring = calloc((size_t)c.R, sizeof *c.ring);
+    c.ring_owner = malloc((size_t)c.R * sizeof *c.ring_owner);
+    c.ring_idx = malloc((size_t)c.R * c.S * sizeof *c.ring_idx);
+    c.out = calloc((size_t)c.R, sizeof *c.out);
+    c.out_cap = calloc((size_t)c.R, sizeof *c.out_cap);
+    c.out_size = calloc((size_t)c.R, sizeof *c.out_size);
+    c.enc = calloc((size_t)c.W + 1, sizeof *c.enc);
+    c.wr = calloc((size_t)c.W + 1, sizeof *c.wr);
+    c.res = malloc(win * sizeof *c.res);
+    c.order = malloc(win * sizeof *c.order);
+    c.fsize = malloc(win * sizeof *c.fsize);
     c.wk = calloc((size_t)c.T, sizeof *c.wk);
-    c.job = calloc((size_t)c.W + 1, sizeof *c.job); /* the last window may cut W+1 chunks */
     c.labels = malloc((size_t)c.S * sizeof *c.labels);
     c.paths = malloc((size_t)c.S * sizeof *c.paths);
-    if (!c.img || !c.idx || !c.pend_idx || !c.res || !c.order || !c.fsize || !c.wk || !c.job || !c.labels || !c.paths)
+    if (!c.ring || !c.ring_owner || !c.ring_idx || !c.out || !c.out_cap || !c.out_size || !c.enc ||
+        !c.wr || !c.res || !c.order || !c.fsize || !c.wk || !c.labels || !c.paths)
         CXR_THROW(CXR_E_NOMEM, "out of memory for a window of %d shards of %d images", c.W, c.S);
+    for (int k = 0; k <= c.W; k++)
+        if (!(c.enc[k].idx = malloc((size_t)c.S * sizeof(int64_t))) ||
+            !(c.wr[k].idx = malloc((size_t)c.S * sizeof(int64_t))))
+            CXR_THROW(CXR_E_NOMEM, "out of memory for chunk jobs");
+    for (int r = 0; r < c.R; r++) {
+        c.ring_owner[r] = -1;
+        if (!(c.ring[r] = malloc(c.chunk_bytes)))
+            CXR_THROW(CXR_E_NOMEM, "out of memory for %d chunks of %zu bytes", c.R, c.chunk_bytes);
+    }
     for (int t = 0; t < c.T; t++)
-        if (!(c.wk[t].dec = cxr_decoder_create())) CXR_THROW(CXR_E_NOMEM, "out of memory (decoder)");
+        if (!(c.wk[t].dec = cxr_decoder_create()) || !(c.wk[t].img = malloc(c.px * sizeof(float))))
+            CXR_THROW(CXR_E_NOMEM, "out of memory (decoder)");
 
     CXR_TRY(cxr_store_writer_create(&c.w, opt->output, &opt->store, plan->n_classes,
                                     (const char *const *)plan->class_names));
@@ -375,10 +453,18 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
         if (opt->on_skip) opt->on_skip(opt->ctx, sk->split, sk->path, sk->reason);
         CXR_TRY(cxr_store_writer_add_skipped(c.w, sk->split, sk->path, sk->reason));
     }
+    int64_t g_next = 0;
     for (int s = 0; s < plan->n_splits; s++) {
         if (interrupted(&c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
-        CXR_TRY(pack_split(&c, s));
+        CXR_TRY(pack_split(&c, s, &g_next));
     }
+    /* the last chunks: compress them (writing the previous ones), then write them */
+    while (c.n_enc || c.n_wr) {
+        if (c.n_enc) CXR_TRY(round_run(&c, -1, 0, 0, 0, 0));
+        else CXR_TRY(write_pending(&c));
+    }
+    CXR_TRY(writer_reach(&c, plan->n_splits - 1));
+    CXR_TRY(cxr_store_writer_end_split(c.w));
     if (interrupted(&c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
     CXR_TRY(cxr_store_writer_finish(c.w));
     sum->raw_bytes = (uint64_t)sum->packed * c.px * sizeof(float);
@@ -388,17 +474,28 @@ bail:
         for (int t = 0; t < c.T; t++) {
             cxr_decoder_destroy(c.wk[t].dec);
             free(c.wk[t].file);
+            free(c.wk[t].img);
         }
-    if (c.job)
-        for (int k = 0; k <= c.W; k++) free(c.job[k].buf);
-    free(c.img);
-    free(c.idx);
-    free(c.pend_idx);
+    for (int r = 0; r < c.R; r++) {
+        if (c.ring) free(c.ring[r]);
+        if (c.out) free(c.out[r]);
+    }
+    free(c.ring);
+    free(c.ring_owner);
+    free(c.ring_idx);
+    free(c.out);
+    free(c.out_cap);
+    free(c.out_size);
+    for (int k = 0; k <= c.W; k++) {
+        if (c.enc) free(c.enc[k].idx);
+        if (c.wr) free(c.wr[k].idx);
+    }
+    free(c.enc);
+    free(c.wr);
     free(c.res);
     free(c.order);
     free(c.fsize);
     free(c.wk);
-    free(c.job);
     free(c.labels);
     free(c.paths);
     sum->seconds = now_s() - c.t0;
