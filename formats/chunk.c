@@ -167,6 +167,11 @@ static uint32_t get_le32(const uint8_t *p)
 
 size_t cxr_chunk_bytes(int shard, int size) { return (size_t)shard * size * size * 4; }
 
+size_t cxr_chunk_encoded_max(int shard, int size)
+{
+    return ZSTD_compressBound(cxr_chunk_bytes(shard, size)) + 4;
+}
+
 /* HDF5 shuffle, element size 4, of one image into slot `slot` of a shuffled chunk: byte j of
  * pixel e goes to plane j (planes are shard*px bytes apart), position slot*px + e. */
 void cxr_chunk_shuffle_image(uint8_t *shuf, int shard, int size, int slot, const float *image)
@@ -228,7 +233,7 @@ cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out
      * plane's tail after the n real images is cleared. */
     for (int j = 0; j < 4; j++) memset(shuf + j * plane + (size_t)n * px, 0, (size_t)(shard - n) * px);
 
-    size_t bound = ZSTD_compressBound(nbytes) + 4;
+    size_t bound = cxr_chunk_encoded_max(shard, size);
     if (!*out || *out_cap < bound) {
         uint8_t *p = realloc(*out, bound);
         if (!p) CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: %zu bytes", bound);

@@ -47,6 +47,9 @@ cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
  * cxr_chunk_encode_shuffled zeroes the slots [n, shard) in place and encodes: the output equals
  * cxr_chunk_encode's for the same images. */
 size_t cxr_chunk_bytes(int shard, int size);
+/* The most bytes an encoded chunk can take (zstd's bound + the checksum): an *out buffer of
+ * this capacity is never reallocated by the encoders. */
+size_t cxr_chunk_encoded_max(int shard, int size);
 void cxr_chunk_shuffle_image(uint8_t *shuf, int shard, int size, int slot, const float *image);
 void cxr_chunk_move_image(uint8_t *dst, int to, const uint8_t *src, int from, int shard, int size);
 cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out_size,

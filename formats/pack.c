@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +94,22 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The ring's big buffers (16 MB each with the defaults) in 2 MiB-aligned memory marked for
+ * transparent huge pages, where the kernel offers them: first touching 16 MB then costs 8
+ * page faults instead of 4096 (on the 120 full-size images, page faults were ~10% of the CPU).
+ * Advisory: without THP these are ordinary pages. free() releases them. */
+static void *big_alloc(size_t n)
+{
+    const size_t huge = 2u << 20;
+    void *p = NULL;
+    size_t len = (n + huge - 1) / huge * huge;
+    if (posix_memalign(&p, huge, len) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, len, MADV_HUGEPAGE);
+#endif
+    return p;
 }
 
 static int interrupted(const pack_ctx *c)
@@ -436,7 +453,8 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
             CXR_THROW(CXR_E_NOMEM, "out of memory for chunk jobs");
     for (int r = 0; r < c.R; r++) {
         c.ring_owner[r] = -1;
-        if (!(c.ring[r] = malloc(c.chunk_bytes)))
+        c.out_cap[r] = cxr_chunk_encoded_max(c.S, c.side);
+        if (!(c.ring[r] = big_alloc(c.chunk_bytes)) || !(c.out[r] = big_alloc(c.out_cap[r])))
             CXR_THROW(CXR_E_NOMEM, "out of memory for %d chunks of %zu bytes", c.R, c.chunk_bytes);
     }
     for (int t = 0; t < c.T; t++)
