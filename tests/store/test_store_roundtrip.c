@@ -55,6 +55,21 @@ static int count_temps(const char *dir, const char *prefix)
     return n;
 }
 
+/* Temporaries a previous run left behind when it died mid-way would fail the counts below. */
+static void remove_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[1024];
+    if (!d) return;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp.")) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+}
+
 static void check_store(const char *path, const tu_spec *sp)
 {
     cxr_store *s = NULL;
@@ -161,6 +176,7 @@ int main(int argc, char **argv)
     snprintf(c, sizeof c, "%s/c.cxr", dir);
     snprintf(d, sizeof d, "%s/d.cxr", dir);
     unlink(a), unlink(b), unlink(c), unlink(d);
+    remove_temps(dir);
 
     tu_spec sp = {.shard = 16, .size = 24, .n_classes = 4, .n_label_classes = 3,
                   .n = {150, 16, 0}};
