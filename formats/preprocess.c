@@ -388,6 +388,22 @@ static void equalize_normalize(float *img, uint8_t *bins, size_t n, cxr_norm mod
      * keeps the scalar ternaries as branches unless NaNs are ruled out), and maxps(x, 0)
      * returns its second operand, 0, for NaN, as bin_of does. */
     const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps(255.0f), half = _mm_set1_ps(0.5f);
+    /* 16 pixels per step: the four bin vectors pack to 16 bytes (values 0..255 survive both
+     * saturating packs), stored at once, and the counts come from two 64-bit words by shifts
+     * instead of a store and reload per 4 pixels. Pixel i still counts in table i % 4. */
+    for (; i + 16 <= n; i += 16) {
+        __m128i b[4];
+        for (int k = 0; k < 4; k++) {
+            __m128 x = _mm_min_ps(_mm_max_ps(_mm_loadu_ps(img + i + 4 * k), zero), top);
+            b[k] = _mm_cvttps_epi32(_mm_add_ps(x, half));
+        }
+        __m128i v = _mm_packus_epi16(_mm_packs_epi32(b[0], b[1]), _mm_packs_epi32(b[2], b[3]));
+        _mm_storeu_si128((__m128i *)(bins + i), v);
+        uint64_t lo = (uint64_t)_mm_cvtsi128_si64(v);
+        uint64_t hi = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+        for (int k = 0; k < 8; k++) h4[k & 3][(lo >> (8 * k)) & 0xff]++;
+        for (int k = 0; k < 8; k++) h4[k & 3][(hi >> (8 * k)) & 0xff]++;
+    }
     for (; i + 4 <= n; i += 4) {
         __m128 x = _mm_min_ps(_mm_max_ps(_mm_loadu_ps(img + i), zero), top);
         __m128i b = _mm_cvttps_epi32(_mm_add_ps(x, half));
