@@ -47,9 +47,10 @@ static void usage(FILE *f)
 "  --threads N           worker threads (default: OMP_NUM_THREADS if set, else the cores\n"
 "                        available to the process)\n"
 "  --shard N             images per chunk (default 64)\n"
-"  --level N             zstd level, -7..22 (default -3, a fast level: on real shards it\n"
-"                        encodes 1.6x and decodes 1.8x faster than level 1 for a store\n"
-"                        ~10%% larger; level 3 is ~7%% smaller than 1 at twice its time)\n"
+"  --level N             zstd level, -7..22 (default -5, a fast level: on a real shard it\n"
+"                        encodes 2x and decodes 2.2x faster than level 1 for a store\n"
+"                        ~13%% larger; -3 is 3%% smaller than -5 at 1.15x its encode time;\n"
+"                        level 3 is ~7%% smaller than 1 at twice its time)\n"
 "  --size N              output side in pixels (default 256)\n"
 "  --strict              the first skipped input is fatal (exit 3, no output)\n"
 "  --val-fraction F      carve a val split out of train, 0 < F < 1, grouped by patient\n"
@@ -192,12 +193,15 @@ int main(int argc, char **argv)
     cxr_pack_options opt;
     memset(&opt, 0, sizeof opt);
     cxr_store_options_defaults(&opt.store);
-    /* zstd level -3, not the store's default 3: this data (shuffled float32 with ~8 bits of
-     * entropy per pixel) barely compresses at any level (64 real images, one shard, quiet
-     * machine, tests/store/bench_store_chunk: ratio 1.39 at -3, 1.53 at 1, 1.63 at 3, 1.68
-     * at 9) while the cost climbs (encode 30, 49, 112, 457 ms; decode 13, 23, 24, 25 ms), and
-     * compression is the largest part of cxr-pack's work and decoding of the trainer's. */
-    opt.store.zstd_level = -3;
+    /* zstd level -5, not the store's default 3: this data (shuffled float32 with ~8 bits of
+     * entropy per pixel) barely compresses at any level while the cost climbs, and compression
+     * is the largest part of cxr-pack's work (45% of its CPU on chest_xray) and decoding of the
+     * trainer's. One real shard (64 images of data/sample, tests/store/bench_store_chunk, best
+     * of 5): ratio 1.35 at -5, 1.39 at -3, 1.53 at 1, 1.63 at 3; encode 21.7, 25.0, 42.7, 99 ms;
+     * decode 8.4, 9.0, 18.9, 20 ms. Negative levels trade ~1.5% of size for ~5% of speed per
+     * step with no knee; -5 (was -3 until the packer's other costs shrank) packs chest_xray
+     * 1.14x faster than -3 for a 2.9% larger store (tests/bench/ab_pack.sh, tmpfs). */
+    opt.store.zstd_level = -5;
     int opt_c;
     while ((opt_c = getopt_long(argc, argv, "o:h", longopts, &longidx)) != -1) {
         switch (opt_c) {
