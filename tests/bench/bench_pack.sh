@@ -10,7 +10,8 @@
 #
 # usage: tests/bench/bench_pack.sh [BUILD_DIR] [DATA_DIR]
 #   env: THREADS (cxr-pack --threads, default: all cores), SKIP_SKIMAGE=1 (the slow peer),
-#        DATASETS="fullres chest_xray" (subset), LEVEL (cxr-pack --level, default the tool's)
+#        DATASETS="fullres chest_xray" (subset), LEVEL (cxr-pack --level, default the tool's),
+#        RUNS (default 3: cxr-pack and the PIL peer alternate RUNS times; skimage runs once)
 # The machine's cores are shared: compare the ratios measured within one run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,49 +42,75 @@ rss_mb() { awk -F: '/Maximum resident/ {printf "%.0f", $2/1024}' "$1"; }
 cpu_ms() { awk -F': ' -v n="$2" '/User time|System time/ {t += $2} END {printf "%.2f", 1000*t/n}' "$1"; }
 printf "machine: %s cores (%s), load before: %s\n" "$(nproc)" "$(uname -m)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A R
+runs=${RUNS:-3}
+# one contender, one run: prints its output, records "img/s MB/s ratio RSS wall cpu_ms" in R
+run_cxr() { # ds src run
+  local args=("$2" -o "$tmp/cxr.h5" --quiet)
+  [ -n "${THREADS:-}" ] && args+=(--threads "$THREADS")
+  [ -n "${LEVEL:-}" ] && args+=(--level "$LEVEL")
+  echo "\$ cxr-pack ${args[*]}"
+  /usr/bin/time -v "$pack" "${args[@]}" > "$tmp/out.txt" 2> "$tmp/time.txt"
+  cat "$tmp/out.txt"
+  local ips mbs ratio
+  ips=$(sed -n 's/^time .*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\1/p' "$tmp/out.txt")
+  mbs=$(sed -n 's/^time .*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\2/p' "$tmp/out.txt")
+  ratio=$(sed -n 's/.*ratio \([0-9.]*\).*/\1/p' "$tmp/out.txt")
+  R[$1,cxr,$3]="$ips $mbs $ratio $(rss_mb "$tmp/time.txt") $(awk -F': ' '/Elapsed/ {print $2}' "$tmp/time.txt") $(cpu_ms "$tmp/time.txt" $n)"
+  rm -f "$tmp/cxr.h5"
+  sync   # the next contender starts with no dirty pages of this one
+}
+run_peer() { # peer ds src run
+  local mods; mods=$([ "$1" = skimage ] && echo "skimage,h5py" || echo "PIL,h5py")
+  if ! $py -c "import $mods" 2>/dev/null; then echo "peer_$1: $mods not importable, skipped"; return; fi
+  echo "\$ $py peer_$1.py $3 $tmp/$1.h5"
+  /usr/bin/time -v $py "$here/peer_$1.py" "$3" "$tmp/$1.h5" > "$tmp/out.txt" 2> "$tmp/time.txt"
+  cat "$tmp/out.txt"
+  local ips mbs stored
+  ips=$(sed -n 's/.*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\1/p' "$tmp/out.txt")
+  mbs=$(sed -n 's/.*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\2/p' "$tmp/out.txt")
+  stored=$(stat -c %s "$tmp/$1.h5")
+  R[$2,$1,$4]="$ips $mbs $(awk -v n=$n -v s=$stored 'BEGIN{printf "%.2f", n*256*256*4/s}') $(rss_mb "$tmp/time.txt") $(awk -F': ' '/Elapsed/ {print $2}' "$tmp/time.txt") $(cpu_ms "$tmp/time.txt" $n)"
+  rm -f "$tmp/$1.h5"
+  sync
+}
 for ds in ${DATASETS:-fullres chest_xray}; do
   if [ "$ds" = fullres ]; then src=$fr; else src=$data/chest_xray; fi
   n=$(find -L "$src" -type f \( -iname '*.jpg' -o -iname '*.jpeg' \) | wc -l)
   mb=$(du -sLb "$src" | awk '{printf "%.1f", $1/1e6}')
   echo "== $ds: $n images, $mb MB of JPEG"
   cat "$src"/*/*/* > /dev/null  # warm the page cache for every contender
-  args=("$src" -o "$tmp/cxr.h5" --quiet)
-  [ -n "${THREADS:-}" ] && args+=(--threads "$THREADS")
-  [ -n "${LEVEL:-}" ] && args+=(--level "$LEVEL")
-  echo "\$ cxr-pack ${args[*]}"
-  /usr/bin/time -v "$pack" "${args[@]}" > "$tmp/out.txt" 2> "$tmp/time.txt"
-  cat "$tmp/out.txt"
-  ips=$(sed -n 's/^time .*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\1/p' "$tmp/out.txt")
-  mbs=$(sed -n 's/^time .*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\2/p' "$tmp/out.txt")
-  ratio=$(sed -n 's/.*ratio \([0-9.]*\).*/\1/p' "$tmp/out.txt")
-  wall=$(awk -F': ' '/Elapsed/ {print $2}' "$tmp/time.txt")
-  R[$ds,cxr]="$ips $mbs $ratio $(rss_mb "$tmp/time.txt") $wall $(cpu_ms "$tmp/time.txt" $n)"
-  for peer in skimage pil; do
-    [ "$peer" = skimage ] && [ "${SKIP_SKIMAGE:-0}" = 1 ] && continue
-    mods=$([ $peer = skimage ] && echo "skimage,h5py" || echo "PIL,h5py")
-    if ! $py -c "import $mods" 2>/dev/null; then echo "peer_$peer: $mods not importable, skipped"; continue; fi
-    echo "\$ $py peer_$peer.py $src $tmp/$peer.h5"
-    /usr/bin/time -v $py "$here/peer_$peer.py" "$src" "$tmp/$peer.h5" > "$tmp/out.txt" 2> "$tmp/time.txt"
-    cat "$tmp/out.txt"
-    ips=$(sed -n 's/.*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\1/p' "$tmp/out.txt")
-    mbs=$(sed -n 's/.*: \([0-9.]*\) img\/s, \([0-9.]*\) MB\/s.*/\2/p' "$tmp/out.txt")
-    stored=$(stat -c %s "$tmp/$peer.h5")
-    R[$ds,$peer]="$ips $mbs $(awk -v n=$n -v s=$stored 'BEGIN{printf "%.2f", n*256*256*4/s}') $(rss_mb "$tmp/time.txt") $(awk -F': ' '/Elapsed/ {print $2}' "$tmp/time.txt") $(cpu_ms "$tmp/time.txt" $n)"
-    rm -f "$tmp/$peer.h5"
+  # cxr-pack and the tuned peer alternate, RUNS times each; the slow skimage peer runs once
+  for ((r = 1; r <= runs; r++)); do
+    echo "-- run $r of $runs"
+    run_cxr "$ds" "$src" "$r"
+    run_peer pil "$ds" "$src" "$r"
+    if [ "$r" = 1 ] && [ "${SKIP_SKIMAGE:-0}" != 1 ]; then run_peer skimage "$ds" "$src" "$r"; fi
   done
-  rm -f "$tmp/cxr.h5"
 done
 
+# the median run of each contender (by img/s), and the range over its runs
+median_run() { # ds tool -> run number
+  for ((r = 1; r <= runs; r++)); do
+    if [ -n "${R[$1,$2,$r]:-}" ]; then echo "${R[$1,$2,$r]%% *} $r"; fi
+  done | sort -g | awk '{a[NR] = $2} END {if (NR) print a[int((NR + 1) / 2)]}'
+}
+range() { # ds tool
+  for ((r = 1; r <= runs; r++)); do if [ -n "${R[$1,$2,$r]:-}" ]; then echo "${R[$1,$2,$r]%% *}"; fi; done |
+    sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {if (NR > 1) printf "%s-%s", lo, hi; else if (NR) print lo}'
+}
 echo
-printf "%-11s %-8s %10s %8s %7s %8s %9s %12s %10s\n" dataset tool img/s MB/s ratio RSS_MB wall "cxr speedup" cpu_ms/img
+echo "median of $runs runs (skimage: 1 run); range = img/s over the runs"
+printf "%-11s %-8s %10s %16s %8s %7s %8s %9s %12s %10s\n" dataset tool img/s range MB/s ratio RSS_MB wall "cxr speedup" cpu_ms/img
 for ds in ${DATASETS:-fullres chest_xray}; do
-  read -r cips _ <<< "${R[$ds,cxr]}"
+  cm=$(median_run "$ds" cxr)
+  read -r cips _ <<< "${R[$ds,cxr,$cm]}"
   for t in cxr skimage pil; do
-    [ -n "${R[$ds,$t]:-}" ] || continue
-    read -r ips mbs ratio rss wall cpu <<< "${R[$ds,$t]}"
+    m=$(median_run "$ds" "$t")
+    [ -n "$m" ] || continue
+    read -r ips mbs ratio rss wall cpu <<< "${R[$ds,$t,$m]}"
     sp=$(awk -v a="$cips" -v b="$ips" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "-" }')
-    printf "%-11s %-8s %10s %8s %7s %8s %9s %12s %10s\n" "$ds" "$t" "$ips" "$mbs" "$ratio" "$rss" "$wall" "$sp" "$cpu"
+    printf "%-11s %-8s %10s %16s %8s %7s %8s %9s %12s %10s\n" "$ds" "$t" "$ips" "$(range "$ds" "$t")" "$mbs" "$ratio" "$rss" "$wall" "$sp" "$cpu"
   done
 done
 echo "(ratio = float32 bytes / stored bytes; the peers store uncompressed float32; cpu_ms/img ="
-echo " user+sys CPU per image, whole process tree)"
+echo " user+sys CPU per image, whole process tree; cxr speedup = median cxr img/s / median peer img/s)"
