@@ -31,6 +31,15 @@ extern "C" {
  * store functions report HDF5's message through cxr_last_error() instead. The writer and
  * reader call it themselves. */
 cxr_status cxr_zstd_filter_register(void);
+/* The process-wide HDF5 setup, for every cxr HDF5 user (store, checkpoints) before its first
+ * HDF5 call: the same as cxr_zstd_filter_register, and it also asks HDF5 not to install its
+ * atexit cleanup, which crashes HDF5 1.10.8 after a failed H5Fclose (store_hdf5.c says how).
+ * Idempotent, thread-safe. */
+cxr_status cxr_hdf5_init(void);
+/* Set `code` with "<file>: <message> (HDF5: <innermost HDF5 error, tidied>)", e.g. "...: cannot
+ * write X (HDF5: file write failed: No space left on device)", and clear HDF5's error stack. */
+cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------------- raw chunk codec */
 /* Encode a shard: images[n][size][size] (n <= shard; the rest of the chunk is zero padding)

@@ -14,6 +14,13 @@ static herr_t h5_init_rc = -1;
 
 static void h5_init_once(void)
 {
+    /* No exit-time cleanup: when an H5Fclose fails (flushing metadata to a full disk, say),
+     * HDF5 1.10.8 leaves the file's ID registered over a file it has already torn down, and
+     * its atexit handler (H5_term_library -> H5F__close_cb) then crashes the process after our
+     * error message (seen: cxr-pack exits with SIGSEGV instead of 4 on ENOSPC and EFBIG). Every
+     * file we open we close, so the handler has nothing else to do. Effective only before any
+     * other HDF5 call, hence first here, and the tools reach HDF5 through this function. */
+    H5dont_atexit();
     /* Library code never prints: HDF5's error stack is read back by cxr_h5_error instead. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     h5_init_rc = H5Zregister(&cxr_h5z_zstd_class);
@@ -29,6 +36,7 @@ cxr_status cxr_zstd_filter_register(void)
 }
 
 cxr_status cxr_store_h5_init(void) { return cxr_zstd_filter_register(); }
+cxr_status cxr_hdf5_init(void) { return cxr_zstd_filter_register(); }
 
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
@@ -38,17 +46,50 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
-cxr_status cxr_h5_error(cxr_status code, const char *file, const char *fmt, ...)
+/* HDF5's file-driver messages run long ("file write failed: time = <date>\n, filename = ...,
+ * errno = 28, error message = 'No space left on device', buf = 0x..., ..."): keep the part
+ * before the first ':' and the quoted system message, "file write failed: No space left on
+ * device". Other descriptions are kept as they are. */
+static void tidy_h5_desc(char *d, size_t cap)
+{
+    const char *m = strstr(d, "error message = '");
+    char *colon = strchr(d, ':');
+    if (!m || !colon) return;
+    m += strlen("error message = '");
+    const char *end = strchr(m, '\'');
+    int mlen = end ? (int)(end - m) : (int)strlen(m);
+    char out[256];
+    snprintf(out, sizeof out, "%.*s: %.*s", (int)(colon - d), d, mlen, m);
+    snprintf(d, cap, "%s", out);
+}
+
+static cxr_status h5_error_v(cxr_status code, const char *file, const char *fmt, va_list ap)
 {
     char msg[512], h5[256] = "";
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, h5);
     H5Eclear2(H5E_DEFAULT);
+    tidy_h5_desc(h5, sizeof h5);
     if (h5[0]) return cxr_set_error(code, "%s: %s (HDF5: %s)", file, msg, h5);
     return cxr_set_error(code, "%s: %s", file, msg);
+}
+
+cxr_status cxr_h5_error(cxr_status code, const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cxr_status st = h5_error_v(code, file, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cxr_status st = h5_error_v(code, file, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 hid_t cxr_h5_vlstr_type(void)

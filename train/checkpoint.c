@@ -2,6 +2,7 @@
  * parameters and Adam's m and v, attributes for counters, recipe, model shape, preprocessing).
  */
 #include "cxr_checkpoint.h"
+#include "cxr_store.h" /* cxr_hdf5_init */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* An HDF5 failure while writing the checkpoint at `path`: our message, then HDF5's reason. */
+#define CXR_THROW_H5(code, ...)                                                                   \
+    do {                                                                                          \
+        st = cxr_hdf5_error((code), path, __VA_ARGS__);                                           \
+        goto bail;                                                                                \
+    } while (0)
 
 static const char *const block_group[3] = {"params", "adam_m", "adam_v"};
 static const cxr_block block_id[3] = {CXR_BLOCK_PARAMS, CXR_BLOCK_ADAM_M, CXR_BLOCK_ADAM_V};
@@ -121,14 +129,14 @@ cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpo
     const cxr_model_config *c = cxr_model_get_config(m);
     size_t np = cxr_model_n_params(m);
 
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    CXR_TRY(cxr_hdf5_init());
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         CXR_THROW(CXR_E_ARG, "checkpoint %s: path too long", path);
     host = malloc(np * sizeof *host);
     if (!host) CXR_THROW(CXR_E_NOMEM, "checkpoint %s: out of memory", path);
 
     f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) CXR_THROW(CXR_E_IO, "checkpoint %s: cannot create %s", path, tmp);
+    if (f < 0) CXR_THROW_H5(CXR_E_IO, "cannot create the checkpoint's temporary file %s", tmp);
     tmp_made = 1;
 
     int32_t ver = CXR_CHECKPOINT_VERSION, epoch = meta->epoch, epochs = meta->epochs,
@@ -165,7 +173,7 @@ cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpo
              put_str(f, "normalize", cxr_norm_name(meta->pp.normalize)) &&
              put_attr(f, "crop_ratio", H5T_NATIVE_DOUBLE, &crop, 0) &&
              put_attr(f, "max_side", H5T_NATIVE_INT32, &max_side, 0);
-    if (!ok) CXR_THROW(CXR_E_HDF5, "checkpoint %s: cannot write attributes", path);
+    if (!ok) CXR_THROW_H5(CXR_E_HDF5, "cannot write the checkpoint's attributes");
     if (meta->pp.size != c->image_size)
         CXR_THROW(CXR_E_MISMATCH, "checkpoint %s: preprocessing size %d differs from model size %d",
                   path, meta->pp.size, c->image_size);
@@ -180,7 +188,7 @@ cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpo
         sp = H5Screate_simple(1, &n, NULL);
         d = H5Dcreate2(f, "class_names", st_t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (d < 0 || H5Dwrite(d, st_t, H5S_ALL, H5S_ALL, H5P_DEFAULT, meta->class_names) < 0)
-            CXR_THROW(CXR_E_HDF5, "checkpoint %s: cannot write class_names", path);
+            CXR_THROW_H5(CXR_E_HDF5, "cannot write the checkpoint's class_names");
         H5Dclose(d);
         d = -1;
         H5Sclose(sp);
@@ -190,7 +198,7 @@ cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpo
     for (int b = 0; b < 3; b++) {
         CXR_TRY(cxr_model_get_block(m, block_id[b], host));
         g = H5Gcreate2(f, block_group[b], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (g < 0) CXR_THROW(CXR_E_HDF5, "checkpoint %s: cannot create /%s", path, block_group[b]);
+        if (g < 0) CXR_THROW_H5(CXR_E_HDF5, "cannot create checkpoint group /%s", block_group[b]);
         for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
             const cxr_tensor_info *t = cxr_model_tensor(m, i);
             hsize_t dims[4];
@@ -199,8 +207,8 @@ cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpo
             d = H5Dcreate2(g, t->name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
             if (d < 0 ||
                 H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host + t->offset) < 0)
-                CXR_THROW(CXR_E_HDF5, "checkpoint %s: cannot write /%s/%s", path, block_group[b],
-                          t->name);
+                CXR_THROW_H5(CXR_E_IO, "cannot write checkpoint dataset /%s/%s", block_group[b],
+                             t->name);
             H5Dclose(d);
             d = -1;
             H5Sclose(sp);
@@ -211,7 +219,7 @@ cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpo
     }
     if (H5Fclose(f) < 0) {
         f = -1;
-        CXR_THROW(CXR_E_IO, "checkpoint %s: cannot close %s", path, tmp);
+        CXR_THROW_H5(CXR_E_IO, "cannot close the checkpoint's temporary file %s", tmp);
     }
     f = -1;
     /* make the bytes durable before the rename makes them visible */
@@ -352,7 +360,9 @@ bail:
 
 static cxr_status open_ckpt(const char *path, hid_t *f)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    *f = -1;
+    cxr_status st = cxr_hdf5_init();
+    if (st != CXR_OK) return st;
     if (access(path, R_OK) != 0)
         return cxr_set_error(CXR_E_IO, "%s: cannot open checkpoint: %s", path, strerror(errno));
     if (H5Fis_hdf5(path) <= 0)

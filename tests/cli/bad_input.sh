@@ -86,4 +86,14 @@ rc=$?
 grep -q "interrupted" "$WORK/int.err" || fail "SIGINT: no message"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/int.h5" "$WORK/s.h5" --split val
 ls "$WORK"/int.h5.tmp.* >/dev/null 2>&1 && fail "SIGINT left a temporary checkpoint"
+# a checkpoint that cannot be written (a file-size limit of half its size gives EFBIG, as a full
+# disk gives ENOSPC): exit 4 naming the file and the reason, nothing left behind, and no crash
+# on the way out (HDF5 1.10.8's exit handler crashed after a failed close)
+mkdir "$WORK/lim"
+lim_kb=$(( $(stat -c %s "$WORK/ck.h5") / 2048 ))
+expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limit "$lim_kb" \
+    "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --checkpoint "$WORK/lim/ck.h5"
+expect_err "lim/ck.h5"
+expect_err "File too large"
+[ -z "$(ls -A "$WORK/lim")" ] || fail "a failed checkpoint left files: $(ls "$WORK/lim")"
 finish
