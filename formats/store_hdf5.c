@@ -21,7 +21,7 @@ static void h5_init_once(void)
      * file we open we close, so the handler has nothing else to do. Effective only before any
      * other HDF5 call, hence first here, and the tools reach HDF5 through this function. */
     H5dont_atexit();
-    /* Library code never prints: HDF5's error stack is read back by cxr_h5_error instead. */
+    /* Library code never prints: HDF5's error stack is read back by cxr_hdf5_error instead. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     h5_init_rc = H5Zregister(&cxr_h5z_zstd_class);
 }
@@ -63,33 +63,18 @@ static void tidy_h5_desc(char *d, size_t cap)
     snprintf(d, cap, "%s", out);
 }
 
-static cxr_status h5_error_v(cxr_status code, const char *file, const char *fmt, va_list ap)
+cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ...)
 {
     char msg[512], h5[256] = "";
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, h5);
     H5Eclear2(H5E_DEFAULT);
     tidy_h5_desc(h5, sizeof h5);
     if (h5[0]) return cxr_set_error(code, "%s: %s (HDF5: %s)", file, msg, h5);
     return cxr_set_error(code, "%s: %s", file, msg);
-}
-
-cxr_status cxr_h5_error(cxr_status code, const char *file, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    cxr_status st = h5_error_v(code, file, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
-cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    cxr_status st = h5_error_v(code, file, fmt, ap);
-    va_end(ap);
-    return st;
 }
 
 hid_t cxr_h5_vlstr_type(void)

@@ -16,11 +16,9 @@
 #define CXR_STORE_ALIGN 4096
 
 /* Register the zstd filter and turn off HDF5's automatic error printing (library code never
- * prints; HDF5's message is folded into ours by cxr_h5_error). */
+ * prints; HDF5's message is folded into ours by cxr_hdf5_error). */
 cxr_status cxr_store_h5_init(void);
-/* Set `code` with "<file>: <message>: <innermost HDF5 error text>" and clear HDF5's stack. */
-cxr_status cxr_h5_error(cxr_status code, const char *file, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* HDF5 errors become cxr errors through cxr_hdf5_error (cxr_store.h). */
 
 /* A variable-length UTF-8 string type (caller closes). */
 hid_t cxr_h5_vlstr_type(void);

@@ -53,7 +53,7 @@ static cxr_status open_ds(const cxr_store *s, hid_t loc, const char *where, cons
         CXR_THROW(CXR_E_FORMAT, "%s: missing dataset '%s/%s'", s->path, where, name);
     d = H5Dopen2(loc, name, dapl);
     if (d < 0) {
-        st = cxr_h5_error(CXR_E_FORMAT, s->path, "cannot open dataset '%s/%s'", where, name);
+        st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "cannot open dataset '%s/%s'", where, name);
         goto bail;
     }
     t = H5Dget_type(d);
@@ -80,7 +80,7 @@ static cxr_status read_strings(const cxr_store *s, hid_t d, const char *what, in
     hid_t t = cxr_h5_vlstr_type(), ft = H5Dget_type(d);
     char **tmp = NULL, **v = NULL, *arena = NULL;
     if (t < 0 || ft < 0) {
-        st = cxr_h5_error(CXR_E_HDF5, s->path, "'%s' type", what);
+        st = cxr_hdf5_error(CXR_E_HDF5, s->path, "'%s' type", what);
         goto bail;
     }
     if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) <= 0)
@@ -89,7 +89,7 @@ static cxr_status read_strings(const cxr_store *s, hid_t d, const char *what, in
     v = calloc((size_t)(n ? n : 1), sizeof *v);
     if (!tmp || !v) CXR_THROW(CXR_E_NOMEM, "%s: '%s'", s->path, what);
     if (n && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0) {
-        st = cxr_h5_error(CXR_E_FORMAT, s->path, "reading '%s'", what);
+        st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "reading '%s'", what);
         goto bail;
     }
     size_t total = 0;
@@ -202,7 +202,7 @@ static cxr_status read_root(cxr_store *s)
     s->class_weights = malloc((size_t)s->n_classes * sizeof *s->class_weights);
     if (!s->class_weights) CXR_THROW(CXR_E_NOMEM, "%s", s->path);
     if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->class_weights) < 0) {
-        st = cxr_h5_error(CXR_E_FORMAT, s->path, "reading '/class_weights'");
+        st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "reading '/class_weights'");
         goto bail;
     }
     for (int c = 0; c < s->n_classes; c++)
@@ -221,7 +221,7 @@ static cxr_status check_images(const cxr_store *s, hid_t d, const char *split)
 {
     cxr_status st = CXR_OK;
     hid_t p = H5Dget_create_plist(d);
-    if (p < 0) return cxr_h5_error(CXR_E_FORMAT, s->path, "'/%s/images' creation list", split);
+    if (p < 0) return cxr_hdf5_error(CXR_E_FORMAT, s->path, "'/%s/images' creation list", split);
     hsize_t chunk[3];
     if (H5Pget_layout(p) != H5D_CHUNKED || H5Pget_chunk(p, 3, chunk) != 3 ||
         chunk[0] != (hsize_t)s->shard || chunk[1] != (hsize_t)s->size ||
@@ -260,7 +260,7 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     snprintf(where, sizeof where, "/%s", name);
     g = H5Gopen2(s->file, name, H5P_DEFAULT);
     if (g < 0) {
-        st = cxr_h5_error(CXR_E_FORMAT, s->path, "cannot open group '%s'", where);
+        st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "cannot open group '%s'", where);
         goto bail;
     }
     /* A chunk is decompressed whole: let HDF5 keep one so reading image after image of the
@@ -268,7 +268,7 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     size_t chunk_bytes = (size_t)s->shard * s->size * s->size * 4;
     dapl = H5Pcreate(H5P_DATASET_ACCESS);
     if (dapl < 0 || H5Pset_chunk_cache(dapl, 521, chunk_bytes + 1, 1.0) < 0) {
-        st = cxr_h5_error(CXR_E_HDF5, s->path, "dataset access list");
+        st = cxr_hdf5_error(CXR_E_HDF5, s->path, "dataset access list");
         goto bail;
     }
     CXR_TRY(open_ds(s, g, where, "images", H5T_FLOAT, 3, dims, &sd->images, dapl));
@@ -299,7 +299,7 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     sd->labels = malloc((size_t)(n ? n : 1) * sizeof *sd->labels);
     if (!sd->labels) CXR_THROW(CXR_E_NOMEM, "%s: labels", s->path);
     if (n && H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, sd->labels) < 0) {
-        st = cxr_h5_error(CXR_E_FORMAT, s->path, "reading '%s/labels'", where);
+        st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "reading '%s/labels'", where);
         goto bail;
     }
     H5Dclose(d);
@@ -336,7 +336,7 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     }
     if (H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, sd->class_counts) < 0) {
         free(hist);
-        st = cxr_h5_error(CXR_E_FORMAT, s->path, "reading '%s/class_counts'", where);
+        st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "reading '%s/class_counts'", where);
         goto bail;
     }
     H5Dclose(d);
@@ -366,7 +366,7 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     }
     if (n_shards && H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ix) < 0) {
         free(ix);
-        st = cxr_h5_error(CXR_E_FORMAT, s->path, "reading '%s/shard_index'", where);
+        st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "reading '%s/shard_index'", where);
         goto bail;
     }
     for (int64_t k = 0; k < n_shards; k++) {
@@ -435,12 +435,12 @@ cxr_status cxr_store_open(cxr_store **out, const char *path)
     }
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
-        st = cxr_h5_error(CXR_E_HDF5, path, "file access list");
+        st = cxr_hdf5_error(CXR_E_HDF5, path, "file access list");
         goto bail;
     }
     s->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (s->file < 0) {
-        st = cxr_h5_error(CXR_E_IO, path, "cannot open as HDF5");
+        st = cxr_hdf5_error(CXR_E_IO, path, "cannot open as HDF5");
         goto bail;
     }
     CXR_TRY(read_root(s));
@@ -532,7 +532,7 @@ static cxr_status read_rows(cxr_store *s, const char *split, const split_data *s
     if (fs < 0 || ms < 0 ||
         H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
         H5Dread(sd->images, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, out) < 0)
-        st = cxr_h5_error(CXR_E_HDF5, s->path, "reading '/%s/images' rows %lld..%lld", split,
+        st = cxr_hdf5_error(CXR_E_HDF5, s->path, "reading '/%s/images' rows %lld..%lld", split,
                           (long long)first, (long long)(first + count - 1));
     if (fs >= 0) H5Sclose(fs);
     if (ms >= 0) H5Sclose(ms);

@@ -125,18 +125,18 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
         H5Pset_alignment(fapl, 1, CXR_STORE_ALIGN) < 0 ||
         H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
-        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "property lists");
+        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "property lists");
         goto bail;
     }
     w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl);
     if (w->file < 0) {
-        st = cxr_h5_error(CXR_E_IO, w->tmp, "cannot create the store's temporary file");
+        st = cxr_hdf5_error(CXR_E_IO, w->tmp, "cannot create the store's temporary file");
         goto bail;
     }
     w->sync_fd = open(w->tmp, O_RDONLY | O_CLOEXEC); /* optional: see start_writeback */
     if (cxr_h5_write_strings(w->file, "class_names", (const char *const *)w->class_names,
                              n_classes, w->dcpl_notime) < 0) {
-        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "writing class_names");
+        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "writing class_names");
         goto bail;
     }
     *out = w;
@@ -171,7 +171,7 @@ cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, 
     float zero = 0.0f;
     w->group = H5Gcreate2(w->file, split, H5P_DEFAULT, w->gcpl_notime, H5P_DEFAULT);
     if (w->group < 0) {
-        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "creating group /%s", split);
+        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "creating group /%s", split);
         goto bail;
     }
     snprintf(w->split, sizeof w->split, "%s", split);
@@ -182,12 +182,12 @@ cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, 
         H5Pset_filter(dcpl, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 1, cd) < 0 ||
         H5Pset_fletcher32(dcpl) < 0 || H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &zero) < 0 ||
         H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_INCR) < 0) {
-        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "/%s/images creation list", split);
+        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "/%s/images creation list", split);
         goto bail;
     }
     w->images = H5Dcreate2(w->group, "images", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (w->images < 0) {
-        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "creating /%s/images", split);
+        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "creating /%s/images", split);
         goto bail;
     }
     w->upper = n_images;
@@ -276,7 +276,7 @@ cxr_status cxr_store_writer_put_chunk(cxr_store_writer *w, const uint8_t *raw, s
     hsize_t off[3] = {(hsize_t)w->count, 0, 0};
     if (H5Dset_extent(w->images, ext) < 0 ||
         H5Dwrite_chunk(w->images, H5P_DEFAULT, 0, off, raw_size, raw) < 0) {
-        st = cxr_h5_error(CXR_E_IO, w->tmp, "writing /%s/images chunk %lld", w->split,
+        st = cxr_hdf5_error(CXR_E_IO, w->tmp, "writing /%s/images chunk %lld", w->split,
                           (long long)w->n_shards);
         goto bail;
     }
@@ -327,7 +327,7 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
     int S = w->opt.pp.size;
     hsize_t ext[3] = {(hsize_t)w->count, (hsize_t)S, (hsize_t)S};
     if (H5Dset_extent(w->images, ext) < 0) {
-        st = cxr_h5_error(CXR_E_HDF5, w->tmp, "/%s/images extent", w->split);
+        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "/%s/images extent", w->split);
         goto bail;
     }
     index = calloc((size_t)(w->n_shards ? w->n_shards : 1) * 2, sizeof *index);
@@ -339,7 +339,7 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
         hsize_t size = 0;
         if (H5Dget_chunk_info_by_coord(w->images, off, &mask, &addr, &size) < 0 ||
             addr == HADDR_UNDEF) {
-            st = cxr_h5_error(CXR_E_HDF5, w->tmp, "/%s/images: no chunk info for shard %lld",
+            st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "/%s/images: no chunk info for shard %lld",
                               w->split, (long long)k);
             goto bail;
         }
@@ -360,7 +360,7 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
                     w->class_counts, w->dcpl_notime) < 0 ||
         write_plain(w->group, "shard_index", H5T_STD_U64LE, H5T_NATIVE_UINT64, 2, ix, index,
                     w->dcpl_notime) < 0) {
-        st = cxr_h5_error(CXR_E_IO, w->tmp, "writing /%s metadata", w->split);
+        st = cxr_hdf5_error(CXR_E_IO, w->tmp, "writing /%s metadata", w->split);
         goto bail;
     }
     int slot = split_slot(w->split);
@@ -415,7 +415,7 @@ cxr_status cxr_store_writer_set_attr(cxr_store_writer *w, const char *name, cons
             return cxr_set_error(CXR_E_ARG, "%s: attribute '%s' is reserved by the store format",
                                  w->path, name);
     if (cxr_h5_attr_put_str(w->file, name, value) < 0)
-        return cxr_h5_error(CXR_E_HDF5, w->tmp, "attribute '%s'", name);
+        return cxr_hdf5_error(CXR_E_HDF5, w->tmp, "attribute '%s'", name);
     return CXR_OK;
 }
 
@@ -462,7 +462,7 @@ static cxr_status write_root_meta(cxr_store_writer *w)
         goto h5fail;
     goto bail;
 h5fail:
-    st = cxr_h5_error(CXR_E_HDF5, w->tmp, "writing root metadata");
+    st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "writing root metadata");
 bail:
     if (g >= 0) H5Gclose(g);
     free(wt);
@@ -494,7 +494,7 @@ cxr_status cxr_store_writer_finish(cxr_store_writer *w)
     herr_t rc = H5Fclose(w->file);
     w->file = -1;
     if (rc < 0) {
-        st = cxr_h5_error(CXR_E_IO, w->tmp, "closing the store");
+        st = cxr_hdf5_error(CXR_E_IO, w->tmp, "closing the store");
         goto bail;
     }
     CXR_TRY(fsync_path(w->tmp, 0));
