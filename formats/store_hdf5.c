@@ -104,12 +104,59 @@ done:
     return rc;
 }
 
+/* Length of the valid UTF-8 sequence at s (1-4 bytes), 0 if s does not start one: no
+ * overlong forms, no surrogates, nothing above U+10FFFF. */
+static int utf8_seq(const unsigned char *s)
+{
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        unsigned lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
+    }
+    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        unsigned lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4 : 0;
+    }
+    return 0;
+}
+
+char *cxr_h5_utf8_escape(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = 0, bad = 0;
+    for (size_t i = 0; u[i];) {
+        int k = utf8_seq(u + i);
+        if (k) i += (size_t)k;
+        else bad++, i++;
+        n = i;
+    }
+    if (!bad) return NULL;
+    char *out = malloc(n + 3 * bad + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; u[i];) {
+        int k = utf8_seq(u + i);
+        if (k) {
+            memcpy(o, u + i, (size_t)k);
+            o += k, i += (size_t)k;
+        } else {
+            o += sprintf(o, "\\x%02X", u[i]);
+            i++;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
 herr_t cxr_h5_attr_put_str(hid_t obj, const char *name, const char *value)
 {
     hid_t t = cxr_h5_vlstr_type();
     if (t < 0) return -1;
     const char *v = value ? value : "";
+    char *esc = cxr_h5_utf8_escape(v);
+    if (esc) v = esc;
     herr_t rc = attr_put(obj, name, t, t, &v);
+    free(esc);
     H5Tclose(t);
     return rc;
 }
@@ -215,6 +262,7 @@ herr_t cxr_h5_write_strings(hid_t loc, const char *name, const char *const *v, i
     hsize_t dims[1] = {(hsize_t)n};
     hid_t t = cxr_h5_vlstr_type(), sp = H5Screate_simple(1, dims, NULL), d = -1;
     const char **tmp = NULL;
+    char **esc = NULL; /* escaped copies of the strings that are not valid UTF-8 */
     if (t < 0 || sp < 0) goto done;
     d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (d < 0) goto done;
@@ -223,10 +271,17 @@ herr_t cxr_h5_write_strings(hid_t loc, const char *name, const char *const *v, i
         goto done;
     }
     tmp = malloc((size_t)n * sizeof *tmp);
-    if (!tmp) goto done;
-    for (int64_t i = 0; i < n; i++) tmp[i] = v[i] ? v[i] : "";
+    esc = calloc((size_t)n, sizeof *esc);
+    if (!tmp || !esc) goto done;
+    for (int64_t i = 0; i < n; i++) {
+        tmp[i] = v[i] ? v[i] : "";
+        if ((esc[i] = cxr_h5_utf8_escape(tmp[i]))) tmp[i] = esc[i];
+    }
     rc = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp);
 done:
+    if (esc)
+        for (int64_t i = 0; i < n; i++) free(esc[i]);
+    free(esc);
     free(tmp);
     if (d >= 0) H5Dclose(d);
     if (sp >= 0) H5Sclose(sp);

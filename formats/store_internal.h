@@ -20,6 +20,11 @@
 cxr_status cxr_store_h5_init(void);
 /* HDF5 errors become cxr errors through cxr_hdf5_error (cxr_store.h). */
 
+/* Strings go into the store as UTF-8 (H5T_CSET_UTF8). A string that is not valid UTF-8 (a file
+ * name from a file system in another encoding, say) is stored with each offending byte as the
+ * four characters \xNN, so every reader can decode it: this returns that malloc'ed copy, or
+ * NULL when s is valid UTF-8 as it is (or on ENOMEM: s is then stored unchanged). */
+char *cxr_h5_utf8_escape(const char *s);
 /* A variable-length UTF-8 string type (caller closes). */
 hid_t cxr_h5_vlstr_type(void);
 /* Scalar attributes on obj; each returns <0 on HDF5 failure. */

@@ -292,6 +292,39 @@ def case_write_error(tmp):
         no_temp_left(d)
 
 
+def case_odd_names(tmp):
+    """File and folder names that are not valid UTF-8 (from a file system in another encoding)
+    are packed; the store keeps every string valid UTF-8, each offending byte written \\xNN."""
+    root = os.path.join(tmp, "odd")
+    shutil.copytree(SAMPLE, root)
+    src = os.path.join(root, "train", "NORMAL", folder_counts(SAMPLE, "train")["NORMAL"][0])
+    nb = os.path.join(os.fsencode(root), b"train", b"NORMAL")
+    shutil.copy(src, os.path.join(nb, b"bad\xff\xfename.jpeg"))
+    shutil.copy(src, os.path.join(nb, "\u00fcn\u00efcode name.jpeg".encode()))
+    os.mkdir(os.path.join(os.fsencode(root), b"train", b"CL\xe9SS"))
+    shutil.copy(src, os.path.join(os.fsencode(root), b"train", b"CL\xe9SS", b"x.jpeg"))
+    out = os.path.join(tmp, "s.h5")
+    rc, so, se = run([root, "-o", out], errors="backslashreplace")  # it prints names as they are
+    check(rc == 0, "pack rc=%d %s" % (rc, se))
+    if rc:
+        return
+    d = subprocess.run([DUMP, out, "train", os.path.join(tmp, "t.f32")], capture_output=True, env=ENV)
+    check(d.returncode == 0, "store_dump: %s" % d.stderr)
+    paths = [l.split(b" ", 3)[3] for l in d.stdout.splitlines() if l.startswith(b"label ")]
+    check(len(paths) == sum(len(v) for v in folder_counts(SAMPLE, "train").values()) + 3,
+          "every image packed (%d)" % len(paths))
+    for p in paths:
+        try:
+            p.decode("utf-8")
+        except UnicodeDecodeError:
+            check(False, "stored path is valid UTF-8: %r" % p)
+    check(b"train/NORMAL/bad\\xFF\\xFEname.jpeg" in paths, "invalid bytes escaped: %r" % paths[:3])
+    check("train/NORMAL/\u00fcn\u00efcode name.jpeg".encode() in paths, "valid UTF-8 kept as is")
+    check(b"train/CL\\xE9SS/x.jpeg" in paths, "folder name escaped too")
+    names = h5data(out, "/class_names")
+    check("CL\\\\xE9SS" in names or "CL\\xE9SS" in names, "class name escaped: %s" % names)
+
+
 def case_untouched(tmp):
     d = os.path.join(tmp, "out")
     os.mkdir(d)
