@@ -89,15 +89,23 @@ static char *join(const char *a, const char *b)
     return p;
 }
 
-/* 1 directory, 2 regular file, 0 anything else (or gone). */
-static int kind_of(const char *path)
+/* 1 directory, 2 regular file, 0 anything else (or gone), with why in `why` when 0. */
+static int kind_why(const char *path, char *why, size_t cap)
 {
     struct stat sb;
-    if (stat(path, &sb) != 0) return 0;
+    if (stat(path, &sb) != 0) {
+        if (why) snprintf(why, cap, "cannot stat: %s%s", strerror(errno),
+                          errno == ENOENT ? " (a dangling symbolic link?)" : "");
+        return 0;
+    }
     if (S_ISDIR(sb.st_mode)) return 1;
     if (S_ISREG(sb.st_mode)) return 2;
+    if (why) snprintf(why, cap, "not a regular file (%s)", S_ISFIFO(sb.st_mode) ? "a FIFO" :
+                      S_ISSOCK(sb.st_mode) ? "a socket" : "a device");
     return 0;
 }
+
+static int kind_of(const char *path) { return kind_why(path, NULL, 0); }
 
 static int find_class(char **names, int n, const char *name)
 {
@@ -183,11 +191,19 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
                 free(rel);
                 rel = NULL;
                 if (!(fpath = join(cdir, files[f]))) CXR_THROW(CXR_E_NOMEM, "out of memory");
-                if (kind_of(fpath) != 2) continue;
                 size_t lr = strlen(split_names[s]) + strlen(ename) + strlen(files[f]) + 3;
                 if (!(rel = malloc(lr))) CXR_THROW(CXR_E_NOMEM, "out of memory");
                 snprintf(rel, lr, "%s/%s/%s", split_names[s], ename, files[f]);
-                if (!is_jpeg_name(files[f]))
+                /* what is neither a file nor usable is said, not silently dropped: a dangling
+                 * link or a FIFO named *.jpg was meant as an input (and a FIFO would block) */
+                char why[160];
+                int k = kind_why(fpath, why, sizeof why);
+                if (k == 1)
+                    CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel,
+                                              "a folder inside a class folder (not searched)"));
+                else if (k == 0)
+                    CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel, why));
+                else if (!is_jpeg_name(files[f]))
                     CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel, "not a .jpg/.jpeg file"));
                 else
                     CXR_TRY(cxr_plan_add_item(sp, fpath, rel, label));

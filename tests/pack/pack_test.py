@@ -186,6 +186,14 @@ def case_determinism(tmp):
 
 def case_bad_inputs(tmp):
     root, bad = make_bad_tree(tmp)
+    # entries that are not files: said, not dropped in silence (a FIFO would block a reader)
+    nd = os.path.join(root, "train", "NORMAL")
+    os.mkfifo(os.path.join(nd, "bad_fifo.jpeg"))
+    bad["bad_fifo.jpeg"] = "not a regular file (a FIFO)"
+    os.symlink(os.path.join(tmp, "nowhere.jpeg"), os.path.join(nd, "bad_link.jpeg"))
+    bad["bad_link.jpeg"] = "No such file or directory"
+    os.mkdir(os.path.join(nd, "bad_dir.jpeg"))
+    bad["bad_dir.jpeg"] = "a folder inside a class folder"
     out = os.path.join(tmp, "s.h5")
     rc, so, se = run([root, "-o", out, "--shard", "4"])
     check(rc == 0, "pack rc=%d %s" % (rc, se))
