@@ -120,7 +120,8 @@ static int interrupted(const pack_ctx *c)
 /* Read a whole file with (normally) one read() into the worker's buffer. */
 static int read_file(worker *wk, const char *path, size_t *len, char *reason, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in place of a file must not hang the worker; fstat refuses it below */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(reason, cap, "cannot open: %s", strerror(errno));
         return 0;

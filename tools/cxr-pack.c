@@ -264,6 +264,12 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *src = mcli.manifest ? mcli.manifest : argv[optind];
+    struct stat osb;
+    if (stat(out, &osb) == 0 && S_ISDIR(osb.st_mode)) { /* say it now, not after the packing */
+        fprintf(stderr, "cxr-pack: -o %s: is a directory (give a file name, e.g. %s/store.h5)\n",
+                out, out);
+        return 2;
+    }
 
     /* installed before the scan: a signal during it is seen when the pipeline starts */
     struct sigaction sa;

@@ -343,6 +343,8 @@ def case_untouched(tmp):
     check(rc == 3, "strict failure exits 3")
     rc, _, _ = run([os.path.join(tmp, "nothing"), "-o", out])
     check(rc == 2, "missing source exits 2 (got %d)" % rc)
+    rc, _, se = run([SAMPLE, "-o", d])  # a directory as the output: said before any work
+    check(rc == 2 and "is a directory" in se, "-o DIR exits 2 naming it (got %d): %s" % (rc, se))
     big = big_tree(tmp, 200)
     p = subprocess.Popen([PACK, big, "-o", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     time.sleep(0.7)
