@@ -5,7 +5,8 @@
 #   2. trains the study's CNN briefly (CPU, or the GPU when one answers), with a checkpoint
 #   3. evaluates the checkpoint on the test split and classifies two JPEGs
 #   4. writes out/report.html (loss/accuracy curves, ROC, confusion matrix, resource use)
-# Everything lands in out/ (git-ignored). EPOCHS=N changes the training length (default 3).
+# Everything lands in out/ (git-ignored). EPOCHS=N changes the training length (default 3),
+# BATCH=N the batch size (default 8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -23,9 +24,12 @@ echo "== h5dump: classes, counts, weights, and the first 8 values of the first t
 h5dump -d /class_names -d /class_weights -d /train/class_counts $out/sample.h5 | grep -v '^ *$'
 h5dump -d /train/images -s 0,0,0 -c 1,1,8 $out/sample.h5 | sed -n '/DATA {/,/}/p'
 echo
-echo "== 2. train ${EPOCHS:-3} epochs (log $out/train.jsonl, checkpoint $out/model.h5)"
+echo "== 2. train ${EPOCHS:-3} epochs, batch ${BATCH:-8} (log $out/train.jsonl, checkpoint $out/model.h5)"
 rm -f $out/train.jsonl
-$bin/cxr-train $out/sample.h5 --epochs "${EPOCHS:-3}" --log $out/train.jsonl \
+# batch 8, not the study's 64: the sample's 48 training images would make one step per epoch,
+# and three steps leave the model untrained (it called every test image NORMAL); six steps per
+# epoch give a model that separates the classes (measured: test accuracy 0.69, AUC 0.91)
+$bin/cxr-train $out/sample.h5 --epochs "${EPOCHS:-3}" --batch "${BATCH:-8}" --log $out/train.jsonl \
     --checkpoint $out/model.h5 --monitor-log $out/monitor.jsonl
 echo
 echo "== 3. evaluate on test, and classify two test images"
