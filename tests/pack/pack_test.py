@@ -307,7 +307,11 @@ def case_odd_names(tmp):
     shutil.copytree(SAMPLE, root)
     src = os.path.join(root, "train", "NORMAL", folder_counts(SAMPLE, "train")["NORMAL"][0])
     nb = os.path.join(os.fsencode(root), b"train", b"NORMAL")
-    shutil.copy(src, os.path.join(nb, b"bad\xff\xfename.jpeg"))
+    try:
+        shutil.copy(src, os.path.join(nb, b"bad\xff\xfename.jpeg"))
+    except OSError as e:  # a file system that only takes UTF-8 names (EILSEQ)
+        print("cannot create a non-UTF-8 file name here (%s): skipped" % e, file=sys.stderr)
+        sys.exit(77)
     shutil.copy(src, os.path.join(nb, "\u00fcn\u00efcode name.jpeg".encode()))
     os.mkdir(os.path.join(os.fsencode(root), b"train", b"CL\xe9SS"))
     shutil.copy(src, os.path.join(os.fsencode(root), b"train", b"CL\xe9SS", b"x.jpeg"))
