@@ -13,7 +13,8 @@
  * survivors move down to close the gaps (rare). The chunks now complete, and at the end of a
  * split its partial last chunk, are queued for the next round. Splits follow one another with
  * no pause (the first round of a split compresses the last chunks of the previous one; the
- * writer opens a split when its first chunk arrives), and two rounds without decoding finish.
+ * writer opens a split when its first chunk arrives); at the end a round without decoding
+ * compresses the last chunks (writing the ones before), and the calling thread writes them.
  *
  * Ring: chunks are numbered across splits; chunk g uses buffer g % R and compressed buffer
  * out[g % R]. A round fills chunks [g0, g0 + W] (g0 holds the position it starts at),
