@@ -32,9 +32,9 @@ extern "C" {
  * reader call it themselves. */
 cxr_status cxr_zstd_filter_register(void);
 /* The process-wide HDF5 setup, for every cxr HDF5 user (store, checkpoints) before its first
- * HDF5 call: the same as cxr_zstd_filter_register, and it also asks HDF5 not to install its
- * atexit cleanup, which crashes HDF5 1.10.8 after a failed H5Fclose (store_hdf5.c says how).
- * Idempotent, thread-safe. */
+ * HDF5 call; cxr_zstd_filter_register is the same call. Beyond the above, it asks HDF5 not to
+ * install its atexit cleanup, which crashes HDF5 1.10.8 after a failed H5Fclose (store_hdf5.c
+ * says how). Idempotent, thread-safe. */
 cxr_status cxr_hdf5_init(void);
 /* Set `code` with "<file>: <message> (HDF5: <innermost HDF5 error, tidied>)", e.g. "...: cannot
  * write X (HDF5: file write failed: No space left on device)", and clear HDF5's error stack. */

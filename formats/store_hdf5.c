@@ -1,5 +1,5 @@
 /* store_hdf5.c: HDF5 plumbing shared by the store writer and reader (store_internal.h) and
- * cxr_zstd_filter_register. Every function here runs on the single HDF5 thread. */
+ * cxr_hdf5_init. Every function here runs on the single HDF5 thread. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,7 +26,7 @@ static void h5_init_once(void)
     h5_init_rc = H5Zregister(&cxr_h5z_zstd_class);
 }
 
-cxr_status cxr_zstd_filter_register(void)
+cxr_status cxr_hdf5_init(void)
 {
     pthread_once(&h5_once, h5_init_once);
     if (h5_init_rc < 0)
@@ -35,8 +35,7 @@ cxr_status cxr_zstd_filter_register(void)
     return CXR_OK;
 }
 
-cxr_status cxr_store_h5_init(void) { return cxr_zstd_filter_register(); }
-cxr_status cxr_hdf5_init(void) { return cxr_zstd_filter_register(); }
+cxr_status cxr_zstd_filter_register(void) { return cxr_hdf5_init(); }
 
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
@@ -124,15 +123,14 @@ static int utf8_seq(const unsigned char *s)
 char *cxr_h5_utf8_escape(const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t n = 0, bad = 0;
+    size_t bad = 0;
     for (size_t i = 0; u[i];) {
         int k = utf8_seq(u + i);
-        if (k) i += (size_t)k;
-        else bad++, i++;
-        n = i;
+        i += k ? (size_t)k : 1;
+        bad += !k;
     }
     if (!bad) return NULL;
-    char *out = malloc(n + 3 * bad + 1), *o = out;
+    char *out = malloc(strlen(s) + 3 * bad + 1), *o = out;
     if (!out) return NULL;
     for (size_t i = 0; u[i];) {
         int k = utf8_seq(u + i);

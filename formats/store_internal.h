@@ -15,10 +15,7 @@
 #define CXR_STORE_RESIZE_DESC CXR_RESIZE_FILTER_NAME /* cxr_preprocess.h */
 #define CXR_STORE_ALIGN 4096
 
-/* Register the zstd filter and turn off HDF5's automatic error printing (library code never
- * prints; HDF5's message is folded into ours by cxr_hdf5_error). */
-cxr_status cxr_store_h5_init(void);
-/* HDF5 errors become cxr errors through cxr_hdf5_error (cxr_store.h). */
+/* HDF5 setup (cxr_hdf5_init) and errors (cxr_hdf5_error) are in cxr_store.h. */
 
 /* Strings go into the store as UTF-8 (H5T_CSET_UTF8). A string that is not valid UTF-8 (a file
  * name from a file system in another encoding, say) is stored with each offending byte as the

@@ -422,7 +422,7 @@ cxr_status cxr_store_open(cxr_store **out, const char *path)
     struct stat stt;
     if (out) *out = NULL;
     if (!out || !path) return cxr_set_error(CXR_E_ARG, "cxr_store_open: missing argument");
-    CXR_TRY(cxr_store_h5_init());
+    CXR_TRY(cxr_hdf5_init());
     if (stat(path, &stt) != 0) CXR_THROW(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
     s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) CXR_THROW(CXR_E_NOMEM, "%s", path);

@@ -88,7 +88,7 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
     for (int c = 0; c < n_classes; c++)
         if (!class_names[c] || !*class_names[c])
             CXR_THROW(CXR_E_ARG, "%s: class %d has no name", path, c);
-    CXR_TRY(cxr_store_h5_init());
+    CXR_TRY(cxr_hdf5_init());
 
     w = calloc(1, sizeof *w);
     if (!w) CXR_THROW(CXR_E_NOMEM, "%s: writer", path);
