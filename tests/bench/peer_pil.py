@@ -16,21 +16,9 @@ import h5py
 import numpy as np
 from PIL import Image
 
+from peer_common import listing
+
 SIZE = 256
-
-
-def listing(src):
-    out = []
-    for split in ("train", "val", "test"):
-        d = os.path.join(src, split)
-        if not os.path.isdir(d):
-            continue
-        classes = sorted(c for c in os.listdir(d) if os.path.isdir(os.path.join(d, c)))
-        for label, c in enumerate(classes):
-            for f in sorted(os.listdir(os.path.join(d, c))):
-                if f.lower().endswith((".jpg", ".jpeg")):
-                    out.append((split, os.path.join(d, c, f), label))
-    return out
 
 
 def prep(path):

@@ -16,19 +16,7 @@ from skimage import exposure, io
 from skimage.color import rgb2gray
 from skimage.transform import resize
 
-
-def listing(src):
-    out = []
-    for split in ("train", "val", "test"):
-        d = os.path.join(src, split)
-        if not os.path.isdir(d):
-            continue
-        classes = sorted(c for c in os.listdir(d) if os.path.isdir(os.path.join(d, c)))
-        for label, c in enumerate(classes):
-            for f in sorted(os.listdir(os.path.join(d, c))):
-                if f.lower().endswith((".jpg", ".jpeg")):
-                    out.append((split, os.path.join(d, c, f), label))
-    return out
+from peer_common import listing
 
 
 def prep(path, size):

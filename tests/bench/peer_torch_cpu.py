@@ -9,18 +9,7 @@ import time
 import torch
 import torch.nn as nn
 
-
-def net(s, n_classes=2, alpha=0.5, keep=0.75):
-    p = 1.0 - keep
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.LeakyReLU(alpha),
-        nn.Conv2d(16, 32, 3, padding=1), nn.LeakyReLU(alpha), nn.MaxPool2d(2), nn.Dropout(p),
-        nn.Conv2d(32, 64, 3, padding=1), nn.LeakyReLU(alpha), nn.MaxPool2d(2), nn.Dropout(p),
-        nn.Conv2d(64, 128, 3, padding=1), nn.LeakyReLU(alpha), nn.MaxPool2d(2), nn.Dropout(p),
-        nn.Flatten(),
-        nn.Linear(128 * (s // 8) ** 2, 512), nn.LeakyReLU(alpha), nn.Dropout(p),
-        nn.Linear(512, 1024), nn.LeakyReLU(alpha), nn.Dropout(p),
-        nn.Linear(1024, n_classes))
+from peer_common import study_net
 
 
 def main():
@@ -28,7 +17,7 @@ def main():
     batch, steps, warm, threads, s = (a + [64, 3, 1, 2, 256][len(a):])[:5]
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    model = net(s).train()
+    model = study_net(nn, s).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
     lossf = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.9]))
     x = torch.rand(batch, 1, s, s) * 2 - 1

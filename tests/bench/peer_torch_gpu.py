@@ -17,18 +17,7 @@ import json
 import sys
 import time
 
-
-def net(nn, s, n_classes=2, alpha=0.5, keep=0.75):
-    p = 1.0 - keep
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.LeakyReLU(alpha),
-        nn.Conv2d(16, 32, 3, padding=1), nn.LeakyReLU(alpha), nn.MaxPool2d(2), nn.Dropout(p),
-        nn.Conv2d(32, 64, 3, padding=1), nn.LeakyReLU(alpha), nn.MaxPool2d(2), nn.Dropout(p),
-        nn.Conv2d(64, 128, 3, padding=1), nn.LeakyReLU(alpha), nn.MaxPool2d(2), nn.Dropout(p),
-        nn.Flatten(),
-        nn.Linear(128 * (s // 8) ** 2, 512), nn.LeakyReLU(alpha), nn.Dropout(p),
-        nn.Linear(512, 1024), nn.LeakyReLU(alpha), nn.Dropout(p),
-        nn.Linear(1024, n_classes))
+from peer_common import study_net
 
 
 def main():
@@ -54,7 +43,7 @@ def main():
         torch.backends.cudnn.allow_tf32 = tf32
         torch.backends.cudnn.benchmark = True
         torch.manual_seed(1)
-        model = net(nn, a.size).to(dev).train()
+        model = study_net(nn, a.size).to(dev).train()
         if a.variant == "channels_last":
             model = model.to(memory_format=torch.channels_last)
         step_model = torch.compile(model) if a.variant == "compile" else model
