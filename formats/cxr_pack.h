@@ -22,6 +22,7 @@ typedef struct {
     char *path;      /* file to read (as opened) */
     char *rel;       /* path recorded in the store, relative to the source root */
     int32_t label;   /* class index */
+    uint64_t size;   /* bytes when planned: the packer decodes the largest files first */
 } cxr_pack_item;
 
 typedef struct {
@@ -47,7 +48,8 @@ typedef struct {
 /* Free everything the plan owns (not the struct itself); leaves it zeroed. */
 void cxr_plan_free(cxr_pack_plan *plan);
 /* Append helpers (copy the strings). */
-cxr_status cxr_plan_add_item(cxr_pack_split *s, const char *path, const char *rel, int32_t label);
+cxr_status cxr_plan_add_item(cxr_pack_split *s, const char *path, const char *rel, int32_t label,
+                             uint64_t size);
 cxr_status cxr_plan_add_skip(cxr_pack_plan *p, const char *split, const char *path, const char *reason);
 
 /* Scan ROOT/{train,val,test}/<class>/<files> (classes = union of folder names, sorted;

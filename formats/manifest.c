@@ -268,6 +268,7 @@ typedef struct {
     int32_t label;
     int32_t nested;    /* 1: IMAGES/a/b/c/<id>.jpg, 0: IMAGES/<id>.jpg */
     int32_t split;     /* index into plan->splits once assigned */
+    uint64_t size;     /* file size when found */
 } plan_row;
 
 typedef struct {
@@ -321,10 +322,12 @@ static int bad_id(const char *s, size_t n)
     return 0;
 }
 
-static int is_file(const char *path)
+static int is_file(const char *path, uint64_t *size)
 {
     struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return 0;
+    *size = (uint64_t)sb.st_size;
+    return 1;
 }
 
 /* rel of a row: "<id>.jpg" or "a/b/c/<id>.jpg" into buf. */
@@ -475,11 +478,12 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
             path_cap = need;
         }
         int nested = -1;
+        uint64_t size = 0;
         for (int layout = 0; layout < 2 && nested < 0; layout++) {
             if (layout == 1 && id->len < 3) break;
             int k = snprintf(path, path_cap, "%.*s/", (int)dir_len, images);
             row_rel(path + k, path_cap - (size_t)k, idz, id->len, layout);
-            if (is_file(path)) nested = layout;
+            if (is_file(path, &size)) nested = layout;
         }
         if (nested < 0) {
             CXR_TRY(skip_row(plan, opt, manifest, line, idz, "image not found"));
@@ -494,7 +498,8 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
             rows.cap = cap;
         }
         rows.r[rows.n++] = (plan_row){.hash = ie->hash, .id_off = ie->off,
-                                      .id_len = ie->len, .label = le->cls, .nested = nested};
+                                      .id_len = ie->len, .label = le->cls, .nested = nested,
+                                      .size = size};
     }
 
     if (rows.n == 0)
@@ -534,7 +539,7 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
             path_cap = need;
         }
         snprintf(path, path_cap, "%.*s/%s", (int)dir_len, images, rel);
-        CXR_TRY(cxr_plan_add_item(&plan->splits[w->split], path, rel, w->label));
+        CXR_TRY(cxr_plan_add_item(&plan->splits[w->split], path, rel, w->label, w->size));
         s.planned++;
     }
 bail:

@@ -82,7 +82,6 @@ typedef struct {
     int wsplit;             /* split open in the writer (-1: none yet) */
     slot_result *res;       /* W*S */
     int64_t *order;         /* W*S: decode order inside a window, largest file first */
-    uint64_t *fsize;        /* W*S: file size of each window slot (0 if stat fails) */
     worker *wk;             /* T */
     int32_t *labels;        /* S */
     const char **paths;     /* S */
@@ -257,17 +256,14 @@ static cxr_status round_run(pack_ctx *c, int si, int64_t i0, int64_t B, int64_t 
     cxr_status wst = CXR_OK;
     char werr[512] = "";
 
-    /* Decode the largest files first: a big (often progressive) JPEG taken last would leave
-     * the other threads idle at the end of the round. Results go to their slot by index, so
-     * the order changes nothing in the output. */
-    for (int64_t j = 0; j < B; j++) {
-        struct stat sb;
-        c->fsize[j] = stat(sp->items[i0 + j].path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-        c->order[j] = j;
-    }
+    /* Decode the largest files first (sizes as planned): a big (often progressive) JPEG taken
+     * last would leave the other threads idle at the end of the round. Results go to their
+     * slot by index, so the order changes nothing in the output. */
+    const cxr_pack_item *items = B ? sp->items + i0 : NULL;
+    for (int64_t j = 0; j < B; j++) c->order[j] = j;
     for (int64_t a = 1; a < B; a++) { /* insertion sort, stable: windows are small */
         int64_t v = c->order[a], b = a;
-        for (; b > 0 && c->fsize[c->order[b - 1]] < c->fsize[v]; b--) c->order[b] = c->order[b - 1];
+        for (; b > 0 && items[c->order[b - 1]].size < items[v].size; b--) c->order[b] = c->order[b - 1];
         c->order[b] = v;
     }
     /* the chunks this window fills change hands now: none may still be waiting to be compressed */
@@ -442,12 +438,11 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     c.wr = calloc((size_t)c.W + 1, sizeof *c.wr);
     c.res = malloc(win * sizeof *c.res);
     c.order = malloc(win * sizeof *c.order);
-    c.fsize = malloc(win * sizeof *c.fsize);
     c.wk = calloc((size_t)c.T, sizeof *c.wk);
     c.labels = malloc((size_t)c.S * sizeof *c.labels);
     c.paths = malloc((size_t)c.S * sizeof *c.paths);
     if (!c.ring || !c.ring_owner || !c.ring_idx || !c.out || !c.out_cap || !c.out_size || !c.enc ||
-        !c.wr || !c.res || !c.order || !c.fsize || !c.wk || !c.labels || !c.paths)
+        !c.wr || !c.res || !c.order || !c.wk || !c.labels || !c.paths)
         CXR_THROW(CXR_E_NOMEM, "out of memory for a window of %d shards of %d images", c.W, c.S);
     for (int k = 0; k <= c.W; k++)
         if (!(c.enc[k].idx = malloc((size_t)c.S * sizeof(int64_t))) ||
@@ -514,7 +509,6 @@ bail:
     free(c.wr);
     free(c.res);
     free(c.order);
-    free(c.fsize);
     free(c.wk);
     free(c.labels);
     free(c.paths);

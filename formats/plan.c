@@ -29,7 +29,8 @@ void cxr_plan_free(cxr_pack_plan *plan)
     memset(plan, 0, sizeof *plan);
 }
 
-cxr_status cxr_plan_add_item(cxr_pack_split *s, const char *path, const char *rel, int32_t label)
+cxr_status cxr_plan_add_item(cxr_pack_split *s, const char *path, const char *rel, int32_t label,
+                             uint64_t size)
 {
     if (s->n == s->cap) {
         int64_t cap = s->cap ? s->cap * 2 : 256;
@@ -44,7 +45,7 @@ cxr_status cxr_plan_add_item(cxr_pack_split *s, const char *path, const char *re
         free(r);
         return cxr_set_error(CXR_E_NOMEM, "plan: out of memory");
     }
-    s->items[s->n++] = (cxr_pack_item){.path = p, .rel = r, .label = label};
+    s->items[s->n++] = (cxr_pack_item){.path = p, .rel = r, .label = label, .size = size};
     return CXR_OK;
 }
 

@@ -89,8 +89,9 @@ static char *join(const char *a, const char *b)
     return p;
 }
 
-/* 1 directory, 2 regular file, 0 anything else (or gone), with why in `why` when 0. */
-static int kind_why(const char *path, char *why, size_t cap)
+/* 1 directory, 2 regular file (its size in *size if asked), 0 anything else (or gone), with
+ * why in `why` when 0. */
+static int kind_why(const char *path, char *why, size_t cap, uint64_t *size)
 {
     struct stat sb;
     if (stat(path, &sb) != 0) {
@@ -99,13 +100,16 @@ static int kind_why(const char *path, char *why, size_t cap)
         return 0;
     }
     if (S_ISDIR(sb.st_mode)) return 1;
-    if (S_ISREG(sb.st_mode)) return 2;
+    if (S_ISREG(sb.st_mode)) {
+        if (size) *size = (uint64_t)sb.st_size;
+        return 2;
+    }
     if (why) snprintf(why, cap, "not a regular file (%s)", S_ISFIFO(sb.st_mode) ? "a FIFO" :
                       S_ISSOCK(sb.st_mode) ? "a socket" : "a device");
     return 0;
 }
 
-static int kind_of(const char *path) { return kind_why(path, NULL, 0); }
+static int kind_of(const char *path) { return kind_why(path, NULL, 0, NULL); }
 
 static int find_class(char **names, int n, const char *name)
 {
@@ -197,7 +201,8 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
                 /* what is neither a file nor usable is said, not silently dropped: a dangling
                  * link or a FIFO named *.jpg was meant as an input (and a FIFO would block) */
                 char why[160];
-                int k = kind_why(fpath, why, sizeof why);
+                uint64_t size = 0;
+                int k = kind_why(fpath, why, sizeof why, &size);
                 if (k == 1)
                     CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel,
                                               "a folder inside a class folder (not searched)"));
@@ -206,7 +211,7 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
                 else if (!is_jpeg_name(files[f]))
                     CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel, "not a .jpg/.jpeg file"));
                 else
-                    CXR_TRY(cxr_plan_add_item(sp, fpath, rel, label));
+                    CXR_TRY(cxr_plan_add_item(sp, fpath, rel, label, size));
             }
         }
     }
