@@ -214,7 +214,8 @@ void cxr_chunk_move_image(uint8_t *dst, int to, const uint8_t *src, int from, in
 }
 
 cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out_size,
-                                     uint8_t *shuf, int n, int shard, int size, int level)
+                                     uint8_t *shuf, int n, int clean_from, int shard, int size,
+                                     int level)
 {
     cxr_status st = CXR_OK;
     if (!out || !out_cap || !out_size || !shuf || shard < 1 || size < 1 || n < 0 || n > shard)
@@ -230,8 +231,10 @@ cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out
     if (!t->cctx && !(t->cctx = ZSTD_createCCtx()))
         CXR_THROW(CXR_E_NOMEM, "cxr_chunk_encode: ZSTD_createCCtx failed");
     /* The padding rows are zero, and a zero element shuffles to zero in every plane, so each
-     * plane's tail after the n real images is cleared. */
-    for (int j = 0; j < 4; j++) memset(shuf + j * plane + (size_t)n * px, 0, (size_t)(shard - n) * px);
+     * plane's tail after the n real images must be zero: cleared here up to clean_from. */
+    if (clean_from > shard) clean_from = shard;
+    for (int j = 0; j < 4 && clean_from > n; j++)
+        memset(shuf + j * plane + (size_t)n * px, 0, (size_t)(clean_from - n) * px);
 
     size_t bound = cxr_chunk_encoded_max(shard, size);
     if (!*out || *out_cap < bound) {
@@ -269,7 +272,8 @@ cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
         t->shuf_cap = nbytes;
     }
     for (int i = 0; i < n; i++) cxr_chunk_shuffle_image(t->shuf, shard, size, i, images + i * px);
-    CXR_TRY(cxr_chunk_encode_shuffled(out, out_cap, out_size, t->shuf, n, shard, size, level));
+    CXR_TRY(cxr_chunk_encode_shuffled(out, out_cap, out_size, t->shuf, n, shard, shard, size,
+                                      level));
 bail:
     return st;
 }

@@ -53,8 +53,10 @@ cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
  * of every float) at j*shard*size*size, image slot k at k*size*size inside each plane.
  * cxr_chunk_shuffle_image puts one image into a slot; cxr_chunk_move_image moves a slot
  * (between chunks or within one; the two slots must not be the same memory);
- * cxr_chunk_encode_shuffled zeroes the slots [n, shard) in place and encodes: the output equals
- * cxr_chunk_encode's for the same images. */
+ * cxr_chunk_encode_shuffled zeroes the slots [n, clean_from) in place and encodes: the output
+ * equals cxr_chunk_encode's for the same images. The caller vouches that the slots from
+ * clean_from on are zero already (never written since the buffer came zeroed from the
+ * system): pass shard when it does not know. */
 size_t cxr_chunk_bytes(int shard, int size);
 /* The most bytes an encoded chunk can take (zstd's bound + the checksum): an *out buffer of
  * this capacity is never reallocated by the encoders. */
@@ -62,7 +64,8 @@ size_t cxr_chunk_encoded_max(int shard, int size);
 void cxr_chunk_shuffle_image(uint8_t *shuf, int shard, int size, int slot, const float *image);
 void cxr_chunk_move_image(uint8_t *dst, int to, const uint8_t *src, int from, int shard, int size);
 cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out_size,
-                                     uint8_t *shuf, int n, int shard, int size, int level);
+                                     uint8_t *shuf, int n, int clean_from, int shard, int size,
+                                     int level);
 /* Decode a raw chunk (as stored on disk) into out[shard*size*size]: verify the Fletcher32,
  * zstd-decompress into scratch (>= shard*size*size*4 bytes), unshuffle into out.
  * CXR_E_CHECKSUM on a bad checksum, CXR_E_FORMAT on a bad frame or size. */

@@ -8,8 +8,9 @@
  * Work goes in rounds, one OpenMP parallel region each. Round r decodes window r (W shards of
  * plan items, largest file first), placing item j of the window at position pos + j; in the
  * same region the chunks completed by round r-1 are compressed (they head the work list), and
- * the calling thread, the only one that ever calls HDF5, first writes the chunks compressed in
- * round r-1. After the region the window's failures are dropped, in plan order: later
+ * the calling thread, the only one that ever calls HDF5, first creates the store (round 0) or
+ * writes the chunks compressed in round r-1, ending a split there when the next chunk to write
+ * opens a later one. After the region the window's failures are dropped, in plan order: later
  * survivors move down to close the gaps (rare). The chunks now complete, and at the end of a
  * split its partial last chunk, are queued for the next round. Splits follow one another with
  * no pause (the first round of a split compresses the last chunks of the previous one; the
@@ -22,6 +23,9 @@
  * split; a new split starts at the chunk after the previous one's last), and writes chunks
  * compressed by the previous round, whose compressed bytes sit next to those: each set spans
  * at most 2W+2 numbers, so R = 2W+2 buffers never collide. ring_owner checks it at run time.
+ * ring_hi[r] bounds the slots buffer r ever had written (windows place images at known
+ * positions): the slots past it are still the zeros the mapping came with, so a partial
+ * chunk's padding is cleared only where a dropped image left bytes.
  * A queued chunk carries its own copy of its slots' plan items for the writer.
  *
  * The output depends only on the plan and the store options: every chunk but the last of a
@@ -74,6 +78,7 @@ typedef struct {
     size_t px, chunk_bytes;
     uint8_t **ring;         /* R shuffled chunks */
     int64_t *ring_owner;    /* R: chunk number held, -1 none */
+    int *ring_hi;           /* R: slots [ring_hi, S) of the buffer were never written: zero */
     int64_t *ring_idx;      /* R*S: plan item in each slot (split << 40 | item) */
     uint8_t **out;          /* R compressed chunks */
     size_t *out_cap, *out_size;
@@ -96,20 +101,33 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The ring's big buffers (16 MB each with the defaults) in 2 MiB-aligned memory marked for
- * transparent huge pages, where the kernel offers them: first touching 16 MB then costs 8
- * page faults instead of 4096 (on the 120 full-size images, page faults were ~10% of the CPU).
- * Advisory: without THP these are ordinary pages. free() releases them. */
+/* The ring's big buffers (16 MB each with the defaults): fresh anonymous mappings, so they
+ * start zeroed (a chunk's padding slots that were never written need no clearing, see
+ * ring_hi), 2 MiB-aligned and marked for transparent huge pages where the kernel offers them:
+ * first touching 16 MB then costs 8 page faults instead of 4096 (on the 120 full-size images,
+ * page faults were ~10% of the CPU). Advisory: without THP these are ordinary pages. Released
+ * with big_free(p, n), never with free() or realloc(). */
+#define BIG_ALIGN ((size_t)2 << 20)
+static size_t big_len(size_t n) { return (n + BIG_ALIGN - 1) / BIG_ALIGN * BIG_ALIGN; }
+
 static void *big_alloc(size_t n)
 {
-    const size_t huge = 2u << 20;
-    void *p = NULL;
-    size_t len = (n + huge - 1) / huge * huge;
-    if (posix_memalign(&p, huge, len) != 0) return NULL;
+    size_t len = big_len(n);
+    uint8_t *m = mmap(NULL, len + BIG_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    uint8_t *p = (uint8_t *)(((uintptr_t)m + BIG_ALIGN - 1) & ~(uintptr_t)(BIG_ALIGN - 1));
+    if (p > m) munmap(m, (size_t)(p - m));
+    if (p < m + BIG_ALIGN) munmap(p + len, (size_t)(m + BIG_ALIGN - p));
 #ifdef MADV_HUGEPAGE
     (void)madvise(p, len, MADV_HUGEPAGE);
 #endif
     return p;
+}
+
+static void big_free(void *p, size_t n)
+{
+    if (p) munmap(p, big_len(n));
 }
 
 static int interrupted(const pack_ctx *c)
@@ -218,6 +236,27 @@ bail:
 static uint8_t *ring_chunk(pack_ctx *c, int64_t g) { return c->ring[g % c->R]; }
 static int64_t *ring_slots(pack_ctx *c, int64_t g) { return c->ring_idx + (g % c->R) * c->S; }
 
+/* Create the store and record the planning skips (calling thread only): in the first round,
+ * while the other threads decode, instead of before it (~2 ms of HDF5 setup per run). */
+static cxr_status writer_open(pack_ctx *c)
+{
+    cxr_status st = CXR_OK;
+    const cxr_pack_options *opt = c->opt;
+    const cxr_pack_plan *plan = c->plan;
+    CXR_TRY(cxr_store_writer_create(&c->w, opt->output, &opt->store, plan->n_classes,
+                                    (const char *const *)plan->class_names));
+    for (int a = 0; a < opt->n_attrs; a++)
+        CXR_TRY(cxr_store_writer_set_attr(c->w, opt->attrs[a].name, opt->attrs[a].value));
+    for (int64_t k = 0; k < plan->n_skipped; k++) {
+        const cxr_pack_skip *sk = &plan->skipped[k];
+        c->sum->skipped++;
+        if (opt->on_skip) opt->on_skip(opt->ctx, sk->split, sk->path, sk->reason);
+        CXR_TRY(cxr_store_writer_add_skipped(c->w, sk->split, sk->path, sk->reason));
+    }
+bail:
+    return st;
+}
+
 /* Write the chunks compressed in the previous round, in order (calling thread only). */
 static cxr_status write_pending(pack_ctx *c)
 {
@@ -238,6 +277,10 @@ static cxr_status write_pending(pack_ctx *c)
                                            c->paths));
         c->sum->stored_bytes += c->out_size[r];
     }
+    /* The next chunk to write (the first of those compressed this round) opens a later split:
+     * every chunk of the open one is written, so end it now, while the other threads work,
+     * rather than after the round. Same HDF5 calls in the same order. */
+    if (c->n_enc > 0 && c->enc[0].si > c->wsplit) CXR_TRY(writer_reach(c, c->enc[0].si));
 bail:
     c->n_wr = 0;
     return st;
@@ -276,6 +319,10 @@ static cxr_status round_run(pack_ctx *c, int si, int64_t i0, int64_t B, int64_t 
                               (long long)g, (long long)o);
             c->ring_owner[g % c->R] = g;
         }
+        /* this window writes chunk g's slots up to position pos + B of the split at most */
+        int64_t hi = pos + B - (g - g_base) * c->S;
+        if (hi > c->S) hi = c->S;
+        if (hi > c->ring_hi[g % c->R]) c->ring_hi[g % c->R] = (int)hi;
     }
     for (int k = 0; k < n_enc; k++) /* compressed bytes: out[g % R] */
         for (int q = 0; q < c->n_wr; q++)
@@ -286,9 +333,11 @@ static cxr_status round_run(pack_ctx *c, int si, int64_t i0, int64_t B, int64_t 
 #pragma omp parallel num_threads(c->T)
     {
         int t = omp_get_thread_num();
-        /* the calling thread writes the previous round's chunks, then joins the work */
-        if (t == 0 && c->n_wr) {
-            wst = write_pending(c);
+        /* the calling thread creates the store (first round) or writes the previous round's
+         * chunks, then joins the work */
+        if (t == 0 && (!c->w || c->n_wr)) {
+            wst = c->w ? CXR_OK : writer_open(c);
+            if (wst == CXR_OK && c->n_wr) wst = write_pending(c);
             if (wst != CXR_OK) {
                 snprintf(werr, sizeof werr, "%s", cxr_last_error());
                 stop = 1;
@@ -300,8 +349,10 @@ static cxr_status round_run(pack_ctx *c, int si, int64_t i0, int64_t B, int64_t 
             if (q < n_enc) { /* compress a queued chunk */
                 chunk_job *jb = &c->enc[q];
                 size_t r = (size_t)(jb->g % c->R);
+                /* out[r] has capacity cxr_chunk_encoded_max: the encoder never reallocates it */
                 jb->st = cxr_chunk_encode_shuffled(&c->out[r], &c->out_cap[r], &c->out_size[r],
-                                                   c->ring[r], jb->n, c->S, c->side, level);
+                                                   c->ring[r], jb->n, c->ring_hi[r], c->S,
+                                                   c->side, level);
                 if (jb->st != CXR_OK) snprintf(jb->err, sizeof jb->err, "%s", cxr_last_error());
                 continue;
             }
@@ -430,6 +481,7 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     size_t win = (size_t)c.W * c.S;
     c.ring = calloc((size_t)c.R, sizeof *c.ring);
     c.ring_owner = malloc((size_t)c.R * sizeof *c.ring_owner);
+    c.ring_hi = calloc((size_t)c.R, sizeof *c.ring_hi);
     c.ring_idx = malloc((size_t)c.R * c.S * sizeof *c.ring_idx);
     c.out = calloc((size_t)c.R, sizeof *c.out);
     c.out_cap = calloc((size_t)c.R, sizeof *c.out_cap);
@@ -441,7 +493,7 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     c.wk = calloc((size_t)c.T, sizeof *c.wk);
     c.labels = malloc((size_t)c.S * sizeof *c.labels);
     c.paths = malloc((size_t)c.S * sizeof *c.paths);
-    if (!c.ring || !c.ring_owner || !c.ring_idx || !c.out || !c.out_cap || !c.out_size || !c.enc ||
+    if (!c.ring || !c.ring_owner || !c.ring_hi || !c.ring_idx || !c.out || !c.out_cap || !c.out_size || !c.enc ||
         !c.wr || !c.res || !c.order || !c.wk || !c.labels || !c.paths)
         CXR_THROW(CXR_E_NOMEM, "out of memory for a window of %d shards of %d images", c.W, c.S);
     for (int k = 0; k <= c.W; k++)
@@ -458,21 +510,13 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
         if (!(c.wk[t].dec = cxr_decoder_create()) || !(c.wk[t].img = malloc(c.px * sizeof(float))))
             CXR_THROW(CXR_E_NOMEM, "out of memory (decoder)");
 
-    CXR_TRY(cxr_store_writer_create(&c.w, opt->output, &opt->store, plan->n_classes,
-                                    (const char *const *)plan->class_names));
-    for (int a = 0; a < opt->n_attrs; a++)
-        CXR_TRY(cxr_store_writer_set_attr(c.w, opt->attrs[a].name, opt->attrs[a].value));
-    for (int64_t k = 0; k < plan->n_skipped; k++) {
-        const cxr_pack_skip *sk = &plan->skipped[k];
-        sum->skipped++;
-        if (opt->on_skip) opt->on_skip(opt->ctx, sk->split, sk->path, sk->reason);
-        CXR_TRY(cxr_store_writer_add_skipped(c.w, sk->split, sk->path, sk->reason));
-    }
+    /* the store is created by the calling thread during the first round (writer_open) */
     int64_t g_next = 0;
     for (int s = 0; s < plan->n_splits; s++) {
         if (interrupted(&c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
         CXR_TRY(pack_split(&c, s, &g_next));
     }
+    if (!c.w) CXR_TRY(writer_open(&c)); /* no round ran: every split is empty */
     /* the last chunks: compress them (writing the previous ones), then write them */
     while (c.n_enc || c.n_wr) {
         if (c.n_enc) CXR_TRY(round_run(&c, -1, 0, 0, 0, 0));
@@ -492,11 +536,12 @@ bail:
             free(c.wk[t].img);
         }
     for (int r = 0; r < c.R; r++) {
-        if (c.ring) free(c.ring[r]);
-        if (c.out) free(c.out[r]);
+        if (c.ring) big_free(c.ring[r], c.chunk_bytes);
+        if (c.out && c.out_cap) big_free(c.out[r], c.out_cap[r]);
     }
     free(c.ring);
     free(c.ring_owner);
+    free(c.ring_hi);
     free(c.ring_idx);
     free(c.out);
     free(c.out_cap);

@@ -138,7 +138,8 @@ static void check_fletcher_against_serial(void)
 /* The two-step encoder (cxr-pack's): cxr_chunk_shuffle_image against the definition of the
  * shuffle, at sizes with and without a tail after the 16-pixel vector steps; slots filled out
  * of order, one through cxr_chunk_move_image, stale bytes past n: cxr_chunk_encode_shuffled
- * must give exactly cxr_chunk_encode's chunk. */
+ * must give exactly cxr_chunk_encode's chunk, also when told that the slots past clean_from are
+ * zero already. */
 static void check_shuffled_path(void)
 {
     const int sizes[] = {1, 3, 4, 5, 7, 20};
@@ -167,8 +168,24 @@ static void check_shuffled_path(void)
             uint8_t *a = NULL, *b = NULL;
             size_t ca = 0, cb = 0, sa = 0, sb = 0;
             CHECK_OK(cxr_chunk_encode(&a, &ca, &sa, img, n, shard, size, 3));
-            CHECK_OK(cxr_chunk_encode_shuffled(&b, &cb, &sb, shuf, n, shard, size, 3));
+            CHECK_OK(cxr_chunk_encode_shuffled(&b, &cb, &sb, shuf, n, shard, shard, size, 3));
             CHECK(sa == sb && memcmp(a, b, sa) == 0);
+            /* clean_from: a zeroed buffer with stale bytes only in slot n (a failed image's)
+             * is cleared up to n + 1 and left alone past it, and still gives the same chunk */
+            if (n < shard) {
+                memset(other, 0, bytes);
+                for (int i = 0; i < n; i++) cxr_chunk_shuffle_image(other, shard, size, i, img + i * px);
+                cxr_chunk_shuffle_image(other, shard, size, n, img); /* stale */
+                size_t sc = 0;
+                CHECK_OK(cxr_chunk_encode_shuffled(&b, &cb, &sc, other, n, n + 1, shard, size, 3));
+                CHECK(sc == sa && memcmp(a, b, sa) == 0);
+                /* and clean_from is honoured: stale bytes past it stay and change the chunk */
+                if (n + 2 <= shard) {
+                    cxr_chunk_shuffle_image(other, shard, size, n + 1, img);
+                    CHECK_OK(cxr_chunk_encode_shuffled(&b, &cb, &sc, other, n, n + 1, shard, size, 3));
+                    CHECK(!(sc == sa && memcmp(a, b, sa) == 0));
+                }
+            }
             free(a);
             free(b);
         }
