@@ -102,22 +102,28 @@ bail:
     return st;
 }
 
-extern "C" void *cxr_cuda_workspace(cxr_cuda_ctx *c, size_t bytes)
+extern "C" void *cxr_cuda_grow(void **buf, size_t *cap, size_t bytes, size_t step,
+                              cudaStream_t stream, const char *what)
 {
     cxr_status st = CXR_OK;
-    if (bytes <= c->workspace_bytes) return c->workspace;
-    /* round up to 16 MiB steps so a few shapes settle the size quickly */
-    const size_t step = (size_t)16 << 20;
+    if (bytes <= *cap) return *buf;
     const size_t want = (bytes + step - 1) / step * step;
-    /* the old workspace may still be read by queued convolutions */
-    CUDA_TRY("conv workspace", cudaStreamSynchronize(c->compute));
-    CUDA_TRY("conv workspace", cudaFree(c->workspace));
-    c->workspace = NULL;
-    c->workspace_bytes = 0;
-    CUDA_TRY("conv workspace", cudaMalloc(&c->workspace, want));
-    c->workspace_bytes = want;
-    return c->workspace;
+    CUDA_TRY(what, cudaStreamSynchronize(stream));
+    CUDA_TRY(what, cudaFree(*buf));
+    *buf = NULL;
+    *cap = 0;
+    CUDA_TRY(what, cudaMalloc(buf, want));
+    *cap = want;
+    return *buf;
 bail:
-    cxr_wrap_error(st, "cannot grow the workspace to %zu bytes", want);
+    cxr_wrap_error(st, "cannot grow the %s to %zu bytes", what, want);
     return NULL;
+}
+
+extern "C" void *cxr_cuda_workspace(cxr_cuda_ctx *c, size_t bytes)
+{
+    /* 16 MiB steps so a few shapes settle the size quickly; queued convolutions may still read
+     * the old workspace, hence the compute stream */
+    return cxr_cuda_grow(&c->workspace, &c->workspace_bytes, bytes, (size_t)16 << 20, c->compute,
+                         "conv workspace");
 }

@@ -32,6 +32,11 @@ extern "C" {
 #endif
 /* Names for cuBLAS statuses (cuBLAS has cublasGetStatusString from 11.4; kept for clarity). */
 const char *cxr_cublas_status_string(cublasStatus_t s);
+/* A device buffer *buf of *cap bytes grown to at least `bytes`, rounded up to `step`-byte
+ * multiples, never shrunk: growing first synchronizes `stream` (queued work may still read the
+ * old buffer). NULL with the error set (naming `what`) when it cannot grow. */
+void *cxr_cuda_grow(void **buf, size_t *cap, size_t bytes, size_t step, cudaStream_t stream,
+                    const char *what);
 /* The context's workspace of at least `bytes` (grown, never shrunk; growing synchronizes the
  * device once). NULL with CXR_E_NOMEM set when it cannot grow. */
 void *cxr_cuda_workspace(cxr_cuda_ctx *c, size_t bytes);

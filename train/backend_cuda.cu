@@ -11,20 +11,8 @@ static cxr_cuda_backend *B(void *ctx) { return (cxr_cuda_backend *)ctx; }
 
 extern "C" void *cxr_cuda_scratch(cxr_cuda_backend *b, size_t bytes)
 {
-    cxr_status st = CXR_OK;
-    const size_t step = (size_t)4 << 20;
-    const size_t want = (bytes + step - 1) / step * step;
-    if (bytes <= b->scratch_bytes) return b->scratch;
-    CUDA_TRY("op scratch", cudaStreamSynchronize(b->cu->compute));
-    CUDA_TRY("op scratch", cudaFree(b->scratch));
-    b->scratch = NULL;
-    b->scratch_bytes = 0;
-    CUDA_TRY("op scratch", cudaMalloc(&b->scratch, want));
-    b->scratch_bytes = want;
-    return b->scratch;
-bail:
-    cxr_wrap_error(st, "cannot grow the scratch to %zu bytes", want);
-    return NULL;
+    return cxr_cuda_grow(&b->scratch, &b->scratch_bytes, bytes, (size_t)4 << 20, b->cu->compute,
+                         "op scratch");
 }
 
 static cxr_status cuda_set_threads(void *ctx, int n)
