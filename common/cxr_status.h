@@ -49,16 +49,16 @@ int cxr_exit_code(cxr_status code);
 
 /* Set the error and jump to the function's single cleanup label `bail`, with `st` as the
  * status variable (turbojpeg's THROW, zstd's RETURN_ERROR_IF). */
-#define CXR_THROW(code, ...)                      \
-    do {                                          \
-        st = cxr_set_error((code), __VA_ARGS__);  \
-        goto bail;                                \
+#define CXR_THROW(code, ...)                     \
+    do {                                         \
+        st = cxr_set_error((code), __VA_ARGS__); \
+        goto bail;                               \
     } while (0)
 /* Evaluate a call returning cxr_status; on failure keep its message and jump to `bail`. */
-#define CXR_TRY(expr)                             \
-    do {                                          \
-        st = (expr);                              \
-        if (st != CXR_OK) goto bail;              \
+#define CXR_TRY(expr)                \
+    do {                             \
+        st = (expr);                 \
+        if (st != CXR_OK) goto bail; \
     } while (0)
 
 #ifdef __cplusplus

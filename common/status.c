@@ -37,10 +37,10 @@ const char *cxr_last_error(void) { return last_msg; }
 
 const char *cxr_status_name(cxr_status code)
 {
-    static const char *const names[] = {
-        "ok", "argument", "io", "out of memory", "format", "version", "decode", "checksum",
-        "compress", "hdf5", "cuda", "no device", "interrupted", "mismatch", "unsupported",
-        "internal"};
+    static const char *const names[] = { "ok",          "argument", "io",          "out of memory",
+                                         "format",      "version",  "decode",      "checksum",
+                                         "compress",    "hdf5",     "cuda",        "no device",
+                                         "interrupted", "mismatch", "unsupported", "internal" };
     if ((unsigned)code < sizeof names / sizeof names[0]) return names[code];
     return "unknown";
 }
@@ -50,10 +50,16 @@ int cxr_exit_code(cxr_status code)
     switch (code) {
     case CXR_OK: return 0;
     case CXR_E_ARG: return 2;
-    case CXR_E_FORMAT: case CXR_E_VERSION: case CXR_E_DECODE: case CXR_E_CHECKSUM:
+    case CXR_E_FORMAT:
+    case CXR_E_VERSION:
+    case CXR_E_DECODE:
+    case CXR_E_CHECKSUM:
     case CXR_E_MISMATCH: return 3;
-    case CXR_E_IO: case CXR_E_HDF5: return 4;
-    case CXR_E_CUDA: case CXR_E_NODEVICE: case CXR_E_UNSUPPORTED: return 5;
+    case CXR_E_IO:
+    case CXR_E_HDF5: return 4;
+    case CXR_E_CUDA:
+    case CXR_E_NODEVICE:
+    case CXR_E_UNSUPPORTED: return 5;
     case CXR_E_INTERRUPTED: return 130;
     default: return 1;
     }

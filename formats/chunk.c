@@ -187,9 +187,12 @@ void cxr_chunk_shuffle_image(uint8_t *shuf, int shard, int size, int slot, const
     const __m128i by_plane = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (; i + 16 <= px; i += 16) {
         __m128i a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i)), by_plane);
-        __m128i b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i + 16)), by_plane);
-        __m128i c = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i + 32)), by_plane);
-        __m128i d = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i + 48)), by_plane);
+        __m128i b =
+            _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i + 16)), by_plane);
+        __m128i c =
+            _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i + 32)), by_plane);
+        __m128i d =
+            _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * i + 48)), by_plane);
         __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
         __m128i cd0 = _mm_unpacklo_epi32(c, d), cd1 = _mm_unpackhi_epi32(c, d);
         _mm_storeu_si128((__m128i *)(p0 + i), _mm_unpacklo_epi64(ab0, cd0));
@@ -254,8 +257,8 @@ bail:
     return st;
 }
 
-cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
-                            const float *images, int n, int shard, int size, int level)
+cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size, const float *images,
+                            int n, int shard, int size, int level)
 {
     cxr_status st = CXR_OK;
     if (!out || !out_cap || !out_size || (!images && n > 0) || shard < 1 || size < 1 || n < 0 ||
@@ -272,8 +275,8 @@ cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
         t->shuf_cap = nbytes;
     }
     for (int i = 0; i < n; i++) cxr_chunk_shuffle_image(t->shuf, shard, size, i, images + i * px);
-    CXR_TRY(cxr_chunk_encode_shuffled(out, out_cap, out_size, t->shuf, n, shard, shard, size,
-                                      level));
+    CXR_TRY(
+        cxr_chunk_encode_shuffled(out, out_cap, out_size, t->shuf, n, shard, shard, size, level));
 bail:
     return st;
 }
@@ -288,16 +291,16 @@ cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_
     size_t frame = raw_size - 4;
     uint32_t want_sum = get_le32(raw + frame), sum = cxr_fletcher32(raw, frame);
     if (sum != want_sum)
-        CXR_THROW(CXR_E_CHECKSUM, "chunk Fletcher32 mismatch: stored %08x, computed %08x",
-                  want_sum, sum);
+        CXR_THROW(CXR_E_CHECKSUM, "chunk Fletcher32 mismatch: stored %08x, computed %08x", want_sum,
+                  sum);
     size_t elems = (size_t)size * (size_t)size * (size_t)shard, nbytes = elems * 4;
     unsigned long long content = ZSTD_getFrameContentSize(raw, frame);
     if (content == ZSTD_CONTENTSIZE_ERROR) CXR_THROW(CXR_E_FORMAT, "chunk is not a zstd frame");
     if (content == ZSTD_CONTENTSIZE_UNKNOWN)
         CXR_THROW(CXR_E_FORMAT, "chunk's zstd frame has no content size");
     if (content != nbytes)
-        CXR_THROW(CXR_E_FORMAT, "chunk holds %llu bytes, expected %zu (shard %d, size %d)",
-                  content, nbytes, shard, size);
+        CXR_THROW(CXR_E_FORMAT, "chunk holds %llu bytes, expected %zu (shard %d, size %d)", content,
+                  nbytes, shard, size);
     size_t fsz = ZSTD_findFrameCompressedSize(raw, frame);
     if (ZSTD_isError(fsz) || fsz != frame)
         CXR_THROW(CXR_E_FORMAT, "chunk is not exactly one zstd frame");
@@ -306,8 +309,7 @@ cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_
     if (!t->dctx && !(t->dctx = ZSTD_createDCtx()))
         CXR_THROW(CXR_E_NOMEM, "cxr_chunk_decode: ZSTD_createDCtx failed");
     size_t got = ZSTD_decompressDCtx(t->dctx, scratch, nbytes, raw, frame);
-    if (ZSTD_isError(got))
-        CXR_THROW(CXR_E_FORMAT, "chunk zstd frame: %s", ZSTD_getErrorName(got));
+    if (ZSTD_isError(got)) CXR_THROW(CXR_E_FORMAT, "chunk zstd frame: %s", ZSTD_getErrorName(got));
     if (got != nbytes)
         CXR_THROW(CXR_E_FORMAT, "chunk decompressed to %zu bytes, expected %zu", got, nbytes);
     unshuffle4((uint8_t *)out, scratch, elems);

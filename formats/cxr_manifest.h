@@ -24,7 +24,7 @@ extern "C" {
 
 /* ---------------------------------------------------------------- CSV reader */
 typedef struct {
-    const char *s;  /* not NUL-terminated; points into the file or the reader's scratch */
+    const char *s; /* not NUL-terminated; points into the file or the reader's scratch */
     size_t len;
 } cxr_csv_field;
 
@@ -35,7 +35,7 @@ typedef struct cxr_csv cxr_csv;
 cxr_status cxr_csv_open(cxr_csv **out, const char *path);
 /* Read from memory (not copied: `data` must outlive the reader); `name` is used in messages. */
 cxr_status cxr_csv_open_mem(cxr_csv **out, const char *data, size_t len, const char *name);
-void cxr_csv_destroy(cxr_csv *r);  /* NULL-safe */
+void cxr_csv_destroy(cxr_csv *r); /* NULL-safe */
 const char *cxr_csv_name(const cxr_csv *r);
 /* Go back to the first record (the header) for another pass. CXR_E_IO if the seek fails. */
 cxr_status cxr_csv_rewind(cxr_csv *r);
@@ -61,36 +61,35 @@ typedef struct {
 } cxr_manifest_columns;
 /* Fill *cols from a header record. Returns CXR_E_FORMAT naming `name` and the missing column
  * when `require_id_url` and id or url is absent, or `require_label` and no label column. */
-cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_field *header,
-                                     int n, const char *name, int require_id_url,
-                                     int require_label);
+cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_field *header, int n,
+                                     const char *name, int require_id_url, int require_label);
 
 /* Deterministic order of label ids: all-digit labels compare as numbers (without overflow:
  * by length, then bytes), other labels by bytes after them. <0, 0, >0 like strcmp. */
 int cxr_label_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 /* ---------------------------------------------------------------- exploration */
-#define CXR_EXPLORE_TOP 20
+#define CXR_EXPLORE_TOP         20
 #define CXR_EXPLORE_MAX_COLUMNS 64
 
 typedef struct {
-    char *label;     /* original label id (owned by the stats) */
+    char *label; /* original label id (owned by the stats) */
     int64_t count;
 } cxr_label_count;
 
 typedef struct {
-    char *source;                       /* manifest path (owned) */
-    int64_t rows;                       /* data records, header excluded, malformed included */
-    int64_t malformed;                  /* malformed lines (not otherwise counted) */
-    int64_t first_malformed_line;       /* 0 if none */
-    int n_columns;                      /* header columns (at most CXR_EXPLORE_MAX_COLUMNS kept) */
-    char *column_names[CXR_EXPLORE_MAX_COLUMNS];   /* owned */
-    int64_t missing[CXR_EXPLORE_MAX_COLUMNS];      /* empty or "None" per column; a short row
+    char *source;                 /* manifest path (owned) */
+    int64_t rows;                 /* data records, header excluded, malformed included */
+    int64_t malformed;            /* malformed lines (not otherwise counted) */
+    int64_t first_malformed_line; /* 0 if none */
+    int n_columns;                /* header columns (at most CXR_EXPLORE_MAX_COLUMNS kept) */
+    char *column_names[CXR_EXPLORE_MAX_COLUMNS]; /* owned */
+    int64_t missing[CXR_EXPLORE_MAX_COLUMNS];    /* empty or "None" per column; a short row
                                                       counts its absent fields as missing */
-    int has_label;                      /* 0 for a manifest without a label column (test.csv) */
-    int64_t n_classes;                  /* distinct non-missing labels */
-    int n_top;                          /* <= CXR_EXPLORE_TOP */
-    cxr_label_count top[CXR_EXPLORE_TOP];  /* most frequent first, ties by cxr_label_cmp */
+    int has_label;                        /* 0 for a manifest without a label column (test.csv) */
+    int64_t n_classes;                    /* distinct non-missing labels */
+    int n_top;                            /* <= CXR_EXPLORE_TOP */
+    cxr_label_count top[CXR_EXPLORE_TOP]; /* most frequent first, ties by cxr_label_cmp */
     int64_t classes_lt10, classes_lt100, classes_lt1000, classes_ge1000; /* cumulative "<" bins */
 } cxr_manifest_stats;
 
@@ -100,7 +99,7 @@ typedef struct {
  * header, or no id/url column, is CXR_E_FORMAT naming the file. Free with
  * cxr_manifest_stats_free. */
 cxr_status cxr_manifest_explore(cxr_manifest_stats *st, const char *path, int strict);
-void cxr_manifest_stats_free(cxr_manifest_stats *st);  /* NULL-safe; leaves it zeroed */
+void cxr_manifest_stats_free(cxr_manifest_stats *st); /* NULL-safe; leaves it zeroed */
 /* The report `cxr-pack --explore` prints (format in specs/store.md), as a malloc'd
  * NUL-terminated string in *text (caller frees). CXR_E_NOMEM on allocation failure. */
 cxr_status cxr_manifest_explore_format(const cxr_manifest_stats *st, char **text);
@@ -108,17 +107,17 @@ cxr_status cxr_manifest_explore_format(const cxr_manifest_stats *st, char **text
 /* ---------------------------------------------------------------- cxr-pack's manifest mode */
 /* Manifest-mode defaults (specs/store.md): crop when |w/h - 1| > 0.2, zscore255. */
 #define CXR_MANIFEST_CROP_RATIO 0.2
-#define CXR_MANIFEST_NORMALIZE CXR_NORM_ZSCORE255
+#define CXR_MANIFEST_NORMALIZE  CXR_NORM_ZSCORE255
 
 /* The options cxr-pack takes for manifests, parsed here so the tool stays thin. */
 typedef struct {
-    const char *manifest;       /* --manifest FILE (NULL: tree mode); borrowed from argv */
-    const char *images;         /* --images DIR */
-    int explore;                /* --explore */
-    cxr_manifest_options opt;   /* --top-classes, --min-count, --test-fraction (and the tool's
+    const char *manifest;     /* --manifest FILE (NULL: tree mode); borrowed from argv */
+    const char *images;       /* --images DIR */
+    int explore;              /* --explore */
+    cxr_manifest_options opt; /* --top-classes, --min-count, --test-fraction (and the tool's
                                    --val-fraction and --strict, passed to cxr_manifest_cli_plan) */
-    double crop_ratio;          /* --crop-ratio R, when crop_set */
-    cxr_norm normalize;         /* --normalize NAME, when norm_set */
+    double crop_ratio;        /* --crop-ratio R, when crop_set */
+    cxr_norm normalize;       /* --normalize NAME, when norm_set */
     int crop_set, norm_set, val_set;
 } cxr_manifest_cli;
 

@@ -19,14 +19,14 @@ extern "C" {
 #endif
 
 typedef struct {
-    char *path;      /* file to read (as opened) */
-    char *rel;       /* path recorded in the store, relative to the source root */
-    int32_t label;   /* class index */
-    uint64_t size;   /* bytes when planned: the packer decodes the largest files first */
+    char *path;    /* file to read (as opened) */
+    char *rel;     /* path recorded in the store, relative to the source root */
+    int32_t label; /* class index */
+    uint64_t size; /* bytes when planned: the packer decodes the largest files first */
 } cxr_pack_item;
 
 typedef struct {
-    char name[16];   /* "train", "val" or "test" */
+    char name[16]; /* "train", "val" or "test" */
     cxr_pack_item *items;
     int64_t n, cap;
 } cxr_pack_split;
@@ -37,12 +37,12 @@ typedef struct {
 
 typedef struct {
     int n_classes;
-    char **class_names;       /* [n_classes] */
+    char **class_names; /* [n_classes] */
     int n_splits;
     cxr_pack_split splits[3]; /* written in this order (train, val, test) */
     cxr_pack_skip *skipped;   /* inputs skipped while planning (recorded in the store) */
     int64_t n_skipped, cap_skipped;
-    char *source;             /* provenance: the input root or manifest */
+    char *source; /* provenance: the input root or manifest */
 } cxr_pack_plan;
 
 /* Free everything the plan owns (not the struct itself); leaves it zeroed. */
@@ -50,7 +50,8 @@ void cxr_plan_free(cxr_pack_plan *plan);
 /* Append helpers (copy the strings). */
 cxr_status cxr_plan_add_item(cxr_pack_split *s, const char *path, const char *rel, int32_t label,
                              uint64_t size);
-cxr_status cxr_plan_add_skip(cxr_pack_plan *p, const char *split, const char *path, const char *reason);
+cxr_status cxr_plan_add_skip(cxr_pack_plan *p, const char *split, const char *path,
+                             const char *reason);
 
 /* Scan ROOT/{train,val,test}/<class>/<files> (classes = union of folder names, sorted;
  * files sorted; hidden and system files ignored). */
@@ -67,11 +68,11 @@ void cxr_patient_id(char *out, size_t cap, const char *file_name);
 /* ---- CSV manifests (formats/manifest.c; the CSV reader and --explore are in cxr_manifest.h;
  * the rules are in specs/store.md, "Manifest inputs") ---- */
 typedef struct {
-    int top_classes;       /* keep the K most frequent classes; 0: all (at most CXR_MAX_CLASSES) */
-    int64_t min_count;     /* drop classes with fewer usable manifest rows (default 1) */
-    double val_fraction;   /* per class, stratified (default 0.1) */
-    double test_fraction;  /* per class, stratified (default 0.1) */
-    int strict;            /* 1: a malformed line or a skipped row is an error */
+    int top_classes;      /* keep the K most frequent classes; 0: all (at most CXR_MAX_CLASSES) */
+    int64_t min_count;    /* drop classes with fewer usable manifest rows (default 1) */
+    double val_fraction;  /* per class, stratified (default 0.1) */
+    double test_fraction; /* per class, stratified (default 0.1) */
+    int strict;           /* 1: a malformed line or a skipped row is an error */
 } cxr_manifest_options;
 void cxr_manifest_options_defaults(cxr_manifest_options *o);
 
@@ -104,14 +105,14 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
 
 /* Progress report, passed to cxr_pack_options.on_progress from the calling thread. */
 typedef struct {
-    const char *split;         /* split being packed */
-    int split_index;           /* index into plan->splits */
-    int64_t done, total;       /* inputs of this split processed (packed + skipped) / planned */
+    const char *split;           /* split being packed */
+    int split_index;             /* index into plan->splits */
+    int64_t done, total;         /* inputs of this split processed (packed + skipped) / planned */
     int64_t done_all, total_all; /* same over all splits */
-    int64_t skipped;           /* skipped so far (all splits, planning skips included) */
-    uint64_t input_bytes;      /* JPEG bytes read so far (all splits) */
-    double seconds;            /* since cxr_pack_run started */
-    int split_done;            /* 1 on the last report of a split */
+    int64_t skipped;             /* skipped so far (all splits, planning skips included) */
+    uint64_t input_bytes;        /* JPEG bytes read so far (all splits) */
+    double seconds;              /* since cxr_pack_run started */
+    int split_done;              /* 1 on the last report of a split */
 } cxr_pack_progress;
 
 typedef struct {
@@ -119,11 +120,11 @@ typedef struct {
 } cxr_pack_attr;
 
 typedef struct {
-    const char *output;        /* store path */
-    int threads;               /* OpenMP workers (>= 1) */
-    int window;                /* shards decoded per round (0: threads, at most 6); the
+    const char *output; /* store path */
+    int threads;        /* OpenMP workers (>= 1) */
+    int window;         /* shards decoded per round (0: threads, at most 6); the
                                   output does not depend on it, memory does */
-    int strict;                /* 1: the first skipped input is fatal (CXR_E_DECODE) */
+    int strict;         /* 1: the first skipped input is fatal (CXR_E_DECODE) */
     cxr_store_options store;
     const cxr_pack_attr *attrs; /* extra root attributes (provenance), n_attrs of them */
     int n_attrs;
@@ -136,7 +137,9 @@ typedef struct {
 } cxr_pack_options;
 
 typedef struct {
-    int64_t images[3][CXR_MAX_CLASSES > 64 ? 64 : CXR_MAX_CLASSES]; /* per plan split, per class (first 64) */
+    int64_t images[3][CXR_MAX_CLASSES > 64
+                          ? 64
+                          : CXR_MAX_CLASSES]; /* per plan split, per class (first 64) */
     int64_t packed, skipped;
     uint64_t raw_bytes, stored_bytes; /* float32 image bytes packed / chunk bytes written */
     uint64_t input_bytes;             /* JPEG bytes read */

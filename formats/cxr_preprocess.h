@@ -26,11 +26,11 @@ typedef enum {
 } cxr_norm;
 
 typedef struct {
-    int size;            /* output side in pixels (default 256) */
-    int equalize;        /* 1: 256-bin histogram equalization (default 1) */
-    cxr_norm normalize;  /* default CXR_NORM_MINMAX */
-    double crop_ratio;   /* center-crop to square when |w/h - 1| > crop_ratio; <= 0: never */
-    int max_side;        /* reject images with a side larger than this (default 16384) */
+    int size;           /* output side in pixels (default 256) */
+    int equalize;       /* 1: 256-bin histogram equalization (default 1) */
+    cxr_norm normalize; /* default CXR_NORM_MINMAX */
+    double crop_ratio;  /* center-crop to square when |w/h - 1| > crop_ratio; <= 0: never */
+    int max_side;       /* reject images with a side larger than this (default 16384) */
 } cxr_preprocess_params;
 
 /* Defaults above (the chest X-ray study's preprocessing). */
@@ -41,17 +41,17 @@ cxr_status cxr_norm_parse(const char *name, cxr_norm *out);
 
 /* Per-thread decoder: a turbojpeg handle plus scratch buffers that grow as needed. */
 typedef struct cxr_decoder cxr_decoder;
-cxr_decoder *cxr_decoder_create(void);         /* NULL on allocation failure */
-void cxr_decoder_destroy(cxr_decoder *d);      /* NULL-safe */
+cxr_decoder *cxr_decoder_create(void);    /* NULL on allocation failure */
+void cxr_decoder_destroy(cxr_decoder *d); /* NULL-safe */
 
 /* Decode and preprocess an in-memory JPEG into out[size*size] (row-major, float32).
  * Never exits or prints; a corrupt-data warning is an error. On failure returns CXR_E_DECODE
  * (or CXR_E_NOMEM) with the reason in cxr_last_error() (the caller adds the file name). */
-cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
-                               const uint8_t *jpeg, size_t len, float *out);
+cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, const uint8_t *jpeg,
+                               size_t len, float *out);
 /* Same, reading the file at `path`; the error message names the file. */
-cxr_status cxr_preprocess_file(cxr_decoder *d, const cxr_preprocess_params *p,
-                               const char *path, float *out);
+cxr_status cxr_preprocess_file(cxr_decoder *d, const cxr_preprocess_params *p, const char *path,
+                               float *out);
 
 /* What the last successful cxr_preprocess_jpeg/_file call on `d` did (all zero after a
  * failure): source size and TurboJPEG colorspace (TJCS_*), the DCT scaling factor used

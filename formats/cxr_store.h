@@ -21,10 +21,10 @@
 extern "C" {
 #endif
 
-#define CXR_STORE_FORMAT "cxr-store"
-#define CXR_STORE_VERSION 1
+#define CXR_STORE_FORMAT   "cxr-store"
+#define CXR_STORE_VERSION  1
 #define CXR_ZSTD_FILTER_ID 32015
-#define CXR_MAX_CLASSES 4096
+#define CXR_MAX_CLASSES    4096
 
 /* Register the zstd filter with this process's HDF5 library (idempotent, thread-safe).
  * Also turns off HDF5's automatic error printing (H5Eset_auto2(H5E_DEFAULT, NULL, NULL)):
@@ -46,8 +46,8 @@ cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ..
  * -> byte shuffle (4-byte elements) -> one zstd frame with content size -> 4-byte LE
  * Fletcher32 of the compressed bytes appended. *out is (re)allocated with malloc as needed and
  * *out_cap updated; *out_size receives the chunk's byte size. */
-cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size,
-                            const float *images, int n, int shard, int size, int level);
+cxr_status cxr_chunk_encode(uint8_t **out, size_t *out_cap, size_t *out_size, const float *images,
+                            int n, int shard, int size, int level);
 /* The same, in two steps, for a producer that shuffles each image into place while it is still
  * in cache (cxr-pack): a shuffled chunk is cxr_chunk_bytes(shard, size) bytes, plane j (byte j
  * of every float) at j*shard*size*size, image slot k at k*size*size inside each plane.
@@ -76,11 +76,11 @@ uint32_t cxr_fletcher32(const uint8_t *data, size_t len);
 
 /* ---------------------------------------------------------------- writer */
 typedef struct {
-    int shard;                    /* images per chunk (default 64) */
-    int zstd_level;               /* default 3 */
-    cxr_preprocess_params pp;     /* recorded as attributes */
-    const char *source;           /* provenance: input root or manifest path */
-    const char *tool_version;     /* e.g. "cxr-pack 0.1.0" */
+    int shard;                /* images per chunk (default 64) */
+    int zstd_level;           /* default 3 */
+    cxr_preprocess_params pp; /* recorded as attributes */
+    const char *source;       /* provenance: input root or manifest path */
+    const char *tool_version; /* e.g. "cxr-pack 0.1.0" */
 } cxr_store_options;
 void cxr_store_options_defaults(cxr_store_options *o);
 
@@ -117,23 +117,23 @@ void cxr_store_writer_destroy(cxr_store_writer *w);
 typedef struct cxr_store cxr_store;
 
 typedef struct {
-    int64_t n;              /* images */
-    int64_t n_shards;       /* chunks = ceil(n / shard) */
-    int shard;              /* images per chunk */
-    int size;               /* image side */
-    const int32_t *labels;  /* [n], owned by the store */
-    const int64_t *class_counts; /* [n_classes] */
+    int64_t n;                    /* images */
+    int64_t n_shards;             /* chunks = ceil(n / shard) */
+    int shard;                    /* images per chunk */
+    int size;                     /* image side */
+    const int32_t *labels;        /* [n], owned by the store */
+    const int64_t *class_counts;  /* [n_classes] */
     const uint64_t *chunk_offset; /* [n_shards] byte offset in the file */
     const uint64_t *chunk_size;   /* [n_shards] bytes on disk */
 } cxr_split_info;
 
 /* Open and validate (format name/version, shapes, labels in range, index consistent). */
 cxr_status cxr_store_open(cxr_store **out, const char *path);
-void cxr_store_close(cxr_store *s);  /* NULL-safe */
+void cxr_store_close(cxr_store *s); /* NULL-safe */
 const char *cxr_store_path(const cxr_store *s);
 int cxr_store_n_classes(const cxr_store *s);
 const char *cxr_store_class_name(const cxr_store *s, int c);
-const float *cxr_store_class_weights(const cxr_store *s);   /* [n_classes] */
+const float *cxr_store_class_weights(const cxr_store *s); /* [n_classes] */
 /* The preprocessing recorded in the store's attributes. */
 const cxr_preprocess_params *cxr_store_preprocess(const cxr_store *s);
 /* 1 if the split exists. */

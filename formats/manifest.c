@@ -26,13 +26,13 @@ typedef struct {
     uint64_t hash;
     uint32_t off, len;
     int64_t count;
-    int32_t cls;     /* class index once selected, else -1 */
+    int32_t cls; /* class index once selected, else -1 */
     int32_t used;
 } str_entry;
 
 typedef struct {
     str_entry *e;
-    size_t cap, n;     /* cap is a power of two */
+    size_t cap, n; /* cap is a power of two */
     char *arena;
     size_t arena_len, arena_cap;
 } str_table;
@@ -98,8 +98,12 @@ static str_entry *table_get(str_table *t, const char *s, size_t n, int *found)
     }
     memcpy(t->arena + t->arena_len, s, n);
     t->arena[t->arena_len + n] = 0;
-    t->e[j] = (str_entry){.hash = h, .off = (uint32_t)t->arena_len, .len = (uint32_t)n,
-                          .count = 0, .cls = -1, .used = 1};
+    t->e[j] = (str_entry){ .hash = h,
+                           .off = (uint32_t)t->arena_len,
+                           .len = (uint32_t)n,
+                           .count = 0,
+                           .cls = -1,
+                           .used = 1 };
     t->arena_len += n + 1;
     t->n++;
     *found = 0;
@@ -126,7 +130,7 @@ static sorted_entry *table_sorted(str_table *t)
     if (!v) return NULL;
     size_t k = 0;
     for (size_t i = 0; i < t->cap; i++)
-        if (t->e[i].used) v[k++] = (sorted_entry){table_key(t, &t->e[i]), &t->e[i]};
+        if (t->e[i].used) v[k++] = (sorted_entry){ table_key(t, &t->e[i]), &t->e[i] };
     qsort(v, k, sizeof *v, by_count_desc);
     return v;
 }
@@ -137,7 +141,8 @@ static cxr_status read_header(cxr_csv *r, const cxr_csv_field **f, int *n)
     int64_t line = 0;
     cxr_status st = cxr_csv_next(r, f, n, &line);
     if (st != CXR_OK) return st;
-    if (*n == 0) return cxr_set_error(CXR_E_FORMAT, "%s: empty file (no header line)", cxr_csv_name(r));
+    if (*n == 0)
+        return cxr_set_error(CXR_E_FORMAT, "%s: empty file (no header line)", cxr_csv_name(r));
     return CXR_OK;
 }
 
@@ -154,7 +159,7 @@ cxr_status cxr_manifest_explore(cxr_manifest_stats *out, const char *path, int s
 {
     cxr_status st = CXR_OK;
     cxr_csv *r = NULL;
-    str_table t = {0};
+    str_table t = { 0 };
     sorted_entry *v = NULL;
     const cxr_csv_field *f;
     int n;
@@ -257,18 +262,19 @@ cxr_status cxr_manifest_explore_format(const cxr_manifest_stats *s, char **text)
 /* ================================================================ pack plan */
 void cxr_manifest_options_defaults(cxr_manifest_options *o)
 {
-    *o = (cxr_manifest_options){.top_classes = 0, .min_count = 1, .val_fraction = 0.1,
-                                .test_fraction = 0.1, .strict = 0};
+    *o = (cxr_manifest_options){
+        .top_classes = 0, .min_count = 1, .val_fraction = 0.1, .test_fraction = 0.1, .strict = 0
+    };
 }
 
 typedef struct {
-    uint64_t hash;     /* FNV-1a 64 of the id */
-    uint32_t id_off;   /* id (NUL-terminated) in the id table's arena */
+    uint64_t hash;   /* FNV-1a 64 of the id */
+    uint32_t id_off; /* id (NUL-terminated) in the id table's arena */
     uint32_t id_len;
     int32_t label;
-    int32_t nested;    /* 1: IMAGES/a/b/c/<id>.jpg, 0: IMAGES/<id>.jpg */
-    int32_t split;     /* index into plan->splits once assigned */
-    uint64_t size;     /* file size when found */
+    int32_t nested; /* 1: IMAGES/a/b/c/<id>.jpg, 0: IMAGES/<id>.jpg */
+    int32_t split;  /* index into plan->splits once assigned */
+    uint64_t size;  /* file size when found */
 } plan_row;
 
 typedef struct {
@@ -296,8 +302,7 @@ static int rows_by_hash(const void *pa, const void *pb, void *ctx)
 
 /* Record a skipped row; under strict it is the error. */
 static cxr_status skip_row(cxr_pack_plan *plan, const cxr_manifest_options *opt,
-                           const char *manifest, int64_t line, const char *path,
-                           const char *reason)
+                           const char *manifest, int64_t line, const char *path, const char *reason)
 {
     if (opt->strict)
         return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s: %s (--strict)", manifest,
@@ -344,10 +349,10 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
 {
     cxr_status st = CXR_OK;
     cxr_csv *r = NULL;
-    str_table labels = {0}, ids = {0};
+    str_table labels = { 0 }, ids = { 0 };
     sorted_entry *sorted = NULL;
-    row_vec rows = {0};
-    cxr_manifest_summary s = {0};
+    row_vec rows = { 0 };
+    cxr_manifest_summary s = { 0 };
     const cxr_csv_field *f;
     int n, n_sel = 0;
     int64_t line = 0;
@@ -359,8 +364,10 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
     memset(plan, 0, sizeof *plan);
     if (opt->top_classes < 0 || opt->min_count < 1 || !(opt->val_fraction >= 0) ||
         !(opt->test_fraction >= 0) || !(opt->val_fraction + opt->test_fraction < 1))
-        CXR_THROW(CXR_E_ARG, "%s: bad manifest options (top-classes >= 0, min-count >= 1, "
-                  "fractions >= 0 with val + test < 1)", manifest);
+        CXR_THROW(CXR_E_ARG,
+                  "%s: bad manifest options (top-classes >= 0, min-count >= 1, "
+                  "fractions >= 0 with val + test < 1)",
+                  manifest);
     CXR_TRY(cxr_csv_open(&r, manifest));
 
     /* Pass 1: count usable rows per label. */
@@ -371,8 +378,8 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
         if (rs == CXR_E_FORMAT) continue; /* reported in pass 2 */
         CXR_TRY(rs);
         if (n == 0) break;
-        if (n != cols.n_columns || cxr_csv_missing(&f[cols.id]) ||
-            cxr_csv_missing(&f[cols.url]) || cxr_csv_missing(&f[cols.label]))
+        if (n != cols.n_columns || cxr_csv_missing(&f[cols.id]) || cxr_csv_missing(&f[cols.url]) ||
+            cxr_csv_missing(&f[cols.label]))
             continue;
         int found;
         str_entry *e = table_get(&labels, f[cols.label].s, f[cols.label].len, &found);
@@ -392,8 +399,10 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
         CXR_THROW(CXR_E_FORMAT, "%s: no class with at least %lld usable rows", manifest,
                   (long long)opt->min_count);
     if (n_sel > CXR_MAX_CLASSES)
-        CXR_THROW(CXR_E_ARG, "%s: %d classes selected, a store holds at most %d: use "
-                  "--top-classes or --min-count", manifest, n_sel, CXR_MAX_CLASSES);
+        CXR_THROW(CXR_E_ARG,
+                  "%s: %d classes selected, a store holds at most %d: use "
+                  "--top-classes or --min-count",
+                  manifest, n_sel, CXR_MAX_CLASSES);
     if (!(plan->class_names = calloc((size_t)n_sel, sizeof *plan->class_names)))
         CXR_THROW(CXR_E_NOMEM, "%s: out of memory", manifest);
     for (int c = 0; c < n_sel; c++) {
@@ -497,15 +506,19 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
             rows.r = v;
             rows.cap = cap;
         }
-        rows.r[rows.n++] = (plan_row){.hash = ie->hash, .id_off = ie->off,
-                                      .id_len = ie->len, .label = le->cls, .nested = nested,
-                                      .size = size};
+        rows.r[rows.n++] = (plan_row){ .hash = ie->hash,
+                                       .id_off = ie->off,
+                                       .id_len = ie->len,
+                                       .label = le->cls,
+                                       .nested = nested,
+                                       .size = size };
     }
 
     if (rows.n == 0)
-        CXR_THROW(CXR_E_FORMAT, "%s: no image found under %s for the %lld rows of the selected "
-                  "classes (looked for DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg)", manifest,
-                  images, (long long)(s.not_found + s.duplicate + s.bad_id));
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: no image found under %s for the %lld rows of the selected "
+                  "classes (looked for DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg)",
+                  manifest, images, (long long)(s.not_found + s.duplicate + s.bad_id));
 
     /* Splits: per class, rows by id hash; the first round(n*test) go to test, the next
      * round(n*val) to val, the rest to train. */
@@ -515,7 +528,8 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
     if (opt->test_fraction > 0) strcpy(plan->splits[i_test = plan->n_splits++].name, "test");
     qsort_r(rows.r, rows.n, sizeof *rows.r, rows_by_label_hash, ids.arena);
     for (size_t a = 0, b; a < rows.n; a = b) {
-        for (b = a; b < rows.n && rows.r[b].label == rows.r[a].label; b++) {}
+        for (b = a; b < rows.n && rows.r[b].label == rows.r[a].label; b++) {
+        }
         size_t cn = b - a;
         size_t nt = i_test >= 0 ? (size_t)floor((double)cn * opt->test_fraction + 0.5) : 0;
         size_t nv = i_val >= 0 ? (size_t)floor((double)cn * opt->val_fraction + 0.5) : 0;
@@ -555,9 +569,9 @@ bail:
 }
 
 /* ================================================================ cxr-pack's manifest options */
-const char *const cxr_manifest_cli_names[] = {"manifest", "images", "explore!", "top-classes",
-                                              "min-count", "test-fraction", "crop-ratio",
-                                              "normalize", NULL};
+const char *const cxr_manifest_cli_names[] = { "manifest",    "images",    "explore!",
+                                               "top-classes", "min-count", "test-fraction",
+                                               "crop-ratio",  "normalize", NULL };
 
 void cxr_manifest_cli_defaults(cxr_manifest_cli *m)
 {
@@ -591,27 +605,30 @@ cxr_status cxr_manifest_cli_option(cxr_manifest_cli *m, const char *name, const 
         m->images = value;
     } else if (!strcmp(name, "top-classes")) {
         if (!parse_f64(value, 0, CXR_MAX_CLASSES, &v) || v != floor(v))
-            return cxr_set_error(CXR_E_ARG, "--top-classes: expected an integer in [0, %d], got '%s'",
+            return cxr_set_error(CXR_E_ARG,
+                                 "--top-classes: expected an integer in [0, %d], got '%s'",
                                  CXR_MAX_CLASSES, value);
         m->opt.top_classes = (int)v;
     } else if (!strcmp(name, "min-count")) {
         if (!parse_f64(value, 1, 1e15, &v) || v != floor(v))
-            return cxr_set_error(CXR_E_ARG, "--min-count: expected an integer >= 1, got '%s'", value);
+            return cxr_set_error(CXR_E_ARG, "--min-count: expected an integer >= 1, got '%s'",
+                                 value);
         m->opt.min_count = (int64_t)v;
     } else if (!strcmp(name, "test-fraction")) {
         if (!parse_f64(value, 0, 0.999999, &v))
-            return cxr_set_error(CXR_E_ARG, "--test-fraction: expected a number in [0, 1), got '%s'",
-                                 value);
+            return cxr_set_error(CXR_E_ARG,
+                                 "--test-fraction: expected a number in [0, 1), got '%s'", value);
         m->opt.test_fraction = v;
     } else if (!strcmp(name, "crop-ratio")) {
         if (!parse_f64(value, 0, 1e6, &v))
-            return cxr_set_error(CXR_E_ARG, "--crop-ratio: expected a number >= 0, got '%s'", value);
+            return cxr_set_error(CXR_E_ARG, "--crop-ratio: expected a number >= 0, got '%s'",
+                                 value);
         m->crop_ratio = v;
         m->crop_set = 1;
     } else if (!strcmp(name, "normalize")) {
         if (cxr_norm_parse(value, &m->normalize) != CXR_OK)
-            return cxr_set_error(CXR_E_ARG, "--normalize: expected minmax, zscore255 or none, got '%s'",
-                                 value);
+            return cxr_set_error(
+                CXR_E_ARG, "--normalize: expected minmax, zscore255 or none, got '%s'", value);
         m->norm_set = 1;
     } else {
         return cxr_set_error(CXR_E_ARG, "--%s: not a manifest option", name);
@@ -622,30 +639,45 @@ cxr_status cxr_manifest_cli_option(cxr_manifest_cli *m, const char *name, const 
 const char *cxr_manifest_cli_help(void)
 {
     return "\n"
-"Manifest mode: cxr-pack --manifest FILE.csv --images DIR -o STORE.h5 [options]\n"
-"             cxr-pack --manifest FILE.csv --explore\n"
-"A CSV manifest (header read by name: id, url, and landmark_id or label; RFC 4180 quoting,\n"
-"LF or CRLF) lists the images: DIR/<id>.jpg, or DIR/<a>/<b>/<c>/<id>.jpg with a, b, c the\n"
-"first three characters of the id. Classes are the original label ids, the most frequent\n"
-"first (ties by label id, numerically), indexed 0..K-1. Splits are stratified per class by an\n"
-"FNV-1a hash of the id: round(n x test-fraction) to test, round(n x val-fraction) to val, the\n"
-"rest to train. Rows with an empty or \"None\" id/url/label, a bad id, a duplicate id, a missing\n"
-"image or a malformed line (wrong field count, unterminated quote: named by line number) are\n"
-"skipped, counted per reason and recorded in the store; only --strict makes them fatal.\n"
-"  --manifest FILE       pack (or explore) the images a CSV manifest lists\n"
-"  --images DIR          where the images are (required to pack)\n"
-"  --explore             print rows, columns, missing values per column, unique classes, the\n"
-"                        20 most frequent classes and classes with < 10, < 100, < 1000 and\n"
-"                        >= 1000 images (cumulative); pack nothing. One streaming pass.\n"
-"  --top-classes K       keep the K most frequent classes (default 0: all; a store holds at\n"
-"                        most 4096 classes)\n"
-"  --min-count N         drop classes with fewer than N usable rows (default 1)\n"
-"  --val-fraction F      val share per class (manifest default 0.1)\n"
-"  --test-fraction F     test share per class, 0 <= F < 1 (default 0.1; 0: no test split)\n"
-"  --crop-ratio R        center-crop to a square when |w/h - 1| > R; 0 never (default 0.2 for\n"
-"                        manifests, 0 for folders)\n"
-"  --normalize NAME      minmax, zscore255 or none (default zscore255 for manifests, minmax\n"
-"                        for folders)\n";
+           "Manifest mode: cxr-pack --manifest FILE.csv --images DIR -o STORE.h5 [options]\n"
+           "             cxr-pack --manifest FILE.csv --explore\n"
+           "A CSV manifest (header read by name: id, url, and landmark_id or label; RFC 4180 "
+           "quoting,\n"
+           "LF or CRLF) lists the images: DIR/<id>.jpg, or DIR/<a>/<b>/<c>/<id>.jpg with a, b, c "
+           "the\n"
+           "first three characters of the id. Classes are the original label ids, the most "
+           "frequent\n"
+           "first (ties by label id, numerically), indexed 0..K-1. Splits are stratified per class "
+           "by an\n"
+           "FNV-1a hash of the id: round(n x test-fraction) to test, round(n x val-fraction) to "
+           "val, the\n"
+           "rest to train. Rows with an empty or \"None\" id/url/label, a bad id, a duplicate id, "
+           "a missing\n"
+           "image or a malformed line (wrong field count, unterminated quote: named by line "
+           "number) are\n"
+           "skipped, counted per reason and recorded in the store; only --strict makes them "
+           "fatal.\n"
+           "  --manifest FILE       pack (or explore) the images a CSV manifest lists\n"
+           "  --images DIR          where the images are (required to pack)\n"
+           "  --explore             print rows, columns, missing values per column, unique "
+           "classes, the\n"
+           "                        20 most frequent classes and classes with < 10, < 100, < 1000 "
+           "and\n"
+           "                        >= 1000 images (cumulative); pack nothing. One streaming "
+           "pass.\n"
+           "  --top-classes K       keep the K most frequent classes (default 0: all; a store "
+           "holds at\n"
+           "                        most 4096 classes)\n"
+           "  --min-count N         drop classes with fewer than N usable rows (default 1)\n"
+           "  --val-fraction F      val share per class (manifest default 0.1)\n"
+           "  --test-fraction F     test share per class, 0 <= F < 1 (default 0.1; 0: no test "
+           "split)\n"
+           "  --crop-ratio R        center-crop to a square when |w/h - 1| > R; 0 never (default "
+           "0.2 for\n"
+           "                        manifests, 0 for folders)\n"
+           "  --normalize NAME      minmax, zscore255 or none (default zscore255 for manifests, "
+           "minmax\n"
+           "                        for folders)\n";
 }
 
 void cxr_manifest_cli_preprocess(const cxr_manifest_cli *m, cxr_preprocess_params *pp)
@@ -679,7 +711,8 @@ cxr_status cxr_manifest_cli_plan(const cxr_manifest_cli *m, double val_fraction,
     if (len < cap)
         snprintf(desc + len, cap - len,
                  " --images %s --top-classes %d --min-count %lld --val-fraction %s"
-                 " --test-fraction %s", m->images, o.top_classes, (long long)o.min_count, vf, tf);
+                 " --test-fraction %s",
+                 m->images, o.top_classes, (long long)o.min_count, vf, tf);
     return cxr_plan_from_manifest(plan, m->manifest, m->images, &o, sum);
 }
 

@@ -18,16 +18,16 @@
 
 struct cxr_csv {
     char *name;
-    const char *data;        /* buffered bytes (file) or the caller's memory */
+    const char *data; /* buffered bytes (file) or the caller's memory */
     size_t len, pos;
-    int64_t line;            /* line number of the next line to read (1-based) */
-    int fd;                  /* -1 for memory input */
-    int eof;                 /* no more bytes to read beyond data[len] */
-    char *buf;               /* file buffer */
+    int64_t line; /* line number of the next line to read (1-based) */
+    int fd;       /* -1 for memory input */
+    int eof;      /* no more bytes to read beyond data[len] */
+    char *buf;    /* file buffer */
     size_t cap;
     cxr_csv_field *fields;
     int cap_fields;
-    char *scratch;           /* unescaped quoted fields of the current record */
+    char *scratch; /* unescaped quoted fields of the current record */
     size_t cap_scratch;
 };
 
@@ -55,8 +55,9 @@ static cxr_status csv_fill(cxr_csv *r)
     if (keep + CSV_BLOCK / 2 > r->cap) {
         size_t cap = r->cap ? r->cap * 2 : CSV_BLOCK;
         char *b = realloc(r->buf, cap);
-        if (!b) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory (line of %zu bytes)",
-                                     r->name, keep);
+        if (!b)
+            return cxr_set_error(CXR_E_NOMEM, "%s: out of memory (line of %zu bytes)", r->name,
+                                 keep);
         r->buf = b;
         r->cap = cap;
     }
@@ -153,7 +154,7 @@ static int csv_push(cxr_csv *r, int n, const char *s, size_t len)
         r->fields = f;
         r->cap_fields = cap;
     }
-    r->fields[n] = (cxr_csv_field){s, len};
+    r->fields[n] = (cxr_csv_field){ s, len };
     return 0;
 }
 
@@ -197,7 +198,7 @@ static int csv_split_quoted(cxr_csv *r, const char *p, const char *e)
             p = fe;
         }
         if (p >= e) break;
-        p++; /* the comma */
+        p++;          /* the comma */
         if (p == e) { /* trailing comma: one last empty field */
             if (csv_push(r, n++, p, 0)) return -1;
             break;
@@ -235,20 +236,25 @@ cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields,
         if (!memchr(p, '"', (size_t)(e - p))) {
             for (;;) { /* fast path: no quotes on this line */
                 const char *c = memchr(p, ',', (size_t)(e - p));
-                if (csv_push(r, n++, p, c ? (size_t)(c - p) : (size_t)(e - p))) { n = -1; break; }
+                if (csv_push(r, n++, p, c ? (size_t)(c - p) : (size_t)(e - p))) {
+                    n = -1;
+                    break;
+                }
                 if (!c) break;
                 p = c + 1;
             }
         } else {
             n = csv_split_quoted(r, p, e);
         }
-        if (n == -1) return cxr_set_error(CXR_E_NOMEM, "%s: line %lld: out of memory", r->name,
-                                          (long long)this_line);
-        if (n == -2) return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: unterminated quote",
-                                          r->name, (long long)this_line);
-        if (n == -3) return cxr_set_error(CXR_E_FORMAT,
-                                          "%s: line %lld: text after a closing quote", r->name,
-                                          (long long)this_line);
+        if (n == -1)
+            return cxr_set_error(CXR_E_NOMEM, "%s: line %lld: out of memory", r->name,
+                                 (long long)this_line);
+        if (n == -2)
+            return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: unterminated quote", r->name,
+                                 (long long)this_line);
+        if (n == -3)
+            return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: text after a closing quote", r->name,
+                                 (long long)this_line);
         *fields = r->fields;
         *n_fields = n;
         return CXR_OK;
@@ -268,9 +274,8 @@ int cxr_csv_missing(const cxr_csv_field *f)
     return f->len == 0 || (f->len == 4 && memcmp(f->s, "None", 4) == 0);
 }
 
-cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_field *header,
-                                     int n, const char *name, int require_id_url,
-                                     int require_label)
+cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_field *header, int n,
+                                     const char *name, int require_id_url, int require_label)
 {
     cols->n_columns = n;
     cols->id = cxr_csv_find(header, n, "id");

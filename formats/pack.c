@@ -51,7 +51,7 @@ typedef struct {
     cxr_decoder *dec;
     uint8_t *file;
     size_t file_cap;
-    float *img;      /* one preprocessed image, shuffled into its slot right after */
+    float *img; /* one preprocessed image, shuffled into its slot right after */
 } worker;
 
 typedef struct {
@@ -61,10 +61,10 @@ typedef struct {
 } slot_result;
 
 typedef struct {
-    int64_t g;       /* chunk number (across splits) */
-    int si;          /* its split */
-    int n;           /* images in it */
-    int64_t *idx;    /* [S] plan item of each image, copied when queued */
+    int64_t g;    /* chunk number (across splits) */
+    int si;       /* its split */
+    int n;        /* images in it */
+    int64_t *idx; /* [S] plan item of each image, copied when queued */
     cxr_status st;
     char err[256];
 } chunk_job;
@@ -76,20 +76,20 @@ typedef struct {
     cxr_store_writer *w;
     int T, W, R, S, side;
     size_t px, chunk_bytes;
-    uint8_t **ring;         /* R shuffled chunks */
-    int64_t *ring_owner;    /* R: chunk number held, -1 none */
-    int *ring_hi;           /* R: slots [ring_hi, S) of the buffer were never written: zero */
-    int64_t *ring_idx;      /* R*S: plan item in each slot (split << 40 | item) */
-    uint8_t **out;          /* R compressed chunks */
+    uint8_t **ring;      /* R shuffled chunks */
+    int64_t *ring_owner; /* R: chunk number held, -1 none */
+    int *ring_hi;        /* R: slots [ring_hi, S) of the buffer were never written: zero */
+    int64_t *ring_idx;   /* R*S: plan item in each slot (split << 40 | item) */
+    uint8_t **out;       /* R compressed chunks */
     size_t *out_cap, *out_size;
-    chunk_job *enc, *wr;    /* W+1 each: to compress / to write in the next round */
+    chunk_job *enc, *wr; /* W+1 each: to compress / to write in the next round */
     int n_enc, n_wr;
-    int wsplit;             /* split open in the writer (-1: none yet) */
-    slot_result *res;       /* W*S */
-    int64_t *order;         /* W*S: decode order inside a window, largest file first */
-    worker *wk;             /* T */
-    int32_t *labels;        /* S */
-    const char **paths;     /* S */
+    int wsplit;         /* split open in the writer (-1: none yet) */
+    slot_result *res;   /* W*S */
+    int64_t *order;     /* W*S: decode order inside a window, largest file first */
+    worker *wk;         /* T */
+    int32_t *labels;    /* S */
+    const char **paths; /* S */
     double t0;
     int64_t done_all, total_all, done_split;
 } pack_ctx;
@@ -113,8 +113,8 @@ static size_t big_len(size_t n) { return (n + BIG_ALIGN - 1) / BIG_ALIGN * BIG_A
 static void *big_alloc(size_t n)
 {
     size_t len = big_len(n);
-    uint8_t *m = mmap(NULL, len + BIG_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
+    uint8_t *m =
+        mmap(NULL, len + BIG_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return NULL;
     uint8_t *p = (uint8_t *)(((uintptr_t)m + BIG_ALIGN - 1) & ~(uintptr_t)(BIG_ALIGN - 1));
     if (p > m) munmap(m, (size_t)(p - m));
@@ -130,10 +130,7 @@ static void big_free(void *p, size_t n)
     if (p) munmap(p, big_len(n));
 }
 
-static int interrupted(const pack_ctx *c)
-{
-    return c->opt->interrupted && *c->opt->interrupted;
-}
+static int interrupted(const pack_ctx *c) { return c->opt->interrupted && *c->opt->interrupted; }
 
 /* Read a whole file with (normally) one read() into the worker's buffer. */
 static int read_file(worker *wk, const char *path, size_t *len, char *reason, size_t cap)
@@ -199,11 +196,16 @@ done:
 static void report(pack_ctx *c, int si, int64_t total, int split_done)
 {
     if (!c->opt->on_progress) return;
-    cxr_pack_progress p = {
-        .split = c->plan->splits[si].name, .split_index = si, .done = c->done_split,
-        .total = total, .done_all = c->done_all, .total_all = c->total_all,
-        .skipped = c->sum->skipped, .input_bytes = c->sum->input_bytes,
-        .seconds = now_s() - c->t0, .split_done = split_done};
+    cxr_pack_progress p = { .split = c->plan->splits[si].name,
+                            .split_index = si,
+                            .done = c->done_split,
+                            .total = total,
+                            .done_all = c->done_all,
+                            .total_all = c->total_all,
+                            .skipped = c->sum->skipped,
+                            .input_bytes = c->sum->input_bytes,
+                            .seconds = now_s() - c->t0,
+                            .split_done = split_done };
     c->opt->on_progress(c->opt->ctx, &p);
 }
 
@@ -273,8 +275,8 @@ static cxr_status write_pending(pack_ctx *c)
             c->paths[i] = item->rel;
         }
         size_t r = (size_t)(j->g % c->R);
-        CXR_TRY(cxr_store_writer_put_chunk(c->w, c->out[r], c->out_size[r], j->n, c->labels,
-                                           c->paths));
+        CXR_TRY(
+            cxr_store_writer_put_chunk(c->w, c->out[r], c->out_size[r], j->n, c->labels, c->paths));
         c->sum->stored_bytes += c->out_size[r];
     }
     /* The next chunk to write (the first of those compressed this round) opens a later split:
@@ -288,8 +290,7 @@ bail:
 
 /* One round: write the pending chunks (calling thread), compress the queued ones and decode
  * the window [i0, i0 + B) of split si into positions pos.. of chunks numbered from g_base. */
-static cxr_status round_run(pack_ctx *c, int si, int64_t i0, int64_t B, int64_t g_base,
-                            int64_t pos)
+static cxr_status round_run(pack_ctx *c, int si, int64_t i0, int64_t B, int64_t g_base, int64_t pos)
 {
     cxr_status st = CXR_OK;
     const cxr_pack_split *sp = si >= 0 ? &c->plan->splits[si] : NULL;
@@ -306,7 +307,8 @@ static cxr_status round_run(pack_ctx *c, int si, int64_t i0, int64_t B, int64_t 
     for (int64_t j = 0; j < B; j++) c->order[j] = j;
     for (int64_t a = 1; a < B; a++) { /* insertion sort, stable: windows are small */
         int64_t v = c->order[a], b = a;
-        for (; b > 0 && items[c->order[b - 1]].size < items[v].size; b--) c->order[b] = c->order[b - 1];
+        for (; b > 0 && items[c->order[b - 1]].size < items[v].size; b--)
+            c->order[b] = c->order[b - 1];
         c->order[b] = v;
     }
     /* the chunks this window fills change hands now: none may still be waiting to be compressed */
@@ -351,8 +353,8 @@ static cxr_status round_run(pack_ctx *c, int si, int64_t i0, int64_t B, int64_t 
                 size_t r = (size_t)(jb->g % c->R);
                 /* out[r] has capacity cxr_chunk_encoded_max: the encoder never reallocates it */
                 jb->st = cxr_chunk_encode_shuffled(&c->out[r], &c->out_cap[r], &c->out_size[r],
-                                                   c->ring[r], jb->n, c->ring_hi[r], c->S,
-                                                   c->side, level);
+                                                   c->ring[r], jb->n, c->ring_hi[r], c->S, c->side,
+                                                   level);
                 if (jb->st != CXR_OK) snprintf(jb->err, sizeof jb->err, "%s", cxr_last_error());
                 continue;
             }
@@ -420,8 +422,8 @@ static cxr_status pack_split(pack_ctx *c, int si, int64_t *g_next)
             int64_t from = pos + j;
             if (n != from)
                 cxr_chunk_move_image(ring_chunk(c, g_base + n / c->S), (int)(n % c->S),
-                                     ring_chunk(c, g_base + from / c->S), (int)(from % c->S),
-                                     c->S, c->side);
+                                     ring_chunk(c, g_base + from / c->S), (int)(from % c->S), c->S,
+                                     c->side);
             ring_slots(c, g_base + n / c->S)[n % c->S] = ((int64_t)si << 40) | (i0 + j);
             if (item->label >= 0 && item->label < 64) c->sum->images[si][item->label]++;
             n++;
@@ -454,7 +456,7 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
                         cxr_pack_summary *sum)
 {
     cxr_status st = CXR_OK;
-    pack_ctx c = {.plan = plan, .opt = opt, .sum = sum, .wsplit = -1};
+    pack_ctx c = { .plan = plan, .opt = opt, .sum = sum, .wsplit = -1 };
     memset(sum, 0, sizeof *sum);
     c.t0 = now_s();
     c.T = opt->threads > 0 ? opt->threads : 1;
@@ -464,7 +466,8 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     c.side = opt->store.pp.size;
     if (c.S < 1 || c.S > 1 << 16) CXR_THROW(CXR_E_ARG, "shard size %d out of range", c.S);
     if (c.side < 1 || c.side > 4096) CXR_THROW(CXR_E_ARG, "image size %d out of range", c.side);
-    if (plan->n_splits < 1 || plan->n_splits > 3) CXR_THROW(CXR_E_ARG, "plan has %d splits", plan->n_splits);
+    if (plan->n_splits < 1 || plan->n_splits > 3)
+        CXR_THROW(CXR_E_ARG, "plan has %d splits", plan->n_splits);
     c.px = (size_t)c.side * (size_t)c.side;
     c.chunk_bytes = cxr_chunk_bytes(c.S, c.side);
     for (int s = 0; s < plan->n_splits; s++) c.total_all += plan->splits[s].n;
@@ -474,7 +477,8 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
         const cxr_pack_skip *k = &plan->skipped[0];
         sum->skipped = 1;
         if (opt->on_skip) opt->on_skip(opt->ctx, k->split, k->path, k->reason);
-        CXR_THROW(CXR_E_DECODE, "%s: %s (--strict: stopping at the first skip)", k->path, k->reason);
+        CXR_THROW(CXR_E_DECODE, "%s: %s (--strict: stopping at the first skip)", k->path,
+                  k->reason);
     }
 
     /* buffers are malloc'ed, not cleared: only the pages a run touches become resident */
@@ -493,8 +497,8 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     c.wk = calloc((size_t)c.T, sizeof *c.wk);
     c.labels = malloc((size_t)c.S * sizeof *c.labels);
     c.paths = malloc((size_t)c.S * sizeof *c.paths);
-    if (!c.ring || !c.ring_owner || !c.ring_hi || !c.ring_idx || !c.out || !c.out_cap || !c.out_size || !c.enc ||
-        !c.wr || !c.res || !c.order || !c.wk || !c.labels || !c.paths)
+    if (!c.ring || !c.ring_owner || !c.ring_hi || !c.ring_idx || !c.out || !c.out_cap ||
+        !c.out_size || !c.enc || !c.wr || !c.res || !c.order || !c.wk || !c.labels || !c.paths)
         CXR_THROW(CXR_E_NOMEM, "out of memory for a window of %d shards of %d images", c.W, c.S);
     for (int k = 0; k <= c.W; k++)
         if (!(c.enc[k].idx = malloc((size_t)c.S * sizeof(int64_t))) ||
@@ -519,8 +523,10 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     if (!c.w) CXR_TRY(writer_open(&c)); /* no round ran: every split is empty */
     /* the last chunks: compress them (writing the previous ones), then write them */
     while (c.n_enc || c.n_wr) {
-        if (c.n_enc) CXR_TRY(round_run(&c, -1, 0, 0, 0, 0));
-        else CXR_TRY(write_pending(&c));
+        if (c.n_enc)
+            CXR_TRY(round_run(&c, -1, 0, 0, 0, 0));
+        else
+            CXR_TRY(write_pending(&c));
     }
     CXR_TRY(writer_reach(&c, plan->n_splits - 1));
     CXR_TRY(cxr_store_writer_end_split(c.w));

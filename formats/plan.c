@@ -35,7 +35,8 @@ cxr_status cxr_plan_add_item(cxr_pack_split *s, const char *path, const char *re
     if (s->n == s->cap) {
         int64_t cap = s->cap ? s->cap * 2 : 256;
         cxr_pack_item *items = realloc(s->items, (size_t)cap * sizeof *items);
-        if (!items) return cxr_set_error(CXR_E_NOMEM, "plan: out of memory (%lld items)", (long long)cap);
+        if (!items)
+            return cxr_set_error(CXR_E_NOMEM, "plan: out of memory (%lld items)", (long long)cap);
         s->items = items;
         s->cap = cap;
     }
@@ -45,11 +46,12 @@ cxr_status cxr_plan_add_item(cxr_pack_split *s, const char *path, const char *re
         free(r);
         return cxr_set_error(CXR_E_NOMEM, "plan: out of memory");
     }
-    s->items[s->n++] = (cxr_pack_item){.path = p, .rel = r, .label = label, .size = size};
+    s->items[s->n++] = (cxr_pack_item){ .path = p, .rel = r, .label = label, .size = size };
     return CXR_OK;
 }
 
-cxr_status cxr_plan_add_skip(cxr_pack_plan *p, const char *split, const char *path, const char *reason)
+cxr_status cxr_plan_add_skip(cxr_pack_plan *p, const char *split, const char *path,
+                             const char *reason)
 {
     if (p->n_skipped == p->cap_skipped) {
         int64_t cap = p->cap_skipped ? p->cap_skipped * 2 : 16;
@@ -65,6 +67,6 @@ cxr_status cxr_plan_add_skip(cxr_pack_plan *p, const char *split, const char *pa
         free(c);
         return cxr_set_error(CXR_E_NOMEM, "plan: out of memory");
     }
-    p->skipped[p->n_skipped++] = (cxr_pack_skip){.split = a, .path = b, .reason = c};
+    p->skipped[p->n_skipped++] = (cxr_pack_skip){ .split = a, .path = b, .reason = c };
     return CXR_OK;
 }

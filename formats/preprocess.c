@@ -26,11 +26,11 @@
 
 #include <turbojpeg.h>
 
-#define DEFAULT_SIZE 256
+#define DEFAULT_SIZE     256
 #define DEFAULT_MAX_SIDE 16384
-#define MAX_OUTPUT_SIDE 16384
-#define MAX_FILE_BYTES ((size_t)1 << 30)
-#define N_TABLES 4
+#define MAX_OUTPUT_SIDE  16384
+#define MAX_FILE_BYTES   ((size_t)1 << 30)
+#define N_TABLES         4
 
 /* ---------------------------------------------------------------------------------------
  * Parameters and names
@@ -57,15 +57,17 @@ const char *cxr_norm_name(cxr_norm n)
 
 cxr_status cxr_norm_parse(const char *name, cxr_norm *out)
 {
-    static const cxr_norm all[] = {CXR_NORM_MINMAX, CXR_NORM_ZSCORE255, CXR_NORM_NONE};
+    static const cxr_norm all[] = { CXR_NORM_MINMAX, CXR_NORM_ZSCORE255, CXR_NORM_NONE };
     if (name)
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
             if (strcmp(name, cxr_norm_name(all[i])) == 0) {
                 *out = all[i];
                 return CXR_OK;
             }
-    return cxr_set_error(CXR_E_ARG, "unknown normalization '%s' (expected minmax, zscore255 "
-                         "or none)", name ? name : "(null)");
+    return cxr_set_error(CXR_E_ARG,
+                         "unknown normalization '%s' (expected minmax, zscore255 "
+                         "or none)",
+                         name ? name : "(null)");
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -193,7 +195,8 @@ static cxr_status axis_table_build(axis_table *t, int in, int out)
         if (wp) t->wp = wp;
         float *ws = realloc(t->ws, need * sizeof *ws);
         if (ws) t->ws = ws;
-        if (!w || !wp || !ws) return cxr_set_error(CXR_E_NOMEM, "resize weights (%zu floats)", need);
+        if (!w || !wp || !ws)
+            return cxr_set_error(CXR_E_NOMEM, "resize weights (%zu floats)", need);
         t->cap_w = need;
     }
     for (int i = 0; i < out; i++) {
@@ -306,7 +309,8 @@ void cxr_resize(float *dst, int dw, int dh, const uint8_t *src, int w, int h, in
             for (int k = 0; k < sx.n; k++) {
                 const uint8_t *p = src + (size_t)sy.lo * stride + sx.lo + k;
                 float col = 0.0f;
-                for (int j = 0; j < sy.n; j++) col += tap_weight(&sy, j) * (float)p[(size_t)j * stride];
+                for (int j = 0; j < sy.n; j++)
+                    col += tap_weight(&sy, j) * (float)p[(size_t)j * stride];
                 acc += tap_weight(&sx, k) * col;
             }
             dst[(size_t)oy * dw + ox] = acc;
@@ -338,14 +342,16 @@ static void equalize_lut(float lut[256], const size_t hist[256], size_t n)
         if (cdf_min == 0 && run > 0) cdf_min = run; /* cdf of the smallest occupied bin */
     }
     for (int v = 0; v < 256; v++) {
-        if (n == cdf_min || cdf[v] < cdf_min) lut[v] = 0.0f; /* constant image; empty low bins */
-        else lut[v] = (float)(255.0 * (double)(cdf[v] - cdf_min) / (double)(n - cdf_min));
+        if (n == cdf_min || cdf[v] < cdf_min)
+            lut[v] = 0.0f; /* constant image; empty low bins */
+        else
+            lut[v] = (float)(255.0 * (double)(cdf[v] - cdf_min) / (double)(n - cdf_min));
     }
 }
 
 void cxr_equalize(float *img, size_t n)
 {
-    size_t hist[256] = {0};
+    size_t hist[256] = { 0 };
     for (size_t i = 0; i < n; i++) hist[bin_of(img[i])]++;
     float lut[256];
     equalize_lut(lut, hist, n);
@@ -381,7 +387,7 @@ static void rescale(float *img, size_t n, double lo, double hi, double range, do
  * counts into four histograms so consecutive equal bins do not serialize on one counter. */
 static void equalize_normalize(float *img, uint8_t *bins, size_t n, cxr_norm mode)
 {
-    uint32_t h4[4][256] = {{0}};
+    uint32_t h4[4][256] = { { 0 } };
     size_t i = 0;
 #ifdef __SSE2__
     /* bin_of on 4 pixels at once: maxps/minps give its clamp without branches (the compiler
@@ -483,11 +489,11 @@ typedef struct {
 
 struct cxr_decoder {
     tjhandle tj;
-    uint8_t *pix;  /* decoded pixels, 1, 3 or 4 bytes each */
+    uint8_t *pix; /* decoded pixels, 1, 3 or 4 bytes each */
     size_t cap_pix;
     uint8_t *gray; /* gray image when the JPEG decoded to RGB/CMYK */
     size_t cap_gray;
-    float *tmp;    /* horizontal resize pass */
+    float *tmp; /* horizontal resize pass */
     size_t cap_tmp;
     uint8_t *file; /* file contents for cxr_preprocess_file */
     size_t cap_file;
@@ -542,11 +548,11 @@ static void *grow(void *buf, size_t *cap, size_t need)
     return p;
 }
 
-#define GROW(field, cap, need, what)                                                    \
-    do {                                                                                \
-        void *g_ = grow(d->field, &d->cap, (need));                                     \
+#define GROW(field, cap, need, what)                                                      \
+    do {                                                                                  \
+        void *g_ = grow(d->field, &d->cap, (need));                                       \
         if (!g_) CXR_THROW(CXR_E_NOMEM, "%s buffer (%zu bytes)", (what), (size_t)(need)); \
-        d->field = g_;                                                                  \
+        d->field = g_;                                                                    \
     } while (0)
 
 static cxr_status tables_for(cxr_decoder *d, int w, int h, int dw, int dh, table_pair **out)
@@ -576,7 +582,7 @@ static cxr_status tables_for(cxr_decoder *d, int w, int h, int dw, int dh, table
  * `target`; 1/1 unless the region is at least twice the target on both sides. */
 static tjscalingfactor choose_scale(int cw, int ch, int target)
 {
-    tjscalingfactor best = {1, 1};
+    tjscalingfactor best = { 1, 1 };
     if (cw < 2 * target || ch < 2 * target) return best;
     int n = 0;
     tjscalingfactor *f = tjGetScalingFactors(&n);
@@ -598,8 +604,7 @@ static cxr_status check_params(const cxr_preprocess_params *p)
     if (p->normalize != CXR_NORM_MINMAX && p->normalize != CXR_NORM_ZSCORE255 &&
         p->normalize != CXR_NORM_NONE)
         return cxr_set_error(CXR_E_ARG, "unknown normalization %d", (int)p->normalize);
-    if (!isfinite(p->crop_ratio))
-        return cxr_set_error(CXR_E_ARG, "crop_ratio must be finite");
+    if (!isfinite(p->crop_ratio)) return cxr_set_error(CXR_E_ARG, "crop_ratio must be finite");
     return CXR_OK;
 }
 
@@ -625,8 +630,8 @@ static void reset_handle(cxr_decoder *d)
     d->tj = tjInitDecompress(); /* NULL: the next call reports CXR_E_NOMEM */
 }
 
-cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
-                               const uint8_t *jpeg, size_t len, float *out)
+cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, const uint8_t *jpeg,
+                               size_t len, float *out)
 {
     cxr_status st = CXR_OK;
     int w = 0, h = 0, subsamp = 0, cs = 0;
@@ -654,8 +659,10 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
 
     /* YCbCr and gray JPEGs decode straight to their luma channel; the others go through RGB. */
     int pf = TJPF_GRAY, ps = 1;
-    if (cs == TJCS_RGB) pf = TJPF_RGB, ps = 3;
-    else if (cs == TJCS_CMYK || cs == TJCS_YCCK) pf = TJPF_CMYK, ps = 4;
+    if (cs == TJCS_RGB)
+        pf = TJPF_RGB, ps = 3;
+    else if (cs == TJCS_CMYK || cs == TJCS_YCCK)
+        pf = TJPF_CMYK, ps = 4;
     else if (cs != TJCS_GRAY && cs != TJCS_YCbCr)
         CXR_THROW(CXR_E_DECODE, "unsupported JPEG colorspace %d", cs);
 
@@ -664,8 +671,8 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
     int flags = TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;
     if (tjDecompress2(d->tj, jpeg, (unsigned long)len, d->pix, sw, 0, sh, pf, flags) != 0) {
         if (tjGetErrorCode(d->tj) == TJERR_WARNING)
-            CXR_THROW(CXR_E_DECODE, "corrupt JPEG data (%s JPEG, %dx%d): %s",
-                      colorspace_name(cs), w, h, tjGetErrorStr2(d->tj));
+            CXR_THROW(CXR_E_DECODE, "corrupt JPEG data (%s JPEG, %dx%d): %s", colorspace_name(cs),
+                      w, h, tjGetErrorStr2(d->tj));
         CXR_THROW(CXR_E_DECODE, "JPEG decode failed (%s, %dx%d): %s", colorspace_name(cs), w, h,
                   tjGetErrorStr2(d->tj));
     }
@@ -687,8 +694,10 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p,
     }
 
     int x0 = 0, y0 = 0;
-    if (crop) center_square(sw, sh, &x0, &y0, &cw, &ch);
-    else cw = sw, ch = sh;
+    if (crop)
+        center_square(sw, sh, &x0, &y0, &cw, &ch);
+    else
+        cw = sw, ch = sh;
 
     table_pair *t = NULL;
     CXR_TRY(tables_for(d, cw, ch, p->size, p->size, &t));

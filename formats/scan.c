@@ -20,7 +20,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static const char *const split_names[3] = {"train", "val", "test"};
+static const char *const split_names[3] = { "train", "val", "test" };
 
 static int ignored_name(const char *name)
 {
@@ -95,8 +95,9 @@ static int kind_why(const char *path, char *why, size_t cap, uint64_t *size)
 {
     struct stat sb;
     if (stat(path, &sb) != 0) {
-        if (why) snprintf(why, cap, "cannot stat: %s%s", strerror(errno),
-                          errno == ENOENT ? " (a dangling symbolic link?)" : "");
+        if (why)
+            snprintf(why, cap, "cannot stat: %s%s", strerror(errno),
+                     errno == ENOENT ? " (a dangling symbolic link?)" : "");
         return 0;
     }
     if (S_ISDIR(sb.st_mode)) return 1;
@@ -104,8 +105,11 @@ static int kind_why(const char *path, char *why, size_t cap, uint64_t *size)
         if (size) *size = (uint64_t)sb.st_size;
         return 2;
     }
-    if (why) snprintf(why, cap, "not a regular file (%s)", S_ISFIFO(sb.st_mode) ? "a FIFO" :
-                      S_ISSOCK(sb.st_mode) ? "a socket" : "a device");
+    if (why)
+        snprintf(why, cap, "not a regular file (%s)",
+                 S_ISFIFO(sb.st_mode)   ? "a FIFO"
+                 : S_ISSOCK(sb.st_mode) ? "a socket"
+                                        : "a device");
     return 0;
 }
 
@@ -120,9 +124,9 @@ static int find_class(char **names, int n, const char *name)
 cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
 {
     cxr_status st = CXR_OK;
-    char *split_dir[3] = {NULL, NULL, NULL};
-    char **entries[3] = {NULL, NULL, NULL};
-    int n_entries[3] = {0, 0, 0};
+    char *split_dir[3] = { NULL, NULL, NULL };
+    char **entries[3] = { NULL, NULL, NULL };
+    int n_entries[3] = { 0, 0, 0 };
     char **classes = NULL, **files = NULL;
     int n_classes = 0, cap_classes = 0, n_files = 0;
     char *cdir = NULL, *fpath = NULL, *rel = NULL;
@@ -148,7 +152,8 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
             free(p);
             if (k != 1) continue;
             int known = 0;
-            for (int c = 0; c < n_classes && !known; c++) known = !strcmp(classes[c], entries[s][i]);
+            for (int c = 0; c < n_classes && !known; c++)
+                known = !strcmp(classes[c], entries[s][i]);
             if (known) continue;
             if (n_classes == CXR_MAX_CLASSES)
                 CXR_THROW(CXR_E_FORMAT, "%s: more than %d class folders", root, CXR_MAX_CLASSES);
@@ -158,7 +163,8 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
                 if (!nc) CXR_THROW(CXR_E_NOMEM, "out of memory");
                 classes = nc;
             }
-            if (!(classes[n_classes] = strdup(entries[s][i]))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+            if (!(classes[n_classes] = strdup(entries[s][i])))
+                CXR_THROW(CXR_E_NOMEM, "out of memory");
             n_classes++;
         }
     }
@@ -272,7 +278,7 @@ static uint64_t fnv1a64(const char *s)
 typedef struct {
     char id[128];
     uint64_t hash;
-    int64_t n_class;   /* images of the class being considered */
+    int64_t n_class; /* images of the class being considered */
     int selected;
 } patient;
 
@@ -354,8 +360,10 @@ cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction)
     if (!keep || !moved) CXR_THROW(CXR_E_NOMEM, "out of memory");
     int64_t nk = 0, nm = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (pat[item_pat[i]].selected) moved[nm++] = tr->items[i];
-        else keep[nk++] = tr->items[i];
+        if (pat[item_pat[i]].selected)
+            moved[nm++] = tr->items[i];
+        else
+            keep[nk++] = tr->items[i];
     }
     /* insert val right after train */
     for (int s = plan->n_splits; s > t + 1; s--) plan->splits[s] = plan->splits[s - 1];

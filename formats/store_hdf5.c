@@ -257,7 +257,7 @@ herr_t cxr_h5_write_strings(hid_t loc, const char *name, const char *const *v, i
                             hid_t dcpl)
 {
     herr_t rc = -1;
-    hsize_t dims[1] = {(hsize_t)n};
+    hsize_t dims[1] = { (hsize_t)n };
     hid_t t = cxr_h5_vlstr_type(), sp = H5Screate_simple(1, dims, NULL), d = -1, dxpl = -1;
     const char **tmp = NULL;
     char **esc = NULL; /* escaped copies of the strings that are not valid UTF-8 */

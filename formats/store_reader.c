@@ -18,7 +18,7 @@ typedef struct {
     int32_t *labels;
     int64_t *class_counts;
     uint64_t *chunk_offset, *chunk_size;
-    char **paths;          /* [n] into path_arena */
+    char **paths; /* [n] into path_arena */
     char *path_arena;
 } split_data;
 
@@ -33,7 +33,7 @@ struct cxr_store {
     split_data split[3];
 };
 
-static const char *const split_names[3] = {"train", "val", "test"};
+static const char *const split_names[3] = { "train", "val", "test" };
 
 static int split_slot(const char *s)
 {
@@ -131,8 +131,8 @@ static cxr_status read_root(cxr_store *s)
     int r = cxr_h5_attr_get_str(s->file, "format", &fmt);
     if (r <= 0)
         CXR_THROW(CXR_E_FORMAT,
-                  "%s: not a cxr store (no 'format' attribute), expected %s version %d",
-                  s->path, CXR_STORE_FORMAT, CXR_STORE_VERSION);
+                  "%s: not a cxr store (no 'format' attribute), expected %s version %d", s->path,
+                  CXR_STORE_FORMAT, CXR_STORE_VERSION);
     r = cxr_h5_attr_get_i64(s->file, "format_version", &ver);
     if (strcmp(fmt, CXR_STORE_FORMAT) != 0 || r <= 0 || ver != CXR_STORE_VERSION) {
         char vbuf[32] = "?";
@@ -140,8 +140,8 @@ static cxr_status read_root(cxr_store *s)
         CXR_THROW(CXR_E_VERSION, "%s: found %s version %s, expected %s version %d", s->path, fmt,
                   vbuf, CXR_STORE_FORMAT, CXR_STORE_VERSION);
     }
-    static const char *const str_attrs[] = {"tool_version", "source", "grayscale",
-                                            "resize_filter"};
+    static const char *const str_attrs[] = { "tool_version", "source", "grayscale",
+                                             "resize_filter" };
     for (size_t i = 0; i < sizeof str_attrs / sizeof *str_attrs; i++) {
         r = cxr_h5_attr_get_str(s->file, str_attrs[i], &str);
         if (r <= 0)
@@ -151,8 +151,8 @@ static cxr_status read_root(cxr_store *s)
         str = NULL;
     }
     cxr_preprocess_defaults(&s->pp);
-    static const char *const int_attrs[] = {"image_size", "equalize", "max_side", "zstd_level",
-                                            "shard_size"};
+    static const char *const int_attrs[] = { "image_size", "equalize", "max_side", "zstd_level",
+                                             "shard_size" };
     for (size_t i = 0; i < sizeof int_attrs / sizeof *int_attrs; i++) {
         r = cxr_h5_attr_get_i64(s->file, int_attrs[i], &v);
         if (r <= 0)
@@ -226,10 +226,11 @@ static cxr_status check_images(const cxr_store *s, hid_t d, const char *split)
     if (H5Pget_layout(p) != H5D_CHUNKED || H5Pget_chunk(p, 3, chunk) != 3 ||
         chunk[0] != (hsize_t)s->shard || chunk[1] != (hsize_t)s->size ||
         chunk[2] != (hsize_t)s->size)
-        CXR_THROW(CXR_E_FORMAT, "%s: '/%s/images': not chunked [%d, %d, %d] (shard_size, image_size)",
-                  s->path, split, s->shard, s->size, s->size);
-    static const H5Z_filter_t want[3] = {H5Z_FILTER_SHUFFLE, CXR_ZSTD_FILTER_ID,
-                                         H5Z_FILTER_FLETCHER32};
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: '/%s/images': not chunked [%d, %d, %d] (shard_size, image_size)", s->path,
+                  split, s->shard, s->size, s->size);
+    static const H5Z_filter_t want[3] = { H5Z_FILTER_SHUFFLE, CXR_ZSTD_FILTER_ID,
+                                          H5Z_FILTER_FLETCHER32 };
     int nf = H5Pget_nfilters(p);
     if (nf != 3)
         CXR_THROW(CXR_E_FORMAT, "%s: '/%s/images': %d filters, expected shuffle, zstd, fletcher32",
@@ -276,8 +277,7 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
         hid_t t = H5Dget_type(sd->images);
         size_t tsz = H5Tget_size(t);
         H5Tclose(t);
-        if (tsz != 4)
-            CXR_THROW(CXR_E_FORMAT, "%s: '%s/images' is not float32", s->path, where);
+        if (tsz != 4) CXR_THROW(CXR_E_FORMAT, "%s: '%s/images' is not float32", s->path, where);
     }
     if (dims[1] != (hsize_t)s->size || dims[2] != (hsize_t)s->size)
         CXR_THROW(CXR_E_FORMAT, "%s: wrong image size: '%s/images' is %llux%llu, image_size is %d",
@@ -326,8 +326,8 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     /* class_counts */
     CXR_TRY(open_ds(s, g, where, "class_counts", H5T_INTEGER, 1, dims, &d, H5P_DEFAULT));
     if (dims[0] != (hsize_t)s->n_classes)
-        CXR_THROW(CXR_E_FORMAT, "%s: '%s/class_counts' has %llu rows, expected %d", s->path,
-                  where, (unsigned long long)dims[0], s->n_classes);
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s/class_counts' has %llu rows, expected %d", s->path, where,
+                  (unsigned long long)dims[0], s->n_classes);
     sd->class_counts = calloc((size_t)s->n_classes, sizeof *sd->class_counts);
     int64_t *hist = calloc((size_t)s->n_classes, sizeof *hist);
     if (!sd->class_counts || !hist) {
@@ -375,15 +375,17 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     }
     free(ix);
     for (int64_t k = 0; k < n_shards; k++) {
-        hsize_t off[3] = {(hsize_t)(k * s->shard), 0, 0};
+        hsize_t off[3] = { (hsize_t)(k * s->shard), 0, 0 };
         unsigned mask = 0;
         haddr_t addr = HADDR_UNDEF;
         hsize_t size = 0;
         if (H5Dget_chunk_info_by_coord(sd->images, off, &mask, &addr, &size) < 0 ||
             addr == HADDR_UNDEF) {
             H5Eclear2(H5E_DEFAULT);
-            CXR_THROW(CXR_E_FORMAT, "%s: index inconsistent: '%s/shard_index' chunk %lld: "
-                      "no such chunk in '%s/images'", s->path, where, (long long)k, where);
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: index inconsistent: '%s/shard_index' chunk %lld: "
+                      "no such chunk in '%s/images'",
+                      s->path, where, (long long)k, where);
         }
         uint64_t o = sd->chunk_offset[k], z = sd->chunk_size[k];
         const char *why = NULL;
@@ -526,14 +528,13 @@ static cxr_status read_rows(cxr_store *s, const char *split, const split_data *s
                             int64_t count, float *out)
 {
     cxr_status st = CXR_OK;
-    hsize_t start[3] = {(hsize_t)first, 0, 0};
-    hsize_t cnt[3] = {(hsize_t)count, (hsize_t)s->size, (hsize_t)s->size};
+    hsize_t start[3] = { (hsize_t)first, 0, 0 };
+    hsize_t cnt[3] = { (hsize_t)count, (hsize_t)s->size, (hsize_t)s->size };
     hid_t fs = H5Dget_space(sd->images), ms = H5Screate_simple(3, cnt, NULL);
-    if (fs < 0 || ms < 0 ||
-        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
+    if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
         H5Dread(sd->images, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, out) < 0)
         st = cxr_hdf5_error(CXR_E_HDF5, s->path, "reading '/%s/images' rows %lld..%lld", split,
-                          (long long)first, (long long)(first + count - 1));
+                            (long long)first, (long long)(first + count - 1));
     if (fs >= 0) H5Sclose(fs);
     if (ms >= 0) H5Sclose(ms);
     return st;
@@ -544,8 +545,8 @@ cxr_status cxr_store_read_image(cxr_store *s, const char *split, int64_t i, floa
     const split_data *sd = get_split(s, split);
     if (!sd) return CXR_E_FORMAT;
     if (i < 0 || i >= sd->info.n)
-        return cxr_set_error(CXR_E_ARG, "%s: image %lld of '/%s' out of range (n = %lld)",
-                             s->path, (long long)i, split, (long long)sd->info.n);
+        return cxr_set_error(CXR_E_ARG, "%s: image %lld of '/%s' out of range (n = %lld)", s->path,
+                             (long long)i, split, (long long)sd->info.n);
     return read_rows(s, split, sd, i, 1, out);
 }
 

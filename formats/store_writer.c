@@ -20,31 +20,32 @@ struct cxr_store_writer {
     int n_classes;
     char **class_names;
     hid_t file, dcpl_notime, gcpl_notime;
-    int sync_fd;                   /* read-only fd on tmp, to start writeback early; -1: none */
+    int sync_fd; /* read-only fd on tmp, to start writeback early; -1: none */
     int finished;
     /* current split */
     char split[8];
     hid_t group, images;
     int64_t upper, count, n_shards;
-    int last_partial;              /* a chunk with n < shard was put: no more chunks */
+    int last_partial; /* a chunk with n < shard was put: no more chunks */
     int32_t *labels;
     char **paths;
     int64_t cap;
     int64_t *class_counts;
-    int done_split[3];             /* train, val, test written */
+    int done_split[3]; /* train, val, test written */
     int64_t train_counts_set;
-    int64_t *train_counts;         /* [n_classes], copied at end_split("train") */
+    int64_t *train_counts; /* [n_classes], copied at end_split("train") */
     int64_t n_train;
     /* skipped inputs */
     char **sk_split, **sk_path, **sk_reason;
     int64_t n_sk, cap_sk;
 };
 
-static const char *const split_names[3] = {"train", "val", "test"};
-static const char *const reserved_attrs[] = {
-    "format", "format_version", "tool_version", "source", "image_size", "grayscale",
-    "resize_filter", "equalize", "normalize", "crop_ratio", "max_side", "zstd_level",
-    "shard_size"};
+static const char *const split_names[3] = { "train", "val", "test" };
+static const char *const reserved_attrs[] = { "format",        "format_version", "tool_version",
+                                              "source",        "image_size",     "grayscale",
+                                              "resize_filter", "equalize",       "normalize",
+                                              "crop_ratio",    "max_side",       "zstd_level",
+                                              "shard_size" };
 
 void cxr_store_options_defaults(cxr_store_options *o)
 {
@@ -120,8 +121,7 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
     /* The file creation list is also the root group's creation list: without this the root
      * group's object header carries timestamps and two identical stores differ. */
     if (fapl < 0 || fcpl < 0 || w->dcpl_notime < 0 || w->gcpl_notime < 0 ||
-        H5Pset_obj_track_times(fcpl, 0) < 0 ||
-        H5Pset_obj_track_times(w->gcpl_notime, 0) < 0 ||
+        H5Pset_obj_track_times(fcpl, 0) < 0 || H5Pset_obj_track_times(w->gcpl_notime, 0) < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
         H5Pset_alignment(fapl, 1, CXR_STORE_ALIGN) < 0 ||
         H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
@@ -134,8 +134,8 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
         goto bail;
     }
     w->sync_fd = open(w->tmp, O_RDONLY | O_CLOEXEC); /* optional: see start_writeback */
-    if (cxr_h5_write_strings(w->file, "class_names", (const char *const *)w->class_names,
-                             n_classes, w->dcpl_notime) < 0) {
+    if (cxr_h5_write_strings(w->file, "class_names", (const char *const *)w->class_names, n_classes,
+                             w->dcpl_notime) < 0) {
         st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "writing class_names");
         goto bail;
     }
@@ -164,10 +164,10 @@ cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, 
     if (n_images < 0) CXR_THROW(CXR_E_ARG, "%s: split '%s': negative size", w->path, split);
 
     int S = w->opt.pp.size, shard = w->opt.shard;
-    hsize_t dims[3] = {0, (hsize_t)S, (hsize_t)S};
-    hsize_t maxd[3] = {H5S_UNLIMITED, (hsize_t)S, (hsize_t)S};
-    hsize_t chunk[3] = {(hsize_t)shard, (hsize_t)S, (hsize_t)S};
-    unsigned cd[1] = {(unsigned)w->opt.zstd_level};
+    hsize_t dims[3] = { 0, (hsize_t)S, (hsize_t)S };
+    hsize_t maxd[3] = { H5S_UNLIMITED, (hsize_t)S, (hsize_t)S };
+    hsize_t chunk[3] = { (hsize_t)shard, (hsize_t)S, (hsize_t)S };
+    unsigned cd[1] = { (unsigned)w->opt.zstd_level };
     float zero = 0.0f;
     w->group = H5Gcreate2(w->file, split, H5P_DEFAULT, w->gcpl_notime, H5P_DEFAULT);
     if (w->group < 0) {
@@ -177,8 +177,7 @@ cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, 
     snprintf(w->split, sizeof w->split, "%s", split);
     sp = H5Screate_simple(3, dims, maxd);
     dcpl = H5Pcopy(w->dcpl_notime);
-    if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 3, chunk) < 0 ||
-        H5Pset_shuffle(dcpl) < 0 ||
+    if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 3, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
         H5Pset_filter(dcpl, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 1, cd) < 0 ||
         H5Pset_fletcher32(dcpl) < 0 || H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &zero) < 0 ||
         H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_INCR) < 0) {
@@ -250,8 +249,8 @@ cxr_status cxr_store_writer_put_chunk(cxr_store_writer *w, const uint8_t *raw, s
         unsigned long long content = ZSTD_getFrameContentSize(raw, raw_size - 4);
         unsigned long long want = (unsigned long long)shard * S * S * 4;
         const uint8_t *t = raw + raw_size - 4;
-        uint32_t sum = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
-                       (uint32_t)t[3] << 24;
+        uint32_t sum =
+            (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
         if (content != want)
             CXR_THROW(CXR_E_FORMAT, "%s: /%s chunk %lld: frame holds %llu bytes, expected %llu",
                       w->path, w->split, (long long)w->n_shards, content, want);
@@ -261,8 +260,8 @@ cxr_status cxr_store_writer_put_chunk(cxr_store_writer *w, const uint8_t *raw, s
     }
     for (int i = 0; i < n; i++) {
         if (labels[i] < 0 || labels[i] >= w->n_classes)
-            CXR_THROW(CXR_E_MISMATCH, "%s: /%s image %lld: label %d out of range [0, %d)",
-                      w->path, w->split, (long long)(w->count + i), labels[i], w->n_classes);
+            CXR_THROW(CXR_E_MISMATCH, "%s: /%s image %lld: label %d out of range [0, %d)", w->path,
+                      w->split, (long long)(w->count + i), labels[i], w->n_classes);
     }
     int64_t cap = w->cap;
     if (!grow((void **)&w->labels, &cap, w->count + n, sizeof *w->labels))
@@ -272,12 +271,12 @@ cxr_status cxr_store_writer_put_chunk(cxr_store_writer *w, const uint8_t *raw, s
         CXR_THROW(CXR_E_NOMEM, "%s: paths", w->path);
     w->cap = cap;
 
-    hsize_t ext[3] = {(hsize_t)(w->count + n), (hsize_t)S, (hsize_t)S};
-    hsize_t off[3] = {(hsize_t)w->count, 0, 0};
+    hsize_t ext[3] = { (hsize_t)(w->count + n), (hsize_t)S, (hsize_t)S };
+    hsize_t off[3] = { (hsize_t)w->count, 0, 0 };
     if (H5Dset_extent(w->images, ext) < 0 ||
         H5Dwrite_chunk(w->images, H5P_DEFAULT, 0, off, raw_size, raw) < 0) {
         st = cxr_hdf5_error(CXR_E_IO, w->tmp, "writing /%s/images chunk %lld", w->split,
-                          (long long)w->n_shards);
+                            (long long)w->n_shards);
         goto bail;
     }
     for (int i = 0; i < n; i++) {
@@ -325,7 +324,7 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
     if (!w || w->finished || w->group < 0)
         return cxr_set_error(CXR_E_ARG, "end_split: no split open");
     int S = w->opt.pp.size;
-    hsize_t ext[3] = {(hsize_t)w->count, (hsize_t)S, (hsize_t)S};
+    hsize_t ext[3] = { (hsize_t)w->count, (hsize_t)S, (hsize_t)S };
     if (H5Dset_extent(w->images, ext) < 0) {
         st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "/%s/images extent", w->split);
         goto bail;
@@ -333,25 +332,25 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
     index = calloc((size_t)(w->n_shards ? w->n_shards : 1) * 2, sizeof *index);
     if (!index) CXR_THROW(CXR_E_NOMEM, "%s: shard index", w->path);
     for (int64_t k = 0; k < w->n_shards; k++) {
-        hsize_t off[3] = {(hsize_t)(k * w->opt.shard), 0, 0};
+        hsize_t off[3] = { (hsize_t)(k * w->opt.shard), 0, 0 };
         unsigned mask = 0;
         haddr_t addr = HADDR_UNDEF;
         hsize_t size = 0;
         if (H5Dget_chunk_info_by_coord(w->images, off, &mask, &addr, &size) < 0 ||
             addr == HADDR_UNDEF) {
             st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "/%s/images: no chunk info for shard %lld",
-                              w->split, (long long)k);
+                                w->split, (long long)k);
             goto bail;
         }
         if (addr % CXR_STORE_ALIGN != 0)
-            CXR_THROW(CXR_E_INTERNAL, "%s: /%s chunk %lld at offset %llu is not %d-aligned",
-                      w->tmp, w->split, (long long)k, (unsigned long long)addr, CXR_STORE_ALIGN);
+            CXR_THROW(CXR_E_INTERNAL, "%s: /%s chunk %lld at offset %llu is not %d-aligned", w->tmp,
+                      w->split, (long long)k, (unsigned long long)addr, CXR_STORE_ALIGN);
         index[2 * k] = (uint64_t)addr;
         index[2 * k + 1] = (uint64_t)size;
     }
-    hsize_t n1[1] = {(hsize_t)w->count};
-    hsize_t c1[1] = {(hsize_t)w->n_classes};
-    hsize_t ix[2] = {(hsize_t)w->n_shards, 2};
+    hsize_t n1[1] = { (hsize_t)w->count };
+    hsize_t c1[1] = { (hsize_t)w->n_classes };
+    hsize_t ix[2] = { (hsize_t)w->n_shards, 2 };
     if (write_plain(w->group, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n1, w->labels,
                     w->dcpl_notime) < 0 ||
         cxr_h5_write_strings(w->group, "paths", (const char *const *)w->paths, w->count,
@@ -430,7 +429,7 @@ static cxr_status write_root_meta(cxr_store_writer *w)
         /* w_c = N_train / (C * n_c); 0 for a class absent from train (never inf/NaN). */
         wt[c] = nc > 0 ? (float)((double)w->n_train / ((double)w->n_classes * (double)nc)) : 0.0f;
     }
-    hsize_t c1[1] = {(hsize_t)w->n_classes};
+    hsize_t c1[1] = { (hsize_t)w->n_classes };
     if (write_plain(w->file, "class_weights", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, c1, wt,
                     w->dcpl_notime) < 0)
         goto h5fail;
@@ -438,8 +437,8 @@ static cxr_status write_root_meta(cxr_store_writer *w)
     if (g < 0 ||
         cxr_h5_write_strings(g, "split", (const char *const *)w->sk_split, w->n_sk,
                              w->dcpl_notime) < 0 ||
-        cxr_h5_write_strings(g, "path", (const char *const *)w->sk_path, w->n_sk,
-                             w->dcpl_notime) < 0 ||
+        cxr_h5_write_strings(g, "path", (const char *const *)w->sk_path, w->n_sk, w->dcpl_notime) <
+            0 ||
         cxr_h5_write_strings(g, "reason", (const char *const *)w->sk_reason, w->n_sk,
                              w->dcpl_notime) < 0)
         goto h5fail;

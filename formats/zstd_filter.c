@@ -60,12 +60,12 @@ size_t cxr_h5z_zstd_filter(unsigned int flags, size_t cd_nelmts, const unsigned 
 }
 
 const H5Z_class2_t cxr_h5z_zstd_class = {
-    H5Z_CLASS_T_VERS,            /* version of this struct */
+    H5Z_CLASS_T_VERS, /* version of this struct */
     (H5Z_filter_t)CXR_H5Z_ZSTD_ID,
-    1,                           /* encoder present */
-    1,                           /* decoder present */
+    1, /* encoder present */
+    1, /* decoder present */
     "zstd (cxr, id 32015)",
-    NULL,                        /* can_apply */
-    NULL,                        /* set_local */
+    NULL, /* can_apply */
+    NULL, /* set_local */
     cxr_h5z_zstd_filter,
 };

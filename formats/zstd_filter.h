@@ -7,7 +7,7 @@
 
 #include <hdf5.h>
 
-#define CXR_H5Z_ZSTD_ID 32015
+#define CXR_H5Z_ZSTD_ID            32015
 #define CXR_H5Z_ZSTD_DEFAULT_LEVEL 3
 
 /* The filter class handed to H5Zregister / H5PLget_plugin_info. */

@@ -6,10 +6,14 @@
 
 cxr_status cxr_precision_parse(const char *s, cxr_precision *out)
 {
-    if (s && strcmp(s, "fp32") == 0) *out = CXR_PRECISION_FP32;
-    else if (s && strcmp(s, "tf32") == 0) *out = CXR_PRECISION_TF32;
-    else if (s && strcmp(s, "bf16") == 0) *out = CXR_PRECISION_BF16;
-    else return cxr_set_error(CXR_E_ARG, "precision '%s': expected fp32, tf32 or bf16", s ? s : "");
+    if (s && strcmp(s, "fp32") == 0)
+        *out = CXR_PRECISION_FP32;
+    else if (s && strcmp(s, "tf32") == 0)
+        *out = CXR_PRECISION_TF32;
+    else if (s && strcmp(s, "bf16") == 0)
+        *out = CXR_PRECISION_BF16;
+    else
+        return cxr_set_error(CXR_E_ARG, "precision '%s': expected fp32, tf32 or bf16", s ? s : "");
     return CXR_OK;
 }
 
@@ -25,9 +29,13 @@ const char *cxr_precision_name(cxr_precision p)
 
 cxr_status cxr_resident_parse(const char *s, cxr_resident_mode *out)
 {
-    if (s && strcmp(s, "auto") == 0) *out = CXR_RESIDENT_AUTO;
-    else if (s && strcmp(s, "on") == 0) *out = CXR_RESIDENT_ON;
-    else if (s && strcmp(s, "off") == 0) *out = CXR_RESIDENT_OFF;
-    else return cxr_set_error(CXR_E_ARG, "resident '%s': expected auto, on or off", s ? s : "");
+    if (s && strcmp(s, "auto") == 0)
+        *out = CXR_RESIDENT_AUTO;
+    else if (s && strcmp(s, "on") == 0)
+        *out = CXR_RESIDENT_ON;
+    else if (s && strcmp(s, "off") == 0)
+        *out = CXR_RESIDENT_OFF;
+    else
+        return cxr_set_error(CXR_E_ARG, "resident '%s': expected auto, on or off", s ? s : "");
     return CXR_OK;
 }

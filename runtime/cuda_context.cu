@@ -35,7 +35,8 @@ extern "C" cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device)
                              cudaGetErrorString(e));
     if (n == 0) return cxr_set_error(CXR_E_NODEVICE, "no usable GPU: the driver reports 0 devices");
     if (device < 0 || device >= n)
-        return cxr_set_error(CXR_E_NODEVICE, "no GPU %d: the driver reports %d device(s)", device, n);
+        return cxr_set_error(CXR_E_NODEVICE, "no GPU %d: the driver reports %d device(s)", device,
+                             n);
     cxr_cuda_ctx *c = (cxr_cuda_ctx *)calloc(1, sizeof *c);
     if (!c) return cxr_set_error(CXR_E_NOMEM, "cuda context: out of memory");
     c->device = device;
@@ -103,7 +104,7 @@ bail:
 }
 
 extern "C" void *cxr_cuda_grow(void **buf, size_t *cap, size_t bytes, size_t step,
-                              cudaStream_t stream, const char *what)
+                               cudaStream_t stream, const char *what)
 {
     cxr_status st = CXR_OK;
     if (bytes <= *cap) return *buf;

@@ -44,41 +44,42 @@ void *cxr_cuda_workspace(cxr_cuda_ctx *c, size_t bytes);
 }
 #endif
 
-#define CUDA_TRY(what, call)                                                                  \
-    do {                                                                                      \
-        cudaError_t e_ = (call);                                                              \
-        if (e_ != cudaSuccess) {                                                              \
-            st = cxr_set_error(e_ == cudaErrorMemoryAllocation ? CXR_E_NOMEM : CXR_E_CUDA,    \
-                               "%s: %s failed at %s:%d: %s", (what), #call, __FILE__,         \
-                               __LINE__, cudaGetErrorString(e_));                             \
-            goto bail;                                                                        \
-        }                                                                                     \
+#define CUDA_TRY(what, call)                                                                    \
+    do {                                                                                        \
+        cudaError_t e_ = (call);                                                                \
+        if (e_ != cudaSuccess) {                                                                \
+            st = cxr_set_error(e_ == cudaErrorMemoryAllocation ? CXR_E_NOMEM : CXR_E_CUDA,      \
+                               "%s: %s failed at %s:%d: %s", (what), #call, __FILE__, __LINE__, \
+                               cudaGetErrorString(e_));                                         \
+            goto bail;                                                                          \
+        }                                                                                       \
     } while (0)
 
-#define CUDNN_TRY(what, call)                                                                 \
-    do {                                                                                      \
-        cudnnStatus_t e_ = (call);                                                            \
-        if (e_ != CUDNN_STATUS_SUCCESS) {                                                     \
-            st = cxr_set_error(CXR_E_CUDA, "%s: %s failed at %s:%d: %s", (what), #call,      \
-                               __FILE__, __LINE__, cudnnGetErrorString(e_));                  \
-            goto bail;                                                                        \
-        }                                                                                     \
+#define CUDNN_TRY(what, call)                                                                     \
+    do {                                                                                          \
+        cudnnStatus_t e_ = (call);                                                                \
+        if (e_ != CUDNN_STATUS_SUCCESS) {                                                         \
+            st = cxr_set_error(CXR_E_CUDA, "%s: %s failed at %s:%d: %s", (what), #call, __FILE__, \
+                               __LINE__, cudnnGetErrorString(e_));                                \
+            goto bail;                                                                            \
+        }                                                                                         \
     } while (0)
 
-#define CUBLAS_TRY(what, call)                                                                \
-    do {                                                                                      \
-        cublasStatus_t e_ = (call);                                                           \
-        if (e_ != CUBLAS_STATUS_SUCCESS) {                                                    \
-            st = cxr_set_error(CXR_E_CUDA, "%s: %s failed at %s:%d: %s", (what), #call,      \
-                               __FILE__, __LINE__, cxr_cublas_status_string(e_));             \
-            goto bail;                                                                        \
-        }                                                                                     \
+#define CUBLAS_TRY(what, call)                                                                    \
+    do {                                                                                          \
+        cublasStatus_t e_ = (call);                                                               \
+        if (e_ != CUBLAS_STATUS_SUCCESS) {                                                        \
+            st = cxr_set_error(CXR_E_CUDA, "%s: %s failed at %s:%d: %s", (what), #call, __FILE__, \
+                               __LINE__, cxr_cublas_status_string(e_));                           \
+            goto bail;                                                                            \
+        }                                                                                         \
     } while (0)
 
 #define CUDA_LAUNCH_CHECK(what) CUDA_TRY(what, cudaGetLastError())
 
 /* Grid for a grid-stride loop over n items with 256-thread blocks (at most 65535*8 blocks). */
-static inline unsigned cxr_grid_for(size_t n) {
+static inline unsigned cxr_grid_for(size_t n)
+{
     size_t b = (n + 255) / 256;
     if (b < 1) b = 1;
     if (b > 65535u * 8u) b = 65535u * 8u;

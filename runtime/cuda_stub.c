@@ -5,8 +5,9 @@
 
 #include "cxr_cuda.h"
 
-#define NO_CUDA(what) \
-    cxr_set_error(CXR_E_UNSUPPORTED, "%s: built without CUDA (reconfigure with -DCXR_CUDA=ON)", what)
+#define NO_CUDA(what)                                                                           \
+    cxr_set_error(CXR_E_UNSUPPORTED, "%s: built without CUDA (reconfigure with -DCXR_CUDA=ON)", \
+                  what)
 
 cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device)
 {

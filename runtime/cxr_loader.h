@@ -33,13 +33,13 @@ extern "C" {
 #endif
 
 typedef struct {
-    int batch;       /* images per batch (default 64) */
-    int shuffle;     /* 1: training order (see above); 0: sequential (default 0) */
-    uint64_t seed;   /* shuffle seed (default 1) */
-    int window;      /* shards per shuffle window (default 4) */
-    int threads;     /* decode worker threads with prefetch (default 2) */
-    int depth;       /* batches in the ring, >= 2 (default 3) */
-    int prefetch;    /* 1: background workers (default); 0: synchronous in the caller */
+    int batch;     /* images per batch (default 64) */
+    int shuffle;   /* 1: training order (see above); 0: sequential (default 0) */
+    uint64_t seed; /* shuffle seed (default 1) */
+    int window;    /* shards per shuffle window (default 4) */
+    int threads;   /* decode worker threads with prefetch (default 2) */
+    int depth;     /* batches in the ring, >= 2 (default 3) */
+    int prefetch;  /* 1: background workers (default); 0: synchronous in the caller */
 } cxr_loader_options;
 
 void cxr_loader_options_defaults(cxr_loader_options *o);

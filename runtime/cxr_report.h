@@ -33,10 +33,10 @@ typedef struct {
     int k;                            /* confusion is k x k, 0 when absent */
     long long *confusion;             /* row-major, row = true class */
     int n_roc;
-    double *roc;                      /* n_roc (fpr, tpr) pairs */
+    double *roc; /* n_roc (fpr, tpr) pairs */
     int has_monitor;
-    cxr_monitor_summary monitor;      /* gpu_ok 0 + gpu_reason when the log said "not available" */
-    int monitor_gpu_reported;         /* the monitor object had gpu numbers or a gpu reason */
+    cxr_monitor_summary monitor; /* gpu_ok 0 + gpu_reason when the log said "not available" */
+    int monitor_gpu_reported;    /* the monitor object had gpu numbers or a gpu reason */
 } cxr_log_epoch;
 
 /* One `benchmark` line. */
@@ -48,9 +48,9 @@ typedef struct {
 /* One training log. Strings absent from the log are NULL; counts absent are -1. */
 typedef struct {
     char *path;
-    char *label;        /* file name without directories */
+    char *label; /* file name without directories */
     char *tool, *store, *device, *eval_split;
-    char *recipe_json;  /* the `recipe` object as compact JSON, or NULL */
+    char *recipe_json; /* the `recipe` object as compact JSON, or NULL */
     int n_classes;
     char **classes;
     long long train_images, eval_images;
@@ -58,7 +58,7 @@ typedef struct {
     cxr_log_epoch *epochs; /* by epoch number; an epoch logged twice (resume) keeps its last line */
     int n_bench;
     cxr_log_bench *bench;
-    int n_run_lines;    /* > 1 when --resume appended to the log */
+    int n_run_lines; /* > 1 when --resume appended to the log */
     int n_lines, n_skipped;
 } cxr_log_run;
 

@@ -69,15 +69,15 @@ static void shuffle_i64(int64_t *v, int64_t n, uint64_t *state)
 
 /* ---------------------------------------------------------------- state */
 typedef struct {
-    int64_t window;   /* window held (-1 none) */
-    int pending;      /* shard decodes not finished */
-    cxr_status st;    /* first decode error */
+    int64_t window; /* window held (-1 none) */
+    int pending;    /* shard decodes not finished */
+    cxr_status st;  /* first decode error */
     char msg[768];
-    float *data;      /* window * shard * S*S floats */
+    float *data; /* window * shard * S*S floats */
 } wslot;
 
 typedef struct {
-    int slot, j;      /* window slot and position of the shard in the window */
+    int slot, j; /* window slot and position of the shard in the window */
     int64_t shard;
 } task;
 
@@ -166,8 +166,8 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
                                char *msg, size_t msg_cap)
 {
     float *out = l->ws[slot].data + (size_t)j * l->shard * l->img_floats;
-    cxr_status st = cxr_chunk_decode(out, scratch, l->map + l->coff[k], (size_t)l->csize[k],
-                                     l->shard, l->size);
+    cxr_status st =
+        cxr_chunk_decode(out, scratch, l->map + l->coff[k], (size_t)l->csize[k], l->shard, l->size);
     if (st != CXR_OK)
         snprintf(msg, msg_cap, "%s: split '%s' shard %lld (offset %llu, %llu bytes): %s", l->path,
                  l->split, (long long)k, (unsigned long long)l->coff[k],
@@ -195,8 +195,8 @@ static void *worker_main(void *arg)
             st = decode_shard(l, t.slot, t.j, t.shard, scratch, msg, sizeof msg);
         } else {
             st = CXR_E_NOMEM;
-            snprintf(msg, sizeof msg, "%s: split '%s': out of memory for decode scratch",
-                     l->path, l->split);
+            snprintf(msg, sizeof msg, "%s: split '%s': out of memory for decode scratch", l->path,
+                     l->split);
         }
         pthread_mutex_lock(&l->mu);
         wslot *w = &l->ws[t.slot];
@@ -227,7 +227,7 @@ static void post_window(cxr_loader *l, int64_t w)
     if (!l->opt.prefetch) return;
     for (int64_t p = first; p < last; p++) {
         int at = (l->tq_head + l->tq_len) % l->tq_cap;
-        l->tq[at] = (task){slot, (int)(p - first), l->shard_order[p]};
+        l->tq[at] = (task){ slot, (int)(p - first), l->shard_order[p] };
         l->tq_len++;
     }
     pthread_cond_broadcast(&l->cv_work);
@@ -398,8 +398,8 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     l->n_windows = (l->n_shards + opt->window - 1) / opt->window;
     if (!l->path) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
     if (l->n_shards != (l->n + l->shard - 1) / l->shard)
-        CXR_THROW(CXR_E_FORMAT, "%s: split '%s': %lld shards for %lld images of shard %d",
-                  l->path, split, (long long)l->n_shards, (long long)l->n, l->shard);
+        CXR_THROW(CXR_E_FORMAT, "%s: split '%s': %lld shards for %lld images of shard %d", l->path,
+                  split, (long long)l->n_shards, (long long)l->n, l->shard);
 
     /* map the whole file read-only; chunks are read in place */
     fd = open(l->path, O_RDONLY);
@@ -597,8 +597,7 @@ cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b)
 {
     memset(b, 0, sizeof *b);
     b->size = l->size;
-    if (!l->epoch_begun)
-        return cxr_set_error(CXR_E_ARG, "loader: next_batch before begin_epoch");
+    if (!l->epoch_begun) return cxr_set_error(CXR_E_ARG, "loader: next_batch before begin_epoch");
     double t0 = now_s();
     cxr_status st = CXR_OK;
     if (!l->opt.prefetch) {

@@ -30,15 +30,15 @@ struct cxr_gpu_loader {
     cxr_loader_options opt;
     const int32_t *split_labels; /* store-owned (n) */
     int64_t n, n_batches;
-    size_t img;      /* floats per image */
+    size_t img; /* floats per image */
     int resident;
     /* resident */
-    float *all;      /* device (n,S,S) */
+    float *all;       /* device (n,S,S) */
     int64_t *order_h; /* pinned (n) epoch order */
     int64_t *order_d; /* device (n) */
     cudaEvent_t order_copied;
-    int64_t pos;     /* next image of the epoch */
-    int32_t *lab;    /* host (batch) labels of the current batch */
+    int64_t pos;  /* next image of the epoch */
+    int32_t *lab; /* host (batch) labels of the current batch */
     int64_t step;
     /* streamed */
     float *stage[N_STAGE];
@@ -92,8 +92,8 @@ static cxr_status fill_resident(cxr_gpu_loader *g)
 {
     cxr_status st = CXR_OK;
     const char *what = "gpu loader (resident fill)";
-    float *pin[N_STAGE] = {NULL, NULL};
-    cudaEvent_t done[N_STAGE] = {NULL, NULL};
+    float *pin[N_STAGE] = { NULL, NULL };
+    cudaEvent_t done[N_STAGE] = { NULL, NULL };
     const size_t bb = (size_t)g->opt.batch * g->img * sizeof(float);
     int64_t k = 0;
     for (int j = 0; j < N_STAGE; j++) {
@@ -167,10 +167,11 @@ extern "C" cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *
         cudaError_t e = cudaMalloc((void **)&g->all, (size_t)g->n * g->img * sizeof(float));
         if (e != cudaSuccess) {
             cudaGetLastError();
-            CXR_THROW(CXR_E_NOMEM, "%s: split '%s' (%lld images, %.1f MiB) does not fit in device "
-                      "memory (%.1f MiB free): %s; use --resident off", what, split,
-                      (long long)g->n, (double)need / 1048576.0, (double)free_b / 1048576.0,
-                      cudaGetErrorString(e));
+            CXR_THROW(CXR_E_NOMEM,
+                      "%s: split '%s' (%lld images, %.1f MiB) does not fit in device "
+                      "memory (%.1f MiB free): %s; use --resident off",
+                      what, split, (long long)g->n, (double)need / 1048576.0,
+                      (double)free_b / 1048576.0, cudaGetErrorString(e));
         }
         CUDA_TRY(what, cudaMalloc((void **)&g->order_d, (size_t)(g->n + 1) * sizeof(int64_t)));
         CUDA_TRY(what, cudaHostAlloc((void **)&g->order_h, (size_t)(g->n + 1) * sizeof(int64_t),

@@ -18,8 +18,12 @@
 /* The few NVML declarations we need (nvml.h is not required to build). */
 typedef int nvml_return;
 typedef struct nvml_device_st *nvml_device;
-typedef struct { unsigned int gpu, memory; } nvml_utilization;
-typedef struct { unsigned long long total, free, used; } nvml_memory;
+typedef struct {
+    unsigned int gpu, memory;
+} nvml_utilization;
+typedef struct {
+    unsigned long long total, free, used;
+} nvml_memory;
 
 typedef struct {
     void *lib;
@@ -47,9 +51,9 @@ struct cxr_monitor {
     pthread_t thread;
     int thread_started, stopping, stopped;
     double interval_s;
-    double t0;          /* monotonic seconds at create */
-    double last_t;      /* time of the previous CPU reading */
-    double last_ticks;  /* utime+stime (clock ticks) at last_t */
+    double t0;         /* monotonic seconds at create */
+    double last_t;     /* time of the previous CPU reading */
+    double last_ticks; /* utime+stime (clock ticks) at last_t */
     double tick_hz, page_mb;
     int epoch;
     FILE *samples;
@@ -59,7 +63,8 @@ struct cxr_monitor {
     nvml_api nv;
 };
 
-static double mono_now(void) {
+static double mono_now(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -67,7 +72,8 @@ static double mono_now(void) {
 
 /* utime+stime of this process in clock ticks, or -1. Fields 14 and 15 of /proc/self/stat,
  * counted after the ')' that closes the command name (which may itself hold spaces). */
-static double read_cpu_ticks(void) {
+static double read_cpu_ticks(void)
+{
     char buf[1024];
     FILE *f = fopen("/proc/self/stat", "r");
     if (!f) return -1;
@@ -79,13 +85,14 @@ static double read_cpu_ticks(void) {
     unsigned long long utime = 0, stime = 0;
     /* after ')': state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
      * utime(14) stime(15) */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-               &stime) != 2)
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+        2)
         return -1;
     return (double)(utime + stime);
 }
 
-static double read_rss_pages(void) {
+static double read_rss_pages(void)
+{
     FILE *f = fopen("/proc/self/statm", "r");
     if (!f) return -1;
     unsigned long long size = 0, resident = 0;
@@ -94,13 +101,15 @@ static double read_rss_pages(void) {
     return got == 2 ? (double)resident : -1;
 }
 
-static void nvml_fail(nvml_api *nv, const char *what, nvml_return r) {
+static void nvml_fail(nvml_api *nv, const char *what, nvml_return r)
+{
     const char *es = nv->error_string ? nv->error_string(r) : NULL;
     snprintf(nv->reason, sizeof nv->reason, "%s failed: %s (code %d)", what, es ? es : "?", r);
 }
 
 /* Load and initialise NVML; on any failure leave ok = 0 with the reason. */
-static void nvml_open(nvml_api *nv, const char *lib, int gpu_index) {
+static void nvml_open(nvml_api *nv, const char *lib, int gpu_index)
+{
     memset(nv, 0, sizeof *nv);
     if (gpu_index < 0) {
         snprintf(nv->reason, sizeof nv->reason, "not requested");
@@ -142,7 +151,8 @@ static void nvml_open(nvml_api *nv, const char *lib, int gpu_index) {
     nv->ok = 1;
 }
 
-static void nvml_close(nvml_api *nv) {
+static void nvml_close(nvml_api *nv)
+{
     if (!nv->lib) return;
     nv->shutdown();
     dlclose(nv->lib);
@@ -151,7 +161,8 @@ static void nvml_close(nvml_api *nv) {
 }
 
 /* Take one sample; caller holds m->mu. */
-static void sample_locked(cxr_monitor *m) {
+static void sample_locked(cxr_monitor *m)
+{
     double now = mono_now();
     double ticks = read_cpu_ticks();
     double cpu = NAN;
@@ -209,13 +220,14 @@ static void sample_locked(cxr_monitor *m) {
         if (!isnan(gutil)) w = w < 0 ? w : fprintf(m->samples, ",\"gpu_util\":%.1f", gutil);
         if (!isnan(gmem))
             w = w < 0 ? w
-                      : fprintf(m->samples, ",\"gpu_mem_mb\":%.1f,\"gpu_mem_total_mb\":%.1f",
-                                gmem, gtotal);
+                      : fprintf(m->samples, ",\"gpu_mem_mb\":%.1f,\"gpu_mem_total_mb\":%.1f", gmem,
+                                gtotal);
         if (w < 0 || fputs("}\n", m->samples) < 0 || fflush(m->samples) != 0) m->write_failed = 1;
     }
 }
 
-static void *sampler_main(void *arg) {
+static void *sampler_main(void *arg)
+{
     cxr_monitor *m = arg;
     pthread_mutex_lock(&m->mu);
     double next = mono_now() + m->interval_s;
@@ -237,7 +249,8 @@ static void *sampler_main(void *arg) {
 }
 
 cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const char *samples_path,
-                                 int gpu_index, const char *nvml_lib) {
+                                 int gpu_index, const char *nvml_lib)
+{
     cxr_status st = CXR_OK;
     cxr_monitor *m = NULL;
     pthread_condattr_t ca;
@@ -281,23 +294,27 @@ bail:
 }
 
 cxr_status cxr_monitor_create(cxr_monitor **out, double interval_s, const char *samples_path,
-                              int gpu_index) {
+                              int gpu_index)
+{
     return cxr_monitor_create_ex(out, interval_s, samples_path, gpu_index, NULL);
 }
 
-void cxr_monitor_set_epoch(cxr_monitor *m, int epoch) {
+void cxr_monitor_set_epoch(cxr_monitor *m, int epoch)
+{
     pthread_mutex_lock(&m->mu);
     m->epoch = epoch;
     pthread_mutex_unlock(&m->mu);
 }
 
-void cxr_monitor_sample_now(cxr_monitor *m) {
+void cxr_monitor_sample_now(cxr_monitor *m)
+{
     pthread_mutex_lock(&m->mu);
     if (!m->stopped) sample_locked(m);
     pthread_mutex_unlock(&m->mu);
 }
 
-void cxr_monitor_summary_reset(cxr_monitor *m, cxr_monitor_summary *out) {
+void cxr_monitor_summary_reset(cxr_monitor *m, cxr_monitor_summary *out)
+{
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
     if (!m->stopped) sample_locked(m);
@@ -320,7 +337,8 @@ void cxr_monitor_summary_reset(cxr_monitor *m, cxr_monitor_summary *out) {
     pthread_mutex_unlock(&m->mu);
 }
 
-int cxr_monitor_gpu_available(cxr_monitor *m, char *reason, size_t cap) {
+int cxr_monitor_gpu_available(cxr_monitor *m, char *reason, size_t cap)
+{
     pthread_mutex_lock(&m->mu);
     int ok = m->nv.ok;
     if (!ok && reason && cap) snprintf(reason, cap, "%s", m->nv.reason);
@@ -331,7 +349,8 @@ int cxr_monitor_gpu_available(cxr_monitor *m, char *reason, size_t cap) {
 /* Append to buf like snprintf, tracking the full length in *len. */
 static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
+static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(*len < cap ? buf + *len : NULL, *len < cap ? cap - *len : 0, fmt, ap);
@@ -339,15 +358,19 @@ static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
     if (n > 0) *len += (size_t)n;
 }
 
-size_t cxr_monitor_summary_json(const cxr_monitor_summary *s, char *buf, size_t cap) {
+size_t cxr_monitor_summary_json(const cxr_monitor_summary *s, char *buf, size_t cap)
+{
     size_t len = 0;
     if (cap) buf[0] = '\0';
-    const struct { const char *key; double v; } f[] = {
-        {"cpu_util_mean", s->cpu_util_mean},     {"cpu_util_max", s->cpu_util_max},
-        {"rss_mb_mean", s->rss_mb_mean},         {"rss_mb_max", s->rss_mb_max},
-        {"gpu_util_mean", s->gpu_util_mean},     {"gpu_util_max", s->gpu_util_max},
-        {"gpu_mem_mb_mean", s->gpu_mem_mb_mean}, {"gpu_mem_mb_max", s->gpu_mem_mb_max},
-        {"gpu_mem_total_mb", s->gpu_mem_total_mb},
+    const struct {
+        const char *key;
+        double v;
+    } f[] = {
+        { "cpu_util_mean", s->cpu_util_mean },       { "cpu_util_max", s->cpu_util_max },
+        { "rss_mb_mean", s->rss_mb_mean },           { "rss_mb_max", s->rss_mb_max },
+        { "gpu_util_mean", s->gpu_util_mean },       { "gpu_util_max", s->gpu_util_max },
+        { "gpu_mem_mb_mean", s->gpu_mem_mb_mean },   { "gpu_mem_mb_max", s->gpu_mem_mb_max },
+        { "gpu_mem_total_mb", s->gpu_mem_total_mb },
     };
     put(buf, cap, &len, "{\"samples\":%d", s->n_samples);
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
@@ -369,7 +392,8 @@ size_t cxr_monitor_summary_json(const cxr_monitor_summary *s, char *buf, size_t 
     return len;
 }
 
-cxr_status cxr_monitor_stop(cxr_monitor *m) {
+cxr_status cxr_monitor_stop(cxr_monitor *m)
+{
     if (!m) return CXR_OK;
     pthread_mutex_lock(&m->mu);
     m->stopping = 1;
@@ -394,7 +418,8 @@ cxr_status cxr_monitor_stop(cxr_monitor *m) {
     return CXR_OK;
 }
 
-void cxr_monitor_destroy(cxr_monitor *m) {
+void cxr_monitor_destroy(cxr_monitor *m)
+{
     if (!m) return;
     (void)cxr_monitor_stop(m);
     pthread_cond_destroy(&m->cv);

@@ -53,7 +53,8 @@ static const char *CSS =
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void num_cell(rsb *b, double v, const char *fmt) {
+static void num_cell(rsb *b, double v, const char *fmt)
+{
     if (isfinite(v)) {
         rsb_printf(b, "<td>");
         rsb_printf(b, fmt, v);
@@ -63,12 +64,11 @@ static void num_cell(rsb *b, double v, const char *fmt) {
     }
 }
 
-static const cxr_log_epoch *last_epoch(const cxr_log_run *r) {
-    return &r->epochs[r->n_epochs - 1];
-}
+static const cxr_log_epoch *last_epoch(const cxr_log_run *r) { return &r->epochs[r->n_epochs - 1]; }
 
 /* Last epoch of the run that carries a confusion matrix / ROC (the last evaluation). */
-static const cxr_log_epoch *last_with(const cxr_log_run *r, int want_roc) {
+static const cxr_log_epoch *last_with(const cxr_log_run *r, int want_roc)
+{
     for (int i = r->n_epochs - 1; i >= 0; i--)
         if (want_roc ? r->epochs[i].n_roc > 0 : r->epochs[i].k > 0) return &r->epochs[i];
     return NULL;
@@ -100,7 +100,8 @@ typedef struct {
     const char *dash;
 } series_def;
 
-static int run_has(const cxr_log_run *r, ep_field f) {
+static int run_has(const cxr_log_run *r, ep_field f)
+{
     for (int i = 0; i < r->n_epochs; i++)
         if (isfinite(f(&r->epochs[i]))) return 1;
     return 0;
@@ -109,7 +110,8 @@ static int run_has(const cxr_log_run *r, ep_field f) {
 /* A per-epoch line chart: for each run, one polyline per series that has data. Returns 0 if
  * no run had any data (nothing drawn). y_from_zero anchors the y axis at 0. */
 static int epoch_chart(page *pg, const char *id, const char *title, const char *ylabel,
-                       const series_def *defs, int n_defs, int y_from_zero, double y_cap) {
+                       const series_def *defs, int n_defs, int y_from_zero, double y_cap)
+{
     rplot p;
     memset(&p, 0, sizeof p);
     p.id = id;
@@ -133,10 +135,9 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
                 p.ymax = fmax(p.ymax, v);
             }
             if (p.n_legend < RPLOT_MAX_LEGEND) {
-                snprintf(texts[p.n_legend], sizeof texts[0], "%s %s", pg->names[r],
-                         defs[d].name);
+                snprintf(texts[p.n_legend], sizeof texts[0], "%s %s", pg->names[r], defs[d].name);
                 p.legend[p.n_legend] =
-                    (rlegend){texts[p.n_legend], rplot_color(r), defs[d].dash, 0};
+                    (rlegend){ texts[p.n_legend], rplot_color(r), defs[d].dash, 0 };
                 p.n_legend++;
             }
         }
@@ -144,20 +145,26 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
     if (!isfinite(p.xmin)) return 0;
     if (y_from_zero && p.ymin > 0) p.ymin = 0;
     if (isfinite(y_cap) && p.ymax > y_cap) p.ymax = y_cap;
-    if (p.xmin == p.xmax) { p.xmin -= 1; p.xmax += 1; }
+    if (p.xmin == p.xmax) {
+        p.xmin -= 1;
+        p.xmax += 1;
+    }
     rplot_begin(pg->b, &p);
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
         double *x = malloc(sizeof(double) * (size_t)run->n_epochs * 2);
-        if (!x) { pg->b->failed = 1; return 0; }
+        if (!x) {
+            pg->b->failed = 1;
+            return 0;
+        }
         double *y = x + run->n_epochs;
         for (int d = 0; d < n_defs; d++) {
             for (int i = 0; i < run->n_epochs; i++) {
                 x[i] = run->epochs[i].epoch;
                 y[i] = defs[d].f(&run->epochs[i]);
             }
-            rplot_line(pg->b, &p, x, y, run->n_epochs, rplot_color(r), defs[d].dash,
-                       defs[d].name, r);
+            rplot_line(pg->b, &p, x, y, run->n_epochs, rplot_color(r), defs[d].dash, defs[d].name,
+                       r);
         }
         free(x);
     }
@@ -167,15 +174,18 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
 
 /* ---- sections ----------------------------------------------------------------------- */
 
-static void section_runs(page *pg) {
+static void section_runs(page *pg)
+{
     rsb *b = pg->b;
     rsb_printf(b, "<h2>Runs</h2>\n<table id=\"runs\"><tr><th class=\"l\">run</th>"
                   "<th class=\"l\">device</th><th class=\"l\">classes</th><th>train / eval "
                   "images</th><th>epochs</th><th>last eval acc</th><th>last AUC</th></tr>\n");
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
-        rsb_printf(b, "<tr class=\"run\"><td class=\"l\"><span class=\"swatch\" "
-                      "style=\"background:%s\"></span>", rplot_color(r));
+        rsb_printf(b,
+                   "<tr class=\"run\"><td class=\"l\"><span class=\"swatch\" "
+                   "style=\"background:%s\"></span>",
+                   rplot_color(r));
         rsb_esc(b, pg->names[r]);
         rsb_printf(b, "</td><td class=\"l\">");
         rsb_esc(b, run->device ? run->device : "?");
@@ -185,9 +195,15 @@ static void section_runs(page *pg) {
             rsb_esc(b, run->classes[c]);
         }
         rsb_printf(b, "</td><td>");
-        if (run->train_images >= 0) rsb_printf(b, "%lld", run->train_images); else rsb_printf(b, "?");
+        if (run->train_images >= 0)
+            rsb_printf(b, "%lld", run->train_images);
+        else
+            rsb_printf(b, "?");
         rsb_printf(b, " / ");
-        if (run->eval_images >= 0) rsb_printf(b, "%lld", run->eval_images); else rsb_printf(b, "?");
+        if (run->eval_images >= 0)
+            rsb_printf(b, "%lld", run->eval_images);
+        else
+            rsb_printf(b, "?");
         if (run->eval_split) {
             rsb_printf(b, " (");
             rsb_esc(b, run->eval_split);
@@ -206,18 +222,32 @@ static void section_runs(page *pg) {
         rsb_printf(b, "</b>: file <code>");
         rsb_esc(b, run->path);
         rsb_printf(b, "</code>");
-        if (run->tool) { rsb_printf(b, ", tool "); rsb_esc(b, run->tool); }
-        if (run->store) { rsb_printf(b, ", store <code>"); rsb_esc(b, run->store); rsb_printf(b, "</code>"); }
-        if (run->recipe_json) { rsb_printf(b, ", recipe <code>"); rsb_esc(b, run->recipe_json); rsb_printf(b, "</code>"); }
+        if (run->tool) {
+            rsb_printf(b, ", tool ");
+            rsb_esc(b, run->tool);
+        }
+        if (run->store) {
+            rsb_printf(b, ", store <code>");
+            rsb_esc(b, run->store);
+            rsb_printf(b, "</code>");
+        }
+        if (run->recipe_json) {
+            rsb_printf(b, ", recipe <code>");
+            rsb_esc(b, run->recipe_json);
+            rsb_printf(b, "</code>");
+        }
         if (run->n_run_lines > 1) rsb_printf(b, ", resumed %d time(s)", run->n_run_lines - 1);
         if (run->n_skipped) rsb_printf(b, ", <b>%d malformed line(s) skipped</b>", run->n_skipped);
         rsb_printf(b, "</div>\n");
     }
 }
 
-static void section_curves(page *pg) {
-    static const series_def loss[] = {{f_train_loss, "train", NULL}, {f_eval_loss, "eval", "7 4"}};
-    static const series_def acc[] = {{f_train_acc, "train", NULL}, {f_eval_acc, "eval", "7 4"}};
+static void section_curves(page *pg)
+{
+    static const series_def loss[] = { { f_train_loss, "train", NULL },
+                                       { f_eval_loss, "eval", "7 4" } };
+    static const series_def acc[] = { { f_train_acc, "train", NULL },
+                                      { f_eval_acc, "eval", "7 4" } };
     rsb_printf(pg->b, "<h2>Loss and accuracy</h2>\n<div class=\"grid\"><div>");
     if (!epoch_chart(pg, "chart-loss", "Loss per epoch", "loss", loss, 2, 1, INFINITY))
         rsb_printf(pg->b, "<p class=\"na\">no loss values in the logs</p>");
@@ -227,18 +257,24 @@ static void section_curves(page *pg) {
     rsb_printf(pg->b, "</div></div>\n");
 }
 
-static void confusion_table(page *pg, int r, const cxr_log_epoch *ep) {
+static void confusion_table(page *pg, int r, const cxr_log_epoch *ep)
+{
     rsb *b = pg->b;
     const cxr_log_run *run = pg->runs[r];
     int k = ep->k;
     char num[32];
     rsb_printf(b, "<h3>Confusion matrix: ");
     rsb_esc(b, pg->names[r]);
-    rsb_printf(b, ", epoch %d</h3>\n<table class=\"confusion\" id=\"confusion-%d\" "
-                  "data-k=\"%d\"><tr><th class=\"corner\">true \\ predicted</th>", ep->epoch, r, k);
+    rsb_printf(b,
+               ", epoch %d</h3>\n<table class=\"confusion\" id=\"confusion-%d\" "
+               "data-k=\"%d\"><tr><th class=\"corner\">true \\ predicted</th>",
+               ep->epoch, r, k);
     for (int c = 0; c < k; c++) {
         rsb_printf(b, "<th>");
-        if (run->n_classes == k) rsb_esc(b, run->classes[c]); else rsb_printf(b, "%d", c);
+        if (run->n_classes == k)
+            rsb_esc(b, run->classes[c]);
+        else
+            rsb_printf(b, "%d", c);
         rsb_printf(b, "</th>");
     }
     rsb_printf(b, "<th>recall</th></tr>\n");
@@ -246,15 +282,19 @@ static void confusion_table(page *pg, int r, const cxr_log_epoch *ep) {
         long long row = 0;
         for (int j = 0; j < k; j++) row += ep->confusion[(size_t)i * k + j];
         rsb_printf(b, "<tr><th>");
-        if (run->n_classes == k) rsb_esc(b, run->classes[i]); else rsb_printf(b, "%d", i);
+        if (run->n_classes == k)
+            rsb_esc(b, run->classes[i]);
+        else
+            rsb_printf(b, "%d", i);
         rsb_printf(b, "</th>");
         for (int j = 0; j < k; j++) {
             long long v = ep->confusion[(size_t)i * k + j];
             double frac = row ? (double)v / (double)row : 0;
             /* shade by share of the true class: the diagonal darkens as the model improves */
-            rsb_printf(b, "<td class=\"cm-cell\" data-row=\"%d\" data-col=\"%d\" style=\"background:"
-                          "rgba(31,119,180,%.3f);color:%s\">%lld</td>", i, j, 0.08 + 0.85 * frac,
-                       frac > 0.5 ? "#fff" : "#222", v);
+            rsb_printf(b,
+                       "<td class=\"cm-cell\" data-row=\"%d\" data-col=\"%d\" style=\"background:"
+                       "rgba(31,119,180,%.3f);color:%s\">%lld</td>",
+                       i, j, 0.08 + 0.85 * frac, frac > 0.5 ? "#fff" : "#222", v);
         }
         snprintf(num, sizeof num, "%.3f", row ? (double)ep->confusion[(size_t)i * k + i] / row : 0);
         rsb_printf(b, "<td>%s</td></tr>\n", num);
@@ -262,7 +302,8 @@ static void confusion_table(page *pg, int r, const cxr_log_epoch *ep) {
     rsb_printf(b, "</table>\n");
 }
 
-static void section_eval(page *pg) {
+static void section_eval(page *pg)
+{
     rsb *b = pg->b;
     rsb_printf(b, "<h2>Last evaluation</h2>\n<table id=\"metrics\"><tr><th class=\"l\">run</th>"
                   "<th>epoch</th><th>eval loss</th><th>accuracy</th><th>precision</th>"
@@ -292,7 +333,10 @@ static void section_eval(page *pg) {
                       "<th>precision</th><th>recall</th><th>F1</th></tr>\n");
         for (int c = 0; c < e->n_per_class; c++) {
             rsb_printf(b, "<tr><td class=\"l\">");
-            if (c < run->n_classes) rsb_esc(b, run->classes[c]); else rsb_printf(b, "%d", c);
+            if (c < run->n_classes)
+                rsb_esc(b, run->classes[c]);
+            else
+                rsb_printf(b, "%d", c);
             rsb_printf(b, "</td>");
             num_cell(b, e->per_class[c].precision, "%.4f");
             num_cell(b, e->per_class[c].recall, "%.4f");
@@ -321,7 +365,7 @@ static void section_eval(page *pg) {
             if (!e) continue;
             snprintf(texts[p.n_legend], sizeof texts[0], "%s (AUC %.3f, epoch %d)", pg->names[r],
                      e->auc, e->epoch);
-            p.legend[p.n_legend] = (rlegend){texts[p.n_legend], rplot_color(r), NULL, 0};
+            p.legend[p.n_legend] = (rlegend){ texts[p.n_legend], rplot_color(r), NULL, 0 };
             p.n_legend++;
         }
         rplot_begin(b, &p);
@@ -330,7 +374,10 @@ static void section_eval(page *pg) {
             const cxr_log_epoch *e = last_with(pg->runs[r], 1);
             if (!e) continue;
             double *x = malloc(sizeof(double) * 2 * (size_t)e->n_roc);
-            if (!x) { b->failed = 1; return; }
+            if (!x) {
+                b->failed = 1;
+                return;
+            }
             for (int i = 0; i < e->n_roc; i++) {
                 x[i] = e->roc[2 * i];
                 x[e->n_roc + i] = e->roc[2 * i + 1];
@@ -350,9 +397,10 @@ static void section_eval(page *pg) {
     rsb_printf(b, "</div></div>\n");
 }
 
-static void section_speed(page *pg) {
-    static const series_def t[] = {{f_epoch_s, "train", NULL}, {f_eval_s, "eval", "7 4"}};
-    static const series_def ips[] = {{f_ips, "train", NULL}};
+static void section_speed(page *pg)
+{
+    static const series_def t[] = { { f_epoch_s, "train", NULL }, { f_eval_s, "eval", "7 4" } };
+    static const series_def ips[] = { { f_ips, "train", NULL } };
     rsb *b = pg->b;
     rsb_printf(b, "<h2>Time per epoch</h2>\n<div class=\"grid\"><div>");
     if (!epoch_chart(pg, "chart-time", "Wall time per epoch", "seconds", t, 2, 1, INFINITY))
@@ -388,7 +436,8 @@ static void section_speed(page *pg) {
 
 /* Find, in the same run, the config equal to `cfg` with `from` replaced by `to`. */
 static const cxr_log_bench *bench_pair(const cxr_log_run *run, const char *cfg, const char *from,
-                                       const char *to) {
+                                       const char *to)
+{
     const char *at = strstr(cfg, from);
     if (!at) return NULL;
     char want[256];
@@ -399,7 +448,8 @@ static const cxr_log_bench *bench_pair(const cxr_log_run *run, const char *cfg, 
 }
 
 static void compare_row(page *pg, int r, const char *what, const cxr_log_bench *slow,
-                        const cxr_log_bench *fast) {
+                        const cxr_log_bench *fast)
+{
     rsb *b = pg->b;
     rsb_printf(b, "<tr class=\"cmp\"><td class=\"l\">");
     rsb_esc(b, pg->names[r]);
@@ -414,15 +464,19 @@ static void compare_row(page *pg, int r, const char *what, const cxr_log_bench *
     rsb_printf(b, "</tr>\n");
 }
 
-static void section_bench(page *pg) {
+static void section_bench(page *pg)
+{
     rsb *b = pg->b;
     int n = 0;
     for (int r = 0; r < pg->n_runs; r++) n += pg->runs[r]->n_bench;
     if (n == 0) return;
     const char **cats = calloc((size_t)n, sizeof *cats);
-    char (*catbuf)[256] = calloc((size_t)n, sizeof *catbuf);
+    char(*catbuf)[256] = calloc((size_t)n, sizeof *catbuf);
     double *v = calloc((size_t)n * 2, sizeof *v);
-    if (!cats || !catbuf || !v) { b->failed = 1; goto done; }
+    if (!cats || !catbuf || !v) {
+        b->failed = 1;
+        goto done;
+    }
     int c = 0;
     for (int r = 0; r < pg->n_runs; r++)
         for (int i = 0; i < pg->runs[r]->n_bench; i++, c++) {
@@ -436,8 +490,8 @@ static void section_bench(page *pg) {
             v[2 * c + 1] = bn->later_epoch_s;
         }
     rsb_printf(b, "<h2>Comparisons (benchmark)</h2>\n");
-    static const char *sers[] = {"first epoch (s)", "later epochs, mean (s)"};
-    static const char *cols[] = {"#ff7f0e", "#1f77b4"};
+    static const char *sers[] = { "first epoch (s)", "later epochs, mean (s)" };
+    static const char *cols[] = { "#ff7f0e", "#1f77b4" };
     rplot_hbars(b, "chart-bench", "Epoch time per configuration", "seconds per epoch", 1180, cats,
                 n, sers, cols, 2, v);
     rsb_printf(b, "<table id=\"bench\"><tr><th class=\"l\">run</th><th class=\"l\">config</th>"
@@ -488,7 +542,8 @@ done:
 
 /* Color of samples file s: its run's color when the file name starts with the run's log name
  * without ".jsonl" (cpu-prefetch.samples.jsonl <-> cpu-prefetch.jsonl), else its own. */
-static const char *samples_color(const page *pg, int s) {
+static const char *samples_color(const page *pg, int s)
+{
     const char *sl = pg->samples[s]->label;
     for (int r = 0; r < pg->n_runs; r++) {
         const char *rl = pg->runs[r]->label;
@@ -502,7 +557,8 @@ static const char *samples_color(const page *pg, int s) {
 
 /* Time-series chart from samples files: one polyline per file that has the quantity. */
 static int samples_chart(page *pg, const char *id, const char *title, const char *ylabel,
-                         size_t off, int from_zero) {
+                         size_t off, int from_zero)
+{
     rplot p;
     memset(&p, 0, sizeof p);
     p.id = id;
@@ -524,7 +580,7 @@ static int samples_chart(page *pg, const char *id, const char *title, const char
             p.ymax = fmax(p.ymax, v);
         }
         if (has && p.n_legend < RPLOT_MAX_LEGEND)
-            p.legend[p.n_legend++] = (rlegend){sm->label, samples_color(pg, s), NULL, 0};
+            p.legend[p.n_legend++] = (rlegend){ sm->label, samples_color(pg, s), NULL, 0 };
     }
     if (!isfinite(p.xmin)) return 0;
     if (from_zero && p.ymin > 0) p.ymin = 0;
@@ -532,7 +588,10 @@ static int samples_chart(page *pg, const char *id, const char *title, const char
     for (int s = 0; s < pg->n_samples; s++) {
         const cxr_samples *sm = pg->samples[s];
         double *x = malloc(sizeof(double) * 2 * (size_t)sm->n);
-        if (!x) { pg->b->failed = 1; return 0; }
+        if (!x) {
+            pg->b->failed = 1;
+            return 0;
+        }
         for (int i = 0; i < sm->n; i++) {
             x[i] = sm->s[i].t;
             x[sm->n + i] = *(const double *)((const char *)&sm->s[i] + off);
@@ -544,7 +603,8 @@ static int samples_chart(page *pg, const char *id, const char *title, const char
     return 1;
 }
 
-static void section_resources(page *pg) {
+static void section_resources(page *pg)
+{
     rsb *b = pg->b;
     rsb_printf(b, "<h2>Resource use</h2>\n");
     /* GPU notes: why a run's GPU was not monitored, from its logged monitor objects. */
@@ -583,17 +643,20 @@ static void section_resources(page *pg) {
                           "the samples files)</p>");
         rsb_printf(b, "</div>");
     } else {
-        static const series_def cpu[] = {{f_cpu_mean, "mean", NULL}, {f_cpu_max, "max", "7 4"}};
-        static const series_def rss[] = {{f_rss_mean, "mean", NULL}, {f_rss_max, "max", "7 4"}};
-        static const series_def gpu[] = {{f_gpu_mean, "mean", NULL}, {f_gpu_max, "max", "7 4"}};
-        static const series_def gm[] = {{f_gmem_mean, "mean", NULL}, {f_gmem_max, "max", "7 4"}};
+        static const series_def cpu[] = { { f_cpu_mean, "mean", NULL },
+                                          { f_cpu_max, "max", "7 4" } };
+        static const series_def rss[] = { { f_rss_mean, "mean", NULL },
+                                          { f_rss_max, "max", "7 4" } };
+        static const series_def gpu[] = { { f_gpu_mean, "mean", NULL },
+                                          { f_gpu_max, "max", "7 4" } };
+        static const series_def gm[] = { { f_gmem_mean, "mean", NULL },
+                                         { f_gmem_max, "max", "7 4" } };
         rsb_printf(b, "<div>");
-        if (!epoch_chart(pg, "chart-cpu", "CPU utilization per epoch", "% of one core", cpu, 2,
-                         1, INFINITY))
+        if (!epoch_chart(pg, "chart-cpu", "CPU utilization per epoch", "% of one core", cpu, 2, 1,
+                         INFINITY))
             rsb_printf(b, "<p class=\"na\">CPU utilization: not measured</p>");
         rsb_printf(b, "</div><div>");
-        if (!epoch_chart(pg, "chart-rss", "Resident memory per epoch", "MiB", rss, 2, 1,
-                         INFINITY))
+        if (!epoch_chart(pg, "chart-rss", "Resident memory per epoch", "MiB", rss, 2, 1, INFINITY))
             rsb_printf(b, "<p class=\"na\">memory: not measured</p>");
         rsb_printf(b, "</div><div>");
         if (!epoch_chart(pg, "chart-gpu", "GPU utilization per epoch", "%", gpu, 2, 1, INFINITY))
@@ -607,9 +670,10 @@ static void section_resources(page *pg) {
 }
 
 cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs, int n_runs,
-                                 cxr_samples *const *samples, int n_samples) {
+                                 cxr_samples *const *samples, int n_samples)
+{
     cxr_status st = CXR_OK;
-    rsb b = {0};
+    rsb b = { 0 };
     char *tmp = NULL;
     FILE *f = NULL;
     int fd = -1;
@@ -625,14 +689,15 @@ cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs,
             if (strcmp(runs[i]->label, runs[j]->label) == 0) unique = 0;
     for (int i = 0; i < n_runs; i++) names[i] = unique ? runs[i]->label : runs[i]->path;
 
-    page pg = {&b, runs, n_runs, samples, n_samples, names};
+    page pg = { &b, runs, n_runs, samples, n_samples, names };
     time_t now = time(NULL);
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&now));
-    rsb_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-                   "<title>cxr training report</title>\n<style>\n%s</style></head><body>\n"
-                   "<h1>cxr training report</h1>\n<p class=\"muted\">%d run(s), %d samples "
-                   "file(s); generated %s by cxr-report " CXR_VERSION_STRING "</p>\n",
+    rsb_printf(&b,
+               "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+               "<title>cxr training report</title>\n<style>\n%s</style></head><body>\n"
+               "<h1>cxr training report</h1>\n<p class=\"muted\">%d run(s), %d samples "
+               "file(s); generated %s by cxr-report " CXR_VERSION_STRING "</p>\n",
                CSS, n_runs, n_samples, when);
     section_runs(&pg);
     section_curves(&pg);
@@ -654,9 +719,13 @@ cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs,
     fd = -1;
     if (fwrite(b.p, 1, b.len, f) != b.len || fflush(f) != 0)
         CXR_THROW(CXR_E_IO, "%s: write failed: %s", tmp, strerror(errno));
-    if (fclose(f) != 0) { f = NULL; CXR_THROW(CXR_E_IO, "%s: close failed: %s", tmp, strerror(errno)); }
+    if (fclose(f) != 0) {
+        f = NULL;
+        CXR_THROW(CXR_E_IO, "%s: close failed: %s", tmp, strerror(errno));
+    }
     f = NULL;
-    if (chmod(tmp, 0644) != 0) { /* mkstemp makes 0600; a report is meant to be shared */ }
+    if (chmod(tmp, 0644) != 0) { /* mkstemp makes 0600; a report is meant to be shared */
+    }
     if (rename(tmp, out_path) != 0)
         CXR_THROW(CXR_E_IO, "%s: cannot rename into place: %s", out_path, strerror(errno));
     free(tmp);
@@ -664,7 +733,10 @@ cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs,
 bail:
     if (f) fclose(f);
     if (fd >= 0) close(fd);
-    if (tmp) { unlink(tmp); free(tmp); }
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
     free(names);
     rsb_free(&b);
     return st;

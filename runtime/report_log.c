@@ -19,7 +19,8 @@ typedef struct {
 } line_err;
 
 static int bad(line_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(line_err *e, const char *fmt, ...) {
+static int bad(line_err *e, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
@@ -28,7 +29,8 @@ static int bad(line_err *e, const char *fmt, ...) {
 }
 
 /* Optional number: absent or null -> NAN; wrong type -> error. */
-static int get_num(const cJSON *o, const char *key, double *out, line_err *e) {
+static int get_num(const cJSON *o, const char *key, double *out, line_err *e)
+{
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
     *out = NAN;
     if (!it || cJSON_IsNull(it)) return 0;
@@ -38,7 +40,8 @@ static int get_num(const cJSON *o, const char *key, double *out, line_err *e) {
 }
 
 /* Optional integer: absent -> keeps *out; non-integral or wrong type -> error. */
-static int get_int(const cJSON *o, const char *key, long long *out, line_err *e) {
+static int get_int(const cJSON *o, const char *key, long long *out, line_err *e)
+{
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!it || cJSON_IsNull(it)) return 0;
     if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) ||
@@ -49,7 +52,8 @@ static int get_int(const cJSON *o, const char *key, long long *out, line_err *e)
 }
 
 /* Optional string, duplicated into *out (freed first). */
-static int get_str(const cJSON *o, const char *key, char **out, line_err *e) {
+static int get_str(const cJSON *o, const char *key, char **out, line_err *e)
+{
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!it || cJSON_IsNull(it)) return 0;
     if (!cJSON_IsString(it)) return bad(e, "key \"%s\": expected a string", key);
@@ -60,14 +64,15 @@ static int get_str(const cJSON *o, const char *key, char **out, line_err *e) {
     return 0;
 }
 
-static void epoch_free(cxr_log_epoch *ep) {
+static void epoch_free(cxr_log_epoch *ep)
+{
     free(ep->per_class);
     free(ep->confusion);
     free(ep->roc);
 }
 
-static int parse_monitor(const cJSON *mo, cxr_monitor_summary *m, int *gpu_reported,
-                         line_err *e) {
+static int parse_monitor(const cJSON *mo, cxr_monitor_summary *m, int *gpu_reported, line_err *e)
+{
     if (!cJSON_IsObject(mo)) return bad(e, "key \"monitor\": expected an object");
     long long n = 0;
     if (get_int(mo, "samples", &n, e) || get_num(mo, "cpu_util_mean", &m->cpu_util_mean, e) ||
@@ -95,21 +100,32 @@ static int parse_monitor(const cJSON *mo, cxr_monitor_summary *m, int *gpu_repor
     return 0;
 }
 
-static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e) {
+static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e)
+{
     memset(ep, 0, sizeof *ep);
     long long n = -1;
     if (get_int(o, "epoch", &n, e)) return -1;
     if (n < 0 || n > 1000000) return bad(e, "epoch line without a valid integer \"epoch\"");
     ep->epoch = (int)n;
-    struct { const char *k; double *v; } nums[] = {
-        {"train_loss", &ep->train_loss},   {"train_acc", &ep->train_acc},
-        {"eval_loss", &ep->eval_loss},     {"eval_acc", &ep->eval_acc},
-        {"precision", &ep->precision},     {"recall", &ep->recall},
-        {"specificity", &ep->specificity}, {"f1", &ep->f1},
-        {"auc", &ep->auc},                 {"epoch_s", &ep->epoch_s},
-        {"eval_s", &ep->eval_s},           {"images_per_s", &ep->images_per_s},
-        {"data_wait_s", &ep->data_wait_s}, {"data_wait_frac", &ep->data_wait_frac},
-        {"gpu_mem_used_mb", &ep->gpu_mem_used_mb},
+    struct {
+        const char *k;
+        double *v;
+    } nums[] = {
+        { "train_loss", &ep->train_loss },
+        { "train_acc", &ep->train_acc },
+        { "eval_loss", &ep->eval_loss },
+        { "eval_acc", &ep->eval_acc },
+        { "precision", &ep->precision },
+        { "recall", &ep->recall },
+        { "specificity", &ep->specificity },
+        { "f1", &ep->f1 },
+        { "auc", &ep->auc },
+        { "epoch_s", &ep->epoch_s },
+        { "eval_s", &ep->eval_s },
+        { "images_per_s", &ep->images_per_s },
+        { "data_wait_s", &ep->data_wait_s },
+        { "data_wait_frac", &ep->data_wait_frac },
+        { "gpu_mem_used_mb", &ep->gpu_mem_used_mb },
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         if (get_num(o, nums[i].k, nums[i].v, e)) return -1;
@@ -123,7 +139,8 @@ static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e) {
         ep->n_per_class = k;
         int i = 0;
         const cJSON *c;
-        cJSON_ArrayForEach(c, pc) {
+        cJSON_ArrayForEach(c, pc)
+        {
             if (!cJSON_IsObject(c)) return bad(e, "key \"per_class\": expected objects");
             if (get_num(c, "precision", &ep->per_class[i].precision, e) ||
                 get_num(c, "recall", &ep->per_class[i].recall, e) ||
@@ -143,12 +160,14 @@ static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e) {
         ep->k = k;
         int r = 0;
         const cJSON *row;
-        cJSON_ArrayForEach(row, cm) {
+        cJSON_ArrayForEach(row, cm)
+        {
             if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != k)
                 return bad(e, "key \"confusion\": row %d is not an array of %d counts", r + 1, k);
             int c = 0;
             const cJSON *v;
-            cJSON_ArrayForEach(v, row) {
+            cJSON_ArrayForEach(v, row)
+            {
                 if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
                     v->valuedouble != floor(v->valuedouble))
                     return bad(e, "key \"confusion\": row %d column %d is not a count", r + 1,
@@ -168,7 +187,8 @@ static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e) {
         if (!ep->roc) return bad(e, "out of memory");
         int i = 0;
         const cJSON *p;
-        cJSON_ArrayForEach(p, roc) {
+        cJSON_ArrayForEach(p, roc)
+        {
             const cJSON *x = cJSON_GetArrayItem(p, 0), *y = cJSON_GetArrayItem(p, 1);
             if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || !cJSON_IsNumber(x) ||
                 !cJSON_IsNumber(y))
@@ -188,7 +208,8 @@ static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e) {
     return 0;
 }
 
-static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e) {
+static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e)
+{
     if (get_str(o, "tool", &run->tool, e) || get_str(o, "store", &run->store, e) ||
         get_str(o, "device", &run->device, e) || get_str(o, "eval_split", &run->eval_split, e) ||
         get_int(o, "train_images", &run->train_images, e) ||
@@ -198,8 +219,8 @@ static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e) {
     if (cl && !cJSON_IsNull(cl)) {
         if (!cJSON_IsArray(cl)) return bad(e, "key \"classes\": expected an array of strings");
         const cJSON *c;
-        cJSON_ArrayForEach(c, cl) if (!cJSON_IsString(c))
-            return bad(e, "key \"classes\": expected an array of strings");
+        cJSON_ArrayForEach(c, cl) if (!cJSON_IsString(c)) return bad(
+            e, "key \"classes\": expected an array of strings");
         int k = cJSON_GetArraySize(cl);
         char **names = calloc((size_t)k + 1, sizeof *names);
         if (!names) return bad(e, "out of memory");
@@ -219,10 +240,10 @@ static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e) {
     return 0;
 }
 
-static int parse_bench(const cJSON *o, cxr_log_bench *b, line_err *e) {
+static int parse_bench(const cJSON *o, cxr_log_bench *b, line_err *e)
+{
     memset(b, 0, sizeof *b);
-    if (get_str(o, "config", &b->config, e) ||
-        get_num(o, "first_epoch_s", &b->first_epoch_s, e) ||
+    if (get_str(o, "config", &b->config, e) || get_num(o, "first_epoch_s", &b->first_epoch_s, e) ||
         get_num(o, "later_epoch_s", &b->later_epoch_s, e) ||
         get_num(o, "images_per_s", &b->images_per_s, e) ||
         get_num(o, "data_wait_frac", &b->data_wait_frac, e)) {
@@ -234,7 +255,8 @@ static int parse_bench(const cJSON *o, cxr_log_bench *b, line_err *e) {
     return 0;
 }
 
-static int parse_sample(const cJSON *o, cxr_sample *s, line_err *e) {
+static int parse_sample(const cJSON *o, cxr_sample *s, line_err *e)
+{
     long long ep = -1;
     if (get_num(o, "t", &s->t, e) || get_int(o, "epoch", &ep, e) ||
         get_num(o, "cpu_util", &s->cpu_util, e) || get_num(o, "rss_mb", &s->rss_mb, e) ||
@@ -246,14 +268,16 @@ static int parse_sample(const cJSON *o, cxr_sample *s, line_err *e) {
     return 0;
 }
 
-static char *base_name(const char *path) {
+static char *base_name(const char *path)
+{
     const char *b = strrchr(path, '/');
     return strdup(b ? b + 1 : path);
 }
 
 /* Drive the line loop for both file kinds. kind 0: training log into run; 1: samples. */
-static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ctx,
-                             cxr_log_run *run, cxr_samples *smp) {
+static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ctx, cxr_log_run *run,
+                             cxr_samples *smp)
+{
     cxr_status st = CXR_OK;
     char *line = NULL;
     size_t cap = 0;
@@ -266,8 +290,11 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         size_t sp = strspn(line, " \t");
         if (line[sp] == '\0') continue; /* blank lines are harmless */
-        if (run) run->n_lines++; else smp->n_lines++;
-        line_err e = {{0}};
+        if (run)
+            run->n_lines++;
+        else
+            smp->n_lines++;
+        line_err e = { { 0 } };
         int rc = 0;
         cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
         const cJSON *ty = o ? cJSON_GetObjectItemCaseSensitive(o, "type") : NULL;
@@ -279,7 +306,10 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
             if (cap_s <= smp->n) {
                 cap_s = cap_s ? 2 * cap_s : 256;
                 cxr_sample *ns = realloc(smp->s, (size_t)cap_s * sizeof *ns);
-                if (!ns) { cJSON_Delete(o); CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path); }
+                if (!ns) {
+                    cJSON_Delete(o);
+                    CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+                }
                 smp->s = ns;
             }
             rc = parse_sample(o, &smp->s[smp->n], &e);
@@ -293,17 +323,26 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
             if (cap_ep <= run->n_epochs) {
                 cap_ep = cap_ep ? 2 * cap_ep : 16;
                 cxr_log_epoch *ne = realloc(run->epochs, (size_t)cap_ep * sizeof *ne);
-                if (!ne) { cJSON_Delete(o); CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path); }
+                if (!ne) {
+                    cJSON_Delete(o);
+                    CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+                }
                 run->epochs = ne;
             }
             cxr_log_epoch *ep = &run->epochs[run->n_epochs];
             rc = parse_epoch(o, ep, &e);
-            if (rc == 0) run->n_epochs++; else epoch_free(ep);
+            if (rc == 0)
+                run->n_epochs++;
+            else
+                epoch_free(ep);
         } else if (strcmp(ty->valuestring, "benchmark") == 0) {
             if (cap_b <= run->n_bench) {
                 cap_b = cap_b ? 2 * cap_b : 8;
                 cxr_log_bench *nb = realloc(run->bench, (size_t)cap_b * sizeof *nb);
-                if (!nb) { cJSON_Delete(o); CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path); }
+                if (!nb) {
+                    cJSON_Delete(o);
+                    CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+                }
                 run->bench = nb;
             }
             rc = parse_bench(o, &run->bench[run->n_bench], &e);
@@ -311,7 +350,10 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         } /* other types: newer trainers may add some; unknown is not malformed */
         cJSON_Delete(o);
         if (rc) {
-            if (run) run->n_skipped++; else smp->n_skipped++;
+            if (run)
+                run->n_skipped++;
+            else
+                smp->n_skipped++;
             if (warn) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "%s:%d: %s; line skipped", path, lineno, e.msg);
@@ -326,7 +368,8 @@ bail:
     return st;
 }
 
-void cxr_log_run_free(cxr_log_run *run) {
+void cxr_log_run_free(cxr_log_run *run)
+{
     if (!run) return;
     for (int i = 0; i < run->n_epochs; i++) epoch_free(&run->epochs[i]);
     for (int i = 0; i < run->n_bench; i++) free(run->bench[i].config);
@@ -346,12 +389,17 @@ void cxr_log_run_free(cxr_log_run *run) {
 
 /* A resumed run may log an epoch twice (the first attempt died after logging it but before
  * its checkpoint): keep the last line of each epoch number, in epoch order. */
-static void dedupe_epochs(cxr_log_run *run) {
+static void dedupe_epochs(cxr_log_run *run)
+{
     int n = run->n_epochs, out = 0;
     for (int i = 0; i < n; i++) {
         int later = 0;
-        for (int j = i + 1; j < n && !later; j++) later = run->epochs[j].epoch == run->epochs[i].epoch;
-        if (later) { epoch_free(&run->epochs[i]); continue; }
+        for (int j = i + 1; j < n && !later; j++)
+            later = run->epochs[j].epoch == run->epochs[i].epoch;
+        if (later) {
+            epoch_free(&run->epochs[i]);
+            continue;
+        }
         run->epochs[out++] = run->epochs[i];
     }
     run->n_epochs = out;
@@ -363,7 +411,8 @@ static void dedupe_epochs(cxr_log_run *run) {
         }
 }
 
-cxr_status cxr_log_read(const char *path, cxr_report_warn_fn warn, void *ctx, cxr_log_run **out) {
+cxr_status cxr_log_read(const char *path, cxr_report_warn_fn warn, void *ctx, cxr_log_run **out)
+{
     cxr_status st = CXR_OK;
     *out = NULL;
     cxr_log_run *run = calloc(1, sizeof *run);
@@ -386,7 +435,8 @@ bail:
     return st;
 }
 
-void cxr_samples_free(cxr_samples *s) {
+void cxr_samples_free(cxr_samples *s)
+{
     if (!s) return;
     free(s->s);
     free(s->path);
@@ -394,8 +444,8 @@ void cxr_samples_free(cxr_samples *s) {
     free(s);
 }
 
-cxr_status cxr_samples_read(const char *path, cxr_report_warn_fn warn, void *ctx,
-                            cxr_samples **out) {
+cxr_status cxr_samples_read(const char *path, cxr_report_warn_fn warn, void *ctx, cxr_samples **out)
+{
     cxr_status st = CXR_OK;
     *out = NULL;
     cxr_samples *s = calloc(1, sizeof *s);
@@ -405,8 +455,8 @@ cxr_status cxr_samples_read(const char *path, cxr_report_warn_fn warn, void *ctx
     if (!s->path || !s->label) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
     CXR_TRY(read_lines(path, warn, ctx, NULL, s));
     if (s->n == 0)
-        CXR_THROW(CXR_E_FORMAT, "%s: no sample lines (%d non-blank lines read, %d skipped)",
-                  path, s->n_lines, s->n_skipped);
+        CXR_THROW(CXR_E_FORMAT, "%s: no sample lines (%d non-blank lines read, %d skipped)", path,
+                  s->n_lines, s->n_skipped);
     *out = s;
     s = NULL;
 bail:

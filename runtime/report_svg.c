@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rsb_printf(rsb *b, const char *fmt, ...) {
+void rsb_printf(rsb *b, const char *fmt, ...)
+{
     if (b->failed) return;
     for (;;) {
         va_list ap;
@@ -19,18 +20,28 @@ void rsb_printf(rsb *b, const char *fmt, ...) {
         size_t room = b->cap - b->len;
         int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
         va_end(ap);
-        if (n < 0) { b->failed = 1; return; }
-        if (b->p && (size_t)n < room) { b->len += (size_t)n; return; }
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if (b->p && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
         size_t ncap = b->cap ? b->cap : 4096;
         while (ncap < b->len + (size_t)n + 1) ncap *= 2;
         char *np = realloc(b->p, ncap);
-        if (!np) { b->failed = 1; return; }
+        if (!np) {
+            b->failed = 1;
+            return;
+        }
         b->p = np;
         b->cap = ncap;
     }
 }
 
-void rsb_esc(rsb *b, const char *s) {
+void rsb_esc(rsb *b, const char *s)
+{
     for (; s && *s; s++) {
         switch (*s) {
         case '&': rsb_printf(b, "&amp;"); break;
@@ -43,18 +54,21 @@ void rsb_esc(rsb *b, const char *s) {
     }
 }
 
-void rsb_free(rsb *b) {
+void rsb_free(rsb *b)
+{
     free(b->p);
     memset(b, 0, sizeof *b);
 }
 
-const char *rplot_color(int i) {
-    static const char *pal[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+const char *rplot_color(int i)
+{
+    static const char *pal[] = { "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf" };
     return pal[((i % 10) + 10) % 10];
 }
 
-static double nice_num(double x, int round_it) {
+static double nice_num(double x, int round_it)
+{
     double e = floor(log10(x)), f = x / pow(10, e), nf;
     if (round_it)
         nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
@@ -63,9 +77,17 @@ static double nice_num(double x, int round_it) {
     return nf * pow(10, e);
 }
 
-void rplot_nice(double *lo, double *hi, int n, int integer, double *step) {
-    if (!isfinite(*lo) || !isfinite(*hi)) { *lo = 0; *hi = 1; }
-    if (*hi < *lo) { double t = *lo; *lo = *hi; *hi = t; }
+void rplot_nice(double *lo, double *hi, int n, int integer, double *step)
+{
+    if (!isfinite(*lo) || !isfinite(*hi)) {
+        *lo = 0;
+        *hi = 1;
+    }
+    if (*hi < *lo) {
+        double t = *lo;
+        *lo = *hi;
+        *hi = t;
+    }
     if (*hi - *lo < 1e-12) {
         double d = fabs(*hi) > 1e-12 ? 0.1 * fabs(*hi) : 1;
         *lo -= d;
@@ -82,11 +104,15 @@ void rplot_nice(double *lo, double *hi, int n, int integer, double *step) {
 static int text_w(const char *s) { return 7 * (int)strlen(s ? s : ""); }
 
 /* Position of legend entry i: column x (left of swatch) and row; returns rows used. */
-static int legend_layout(const rplot *p, int *xs, int *rows) {
+static int legend_layout(const rplot *p, int *xs, int *rows)
+{
     int x = p->ml, row = 0, right = p->width - 10;
     for (int i = 0; i < p->n_legend; i++) {
         int w = 30 + text_w(p->legend[i].text) + 18;
-        if (x + w > right && x > p->ml) { row++; x = p->ml; }
+        if (x + w > right && x > p->ml) {
+            row++;
+            x = p->ml;
+        }
         if (xs) xs[i] = x;
         if (rows) rows[i] = row;
         x += w;
@@ -94,22 +120,26 @@ static int legend_layout(const rplot *p, int *xs, int *rows) {
     return p->n_legend ? row + 1 : 0;
 }
 
-static double px(const rplot *p, double x) {
+static double px(const rplot *p, double x)
+{
     double pw = p->width - p->ml - p->mr;
     return p->ml + (x - p->xmin) / (p->xmax - p->xmin) * pw;
 }
-static double py(const rplot *p, double y) {
+static double py(const rplot *p, double y)
+{
     return p->mt + p->height_plot - (y - p->ymin) / (p->ymax - p->ymin) * p->height_plot;
 }
 
-static void tick_label(char *buf, size_t cap, double v, double step) {
+static void tick_label(char *buf, size_t cap, double v, double step)
+{
     int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
     if (dec > 6) dec = 6;
     if (fabs(v) < step * 1e-6) v = 0; /* no "-0" */
     snprintf(buf, cap, "%.*f", dec, v);
 }
 
-void rplot_begin(rsb *b, rplot *p) {
+void rplot_begin(rsb *b, rplot *p)
+{
     if (!p->width) p->width = 580;
     if (!p->height_plot) p->height_plot = 260;
     rplot_nice(&p->xmin, &p->xmax, 7, p->integer_x, &p->xstep);
@@ -167,18 +197,18 @@ void rplot_begin(rsb *b, rplot *p) {
     rsb_printf(b, "</text>\n");
 }
 
-void rplot_line(rsb *b, const rplot *p, const double *x, const double *y, int n,
-                const char *color, const char *dash, const char *cls, int run) {
+void rplot_line(rsb *b, const rplot *p, const double *x, const double *y, int n, const char *color,
+                const char *dash, const char *cls, int run)
+{
     int m = 0;
     for (int i = 0; i < n; i++) m += isfinite(x[i]) && isfinite(y[i]);
     if (m == 0) return;
     rsb_printf(b, "<polyline class=\"series %s\" data-run=\"%d\" clip-path=\"url(#", cls, run);
     rsb_esc(b, p->id);
-    rsb_printf(b, "-clip)\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s points=\"",
-               color, dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
+    rsb_printf(b, "-clip)\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s points=\"", color,
+               dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
     for (int i = 0; i < n; i++)
-        if (isfinite(x[i]) && isfinite(y[i]))
-            rsb_printf(b, "%.1f,%.1f ", px(p, x[i]), py(p, y[i]));
+        if (isfinite(x[i]) && isfinite(y[i])) rsb_printf(b, "%.1f,%.1f ", px(p, x[i]), py(p, y[i]));
     rsb_printf(b, "\"/>\n");
     if (m <= 40)
         for (int i = 0; i < n; i++)
@@ -188,14 +218,16 @@ void rplot_line(rsb *b, const rplot *p, const double *x, const double *y, int n,
     rsb_printf(b, "\n");
 }
 
-void rplot_refline(rsb *b, const rplot *p, double x0, double y0, double x1, double y1) {
+void rplot_refline(rsb *b, const rplot *p, double x0, double y0, double x1, double y1)
+{
     rsb_printf(b,
                "<line class=\"ref\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
                "stroke=\"#999\" stroke-dasharray=\"4 4\"/>\n",
                px(p, x0), py(p, y0), px(p, x1), py(p, y1));
 }
 
-static void legend_draw(rsb *b, const rplot *p, int top) {
+static void legend_draw(rsb *b, const rplot *p, int top)
+{
     int xs[RPLOT_MAX_LEGEND], rows[RPLOT_MAX_LEGEND];
     legend_layout(p, xs, rows);
     rsb_printf(b, "<g class=\"legend\">\n");
@@ -203,8 +235,8 @@ static void legend_draw(rsb *b, const rplot *p, int top) {
         const rlegend *l = &p->legend[i];
         int y = top + 20 * rows[i];
         if (l->box)
-            rsb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"22\" height=\"10\" fill=\"%s\"/>",
-                       xs[i], y - 9, l->color);
+            rsb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"22\" height=\"10\" fill=\"%s\"/>", xs[i],
+                       y - 9, l->color);
         else
             rsb_printf(b,
                        "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
@@ -219,14 +251,16 @@ static void legend_draw(rsb *b, const rplot *p, int top) {
     rsb_printf(b, "</g>\n");
 }
 
-void rplot_end(rsb *b, const rplot *p) {
+void rplot_end(rsb *b, const rplot *p)
+{
     legend_draw(b, p, p->mt + p->height_plot + 48 + 14);
     rsb_printf(b, "</svg>\n");
 }
 
 void rplot_hbars(rsb *b, const char *id, const char *title, const char *xlabel, int width,
                  const char *const *cats, int n_cat, const char *const *sers,
-                 const char *const *colors, int n_ser, const double *v) {
+                 const char *const *colors, int n_ser, const double *v)
+{
     rplot p;
     memset(&p, 0, sizeof p);
     p.id = id;
@@ -248,7 +282,7 @@ void rplot_hbars(rsb *b, const char *id, const char *title, const char *xlabel, 
     int bar_h = 16, group_h = n_ser * bar_h + 14;
     p.height_plot = n_cat * group_h + 6;
     p.n_legend = n_ser < RPLOT_MAX_LEGEND ? n_ser : RPLOT_MAX_LEGEND;
-    for (int s = 0; s < p.n_legend; s++) p.legend[s] = (rlegend){sers[s], colors[s], NULL, 1};
+    for (int s = 0; s < p.n_legend; s++) p.legend[s] = (rlegend){ sers[s], colors[s], NULL, 1 };
     p.ml = 16; /* the legend starts at the left edge: the category column is empty down there */
     p.legend_rows = legend_layout(&p, NULL, NULL);
     p.ml = wcat + 16;
@@ -277,8 +311,7 @@ void rplot_hbars(rsb *b, const char *id, const char *title, const char *xlabel, 
     }
     for (int c = 0; c < n_cat; c++) {
         int gy = y0 + 6 + c * group_h;
-        rsb_printf(b, "<text class=\"cat\" x=\"%d\" y=\"%d\">", x0 - 8,
-                   gy + n_ser * bar_h / 2 + 4);
+        rsb_printf(b, "<text class=\"cat\" x=\"%d\" y=\"%d\">", x0 - 8, gy + n_ser * bar_h / 2 + 4);
         rsb_esc(b, cats[c]);
         rsb_printf(b, "</text>\n");
         for (int s = 0; s < n_ser; s++) {
@@ -289,8 +322,8 @@ void rplot_hbars(rsb *b, const char *id, const char *title, const char *xlabel, 
                        "<rect class=\"bar\" data-cat=\"%d\" data-ser=\"%d\" x=\"%d\" y=\"%d\" "
                        "width=\"%.1f\" height=\"%d\" fill=\"%s\"/>",
                        c, s, x0, gy + s * bar_h, w, bar_h - 2, colors[s]);
-            rsb_printf(b, "<text class=\"barval\" x=\"%.1f\" y=\"%d\">%.3g</text>\n",
-                       x0 + w + 4, gy + s * bar_h + bar_h - 5, val);
+            rsb_printf(b, "<text class=\"barval\" x=\"%.1f\" y=\"%d\">%.3g</text>\n", x0 + w + 4,
+                       gy + s * bar_h + bar_h - 5, val);
         }
     }
     rsb_printf(b, "<text class=\"xlabel\" x=\"%d\" y=\"%d\">", (x0 + x1) / 2, y1 + 36);

@@ -34,7 +34,7 @@ typedef struct {
 typedef struct {
     const char *id, *title, *xlabel, *ylabel;
     double xmin, xmax, ymin, ymax;
-    int integer_x;  /* x ticks on integers only (epochs) */
+    int integer_x;          /* x ticks on integers only (epochs) */
     int width, height_plot; /* total width, height of the plot area */
     int n_legend;
     rlegend legend[RPLOT_MAX_LEGEND];
@@ -50,8 +50,8 @@ void rplot_nice(double *lo, double *hi, int n, int integer, double *step);
 void rplot_begin(rsb *b, rplot *p);
 /* A polyline through the finite (x[i], y[i]); nothing if none. cls and data attributes let
  * tests find it: class="series <cls>" data-run="run". Markers when n is small. */
-void rplot_line(rsb *b, const rplot *p, const double *x, const double *y, int n,
-                const char *color, const char *dash, const char *cls, int run);
+void rplot_line(rsb *b, const rplot *p, const double *x, const double *y, int n, const char *color,
+                const char *dash, const char *cls, int run);
 /* A straight reference line in data coordinates (e.g. the ROC diagonal). */
 void rplot_refline(rsb *b, const rplot *p, double x0, double y0, double x1, double y1);
 void rplot_end(rsb *b, const rplot *p);

@@ -24,27 +24,27 @@ static int cxr_test_failures;
         }                                                                              \
     } while (0)
 /* |a-b| <= atol + rtol*|b| */
-#define CHECK_CLOSE(a, b, atol, rtol)                                                       \
-    do {                                                                                    \
-        double a_ = (a), b_ = (b);                                                          \
-        if (!(fabs(a_ - b_) <= (atol) + (rtol) * fabs(b_))) {                               \
-            fprintf(stderr, "%s:%d: CHECK_CLOSE failed: %s=%.9g vs %s=%.9g\n", __FILE__,    \
-                    __LINE__, #a, a_, #b, b_);                                              \
-            cxr_test_failures++;                                                            \
-        }                                                                                   \
+#define CHECK_CLOSE(a, b, atol, rtol)                                                              \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (atol) + (rtol)*fabs(b_))) {                                        \
+            fprintf(stderr, "%s:%d: CHECK_CLOSE failed: %s=%.9g vs %s=%.9g\n", __FILE__, __LINE__, \
+                    #a, a_, #b, b_);                                                               \
+            cxr_test_failures++;                                                                   \
+        }                                                                                          \
     } while (0)
-#define CHECK_OK(expr)                                                                    \
-    do {                                                                                  \
-        cxr_status s_ = (expr);                                                           \
-        if (s_ != CXR_OK) {                                                               \
-            fprintf(stderr, "%s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #expr,           \
-                    cxr_status_name(s_), cxr_last_error());                               \
-            exit(1);                                                                      \
-        }                                                                                 \
+#define CHECK_OK(expr)                                                          \
+    do {                                                                        \
+        cxr_status s_ = (expr);                                                 \
+        if (s_ != CXR_OK) {                                                     \
+            fprintf(stderr, "%s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #expr, \
+                    cxr_status_name(s_), cxr_last_error());                     \
+            exit(1);                                                            \
+        }                                                                       \
     } while (0)
-#define TEST_END()                                                                  \
-    do {                                                                            \
+#define TEST_END()                                                                         \
+    do {                                                                                   \
         if (cxr_test_failures) fprintf(stderr, "%d check(s) failed\n", cxr_test_failures); \
-        return cxr_test_failures ? 1 : 0;                                           \
+        return cxr_test_failures ? 1 : 0;                                                  \
     } while (0)
 #endif

@@ -20,32 +20,40 @@ static void on_sigint(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-"usage: cxr-eval MODEL.h5 STORE.h5 [options]\n"
-"\n"
-"Evaluate the checkpoint MODEL.h5 (from cxr-train) on one split of STORE.h5 and print:\n"
-"loss (class-weighted cross-entropy, as in training), accuracy, the confusion matrix (rows\n"
-"true class, columns predicted), per-class precision/recall/F1/one-vs-rest AUC, macro F1;\n"
-"for two classes (positive = class 1) precision, recall (sensitivity), specificity, F1 and\n"
-"ROC AUC (exact, ties count 1/2); for more classes the macro one-vs-rest AUC.\n"
-"For two classes it also prints the threshold on p[class 1] that maximises balanced accuracy\n"
-"((sensitivity + specificity) / 2) on this split: choose it on val, then apply it to test\n"
-"with --threshold.\n"
-"\n"
-"Options:\n"
-"  --split NAME      train, val or test (default test)\n"
-"  --threshold T     binary decision: class 1 iff p[1] >= T (default: the checkpoint's, 0.5)\n"
-"  --batch N         images per forward pass (default 64)\n"
-"  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores available)\n"
-"  --device D        auto (default), cpu or cuda[:N]\n"
-"  --no-prefetch     synchronous loading\n"
-"  --predictions F   write one tab-separated line per image to F: store path, true class,\n"
-"                    predicted class, then p[class] for every class (%%.6f, as cxr-predict)\n"
-"  -h, --help        this help\n"
-"\n"
-"Exit codes: 0 ok; 2 usage error; 3 bad input data (not a checkpoint, other format version,\n"
-"missing dataset, store and model disagree on classes or image size, corrupted chunk);\n"
-"4 I/O error; 5 device error; 130 interrupted; 1 other errors.\n");
+    fprintf(
+        f,
+        "usage: cxr-eval MODEL.h5 STORE.h5 [options]\n"
+        "\n"
+        "Evaluate the checkpoint MODEL.h5 (from cxr-train) on one split of STORE.h5 and print:\n"
+        "loss (class-weighted cross-entropy, as in training), accuracy, the confusion matrix "
+        "(rows\n"
+        "true class, columns predicted), per-class precision/recall/F1/one-vs-rest AUC, macro F1;\n"
+        "for two classes (positive = class 1) precision, recall (sensitivity), specificity, F1 "
+        "and\n"
+        "ROC AUC (exact, ties count 1/2); for more classes the macro one-vs-rest AUC.\n"
+        "For two classes it also prints the threshold on p[class 1] that maximises balanced "
+        "accuracy\n"
+        "((sensitivity + specificity) / 2) on this split: choose it on val, then apply it to test\n"
+        "with --threshold.\n"
+        "\n"
+        "Options:\n"
+        "  --split NAME      train, val or test (default test)\n"
+        "  --threshold T     binary decision: class 1 iff p[1] >= T (default: the checkpoint's, "
+        "0.5)\n"
+        "  --batch N         images per forward pass (default 64)\n"
+        "  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores "
+        "available)\n"
+        "  --device D        auto (default), cpu or cuda[:N]\n"
+        "  --no-prefetch     synchronous loading\n"
+        "  --predictions F   write one tab-separated line per image to F: store path, true class,\n"
+        "                    predicted class, then p[class] for every class (%%.6f, as "
+        "cxr-predict)\n"
+        "  -h, --help        this help\n"
+        "\n"
+        "Exit codes: 0 ok; 2 usage error; 3 bad input data (not a checkpoint, other format "
+        "version,\n"
+        "missing dataset, store and model disagree on classes or image size, corrupted chunk);\n"
+        "4 I/O error; 5 device error; 130 interrupted; 1 other errors.\n");
 }
 
 static int fail(cxr_status st)
@@ -90,12 +98,15 @@ int main(int argc, char **argv)
     const char *split = "test", *device = "auto", *pred_path = NULL;
     double threshold = NAN;
     int batch = 64, threads = omp_get_max_threads(), prefetch = 1, c;
-    static const struct option longs[] = {
-        {"split", required_argument, 0, O_SPLIT},     {"threshold", required_argument, 0, O_THR},
-        {"batch", required_argument, 0, O_BATCH},     {"threads", required_argument, 0, O_THREADS},
-        {"device", required_argument, 0, O_DEVICE},   {"no-prefetch", no_argument, 0, O_NOPREF},
-        {"predictions", required_argument, 0, O_PRED},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+    static const struct option longs[] = { { "split", required_argument, 0, O_SPLIT },
+                                           { "threshold", required_argument, 0, O_THR },
+                                           { "batch", required_argument, 0, O_BATCH },
+                                           { "threads", required_argument, 0, O_THREADS },
+                                           { "device", required_argument, 0, O_DEVICE },
+                                           { "no-prefetch", no_argument, 0, O_NOPREF },
+                                           { "predictions", required_argument, 0, O_PRED },
+                                           { "help", no_argument, 0, 'h' },
+                                           { 0, 0, 0, 0 } };
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
@@ -117,7 +128,8 @@ int main(int argc, char **argv)
         case O_THREADS:
             threads = (int)strtol(optarg, &end, 10);
             if (!*optarg || *end || threads < 1 || threads > 1024) {
-                fprintf(stderr, "cxr-eval: --threads: '%s' is not an integer in [1,1024]\n", optarg);
+                fprintf(stderr, "cxr-eval: --threads: '%s' is not an integer in [1,1024]\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -163,7 +175,7 @@ int main(int argc, char **argv)
     if (isnan(threshold)) threshold = meta.threshold;
     CXR_TRY(cxr_metrics_create(&met, meta.n_classes));
     cxr_eval_result er;
-    pred_out po = {NULL, s, split, &meta, threshold};
+    pred_out po = { NULL, s, split, &meta, threshold };
     if (pred_path && !(po.f = fopen(pred_path, "w")))
         CXR_THROW(CXR_E_IO, "%s: cannot open for writing", pred_path);
     st = cxr_evaluate_ex(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),

@@ -26,60 +26,79 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-"usage: cxr-pack SRC_DIR -o STORE.h5 [options]\n"
-"\n"
-"Pack SRC_DIR/{train,val,test}/<class>/*.jpg into an HDF5 store (specs/store.md): each image\n"
-"is decoded, converted to gray, resized to SIZE x SIZE (antialiased), histogram-equalized and\n"
-"scaled to [-1,1], stored as float32 in chunks of SHARD images (shuffle + zstd + Fletcher32).\n"
-"\n"
-"Input layout: train/ and test/ are required, val/ is optional. Classes are the sorted union of\n"
-"the class folder names; files are taken in bytewise name order. Hidden files (leading '.'),\n"
-"Thumbs.db and desktop.ini are ignored silently (symlinks are followed). Inputs are files\n"
-"ending in .jpg or .jpeg (any case); any other entry of a class folder is skipped with its\n"
-"reason (\"not a .jpg/.jpeg file\", a folder: not searched, a dangling link, a FIFO). Inputs\n"
-"that cannot be read or decoded (empty, truncated, corrupt, larger than 64 MiB, a side above\n"
-"16384) are skipped too. Each skip prints \"cxr-pack: skip <path>: <reason>\" and is\n"
-"recorded in the store.\n"
-"\n"
-"Options:\n"
-"  -o, --output FILE     the store to write (required). Written to a temporary file beside it\n"
-"                        and renamed into place on success; on failure or interruption\n"
-"                        nothing is left and an existing FILE is untouched.\n"
-"  --threads N           worker threads (default: OMP_NUM_THREADS if set, else the cores\n"
-"                        available to the process)\n"
-"  --shard N             images per chunk (default 64)\n"
-"  --level N             zstd level, -7..22 (default -5, a fast level: on a real shard it\n"
-"                        encodes 2x and decodes 2.2x faster than level 1 for a store\n"
-"                        ~13%% larger; -3 is 3%% smaller than -5 at 1.15x its encode time;\n"
-"                        level 3 is ~7%% smaller than 1 at twice its time)\n"
-"  --size N              output side in pixels (default 256)\n"
-"  --strict              the first skipped input is fatal (exit 3, no output)\n"
-"  --val-fraction F      carve a val split out of train, 0 < F < 1, grouped by patient\n"
-"                        (personN_* -> personN, IM-XXXX-YYYY -> IM-XXXX,\n"
-"                        NORMAL2-IM-XXXX-YYYY -> NORMAL2-IM-XXXX, else the file stem) and\n"
-"                        stratified per class: patients in FNV-1a order of their id until\n"
-"                        round(F x class images) are taken. No patient is in both splits.\n"
-"                        An error if SRC_DIR has a val/ folder.\n"
-"  --window N            shards decoded per round (default: threads, at most 6). Memory is\n"
-"                        about 2(N+1) x SHARD x SIZE^2 x 4 bytes of images plus as many\n"
-"                        compressed chunks plus, per thread, one input file and the decoder's\n"
-"                        buffers (peak RSS about 200 MB with 2 threads and the defaults),\n"
-"                        whatever the dataset size. The output never depends on --threads\n"
-"                        or --window.\n"
-"  --quiet               no progress or per-split lines (skips and errors still print)\n"
-"  -h, --help            this help;  --version  the version\n"
-"\n"
-"Output: a progress bar on a terminal (else one line per split) on stderr, and a summary on\n"
-"stdout: images per split and class, skips, bytes written, compression ratio (float32 bytes /\n"
-"stored chunk bytes), throughput. The store records the tool version and, as \"command_line\",\n"
-"the options that determine its content (source, --shard, --level, --size, --strict,\n"
-"--val-fraction): not -o, --threads or --window, so stores are byte-identical across them.\n"
-"\n"
-"Exit codes: 0 ok; 2 usage error (bad option, SRC_DIR not a directory, val/ together with\n"
-"--val-fraction); 3 bad input data (missing train/ or test/, no class folders, a skip under\n"
-"--strict); 4 I/O error (read, write, rename); 130 interrupted (SIGINT/SIGTERM: the run stops\n"
-"at the next image, the temporary file is removed); 1 other errors.\n");
+    fprintf(
+        f,
+        "usage: cxr-pack SRC_DIR -o STORE.h5 [options]\n"
+        "\n"
+        "Pack SRC_DIR/{train,val,test}/<class>/*.jpg into an HDF5 store (specs/store.md): each "
+        "image\n"
+        "is decoded, converted to gray, resized to SIZE x SIZE (antialiased), histogram-equalized "
+        "and\n"
+        "scaled to [-1,1], stored as float32 in chunks of SHARD images (shuffle + zstd + "
+        "Fletcher32).\n"
+        "\n"
+        "Input layout: train/ and test/ are required, val/ is optional. Classes are the sorted "
+        "union of\n"
+        "the class folder names; files are taken in bytewise name order. Hidden files (leading "
+        "'.'),\n"
+        "Thumbs.db and desktop.ini are ignored silently (symlinks are followed). Inputs are files\n"
+        "ending in .jpg or .jpeg (any case); any other entry of a class folder is skipped with "
+        "its\n"
+        "reason (\"not a .jpg/.jpeg file\", a folder: not searched, a dangling link, a FIFO). "
+        "Inputs\n"
+        "that cannot be read or decoded (empty, truncated, corrupt, larger than 64 MiB, a side "
+        "above\n"
+        "16384) are skipped too. Each skip prints \"cxr-pack: skip <path>: <reason>\" and is\n"
+        "recorded in the store.\n"
+        "\n"
+        "Options:\n"
+        "  -o, --output FILE     the store to write (required). Written to a temporary file beside "
+        "it\n"
+        "                        and renamed into place on success; on failure or interruption\n"
+        "                        nothing is left and an existing FILE is untouched.\n"
+        "  --threads N           worker threads (default: OMP_NUM_THREADS if set, else the cores\n"
+        "                        available to the process)\n"
+        "  --shard N             images per chunk (default 64)\n"
+        "  --level N             zstd level, -7..22 (default -5, a fast level: on a real shard it\n"
+        "                        encodes 2x and decodes 2.2x faster than level 1 for a store\n"
+        "                        ~13%% larger; -3 is 3%% smaller than -5 at 1.15x its encode "
+        "time;\n"
+        "                        level 3 is ~7%% smaller than 1 at twice its time)\n"
+        "  --size N              output side in pixels (default 256)\n"
+        "  --strict              the first skipped input is fatal (exit 3, no output)\n"
+        "  --val-fraction F      carve a val split out of train, 0 < F < 1, grouped by patient\n"
+        "                        (personN_* -> personN, IM-XXXX-YYYY -> IM-XXXX,\n"
+        "                        NORMAL2-IM-XXXX-YYYY -> NORMAL2-IM-XXXX, else the file stem) and\n"
+        "                        stratified per class: patients in FNV-1a order of their id until\n"
+        "                        round(F x class images) are taken. No patient is in both splits.\n"
+        "                        An error if SRC_DIR has a val/ folder.\n"
+        "  --window N            shards decoded per round (default: threads, at most 6). Memory "
+        "is\n"
+        "                        about 2(N+1) x SHARD x SIZE^2 x 4 bytes of images plus as many\n"
+        "                        compressed chunks plus, per thread, one input file and the "
+        "decoder's\n"
+        "                        buffers (peak RSS about 200 MB with 2 threads and the defaults),\n"
+        "                        whatever the dataset size. The output never depends on --threads\n"
+        "                        or --window.\n"
+        "  --quiet               no progress or per-split lines (skips and errors still print)\n"
+        "  -h, --help            this help;  --version  the version\n"
+        "\n"
+        "Output: a progress bar on a terminal (else one line per split) on stderr, and a summary "
+        "on\n"
+        "stdout: images per split and class, skips, bytes written, compression ratio (float32 "
+        "bytes /\n"
+        "stored chunk bytes), throughput. The store records the tool version and, as "
+        "\"command_line\",\n"
+        "the options that determine its content (source, --shard, --level, --size, --strict,\n"
+        "--val-fraction): not -o, --threads or --window, so stores are byte-identical across "
+        "them.\n"
+        "\n"
+        "Exit codes: 0 ok; 2 usage error (bad option, SRC_DIR not a directory, val/ together with\n"
+        "--val-fraction); 3 bad input data (missing train/ or test/, no class folders, a skip "
+        "under\n"
+        "--strict); 4 I/O error (read, write, rename); 130 interrupted (SIGINT/SIGTERM: the run "
+        "stops\n"
+        "at the next image, the temporary file is removed); 1 other errors.\n");
     fputs(cxr_manifest_cli_help(), f);
 }
 
@@ -117,7 +136,8 @@ static void ui_skip(void *ctx, const char *split, const char *path, const char *
 {
     ui_state *u = ctx;
     (void)split;
-    fprintf(stderr, "%scxr-pack: skip %s: %s\n", u->tty && !u->quiet ? "\r\033[K" : "", path, reason);
+    fprintf(stderr, "%scxr-pack: skip %s: %s\n", u->tty && !u->quiet ? "\r\033[K" : "", path,
+            reason);
 }
 
 static void ui_progress(void *ctx, const cxr_pack_progress *p)
@@ -127,7 +147,9 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
     double rate = p->seconds > 0 ? (double)p->done_all / p->seconds : 0;
     if (!u->tty) {
         if (p->split_done)
-            fprintf(stderr, "cxr-pack: %s: %lld inputs done (%lld/%lld overall, %lld skipped) %.1f s, %.0f img/s\n",
+            fprintf(stderr,
+                    "cxr-pack: %s: %lld inputs done (%lld/%lld overall, %lld skipped) %.1f s, %.0f "
+                    "img/s\n",
                     p->split, (long long)p->total, (long long)p->done_all, (long long)p->total_all,
                     (long long)p->skipped, p->seconds, rate);
         return;
@@ -156,7 +178,8 @@ static int parse_int(const char *s, const char *name, int lo, int hi, int *out)
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "cxr-pack: %s: expected an integer in [%d, %d], got '%s'\n", name, lo, hi, s);
+        fprintf(stderr, "cxr-pack: %s: expected an integer in [%d, %d], got '%s'\n", name, lo, hi,
+                s);
         return 0;
     }
     *out = (int)v;
@@ -179,15 +202,30 @@ static void tune_malloc(void)
 int main(int argc, char **argv)
 {
     tune_malloc();
-    enum { O_THREADS = 256, O_SHARD, O_LEVEL, O_SIZE, O_STRICT, O_VAL, O_WINDOW, O_QUIET, O_VERSION,
-           O_MANIFEST };
-    struct option longopts[32] = {
-        {"output", required_argument, 0, 'o'},   {"threads", required_argument, 0, O_THREADS},
-        {"shard", required_argument, 0, O_SHARD}, {"level", required_argument, 0, O_LEVEL},
-        {"size", required_argument, 0, O_SIZE},   {"strict", no_argument, 0, O_STRICT},
-        {"val-fraction", required_argument, 0, O_VAL}, {"window", required_argument, 0, O_WINDOW},
-        {"quiet", no_argument, 0, O_QUIET},       {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, O_VERSION},   {0, 0, 0, 0}};
+    enum {
+        O_THREADS = 256,
+        O_SHARD,
+        O_LEVEL,
+        O_SIZE,
+        O_STRICT,
+        O_VAL,
+        O_WINDOW,
+        O_QUIET,
+        O_VERSION,
+        O_MANIFEST
+    };
+    struct option longopts[32] = { { "output", required_argument, 0, 'o' },
+                                   { "threads", required_argument, 0, O_THREADS },
+                                   { "shard", required_argument, 0, O_SHARD },
+                                   { "level", required_argument, 0, O_LEVEL },
+                                   { "size", required_argument, 0, O_SIZE },
+                                   { "strict", no_argument, 0, O_STRICT },
+                                   { "val-fraction", required_argument, 0, O_VAL },
+                                   { "window", required_argument, 0, O_WINDOW },
+                                   { "quiet", no_argument, 0, O_QUIET },
+                                   { "help", no_argument, 0, 'h' },
+                                   { "version", no_argument, 0, O_VERSION },
+                                   { 0, 0, 0, 0 } };
     cxr_manifest_cli mcli; /* manifest options: appended to longopts, parsed by the library */
     cxr_manifest_cli_defaults(&mcli);
     char mnames[16][32];
@@ -197,7 +235,8 @@ int main(int argc, char **argv)
         snprintf(mnames[i], sizeof mnames[i], "%s", cxr_manifest_cli_names[i]);
         char *bang = strchr(mnames[i], '!');
         if (bang) *bang = 0;
-        longopts[k] = (struct option){mnames[i], bang ? no_argument : required_argument, 0, O_MANIFEST};
+        longopts[k] =
+            (struct option){ mnames[i], bang ? no_argument : required_argument, 0, O_MANIFEST };
     }
     int longidx = 0;
     const char *out = NULL;
@@ -222,18 +261,29 @@ int main(int argc, char **argv)
     while ((opt_c = getopt_long(argc, argv, "o:h", longopts, &longidx)) != -1) {
         switch (opt_c) {
         case 'o': out = optarg; break;
-        case O_THREADS: if (!parse_int(optarg, "--threads", 1, 1024, &threads)) return 2; break;
-        case O_SHARD: if (!parse_int(optarg, "--shard", 1, 65536, &opt.store.shard)) return 2; break;
-        case O_LEVEL: if (!parse_int(optarg, "--level", -7, 22, &opt.store.zstd_level)) return 2; break;
-        case O_SIZE: if (!parse_int(optarg, "--size", 8, 4096, &opt.store.pp.size)) return 2; break;
-        case O_WINDOW: if (!parse_int(optarg, "--window", 1, 4096, &window)) return 2; break;
+        case O_THREADS:
+            if (!parse_int(optarg, "--threads", 1, 1024, &threads)) return 2;
+            break;
+        case O_SHARD:
+            if (!parse_int(optarg, "--shard", 1, 65536, &opt.store.shard)) return 2;
+            break;
+        case O_LEVEL:
+            if (!parse_int(optarg, "--level", -7, 22, &opt.store.zstd_level)) return 2;
+            break;
+        case O_SIZE:
+            if (!parse_int(optarg, "--size", 8, 4096, &opt.store.pp.size)) return 2;
+            break;
+        case O_WINDOW:
+            if (!parse_int(optarg, "--window", 1, 4096, &window)) return 2;
+            break;
         case O_STRICT: opt.strict = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_VAL: {
             char *end;
             val_fraction = strtod(optarg, &end);
             if (*end || end == optarg || !(val_fraction > 0 && val_fraction < 1)) {
-                fprintf(stderr, "cxr-pack: --val-fraction: expected a number in (0, 1), got '%s'\n", optarg);
+                fprintf(stderr, "cxr-pack: --val-fraction: expected a number in (0, 1), got '%s'\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -255,7 +305,8 @@ int main(int argc, char **argv)
     }
     if (mcli.manifest && mcli.explore) return explore_main(mcli.manifest, opt.strict);
     if (mcli.manifest && (optind != argc || !out)) {
-        fprintf(stderr, "cxr-pack: %s\n", !out ? "missing -o STORE.h5" : "no SRC_DIR with --manifest");
+        fprintf(stderr, "cxr-pack: %s\n",
+                !out ? "missing -o STORE.h5" : "no SRC_DIR with --manifest");
         return 2;
     }
     cxr_manifest_cli_preprocess(&mcli, &opt.store.pp);
@@ -298,13 +349,13 @@ int main(int argc, char **argv)
     /* provenance: only what determines the content (see --help) */
     char cmd[4096];
     int n = snprintf(cmd, sizeof cmd, "cxr-pack %s%s --shard %d --level %d --size %d%s%s",
-                     mcli.manifest ? "--manifest " : "", src, opt.store.shard,
-                     opt.store.zstd_level, opt.store.pp.size, opt.strict ? " --strict" : "", mdesc);
+                     mcli.manifest ? "--manifest " : "", src, opt.store.shard, opt.store.zstd_level,
+                     opt.store.pp.size, opt.strict ? " --strict" : "", mdesc);
     if (val_fraction > 0 && !mcli.manifest && n > 0 && (size_t)n < sizeof cmd)
         snprintf(cmd + n, sizeof cmd - (size_t)n, " --val-fraction %.17g", val_fraction);
-    cxr_pack_attr attrs[] = {{"command_line", cmd}};
+    cxr_pack_attr attrs[] = { { "command_line", cmd } };
 
-    ui_state ui = {.tty = isatty(2), .quiet = quiet, .plan = &plan};
+    ui_state ui = { .tty = isatty(2), .quiet = quiet, .plan = &plan };
     opt.output = out;
     opt.threads = threads;
     opt.window = window;
@@ -331,8 +382,8 @@ int main(int argc, char **argv)
 
     struct stat sb;
     long long file_bytes = stat(out, &sb) == 0 ? (long long)sb.st_size : -1;
-    printf("cxr-pack: wrote %s (%lld bytes) from %s with %d thread%s\n", out, file_bytes, src, threads,
-           threads == 1 ? "" : "s");
+    printf("cxr-pack: wrote %s (%lld bytes) from %s with %d thread%s\n", out, file_bytes, src,
+           threads, threads == 1 ? "" : "s");
     printf("%-6s", "split");
     int nc = plan.n_classes < 64 ? plan.n_classes : 64;
     for (int c = 0; c < nc; c++) printf(" %12s", plan.class_names[c]);

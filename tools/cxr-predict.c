@@ -13,27 +13,34 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-"usage: cxr-predict MODEL.h5 IMAGE... [options]\n"
-"\n"
-"Classify each IMAGE (JPEG) with the checkpoint MODEL.h5. Every image is preprocessed exactly\n"
-"as the training store was (size, equalization, normalization, crop: the store's attributes,\n"
-"copied into the checkpoint), then passed through the network without dropout.\n"
-"\n"
-"Output on stdout, one line per image, tab-separated: IMAGE, predicted class, its probability,\n"
-"then p[class] for every class in index order. For two classes the prediction is class 1 when\n"
-"p[1] >= threshold. An image that cannot be read or decoded gets a line on stderr\n"
-"(\"cxr-predict: IMAGE: reason\") and the others are still classified.\n"
-"\n"
-"Options:\n"
-"  --threshold T     binary decision threshold on p[class 1] (default: the checkpoint's, 0.5)\n"
-"  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores available)\n"
-"  --device D        auto (default), cpu or cuda[:N]\n"
-"  -h, --help        this help\n"
-"\n"
-"Exit codes: 0 every image classified; 3 at least one image failed (bad JPEG...) or the\n"
-"checkpoint is not a valid cxr checkpoint; 2 usage error; 4 I/O error; 5 device error;\n"
-"1 other errors.\n");
+    fprintf(
+        f,
+        "usage: cxr-predict MODEL.h5 IMAGE... [options]\n"
+        "\n"
+        "Classify each IMAGE (JPEG) with the checkpoint MODEL.h5. Every image is preprocessed "
+        "exactly\n"
+        "as the training store was (size, equalization, normalization, crop: the store's "
+        "attributes,\n"
+        "copied into the checkpoint), then passed through the network without dropout.\n"
+        "\n"
+        "Output on stdout, one line per image, tab-separated: IMAGE, predicted class, its "
+        "probability,\n"
+        "then p[class] for every class in index order. For two classes the prediction is class 1 "
+        "when\n"
+        "p[1] >= threshold. An image that cannot be read or decoded gets a line on stderr\n"
+        "(\"cxr-predict: IMAGE: reason\") and the others are still classified.\n"
+        "\n"
+        "Options:\n"
+        "  --threshold T     binary decision threshold on p[class 1] (default: the checkpoint's, "
+        "0.5)\n"
+        "  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores "
+        "available)\n"
+        "  --device D        auto (default), cpu or cuda[:N]\n"
+        "  -h, --help        this help\n"
+        "\n"
+        "Exit codes: 0 every image classified; 3 at least one image failed (bad JPEG...) or the\n"
+        "checkpoint is not a valid cxr checkpoint; 2 usage error; 4 I/O error; 5 device error;\n"
+        "1 other errors.\n");
 }
 
 enum { O_THR = 256, O_THREADS, O_DEVICE };
@@ -43,17 +50,19 @@ int main(int argc, char **argv)
     const char *device = "auto";
     double threshold = NAN;
     int threads = omp_get_max_threads(), c;
-    static const struct option longs[] = {
-        {"threshold", required_argument, 0, O_THR}, {"threads", required_argument, 0, O_THREADS},
-        {"device", required_argument, 0, O_DEVICE}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option longs[] = { { "threshold", required_argument, 0, O_THR },
+                                           { "threads", required_argument, 0, O_THREADS },
+                                           { "device", required_argument, 0, O_DEVICE },
+                                           { "help", no_argument, 0, 'h' },
+                                           { 0, 0, 0, 0 } };
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
         case O_THR:
             threshold = strtod(optarg, &end);
             if (!*optarg || *end || !(threshold >= 0 && threshold <= 1)) {
-                fprintf(stderr, "cxr-predict: --threshold: '%s' is not a number in [0,1]\n", optarg);
+                fprintf(stderr, "cxr-predict: --threshold: '%s' is not a number in [0,1]\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -104,8 +113,10 @@ int main(int argc, char **argv)
         if (e != CXR_OK) {
             /* the preprocess message names the file; make sure the line does */
             const char *msg = cxr_last_error();
-            if (strstr(msg, path)) fprintf(stderr, "cxr-predict: %s\n", msg);
-            else fprintf(stderr, "cxr-predict: %s: %s\n", path, msg);
+            if (strstr(msg, path))
+                fprintf(stderr, "cxr-predict: %s\n", msg);
+            else
+                fprintf(stderr, "cxr-predict: %s: %s\n", path, msg);
             if (first_bad == CXR_OK) first_bad = e;
             if (e != CXR_E_DECODE && e != CXR_E_IO && e != CXR_E_ARG && e != CXR_E_FORMAT)
                 CXR_THROW(e, "%s: %s", path, cxr_status_name(e)); /* model failure: stop */

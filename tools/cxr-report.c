@@ -12,21 +12,23 @@
 
 #include "cxr_report.h"
 
-static void usage(FILE *to) {
-    fprintf(to,
-            "usage: cxr-report RUN.jsonl [RUN2.jsonl ...] [--samples S.jsonl ...] -o OUT.html\n"
-            "  Writes one self-contained HTML report: loss/accuracy curves, ROC, confusion\n"
-            "  matrix, time per epoch, benchmark comparisons, CPU/GPU use. Several runs are\n"
-            "  drawn on the same axes. --samples files come from cxr-train --monitor-log.\n"
-            "  Exit codes: 0 ok, 2 usage, 3 unusable input, 4 I/O error.\n");
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: cxr-report RUN.jsonl [RUN2.jsonl ...] [--samples S.jsonl ...] -o OUT.html\n"
+                "  Writes one self-contained HTML report: loss/accuracy curves, ROC, confusion\n"
+                "  matrix, time per epoch, benchmark comparisons, CPU/GPU use. Several runs are\n"
+                "  drawn on the same axes. --samples files come from cxr-train --monitor-log.\n"
+                "  Exit codes: 0 ok, 2 usage, 3 unusable input, 4 I/O error.\n");
 }
 
-static void warn_stderr(void *ctx, const char *msg) {
+static void warn_stderr(void *ctx, const char *msg)
+{
     (void)ctx;
     fprintf(stderr, "cxr-report: warning: %s\n", msg);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     const char *out = NULL;
     int n_runs = 0, n_samp = 0, rc = 0;
     const char **run_paths = calloc((size_t)argc, sizeof *run_paths);
@@ -43,7 +45,11 @@ int main(int argc, char **argv) {
             usage(stdout);
             goto done;
         } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
-            if (i + 1 >= argc) { usage(stderr); rc = 2; goto done; }
+            if (i + 1 >= argc) {
+                usage(stderr);
+                rc = 2;
+                goto done;
+            }
             out = argv[++i];
         } else if (strcmp(argv[i], "--samples") == 0) {
             in_samples = 1;
@@ -61,8 +67,8 @@ int main(int argc, char **argv) {
         }
     }
     if (!out || n_runs == 0) {
-        fprintf(stderr, "cxr-report: %s\n", !out ? "-o OUT.html is required"
-                                                 : "at least one training log is required");
+        fprintf(stderr, "cxr-report: %s\n",
+                !out ? "-o OUT.html is required" : "at least one training log is required");
         usage(stderr);
         rc = 2;
         goto done;

@@ -21,52 +21,68 @@ static void on_sigint(int sig)
 
 static void usage(FILE *f, const cxr_train_options *d)
 {
-    fprintf(f,
-"usage: cxr-train STORE.h5 [options]\n"
-"\n"
-"Train the CNN of specs/model.md on STORE's /train split, evaluating after every epoch on /val\n"
-"(or /test when the store has no /val). Images come from the shard loader (mmap + raw chunk\n"
-"decode on worker threads, shuffled per epoch from (seed, epoch)).\n"
-"\n"
-"Options:\n"
-"  --device D          auto (default), cpu or cuda[:N]. auto takes the GPU when the build has\n"
-"                      CUDA and a GPU answers, else the CPU, and says which on stderr.\n"
-"  --epochs N          epochs to train in total (default %d; on --resume, the checkpoint's)\n"
-"  --batch N           images per step (default %d)\n"
-"  --recipe R          a study's recipe: chest (the chest X-ray study: batch 64, the defaults)\n"
-"                      or landmarks (the landmark study: batch 256); options given explicitly\n"
-"                      win over the recipe\n"
-"  --lr F              Adam learning rate (default %g; the study's 0.01 diverges with this\n"
-"                      network at 256x256, see specs/model.md \"Learning rate\")\n"
-"  --seed N            seed of initialisation, dropout and shuffling (default %llu)\n"
-"  --threads N         CPU threads for the ops and loader workers (default %d)\n"
-"  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
-"                      --resume\n"
-"  --checkpoint FILE   HDF5 checkpoint written at the end of every epoch (temp file +\n"
-"                      rename: the previous one stays valid until the new one is complete)\n"
-"  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
-"                      uninterrupted run (same device and --threads); batch, seed and lr come\n"
-"                      from the checkpoint (giving different ones is an error)\n"
-"  --no-prefetch       load batches synchronously in the training thread (for comparison)\n"
-"  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
-"  --no-monitor        do not sample resources (no `monitor` object in the log)\n"
-"  --max-steps N       at most N steps per epoch (quick tests)\n"
-"  --precision P       GPU arithmetic of convolutions and GEMMs: fp32 (default, exact), tf32\n"
-"                      or bf16 (dense GEMMs in bf16, convolutions tf32; specs/gpu.md)\n"
-"  --resident M        GPU loader: auto (default: the whole split in device memory when it\n"
-"                      fits), on, or off (streamed through pinned buffers)\n"
-"  -q, --quiet         no progress output\n"
-"  -h, --help          this help;  --version  the version\n"
-"\n"
-"Output: on a terminal a progress bar on stderr (loss, accuracy, img/s, ETA), else one line\n"
-"per epoch. SIGINT (Ctrl-C) stops after the current step; the last complete checkpoint stays\n"
-"valid. A second SIGINT kills the program.\n"
-"\n"
-"Exit codes: 0 ok; 2 usage error; 3 bad input data (store of another format version, missing\n"
-"dataset, labels out of range, corrupted chunk, checkpoint that does not match the model);\n"
-"4 I/O error; 5 device error (built without CUDA, no usable GPU, CUDA failure); 130\n"
-"interrupted; 1 other errors (e.g. training diverged).\n",
-            d->epochs, d->batch, d->lr, (unsigned long long)d->seed, d->threads);
+    fprintf(
+        f,
+        "usage: cxr-train STORE.h5 [options]\n"
+        "\n"
+        "Train the CNN of specs/model.md on STORE's /train split, evaluating after every epoch on "
+        "/val\n"
+        "(or /test when the store has no /val). Images come from the shard loader (mmap + raw "
+        "chunk\n"
+        "decode on worker threads, shuffled per epoch from (seed, epoch)).\n"
+        "\n"
+        "Options:\n"
+        "  --device D          auto (default), cpu or cuda[:N]. auto takes the GPU when the build "
+        "has\n"
+        "                      CUDA and a GPU answers, else the CPU, and says which on stderr.\n"
+        "  --epochs N          epochs to train in total (default %d; on --resume, the "
+        "checkpoint's)\n"
+        "  --batch N           images per step (default %d)\n"
+        "  --recipe R          a study's recipe: chest (the chest X-ray study: batch 64, the "
+        "defaults)\n"
+        "                      or landmarks (the landmark study: batch 256); options given "
+        "explicitly\n"
+        "                      win over the recipe\n"
+        "  --lr F              Adam learning rate (default %g; the study's 0.01 diverges with "
+        "this\n"
+        "                      network at 256x256, see specs/model.md \"Learning rate\")\n"
+        "  --seed N            seed of initialisation, dropout and shuffling (default %llu)\n"
+        "  --threads N         CPU threads for the ops and loader workers (default %d)\n"
+        "  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
+        "                      --resume\n"
+        "  --checkpoint FILE   HDF5 checkpoint written at the end of every epoch (temp file +\n"
+        "                      rename: the previous one stays valid until the new one is "
+        "complete)\n"
+        "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
+        "                      uninterrupted run (same device and --threads); batch, seed and lr "
+        "come\n"
+        "                      from the checkpoint (giving different ones is an error)\n"
+        "  --no-prefetch       load batches synchronously in the training thread (for comparison)\n"
+        "  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
+        "  --no-monitor        do not sample resources (no `monitor` object in the log)\n"
+        "  --max-steps N       at most N steps per epoch (quick tests)\n"
+        "  --precision P       GPU arithmetic of convolutions and GEMMs: fp32 (default, exact), "
+        "tf32\n"
+        "                      or bf16 (dense GEMMs in bf16, convolutions tf32; specs/gpu.md)\n"
+        "  --resident M        GPU loader: auto (default: the whole split in device memory when "
+        "it\n"
+        "                      fits), on, or off (streamed through pinned buffers)\n"
+        "  -q, --quiet         no progress output\n"
+        "  -h, --help          this help;  --version  the version\n"
+        "\n"
+        "Output: on a terminal a progress bar on stderr (loss, accuracy, img/s, ETA), else one "
+        "line\n"
+        "per epoch. SIGINT (Ctrl-C) stops after the current step; the last complete checkpoint "
+        "stays\n"
+        "valid. A second SIGINT kills the program.\n"
+        "\n"
+        "Exit codes: 0 ok; 2 usage error; 3 bad input data (store of another format version, "
+        "missing\n"
+        "dataset, labels out of range, corrupted chunk, checkpoint that does not match the "
+        "model);\n"
+        "4 I/O error; 5 device error (built without CUDA, no usable GPU, CUDA failure); 130\n"
+        "interrupted; 1 other errors (e.g. training diverged).\n",
+        d->epochs, d->batch, d->lr, (unsigned long long)d->seed, d->threads);
 }
 
 typedef struct {
@@ -129,28 +145,52 @@ static int parse_long(const char *s, const char *what, long lo, long hi, long *o
     return 1;
 }
 
-enum { O_DEVICE = 256, O_EPOCHS, O_BATCH, O_LR, O_SEED, O_THREADS, O_LOG, O_CKPT, O_RESUME,
-       O_NOPREF, O_MONLOG, O_NOMON, O_MAXSTEPS, O_VERSION, O_PRECISION, O_RESIDENT, O_RECIPE };
+enum {
+    O_DEVICE = 256,
+    O_EPOCHS,
+    O_BATCH,
+    O_LR,
+    O_SEED,
+    O_THREADS,
+    O_LOG,
+    O_CKPT,
+    O_RESUME,
+    O_NOPREF,
+    O_MONLOG,
+    O_NOMON,
+    O_MAXSTEPS,
+    O_VERSION,
+    O_PRECISION,
+    O_RESIDENT,
+    O_RECIPE
+};
 
 int main(int argc, char **argv)
 {
     cxr_train_options o;
     cxr_train_options_defaults(&o);
     const char *device = "auto";
-    ui_state ui = {.tty = isatty(2)};
-    static const struct option longs[] = {
-        {"device", required_argument, 0, O_DEVICE}, {"epochs", required_argument, 0, O_EPOCHS},
-        {"batch", required_argument, 0, O_BATCH},   {"lr", required_argument, 0, O_LR},
-        {"seed", required_argument, 0, O_SEED},     {"threads", required_argument, 0, O_THREADS},
-        {"log", required_argument, 0, O_LOG},       {"checkpoint", required_argument, 0, O_CKPT},
-        {"resume", required_argument, 0, O_RESUME}, {"no-prefetch", no_argument, 0, O_NOPREF},
-        {"monitor-log", required_argument, 0, O_MONLOG}, {"no-monitor", no_argument, 0, O_NOMON},
-        {"max-steps", required_argument, 0, O_MAXSTEPS}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
-        {"precision", required_argument, 0, O_PRECISION},
-        {"resident", required_argument, 0, O_RESIDENT},
-        {"recipe", required_argument, 0, O_RECIPE},
-        {0, 0, 0, 0}};
+    ui_state ui = { .tty = isatty(2) };
+    static const struct option longs[] = { { "device", required_argument, 0, O_DEVICE },
+                                           { "epochs", required_argument, 0, O_EPOCHS },
+                                           { "batch", required_argument, 0, O_BATCH },
+                                           { "lr", required_argument, 0, O_LR },
+                                           { "seed", required_argument, 0, O_SEED },
+                                           { "threads", required_argument, 0, O_THREADS },
+                                           { "log", required_argument, 0, O_LOG },
+                                           { "checkpoint", required_argument, 0, O_CKPT },
+                                           { "resume", required_argument, 0, O_RESUME },
+                                           { "no-prefetch", no_argument, 0, O_NOPREF },
+                                           { "monitor-log", required_argument, 0, O_MONLOG },
+                                           { "no-monitor", no_argument, 0, O_NOMON },
+                                           { "max-steps", required_argument, 0, O_MAXSTEPS },
+                                           { "quiet", no_argument, 0, 'q' },
+                                           { "help", no_argument, 0, 'h' },
+                                           { "version", no_argument, 0, O_VERSION },
+                                           { "precision", required_argument, 0, O_PRECISION },
+                                           { "resident", required_argument, 0, O_RESIDENT },
+                                           { "recipe", required_argument, 0, O_RECIPE },
+                                           { 0, 0, 0, 0 } };
     int recipe_batch = 0; /* batch of --recipe, applied after all options */
     int c;
     long v;
@@ -216,8 +256,10 @@ int main(int argc, char **argv)
             break;
         }
         case O_RECIPE:
-            if (strcmp(optarg, "chest") == 0) recipe_batch = 64;
-            else if (strcmp(optarg, "landmarks") == 0) recipe_batch = 256;
+            if (strcmp(optarg, "chest") == 0)
+                recipe_batch = 64;
+            else if (strcmp(optarg, "landmarks") == 0)
+                recipe_batch = 256;
             else {
                 fprintf(stderr, "cxr-train: --recipe: '%s' is not chest or landmarks\n", optarg);
                 return 2;

@@ -10,7 +10,8 @@
 #define select_f cxr_select_f /* cpu_internal.h */
 
 cxr_status cxr_leaky_relu_forward_cpu(void *ctx, float *out /* (n) */, const float *in /* (n) */,
-                                      float alpha, size_t n) {
+                                      float alpha, size_t n)
+{
     const int nt = cxr_cpu_threads(ctx);
 #pragma omp parallel for simd num_threads(nt) schedule(static)
     for (size_t i = 0; i < n; i++) {
@@ -21,7 +22,8 @@ cxr_status cxr_leaky_relu_forward_cpu(void *ctx, float *out /* (n) */, const flo
 }
 
 cxr_status cxr_leaky_relu_backward_cpu(void *ctx, float *d /* (n) */, const float *y /* (n) */,
-                                       float alpha, size_t n) {
+                                       float alpha, size_t n)
+{
     const int nt = cxr_cpu_threads(ctx);
 #pragma omp parallel for simd num_threads(nt) schedule(static)
     for (size_t i = 0; i < n; i++) {
@@ -32,7 +34,8 @@ cxr_status cxr_leaky_relu_backward_cpu(void *ctx, float *d /* (n) */, const floa
 }
 
 cxr_status cxr_dropout_apply_cpu(void *ctx, float *x /* (n) */, uint64_t key, float keep_prob,
-                                 size_t n) {
+                                 size_t n)
+{
     if (!(keep_prob > 0.0f && keep_prob <= 1.0f))
         return cxr_set_error(CXR_E_ARG, "dropout: keep_prob %g not in (0,1]", keep_prob);
     if (keep_prob == 1.0f) return CXR_OK;

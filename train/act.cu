@@ -49,8 +49,8 @@ bail:
     return st;
 }
 
-extern "C" cxr_status cxr_leaky_relu_backward_cuda(void *ctx, float *d, const float *y,
-                                                   float alpha, size_t n)
+extern "C" cxr_status cxr_leaky_relu_backward_cuda(void *ctx, float *d, const float *y, float alpha,
+                                                   size_t n)
 {
     cxr_status st = CXR_OK;
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
@@ -72,8 +72,8 @@ extern "C" cxr_status cxr_dropout_apply_cuda(void *ctx, float *x, uint64_t key, 
     {
         const uint32_t thr = cxr_dropout_threshold(keep_prob);
         const float scale = 1.0f / keep_prob; /* computed on the host, as the CPU does */
-        dropout_kernel<<<cxr_grid_for((n + 3) / 4), 256, 0, be->cu->compute>>>(x, key, thr,
-                                                                                scale, n);
+        dropout_kernel<<<cxr_grid_for((n + 3) / 4), 256, 0, be->cu->compute>>>(x, key, thr, scale,
+                                                                               n);
     }
     CUDA_LAUNCH_CHECK("dropout");
 bail:

@@ -10,9 +10,10 @@
 /* The update of elements [lo, hi). SSE by hand because GCC (math-errno on) will not vectorise a
  * loop calling sqrtf; every SSE operation is correctly rounded and in the scalar order, so the
  * vector and tail paths give the same bits. */
-static void adam_range(
-    float *restrict params, float *restrict m, float *restrict v, const float *restrict grads,
-    size_t lo, size_t hi, float lr, float beta1, float beta2, float eps, float c1, float c2) {
+static void adam_range(float *restrict params, float *restrict m, float *restrict v,
+                       const float *restrict grads, size_t lo, size_t hi, float lr, float beta1,
+                       float beta2, float eps, float c1, float c2)
+{
     const float a1 = 1.0f - beta1, a2 = 1.0f - beta2;
     size_t i = lo;
 #if defined(__SSE2__)
@@ -22,8 +23,8 @@ static void adam_range(
     for (; i + 4 <= hi; i += 4) {
         const __m128 g = _mm_loadu_ps(grads + i);
         const __m128 mi = _mm_add_ps(_mm_mul_ps(B1, _mm_loadu_ps(m + i)), _mm_mul_ps(A1, g));
-        const __m128 vi = _mm_add_ps(_mm_mul_ps(B2, _mm_loadu_ps(v + i)),
-                                     _mm_mul_ps(_mm_mul_ps(A2, g), g));
+        const __m128 vi =
+            _mm_add_ps(_mm_mul_ps(B2, _mm_loadu_ps(v + i)), _mm_mul_ps(_mm_mul_ps(A2, g), g));
         _mm_storeu_ps(m + i, mi);
         _mm_storeu_ps(v + i, vi);
         const __m128 num = _mm_mul_ps(LR, _mm_mul_ps(mi, C1));
@@ -43,7 +44,8 @@ static void adam_range(
 
 cxr_status cxr_adam_step_cpu(void *ctx, float *params /* (n) */, float *m /* (n) */,
                              float *v /* (n) */, const float *grads /* (n) */, size_t n, float lr,
-                             float beta1, float beta2, float eps, int64_t t) {
+                             float beta1, float beta2, float eps, int64_t t)
+{
     if (t < 1) return cxr_set_error(CXR_E_ARG, "adam_step: step %lld < 1", (long long)t);
     /* bias corrections in double, then the loop in float */
     const float c1 = (float)(1.0 / (1.0 - pow((double)beta1, (double)t)));

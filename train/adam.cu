@@ -25,9 +25,8 @@ __global__ void adam_kernel(float *__restrict__ p, float *__restrict__ m, float 
 }
 
 extern "C" cxr_status cxr_adam_step_cuda(void *ctx, float *params /* (n) */, float *m /* (n) */,
-                                         float *v /* (n) */, const float *grads /* (n) */,
-                                         size_t n, float lr, float beta1, float beta2, float eps,
-                                         int64_t t)
+                                         float *v /* (n) */, const float *grads /* (n) */, size_t n,
+                                         float lr, float beta1, float beta2, float eps, int64_t t)
 {
     cxr_status st = CXR_OK;
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;

@@ -15,7 +15,8 @@
 #include "cpu_internal.h"
 #include "ops.h"
 
-static cxr_status cpu_set_threads(void *vctx, int n) {
+static cxr_status cpu_set_threads(void *vctx, int n)
+{
     cxr_cpu_ctx *c = vctx;
     if (n <= 0) n = omp_get_num_procs();
     if (n > CXR_CPU_MAX_THREADS) n = CXR_CPU_MAX_THREADS;
@@ -24,7 +25,8 @@ static cxr_status cpu_set_threads(void *vctx, int n) {
     return CXR_OK;
 }
 
-static cxr_status cpu_alloc(void *ctx, void **p, size_t bytes) {
+static cxr_status cpu_alloc(void *ctx, void **p, size_t bytes)
+{
     (void)ctx;
     *p = NULL;
     size_t rounded = (bytes + 63) / 64 * 64;
@@ -36,12 +38,14 @@ static cxr_status cpu_alloc(void *ctx, void **p, size_t bytes) {
     return CXR_OK;
 }
 
-static void cpu_free(void *ctx, void *p) {
+static void cpu_free(void *ctx, void *p)
+{
     (void)ctx;
     free(p);
 }
 
-static cxr_status cpu_zero(void *ctx, void *p, size_t bytes) {
+static cxr_status cpu_zero(void *ctx, void *p, size_t bytes)
+{
     cxr_cpu_ctx *c = ctx;
     /* Big activation gradients (hundreds of MB): split the memset over the threads. */
     if (bytes < (1u << 22) || c->n_threads == 1) {
@@ -58,20 +62,23 @@ static cxr_status cpu_zero(void *ctx, void *p, size_t bytes) {
     return CXR_OK;
 }
 
-static cxr_status cpu_copy(void *ctx, void *dst, const void *src, size_t bytes) {
+static cxr_status cpu_copy(void *ctx, void *dst, const void *src, size_t bytes)
+{
     (void)ctx;
     if (dst != src) memmove(dst, src, bytes);
     return CXR_OK;
 }
 
-static cxr_status cpu_sync(void *ctx) {
+static cxr_status cpu_sync(void *ctx)
+{
     (void)ctx;
     return CXR_OK;
 }
 
 int cxr_cpu_threads(void *ctx) { return ctx ? ((cxr_cpu_ctx *)ctx)->n_threads : 1; }
 
-float *cxr_cpu_scratch(void *ctx, int tid, size_t bytes) {
+float *cxr_cpu_scratch(void *ctx, int tid, size_t bytes)
+{
     cxr_cpu_ctx *c = ctx;
     if (!c || tid < 0 || tid >= CXR_CPU_MAX_THREADS) return NULL;
     if (c->scratch_bytes[tid] < bytes) {
@@ -83,7 +90,8 @@ float *cxr_cpu_scratch(void *ctx, int tid, size_t bytes) {
     return c->scratch[tid];
 }
 
-static void cpu_destroy(cxr_backend *be) {
+static void cpu_destroy(cxr_backend *be)
+{
     if (!be) return;
     cxr_cpu_ctx *c = be->ctx;
     if (c) {
@@ -93,11 +101,13 @@ static void cpu_destroy(cxr_backend *be) {
     free(be);
 }
 
-void cxr_backend_destroy(cxr_backend *be) {
+void cxr_backend_destroy(cxr_backend *be)
+{
     if (be && be->destroy) be->destroy(be);
 }
 
-cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads) {
+cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
+{
     *out = NULL;
     cxr_backend *be = calloc(1, sizeof *be);
     cxr_cpu_ctx *c = calloc(1, sizeof *c);

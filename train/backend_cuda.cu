@@ -153,9 +153,10 @@ extern "C" cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p
     cxr_cuda_ctx *c = cxr_backend_cuda_context(be);
     if (!c) {
         if (p == CXR_PRECISION_FP32) return CXR_OK;
-        return cxr_set_error(CXR_E_ARG, "precision %s: only the CUDA backend has it (the %s "
-                             "backend computes in fp32)", cxr_precision_name(p),
-                             be && be->name ? be->name : "?");
+        return cxr_set_error(CXR_E_ARG,
+                             "precision %s: only the CUDA backend has it (the %s "
+                             "backend computes in fp32)",
+                             cxr_precision_name(p), be && be->name ? be->name : "?");
     }
     cxr_cuda_set_precision(c, p); /* conv plans are keyed by precision: new ones get measured */
     return CXR_OK;

@@ -7,7 +7,8 @@ cxr_status cxr_backend_cuda_create(cxr_backend **out, int device)
 {
     (void)device;
     *out = NULL;
-    return cxr_set_error(CXR_E_UNSUPPORTED, "cuda backend: built without CUDA "
+    return cxr_set_error(CXR_E_UNSUPPORTED,
+                         "cuda backend: built without CUDA "
                          "(reconfigure with -DCXR_CUDA=ON on a machine with the CUDA toolkit)");
 }
 
@@ -21,8 +22,10 @@ cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p)
 {
     (void)be;
     if (p == CXR_PRECISION_FP32) return CXR_OK;
-    return cxr_set_error(CXR_E_ARG, "precision %s: only the CUDA backend has it (this build has "
-                         "no CUDA; the CPU computes in fp32)", cxr_precision_name(p));
+    return cxr_set_error(CXR_E_ARG,
+                         "precision %s: only the CUDA backend has it (this build has "
+                         "no CUDA; the CPU computes in fp32)",
+                         cxr_precision_name(p));
 }
 #else
 typedef int cxr_backend_cuda_stub_unused; /* ISO C: no empty translation unit */

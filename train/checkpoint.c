@@ -14,16 +14,16 @@
 #include <unistd.h>
 
 /* An HDF5 failure while writing the checkpoint at `path`: our message, then HDF5's reason. */
-#define CXR_THROW_H5(code, ...)                                                                   \
-    do {                                                                                          \
-        st = cxr_hdf5_error((code), path, __VA_ARGS__);                                           \
-        goto bail;                                                                                \
+#define CXR_THROW_H5(code, ...)                         \
+    do {                                                \
+        st = cxr_hdf5_error((code), path, __VA_ARGS__); \
+        goto bail;                                      \
     } while (0)
 
-static const char *const block_group[3] = {"params", "adam_m", "adam_v"};
-static const cxr_block block_id[3] = {CXR_BLOCK_PARAMS, CXR_BLOCK_ADAM_M, CXR_BLOCK_ADAM_V};
+static const char *const block_group[3] = { "params", "adam_m", "adam_v" };
+static const cxr_block block_id[3] = { CXR_BLOCK_PARAMS, CXR_BLOCK_ADAM_M, CXR_BLOCK_ADAM_V };
 
-#define RNG_TEXT                                                                              \
+#define RNG_TEXT                                                                                \
     "all randomness derives from seed: init and dropout from train/rng.h keyed by (seed, Adam " \
     "step, layer); the epoch's image order from runtime/cxr_loader.h keyed by (seed, epoch)"
 
@@ -114,7 +114,8 @@ static void dims_text(char *buf, size_t cap, int nd, const hsize_t *d)
     size_t at = 0;
     buf[0] = 0;
     for (int i = 0; i < nd && at < cap; i++)
-        at += (size_t)snprintf(buf + at, cap - at, "%s%llu", i ? "x" : "", (unsigned long long)d[i]);
+        at +=
+            (size_t)snprintf(buf + at, cap - at, "%s%llu", i ? "x" : "", (unsigned long long)d[i]);
     if (nd == 0) snprintf(buf, cap, "scalar");
 }
 
@@ -146,8 +147,8 @@ cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpo
     uint64_t seed = meta->seed;
     double lr = meta->adam.lr, b1 = meta->adam.beta1, b2 = meta->adam.beta2, eps = meta->adam.eps,
            kp = c->keep_prob, alpha = c->alpha, thr = meta->threshold, crop = meta->pp.crop_ratio;
-    int32_t ch[4] = {c->channels[0], c->channels[1], c->channels[2], c->channels[3]};
-    int32_t dn[2] = {c->dense[0], c->dense[1]};
+    int32_t ch[4] = { c->channels[0], c->channels[1], c->channels[2], c->channels[3] };
+    int32_t dn[2] = { c->dense[0], c->dense[1] };
     (void)pp_size;
     int ok = put_str(f, "format", CXR_CHECKPOINT_FORMAT) &&
              put_attr(f, "format_version", H5T_NATIVE_INT32, &ver, 0) &&
@@ -256,16 +257,20 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
 
     memset(meta, 0, sizeof *meta);
     if (!get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, CXR_CHECKPOINT_FORMAT) != 0)
-        return cxr_set_error(CXR_E_FORMAT, "%s: not a cxr checkpoint (format attribute '%s', "
-                             "expected '%s')", path, fmt, CXR_CHECKPOINT_FORMAT);
+        return cxr_set_error(CXR_E_FORMAT,
+                             "%s: not a cxr checkpoint (format attribute '%s', "
+                             "expected '%s')",
+                             path, fmt, CXR_CHECKPOINT_FORMAT);
     if (!get_attr(f, "format_version", H5T_NATIVE_INT32, &ver))
         return cxr_set_error(CXR_E_FORMAT, "%s: missing attribute format_version", path);
     if (ver != CXR_CHECKPOINT_VERSION)
-        return cxr_set_error(CXR_E_VERSION, "%s: checkpoint format version %d, this program reads "
-                             "version %d", path, ver, CXR_CHECKPOINT_VERSION);
-#define NEED(name, type, var)                                                              \
-    if (!get_attr(f, name, type, var))                                                     \
-        CXR_THROW(CXR_E_FORMAT, "%s: checkpoint misses attribute '%s'", path, name)
+        return cxr_set_error(CXR_E_VERSION,
+                             "%s: checkpoint format version %d, this program reads "
+                             "version %d",
+                             path, ver, CXR_CHECKPOINT_VERSION);
+#define NEED(name, type, var)          \
+    if (!get_attr(f, name, type, var)) \
+    CXR_THROW(CXR_E_FORMAT, "%s: checkpoint misses attribute '%s'", path, name)
     NEED("epoch", H5T_NATIVE_INT32, &epoch);
     NEED("step", H5T_NATIVE_INT64, &step);
     NEED("seed", H5T_NATIVE_UINT64, &seed);
@@ -330,8 +335,8 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     d = H5Dopen2(f, "class_names", H5P_DEFAULT);
     sp = d < 0 ? -1 : H5Dget_space(d);
     hsize_t n = 0;
-    if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, &n, NULL) < 0 ||
-        (int)n != ncls)
+    if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 ||
+        H5Sget_simple_extent_dims(sp, &n, NULL) < 0 || (int)n != ncls)
         CXR_THROW(CXR_E_FORMAT, "%s: class_names does not hold %d names", path, ncls);
     meta->class_names = calloc((size_t)ncls, sizeof(char *));
     char **tmp = calloc((size_t)ncls, sizeof(char *));
@@ -388,7 +393,7 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
     cxr_status st = CXR_OK;
     hid_t f = -1, d = -1, sp = -1;
     cxr_checkpoint_meta local;
-    float *blocks[3] = {NULL, NULL, NULL};
+    float *blocks[3] = { NULL, NULL, NULL };
     const cxr_model_config *c = cxr_model_get_config(m);
     size_t np = cxr_model_n_params(m);
     memset(&local, 0, sizeof local);
@@ -396,9 +401,11 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
     CXR_TRY(open_ckpt(path, &f));
     CXR_TRY(read_meta_open(f, path, &local));
     if (local.model.n_classes != c->n_classes || local.model.image_size != c->image_size)
-        CXR_THROW(CXR_E_MISMATCH, "checkpoint %s: %d classes on %dx%d images, model expects %d "
-                  "classes on %dx%d", path, local.model.n_classes, local.model.image_size,
-                  local.model.image_size, c->n_classes, c->image_size, c->image_size);
+        CXR_THROW(CXR_E_MISMATCH,
+                  "checkpoint %s: %d classes on %dx%d images, model expects %d "
+                  "classes on %dx%d",
+                  path, local.model.n_classes, local.model.image_size, local.model.image_size,
+                  c->n_classes, c->image_size, c->image_size);
     for (int b = 0; b < 3; b++) {
         blocks[b] = calloc(np, sizeof(float)); /* the padding between tensors stays 0 */
         if (!blocks[b]) CXR_THROW(CXR_E_NOMEM, "checkpoint %s: out of memory", path);
@@ -414,7 +421,8 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
             if (sp < 0) CXR_THROW(CXR_E_HDF5, "checkpoint %s: cannot open /%s", path, name);
             hsize_t dims[8], want[4];
             int nd = H5Sget_simple_extent_ndims(sp);
-            if (nd < 0 || nd > 8) CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s has %d dims", path, name, nd);
+            if (nd < 0 || nd > 8)
+                CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s has %d dims", path, name, nd);
             H5Sget_simple_extent_dims(sp, dims, NULL);
             int same = nd == t->ndim;
             for (int k = 0; k < t->ndim; k++) {
@@ -428,7 +436,8 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
                 CXR_THROW(CXR_E_MISMATCH, "checkpoint %s: layer %s has shape %s, model expects %s",
                           path, t->name, have_s, want_s);
             }
-            if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, blocks[b] + t->offset) < 0)
+            if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, blocks[b] + t->offset) <
+                0)
                 CXR_THROW(CXR_E_HDF5, "checkpoint %s: cannot read /%s", path, name);
             H5Sclose(sp);
             sp = -1;

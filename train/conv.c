@@ -23,7 +23,8 @@
 /* Target floats of one column strip (C*9 x rows*W): 128 Ki floats = 512 KiB. */
 #define STRIP_FLOATS (128 * 1024)
 
-static int strip_rows(void *ctx, int C, int H, int W) {
+static int strip_rows(void *ctx, int C, int H, int W)
+{
     const size_t sf = ((cxr_cpu_ctx *)ctx)->strip_floats;
     long r = (long)(sf ? sf : STRIP_FLOATS) / ((long)C * 9 * W);
     if (r < 1) r = 1;
@@ -37,7 +38,8 @@ static int strip_rows(void *ctx, int C, int H, int W) {
 
 /* col (C*9, (y1-y0)*W) from rows y0..y1-1 of the padded-by-1 plane stack in (C,H,W). */
 static void im2col_strip(float *col /* (C*9, ld) */, const float *in /* (C,H,W) */, int C, int H,
-                         int W, int y0, int y1, size_t ld) {
+                         int W, int y0, int y1, size_t ld)
+{
     const size_t ns = ld;
     for (int c = 0; c < C; c++) {
         for (int ky = 0; ky < 3; ky++) {
@@ -69,8 +71,9 @@ static void im2col_strip(float *col /* (C*9, ld) */, const float *in /* (C,H,W) 
 
 /* Sum of n floats in 8 interleaved partial sums (vectorises; a fixed order, so the result is
  * the same on every run). */
-static float sum_f(const float *x, size_t n) {
-    float acc[8] = {0};
+static float sum_f(const float *x, size_t n)
+{
+    float acc[8] = { 0 };
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int l = 0; l < 8; l++) acc[l] += x[i + l];
@@ -88,15 +91,16 @@ static size_t col_ld(int ns) { return (size_t)ns + 16; }
  * rounded up to 4 KiB plus one cache line, so that the same pixel of consecutive channels falls
  * into consecutive L1 sets (with planes 4 KiB apart, the 9*C rows a kernel panel reads would
  * share one 8-way set and evict each other). */
-static size_t pad_plane(int R, int W) {
+static size_t pad_plane(int R, int W)
+{
     return ((size_t)(R + 2) * (W + 2) + 1023) / 1024 * 1024 + 16;
 }
 
 /* Rows y0-1 .. y1 of x (C,H,W) into band (C planes of `plane` floats, rows of W+2), zero
  * outside the image: the padded input that output rows y0..y1-1 read. A band of a few rows
  * stays in L2, where padding the whole image would stream it through memory once more. */
-static void pad_band(float *band, size_t plane, const float *x, int C, int H, int W, int y0,
-                     int y1) {
+static void pad_band(float *band, size_t plane, const float *x, int C, int H, int W, int y0, int y1)
+{
     const size_t pw = (size_t)W + 2;
     for (int c = 0; c < C; c++) {
         float *d = band + (size_t)c * plane;
@@ -113,7 +117,8 @@ static void pad_band(float *band, size_t plane, const float *x, int C, int H, in
 }
 
 /* offs[(c*3+ky)*3+kx] = the offset of the "column" (c,ky,kx) of a band's first output pixel. */
-static void pad_offsets(int *offs, size_t plane, int C, int W) {
+static void pad_offsets(int *offs, size_t plane, int C, int W)
+{
     const int pw = W + 2;
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < 3; ky++)
@@ -133,8 +138,9 @@ typedef struct {
  * rows of x (C,H,W). With bias
  * (direct mode only) Cm is not read: Cm = bias + product, leaky ReLU'd when relu. */
 static void strip_product(const col_src *src, float *Cm, size_t ldc, const float *A, int M,
-                          const float *x, int C, int H, int W, int y0, int y1,
-                          const float *bias, float alpha, int relu) {
+                          const float *x, int C, int H, int W, int y0, int y1, const float *bias,
+                          float alpha, int relu)
+{
     if (src->direct) {
         pad_band(src->buf, src->plane, x, C, H, W, y0, y1);
         for (int y = y0; y < y1; y++)
@@ -145,12 +151,13 @@ static void strip_product(const col_src *src, float *Cm, size_t ldc, const float
     }
     const int ns = (y1 - y0) * W;
     im2col_strip(src->buf, x, C, H, W, y0, y1, col_ld(ns));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, ns, C * 9, 1.0f, A, C * 9,
-                src->buf, (int)col_ld(ns), 1.0f, Cm, (int)ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, ns, C * 9, 1.0f, A, C * 9, src->buf,
+                (int)col_ld(ns), 1.0f, Cm, (int)ldc);
 }
 
 /* Threads over images (omp_threads) and BLAS threads inside, per the context's mode. */
-static void plan_threads(void *ctx, int N, int *omp_threads, int *blas_threads) {
+static void plan_threads(void *ctx, int N, int *omp_threads, int *blas_threads)
+{
     cxr_cpu_ctx *c = ctx;
     int nt = c->n_threads;
     if (c->blas_parallel || N == 1) {
@@ -163,7 +170,8 @@ static void plan_threads(void *ctx, int N, int *omp_threads, int *blas_threads) 
 }
 
 /* Scratch floats for a col_src over a C-channel input: padded band or im2col strip of R rows. */
-static size_t src_floats(int direct, int C, int W, int R) {
+static size_t src_floats(int direct, int C, int W, int R)
+{
     size_t f = direct ? (size_t)C * pad_plane(R, W) : (size_t)C * 9 * col_ld(R * W);
     return (f + 15) / 16 * 16;
 }
@@ -172,9 +180,9 @@ static size_t src_floats(int direct, int C, int W, int R) {
 #define OFFS_FLOATS(Kd) (((size_t)(Kd) + 15) / 16 * 16)
 
 cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
-                                   const float *in /* (N,C,H,W) */,
-                                   const float *w /* (K,C,3,3) */, const float *b /* (K) */,
-                                   int N, int C, int K, int H, int W) {
+                                   const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
+                                   const float *b /* (K) */, int N, int C, int K, int H, int W)
+{
     if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_forward: no cpu context");
     int ot, bt;
     plan_threads(ctx, N, &ot, &bt);
@@ -191,7 +199,7 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
         const int t = omp_get_thread_num();
         float *scr = cxr_cpu_scratch(ctx, t, 0);
         int *offs = (int *)(scr + sf);
-        const col_src src = {direct, scr, offs, pad_plane(R, W)};
+        const col_src src = { direct, scr, offs, pad_plane(R, W) };
         if (direct) pad_offsets(offs, src.plane, C, W);
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
@@ -201,8 +209,8 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
                 const int y1 = y0 + R < H ? y0 + R : H;
                 const int ns = (y1 - y0) * W;
                 if (direct) {
-                    strip_product(&src, y + (size_t)y0 * W, hw, w, K, x, C, H, W, y0, y1, b,
-                                  0.0f, 0);
+                    strip_product(&src, y + (size_t)y0 * W, hw, w, K, x, C, H, W, y0, y1, b, 0.0f,
+                                  0);
                     continue;
                 }
                 for (int k = 0; k < K; k++) {
@@ -210,8 +218,8 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
                     const float bk = b[k];
                     for (int i = 0; i < ns; i++) o[i] = bk;
                 }
-                strip_product(&src, y + (size_t)y0 * W, hw, w, K, x, C, H, W, y0, y1, NULL,
-                              0.0f, 0);
+                strip_product(&src, y + (size_t)y0 * W, hw, w, K, x, C, H, W, y0, y1, NULL, 0.0f,
+                              0);
             }
         }
     }
@@ -222,9 +230,9 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
 cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL */,
                                     float *dw /* (K,C,3,3) */, float *db /* (K) */,
                                     const float *dout /* (N,K,H,W) */,
-                                    const float *in /* (N,C,H,W) */,
-                                    const float *w /* (K,C,3,3) */, int N, int C, int K, int H,
-                                    int W) {
+                                    const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
+                                    int N, int C, int K, int H, int W)
+{
     if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_backward: no cpu context");
     int ot, bt;
     plan_threads(ctx, N, &ot, &bt);
@@ -255,7 +263,7 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
         float *wf = dwp + wn16;
         float *dbp = wf + wn16;
         int *offs = (int *)(scr + o_offs), *offx = (int *)(scr + o_offx);
-        const col_src src = {direct, scr + o_src, offs, pad_plane(Rd, W)};
+        const col_src src = { direct, scr + o_src, offs, pad_plane(Rd, W) };
         const size_t xplane = pad_plane(Rw, W);
         if (direct) pad_offsets(offx, xplane, C, W);
         memset(dwp, 0, sizeof(float) * wn);
@@ -293,8 +301,8 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
             for (int y0 = 0; y0 < H; y0 += Rd) {
                 const int y1 = y0 + Rd < H ? y0 + Rd : H;
                 /* din_strip (C, ns) += wf (C, K*9) @ columns of dout (K*9, ns) */
-                strip_product(&src, dx + (size_t)y0 * W, hw, wf, C, g, K, H, W, y0, y1, NULL,
-                              0.0f, 0);
+                strip_product(&src, dx + (size_t)y0 * W, hw, wf, C, g, K, H, W, y0, y1, NULL, 0.0f,
+                              0);
             }
         }
     }
@@ -320,13 +328,13 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
                                               const float *in /* (N,C,H,W) */,
                                               const float *w /* (K,C,3,3) */,
                                               const float *b /* (K) */, float alpha, int N, int C,
-                                              int K, int H, int W) {
+                                              int K, int H, int W)
+{
     if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: no cpu context");
-    if (!out && !pooled)
-        return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: no output");
+    if (!out && !pooled) return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: no output");
     if (pooled && (!idx || ((H | W) & 1)))
-        return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: pool of %dx%d (idx %p)", H,
-                             W, (void *)idx);
+        return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: pool of %dx%d (idx %p)", H, W,
+                             (void *)idx);
     int ot, bt;
     plan_threads(ctx, N, &ot, &bt);
     const int direct = bt == 1 && cxr_gemm_wcol_available();
@@ -347,7 +355,7 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
         float *scr = cxr_cpu_scratch(ctx, t, 0);
         int *offs = (int *)(scr + sf);
         float *tile = scr + sf + OFFS_FLOATS(C * 9);
-        const col_src src = {direct, scr, offs, pad_plane(R, W)};
+        const col_src src = { direct, scr, offs, pad_plane(R, W) };
         if (direct) pad_offsets(offs, src.plane, C, W);
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
@@ -356,8 +364,8 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
                 const int y1 = y0 + R < H ? y0 + R : H;
                 const int ns = (y1 - y0) * W;
                 if (direct && !pooled) { /* conv1: bias, product, ReLU straight into out */
-                    strip_product(&src, out + (size_t)n * out_img + (size_t)y0 * W, hw, w, K, x,
-                                  C, H, W, y0, y1, b, alpha, 1);
+                    strip_product(&src, out + (size_t)n * out_img + (size_t)y0 * W, hw, w, K, x, C,
+                                  H, W, y0, y1, b, alpha, 1);
                     continue;
                 }
                 if (direct) {
@@ -368,8 +376,7 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
                         const float bk = b[k];
                         for (int i = 0; i < ns; i++) o[i] = bk;
                     }
-                    strip_product(&src, tile, (size_t)ns, w, K, x, C, H, W, y0, y1, NULL, 0.0f,
-                                  0);
+                    strip_product(&src, tile, (size_t)ns, w, K, x, C, H, W, y0, y1, NULL, 0.0f, 0);
                     for (int k = 0; k < K; k++) {
                         float *o = tile + (size_t)k * ns;
                         for (int i = 0; i < ns; i++)
@@ -383,8 +390,8 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
                                sizeof(float) * (size_t)ns);
                     if (pooled)
                         for (int r = 0; r < y1 - y0; r += 2) {
-                            const size_t po = (size_t)n * pimg + (size_t)k * phw +
-                                              (size_t)((y0 + r) / 2) * Wo;
+                            const size_t po =
+                                (size_t)n * pimg + (size_t)k * phw + (size_t)((y0 + r) / 2) * Wo;
                             cxr_pool_row(pooled + po, idx + po, o + (size_t)r * W,
                                          o + (size_t)(r + 1) * W, Wo);
                         }

@@ -61,13 +61,12 @@ static cxr_status make_conv_desc(cudnnConvolutionDescriptor_t *d, cxr_precision 
 {
     cxr_status st = CXR_OK;
     CUDNN_TRY(what, cudnnCreateConvolutionDescriptor(d));
-    CUDNN_TRY(what, cudnnSetConvolution2dDescriptor(*d, 1, 1, 1, 1, 1, 1,
-                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CUDNN_TRY(what, cudnnSetConvolution2dDescriptor(*d, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
+                                                    CUDNN_DATA_FLOAT));
     /* fp32: FMA kernels only. tf32 (and bf16, whose convolutions run as tf32): tensor cores on
      * fp32 data, i.e. TF32 inputs with fp32 accumulation (no down-conversion to fp16). */
-    CUDNN_TRY(what, cudnnSetConvolutionMathType(*d, prec == CXR_PRECISION_FP32
-                                                        ? CUDNN_FMA_MATH
-                                                        : CUDNN_TENSOR_OP_MATH));
+    CUDNN_TRY(what, cudnnSetConvolutionMathType(
+                        *d, prec == CXR_PRECISION_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
 bail:
     return st;
 }
@@ -88,45 +87,54 @@ static cxr_status plan_build(cxr_cuda_backend *b, cxr_conv_plan *p, int N, int C
     CUDNN_TRY(what, cudnnCreateTensorDescriptor(&p->y));
     CUDNN_TRY(what, cudnnCreateTensorDescriptor(&p->bias));
     CUDNN_TRY(what, cudnnCreateFilterDescriptor(&p->w));
-    CUDNN_TRY(what, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, C, H, W));
-    CUDNN_TRY(what, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, K, H, W));
-    CUDNN_TRY(what, cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, K, 1, 1));
-    CUDNN_TRY(what, cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, K, C, 3, 3));
+    CUDNN_TRY(what,
+              cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, C, H, W));
+    CUDNN_TRY(what,
+              cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, K, H, W));
+    CUDNN_TRY(what,
+              cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, K, 1, 1));
+    CUDNN_TRY(what,
+              cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, K, C, 3, 3));
     CXR_TRY(make_conv_desc(&p->fwd_conv, prec, what));
     CXR_TRY(make_conv_desc(&p->bwd_data_conv, prec, what));
     CXR_TRY(make_conv_desc(&p->bwd_filter_conv, prec, what));
 
     /* measured choice, fastest first; keep the first deterministic one that fits */
-    CUDNN_TRY(what, cudnnFindConvolutionForwardAlgorithm(h, p->x, p->w, p->fwd_conv, p->y,
-                                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &nf, fp));
+    CUDNN_TRY(what,
+              cudnnFindConvolutionForwardAlgorithm(h, p->x, p->w, p->fwd_conv, p->y,
+                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &nf, fp));
     i = pick_algo(fp, nf, prec);
     if (i == nf) CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic forward algorithm", what);
     p->fwd_algo = fp[i].algo;
-    if (prec != CXR_PRECISION_FP32) CUDNN_TRY(what, cudnnSetConvolutionMathType(p->fwd_conv, fp[i].mathType));
+    if (prec != CXR_PRECISION_FP32)
+        CUDNN_TRY(what, cudnnSetConvolutionMathType(p->fwd_conv, fp[i].mathType));
     CUDNN_TRY(what, cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->fwd_conv, p->y,
                                                             p->fwd_algo, &p->fwd_ws));
 
-    CUDNN_TRY(what, cudnnFindConvolutionBackwardDataAlgorithm(
-                        h, p->w, p->y, p->bwd_data_conv, p->x,
-                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &nd, dp));
+    CUDNN_TRY(what, cudnnFindConvolutionBackwardDataAlgorithm(h, p->w, p->y, p->bwd_data_conv, p->x,
+                                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                              &nd, dp));
     i = pick_algo(dp, nd, prec);
-    if (i == nd) CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic backward-data algorithm", what);
+    if (i == nd)
+        CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic backward-data algorithm", what);
     p->bwd_data_algo = dp[i].algo;
-    if (prec != CXR_PRECISION_FP32) CUDNN_TRY(what, cudnnSetConvolutionMathType(p->bwd_data_conv, dp[i].mathType));
-    CUDNN_TRY(what, cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->bwd_data_conv,
-                                                                 p->x, p->bwd_data_algo,
-                                                                 &p->bwd_data_ws));
+    if (prec != CXR_PRECISION_FP32)
+        CUDNN_TRY(what, cudnnSetConvolutionMathType(p->bwd_data_conv, dp[i].mathType));
+    CUDNN_TRY(what, cudnnGetConvolutionBackwardDataWorkspaceSize(
+                        h, p->w, p->y, p->bwd_data_conv, p->x, p->bwd_data_algo, &p->bwd_data_ws));
 
     CUDNN_TRY(what, cudnnFindConvolutionBackwardFilterAlgorithm(
                         h, p->x, p->y, p->bwd_filter_conv, p->w,
                         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &nw, wp));
     i = pick_algo(wp, nw, prec);
-    if (i == nw) CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic backward-filter algorithm", what);
+    if (i == nw)
+        CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic backward-filter algorithm", what);
     p->bwd_filter_algo = wp[i].algo;
-    if (prec != CXR_PRECISION_FP32) CUDNN_TRY(what, cudnnSetConvolutionMathType(p->bwd_filter_conv, wp[i].mathType));
-    CUDNN_TRY(what, cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                        h, p->x, p->y, p->bwd_filter_conv, p->w, p->bwd_filter_algo,
-                        &p->bwd_filter_ws));
+    if (prec != CXR_PRECISION_FP32)
+        CUDNN_TRY(what, cudnnSetConvolutionMathType(p->bwd_filter_conv, wp[i].mathType));
+    CUDNN_TRY(what,
+              cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                  h, p->x, p->y, p->bwd_filter_conv, p->w, p->bwd_filter_algo, &p->bwd_filter_ws));
     return CXR_OK;
 bail:
     plan_release(p);
@@ -160,8 +168,8 @@ static cxr_status plan_get(cxr_cuda_backend *b, cxr_conv_plan **out, int N, int 
 extern "C" cxr_status cxr_conv3x3_forward_cuda(void *ctx, float *out /* (N,K,H,W) */,
                                                const float *in /* (N,C,H,W) */,
                                                const float *w /* (K,C,3,3) */,
-                                               const float *b /* (K) */, int N, int C, int K,
-                                               int H, int W)
+                                               const float *b /* (K) */, int N, int C, int K, int H,
+                                               int W)
 {
     cxr_status st = CXR_OK;
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
@@ -216,8 +224,8 @@ extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,
                                                 float *dw /* (K,C,3,3) */, float *db /* (K) */,
                                                 const float *dout /* (N,K,H,W) */,
                                                 const float *in /* (N,C,H,W) */,
-                                                const float *w /* (K,C,3,3) */, int N, int C,
-                                                int K, int H, int W)
+                                                const float *w /* (K,C,3,3) */, int N, int C, int K,
+                                                int H, int W)
 {
     cxr_status st = CXR_OK;
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
@@ -235,7 +243,7 @@ extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,
     part = (double *)cxr_cuda_scratch(be, (size_t)K * N * sizeof(double));
     if (!part) return cxr_wrap_error(CXR_E_NOMEM, "%s (bias partial sums)", what);
     conv_bias_part<<<dim3((unsigned)K, (unsigned)N), 256, 0, be->cu->compute>>>(part, dout, N, K,
-                                                                               H * W);
+                                                                                H * W);
     CUDA_LAUNCH_CHECK(what);
     conv_bias_sum<<<(K + 255) / 256, 256, 0, be->cu->compute>>>(db, part, N, K);
     CUDA_LAUNCH_CHECK(what);

@@ -13,8 +13,8 @@
 #define CXR_CPU_MAX_THREADS 256
 
 typedef struct {
-    int n_threads;     /* OpenMP threads for the ops, and OpenBLAS threads for big GEMMs */
-    int blas_parallel; /* 1: convolutions one image at a time with multithreaded BLAS */
+    int n_threads;       /* OpenMP threads for the ops, and OpenBLAS threads for big GEMMs */
+    int blas_parallel;   /* 1: convolutions one image at a time with multithreaded BLAS */
     size_t strip_floats; /* conv column-strip target in floats (0: default 128 Ki; tests) */
     float *scratch[CXR_CPU_MAX_THREADS];
     size_t scratch_bytes[CXR_CPU_MAX_THREADS];
@@ -27,8 +27,7 @@ typedef struct {
  * receives x > 0 ? x : alpha x of the sums. Only when cxr_gemm_wcol_available() (AVX2+FMA). */
 int cxr_gemm_wcol_available(void);
 void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
-                   const int *offs, int M, int N, int Kd, const float *bias, float alpha,
-                   int relu);
+                   const int *offs, int M, int N, int Kd, const float *bias, float alpha, int relu);
 
 /* gemm_avx2.c: the weight gradient of H rows of an image read in place: dw (M,Kd) += for
  * every output pixel (y,x), g[m*hw + y*W+x] * pad[offs[j] + y*(W+2) + x], with g the output
@@ -41,7 +40,8 @@ void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, const i
 /* c ? a : b through bit masks: GCC (with its default -ftrapping-math) will not if-convert a
  * float compare-and-select, leaving a scalar loop whose branch random signs mispredict half
  * the time; this form vectorises to cmpps/and/or. NaN propagates (no max/min tricks). */
-static inline float cxr_select_f(int c, float a, float b) {
+static inline float cxr_select_f(int c, float a, float b)
+{
     uint32_t ua, ub, m = (uint32_t) - (int32_t)c;
     memcpy(&ua, &a, 4);
     memcpy(&ub, &b, 4);
@@ -54,8 +54,8 @@ static inline float cxr_select_f(int c, float a, float b) {
  * floats each). Same compare order as the definition (window index 0..3, a later element wins
  * only when strictly greater, so ties go to the lowest and NaN never wins), hence the same
  * bits whether the SSE or the scalar path runs. */
-static inline void cxr_pool_row(float *y, uint8_t *ix, const float *r0, const float *r1,
-                                int Wo) {
+static inline void cxr_pool_row(float *y, uint8_t *ix, const float *r0, const float *r1, int Wo)
+{
     int j = 0;
 #ifdef __SSE4_1__
     const __m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2), three = _mm_set1_epi32(3);

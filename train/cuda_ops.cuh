@@ -24,10 +24,10 @@ typedef struct {
 } cxr_conv_plan;
 
 typedef struct {
-    cxr_cuda_ctx *cu;            /* owned */
+    cxr_cuda_ctx *cu; /* owned */
     cxr_conv_plan plans[CXR_CONV_PLANS];
     int next_evict;
-    void *scratch;               /* op scratch (bf16 operand copies, loss terms), grown */
+    void *scratch; /* op scratch (bf16 operand copies, loss terms), grown */
     size_t scratch_bytes;
 } cxr_cuda_backend;
 
@@ -41,21 +41,20 @@ void cxr_conv_plans_destroy(cxr_cuda_backend *b);
 
 cxr_status cxr_conv3x3_forward_cuda(void *ctx, float *out, const float *in, const float *w,
                                     const float *b, int N, int C, int K, int H, int W);
-cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din, float *dw, float *db,
-                                     const float *dout, const float *in, const float *w, int N,
-                                     int C, int K, int H, int W);
+cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din, float *dw, float *db, const float *dout,
+                                     const float *in, const float *w, int N, int C, int K, int H,
+                                     int W);
 cxr_status cxr_maxpool2_forward_cuda(void *ctx, float *out, uint8_t *idx, const float *in, int N,
                                      int C, int H, int W);
-cxr_status cxr_maxpool2_backward_cuda(void *ctx, float *din, const float *dout,
-                                      const uint8_t *idx, int N, int C, int H, int W);
+cxr_status cxr_maxpool2_backward_cuda(void *ctx, float *din, const float *dout, const uint8_t *idx,
+                                      int N, int C, int H, int W);
 cxr_status cxr_dense_forward_cuda(void *ctx, float *out, const float *in, const float *w,
                                   const float *b, int N, int IN, int OUT);
 cxr_status cxr_dense_backward_cuda(void *ctx, float *din, float *dw, float *db, const float *dout,
                                    const float *in, const float *w, int N, int IN, int OUT);
 cxr_status cxr_leaky_relu_forward_cuda(void *ctx, float *out, const float *in, float alpha,
                                        size_t n);
-cxr_status cxr_leaky_relu_backward_cuda(void *ctx, float *d, const float *y, float alpha,
-                                        size_t n);
+cxr_status cxr_leaky_relu_backward_cuda(void *ctx, float *d, const float *y, float alpha, size_t n);
 cxr_status cxr_dropout_apply_cuda(void *ctx, float *x, uint64_t key, float keep_prob, size_t n);
 cxr_status cxr_softmax_forward_cuda(void *ctx, float *probs, const float *logits, int N, int C);
 cxr_status cxr_softmax_xent_cuda(void *ctx, float *loss, float *dlogits, float *probs,

@@ -30,13 +30,13 @@
 extern "C" {
 #endif
 
-#define CXR_CHECKPOINT_FORMAT "cxr-checkpoint"
+#define CXR_CHECKPOINT_FORMAT  "cxr-checkpoint"
 #define CXR_CHECKPOINT_VERSION 1
 
 typedef struct {
-    cxr_model_config model;   /* n_classes, image_size, channels, dense, alpha, keep_prob, seed */
+    cxr_model_config model; /* n_classes, image_size, channels, dense, alpha, keep_prob, seed */
     cxr_adam_params adam;
-    int epochs;               /* planned epochs of the run */
+    int epochs; /* planned epochs of the run */
     int batch;
     int threads;              /* informational */
     int epoch;                /* completed epochs */
@@ -45,8 +45,8 @@ typedef struct {
     double threshold;         /* binary decision threshold on p[1] */
     cxr_preprocess_params pp; /* the store's preprocessing */
     int n_classes;
-    char **class_names;       /* [n_classes], owned (cxr_checkpoint_meta_free) */
-    char store[1024];         /* the store trained on (informational) */
+    char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */
+    char store[1024];   /* the store trained on (informational) */
     char tool_version[64];
 } cxr_checkpoint_meta;
 

@@ -41,13 +41,13 @@ int cxr_metrics_classes(const cxr_metrics *m);
 typedef struct {
     int k;
     int64_t n;
-    double threshold;       /* the binary threshold used (0.5 unless given) */
+    double threshold; /* the binary threshold used (0.5 unless given) */
     double accuracy;
-    int64_t *confusion;     /* [k*k], row = true, col = predicted */
-    double *precision;      /* [k] per class */
-    double *recall;         /* [k] */
-    double *f1;             /* [k] */
-    double *auc_ovr;        /* [k] one-vs-rest AUC of p[c] (NAN if undefined) */
+    int64_t *confusion; /* [k*k], row = true, col = predicted */
+    double *precision;  /* [k] per class */
+    double *recall;     /* [k] */
+    double *f1;         /* [k] */
+    double *auc_ovr;    /* [k] one-vs-rest AUC of p[c] (NAN if undefined) */
     double macro_precision, macro_recall, macro_f1, macro_auc;
     double balanced_accuracy; /* mean per-class recall */
     /* binary (k == 2), positive class 1; for k > 2 these hold the macro averages

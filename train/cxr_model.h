@@ -29,18 +29,18 @@
 extern "C" {
 #endif
 
-#define CXR_MODEL_FORMAT "cxr-model"
+#define CXR_MODEL_FORMAT  "cxr-model"
 #define CXR_MODEL_VERSION 1
 
 typedef struct {
-    int n_classes;       /* C, from the store (>= 2) */
-    int image_size;      /* S (default 256); must be a multiple of 8 (three 2x2 pools) */
-    int channels[4];     /* conv1..conv4 output channels (default 16,32,64,128) */
-    int dense[2];        /* dense1, dense2 widths (default 512,1024) */
-    float alpha;         /* leaky ReLU slope for x < 0 (default 0.5) */
-    float keep_prob;     /* dropout keep probability while training (default 0.75; 1 = off) */
-    int batch_capacity;  /* largest n passed to forward (default 64); sizes the activations */
-    uint64_t seed;       /* parameter init and dropout masks (default 1) */
+    int n_classes;      /* C, from the store (>= 2) */
+    int image_size;     /* S (default 256); must be a multiple of 8 (three 2x2 pools) */
+    int channels[4];    /* conv1..conv4 output channels (default 16,32,64,128) */
+    int dense[2];       /* dense1, dense2 widths (default 512,1024) */
+    float alpha;        /* leaky ReLU slope for x < 0 (default 0.5) */
+    float keep_prob;    /* dropout keep probability while training (default 0.75; 1 = off) */
+    int batch_capacity; /* largest n passed to forward (default 64); sizes the activations */
+    uint64_t seed;      /* parameter init and dropout masks (default 1) */
 } cxr_model_config;
 
 /* The study's defaults for n_classes classes. */
@@ -49,10 +49,10 @@ void cxr_model_config_defaults(cxr_model_config *c, int n_classes);
 cxr_status cxr_model_config_check(const cxr_model_config *c);
 
 typedef struct {
-    float lr;     /* default 0.01 (the study's; see specs/model.md on divergence) */
-    float beta1;  /* 0.9 */
-    float beta2;  /* 0.999 */
-    float eps;    /* 1e-8 */
+    float lr;    /* default 0.01 (the study's; see specs/model.md on divergence) */
+    float beta1; /* 0.9 */
+    float beta2; /* 0.999 */
+    float eps;   /* 1e-8 */
 } cxr_adam_params;
 void cxr_adam_defaults(cxr_adam_params *p);
 
@@ -60,11 +60,11 @@ void cxr_adam_defaults(cxr_adam_params *p);
  * dense2.b out.w out.b. Conv w (K,C,3,3), dense w (OUT,IN). */
 #define CXR_MODEL_N_TENSORS 14
 typedef struct {
-    const char *name;   /* e.g. "conv1.w" (a checkpoint's dataset name) */
-    int ndim;           /* 1, 2 or 4 */
+    const char *name; /* e.g. "conv1.w" (a checkpoint's dataset name) */
+    int ndim;         /* 1, 2 or 4 */
     int shape[4];
-    size_t offset;      /* in floats from the start of the block */
-    size_t count;       /* elements */
+    size_t offset; /* in floats from the start of the block */
+    size_t count;  /* elements */
 } cxr_tensor_info;
 
 /* The four equally laid-out blocks (one contiguous allocation each, backend memory). */
@@ -95,7 +95,7 @@ cxr_status cxr_model_set_threads(cxr_model *m, int n_threads);
 size_t cxr_model_activation_bytes(const cxr_model *m);
 
 /* ---- parameters and optimizer state ---- */
-size_t cxr_model_n_params(const cxr_model *m);           /* floats per block */
+size_t cxr_model_n_params(const cxr_model *m);                      /* floats per block */
 const cxr_tensor_info *cxr_model_tensor(const cxr_model *m, int i); /* i < N_TENSORS, else NULL */
 /* Backend pointer to a block (device memory on a GPU backend). Owned by the model. */
 float *cxr_model_block(cxr_model *m, cxr_block which);
@@ -118,8 +118,8 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training);
  * (sum_i w[y_i] CE_i / sum_i w[y_i]) into *loss (may be NULL) and the gradients of it.
  * labels: host (n) in [0,C) (CXR_E_MISMATCH naming the first bad one otherwise);
  * class_weights: host (C) >= 0 with a positive sum over the batch, or NULL for all 1. */
-cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
-                                   const float *class_weights, int n, float *loss);
+cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const float *class_weights,
+                                   int n, float *loss);
 /* One Adam step over the whole parameter block; increments the step count t first. */
 cxr_status cxr_model_step(cxr_model *m, const cxr_adam_params *p);
 /* The loss of the last cxr_model_loss_backward into host *loss: lets a caller pass loss = NULL

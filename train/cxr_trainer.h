@@ -34,9 +34,9 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cha
 
 /* ---------------------------------------------------------------- evaluation */
 typedef struct {
-    double loss;      /* class-weighted cross-entropy (store class weights), as in training */
-    double seconds;   /* wall time */
-    double wait_s;    /* time spent waiting for the loader */
+    double loss;    /* class-weighted cross-entropy (store class weights), as in training */
+    double seconds; /* wall time */
+    double wait_s;  /* time spent waiting for the loader */
 } cxr_eval_result;
 
 /* Evaluate model on a split (sequential order, no dropout). Samples are added to `metrics`
@@ -59,48 +59,48 @@ cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *spl
 
 /* ---------------------------------------------------------------- training */
 typedef struct {
-    int epoch;             /* 1-based */
+    int epoch; /* 1-based */
     int epochs;
-    int64_t step, steps;   /* batch within the epoch (1-based), batches per epoch */
-    int64_t images;        /* training images done this epoch */
-    double loss, acc;      /* running means over the epoch so far */
+    int64_t step, steps; /* batch within the epoch (1-based), batches per epoch */
+    int64_t images;      /* training images done this epoch */
+    double loss, acc;    /* running means over the epoch so far */
     double images_per_s;
-    double elapsed_s;      /* since the epoch started */
+    double elapsed_s; /* since the epoch started */
 } cxr_train_progress;
 
 typedef struct {
-    int epoch, epochs;     /* 1-based epoch just finished */
+    int epoch, epochs; /* 1-based epoch just finished */
     double train_loss, train_acc;
     double eval_loss, eval_acc;
     double auc, f1;
     double epoch_s, eval_s, images_per_s, data_wait_s, data_wait_frac;
-    int64_t steps;         /* optimizer steps of this epoch */
+    int64_t steps; /* optimizer steps of this epoch */
 } cxr_epoch_summary;
 
 typedef struct {
-    const char *store_path;       /* required */
-    const char *device_desc;      /* for the log ("cpu", "cuda:0 ...") */
-    int epochs;                   /* total epochs of the run (default 26) */
-    int batch;                    /* default 64 */
-    float lr;                     /* default: cxr_adam_defaults */
-    uint64_t seed;                /* default 1 */
-    int threads;                  /* loader decode threads and CPU op threads (default 2) */
-    int prefetch;                 /* default 1 */
-    int64_t max_steps;            /* > 0: at most this many steps per epoch (quick tests) */
-    const char *log_path;         /* JSON Lines log (NULL: none) */
-    const char *checkpoint_path;  /* written at the end of every epoch (NULL: none) */
-    const char *resume_path;      /* continue from this checkpoint (NULL: fresh start) */
-    const char *monitor_log;      /* samples file (NULL: none); the monitor always runs
+    const char *store_path;      /* required */
+    const char *device_desc;     /* for the log ("cpu", "cuda:0 ...") */
+    int epochs;                  /* total epochs of the run (default 26) */
+    int batch;                   /* default 64 */
+    float lr;                    /* default: cxr_adam_defaults */
+    uint64_t seed;               /* default 1 */
+    int threads;                 /* loader decode threads and CPU op threads (default 2) */
+    int prefetch;                /* default 1 */
+    int64_t max_steps;           /* > 0: at most this many steps per epoch (quick tests) */
+    const char *log_path;        /* JSON Lines log (NULL: none) */
+    const char *checkpoint_path; /* written at the end of every epoch (NULL: none) */
+    const char *resume_path;     /* continue from this checkpoint (NULL: fresh start) */
+    const char *monitor_log;     /* samples file (NULL: none); the monitor always runs
                                      when monitor != 0 */
-    int monitor;                  /* 1: sample CPU/RSS (and GPU) and log per-epoch summaries */
-    int monitor_gpu;              /* NVML device index to watch, -1 none */
-    const char *precision;        /* "fp32" (default, NULL), "tf32", "bf16": CUDA backend only */
-    int resident;                 /* GPU loader: -1 auto (default), 0 streamed, 1 the whole
+    int monitor;                 /* 1: sample CPU/RSS (and GPU) and log per-epoch summaries */
+    int monitor_gpu;             /* NVML device index to watch, -1 none */
+    const char *precision;       /* "fp32" (default, NULL), "tf32", "bf16": CUDA backend only */
+    int resident;                /* GPU loader: -1 auto (default), 0 streamed, 1 the whole
                                      split in device memory (cxr_resident_mode, cxr_cuda.h) */
-    const char *tool_version;     /* e.g. "cxr-train 0.1.0" */
+    const char *tool_version;    /* e.g. "cxr-train 0.1.0" */
     volatile sig_atomic_t *interrupted; /* set by SIGINT: stop after the current step */
-    int lr_set, seed_set, batch_set; /* 1 if given explicitly (a resume must agree) */
-    int epochs_set;               /* 0: a resume takes the checkpoint's planned epochs */
+    int lr_set, seed_set, batch_set;    /* 1 if given explicitly (a resume must agree) */
+    int epochs_set;                     /* 0: a resume takes the checkpoint's planned epochs */
     /* callbacks (may be NULL); `user` is passed back */
     void (*on_progress)(void *user, const cxr_train_progress *p);
     void (*on_epoch)(void *user, const cxr_epoch_summary *s);

@@ -7,20 +7,22 @@
 #include "ops.h"
 
 cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const float *in /* (N,IN) */,
-                                 const float *w /* (OUT,IN) */, const float *b /* (OUT) */,
-                                 int N, int IN, int OUT) {
+                                 const float *w /* (OUT,IN) */, const float *b /* (OUT) */, int N,
+                                 int IN, int OUT)
+{
     (void)ctx;
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OUT; o++) out[(size_t)n * OUT + o] = b[o];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, in, IN, w, IN, 1.0f,
-                out, OUT);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, in, IN, w, IN, 1.0f, out,
+                OUT);
     return CXR_OK;
 }
 
 cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
                                   float *dw /* (OUT,IN) */, float *db /* (OUT) */,
                                   const float *dout /* (N,OUT) */, const float *in /* (N,IN) */,
-                                  const float *w /* (OUT,IN) */, int N, int IN, int OUT) {
+                                  const float *w /* (OUT,IN) */, int N, int IN, int OUT)
+{
     (void)ctx;
     /* db (OUT) += column sums of dout, images in order */
     for (int n = 0; n < N; n++)

@@ -84,8 +84,8 @@ extern "C" cxr_status cxr_dense_forward_cuda(void *ctx, float *out /* (N,OUT) */
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
     fill_bias<<<cxr_grid_for((size_t)N * OUT), 256, 0, be->cu->compute>>>(out, b, N, OUT);
     CUDA_LAUNCH_CHECK("dense_forward (bias)");
-    CXR_TRY(gemm(be, CUBLAS_OP_T, CUBLAS_OP_N, OUT, N, IN, w, IN, in, IN, out, OUT,
-                 "dense_forward"));
+    CXR_TRY(
+        gemm(be, CUBLAS_OP_T, CUBLAS_OP_N, OUT, N, IN, w, IN, in, IN, out, OUT, "dense_forward"));
 bail:
     return st;
 }
@@ -94,8 +94,7 @@ extern "C" cxr_status cxr_dense_backward_cuda(void *ctx, float *din /* (N,IN) or
                                               float *dw /* (OUT,IN) */, float *db /* (OUT) */,
                                               const float *dout /* (N,OUT) */,
                                               const float *in /* (N,IN) */,
-                                              const float *w /* (OUT,IN) */, int N, int IN,
-                                              int OUT)
+                                              const float *w /* (OUT,IN) */, int N, int IN, int OUT)
 {
     cxr_status st = CXR_OK;
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;

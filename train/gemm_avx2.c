@@ -27,7 +27,8 @@
 #define TGT __attribute__((target("avx2,fma")))
 #define INL __attribute__((always_inline)) inline
 
-int cxr_gemm_wcol_available(void) {
+int cxr_gemm_wcol_available(void)
+{
     static int ok = -1;
     if (ok < 0) {
         __builtin_cpu_init();
@@ -46,15 +47,16 @@ typedef struct {
 /* C[0..MR)[0..16) (+)= A[0..MR)[0..Kd) @ B[0..Kd)[0..16); masked: only the lanes in m0/m1. */
 static TGT INL void tile(const int MR, const int masked, float *C, size_t ldc, const float *A,
                          size_t lda, const float *B, const int *offs, int Kd, __m256i m0,
-                         __m256i m1, const float *bias, const ep_t *ep) {
+                         __m256i m1, const float *bias, const ep_t *ep)
+{
     __m256 c0[4], c1[4];
     for (int i = 0; i < MR; i++) {
         if (bias) {
             c0[i] = c1[i] = _mm256_broadcast_ss(bias + i);
         } else {
             c0[i] = masked ? _mm256_maskload_ps(C + i * ldc, m0) : _mm256_loadu_ps(C + i * ldc);
-            c1[i] = masked ? _mm256_maskload_ps(C + i * ldc + 8, m1)
-                           : _mm256_loadu_ps(C + i * ldc + 8);
+            c1[i] =
+                masked ? _mm256_maskload_ps(C + i * ldc + 8, m1) : _mm256_loadu_ps(C + i * ldc + 8);
         }
     }
     for (int j = 0; j < Kd; j++) {
@@ -93,22 +95,35 @@ static TGT INL void tile(const int MR, const int masked, float *C, size_t ldc, c
 #define KC 192 /* 144..600 measured alike */
 
 static TGT INL void panel(float *C, size_t ldc, const float *A, size_t lda, const float *B,
-                          const int *offs, int M, int Kd, const int masked, __m256i m0,
-                          __m256i m1, const ep_t *ep) {
+                          const int *offs, int M, int Kd, const int masked, __m256i m0, __m256i m1,
+                          const ep_t *ep)
+{
     const float *bs = ep->bias;
     int m = 0;
-    for (; m + 4 <= M; m += 4) tile(4, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL, ep);
+    for (; m + 4 <= M; m += 4)
+        tile(4, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL,
+             ep);
     switch (M - m) {
-    case 3: tile(3, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL, ep); break;
-    case 2: tile(2, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL, ep); break;
-    case 1: tile(1, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL, ep); break;
+    case 3:
+        tile(3, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL,
+             ep);
+        break;
+    case 2:
+        tile(2, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL,
+             ep);
+        break;
+    case 1:
+        tile(1, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL,
+             ep);
+        break;
     default: break;
     }
 }
 
 TGT void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
                        const int *offs, int M, int N, int Kd, const float *bias, float alpha,
-                       int relu) {
+                       int relu)
+{
     const __m256i all = _mm256_set1_epi32(-1);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const int r = N % 16;
@@ -118,7 +133,7 @@ TGT void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const f
         const int kc = Kd - k0 < KC ? Kd - k0 : KC;
         const float *Ak = A + k0;
         const int *ok = offs + k0;
-        const ep_t ep = {k0 == 0 ? bias : NULL, relu && k0 + kc == Kd, alpha};
+        const ep_t ep = { k0 == 0 ? bias : NULL, relu && k0 + kc == Kd, alpha };
         int p = 0;
         for (; p + 16 <= N; p += 16) panel(C + p, ldc, Ak, lda, B + p, ok, M, kc, 0, all, all, &ep);
         if (p < N) panel(C + p, ldc, Ak, lda, B + p, ok, M, kc, 1, m0, m1, &ep);
@@ -128,7 +143,8 @@ TGT void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const f
 /* ---- weight gradient: dW (M,Kd) += sum over pixels of g[m][pixel] * column j of pixel */
 
 /* sum of the 8 lanes, in a fixed order */
-static TGT INL float hsum8(__m256 v) {
+static TGT INL float hsum8(__m256 v)
+{
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
@@ -139,7 +155,8 @@ static TGT INL float hsum8(__m256 v) {
  * of 8 pixel lanes, reduced once per band. */
 static TGT INL void dw_block(const int MR, const int NR, float *dw, size_t ldw, const float *g,
                              size_t hw, const float *pad, const int *offs, int W, int y0, int y1,
-                             __m256i tail) {
+                             __m256i tail)
+{
     __m256 acc[4][3];
     for (int i = 0; i < MR; i++)
         for (int q = 0; q < NR; q++) acc[i][q] = _mm256_setzero_ps();
@@ -171,17 +188,19 @@ static TGT INL void dw_block(const int MR, const int NR, float *dw, size_t ldw, 
 
 static TGT INL void dw_rows(const int MR, float *dw, size_t ldw, const float *g, size_t hw,
                             const float *pad, const int *offs, int Kd, int W, int y0, int y1,
-                            __m256i tail) {
+                            __m256i tail)
+{
     int j = 0;
     for (; j + 3 <= Kd; j += 3) dw_block(MR, 3, dw + j, ldw, g, hw, pad, offs + j, W, y0, y1, tail);
     if (Kd - j == 2) dw_block(MR, 2, dw + j, ldw, g, hw, pad, offs + j, W, y0, y1, tail);
     if (Kd - j == 1) dw_block(MR, 1, dw + j, ldw, g, hw, pad, offs + j, W, y0, y1, tail);
 }
 
-TGT void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, const int *offs,
-                     int M, int Kd, int H, int W) {
-    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(W & 7),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+TGT void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, const int *offs, int M,
+                     int Kd, int H, int W)
+{
+    const __m256i tail =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(W & 7), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     /* bands of about 1024 pixels: long enough to amortise the reductions, short enough that a
      * band of the gradient planes and of the padded input stay in L1/L2 across the blocks */
     int band = 1024 / (W > 0 ? W : 1);
@@ -192,9 +211,15 @@ TGT void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, con
         for (; m + 4 <= M; m += 4)
             dw_rows(4, dw + m * (size_t)Kd, Kd, g + m * hw, hw, pad, offs, Kd, W, y0, y1, tail);
         switch (M - m) {
-        case 3: dw_rows(3, dw + m * (size_t)Kd, Kd, g + m * hw, hw, pad, offs, Kd, W, y0, y1, tail); break;
-        case 2: dw_rows(2, dw + m * (size_t)Kd, Kd, g + m * hw, hw, pad, offs, Kd, W, y0, y1, tail); break;
-        case 1: dw_rows(1, dw + m * (size_t)Kd, Kd, g + m * hw, hw, pad, offs, Kd, W, y0, y1, tail); break;
+        case 3:
+            dw_rows(3, dw + m * (size_t)Kd, Kd, g + m * hw, hw, pad, offs, Kd, W, y0, y1, tail);
+            break;
+        case 2:
+            dw_rows(2, dw + m * (size_t)Kd, Kd, g + m * hw, hw, pad, offs, Kd, W, y0, y1, tail);
+            break;
+        case 1:
+            dw_rows(1, dw + m * (size_t)Kd, Kd, g + m * hw, hw, pad, offs, Kd, W, y0, y1, tail);
+            break;
         default: break;
         }
     }
@@ -203,13 +228,14 @@ TGT void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, con
 #else /* not x86-64 GCC/Clang: callers fall back to sgemm */
 int cxr_gemm_wcol_available(void) { return 0; }
 void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
-                   const int *offs, int M, int N, int Kd, const float *bias, float alpha,
-                   int relu) {
+                   const int *offs, int M, int N, int Kd, const float *bias, float alpha, int relu)
+{
     (void)C, (void)ldc, (void)A, (void)lda, (void)B, (void)offs, (void)M, (void)N, (void)Kd;
     (void)bias, (void)alpha, (void)relu;
 }
 void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, const int *offs, int M,
-                 int Kd, int H, int W) {
+                 int Kd, int H, int W)
+{
     (void)dw, (void)g, (void)hw, (void)pad, (void)offs, (void)M, (void)Kd, (void)H, (void)W;
 }
 #endif

@@ -4,7 +4,8 @@
 
 #include "ops.h"
 
-static void softmax_row(float *p /* (C) */, const float *z /* (C) */, int C) {
+static void softmax_row(float *p /* (C) */, const float *z /* (C) */, int C)
+{
     float mx = z[0];
     for (int c = 1; c < C; c++)
         if (z[c] > mx) mx = z[c];
@@ -18,7 +19,8 @@ static void softmax_row(float *p /* (C) */, const float *z /* (C) */, int C) {
 }
 
 cxr_status cxr_softmax_forward_cpu(void *ctx, float *probs /* (N,C) */,
-                                   const float *logits /* (N,C) */, int N, int C) {
+                                   const float *logits /* (N,C) */, int N, int C)
+{
     (void)ctx;
     for (int n = 0; n < N; n++) softmax_row(probs + (size_t)n * C, logits + (size_t)n * C, C);
     return CXR_OK;
@@ -27,7 +29,8 @@ cxr_status cxr_softmax_forward_cpu(void *ctx, float *probs /* (N,C) */,
 cxr_status cxr_softmax_xent_cpu(void *ctx, float *loss /* (1) */, float *dlogits /* (N,C) */,
                                 float *probs /* (N,C) */, const float *logits /* (N,C) */,
                                 const int32_t *labels /* (N) */,
-                                const float *class_weights /* (C) or NULL */, int N, int C) {
+                                const float *class_weights /* (C) or NULL */, int N, int C)
+{
     (void)ctx;
     double wsum = 0.0, lsum = 0.0;
     for (int n = 0; n < N; n++) {

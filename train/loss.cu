@@ -38,8 +38,10 @@ __global__ void xent_kernel(float *loss, float *dlogits, float *probs, const flo
         int b = 0;
         for (int n = 0; n < N; n++) {
             const int y = labels[n];
-            if (y < 0 || y >= C) b = 1;
-            else ws += cw ? (double)cw[y] : 1.0;
+            if (y < 0 || y >= C)
+                b = 1;
+            else
+                ws += cw ? (double)cw[y] : 1.0;
         }
         wsum = ws;
         bad = b || !(ws > 0.0);
@@ -96,8 +98,8 @@ extern "C" cxr_status cxr_softmax_xent_cuda(void *ctx, float *loss /* (1) */,
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
     double *terms = (double *)cxr_cuda_scratch(be, (size_t)N * sizeof(double));
     if (!terms) return cxr_wrap_error(CXR_E_NOMEM, "softmax_xent (N=%d)", N);
-    xent_kernel<<<1, 256, 0, be->cu->compute>>>(loss, dlogits, probs, logits, labels,
-                                                class_weights, N, C, terms);
+    xent_kernel<<<1, 256, 0, be->cu->compute>>>(loss, dlogits, probs, logits, labels, class_weights,
+                                                N, C, terms);
     CUDA_LAUNCH_CHECK("softmax_xent");
 bail:
     return st;

@@ -42,8 +42,9 @@ cxr_status cxr_metrics_add(cxr_metrics *m, const float *probs, const int32_t *la
 {
     for (int i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= m->k)
-            return cxr_set_error(CXR_E_MISMATCH, "metrics: label %d of sample %lld out of range [0,%d)",
-                                 labels[i], (long long)(m->n + i), m->k);
+            return cxr_set_error(CXR_E_MISMATCH,
+                                 "metrics: label %d of sample %lld out of range [0,%d)", labels[i],
+                                 (long long)(m->n + i), m->k);
     if (m->n + n > m->cap) {
         int64_t cap = m->cap ? m->cap : 256;
         while (cap < m->n + n) cap *= 2;
@@ -84,16 +85,18 @@ static scored *sorted_scores(const float *scores, size_t stride, const uint8_t *
         double s = scores[(size_t)i * stride];
         v[i].s = isnan(s) ? -INFINITY : s;
         v[i].pos = pos ? pos[i] != 0 : labels[i] == cls;
-        if (v[i].pos) (*P)++;
-        else (*N)++;
+        if (v[i].pos)
+            (*P)++;
+        else
+            (*N)++;
     }
     qsort(v, (size_t)n, sizeof *v, by_score_desc);
     return v;
 }
 
 /* AUC over a sorted array; optionally the ROC points (n_groups + 1 of them). */
-static double auc_sorted(const scored *v, int64_t n, int64_t P, int64_t N, double *fpr,
-                         double *tpr, int64_t *n_pts)
+static double auc_sorted(const scored *v, int64_t n, int64_t P, int64_t N, double *fpr, double *tpr,
+                         int64_t *n_pts)
 {
     double area = 0; /* in units of (positive, negative) pairs */
     int64_t tp = 0, fp = 0, pts = 0;
@@ -105,8 +108,10 @@ static double auc_sorted(const scored *v, int64_t n, int64_t P, int64_t N, doubl
     for (int64_t i = 0; i < n;) {
         int64_t j = i, gp = 0, gn = 0;
         while (j < n && v[j].s == v[i].s) {
-            if (v[j].pos) gp++;
-            else gn++;
+            if (v[j].pos)
+                gp++;
+            else
+                gn++;
             j++;
         }
         /* negatives of this group rank below the positives seen before and tie (1/2) with
@@ -248,14 +253,17 @@ nomem:
 
 cxr_status cxr_metrics_best_threshold(const cxr_metrics *m, double *threshold, double *bal_acc)
 {
-    if (m->k != 2) return cxr_set_error(CXR_E_ARG, "best threshold: binary only (have %d classes)", m->k);
+    if (m->k != 2)
+        return cxr_set_error(CXR_E_ARG, "best threshold: binary only (have %d classes)", m->k);
     int64_t P, N, n = m->n;
     scored *v = sorted_scores(m->probs + 1, 2, NULL, m->labels, 1, n, &P, &N);
     if (!v) return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
     if (P == 0 || N == 0) {
         free(v);
-        return cxr_set_error(CXR_E_ARG, "best threshold: need both classes (%lld positive, %lld "
-                             "negative samples)", (long long)P, (long long)N);
+        return cxr_set_error(CXR_E_ARG,
+                             "best threshold: need both classes (%lld positive, %lld "
+                             "negative samples)",
+                             (long long)P, (long long)N);
     }
     /* start from "nothing positive": a threshold just above the highest score */
     double best_t = nextafter(v[0].s, INFINITY), best = 0.5;
@@ -263,8 +271,10 @@ cxr_status cxr_metrics_best_threshold(const cxr_metrics *m, double *threshold, d
     for (int64_t i = 0; i < n;) {
         int64_t j = i;
         while (j < n && v[j].s == v[i].s) {
-            if (v[j].pos) tp++;
-            else fp++;
+            if (v[j].pos)
+                tp++;
+            else
+                fp++;
             j++;
         }
         double b = 0.5 * ((double)tp / (double)P + 1.0 - (double)fp / (double)N);

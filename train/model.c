@@ -23,29 +23,30 @@ struct cxr_model {
     cxr_tensor_info tensors[CXR_MODEL_N_TENSORS];
     size_t n_params;
     float *block[4];
-    int64_t t;      /* Adam steps done */
-    uint64_t seed;  /* dropout seed */
+    int64_t t;     /* Adam steps done */
+    uint64_t seed; /* dropout seed */
     int last_n, last_training;
     size_t act_bytes;
     /* activations, (B = batch_capacity) */
-    float *x;                    /* (B,1,S,S) */
-    float *a1, *a2;              /* (B,c0,S,S), (B,c1,S,S) */
-    float *p2;                   /* (B,c1,S/2,S/2) */
-    float *a3, *p3;              /* (B,c2,S/2,S/2), (B,c2,S/4,S/4) */
-    float *a4, *p4;              /* (B,c3,S/4,S/4), (B,c3,S/8,S/8) */
-    uint8_t *i2, *i3, *i4;       /* pooling argmax, shapes of p2, p3, p4 */
-    float *h1, *h2;              /* (B,d0), (B,d1) */
+    float *x;                        /* (B,1,S,S) */
+    float *a1, *a2;                  /* (B,c0,S,S), (B,c1,S,S) */
+    float *p2;                       /* (B,c1,S/2,S/2) */
+    float *a3, *p3;                  /* (B,c2,S/2,S/2), (B,c2,S/4,S/4) */
+    float *a4, *p4;                  /* (B,c3,S/4,S/4), (B,c3,S/8,S/8) */
+    uint8_t *i2, *i3, *i4;           /* pooling argmax, shapes of p2, p3, p4 */
+    float *h1, *h2;                  /* (B,d0), (B,d1) */
     float *logits, *probs, *dlogits; /* (B,C) */
-    float *loss;                 /* (1) */
-    int32_t *labels;             /* (B) */
-    float *cw;                   /* (C) */
-    float *gA, *gB;              /* activation-gradient ping-pong buffers */
-    int fused;                   /* backend has conv3x3_lrelu_pool_forward and
+    float *loss;                     /* (1) */
+    int32_t *labels;                 /* (B) */
+    float *cw;                       /* (C) */
+    float *gA, *gB;                  /* activation-gradient ping-pong buffers */
+    int fused;                       /* backend has conv3x3_lrelu_pool_forward and
                                     maxpool2_lrelu_backward: a2, a3, a4 are never stored */
-    size_t gA_n, gB_n;           /* their sizes in floats */
+    size_t gA_n, gB_n;               /* their sizes in floats */
 };
 
-void cxr_model_config_defaults(cxr_model_config *c, int n_classes) {
+void cxr_model_config_defaults(cxr_model_config *c, int n_classes)
+{
     memset(c, 0, sizeof *c);
     c->n_classes = n_classes;
     c->image_size = 256;
@@ -61,11 +62,13 @@ void cxr_model_config_defaults(cxr_model_config *c, int n_classes) {
     c->seed = 1;
 }
 
-cxr_status cxr_model_config_check(const cxr_model_config *c) {
+cxr_status cxr_model_config_check(const cxr_model_config *c)
+{
     if (c->n_classes < 2 || c->n_classes > 4096)
         return cxr_set_error(CXR_E_ARG, "model config: n_classes %d not in [2,4096]", c->n_classes);
     if (c->image_size < 8 || c->image_size % 8 || c->image_size > 4096)
-        return cxr_set_error(CXR_E_ARG, "model config: image_size %d is not a multiple of 8 in [8,4096]",
+        return cxr_set_error(CXR_E_ARG,
+                             "model config: image_size %d is not a multiple of 8 in [8,4096]",
                              c->image_size);
     for (int i = 0; i < 4; i++)
         if (c->channels[i] < 1 || c->channels[i] > 4096)
@@ -82,7 +85,8 @@ cxr_status cxr_model_config_check(const cxr_model_config *c) {
     return CXR_OK;
 }
 
-void cxr_adam_defaults(cxr_adam_params *p) {
+void cxr_adam_defaults(cxr_adam_params *p)
+{
     p->lr = 0.01f;
     p->beta1 = 0.9f;
     p->beta2 = 0.999f;
@@ -90,10 +94,12 @@ void cxr_adam_defaults(cxr_adam_params *p) {
 }
 
 static const char *const tensor_names[CXR_MODEL_N_TENSORS] = {
-    "conv1.w", "conv1.b", "conv2.w", "conv2.b", "conv3.w", "conv3.b", "conv4.w",
-    "conv4.b", "dense1.w", "dense1.b", "dense2.w", "dense2.b", "out.w", "out.b"};
+    "conv1.w", "conv1.b",  "conv2.w",  "conv2.b",  "conv3.w",  "conv3.b", "conv4.w",
+    "conv4.b", "dense1.w", "dense1.b", "dense2.w", "dense2.b", "out.w",   "out.b"
+};
 
-static void layout_tensors(cxr_model *m) {
+static void layout_tensors(cxr_model *m)
+{
     const cxr_model_config *c = &m->cfg;
     const int S8 = c->image_size / 8;
     int cin = 1;
@@ -112,7 +118,7 @@ static void layout_tensors(cxr_model *m) {
         cin = c->channels[i];
     }
     int in = c->channels[3] * S8 * S8;
-    const int outs[3] = {c->dense[0], c->dense[1], c->n_classes};
+    const int outs[3] = { c->dense[0], c->dense[1], c->n_classes };
     for (int i = 0; i < 3; i++) {
         cxr_tensor_info *w = &m->tensors[k++], *b = &m->tensors[k++];
         w->ndim = 2;
@@ -136,13 +142,15 @@ static void layout_tensors(cxr_model *m) {
 /* pointer to tensor i of a block */
 static float *T(cxr_model *m, cxr_block b, int i) { return m->block[b] + m->tensors[i].offset; }
 
-static cxr_status balloc(cxr_model *m, void **p, size_t bytes) {
+static cxr_status balloc(cxr_model *m, void **p, size_t bytes)
+{
     cxr_status st = m->be->alloc(m->be->ctx, p, bytes);
     if (st == CXR_OK) m->act_bytes += bytes;
     return st;
 }
 
-cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_backend *be) {
+cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_backend *be)
+{
     cxr_status st = CXR_OK;
     *out = NULL;
     CXR_TRY(cxr_model_config_check(cfg));
@@ -166,17 +174,29 @@ cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_ba
     const size_t n_a4 = B * c[3] * (S / 4) * (S / 4), n_p4 = n_a4 / 4;
     const size_t n_h1 = B * (size_t)cfg->dense[0], n_h2 = B * (size_t)cfg->dense[1];
     const size_t n_cls = B * (size_t)cfg->n_classes;
-    struct { void **p; size_t bytes; } plan[] = {
-        {(void **)&m->x, B * S * S * 4},   {(void **)&m->a1, n_a1 * 4},
-        {(void **)&m->a2, n_a2 * 4},       {(void **)&m->p2, n_p2 * 4},
-        {(void **)&m->i2, n_p2},           {(void **)&m->a3, n_a3 * 4},
-        {(void **)&m->p3, n_p3 * 4},       {(void **)&m->i3, n_p3},
-        {(void **)&m->a4, n_a4 * 4},       {(void **)&m->p4, n_p4 * 4},
-        {(void **)&m->i4, n_p4},           {(void **)&m->h1, n_h1 * 4},
-        {(void **)&m->h2, n_h2 * 4},       {(void **)&m->logits, n_cls * 4},
-        {(void **)&m->probs, n_cls * 4},   {(void **)&m->dlogits, n_cls * 4},
-        {(void **)&m->loss, 4},            {(void **)&m->labels, B * 4},
-        {(void **)&m->cw, (size_t)cfg->n_classes * 4},
+    struct {
+        void **p;
+        size_t bytes;
+    } plan[] = {
+        { (void **)&m->x, B * S * S * 4 },
+        { (void **)&m->a1, n_a1 * 4 },
+        { (void **)&m->a2, n_a2 * 4 },
+        { (void **)&m->p2, n_p2 * 4 },
+        { (void **)&m->i2, n_p2 },
+        { (void **)&m->a3, n_a3 * 4 },
+        { (void **)&m->p3, n_p3 * 4 },
+        { (void **)&m->i3, n_p3 },
+        { (void **)&m->a4, n_a4 * 4 },
+        { (void **)&m->p4, n_p4 * 4 },
+        { (void **)&m->i4, n_p4 },
+        { (void **)&m->h1, n_h1 * 4 },
+        { (void **)&m->h2, n_h2 * 4 },
+        { (void **)&m->logits, n_cls * 4 },
+        { (void **)&m->probs, n_cls * 4 },
+        { (void **)&m->dlogits, n_cls * 4 },
+        { (void **)&m->loss, 4 },
+        { (void **)&m->labels, B * 4 },
+        { (void **)&m->cw, (size_t)cfg->n_classes * 4 },
     };
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
         /* the fused path pools straight from the conv tile: no full-size a2, a3, a4 */
@@ -188,7 +208,7 @@ cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_ba
     }
     /* ping-pong: gA holds dh2, dp4, dp3, dp2, da1; gB holds dh1, da4, da3, da2 */
     size_t ga = n_h2, gb = n_h1;
-    const size_t la[] = {n_p4, n_p3, n_p2, n_a1}, lb[] = {n_a4, n_a3, n_a2};
+    const size_t la[] = { n_p4, n_p3, n_p2, n_a1 }, lb[] = { n_a4, n_a3, n_a2 };
     for (int i = 0; i < 4; i++) ga = la[i] > ga ? la[i] : ga;
     for (int i = 0; i < 3; i++) gb = lb[i] > gb ? lb[i] : gb;
     m->gA_n = ga;
@@ -205,13 +225,14 @@ bail:
     return st;
 }
 
-void cxr_model_destroy(cxr_model *m) {
+void cxr_model_destroy(cxr_model *m)
+{
     if (!m) return;
     cxr_backend *be = m->be;
     for (int b = 0; b < 4; b++) be->free(be->ctx, m->block[b]);
-    void *bufs[] = {m->x,  m->a1,     m->a2,    m->p2,      m->i2,   m->a3, m->p3, m->i3,
-                    m->a4, m->p4,     m->i4,    m->h1,      m->h2,   m->logits, m->probs,
-                    m->dlogits, m->loss, m->labels, m->cw, m->gA, m->gB};
+    void *bufs[] = { m->x,     m->a1,      m->a2,   m->p2,     m->i2, m->a3, m->p3,
+                     m->i3,    m->a4,      m->p4,   m->i4,     m->h1, m->h2, m->logits,
+                     m->probs, m->dlogits, m->loss, m->labels, m->cw, m->gA, m->gB };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->free(be->ctx, bufs[i]);
     free(m);
 }
@@ -220,34 +241,43 @@ const cxr_model_config *cxr_model_get_config(const cxr_model *m) { return &m->cf
 cxr_backend *cxr_model_backend(const cxr_model *m) { return m->be; }
 size_t cxr_model_activation_bytes(const cxr_model *m) { return m->act_bytes; }
 size_t cxr_model_n_params(const cxr_model *m) { return m->n_params; }
-const cxr_tensor_info *cxr_model_tensor(const cxr_model *m, int i) {
+const cxr_tensor_info *cxr_model_tensor(const cxr_model *m, int i)
+{
     return i >= 0 && i < CXR_MODEL_N_TENSORS ? &m->tensors[i] : NULL;
 }
-float *cxr_model_block(cxr_model *m, cxr_block which) {
+float *cxr_model_block(cxr_model *m, cxr_block which)
+{
     return (unsigned)which < 4 ? m->block[which] : NULL;
 }
 int64_t cxr_model_get_step(const cxr_model *m) { return m->t; }
 void cxr_model_set_step(cxr_model *m, int64_t t) { m->t = t; }
 float *cxr_model_input(cxr_model *m) { return m->x; }
 
-cxr_status cxr_model_set_threads(cxr_model *m, int n_threads) {
+cxr_status cxr_model_set_threads(cxr_model *m, int n_threads)
+{
     return m->be->set_threads(m->be->ctx, n_threads);
 }
 
-cxr_status cxr_model_get_block(cxr_model *m, cxr_block which, float *host_dst) {
-    if ((unsigned)which >= 4) return cxr_set_error(CXR_E_ARG, "model get_block: bad block %d", which);
+cxr_status cxr_model_get_block(cxr_model *m, cxr_block which, float *host_dst)
+{
+    if ((unsigned)which >= 4)
+        return cxr_set_error(CXR_E_ARG, "model get_block: bad block %d", which);
     return m->be->download(m->be->ctx, host_dst, m->block[which], m->n_params * sizeof(float));
 }
 
-cxr_status cxr_model_set_block(cxr_model *m, cxr_block which, const float *host_src) {
-    if ((unsigned)which >= 4) return cxr_set_error(CXR_E_ARG, "model set_block: bad block %d", which);
+cxr_status cxr_model_set_block(cxr_model *m, cxr_block which, const float *host_src)
+{
+    if ((unsigned)which >= 4)
+        return cxr_set_error(CXR_E_ARG, "model set_block: bad block %d", which);
     return m->be->upload(m->be->ctx, m->block[which], host_src, m->n_params * sizeof(float));
 }
 
-cxr_status cxr_model_init_params(cxr_model *m, uint64_t seed) {
+cxr_status cxr_model_init_params(cxr_model *m, uint64_t seed)
+{
     cxr_status st = CXR_OK;
     float *h = calloc(m->n_params, sizeof(float));
-    if (!h) return cxr_set_error(CXR_E_NOMEM, "model init: out of memory (%zu floats)", m->n_params);
+    if (!h)
+        return cxr_set_error(CXR_E_NOMEM, "model init: out of memory (%zu floats)", m->n_params);
     const float a = m->cfg.alpha;
     const float gain_lrelu = sqrtf(2.0f / (1.0f + a * a));
     for (int i = 0; i < CXR_MODEL_N_TENSORS; i += 2) {
@@ -259,7 +289,8 @@ cxr_status cxr_model_init_params(cxr_model *m, uint64_t seed) {
         const float bound = gain * sqrtf(3.0f / (float)fan_in);
         const uint64_t key = cxr_rng_key(seed, CXR_RNG_INIT_STREAM, (uint64_t)i);
         float *dst = h + w->offset;
-        for (size_t j = 0; j < w->count; j++) dst[j] = (2.0f * cxr_rng_uniform(key, j) - 1.0f) * bound;
+        for (size_t j = 0; j < w->count; j++)
+            dst[j] = (2.0f * cxr_rng_uniform(key, j) - 1.0f) * bound;
     }
     CXR_TRY(cxr_model_set_block(m, CXR_BLOCK_PARAMS, h));
     for (int b = 1; b < 4; b++)
@@ -272,16 +303,17 @@ bail:
 }
 
 /* ------------------------------------------------------------------ forward / backward */
-#define OP(call)                                                       \
-    do {                                                               \
-        st = (call);                                                   \
-        if (st != CXR_OK) {                                            \
-            cxr_wrap_error(st, "model %s (%s)", where, #call);         \
-            goto bail;                                                 \
-        }                                                              \
+#define OP(call)                                               \
+    do {                                                       \
+        st = (call);                                           \
+        if (st != CXR_OK) {                                    \
+            cxr_wrap_error(st, "model %s (%s)", where, #call); \
+            goto bail;                                         \
+        }                                                      \
     } while (0)
 
-static uint64_t drop_key(const cxr_model *m, int layer) {
+static uint64_t drop_key(const cxr_model *m, int layer)
+{
     return cxr_rng_key(m->seed, (uint64_t)m->t, (uint64_t)layer);
 }
 
@@ -290,16 +322,16 @@ static uint64_t drop_key(const cxr_model *m, int layer) {
  * layer's dropout on pooled. The backend's fused slot when it has one (act, the full-size
  * activation, is then not written), else the three ops with act (n,K,H,H) in between. */
 static cxr_status conv_pool_fwd(cxr_model *m, float *pooled, uint8_t *idx, float *act,
-                                const float *in, int w, int n, int C, int K, int H,
-                                int drop_layer) {
+                                const float *in, int w, int n, int C, int K, int H, int drop_layer)
+{
     cxr_status st = CXR_OK;
     const char *where = "forward";
     cxr_backend *be = m->be;
     const float al = m->cfg.alpha;
     float *wt = T(m, CXR_BLOCK_PARAMS, w), *bias = T(m, CXR_BLOCK_PARAMS, w + 1);
     if (m->fused) {
-        OP(be->conv3x3_lrelu_pool_forward(be->ctx, NULL, pooled, idx, in, wt, bias, al, n, C, K,
-                                          H, H));
+        OP(be->conv3x3_lrelu_pool_forward(be->ctx, NULL, pooled, idx, in, wt, bias, al, n, C, K, H,
+                                          H));
     } else {
         OP(be->conv3x3_forward(be->ctx, act, in, wt, bias, n, C, K, H, H));
         OP(be->leaky_relu_forward(be->ctx, act, act, al, (size_t)n * K * H * H));
@@ -312,7 +344,8 @@ bail:
     return st;
 }
 
-cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training) {
+cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training)
+{
     cxr_status st = CXR_OK;
     const char *where = "forward";
     cxr_backend *be = m->be;
@@ -323,13 +356,14 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training) 
     const float al = c->alpha, kp = c->keep_prob;
     const int drop = training && kp < 1.0f;
     if (n < 1 || n > c->batch_capacity)
-        return cxr_set_error(CXR_E_ARG, "model forward: n = %d not in [1,%d]", n, c->batch_capacity);
+        return cxr_set_error(CXR_E_ARG, "model forward: n = %d not in [1,%d]", n,
+                             c->batch_capacity);
     if (x) OP(be->upload(ctx, m->x, x, (size_t)n * S * S * sizeof(float)));
     const size_t N = (size_t)n;
     /* conv1 + leaky ReLU (no pool), then conv2..conv4 each + leaky ReLU + pool + dropout */
     if (m->fused) {
-        OP(be->conv3x3_lrelu_pool_forward(ctx, m->a1, NULL, NULL, m->x, T(m, 0, 0), T(m, 0, 1),
-                                          al, n, 1, ch[0], S, S));
+        OP(be->conv3x3_lrelu_pool_forward(ctx, m->a1, NULL, NULL, m->x, T(m, 0, 0), T(m, 0, 1), al,
+                                          n, 1, ch[0], S, S));
     } else {
         OP(be->conv3x3_forward(ctx, m->a1, m->x, T(m, 0, 0), T(m, 0, 1), n, 1, ch[0], S, S));
         OP(be->leaky_relu_forward(ctx, m->a1, m->a1, al, N * ch[0] * S * S));
@@ -355,7 +389,8 @@ bail:
  * (n,C,H/2,H/2). The backend's fused slot when it has one (it overwrites din and needs only the
  * pooled output), else zero + pool backward + leaky ReLU backward on the stored activation. */
 static cxr_status pool_lrelu_back(cxr_model *m, float *din, const float *dout, const uint8_t *idx,
-                                  const float *pooled, const float *act, int n, int C, int H) {
+                                  const float *pooled, const float *act, int n, int C, int H)
+{
     cxr_status st = CXR_OK;
     const char *where = "backward";
     cxr_backend *be = m->be;
@@ -376,7 +411,8 @@ bail:
  * gradient dout (n,K,H,H): din zeroed then filled, dW and db added; then, when drop_layer is
  * not 0, the dropout mask of that layer (the one that produced `in`) applied to din. */
 static cxr_status conv_back_drop(cxr_model *m, float *din, int w, const float *dout,
-                                 const float *in, int n, int C, int K, int H, int drop_layer) {
+                                 const float *in, int n, int C, int K, int H, int drop_layer)
+{
     cxr_status st = CXR_OK;
     const char *where = "backward";
     cxr_backend *be = m->be;
@@ -390,8 +426,9 @@ bail:
     return st;
 }
 
-cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
-                                   const float *class_weights, int n, float *loss) {
+cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const float *class_weights,
+                                   int n, float *loss)
+{
     cxr_status st = CXR_OK;
     const char *where = "backward";
     cxr_backend *be = m->be;
@@ -407,11 +444,13 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels,
     double wsum = 0.0;
     for (int i = 0; i < n; i++) {
         if (labels[i] < 0 || labels[i] >= C)
-            return cxr_set_error(CXR_E_MISMATCH, "model backward: label %d of image %d not in [0,%d)",
-                                 labels[i], i, C);
+            return cxr_set_error(CXR_E_MISMATCH,
+                                 "model backward: label %d of image %d not in [0,%d)", labels[i], i,
+                                 C);
         const float w = class_weights ? class_weights[labels[i]] : 1.0f;
         if (!(w >= 0.0f))
-            return cxr_set_error(CXR_E_ARG, "model backward: class weight %g of class %d", w, labels[i]);
+            return cxr_set_error(CXR_E_ARG, "model backward: class weight %g of class %d", w,
+                                 labels[i]);
         wsum += w;
     }
     if (!(wsum > 0.0))
@@ -461,7 +500,8 @@ bail:
     return st;
 }
 
-cxr_status cxr_model_step(cxr_model *m, const cxr_adam_params *p) {
+cxr_status cxr_model_step(cxr_model *m, const cxr_adam_params *p)
+{
     cxr_status st = CXR_OK;
     const char *where = "adam step";
     m->t++;
@@ -472,7 +512,8 @@ bail:
     return st;
 }
 
-cxr_status cxr_model_last_loss(cxr_model *m, float *loss) {
+cxr_status cxr_model_last_loss(cxr_model *m, float *loss)
+{
     cxr_status st = CXR_OK;
     const char *where = "last loss";
     OP(m->be->download(m->be->ctx, loss, m->loss, sizeof(float)));
@@ -480,11 +521,13 @@ bail:
     return st;
 }
 
-cxr_status cxr_model_probs(cxr_model *m, float *probs, int n) {
+cxr_status cxr_model_probs(cxr_model *m, float *probs, int n)
+{
     cxr_status st = CXR_OK;
     const char *where = "probs";
     if (n < 1 || n > m->last_n)
-        return cxr_set_error(CXR_E_ARG, "model probs: n = %d but the last forward had %d", n, m->last_n);
+        return cxr_set_error(CXR_E_ARG, "model probs: n = %d but the last forward had %d", n,
+                             m->last_n);
     const int C = m->cfg.n_classes;
     OP(m->be->softmax_forward(m->be->ctx, m->probs, m->logits, n, C));
     OP(m->be->download(m->be->ctx, probs, m->probs, (size_t)n * C * sizeof(float)));
@@ -492,12 +535,15 @@ bail:
     return st;
 }
 
-cxr_status cxr_model_logits(cxr_model *m, float *logits, int n) {
+cxr_status cxr_model_logits(cxr_model *m, float *logits, int n)
+{
     cxr_status st = CXR_OK;
     const char *where = "logits";
     if (n < 1 || n > m->last_n)
-        return cxr_set_error(CXR_E_ARG, "model logits: n = %d but the last forward had %d", n, m->last_n);
-    OP(m->be->download(m->be->ctx, logits, m->logits, (size_t)n * m->cfg.n_classes * sizeof(float)));
+        return cxr_set_error(CXR_E_ARG, "model logits: n = %d but the last forward had %d", n,
+                             m->last_n);
+    OP(m->be->download(m->be->ctx, logits, m->logits,
+                       (size_t)n * m->cfg.n_classes * sizeof(float)));
 bail:
     return st;
 }

@@ -59,9 +59,8 @@ struct cxr_backend {
     cxr_status (*conv3x3_backward)(void *ctx, float *din /* (N,C,H,W) or NULL */,
                                    float *dw /* (K,C,3,3) */, float *db /* (K) */,
                                    const float *dout /* (N,K,H,W) */,
-                                   const float *in /* (N,C,H,W) */,
-                                   const float *w /* (K,C,3,3) */, int N, int C, int K, int H,
-                                   int W);
+                                   const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
+                                   int N, int C, int K, int H, int W);
     /* 2x2 max pool, stride 2 (H, W even). idx records the argmax in the window:
      * 0 (y,x) 1 (y,x+1) 2 (y+1,x) 3 (y+1,x+1); ties go to the lowest index. */
     cxr_status (*maxpool2_forward)(void *ctx, float *out /* (N,C,H/2,W/2) */,
@@ -131,8 +130,8 @@ struct cxr_backend {
     cxr_status (*maxpool2_lrelu_backward)(void *ctx, float *din /* (N,C,H,W) */,
                                           const float *dout /* (N,C,H/2,W/2) */,
                                           const uint8_t *idx /* (N,C,H/2,W/2) */,
-                                          const float *y /* (N,C,H/2,W/2) */, float alpha,
-                                          int N, int C, int H, int W);
+                                          const float *y /* (N,C,H/2,W/2) */, float alpha, int N,
+                                          int C, int H, int W);
 };
 
 /* The CPU backend (host memory, OpenMP + OpenBLAS). n_threads <= 0: all cores.
@@ -148,15 +147,13 @@ void cxr_backend_destroy(cxr_backend *be);
  * The CPU implementations; ctx is the CPU backend's ctx (be->ctx of cxr_backend_cpu_create).
  * Signatures and semantics as in the table above. */
 cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
-                                   const float *in /* (N,C,H,W) */,
-                                   const float *w /* (K,C,3,3) */, const float *b /* (K) */,
-                                   int N, int C, int K, int H, int W);
+                                   const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
+                                   const float *b /* (K) */, int N, int C, int K, int H, int W);
 cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL */,
                                     float *dw /* (K,C,3,3) */, float *db /* (K) */,
                                     const float *dout /* (N,K,H,W) */,
-                                    const float *in /* (N,C,H,W) */,
-                                    const float *w /* (K,C,3,3) */, int N, int C, int K, int H,
-                                    int W);
+                                    const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
+                                    int N, int C, int K, int H, int W);
 cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W) or NULL */,
                                               float *pooled /* (N,K,H/2,W/2) or NULL */,
                                               uint8_t *idx /* (N,K,H/2,W/2) or NULL */,
@@ -167,8 +164,8 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
 cxr_status cxr_maxpool2_lrelu_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
                                            const float *dout /* (N,C,H/2,W/2) */,
                                            const uint8_t *idx /* (N,C,H/2,W/2) */,
-                                           const float *y /* (N,C,H/2,W/2) */, float alpha,
-                                           int N, int C, int H, int W);
+                                           const float *y /* (N,C,H/2,W/2) */, float alpha, int N,
+                                           int C, int H, int W);
 cxr_status cxr_maxpool2_forward_cpu(void *ctx, float *out /* (N,C,H/2,W/2) */,
                                     uint8_t *idx /* (N,C,H/2,W/2) */,
                                     const float *in /* (N,C,H,W) */, int N, int C, int H, int W);
@@ -177,8 +174,8 @@ cxr_status cxr_maxpool2_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
                                      const uint8_t *idx /* (N,C,H/2,W/2) */, int N, int C, int H,
                                      int W);
 cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const float *in /* (N,IN) */,
-                                 const float *w /* (OUT,IN) */, const float *b /* (OUT) */,
-                                 int N, int IN, int OUT);
+                                 const float *w /* (OUT,IN) */, const float *b /* (OUT) */, int N,
+                                 int IN, int OUT);
 cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
                                   float *dw /* (OUT,IN) */, float *db /* (OUT) */,
                                   const float *dout /* (N,OUT) */, const float *in /* (N,IN) */,
@@ -200,7 +197,7 @@ cxr_status cxr_adam_step_cpu(void *ctx, float *params /* (n) */, float *m /* (n)
                              float beta1, float beta2, float eps, int64_t t);
 
 /* CPU backend internals shared by the op files (not for callers). */
-int cxr_cpu_threads(void *ctx);                 /* threads the ops may use */
+int cxr_cpu_threads(void *ctx); /* threads the ops may use */
 /* Per-thread scratch of at least `bytes` for thread `tid` (< cxr_cpu_threads), or NULL when
  * it cannot grow. Only thread `tid` may call it for its own slot while ops run. */
 float *cxr_cpu_scratch(void *ctx, int tid, size_t bytes);

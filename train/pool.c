@@ -8,7 +8,8 @@
 
 cxr_status cxr_maxpool2_forward_cpu(void *ctx, float *out /* (N,C,H/2,W/2) */,
                                     uint8_t *idx /* (N,C,H/2,W/2) */,
-                                    const float *in /* (N,C,H,W) */, int N, int C, int H, int W) {
+                                    const float *in /* (N,C,H,W) */, int N, int C, int H, int W)
+{
     if ((H | W) & 1) return cxr_set_error(CXR_E_ARG, "maxpool2_forward: odd size %dx%d", H, W);
     const int Ho = H / 2, Wo = W / 2;
     const long planes = (long)N * C;
@@ -29,7 +30,8 @@ cxr_status cxr_maxpool2_forward_cpu(void *ctx, float *out /* (N,C,H/2,W/2) */,
 cxr_status cxr_maxpool2_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
                                      const float *dout /* (N,C,H/2,W/2) */,
                                      const uint8_t *idx /* (N,C,H/2,W/2) */, int N, int C, int H,
-                                     int W) {
+                                     int W)
+{
     if ((H | W) & 1) return cxr_set_error(CXR_E_ARG, "maxpool2_backward: odd size %dx%d", H, W);
     const int Ho = H / 2, Wo = W / 2;
     const long planes = (long)N * C;
@@ -52,8 +54,9 @@ cxr_status cxr_maxpool2_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
 cxr_status cxr_maxpool2_lrelu_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
                                            const float *dout /* (N,C,H/2,W/2) */,
                                            const uint8_t *idx /* (N,C,H/2,W/2) */,
-                                           const float *yp /* (N,C,H/2,W/2) */, float alpha,
-                                           int N, int C, int H, int W) {
+                                           const float *yp /* (N,C,H/2,W/2) */, float alpha, int N,
+                                           int C, int H, int W)
+{
     if ((H | W) & 1)
         return cxr_set_error(CXR_E_ARG, "maxpool2_lrelu_backward: odd size %dx%d", H, W);
     const int Ho = H / 2, Wo = W / 2;
@@ -80,8 +83,8 @@ cxr_status cxr_maxpool2_lrelu_backward_cpu(void *ctx, float *din /* (N,C,H,W) */
                 memcpy(&ab, a + j, 4);
                 const __m128i av = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(ab));
                 const __m128 gv = _mm_loadu_ps(g + j);
-                const __m128 s = _mm_blendv_ps(_mm_mul_ps(al, gv), gv,
-                                               _mm_cmpgt_ps(_mm_loadu_ps(y + j), zero));
+                const __m128 s =
+                    _mm_blendv_ps(_mm_mul_ps(al, gv), gv, _mm_cmpgt_ps(_mm_loadu_ps(y + j), zero));
                 const __m128 m0 = _mm_castsi128_ps(_mm_cmpeq_epi32(av, _mm_set1_epi32(0)));
                 const __m128 m1 = _mm_castsi128_ps(_mm_cmpeq_epi32(av, _mm_set1_epi32(1)));
                 const __m128 m2 = _mm_castsi128_ps(_mm_cmpeq_epi32(av, _mm_set1_epi32(2)));

@@ -8,8 +8,7 @@
 
 __global__ void maxpool2_fwd(float *__restrict__ out /* (P,Ho,Wo) */,
                              uint8_t *__restrict__ idx /* (P,Ho,Wo) */,
-                             const float *__restrict__ in /* (P,H,W) */, size_t total, int H,
-                             int W)
+                             const float *__restrict__ in /* (P,H,W) */, size_t total, int H, int W)
 {
     const int Ho = H / 2, Wo = W / 2;
     for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total;
@@ -29,8 +28,8 @@ __global__ void maxpool2_fwd(float *__restrict__ out /* (P,Ho,Wo) */,
 
 __global__ void maxpool2_bwd(float *__restrict__ din /* (P,H,W) */,
                              const float *__restrict__ dout /* (P,Ho,Wo) */,
-                             const uint8_t *__restrict__ idx /* (P,Ho,Wo) */, size_t total,
-                             int H, int W)
+                             const uint8_t *__restrict__ idx /* (P,Ho,Wo) */, size_t total, int H,
+                             int W)
 {
     const int Ho = H / 2, Wo = W / 2;
     for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total;

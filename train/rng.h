@@ -24,10 +24,11 @@
 #define CXR_HD static inline
 #endif
 
-#define CXR_RNG_GAMMA 0x9E3779B97F4A7C15ULL
+#define CXR_RNG_GAMMA       0x9E3779B97F4A7C15ULL
 #define CXR_RNG_INIT_STREAM 0xC0FFEEULL
 
-CXR_HD uint64_t cxr_mix64(uint64_t z) {
+CXR_HD uint64_t cxr_mix64(uint64_t z)
+{
     z += CXR_RNG_GAMMA;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
@@ -35,15 +36,20 @@ CXR_HD uint64_t cxr_mix64(uint64_t z) {
 }
 
 /* Key of one stream: (seed, a, b) = (seed, step, layer) for dropout, (seed, INIT, tensor). */
-CXR_HD uint64_t cxr_rng_key(uint64_t seed, uint64_t a, uint64_t b) {
+CXR_HD uint64_t cxr_rng_key(uint64_t seed, uint64_t a, uint64_t b)
+{
     return cxr_mix64(cxr_mix64(cxr_mix64(seed) ^ a) ^ b);
 }
 
 /* The j-th 64-bit word of a stream. */
-CXR_HD uint64_t cxr_rng_word(uint64_t key, uint64_t j) { return cxr_mix64(key + j * CXR_RNG_GAMMA); }
+CXR_HD uint64_t cxr_rng_word(uint64_t key, uint64_t j)
+{
+    return cxr_mix64(key + j * CXR_RNG_GAMMA);
+}
 
 /* Dropout threshold for a keep probability in [0,1]: keep iff 16-bit lane < threshold. */
-CXR_HD uint32_t cxr_dropout_threshold(float keep) {
+CXR_HD uint32_t cxr_dropout_threshold(float keep)
+{
     double t = (double)keep * 65536.0 + 0.5;
     if (t < 0) t = 0;
     if (t > 65536.0) t = 65536.0;
@@ -51,13 +57,15 @@ CXR_HD uint32_t cxr_dropout_threshold(float keep) {
 }
 
 /* 1 if element i of the stream `key` is kept. */
-CXR_HD int cxr_dropout_keep(uint64_t key, uint64_t i, uint32_t threshold) {
+CXR_HD int cxr_dropout_keep(uint64_t key, uint64_t i, uint32_t threshold)
+{
     uint64_t w = cxr_rng_word(key, i >> 2);
     return ((uint32_t)(w >> (16 * (i & 3))) & 0xFFFFu) < threshold;
 }
 
 /* Uniform in [0,1) with 24 random bits (exactly representable in float). */
-CXR_HD float cxr_rng_uniform(uint64_t key, uint64_t i) {
+CXR_HD float cxr_rng_uniform(uint64_t key, uint64_t i)
+{
     return (float)(cxr_rng_word(key, i) >> 40) * (1.0f / 16777216.0f);
 }
 

@@ -45,7 +45,8 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cha
     } else if (strncmp(spec, "cuda:", 5) == 0) {
         char *end;
         long v = strtol(spec + 5, &end, 10);
-        if (*end || v < 0 || v > 64) return cxr_set_error(CXR_E_ARG, "--device %s: bad GPU index", spec);
+        if (*end || v < 0 || v > 64)
+            return cxr_set_error(CXR_E_ARG, "--device %s: bad GPU index", spec);
         want_cuda = 1;
         dev = (int)v;
     } else {
@@ -65,9 +66,11 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cha
 #else
         (void)dev;
         if (!is_auto)
-            return cxr_set_error(CXR_E_UNSUPPORTED, "--device %s: built without CUDA "
-                                 "(reconfigure with -DCXR_CUDA=ON on a machine with the CUDA toolkit)",
-                                 spec);
+            return cxr_set_error(
+                CXR_E_UNSUPPORTED,
+                "--device %s: built without CUDA "
+                "(reconfigure with -DCXR_CUDA=ON on a machine with the CUDA toolkit)",
+                spec);
         snprintf(note, note_cap, "device auto: built without CUDA; using the CPU");
 #endif
     }
@@ -208,7 +211,8 @@ static void add_metrics(cJSON *o, const cxr_metrics_report *r)
     for (int i = 0; i < r->k; i++) {
         cJSON *row = cJSON_CreateArray();
         for (int j = 0; j < r->k; j++)
-            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)r->confusion[(size_t)i * r->k + j]));
+            cJSON_AddItemToArray(row,
+                                 cJSON_CreateNumber((double)r->confusion[(size_t)i * r->k + j]));
         cJSON_AddItemToArray(cm, row);
     }
     if (r->k == 2 && r->n_roc > 0) {
@@ -280,8 +284,9 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     CXR_TRY(cxr_store_open(&store, o->store_path));
     if (!cxr_store_has_split(store, "train"))
         CXR_THROW(CXR_E_FORMAT, "%s: no /train split to train on", o->store_path);
-    const char *eval_split = cxr_store_has_split(store, "val") ? "val"
-                             : cxr_store_has_split(store, "test") ? "test" : NULL;
+    const char *eval_split = cxr_store_has_split(store, "val")    ? "val"
+                             : cxr_store_has_split(store, "test") ? "test"
+                                                                  : NULL;
     cxr_split_info tinfo, einfo;
     memset(&einfo, 0, sizeof einfo);
     CXR_TRY(cxr_store_split(store, "train", &tinfo));
@@ -371,8 +376,8 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     lo.threads = o->threads;
     lo.prefetch = o->prefetch;
     if (cu) /* the loader's GPU half: batches land in the model's input on the device */
-        CXR_TRY(cxr_gpu_loader_create(&gl, cu, store, "train", &lo,
-                                      (cxr_resident_mode)o->resident));
+        CXR_TRY(
+            cxr_gpu_loader_create(&gl, cu, store, "train", &lo, (cxr_resident_mode)o->resident));
     else
         CXR_TRY(cxr_loader_create(&tl, store, "train", &lo));
     CXR_TRY(cxr_metrics_create(&met, C));
@@ -434,7 +439,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
          * k's loss and probabilities (the only waits on the device), so its host-to-device
          * copy overlaps step k's compute; the loader writes it into the model input on the
          * compute stream, after step k. Same batches, same order, same results. */
-        cxr_gpu_batch gb = {0};
+        cxr_gpu_batch gb = { 0 };
         if (gl) CXR_TRY(cxr_gpu_loader_next(gl, cxr_model_input(model), &gb));
         for (;;) {
             if (o->max_steps > 0 && steps >= o->max_steps) break;
@@ -473,22 +478,32 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                 wsum += cw ? cw[b.labels[i]] : 1.0;
             }
             if (!isfinite(loss))
-                CXR_THROW(CXR_E_INTERNAL, "epoch %d step %lld: the loss is %g (training diverged; "
-                          "try a smaller --lr)", e + 1, (long long)steps + 1, loss);
+                CXR_THROW(CXR_E_INTERNAL,
+                          "epoch %d step %lld: the loss is %g (training diverged; "
+                          "try a smaller --lr)",
+                          e + 1, (long long)steps + 1, loss);
             loss_num += (double)loss * wsum;
             loss_den += wsum;
             seen += b.n;
             steps++;
             if (o->on_progress) {
-                cxr_train_progress p = {e + 1, epochs, steps, n_batches, seen,
-                                        loss_num / loss_den, (double)correct / (double)seen, 0,
-                                        now_s() - t0};
+                cxr_train_progress p = { e + 1,
+                                         epochs,
+                                         steps,
+                                         n_batches,
+                                         seen,
+                                         loss_num / loss_den,
+                                         (double)correct / (double)seen,
+                                         0,
+                                         now_s() - t0 };
                 p.images_per_s = p.elapsed_s > 0 ? (double)seen / p.elapsed_s : 0;
                 o->on_progress(o->user, &p);
             }
             if (o->interrupted && *o->interrupted)
-                CXR_THROW(CXR_E_INTERRUPTED, "interrupted in epoch %d after step %lld; the last "
-                          "checkpoint holds epoch %d", e + 1, (long long)steps, e);
+                CXR_THROW(CXR_E_INTERRUPTED,
+                          "interrupted in epoch %d after step %lld; the last "
+                          "checkpoint holds epoch %d",
+                          e + 1, (long long)steps, e);
         }
         double epoch_s = now_s() - t0;
         double wait_s = gl ? cxr_gpu_loader_wait_seconds(gl) : cxr_loader_wait_seconds(tl);

@@ -56,7 +56,8 @@ static int collect(const char *dir, blob **files, int *n, int *cap, int depth)
         if (e->d_name[0] == '.') continue;
         if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
         size_t l = strlen(e->d_name);
-        if (l > 5 && (strcmp(e->d_name + l - 5, ".jpeg") == 0 || strcmp(e->d_name + l - 4, ".jpg") == 0)) {
+        if (l > 5 &&
+            (strcmp(e->d_name + l - 5, ".jpeg") == 0 || strcmp(e->d_name + l - 4, ".jpg") == 0)) {
             if (*n == *cap) {
                 *cap = *cap ? 2 * *cap : 64;
                 *files = realloc(*files, sizeof(blob) * *cap);
@@ -92,7 +93,7 @@ int main(int argc, char **argv)
     unsigned char *pix = NULL;
     size_t pix_cap = 0;
     double t_full = 0, t_dct = 0, t_pre = 0, mpix = 0, mpix_dct = 0;
-    int scaled = 0, bad = 0, hist8[17] = {0};
+    int scaled = 0, bad = 0, hist8[17] = { 0 };
     for (int i = 0; i < n; i++) {
         if (cxr_preprocess_jpeg(d, &p, files[i].buf, files[i].len, out) != CXR_OK) {
             fprintf(stderr, "image %d: %s\n", i, cxr_last_error());
@@ -115,7 +116,8 @@ int main(int argc, char **argv)
         double best_full = 1e30, best_dct = 1e30, best_pre = 1e30;
         for (int r = 0; r < reps; r++) {
             double t0 = now_ms();
-            tjDecompress2(tj, files[i].buf, files[i].len, pix, info.width, 0, info.height, TJPF_GRAY, 0);
+            tjDecompress2(tj, files[i].buf, files[i].len, pix, info.width, 0, info.height,
+                          TJPF_GRAY, 0);
             double t1 = now_ms();
             tjDecompress2(tj, files[i].buf, files[i].len, pix, info.scaled_width, 0,
                           info.scaled_height, TJPF_GRAY, 0);
@@ -131,11 +133,12 @@ int main(int argc, char **argv)
         t_pre += best_pre;
     }
     int ok = n - bad;
-    printf("%d images from %s (%d failed), output %dx%d, best of %d, single thread, %s time\n",
-           n, dir, bad, size, size, reps, bench_clock == CLOCK_MONOTONIC ? "wall" : "thread CPU");
+    printf("%d images from %s (%d failed), output %dx%d, best of %d, single thread, %s time\n", n,
+           dir, bad, size, size, reps, bench_clock == CLOCK_MONOTONIC ? "wall" : "thread CPU");
     if (ok > 0) {
-        printf("mean source %.2f Mpixel; %d of %d decoded at a reduced DCT scale (mean %.3f Mpixel)\n",
-               mpix / ok, scaled, ok, mpix_dct / ok);
+        printf(
+            "mean source %.2f Mpixel; %d of %d decoded at a reduced DCT scale (mean %.3f Mpixel)\n",
+            mpix / ok, scaled, ok, mpix_dct / ok);
         printf("scale factors used:");
         for (int k = 0; k <= 16; k++)
             if (hist8[k]) printf(" %d/8: %d", k, hist8[k]);

@@ -11,13 +11,15 @@
 #include "cxr_model.h"
 #include "rng.h"
 
-static double cpu_now(void) { /* user + system CPU seconds of this process */
+static double cpu_now(void)
+{ /* user + system CPU seconds of this process */
     struct rusage r;
     getrusage(RUSAGE_SELF, &r);
     return r.ru_utime.tv_sec + r.ru_stime.tv_sec + 1e-6 * (r.ru_utime.tv_usec + r.ru_stime.tv_usec);
 }
 
-static double now(void) {
+static double now(void)
+{
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
@@ -25,7 +27,8 @@ static double now(void) {
 
 /* Multiply-adds x2 of one training image: forward convs and dense layers, backward twice that
  * (input and weight gradients), minus conv1's input gradient, which is not computed. */
-static double train_flops(const cxr_model_config *c) {
+static double train_flops(const cxr_model_config *c)
+{
     const double S = c->image_size;
     double f = 0, conv1 = 0, sz = S;
     int cin = 1;
@@ -37,12 +40,13 @@ static double train_flops(const cxr_model_config *c) {
         if (i >= 1) sz /= 2;
     }
     double in = (double)c->channels[3] * sz * sz;
-    const double outs[3] = {c->dense[0], c->dense[1], c->n_classes};
+    const double outs[3] = { c->dense[0], c->dense[1], c->n_classes };
     for (int i = 0; i < 3; i++) f += 2.0 * in * outs[i], in = outs[i];
     return 3.0 * f - conv1;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     int batch = argc > 1 ? atoi(argv[1]) : 64, steps = argc > 2 ? atoi(argv[2]) : 3;
     int warm = argc > 3 ? atoi(argv[3]) : 1, threads = argc > 4 ? atoi(argv[4]) : 2;
     int S = argc > 5 ? atoi(argv[5]) : 256;
@@ -61,7 +65,7 @@ int main(int argc, char **argv) {
     uint64_t k = cxr_rng_key(1, 2, 3);
     for (size_t i = 0; i < (size_t)batch * S * S; i++) x[i] = 2.0f * cxr_rng_uniform(k, i) - 1.0f;
     for (int i = 0; i < batch; i++) y[i] = i & 1;
-    const float cw[2] = {1.0f, 2.9f};
+    const float cw[2] = { 1.0f, 2.9f };
     cxr_adam_params ap;
     cxr_adam_defaults(&ap);
     ap.lr = 1e-4f;
@@ -73,7 +77,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < batch; i++)
             for (int r = S / 4; r < 3 * S / 4; r++)
                 for (int q = S / 4; q < 3 * S / 4; q++)
-                    x[((size_t)i * S + r) * S + q] = 0.5f * x[((size_t)i * S + r) * S + q] + (y[i] ? 0.5f : -0.5f);
+                    x[((size_t)i * S + r) * S + q] =
+                        0.5f * x[((size_t)i * S + r) * S + q] + (y[i] ? 0.5f : -0.5f);
     }
     double tf = 0, tb = 0, ta = 0, t0 = 0, c0 = 0;
     float loss = 0;
@@ -95,8 +100,8 @@ int main(int argc, char **argv) {
            "gflop_per_s=%.1f forward_s=%.3f backward_s=%.3f adam_s=%.3f loss=%.4f "
            "activation_mb=%.0f param_block_mb=%.0f cpu_util=%.2f\n",
            threads, batch, steps, ips, gf, ips * gf, tf / steps, tb / steps, ta / steps, loss,
-           cxr_model_activation_bytes(m) / 1048576.0,
-           cxr_model_n_params(m) * 4.0 / 1048576.0, cpu / total);
+           cxr_model_activation_bytes(m) / 1048576.0, cxr_model_n_params(m) * 4.0 / 1048576.0,
+           cpu / total);
     free(x), free(y);
     cxr_model_destroy(m);
     cxr_backend_destroy(be);

@@ -3,15 +3,31 @@
 #include "cxr_status.h"
 #include <stdio.h>
 #include <string.h>
-int main(void){
-  cxr_set_error(CXR_E_IO, "inner %d", 7); cxr_wrap_error(CXR_E_IO, "file %s", "a.h5");
-  if (strcmp(cxr_last_error(), "file a.h5: inner 7")) { printf("bad: %s\n", cxr_last_error()); return 1; }
-  char big[2000]; memset(big, 'x', 1999); big[1999]=0;
-  cxr_set_error(CXR_E_IO, "%s", big); cxr_wrap_error(CXR_E_IO, "ctx");
-  if (strncmp(cxr_last_error(), "ctx: xxx", 8) || strlen(cxr_last_error()) != 1023) { printf("bad long: %zu\n", strlen(cxr_last_error())); return 1; }
-  cxr_set_error(CXR_E_IO, "m"); cxr_wrap_error(CXR_E_IO, "%s", big);
-  if (strlen(cxr_last_error()) > 1023) return 1;
-    if (cxr_exit_code(CXR_OK) != 0 || cxr_exit_code(CXR_E_ARG) != 2 || cxr_exit_code(CXR_E_CHECKSUM) != 3
-      || cxr_exit_code(CXR_E_IO) != 4 || cxr_exit_code(CXR_E_NODEVICE) != 5
-      || cxr_exit_code(CXR_E_INTERRUPTED) != 130) { printf("bad exit codes\n"); return 1; }
-  return 0; }
+int main(void)
+{
+    cxr_set_error(CXR_E_IO, "inner %d", 7);
+    cxr_wrap_error(CXR_E_IO, "file %s", "a.h5");
+    if (strcmp(cxr_last_error(), "file a.h5: inner 7")) {
+        printf("bad: %s\n", cxr_last_error());
+        return 1;
+    }
+    char big[2000];
+    memset(big, 'x', 1999);
+    big[1999] = 0;
+    cxr_set_error(CXR_E_IO, "%s", big);
+    cxr_wrap_error(CXR_E_IO, "ctx");
+    if (strncmp(cxr_last_error(), "ctx: xxx", 8) || strlen(cxr_last_error()) != 1023) {
+        printf("bad long: %zu\n", strlen(cxr_last_error()));
+        return 1;
+    }
+    cxr_set_error(CXR_E_IO, "m");
+    cxr_wrap_error(CXR_E_IO, "%s", big);
+    if (strlen(cxr_last_error()) > 1023) return 1;
+    if (cxr_exit_code(CXR_OK) != 0 || cxr_exit_code(CXR_E_ARG) != 2 ||
+        cxr_exit_code(CXR_E_CHECKSUM) != 3 || cxr_exit_code(CXR_E_IO) != 4 ||
+        cxr_exit_code(CXR_E_NODEVICE) != 5 || cxr_exit_code(CXR_E_INTERRUPTED) != 130) {
+        printf("bad exit codes\n");
+        return 1;
+    }
+    return 0;
+}

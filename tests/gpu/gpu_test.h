@@ -88,8 +88,8 @@ static inline float amax(const float *x, size_t n)
 }
 
 /* Count elements outside atol + rtol*|ref|; print the first 5 and a summary. Returns 1 if ok. */
-static inline int validate(const char *what, const float *gpu, const float *ref, size_t n, double atol,
-                    double rtol)
+static inline int validate(const char *what, const float *gpu, const float *ref, size_t n,
+                           double atol, double rtol)
 {
     size_t bad = 0;
     double worst = 0.0;
@@ -104,8 +104,8 @@ static inline int validate(const char *what, const float *gpu, const float *ref,
         }
         if (d / (tol > 0 ? tol : 1e-30) > worst) worst = d / (tol > 0 ? tol : 1e-30);
     }
-    printf("%-34s n=%-9zu atol=%.2e rtol=%.1e worst diff/tol=%.3f %s\n", what, n, atol, rtol,
-           worst, bad ? "MISMATCH" : "ok");
+    printf("%-34s n=%-9zu atol=%.2e rtol=%.1e worst diff/tol=%.3f %s\n", what, n, atol, rtol, worst,
+           bad ? "MISMATCH" : "ok");
     if (bad) {
         fprintf(stderr, "%s: %zu of %zu elements out of tolerance\n", what, bad, n);
         cxr_test_failures++;
@@ -117,10 +117,12 @@ static inline int validate(const char *what, const float *gpu, const float *ref,
  *   atol = (4 eps_in + 4 eps32 sqrt(L)) * amax(ref),  rtol = 1e-5 | 4 eps_in
  * eps_in: rounding of the inputs (0 fp32, 2^-11 tf32, 2^-8 bf16); eps32 = 2^-24 (unit
  * roundoff) for the accumulation in another order. */
-static inline void reduction_tol(cxr_precision p, size_t L, float ref_amax, double *atol, double *rtol)
+static inline void reduction_tol(cxr_precision p, size_t L, float ref_amax, double *atol,
+                                 double *rtol)
 {
-    const double eps_in = p == CXR_PRECISION_FP32 ? 0.0
-                        : p == CXR_PRECISION_TF32 ? 1.0 / 2048.0 : 1.0 / 256.0;
+    const double eps_in = p == CXR_PRECISION_FP32   ? 0.0
+                          : p == CXR_PRECISION_TF32 ? 1.0 / 2048.0
+                                                    : 1.0 / 256.0;
     const double u32 = 1.0 / 16777216.0;
     *atol = (4.0 * eps_in + 4.0 * u32 * sqrt((double)L)) * ref_amax;
     *rtol = p == CXR_PRECISION_FP32 ? 1e-5 : 4.0 * eps_in;

@@ -45,8 +45,9 @@ static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode
             CHECK(gb.step == b.step);
             CHECK_OK(gpu->download(gpu->ctx, host, dst, (size_t)b.n * img * 4));
             if (memcmp(host, b.images, (size_t)b.n * img * 4) != 0) {
-                if (bad < 3) fprintf(stderr, "epoch %d batch %lld: device bytes differ\n", e,
-                                     (long long)b.step);
+                if (bad < 3)
+                    fprintf(stderr, "epoch %d batch %lld: device bytes differ\n", e,
+                            (long long)b.step);
                 bad++;
             }
             for (int i = 0; i < b.n; i++) {

@@ -19,9 +19,11 @@ static void check_conv(int N, int C, int K, int H, int W, int want_din)
     float *din = rand_host(nin, seed++, 0.1f), *dw = rand_host(nw, seed++, 0.1f);
     float *db = rand_host((size_t)K, seed++, 0.1f);
     float *y_ref = calloc(nout, sizeof(float));
-    float *dx_d = to_dev(gpu, x, nin * 4), *dw_d = to_dev(gpu, w, nw * 4), *db_d = to_dev(gpu, b, K * 4);
+    float *dx_d = to_dev(gpu, x, nin * 4), *dw_d = to_dev(gpu, w, nw * 4),
+          *db_d = to_dev(gpu, b, K * 4);
     float *y_d = dev_junk(gpu, nout * 4), *dy_d = to_dev(gpu, dy, nout * 4);
-    float *gin_d = to_dev(gpu, din, nin * 4), *gw_d = to_dev(gpu, dw, nw * 4), *gb_d = to_dev(gpu, db, K * 4);
+    float *gin_d = to_dev(gpu, din, nin * 4), *gw_d = to_dev(gpu, dw, nw * 4),
+          *gb_d = to_dev(gpu, db, K * 4);
     const cxr_precision cp = prec == CXR_PRECISION_BF16 ? CXR_PRECISION_TF32 : prec; /* convs */
     char what[96];
     double atol, rtol;
@@ -33,10 +35,12 @@ static void check_conv(int N, int C, int K, int H, int W, int want_din)
     snprintf(what, sizeof what, "conv fwd N%d C%d K%d %dx%d", N, C, K, H, W);
     validate(what, y, y_ref, nout, atol, rtol);
 
-    CHECK_OK(cpu->conv3x3_backward(cpu->ctx, want_din ? din : NULL, dw, db, dy, x, w, N, C, K, H, W));
+    CHECK_OK(
+        cpu->conv3x3_backward(cpu->ctx, want_din ? din : NULL, dw, db, dy, x, w, N, C, K, H, W));
     CHECK_OK(gpu->conv3x3_backward(gpu->ctx, want_din ? gin_d : NULL, gw_d, gb_d, dy_d, dx_d, dw_d,
                                    N, C, K, H, W));
-    float *g_in = from_dev(gpu, gin_d, nin), *g_w = from_dev(gpu, gw_d, nw), *g_b = from_dev(gpu, gb_d, K);
+    float *g_in = from_dev(gpu, gin_d, nin), *g_w = from_dev(gpu, gw_d, nw),
+          *g_b = from_dev(gpu, gb_d, K);
     reduction_tol(cp, (size_t)K * 9, amax(din, nin), &atol, &rtol);
     snprintf(what, sizeof what, "conv bwd din%s N%d C%d K%d", want_din ? "" : "(NULL)", N, C, K);
     validate(what, g_in, din, nin, atol, rtol); /* with din NULL both keep the random values */
@@ -47,9 +51,9 @@ static void check_conv(int N, int C, int K, int H, int W, int want_din)
     snprintf(what, sizeof what, "conv bwd db N%d C%d K%d", N, C, K);
     validate(what, g_b, db, (size_t)K, atol, rtol);
 
-    void *dev[] = {dx_d, dw_d, db_d, y_d, dy_d, gin_d, gw_d, gb_d};
+    void *dev[] = { dx_d, dw_d, db_d, y_d, dy_d, gin_d, gw_d, gb_d };
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) gpu->free(gpu->ctx, dev[i]);
-    float *host[] = {x, w, b, dy, din, dw, db, y_ref, y, g_in, g_w, g_b};
+    float *host[] = { x, w, b, dy, din, dw, db, y_ref, y, g_in, g_w, g_b };
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
 }
 
@@ -60,7 +64,8 @@ static void check_pool(int N, int C, int H, int W)
     float *din = rand_host(nin, seed++, 0.1f);
     float *y = calloc(no, 4), *yf = calloc(no, 4), *ig = calloc(no, 4), *ic = calloc(no, 4);
     uint8_t *idx = calloc(no, 1), *idx_g = calloc(no, 1);
-    float *x_d = to_dev(gpu, x, nin * 4), *y_d = dev_junk(gpu, no * 4), *dy_d = to_dev(gpu, dy, no * 4);
+    float *x_d = to_dev(gpu, x, nin * 4), *y_d = dev_junk(gpu, no * 4),
+          *dy_d = to_dev(gpu, dy, no * 4);
     float *din_d = to_dev(gpu, din, nin * 4);
     uint8_t *idx_d = dev_junk(gpu, no);
     CHECK_OK(cpu->maxpool2_forward(cpu->ctx, y, idx, x, N, C, H, W));
@@ -95,9 +100,11 @@ static void check_dense(int N, int IN, int OUT)
     float *b = rand_host((size_t)OUT, seed++, 0.5f), *dy = rand_host(no, seed++, 1.0f);
     float *din = rand_host(ni, seed++, 0.1f), *dw = rand_host(nw, seed++, 0.1f);
     float *db = rand_host((size_t)OUT, seed++, 0.1f), *y = calloc(no, 4);
-    float *x_d = to_dev(gpu, x, ni * 4), *w_d = to_dev(gpu, w, nw * 4), *b_d = to_dev(gpu, b, OUT * 4);
+    float *x_d = to_dev(gpu, x, ni * 4), *w_d = to_dev(gpu, w, nw * 4),
+          *b_d = to_dev(gpu, b, OUT * 4);
     float *y_d = dev_junk(gpu, no * 4), *dy_d = to_dev(gpu, dy, no * 4);
-    float *din_d = to_dev(gpu, din, ni * 4), *dw_d = to_dev(gpu, dw, nw * 4), *db_d = to_dev(gpu, db, OUT * 4);
+    float *din_d = to_dev(gpu, din, ni * 4), *dw_d = to_dev(gpu, dw, nw * 4),
+          *db_d = to_dev(gpu, db, OUT * 4);
     double atol, rtol;
     CHECK_OK(cpu->dense_forward(cpu->ctx, y, x, w, b, N, IN, OUT));
     CHECK_OK(gpu->dense_forward(gpu->ctx, y_d, x_d, w_d, b_d, N, IN, OUT));
@@ -106,15 +113,16 @@ static void check_dense(int N, int IN, int OUT)
     validate("dense fwd", yg, y, no, atol, rtol);
     CHECK_OK(cpu->dense_backward(cpu->ctx, din, dw, db, dy, x, w, N, IN, OUT));
     CHECK_OK(gpu->dense_backward(gpu->ctx, din_d, dw_d, db_d, dy_d, x_d, w_d, N, IN, OUT));
-    float *gi = from_dev(gpu, din_d, ni), *gw = from_dev(gpu, dw_d, nw), *gb = from_dev(gpu, db_d, OUT);
+    float *gi = from_dev(gpu, din_d, ni), *gw = from_dev(gpu, dw_d, nw),
+          *gb = from_dev(gpu, db_d, OUT);
     reduction_tol(prec, (size_t)OUT, amax(din, ni), &atol, &rtol);
     validate("dense bwd din", gi, din, ni, atol, rtol);
     reduction_tol(prec, (size_t)N, amax(dw, nw), &atol, &rtol);
     validate("dense bwd dw", gw, dw, nw, atol, rtol);
     validate("dense bwd db (same order: exact)", gb, db, (size_t)OUT, 0.0, 0.0);
-    void *dev[] = {x_d, w_d, b_d, y_d, dy_d, din_d, dw_d, db_d};
+    void *dev[] = { x_d, w_d, b_d, y_d, dy_d, din_d, dw_d, db_d };
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) gpu->free(gpu->ctx, dev[i]);
-    float *host[] = {x, w, b, dy, din, dw, db, y, yg, gi, gw, gb};
+    float *host[] = { x, w, b, dy, din, dw, db, y, yg, gi, gw, gb };
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
 }
 
@@ -133,7 +141,7 @@ static void check_elementwise(size_t n)
     g = from_dev(gpu, d_d, n);
     validate("leaky_relu bwd (exact)", g, d, n, 0.0, 0.0);
     free(g);
-    const float keeps[3] = {0.75f, 0.5f, 0.9f};
+    const float keeps[3] = { 0.75f, 0.5f, 0.9f };
     for (int k = 0; k < 3; k++) {
         const uint64_t key = 0x1234567ull + (uint64_t)k * 977;
         CHECK_OK(cpu->dropout_apply(cpu->ctx, x, key, keeps[k], n));
@@ -165,7 +173,8 @@ static void check_loss(int N, int C, int weighted)
     CHECK_OK(gpu->download(gpu->ctx, &loss_g, l_d, 4));
     float *pg = from_dev(gpu, p_d, n), *dg = from_dev(gpu, dl_d, n);
     /* expf on the GPU is within 2 ulp (glibc's is correctly rounded): a few ulp after scaling */
-    validate(weighted ? "softmax_xent loss (weighted)" : "softmax_xent loss", &loss_g, &loss, 1, 0.0, 1e-6);
+    validate(weighted ? "softmax_xent loss (weighted)" : "softmax_xent loss", &loss_g, &loss, 1,
+             0.0, 1e-6);
     validate("softmax_xent probs", pg, p, n, 1e-7, 1e-6);
     validate("softmax_xent dlogits", dg, dl, n, 1e-7, 1e-5);
     free(pg);
@@ -173,7 +182,7 @@ static void check_loss(int N, int C, int weighted)
     CHECK_OK(gpu->softmax_forward(gpu->ctx, p_d, z_d, N, C));
     pg = from_dev(gpu, p_d, n);
     validate("softmax fwd", pg, p, n, 1e-7, 1e-6);
-    void *dev[] = {z_d, dl_d, p_d, cw_d, l_d, lab_d};
+    void *dev[] = { z_d, dl_d, p_d, cw_d, l_d, lab_d };
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) gpu->free(gpu->ctx, dev[i]);
     free(z), free(dl), free(p), free(cw), free(lab), free(pg), free(dg);
 }
@@ -194,7 +203,8 @@ static void check_adam(size_t n)
     validate("adam params (3 steps)", pg, p, n, 0.0, 1e-6);
     validate("adam m", mg, m, n, 0.0, 1e-6);
     validate("adam v", vg, v, n, 0.0, 1e-6);
-    gpu->free(gpu->ctx, p_d), gpu->free(gpu->ctx, m_d), gpu->free(gpu->ctx, v_d), gpu->free(gpu->ctx, g_d);
+    gpu->free(gpu->ctx, p_d), gpu->free(gpu->ctx, m_d), gpu->free(gpu->ctx, v_d),
+        gpu->free(gpu->ctx, g_d);
     free(p), free(m), free(v), free(g), free(pg), free(mg), free(vg);
 }
 
@@ -205,14 +215,14 @@ int main(int argc, char **argv)
     CHECK_OK(cxr_backend_set_precision(gpu, prec));
     CHECK_OK(cxr_backend_cpu_create(&cpu, 2));
     printf("gpu_ops: precision %s\n", cxr_precision_name(prec));
-    check_conv(3, 1, 8, 16, 16, 0);   /* conv1-like: no input gradient */
+    check_conv(3, 1, 8, 16, 16, 0); /* conv1-like: no input gradient */
     check_conv(2, 8, 16, 12, 12, 1);
     check_conv(2, 16, 32, 8, 8, 1);
-    check_conv(1, 3, 5, 6, 10, 1);    /* odd channel counts, non-square */
+    check_conv(1, 3, 5, 6, 10, 1); /* odd channel counts, non-square */
     check_pool(2, 3, 8, 12);
     check_dense(5, 300, 70);
-    check_dense(4, 2048, 2);          /* long reduction, out layer-like */
-    check_elementwise(1001);          /* a dropout tail of 1 element */
+    check_dense(4, 2048, 2); /* long reduction, out layer-like */
+    check_elementwise(1001); /* a dropout tail of 1 element */
     check_loss(7, 2, 1);
     check_loss(64, 5, 0);
     check_adam(4099);

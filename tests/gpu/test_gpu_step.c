@@ -38,8 +38,8 @@ static void run(cxr_backend *cpu, cxr_backend *gpu, float keep)
     CHECK_OK(cxr_model_create(&mg2, &c, gpu));
     const size_t np = cxr_model_n_params(mc);
     float *x = rand_host(4 * 16 * 16, 99, 1.0f);
-    const int32_t lab[4] = {0, 1, 1, 0};
-    const float cw[2] = {1.9f, 0.67f};
+    const int32_t lab[4] = { 0, 1, 1, 0 };
+    const float cw[2] = { 1.9f, 0.67f };
     float *gc = malloc(np * 4), *gg = malloc(np * 4), *gg2 = malloc(np * 4);
     float *pc = malloc(np * 4), *pg = malloc(np * 4);
     REQUIRE(gc && gg && gg2 && pc && pg);

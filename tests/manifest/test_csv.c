@@ -21,7 +21,7 @@ static void test_quoted_crlf_empty(void)
                         "\"a\"\"2\",\"say \"\"hi\"\"\",\r\n"
                         "\r\n"
                         ",,\n"
-                        "a4,\"\",None";  /* no final newline */
+                        "a4,\"\",None"; /* no final newline */
     cxr_csv *r = NULL;
     const cxr_csv_field *f;
     int n;
@@ -30,7 +30,7 @@ static void test_quoted_crlf_empty(void)
     CHECK_OK(cxr_csv_next(r, &f, &n, &line));
     REQUIRE(n == 3);
     CHECK(line == 1);
-    CHECK(field_is(&f[0], "id")); /* BOM stripped */
+    CHECK(field_is(&f[0], "id"));          /* BOM stripped */
     CHECK(field_is(&f[2], "landmark_id")); /* CR stripped */
     CHECK_OK(cxr_csv_next(r, &f, &n, &line));
     REQUIRE(n == 3);
@@ -66,9 +66,9 @@ static void test_quoted_crlf_empty(void)
 static void test_malformed(void)
 {
     const char text[] = "id,url,label\n"
-                        "a,\"open,1\n"          /* line 2: unterminated quote */
-                        "b,\"x\"y,1\n"          /* line 3: text after a closing quote */
-                        "c,u,1\n";              /* line 4: fine, read after the errors */
+                        "a,\"open,1\n" /* line 2: unterminated quote */
+                        "b,\"x\"y,1\n" /* line 3: text after a closing quote */
+                        "c,u,1\n";     /* line 4: fine, read after the errors */
     cxr_csv *r = NULL;
     const cxr_csv_field *f;
     int n;
@@ -128,11 +128,11 @@ static void test_columns(void)
 
 static void test_label_order(void)
 {
-    CHECK(cxr_label_cmp("5", 1, "42", 2) < 0);     /* numeric, not "42" < "5" */
+    CHECK(cxr_label_cmp("5", 1, "42", 2) < 0); /* numeric, not "42" < "5" */
     CHECK(cxr_label_cmp("42", 2, "5", 1) > 0);
     CHECK(cxr_label_cmp("007", 3, "7", 1) == 0);
     CHECK(cxr_label_cmp("99999999999999999999999", 23, "100000000000000000000000", 24) < 0);
-    CHECK(cxr_label_cmp("9", 1, "abc", 3) < 0);    /* numbers before other labels */
+    CHECK(cxr_label_cmp("9", 1, "abc", 3) < 0); /* numbers before other labels */
     CHECK(cxr_label_cmp("ab", 2, "abc", 3) < 0);
 }
 
@@ -155,7 +155,8 @@ static void test_blocks(void)
             for (size_t k = 0; k < big; k++) fputc(k % 1000 == 999 ? ',' : 'u', f);
             fputs("\",1\n", f);
         } else {
-            fprintf(f, "id%07d,http://host/path/%07d.jpg,%d%s", i, i, i % 97, i % 2 ? "\r\n" : "\n");
+            fprintf(f, "id%07d,http://host/path/%07d.jpg,%d%s", i, i, i % 97,
+                    i % 2 ? "\r\n" : "\n");
         }
     }
     REQUIRE(fclose(f) == 0);
@@ -169,7 +170,10 @@ static void test_blocks(void)
     int bad = 0;
     for (int i = 0; i < rows; i++) {
         CHECK_OK(cxr_csv_next(r, &fl, &n, &line));
-        if (n != 3 || line != i + 2) { bad++; continue; }
+        if (n != 3 || line != i + 2) {
+            bad++;
+            continue;
+        }
         if (i == big_at) {
             CHECK(field_is(&fl[0], "big") && fl[1].len == big && field_is(&fl[2], "1"));
             CHECK(fl[1].s[0] == 'u' && fl[1].s[999] == ',' && fl[1].s[big - 1] == 'u');

@@ -92,7 +92,7 @@ static void test_top3(void)
 
     REQUIRE(p.n_classes == 3);
     CHECK(strcmp(p.class_names[0], "7") == 0);
-    CHECK(strcmp(p.class_names[1], "5") == 0);  /* tie with 42 at 6 rows: numeric order */
+    CHECK(strcmp(p.class_names[1], "5") == 0); /* tie with 42 at 6 rows: numeric order */
     CHECK(strcmp(p.class_names[2], "42") == 0);
 
     REQUIRE(p.n_splits == 3);
@@ -100,9 +100,9 @@ static void test_top3(void)
     CHECK(strcmp(p.splits[1].name, "val") == 0);
     CHECK(strcmp(p.splits[2].name, "test") == 0);
     /* per class n = 7, 6, 5: round(0.2 n) = 1 each to test and val */
-    const int64_t want[3][3] = {{5, 4, 3}, {1, 1, 1}, {1, 1, 1}};
+    const int64_t want[3][3] = { { 5, 4, 3 }, { 1, 1, 1 }, { 1, 1, 1 } };
     for (int sp = 0; sp < 3; sp++) {
-        int64_t got[3] = {0, 0, 0};
+        int64_t got[3] = { 0, 0, 0 };
         uint64_t prev = 0;
         for (int64_t i = 0; i < p.splits[sp].n; i++) {
             const cxr_pack_item *it = &p.splits[sp].items[i];
@@ -129,8 +129,8 @@ static void test_top3(void)
     CHECK(nested == 1 && flat == 1);
     /* stratification rule: per class, the smallest id hash goes to test, the next to val */
     for (int c = 0; c < 3; c++) {
-        uint64_t best[2] = {UINT64_MAX, UINT64_MAX};
-        char best_id[2][64] = {"", ""};
+        uint64_t best[2] = { UINT64_MAX, UINT64_MAX };
+        char best_id[2][64] = { "", "" };
         for (int sp = 0; sp < 3; sp++)
             for (int64_t i = 0; i < p.splits[sp].n; i++) {
                 if (p.splits[sp].items[i].label != c) continue;
@@ -203,8 +203,10 @@ static void test_options(void)
     cxr_manifest_options_defaults(&o);
     o.top_classes = 3;
     CHECK(cxr_plan_from_manifest(&p, g_csv, empty, &o, NULL) == CXR_E_FORMAT);
-    snprintf(want, sizeof want, "%s: no image found under %s for the 22 rows of the selected "
-             "classes (looked for DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg)", g_csv, empty);
+    snprintf(want, sizeof want,
+             "%s: no image found under %s for the 22 rows of the selected "
+             "classes (looked for DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg)",
+             g_csv, empty);
     CHECK(strcmp(cxr_last_error(), want) == 0);
     /* bad options */
     cxr_manifest_options_defaults(&o);
@@ -264,7 +266,8 @@ static void test_explore(void)
 
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "%s/cxr-manifest-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(g_dir, sizeof g_dir, "%s/cxr-manifest-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     REQUIRE(mkdtemp(g_dir));
     REQUIRE(fixture_write(g_dir) == 0);
     snprintf(g_csv, sizeof g_csv, "%s/manifest.csv", g_dir);

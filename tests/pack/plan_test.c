@@ -49,13 +49,23 @@ int main(int argc, char **argv)
     /* a generated tree */
     char root[] = "/tmp/cxr_plan_XXXXXX";
     REQUIRE(mkdtemp(root));
-    mk(root, "train"); mk(root, "test");
-    mk(root, "train/b"); mk(root, "train/a"); mk(root, "test/c"); mk(root, "test/a");
+    mk(root, "train");
+    mk(root, "test");
+    mk(root, "train/b");
+    mk(root, "train/a");
+    mk(root, "test/c");
+    mk(root, "test/a");
     mk(root, "train/.hidden");
     char d[600];
     snprintf(d, sizeof d, "%s/train/b", root);
-    touch(d, "z.jpg"); touch(d, "B.JPEG"); touch(d, "a.jpeg"); touch(d, ".DS_Store");
-    touch(d, "Thumbs.db"); touch(d, "desktop.ini"); touch(d, "notes.txt"); touch(d, "._a.jpg");
+    touch(d, "z.jpg");
+    touch(d, "B.JPEG");
+    touch(d, "a.jpeg");
+    touch(d, ".DS_Store");
+    touch(d, "Thumbs.db");
+    touch(d, "desktop.ini");
+    touch(d, "notes.txt");
+    touch(d, "._a.jpg");
     snprintf(d, sizeof d, "%s/train", root);
     touch(d, "loose.jpg");
     snprintf(d, sizeof d, "%s/test/c", root);
@@ -80,7 +90,8 @@ int main(int argc, char **argv)
     CHECK(plan.splits[1].n == 1 && plan.splits[1].items[0].label == 2);
     CHECK(plan.n_skipped == 2); /* loose.jpg (no class folder) and notes.txt */
     for (int64_t k = 0; k < plan.n_skipped; k++)
-        CHECK(strstr(plan.skipped[k].path, "loose.jpg") || strstr(plan.skipped[k].path, "notes.txt"));
+        CHECK(strstr(plan.skipped[k].path, "loose.jpg") ||
+              strstr(plan.skipped[k].path, "notes.txt"));
     cxr_plan_free(&plan);
 
     /* missing test/ */
@@ -99,7 +110,8 @@ int main(int argc, char **argv)
     int64_t n_train = p1.splits[0].n;
     CHECK_OK(cxr_plan_split_val_by_patient(&p1, 0.25));
     CHECK_OK(cxr_plan_split_val_by_patient(&p2, 0.25));
-    REQUIRE(p1.n_splits == 3 && !strcmp(p1.splits[1].name, "val") && !strcmp(p1.splits[2].name, "test"));
+    REQUIRE(p1.n_splits == 3 && !strcmp(p1.splits[1].name, "val") &&
+            !strcmp(p1.splits[2].name, "test"));
     CHECK(p1.splits[0].n + p1.splits[1].n == n_train);
     CHECK(p1.splits[1].n > 0);
     for (int c = 0; c < p1.n_classes; c++) {

@@ -30,7 +30,8 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < info.n; i++) {
         if (i % info.shard == 0 &&
             cxr_store_read_chunk_hdf5(s, argv[2], i / info.shard, chunk) != CXR_OK) {
-            fprintf(stderr, "store_dump: chunk %lld: %s\n", (long long)(i / info.shard), cxr_last_error());
+            fprintf(stderr, "store_dump: chunk %lld: %s\n", (long long)(i / info.shard),
+                    cxr_last_error());
             return 1;
         }
         if (cxr_store_read_image(s, argv[2], i, img) != CXR_OK) {
@@ -38,11 +39,13 @@ int main(int argc, char **argv)
             return 1;
         }
         if (memcmp(img, chunk + (size_t)(i % info.shard) * px, px * sizeof *img) != 0) {
-            fprintf(stderr, "store_dump: image %lld differs between image and chunk reads\n", (long long)i);
+            fprintf(stderr, "store_dump: image %lld differs between image and chunk reads\n",
+                    (long long)i);
             bad = 1;
         }
         fwrite(img, sizeof *img, px, f);
-        printf("label %lld %d %s\n", (long long)i, info.labels[i], cxr_store_image_path(s, argv[2], i));
+        printf("label %lld %d %s\n", (long long)i, info.labels[i],
+               cxr_store_image_path(s, argv[2], i));
     }
     fclose(f);
     free(img);

@@ -25,7 +25,7 @@ typedef struct {
 
 static jpeg_buf compress(const uint8_t *px, int w, int h, int pf, int subsamp, int quality)
 {
-    jpeg_buf j = {NULL, 0};
+    jpeg_buf j = { NULL, 0 };
     tjhandle c = tjInitCompress();
     REQUIRE(c != NULL);
     if (tjCompress2(c, px, w, 0, h, pf, &j.buf, &j.len, subsamp, quality, TJFLAG_ACCURATEDCT)) {
@@ -213,8 +213,9 @@ static void test_resize_bitexact(cxr_decoder *d)
     /* The decoder's table-driven resize (SIMD on x86) must equal cxr_resize to the bit, for
      * widths that are not multiples of the vector width, up- and downscales with 2 to 5 taps,
      * and non-square sources (sizes below twice the target: no DCT scaling). */
-    static const int sz[][3] = {{37, 53, 20}, {37, 53, 101}, {250, 131, 77}, {224, 224, 256},
-                                {19, 300, 160}, {301, 17, 9}, {64, 64, 64}};
+    static const int sz[][3] = { { 37, 53, 20 },    { 37, 53, 101 },  { 250, 131, 77 },
+                                 { 224, 224, 256 }, { 19, 300, 160 }, { 301, 17, 9 },
+                                 { 64, 64, 64 } };
     for (size_t c = 0; c < sizeof sz / sizeof sz[0]; c++) {
         int W = sz[c][0], H = sz[c][1], S = sz[c][2];
         uint8_t *g = malloc((size_t)W * H);
@@ -233,9 +234,11 @@ static void test_resize_bitexact(cxr_decoder *d)
         uint8_t *full = decode_gray_full(&j, &fw, &fh);
         cxr_resize(ref, S, S, full, fw, fh, fw);
         size_t bad = 0;
-        for (size_t i = 0; i < (size_t)S * S; i++) bad += memcmp(&out[i], &ref[i], sizeof(float)) != 0;
+        for (size_t i = 0; i < (size_t)S * S; i++)
+            bad += memcmp(&out[i], &ref[i], sizeof(float)) != 0;
         if (bad) {
-            fprintf(stderr, "resize %dx%d -> %d: %zu values differ from cxr_resize\n", W, H, S, bad);
+            fprintf(stderr, "resize %dx%d -> %d: %zu values differ from cxr_resize\n", W, H, S,
+                    bad);
             cxr_test_failures++;
         }
         free(full);
@@ -276,7 +279,7 @@ static void test_upscale_and_determinism(cxr_decoder *d)
     /* At S = 64 the resize is the identity (weights 1 and 0), so the whole pipeline must equal
      * equalize + normalize applied by hand to the decoded pixels, for each normalization, to
      * the bit (the decoder fuses the two steps into one lookup table for minmax and none). */
-    const cxr_norm modes[] = {CXR_NORM_MINMAX, CXR_NORM_ZSCORE255, CXR_NORM_NONE};
+    const cxr_norm modes[] = { CXR_NORM_MINMAX, CXR_NORM_ZSCORE255, CXR_NORM_NONE };
     for (int m = 0; m < 3; m++) {
         cxr_preprocess_defaults(&p);
         p.size = W;
@@ -287,7 +290,8 @@ static void test_upscale_and_determinism(cxr_decoder *d)
         cxr_normalize(ref, (size_t)W * W, modes[m]);
         diff_stats(out, ref, (size_t)W * W, &mx, &mean);
         if (!(mx == 0.0)) {
-            fprintf(stderr, "pipeline vs by-hand steps (%s): max %g\n", cxr_norm_name(modes[m]), mx);
+            fprintf(stderr, "pipeline vs by-hand steps (%s): max %g\n", cxr_norm_name(modes[m]),
+                    mx);
             cxr_test_failures++;
         }
     }

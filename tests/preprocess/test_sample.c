@@ -63,8 +63,8 @@ static int run_dir(cxr_decoder *d, const cxr_preprocess_params *p, const char *d
                 int smaller = f[k].num * info.scale_denom < info.scale_num * f[k].denom;
                 if (smaller && TJSCALED(info.width, f[k]) >= p->size &&
                     TJSCALED(info.height, f[k]) >= p->size) {
-                    fprintf(stderr, "%s: %d/%d chosen but %d/%d also fits\n", path,
-                            info.scale_num, info.scale_denom, f[k].num, f[k].denom);
+                    fprintf(stderr, "%s: %d/%d chosen but %d/%d also fits\n", path, info.scale_num,
+                            info.scale_denom, f[k].num, f[k].denom);
                     cxr_test_failures++;
                 }
             }
@@ -89,7 +89,7 @@ int main(int argc, char **argv)
     cxr_decoder *d = cxr_decoder_create();
     REQUIRE(d != NULL);
 
-    const char *sub[] = {"train/NORMAL", "train/PNEUMONIA", "test/NORMAL", "test/PNEUMONIA"};
+    const char *sub[] = { "train/NORMAL", "train/PNEUMONIA", "test/NORMAL", "test/PNEUMONIA" };
     int total = 0;
     char dir[4096];
     for (int i = 0; i < 4; i++) {
@@ -107,8 +107,10 @@ int main(int argc, char **argv)
         int n1 = run_dir(d, &p, dir, 1000, 0, 1);
         snprintf(dir, sizeof dir, "%s/chest_xray_fullres/PNEUMONIA", argv[2]);
         int n2 = run_dir(d, &p, dir, 1000, 0, 1);
-        if (n1 < 0 && n2 < 0) printf("no shared full-resolution data: that part skipped\n");
-        else printf("full resolution: %d images\n", (n1 > 0 ? n1 : 0) + (n2 > 0 ? n2 : 0));
+        if (n1 < 0 && n2 < 0)
+            printf("no shared full-resolution data: that part skipped\n");
+        else
+            printf("full resolution: %d images\n", (n1 > 0 ? n1 : 0) + (n2 > 0 ? n2 : 0));
     }
     cxr_decoder_destroy(d);
     TEST_END();

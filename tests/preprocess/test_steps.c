@@ -17,9 +17,9 @@ static void test_rgb_to_gray(void)
      *   (100,150,200) -> 29.9 + 88.05 + 22.8 = 140.75 -> 141
      *   (1,0,5)       -> 0.299 + 0.57 = 0.869         -> 1
      *   (0,0,0)       -> 0 */
-    const uint8_t rgb[] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255,
-                           10, 20, 30, 100, 150, 200, 1, 0, 5, 0, 0, 0};
-    const uint8_t want[] = {76, 150, 29, 255, 18, 141, 1, 0};
+    const uint8_t rgb[] = { 255, 0,  0,  0,   255, 0,   0, 0, 255, 255, 255, 255,
+                            10,  20, 30, 100, 150, 200, 1, 0, 5,   0,   0,   0 };
+    const uint8_t want[] = { 76, 150, 29, 255, 18, 141, 1, 0 };
     uint8_t got[8];
     cxr_rgb_to_gray(got, rgb, 8);
     for (int i = 0; i < 8; i++) CHECK(got[i] == want[i]);
@@ -35,21 +35,21 @@ static void check_box(int w, int h, double r, int x0, int y0, int cw, int ch)
     int a, b, c, d;
     cxr_crop_box(w, h, r, &a, &b, &c, &d);
     if (a != x0 || b != y0 || c != cw || d != ch) {
-        fprintf(stderr, "crop_box(%d,%d,%g) = (%d,%d,%d,%d), want (%d,%d,%d,%d)\n", w, h, r, a,
-                b, c, d, x0, y0, cw, ch);
+        fprintf(stderr, "crop_box(%d,%d,%g) = (%d,%d,%d,%d), want (%d,%d,%d,%d)\n", w, h, r, a, b,
+                c, d, x0, y0, cw, ch);
         cxr_test_failures++;
     }
 }
 
 static void test_crop_box(void)
 {
-    check_box(300, 200, 0.0, 0, 0, 300, 200);   /* ratio <= 0: never crop */
+    check_box(300, 200, 0.0, 0, 0, 300, 200); /* ratio <= 0: never crop */
     check_box(300, 200, -1.0, 0, 0, 300, 200);
-    check_box(300, 200, 0.2, 50, 0, 200, 200);  /* w/h = 1.5, |0.5| > 0.2: side 200, x0 = 100/2 */
-    check_box(200, 300, 0.2, 0, 50, 200, 200);  /* w/h = 0.667, |-0.333| > 0.2 */
-    check_box(210, 200, 0.1, 0, 0, 210, 200);   /* w/h = 1.05, 0.05 <= 0.1: keep */
-    check_box(301, 200, 0.2, 50, 0, 200, 200);  /* odd margin 101: x0 = 101/2 = 50 (floor) */
-    check_box(200, 200, 0.01, 0, 0, 200, 200);  /* square: nothing to crop */
+    check_box(300, 200, 0.2, 50, 0, 200, 200); /* w/h = 1.5, |0.5| > 0.2: side 200, x0 = 100/2 */
+    check_box(200, 300, 0.2, 0, 50, 200, 200); /* w/h = 0.667, |-0.333| > 0.2 */
+    check_box(210, 200, 0.1, 0, 0, 210, 200);  /* w/h = 1.05, 0.05 <= 0.1: keep */
+    check_box(301, 200, 0.2, 50, 0, 200, 200); /* odd margin 101: x0 = 101/2 = 50 (floor) */
+    check_box(200, 200, 0.01, 0, 0, 200, 200); /* square: nothing to crop */
     check_box(1000, 2900, 0.5, 0, 950, 1000, 1000); /* 0.345 -> |-0.655| > 0.5 */
 }
 
@@ -82,7 +82,7 @@ static void test_resize_down2(void)
         for (int x = 0; x < 4; x++) s[y * 4 + x] = (uint8_t)(40 * y + 10 * x);
     float o[4];
     cxr_resize(o, 2, 2, s, 4, 4, 4);
-    const double want[] = {250.0 / 7, 360.0 / 7, 690.0 / 7, 800.0 / 7};
+    const double want[] = { 250.0 / 7, 360.0 / 7, 690.0 / 7, 800.0 / 7 };
     close_all(o, want, 4, 1e-4, "down2 linear");
 
     /* One hot pixel S[1][2] = 70: out[oy][ox] = 70 * wy[oy](y=1) * wx[ox](x=2) with
@@ -91,7 +91,7 @@ static void test_resize_down2(void)
     memset(s, 0, sizeof s);
     s[1 * 4 + 2] = 70;
     cxr_resize(o, 2, 2, s, 4, 4, 4);
-    const double want2[] = {30.0 / 7, 90.0 / 7, 10.0 / 7, 30.0 / 7};
+    const double want2[] = { 30.0 / 7, 90.0 / 7, 10.0 / 7, 30.0 / 7 };
     close_all(o, want2, 4, 1e-4, "down2 hot pixel");
 
     /* Row stride: the same 4x4 stored inside an 8-wide buffer with junk around it. */
@@ -116,7 +116,7 @@ static void test_resize_ramp(void)
     for (int x = 0; x < 16; x++) s[x] = (uint8_t)(10 * x);
     float o[4];
     cxr_resize(o, 4, 1, s, 16, 1, 16);
-    const double want[] = {66.25 / 3.5, 55.0, 95.0, 150.0 - 66.25 / 3.5};
+    const double want[] = { 66.25 / 3.5, 55.0, 95.0, 150.0 - 66.25 / 3.5 };
     close_all(o, want, 4, 1e-4, "ramp");
     for (int i = 1; i < 4; i++) CHECK(o[i] > o[i - 1]);
     CHECK_CLOSE(o[2] - o[1], 40.0, 1e-4, 0);
@@ -148,11 +148,11 @@ static void test_resize_up(void)
      * Rows along x: row0 -> 0, 25, 75, 100; row1 -> 200, 160, 80, 40.
      * Along y: out1 = .75 row0 + .25 row1 = 50, 58.75, 76.25, 85;
      *          out2 = .25 row0 + .75 row1 = 150, 126.25, 78.75, 55. */
-    const uint8_t s[] = {0, 100, 200, 40};
+    const uint8_t s[] = { 0, 100, 200, 40 };
     float o[16];
     cxr_resize(o, 4, 4, s, 2, 2, 2);
-    const double want[] = {0, 25, 75, 100, 50, 58.75, 76.25, 85,
-                           150, 126.25, 78.75, 55, 200, 160, 80, 40};
+    const double want[] = { 0,   25,     75,    100, 50,  58.75, 76.25, 85,
+                            150, 126.25, 78.75, 55,  200, 160,   80,    40 };
     close_all(o, want, 16, 1e-4, "up2");
 }
 
@@ -161,9 +161,9 @@ static void test_equalize(void)
     /* 16 pixels over 8 levels 20..160 with counts 1,1,2,2,2,2,3,3.
      * cdf = 1,2,4,6,8,10,13,16; cdf_min = 1 (cdf of the smallest occupied bin), N = 16:
      * out(v) = 255 (cdf - 1) / 15 = 17 (cdf - 1) = 0, 17, 51, 85, 119, 153, 204, 255. */
-    const int level[8] = {20, 40, 60, 80, 100, 120, 140, 160};
-    const int count[8] = {1, 1, 2, 2, 2, 2, 3, 3};
-    const double out_of[8] = {0, 17, 51, 85, 119, 153, 204, 255};
+    const int level[8] = { 20, 40, 60, 80, 100, 120, 140, 160 };
+    const int count[8] = { 1, 1, 2, 2, 2, 2, 3, 3 };
+    const double out_of[8] = { 0, 17, 51, 85, 119, 153, 204, 255 };
     float img[16];
     double want[16];
     int k = 0;
@@ -182,14 +182,14 @@ static void test_equalize(void)
     /* Binning rounds half up and clamps: 0.49 -> 0, 9.6 -> 10, 10.4 -> 10, 10.5 -> 11,
      * -3 -> 0, 300 -> 255. Bins: 0:3, 10:2, 11:1, 255:1 (N = 7, cdf_min = 3):
      * out(0) = 0, out(10) = 255*(5-3)/4 = 127.5, out(11) = 255*3/4 = 191.25, out(255) = 255. */
-    float b[] = {0.49f, 9.6f, 10.4f, 10.5f, -3.0f, 300.0f, 0.0f};
-    const double wb[] = {0, 127.5, 127.5, 191.25, 0, 255, 0};
+    float b[] = { 0.49f, 9.6f, 10.4f, 10.5f, -3.0f, 300.0f, 0.0f };
+    const double wb[] = { 0, 127.5, 127.5, 191.25, 0, 255, 0 };
     cxr_equalize(b, 7);
     close_all(b, wb, 7, 1e-4, "equalize rounding");
 
     /* A constant image (N == cdf_min) gives zeros. */
-    float c[5] = {7, 7, 7, 7, 7};
-    const double wc[5] = {0};
+    float c[5] = { 7, 7, 7, 7, 7 };
+    const double wc[5] = { 0 };
     cxr_equalize(c, 5);
     close_all(c, wc, 5, 0, "equalize constant");
 }
@@ -197,34 +197,34 @@ static void test_equalize(void)
 static void test_normalize(void)
 {
     /* minmax on 2,4,6,10: (x-2)/8*2-1 = -1, -0.5, 0, 1 */
-    float a[] = {2, 4, 6, 10};
-    const double wa[] = {-1, -0.5, 0, 1};
+    float a[] = { 2, 4, 6, 10 };
+    const double wa[] = { -1, -0.5, 0, 1 };
     cxr_normalize(a, 4, CXR_NORM_MINMAX);
     close_all(a, wa, 4, 1e-6, "minmax");
 
     /* zscore255 on 2,4,6,10: mean 5.5, deviations -3.5,-1.5,.5,4.5, variance 35/4, std 2.95804;
      * z = -1.18322, -0.50709, 0.16903, 1.52128; min-max of z to [0,255]:
      * (z + 1.18322) / 2.70450 * 255 = 0, 63.75, 127.5, 255 */
-    float z[] = {2, 4, 6, 10};
-    const double wz[] = {0, 63.75, 127.5, 255};
+    float z[] = { 2, 4, 6, 10 };
+    const double wz[] = { 0, 63.75, 127.5, 255 };
     cxr_normalize(z, 4, CXR_NORM_ZSCORE255);
     close_all(z, wz, 4, 1e-4, "zscore255");
 
     /* none leaves values alone */
-    float n[] = {2, 4, 6, 10};
-    const double wn[] = {2, 4, 6, 10};
+    float n[] = { 2, 4, 6, 10 };
+    const double wn[] = { 2, 4, 6, 10 };
     cxr_normalize(n, 4, CXR_NORM_NONE);
     close_all(n, wn, 4, 0, "none");
 
     /* constant image: finite zeros in every mode */
-    const cxr_norm modes[] = {CXR_NORM_MINMAX, CXR_NORM_ZSCORE255};
+    const cxr_norm modes[] = { CXR_NORM_MINMAX, CXR_NORM_ZSCORE255 };
     for (int m = 0; m < 2; m++) {
-        float c[6] = {3, 3, 3, 3, 3, 3};
+        float c[6] = { 3, 3, 3, 3, 3, 3 };
         cxr_normalize(c, 6, modes[m]);
         for (int i = 0; i < 6; i++) CHECK(isfinite(c[i]) && c[i] == 0.0f);
     }
     /* one pixel is a constant image too */
-    float one[1] = {42};
+    float one[1] = { 42 };
     cxr_normalize(one, 1, CXR_NORM_ZSCORE255);
     CHECK(one[0] == 0.0f);
 }
@@ -238,8 +238,8 @@ static void test_names_and_defaults(void)
     CHECK(p.normalize == CXR_NORM_MINMAX);
     CHECK(p.crop_ratio == 0.0);
     CHECK(p.max_side == 16384);
-    const cxr_norm all[] = {CXR_NORM_MINMAX, CXR_NORM_ZSCORE255, CXR_NORM_NONE};
-    const char *names[] = {"minmax", "zscore255", "none"};
+    const cxr_norm all[] = { CXR_NORM_MINMAX, CXR_NORM_ZSCORE255, CXR_NORM_NONE };
+    const char *names[] = { "minmax", "zscore255", "none" };
     for (int i = 0; i < 3; i++) {
         cxr_norm back = CXR_NORM_NONE;
         CHECK(strcmp(cxr_norm_name(all[i]), names[i]) == 0);

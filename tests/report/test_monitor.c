@@ -16,19 +16,22 @@
 #include "cxr_monitor.h"
 #include "cxr_test.h"
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-static double cpu_s(void) {
+static double cpu_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-static void *spin(void *arg) {
+static void *spin(void *arg)
+{
     double until = now_s() + *(double *)arg;
     volatile double x = 0;
     while (now_s() < until)
@@ -36,17 +39,20 @@ static void *spin(void *arg) {
     return NULL;
 }
 
-static void sleep_s(double s) {
-    struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+static void sleep_s(double s)
+{
+    struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
     nanosleep(&ts, NULL);
 }
 
-static double jnum(const cJSON *o, const char *k) {
+static double jnum(const cJSON *o, const char *k)
+{
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(it) ? it->valuedouble : NAN;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     REQUIRE(argc == 2);
     char path[1200];
     snprintf(path, sizeof path, "%s/monitor_samples.jsonl", argv[1]);
@@ -70,9 +76,10 @@ int main(int argc, char **argv) {
     cxr_monitor_summary_reset(m, &s1);
     /* the process's own CPU time over the period, as the monitor should see it */
     double expect = 100.0 * (cpu_s() - cpu0) / (now_s() - wall0);
-    fprintf(stderr, "epoch 1: %d samples, cpu mean %.1f max %.1f %% (process clock: %.1f %%), "
-            "rss max %.1f MiB\n", s1.n_samples, s1.cpu_util_mean, s1.cpu_util_max, expect,
-            s1.rss_mb_max);
+    fprintf(stderr,
+            "epoch 1: %d samples, cpu mean %.1f max %.1f %% (process clock: %.1f %%), "
+            "rss max %.1f MiB\n",
+            s1.n_samples, s1.cpu_util_mean, s1.cpu_util_max, expect, s1.rss_mb_max);
     CHECK(s1.n_samples >= 3); /* 0.4 s at 50 ms, even on a loaded machine */
     /* positive while the thread spins (however busy the shared machine is), and close to the
      * process clock: windows are not aligned with the period and ticks are 10 ms, so loose */

@@ -15,7 +15,8 @@
 
 static char dir[1024];
 
-static const char *fx(const char *name) {
+static const char *fx(const char *name)
+{
     static char p[4][1200];
     static int i;
     i = (i + 1) % 4;
@@ -28,14 +29,16 @@ typedef struct {
     char msg[16][512];
 } warnings;
 
-static void collect(void *ctx, const char *m) {
+static void collect(void *ctx, const char *m)
+{
     warnings *w = ctx;
     if (w->n < 16) snprintf(w->msg[w->n], sizeof w->msg[0], "%s", m);
     w->n++;
 }
 
 /* Read every line of a file as cJSON objects (the fixture's own truth). */
-static int load_lines(const char *path, cJSON **objs, int max) {
+static int load_lines(const char *path, cJSON **objs, int max)
+{
     FILE *f = fopen(path, "r");
     REQUIRE(f);
     char *line = NULL;
@@ -43,14 +46,18 @@ static int load_lines(const char *path, cJSON **objs, int max) {
     int n = 0;
     while (getline(&line, &cap, f) >= 0 && n < max) {
         cJSON *o = cJSON_Parse(line);
-        if (o && cJSON_IsObject(o)) objs[n++] = o; else cJSON_Delete(o);
+        if (o && cJSON_IsObject(o))
+            objs[n++] = o;
+        else
+            cJSON_Delete(o);
     }
     free(line);
     fclose(f);
     return n;
 }
 
-static double num(const cJSON *o, const char *k) {
+static double num(const cJSON *o, const char *k)
+{
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(it) ? it->valuedouble : NAN;
 }
@@ -58,7 +65,8 @@ static double num(const cJSON *o, const char *k) {
 #define CHECK_SAME(a, b) CHECK((isnan(a) && isnan(b)) || (a) == (b))
 
 /* Compare each epoch of run with the epoch objects of the fixture. */
-static void compare_epochs(const cxr_log_run *run, cJSON **objs, int n) {
+static void compare_epochs(const cxr_log_run *run, cJSON **objs, int n)
+{
     int e = 0;
     for (int i = 0; i < n; i++) {
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(objs[i], "type");
@@ -123,11 +131,13 @@ static void compare_epochs(const cxr_log_run *run, cJSON **objs, int n) {
     CHECK(e == run->n_epochs);
 }
 
-static void free_lines(cJSON **objs, int n) {
+static void free_lines(cJSON **objs, int n)
+{
     for (int i = 0; i < n; i++) cJSON_Delete(objs[i]);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     REQUIRE(argc == 2);
     snprintf(dir, sizeof dir, "%s", argv[1]);
     cJSON *objs[256];
@@ -198,7 +208,8 @@ int main(int argc, char **argv) {
     CHECK(run->n_epochs == 3);
     for (int i = 0; i < 3; i++) CHECK(run->epochs[i].epoch == i + 1);
     CHECK(w.n >= 3 && strstr(w.msg[0], "malformed.jsonl:3:") && strstr(w.msg[0], "not valid JSON"));
-    CHECK(w.n >= 3 && strstr(w.msg[1], "malformed.jsonl:5:") && strstr(w.msg[1], "not a JSON object"));
+    CHECK(w.n >= 3 && strstr(w.msg[1], "malformed.jsonl:5:") &&
+          strstr(w.msg[1], "not a JSON object"));
     CHECK(w.n >= 3 && strstr(w.msg[2], "malformed.jsonl:6:") && strstr(w.msg[2], "train_loss"));
     /* the surviving epoch 3 is the good line 7 (train_loss a number) */
     CHECK_CLOSE(run->epochs[2].train_loss, 0.2675, 0, 0);
@@ -219,7 +230,8 @@ int main(int argc, char **argv) {
     cxr_status st = cxr_log_read(fx("no_epochs.jsonl"), NULL, NULL, &run);
     CHECK(st == CXR_E_FORMAT);
     CHECK(run == NULL);
-    CHECK(strstr(cxr_last_error(), "no_epochs.jsonl") && strstr(cxr_last_error(), "no epoch lines"));
+    CHECK(strstr(cxr_last_error(), "no_epochs.jsonl") &&
+          strstr(cxr_last_error(), "no epoch lines"));
     st = cxr_log_read(fx("does_not_exist.jsonl"), NULL, NULL, &run);
     CHECK(st == CXR_E_IO && strstr(cxr_last_error(), "does_not_exist.jsonl"));
 

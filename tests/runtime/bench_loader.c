@@ -29,7 +29,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_loader: %s\n", cxr_last_error());
         return 3;
     }
-    struct { int prefetch, threads; } cfg[] = {{0, 1}, {1, 1}, {1, 2}};
+    struct {
+        int prefetch, threads;
+    } cfg[] = { { 0, 1 }, { 1, 1 }, { 1, 2 } };
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         cxr_loader_options o;
         cxr_loader_options_defaults(&o);
@@ -58,8 +60,9 @@ int main(int argc, char **argv)
             }
         }
         printf("%-22s %lld images, %.0f images/s (best epoch %.0f)\n",
-               cfg[c].prefetch ? (cfg[c].threads == 1 ? "prefetch, 1 worker" : "prefetch, 2 workers")
-                               : "no-prefetch",
+               cfg[c].prefetch
+                   ? (cfg[c].threads == 1 ? "prefetch, 1 worker" : "prefetch, 2 workers")
+                   : "no-prefetch",
                (long long)n, n / t_sum, best);
         cxr_loader_destroy(l);
     }

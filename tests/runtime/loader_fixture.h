@@ -20,15 +20,15 @@ static cxr_status fixture_store(const char *path, int size, int shard, int n_tra
     o.pp.size = size;
     o.source = "synthetic";
     o.tool_version = "test";
-    const char *names[2] = {"NORMAL", "PNEUMONIA"};
+    const char *names[2] = { "NORMAL", "PNEUMONIA" };
     float *img = malloc((size_t)shard * size * size * sizeof(float));
     uint8_t *raw = NULL;
     size_t cap = 0, raw_size = 0;
     int32_t labels[4096];
     char pbuf[4096][24];
     const char *paths[4096];
-    const char *split_names[3] = {"train", "val", "test"};
-    int counts[3] = {n_train, n_val, n_test};
+    const char *split_names[3] = { "train", "val", "test" };
+    int counts[3] = { n_train, n_val, n_test };
     uint64_t x = seed * 2654435761u + 1;
     if (!img) return CXR_E_NOMEM;
     CXR_TRY(cxr_store_writer_create(&w, path, &o, 2, names));

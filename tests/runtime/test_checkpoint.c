@@ -27,7 +27,7 @@ static void small_config(cxr_model_config *c, int size, int c2)
 static void fill_meta(cxr_checkpoint_meta *m, const cxr_model_config *c)
 {
     static char n0[] = "NORMAL", n1[] = "PNEUMONIA";
-    static char *names[2] = {n0, n1};
+    static char *names[2] = { n0, n1 };
     memset(m, 0, sizeof *m);
     m->model = *c;
     cxr_adam_defaults(&m->adam);
@@ -80,7 +80,7 @@ int main(void)
 
     /* two training steps so that Adam's m, v and t are not trivial */
     float x[4 * 16 * 16];
-    int32_t y[4] = {0, 1, 1, 0};
+    int32_t y[4] = { 0, 1, 1, 0 };
     for (int i = 0; i < 4 * 16 * 16; i++) x[i] = sinf(0.37f * (float)i);
     cxr_adam_params adam;
     cxr_adam_defaults(&adam);
@@ -137,7 +137,8 @@ int main(void)
     cxr_status st = cxr_checkpoint_load(path, d, NULL);
     CHECK(st == CXR_E_MISMATCH);
     fprintf(stderr, "expected error: %s\n", cxr_last_error());
-    CHECK(strstr(cxr_last_error(), "layer conv2.w has shape 6x4x3x3, model expects 5x4x3x3") != NULL);
+    CHECK(strstr(cxr_last_error(), "layer conv2.w has shape 6x4x3x3, model expects 5x4x3x3") !=
+          NULL);
     CHECK(cxr_model_get_step(d) == 0);
     cxr_model_destroy(d);
     /* another image size */

@@ -10,10 +10,10 @@
 #include "cxr_test.h"
 #include "loader_fixture.h"
 
-#define S 16
-#define SHARD 8
+#define S      16
+#define SHARD  8
 #define NTRAIN 37 /* 5 shards, the last one short */
-#define NVAL 12
+#define NVAL   12
 
 static char store_path[256], bad_path[256];
 
@@ -59,8 +59,10 @@ static void check_permutation(const int64_t *order, int64_t n)
     char *seen = calloc((size_t)n, 1);
     int dup = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (order[i] < 0 || order[i] >= n || seen[order[i]]) dup++;
-        else seen[order[i]] = 1;
+        if (order[i] < 0 || order[i] >= n || seen[order[i]])
+            dup++;
+        else
+            seen[order[i]] = 1;
     }
     CHECK(dup == 0);
     free(seen);

@@ -18,8 +18,8 @@
  * with the cut between .8 and .7: threshold .75. */
 static void test_binary(void)
 {
-    const float p1[8] = {.9f, .8f, .7f, .6f, .6f, .3f, .2f, .1f};
-    const int32_t y[8] = {1, 1, 0, 1, 0, 0, 1, 0};
+    const float p1[8] = { .9f, .8f, .7f, .6f, .6f, .3f, .2f, .1f };
+    const int32_t y[8] = { 1, 1, 0, 1, 0, 0, 1, 0 };
     float probs[16];
     for (int i = 0; i < 8; i++) {
         probs[2 * i] = 1.0f - p1[i];
@@ -43,7 +43,8 @@ static void test_binary(void)
     CHECK_CLOSE(r.f1[0], 4.0 / 7, 1e-12, 0);
     CHECK_CLOSE(r.macro_f1, 13.0 / 21, 1e-12, 0);
     CHECK_CLOSE(r.auc, 0.71875, 1e-12, 0);
-    const double fpr[8] = {0, 0, 0, .25, .5, .75, .75, 1}, tpr[8] = {0, .25, .5, .5, .75, .75, 1, 1};
+    const double fpr[8] = { 0, 0, 0, .25, .5, .75, .75, 1 },
+                 tpr[8] = { 0, .25, .5, .5, .75, .75, 1, 1 };
     CHECK(r.n_roc == 8);
     for (int i = 0; i < 8 && i < r.n_roc; i++) {
         CHECK_CLOSE(r.roc_fpr[i], fpr[i], 1e-12, 0);
@@ -62,7 +63,7 @@ static void test_binary(void)
     cxr_metrics_report_free(&r);
 
     /* a label out of range is refused and adds nothing */
-    const int32_t bad[1] = {2};
+    const int32_t bad[1] = { 2 };
     CHECK(cxr_metrics_add(m, probs, bad, 1) == CXR_E_MISMATCH);
     CHECK(strstr(cxr_last_error(), "out of range") != NULL);
     CHECK(cxr_metrics_count(m) == 8);
@@ -81,10 +82,10 @@ static void test_binary(void)
  *   macro = 2.5625/3. */
 static void test_three(void)
 {
-    const float probs[18] = {.7f, .2f, .1f, .3f, .4f, .3f, .1f, .8f, .1f,
-                             .2f, .3f, .5f, .1f, .1f, .8f, .2f, .5f, .3f};
-    const int32_t y[6] = {0, 0, 1, 1, 2, 2};
-    const int64_t conf[9] = {1, 1, 0, 0, 1, 1, 0, 1, 1};
+    const float probs[18] = { .7f, .2f, .1f, .3f, .4f, .3f, .1f, .8f, .1f,
+                              .2f, .3f, .5f, .1f, .1f, .8f, .2f, .5f, .3f };
+    const int32_t y[6] = { 0, 0, 1, 1, 2, 2 };
+    const int64_t conf[9] = { 1, 1, 0, 0, 1, 1, 0, 1, 1 };
     cxr_metrics *m;
     CHECK_OK(cxr_metrics_create(&m, 3));
     CHECK_OK(cxr_metrics_add(m, probs, y, 6));
@@ -116,19 +117,19 @@ static void test_three(void)
 static void test_auc_ties(void)
 {
     /* all tied: every pair counts 1/2 */
-    const float s1[4] = {.5f, .5f, .5f, .5f};
-    const uint8_t p1[4] = {1, 0, 1, 0};
+    const float s1[4] = { .5f, .5f, .5f, .5f };
+    const uint8_t p1[4] = { 1, 0, 1, 0 };
     CHECK_CLOSE(cxr_roc_auc(s1, p1, 4), 0.5, 1e-12, 0);
     /* positives .9 and .5, negatives .5 .5 .1: .9 beats 3; .5 beats .1 and ties two (2 x 1/2)
      * -> (3 + 2)/6 */
-    const float s2[5] = {.5f, .9f, .1f, .5f, .5f};
-    const uint8_t p2[5] = {1, 1, 0, 0, 0};
+    const float s2[5] = { .5f, .9f, .1f, .5f, .5f };
+    const uint8_t p2[5] = { 1, 1, 0, 0, 0 };
     CHECK_CLOSE(cxr_roc_auc(s2, p2, 5), 5.0 / 6, 1e-12, 0);
     /* perfectly wrong order -> 0; one class only -> NAN */
-    const float s3[3] = {.1f, .2f, .3f};
-    const uint8_t p3[3] = {1, 0, 0};
+    const float s3[3] = { .1f, .2f, .3f };
+    const uint8_t p3[3] = { 1, 0, 0 };
     CHECK_CLOSE(cxr_roc_auc(s3, p3, 3), 0.0, 1e-12, 0);
-    const uint8_t p4[3] = {1, 1, 1};
+    const uint8_t p4[3] = { 1, 1, 1 };
     CHECK(isnan(cxr_roc_auc(s3, p4, 3)));
 }
 

@@ -73,7 +73,7 @@ int main(int argc, char **argv)
         }
     printf("chunk: %d images of %dx%d from %s (%d real), %.1f MiB raw\n", shard, S, S, dir, n,
            bytes / 1048576.0);
-    const int levels[] = {-10, -5, -3, -1, 1, 3, 9};
+    const int levels[] = { -10, -5, -3, -1, 1, 3, 9 };
     for (size_t L = 0; L < sizeof levels / sizeof levels[0]; L++) {
         uint8_t *raw = NULL;
         size_t cap = 0, rsz = 0;
@@ -88,7 +88,8 @@ int main(int argc, char **argv)
             if (t2 - t1 < bd) bd = t2 - t1;
         }
         if (memcmp(out, img, bytes) != 0) return 1;
-        printf("level %d: %zu bytes (ratio %.2f), encode %.1f ms (%.0f MB/s), decode %.1f ms (%.0f MB/s)\n",
+        printf("level %d: %zu bytes (ratio %.2f), encode %.1f ms (%.0f MB/s), decode %.1f ms (%.0f "
+               "MB/s)\n",
                levels[L], rsz, (double)bytes / rsz, be * 1e3, bytes / be / 1e6, bd * 1e3,
                bytes / bd / 1e6);
         free(raw);

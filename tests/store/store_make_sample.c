@@ -10,8 +10,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: store_make_sample OUT.cxr\n");
         return 2;
     }
-    tu_spec sp = {.shard = 4, .size = 6, .n_classes = 3, .n_label_classes = 3,
-                  .n = {10, 4, -1}};
+    tu_spec sp = {
+        .shard = 4, .size = 6, .n_classes = 3, .n_label_classes = 3, .n = { 10, 4, -1 }
+    };
     cxr_status st = tu_write_store(argv[1], &sp, 1);
     if (st != CXR_OK) {
         fprintf(stderr, "store_make_sample: %s\n", cxr_last_error());

@@ -18,10 +18,10 @@ static float tu_value(int k, long i, int y, int x)
 
 typedef struct {
     int shard, size, n_classes, n_label_classes;
-    int64_t n[3];          /* images in train, val, test; < 0: split absent */
+    int64_t n[3]; /* images in train, val, test; < 0: split absent */
 } tu_spec;
 
-static const char *const tu_splits[3] = {"train", "val", "test"};
+static const char *const tu_splits[3] = { "train", "val", "test" };
 
 static void tu_images(float *dst, int k, long first, int n, int size)
 {
@@ -77,8 +77,8 @@ static cxr_status tu_write_store(const char *path, const tu_spec *sp, int finish
         }
         if ((st = cxr_store_writer_end_split(w)) != CXR_OK) goto done;
     }
-    if ((st = cxr_store_writer_add_skipped(w, "train", "train/c0/broken.jpeg",
-                                           "not a JPEG")) != CXR_OK)
+    if ((st = cxr_store_writer_add_skipped(w, "train", "train/c0/broken.jpeg", "not a JPEG")) !=
+        CXR_OK)
         goto done;
     if (finish) st = cxr_store_writer_finish(w);
 done:

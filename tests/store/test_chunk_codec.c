@@ -24,8 +24,8 @@ static void put_le32(uint8_t *p, uint32_t v)
 
 enum { T_SHARD = 4, T_SIZE = 32, T_THREADS = 4 };
 typedef struct {
-    const float *in;      /* (T_SHARD, T_SIZE, T_SIZE) */
-    const uint8_t *want;  /* serial encoding */
+    const float *in;     /* (T_SHARD, T_SIZE, T_SIZE) */
+    const uint8_t *want; /* serial encoding */
     size_t want_size;
     int ok;
 } job;
@@ -56,8 +56,8 @@ static void threads_check(void)
 {
     size_t elems = (size_t)T_SHARD * T_SIZE * T_SIZE;
     float *in = malloc(T_THREADS * elems * 4);
-    uint8_t *want[T_THREADS] = {0};
-    size_t cap[T_THREADS] = {0}, sz[T_THREADS] = {0};
+    uint8_t *want[T_THREADS] = { 0 };
+    size_t cap[T_THREADS] = { 0 }, sz[T_THREADS] = { 0 };
     job jobs[T_THREADS];
     pthread_t th[T_THREADS];
     REQUIRE(in);
@@ -65,9 +65,10 @@ static void threads_check(void)
     for (int t = 0; t < T_THREADS; t++) {
         CHECK_OK(cxr_chunk_encode(&want[t], &cap[t], &sz[t], in + t * elems, T_SHARD, T_SHARD,
                                   T_SIZE, 3));
-        jobs[t] = (job){in + t * elems, want[t], sz[t], 0};
+        jobs[t] = (job){ in + t * elems, want[t], sz[t], 0 };
     }
-    for (int t = 0; t < T_THREADS; t++) REQUIRE(pthread_create(&th[t], NULL, worker, &jobs[t]) == 0);
+    for (int t = 0; t < T_THREADS; t++)
+        REQUIRE(pthread_create(&th[t], NULL, worker, &jobs[t]) == 0);
     for (int t = 0; t < T_THREADS; t++) {
         pthread_join(th[t], NULL);
         CHECK(jobs[t].ok);
@@ -118,9 +119,9 @@ static void check_fletcher_against_serial(void)
             d[i] = pattern == 0 ? (uint8_t)x : pattern == 2 ? 0xff : 0;
         }
         /* ... and around the 2048-word vector blocks and their 8-word steps */
-        const size_t lens[] = {0,    1,    2,    3,    15,   16,   17,    31,    511,   512,  513,
-                               719,  720,  721,  1023, 4095, 4096, 4097,  4111,  4112,  4113, 4999,
-                               5000, 8191, 8192, 8208, 8209, 12303, 20000, 39999, 40000};
+        const size_t lens[] = { 0,    1,    2,    3,    15,   16,    17,    31,    511,  512,  513,
+                                719,  720,  721,  1023, 4095, 4096,  4097,  4111,  4112, 4113, 4999,
+                                5000, 8191, 8192, 8208, 8209, 12303, 20000, 39999, 40000 };
         for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
             size_t n = lens[k];
             if (pattern == 3 && n) d[n - 1] = 1;
@@ -142,7 +143,7 @@ static void check_fletcher_against_serial(void)
  * zero already. */
 static void check_shuffled_path(void)
 {
-    const int sizes[] = {1, 3, 4, 5, 7, 20};
+    const int sizes[] = { 1, 3, 4, 5, 7, 20 };
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         const int size = sizes[k], shard = 5;
         const size_t px = (size_t)size * size, bytes = cxr_chunk_bytes(shard, size);
@@ -155,7 +156,8 @@ static void check_shuffled_path(void)
         for (int n = 0; n <= shard; n++) {
             memset(shuf, 0x5A, bytes); /* stale bytes everywhere */
             memset(other, 0xA5, bytes);
-            for (int i = n - 1; i >= 1; i--) cxr_chunk_shuffle_image(shuf, shard, size, i, img + i * px);
+            for (int i = n - 1; i >= 1; i--)
+                cxr_chunk_shuffle_image(shuf, shard, size, i, img + i * px);
             if (n) { /* image 0 arrives through another chunk's slot 3 */
                 cxr_chunk_shuffle_image(other, shard, size, 3, img);
                 cxr_chunk_move_image(shuf, 0, other, 3, shard, size);
@@ -174,7 +176,8 @@ static void check_shuffled_path(void)
              * is cleared up to n + 1 and left alone past it, and still gives the same chunk */
             if (n < shard) {
                 memset(other, 0, bytes);
-                for (int i = 0; i < n; i++) cxr_chunk_shuffle_image(other, shard, size, i, img + i * px);
+                for (int i = 0; i < n; i++)
+                    cxr_chunk_shuffle_image(other, shard, size, i, img + i * px);
                 cxr_chunk_shuffle_image(other, shard, size, n, img); /* stale */
                 size_t sc = 0;
                 CHECK_OK(cxr_chunk_encode_shuffled(&b, &cb, &sc, other, n, n + 1, shard, size, 3));
@@ -182,7 +185,8 @@ static void check_shuffled_path(void)
                 /* and clean_from is honoured: stale bytes past it stay and change the chunk */
                 if (n + 2 <= shard) {
                     cxr_chunk_shuffle_image(other, shard, size, n + 1, img);
-                    CHECK_OK(cxr_chunk_encode_shuffled(&b, &cb, &sc, other, n, n + 1, shard, size, 3));
+                    CHECK_OK(
+                        cxr_chunk_encode_shuffled(&b, &cb, &sc, other, n, n + 1, shard, size, 3));
                     CHECK(!(sc == sa && memcmp(a, b, sa) == 0));
                 }
             }
@@ -207,7 +211,7 @@ int main(void)
 
     /* Fletcher32 by hand: words are big-endian 16-bit; "abcde" -> words 0x6162 0x6364 0x6500 */
     {
-        const uint8_t d[] = {'a', 'b', 'c', 'd', 'e'};
+        const uint8_t d[] = { 'a', 'b', 'c', 'd', 'e' };
         uint32_t a = 0x6162 + 0x6364 + 0x6500, b = 0x6162 + (0x6162 + 0x6364) + a;
         a = (a & 0xffff) + (a >> 16), b = (b & 0xffff) + (b >> 16);
         b = (b & 0xffff) + (b >> 16);
@@ -217,7 +221,7 @@ int main(void)
     check_fletcher_against_serial();
     check_shuffled_path();
 
-    const int ns[] = {1, 3, 7, 8};
+    const int ns[] = { 1, 3, 7, 8 };
     for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
         int n = ns[t];
         uint32_t *bits = (uint32_t *)in;

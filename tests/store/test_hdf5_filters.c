@@ -23,7 +23,7 @@ static void fletcher_case(hid_t f, size_t len)
 {
     char name[32];
     snprintf(name, sizeof name, "f%zu", len);
-    hsize_t dims[1] = {len}, chunk[1] = {len};
+    hsize_t dims[1] = { len }, chunk[1] = { len };
     uint8_t *data = malloc(len), *raw = malloc(len + 16);
     REQUIRE(data && raw);
     for (size_t i = 0; i < len; i++) data[i] = next8();
@@ -33,7 +33,7 @@ static void fletcher_case(hid_t f, size_t len)
     REQUIRE(d >= 0);
     REQUIRE(H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
     REQUIRE(H5Dflush(d) >= 0);
-    hsize_t off[1] = {0}, sz = 0;
+    hsize_t off[1] = { 0 }, sz = 0;
     uint32_t mask = 0;
     REQUIRE(H5Dget_chunk_storage_size(d, off, &sz) >= 0);
     CHECK(sz == len + 4);
@@ -41,9 +41,10 @@ static void fletcher_case(hid_t f, size_t len)
     CHECK(mask == 0);
     CHECK(memcmp(raw, data, len) == 0);
     uint32_t want = cxr_fletcher32(data, len);
-    uint32_t got = (uint32_t)raw[len] | (uint32_t)raw[len + 1] << 8 |
-                   (uint32_t)raw[len + 2] << 16 | (uint32_t)raw[len + 3] << 24;
-    if (got != want) fprintf(stderr, "len %zu: HDF5 stored %08x, cxr_fletcher32 %08x\n", len, got, want);
+    uint32_t got = (uint32_t)raw[len] | (uint32_t)raw[len + 1] << 8 | (uint32_t)raw[len + 2] << 16 |
+                   (uint32_t)raw[len + 3] << 24;
+    if (got != want)
+        fprintf(stderr, "len %zu: HDF5 stored %08x, cxr_fletcher32 %08x\n", len, got, want);
     CHECK(got == want);
     H5Dclose(d);
     H5Pclose(p);
@@ -60,7 +61,7 @@ int main(int argc, char **argv)
     CHECK(H5Zfilter_avail(CXR_ZSTD_FILTER_ID) > 0);
     hid_t f = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     REQUIRE(f >= 0);
-    const size_t lens[] = {1, 2, 3, 719, 720, 721, 722, 1001, 65537, 200000};
+    const size_t lens[] = { 1, 2, 3, 719, 720, 721, 722, 1001, 65537, 200000 };
     for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) fletcher_case(f, lens[i]);
 
     const int shard = 6, size = 40, level = 3;
@@ -70,8 +71,8 @@ int main(int argc, char **argv)
     REQUIRE(img && back && scratch);
     for (size_t i = 0; i < total; i++)
         img[i] = (float)((i * 2654435761u) % 1000) * 0.001f - 0.5f + (float)(i % per) * 1e-4f;
-    hsize_t dims[3] = {(hsize_t)shard, (hsize_t)size, (hsize_t)size};
-    unsigned cd[1] = {level};
+    hsize_t dims[3] = { (hsize_t)shard, (hsize_t)size, (hsize_t)size };
+    unsigned cd[1] = { level };
     hid_t sp = H5Screate_simple(3, dims, NULL), p = H5Pcreate(H5P_DATASET_CREATE);
     REQUIRE(H5Pset_chunk(p, 3, dims) >= 0 && H5Pset_shuffle(p) >= 0 &&
             H5Pset_filter(p, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 1, cd) >= 0 &&
@@ -80,7 +81,7 @@ int main(int argc, char **argv)
     REQUIRE(d >= 0);
     REQUIRE(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, img) >= 0);
     REQUIRE(H5Dflush(d) >= 0);
-    hsize_t off[3] = {0, 0, 0}, sz = 0;
+    hsize_t off[3] = { 0, 0, 0 }, sz = 0;
     uint32_t mask = 1;
     REQUIRE(H5Dget_chunk_storage_size(d, off, &sz) >= 0);
     uint8_t *hraw = malloc(sz), *craw = NULL;

@@ -91,10 +91,11 @@ static void check_store(const char *path, const tu_spec *sp)
     int fd = open(path, O_RDONLY);
     REQUIRE(fd >= 0);
     size_t per = (size_t)sp->size * sp->size, chunk_elems = per * sp->shard;
-    float *hd = malloc(chunk_elems * 4), *rw = malloc(chunk_elems * 4), *want = calloc(chunk_elems, 4);
+    float *hd = malloc(chunk_elems * 4), *rw = malloc(chunk_elems * 4),
+          *want = calloc(chunk_elems, 4);
     void *scratch = malloc(chunk_elems * 4);
     REQUIRE(hd && rw && want && scratch);
-    int64_t train_counts[16] = {0};
+    int64_t train_counts[16] = { 0 };
     for (int k = 0; k < 3; k++) {
         if (sp->n[k] < 0) {
             CHECK(!cxr_store_has_split(s, tu_splits[k]));
@@ -106,13 +107,14 @@ static void check_store(const char *path, const tu_spec *sp)
         CHECK(in.n == sp->n[k]);
         CHECK(in.n_shards == (sp->n[k] + sp->shard - 1) / sp->shard);
         CHECK(in.shard == sp->shard && in.size == sp->size);
-        int64_t counts[16] = {0};
+        int64_t counts[16] = { 0 };
         for (int64_t i = 0; i < in.n; i++) {
             int32_t want_l = (int32_t)((i * 5 + k) % sp->n_label_classes);
             CHECK(in.labels[i] == want_l);
             counts[in.labels[i]]++;
             char pbuf[64];
-            snprintf(pbuf, sizeof pbuf, "%s/c%d/img%05lld.jpeg", tu_splits[k], want_l, (long long)i);
+            snprintf(pbuf, sizeof pbuf, "%s/c%d/img%05lld.jpeg", tu_splits[k], want_l,
+                     (long long)i);
             const char *ip = cxr_store_image_path(s, tu_splits[k], i);
             CHECK(ip && strcmp(ip, pbuf) == 0);
         }
@@ -178,8 +180,9 @@ int main(int argc, char **argv)
     unlink(a), unlink(b), unlink(c), unlink(d);
     remove_temps(dir);
 
-    tu_spec sp = {.shard = 16, .size = 24, .n_classes = 4, .n_label_classes = 3,
-                  .n = {150, 16, 0}};
+    tu_spec sp = {
+        .shard = 16, .size = 24, .n_classes = 4, .n_label_classes = 3, .n = { 150, 16, 0 }
+    };
     CHECK_OK(tu_write_store(a, &sp, 1));
     check_store(a, &sp);
 
@@ -203,7 +206,7 @@ int main(int argc, char **argv)
         cxr_store_options_defaults(&o);
         o.pp.size = 8;
         o.shard = 4;
-        const char *names[] = {"x", "y"};
+        const char *names[] = { "x", "y" };
         cxr_store_writer *w = NULL;
         CHECK_OK(cxr_store_writer_create(&w, c, &o, 2, names));
         const char *tmp = cxr_store_writer_temp_path(w);
@@ -214,17 +217,18 @@ int main(int argc, char **argv)
         snprintf(tcopy, sizeof tcopy, "%s", tmp);
         CHECK_OK(cxr_store_writer_begin_split(w, "train", 10));
         /* misuse */
-        float img[4 * 64] = {0};
+        float img[4 * 64] = { 0 };
         uint8_t *raw = NULL;
         size_t cap = 0, rsz = 0;
-        int32_t lab[4] = {0, 1, 1, 0}, badlab[4] = {0, 2, 0, 0};
-        const char *paths[4] = {"p0", "p1", "p2", "p3"};
+        int32_t lab[4] = { 0, 1, 1, 0 }, badlab[4] = { 0, 2, 0, 0 };
+        const char *paths[4] = { "p0", "p1", "p2", "p3" };
         CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, img, 2, 4, 8, 3));
         CHECK(cxr_store_writer_put_chunk(w, raw, rsz, 2, badlab, paths) == CXR_E_MISMATCH);
         CHECK(cxr_store_writer_put_chunk(w, raw, rsz - 1, 2, lab, paths) != CXR_OK);
         CHECK_OK(cxr_store_writer_put_chunk(w, raw, rsz, 2, lab, paths));
-        CHECK(cxr_store_writer_put_chunk(w, raw, rsz, 2, lab, paths) == CXR_E_ARG); /* after partial */
-        CHECK(cxr_store_writer_begin_split(w, "val", 3) == CXR_E_ARG);              /* still open */
+        CHECK(cxr_store_writer_put_chunk(w, raw, rsz, 2, lab, paths) ==
+              CXR_E_ARG);                                              /* after partial */
+        CHECK(cxr_store_writer_begin_split(w, "val", 3) == CXR_E_ARG); /* still open */
         CHECK(cxr_store_writer_begin_split(w, "holdout", 3) == CXR_E_ARG);
         CHECK(cxr_store_writer_set_attr(w, "format", "x") == CXR_E_ARG);
         CHECK(cxr_store_writer_finish(w) == CXR_E_ARG);
@@ -251,7 +255,7 @@ int main(int argc, char **argv)
     {
         cxr_store_options o;
         cxr_store_options_defaults(&o);
-        const char *names[] = {"x"};
+        const char *names[] = { "x" };
         cxr_store_writer *w = NULL;
         cxr_status st = cxr_store_writer_create(&w, "/nonexistent-dir/s.cxr", &o, 1, names);
         CHECK(st == CXR_E_IO && w == NULL);

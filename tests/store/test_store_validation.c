@@ -58,8 +58,18 @@ static void poke_i32(hid_t f, const char *ds, hsize_t i, int v)
     H5Dclose(d);
 }
 
-typedef enum { V_VERSION, V_FORMAT_NAME, V_NO_FORMAT, V_NO_LABELS, V_LABEL_RANGE, V_IMAGE_SIZE,
-               V_INDEX, V_COUNTS, V_NO_NORMALIZE, V_NO_IMAGES } variant;
+typedef enum {
+    V_VERSION,
+    V_FORMAT_NAME,
+    V_NO_FORMAT,
+    V_NO_LABELS,
+    V_LABEL_RANGE,
+    V_IMAGE_SIZE,
+    V_INDEX,
+    V_COUNTS,
+    V_NO_NORMALIZE,
+    V_NO_IMAGES
+} variant;
 
 static void damage(hid_t f, variant v)
 {
@@ -124,8 +134,9 @@ int main(int argc, char **argv)
     mkdir(dir, 0777);
     char good[512];
     snprintf(good, sizeof good, "%s/good.cxr", dir);
-    tu_spec sp = {.shard = 8, .size = 16, .n_classes = 4, .n_label_classes = 4,
-                  .n = {20, 8, 3}};
+    tu_spec sp = {
+        .shard = 8, .size = 16, .n_classes = 4, .n_label_classes = 4, .n = { 20, 8, 3 }
+    };
     CHECK_OK(tu_write_store(good, &sp, 1));
     cxr_store *s = NULL;
     CHECK_OK(cxr_store_open(&s, good));

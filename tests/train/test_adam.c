@@ -8,16 +8,18 @@
 #include "cxr_test.h"
 #include "ops.h"
 
-int main(void) {
+int main(void)
+{
     cxr_backend *be;
     CHECK_OK(cxr_backend_cpu_create(&be, 2));
     float p = 1.0f, m = 0.0f, v = 0.0f;
-    const float g[3] = {0.5f, -1.0f, 0.25f};
-    const double want_p[3] = {0.900000002, 0.93661035424, 0.95027942034};
-    const double want_m[3] = {0.05, -0.055, -0.0245};
-    const double want_v[3] = {0.00025, 0.00124975, 0.00131100025};
+    const float g[3] = { 0.5f, -1.0f, 0.25f };
+    const double want_p[3] = { 0.900000002, 0.93661035424, 0.95027942034 };
+    const double want_m[3] = { 0.05, -0.055, -0.0245 };
+    const double want_v[3] = { 0.00025, 0.00124975, 0.00131100025 };
     for (int t = 1; t <= 3; t++) {
-        CHECK_OK(cxr_adam_step_cpu(be->ctx, &p, &m, &v, &g[t - 1], 1, 0.1f, 0.9f, 0.999f, 1e-8f, t));
+        CHECK_OK(
+            cxr_adam_step_cpu(be->ctx, &p, &m, &v, &g[t - 1], 1, 0.1f, 0.9f, 0.999f, 1e-8f, t));
         CHECK_CLOSE(p, want_p[t - 1], 1e-6, 0);
         CHECK_CLOSE(m, want_m[t - 1], 1e-8, 1e-6);
         /* 0.999f is 0.99900001287, so 1 - beta2 in float is 1.3e-5 below 0.001: v carries that

@@ -19,25 +19,29 @@
 #include "cxr_test.h"
 #include "rng.h"
 
-static void noise(float *x, size_t n, uint64_t seed) {
+static void noise(float *x, size_t n, uint64_t seed)
+{
     uint64_t k = cxr_rng_key(seed, 99, 0);
     for (size_t i = 0; i < n; i++) x[i] = 2.0f * cxr_rng_uniform(k, i) - 1.0f;
 }
 
-static void small_config(cxr_model_config *c, int S, int n_classes, int batch) {
+static void small_config(cxr_model_config *c, int S, int n_classes, int batch)
+{
     cxr_model_config_defaults(c, n_classes);
     c->image_size = S;
     c->batch_capacity = batch;
 }
 
-static double loss_at(cxr_model *m, const float *x, const int32_t *y, const float *cw, int n) {
+static double loss_at(cxr_model *m, const float *x, const int32_t *y, const float *cw, int n)
+{
     float l;
     CHECK_OK(cxr_model_forward(m, x, n, 1));
     CHECK_OK(cxr_model_loss_backward(m, y, cw, n, &l));
     return l;
 }
 
-static void test_gradcheck(cxr_backend *be) {
+static void test_gradcheck(cxr_backend *be)
+{
     cxr_model_config c;
     small_config(&c, 16, 3, 2);
     c.channels[0] = 2, c.channels[1] = 3, c.channels[2] = 4, c.channels[3] = 3;
@@ -48,8 +52,8 @@ static void test_gradcheck(cxr_backend *be) {
     const int n = 2;
     float x[2 * 16 * 16];
     noise(x, sizeof x / 4, 3);
-    int32_t y[2] = {2, 0};
-    float cw[3] = {0.7f, 1.0f, 2.5f};
+    int32_t y[2] = { 2, 0 };
+    float cw[3] = { 0.7f, 1.0f, 2.5f };
     const size_t P = cxr_model_n_params(m);
     float *p = malloc(P * 4), *g = malloc(P * 4);
     CHECK_OK(cxr_model_get_block(m, CXR_BLOCK_PARAMS, p));
@@ -87,8 +91,10 @@ static void test_gradcheck(cxr_backend *be) {
             }
         }
     }
-    fprintf(stderr, "end-to-end gradient check: %d parameters checked, %d mismatches, %d skipped "
-            "at a kink, loss %.6f\n", checked, bad, kinked, l0);
+    fprintf(stderr,
+            "end-to-end gradient check: %d parameters checked, %d mismatches, %d skipped "
+            "at a kink, loss %.6f\n",
+            checked, bad, kinked, l0);
     CHECK(bad == 0);
     CHECK(kinked * 20 < checked + kinked); /* under 5% of the parameters */
     /* the gradient of the conv1 bias cannot be all zero (the signal reaches the first layer) */
@@ -100,7 +106,8 @@ static void test_gradcheck(cxr_backend *be) {
     cxr_model_destroy(m);
 }
 
-static void test_overfit(cxr_backend *be) {
+static void test_overfit(cxr_backend *be)
+{
     cxr_model_config c;
     const int n = 8, S = 32;
     small_config(&c, S, 2, n);
@@ -112,7 +119,7 @@ static void test_overfit(cxr_backend *be) {
     CHECK_OK(cxr_model_create(&m, &c, be));
     float *x = malloc((size_t)n * S * S * 4), probs[16];
     noise(x, (size_t)n * S * S, 8);
-    int32_t y[8] = {0, 1, 1, 0, 1, 0, 0, 1};
+    int32_t y[8] = { 0, 1, 1, 0, 1, 0, 0, 1 };
     cxr_adam_params ap;
     cxr_adam_defaults(&ap);
     ap.lr = 1e-3f;
@@ -135,7 +142,8 @@ static void test_overfit(cxr_backend *be) {
     cxr_model_destroy(m);
 }
 
-static void run_steps(cxr_backend *be, uint64_t seed, float *losses, int steps, float *params_out) {
+static void run_steps(cxr_backend *be, uint64_t seed, float *losses, int steps, float *params_out)
+{
     cxr_model_config c;
     const int n = 4, S = 32;
     small_config(&c, S, 3, n);
@@ -146,8 +154,8 @@ static void run_steps(cxr_backend *be, uint64_t seed, float *losses, int steps, 
     CHECK_OK(cxr_model_create(&m, &c, be));
     float x[4 * 32 * 32];
     noise(x, sizeof x / 4, 77);
-    int32_t y[4] = {0, 1, 2, 1};
-    float cw[3] = {1.0f, 0.5f, 2.0f};
+    int32_t y[4] = { 0, 1, 2, 1 };
+    float cw[3] = { 1.0f, 0.5f, 2.0f };
     cxr_adam_params ap;
     cxr_adam_defaults(&ap);
     ap.lr = 1e-3f;
@@ -160,19 +168,22 @@ static void run_steps(cxr_backend *be, uint64_t seed, float *losses, int steps, 
     cxr_model_destroy(m);
 }
 
-static void test_determinism(cxr_backend *be) {
+static void test_determinism(cxr_backend *be)
+{
     float a[4], b[4], d[4];
     run_steps(be, 5, a, 4, NULL);
     run_steps(be, 5, b, 4, NULL);
     run_steps(be, 6, d, 4, NULL);
     CHECK(memcmp(a, b, sizeof a) == 0);
     CHECK(memcmp(a, d, sizeof a) != 0);
-    for (int i = 0; i < 4; i++) fprintf(stderr, "step %d: seed 5 %.9g / %.9g, seed 6 %.9g\n", i, a[i], b[i], d[i]);
+    for (int i = 0; i < 4; i++)
+        fprintf(stderr, "step %d: seed 5 %.9g / %.9g, seed 6 %.9g\n", i, a[i], b[i], d[i]);
     /* losses vary step to step (new masks, new weights) */
     CHECK(a[0] != a[1]);
 }
 
-static void test_api(cxr_backend *be) {
+static void test_api(cxr_backend *be)
+{
     cxr_model_config c;
     small_config(&c, 16, 2, 2);
     cxr_model *m = NULL;
@@ -212,8 +223,8 @@ static void test_api(cxr_backend *be) {
     CHECK_OK(cxr_model_get_block(m, CXR_BLOCK_ADAM_V, q));
     CHECK(memcmp(p, q, P * 4) == 0);
     /* bad labels and n */
-    float x[2 * 16 * 16] = {0};
-    int32_t bad[2] = {0, 2};
+    float x[2 * 16 * 16] = { 0 };
+    int32_t bad[2] = { 0, 2 };
     CHECK(cxr_model_forward(m, x, 3, 1) == CXR_E_ARG);
     CHECK_OK(cxr_model_forward(m, x, 2, 1));
     CHECK(cxr_model_loss_backward(m, bad, NULL, 2, NULL) == CXR_E_MISMATCH);
@@ -225,7 +236,8 @@ static void test_api(cxr_backend *be) {
 /* The fused CPU ops (conv+leaky ReLU+pool forward, pool+leaky ReLU backward) against the
  * separate ops the graph falls back to when a backend leaves the fused slots NULL (the CUDA
  * backend does): same losses and same parameters after 4 steps with dropout, to the bit. */
-static void test_fused_equals_separate(cxr_backend *be) {
+static void test_fused_equals_separate(cxr_backend *be)
+{
     CHECK(be->conv3x3_lrelu_pool_forward != NULL && be->maxpool2_lrelu_backward != NULL);
     cxr_backend sep = *be;
     sep.conv3x3_lrelu_pool_forward = NULL;
@@ -247,11 +259,13 @@ static void test_fused_equals_separate(cxr_backend *be) {
     run_steps(&sep, 5, ls, 4, ps);
     CHECK(memcmp(lf, ls, sizeof lf) == 0);
     CHECK(memcmp(pf, ps, P * 4) == 0);
-    for (int i = 0; i < 4; i++) fprintf(stderr, "step %d: fused %.9g separate %.9g\n", i, lf[i], ls[i]);
+    for (int i = 0; i < 4; i++)
+        fprintf(stderr, "step %d: fused %.9g separate %.9g\n", i, lf[i], ls[i]);
     free(pf), free(ps);
 }
 
-int main(void) {
+int main(void)
+{
     cxr_backend *be;
     CHECK_OK(cxr_backend_cpu_create(&be, 2));
     test_api(be);

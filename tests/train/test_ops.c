@@ -21,21 +21,25 @@
 static void *ctx;
 static uint64_t rs = 12345;
 
-static float frand(void) { /* uniform [-1, 1) */
+static float frand(void)
+{ /* uniform [-1, 1) */
     rs = cxr_mix64(rs);
     return (float)((rs >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
 }
-static void fill(float *p, size_t n) {
+static void fill(float *p, size_t n)
+{
     for (size_t i = 0; i < n; i++) p[i] = frand();
 }
-static double dot(const float *a, const float *b, size_t n) {
+static double dot(const float *a, const float *b, size_t n)
+{
     double s = 0;
     for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
     return s;
 }
 
 static int fd_fail;
-static void check_grad(const char *what, size_t i, double analytic, double numeric) {
+static void check_grad(const char *what, size_t i, double analytic, double numeric)
+{
     double tol = 1e-3 * fmax(fmax(fabs(analytic), fabs(numeric)), 1.0);
     if (!(fabs(analytic - numeric) <= tol)) {
         if (fd_fail++ < 10)
@@ -48,12 +52,14 @@ static void check_grad(const char *what, size_t i, double analytic, double numer
 
 /* ---------------------------------------------------------------- conv */
 static double conv_L(const float *x, const float *w, const float *b, const float *r, float *out,
-                     int N, int C, int K, int H, int W) {
+                     int N, int C, int K, int H, int W)
+{
     cxr_conv3x3_forward_cpu(ctx, out, x, w, b, N, C, K, H, W);
     return dot(out, r, (size_t)N * K * H * W);
 }
 
-static void test_conv(int N, int C, int K, int H, int W) {
+static void test_conv(int N, int C, int K, int H, int W)
+{
     size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * 9, no = (size_t)N * K * H * W;
     float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4), *r = malloc(no * 4);
     float *out = malloc(no * 4), *dx = calloc(nx, 4), *dw = calloc(nw, 4), *db = calloc(K, 4);
@@ -110,7 +116,8 @@ static void test_conv(int N, int C, int K, int H, int W) {
     /* the other product path (one image at a time over multithreaded OpenBLAS, as with
      * CXR_CPU_PARALLEL=blas; im2col + sgemm instead of the direct AVX2 kernel) agrees */
     {
-        float *o2 = malloc(no * 4), *dx2 = calloc(nx, 4), *dw2b = calloc(nw, 4), *db2 = calloc(K, 4);
+        float *o2 = malloc(no * 4), *dx2 = calloc(nx, 4), *dw2b = calloc(nw, 4),
+              *db2 = calloc(K, 4);
         ((cxr_cpu_ctx *)ctx)->blas_parallel = 1;
         CHECK_OK(cxr_conv3x3_forward_cpu(ctx, o2, x, w, b, N, C, K, H, W));
         CHECK_OK(cxr_conv3x3_backward_cpu(ctx, dx2, dw2b, db2, r, x, w, N, C, K, H, W));
@@ -131,7 +138,8 @@ static void test_conv(int N, int C, int K, int H, int W) {
 }
 
 /* ---------------------------------------------------------------- pool */
-static void test_pool(void) {
+static void test_pool(void)
+{
     const int N = 2, C = 3, H = 6, W = 8, Ho = 3, Wo = 4;
     size_t nx = (size_t)N * C * H * W, no = (size_t)N * C * Ho * Wo;
     float *x = malloc(nx * 4), *out = malloc(no * 4), *r = malloc(no * 4), *dx = calloc(nx, 4);
@@ -167,7 +175,7 @@ static void test_pool(void) {
         check_grad("pool dx", i, dx[i], (lp - lm) / (2.0 * H_STEP));
     }
     /* ties go to the lowest window index */
-    float tie[4] = {1, 1, 1, 1}, o;
+    float tie[4] = { 1, 1, 1, 1 }, o;
     uint8_t ti;
     CHECK_OK(cxr_maxpool2_forward_cpu(ctx, &o, &ti, tie, 1, 1, 2, 2));
     CHECK(ti == 0 && o == 1.0f);
@@ -175,7 +183,8 @@ static void test_pool(void) {
 }
 
 /* ---------------------------------------------------------------- dense */
-static void test_dense(void) {
+static void test_dense(void)
+{
     const int N = 3, IN = 7, OUT = 5;
     size_t nx = N * IN, nw = OUT * IN, no = N * OUT;
     float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(OUT * 4), *r = malloc(no * 4);
@@ -189,10 +198,10 @@ static void test_dense(void) {
             CHECK_CLOSE(out[n * OUT + o], s, 1e-5, 1e-5);
         }
     CHECK_OK(cxr_dense_backward_cpu(ctx, dx, dw, db, r, x, w, N, IN, OUT));
-    float *ps[3] = {x, w, b};
-    float *gs[3] = {dx, dw, db};
-    size_t ns[3] = {nx, nw, OUT};
-    const char *names[3] = {"dense dx", "dense dw", "dense db"};
+    float *ps[3] = { x, w, b };
+    float *gs[3] = { dx, dw, db };
+    size_t ns[3] = { nx, nw, OUT };
+    const char *names[3] = { "dense dx", "dense dw", "dense db" };
     for (int t = 0; t < 3; t++)
         for (size_t i = 0; i < ns[t]; i++) {
             float s = ps[t][i];
@@ -209,7 +218,8 @@ static void test_dense(void) {
 }
 
 /* ---------------------------------------------------------------- leaky ReLU and dropout */
-static void test_elementwise(void) {
+static void test_elementwise(void)
+{
     const size_t n = 64;
     const float alpha = 0.5f;
     float x[64], y[64], r[64], d[64];
@@ -261,7 +271,8 @@ static void test_elementwise(void) {
     CHECK(cxr_dropout_apply_cpu(ctx, d, key, 0.0f, n) == CXR_E_ARG);
 }
 
-static void test_dropout_stats(void) {
+static void test_dropout_stats(void)
+{
     const size_t n = 1 << 22;
     float *x = malloc(n * 4), *y = malloc(n * 4);
     for (size_t i = 0; i < n; i++) x[i] = 1.0f;
@@ -294,7 +305,8 @@ static void test_dropout_stats(void) {
 /* conv + leaky ReLU + pool forward and pool + leaky ReLU backward against the separate ops,
  * to the bit, with the strips of the separate conv (odd rows) differing from the fused one's
  * (even rows), and with a dropped-out (zeroed) share of the pooled map in the backward. */
-static void test_fused(int N, int C, int K, int H, int W, size_t strip_floats) {
+static void test_fused(int N, int C, int K, int H, int W, size_t strip_floats)
+{
     const float alpha = 0.5f;
     const int Ho = H / 2, Wo = W / 2;
     size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * 9, no = (size_t)N * K * H * W;
@@ -312,7 +324,8 @@ static void test_fused(int N, int C, int K, int H, int W, size_t strip_floats) {
     CHECK(memcmp(o1, o2, no * 4) == 0);
     CHECK(memcmp(p1, p2, np * 4) == 0 && memcmp(i1, i2, np) == 0);
     memset(o2, 0, no * 4);
-    CHECK_OK(cxr_conv3x3_lrelu_pool_forward_cpu(ctx, o2, NULL, NULL, x, w, b, alpha, N, C, K, H, W));
+    CHECK_OK(
+        cxr_conv3x3_lrelu_pool_forward_cpu(ctx, o2, NULL, NULL, x, w, b, alpha, N, C, K, H, W));
     CHECK(memcmp(o1, o2, no * 4) == 0);
     memset(p2, 0, np * 4);
     CHECK_OK(cxr_conv3x3_lrelu_pool_forward_cpu(ctx, NULL, p2, i2, x, w, b, alpha, N, C, K, H, W));
@@ -331,23 +344,25 @@ static void test_fused(int N, int C, int K, int H, int W, size_t strip_floats) {
     CHECK(diff == 0);
     ((cxr_cpu_ctx *)ctx)->strip_floats = 0;
     (void)Ho, (void)Wo;
-    free(x), free(w), free(b), free(o1), free(o2), free(p1), free(p2), free(g), free(d1),
-        free(d2), free(i1), free(i2);
+    free(x), free(w), free(b), free(o1), free(o2), free(p1), free(p2), free(g), free(d1), free(d2),
+        free(i1), free(i2);
 }
 
 /* ---------------------------------------------------------------- weighted softmax CE */
 static double xent_L(const float *z, const int32_t *lab, const float *cw, float *p, float *dz,
-                     int N, int C) {
+                     int N, int C)
+{
     float loss;
     cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, N, C);
     return loss;
 }
 
-static void test_xent(void) {
+static void test_xent(void)
+{
     enum { N = 5, C = 4 };
     float z[N * C], p[N * C], dz[N * C], scratch[N * C];
-    int32_t lab[N] = {0, 3, 1, 1, 2};
-    float cw[C] = {0.5f, 2.0f, 1.0f, 3.0f};
+    int32_t lab[N] = { 0, 3, 1, 1, 2 };
+    float cw[C] = { 0.5f, 2.0f, 1.0f, 3.0f };
     for (int i = 0; i < N * C; i++) z[i] = 2.0f * frand();
     memset(dz, 0, sizeof dz);
     float loss;
@@ -374,15 +389,16 @@ static void test_xent(void) {
         check_grad("xent dz", (size_t)i, dz[i], (lp - lm) / (2.0 * H_STEP));
     }
     /* unweighted (NULL) equals all-ones weights; bad label is refused */
-    float ones[C] = {1, 1, 1, 1}, l1, l2;
+    float ones[C] = { 1, 1, 1, 1 }, l1, l2;
     CHECK_OK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, lab, NULL, N, C));
     CHECK_OK(cxr_softmax_xent_cpu(ctx, &l2, scratch, p, z, lab, ones, N, C));
     CHECK(l1 == l2);
-    int32_t bad[N] = {0, 4, 1, 1, 2};
+    int32_t bad[N] = { 0, 4, 1, 1, 2 };
     CHECK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, bad, NULL, N, C) == CXR_E_MISMATCH);
 }
 
-int main(void) {
+int main(void)
+{
     cxr_backend *be;
     CHECK_OK(cxr_backend_cpu_create(&be, 2));
     ctx = be->ctx;
@@ -396,8 +412,8 @@ int main(void) {
     test_conv(2, 2, 3, 5, 7);
     ((cxr_cpu_ctx *)ctx)->strip_floats = 0;
     test_pool();
-    test_fused(2, 3, 4, 6, 10, 3 * 9 * 10 * 3); /* separate strips of 3 rows, fused of 2 */
-    test_fused(3, 1, 16, 8, 20, 0);             /* conv1-like, odd batch, whole-image strips */
+    test_fused(2, 3, 4, 6, 10, 3 * 9 * 10 * 3);  /* separate strips of 3 rows, fused of 2 */
+    test_fused(3, 1, 16, 8, 20, 0);              /* conv1-like, odd batch, whole-image strips */
     test_fused(1, 5, 3, 12, 18, 5 * 9 * 18 * 5); /* Wo = 9: SSE and scalar tails */
     test_dense();
     test_elementwise();
