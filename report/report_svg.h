@@ -12,12 +12,12 @@ typedef struct {
     char *p;
     size_t len, cap;
     int failed;
-} rsb;
+} cxr_sb;
 
-void rsb_printf(rsb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cxr_sb_printf(cxr_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s with & < > " ' escaped for HTML text and attributes. */
-void rsb_esc(rsb *b, const char *s);
-void rsb_free(rsb *b);
+void cxr_sb_esc(cxr_sb *b, const char *s);
+void cxr_sb_free(cxr_sb *b);
 
 /* One legend entry: a colored sample (line with dash pattern, or a box) and its text. */
 typedef struct {
@@ -25,9 +25,9 @@ typedef struct {
     const char *color;
     const char *dash; /* NULL = solid */
     int box;          /* 1 = filled box (bars) */
-} rlegend;
+} cxr_legend;
 
-#define RPLOT_MAX_LEGEND 64
+#define CXR_PLOT_MAX_LEGEND 64
 
 /* One chart. Fill id, title, labels, data ranges and the legend, then plot_begin, series,
  * plot_end. Ranges are widened to nice tick values by plot_begin. */
@@ -37,29 +37,29 @@ typedef struct {
     int integer_x;          /* x ticks on integers only (epochs) */
     int width, height_plot; /* total width, height of the plot area */
     int n_legend;
-    rlegend legend[RPLOT_MAX_LEGEND];
+    cxr_legend legend[CXR_PLOT_MAX_LEGEND];
     /* computed */
     int ml, mr, mt, mb, legend_rows, height;
     double xstep, ystep;
-} rplot;
+} cxr_plot;
 
 /* Palette color for series i (cycles through 10). */
-const char *rplot_color(int i);
+const char *cxr_plot_color(int i);
 /* Widen [*lo, *hi] to nice multiples of a 1/2/5 step giving about n ticks; sets *step. */
-void rplot_nice(double *lo, double *hi, int n, int integer, double *step);
-void rplot_begin(rsb *b, rplot *p);
+void cxr_plot_nice(double *lo, double *hi, int n, int integer, double *step);
+void cxr_plot_begin(cxr_sb *b, cxr_plot *p);
 /* A polyline through the finite (x[i], y[i]); nothing if none. cls and data attributes let
  * tests find it: class="series <cls>" data-run="run". Markers when n is small. */
-void rplot_line(rsb *b, const rplot *p, const double *x, const double *y, int n, const char *color,
-                const char *dash, const char *cls, int run);
+void cxr_plot_line(cxr_sb *b, const cxr_plot *p, const double *x, const double *y, int n,
+                   const char *color, const char *dash, const char *cls, int run);
 /* A straight reference line in data coordinates (e.g. the ROC diagonal). */
-void rplot_refline(rsb *b, const rplot *p, double x0, double y0, double x1, double y1);
-void rplot_end(rsb *b, const rplot *p);
+void cxr_plot_refline(cxr_sb *b, const cxr_plot *p, double x0, double y0, double x1, double y1);
+void cxr_plot_end(cxr_sb *b, const cxr_plot *p);
 
 /* Horizontal grouped bar chart: n_cat categories (labels on the left) of n_ser bars each,
  * v[c * n_ser + s] (NAN = no bar). Legend names the series. Values printed at bar ends. */
-void rplot_hbars(rsb *b, const char *id, const char *title, const char *xlabel, int width,
-                 const char *const *cats, int n_cat, const char *const *sers,
-                 const char *const *colors, int n_ser, const double *v);
+void cxr_plot_hbars(cxr_sb *b, const char *id, const char *title, const char *xlabel, int width,
+                    const char *const *cats, int n_cat, const char *const *sers,
+                    const char *const *colors, int n_ser, const double *v);
 
 #endif

@@ -22,7 +22,7 @@
 #include "report_svg.h"
 
 typedef struct {
-    rsb *b;
+    cxr_sb *b;
     cxr_log_run *const *runs;
     int n_runs;
     cxr_samples *const *samples;
@@ -53,14 +53,14 @@ static const char *CSS =
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void num_cell(rsb *b, double v, const char *fmt)
+static void num_cell(cxr_sb *b, double v, const char *fmt)
 {
     if (isfinite(v)) {
-        rsb_printf(b, "<td>");
-        rsb_printf(b, fmt, v);
-        rsb_printf(b, "</td>");
+        cxr_sb_printf(b, "<td>");
+        cxr_sb_printf(b, fmt, v);
+        cxr_sb_printf(b, "</td>");
     } else {
-        rsb_printf(b, "<td class=\"muted\">&ndash;</td>");
+        cxr_sb_printf(b, "<td class=\"muted\">&ndash;</td>");
     }
 }
 
@@ -112,7 +112,7 @@ static int run_has(const cxr_log_run *r, ep_field f)
 static int epoch_chart(page *pg, const char *id, const char *title, const char *ylabel,
                        const series_def *defs, int n_defs, int y_from_zero, double y_cap)
 {
-    rplot p;
+    cxr_plot p;
     memset(&p, 0, sizeof p);
     p.id = id;
     p.title = title;
@@ -121,7 +121,7 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
     p.integer_x = 1;
     p.xmin = p.ymin = INFINITY;
     p.xmax = p.ymax = -INFINITY;
-    static char texts[RPLOT_MAX_LEGEND][200];
+    static char texts[CXR_PLOT_MAX_LEGEND][200];
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
         for (int d = 0; d < n_defs; d++) {
@@ -134,10 +134,10 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
                 p.ymin = fmin(p.ymin, v);
                 p.ymax = fmax(p.ymax, v);
             }
-            if (p.n_legend < RPLOT_MAX_LEGEND) {
+            if (p.n_legend < CXR_PLOT_MAX_LEGEND) {
                 snprintf(texts[p.n_legend], sizeof texts[0], "%s %s", pg->names[r], defs[d].name);
                 p.legend[p.n_legend] =
-                    (rlegend){ texts[p.n_legend], rplot_color(r), defs[d].dash, 0 };
+                    (cxr_legend){ texts[p.n_legend], cxr_plot_color(r), defs[d].dash, 0 };
                 p.n_legend++;
             }
         }
@@ -149,7 +149,7 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
         p.xmin -= 1;
         p.xmax += 1;
     }
-    rplot_begin(pg->b, &p);
+    cxr_plot_begin(pg->b, &p);
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
         double *x = malloc(sizeof(double) * (size_t)run->n_epochs * 2);
@@ -163,12 +163,12 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
                 x[i] = run->epochs[i].epoch;
                 y[i] = defs[d].f(&run->epochs[i]);
             }
-            rplot_line(pg->b, &p, x, y, run->n_epochs, rplot_color(r), defs[d].dash, defs[d].name,
-                       r);
+            cxr_plot_line(pg->b, &p, x, y, run->n_epochs, cxr_plot_color(r), defs[d].dash,
+                          defs[d].name, r);
         }
         free(x);
     }
-    rplot_end(pg->b, &p);
+    cxr_plot_end(pg->b, &p);
     return 1;
 }
 
@@ -176,69 +176,70 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
 
 static void section_runs(page *pg)
 {
-    rsb *b = pg->b;
-    rsb_printf(b, "<h2>Runs</h2>\n<table id=\"runs\"><tr><th class=\"l\">run</th>"
-                  "<th class=\"l\">device</th><th class=\"l\">classes</th><th>train / eval "
-                  "images</th><th>epochs</th><th>last eval acc</th><th>last AUC</th></tr>\n");
+    cxr_sb *b = pg->b;
+    cxr_sb_printf(b, "<h2>Runs</h2>\n<table id=\"runs\"><tr><th class=\"l\">run</th>"
+                     "<th class=\"l\">device</th><th class=\"l\">classes</th><th>train / eval "
+                     "images</th><th>epochs</th><th>last eval acc</th><th>last AUC</th></tr>\n");
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
-        rsb_printf(b,
-                   "<tr class=\"run\"><td class=\"l\"><span class=\"swatch\" "
-                   "style=\"background:%s\"></span>",
-                   rplot_color(r));
-        rsb_esc(b, pg->names[r]);
-        rsb_printf(b, "</td><td class=\"l\">");
-        rsb_esc(b, run->device ? run->device : "?");
-        rsb_printf(b, "</td><td class=\"l\">");
+        cxr_sb_printf(b,
+                      "<tr class=\"run\"><td class=\"l\"><span class=\"swatch\" "
+                      "style=\"background:%s\"></span>",
+                      cxr_plot_color(r));
+        cxr_sb_esc(b, pg->names[r]);
+        cxr_sb_printf(b, "</td><td class=\"l\">");
+        cxr_sb_esc(b, run->device ? run->device : "?");
+        cxr_sb_printf(b, "</td><td class=\"l\">");
         for (int c = 0; c < run->n_classes; c++) {
-            if (c) rsb_printf(b, ", ");
-            rsb_esc(b, run->classes[c]);
+            if (c) cxr_sb_printf(b, ", ");
+            cxr_sb_esc(b, run->classes[c]);
         }
-        rsb_printf(b, "</td><td>");
+        cxr_sb_printf(b, "</td><td>");
         if (run->train_images >= 0)
-            rsb_printf(b, "%lld", run->train_images);
+            cxr_sb_printf(b, "%lld", run->train_images);
         else
-            rsb_printf(b, "?");
-        rsb_printf(b, " / ");
+            cxr_sb_printf(b, "?");
+        cxr_sb_printf(b, " / ");
         if (run->eval_images >= 0)
-            rsb_printf(b, "%lld", run->eval_images);
+            cxr_sb_printf(b, "%lld", run->eval_images);
         else
-            rsb_printf(b, "?");
+            cxr_sb_printf(b, "?");
         if (run->eval_split) {
-            rsb_printf(b, " (");
-            rsb_esc(b, run->eval_split);
-            rsb_printf(b, ")");
+            cxr_sb_printf(b, " (");
+            cxr_sb_esc(b, run->eval_split);
+            cxr_sb_printf(b, ")");
         }
-        rsb_printf(b, "</td><td>%d</td>", run->n_epochs);
+        cxr_sb_printf(b, "</td><td>%d</td>", run->n_epochs);
         num_cell(b, last_epoch(run)->eval_acc, "%.4f");
         num_cell(b, last_epoch(run)->auc, "%.4f");
-        rsb_printf(b, "</tr>\n");
+        cxr_sb_printf(b, "</tr>\n");
     }
-    rsb_printf(b, "</table>\n");
+    cxr_sb_printf(b, "</table>\n");
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
-        rsb_printf(b, "<div class=\"muted\"><b>");
-        rsb_esc(b, pg->names[r]);
-        rsb_printf(b, "</b>: file <code>");
-        rsb_esc(b, run->path);
-        rsb_printf(b, "</code>");
+        cxr_sb_printf(b, "<div class=\"muted\"><b>");
+        cxr_sb_esc(b, pg->names[r]);
+        cxr_sb_printf(b, "</b>: file <code>");
+        cxr_sb_esc(b, run->path);
+        cxr_sb_printf(b, "</code>");
         if (run->tool) {
-            rsb_printf(b, ", tool ");
-            rsb_esc(b, run->tool);
+            cxr_sb_printf(b, ", tool ");
+            cxr_sb_esc(b, run->tool);
         }
         if (run->store) {
-            rsb_printf(b, ", store <code>");
-            rsb_esc(b, run->store);
-            rsb_printf(b, "</code>");
+            cxr_sb_printf(b, ", store <code>");
+            cxr_sb_esc(b, run->store);
+            cxr_sb_printf(b, "</code>");
         }
         if (run->recipe_json) {
-            rsb_printf(b, ", recipe <code>");
-            rsb_esc(b, run->recipe_json);
-            rsb_printf(b, "</code>");
+            cxr_sb_printf(b, ", recipe <code>");
+            cxr_sb_esc(b, run->recipe_json);
+            cxr_sb_printf(b, "</code>");
         }
-        if (run->n_run_lines > 1) rsb_printf(b, ", resumed %d time(s)", run->n_run_lines - 1);
-        if (run->n_skipped) rsb_printf(b, ", <b>%d malformed line(s) skipped</b>", run->n_skipped);
-        rsb_printf(b, "</div>\n");
+        if (run->n_run_lines > 1) cxr_sb_printf(b, ", resumed %d time(s)", run->n_run_lines - 1);
+        if (run->n_skipped)
+            cxr_sb_printf(b, ", <b>%d malformed line(s) skipped</b>", run->n_skipped);
+        cxr_sb_printf(b, "</div>\n");
     }
 }
 
@@ -248,71 +249,72 @@ static void section_curves(page *pg)
                                        { f_eval_loss, "eval", "7 4" } };
     static const series_def acc[] = { { f_train_acc, "train", NULL },
                                       { f_eval_acc, "eval", "7 4" } };
-    rsb_printf(pg->b, "<h2>Loss and accuracy</h2>\n<div class=\"grid\"><div>");
+    cxr_sb_printf(pg->b, "<h2>Loss and accuracy</h2>\n<div class=\"grid\"><div>");
     if (!epoch_chart(pg, "chart-loss", "Loss per epoch", "loss", loss, 2, 1, INFINITY))
-        rsb_printf(pg->b, "<p class=\"na\">no loss values in the logs</p>");
-    rsb_printf(pg->b, "</div><div>");
+        cxr_sb_printf(pg->b, "<p class=\"na\">no loss values in the logs</p>");
+    cxr_sb_printf(pg->b, "</div><div>");
     if (!epoch_chart(pg, "chart-acc", "Accuracy per epoch", "accuracy", acc, 2, 0, 1.0))
-        rsb_printf(pg->b, "<p class=\"na\">no accuracy values in the logs</p>");
-    rsb_printf(pg->b, "</div></div>\n");
+        cxr_sb_printf(pg->b, "<p class=\"na\">no accuracy values in the logs</p>");
+    cxr_sb_printf(pg->b, "</div></div>\n");
 }
 
 static void confusion_table(page *pg, int r, const cxr_log_epoch *ep)
 {
-    rsb *b = pg->b;
+    cxr_sb *b = pg->b;
     const cxr_log_run *run = pg->runs[r];
     int k = ep->k;
     char num[32];
-    rsb_printf(b, "<h3>Confusion matrix: ");
-    rsb_esc(b, pg->names[r]);
-    rsb_printf(b,
-               ", epoch %d</h3>\n<table class=\"confusion\" id=\"confusion-%d\" "
-               "data-k=\"%d\"><tr><th class=\"corner\">true \\ predicted</th>",
-               ep->epoch, r, k);
+    cxr_sb_printf(b, "<h3>Confusion matrix: ");
+    cxr_sb_esc(b, pg->names[r]);
+    cxr_sb_printf(b,
+                  ", epoch %d</h3>\n<table class=\"confusion\" id=\"confusion-%d\" "
+                  "data-k=\"%d\"><tr><th class=\"corner\">true \\ predicted</th>",
+                  ep->epoch, r, k);
     for (int c = 0; c < k; c++) {
-        rsb_printf(b, "<th>");
+        cxr_sb_printf(b, "<th>");
         if (run->n_classes == k)
-            rsb_esc(b, run->classes[c]);
+            cxr_sb_esc(b, run->classes[c]);
         else
-            rsb_printf(b, "%d", c);
-        rsb_printf(b, "</th>");
+            cxr_sb_printf(b, "%d", c);
+        cxr_sb_printf(b, "</th>");
     }
-    rsb_printf(b, "<th>recall</th></tr>\n");
+    cxr_sb_printf(b, "<th>recall</th></tr>\n");
     for (int i = 0; i < k; i++) {
         long long row = 0;
         for (int j = 0; j < k; j++) row += ep->confusion[(size_t)i * k + j];
-        rsb_printf(b, "<tr><th>");
+        cxr_sb_printf(b, "<tr><th>");
         if (run->n_classes == k)
-            rsb_esc(b, run->classes[i]);
+            cxr_sb_esc(b, run->classes[i]);
         else
-            rsb_printf(b, "%d", i);
-        rsb_printf(b, "</th>");
+            cxr_sb_printf(b, "%d", i);
+        cxr_sb_printf(b, "</th>");
         for (int j = 0; j < k; j++) {
             long long v = ep->confusion[(size_t)i * k + j];
             double frac = row ? (double)v / (double)row : 0;
             /* shade by share of the true class: the diagonal darkens as the model improves */
-            rsb_printf(b,
-                       "<td class=\"cm-cell\" data-row=\"%d\" data-col=\"%d\" style=\"background:"
-                       "rgba(31,119,180,%.3f);color:%s\">%lld</td>",
-                       i, j, 0.08 + 0.85 * frac, frac > 0.5 ? "#fff" : "#222", v);
+            cxr_sb_printf(
+                b,
+                "<td class=\"cm-cell\" data-row=\"%d\" data-col=\"%d\" style=\"background:"
+                "rgba(31,119,180,%.3f);color:%s\">%lld</td>",
+                i, j, 0.08 + 0.85 * frac, frac > 0.5 ? "#fff" : "#222", v);
         }
         snprintf(num, sizeof num, "%.3f", row ? (double)ep->confusion[(size_t)i * k + i] / row : 0);
-        rsb_printf(b, "<td>%s</td></tr>\n", num);
+        cxr_sb_printf(b, "<td>%s</td></tr>\n", num);
     }
-    rsb_printf(b, "</table>\n");
+    cxr_sb_printf(b, "</table>\n");
 }
 
 static void section_eval(page *pg)
 {
-    rsb *b = pg->b;
-    rsb_printf(b, "<h2>Last evaluation</h2>\n<table id=\"metrics\"><tr><th class=\"l\">run</th>"
-                  "<th>epoch</th><th>eval loss</th><th>accuracy</th><th>precision</th>"
-                  "<th>recall</th><th>specificity</th><th>F1</th><th>AUC</th></tr>\n");
+    cxr_sb *b = pg->b;
+    cxr_sb_printf(b, "<h2>Last evaluation</h2>\n<table id=\"metrics\"><tr><th class=\"l\">run</th>"
+                     "<th>epoch</th><th>eval loss</th><th>accuracy</th><th>precision</th>"
+                     "<th>recall</th><th>specificity</th><th>F1</th><th>AUC</th></tr>\n");
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_epoch *e = last_epoch(pg->runs[r]);
-        rsb_printf(b, "<tr><td class=\"l\">");
-        rsb_esc(b, pg->names[r]);
-        rsb_printf(b, "</td><td>%d</td>", e->epoch);
+        cxr_sb_printf(b, "<tr><td class=\"l\">");
+        cxr_sb_esc(b, pg->names[r]);
+        cxr_sb_printf(b, "</td><td>%d</td>", e->epoch);
         num_cell(b, e->eval_loss, "%.4f");
         num_cell(b, e->eval_acc, "%.4f");
         num_cell(b, e->precision, "%.4f");
@@ -320,37 +322,37 @@ static void section_eval(page *pg)
         num_cell(b, e->specificity, "%.4f");
         num_cell(b, e->f1, "%.4f");
         num_cell(b, e->auc, "%.4f");
-        rsb_printf(b, "</tr>\n");
+        cxr_sb_printf(b, "</tr>\n");
     }
-    rsb_printf(b, "</table>\n");
+    cxr_sb_printf(b, "</table>\n");
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
         const cxr_log_epoch *e = last_epoch(run);
         if (e->n_per_class == 0) continue;
-        rsb_printf(b, "<h3>Per class: ");
-        rsb_esc(b, pg->names[r]);
-        rsb_printf(b, "</h3><table class=\"per-class\"><tr><th class=\"l\">class</th>"
-                      "<th>precision</th><th>recall</th><th>F1</th></tr>\n");
+        cxr_sb_printf(b, "<h3>Per class: ");
+        cxr_sb_esc(b, pg->names[r]);
+        cxr_sb_printf(b, "</h3><table class=\"per-class\"><tr><th class=\"l\">class</th>"
+                         "<th>precision</th><th>recall</th><th>F1</th></tr>\n");
         for (int c = 0; c < e->n_per_class; c++) {
-            rsb_printf(b, "<tr><td class=\"l\">");
+            cxr_sb_printf(b, "<tr><td class=\"l\">");
             if (c < run->n_classes)
-                rsb_esc(b, run->classes[c]);
+                cxr_sb_esc(b, run->classes[c]);
             else
-                rsb_printf(b, "%d", c);
-            rsb_printf(b, "</td>");
+                cxr_sb_printf(b, "%d", c);
+            cxr_sb_printf(b, "</td>");
             num_cell(b, e->per_class[c].precision, "%.4f");
             num_cell(b, e->per_class[c].recall, "%.4f");
             num_cell(b, e->per_class[c].f1, "%.4f");
-            rsb_printf(b, "</tr>\n");
+            cxr_sb_printf(b, "</tr>\n");
         }
-        rsb_printf(b, "</table>\n");
+        cxr_sb_printf(b, "</table>\n");
     }
 
-    rsb_printf(b, "<div class=\"grid\">");
+    cxr_sb_printf(b, "<div class=\"grid\">");
     int any_roc = 0;
     for (int r = 0; r < pg->n_runs; r++) any_roc |= last_with(pg->runs[r], 1) != NULL;
     if (any_roc) {
-        rplot p;
+        cxr_plot p;
         memset(&p, 0, sizeof p);
         p.id = "chart-roc";
         p.title = "ROC curve (last evaluation)";
@@ -359,17 +361,17 @@ static void section_eval(page *pg)
         p.xmin = p.ymin = 0;
         p.xmax = p.ymax = 1;
         p.height_plot = 300;
-        static char texts[RPLOT_MAX_LEGEND][200];
-        for (int r = 0; r < pg->n_runs && p.n_legend < RPLOT_MAX_LEGEND; r++) {
+        static char texts[CXR_PLOT_MAX_LEGEND][200];
+        for (int r = 0; r < pg->n_runs && p.n_legend < CXR_PLOT_MAX_LEGEND; r++) {
             const cxr_log_epoch *e = last_with(pg->runs[r], 1);
             if (!e) continue;
             snprintf(texts[p.n_legend], sizeof texts[0], "%s (AUC %.3f, epoch %d)", pg->names[r],
                      e->auc, e->epoch);
-            p.legend[p.n_legend] = (rlegend){ texts[p.n_legend], rplot_color(r), NULL, 0 };
+            p.legend[p.n_legend] = (cxr_legend){ texts[p.n_legend], cxr_plot_color(r), NULL, 0 };
             p.n_legend++;
         }
-        rplot_begin(b, &p);
-        rplot_refline(b, &p, 0, 0, 1, 1);
+        cxr_plot_begin(b, &p);
+        cxr_plot_refline(b, &p, 0, 0, 1, 1);
         for (int r = 0; r < pg->n_runs; r++) {
             const cxr_log_epoch *e = last_with(pg->runs[r], 1);
             if (!e) continue;
@@ -382,43 +384,43 @@ static void section_eval(page *pg)
                 x[i] = e->roc[2 * i];
                 x[e->n_roc + i] = e->roc[2 * i + 1];
             }
-            rplot_line(b, &p, x, x + e->n_roc, e->n_roc, rplot_color(r), NULL, "roc", r);
+            cxr_plot_line(b, &p, x, x + e->n_roc, e->n_roc, cxr_plot_color(r), NULL, "roc", r);
             free(x);
         }
-        rplot_end(b, &p);
+        cxr_plot_end(b, &p);
     } else {
-        rsb_printf(b, "<p class=\"na\">no ROC points in the logs (binary runs only)</p>");
+        cxr_sb_printf(b, "<p class=\"na\">no ROC points in the logs (binary runs only)</p>");
     }
-    rsb_printf(b, "<div>");
+    cxr_sb_printf(b, "<div>");
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_epoch *e = last_with(pg->runs[r], 0);
         if (e) confusion_table(pg, r, e);
     }
-    rsb_printf(b, "</div></div>\n");
+    cxr_sb_printf(b, "</div></div>\n");
 }
 
 static void section_speed(page *pg)
 {
     static const series_def t[] = { { f_epoch_s, "train", NULL }, { f_eval_s, "eval", "7 4" } };
     static const series_def ips[] = { { f_ips, "train", NULL } };
-    rsb *b = pg->b;
-    rsb_printf(b, "<h2>Time per epoch</h2>\n<div class=\"grid\"><div>");
+    cxr_sb *b = pg->b;
+    cxr_sb_printf(b, "<h2>Time per epoch</h2>\n<div class=\"grid\"><div>");
     if (!epoch_chart(pg, "chart-time", "Wall time per epoch", "seconds", t, 2, 1, INFINITY))
-        rsb_printf(b, "<p class=\"na\">no epoch times in the logs</p>");
-    rsb_printf(b, "</div><div>");
+        cxr_sb_printf(b, "<p class=\"na\">no epoch times in the logs</p>");
+    cxr_sb_printf(b, "</div><div>");
     if (!epoch_chart(pg, "chart-ips", "Training throughput", "images / s", ips, 1, 1, INFINITY))
-        rsb_printf(b, "<p class=\"na\">no images/s in the logs</p>");
-    rsb_printf(b, "</div></div>\n<table id=\"epochs\"><tr><th class=\"l\">run</th><th>epoch</th>"
-                  "<th>train loss</th><th>train acc</th><th>eval loss</th><th>eval acc</th>"
-                  "<th>epoch s</th><th>eval s</th><th>images/s</th><th>data wait</th>"
-                  "<th>GPU MB</th></tr>\n");
+        cxr_sb_printf(b, "<p class=\"na\">no images/s in the logs</p>");
+    cxr_sb_printf(b, "</div></div>\n<table id=\"epochs\"><tr><th class=\"l\">run</th><th>epoch</th>"
+                     "<th>train loss</th><th>train acc</th><th>eval loss</th><th>eval acc</th>"
+                     "<th>epoch s</th><th>eval s</th><th>images/s</th><th>data wait</th>"
+                     "<th>GPU MB</th></tr>\n");
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
         for (int i = 0; i < run->n_epochs; i++) {
             const cxr_log_epoch *e = &run->epochs[i];
-            rsb_printf(b, "<tr><td class=\"l\">");
-            rsb_esc(b, pg->names[r]);
-            rsb_printf(b, "</td><td>%d</td>", e->epoch);
+            cxr_sb_printf(b, "<tr><td class=\"l\">");
+            cxr_sb_esc(b, pg->names[r]);
+            cxr_sb_printf(b, "</td><td>%d</td>", e->epoch);
             num_cell(b, e->train_loss, "%.4f");
             num_cell(b, e->train_acc, "%.4f");
             num_cell(b, e->eval_loss, "%.4f");
@@ -428,10 +430,10 @@ static void section_speed(page *pg)
             num_cell(b, e->images_per_s, "%.1f");
             num_cell(b, isfinite(e->data_wait_frac) ? 100 * e->data_wait_frac : NAN, "%.1f%%");
             num_cell(b, e->gpu_mem_used_mb, "%.0f");
-            rsb_printf(b, "</tr>\n");
+            cxr_sb_printf(b, "</tr>\n");
         }
     }
-    rsb_printf(b, "</table>\n");
+    cxr_sb_printf(b, "</table>\n");
 }
 
 /* Find, in the same run, the config equal to `cfg` with `from` replaced by `to`. */
@@ -450,23 +452,23 @@ static const cxr_log_bench *bench_pair(const cxr_log_run *run, const char *cfg, 
 static void compare_row(page *pg, int r, const char *what, const cxr_log_bench *slow,
                         const cxr_log_bench *fast)
 {
-    rsb *b = pg->b;
-    rsb_printf(b, "<tr class=\"cmp\"><td class=\"l\">");
-    rsb_esc(b, pg->names[r]);
-    rsb_printf(b, "</td><td class=\"l\">%s</td><td class=\"l\">", what);
-    rsb_esc(b, slow->config);
-    rsb_printf(b, " &rarr; ");
-    rsb_esc(b, fast->config);
-    rsb_printf(b, "</td>");
+    cxr_sb *b = pg->b;
+    cxr_sb_printf(b, "<tr class=\"cmp\"><td class=\"l\">");
+    cxr_sb_esc(b, pg->names[r]);
+    cxr_sb_printf(b, "</td><td class=\"l\">%s</td><td class=\"l\">", what);
+    cxr_sb_esc(b, slow->config);
+    cxr_sb_printf(b, " &rarr; ");
+    cxr_sb_esc(b, fast->config);
+    cxr_sb_printf(b, "</td>");
     num_cell(b, slow->later_epoch_s, "%.2f s");
     num_cell(b, fast->later_epoch_s, "%.2f s");
     num_cell(b, slow->later_epoch_s / fast->later_epoch_s, "%.2f&times;");
-    rsb_printf(b, "</tr>\n");
+    cxr_sb_printf(b, "</tr>\n");
 }
 
 static void section_bench(page *pg)
 {
-    rsb *b = pg->b;
+    cxr_sb *b = pg->b;
     int n = 0;
     for (int r = 0; r < pg->n_runs; r++) n += pg->runs[r]->n_bench;
     if (n == 0) return;
@@ -489,34 +491,34 @@ static void section_bench(page *pg)
             v[2 * c] = bn->first_epoch_s;
             v[2 * c + 1] = bn->later_epoch_s;
         }
-    rsb_printf(b, "<h2>Comparisons (benchmark)</h2>\n");
+    cxr_sb_printf(b, "<h2>Comparisons (benchmark)</h2>\n");
     static const char *sers[] = { "first epoch (s)", "later epochs, mean (s)" };
     static const char *cols[] = { "#ff7f0e", "#1f77b4" };
-    rplot_hbars(b, "chart-bench", "Epoch time per configuration", "seconds per epoch", 1180, cats,
-                n, sers, cols, 2, v);
-    rsb_printf(b, "<table id=\"bench\"><tr><th class=\"l\">run</th><th class=\"l\">config</th>"
-                  "<th>first epoch s</th><th>later epochs s</th><th>first / later</th>"
-                  "<th>images/s</th><th>data wait</th></tr>\n");
+    cxr_plot_hbars(b, "chart-bench", "Epoch time per configuration", "seconds per epoch", 1180,
+                   cats, n, sers, cols, 2, v);
+    cxr_sb_printf(b, "<table id=\"bench\"><tr><th class=\"l\">run</th><th class=\"l\">config</th>"
+                     "<th>first epoch s</th><th>later epochs s</th><th>first / later</th>"
+                     "<th>images/s</th><th>data wait</th></tr>\n");
     for (int r = 0; r < pg->n_runs; r++)
         for (int i = 0; i < pg->runs[r]->n_bench; i++) {
             const cxr_log_bench *bn = &pg->runs[r]->bench[i];
-            rsb_printf(b, "<tr class=\"bench\"><td class=\"l\">");
-            rsb_esc(b, pg->names[r]);
-            rsb_printf(b, "</td><td class=\"l\">");
-            rsb_esc(b, bn->config);
-            rsb_printf(b, "</td>");
+            cxr_sb_printf(b, "<tr class=\"bench\"><td class=\"l\">");
+            cxr_sb_esc(b, pg->names[r]);
+            cxr_sb_printf(b, "</td><td class=\"l\">");
+            cxr_sb_esc(b, bn->config);
+            cxr_sb_printf(b, "</td>");
             num_cell(b, bn->first_epoch_s, "%.2f");
             num_cell(b, bn->later_epoch_s, "%.2f");
             num_cell(b, bn->first_epoch_s / bn->later_epoch_s, "%.2f");
             num_cell(b, bn->images_per_s, "%.1f");
             num_cell(b, isfinite(bn->data_wait_frac) ? 100 * bn->data_wait_frac : NAN, "%.1f%%");
-            rsb_printf(b, "</tr>\n");
+            cxr_sb_printf(b, "</tr>\n");
         }
-    rsb_printf(b, "</table>\n");
+    cxr_sb_printf(b, "</table>\n");
     /* Derived speed-ups between configurations that differ in one word. */
-    rsb_printf(b, "<table id=\"speedups\"><tr><th class=\"l\">run</th><th class=\"l\">comparison"
-                  "</th><th class=\"l\">configs</th><th>slower, later epochs</th><th>faster, "
-                  "later epochs</th><th>speed-up</th></tr>\n");
+    cxr_sb_printf(b, "<table id=\"speedups\"><tr><th class=\"l\">run</th><th class=\"l\">comparison"
+                     "</th><th class=\"l\">configs</th><th>slower, later epochs</th><th>faster, "
+                     "later epochs</th><th>speed-up</th></tr>\n");
     int rows = 0;
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
@@ -531,9 +533,9 @@ static void section_bench(page *pg)
         }
     }
     if (!rows)
-        rsb_printf(b, "<tr><td class=\"l muted\" colspan=\"6\">no pair of configurations "
-                      "differing only in prefetch or device</td></tr>\n");
-    rsb_printf(b, "</table>\n");
+        cxr_sb_printf(b, "<tr><td class=\"l muted\" colspan=\"6\">no pair of configurations "
+                         "differing only in prefetch or device</td></tr>\n");
+    cxr_sb_printf(b, "</table>\n");
 done:
     free(cats);
     free(catbuf);
@@ -550,16 +552,16 @@ static const char *samples_color(const page *pg, int s)
         size_t n = strlen(rl);
         if (n > 6 && strcmp(rl + n - 6, ".jsonl") == 0) n -= 6;
         if (strncmp(sl, rl, n) == 0 && (sl[n] == '.' || sl[n] == '_' || sl[n] == '-'))
-            return rplot_color(r);
+            return cxr_plot_color(r);
     }
-    return rplot_color(pg->n_runs + s);
+    return cxr_plot_color(pg->n_runs + s);
 }
 
 /* Time-series chart from samples files: one polyline per file that has the quantity. */
 static int samples_chart(page *pg, const char *id, const char *title, const char *ylabel,
                          size_t off, int from_zero)
 {
-    rplot p;
+    cxr_plot p;
     memset(&p, 0, sizeof p);
     p.id = id;
     p.title = title;
@@ -579,12 +581,12 @@ static int samples_chart(page *pg, const char *id, const char *title, const char
             p.ymin = fmin(p.ymin, v);
             p.ymax = fmax(p.ymax, v);
         }
-        if (has && p.n_legend < RPLOT_MAX_LEGEND)
-            p.legend[p.n_legend++] = (rlegend){ sm->label, samples_color(pg, s), NULL, 0 };
+        if (has && p.n_legend < CXR_PLOT_MAX_LEGEND)
+            p.legend[p.n_legend++] = (cxr_legend){ sm->label, samples_color(pg, s), NULL, 0 };
     }
     if (!isfinite(p.xmin)) return 0;
     if (from_zero && p.ymin > 0) p.ymin = 0;
-    rplot_begin(pg->b, &p);
+    cxr_plot_begin(pg->b, &p);
     for (int s = 0; s < pg->n_samples; s++) {
         const cxr_samples *sm = pg->samples[s];
         double *x = malloc(sizeof(double) * 2 * (size_t)sm->n);
@@ -596,52 +598,52 @@ static int samples_chart(page *pg, const char *id, const char *title, const char
             x[i] = sm->s[i].t;
             x[sm->n + i] = *(const double *)((const char *)&sm->s[i] + off);
         }
-        rplot_line(pg->b, &p, x, x + sm->n, sm->n, samples_color(pg, s), NULL, "sample", s);
+        cxr_plot_line(pg->b, &p, x, x + sm->n, sm->n, samples_color(pg, s), NULL, "sample", s);
         free(x);
     }
-    rplot_end(pg->b, &p);
+    cxr_plot_end(pg->b, &p);
     return 1;
 }
 
 static void section_resources(page *pg)
 {
-    rsb *b = pg->b;
-    rsb_printf(b, "<h2>Resource use</h2>\n");
+    cxr_sb *b = pg->b;
+    cxr_sb_printf(b, "<h2>Resource use</h2>\n");
     /* GPU notes: why a run's GPU was not monitored, from its logged monitor objects. */
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
         for (int i = run->n_epochs - 1; i >= 0; i--) {
             const cxr_log_epoch *e = &run->epochs[i];
             if (!e->has_monitor || e->monitor.gpu_ok) continue;
-            rsb_printf(b, "<div class=\"na gpu-na\">");
-            rsb_esc(b, pg->names[r]);
-            rsb_printf(b, ": GPU not available: ");
-            rsb_esc(b, e->monitor.gpu_reason[0] ? e->monitor.gpu_reason : "not reported");
-            rsb_printf(b, "</div><br>\n");
+            cxr_sb_printf(b, "<div class=\"na gpu-na\">");
+            cxr_sb_esc(b, pg->names[r]);
+            cxr_sb_printf(b, ": GPU not available: ");
+            cxr_sb_esc(b, e->monitor.gpu_reason[0] ? e->monitor.gpu_reason : "not reported");
+            cxr_sb_printf(b, "</div><br>\n");
             break;
         }
     }
-    rsb_printf(b, "<div class=\"grid\">");
+    cxr_sb_printf(b, "<div class=\"grid\">");
     if (pg->n_samples > 0) {
-        rsb_printf(b, "<div>");
+        cxr_sb_printf(b, "<div>");
         if (!samples_chart(pg, "chart-cpu", "CPU utilization (samples)", "% of one core",
                            offsetof(cxr_sample, cpu_util), 1))
-            rsb_printf(b, "<p class=\"na\">no CPU samples</p>");
-        rsb_printf(b, "</div><div>");
+            cxr_sb_printf(b, "<p class=\"na\">no CPU samples</p>");
+        cxr_sb_printf(b, "</div><div>");
         if (!samples_chart(pg, "chart-rss", "Resident memory (samples)", "MiB",
                            offsetof(cxr_sample, rss_mb), 1))
-            rsb_printf(b, "<p class=\"na\">no memory samples</p>");
-        rsb_printf(b, "</div><div>");
+            cxr_sb_printf(b, "<p class=\"na\">no memory samples</p>");
+        cxr_sb_printf(b, "</div><div>");
         if (!samples_chart(pg, "chart-gpu", "GPU utilization (samples)", "%",
                            offsetof(cxr_sample, gpu_util), 1))
-            rsb_printf(b, "<p class=\"na gpu-na\">GPU utilization: not available (no GPU values "
-                          "in the samples files)</p>");
-        rsb_printf(b, "</div><div>");
+            cxr_sb_printf(b, "<p class=\"na gpu-na\">GPU utilization: not available (no GPU values "
+                             "in the samples files)</p>");
+        cxr_sb_printf(b, "</div><div>");
         if (!samples_chart(pg, "chart-gpumem", "GPU memory used (samples)", "MiB",
                            offsetof(cxr_sample, gpu_mem_mb), 1))
-            rsb_printf(b, "<p class=\"na gpu-na\">GPU memory: not available (no GPU values in "
-                          "the samples files)</p>");
-        rsb_printf(b, "</div>");
+            cxr_sb_printf(b, "<p class=\"na gpu-na\">GPU memory: not available (no GPU values in "
+                             "the samples files)</p>");
+        cxr_sb_printf(b, "</div>");
     } else {
         static const series_def cpu[] = { { f_cpu_mean, "mean", NULL },
                                           { f_cpu_max, "max", "7 4" } };
@@ -651,29 +653,30 @@ static void section_resources(page *pg)
                                           { f_gpu_max, "max", "7 4" } };
         static const series_def gm[] = { { f_gmem_mean, "mean", NULL },
                                          { f_gmem_max, "max", "7 4" } };
-        rsb_printf(b, "<div>");
+        cxr_sb_printf(b, "<div>");
         if (!epoch_chart(pg, "chart-cpu", "CPU utilization per epoch", "% of one core", cpu, 2, 1,
                          INFINITY))
-            rsb_printf(b, "<p class=\"na\">CPU utilization: not measured</p>");
-        rsb_printf(b, "</div><div>");
+            cxr_sb_printf(b, "<p class=\"na\">CPU utilization: not measured</p>");
+        cxr_sb_printf(b, "</div><div>");
         if (!epoch_chart(pg, "chart-rss", "Resident memory per epoch", "MiB", rss, 2, 1, INFINITY))
-            rsb_printf(b, "<p class=\"na\">memory: not measured</p>");
-        rsb_printf(b, "</div><div>");
+            cxr_sb_printf(b, "<p class=\"na\">memory: not measured</p>");
+        cxr_sb_printf(b, "</div><div>");
         if (!epoch_chart(pg, "chart-gpu", "GPU utilization per epoch", "%", gpu, 2, 1, INFINITY))
-            rsb_printf(b, "<p class=\"na gpu-na\">GPU utilization: not available in any run</p>");
-        rsb_printf(b, "</div><div>");
+            cxr_sb_printf(b,
+                          "<p class=\"na gpu-na\">GPU utilization: not available in any run</p>");
+        cxr_sb_printf(b, "</div><div>");
         if (!epoch_chart(pg, "chart-gpumem", "GPU memory per epoch", "MiB", gm, 2, 1, INFINITY))
-            rsb_printf(b, "<p class=\"na gpu-na\">GPU memory: not available in any run</p>");
-        rsb_printf(b, "</div>");
+            cxr_sb_printf(b, "<p class=\"na gpu-na\">GPU memory: not available in any run</p>");
+        cxr_sb_printf(b, "</div>");
     }
-    rsb_printf(b, "</div>\n");
+    cxr_sb_printf(b, "</div>\n");
 }
 
 cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs, int n_runs,
                                  cxr_samples *const *samples, int n_samples)
 {
     cxr_status st = CXR_OK;
-    rsb b = { 0 };
+    cxr_sb b = { 0 };
     char *tmp = NULL;
     FILE *f = NULL;
     int fd = -1;
@@ -693,19 +696,19 @@ cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs,
     time_t now = time(NULL);
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&now));
-    rsb_printf(&b,
-               "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-               "<title>cxr training report</title>\n<style>\n%s</style></head><body>\n"
-               "<h1>cxr training report</h1>\n<p class=\"muted\">%d run(s), %d samples "
-               "file(s); generated %s by cxr-report " CXR_VERSION_STRING "</p>\n",
-               CSS, n_runs, n_samples, when);
+    cxr_sb_printf(&b,
+                  "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                  "<title>cxr training report</title>\n<style>\n%s</style></head><body>\n"
+                  "<h1>cxr training report</h1>\n<p class=\"muted\">%d run(s), %d samples "
+                  "file(s); generated %s by cxr-report " CXR_VERSION_STRING "</p>\n",
+                  CSS, n_runs, n_samples, when);
     section_runs(&pg);
     section_curves(&pg);
     section_eval(&pg);
     section_speed(&pg);
     section_bench(&pg);
     section_resources(&pg);
-    rsb_printf(&b, "</body></html>\n");
+    cxr_sb_printf(&b, "</body></html>\n");
     if (b.failed) CXR_THROW(CXR_E_NOMEM, "report: out of memory building the page");
 
     size_t n = strlen(out_path);
@@ -738,6 +741,6 @@ bail:
         free(tmp);
     }
     free(names);
-    rsb_free(&b);
+    cxr_sb_free(&b);
     return st;
 }

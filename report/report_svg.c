@@ -1,0 +1,338 @@
+/* report_svg.c: the small SVG toolkit behind the HTML report (report_svg.h): nice tick
+ * steps (1/2/5 x 10^k), axes with grid and labels, polylines, grouped bars and a legend that
+ * wraps under the plot so it never covers data. Text widths are estimated (7 px per character
+ * at 12 px sans-serif), which is enough to lay out labels without a font engine.
+ */
+#include "report_svg.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cxr_sb_printf(cxr_sb *b, const char *fmt, ...)
+{
+    if (b->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->len;
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if (b->p && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t ncap = b->cap ? b->cap : 4096;
+        while (ncap < b->len + (size_t)n + 1) ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->failed = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+void cxr_sb_esc(cxr_sb *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': cxr_sb_printf(b, "&amp;"); break;
+        case '<': cxr_sb_printf(b, "&lt;"); break;
+        case '>': cxr_sb_printf(b, "&gt;"); break;
+        case '"': cxr_sb_printf(b, "&quot;"); break;
+        case '\'': cxr_sb_printf(b, "&#39;"); break;
+        default: cxr_sb_printf(b, "%c", *s);
+        }
+    }
+}
+
+void cxr_sb_free(cxr_sb *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+const char *cxr_plot_color(int i)
+{
+    static const char *pal[] = { "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf" };
+    return pal[((i % 10) + 10) % 10];
+}
+
+static double nice_num(double x, int round_it)
+{
+    double e = floor(log10(x)), f = x / pow(10, e), nf;
+    if (round_it)
+        nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
+    else
+        nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+    return nf * pow(10, e);
+}
+
+void cxr_plot_nice(double *lo, double *hi, int n, int integer, double *step)
+{
+    if (!isfinite(*lo) || !isfinite(*hi)) {
+        *lo = 0;
+        *hi = 1;
+    }
+    if (*hi < *lo) {
+        double t = *lo;
+        *lo = *hi;
+        *hi = t;
+    }
+    if (*hi - *lo < 1e-12) {
+        double d = fabs(*hi) > 1e-12 ? 0.1 * fabs(*hi) : 1;
+        *lo -= d;
+        *hi += d;
+    }
+    double range = nice_num(*hi - *lo, 0);
+    double s = nice_num(range / (n > 1 ? n - 1 : 1), 1);
+    if (integer && s < 1) s = 1;
+    *lo = floor(*lo / s + 1e-9) * s;
+    *hi = ceil(*hi / s - 1e-9) * s;
+    *step = s;
+}
+
+static int text_w(const char *s) { return 7 * (int)strlen(s ? s : ""); }
+
+/* Position of legend entry i: column x (left of swatch) and row; returns rows used. */
+static int legend_layout(const cxr_plot *p, int *xs, int *rows)
+{
+    int x = p->ml, row = 0, right = p->width - 10;
+    for (int i = 0; i < p->n_legend; i++) {
+        int w = 30 + text_w(p->legend[i].text) + 18;
+        if (x + w > right && x > p->ml) {
+            row++;
+            x = p->ml;
+        }
+        if (xs) xs[i] = x;
+        if (rows) rows[i] = row;
+        x += w;
+    }
+    return p->n_legend ? row + 1 : 0;
+}
+
+static double px(const cxr_plot *p, double x)
+{
+    double pw = p->width - p->ml - p->mr;
+    return p->ml + (x - p->xmin) / (p->xmax - p->xmin) * pw;
+}
+static double py(const cxr_plot *p, double y)
+{
+    return p->mt + p->height_plot - (y - p->ymin) / (p->ymax - p->ymin) * p->height_plot;
+}
+
+static void tick_label(char *buf, size_t cap, double v, double step)
+{
+    int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+    if (dec > 6) dec = 6;
+    if (fabs(v) < step * 1e-6) v = 0; /* no "-0" */
+    snprintf(buf, cap, "%.*f", dec, v);
+}
+
+void cxr_plot_begin(cxr_sb *b, cxr_plot *p)
+{
+    if (!p->width) p->width = 580;
+    if (!p->height_plot) p->height_plot = 260;
+    cxr_plot_nice(&p->xmin, &p->xmax, 7, p->integer_x, &p->xstep);
+    cxr_plot_nice(&p->ymin, &p->ymax, 6, 0, &p->ystep);
+    /* left margin from the widest y tick label */
+    int wmax = 0;
+    for (double v = p->ymin; v <= p->ymax + p->ystep * 1e-6; v += p->ystep) {
+        char t[32];
+        tick_label(t, sizeof t, v, p->ystep);
+        if (text_w(t) > wmax) wmax = text_w(t);
+    }
+    p->ml = 30 + wmax + 8;
+    p->mr = 18;
+    p->mt = 34;
+    p->legend_rows = legend_layout(p, NULL, NULL);
+    p->mb = 48 + (p->legend_rows ? 8 + 20 * p->legend_rows : 0);
+    p->height = p->mt + p->height_plot + p->mb;
+    cxr_sb_printf(b, "<svg class=\"chart\" id=\"");
+    cxr_sb_esc(b, p->id);
+    cxr_sb_printf(b, "\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
+                  p->width, p->height, p->width, p->height);
+    cxr_sb_printf(b, "<title>");
+    cxr_sb_esc(b, p->title);
+    cxr_sb_printf(b, "</title>\n<clipPath id=\"");
+    cxr_sb_esc(b, p->id);
+    cxr_sb_printf(b, "-clip\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/></clipPath>\n",
+                  p->ml, p->mt - 4, p->width - p->ml - p->mr, p->height_plot + 8);
+    cxr_sb_printf(b, "<text class=\"ctitle\" x=\"%d\" y=\"20\">", p->width / 2);
+    cxr_sb_esc(b, p->title);
+    cxr_sb_printf(b, "</text>\n");
+    int x0 = p->ml, x1 = p->width - p->mr, y0 = p->mt, y1 = p->mt + p->height_plot;
+    cxr_sb_printf(b, "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n", x0,
+                  y0, x1 - x0, y1 - y0);
+    for (double v = p->ymin; v <= p->ymax + p->ystep * 1e-6; v += p->ystep) {
+        char t[32];
+        tick_label(t, sizeof t, v, p->ystep);
+        double y = py(p, v);
+        cxr_sb_printf(b, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", x0,
+                      y, x1, y);
+        cxr_sb_printf(b, "<text class=\"ytick\" x=\"%d\" y=\"%.1f\">%s</text>\n", x0 - 6, y + 4, t);
+    }
+    for (double v = p->xmin; v <= p->xmax + p->xstep * 1e-6; v += p->xstep) {
+        char t[32];
+        tick_label(t, sizeof t, v, p->xstep);
+        double x = px(p, v);
+        cxr_sb_printf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>", x,
+                      y0, x, y1);
+        cxr_sb_printf(b, "<text class=\"xtick\" x=\"%.1f\" y=\"%d\">%s</text>\n", x, y1 + 16, t);
+    }
+    cxr_sb_printf(b, "<text class=\"xlabel\" x=\"%d\" y=\"%d\">", (x0 + x1) / 2, y1 + 36);
+    cxr_sb_esc(b, p->xlabel);
+    cxr_sb_printf(b, "</text>\n<text class=\"ylabel\" transform=\"translate(14,%d) rotate(-90)\">",
+                  (y0 + y1) / 2);
+    cxr_sb_esc(b, p->ylabel);
+    cxr_sb_printf(b, "</text>\n");
+}
+
+void cxr_plot_line(cxr_sb *b, const cxr_plot *p, const double *x, const double *y, int n,
+                   const char *color, const char *dash, const char *cls, int run)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++) m += isfinite(x[i]) && isfinite(y[i]);
+    if (m == 0) return;
+    cxr_sb_printf(b, "<polyline class=\"series %s\" data-run=\"%d\" clip-path=\"url(#", cls, run);
+    cxr_sb_esc(b, p->id);
+    cxr_sb_printf(b, "-clip)\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s points=\"",
+                  color, dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
+    for (int i = 0; i < n; i++)
+        if (isfinite(x[i]) && isfinite(y[i]))
+            cxr_sb_printf(b, "%.1f,%.1f ", px(p, x[i]), py(p, y[i]));
+    cxr_sb_printf(b, "\"/>\n");
+    if (m <= 40)
+        for (int i = 0; i < n; i++)
+            if (isfinite(x[i]) && isfinite(y[i]))
+                cxr_sb_printf(b,
+                              "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>",
+                              px(p, x[i]), py(p, y[i]), color);
+    cxr_sb_printf(b, "\n");
+}
+
+void cxr_plot_refline(cxr_sb *b, const cxr_plot *p, double x0, double y0, double x1, double y1)
+{
+    cxr_sb_printf(b,
+                  "<line class=\"ref\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                  "stroke=\"#999\" stroke-dasharray=\"4 4\"/>\n",
+                  px(p, x0), py(p, y0), px(p, x1), py(p, y1));
+}
+
+static void legend_draw(cxr_sb *b, const cxr_plot *p, int top)
+{
+    int xs[CXR_PLOT_MAX_LEGEND], rows[CXR_PLOT_MAX_LEGEND];
+    legend_layout(p, xs, rows);
+    cxr_sb_printf(b, "<g class=\"legend\">\n");
+    for (int i = 0; i < p->n_legend; i++) {
+        const cxr_legend *l = &p->legend[i];
+        int y = top + 20 * rows[i];
+        if (l->box)
+            cxr_sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"22\" height=\"10\" fill=\"%s\"/>",
+                          xs[i], y - 9, l->color);
+        else
+            cxr_sb_printf(b,
+                          "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
+                          "stroke-width=\"2.5\"%s%s%s/>",
+                          xs[i], y - 4, xs[i] + 24, y - 4, l->color,
+                          l->dash ? " stroke-dasharray=\"" : "", l->dash ? l->dash : "",
+                          l->dash ? "\"" : "");
+        cxr_sb_printf(b, "<text class=\"legend-item\" x=\"%d\" y=\"%d\">", xs[i] + 30, y);
+        cxr_sb_esc(b, l->text);
+        cxr_sb_printf(b, "</text>\n");
+    }
+    cxr_sb_printf(b, "</g>\n");
+}
+
+void cxr_plot_end(cxr_sb *b, const cxr_plot *p)
+{
+    legend_draw(b, p, p->mt + p->height_plot + 48 + 14);
+    cxr_sb_printf(b, "</svg>\n");
+}
+
+void cxr_plot_hbars(cxr_sb *b, const char *id, const char *title, const char *xlabel, int width,
+                    const char *const *cats, int n_cat, const char *const *sers,
+                    const char *const *colors, int n_ser, const double *v)
+{
+    cxr_plot p;
+    memset(&p, 0, sizeof p);
+    p.id = id;
+    p.title = title;
+    p.xlabel = xlabel;
+    p.ylabel = "";
+    p.width = width;
+    double vmax = 0;
+    for (int i = 0; i < n_cat * n_ser; i++)
+        if (isfinite(v[i]) && v[i] > vmax) vmax = v[i];
+    p.xmin = 0;
+    p.xmax = vmax > 0 ? vmax * 1.12 : 1; /* room for the value labels */
+    cxr_plot_nice(&p.xmin, &p.xmax, 6, 0, &p.xstep);
+    int wcat = 0;
+    for (int c = 0; c < n_cat; c++)
+        if (text_w(cats[c]) > wcat) wcat = text_w(cats[c]);
+    p.mr = 24;
+    p.mt = 34;
+    int bar_h = 16, group_h = n_ser * bar_h + 14;
+    p.height_plot = n_cat * group_h + 6;
+    p.n_legend = n_ser < CXR_PLOT_MAX_LEGEND ? n_ser : CXR_PLOT_MAX_LEGEND;
+    for (int s = 0; s < p.n_legend; s++) p.legend[s] = (cxr_legend){ sers[s], colors[s], NULL, 1 };
+    p.ml = 16; /* the legend starts at the left edge: the category column is empty down there */
+    p.legend_rows = legend_layout(&p, NULL, NULL);
+    p.ml = wcat + 16;
+    p.mb = 48 + (p.legend_rows ? 8 + 20 * p.legend_rows : 0);
+    p.height = p.mt + p.height_plot + p.mb;
+    p.ymin = 0;
+    p.ymax = 1;
+    cxr_sb_printf(b, "<svg class=\"chart bars\" id=\"");
+    cxr_sb_esc(b, id);
+    cxr_sb_printf(b, "\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n<title>",
+                  p.width, p.height, p.width, p.height);
+    cxr_sb_esc(b, title);
+    cxr_sb_printf(b, "</title>\n<text class=\"ctitle\" x=\"%d\" y=\"20\">", p.width / 2);
+    cxr_sb_esc(b, title);
+    cxr_sb_printf(b, "</text>\n");
+    int x0 = p.ml, x1 = p.width - p.mr, y0 = p.mt, y1 = p.mt + p.height_plot;
+    cxr_sb_printf(b, "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n", x0,
+                  y0, x1 - x0, y1 - y0);
+    for (double t = p.xmin; t <= p.xmax + p.xstep * 1e-6; t += p.xstep) {
+        char lab[32];
+        tick_label(lab, sizeof lab, t, p.xstep);
+        double x = px(&p, t);
+        cxr_sb_printf(b, "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>", x,
+                      y0, x, y1);
+        cxr_sb_printf(b, "<text class=\"xtick\" x=\"%.1f\" y=\"%d\">%s</text>\n", x, y1 + 16, lab);
+    }
+    for (int c = 0; c < n_cat; c++) {
+        int gy = y0 + 6 + c * group_h;
+        cxr_sb_printf(b, "<text class=\"cat\" x=\"%d\" y=\"%d\">", x0 - 8,
+                      gy + n_ser * bar_h / 2 + 4);
+        cxr_sb_esc(b, cats[c]);
+        cxr_sb_printf(b, "</text>\n");
+        for (int s = 0; s < n_ser; s++) {
+            double val = v[c * n_ser + s];
+            if (!isfinite(val)) continue;
+            double w = px(&p, val) - x0;
+            cxr_sb_printf(b,
+                          "<rect class=\"bar\" data-cat=\"%d\" data-ser=\"%d\" x=\"%d\" y=\"%d\" "
+                          "width=\"%.1f\" height=\"%d\" fill=\"%s\"/>",
+                          c, s, x0, gy + s * bar_h, w, bar_h - 2, colors[s]);
+            cxr_sb_printf(b, "<text class=\"barval\" x=\"%.1f\" y=\"%d\">%.3g</text>\n", x0 + w + 4,
+                          gy + s * bar_h + bar_h - 5, val);
+        }
+    }
+    cxr_sb_printf(b, "<text class=\"xlabel\" x=\"%d\" y=\"%d\">", (x0 + x1) / 2, y1 + 36);
+    cxr_sb_esc(b, xlabel);
+    cxr_sb_printf(b, "</text>\n");
+    p.ml = 16;
+    legend_draw(b, &p, y1 + 48 + 14);
+    cxr_sb_printf(b, "</svg>\n");
+}
