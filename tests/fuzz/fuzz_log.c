@@ -1,0 +1,59 @@
+/* fuzz_log.c: libFuzzer target for cxr-report's readers (cxr_report.h): the input is read
+ * as a training log and as a samples file, and whatever reads is drawn into the HTML report
+ * (the run once and overlaid on itself, with the samples when they read), written under the
+ * target's private $TMPDIR folder. Oracles beyond the sanitizers: the epochs of a read log
+ * are in strictly increasing order (one line per epoch after resume dedup), every skipped line
+ * was warned about, and a readable log always makes a report. */
+#include "cxr_report.h"
+#include "fuzz_common.h"
+
+static void count_warning(void *ctx, const char *message)
+{
+    (void)message;
+    ++*(int *)ctx;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static char out[4200];
+    if (!out[0]) snprintf(out, sizeof out, "%s/report.html", fuzz_tmpdir());
+    char path[64];
+    int fd = fuzz_memfile("run.jsonl", data, size, path, sizeof path);
+
+    int warned = 0;
+    cxr_log_run *run = NULL;
+    cxr_status st = cxr_log_read(path, count_warning, &warned, &run);
+    if (st == CXR_OK) {
+        FUZZ_CHECK(run->n_epochs > 0, "a log without epochs read");
+        FUZZ_CHECK(warned == run->n_skipped, "%d warnings for %d skipped lines", warned,
+                   run->n_skipped);
+        for (int i = 1; i < run->n_epochs; i++)
+            FUZZ_CHECK(run->epochs[i - 1].epoch < run->epochs[i].epoch,
+                       "epoch %d listed before epoch %d", run->epochs[i - 1].epoch,
+                       run->epochs[i].epoch);
+    } else {
+        FUZZ_CHECK(st == CXR_E_FORMAT, "log: %s: %s", cxr_status_name(st), cxr_last_error());
+    }
+
+    warned = 0;
+    cxr_samples *smp = NULL;
+    st = cxr_samples_read(path, count_warning, &warned, &smp);
+    if (st == CXR_OK)
+        FUZZ_CHECK(warned == smp->n_skipped, "%d warnings for %d skipped lines", warned,
+                   smp->n_skipped);
+    else
+        FUZZ_CHECK(st == CXR_E_FORMAT, "samples: %s: %s", cxr_status_name(st), cxr_last_error());
+
+    if (run) {
+        cxr_log_run *runs[2] = { run, run };
+        cxr_samples *s[1] = { smp };
+        for (int n = 1; n <= 2; n++) {
+            st = cxr_report_write_html(out, runs, n, s, smp ? 1 : 0);
+            FUZZ_CHECK(st == CXR_OK, "report of %d run(s): %s", n, cxr_last_error());
+        }
+    }
+    cxr_log_run_free(run);
+    cxr_samples_free(smp);
+    close(fd);
+    return 0;
+}
