@@ -64,11 +64,14 @@ static int put_str(hid_t loc, const char *name, const char *v)
     return ok;
 }
 
-static int get_attr(hid_t loc, const char *name, hid_t type, void *v)
+/* Read attribute `name` into v[n] when it holds exactly n elements (more would overflow v). */
+static int get_attr(hid_t loc, const char *name, hid_t type, void *v, hssize_t n)
 {
     if (H5Aexists(loc, name) <= 0) return 0;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    int ok = a >= 0 && H5Aread(a, type, v) >= 0;
+    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
+    int ok = sp >= 0 && H5Sget_simple_extent_npoints(sp) == n && H5Aread(a, type, v) >= 0;
+    if (sp >= 0) H5Sclose(sp);
     if (a >= 0) H5Aclose(a);
     return ok;
 }
@@ -261,37 +264,38 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
                              "%s: not a cxr checkpoint (format attribute '%s', "
                              "expected '%s')",
                              path, fmt, CXR_CHECKPOINT_FORMAT);
-    if (!get_attr(f, "format_version", H5T_NATIVE_INT32, &ver))
+    if (!get_attr(f, "format_version", H5T_NATIVE_INT32, &ver, 1))
         return cxr_set_error(CXR_E_FORMAT, "%s: missing attribute format_version", path);
     if (ver != CXR_CHECKPOINT_VERSION)
         return cxr_set_error(CXR_E_VERSION,
                              "%s: checkpoint format version %d, this program reads "
                              "version %d",
                              path, ver, CXR_CHECKPOINT_VERSION);
-#define NEED(name, type, var)          \
-    if (!get_attr(f, name, type, var)) \
-    CXR_THROW(CXR_E_FORMAT, "%s: checkpoint misses attribute '%s'", path, name)
-    NEED("epoch", H5T_NATIVE_INT32, &epoch);
-    NEED("step", H5T_NATIVE_INT64, &step);
-    NEED("seed", H5T_NATIVE_UINT64, &seed);
-    NEED("epochs", H5T_NATIVE_INT32, &epochs);
-    NEED("batch", H5T_NATIVE_INT32, &batch);
-    NEED("lr", H5T_NATIVE_DOUBLE, &lr);
-    NEED("beta1", H5T_NATIVE_DOUBLE, &b1);
-    NEED("beta2", H5T_NATIVE_DOUBLE, &b2);
-    NEED("eps", H5T_NATIVE_DOUBLE, &eps);
-    NEED("keep_prob", H5T_NATIVE_DOUBLE, &kp);
-    NEED("alpha", H5T_NATIVE_DOUBLE, &alpha);
-    NEED("n_classes", H5T_NATIVE_INT32, &ncls);
-    NEED("image_size", H5T_NATIVE_INT32, &size);
-    NEED("channels", H5T_NATIVE_INT32, ch);
-    NEED("dense", H5T_NATIVE_INT32, dn);
-    NEED("equalize", H5T_NATIVE_INT32, &eq);
-    NEED("crop_ratio", H5T_NATIVE_DOUBLE, &crop);
-    NEED("max_side", H5T_NATIVE_INT32, &max_side);
+#define NEED(name, type, var, n)                                                                 \
+    if (!get_attr(f, name, type, var, n))                                                        \
+    CXR_THROW(CXR_E_FORMAT, "%s: checkpoint attribute '%s' is missing or not %d value(s)", path, \
+              name, n)
+    NEED("epoch", H5T_NATIVE_INT32, &epoch, 1);
+    NEED("step", H5T_NATIVE_INT64, &step, 1);
+    NEED("seed", H5T_NATIVE_UINT64, &seed, 1);
+    NEED("epochs", H5T_NATIVE_INT32, &epochs, 1);
+    NEED("batch", H5T_NATIVE_INT32, &batch, 1);
+    NEED("lr", H5T_NATIVE_DOUBLE, &lr, 1);
+    NEED("beta1", H5T_NATIVE_DOUBLE, &b1, 1);
+    NEED("beta2", H5T_NATIVE_DOUBLE, &b2, 1);
+    NEED("eps", H5T_NATIVE_DOUBLE, &eps, 1);
+    NEED("keep_prob", H5T_NATIVE_DOUBLE, &kp, 1);
+    NEED("alpha", H5T_NATIVE_DOUBLE, &alpha, 1);
+    NEED("n_classes", H5T_NATIVE_INT32, &ncls, 1);
+    NEED("image_size", H5T_NATIVE_INT32, &size, 1);
+    NEED("channels", H5T_NATIVE_INT32, ch, 4);
+    NEED("dense", H5T_NATIVE_INT32, dn, 2);
+    NEED("equalize", H5T_NATIVE_INT32, &eq, 1);
+    NEED("crop_ratio", H5T_NATIVE_DOUBLE, &crop, 1);
+    NEED("max_side", H5T_NATIVE_INT32, &max_side, 1);
 #undef NEED
-    get_attr(f, "threads", H5T_NATIVE_INT32, &threads);
-    get_attr(f, "threshold", H5T_NATIVE_DOUBLE, &thr);
+    get_attr(f, "threads", H5T_NATIVE_INT32, &threads, 1);
+    get_attr(f, "threshold", H5T_NATIVE_DOUBLE, &thr, 1);
     get_str(f, "store", meta->store, sizeof meta->store);
     get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version);
     if (!get_str(f, "normalize", norm, sizeof norm))
@@ -336,7 +340,7 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     sp = d < 0 ? -1 : H5Dget_space(d);
     hsize_t n = 0;
     if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 ||
-        H5Sget_simple_extent_dims(sp, &n, NULL) < 0 || (int)n != ncls)
+        H5Sget_simple_extent_dims(sp, &n, NULL) < 0 || n != (hsize_t)ncls)
         CXR_THROW(CXR_E_FORMAT, "%s: class_names does not hold %d names", path, ncls);
     meta->class_names = calloc((size_t)ncls, sizeof(char *));
     char **tmp = calloc((size_t)ncls, sizeof(char *));

@@ -179,6 +179,25 @@ int main(void)
     CHECK(cxr_checkpoint_load(bad, b, NULL) == CXR_E_FORMAT);
     CHECK(strstr(cxr_last_error(), "adam_v/dense1.b") != NULL);
 
+    /* an attribute holding more values than its field (found by fuzz_checkpoint: the reader
+     * wrote all 64 over its stack) is refused, naming it */
+    static const char *const widened[2] = { "epoch", "channels" };
+    for (int k = 0; k < 2; k++) {
+        REQUIRE(system(cmd) == 0);
+        int32_t many[64] = { 0 };
+        hsize_t n64 = 64;
+        h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t sp64 = H5Screate_simple(1, &n64, NULL);
+        REQUIRE(h >= 0 && sp64 >= 0 && H5Adelete(h, widened[k]) >= 0);
+        hid_t a64 = H5Acreate2(h, widened[k], H5T_NATIVE_INT32, sp64, H5P_DEFAULT, H5P_DEFAULT);
+        REQUIRE(a64 >= 0 && H5Awrite(a64, H5T_NATIVE_INT32, many) >= 0);
+        H5Aclose(a64);
+        H5Sclose(sp64);
+        H5Fclose(h);
+        CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), widened[k]) != NULL);
+    }
+
     /* saving over an existing checkpoint leaves no temp file behind */
     meta.epoch = 4;
     CHECK_OK(cxr_checkpoint_save(path, a, &meta));
