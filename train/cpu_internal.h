@@ -1,4 +1,5 @@
-/* cpu_internal.h: the CPU backend's context, shared by backend_cpu.c and the *_cpu op files.
+/* cpu_internal.h: the CPU backend's internals, shared by backend_cpu.c and the *_cpu op files
+ * (and by the op tests): its context, its ops, the AVX2 kernels and inline helpers.
  * Not a public header: callers use ops.h and cxr_model.h. */
 #ifndef CXR_CPU_INTERNAL_H
 #define CXR_CPU_INTERNAL_H
@@ -10,6 +11,8 @@
 #include <smmintrin.h>
 #endif
 
+#include "ops.h"
+
 #define CXR_CPU_MAX_THREADS 256
 
 typedef struct {
@@ -19,6 +22,29 @@ typedef struct {
     float *scratch[CXR_CPU_MAX_THREADS];
     size_t scratch_bytes[CXR_CPU_MAX_THREADS];
 } cxr_cpu_ctx;
+
+/* Threads the ops may use. */
+int cxr_cpu_threads(void *ctx);
+/* Per-thread scratch of at least `bytes` for thread `tid` (< cxr_cpu_threads), or NULL when
+ * it cannot grow. Only thread `tid` may call it for its own slot while ops run. */
+float *cxr_cpu_scratch(void *ctx, int tid, size_t bytes);
+
+/* The CPU ops (conv.c, pool.c, dense.c, act.c, loss.c, adam.c): the CPU backend's table
+ * entries, contracts in ops.h. ctx is the CPU backend's (be->ctx of cxr_backend_cpu_create). */
+cxr_conv3x3_forward_fn cxr_conv3x3_forward_cpu;
+cxr_conv3x3_backward_fn cxr_conv3x3_backward_cpu;
+cxr_conv3x3_lrelu_pool_forward_fn cxr_conv3x3_lrelu_pool_forward_cpu;
+cxr_maxpool2_forward_fn cxr_maxpool2_forward_cpu;
+cxr_maxpool2_backward_fn cxr_maxpool2_backward_cpu;
+cxr_maxpool2_lrelu_backward_fn cxr_maxpool2_lrelu_backward_cpu;
+cxr_dense_forward_fn cxr_dense_forward_cpu;
+cxr_dense_backward_fn cxr_dense_backward_cpu;
+cxr_leaky_relu_forward_fn cxr_leaky_relu_forward_cpu;
+cxr_leaky_relu_backward_fn cxr_leaky_relu_backward_cpu;
+cxr_dropout_apply_fn cxr_dropout_apply_cpu;
+cxr_softmax_forward_fn cxr_softmax_forward_cpu;
+cxr_softmax_xent_fn cxr_softmax_xent_cpu;
+cxr_adam_step_fn cxr_adam_step_cpu;
 
 /* gemm_avx2.c: C (M,N) += A (M,Kd) @ B (Kd,N), C and A row-major with leading dimensions,
  * B[j][p] = B[offs[j] + p] (an im2col row, or a shifted row of a padded image), accumulated

@@ -39,29 +39,21 @@ extern "C" {
 void *cxr_cuda_scratch(cxr_cuda_backend *b, size_t bytes);
 void cxr_conv_plans_destroy(cxr_cuda_backend *b);
 
-cxr_status cxr_conv3x3_forward_cuda(void *ctx, float *out, const float *in, const float *w,
-                                    const float *b, int N, int C, int K, int H, int W);
-cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din, float *dw, float *db, const float *dout,
-                                     const float *in, const float *w, int N, int C, int K, int H,
-                                     int W);
-cxr_status cxr_maxpool2_forward_cuda(void *ctx, float *out, uint8_t *idx, const float *in, int N,
-                                     int C, int H, int W);
-cxr_status cxr_maxpool2_backward_cuda(void *ctx, float *din, const float *dout, const uint8_t *idx,
-                                      int N, int C, int H, int W);
-cxr_status cxr_dense_forward_cuda(void *ctx, float *out, const float *in, const float *w,
-                                  const float *b, int N, int IN, int OUT);
-cxr_status cxr_dense_backward_cuda(void *ctx, float *din, float *dw, float *db, const float *dout,
-                                   const float *in, const float *w, int N, int IN, int OUT);
-cxr_status cxr_leaky_relu_forward_cuda(void *ctx, float *out, const float *in, float alpha,
-                                       size_t n);
-cxr_status cxr_leaky_relu_backward_cuda(void *ctx, float *d, const float *y, float alpha, size_t n);
-cxr_status cxr_dropout_apply_cuda(void *ctx, float *x, uint64_t key, float keep_prob, size_t n);
-cxr_status cxr_softmax_forward_cuda(void *ctx, float *probs, const float *logits, int N, int C);
-cxr_status cxr_softmax_xent_cuda(void *ctx, float *loss, float *dlogits, float *probs,
-                                 const float *logits, const int32_t *labels,
-                                 const float *class_weights, int N, int C);
-cxr_status cxr_adam_step_cuda(void *ctx, float *params, float *m, float *v, const float *grads,
-                              size_t n, float lr, float beta1, float beta2, float eps, int64_t t);
+
+/* The CUDA ops (conv.cu, pool.cu, dense.cu, act.cu, loss.cu, adam.cu): the CUDA backend's table
+ * entries, contracts in ops.h. ctx is the cxr_cuda_backend. */
+cxr_conv3x3_forward_fn cxr_conv3x3_forward_cuda;
+cxr_conv3x3_backward_fn cxr_conv3x3_backward_cuda;
+cxr_maxpool2_forward_fn cxr_maxpool2_forward_cuda;
+cxr_maxpool2_backward_fn cxr_maxpool2_backward_cuda;
+cxr_dense_forward_fn cxr_dense_forward_cuda;
+cxr_dense_backward_fn cxr_dense_backward_cuda;
+cxr_leaky_relu_forward_fn cxr_leaky_relu_forward_cuda;
+cxr_leaky_relu_backward_fn cxr_leaky_relu_backward_cuda;
+cxr_dropout_apply_fn cxr_dropout_apply_cuda;
+cxr_softmax_forward_fn cxr_softmax_forward_cuda;
+cxr_softmax_xent_fn cxr_softmax_xent_cuda;
+cxr_adam_step_fn cxr_adam_step_cuda;
 #ifdef __cplusplus
 }
 #endif

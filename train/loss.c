@@ -2,7 +2,7 @@
  * reference. Sums run in double over the batch, in image order (deterministic). */
 #include <math.h>
 
-#include "ops.h"
+#include "cpu_internal.h"
 
 static void softmax_row(float *p /* (C) */, const float *z /* (C) */, int C)
 {

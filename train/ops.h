@@ -3,8 +3,10 @@
  * Every op exists as a CPU reference (train/conv.c, pool.c, dense.c, act.c, loss.c, adam.c;
  * OpenMP + OpenBLAS, named *_cpu) and, when CUDA is on, as a GPU twin beside it (conv.cu...).
  * The model graph (train/model.c) is written once and calls ops only through a cxr_backend,
- * a table of function pointers; the CPU backend fills it with the functions below, a GPU
- * backend fills the same slots with kernels working on device pointers.
+ * a table of function pointers (ggml's backend interface has the same shape): each op's
+ * signature and contract is one function type below; the CPU backend fills the table with its
+ * *_cpu functions (cpu_internal.h), the CUDA backend with kernels on device pointers
+ * (cxr_backend_cuda.h). Slots marked "(optional)" may be NULL.
  *
  * Conventions (house style, specs/model.md):
  *  - Layout NCHW float32, row-major; conv weights (K,C,3,3); dense weights (OUT,IN), i.e.
@@ -32,6 +34,94 @@
 extern "C" {
 #endif
 
+/* ------------------------------------------------------------------ op signatures
+ * Each op's contract, written once. A backend implements the ops as functions of these types
+ * (CPU: cxr_*_cpu, declared in cpu_internal.h; CUDA: cxr_*_cuda, in cuda_ops.cuh) and puts
+ * them into the table below. ctx is the backend's own state (cxr_backend.ctx). */
+
+/* 3x3 convolution, stride 1, zero padding 1 ('same'). */
+typedef cxr_status cxr_conv3x3_forward_fn(void *ctx, float *out /* (N,K,H,W) */,
+                                          const float *in /* (N,C,H,W) */,
+                                          const float *w /* (K,C,3,3) */, const float *b /* (K) */,
+                                          int N, int C, int K, int H, int W);
+/* din may be NULL (first layer: no input gradient needed). */
+typedef cxr_status cxr_conv3x3_backward_fn(void *ctx, float *din /* (N,C,H,W) or NULL */,
+                                           float *dw /* (K,C,3,3) */, float *db /* (K) */,
+                                           const float *dout /* (N,K,H,W) */,
+                                           const float *in /* (N,C,H,W) */,
+                                           const float *w /* (K,C,3,3) */, int N, int C, int K,
+                                           int H, int W);
+/* 2x2 max pool, stride 2 (H, W even). idx records the argmax in the window:
+ * 0 (y,x) 1 (y,x+1) 2 (y+1,x) 3 (y+1,x+1); ties go to the lowest index. */
+typedef cxr_status cxr_maxpool2_forward_fn(void *ctx, float *out /* (N,C,H/2,W/2) */,
+                                           uint8_t *idx /* (N,C,H/2,W/2) */,
+                                           const float *in /* (N,C,H,W) */, int N, int C, int H,
+                                           int W);
+typedef cxr_status cxr_maxpool2_backward_fn(void *ctx, float *din /* (N,C,H,W) */,
+                                            const float *dout /* (N,C,H/2,W/2) */,
+                                            const uint8_t *idx /* (N,C,H/2,W/2) */, int N, int C,
+                                            int H, int W);
+/* Fully connected: out = in @ W^T + b. */
+typedef cxr_status cxr_dense_forward_fn(void *ctx, float *out /* (N,OUT) */,
+                                        const float *in /* (N,IN) */, const float *w /* (OUT,IN) */,
+                                        const float *b /* (OUT) */, int N, int IN, int OUT);
+typedef cxr_status cxr_dense_backward_fn(void *ctx, float *din /* (N,IN) or NULL */,
+                                         float *dw /* (OUT,IN) */, float *db /* (OUT) */,
+                                         const float *dout /* (N,OUT) */,
+                                         const float *in /* (N,IN) */,
+                                         const float *w /* (OUT,IN) */, int N, int IN, int OUT);
+/* Leaky ReLU y = x > 0 ? x : alpha*x; out may equal in (in place). */
+typedef cxr_status cxr_leaky_relu_forward_fn(void *ctx, float *out /* (n) */,
+                                             const float *in /* (n) */, float alpha, size_t n);
+/* In place: d *= (y > 0 ? 1 : alpha), with y the forward OUTPUT (alpha > 0 keeps the sign,
+ * so the output suffices and the pre-activation need not be stored). */
+typedef cxr_status cxr_leaky_relu_backward_fn(void *ctx, float *d /* (n) dL/dy in, dL/dx out */,
+                                              const float *y /* (n) */, float alpha, size_t n);
+/* Inverted dropout, in place: x[i] *= keep(i) ? 1/keep_prob : 0, with keep(i) from
+ * rng.h cxr_dropout_keep(key, i, cxr_dropout_threshold(keep_prob)). The same call applies
+ * the mask to the activations (forward) and to their gradient (backward). */
+typedef cxr_status cxr_dropout_apply_fn(void *ctx, float *x /* (n) */, uint64_t key,
+                                        float keep_prob, size_t n);
+/* Row softmax: probs (N,C) from logits (N,C) (max-subtracted, in float). */
+typedef cxr_status cxr_softmax_forward_fn(void *ctx, float *probs /* (N,C) */,
+                                          const float *logits /* (N,C) */, int N, int C);
+/* Class-weighted softmax cross-entropy, forward and backward in one pass:
+ *   L = sum_i w[y_i] * (-log p_i[y_i]) / sum_i w[y_i]
+ *   dlogits[i,c] += w[y_i] * (p_i[c] - [c == y_i]) / sum_j w[y_j]
+ * loss (1 element, backend memory) is overwritten with L; probs receives the softmax.
+ * class_weights may be NULL (all 1). Labels must be in [0,C): the model checks them on
+ * the host before calling. */
+typedef cxr_status cxr_softmax_xent_fn(void *ctx, float *loss /* (1) */, float *dlogits /* (N,C) */,
+                                       float *probs /* (N,C) */, const float *logits /* (N,C) */,
+                                       const int32_t *labels /* (N) */,
+                                       const float *class_weights /* (C) or NULL */, int N, int C);
+/* Adam with bias correction, one flat loop over all parameters (t >= 1 is the step):
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) */
+typedef cxr_status cxr_adam_step_fn(void *ctx, float *params /* (n) */, float *m /* (n) */,
+                                    float *v /* (n) */, const float *grads /* (n) */, size_t n,
+                                    float lr, float beta1, float beta2, float eps, int64_t t);
+/* Fused: conv3x3_forward + leaky ReLU, and when pooled != NULL also maxpool2_forward of the
+ * activated map. out (the activated map) may be NULL when pooled is given: the full map is
+ * then never written to memory. H and W even when pooled != NULL. Results equal the separate
+ * ops' bit for bit on the CPU backend. */
+typedef cxr_status cxr_conv3x3_lrelu_pool_forward_fn(void *ctx, float *out /* (N,K,H,W) or NULL */,
+                                                     float *pooled /* (N,K,H/2,W/2) or NULL */,
+                                                     uint8_t *idx /* (N,K,H/2,W/2) or NULL */,
+                                                     const float *in /* (N,C,H,W) */,
+                                                     const float *w /* (K,C,3,3) */,
+                                                     const float *b /* (K) */, float alpha, int N,
+                                                     int C, int K, int H, int W);
+/* Fused: maxpool2_backward + leaky_relu_backward in one pass. din is OVERWRITTEN (no zeroing
+ * needed): din[argmax] = dout * (y > 0 ? 1 : alpha), 0 elsewhere, where y is the pooled
+ * activation as the forward left it (dropout applied in place keeps the sign where kept, and
+ * where dropped dout is 0). Results equal the separate ops' bit for bit on the CPU backend. */
+typedef cxr_status cxr_maxpool2_lrelu_backward_fn(void *ctx, float *din /* (N,C,H,W) */,
+                                                  const float *dout /* (N,C,H/2,W/2) */,
+                                                  const uint8_t *idx /* (N,C,H/2,W/2) */,
+                                                  const float *y /* (N,C,H/2,W/2) */, float alpha,
+                                                  int N, int C, int H, int W);
+
 /* ------------------------------------------------------------------ backend table */
 typedef struct cxr_backend cxr_backend;
 struct cxr_backend {
@@ -51,156 +141,32 @@ struct cxr_backend {
     cxr_status (*download)(void *ctx, void *dst_host, const void *src, size_t bytes);
     cxr_status (*sync)(void *ctx); /* wait until queued work is done */
 
-    /* 3x3 convolution, stride 1, zero padding 1 ('same'). */
-    cxr_status (*conv3x3_forward)(void *ctx, float *out /* (N,K,H,W) */,
-                                  const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
-                                  const float *b /* (K) */, int N, int C, int K, int H, int W);
-    /* din may be NULL (first layer: no input gradient needed). */
-    cxr_status (*conv3x3_backward)(void *ctx, float *din /* (N,C,H,W) or NULL */,
-                                   float *dw /* (K,C,3,3) */, float *db /* (K) */,
-                                   const float *dout /* (N,K,H,W) */,
-                                   const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
-                                   int N, int C, int K, int H, int W);
-    /* 2x2 max pool, stride 2 (H, W even). idx records the argmax in the window:
-     * 0 (y,x) 1 (y,x+1) 2 (y+1,x) 3 (y+1,x+1); ties go to the lowest index. */
-    cxr_status (*maxpool2_forward)(void *ctx, float *out /* (N,C,H/2,W/2) */,
-                                   uint8_t *idx /* (N,C,H/2,W/2) */,
-                                   const float *in /* (N,C,H,W) */, int N, int C, int H, int W);
-    cxr_status (*maxpool2_backward)(void *ctx, float *din /* (N,C,H,W) */,
-                                    const float *dout /* (N,C,H/2,W/2) */,
-                                    const uint8_t *idx /* (N,C,H/2,W/2) */, int N, int C, int H,
-                                    int W);
-    /* Fully connected: out = in @ W^T + b. */
-    cxr_status (*dense_forward)(void *ctx, float *out /* (N,OUT) */, const float *in /* (N,IN) */,
-                                const float *w /* (OUT,IN) */, const float *b /* (OUT) */, int N,
-                                int IN, int OUT);
-    cxr_status (*dense_backward)(void *ctx, float *din /* (N,IN) or NULL */,
-                                 float *dw /* (OUT,IN) */, float *db /* (OUT) */,
-                                 const float *dout /* (N,OUT) */, const float *in /* (N,IN) */,
-                                 const float *w /* (OUT,IN) */, int N, int IN, int OUT);
-    /* Leaky ReLU y = x > 0 ? x : alpha*x; out may equal in (in place). */
-    cxr_status (*leaky_relu_forward)(void *ctx, float *out /* (n) */, const float *in /* (n) */,
-                                     float alpha, size_t n);
-    /* In place: d *= (y > 0 ? 1 : alpha), with y the forward OUTPUT (alpha > 0 keeps the sign,
-     * so the output suffices and the pre-activation need not be stored). */
-    cxr_status (*leaky_relu_backward)(void *ctx, float *d /* (n) dL/dy in, dL/dx out */,
-                                      const float *y /* (n) */, float alpha, size_t n);
-    /* Inverted dropout, in place: x[i] *= keep(i) ? 1/keep_prob : 0, with keep(i) from
-     * rng.h cxr_dropout_keep(key, i, cxr_dropout_threshold(keep_prob)). The same call applies
-     * the mask to the activations (forward) and to their gradient (backward). */
-    cxr_status (*dropout_apply)(void *ctx, float *x /* (n) */, uint64_t key, float keep_prob,
-                                size_t n);
-    /* Row softmax: probs (N,C) from logits (N,C) (max-subtracted, in float). */
-    cxr_status (*softmax_forward)(void *ctx, float *probs /* (N,C) */,
-                                  const float *logits /* (N,C) */, int N, int C);
-    /* Class-weighted softmax cross-entropy, forward and backward in one pass:
-     *   L = sum_i w[y_i] * (-log p_i[y_i]) / sum_i w[y_i]
-     *   dlogits[i,c] += w[y_i] * (p_i[c] - [c == y_i]) / sum_j w[y_j]
-     * loss (1 element, backend memory) is overwritten with L; probs receives the softmax.
-     * class_weights may be NULL (all 1). Labels must be in [0,C): the model checks them on
-     * the host before calling. */
-    cxr_status (*softmax_xent)(void *ctx, float *loss /* (1) */, float *dlogits /* (N,C) */,
-                               float *probs /* (N,C) */, const float *logits /* (N,C) */,
-                               const int32_t *labels /* (N) */,
-                               const float *class_weights /* (C) or NULL */, int N, int C);
-    /* Adam with bias correction, one flat loop over all parameters (t >= 1 is the step):
-     *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
-     *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) */
-    cxr_status (*adam_step)(void *ctx, float *params /* (n) */, float *m /* (n) */,
-                            float *v /* (n) */, const float *grads /* (n) */, size_t n, float lr,
-                            float beta1, float beta2, float eps, int64_t t);
+    /* ops, contracts above */
+    cxr_conv3x3_forward_fn *conv3x3_forward;
+    cxr_conv3x3_backward_fn *conv3x3_backward;
+    cxr_maxpool2_forward_fn *maxpool2_forward;
+    cxr_maxpool2_backward_fn *maxpool2_backward;
+    cxr_dense_forward_fn *dense_forward;
+    cxr_dense_backward_fn *dense_backward;
+    cxr_leaky_relu_forward_fn *leaky_relu_forward;
+    cxr_leaky_relu_backward_fn *leaky_relu_backward;
+    cxr_dropout_apply_fn *dropout_apply;
+    cxr_softmax_forward_fn *softmax_forward;
+    cxr_softmax_xent_fn *softmax_xent;
+    cxr_adam_step_fn *adam_step;
 
-    /* ---- Optional fused ops: NULL = not provided, and the graph runs the separate ops above
-     * instead (model.c uses the fused path only when both slots are set). Results equal the
-     * separate ops' bit for bit on the CPU backend. */
-    /* conv3x3_forward + leaky ReLU, and when pooled != NULL also maxpool2_forward of the
-     * activated map. out (the activated map) may be NULL when pooled is given: the full map is
-     * then never written to memory. H and W even when pooled != NULL. */
-    cxr_status (*conv3x3_lrelu_pool_forward)(void *ctx, float *out /* (N,K,H,W) or NULL */,
-                                             float *pooled /* (N,K,H/2,W/2) or NULL */,
-                                             uint8_t *idx /* (N,K,H/2,W/2) or NULL */,
-                                             const float *in /* (N,C,H,W) */,
-                                             const float *w /* (K,C,3,3) */,
-                                             const float *b /* (K) */, float alpha, int N, int C,
-                                             int K, int H, int W);
-    /* maxpool2_backward + leaky_relu_backward in one pass. din is OVERWRITTEN (no zeroing
-     * needed): din[argmax] = dout * (y > 0 ? 1 : alpha), 0 elsewhere, where y is the pooled
-     * activation as the forward left it (dropout applied in place keeps the sign where kept, and
-     * where dropped dout is 0). */
-    cxr_status (*maxpool2_lrelu_backward)(void *ctx, float *din /* (N,C,H,W) */,
-                                          const float *dout /* (N,C,H/2,W/2) */,
-                                          const uint8_t *idx /* (N,C,H/2,W/2) */,
-                                          const float *y /* (N,C,H/2,W/2) */, float alpha, int N,
-                                          int C, int H, int W);
+    /* Fused ops. NULL = not provided: the graph then runs the separate ops above instead
+     * (model.c takes the fused path only when both slots are set). */
+    cxr_conv3x3_lrelu_pool_forward_fn *conv3x3_lrelu_pool_forward; /* (optional) */
+    cxr_maxpool2_lrelu_backward_fn *maxpool2_lrelu_backward;       /* (optional) */
 };
 
 /* The CPU backend (host memory, OpenMP + OpenBLAS). n_threads <= 0: all cores.
- * Free it with be->destroy(be) or cxr_backend_destroy. CXR_E_NOMEM on failure. */
+ * Free it with be->destroy(be) or cxr_backend_destroy. CXR_E_NOMEM on failure.
+ * The CUDA backend is created by cxr_backend_cuda_create (cxr_backend_cuda.h). */
 cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads);
 /* NULL-safe. */
 void cxr_backend_destroy(cxr_backend *be);
-/* A GPU backend (written beside the CUDA ops) is expected to provide
- *   cxr_status cxr_backend_cuda_create(cxr_backend **out, int device);
- * returning CXR_E_UNSUPPORTED when built without CUDA and CXR_E_NODEVICE without a GPU. */
-
-/* ------------------------------------------------------------------ CPU ops
- * The CPU implementations; ctx is the CPU backend's ctx (be->ctx of cxr_backend_cpu_create).
- * Signatures and semantics as in the table above. */
-cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
-                                   const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
-                                   const float *b /* (K) */, int N, int C, int K, int H, int W);
-cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL */,
-                                    float *dw /* (K,C,3,3) */, float *db /* (K) */,
-                                    const float *dout /* (N,K,H,W) */,
-                                    const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
-                                    int N, int C, int K, int H, int W);
-cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W) or NULL */,
-                                              float *pooled /* (N,K,H/2,W/2) or NULL */,
-                                              uint8_t *idx /* (N,K,H/2,W/2) or NULL */,
-                                              const float *in /* (N,C,H,W) */,
-                                              const float *w /* (K,C,3,3) */,
-                                              const float *b /* (K) */, float alpha, int N, int C,
-                                              int K, int H, int W);
-cxr_status cxr_maxpool2_lrelu_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
-                                           const float *dout /* (N,C,H/2,W/2) */,
-                                           const uint8_t *idx /* (N,C,H/2,W/2) */,
-                                           const float *y /* (N,C,H/2,W/2) */, float alpha, int N,
-                                           int C, int H, int W);
-cxr_status cxr_maxpool2_forward_cpu(void *ctx, float *out /* (N,C,H/2,W/2) */,
-                                    uint8_t *idx /* (N,C,H/2,W/2) */,
-                                    const float *in /* (N,C,H,W) */, int N, int C, int H, int W);
-cxr_status cxr_maxpool2_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
-                                     const float *dout /* (N,C,H/2,W/2) */,
-                                     const uint8_t *idx /* (N,C,H/2,W/2) */, int N, int C, int H,
-                                     int W);
-cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const float *in /* (N,IN) */,
-                                 const float *w /* (OUT,IN) */, const float *b /* (OUT) */, int N,
-                                 int IN, int OUT);
-cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
-                                  float *dw /* (OUT,IN) */, float *db /* (OUT) */,
-                                  const float *dout /* (N,OUT) */, const float *in /* (N,IN) */,
-                                  const float *w /* (OUT,IN) */, int N, int IN, int OUT);
-cxr_status cxr_leaky_relu_forward_cpu(void *ctx, float *out /* (n) */, const float *in /* (n) */,
-                                      float alpha, size_t n);
-cxr_status cxr_leaky_relu_backward_cpu(void *ctx, float *d /* (n) */, const float *y /* (n) */,
-                                       float alpha, size_t n);
-cxr_status cxr_dropout_apply_cpu(void *ctx, float *x /* (n) */, uint64_t key, float keep_prob,
-                                 size_t n);
-cxr_status cxr_softmax_forward_cpu(void *ctx, float *probs /* (N,C) */,
-                                   const float *logits /* (N,C) */, int N, int C);
-cxr_status cxr_softmax_xent_cpu(void *ctx, float *loss /* (1) */, float *dlogits /* (N,C) */,
-                                float *probs /* (N,C) */, const float *logits /* (N,C) */,
-                                const int32_t *labels /* (N) */,
-                                const float *class_weights /* (C) or NULL */, int N, int C);
-cxr_status cxr_adam_step_cpu(void *ctx, float *params /* (n) */, float *m /* (n) */,
-                             float *v /* (n) */, const float *grads /* (n) */, size_t n, float lr,
-                             float beta1, float beta2, float eps, int64_t t);
-
-/* CPU backend internals shared by the op files (not for callers). */
-int cxr_cpu_threads(void *ctx); /* threads the ops may use */
-/* Per-thread scratch of at least `bytes` for thread `tid` (< cxr_cpu_threads), or NULL when
- * it cannot grow. Only thread `tid` may call it for its own slot while ops run. */
-float *cxr_cpu_scratch(void *ctx, int tid, size_t bytes);
 
 #ifdef __cplusplus
 }

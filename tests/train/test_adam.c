@@ -6,7 +6,7 @@
  *   t=3: m=-0.0245, v=0.00131100025                       -> p = 0.95027942
  * plus: a zero gradient leaves p alone at t=1, and the op refuses t < 1. */
 #include "cxr_test.h"
-#include "ops.h"
+#include "cpu_internal.h"
 
 int main(void)
 {
