@@ -56,9 +56,25 @@ typedef struct {
 } cxr_adam_params;
 void cxr_adam_defaults(cxr_adam_params *p);
 
-/* Parameter tensors, in block order: conv1.w conv1.b ... conv4.b dense1.w dense1.b dense2.w
- * dense2.b out.w out.b. Conv w (K,C,3,3), dense w (OUT,IN). */
-#define CXR_MODEL_N_TENSORS 14
+/* Parameter tensors, in block order; each weight is followed by its bias. Conv w (K,C,3,3),
+ * dense w (OUT,IN), biases (K) / (OUT). */
+typedef enum {
+    CXR_TENSOR_CONV1_W,
+    CXR_TENSOR_CONV1_B,
+    CXR_TENSOR_CONV2_W,
+    CXR_TENSOR_CONV2_B,
+    CXR_TENSOR_CONV3_W,
+    CXR_TENSOR_CONV3_B,
+    CXR_TENSOR_CONV4_W,
+    CXR_TENSOR_CONV4_B,
+    CXR_TENSOR_DENSE1_W,
+    CXR_TENSOR_DENSE1_B,
+    CXR_TENSOR_DENSE2_W,
+    CXR_TENSOR_DENSE2_B,
+    CXR_TENSOR_OUT_W,
+    CXR_TENSOR_OUT_B,
+    CXR_MODEL_N_TENSORS /* 14 */
+} cxr_tensor_id;
 typedef struct {
     const char *name; /* e.g. "conv1.w" (a checkpoint's dataset name) */
     int ndim;         /* 1, 2 or 4 */

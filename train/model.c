@@ -94,8 +94,13 @@ void cxr_adam_defaults(cxr_adam_params *p)
 }
 
 static const char *const tensor_names[CXR_MODEL_N_TENSORS] = {
-    "conv1.w", "conv1.b",  "conv2.w",  "conv2.b",  "conv3.w",  "conv3.b", "conv4.w",
-    "conv4.b", "dense1.w", "dense1.b", "dense2.w", "dense2.b", "out.w",   "out.b"
+    [CXR_TENSOR_CONV1_W] = "conv1.w",   [CXR_TENSOR_CONV1_B] = "conv1.b",
+    [CXR_TENSOR_CONV2_W] = "conv2.w",   [CXR_TENSOR_CONV2_B] = "conv2.b",
+    [CXR_TENSOR_CONV3_W] = "conv3.w",   [CXR_TENSOR_CONV3_B] = "conv3.b",
+    [CXR_TENSOR_CONV4_W] = "conv4.w",   [CXR_TENSOR_CONV4_B] = "conv4.b",
+    [CXR_TENSOR_DENSE1_W] = "dense1.w", [CXR_TENSOR_DENSE1_B] = "dense1.b",
+    [CXR_TENSOR_DENSE2_W] = "dense2.w", [CXR_TENSOR_DENSE2_B] = "dense2.b",
+    [CXR_TENSOR_OUT_W] = "out.w",       [CXR_TENSOR_OUT_B] = "out.b",
 };
 
 static void layout_tensors(cxr_model *m)
@@ -104,7 +109,7 @@ static void layout_tensors(cxr_model *m)
     const int S8 = c->image_size / 8;
     int cin = 1;
     size_t off = 0;
-    int k = 0;
+    int k = CXR_TENSOR_CONV1_W; /* conv1..conv4, then dense1, dense2, out: weight, bias each */
     for (int i = 0; i < 4; i++) {
         cxr_tensor_info *w = &m->tensors[k++], *b = &m->tensors[k++];
         w->ndim = 4;
@@ -139,8 +144,13 @@ static void layout_tensors(cxr_model *m)
     m->n_params = off;
 }
 
-/* pointer to tensor i of a block */
-static float *T(cxr_model *m, cxr_block b, int i) { return m->block[b] + m->tensors[i].offset; }
+/* Tensor t of a block, of the parameters, of the gradients. */
+static float *T(cxr_model *m, cxr_block b, cxr_tensor_id t)
+{
+    return m->block[b] + m->tensors[t].offset;
+}
+static float *param(cxr_model *m, cxr_tensor_id t) { return T(m, CXR_BLOCK_PARAMS, t); }
+static float *grad(cxr_model *m, cxr_tensor_id t) { return T(m, CXR_BLOCK_GRADS, t); }
 
 static cxr_status balloc(cxr_model *m, void **p, size_t bytes)
 {
@@ -280,12 +290,12 @@ cxr_status cxr_model_init_params(cxr_model *m, uint64_t seed)
         return cxr_set_error(CXR_E_NOMEM, "model init: out of memory (%zu floats)", m->n_params);
     const float a = m->cfg.alpha;
     const float gain_lrelu = sqrtf(2.0f / (1.0f + a * a));
-    for (int i = 0; i < CXR_MODEL_N_TENSORS; i += 2) {
+    for (int i = CXR_TENSOR_CONV1_W; i < CXR_MODEL_N_TENSORS; i += 2) { /* the weights */
         const cxr_tensor_info *w = &m->tensors[i];
         const size_t fan_in = w->count / (size_t)w->shape[0];
         /* Kaiming-uniform: U(-b, b), b = gain * sqrt(3 / fan_in); the output layer, which no
          * activation follows, uses gain 1 (LeCun-uniform). Biases stay 0. */
-        const float gain = i == CXR_MODEL_N_TENSORS - 2 ? 1.0f : gain_lrelu;
+        const float gain = i == CXR_TENSOR_OUT_W ? 1.0f : gain_lrelu;
         const float bound = gain * sqrtf(3.0f / (float)fan_in);
         const uint64_t key = cxr_rng_key(seed, CXR_RNG_INIT_STREAM, (uint64_t)i);
         float *dst = h + w->offset;
@@ -317,18 +327,20 @@ static uint64_t drop_key(const cxr_model *m, int layer)
     return cxr_rng_key(m->seed, (uint64_t)m->t, (uint64_t)layer);
 }
 
-/* Forward of the 3x3 conv whose weight is tensor w (bias w + 1) on in (n,C,H,H), leaky ReLU,
- * 2x2 max pool into pooled (n,K,H/2,H/2) with argmax idx, then, when drop_layer is not 0, that
- * layer's dropout on pooled. The backend's fused slot when it has one (act, the full-size
- * activation, is then not written), else the three ops with act (n,K,H,H) in between. */
+/* Forward of the 3x3 conv whose weight is tensor w (its bias the next one) on in (n,C,H,H),
+ * leaky ReLU, 2x2 max pool into pooled (n,K,H/2,H/2) with argmax idx, then, when drop_layer is
+ * not 0, that layer's dropout on pooled. The backend's fused slot when it has one (act, the
+ * full-size activation, is then not written), else the three ops with act (n,K,H,H) in between.
+ */
 static cxr_status conv_pool_fwd(cxr_model *m, float *pooled, uint8_t *idx, float *act,
-                                const float *in, int w, int n, int C, int K, int H, int drop_layer)
+                                const float *in, cxr_tensor_id w, int n, int C, int K, int H,
+                                int drop_layer)
 {
     cxr_status st = CXR_OK;
     const char *where = "forward";
     cxr_backend *be = m->be;
     const float al = m->cfg.alpha;
-    float *wt = T(m, CXR_BLOCK_PARAMS, w), *bias = T(m, CXR_BLOCK_PARAMS, w + 1);
+    float *wt = param(m, w), *bias = param(m, w + 1);
     if (m->fused) {
         OP(be->conv3x3_lrelu_pool_forward(be->ctx, NULL, pooled, idx, in, wt, bias, al, n, C, K, H,
                                           H));
@@ -362,23 +374,31 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training)
     const size_t N = (size_t)n;
     /* conv1 + leaky ReLU (no pool), then conv2..conv4 each + leaky ReLU + pool + dropout */
     if (m->fused) {
-        OP(be->conv3x3_lrelu_pool_forward(ctx, m->a1, NULL, NULL, m->x, T(m, 0, 0), T(m, 0, 1), al,
-                                          n, 1, ch[0], S, S));
+        OP(be->conv3x3_lrelu_pool_forward(ctx, m->a1, NULL, NULL, m->x,
+                                          param(m, CXR_TENSOR_CONV1_W),
+                                          param(m, CXR_TENSOR_CONV1_B), al, n, 1, ch[0], S, S));
     } else {
-        OP(be->conv3x3_forward(ctx, m->a1, m->x, T(m, 0, 0), T(m, 0, 1), n, 1, ch[0], S, S));
+        OP(be->conv3x3_forward(ctx, m->a1, m->x, param(m, CXR_TENSOR_CONV1_W),
+                               param(m, CXR_TENSOR_CONV1_B), n, 1, ch[0], S, S));
         OP(be->leaky_relu_forward(ctx, m->a1, m->a1, al, N * ch[0] * S * S));
     }
-    OP(conv_pool_fwd(m, m->p2, m->i2, m->a2, m->a1, 2, n, ch[0], ch[1], S, drop ? L_POOL2 : 0));
-    OP(conv_pool_fwd(m, m->p3, m->i3, m->a3, m->p2, 4, n, ch[1], ch[2], S2, drop ? L_POOL3 : 0));
-    OP(conv_pool_fwd(m, m->p4, m->i4, m->a4, m->p3, 6, n, ch[2], ch[3], S4, drop ? L_POOL4 : 0));
+    OP(conv_pool_fwd(m, m->p2, m->i2, m->a2, m->a1, CXR_TENSOR_CONV2_W, n, ch[0], ch[1], S,
+                     drop ? L_POOL2 : 0));
+    OP(conv_pool_fwd(m, m->p3, m->i3, m->a3, m->p2, CXR_TENSOR_CONV3_W, n, ch[1], ch[2], S2,
+                     drop ? L_POOL3 : 0));
+    OP(conv_pool_fwd(m, m->p4, m->i4, m->a4, m->p3, CXR_TENSOR_CONV4_W, n, ch[2], ch[3], S4,
+                     drop ? L_POOL4 : 0));
     const int flat = ch[3] * S8 * S8, d0 = c->dense[0], d1 = c->dense[1], C = c->n_classes;
-    OP(be->dense_forward(ctx, m->h1, m->p4, T(m, 0, 8), T(m, 0, 9), n, flat, d0));
+    OP(be->dense_forward(ctx, m->h1, m->p4, param(m, CXR_TENSOR_DENSE1_W),
+                         param(m, CXR_TENSOR_DENSE1_B), n, flat, d0));
     OP(be->leaky_relu_forward(ctx, m->h1, m->h1, al, N * d0));
     if (drop) OP(be->dropout_apply(ctx, m->h1, drop_key(m, L_DENSE1), kp, N * d0));
-    OP(be->dense_forward(ctx, m->h2, m->h1, T(m, 0, 10), T(m, 0, 11), n, d0, d1));
+    OP(be->dense_forward(ctx, m->h2, m->h1, param(m, CXR_TENSOR_DENSE2_W),
+                         param(m, CXR_TENSOR_DENSE2_B), n, d0, d1));
     OP(be->leaky_relu_forward(ctx, m->h2, m->h2, al, N * d1));
     if (drop) OP(be->dropout_apply(ctx, m->h2, drop_key(m, L_DENSE2), kp, N * d1));
-    OP(be->dense_forward(ctx, m->logits, m->h2, T(m, 0, 12), T(m, 0, 13), n, d1, C));
+    OP(be->dense_forward(ctx, m->logits, m->h2, param(m, CXR_TENSOR_OUT_W),
+                         param(m, CXR_TENSOR_OUT_B), n, d1, C));
     m->last_n = n;
     m->last_training = drop;
 bail:
@@ -407,10 +427,11 @@ bail:
     return st;
 }
 
-/* Backward of the 3x3 conv whose weight is tensor w (bias w + 1), input in (n,C,H,H), output
- * gradient dout (n,K,H,H): din zeroed then filled, dW and db added; then, when drop_layer is
- * not 0, the dropout mask of that layer (the one that produced `in`) applied to din. */
-static cxr_status conv_back_drop(cxr_model *m, float *din, int w, const float *dout,
+/* Backward of the 3x3 conv whose weight is tensor w (its bias the next one), input in
+ * (n,C,H,H), output gradient dout (n,K,H,H): din zeroed then filled, dW and db added; then, when
+ * drop_layer is not 0, the dropout mask of that layer (the one that produced `in`) applied to
+ * din. */
+static cxr_status conv_back_drop(cxr_model *m, float *din, cxr_tensor_id w, const float *dout,
                                  const float *in, int n, int C, int K, int H, int drop_layer)
 {
     cxr_status st = CXR_OK;
@@ -418,8 +439,8 @@ static cxr_status conv_back_drop(cxr_model *m, float *din, int w, const float *d
     cxr_backend *be = m->be;
     size_t nin = (size_t)n * C * H * H;
     OP(be->zero(be->ctx, din, nin * 4));
-    OP(be->conv3x3_backward(be->ctx, din, T(m, CXR_BLOCK_GRADS, w), T(m, CXR_BLOCK_GRADS, w + 1),
-                            dout, in, T(m, CXR_BLOCK_PARAMS, w), n, C, K, H, H));
+    OP(be->conv3x3_backward(be->ctx, din, grad(m, w), grad(m, w + 1), dout, in, param(m, w), n, C,
+                            K, H, H));
     if (drop_layer)
         OP(be->dropout_apply(be->ctx, din, drop_key(m, drop_layer), m->cfg.keep_prob, nin));
 bail:
@@ -465,36 +486,38 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const fl
     OP(be->softmax_xent(ctx, m->loss, m->dlogits, m->probs, m->logits, m->labels,
                         class_weights ? m->cw : NULL, n, C));
     float *gA = m->gA, *gB = m->gB;
-#define GR(i) T(m, CXR_BLOCK_GRADS, i)
-#define PR(i) T(m, CXR_BLOCK_PARAMS, i)
     /* out layer -> dh2 (gA) */
     OP(be->zero(ctx, gA, N * d1 * 4));
-    OP(be->dense_backward(ctx, gA, GR(12), GR(13), m->dlogits, m->h2, PR(12), n, d1, C));
+    OP(be->dense_backward(ctx, gA, grad(m, CXR_TENSOR_OUT_W), grad(m, CXR_TENSOR_OUT_B), m->dlogits,
+                          m->h2, param(m, CXR_TENSOR_OUT_W), n, d1, C));
     if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_DENSE2), kp, N * d1));
     OP(be->leaky_relu_backward(ctx, gA, m->h2, al, N * d1));
     /* dense2 -> dh1 (gB) */
     OP(be->zero(ctx, gB, N * d0 * 4));
-    OP(be->dense_backward(ctx, gB, GR(10), GR(11), gA, m->h1, PR(10), n, d0, d1));
+    OP(be->dense_backward(ctx, gB, grad(m, CXR_TENSOR_DENSE2_W), grad(m, CXR_TENSOR_DENSE2_B), gA,
+                          m->h1, param(m, CXR_TENSOR_DENSE2_W), n, d0, d1));
     if (drop) OP(be->dropout_apply(ctx, gB, drop_key(m, L_DENSE1), kp, N * d0));
     OP(be->leaky_relu_backward(ctx, gB, m->h1, al, N * d0));
     /* dense1 -> dp4 (gA) */
     size_t np4 = N * ch[3] * S8 * S8;
     OP(be->zero(ctx, gA, np4 * 4));
-    OP(be->dense_backward(ctx, gA, GR(8), GR(9), gB, m->p4, PR(8), n, flat, d0));
+    OP(be->dense_backward(ctx, gA, grad(m, CXR_TENSOR_DENSE1_W), grad(m, CXR_TENSOR_DENSE1_B), gB,
+                          m->p4, param(m, CXR_TENSOR_DENSE1_W), n, flat, d0));
     if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL4), kp, np4));
     /* pool4 -> da4 (gB), conv4 -> dp3 (gA), pool3 -> da3, conv3 -> dp2, pool2 -> da2 */
     OP(pool_lrelu_back(m, gB, gA, m->i4, m->p4, m->a4, n, ch[3], S4));
-    OP(conv_back_drop(m, gA, 6, gB, m->p3, n, ch[2], ch[3], S4, drop ? L_POOL3 : 0));
+    OP(conv_back_drop(m, gA, CXR_TENSOR_CONV4_W, gB, m->p3, n, ch[2], ch[3], S4,
+                      drop ? L_POOL3 : 0));
     OP(pool_lrelu_back(m, gB, gA, m->i3, m->p3, m->a3, n, ch[2], S2));
-    OP(conv_back_drop(m, gA, 4, gB, m->p2, n, ch[1], ch[2], S2, drop ? L_POOL2 : 0));
+    OP(conv_back_drop(m, gA, CXR_TENSOR_CONV3_W, gB, m->p2, n, ch[1], ch[2], S2,
+                      drop ? L_POOL2 : 0));
     OP(pool_lrelu_back(m, gB, gA, m->i2, m->p2, m->a2, n, ch[1], S));
     /* conv2 -> da1 (gA), through conv1's leaky ReLU */
-    OP(conv_back_drop(m, gA, 2, gB, m->a1, n, ch[0], ch[1], S, 0));
+    OP(conv_back_drop(m, gA, CXR_TENSOR_CONV2_W, gB, m->a1, n, ch[0], ch[1], S, 0));
     OP(be->leaky_relu_backward(ctx, gA, m->a1, al, N * ch[0] * S * S));
     /* conv1: weights only */
-    OP(be->conv3x3_backward(ctx, NULL, GR(0), GR(1), gA, m->x, PR(0), n, 1, ch[0], S, S));
-#undef GR
-#undef PR
+    OP(be->conv3x3_backward(ctx, NULL, grad(m, CXR_TENSOR_CONV1_W), grad(m, CXR_TENSOR_CONV1_B), gA,
+                            m->x, param(m, CXR_TENSOR_CONV1_W), n, 1, ch[0], S, S));
     if (loss) OP(be->download(ctx, loss, m->loss, sizeof(float)));
 bail:
     return st;

@@ -98,7 +98,7 @@ static void test_gradcheck(cxr_backend *be)
     CHECK(bad == 0);
     CHECK(kinked * 20 < checked + kinked); /* under 5% of the parameters */
     /* the gradient of the conv1 bias cannot be all zero (the signal reaches the first layer) */
-    const cxr_tensor_info *b1 = cxr_model_tensor(m, 1);
+    const cxr_tensor_info *b1 = cxr_model_tensor(m, CXR_TENSOR_CONV1_B);
     double s = 0;
     for (size_t j = 0; j < b1->count; j++) s += fabs(g[b1->offset + j]);
     CHECK(s > 0);
@@ -206,13 +206,14 @@ static void test_api(cxr_backend *be)
     }
     CHECK(end <= cxr_model_n_params(m));
     CHECK(cxr_model_tensor(m, CXR_MODEL_N_TENSORS) == NULL);
-    const cxr_tensor_info *d1 = cxr_model_tensor(m, 8);
+    const cxr_tensor_info *d1 = cxr_model_tensor(m, CXR_TENSOR_DENSE1_W);
     CHECK(strcmp(d1->name, "dense1.w") == 0 && d1->shape[0] == 512 && d1->shape[1] == 128 * 2 * 2);
     /* init: bounded by the Kaiming-uniform bound, biases zero */
     size_t P = cxr_model_n_params(m);
     float *p = malloc(P * 4), *q = malloc(P * 4);
     CHECK_OK(cxr_model_get_block(m, CXR_BLOCK_PARAMS, p));
-    const cxr_tensor_info *w2 = cxr_model_tensor(m, 2), *bb = cxr_model_tensor(m, 3);
+    const cxr_tensor_info *w2 = cxr_model_tensor(m, CXR_TENSOR_CONV2_W),
+                          *bb = cxr_model_tensor(m, CXR_TENSOR_CONV2_B);
     float bound = sqrtf(2.0f / 1.25f) * sqrtf(3.0f / (16 * 9)), mx = 0;
     for (size_t j = 0; j < w2->count; j++) mx = fmaxf(mx, fabsf(p[w2->offset + j]));
     CHECK(mx <= bound && mx > 0.9f * bound);
