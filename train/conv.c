@@ -29,8 +29,8 @@ static int strip_rows(void *ctx, int C, int H, int W)
     long r = (long)(sf ? sf : STRIP_FLOATS) / ((long)C * 9 * W);
     if (r < 1) r = 1;
     /* even strips when H is even, so the fused pool gets whole windows and every variant of
-     * the forward runs the same GEMM shapes (OpenBLAS's last bits depend on them); odd heights
-     * round up (the study's conv2: 4 rows, a 576 KiB strip, measured faster than 2) */
+     * the forward runs the same GEMM shapes (OpenBLAS's last bits depend on them); odd row
+     * counts round up */
     if (!(H & 1)) r = (r + 1) & ~1L;
     if (r > H) r = H;
     return (int)r;

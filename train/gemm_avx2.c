@@ -4,8 +4,8 @@
  * (out = W @ cols(in) + b, leaky ReLU at the store) and the input gradient
  * (din += W_flipped @ cols(dout)). Column j = (c,ky,kx) of a pixel is a shifted row of a
  * zero-bordered band of the input, reached through an offset table, so no im2col strip is
- * written and nothing is packed (OpenBLAS copies the strip once more into its panel format;
- * for conv2, M = 32 and Kd = 144, that copy cost about a third of the arithmetic). Register
+ * written and nothing is packed (sgemm would copy the strip once more into its panel format,
+ * a large share of the work at these small M and Kd: specs/model.md). Register
  * block: 4 weight rows x 16 pixels (8 ymm accumulators, enough to cover two FMA units'
  * latency), one broadcast per weight and two loads per column; inner-dimension chunks of KC.
  *
@@ -92,7 +92,7 @@ static TGT INL void tile(const int MR, const int masked, float *C, size_t ldc, c
 
 /* Blocking: inner-dimension chunks of KC rows of B, so that a 16-pixel panel of the chunk
  * (KC x 64 bytes) stays in L1 while every group of 4 weight rows passes over it. */
-#define KC 192 /* 144..600 measured alike */
+#define KC 192 /* not critical: specs/model.md */
 
 static TGT INL void panel(float *C, size_t ldc, const float *A, size_t lda, const float *B,
                           const int *offs, int M, int Kd, const int masked, __m256i m0, __m256i m1,

@@ -233,8 +233,7 @@ void cxr_train_options_defaults(cxr_train_options *o)
     o->epochs = 26;
     o->batch = 64;
     /* Not the study's 0.01: with Adam, dense1's fan-in (131072 at S = 256) makes 0.01 diverge
-     * (specs/model.md "Learning rate"). On data/sample at S = 256, two epochs: train loss
-     * 2.5 -> 7972 at 0.01 (batch 64); 115 -> 15 at 0.001 and 15 -> 7.2 at 0.0001 (batch 8). */
+     * (specs/model.md "Learning rate"). */
     o->lr = 1e-4f;
     o->seed = 1;
     o->threads = omp_get_max_threads(); /* cores available, or OMP_NUM_THREADS */
