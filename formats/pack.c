@@ -32,6 +32,7 @@
  * split holds exactly S images, whatever the thread count or window size.
  */
 #include "cxr_pack.h"
+#include "cxr_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,7 +42,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* An input file larger than this is skipped: it bounds the per-thread read buffer. */
@@ -93,13 +93,6 @@ typedef struct {
     double t0;
     int64_t done_all, total_all, done_split;
 } pack_ctx;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The ring's big buffers (16 MB each with the defaults): fresh anonymous mappings, so they
  * start zeroed (a chunk's padding slots that were never written need no clearing, see
@@ -204,7 +197,7 @@ static void report(pack_ctx *c, int si, int64_t total, int split_done)
                             .total_all = c->total_all,
                             .skipped = c->sum->skipped,
                             .input_bytes = c->sum->input_bytes,
-                            .seconds = now_s() - c->t0,
+                            .seconds = cxr_now_s() - c->t0,
                             .split_done = split_done };
     c->opt->on_progress(c->opt->ctx, &p);
 }
@@ -458,7 +451,7 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     cxr_status st = CXR_OK;
     pack_ctx c = { .plan = plan, .opt = opt, .sum = sum, .wsplit = -1 };
     memset(sum, 0, sizeof *sum);
-    c.t0 = now_s();
+    c.t0 = cxr_now_s();
     c.T = opt->threads > 0 ? opt->threads : 1;
     c.W = opt->window > 0 ? opt->window : (c.T < 6 ? c.T : 6);
     c.R = 2 * c.W + 2;
@@ -563,6 +556,6 @@ bail:
     free(c.wk);
     free(c.labels);
     free(c.paths);
-    sum->seconds = now_s() - c.t0;
+    sum->seconds = cxr_now_s() - c.t0;
     return st;
 }

@@ -9,6 +9,8 @@
  * carried (status + message) to the consumer through the batch they spoil.
  */
 #include "cxr_loader.h"
+#include "cxr_clock.h"
+#include "cxr_splitmix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,32 +20,17 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- random stream */
-#define GOLDEN64 0x9E3779B97F4A7C15ull
-
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
+/* cxr_loader.h documents the key: mix = cxr_splitmix64_mix, G = CXR_SPLITMIX64_GAMMA. */
 uint64_t cxr_loader_shuffle_key(uint64_t seed, int epoch)
 {
-    const uint64_t stream = 1, b = 0;
-    uint64_t inner = mix64(GOLDEN64 * (b + 1));
-    inner = mix64(GOLDEN64 * ((uint64_t)epoch + 1) ^ inner);
-    inner = mix64(GOLDEN64 * (stream + 1) ^ inner);
-    return mix64(seed ^ inner);
-}
-
-static uint64_t splitmix64_next(uint64_t *state)
-{
-    *state += GOLDEN64;
-    return mix64(*state);
+    const uint64_t G = CXR_SPLITMIX64_GAMMA, stream = 1, b = 0;
+    uint64_t inner = cxr_splitmix64_mix(G * (b + 1));
+    inner = cxr_splitmix64_mix(G * ((uint64_t)epoch + 1) ^ inner);
+    inner = cxr_splitmix64_mix(G * (stream + 1) ^ inner);
+    return cxr_splitmix64_mix(seed ^ inner);
 }
 
 /* Uniform integer in [0, m) by rejection: values in the top partial block are redrawn. */
@@ -52,7 +39,7 @@ static uint64_t rand_below(uint64_t *state, uint64_t m)
     if (m <= 1) return 0;
     uint64_t limit = (UINT64_MAX / m) * m;
     for (;;) {
-        uint64_t x = splitmix64_next(state);
+        uint64_t x = cxr_splitmix64_next(state);
         if (x < limit) return x % m;
     }
 }
@@ -146,13 +133,6 @@ void cxr_loader_options_defaults(cxr_loader_options *o)
     o->threads = 2;
     o->depth = 3;
     o->prefetch = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int64_t shard_count(const cxr_loader *l, int64_t k)
@@ -598,7 +578,7 @@ cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b)
     memset(b, 0, sizeof *b);
     b->size = l->size;
     if (!l->epoch_begun) return cxr_set_error(CXR_E_ARG, "loader: next_batch before begin_epoch");
-    double t0 = now_s();
+    double t0 = cxr_now_s();
     cxr_status st = CXR_OK;
     if (!l->opt.prefetch) {
         bslot *bs = &l->ring[0];
@@ -628,7 +608,7 @@ cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b)
         pthread_mutex_unlock(&l->mu);
         st = hand_out(l, bs, b);
     }
-    l->wait_s += now_s() - t0;
+    l->wait_s += cxr_now_s() - t0;
     return st;
 }
 

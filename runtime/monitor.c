@@ -4,6 +4,7 @@
  * to the samples file and folds it into the running per-epoch mean/max.
  */
 #include "cxr_monitor.h"
+#include "cxr_clock.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -62,13 +63,6 @@ struct cxr_monitor {
     accum acc;
     nvml_api nv;
 };
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* utime+stime of this process in clock ticks, or -1. Fields 14 and 15 of /proc/self/stat,
  * counted after the ')' that closes the command name (which may itself hold spaces). */
@@ -163,7 +157,7 @@ static void nvml_close(nvml_api *nv)
 /* Take one sample; caller holds m->mu. */
 static void sample_locked(cxr_monitor *m)
 {
-    double now = mono_now();
+    double now = cxr_now_s();
     double ticks = read_cpu_ticks();
     double cpu = NAN;
     /* utime/stime move in clock ticks (10 ms): over a short window one tick reads as hundreds
@@ -230,7 +224,7 @@ static void *sampler_main(void *arg)
 {
     cxr_monitor *m = arg;
     pthread_mutex_lock(&m->mu);
-    double next = mono_now() + m->interval_s;
+    double next = cxr_now_s() + m->interval_s;
     while (!m->stopping) {
         struct timespec ts;
         ts.tv_sec = (time_t)next;
@@ -240,7 +234,7 @@ static void *sampler_main(void *arg)
         if (rc == ETIMEDOUT) {
             sample_locked(m);
             next += m->interval_s;
-            double now = mono_now();
+            double now = cxr_now_s();
             if (next < now) next = now + m->interval_s; /* fell behind (suspended): resync */
         }
     }
@@ -271,7 +265,7 @@ cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const cha
     m->tick_hz = (double)sysconf(_SC_CLK_TCK);
     if (!(m->tick_hz > 0)) m->tick_hz = 100;
     m->page_mb = (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
-    m->t0 = m->last_t = mono_now();
+    m->t0 = m->last_t = cxr_now_s();
     m->last_ticks = read_cpu_ticks();
     if (samples_path) {
         m->samples_path = strdup(samples_path);

@@ -18,22 +18,19 @@
 
 #include <stdint.h>
 
+#include "cxr_splitmix.h"
+
 #ifdef __CUDACC__
 #define CXR_HD __host__ __device__ __forceinline__
 #else
 #define CXR_HD static inline
 #endif
 
-#define CXR_RNG_GAMMA       0x9E3779B97F4A7C15ULL
+#define CXR_RNG_GAMMA       CXR_SPLITMIX64_GAMMA
 #define CXR_RNG_INIT_STREAM 0xC0FFEEULL
 
-CXR_HD uint64_t cxr_mix64(uint64_t z)
-{
-    z += CXR_RNG_GAMMA;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+/* One splitmix64 step from state z: the finalizer of z + gamma (common/cxr_splitmix.h). */
+CXR_HD uint64_t cxr_mix64(uint64_t z) { return cxr_splitmix64_mix(z + CXR_RNG_GAMMA); }
 
 /* Key of one stream: (seed, a, b) = (seed, step, layer) for dropout, (seed, INIT, tensor). */
 CXR_HD uint64_t cxr_rng_key(uint64_t seed, uint64_t a, uint64_t b)

@@ -9,22 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <omp.h>
 
 #include "cxr_checkpoint.h"
+#include "cxr_clock.h"
 #include "cxr_loader.h"
 #include "cxr_monitor.h"
 #include "cxr_backend_cuda.h"
 #include "cxr_cuda.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---------------------------------------------------------------- devices */
 #ifdef CXR_HAVE_CUDA
@@ -115,7 +108,7 @@ cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *spl
     cxr_loader *l = NULL;
     const cxr_model_config *c = cxr_model_get_config(m);
     float *probs = NULL, *logits = NULL;
-    double t0 = now_s(), num = 0, den = 0;
+    double t0 = cxr_now_s(), num = 0, den = 0;
     memset(res, 0, sizeof *res);
     if (batch > c->batch_capacity) batch = c->batch_capacity;
     cxr_loader_options lo;
@@ -152,7 +145,7 @@ cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *spl
     res->loss = den > 0 ? num / den : NAN;
     res->wait_s = cxr_loader_wait_seconds(l);
 bail:
-    res->seconds = now_s() - t0;
+    res->seconds = cxr_now_s() - t0;
     cxr_loader_destroy(l);
     free(probs);
     free(logits);
@@ -429,7 +422,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
             cxr_monitor_set_epoch(mon, e + 1);
             cxr_monitor_summary_reset(mon, &junk); /* start the epoch's period */
         }
-        double t0 = now_s(), loss_num = 0, loss_den = 0;
+        double t0 = cxr_now_s(), loss_num = 0, loss_den = 0;
         int64_t correct = 0, seen = 0, steps = 0;
         int64_t n_batches = gl ? cxr_gpu_loader_n_batches(gl) : cxr_loader_n_batches(tl);
         if (o->max_steps > 0 && n_batches > o->max_steps) n_batches = o->max_steps;
@@ -494,7 +487,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                                          loss_num / loss_den,
                                          (double)correct / (double)seen,
                                          0,
-                                         now_s() - t0 };
+                                         cxr_now_s() - t0 };
                 p.images_per_s = p.elapsed_s > 0 ? (double)seen / p.elapsed_s : 0;
                 o->on_progress(o->user, &p);
             }
@@ -504,7 +497,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                           "checkpoint holds epoch %d",
                           e + 1, (long long)steps, e);
         }
-        double epoch_s = now_s() - t0;
+        double epoch_s = cxr_now_s() - t0;
         double wait_s = gl ? cxr_gpu_loader_wait_seconds(gl) : cxr_loader_wait_seconds(tl);
 
         cxr_epoch_summary sum;

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <time.h>
 
+#include "cxr_clock.h"
 #include "cxr_model.h"
 #include "rng.h"
 
@@ -16,13 +16,6 @@ static double cpu_now(void)
     struct rusage r;
     getrusage(RUSAGE_SELF, &r);
     return r.ru_utime.tv_sec + r.ru_stime.tv_sec + 1e-6 * (r.ru_utime.tv_usec + r.ru_stime.tv_usec);
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
 /* Multiply-adds x2 of one training image: forward convs and dense layers, backward twice that
@@ -83,18 +76,18 @@ int main(int argc, char **argv)
     double tf = 0, tb = 0, ta = 0, t0 = 0, c0 = 0;
     float loss = 0;
     for (int s = 0; s < warm + steps; s++) {
-        if (s == warm) tf = tb = ta = 0, t0 = now(), c0 = cpu_now();
-        double a = now();
+        if (s == warm) tf = tb = ta = 0, t0 = cxr_now_s(), c0 = cpu_now();
+        double a = cxr_now_s();
         if (cxr_model_forward(m, x, batch, 1)) goto err;
-        double b = now();
+        double b = cxr_now_s();
         if (cxr_model_loss_backward(m, y, cw, batch, &loss)) goto err;
-        double d = now();
+        double d = cxr_now_s();
         if (cxr_model_step(m, &ap)) goto err;
-        double e = now();
+        double e = cxr_now_s();
         tf += b - a, tb += d - b, ta += e - d;
         if (lr_env) printf("step %d loss %.5f\n", s + 1, loss);
     }
-    double total = now() - t0, cpu = cpu_now() - c0;
+    double total = cxr_now_s() - t0, cpu = cpu_now() - c0;
     double ips = (double)batch * steps / total, gf = train_flops(&c) * 1e-9;
     printf("impl=cxr threads=%d batch=%d steps=%d img_per_s=%.3f gflop_per_img=%.3f "
            "gflop_per_s=%.1f forward_s=%.3f backward_s=%.3f adam_s=%.3f loss=%.4f "

@@ -5,16 +5,9 @@
  * consumer's wait fraction. Not a test: run it by hand and quote its output. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "cxr_clock.h"
 #include "cxr_loader.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {
@@ -47,12 +40,12 @@ int main(int argc, char **argv)
         double best = 0, t_sum = 0;
         int64_t n = 0;
         for (int e = 0; e < epochs; e++) {
-            double t0 = now_s();
+            double t0 = cxr_now_s();
             int64_t got = 0;
             cxr_batch b;
             cxr_loader_begin_epoch(l, e);
             while (cxr_loader_next_batch(l, &b) == CXR_OK && b.n > 0) got += b.n;
-            double t = now_s() - t0;
+            double t = cxr_now_s() - t0;
             if (e > 0 || epochs == 1) {
                 t_sum += t;
                 n += got;

@@ -13,15 +13,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "cxr_clock.h"
 #include "cxr_monitor.h"
 #include "cxr_test.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static double cpu_s(void)
 {
@@ -32,9 +26,9 @@ static double cpu_s(void)
 
 static void *spin(void *arg)
 {
-    double until = now_s() + *(double *)arg;
+    double until = cxr_now_s() + *(double *)arg;
     volatile double x = 0;
-    while (now_s() < until)
+    while (cxr_now_s() < until)
         for (int i = 0; i < 10000; i++) x += i * 1e-9;
     return NULL;
 }
@@ -67,7 +61,7 @@ int main(int argc, char **argv)
 
     /* epoch 1: a thread spins for 0.4 s while we wait */
     cxr_monitor_set_epoch(m, 1);
-    double wall0 = now_s(), cpu0 = cpu_s();
+    double wall0 = cxr_now_s(), cpu0 = cpu_s();
     double busy = 0.4;
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, spin, &busy) == 0);
@@ -75,7 +69,7 @@ int main(int argc, char **argv)
     cxr_monitor_summary s1;
     cxr_monitor_summary_reset(m, &s1);
     /* the process's own CPU time over the period, as the monitor should see it */
-    double expect = 100.0 * (cpu_s() - cpu0) / (now_s() - wall0);
+    double expect = 100.0 * (cpu_s() - cpu0) / (cxr_now_s() - wall0);
     fprintf(stderr,
             "epoch 1: %d samples, cpu mean %.1f max %.1f %% (process clock: %.1f %%), "
             "rss max %.1f MiB\n",

@@ -6,17 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "cxr_clock.h"
 #include "cxr_preprocess.h"
 #include "cxr_store.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static int collect(const char *dir, char **out, int max, int n)
 {
@@ -79,11 +72,11 @@ int main(int argc, char **argv)
         size_t cap = 0, rsz = 0;
         double be = 1e9, bd = 1e9;
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = cxr_now_s();
             if (cxr_chunk_encode(&raw, &cap, &rsz, img, n, shard, S, levels[L]) != CXR_OK) return 1;
-            double t1 = now();
+            double t1 = cxr_now_s();
             if (cxr_chunk_decode(out, scratch, raw, rsz, shard, S) != CXR_OK) return 1;
-            double t2 = now();
+            double t2 = cxr_now_s();
             if (t1 - t0 < be) be = t1 - t0;
             if (t2 - t1 < bd) bd = t2 - t1;
         }
