@@ -26,6 +26,13 @@ extern "C" {
 #define CXR_ZSTD_FILTER_ID 32015
 #define CXR_MAX_CLASSES    4096
 
+/* The splits a store may hold (specs/store.md), in the order the writer, the reader and the
+ * folder scan of cxr-pack list them: "train", "val", "test". */
+#define CXR_N_SPLITS 3
+extern const char *const cxr_split_names[CXR_N_SPLITS];
+/* The index of split name s in cxr_split_names, or -1 (also for NULL). */
+int cxr_split_index(const char *s);
+
 /* Register the zstd filter with this process's HDF5 library (idempotent, thread-safe).
  * Also turns off HDF5's automatic error printing (H5Eset_auto2(H5E_DEFAULT, NULL, NULL)):
  * store functions report HDF5's message through cxr_last_error() instead. The writer and

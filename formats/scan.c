@@ -20,8 +20,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static const char *const split_names[3] = { "train", "val", "test" };
-
 static int ignored_name(const char *name)
 {
     return name[0] == '.' || strcasecmp(name, "Thumbs.db") == 0 ||
@@ -124,9 +122,9 @@ static int find_class(char **names, int n, const char *name)
 cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
 {
     cxr_status st = CXR_OK;
-    char *split_dir[3] = { NULL, NULL, NULL };
-    char **entries[3] = { NULL, NULL, NULL };
-    int n_entries[3] = { 0, 0, 0 };
+    char *split_dir[CXR_N_SPLITS] = { NULL, NULL, NULL };
+    char **entries[CXR_N_SPLITS] = { NULL, NULL, NULL };
+    int n_entries[CXR_N_SPLITS] = { 0, 0, 0 };
     char **classes = NULL, **files = NULL;
     int n_classes = 0, cap_classes = 0, n_files = 0;
     char *cdir = NULL, *fpath = NULL, *rel = NULL;
@@ -136,8 +134,9 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
     if (!(plan->source = strdup(root))) CXR_THROW(CXR_E_NOMEM, "out of memory");
 
     /* pass 1: the splits present and the union of class folder names */
-    for (int s = 0; s < 3; s++) {
-        if (!(split_dir[s] = join(root, split_names[s]))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+    for (int s = 0; s < CXR_N_SPLITS; s++) {
+        if (!(split_dir[s] = join(root, cxr_split_names[s])))
+            CXR_THROW(CXR_E_NOMEM, "out of memory");
         if (kind_of(split_dir[s]) != 1) {
             if (s == 1) continue;
             CXR_THROW(CXR_E_FORMAT,
@@ -176,10 +175,10 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
     n_classes = 0;
 
     /* pass 2: files per split, class folders in sorted order, files sorted */
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < CXR_N_SPLITS; s++) {
         if (!entries[s]) continue;
         cxr_pack_split *sp = &plan->splits[plan->n_splits++];
-        snprintf(sp->name, sizeof sp->name, "%s", split_names[s]);
+        snprintf(sp->name, sizeof sp->name, "%s", cxr_split_names[s]);
         for (int i = 0; i < n_entries[s]; i++) {
             const char *ename = entries[s][i];
             free(cdir);
@@ -187,8 +186,10 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
             int k = kind_of(cdir);
             if (k == 2) {
                 free(rel);
-                if (!(rel = join(split_names[s], ename))) CXR_THROW(CXR_E_NOMEM, "out of memory");
-                CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel, "not inside a class folder"));
+                if (!(rel = join(cxr_split_names[s], ename)))
+                    CXR_THROW(CXR_E_NOMEM, "out of memory");
+                CXR_TRY(
+                    cxr_plan_add_skip(plan, cxr_split_names[s], rel, "not inside a class folder"));
             }
             if (k != 1) continue;
             int label = find_class(plan->class_names, plan->n_classes, ename);
@@ -201,28 +202,29 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
                 free(rel);
                 rel = NULL;
                 if (!(fpath = join(cdir, files[f]))) CXR_THROW(CXR_E_NOMEM, "out of memory");
-                size_t lr = strlen(split_names[s]) + strlen(ename) + strlen(files[f]) + 3;
+                size_t lr = strlen(cxr_split_names[s]) + strlen(ename) + strlen(files[f]) + 3;
                 if (!(rel = malloc(lr))) CXR_THROW(CXR_E_NOMEM, "out of memory");
-                snprintf(rel, lr, "%s/%s/%s", split_names[s], ename, files[f]);
+                snprintf(rel, lr, "%s/%s/%s", cxr_split_names[s], ename, files[f]);
                 /* what is neither a file nor usable is said, not silently dropped: a dangling
                  * link or a FIFO named *.jpg was meant as an input (and a FIFO would block) */
                 char why[160];
                 uint64_t size = 0;
                 int k = kind_why(fpath, why, sizeof why, &size);
                 if (k == 1)
-                    CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel,
+                    CXR_TRY(cxr_plan_add_skip(plan, cxr_split_names[s], rel,
                                               "a folder inside a class folder (not searched)"));
                 else if (k == 0)
-                    CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel, why));
+                    CXR_TRY(cxr_plan_add_skip(plan, cxr_split_names[s], rel, why));
                 else if (!is_jpeg_name(files[f]))
-                    CXR_TRY(cxr_plan_add_skip(plan, split_names[s], rel, "not a .jpg/.jpeg file"));
+                    CXR_TRY(
+                        cxr_plan_add_skip(plan, cxr_split_names[s], rel, "not a .jpg/.jpeg file"));
                 else
                     CXR_TRY(cxr_plan_add_item(sp, fpath, rel, label, size));
             }
         }
     }
 bail:
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < CXR_N_SPLITS; s++) {
         free(split_dir[s]);
         free_names(entries[s], n_entries[s]);
     }

@@ -1,5 +1,6 @@
-/* store_hdf5.c: HDF5 plumbing shared by the store writer and reader (store_internal.h) and
- * cxr_hdf5_init. Every function here runs on the single HDF5 thread. */
+/* store_hdf5.c: HDF5 plumbing shared by the store writer and reader (store_internal.h),
+ * cxr_hdf5_init, and the split names of cxr_store.h. Every HDF5 function here runs on the
+ * single HDF5 thread. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,15 @@
 
 #include "store_internal.h"
 #include "zstd_filter.h"
+
+const char *const cxr_split_names[CXR_N_SPLITS] = { "train", "val", "test" };
+
+int cxr_split_index(const char *s)
+{
+    for (int i = 0; s && i < CXR_N_SPLITS; i++)
+        if (strcmp(s, cxr_split_names[i]) == 0) return i;
+    return -1;
+}
 
 static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
 static herr_t h5_init_rc = -1;

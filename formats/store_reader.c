@@ -30,17 +30,9 @@ struct cxr_store {
     float *class_weights;
     cxr_preprocess_params pp;
     int shard, size;
-    split_data split[3];
+    split_data split[CXR_N_SPLITS];
 };
 
-static const char *const split_names[3] = { "train", "val", "test" };
-
-static int split_slot(const char *s)
-{
-    for (int i = 0; i < 3; i++)
-        if (s && strcmp(s, split_names[i]) == 0) return i;
-    return -1;
-}
 
 /* Open dataset loc/name; checks class, rank and (when dims_want[i] >= 0) each dimension.
  * On success *dims receives the dimensions. */
@@ -253,7 +245,7 @@ bail:
 static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
 {
     cxr_status st = CXR_OK;
-    const char *name = split_names[slot];
+    const char *name = cxr_split_names[slot];
     split_data *sd = &s->split[slot];
     hid_t g = -1, d = -1, dapl = -1;
     hsize_t dims[3];
@@ -429,7 +421,7 @@ cxr_status cxr_store_open(cxr_store **out, const char *path)
     s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) CXR_THROW(CXR_E_NOMEM, "%s", path);
     s->file = -1;
-    for (int i = 0; i < 3; i++) s->split[i].images = -1;
+    for (int i = 0; i < CXR_N_SPLITS; i++) s->split[i].images = -1;
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         H5Eclear2(H5E_DEFAULT);
@@ -447,8 +439,8 @@ cxr_status cxr_store_open(cxr_store **out, const char *path)
     }
     CXR_TRY(read_root(s));
     int any = 0;
-    for (int i = 0; i < 3; i++) {
-        if (!cxr_h5_exists(s->file, split_names[i])) continue;
+    for (int i = 0; i < CXR_N_SPLITS; i++) {
+        if (!cxr_h5_exists(s->file, cxr_split_names[i])) continue;
         CXR_TRY(read_split(s, i, stt.st_size));
         any = 1;
     }
@@ -464,7 +456,7 @@ bail:
 void cxr_store_close(cxr_store *s)
 {
     if (!s) return;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < CXR_N_SPLITS; i++) {
         split_data *sd = &s->split[i];
         if (sd->images >= 0) H5Dclose(sd->images);
         free(sd->labels);
@@ -494,13 +486,13 @@ const cxr_preprocess_params *cxr_store_preprocess(const cxr_store *s) { return &
 
 int cxr_store_has_split(const cxr_store *s, const char *split)
 {
-    int k = split_slot(split);
+    int k = cxr_split_index(split);
     return k >= 0 && s->split[k].present;
 }
 
 static const split_data *get_split(const cxr_store *s, const char *split)
 {
-    int k = split_slot(split);
+    int k = cxr_split_index(split);
     if (k < 0 || !s->split[k].present) {
         cxr_set_error(CXR_E_FORMAT, "%s: no split '%s'", s->path, split ? split : "(null)");
         return NULL;
@@ -518,7 +510,7 @@ cxr_status cxr_store_split(const cxr_store *s, const char *split, cxr_split_info
 
 const char *cxr_store_image_path(const cxr_store *s, const char *split, int64_t i)
 {
-    int k = split_slot(split);
+    int k = cxr_split_index(split);
     if (k < 0 || !s->split[k].present || i < 0 || i >= s->split[k].info.n) return NULL;
     return s->split[k].paths[i];
 }

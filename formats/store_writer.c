@@ -31,7 +31,7 @@ struct cxr_store_writer {
     char **paths;
     int64_t cap;
     int64_t *class_counts;
-    int done_split[3]; /* train, val, test written */
+    int done_split[CXR_N_SPLITS]; /* train, val, test written */
     int64_t train_counts_set;
     int64_t *train_counts; /* [n_classes], copied at end_split("train") */
     int64_t n_train;
@@ -40,7 +40,6 @@ struct cxr_store_writer {
     int64_t n_sk, cap_sk;
 };
 
-static const char *const split_names[3] = { "train", "val", "test" };
 static const char *const reserved_attrs[] = { "format",        "format_version", "tool_version",
                                               "source",        "image_size",     "grayscale",
                                               "resize_filter", "equalize",       "normalize",
@@ -58,13 +57,6 @@ void cxr_store_options_defaults(cxr_store_options *o)
 }
 
 const char *cxr_store_writer_temp_path(const cxr_store_writer *w) { return w ? w->tmp : NULL; }
-
-static int split_slot(const char *s)
-{
-    for (int i = 0; i < 3; i++)
-        if (s && strcmp(s, split_names[i]) == 0) return i;
-    return -1;
-}
 
 cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
                                    const cxr_store_options *opt, int n_classes,
@@ -153,7 +145,7 @@ cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, 
     cxr_status st = CXR_OK;
     hid_t sp = -1, dcpl = -1;
     if (!w || w->finished) return cxr_set_error(CXR_E_ARG, "begin_split: no open writer");
-    int slot = split_slot(split);
+    int slot = cxr_split_index(split);
     if (slot < 0)
         CXR_THROW(CXR_E_ARG, "%s: split '%s' is not train, val or test", w->path,
                   split ? split : "(null)");
@@ -362,7 +354,7 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
         st = cxr_hdf5_error(CXR_E_IO, w->tmp, "writing /%s metadata", w->split);
         goto bail;
     }
-    int slot = split_slot(w->split);
+    int slot = cxr_split_index(w->split);
     if (slot == 0) {
         memcpy(w->train_counts, w->class_counts, (size_t)w->n_classes * sizeof *w->train_counts);
         w->n_train = w->count;
