@@ -9,7 +9,15 @@
 #include <string.h>
 
 #include "cxr_checkpoint.h"
+#include "cxr_parse.h"
 #include "cxr_trainer.h"
+
+/* A bad option value: the parser's message, exit code 2. */
+static int bad_option(void)
+{
+    fprintf(stderr, "cxr-eval: %s\n", cxr_last_error());
+    return 2;
+}
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig)
@@ -108,30 +116,16 @@ int main(int argc, char **argv)
                                            { "help", no_argument, 0, 'h' },
                                            { 0, 0, 0, 0 } };
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        char *end = NULL;
         switch (c) {
         case O_SPLIT: split = optarg; break;
         case O_THR:
-            threshold = strtod(optarg, &end);
-            if (!*optarg || *end || !(threshold >= 0 && threshold <= 1)) {
-                fprintf(stderr, "cxr-eval: --threshold: '%s' is not a number in [0,1]\n", optarg);
-                return 2;
-            }
+            if (cxr_parse_double(optarg, "--threshold", 0, 1, 0, &threshold)) return bad_option();
             break;
         case O_BATCH:
-            batch = (int)strtol(optarg, &end, 10);
-            if (!*optarg || *end || batch < 1 || batch > 4096) {
-                fprintf(stderr, "cxr-eval: --batch: '%s' is not an integer in [1,4096]\n", optarg);
-                return 2;
-            }
+            if (cxr_parse_int(optarg, "--batch", 1, 4096, &batch)) return bad_option();
             break;
         case O_THREADS:
-            threads = (int)strtol(optarg, &end, 10);
-            if (!*optarg || *end || threads < 1 || threads > 1024) {
-                fprintf(stderr, "cxr-eval: --threads: '%s' is not an integer in [1,1024]\n",
-                        optarg);
-                return 2;
-            }
+            if (cxr_parse_int(optarg, "--threads", 1, 1024, &threads)) return bad_option();
             break;
         case O_DEVICE: device = optarg; break;
         case O_NOPREF: prefetch = 0; break;

@@ -1,7 +1,6 @@
 /* cxr-pack: pack a folder of chest X-ray JPEGs (SRC/{train,val,test}/<class>/<files>) into a
  * cxr HDF5 store (specs/store.md). A thin main over cxr_pack.h: parse options, scan the tree,
  * install SIGINT/SIGTERM handlers, run the pipeline, print progress and a summary. */
-#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <omp.h>
@@ -10,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "cxr_clock.h"
+#include "cxr_parse.h"
 #include "cxr_manifest.h" /* --manifest mode: options, plan, --explore */
 #include "cxr_pack.h"
 
@@ -125,13 +125,6 @@ typedef struct {
     const cxr_pack_plan *plan;
 } ui_state;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void ui_skip(void *ctx, const char *split, const char *path, const char *reason)
 {
     ui_state *u = ctx;
@@ -154,7 +147,7 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
                     (long long)p->skipped, p->seconds, rate);
         return;
     }
-    double t = now_s();
+    double t = cxr_now_s();
     if (!p->split_done && t - u->last_draw < 0.1) return;
     u->last_draw = t;
     const int width = 30;
@@ -172,18 +165,11 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
     fflush(stderr);
 }
 
-static int parse_int(const char *s, const char *name, int lo, int hi, int *out)
+/* A bad option value: the parser's message, exit code 2. */
+static int bad_option(void)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "cxr-pack: %s: expected an integer in [%d, %d], got '%s'\n", name, lo, hi,
-                s);
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
+    fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+    return 2;
 }
 
 /* libjpeg allocates and frees several MB per large image (progressive JPEGs keep every
@@ -262,32 +248,28 @@ int main(int argc, char **argv)
         switch (opt_c) {
         case 'o': out = optarg; break;
         case O_THREADS:
-            if (!parse_int(optarg, "--threads", 1, 1024, &threads)) return 2;
+            if (cxr_parse_int(optarg, "--threads", 1, 1024, &threads)) return bad_option();
             break;
         case O_SHARD:
-            if (!parse_int(optarg, "--shard", 1, 65536, &opt.store.shard)) return 2;
+            if (cxr_parse_int(optarg, "--shard", 1, 65536, &opt.store.shard)) return bad_option();
             break;
         case O_LEVEL:
-            if (!parse_int(optarg, "--level", -7, 22, &opt.store.zstd_level)) return 2;
+            if (cxr_parse_int(optarg, "--level", -7, 22, &opt.store.zstd_level))
+                return bad_option();
             break;
         case O_SIZE:
-            if (!parse_int(optarg, "--size", 8, 4096, &opt.store.pp.size)) return 2;
+            if (cxr_parse_int(optarg, "--size", 8, 4096, &opt.store.pp.size)) return bad_option();
             break;
         case O_WINDOW:
-            if (!parse_int(optarg, "--window", 1, 4096, &window)) return 2;
+            if (cxr_parse_int(optarg, "--window", 1, 4096, &window)) return bad_option();
             break;
         case O_STRICT: opt.strict = 1; break;
         case O_QUIET: quiet = 1; break;
-        case O_VAL: {
-            char *end;
-            val_fraction = strtod(optarg, &end);
-            if (*end || end == optarg || !(val_fraction > 0 && val_fraction < 1)) {
-                fprintf(stderr, "cxr-pack: --val-fraction: expected a number in (0, 1), got '%s'\n",
-                        optarg);
-                return 2;
-            }
+        case O_VAL:
+            if (cxr_parse_double(optarg, "--val-fraction", 0, 1,
+                                 CXR_PARSE_OPEN_LO | CXR_PARSE_OPEN_HI, &val_fraction))
+                return bad_option();
             break;
-        }
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("%s\n", version); return 0;
         case O_MANIFEST:

@@ -6,9 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "cxr_clock.h"
+#include "cxr_parse.h"
 #include "cxr_cuda.h"
 #include "cxr_trainer.h"
 
@@ -90,18 +91,11 @@ typedef struct {
     double last_draw;
 } ui_state;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void ui_progress(void *user, const cxr_train_progress *p)
 {
     ui_state *ui = user;
     if (ui->quiet || !ui->tty) return;
-    double t = now_s();
+    double t = cxr_now_s();
     if (p->step < p->steps && t - ui->last_draw < 0.2) return;
     ui->last_draw = t;
     int width = 24, fill = p->steps ? (int)(width * p->step / p->steps) : width;
@@ -133,16 +127,11 @@ static void ui_note(void *user, const char *line)
     fprintf(stderr, "cxr-train: %s\n", line);
 }
 
-static int parse_long(const char *s, const char *what, long lo, long hi, long *out)
+/* A bad option value: the parser's message, exit code 2. */
+static int bad_option(void)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, "cxr-train: %s: '%s' is not an integer in [%ld, %ld]\n", what, s, lo, hi);
-        return 0;
-    }
-    *out = v;
-    return 1;
+    fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
+    return 2;
 }
 
 enum {
@@ -198,33 +187,29 @@ int main(int argc, char **argv)
         switch (c) {
         case O_DEVICE: device = optarg; break;
         case O_EPOCHS:
-            if (!parse_long(optarg, "--epochs", 1, 100000, &v)) return 2;
+            if (cxr_parse_long(optarg, "--epochs", 1, 100000, &v)) return bad_option();
             o.epochs = (int)v;
             o.epochs_set = 1;
             break;
         case O_BATCH:
-            if (!parse_long(optarg, "--batch", 1, 4096, &v)) return 2;
+            if (cxr_parse_long(optarg, "--batch", 1, 4096, &v)) return bad_option();
             o.batch = (int)v;
             o.batch_set = 1;
             break;
         case O_LR: {
-            char *end;
-            double d = strtod(optarg, &end);
-            if (!*optarg || *end || !(d > 0) || d > 10) {
-                fprintf(stderr, "cxr-train: --lr: '%s' is not a number in (0, 10]\n", optarg);
-                return 2;
-            }
+            double d;
+            if (cxr_parse_double(optarg, "--lr", 0, 10, CXR_PARSE_OPEN_LO, &d)) return bad_option();
             o.lr = (float)d;
             o.lr_set = 1;
             break;
         }
         case O_SEED:
-            if (!parse_long(optarg, "--seed", 0, 0x7fffffffL, &v)) return 2;
+            if (cxr_parse_long(optarg, "--seed", 0, 0x7fffffffL, &v)) return bad_option();
             o.seed = (uint64_t)v;
             o.seed_set = 1;
             break;
         case O_THREADS:
-            if (!parse_long(optarg, "--threads", 1, 1024, &v)) return 2;
+            if (cxr_parse_long(optarg, "--threads", 1, 1024, &v)) return bad_option();
             o.threads = (int)v;
             break;
         case O_LOG: o.log_path = optarg; break;
@@ -234,7 +219,7 @@ int main(int argc, char **argv)
         case O_MONLOG: o.monitor_log = optarg; break;
         case O_NOMON: o.monitor = 0; break;
         case O_MAXSTEPS:
-            if (!parse_long(optarg, "--max-steps", 1, 1L << 40, &v)) return 2;
+            if (cxr_parse_long(optarg, "--max-steps", 1, 1L << 40, &v)) return bad_option();
             o.max_steps = v;
             break;
         case O_PRECISION: {

@@ -1,0 +1,28 @@
+/* cxr_parse.h: whole-string number parsing for command-line options and settings, with the
+ * error as a value: CXR_E_ARG and a message naming the option, the range and what was given,
+ * e.g. "--batch: expected an integer in [1, 4096], got '0'". The tools print it and exit 2. */
+#ifndef CXR_PARSE_H
+#define CXR_PARSE_H
+
+#include "cxr_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* s, all of it, as a decimal integer in [lo, hi] (leading blanks allowed, as strtol does).
+ * name: the option for the message ("--threads"). *out is written only on success. */
+cxr_status cxr_parse_long(const char *s, const char *name, long lo, long hi, long *out);
+cxr_status cxr_parse_int(const char *s, const char *name, int lo, int hi, int *out);
+
+/* Which bounds of cxr_parse_double's range are excluded: (lo, hi], [lo, hi), (lo, hi). */
+enum { CXR_PARSE_OPEN_LO = 1, CXR_PARSE_OPEN_HI = 2 };
+/* s, all of it, as a number (strtod's syntax) in the range lo..hi, each bound included unless
+ * `open` excludes it; NaN is never in range. *out is written only on success. */
+cxr_status cxr_parse_double(const char *s, const char *name, double lo, double hi, int open,
+                            double *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

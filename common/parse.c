@@ -1,0 +1,42 @@
+/* parse.c: number parsing behind cxr_parse.h. */
+#include "cxr_parse.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+cxr_status cxr_parse_long(const char *s, const char *name, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    const long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || end == s || *end || errno || v < lo || v > hi)
+        return cxr_set_error(CXR_E_ARG, "%s: expected an integer in [%ld, %ld], got '%s'", name, lo,
+                             hi, s ? s : "");
+    *out = v;
+    return CXR_OK;
+}
+
+cxr_status cxr_parse_int(const char *s, const char *name, int lo, int hi, int *out)
+{
+    long v = 0;
+    cxr_status st = cxr_parse_long(s, name, lo, hi, &v);
+    if (st == CXR_OK) *out = (int)v;
+    return st;
+}
+
+cxr_status cxr_parse_double(const char *s, const char *name, double lo, double hi, int open,
+                            double *out)
+{
+    char *end = NULL;
+    /* no errno check: an overflow gives +-inf and an underflow a tiny value, and the range
+     * test judges both */
+    const double v = s ? strtod(s, &end) : 0.0;
+    const int above = (open & CXR_PARSE_OPEN_LO) ? v > lo : v >= lo;
+    const int below = (open & CXR_PARSE_OPEN_HI) ? v < hi : v <= hi;
+    if (!s || end == s || *end || !(above && below))
+        return cxr_set_error(CXR_E_ARG, "%s: expected a number in %c%g, %g%c, got '%s'", name,
+                             (open & CXR_PARSE_OPEN_LO) ? '(' : '[', lo, hi,
+                             (open & CXR_PARSE_OPEN_HI) ? ')' : ']', s ? s : "");
+    *out = v;
+    return CXR_OK;
+}

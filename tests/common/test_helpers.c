@@ -1,0 +1,84 @@
+/* test_helpers.c: the small shared helpers of common/: option parsing (values, ranges, the
+ * message naming the option), splitmix64 against the reference sequence, the monotonic clock. */
+#include <string.h>
+#include <time.h>
+
+#include "cxr_clock.h"
+#include "cxr_parse.h"
+#include "cxr_splitmix.h"
+#include "cxr_status.h"
+#include "cxr_test.h"
+
+static void test_parse_int(void)
+{
+    int v = -1;
+    long l = -1;
+    CHECK(cxr_parse_int("42", "--n", 1, 100, &v) == CXR_OK && v == 42);
+    CHECK(cxr_parse_int("-7", "--level", -7, 22, &v) == CXR_OK && v == -7);
+    CHECK(cxr_parse_int(" 5", "--n", 1, 100, &v) == CXR_OK && v == 5); /* as strtol */
+    v = 9;
+    CHECK(cxr_parse_int("0", "--batch", 1, 4096, &v) == CXR_E_ARG && v == 9);
+    CHECK(strcmp(cxr_last_error(), "--batch: expected an integer in [1, 4096], got '0'") == 0);
+    const char *bad[] = {
+        "", "abc", "5x", "1.5", "4097", "-1", "4294967297", "99999999999999999999"
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(cxr_parse_int(bad[i], "--batch", 1, 4096, &v) == CXR_E_ARG);
+        CHECK(strstr(cxr_last_error(), "--batch: ") == cxr_last_error());
+    }
+    CHECK(v == 9);
+    CHECK(cxr_parse_int(NULL, "--n", 1, 2, &v) == CXR_E_ARG);
+    CHECK(cxr_parse_long("1099511627776", "--max-steps", 1, 1L << 40, &l) == CXR_OK &&
+          l == 1L << 40);
+    CHECK(cxr_parse_long("1099511627777", "--max-steps", 1, 1L << 40, &l) == CXR_E_ARG);
+}
+
+static void test_parse_double(void)
+{
+    double d = -1;
+    CHECK(cxr_parse_double("0.5", "--t", 0, 1, 0, &d) == CXR_OK && d == 0.5);
+    CHECK(cxr_parse_double("0", "--t", 0, 1, 0, &d) == CXR_OK && d == 0);
+    CHECK(cxr_parse_double("1", "--t", 0, 1, 0, &d) == CXR_OK && d == 1);
+    CHECK(cxr_parse_double("1e-4", "--lr", 0, 10, CXR_PARSE_OPEN_LO, &d) == CXR_OK && d == 1e-4);
+    d = 7;
+    CHECK(cxr_parse_double("0", "--lr", 0, 10, CXR_PARSE_OPEN_LO, &d) == CXR_E_ARG && d == 7);
+    CHECK(strcmp(cxr_last_error(), "--lr: expected a number in (0, 10], got '0'") == 0);
+    const int open = CXR_PARSE_OPEN_LO | CXR_PARSE_OPEN_HI;
+    CHECK(cxr_parse_double("1", "--val-fraction", 0, 1, open, &d) == CXR_E_ARG);
+    CHECK(strcmp(cxr_last_error(), "--val-fraction: expected a number in (0, 1), got '1'") == 0);
+    const char *bad[] = { "", "x", "0.5x", "nan", "inf", "-0.1", "1.01", "1e999" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(cxr_parse_double(bad[i], "--t", 0, 1, 0, &d) == CXR_E_ARG);
+    CHECK(strcmp(cxr_last_error(), "--t: expected a number in [0, 1], got '1e999'") == 0);
+    CHECK(d == 7);
+}
+
+static void test_splitmix(void)
+{
+    /* the first words of splitmix64 from state 0 (Vigna's splitmix64.c) */
+    const uint64_t want[3] = { 0xE220A8397B1DCDAFULL, 0x6E789E6AA1B965F4ULL,
+                               0x06C45D188009454FULL };
+    uint64_t state = 0;
+    for (int i = 0; i < 3; i++) CHECK(cxr_splitmix64_next(&state) == want[i]);
+    CHECK(state == 3 * CXR_SPLITMIX64_GAMMA);
+    CHECK(cxr_splitmix64_mix(CXR_SPLITMIX64_GAMMA) == want[0]);
+    CHECK(cxr_splitmix64_mix(0) == 0);
+}
+
+static void test_clock(void)
+{
+    const double t0 = cxr_now_s();
+    struct timespec ts = { 0, 20 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    const double t1 = cxr_now_s();
+    CHECK(t1 - t0 >= 0.019 && t1 - t0 < 10.0);
+}
+
+int main(void)
+{
+    test_parse_int();
+    test_parse_double();
+    test_splitmix();
+    test_clock();
+    TEST_END();
+}
