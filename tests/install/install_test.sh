@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# install_test.sh BUILD_DIR CMAKE CC SAMPLE_DIR TMP: `cmake --install` into a temporary prefix
+# (through DESTDIR, to see that nothing lands outside it), then build consumer/read_image.c
+# against the installed cxr with find_package (shared and static) and with pkg-config (shared
+# and static), and run each on a store packed from SAMPLE_DIR by the installed cxr-pack. Also:
+# every installed header compiles on its own, the installed plugin lets h5dump read pixels,
+# and `--component hdf5-system-plugin` installs the plugin alone into HDF5's default folder.
+set -euo pipefail
+build=$1 cmake=$2 cc=$3 sample=$4 tmp=$5
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$tmp" && mkdir -p "$tmp"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# --- install: everything inside the prefix --------------------------------------------------
+root=$tmp/root prefix_cfg=$tmp/prefix
+DESTDIR=$root "$cmake" --install "$build" --prefix "$prefix_cfg" > "$tmp/install.log"
+P=$root$prefix_cfg
+outside=$(cd "$root" && find . -type f | grep -v "^.${prefix_cfg}/" || true)
+[ -z "$outside" ] || fail "installed outside the prefix: $outside"
+for f in lib/libcxr.a include/cxr/cxr_store.h include/cxr/cxr_loader.h lib/cmake/cxr/cxrConfig.cmake \
+         lib/cmake/cxr/cxrConfigVersion.cmake lib/pkgconfig/cxr.pc lib/hdf5/plugin/libh5zzstd.so \
+         bin/cxr-pack; do
+  [ -e "$P/$f" ] || fail "not installed: $f"
+done
+ls "$P"/lib/libcxr.so.* > /dev/null || fail "no shared libcxr"
+# The shared library exports the API only.
+extra=$(nm -D --defined-only "$P/lib/libcxr.so" | awk '$2 ~ /[TDBR]/ && $3 !~ /^cxr_/' | head -5)
+[ -z "$extra" ] || fail "libcxr.so exports non-cxr symbols: $extra"
+
+# --- every public header compiles alone ------------------------------------------------------
+for h in "$P"/include/cxr/*.h; do
+  echo "#include <cxr/$(basename "$h")>" |
+    "$cc" -std=c11 -Wall -Wextra -Werror -fsyntax-only -I"$P/include" -x c - ||
+    fail "header $(basename "$h") does not compile on its own"
+done
+
+# --- a store from data/sample, by the installed cxr-pack --------------------------------------
+"$P/bin/cxr-pack" "$sample" -o "$tmp/sample.h5" --quiet > "$tmp/pack.log"
+expect=$("$P/bin/cxr-pack" --version)
+[ -n "$expect" ] || fail "cxr-pack --version printed nothing"
+
+# --- find_package ----------------------------------------------------------------------------
+"$cmake" -S "$here/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPILER="$cc" \
+  -DCMAKE_BUILD_TYPE=Release > "$tmp/consumer.log" 2>&1 || { cat "$tmp/consumer.log"; fail "configure"; }
+"$cmake" --build "$tmp/consumer" >> "$tmp/consumer.log" 2>&1 || { cat "$tmp/consumer.log"; fail "build"; }
+ldd "$tmp/consumer/read_image_shared" | grep -q "libcxr.so.* => $P/lib/" ||
+  fail "read_image_shared does not load libcxr from the prefix: $(ldd "$tmp/consumer/read_image_shared" | grep cxr)"
+if ldd "$tmp/consumer/read_image_static" | grep -q libcxr; then fail "read_image_static loads libcxr.so"; fi
+[ "$(cat "$tmp/consumer/plugin_dir.txt")" = "$P/lib/hdf5/plugin" ] || fail "cxr_HDF5_PLUGIN_DIR"
+
+# --- pkg-config --------------------------------------------------------------------------------
+export PKG_CONFIG_PATH=$P/lib/pkgconfig
+pc() { pkg-config "$@" cxr; }
+"$cc" -O2 "$here/consumer/read_image.c" -o "$tmp/pc_shared" $(pc --cflags) $(pc --libs) ||
+  fail "pkg-config shared build"
+# static: the same flags with -lcxr taken from libcxr.a and its private dependencies added
+"$cc" -O2 "$here/consumer/read_image.c" -o "$tmp/pc_static" $(pc --cflags) \
+  $(pc --static --libs | sed 's/-lcxr\b/-Wl,-Bstatic -lcxr -Wl,-Bdynamic/') || fail "pkg-config static build"
+[ "$(pc --variable=hdf5_plugin_dir)" -ef "$P/lib/hdf5/plugin" ] || fail "hdf5_plugin_dir"
+
+# --- all four read the same image -----------------------------------------------------------
+ref=""
+for exe in "$tmp/consumer/read_image_shared" "$tmp/consumer/read_image_static" "$tmp/pc_shared" \
+           "$tmp/pc_static"; do
+  out=$(LD_LIBRARY_PATH=$P/lib "$exe" "$tmp/sample.h5" train 5) || fail "$exe failed"
+  echo "$(basename "$exe"): $out"
+  [ -z "$ref" ] && ref=$out
+  [ "$out" = "$ref" ] || fail "$exe read something else"
+done
+echo "$ref" | grep -Eq '^train\[5\]: 256x256 label (NORMAL|PNEUMONIA) path train/.* sum [-0-9.]+ min -1\.0+ max 1\.0+$' ||
+  fail "unexpected image: $ref"
+
+# --- the installed plugin lets h5dump decode the chunks -------------------------------------
+if command -v h5dump > /dev/null; then
+  HDF5_PLUGIN_PATH=$(pc --variable=hdf5_plugin_dir) h5dump -d /train/images -s 5,128,0 -c 1,1,256 \
+    "$tmp/sample.h5" > "$tmp/h5dump.txt" 2>&1 || fail "h5dump with the installed plugin"
+  grep -Eq '^ *\(5,128,0\): -?[0-9]' "$tmp/h5dump.txt" || fail "h5dump printed no pixels"
+fi
+
+# --- the system plugin component: the plugin alone, at HDF5's default folder ------------------
+sysdir=$("$cmake" -LA -N "$build" | sed -n 's/^CXR_HDF5_SYSTEM_PLUGIN_DIR:PATH=//p')
+if [ -n "$sysdir" ]; then
+  DESTDIR=$tmp/sys "$cmake" --install "$build" --component hdf5-system-plugin > /dev/null
+  got=$(cd "$tmp/sys" && find . -type f)
+  [ "$got" = ".$sysdir/libh5zzstd.so" ] || fail "hdf5-system-plugin installed: $got"
+fi
+echo "install: ok (prefix $P)"
