@@ -46,6 +46,8 @@ const char *cxr_status_name(cxr_status code);
 /* Process exit code for a status: 0 ok, 2 usage, 3 input/data error, 4 I/O, 5 device,
  * 130 interrupted, 1 anything else. Documented in every tool's --help. */
 int cxr_exit_code(cxr_status code);
+/* The library's version, "MAJOR.MINOR.PATCH" (the tools' --version, cxr.pc, cxrConfig.cmake). */
+const char *cxr_version_string(void);
 
 /* Set the error and jump to the function's single cleanup label `bail`, with `st` as the
  * status variable (turbojpeg's THROW, zstd's RETURN_ERROR_IF). */

@@ -64,3 +64,5 @@ int cxr_exit_code(cxr_status code)
     default: return 1;
     }
 }
+
+const char *cxr_version_string(void) { return CXR_VERSION_STRING; }

@@ -16,6 +16,14 @@
  *     consecutive runs of `batch` images of that sequence (they may straddle windows); the last
  *     batch of an epoch may be short. Every image is delivered exactly once per epoch.
  *
+ * Parts (one loader per process, e.g. PyTorch DataLoader workers): with parts = P > 1, a loader
+ * with part = p reads only the shards k with k % P == p, always the same ones, so P loaders with
+ * parts 0..P-1 together deliver every image of the split exactly once per epoch. Everything
+ * above then applies to that shard list instead of 0..n_shards-1 (shuffle off: those shards in
+ * increasing order), with the stream state mix(key ^ G*(p+1)) (mix and G below) in place of
+ * key, so that the parts do not draw the same permutations. parts = 1 is the whole split,
+ * exactly as above.
+ *
  * Threading: a loader handle is used by one consumer thread. With prefetch on it runs
  * `threads` decode workers and one assembler thread of its own; with prefetch off everything
  * happens synchronously in the caller's thread inside cxr_loader_next_batch.
@@ -40,6 +48,8 @@ typedef struct {
     int threads;   /* decode worker threads with prefetch (default 2) */
     int depth;     /* batches in the ring, >= 2 (default 3) */
     int prefetch;  /* 1: background workers (default); 0: synchronous in the caller */
+    int part;      /* this loader's part, 0 <= part < parts (default 0; see "Parts" above) */
+    int parts;     /* loaders sharing the split's shards (default 1: all shards) */
 } cxr_loader_options;
 
 void cxr_loader_options_defaults(cxr_loader_options *o);
@@ -78,13 +88,19 @@ cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b);
 /* Seconds the consumer spent waiting inside cxr_loader_next_batch since begin_epoch (with
  * prefetch off this is all the decode time). */
 double cxr_loader_wait_seconds(const cxr_loader *l);
-/* Images in the split, and batches per epoch (ceil(n / batch)). */
+/* Images this loader delivers per epoch (the split's, or its part's), and batches per epoch
+ * (ceil(n / batch)). */
 int64_t cxr_loader_n_images(const cxr_loader *l);
 int64_t cxr_loader_n_batches(const cxr_loader *l);
+/* Shards this loader reads (the split's, or its part's: ceil((n_shards - part) / parts)). */
+int64_t cxr_loader_n_shards(const cxr_loader *l);
 
 /* The epoch's image order (n_images indices) that cxr_loader_begin_epoch would produce, for
  * tests and tools; written into out[n_images]. */
 cxr_status cxr_loader_epoch_order(const cxr_loader *l, int epoch, int64_t *out);
+/* The shards (split-wide shard numbers) this loader reads in epoch `epoch`, in the order it
+ * reads them; written into out[n_shards]. */
+cxr_status cxr_loader_epoch_shards(const cxr_loader *l, int epoch, int64_t *out);
 
 /* The shuffle stream's key for (seed, epoch), as documented above:
  *   mix(seed ^ mix(G*(stream+1) ^ mix(G*(epoch+1) ^ mix(G))))  with stream = 1,

@@ -82,7 +82,9 @@ struct cxr_loader {
     char *path;
     char split[32];
     cxr_loader_options opt;
-    int64_t n, n_shards, n_batches, n_windows;
+    int64_t n_split, n_shards_split;           /* the whole split */
+    int64_t n, n_shards, n_batches, n_windows; /* this loader's part of it */
+    int64_t *mine;                             /* [n_shards] this part's shards, increasing */
     int shard, size;
     size_t img_floats;
     const int32_t *labels;
@@ -133,11 +135,13 @@ void cxr_loader_options_defaults(cxr_loader_options *o)
     o->threads = 2;
     o->depth = 3;
     o->prefetch = 1;
+    o->part = 0;
+    o->parts = 1;
 }
 
 static int64_t shard_count(const cxr_loader *l, int64_t k)
 {
-    int64_t left = l->n - k * l->shard;
+    int64_t left = l->n_split - k * l->shard;
     return left < l->shard ? left : l->shard;
 }
 
@@ -349,6 +353,9 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     if (!opt || opt->batch < 1 || opt->window < 1 || opt->depth < 2 ||
         (opt->prefetch && opt->threads < 1))
         return cxr_set_error(CXR_E_ARG, "loader: batch, window, threads must be >= 1, depth >= 2");
+    if (opt->parts < 1 || opt->part < 0 || opt->part >= opt->parts)
+        return cxr_set_error(CXR_E_ARG, "loader: part %d of %d: need 0 <= part < parts", opt->part,
+                             opt->parts);
     if (strlen(split) >= sizeof l->split)
         return cxr_set_error(CXR_E_ARG, "loader: split name too long: %s", split);
     CXR_TRY(cxr_store_split(store, split, &info));
@@ -366,20 +373,26 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     l->path = strdup(cxr_store_path(store));
     snprintf(l->split, sizeof l->split, "%s", split);
     l->opt = *opt;
-    l->n = info.n;
-    l->n_shards = info.n_shards;
+    l->n_split = info.n;
+    l->n_shards_split = info.n_shards;
     l->shard = info.shard;
     l->size = info.size;
     l->img_floats = (size_t)info.size * info.size;
     l->labels = info.labels;
     l->coff = info.chunk_offset;
     l->csize = info.chunk_size;
+    if (!l->path) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
+    if (l->n_shards_split != (l->n_split + l->shard - 1) / l->shard)
+        CXR_THROW(CXR_E_FORMAT, "%s: split '%s': %lld shards for %lld images of shard %d", l->path,
+                  split, (long long)l->n_shards_split, (long long)l->n_split, l->shard);
+    l->mine = malloc((size_t)(l->n_shards_split + 1) * sizeof *l->mine);
+    if (!l->mine) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
+    for (int64_t k = opt->part; k < l->n_shards_split; k += opt->parts) {
+        l->mine[l->n_shards++] = k;
+        l->n += shard_count(l, k);
+    }
     l->n_batches = (l->n + opt->batch - 1) / opt->batch;
     l->n_windows = (l->n_shards + opt->window - 1) / opt->window;
-    if (!l->path) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
-    if (l->n_shards != (l->n + l->shard - 1) / l->shard)
-        CXR_THROW(CXR_E_FORMAT, "%s: split '%s': %lld shards for %lld images of shard %d", l->path,
-                  split, (long long)l->n_shards, (long long)l->n, l->shard);
 
     /* map the whole file read-only; chunks are read in place */
     fd = open(l->path, O_RDONLY);
@@ -387,7 +400,7 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     struct stat sb;
     if (fstat(fd, &sb) != 0) CXR_THROW(CXR_E_IO, "%s: stat: %s", l->path, strerror(errno));
     l->map_size = (size_t)sb.st_size;
-    if (l->n_shards > 0) {
+    if (l->n_shards_split > 0) {
         l->map = mmap(NULL, l->map_size, PROT_READ, MAP_SHARED, fd, 0);
         if (l->map == MAP_FAILED) {
             l->map = NULL;
@@ -395,7 +408,7 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
         }
         madvise(l->map, l->map_size, MADV_WILLNEED);
     }
-    for (int64_t k = 0; k < l->n_shards; k++)
+    for (int64_t k = 0; k < l->n_shards_split; k++)
         if (l->csize[k] < 4 || l->coff[k] > l->map_size || l->csize[k] > l->map_size - l->coff[k])
             CXR_THROW(CXR_E_FORMAT,
                       "%s: split '%s' shard %lld: chunk (offset %llu, %llu bytes) lies outside "
@@ -405,7 +418,7 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
 
     l->order = malloc((size_t)(l->n + 1) * sizeof *l->order);
     l->shard_order = malloc((size_t)(l->n_shards + 1) * sizeof *l->shard_order);
-    l->shard_pos = malloc((size_t)(l->n_shards + 1) * sizeof *l->shard_pos);
+    l->shard_pos = malloc((size_t)(l->n_shards_split + 1) * sizeof *l->shard_pos);
     l->win_start = malloc((size_t)(l->n_windows + 2) * sizeof *l->win_start);
     l->n_wslots = opt->prefetch ? 3 : 1;
     if (l->n_wslots > l->n_windows) l->n_wslots = l->n_windows > 0 ? (int)l->n_windows : 1;
@@ -483,6 +496,7 @@ void cxr_loader_destroy(cxr_loader *l)
     free(l->shard_order);
     free(l->shard_pos);
     free(l->win_start);
+    free(l->mine);
     free(l->path);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv_work);
@@ -497,7 +511,9 @@ static void make_plan(const cxr_loader *l, int epoch, int64_t *order, int64_t *s
                       int64_t *win_start)
 {
     uint64_t rng = cxr_loader_shuffle_key(l->opt.seed, epoch);
-    for (int64_t k = 0; k < l->n_shards; k++) shard_order[k] = k;
+    if (l->opt.parts > 1)
+        rng = cxr_splitmix64_mix(rng ^ CXR_SPLITMIX64_GAMMA * ((uint64_t)l->opt.part + 1));
+    memcpy(shard_order, l->mine, (size_t)l->n_shards * sizeof *shard_order);
     if (l->opt.shuffle) shuffle_i64(shard_order, l->n_shards, &rng);
     int64_t pos = 0;
     for (int64_t w = 0; w < l->n_windows; w++) {
@@ -521,6 +537,15 @@ cxr_status cxr_loader_epoch_order(const cxr_loader *l, int epoch, int64_t *out)
     if (!so) return cxr_set_error(CXR_E_NOMEM, "loader: out of memory");
     make_plan(l, epoch, out, so, NULL);
     free(so);
+    return CXR_OK;
+}
+
+cxr_status cxr_loader_epoch_shards(const cxr_loader *l, int epoch, int64_t *out)
+{
+    int64_t *order = malloc((size_t)(l->n + 1) * sizeof *order);
+    if (!order) return cxr_set_error(CXR_E_NOMEM, "loader: out of memory");
+    make_plan(l, epoch, order, out, NULL);
+    free(order);
     return CXR_OK;
 }
 
@@ -615,3 +640,4 @@ cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b)
 double cxr_loader_wait_seconds(const cxr_loader *l) { return l->wait_s; }
 int64_t cxr_loader_n_images(const cxr_loader *l) { return l->n; }
 int64_t cxr_loader_n_batches(const cxr_loader *l) { return l->n_batches; }
+int64_t cxr_loader_n_shards(const cxr_loader *l) { return l->n_shards; }

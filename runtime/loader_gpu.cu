@@ -138,6 +138,8 @@ extern "C" cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *
     cxr_split_info info;
     size_t free_b = 0, total_b = 0, need = 0;
     *out = NULL;
+    if (opt->parts != 1) /* the resident copy and the batch gather index the whole split */
+        return cxr_set_error(CXR_E_ARG, "gpu loader: parts must be 1 (got %d)", opt->parts);
     cxr_gpu_loader *g = (cxr_gpu_loader *)calloc(1, sizeof *g);
     if (!g) return cxr_set_error(CXR_E_NOMEM, "gpu loader: out of memory");
     g->ctx = ctx;

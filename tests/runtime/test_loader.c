@@ -1,5 +1,6 @@
 /* test_loader.c: the shard loader against the store read through HDF5; exactly-once delivery,
- * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks. */
+ * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks, parts
+ * (disjoint and covering). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,6 +263,84 @@ static void test_corrupt(int prefetch)
     cxr_store_close(s);
 }
 
+/* Parts: P loaders over one split read disjoint shard sets (k % P == p) that cover it, each
+ * delivers exactly its shards' images (checked against HDF5), orders follow (seed, epoch),
+ * parts differ in their permutations, parts = 1 is the plain loader, bad parts are refused. */
+static void test_parts(int prefetch, int shuffle)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 3;
+    o.shuffle = shuffle;
+    o.seed = 11;
+    o.window = 2;
+    o.prefetch = prefetch;
+    const int n_shards = (NTRAIN + SHARD - 1) / SHARD;
+    int64_t whole[NTRAIN], part1[NTRAIN];
+    cxr_loader *l;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    CHECK_OK(cxr_loader_epoch_order(l, 2, whole));
+    cxr_loader_destroy(l);
+    o.parts = 1;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    CHECK_OK(cxr_loader_epoch_order(l, 2, part1));
+    CHECK(memcmp(whole, part1, sizeof whole) == 0);
+    CHECK(cxr_loader_n_shards(l) == n_shards);
+    cxr_loader_destroy(l);
+
+    for (int parts = 2; parts <= n_shards + 1; parts++) {
+        int seen[NTRAIN] = { 0 }, shard_seen[8] = { 0 };
+        int64_t first[NTRAIN], total = 0;
+        for (int p = 0; p < parts; p++) {
+            o.part = p;
+            o.parts = parts;
+            CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+            int64_t n = cxr_loader_n_images(l), ns = cxr_loader_n_shards(l);
+            CHECK(ns == (n_shards - p + parts - 1) / parts);
+            int64_t shards[8], order[NTRAIN], again[NTRAIN];
+            CHECK_OK(cxr_loader_epoch_shards(l, 1, shards));
+            int64_t expect_n = 0;
+            for (int64_t j = 0; j < ns; j++) {
+                REQUIRE(shards[j] >= 0 && shards[j] < n_shards);
+                CHECK(shards[j] % parts == p);
+                shard_seen[shards[j]]++;
+                expect_n += shards[j] == n_shards - 1 ? NTRAIN - (n_shards - 1) * SHARD : SHARD;
+            }
+            CHECK(n == expect_n);
+            CHECK(run_epoch(l, s, "train", 1, order, n, 3) == n);
+            for (int64_t i = 0; i < n; i++) {
+                REQUIRE(order[i] >= 0 && order[i] < NTRAIN);
+                CHECK(order[i] / SHARD % parts == p);
+                seen[order[i]]++;
+            }
+            CHECK_OK(cxr_loader_epoch_order(l, 1, again));
+            CHECK(n == 0 || memcmp(order, again, (size_t)n * sizeof *order) == 0);
+            if (p == 0) memcpy(first, order, (size_t)n * sizeof *order);
+            /* one full shard per part: the same stream would give parts 0 and 1 the same
+             * permutation of their 8 images */
+            if (shuffle && parts == n_shards && p == 1) {
+                int same = 1;
+                for (int64_t i = 0; i < n; i++) same &= order[i] - SHARD == first[i];
+                CHECK(!same);
+            }
+            total += n;
+            cxr_loader_destroy(l);
+        }
+        CHECK(total == NTRAIN);
+        for (int i = 0; i < NTRAIN; i++) CHECK(seen[i] == 1);
+        for (int k = 0; k < n_shards; k++) CHECK(shard_seen[k] == 1);
+    }
+    o.part = 2;
+    o.parts = 2;
+    CHECK(cxr_loader_create(&l, s, "train", &o) == CXR_E_ARG);
+    o.part = 0;
+    o.parts = 0;
+    CHECK(cxr_loader_create(&l, s, "train", &o) == CXR_E_ARG);
+    cxr_store_close(s);
+}
+
 int main(void)
 {
     snprintf(store_path, sizeof store_path, "loader_test_%d.h5", (int)getpid());
@@ -273,6 +352,9 @@ int main(void)
     test_abandon();
     test_corrupt(1);
     test_corrupt(0);
+    test_parts(1, 1);
+    test_parts(0, 1);
+    test_parts(1, 0);
     unlink(store_path);
     unlink(bad_path);
     TEST_END();
