@@ -427,8 +427,10 @@ cxr_status cxr_store_open(cxr_store **out, const char *path)
         H5Eclear2(H5E_DEFAULT);
         CXR_THROW(CXR_E_FORMAT, "%s: not an HDF5 file", path);
     }
+    /* HDF5 refuses to open a file twice in one process with two close degrees: the default
+     * one (h5py's) lets a program hold the store open in h5py and here at once. */
     fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_DEFAULT) < 0) {
         st = cxr_hdf5_error(CXR_E_HDF5, path, "file access list");
         goto bail;
     }
