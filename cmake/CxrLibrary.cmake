@@ -12,7 +12,8 @@
 #     and their order and internal split are not the user's concern);
 #   - exports only the cxr_* symbols from the shared library (cmake/libcxr.map);
 #   - installs cxrConfig.cmake + cxrConfigVersion.cmake (targets cxr::cxr, cxr::cxr_static)
-#     and cxr.pc, whose private link flags are the recorded targets' external dependencies.
+#     and cxr.pc, whose private link flags are the recorded targets' external dependencies;
+#   - installs the Python package python/cxr into <prefix>/lib/python3/dist-packages.
 # A new library folder needs only the cxr_export_library call.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -163,4 +164,10 @@ function(cxr_install_package)
   configure_file(${PROJECT_SOURCE_DIR}/cmake/cxr.pc.in ${CMAKE_BINARY_DIR}/cxr.pc @ONLY)
   install(FILES ${CMAKE_BINARY_DIR}/cxr.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
           COMPONENT devel)
+
+  # The Python package (ctypes over libcxr.so; it finds the library from this folder).
+  set(CXR_INSTALL_PYTHONDIR lib/python3/dist-packages CACHE PATH
+      "where `cmake --install` puts the Python package cxr (PYTHONPATH=<prefix>/<this>)")
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/cxr DESTINATION ${CXR_INSTALL_PYTHONDIR}
+          COMPONENT python PATTERN __pycache__ EXCLUDE)
 endfunction()

@@ -6,9 +6,10 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libturbojpeg0-dev
       libopenblas-dev libcjson-dev python3 python3-numpy python3-h5py chromium
-      clang libclang-rt-14-dev libomp-dev)   # the last three: tests/fuzz (skipped without)
+      clang libclang-rt-14-dev libomp-dev   # these three: tests/fuzz (skipped without)
+      python3-torch)                        # tests/python's DataLoader test (skipped without)
 if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(python3-torch python3-skimage python3-pil time)
+  pkgs+=(python3-skimage python3-pil time)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -77,6 +77,22 @@ if command -v h5dump > /dev/null; then
   grep -Eq '^ *\(5,128,0\): -?[0-9]' "$tmp/h5dump.txt" || fail "h5dump printed no pixels"
 fi
 
+# --- the Python package finds the installed library by itself ---------------------------------
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+if "$py" -c "import numpy" 2> /dev/null; then
+  got=$(cd "$tmp" && env -u CXR_LIBRARY PYTHONPATH="$P/lib/python3/dist-packages" "$py" -c "
+import cxr, sys
+with cxr.Loader(sys.argv[1], 'train', batch=6) as ld:
+    b = next(iter(ld))
+print(cxr.library_path, cxr.version, float(b.images[5].sum()))" "$tmp/sample.h5") || fail "python: import cxr"
+  echo "python: $got"
+  case "$got" in "$P/lib/libcxr.so."*" ${expect#cxr-pack } "*) ;; *) fail "python loaded another libcxr: $got" ;; esac
+  sum=$(echo "$ref" | sed 's/.* sum \([-0-9.]*\) .*/\1/')
+  "$py" -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(abs(a - b) > 1e-3 * max(1, abs(b)))" \
+    "${got##* }" "$sum" || fail "python image 5 sum ${got##* } != $sum"
+fi
+
 # --- the system plugin component: the plugin alone, at HDF5's default folder ------------------
 sysdir=$("$cmake" -LA -N "$build" | sed -n 's/^CXR_HDF5_SYSTEM_PLUGIN_DIR:PATH=//p')
 if [ -n "$sysdir" ]; then

@@ -1,0 +1,274 @@
+"""cxr: read cxr stores (specs/store.md) from Python through the C library, libcxr.
+
+    import cxr
+    with cxr.Loader("store.h5", "train", batch=64, shuffle=True, seed=1) as loader:
+        for epoch in range(10):
+            for b in loader.epoch(epoch):
+                b.images   # numpy float32 (n, 1, S, S), a view of the loader's buffer
+                b.labels   # numpy int32 (n,)
+                b.indices  # numpy int64 (n,): image numbers within the split
+
+The loader is the C shard loader (runtime/cxr_loader.h): the file is mmapped, each chunk's
+Fletcher32 is verified, chunks are zstd-decoded on worker threads (threads=) ahead of the
+consumer (depth= batches), and with shuffle=True the order is a shard-window shuffle drawn from
+(seed, epoch) alone, so an epoch can be replayed. Batches are zero-copy: the arrays are
+read-only views of the loader's batch buffer, valid until the next batch is asked for (pass
+copy=True to keep them longer). parts=/part= split the shards between loaders (e.g. processes),
+disjoint and covering; cxr.torch.StoreDataset does that for DataLoader workers.
+
+Store gives the metadata (classes, splits, paths, labels) and reads single images through
+HDF5 (with the library's own zstd filter: no plugin needed).
+"""
+
+import ctypes
+
+import numpy as np
+
+from ._lib import ABI, BatchStruct, LoaderOptions, SplitInfo, lib
+
+__all__ = ["Batch", "CxrError", "Loader", "Store", "library_path", "version"]
+
+version = lib.cxr_version_string().decode()
+__version__ = version
+library_path = lib.path
+
+
+class CxrError(RuntimeError):
+    """A libcxr call failed: .status is the cxr_status name ("checksum", "io", ...), the
+    message is the library's (it names the file, split and shard)."""
+
+    def __init__(self, code, message):
+        self.code = code
+        self.status = lib.cxr_status_name(code).decode()
+        super().__init__(f"{message} [{self.status}]")
+
+
+def _check(code):
+    if code != 0:
+        raise CxrError(code, lib.cxr_last_error().decode("utf-8", "replace"))
+
+
+class _Handle:
+    """Owns one C object; destroys it when the last Python reference (the owner object, or a
+    zero-copy array into its memory) goes away. `deps` are kept alive as long as it lives."""
+
+    def __init__(self, ptr, destroy, deps=()):
+        self.ptr, self._destroy, self._deps = ptr, destroy, deps
+
+    def __del__(self):
+        if self.ptr:
+            self._destroy(self.ptr)
+            self.ptr = None
+
+
+class _View:
+    """An __array_interface__ over C memory that keeps the memory's owner alive."""
+
+    def __init__(self, addr, shape, typestr, owner, readonly=True):
+        self.__array_interface__ = {"version": 3, "shape": shape, "typestr": typestr,
+                                    "data": (addr, readonly)}
+        self._owner = owner
+
+
+def _writable_view(a):
+    """The memory of array `a` (kept alive) as a writable array: for torch.from_numpy, which
+    refuses read-only arrays."""
+    return np.asarray(_View(a.ctypes.data, a.shape, a.dtype.str, a, readonly=False))
+
+
+def _array(ptr, shape, dtype, owner):
+    addr = ctypes.cast(ptr, ctypes.c_void_p).value
+    if not addr or 0 in shape:
+        return np.empty(shape, dtype)
+    return np.asarray(_View(addr, shape, np.dtype(dtype).str, owner))
+
+
+def _enc(s):
+    return s.encode() if isinstance(s, str) else s
+
+
+class Store:
+    """An open cxr store (cxr_store_open: format, version, shapes and index validated)."""
+
+    def __init__(self, path):
+        h = ctypes.c_void_p()
+        _check(lib.cxr_store_open(ctypes.byref(h), _enc(str(path))))
+        self._h = _Handle(h, lib.cxr_store_close)
+        self.path = str(path)
+
+    def close(self):
+        """Release the store (C memory goes when no Loader or array still uses it)."""
+        self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def _ptr(self):
+        if self._h is None:
+            raise ValueError(f"{self.path}: store is closed")
+        return self._h.ptr
+
+    @property
+    def classes(self):
+        """Class names, index = label."""
+        return [lib.cxr_store_class_name(self._ptr, k).decode()
+                for k in range(lib.cxr_store_n_classes(self._ptr))]
+
+    def has_split(self, split):
+        return bool(lib.cxr_store_has_split(self._ptr, _enc(split)))
+
+    def splits(self):
+        return [s for s in ("train", "val", "test") if self.has_split(s)]
+
+    def _info(self, split):
+        info = SplitInfo()
+        _check(lib.cxr_store_split(self._ptr, _enc(split), ctypes.byref(info)))
+        return info
+
+    def split_info(self, split):
+        """dict(n, n_shards, shard, size) of a split."""
+        i = self._info(split)
+        return {"n": i.n, "n_shards": i.n_shards, "shard": i.shard, "size": i.size}
+
+    def labels(self, split):
+        """int32 (n,) labels of a split (a copy)."""
+        i = self._info(split)
+        return np.ctypeslib.as_array(i.labels, (i.n,)).copy() if i.n else np.empty(0, np.int32)
+
+    def image_path(self, split, i):
+        """Source-relative path of image i of a split."""
+        p = lib.cxr_store_image_path(self._ptr, _enc(split), int(i))
+        if p is None:
+            raise IndexError(f"{self.path}: split '{split}' has no image {i}")
+        return p.decode("utf-8", "replace")
+
+    def read_image(self, split, i):
+        """Image i of a split as float32 (S, S), read through HDF5."""
+        size = self._info(split).size
+        out = np.empty((size, size), np.float32)
+        _check(lib.cxr_store_read_image(self._ptr, _enc(split), int(i),
+                                        out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
+        return out
+
+
+class Batch:
+    """One batch: images float32 (n, 1, S, S), labels int32 (n,), indices int64 (n,) (image
+    numbers within the split), step (0-based batch number within the epoch)."""
+
+    __slots__ = ("images", "labels", "indices", "step")
+
+    def __init__(self, images, labels, indices, step):
+        self.images, self.labels, self.indices, self.step = images, labels, indices, step
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __iter__(self):  # images, labels = batch
+        return iter((self.images, self.labels))
+
+
+class Loader:
+    """The C shard loader over one split. Options as cxr_loader_options (runtime/cxr_loader.h):
+    batch (64), shuffle (False), seed (1), window (4 shards per shuffle window), threads (2 decode
+    workers), depth (3 batches in the ring), prefetch (True), part/parts (0/1: this loader
+    reads the shards k with k % parts == part). `store` is a path or a Store."""
+
+    def __init__(self, store, split="train", batch=64, shuffle=False, seed=1, window=4,
+                 threads=2, depth=3, prefetch=True, part=0, parts=1):
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.split = split
+        o = LoaderOptions()
+        lib.cxr_loader_options_defaults(ctypes.byref(o))
+        o.batch, o.shuffle, o.seed, o.window = batch, int(bool(shuffle)), seed, window
+        o.threads, o.depth, o.prefetch, o.part, o.parts = threads, depth, int(bool(prefetch)), \
+            part, parts
+        self.options = o
+        h = ctypes.c_void_p()
+        _check(lib.cxr_loader_create(ctypes.byref(h), self.store._ptr, _enc(split),
+                                     ctypes.byref(o)))
+        self._h = _Handle(h, lib.cxr_loader_destroy, deps=(self.store._h,))
+        self.size = self.store._info(split).size
+        self._epoch = 0
+
+    def close(self):
+        """Stop the workers and free the buffers once no batch array uses them."""
+        self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def _ptr(self):
+        if self._h is None:
+            raise ValueError("loader is closed")
+        return self._h.ptr
+
+    @property
+    def n_images(self):
+        """Images per epoch (this part's)."""
+        return lib.cxr_loader_n_images(self._ptr)
+
+    @property
+    def n_batches(self):
+        return lib.cxr_loader_n_batches(self._ptr)
+
+    @property
+    def n_shards(self):
+        return lib.cxr_loader_n_shards(self._ptr)
+
+    def __len__(self):
+        return self.n_batches
+
+    def wait_seconds(self):
+        """Seconds spent waiting for batches since the epoch began."""
+        return lib.cxr_loader_wait_seconds(self._ptr)
+
+    def epoch_order(self, epoch):
+        """int64 (n_images,): the image order of `epoch` (what epoch(epoch) delivers)."""
+        out = np.empty(self.n_images, np.int64)
+        _check(lib.cxr_loader_epoch_order(self._ptr, epoch,
+                                          out.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))))
+        return out
+
+    def epoch_shards(self, epoch):
+        """int64 (n_shards,): the shards this loader reads in `epoch`, in reading order."""
+        out = np.empty(self.n_shards, np.int64)
+        _check(lib.cxr_loader_epoch_shards(self._ptr, epoch,
+                                           out.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))))
+        return out
+
+    def set_epoch(self, epoch):
+        """The epoch that iter(loader) runs next."""
+        self._epoch = int(epoch)
+
+    def __iter__(self):
+        return self.epoch(self._epoch)
+
+    def epoch(self, epoch, copy=False):
+        """Iterate over the batches of `epoch`. Without copy, each Batch's arrays are read-only
+        views of the loader's buffer, overwritten once the next batch is asked for. One epoch
+        at a time: starting another abandons the one in progress."""
+        h = self._h
+        if h is None:
+            raise ValueError("loader is closed")
+        _check(lib.cxr_loader_begin_epoch(h.ptr, int(epoch)))
+        b = BatchStruct()
+        s = self.size
+        while True:
+            _check(lib.cxr_loader_next_batch(h.ptr, ctypes.byref(b)))
+            if b.n == 0:
+                return
+            n = b.n
+            images = _array(b.images, (n, 1, s, s), np.float32, h)
+            labels = _array(b.labels, (n,), np.int32, h)
+            indices = _array(b.indices, (n,), np.int64, h)
+            if copy:
+                images, labels, indices = images.copy(), labels.copy(), indices.copy()
+            yield Batch(images, labels, indices, b.step)

@@ -1,0 +1,102 @@
+"""_lib.py: ctypes bindings to libcxr (the C library; see the public headers for each function's
+contract). Finding the library, in order: $CXR_LIBRARY (a path); the installed layout
+<prefix>/lib/python3/dist-packages/cxr -> <prefix>/lib*/libcxr.so*; a build tree beside the
+sources (<repo>/build); then the dynamic loader's search (ldconfig, LD_LIBRARY_PATH)."""
+
+import ctypes
+import ctypes.util
+import glob
+import os
+
+c_int, c_int64, c_uint64 = ctypes.c_int, ctypes.c_int64, ctypes.c_uint64
+c_char_p, c_void_p, c_double = ctypes.c_char_p, ctypes.c_void_p, ctypes.c_double
+P = ctypes.POINTER
+
+# The C library's major.minor this package is written against (the struct layouts below).
+ABI = "0.1"
+
+
+class LoaderOptions(ctypes.Structure):
+    """cxr_loader_options (runtime/cxr_loader.h)."""
+    _fields_ = [("batch", c_int), ("shuffle", c_int), ("seed", c_uint64), ("window", c_int),
+                ("threads", c_int), ("depth", c_int), ("prefetch", c_int), ("part", c_int),
+                ("parts", c_int)]
+
+
+class BatchStruct(ctypes.Structure):
+    """cxr_batch (runtime/cxr_loader.h)."""
+    _fields_ = [("n", c_int), ("size", c_int), ("images", P(ctypes.c_float)),
+                ("labels", P(ctypes.c_int32)), ("indices", P(c_int64)), ("step", c_int64)]
+
+
+class SplitInfo(ctypes.Structure):
+    """cxr_split_info (formats/cxr_store.h)."""
+    _fields_ = [("n", c_int64), ("n_shards", c_int64), ("shard", c_int), ("size", c_int),
+                ("labels", P(ctypes.c_int32)), ("class_counts", P(c_int64)),
+                ("chunk_offset", P(c_uint64)), ("chunk_size", P(c_uint64))]
+
+
+# name: (restype, argtypes)
+_PROTOTYPES = {
+    "cxr_version_string": (c_char_p, []),
+    "cxr_last_error": (c_char_p, []),
+    "cxr_status_name": (c_char_p, [c_int]),
+    "cxr_store_open": (c_int, [P(c_void_p), c_char_p]),
+    "cxr_store_close": (None, [c_void_p]),
+    "cxr_store_n_classes": (c_int, [c_void_p]),
+    "cxr_store_class_name": (c_char_p, [c_void_p, c_int]),
+    "cxr_store_has_split": (c_int, [c_void_p, c_char_p]),
+    "cxr_store_split": (c_int, [c_void_p, c_char_p, P(SplitInfo)]),
+    "cxr_store_image_path": (c_char_p, [c_void_p, c_char_p, c_int64]),
+    "cxr_store_read_image": (c_int, [c_void_p, c_char_p, c_int64, P(ctypes.c_float)]),
+    "cxr_loader_options_defaults": (None, [P(LoaderOptions)]),
+    "cxr_loader_create": (c_int, [P(c_void_p), c_void_p, c_char_p, P(LoaderOptions)]),
+    "cxr_loader_destroy": (None, [c_void_p]),
+    "cxr_loader_begin_epoch": (c_int, [c_void_p, c_int]),
+    "cxr_loader_next_batch": (c_int, [c_void_p, P(BatchStruct)]),
+    "cxr_loader_wait_seconds": (c_double, [c_void_p]),
+    "cxr_loader_n_images": (c_int64, [c_void_p]),
+    "cxr_loader_n_batches": (c_int64, [c_void_p]),
+    "cxr_loader_n_shards": (c_int64, [c_void_p]),
+    "cxr_loader_epoch_order": (c_int, [c_void_p, c_int, P(c_int64)]),
+    "cxr_loader_epoch_shards": (c_int, [c_void_p, c_int, P(c_int64)]),
+}
+
+
+def _candidates():
+    env = os.environ.get("CXR_LIBRARY")
+    if env:
+        yield env
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    prefix = os.path.normpath(os.path.join(here, "..", "..", "..", ".."))
+    for pattern in ("lib/libcxr.so." + ABI, "lib*/libcxr.so." + ABI, "lib/*/libcxr.so." + ABI):
+        yield from sorted(glob.glob(os.path.join(prefix, pattern)))
+    tree = os.path.normpath(os.path.join(here, "..", "..", "build", "libcxr.so." + ABI))
+    if os.path.exists(tree):
+        yield tree
+    found = ctypes.util.find_library("cxr")
+    yield found or "libcxr.so." + ABI
+
+
+def _load():
+    errors = []
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)  # CDLL releases the GIL during calls
+        except OSError as e:
+            errors.append(f"{path}: {e}")
+            continue
+        for name, (res, args) in _PROTOTYPES.items():
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = res, args
+        version = lib.cxr_version_string().decode()
+        if ".".join(version.split(".")[:2]) != ABI:
+            errors.append(f"{path}: libcxr {version}, this package needs {ABI}.x")
+            continue
+        lib.path = path
+        return lib
+    raise OSError("cannot load libcxr (set CXR_LIBRARY to its path): " + "; ".join(errors))
+
+
+lib = _load()

@@ -1,0 +1,65 @@
+"""cxr.torch: a cxr store split as a PyTorch IterableDataset of whole batches.
+
+    from cxr.torch import StoreDataset
+    ds = StoreDataset("store.h5", "train", batch=64, shuffle=True, seed=1)
+    dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+    for epoch in range(10):
+        ds.set_epoch(epoch)
+        for images, labels in dl:   # float32 (n, 1, S, S), int64 (n,)
+            ...
+
+Each DataLoader worker runs its own C loader (cxr.Loader) on the shards k with
+k % num_workers == worker id: the workers read disjoint shard sets that together cover the
+split, so an epoch delivers every image once. Within a worker the order is the loader's
+shard-window shuffle from (seed, epoch); the DataLoader interleaves the workers' batches.
+Batches are made by the C loader (batch_size=None in the DataLoader); each worker's last batch
+may be short. Each worker also runs `threads` decode threads.
+"""
+
+import numpy as np
+import torch
+import torch.utils.data
+
+from . import Loader, _writable_view
+
+
+class StoreDataset(torch.utils.data.IterableDataset):
+    """Batches of one split of a cxr store. Options as cxr.Loader; shuffle defaults to True for
+    "train" and False otherwise. copy=True (default) gives tensors that own their memory; with
+    copy=False and no worker processes the image tensor aliases the loader's buffer and is
+    overwritten by the next batch. return_indices adds the int64 image numbers as a third
+    element."""
+
+    def __init__(self, path, split="train", batch=64, shuffle=None, seed=1, window=4,
+                 threads=2, depth=3, prefetch=True, copy=True, return_indices=False):
+        super().__init__()
+        self.path, self.split = str(path), split
+        self.kw = dict(batch=batch, shuffle=split == "train" if shuffle is None else shuffle,
+                       seed=seed, window=window, threads=threads, depth=depth,
+                       prefetch=prefetch)
+        self.copy, self.return_indices = copy, return_indices
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        """The epoch (shuffle) of the next iteration; call before each epoch's DataLoader
+        loop (workers receive the dataset with its epoch when the loop starts)."""
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        part, parts = (info.id, info.num_workers) if info is not None else (0, 1)
+        loader = Loader(self.path, self.split, part=part, parts=parts, **self.kw)
+        try:
+            for b in loader.epoch(self.epoch):
+                if self.copy:
+                    images = torch.from_numpy(np.array(b.images))
+                else:
+                    # the loader's buffer; torch wants a writable array, and nobody writes
+                    images = torch.from_numpy(_writable_view(b.images))
+                out = (images, torch.from_numpy(b.labels.astype(np.int64)))
+                if self.return_indices:
+                    out += (torch.from_numpy(np.array(b.indices)),)
+                yield out
+        finally:
+            loader.close()
+

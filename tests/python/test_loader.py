@@ -1,0 +1,139 @@
+"""test_loader.py STORE: the cxr Python package against h5py on the same store. Batches equal
+h5py's rows (images and labels, shuffled and sequential, prefetch on and off), orders follow
+(seed, epoch), parts are disjoint and cover the split, arrays are zero-copy read-only views
+(copy=True ones survive later batches), errors are CxrError with the library's message."""
+
+import os
+import shutil
+import sys
+import tempfile
+
+from common import check, finish, need
+
+np = need("numpy")
+h5py = need("h5py")
+import cxr  # noqa: E402
+
+store = sys.argv[1]
+f = h5py.File(store, "r")  # held open while cxr opens the same file (same close degree)
+train = f["train/images"][:]  # h5py through the HDF5 plugin: (n, S, S)
+train_labels = f["train/labels"][:]
+n, size = train.shape[0], train.shape[1]
+shard = f["train/images"].chunks[0]
+n_shards = (n + shard - 1) // shard
+check(n_shards >= 4, f"the store needs several shards (has {n_shards})")
+
+# metadata
+s = cxr.Store(store)
+check(s.classes == [c.decode() for c in f["class_names"][:]], "class names")
+check(s.split_info("train") == {"n": n, "n_shards": n_shards, "shard": shard, "size": size},
+      "split_info")
+check(np.array_equal(s.labels("train"), train_labels), "labels")
+check(s.image_path("train", 3) == f["train/paths"][3].decode(), "image_path")
+check(np.array_equal(s.read_image("train", 5), train[5]), "read_image == h5py")
+check(s.splits() == [x for x in ("train", "val", "test") if x in f], "splits")
+check(cxr.version.count(".") == 2, "version")
+
+
+def run(loader, epoch, copy=False):
+    """Indices of one epoch, checking every batch against h5py while it is current."""
+    out, steps = [], 0
+    for b in loader.epoch(epoch, copy=copy):
+        check(b.step == steps, "step numbers")
+        check(b.images.dtype == np.float32 and b.images.shape == (len(b), 1, size, size),
+              "image batch shape")
+        check(np.array_equal(b.images[:, 0], train[b.indices]), f"epoch {epoch} batch {steps} "
+              "images == h5py")
+        check(np.array_equal(b.labels, train_labels[b.indices]), "labels == h5py")
+        out.extend(b.indices.tolist())
+        steps += 1
+    check(steps == loader.n_batches, "batch count")
+    return out
+
+
+for prefetch in (True, False):
+    with cxr.Loader(s, "train", batch=5, shuffle=True, seed=3, window=2,
+                    prefetch=prefetch) as ld:
+        e0, e1, e0b = run(ld, 0), run(ld, 1), run(ld, 0)
+        check(sorted(e0) == list(range(n)), "each image once per epoch")
+        check(e0 == e0b, "same (seed, epoch): same order")
+        check(e0 != e1, "another epoch: another order")
+        check(e0 != sorted(e0), "shuffled")
+        check(ld.epoch_order(1).tolist() == e1, "epoch_order == delivered order")
+    with cxr.Loader(store, "train", batch=5, shuffle=True, seed=3, window=2) as other:
+        check(other.epoch_order(0).tolist() == e0, "a new loader, same seed: same order")
+    with cxr.Loader(store, "train", batch=5, shuffle=True, seed=4, window=2) as other:
+        check(other.epoch_order(0).tolist() != e0, "another seed: another order")
+    with cxr.Loader(store, "train", batch=7, prefetch=prefetch) as seq:
+        check(run(seq, 2) == list(range(n)), "sequential without shuffle")
+
+# parts: disjoint and covering, for images and shards
+for parts in (1, 2, 3, n_shards, n_shards + 1):
+    seen, shards = [], []
+    for part in range(parts):
+        with cxr.Loader(store, "train", batch=4, shuffle=True, seed=9, part=part,
+                        parts=parts) as ld:
+            idx = run(ld, 5)
+            sh = ld.epoch_shards(5).tolist()
+            check(all(k % parts == part for k in sh), f"part {part}/{parts}: its own shards")
+            check(sorted({i // shard for i in idx}) == sorted(sh), "images of its shards")
+            check(ld.n_images == len(idx), "n_images")
+            seen += idx
+            shards += sh
+    check(sorted(seen) == list(range(n)), f"{parts} parts cover the split exactly once")
+    check(sorted(shards) == list(range(n_shards)), f"{parts} parts: shards disjoint, covering")
+
+# zero-copy views: read-only, overwritten later; copies survive
+with cxr.Loader(store, "train", batch=4, depth=2) as ld:
+    views, copies = [], []
+    for b in ld.epoch(0):
+        check(not b.images.flags.writeable, "views are read-only")
+        check(not b.images.flags.owndata, "views do not own their data")
+        views.append(b.images)
+        copies.append(b.images.copy())
+    stale = sum(not np.array_equal(v, c) for v, c in zip(views, copies))
+    check(stale > 0, "views alias the loader's ring buffer (some were overwritten)")
+    kept = [b.images for b in ld.epoch(0, copy=True)]
+    check(all(np.array_equal(k[:, 0], train[4 * i:4 * i + len(k)]) for i, k in enumerate(kept)),
+          "copy=True batches survive later batches")
+v = views[0]
+del ld, b
+check(v.shape == (4, 1, size, size) and np.isfinite(v).all(), "a view outlives its loader")
+
+# errors
+try:
+    cxr.Loader(store, "nope")
+    check(False, "a missing split raises")
+except cxr.CxrError as e:
+    check(e.status == "format" and "nope" in str(e), f"missing split message: {e}")
+try:
+    cxr.Store(store + ".missing")
+    check(False, "a missing file raises")
+except cxr.CxrError as e:
+    check(store + ".missing" in str(e), f"missing file message: {e}")
+try:
+    cxr.Loader(store, "train", part=2, parts=2)
+    check(False, "a bad part raises")
+except cxr.CxrError as e:
+    check(e.status == "argument", f"bad part status: {e.status}")
+
+with tempfile.TemporaryDirectory() as tmp:
+    bad = os.path.join(tmp, "bad.h5")
+    shutil.copy(store, bad)
+    off, nbytes = (int(x) for x in f["train/shard_index"][2])
+    with open(bad, "r+b") as g:
+        g.seek(off + nbytes // 2)
+        byte = g.read(1)
+        g.seek(off + nbytes // 2)
+        g.write(bytes([byte[0] ^ 0xFF]))
+    with cxr.Loader(bad, "train", batch=shard, window=1) as ld:
+        got = 0
+        try:
+            for b in ld.epoch(0):
+                got += 1
+            check(False, "a corrupted chunk raises")
+        except cxr.CxrError as e:
+            check(e.status == "checksum" and bad in str(e) and "shard 2" in str(e),
+                  f"corrupted chunk message: {e}")
+        check(got == 2, f"the two good shards come first ({got})")
+finish("python.loader")

@@ -1,0 +1,66 @@
+"""test_torch.py STORE: cxr.torch.StoreDataset through torch.utils.data.DataLoader. In-process
+batches equal cxr.Loader's; with worker processes every batch comes from one worker's shards
+(k % workers), images equal h5py's, the epoch covers the split exactly once, and the same
+epoch gives the same batches while another epoch gives another order. Skips without torch."""
+
+import sys
+
+from common import check, finish, need
+
+np = need("numpy")
+h5py = need("h5py")
+torch = need("torch")
+import cxr  # noqa: E402
+from cxr.torch import StoreDataset  # noqa: E402
+
+store = sys.argv[1]
+f = h5py.File(store, "r")
+train = f["train/images"][:]
+train_labels = f["train/labels"][:]
+n = train.shape[0]
+shard = f["train/images"].chunks[0]
+
+
+def batches(ds, workers):
+    dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers)
+    return [tuple(t.clone() for t in b) for b in dl]
+
+
+# in process: the same batches as the numpy loader
+ds = StoreDataset(store, "train", batch=5, seed=2, return_indices=True)
+ds.set_epoch(3)
+got = batches(ds, 0)
+with cxr.Loader(store, "train", batch=5, shuffle=True, seed=2) as ld:
+    ref = list(ld.epoch(3, copy=True))
+check(len(got) == len(ref), "batch count")
+for (x, y, i), r in zip(got, ref):
+    check(x.dtype == torch.float32 and y.dtype == torch.int64, "dtypes")
+    check(np.array_equal(x.numpy(), r.images) and np.array_equal(i.numpy(), r.indices)
+          and np.array_equal(y.numpy(), r.labels), "StoreDataset == cxr.Loader")
+
+# copy=False in process: the tensor is the loader's buffer, right while it is current
+for x, y in StoreDataset(store, "test", batch=4, copy=False):
+    check(x.shape[1:] == (1, train.shape[1], train.shape[2]), "test batch shape")
+
+# worker processes: disjoint shard sets, covering, equal to h5py, reproducible
+for workers in (2, 3):
+    ds = StoreDataset(store, "train", batch=3, seed=5, return_indices=True)
+    ds.set_epoch(1)
+    e1 = batches(ds, workers)
+    seen = []
+    for x, y, i in e1:
+        idx = i.numpy()
+        residues = {int(k) // shard % workers for k in idx}
+        check(len(residues) == 1, f"{workers} workers: a batch from one worker's shards")
+        check(np.array_equal(x.numpy()[:, 0], train[idx]), "worker batch images == h5py")
+        check(np.array_equal(y.numpy(), train_labels[idx]), "worker batch labels == h5py")
+        seen += idx.tolist()
+    check(sorted(seen) == list(range(n)), f"{workers} workers: every image exactly once")
+    again = batches(ds, workers)
+    check(len(again) == len(e1) and all(torch.equal(a[2], b[2]) for a, b in zip(again, e1)),
+          f"{workers} workers: the same epoch again, the same batches")
+    ds.set_epoch(2)
+    e2 = batches(ds, workers)
+    check([b[2].tolist() for b in e2] != [b[2].tolist() for b in e1],
+          f"{workers} workers: another epoch, another order")
+finish("python.torch")
