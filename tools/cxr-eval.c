@@ -56,7 +56,7 @@ static void usage(FILE *f)
         "  --predictions F   write one tab-separated line per image to F: store path, true class,\n"
         "                    predicted class, then p[class] for every class (%%.6f, as "
         "cxr-predict)\n"
-        "  -h, --help        this help\n"
+        "  -h, --help        this help;  --version  the version\n"
         "\n"
         "Exit codes: 0 ok; 2 usage error; 3 bad input data (not a checkpoint, other format "
         "version,\n"
@@ -70,7 +70,7 @@ static int fail(cxr_status st)
     return cxr_exit_code(st);
 }
 
-enum { O_SPLIT = 256, O_THR, O_BATCH, O_THREADS, O_DEVICE, O_NOPREF, O_PRED };
+enum { O_SPLIT = 256, O_THR, O_BATCH, O_THREADS, O_DEVICE, O_NOPREF, O_PRED, O_VERSION };
 
 typedef struct {
     FILE *f;
@@ -114,6 +114,7 @@ int main(int argc, char **argv)
                                            { "no-prefetch", no_argument, 0, O_NOPREF },
                                            { "predictions", required_argument, 0, O_PRED },
                                            { "help", no_argument, 0, 'h' },
+                                           { "version", no_argument, 0, O_VERSION },
                                            { 0, 0, 0, 0 } };
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
@@ -131,6 +132,7 @@ int main(int argc, char **argv)
         case O_NOPREF: prefetch = 0; break;
         case O_PRED: pred_path = optarg; break;
         case 'h': usage(stdout); return 0;
+        case O_VERSION: printf("cxr-eval %s\n", CXR_VERSION_STRING); return 0;
         default: usage(stderr); return 2;
         }
     }

@@ -44,14 +44,14 @@ static void usage(FILE *f)
         "  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores "
         "available)\n"
         "  --device D        auto (default), cpu or cuda[:N]\n"
-        "  -h, --help        this help\n"
+        "  -h, --help        this help;  --version  the version\n"
         "\n"
         "Exit codes: 0 every image classified; 3 at least one image failed (bad JPEG...) or the\n"
         "checkpoint is not a valid cxr checkpoint; 2 usage error; 4 I/O error; 5 device error;\n"
         "1 other errors.\n");
 }
 
-enum { O_THR = 256, O_THREADS, O_DEVICE };
+enum { O_THR = 256, O_THREADS, O_DEVICE, O_VERSION };
 
 int main(int argc, char **argv)
 {
@@ -62,6 +62,7 @@ int main(int argc, char **argv)
                                            { "threads", required_argument, 0, O_THREADS },
                                            { "device", required_argument, 0, O_DEVICE },
                                            { "help", no_argument, 0, 'h' },
+                                           { "version", no_argument, 0, O_VERSION },
                                            { 0, 0, 0, 0 } };
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
@@ -73,6 +74,7 @@ int main(int argc, char **argv)
             break;
         case O_DEVICE: device = optarg; break;
         case 'h': usage(stdout); return 0;
+        case O_VERSION: printf("cxr-predict %s\n", CXR_VERSION_STRING); return 0;
         default: usage(stderr); return 2;
         }
     }

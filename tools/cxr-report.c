@@ -14,11 +14,23 @@
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: cxr-report RUN.jsonl [RUN2.jsonl ...] [--samples S.jsonl ...] -o OUT.html\n"
-                "  Writes one self-contained HTML report: loss/accuracy curves, ROC, confusion\n"
-                "  matrix, time per epoch, benchmark comparisons, CPU/GPU use. Several runs are\n"
-                "  drawn on the same axes. --samples files come from cxr-train --monitor-log.\n"
-                "  Exit codes: 0 ok, 2 usage, 3 unusable input, 4 I/O error.\n");
+    fprintf(to,
+            "usage: cxr-report RUN.jsonl [RUN2.jsonl ...] [--samples S.jsonl ...] -o OUT.html\n"
+            "\n"
+            "Writes one self-contained HTML report (inline CSS and SVG, opens offline): loss and\n"
+            "accuracy curves, ROC, confusion matrix, time per epoch, benchmark comparisons,\n"
+            "CPU/GPU use over time. Several runs are drawn on the same axes. Malformed log lines\n"
+            "are named on stderr as file:line and skipped.\n"
+            "\n"
+            "Options:\n"
+            "  -o, --output FILE  the HTML page to write (required)\n"
+            "  --samples          the files after it are monitor samples (cxr-train\n"
+            "                     --monitor-log), drawn as CPU/GPU use over time\n"
+            "  --runs             the files after it are training logs again (the default)\n"
+            "  -h, --help         this help;  --version  the version\n"
+            "\n"
+            "Exit codes: 0 ok; 2 usage error; 3 unusable input (e.g. a log without epoch lines);\n"
+            "4 I/O error.\n");
 }
 
 static void warn_stderr(void *ctx, const char *msg)
@@ -43,6 +55,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
+            goto done;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("cxr-report %s\n", CXR_VERSION_STRING);
             goto done;
         } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
             if (i + 1 >= argc) {

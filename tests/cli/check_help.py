@@ -1,0 +1,67 @@
+"""check_help.py TOOLS_DIR SRC_TOOLS_DIR VERSION: every tool (one per tools/cxr-*.c) answers
+--version with exactly "<tool> VERSION" on stdout and exit 0, and --help with its usage on
+stdout, exit 0, a line of exit codes and every option its source accepts (the long names of
+its getopt table, or the "--name" strings it compares argv against); an unknown option is a
+usage error (exit 2)."""
+
+import glob
+import os
+import re
+import subprocess
+import sys
+
+tools_dir, src_dir, version = sys.argv[1:4]
+failures = 0
+
+
+def fail(msg):
+    global failures
+    failures += 1
+    print("FAIL:", msg, file=sys.stderr)
+
+
+def run(tool, *args):
+    return subprocess.run([os.path.join(tools_dir, tool), *args], capture_output=True,
+                          text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+sources = sorted(glob.glob(os.path.join(src_dir, "cxr-*.c")))
+if not sources:
+    fail(f"no tools/cxr-*.c under {src_dir}")
+for src in sources:
+    tool = os.path.basename(src)[:-2]
+    before = failures
+    text = open(src).read()
+    options = set(re.findall(r'\{\s*"([a-z][a-z0-9-]*)",\s*(?:no|required|optional)_argument',
+                             text))
+    options |= {o[2:] for o in re.findall(r'strcmp\(argv\[i\], "(--[a-z][a-z0-9-]*)"\)', text)}
+    if not options:
+        fail(f"{tool}: found no options in {src}")
+
+    r = run(tool, "--version")
+    if r.returncode != 0 or r.stdout != f"{tool} {version}\n" or r.stderr:
+        fail(f"{tool} --version: exit {r.returncode}, stdout {r.stdout[:80]!r}, "
+             f"stderr {r.stderr[:80]!r} (expected '{tool} {version}')")
+
+    r = run(tool, "--help")
+    h = r.stdout
+    if r.returncode != 0 or not h.startswith(f"usage: {tool} ") or r.stderr:
+        fail(f"{tool} --help: exit {r.returncode}, stdout starts {h[:40]!r}, "
+             f"stderr {r.stderr[:80]!r}")
+    if "Exit codes" not in h:
+        fail(f"{tool} --help: no exit codes")
+    for o in sorted(options):
+        if not re.search(r"--" + re.escape(o) + r"(?![a-z0-9-])", h):
+            fail(f"{tool} --help does not mention --{o}")
+    if any(len(line) > 100 for line in h.splitlines()):
+        fail(f"{tool} --help: a line over 100 columns")
+
+    r = run(tool, "--no-such-option")
+    if r.returncode != 2:
+        fail(f"{tool} --no-such-option: exit {r.returncode}, expected 2")
+    if failures == before:
+        print(f"{tool}: --version, --help ({len(options)} options) ok")
+
+if failures:
+    print(f"{failures} check(s) failed", file=sys.stderr)
+    sys.exit(1)
