@@ -1,5 +1,7 @@
 /* cxr_report.h: reading training logs and monitor samples (specs/log.md) and drawing them as
- * one self-contained HTML report (inline CSS and SVG, nothing fetched), for cxr-report.
+ * one self-contained HTML report (inline CSS and SVG, nothing fetched), for cxr-report. The
+ * keys and the record of an epoch line come from the writer's train/cxr_trainlog.h, those of
+ * a samples line from runtime/cxr_monitor.h.
  *
  * Reading is tolerant line by line: a line that is not JSON, not an object, lacks `type`, or
  * carries a known key with the wrong type is reported through the warning callback as
@@ -8,8 +10,11 @@
 #ifndef CXR_REPORT_H
 #define CXR_REPORT_H
 
+#include <stdint.h>
+
 #include "cxr_monitor.h"
 #include "cxr_status.h"
+#include "cxr_trainlog.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -17,33 +22,6 @@ extern "C" {
 
 /* Called once per skipped line with "file:line: reason". ctx is passed through. */
 typedef void (*cxr_report_warn_fn)(void *ctx, const char *message);
-
-typedef struct {
-    double precision, recall, f1;
-} cxr_log_class_metrics;
-
-/* One `epoch` line. Numbers absent from the line are NAN; arrays absent are NULL/0. */
-typedef struct {
-    int epoch;
-    double train_loss, train_acc, eval_loss, eval_acc;
-    double precision, recall, specificity, f1, auc;
-    double epoch_s, eval_s, images_per_s, data_wait_s, data_wait_frac, gpu_mem_used_mb;
-    int n_per_class;
-    cxr_log_class_metrics *per_class; /* n_per_class */
-    int k;                            /* confusion is k x k, 0 when absent */
-    long long *confusion;             /* row-major, row = true class */
-    int n_roc;
-    double *roc; /* n_roc (fpr, tpr) pairs */
-    int has_monitor;
-    cxr_monitor_summary monitor; /* gpu_ok 0 + gpu_reason when the log said "not available" */
-    int monitor_gpu_reported;    /* the monitor object had gpu numbers or a gpu reason */
-} cxr_log_epoch;
-
-/* One `benchmark` line. */
-typedef struct {
-    char *config;
-    double first_epoch_s, later_epoch_s, images_per_s, data_wait_frac;
-} cxr_log_bench;
 
 /* One training log. Strings absent from the log are NULL; counts absent are -1. */
 typedef struct {
@@ -53,7 +31,7 @@ typedef struct {
     char *recipe_json; /* the `recipe` object as compact JSON, or NULL */
     int n_classes;
     char **classes;
-    long long train_images, eval_images;
+    int64_t train_images, eval_images;
     int n_epochs;
     cxr_log_epoch *epochs; /* by epoch number; an epoch logged twice (resume) keeps its last line */
     int n_bench;
@@ -62,17 +40,10 @@ typedef struct {
     int n_lines, n_skipped;
 } cxr_log_run;
 
-/* One line of a samples file. Absent numbers are NAN, absent epoch -1. */
-typedef struct {
-    double t;
-    int epoch;
-    double cpu_util, rss_mb, gpu_util, gpu_mem_mb, gpu_mem_total_mb;
-} cxr_sample;
-
 typedef struct {
     char *path, *label;
     int n;
-    cxr_sample *s;
+    cxr_monitor_sample *s;
     int n_lines, n_skipped;
 } cxr_samples;
 

@@ -196,12 +196,12 @@ static void section_runs(page *pg)
         }
         cxr_sb_printf(b, "</td><td>");
         if (run->train_images >= 0)
-            cxr_sb_printf(b, "%lld", run->train_images);
+            cxr_sb_printf(b, "%lld", (long long)run->train_images);
         else
             cxr_sb_printf(b, "?");
         cxr_sb_printf(b, " / ");
         if (run->eval_images >= 0)
-            cxr_sb_printf(b, "%lld", run->eval_images);
+            cxr_sb_printf(b, "%lld", (long long)run->eval_images);
         else
             cxr_sb_printf(b, "?");
         if (run->eval_split) {
@@ -340,9 +340,9 @@ static void section_eval(page *pg)
             else
                 cxr_sb_printf(b, "%d", c);
             cxr_sb_printf(b, "</td>");
-            num_cell(b, e->per_class[c].precision, "%.4f");
-            num_cell(b, e->per_class[c].recall, "%.4f");
-            num_cell(b, e->per_class[c].f1, "%.4f");
+            num_cell(b, e->class_precision[c], "%.4f");
+            num_cell(b, e->class_recall[c], "%.4f");
+            num_cell(b, e->class_f1[c], "%.4f");
             cxr_sb_printf(b, "</tr>\n");
         }
         cxr_sb_printf(b, "</table>\n");
@@ -375,17 +375,8 @@ static void section_eval(page *pg)
         for (int r = 0; r < pg->n_runs; r++) {
             const cxr_log_epoch *e = last_with(pg->runs[r], 1);
             if (!e) continue;
-            double *x = malloc(sizeof(double) * 2 * (size_t)e->n_roc);
-            if (!x) {
-                b->failed = 1;
-                return;
-            }
-            for (int i = 0; i < e->n_roc; i++) {
-                x[i] = e->roc[2 * i];
-                x[e->n_roc + i] = e->roc[2 * i + 1];
-            }
-            cxr_plot_line(b, &p, x, x + e->n_roc, e->n_roc, cxr_plot_color(r), NULL, "roc", r);
-            free(x);
+            cxr_plot_line(b, &p, e->roc_fpr, e->roc_tpr, e->n_roc, cxr_plot_color(r), NULL, "roc",
+                          r);
         }
         cxr_plot_end(b, &p);
     } else {
@@ -627,20 +618,20 @@ static void section_resources(page *pg)
     if (pg->n_samples > 0) {
         cxr_sb_printf(b, "<div>");
         if (!samples_chart(pg, "chart-cpu", "CPU utilization (samples)", "% of one core",
-                           offsetof(cxr_sample, cpu_util), 1))
+                           offsetof(cxr_monitor_sample, cpu_util), 1))
             cxr_sb_printf(b, "<p class=\"na\">no CPU samples</p>");
         cxr_sb_printf(b, "</div><div>");
         if (!samples_chart(pg, "chart-rss", "Resident memory (samples)", "MiB",
-                           offsetof(cxr_sample, rss_mb), 1))
+                           offsetof(cxr_monitor_sample, rss_mb), 1))
             cxr_sb_printf(b, "<p class=\"na\">no memory samples</p>");
         cxr_sb_printf(b, "</div><div>");
         if (!samples_chart(pg, "chart-gpu", "GPU utilization (samples)", "%",
-                           offsetof(cxr_sample, gpu_util), 1))
+                           offsetof(cxr_monitor_sample, gpu_util), 1))
             cxr_sb_printf(b, "<p class=\"na gpu-na\">GPU utilization: not available (no GPU values "
                              "in the samples files)</p>");
         cxr_sb_printf(b, "</div><div>");
         if (!samples_chart(pg, "chart-gpumem", "GPU memory used (samples)", "MiB",
-                           offsetof(cxr_sample, gpu_mem_mb), 1))
+                           offsetof(cxr_monitor_sample, gpu_mem_mb), 1))
             cxr_sb_printf(b, "<p class=\"na gpu-na\">GPU memory: not available (no GPU values in "
                              "the samples files)</p>");
         cxr_sb_printf(b, "</div>");

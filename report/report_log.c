@@ -1,7 +1,8 @@
 /* report_log.c: reads training logs and monitor samples files (specs/log.md) with cJSON into
- * the structs of cxr_report.h. Each line is checked on its own: a bad line is named through
- * the warning callback ("file:line: reason") and skipped, so one torn line at the end of a
- * crashed run costs nothing else.
+ * the structs of cxr_report.h, through the writers' key tables (train/cxr_trainlog.h,
+ * runtime/cxr_monitor.h). Each line is checked on its own: a bad line is named through the
+ * warning callback ("file:line: reason") and skipped, so one torn line at the end of a crashed
+ * run costs nothing else.
  */
 #include "cxr_report.h"
 
@@ -40,14 +41,14 @@ static int get_num(const cJSON *o, const char *key, double *out, line_err *e)
 }
 
 /* Optional integer: absent -> keeps *out; non-integral or wrong type -> error. */
-static int get_int(const cJSON *o, const char *key, long long *out, line_err *e)
+static int get_int(const cJSON *o, const char *key, int64_t *out, line_err *e)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!it || cJSON_IsNull(it)) return 0;
     if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) ||
         fabs(it->valuedouble) > 9e15)
         return bad(e, "key \"%s\": expected an integer", key);
-    *out = (long long)it->valuedouble;
+    *out = (int64_t)it->valuedouble;
     return 0;
 }
 
@@ -64,34 +65,44 @@ static int get_str(const cJSON *o, const char *key, char **out, line_err *e)
     return 0;
 }
 
+/* The numbers of a field table into record. */
+static int get_fields(const cJSON *o, void *record, const cxr_log_field *f, int n, line_err *e)
+{
+    for (int i = 0; i < n; i++)
+        if (get_num(o, f[i].key, cxr_log_num(record, &f[i]), e)) return -1;
+    return 0;
+}
+
+/* The item of key, or NULL when it is absent or null ("not measured"). */
+static const cJSON *get_item(const cJSON *o, const char *key)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    return it && !cJSON_IsNull(it) ? it : NULL;
+}
+
 static void epoch_free(cxr_log_epoch *ep)
 {
-    free(ep->per_class);
+    for (int i = 0; i < cxr_log_n_class_fields; i++)
+        free(*cxr_log_array(ep, &cxr_log_class_fields[i]));
     free(ep->confusion);
-    free(ep->roc);
+    free(ep->roc_fpr);
+    free(ep->roc_tpr);
 }
 
 static int parse_monitor(const cJSON *mo, cxr_monitor_summary *m, int *gpu_reported, line_err *e)
 {
-    if (!cJSON_IsObject(mo)) return bad(e, "key \"monitor\": expected an object");
-    long long n = 0;
-    if (get_int(mo, "samples", &n, e) || get_num(mo, "cpu_util_mean", &m->cpu_util_mean, e) ||
-        get_num(mo, "cpu_util_max", &m->cpu_util_max, e) ||
-        get_num(mo, "rss_mb_mean", &m->rss_mb_mean, e) ||
-        get_num(mo, "rss_mb_max", &m->rss_mb_max, e) ||
-        get_num(mo, "gpu_util_mean", &m->gpu_util_mean, e) ||
-        get_num(mo, "gpu_util_max", &m->gpu_util_max, e) ||
-        get_num(mo, "gpu_mem_mb_mean", &m->gpu_mem_mb_mean, e) ||
-        get_num(mo, "gpu_mem_mb_max", &m->gpu_mem_mb_max, e) ||
-        get_num(mo, "gpu_mem_total_mb", &m->gpu_mem_total_mb, e))
+    if (!cJSON_IsObject(mo)) return bad(e, "key \"%s\": expected an object", CXR_LOG_MONITOR);
+    int64_t n = 0;
+    if (get_int(mo, CXR_LOG_MONITOR_SAMPLES, &n, e) ||
+        get_fields(mo, m, cxr_log_monitor_fields, cxr_log_n_monitor_fields, e))
         return -1;
     m->n_samples = (int)n;
-    const cJSON *g = cJSON_GetObjectItemCaseSensitive(mo, "gpu");
-    if (g && !cJSON_IsNull(g) && !cJSON_IsString(g))
-        return bad(e, "key \"monitor.gpu\": expected a string");
+    const cJSON *g = get_item(mo, CXR_LOG_MONITOR_GPU);
+    if (g && !cJSON_IsString(g))
+        return bad(e, "key \"%s.%s\": expected a string", CXR_LOG_MONITOR, CXR_LOG_MONITOR_GPU);
     m->gpu_ok = isfinite(m->gpu_util_mean) || isfinite(m->gpu_mem_mb_mean);
-    *gpu_reported = m->gpu_ok || cJSON_IsString(g);
-    if (!m->gpu_ok && cJSON_IsString(g)) {
+    *gpu_reported = m->gpu_ok || g;
+    if (!m->gpu_ok && g) {
         const char *r = g->valuestring;
         const char *pre = "not available: ";
         if (strncmp(r, pre, strlen(pre)) == 0) r += strlen(pre);
@@ -100,109 +111,104 @@ static int parse_monitor(const cJSON *mo, cxr_monitor_summary *m, int *gpu_repor
     return 0;
 }
 
+static int parse_per_class(const cJSON *pc, cxr_log_epoch *ep, line_err *e)
+{
+    if (!cJSON_IsArray(pc)) return bad(e, "key \"%s\": expected an array", CXR_LOG_PER_CLASS);
+    int k = cJSON_GetArraySize(pc);
+    for (int f = 0; f < cxr_log_n_class_fields; f++) {
+        double **a = cxr_log_array(ep, &cxr_log_class_fields[f]);
+        if (!(*a = calloc((size_t)k + 1, sizeof **a))) return bad(e, "out of memory");
+    }
+    ep->n_per_class = k;
+    int i = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, pc)
+    {
+        if (!cJSON_IsObject(c)) return bad(e, "key \"%s\": expected objects", CXR_LOG_PER_CLASS);
+        for (int f = 0; f < cxr_log_n_class_fields; f++)
+            if (get_num(c, cxr_log_class_fields[f].key,
+                        &(*cxr_log_array(ep, &cxr_log_class_fields[f]))[i], e))
+                return -1;
+        i++;
+    }
+    return 0;
+}
+
+static int parse_confusion(const cJSON *cm, cxr_log_epoch *ep, line_err *e)
+{
+    if (!cJSON_IsArray(cm))
+        return bad(e, "key \"%s\": expected an array of rows", CXR_LOG_CONFUSION);
+    int k = cJSON_GetArraySize(cm);
+    if (k < 1 || k > 1000) return bad(e, "key \"%s\": %d rows", CXR_LOG_CONFUSION, k);
+    ep->confusion = calloc((size_t)k * (size_t)k, sizeof *ep->confusion);
+    if (!ep->confusion) return bad(e, "out of memory");
+    ep->k = k;
+    int r = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, cm)
+    {
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != k)
+            return bad(e, "key \"%s\": row %d is not an array of %d counts", CXR_LOG_CONFUSION,
+                       r + 1, k);
+        int c = 0;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, row)
+        {
+            if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble))
+                return bad(e, "key \"%s\": row %d column %d is not a count", CXR_LOG_CONFUSION,
+                           r + 1, c + 1);
+            ep->confusion[(size_t)r * k + c] = (int64_t)v->valuedouble;
+            c++;
+        }
+        r++;
+    }
+    return 0;
+}
+
+static int parse_roc(const cJSON *roc, cxr_log_epoch *ep, line_err *e)
+{
+    if (!cJSON_IsArray(roc))
+        return bad(e, "key \"%s\": expected an array of [fpr,tpr]", CXR_LOG_ROC);
+    int n_pts = cJSON_GetArraySize(roc);
+    ep->roc_fpr = malloc(((size_t)n_pts + 1) * sizeof *ep->roc_fpr);
+    ep->roc_tpr = malloc(((size_t)n_pts + 1) * sizeof *ep->roc_tpr);
+    if (!ep->roc_fpr || !ep->roc_tpr) return bad(e, "out of memory");
+    int i = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, roc)
+    {
+        const cJSON *x = cJSON_GetArrayItem(p, 0), *y = cJSON_GetArrayItem(p, 1);
+        if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || !cJSON_IsNumber(x) ||
+            !cJSON_IsNumber(y))
+            return bad(e, "key \"%s\": point %d is not [fpr,tpr]", CXR_LOG_ROC, i + 1);
+        ep->roc_fpr[i] = x->valuedouble;
+        ep->roc_tpr[i] = y->valuedouble;
+        i++;
+    }
+    ep->n_roc = n_pts;
+    return 0;
+}
+
 static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e)
 {
     memset(ep, 0, sizeof *ep);
-    long long n = -1;
-    if (get_int(o, "epoch", &n, e)) return -1;
-    if (n < 0 || n > 1000000) return bad(e, "epoch line without a valid integer \"epoch\"");
+    int64_t n = -1;
+    if (get_int(o, CXR_LOG_EPOCH, &n, e)) return -1;
+    if (n < 0 || n > 1000000)
+        return bad(e, "epoch line without a valid integer \"%s\"", CXR_LOG_EPOCH);
     ep->epoch = (int)n;
-    struct {
-        const char *k;
-        double *v;
-    } nums[] = {
-        { "train_loss", &ep->train_loss },
-        { "train_acc", &ep->train_acc },
-        { "eval_loss", &ep->eval_loss },
-        { "eval_acc", &ep->eval_acc },
-        { "precision", &ep->precision },
-        { "recall", &ep->recall },
-        { "specificity", &ep->specificity },
-        { "f1", &ep->f1 },
-        { "auc", &ep->auc },
-        { "epoch_s", &ep->epoch_s },
-        { "eval_s", &ep->eval_s },
-        { "images_per_s", &ep->images_per_s },
-        { "data_wait_s", &ep->data_wait_s },
-        { "data_wait_frac", &ep->data_wait_frac },
-        { "gpu_mem_used_mb", &ep->gpu_mem_used_mb },
-    };
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
-        if (get_num(o, nums[i].k, nums[i].v, e)) return -1;
-
-    const cJSON *pc = cJSON_GetObjectItemCaseSensitive(o, "per_class");
-    if (pc && !cJSON_IsNull(pc)) {
-        if (!cJSON_IsArray(pc)) return bad(e, "key \"per_class\": expected an array");
-        int k = cJSON_GetArraySize(pc);
-        ep->per_class = calloc((size_t)k + 1, sizeof *ep->per_class);
-        if (!ep->per_class) return bad(e, "out of memory");
-        ep->n_per_class = k;
-        int i = 0;
-        const cJSON *c;
-        cJSON_ArrayForEach(c, pc)
-        {
-            if (!cJSON_IsObject(c)) return bad(e, "key \"per_class\": expected objects");
-            if (get_num(c, "precision", &ep->per_class[i].precision, e) ||
-                get_num(c, "recall", &ep->per_class[i].recall, e) ||
-                get_num(c, "f1", &ep->per_class[i].f1, e))
-                return -1;
-            i++;
-        }
-    }
-
-    const cJSON *cm = cJSON_GetObjectItemCaseSensitive(o, "confusion");
-    if (cm && !cJSON_IsNull(cm)) {
-        if (!cJSON_IsArray(cm)) return bad(e, "key \"confusion\": expected an array of rows");
-        int k = cJSON_GetArraySize(cm);
-        if (k < 1 || k > 1000) return bad(e, "key \"confusion\": %d rows", k);
-        ep->confusion = calloc((size_t)k * (size_t)k, sizeof *ep->confusion);
-        if (!ep->confusion) return bad(e, "out of memory");
-        ep->k = k;
-        int r = 0;
-        const cJSON *row;
-        cJSON_ArrayForEach(row, cm)
-        {
-            if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != k)
-                return bad(e, "key \"confusion\": row %d is not an array of %d counts", r + 1, k);
-            int c = 0;
-            const cJSON *v;
-            cJSON_ArrayForEach(v, row)
-            {
-                if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
-                    v->valuedouble != floor(v->valuedouble))
-                    return bad(e, "key \"confusion\": row %d column %d is not a count", r + 1,
-                               c + 1);
-                ep->confusion[(size_t)r * k + c] = (long long)v->valuedouble;
-                c++;
-            }
-            r++;
-        }
-    }
-
-    const cJSON *roc = cJSON_GetObjectItemCaseSensitive(o, "roc");
-    if (roc && !cJSON_IsNull(roc)) {
-        if (!cJSON_IsArray(roc)) return bad(e, "key \"roc\": expected an array of [fpr,tpr]");
-        int n_pts = cJSON_GetArraySize(roc);
-        ep->roc = malloc(((size_t)n_pts + 1) * 2 * sizeof *ep->roc);
-        if (!ep->roc) return bad(e, "out of memory");
-        int i = 0;
-        const cJSON *p;
-        cJSON_ArrayForEach(p, roc)
-        {
-            const cJSON *x = cJSON_GetArrayItem(p, 0), *y = cJSON_GetArrayItem(p, 1);
-            if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || !cJSON_IsNumber(x) ||
-                !cJSON_IsNumber(y))
-                return bad(e, "key \"roc\": point %d is not [fpr,tpr]", i + 1);
-            ep->roc[2 * i] = x->valuedouble;
-            ep->roc[2 * i + 1] = y->valuedouble;
-            i++;
-        }
-        ep->n_roc = n_pts;
-    }
-
-    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(o, "monitor");
-    if (mo && !cJSON_IsNull(mo)) {
-        if (parse_monitor(mo, &ep->monitor, &ep->monitor_gpu_reported, e)) return -1;
+    ep->steps = ep->step_total = -1;
+    if (get_fields(o, ep, cxr_log_epoch_result_fields, cxr_log_epoch_n_result_fields, e) ||
+        get_fields(o, ep, cxr_log_epoch_cost_fields, cxr_log_epoch_n_cost_fields, e) ||
+        get_int(o, CXR_LOG_STEPS, &ep->steps, e) ||
+        get_int(o, CXR_LOG_STEP_TOTAL, &ep->step_total, e))
+        return -1;
+    const cJSON *it;
+    if ((it = get_item(o, CXR_LOG_PER_CLASS)) && parse_per_class(it, ep, e)) return -1;
+    if ((it = get_item(o, CXR_LOG_CONFUSION)) && parse_confusion(it, ep, e)) return -1;
+    if ((it = get_item(o, CXR_LOG_ROC)) && parse_roc(it, ep, e)) return -1;
+    if ((it = get_item(o, CXR_LOG_MONITOR))) {
+        if (parse_monitor(it, &ep->monitor, &ep->monitor_gpu_reported, e)) return -1;
         ep->has_monitor = 1;
     }
     return 0;
@@ -210,17 +216,18 @@ static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e)
 
 static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e)
 {
-    if (get_str(o, "tool", &run->tool, e) || get_str(o, "store", &run->store, e) ||
-        get_str(o, "device", &run->device, e) || get_str(o, "eval_split", &run->eval_split, e) ||
-        get_int(o, "train_images", &run->train_images, e) ||
-        get_int(o, "eval_images", &run->eval_images, e))
+    if (get_str(o, CXR_LOG_TOOL, &run->tool, e) || get_str(o, CXR_LOG_STORE, &run->store, e) ||
+        get_str(o, CXR_LOG_DEVICE, &run->device, e) ||
+        get_str(o, CXR_LOG_EVAL_SPLIT, &run->eval_split, e) ||
+        get_int(o, CXR_LOG_TRAIN_IMAGES, &run->train_images, e) ||
+        get_int(o, CXR_LOG_EVAL_IMAGES, &run->eval_images, e))
         return -1;
-    const cJSON *cl = cJSON_GetObjectItemCaseSensitive(o, "classes");
-    if (cl && !cJSON_IsNull(cl)) {
-        if (!cJSON_IsArray(cl)) return bad(e, "key \"classes\": expected an array of strings");
+    const cJSON *cl = get_item(o, CXR_LOG_CLASSES);
+    if (cl) {
         const cJSON *c;
-        cJSON_ArrayForEach(c, cl) if (!cJSON_IsString(c)) return bad(
-            e, "key \"classes\": expected an array of strings");
+        int strings = cJSON_IsArray(cl);
+        cJSON_ArrayForEach(c, cl) strings = strings && cJSON_IsString(c);
+        if (!strings) return bad(e, "key \"%s\": expected an array of strings", CXR_LOG_CLASSES);
         int k = cJSON_GetArraySize(cl);
         char **names = calloc((size_t)k + 1, sizeof *names);
         if (!names) return bad(e, "out of memory");
@@ -231,9 +238,9 @@ static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e)
         run->classes = names;
         run->n_classes = k;
     }
-    const cJSON *re = cJSON_GetObjectItemCaseSensitive(o, "recipe");
-    if (re && !cJSON_IsNull(re)) {
-        if (!cJSON_IsObject(re)) return bad(e, "key \"recipe\": expected an object");
+    const cJSON *re = get_item(o, CXR_LOG_RECIPE);
+    if (re) {
+        if (!cJSON_IsObject(re)) return bad(e, "key \"%s\": expected an object", CXR_LOG_RECIPE);
         free(run->recipe_json);
         run->recipe_json = cJSON_PrintUnformatted(re);
     }
@@ -243,27 +250,26 @@ static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e)
 static int parse_bench(const cJSON *o, cxr_log_bench *b, line_err *e)
 {
     memset(b, 0, sizeof *b);
-    if (get_str(o, "config", &b->config, e) || get_num(o, "first_epoch_s", &b->first_epoch_s, e) ||
-        get_num(o, "later_epoch_s", &b->later_epoch_s, e) ||
-        get_num(o, "images_per_s", &b->images_per_s, e) ||
-        get_num(o, "data_wait_frac", &b->data_wait_frac, e)) {
+    if (get_str(o, CXR_LOG_BENCH_CONFIG, &b->config, e) ||
+        get_fields(o, b, cxr_log_bench_fields, cxr_log_n_bench_fields, e)) {
         free(b->config);
         b->config = NULL;
         return -1;
     }
-    if (!b->config) return bad(e, "benchmark line without a \"config\" string");
+    if (!b->config) return bad(e, "benchmark line without a \"%s\" string", CXR_LOG_BENCH_CONFIG);
     return 0;
 }
 
-static int parse_sample(const cJSON *o, cxr_sample *s, line_err *e)
+static int parse_sample(const cJSON *o, cxr_monitor_sample *s, line_err *e)
 {
-    long long ep = -1;
-    if (get_num(o, "t", &s->t, e) || get_int(o, "epoch", &ep, e) ||
-        get_num(o, "cpu_util", &s->cpu_util, e) || get_num(o, "rss_mb", &s->rss_mb, e) ||
-        get_num(o, "gpu_util", &s->gpu_util, e) || get_num(o, "gpu_mem_mb", &s->gpu_mem_mb, e) ||
-        get_num(o, "gpu_mem_total_mb", &s->gpu_mem_total_mb, e))
+    int64_t ep = -1;
+    if (get_num(o, CXR_MONITOR_SAMPLE_T, &s->t, e) || get_int(o, CXR_MONITOR_SAMPLE_EPOCH, &ep, e))
         return -1;
-    if (isnan(s->t)) return bad(e, "sample without a number \"t\"");
+    for (int i = 0; i < cxr_monitor_n_sample_fields; i++) {
+        const cxr_monitor_sample_field *f = &cxr_monitor_sample_fields[i];
+        if (get_num(o, f->key, (double *)((char *)s + f->offset), e)) return -1;
+    }
+    if (isnan(s->t)) return bad(e, "sample without a number \"%s\"", CXR_MONITOR_SAMPLE_T);
     s->epoch = (int)ep;
     return 0;
 }
@@ -297,7 +303,7 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         line_err e = { { 0 } };
         int rc = 0;
         cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
-        const cJSON *ty = o ? cJSON_GetObjectItemCaseSensitive(o, "type") : NULL;
+        const cJSON *ty = o ? cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_TYPE) : NULL;
         if (!o)
             rc = bad(&e, "not valid JSON");
         else if (!cJSON_IsObject(o))
@@ -305,7 +311,7 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         else if (smp) {
             if (cap_s <= smp->n) {
                 cap_s = cap_s ? 2 * cap_s : 256;
-                cxr_sample *ns = realloc(smp->s, (size_t)cap_s * sizeof *ns);
+                cxr_monitor_sample *ns = realloc(smp->s, (size_t)cap_s * sizeof *ns);
                 if (!ns) {
                     cJSON_Delete(o);
                     CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
@@ -315,11 +321,11 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
             rc = parse_sample(o, &smp->s[smp->n], &e);
             if (rc == 0) smp->n++;
         } else if (!cJSON_IsString(ty)) {
-            rc = bad(&e, "no string \"type\" key");
-        } else if (strcmp(ty->valuestring, "run") == 0) {
+            rc = bad(&e, "no string \"%s\" key", CXR_LOG_TYPE);
+        } else if (strcmp(ty->valuestring, CXR_LOG_TYPE_RUN) == 0) {
             /* a later run line is a --resume appending to the log: same run, counted */
             if ((rc = parse_run(o, run, &e)) == 0) run->n_run_lines = ++seen_run;
-        } else if (strcmp(ty->valuestring, "epoch") == 0) {
+        } else if (strcmp(ty->valuestring, CXR_LOG_TYPE_EPOCH) == 0) {
             if (cap_ep <= run->n_epochs) {
                 cap_ep = cap_ep ? 2 * cap_ep : 16;
                 cxr_log_epoch *ne = realloc(run->epochs, (size_t)cap_ep * sizeof *ne);
@@ -335,7 +341,7 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
                 run->n_epochs++;
             else
                 epoch_free(ep);
-        } else if (strcmp(ty->valuestring, "benchmark") == 0) {
+        } else if (strcmp(ty->valuestring, CXR_LOG_TYPE_BENCHMARK) == 0) {
             if (cap_b <= run->n_bench) {
                 cap_b = cap_b ? 2 * cap_b : 8;
                 cxr_log_bench *nb = realloc(run->bench, (size_t)cap_b * sizeof *nb);

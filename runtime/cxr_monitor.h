@@ -34,6 +34,29 @@ typedef struct {
     char gpu_reason[192]; /* "" when gpu_ok, else e.g. "libnvidia-ml.so.1: cannot open ..." */
 } cxr_monitor_summary;
 
+/* One line of the samples file (specs/log.md "Samples file"): t and epoch, then the numbers
+ * of cxr_monitor_sample_fields. A number that was not measured is NAN (its key is left out);
+ * a reader gives -1 for an absent epoch. */
+typedef struct {
+    double t; /* seconds since the monitor started */
+    int epoch;
+    double cpu_util, rss_mb, gpu_util, gpu_mem_mb, gpu_mem_total_mb;
+} cxr_monitor_sample;
+
+#define CXR_MONITOR_SAMPLE_T     "t"
+#define CXR_MONITOR_SAMPLE_EPOCH "epoch"
+
+/* A number of a sample line: key, offset of its double in cxr_monitor_sample, and the digits
+ * written after the decimal point. The samples file's writer (monitor.c) and reader
+ * (report/report_log.c) share this table. */
+typedef struct {
+    const char *key;
+    size_t offset;
+    int decimals;
+} cxr_monitor_sample_field;
+extern const cxr_monitor_sample_field cxr_monitor_sample_fields[];
+extern const int cxr_monitor_n_sample_fields;
+
 /* Start sampling every interval_s seconds (> 0; 1.0 in training, ~0.05 in tests).
  * samples_path: NULL for none, else a JSON Lines file (created/truncated) that receives one
  * flushed line per sample (specs/log.md "Samples file"). gpu_index: the NVML device index to
@@ -56,11 +79,6 @@ void cxr_monitor_sample_now(cxr_monitor *m);
 void cxr_monitor_summary_reset(cxr_monitor *m, cxr_monitor_summary *out);
 /* Whether NVML works on this monitor; when not, copy the reason into reason (cap bytes). */
 int cxr_monitor_gpu_available(cxr_monitor *m, char *reason, size_t cap);
-/* Write s as the JSON `monitor` object of specs/log.md ({"cpu_util_mean":...}) into buf
- * (cap bytes, always NUL-terminated when cap > 0). Returns the length the full text needs,
- * excluding the NUL, like snprintf: a result >= cap means buf was too small. NAN values are
- * left out ("a missing key means not measured"). */
-size_t cxr_monitor_summary_json(const cxr_monitor_summary *s, char *buf, size_t cap);
 /* Stop the thread, flush and close the samples file. Returns CXR_E_IO if any sample line
  * could not be written (the message names the file). Safe to call twice. */
 cxr_status cxr_monitor_stop(cxr_monitor *m);

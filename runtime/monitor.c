@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,30 @@ static void nvml_close(nvml_api *nv)
     nv->ok = 0;
 }
 
+#define SAMPLE_FIELD(name, decimals)                        \
+    {                                                       \
+#name, offsetof(cxr_monitor_sample, name), decimals \
+    }
+const cxr_monitor_sample_field cxr_monitor_sample_fields[] = {
+    SAMPLE_FIELD(cpu_util, 2),   SAMPLE_FIELD(rss_mb, 2),           SAMPLE_FIELD(gpu_util, 1),
+    SAMPLE_FIELD(gpu_mem_mb, 1), SAMPLE_FIELD(gpu_mem_total_mb, 1),
+};
+const int cxr_monitor_n_sample_fields =
+    (int)(sizeof cxr_monitor_sample_fields / sizeof cxr_monitor_sample_fields[0]);
+
+/* One line of the samples file, flushed; numbers that are NAN are left out. -1 on failure. */
+static int write_sample(FILE *f, const cxr_monitor_sample *s)
+{
+    int w = fprintf(f, "{\"%s\":%.3f,\"%s\":%d", CXR_MONITOR_SAMPLE_T, s->t,
+                    CXR_MONITOR_SAMPLE_EPOCH, s->epoch);
+    for (int i = 0; i < cxr_monitor_n_sample_fields && w >= 0; i++) {
+        const cxr_monitor_sample_field *fd = &cxr_monitor_sample_fields[i];
+        double v = *(const double *)((const char *)s + fd->offset);
+        if (!isnan(v)) w = fprintf(f, ",\"%s\":%.*f", fd->key, fd->decimals, v);
+    }
+    return w < 0 || fputs("}\n", f) < 0 || fflush(f) != 0 ? -1 : 0;
+}
+
 /* Take one sample; caller holds m->mu. */
 static void sample_locked(cxr_monitor *m)
 {
@@ -208,15 +233,8 @@ static void sample_locked(cxr_monitor *m)
     }
 
     if (m->samples) {
-        int w = fprintf(m->samples, "{\"t\":%.3f,\"epoch\":%d", now - m->t0, m->epoch);
-        if (!isnan(cpu)) w = w < 0 ? w : fprintf(m->samples, ",\"cpu_util\":%.2f", cpu);
-        if (!isnan(rss)) w = w < 0 ? w : fprintf(m->samples, ",\"rss_mb\":%.2f", rss);
-        if (!isnan(gutil)) w = w < 0 ? w : fprintf(m->samples, ",\"gpu_util\":%.1f", gutil);
-        if (!isnan(gmem))
-            w = w < 0 ? w
-                      : fprintf(m->samples, ",\"gpu_mem_mb\":%.1f,\"gpu_mem_total_mb\":%.1f", gmem,
-                                gtotal);
-        if (w < 0 || fputs("}\n", m->samples) < 0 || fflush(m->samples) != 0) m->write_failed = 1;
+        cxr_monitor_sample smp = { now - m->t0, m->epoch, cpu, rss, gutil, gmem, gtotal };
+        if (write_sample(m->samples, &smp) != 0) m->write_failed = 1;
     }
 }
 
@@ -338,52 +356,6 @@ int cxr_monitor_gpu_available(cxr_monitor *m, char *reason, size_t cap)
     if (!ok && reason && cap) snprintf(reason, cap, "%s", m->nv.reason);
     pthread_mutex_unlock(&m->mu);
     return ok;
-}
-
-/* Append to buf like snprintf, tracking the full length in *len. */
-static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(*len < cap ? buf + *len : NULL, *len < cap ? cap - *len : 0, fmt, ap);
-    va_end(ap);
-    if (n > 0) *len += (size_t)n;
-}
-
-size_t cxr_monitor_summary_json(const cxr_monitor_summary *s, char *buf, size_t cap)
-{
-    size_t len = 0;
-    if (cap) buf[0] = '\0';
-    const struct {
-        const char *key;
-        double v;
-    } f[] = {
-        { "cpu_util_mean", s->cpu_util_mean },       { "cpu_util_max", s->cpu_util_max },
-        { "rss_mb_mean", s->rss_mb_mean },           { "rss_mb_max", s->rss_mb_max },
-        { "gpu_util_mean", s->gpu_util_mean },       { "gpu_util_max", s->gpu_util_max },
-        { "gpu_mem_mb_mean", s->gpu_mem_mb_mean },   { "gpu_mem_mb_max", s->gpu_mem_mb_max },
-        { "gpu_mem_total_mb", s->gpu_mem_total_mb },
-    };
-    put(buf, cap, &len, "{\"samples\":%d", s->n_samples);
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (isfinite(f[i].v)) put(buf, cap, &len, ",\"%s\":%.6g", f[i].key, f[i].v);
-    if (!s->gpu_ok) {
-        put(buf, cap, &len, ",\"gpu\":\"not available: ");
-        for (const unsigned char *p = (const unsigned char *)s->gpu_reason; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                put(buf, cap, &len, "\\%c", *p);
-            else if (*p < 0x20)
-                put(buf, cap, &len, "\\u%04x", *p);
-            else
-                put(buf, cap, &len, "%c", *p);
-        }
-        put(buf, cap, &len, "\"");
-    }
-    put(buf, cap, &len, "}");
-    if (cap && len >= cap) buf[cap - 1] = '\0';
-    return len;
 }
 
 cxr_status cxr_monitor_stop(cxr_monitor *m)

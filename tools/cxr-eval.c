@@ -152,22 +152,16 @@ int main(int argc, char **argv)
     cxr_metrics_report r;
     memset(&meta, 0, sizeof meta);
     memset(&r, 0, sizeof r);
-    char desc[256], why[512];
+    cxr_device dev;
     int rc = 0;
 
-    CXR_TRY(cxr_device_open(&be, device, threads, desc, sizeof desc, why, sizeof why));
-    if (why[0]) fprintf(stderr, "cxr-eval: %s\n", why);
+    CXR_TRY(cxr_device_open(&be, device, threads, &dev));
+    if (dev.note[0]) fprintf(stderr, "cxr-eval: %s\n", dev.note);
     CXR_TRY(cxr_checkpoint_open_model(model_path, be, batch, threads, &m, &meta));
     CXR_TRY(cxr_store_open(&s, store_path));
     if (!cxr_store_has_split(s, split))
         CXR_THROW(CXR_E_FORMAT, "%s: no split '%s'", store_path, split);
-    if (cxr_store_n_classes(s) != meta.n_classes)
-        CXR_THROW(CXR_E_MISMATCH, "%s has %d classes, model %s has %d", store_path,
-                  cxr_store_n_classes(s), model_path, meta.n_classes);
-    for (int k = 0; k < meta.n_classes; k++)
-        if (strcmp(cxr_store_class_name(s, k), meta.class_names[k]) != 0)
-            CXR_THROW(CXR_E_MISMATCH, "class %d is '%s' in %s but '%s' in model %s", k,
-                      cxr_store_class_name(s, k), store_path, meta.class_names[k], model_path);
+    CXR_TRY(cxr_checkpoint_check_store(&meta, model_path, s));
     if (isnan(threshold)) threshold = meta.threshold;
     CXR_TRY(cxr_metrics_create(&met, meta.n_classes));
     cxr_eval_result er;
@@ -185,7 +179,7 @@ int main(int argc, char **argv)
     printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", model_path, meta.epoch,
            (long long)meta.step, K, meta.model.image_size, meta.model.image_size);
     printf("store     %s, split %s: %lld images (%.2f s on %s)\n", store_path, split,
-           (long long)r.n, er.seconds, desc);
+           (long long)r.n, er.seconds, dev.desc);
     printf("loss      %.6f\n", er.loss);
     printf("accuracy  %.4f\n", r.accuracy);
     if (K == 2) {

@@ -91,11 +91,11 @@ int main(int argc, char **argv)
     float *img = NULL, *probs = NULL;
     cxr_checkpoint_meta meta;
     memset(&meta, 0, sizeof meta);
-    char desc[256], why[512];
+    cxr_device dev;
     int rc = 0;
 
-    CXR_TRY(cxr_device_open(&be, device, threads, desc, sizeof desc, why, sizeof why));
-    if (why[0]) fprintf(stderr, "cxr-predict: %s\n", why);
+    CXR_TRY(cxr_device_open(&be, device, threads, &dev));
+    if (dev.note[0]) fprintf(stderr, "cxr-predict: %s\n", dev.note);
     CXR_TRY(cxr_checkpoint_open_model(model_path, be, 1, threads, &m, &meta));
     if (isnan(threshold)) threshold = meta.threshold;
     const int S = meta.pp.size, K = meta.n_classes;

@@ -22,6 +22,8 @@ static void on_sigint(int sig)
 
 static void usage(FILE *f, const cxr_train_options *d)
 {
+    int n_recipes;
+    const cxr_train_recipe *recipes = cxr_train_recipes(&n_recipes), *r = &recipes[0];
     fprintf(
         f,
         "usage: cxr-train STORE.h5 [options]\n"
@@ -36,18 +38,19 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --device D          auto (default), cpu or cuda[:N]. auto takes the GPU when the build "
         "has\n"
         "                      CUDA and a GPU answers, else the CPU, and says which on stderr.\n"
+        "  --recipe R          a study's settings (default %s); options given explicitly win:\n",
+        r->name);
+    for (int i = 0; i < n_recipes; i++)
+        fprintf(f, "                        %-10s %s\n", recipes[i].name, recipes[i].about);
+    fprintf(
+        f,
         "  --epochs N          epochs to train in total (default %d; on --resume, the "
         "checkpoint's)\n"
         "  --batch N           images per step (default %d)\n"
-        "  --recipe R          a study's recipe: chest (the chest X-ray study: batch 64, the "
-        "defaults)\n"
-        "                      or landmarks (the landmark study: batch 256); options given "
-        "explicitly\n"
-        "                      win over the recipe\n"
         "  --lr F              Adam learning rate (default %g; the study's 0.01 diverges with "
         "this\n"
         "                      network at 256x256, see specs/model.md \"Learning rate\")\n"
-        "  --seed N            seed of initialisation, dropout and shuffling (default %llu)\n"
+        "  --seed N            seed of initialisation, dropout and shuffling (default %d)\n"
         "  --threads N         CPU threads for the ops and loader workers (default %d)\n"
         "  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
         "                      --resume\n"
@@ -57,7 +60,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
         "                      uninterrupted run (same device and --threads); batch, seed and lr "
         "come\n"
-        "                      from the checkpoint (giving different ones is an error)\n"
+        "                      from the checkpoint (giving different ones, also through --recipe, "
+        "is\n"
+        "                      an error)\n"
         "  --no-prefetch       load batches synchronously in the training thread (for comparison)\n"
         "  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
         "  --no-monitor        do not sample resources (no `monitor` object in the log)\n"
@@ -83,7 +88,22 @@ static void usage(FILE *f, const cxr_train_options *d)
         "model);\n"
         "4 I/O error; 5 device error (built without CUDA, no usable GPU, CUDA failure); 130\n"
         "interrupted; 1 other errors (e.g. training diverged).\n",
-        d->epochs, d->batch, d->lr, (unsigned long long)d->seed, d->threads);
+        r->epochs, r->batch, r->lr, CXR_TRAIN_DEFAULT_SEED, d->compute.threads);
+}
+
+/* "a, b or c": the recipe names, for an error message. */
+static void recipe_names(char *buf, size_t cap)
+{
+    int n;
+    const cxr_train_recipe *r = cxr_train_recipes(&n);
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s",
+                                i == 0       ? ""
+                                : i == n - 1 ? " or "
+                                             : ", ",
+                                r[i].name);
 }
 
 typedef struct {
@@ -180,7 +200,6 @@ int main(int argc, char **argv)
                                            { "resident", required_argument, 0, O_RESIDENT },
                                            { "recipe", required_argument, 0, O_RECIPE },
                                            { 0, 0, 0, 0 } };
-    int recipe_batch = 0; /* batch of --recipe, applied after all options */
     int c;
     long v;
     while ((c = getopt_long(argc, argv, "qh", longs, NULL)) != -1) {
@@ -188,39 +207,35 @@ int main(int argc, char **argv)
         case O_DEVICE: device = optarg; break;
         case O_EPOCHS:
             if (cxr_parse_long(optarg, "--epochs", 1, 100000, &v)) return bad_option();
-            o.epochs = (int)v;
-            o.epochs_set = 1;
+            o.recipe.epochs = (int)v;
             break;
         case O_BATCH:
             if (cxr_parse_long(optarg, "--batch", 1, 4096, &v)) return bad_option();
-            o.batch = (int)v;
-            o.batch_set = 1;
+            o.recipe.batch = (int)v;
             break;
         case O_LR: {
             double d;
             if (cxr_parse_double(optarg, "--lr", 0, 10, CXR_PARSE_OPEN_LO, &d)) return bad_option();
-            o.lr = (float)d;
-            o.lr_set = 1;
+            o.recipe.lr = (float)d;
             break;
         }
         case O_SEED:
             if (cxr_parse_long(optarg, "--seed", 0, 0x7fffffffL, &v)) return bad_option();
-            o.seed = (uint64_t)v;
-            o.seed_set = 1;
+            o.recipe.seed = v;
             break;
         case O_THREADS:
             if (cxr_parse_long(optarg, "--threads", 1, 1024, &v)) return bad_option();
-            o.threads = (int)v;
+            o.compute.threads = (int)v;
             break;
-        case O_LOG: o.log_path = optarg; break;
-        case O_CKPT: o.checkpoint_path = optarg; break;
-        case O_RESUME: o.resume_path = optarg; break;
-        case O_NOPREF: o.prefetch = 0; break;
-        case O_MONLOG: o.monitor_log = optarg; break;
-        case O_NOMON: o.monitor = 0; break;
+        case O_LOG: o.io.log_path = optarg; break;
+        case O_CKPT: o.io.checkpoint_path = optarg; break;
+        case O_RESUME: o.io.resume_path = optarg; break;
+        case O_NOPREF: o.compute.prefetch = 0; break;
+        case O_MONLOG: o.io.monitor_log = optarg; break;
+        case O_NOMON: o.compute.monitor = 0; break;
         case O_MAXSTEPS:
             if (cxr_parse_long(optarg, "--max-steps", 1, 1L << 40, &v)) return bad_option();
-            o.max_steps = v;
+            o.recipe.max_steps = v;
             break;
         case O_PRECISION: {
             cxr_precision prec;
@@ -228,7 +243,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cxr-train: --precision: %s\n", cxr_last_error());
                 return 2;
             }
-            o.precision = optarg;
+            o.compute.precision = optarg;
             break;
         }
         case O_RESIDENT: {
@@ -237,18 +252,17 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cxr-train: --resident: %s\n", cxr_last_error());
                 return 2;
             }
-            o.resident = (int)rm;
+            o.compute.resident = (int)rm;
             break;
         }
         case O_RECIPE:
-            if (strcmp(optarg, "chest") == 0)
-                recipe_batch = 64;
-            else if (strcmp(optarg, "landmarks") == 0)
-                recipe_batch = 256;
-            else {
-                fprintf(stderr, "cxr-train: --recipe: '%s' is not chest or landmarks\n", optarg);
+            if (!cxr_train_recipe_find(optarg)) {
+                char names[256];
+                recipe_names(names, sizeof names);
+                fprintf(stderr, "cxr-train: --recipe: '%s' is not %s\n", optarg, names);
                 return 2;
             }
+            o.recipe.name = optarg;
             break;
         case 'q': ui.quiet = 1; break;
         case 'h': usage(stdout, &o); return 0;
@@ -256,27 +270,23 @@ int main(int argc, char **argv)
         default: usage(stderr, &o); return 2;
         }
     }
-    if (recipe_batch && !o.batch_set) {
-        o.batch = recipe_batch;
-        o.batch_set = 1;
-    }
     if (optind != argc - 1) {
         fprintf(stderr, "cxr-train: expected one STORE.h5 argument (see --help)\n");
         return 2;
     }
-    o.store_path = argv[optind];
+    o.io.store_path = argv[optind];
 
     cxr_backend *be = NULL;
-    char desc[256], why[512];
-    cxr_status st = cxr_device_open(&be, device, o.threads, desc, sizeof desc, why, sizeof why);
+    cxr_device dev;
+    cxr_status st = cxr_device_open(&be, device, o.compute.threads, &dev);
     if (st != CXR_OK) {
         fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
         return cxr_exit_code(st);
     }
-    if (why[0]) fprintf(stderr, "cxr-train: %s\n", why);
-    if (!ui.quiet) fprintf(stderr, "cxr-train: device %s\n", desc);
-    o.device_desc = desc;
-    if (o.monitor && strncmp(desc, "cuda:", 5) == 0) o.monitor_gpu = atoi(desc + 5);
+    if (dev.note[0]) fprintf(stderr, "cxr-train: %s\n", dev.note);
+    if (!ui.quiet) fprintf(stderr, "cxr-train: device %s\n", dev.desc);
+    o.compute.device_desc = dev.desc;
+    if (o.compute.monitor && dev.kind == CXR_DEVICE_CUDA) o.compute.monitor_gpu = dev.index;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -284,11 +294,11 @@ int main(int argc, char **argv)
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    o.interrupted = &interrupted;
-    o.on_progress = ui_progress;
-    o.on_epoch = ui_epoch;
-    o.on_note = ui_note;
-    o.user = &ui;
+    o.cb.interrupted = &interrupted;
+    o.cb.on_progress = ui_progress;
+    o.cb.on_epoch = ui_epoch;
+    o.cb.on_note = ui_note;
+    o.cb.user = &ui;
 
     st = cxr_train_run(&o, be);
     cxr_backend_destroy(be);

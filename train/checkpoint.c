@@ -2,7 +2,6 @@
  * parameters and Adam's m and v, attributes for counters, recipe, model shape, preprocessing).
  */
 #include "cxr_checkpoint.h"
-#include "cxr_store.h" /* cxr_hdf5_init */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -491,4 +490,19 @@ bail:
     cxr_model_destroy(m);
     cxr_checkpoint_meta_free(&local);
     return st;
+}
+
+cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const char *path,
+                                      const cxr_store *store)
+{
+    const char *sp = cxr_store_path(store);
+    if (meta->n_classes != cxr_store_n_classes(store))
+        return cxr_set_error(CXR_E_MISMATCH, "checkpoint %s has %d classes, store %s has %d", path,
+                             meta->n_classes, sp, cxr_store_n_classes(store));
+    for (int c = 0; c < meta->n_classes; c++)
+        if (strcmp(meta->class_names[c], cxr_store_class_name(store, c)) != 0)
+            return cxr_set_error(CXR_E_MISMATCH,
+                                 "class %d is '%s' in checkpoint %s but '%s' in store %s", c,
+                                 meta->class_names[c], path, cxr_store_class_name(store, c), sp);
+    return CXR_OK;
 }

@@ -25,6 +25,7 @@
 #include "cxr_model.h"
 #include "cxr_preprocess.h"
 #include "cxr_status.h"
+#include "cxr_store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,6 +77,12 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
  * Errors as cxr_checkpoint_read_meta / cxr_model_create / cxr_checkpoint_load. */
 cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batch_capacity,
                                      int threads, cxr_model **out, cxr_checkpoint_meta *meta);
+
+/* Check that a checkpoint (meta, read from path) was trained on the classes of `store`: the
+ * same count and the same names in index order. CXR_E_MISMATCH naming both files and the
+ * first difference. */
+cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const char *path,
+                                      const cxr_store *store);
 
 #ifdef __cplusplus
 }

@@ -23,14 +23,21 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------- devices */
+typedef enum { CXR_DEVICE_CPU = 0, CXR_DEVICE_CUDA = 1 } cxr_device_kind;
+
+/* The device cxr_device_open chose. */
+typedef struct {
+    cxr_device_kind kind;
+    int index;      /* CUDA: the GPU's index (also NVML's, for the monitor); CPU: -1 */
+    char desc[64];  /* for logs: "cpu (2 threads)", "cuda:0" */
+    char note[512]; /* why "auto" chose this device; "" when the spec was not "auto" */
+} cxr_device;
+
 /* Open a compute backend. spec: "cpu", "cuda" (or "cuda:N"), or "auto" (CUDA when the build has
- * it and a GPU answers, else the CPU). threads: CPU worker threads (<= 0: all cores).
- * desc receives a description for logs ("cpu (2 threads)", "cuda:0 NVIDIA H100 ...");
- * note receives why auto chose what it chose ("" if not auto).
- * Errors: CXR_E_UNSUPPORTED "built without CUDA", CXR_E_NODEVICE "no usable GPU: ...",
- * CXR_E_ARG for an unknown spec. */
-cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, char *desc,
-                           size_t desc_cap, char *note, size_t note_cap);
+ * it and a GPU answers, else the CPU); NULL means "auto". threads: CPU worker threads.
+ * *dev receives what was opened. Errors: CXR_E_UNSUPPORTED "built without CUDA",
+ * CXR_E_NODEVICE "no usable GPU: ...", CXR_E_ARG for an unknown spec. */
+cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr_device *dev);
 
 /* ---------------------------------------------------------------- evaluation */
 typedef struct {
@@ -77,38 +84,75 @@ typedef struct {
     int64_t steps; /* optimizer steps of this epoch */
 } cxr_epoch_summary;
 
+/* A named training recipe: the hyperparameters a study fixes. The library holds them in a
+ * table (train/recipe.c); cxr-train --recipe NAME picks one, explicit options override it. */
+typedef struct {
+    const char *name;
+    const char *about; /* one line for --help */
+    int epochs;        /* total epochs of a run */
+    int batch;         /* images per step */
+    float lr;          /* Adam learning rate (specs/model.md "Learning rate") */
+} cxr_train_recipe;
+
+/* The recipe table: *n entries (n may be NULL); the first is the default. */
+const cxr_train_recipe *cxr_train_recipes(int *n);
+/* The recipe called name (NULL: the default), or NULL when there is none. */
+const cxr_train_recipe *cxr_train_recipe_find(const char *name);
+
+#define CXR_TRAIN_DEFAULT_SEED 1
+
+/* What to train. A value left 0 (seed: -1) comes from the recipe on a fresh start and from
+ * the checkpoint on a resume. Given values win over the recipe. On a resume, the batch and lr
+ * given here or by a recipe named here, and a seed given here, must agree with the checkpoint;
+ * epochs given here replace the checkpoint's plan (to extend a run). */
+typedef struct {
+    const char *name;  /* cxr_train_recipe_find; NULL: the default recipe */
+    int epochs, batch; /* > 0: given */
+    float lr;          /* > 0: given */
+    int64_t seed;      /* >= 0: given; -1: CXR_TRAIN_DEFAULT_SEED */
+    int64_t max_steps; /* > 0: at most this many steps per epoch (quick tests) */
+} cxr_train_recipe_options;
+
+/* Where the run reads and writes. */
 typedef struct {
     const char *store_path;      /* required */
-    const char *device_desc;     /* for the log ("cpu", "cuda:0 ...") */
-    int epochs;                  /* total epochs of the run (default 26) */
-    int batch;                   /* default 64 */
-    float lr;                    /* default: cxr_adam_defaults */
-    uint64_t seed;               /* default 1 */
-    int threads;                 /* loader decode threads and CPU op threads (default 2) */
-    int prefetch;                /* default 1 */
-    int64_t max_steps;           /* > 0: at most this many steps per epoch (quick tests) */
-    const char *log_path;        /* JSON Lines log (NULL: none) */
+    const char *log_path;        /* JSON Lines log (specs/log.md), appended on resume; NULL: none */
     const char *checkpoint_path; /* written at the end of every epoch (NULL: none) */
     const char *resume_path;     /* continue from this checkpoint (NULL: fresh start) */
-    const char *monitor_log;     /* samples file (NULL: none); the monitor always runs
-                                     when monitor != 0 */
-    int monitor;                 /* 1: sample CPU/RSS (and GPU) and log per-epoch summaries */
-    int monitor_gpu;             /* NVML device index to watch, -1 none */
-    const char *precision;       /* "fp32" (default, NULL), "tf32", "bf16": CUDA backend only */
-    int resident;                /* GPU loader: -1 auto (default), 0 streamed, 1 the whole
-                                     split in device memory (cxr_resident_mode, cxr_cuda.h) */
-    const char *tool_version;    /* e.g. "cxr-train 0.1.0" */
-    volatile sig_atomic_t *interrupted; /* set by SIGINT: stop after the current step */
-    int lr_set, seed_set, batch_set;    /* 1 if given explicitly (a resume must agree) */
-    int epochs_set;                     /* 0: a resume takes the checkpoint's planned epochs */
-    /* callbacks (may be NULL); `user` is passed back */
+    const char *monitor_log;     /* resource samples file (NULL: none) */
+    const char *tool_version;    /* for the log and the checkpoint, e.g. "cxr-train 0.1.0" */
+} cxr_train_io;
+
+/* How the run computes and what it measures. */
+typedef struct {
+    const char *device_desc; /* for the log: cxr_device.desc */
+    int threads;             /* loader decode threads and CPU op threads (default: all cores) */
+    int prefetch;            /* 1 (default): the loader decodes ahead on worker threads */
+    const char *precision;   /* "fp32" (default, NULL), "tf32", "bf16": CUDA backend only */
+    int resident;            /* GPU loader: -1 auto (default), 0 streamed, 1 the whole split
+                                in device memory (cxr_resident_mode, cxr_cuda.h) */
+    int monitor;             /* 1 (default): sample CPU/RSS (and GPU) into the log; the
+                                monitor also runs when io.monitor_log is set */
+    int monitor_gpu;         /* NVML device index to watch (cxr_device.index), -1 none */
+} cxr_train_compute;
+
+/* How the run reports to its caller; every member may be NULL. `user` is passed back. */
+typedef struct {
     void (*on_progress)(void *user, const cxr_train_progress *p);
     void (*on_epoch)(void *user, const cxr_epoch_summary *s);
     void (*on_note)(void *user, const char *line); /* informational lines (resume, eval split) */
     void *user;
+    volatile sig_atomic_t *interrupted; /* set by SIGINT: stop after the current step */
+} cxr_train_callbacks;
+
+typedef struct {
+    cxr_train_recipe_options recipe;
+    cxr_train_io io;
+    cxr_train_compute compute;
+    cxr_train_callbacks cb;
 } cxr_train_options;
 
-/* Study defaults (see specs/model.md for the learning rate). */
+/* Defaults: the default recipe, seed 1, all cores, prefetch and monitor on. */
 void cxr_train_options_defaults(cxr_train_options *o);
 
 /* Train on the store's /train split on backend `be` (borrowed), evaluating each epoch on /val,

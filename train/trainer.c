@@ -1,35 +1,35 @@
-/* trainer.c: the training loop behind cxr_trainer.h: device selection, per-epoch training with
- * the shard loader, evaluation with metrics, the JSON Lines log (specs/log.md), resource
- * monitor summaries and per-epoch checkpoints; resume continues from a checkpoint exactly.
+/* trainer.c: the training loop behind cxr_trainer.h. cxr_train_run reads as its steps: open
+ * the store, resolve the recipe (options, recipe table, or the checkpoint on a resume), build
+ * the model, open the batch source, write the run line, then train, evaluate, checkpoint and
+ * log one epoch at a time. Device selection and evaluation (also used by cxr-eval) live here
+ * too; the log's format lives in trainlog.c.
  */
 #include "cxr_trainer.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <omp.h>
 
+#include "cxr_backend_cuda.h"
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
+#include "cxr_cuda.h"
 #include "cxr_loader.h"
 #include "cxr_monitor.h"
-#include "cxr_backend_cuda.h"
-#include "cxr_cuda.h"
+#include "cxr_trainlog.h"
 
 /* ---------------------------------------------------------------- devices */
-#ifdef CXR_HAVE_CUDA
-cxr_status cxr_backend_cuda_create(cxr_backend **out, int device);
-#endif
-
-cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, char *desc,
-                           size_t desc_cap, char *note, size_t note_cap)
+cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr_device *dev)
 {
     *out = NULL;
-    if (note_cap) note[0] = 0;
-    int want_cuda = 0, is_auto = 0, dev = 0;
+    memset(dev, 0, sizeof *dev);
+    dev->kind = CXR_DEVICE_CPU;
+    dev->index = -1;
+    int want_cuda = 0, is_auto = 0, index = 0;
     if (!spec || strcmp(spec, "auto") == 0) {
         is_auto = 1;
     } else if (strcmp(spec, "cpu") == 0) {
@@ -41,35 +41,39 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cha
         if (*end || v < 0 || v > 64)
             return cxr_set_error(CXR_E_ARG, "--device %s: bad GPU index", spec);
         want_cuda = 1;
-        dev = (int)v;
+        index = (int)v;
     } else {
         return cxr_set_error(CXR_E_ARG, "--device %s: expected auto, cpu or cuda", spec);
     }
     if (want_cuda || is_auto) {
 #ifdef CXR_HAVE_CUDA
-        cxr_status st = cxr_backend_cuda_create(out, dev);
+        cxr_status st = cxr_backend_cuda_create(out, index);
         if (st == CXR_OK) {
-            snprintf(desc, desc_cap, "cuda:%d", dev);
-            if (is_auto) snprintf(note, note_cap, "device auto: using the GPU (cuda:%d)", dev);
+            dev->kind = CXR_DEVICE_CUDA;
+            dev->index = index;
+            snprintf(dev->desc, sizeof dev->desc, "cuda:%d", index);
+            if (is_auto)
+                snprintf(dev->note, sizeof dev->note, "device auto: using the GPU (cuda:%d)",
+                         index);
             return CXR_OK;
         }
         if (!is_auto) return cxr_wrap_error(st, "--device %s", spec);
         /* the message already reads "no usable GPU: <reason>" */
-        snprintf(note, note_cap, "device auto: %s; using the CPU", cxr_last_error());
+        snprintf(dev->note, sizeof dev->note, "device auto: %s; using the CPU", cxr_last_error());
 #else
-        (void)dev;
+        (void)index;
         if (!is_auto)
             return cxr_set_error(
                 CXR_E_UNSUPPORTED,
                 "--device %s: built without CUDA "
                 "(reconfigure with -DCXR_CUDA=ON on a machine with the CUDA toolkit)",
                 spec);
-        snprintf(note, note_cap, "device auto: built without CUDA; using the CPU");
+        snprintf(dev->note, sizeof dev->note, "device auto: built without CUDA; using the CPU");
 #endif
     }
     cxr_status st = cxr_backend_cpu_create(out, threads);
     if (st != CXR_OK) return st;
-    snprintf(desc, desc_cap, "cpu (%d threads)", threads);
+    snprintf(dev->desc, sizeof dev->desc, "cpu (%d threads)", threads);
     return CXR_OK;
 }
 
@@ -152,437 +156,560 @@ bail:
     return st;
 }
 
-/* ---------------------------------------------------------------- JSON helpers */
-/* A float recipe value as its shortest decimal (0.01, not 0.00999999977648258). */
-static double float_value(float f)
-{
-    char b[32];
-    snprintf(b, sizeof b, "%.9g", (double)f);
-    for (int p = 1; p <= 9; p++) {
-        snprintf(b, sizeof b, "%.*g", p, (double)f);
-        if ((float)strtod(b, NULL) == f) break;
-    }
-    return strtod(b, NULL);
-}
-
-static void add_num(cJSON *o, const char *k, double v)
-{
-    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
-}
-
-/* Write one line and flush. */
-static cxr_status log_line(FILE *f, const char *path, cJSON *o)
-{
-    if (!f) return CXR_OK;
-    char *s = cJSON_PrintUnformatted(o);
-    if (!s) return cxr_set_error(CXR_E_NOMEM, "log: out of memory");
-    int ok = fprintf(f, "%s\n", s) >= 0 && fflush(f) == 0;
-    cJSON_free(s);
-    return ok ? CXR_OK : cxr_set_error(CXR_E_IO, "%s: cannot write the log", path);
-}
-
-static void add_metrics(cJSON *o, const cxr_metrics_report *r)
-{
-    add_num(o, "eval_acc", r->accuracy);
-    add_num(o, "precision", r->pos_precision);
-    add_num(o, "recall", r->pos_recall);
-    add_num(o, "specificity", r->specificity);
-    add_num(o, "f1", r->pos_f1);
-    add_num(o, "auc", r->auc);
-    add_num(o, "macro_f1", r->macro_f1);
-    add_num(o, "balanced_accuracy", r->balanced_accuracy);
-    cJSON *pc = cJSON_AddArrayToObject(o, "per_class");
-    for (int c = 0; c < r->k; c++) {
-        cJSON *e = cJSON_CreateObject();
-        add_num(e, "precision", r->precision[c]);
-        add_num(e, "recall", r->recall[c]);
-        add_num(e, "f1", r->f1[c]);
-        add_num(e, "auc", r->auc_ovr[c]);
-        cJSON_AddItemToArray(pc, e);
-    }
-    cJSON *cm = cJSON_AddArrayToObject(o, "confusion");
-    for (int i = 0; i < r->k; i++) {
-        cJSON *row = cJSON_CreateArray();
-        for (int j = 0; j < r->k; j++)
-            cJSON_AddItemToArray(row,
-                                 cJSON_CreateNumber((double)r->confusion[(size_t)i * r->k + j]));
-        cJSON_AddItemToArray(cm, row);
-    }
-    if (r->k == 2 && r->n_roc > 0) {
-        cJSON *roc = cJSON_AddArrayToObject(o, "roc");
-        for (int64_t i = 0; i < r->n_roc; i++) {
-            cJSON *p = cJSON_CreateArray();
-            cJSON_AddItemToArray(p, cJSON_CreateNumber(r->roc_fpr[i]));
-            cJSON_AddItemToArray(p, cJSON_CreateNumber(r->roc_tpr[i]));
-            cJSON_AddItemToArray(roc, p);
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- training */
+/* ---------------------------------------------------------------- options */
 void cxr_train_options_defaults(cxr_train_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->epochs = 26;
-    o->batch = 64;
-    /* Not the study's 0.01: with Adam, dense1's fan-in (131072 at S = 256) makes 0.01 diverge
-     * (specs/model.md "Learning rate"). */
-    o->lr = 1e-4f;
-    o->seed = 1;
-    o->threads = omp_get_max_threads(); /* cores available, or OMP_NUM_THREADS */
-    o->prefetch = 1;
-    o->monitor = 1;
-    o->monitor_gpu = -1;
-    o->resident = -1;
-    o->device_desc = "cpu";
-    o->tool_version = "cxr-train " CXR_VERSION_STRING;
+    o->recipe.seed = -1;
+    o->io.tool_version = "cxr-train " CXR_VERSION_STRING;
+    o->compute.device_desc = "cpu";
+    o->compute.threads = omp_get_max_threads(); /* cores available, or OMP_NUM_THREADS */
+    o->compute.prefetch = 1;
+    o->compute.resident = -1;
+    o->compute.monitor = 1;
+    o->compute.monitor_gpu = -1;
 }
 
 static void note(const cxr_train_options *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void note(const cxr_train_options *o, const char *fmt, ...)
 {
-    if (!o->on_note) return;
+    if (!o->cb.on_note) return;
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    o->on_note(o->user, buf);
+    o->cb.on_note(o->cb.user, buf);
+}
+
+/* ---------------------------------------------------------------- batch source */
+/* Where training batches come from: the CPU loader (host images that forward uploads) or the
+ * loader's GPU half (images written straight into the model's input on the device). On the
+ * GPU, batch k+1 is queued after step k's work and before the host reads step k's loss and
+ * probabilities (the only waits on the device), so its host-to-device copy overlaps step k's
+ * compute; the loader writes it into the model input on the compute stream, after step k.
+ * Same batches, same order, same results on both paths. */
+typedef struct {
+    cxr_loader *cpu; /* one of cpu and gpu */
+    cxr_gpu_loader *gpu;
+    cxr_model *model;
+    cxr_gpu_batch queued; /* GPU: the batch already in the model input (n 0: none left) */
+    int32_t *labels;      /* GPU: the taken batch's labels, kept past the next queue call */
+    int64_t max_steps;    /* > 0: an epoch ends after this many batches */
+    int64_t taken;        /* batches taken this epoch */
+} batch_source;
+
+static cxr_status source_open(batch_source *s, const cxr_store *store, cxr_model *model,
+                              const cxr_loader_options *lo, int resident, int64_t max_steps)
+{
+    cxr_status st = CXR_OK;
+    memset(s, 0, sizeof *s);
+    s->model = model;
+    s->max_steps = max_steps;
+    cxr_cuda_ctx *cu = cxr_backend_cuda_context(cxr_model_backend(model));
+    if (!cu) return cxr_loader_create(&s->cpu, store, "train", lo);
+    CXR_TRY(cxr_gpu_loader_create(&s->gpu, cu, store, "train", lo, (cxr_resident_mode)resident));
+    if (!(s->labels = malloc((size_t)lo->batch * sizeof *s->labels)))
+        CXR_THROW(CXR_E_NOMEM, "train: out of memory");
+bail:
+    return st;
+}
+
+static void source_close(batch_source *s)
+{
+    cxr_loader_destroy(s->cpu);
+    cxr_gpu_loader_destroy(s->gpu);
+    free(s->labels);
+}
+
+/* Batches in an epoch, after max_steps. */
+static int64_t source_n_batches(const batch_source *s)
+{
+    int64_t n = s->gpu ? cxr_gpu_loader_n_batches(s->gpu) : cxr_loader_n_batches(s->cpu);
+    return s->max_steps > 0 && n > s->max_steps ? s->max_steps : n;
+}
+
+static double source_wait_seconds(batch_source *s)
+{
+    return s->gpu ? cxr_gpu_loader_wait_seconds(s->gpu) : cxr_loader_wait_seconds(s->cpu);
+}
+
+static cxr_status source_begin_epoch(batch_source *s, int epoch)
+{
+    s->taken = 0;
+    if (!s->gpu) return cxr_loader_begin_epoch(s->cpu, epoch);
+    cxr_status st = cxr_gpu_loader_begin_epoch(s->gpu, epoch);
+    if (st == CXR_OK) st = cxr_gpu_loader_next(s->gpu, cxr_model_input(s->model), &s->queued);
+    return st;
+}
+
+/* The next batch of the epoch; b->n == 0 at its end. On the GPU b->images is NULL: the images
+ * are already in cxr_model_input. */
+static cxr_status source_take(batch_source *s, cxr_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    if (s->max_steps > 0 && s->taken >= s->max_steps) return CXR_OK;
+    if (!s->gpu) {
+        cxr_status st = cxr_loader_next_batch(s->cpu, b);
+        s->taken += st == CXR_OK && b->n > 0;
+        return st;
+    }
+    if (s->queued.n == 0) return CXR_OK;
+    b->n = s->queued.n;
+    memcpy(s->labels, s->queued.labels, (size_t)b->n * sizeof *s->labels);
+    b->labels = s->labels;
+    s->taken++;
+    return CXR_OK;
+}
+
+/* GPU: queue the batch after the one taken into the model input. Call it once the step's work
+ * is queued and before its results are read. Nothing to do on the CPU. */
+static cxr_status source_queue_next(batch_source *s)
+{
+    if (!s->gpu) return CXR_OK;
+    if (s->max_steps > 0 && s->taken >= s->max_steps) {
+        s->queued.n = 0;
+        return CXR_OK;
+    }
+    return cxr_gpu_loader_next(s->gpu, cxr_model_input(s->model), &s->queued);
+}
+
+/* ---------------------------------------------------------------- training */
+/* The hyperparameters the run trains with, after options, recipe and checkpoint. */
+typedef struct {
+    int epochs, batch, start_epoch; /* start_epoch: epochs already done (resume) */
+    uint64_t seed;
+    cxr_adam_params adam;
+    cxr_model_config cfg;
+} run_recipe;
+
+/* Everything one run holds; run_close releases it. */
+typedef struct {
+    const cxr_train_options *o;
+    cxr_store *store;
+    const char *eval_split; /* "val", "test", or NULL: no evaluation */
+    cxr_split_info train_info, eval_info;
+    int n_classes;
+    const float *cw; /* the store's class weights */
+    run_recipe rc;
+    cxr_model *model;
+    cxr_checkpoint_meta meta; /* written with every checkpoint */
+    batch_source src;
+    cxr_metrics *met;
+    cxr_monitor *mon;
+    cxr_trainlog *log;
+    float *probs; /* (batch, C) of the last step */
+} train_run;
+
+static cxr_status open_store(train_run *r)
+{
+    cxr_status st = CXR_OK;
+    const char *path = r->o->io.store_path;
+    CXR_TRY(cxr_store_open(&r->store, path));
+    if (!cxr_store_has_split(r->store, "train"))
+        CXR_THROW(CXR_E_FORMAT, "%s: no /train split to train on", path);
+    r->eval_split = cxr_store_has_split(r->store, "val")    ? "val"
+                    : cxr_store_has_split(r->store, "test") ? "test"
+                                                            : NULL;
+    CXR_TRY(cxr_store_split(r->store, "train", &r->train_info));
+    if (r->eval_split) CXR_TRY(cxr_store_split(r->store, r->eval_split, &r->eval_info));
+    if (r->train_info.n == 0) CXR_THROW(CXR_E_FORMAT, "%s: /train is empty", path);
+    r->n_classes = cxr_store_n_classes(r->store);
+    r->cw = cxr_store_class_weights(r->store);
+bail:
+    return st;
+}
+
+/* On a resume, the batch and lr given by an option or by a recipe named in the options, and
+ * a seed given by an option, must be the checkpoint's. */
+static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
+                               const cxr_checkpoint_meta *ck)
+{
+    const cxr_train_recipe_options *ro = &o->recipe;
+    const char *what = NULL;
+    int by_option = 1;
+    char want[32], have[32];
+    if ((ro->batch > 0 || ro->name) && rc->batch != ck->batch) {
+        what = "batch";
+        by_option = ro->batch > 0;
+        snprintf(want, sizeof want, "%d", rc->batch);
+        snprintf(have, sizeof have, "%d", ck->batch);
+    } else if (ro->seed >= 0 && rc->seed != ck->seed) {
+        what = "seed";
+        snprintf(want, sizeof want, "%llu", (unsigned long long)rc->seed);
+        snprintf(have, sizeof have, "%llu", (unsigned long long)ck->seed);
+    } else if ((ro->lr > 0 || ro->name) && rc->adam.lr != ck->adam.lr) {
+        what = "lr";
+        by_option = ro->lr > 0;
+        snprintf(want, sizeof want, "%g", rc->adam.lr);
+        snprintf(have, sizeof have, "%g", ck->adam.lr);
+    }
+    if (!what) return CXR_OK;
+    if (by_option)
+        return cxr_set_error(CXR_E_ARG, "resume %s: --%s %s differs from the checkpoint's %s",
+                             o->io.resume_path, what, want, have);
+    return cxr_set_error(CXR_E_ARG,
+                         "resume %s: the %s of recipe %s, %s, differs from the checkpoint's %s",
+                         o->io.resume_path, what, ro->name, want, have);
+}
+
+/* The run's hyperparameters: the recipe's, overridden by the options; on a resume the
+ * checkpoint's, which given options must agree with. */
+static cxr_status resolve_recipe(train_run *r)
+{
+    cxr_status st = CXR_OK;
+    const cxr_train_options *o = r->o;
+    const cxr_train_recipe_options *ro = &o->recipe;
+    run_recipe *rc = &r->rc;
+    cxr_checkpoint_meta ck;
+    memset(&ck, 0, sizeof ck);
+    const cxr_train_recipe *named = cxr_train_recipe_find(ro->name);
+    if (!named) return cxr_set_error(CXR_E_ARG, "train: no recipe '%s'", ro->name);
+    rc->epochs = ro->epochs > 0 ? ro->epochs : named->epochs;
+    rc->batch = ro->batch > 0 ? ro->batch : named->batch;
+    rc->seed = ro->seed >= 0 ? (uint64_t)ro->seed : CXR_TRAIN_DEFAULT_SEED;
+    cxr_adam_defaults(&rc->adam);
+    rc->adam.lr = ro->lr > 0 ? ro->lr : named->lr;
+    cxr_model_config_defaults(&rc->cfg, r->n_classes);
+    rc->start_epoch = 0;
+    if (o->io.resume_path) {
+        const char *path = o->io.resume_path;
+        CXR_TRY(cxr_checkpoint_read_meta(path, &ck));
+        if ((st = cxr_checkpoint_check_store(&ck, path, r->store)) != CXR_OK) {
+            cxr_wrap_error(st, "resume");
+            goto bail;
+        }
+        CXR_TRY(check_resume(o, rc, &ck));
+        rc->cfg = ck.model;
+        rc->batch = ck.batch;
+        rc->seed = ck.seed;
+        rc->adam = ck.adam;
+        rc->start_epoch = ck.epoch;
+        if (ro->epochs <= 0) rc->epochs = ck.epochs;
+        if (rc->start_epoch >= rc->epochs)
+            note(o, "resume: %s already has %d of %d epochs; nothing to do", path, rc->start_epoch,
+                 rc->epochs);
+    }
+    rc->cfg.image_size = r->train_info.size;
+    rc->cfg.batch_capacity = rc->batch;
+    rc->cfg.seed = rc->seed;
+bail:
+    cxr_checkpoint_meta_free(&ck);
+    return st;
+}
+
+/* The model on `be`, with the checkpoint's weights and Adam state on a resume. */
+static cxr_status create_model(train_run *r, cxr_backend *be)
+{
+    cxr_status st = CXR_OK;
+    const cxr_train_options *o = r->o;
+    CXR_TRY(cxr_model_config_check(&r->rc.cfg));
+    CXR_TRY(cxr_model_create(&r->model, &r->rc.cfg, be));
+    CXR_TRY(cxr_model_set_threads(r->model, o->compute.threads));
+    if (o->compute.precision) {
+        cxr_precision prec;
+        CXR_TRY(cxr_precision_parse(o->compute.precision, &prec));
+        CXR_TRY(cxr_backend_set_precision(be, prec));
+    }
+    if (o->io.resume_path) {
+        CXR_TRY(cxr_checkpoint_load(o->io.resume_path, r->model, NULL));
+        note(o, "resume: %s after epoch %d (step %lld)", o->io.resume_path, r->rc.start_epoch,
+             (long long)cxr_model_get_step(r->model));
+    }
+bail:
+    return st;
+}
+
+/* What every checkpoint of the run records besides the model. */
+static cxr_status fill_checkpoint_meta(train_run *r)
+{
+    cxr_checkpoint_meta *m = &r->meta;
+    m->model = r->rc.cfg;
+    m->adam = r->rc.adam;
+    m->epochs = r->rc.epochs;
+    m->batch = r->rc.batch;
+    m->threads = r->o->compute.threads;
+    m->seed = r->rc.seed;
+    m->threshold = 0.5;
+    m->pp = *cxr_store_preprocess(r->store);
+    m->n_classes = r->n_classes;
+    m->class_names = calloc((size_t)r->n_classes, sizeof(char *));
+    if (!m->class_names) return cxr_set_error(CXR_E_NOMEM, "train: out of memory");
+    for (int c = 0; c < r->n_classes; c++)
+        if (!(m->class_names[c] = strdup(cxr_store_class_name(r->store, c))))
+            return cxr_set_error(CXR_E_NOMEM, "train: out of memory");
+    snprintf(m->store, sizeof m->store, "%s", r->o->io.store_path);
+    snprintf(m->tool_version, sizeof m->tool_version, "%s", r->o->io.tool_version);
+    return CXR_OK;
+}
+
+/* The batch source, metrics, monitor and the step's probability buffer. */
+static cxr_status open_run_io(train_run *r)
+{
+    cxr_status st = CXR_OK;
+    const cxr_train_options *o = r->o;
+    cxr_loader_options lo;
+    cxr_loader_options_defaults(&lo);
+    lo.batch = r->rc.batch;
+    lo.shuffle = 1;
+    lo.seed = r->rc.seed;
+    lo.threads = o->compute.threads;
+    lo.prefetch = o->compute.prefetch;
+    CXR_TRY(
+        source_open(&r->src, r->store, r->model, &lo, o->compute.resident, o->recipe.max_steps));
+    CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
+    r->probs = malloc((size_t)r->rc.batch * r->n_classes * sizeof *r->probs);
+    if (!r->probs) CXR_THROW(CXR_E_NOMEM, "train: out of memory");
+    if (o->compute.monitor || o->io.monitor_log)
+        CXR_TRY(cxr_monitor_create(&r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu));
+bail:
+    return st;
+}
+
+/* The log's run line: who trains what, with which recipe, on which data. */
+static cxr_status log_run(train_run *r, const cxr_backend *be)
+{
+    const cxr_train_options *o = r->o;
+    cxr_status st = cxr_trainlog_open(&r->log, o->io.log_path, o->io.resume_path != NULL);
+    if (st != CXR_OK) return st;
+    cxr_log_run_line l = {
+        .tool = o->io.tool_version,
+        .store = o->io.store_path,
+        .device = o->compute.device_desc ? o->compute.device_desc : be->name,
+        .n_classes = r->n_classes,
+        .classes = r->meta.class_names,
+        .epochs = r->rc.epochs,
+        .batch = r->rc.batch,
+        .lr = r->rc.adam.lr,
+        .seed = r->rc.seed,
+        .threads = o->compute.threads,
+        .precision = o->compute.precision ? o->compute.precision : "fp32",
+        .resident = r->src.gpu ? cxr_gpu_loader_is_resident(r->src.gpu) : -1,
+        .prefetch = o->compute.prefetch,
+        .keep_prob = r->rc.cfg.keep_prob,
+        .alpha = r->rc.cfg.alpha,
+        .max_steps = o->recipe.max_steps,
+        .train_images = r->train_info.n,
+        .eval_images = r->eval_info.n,
+        .eval_split = r->eval_split ? r->eval_split : "",
+        .image_size = r->train_info.size,
+        .resumed_from = o->io.resume_path,
+        .start_epoch = r->rc.start_epoch + 1,
+    };
+    return cxr_trainlog_write_run(r->log, &l);
+}
+
+/* One step on batch b: forward, backward, Adam; *loss and r->probs receive its results. */
+static cxr_status train_step(train_run *r, const cxr_batch *b, float *loss)
+{
+    cxr_status st = CXR_OK;
+    CXR_TRY(cxr_model_forward(r->model, b->images, b->n, 1));
+    CXR_TRY(cxr_model_loss_backward(r->model, b->labels, r->cw, b->n, NULL));
+    CXR_TRY(cxr_model_step(r->model, &r->rc.adam));
+    CXR_TRY(source_queue_next(&r->src));
+    CXR_TRY(cxr_model_probs(r->model, r->probs, b->n));
+    CXR_TRY(cxr_model_last_loss(r->model, loss));
+bail:
+    return st;
+}
+
+/* The training part of epoch e (0-based): every batch of the source, with the running loss
+ * and accuracy reported after each step. Fills the record's training figures. */
+static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
+{
+    cxr_status st = CXR_OK;
+    const cxr_train_options *o = r->o;
+    const int C = r->n_classes;
+    double t0 = cxr_now_s(), loss_num = 0, loss_den = 0;
+    int64_t correct = 0, seen = 0, steps = 0, n_batches = source_n_batches(&r->src);
+    CXR_TRY(source_begin_epoch(&r->src, e));
+    for (;;) {
+        cxr_batch b;
+        float loss;
+        CXR_TRY(source_take(&r->src, &b));
+        if (b.n == 0) break;
+        CXR_TRY(train_step(r, &b, &loss));
+        double wsum = 0;
+        for (int i = 0; i < b.n; i++) {
+            const float *p = r->probs + (size_t)i * C;
+            int arg = 0;
+            for (int c = 1; c < C; c++)
+                if (p[c] > p[arg]) arg = c;
+            correct += arg == b.labels[i];
+            wsum += r->cw ? r->cw[b.labels[i]] : 1.0;
+        }
+        if (!isfinite(loss))
+            CXR_THROW(CXR_E_INTERNAL,
+                      "epoch %d step %lld: the loss is %g (training diverged; try a smaller --lr)",
+                      e + 1, (long long)steps + 1, loss);
+        loss_num += (double)loss * wsum;
+        loss_den += wsum;
+        seen += b.n;
+        steps++;
+        if (o->cb.on_progress) {
+            cxr_train_progress p = { e + 1,
+                                     r->rc.epochs,
+                                     steps,
+                                     n_batches,
+                                     seen,
+                                     loss_num / loss_den,
+                                     (double)correct / (double)seen,
+                                     0,
+                                     cxr_now_s() - t0 };
+            p.images_per_s = p.elapsed_s > 0 ? (double)seen / p.elapsed_s : 0;
+            o->cb.on_progress(o->cb.user, &p);
+        }
+        if (o->cb.interrupted && *o->cb.interrupted)
+            CXR_THROW(CXR_E_INTERRUPTED,
+                      "interrupted in epoch %d after step %lld; the last checkpoint holds epoch %d",
+                      e + 1, (long long)steps, e);
+    }
+    rec->epoch_s = cxr_now_s() - t0;
+    rec->data_wait_s = source_wait_seconds(&r->src);
+    rec->train_loss = loss_den > 0 ? loss_num / loss_den : NAN;
+    rec->train_acc = seen ? (double)correct / (double)seen : NAN;
+    rec->images_per_s = rec->epoch_s > 0 ? (double)seen / rec->epoch_s : 0;
+    rec->data_wait_frac = rec->epoch_s > 0 ? rec->data_wait_s / rec->epoch_s : 0;
+    rec->steps = steps;
+bail:
+    return st;
+}
+
+/* Evaluation after an epoch on the eval split: the record's results and detail point into
+ * *rep (the caller frees it). */
+static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_report *rep)
+{
+    cxr_status st = CXR_OK;
+    const cxr_train_options *o = r->o;
+    cxr_eval_result er;
+    cxr_metrics_reset(r->met);
+    CXR_TRY(cxr_evaluate(r->model, r->store, r->eval_split, r->rc.batch, o->compute.threads,
+                         o->compute.prefetch, r->cw, o->cb.interrupted, r->met, &er));
+    CXR_TRY(cxr_metrics_compute(r->met, 0.5, rep));
+    rec->eval_loss = er.loss;
+    rec->eval_s = er.seconds;
+    rec->eval_acc = rep->accuracy;
+    rec->precision = rep->pos_precision;
+    rec->recall = rep->pos_recall;
+    rec->specificity = rep->specificity;
+    rec->f1 = rep->pos_f1;
+    rec->auc = rep->auc;
+    rec->macro_f1 = rep->macro_f1;
+    rec->balanced_accuracy = rep->balanced_accuracy;
+    rec->n_per_class = rep->k;
+    rec->class_precision = rep->precision;
+    rec->class_recall = rep->recall;
+    rec->class_f1 = rep->f1;
+    rec->class_auc = rep->auc_ovr;
+    rec->k = rep->k;
+    rec->confusion = rep->confusion;
+    rec->n_roc = rep->k == 2 ? (int)rep->n_roc : 0;
+    rec->roc_fpr = rep->roc_fpr;
+    rec->roc_tpr = rep->roc_tpr;
+bail:
+    return st;
+}
+
+static void report_epoch(const train_run *r, const cxr_log_epoch *rec)
+{
+    const cxr_train_options *o = r->o;
+    if (!o->cb.on_epoch) return;
+    cxr_epoch_summary s = {
+        .epoch = rec->epoch,
+        .epochs = r->rc.epochs,
+        .train_loss = rec->train_loss,
+        .train_acc = rec->train_acc,
+        .eval_loss = rec->eval_loss,
+        .eval_acc = rec->eval_acc,
+        .auc = rec->auc,
+        .f1 = rec->f1,
+        .epoch_s = rec->epoch_s,
+        .eval_s = rec->eval_s,
+        .images_per_s = rec->images_per_s,
+        .data_wait_s = rec->data_wait_s,
+        .data_wait_frac = rec->data_wait_frac,
+        .steps = rec->steps,
+    };
+    o->cb.on_epoch(o->cb.user, &s);
+}
+
+/* Epoch e (0-based): train, evaluate, checkpoint, log, report. */
+static cxr_status run_epoch(train_run *r, int e)
+{
+    cxr_status st = CXR_OK;
+    cxr_metrics_report rep;
+    memset(&rep, 0, sizeof rep);
+    cxr_log_epoch rec;
+    memset(&rec, 0, sizeof rec);
+    for (int i = 0; i < cxr_log_epoch_n_result_fields; i++)
+        *cxr_log_num(&rec, &cxr_log_epoch_result_fields[i]) = NAN;
+    rec.gpu_mem_used_mb = NAN;
+    rec.epoch = e + 1;
+    if (r->mon) {
+        cxr_monitor_summary junk;
+        cxr_monitor_set_epoch(r->mon, e + 1);
+        cxr_monitor_summary_reset(r->mon, &junk); /* start the epoch's period */
+    }
+    CXR_TRY(train_epoch(r, e, &rec));
+    if (r->eval_split) CXR_TRY(eval_epoch(r, &rec, &rep));
+    /* checkpoint first, so the log never mentions an epoch that has no checkpoint */
+    if (r->o->io.checkpoint_path) {
+        r->meta.epoch = e + 1;
+        CXR_TRY(cxr_checkpoint_save(r->o->io.checkpoint_path, r->model, &r->meta));
+    }
+    if (r->log) {
+        cxr_cuda_ctx *cu = cxr_backend_cuda_context(cxr_model_backend(r->model));
+        size_t mfree = 0, mtotal = 0;
+        if (cu && cxr_cuda_mem_info(cu, &mfree, &mtotal) == CXR_OK)
+            rec.gpu_mem_used_mb = (double)(mtotal - mfree) / 1048576.0;
+        rec.step_total = cxr_model_get_step(r->model);
+        if (r->mon) {
+            cxr_monitor_summary_reset(r->mon, &rec.monitor);
+            rec.has_monitor = 1;
+        }
+        CXR_TRY(cxr_trainlog_write_epoch(r->log, &rec));
+    }
+    report_epoch(r, &rec);
+bail:
+    cxr_metrics_report_free(&rep);
+    return st;
+}
+
+/* Release everything; a failure to close the log becomes the run's error if it had none. */
+static cxr_status run_close(train_run *r, cxr_status st)
+{
+    cxr_status cs = cxr_trainlog_close(r->log);
+    if (st == CXR_OK) st = cs;
+    cxr_monitor_destroy(r->mon);
+    cxr_metrics_destroy(r->met);
+    source_close(&r->src);
+    cxr_model_destroy(r->model);
+    cxr_store_close(r->store);
+    cxr_checkpoint_meta_free(&r->meta);
+    free(r->probs);
+    return st;
 }
 
 cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
 {
     cxr_status st = CXR_OK;
-    cxr_store *store = NULL;
-    cxr_model *model = NULL;
-    cxr_loader *tl = NULL;
-    cxr_gpu_loader *gl = NULL;
-    cxr_metrics *met = NULL;
-    cxr_monitor *mon = NULL;
-    FILE *logf = NULL;
-    float *probs = NULL;
-    int32_t *labels_k = NULL; /* GPU path: this step's labels, kept past the next batch's call */
-    cJSON *line = NULL;
-    cxr_checkpoint_meta meta, rmeta;
-    cxr_metrics_report rep;
-    memset(&meta, 0, sizeof meta);
-    memset(&rmeta, 0, sizeof rmeta);
-    memset(&rep, 0, sizeof rep);
-
-    if (!o->store_path) return cxr_set_error(CXR_E_ARG, "train: no store given");
-    if (o->epochs < 1 || o->batch < 1 || !(o->lr > 0) || o->threads < 1)
+    const cxr_train_recipe_options *ro = &o->recipe;
+    if (!o->io.store_path) return cxr_set_error(CXR_E_ARG, "train: no store given");
+    if (ro->epochs < 0 || ro->batch < 0 || !(ro->lr >= 0) || o->compute.threads < 1)
         return cxr_set_error(CXR_E_ARG, "train: epochs, batch, threads must be >= 1 and lr > 0");
-    CXR_TRY(cxr_store_open(&store, o->store_path));
-    if (!cxr_store_has_split(store, "train"))
-        CXR_THROW(CXR_E_FORMAT, "%s: no /train split to train on", o->store_path);
-    const char *eval_split = cxr_store_has_split(store, "val")    ? "val"
-                             : cxr_store_has_split(store, "test") ? "test"
-                                                                  : NULL;
-    cxr_split_info tinfo, einfo;
-    memset(&einfo, 0, sizeof einfo);
-    CXR_TRY(cxr_store_split(store, "train", &tinfo));
-    if (eval_split) CXR_TRY(cxr_store_split(store, eval_split, &einfo));
-    if (tinfo.n == 0) CXR_THROW(CXR_E_FORMAT, "%s: /train is empty", o->store_path);
-    const int C = cxr_store_n_classes(store);
-    const float *cw = cxr_store_class_weights(store);
-
-    /* recipe: the options, or the checkpoint's when resuming */
-    int batch = o->batch, start_epoch = 0, epochs = o->epochs;
-    uint64_t seed = o->seed;
-    cxr_adam_params adam;
-    cxr_adam_defaults(&adam);
-    adam.lr = o->lr;
-    cxr_model_config cfg;
-    cxr_model_config_defaults(&cfg, C);
-    if (o->resume_path) {
-        CXR_TRY(cxr_checkpoint_read_meta(o->resume_path, &rmeta));
-        if (rmeta.n_classes != C)
-            CXR_THROW(CXR_E_MISMATCH, "resume %s: checkpoint has %d classes, store %s has %d",
-                      o->resume_path, rmeta.n_classes, o->store_path, C);
-        for (int c = 0; c < C; c++)
-            if (strcmp(rmeta.class_names[c], cxr_store_class_name(store, c)) != 0)
-                CXR_THROW(CXR_E_MISMATCH, "resume %s: class %d is '%s', store %s has '%s'",
-                          o->resume_path, c, rmeta.class_names[c], o->store_path,
-                          cxr_store_class_name(store, c));
-        if (o->batch_set && o->batch != rmeta.batch)
-            CXR_THROW(CXR_E_ARG, "resume %s: --batch %d differs from the checkpoint's %d",
-                      o->resume_path, o->batch, rmeta.batch);
-        if (o->seed_set && o->seed != rmeta.seed)
-            CXR_THROW(CXR_E_ARG, "resume %s: --seed %llu differs from the checkpoint's %llu",
-                      o->resume_path, (unsigned long long)o->seed, (unsigned long long)rmeta.seed);
-        if (o->lr_set && o->lr != rmeta.adam.lr)
-            CXR_THROW(CXR_E_ARG, "resume %s: --lr %g differs from the checkpoint's %g",
-                      o->resume_path, o->lr, rmeta.adam.lr);
-        cfg = rmeta.model;
-        batch = rmeta.batch;
-        seed = rmeta.seed;
-        adam = rmeta.adam;
-        start_epoch = rmeta.epoch;
-        if (!o->epochs_set) epochs = rmeta.epochs;
-        if (start_epoch >= epochs)
-            note(o, "resume: %s already has %d of %d epochs; nothing to do", o->resume_path,
-                 start_epoch, epochs);
-    }
-    cfg.image_size = tinfo.size;
-    cfg.batch_capacity = batch;
-    cfg.seed = seed;
-    CXR_TRY(cxr_model_config_check(&cfg));
-    CXR_TRY(cxr_model_create(&model, &cfg, be));
-    CXR_TRY(cxr_model_set_threads(model, o->threads));
-    cxr_cuda_ctx *cu = cxr_backend_cuda_context(be); /* NULL unless on the CUDA backend */
-    if (o->precision) {
-        cxr_precision prec;
-        CXR_TRY(cxr_precision_parse(o->precision, &prec));
-        CXR_TRY(cxr_backend_set_precision(be, prec));
-    }
-    if (o->resume_path) {
-        CXR_TRY(cxr_checkpoint_load(o->resume_path, model, NULL));
-        note(o, "resume: %s after epoch %d (step %lld)", o->resume_path, start_epoch,
-             (long long)cxr_model_get_step(model));
-    }
-
-    /* checkpoint metadata */
-    meta.model = cfg;
-    meta.adam = adam;
-    meta.epochs = epochs;
-    meta.batch = batch;
-    meta.threads = o->threads;
-    meta.seed = seed;
-    meta.threshold = 0.5;
-    meta.pp = *cxr_store_preprocess(store);
-    meta.n_classes = C;
-    meta.class_names = calloc((size_t)C, sizeof(char *));
-    if (!meta.class_names) CXR_THROW(CXR_E_NOMEM, "train: out of memory");
-    for (int c = 0; c < C; c++)
-        if (!(meta.class_names[c] = strdup(cxr_store_class_name(store, c))))
-            CXR_THROW(CXR_E_NOMEM, "train: out of memory");
-    snprintf(meta.store, sizeof meta.store, "%s", o->store_path);
-    snprintf(meta.tool_version, sizeof meta.tool_version, "%s", o->tool_version);
-
-    cxr_loader_options lo;
-    cxr_loader_options_defaults(&lo);
-    lo.batch = batch;
-    lo.shuffle = 1;
-    lo.seed = seed;
-    lo.threads = o->threads;
-    lo.prefetch = o->prefetch;
-    if (cu) /* the loader's GPU half: batches land in the model's input on the device */
-        CXR_TRY(
-            cxr_gpu_loader_create(&gl, cu, store, "train", &lo, (cxr_resident_mode)o->resident));
-    else
-        CXR_TRY(cxr_loader_create(&tl, store, "train", &lo));
-    CXR_TRY(cxr_metrics_create(&met, C));
-    probs = malloc((size_t)batch * C * sizeof *probs);
-    labels_k = malloc((size_t)batch * sizeof *labels_k);
-    if (!probs || !labels_k) CXR_THROW(CXR_E_NOMEM, "train: out of memory");
-    if (o->monitor || o->monitor_log)
-        CXR_TRY(cxr_monitor_create(&mon, 1.0, o->monitor_log, o->monitor_gpu));
-
-    if (o->log_path) {
-        logf = fopen(o->log_path, o->resume_path ? "a" : "w");
-        if (!logf) CXR_THROW(CXR_E_IO, "%s: cannot open the log for writing", o->log_path);
-        line = cJSON_CreateObject();
-        cJSON_AddStringToObject(line, "type", "run");
-        cJSON_AddStringToObject(line, "tool", o->tool_version);
-        cJSON_AddStringToObject(line, "store", o->store_path);
-        cJSON_AddStringToObject(line, "device", o->device_desc ? o->device_desc : be->name);
-        cJSON *cl = cJSON_AddArrayToObject(line, "classes");
-        for (int c = 0; c < C; c++)
-            cJSON_AddItemToArray(cl, cJSON_CreateString(cxr_store_class_name(store, c)));
-        cJSON *r = cJSON_AddObjectToObject(line, "recipe");
-        cJSON_AddNumberToObject(r, "epochs", epochs);
-        cJSON_AddNumberToObject(r, "batch", batch);
-        cJSON_AddNumberToObject(r, "lr", float_value(adam.lr));
-        cJSON_AddNumberToObject(r, "seed", (double)seed);
-        cJSON_AddNumberToObject(r, "threads", o->threads);
-        cJSON_AddStringToObject(r, "precision", o->precision ? o->precision : "fp32");
-        if (gl) cJSON_AddBoolToObject(r, "resident", cxr_gpu_loader_is_resident(gl));
-        cJSON_AddBoolToObject(r, "prefetch", o->prefetch != 0);
-        cJSON_AddNumberToObject(r, "keep_prob", float_value(cfg.keep_prob));
-        cJSON_AddNumberToObject(r, "alpha", float_value(cfg.alpha));
-        if (o->max_steps > 0) cJSON_AddNumberToObject(r, "max_steps", (double)o->max_steps);
-        cJSON_AddNumberToObject(line, "train_images", (double)tinfo.n);
-        cJSON_AddNumberToObject(line, "eval_images", (double)einfo.n);
-        cJSON_AddStringToObject(line, "eval_split", eval_split ? eval_split : "");
-        cJSON_AddNumberToObject(line, "image_size", tinfo.size);
-        if (o->resume_path) {
-            cJSON_AddStringToObject(line, "resumed_from", o->resume_path);
-            cJSON_AddNumberToObject(line, "start_epoch", start_epoch + 1);
-        }
-        CXR_TRY(log_line(logf, o->log_path, line));
-        cJSON_Delete(line);
-        line = NULL;
-    }
-    if (!eval_split) note(o, "%s has neither /val nor /test: no evaluation", o->store_path);
-
-    for (int e = start_epoch; e < epochs; e++) {
-        if (mon) {
-            cxr_monitor_summary junk;
-            cxr_monitor_set_epoch(mon, e + 1);
-            cxr_monitor_summary_reset(mon, &junk); /* start the epoch's period */
-        }
-        double t0 = cxr_now_s(), loss_num = 0, loss_den = 0;
-        int64_t correct = 0, seen = 0, steps = 0;
-        int64_t n_batches = gl ? cxr_gpu_loader_n_batches(gl) : cxr_loader_n_batches(tl);
-        if (o->max_steps > 0 && n_batches > o->max_steps) n_batches = o->max_steps;
-        CXR_TRY(gl ? cxr_gpu_loader_begin_epoch(gl, e) : cxr_loader_begin_epoch(tl, e));
-        /* GPU: batch k+1 is asked for after step k is queued and before the host reads step
-         * k's loss and probabilities (the only waits on the device), so its host-to-device
-         * copy overlaps step k's compute; the loader writes it into the model input on the
-         * compute stream, after step k. Same batches, same order, same results. */
-        cxr_gpu_batch gb = { 0 };
-        if (gl) CXR_TRY(cxr_gpu_loader_next(gl, cxr_model_input(model), &gb));
-        for (;;) {
-            if (o->max_steps > 0 && steps >= o->max_steps) break;
-            cxr_batch b;
-            float loss;
-            if (gl) {
-                if (gb.n == 0) break;
-                memset(&b, 0, sizeof b);
-                b.n = gb.n; /* images NULL: already in cxr_model_input */
-                memcpy(labels_k, gb.labels, (size_t)gb.n * sizeof *labels_k);
-                b.labels = labels_k;
-                CXR_TRY(cxr_model_forward(model, NULL, b.n, 1));
-                CXR_TRY(cxr_model_loss_backward(model, gb.labels, cw, b.n, NULL));
-                CXR_TRY(cxr_model_step(model, &adam));
-                if (o->max_steps <= 0 || steps + 1 < o->max_steps)
-                    CXR_TRY(cxr_gpu_loader_next(gl, cxr_model_input(model), &gb));
-                else
-                    gb.n = 0;
-                CXR_TRY(cxr_model_probs(model, probs, b.n));
-                CXR_TRY(cxr_model_last_loss(model, &loss));
-            } else {
-                CXR_TRY(cxr_loader_next_batch(tl, &b));
-                if (b.n == 0) break;
-                CXR_TRY(cxr_model_forward(model, b.images, b.n, 1));
-                CXR_TRY(cxr_model_loss_backward(model, b.labels, cw, b.n, &loss));
-                CXR_TRY(cxr_model_step(model, &adam));
-                CXR_TRY(cxr_model_probs(model, probs, b.n));
-            }
-            double wsum = 0;
-            for (int i = 0; i < b.n; i++) {
-                const float *p = probs + (size_t)i * C;
-                int arg = 0;
-                for (int c = 1; c < C; c++)
-                    if (p[c] > p[arg]) arg = c;
-                correct += arg == b.labels[i];
-                wsum += cw ? cw[b.labels[i]] : 1.0;
-            }
-            if (!isfinite(loss))
-                CXR_THROW(CXR_E_INTERNAL,
-                          "epoch %d step %lld: the loss is %g (training diverged; "
-                          "try a smaller --lr)",
-                          e + 1, (long long)steps + 1, loss);
-            loss_num += (double)loss * wsum;
-            loss_den += wsum;
-            seen += b.n;
-            steps++;
-            if (o->on_progress) {
-                cxr_train_progress p = { e + 1,
-                                         epochs,
-                                         steps,
-                                         n_batches,
-                                         seen,
-                                         loss_num / loss_den,
-                                         (double)correct / (double)seen,
-                                         0,
-                                         cxr_now_s() - t0 };
-                p.images_per_s = p.elapsed_s > 0 ? (double)seen / p.elapsed_s : 0;
-                o->on_progress(o->user, &p);
-            }
-            if (o->interrupted && *o->interrupted)
-                CXR_THROW(CXR_E_INTERRUPTED,
-                          "interrupted in epoch %d after step %lld; the last "
-                          "checkpoint holds epoch %d",
-                          e + 1, (long long)steps, e);
-        }
-        double epoch_s = cxr_now_s() - t0;
-        double wait_s = gl ? cxr_gpu_loader_wait_seconds(gl) : cxr_loader_wait_seconds(tl);
-
-        cxr_epoch_summary sum;
-        memset(&sum, 0, sizeof sum);
-        sum.epoch = e + 1;
-        sum.epochs = epochs;
-        sum.train_loss = loss_den > 0 ? loss_num / loss_den : NAN;
-        sum.train_acc = seen ? (double)correct / (double)seen : NAN;
-        sum.epoch_s = epoch_s;
-        sum.images_per_s = epoch_s > 0 ? (double)seen / epoch_s : 0;
-        sum.data_wait_s = wait_s;
-        sum.data_wait_frac = epoch_s > 0 ? wait_s / epoch_s : 0;
-        sum.steps = steps;
-        sum.eval_loss = sum.eval_acc = sum.auc = sum.f1 = NAN;
-
-        cxr_metrics_reset(met);
-        cxr_eval_result er;
-        memset(&er, 0, sizeof er);
-        if (eval_split) {
-            CXR_TRY(cxr_evaluate(model, store, eval_split, batch, o->threads, o->prefetch, cw,
-                                 o->interrupted, met, &er));
-            CXR_TRY(cxr_metrics_compute(met, 0.5, &rep));
-            sum.eval_loss = er.loss;
-            sum.eval_acc = rep.accuracy;
-            sum.auc = rep.auc;
-            sum.f1 = rep.pos_f1;
-            sum.eval_s = er.seconds;
-        }
-
-        /* checkpoint first, so the log never mentions an epoch that has no checkpoint */
-        if (o->checkpoint_path) {
-            meta.epoch = e + 1;
-            CXR_TRY(cxr_checkpoint_save(o->checkpoint_path, model, &meta));
-        }
-        if (logf) {
-            line = cJSON_CreateObject();
-            cJSON_AddStringToObject(line, "type", "epoch");
-            cJSON_AddNumberToObject(line, "epoch", e + 1);
-            add_num(line, "train_loss", sum.train_loss);
-            add_num(line, "train_acc", sum.train_acc);
-            if (eval_split) {
-                add_num(line, "eval_loss", er.loss);
-                add_metrics(line, &rep);
-            }
-            add_num(line, "epoch_s", epoch_s);
-            add_num(line, "eval_s", er.seconds);
-            add_num(line, "images_per_s", sum.images_per_s);
-            add_num(line, "data_wait_s", wait_s);
-            add_num(line, "data_wait_frac", sum.data_wait_frac);
-            size_t mfree = 0, mtotal = 0;
-            if (cu && cxr_cuda_mem_info(cu, &mfree, &mtotal) == CXR_OK)
-                add_num(line, "gpu_mem_used_mb", (double)(mtotal - mfree) / 1048576.0);
-            cJSON_AddNumberToObject(line, "steps", (double)steps);
-            cJSON_AddNumberToObject(line, "step_total", (double)cxr_model_get_step(model));
-            if (mon) {
-                cxr_monitor_summary ms;
-                char buf[2048];
-                cxr_monitor_summary_reset(mon, &ms);
-                if (cxr_monitor_summary_json(&ms, buf, sizeof buf) < sizeof buf) {
-                    cJSON *mj = cJSON_Parse(buf);
-                    if (mj) cJSON_AddItemToObject(line, "monitor", mj);
-                }
-            }
-            CXR_TRY(log_line(logf, o->log_path, line));
-            cJSON_Delete(line);
-            line = NULL;
-        }
-        cxr_metrics_report_free(&rep);
-        if (o->on_epoch) o->on_epoch(o->user, &sum);
-    }
-    if (mon) CXR_TRY(cxr_monitor_stop(mon));
+    train_run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    CXR_TRY(open_store(&r));
+    CXR_TRY(resolve_recipe(&r));
+    CXR_TRY(create_model(&r, be));
+    CXR_TRY(fill_checkpoint_meta(&r));
+    CXR_TRY(open_run_io(&r));
+    if (o->io.log_path) CXR_TRY(log_run(&r, be));
+    if (!r.eval_split) note(o, "%s has neither /val nor /test: no evaluation", o->io.store_path);
+    for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) CXR_TRY(run_epoch(&r, e));
+    if (r.mon) CXR_TRY(cxr_monitor_stop(r.mon));
 bail:
-    cJSON_Delete(line);
-    cxr_metrics_report_free(&rep);
-    if (logf && fclose(logf) != 0 && st == CXR_OK)
-        st = cxr_set_error(CXR_E_IO, "%s: cannot close the log", o->log_path);
-    cxr_monitor_destroy(mon);
-    cxr_metrics_destroy(met);
-    cxr_loader_destroy(tl);
-    cxr_gpu_loader_destroy(gl);
-    cxr_model_destroy(model);
-    cxr_store_close(store);
-    cxr_checkpoint_meta_free(&meta);
-    cxr_checkpoint_meta_free(&rmeta);
-    free(probs);
-    free(labels_k);
-    return st;
+    return run_close(&r, st);
 }

@@ -56,6 +56,14 @@ expect_err "split 'val' shard 0"
 cp "$WORK/s.h5" "$WORK/ctest.h5" && "$EDIT" corrupt "$WORK/ctest.h5" test 1
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/ctest.h5" --split test
 expect_err "split 'test' shard 1"
+# a checkpoint trained on other classes (NORMAL renamed HEALTHY): cxr-eval and a resume refuse
+cp -r "$SAMPLE" "$WORK/renamed"
+for s in train test; do mv "$WORK/renamed/$s/NORMAL" "$WORK/renamed/$s/HEALTHY"; done
+"$BIN/cxr-pack" "$WORK/renamed" -o "$WORK/renamed.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/renamed.h5" --split test
+expect_err "class 0 is 'NORMAL' in checkpoint $WORK/ck.h5 but 'HEALTHY' in store $WORK/renamed.h5"
+expect_rc 3 "$BIN/cxr-train" "$WORK/renamed.h5" $T --epochs 2 --resume "$WORK/ck.h5"
+expect_err "resume: class 0 is 'NORMAL'"
 # checkpoints that do not match the model, of another version, or missing a dataset
 cp "$WORK/ck.h5" "$WORK/shape.h5" && "$EDIT" reshape "$WORK/shape.h5" /params/conv2.w 8 16 3 3
 expect_rc 3 "$BIN/cxr-eval" "$WORK/shape.h5" "$WORK/s.h5"

@@ -84,30 +84,35 @@ static void compare_epochs(const cxr_log_run *run, cJSON **objs, int n)
         CHECK_SAME(ep->specificity, num(o, "specificity"));
         CHECK_SAME(ep->f1, num(o, "f1"));
         CHECK_SAME(ep->auc, num(o, "auc"));
+        CHECK_SAME(ep->macro_f1, num(o, "macro_f1"));
+        CHECK_SAME(ep->balanced_accuracy, num(o, "balanced_accuracy"));
         CHECK_SAME(ep->epoch_s, num(o, "epoch_s"));
         CHECK_SAME(ep->eval_s, num(o, "eval_s"));
         CHECK_SAME(ep->images_per_s, num(o, "images_per_s"));
+        CHECK_SAME(ep->data_wait_s, num(o, "data_wait_s"));
         CHECK_SAME(ep->data_wait_frac, num(o, "data_wait_frac"));
+        CHECK(ep->steps == (isnan(num(o, "steps")) ? -1 : (int64_t)num(o, "steps")));
+        CHECK(ep->step_total == (isnan(num(o, "step_total")) ? -1 : (int64_t)num(o, "step_total")));
         CHECK_SAME(ep->gpu_mem_used_mb, num(o, "gpu_mem_used_mb"));
         const cJSON *cm = cJSON_GetObjectItemCaseSensitive(o, "confusion");
         CHECK(ep->k == cJSON_GetArraySize(cm));
         for (int r = 0; r < ep->k; r++)
             for (int c = 0; c < ep->k; c++)
                 CHECK(ep->confusion[r * ep->k + c] ==
-                      (long long)cJSON_GetArrayItem(cJSON_GetArrayItem(cm, r), c)->valuedouble);
+                      (int64_t)cJSON_GetArrayItem(cJSON_GetArrayItem(cm, r), c)->valuedouble);
         const cJSON *roc = cJSON_GetObjectItemCaseSensitive(o, "roc");
         CHECK(ep->n_roc == (roc ? cJSON_GetArraySize(roc) : 0));
         for (int p = 0; p < ep->n_roc; p++) {
-            CHECK(ep->roc[2 * p] == cJSON_GetArrayItem(cJSON_GetArrayItem(roc, p), 0)->valuedouble);
-            CHECK(ep->roc[2 * p + 1] ==
-                  cJSON_GetArrayItem(cJSON_GetArrayItem(roc, p), 1)->valuedouble);
+            CHECK(ep->roc_fpr[p] == cJSON_GetArrayItem(cJSON_GetArrayItem(roc, p), 0)->valuedouble);
+            CHECK(ep->roc_tpr[p] == cJSON_GetArrayItem(cJSON_GetArrayItem(roc, p), 1)->valuedouble);
         }
         const cJSON *pc = cJSON_GetObjectItemCaseSensitive(o, "per_class");
         CHECK(ep->n_per_class == (pc ? cJSON_GetArraySize(pc) : 0));
         for (int c = 0; c < ep->n_per_class; c++) {
-            CHECK(ep->per_class[c].precision == num(cJSON_GetArrayItem(pc, c), "precision"));
-            CHECK(ep->per_class[c].recall == num(cJSON_GetArrayItem(pc, c), "recall"));
-            CHECK(ep->per_class[c].f1 == num(cJSON_GetArrayItem(pc, c), "f1"));
+            CHECK_SAME(ep->class_precision[c], num(cJSON_GetArrayItem(pc, c), "precision"));
+            CHECK_SAME(ep->class_recall[c], num(cJSON_GetArrayItem(pc, c), "recall"));
+            CHECK_SAME(ep->class_f1[c], num(cJSON_GetArrayItem(pc, c), "f1"));
+            CHECK_SAME(ep->class_auc[c], num(cJSON_GetArrayItem(pc, c), "auc"));
         }
         const cJSON *mo = cJSON_GetObjectItemCaseSensitive(o, "monitor");
         CHECK(ep->has_monitor == (mo != NULL));
@@ -246,7 +251,8 @@ int main(int argc, char **argv)
         CHECK(s->s[i].cpu_util == num(objs[i], "cpu_util"));
         CHECK(s->s[i].rss_mb == num(objs[i], "rss_mb"));
         CHECK(s->s[i].gpu_util == num(objs[i], "gpu_util"));
-        CHECK(s->s[i].gpu_mem_mb == num(objs[i], "gpu_mem_mb"));
+        CHECK_SAME(s->s[i].gpu_mem_mb, num(objs[i], "gpu_mem_mb"));
+        CHECK_SAME(s->s[i].gpu_mem_total_mb, num(objs[i], "gpu_mem_total_mb"));
     }
     free_lines(objs, n);
     cxr_samples_free(s);

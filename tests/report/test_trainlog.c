@@ -1,0 +1,217 @@
+/* test_trainlog: the log writer (train/trainlog.c) and the report's reader (report/report_log.c)
+ * agree. A run line and epoch records written with cxr_trainlog read back with cxr_log_read
+ * to the same values: numbers as cJSON prints them (monitor figures to 6 digits), NAN numbers left out
+ * of the text, arrays, the GPU reason with characters JSON must escape, and a resume that
+ * appends a second run line and repeats an epoch.
+ * usage: test_trainlog TMPDIR
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cxr_report.h"
+#include "cxr_test.h"
+#include "cxr_trainlog.h"
+
+/* cJSON prints 15 significant digits when they read back within a relative DBL_EPSILON of the
+ * number, else 17: a number comes back within that epsilon, not always to the bit. */
+#define SAME(a, b) ((isnan(a) && isnan(b)) || fabs((a) - (b)) <= 2.23e-16 * fmax(fabs(a), fabs(b)))
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    REQUIRE(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Epoch 1: an evaluated binary epoch with ROC and a monitor whose GPU was not available. */
+static double cls_p[2] = { 0.5, 1.0 / 3.0 }, cls_r[2] = { 1, 0.125 }, cls_f1[2] = { 2.0 / 3, 0.2 };
+static double cls_auc[2] = { 0.828125, NAN };
+static int64_t confusion[4] = { 8, 0, 7, 1 };
+static double fpr[3] = { 0, 0.125, 1 }, tpr[3] = { 0, 0.625, 1 };
+
+static void fill_epoch1(cxr_log_epoch *e)
+{
+    memset(e, 0, sizeof *e);
+    e->epoch = 1;
+    for (int i = 0; i < cxr_log_epoch_n_result_fields; i++)
+        *cxr_log_num(e, &cxr_log_epoch_result_fields[i]) = 0.1 * (i + 1) / 3.0;
+    for (int i = 0; i < cxr_log_epoch_n_cost_fields; i++)
+        *cxr_log_num(e, &cxr_log_epoch_cost_fields[i]) = 1e3 / 7.0 * (i + 1);
+    e->train_loss = 15.012341777483622;
+    e->gpu_mem_used_mb = NAN;
+    e->steps = 6;
+    e->step_total = 6;
+    e->n_per_class = 2;
+    e->class_precision = cls_p;
+    e->class_recall = cls_r;
+    e->class_f1 = cls_f1;
+    e->class_auc = cls_auc;
+    e->k = 2;
+    e->confusion = confusion;
+    e->n_roc = 3;
+    e->roc_fpr = fpr;
+    e->roc_tpr = tpr;
+    e->has_monitor = 1;
+    e->monitor.n_samples = 9;
+    e->monitor.cpu_util_mean = 141.60412345;
+    e->monitor.cpu_util_max = 193.42;
+    e->monitor.rss_mb_mean = 1504.8111;
+    e->monitor.rss_mb_max = 1678.43;
+    e->monitor.gpu_util_mean = e->monitor.gpu_util_max = NAN;
+    e->monitor.gpu_mem_mb_mean = e->monitor.gpu_mem_mb_max = e->monitor.gpu_mem_total_mb = NAN;
+    snprintf(e->monitor.gpu_reason, sizeof e->monitor.gpu_reason, "lib \"nvml\"\\\tgone");
+}
+
+/* Epoch 2: no evaluation (results NAN but the training ones, no arrays), GPU monitored. */
+static void fill_epoch2(cxr_log_epoch *e, double train_loss)
+{
+    memset(e, 0, sizeof *e);
+    e->epoch = 2;
+    for (int i = 0; i < cxr_log_epoch_n_result_fields; i++)
+        *cxr_log_num(e, &cxr_log_epoch_result_fields[i]) = NAN;
+    for (int i = 0; i < cxr_log_epoch_n_cost_fields; i++)
+        *cxr_log_num(e, &cxr_log_epoch_cost_fields[i]) = 0.25 * (i + 1);
+    e->train_loss = train_loss;
+    e->train_acc = 0.70833333333333337;
+    e->steps = 6;
+    e->step_total = 12;
+    e->has_monitor = 1;
+    e->monitor.n_samples = 3;
+    e->monitor.cpu_util_mean = e->monitor.cpu_util_max = 99.5;
+    e->monitor.rss_mb_mean = e->monitor.rss_mb_max = 2000;
+    e->monitor.gpu_ok = 1;
+    e->monitor.gpu_util_mean = 87.25;
+    e->monitor.gpu_util_max = 100;
+    e->monitor.gpu_mem_mb_mean = e->monitor.gpu_mem_mb_max = 5120.5;
+    e->monitor.gpu_mem_total_mb = 143771;
+}
+
+static double six(double v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.6g", v);
+    return strtod(b, NULL);
+}
+
+static void compare(const cxr_log_epoch *got, const cxr_log_epoch *want)
+{
+    CHECK(got->epoch == want->epoch);
+    for (int i = 0; i < cxr_log_epoch_n_result_fields; i++) {
+        const cxr_log_field *f = &cxr_log_epoch_result_fields[i];
+        if (!SAME(*cxr_log_num((void *)got, f), *cxr_log_num((void *)want, f))) {
+            fprintf(stderr, "epoch %d: %s differs\n", want->epoch, f->key);
+            CHECK(0);
+        }
+    }
+    for (int i = 0; i < cxr_log_epoch_n_cost_fields; i++) {
+        const cxr_log_field *f = &cxr_log_epoch_cost_fields[i];
+        if (!SAME(*cxr_log_num((void *)got, f), *cxr_log_num((void *)want, f))) {
+            fprintf(stderr, "epoch %d: %s differs\n", want->epoch, f->key);
+            CHECK(0);
+        }
+    }
+    CHECK(got->steps == want->steps && got->step_total == want->step_total);
+    CHECK(got->n_per_class == want->n_per_class && got->k == want->k && got->n_roc == want->n_roc);
+    for (int c = 0; c < want->n_per_class; c++) {
+        CHECK(SAME(got->class_precision[c], want->class_precision[c]));
+        CHECK(SAME(got->class_recall[c], want->class_recall[c]));
+        CHECK(SAME(got->class_f1[c], want->class_f1[c]));
+        CHECK(SAME(got->class_auc[c], want->class_auc[c]));
+    }
+    for (int i = 0; i < want->k * want->k; i++) CHECK(got->confusion[i] == want->confusion[i]);
+    for (int i = 0; i < want->n_roc; i++)
+        CHECK(got->roc_fpr[i] == want->roc_fpr[i] && got->roc_tpr[i] == want->roc_tpr[i]);
+    const cxr_monitor_summary *gm = &got->monitor, *wm = &want->monitor;
+    CHECK(got->has_monitor == want->has_monitor && gm->n_samples == wm->n_samples);
+    CHECK(gm->gpu_ok == wm->gpu_ok && got->monitor_gpu_reported);
+    for (int i = 0; i < cxr_log_n_monitor_fields; i++) {
+        const cxr_log_field *f = &cxr_log_monitor_fields[i];
+        CHECK(SAME(*cxr_log_num((void *)gm, f), six(*cxr_log_num((void *)wm, f))));
+    }
+    CHECK(strcmp(gm->gpu_reason, wm->gpu_reason) == 0);
+}
+
+int main(int argc, char **argv)
+{
+    REQUIRE(argc == 2);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/trainlog.jsonl", argv[1]);
+    static char n0[] = "NORMAL", n1[] = "PNEUMONIA";
+    char *classes[] = { n0, n1 };
+    cxr_log_run_line rl = { .tool = "cxr-train test",
+                            .store = "s.h5",
+                            .device = "cpu (2 threads)",
+                            .n_classes = 2,
+                            .classes = classes,
+                            .epochs = 2,
+                            .batch = 8,
+                            .lr = 1e-4f,
+                            .seed = 5,
+                            .threads = 2,
+                            .precision = "fp32",
+                            .resident = -1,
+                            .prefetch = 1,
+                            .keep_prob = 0.75f,
+                            .alpha = 0.5f,
+                            .train_images = 48,
+                            .eval_images = 16,
+                            .eval_split = "test",
+                            .image_size = 256 };
+    cxr_log_epoch e1, e2, e2b;
+    fill_epoch1(&e1);
+    fill_epoch2(&e2, 7.2172055548896124);
+    fill_epoch2(&e2b, 7.0);
+
+    /* a run of two epochs, then a resume that appends its run line and redoes epoch 2 */
+    cxr_trainlog *log = NULL;
+    CHECK_OK(cxr_trainlog_open(&log, path, 0));
+    CHECK_OK(cxr_trainlog_write_run(log, &rl));
+    CHECK_OK(cxr_trainlog_write_epoch(log, &e1));
+    CHECK_OK(cxr_trainlog_write_epoch(log, &e2));
+    CHECK_OK(cxr_trainlog_close(log));
+    CHECK_OK(cxr_trainlog_open(&log, path, 1));
+    rl.resumed_from = "ck.h5";
+    rl.start_epoch = 2;
+    CHECK_OK(cxr_trainlog_write_run(log, &rl));
+    CHECK_OK(cxr_trainlog_write_epoch(log, &e2b));
+    CHECK_OK(cxr_trainlog_close(log));
+    CHECK_OK(cxr_trainlog_close(NULL));
+
+    /* the text: NAN numbers are left out, floats at their shortest, resume keys present */
+    const char *text = slurp(path);
+    const char *l2 = strstr(text, "\"epoch\":2,");
+    REQUIRE(l2);
+    CHECK(strstr(text, "\"lr\":0.0001,") && strstr(text, "\"keep_prob\":0.75,"));
+    CHECK(!strstr(text, "\"resident\"") && !strstr(text, "\"max_steps\""));
+    CHECK(strstr(text, "\"resumed_from\":\"ck.h5\",\"start_epoch\":2"));
+    CHECK(strstr(text, "\"train_loss\":15.012341777483622,"));
+    const char *gm = strstr(text, "\"gpu_mem_used_mb\":");
+    CHECK(gm && gm > l2); /* epoch 1 measured none */
+    CHECK(!strstr(l2, "\"eval_loss\"") && !strstr(l2, "\"per_class\"") && !strstr(l2, "\"roc\""));
+    CHECK(strstr(text, "\"cpu_util_mean\":141.604,"));
+
+    cxr_log_run *run = NULL;
+    CHECK_OK(cxr_log_read(path, NULL, NULL, &run));
+    CHECK(run->n_skipped == 0 && run->n_run_lines == 2 && run->n_epochs == 2);
+    CHECK(strcmp(run->tool, rl.tool) == 0 && strcmp(run->store, rl.store) == 0 &&
+          strcmp(run->device, rl.device) == 0 && strcmp(run->eval_split, "test") == 0);
+    CHECK(run->n_classes == 2 && strcmp(run->classes[1], "PNEUMONIA") == 0);
+    CHECK(run->train_images == 48 && run->eval_images == 16);
+    CHECK(run->recipe_json && strstr(run->recipe_json, "\"batch\":8"));
+    if (run->n_epochs == 2) {
+        compare(&run->epochs[0], &e1);
+        compare(&run->epochs[1], &e2b); /* the resume's line wins */
+    }
+    cxr_log_run_free(run);
+
+    /* a log that cannot be opened is named */
+    CHECK(cxr_trainlog_open(&log, "/nonexistent-dir/x.jsonl", 0) == CXR_E_IO && log == NULL);
+    CHECK(strstr(cxr_last_error(), "/nonexistent-dir/x.jsonl") != NULL);
+    TEST_END();
+}

@@ -1,0 +1,152 @@
+/* cxr_trainlog.h: the training log of specs/log.md (JSON Lines), in one place: its keys, the
+ * record of an `epoch` line, and the writer cxr-train uses. The reader (report/report_log.c,
+ * cxr-report) parses with the same keys and field tables, so a key is typed once.
+ *
+ * Numbers that are NAN are "not measured": the writer leaves their key out and the reader
+ * gives NAN for a key that is absent.
+ */
+#ifndef CXR_TRAINLOG_H
+#define CXR_TRAINLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cxr_monitor.h"
+#include "cxr_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- keys */
+#define CXR_LOG_TYPE           "type" /* every line: its kind, one of: */
+#define CXR_LOG_TYPE_RUN       "run"
+#define CXR_LOG_TYPE_EPOCH     "epoch"
+#define CXR_LOG_TYPE_BENCHMARK "benchmark" /* tests/bench/bench_study.sh */
+
+/* `run` line */
+#define CXR_LOG_TOOL         "tool"
+#define CXR_LOG_STORE        "store"
+#define CXR_LOG_DEVICE       "device"
+#define CXR_LOG_CLASSES      "classes"
+#define CXR_LOG_RECIPE       "recipe"
+#define CXR_LOG_TRAIN_IMAGES "train_images"
+#define CXR_LOG_EVAL_IMAGES  "eval_images"
+#define CXR_LOG_EVAL_SPLIT   "eval_split"
+
+/* `epoch` line, besides the numbers of the field tables below */
+#define CXR_LOG_EPOCH           "epoch"
+#define CXR_LOG_STEPS           "steps"
+#define CXR_LOG_STEP_TOTAL      "step_total"
+#define CXR_LOG_PER_CLASS       "per_class"
+#define CXR_LOG_CONFUSION       "confusion"
+#define CXR_LOG_ROC             "roc"
+#define CXR_LOG_MONITOR         "monitor"
+#define CXR_LOG_MONITOR_SAMPLES "samples"
+#define CXR_LOG_MONITOR_GPU     "gpu" /* "not available: <reason>" when NVML was not used */
+
+/* `benchmark` line, besides cxr_log_bench_fields */
+#define CXR_LOG_BENCH_CONFIG "config"
+
+/* A number of a line: its key and the offset of its double in the struct it is read into. */
+typedef struct {
+    const char *key;
+    size_t offset;
+} cxr_log_field;
+
+/* ---------------------------------------------------------------- records */
+/* One `epoch` line. Arrays are owned by whoever filled the record: the reader allocates them,
+ * the trainer points them at its metrics report. */
+typedef struct {
+    int epoch; /* 1-based */
+    /* what was learned (cxr_log_epoch_result_fields) */
+    double train_loss, train_acc, eval_loss, eval_acc;
+    double precision, recall, specificity, f1, auc, macro_f1, balanced_accuracy;
+    /* what it cost (cxr_log_epoch_cost_fields) */
+    double epoch_s, eval_s, images_per_s, data_wait_s, data_wait_frac, gpu_mem_used_mb;
+    int64_t steps, step_total; /* -1: absent */
+    /* per_class entries (cxr_log_class_fields): n_per_class values in each array */
+    int n_per_class;
+    double *class_precision, *class_recall, *class_f1, *class_auc;
+    int k;              /* confusion is k x k, 0 when absent */
+    int64_t *confusion; /* row-major, row = true class */
+    int n_roc;          /* ROC points, 0 when absent */
+    double *roc_fpr, *roc_tpr;
+    int has_monitor;
+    cxr_monitor_summary monitor; /* (cxr_log_monitor_fields) gpu_ok 0: gpu_reason says why */
+    int monitor_gpu_reported;    /* reader: the monitor object had GPU numbers or a reason */
+} cxr_log_epoch;
+
+/* One `benchmark` line (written by tests/bench/bench_study.sh, read by cxr-report). */
+typedef struct {
+    char *config;
+    double first_epoch_s, later_epoch_s, images_per_s, data_wait_frac;
+} cxr_log_bench;
+
+/* The numbers of an epoch line in the order they are written: the results come before the
+ * per-class detail, the costs after it. Offsets into cxr_log_epoch. */
+extern const cxr_log_field cxr_log_epoch_result_fields[];
+extern const int cxr_log_epoch_n_result_fields;
+extern const cxr_log_field cxr_log_epoch_cost_fields[];
+extern const int cxr_log_epoch_n_cost_fields;
+/* The numbers of a per_class entry; offsets of the double * arrays in cxr_log_epoch. */
+extern const cxr_log_field cxr_log_class_fields[];
+extern const int cxr_log_n_class_fields;
+/* The numbers of the `monitor` object; offsets into cxr_monitor_summary. */
+extern const cxr_log_field cxr_log_monitor_fields[];
+extern const int cxr_log_n_monitor_fields;
+/* The numbers of a benchmark line; offsets into cxr_log_bench. */
+extern const cxr_log_field cxr_log_bench_fields[];
+extern const int cxr_log_n_bench_fields;
+
+/* The double a field names in a record, and (cxr_log_class_fields) the array. */
+static inline double *cxr_log_num(void *record, const cxr_log_field *f)
+{
+    return (double *)((char *)record + f->offset);
+}
+static inline double **cxr_log_array(void *record, const cxr_log_field *f)
+{
+    return (double **)((char *)record + f->offset);
+}
+
+/* ---------------------------------------------------------------- writer */
+/* What the `run` line says (the first line of a run, again at each resume). */
+typedef struct {
+    const char *tool, *store, *device;
+    int n_classes;
+    char *const *classes; /* n_classes names, index order */
+    /* the `recipe` object */
+    int epochs, batch;
+    float lr;
+    uint64_t seed;
+    int threads;
+    const char *precision; /* "fp32", "tf32", "bf16" */
+    int resident;          /* GPU loader holds the split on the device: 0/1; -1 not reported */
+    int prefetch;
+    float keep_prob, alpha;
+    int64_t max_steps; /* > 0: reported (epochs were cut short) */
+    /* the data */
+    int64_t train_images, eval_images;
+    const char *eval_split; /* "" when there is none */
+    int image_size;
+    const char *resumed_from; /* the checkpoint of a resume, else NULL */
+    int start_epoch;          /* resume: the first epoch this run trains (1-based) */
+} cxr_log_run_line;
+
+typedef struct cxr_trainlog cxr_trainlog;
+
+/* Open path for writing, or for appending when append != 0 (a resume continues its log).
+ * CXR_E_IO naming the file, CXR_E_NOMEM. Each line is flushed when written, so a crashed run
+ * leaves a readable log. */
+cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append);
+/* Write the run line / an epoch line (epoch: numbers that are NAN are left out; per_class,
+ * confusion, roc and monitor only when present). CXR_E_IO naming the file, CXR_E_NOMEM. */
+cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *run);
+cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *epoch);
+/* Close and free; CXR_E_IO when the file cannot be closed. NULL-safe. */
+cxr_status cxr_trainlog_close(cxr_trainlog *log);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,242 @@
+/* trainlog.c: the keys of the training log (specs/log.md) and its writer (cxr_trainlog.h).
+ * Lines are built with cJSON, which prints a number with 15 significant digits when they read
+ * back within a relative DBL_EPSILON, else 17: the same run writes the same text, so tests
+ * compare losses as strings (tests/cli/resume.sh).
+ */
+#include "cxr_trainlog.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIELD(type, name)           \
+    {                               \
+#name, offsetof(type, name) \
+    }
+#define COUNT(a) ((int)(sizeof(a) / sizeof(a)[0]))
+
+const cxr_log_field cxr_log_epoch_result_fields[] = {
+    FIELD(cxr_log_epoch, train_loss),
+    FIELD(cxr_log_epoch, train_acc),
+    FIELD(cxr_log_epoch, eval_loss),
+    FIELD(cxr_log_epoch, eval_acc),
+    FIELD(cxr_log_epoch, precision),
+    FIELD(cxr_log_epoch, recall),
+    FIELD(cxr_log_epoch, specificity),
+    FIELD(cxr_log_epoch, f1),
+    FIELD(cxr_log_epoch, auc),
+    FIELD(cxr_log_epoch, macro_f1),
+    FIELD(cxr_log_epoch, balanced_accuracy),
+};
+const int cxr_log_epoch_n_result_fields = COUNT(cxr_log_epoch_result_fields);
+
+const cxr_log_field cxr_log_epoch_cost_fields[] = {
+    FIELD(cxr_log_epoch, epoch_s),        FIELD(cxr_log_epoch, eval_s),
+    FIELD(cxr_log_epoch, images_per_s),   FIELD(cxr_log_epoch, data_wait_s),
+    FIELD(cxr_log_epoch, data_wait_frac), FIELD(cxr_log_epoch, gpu_mem_used_mb),
+};
+const int cxr_log_epoch_n_cost_fields = COUNT(cxr_log_epoch_cost_fields);
+
+const cxr_log_field cxr_log_class_fields[] = {
+    { "precision", offsetof(cxr_log_epoch, class_precision) },
+    { "recall", offsetof(cxr_log_epoch, class_recall) },
+    { "f1", offsetof(cxr_log_epoch, class_f1) },
+    { "auc", offsetof(cxr_log_epoch, class_auc) },
+};
+const int cxr_log_n_class_fields = COUNT(cxr_log_class_fields);
+
+const cxr_log_field cxr_log_monitor_fields[] = {
+    FIELD(cxr_monitor_summary, cpu_util_mean),    FIELD(cxr_monitor_summary, cpu_util_max),
+    FIELD(cxr_monitor_summary, rss_mb_mean),      FIELD(cxr_monitor_summary, rss_mb_max),
+    FIELD(cxr_monitor_summary, gpu_util_mean),    FIELD(cxr_monitor_summary, gpu_util_max),
+    FIELD(cxr_monitor_summary, gpu_mem_mb_mean),  FIELD(cxr_monitor_summary, gpu_mem_mb_max),
+    FIELD(cxr_monitor_summary, gpu_mem_total_mb),
+};
+const int cxr_log_n_monitor_fields = COUNT(cxr_log_monitor_fields);
+
+const cxr_log_field cxr_log_bench_fields[] = {
+    FIELD(cxr_log_bench, first_epoch_s),
+    FIELD(cxr_log_bench, later_epoch_s),
+    FIELD(cxr_log_bench, images_per_s),
+    FIELD(cxr_log_bench, data_wait_frac),
+};
+const int cxr_log_n_bench_fields = COUNT(cxr_log_bench_fields);
+
+struct cxr_trainlog {
+    FILE *f;
+    char *path;
+};
+
+static double get(const void *record, const cxr_log_field *f)
+{
+    return *(const double *)((const char *)record + f->offset);
+}
+
+static void add_num(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
+}
+
+static void add_fields(cJSON *o, const void *record, const cxr_log_field *f, int n)
+{
+    for (int i = 0; i < n; i++) add_num(o, f[i].key, get(record, &f[i]));
+}
+
+/* A float as its shortest decimal (0.01, not 0.00999999977648258). */
+static double float_value(float f)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.9g", (double)f);
+    for (int p = 1; p <= 9; p++) {
+        snprintf(b, sizeof b, "%.*g", p, (double)f);
+        if ((float)strtod(b, NULL) == f) break;
+    }
+    return strtod(b, NULL);
+}
+
+/* Resource figures to 6 significant digits: samples a second apart carry no more. */
+static double six_digits(double v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.6g", v);
+    return strtod(b, NULL);
+}
+
+/* Write one line and flush; takes o. */
+static cxr_status put_line(cxr_trainlog *log, cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!s) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory writing the log", log->path);
+    int ok = fprintf(log->f, "%s\n", s) >= 0 && fflush(log->f) == 0;
+    cJSON_free(s);
+    return ok ? CXR_OK : cxr_set_error(CXR_E_IO, "%s: cannot write the log", log->path);
+}
+
+cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
+{
+    *out = NULL;
+    cxr_trainlog *log = calloc(1, sizeof *log);
+    if (!log || !(log->path = strdup(path))) {
+        free(log);
+        return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
+    }
+    log->f = fopen(path, append ? "a" : "w");
+    if (!log->f) {
+        free(log->path);
+        free(log);
+        return cxr_set_error(CXR_E_IO, "%s: cannot open the log for writing", path);
+    }
+    *out = log;
+    return CXR_OK;
+}
+
+cxr_status cxr_trainlog_close(cxr_trainlog *log)
+{
+    if (!log) return CXR_OK;
+    cxr_status st = CXR_OK;
+    if (fclose(log->f) != 0) st = cxr_set_error(CXR_E_IO, "%s: cannot close the log", log->path);
+    free(log->path);
+    free(log);
+    return st;
+}
+
+cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return put_line(log, NULL);
+    cJSON_AddStringToObject(o, CXR_LOG_TYPE, CXR_LOG_TYPE_RUN);
+    cJSON_AddStringToObject(o, CXR_LOG_TOOL, r->tool);
+    cJSON_AddStringToObject(o, CXR_LOG_STORE, r->store);
+    cJSON_AddStringToObject(o, CXR_LOG_DEVICE, r->device);
+    cJSON *cl = cJSON_AddArrayToObject(o, CXR_LOG_CLASSES);
+    for (int c = 0; c < r->n_classes; c++)
+        cJSON_AddItemToArray(cl, cJSON_CreateString(r->classes[c]));
+    cJSON *re = cJSON_AddObjectToObject(o, CXR_LOG_RECIPE);
+    cJSON_AddNumberToObject(re, "epochs", r->epochs);
+    cJSON_AddNumberToObject(re, "batch", r->batch);
+    cJSON_AddNumberToObject(re, "lr", float_value(r->lr));
+    cJSON_AddNumberToObject(re, "seed", (double)r->seed);
+    cJSON_AddNumberToObject(re, "threads", r->threads);
+    cJSON_AddStringToObject(re, "precision", r->precision);
+    if (r->resident >= 0) cJSON_AddBoolToObject(re, "resident", r->resident);
+    cJSON_AddBoolToObject(re, "prefetch", r->prefetch != 0);
+    cJSON_AddNumberToObject(re, "keep_prob", float_value(r->keep_prob));
+    cJSON_AddNumberToObject(re, "alpha", float_value(r->alpha));
+    if (r->max_steps > 0) cJSON_AddNumberToObject(re, "max_steps", (double)r->max_steps);
+    cJSON_AddNumberToObject(o, CXR_LOG_TRAIN_IMAGES, (double)r->train_images);
+    cJSON_AddNumberToObject(o, CXR_LOG_EVAL_IMAGES, (double)r->eval_images);
+    cJSON_AddStringToObject(o, CXR_LOG_EVAL_SPLIT, r->eval_split);
+    cJSON_AddNumberToObject(o, "image_size", r->image_size);
+    if (r->resumed_from) {
+        cJSON_AddStringToObject(o, "resumed_from", r->resumed_from);
+        cJSON_AddNumberToObject(o, "start_epoch", r->start_epoch);
+    }
+    return put_line(log, o);
+}
+
+static void add_monitor(cJSON *o, const cxr_monitor_summary *m)
+{
+    cJSON *mo = cJSON_AddObjectToObject(o, CXR_LOG_MONITOR);
+    cJSON_AddNumberToObject(mo, CXR_LOG_MONITOR_SAMPLES, m->n_samples);
+    for (int i = 0; i < cxr_log_n_monitor_fields; i++)
+        add_num(mo, cxr_log_monitor_fields[i].key, six_digits(get(m, &cxr_log_monitor_fields[i])));
+    if (!m->gpu_ok) {
+        char reason[sizeof m->gpu_reason + 32];
+        snprintf(reason, sizeof reason, "not available: %s", m->gpu_reason);
+        cJSON_AddStringToObject(mo, CXR_LOG_MONITOR_GPU, reason);
+    }
+}
+
+/* per_class, confusion and roc: the evaluation's detail, between results and costs. */
+static void add_detail(cJSON *o, const cxr_log_epoch *e)
+{
+    if (e->n_per_class > 0) {
+        cJSON *pc = cJSON_AddArrayToObject(o, CXR_LOG_PER_CLASS);
+        for (int c = 0; c < e->n_per_class; c++) {
+            cJSON *entry = cJSON_CreateObject();
+            for (int i = 0; i < cxr_log_n_class_fields; i++) {
+                const double *a =
+                    *(double *const *)((const char *)e + cxr_log_class_fields[i].offset);
+                if (a) add_num(entry, cxr_log_class_fields[i].key, a[c]);
+            }
+            cJSON_AddItemToArray(pc, entry);
+        }
+    }
+    if (e->k > 0) {
+        cJSON *cm = cJSON_AddArrayToObject(o, CXR_LOG_CONFUSION);
+        for (int i = 0; i < e->k; i++) {
+            cJSON *row = cJSON_CreateArray();
+            for (int j = 0; j < e->k; j++)
+                cJSON_AddItemToArray(
+                    row, cJSON_CreateNumber((double)e->confusion[(size_t)i * e->k + j]));
+            cJSON_AddItemToArray(cm, row);
+        }
+    }
+    if (e->n_roc > 0) {
+        cJSON *roc = cJSON_AddArrayToObject(o, CXR_LOG_ROC);
+        for (int i = 0; i < e->n_roc; i++) {
+            cJSON *p = cJSON_CreateArray();
+            cJSON_AddItemToArray(p, cJSON_CreateNumber(e->roc_fpr[i]));
+            cJSON_AddItemToArray(p, cJSON_CreateNumber(e->roc_tpr[i]));
+            cJSON_AddItemToArray(roc, p);
+        }
+    }
+}
+
+cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return put_line(log, NULL);
+    cJSON_AddStringToObject(o, CXR_LOG_TYPE, CXR_LOG_TYPE_EPOCH);
+    cJSON_AddNumberToObject(o, CXR_LOG_EPOCH, e->epoch);
+    add_fields(o, e, cxr_log_epoch_result_fields, cxr_log_epoch_n_result_fields);
+    add_detail(o, e);
+    add_fields(o, e, cxr_log_epoch_cost_fields, cxr_log_epoch_n_cost_fields);
+    if (e->steps >= 0) cJSON_AddNumberToObject(o, CXR_LOG_STEPS, (double)e->steps);
+    if (e->step_total >= 0) cJSON_AddNumberToObject(o, CXR_LOG_STEP_TOTAL, (double)e->step_total);
+    if (e->has_monitor) add_monitor(o, &e->monitor);
+    return put_line(log, o);
+}
