@@ -253,7 +253,9 @@ static void *sampler_main(void *arg)
             sample_locked(m);
             next += m->interval_s;
             double now = cxr_now_s();
-            if (next < now) next = now + m->interval_s; /* fell behind (suspended): resync */
+            /* woke late (a loaded machine, a suspend): a new schedule from now, so periodic
+             * samples stay at least half an interval apart and each measures CPU */
+            if (next < now + 0.5 * m->interval_s) next = now + m->interval_s;
         }
     }
     pthread_mutex_unlock(&m->mu);
