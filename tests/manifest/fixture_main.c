@@ -1,5 +1,5 @@
 /* fixture_main.c: `manifest_fixture DIR` writes the landmark-style fixture of fixture.h under
- * DIR (created if needed) for the end-to-end tests in pack_test.py. */
+ * DIR (created if needed) for the end-to-end tests in test_manifest.py. */
 #include "fixture.h"
 
 int main(int argc, char **argv)

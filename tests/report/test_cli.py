@@ -63,7 +63,7 @@ def main():
     if failures:
         print("%d check(s) failed" % len(failures), file=sys.stderr)
         return 1
-    print("report_cli: all checks passed")
+    print("report.cli: all checks passed")
     return 0
 
 

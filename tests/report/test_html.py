@@ -213,7 +213,7 @@ def main():
     if failures:
         print("%d check(s) failed" % len(failures), file=sys.stderr)
         return 1
-    print("report_html: all checks passed (%d charts)" % len(p.svgs))
+    print("report.html: all checks passed (%d charts)" % len(p.svgs))
     return 0
 
 

@@ -34,4 +34,4 @@ echo "report.png: signature $sig, ${dims}, $size bytes; blank page: $blank bytes
 [ "$sig" = "PNG" ] || { echo "not a PNG"; exit 1; }
 [ "$dims" = "1200x3000" ] || { echo "unexpected size $dims"; exit 1; }
 [ "$size" -gt $((blank * 10)) ] && [ "$size" -gt 100000 ] || { echo "report.png looks blank"; exit 1; }
-echo "report_render: ok"
+echo "report.render: ok"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# e2e.sh BIN SAMPLE EDIT: data/sample end to end: pack, train 1 epoch (log, checkpoint,
+# test_e2e.sh BIN SAMPLE EDIT: data/sample end to end: pack, train 1 epoch (log, checkpoint,
 # monitor samples), eval on val, apply its best threshold to test, predict on JPEGs.
 BIN=$1 SAMPLE=$2 EDIT=$3
 . "$(dirname "$0")/common.sh"

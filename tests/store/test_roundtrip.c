@@ -1,4 +1,4 @@
-/* test_store_roundtrip.c: a store written through the public API with synthetic images
+/* test_roundtrip.c: a store written through the public API with synthetic images
  * (train 150 images = 9 full chunks + 1 partial, val exactly one chunk, test empty; class 3
  * never labelled) and read back:
  *   - metadata: classes, weights w_c = N_train/(C*n_c) with 0 for the empty class, counts,

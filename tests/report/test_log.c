@@ -1,4 +1,4 @@
-/* test_report_log: reading training logs and samples files (report/report_log.c).
+/* test_log.c: reading training logs and samples files (report/report_log.c).
  * Every value the reader returns is compared with the fixture read independently with cJSON;
  * the malformed fixture must name lines 3, 5 and 6 and keep the three good epochs; a log
  * without epoch lines must fail with a message naming the file.

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""pack_test.py: end-to-end tests of cxr-pack --manifest (tests/manifest/CMakeLists.txt runs
+"""test_manifest.py: end-to-end tests of cxr-pack --manifest (tests/manifest/CMakeLists.txt runs
 one case each) on the fixture that manifest_fixture writes (tests/manifest/fixture.h).
 
-usage: pack_test.py CASE CXR_PACK MANIFEST_FIXTURE PLUGIN_DIR [CXR_TRAIN]
+usage: test_manifest.py CASE CXR_PACK MANIFEST_FIXTURE PLUGIN_DIR [CXR_TRAIN]
 Stores are read back with h5dump (HDF5_PLUGIN_PATH=PLUGIN_DIR). Exit 0 pass, 1 fail, 77 skip.
 """
 import json

@@ -1,4 +1,4 @@
-/* test_store_validation.c: cxr_store_open's checks (specs/store.md, "Validation by the
+/* test_validation.c: cxr_store_open's checks (specs/store.md, "Validation by the
  * reader"). A good store is written, copied, and each copy damaged one way with plain HDF5;
  * each must fail with the documented status and a message naming the file. Also: a corrupted
  * byte inside a chunk -> CXR_E_CHECKSUM from the raw decoder and a read error through HDF5. */

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bad_input.sh BIN SAMPLE EDIT HAVE_CUDA: every bad input gets a clear message and the
+# test_bad_input.sh BIN SAMPLE EDIT HAVE_CUDA: every bad input gets a clear message and the
 # documented exit code (3 data, 4 I/O, 5 device, 2 usage, 130 interrupted), never a crash.
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
 . "$(dirname "$0")/common.sh"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""check_h5dump.py: h5dump must print the real image values of a cxr store when
+"""test_h5dump.py: h5dump must print the real image values of a cxr store when
 HDF5_PLUGIN_PATH points at the zstd plugin (without it h5dump prints an empty DATA block and
 still exits 0, so the values themselves are compared).
-Usage: check_h5dump.py STORE_MAKE_SAMPLE OUT.cxr H5DUMP"""
+Usage: test_h5dump.py STORE_MAKE_SAMPLE OUT.cxr H5DUMP"""
 import os
 import re
 import subprocess

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""pack_test.py: end-to-end tests of cxr-pack (tests/pack/CMakeLists.txt runs one case each).
+"""test_pack.py: end-to-end tests of cxr-pack (tests/pack/CMakeLists.txt runs one case each).
 
-usage: pack_test.py CASE CXR_PACK STORE_DUMP SAMPLE_DIR PLUGIN_DIR
+usage: test_pack.py CASE CXR_PACK STORE_DUMP SAMPLE_DIR PLUGIN_DIR
 Stores are inspected with h5dump (HDF5_PLUGIN_PATH=PLUGIN_DIR for the zstd filter), with the
 library's reader (STORE_DUMP) and, in the h5py case, with h5py. Exit 0 pass, 1 fail, 77 skip.
 """

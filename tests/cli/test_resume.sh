@@ -1,5 +1,5 @@
 #!/bin/bash
-# resume.sh BIN SAMPLE EDIT: determinism and exact resume. 2 epochs in one run, the same run
+# test_resume.sh BIN SAMPLE EDIT: determinism and exact resume. 2 epochs in one run, the same run
 # again, and 1 epoch + --resume for the 2nd (also with --no-prefetch) must give the same losses
 # to the bit (the JSON numbers are printed with round-trip precision, so compare as strings).
 BIN=$1 SAMPLE=$2 EDIT=$3

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""check_h5py.py: a cxr store read with h5py (filters through HDF5_PLUGIN_PATH) holds the
+"""test_h5py.py: a cxr store read with h5py (filters through HDF5_PLUGIN_PATH) holds the
 images, labels, paths, classes, weights, attributes and shard index the C writer put there.
 Exit 77 (skipped) only when h5py cannot be imported.
-Usage: check_h5py.py STORE_MAKE_SAMPLE OUT.cxr"""
+Usage: test_h5py.py STORE_MAKE_SAMPLE OUT.cxr"""
 import subprocess
 import sys
 
