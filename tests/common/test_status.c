@@ -1,5 +1,6 @@
 /* test_status.c: cxr_wrap_error puts the context first and cuts long messages at the buffer's
- * end, never past it; cxr_exit_code maps the pinned statuses to the documented exit codes. */
+ * end, never past it (a long context keeps its first 511 bytes and then the message);
+ * cxr_exit_code maps the pinned statuses to the documented exit codes. */
 #include "cxr_status.h"
 #include <stdio.h>
 #include <string.h>
@@ -20,9 +21,14 @@ int main(void)
         printf("bad long: %zu\n", strlen(cxr_last_error()));
         return 1;
     }
+    /* a context longer than its 512-byte buffer keeps its first 511 bytes and the message */
     cxr_set_error(CXR_E_IO, "m");
     cxr_wrap_error(CXR_E_IO, "%s", big);
-    if (strlen(cxr_last_error()) > 1023) return 1;
+    const char *e = cxr_last_error();
+    if (strlen(e) != 511 + 3 || strspn(e, "x") != 511 || strcmp(e + 511, ": m") != 0) {
+        printf("bad long context: %zu bytes, ends '%s'\n", strlen(e), e + strspn(e, "x"));
+        return 1;
+    }
     if (cxr_exit_code(CXR_OK) != 0 || cxr_exit_code(CXR_E_ARG) != 2 ||
         cxr_exit_code(CXR_E_CHECKSUM) != 3 || cxr_exit_code(CXR_E_IO) != 4 ||
         cxr_exit_code(CXR_E_NODEVICE) != 5 || cxr_exit_code(CXR_E_INTERRUPTED) != 130) {

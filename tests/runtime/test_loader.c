@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cxr_clock.h"
 #include "cxr_loader.h"
 #include "cxr_test.h"
 #include "loader_fixture.h"
@@ -26,6 +27,7 @@ static int run_epoch(cxr_loader *l, cxr_store *s, const char *split, int epoch, 
     float *ref = malloc(S * S * sizeof(float));
     int64_t got = 0, steps = 0;
     int bad_pixels = 0;
+    double t0 = cxr_now_s();
     CHECK_OK(cxr_loader_begin_epoch(l, epoch));
     for (;;) {
         CHECK_OK(cxr_loader_next_batch(l, &b));
@@ -50,7 +52,12 @@ static int run_epoch(cxr_loader *l, cxr_store *s, const char *split, int epoch, 
     /* end of epoch repeats */
     CHECK_OK(cxr_loader_next_batch(l, &b));
     CHECK(b.n == 0);
-    CHECK(cxr_loader_wait_seconds(l) >= 0);
+    /* time spent inside next_batch this epoch: some (every call takes some), and no more than
+     * the epoch's whole wall time, however slow the machine */
+    double wall = cxr_now_s() - t0, wait = cxr_loader_wait_seconds(l);
+    if (!(wait > 0 && wait <= wall))
+        fprintf(stderr, "wait %.9f s, epoch wall %.9f s\n", wait, wall);
+    CHECK(wait > 0 && wait <= wall);
     free(ref);
     return (int)got;
 }
