@@ -248,15 +248,30 @@ def big_tree(tmp, copies):
     return root
 
 
+def start_packing(args, out):
+    """Start cxr-pack writing `out` and return it once it is packing: its temporary store
+    (out.tmp.PID) exists, so the signal handlers are in place and the pipeline runs. Waiting on
+    that, not on a fixed delay, keeps a loaded machine from signalling a process that has not
+    started yet (or has not reached the pipeline); it only makes the wait longer."""
+    p = subprocess.Popen([PACK] + args + ["-o", out], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=ENV, text=True)
+    tmp = "%s.tmp.%d" % (out, p.pid)
+    deadline = time.time() + 100
+    while not os.path.exists(tmp) and p.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    check(p.poll() is None and os.path.exists(tmp),
+          "pack running, its temporary store there, when signalled (rc %s)" % p.poll())
+    return p
+
+
 def case_interrupt(tmp):
-    root = big_tree(tmp, 200)  # ~9600 inputs, >= 3 s at 3000 img/s: longer than the delay below
+    # 2,400 inputs, >= 0.8 s at 3,000 img/s: still packing when signalled (start_packing); the
+    # links cost ~0.3 s, but seconds when other jobs load the disk (200 copies took 31-44 s)
+    root = big_tree(tmp, 50)
     d = os.path.join(tmp, "out")
     os.mkdir(d)
     out = os.path.join(d, "s.h5")
-    p = subprocess.Popen([PACK, root, "-o", out, "--threads", "2"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=ENV, text=True)
-    time.sleep(1.0)
-    check(p.poll() is None, "pack still running when signalled (finished too early)")
+    p = start_packing([root, "--threads", "2"], out)
     p.send_signal(signal.SIGINT)
     t0 = time.time()
     so, se = p.communicate(timeout=60)
@@ -265,9 +280,7 @@ def case_interrupt(tmp):
     check(not os.path.exists(out), "no file at the output path")
     no_temp_left(d)
     # SIGTERM likewise
-    p = subprocess.Popen([PACK, root, "-o", out, "--threads", "1"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=ENV)
-    time.sleep(0.5)
+    p = start_packing([root, "--threads", "1"], out)
     p.send_signal(signal.SIGTERM)
     p.communicate(timeout=60)
     check(p.returncode == 130, "SIGTERM -> exit 130 (got %d)" % p.returncode)
@@ -349,9 +362,8 @@ def case_untouched(tmp):
     check(rc == 2, "missing source exits 2 (got %d)" % rc)
     rc, _, se = run([SAMPLE, "-o", d])  # a directory as the output: said before any work
     check(rc == 2 and "is a directory" in se, "-o DIR exits 2 naming it (got %d): %s" % (rc, se))
-    big = big_tree(tmp, 200)
-    p = subprocess.Popen([PACK, big, "-o", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
-    time.sleep(0.7)
+    big = big_tree(tmp, 50)  # as in case_interrupt
+    p = start_packing([big], out)
     p.send_signal(signal.SIGINT)
     p.communicate(timeout=60)
     check(p.returncode == 130, "interrupted run exits 130 (got %d)" % p.returncode)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cxr_clock.h"
 #include "cxr_monitor.h"
@@ -67,6 +68,7 @@ int main(int argc, char **argv)
     REQUIRE(pthread_create(&th, NULL, spin, &busy) == 0);
     pthread_join(th, NULL);
     cxr_monitor_summary s1;
+    double t_r1 = cxr_now_s();
     cxr_monitor_summary_reset(m, &s1);
     /* the process's own CPU time over the period, as the monitor should see it */
     double expect = 100.0 * (cpu_s() - cpu0) / (cxr_now_s() - wall0);
@@ -84,6 +86,7 @@ int main(int argc, char **argv)
     CHECK(!s1.gpu_ok && isnan(s1.gpu_util_mean) && strstr(s1.gpu_reason, "libcxr-no-such-nvml"));
 
     /* epoch 2: touch 96 MiB; the period's max RSS must grow by most of it */
+    double t_e2 = cxr_now_s();
     cxr_monitor_set_epoch(m, 2);
     size_t big = 96u << 20;
     char *mem = malloc(big);
@@ -91,9 +94,8 @@ int main(int argc, char **argv)
     memset(mem, 1, big);
     sleep_s(0.2);
     cxr_monitor_summary s2;
+    double t_r2 = cxr_now_s();
     cxr_monitor_summary_reset(m, &s2);
-    double t_s2 =
-        cxr_now_s(); /* the thread samples on until stop, at least half an interval apart */
     fprintf(stderr, "epoch 2: %d samples, rss max %.1f MiB (epoch 1 max %.1f)\n", s2.n_samples,
             s2.rss_mb_max, s1.rss_mb_max);
     CHECK(s2.n_samples >= 2);
@@ -101,29 +103,49 @@ int main(int argc, char **argv)
     CHECK(mem[big - 1] == 1);
     free(mem);
     CHECK_OK(cxr_monitor_stop(m));
-    int after_s2 = (int)((cxr_now_s() - t_s2) / 0.025) + 1;
+    double t_stop = cxr_now_s();
     CHECK_OK(cxr_monitor_stop(m));
     cxr_monitor_destroy(m);
 
-    /* the samples file: one JSON object per line, times ascending, epochs 1 then 2 */
+    /* the samples file: one JSON object per line, times ascending, epochs 1 then 2.
+     * A sample measures CPU iff at least min_window has passed since the previous CPU reading
+     * (the baseline at create, t = 0): a rule on the file's own times, whatever the machine's
+     * load (t has 1 ms resolution: within 1.1 ms of the window either way is accepted). */
+    double min_window = fmax(0.5 * 0.05, 2.0 / (double)sysconf(_SC_CLK_TCK));
     FILE *f = fopen(path, "r");
     REQUIRE(f);
     char line[1024];
-    int n = 0, n1 = 0, n2 = 0, n_cpu = 0;
-    double last_t = -1;
+    int n = 0, n1 = 0, n2 = 0, n_cpu = 0, bad_rule = 0, cnt[2] = { 0, 0 };
+    int last_ep = 0;
+    double last_t = -1, last_cpu_t = 0, sum[2] = { 0, 0 }, mx[2] = { -1, -1 };
     while (fgets(line, sizeof line, f)) {
         cJSON *l = cJSON_Parse(line);
         CHECK(l && cJSON_IsObject(l));
         if (!l) continue;
         double t = jnum(l, "t");
         int ep = (int)jnum(l, "epoch");
-        CHECK(t >= last_t);
+        CHECK(t >= last_t && ep >= last_ep);
         last_t = t;
+        last_ep = ep;
         CHECK(jnum(l, "rss_mb") > 0);
-        /* a forced sample right after a periodic one leaves CPU unmeasured (key absent) */
-        double cu = jnum(l, "cpu_util");
-        CHECK(isnan(cu) || cu >= 0);
-        n_cpu += !isnan(cu);
+        double cu = jnum(l, "cpu_util"), since = t - last_cpu_t;
+        if (fabs(since - min_window) > 0.0011 && isnan(cu) != (since < min_window)) {
+            fprintf(stderr, "sample %d at t %.3f: cpu_util %s %.3f s after the last reading\n", n,
+                    t, isnan(cu) ? "absent" : "present", since);
+            bad_rule++;
+        }
+        if (!isnan(cu)) {
+            CHECK(cu >= 0);
+            last_cpu_t = t;
+            n_cpu++;
+            /* the first s1.n_samples lines are summary 1's samples, the next s2.n_samples 2's */
+            int k = n < s1.n_samples ? 0 : n < s1.n_samples + s2.n_samples ? 1 : -1;
+            if (k >= 0) {
+                sum[k] += cu;
+                mx[k] = fmax(mx[k], cu);
+                cnt[k]++;
+            }
+        }
         CHECK(cJSON_GetObjectItemCaseSensitive(l, "gpu_util") == NULL); /* no NVML here */
         n1 += ep == 1;
         n2 += ep == 2;
@@ -133,12 +155,25 @@ int main(int argc, char **argv)
     fclose(f);
     fprintf(stderr, "samples file: %d lines (%d epoch 1, %d epoch 2), %d with cpu_util\n", n, n1,
             n2, n_cpu);
-    /* each of the two summary_reset samples lacks it, or the periodic one right after it */
-    CHECK(n_cpu >= n - 2);
-    /* every summarized sample is in the file; the thread may add one between a summary and the
-     * next set_epoch, and one per half interval between the last summary and stop */
-    CHECK(n >= s1.n_samples + s2.n_samples && n <= s1.n_samples + s2.n_samples + 1 + after_s2);
-    CHECK(n1 >= s1.n_samples && n1 <= s1.n_samples + 2 && n2 >= 1);
+    CHECK(bad_rule == 0);
+    /* each summary's CPU mean and max are those of its samples (the file has 2 decimals) */
+    CHECK(cnt[0] > 0);
+    if (cnt[0] > 0) {
+        CHECK_CLOSE(sum[0] / cnt[0], s1.cpu_util_mean, 0.006, 0);
+        CHECK_CLOSE(mx[0], s1.cpu_util_max, 0.006, 0);
+    }
+    if (cnt[1] > 0) {
+        CHECK_CLOSE(sum[1] / cnt[1], s2.cpu_util_mean, 0.006, 0);
+        CHECK_CLOSE(mx[1], s2.cpu_util_max, 0.006, 0);
+    } else {
+        CHECK(isnan(s2.cpu_util_mean) && isnan(s2.cpu_util_max));
+    }
+    /* every summarized sample is in the file; the thread adds only its periodic samples between
+     * the last summary and stop, or between summary 1 and set_epoch(2): over a span of L s, at
+     * most L / 0.05 + 2 (a late sample, then deadlines 50 ms apart) */
+    int extra = n - s1.n_samples - s2.n_samples, extra1 = n - n2 - s1.n_samples;
+    CHECK(extra >= 0 && extra <= (t_stop - t_r2) / 0.05 + 2);
+    CHECK(extra1 >= 0 && extra1 <= (t_e2 - t_r1) / 0.05 + 2 && n1 >= 1 && n2 >= 1);
 
     /* GPU not requested, and the real libnvidia-ml.so.1: available or a reason, never a failure */
     CHECK_OK(cxr_monitor_create(&m, 0.05, NULL, -1));
