@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# install_test.sh BUILD_DIR CMAKE CC SAMPLE_DIR TMP: `cmake --install` into a temporary prefix
+# test_find_package_pkgconfig.sh BUILD_DIR CMAKE CC SAMPLE_DIR TMP: `cmake --install` into a temporary prefix
 # (through DESTDIR, to see that nothing lands outside it), then build consumer/read_image.c
 # against the installed cxr with find_package (shared and static) and with pkg-config (shared
 # and static), and run each on a store packed from SAMPLE_DIR by the installed cxr-pack. Also:

@@ -1,4 +1,4 @@
-"""check_help.py TOOLS_DIR SRC_TOOLS_DIR VERSION: every tool (one per tools/cxr-*.c) answers
+"""test_help_version.py TOOLS_DIR SRC_TOOLS_DIR VERSION: every tool (one per tools/cxr-*.c) answers
 --version with exactly "<tool> VERSION" on stdout and exit 0, and --help with its usage on
 stdout, exit 0, a line of exit codes and every option its source accepts (the long names of
 its getopt table, or the "--name" strings it compares argv against); an unknown option is a
