@@ -43,9 +43,13 @@ expect=$("$P/bin/cxr-pack" --version)
 "$cmake" -S "$here/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_BUILD_TYPE=Release > "$tmp/consumer.log" 2>&1 || { cat "$tmp/consumer.log"; fail "configure"; }
 "$cmake" --build "$tmp/consumer" >> "$tmp/consumer.log" 2>&1 || { cat "$tmp/consumer.log"; fail "build"; }
-ldd "$tmp/consumer/read_image_shared" | grep -q "libcxr.so.* => $P/lib/" ||
-  fail "read_image_shared does not load libcxr from the prefix: $(ldd "$tmp/consumer/read_image_shared" | grep cxr)"
-if ldd "$tmp/consumer/read_image_static" | grep -q libcxr; then fail "read_image_static loads libcxr.so"; fi
+# ldd's output first, then grep: with pipefail, `ldd | grep -q` fails (or, in an if, passes)
+# whenever grep's early exit makes ldd die of SIGPIPE
+deps=$(ldd "$tmp/consumer/read_image_shared")
+grep -q "libcxr.so.* => $P/lib/" <<< "$deps" ||
+  fail "read_image_shared does not load libcxr from the prefix: $(grep cxr <<< "$deps")"
+deps=$(ldd "$tmp/consumer/read_image_static")
+if grep -q libcxr <<< "$deps"; then fail "read_image_static loads libcxr.so"; fi
 [ "$(cat "$tmp/consumer/plugin_dir.txt")" = "$P/lib/hdf5/plugin" ] || fail "cxr_HDF5_PLUGIN_DIR"
 
 # --- pkg-config --------------------------------------------------------------------------------
