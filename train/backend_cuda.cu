@@ -1,6 +1,7 @@
 /* backend_cuda.cu: the CUDA backend: device memory, the compute stream, and the op table filled
  * with the GPU twins of the CPU ops (conv.cu, pool.cu, dense.cu, act.cu, loss.cu, adam.cu).
  * Everything is queued on the context's compute stream; only download and sync wait for it. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,22 @@ extern "C" void *cxr_cuda_scratch(cxr_cuda_backend *b, size_t bytes)
 {
     return cxr_cuda_grow(&b->scratch, &b->scratch_bytes, bytes, (size_t)4 << 20, b->cu->compute,
                          "op scratch");
+}
+
+extern "C" void cxr_bf16_shadows_touch(cxr_cuda_backend *b, const void *p, size_t bytes, int drop)
+{
+    const uintptr_t lo = (uintptr_t)p;
+    for (int i = 0; i < CXR_BF16_SHADOWS; i++) {
+        cxr_bf16_shadow *s = &b->shadow[i];
+        const uintptr_t slo = (uintptr_t)s->src, shi = slo + s->n * sizeof(float);
+        if (!s->src) continue;
+        if (bytes != SIZE_MAX && (shi <= lo || lo + bytes <= slo)) continue;
+        s->valid = 0;
+        if (drop) {
+            cudaFree(s->dst);
+            memset(s, 0, sizeof *s);
+        }
+    }
 }
 
 static cxr_status cuda_set_threads(void *ctx, int n)
@@ -42,12 +59,16 @@ static void cuda_free(void *ctx, void *p)
     if (!p) return;
     /* queued ops may still use p: cudaFree waits for the device (only at teardown) */
     cudaStreamSynchronize(B(ctx)->cu->compute);
+    /* the allocation's size is unknown here: drop every bf16 shadow (frees happen at teardown;
+     * a shadow still needed is converted again at its next use) */
+    cxr_bf16_shadows_touch(B(ctx), NULL, SIZE_MAX, 1);
     cudaFree(p);
 }
 
 static cxr_status cuda_zero(void *ctx, void *p, size_t bytes)
 {
     cxr_status st = CXR_OK;
+    cxr_bf16_shadows_touch(B(ctx), p, bytes, 0);
     CUDA_TRY("cuda zero", cudaMemsetAsync(p, 0, bytes, B(ctx)->cu->compute));
 bail:
     return st;
@@ -56,6 +77,7 @@ bail:
 static cxr_status cuda_upload(void *ctx, void *dst, const void *src_host, size_t bytes)
 {
     cxr_status st = CXR_OK;
+    cxr_bf16_shadows_touch(B(ctx), dst, bytes, 0);
     /* pageable source: the driver stages it before returning, so the caller may reuse it */
     CUDA_TRY("cuda upload",
              cudaMemcpyAsync(dst, src_host, bytes, cudaMemcpyHostToDevice, B(ctx)->cu->compute));
@@ -91,6 +113,7 @@ static void cuda_destroy(cxr_backend *be)
             cudaStreamSynchronize(b->cu->compute);
         }
         cxr_conv_plans_destroy(b);
+        for (int i = 0; i < CXR_BF16_SHADOWS; i++) cudaFree(b->shadow[i].dst);
         cudaFree(b->scratch);
         cxr_cuda_ctx_destroy(b->cu);
         free(b);
@@ -148,6 +171,14 @@ extern "C" cxr_cuda_ctx *cxr_backend_cuda_context(cxr_backend *be)
     return B(be->ctx)->cu;
 }
 
+extern "C" void cxr_backend_cuda_set_log(cxr_backend *be, void (*fn)(void *user, const char *line),
+                                         void *user)
+{
+    if (!cxr_backend_cuda_context(be)) return;
+    B(be->ctx)->log = fn;
+    B(be->ctx)->log_user = user;
+}
+
 extern "C" cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p)
 {
     cxr_cuda_ctx *c = cxr_backend_cuda_context(be);
@@ -158,6 +189,6 @@ extern "C" cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p
                              "backend computes in fp32)",
                              cxr_precision_name(p), be && be->name ? be->name : "?");
     }
-    cxr_cuda_set_precision(c, p); /* conv plans are keyed by precision: new ones get measured */
+    cxr_cuda_set_precision(c, p); /* conv plans are keyed by precision: new ones get chosen */
     return CXR_OK;
 }

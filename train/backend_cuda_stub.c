@@ -27,6 +27,11 @@ cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p)
                          "no CUDA; the CPU computes in fp32)",
                          cxr_precision_name(p));
 }
+
+void cxr_backend_cuda_set_log(cxr_backend *be, void (*fn)(void *user, const char *line), void *user)
+{
+    (void)be, (void)fn, (void)user;
+}
 #else
 typedef int cxr_backend_cuda_stub_unused; /* ISO C: no empty translation unit */
 #endif

@@ -1,22 +1,34 @@
 /* conv.cu: 3x3 'same' convolution on the GPU (twin of conv.c) through cuDNN's legacy API.
  *
- * Per shape (N,C,K,H,W,precision) a plan caches the tensor/filter/convolution descriptors and
- * the algorithms chosen once by measurement (cudnnFindConvolution*Algorithm), keeping only
- * deterministic algorithms (perf.determinism; this drops e.g. BWD_FILTER_ALGO_0/3 and
- * BWD_DATA_ALGO_0) and, in fp32, only FMA kernels (CUDNN_FMA_MATH: no TF32 tensor cores).
- * The workspace is the context's, grown to the largest need and reused.
+ * Per shape (N,C,K,H,W,precision) a plan caches the tensor and filter descriptors; each of the
+ * three directions (forward, backward-data, backward-filter) gets its convolution descriptor and
+ * algorithm when it is first used, so an evaluation-only batch size never builds a backward and
+ * conv1 (no input gradient) never builds backward-data.
+ *
+ * The algorithm is chosen repeatably, never by timing: cuDNN's heuristic ranking
+ * (cudnnGetConvolution*Algorithm_v7, a pure function of the shape, the device and the library
+ * version), the first entry that is deterministic, allowed in the precision, and whose workspace
+ * cuDNN confirms for the descriptor's math type within the limit. Two processes, and a resumed
+ * run, therefore run the same kernels. fp32 allows only the exact-summation algorithms
+ * (implicit GEMM, precomputed implicit GEMM, GEMM; backward ALGO_1): Winograd and FFT change
+ * the rounding by about the whole fp32 parity tolerance. The workspace is the context's, grown
+ * to the largest need and reused.
  *   forward:  y = conv(x, w) (beta 0), then y += b by cudnnAddTensor
  *   backward: din += conv^T(dout, w) and dw += corr(x, dout) (beta 1: the table's "adds"),
  *             db += sum over (n, y, x) of dout: per-plane double sums, then over n in image
  *             order (fixed order: deterministic).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_ops.cuh"
 
 /* Largest workspace an algorithm may ask for (bigger ones are skipped). */
 #define CONV_WS_LIMIT ((size_t)1 << 30)
+
+static const char *const dir_names[CXR_CONV_DIRS] = { "forward", "backward-data",
+                                                      "backward-filter" };
 
 static void plan_release(cxr_conv_plan *p)
 {
@@ -25,9 +37,8 @@ static void plan_release(cxr_conv_plan *p)
     if (p->y) cudnnDestroyTensorDescriptor(p->y);
     if (p->bias) cudnnDestroyTensorDescriptor(p->bias);
     if (p->w) cudnnDestroyFilterDescriptor(p->w);
-    if (p->fwd_conv) cudnnDestroyConvolutionDescriptor(p->fwd_conv);
-    if (p->bwd_data_conv) cudnnDestroyConvolutionDescriptor(p->bwd_data_conv);
-    if (p->bwd_filter_conv) cudnnDestroyConvolutionDescriptor(p->bwd_filter_conv);
+    for (int d = 0; d < CXR_CONV_DIRS; d++)
+        if (p->conv[d]) cudnnDestroyConvolutionDescriptor(p->conv[d]);
     memset(p, 0, sizeof *p);
 }
 
@@ -36,53 +47,206 @@ extern "C" void cxr_conv_plans_destroy(cxr_cuda_backend *b)
     for (int i = 0; i < CXR_CONV_PLANS; i++) plan_release(&b->plans[i]);
 }
 
-/* Index of the first (fastest) usable result of a cudnnFind* call, or n when none: succeeded,
- * CUDNN_DETERMINISTIC, workspace within the limit. cudnnFind* also times every algorithm with
- * CUDNN_DEFAULT_MATH, which allows TF32 tensor cores on Ampere and later; in fp32 the descriptor
- * stays CUDNN_FMA_MATH, so an algorithm picked by its DEFAULT_MATH (TF32) time would then run as
- * an FMA kernel that was never timed (slower than measured, or not supported for the shape).
- * fp32 therefore takes the fastest result measured with CUDNN_FMA_MATH, and a DEFAULT_MATH one
- * only when no FMA result qualifies. */
-template <typename Perf> static int pick_algo(const Perf *r, int n, cxr_precision prec)
+static const char *algo_name(int dir, int a)
 {
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < n; i++) {
-            if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].determinism != CUDNN_DETERMINISTIC ||
-                r[i].memory > CONV_WS_LIMIT)
-                continue;
-            if (prec != CXR_PRECISION_FP32) return i;
-            if (r[i].mathType == (pass == 0 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH)) return i;
-        }
-    return n;
+    static const char *const fwd[] = { "IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM",
+                                       "GEMM",          "DIRECT",
+                                       "FFT",           "FFT_TILING",
+                                       "WINOGRAD",      "WINOGRAD_NONFUSED" };
+    static const char *const bd[] = { "ALGO_0",     "ALGO_1",   "FFT",
+                                      "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED" };
+    static const char *const bf[] = { "ALGO_0",    "ALGO_1",   "FFT",
+                                      "ALGO_3",    "WINOGRAD", "WINOGRAD_NONFUSED",
+                                      "FFT_TILING" };
+    if (dir == CXR_CONV_FWD && a >= 0 && a < 8) return fwd[a];
+    if (dir == CXR_CONV_BWD_DATA && a >= 0 && a < 6) return bd[a];
+    if (dir == CXR_CONV_BWD_FILTER && a >= 0 && a < 7) return bf[a];
+    return "?";
 }
 
-static cxr_status make_conv_desc(cudnnConvolutionDescriptor_t *d, cxr_precision prec,
-                                 const char *what)
+static const char *math_name(cudnnMathType_t m)
+{
+    switch (m) {
+    case CUDNN_DEFAULT_MATH: return "default math";
+    case CUDNN_TENSOR_OP_MATH: return "tensor-op math";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return "tensor-op math with down-conversion";
+    case CUDNN_FMA_MATH: return "FMA math";
+    }
+    return "?";
+}
+
+/* Whether algorithm a of direction dir may run in precision prec. Non-deterministic algorithms
+ * never (BWD_DATA_ALGO_0, BWD_FILTER_ALGO_0/3 use atomics); in fp32 only those that sum each
+ * output in plain fp32 arithmetic. */
+static int algo_allowed(int dir, int a, cxr_precision prec)
+{
+    if (dir == CXR_CONV_FWD)
+        return prec != CXR_PRECISION_FP32 || a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM ||
+               a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
+               a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM;
+    if (dir == CXR_CONV_BWD_DATA)
+        return a != CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 &&
+               (prec != CXR_PRECISION_FP32 || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
+    return a != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 && a != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3 &&
+           (prec != CXR_PRECISION_FP32 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
+}
+
+/* One heuristic entry, whatever the direction. */
+typedef struct {
+    int algo;
+    cudnnStatus_t status;
+    size_t memory;
+    cudnnDeterminism_t determinism;
+    cudnnMathType_t math;
+} ranked_algo;
+
+/* cuDNN's heuristic ranking for direction dir of plan p (the convolution descriptor's math type
+ * set), into *out (malloc'ed, *n entries; sized by the library's MaxCount). */
+static cxr_status rank_algos(cudnnHandle_t h, const cxr_conv_plan *p, int dir, ranked_algo **out,
+                             int *n, const char *what)
 {
     cxr_status st = CXR_OK;
-    CUDNN_TRY(what, cudnnCreateConvolutionDescriptor(d));
-    CUDNN_TRY(what, cudnnSetConvolution2dDescriptor(*d, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
-                                                    CUDNN_DATA_FLOAT));
-    /* fp32: FMA kernels only. tf32 (and bf16, whose convolutions run as tf32): tensor cores on
-     * fp32 data, i.e. TF32 inputs with fp32 accumulation (no down-conversion to fp16). */
-    CUDNN_TRY(what, cudnnSetConvolutionMathType(
-                        *d, prec == CXR_PRECISION_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
+    int cap = 0, got = 0;
+    void *perf = NULL;
+    *out = NULL;
+    *n = 0;
+    if (dir == CXR_CONV_FWD)
+        CUDNN_TRY(what, cudnnGetConvolutionForwardAlgorithmMaxCount(h, &cap));
+    else if (dir == CXR_CONV_BWD_DATA)
+        CUDNN_TRY(what, cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &cap));
+    else
+        CUDNN_TRY(what, cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &cap));
+    if (cap < 1) cap = 1;
+    perf = calloc((size_t)cap, sizeof(cudnnConvolutionFwdAlgoPerf_t) +
+                                   sizeof(cudnnConvolutionBwdDataAlgoPerf_t) +
+                                   sizeof(cudnnConvolutionBwdFilterAlgoPerf_t));
+    *out = (ranked_algo *)calloc((size_t)cap, sizeof **out);
+    if (!perf || !*out) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", what);
+#define RANK_COPY(T)                                                                        \
+    for (int i = 0; i < got; i++) {                                                         \
+        const T *r = (const T *)perf + i;                                                   \
+        (*out)[i] =                                                                         \
+            ranked_algo{ (int)r->algo, r->status, r->memory, r->determinism, r->mathType }; \
+    }
+    if (dir == CXR_CONV_FWD) {
+        CUDNN_TRY(what, cudnnGetConvolutionForwardAlgorithm_v7(
+                            h, p->x, p->w, p->conv[dir], p->y, cap, &got,
+                            (cudnnConvolutionFwdAlgoPerf_t *)perf));
+        RANK_COPY(cudnnConvolutionFwdAlgoPerf_t)
+    } else if (dir == CXR_CONV_BWD_DATA) {
+        CUDNN_TRY(what, cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                            h, p->w, p->y, p->conv[dir], p->x, cap, &got,
+                            (cudnnConvolutionBwdDataAlgoPerf_t *)perf));
+        RANK_COPY(cudnnConvolutionBwdDataAlgoPerf_t)
+    } else {
+        CUDNN_TRY(what, cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                            h, p->x, p->y, p->conv[dir], p->w, cap, &got,
+                            (cudnnConvolutionBwdFilterAlgoPerf_t *)perf));
+        RANK_COPY(cudnnConvolutionBwdFilterAlgoPerf_t)
+    }
+#undef RANK_COPY
+    *n = got;
 bail:
+    free(perf);
+    if (st != CXR_OK) {
+        free(*out);
+        *out = NULL;
+    }
     return st;
 }
 
-static cxr_status plan_build(cxr_cuda_backend *b, cxr_conv_plan *p, int N, int C, int K, int H,
-                             int W, cxr_precision prec, const char *what)
+/* cuDNN's workspace for algorithm a of direction dir with the descriptor as it is set; any
+ * status but success (NOT_SUPPORTED: the algorithm cannot run this shape with this math type)
+ * means the algorithm is not usable. */
+static cudnnStatus_t workspace_of(cudnnHandle_t h, const cxr_conv_plan *p, int dir, int a,
+                                  size_t *bytes)
+{
+    if (dir == CXR_CONV_FWD)
+        return cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv[dir], p->y,
+                                                       (cudnnConvolutionFwdAlgo_t)a, bytes);
+    if (dir == CXR_CONV_BWD_DATA)
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(
+            h, p->w, p->y, p->conv[dir], p->x, (cudnnConvolutionBwdDataAlgo_t)a, bytes);
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        h, p->x, p->y, p->conv[dir], p->w, (cudnnConvolutionBwdFilterAlgo_t)a, bytes);
+}
+
+/* Try algorithm a with math type m on direction dir: usable when cuDNN confirms a workspace
+ * within the limit. Sets the descriptor's math type (left set when usable). */
+static int try_algo(cudnnHandle_t h, cxr_conv_plan *p, int dir, int a, cudnnMathType_t m)
+{
+    size_t ws = 0;
+    if (cudnnSetConvolutionMathType(p->conv[dir], m) != CUDNN_STATUS_SUCCESS) return 0;
+    if (workspace_of(h, p, dir, a, &ws) != CUDNN_STATUS_SUCCESS || ws > CONV_WS_LIMIT) return 0;
+    p->algo[dir] = a;
+    p->ws[dir] = ws;
+    p->math[dir] = m;
+    return 1;
+}
+
+/* Choose direction dir's algorithm of plan p (first use of that direction). */
+static cxr_status plan_choose(cxr_cuda_backend *b, cxr_conv_plan *p, int dir, const char *what)
 {
     cxr_status st = CXR_OK;
     cudnnHandle_t h = b->cu->cudnn;
-    cudnnConvolutionFwdAlgoPerf_t fp[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    cudnnConvolutionBwdDataAlgoPerf_t dp[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    cudnnConvolutionBwdFilterAlgoPerf_t wp[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int nf = 0, nd = 0, nw = 0, i = 0;
+    const int fp32 = p->prec == CXR_PRECISION_FP32;
+    /* fp32: FMA kernels only. tf32 (and bf16, whose convolutions run as tf32): tensor cores on
+     * fp32 data, i.e. TF32 inputs with fp32 accumulation (never down-conversion to fp16). */
+    const cudnnMathType_t want = fp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+    ranked_algo *r = NULL;
+    int n = 0, rank = -1;
+    char line[256];
+    CUDNN_TRY(what, cudnnCreateConvolutionDescriptor(&p->conv[dir]));
+    CUDNN_TRY(what, cudnnSetConvolution2dDescriptor(p->conv[dir], 1, 1, 1, 1, 1, 1,
+                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CUDNN_TRY(what, cudnnSetConvolutionMathType(p->conv[dir], want));
+    CXR_TRY(rank_algos(h, p, dir, &r, &n, what));
+    for (int i = 0; i < n && rank < 0; i++) {
+        if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].determinism != CUDNN_DETERMINISTIC ||
+            r[i].memory > CONV_WS_LIMIT || !algo_allowed(dir, r[i].algo, p->prec) ||
+            r[i].math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+            continue;
+        /* fp32 runs every algorithm with FMA math, whatever math the heuristic ranked it
+         * under; tf32 takes the math type the entry was ranked with */
+        if (try_algo(h, p, dir, r[i].algo, fp32 ? CUDNN_FMA_MATH : r[i].math)) rank = i;
+    }
+    if (rank < 0) {
+        /* the heuristic offered nothing usable: the exact algorithms in a fixed order */
+        static const int fwd[] = { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                                   CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                                   CUDNN_CONVOLUTION_FWD_ALGO_GEMM };
+        const int *cand = dir == CXR_CONV_FWD ? fwd : NULL;
+        const int nc = dir == CXR_CONV_FWD ? 3 : 1;
+        for (int i = 0; i < nc && p->algo[dir] < 0; i++)
+            try_algo(h, p, dir, cand ? cand[i] : 1 /* BWD_*_ALGO_1 */, want);
+        if (p->algo[dir] < 0)
+            CXR_THROW(CXR_E_CUDA,
+                      "%s: cuDNN offers no deterministic %s algorithm for %s (%d ranked)", what,
+                      dir_names[dir], cxr_precision_name(p->prec), n);
+    }
+    if (b->log) {
+        snprintf(line, sizeof line,
+                 "cuda conv N=%d C=%d K=%d %dx%d %s %s: %s (%s, workspace %.1f MiB, %s)", p->N,
+                 p->C, p->K, p->H, p->W, cxr_precision_name(p->prec), dir_names[dir],
+                 algo_name(dir, p->algo[dir]), math_name(p->math[dir]),
+                 (double)p->ws[dir] / 1048576.0,
+                 rank >= 0 ? (rank == 0 ? "heuristic's first" : "heuristic's first usable")
+                           : "fixed fallback");
+        b->log(b->log_user, line);
+    }
+bail:
+    free(r);
+    return st;
+}
+
+static cxr_status plan_build(cxr_conv_plan *p, int N, int C, int K, int H, int W,
+                             cxr_precision prec, const char *what)
+{
+    cxr_status st = CXR_OK;
     plan_release(p);
     p->used = 1;
     p->N = N, p->C = C, p->K = K, p->H = H, p->W = W, p->prec = prec;
+    for (int d = 0; d < CXR_CONV_DIRS; d++) p->algo[d] = -1;
     CUDNN_TRY(what, cudnnCreateTensorDescriptor(&p->x));
     CUDNN_TRY(what, cudnnCreateTensorDescriptor(&p->y));
     CUDNN_TRY(what, cudnnCreateTensorDescriptor(&p->bias));
@@ -95,74 +259,39 @@ static cxr_status plan_build(cxr_cuda_backend *b, cxr_conv_plan *p, int N, int C
               cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, K, 1, 1));
     CUDNN_TRY(what,
               cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, K, C, 3, 3));
-    CXR_TRY(make_conv_desc(&p->fwd_conv, prec, what));
-    CXR_TRY(make_conv_desc(&p->bwd_data_conv, prec, what));
-    CXR_TRY(make_conv_desc(&p->bwd_filter_conv, prec, what));
-
-    /* measured choice, fastest first; keep the first deterministic one that fits */
-    CUDNN_TRY(what,
-              cudnnFindConvolutionForwardAlgorithm(h, p->x, p->w, p->fwd_conv, p->y,
-                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &nf, fp));
-    i = pick_algo(fp, nf, prec);
-    if (i == nf) CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic forward algorithm", what);
-    p->fwd_algo = fp[i].algo;
-    if (prec != CXR_PRECISION_FP32)
-        CUDNN_TRY(what, cudnnSetConvolutionMathType(p->fwd_conv, fp[i].mathType));
-    CUDNN_TRY(what, cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->fwd_conv, p->y,
-                                                            p->fwd_algo, &p->fwd_ws));
-
-    CUDNN_TRY(what, cudnnFindConvolutionBackwardDataAlgorithm(h, p->w, p->y, p->bwd_data_conv, p->x,
-                                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                                                              &nd, dp));
-    i = pick_algo(dp, nd, prec);
-    if (i == nd)
-        CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic backward-data algorithm", what);
-    p->bwd_data_algo = dp[i].algo;
-    if (prec != CXR_PRECISION_FP32)
-        CUDNN_TRY(what, cudnnSetConvolutionMathType(p->bwd_data_conv, dp[i].mathType));
-    CUDNN_TRY(what, cudnnGetConvolutionBackwardDataWorkspaceSize(
-                        h, p->w, p->y, p->bwd_data_conv, p->x, p->bwd_data_algo, &p->bwd_data_ws));
-
-    CUDNN_TRY(what, cudnnFindConvolutionBackwardFilterAlgorithm(
-                        h, p->x, p->y, p->bwd_filter_conv, p->w,
-                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &nw, wp));
-    i = pick_algo(wp, nw, prec);
-    if (i == nw)
-        CXR_THROW(CXR_E_CUDA, "%s: cuDNN offers no deterministic backward-filter algorithm", what);
-    p->bwd_filter_algo = wp[i].algo;
-    if (prec != CXR_PRECISION_FP32)
-        CUDNN_TRY(what, cudnnSetConvolutionMathType(p->bwd_filter_conv, wp[i].mathType));
-    CUDNN_TRY(what,
-              cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                  h, p->x, p->y, p->bwd_filter_conv, p->w, p->bwd_filter_algo, &p->bwd_filter_ws));
     return CXR_OK;
 bail:
     plan_release(p);
     return st;
 }
 
-/* The cached plan for a shape, built (and measured) on first use. */
-static cxr_status plan_get(cxr_cuda_backend *b, cxr_conv_plan **out, int N, int C, int K, int H,
-                           int W, const char *what)
+/* The cached plan for a shape with direction dir ready (descriptors on first use of the shape,
+ * the direction's algorithm on its first use). */
+static cxr_status plan_get(cxr_cuda_backend *b, cxr_conv_plan **out, int dir, int N, int C, int K,
+                           int H, int W, const char *what)
 {
+    cxr_status st = CXR_OK;
     const cxr_precision prec = b->cu->precision;
-    for (int i = 0; i < CXR_CONV_PLANS; i++) {
-        cxr_conv_plan *p = &b->plans[i];
-        if (p->used && p->N == N && p->C == C && p->K == K && p->H == H && p->W == W &&
-            p->prec == prec) {
-            *out = p;
-            return CXR_OK;
-        }
-    }
     cxr_conv_plan *p = NULL;
-    for (int i = 0; i < CXR_CONV_PLANS && !p; i++)
-        if (!b->plans[i].used) p = &b->plans[i];
-    if (!p) {
-        p = &b->plans[b->next_evict];
-        b->next_evict = (b->next_evict + 1) % CXR_CONV_PLANS;
+    for (int i = 0; i < CXR_CONV_PLANS && !p; i++) {
+        cxr_conv_plan *q = &b->plans[i];
+        if (q->used && q->N == N && q->C == C && q->K == K && q->H == H && q->W == W &&
+            q->prec == prec)
+            p = q;
     }
+    if (!p) {
+        for (int i = 0; i < CXR_CONV_PLANS && !p; i++)
+            if (!b->plans[i].used) p = &b->plans[i];
+        if (!p) {
+            p = &b->plans[b->next_evict];
+            b->next_evict = (b->next_evict + 1) % CXR_CONV_PLANS;
+        }
+        CXR_TRY(plan_build(p, N, C, K, H, W, prec, what));
+    }
+    if (p->algo[dir] < 0) CXR_TRY(plan_choose(b, p, dir, what));
     *out = p;
-    return plan_build(b, p, N, C, K, H, W, prec, what);
+bail:
+    return st;
 }
 
 extern "C" cxr_status cxr_conv3x3_forward_cuda(void *ctx, float *out /* (N,K,H,W) */,
@@ -178,11 +307,13 @@ extern "C" cxr_status cxr_conv3x3_forward_cuda(void *ctx, float *out /* (N,K,H,W
     const float one = 1.0f, zero = 0.0f;
     char what[96];
     snprintf(what, sizeof what, "conv3x3_forward (N=%d C=%d K=%d %dx%d)", N, C, K, H, W);
-    CXR_TRY(plan_get(be, &p, N, C, K, H, W, what));
-    ws = cxr_cuda_workspace(be->cu, p->fwd_ws);
-    if (!ws && p->fwd_ws) return cxr_wrap_error(CXR_E_NOMEM, "%s", what);
-    CUDNN_TRY(what, cudnnConvolutionForward(be->cu->cudnn, &one, p->x, in, p->w, w, p->fwd_conv,
-                                            p->fwd_algo, ws, p->fwd_ws, &zero, p->y, out));
+    CXR_TRY(plan_get(be, &p, CXR_CONV_FWD, N, C, K, H, W, what));
+    ws = cxr_cuda_workspace(be->cu, p->ws[CXR_CONV_FWD]);
+    if (!ws && p->ws[CXR_CONV_FWD]) return cxr_wrap_error(CXR_E_NOMEM, "%s", what);
+    CUDNN_TRY(what,
+              cudnnConvolutionForward(be->cu->cudnn, &one, p->x, in, p->w, w, p->conv[CXR_CONV_FWD],
+                                      (cudnnConvolutionFwdAlgo_t)p->algo[CXR_CONV_FWD], ws,
+                                      p->ws[CXR_CONV_FWD], &zero, p->y, out));
     CUDNN_TRY(what, cudnnAddTensor(be->cu->cudnn, &one, p->bias, b, &one, p->y, out));
 bail:
     return st;
@@ -235,8 +366,10 @@ extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,
     const float one = 1.0f;
     char what[96];
     snprintf(what, sizeof what, "conv3x3_backward (N=%d C=%d K=%d %dx%d)", N, C, K, H, W);
-    CXR_TRY(plan_get(be, &p, N, C, K, H, W, what));
-    need = p->bwd_filter_ws > p->bwd_data_ws ? p->bwd_filter_ws : p->bwd_data_ws;
+    CXR_TRY(plan_get(be, &p, CXR_CONV_BWD_FILTER, N, C, K, H, W, what));
+    if (din) CXR_TRY(plan_get(be, &p, CXR_CONV_BWD_DATA, N, C, K, H, W, what));
+    need = p->ws[CXR_CONV_BWD_FILTER];
+    if (din && p->ws[CXR_CONV_BWD_DATA] > need) need = p->ws[CXR_CONV_BWD_DATA];
     ws = cxr_cuda_workspace(be->cu, need);
     if (!ws && need) return cxr_wrap_error(CXR_E_NOMEM, "%s", what);
     part = (double *)cxr_cuda_scratch(be, (size_t)K * N * sizeof(double));
@@ -246,13 +379,15 @@ extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,
     CUDA_LAUNCH_CHECK(what);
     conv_bias_sum<<<(K + 255) / 256, 256, 0, be->cu->compute>>>(db, part, N, K);
     CUDA_LAUNCH_CHECK(what);
-    CUDNN_TRY(what, cudnnConvolutionBackwardFilter(be->cu->cudnn, &one, p->x, in, p->y, dout,
-                                                   p->bwd_filter_conv, p->bwd_filter_algo, ws,
-                                                   p->bwd_filter_ws, &one, p->w, dw));
+    CUDNN_TRY(what, cudnnConvolutionBackwardFilter(
+                        be->cu->cudnn, &one, p->x, in, p->y, dout, p->conv[CXR_CONV_BWD_FILTER],
+                        (cudnnConvolutionBwdFilterAlgo_t)p->algo[CXR_CONV_BWD_FILTER], ws,
+                        p->ws[CXR_CONV_BWD_FILTER], &one, p->w, dw));
     if (din)
-        CUDNN_TRY(what, cudnnConvolutionBackwardData(be->cu->cudnn, &one, p->w, w, p->y, dout,
-                                                     p->bwd_data_conv, p->bwd_data_algo, ws,
-                                                     p->bwd_data_ws, &one, p->x, din));
+        CUDNN_TRY(what, cudnnConvolutionBackwardData(
+                            be->cu->cudnn, &one, p->w, w, p->y, dout, p->conv[CXR_CONV_BWD_DATA],
+                            (cudnnConvolutionBwdDataAlgo_t)p->algo[CXR_CONV_BWD_DATA], ws,
+                            p->ws[CXR_CONV_BWD_DATA], &one, p->x, din));
 bail:
     return st;
 }

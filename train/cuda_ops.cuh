@@ -9,19 +9,35 @@
 
 #define CXR_CONV_PLANS 24
 
-/* Descriptors and measured algorithms of one convolution shape (cached, specs/gpu.md). */
+/* Directions of a convolution plan. */
+enum { CXR_CONV_FWD = 0, CXR_CONV_BWD_DATA = 1, CXR_CONV_BWD_FILTER = 2, CXR_CONV_DIRS = 3 };
+
+/* Descriptors of one convolution shape and, per direction once first used, its convolution
+ * descriptor (own math type) and the algorithm chosen from cuDNN's heuristic (conv.cu). */
 typedef struct {
     int used;
     int N, C, K, H, W;
     cxr_precision prec;
     cudnnTensorDescriptor_t x, y, bias;
     cudnnFilterDescriptor_t w;
-    cudnnConvolutionDescriptor_t fwd_conv, bwd_data_conv, bwd_filter_conv; /* own math type each */
-    cudnnConvolutionFwdAlgo_t fwd_algo;
-    cudnnConvolutionBwdDataAlgo_t bwd_data_algo;
-    cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo;
-    size_t fwd_ws, bwd_data_ws, bwd_filter_ws;
+    cudnnConvolutionDescriptor_t conv[CXR_CONV_DIRS]; /* NULL until the direction is used */
+    int algo[CXR_CONV_DIRS];                          /* -1 until chosen */
+    cudnnMathType_t math[CXR_CONV_DIRS];
+    size_t ws[CXR_CONV_DIRS];
 } cxr_conv_plan;
+
+/* A bf16 copy of a dense weight tensor for --precision bf16 (dense.cu): made when a dense op
+ * first meets the weights, rewritten by every Adam step whose parameter block holds them (in
+ * the same kernel, adam.cu), and marked stale when anything else writes them through the table
+ * (upload, zero) or frees them; a stale copy is converted again at its next use. No other
+ * writer of parameters exists. */
+#define CXR_BF16_SHADOWS 8
+typedef struct {
+    const float *src; /* device (n) fp32 weights; NULL = slot unused */
+    size_t n;
+    void *dst; /* device (n) __nv_bfloat16 */
+    int valid;
+} cxr_bf16_shadow;
 
 typedef struct {
     cxr_cuda_ctx *cu; /* owned */
@@ -29,6 +45,10 @@ typedef struct {
     int next_evict;
     void *scratch; /* op scratch (bf16 operand copies, loss terms), grown */
     size_t scratch_bytes;
+    void (*log)(void *user, const char *line); /* cxr_backend_cuda_set_log; NULL: silent */
+    void *log_user;
+    cxr_bf16_shadow shadow[CXR_BF16_SHADOWS];
+    int next_shadow; /* round-robin reuse when all slots are taken */
 } cxr_cuda_backend;
 
 #ifdef __cplusplus
@@ -38,6 +58,9 @@ extern "C" {
  * with CXR_E_NOMEM set when it cannot grow. */
 void *cxr_cuda_scratch(cxr_cuda_backend *b, size_t bytes);
 void cxr_conv_plans_destroy(cxr_cuda_backend *b);
+/* Mark stale every bf16 shadow whose weights overlap [p, p + bytes) (written through the table;
+ * bytes SIZE_MAX: every shadow); drop = 1 also frees them (the memory is being freed). */
+void cxr_bf16_shadows_touch(cxr_cuda_backend *b, const void *p, size_t bytes, int drop);
 
 
 /* The CUDA ops (conv.cu, pool.cu, dense.cu, act.cu, loss.cu, adam.cu): the CUDA backend's table

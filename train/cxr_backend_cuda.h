@@ -24,6 +24,13 @@ cxr_cuda_ctx *cxr_backend_cuda_context(cxr_backend *be);
 /* Choose the arithmetic of convolutions and GEMMs (cxr_cuda.h). CXR_E_ARG when be is not
  * the CUDA backend and p is not fp32 (the CPU backend computes in fp32 only). */
 cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p);
+/* Lines about the backend's choices, one per choice, as it makes them: the convolution
+ * algorithm of each (shape, precision, direction) when first used ("cuda conv N=64 C=16 K=32
+ * 256x256 fp32 forward: IMPLICIT_PRECOMP_GEMM (FMA math, workspace 0.0 MiB, ...)"). fn NULL (the
+ * default): silent. Ops never print; the caller decides where the lines go. No-op when be is
+ * not the CUDA backend. */
+void cxr_backend_cuda_set_log(cxr_backend *be, void (*fn)(void *user, const char *line),
+                              void *user);
 
 #ifdef __cplusplus
 }

@@ -7,11 +7,15 @@
  *   dW       dW'    = in' op_T(dout')      m=IN  n=OUT k=N   (beta 1: adds)
  *   din      din'   = W' dout'             m=IN  n=N  k=OUT  (beta 1: adds)
  * Precision: fp32 = CUBLAS_COMPUTE_32F (no tensor cores); tf32 = CUBLAS_COMPUTE_32F_FAST_TF32;
- * bf16 = both operands rounded to bf16 (round to nearest even) in the backend's scratch, fp32
- * accumulation and fp32 output (the fp32 weights stay the master copy).
+ * bf16 = both operands rounded to bf16 (round to nearest even), fp32 accumulation and fp32
+ * output (the fp32 weights stay the master copy). The activations are rounded into the
+ * backend's scratch at each call; the weights W come from their bf16 shadow (cuda_ops.cuh),
+ * which Adam rewrites in its own pass, so dense1's 67M weights are not converted twice a step.
  * Bias: a kernel fills out with b before the GEMM; db sums dout's columns over n in order (the
  * CPU's order, so db is bit-identical).
  */
+#include <string.h>
+
 #include <cuda_bf16.h>
 
 #include "cuda_ops.cuh"
@@ -40,10 +44,51 @@ __global__ void to_bf16(__nv_bfloat16 *dst, const float *src, size_t n)
         dst[i] = __float2bfloat16_rn(src[i]);
 }
 
-/* C (m x n, ldc) = op(A) op(B) + C, column-major, in the context's precision. */
+/* *out = the bf16 shadow of weights w (n floats): found, made or refreshed (converted on the
+ * compute stream). CXR_E_NOMEM / CXR_E_CUDA when its memory cannot be had. */
+static cxr_status weights_bf16(cxr_cuda_backend *be, const __nv_bfloat16 **out, const float *w,
+                               size_t n, const char *what)
+{
+    cxr_status st = CXR_OK;
+    cxr_bf16_shadow *s = NULL;
+    *out = NULL;
+    for (int i = 0; i < CXR_BF16_SHADOWS && !s; i++)
+        if (be->shadow[i].src == w && be->shadow[i].n == n) s = &be->shadow[i];
+    if (!s) {
+        for (int i = 0; i < CXR_BF16_SHADOWS && !s; i++)
+            if (!be->shadow[i].src) s = &be->shadow[i];
+        if (!s) {
+            s = &be->shadow[be->next_shadow];
+            be->next_shadow = (be->next_shadow + 1) % CXR_BF16_SHADOWS;
+            /* queued GEMMs may still read the evicted copy */
+            CUDA_TRY(what, cudaStreamSynchronize(be->cu->compute));
+            cudaFree(s->dst);
+            memset(s, 0, sizeof *s);
+        }
+        CUDA_TRY(what, cudaMalloc(&s->dst, n * sizeof(__nv_bfloat16)));
+        s->src = w;
+        s->n = n;
+    }
+    if (!s->valid) {
+        to_bf16<<<cxr_grid_for(n), 256, 0, be->cu->compute>>>((__nv_bfloat16 *)s->dst, w, n);
+        CUDA_LAUNCH_CHECK(what);
+        s->valid = 1;
+    }
+    *out = (const __nv_bfloat16 *)s->dst;
+    return CXR_OK;
+bail:
+    if (s && !s->valid) {
+        cudaFree(s->dst);
+        memset(s, 0, sizeof *s);
+    }
+    return cxr_wrap_error(st, "%s (bf16 copy of %zu weights)", what, n);
+}
+
+/* C (m x n, ldc) = op(A) op(B) + C, column-major, in the context's precision. In bf16, A16 (when
+ * not NULL) is A already rounded to bf16 (the weights' shadow). */
 static cxr_status gemm(cxr_cuda_backend *be, cublasOperation_t ta, cublasOperation_t tb, int m,
-                       int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
-                       int ldc, const char *what)
+                       int n, int k, const float *A, const __nv_bfloat16 *A16, int lda,
+                       const float *B, int ldb, float *C, int ldc, const char *what)
 {
     cxr_status st = CXR_OK;
     const float one = 1.0f;
@@ -59,12 +104,16 @@ static cxr_status gemm(cxr_cuda_backend *be, cublasOperation_t ta, cublasOperati
     {
         const size_t na = (size_t)lda * (ta == CUBLAS_OP_N ? k : m);
         const size_t nb = (size_t)ldb * (tb == CUBLAS_OP_N ? n : k);
-        const size_t a_bytes = (na * sizeof(__nv_bfloat16) + 255) / 256 * 256;
+        const size_t a_bytes = A16 ? 0 : (na * sizeof(__nv_bfloat16) + 255) / 256 * 256;
         char *s = (char *)cxr_cuda_scratch(be, a_bytes + nb * sizeof(__nv_bfloat16));
         if (!s) return cxr_wrap_error(CXR_E_NOMEM, "%s (bf16 operands)", what);
-        __nv_bfloat16 *a16 = (__nv_bfloat16 *)s, *b16 = (__nv_bfloat16 *)(s + a_bytes);
-        to_bf16<<<cxr_grid_for(na), 256, 0, be->cu->compute>>>(a16, A, na);
-        CUDA_LAUNCH_CHECK(what);
+        const __nv_bfloat16 *a16 = A16;
+        __nv_bfloat16 *b16 = (__nv_bfloat16 *)(s + a_bytes);
+        if (!a16) {
+            to_bf16<<<cxr_grid_for(na), 256, 0, be->cu->compute>>>((__nv_bfloat16 *)s, A, na);
+            CUDA_LAUNCH_CHECK(what);
+            a16 = (const __nv_bfloat16 *)s;
+        }
         to_bf16<<<cxr_grid_for(nb), 256, 0, be->cu->compute>>>(b16, B, nb);
         CUDA_LAUNCH_CHECK(what);
         CUBLAS_TRY(what, cublasGemmEx(h, ta, tb, m, n, k, &one, a16, CUDA_R_16BF, lda, b16,
@@ -82,10 +131,13 @@ extern "C" cxr_status cxr_dense_forward_cuda(void *ctx, float *out /* (N,OUT) */
 {
     cxr_status st = CXR_OK;
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    const __nv_bfloat16 *w16 = NULL;
+    if (be->cu->precision == CXR_PRECISION_BF16)
+        CXR_TRY(weights_bf16(be, &w16, w, (size_t)OUT * IN, "dense_forward"));
     fill_bias<<<cxr_grid_for((size_t)N * OUT), 256, 0, be->cu->compute>>>(out, b, N, OUT);
     CUDA_LAUNCH_CHECK("dense_forward (bias)");
-    CXR_TRY(
-        gemm(be, CUBLAS_OP_T, CUBLAS_OP_N, OUT, N, IN, w, IN, in, IN, out, OUT, "dense_forward"));
+    CXR_TRY(gemm(be, CUBLAS_OP_T, CUBLAS_OP_N, OUT, N, IN, w, w16, IN, in, IN, out, OUT,
+                 "dense_forward"));
 bail:
     return st;
 }
@@ -100,11 +152,15 @@ extern "C" cxr_status cxr_dense_backward_cuda(void *ctx, float *din /* (N,IN) or
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
     bias_grad<<<(OUT + 255) / 256, 256, 0, be->cu->compute>>>(db, dout, N, OUT);
     CUDA_LAUNCH_CHECK("dense_backward (bias)");
-    CXR_TRY(gemm(be, CUBLAS_OP_N, CUBLAS_OP_T, IN, OUT, N, in, IN, dout, OUT, dw, IN,
+    CXR_TRY(gemm(be, CUBLAS_OP_N, CUBLAS_OP_T, IN, OUT, N, in, NULL, IN, dout, OUT, dw, IN,
                  "dense_backward (dW)"));
-    if (din)
-        CXR_TRY(gemm(be, CUBLAS_OP_N, CUBLAS_OP_N, IN, N, OUT, w, IN, dout, OUT, din, IN,
+    if (din) {
+        const __nv_bfloat16 *w16 = NULL;
+        if (be->cu->precision == CXR_PRECISION_BF16)
+            CXR_TRY(weights_bf16(be, &w16, w, (size_t)OUT * IN, "dense_backward (din)"));
+        CXR_TRY(gemm(be, CUBLAS_OP_N, CUBLAS_OP_N, IN, N, OUT, w, w16, IN, dout, OUT, din, IN,
                      "dense_backward (din)"));
+    }
 bail:
     return st;
 }
