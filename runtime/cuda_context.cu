@@ -1,6 +1,7 @@
 /* cuda_context.cu: the CUDA device context of cxr_cuda.h: device choice, a compute and a copy
  * stream, cuDNN and cuBLAS handles bound to the compute stream, the convolution workspace and
  * the precision. Every CUDA/cuDNN/cuBLAS status becomes a cxr_status with a message. */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,6 +24,27 @@ const char *cxr_cublas_status_string(cublasStatus_t s)
     return "unknown cuBLAS status";
 }
 
+/* Why cudaGetDeviceCount failed, as a status: CXR_E_NODEVICE "no NVIDIA GPU" when this machine
+ * has none (no NVIDIA driver library at all, or the driver sees no device), CXR_E_CUDA when
+ * there is an NVIDIA driver but CUDA cannot use it (a driver older than the runtime, a device
+ * in a bad state): a GPU that fails must not read as "no GPU". */
+static cxr_status device_count_error(cudaError_t e)
+{
+    if (e == cudaErrorNoDevice)
+        return cxr_set_error(CXR_E_NODEVICE, "no NVIDIA GPU (the NVIDIA driver sees no device)");
+    void *drv = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!drv)
+        return cxr_set_error(CXR_E_NODEVICE, "no NVIDIA GPU (no NVIDIA driver: %s)",
+                             "libcuda.so.1 not found");
+    dlclose(drv);
+    int rt = 0;
+    cudaRuntimeGetVersion(&rt);
+    return cxr_set_error(CXR_E_CUDA,
+                         "an NVIDIA driver is installed but CUDA %d.%d cannot use it: "
+                         "cudaGetDeviceCount: %s",
+                         rt / 1000, rt % 1000 / 10, cudaGetErrorString(e));
+}
+
 extern "C" cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device)
 {
     cxr_status st = CXR_OK;
@@ -30,10 +52,12 @@ extern "C" cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device)
     *out = NULL;
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess)
-        return cxr_set_error(CXR_E_NODEVICE, "no usable GPU: cudaGetDeviceCount: %s",
-                             cudaGetErrorString(e));
-    if (n == 0) return cxr_set_error(CXR_E_NODEVICE, "no usable GPU: the driver reports 0 devices");
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* not sticky: clear it */
+        return device_count_error(e);
+    }
+    if (n == 0)
+        return cxr_set_error(CXR_E_NODEVICE, "no NVIDIA GPU (the driver reports 0 devices)");
     if (device < 0 || device >= n)
         return cxr_set_error(CXR_E_NODEVICE, "no GPU %d: the driver reports %d device(s)", device,
                              n);
@@ -51,6 +75,9 @@ extern "C" cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device)
     CUBLAS_TRY(what, cublasSetStream(c->cublas, c->compute));
     /* no atomics: cuBLAS results are then bit-reproducible run to run on one GPU model */
     CUBLAS_TRY(what, cublasSetAtomicsMode(c->cublas, CUBLAS_ATOMICS_NOT_ALLOWED));
+    CUDA_TRY(what, cudaDriverGetVersion(&c->driver_version));
+    CUDA_TRY(what, cudaRuntimeGetVersion(&c->runtime_version));
+    CUBLAS_TRY(what, cublasGetVersion(c->cublas, &c->cublas_version));
     *out = c;
     return CXR_OK;
 bail:
@@ -75,8 +102,18 @@ extern "C" void cxr_cuda_ctx_destroy(cxr_cuda_ctx *c)
 extern "C" void cxr_cuda_describe(const cxr_cuda_ctx *c, char *buf, size_t cap)
 {
     if (!cap) return;
-    snprintf(buf, cap, "cuda:%d %s (sm_%d%d, %.1f GiB)", c->device, c->prop.name, c->prop.major,
-             c->prop.minor, (double)c->prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+    /* cuDNN 9 numbers its versions major*10000 + minor*100 + patch; cuBLAS major*10000 +
+     * minor*100 + patch too; CUDA major*1000 + minor*10 */
+    const size_t dnn = cudnnGetVersion();
+    snprintf(buf, cap,
+             "cuda:%d %s (sm_%d%d, %.1f GiB; driver %d.%d, runtime %d.%d, cuDNN %zu.%zu.%zu "
+             "(built with %d.%d.%d), cuBLAS %d.%d.%d)",
+             c->device, c->prop.name, c->prop.major, c->prop.minor,
+             (double)c->prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), c->driver_version / 1000,
+             c->driver_version % 1000 / 10, c->runtime_version / 1000,
+             c->runtime_version % 1000 / 10, dnn / 10000, dnn % 10000 / 100, dnn % 100, CUDNN_MAJOR,
+             CUDNN_MINOR, CUDNN_PATCHLEVEL, c->cublas_version / 10000,
+             c->cublas_version % 10000 / 100, c->cublas_version % 100);
 }
 
 extern "C" int cxr_cuda_device(const cxr_cuda_ctx *c) { return c ? c->device : -1; }

@@ -25,6 +25,7 @@ struct cxr_cuda_ctx {
     void *workspace; /* shared by all convolutions on the compute stream */
     size_t workspace_bytes;
     cxr_precision precision;
+    int driver_version, runtime_version, cublas_version; /* for cxr_cuda_describe */
 };
 
 #ifdef __cplusplus

@@ -46,13 +46,15 @@ const char *cxr_precision_name(cxr_precision p); /* "fp32", "tf32", "bf16" */
 
 typedef struct cxr_cuda_ctx cxr_cuda_ctx;
 
-/* Open device `device` (0-based): streams, handles. CXR_E_NODEVICE with the reason when the
- * driver answers no device (cudaGetDeviceCount's error string) or the index is out of range;
- * CXR_E_CUDA when a later call fails; CXR_E_UNSUPPORTED without CUDA. Free with destroy. */
+/* Open device `device` (0-based): streams, handles. CXR_E_NODEVICE "no NVIDIA GPU (reason)" when
+ * the machine has none (no NVIDIA driver, or the driver sees no device) and when the index is
+ * out of range; CXR_E_CUDA when an NVIDIA driver is there but CUDA cannot use it (e.g. older
+ * than the runtime) or a later call fails; CXR_E_UNSUPPORTED without CUDA. Free with destroy. */
 cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device);
 void cxr_cuda_ctx_destroy(cxr_cuda_ctx *c); /* NULL-safe; waits for queued work first */
 
-/* "cuda:0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)" into buf (always terminated). */
+/* "cuda:0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB; driver 13.0, runtime 13.0, cuDNN 9.19.0
+ * (built with 9.19.0), cuBLAS 13.0.0)" into buf (always terminated). */
 void cxr_cuda_describe(const cxr_cuda_ctx *c, char *buf, size_t cap);
 int cxr_cuda_device(const cxr_cuda_ctx *c);
 /* Free and total device memory in bytes (cudaMemGetInfo). */
