@@ -2,7 +2,16 @@
  * synthetic store (written with the store writer API, tests/runtime/loader_fixture.h), in
  * streamed and resident mode, shuffled over two epochs, every batch's images on the device
  * (downloaded) equal the CPU loader's bytes, with the same labels and indices. Exits 77
- * without a GPU. */
+ * without a GPU.
+ *
+ * The whole epoch stays in flight: every batch goes to its own device buffer, and nothing is
+ * downloaded (no stream synchronization) until the epoch's last batch has been asked for. Before
+ * each request, about 10 ms of matrix products are queued on the compute stream, so the
+ * host-to-device copies, which wait for the compute stream to release their staging buffer,
+ * run long after the CPU loader could have recycled their ring buffer. Without the host's wait
+ * for the previous copy (runtime/loader_gpu.cu, cxr_gpu_loader_next), the CPU loader's workers
+ * overwrite a ring buffer before its copy reads it, and batches differ: test_gpu_loader_nowait
+ * (the same test linked with that wait removed, tests/gpu/CMakeLists.txt) must fail. */
 #include <unistd.h>
 
 #pragma GCC diagnostic push
@@ -14,7 +23,25 @@
 #include "cxr_loader.h"
 #include "gpu_test.h"
 
-static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode)
+#define SIDE       24
+#define MAX_BATCH  16
+#define BUSY_DIM   4096 /* (4096 x 4096) products: 137 GFLOP each, ~3 ms in fp32 on an H100 */
+#define BUSY_GEMMS 4
+
+typedef struct {
+    float *a, *b, *c; /* device (BUSY_DIM, BUSY_DIM) */
+} busy_work;
+
+/* Queue about 10 ms of work on the compute stream (results unused). */
+static void keep_compute_busy(cxr_backend *gpu, const busy_work *w)
+{
+    for (int i = 0; i < BUSY_GEMMS; i++)
+        CHECK_OK(
+            gpu->dense_forward(gpu->ctx, w->c, w->a, w->b, w->a, BUSY_DIM, BUSY_DIM, BUSY_DIM));
+}
+
+static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode,
+                    const busy_work *busy)
 {
     cxr_cuda_ctx *cu = cxr_backend_cuda_context(gpu);
     cxr_loader_options o;
@@ -28,33 +55,41 @@ static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode
     CHECK_OK(cxr_loader_create(&l, s, "train", &o));
     CHECK_OK(cxr_gpu_loader_create(&g, cu, s, "train", &o, mode));
     CHECK(cxr_gpu_loader_is_resident(g) == (mode == CXR_RESIDENT_ON));
-    CHECK(cxr_gpu_loader_n_batches(g) == cxr_loader_n_batches(l));
-    const size_t img = 24 * 24;
-    float *dst = NULL, *host = malloc((size_t)o.batch * img * 4);
-    CHECK_OK(gpu->alloc(gpu->ctx, (void **)&dst, (size_t)o.batch * img * 4));
+    const int64_t nb = cxr_loader_n_batches(l);
+    CHECK(cxr_gpu_loader_n_batches(g) == nb);
+    REQUIRE(nb <= MAX_BATCH);
+    const size_t img = SIDE * SIDE, bbytes = (size_t)o.batch * img * 4;
+    float *dst[MAX_BATCH], *host = malloc(bbytes), *want = malloc(MAX_BATCH * bbytes);
+    int n_of[MAX_BATCH];
+    REQUIRE(host && want);
+    for (int k = 0; k < nb; k++) CHECK_OK(gpu->alloc(gpu->ctx, (void **)&dst[k], bbytes));
     size_t bad = 0, batches = 0;
     for (int e = 0; e < 2; e++) {
         double t0 = cxr_now_s();
         CHECK_OK(cxr_loader_begin_epoch(l, e));
         CHECK_OK(cxr_gpu_loader_begin_epoch(g, e));
-        for (;;) {
+        /* queue the whole epoch: no download (stream synchronization) in between */
+        for (int k = 0;; k++) {
             cxr_batch b;
             cxr_gpu_batch gb;
             CHECK_OK(cxr_loader_next_batch(l, &b));
-            CHECK_OK(cxr_gpu_loader_next(g, dst, &gb));
+            keep_compute_busy(gpu, busy);
+            CHECK_OK(cxr_gpu_loader_next(g, k < nb ? dst[k] : dst[0], &gb));
             CHECK(gb.n == b.n);
-            if (b.n == 0 || gb.n != b.n) break;
+            if (b.n == 0 || gb.n != b.n || k >= nb) break;
             CHECK(gb.step == b.step);
-            CHECK_OK(gpu->download(gpu->ctx, host, dst, (size_t)b.n * img * 4));
-            if (memcmp(host, b.images, (size_t)b.n * img * 4) != 0) {
-                if (bad < 3)
-                    fprintf(stderr, "epoch %d batch %lld: device bytes differ\n", e,
-                            (long long)b.step);
-                bad++;
-            }
+            memcpy(want + (size_t)k * o.batch * img, b.images, (size_t)b.n * img * 4);
+            n_of[k] = b.n;
             for (int i = 0; i < b.n; i++) {
                 CHECK(gb.labels[i] == b.labels[i]);
                 CHECK(gb.indices[i] == b.indices[i]);
+            }
+        }
+        for (int k = 0; k < nb; k++) {
+            CHECK_OK(gpu->download(gpu->ctx, host, dst[k], (size_t)n_of[k] * img * 4));
+            if (memcmp(host, want + (size_t)k * o.batch * img, (size_t)n_of[k] * img * 4) != 0) {
+                if (bad < 3) fprintf(stderr, "epoch %d batch %d: device bytes differ\n", e, k);
+                bad++;
             }
             batches++;
         }
@@ -67,12 +102,13 @@ static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode
         else
             CHECK(wait > 0 && wait <= wall);
     }
-    printf("gpu_loader %s: %zu batches compared, %zu differ\n",
+    printf("gpu_loader %s: %zu batches compared (each epoch queued whole), %zu differ\n",
            mode == CXR_RESIDENT_ON ? "resident" : "streamed", batches, bad);
     CHECK(bad == 0);
-    CHECK(batches == 2 * (size_t)cxr_loader_n_batches(l));
-    gpu->free(gpu->ctx, dst);
+    CHECK(batches == 2 * (size_t)nb);
+    for (int k = 0; k < nb; k++) gpu->free(gpu->ctx, dst[k]);
     free(host);
+    free(want);
     cxr_gpu_loader_destroy(g);
     cxr_loader_destroy(l);
 }
@@ -84,11 +120,19 @@ int main(void)
     int fd = mkstemp(path);
     REQUIRE(fd >= 0);
     close(fd);
-    CHECK_OK(fixture_store(path, 24, 4, 37, 0, 0, 5));
+    CHECK_OK(fixture_store(path, SIDE, 4, 37, 0, 0, 5));
     cxr_store *s = NULL;
     CHECK_OK(cxr_store_open(&s, path));
-    compare(gpu, s, CXR_RESIDENT_OFF);
-    compare(gpu, s, CXR_RESIDENT_ON);
+    busy_work busy;
+    const size_t bb = (size_t)BUSY_DIM * BUSY_DIM * 4;
+    float *h = rand_host((size_t)BUSY_DIM * BUSY_DIM, 11, 1.0f);
+    busy.a = to_dev(gpu, h, bb);
+    busy.b = to_dev(gpu, h, bb);
+    CHECK_OK(gpu->alloc(gpu->ctx, (void **)&busy.c, bb));
+    free(h);
+    compare(gpu, s, CXR_RESIDENT_OFF, &busy);
+    compare(gpu, s, CXR_RESIDENT_ON, &busy);
+    gpu->free(gpu->ctx, busy.a), gpu->free(gpu->ctx, busy.b), gpu->free(gpu->ctx, busy.c);
     cxr_store_close(s);
     unlink(path);
     cxr_backend_destroy(gpu);
