@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """peer_torch_gpu.py: the study network (specs/model.md) in PyTorch on the GPU, as the peer of
-cxr-train in tests/bench/bench_gpu.sh: same shapes (1x256x256, batch 64, 5216 images per epoch),
+cxr-train in tests/gpu/device_run.sh: same shapes (1x256x256, batch 64, 5216 images per epoch),
 Adam, class-weighted cross-entropy, dropout 0.25, leaky ReLU 0.5. The training images are a
 random tensor resident in GPU memory, batches gathered by a shuffled index (as cxr-train's
 resident mode), so this times compute only.
 
 Variants: eager, channels_last (eager with NHWC memory format), compile (torch.compile).
 Precisions: fp32 (TF32 off), tf32 (TF32 matmul/cudnn on), bf16 (autocast bf16, fp32 weights).
-Prints one JSON line: {"impl","variant","precision","s_per_epoch","img_per_s","gpu_mem_mb",...}
-or {"error": ...} when the variant cannot run (e.g. torch.compile without a compiler).
+Prints one JSON line per (variant, precision): {"impl","variant","precision","s_per_epoch",
+"img_per_s","gpu_mem_mb",...} or {"error": ...} when the variant cannot run (e.g. torch.compile
+without a compiler). --variant and --precision take comma-separated lists, run in one process
+(one import and CUDA start for all; each line is flushed as soon as its run ends).
 
-Usage: peer_torch_gpu.py --variant eager --precision tf32 [--epochs 3] [--images 5216]
+Usage: peer_torch_gpu.py --variant eager,channels_last --precision fp32,tf32 [--epochs 3]
 """
 import argparse
 import json
@@ -20,15 +22,14 @@ import time
 from peer_common import study_net
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--variant", default="eager", choices=["eager", "channels_last", "compile"])
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
-    ap.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
-    ap.add_argument("--images", type=int, default=5216)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--size", type=int, default=256)
-    a = ap.parse_args()
+VARIANTS = ("eager", "channels_last", "compile")
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def run(a, variant, precision):
+    """One (variant, precision): its JSON line as a dict."""
+    a = argparse.Namespace(**vars(a))
+    a.variant, a.precision = variant, precision
     rec = {"impl": "torch", "variant": a.variant, "precision": a.precision}
     try:
         import torch
@@ -67,6 +68,7 @@ def main():
                 opt.step()
             return loss
 
+        torch.cuda.reset_peak_memory_stats()
         epoch()  # warm-up: cudnn.benchmark choices, torch.compile
         torch.cuda.synchronize()
         times = []
@@ -82,8 +84,29 @@ def main():
                    data_wait_frac=0.0)
     except Exception as e:  # report, do not abort the benchmark table
         rec["error"] = f"{type(e).__name__}: {e}"[:500]
-    print(json.dumps(rec))
-    sys.stdout.flush()
+    return rec
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variant", default="eager", help="comma-separated: " + ",".join(VARIANTS))
+    ap.add_argument("--precision", default="fp32", help="comma-separated: " + ",".join(PRECISIONS))
+    ap.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
+    ap.add_argument("--images", type=int, default=5216)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--size", type=int, default=256)
+    a = ap.parse_args()
+    variants, precisions = a.variant.split(","), a.precision.split(",")
+    for v in variants:
+        if v not in VARIANTS:
+            ap.error(f"--variant {v}: expected one of {', '.join(VARIANTS)}")
+    for p in precisions:
+        if p not in PRECISIONS:
+            ap.error(f"--precision {p}: expected one of {', '.join(PRECISIONS)}")
+    for v in variants:
+        for p in precisions:
+            print(json.dumps(run(a, v, p)))
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

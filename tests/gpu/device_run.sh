@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# device_run.sh: everything the first minutes on a lent GPU should teach, in one command that
+# fits 7 minutes of wall time on an H100/H200 (specs/gpu.md "Running on a GPU").
+#
+#   bash tests/gpu/device_run.sh              on the GPU machine, from the repository root,
+#                                             with .devrun/ carried (tests/gpu/device_bundle.sh)
+#   bash tests/gpu/device_run.sh --dry-run    print the plan (steps, time caps, commands); needs
+#                                             neither a GPU nor the bundle
+#   bash tests/gpu/device_run.sh --simulate BUILD
+#                                             run the plan here without the GPU check, with the
+#                                             programs of the build folder BUILD (tests the
+#                                             script: GPU steps then fail or skip and it goes on)
+#
+# In order: the machine and library versions; the parity tests at fp32/tf32/bf16 (cuDNN's API
+# log for fp32), the step tests, the two-process determinism digests, the loader test and its
+# broken twin (which must fail); data/sample end to end (pack; two identical cuda runs compared
+# as strings; a resumed run against the uninterrupted one; --resident off; tf32; bf16; the CPU,
+# epoch-1 loss against cuda; cxr-eval on both devices); the real training split (.devrun/
+# chest_xray) timed for cxr-train at fp32/tf32/bf16 (and tf32 streamed) against PyTorch eager
+# and channels_last at the same precisions; compute-sanitizer memcheck of the op tests; then
+# the study recipe (26 epochs, fp32) for as long as the time left allows, and test accuracy.
+#
+# Every step has its own time cap and the whole run a deadline (CXR_DEVRUN_SECONDS, default
+# 420); a step that fails or times out is recorded and the run goes on. Everything lands in
+# $OUT/device_run.tgz (rewritten after each phase, so a run cut short still leaves one):
+# summary.txt (each step's status and time, the comparisons, the timing table), logs/, the
+# JSON Lines logs, cuDNN's log. Store and checkpoint files are left out.
+#
+# Environment: OUT (results folder; default /tmp/device_run_out), CXR_DEVRUN_DIR (the carried
+# folder, default .devrun), CXR_DEVRUN_SECONDS (the deadline), CXR_DEVRUN_RESERVE (seconds kept
+# for the study evaluation and the tarball, default 20), CXR_DEVRUN_WORK (scratch, default
+# /tmp/cxr_devrun). Exit status: 77 at once when there is no NVIDIA GPU (nothing run), 0 when
+# every step passed, 1 when any failed (see summary.txt), 2 on a usage error.
+set -uo pipefail
+
+mode=run build=""
+case "${1:-}" in
+"") ;;
+--dry-run) mode=dry ;;
+--simulate)
+    mode=sim
+    build=${2:-}
+    [ -n "$build" ] && [ -d "$build" ] || { echo "device_run: --simulate needs a build folder" >&2; exit 2; }
+    build=$(cd "$build" && pwd)
+    ;;
+-h | --help) sed -n '2,36p' "$0"; exit 0 ;;
+*) echo "device_run: unknown argument $1 (see --help)" >&2; exit 2 ;;
+esac
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root" || exit 2
+budget=${CXR_DEVRUN_SECONDS:-420}
+carried=${CXR_DEVRUN_DIR:-.devrun}
+W=${CXR_DEVRUN_WORK:-/tmp/cxr_devrun}
+OUT=${OUT:-/tmp/device_run_out}
+reserve=${CXR_DEVRUN_RESERVE:-20} # seconds kept for the final table and tarball
+t_start=$(date +%s)
+fails=0
+
+# ---------------------------------------------------------------- no GPU: exit 77 at once
+have_gpu() {
+    [ "${CXR_DEVRUN_ASSUME_NO_GPU:-0}" = 1 ] && return 1
+    command -v nvidia-smi > /dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && return 0
+    [ -e /dev/nvidia0 ]
+}
+if [ "$mode" = run ] && ! have_gpu; then
+    echo "device_run: no NVIDIA GPU here (nvidia-smi lists none, no /dev/nvidia0): nothing run," \
+         "exit 77 (--dry-run prints the plan)"
+    exit 77
+fi
+
+# ---------------------------------------------------------------- steps
+now() { date +%s; }
+left() { echo $((t_start + budget - $(now))); }
+
+# step NAME CAP [int|int-ok] -- CMD...: run CMD (a program or a function of this script) with
+# stdout+stderr in logs/NAME.log, for at most CAP seconds and never past the deadline less the
+# reserve. Plain steps are stopped with SIGTERM; "int" ones with SIGINT, on which cxr-train
+# finishes its step, keeps its last complete checkpoint and exits 130: a failure for "int", the
+# expected end for "int-ok" (the study recipe). Records NAME, status, seconds and cap.
+step() {
+    local name=$1 cap=$2 sig=TERM stop_ok=0
+    shift 2
+    case $1 in
+    int) sig=INT; shift ;;
+    int-ok) sig=INT stop_ok=1; shift ;;
+    esac
+    [ "$1" = -- ] && shift
+    if [ "$mode" = dry ]; then
+        printf '  %-24s cap %4ss  %s\n' "$name" "$cap" "$*"
+        return 0
+    fi
+    local t=$(($(left) - reserve))
+    [ "$t" -gt "$cap" ] && t=$cap
+    if [ "$t" -lt 5 ]; then
+        printf '%s\t%s\t%s\t%s\n' "$name" "skipped (no time left)" 0 "$cap" >> "$W/steps.tsv"
+        return 0
+    fi
+    local t0 rc st=ok
+    t0=$(now)
+    echo "[$(date +%T)] $name (cap ${t}s): $*" | tee -a "$W/progress.log" >&2
+    if declare -F "$1" > /dev/null; then # a function: run it in a child bash
+        timeout --preserve-status -k 10 -s "$sig" "$t" \
+            bash -c "$(declare -f "$1"); \"\$@\"" bash "$@" > "$W/logs/$name.log" 2>&1
+    else
+        timeout --preserve-status -k 10 -s "$sig" "$t" "$@" > "$W/logs/$name.log" 2>&1
+    fi
+    rc=$?
+    local took=$(($(now) - t0))
+    case $rc in
+    0) ;;
+    77) st="skipped (77)" ;;
+    130) if [ "$stop_ok" = 1 ]; then st="stopped at its cap (SIGINT), as planned"
+         else st="STOPPED at its cap (SIGINT)"; fails=$((fails + 1)); fi ;;
+    137 | 143) st="KILLED at its cap"; fails=$((fails + 1)) ;;
+    *) if [ "$took" -ge "$t" ]; then st="TIMED OUT (exit $rc)"; else st="FAILED (exit $rc)"; fi
+       fails=$((fails + 1)) ;;
+    esac
+    printf '%s\t%s\t%s\t%s\n' "$name" "$st" "$took" "$t" >> "$W/steps.tsv"
+    return $rc
+}
+
+# a line for summary.txt (dry run: printed as a plan comment)
+note() {
+    if [ "$mode" = dry ]; then echo "  # $*"; else echo "$*" >> "$W/notes.txt"; fi
+}
+
+phase() {
+    if [ "$mode" = dry ]; then echo "$1"; return; fi
+    echo "[$(date +%T)] == $1 ($(left)s left)" | tee -a "$W/progress.log" >&2
+    pack_results
+}
+
+# the results tarball, rewritten whole (temp file + rename)
+pack_results() {
+    [ "$mode" = dry ] && return 0
+    {
+        echo "device_run: $(date -u +%FT%TZ), $(($(now) - t_start)) s of $budget, $fails failed step(s)"
+        echo
+        echo "| step | status | seconds | cap |"
+        echo "|---|---|---|---|"
+        awk -F'\t' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$W/steps.tsv" 2>/dev/null
+        echo
+        cat "$W/notes.txt" 2>/dev/null
+    } > "$W/summary.txt"
+    mkdir -p "$OUT"
+    tar czf "$OUT/device_run.tgz.tmp" -C "$(dirname "$W")" --exclude='*.h5' --exclude='*.h5.tmp*' \
+        "$(basename "$W")" 2>/dev/null && mv -f "$OUT/device_run.tgz.tmp" "$OUT/device_run.tgz"
+}
+
+# ---------------------------------------------------------------- setup
+B=${W}_bundle S=$W/sample R=$W/real # the bundle outside W: not in the tarball
+export W B S R carried
+if [ "$mode" != dry ]; then
+    rm -rf "$W" "$B"
+    mkdir -p "$W/logs" "$B"
+    : > "$W/steps.tsv"
+fi
+
+phase "setup: unpack the bundle, versions"
+if [ "$mode" = sim ]; then
+    mkdir -p "$B/bin"
+    for f in tools/cxr-pack tools/cxr-train tools/cxr-eval tests/gpu/test_gpu_ops \
+             tests/gpu/test_gpu_step tests/gpu/test_gpu_loader tests/gpu/test_gpu_loader_nowait; do
+        [ -e "$build/$f" ] && ln -sf "$build/$f" "$B/bin/"
+    done
+    printf 'export PATH="%s/bin:$PATH"\n' "$B" > "$B/env.sh"
+else
+    unpack() {
+        tar xJf "$carried/bundle.txz" -C "$B" 2>/dev/null ||
+            python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+                "$carried/bundle.txz" "$B"
+    }
+    step unpack 60 -- unpack
+fi
+if [ "$mode" != dry ]; then
+    if [ -f "$B/env.sh" ]; then
+        # shellcheck disable=SC1091
+        . "$B/env.sh" > "$W/logs/env.log" 2>&1
+    else
+        note "no bundle unpacked: the programs below are missing"
+    fi
+    export HDF5_PLUGIN_PATH=$B/bin
+fi
+versions() {
+    nvidia-smi
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv
+    uname -a
+    nproc
+    free -g
+    python3 - <<'PY'
+import importlib.metadata as md
+for p in ("torch", "nvidia-cudnn-cu13", "nvidia-cublas", "nvidia-cuda-runtime"):
+    try:
+        print(p, md.version(p))
+    except Exception as e:
+        print(p, "not installed:", type(e).__name__)
+try:
+    import torch
+    print("torch cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())
+except Exception as e:
+    print("torch:", type(e).__name__, e)
+PY
+    ldd "$(command -v cxr-train)" | grep -E 'not found|cudnn|cublas|hdf5|openblas'
+    compute-sanitizer --version 2>/dev/null | head -2
+}
+step versions 30 -- versions
+
+# ---------------------------------------------------------------- parity
+phase "parity: ops, steps, two-process digests, loader"
+for p in fp32 tf32 bf16; do
+    if [ "$p" = fp32 ]; then
+        # cuDNN's API log (every call with its algorithm) for the fp32 run
+        step "ops_$p" 120 -- env CUDNN_LOGLEVEL_DBG=3 CUDNN_LOGINFO_DBG=1 \
+            CUDNN_LOGDEST_DBG="$W/cudnn_api_ops_fp32.log" test_gpu_ops "$p"
+    else
+        step "ops_$p" 120 -- test_gpu_ops "$p"
+    fi
+done
+for p in fp32 tf32 bf16; do step "step_$p" 90 -- test_gpu_step "$p"; done
+for p in fp32 tf32 bf16; do
+    step "two_process_$p" 90 -- sh tests/gpu/two_process.sh test_gpu_step digest "$p"
+done
+step loader 60 -- test_gpu_loader
+step loader_sees_race 60 -- sh tests/gpu/expect_fail.sh test_gpu_loader_nowait
+
+# ---------------------------------------------------------------- data/sample end to end
+phase "data/sample end to end"
+[ "$mode" = dry ] || mkdir -p "$S"
+train_s() { # NAME ARGS...: cxr-train on the sample store, 2 epochs, batch 8
+    local n=$1
+    shift
+    cxr-train "$S/sample.h5" --epochs 2 --batch 8 --lr 0.001 --log "$S/$n.jsonl" "$@"
+}
+step sample_pack 60 -- cxr-pack data/sample -o "$S/sample.h5"
+step sample_cuda_a 60 int -- train_s cuda_a --device cuda --checkpoint "$S/a.h5"
+step sample_cuda_b 60 int -- train_s cuda_b --device cuda
+step sample_same_ab 10 -- python3 tests/gpu/device_report.py same "$S/cuda_a.jsonl" "$S/cuda_b.jsonl"
+step sample_resume_1 60 int -- train_s cuda_r --device cuda --epochs 1 --checkpoint "$S/r.h5"
+step sample_resume_2 60 int -- train_s cuda_r --device cuda --resume "$S/r.h5" --checkpoint "$S/r.h5"
+step sample_same_resume 10 -- python3 tests/gpu/device_report.py same "$S/cuda_a.jsonl" "$S/cuda_r.jsonl"
+step sample_streamed 60 int -- train_s cuda_streamed --device cuda --resident off
+step sample_same_streamed 10 -- python3 tests/gpu/device_report.py same "$S/cuda_a.jsonl" "$S/cuda_streamed.jsonl"
+step sample_tf32 60 int -- train_s cuda_tf32 --device cuda --precision tf32
+step sample_bf16 60 int -- train_s cuda_bf16 --device cuda --precision bf16
+step sample_cpu 90 int -- train_s cpu --device cpu --checkpoint "$S/c.h5"
+step sample_loss_cpu_cuda 10 -- python3 tests/gpu/device_report.py loss "$S/cuda_a.jsonl" "$S/cpu.jsonl"
+step sample_eval_cuda 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --device cuda
+step sample_eval_cpu 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --device cpu
+
+# ---------------------------------------------------------------- the real split, timed
+phase "real training split: cxr-train against PyTorch"
+[ "$mode" = dry ] || mkdir -p "$R"
+step real_pack 90 -- cxr-pack "$carried/chest_xray" -o "$R/cx.h5"
+for p in fp32 tf32 bf16; do
+    step "real_$p" 75 int -- cxr-train "$R/cx.h5" --device cuda --precision "$p" --epochs 3 \
+        --log "$R/real_$p.jsonl"
+done
+step real_tf32_streamed 60 int -- cxr-train "$R/cx.h5" --device cuda --precision tf32 --epochs 2 \
+    --resident off --log "$R/real_tf32-streamed.jsonl"
+step torch 150 -- env PYTHONUNBUFFERED=1 sh -c "python3 tests/bench/peer_torch_gpu.py \
+    --variant eager,channels_last --precision fp32,tf32,bf16 --epochs 2 > '$R/torch.jsonl'"
+step real_table 10 -- python3 tests/gpu/device_report.py table "$R"
+
+# ---------------------------------------------------------------- memory checker
+phase "compute-sanitizer memcheck"
+memcheck() {
+    command -v compute-sanitizer > /dev/null || { echo "no compute-sanitizer"; return 77; }
+    compute-sanitizer --tool memcheck --error-exitcode 9 test_gpu_ops fp32 quick
+}
+step memcheck_ops 75 -- memcheck
+
+# ---------------------------------------------------------------- the study recipe
+phase "study recipe: 26 epochs fp32 for the time left, then the test split"
+step study 100000 int-ok -- cxr-train "$R/cx.h5" --device cuda --log "$R/study.jsonl" \
+    --checkpoint "$R/study.h5"
+reserve=$((reserve < 5 ? reserve : 5))
+[ "$mode" = dry ] || [ -f "$R/study.h5" ] && step study_eval 30 -- sh -c "cxr-eval '$R/study.h5' '$R/cx.h5' --split test --device cuda > '$R/study_eval.txt'"
+
+# ---------------------------------------------------------------- summary
+phase "summary"
+if [ "$mode" != dry ]; then
+    {
+        echo "## comparisons"
+        for f in sample_same_ab sample_same_resume sample_same_streamed sample_loss_cpu_cuda; do
+            echo "$f: $(cat "$W/logs/$f.log" 2>/dev/null | tr '\n' ' ')"
+        done
+        for p in fp32 tf32 bf16; do
+            echo "two_process_$p: $(grep -h '^digest' "$W/logs/two_process_$p.log" 2>/dev/null | tr '\n' ' ')"
+            grep -h '^rounding' "$W/logs/step_$p.log" 2>/dev/null
+        done
+        echo "loader_sees_race: $(tail -n 1 "$W/logs/loader_sees_race.log" 2>/dev/null)"
+        echo
+        echo "## convolution algorithms (cuda conv lines of the op and step tests)"
+        grep -h '^cuda conv' "$W"/logs/ops_*.log "$W"/logs/step_*.log 2>/dev/null | sort -u | head -60
+        echo
+        echo "## the real split (s/epoch: median after the first epoch)"
+        python3 tests/gpu/device_report.py table "$R" 2>&1
+        echo
+        python3 tests/gpu/device_report.py study "$R" 2>&1
+        echo
+        echo "## device line of cxr-train"
+        grep -h 'device' "$W/logs/real_fp32.log" 2>/dev/null | head -3
+    } >> "$W/notes.txt"
+    pack_results
+    cat "$W/summary.txt"
+    echo "device_run: results in $OUT/device_run.tgz ($(du -h "$OUT/device_run.tgz" 2>/dev/null | cut -f1))"
+fi
+[ "$fails" -eq 0 ]

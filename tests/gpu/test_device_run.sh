@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# test_device_run.sh BUILD: the logic of tests/gpu/device_run.sh, without a GPU: (1) with no GPU
+# it exits 77 at once and says so; (2) --dry-run prints the whole plan; (3) --simulate with a
+# 30 s deadline runs the plan with this build's tools (the GPU steps skip or fail),
+# goes on past failed steps, stops at its deadline, exits 1 and leaves a tarball holding the
+# summary and every step's log.
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+run=$here/device_run.sh
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bad=0
+fail() { echo "test_device_run: $*" >&2; bad=1; }
+
+t0=$(date +%s)
+out=$(CXR_DEVRUN_ASSUME_NO_GPU=1 OUT=$tmp/o1 bash "$run" 2>&1); rc=$?
+[ $rc -eq 77 ] || fail "no GPU: exit $rc, expected 77"
+echo "$out" | grep -q "no NVIDIA GPU" || fail "no GPU: the message does not say so: $out"
+[ $(($(date +%s) - t0)) -le 5 ] || fail "no GPU: not at once"
+[ ! -e "$tmp/o1" ] || fail "no GPU: it wrote results"
+
+plan=$(bash "$run" --dry-run 2>&1); rc=$?
+[ $rc -eq 0 ] || fail "--dry-run: exit $rc"
+for s in versions ops_fp32 ops_tf32 ops_bf16 step_bf16 two_process_fp32 two_process_bf16 loader \
+         loader_sees_race sample_same_ab sample_same_resume sample_same_streamed sample_cpu \
+         sample_loss_cpu_cuda real_fp32 real_tf32 real_bf16 torch memcheck_ops study study_eval; do
+    echo "$plan" | grep -qE "^  $s +cap" || fail "--dry-run: no step $s"
+done
+
+# the build's tools, and for the GPU test programs stubs that skip at once as they do without a
+# GPU (the real ones load cuDNN and cuBLAS first: seconds each on a busy machine)
+mkdir -p "$tmp/b/tools" "$tmp/b/tests/gpu"
+for t in cxr-pack cxr-train cxr-eval; do ln -s "$build/tools/$t" "$tmp/b/tools/$t"; done
+for t in test_gpu_ops test_gpu_step test_gpu_loader test_gpu_loader_nowait; do
+    printf '#!/bin/sh\necho "%s: no GPU (stub), skipped"\nexit 77\n' "$t" > "$tmp/b/tests/gpu/$t"
+    chmod +x "$tmp/b/tests/gpu/$t"
+done
+t0=$(date +%s)
+CXR_DEVRUN_SECONDS=30 CXR_DEVRUN_RESERVE=2 CXR_DEVRUN_WORK=$tmp/w OUT=$tmp/o3 CXR_DEVRUN_DIR=$tmp/none \
+    bash "$run" --simulate "$tmp/b" > "$tmp/sim.out" 2> "$tmp/sim.err"; rc=$?
+took=$(($(date +%s) - t0))
+[ $rc -eq 1 ] || fail "--simulate: exit $rc, expected 1 (GPU steps cannot pass here)"
+[ "$took" -le 45 ] || fail "--simulate: took ${took}s with a 30 s deadline"
+tar xzf "$tmp/o3/device_run.tgz" -C "$tmp" 2>/dev/null || fail "--simulate: no tarball"
+sum=$tmp/w/summary.txt
+[ -s "$sum" ] || fail "--simulate: no summary.txt in the tarball"
+grep -q '| sample_pack | ok |' "$sum" || fail "--simulate: sample_pack did not run after failed steps"
+grep -qE '\| sample_cuda_a \| FAILED' "$sum" || fail "--simulate: sample_cuda_a did not fail"
+grep -qE '\| sample_cuda_b \| FAILED' "$sum" || fail "--simulate: no step ran after a failed one"
+grep -q 'skipped (no time left)' "$sum" || fail "--simulate: the deadline stopped nothing"
+[ -s "$tmp/w/logs/ops_fp32.log" ] || fail "--simulate: no log of ops_fp32"
+if [ $bad -ne 0 ]; then
+    echo "--- summary"; cat "$sum" 2>/dev/null; echo "--- stderr"; cat "$tmp/sim.err"
+fi
+[ $bad -eq 0 ] && echo "test_device_run: ok (simulated run took ${took}s)"
+exit $bad
