@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cxr_cuda.h"
+#include "cpu_internal.h"
 #include "ops.h"
 
 typedef struct {
