@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_device_run.sh BUILD: the logic of tests/gpu/device_run.sh, without a GPU: (1) with no GPU
 # it exits 77 at once and says so; (2) --dry-run prints the whole plan; (3) --simulate with a
-# 30 s deadline runs the plan with this build's tools (the GPU steps skip or fail),
+# 20 s deadline runs the plan (this build's cxr-pack, stubs for the rest: see below),
 # goes on past failed steps, stops at its deadline, exits 1 and leaves a tarball holding the
 # summary and every step's log.
 build=$1
@@ -27,26 +27,38 @@ for s in versions ops_fp32 ops_tf32 ops_bf16 step_bf16 two_process_fp32 two_proc
     echo "$plan" | grep -qE "^  $s +cap" || fail "--dry-run: no step $s"
 done
 
-# the build's tools, and for the GPU test programs stubs that skip at once as they do without a
-# GPU (the real ones load cuDNN and cuBLAS first: seconds each on a busy machine)
+# the build's cxr-pack, and stubs for the rest, so that the run's course does not depend on the
+# machine's load: the GPU test programs skip at once (as without a GPU), cxr-train and cxr-eval
+# fail at once on cuda (exit 5, as without a GPU), and cxr-train on the CPU runs until stopped
+# (a step that meets the deadline)
 mkdir -p "$tmp/b/tools" "$tmp/b/tests/gpu"
-for t in cxr-pack cxr-train cxr-eval; do ln -s "$build/tools/$t" "$tmp/b/tools/$t"; done
+ln -s "$build/tools/cxr-pack" "$tmp/b/tools/cxr-pack"
 for t in test_gpu_ops test_gpu_step test_gpu_loader test_gpu_loader_nowait; do
     printf '#!/bin/sh\necho "%s: no GPU (stub), skipped"\nexit 77\n' "$t" > "$tmp/b/tests/gpu/$t"
-    chmod +x "$tmp/b/tests/gpu/$t"
 done
+for t in cxr-train cxr-eval; do
+    cat > "$tmp/b/tools/$t" <<'STUB'
+#!/bin/sh
+case " $* " in
+*" --device cpu "*) trap 'exit 130' INT TERM; sleep 100 & wait; exit 1 ;;
+*) echo "stub: --device cuda: no NVIDIA GPU" >&2; exit 5 ;;
+esac
+STUB
+done
+chmod +x "$tmp"/b/tools/* "$tmp"/b/tests/gpu/*
 t0=$(date +%s)
-CXR_DEVRUN_SECONDS=30 CXR_DEVRUN_RESERVE=2 CXR_DEVRUN_WORK=$tmp/w OUT=$tmp/o3 CXR_DEVRUN_DIR=$tmp/none \
+CXR_DEVRUN_SECONDS=20 CXR_DEVRUN_RESERVE=2 CXR_DEVRUN_WORK=$tmp/w OUT=$tmp/o3 CXR_DEVRUN_DIR=$tmp/none \
     bash "$run" --simulate "$tmp/b" > "$tmp/sim.out" 2> "$tmp/sim.err"; rc=$?
 took=$(($(date +%s) - t0))
 [ $rc -eq 1 ] || fail "--simulate: exit $rc, expected 1 (GPU steps cannot pass here)"
-[ "$took" -le 45 ] || fail "--simulate: took ${took}s with a 30 s deadline"
+[ "$took" -le 32 ] || fail "--simulate: took ${took}s with a 20 s deadline"
 tar xzf "$tmp/o3/device_run.tgz" -C "$tmp" 2>/dev/null || fail "--simulate: no tarball"
 sum=$tmp/w/summary.txt
 [ -s "$sum" ] || fail "--simulate: no summary.txt in the tarball"
 grep -q '| sample_pack | ok |' "$sum" || fail "--simulate: sample_pack did not run after failed steps"
 grep -qE '\| sample_cuda_a \| FAILED' "$sum" || fail "--simulate: sample_cuda_a did not fail"
 grep -qE '\| sample_cuda_b \| FAILED' "$sum" || fail "--simulate: no step ran after a failed one"
+grep -qE '\| sample_cpu \| (STOPPED|skipped)' "$sum" || fail "--simulate: sample_cpu not stopped"
 grep -q 'skipped (no time left)' "$sum" || fail "--simulate: the deadline stopped nothing"
 [ -s "$tmp/w/logs/ops_fp32.log" ] || fail "--simulate: no log of ops_fp32"
 if [ $bad -ne 0 ]; then
