@@ -531,22 +531,24 @@ static void make_plan(const cxr_loader *l, int epoch, int64_t *order, int64_t *s
     }
 }
 
+/* The plan of an epoch into the caller's order[n] or shards[n_shards] (the other may be NULL). */
+static cxr_status plan_for_caller(const cxr_loader *l, int epoch, int64_t *order, int64_t *shards)
+{
+    int64_t *tmp = malloc((size_t)((order ? l->n_shards : l->n) + 1) * sizeof *tmp);
+    if (!tmp) return cxr_set_error(CXR_E_NOMEM, "loader: out of memory");
+    make_plan(l, epoch, order ? order : tmp, shards ? shards : tmp, NULL);
+    free(tmp);
+    return CXR_OK;
+}
+
 cxr_status cxr_loader_epoch_order(const cxr_loader *l, int epoch, int64_t *out)
 {
-    int64_t *so = malloc((size_t)(l->n_shards + 1) * sizeof *so);
-    if (!so) return cxr_set_error(CXR_E_NOMEM, "loader: out of memory");
-    make_plan(l, epoch, out, so, NULL);
-    free(so);
-    return CXR_OK;
+    return plan_for_caller(l, epoch, out, NULL);
 }
 
 cxr_status cxr_loader_epoch_shards(const cxr_loader *l, int epoch, int64_t *out)
 {
-    int64_t *order = malloc((size_t)(l->n + 1) * sizeof *order);
-    if (!order) return cxr_set_error(CXR_E_NOMEM, "loader: out of memory");
-    make_plan(l, epoch, order, out, NULL);
-    free(order);
-    return CXR_OK;
+    return plan_for_caller(l, epoch, NULL, out);
 }
 
 cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch)

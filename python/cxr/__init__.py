@@ -87,17 +87,11 @@ def _enc(s):
     return s.encode() if isinstance(s, str) else s
 
 
-class Store:
-    """An open cxr store (cxr_store_open: format, version, shapes and index validated)."""
-
-    def __init__(self, path):
-        h = ctypes.c_void_p()
-        _check(lib.cxr_store_open(ctypes.byref(h), _enc(str(path))))
-        self._h = _Handle(h, lib.cxr_store_close)
-        self.path = str(path)
+class _Closable:
+    """An object over a _Handle (self._h): close() drops it (the C object goes once no
+    dependent object or array still holds it); a context manager."""
 
     def close(self):
-        """Release the store (C memory goes when no Loader or array still uses it)."""
         self._h = None
 
     def __enter__(self):
@@ -109,8 +103,21 @@ class Store:
     @property
     def _ptr(self):
         if self._h is None:
-            raise ValueError(f"{self.path}: store is closed")
+            raise ValueError(f"{self!r} is closed")
         return self._h.ptr
+
+
+class Store(_Closable):
+    """An open cxr store (cxr_store_open: format, version, shapes and index validated)."""
+
+    def __init__(self, path):
+        h = ctypes.c_void_p()
+        _check(lib.cxr_store_open(ctypes.byref(h), _enc(str(path))))
+        self._h = _Handle(h, lib.cxr_store_close)
+        self.path = str(path)
+
+    def __repr__(self):
+        return f"cxr.Store({self.path!r})"
 
     @property
     def classes(self):
@@ -171,8 +178,9 @@ class Batch:
         return iter((self.images, self.labels))
 
 
-class Loader:
-    """The C shard loader over one split. Options as cxr_loader_options (runtime/cxr_loader.h):
+class Loader(_Closable):
+    """The C shard loader over one split (close(): the workers stop and the buffers go once no
+    batch array uses them). Options as cxr_loader_options (runtime/cxr_loader.h):
     batch (64), shuffle (False), seed (1), window (4 shards per shuffle window), threads (2 decode
     workers), depth (3 batches in the ring), prefetch (True), part/parts (0/1: this loader
     reads the shards k with k % parts == part). `store` is a path or a Store."""
@@ -194,21 +202,8 @@ class Loader:
         self.size = self.store._info(split).size
         self._epoch = 0
 
-    def close(self):
-        """Stop the workers and free the buffers once no batch array uses them."""
-        self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    @property
-    def _ptr(self):
-        if self._h is None:
-            raise ValueError("loader is closed")
-        return self._h.ptr
+    def __repr__(self):
+        return f"cxr.Loader({self.store.path!r}, {self.split!r})"
 
     @property
     def n_images(self):
