@@ -167,15 +167,22 @@ extern "C" cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *
 
     if (g->resident) {
         cudaError_t e = cudaMalloc((void **)&g->all, (size_t)g->n * g->img * sizeof(float));
+        if (e == cudaSuccess)
+            e = cudaMalloc((void **)&g->order_d, (size_t)(g->n + 1) * sizeof(int64_t));
         if (e != cudaSuccess) {
-            cudaGetLastError();
-            CXR_THROW(CXR_E_NOMEM,
-                      "%s: split '%s' (%lld images, %.1f MiB) does not fit in device "
-                      "memory (%.1f MiB free): %s; use --resident off",
-                      what, split, (long long)g->n, (double)need / 1048576.0,
-                      (double)free_b / 1048576.0, cudaGetErrorString(e));
+            cudaGetLastError(); /* an allocation failure is not sticky: clear it */
+            cudaFree(g->all);
+            g->all = NULL;
+            if (resident == CXR_RESIDENT_ON)
+                CXR_THROW(CXR_E_NOMEM,
+                          "%s: split '%s' (%lld images, %.1f MiB) does not fit in device "
+                          "memory (%.1f MiB free): %s; use --resident off",
+                          what, split, (long long)g->n, (double)need / 1048576.0,
+                          (double)free_b / 1048576.0, cudaGetErrorString(e));
+            g->resident = 0; /* auto: the free-memory estimate was wrong; stream instead */
         }
-        CUDA_TRY(what, cudaMalloc((void **)&g->order_d, (size_t)(g->n + 1) * sizeof(int64_t)));
+    }
+    if (g->resident) {
         CUDA_TRY(what, cudaHostAlloc((void **)&g->order_h, (size_t)(g->n + 1) * sizeof(int64_t),
                                      cudaHostAllocDefault));
         CUDA_TRY(what, cudaEventCreateWithFlags(&g->order_copied, cudaEventDisableTiming));

@@ -155,10 +155,13 @@ int main(int argc, char **argv)
     cxr_device dev;
     int rc = 0;
 
+    /* the inputs first: a missing one is refused before anything is said about the device */
+    CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta));
+    cxr_checkpoint_meta_free(&meta);
+    CXR_TRY(cxr_store_open(&s, store_path));
     CXR_TRY(cxr_device_open(&be, device, threads, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-eval: %s\n", dev.note);
     CXR_TRY(cxr_checkpoint_open_model(model_path, be, batch, threads, &m, &meta));
-    CXR_TRY(cxr_store_open(&s, store_path));
     if (!cxr_store_has_split(s, split))
         CXR_THROW(CXR_E_FORMAT, "%s: no split '%s'", store_path, split);
     CXR_TRY(cxr_checkpoint_check_store(&meta, model_path, s));

@@ -94,6 +94,9 @@ int main(int argc, char **argv)
     cxr_device dev;
     int rc = 0;
 
+    /* the model first: a missing one is refused before anything is said about the device */
+    CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta));
+    cxr_checkpoint_meta_free(&meta);
     CXR_TRY(cxr_device_open(&be, device, threads, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-predict: %s\n", dev.note);
     CXR_TRY(cxr_checkpoint_open_model(model_path, be, 1, threads, &m, &meta));

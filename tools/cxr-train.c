@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cxr_checkpoint.h"
 #include "cxr_clock.h"
 #include "cxr_parse.h"
 #include "cxr_cuda.h"
@@ -276,15 +277,30 @@ int main(int argc, char **argv)
     }
     o.io.store_path = argv[optind];
 
-    cxr_backend *be = NULL;
-    cxr_device dev;
-    cxr_status st = cxr_device_open(&be, device, o.compute.threads, &dev);
+    /* a missing or wrong input is refused before anything is said about the device */
+    cxr_store *probe = NULL;
+    cxr_checkpoint_meta rmeta;
+    memset(&rmeta, 0, sizeof rmeta);
+    cxr_status st = cxr_store_open(&probe, o.io.store_path);
+    cxr_store_close(probe);
+    if (st == CXR_OK && o.io.resume_path) st = cxr_checkpoint_read_meta(o.io.resume_path, &rmeta);
+    cxr_checkpoint_meta_free(&rmeta);
     if (st != CXR_OK) {
         fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
         return cxr_exit_code(st);
     }
-    if (dev.note[0]) fprintf(stderr, "cxr-train: %s\n", dev.note);
-    if (!ui.quiet) fprintf(stderr, "cxr-train: device %s\n", dev.desc);
+
+    cxr_backend *be = NULL;
+    cxr_device dev;
+    st = cxr_device_open(&be, device, o.compute.threads, &dev);
+    if (st != CXR_OK) {
+        fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
+        return cxr_exit_code(st);
+    }
+    if (dev.note[0])
+        fprintf(stderr, "cxr-train: %s\n", dev.note);
+    else if (!ui.quiet)
+        fprintf(stderr, "cxr-train: device %s\n", dev.desc);
     o.compute.device_desc = dev.desc;
     if (o.compute.monitor && dev.kind == CXR_DEVICE_CUDA) o.compute.monitor_gpu = dev.index;
 

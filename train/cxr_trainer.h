@@ -30,13 +30,17 @@ typedef struct {
     cxr_device_kind kind;
     int index;      /* CUDA: the GPU's index (also NVML's, for the monitor); CPU: -1 */
     char desc[64];  /* for logs: "cpu (2 threads)", "cuda:0" */
-    char note[512]; /* why "auto" chose this device; "" when the spec was not "auto" */
+    char note[512]; /* the line a tool prints about the device, "" for none: on a GPU, the GPU
+                       and its library versions; under "auto", why a GPU that is there could
+                       not be used. Nothing on a machine without a GPU. */
 } cxr_device;
 
 /* Open a compute backend. spec: "cpu", "cuda" (or "cuda:N"), or "auto" (CUDA when the build has
  * it and a GPU answers, else the CPU); NULL means "auto". threads: CPU worker threads.
  * *dev receives what was opened. Errors: CXR_E_UNSUPPORTED "built without CUDA",
- * CXR_E_NODEVICE "no usable GPU: ...", CXR_E_ARG for an unknown spec. */
+ * CXR_E_NODEVICE "no NVIDIA GPU (reason)", CXR_E_CUDA when a GPU is there but the backend
+ * cannot start, CXR_E_ARG for an unknown spec. Tools open their input files first, so that a
+ * missing input is refused before any device line is printed. */
 cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr_device *dev);
 
 /* ---------------------------------------------------------------- evaluation */

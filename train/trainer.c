@@ -49,17 +49,21 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr
 #ifdef CXR_HAVE_CUDA
         cxr_status st = cxr_backend_cuda_create(out, index);
         if (st == CXR_OK) {
+            char gpu[400];
             dev->kind = CXR_DEVICE_CUDA;
             dev->index = index;
             snprintf(dev->desc, sizeof dev->desc, "cuda:%d", index);
-            if (is_auto)
-                snprintf(dev->note, sizeof dev->note, "device auto: using the GPU (cuda:%d)",
-                         index);
+            cxr_cuda_describe(cxr_backend_cuda_context(*out), gpu, sizeof gpu);
+            snprintf(dev->note, sizeof dev->note, "device %s", gpu);
             return CXR_OK;
         }
         if (!is_auto) return cxr_wrap_error(st, "--device %s", spec);
-        /* the message already reads "no usable GPU: <reason>" */
-        snprintf(dev->note, sizeof dev->note, "device auto: %s; using the CPU", cxr_last_error());
+        /* no GPU at all: nothing to say; a GPU that fails: say why it is not used */
+        if (st != CXR_E_NODEVICE)
+            snprintf(dev->note, sizeof dev->note,
+                     "device auto: the GPU cannot be used (%s); "
+                     "using the CPU",
+                     cxr_last_error());
 #else
         (void)index;
         if (!is_auto)
@@ -68,7 +72,6 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr
                 "--device %s: built without CUDA "
                 "(reconfigure with -DCXR_CUDA=ON on a machine with the CUDA toolkit)",
                 spec);
-        snprintf(dev->note, sizeof dev->note, "device auto: built without CUDA; using the CPU");
 #endif
     }
     cxr_status st = cxr_backend_cpu_create(out, threads);

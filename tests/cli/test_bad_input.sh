@@ -22,9 +22,19 @@ expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T_RECIPE --recipe landmarks --batch 8
 grep -q '"batch":8' "$WORK/rb.jsonl" || fail "an explicit --batch did not win over --recipe"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5"
 expect_rc 2 "$BIN/cxr-predict" "$WORK/ck.h5"
-# missing files, not a store
+# missing files, not a store; refused before any line about the device
 expect_rc 4 "$BIN/cxr-train" "$WORK/none.h5" $T
 expect_err "none.h5"
+for dv in cpu auto; do
+    expect_rc 4 "$BIN/cxr-train" "$WORK/none.h5" --device $dv
+    ! grep -q "device" "$WORK/err" || fail "cxr-train --device $dv: a device line before the missing store"
+    expect_rc 4 "$BIN/cxr-train" "$WORK/s.h5" --device $dv --resume "$WORK/none.h5"
+    ! grep -q "device" "$WORK/err" || fail "cxr-train --device $dv: a device line before the missing checkpoint"
+    expect_rc 4 "$BIN/cxr-eval" "$WORK/none.h5" "$WORK/s.h5" --device $dv
+    ! grep -q "device" "$WORK/err" || fail "cxr-eval --device $dv: a device line before the missing model"
+    expect_rc 4 "$BIN/cxr-predict" "$WORK/none.h5" "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg" --device $dv
+    ! grep -q "device" "$WORK/err" || fail "cxr-predict --device $dv: a device line before the missing model"
+done
 expect_rc 3 "$BIN/cxr-train" "$SAMPLE/../README.md" $T
 expect_err "README.md"
 # a store of another format version

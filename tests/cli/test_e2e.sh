@@ -6,7 +6,14 @@ BIN=$1 SAMPLE=$2 EDIT=$3
 pack_sample "$WORK/s.h5"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device auto --epochs 1 --batch 8 --threads 2 --lr 0.001 \
     --log "$WORK/run.jsonl" --checkpoint "$WORK/ck.h5" --monitor-log "$WORK/mon.jsonl"
-expect_err "device auto:"
+# one device line: the GPU and its library versions when one is used; "the GPU cannot be used
+# (why)" when one is there but fails; else the CPU, and nothing about GPUs that are not there
+if grep -q "device cuda:" "$WORK/err"; then
+    expect_err "cuDNN"
+elif ! grep -q "the GPU cannot be used" "$WORK/err"; then
+    expect_err "device cpu ("
+    ! grep -qE "device auto|NVIDIA|CUDA" "$WORK/err" || fail "auto: a notice about a GPU that is not there"
+fi
 expect_err "epoch 1/1: train loss"
 [ -s "$WORK/ck.h5" ] || fail "no checkpoint"
 [ "$(grep -c '"type":"run"' "$WORK/run.jsonl")" = 1 ] || fail "log: no run line"
