@@ -51,6 +51,10 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --lr F              Adam learning rate (default %g; the study's 0.01 diverges with "
         "this\n"
         "                      network at 256x256, see specs/model.md \"Learning rate\")\n"
+        "  --schedule S        learning rate over the run: constant, cosine (to 0 at the end) or "
+        "step\n"
+        "                      (x0.1 after each third of the steps) (default: the recipe's)\n"
+        "  --warmup N          steps of linear warmup to --lr (default: the recipe's)\n"
         "  --seed N            seed of initialisation, dropout and shuffling (default %d)\n"
         "  --threads N         CPU threads for the ops and loader workers (default %d)\n"
         "  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
@@ -172,7 +176,9 @@ enum {
     O_VERSION,
     O_PRECISION,
     O_RESIDENT,
-    O_RECIPE
+    O_RECIPE,
+    O_SCHEDULE,
+    O_WARMUP
 };
 
 int main(int argc, char **argv)
@@ -200,6 +206,8 @@ int main(int argc, char **argv)
                                            { "precision", required_argument, 0, O_PRECISION },
                                            { "resident", required_argument, 0, O_RESIDENT },
                                            { "recipe", required_argument, 0, O_RECIPE },
+                                           { "schedule", required_argument, 0, O_SCHEDULE },
+                                           { "warmup", required_argument, 0, O_WARMUP },
                                            { 0, 0, 0, 0 } };
     int c;
     long v;
@@ -264,6 +272,19 @@ int main(int argc, char **argv)
                 return 2;
             }
             o.recipe.name = optarg;
+            break;
+        case O_SCHEDULE: {
+            cxr_lr_kind k;
+            if (cxr_lr_schedule_parse(optarg, &k) != CXR_OK) {
+                fprintf(stderr, "cxr-train: --schedule: %s\n", cxr_last_error());
+                return 2;
+            }
+            o.recipe.schedule = optarg;
+            break;
+        }
+        case O_WARMUP:
+            if (cxr_parse_long(optarg, "--warmup", 0, 0x7fffffffL, &v)) return bad_option();
+            o.recipe.warmup_steps = (int)v;
             break;
         case 'q': ui.quiet = 1; break;
         case 'h': usage(stdout, &o); return 0;

@@ -92,11 +92,29 @@ typedef struct {
  * table (train/recipe.c); cxr-train --recipe NAME picks one, explicit options override it. */
 typedef struct {
     const char *name;
-    const char *about; /* one line for --help */
-    int epochs;        /* total epochs of a run */
-    int batch;         /* images per step */
-    float lr;          /* Adam learning rate (specs/model.md "Learning rate") */
+    const char *about;    /* one line for --help */
+    int epochs;           /* total epochs of a run */
+    int batch;            /* images per step */
+    float lr;             /* Adam learning rate (specs/model.md "Learning rate") */
+    const char *schedule; /* cxr_lr_schedule_parse: "constant", "cosine" or "step" */
+    int warmup_steps;     /* linear warmup from lr/warmup_steps to lr over these steps (0: none) */
 } cxr_train_recipe;
+
+/* The learning rate over a run (specs/model.md "Learning-rate schedule"). */
+typedef enum { CXR_LR_CONSTANT, CXR_LR_COSINE, CXR_LR_STEP } cxr_lr_kind;
+typedef struct {
+    cxr_lr_kind kind;
+    float lr;           /* the peak rate */
+    int64_t warmup;     /* steps of linear warmup: step s < warmup uses lr * (s+1) / warmup */
+    int64_t total;      /* the run's steps (cosine reaches 0 after the last) */
+    int64_t step_every; /* step decay: steps between decays (> 0) */
+    float step_gamma;   /* step decay: factor per decay, in (0,1] */
+} cxr_lr_schedule;
+/* The rate of Adam step s (0-based: s steps done before it). */
+float cxr_lr_at(const cxr_lr_schedule *sc, int64_t s);
+/* "constant", "cosine" or "step" into *kind; CXR_E_ARG naming the value otherwise. */
+cxr_status cxr_lr_schedule_parse(const char *name, cxr_lr_kind *kind);
+const char *cxr_lr_schedule_name(cxr_lr_kind kind);
 
 /* The recipe table: *n entries (n may be NULL); the first is the default. */
 const cxr_train_recipe *cxr_train_recipes(int *n);
@@ -110,11 +128,13 @@ const cxr_train_recipe *cxr_train_recipe_find(const char *name);
  * given here or by a recipe named here, and a seed given here, must agree with the checkpoint;
  * epochs given here replace the checkpoint's plan (to extend a run). */
 typedef struct {
-    const char *name;  /* cxr_train_recipe_find; NULL: the default recipe */
-    int epochs, batch; /* > 0: given */
-    float lr;          /* > 0: given */
-    int64_t seed;      /* >= 0: given; -1: CXR_TRAIN_DEFAULT_SEED */
-    int64_t max_steps; /* > 0: at most this many steps per epoch (quick tests) */
+    const char *name;     /* cxr_train_recipe_find; NULL: the default recipe */
+    int epochs, batch;    /* > 0: given */
+    float lr;             /* > 0: given */
+    const char *schedule; /* non-NULL: given (cxr_lr_schedule_parse) */
+    int warmup_steps;     /* >= 0: given; -1: the recipe's */
+    int64_t seed;         /* >= 0: given; -1: CXR_TRAIN_DEFAULT_SEED */
+    int64_t max_steps;    /* > 0: at most this many steps per epoch (quick tests) */
 } cxr_train_recipe_options;
 
 /* Where the run reads and writes. */

@@ -65,6 +65,7 @@ typedef struct {
     /* what it cost (cxr_log_epoch_cost_fields) */
     double epoch_s, eval_s, images_per_s, data_wait_s, data_wait_frac, gpu_mem_used_mb;
     int64_t steps, step_total; /* -1: absent */
+    double lr;                 /* the rate of the epoch's last Adam step; <= 0: absent */
     /* per_class entries (cxr_log_class_fields): n_per_class values in each array */
     int n_per_class;
     double *class_precision, *class_recall, *class_f1, *class_auc;
@@ -117,6 +118,8 @@ typedef struct {
     char *const *classes; /* n_classes names, index order */
     /* the `recipe` object */
     int epochs, batch;
+    const char *schedule; /* learning-rate schedule name; NULL: not written */
+    int64_t warmup_steps;
     float lr;
     uint64_t seed;
     int threads;

@@ -164,6 +164,7 @@ void cxr_train_options_defaults(cxr_train_options *o)
 {
     memset(o, 0, sizeof *o);
     o->recipe.seed = -1;
+    o->recipe.warmup_steps = -1;
     o->io.tool_version = "cxr-train " CXR_VERSION_STRING;
     o->compute.device_desc = "cpu";
     o->compute.threads = omp_get_max_threads(); /* cores available, or OMP_NUM_THREADS */
@@ -283,7 +284,8 @@ static cxr_status source_queue_next(batch_source *s)
 typedef struct {
     int epochs, batch, start_epoch; /* start_epoch: epochs already done (resume) */
     uint64_t seed;
-    cxr_adam_params adam;
+    cxr_adam_params adam;  /* adam.lr: the peak rate; each step's comes from sched */
+    cxr_lr_schedule sched; /* total: set once the batch source is open */
     cxr_model_config cfg;
 } run_recipe;
 
@@ -295,6 +297,7 @@ typedef struct {
     cxr_split_info train_info, eval_info;
     int n_classes;
     const float *cw; /* the store's class weights */
+    float lr_last;   /* the rate of the last Adam step */
     run_recipe rc;
     cxr_model *model;
     cxr_checkpoint_meta meta; /* written with every checkpoint */
@@ -374,6 +377,9 @@ static cxr_status resolve_recipe(train_run *r)
     rc->seed = ro->seed >= 0 ? (uint64_t)ro->seed : CXR_TRAIN_DEFAULT_SEED;
     cxr_adam_defaults(&rc->adam);
     rc->adam.lr = ro->lr > 0 ? ro->lr : named->lr;
+    memset(&rc->sched, 0, sizeof rc->sched);
+    CXR_TRY(cxr_lr_schedule_parse(ro->schedule ? ro->schedule : named->schedule, &rc->sched.kind));
+    rc->sched.warmup = ro->warmup_steps >= 0 ? ro->warmup_steps : named->warmup_steps;
     cxr_model_config_defaults(&rc->cfg, r->n_classes);
     rc->start_epoch = 0;
     if (o->io.resume_path) {
@@ -388,12 +394,14 @@ static cxr_status resolve_recipe(train_run *r)
         rc->batch = ck.batch;
         rc->seed = ck.seed;
         rc->adam = ck.adam;
+        rc->sched.lr = ck.adam.lr;
         rc->start_epoch = ck.epoch;
         if (ro->epochs <= 0) rc->epochs = ck.epochs;
         if (rc->start_epoch >= rc->epochs)
             note(o, "resume: %s already has %d of %d epochs; nothing to do", path, rc->start_epoch,
                  rc->epochs);
     }
+    rc->sched.lr = rc->adam.lr;
     rc->cfg.image_size = r->train_info.size;
     rc->cfg.batch_capacity = rc->batch;
     rc->cfg.seed = rc->seed;
@@ -461,6 +469,10 @@ static cxr_status open_run_io(train_run *r)
     lo.prefetch = o->compute.prefetch;
     CXR_TRY(
         source_open(&r->src, r->store, r->model, &lo, o->compute.resident, o->recipe.max_steps));
+    /* step decay: x0.1 after each third of the run */
+    r->rc.sched.total = (int64_t)r->rc.epochs * source_n_batches(&r->src);
+    r->rc.sched.step_every = r->rc.sched.total / 3 > 0 ? r->rc.sched.total / 3 : 1;
+    r->rc.sched.step_gamma = 0.1f;
     CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
     r->probs = malloc((size_t)r->rc.batch * r->n_classes * sizeof *r->probs);
     if (!r->probs) CXR_THROW(CXR_E_NOMEM, "train: out of memory");
@@ -485,6 +497,8 @@ static cxr_status log_run(train_run *r, const cxr_backend *be)
         .epochs = r->rc.epochs,
         .batch = r->rc.batch,
         .lr = r->rc.adam.lr,
+        .schedule = cxr_lr_schedule_name(r->rc.sched.kind),
+        .warmup_steps = r->rc.sched.warmup,
         .seed = r->rc.seed,
         .threads = o->compute.threads,
         .precision = o->compute.precision ? o->compute.precision : "fp32",
@@ -509,7 +523,10 @@ static cxr_status train_step(train_run *r, const cxr_batch *b, float *loss)
     cxr_status st = CXR_OK;
     CXR_TRY(cxr_model_forward(r->model, b->images, b->n, 1));
     CXR_TRY(cxr_model_loss_backward(r->model, b->labels, r->cw, b->n, NULL));
-    CXR_TRY(cxr_model_step(r->model, &r->rc.adam));
+    cxr_adam_params adam = r->rc.adam;
+    adam.lr = cxr_lr_at(&r->rc.sched, cxr_model_get_step(r->model));
+    r->lr_last = adam.lr;
+    CXR_TRY(cxr_model_step(r->model, &adam));
     CXR_TRY(source_queue_next(&r->src));
     CXR_TRY(cxr_model_probs(r->model, r->probs, b->n));
     CXR_TRY(cxr_model_last_loss(r->model, loss));
@@ -575,6 +592,7 @@ static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
     rec->images_per_s = rec->epoch_s > 0 ? (double)seen / rec->epoch_s : 0;
     rec->data_wait_frac = rec->epoch_s > 0 ? rec->data_wait_s / rec->epoch_s : 0;
     rec->steps = steps;
+    rec->lr = r->lr_last;
 bail:
     return st;
 }

@@ -158,6 +158,10 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
     cJSON_AddNumberToObject(re, "epochs", r->epochs);
     cJSON_AddNumberToObject(re, "batch", r->batch);
     cJSON_AddNumberToObject(re, "lr", float_value(r->lr));
+    if (r->schedule) {
+        cJSON_AddStringToObject(re, "schedule", r->schedule);
+        cJSON_AddNumberToObject(re, "warmup_steps", (double)r->warmup_steps);
+    }
     cJSON_AddNumberToObject(re, "seed", (double)r->seed);
     cJSON_AddNumberToObject(re, "threads", r->threads);
     cJSON_AddStringToObject(re, "precision", r->precision);
@@ -237,6 +241,7 @@ cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *e)
     add_fields(o, e, cxr_log_epoch_cost_fields, cxr_log_epoch_n_cost_fields);
     if (e->steps >= 0) cJSON_AddNumberToObject(o, CXR_LOG_STEPS, (double)e->steps);
     if (e->step_total >= 0) cJSON_AddNumberToObject(o, CXR_LOG_STEP_TOTAL, (double)e->step_total);
+    if (e->lr > 0) cJSON_AddNumberToObject(o, "lr", float_value((float)e->lr));
     if (e->has_monitor) add_monitor(o, &e->monitor);
     return put_line(log, o);
 }

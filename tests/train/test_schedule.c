@@ -1,0 +1,42 @@
+/* test_schedule.c: the learning-rate schedules' values (train/schedule.c, specs/model.md). */
+#include <math.h>
+#include <stdio.h>
+
+#include "cxr_trainer.h"
+
+static int near(float a, double b) { return fabs((double)a - b) <= 1e-6 * fabs(b) + 1e-12; }
+
+int main(void)
+{
+    int fails = 0;
+    cxr_lr_schedule sc = { CXR_LR_CONSTANT, 1e-3f, 0, 1000, 0, 0.1f };
+    for (int64_t s = 0; s < 2000; s += 250) fails += !near(cxr_lr_at(&sc, s), 1e-3);
+    /* warmup: (s+1)/W of the peak, then the peak */
+    sc.warmup = 100;
+    fails += !near(cxr_lr_at(&sc, 0), 1e-5);
+    fails += !near(cxr_lr_at(&sc, 49), 5e-4);
+    fails += !near(cxr_lr_at(&sc, 99), 1e-3);
+    fails += !near(cxr_lr_at(&sc, 100), 1e-3);
+    /* cosine after warmup: peak at the end of warmup, half way down midway, 0 at the end */
+    sc.kind = CXR_LR_COSINE;
+    fails += !near(cxr_lr_at(&sc, 100), 1e-3);
+    fails += !near(cxr_lr_at(&sc, 550), 5e-4);
+    fails += !(cxr_lr_at(&sc, 1000) == 0.0f && cxr_lr_at(&sc, 5000) == 0.0f);
+    for (int64_t s = 101; s < 1000; s++) fails += !(cxr_lr_at(&sc, s) < cxr_lr_at(&sc, s - 1));
+    /* step: x0.1 every step_every steps after warmup */
+    sc.kind = CXR_LR_STEP;
+    sc.warmup = 0;
+    sc.step_every = 300;
+    fails += !near(cxr_lr_at(&sc, 299), 1e-3);
+    fails += !near(cxr_lr_at(&sc, 300), 1e-4);
+    fails += !near(cxr_lr_at(&sc, 600), 1e-5);
+    cxr_lr_kind k;
+    fails += cxr_lr_schedule_parse("cosine", &k) != CXR_OK || k != CXR_LR_COSINE;
+    fails += cxr_lr_schedule_parse("step", &k) != CXR_OK || k != CXR_LR_STEP;
+    fails += cxr_lr_schedule_parse("linear", &k) != CXR_E_ARG;
+    if (fails)
+        fprintf(stderr, "test_schedule: %d checks failed\n", fails);
+    else
+        printf("test_schedule: ok\n");
+    return fails != 0;
+}
