@@ -40,8 +40,9 @@ struct cxr_model {
     int32_t *labels;                 /* (B) */
     float *cw;                       /* (C) */
     float *gA, *gB;                  /* activation-gradient ping-pong buffers */
-    int fused;                       /* backend has conv3x3_lrelu_pool_forward and
-                                    maxpool2_lrelu_backward: a2, a3, a4 are never stored */
+    int fused_fwd, fused_bwd;        /* backend slots conv3x3_lrelu_pool_forward and
+                                        maxpool2_lrelu_backward, each used when present; with
+                                        both, a2, a3, a4 are never stored */
     size_t gA_n, gB_n;               /* their sizes in floats */
 };
 
@@ -168,7 +169,8 @@ cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_ba
     if (!m) return cxr_set_error(CXR_E_NOMEM, "model: out of memory");
     m->cfg = *cfg;
     m->be = be;
-    m->fused = be->conv3x3_lrelu_pool_forward && be->maxpool2_lrelu_backward;
+    m->fused_fwd = be->conv3x3_lrelu_pool_forward != NULL;
+    m->fused_bwd = be->maxpool2_lrelu_backward != NULL;
     layout_tensors(m);
     for (int b = 0; b < 4; b++) {
         st = be->alloc(be->ctx, (void **)&m->block[b], m->n_params * sizeof(float));
@@ -210,8 +212,9 @@ cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_ba
     };
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
         /* the fused path pools straight from the conv tile: no full-size a2, a3, a4 */
-        if (m->fused && (plan[i].p == (void **)&m->a2 || plan[i].p == (void **)&m->a3 ||
-                         plan[i].p == (void **)&m->a4))
+        if (m->fused_fwd && m->fused_bwd &&
+            (plan[i].p == (void **)&m->a2 || plan[i].p == (void **)&m->a3 ||
+             plan[i].p == (void **)&m->a4))
             continue;
         st = balloc(m, plan[i].p, plan[i].bytes);
         if (st) goto fail;
@@ -330,7 +333,8 @@ static uint64_t drop_key(const cxr_model *m, int layer)
 /* Forward of the 3x3 conv whose weight is tensor w (its bias the next one) on in (n,C,H,H),
  * leaky ReLU, 2x2 max pool into pooled (n,K,H/2,H/2) with argmax idx, then, when drop_layer is
  * not 0, that layer's dropout on pooled. The backend's fused slot when it has one (act, the
- * full-size activation, is then not written), else the three ops with act (n,K,H,H) in between.
+ * full-size activation, is then written only when the backward needs it: no fused backward
+ * slot), else the three ops with act (n,K,H,H) in between.
  */
 static cxr_status conv_pool_fwd(cxr_model *m, float *pooled, uint8_t *idx, float *act,
                                 const float *in, cxr_tensor_id w, int n, int C, int K, int H,
@@ -341,9 +345,9 @@ static cxr_status conv_pool_fwd(cxr_model *m, float *pooled, uint8_t *idx, float
     cxr_backend *be = m->be;
     const float al = m->cfg.alpha;
     float *wt = param(m, w), *bias = param(m, w + 1);
-    if (m->fused) {
-        OP(be->conv3x3_lrelu_pool_forward(be->ctx, NULL, pooled, idx, in, wt, bias, al, n, C, K, H,
-                                          H));
+    if (m->fused_fwd) {
+        OP(be->conv3x3_lrelu_pool_forward(be->ctx, m->fused_bwd ? NULL : act, pooled, idx, in, wt,
+                                          bias, al, n, C, K, H, H));
     } else {
         OP(be->conv3x3_forward(be->ctx, act, in, wt, bias, n, C, K, H, H));
         OP(be->leaky_relu_forward(be->ctx, act, act, al, (size_t)n * K * H * H));
@@ -373,7 +377,7 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training)
     if (x) OP(be->upload(ctx, m->x, x, (size_t)n * S * S * sizeof(float)));
     const size_t N = (size_t)n;
     /* conv1 + leaky ReLU (no pool), then conv2..conv4 each + leaky ReLU + pool + dropout */
-    if (m->fused) {
+    if (m->fused_fwd) {
         OP(be->conv3x3_lrelu_pool_forward(ctx, m->a1, NULL, NULL, m->x,
                                           param(m, CXR_TENSOR_CONV1_W),
                                           param(m, CXR_TENSOR_CONV1_B), al, n, 1, ch[0], S, S));
@@ -415,7 +419,7 @@ static cxr_status pool_lrelu_back(cxr_model *m, float *din, const float *dout, c
     const char *where = "backward";
     cxr_backend *be = m->be;
     const float al = m->cfg.alpha;
-    if (m->fused) {
+    if (m->fused_bwd) {
         OP(be->maxpool2_lrelu_backward(be->ctx, din, dout, idx, pooled, al, n, C, H, H));
     } else {
         size_t na = (size_t)n * C * H * H;
