@@ -104,45 +104,11 @@ void cxr_manifest_stats_free(cxr_manifest_stats *st); /* NULL-safe; leaves it ze
  * NUL-terminated string in *text (caller frees). CXR_E_NOMEM on allocation failure. */
 cxr_status cxr_manifest_explore_format(const cxr_manifest_stats *st, char **text);
 
-/* ---------------------------------------------------------------- cxr-pack's manifest mode */
-/* Manifest-mode defaults (specs/store.md): crop when |w/h - 1| > 0.2, zscore255. */
+/* ---------------------------------------------------------------- manifest-mode defaults */
+/* Preprocessing defaults of manifest mode (specs/store.md): crop when |w/h - 1| > 0.2,
+ * zscore255. */
 #define CXR_MANIFEST_CROP_RATIO 0.2
 #define CXR_MANIFEST_NORMALIZE  CXR_NORM_ZSCORE255
-
-/* The options cxr-pack takes for manifests, parsed here so the tool stays thin. */
-typedef struct {
-    const char *manifest;     /* --manifest FILE (NULL: tree mode); borrowed from argv */
-    const char *images;       /* --images DIR */
-    int explore;              /* --explore */
-    cxr_manifest_options opt; /* --top-classes, --min-count, --test-fraction (and the tool's
-                                   --val-fraction and --strict, passed to cxr_manifest_cli_plan) */
-    double crop_ratio;        /* --crop-ratio R, when crop_set */
-    cxr_norm normalize;       /* --normalize NAME, when norm_set */
-    int crop_set, norm_set, val_set;
-} cxr_manifest_cli;
-
-void cxr_manifest_cli_defaults(cxr_manifest_cli *m);
-/* Names of the long options handled here (without "--"), NULL-terminated; a name ending in
- * '!' takes no argument (the '!' is not part of the option). */
-extern const char *const cxr_manifest_cli_names[];
-/* Take option `name` (long name without "--", '!' stripped) with its value (NULL for flags).
- * CXR_E_ARG with "--name: ..." on a bad value or an unknown name. */
-cxr_status cxr_manifest_cli_option(cxr_manifest_cli *m, const char *name, const char *value);
-/* The help text for these options (static, ends with a newline). */
-const char *cxr_manifest_cli_help(void);
-/* Preprocessing for this run: an explicit --crop-ratio/--normalize wins; otherwise manifest mode
- * takes the manifest defaults above and tree mode keeps *pp unchanged. */
-void cxr_manifest_cli_preprocess(const cxr_manifest_cli *m, cxr_preprocess_params *pp);
-/* Build the plan of manifest mode: checks --images is given, takes val_fraction (> 0: the tool's
- * --val-fraction; <= 0: the default) and strict, then cxr_plan_from_manifest. Appends the
- * content-determining options to desc (NUL-terminated, cap bytes) for the store's
- * command_line. */
-cxr_status cxr_manifest_cli_plan(const cxr_manifest_cli *m, double val_fraction, int strict,
-                                 cxr_pack_plan *plan, cxr_manifest_summary *sum, char *desc,
-                                 size_t cap);
-/* One line describing what planning saw ("manifest: 33 rows, 18 planned; skipped: ..."), into
- * buf (NUL-terminated, cap bytes). */
-void cxr_manifest_summary_format(const cxr_manifest_summary *s, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -13,8 +13,8 @@
 
 #include "cxr_clock.h"
 #include "cxr_parse.h"
-#include "cxr_manifest.h" /* --manifest mode: options, plan, --explore */
 #include "cxr_pack.h"
+#include "pack_manifest.h" /* --manifest mode: options, plan, summary line */
 
 static volatile sig_atomic_t g_interrupted;
 
@@ -99,7 +99,7 @@ static void usage(FILE *f)
         "--strict); 4 I/O error (read, write, rename); 130 interrupted (SIGINT/SIGTERM: the run "
         "stops\n"
         "at the next image, the temporary file is removed); 1 other errors.\n");
-    fputs(cxr_manifest_cli_help(), f);
+    fputs(pack_manifest_help(), f);
 }
 
 /* --manifest FILE --explore: print the manifest's statistics and pack nothing. */
@@ -197,34 +197,33 @@ int main(int argc, char **argv)
         O_VAL,
         O_WINDOW,
         O_QUIET,
-        O_VERSION,
-        O_MANIFEST
+        O_VERSION
     };
-    struct option longopts[32] = { { "output", required_argument, 0, 'o' },
-                                   { "threads", required_argument, 0, O_THREADS },
-                                   { "shard", required_argument, 0, O_SHARD },
-                                   { "level", required_argument, 0, O_LEVEL },
-                                   { "size", required_argument, 0, O_SIZE },
-                                   { "strict", no_argument, 0, O_STRICT },
-                                   { "val-fraction", required_argument, 0, O_VAL },
-                                   { "window", required_argument, 0, O_WINDOW },
-                                   { "quiet", no_argument, 0, O_QUIET },
-                                   { "help", no_argument, 0, 'h' },
-                                   { "version", no_argument, 0, O_VERSION },
-                                   { 0, 0, 0, 0 } };
-    cxr_manifest_cli mcli; /* manifest options: appended to longopts, parsed by the library */
-    cxr_manifest_cli_defaults(&mcli);
-    char mnames[16][32];
-    int k = 0;
-    while (longopts[k].name) k++;
-    for (int i = 0; cxr_manifest_cli_names[i] && i < 16 && k < 31; i++, k++) {
-        snprintf(mnames[i], sizeof mnames[i], "%s", cxr_manifest_cli_names[i]);
-        char *bang = strchr(mnames[i], '!');
-        if (bang) *bang = 0;
-        longopts[k] =
-            (struct option){ mnames[i], bang ? no_argument : required_argument, 0, O_MANIFEST };
-    }
-    int longidx = 0;
+    /* the manifest options' codes (PACK_OPT_*) and values live in pack_manifest.c */
+    static const struct option longopts[] = {
+        { "output", required_argument, 0, 'o' },
+        { "threads", required_argument, 0, O_THREADS },
+        { "shard", required_argument, 0, O_SHARD },
+        { "level", required_argument, 0, O_LEVEL },
+        { "size", required_argument, 0, O_SIZE },
+        { "strict", no_argument, 0, O_STRICT },
+        { "val-fraction", required_argument, 0, O_VAL },
+        { "window", required_argument, 0, O_WINDOW },
+        { "quiet", no_argument, 0, O_QUIET },
+        { "help", no_argument, 0, 'h' },
+        { "version", no_argument, 0, O_VERSION },
+        { "manifest", required_argument, 0, PACK_OPT_MANIFEST },
+        { "images", required_argument, 0, PACK_OPT_IMAGES },
+        { "explore", no_argument, 0, PACK_OPT_EXPLORE },
+        { "top-classes", required_argument, 0, PACK_OPT_TOP_CLASSES },
+        { "min-count", required_argument, 0, PACK_OPT_MIN_COUNT },
+        { "test-fraction", required_argument, 0, PACK_OPT_TEST_FRACTION },
+        { "crop-ratio", required_argument, 0, PACK_OPT_CROP_RATIO },
+        { "normalize", required_argument, 0, PACK_OPT_NORMALIZE },
+        { 0, 0, 0, 0 }
+    };
+    pack_manifest_args mcli;
+    pack_manifest_args_defaults(&mcli);
     const char *out = NULL;
     int threads = omp_get_max_threads(), window = 0, quiet = 0;
     double val_fraction = 0;
@@ -244,7 +243,7 @@ int main(int argc, char **argv)
      * 1.14x faster than -3 for a 2.9% larger store (tests/bench/ab_pack.sh, tmpfs). */
     opt.store.zstd_level = -5;
     int opt_c;
-    while ((opt_c = getopt_long(argc, argv, "o:h", longopts, &longidx)) != -1) {
+    while ((opt_c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (opt_c) {
         case 'o': out = optarg; break;
         case O_THREADS:
@@ -272,8 +271,15 @@ int main(int argc, char **argv)
             break;
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("%s\n", version); return 0;
-        case O_MANIFEST:
-            if (cxr_manifest_cli_option(&mcli, longopts[longidx].name, optarg) != CXR_OK) {
+        case PACK_OPT_MANIFEST:
+        case PACK_OPT_IMAGES:
+        case PACK_OPT_EXPLORE:
+        case PACK_OPT_TOP_CLASSES:
+        case PACK_OPT_MIN_COUNT:
+        case PACK_OPT_TEST_FRACTION:
+        case PACK_OPT_CROP_RATIO:
+        case PACK_OPT_NORMALIZE:
+            if (pack_manifest_option(&mcli, opt_c, optarg) != CXR_OK) {
                 fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
                 return 2;
             }
@@ -291,7 +297,7 @@ int main(int argc, char **argv)
                 !out ? "missing -o STORE.h5" : "no SRC_DIR with --manifest");
         return 2;
     }
-    cxr_manifest_cli_preprocess(&mcli, &opt.store.pp);
+    pack_manifest_preprocess(&mcli, &opt.store.pp);
     if (!mcli.manifest && (optind != argc - 1 || !out)) {
         fprintf(stderr, "cxr-pack: %s\n", !out ? "missing -o STORE.h5" : "expected one SRC_DIR");
         fprintf(stderr, "usage: cxr-pack SRC_DIR -o STORE.h5 [options]  (--help for more)\n");
@@ -317,8 +323,8 @@ int main(int argc, char **argv)
     cxr_pack_plan plan;
     cxr_manifest_summary msum;
     char mdesc[1024] = "";
-    cxr_status st = mcli.manifest ? cxr_manifest_cli_plan(&mcli, val_fraction, opt.strict, &plan,
-                                                          &msum, mdesc, sizeof mdesc)
+    cxr_status st = mcli.manifest ? pack_manifest_plan(&mcli, val_fraction, opt.strict, &plan,
+                                                       &msum, mdesc, sizeof mdesc)
                                   : cxr_plan_from_tree(&plan, src);
     if (st == CXR_OK && val_fraction > 0 && !mcli.manifest)
         st = cxr_plan_split_val_by_patient(&plan, val_fraction);
@@ -389,7 +395,7 @@ int main(int argc, char **argv)
            (unsigned long long)sum.input_bytes);
     if (mcli.manifest) {
         char line[512];
-        cxr_manifest_summary_format(&msum, line, sizeof line);
+        pack_manifest_summary_format(&msum, line, sizeof line);
         printf("%s\n", line);
     }
     cxr_plan_free(&plan);

@@ -1,0 +1,166 @@
+/* pack_manifest.c: cxr-pack's manifest mode (pack_manifest.h): option values, help text, and
+ * the glue from the options to cxr_plan_from_manifest and the summary line. */
+#include "pack_manifest.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pack_manifest_args_defaults(pack_manifest_args *m)
+{
+    memset(m, 0, sizeof *m);
+    cxr_manifest_options_defaults(&m->opt);
+    m->crop_ratio = CXR_MANIFEST_CROP_RATIO;
+    m->normalize = CXR_MANIFEST_NORMALIZE;
+}
+
+static int parse_f64(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return 0;
+    *out = v;
+    return 1;
+}
+
+cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *value)
+{
+    double v;
+    if (code == PACK_OPT_EXPLORE) {
+        m->explore = 1;
+        return CXR_OK;
+    }
+    if (!value) return cxr_set_error(CXR_E_ARG, "manifest option %d: needs a value", code);
+    switch (code) {
+    case PACK_OPT_MANIFEST: m->manifest = value; break;
+    case PACK_OPT_IMAGES: m->images = value; break;
+    case PACK_OPT_TOP_CLASSES:
+        if (!parse_f64(value, 0, CXR_MAX_CLASSES, &v) || v != floor(v))
+            return cxr_set_error(CXR_E_ARG,
+                                 "--top-classes: expected an integer in [0, %d], got '%s'",
+                                 CXR_MAX_CLASSES, value);
+        m->opt.top_classes = (int)v;
+        break;
+    case PACK_OPT_MIN_COUNT:
+        if (!parse_f64(value, 1, 1e15, &v) || v != floor(v))
+            return cxr_set_error(CXR_E_ARG, "--min-count: expected an integer >= 1, got '%s'",
+                                 value);
+        m->opt.min_count = (int64_t)v;
+        break;
+    case PACK_OPT_TEST_FRACTION:
+        if (!parse_f64(value, 0, 0.999999, &v))
+            return cxr_set_error(CXR_E_ARG,
+                                 "--test-fraction: expected a number in [0, 1), got '%s'", value);
+        m->opt.test_fraction = v;
+        break;
+    case PACK_OPT_CROP_RATIO:
+        if (!parse_f64(value, 0, 1e6, &v))
+            return cxr_set_error(CXR_E_ARG, "--crop-ratio: expected a number >= 0, got '%s'",
+                                 value);
+        m->crop_ratio = v;
+        m->crop_set = 1;
+        break;
+    case PACK_OPT_NORMALIZE:
+        if (cxr_norm_parse(value, &m->normalize) != CXR_OK)
+            return cxr_set_error(
+                CXR_E_ARG, "--normalize: expected minmax, zscore255 or none, got '%s'", value);
+        m->norm_set = 1;
+        break;
+    default: return cxr_set_error(CXR_E_ARG, "option %d: not a manifest option", code);
+    }
+    return CXR_OK;
+}
+
+const char *pack_manifest_help(void)
+{
+    return "\n"
+           "Manifest mode: cxr-pack --manifest FILE.csv --images DIR -o STORE.h5 [options]\n"
+           "             cxr-pack --manifest FILE.csv --explore\n"
+           "A CSV manifest (header read by name: id, url, and landmark_id or label; RFC 4180 "
+           "quoting,\n"
+           "LF or CRLF) lists the images: DIR/<id>.jpg, or DIR/<a>/<b>/<c>/<id>.jpg with a, b, c "
+           "the\n"
+           "first three characters of the id. Classes are the original label ids, the most "
+           "frequent\n"
+           "first (ties by label id, numerically), indexed 0..K-1. Splits are stratified per class "
+           "by an\n"
+           "FNV-1a hash of the id: round(n x test-fraction) to test, round(n x val-fraction) to "
+           "val, the\n"
+           "rest to train. Rows with an empty or \"None\" id/url/label, a bad id, a duplicate id, "
+           "a missing\n"
+           "image or a malformed line (wrong field count, unterminated quote: named by line "
+           "number) are\n"
+           "skipped, counted per reason and recorded in the store; only --strict makes them "
+           "fatal.\n"
+           "  --manifest FILE       pack (or explore) the images a CSV manifest lists\n"
+           "  --images DIR          where the images are (required to pack)\n"
+           "  --explore             print rows, columns, missing values per column, unique "
+           "classes, the\n"
+           "                        20 most frequent classes and classes with < 10, < 100, < 1000 "
+           "and\n"
+           "                        >= 1000 images (cumulative); pack nothing. One streaming "
+           "pass.\n"
+           "  --top-classes K       keep the K most frequent classes (default 0: all; a store "
+           "holds at\n"
+           "                        most 4096 classes)\n"
+           "  --min-count N         drop classes with fewer than N usable rows (default 1)\n"
+           "  --val-fraction F      val share per class (manifest default 0.1)\n"
+           "  --test-fraction F     test share per class, 0 <= F < 1 (default 0.1; 0: no test "
+           "split)\n"
+           "  --crop-ratio R        center-crop to a square when |w/h - 1| > R; 0 never (default "
+           "0.2 for\n"
+           "                        manifests, 0 for folders)\n"
+           "  --normalize NAME      minmax, zscore255 or none (default zscore255 for manifests, "
+           "minmax\n"
+           "                        for folders)\n";
+}
+
+void pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp)
+{
+    if (m->crop_set || m->manifest) pp->crop_ratio = m->crop_ratio;
+    if (m->norm_set || m->manifest) pp->normalize = m->normalize;
+}
+
+/* Shortest of %.15g / %.17g that reads back as v (0.1 -> "0.1"). */
+static void short_double(char *buf, size_t cap, double v)
+{
+    snprintf(buf, cap, "%.15g", v);
+    if (strtod(buf, NULL) != v) snprintf(buf, cap, "%.17g", v);
+}
+
+cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, int strict,
+                              cxr_pack_plan *plan, cxr_manifest_summary *sum, char *desc,
+                              size_t cap)
+{
+    memset(plan, 0, sizeof *plan);
+    if (!m->images)
+        return cxr_set_error(CXR_E_ARG, "--manifest %s: --images DIR is required to pack",
+                             m->manifest);
+    cxr_manifest_options o = m->opt;
+    if (val_fraction > 0) o.val_fraction = val_fraction;
+    o.strict = strict;
+    char vf[32], tf[32];
+    short_double(vf, sizeof vf, o.val_fraction);
+    short_double(tf, sizeof tf, o.test_fraction);
+    size_t len = strlen(desc);
+    if (len < cap)
+        snprintf(desc + len, cap - len,
+                 " --images %s --top-classes %d --min-count %lld --val-fraction %s"
+                 " --test-fraction %s",
+                 m->images, o.top_classes, (long long)o.min_count, vf, tf);
+    return cxr_plan_from_manifest(plan, m->manifest, m->images, &o, sum);
+}
+
+void pack_manifest_summary_format(const cxr_manifest_summary *s, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "manifest: %lld rows, %lld planned; skipped: %lld malformed, %lld missing "
+             "id/url/label, %lld bad id, %lld duplicate id, %lld image not found; %lld rows of "
+             "other classes (%lld classes in the manifest)",
+             (long long)s->rows, (long long)s->planned, (long long)s->malformed,
+             (long long)s->missing, (long long)s->bad_id, (long long)s->duplicate,
+             (long long)s->not_found, (long long)s->other_class, (long long)s->classes_total);
+}
