@@ -1,7 +1,7 @@
 /* cxr_manifest.h: CSV manifests (id,url,label rows, as in the Google Landmark Recognition
  * Challenge's train.csv/test.csv): a streaming CSV reader and the one-pass exploration that
- * `cxr-pack --manifest FILE --explore` prints. Building a pack plan from a manifest is
- * cxr_plan_from_manifest in cxr_pack.h (same source file, formats/manifest.c).
+ * `cxr-pack --manifest FILE --explore` prints (manifest_csv.c, manifest_explore.c). Building a
+ * pack plan from a manifest is cxr_plan_from_manifest in cxr_pack.h (manifest_plan.c).
  *
  * CSV dialect (specs/store.md, "Manifest inputs"): RFC 4180 fields separated by ',', records
  * ended by LF or CRLF, a field may be quoted with '"' (commas and doubled quotes "" inside);

@@ -2,8 +2,8 @@
  * split with which label) from an image tree or a CSV manifest, then run the parallel
  * decode -> preprocess -> compress -> write pipeline over it.
  *
- * Owners: scan.c (tree), manifest.c (CSV), pack.c (pipeline). The plan is plain data so both
- * front ends and the tests can build one.
+ * Owners: scan.c (tree), manifest_plan.c (CSV), pack.c (pipeline). The plan is plain data so
+ * both front ends and the tests can build one.
  */
 #ifndef CXR_PACK_H
 #define CXR_PACK_H
@@ -65,8 +65,8 @@ cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction);
  * its extension). Writes a NUL-terminated id (truncated to cap-1 bytes) into out. */
 void cxr_patient_id(char *out, size_t cap, const char *file_name);
 
-/* ---- CSV manifests (formats/manifest.c; the CSV reader and --explore are in cxr_manifest.h;
- * the rules are in specs/store.md, "Manifest inputs") ---- */
+/* ---- CSV manifests (formats/manifest_plan.c; the CSV reader and --explore are in
+ * cxr_manifest.h; the rules are in specs/store.md, "Manifest inputs") ---- */
 typedef struct {
     int top_classes;      /* keep the K most frequent classes; 0: all (at most CXR_MAX_CLASSES) */
     int64_t min_count;    /* drop classes with fewer usable manifest rows (default 1) */

@@ -2,7 +2,7 @@
  * 4 MiB blocks (memory stays flat whatever the file size) or parsed in place from memory; a
  * fast path splits lines without quotes with memchr. The dialect is documented in
  * cxr_manifest.h and specs/store.md ("Manifest inputs"). */
-#include "cxr_manifest.h"
+#include "manifest_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -259,6 +259,16 @@ cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields,
         *n_fields = n;
         return CXR_OK;
     }
+}
+
+cxr_status cxr_manifest_read_header(cxr_csv *r, const cxr_csv_field **f, int *n)
+{
+    int64_t line = 0;
+    cxr_status st = cxr_csv_next(r, f, n, &line);
+    if (st != CXR_OK) return st;
+    if (*n == 0)
+        return cxr_set_error(CXR_E_FORMAT, "%s: empty file (no header line)", cxr_csv_name(r));
+    return CXR_OK;
 }
 
 int cxr_csv_find(const cxr_csv_field *fields, int n_fields, const char *name)

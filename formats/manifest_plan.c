@@ -1,0 +1,409 @@
+/* manifest_plan.c: the pack plan of a landmark-style CSV manifest (cxr_plan_from_manifest,
+ * cxr_pack.h): id,url,label rows whose images are found by id under a folder. Two streaming
+ * passes: the first counts the usable rows per label and picks the classes, the second keeps
+ * the rows of those classes whose image exists and records every skip; the kept rows are then
+ * split per class by id hash. Memory: one table entry per distinct label plus the kept rows.
+ * The rules and their order: specs/store.md, "Manifest inputs". */
+#define _GNU_SOURCE /* qsort_r, strndup */
+#include "cxr_pack.h"
+#include "manifest_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void cxr_manifest_options_defaults(cxr_manifest_options *o)
+{
+    *o = (cxr_manifest_options){
+        .top_classes = 0, .min_count = 1, .val_fraction = 0.1, .test_fraction = 0.1, .strict = 0
+    };
+}
+
+/* A kept row: its image exists and its class is selected. */
+typedef struct {
+    uint64_t hash;   /* FNV-1a 64 of the id */
+    uint32_t id_off; /* id (NUL-terminated) in the id table's arena */
+    uint32_t id_len;
+    int32_t label;
+    int32_t nested; /* 1: IMAGES/a/b/c/<id>.jpg, 0: IMAGES/<id>.jpg */
+    int32_t split;  /* index into plan->splits once assigned */
+    uint64_t size;  /* file size when found */
+} plan_row;
+
+/* The state of one cxr_plan_from_manifest call. */
+typedef struct {
+    cxr_pack_plan *plan;
+    const char *manifest, *images;
+    size_t dir_len; /* of images, trailing slashes left out */
+    const cxr_manifest_options *opt;
+    cxr_manifest_summary sum;
+    cxr_csv *csv;
+    cxr_manifest_columns cols;
+    cxr_strtab labels; /* usable rows per label (pass 1); .cls: class index, -1 not selected */
+    cxr_strtab ids;    /* ids of the rows of selected classes (pass 2) */
+    plan_row *rows;    /* kept rows */
+    size_t n_rows, cap_rows;
+    char *path; /* scratch for "<images>/<rel>" */
+    size_t path_cap;
+} planner;
+
+static int rows_by_label_hash(const void *pa, const void *pb, void *ctx)
+{
+    const plan_row *a = pa, *b = pb;
+    const char *arena = ctx;
+    if (a->label != b->label) return a->label < b->label ? -1 : 1;
+    if (a->hash != b->hash) return a->hash < b->hash ? -1 : 1;
+    return strcmp(arena + a->id_off, arena + b->id_off);
+}
+
+static int rows_by_hash(const void *pa, const void *pb, void *ctx)
+{
+    const plan_row *a = pa, *b = pb;
+    const char *arena = ctx;
+    if (a->hash != b->hash) return a->hash < b->hash ? -1 : 1;
+    return strcmp(arena + a->id_off, arena + b->id_off);
+}
+
+/* "<manifest>:<line>", malloc'd (NULL on allocation failure). */
+static char *line_loc(const char *manifest, int64_t line)
+{
+    size_t need = strlen(manifest) + 24;
+    char *loc = malloc(need);
+    if (loc) snprintf(loc, need, "%s:%lld", manifest, (long long)line);
+    return loc;
+}
+
+static int bad_id(const char *s, size_t n)
+{
+    if (s[0] == '.') return 1;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '/' || s[i] == '\\' || s[i] == 0) return 1;
+    return 0;
+}
+
+static int is_file(const char *path, uint64_t *size)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return 0;
+    *size = (uint64_t)sb.st_size;
+    return 1;
+}
+
+/* rel of a row: "<id>.jpg" or "a/b/c/<id>.jpg" into buf. */
+static void row_rel(char *buf, size_t cap, const char *id, size_t n, int nested)
+{
+    if (nested)
+        snprintf(buf, cap, "%c/%c/%c/%.*s.jpg", id[0], id[1], id[2], (int)n, id);
+    else
+        snprintf(buf, cap, "%.*s.jpg", (int)n, id);
+}
+
+static cxr_status path_reserve(planner *pl, size_t need)
+{
+    if (need <= pl->path_cap) return CXR_OK;
+    char *p = realloc(pl->path, need);
+    if (!p) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    pl->path = p;
+    pl->path_cap = need;
+    return CXR_OK;
+}
+
+static cxr_status check_options(const cxr_manifest_options *opt, const char *manifest)
+{
+    if (opt->top_classes < 0 || opt->min_count < 1 || !(opt->val_fraction >= 0) ||
+        !(opt->test_fraction >= 0) || !(opt->val_fraction + opt->test_fraction < 1))
+        return cxr_set_error(CXR_E_ARG,
+                             "%s: bad manifest options (top-classes >= 0, min-count >= 1, "
+                             "fractions >= 0 with val + test < 1)",
+                             manifest);
+    return CXR_OK;
+}
+
+/* Pass 1: read the header's columns and count the usable rows per label (right field count,
+ * id, url and label present). Malformed lines are passed over: pass 2 reports them. */
+static cxr_status count_labels(planner *pl)
+{
+    cxr_status st = CXR_OK;
+    const cxr_manifest_columns *c = &pl->cols;
+    const cxr_csv_field *f;
+    int n;
+    int64_t line = 0;
+    CXR_TRY(cxr_manifest_read_header(pl->csv, &f, &n));
+    CXR_TRY(cxr_manifest_columns_find(&pl->cols, f, n, pl->manifest, 1, 1));
+    for (;;) {
+        cxr_status rs = cxr_csv_next(pl->csv, &f, &n, &line);
+        if (rs == CXR_E_FORMAT) continue;
+        CXR_TRY(rs);
+        if (n == 0) break;
+        if (n != c->n_columns || cxr_csv_missing(&f[c->id]) || cxr_csv_missing(&f[c->url]) ||
+            cxr_csv_missing(&f[c->label]))
+            continue;
+        int found;
+        cxr_strtab_entry *e = cxr_strtab_get(&pl->labels, f[c->label].s, f[c->label].len, &found);
+        if (!e) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+        e->count++;
+    }
+    pl->sum.classes_total = (int64_t)pl->labels.n;
+bail:
+    return st;
+}
+
+/* Classes: labels by usable rows, most first (ties by label id), those with at least
+ * min_count rows, the first top_classes of them (0: all). Each gets its class index (.cls)
+ * and its label id as the plan's class name. */
+static cxr_status select_classes(planner *pl)
+{
+    cxr_status st = CXR_OK;
+    const cxr_manifest_options *opt = pl->opt;
+    cxr_pack_plan *plan = pl->plan;
+    int n_sel = 0;
+    cxr_strtab_item *sorted = cxr_strtab_by_count(&pl->labels);
+    if (!sorted) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    for (size_t i = 0; i < pl->labels.n; i++) {
+        if (sorted[i].e->count < opt->min_count) break;
+        if (opt->top_classes && n_sel == opt->top_classes) break;
+        n_sel++;
+    }
+    if (n_sel == 0)
+        CXR_THROW(CXR_E_FORMAT, "%s: no class with at least %lld usable rows", pl->manifest,
+                  (long long)opt->min_count);
+    if (n_sel > CXR_MAX_CLASSES)
+        CXR_THROW(CXR_E_ARG,
+                  "%s: %d classes selected, a store holds at most %d: use "
+                  "--top-classes or --min-count",
+                  pl->manifest, n_sel, CXR_MAX_CLASSES);
+    if (!(plan->class_names = calloc((size_t)n_sel, sizeof *plan->class_names)))
+        CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    for (int c = 0; c < n_sel; c++) {
+        sorted[c].e->cls = c;
+        if (!(plan->class_names[c] = strdup(sorted[c].key)))
+            CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+        plan->n_classes = c + 1;
+    }
+bail:
+    free(sorted);
+    return st;
+}
+
+/* Record a skipped row (path: the id, or "<manifest>:<line>"); under strict it is the error. */
+static cxr_status skip_row(planner *pl, int64_t line, const char *path, const char *reason)
+{
+    if (pl->opt->strict)
+        return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s: %s (--strict)", pl->manifest,
+                             (long long)line, path, reason);
+    return cxr_plan_add_skip(pl->plan, "", path, reason);
+}
+
+/* Rule 1: a malformed line (the reader's error is the last one set), recorded at
+ * "<manifest>:<line>" with the reason after the message's "<file>: line N: " prefix. */
+static cxr_status skip_malformed(planner *pl, int64_t line)
+{
+    const char *msg = cxr_last_error() + strlen(pl->manifest);
+    const char *p = strstr(msg, ": line ");
+    if (p && (p = strstr(p + 7, ": "))) msg = p + 2;
+    char reason[192];
+    snprintf(reason, sizeof reason, "malformed line: %s", msg);
+    char *loc = line_loc(pl->manifest, line);
+    if (!loc) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    cxr_status st = cxr_plan_add_skip(pl->plan, "", loc, reason);
+    free(loc);
+    if (st == CXR_OK) pl->sum.malformed++;
+    return st;
+}
+
+/* Rules 2 and 4: skip a row named by a copy of its id (or by its line when the id is missing,
+ * `by_line`), counting it in *count. */
+static cxr_status skip_copied(planner *pl, int64_t line, const cxr_csv_field *id, int by_line,
+                              const char *reason, int64_t *count)
+{
+    char *loc = by_line ? line_loc(pl->manifest, line) : strndup(id->s, id->len);
+    if (!loc) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    cxr_status st = skip_row(pl, line, loc, reason);
+    free(loc);
+    if (st == CXR_OK) (*count)++;
+    return st;
+}
+
+/* Find the image of id idz (n bytes): IMAGES/<id>.jpg first, then IMAGES/<a>/<b>/<c>/<id>.jpg
+ * for ids of 3 bytes or more. *nested: the layout found (0 flat, 1 nested) or -1; *size its
+ * bytes. */
+static cxr_status find_image(planner *pl, const char *idz, size_t n, int *nested, uint64_t *size)
+{
+    cxr_status st = path_reserve(pl, pl->dir_len + n + 16);
+    if (st != CXR_OK) return st;
+    *nested = -1;
+    *size = 0;
+    for (int layout = 0; layout < 2 && *nested < 0; layout++) {
+        if (layout == 1 && n < 3) break;
+        int k = snprintf(pl->path, pl->path_cap, "%.*s/", (int)pl->dir_len, pl->images);
+        row_rel(pl->path + k, pl->path_cap - (size_t)k, idz, n, layout);
+        if (is_file(pl->path, size)) *nested = layout;
+    }
+    return CXR_OK;
+}
+
+static cxr_status keep_row(planner *pl, const cxr_strtab_entry *id, int32_t label, int nested,
+                           uint64_t size)
+{
+    if (pl->n_rows == pl->cap_rows) {
+        size_t cap = pl->cap_rows ? pl->cap_rows * 2 : 1024;
+        plan_row *v = realloc(pl->rows, cap * sizeof *v);
+        if (!v) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+        pl->rows = v;
+        pl->cap_rows = cap;
+    }
+    pl->rows[pl->n_rows++] = (plan_row){ .hash = id->hash,
+                                         .id_off = id->off,
+                                         .id_len = id->len,
+                                         .label = label,
+                                         .nested = nested,
+                                         .size = size };
+    return CXR_OK;
+}
+
+/* Rules 2-6 for a well-formed record f (line `line`): missing values, a label of another class,
+ * a bad id, a duplicate id, no image; else the row is kept. */
+static cxr_status take_record(planner *pl, const cxr_csv_field *f, int64_t line)
+{
+    cxr_status st = CXR_OK;
+    const cxr_csv_field *id = &f[pl->cols.id], *lab = &f[pl->cols.label];
+    if (cxr_csv_missing(id) || cxr_csv_missing(&f[pl->cols.url]) || cxr_csv_missing(lab))
+        return skip_copied(pl, line, id, cxr_csv_missing(id), "missing id, url or label",
+                           &pl->sum.missing);
+    int found;
+    cxr_strtab_entry *le = cxr_strtab_get(&pl->labels, lab->s, lab->len, &found);
+    if (!le) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    if (le->cls < 0) {
+        pl->sum.other_class++;
+        return CXR_OK;
+    }
+    if (bad_id(id->s, id->len)) return skip_copied(pl, line, id, 0, "bad id", &pl->sum.bad_id);
+    cxr_strtab_entry *ie = cxr_strtab_get(&pl->ids, id->s, id->len, &found);
+    if (!ie) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    const char *idz = cxr_strtab_key(&pl->ids, ie);
+    if (found) {
+        CXR_TRY(skip_row(pl, line, idz, "duplicate id"));
+        pl->sum.duplicate++;
+        return CXR_OK;
+    }
+    int nested;
+    uint64_t size;
+    CXR_TRY(find_image(pl, idz, id->len, &nested, &size));
+    if (nested < 0) {
+        CXR_TRY(skip_row(pl, line, idz, "image not found"));
+        pl->sum.not_found++;
+        return CXR_OK;
+    }
+    CXR_TRY(keep_row(pl, ie, le->cls, nested, size));
+bail:
+    return st;
+}
+
+/* Pass 2: every data record, in order, through the rules: kept, skipped with its reason
+ * (recorded in the plan; the error under strict) or only counted. No kept row is an error. */
+static cxr_status collect_rows(planner *pl)
+{
+    cxr_status st = CXR_OK;
+    const cxr_csv_field *f;
+    int n;
+    int64_t line = 0;
+    CXR_TRY(cxr_csv_rewind(pl->csv));
+    CXR_TRY(cxr_manifest_read_header(pl->csv, &f, &n));
+    for (;;) {
+        cxr_status rs = cxr_csv_next(pl->csv, &f, &n, &line);
+        if (rs == CXR_OK && n == 0) break;
+        pl->sum.rows++;
+        if (rs == CXR_OK && n != pl->cols.n_columns)
+            rs = cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %d fields, expected %d", pl->manifest,
+                               (long long)line, n, pl->cols.n_columns);
+        if (rs == CXR_E_FORMAT) {
+            if (pl->opt->strict) CXR_TRY(rs);
+            CXR_TRY(skip_malformed(pl, line));
+            continue;
+        }
+        CXR_TRY(rs);
+        CXR_TRY(take_record(pl, f, line));
+    }
+    if (pl->n_rows == 0)
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: no image found under %s for the %lld rows of the selected "
+                  "classes (looked for DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg)",
+                  pl->manifest, pl->images,
+                  (long long)(pl->sum.not_found + pl->sum.duplicate + pl->sum.bad_id));
+bail:
+    return st;
+}
+
+/* Splits train, val (fraction > 0), test (fraction > 0). Per class, rows by id hash: the first
+ * round(n*test) go to test, the next round(n*val) to val, the rest to train. */
+static void assign_splits(planner *pl)
+{
+    cxr_pack_plan *plan = pl->plan;
+    const cxr_manifest_options *opt = pl->opt;
+    plan_row *rows = pl->rows;
+    int i_train = 0, i_val = -1, i_test = -1;
+    strcpy(plan->splits[plan->n_splits++].name, "train");
+    if (opt->val_fraction > 0) strcpy(plan->splits[i_val = plan->n_splits++].name, "val");
+    if (opt->test_fraction > 0) strcpy(plan->splits[i_test = plan->n_splits++].name, "test");
+    qsort_r(rows, pl->n_rows, sizeof *rows, rows_by_label_hash, pl->ids.arena);
+    for (size_t a = 0, b; a < pl->n_rows; a = b) {
+        for (b = a; b < pl->n_rows && rows[b].label == rows[a].label; b++) {
+        }
+        size_t cn = b - a;
+        size_t nt = i_test >= 0 ? (size_t)floor((double)cn * opt->test_fraction + 0.5) : 0;
+        size_t nv = i_val >= 0 ? (size_t)floor((double)cn * opt->val_fraction + 0.5) : 0;
+        if (nt > cn) nt = cn;
+        if (nv > cn - nt) nv = cn - nt;
+        for (size_t k = 0; k < cn; k++)
+            rows[a + k].split = k < nt ? i_test : k < nt + nv ? i_val : i_train;
+    }
+}
+
+/* The plan's items: within a split, by id hash (classes interleaved, so shards mix classes). */
+static cxr_status add_items(planner *pl)
+{
+    cxr_status st = CXR_OK;
+    qsort_r(pl->rows, pl->n_rows, sizeof *pl->rows, rows_by_hash, pl->ids.arena);
+    char rel[1024];
+    for (size_t k = 0; k < pl->n_rows; k++) {
+        const plan_row *w = &pl->rows[k];
+        row_rel(rel, sizeof rel, pl->ids.arena + w->id_off, w->id_len, w->nested);
+        CXR_TRY(path_reserve(pl, pl->dir_len + strlen(rel) + 2));
+        snprintf(pl->path, pl->path_cap, "%.*s/%s", (int)pl->dir_len, pl->images, rel);
+        CXR_TRY(cxr_plan_add_item(&pl->plan->splits[w->split], pl->path, rel, w->label, w->size));
+        pl->sum.planned++;
+    }
+bail:
+    return st;
+}
+
+cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, const char *images,
+                                  const cxr_manifest_options *opt, cxr_manifest_summary *sum)
+{
+    cxr_status st = CXR_OK;
+    planner pl = {
+        .plan = plan, .manifest = manifest, .images = images, .opt = opt, .dir_len = strlen(images)
+    };
+    while (pl.dir_len > 1 && images[pl.dir_len - 1] == '/') pl.dir_len--;
+    memset(plan, 0, sizeof *plan);
+
+    CXR_TRY(check_options(opt, manifest));
+    CXR_TRY(cxr_csv_open(&pl.csv, manifest));
+    CXR_TRY(count_labels(&pl)); /* pass 1 */
+    CXR_TRY(select_classes(&pl));
+    if (!(plan->source = strdup(manifest))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", manifest);
+    CXR_TRY(collect_rows(&pl)); /* pass 2 */
+    assign_splits(&pl);
+    CXR_TRY(add_items(&pl));
+bail:
+    free(pl.path);
+    free(pl.rows);
+    cxr_strtab_free(&pl.labels);
+    cxr_strtab_free(&pl.ids);
+    cxr_csv_destroy(pl.csv);
+    if (st != CXR_OK) cxr_plan_free(plan);
+    if (sum) *sum = pl.sum;
+    return st;
+}

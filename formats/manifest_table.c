@@ -1,0 +1,100 @@
+/* manifest_table.c: the string -> count table of manifest_internal.h, in which manifest
+ * exploration and planning count labels (one entry per distinct label) and planning finds
+ * duplicate ids. */
+#include "manifest_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t cxr_fnv1a64(const char *s, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+void cxr_strtab_free(cxr_strtab *t)
+{
+    free(t->e);
+    free(t->arena);
+    memset(t, 0, sizeof *t);
+}
+
+const char *cxr_strtab_key(const cxr_strtab *t, const cxr_strtab_entry *e)
+{
+    return t->arena + e->off;
+}
+
+static int table_grow(cxr_strtab *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    cxr_strtab_entry *e = calloc(cap, sizeof *e);
+    if (!e) return -1;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->e[i].used) continue;
+        size_t j = t->e[i].hash & (cap - 1);
+        while (e[j].used) j = (j + 1) & (cap - 1);
+        e[j] = t->e[i];
+    }
+    free(t->e);
+    t->e = e;
+    t->cap = cap;
+    return 0;
+}
+
+cxr_strtab_entry *cxr_strtab_get(cxr_strtab *t, const char *s, size_t n, int *found)
+{
+    if ((t->n + 1) * 4 > t->cap * 3 && table_grow(t)) return NULL;
+    uint64_t h = cxr_fnv1a64(s, n);
+    size_t j = h & (t->cap - 1);
+    while (t->e[j].used) {
+        cxr_strtab_entry *e = &t->e[j];
+        if (e->hash == h && e->len == n && memcmp(t->arena + e->off, s, n) == 0) {
+            *found = 1;
+            return e;
+        }
+        j = (j + 1) & (t->cap - 1);
+    }
+    if (t->arena_len + n + 1 > t->arena_cap || t->arena_len + n + 1 > UINT32_MAX) {
+        size_t cap = t->arena_cap ? t->arena_cap * 2 : 65536;
+        while (cap < t->arena_len + n + 1) cap *= 2;
+        char *a = cap <= UINT32_MAX ? realloc(t->arena, cap) : NULL;
+        if (!a) return NULL;
+        t->arena = a;
+        t->arena_cap = cap;
+    }
+    memcpy(t->arena + t->arena_len, s, n);
+    t->arena[t->arena_len + n] = 0;
+    t->e[j] = (cxr_strtab_entry){ .hash = h,
+                                  .off = (uint32_t)t->arena_len,
+                                  .len = (uint32_t)n,
+                                  .count = 0,
+                                  .cls = -1,
+                                  .used = 1 };
+    t->arena_len += n + 1;
+    t->n++;
+    *found = 0;
+    return &t->e[j];
+}
+
+/* qsort without a context argument (the key travels in the item): thread-safe. */
+static int by_count_desc(const void *pa, const void *pb)
+{
+    const cxr_strtab_item *a = pa, *b = pb;
+    if (a->e->count != b->e->count) return a->e->count > b->e->count ? -1 : 1;
+    return cxr_label_cmp(a->key, a->e->len, b->key, b->e->len);
+}
+
+cxr_strtab_item *cxr_strtab_by_count(cxr_strtab *t)
+{
+    cxr_strtab_item *v = malloc((t->n ? t->n : 1) * sizeof *v);
+    if (!v) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->e[i].used) v[k++] = (cxr_strtab_item){ cxr_strtab_key(t, &t->e[i]), &t->e[i] };
+    qsort(v, k, sizeof *v, by_count_desc);
+    return v;
+}
