@@ -136,10 +136,11 @@ typedef struct {
     void *ctx;
 } cxr_pack_options;
 
+/* Classes counted per split in cxr_pack_summary.images (the first ones; the store has all). */
+#define CXR_PACK_SUMMARY_CLASSES 64
+
 typedef struct {
-    int64_t images[3][CXR_MAX_CLASSES > 64
-                          ? 64
-                          : CXR_MAX_CLASSES]; /* per plan split, per class (first 64) */
+    int64_t images[3][CXR_PACK_SUMMARY_CLASSES]; /* per plan split, per class (the first 64) */
     int64_t packed, skipped;
     uint64_t raw_bytes, stored_bytes; /* float32 image bytes packed / chunk bytes written */
     uint64_t input_bytes;             /* JPEG bytes read */

@@ -1,4 +1,8 @@
-/* pack.c: the cxr-pack pipeline (cxr_pack_run).
+/* pack.c: the cxr-pack pipeline (cxr_pack_run): decode -> preprocess -> shuffle into chunks ->
+ * compress -> write, in parallel, with bounded memory and an output that does not depend on the
+ * thread count or the window size. specs/store.md, "Packing pipeline", has the outline; the
+ * details follow. Below, W = window (shards decoded per round), S = shard (images per chunk),
+ * R = n_ring = 2W+2 (chunk buffers).
  *
  * The survivors of a split get positions 0, 1, 2... in plan order (skipped inputs get none);
  * position p is slot p % S of the split's chunk p / S. Chunks are built in a ring of shuffled
@@ -17,13 +21,13 @@
  * writer opens a split when its first chunk arrives); at the end a round without decoding
  * compresses the last chunks (writing the ones before), and the calling thread writes them.
  *
- * Ring: chunks are numbered across splits; chunk g uses buffer g % R and compressed buffer
- * out[g % R]. A round fills chunks [g0, g0 + W] (g0 holds the position it starts at),
- * compresses chunks completed by the previous round, all >= g0 - W - 1 (>= g0 - W inside a
- * split; a new split starts at the chunk after the previous one's last), and writes chunks
- * compressed by the previous round, whose compressed bytes sit next to those: each set spans
- * at most 2W+2 numbers, so R = 2W+2 buffers never collide. ring_owner checks it at run time.
- * ring_hi[r] bounds the slots buffer r ever had written (windows place images at known
+ * Ring: chunks are numbered across splits; chunk g uses shuffled buffer ring[g % R] and
+ * compressed buffer comp[g % R]. A round fills chunks [g0, g0 + W] (g0 holds the position it
+ * starts at), compresses chunks completed by the previous round, all >= g0 - W - 1 (>= g0 - W
+ * inside a split; a new split starts at the chunk after the previous one's last), and writes
+ * chunks compressed by the previous round, whose compressed bytes sit next to those: each set
+ * spans at most 2W+2 numbers, so R = 2W+2 buffers never collide. ring_claim checks it at run
+ * time. ring_hi[r] bounds the slots buffer r ever had written (windows place images at known
  * positions): the slots past it are still the zeros the mapping came with, so a partial
  * chunk's padding is cleared only where a dropped image left bytes.
  * A queued chunk carries its own copy of its slots' plan items for the writer.
@@ -47,59 +51,71 @@
 /* An input file larger than this is skipped: it bounds the per-thread read buffer. */
 #define CXR_PACK_MAX_FILE (64u << 20)
 
+/* A slot's plan item, as ring_items and chunk_job.items hold it: split << 40 | item index. */
+#define ITEM_REF(split, item) (((int64_t)(split) << 40) | (item))
+#define ITEM_SPLIT(ref)       ((int)((ref) >> 40))
+#define ITEM_INDEX(ref)       ((ref) & ((1ll << 40) - 1))
+
+/* One OpenMP thread's decoding state. */
 typedef struct {
     cxr_decoder *dec;
-    uint8_t *file;
+    uint8_t *file; /* the input file being decoded, file_cap bytes */
     size_t file_cap;
     float *img; /* one preprocessed image, shuffled into its slot right after */
 } worker;
 
+/* What became of one item of the window being decoded. */
 typedef struct {
     int ok;
-    uint64_t bytes;
-    char reason[256];
+    uint64_t bytes;   /* input bytes read */
+    char reason[256]; /* why it is skipped, when !ok */
 } slot_result;
 
+/* A complete chunk queued to be compressed, then written. */
 typedef struct {
-    int64_t g;    /* chunk number (across splits) */
-    int si;       /* its split */
-    int n;        /* images in it */
-    int64_t *idx; /* [S] plan item of each image, copied when queued */
-    cxr_status st;
+    int64_t chunk;  /* chunk number (across splits) */
+    int split;      /* its split */
+    int n_images;   /* images in it */
+    int64_t *items; /* [shard] ITEM_REF of each image, copied when queued */
+    cxr_status st;  /* of its compression */
     char err[256];
 } chunk_job;
 
+/* The state of one cxr_pack_run. */
 typedef struct {
     const cxr_pack_plan *plan;
     const cxr_pack_options *opt;
     cxr_pack_summary *sum;
-    cxr_store_writer *w;
-    int T, W, R, S, side;
-    size_t px, chunk_bytes;
-    uint8_t **ring;      /* R shuffled chunks */
-    int64_t *ring_owner; /* R: chunk number held, -1 none */
-    int *ring_hi;        /* R: slots [ring_hi, S) of the buffer were never written: zero */
-    int64_t *ring_idx;   /* R*S: plan item in each slot (split << 40 | item) */
-    uint8_t **out;       /* R compressed chunks */
-    size_t *out_cap, *out_size;
-    chunk_job *enc, *wr; /* W+1 each: to compress / to write in the next round */
-    int n_enc, n_wr;
-    int wsplit;         /* split open in the writer (-1: none yet) */
-    slot_result *res;   /* W*S */
-    int64_t *order;     /* W*S: decode order inside a window, largest file first */
-    worker *wk;         /* T */
-    int32_t *labels;    /* S */
-    const char **paths; /* S */
-    double t0;
-    int64_t done_all, total_all, done_split;
+    cxr_store_writer *writer; /* NULL until the first round creates it */
+    int n_threads;
+    int window;                 /* shards decoded per round (W) */
+    int n_ring;                 /* chunk buffers: 2W+2 */
+    int shard;                  /* images per chunk (S) */
+    int side;                   /* image side in pixels */
+    size_t pixels, chunk_bytes; /* per image; per shuffled chunk */
+    uint8_t **ring;             /* [n_ring] shuffled chunks */
+    int64_t *ring_owner;        /* [n_ring] chunk number held, -1 none */
+    int *ring_hi;        /* [n_ring] slots [ring_hi, shard) of the buffer were never written */
+    int64_t *ring_items; /* [n_ring * shard] ITEM_REF of each slot */
+    uint8_t **comp;      /* [n_ring] compressed chunks */
+    size_t *comp_cap, *comp_size;      /* [n_ring] capacity (cxr_chunk_encoded_max); bytes used */
+    chunk_job *to_compress, *to_write; /* [window + 1] each: the next round's work */
+    int n_to_compress, n_to_write;
+    int writer_split;         /* split open in the writer (-1: none yet) */
+    slot_result *results;     /* [window * shard] of the window being decoded */
+    int64_t *decode_order;    /* [window * shard] window items, largest file first */
+    worker *workers;          /* [n_threads] */
+    int32_t *chunk_labels;    /* [shard] scratch for the chunk being written */
+    const char **chunk_paths; /* [shard] likewise */
+    double start_s;
+    int64_t done_all, total_all, done_split; /* inputs processed / planned */
 } pack_ctx;
 
 /* The ring's big buffers (16 MB each with the defaults): fresh anonymous mappings, so they
  * start zeroed (a chunk's padding slots that were never written need no clearing, see
  * ring_hi), 2 MiB-aligned and marked for transparent huge pages where the kernel offers them:
- * first touching 16 MB then costs 8 page faults instead of 4096 (on the 120 full-size images,
- * page faults were ~10% of the CPU). Advisory: without THP these are ordinary pages. Released
- * with big_free(p, n), never with free() or realloc(). */
+ * first touching 16 MB then costs 8 page faults instead of 4096. Advisory: without THP these
+ * are ordinary pages. Released with big_free(p, n), never with free() or realloc(). */
 #define BIG_ALIGN ((size_t)2 << 20)
 static size_t big_len(size_t n) { return (n + BIG_ALIGN - 1) / BIG_ALIGN * BIG_ALIGN; }
 
@@ -186,18 +202,18 @@ done:
     return ok;
 }
 
-static void report(pack_ctx *c, int si, int64_t total, int split_done)
+static void report(pack_ctx *c, int split, int64_t total, int split_done)
 {
     if (!c->opt->on_progress) return;
-    cxr_pack_progress p = { .split = c->plan->splits[si].name,
-                            .split_index = si,
+    cxr_pack_progress p = { .split = c->plan->splits[split].name,
+                            .split_index = split,
                             .done = c->done_split,
                             .total = total,
                             .done_all = c->done_all,
                             .total_all = c->total_all,
                             .skipped = c->sum->skipped,
                             .input_bytes = c->sum->input_bytes,
-                            .seconds = cxr_now_s() - c->t0,
+                            .seconds = cxr_now_s() - c->start_s,
                             .split_done = split_done };
     c->opt->on_progress(c->opt->ctx, &p);
 }
@@ -210,26 +226,29 @@ static cxr_status skip(pack_ctx *c, const char *split, const char *shown, const 
     if (c->opt->strict)
         return cxr_set_error(CXR_E_DECODE, "%s: %s (--strict: stopping at the first skip)", shown,
                              reason);
-    return cxr_store_writer_add_skipped(c->w, split, rel, reason);
+    return cxr_store_writer_add_skipped(c->writer, split, rel, reason);
 }
 
-/* Make split si the writer's open split, ending and beginning the splits in between (a split
+/* Make `split` the writer's open split, ending and beginning the splits in between (a split
  * with no chunk still gets its datasets). Calling thread only. */
-static cxr_status writer_reach(pack_ctx *c, int si)
+static cxr_status writer_reach(pack_ctx *c, int split)
 {
     cxr_status st = CXR_OK;
-    while (c->wsplit < si) {
-        if (c->wsplit >= 0) CXR_TRY(cxr_store_writer_end_split(c->w));
-        c->wsplit++;
-        const cxr_pack_split *sp = &c->plan->splits[c->wsplit];
-        CXR_TRY(cxr_store_writer_begin_split(c->w, sp->name, sp->n));
+    while (c->writer_split < split) {
+        if (c->writer_split >= 0) CXR_TRY(cxr_store_writer_end_split(c->writer));
+        c->writer_split++;
+        const cxr_pack_split *sp = &c->plan->splits[c->writer_split];
+        CXR_TRY(cxr_store_writer_begin_split(c->writer, sp->name, sp->n));
     }
 bail:
     return st;
 }
 
-static uint8_t *ring_chunk(pack_ctx *c, int64_t g) { return c->ring[g % c->R]; }
-static int64_t *ring_slots(pack_ctx *c, int64_t g) { return c->ring_idx + (g % c->R) * c->S; }
+static uint8_t *ring_chunk(pack_ctx *c, int64_t g) { return c->ring[g % c->n_ring]; }
+static int64_t *ring_slots(pack_ctx *c, int64_t g)
+{
+    return c->ring_items + (g % c->n_ring) * c->shard;
+}
 
 /* Create the store and record the planning skips (calling thread only): in the first round,
  * while the other threads decode, instead of before it (~2 ms of HDF5 setup per run). */
@@ -238,15 +257,15 @@ static cxr_status writer_open(pack_ctx *c)
     cxr_status st = CXR_OK;
     const cxr_pack_options *opt = c->opt;
     const cxr_pack_plan *plan = c->plan;
-    CXR_TRY(cxr_store_writer_create(&c->w, opt->output, &opt->store, plan->n_classes,
+    CXR_TRY(cxr_store_writer_create(&c->writer, opt->output, &opt->store, plan->n_classes,
                                     (const char *const *)plan->class_names));
     for (int a = 0; a < opt->n_attrs; a++)
-        CXR_TRY(cxr_store_writer_set_attr(c->w, opt->attrs[a].name, opt->attrs[a].value));
+        CXR_TRY(cxr_store_writer_set_attr(c->writer, opt->attrs[a].name, opt->attrs[a].value));
     for (int64_t k = 0; k < plan->n_skipped; k++) {
         const cxr_pack_skip *sk = &plan->skipped[k];
         c->sum->skipped++;
         if (opt->on_skip) opt->on_skip(opt->ctx, sk->split, sk->path, sk->reason);
-        CXR_TRY(cxr_store_writer_add_skipped(c->w, sk->split, sk->path, sk->reason));
+        CXR_TRY(cxr_store_writer_add_skipped(c->writer, sk->split, sk->path, sk->reason));
     }
 bail:
     return st;
@@ -256,306 +275,371 @@ bail:
 static cxr_status write_pending(pack_ctx *c)
 {
     cxr_status st = CXR_OK;
-    for (int k = 0; k < c->n_wr; k++) {
-        const chunk_job *j = &c->wr[k];
+    for (int k = 0; k < c->n_to_write; k++) {
+        const chunk_job *j = &c->to_write[k];
         if (interrupted(c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
-        CXR_TRY(writer_reach(c, j->si));
-        const int64_t *slot = j->idx;
-        for (int i = 0; i < j->n; i++) {
-            const cxr_pack_split *sp = &c->plan->splits[slot[i] >> 40];
-            const cxr_pack_item *item = &sp->items[slot[i] & ((1ll << 40) - 1)];
-            c->labels[i] = item->label;
-            c->paths[i] = item->rel;
+        CXR_TRY(writer_reach(c, j->split));
+        for (int i = 0; i < j->n_images; i++) {
+            const cxr_pack_split *sp = &c->plan->splits[ITEM_SPLIT(j->items[i])];
+            const cxr_pack_item *item = &sp->items[ITEM_INDEX(j->items[i])];
+            c->chunk_labels[i] = item->label;
+            c->chunk_paths[i] = item->rel;
         }
-        size_t r = (size_t)(j->g % c->R);
-        CXR_TRY(
-            cxr_store_writer_put_chunk(c->w, c->out[r], c->out_size[r], j->n, c->labels, c->paths));
-        c->sum->stored_bytes += c->out_size[r];
+        size_t r = (size_t)(j->chunk % c->n_ring);
+        CXR_TRY(cxr_store_writer_put_chunk(c->writer, c->comp[r], c->comp_size[r], j->n_images,
+                                           c->chunk_labels, c->chunk_paths));
+        c->sum->stored_bytes += c->comp_size[r];
     }
     /* The next chunk to write (the first of those compressed this round) opens a later split:
      * every chunk of the open one is written, so end it now, while the other threads work,
      * rather than after the round. Same HDF5 calls in the same order. */
-    if (c->n_enc > 0 && c->enc[0].si > c->wsplit) CXR_TRY(writer_reach(c, c->enc[0].si));
+    if (c->n_to_compress > 0 && c->to_compress[0].split > c->writer_split)
+        CXR_TRY(writer_reach(c, c->to_compress[0].split));
 bail:
-    c->n_wr = 0;
+    c->n_to_write = 0;
     return st;
 }
 
+/* decode_order[0..count) = the window's items by planned size, largest first (a big, often
+ * progressive, JPEG taken last would leave the other threads idle at the end of the round).
+ * Results go to their slot by index, so the order changes nothing in the output. */
+static void sort_decode_order(pack_ctx *c, const cxr_pack_item *items, int64_t count)
+{
+    int64_t *order = c->decode_order;
+    for (int64_t j = 0; j < count; j++) order[j] = j;
+    for (int64_t a = 1; a < count; a++) { /* insertion sort, stable: windows are small */
+        int64_t v = order[a], b = a;
+        for (; b > 0 && items[order[b - 1]].size < items[v].size; b--) order[b] = order[b - 1];
+        order[b] = v;
+    }
+}
+
+/* Hand the ring buffers of the chunks a window fills (positions pos .. pos+count-1 of a split
+ * whose first chunk is chunk0) to those chunks, checking that none still holds a chunk waiting
+ * to be compressed, and that no chunk to compress shares its compressed buffer with one to
+ * write. CXR_E_INTERNAL if the ring invariant (file comment) is broken. */
+static cxr_status ring_claim(pack_ctx *c, int64_t chunk0, int64_t pos, int64_t count)
+{
+    const int R = c->n_ring, S = c->shard;
+    for (int64_t g = chunk0 + pos / S; count && g <= chunk0 + (pos + count - 1) / S; g++) {
+        int64_t o = c->ring_owner[g % R];
+        if (o != g) {
+            for (int k = 0; k < c->n_to_compress; k++)
+                if (c->to_compress[k].chunk == o)
+                    return cxr_set_error(CXR_E_INTERNAL,
+                                         "pack ring: chunk %lld would overwrite chunk %lld",
+                                         (long long)g, (long long)o);
+            c->ring_owner[g % R] = g;
+        }
+        /* this window writes chunk g's slots up to position pos + count of the split at most */
+        int64_t hi = pos + count - (g - chunk0) * S;
+        if (hi > S) hi = S;
+        if (hi > c->ring_hi[g % R]) c->ring_hi[g % R] = (int)hi;
+    }
+    for (int k = 0; k < c->n_to_compress; k++)
+        for (int q = 0; q < c->n_to_write; q++)
+            if (c->to_compress[k].chunk % R == c->to_write[q].chunk % R)
+                return cxr_set_error(
+                    CXR_E_INTERNAL, "pack ring: chunk %lld would overwrite chunk %lld",
+                    (long long)c->to_compress[k].chunk, (long long)c->to_write[q].chunk);
+    return CXR_OK;
+}
+
+/* Compress a queued chunk into comp[chunk % R] (capacity cxr_chunk_encoded_max: the encoder
+ * never reallocates it). Any thread; the status stays in the job. */
+static void compress_chunk(pack_ctx *c, chunk_job *jb, int level)
+{
+    size_t r = (size_t)(jb->chunk % c->n_ring);
+    jb->st = cxr_chunk_encode_shuffled(&c->comp[r], &c->comp_cap[r], &c->comp_size[r], c->ring[r],
+                                       jb->n_images, c->ring_hi[r], c->shard, c->side, level);
+    if (jb->st != CXR_OK) snprintf(jb->err, sizeof jb->err, "%s", cxr_last_error());
+}
+
+/* Read, decode and preprocess one input and shuffle it into the slot of position p (chunk
+ * chunk0 + p / S); the outcome goes to *r. Any thread, with its own worker. */
+static void decode_item(pack_ctx *c, worker *wk, const cxr_pack_item *item, int64_t chunk0,
+                        int64_t p, slot_result *r)
+{
+    size_t len = 0;
+    if (!read_file(wk, item->path, &len, r->reason, sizeof r->reason)) return;
+    r->bytes = len;
+    if (cxr_preprocess_jpeg(wk->dec, &c->opt->store.pp, wk->file, len, wk->img) != CXR_OK) {
+        snprintf(r->reason, sizeof r->reason, "%s", cxr_last_error());
+        return;
+    }
+    cxr_chunk_shuffle_image(ring_chunk(c, chunk0 + p / c->shard), c->shard, c->side,
+                            (int)(p % c->shard), wk->img);
+    r->ok = 1;
+}
+
 /* One round: write the pending chunks (calling thread), compress the queued ones and decode
- * the window [i0, i0 + B) of split si into positions pos.. of chunks numbered from g_base. */
-static cxr_status round_run(pack_ctx *c, int si, int64_t i0, int64_t B, int64_t g_base, int64_t pos)
+ * items [first, first + count) of `split` into positions pos.. of chunks numbered from chunk0.
+ * split < 0 with count 0: no decoding (the last rounds). */
+static cxr_status round_run(pack_ctx *c, int split, int64_t first, int64_t count, int64_t chunk0,
+                            int64_t pos)
 {
     cxr_status st = CXR_OK;
-    const cxr_pack_split *sp = si >= 0 ? &c->plan->splits[si] : NULL;
-    const cxr_preprocess_params *pp = &c->opt->store.pp;
-    const int level = c->opt->store.zstd_level, n_enc = c->n_enc;
+    const cxr_pack_item *items = count ? c->plan->splits[split].items + first : NULL;
+    const int level = c->opt->store.zstd_level, n_comp = c->n_to_compress;
     volatile int stop = 0; /* set by the writing thread if a write fails */
     cxr_status wst = CXR_OK;
     char werr[512] = "";
 
-    /* Decode the largest files first (sizes as planned): a big (often progressive) JPEG taken
-     * last would leave the other threads idle at the end of the round. Results go to their
-     * slot by index, so the order changes nothing in the output. */
-    const cxr_pack_item *items = B ? sp->items + i0 : NULL;
-    for (int64_t j = 0; j < B; j++) c->order[j] = j;
-    for (int64_t a = 1; a < B; a++) { /* insertion sort, stable: windows are small */
-        int64_t v = c->order[a], b = a;
-        for (; b > 0 && items[c->order[b - 1]].size < items[v].size; b--)
-            c->order[b] = c->order[b - 1];
-        c->order[b] = v;
-    }
-    /* the chunks this window fills change hands now: none may still be waiting to be compressed */
-    for (int64_t g = g_base + pos / c->S; B && g <= g_base + (pos + B - 1) / c->S; g++) {
-        int64_t o = c->ring_owner[g % c->R];
-        if (o != g) {
-            for (int k = 0; k < n_enc; k++)
-                if (c->enc[k].g == o)
-                    CXR_THROW(CXR_E_INTERNAL, "pack ring: chunk %lld would overwrite chunk %lld",
-                              (long long)g, (long long)o);
-            c->ring_owner[g % c->R] = g;
-        }
-        /* this window writes chunk g's slots up to position pos + B of the split at most */
-        int64_t hi = pos + B - (g - g_base) * c->S;
-        if (hi > c->S) hi = c->S;
-        if (hi > c->ring_hi[g % c->R]) c->ring_hi[g % c->R] = (int)hi;
-    }
-    for (int k = 0; k < n_enc; k++) /* compressed bytes: out[g % R] */
-        for (int q = 0; q < c->n_wr; q++)
-            if (c->enc[k].g % c->R == c->wr[q].g % c->R)
-                CXR_THROW(CXR_E_INTERNAL, "pack ring: chunk %lld would overwrite chunk %lld",
-                          (long long)c->enc[k].g, (long long)c->wr[q].g);
-
-#pragma omp parallel num_threads(c->T)
+    sort_decode_order(c, items, count);
+    CXR_TRY(ring_claim(c, chunk0, pos, count));
+#pragma omp parallel num_threads(c->n_threads)
     {
         int t = omp_get_thread_num();
         /* the calling thread creates the store (first round) or writes the previous round's
          * chunks, then joins the work */
-        if (t == 0 && (!c->w || c->n_wr)) {
-            wst = c->w ? CXR_OK : writer_open(c);
-            if (wst == CXR_OK && c->n_wr) wst = write_pending(c);
+        if (t == 0 && (!c->writer || c->n_to_write)) {
+            wst = c->writer ? CXR_OK : writer_open(c);
+            if (wst == CXR_OK && c->n_to_write) wst = write_pending(c);
             if (wst != CXR_OK) {
                 snprintf(werr, sizeof werr, "%s", cxr_last_error());
                 stop = 1;
             }
         }
-        worker *wk = &c->wk[t];
+        worker *wk = &c->workers[t];
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t q = 0; q < n_enc + B; q++) {
-            if (q < n_enc) { /* compress a queued chunk */
-                chunk_job *jb = &c->enc[q];
-                size_t r = (size_t)(jb->g % c->R);
-                /* out[r] has capacity cxr_chunk_encoded_max: the encoder never reallocates it */
-                jb->st = cxr_chunk_encode_shuffled(&c->out[r], &c->out_cap[r], &c->out_size[r],
-                                                   c->ring[r], jb->n, c->ring_hi[r], c->S, c->side,
-                                                   level);
-                if (jb->st != CXR_OK) snprintf(jb->err, sizeof jb->err, "%s", cxr_last_error());
+        for (int64_t q = 0; q < n_comp + count; q++) {
+            if (q < n_comp) {
+                compress_chunk(c, &c->to_compress[q], level);
                 continue;
             }
-            int64_t j = c->order[q - n_enc];
-            slot_result *r = &c->res[j];
+            int64_t j = c->decode_order[q - n_comp];
+            slot_result *r = &c->results[j];
             r->ok = 0;
             r->bytes = 0;
-            if (stop || interrupted(c)) {
+            if (stop || interrupted(c))
                 snprintf(r->reason, sizeof r->reason, "interrupted");
-                continue;
-            }
-            const cxr_pack_item *item = &sp->items[i0 + j];
-            size_t len = 0;
-            if (!read_file(wk, item->path, &len, r->reason, sizeof r->reason)) continue;
-            r->bytes = len;
-            if (cxr_preprocess_jpeg(wk->dec, pp, wk->file, len, wk->img) != CXR_OK) {
-                snprintf(r->reason, sizeof r->reason, "%s", cxr_last_error());
-                continue;
-            }
-            int64_t p = pos + j;
-            cxr_chunk_shuffle_image(ring_chunk(c, g_base + p / c->S), c->S, c->side,
-                                    (int)(p % c->S), wk->img);
-            r->ok = 1;
+            else
+                decode_item(c, wk, &items[j], chunk0, pos + j, r);
         }
     }
     if (wst != CXR_OK) CXR_THROW(wst, "%s", werr);
-    for (int k = 0; k < n_enc; k++)
-        if (c->enc[k].st != CXR_OK)
-            CXR_THROW(c->enc[k].st, "compressing shard %lld: %s", (long long)c->enc[k].g,
-                      c->enc[k].err);
+    for (int k = 0; k < n_comp; k++)
+        if (c->to_compress[k].st != CXR_OK)
+            CXR_THROW(c->to_compress[k].st, "compressing shard %lld: %s",
+                      (long long)c->to_compress[k].chunk, c->to_compress[k].err);
     if (interrupted(c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
     /* what was compressed is written next round */
-    chunk_job *t = c->wr;
-    c->wr = c->enc;
-    c->n_wr = n_enc;
-    c->enc = t;
-    c->n_enc = 0;
+    chunk_job *t = c->to_write;
+    c->to_write = c->to_compress;
+    c->n_to_write = n_comp;
+    c->to_compress = t;
+    c->n_to_compress = 0;
 bail:
     return st;
 }
 
-/* Decode split si in windows; queue its chunks as they fill. *g_next: the first chunk number
- * of this split on entry, of the next one on return. */
-static cxr_status pack_split(pack_ctx *c, int si, int64_t *g_next)
+/* After a round: skip the window's failures (in plan order), moving later survivors down to
+ * close the gaps, and count the survivors. Returns through *pos the positions now filled. */
+static cxr_status place_survivors(pack_ctx *c, int split, int64_t first, int64_t count,
+                                  int64_t chunk0, int64_t *pos)
 {
     cxr_status st = CXR_OK;
-    const cxr_pack_split *sp = &c->plan->splits[si];
-    const int64_t window = (int64_t)c->W * c->S, g_base = *g_next;
+    const cxr_pack_split *sp = &c->plan->splits[split];
+    const int S = c->shard;
+    int64_t n = *pos;
+    for (int64_t j = 0; j < count; j++) {
+        const cxr_pack_item *item = &sp->items[first + j];
+        c->sum->input_bytes += c->results[j].bytes;
+        if (!c->results[j].ok) {
+            CXR_TRY(skip(c, sp->name, item->path, item->rel, c->results[j].reason));
+            continue;
+        }
+        int64_t from = *pos + j;
+        if (n != from)
+            cxr_chunk_move_image(ring_chunk(c, chunk0 + n / S), (int)(n % S),
+                                 ring_chunk(c, chunk0 + from / S), (int)(from % S), S, c->side);
+        ring_slots(c, chunk0 + n / S)[n % S] = ITEM_REF(split, first + j);
+        if (item->label >= 0 && item->label < CXR_PACK_SUMMARY_CLASSES)
+            c->sum->images[split][item->label]++;
+        n++;
+    }
+    c->sum->packed += n - *pos;
+    *pos = n;
+bail:
+    return st;
+}
+
+/* Decode split `split` in windows; queue its chunks as they fill. *chunk_next: the first chunk
+ * number of this split on entry, of the next one on return. */
+static cxr_status pack_split(pack_ctx *c, int split, int64_t *chunk_next)
+{
+    cxr_status st = CXR_OK;
+    const cxr_pack_split *sp = &c->plan->splits[split];
+    const int S = c->shard;
+    const int64_t window = (int64_t)c->window * S, chunk0 = *chunk_next;
     int64_t pos = 0, queued = 0; /* survivors placed; chunks queued */
 
     c->done_split = 0;
-    for (int64_t i0 = 0; i0 < sp->n; i0 += window) {
-        int64_t B = sp->n - i0 < window ? sp->n - i0 : window;
-        CXR_TRY(round_run(c, si, i0, B, g_base, pos));
-
-        /* drop the failures (in plan order), moving later survivors down */
-        int64_t n = pos;
-        for (int64_t j = 0; j < B; j++) {
-            const cxr_pack_item *item = &sp->items[i0 + j];
-            c->sum->input_bytes += c->res[j].bytes;
-            if (!c->res[j].ok) {
-                CXR_TRY(skip(c, sp->name, item->path, item->rel, c->res[j].reason));
-                continue;
-            }
-            int64_t from = pos + j;
-            if (n != from)
-                cxr_chunk_move_image(ring_chunk(c, g_base + n / c->S), (int)(n % c->S),
-                                     ring_chunk(c, g_base + from / c->S), (int)(from % c->S), c->S,
-                                     c->side);
-            ring_slots(c, g_base + n / c->S)[n % c->S] = ((int64_t)si << 40) | (i0 + j);
-            if (item->label >= 0 && item->label < 64) c->sum->images[si][item->label]++;
-            n++;
-        }
-        c->sum->packed += n - pos;
-        pos = n;
-        c->done_split += B;
-        c->done_all += B;
+    for (int64_t first = 0; first < sp->n; first += window) {
+        int64_t count = sp->n - first < window ? sp->n - first : window;
+        CXR_TRY(round_run(c, split, first, count, chunk0, pos));
+        CXR_TRY(place_survivors(c, split, first, count, chunk0, &pos));
+        c->done_split += count;
+        c->done_all += count;
 
         /* full chunks are queued; at the end of the split, the partial one too */
-        int last = i0 + B == sp->n;
-        while ((queued + 1) * c->S <= pos || (last && queued * c->S < pos)) {
-            int64_t left = pos - queued * c->S;
-            chunk_job *jb = &c->enc[c->n_enc++];
-            jb->g = g_base + queued;
-            jb->si = si;
-            jb->n = (int)(left < c->S ? left : c->S);
-            memcpy(jb->idx, ring_slots(c, jb->g), (size_t)jb->n * sizeof *jb->idx);
+        int last = first + count == sp->n;
+        while ((queued + 1) * S <= pos || (last && queued * S < pos)) {
+            int64_t left = pos - queued * S;
+            chunk_job *jb = &c->to_compress[c->n_to_compress++];
+            jb->chunk = chunk0 + queued;
+            jb->split = split;
+            jb->n_images = (int)(left < S ? left : S);
+            memcpy(jb->items, ring_slots(c, jb->chunk), (size_t)jb->n_images * sizeof *jb->items);
             queued++;
         }
-        report(c, si, sp->n, last);
+        report(c, split, sp->n, last);
     }
-    if (sp->n == 0) report(c, si, 0, 1);
-    *g_next = g_base + queued;
+    if (sp->n == 0) report(c, split, 0, 1);
+    *chunk_next = chunk0 + queued;
 bail:
     return st;
+}
+
+/* Allocate the context's buffers for opt (sizes already set in c). Only the pages a run
+ * touches become resident: the ring buffers are mappings (big_alloc), the others are small. */
+static cxr_status ctx_alloc(pack_ctx *c)
+{
+    cxr_status st = CXR_OK;
+    const size_t R = (size_t)c->n_ring, S = (size_t)c->shard, win = (size_t)c->window * S;
+    c->ring = calloc(R, sizeof *c->ring);
+    c->ring_owner = malloc(R * sizeof *c->ring_owner);
+    c->ring_hi = calloc(R, sizeof *c->ring_hi);
+    c->ring_items = malloc(R * S * sizeof *c->ring_items);
+    c->comp = calloc(R, sizeof *c->comp);
+    c->comp_cap = calloc(R, sizeof *c->comp_cap);
+    c->comp_size = calloc(R, sizeof *c->comp_size);
+    c->to_compress = calloc((size_t)c->window + 1, sizeof *c->to_compress);
+    c->to_write = calloc((size_t)c->window + 1, sizeof *c->to_write);
+    c->results = malloc(win * sizeof *c->results);
+    c->decode_order = malloc(win * sizeof *c->decode_order);
+    c->workers = calloc((size_t)c->n_threads, sizeof *c->workers);
+    c->chunk_labels = malloc(S * sizeof *c->chunk_labels);
+    c->chunk_paths = malloc(S * sizeof *c->chunk_paths);
+    if (!c->ring || !c->ring_owner || !c->ring_hi || !c->ring_items || !c->comp || !c->comp_cap ||
+        !c->comp_size || !c->to_compress || !c->to_write || !c->results || !c->decode_order ||
+        !c->workers || !c->chunk_labels || !c->chunk_paths)
+        CXR_THROW(CXR_E_NOMEM, "out of memory for a window of %d shards of %d images", c->window,
+                  c->shard);
+    for (int k = 0; k <= c->window; k++)
+        if (!(c->to_compress[k].items = malloc(S * sizeof(int64_t))) ||
+            !(c->to_write[k].items = malloc(S * sizeof(int64_t))))
+            CXR_THROW(CXR_E_NOMEM, "out of memory for chunk jobs");
+    for (int r = 0; r < c->n_ring; r++) {
+        c->ring_owner[r] = -1;
+        c->comp_cap[r] = cxr_chunk_encoded_max(c->shard, c->side);
+        if (!(c->ring[r] = big_alloc(c->chunk_bytes)) || !(c->comp[r] = big_alloc(c->comp_cap[r])))
+            CXR_THROW(CXR_E_NOMEM, "out of memory for %d chunks of %zu bytes", c->n_ring,
+                      c->chunk_bytes);
+    }
+    for (int t = 0; t < c->n_threads; t++)
+        if (!(c->workers[t].dec = cxr_decoder_create()) ||
+            !(c->workers[t].img = malloc(c->pixels * sizeof(float))))
+            CXR_THROW(CXR_E_NOMEM, "out of memory (decoder)");
+bail:
+    return st;
+}
+
+/* Free what ctx_alloc allocated (any part of it) and destroy the writer. */
+static void ctx_free(pack_ctx *c)
+{
+    cxr_store_writer_destroy(c->writer);
+    if (c->workers)
+        for (int t = 0; t < c->n_threads; t++) {
+            cxr_decoder_destroy(c->workers[t].dec);
+            free(c->workers[t].file);
+            free(c->workers[t].img);
+        }
+    for (int r = 0; r < c->n_ring; r++) {
+        if (c->ring) big_free(c->ring[r], c->chunk_bytes);
+        if (c->comp && c->comp_cap) big_free(c->comp[r], c->comp_cap[r]);
+    }
+    free(c->ring);
+    free(c->ring_owner);
+    free(c->ring_hi);
+    free(c->ring_items);
+    free(c->comp);
+    free(c->comp_cap);
+    free(c->comp_size);
+    for (int k = 0; k <= c->window; k++) {
+        if (c->to_compress) free(c->to_compress[k].items);
+        if (c->to_write) free(c->to_write[k].items);
+    }
+    free(c->to_compress);
+    free(c->to_write);
+    free(c->results);
+    free(c->decode_order);
+    free(c->workers);
+    free(c->chunk_labels);
+    free(c->chunk_paths);
+}
+
+/* Sizes from the options, checked. A planning skip under --strict fails here, before anything
+ * is created. */
+static cxr_status ctx_init(pack_ctx *c)
+{
+    const cxr_pack_options *opt = c->opt;
+    const cxr_pack_plan *plan = c->plan;
+    c->n_threads = opt->threads > 0 ? opt->threads : 1;
+    c->window = opt->window > 0 ? opt->window : (c->n_threads < 6 ? c->n_threads : 6);
+    c->n_ring = 2 * c->window + 2;
+    c->shard = opt->store.shard;
+    c->side = opt->store.pp.size;
+    if (c->shard < 1 || c->shard > 1 << 16)
+        return cxr_set_error(CXR_E_ARG, "shard size %d out of range", c->shard);
+    if (c->side < 1 || c->side > 4096)
+        return cxr_set_error(CXR_E_ARG, "image size %d out of range", c->side);
+    if (plan->n_splits < 1 || plan->n_splits > 3)
+        return cxr_set_error(CXR_E_ARG, "plan has %d splits", plan->n_splits);
+    c->pixels = (size_t)c->side * (size_t)c->side;
+    c->chunk_bytes = cxr_chunk_bytes(c->shard, c->side);
+    for (int s = 0; s < plan->n_splits; s++) c->total_all += plan->splits[s].n;
+    if (opt->strict && plan->n_skipped > 0) {
+        const cxr_pack_skip *k = &plan->skipped[0];
+        c->sum->skipped = 1;
+        if (opt->on_skip) opt->on_skip(opt->ctx, k->split, k->path, k->reason);
+        return cxr_set_error(CXR_E_DECODE, "%s: %s (--strict: stopping at the first skip)", k->path,
+                             k->reason);
+    }
+    return CXR_OK;
 }
 
 cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
                         cxr_pack_summary *sum)
 {
     cxr_status st = CXR_OK;
-    pack_ctx c = { .plan = plan, .opt = opt, .sum = sum, .wsplit = -1 };
+    pack_ctx c = { .plan = plan, .opt = opt, .sum = sum, .writer_split = -1 };
     memset(sum, 0, sizeof *sum);
-    c.t0 = cxr_now_s();
-    c.T = opt->threads > 0 ? opt->threads : 1;
-    c.W = opt->window > 0 ? opt->window : (c.T < 6 ? c.T : 6);
-    c.R = 2 * c.W + 2;
-    c.S = opt->store.shard;
-    c.side = opt->store.pp.size;
-    if (c.S < 1 || c.S > 1 << 16) CXR_THROW(CXR_E_ARG, "shard size %d out of range", c.S);
-    if (c.side < 1 || c.side > 4096) CXR_THROW(CXR_E_ARG, "image size %d out of range", c.side);
-    if (plan->n_splits < 1 || plan->n_splits > 3)
-        CXR_THROW(CXR_E_ARG, "plan has %d splits", plan->n_splits);
-    c.px = (size_t)c.side * (size_t)c.side;
-    c.chunk_bytes = cxr_chunk_bytes(c.S, c.side);
-    for (int s = 0; s < plan->n_splits; s++) c.total_all += plan->splits[s].n;
-
-    /* a planning skip under --strict fails before anything is created */
-    if (opt->strict && plan->n_skipped > 0) {
-        const cxr_pack_skip *k = &plan->skipped[0];
-        sum->skipped = 1;
-        if (opt->on_skip) opt->on_skip(opt->ctx, k->split, k->path, k->reason);
-        CXR_THROW(CXR_E_DECODE, "%s: %s (--strict: stopping at the first skip)", k->path,
-                  k->reason);
-    }
-
-    /* buffers are malloc'ed, not cleared: only the pages a run touches become resident */
-    size_t win = (size_t)c.W * c.S;
-    c.ring = calloc((size_t)c.R, sizeof *c.ring);
-    c.ring_owner = malloc((size_t)c.R * sizeof *c.ring_owner);
-    c.ring_hi = calloc((size_t)c.R, sizeof *c.ring_hi);
-    c.ring_idx = malloc((size_t)c.R * c.S * sizeof *c.ring_idx);
-    c.out = calloc((size_t)c.R, sizeof *c.out);
-    c.out_cap = calloc((size_t)c.R, sizeof *c.out_cap);
-    c.out_size = calloc((size_t)c.R, sizeof *c.out_size);
-    c.enc = calloc((size_t)c.W + 1, sizeof *c.enc);
-    c.wr = calloc((size_t)c.W + 1, sizeof *c.wr);
-    c.res = malloc(win * sizeof *c.res);
-    c.order = malloc(win * sizeof *c.order);
-    c.wk = calloc((size_t)c.T, sizeof *c.wk);
-    c.labels = malloc((size_t)c.S * sizeof *c.labels);
-    c.paths = malloc((size_t)c.S * sizeof *c.paths);
-    if (!c.ring || !c.ring_owner || !c.ring_hi || !c.ring_idx || !c.out || !c.out_cap ||
-        !c.out_size || !c.enc || !c.wr || !c.res || !c.order || !c.wk || !c.labels || !c.paths)
-        CXR_THROW(CXR_E_NOMEM, "out of memory for a window of %d shards of %d images", c.W, c.S);
-    for (int k = 0; k <= c.W; k++)
-        if (!(c.enc[k].idx = malloc((size_t)c.S * sizeof(int64_t))) ||
-            !(c.wr[k].idx = malloc((size_t)c.S * sizeof(int64_t))))
-            CXR_THROW(CXR_E_NOMEM, "out of memory for chunk jobs");
-    for (int r = 0; r < c.R; r++) {
-        c.ring_owner[r] = -1;
-        c.out_cap[r] = cxr_chunk_encoded_max(c.S, c.side);
-        if (!(c.ring[r] = big_alloc(c.chunk_bytes)) || !(c.out[r] = big_alloc(c.out_cap[r])))
-            CXR_THROW(CXR_E_NOMEM, "out of memory for %d chunks of %zu bytes", c.R, c.chunk_bytes);
-    }
-    for (int t = 0; t < c.T; t++)
-        if (!(c.wk[t].dec = cxr_decoder_create()) || !(c.wk[t].img = malloc(c.px * sizeof(float))))
-            CXR_THROW(CXR_E_NOMEM, "out of memory (decoder)");
+    c.start_s = cxr_now_s();
+    CXR_TRY(ctx_init(&c));
+    CXR_TRY(ctx_alloc(&c));
 
     /* the store is created by the calling thread during the first round (writer_open) */
-    int64_t g_next = 0;
+    int64_t chunk_next = 0;
     for (int s = 0; s < plan->n_splits; s++) {
         if (interrupted(&c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
-        CXR_TRY(pack_split(&c, s, &g_next));
+        CXR_TRY(pack_split(&c, s, &chunk_next));
     }
-    if (!c.w) CXR_TRY(writer_open(&c)); /* no round ran: every split is empty */
+    if (!c.writer) CXR_TRY(writer_open(&c)); /* no round ran: every split is empty */
     /* the last chunks: compress them (writing the previous ones), then write them */
-    while (c.n_enc || c.n_wr) {
-        if (c.n_enc)
+    while (c.n_to_compress || c.n_to_write) {
+        if (c.n_to_compress)
             CXR_TRY(round_run(&c, -1, 0, 0, 0, 0));
         else
             CXR_TRY(write_pending(&c));
     }
     CXR_TRY(writer_reach(&c, plan->n_splits - 1));
-    CXR_TRY(cxr_store_writer_end_split(c.w));
+    CXR_TRY(cxr_store_writer_end_split(c.writer));
     if (interrupted(&c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
-    CXR_TRY(cxr_store_writer_finish(c.w));
-    sum->raw_bytes = (uint64_t)sum->packed * c.px * sizeof(float);
+    CXR_TRY(cxr_store_writer_finish(c.writer));
+    sum->raw_bytes = (uint64_t)sum->packed * c.pixels * sizeof(float);
 bail:
-    cxr_store_writer_destroy(c.w);
-    if (c.wk)
-        for (int t = 0; t < c.T; t++) {
-            cxr_decoder_destroy(c.wk[t].dec);
-            free(c.wk[t].file);
-            free(c.wk[t].img);
-        }
-    for (int r = 0; r < c.R; r++) {
-        if (c.ring) big_free(c.ring[r], c.chunk_bytes);
-        if (c.out && c.out_cap) big_free(c.out[r], c.out_cap[r]);
-    }
-    free(c.ring);
-    free(c.ring_owner);
-    free(c.ring_hi);
-    free(c.ring_idx);
-    free(c.out);
-    free(c.out_cap);
-    free(c.out_size);
-    for (int k = 0; k <= c.W; k++) {
-        if (c.enc) free(c.enc[k].idx);
-        if (c.wr) free(c.wr[k].idx);
-    }
-    free(c.enc);
-    free(c.wr);
-    free(c.res);
-    free(c.order);
-    free(c.wk);
-    free(c.labels);
-    free(c.paths);
-    sum->seconds = cxr_now_s() - c.t0;
+    ctx_free(&c);
+    sum->seconds = cxr_now_s() - c.start_s;
     return st;
 }

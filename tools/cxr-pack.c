@@ -373,7 +373,7 @@ int main(int argc, char **argv)
     printf("cxr-pack: wrote %s (%lld bytes) from %s with %d thread%s\n", out, file_bytes, src,
            threads, threads == 1 ? "" : "s");
     printf("%-6s", "split");
-    int nc = plan.n_classes < 64 ? plan.n_classes : 64;
+    int nc = plan.n_classes < CXR_PACK_SUMMARY_CLASSES ? plan.n_classes : CXR_PACK_SUMMARY_CLASSES;
     for (int c = 0; c < nc; c++) printf(" %12s", plan.class_names[c]);
     printf(" %12s\n", "total");
     for (int s = 0; s < plan.n_splits; s++) {
