@@ -5,10 +5,12 @@
  *  - train/ and test/ are required, val/ is optional; classes are the sorted (bytewise) union of
  *    the class folder names of all splits; files are taken in bytewise order of their names.
  *  - hidden entries (leading '.') and system files (Thumbs.db, desktop.ini) are ignored
- *    silently, as are entries that are neither regular files nor directories (symlinks are
- *    followed).
- *  - a regular file whose name does not end in .jpg/.jpeg (any case) is skipped with the reason
- *    "not a .jpg/.jpeg file"; a file directly in a split folder with "not inside a class folder".
+ *    silently; symlinks are followed.
+ *  - directly in a split folder, a regular file is skipped with the reason "not inside a class
+ *    folder"; other entries that are not folders are ignored.
+ *  - inside a class folder, every entry that is not a .jpg/.jpeg regular file (any case) is
+ *    skipped with its reason: "not a .jpg/.jpeg file", a folder ("not searched"), a dangling
+ *    link or a FIFO/socket/device ("cannot stat: ...", "not a regular file (a FIFO)").
  */
 #include "cxr_pack.h"
 
@@ -119,21 +121,14 @@ static int find_class(char **names, int n, const char *name)
     return hit ? (int)(hit - names) : -1;
 }
 
-cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
+/* Pass 1: list the split folders that exist (train/ and test/ must) into the scan, and give
+ * the plan the sorted union of their class folder names. */
+static cxr_status find_classes(cxr_pack_plan *plan, const char *root, char *split_dir[CXR_N_SPLITS],
+                               char **entries[CXR_N_SPLITS], int n_entries[CXR_N_SPLITS])
 {
     cxr_status st = CXR_OK;
-    char *split_dir[CXR_N_SPLITS] = { NULL, NULL, NULL };
-    char **entries[CXR_N_SPLITS] = { NULL, NULL, NULL };
-    int n_entries[CXR_N_SPLITS] = { 0, 0, 0 };
-    char **classes = NULL, **files = NULL;
-    int n_classes = 0, cap_classes = 0, n_files = 0;
-    char *cdir = NULL, *fpath = NULL, *rel = NULL;
-
-    memset(plan, 0, sizeof *plan);
-    if (kind_of(root) != 1) CXR_THROW(CXR_E_ARG, "%s: not a directory", root);
-    if (!(plan->source = strdup(root))) CXR_THROW(CXR_E_NOMEM, "out of memory");
-
-    /* pass 1: the splits present and the union of class folder names */
+    char **classes = NULL;
+    int n_classes = 0, cap_classes = 0;
     for (int s = 0; s < CXR_N_SPLITS; s++) {
         if (!(split_dir[s] = join(root, cxr_split_names[s])))
             CXR_THROW(CXR_E_NOMEM, "out of memory");
@@ -173,6 +168,64 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
     plan->n_classes = n_classes;
     classes = NULL;
     n_classes = 0;
+bail:
+    free_names(classes, n_classes);
+    return st;
+}
+
+/* Pass 2, one class folder `cdir` (named cname, class label) of split s: its files in name
+ * order become items of sp, or skips with their reason. */
+static cxr_status add_class_folder(cxr_pack_plan *plan, cxr_pack_split *sp, int s, const char *cdir,
+                                   const char *cname, int label)
+{
+    cxr_status st = CXR_OK;
+    char **files = NULL;
+    int n_files = 0;
+    char *fpath = NULL, *rel = NULL;
+    CXR_TRY(list_dir(cdir, &files, &n_files));
+    for (int f = 0; f < n_files; f++) {
+        free(fpath);
+        free(rel);
+        rel = NULL;
+        if (!(fpath = join(cdir, files[f]))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+        size_t lr = strlen(cxr_split_names[s]) + strlen(cname) + strlen(files[f]) + 3;
+        if (!(rel = malloc(lr))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+        snprintf(rel, lr, "%s/%s/%s", cxr_split_names[s], cname, files[f]);
+        /* what is neither a file nor usable is said, not silently dropped: a dangling link or a
+         * FIFO named *.jpg was meant as an input (and a FIFO would block) */
+        char why[160];
+        uint64_t size = 0;
+        int k = kind_why(fpath, why, sizeof why, &size);
+        if (k == 1)
+            CXR_TRY(cxr_plan_add_skip(plan, cxr_split_names[s], rel,
+                                      "a folder inside a class folder (not searched)"));
+        else if (k == 0)
+            CXR_TRY(cxr_plan_add_skip(plan, cxr_split_names[s], rel, why));
+        else if (!is_jpeg_name(files[f]))
+            CXR_TRY(cxr_plan_add_skip(plan, cxr_split_names[s], rel, "not a .jpg/.jpeg file"));
+        else
+            CXR_TRY(cxr_plan_add_item(sp, fpath, rel, label, size));
+    }
+bail:
+    free_names(files, n_files);
+    free(fpath);
+    free(rel);
+    return st;
+}
+
+cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
+{
+    cxr_status st = CXR_OK;
+    char *split_dir[CXR_N_SPLITS] = { NULL, NULL, NULL };
+    char **entries[CXR_N_SPLITS] = { NULL, NULL,
+                                     NULL }; /* per split folder, sorted; NULL: absent */
+    int n_entries[CXR_N_SPLITS] = { 0, 0, 0 };
+    char *cdir = NULL, *rel = NULL;
+
+    memset(plan, 0, sizeof *plan);
+    if (kind_of(root) != 1) CXR_THROW(CXR_E_ARG, "%s: not a directory", root);
+    if (!(plan->source = strdup(root))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+    CXR_TRY(find_classes(plan, root, split_dir, entries, n_entries));
 
     /* pass 2: files per split, class folders in sorted order, files sorted */
     for (int s = 0; s < CXR_N_SPLITS; s++) {
@@ -193,34 +246,7 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
             }
             if (k != 1) continue;
             int label = find_class(plan->class_names, plan->n_classes, ename);
-            free_names(files, n_files);
-            files = NULL;
-            n_files = 0;
-            CXR_TRY(list_dir(cdir, &files, &n_files));
-            for (int f = 0; f < n_files; f++) {
-                free(fpath);
-                free(rel);
-                rel = NULL;
-                if (!(fpath = join(cdir, files[f]))) CXR_THROW(CXR_E_NOMEM, "out of memory");
-                size_t lr = strlen(cxr_split_names[s]) + strlen(ename) + strlen(files[f]) + 3;
-                if (!(rel = malloc(lr))) CXR_THROW(CXR_E_NOMEM, "out of memory");
-                snprintf(rel, lr, "%s/%s/%s", cxr_split_names[s], ename, files[f]);
-                /* what is neither a file nor usable is said, not silently dropped: a dangling
-                 * link or a FIFO named *.jpg was meant as an input (and a FIFO would block) */
-                char why[160];
-                uint64_t size = 0;
-                int k = kind_why(fpath, why, sizeof why, &size);
-                if (k == 1)
-                    CXR_TRY(cxr_plan_add_skip(plan, cxr_split_names[s], rel,
-                                              "a folder inside a class folder (not searched)"));
-                else if (k == 0)
-                    CXR_TRY(cxr_plan_add_skip(plan, cxr_split_names[s], rel, why));
-                else if (!is_jpeg_name(files[f]))
-                    CXR_TRY(
-                        cxr_plan_add_skip(plan, cxr_split_names[s], rel, "not a .jpg/.jpeg file"));
-                else
-                    CXR_TRY(cxr_plan_add_item(sp, fpath, rel, label, size));
-            }
+            CXR_TRY(add_class_folder(plan, sp, s, cdir, ename, label));
         }
     }
 bail:
@@ -228,10 +254,7 @@ bail:
         free(split_dir[s]);
         free_names(entries[s], n_entries[s]);
     }
-    free_names(classes, n_classes);
-    free_names(files, n_files);
     free(cdir);
-    free(fpath);
     free(rel);
     if (st != CXR_OK) cxr_plan_free(plan);
     return st;
