@@ -98,9 +98,9 @@ uint32_t cxr_fletcher32(const uint8_t *data, size_t len)
      * and, for a nonzero sum, in [1, 65535]; an all-zero input gives a = b = 0. So the result
      * is fixed by the true sums mod 65535, which we compute per block in closed form:
      *   a' = a + S,  b' = b + m*a + T,  S = sum x_i,  T = sum (m - i) x_i  (i < m)
-     * Blocks of 2048 words go through SSE2 lanes (fletcher_block_sse2: about 4x the
-     * autovectorized scalar loop, which was 5.8% of cxr-pack's CPU on chest_xray); the rest
-     * through the scalar loop, whose carried-dependency-free body the compiler vectorizes too. */
+     * Blocks of 2048 words go through SSE2 lanes (fletcher_block_sse2, about 4x the
+     * autovectorized scalar loop); the rest through the scalar loop, whose
+     * carried-dependency-free body the compiler vectorizes too. */
     enum { BLOCK = 256 }; /* T < 256*257/2 * 65535 < 2^32 */
     uint64_t A = 0, B = 0, any = 0;
     size_t words = len / 2;

@@ -36,6 +36,7 @@ cxr_status cxr_csv_open(cxr_csv **out, const char *path);
 /* Read from memory (not copied: `data` must outlive the reader); `name` is used in messages. */
 cxr_status cxr_csv_open_mem(cxr_csv **out, const char *data, size_t len, const char *name);
 void cxr_csv_destroy(cxr_csv *r); /* NULL-safe */
+/* The name messages use (the path, or open_mem's name); owned by the reader. */
 const char *cxr_csv_name(const cxr_csv *r);
 /* Go back to the first record (the header) for another pass. CXR_E_IO if the seek fails. */
 cxr_status cxr_csv_rewind(cxr_csv *r);

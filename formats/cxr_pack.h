@@ -47,17 +47,22 @@ typedef struct {
 
 /* Free everything the plan owns (not the struct itself); leaves it zeroed. */
 void cxr_plan_free(cxr_pack_plan *plan);
-/* Append helpers (copy the strings). */
+/* Append an item to a split (path, rel copied). CXR_E_NOMEM on allocation failure. */
 cxr_status cxr_plan_add_item(cxr_pack_split *s, const char *path, const char *rel, int32_t label,
                              uint64_t size);
+/* Append a planning skip (strings copied; split may be ""). CXR_E_NOMEM on allocation failure. */
 cxr_status cxr_plan_add_skip(cxr_pack_plan *p, const char *split, const char *path,
                              const char *reason);
 
 /* Scan ROOT/{train,val,test}/<class>/<files> (classes = union of folder names, sorted;
- * files sorted; hidden and system files ignored). */
+ * files sorted; hidden and system files ignored; the rules are in scan.c and cxr-pack --help).
+ * `plan` is zeroed first and freed on error: CXR_E_ARG (root not a directory), CXR_E_FORMAT
+ * (train/ or test/ missing, no class folder, more than CXR_MAX_CLASSES), CXR_E_IO (a folder
+ * cannot be read), CXR_E_NOMEM. */
 cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root);
-/* Move a fraction of train into a new val split, grouped by patient (documented in
- * specs/store.md), deterministic. Error if a val split already exists. */
+/* Move a fraction of train into a new val split, grouped by patient and stratified by class
+ * (specs/store.md, "Validation split by patient"), deterministic. CXR_E_ARG if fraction is not
+ * in (0, 1) or a val split already exists, CXR_E_FORMAT without a train split. */
 cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction);
 /* Patient id of an image file name (a path: only its last component is used):
  * "personN_..." -> "personN"; "IM-XXXX-YYYY.jpeg" -> "IM-XXXX";
@@ -74,6 +79,7 @@ typedef struct {
     double test_fraction; /* per class, stratified (default 0.1) */
     int strict;           /* 1: a malformed line or a skipped row is an error */
 } cxr_manifest_options;
+/* The defaults noted above (all classes, min_count 1, fractions 0.1, not strict). */
 void cxr_manifest_options_defaults(cxr_manifest_options *o);
 
 /* What cxr_plan_from_manifest saw (rows = data records, header excluded). Each skipped row is

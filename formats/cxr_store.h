@@ -5,8 +5,9 @@
  * class counts and a shard index (file offset and size of every chunk, 4096-aligned) so a
  * reader can mmap the file and decode chunks without HDF5 (cxr_chunk_decode).
  *
- * Threading: the writer and reader handles are used from one thread at a time; the chunk codec
- * functions (cxr_chunk_encode/decode) are pure and thread-safe.
+ * Threading: the writer and reader handles are used from one thread at a time. The chunk codec
+ * functions (cxr_chunk_*) are thread-safe: each calling thread keeps its own zstd contexts and
+ * shuffle buffer (chunk.c), reused from call to call and freed when the thread exits.
  */
 #ifndef CXR_STORE_H
 #define CXR_STORE_H
@@ -25,6 +26,10 @@ extern "C" {
 #define CXR_STORE_VERSION  1
 #define CXR_ZSTD_FILTER_ID 32015
 #define CXR_MAX_CLASSES    4096
+/* The zstd level cxr_store_options_defaults gives (cxr-pack's default): a fast one, since
+ * shuffled float32 images barely compress at any level while the cost climbs (measurements in
+ * specs/store.md, "Packing pipeline"). */
+#define CXR_STORE_ZSTD_LEVEL (-5)
 
 /* The splits a store may hold (specs/store.md), in the order the writer, the reader and the
  * folder scan of cxr-pack list them: "train", "val", "test". */
@@ -84,11 +89,12 @@ uint32_t cxr_fletcher32(const uint8_t *data, size_t len);
 /* ---------------------------------------------------------------- writer */
 typedef struct {
     int shard;                /* images per chunk (default 64) */
-    int zstd_level;           /* default 3 */
+    int zstd_level;           /* default CXR_STORE_ZSTD_LEVEL */
     cxr_preprocess_params pp; /* recorded as attributes */
     const char *source;       /* provenance: input root or manifest path */
     const char *tool_version; /* e.g. "cxr-pack 0.1.0" */
 } cxr_store_options;
+/* Shard 64, CXR_STORE_ZSTD_LEVEL, cxr_preprocess_defaults, empty source and tool_version. */
 void cxr_store_options_defaults(cxr_store_options *o);
 
 typedef struct cxr_store_writer cxr_store_writer;
@@ -136,11 +142,11 @@ typedef struct {
 
 /* Open and validate (format name/version, shapes, labels in range, index consistent). */
 cxr_status cxr_store_open(cxr_store **out, const char *path);
-void cxr_store_close(cxr_store *s); /* NULL-safe */
-const char *cxr_store_path(const cxr_store *s);
+void cxr_store_close(cxr_store *s);             /* NULL-safe */
+const char *cxr_store_path(const cxr_store *s); /* as given to cxr_store_open */
 int cxr_store_n_classes(const cxr_store *s);
-const char *cxr_store_class_name(const cxr_store *s, int c);
-const float *cxr_store_class_weights(const cxr_store *s); /* [n_classes] */
+const char *cxr_store_class_name(const cxr_store *s, int c); /* 0 <= c < n_classes; owned */
+const float *cxr_store_class_weights(const cxr_store *s);    /* [n_classes] */
 /* The preprocessing recorded in the store's attributes. */
 const cxr_preprocess_params *cxr_store_preprocess(const cxr_store *s);
 /* 1 if the split exists. */

@@ -50,7 +50,7 @@ void cxr_store_options_defaults(cxr_store_options *o)
 {
     memset(o, 0, sizeof *o);
     o->shard = 64;
-    o->zstd_level = 3;
+    o->zstd_level = CXR_STORE_ZSTD_LEVEL;
     cxr_preprocess_defaults(&o->pp);
     o->source = "";
     o->tool_version = "";

@@ -59,7 +59,7 @@ static void usage(FILE *f)
         "  --threads N           worker threads (default: OMP_NUM_THREADS if set, else the cores\n"
         "                        available to the process)\n"
         "  --shard N             images per chunk (default 64)\n"
-        "  --level N             zstd level, -7..22 (default -5, a fast level: on a real shard it\n"
+        "  --level N             zstd level, -7..22 (default %d, a fast level: on a real shard it\n"
         "                        encodes 2x and decodes 2.2x faster than level 1 for a store\n"
         "                        ~13%% larger; -3 is 3%% smaller than -5 at 1.15x its encode "
         "time;\n"
@@ -98,7 +98,8 @@ static void usage(FILE *f)
         "under\n"
         "--strict); 4 I/O error (read, write, rename); 130 interrupted (SIGINT/SIGTERM: the run "
         "stops\n"
-        "at the next image, the temporary file is removed); 1 other errors.\n");
+        "at the next image, the temporary file is removed); 1 other errors.\n",
+        CXR_STORE_ZSTD_LEVEL);
     fputs(pack_manifest_help(), f);
 }
 
@@ -173,10 +174,8 @@ static int bad_option(void)
 }
 
 /* libjpeg allocates and frees several MB per large image (progressive JPEGs keep every
- * coefficient); glibc served those from fresh mmaps or trimmed heaps, so each image paid its
- * page faults again. Keeping them in the heap: on the 120 full-size images page faults 10.6K
- * -> 7.3K and 1.03x img/s (tests/bench/ab_pack.sh, 12 alternating runs, tmpfs); peak RSS
- * +13 MB there, +1 MB on chest_xray. */
+ * coefficient); from fresh mmaps or trimmed heaps each image would pay its page faults again,
+ * so keep them in the heap (measured in specs/store.md, "Packing pipeline"). */
 static void tune_malloc(void)
 {
 #ifdef M_MMAP_THRESHOLD
@@ -232,16 +231,7 @@ int main(int argc, char **argv)
 
     cxr_pack_options opt;
     memset(&opt, 0, sizeof opt);
-    cxr_store_options_defaults(&opt.store);
-    /* zstd level -5, not the store's default 3: this data (shuffled float32 with ~8 bits of
-     * entropy per pixel) barely compresses at any level while the cost climbs, and compression
-     * is the largest part of cxr-pack's work (45% of its CPU on chest_xray) and decoding of the
-     * trainer's. One real shard (64 images of data/sample, tests/store/bench_store_chunk, best
-     * of 5): ratio 1.35 at -5, 1.39 at -3, 1.53 at 1, 1.63 at 3; encode 21.7, 25.0, 42.7, 99 ms;
-     * decode 8.4, 9.0, 18.9, 20 ms. Negative levels trade ~1.5% of size for ~5% of speed per
-     * step with no knee; -5 (was -3 until the packer's other costs shrank) packs chest_xray
-     * 1.14x faster than -3 for a 2.9% larger store (tests/bench/ab_pack.sh, tmpfs). */
-    opt.store.zstd_level = -5;
+    cxr_store_options_defaults(&opt.store); /* zstd level CXR_STORE_ZSTD_LEVEL unless --level */
     int opt_c;
     while ((opt_c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (opt_c) {
