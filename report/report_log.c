@@ -154,7 +154,8 @@ static int parse_confusion(const cJSON *cm, cxr_log_epoch *ep, line_err *e)
         const cJSON *v;
         cJSON_ArrayForEach(v, row)
         {
-            if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble))
+            if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9e15 ||
+                v->valuedouble != floor(v->valuedouble))
                 return bad(e, "key \"%s\": row %d column %d is not a count", CXR_LOG_CONFUSION,
                            r + 1, c + 1);
             ep->confusion[(size_t)r * k + c] = (int64_t)v->valuedouble;
@@ -270,6 +271,8 @@ static int parse_sample(const cJSON *o, cxr_monitor_sample *s, line_err *e)
         if (get_num(o, f->key, (double *)((char *)s + f->offset), e)) return -1;
     }
     if (isnan(s->t)) return bad(e, "sample without a number \"%s\"", CXR_MONITOR_SAMPLE_T);
+    if (ep < -1 || ep > 1000000)
+        return bad(e, "key \"%s\": %lld is not an epoch", CXR_MONITOR_SAMPLE_EPOCH, (long long)ep);
     s->epoch = (int)ep;
     return 0;
 }

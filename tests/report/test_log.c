@@ -5,10 +5,12 @@
  * usage: test_report_log FIXTURE_DIR
  */
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cxr_report.h"
 #include "cxr_test.h"
@@ -229,6 +231,32 @@ int main(int argc, char **argv)
     for (int i = 0; i < run->n_epochs; i++) CHECK(run->epochs[i].epoch == i + 1);
     CHECK_CLOSE(run->epochs[1].train_loss, 0.3399, 0, 0);
     cxr_log_run_free(run);
+
+    /* a count beyond what a long long holds is not a count (found by fuzz_log: the cast was
+     * undefined behaviour), nor is a sample's epoch beyond an int: those lines are skipped */
+    char tmp[] = "report_log_bigXXXXXX";
+    int fd = mkstemp(tmp);
+    static const char big[] = "{\"type\":\"epoch\",\"epoch\":1,\"confusion\":[[3.6e82,0],[0,1]]}\n"
+                              "{\"type\":\"epoch\",\"epoch\":2,\"confusion\":[[9e15,0],[0,1]]}\n";
+    REQUIRE(fd >= 0 && write(fd, big, sizeof big - 1) == (ssize_t)(sizeof big - 1));
+    close(fd);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
+    CHECK(run->n_epochs == 1 && run->epochs[0].epoch == 2 && run->epochs[0].k == 2 &&
+          run->epochs[0].confusion[0] == 9000000000000000LL);
+    CHECK(w.n == 1 && strstr(w.msg[0], ":1:") && strstr(w.msg[0], "is not a count"));
+    cxr_log_run_free(run);
+    static const char epochs[] = "{\"t\":1,\"epoch\":5000000000}\n{\"t\":2,\"epoch\":3}\n";
+    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
+            write(fd, epochs, sizeof epochs - 1) == (ssize_t)(sizeof epochs - 1));
+    close(fd);
+    memset(&w, 0, sizeof w);
+    cxr_samples *sb = NULL;
+    CHECK_OK(cxr_samples_read(tmp, collect, &w, &sb));
+    CHECK(sb->n == 1 && sb->s[0].epoch == 3);
+    CHECK(w.n == 1 && strstr(w.msg[0], ":1:") && strstr(w.msg[0], "is not an epoch"));
+    cxr_samples_free(sb);
+    unlink(tmp);
 
     /* no epoch lines: a clear error naming the file */
     run = (cxr_log_run *)1;
