@@ -1,5 +1,6 @@
 /* cxr-eval: evaluate a trained checkpoint on a split of a cxr store and print the metrics of
  * train/cxr_metrics.h, plus the decision threshold that maximises balanced accuracy there. */
+#include <cjson/cJSON.h>
 #include <omp.h>
 #include <getopt.h>
 #include <math.h>
@@ -53,6 +54,7 @@ static void usage(FILE *f)
         "available)\n"
         "  --device D        auto (default), cpu or cuda[:N]\n"
         "  --no-prefetch     synchronous loading\n"
+        "  --json            print every metric as one JSON object instead of the text report\n"
         "  --predictions F   write one tab-separated line per image to F: store path, true class,\n"
         "                    predicted class, then p[class] for every class (%%.6f, as "
         "cxr-predict)\n"
@@ -70,7 +72,71 @@ static int fail(cxr_status st)
     return cxr_exit_code(st);
 }
 
-enum { O_SPLIT = 256, O_THR, O_BATCH, O_THREADS, O_DEVICE, O_NOPREF, O_PRED, O_VERSION };
+static cJSON *num_array(const double *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(isfinite(v[i]) ? v[i] : 0.0 / 0.0));
+    return a;
+}
+
+/* --json: the text report's figures as one object on one line (NaN becomes null). */
+static cxr_status print_json(const char *model_path, const char *store_path, const char *split,
+                             const cxr_checkpoint_meta *meta, const cxr_eval_result *er,
+                             const cxr_metrics_report *r, cxr_metrics *met, double threshold)
+{
+    const int K = r->k;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return cxr_set_error(CXR_E_NOMEM, "--json: out of memory");
+    cJSON_AddStringToObject(o, "model", model_path);
+    cJSON_AddNumberToObject(o, "epoch", meta->epoch);
+    cJSON_AddNumberToObject(o, "step", (double)meta->step);
+    cJSON_AddStringToObject(o, "store", store_path);
+    cJSON_AddStringToObject(o, "split", split);
+    cJSON_AddNumberToObject(o, "images", (double)r->n);
+    cJSON *cl = cJSON_AddArrayToObject(o, "classes");
+    for (int c = 0; c < K; c++) cJSON_AddItemToArray(cl, cJSON_CreateString(meta->class_names[c]));
+    cJSON_AddNumberToObject(o, "loss", er->loss);
+    cJSON_AddNumberToObject(o, "accuracy", r->accuracy);
+    cJSON_AddNumberToObject(o, "balanced_accuracy", r->balanced_accuracy);
+    cJSON_AddNumberToObject(o, "macro_f1", r->macro_f1);
+    if (K == 2) {
+        cJSON_AddNumberToObject(o, "threshold", threshold);
+        cJSON_AddNumberToObject(o, "precision", r->pos_precision);
+        cJSON_AddNumberToObject(o, "recall", r->pos_recall);
+        cJSON_AddNumberToObject(o, "specificity", r->specificity);
+        cJSON_AddNumberToObject(o, "f1", r->pos_f1);
+        cJSON_AddNumberToObject(o, "roc_auc", r->auc);
+        double bt, bal;
+        if (cxr_metrics_best_threshold(met, &bt, &bal) == CXR_OK) {
+            cJSON_AddNumberToObject(o, "best_threshold", bt);
+            cJSON_AddNumberToObject(o, "best_threshold_balanced_accuracy", bal);
+        }
+    } else {
+        cJSON_AddNumberToObject(o, "macro_specificity", r->specificity);
+        cJSON_AddNumberToObject(o, "macro_ovr_auc", r->macro_auc);
+    }
+    cJSON *conf = cJSON_AddArrayToObject(o, "confusion");
+    for (int i = 0; i < K; i++) {
+        cJSON *row = cJSON_CreateArray();
+        for (int j = 0; j < K; j++)
+            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)r->confusion[(size_t)i * K + j]));
+        cJSON_AddItemToArray(conf, row);
+    }
+    cJSON *pc = cJSON_AddObjectToObject(o, "per_class");
+    cJSON_AddItemToObject(pc, "precision", num_array(r->precision, K));
+    cJSON_AddItemToObject(pc, "recall", num_array(r->recall, K));
+    cJSON_AddItemToObject(pc, "f1", num_array(r->f1, K));
+    cJSON_AddItemToObject(pc, "auc", num_array(r->auc_ovr, K));
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text) return cxr_set_error(CXR_E_NOMEM, "--json: out of memory");
+    printf("%s\n", text);
+    cJSON_free(text);
+    return fflush(stdout) == 0 ? CXR_OK : cxr_set_error(CXR_E_IO, "--json: cannot write stdout");
+}
+
+enum { O_SPLIT = 256, O_THR, O_BATCH, O_THREADS, O_DEVICE, O_NOPREF, O_PRED, O_VERSION, O_JSON };
 
 typedef struct {
     FILE *f;
@@ -105,9 +171,11 @@ int main(int argc, char **argv)
 {
     const char *split = "test", *device = "auto", *pred_path = NULL;
     double threshold = NAN;
+    int json = 0;
     int batch = 64, threads = omp_get_max_threads(), prefetch = 1, c;
     static const struct option longs[] = { { "split", required_argument, 0, O_SPLIT },
                                            { "threshold", required_argument, 0, O_THR },
+                                           { "json", no_argument, 0, O_JSON },
                                            { "batch", required_argument, 0, O_BATCH },
                                            { "threads", required_argument, 0, O_THREADS },
                                            { "device", required_argument, 0, O_DEVICE },
@@ -131,6 +199,7 @@ int main(int argc, char **argv)
         case O_DEVICE: device = optarg; break;
         case O_NOPREF: prefetch = 0; break;
         case O_PRED: pred_path = optarg; break;
+        case O_JSON: json = 1; break;
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("cxr-eval %s\n", CXR_VERSION_STRING); return 0;
         default: usage(stderr); return 2;
@@ -179,6 +248,10 @@ int main(int argc, char **argv)
     CXR_TRY(cxr_metrics_compute(met, threshold, &r));
 
     const int K = r.k;
+    if (json) {
+        CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold));
+        goto bail;
+    }
     printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", model_path, meta.epoch,
            (long long)meta.step, K, meta.model.image_size, meta.model.image_size);
     printf("store     %s, split %s: %lld images (%.2f s on %s)\n", store_path, split,

@@ -42,6 +42,19 @@ awk "BEGIN{exit !($t >= 0 && $t <= 1)}" || fail "best threshold $t is not in [0,
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --threshold "$t"
 grep -q "^threshold $t " "$WORK/out" || fail "test eval did not use threshold $t"
 grep -q "split test: 16 images" "$WORK/out" || fail "test eval did not see 16 images"
+# --json: the same figures as one JSON object (threshold and accuracy as the text report's)
+acc=$(awk '/^accuracy/ {print $2}' "$WORK/out")
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --threshold "$t" --json
+python3 - "$WORK/out" "$t" "$acc" <<'PY' || fail "cxr-eval --json: not one JSON object with the metrics"
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+for k in ("loss", "accuracy", "balanced_accuracy", "macro_f1", "threshold", "precision", "recall",
+          "specificity", "f1", "roc_auc", "confusion", "per_class", "images", "classes"):
+    assert k in d, k
+assert d["images"] == 16 and abs(d["threshold"] - float(sys.argv[2])) < 1e-6 * max(1, float(sys.argv[2]))
+assert sum(map(sum, d["confusion"])) == 16
+assert abs(d["accuracy"] - float(sys.argv[3])) <= 5e-5, (d["accuracy"], sys.argv[3])
+PY
 # predict: one line per good image, an error line naming the bad one, exit 3
 good1="$SAMPLE/test/NORMAL/IM-0001-0001.jpeg" good2="$SAMPLE/test/PNEUMONIA/person10_virus_35.jpeg"
 printf 'not a jpeg' > "$WORK/bad.jpeg"
