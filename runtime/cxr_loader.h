@@ -94,6 +94,9 @@ int64_t cxr_loader_n_images(const cxr_loader *l);
 int64_t cxr_loader_n_batches(const cxr_loader *l);
 /* Shards this loader reads (the split's, or its part's: ceil((n_shards - part) / parts)). */
 int64_t cxr_loader_n_shards(const cxr_loader *l);
+/* Of the loader's threads (*n_threads: workers + the assembler, 0 without prefetch), how many
+ * have started and set flush-to-zero + denormals-are-zero (cxr_fpenv.h) on themselves. */
+int cxr_loader_threads_flushing(cxr_loader *l, int *n_threads);
 
 /* The epoch's image order (n_images indices) that cxr_loader_begin_epoch would produce, for
  * tests and tools; written into out[n_images]. */

@@ -11,6 +11,7 @@
 #include "cxr_loader.h"
 #include "cxr_clock.h"
 #include "cxr_splitmix.h"
+#include "cxr_fpenv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -121,6 +122,7 @@ struct cxr_loader {
     pthread_t coord;
     int coord_started;
     int quit, cancel, run_req, running;
+    int n_flushing; /* threads that started with flush-to-zero + denormals-are-zero set */
 
     void *scratch_sync;
     double wait_s;
@@ -165,7 +167,9 @@ static void *worker_main(void *arg)
     cxr_loader *l = arg;
     void *scratch = malloc((size_t)l->shard * l->img_floats * sizeof(float));
     char msg[768];
+    cxr_fp_flush_denormals(); /* decoding and scaling never stall on denormals */
     pthread_mutex_lock(&l->mu);
+    l->n_flushing += cxr_fp_flushing();
     for (;;) {
         while (!l->quit && l->tq_len == 0) pthread_cond_wait(&l->cv_work, &l->mu);
         if (l->quit) break;
@@ -322,7 +326,9 @@ static void produce_epoch(cxr_loader *l)
 static void *coord_main(void *arg)
 {
     cxr_loader *l = arg;
+    cxr_fp_flush_denormals();
     pthread_mutex_lock(&l->mu);
+    l->n_flushing += cxr_fp_flushing();
     for (;;) {
         while (!l->quit && !l->run_req) pthread_cond_wait(&l->cv_coord, &l->mu);
         if (l->quit) break;
@@ -641,5 +647,13 @@ cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b)
 
 double cxr_loader_wait_seconds(const cxr_loader *l) { return l->wait_s; }
 int64_t cxr_loader_n_images(const cxr_loader *l) { return l->n; }
+int cxr_loader_threads_flushing(cxr_loader *l, int *n_threads)
+{
+    pthread_mutex_lock(&l->mu);
+    const int n = l->n_flushing;
+    pthread_mutex_unlock(&l->mu);
+    *n_threads = l->n_workers + l->coord_started;
+    return n;
+}
 int64_t cxr_loader_n_batches(const cxr_loader *l) { return l->n_batches; }
 int64_t cxr_loader_n_shards(const cxr_loader *l) { return l->n_shards; }

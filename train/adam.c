@@ -47,6 +47,7 @@ cxr_status cxr_adam_step_cpu(void *ctx, float *params /* (n) */, float *m /* (n)
                              float beta1, float beta2, float eps, int64_t t)
 {
     if (t < 1) return cxr_set_error(CXR_E_ARG, "adam_step: step %lld < 1", (long long)t);
+    if (ctx) cxr_cpu_enter(ctx); /* v = g^2 of small gradients is where denormals appear */
     /* bias corrections in double, then the loop in float */
     const float c1 = (float)(1.0 / (1.0 - pow((double)beta1, (double)t)));
     const float c2 = (float)(1.0 / (1.0 - pow((double)beta2, (double)t)));

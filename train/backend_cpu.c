@@ -6,6 +6,7 @@
  * dense GEMMs let OpenBLAS use all threads. CXR_CPU_PARALLEL=blas in the environment switches
  * convolutions to one image at a time with multithreaded BLAS (for the benchmark comparison).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,29 @@
 #include <omp.h>
 
 #include "cpu_internal.h"
+#include "cxr_backend_cpu.h"
+#include "cxr_fpenv.h"
+#include "dnnl_cpu.h"
 #include "ops.h"
+
+/* Flush-to-zero + denormals-are-zero (cxr_fpenv.h) on the calling thread and on each of the n
+ * OpenMP threads of its team (libgomp keeps them for the later parallel regions of this thread,
+ * and threads it adds later are cloned from a flushing thread and inherit the bits). */
+static void cpu_flush_team(cxr_cpu_ctx *c, int n)
+{
+    cxr_fp_flush_denormals();
+#pragma omp parallel num_threads(n)
+    cxr_fp_flush_denormals();
+    c->flushed = pthread_self();
+    c->flushed_set = 1;
+}
+
+void cxr_cpu_enter(void *ctx)
+{
+    cxr_cpu_ctx *c = ctx;
+    if (!c->flushed_set || !pthread_equal(c->flushed, pthread_self()) || !cxr_fp_flushing())
+        cpu_flush_team(c, c->n_threads);
+}
 
 static cxr_status cpu_set_threads(void *vctx, int n)
 {
@@ -21,7 +44,11 @@ static cxr_status cpu_set_threads(void *vctx, int n)
     if (n <= 0) n = omp_get_num_procs();
     if (n > CXR_CPU_MAX_THREADS) n = CXR_CPU_MAX_THREADS;
     c->n_threads = n;
-    openblas_set_num_threads(n);
+    omp_set_num_threads(n); /* oneDNN's OpenMP threads */
+    /* OpenBLAS always runs single-threaded inside our OpenMP threads: its own pthread pool is
+     * started when the library loads, before any code of ours, so its MXCSR cannot be set */
+    openblas_set_num_threads(1);
+    cpu_flush_team(c, n);
     return CXR_OK;
 }
 
@@ -96,9 +123,140 @@ static void cpu_destroy(cxr_backend *be)
     cxr_cpu_ctx *c = be->ctx;
     if (c) {
         for (int i = 0; i < CXR_CPU_MAX_THREADS; i++) free(c->scratch[i]);
+        free(c->map);
+#ifdef CXR_HAVE_DNNL
+        cxr_dnnl_destroy(c->dnnl);
+#endif
         free(c);
     }
     free(be);
+}
+
+/* ---- instruction sets and oneDNN */
+
+static int cpu_has(const char *what)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (!strcmp(what, "avx512")) return __builtin_cpu_supports("avx512f") > 0;
+    if (!strcmp(what, "avx512bf16")) return __builtin_cpu_supports("avx512bf16") > 0;
+#endif
+    (void)what;
+    return 0;
+}
+
+/* AMX-BF16: CPUID leaf 7 EDX bit 22 (GCC 12 has no __builtin_cpu_supports name for it); the
+ * kernel must also grant the tile state, which oneDNN asks for itself. */
+static int cpu_has_amx_bf16(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    unsigned a = 7, b, c = 0, d;
+    __asm__("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    return (d >> 22) & 1;
+#else
+    return 0;
+#endif
+}
+
+int cxr_cpu_has_bf16(void) { return cpu_has("avx512bf16") || cpu_has_amx_bf16(); }
+
+/* The ops that run on oneDNN by default: on AVX-512 CPUs every conv and dense product (our
+ * kernels are AVX2 and would use half of the vector width); on AVX2 CPUs the ones that measured
+ * faster than our kernels (specs/model.md, "oneDNN"). CXR_CPU_DNNL=none|all|LIST overrides, LIST
+ * of conv_fwd, conv_bwd_data, conv_bwd_w, dense separated by commas. */
+static unsigned dnnl_default_ops(void)
+{
+    if (cpu_has("avx512"))
+        return CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE;
+    return 0;
+}
+
+static unsigned dnnl_parse_ops(const char *s)
+{
+    if (!strcmp(s, "all"))
+        return CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE;
+    unsigned ops = 0;
+    if (strstr(s, "conv_fwd")) ops |= CXR_DNNL_CONV_FWD;
+    if (strstr(s, "conv_bwd_data")) ops |= CXR_DNNL_CONV_BWD_DATA;
+    if (strstr(s, "conv_bwd_w")) ops |= CXR_DNNL_CONV_BWD_W;
+    if (strstr(s, "dense")) ops |= CXR_DNNL_DENSE;
+    return ops;
+}
+
+/* (Re)build the oneDNN context for the chosen ops and precision. */
+static cxr_status cpu_dnnl_setup(cxr_cpu_ctx *c, unsigned ops, int bf16)
+{
+#ifdef CXR_HAVE_DNNL
+    cxr_dnnl_destroy(c->dnnl);
+    c->dnnl = NULL;
+    c->dnnl_ops = 0;
+    c->bf16 = 0;
+    if (!ops) return CXR_OK;
+    CXR_CPU_RET(cxr_dnnl_create(&c->dnnl, bf16));
+    c->dnnl_ops = ops;
+    c->bf16 = bf16;
+    return CXR_OK;
+#else
+    (void)c, (void)bf16;
+    if (ops) return cxr_set_error(CXR_E_UNSUPPORTED, "cpu backend: this build has no oneDNN");
+    return CXR_OK;
+#endif
+}
+
+cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p)
+{
+    if (!be || !be->name || strcmp(be->name, "cpu") != 0)
+        return cxr_set_error(CXR_E_ARG, "cpu precision: not the CPU backend");
+    cxr_cpu_ctx *c = be->ctx;
+    if (p == CXR_PRECISION_FP32) {
+        if (!c->bf16) return CXR_OK;
+        const char *env = getenv("CXR_CPU_DNNL");
+        return cpu_dnnl_setup(c, env ? dnnl_parse_ops(env) : dnnl_default_ops(), 0);
+    }
+    if (p != CXR_PRECISION_BF16)
+        return cxr_set_error(CXR_E_ARG,
+                             "precision %s: a GPU tensor-core format; the CPU backend has fp32 "
+                             "and, on CPUs with AVX512-BF16 or AMX, bf16",
+                             cxr_precision_name(p));
+    if (!cxr_cpu_has_bf16())
+        return cxr_set_error(CXR_E_UNSUPPORTED,
+                             "precision bf16 on the CPU needs AVX512-BF16 or AMX (this CPU has "
+                             "%s): without them every bf16 product would be converted back to "
+                             "fp32 and run slower than fp32 itself, so it is refused; train in "
+                             "fp32 (the default) or on a GPU",
+                             cxr_gemm_wcol_available() ? "AVX2+FMA" : "neither");
+#ifndef CXR_HAVE_DNNL
+    return cxr_set_error(CXR_E_UNSUPPORTED,
+                         "precision bf16 on the CPU runs on oneDNN, and this build has none "
+                         "(install libdnnl-dev and reconfigure with -DCXR_DNNL=ON)");
+#else
+    return cpu_dnnl_setup(
+        c, CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE, 1);
+#endif
+}
+
+void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
+{
+    const cxr_cpu_ctx *c = be && be->name && !strcmp(be->name, "cpu") ? be->ctx : NULL;
+    if (!c) {
+        snprintf(buf, cap, "not the cpu backend");
+        return;
+    }
+    const char *own = c->blas_parallel            ? "im2col+OpenBLAS"
+                      : cxr_gemm_wcol_available() ? "own AVX2+FMA kernels"
+                                                  : "im2col+OpenBLAS (no AVX2)";
+#ifdef CXR_HAVE_DNNL
+    const char *isa = cxr_dnnl_isa();
+#else
+    const char *isa = "not built";
+#endif
+    snprintf(
+        buf, cap, "%s; oneDNN (%s) for:%s%s%s%s%s; %s; cpu avx512=%d avx512bf16=%d amx-bf16=%d",
+        own, isa, c->dnnl_ops & CXR_DNNL_CONV_FWD ? " conv_fwd" : "",
+        c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA ? " conv_bwd_data" : "",
+        c->dnnl_ops & CXR_DNNL_CONV_BWD_W ? " conv_bwd_w" : "",
+        c->dnnl_ops & CXR_DNNL_DENSE ? " dense" : "", c->dnnl_ops ? "" : " none",
+        c->bf16 ? "bf16" : "fp32", cpu_has("avx512"), cpu_has("avx512bf16"), cpu_has_amx_bf16());
 }
 
 void cxr_backend_destroy(cxr_backend *be)
@@ -144,6 +302,17 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     be->conv3x3_lrelu_pool_forward = cxr_conv3x3_lrelu_pool_forward_cpu;
     be->maxpool2_lrelu_backward = cxr_maxpool2_lrelu_backward_cpu;
     cpu_set_threads(c, n_threads);
+    const char *dn = getenv("CXR_CPU_DNNL");
+    const unsigned ops = dn ? dnnl_parse_ops(dn) : dnnl_default_ops();
+#ifdef CXR_HAVE_DNNL
+    const cxr_status st = cpu_dnnl_setup(c, ops, 0);
+    if (st != CXR_OK) {
+        cpu_destroy(be);
+        return st;
+    }
+#else
+    (void)ops; /* no oneDNN in this build: our kernels everywhere */
+#endif
     *out = be;
     return CXR_OK;
 }

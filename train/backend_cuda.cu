@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cuda_ops.cuh"
+#include "cxr_backend_cpu.h"
 #include "cxr_backend_cuda.h"
 
 static cxr_cuda_backend *B(void *ctx) { return (cxr_cuda_backend *)ctx; }
@@ -182,6 +183,7 @@ extern "C" void cxr_backend_cuda_set_log(cxr_backend *be, void (*fn)(void *user,
 extern "C" cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p)
 {
     cxr_cuda_ctx *c = cxr_backend_cuda_context(be);
+    if (!c && be && be->name && !strcmp(be->name, "cpu")) return cxr_backend_cpu_set_precision(be, p);
     if (!c) {
         if (p == CXR_PRECISION_FP32) return CXR_OK;
         return cxr_set_error(CXR_E_ARG,

@@ -1,5 +1,8 @@
 /* backend_cuda_stub.c: cxr_backend_cuda.h in a build without CUDA (the CUDA build compiles
  * backend_cuda.cu instead): the GPU backend is reported as not built. */
+#include <string.h>
+
+#include "cxr_backend_cpu.h"
 #include "cxr_backend_cuda.h"
 
 #ifndef CXR_HAVE_CUDA
@@ -20,7 +23,7 @@ cxr_cuda_ctx *cxr_backend_cuda_context(cxr_backend *be)
 
 cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p)
 {
-    (void)be;
+    if (be && be->name && !strcmp(be->name, "cpu")) return cxr_backend_cpu_set_precision(be, p);
     if (p == CXR_PRECISION_FP32) return CXR_OK;
     return cxr_set_error(CXR_E_ARG,
                          "precision %s: only the CUDA backend has it (this build has "

@@ -7,17 +7,19 @@
  *    rows copies its input rows once into a zero-bordered band (in L2), and gemm_avx2.c reads
  *    the 9*C "columns" straight from it through an offset table: no im2col strip is written
  *    and nothing is packed; bias and leaky ReLU happen inside the kernel;
- *  - im2col + OpenBLAS (other CPUs, or CXR_CPU_PARALLEL=blas: one image at a time with
- *    multithreaded BLAS): im2col by strips of output rows sized to stay in L2, one sgemm each.
+ *  - im2col + OpenBLAS (CPUs without AVX2+FMA, or CXR_CPU_PARALLEL=blas): im2col by strips
+ *    of output rows sized to stay in L2, one single-threaded sgemm each.
  * OpenMP threads take contiguous ranges of images (static, so the per-thread dW/db partial sums
  * and their fixed-order reduction make results bit-identical for a given thread count).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
 #include <omp.h>
 
 #include "cpu_internal.h"
+#include "dnnl_cpu.h"
 #include "ops.h"
 
 /* Target floats of one column strip (C*9 x rows*W): 128 Ki floats = 512 KiB. */
@@ -155,18 +157,15 @@ static void strip_product(const col_src *src, float *Cm, size_t ldc, const float
                 (int)col_ld(ns), 1.0f, Cm, (int)ldc);
 }
 
-/* Threads over images (omp_threads) and BLAS threads inside, per the context's mode. */
-static void plan_threads(void *ctx, int N, int *omp_threads, int *blas_threads)
+/* OpenMP threads over the images (at most one per image), and whether the direct kernels run
+ * (AVX2+FMA, unless CXR_CPU_PARALLEL=blas asks for the im2col + sgemm path). OpenBLAS runs
+ * single-threaded inside each thread (backend_cpu.c). */
+static int plan_threads(void *ctx, int N, int *omp_threads)
 {
     cxr_cpu_ctx *c = ctx;
-    int nt = c->n_threads;
-    if (c->blas_parallel || N == 1) {
-        *omp_threads = 1;
-        *blas_threads = nt;
-    } else {
-        *omp_threads = nt < N ? nt : N;
-        *blas_threads = 1;
-    }
+    cxr_cpu_enter(ctx);
+    *omp_threads = c->n_threads < N ? c->n_threads : N;
+    return !c->blas_parallel && cxr_gemm_wcol_available();
 }
 
 /* Scratch floats for a col_src over a C-channel input: padded band or im2col strip of R rows. */
@@ -184,16 +183,21 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
                                    const float *b /* (K) */, int N, int C, int K, int H, int W)
 {
     if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_forward: no cpu context");
-    int ot, bt;
-    plan_threads(ctx, N, &ot, &bt);
-    const int direct = bt == 1 && cxr_gemm_wcol_available();
+#ifdef CXR_HAVE_DNNL
+    if (cxr_cpu_dnnl(ctx, CXR_DNNL_CONV_FWD)) {
+        cxr_cpu_enter(ctx);
+        return cxr_dnnl_conv_forward(((cxr_cpu_ctx *)ctx)->dnnl, out, in, w, b, 0.0f, 0, N, C, K, H,
+                                     W);
+    }
+#endif
+    int ot;
+    const int direct = plan_threads(ctx, N, &ot);
     const int R = strip_rows(ctx, C, H, W);
     const size_t sf = src_floats(direct, C, W, R), need = sf + OFFS_FLOATS(C * 9);
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_forward: no scratch (%zu floats)", need);
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
-    openblas_set_num_threads(bt);
 #pragma omp parallel num_threads(ot)
     {
         const int t = omp_get_thread_num();
@@ -223,20 +227,16 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
             }
         }
     }
-    openblas_set_num_threads(((cxr_cpu_ctx *)ctx)->n_threads);
     return CXR_OK;
 }
 
-cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL */,
-                                    float *dw /* (K,C,3,3) */, float *db /* (K) */,
-                                    const float *dout /* (N,K,H,W) */,
-                                    const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
-                                    int N, int C, int K, int H, int W)
+/* Own kernels: din when din != NULL, dW and db when do_dw. */
+static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db, const float *dout,
+                                    const float *in, const float *w, int N, int C, int K, int H,
+                                    int W, int do_dw)
 {
-    if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_backward: no cpu context");
-    int ot, bt;
-    plan_threads(ctx, N, &ot, &bt);
-    const int direct = bt == 1 && cxr_gemm_wcol_available();
+    int ot;
+    const int direct = plan_threads(ctx, N, &ot);
     /* dW reads the input's columns (C*9), din dout's (K*9) */
     int Rw = strip_rows(ctx, C, H, W);
     const int Rd = strip_rows(ctx, K, H, W);
@@ -254,7 +254,6 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: no scratch (%zu floats)", need);
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
-    openblas_set_num_threads(bt);
 #pragma omp parallel num_threads(ot)
     {
         const int t = omp_get_thread_num();
@@ -282,8 +281,8 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;
             const float *g = dout + (size_t)n * out_img;
-            for (int k = 0; k < K; k++) dbp[k] += sum_f(g + (size_t)k * hw, hw);
-            for (int y0 = 0; y0 < H; y0 += Rw) {
+            for (int k = 0; k < K && do_dw; k++) dbp[k] += sum_f(g + (size_t)k * hw, hw);
+            for (int y0 = 0; y0 < H && do_dw; y0 += Rw) {
                 const int y1 = y0 + Rw < H ? y0 + Rw : H;
                 const int ns = (y1 - y0) * W;
                 if (direct) {
@@ -306,15 +305,39 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
             }
         }
     }
-    openblas_set_num_threads(((cxr_cpu_ctx *)ctx)->n_threads);
     /* fixed-order reduction of the per-thread partial sums */
-    for (int t = 0; t < ot; t++) {
+    for (int t = 0; t < ot && do_dw; t++) {
         const float *dwp = cxr_cpu_scratch(ctx, t, 0) + o_dw;
         const float *dbp = dwp + 2 * wn16;
         for (size_t i = 0; i < wn; i++) dw[i] += dwp[i];
         for (int k = 0; k < K; k++) db[k] += dbp[k];
     }
     return CXR_OK;
+}
+
+cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL */,
+                                    float *dw /* (K,C,3,3) */, float *db /* (K) */,
+                                    const float *dout /* (N,K,H,W) */,
+                                    const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
+                                    int N, int C, int K, int H, int W)
+{
+    if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_backward: no cpu context");
+    int own_dw = 1, own_din = din != NULL;
+#ifdef CXR_HAVE_DNNL
+    cxr_cpu_ctx *c = ctx;
+    if (cxr_cpu_dnnl(ctx, CXR_DNNL_CONV_BWD_W)) {
+        cxr_cpu_enter(ctx);
+        CXR_CPU_RET(cxr_dnnl_conv_backward_weights(c->dnnl, dw, db, dout, in, N, C, K, H, W));
+        own_dw = 0;
+    }
+    if (din && cxr_cpu_dnnl(ctx, CXR_DNNL_CONV_BWD_DATA)) {
+        cxr_cpu_enter(ctx);
+        CXR_CPU_RET(cxr_dnnl_conv_backward_data(c->dnnl, din, dout, w, N, C, K, H, W));
+        own_din = 0;
+    }
+#endif
+    if (!own_dw && !own_din) return CXR_OK;
+    return conv_backward_own(ctx, own_din ? din : NULL, dw, db, dout, in, w, N, C, K, H, W, own_dw);
 }
 
 /* Bias, product and epilogue of one strip go through a per-thread tile (K x rows*W) that stays
@@ -335,9 +358,29 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
     if (pooled && (!idx || ((H | W) & 1)))
         return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: pool of %dx%d (idx %p)", H, W,
                              (void *)idx);
-    int ot, bt;
-    plan_threads(ctx, N, &ot, &bt);
-    const int direct = bt == 1 && cxr_gemm_wcol_available();
+#ifdef CXR_HAVE_DNNL
+    if (cxr_cpu_dnnl(ctx, CXR_DNNL_CONV_FWD)) { /* oneDNN conv + bias + leaky ReLU, our pool */
+        cxr_cpu_ctx *c = ctx;
+        float *map = out;
+        const size_t bytes = (size_t)N * K * H * W * sizeof(float);
+        if (!map) {
+            if (c->map_bytes < bytes) {
+                free(c->map);
+                c->map = aligned_alloc(64, (bytes + 63) / 64 * 64);
+                c->map_bytes = c->map ? bytes : 0;
+                if (!c->map)
+                    return cxr_set_error(CXR_E_NOMEM, "conv3x3_lrelu_pool_forward: %zu bytes",
+                                         bytes);
+            }
+            map = c->map;
+        }
+        cxr_cpu_enter(ctx);
+        CXR_CPU_RET(cxr_dnnl_conv_forward(c->dnnl, map, in, w, b, alpha, 1, N, C, K, H, W));
+        return pooled ? cxr_maxpool2_forward_cpu(ctx, pooled, idx, map, N, K, H, W) : CXR_OK;
+    }
+#endif
+    int ot;
+    const int direct = plan_threads(ctx, N, &ot);
     const int R = strip_rows(ctx, C, H, W);
     const size_t sf = src_floats(direct, C, W, R), tile_floats = (size_t)K * R * W;
     const size_t need = sf + OFFS_FLOATS(C * 9) + tile_floats + 16;
@@ -348,7 +391,6 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
     const int Ho = H / 2, Wo = W / 2;
     const size_t pimg = (size_t)K * Ho * Wo, phw = (size_t)Ho * Wo;
-    openblas_set_num_threads(bt);
 #pragma omp parallel num_threads(ot)
     {
         const int t = omp_get_thread_num();
@@ -399,6 +441,5 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
             }
         }
     }
-    openblas_set_num_threads(((cxr_cpu_ctx *)ctx)->n_threads);
     return CXR_OK;
 }

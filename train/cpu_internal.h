@@ -4,9 +4,12 @@
 #ifndef CXR_CPU_INTERNAL_H
 #define CXR_CPU_INTERNAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "cxr_status.h"
 #ifdef __SSE4_1__
 #include <smmintrin.h>
 #endif
@@ -16,11 +19,18 @@
 #define CXR_CPU_MAX_THREADS 256
 
 typedef struct {
-    int n_threads;       /* OpenMP threads for the ops, and OpenBLAS threads for big GEMMs */
-    int blas_parallel;   /* 1: convolutions one image at a time with multithreaded BLAS */
+    int n_threads;       /* OpenMP threads for the ops (OpenBLAS runs single-threaded in them) */
+    int blas_parallel;   /* 1: the im2col + sgemm path (CXR_CPU_PARALLEL=blas), else direct */
     size_t strip_floats; /* conv column-strip target in floats (0: default 128 Ki; tests) */
     float *scratch[CXR_CPU_MAX_THREADS];
     size_t scratch_bytes[CXR_CPU_MAX_THREADS];
+    pthread_t flushed; /* the thread whose OpenMP team has flush-to-zero set (cxr_cpu_enter) */
+    int flushed_set;
+    struct cxr_dnnl *dnnl; /* oneDNN primitives (dnnl_cpu.h), NULL when none are used */
+    unsigned dnnl_ops;     /* CXR_DNNL_* bits: the ops that run on oneDNN */
+    int bf16;              /* --precision bf16: every conv and dense product on oneDNN in bf16 */
+    float *map;            /* oneDNN forward: the full conv map the pool reads (fused slot) */
+    size_t map_bytes;
 } cxr_cpu_ctx;
 
 /* Threads the ops may use. */
@@ -46,6 +56,31 @@ cxr_softmax_forward_fn cxr_softmax_forward_cpu;
 cxr_softmax_xent_fn cxr_softmax_xent_cpu;
 cxr_adam_step_fn cxr_adam_step_cpu;
 
+/* Return the status of a call when it failed (functions without a cleanup label). */
+#define CXR_CPU_RET(expr)             \
+    do {                              \
+        const cxr_status r_ = (expr); \
+        if (r_ != CXR_OK) return r_;  \
+    } while (0)
+
+/* Which ops run on oneDNN (backend_cpu.c chooses; CXR_CPU_DNNL overrides). */
+enum {
+    CXR_DNNL_CONV_FWD = 1,      /* conv forward (+ bias + leaky ReLU) */
+    CXR_DNNL_CONV_BWD_DATA = 2, /* conv input gradient */
+    CXR_DNNL_CONV_BWD_W = 4,    /* conv weight and bias gradient */
+    CXR_DNNL_DENSE = 8          /* the dense layers' three products */
+};
+static inline int cxr_cpu_dnnl(void *ctx, unsigned op)
+{
+    const cxr_cpu_ctx *c = ctx;
+    return c->dnnl && (c->dnnl_ops & op);
+}
+
+/* backend_cpu.c: called at the start of the ops that begin a forward, backward or Adam step:
+ * makes sure the calling thread and its OpenMP team compute with flush-to-zero +
+ * denormals-are-zero (cxr_fpenv.h); a no-op (one MXCSR read) once they do. */
+void cxr_cpu_enter(void *ctx);
+
 /* gemm_avx2.c: C (M,N) += A (M,Kd) @ B (Kd,N), C and A row-major with leading dimensions,
  * B[j][p] = B[offs[j] + p] (an im2col row, or a shifted row of a padded image), accumulated
  * in one fixed order (C, then j = 0, 1, ...). bias (M) non-NULL: C's old values are not read,
@@ -62,6 +97,12 @@ void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float
  * with AVX2+FMA. */
 void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, const int *offs, int M,
                  int Kd, int H, int W);
+
+/* gemm_avx2.c: C (M,N) += A (M,K) @ B (N,K)^T (both row-major, K contiguous), as dot products
+ * in blocks of 256 along K, each block's sum added to C in order (so the result does not
+ * depend on how N is split over threads). The dense layers' forward. Only with AVX2+FMA. */
+void cxr_gemm_nt(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
+                 int M, int N, int K);
 
 /* c ? a : b through bit masks: GCC (with its default -ftrapping-math) will not if-convert a
  * float compare-and-select, leaving a scalar loop whose branch random signs mispredict half

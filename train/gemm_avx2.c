@@ -225,6 +225,74 @@ TGT void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, con
     }
 }
 
+/* ---- dense layers' forward: C (M,N) += A (M,K) @ B (N,K)^T, as dot products along K */
+
+/* MR rows of A x NR rows of B over k in [0,kc): 8-lane partial sums, reduced once. */
+static TGT INL void nt_block(const int MR, const int NR, float *C, size_t ldc, const float *A,
+                             size_t lda, const float *B, size_t ldb, int kc, __m256i tail)
+{
+    __m256 acc[3][4];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = _mm256_setzero_ps();
+    const int k8 = kc & ~7;
+    int k = 0;
+    for (; k < k8; k += 8) {
+        __m256 b[4];
+        for (int j = 0; j < NR; j++) b[j] = _mm256_loadu_ps(B + j * ldb + k);
+        for (int i = 0; i < MR; i++) {
+            const __m256 a = _mm256_loadu_ps(A + i * lda + k);
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
+        }
+    }
+    if (k < kc) {
+        __m256 b[4];
+        for (int j = 0; j < NR; j++) b[j] = _mm256_maskload_ps(B + j * ldb + k, tail);
+        for (int i = 0; i < MR; i++) {
+            const __m256 a = _mm256_maskload_ps(A + i * lda + k, tail);
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) C[i * ldc + j] += hsum8(acc[i][j]);
+}
+
+#define NT_ROWS(NR)                                                                          \
+    do {                                                                                     \
+        int i = 0;                                                                           \
+        for (; i + 3 <= M; i += 3)                                                           \
+            nt_block(3, NR, C + i * ldc + j, ldc, A + i * lda + k0, lda, Bj, ldb, kc, tail); \
+        if (M - i == 2)                                                                      \
+            nt_block(2, NR, C + i * ldc + j, ldc, A + i * lda + k0, lda, Bj, ldb, kc, tail); \
+        if (M - i == 1)                                                                      \
+            nt_block(1, NR, C + i * ldc + j, ldc, A + i * lda + k0, lda, Bj, ldb, kc, tail); \
+    } while (0)
+
+/* Inner-dimension blocks: a 4-row slice of B (4 x KD floats) stays in L1 while every row of A
+ * passes over it, and the A block (M x KD) stays in L2. */
+#define KD 256
+
+TGT void cxr_gemm_nt(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
+                     int M, int N, int K)
+{
+    for (int k0 = 0; k0 < K; k0 += KD) {
+        const int kc = K - k0 < KD ? K - k0 : KD;
+        const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(kc & 7),
+                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        int j = 0;
+        for (; j + 4 <= N; j += 4) {
+            const float *Bj = B + j * ldb + k0;
+            NT_ROWS(4);
+        }
+        const float *Bj = B + j * ldb + k0;
+        switch (N - j) {
+        case 3: NT_ROWS(3); break;
+        case 2: NT_ROWS(2); break;
+        case 1: NT_ROWS(1); break;
+        default: break;
+        }
+    }
+}
+
 #else /* not x86-64 GCC/Clang: callers fall back to sgemm */
 int cxr_gemm_wcol_available(void) { return 0; }
 void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
@@ -237,5 +305,10 @@ void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, const i
                  int Kd, int H, int W)
 {
     (void)dw, (void)g, (void)hw, (void)pad, (void)offs, (void)M, (void)Kd, (void)H, (void)W;
+}
+void cxr_gemm_nt(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
+                 int M, int N, int K)
+{
+    (void)C, (void)ldc, (void)A, (void)lda, (void)B, (void)ldb, (void)M, (void)N, (void)K;
 }
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cxr_clock.h"
+#include "cxr_fpenv.h"
 #include "cxr_loader.h"
 #include "cxr_test.h"
 #include "loader_fixture.h"
@@ -89,11 +90,18 @@ static void test_content_and_order(int prefetch)
     o.threads = 2;
     o.prefetch = prefetch;
     cxr_loader *l;
+    /* the threads inherit this thread's MXCSR: without flushing, the loader must set it */
+    REQUIRE(!cxr_fp_flushing() || !cxr_fp_mxcsr());
     CHECK_OK(cxr_loader_create(&l, s, "train", &o));
     CHECK(cxr_loader_n_images(l) == NTRAIN);
     CHECK(cxr_loader_n_batches(l) == 8);
     int64_t e0[NTRAIN], e1[NTRAIN], e0b[NTRAIN], plan[NTRAIN];
     run_epoch(l, s, "train", 0, e0, NTRAIN, 5);
+    /* every loader thread started and computes with flush-to-zero + denormals-are-zero */
+    int nthr = -1;
+    const int nflush = cxr_loader_threads_flushing(l, &nthr);
+    CHECK(nthr == (prefetch ? o.threads + 1 : 0));
+    CHECK(nflush == nthr);
     run_epoch(l, s, "train", 1, e1, NTRAIN, 5);
     run_epoch(l, s, "train", 0, e0b, NTRAIN, 5);
     check_permutation(e0, NTRAIN);

@@ -1,0 +1,115 @@
+/* bench_ops_cpu.c: the CPU backend's conv and dense ops alone at the study's shapes, our kernels
+ * against oneDNN's (CXR_CPU_DNNL=none vs all, two backends in one process), alternated, the
+ * best of `reps` per op. Prints ms per image and GFLOP/s per op and which is faster: the
+ * measurement behind the backend's per-op choice (specs/model.md, "oneDNN").
+ * Usage: bench_ops_cpu [batch=16] [reps=3] [threads=2] [dense: only the dense layer] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cxr_backend_cpu.h"
+#include "ops.h"
+#include "rng.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static float *rnd(size_t n, uint64_t seed)
+{
+    float *p = malloc(n * sizeof(float));
+    if (!p) exit(1);
+    const uint64_t k = cxr_rng_key(seed, 1, 2);
+    for (size_t i = 0; i < n; i++) p[i] = 2.0f * cxr_rng_uniform(k, i) - 1.0f;
+    return p;
+}
+
+enum { FWD, BWD_W, BWD_ALL, D_FWD, D_BWD, NOPS };
+static const char *op_name[NOPS] = { "fwd(+lrelu+pool)", "bwd weights", "bwd data+weights",
+                                     "dense1 fwd", "dense1 bwd" };
+
+typedef struct {
+    int C, K, S;
+} layer;
+
+static void die(void)
+{
+    fprintf(stderr, "bench_ops_cpu: %s\n", cxr_last_error());
+    exit(1);
+}
+
+/* one timed run of op on layer l (conv) or dense1 */
+static double run(cxr_backend *be, int op, const layer *l, int N, float *x, float *w, float *b,
+                  float *y, float *p, uint8_t *ix, float *g, float *dx, float *dw, float *db)
+{
+    const int C = l->C, K = l->K, S = l->S;
+    const double t0 = now();
+    cxr_status st = CXR_OK;
+    switch (op) {
+    case FWD:
+        st = be->conv3x3_lrelu_pool_forward(be->ctx, C == 1 ? y : NULL, C == 1 ? NULL : p,
+                                            C == 1 ? NULL : ix, x, w, b, 0.5f, N, C, K, S, S);
+        break;
+    case BWD_W: st = be->conv3x3_backward(be->ctx, NULL, dw, db, g, x, w, N, C, K, S, S); break;
+    case BWD_ALL: st = be->conv3x3_backward(be->ctx, dx, dw, db, g, x, w, N, C, K, S, S); break;
+    case D_FWD: st = be->dense_forward(be->ctx, y, x, w, b, N, 131072, 512); break;
+    case D_BWD: st = be->dense_backward(be->ctx, dx, dw, db, g, x, w, N, 131072, 512); break;
+    }
+    if (st) die();
+    return now() - t0;
+}
+
+int main(int argc, char **argv)
+{
+    const int N = argc > 1 ? atoi(argv[1]) : 16, reps = argc > 2 ? atoi(argv[2]) : 3;
+    const int threads = argc > 3 ? atoi(argv[3]) : 2;
+    const int only_dense = argc > 4 && !strcmp(argv[4], "dense");
+    cxr_backend *be[2];
+    const char *names[2] = { "own", "onednn" };
+    setenv("CXR_CPU_DNNL", "none", 1);
+    if (cxr_backend_cpu_create(&be[0], threads)) die();
+    setenv("CXR_CPU_DNNL", "all", 1);
+    if (cxr_backend_cpu_create(&be[1], threads)) die();
+    char d[256];
+    cxr_backend_cpu_describe(be[1], d, sizeof d);
+    printf("# batch %d, %d threads, best of %d; onednn backend: %s\n", N, threads, reps, d);
+    const layer L[4] = { { 1, 16, 256 }, { 16, 32, 256 }, { 32, 64, 128 }, { 64, 128, 64 } };
+    /* buffers sized for the largest use */
+    const size_t big = only_dense ? (size_t)N * 131072 : (size_t)N * 32 * 256 * 256;
+    float *x = rnd(big, 1), *y = rnd(big, 2), *p = rnd(big / 4, 3), *g = rnd(big, 4);
+    float *dx = rnd(big, 5), *w = rnd((size_t)512 * 131072, 6), *dw = rnd((size_t)512 * 131072, 7);
+    float *b = rnd(1024, 8), *db = rnd(1024, 9);
+    uint8_t *ix = malloc(big / 4);
+    if (!ix) return 1;
+    for (size_t i = 0; i < (size_t)512 * 131072; i++) w[i] *= 0.01f;
+    for (int li = only_dense ? 4 : 0; li < 5; li++) {
+        const int dense = li == 4;
+        const layer *l = &L[dense ? 0 : li];
+        const int op0 = dense ? D_FWD : FWD, op1 = dense ? D_BWD + 1 : BWD_ALL + 1;
+        for (int op = op0; op < op1; op++) {
+            if (!dense && li == 0 && op == BWD_ALL) continue; /* conv1 has no input gradient */
+            double best[2] = { 1e30, 1e30 };
+            for (int r = 0; r <= reps; r++) /* r = 0 warms up (creates the primitives) */
+                for (int i = 0; i < 2; i++) {
+                    const double t = run(be[i], op, l, N, x, w, b, y, p, ix, g, dx, dw, db);
+                    if (r > 0 && t < best[i]) best[i] = t;
+                }
+            double flop = dense ? 2.0 * N * 131072 * 512 * (op == D_BWD ? 2 : 1)
+                                : 2.0 * N * l->S * l->S * l->C * l->K * 9 * (op == BWD_ALL ? 2 : 1);
+            printf("%-7s %-18s own %8.3f ms/img %6.1f GFLOP/s | onednn %8.3f ms/img %6.1f "
+                   "GFLOP/s | onednn/own time %.2f\n",
+                   dense ? "dense1" : (const char *[]){ "conv1", "conv2", "conv3", "conv4" }[li],
+                   op_name[op], 1e3 * best[0] / N, flop / best[0] * 1e-9, 1e3 * best[1] / N,
+                   flop / best[1] * 1e-9, best[1] / best[0]);
+            (void)names;
+        }
+    }
+    cxr_backend_destroy(be[0]);
+    cxr_backend_destroy(be[1]);
+    free(x), free(y), free(p), free(g), free(dx), free(w), free(dw), free(b), free(db), free(ix);
+    return 0;
+}

@@ -1,0 +1,157 @@
+/* test_dnnl.c: the CPU backend's oneDNN ops (built with -DCXR_DNNL=ON) against its own kernels:
+ * conv forward, the fused conv + leaky ReLU + pool forward, conv backward (input, weight and
+ * bias gradients, accumulated onto non-zero buffers), dense forward and backward.
+ *   train_test_dnnl        fp32 (oneDNN's kernels for this CPU, whatever its ISA), within 1e-5
+ *                          of the largest magnitude; and --precision bf16 refused with
+ *                          CXR_E_UNSUPPORTED on a CPU without AVX512-BF16/AMX
+ *   train_test_dnnl bf16   the same ops in bf16 (8-bit mantissa inputs, fp32 accumulation),
+ *                          within 2e-2; skipped (77) on CPUs without AVX512-BF16 or AMX */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cxr_backend_cpu.h"
+#include "cxr_test.h"
+#include "ops.h"
+#include "rng.h"
+
+static float *rnd(size_t n, uint64_t seed, float scale)
+{
+    float *p = malloc(n * sizeof(float));
+    REQUIRE(p);
+    const uint64_t k = cxr_rng_key(seed, 7, 9);
+    for (size_t i = 0; i < n; i++) p[i] = scale * (2.0f * cxr_rng_uniform(k, i) - 1.0f);
+    return p;
+}
+
+static float *dup(const float *a, size_t n)
+{
+    float *p = malloc(n * sizeof(float));
+    REQUIRE(p);
+    memcpy(p, a, n * sizeof(float));
+    return p;
+}
+
+/* max |a - b| <= tol * max(max |b|, 1) */
+static int near(const char *what, const float *a, const float *b, size_t n, double tol)
+{
+    double m = 1, e = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - b[i]);
+        if (!(d <= e)) e = d; /* NaN counts */
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+    }
+    const int ok = e <= tol * m;
+    printf("%-28s max |diff| %.3g of max %.3g: %s\n", what, e, m, ok ? "ok" : "FAIL");
+    return ok;
+}
+
+static cxr_backend *backend(const char *dnnl_ops)
+{
+    cxr_backend *be = NULL;
+    setenv("CXR_CPU_DNNL", dnnl_ops, 1);
+    CHECK_OK(cxr_backend_cpu_create(&be, 2));
+    unsetenv("CXR_CPU_DNNL");
+    char d[256];
+    cxr_backend_cpu_describe(be, d, sizeof d);
+    printf("backend (CXR_CPU_DNNL=%s): %s\n", dnnl_ops, d);
+    return be;
+}
+
+static void compare(cxr_backend *own, cxr_backend *dn, double tol)
+{
+    const int N = 3, C = 3, K = 5, H = 10, W = 12;
+    const size_t xn = (size_t)N * C * H * W, yn = (size_t)N * K * H * W, wn = (size_t)K * C * 9;
+    const size_t pn = (size_t)N * K * (H / 2) * (W / 2);
+    float *x = rnd(xn, 1, 1.0f), *w = rnd(wn, 2, 0.5f), *b = rnd((size_t)K, 3, 0.5f);
+    float *y0 = rnd(yn, 4, 1.0f), *y1 = dup(y0, yn);
+    CHECK_OK(own->conv3x3_forward(own->ctx, y0, x, w, b, N, C, K, H, W));
+    CHECK_OK(dn->conv3x3_forward(dn->ctx, y1, x, w, b, N, C, K, H, W));
+    CHECK(near("conv forward", y1, y0, yn, tol));
+    /* fused: map, pooled and argmax (the argmax may differ only where two values tie within
+     * the tolerance; with random data that does not happen at fp32) */
+    float *p0 = rnd(pn, 5, 1.0f), *p1 = dup(p0, pn);
+    uint8_t *i0 = calloc(pn, 1), *i1 = calloc(pn, 1);
+    REQUIRE(i0 && i1);
+    CHECK_OK(own->conv3x3_lrelu_pool_forward(own->ctx, y0, p0, i0, x, w, b, 0.5f, N, C, K, H, W));
+    CHECK_OK(dn->conv3x3_lrelu_pool_forward(dn->ctx, y1, p1, i1, x, w, b, 0.5f, N, C, K, H, W));
+    CHECK(near("conv+lrelu+pool map", y1, y0, yn, tol));
+    CHECK(near("conv+lrelu+pool pooled", p1, p0, pn, tol));
+    if (tol < 1e-4) CHECK(memcmp(i0, i1, pn) == 0);
+    /* the pooled output alone (no full map kept) */
+    CHECK_OK(dn->conv3x3_lrelu_pool_forward(dn->ctx, NULL, p1, i1, x, w, b, 0.5f, N, C, K, H, W));
+    CHECK(near("conv+lrelu+pool, no map", p1, p0, pn, tol));
+    /* backward, accumulating onto non-zero gradients */
+    float *g = rnd(yn, 6, 1.0f);
+    float *dx0 = rnd(xn, 7, 1.0f), *dx1 = dup(dx0, xn);
+    float *dw0 = rnd(wn, 8, 1.0f), *dw1 = dup(dw0, wn);
+    float *db0 = rnd((size_t)K, 9, 1.0f), *db1 = dup(db0, (size_t)K);
+    CHECK_OK(own->conv3x3_backward(own->ctx, dx0, dw0, db0, g, x, w, N, C, K, H, W));
+    CHECK_OK(dn->conv3x3_backward(dn->ctx, dx1, dw1, db1, g, x, w, N, C, K, H, W));
+    CHECK(near("conv backward din", dx1, dx0, xn, tol));
+    CHECK(near("conv backward dW", dw1, dw0, wn, tol));
+    CHECK(near("conv backward db", db1, db0, (size_t)K, tol));
+    /* no input gradient (conv1) */
+    CHECK_OK(own->conv3x3_backward(own->ctx, NULL, dw0, db0, g, x, w, N, C, K, H, W));
+    CHECK_OK(dn->conv3x3_backward(dn->ctx, NULL, dw1, db1, g, x, w, N, C, K, H, W));
+    CHECK(near("conv backward dW, no din", dw1, dw0, wn, tol));
+    /* dense */
+    const int IN = 67, OUT = 21;
+    float *a = rnd((size_t)N * IN, 10, 1.0f), *wd = rnd((size_t)OUT * IN, 11, 0.2f);
+    float *bd = rnd((size_t)OUT, 12, 0.5f);
+    float *o0 = rnd((size_t)N * OUT, 13, 1.0f), *o1 = dup(o0, (size_t)N * OUT);
+    CHECK_OK(own->dense_forward(own->ctx, o0, a, wd, bd, N, IN, OUT));
+    CHECK_OK(dn->dense_forward(dn->ctx, o1, a, wd, bd, N, IN, OUT));
+    CHECK(near("dense forward", o1, o0, (size_t)N * OUT, tol));
+    float *go = rnd((size_t)N * OUT, 14, 1.0f);
+    float *gi0 = rnd((size_t)N * IN, 15, 1.0f), *gi1 = dup(gi0, (size_t)N * IN);
+    float *gw0 = rnd((size_t)OUT * IN, 16, 1.0f), *gw1 = dup(gw0, (size_t)OUT * IN);
+    float *gb0 = rnd((size_t)OUT, 17, 1.0f), *gb1 = dup(gb0, (size_t)OUT);
+    CHECK_OK(own->dense_backward(own->ctx, gi0, gw0, gb0, go, a, wd, N, IN, OUT));
+    CHECK_OK(dn->dense_backward(dn->ctx, gi1, gw1, gb1, go, a, wd, N, IN, OUT));
+    CHECK(near("dense backward din", gi1, gi0, (size_t)N * IN, tol));
+    CHECK(near("dense backward dW", gw1, gw0, (size_t)OUT * IN, tol));
+    CHECK(near("dense backward db", gb1, gb0, (size_t)OUT, tol));
+    free(x), free(w), free(b), free(y0), free(y1), free(p0), free(p1), free(i0), free(i1);
+    free(g), free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);
+    free(a), free(wd), free(bd), free(o0), free(o1), free(go), free(gi0), free(gi1), free(gw0);
+    free(gw1), free(gb0), free(gb1);
+}
+
+int main(int argc, char **argv)
+{
+    const int bf16 = argc > 1 && !strcmp(argv[1], "bf16");
+#ifndef CXR_HAVE_DNNL
+    (void)bf16;
+    printf("built without oneDNN: skipped\n");
+    return CXR_SKIP_CODE;
+#else
+    cxr_backend *own = backend("none"), *dn = backend("all");
+    if (!bf16) {
+        compare(own, dn, 1e-5);
+        if (!cxr_cpu_has_bf16()) { /* refused, with the reason */
+            const cxr_status st = cxr_backend_cpu_set_precision(dn, CXR_PRECISION_BF16);
+            printf("bf16 on this CPU: %s\n", cxr_last_error());
+            CHECK(st == CXR_E_UNSUPPORTED);
+            CHECK(strstr(cxr_last_error(), "AVX512-BF16") != NULL);
+        }
+        CHECK(cxr_backend_cpu_set_precision(dn, CXR_PRECISION_TF32) == CXR_E_ARG);
+    } else {
+        if (!cxr_cpu_has_bf16()) {
+            printf("this CPU has neither AVX512-BF16 nor AMX: bf16 test skipped\n");
+            cxr_backend_destroy(own);
+            cxr_backend_destroy(dn);
+            return CXR_SKIP_CODE;
+        }
+        CHECK_OK(cxr_backend_cpu_set_precision(dn, CXR_PRECISION_BF16));
+        char d[256];
+        cxr_backend_cpu_describe(dn, d, sizeof d);
+        printf("bf16 backend: %s\n", d);
+        compare(own, dn, 2e-2);
+        /* back to fp32: the fp32 results again */
+        CHECK_OK(cxr_backend_cpu_set_precision(dn, CXR_PRECISION_FP32));
+    }
+    cxr_backend_destroy(own);
+    cxr_backend_destroy(dn);
+    TEST_END();
+#endif
+}

@@ -1,0 +1,33 @@
+/* cxr_backend_cpu.h: settings of the CPU backend (ops.h: cxr_backend_cpu_create).
+ *
+ * The backend computes with our own AVX2+FMA kernels, or with oneDNN primitives (a build with
+ * -DCXR_DNNL=ON) for the ops where they are the better choice on the CPU at hand; see
+ * specs/model.md, "CPU implementation". CXR_CPU_DNNL=none|all|conv_fwd,conv_bwd_data,
+ * conv_bwd_w,dense in the environment overrides that choice; CXR_CPU_PARALLEL=blas selects the
+ * im2col + OpenBLAS path of CPUs without AVX2. */
+#ifndef CXR_BACKEND_CPU_H
+#define CXR_BACKEND_CPU_H
+
+#include <stddef.h>
+
+#include "cxr_cuda.h" /* cxr_precision */
+#include "ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* fp32 (the default) or bf16: convolutions and dense products with bf16 inputs and weights on
+ * oneDNN, fp32 accumulation, outputs, gradients and master weights. bf16 needs a CPU with
+ * AVX512-BF16 or AMX and a build with oneDNN: CXR_E_UNSUPPORTED with the reason otherwise
+ * (emulating bf16 on AVX2 would be slower than fp32). tf32: CXR_E_ARG (a GPU format). */
+cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p);
+/* 1 when the CPU has AVX512-BF16 or AMX-BF16. */
+int cxr_cpu_has_bf16(void);
+/* The kernels in use, one line: "own AVX2+FMA kernels; oneDNN (avx2) for: dense; fp32; ...". */
+void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

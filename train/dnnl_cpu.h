@@ -1,0 +1,36 @@
+/* dnnl_cpu.h: oneDNN primitives for the CPU backend (dnnl_cpu.c), present in a build with
+ * -DCXR_DNNL=ON (CXR_HAVE_DNNL). Not a public header. Semantics as the ops in ops.h: forward
+ * outputs are overwritten, gradients accumulate (+=). Errors: CXR_E_UNSUPPORTED when oneDNN has
+ * no implementation on this CPU (bf16 on a CPU without AVX-512), CXR_E_NOMEM, CXR_E_INTERNAL. */
+#ifndef CXR_DNNL_CPU_H
+#define CXR_DNNL_CPU_H
+
+#include "cxr_status.h"
+
+typedef struct cxr_dnnl cxr_dnnl;
+
+/* bf16: convolutions and matmuls read bf16 copies of inputs and weights, write fp32. */
+cxr_status cxr_dnnl_create(cxr_dnnl **out, int bf16);
+void cxr_dnnl_destroy(cxr_dnnl *d); /* NULL-safe */
+/* out (N,K,H,W) = conv3x3(in (N,C,H,W), w (K,C,3,3)) + b, leaky ReLU (alpha) when relu */
+cxr_status cxr_dnnl_conv_forward(cxr_dnnl *d, float *out, const float *in, const float *w,
+                                 const float *b, float alpha, int relu, int N, int C, int K, int H,
+                                 int W);
+/* din (N,C,H,W) += the input gradient of dout (N,K,H,W) */
+cxr_status cxr_dnnl_conv_backward_data(cxr_dnnl *d, float *din, const float *dout, const float *w,
+                                       int N, int C, int K, int H, int W);
+/* dw (K,C,3,3) += weight gradient, db (K) += bias gradient */
+cxr_status cxr_dnnl_conv_backward_weights(cxr_dnnl *d, float *dw, float *db, const float *dout,
+                                          const float *in, int N, int C, int K, int H, int W);
+/* out (N,OUT) = in (N,IN) @ W^T + b, W (OUT,IN) */
+cxr_status cxr_dnnl_dense_forward(cxr_dnnl *d, float *out, const float *in, const float *w,
+                                  const float *b, int N, int IN, int OUT);
+/* dw (OUT,IN) += dout^T @ in; din (N,IN) += dout @ W (din may be NULL). db: the caller. */
+cxr_status cxr_dnnl_dense_backward(cxr_dnnl *d, float *din, float *dw, const float *dout,
+                                   const float *in, const float *w, int N, int IN, int OUT);
+/* oneDNN's ISA on this CPU ("avx2", "avx512_core_amx"...) and the name of cached primitive i
+ * (NULL past the end): for the benchmark's "ISA path" line. */
+const char *cxr_dnnl_isa(void);
+const char *cxr_dnnl_last_impl(const cxr_dnnl *d, int i);
+
+#endif
