@@ -161,14 +161,16 @@ static int cpu_has_amx_bf16(void)
 int cxr_cpu_has_bf16(void) { return cpu_has("avx512bf16") || cpu_has_amx_bf16(); }
 
 /* The ops that run on oneDNN by default: on AVX-512 CPUs every conv and dense product (our
- * kernels are AVX2 and would use half of the vector width); on AVX2 CPUs the ones that measured
- * faster than our kernels (specs/model.md, "oneDNN"). CXR_CPU_DNNL=none|all|LIST overrides, LIST
+ * kernels are AVX2 and would use half of the vector width); on AVX2 CPUs the dense layers only,
+ * where oneDNN measured faster than our kernels (bench_ops_cpu on an AMD EPYC: dense1 forward
+ * 0.82x the time, backward 0.98x; every convolution 1.06-7.6x slower on oneDNN, with the
+ * reorders between NCHW and its blocked layouts). CXR_CPU_DNNL=none|all|LIST overrides, LIST
  * of conv_fwd, conv_bwd_data, conv_bwd_w, dense separated by commas. */
 static unsigned dnnl_default_ops(void)
 {
     if (cpu_has("avx512"))
         return CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE;
-    return 0;
+    return CXR_DNNL_DENSE;
 }
 
 static unsigned dnnl_parse_ops(const char *s)

@@ -11,12 +11,21 @@
  *    threads over IN.
  * Without AVX2 (or CXR_CPU_PARALLEL=blas): single-threaded OpenBLAS on each thread's slice of
  * columns. */
+#include <string.h>
+
 #include <cblas.h>
 #include <omp.h>
 
 #include "cpu_internal.h"
 #include "dnnl_cpu.h"
 #include "ops.h"
+
+/* Columns of a packed block: dW's B (N rows of `in`) and din's (OUT rows of W). Rows of the big
+ * matrices are IN floats apart, which maps a column of them onto one cache set; packed rows are
+ * PB + 16 floats apart. */
+#define PB_DW  256
+#define PB_DIN 128
+#define KD_FWD 256 /* = gemm_avx2.c KD: one block per cxr_gemm_nt call keeps the same sums */
 
 /* Columns [c0,c1) of n for thread t of nt, on multiples of 16 (the kernels' panel width). */
 static void col_range(int n, int t, int nt, int *c0, int *c1)
@@ -33,6 +42,25 @@ static int col_threads(void *ctx, int n)
 {
     const int nt = cxr_cpu_threads(ctx), panels = (n + 15) / 16;
     return nt < panels ? nt : panels;
+}
+
+/* C (M, cols c0..c1) += A (M,Kd) @ B (Kd rows, ldb apart): blocks of pb columns of B copied to
+ * `pack` (rows pb + 16 floats apart), then cxr_gemm_wcol for groups of `mg` rows of C. The same
+ * summation order as one cxr_gemm_wcol over all columns. */
+static void blocked_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
+                         size_t ldb, int M, int Kd, int c0, int c1, int pb, int mg, float *pack,
+                         int *offs)
+{
+    const size_t ps = (size_t)pb + 16;
+    for (int j = 0; j < Kd; j++) offs[j] = (int)(j * ps);
+    for (int p0 = c0; p0 < c1; p0 += pb) {
+        const int n = c1 - p0 < pb ? c1 - p0 : pb;
+        for (int j = 0; j < Kd; j++)
+            memcpy(pack + j * ps, B + j * ldb + p0, sizeof(float) * (size_t)n);
+        for (int m = 0; m < M; m += mg)
+            cxr_gemm_wcol(C + m * ldc + p0, ldc, A + m * lda, lda, pack, offs,
+                          M - m < mg ? M - m : mg, n, Kd, NULL, 0.0f, 0);
+    }
 }
 
 static int use_own(void *ctx)
@@ -53,6 +81,9 @@ cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const floa
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OUT; o++) out[(size_t)n * OUT + o] = b[o];
     const int own = use_own(ctx);
+    for (int t = 0; own && t < cxr_cpu_threads(ctx); t++)
+        if (!cxr_cpu_scratch(ctx, t, (size_t)N * KD_FWD * sizeof(float)))
+            return cxr_set_error(CXR_E_NOMEM, "dense_forward: no scratch");
     /* own kernel: 4-row blocks of W per thread; BLAS: 16-column slices */
     const int nt =
         own ? (cxr_cpu_threads(ctx) < (OUT + 3) / 4 ? cxr_cpu_threads(ctx) : (OUT + 3) / 4)
@@ -64,9 +95,17 @@ cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const floa
             const int q = (OUT + 3) / 4;
             int o0 = (int)((long)q * t / nt) * 4, o1 = (int)((long)q * (t + 1) / nt) * 4;
             if (o1 > OUT) o1 = OUT;
-            if (o0 < o1)
-                cxr_gemm_nt(out + o0, (size_t)OUT, in, (size_t)IN, w + (size_t)o0 * IN, (size_t)IN,
-                            N, o1 - o0, IN);
+            /* blocks of KD_FWD columns of `in` packed contiguously (its rows are IN floats
+             * apart, one cache set); the same sums as one cxr_gemm_nt over all of K */
+            float *pack = cxr_cpu_scratch(ctx, t, 0);
+            for (int k0 = 0; k0 < IN && o0 < o1; k0 += KD_FWD) {
+                const int kc = IN - k0 < KD_FWD ? IN - k0 : KD_FWD;
+                for (int n = 0; n < N; n++)
+                    memcpy(pack + (size_t)n * KD_FWD, in + (size_t)n * IN + k0,
+                           sizeof(float) * (size_t)kc);
+                cxr_gemm_nt(out + o0, (size_t)OUT, pack, KD_FWD, w + (size_t)o0 * IN + k0,
+                            (size_t)IN, N, o1 - o0, kc);
+            }
         } else {
             int o0, o1;
             col_range(OUT, t, nt, &o0, &o1);
@@ -94,48 +133,48 @@ cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
                                        OUT);
 #endif
     const int own = use_own(ctx);
-    const int mx = N > OUT ? N : OUT;
-    if (own && (long)mx * IN > 0x7fffffffL)
-        return cxr_set_error(CXR_E_ARG, "dense_backward: %d x %d too large for int offsets", mx,
-                             IN);
-    /* shared, read-only in the parallel region: dout^T (OUT,N) and the offset table */
-    const size_t doutT_f = ((size_t)OUT * N + 15) / 16 * 16;
-    float *scr = own ? cxr_cpu_scratch(ctx, 0, (doutT_f + (size_t)mx) * sizeof(float)) : NULL;
-    if (own && !scr) return cxr_set_error(CXR_E_NOMEM, "dense_backward: no scratch");
-    float *doutT = scr;
-    int *offs = own ? (int *)(scr + doutT_f) : NULL;
-    if (own)
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OUT; o++) doutT[(size_t)o * N + n] = dout[(size_t)n * OUT + o];
     const int nt = col_threads(ctx, IN);
-    /* dW (OUT,IN) += dout^T (OUT,N) @ in (N,IN) */
-    if (own)
-        for (int j = 0; j < N; j++) offs[j] = j * IN;
+    if (!own) {
 #pragma omp parallel num_threads(nt)
-    {
-        int c0, c1;
-        col_range(IN, omp_get_thread_num(), nt, &c0, &c1);
-        if (c0 < c1 && own)
-            cxr_gemm_wcol(dw + c0, (size_t)IN, doutT, (size_t)N, in + c0, offs, OUT, c1 - c0, N,
-                          NULL, 0.0f, 0);
-        else if (c0 < c1)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, c1 - c0, N, 1.0f, dout, OUT,
-                        in + c0, IN, 1.0f, dw + c0, IN);
+        {
+            int c0, c1;
+            col_range(IN, omp_get_thread_num(), nt, &c0, &c1);
+            if (c0 < c1) { /* dW (OUT,IN) += dout^T @ in; din (N,IN) += dout @ W */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, c1 - c0, N, 1.0f, dout,
+                            OUT, in + c0, IN, 1.0f, dw + c0, IN);
+                if (din)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, c1 - c0, OUT, 1.0f,
+                                dout, OUT, w + c0, IN, 1.0f, din + c0, IN);
+            }
+        }
+        return CXR_OK;
     }
-    if (!din) return CXR_OK;
-    /* din (N,IN) += dout (N,OUT) @ W (OUT,IN) */
-    if (own)
-        for (int j = 0; j < OUT; j++) offs[j] = j * IN;
+    /* thread 0's scratch: dout^T (OUT,N), read by all threads; then every thread's packed
+     * block of B and its offsets */
+    const size_t doutT_f = ((size_t)OUT * N + 15) / 16 * 16;
+    const int kmax = N > OUT ? N : OUT;
+    const size_t pack_f = (size_t)kmax * (PB_DW + 16) + (size_t)kmax + 16;
+    for (int t = 0; t < nt; t++)
+        if (!cxr_cpu_scratch(ctx, t, ((t ? 0 : doutT_f) + pack_f) * sizeof(float)))
+            return cxr_set_error(CXR_E_NOMEM, "dense_backward: no scratch");
+    float *doutT = cxr_cpu_scratch(ctx, 0, 0);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OUT; o++) doutT[(size_t)o * N + n] = dout[(size_t)n * OUT + o];
 #pragma omp parallel num_threads(nt)
     {
+        const int t = omp_get_thread_num();
+        float *pack = cxr_cpu_scratch(ctx, t, 0) + (t ? 0 : doutT_f);
+        int *offs = (int *)(pack + (size_t)kmax * (PB_DW + 16));
         int c0, c1;
-        col_range(IN, omp_get_thread_num(), nt, &c0, &c1);
-        if (c0 < c1 && own)
-            cxr_gemm_wcol(din + c0, (size_t)IN, dout, (size_t)OUT, w + c0, offs, N, c1 - c0, OUT,
-                          NULL, 0.0f, 0);
-        else if (c0 < c1)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, c1 - c0, OUT, 1.0f, dout, OUT,
-                        w + c0, IN, 1.0f, din + c0, IN);
+        col_range(IN, t, nt, &c0, &c1);
+        /* dW (OUT,IN) += dout^T (OUT,N) @ in (N,IN): the N images are the inner dimension;
+         * groups of 4 rows of dW sweep a packed block of `in`, so dW streams row by row */
+        blocked_wcol(dw, (size_t)IN, doutT, (size_t)N, in, (size_t)IN, OUT, N, c0, c1, PB_DW, 4,
+                     pack, offs);
+        /* din (N,IN) += dout (N,OUT) @ W (OUT,IN): the OUT rows of W are the inner dimension */
+        if (din)
+            blocked_wcol(din, (size_t)IN, dout, (size_t)OUT, w, (size_t)IN, N, OUT, c0, c1, PB_DIN,
+                         N, pack, offs);
     }
     return CXR_OK;
 }
