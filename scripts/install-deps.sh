@@ -1,25 +1,40 @@
 #!/usr/bin/env bash
 # install-deps.sh: install the Debian 12 packages cxr needs, only those missing. Run as root.
 #   scripts/install-deps.sh           build + test dependencies
-#   scripts/install-deps.sh --bench   also the Python peers the benchmarks compare against
+#   scripts/install-deps.sh --bench   also the Python peers the benchmarks compare against, and
+#                                     TensorFlow (tensorflow-cpu 2.21 from PyPI; Debian has none)
+#                                     in a venv at $CXR_BENCH_VENV (default /opt/cxr/bench-venv)
 # CUDA (nvcc, cuDNN under /usr/local/cuda) is optional and not installed here.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libturbojpeg0-dev
-      libopenblas-dev libcjson-dev python3 python3-numpy python3-h5py chromium
+      libopenblas-dev libdnnl-dev libcjson-dev python3 python3-numpy python3-h5py chromium
       clang libclang-rt-14-dev libomp-dev   # these three: tests/fuzz (skipped without)
       python3-torch)                        # tests/python's DataLoader test (skipped without)
 if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(python3-skimage python3-pil time)
+  pkgs+=(python3-skimage python3-pil time python3-venv)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+bench_venv() { # TensorFlow for tests/bench/bench_train_cpu.sh (peer_tf_cpu.py)
+  [ "${1:-}" = "--bench" ] || return 0
+  local v=${CXR_BENCH_VENV:-/opt/cxr/bench-venv}
+  if [ -x "$v/bin/python" ] && "$v/bin/python" -c 'import tensorflow' 2>/dev/null; then
+    echo "install-deps: TensorFlow present in $v"
+    return 0
+  fi
+  echo "install-deps: tensorflow-cpu 2.21 into $v"
+  python3 -m venv "$v"
+  "$v/bin/pip" install -q 'tensorflow-cpu==2.21.*'
+}
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#pkgs[@]} packages present"
+  bench_venv "${1:-}"
   exit 0
 fi
 echo "install-deps: installing ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+bench_venv "${1:-}"

@@ -26,6 +26,7 @@ typedef struct {
     size_t scratch_bytes[CXR_CPU_MAX_THREADS];
     pthread_t flushed; /* the thread whose OpenMP team has flush-to-zero set (cxr_cpu_enter) */
     int flushed_set;
+    int keep_denormals;    /* CXR_CPU_DENORMALS=keep: no flushing (benchmark diagnostic) */
     struct cxr_dnnl *dnnl; /* oneDNN primitives (dnnl_cpu.h), NULL when none are used */
     unsigned dnnl_ops;     /* CXR_DNNL_* bits: the ops that run on oneDNN */
     int bf16;              /* --precision bf16: every conv and dense product on oneDNN in bf16 */

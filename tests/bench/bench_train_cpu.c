@@ -2,11 +2,17 @@
  * random data: a few warm-up steps, then timed steps of forward + weighted-loss backward +
  * Adam. Prints one line of key=value pairs (images/s, GFLOP/s against the analytic FLOP count)
  * and a per-phase split. Not a ctest; run through tests/bench/bench_train_cpu.sh.
+ * Environment: BENCH_PRECISION=bf16 (the CPU backend's bf16; exit 3 with the reason where it is
+ * refused); BENCH_DENORMAL=1: afterwards, forward + backward (no Adam) on the same images scaled
+ * by 1e-36, whose gradients are denormal, alternated with the normal images, and one more line
+ * with both backward times (CXR_CPU_DENORMALS=keep switches the library's flushing off).
  * Usage: bench_train_cpu [batch=64] [timed_steps=3] [warmup=1] [threads=2] [image_size=256] */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
+#include "cxr_backend_cpu.h"
 #include "cxr_clock.h"
 #include "cxr_model.h"
 #include "rng.h"
@@ -53,6 +59,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_train_cpu: %s\n", cxr_last_error());
         return 1;
     }
+    char path[512];
+    cxr_backend_cpu_describe(be, path, sizeof path);
+    const char *prec = getenv("BENCH_PRECISION");
+    if (prec && !strcmp(prec, "bf16") &&
+        cxr_backend_cpu_set_precision(be, CXR_PRECISION_BF16) != CXR_OK) {
+        printf("impl=cxr-bf16 refused: %s\n", cxr_last_error());
+        return 3;
+    }
+    if (prec) cxr_backend_cpu_describe(be, path, sizeof path);
+    printf("# path: %s\n", path);
     float *x = malloc((size_t)batch * S * S * sizeof(float));
     int32_t *y = malloc((size_t)batch * sizeof(int32_t));
     uint64_t k = cxr_rng_key(1, 2, 3);
@@ -95,6 +111,27 @@ int main(int argc, char **argv)
            threads, batch, steps, ips, gf, ips * gf, tf / steps, tb / steps, ta / steps, loss,
            cxr_model_activation_bytes(m) / 1048576.0, cxr_model_n_params(m) * 4.0 / 1048576.0,
            cpu / total);
+    if (getenv("BENCH_DENORMAL")) {
+        /* images x 1e-36: activations shrink into the denormal range after the first layers and
+         * the weight gradients (dout x activation) are denormal products */
+        float *xt = malloc((size_t)batch * S * S * sizeof(float));
+        if (!xt) return 1;
+        for (size_t i = 0; i < (size_t)batch * S * S; i++) xt[i] = x[i] * 1e-36f;
+        double tb_norm = 0, tb_den = 0;
+        const int reps = 2;
+        for (int r = 0; r < 2 * reps; r++) {
+            const float *xi = r & 1 ? xt : x;
+            if (cxr_model_forward(m, xi, batch, 1)) goto err;
+            const double a = cxr_now_s();
+            if (cxr_model_loss_backward(m, y, cw, batch, &loss)) goto err;
+            *(r & 1 ? &tb_den : &tb_norm) += cxr_now_s() - a;
+        }
+        printf("impl=cxr-denormal backward_normal_s=%.3f backward_denormal_s=%.3f "
+               "denormal_over_normal=%.2f flushing=%s\n",
+               tb_norm / reps, tb_den / reps, tb_den / tb_norm,
+               getenv("CXR_CPU_DENORMALS") ? "off" : "on");
+        free(xt);
+    }
     free(x), free(y);
     cxr_model_destroy(m);
     cxr_backend_destroy(be);

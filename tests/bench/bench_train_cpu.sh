@@ -1,26 +1,99 @@
 #!/bin/sh
 # bench_train_cpu.sh: CPU training throughput of the study network (batch 64, 256x256, 2
-# classes): cxr's C driver (images over OpenMP threads, and with CXR_CPU_PARALLEL=blas) beside
-# the same network in PyTorch, in one run, printing img/s, the ratio, GFLOP/s and CPU use.
-# The 2 cores are shared: compare the ratio within one run, and read cpu_util (2.00 = both
-# cores ours the whole time).
-# Usage: tests/bench/bench_train_cpu.sh [BUILD_DIR=build] [timed_steps=3] [threads=2]
+# classes), cxr against TensorFlow 2.21 (fp32 and mixed_bfloat16; oneDNN, NHWC, Keras) and
+# PyTorch (Debian's 1.13), alternated in rounds within one invocation. Prints the CPU, the ISA
+# path cxr takes, img/s, the ratios per round, GFLOP/s against the machine's peak, a backward
+# step on denormal-producing data against a normal one, and cxr-train on a real store.
+# The cores may be shared: compare ratios within a round, and read cpu_util (threads = ours).
+#
+# Usage: tests/bench/bench_train_cpu.sh [BUILD_DIR=build] [timed_steps=3] [threads=2] [rounds=2]
+# Environment: CXR_BENCH_VENV (default /opt/cxr/bench-venv, made by
+#   `scripts/install-deps.sh --bench`) holds tensorflow-cpu; without it TensorFlow is skipped.
+#   CXR_BENCH_DATA: a Kaggle-layout folder to pack for the cxr-train timing (default
+#   ../shared/data/chest_xray beside the checkout, else data/sample); CXR_BENCH_TRAIN_STEPS
+#   (default 8) steps of cxr-train; CXR_BENCH_TF_BF16=1 runs TensorFlow's mixed_bfloat16 also
+#   on CPUs without AVX512-BF16/AMX.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
 build=${1:-build}
 steps=${2:-3}
 threads=${3:-2}
+rounds=${4:-2}
 bin=$build/tests/train/bench_train_cpu
 [ -x "$bin" ] || { echo "bench_train_cpu.sh: $bin not built (cmake --build $build --target bench_train_cpu)" >&2; exit 2; }
-py=/usr/bin/python3
+venv=${CXR_BENCH_VENV:-/opt/cxr/bench-venv}
+tfpy=$venv/bin/python
+[ -x "$tfpy" ] && "$tfpy" -c 'import tensorflow' 2>/dev/null || tfpy=
+export OMP_NUM_THREADS=$threads
+get() { echo "$1" | grep '^impl=' | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
+
+model=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+flags=$(grep -m1 '^flags' /proc/cpuinfo)
+has() { echo "$flags" | grep -qw "$1" && echo 1 || echo 0; }
+isa="avx2=$(has avx2) fma=$(has fma) avx512f=$(has avx512f) avx512_bf16=$(has avx512_bf16) amx_bf16=$(has amx_bf16)"
+# peak: FLOP per cycle per core = 2 FMA units x lanes x 2 (AVX-512: 16 lanes, AVX2: 8; a CPU
+# with one AVX-512 FMA unit has half of that); clock: the highest "cpu MHz" seen now
+fpc=32
+[ "$(has avx512f)" = 1 ] && fpc=64
+mhz=$(grep 'cpu MHz' /proc/cpuinfo | awk '{ if ($4 > m) m = $4 } END { printf "%.0f", m }')
+peak=$(awk -v t="$threads" -v f="$fpc" -v m="$mhz" 'BEGIN { printf "%.0f", t * f * m / 1000 }')
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
-c=$(OMP_NUM_THREADS=$threads "$bin" 64 "$steps" 1 "$threads")
-echo "$c"
-cb=$(CXR_CPU_PARALLEL=blas OMP_NUM_THREADS=$threads "$bin" 64 "$steps" 1 "$threads")
-echo "$cb (CXR_CPU_PARALLEL=blas)"
-t=$(OMP_NUM_THREADS=$threads "$py" "$here/peer_torch_cpu.py" 64 "$steps" 1 "$threads")
-echo "$t"
-get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-awk -v c="$(get "$c" img_per_s)" -v b="$(get "$cb" img_per_s)" -v t="$(get "$t" img_per_s)" \
-    'BEGIN { printf "ratio cxr/torch = %.2f (images mode), %.2f (blas mode)\n", c / t, b / t }'
+echo "# cpu: $model; $isa"
+echo "# peak (estimate): $threads threads x $fpc FLOP/cycle x $mhz MHz = $peak GFLOP/s"
+echo "# peers: tensorflow $([ -n "$tfpy" ] && "$tfpy" -c 'import tensorflow as t; print(t.__version__)' 2>/dev/null || echo "not installed ($venv)"), torch $(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo 'not installed')"
+
+r=1
+while [ "$r" -le "$rounds" ]; do
+    echo "## round $r"
+    c=$(nice -n 0 "$bin" 64 "$steps" 1 "$threads")
+    echo "$c"
+    cd_=$(CXR_CPU_DNNL=all "$bin" 64 "$steps" 1 "$threads" 2>&1 || true)
+    echo "$cd_" | sed 's/^impl=cxr /impl=cxr-onednn-all /'
+    cb=$(BENCH_PRECISION=bf16 "$bin" 64 "$steps" 1 "$threads" 2>&1 || true)
+    echo "$cb" | grep -v '^# path' || true
+    tf=; tb=
+    if [ -n "$tfpy" ]; then
+        tf=$("$tfpy" "$here/peer_tf_cpu.py" 64 "$steps" 1 "$threads" 256 float32 2>&1 | grep '^impl=' || true)
+        echo "$tf"
+        if [ "$(has avx512_bf16)$(has amx_bf16)" != 00 ] || [ -n "${CXR_BENCH_TF_BF16:-}" ]; then
+            tb=$("$tfpy" "$here/peer_tf_cpu.py" 64 "$steps" 1 "$threads" 256 mixed_bfloat16 2>&1 | grep '^impl=' || true)
+            echo "$tb"
+        else
+            echo "impl=tf-mixed_bfloat16 skipped: no AVX512-BF16/AMX, TensorFlow emulates bf16 (slower than its fp32; CXR_BENCH_TF_BF16=1 runs it)"
+        fi
+    fi
+    t=$(python3 "$here/peer_torch_cpu.py" 64 "$steps" 1 "$threads" 2>/dev/null || true)
+    echo "$t"
+    awk -v c="$(get "$c" img_per_s)" -v d="$(get "$cd_" img_per_s)" -v b="$(get "$cb" img_per_s)" \
+        -v tf="$(get "$tf" img_per_s)" -v tb="$(get "$tb" img_per_s)" -v t="$(get "$t" img_per_s)" \
+        -v g="$(get "$c" gflop_per_img)" -v p="$peak" 'BEGIN {
+        printf "ratio round: cxr %.2f img/s = %.1f GFLOP/s = %.0f%% of peak", c, c * g, 100 * c * g / p
+        if (tf > 0) printf "; cxr/tf-fp32 %.2f", c / tf
+        if (tb > 0) printf "; cxr/tf-mixed_bf16 %.2f", c / tb
+        if (b > 0 && tb > 0) printf "; cxr-bf16/tf-mixed_bf16 %.2f", b / tb
+        if (t > 0) printf "; cxr/torch %.2f", c / t
+        if (d > 0) printf "; cxr-onednn-all/cxr %.2f", d / c
+        printf "\n" }'
+    r=$((r + 1))
+done
+
+echo "## denormals: backward on images x 1e-36 (denormal weight gradients) vs normal images"
+BENCH_DENORMAL=1 "$bin" 64 1 1 "$threads" | grep '^impl=cxr-denormal'
+CXR_CPU_DENORMALS=keep BENCH_DENORMAL=1 "$bin" 64 1 1 "$threads" | grep '^impl=cxr-denormal'
+
+echo "## cxr-train on a real store"
+data=${CXR_BENCH_DATA:-$root/../shared/data/chest_xray}
+[ -d "$data" ] || data=$root/data/sample
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$build/tools/cxr-pack" "$data" -o "$tmp/store.h5" --threads "$threads" >/dev/null 2>&1 || {
+    echo "cxr-pack $data failed" >&2; exit 1; }
+n=${CXR_BENCH_TRAIN_STEPS:-8}
+HDF5_PLUGIN_PATH=$build/plugins "$build/tools/cxr-train" "$tmp/store.h5" --device cpu --epochs 1 \
+    --max-steps "$n" --batch 64 --threads "$threads" --no-monitor --quiet --log "$tmp/log.jsonl" >/dev/null
+grep '"type":"epoch"' "$tmp/log.jsonl" | tr ',' '\n' |
+    grep -E '"(epoch_s|eval_s|images_per_s|data_wait_frac|steps)"' | tr '\n' ' ' |
+    sed "s/^/cxr-train $(basename "$data") (batch 64, $n steps, $threads threads): /"
+echo
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
