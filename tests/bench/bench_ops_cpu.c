@@ -6,18 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cxr_backend_cpu.h"
+#include "cxr_clock.h"
 #include "ops.h"
 #include "rng.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static float *rnd(size_t n, uint64_t seed)
 {
@@ -47,7 +40,7 @@ static double run(cxr_backend *be, int op, const layer *l, int N, float *x, floa
                   float *y, float *p, uint8_t *ix, float *g, float *dx, float *dw, float *db)
 {
     const int C = l->C, K = l->K, S = l->S;
-    const double t0 = now();
+    const double t0 = cxr_now_s();
     cxr_status st = CXR_OK;
     switch (op) {
     case FWD:
@@ -60,7 +53,7 @@ static double run(cxr_backend *be, int op, const layer *l, int N, float *x, floa
     case D_BWD: st = be->dense_backward(be->ctx, dx, dw, db, g, x, w, N, 131072, 512); break;
     }
     if (st) die();
-    return now() - t0;
+    return cxr_now_s() - t0;
 }
 
 int main(int argc, char **argv)
