@@ -1,11 +1,11 @@
 /* test_dnnl.c: the CPU backend's oneDNN ops (built with -DCXR_DNNL=ON) against its own kernels:
  * conv forward, the fused conv + leaky ReLU + pool forward, conv backward (input, weight and
  * bias gradients, accumulated onto non-zero buffers), dense forward and backward.
- *   train_test_dnnl        fp32 (oneDNN's kernels for this CPU, whatever its ISA), within 1e-5
- *                          of the largest magnitude; and --precision bf16 refused with
- *                          CXR_E_UNSUPPORTED on a CPU without AVX512-BF16/AMX
- *   train_test_dnnl bf16   the same ops in bf16 (8-bit mantissa inputs, fp32 accumulation),
- *                          within 2e-2; skipped (77) on CPUs without AVX512-BF16 or AMX */
+ *   train.dnnl (test_train_dnnl): fp32, oneDNN's kernels for this CPU (whatever its ISA),
+ *     within 1e-5 of the largest magnitude; and --precision bf16 refused with CXR_E_UNSUPPORTED
+ *     on a CPU without AVX512-BF16/AMX
+ *   train.bf16 (test_train_dnnl bf16): the same ops in bf16 (8-bit mantissa inputs, fp32
+ *     accumulation), within 2e-2; skipped (77) on CPUs without AVX512-BF16 or AMX */
 #include <stdlib.h>
 #include <string.h>
 
