@@ -41,7 +41,7 @@ peak=$(awk -v t="$threads" -v f="$fpc" -v m="$mhz" 'BEGIN { printf "%.0f", t * f
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# cpu: $model; $isa"
 echo "# peak (estimate): $threads threads x $fpc FLOP/cycle x $mhz MHz = $peak GFLOP/s"
-echo "# peers: tensorflow $([ -n "$tfpy" ] && "$tfpy" -c 'import tensorflow as t; print(t.__version__)' 2>/dev/null || echo "not installed ($venv)"), torch $(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo 'not installed')"
+echo "# peers: tensorflow $([ -n "$tfpy" ] && "$tfpy" -c 'import tensorflow as t; print(t.__version__)' 2>/dev/null || echo "not installed ($venv)"), torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo 'not installed')"
 
 r=1
 while [ "$r" -le "$rounds" ]; do
@@ -63,7 +63,7 @@ while [ "$r" -le "$rounds" ]; do
             echo "impl=tf-mixed_bfloat16 skipped: no AVX512-BF16/AMX, TensorFlow emulates bf16 (slower than its fp32; CXR_BENCH_TF_BF16=1 runs it)"
         fi
     fi
-    t=$(python3 "$here/peer_torch_cpu.py" 64 "$steps" 1 "$threads" 2>/dev/null || true)
+    t=$(/usr/bin/python3 "$here/peer_torch_cpu.py" 64 "$steps" 1 "$threads" 2>/dev/null || true)
     echo "$t"
     awk -v c="$(get "$c" img_per_s)" -v d="$(get "$cd_" img_per_s)" -v b="$(get "$cb" img_per_s)" \
         -v tf="$(get "$tf" img_per_s)" -v tb="$(get "$tb" img_per_s)" -v t="$(get "$t" img_per_s)" \
