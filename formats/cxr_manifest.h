@@ -59,11 +59,20 @@ int cxr_csv_missing(const cxr_csv_field *f);
 typedef struct {
     int n_columns;
     int id, url, label;
+    const char *label_name; /* "landmark_id" or "label" (static) */
 } cxr_manifest_columns;
 /* Fill *cols from a header record. Returns CXR_E_FORMAT naming `name` and the missing column
- * when `require_id_url` and id or url is absent, or `require_label` and no label column. */
+ * when `require_id_url` and id or url is absent, or `require_label` and no label column, and
+ * naming the column when two header fields are equal (any column: which one is meant is
+ * ambiguous). */
 cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_field *header, int n,
                                      const char *name, int require_id_url, int require_label);
+/* The label value with leading and trailing spaces and tabs removed (" 1" and "1 " are the
+ * label "1"); points into *f. */
+cxr_csv_field cxr_manifest_label(const cxr_csv_field *f);
+/* 1 when a data record repeats the header (id field "id", url field "url" and label field the
+ * label column's name): what concatenating two CSV files leaves in the middle. */
+int cxr_manifest_is_header_row(const cxr_manifest_columns *cols, const cxr_csv_field *f, int n);
 
 /* Deterministic order of label ids: all-digit labels compare as numbers (without overflow:
  * by length, then bytes), other labels by bytes after them. <0, 0, >0 like strcmp. */

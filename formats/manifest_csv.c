@@ -288,10 +288,21 @@ cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_f
                                      const char *name, int require_id_url, int require_label)
 {
     cols->n_columns = n;
+    /* A column named twice is refused: which of the two the user meant is unknowable. */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (header[i].len == header[j].len && !memcmp(header[i].s, header[j].s, header[i].len))
+                return cxr_set_error(CXR_E_FORMAT,
+                                     "%s: line 1: column '%.*s' appears twice (columns %d and %d)",
+                                     name, (int)header[i].len, header[i].s, j + 1, i + 1);
     cols->id = cxr_csv_find(header, n, "id");
     cols->url = cxr_csv_find(header, n, "url");
     cols->label = cxr_csv_find(header, n, "landmark_id");
-    if (cols->label < 0) cols->label = cxr_csv_find(header, n, "label");
+    cols->label_name = "landmark_id";
+    if (cols->label < 0) {
+        cols->label = cxr_csv_find(header, n, "label");
+        cols->label_name = "label";
+    }
     if (require_id_url && cols->id < 0)
         return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'id' column", name);
     if (require_id_url && cols->url < 0)
@@ -300,6 +311,26 @@ cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_f
         return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'landmark_id' or 'label' column",
                              name);
     return CXR_OK;
+}
+
+cxr_csv_field cxr_manifest_label(const cxr_csv_field *f)
+{
+    cxr_csv_field t = *f;
+    while (t.len && (t.s[0] == ' ' || t.s[0] == '\t')) t.s++, t.len--;
+    while (t.len && (t.s[t.len - 1] == ' ' || t.s[t.len - 1] == '\t')) t.len--;
+    return t;
+}
+
+static int field_is(const cxr_csv_field *f, const char *s)
+{
+    return f->len == strlen(s) && !memcmp(f->s, s, f->len);
+}
+
+int cxr_manifest_is_header_row(const cxr_manifest_columns *cols, const cxr_csv_field *f, int n)
+{
+    if (n != cols->n_columns || cols->id < 0 || cols->url < 0) return 0;
+    if (!field_is(&f[cols->id], "id") || !field_is(&f[cols->url], "url")) return 0;
+    return cols->label < 0 || field_is(&f[cols->label], cols->label_name);
 }
 
 static int all_digits(const char *s, size_t n)

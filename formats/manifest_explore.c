@@ -70,6 +70,9 @@ cxr_status cxr_manifest_explore(cxr_manifest_stats *out, const char *path, int s
         if (rs == CXR_OK && n != cols.n_columns)
             rs = cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %d fields, expected %d", path,
                                (long long)line, n, cols.n_columns);
+        else if (rs == CXR_OK && cxr_manifest_is_header_row(&cols, f, n))
+            rs = cxr_set_error(CXR_E_FORMAT, "%s: line %lld: repeated header row", path,
+                               (long long)line);
         out->rows++;
         if (rs == CXR_E_FORMAT) {
             if (strict) CXR_TRY(rs);
@@ -78,9 +81,10 @@ cxr_status cxr_manifest_explore(cxr_manifest_stats *out, const char *path, int s
         }
         CXR_TRY(rs);
         for (int i = 0; i < out->n_columns; i++) out->missing[i] += cxr_csv_missing(&f[i]);
-        if (cols.label >= 0 && !cxr_csv_missing(&f[cols.label])) {
+        cxr_csv_field lab = cols.label >= 0 ? cxr_manifest_label(&f[cols.label]) : f[0];
+        if (cols.label >= 0 && !cxr_csv_missing(&lab)) {
             int found;
-            cxr_strtab_entry *e = cxr_strtab_get(&t, f[cols.label].s, f[cols.label].len, &found);
+            cxr_strtab_entry *e = cxr_strtab_get(&t, lab.s, lab.len, &found);
             if (!e) CXR_THROW(CXR_E_NOMEM, "%s: out of memory (%zu labels)", path, t.n);
             e->count++;
         }

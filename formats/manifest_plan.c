@@ -137,11 +137,12 @@ static cxr_status count_labels(planner *pl)
         if (rs == CXR_E_FORMAT) continue;
         CXR_TRY(rs);
         if (n == 0) break;
-        if (n != c->n_columns || cxr_csv_missing(&f[c->id]) || cxr_csv_missing(&f[c->url]) ||
-            cxr_csv_missing(&f[c->label]))
+        if (n != c->n_columns || cxr_manifest_is_header_row(c, f, n)) continue;
+        cxr_csv_field lab = cxr_manifest_label(&f[c->label]);
+        if (cxr_csv_missing(&f[c->id]) || cxr_csv_missing(&f[c->url]) || cxr_csv_missing(&lab))
             continue;
         int found;
-        cxr_strtab_entry *e = cxr_strtab_get(&pl->labels, f[c->label].s, f[c->label].len, &found);
+        cxr_strtab_entry *e = cxr_strtab_get(&pl->labels, lab.s, lab.len, &found);
         if (!e) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
         e->count++;
     }
@@ -268,7 +269,8 @@ static cxr_status keep_row(planner *pl, const cxr_strtab_entry *id, int32_t labe
 static cxr_status take_record(planner *pl, const cxr_csv_field *f, int64_t line)
 {
     cxr_status st = CXR_OK;
-    const cxr_csv_field *id = &f[pl->cols.id], *lab = &f[pl->cols.label];
+    cxr_csv_field lab_trim = cxr_manifest_label(&f[pl->cols.label]);
+    const cxr_csv_field *id = &f[pl->cols.id], *lab = &lab_trim;
     if (cxr_csv_missing(id) || cxr_csv_missing(&f[pl->cols.url]) || cxr_csv_missing(lab))
         return skip_copied(pl, line, id, cxr_csv_missing(id), "missing id, url or label",
                            &pl->sum.missing);
@@ -318,6 +320,9 @@ static cxr_status collect_rows(planner *pl)
         if (rs == CXR_OK && n != pl->cols.n_columns)
             rs = cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %d fields, expected %d", pl->manifest,
                                (long long)line, n, pl->cols.n_columns);
+        else if (rs == CXR_OK && cxr_manifest_is_header_row(&pl->cols, f, n))
+            rs = cxr_set_error(CXR_E_FORMAT, "%s: line %lld: repeated header row", pl->manifest,
+                               (long long)line);
         if (rs == CXR_E_FORMAT) {
             if (pl->opt->strict) CXR_TRY(rs);
             CXR_TRY(skip_malformed(pl, line));

@@ -1,0 +1,110 @@
+/* test_hostile.c: manifests a careless or hostile user writes (specs/store.md, "Manifest
+ * inputs"): a header row repeated in the middle (two CSVs concatenated) is a malformed line,
+ * not a phantom class; labels " 1" and "1 " are the label "1" (spaces and tabs around a label
+ * are removed); a column named twice in the header is refused naming the file, line and column.
+ * The images are empty files: planning only checks that they exist. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cxr_manifest.h"
+#include "cxr_pack.h"
+#include "cxr_test.h"
+
+static char g_dir[256];
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    REQUIRE(fputs(text, f) >= 0);
+    REQUIRE(fclose(f) == 0);
+}
+
+static int has_skip(const cxr_pack_plan *p, const char *path, const char *reason)
+{
+    for (int64_t i = 0; i < p->n_skipped; i++)
+        if (!strcmp(p->skipped[i].path, path) && !strcmp(p->skipped[i].reason, reason)) return 1;
+    return 0;
+}
+
+static void test_header_and_spaces(void)
+{
+    char csv[512], want[700];
+    snprintf(csv, sizeof csv, "%s/cat.csv", g_dir);
+    write_file(csv, "id,url,landmark_id\n"
+                    "a1,u,1\n"
+                    "a2,u, 1\n"
+                    "a3,u,\"1 \"\n"
+                    "id,url,landmark_id\n"
+                    "b1,u,2\n"
+                    "b2,u,\t2\n"
+                    "c1,u, \n");
+    const char *ids[] = { "a1", "a2", "a3", "b1", "b2", "c1" };
+    for (int i = 0; i < 6; i++) {
+        char img[600];
+        snprintf(img, sizeof img, "%s/%s.jpg", g_dir, ids[i]);
+        write_file(img, "");
+    }
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK_OK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s));
+    CHECK(p.n_classes == 2);
+    if (p.n_classes == 2) {
+        CHECK(!strcmp(p.class_names[0], "1"));
+        CHECK(!strcmp(p.class_names[1], "2"));
+    }
+    CHECK(s.classes_total == 2);
+    CHECK(s.malformed == 1);
+    CHECK(s.missing == 1); /* " " is an empty label */
+    snprintf(want, sizeof want, "%s:5", csv);
+    CHECK(has_skip(&p, want, "malformed line: repeated header row"));
+    cxr_plan_free(&p);
+
+    cxr_manifest_stats st;
+    CHECK_OK(cxr_manifest_explore(&st, csv, 0));
+    CHECK(st.n_classes == 2);
+    CHECK(st.malformed == 1 && st.first_malformed_line == 5);
+    CHECK(st.n_top == 2 && !strcmp(st.top[0].label, "1") && st.top[0].count == 3);
+    cxr_manifest_stats_free(&st);
+
+    o.strict = 1;
+    CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT);
+    snprintf(want, sizeof want, "%s: line 5: repeated header row", csv);
+    CHECK(strcmp(cxr_last_error(), want) == 0);
+    CHECK(cxr_manifest_explore(&st, csv, 1) == CXR_E_FORMAT);
+    CHECK(strcmp(cxr_last_error(), want) == 0);
+}
+
+static void test_duplicate_column(void)
+{
+    char csv[512], want[700];
+    snprintf(csv, sizeof csv, "%s/dup.csv", g_dir);
+    write_file(csv, "id,url,landmark_id,id\na1,u,1,a9\n");
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    snprintf(want, sizeof want, "%s: line 1: column 'id' appears twice (columns 1 and 4)", csv);
+    CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT);
+    CHECK(strcmp(cxr_last_error(), want) == 0);
+    cxr_manifest_stats st;
+    CHECK(cxr_manifest_explore(&st, csv, 0) == CXR_E_FORMAT);
+    CHECK(strcmp(cxr_last_error(), want) == 0);
+}
+
+int main(void)
+{
+    snprintf(g_dir, sizeof g_dir, "%s/cxr-manifest-hostile-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    REQUIRE(mkdtemp(g_dir));
+    test_header_and_spaces();
+    test_duplicate_column();
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    TEST_END();
+}
