@@ -620,6 +620,31 @@ static const char *colorspace_name(int cs)
     return "unknown";
 }
 
+/* 1 when the JPEG holds an Adobe APP14 marker (FF EE, "Adobe") before its first scan. By the
+ * convention of Photoshop, which PIL, ImageMagick and web browsers follow, the CMYK/YCCK
+ * samples of such a file are stored inverted (0 = full ink); libjpeg passes them through as
+ * stored. Markers are walked by their lengths; a truncated or odd stream answers 0 (the decoder
+ * reports its own errors). */
+static int has_adobe_marker(const uint8_t *j, size_t len)
+{
+    size_t i = 2;
+    if (len < 4 || j[0] != 0xFF || j[1] != 0xD8) return 0;
+    while (i + 4 <= len) {
+        if (j[i] != 0xFF) return 0;
+        uint8_t m = j[i + 1];
+        if (m == 0xFF) { /* fill byte */
+            i++;
+            continue;
+        }
+        if (m == 0xDA || m == 0xD9) return 0; /* start of scan, end of image */
+        size_t seg = ((size_t)j[i + 2] << 8) | j[i + 3];
+        if (seg < 2) return 0;
+        if (m == 0xEE && seg >= 7 && i + 9 <= len && !memcmp(j + i + 4, "Adobe", 5)) return 1;
+        i += 2 + seg;
+    }
+    return 0;
+}
+
 /* After a failure, start from a fresh tjhandle: TurboJPEG 2.1 does not abort the libjpeg
  * object when tjDecompressHeader3 fails, and the next header read would resume the half-parsed
  * marker state of the bad file ("Bogus marker length" on a good one). Failures are rare, so
@@ -681,12 +706,14 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     if (ps != 1) {
         GROW(gray, cap_gray, npix, "gray");
         if (ps == 4) {
-            /* TurboJPEG's CMYK (not inverted): R = (255-C)(255-K)/255, likewise G, B. */
+            /* R = (255-C)(255-K)/255, likewise G, B (what PIL does). With an Adobe marker the
+             * stored samples are 255-C, 255-K (inverted), so R = C'K'/255. */
             uint8_t *px = d->pix;
+            unsigned inv = has_adobe_marker(jpeg, len) ? 0u : 255u;
             for (size_t i = 0; i < npix; i++) {
-                unsigned k = 255u - px[4 * i + 3];
+                unsigned k = inv ^ px[4 * i + 3];
                 for (int c = 0; c < 3; c++)
-                    px[3 * i + c] = (uint8_t)(((255u - px[4 * i + c]) * k + 127u) / 255u);
+                    px[3 * i + c] = (uint8_t)(((inv ^ px[4 * i + c]) * k + 127u) / 255u);
             }
         }
         cxr_rgb_to_gray(d->gray, d->pix, npix);

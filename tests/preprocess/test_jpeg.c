@@ -190,12 +190,13 @@ static void test_color(cxr_decoder *d)
     CHECK(mean <= 0.75);
     tjFree(j.buf);
 
-    /* 4-channel: a CMYK image compressed as YCCK goes through CMYK -> RGB -> gray.
-     * CMYK chosen so that (255-C)(255-K)/255 etc. gives back the RGB above with K = 0. */
+    /* 4-channel: a CMYK image compressed as YCCK goes through CMYK -> RGB -> gray. libjpeg
+     * writes an Adobe APP14 marker, so the samples are read as inverted (Adobe convention:
+     * stored C' = 255 - C): C' = R and K' = 255 (K = 0) give back the RGB above. */
     uint8_t cmyk[96 * 80 * 4];
     for (int i = 0; i < W * H; i++) {
-        for (int c = 0; c < 3; c++) cmyk[4 * i + c] = (uint8_t)(255 - rgb[3 * i + c]);
-        cmyk[4 * i + 3] = 0;
+        for (int c = 0; c < 3; c++) cmyk[4 * i + c] = rgb[3 * i + c];
+        cmyk[4 * i + 3] = 255;
     }
     j = compress(cmyk, W, H, TJPF_CMYK, TJSAMP_444, 100);
     CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
