@@ -8,6 +8,7 @@
  * table.confusion#confusion-<run> with td.cm-cell, polyline.series[data-run], .na notes.
  */
 #include "cxr_report.h"
+#include "cxr_tmpfile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -668,9 +669,8 @@ cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs,
 {
     cxr_status st = CXR_OK;
     cxr_sb b = { 0 };
-    char *tmp = NULL;
+    cxr_tmpfile tf = { NULL, NULL, -1 };
     FILE *f = NULL;
-    int fd = -1;
     const char **names = NULL;
     if (!out_path || !runs || n_runs < 1 || n_samples < 0 || (n_samples && !samples))
         return cxr_set_error(CXR_E_ARG, "cxr_report_write_html: no runs or bad arguments");
@@ -702,35 +702,24 @@ cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs,
     cxr_sb_printf(&b, "</body></html>\n");
     if (b.failed) CXR_THROW(CXR_E_NOMEM, "report: out of memory building the page");
 
-    size_t n = strlen(out_path);
-    tmp = malloc(n + 16);
-    if (!tmp) CXR_THROW(CXR_E_NOMEM, "report: out of memory");
-    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", out_path);
-    fd = mkstemp(tmp);
-    if (fd < 0) CXR_THROW(CXR_E_IO, "%s: cannot create temporary file: %s", tmp, strerror(errno));
-    f = fdopen(fd, "w");
-    if (!f) CXR_THROW(CXR_E_IO, "%s: %s", tmp, strerror(errno));
-    fd = -1;
+    CXR_TRY(cxr_tmpfile_create(&tf, out_path, 1));
+    int fd = dup(tf.fd); /* the stream closes its own; tf.fd stays for the commit's fsync */
+    f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        CXR_THROW(CXR_E_IO, "%s: %s", tf.path, strerror(errno));
+    }
     if (fwrite(b.p, 1, b.len, f) != b.len || fflush(f) != 0)
-        CXR_THROW(CXR_E_IO, "%s: write failed: %s", tmp, strerror(errno));
+        CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.path, strerror(errno));
     if (fclose(f) != 0) {
         f = NULL;
-        CXR_THROW(CXR_E_IO, "%s: close failed: %s", tmp, strerror(errno));
+        CXR_THROW(CXR_E_IO, "%s: close failed: %s", tf.path, strerror(errno));
     }
     f = NULL;
-    if (chmod(tmp, 0644) != 0) { /* mkstemp makes 0600; a report is meant to be shared */
-    }
-    if (rename(tmp, out_path) != 0)
-        CXR_THROW(CXR_E_IO, "%s: cannot rename into place: %s", out_path, strerror(errno));
-    free(tmp);
-    tmp = NULL;
+    CXR_TRY(cxr_tmpfile_commit(&tf));
 bail:
     if (f) fclose(f);
-    if (fd >= 0) close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
+    cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */
     free(names);
     cxr_sb_free(&b);
     return st;

@@ -211,6 +211,8 @@ int main(int argc, char **argv)
     }
     const char *model_path = argv[optind], *store_path = argv[optind + 1];
     signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    signal(SIGHUP, on_sigint);
 
     cxr_status st = CXR_OK;
     cxr_backend *be = NULL;

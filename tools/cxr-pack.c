@@ -1,6 +1,6 @@
 /* cxr-pack: pack a folder of chest X-ray JPEGs (SRC/{train,val,test}/<class>/<files>) into a
  * cxr HDF5 store (specs/store.md). A thin main over cxr_pack.h: parse options, scan the tree,
- * install SIGINT/SIGTERM handlers, run the pipeline, print progress and a summary. */
+ * install SIGINT/SIGTERM/SIGHUP handlers, run the pipeline, print progress and a summary. */
 #include <getopt.h>
 #include <malloc.h>
 #include <omp.h>
@@ -96,9 +96,11 @@ static void usage(FILE *f)
         "Exit codes: 0 ok; 2 usage error (bad option, SRC_DIR not a directory, val/ together with\n"
         "--val-fraction); 3 bad input data (missing train/ or test/, no class folders, a skip "
         "under\n"
-        "--strict); 4 I/O error (read, write, rename); 130 interrupted (SIGINT/SIGTERM: the run "
+        "--strict); 4 I/O error (read, write, rename); 130 interrupted (SIGINT/SIGTERM/SIGHUP: the "
+        "run "
         "stops\n"
-        "at the next image, the temporary file is removed); 1 other errors.\n",
+        "at the next image, the temporary file is removed; one left by a killed run,\n"
+        ".STORE.cxr-tmp-PID-..., is removed by the next run that writes STORE); 1 other errors.\n",
         CXR_STORE_ZSTD_LEVEL);
     fputs(pack_manifest_help(), f);
 }
@@ -309,6 +311,7 @@ int main(int argc, char **argv)
     sa.sa_flags = SA_RESETHAND; /* a second signal kills at once */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* a closed terminal stops the run cleanly too */
 
     cxr_pack_plan plan;
     cxr_manifest_summary msum;

@@ -85,9 +85,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "\n"
         "Output: on a terminal a progress bar on stderr (loss, accuracy, img/s, ETA), else one "
         "line\n"
-        "per epoch. SIGINT (Ctrl-C) stops after the current step; the last complete checkpoint "
-        "stays\n"
-        "valid. A second SIGINT kills the program.\n"
+        "per epoch. SIGINT (Ctrl-C), SIGTERM or SIGHUP stops after the current step; the last\n"
+        "complete checkpoint stays valid. A second signal kills the program; the temporary it\n"
+        "leaves (.FILE.cxr-tmp-PID-...) is removed by the next run that writes FILE.\n"
         "\n"
         "Exit codes: 0 ok; 2 usage error; 3 bad input data (store of another format version, "
         "missing\n"
@@ -333,6 +333,7 @@ int main(int argc, char **argv)
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* a closed terminal stops the run cleanly too */
     o.cb.interrupted = &interrupted;
     o.cb.on_progress = ui_progress;
     o.cb.on_epoch = ui_epoch;

@@ -1,0 +1,60 @@
+/* cxr_tmpfile.h: the one way cxr writes an output file: into a temporary beside it, renamed
+ * into place when complete.
+ *
+ * The temporary is ".<name>.cxr-tmp-<pid>-<16 hex digits from getrandom>" in the output's
+ * folder, created with O_CREAT | O_EXCL | O_NOFOLLOW: a name nobody can predict, and never a
+ * file or symlink someone planted. A run that dies without cleaning up (kill -9, a crash, a
+ * power cut) leaves its temporary behind; the next cxr_tmpfile_create for the same output
+ * removes it once its owner is provably gone: the pid in the name is not a running process
+ * and no process holds a lock on the file (HDF5 holds an flock on a file it writes; the other
+ * writers ask for one here). Only regular files owned by the calling user are removed.
+ *
+ * Not thread-safe per object; distinct objects may be used from distinct threads.
+ */
+#ifndef CXR_TMPFILE_H
+#define CXR_TMPFILE_H
+
+#include <stddef.h>
+
+#include "cxr_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    char *path;   /* the temporary (malloc'd), NULL once committed or discarded */
+    char *target; /* the output path (malloc'd) */
+    int fd;       /* read-write descriptor on the temporary, -1 once closed */
+} cxr_tmpfile;
+
+/* Create the temporary for `target` (mode 0666 minus the umask) after removing stale ones
+ * (cxr_tmpfile_sweep). With lock != 0 an exclusive flock is held on t->fd until commit or
+ * discard; pass 0 for a file HDF5 will write (HDF5 takes its own flock, which ours would
+ * block). On error nothing is created and *t is empty: CXR_E_IO naming the folder and the
+ * reason, CXR_E_NOMEM. */
+cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock);
+
+/* A name that opens this very temporary even if its directory entry was replaced since:
+ * "/proc/self/fd/<fd>" when /proc is mounted, else t->path. Written into buf. */
+const char *cxr_tmpfile_open_name(const cxr_tmpfile *t, char *buf, size_t cap);
+
+/* 1 if `fd` refers to the same file as the temporary (same device and inode), else 0. */
+int cxr_tmpfile_same_file(const cxr_tmpfile *t, int fd);
+
+/* Make the temporary the output: fsync, close, rename onto target, fsync the folder (best
+ * effort). Writes through other descriptors (HDF5's) must be finished and closed first.
+ * CXR_E_IO naming the file and the reason; on error the temporary is still there (discard
+ * removes it). */
+cxr_status cxr_tmpfile_commit(cxr_tmpfile *t);
+
+/* Remove the temporary (if not committed) and free *t. Idempotent, NULL-safe. */
+void cxr_tmpfile_discard(cxr_tmpfile *t);
+
+/* Remove the stale temporaries of `target` (see above). Returns how many were removed. */
+int cxr_tmpfile_sweep(const char *target);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

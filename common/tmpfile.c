@@ -1,0 +1,211 @@
+/* tmpfile.c: temporaries renamed into place, and the removal of stale ones (cxr_tmpfile.h). */
+#define _GNU_SOURCE /* getrandom, O_CLOEXEC, fstatat */
+#include "cxr_tmpfile.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TMP_TAG ".cxr-tmp-"
+/* ".<base>" + TMP_TAG + pid + "-" + 16 hex must fit NAME_MAX (255): the base is cut to this. */
+#define BASE_MAX 200
+
+/* Split target into its folder (malloc'd; "." when none) and the temporary's name prefix
+ * ".<base>.cxr-tmp-" (malloc'd). */
+static cxr_status split_target(const char *target, char **dir, char **prefix)
+{
+    *dir = *prefix = NULL;
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return cxr_set_error(CXR_E_ARG, "%s: not a file name", target);
+    size_t bl = strlen(base);
+    if (bl > BASE_MAX) bl = BASE_MAX;
+    *dir = slash ? strndup(target, slash == target ? 1 : (size_t)(slash - target)) : strdup(".");
+    *prefix = malloc(bl + sizeof TMP_TAG + 1);
+    if (!*dir || !*prefix) {
+        free(*dir);
+        free(*prefix);
+        *dir = *prefix = NULL;
+        return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", target);
+    }
+    (*prefix)[0] = '.';
+    memcpy(*prefix + 1, base, bl);
+    memcpy(*prefix + 1 + bl, TMP_TAG, sizeof TMP_TAG); /* with the terminator */
+    return CXR_OK;
+}
+
+/* The pid of a temporary's name "<prefix><pid>-<16 hex>", or -1 if the rest is not that. */
+static long parse_owner(const char *rest)
+{
+    char *end;
+    errno = 0;
+    long pid = strtol(rest, &end, 10);
+    if (end == rest || errno || pid < 1 || pid > INT_MAX || *end != '-') return -1;
+    for (int i = 1; i <= 16; i++)
+        if (!((end[i] >= '0' && end[i] <= '9') || (end[i] >= 'a' && end[i] <= 'f'))) return -1;
+    return end[17] == '\0' ? pid : -1;
+}
+
+int cxr_tmpfile_sweep(const char *target)
+{
+    char *dir = NULL, *prefix = NULL;
+    int removed = 0;
+    if (!target || split_target(target, &dir, &prefix) != CXR_OK) return 0;
+    DIR *d = opendir(dir);
+    if (!d) goto done;
+    int dfd = dirfd(d);
+    size_t pl = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, pl) != 0) continue;
+        long pid = parse_owner(e->d_name + pl);
+        struct stat a, b;
+        if (pid < 0 || pid == (long)getpid()) continue;
+        /* a live process (or one we may not signal) may still be writing it */
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        if (fstatat(dfd, e->d_name, &a, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(a.st_mode) ||
+            a.st_uid != geteuid())
+            continue;
+        int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) continue;
+        /* same file as examined, and no writer (in another pid namespace, say) holds it */
+        if (fstat(fd, &b) == 0 && b.st_dev == a.st_dev && b.st_ino == a.st_ino &&
+            flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dfd, e->d_name, 0) == 0)
+            removed++;
+        close(fd);
+    }
+    closedir(d);
+done:
+    free(dir);
+    free(prefix);
+    return removed;
+}
+
+static uint64_t random64(void)
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, 0) == (ssize_t)sizeof r) return r;
+    /* no getrandom (old kernel): O_EXCL still guarantees a fresh file, only less unguessable */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    static uint64_t counter;
+    r = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^
+        (++counter * 0x9E3779B97F4A7C15ull);
+    return r;
+}
+
+cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock)
+{
+    cxr_status st = CXR_OK;
+    char *dir = NULL, *prefix = NULL;
+    if (!t) return cxr_set_error(CXR_E_ARG, "cxr_tmpfile_create: no object");
+    t->path = t->target = NULL;
+    t->fd = -1;
+    if (!target || !*target) return cxr_set_error(CXR_E_ARG, "cxr_tmpfile_create: no path");
+    CXR_TRY(split_target(target, &dir, &prefix));
+    cxr_tmpfile_sweep(target);
+    size_t cap = strlen(dir) + 1 + strlen(prefix) + 32;
+    t->path = malloc(cap);
+    t->target = strdup(target);
+    if (!t->path || !t->target) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", target);
+    for (int attempt = 0;; attempt++) {
+        snprintf(t->path, cap, "%s/%s%ld-%016llx", dir, prefix, (long)getpid(),
+                 (unsigned long long)random64());
+        t->fd = open(t->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (t->fd >= 0) break;
+        if (errno != EEXIST || attempt >= 100)
+            CXR_THROW(CXR_E_IO, "%s: cannot create a temporary file in %s: %s", target, dir,
+                      strerror(errno));
+    }
+    if (lock && flock(t->fd, LOCK_EX | LOCK_NB) != 0)
+        CXR_THROW(CXR_E_IO, "%s: cannot lock its temporary file %s: %s", target, t->path,
+                  strerror(errno));
+bail:
+    if (st != CXR_OK) {
+        if (t->fd >= 0) {
+            unlink(t->path);
+            close(t->fd);
+        }
+        free(t->path);
+        free(t->target);
+        t->path = t->target = NULL;
+        t->fd = -1;
+    }
+    free(dir);
+    free(prefix);
+    return st;
+}
+
+const char *cxr_tmpfile_open_name(const cxr_tmpfile *t, char *buf, size_t cap)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->fd);
+    struct stat a, b;
+    /* the magic link reopens the descriptor's own file, whatever its name now points to */
+    if (t->fd >= 0 && stat(proc, &a) == 0 && fstat(t->fd, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+        snprintf(buf, cap, "%s", proc);
+    else
+        snprintf(buf, cap, "%s", t->path ? t->path : "");
+    return buf;
+}
+
+int cxr_tmpfile_same_file(const cxr_tmpfile *t, int fd)
+{
+    struct stat a, b;
+    return t && t->fd >= 0 && fd >= 0 && fstat(t->fd, &a) == 0 && fstat(fd, &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+cxr_status cxr_tmpfile_commit(cxr_tmpfile *t)
+{
+    if (!t || !t->path || t->fd < 0)
+        return cxr_set_error(CXR_E_ARG, "cxr_tmpfile_commit: no temporary file");
+    /* the bytes must be durable before the rename makes them visible */
+    if (fsync(t->fd) != 0)
+        return cxr_set_error(CXR_E_IO, "%s: fsync of %s: %s", t->target, t->path, strerror(errno));
+    int rc = close(t->fd);
+    t->fd = -1;
+    if (rc != 0)
+        return cxr_set_error(CXR_E_IO, "%s: close of %s: %s", t->target, t->path, strerror(errno));
+    if (rename(t->path, t->target) != 0)
+        return cxr_set_error(CXR_E_IO, "%s: rename from %s: %s", t->target, t->path,
+                             strerror(errno));
+    free(t->path);
+    t->path = NULL;
+    const char *slash = strrchr(t->target, '/');
+    char *dir = slash ? strndup(t->target, slash == t->target ? 1 : (size_t)(slash - t->target))
+                      : strdup(".");
+    if (dir) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd); /* best effort: the rename is already visible */
+            close(dfd);
+        }
+        free(dir);
+    }
+    return CXR_OK;
+}
+
+void cxr_tmpfile_discard(cxr_tmpfile *t)
+{
+    if (!t) return;
+    if (t->path) unlink(t->path);
+    if (t->fd >= 0) close(t->fd);
+    free(t->path);
+    free(t->target);
+    t->path = t->target = NULL;
+    t->fd = -1;
+}

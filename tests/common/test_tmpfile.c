@@ -1,0 +1,141 @@
+/* test_tmpfile.c: cxr_tmpfile (common/cxr_tmpfile.h). Temporaries are fresh O_EXCL files named
+ * ".<name>.cxr-tmp-<pid>-<16 hex>" beside the target; commit renames, discard removes; a
+ * planted symlink is never followed; the sweep removes a temporary only when its pid is gone
+ * and nobody holds a lock on it, and never a symlink or another target's. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cxr_test.h"
+#include "cxr_tmpfile.h"
+
+static char dir[256];
+
+static char *at(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static void put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int exists(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+static int count_temps(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -A %s | grep -c cxr-tmp", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    REQUIRE(p && fscanf(p, "%d", &n) == 1);
+    pclose(p);
+    return n;
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/cxr-test-tmpfile.%d", (int)getpid());
+    mkdir(dir, 0700);
+
+    /* the name: in the target's folder, hidden, pid and 16 hex digits; mode 0666 - umask */
+    cxr_tmpfile t;
+    mode_t old = umask(022);
+    CHECK_OK(cxr_tmpfile_create(&t, at("out.h5"), 0));
+    umask(old);
+    char want[600];
+    snprintf(want, sizeof want, "%s/.out.h5.cxr-tmp-%d-", dir, (int)getpid());
+    CHECK(strncmp(t.path, want, strlen(want)) == 0 && strlen(t.path) == strlen(want) + 16);
+    struct stat sb;
+    CHECK(fstat(t.fd, &sb) == 0 && (sb.st_mode & 0777) == 0644);
+    /* two temporaries for one target never share a name */
+    cxr_tmpfile t2;
+    CHECK_OK(cxr_tmpfile_create(&t2, at("out.h5"), 0));
+    CHECK(strcmp(t.path, t2.path) != 0);
+    cxr_tmpfile_discard(&t2);
+    CHECK(t2.path == NULL && t2.fd == -1);
+    /* the /proc name reopens the same file even after its name is replaced */
+    char name[600];
+    cxr_tmpfile_open_name(&t, name, sizeof name);
+    CHECK(strncmp(name, "/proc/self/fd/", 14) == 0);
+    int fd = open(name, O_RDWR);
+    CHECK(cxr_tmpfile_same_file(&t, fd));
+    close(fd);
+    /* commit: the content appears at the target, the temporary is gone */
+    put(at("out.h5"), "old");
+    REQUIRE(write(t.fd, "new", 3) == 3);
+    char tpath[600];
+    snprintf(tpath, sizeof tpath, "%s", t.path);
+    CHECK_OK(cxr_tmpfile_commit(&t));
+    CHECK(!exists(tpath));
+    char buf[8] = "";
+    FILE *f = fopen(at("out.h5"), "r");
+    REQUIRE(f && fgets(buf, sizeof buf, f));
+    fclose(f);
+    CHECK(strcmp(buf, "new") == 0);
+    cxr_tmpfile_discard(&t); /* after a commit: frees only */
+    CHECK(exists(at("out.h5")));
+
+    /* discard removes the temporary, the target is untouched */
+    CHECK_OK(cxr_tmpfile_create(&t, at("out.h5"), 1));
+    snprintf(tpath, sizeof tpath, "%s", t.path);
+    cxr_tmpfile_discard(&t);
+    CHECK(!exists(tpath) && exists(at("out.h5")));
+
+    /* stale ones: a dead pid's regular file goes; a live pid's stays; a locked one stays; a
+     * symlink (to a file that must survive) stays; another target's stays */
+    const char *dead = ".out.h5.cxr-tmp-2147483646-0123456789abcdef";
+    const char *locked = ".out.h5.cxr-tmp-2147483645-0123456789abcdef";
+    const char *link = ".out.h5.cxr-tmp-2147483644-0123456789abcdef";
+    const char *other = ".other.h5.cxr-tmp-2147483646-0123456789abcdef";
+    const char *odd = ".out.h5.cxr-tmp-2147483646-0123456789abcdeX";
+    char live[128];
+    snprintf(live, sizeof live, ".out.h5.cxr-tmp-%d-0123456789abcdef", (int)getppid());
+    put(at(dead), "x");
+    put(at(locked), "x");
+    put(at(other), "x");
+    put(at(odd), "x");
+    put(at(live), "x");
+    put(at("victim"), "keep");
+    REQUIRE(symlink(at("victim"), at(link)) == 0);
+    int lfd = open(at(locked), O_RDONLY);
+    REQUIRE(lfd >= 0 && flock(lfd, LOCK_EX) == 0); /* a writer in another pid namespace */
+    CHECK(cxr_tmpfile_sweep(at("out.h5")) == 1);
+    CHECK(!exists(at(dead)));
+    CHECK(exists(at(locked)) && exists(at(link)) && exists(at(other)) && exists(at(odd)) &&
+          exists(at(live)) && exists(at("victim")));
+    close(lfd);                                        /* the lock goes with its owner: now stale */
+    CHECK_OK(cxr_tmpfile_create(&t, at("out.h5"), 0)); /* creating sweeps */
+    CHECK(!exists(at(locked)) && exists(at(link)));
+    cxr_tmpfile_discard(&t);
+    CHECK(count_temps() == 4); /* link, other, odd, live */
+
+    /* a folder that cannot be written: CXR_E_IO naming the target, nothing created */
+    CHECK(cxr_tmpfile_create(&t, "/proc/cxr-no/out.h5", 0) == CXR_E_IO);
+    CHECK(strstr(cxr_last_error(), "/proc/cxr-no/out.h5") != NULL);
+    CHECK(t.path == NULL && t.fd == -1);
+    CHECK(cxr_tmpfile_create(&t, at("sub/"), 0) == CXR_E_ARG);
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    TEST_END();
+}
