@@ -6,6 +6,7 @@
  * them at thread exit): a chunk is ~16 MB, so re-allocating per call would cost page faults
  * and context setup on every shard.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,24 @@ uint32_t cxr_fletcher32(const uint8_t *data, size_t len)
 }
 
 /* HDF5 unshuffle, element size 4: plane j, position e -> byte j of element e. */
+/* 1 if any of the e shuffled float32 elements at src is NaN or infinite: its exponent bits
+ * are all ones, the 7 in byte 3 below the sign and the top bit of byte 2. A branch-free OR
+ * over two planes (half the chunk) so the compiler vectorizes it. */
+static int any_nonfinite_shuffled(const uint8_t *src, size_t e)
+{
+    const uint8_t *p2 = src + 2 * e, *p3 = src + 3 * e;
+    uint8_t acc = 0;
+    for (size_t i = 0; i < e; i++) acc |= (uint8_t)((p3[i] | 0x80) == 0xFF) & (uint8_t)(p2[i] >> 7);
+    return acc != 0;
+}
+
+int64_t cxr_first_nonfinite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return (int64_t)i;
+    return -1;
+}
+
 static void unshuffle4(uint8_t *dst, const uint8_t *src, size_t e)
 {
     const uint8_t *p0 = src, *p1 = src + e, *p2 = src + 2 * e, *p3 = src + 3 * e;
@@ -313,6 +332,13 @@ cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_
     if (got != nbytes)
         CXR_THROW(CXR_E_FORMAT, "chunk decompressed to %zu bytes, expected %zu", got, nbytes);
     unshuffle4((uint8_t *)out, scratch, elems);
+    if (any_nonfinite_shuffled(scratch, elems)) {
+        int64_t i = cxr_first_nonfinite(out, elems);
+        size_t px = (size_t)size * (size_t)size, at = (size_t)i % px;
+        CXR_THROW(CXR_E_FORMAT, "non-finite pixel %g in image %lld of the chunk at (y %zu, x %zu)",
+                  (double)out[i], (long long)((size_t)i / px), at / (size_t)size,
+                  at % (size_t)size);
+    }
 bail:
     return st;
 }

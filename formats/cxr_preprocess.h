@@ -38,6 +38,9 @@ void cxr_preprocess_defaults(cxr_preprocess_params *p);
 /* Stable text names for attributes: "minmax", "zscore255", "none"; parse returns CXR_E_ARG. */
 const char *cxr_norm_name(cxr_norm n);
 cxr_status cxr_norm_parse(const char *name, cxr_norm *out);
+/* CXR_OK if p is usable: size 1..16384, max_side >= 1, equalize 0 or 1, a known normalize,
+ * a finite crop_ratio; else CXR_E_ARG saying which (the caller adds the file name). */
+cxr_status cxr_preprocess_check(const cxr_preprocess_params *p);
 
 /* Per-thread decoder: a turbojpeg handle plus scratch buffers that grow as needed. */
 typedef struct cxr_decoder cxr_decoder;

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define CXR_STORE_FORMAT   "cxr-store"
-#define CXR_STORE_VERSION  1
+#define CXR_STORE_VERSION  2
 #define CXR_ZSTD_FILTER_ID 32015
 #define CXR_MAX_CLASSES    4096
 /* The zstd level cxr_store_options_defaults gives (cxr-pack's default): a fast one, since
@@ -79,10 +79,13 @@ cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out
                                      uint8_t *shuf, int n, int clean_from, int shard, int size,
                                      int level);
 /* Decode a raw chunk (as stored on disk) into out[shard*size*size]: verify the Fletcher32,
- * zstd-decompress into scratch (>= shard*size*size*4 bytes), unshuffle into out.
- * CXR_E_CHECKSUM on a bad checksum, CXR_E_FORMAT on a bad frame or size. */
+ * zstd-decompress into scratch (>= shard*size*size*4 bytes), unshuffle into out, check that
+ * every value is finite. CXR_E_CHECKSUM on a bad checksum, CXR_E_FORMAT on a bad frame or size
+ * (out untouched) or a NaN or infinity (out holds the chunk: cxr_first_nonfinite finds it). */
 cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_t raw_size,
                             int shard, int size);
+/* Index of the first NaN or infinity among v[0..n), or -1. */
+int64_t cxr_first_nonfinite(const float *v, size_t n);
 /* HDF5's Fletcher32 over `len` bytes, as H5Z_FILTER_FLETCHER32 computes it. */
 uint32_t cxr_fletcher32(const uint8_t *data, size_t len);
 

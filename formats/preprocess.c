@@ -594,13 +594,15 @@ static tjscalingfactor choose_scale(int cw, int ch, int target)
     return best;
 }
 
-static cxr_status check_params(const cxr_preprocess_params *p)
+cxr_status cxr_preprocess_check(const cxr_preprocess_params *p)
 {
     if (p->size < 1 || p->size > MAX_OUTPUT_SIDE)
         return cxr_set_error(CXR_E_ARG, "output size %d out of range 1..%d", p->size,
                              MAX_OUTPUT_SIDE);
     if (p->max_side < 1)
         return cxr_set_error(CXR_E_ARG, "max_side %d must be positive", p->max_side);
+    if (p->equalize != 0 && p->equalize != 1)
+        return cxr_set_error(CXR_E_ARG, "equalize %d is neither 0 nor 1", p->equalize);
     if (p->normalize != CXR_NORM_MINMAX && p->normalize != CXR_NORM_ZSCORE255 &&
         p->normalize != CXR_NORM_NONE)
         return cxr_set_error(CXR_E_ARG, "unknown normalization %d", (int)p->normalize);
@@ -665,7 +667,7 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
         d->tj = tjInitDecompress();
         if (!d->tj) return cxr_set_error(CXR_E_NOMEM, "cannot create a TurboJPEG decompressor");
     }
-    CXR_TRY(check_params(p));
+    CXR_TRY(cxr_preprocess_check(p));
     if (len == 0) CXR_THROW(CXR_E_DECODE, "empty file");
     if (len > MAX_FILE_BYTES) CXR_THROW(CXR_E_DECODE, "JPEG of %zu bytes is too large", len);
 

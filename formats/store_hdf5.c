@@ -1,11 +1,15 @@
-/* store_hdf5.c: HDF5 plumbing shared by the store writer and reader (store_internal.h),
- * cxr_hdf5_init, and the split names of cxr_store.h. Every HDF5 function here runs on the
+/* store_hdf5.c: HDF5 plumbing shared by the store and checkpoints (h5_internal.h), cxr_hdf5_init,
+ * cxr_hdf5_error, and the split names of cxr_store.h. Every HDF5 function here runs on the
  * single HDF5 thread. */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store_internal.h"
 #include "zstd_filter.h"
@@ -86,31 +90,144 @@ cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ..
     return cxr_set_error(code, "%s: %s", file, msg);
 }
 
-hid_t cxr_h5_vlstr_type(void)
+
+hid_t cxr_h5_fapl(void)
 {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return t;
-    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
-        H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
-        H5Tclose(t);
+    hid_t p = H5Pcreate(H5P_FILE_ACCESS);
+    if (p >= 0 && (H5Pset_libver_bounds(p, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0 ||
+                   H5Pset_fclose_degree(p, H5F_CLOSE_STRONG) < 0)) {
+        H5Pclose(p);
         return -1;
     }
-    return t;
+    return p;
 }
 
-static herr_t attr_put(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v)
+cxr_status cxr_h5_create(cxr_tmpfile *t, const char *target, hid_t fcpl, hid_t fapl, hid_t *file)
+{
+    cxr_status st = CXR_OK;
+    char *name = NULL;
+    hid_t f = -1;
+    *file = -1;
+    CXR_TRY(cxr_hdf5_init());
+    CXR_TRY(cxr_tmpfile_create(t, target, 0));
+    size_t cap = strlen(t->path) + 64;
+    if (!(name = malloc(cap))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", target);
+    f = H5Fcreate(cxr_tmpfile_open_name(t, name, cap), H5F_ACC_TRUNC, fcpl, fapl);
+    if (f < 0) {
+        st = cxr_hdf5_error(CXR_E_IO, target, "cannot create its temporary file %s", t->path);
+        goto bail;
+    }
+    void *h = NULL;
+    if (H5Fget_vfd_handle(f, fapl, &h) < 0 || !h || !cxr_tmpfile_same_file(t, *(int *)h)) {
+        H5Eclear2(H5E_DEFAULT);
+        CXR_THROW(CXR_E_IO, "%s: HDF5 did not open the temporary file %s it was given", target,
+                  t->path);
+    }
+    *file = f;
+    f = -1;
+bail:
+    if (f >= 0) H5Fclose(f);
+    if (st != CXR_OK) cxr_tmpfile_discard(t);
+    free(name);
+    return st;
+}
+
+cxr_status cxr_h5_open(const char *path, const char *what, hid_t *file)
+{
+    cxr_status st = CXR_OK;
+    hid_t fapl = -1;
+    struct stat sb;
+    *file = -1;
+    CXR_TRY(cxr_hdf5_init());
+    /* Opened by us first: a missing or unreadable file is an I/O error, and anything but a
+     * regular file (a FIFO would block HDF5's open) is refused before HDF5 sees it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) CXR_THROW(CXR_E_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
+    int reg = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    close(fd);
+    if (!reg) CXR_THROW(CXR_E_IO, "%s: cannot open %s: not a regular file", path, what);
+    if (H5Fis_hdf5(path) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        CXR_THROW(CXR_E_FORMAT, "%s: not an HDF5 file (not a cxr %s)", path, what);
+    }
+    /* HDF5 refuses to open a file twice in one process with two close degrees: the default
+     * one (h5py's) lets a program hold the file open in h5py and here at once. */
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_DEFAULT) < 0) {
+        st = cxr_hdf5_error(CXR_E_HDF5, path, "file access list");
+        goto bail;
+    }
+    *file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (*file < 0) st = cxr_hdf5_error(CXR_E_FORMAT, path, "corrupt or not a cxr %s", what);
+bail:
+    if (fapl >= 0) H5Pclose(fapl);
+    return st;
+}
+
+hid_t cxr_h5_dcpl_notime(void)
+{
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    if (p >= 0 && H5Pset_obj_track_times(p, 0) < 0) {
+        H5Pclose(p);
+        return -1;
+    }
+    return p;
+}
+
+#define CHECKED_CHUNK_BYTES (4u << 20)
+
+herr_t cxr_h5_write_checked(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                            const hsize_t *dims, const void *data)
 {
     herr_t rc = -1;
-    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
-    if (sp < 0) return -1;
-    if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0) goto done;
-    a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0) goto done;
-    rc = H5Awrite(a, mtype, v);
-done:
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
+    hid_t dcpl = cxr_h5_dcpl_notime(), sp = H5Screate_simple(rank, dims, NULL), d = -1;
+    hsize_t total = 1, row = H5Tget_size(ftype), chunk[8];
+    if (dcpl < 0 || sp < 0 || rank < 1 || rank > 8 || row == 0) goto done;
+    for (int i = 0; i < rank; i++) total *= dims[i];
+    for (int i = 1; i < rank; i++) row *= dims[i];
+    if (total == 0) {
+        if (H5Pset_layout(dcpl, H5D_COMPACT) < 0) goto done;
+    } else {
+        chunk[0] = CHECKED_CHUNK_BYTES / row;
+        if (chunk[0] < 1) chunk[0] = 1;
+        if (chunk[0] > dims[0]) chunk[0] = dims[0];
+        for (int i = 1; i < rank; i++) chunk[i] = dims[i];
+        if (H5Pset_chunk(dcpl, rank, chunk) < 0 || H5Pset_fletcher32(dcpl) < 0) goto done;
+    }
+    d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0) goto done;
+    rc = total ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
+done:;
+    /* the closes below reset HDF5's error stack: keep the failure's for cxr_hdf5_error */
+    hid_t es = rc < 0 ? H5Eget_current_stack() : -1;
+    if (d >= 0) H5Dclose(d);
+    if (sp >= 0) H5Sclose(sp);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (es >= 0) H5Eset_current_stack(es);
     return rc;
+}
+
+int cxr_h5_is_checked(hid_t d)
+{
+    hid_t p = H5Dget_create_plist(d);
+    int ok = 0;
+    if (p < 0) goto done;
+    H5D_layout_t lay = H5Pget_layout(p);
+    if (lay == H5D_COMPACT) ok = 1;
+    if (lay == H5D_CHUNKED) {
+        int nf = H5Pget_nfilters(p);
+        for (int i = 0; i < nf && !ok; i++) {
+            unsigned flags = 0, cfg = 0;
+            size_t ncd = 0;
+            if (H5Pget_filter2(p, (unsigned)i, &flags, &ncd, NULL, 0, NULL, &cfg) ==
+                H5Z_FILTER_FLETCHER32)
+                ok = 1;
+        }
+    }
+    H5Pclose(p);
+done:
+    H5Eclear2(H5E_DEFAULT);
+    return ok;
 }
 
 /* Length of the valid UTF-8 sequence at s (1-4 bytes), 0 if s does not start one: no
@@ -156,16 +273,130 @@ char *cxr_h5_utf8_escape(const char *s)
     return out;
 }
 
+/* A fixed-length UTF-8 string type of `size` bytes (caller closes). */
+static hid_t fixed_str_type(size_t size, H5T_str_t pad)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, size) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+        H5Tset_strpad(t, pad) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+herr_t cxr_h5_write_strings(hid_t loc, const char *name, const char *const *v, int64_t n)
+{
+    herr_t rc = -1;
+    hsize_t dims[1] = { (hsize_t)(n > 0 ? n : 0) };
+    hid_t t = -1;
+    const char **s = NULL;
+    char **esc = NULL, *buf = NULL; /* escaped copies of the strings that are not valid UTF-8 */
+    size_t len = 0;
+    if (n > 0) {
+        s = malloc((size_t)n * sizeof *s);
+        esc = calloc((size_t)n, sizeof *esc);
+        if (!s || !esc) goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        s[i] = v[i] ? v[i] : "";
+        if ((esc[i] = cxr_h5_utf8_escape(s[i]))) s[i] = esc[i];
+        size_t l = strlen(s[i]);
+        if (l > len) len = l;
+    }
+    len++; /* the terminator: h5dump then prints each string up to its end */
+    if (n > 0) {
+        if (!(buf = calloc((size_t)n, len))) goto done;
+        for (int64_t i = 0; i < n; i++) memcpy(buf + (size_t)i * len, s[i], strlen(s[i]));
+    }
+    t = fixed_str_type(len, H5T_STR_NULLTERM);
+    if (t < 0) goto done;
+    rc = cxr_h5_write_checked(loc, name, t, t, 1, dims, buf);
+done:;
+    hid_t es = rc < 0 ? H5Eget_current_stack() : -1; /* H5Tclose resets the error stack */
+    if (t >= 0) H5Tclose(t);
+    if (es >= 0) H5Eset_current_stack(es);
+    if (esc)
+        for (int64_t i = 0; i < n; i++) free(esc[i]);
+    free(esc);
+    free(s);
+    free(buf);
+    return rc;
+}
+
+cxr_status cxr_h5_read_strings(hid_t d, const char *file, const char *what, int64_t n, char ***out,
+                               char **arena_out)
+{
+    cxr_status st = CXR_OK;
+    hid_t ft = H5Dget_type(d), sp = H5Dget_space(d);
+    char **v = NULL, *arena = NULL, *buf = NULL;
+    hsize_t dims[1] = { 0 };
+    size_t len = ft >= 0 ? H5Tget_size(ft) : 0;
+    if (ft < 0 || sp < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) != 0 ||
+        len < 1 || len > (1u << 20))
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s' is not a dataset of fixed-length strings", file, what);
+    if (H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, dims, NULL) != 1 ||
+        dims[0] != (hsize_t)n)
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s' does not hold %lld strings", file, what, (long long)n);
+    if (!cxr_h5_is_checked(d))
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s' is stored without a checksum", file, what);
+    v = calloc((size_t)(n ? n : 1), sizeof *v);
+    buf = malloc((size_t)(n ? n : 1) * len);
+    if (!v || !buf) CXR_THROW(CXR_E_NOMEM, "%s: '%s'", file, what);
+    if (n && H5Dread(d, ft, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        st = cxr_hdf5_error(CXR_E_FORMAT, file, "cannot read '%s'", what);
+        goto bail;
+    }
+    size_t total = 0;
+    for (int64_t i = 0; i < n; i++) total += strnlen(buf + (size_t)i * len, len) + 1;
+    if (!(arena = malloc(total ? total : 1))) CXR_THROW(CXR_E_NOMEM, "%s: '%s'", file, what);
+    size_t pos = 0;
+    for (int64_t i = 0; i < n; i++) {
+        size_t l = strnlen(buf + (size_t)i * len, len);
+        memcpy(arena + pos, buf + (size_t)i * len, l);
+        arena[pos + l] = '\0';
+        v[i] = arena + pos;
+        pos += l + 1;
+    }
+    *out = v;
+    *arena_out = arena;
+    v = NULL;
+    arena = NULL;
+bail:
+    free(v);
+    free(arena);
+    free(buf);
+    if (ft >= 0) H5Tclose(ft);
+    if (sp >= 0) H5Sclose(sp);
+    H5Eclear2(H5E_DEFAULT);
+    return st;
+}
+
+static herr_t attr_put(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v)
+{
+    herr_t rc = -1;
+    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
+    if (sp < 0) return -1;
+    if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0) goto done;
+    a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) goto done;
+    rc = H5Awrite(a, mtype, v);
+done:
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
+
 herr_t cxr_h5_attr_put_str(hid_t obj, const char *name, const char *value)
 {
-    hid_t t = cxr_h5_vlstr_type();
-    if (t < 0) return -1;
     const char *v = value ? value : "";
     char *esc = cxr_h5_utf8_escape(v);
     if (esc) v = esc;
-    herr_t rc = attr_put(obj, name, t, t, &v);
+    hid_t t = fixed_str_type(strlen(v) + 1, H5T_STR_NULLTERM);
+    herr_t rc = t < 0 ? -1 : attr_put(obj, name, t, t, v);
+    if (t >= 0) H5Tclose(t);
     free(esc);
-    H5Tclose(t);
     return rc;
 }
 
@@ -179,18 +410,18 @@ herr_t cxr_h5_attr_put_f64(hid_t obj, const char *name, double value)
     return attr_put(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
-/* Open a scalar (or single-element) attribute of the given class; -1/0/1 as documented. */
+/* Open a scalar (or single-element) attribute of the given class; -1/0/1 as documented. On an
+ * HDF5 failure (a damaged file) HDF5's error stack is left for cxr_hdf5_error. */
 static int attr_open(hid_t obj, const char *name, H5T_class_t cls, hid_t *a_out)
 {
     htri_t ex = H5Aexists(obj, name);
-    if (ex <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return ex == 0 ? 0 : -1;
-    }
+    if (ex <= 0) return ex == 0 ? 0 : -1;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     if (a < 0) return -1;
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
     int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == cls && H5Sget_simple_extent_npoints(sp) == 1;
+    /* a variable-length string would be read from the unchecked global heap */
+    if (ok && cls == H5T_STRING) ok = H5Tis_variable_str(t) == 0;
     if (t >= 0) H5Tclose(t);
     if (sp >= 0) H5Sclose(sp);
     if (!ok) {
@@ -201,110 +432,49 @@ static int attr_open(hid_t obj, const char *name, H5T_class_t cls, hid_t *a_out)
     return 1;
 }
 
+/* Read attribute a (closed here) as mtype into v: 1, or -1 with HDF5's error stack kept. */
+static int attr_read_close(hid_t a, hid_t mtype, void *v)
+{
+    herr_t rc = H5Aread(a, mtype, v);
+    hid_t es = rc < 0 ? H5Eget_current_stack() : -1;
+    H5Aclose(a);
+    if (es >= 0) H5Eset_current_stack(es);
+    return rc < 0 ? -1 : 1;
+}
+
 int cxr_h5_attr_get_str(hid_t obj, const char *name, char **out)
 {
     hid_t a = -1;
     int r = attr_open(obj, name, H5T_STRING, &a);
     if (r <= 0) return r;
-    r = -1;
-    hid_t ft = H5Aget_type(a), mt = -1;
-    if (ft < 0) goto done;
-    if (H5Tis_variable_str(ft) > 0) {
-        char *v = NULL;
-        mt = cxr_h5_vlstr_type();
-        if (mt < 0 || H5Aread(a, mt, &v) < 0) goto done;
-        *out = strdup(v ? v : "");
-        H5free_memory(v);
-    } else {
-        size_t len = H5Tget_size(ft);
-        mt = H5Tcopy(ft);
-        char *v = calloc(len + 1, 1);
-        if (!v || mt < 0 || H5Aread(a, mt, v) < 0) {
-            free(v);
-            goto done;
-        }
-        *out = v;
-    }
-    r = *out ? 1 : -1;
-done:
-    if (mt >= 0) H5Tclose(mt);
+    hid_t ft = H5Aget_type(a);
+    size_t len = ft >= 0 ? H5Tget_size(ft) : 0;
+    char *v = len >= 1 && len <= (1u << 20) ? calloc(len + 1, 1) : NULL;
+    herr_t rc = v ? H5Aread(a, ft, v) : -1;
+    hid_t es = rc < 0 ? H5Eget_current_stack() : -1;
     if (ft >= 0) H5Tclose(ft);
     H5Aclose(a);
-    return r;
+    if (es >= 0) H5Eset_current_stack(es);
+    if (rc < 0) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    return 1;
 }
 
 int cxr_h5_attr_get_i64(hid_t obj, const char *name, int64_t *out)
 {
     hid_t a = -1;
     int r = attr_open(obj, name, H5T_INTEGER, &a);
-    if (r <= 0) return r;
-    r = H5Aread(a, H5T_NATIVE_INT64, out) < 0 ? -1 : 1;
-    H5Aclose(a);
-    return r;
+    return r <= 0 ? r : attr_read_close(a, H5T_NATIVE_INT64, out);
 }
 
 int cxr_h5_attr_get_f64(hid_t obj, const char *name, double *out)
 {
     hid_t a = -1;
     int r = attr_open(obj, name, H5T_FLOAT, &a);
-    if (r <= 0) return r;
-    r = H5Aread(a, H5T_NATIVE_DOUBLE, out) < 0 ? -1 : 1;
-    H5Aclose(a);
-    return r;
-}
-
-hid_t cxr_h5_dcpl_notime(void)
-{
-    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
-    if (p >= 0 && H5Pset_obj_track_times(p, 0) < 0) {
-        H5Pclose(p);
-        return -1;
-    }
-    return p;
-}
-
-herr_t cxr_h5_write_strings(hid_t loc, const char *name, const char *const *v, int64_t n,
-                            hid_t dcpl)
-{
-    herr_t rc = -1;
-    hsize_t dims[1] = { (hsize_t)n };
-    hid_t t = cxr_h5_vlstr_type(), sp = H5Screate_simple(1, dims, NULL), d = -1, dxpl = -1;
-    const char **tmp = NULL;
-    char **esc = NULL; /* escaped copies of the strings that are not valid UTF-8 */
-    if (t < 0 || sp < 0) goto done;
-    d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (d < 0) goto done;
-    if (n == 0) {
-        rc = 0;
-        goto done;
-    }
-    tmp = malloc((size_t)n * sizeof *tmp);
-    esc = calloc((size_t)n, sizeof *esc);
-    if (!tmp || !esc) goto done;
-    for (int64_t i = 0; i < n; i++) {
-        tmp[i] = v[i] ? v[i] : "";
-        if ((esc[i] = cxr_h5_utf8_escape(tmp[i]))) tmp[i] = esc[i];
-    }
-    /* HDF5 converts the strings through a type-conversion and a background buffer of 1 MiB
-     * each by default, calloc'ed per write: 2 MiB zeroed and ~512 page faults for a handful of
-     * class names, on the writer's serial path. A buffer sized to the strings (a file vlen
-     * string is 16 bytes; 32 leaves room) converts them in one strip, as the default does for
-     * up to 64K strings, so the file is the same. */
-    size_t conv = (size_t)n * 32;
-    conv = conv < 4096 ? 4096 : conv > (1u << 20) ? (1u << 20) : conv;
-    dxpl = H5Pcreate(H5P_DATASET_XFER);
-    if (dxpl < 0 || H5Pset_buffer(dxpl, conv, NULL, NULL) < 0) goto done;
-    rc = H5Dwrite(d, t, H5S_ALL, H5S_ALL, dxpl, tmp);
-done:
-    if (dxpl >= 0) H5Pclose(dxpl);
-    if (esc)
-        for (int64_t i = 0; i < n; i++) free(esc[i]);
-    free(esc);
-    free(tmp);
-    if (d >= 0) H5Dclose(d);
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    return rc;
+    return r <= 0 ? r : attr_read_close(a, H5T_NATIVE_DOUBLE, out);
 }
 
 int cxr_h5_exists(hid_t loc, const char *name)

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <zstd.h>
+
 #include "store_internal.h"
 
 typedef struct {
@@ -56,6 +58,10 @@ static cxr_status open_ds(const cxr_store *s, hid_t loc, const char *where, cons
         CXR_THROW(CXR_E_FORMAT, "%s: '%s/%s' has rank %d, expected %d", s->path, where, name,
                   H5Sget_simple_extent_ndims(sp), rank);
     H5Sget_simple_extent_dims(sp, dims, NULL);
+    /* the images carry their own pipeline (check_images); everything else must be verified
+     * by HDF5 on reading */
+    if (strcmp(name, "images") != 0 && !cxr_h5_is_checked(d))
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s/%s' is stored without a checksum", s->path, where, name);
     *out = d;
     d = -1;
 bail:
@@ -65,50 +71,23 @@ bail:
     return st;
 }
 
-static cxr_status read_strings(const cxr_store *s, hid_t d, const char *what, int64_t n,
-                               char ***out, char **arena_out)
+/* A root attribute that is missing (r == 0) or unreadable (r < 0: damaged, or of another
+ * kind; HDF5's reason is added when it has one). */
+static cxr_status attr_error(const cxr_store *s, int r, const char *name, const char *kind)
 {
-    cxr_status st = CXR_OK;
-    hid_t t = cxr_h5_vlstr_type(), ft = H5Dget_type(d);
-    char **tmp = NULL, **v = NULL, *arena = NULL;
-    if (t < 0 || ft < 0) {
-        st = cxr_hdf5_error(CXR_E_HDF5, s->path, "'%s' type", what);
-        goto bail;
-    }
-    if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) <= 0)
-        CXR_THROW(CXR_E_FORMAT, "%s: '%s' is not a variable-length string dataset", s->path, what);
-    tmp = calloc((size_t)(n ? n : 1), sizeof *tmp);
-    v = calloc((size_t)(n ? n : 1), sizeof *v);
-    if (!tmp || !v) CXR_THROW(CXR_E_NOMEM, "%s: '%s'", s->path, what);
-    if (n && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0) {
-        st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "reading '%s'", what);
-        goto bail;
-    }
-    size_t total = 0;
-    for (int64_t i = 0; i < n; i++) total += (tmp[i] ? strlen(tmp[i]) : 0) + 1;
-    arena = malloc(total ? total : 1);
-    if (!arena) CXR_THROW(CXR_E_NOMEM, "%s: '%s'", s->path, what);
-    size_t pos = 0;
-    for (int64_t i = 0; i < n; i++) {
-        size_t l = tmp[i] ? strlen(tmp[i]) : 0;
-        memcpy(arena + pos, tmp[i] ? tmp[i] : "", l + 1);
-        v[i] = arena + pos;
-        pos += l + 1;
-    }
-    *out = v;
-    *arena_out = arena;
-    v = NULL;
-    arena = NULL;
-bail:
-    if (tmp) {
-        for (int64_t i = 0; i < n; i++) H5free_memory(tmp[i]);
-        free(tmp);
-    }
-    free(v);
-    free(arena);
+    if (r == 0) return cxr_set_error(CXR_E_FORMAT, "%s: missing attribute '%s'", s->path, name);
+    return cxr_hdf5_error(CXR_E_FORMAT, s->path,
+                          "attribute '%s' is unreadable (damaged, or not %s)", name, kind);
+}
+
+/* 1 if attribute `name` is a variable-length string (as version 1 wrote them; not read). */
+static int attr_is_vlen_str(hid_t obj, const char *name)
+{
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
+    int v = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0;
     if (t >= 0) H5Tclose(t);
-    if (ft >= 0) H5Tclose(ft);
-    return st;
+    if (a >= 0) H5Aclose(a);
+    return v; /* on failure HDF5's reason stays for attr_error */
 }
 
 static cxr_status read_root(cxr_store *s)
@@ -121,24 +100,32 @@ static cxr_status read_root(cxr_store *s)
     hsize_t dims[1];
     char *arena = NULL;
     int r = cxr_h5_attr_get_str(s->file, "format", &fmt);
-    if (r <= 0)
+    int rv = cxr_h5_attr_get_i64(s->file, "format_version", &ver);
+    if (r == 0)
         CXR_THROW(CXR_E_FORMAT,
                   "%s: not a cxr store (no 'format' attribute), expected %s version %d", s->path,
                   CXR_STORE_FORMAT, CXR_STORE_VERSION);
-    r = cxr_h5_attr_get_i64(s->file, "format_version", &ver);
-    if (strcmp(fmt, CXR_STORE_FORMAT) != 0 || r <= 0 || ver != CXR_STORE_VERSION) {
+    if (r < 0 && !attr_is_vlen_str(s->file, "format"))
+        CXR_TRY(attr_error(s, r, "format", "a string"));
+    if (r != 1 || strcmp(fmt, CXR_STORE_FORMAT) != 0 || rv != 1 || ver != CXR_STORE_VERSION) {
         char vbuf[32] = "?";
-        if (r > 0) snprintf(vbuf, sizeof vbuf, "%lld", (long long)ver);
-        CXR_THROW(CXR_E_VERSION, "%s: found %s version %s, expected %s version %d", s->path, fmt,
-                  vbuf, CXR_STORE_FORMAT, CXR_STORE_VERSION);
+        if (rv > 0) snprintf(vbuf, sizeof vbuf, "%lld", (long long)ver);
+        const char *hint =
+            rv > 0 && ver < CXR_STORE_VERSION ? ": re-pack it with this cxr-pack" : "";
+        /* version 1 stored its strings variable-length: not read, they bypass HDF5's checks */
+        if (r != 1)
+            CXR_THROW(CXR_E_VERSION,
+                      "%s: found format_version %s with a variable-length 'format' string (as "
+                      "cxr-store version 1 wrote), expected %s version %d%s",
+                      s->path, vbuf, CXR_STORE_FORMAT, CXR_STORE_VERSION, hint);
+        CXR_THROW(CXR_E_VERSION, "%s: found %s version %s, expected %s version %d%s", s->path, fmt,
+                  vbuf, CXR_STORE_FORMAT, CXR_STORE_VERSION, hint);
     }
     static const char *const str_attrs[] = { "tool_version", "source", "grayscale",
                                              "resize_filter" };
     for (size_t i = 0; i < sizeof str_attrs / sizeof *str_attrs; i++) {
         r = cxr_h5_attr_get_str(s->file, str_attrs[i], &str);
-        if (r <= 0)
-            CXR_THROW(CXR_E_FORMAT, "%s: %s attribute '%s'", s->path,
-                      r == 0 ? "missing" : "unreadable (not a string)", str_attrs[i]);
+        if (r <= 0) CXR_TRY(attr_error(s, r, str_attrs[i], "a fixed-length string"));
         free(str);
         str = NULL;
     }
@@ -147,17 +134,19 @@ static cxr_status read_root(cxr_store *s)
                                              "shard_size" };
     for (size_t i = 0; i < sizeof int_attrs / sizeof *int_attrs; i++) {
         r = cxr_h5_attr_get_i64(s->file, int_attrs[i], &v);
-        if (r <= 0)
-            CXR_THROW(CXR_E_FORMAT, "%s: %s attribute '%s'", s->path,
-                      r == 0 ? "missing" : "unreadable (not an integer)", int_attrs[i]);
+        if (r <= 0) CXR_TRY(attr_error(s, r, int_attrs[i], "an integer"));
         if (i == 0) {
-            if (v < 1 || v > 65536)
+            if (v < 1 || v > 16384)
                 CXR_THROW(CXR_E_FORMAT, "%s: attribute 'image_size': %lld", s->path, (long long)v);
             s->pp.size = s->size = (int)v;
-        } else if (i == 1) {
-            s->pp.equalize = v != 0;
-        } else if (i == 2) {
-            s->pp.max_side = (int)v;
+        } else if (i == 1 || i == 2) {
+            if (v < INT32_MIN || v > INT32_MAX)
+                CXR_THROW(CXR_E_FORMAT, "%s: attribute '%s': %lld", s->path, int_attrs[i],
+                          (long long)v);
+            *(i == 1 ? &s->pp.equalize : &s->pp.max_side) = (int)v;
+        } else if (i == 3) {
+            if (v < ZSTD_minCLevel() || v > ZSTD_maxCLevel())
+                CXR_THROW(CXR_E_FORMAT, "%s: attribute 'zstd_level': %lld", s->path, (long long)v);
         } else if (i == 4) {
             if (v < 1 || v > (1 << 24))
                 CXR_THROW(CXR_E_FORMAT, "%s: attribute 'shard_size': %lld", s->path, (long long)v);
@@ -165,17 +154,20 @@ static cxr_status read_root(cxr_store *s)
         }
     }
     r = cxr_h5_attr_get_f64(s->file, "crop_ratio", &f);
-    if (r <= 0)
-        CXR_THROW(CXR_E_FORMAT, "%s: %s attribute 'crop_ratio'", s->path,
-                  r == 0 ? "missing" : "unreadable (not a float)");
+    if (r <= 0) CXR_TRY(attr_error(s, r, "crop_ratio", "a float"));
     s->pp.crop_ratio = f;
     r = cxr_h5_attr_get_str(s->file, "normalize", &str);
-    if (r <= 0)
-        CXR_THROW(CXR_E_FORMAT, "%s: %s attribute 'normalize'", s->path,
-                  r == 0 ? "missing" : "unreadable (not a string)");
+    if (r <= 0) CXR_TRY(attr_error(s, r, "normalize", "a fixed-length string"));
     if (cxr_norm_parse(str, &s->pp.normalize) != CXR_OK)
         CXR_THROW(CXR_E_FORMAT, "%s: attribute 'normalize': unknown normalization '%s'", s->path,
                   str);
+    if ((uint64_t)s->shard * (uint64_t)s->size * (uint64_t)s->size * 4 > 0xffffffffull)
+        CXR_THROW(CXR_E_FORMAT, "%s: a chunk of shard_size %d images of %dx%d exceeds 4 GiB",
+                  s->path, s->shard, s->size, s->size);
+    if (cxr_preprocess_check(&s->pp) != CXR_OK) {
+        st = cxr_wrap_error(CXR_E_FORMAT, "%s: preprocessing attributes", s->path);
+        goto bail;
+    }
 
     /* classes */
     CXR_TRY(open_ds(s, s->file, "", "class_names", H5T_STRING, 1, dims, &d, H5P_DEFAULT));
@@ -183,8 +175,16 @@ static cxr_status read_root(cxr_store *s)
         CXR_THROW(CXR_E_FORMAT, "%s: '/class_names' has %llu entries, expected 1..%d", s->path,
                   (unsigned long long)dims[0], CXR_MAX_CLASSES);
     s->n_classes = (int)dims[0];
-    CXR_TRY(read_strings(s, d, "/class_names", s->n_classes, &s->class_names, &arena));
+    CXR_TRY(cxr_h5_read_strings(d, s->path, "/class_names", s->n_classes, &s->class_names, &arena));
     arena = NULL; /* class_names[0] is the arena's start */
+    for (int c = 0; c < s->n_classes; c++) {
+        if (!s->class_names[c][0])
+            CXR_THROW(CXR_E_FORMAT, "%s: '/class_names': class %d has an empty name", s->path, c);
+        for (int k = 0; k < c; k++)
+            if (strcmp(s->class_names[k], s->class_names[c]) == 0)
+                CXR_THROW(CXR_E_FORMAT, "%s: '/class_names': classes %d and %d are both '%s'",
+                          s->path, k, c, s->class_names[c]);
+    }
     H5Dclose(d);
     d = -1;
     CXR_TRY(open_ds(s, s->file, "", "class_weights", H5T_FLOAT, 1, dims, &d, H5P_DEFAULT));
@@ -310,7 +310,7 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     {
         char what[32];
         snprintf(what, sizeof what, "%s/paths", where);
-        CXR_TRY(read_strings(s, d, what, n, &sd->paths, &sd->path_arena));
+        CXR_TRY(cxr_h5_read_strings(d, s->path, what, n, &sd->paths, &sd->path_arena));
     }
     H5Dclose(d);
     d = -1;
@@ -408,37 +408,40 @@ bail:
     return st;
 }
 
+/* class_weights must be what the writer derives from /train/class_counts (specs/store.md,
+ * "Class weights"), computed the same way, so equal to the bit: all zero without a train
+ * split, never all zero with one. */
+static cxr_status check_class_weights(const cxr_store *s)
+{
+    const split_data *tr = &s->split[0];
+    int64_t n_train = tr->present ? tr->info.n : 0;
+    for (int c = 0; c < s->n_classes; c++) {
+        int64_t nc = tr->present ? tr->class_counts[c] : 0;
+        float want = nc > 0 ? (float)((double)n_train / ((double)s->n_classes * (double)nc)) : 0.0f;
+        if (s->class_weights[c] != want)
+            return cxr_set_error(CXR_E_FORMAT,
+                                 "%s: '/class_weights': class %d ('%s') has weight %.9g, expected "
+                                 "%.9g from '/train/class_counts' (%lld of %lld images)",
+                                 s->path, c, s->class_names[c], (double)s->class_weights[c],
+                                 (double)want, (long long)nc, (long long)n_train);
+    }
+    return CXR_OK;
+}
+
 cxr_status cxr_store_open(cxr_store **out, const char *path)
 {
     cxr_status st = CXR_OK;
     cxr_store *s = NULL;
-    hid_t fapl = -1;
     struct stat stt;
     if (out) *out = NULL;
     if (!out || !path) return cxr_set_error(CXR_E_ARG, "cxr_store_open: missing argument");
     CXR_TRY(cxr_hdf5_init());
-    if (stat(path, &stt) != 0) CXR_THROW(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
     s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) CXR_THROW(CXR_E_NOMEM, "%s", path);
     s->file = -1;
     for (int i = 0; i < CXR_N_SPLITS; i++) s->split[i].images = -1;
-    htri_t is = H5Fis_hdf5(path);
-    if (is <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        CXR_THROW(CXR_E_FORMAT, "%s: not an HDF5 file", path);
-    }
-    /* HDF5 refuses to open a file twice in one process with two close degrees: the default
-     * one (h5py's) lets a program hold the store open in h5py and here at once. */
-    fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_DEFAULT) < 0) {
-        st = cxr_hdf5_error(CXR_E_HDF5, path, "file access list");
-        goto bail;
-    }
-    s->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    if (s->file < 0) {
-        st = cxr_hdf5_error(CXR_E_IO, path, "cannot open as HDF5");
-        goto bail;
-    }
+    CXR_TRY(cxr_h5_open(path, "store", &s->file));
+    if (stat(path, &stt) != 0) CXR_THROW(CXR_E_IO, "%s: cannot stat: %s", path, strerror(errno));
     CXR_TRY(read_root(s));
     int any = 0;
     for (int i = 0; i < CXR_N_SPLITS; i++) {
@@ -447,10 +450,10 @@ cxr_status cxr_store_open(cxr_store **out, const char *path)
         any = 1;
     }
     if (!any) CXR_THROW(CXR_E_FORMAT, "%s: no split (train, val or test)", path);
+    CXR_TRY(check_class_weights(s));
     *out = s;
     s = NULL;
 bail:
-    if (fapl >= 0) H5Pclose(fapl);
     cxr_store_close(s);
     return st;
 }
@@ -541,7 +544,14 @@ cxr_status cxr_store_read_image(cxr_store *s, const char *split, int64_t i, floa
     if (i < 0 || i >= sd->info.n)
         return cxr_set_error(CXR_E_ARG, "%s: image %lld of '/%s' out of range (n = %lld)", s->path,
                              (long long)i, split, (long long)sd->info.n);
-    return read_rows(s, split, sd, i, 1, out);
+    cxr_status st = read_rows(s, split, sd, i, 1, out);
+    int64_t bad = st == CXR_OK ? cxr_first_nonfinite(out, (size_t)s->size * s->size) : -1;
+    if (bad >= 0)
+        return cxr_set_error(
+            CXR_E_FORMAT, "%s: split '%s' image %lld (%s): non-finite pixel %g at (y %lld, x %lld)",
+            s->path, split, (long long)i, sd->paths[i], (double)out[bad],
+            (long long)(bad / s->size), (long long)(bad % s->size));
+    return st;
 }
 
 cxr_status cxr_store_read_chunk_hdf5(cxr_store *s, const char *split, int64_t k, float *out)

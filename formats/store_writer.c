@@ -1,5 +1,5 @@
-/* store_writer.c: writes a cxr store (specs/store.md) into "<path>.tmp.<pid>" and renames it
- * into place on finish. Chunks arrive already encoded (cxr_chunk_encode, worker threads) and
+/* store_writer.c: writes a cxr store (specs/store.md) into a temporary beside the output
+ * (cxr_h5_create) and renames it into place on finish. Chunks arrive already encoded (cxr_chunk_encode, worker threads) and
  * go to disk unchanged through H5Dwrite_chunk; this file is the single HDF5 thread. */
 #define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
@@ -14,13 +14,13 @@
 #include "store_internal.h"
 
 struct cxr_store_writer {
-    char *path, *tmp;
+    char *path, *tmp; /* tmp: tf.path, for messages */
+    cxr_tmpfile tf;
     cxr_store_options opt;
     char *source, *tool_version;
     int n_classes;
     char **class_names;
     hid_t file, dcpl_notime, gcpl_notime;
-    int sync_fd; /* read-only fd on tmp, to start writeback early; -1: none */
     int finished;
     /* current split */
     char split[8];
@@ -56,7 +56,7 @@ void cxr_store_options_defaults(cxr_store_options *o)
     o->tool_version = "";
 }
 
-const char *cxr_store_writer_temp_path(const cxr_store_writer *w) { return w ? w->tmp : NULL; }
+const char *cxr_store_writer_temp_path(const cxr_store_writer *w) { return w ? w->tf.path : NULL; }
 
 cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
                                    const cxr_store_options *opt, int n_classes,
@@ -78,15 +78,20 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
     if (opt->zstd_level < ZSTD_minCLevel() || opt->zstd_level > ZSTD_maxCLevel())
         CXR_THROW(CXR_E_ARG, "%s: zstd level %d outside [%d, %d]", path, opt->zstd_level,
                   ZSTD_minCLevel(), ZSTD_maxCLevel());
-    for (int c = 0; c < n_classes; c++)
+    for (int c = 0; c < n_classes; c++) {
         if (!class_names[c] || !*class_names[c])
             CXR_THROW(CXR_E_ARG, "%s: class %d has no name", path, c);
+        for (int k = 0; k < c; k++)
+            if (strcmp(class_names[k], class_names[c]) == 0)
+                CXR_THROW(CXR_E_ARG, "%s: classes %d and %d are both named '%s'", path, k, c,
+                          class_names[c]);
+    }
     CXR_TRY(cxr_hdf5_init());
 
     w = calloc(1, sizeof *w);
     if (!w) CXR_THROW(CXR_E_NOMEM, "%s: writer", path);
     w->file = w->dcpl_notime = w->gcpl_notime = w->group = w->images = -1;
-    w->sync_fd = -1;
+    w->tf.fd = -1;
     w->opt = *opt;
     w->n_classes = n_classes;
     w->path = strdup(path);
@@ -95,18 +100,15 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
     w->class_names = calloc((size_t)n_classes, sizeof *w->class_names);
     w->class_counts = calloc((size_t)n_classes, sizeof *w->class_counts);
     w->train_counts = calloc((size_t)n_classes, sizeof *w->train_counts);
-    size_t tl = strlen(path) + 32;
-    w->tmp = malloc(tl);
     if (!w->path || !w->source || !w->tool_version || !w->class_names || !w->class_counts ||
-        !w->train_counts || !w->tmp)
+        !w->train_counts)
         CXR_THROW(CXR_E_NOMEM, "%s: writer", path);
     w->opt.source = w->source;
     w->opt.tool_version = w->tool_version;
     for (int c = 0; c < n_classes; c++)
         if (!(w->class_names[c] = strdup(class_names[c]))) CXR_THROW(CXR_E_NOMEM, "%s", path);
-    snprintf(w->tmp, tl, "%s.tmp.%ld", path, (long)getpid());
 
-    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    fapl = cxr_h5_fapl();
     fcpl = H5Pcreate(H5P_FILE_CREATE);
     w->dcpl_notime = cxr_h5_dcpl_notime();
     w->gcpl_notime = H5Pcreate(H5P_GROUP_CREATE);
@@ -114,20 +116,14 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
      * group's object header carries timestamps and two identical stores differ. */
     if (fapl < 0 || fcpl < 0 || w->dcpl_notime < 0 || w->gcpl_notime < 0 ||
         H5Pset_obj_track_times(fcpl, 0) < 0 || H5Pset_obj_track_times(w->gcpl_notime, 0) < 0 ||
-        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
-        H5Pset_alignment(fapl, 1, CXR_STORE_ALIGN) < 0 ||
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
-        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "property lists");
+        H5Pset_alignment(fapl, 1, CXR_STORE_ALIGN) < 0) {
+        st = cxr_hdf5_error(CXR_E_HDF5, path, "property lists");
         goto bail;
     }
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl);
-    if (w->file < 0) {
-        st = cxr_hdf5_error(CXR_E_IO, w->tmp, "cannot create the store's temporary file");
-        goto bail;
-    }
-    w->sync_fd = open(w->tmp, O_RDONLY | O_CLOEXEC); /* optional: see start_writeback */
-    if (cxr_h5_write_strings(w->file, "class_names", (const char *const *)w->class_names, n_classes,
-                             w->dcpl_notime) < 0) {
+    CXR_TRY(cxr_h5_create(&w->tf, path, fcpl, fapl, &w->file));
+    w->tmp = w->tf.path;
+    if (cxr_h5_write_strings(w->file, "class_names", (const char *const *)w->class_names,
+                             n_classes) < 0) {
         st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "writing class_names");
         goto bail;
     }
@@ -210,7 +206,7 @@ static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
 static void start_writeback(const cxr_store_writer *w)
 {
 #ifdef SYNC_FILE_RANGE_WRITE
-    if (w->sync_fd >= 0) (void)sync_file_range(w->sync_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (w->tf.fd >= 0) (void)sync_file_range(w->tf.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #else
     (void)w;
 #endif
@@ -292,23 +288,6 @@ static void free_split_rows(cxr_store_writer *w)
     w->count = 0;
 }
 
-static herr_t write_plain(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
-                          const hsize_t *dims, const void *data, hid_t dcpl)
-{
-    hid_t sp = H5Screate_simple(rank, dims, NULL), d = -1;
-    herr_t rc = -1;
-    if (sp < 0) return -1;
-    d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (d < 0) goto done;
-    hsize_t total = 1;
-    for (int i = 0; i < rank; i++) total *= dims[i];
-    rc = total ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
-done:
-    if (d >= 0) H5Dclose(d);
-    H5Sclose(sp);
-    return rc;
-}
-
 cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
 {
     cxr_status st = CXR_OK;
@@ -343,14 +322,13 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
     hsize_t n1[1] = { (hsize_t)w->count };
     hsize_t c1[1] = { (hsize_t)w->n_classes };
     hsize_t ix[2] = { (hsize_t)w->n_shards, 2 };
-    if (write_plain(w->group, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n1, w->labels,
-                    w->dcpl_notime) < 0 ||
-        cxr_h5_write_strings(w->group, "paths", (const char *const *)w->paths, w->count,
-                             w->dcpl_notime) < 0 ||
-        write_plain(w->group, "class_counts", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, c1,
-                    w->class_counts, w->dcpl_notime) < 0 ||
-        write_plain(w->group, "shard_index", H5T_STD_U64LE, H5T_NATIVE_UINT64, 2, ix, index,
-                    w->dcpl_notime) < 0) {
+    if (cxr_h5_write_checked(w->group, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n1,
+                             w->labels) < 0 ||
+        cxr_h5_write_strings(w->group, "paths", (const char *const *)w->paths, w->count) < 0 ||
+        cxr_h5_write_checked(w->group, "class_counts", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, c1,
+                             w->class_counts) < 0 ||
+        cxr_h5_write_checked(w->group, "shard_index", H5T_STD_U64LE, H5T_NATIVE_UINT64, 2, ix,
+                             index) < 0) {
         st = cxr_hdf5_error(CXR_E_IO, w->tmp, "writing /%s metadata", w->split);
         goto bail;
     }
@@ -422,17 +400,13 @@ static cxr_status write_root_meta(cxr_store_writer *w)
         wt[c] = nc > 0 ? (float)((double)w->n_train / ((double)w->n_classes * (double)nc)) : 0.0f;
     }
     hsize_t c1[1] = { (hsize_t)w->n_classes };
-    if (write_plain(w->file, "class_weights", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, c1, wt,
-                    w->dcpl_notime) < 0)
+    if (cxr_h5_write_checked(w->file, "class_weights", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, c1,
+                             wt) < 0)
         goto h5fail;
     g = H5Gcreate2(w->file, "skipped", H5P_DEFAULT, w->gcpl_notime, H5P_DEFAULT);
-    if (g < 0 ||
-        cxr_h5_write_strings(g, "split", (const char *const *)w->sk_split, w->n_sk,
-                             w->dcpl_notime) < 0 ||
-        cxr_h5_write_strings(g, "path", (const char *const *)w->sk_path, w->n_sk, w->dcpl_notime) <
-            0 ||
-        cxr_h5_write_strings(g, "reason", (const char *const *)w->sk_reason, w->n_sk,
-                             w->dcpl_notime) < 0)
+    if (g < 0 || cxr_h5_write_strings(g, "split", (const char *const *)w->sk_split, w->n_sk) < 0 ||
+        cxr_h5_write_strings(g, "path", (const char *const *)w->sk_path, w->n_sk) < 0 ||
+        cxr_h5_write_strings(g, "reason", (const char *const *)w->sk_reason, w->n_sk) < 0)
         goto h5fail;
     const cxr_preprocess_params *pp = &w->opt.pp;
     const char *norm = cxr_norm_name(pp->normalize);
@@ -460,19 +434,6 @@ bail:
     return st;
 }
 
-static cxr_status fsync_path(const char *p, int dir)
-{
-    int fd = open(p, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0) return cxr_set_error(CXR_E_IO, "%s: open for fsync: %s", p, strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    /* Some file systems refuse fsync on directories; the data file's fsync is what matters. */
-    if (rc != 0 && !(dir && (e == EINVAL || e == EBADF)))
-        return cxr_set_error(CXR_E_IO, "%s: fsync: %s", p, strerror(e));
-    return CXR_OK;
-}
-
 cxr_status cxr_store_writer_finish(cxr_store_writer *w)
 {
     cxr_status st = CXR_OK;
@@ -488,17 +449,8 @@ cxr_status cxr_store_writer_finish(cxr_store_writer *w)
         st = cxr_hdf5_error(CXR_E_IO, w->tmp, "closing the store");
         goto bail;
     }
-    CXR_TRY(fsync_path(w->tmp, 0));
-    if (rename(w->tmp, w->path) != 0)
-        CXR_THROW(CXR_E_IO, "%s: rename from %s: %s", w->path, w->tmp, strerror(errno));
+    CXR_TRY(cxr_tmpfile_commit(&w->tf));
     w->finished = 1;
-    {
-        char *d = strdup(w->path);
-        if (d) {
-            fsync_path(dirname(d), 1); /* best effort: the rename is already visible */
-            free(d);
-        }
-    }
 bail:
     return st;
 }
@@ -509,11 +461,10 @@ void cxr_store_writer_destroy(cxr_store_writer *w)
     if (w->images >= 0) H5Dclose(w->images);
     if (w->group >= 0) H5Gclose(w->group);
     if (w->file >= 0) H5Fclose(w->file);
-    if (w->sync_fd >= 0) close(w->sync_fd);
     if (w->dcpl_notime >= 0) H5Pclose(w->dcpl_notime);
     if (w->gcpl_notime >= 0) H5Pclose(w->gcpl_notime);
     H5Eclear2(H5E_DEFAULT);
-    if (!w->finished && w->tmp) unlink(w->tmp);
+    cxr_tmpfile_discard(&w->tf); /* removes the temporary unless committed */
     if (w->paths) free_split_rows(w);
     free(w->paths);
     free(w->labels);
@@ -533,6 +484,5 @@ void cxr_store_writer_destroy(cxr_store_writer *w)
     free(w->source);
     free(w->tool_version);
     free(w->path);
-    free(w->tmp);
     free(w);
 }

@@ -81,6 +81,7 @@ typedef struct {
 
 struct cxr_loader {
     char *path;
+    const cxr_store *store; /* outlives the loader (it owns labels, offsets, paths) */
     char split[32];
     cxr_loader_options opt;
     int64_t n_split, n_shards_split;           /* the whole split */
@@ -154,7 +155,14 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
     float *out = l->ws[slot].data + (size_t)j * l->shard * l->img_floats;
     cxr_status st =
         cxr_chunk_decode(out, scratch, l->map + l->coff[k], (size_t)l->csize[k], l->shard, l->size);
-    if (st != CXR_OK)
+    int64_t bad =
+        st == CXR_E_FORMAT ? cxr_first_nonfinite(out, (size_t)l->shard * l->img_floats) : -1;
+    if (bad >= 0) { /* name the image: its index in the split and its source path */
+        int64_t img = k * l->shard + bad / (int64_t)l->img_floats;
+        const char *p = cxr_store_image_path(l->store, l->split, img);
+        snprintf(msg, msg_cap, "%s: split '%s' image %lld (%s, shard %lld): %s", l->path, l->split,
+                 (long long)img, p ? p : "?", (long long)k, cxr_last_error());
+    } else if (st != CXR_OK)
         snprintf(msg, msg_cap, "%s: split '%s' shard %lld (offset %llu, %llu bytes): %s", l->path,
                  l->split, (long long)k, (unsigned long long)l->coff[k],
                  (unsigned long long)l->csize[k], cxr_last_error());
@@ -377,6 +385,7 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     pthread_cond_init(&l->cv_ring, NULL);
     pthread_cond_init(&l->cv_coord, NULL);
     l->path = strdup(cxr_store_path(store));
+    l->store = store;
     snprintf(l->split, sizeof l->split, "%s", split);
     l->opt = *opt;
     l->n_split = info.n;
@@ -435,7 +444,8 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
         CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
     for (int i = 0; i < l->n_wslots; i++) {
         l->ws[i].window = -1;
-        l->ws[i].data = malloc((size_t)opt->window * l->shard * l->img_floats * sizeof(float));
+        /* zeroed: after a failed decode, a NaN found in a slot is that chunk's (decode_shard) */
+        l->ws[i].data = calloc((size_t)opt->window * l->shard * l->img_floats, sizeof(float));
         if (!l->ws[i].data) CXR_THROW(CXR_E_NOMEM, "loader: out of memory for window buffers");
     }
     for (int i = 0; i < l->depth; i++) {

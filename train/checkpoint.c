@@ -1,7 +1,10 @@
 /* checkpoint.c: HDF5 checkpoints behind cxr_checkpoint.h (one dataset per tensor for the
- * parameters and Adam's m and v, attributes for counters, recipe, model shape, preprocessing).
+ * parameters and Adam's m and v, attributes for counters, recipe, model shape, preprocessing),
+ * written with the conventions of h5_internal.h: checksummed metadata, Fletcher32 over every
+ * tensor, fixed-length strings. Version 1 (no checksums) is still read.
  */
 #include "cxr_checkpoint.h"
+#include "h5_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,78 +40,60 @@ void cxr_checkpoint_meta_free(cxr_checkpoint_meta *meta)
 }
 
 /* ---------------------------------------------------------------- attribute helpers */
-static int put_attr(hid_t loc, const char *name, hid_t type, const void *v, hsize_t n)
+/* A 1-D int32 attribute of n values (scalars go through cxr_h5_attr_put_*). */
+static int put_i32_array(hid_t loc, const char *name, const int32_t *v, hsize_t n)
 {
-    hid_t sp = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = a >= 0 && H5Awrite(a, type, v) >= 0;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT32, v) >= 0;
     if (a >= 0) H5Aclose(a);
     if (sp >= 0) H5Sclose(sp);
     return ok;
 }
 
-static hid_t vlen_str_type(void)
+/* Read a numeric attribute of exactly n elements (1 for a scalar) as `type`: 1 read, 0 absent,
+ * -1 damaged or of another shape or class (HDF5's reason, if any, left for cxr_hdf5_error). */
+static int get_num(hid_t loc, const char *name, hid_t type, void *v, hssize_t n)
 {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    return t;
-}
-
-static int put_str(hid_t loc, const char *name, const char *v)
-{
-    hid_t t = vlen_str_type();
-    int ok = put_attr(loc, name, t, &v, 0);
-    H5Tclose(t);
-    return ok;
-}
-
-/* Read attribute `name` into v[n] when it holds exactly n elements (more would overflow v). */
-static int get_attr(hid_t loc, const char *name, hid_t type, void *v, hssize_t n)
-{
-    if (H5Aexists(loc, name) <= 0) return 0;
+    htri_t ex = H5Aexists(loc, name);
+    if (ex <= 0) return ex == 0 ? 0 : -1;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
-    int ok = sp >= 0 && H5Sget_simple_extent_npoints(sp) == n && H5Aread(a, type, v) >= 0;
+    if (a < 0) return -1;
+    hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
+    H5T_class_t want = H5Tget_class(type), have = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
+    int ok = sp >= 0 && H5Sget_simple_extent_npoints(sp) == n && have == want &&
+             H5Aread(a, type, v) >= 0;
+    hid_t es = ok ? -1 : H5Eget_current_stack();
+    if (ft >= 0) H5Tclose(ft);
     if (sp >= 0) H5Sclose(sp);
-    if (a >= 0) H5Aclose(a);
-    return ok;
+    H5Aclose(a);
+    if (es >= 0) H5Eset_current_stack(es);
+    return ok ? 1 : -1;
 }
 
-/* Read a string attribute (variable or fixed length) into buf. */
-static int get_str(hid_t loc, const char *name, char *buf, size_t cap)
+/* A string attribute into buf: fixed-length (version 2), or variable-length when legacy
+ * (version 1 stored its strings in HDF5's global heap, which has no checksum: read only from
+ * files that say they are version 1).
+ * 1 read, 0 absent, -1 damaged or of another kind. */
+static int get_str(hid_t loc, const char *name, char *buf, size_t cap, int legacy)
 {
-    if (H5Aexists(loc, name) <= 0) return 0;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return 0;
-    hid_t ft = H5Aget_type(a);
-    int ok = 0;
-    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING) {
-        if (H5Tis_variable_str(ft) > 0) {
-            hid_t mt = vlen_str_type();
-            char *s = NULL;
-            if (H5Aread(a, mt, &s) >= 0 && s) {
-                snprintf(buf, cap, "%s", s);
-                H5free_memory(s);
-                ok = 1;
-            }
-            H5Tclose(mt);
-        } else {
-            size_t n = H5Tget_size(ft);
-            char *s = calloc(1, n + 1);
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, n + 1);
-            if (s && H5Aread(a, mt, s) >= 0) {
-                snprintf(buf, cap, "%s", s);
-                ok = 1;
-            }
-            H5Tclose(mt);
-            free(s);
-        }
+    char *v = NULL;
+    int r = cxr_h5_attr_get_str(loc, name, &v);
+    if (r == 1) {
+        snprintf(buf, cap, "%s", v);
+        free(v);
+    }
+    if (r >= 0 || !legacy) return r;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT), ft = a >= 0 ? H5Aget_type(a) : -1;
+    /* read in the file's own character set: HDF5 converts none to another */
+    if (a >= 0 && ft >= 0 && H5Tis_variable_str(ft) > 0 && H5Aread(a, ft, &v) >= 0 && v) {
+        snprintf(buf, cap, "%s", v);
+        H5free_memory(v);
+        r = 1;
     }
     if (ft >= 0) H5Tclose(ft);
-    H5Aclose(a);
-    return ok;
+    if (a >= 0) H5Aclose(a);
+    return r;
 }
 
 static void dims_text(char *buf, size_t cap, int nd, const hsize_t *d)
@@ -122,82 +107,79 @@ static void dims_text(char *buf, size_t cap, int nd, const hsize_t *d)
 }
 
 /* ---------------------------------------------------------------- save */
+static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
+                              const cxr_checkpoint_meta *meta)
+{
+    const cxr_model_config *c = cxr_model_get_config(m);
+    int32_t ch[4] = { c->channels[0], c->channels[1], c->channels[2], c->channels[3] };
+    int32_t dn[2] = { c->dense[0], c->dense[1] };
+    uint64_t seed = meta->seed;
+    int64_t step = cxr_model_get_step(m);
+    hid_t sp = H5Screate(H5S_SCALAR), a = -1, b = -1;
+    int ok = sp >= 0;
+    /* int64 and uint64 scalars: step, seed */
+    if (ok) {
+        a = H5Acreate2(f, "step", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        b = H5Acreate2(f, "seed", H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        ok = a >= 0 && b >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &step) >= 0 &&
+             H5Awrite(b, H5T_NATIVE_UINT64, &seed) >= 0;
+    }
+    if (a >= 0) H5Aclose(a);
+    if (b >= 0) H5Aclose(b);
+    if (sp >= 0) H5Sclose(sp);
+    ok = ok && cxr_h5_attr_put_str(f, "format", CXR_CHECKPOINT_FORMAT) >= 0 &&
+         cxr_h5_attr_put_i32(f, "format_version", CXR_CHECKPOINT_VERSION) >= 0 &&
+         cxr_h5_attr_put_str(f, "tool_version", meta->tool_version) >= 0 &&
+         cxr_h5_attr_put_str(f, "store", meta->store) >= 0 &&
+         cxr_h5_attr_put_i32(f, "epoch", meta->epoch) >= 0 &&
+         cxr_h5_attr_put_str(f, "rng", RNG_TEXT) >= 0 &&
+         cxr_h5_attr_put_i32(f, "epochs", meta->epochs) >= 0 &&
+         cxr_h5_attr_put_i32(f, "batch", meta->batch) >= 0 &&
+         cxr_h5_attr_put_i32(f, "threads", meta->threads) >= 0 &&
+         cxr_h5_attr_put_f64(f, "lr", meta->adam.lr) >= 0 &&
+         cxr_h5_attr_put_f64(f, "beta1", meta->adam.beta1) >= 0 &&
+         cxr_h5_attr_put_f64(f, "beta2", meta->adam.beta2) >= 0 &&
+         cxr_h5_attr_put_f64(f, "eps", meta->adam.eps) >= 0 &&
+         cxr_h5_attr_put_f64(f, "keep_prob", c->keep_prob) >= 0 &&
+         cxr_h5_attr_put_f64(f, "alpha", c->alpha) >= 0 &&
+         cxr_h5_attr_put_i32(f, "n_classes", c->n_classes) >= 0 &&
+         cxr_h5_attr_put_i32(f, "image_size", c->image_size) >= 0 &&
+         put_i32_array(f, "channels", ch, 4) && put_i32_array(f, "dense", dn, 2) &&
+         cxr_h5_attr_put_f64(f, "threshold", meta->threshold) >= 0 &&
+         cxr_h5_attr_put_i32(f, "equalize", meta->pp.equalize) >= 0 &&
+         cxr_h5_attr_put_str(f, "normalize", cxr_norm_name(meta->pp.normalize)) >= 0 &&
+         cxr_h5_attr_put_f64(f, "crop_ratio", meta->pp.crop_ratio) >= 0 &&
+         cxr_h5_attr_put_i32(f, "max_side", meta->pp.max_side) >= 0;
+    if (!ok) return cxr_hdf5_error(CXR_E_HDF5, path, "cannot write the checkpoint's attributes");
+    return CXR_OK;
+}
+
 cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
 {
     cxr_status st = CXR_OK;
-    hid_t f = -1, g = -1, sp = -1, d = -1, st_t = -1;
+    hid_t f = -1, g = -1, fapl = -1, fcpl = -1;
+    cxr_tmpfile tf = { NULL, NULL, -1 };
     float *host = NULL;
-    char tmp[4096];
-    int tmp_made = 0;
     const cxr_model_config *c = cxr_model_get_config(m);
     size_t np = cxr_model_n_params(m);
 
-    CXR_TRY(cxr_hdf5_init());
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        CXR_THROW(CXR_E_ARG, "checkpoint %s: path too long", path);
-    host = malloc(np * sizeof *host);
-    if (!host) CXR_THROW(CXR_E_NOMEM, "checkpoint %s: out of memory", path);
-
-    f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) CXR_THROW_H5(CXR_E_IO, "cannot create the checkpoint's temporary file %s", tmp);
-    tmp_made = 1;
-
-    int32_t ver = CXR_CHECKPOINT_VERSION, epoch = meta->epoch, epochs = meta->epochs,
-            batch = meta->batch, threads = meta->threads, ncls = c->n_classes, size = c->image_size,
-            eq = meta->pp.equalize, max_side = meta->pp.max_side, pp_size = meta->pp.size;
-    int64_t step = cxr_model_get_step(m);
-    uint64_t seed = meta->seed;
-    double lr = meta->adam.lr, b1 = meta->adam.beta1, b2 = meta->adam.beta2, eps = meta->adam.eps,
-           kp = c->keep_prob, alpha = c->alpha, thr = meta->threshold, crop = meta->pp.crop_ratio;
-    int32_t ch[4] = { c->channels[0], c->channels[1], c->channels[2], c->channels[3] };
-    int32_t dn[2] = { c->dense[0], c->dense[1] };
-    (void)pp_size;
-    int ok = put_str(f, "format", CXR_CHECKPOINT_FORMAT) &&
-             put_attr(f, "format_version", H5T_NATIVE_INT32, &ver, 0) &&
-             put_str(f, "tool_version", meta->tool_version) && put_str(f, "store", meta->store) &&
-             put_attr(f, "epoch", H5T_NATIVE_INT32, &epoch, 0) &&
-             put_attr(f, "step", H5T_NATIVE_INT64, &step, 0) &&
-             put_attr(f, "seed", H5T_NATIVE_UINT64, &seed, 0) && put_str(f, "rng", RNG_TEXT) &&
-             put_attr(f, "epochs", H5T_NATIVE_INT32, &epochs, 0) &&
-             put_attr(f, "batch", H5T_NATIVE_INT32, &batch, 0) &&
-             put_attr(f, "threads", H5T_NATIVE_INT32, &threads, 0) &&
-             put_attr(f, "lr", H5T_NATIVE_DOUBLE, &lr, 0) &&
-             put_attr(f, "beta1", H5T_NATIVE_DOUBLE, &b1, 0) &&
-             put_attr(f, "beta2", H5T_NATIVE_DOUBLE, &b2, 0) &&
-             put_attr(f, "eps", H5T_NATIVE_DOUBLE, &eps, 0) &&
-             put_attr(f, "keep_prob", H5T_NATIVE_DOUBLE, &kp, 0) &&
-             put_attr(f, "alpha", H5T_NATIVE_DOUBLE, &alpha, 0) &&
-             put_attr(f, "n_classes", H5T_NATIVE_INT32, &ncls, 0) &&
-             put_attr(f, "image_size", H5T_NATIVE_INT32, &size, 0) &&
-             put_attr(f, "channels", H5T_NATIVE_INT32, ch, 4) &&
-             put_attr(f, "dense", H5T_NATIVE_INT32, dn, 2) &&
-             put_attr(f, "threshold", H5T_NATIVE_DOUBLE, &thr, 0) &&
-             put_attr(f, "equalize", H5T_NATIVE_INT32, &eq, 0) &&
-             put_str(f, "normalize", cxr_norm_name(meta->pp.normalize)) &&
-             put_attr(f, "crop_ratio", H5T_NATIVE_DOUBLE, &crop, 0) &&
-             put_attr(f, "max_side", H5T_NATIVE_INT32, &max_side, 0);
-    if (!ok) CXR_THROW_H5(CXR_E_HDF5, "cannot write the checkpoint's attributes");
     if (meta->pp.size != c->image_size)
         CXR_THROW(CXR_E_MISMATCH, "checkpoint %s: preprocessing size %d differs from model size %d",
                   path, meta->pp.size, c->image_size);
-
-    /* class names */
-    {
-        hsize_t n = (hsize_t)meta->n_classes;
-        if (meta->n_classes != c->n_classes || !meta->class_names)
-            CXR_THROW(CXR_E_ARG, "checkpoint %s: %d class names for a %d-class model", path,
-                      meta->n_classes, c->n_classes);
-        st_t = vlen_str_type();
-        sp = H5Screate_simple(1, &n, NULL);
-        d = H5Dcreate2(f, "class_names", st_t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (d < 0 || H5Dwrite(d, st_t, H5S_ALL, H5S_ALL, H5P_DEFAULT, meta->class_names) < 0)
-            CXR_THROW_H5(CXR_E_HDF5, "cannot write the checkpoint's class_names");
-        H5Dclose(d);
-        d = -1;
-        H5Sclose(sp);
-        sp = -1;
-    }
-
+    if (meta->n_classes != c->n_classes || !meta->class_names)
+        CXR_THROW(CXR_E_ARG, "checkpoint %s: %d class names for a %d-class model", path,
+                  meta->n_classes, c->n_classes);
+    host = malloc(np * sizeof *host);
+    if (!host) CXR_THROW(CXR_E_NOMEM, "checkpoint %s: out of memory", path);
+    fapl = cxr_h5_fapl();
+    fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fapl < 0 || fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0)
+        CXR_THROW_H5(CXR_E_HDF5, "checkpoint property lists");
+    CXR_TRY(cxr_h5_create(&tf, path, fcpl, fapl, &f));
+    CXR_TRY(write_attrs(f, path, m, meta));
+    if (cxr_h5_write_strings(f, "class_names", (const char *const *)meta->class_names,
+                             meta->n_classes) < 0)
+        CXR_THROW_H5(CXR_E_HDF5, "cannot write the checkpoint's class_names");
     for (int b = 0; b < 3; b++) {
         CXR_TRY(cxr_model_get_block(m, block_id[b], host));
         g = H5Gcreate2(f, block_group[b], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -206,51 +188,127 @@ cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpo
             const cxr_tensor_info *t = cxr_model_tensor(m, i);
             hsize_t dims[4];
             for (int k = 0; k < t->ndim; k++) dims[k] = (hsize_t)t->shape[k];
-            sp = H5Screate_simple(t->ndim, dims, NULL);
-            d = H5Dcreate2(g, t->name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-            if (d < 0 ||
-                H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host + t->offset) < 0)
+            if (cxr_h5_write_checked(g, t->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->ndim, dims,
+                                     host + t->offset) < 0)
                 CXR_THROW_H5(CXR_E_IO, "cannot write checkpoint dataset /%s/%s", block_group[b],
                              t->name);
-            H5Dclose(d);
-            d = -1;
-            H5Sclose(sp);
-            sp = -1;
         }
         H5Gclose(g);
         g = -1;
     }
-    if (H5Fclose(f) < 0) {
-        f = -1;
-        CXR_THROW_H5(CXR_E_IO, "cannot close the checkpoint's temporary file %s", tmp);
-    }
+    herr_t rc = H5Fclose(f);
     f = -1;
-    /* make the bytes durable before the rename makes them visible */
-    int fd = open(tmp, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    if (rename(tmp, path) != 0)
-        CXR_THROW(CXR_E_IO, "checkpoint %s: cannot rename %s into place: %s", path, tmp,
-                  strerror(errno));
-    tmp_made = 0;
+    if (rc < 0) CXR_THROW_H5(CXR_E_IO, "cannot close the checkpoint's temporary file %s", tf.path);
+    CXR_TRY(cxr_tmpfile_commit(&tf));
 bail:
-    if (d >= 0) H5Dclose(d);
-    if (sp >= 0) H5Sclose(sp);
     if (g >= 0) H5Gclose(g);
-    if (st_t >= 0) H5Tclose(st_t);
     if (f >= 0) H5Fclose(f);
-    if (tmp_made) unlink(tmp);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
+    cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */
     free(host);
     return st;
 }
 
 /* ---------------------------------------------------------------- read */
-static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta *meta)
+/* The attributes' values must make sense: a checksum protects against damage, not against
+ * another writer's (or an edited file's) nonsense. */
+static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
+{
+    const char *bad = NULL;
+    double v = 0;
+    if (m->epoch < 0)
+        bad = "epoch", v = m->epoch;
+    else if (m->epochs < 1)
+        bad = "epochs", v = m->epochs;
+    else if (m->step < 0)
+        bad = "step", v = (double)m->step;
+    else if (m->batch < 1 || m->batch > 65536)
+        bad = "batch", v = m->batch;
+    else if (!(m->adam.lr > 0) || !isfinite(m->adam.lr))
+        bad = "lr", v = m->adam.lr;
+    else if (!(m->adam.beta1 >= 0 && m->adam.beta1 < 1))
+        bad = "beta1", v = m->adam.beta1;
+    else if (!(m->adam.beta2 >= 0 && m->adam.beta2 < 1))
+        bad = "beta2", v = m->adam.beta2;
+    else if (!(m->adam.eps > 0) || !isfinite(m->adam.eps))
+        bad = "eps", v = m->adam.eps;
+    else if (!(m->threshold >= 0 && m->threshold <= 1))
+        bad = "threshold", v = m->threshold;
+    if (bad) return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint attribute '%s': %g", path, bad, v);
+    cxr_model_config cfg = m->model;
+    cfg.batch_capacity = 1;
+    if (cxr_model_config_check(&cfg) != CXR_OK)
+        return cxr_wrap_error(CXR_E_FORMAT, "%s: checkpoint attributes", path);
+    if (cxr_preprocess_check(&m->pp) != CXR_OK)
+        return cxr_wrap_error(CXR_E_FORMAT, "%s: checkpoint preprocessing attributes", path);
+    for (int c = 0; c < m->n_classes; c++) {
+        if (!m->class_names[c][0])
+            return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint class %d has an empty name", path,
+                                 c);
+        for (int k = 0; k < c; k++)
+            if (strcmp(m->class_names[k], m->class_names[c]) == 0)
+                return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint classes %d and %d are both '%s'",
+                                     path, k, c, m->class_names[c]);
+    }
+    return CXR_OK;
+}
+
+static cxr_status read_class_names(hid_t f, const char *path, int ncls, int legacy,
+                                   cxr_checkpoint_meta *meta)
 {
     cxr_status st = CXR_OK;
     hid_t d = -1, sp = -1, t = -1;
+    char **v = NULL, *arena = NULL, **tmp = NULL;
+    if (!cxr_h5_exists(f, "class_names"))
+        CXR_THROW(CXR_E_FORMAT, "%s: checkpoint misses dataset class_names", path);
+    d = H5Dopen2(f, "class_names", H5P_DEFAULT);
+    if (d < 0) {
+        st = cxr_hdf5_error(CXR_E_FORMAT, path, "cannot open the checkpoint's class_names");
+        goto bail;
+    }
+    meta->class_names = calloc((size_t)ncls, sizeof(char *));
+    if (!meta->class_names) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+    if (!legacy) {
+        CXR_TRY(cxr_h5_read_strings(d, path, "class_names", ncls, &v, &arena));
+    } else { /* version 1: variable-length strings */
+        hsize_t n = 0;
+        sp = H5Dget_space(d);
+        if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 ||
+            H5Sget_simple_extent_dims(sp, &n, NULL) < 0 || n != (hsize_t)ncls)
+            CXR_THROW(CXR_E_FORMAT, "%s: class_names does not hold %d names", path, ncls);
+        tmp = calloc((size_t)ncls, sizeof(char *));
+        t = H5Dget_type(d);
+        if (!tmp) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+        if (t < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) <= 0)
+            CXR_THROW(CXR_E_FORMAT, "%s: class_names are not strings", path);
+        if (H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0) {
+            st = cxr_hdf5_error(CXR_E_FORMAT, path, "cannot read class_names");
+            goto bail;
+        }
+    }
+    meta->n_classes = ncls;
+    for (int i = 0; i < ncls; i++) {
+        const char *s = legacy ? (tmp[i] ? tmp[i] : "") : v[i];
+        if (!(meta->class_names[i] = strdup(s))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+    }
+bail:
+    if (tmp) {
+        for (int i = 0; i < ncls; i++) H5free_memory(tmp[i]);
+        free(tmp);
+    }
+    free(v);
+    free(arena);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    H5Eclear2(H5E_DEFAULT);
+    return st;
+}
+
+static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta *meta)
+{
+    cxr_status st = CXR_OK;
     char fmt[64] = "", norm[32] = "";
     int32_t ver = 0, epoch, epochs, batch, threads = 0, ncls, size, eq, max_side, ch[4], dn[2];
     int64_t step;
@@ -258,22 +316,37 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     double lr, b1, b2, eps, kp, alpha, thr = 0.5, crop;
 
     memset(meta, 0, sizeof *meta);
-    if (!get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, CXR_CHECKPOINT_FORMAT) != 0)
+    int r = get_num(f, "format_version", H5T_NATIVE_INT32, &ver, 1);
+    if (r < 0)
+        return cxr_hdf5_error(CXR_E_FORMAT, path,
+                              "checkpoint attribute 'format_version' is unreadable (damaged, or "
+                              "not a number)");
+    if (r == 0)
+        return cxr_set_error(CXR_E_FORMAT, "%s: not a cxr checkpoint (no format_version)", path);
+    int legacy = ver == 1; /* read for compatibility: no checksums, variable-length strings */
+    if ((r = get_str(f, "format", fmt, sizeof fmt, legacy)) < 0)
+        return cxr_hdf5_error(CXR_E_FORMAT, path,
+                              "checkpoint attribute 'format' is unreadable (damaged, or not a "
+                              "fixed-length string)");
+    if (!r || strcmp(fmt, CXR_CHECKPOINT_FORMAT) != 0)
         return cxr_set_error(CXR_E_FORMAT,
                              "%s: not a cxr checkpoint (format attribute '%s', "
                              "expected '%s')",
                              path, fmt, CXR_CHECKPOINT_FORMAT);
-    if (!get_attr(f, "format_version", H5T_NATIVE_INT32, &ver, 1))
-        return cxr_set_error(CXR_E_FORMAT, "%s: missing attribute format_version", path);
-    if (ver != CXR_CHECKPOINT_VERSION)
+    if (ver != CXR_CHECKPOINT_VERSION && !legacy)
         return cxr_set_error(CXR_E_VERSION,
                              "%s: checkpoint format version %d, this program reads "
-                             "version %d",
+                             "versions 1 and %d",
                              path, ver, CXR_CHECKPOINT_VERSION);
-#define NEED(name, type, var, n)                                                                 \
-    if (!get_attr(f, name, type, var, n))                                                        \
-    CXR_THROW(CXR_E_FORMAT, "%s: checkpoint attribute '%s' is missing or not %d value(s)", path, \
-              name, n)
+#define NEED(name, type, var, n)                                                                  \
+    if ((r = get_num(f, name, type, var, (n))) <= 0) {                                            \
+        st = r ? cxr_hdf5_error(CXR_E_FORMAT, path,                                               \
+                                "checkpoint attribute '%s' is unreadable (damaged, or not "       \
+                                "%s)",                                                            \
+                                name, (n) > 1 ? "an array of " #n " numbers" : "a number")        \
+               : cxr_set_error(CXR_E_FORMAT, "%s: checkpoint misses attribute '%s'", path, name); \
+        goto bail;                                                                                \
+    }
     NEED("epoch", H5T_NATIVE_INT32, &epoch, 1);
     NEED("step", H5T_NATIVE_INT64, &step, 1);
     NEED("seed", H5T_NATIVE_UINT64, &seed, 1);
@@ -293,12 +366,17 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     NEED("crop_ratio", H5T_NATIVE_DOUBLE, &crop, 1);
     NEED("max_side", H5T_NATIVE_INT32, &max_side, 1);
 #undef NEED
-    get_attr(f, "threads", H5T_NATIVE_INT32, &threads, 1);
-    get_attr(f, "threshold", H5T_NATIVE_DOUBLE, &thr, 1);
-    get_str(f, "store", meta->store, sizeof meta->store);
-    get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version);
-    if (!get_str(f, "normalize", norm, sizeof norm))
+    /* optional (older checkpoints lack them), but not damaged */
+    if (get_num(f, "threads", H5T_NATIVE_INT32, &threads, 1) < 0 ||
+        get_num(f, "threshold", H5T_NATIVE_DOUBLE, &thr, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'threads' or 'threshold' is unreadable");
+    if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0 ||
+        get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' or 'tool_version' is unreadable");
+    if ((r = get_str(f, "normalize", norm, sizeof norm, legacy)) <= 0) {
+        if (r < 0) CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'normalize' is unreadable");
         CXR_THROW(CXR_E_FORMAT, "%s: checkpoint misses attribute 'normalize'", path);
+    }
     if (cxr_norm_parse(norm, &meta->pp.normalize) != CXR_OK)
         CXR_THROW(CXR_E_FORMAT, "%s: unknown normalize '%s'", path, norm);
     if (ncls < 2 || ncls > 4096 || size < 8)
@@ -331,77 +409,90 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     meta->pp.equalize = eq;
     meta->pp.crop_ratio = crop;
     meta->pp.max_side = max_side;
-
-    /* class names */
-    if (H5Lexists(f, "class_names", H5P_DEFAULT) <= 0)
-        CXR_THROW(CXR_E_FORMAT, "%s: checkpoint misses dataset class_names", path);
-    d = H5Dopen2(f, "class_names", H5P_DEFAULT);
-    sp = d < 0 ? -1 : H5Dget_space(d);
-    hsize_t n = 0;
-    if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 ||
-        H5Sget_simple_extent_dims(sp, &n, NULL) < 0 || n != (hsize_t)ncls)
-        CXR_THROW(CXR_E_FORMAT, "%s: class_names does not hold %d names", path, ncls);
-    meta->class_names = calloc((size_t)ncls, sizeof(char *));
-    char **tmp = calloc((size_t)ncls, sizeof(char *));
-    t = vlen_str_type();
-    if (!meta->class_names || !tmp) {
-        free(tmp);
-        CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
-    }
-    if (H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0) {
-        free(tmp);
-        CXR_THROW(CXR_E_FORMAT, "%s: cannot read class_names", path);
-    }
-    meta->n_classes = ncls;
-    for (int i = 0; i < ncls; i++) {
-        meta->class_names[i] = strdup(tmp[i] ? tmp[i] : "");
-        if (tmp[i]) H5free_memory(tmp[i]);
-    }
-    free(tmp);
+    meta->checksummed = !legacy;
+    CXR_TRY(read_class_names(f, path, ncls, legacy, meta));
+    CXR_TRY(check_meta(path, meta));
 bail:
-    if (t >= 0) H5Tclose(t);
-    if (sp >= 0) H5Sclose(sp);
-    if (d >= 0) H5Dclose(d);
     if (st != CXR_OK) cxr_checkpoint_meta_free(meta);
     return st;
-}
-
-static cxr_status open_ckpt(const char *path, hid_t *f)
-{
-    *f = -1;
-    cxr_status st = cxr_hdf5_init();
-    if (st != CXR_OK) return st;
-    if (access(path, R_OK) != 0)
-        return cxr_set_error(CXR_E_IO, "%s: cannot open checkpoint: %s", path, strerror(errno));
-    if (H5Fis_hdf5(path) <= 0)
-        return cxr_set_error(CXR_E_FORMAT, "%s: not an HDF5 file (not a cxr checkpoint)", path);
-    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (*f < 0) return cxr_set_error(CXR_E_IO, "%s: cannot open checkpoint", path);
-    return CXR_OK;
 }
 
 cxr_status cxr_checkpoint_read_meta(const char *path, cxr_checkpoint_meta *meta)
 {
     hid_t f;
     memset(meta, 0, sizeof *meta);
-    cxr_status st = open_ckpt(path, &f);
+    cxr_status st = cxr_h5_open(path, "checkpoint", &f);
     if (st != CXR_OK) return st;
     st = read_meta_open(f, path, meta);
     H5Fclose(f);
     return st;
 }
 
+/* Read /<block>/<tensor> into dst after checking its shape, its checksum filter (version 2)
+ * and that every value is finite (Adam's second moments also >= 0). */
+static cxr_status read_tensor(hid_t f, const char *path, const char *name, const cxr_tensor_info *t,
+                              int checksummed, int second_moment, float *dst)
+{
+    cxr_status st = CXR_OK;
+    hid_t d = -1, sp = -1;
+    hsize_t dims[8], want[4];
+    const char *slash = strchr(name, '/');
+    char group[32];
+    snprintf(group, sizeof group, "%.*s", (int)(slash - name), name);
+    if (!cxr_h5_exists(f, group) || !cxr_h5_exists(f, name))
+        CXR_THROW(CXR_E_FORMAT, "checkpoint %s: missing dataset /%s", path, name);
+    d = H5Dopen2(f, name, H5P_DEFAULT);
+    sp = d < 0 ? -1 : H5Dget_space(d);
+    if (sp < 0) {
+        st = cxr_hdf5_error(CXR_E_FORMAT, path, "checkpoint: cannot open /%s", name);
+        goto bail;
+    }
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd < 0 || nd > 8) CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s has %d dims", path, name, nd);
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    int same = nd == t->ndim;
+    for (int k = 0; k < t->ndim; k++) {
+        want[k] = (hsize_t)t->shape[k];
+        if (same && dims[k] != want[k]) same = 0;
+    }
+    if (!same) {
+        char have_s[96], want_s[96];
+        dims_text(have_s, sizeof have_s, nd, dims);
+        dims_text(want_s, sizeof want_s, t->ndim, want);
+        CXR_THROW(CXR_E_MISMATCH, "checkpoint %s: layer %s has shape %s, model expects %s", path,
+                  t->name, have_s, want_s);
+    }
+    if (checksummed && !cxr_h5_is_checked(d))
+        CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s is stored without a checksum", path, name);
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
+        st = cxr_hdf5_error(CXR_E_FORMAT, path, "checkpoint: cannot read /%s", name);
+        goto bail;
+    }
+    size_t n = 1;
+    for (int k = 0; k < t->ndim; k++) n *= (size_t)t->shape[k];
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(dst[i]) || (second_moment && dst[i] < 0))
+            CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s holds %s %g at element %zu", path, name,
+                      isfinite(dst[i]) ? "a negative second moment" : "a non-finite value",
+                      (double)dst[i], i);
+bail:
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    H5Eclear2(H5E_DEFAULT);
+    return st;
+}
+
 cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_meta *meta)
 {
     cxr_status st = CXR_OK;
-    hid_t f = -1, d = -1, sp = -1;
+    hid_t f = -1;
     cxr_checkpoint_meta local;
     float *blocks[3] = { NULL, NULL, NULL };
     const cxr_model_config *c = cxr_model_get_config(m);
     size_t np = cxr_model_n_params(m);
     memset(&local, 0, sizeof local);
 
-    CXR_TRY(open_ckpt(path, &f));
+    CXR_TRY(cxr_h5_open(path, "checkpoint", &f));
     CXR_TRY(read_meta_open(f, path, &local));
     if (local.model.n_classes != c->n_classes || local.model.image_size != c->image_size)
         CXR_THROW(CXR_E_MISMATCH,
@@ -416,36 +507,8 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
             const cxr_tensor_info *t = cxr_model_tensor(m, i);
             char name[128];
             snprintf(name, sizeof name, "%s/%s", block_group[b], t->name);
-            if (H5Lexists(f, block_group[b], H5P_DEFAULT) <= 0 ||
-                H5Lexists(f, name, H5P_DEFAULT) <= 0)
-                CXR_THROW(CXR_E_FORMAT, "checkpoint %s: missing dataset /%s", path, name);
-            d = H5Dopen2(f, name, H5P_DEFAULT);
-            sp = d < 0 ? -1 : H5Dget_space(d);
-            if (sp < 0) CXR_THROW(CXR_E_HDF5, "checkpoint %s: cannot open /%s", path, name);
-            hsize_t dims[8], want[4];
-            int nd = H5Sget_simple_extent_ndims(sp);
-            if (nd < 0 || nd > 8)
-                CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s has %d dims", path, name, nd);
-            H5Sget_simple_extent_dims(sp, dims, NULL);
-            int same = nd == t->ndim;
-            for (int k = 0; k < t->ndim; k++) {
-                want[k] = (hsize_t)t->shape[k];
-                if (same && dims[k] != want[k]) same = 0;
-            }
-            if (!same) {
-                char have_s[96], want_s[96];
-                dims_text(have_s, sizeof have_s, nd, dims);
-                dims_text(want_s, sizeof want_s, t->ndim, want);
-                CXR_THROW(CXR_E_MISMATCH, "checkpoint %s: layer %s has shape %s, model expects %s",
-                          path, t->name, have_s, want_s);
-            }
-            if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, blocks[b] + t->offset) <
-                0)
-                CXR_THROW(CXR_E_HDF5, "checkpoint %s: cannot read /%s", path, name);
-            H5Sclose(sp);
-            sp = -1;
-            H5Dclose(d);
-            d = -1;
+            CXR_TRY(read_tensor(f, path, name, t, local.checksummed,
+                                block_id[b] == CXR_BLOCK_ADAM_V, blocks[b] + t->offset));
         }
     }
     /* only now touch the model: a failed load leaves it as it was */
@@ -456,8 +519,6 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
         memset(&local, 0, sizeof local);
     }
 bail:
-    if (sp >= 0) H5Sclose(sp);
-    if (d >= 0) H5Dclose(d);
     if (f >= 0) H5Fclose(f);
     for (int b = 0; b < 3; b++) free(blocks[b]);
     cxr_checkpoint_meta_free(&local);

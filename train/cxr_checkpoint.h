@@ -1,5 +1,5 @@
-/* cxr_checkpoint.h: training checkpoints as HDF5 files (format "cxr-checkpoint", version 1),
- * readable with h5dump:
+/* cxr_checkpoint.h: training checkpoints as HDF5 files (format "cxr-checkpoint", version 2),
+ * readable with h5dump and h5py:
  *
  *   /                 attributes: format, format_version, tool_version, store, epoch (completed
  *                     epochs), step (Adam t), seed, rng (how every random stream derives from
@@ -14,8 +14,15 @@
  *   /adam_m/<name>    Adam first moments, same shapes
  *   /adam_v/<name>    Adam second moments
  *
- * Files are written to a temporary file beside the target, flushed and renamed into place, so
- * the previous checkpoint stays valid until the new one is complete.
+ * Version 2 follows formats/h5_internal.h: HDF5 1.10 file format (checksummed metadata), strings
+ * fixed-length, every tensor in chunks of at most 4 MiB with the Fletcher32 filter, so a
+ * damaged file is refused (CXR_E_FORMAT naming the file and what). On load every value must
+ * be finite (and Adam's second moments >= 0) and the attributes in range. Version 1 (HDF5's
+ * oldest format, variable-length strings, no checksums) is still read, with the same value
+ * checks, and a resumed run writes version 2.
+ *
+ * Files are written to a temporary file beside the target (common/cxr_tmpfile.h), flushed and
+ * renamed into place, so the previous checkpoint stays valid until the new one is complete.
  */
 #ifndef CXR_CHECKPOINT_H
 #define CXR_CHECKPOINT_H
@@ -32,7 +39,7 @@ extern "C" {
 #endif
 
 #define CXR_CHECKPOINT_FORMAT  "cxr-checkpoint"
-#define CXR_CHECKPOINT_VERSION 1
+#define CXR_CHECKPOINT_VERSION 2
 
 typedef struct {
     cxr_model_config model; /* n_classes, image_size, channels, dense, alpha, keep_prob, seed */
@@ -49,6 +56,7 @@ typedef struct {
     char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */
     char store[1024];   /* the store trained on (informational) */
     char tool_version[64];
+    int checksummed; /* read: 1 for version 2, 0 for a version 1 file (no checksums) */
 } cxr_checkpoint_meta;
 
 /* Free the class names (and zero them). NULL-safe. */
@@ -61,12 +69,15 @@ cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpo
 
 /* Read and check a checkpoint's attributes and class names into *meta (free with
  * cxr_checkpoint_meta_free). CXR_E_IO if it cannot be opened, CXR_E_FORMAT if it is not a
- * cxr checkpoint or misses an attribute, CXR_E_VERSION for another format version. */
+ * cxr checkpoint, is damaged, misses an attribute or holds one out of range (lr NaN, an
+ * empty or repeated class name...), CXR_E_VERSION for another format version. */
 cxr_status cxr_checkpoint_read_meta(const char *path, cxr_checkpoint_meta *meta);
 
 /* Load parameters, Adam state and step count into a model created with a matching config.
  * Every tensor's shape is checked against the model ("checkpoint F: layer conv2.w has shape
- * 32x16x3x3, model expects 64x16x3x3": CXR_E_MISMATCH); a missing dataset is CXR_E_FORMAT.
+ * 32x16x3x3, model expects 64x16x3x3": CXR_E_MISMATCH); a missing or damaged dataset, or a
+ * non-finite value ("checkpoint F: /params/out.w holds a non-finite value nan at element 3"),
+ * is CXR_E_FORMAT.
  * The model is unchanged on error. meta may be NULL, else receives the attributes as
  * cxr_checkpoint_read_meta. */
 cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_meta *meta);

@@ -4,12 +4,21 @@
  *   cli_h5edit label FILE SPLIT INDEX VALUE   overwrite one label
  *   cli_h5edit corrupt FILE SPLIT SHARD       flip a byte in the middle of a raw image chunk
  *   cli_h5edit reshape FILE DSET D0 [D1...]   replace a float dataset by zeros of another shape
+ *   cli_h5edit setf FILE DSET INDEX VALUE     set element INDEX (flat) of a float dataset,
+ *                                             through HDF5 (checksums stay valid); VALUE "nan" ok
+ *   cli_h5edit flip FILE DSET                 flip a byte in the middle of the dataset's first
+ *                                             chunk on disk (HDF5 is not told)
+ *   cli_h5edit nan FILE SPLIT INDEX           pixel (0,0) of image INDEX becomes NaN, through
+ *                                             HDF5, and the split's shard_index follows the chunks
  */
 #include <hdf5.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cxr_store.h" /* cxr_hdf5_init: the zstd filter */
 
 static int die(const char *msg)
 {
@@ -48,7 +57,30 @@ int main(int argc, char **argv)
         free(idx);
         return 0;
     }
-    hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (strcmp(op, "flip") == 0) {
+        if (argc != 4) return die("flip FILE DSET");
+        hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+        hid_t d = f < 0 ? -1 : H5Dopen2(f, argv[3], H5P_DEFAULT);
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0, off[8] = { 0 };
+        unsigned mask = 0;
+        if (d < 0 || H5Dget_chunk_info_by_coord(d, off, &mask, &addr, &size) < 0 || size < 1)
+            return die("no first chunk");
+        H5Dclose(d);
+        H5Fclose(f);
+        FILE *fp = fopen(file, "r+b");
+        long at = (long)(addr + size / 2);
+        if (!fp || fseek(fp, at, SEEK_SET) != 0) return die("cannot open the file");
+        int c = fgetc(fp);
+        fseek(fp, at, SEEK_SET);
+        fputc(c ^ 0x5A, fp);
+        fclose(fp);
+        return 0;
+    }
+    if (cxr_hdf5_init() != CXR_OK) return die("cannot register the zstd filter");
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_alignment(fapl, 1, 4096); /* rewritten chunks stay where a store's reader wants them */
+    hid_t f = H5Fopen(file, H5F_ACC_RDWR, fapl);
     if (f < 0) return die("cannot open the file");
     int ok = 0;
     if (strcmp(op, "setattr") == 0 && argc == 5) {
@@ -87,7 +119,57 @@ int main(int argc, char **argv)
         free(z);
         H5Dclose(d);
         H5Sclose(sp);
+    } else if (strcmp(op, "setf") == 0 && argc == 6) {
+        hid_t d = H5Dopen2(f, argv[3], H5P_DEFAULT), fs = H5Dget_space(d);
+        hsize_t n = (hsize_t)H5Sget_simple_extent_npoints(fs), i = (hsize_t)atol(argv[4]), one = 1;
+        float v = strtof(argv[5], NULL);
+        /* element i of the flattened dataset: select it by its coordinates */
+        int nd = H5Sget_simple_extent_ndims(fs);
+        hsize_t dims[8], at[8];
+        H5Sget_simple_extent_dims(fs, dims, NULL);
+        for (int k = nd - 1, r = (int)i; k >= 0; k--)
+            at[k] = (hsize_t)r % dims[k], r /= (int)dims[k];
+        hid_t ms = H5Screate_simple(1, &one, NULL);
+        ok = d >= 0 && i < n && H5Sselect_elements(fs, H5S_SELECT_SET, 1, at) >= 0 &&
+             H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, &v) >= 0;
+        H5Sclose(ms);
+        H5Sclose(fs);
+        H5Dclose(d);
+    } else if (strcmp(op, "nan") == 0 && argc == 5) {
+        char name[256];
+        snprintf(name, sizeof name, "/%s/images", argv[3]);
+        hid_t d = H5Dopen2(f, name, H5P_DEFAULT), fs = H5Dget_space(d);
+        hsize_t dims[3], at[3] = { (hsize_t)atol(argv[4]), 0, 0 }, one = 1, chunk[3];
+        H5Sget_simple_extent_dims(fs, dims, NULL);
+        hid_t dcpl = H5Dget_create_plist(d);
+        H5Pget_chunk(dcpl, 3, chunk);
+        H5Pclose(dcpl);
+        hid_t ms = H5Screate_simple(1, &one, NULL);
+        float v = NAN;
+        ok = d >= 0 && at[0] < dims[0] && H5Sselect_elements(fs, H5S_SELECT_SET, 1, at) >= 0 &&
+             H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, &v) >= 0;
+        H5Sclose(ms);
+        H5Sclose(fs);
+        /* the rewritten chunk may have moved: the index must say where */
+        snprintf(name, sizeof name, "/%s/shard_index", argv[3]);
+        hid_t ix = H5Dopen2(f, name, H5P_DEFAULT);
+        hsize_t nsh = (dims[0] + chunk[0] - 1) / chunk[0];
+        uint64_t *idx = calloc(nsh * 2 + 2, sizeof *idx);
+        for (hsize_t k = 0; ok && k < nsh; k++) {
+            hsize_t off[3] = { k * chunk[0], 0, 0 }, size = 0;
+            haddr_t addr = 0;
+            unsigned mask = 0;
+            ok = H5Dget_chunk_info_by_coord(d, off, &mask, &addr, &size) >= 0;
+            idx[2 * k] = addr;
+            idx[2 * k + 1] = size;
+        }
+        ok = ok && ix >= 0 &&
+             H5Dwrite(ix, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx) >= 0;
+        free(idx);
+        H5Dclose(ix);
+        H5Dclose(d);
     }
     H5Fclose(f);
+    H5Pclose(fapl);
     return ok ? 0 : die("operation failed");
 }

@@ -38,10 +38,10 @@ done
 expect_rc 3 "$BIN/cxr-train" "$SAMPLE/../README.md" $T
 expect_err "README.md"
 # a store of another format version
-cp "$WORK/s.h5" "$WORK/v2.h5" && "$EDIT" setattr "$WORK/v2.h5" format_version 2
-expect_rc 3 "$BIN/cxr-train" "$WORK/v2.h5" $T --epochs 1
-expect_err "version 2"
-expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/v2.h5"
+cp "$WORK/s.h5" "$WORK/v3.h5" && "$EDIT" setattr "$WORK/v3.h5" format_version 3
+expect_rc 3 "$BIN/cxr-train" "$WORK/v3.h5" $T --epochs 1
+expect_err "version 3"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/v3.h5"
 # a missing dataset
 cp "$WORK/s.h5" "$WORK/nolab.h5" && "$EDIT" delete "$WORK/nolab.h5" /train/labels
 expect_rc 3 "$BIN/cxr-train" "$WORK/nolab.h5" $T --epochs 1
@@ -88,6 +88,37 @@ expect_rc 3 "$BIN/cxr-eval" "$WORK/nod.h5" "$WORK/s.h5"
 expect_err "adam_m/out.w"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/s.h5" "$WORK/s.h5"
 expect_err "not a cxr checkpoint"
+# non-finite pixels (a store that passes its checksums): refused naming the image
+cp "$WORK/s.h5" "$WORK/nan.h5" && "$EDIT" nan "$WORK/nan.h5" test 5
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/nan.h5" --split test
+expect_err "nan.h5: split 'test' image 5 (test/"
+expect_err "non-finite pixel nan"
+cp "$WORK/s.h5" "$WORK/nantr.h5" && "$EDIT" nan "$WORK/nantr.h5" train 0
+expect_rc 3 "$BIN/cxr-train" "$WORK/nantr.h5" $T --epochs 1
+expect_err "nantr.h5: split 'train' image 0 (train/"
+# inconsistent stores: all-zero class weights (bad data: 3, not a usage error), out-of-range
+# preprocessing attributes
+cp "$WORK/s.h5" "$WORK/w0.h5" && "$EDIT" setf "$WORK/w0.h5" /class_weights 0 0 &&
+    "$EDIT" setf "$WORK/w0.h5" /class_weights 1 0
+expect_rc 3 "$BIN/cxr-train" "$WORK/w0.h5" $T --epochs 1
+expect_err "w0.h5: '/class_weights': class 0 ('NORMAL') has weight 0, expected"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/w0.h5"
+cp "$WORK/s.h5" "$WORK/eq7.h5" && "$EDIT" setattr "$WORK/eq7.h5" equalize 7
+expect_rc 3 "$BIN/cxr-train" "$WORK/eq7.h5" $T --epochs 1
+expect_err "equalize 7 is neither 0 nor 1"
+# checkpoints: a flipped byte in a weight (Fletcher32), a NaN written through HDF5 (checksum
+# intact: the value check), each refused by every reader
+cp "$WORK/ck.h5" "$WORK/flip.h5" && "$EDIT" flip "$WORK/flip.h5" /params/dense1.w
+cp "$WORK/ck.h5" "$WORK/pnan.h5" && "$EDIT" setf "$WORK/pnan.h5" /params/out.w 3 nan
+for c in flip pnan; do
+    expect_rc 3 "$BIN/cxr-predict" "$WORK/$c.h5" "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg"
+    expect_err "$c.h5"
+    expect_rc 3 "$BIN/cxr-eval" "$WORK/$c.h5" "$WORK/s.h5"
+    expect_rc 3 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 2 --resume "$WORK/$c.h5"
+done
+expect_err "pnan.h5: /params/out.w holds a non-finite value nan at element 3"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/flip.h5" "$WORK/s.h5"
+expect_err "flip.h5: checkpoint: cannot read /params/dense1.w (HDF5: data error detected by Fletcher32"
 # a device this build cannot give
 if [ "$HAVE_CUDA" != 1 ]; then
     expect_rc 5 "$BIN/cxr-train" "$WORK/s.h5" --device cuda --epochs 1

@@ -226,8 +226,9 @@ int main(void)
         int n = ns[t];
         uint32_t *bits = (uint32_t *)in;
         for (size_t i = 0; i < per * n; i++) {
-            /* half arbitrary bit patterns (NaNs, infinities, denormals), half smooth values */
+            /* half arbitrary finite bit patterns (denormals, -0, huge), half smooth values */
             bits[i] = (i & 1) ? next32() : 0;
+            if ((bits[i] & 0x7f800000u) == 0x7f800000u) bits[i] ^= 0x00800000u;
             if (!(i & 1)) in[i] = (float)(i % 251) * 0.01f - 1.0f;
         }
         for (size_t i = per * n; i < total; i++) bits[i] = next32(); /* must be ignored */
@@ -249,6 +250,26 @@ int main(void)
         CHECK_OK(cxr_chunk_encode(&raw2, &cap2, &rsz2, in, n, shard, size, 3));
         CHECK(rsz2 == rsz && memcmp(raw, raw2, rsz) == 0);
         free(raw2);
+    }
+
+    /* A NaN or an infinity (a valid frame and checksum): CXR_E_FORMAT naming the image slot and
+     * the pixel; out holds the chunk, where cxr_first_nonfinite finds the value. */
+    {
+        const uint32_t bad_bits[3] = { 0x7fc00000u, 0x7f800000u, 0xff800000u };
+        for (int b = 0; b < 3; b++) {
+            for (size_t i = 0; i < total; i++) in[i] = (float)(i % 97) * 0.5f;
+            size_t at = per * 2 + (size_t)size * 3 + 4; /* image 2, y 3, x 4 */
+            memcpy(&in[at], &bad_bits[b], 4);
+            CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, in, 3, shard, size, 3));
+            CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size) == CXR_E_FORMAT);
+            CHECK(strstr(cxr_last_error(), "non-finite pixel") != NULL);
+            CHECK(strstr(cxr_last_error(), "image 2 of the chunk at (y 3, x 4)") != NULL);
+            CHECK(cxr_first_nonfinite(out, total) == (int64_t)at);
+        }
+        in[per * 2 + (size_t)size * 3 + 4] = 1.0f;
+        CHECK(cxr_first_nonfinite(in, total) == -1);
+        CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, in, 3, shard, size, 3));
+        CHECK_OK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size));
     }
 
     /* Corrupt one byte of the frame: checksum error. */

@@ -38,7 +38,7 @@ def main():
     with h5py.File(out, "r") as f:
         a = f.attrs
         check(s(a["format"]) == "cxr-store", "format attribute")
-        check(int(a["format_version"]) == 1, "format_version")
+        check(int(a["format_version"]) == 2, "format_version")
         check(int(a["image_size"]) == SIZE, "image_size")
         check(int(a["shard_size"]) == SHARD, "shard_size")
         check(s(a["normalize"]) in ("minmax", "zscore255", "none"), "normalize")

@@ -31,17 +31,55 @@ static void set_int_attr(hid_t f, const char *name, int v)
     H5Aclose(a);
 }
 
-static void set_str_attr(hid_t f, const char *name, const char *v)
+/* Replace a string attribute: fixed-length as the writer stores it, or variable-length as
+ * version 1 did (its value then lives in the unchecked global heap). */
+static void set_str_attr(hid_t f, const char *name, const char *v, int vlen)
 {
     REQUIRE(H5Adelete(f, name) >= 0);
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_size(t, vlen ? H5T_VARIABLE : strlen(v) + 1);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    REQUIRE(a >= 0 && H5Awrite(a, t, &v) >= 0);
+    REQUIRE(a >= 0 && H5Awrite(a, t, vlen ? (const void *)&v : (const void *)v) >= 0);
     H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);
+}
+
+static void set_f64_attr(hid_t f, const char *name, double v)
+{
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    REQUIRE(a >= 0);
+    REQUIRE(H5Awrite(a, H5T_NATIVE_DOUBLE, &v) >= 0);
+    H5Aclose(a);
+}
+
+/* Overwrite the whole of a float or fixed-string dataset (its pipeline stays: checksummed). */
+static void overwrite(hid_t f, const char *ds, hid_t mtype, const void *data)
+{
+    hid_t d = H5Dopen2(f, ds, H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    hid_t t = mtype >= 0 ? H5Tcopy(mtype) : H5Dget_type(d);
+    REQUIRE(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+    H5Tclose(t);
+    H5Dclose(d);
+}
+
+/* Replace /train/labels by the same values stored contiguously, without a checksum. */
+static void unchecked_labels(hid_t f)
+{
+    hid_t d = H5Dopen2(f, "/train/labels", H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    hid_t sp = H5Dget_space(d);
+    int32_t lab[64];
+    REQUIRE(H5Sget_simple_extent_npoints(sp) <= 64);
+    REQUIRE(H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
+    H5Dclose(d);
+    REQUIRE(H5Ldelete(f, "/train/labels", H5P_DEFAULT) >= 0);
+    d = H5Dcreate2(f, "/train/labels", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(d >= 0 && H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
 }
 
 static void poke_i32(hid_t f, const char *ds, hsize_t i, int v)
@@ -68,14 +106,24 @@ typedef enum {
     V_INDEX,
     V_COUNTS,
     V_NO_NORMALIZE,
-    V_NO_IMAGES
+    V_NO_IMAGES,
+    V_VLEN_ATTR,
+    V_V1,
+    V_UNCHECKED,
+    V_CROP_NAN,
+    V_EQUALIZE,
+    V_MAX_SIDE,
+    V_CLASS_EMPTY,
+    V_CLASS_DUP,
+    V_WEIGHTS_ZERO,
+    V_WEIGHTS_OFF
 } variant;
 
 static void damage(hid_t f, variant v)
 {
     switch (v) {
-    case V_VERSION: set_int_attr(f, "format_version", 2); break;
-    case V_FORMAT_NAME: set_str_attr(f, "format", "other-store"); break;
+    case V_VERSION: set_int_attr(f, "format_version", 3); break;
+    case V_FORMAT_NAME: set_str_attr(f, "format", "other-store", 0); break;
     case V_NO_FORMAT: REQUIRE(H5Adelete(f, "format") >= 0); break;
     case V_NO_LABELS: REQUIRE(H5Ldelete(f, "/train/labels", H5P_DEFAULT) >= 0); break;
     case V_LABEL_RANGE: poke_i32(f, "/train/labels", 3, 4); break;
@@ -102,6 +150,37 @@ static void damage(hid_t f, variant v)
     }
     case V_NO_NORMALIZE: REQUIRE(H5Adelete(f, "normalize") >= 0); break;
     case V_NO_IMAGES: REQUIRE(H5Ldelete(f, "/val/images", H5P_DEFAULT) >= 0); break;
+    case V_VLEN_ATTR: set_str_attr(f, "source", "/synthetic/root", 1); break;
+    case V_V1: /* what version 1 looked like at its root */
+        set_str_attr(f, "format", "cxr-store", 1);
+        set_int_attr(f, "format_version", 1);
+        break;
+    case V_UNCHECKED: unchecked_labels(f); break;
+    case V_CROP_NAN: set_f64_attr(f, "crop_ratio", NAN); break;
+    case V_EQUALIZE: set_int_attr(f, "equalize", 7); break;
+    case V_MAX_SIDE: set_int_attr(f, "max_side", 0); break;
+    case V_CLASS_EMPTY:
+    case V_CLASS_DUP: {
+        /* class names are fixed-length strings "class00".. of 8 bytes with the terminator */
+        char names[4][8];
+        for (int c = 0; c < 4; c++) snprintf(names[c], sizeof names[c], "class%02d", c);
+        if (v == V_CLASS_EMPTY) memset(names[2], 0, sizeof names[2]);
+        if (v == V_CLASS_DUP) memcpy(names[3], names[1], sizeof names[3]);
+        overwrite(f, "/class_names", -1, names);
+        break;
+    }
+    case V_WEIGHTS_ZERO:
+    case V_WEIGHTS_OFF: {
+        float w[4] = { 0, 0, 0, 0 }; /* all zero, or the right ones with class 1's off by 1 ulp */
+        if (v == V_WEIGHTS_OFF) {
+            hid_t d = H5Dopen2(f, "/class_weights", H5P_DEFAULT);
+            REQUIRE(d >= 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, w) >= 0);
+            H5Dclose(d);
+            w[1] = nextafterf(w[1], 10.0f);
+        }
+        overwrite(f, "/class_weights", H5T_NATIVE_FLOAT, w);
+        break;
+    }
     }
 }
 
@@ -143,9 +222,9 @@ int main(int argc, char **argv)
     cxr_store_close(s);
 
     expect(good, V_VERSION, "version", CXR_E_VERSION,
-           "found cxr-store version 2, expected cxr-store version 1");
+           "found cxr-store version 3, expected cxr-store version 2");
     expect(good, V_FORMAT_NAME, "format", CXR_E_VERSION,
-           "found other-store version 1, expected cxr-store version 1");
+           "found other-store version 2, expected cxr-store version 2");
     expect(good, V_NO_FORMAT, "noformat", CXR_E_FORMAT, "not a cxr store");
     expect(good, V_NO_LABELS, "nolabels", CXR_E_FORMAT, "missing dataset '/train/labels'");
     expect(good, V_NO_IMAGES, "noimages", CXR_E_FORMAT, "missing dataset '/val/images'");
@@ -155,6 +234,24 @@ int main(int argc, char **argv)
     expect(good, V_INDEX, "index", CXR_E_FORMAT, "index inconsistent");
     expect(good, V_COUNTS, "counts", CXR_E_FORMAT, "class_counts' disagrees with labels");
     expect(good, V_NO_NORMALIZE, "nonormalize", CXR_E_FORMAT, "attribute 'normalize'");
+    /* strings from the unchecked global heap are not read; data without a checksum is refused */
+    expect(good, V_VLEN_ATTR, "vlen", CXR_E_FORMAT,
+           "attribute 'source' is unreadable (damaged, or not a fixed-length string)");
+    expect(good, V_V1, "v1", CXR_E_VERSION,
+           "found format_version 1 with a variable-length 'format' string (as cxr-store version 1 "
+           "wrote), expected cxr-store version 2: re-pack it with this cxr-pack");
+    expect(good, V_UNCHECKED, "unchecked", CXR_E_FORMAT,
+           "'/train/labels' is stored without a checksum");
+    /* values out of range */
+    expect(good, V_CROP_NAN, "cropnan", CXR_E_FORMAT, "crop_ratio must be finite");
+    expect(good, V_EQUALIZE, "equalize", CXR_E_FORMAT, "equalize 7 is neither 0 nor 1");
+    expect(good, V_MAX_SIDE, "maxside", CXR_E_FORMAT, "max_side 0 must be positive");
+    expect(good, V_CLASS_EMPTY, "classempty", CXR_E_FORMAT, "class 2 has an empty name");
+    expect(good, V_CLASS_DUP, "classdup", CXR_E_FORMAT, "classes 1 and 3 are both 'class01'");
+    expect(good, V_WEIGHTS_ZERO, "weights0", CXR_E_FORMAT,
+           "'/class_weights': class 0 ('class00') has weight 0, expected");
+    expect(good, V_WEIGHTS_OFF, "weightsoff", CXR_E_FORMAT,
+           "'/class_weights': class 1 ('class01') has weight");
 
     /* not HDF5 at all, and no file */
     {
@@ -170,6 +267,24 @@ int main(int argc, char **argv)
         unlink(p);
         CHECK(cxr_store_open(&s, p) == CXR_E_IO && s == NULL);
         CHECK(strstr(cxr_last_error(), p) != NULL);
+    }
+
+    /* a NaN pixel in a store that passes every checksum: that image is refused, naming it */
+    {
+        char p[512];
+        snprintf(p, sizeof p, "%s/nan.cxr", dir);
+        tu_spec ns = sp;
+        ns.nan_image = 1 + 11;
+        CHECK_OK(tu_write_store(p, &ns, 1));
+        CHECK_OK(cxr_store_open(&s, p));
+        float img[16 * 16];
+        CHECK_OK(cxr_store_read_image(s, "train", 10, img));
+        CHECK(cxr_store_read_image(s, "train", 11, img) == CXR_E_FORMAT);
+        fprintf(stderr, "nan          -> %s\n", cxr_last_error());
+        CHECK(strstr(cxr_last_error(), "split 'train' image 11 (train/c3/img00011.jpeg)") != NULL);
+        CHECK(strstr(cxr_last_error(), "non-finite pixel nan at (y 0, x 1)") != NULL);
+        cxr_store_close(s);
+        s = NULL;
     }
 
     /* a flipped byte inside chunk 1 of train */

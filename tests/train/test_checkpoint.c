@@ -66,6 +66,106 @@ static int blocks_equal(cxr_model *a, cxr_model *b, cxr_block which)
     return eq;
 }
 
+/* Overwrite element i of float dataset `name` through HDF5 (its checksum stays valid). */
+static void poke_float(const char *file, const char *name, hsize_t i, float v)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, name, H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    hid_t fs = H5Dget_space(d);
+    hsize_t dims[4], at[4], one = 1;
+    int nd = H5Sget_simple_extent_ndims(fs);
+    H5Sget_simple_extent_dims(fs, dims, NULL);
+    for (int k = nd - 1; k >= 0; k--) at[k] = i % dims[k], i /= dims[k];
+    hid_t ms = H5Screate_simple(1, &one, NULL);
+    REQUIRE(H5Sselect_elements(fs, H5S_SELECT_SET, 1, at) >= 0);
+    REQUIRE(H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, &v) >= 0);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
+static void set_f64_attr(const char *file, const char *name, double v)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT), a = H5Aopen(f, name, H5P_DEFAULT);
+    REQUIRE(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &v) >= 0);
+    H5Aclose(a);
+    H5Fclose(f);
+}
+
+/* Copy attribute `name` of src to dst; strings become variable-length, as version 1 had them. */
+static herr_t copy_attr_v1(hid_t src, const char *name, const H5A_info_t *info, void *dst_p)
+{
+    (void)info;
+    hid_t dst = *(hid_t *)dst_p, a = H5Aopen(src, name, H5P_DEFAULT), t = H5Aget_type(a);
+    hid_t sp = H5Aget_space(a), b;
+    char buf[4096] = "";
+    if (H5Tget_class(t) == H5T_STRING) {
+        REQUIRE(H5Tget_size(t) < sizeof buf && H5Aread(a, t, buf) >= 0);
+        hid_t vt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(vt, H5T_VARIABLE);
+        const char *p = buf;
+        b = H5Acreate2(dst, name, vt, sp, H5P_DEFAULT, H5P_DEFAULT);
+        REQUIRE(b >= 0 && H5Awrite(b, vt, &p) >= 0);
+        H5Tclose(vt);
+    } else {
+        REQUIRE(H5Aread(a, t, buf) >= 0);
+        b = H5Acreate2(dst, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        REQUIRE(b >= 0 && H5Awrite(b, t, buf) >= 0);
+    }
+    if (strcmp(name, "format_version") == 0) {
+        int32_t one = 1;
+        REQUIRE(H5Awrite(b, H5T_NATIVE_INT32, &one) >= 0);
+    }
+    H5Aclose(b);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Aclose(a);
+    return 0;
+}
+
+/* A version 1 checkpoint with the same content: HDF5's earliest file format, variable-length
+ * strings, tensors contiguous without checksums. */
+static void write_v1(const char *from, const char *to, const cxr_model *m)
+{
+    hid_t s = H5Fopen(from, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Fcreate(to, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(s >= 0 && d >= 0);
+    H5Aiterate2(s, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, copy_attr_v1, &d);
+    const char *names[2] = { "NORMAL", "PNEUMONIA" };
+    hsize_t two = 2;
+    hid_t vt = H5Tcopy(H5T_C_S1), sp = H5Screate_simple(1, &two, NULL);
+    H5Tset_size(vt, H5T_VARIABLE);
+    hid_t ds = H5Dcreate2(d, "class_names", vt, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(ds >= 0 && H5Dwrite(ds, vt, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) >= 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Tclose(vt);
+    const char *groups[3] = { "params", "adam_m", "adam_v" };
+    static float buf[1 << 20];
+    for (int g = 0; g < 3; g++) {
+        hid_t gd = H5Gcreate2(d, groups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+            const cxr_tensor_info *t = cxr_model_tensor(m, i);
+            char name[128];
+            snprintf(name, sizeof name, "%s/%s", groups[g], t->name);
+            hid_t x = H5Dopen2(s, name, H5P_DEFAULT), xs = H5Dget_space(x);
+            REQUIRE(H5Sget_simple_extent_npoints(xs) <= (1 << 20));
+            REQUIRE(H5Dread(x, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+            hid_t y =
+                H5Dcreate2(gd, t->name, H5T_IEEE_F32LE, xs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            REQUIRE(y >= 0 &&
+                    H5Dwrite(y, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+            H5Dclose(y);
+            H5Sclose(xs);
+            H5Dclose(x);
+        }
+        H5Gclose(gd);
+    }
+    H5Fclose(d);
+    H5Fclose(s);
+}
+
 int main(void)
 {
     char path[128], bad[128];
@@ -158,18 +258,18 @@ int main(void)
     CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
     CHECK(strstr(cxr_last_error(), "not a cxr checkpoint") != NULL);
 
-    /* copy, then set format_version = 2 */
+    /* copy, then set format_version = 3 */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
     REQUIRE(system(cmd) == 0);
     h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
     hid_t at = H5Aopen(h, "format_version", H5P_DEFAULT);
-    int32_t two = 2;
-    H5Awrite(at, H5T_NATIVE_INT32, &two);
+    int32_t three = 3;
+    H5Awrite(at, H5T_NATIVE_INT32, &three);
     H5Aclose(at);
     H5Fclose(h);
     CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_VERSION);
-    CHECK(strstr(cxr_last_error(), "version 2") != NULL);
+    CHECK(strstr(cxr_last_error(), "version 3") != NULL);
     CHECK(cxr_checkpoint_load(bad, b, NULL) == CXR_E_VERSION);
 
     REQUIRE(system(cmd) == 0);
@@ -198,14 +298,79 @@ int main(void)
         CHECK(strstr(cxr_last_error(), widened[k]) != NULL);
     }
 
+    /* version 2 checksums every tensor */
+    {
+        hid_t hf = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        hid_t dd = H5Dopen2(hf, "params/dense1.w", H5P_DEFAULT), pl = H5Dget_create_plist(dd);
+        CHECK(H5Pget_layout(pl) == H5D_CHUNKED && H5Pget_nfilters(pl) == 1);
+        unsigned fl = 0, cfg2 = 0;
+        size_t ncd = 0;
+        CHECK(H5Pget_filter2(pl, 0, &fl, &ncd, NULL, 0, NULL, &cfg2) == H5Z_FILTER_FLETCHER32);
+        H5Pclose(pl);
+        H5Dclose(dd);
+        H5Fclose(hf);
+    }
+    /* values that pass the checksums but make no sense: a NaN or infinite parameter, a negative
+     * second moment, attributes out of range; each names the file and what */
+    {
+        struct {
+            const char *ds;
+            float v;
+            const char *want;
+        } cases[] = {
+            { "params/out.w", NAN, "/params/out.w holds a non-finite value nan at element 5" },
+            { "adam_m/conv1.b", INFINITY, "/adam_m/conv1.b holds a non-finite value inf" },
+            { "adam_v/dense2.w", -1.0f, "/adam_v/dense2.w holds a negative second moment -1" },
+        };
+        for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+            snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
+            REQUIRE(system(cmd) == 0);
+            poke_float(bad, cases[k].ds, 5, cases[k].v);
+            cxr_model *e;
+            CHECK_OK(cxr_model_create(&e, &cfg, be));
+            CHECK(cxr_checkpoint_load(bad, e, NULL) == CXR_E_FORMAT);
+            fprintf(stderr, "expected error: %s\n", cxr_last_error());
+            CHECK(strstr(cxr_last_error(), bad) && strstr(cxr_last_error(), cases[k].want));
+            CHECK(cxr_model_get_step(e) == 0); /* untouched */
+            cxr_model_destroy(e);
+        }
+        const char *attrs[3] = { "lr", "beta2", "threshold" };
+        const double vals[3] = { NAN, 1.0, 2.0 };
+        for (int k = 0; k < 3; k++) {
+            snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
+            REQUIRE(system(cmd) == 0);
+            set_f64_attr(bad, attrs[k], vals[k]);
+            CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
+            char want[64];
+            snprintf(want, sizeof want, "checkpoint attribute '%s'", attrs[k]);
+            CHECK(strstr(cxr_last_error(), want) != NULL);
+        }
+        snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
+        REQUIRE(system(cmd) == 0);
+        set_f64_attr(bad, "crop_ratio", NAN);
+        CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "crop_ratio must be finite") != NULL);
+    }
+    /* version 1 (no checksums, variable-length strings) still loads, to the same values */
+    {
+        write_v1(path, bad, a);
+        cxr_model *e;
+        CHECK_OK(cxr_model_create(&e, &cfg, be));
+        CHECK_OK(cxr_checkpoint_load(bad, e, &got));
+        CHECK(got.checksummed == 0 && strcmp(got.class_names[1], "PNEUMONIA") == 0);
+        CHECK(strcmp(got.store, "some/store.h5") == 0 && got.pp.normalize == CXR_NORM_ZSCORE255);
+        CHECK(blocks_equal(a, e, CXR_BLOCK_PARAMS) && blocks_equal(a, e, CXR_BLOCK_ADAM_V));
+        cxr_checkpoint_meta_free(&got);
+        cxr_model_destroy(e);
+    }
+
     /* saving over an existing checkpoint leaves no temp file behind */
     meta.epoch = 4;
     CHECK_OK(cxr_checkpoint_save(path, a, &meta));
     CHECK_OK(cxr_checkpoint_read_meta(path, &got));
     CHECK(got.epoch == 4);
     cxr_checkpoint_meta_free(&got);
-    snprintf(cmd, sizeof cmd, "ls %s.tmp.* >/dev/null 2>&1", path);
-    CHECK(system(cmd) != 0);
+    CHECK(system("ls -A | grep -q 'cxr-tmp\\|\\.tmp\\.'") != 0);
     /* an unwritable target fails cleanly */
     CHECK(cxr_checkpoint_save("no/such/dir/ck.h5", a, &meta) == CXR_E_IO);
 
