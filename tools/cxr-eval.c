@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cxr_checkpoint.h"
+#include "cxr_files.h"
 #include "cxr_parse.h"
 #include "cxr_trainer.h"
 
@@ -160,8 +161,11 @@ static void write_predictions(void *user, int n, const int64_t *idx, const int32
             for (int k = 1; k < K; k++)
                 if (q[k] > q[pred]) pred = k;
         }
-        fprintf(p->f, "%s\t%s\t%s", cxr_store_image_path(p->s, p->split, idx[i]),
-                p->meta->class_names[labels[i]], p->meta->class_names[pred]);
+        cxr_fputs_field(cxr_store_image_path(p->s, p->split, idx[i]), p->f);
+        fputc('\t', p->f);
+        cxr_fputs_field(p->meta->class_names[labels[i]], p->f);
+        fputc('\t', p->f);
+        cxr_fputs_field(p->meta->class_names[pred], p->f);
         for (int k = 0; k < K; k++) fprintf(p->f, "\t%.6f", q[k]);
         fprintf(p->f, "\n");
     }
@@ -226,6 +230,10 @@ int main(int argc, char **argv)
     cxr_device dev;
     int rc = 0;
 
+    const char *inputs[] = { model_path, store_path };
+    CXR_TRY(cxr_input_check(model_path));
+    CXR_TRY(cxr_input_check(store_path));
+    if (pred_path) CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, 2, NULL));
     /* the inputs first: a missing one is refused before anything is said about the device */
     CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta));
     cxr_checkpoint_meta_free(&meta);
@@ -244,7 +252,7 @@ int main(int argc, char **argv)
         CXR_THROW(CXR_E_IO, "%s: cannot open for writing", pred_path);
     st = cxr_evaluate_ex(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),
                          &interrupted, met, &er, po.f ? write_predictions : NULL, &po);
-    if (po.f && fclose(po.f) != 0 && st == CXR_OK)
+    if (po.f && (ferror(po.f) | fclose(po.f)) != 0 && st == CXR_OK)
         st = cxr_set_error(CXR_E_IO, "%s: cannot write", pred_path);
     if (st != CXR_OK) goto bail;
     CXR_TRY(cxr_metrics_compute(met, threshold, &r));
@@ -296,6 +304,7 @@ int main(int argc, char **argv)
         else
             printf("\nbest threshold: not defined (%s)\n", cxr_last_error());
     }
+    CXR_TRY(cxr_stdout_close());
 bail:
     if (st != CXR_OK) rc = fail(st);
     cxr_metrics_report_free(&r);

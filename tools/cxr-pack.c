@@ -13,6 +13,7 @@
 
 #include "cxr_clock.h"
 #include "cxr_parse.h"
+#include "cxr_files.h"
 #include "cxr_pack.h"
 #include "pack_manifest.h" /* --manifest mode: options, plan, summary line */
 
@@ -119,6 +120,10 @@ static int explore_main(const char *manifest, int strict)
     }
     fputs(text, stdout);
     free(text);
+    if ((st = cxr_stdout_close()) != CXR_OK) {
+        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        return cxr_exit_code(st);
+    }
     return 0;
 }
 
@@ -132,8 +137,9 @@ static void ui_skip(void *ctx, const char *split, const char *path, const char *
 {
     ui_state *u = ctx;
     (void)split;
-    fprintf(stderr, "%scxr-pack: skip %s: %s\n", u->tty && !u->quiet ? "\r\033[K" : "", path,
-            reason);
+    char name[1024], why[1024]; /* a newline in a name must not forge a line of its own */
+    fprintf(stderr, "%scxr-pack: skip %s: %s\n", u->tty && !u->quiet ? "\r\033[K" : "",
+            cxr_escape_name(name, sizeof name, path), cxr_escape_name(why, sizeof why, reason));
 }
 
 static void ui_progress(void *ctx, const cxr_pack_progress *p)
@@ -283,6 +289,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "cxr-pack: --explore needs --manifest FILE\n");
         return 2;
     }
+    if (mcli.manifest && cxr_input_check(mcli.manifest) != CXR_OK) {
+        fprintf(stderr, "cxr-pack: --manifest %s\n", cxr_last_error());
+        return 2;
+    }
     if (mcli.manifest && mcli.explore) return explore_main(mcli.manifest, opt.strict);
     if (mcli.manifest && (optind != argc || !out)) {
         fprintf(stderr, "cxr-pack: %s\n",
@@ -296,10 +306,10 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *src = mcli.manifest ? mcli.manifest : argv[optind];
-    struct stat osb;
-    if (stat(out, &osb) == 0 && S_ISDIR(osb.st_mode)) { /* say it now, not after the packing */
-        fprintf(stderr, "cxr-pack: -o %s: is a directory (give a file name, e.g. %s/store.h5)\n",
-                out, out);
+    /* the output is not the manifest, a device, or a file inside the tree it packs */
+    if (cxr_output_check("-o", out, &mcli.manifest, 1, mcli.manifest ? mcli.images : src) !=
+        CXR_OK) {
+        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
         return 2;
     }
 
@@ -392,5 +402,9 @@ int main(int argc, char **argv)
         printf("%s\n", line);
     }
     cxr_plan_free(&plan);
+    if ((st = cxr_stdout_close()) != CXR_OK) { /* the store is written; the summary was not */
+        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        return cxr_exit_code(st);
+    }
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cxr_checkpoint.h"
+#include "cxr_files.h"
 #include "cxr_parse.h"
 #include "cxr_preprocess.h"
 #include "cxr_trainer.h"
@@ -94,6 +95,7 @@ int main(int argc, char **argv)
     cxr_device dev;
     int rc = 0;
 
+    CXR_TRY(cxr_input_check(model_path));
     /* the model first: a missing one is refused before anything is said about the device */
     CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta));
     cxr_checkpoint_meta_free(&meta);
@@ -109,16 +111,20 @@ int main(int argc, char **argv)
 
     for (int a = optind + 1; a < argc; a++) {
         const char *path = argv[a];
-        cxr_status e = cxr_preprocess_file(dec, &meta.pp, path, img);
+        cxr_status e = cxr_input_check(path); /* a FIFO would block the decoder */
+        if (e == CXR_OK) e = cxr_preprocess_file(dec, &meta.pp, path, img);
         if (e == CXR_OK) e = cxr_model_forward(m, img, 1, 0);
         if (e == CXR_OK) e = cxr_model_probs(m, probs, 1);
         if (e != CXR_OK) {
             /* the preprocess message names the file; make sure the line does */
             const char *msg = cxr_last_error();
-            if (strstr(msg, path))
-                fprintf(stderr, "cxr-predict: %s\n", msg);
-            else
-                fprintf(stderr, "cxr-predict: %s: %s\n", path, msg);
+            fputs("cxr-predict: ", stderr);
+            if (!strstr(msg, path)) {
+                cxr_fputs_escaped(path, stderr);
+                fputs(": ", stderr);
+            }
+            cxr_fputs_escaped(msg, stderr);
+            fputc('\n', stderr);
             if (first_bad == CXR_OK) first_bad = e;
             if (e != CXR_E_DECODE && e != CXR_E_IO && e != CXR_E_ARG && e != CXR_E_FORMAT)
                 CXR_THROW(e, "%s: %s", path, cxr_status_name(e)); /* model failure: stop */
@@ -131,13 +137,17 @@ int main(int argc, char **argv)
             for (int k = 1; k < K; k++)
                 if (probs[k] > probs[pred]) pred = k;
         }
-        printf("%s\t%s\t%.6f", path, meta.class_names[pred], probs[pred]);
+        cxr_fputs_field(path, stdout);
+        putchar('\t');
+        cxr_fputs_field(meta.class_names[pred], stdout);
+        printf("\t%.6f", probs[pred]);
         for (int k = 0; k < K; k++) printf("\t%.6f", probs[k]);
         printf("\n");
         fflush(stdout);
     }
     if (first_bad != CXR_OK) rc = cxr_exit_code(first_bad) ? cxr_exit_code(first_bad) : 1;
     if (rc == 4 || rc == 2) rc = 3; /* an unreadable input file is bad input here */
+    CXR_TRY(cxr_stdout_close());
 bail:
     if (st != CXR_OK) {
         fprintf(stderr, "cxr-predict: %s\n", cxr_last_error());

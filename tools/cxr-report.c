@@ -10,7 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxr_files.h"
 #include "cxr_report.h"
+
+/* Logs and samples files that are regular files; an output that is none of them (cxr_files.h). */
+static cxr_status check_files(const char *out, const char **runs, int n_runs, const char **samps,
+                              int n_samp)
+{
+    for (int i = 0; i < n_runs; i++)
+        if (cxr_input_check(runs[i]) != CXR_OK) return CXR_E_ARG;
+    for (int i = 0; i < n_samp; i++)
+        if (cxr_input_check(samps[i]) != CXR_OK) return CXR_E_ARG;
+    if (cxr_output_check("-o", out, runs, n_runs, NULL) != CXR_OK) return CXR_E_ARG;
+    return cxr_output_check("-o", out, samps, n_samp, NULL);
+}
 
 static void usage(FILE *to)
 {
@@ -85,6 +98,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "cxr-report: %s\n",
                 !out ? "-o OUT.html is required" : "at least one training log is required");
         usage(stderr);
+        rc = 2;
+        goto done;
+    }
+    if (check_files(out, run_paths, n_runs, samp_paths, n_samp) != CXR_OK) {
+        fprintf(stderr, "cxr-report: %s\n", cxr_last_error());
         rc = 2;
         goto done;
     }

@@ -10,6 +10,7 @@
 
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
+#include "cxr_files.h"
 #include "cxr_parse.h"
 #include "cxr_cuda.h"
 #include "cxr_trainer.h"
@@ -60,14 +61,18 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
         "                      --resume\n"
         "  --checkpoint FILE   HDF5 checkpoint written at the end of every epoch (temp file +\n"
-        "                      rename: the previous one stays valid until the new one is "
-        "complete)\n"
+        "                      rename: the previous one stays valid until the new one is\n"
+        "                      complete). Default: the --resume file, else STORE-stem.model.h5\n"
+        "                      beside STORE (numbered .model-N.h5 rather than replacing one; in\n"
+        "                      the current folder when STORE's is read-only), said on stderr\n"
+        "  --no-checkpoint     save no model\n"
         "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
         "                      uninterrupted run (same device and --threads); batch, seed and lr "
         "come\n"
         "                      from the checkpoint (giving different ones, also through --recipe, "
         "is\n"
-        "                      an error)\n"
+        "                      an error); another store or --threads is warned about, another\n"
+        "                      --max-steps refused (the epochs done would not match)\n"
         "  --no-prefetch       load batches synchronously in the training thread (for comparison)\n"
         "  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
         "  --no-monitor        do not sample resources (no `monitor` object in the log)\n"
@@ -161,6 +166,49 @@ static int bad_option(void)
     return 2;
 }
 
+/* Where the model goes without --checkpoint: the resumed file on --resume (a resume keeps
+ * saving where it left off), else beside STORE as STORE-stem.model.h5, numbered .model-N.h5
+ * rather than replacing a model already there; in the current folder when STORE's folder is not
+ * writable. NULL with --no-checkpoint or when no free name is found. */
+static const char *default_checkpoint(const cxr_train_options *o, char *buf, size_t cap)
+{
+    if (o->io.resume_path) return o->io.resume_path;
+    const char *store = o->io.store_path, *slash = strrchr(store, '/');
+    size_t dir_len = slash ? (size_t)(slash - store) + 1 : 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)dir_len, store);
+    if (dir_len && access(dir, W_OK) != 0) dir[0] = 0, dir_len = 0;
+    const char *base = slash ? slash + 1 : store;
+    size_t stem = strlen(base);
+    if (stem > 3 && strcmp(base + stem - 3, ".h5") == 0) stem -= 3;
+    for (int i = 0; i < 1000; i++) {
+        char num[16] = "";
+        if (i) snprintf(num, sizeof num, "-%d", i);
+        int n = snprintf(buf, cap, "%s%.*s.model%s.h5", dir, (int)stem, base, num);
+        if (n < 0 || (size_t)n >= cap) return NULL;
+        if (access(buf, F_OK) != 0) return buf;
+    }
+    return NULL;
+}
+
+/* Inputs that are regular files; outputs that are neither an input nor a device (cxr_files.h). */
+static cxr_status check_files(const cxr_train_options *o)
+{
+    const char *in[] = { o->io.store_path, o->io.resume_path };
+    const struct {
+        const char *opt, *path;
+    } out[] = { { "--log", o->io.log_path },
+                { "--checkpoint", o->io.checkpoint_path },
+                { "--monitor-log", o->io.monitor_log } };
+    for (int i = 0; i < 2; i++)
+        if (in[i] && cxr_input_check(in[i]) != CXR_OK) return CXR_E_ARG;
+    /* the checkpoint may be the resumed file: it is replaced whole, by a rename, once saved */
+    for (int i = 0; i < 3; i++)
+        if (out[i].path && cxr_output_check(out[i].opt, out[i].path, in, i == 1 ? 1 : 2, NULL))
+            return CXR_E_ARG;
+    return CXR_OK;
+}
+
 enum {
     O_DEVICE = 256,
     O_EPOCHS,
@@ -180,7 +228,8 @@ enum {
     O_RESIDENT,
     O_RECIPE,
     O_SCHEDULE,
-    O_WARMUP
+    O_WARMUP,
+    O_NOCKPT
 };
 
 int main(int argc, char **argv)
@@ -210,8 +259,9 @@ int main(int argc, char **argv)
                                            { "recipe", required_argument, 0, O_RECIPE },
                                            { "schedule", required_argument, 0, O_SCHEDULE },
                                            { "warmup", required_argument, 0, O_WARMUP },
+                                           { "no-checkpoint", no_argument, 0, O_NOCKPT },
                                            { 0, 0, 0, 0 } };
-    int c;
+    int c, no_checkpoint = 0;
     long v;
     while ((c = getopt_long(argc, argv, "qh", longs, NULL)) != -1) {
         switch (c) {
@@ -240,6 +290,7 @@ int main(int argc, char **argv)
             break;
         case O_LOG: o.io.log_path = optarg; break;
         case O_CKPT: o.io.checkpoint_path = optarg; break;
+        case O_NOCKPT: no_checkpoint = 1; break;
         case O_RESUME: o.io.resume_path = optarg; break;
         case O_NOPREF: o.compute.prefetch = 0; break;
         case O_MONLOG: o.io.monitor_log = optarg; break;
@@ -299,6 +350,24 @@ int main(int argc, char **argv)
         return 2;
     }
     o.io.store_path = argv[optind];
+    char ckbuf[4096];
+    if (!o.io.checkpoint_path && !no_checkpoint) {
+        if (!(o.io.checkpoint_path = default_checkpoint(&o, ckbuf, sizeof ckbuf))) {
+            fprintf(stderr,
+                    "cxr-train: no free name for the model beside %s: give --checkpoint "
+                    "FILE or --no-checkpoint\n",
+                    o.io.store_path);
+            return 2;
+        }
+        fprintf(stderr,
+                "cxr-train: saving the model to %s after every epoch (--checkpoint FILE "
+                "to choose, --no-checkpoint for none)\n",
+                o.io.checkpoint_path);
+    }
+    if (check_files(&o) != CXR_OK) {
+        fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
+        return 2;
+    }
 
     /* a missing or wrong input is refused before anything is said about the device */
     cxr_store *probe = NULL;

@@ -1,0 +1,51 @@
+/* cxr_files.h: the checks every tool makes on the files it is given, in one place: an output
+ * that would destroy an input or a device, an input that is not a regular file (a FIFO would
+ * block the reader), the final flush of standard output, and names escaped for the terminal
+ * and quoted in tab-separated output. */
+#ifndef CXR_FILES_H
+#define CXR_FILES_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cxr_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Refuse the output `out` (given by option `opt`, e.g. "-o", for the message) when it exists and
+ * is not a regular file (device node, FIFO, directory, socket), when it is the same file (st_dev
+ * and st_ino, through symlinks) as one of inputs[0..n_inputs) (NULL entries skipped), or when
+ * `tree` is not NULL and `out` lies inside the folder `tree` (checked on its parent folder, so an
+ * output not yet created counts too). Returns CXR_OK or CXR_E_ARG with a message naming both
+ * files; touches nothing. */
+cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
+                            int n_inputs, const char *tree);
+
+/* Refuse an input that exists and is not a regular file (FIFO, device, directory, socket):
+ * CXR_E_ARG with a message naming it. Never opens it, so it never blocks. A missing file is
+ * left to the reader (CXR_OK). */
+cxr_status cxr_input_check(const char *path);
+
+/* Flush and close standard output, checking every step: CXR_E_IO ("standard output: ...") when
+ * an earlier write or the flush failed (a full disk, /dev/full, a closed pipe). */
+cxr_status cxr_stdout_close(void);
+
+/* `s` with control characters, backslash and invalid UTF-8 escaped (\n, \t, \\, \xHH), written
+ * into buf (cap bytes, truncated with "..." when it does not fit); returns buf. For names in
+ * messages: a newline in a file name cannot forge a line of its own. */
+const char *cxr_escape_name(char *buf, size_t cap, const char *s);
+/* Print `s` escaped as above to f. */
+void cxr_fputs_escaped(const char *s, FILE *f);
+/* Write `s` as one field of tab-separated output: as is when it holds no tab, CR, LF or '"';
+ * else in double quotes with '"' doubled (RFC 4180, as Python's csv reads with delimiter='\t'). */
+void cxr_fputs_field(const char *s, FILE *f);
+
+/* Length of the valid UTF-8 sequence at s (1..4), 0 when s starts an invalid one. */
+int cxr_utf8_seq(const unsigned char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

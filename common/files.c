@@ -1,0 +1,184 @@
+/* files.c: output/input file checks, stdout close, escaping (cxr_files.h). */
+#define _GNU_SOURCE
+#include "cxr_files.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *kind_name(mode_t m)
+{
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
+/* Is the folder `dir` (or one above it) the folder with identity *t? Walks up through "..". */
+static int inside_tree(const char *dir, const struct stat *t)
+{
+    size_t n = strlen(dir);
+    char *p = malloc(n + 4 * 4096 + 1);
+    if (!p) return 0;
+    memcpy(p, dir, n + 1);
+    int found = 0;
+    struct stat a, up;
+    for (int depth = 0; depth < 4096 && stat(p, &a) == 0; depth++) {
+        if (a.st_dev == t->st_dev && a.st_ino == t->st_ino) {
+            found = 1;
+            break;
+        }
+        size_t m = strlen(p);
+        char *q = realloc(p, m + 4);
+        if (!q) break;
+        p = q;
+        memcpy(p + m, "/..", 4);
+        if (stat(p, &up) != 0 || (up.st_dev == a.st_dev && up.st_ino == a.st_ino)) break;
+    }
+    free(p);
+    return found;
+}
+
+cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
+                            int n_inputs, const char *tree)
+{
+    struct stat o, s;
+    int exists = stat(out, &o) == 0;
+    if (exists && !S_ISREG(o.st_mode))
+        return cxr_set_error(CXR_E_ARG, "%s %s: is %s, not a regular file; refusing to replace it",
+                             opt, out, kind_name(o.st_mode));
+    for (int i = 0; exists && i < n_inputs; i++)
+        if (inputs[i] && stat(inputs[i], &s) == 0 && s.st_dev == o.st_dev && s.st_ino == o.st_ino)
+            return cxr_set_error(CXR_E_ARG,
+                                 "%s %s: is the same file as the input %s; refusing to overwrite "
+                                 "it",
+                                 opt, out, inputs[i]);
+    if (tree && stat(tree, &s) == 0 && S_ISDIR(s.st_mode)) {
+        char *dir = strdup(out);
+        if (!dir) return cxr_set_error(CXR_E_NOMEM, "out of memory");
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            strcpy(dir, ".");
+        else if (slash == dir)
+            dir[1] = 0;
+        else
+            *slash = 0;
+        int in = inside_tree(dir, &s);
+        free(dir);
+        if (in)
+            return cxr_set_error(CXR_E_ARG,
+                                 "%s %s: is inside the source folder %s; refusing to write there",
+                                 opt, out, tree);
+    }
+    return CXR_OK;
+}
+
+cxr_status cxr_input_check(const char *path)
+{
+    struct stat s;
+    if (stat(path, &s) == 0 && !S_ISREG(s.st_mode))
+        return cxr_set_error(CXR_E_ARG, "%s: is %s, not a regular file", path,
+                             kind_name(s.st_mode));
+    return CXR_OK;
+}
+
+cxr_status cxr_stdout_close(void)
+{
+    int bad = ferror(stdout);
+    errno = 0;
+    if (fflush(stdout) != 0 || bad) {
+        int e = errno;
+        fclose(stdout);
+        return cxr_set_error(CXR_E_IO, "standard output: write failed: %s",
+                             e ? strerror(e) : "error on an earlier write");
+    }
+    if (fclose(stdout) != 0)
+        return cxr_set_error(CXR_E_IO, "standard output: close failed: %s", strerror(errno));
+    return CXR_OK;
+}
+
+int cxr_utf8_seq(const unsigned char *s)
+{
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        unsigned lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
+    }
+    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        unsigned lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4 : 0;
+    }
+    return 0;
+}
+
+/* The escaped form of the character at u (k bytes consumed), into e (at least 5 bytes). */
+static size_t escape_one(const unsigned char *u, char *e, size_t *k)
+{
+    int n = cxr_utf8_seq(u);
+    *k = n ? (size_t)n : 1;
+    if (n > 1) {
+        memcpy(e, u, (size_t)n);
+        return (size_t)n;
+    }
+    unsigned c = u[0];
+    if (n == 1 && c >= 0x20 && c != 0x7f && c != '\\') {
+        e[0] = (char)c;
+        return 1;
+    }
+    e[0] = '\\';
+    if (c == '\n' || c == '\t' || c == '\r' || c == '\\') {
+        e[1] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : '\\';
+        return 2;
+    }
+    static const char hex[] = "0123456789abcdef";
+    e[1] = 'x', e[2] = hex[c >> 4], e[3] = hex[c & 15];
+    return 4;
+}
+
+const char *cxr_escape_name(char *buf, size_t cap, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0, k;
+    char e[8];
+    if (cap == 0) return buf;
+    while (*u) {
+        size_t n = escape_one(u, e, &k);
+        if (o + n + 4 > cap) {
+            if (cap >= 4) memcpy(buf + (o < cap - 4 ? o : cap - 4), "...", 4);
+            return buf;
+        }
+        memcpy(buf + o, e, n);
+        o += n, u += k;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+void cxr_fputs_escaped(const char *s, FILE *f)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k;
+    char e[8];
+    while (*u) {
+        fwrite(e, 1, escape_one(u, e, &k), f);
+        u += k;
+    }
+}
+
+void cxr_fputs_field(const char *s, FILE *f)
+{
+    if (!strpbrk(s, "\t\r\n\"")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}

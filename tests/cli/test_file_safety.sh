@@ -1,0 +1,74 @@
+#!/bin/bash
+# test_file_safety.sh BIN SAMPLE EDIT HAVE_CUDA: no output can destroy an input or a device
+# (exit 2, nothing touched), readers refuse a FIFO without blocking, a failed write to standard
+# output exits 4, and names are escaped in messages and quoted in tab-separated output.
+BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
+. "$(dirname "$0")/common.sh"
+W=$WORK
+pack_sample "$W/s.h5"
+T="--device cpu --batch 8 --threads 2 --lr 0.001 --no-monitor -q --epochs 1 --max-steps 2"
+expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/ck.h5" --log "$W/run.jsonl"
+cp "$W/s.h5" "$W/s0.h5"; cp "$W/ck.h5" "$W/ck0.h5"; cp "$W/run.jsonl" "$W/run0.jsonl"
+ln -s s.h5 "$W/link.h5"
+mkfifo "$W/fifo"
+untouched() { for f in s.h5 ck.h5 run.jsonl; do
+    cmp -s "$W/$f" "$W/${f/./0.}" || fail "$f changed after: $1"; done; }
+to() { timeout 20 "$@"; } # a reader that blocks on the FIFO fails with 124, not a hung test
+
+# 1. an output that is an input, through a symlink, or a non-regular file: exit 2, untouched
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --log "$W/s.h5";            expect_err "same file"
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/link.h5";   expect_err "same file"
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --monitor-log "$W/s.h5"
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/ck.h5" --log "$W/ck.h5"
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --log "$W/fifo";            expect_err "FIFO"
+expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W/ck.h5"
+expect_err "same file"
+expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W"
+expect_err "directory"
+expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/run.jsonl";      expect_err "same file"
+expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o /dev/null;           expect_err "character device"
+untouched "train/eval/report"
+cp -r "$SAMPLE" "$W/src"; ln -s src "$W/srclink"
+victim=$(ls "$W/src/train/NORMAL" | head -1); cp "$W/src/train/NORMAL/$victim" "$W/victim"
+expect_rc 2 "$BIN/cxr-pack" "$W/src" -o "$W/srclink/train/NORMAL/$victim" --quiet
+expect_err "inside the source folder"
+cmp -s "$W/victim" "$W/src/train/NORMAL/$victim" || fail "cxr-pack replaced a source image"
+expect_rc 2 "$BIN/cxr-pack" "$W/src" -o "$W/src/new.h5" --quiet
+[ -e "$W/src/new.h5" ] && fail "cxr-pack wrote inside its source tree"
+expect_rc 2 "$BIN/cxr-pack" "$W/src" -o "$W/fifo" --quiet;            expect_err "FIFO"
+[ -p "$W/fifo" ] || fail "cxr-pack replaced the FIFO"
+printf 'id,url,landmark_id\na,u,1\n' >"$W/m.csv"
+expect_rc 2 "$BIN/cxr-pack" --manifest "$W/m.csv" -o "$W/m.csv";     expect_err "same file"
+
+# 8. a FIFO given as an input is refused, never opened
+expect_rc 2 to "$BIN/cxr-train" "$W/fifo" $T;                         expect_err "fifo: is a FIFO"
+expect_rc 2 to "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/fifo"
+expect_rc 2 to "$BIN/cxr-eval" "$W/fifo" "$W/s.h5" --device cpu;      expect_err "FIFO"
+expect_rc 2 to "$BIN/cxr-eval" "$W/ck.h5" "$W/fifo" --device cpu
+expect_rc 2 to "$BIN/cxr-predict" "$W/fifo" "$W/victim" --device cpu
+expect_rc 3 to "$BIN/cxr-predict" "$W/ck.h5" "$W/fifo" --device cpu;   expect_err "FIFO"
+expect_rc 2 to "$BIN/cxr-report" "$W/fifo" -o "$W/r.html";            expect_err "FIFO"
+expect_rc 2 to "$BIN/cxr-pack" --manifest "$W/fifo" --explore;         expect_err "FIFO"
+
+# 9. a failed write on standard output: exit 4 with the reason
+if [ -w /dev/full ]; then
+    "$BIN/cxr-predict" "$W/ck.h5" "$W/victim" --device cpu >/dev/full 2>"$W/err"
+    [ $? = 4 ] || fail "cxr-predict > /dev/full did not exit 4"; expect_err "standard output"
+    "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu >/dev/full 2>"$W/err"
+    [ $? = 4 ] || fail "cxr-eval > /dev/full did not exit 4"; expect_err "No space left"
+    "$BIN/cxr-pack" --manifest "$W/m.csv" --explore >/dev/full 2>"$W/err"
+    [ $? = 4 ] || fail "cxr-pack --explore > /dev/full did not exit 4"; expect_err "standard output"
+fi
+
+# 10. a newline or escape in a name cannot forge a line; a tab in a name is quoted in TSV
+printf 'not a jpeg' >"$W/src/train/NORMAL/x.jpeg
+cxr-pack: skip FORGED.jpeg: fake"
+printf 'bad' >"$W/src/train/NORMAL/e$(printf '\033')[31m.jpeg"
+expect_rc 0 "$BIN/cxr-pack" "$W/src" -o "$W/p.h5" --size 32 --threads 2 --quiet
+grep -q "FORGED" "$W/err" || fail "the bad file was not reported"
+grep -q "^cxr-pack: skip FORGED" "$W/err" && fail "a newline in a name forged a skip line"
+grep -q "$(printf '\033')" "$W/err" && fail "an escape character reached the terminal"
+cp "$W/victim" "$W/a	b.jpeg"
+expect_rc 0 "$BIN/cxr-predict" "$W/ck.h5" "$W/a	b.jpeg" --device cpu
+head -c1 "$W/out" | grep -q '"' || fail "a tab in a name is not quoted in cxr-predict's TSV"
+finish
