@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <omp.h>
 
@@ -360,6 +361,39 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
                          o->io.resume_path, what, ro->name, want, have);
 }
 
+/* On a resume, what bit-exactness also needs but a resume may rightly change (another machine,
+ * a moved store) is warned about: the store file and the thread count (float sums in another
+ * order). Classes and preprocessing are checked by cxr_checkpoint_check_store. */
+static void warn_resume(const cxr_train_options *o, const cxr_checkpoint_meta *ck)
+{
+    struct stat a, b;
+    if (stat(ck->store, &a) != 0 || stat(o->io.store_path, &b) != 0 || a.st_dev != b.st_dev ||
+        a.st_ino != b.st_ino)
+        note(o,
+             "warning: resume %s: it was trained on %s, this run reads %s (same classes and "
+             "preprocessing): not the same run continued unless the images are the same",
+             o->io.resume_path, ck->store, o->io.store_path);
+    if (ck->threads != o->compute.threads)
+        note(o,
+             "warning: resume %s: --threads %d, the checkpoint's run had %d: losses may differ "
+             "from an uninterrupted run in the last bits",
+             o->io.resume_path, o->compute.threads, ck->threads);
+}
+
+/* On a resume, the epochs done must have had as many steps as this run's epochs (--max-steps,
+ * or a store of another size): else epoch numbers and the step count no longer agree. */
+static cxr_status check_resume_steps(const train_run *r)
+{
+    if (!r->o->io.resume_path || r->rc.start_epoch <= 0) return CXR_OK;
+    int64_t done = cxr_model_get_step(r->model), per = source_n_batches(&r->src);
+    if (done == per * r->rc.start_epoch) return CXR_OK;
+    return cxr_set_error(CXR_E_ARG,
+                         "resume %s: its %d epoch(s) took %lld steps, %lld per epoch; this run "
+                         "takes %lld per epoch (--max-steps must be the checkpoint's run's)",
+                         r->o->io.resume_path, r->rc.start_epoch, (long long)done,
+                         (long long)(done / r->rc.start_epoch), (long long)per);
+}
+
 /* The run's hyperparameters: the recipe's, overridden by the options; on a resume the
  * checkpoint's, which given options must agree with. */
 static cxr_status resolve_recipe(train_run *r)
@@ -390,6 +424,7 @@ static cxr_status resolve_recipe(train_run *r)
             goto bail;
         }
         CXR_TRY(check_resume(o, rc, &ck));
+        warn_resume(o, &ck);
         rc->cfg = ck.model;
         rc->batch = ck.batch;
         rc->seed = ck.seed;
@@ -469,6 +504,7 @@ static cxr_status open_run_io(train_run *r)
     lo.prefetch = o->compute.prefetch;
     CXR_TRY(
         source_open(&r->src, r->store, r->model, &lo, o->compute.resident, o->recipe.max_steps));
+    CXR_TRY(check_resume_steps(r));
     /* step decay: x0.1 after each third of the run */
     r->rc.sched.total = (int64_t)r->rc.epochs * source_n_batches(&r->src);
     r->rc.sched.step_every = r->rc.sched.total / 3 > 0 ? r->rc.sched.total / 3 : 1;

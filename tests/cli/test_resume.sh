@@ -22,6 +22,27 @@ expect_rc 0 $T --epochs 1 --seed 6 --log "$WORK/d.jsonl"
 # a resume that contradicts the checkpoint's recipe is refused
 expect_rc 2 $T --epochs 3 --resume "$WORK/c.h5" --seed 9
 expect_err "differs from the checkpoint"
+# without --checkpoint the model is saved beside the store (said on stderr), never replacing one
+mkdir "$WORK/d" && cp "$WORK/s.h5" "$WORK/d/x.h5"
+D="$BIN/cxr-train $WORK/d/x.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --epochs 1 --max-steps 1"
+expect_rc 0 $D
+expect_err "saving the model to $WORK/d/x.model.h5"
+[ -f "$WORK/d/x.model.h5" ] || fail "no model saved by default"
+expect_rc 0 $D
+expect_err "saving the model to $WORK/d/x.model-1.h5"
+# --resume without --checkpoint keeps saving to the resumed file
+cp "$WORK/c.h5" "$WORK/r.h5"
+expect_rc 0 $T --epochs 3 --resume "$WORK/r.h5"
+h5dump -a /epoch "$WORK/r.h5" | grep -q '(0): 3' || fail "--resume without --checkpoint did not save epoch 3"
+# another --threads or store is warned about; another --max-steps is refused
+expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --threads 1
+expect_err "--threads 1, the checkpoint's run had 2"
+cp "$WORK/s.h5" "$WORK/s2.h5"
+expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --max-steps 1000
+expect_rc 2 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --max-steps 1
+expect_err "--max-steps"
+expect_rc 0 "$BIN/cxr-train" "$WORK/s2.h5" --device cpu --threads 2 --no-monitor -q --epochs 3 --resume "$WORK/c.h5" --no-checkpoint
+expect_err "this run reads $WORK/s2.h5"
 # both checkpoints now hold epoch 2 at the same step
 cmp -s <(h5dump -a /step "$WORK/a.h5" | grep -v HDF5) <(h5dump -a /step "$WORK/c.h5" | grep -v HDF5) \
     || fail "checkpoint step counters differ"
