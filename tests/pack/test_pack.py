@@ -6,6 +6,7 @@ Stores are inspected with h5dump (HDF5_PLUGIN_PATH=PLUGIN_DIR for the zstd filte
 library's reader (STORE_DUMP) and, in the h5py case, with h5py. Exit 0 pass, 1 fail, 77 skip.
 """
 import array
+import glob
 import os
 import re
 import shutil
@@ -250,16 +251,18 @@ def big_tree(tmp, copies):
 
 def start_packing(args, out):
     """Start cxr-pack writing `out` and return it once it is packing: its temporary store
-    (out.tmp.PID) exists, so the signal handlers are in place and the pipeline runs. Waiting on
+    (.NAME.cxr-tmp-PID-*, common/cxr_tmpfile.h) exists, so the signal handlers are in place and
+    the pipeline runs. Waiting on
     that, not on a fixed delay, keeps a loaded machine from signalling a process that has not
     started yet (or has not reached the pipeline); it only makes the wait longer."""
     p = subprocess.Popen([PACK] + args + ["-o", out], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=ENV, text=True)
-    tmp = "%s.tmp.%d" % (out, p.pid)
+    pattern = os.path.join(os.path.dirname(out) or ".",
+                           ".%s.cxr-tmp-%d-*" % (os.path.basename(out), p.pid))
     deadline = time.time() + 100
-    while not os.path.exists(tmp) and p.poll() is None and time.time() < deadline:
+    while not glob.glob(pattern) and p.poll() is None and time.time() < deadline:
         time.sleep(0.005)
-    check(p.poll() is None and os.path.exists(tmp),
+    check(p.poll() is None and bool(glob.glob(pattern)),
           "pack running, its temporary store there, when signalled (rc %s)" % p.poll())
     return p
 

@@ -113,7 +113,7 @@ class Sweep:
                         "--size", "16", "--shard", "8", "--val-fraction", "0.25", "--threads", "1",
                         "--quiet"], check=True, stdout=subprocess.DEVNULL, env=env_quiet)
         subprocess.run([self.tool("cxr-train"), "store.h5", "--device", "cpu", "--threads", "1",
-                        "--batch", "8", "--epochs", "1", "--max-steps", "2", "-q", "--no-monitor",
+                        "--batch", "8", "--epochs", "1", "--max-steps", "1", "-q", "--no-monitor",
                         "--checkpoint", "model.h5"], check=True, cwd=base)
         self.files = {w: os.path.join(base, w) for w in ("store.h5", "model.h5")}
         self.baseline = {}
