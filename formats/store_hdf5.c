@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cxr_files.h"
 #include "store_internal.h"
 #include "zstd_filter.h"
 
@@ -230,29 +231,12 @@ done:
     return ok;
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4 bytes), 0 if s does not start one: no
- * overlong forms, no surrogates, nothing above U+10FFFF. */
-static int utf8_seq(const unsigned char *s)
-{
-    if (s[0] < 0x80) return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        unsigned lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        unsigned lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4 : 0;
-    }
-    return 0;
-}
-
 char *cxr_h5_utf8_escape(const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t bad = 0;
     for (size_t i = 0; u[i];) {
-        int k = utf8_seq(u + i);
+        int k = cxr_utf8_seq(u + i);
         i += k ? (size_t)k : 1;
         bad += !k;
     }
@@ -260,7 +244,7 @@ char *cxr_h5_utf8_escape(const char *s)
     char *out = malloc(strlen(s) + 3 * bad + 1), *o = out;
     if (!out) return NULL;
     for (size_t i = 0; u[i];) {
-        int k = utf8_seq(u + i);
+        int k = cxr_utf8_seq(u + i);
         if (k) {
             memcpy(o, u + i, (size_t)k);
             o += k, i += (size_t)k;
