@@ -86,6 +86,8 @@ typedef struct cxr_gpu_loader cxr_gpu_loader;
 /* A GPU loader over `split` of an open store (the store and ctx must outlive it); opt as for
  * cxr_loader_create (batch, shuffle, seed, window, threads, depth, prefetch; parts must be 1:
  * CXR_E_ARG otherwise). resident: see above. Resident mode decodes the whole split here (a few seconds for 5216 images).
+ * With opt->augment active the loader streams (auto and off; on is CXR_E_ARG): the CPU
+ * loader's workers augment every image as in a CPU run, so both give the same images.
  * Errors: those of cxr_loader_create, CXR_E_NOMEM (device memory, naming the sizes),
  * CXR_E_CUDA naming the call. */
 cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *ctx, const cxr_store *store,

@@ -24,6 +24,10 @@
  * key, so that the parts do not draw the same permutations. parts = 1 is the whole split,
  * exactly as above.
  *
+ * Augmentation (options.augment): image i of the split in epoch e is delivered as
+ * cxr_augment_image(augment, seed, e, i, decoded image): the same bits whatever the threads,
+ * prefetch, window, batch or part.
+ *
  * Threading: a loader handle is used by one consumer thread. With prefetch on it runs
  * `threads` decode workers and one assembler thread of its own; with prefetch off everything
  * happens synchronously in the caller's thread inside cxr_loader_next_batch.
@@ -50,6 +54,10 @@ typedef struct {
     int prefetch;  /* 1: background workers (default); 0: synchronous in the caller */
     int part;      /* this loader's part, 0 <= part < parts (default 0; see "Parts" above) */
     int parts;     /* loaders sharing the split's shards (default 1: all shards) */
+    /* train-time augmentation (cxr_augment.h), applied by the decode workers to every image
+     * after its chunk is decoded, drawn from (seed above, epoch, image index in the split);
+     * NULL (default) or inactive params: none. Copied at create. */
+    const struct cxr_augment_params *augment;
 } cxr_loader_options;
 
 void cxr_loader_options_defaults(cxr_loader_options *o);

@@ -9,6 +9,7 @@
  * carried (status + message) to the consumer through the batch they spoil.
  */
 #include "cxr_loader.h"
+#include "cxr_augment.h"
 #include "cxr_clock.h"
 #include "cxr_splitmix.h"
 #include "cxr_fpenv.h"
@@ -67,6 +68,7 @@ typedef struct {
 typedef struct {
     int slot, j; /* window slot and position of the shard in the window */
     int64_t shard;
+    int epoch; /* the epoch it is decoded for (augmentation) */
 } task;
 
 typedef struct {
@@ -84,6 +86,9 @@ struct cxr_loader {
     const cxr_store *store; /* outlives the loader (it owns labels, offsets, paths) */
     char split[32];
     cxr_loader_options opt;
+    cxr_augment_params aug;                    /* opt.augment's copy */
+    int augment;                               /* aug is active */
+    int epoch;                                 /* the epoch begun last */
     int64_t n_split, n_shards_split;           /* the whole split */
     int64_t n, n_shards, n_batches, n_windows; /* this loader's part of it */
     int64_t *mine;                             /* [n_shards] this part's shards, increasing */
@@ -140,6 +145,7 @@ void cxr_loader_options_defaults(cxr_loader_options *o)
     o->prefetch = 1;
     o->part = 0;
     o->parts = 1;
+    o->augment = NULL;
 }
 
 static int64_t shard_count(const cxr_loader *l, int64_t k)
@@ -148,13 +154,20 @@ static int64_t shard_count(const cxr_loader *l, int64_t k)
     return left < l->shard ? left : l->shard;
 }
 
-/* Decode shard k into window slot `slot` at position j. Thread-safe (own scratch). */
-static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, void *scratch,
-                               char *msg, size_t msg_cap)
+/* Decode shard k into window slot `slot` at position j, augmented for `epoch` when the loader
+ * augments. Thread-safe (own scratch). */
+static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, int epoch,
+                               void *scratch, char *msg, size_t msg_cap)
 {
     float *out = l->ws[slot].data + (size_t)j * l->shard * l->img_floats;
     cxr_status st =
         cxr_chunk_decode(out, scratch, l->map + l->coff[k], (size_t)l->csize[k], l->shard, l->size);
+    if (st == CXR_OK && l->augment) /* the scratch is free again: each image goes through it */
+        for (int64_t i = 0; i < shard_count(l, k); i++) {
+            float *img = out + (size_t)i * l->img_floats;
+            cxr_augment_image(&l->aug, l->opt.seed, epoch, k * l->shard + i, img, scratch, l->size);
+            memcpy(img, scratch, l->img_floats * sizeof(float));
+        }
     int64_t bad =
         st == CXR_E_FORMAT ? cxr_first_nonfinite(out, (size_t)l->shard * l->img_floats) : -1;
     if (bad >= 0) { /* name the image: its index in the split and its source path */
@@ -188,7 +201,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&l->mu);
         cxr_status st;
         if (scratch) {
-            st = decode_shard(l, t.slot, t.j, t.shard, scratch, msg, sizeof msg);
+            st = decode_shard(l, t.slot, t.j, t.shard, t.epoch, scratch, msg, sizeof msg);
         } else {
             st = CXR_E_NOMEM;
             snprintf(msg, sizeof msg, "%s: split '%s': out of memory for decode scratch", l->path,
@@ -223,7 +236,7 @@ static void post_window(cxr_loader *l, int64_t w)
     if (!l->opt.prefetch) return;
     for (int64_t p = first; p < last; p++) {
         int at = (l->tq_head + l->tq_len) % l->tq_cap;
-        l->tq[at] = (task){ slot, (int)(p - first), l->shard_order[p] };
+        l->tq[at] = (task){ slot, (int)(p - first), l->shard_order[p], l->epoch };
         l->tq_len++;
     }
     pthread_cond_broadcast(&l->cv_work);
@@ -238,8 +251,8 @@ static int ensure_window(cxr_loader *l)
         int64_t first = l->cur_w * l->opt.window;
         for (int j = 0; s->pending > 0; j++, s->pending--) {
             if (s->st != CXR_OK) continue;
-            s->st = decode_shard(l, slot, j, l->shard_order[first + j], l->scratch_sync, s->msg,
-                                 sizeof s->msg);
+            s->st = decode_shard(l, slot, j, l->shard_order[first + j], l->epoch, l->scratch_sync,
+                                 s->msg, sizeof s->msg);
         }
         return 0;
     }
@@ -388,6 +401,9 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     l->store = store;
     snprintf(l->split, sizeof l->split, "%s", split);
     l->opt = *opt;
+    l->opt.augment = NULL; /* copied into aug: the caller's params need not outlive the loader */
+    l->augment = cxr_augment_active(opt->augment);
+    if (l->augment) l->aug = *opt->augment;
     l->n_split = info.n;
     l->n_shards_split = info.n_shards;
     l->shard = info.shard;
@@ -580,6 +596,7 @@ cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch)
         }
     }
     make_plan(l, epoch, l->order, l->shard_order, l->win_start);
+    l->epoch = epoch;
     for (int64_t p = 0; p < l->n_shards; p++) l->shard_pos[l->shard_order[p]] = p;
     l->pos = 0;
     l->cur_w = 0;

@@ -12,11 +12,14 @@
  *
  * Resident: the split is decoded once (through the CPU loader), copied into one device array
  * (n,S,S), and each batch is a gather kernel over the epoch's order on the compute stream.
+ * With augmentation (cxr_loader_options.augment) the loader streams: the CPU loader's workers
+ * augment each image, exactly as in a CPU run.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cuda_internal.cuh"
+#include "cxr_augment.h"
 
 #define N_STAGE 2
 #define MAX_REG 16
@@ -140,6 +143,16 @@ extern "C" cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *
     *out = NULL;
     if (opt->parts != 1) /* the resident copy and the batch gather index the whole split */
         return cxr_set_error(CXR_E_ARG, "gpu loader: parts must be 1 (got %d)", opt->parts);
+    /* the resident copy is decoded once; augmented images change every epoch and come from the
+     * CPU loader's workers (the same function as a CPU run): streamed only */
+    if (cxr_augment_active(opt->augment)) {
+        if (resident == CXR_RESIDENT_ON)
+            return cxr_set_error(CXR_E_ARG,
+                                 "gpu loader: --resident on holds the split decoded once, and "
+                                 "augmentation changes the images every epoch: use --resident "
+                                 "off (or auto), or --augment none");
+        resident = CXR_RESIDENT_OFF;
+    }
     cxr_gpu_loader *g = (cxr_gpu_loader *)calloc(1, sizeof *g);
     if (!g) return cxr_set_error(CXR_E_NOMEM, "gpu loader: out of memory");
     g->ctx = ctx;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cxr_augment.h"
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
 #include "cxr_files.h"
@@ -56,7 +57,16 @@ static void usage(FILE *f, const cxr_train_options *d)
         "step\n"
         "                      (x0.1 after each third of the steps) (default: the recipe's)\n"
         "  --warmup N          steps of linear warmup to --lr (default: the recipe's)\n"
-        "  --seed N            seed of initialisation, dropout and shuffling (default %d)\n"
+        "  --augment A         train-time augmentation of /train images, drawn from (seed, epoch,\n"
+        "                      image): none, default (rotate=10,scale=0.9:1.1,translate=0.08,\n"
+        "                      brightness=0.1,contrast=0.1,hflip=0), or key=value,... changing\n"
+        "                      none (\"default,KEY=V\" changes default): rotate=DEG, "
+        "scale=MIN:MAX,\n"
+        "                      translate=FRACTION, brightness=F, contrast=F, hflip=0|1\n"
+        "                      (specs/model.md \"Augmentation\"; default: the recipe's). GPU: the\n"
+        "                      loader streams (--resident on is refused)\n"
+        "  --seed N            seed of initialisation, dropout, shuffling and augmentation "
+        "(default %d)\n"
         "  --threads N         CPU threads for the ops and loader workers (default %d)\n"
         "  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
         "                      --resume\n"
@@ -67,11 +77,10 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      the current folder when STORE's is read-only), said on stderr\n"
         "  --no-checkpoint     save no model\n"
         "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
-        "                      uninterrupted run (same device and --threads); batch, seed and lr "
-        "come\n"
-        "                      from the checkpoint (giving different ones, also through --recipe, "
-        "is\n"
-        "                      an error); another store or --threads is warned about, another\n"
+        "                      uninterrupted run (same device and --threads); batch, seed, lr and\n"
+        "                      augment come from the checkpoint (giving different ones, also\n"
+        "                      through --recipe, is an error); another store or --threads is\n"
+        "                      warned about, another\n"
         "                      --max-steps refused (the epochs done would not match)\n"
         "  --no-prefetch       load batches synchronously in the training thread (for comparison)\n"
         "  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
@@ -229,7 +238,8 @@ enum {
     O_RECIPE,
     O_SCHEDULE,
     O_WARMUP,
-    O_NOCKPT
+    O_NOCKPT,
+    O_AUGMENT
 };
 
 int main(int argc, char **argv)
@@ -260,6 +270,7 @@ int main(int argc, char **argv)
                                            { "schedule", required_argument, 0, O_SCHEDULE },
                                            { "warmup", required_argument, 0, O_WARMUP },
                                            { "no-checkpoint", no_argument, 0, O_NOCKPT },
+                                           { "augment", required_argument, 0, O_AUGMENT },
                                            { 0, 0, 0, 0 } };
     int c, no_checkpoint = 0;
     long v;
@@ -339,6 +350,15 @@ int main(int argc, char **argv)
             if (cxr_parse_long(optarg, "--warmup", 0, 0x7fffffffL, &v)) return bad_option();
             o.recipe.warmup_steps = (int)v;
             break;
+        case O_AUGMENT: {
+            cxr_augment_params ap;
+            if (cxr_augment_parse(optarg, &ap) != CXR_OK) {
+                fprintf(stderr, "cxr-train: --augment: %s\n", cxr_last_error());
+                return 2;
+            }
+            o.recipe.augment = optarg;
+            break;
+        }
         case 'q': ui.quiet = 1; break;
         case 'h': usage(stdout, &o); return 0;
         case O_VERSION: printf("cxr-train %s\n", CXR_VERSION_STRING); return 0;

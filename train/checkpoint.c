@@ -4,6 +4,7 @@
  * tensor, fixed-length strings. Version 1 (no checksums) is still read.
  */
 #include "cxr_checkpoint.h"
+#include "cxr_augment.h"
 #include "h5_internal.h"
 
 #include <errno.h>
@@ -146,6 +147,7 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_i32(f, "image_size", c->image_size) >= 0 &&
          put_i32_array(f, "channels", ch, 4) && put_i32_array(f, "dense", dn, 2) &&
          cxr_h5_attr_put_f64(f, "threshold", meta->threshold) >= 0 &&
+         cxr_h5_attr_put_str(f, "augment", meta->augment[0] ? meta->augment : "none") >= 0 &&
          cxr_h5_attr_put_i32(f, "equalize", meta->pp.equalize) >= 0 &&
          cxr_h5_attr_put_str(f, "normalize", cxr_norm_name(meta->pp.normalize)) >= 0 &&
          cxr_h5_attr_put_f64(f, "crop_ratio", meta->pp.crop_ratio) >= 0 &&
@@ -236,6 +238,9 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
     else if (!(m->threshold >= 0 && m->threshold <= 1))
         bad = "threshold", v = m->threshold;
     if (bad) return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint attribute '%s': %g", path, bad, v);
+    cxr_augment_params aug;
+    if (cxr_augment_parse(m->augment, &aug) != CXR_OK)
+        return cxr_wrap_error(CXR_E_FORMAT, "%s: checkpoint attribute 'augment'", path);
     cxr_model_config cfg = m->model;
     cfg.batch_capacity = 1;
     if (cxr_model_config_check(&cfg) != CXR_OK)
@@ -370,6 +375,9 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     if (get_num(f, "threads", H5T_NATIVE_INT32, &threads, 1) < 0 ||
         get_num(f, "threshold", H5T_NATIVE_DOUBLE, &thr, 1) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'threads' or 'threshold' is unreadable");
+    if (get_str(f, "augment", meta->augment, sizeof meta->augment, legacy) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'augment' is unreadable");
+    if (!meta->augment[0]) snprintf(meta->augment, sizeof meta->augment, "none");
     if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0 ||
         get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' or 'tool_version' is unreadable");

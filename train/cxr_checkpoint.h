@@ -7,7 +7,9 @@
  *                     alpha, threads), the model shape (n_classes, image_size, channels[4],
  *                     dense[2]), the store's preprocessing (image_size, equalize, normalize,
  *                     crop_ratio, max_side, same names as the store's attributes), and
- *                     threshold (decision threshold on p[1] for binary models; 0.5 by default)
+ *                     threshold (decision threshold on p[1] for binary models; 0.5 by default),
+ *                     augment (the run's train-time augmentation, cxr_augment.h's canonical
+ *                     spec; absent in older files: "none")
  *   /class_names      string [C]
  *   /params/<name>    float32, one dataset per tensor ("conv1.w", "conv1.b", ... "out.b"),
  *                     shaped as the tensor: conv (K,C,3,3), dense (OUT,IN), biases (OUT)
@@ -51,6 +53,7 @@ typedef struct {
     int64_t step;             /* Adam step count t */
     uint64_t seed;            /* the run's seed (shuffle, dropout, init) */
     double threshold;         /* binary decision threshold on p[1] */
+    char augment[128];        /* train-time augmentation, cxr_augment_format ("none" if absent) */
     cxr_preprocess_params pp; /* the store's preprocessing */
     int n_classes;
     char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */

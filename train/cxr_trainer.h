@@ -98,6 +98,7 @@ typedef struct {
     float lr;             /* Adam learning rate (specs/model.md "Learning rate") */
     const char *schedule; /* cxr_lr_schedule_parse: "constant", "cosine" or "step" */
     int warmup_steps;     /* linear warmup from lr/warmup_steps to lr over these steps (0: none) */
+    const char *augment;  /* train-time augmentation, cxr_augment_parse spec; NULL: "none" */
 } cxr_train_recipe;
 
 /* The learning rate over a run (specs/model.md "Learning-rate schedule"). */
@@ -124,8 +125,9 @@ const cxr_train_recipe *cxr_train_recipe_find(const char *name);
 #define CXR_TRAIN_DEFAULT_SEED 1
 
 /* What to train. A value left 0 (seed: -1) comes from the recipe on a fresh start and from
- * the checkpoint on a resume. Given values win over the recipe. On a resume, the batch and lr
- * given here or by a recipe named here, and a seed given here, must agree with the checkpoint;
+ * the checkpoint on a resume. Given values win over the recipe. On a resume, the batch, lr and
+ * augmentation given here or by a recipe named here, and a seed given here, must agree with the
+ * checkpoint;
  * epochs given here replace the checkpoint's plan (to extend a run). */
 typedef struct {
     const char *name;     /* cxr_train_recipe_find; NULL: the default recipe */
@@ -135,6 +137,7 @@ typedef struct {
     int warmup_steps;     /* >= 0: given; -1: the recipe's */
     int64_t seed;         /* >= 0: given; -1: CXR_TRAIN_DEFAULT_SEED */
     int64_t max_steps;    /* > 0: at most this many steps per epoch (quick tests) */
+    const char *augment;  /* non-NULL: given (cxr_augment_parse spec: "none", "default", ...) */
 } cxr_train_recipe_options;
 
 /* Where the run reads and writes. */

@@ -127,7 +127,8 @@ typedef struct {
     int resident;          /* GPU loader holds the split on the device: 0/1; -1 not reported */
     int prefetch;
     float keep_prob, alpha;
-    int64_t max_steps; /* > 0: reported (epochs were cut short) */
+    int64_t max_steps;   /* > 0: reported (epochs were cut short) */
+    const char *augment; /* canonical spec (cxr_augment_format); NULL: not written */
     /* the data */
     int64_t train_images, eval_images;
     const char *eval_split; /* "" when there is none */

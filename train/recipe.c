@@ -10,14 +10,14 @@ static const cxr_train_recipe recipes[] = {
     /* The chest X-ray study (specs/model.md): batch 64, 26 epochs. The learning rate is not the
      * study's 0.01, which diverges with this network (specs/model.md "Learning rate"). */
     { "chest", "the chest X-ray study: 26 epochs, batch 64, lr 0.0001", 26, 64, 1e-4f, "constant",
-      0 },
+      0, "none" },
     /* The landmark study: the chest recipe with batch 256. */
     { "landmarks", "the landmark study: the chest recipe with batch 256", 26, 256, 1e-4f,
-      "constant", 0 },
+      "constant", 0, "none" },
     /* The chest recipe with 100 steps of linear warmup and a cosine decay to 0 (specs/model.md
      * "Learning-rate schedule": Adam's first full-rate steps blow the logits up). */
     { "cosine", "the chest recipe with 100 warmup steps and cosine decay", 26, 64, 1e-4f, "cosine",
-      100 },
+      100, "none" },
 };
 
 const cxr_train_recipe *cxr_train_recipes(int *n)

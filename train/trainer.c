@@ -15,6 +15,7 @@
 
 #include <omp.h>
 
+#include "cxr_augment.h"
 #include "cxr_backend_cuda.h"
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
@@ -288,6 +289,8 @@ typedef struct {
     cxr_adam_params adam;  /* adam.lr: the peak rate; each step's comes from sched */
     cxr_lr_schedule sched; /* total: set once the batch source is open */
     cxr_model_config cfg;
+    cxr_augment_params augment; /* train split only */
+    char augment_spec[128];     /* its canonical spec, for the log and the checkpoint */
 } run_recipe;
 
 /* Everything one run holds; run_close releases it. */
@@ -351,8 +354,20 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
         by_option = ro->lr > 0;
         snprintf(want, sizeof want, "%g", rc->adam.lr);
         snprintf(have, sizeof have, "%g", ck->adam.lr);
+    } else if ((ro->augment || ro->name) && strcmp(rc->augment_spec, ck->augment) != 0) {
+        what = "augment";
+        by_option = ro->augment != NULL;
     }
     if (!what) return CXR_OK;
+    if (strcmp(what, "augment") == 0) /* specs are longer than the numbers' buffers */
+        return by_option
+                   ? cxr_set_error(CXR_E_ARG,
+                                   "resume %s: --augment %s differs from the checkpoint's %s",
+                                   o->io.resume_path, rc->augment_spec, ck->augment)
+                   : cxr_set_error(CXR_E_ARG,
+                                   "resume %s: the augment of recipe %s, %s, differs from "
+                                   "the checkpoint's %s",
+                                   o->io.resume_path, ro->name, rc->augment_spec, ck->augment);
     if (by_option)
         return cxr_set_error(CXR_E_ARG, "resume %s: --%s %s differs from the checkpoint's %s",
                              o->io.resume_path, what, want, have);
@@ -414,6 +429,11 @@ static cxr_status resolve_recipe(train_run *r)
     memset(&rc->sched, 0, sizeof rc->sched);
     CXR_TRY(cxr_lr_schedule_parse(ro->schedule ? ro->schedule : named->schedule, &rc->sched.kind));
     rc->sched.warmup = ro->warmup_steps >= 0 ? ro->warmup_steps : named->warmup_steps;
+    CXR_TRY(cxr_augment_parse(ro->augment      ? ro->augment
+                              : named->augment ? named->augment
+                                               : "none",
+                              &rc->augment));
+    cxr_augment_format(&rc->augment, rc->augment_spec, sizeof rc->augment_spec);
     cxr_model_config_defaults(&rc->cfg, r->n_classes);
     rc->start_epoch = 0;
     if (o->io.resume_path) {
@@ -430,6 +450,8 @@ static cxr_status resolve_recipe(train_run *r)
         rc->seed = ck.seed;
         rc->adam = ck.adam;
         rc->sched.lr = ck.adam.lr;
+        CXR_TRY(cxr_augment_parse(ck.augment, &rc->augment));
+        cxr_augment_format(&rc->augment, rc->augment_spec, sizeof rc->augment_spec);
         rc->start_epoch = ck.epoch;
         if (ro->epochs <= 0) rc->epochs = ck.epochs;
         if (rc->start_epoch >= rc->epochs)
@@ -478,6 +500,7 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     m->threads = r->o->compute.threads;
     m->seed = r->rc.seed;
     m->threshold = 0.5;
+    snprintf(m->augment, sizeof m->augment, "%s", r->rc.augment_spec);
     m->pp = *cxr_store_preprocess(r->store);
     m->n_classes = r->n_classes;
     m->class_names = calloc((size_t)r->n_classes, sizeof(char *));
@@ -502,6 +525,7 @@ static cxr_status open_run_io(train_run *r)
     lo.seed = r->rc.seed;
     lo.threads = o->compute.threads;
     lo.prefetch = o->compute.prefetch;
+    lo.augment = &r->rc.augment;
     CXR_TRY(
         source_open(&r->src, r->store, r->model, &lo, o->compute.resident, o->recipe.max_steps));
     CXR_TRY(check_resume_steps(r));
@@ -543,6 +567,7 @@ static cxr_status log_run(train_run *r, const cxr_backend *be)
         .keep_prob = r->rc.cfg.keep_prob,
         .alpha = r->rc.cfg.alpha,
         .max_steps = o->recipe.max_steps,
+        .augment = r->rc.augment_spec,
         .train_images = r->train_info.n,
         .eval_images = r->eval_info.n,
         .eval_split = r->eval_split ? r->eval_split : "",

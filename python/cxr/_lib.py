@@ -20,7 +20,7 @@ class LoaderOptions(ctypes.Structure):
     """cxr_loader_options (runtime/cxr_loader.h)."""
     _fields_ = [("batch", c_int), ("shuffle", c_int), ("seed", c_uint64), ("window", c_int),
                 ("threads", c_int), ("depth", c_int), ("prefetch", c_int), ("part", c_int),
-                ("parts", c_int)]
+                ("parts", c_int), ("augment", ctypes.c_void_p)]  # augment: NULL (none)
 
 
 class BatchStruct(ctypes.Structure):

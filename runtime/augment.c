@@ -1,0 +1,259 @@
+/* augment.c: the random affine + brightness/contrast transform of cxr_augment.h, its draw from
+ * (seed, epoch, index), the spec parser and the fixed test-time transforms. Plain float
+ * arithmetic in a fixed order, so an image's result depends only on its inputs (the loader's
+ * threads all run this same code).
+ */
+#include "cxr_augment.h"
+#include "cxr_splitmix.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+void cxr_augment_params_none(cxr_augment_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->scale_min = p->scale_max = 1.0f;
+}
+
+void cxr_augment_params_default(cxr_augment_params *p)
+{
+    cxr_augment_params_none(p);
+    p->rotate_deg = 10.0f;
+    p->scale_min = 0.9f;
+    p->scale_max = 1.1f;
+    p->translate = 0.08f;
+    p->brightness = 0.1f;
+    p->contrast = 0.1f;
+}
+
+int cxr_augment_active(const cxr_augment_params *p)
+{
+    return p && (p->rotate_deg != 0 || p->scale_min != 1 || p->scale_max != 1 ||
+                 p->translate != 0 || p->brightness != 0 || p->contrast != 0 || p->hflip);
+}
+
+/* ---------------------------------------------------------------- spec */
+/* The shortest %g form of v that strtof reads back as v. */
+static void put_float(char *buf, size_t cap, float v)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, cap, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) return;
+    }
+}
+
+void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap)
+{
+    if (!cxr_augment_active(p)) {
+        snprintf(buf, cap, "none");
+        return;
+    }
+    char r[32], s0[32], s1[32], t[32], b[32], c[32];
+    put_float(r, sizeof r, p->rotate_deg);
+    put_float(s0, sizeof s0, p->scale_min);
+    put_float(s1, sizeof s1, p->scale_max);
+    put_float(t, sizeof t, p->translate);
+    put_float(b, sizeof b, p->brightness);
+    put_float(c, sizeof c, p->contrast);
+    snprintf(buf, cap, "rotate=%s,scale=%s:%s,translate=%s,brightness=%s,contrast=%s,hflip=%d", r,
+             s0, s1, t, b, c, p->hflip ? 1 : 0);
+}
+
+/* A float in [lo, hi] from text that ends at `end` (exclusive). */
+static int parse_float(const char *s, const char *end, float lo, float hi, float *out)
+{
+    char tmp[64], *e;
+    size_t n = (size_t)(end - s);
+    if (n == 0 || n >= sizeof tmp) return 0;
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    float v = strtof(tmp, &e);
+    if (*e || !(v >= lo && v <= hi)) return 0;
+    *out = v;
+    return 1;
+}
+
+/* One key=value item of [s, end) into *p. */
+static int parse_item(const char *s, const char *end, cxr_augment_params *p)
+{
+    const char *eq = memchr(s, '=', (size_t)(end - s));
+    if (!eq) return 0;
+    size_t k = (size_t)(eq - s);
+    const char *v = eq + 1;
+#define KEY(name) (k == sizeof name - 1 && memcmp(s, name, k) == 0)
+    if (KEY("rotate")) return parse_float(v, end, 0, 45, &p->rotate_deg);
+    if (KEY("translate")) return parse_float(v, end, 0, 0.5f, &p->translate);
+    if (KEY("brightness")) return parse_float(v, end, 0, 1, &p->brightness);
+    if (KEY("contrast")) return parse_float(v, end, 0, 0.9f, &p->contrast);
+    if (KEY("hflip")) {
+        if (end - v != 1 || (*v != '0' && *v != '1')) return 0;
+        p->hflip = *v == '1';
+        return 1;
+    }
+    if (KEY("scale")) {
+        const char *colon = memchr(v, ':', (size_t)(end - v));
+        float a, b;
+        if (!colon || !parse_float(v, colon, 0.5f, 2, &a) ||
+            !parse_float(colon + 1, end, 0.5f, 2, &b) || a > b)
+            return 0;
+        p->scale_min = a;
+        p->scale_max = b;
+        return 1;
+    }
+#undef KEY
+    return 0;
+}
+
+cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *out)
+{
+    cxr_augment_params p;
+    if (!spec) return cxr_set_error(CXR_E_ARG, "augment: no spec");
+    cxr_augment_params_none(&p);
+    const char *s = spec;
+    size_t len = strlen(spec);
+    if (len > 0 && spec[len - 1] == ',')
+        return cxr_set_error(CXR_E_ARG, "augment '%s': trailing comma", spec);
+    if (strcmp(s, "none") == 0) {
+        *out = p;
+        return CXR_OK;
+    }
+    if (strncmp(s, "default", 7) == 0 && (s[7] == 0 || s[7] == ',')) {
+        cxr_augment_params_default(&p);
+        s += s[7] ? 8 : 7;
+    } else if (!*s) {
+        return cxr_set_error(CXR_E_ARG, "augment: empty spec (none, default or key=value,...)");
+    }
+    while (*s) {
+        const char *end = strchr(s, ',');
+        if (!end) end = s + strlen(s);
+        if (!parse_item(s, end, &p))
+            return cxr_set_error(CXR_E_ARG,
+                                 "augment '%s': bad item '%.*s' (rotate=0..45, scale=MIN:MAX in "
+                                 "0.5..2, translate=0..0.5, brightness=0..1, contrast=0..0.9, "
+                                 "hflip=0|1)",
+                                 spec, (int)(end - s), s);
+        s = *end ? end + 1 : end;
+    }
+    *out = p;
+    return CXR_OK;
+}
+
+/* ---------------------------------------------------------------- draw */
+/* u in [0,1): the top 24 bits of the next word. */
+static float next_unit(uint64_t *state)
+{
+    return (float)(cxr_splitmix64_next(state) >> 40) * (1.0f / 16777216.0f);
+}
+
+void cxr_augment_draw(const cxr_augment_params *p, uint64_t seed, int epoch, int64_t index,
+                      int size, cxr_augment_xform *x)
+{
+    const uint64_t G = CXR_SPLITMIX64_GAMMA, stream = 2;
+    uint64_t k = cxr_splitmix64_mix(G * ((uint64_t)index + 1));
+    k = cxr_splitmix64_mix(G * ((uint64_t)epoch + 1) ^ k);
+    k = cxr_splitmix64_mix(G * (stream + 1) ^ k);
+    uint64_t state = cxr_splitmix64_mix(seed ^ k);
+    float u[7];
+    for (int i = 0; i < 7; i++) u[i] = next_unit(&state);
+    x->angle = (float)((double)p->rotate_deg * (M_PI / 180.0)) * (2 * u[0] - 1);
+    x->scale = p->scale_min + (p->scale_max - p->scale_min) * u[1];
+    x->tx = p->translate * (float)size * (2 * u[2] - 1);
+    x->ty = p->translate * (float)size * (2 * u[3] - 1);
+    x->contrast = 1 + p->contrast * (2 * u[4] - 1);
+    x->brightness = p->brightness * (2 * u[5] - 1);
+    x->flip = p->hflip && u[6] < 0.5f;
+}
+
+int cxr_augment_xform_is_identity(const cxr_augment_xform *x)
+{
+    return x->angle == 0 && x->scale == 1 && x->tx == 0 && x->ty == 0 && x->contrast == 1 &&
+           x->brightness == 0 && !x->flip;
+}
+
+/* ---------------------------------------------------------------- apply */
+/* Bilinear value at (sx, sy); neighbours outside the S x S image are `fill`. */
+static inline float sample(const float *src, int S, float sx, float sy, float fill)
+{
+    if (!(sx > -1 && sx < (float)S && sy > -1 && sy < (float)S)) return fill;
+    const float fx0 = floorf(sx), fy0 = floorf(sy);
+    const int x0 = (int)fx0, y0 = (int)fy0;
+    const float fx = sx - fx0, fy = sy - fy0;
+    float v00, v01, v10, v11;
+    if (x0 >= 0 && y0 >= 0 && x0 < S - 1 && y0 < S - 1) {
+        const float *q = src + (size_t)y0 * S + x0;
+        v00 = q[0], v01 = q[1], v10 = q[S], v11 = q[S + 1];
+    } else {
+        const int in_x0 = x0 >= 0, in_x1 = x0 + 1 < S, in_y0 = y0 >= 0, in_y1 = y0 + 1 < S;
+        const float *r0 = src + (size_t)y0 * S, *r1 = r0 + S;
+        v00 = in_y0 && in_x0 ? r0[x0] : fill;
+        v01 = in_y0 && in_x1 ? r0[x0 + 1] : fill;
+        v10 = in_y1 && in_x0 ? r1[x0] : fill;
+        v11 = in_y1 && in_x1 ? r1[x0 + 1] : fill;
+    }
+    const float top = v00 + fx * (v01 - v00), bot = v10 + fx * (v11 - v10);
+    return top + fy * (bot - top);
+}
+
+void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst, int S)
+{
+    const size_t n = (size_t)S * S;
+    if (cxr_augment_xform_is_identity(x)) {
+        memcpy(dst, src, n * sizeof *dst);
+        return;
+    }
+    float lo = src[0], hi = src[0];
+    for (size_t i = 1; i < n; i++) {
+        lo = src[i] < lo ? src[i] : lo;
+        hi = src[i] > hi ? src[i] : hi;
+    }
+    const float c = 0.5f * (float)(S - 1);
+    const float a = (float)(cos((double)x->angle) / x->scale);
+    const float b = (float)(sin((double)x->angle) / x->scale);
+    const int photo = x->contrast != 1 || x->brightness != 0;
+    for (int y = 0; y < S; y++) {
+        const float dy = (float)y - c - x->ty;
+        const float rx = b * dy + c, ry = a * dy + c;
+        float *out = dst + (size_t)y * S;
+        for (int xo = 0; xo < S; xo++) {
+            const float dx = (float)(x->flip ? S - 1 - xo : xo) - c - x->tx;
+            out[xo] = sample(src, S, a * dx + rx, -b * dx + ry, lo);
+        }
+        if (photo)
+            for (int xo = 0; xo < S; xo++) {
+                float v = x->contrast * out[xo] + x->brightness;
+                out[xo] = v < lo ? lo : v > hi ? hi : v;
+            }
+    }
+}
+
+void cxr_augment_image(const cxr_augment_params *p, uint64_t seed, int epoch, int64_t index,
+                       const float *src, float *dst, int size)
+{
+    cxr_augment_xform x;
+    cxr_augment_draw(p, seed, epoch, index, size, &x);
+    cxr_augment_apply(&x, src, dst, size);
+}
+
+/* ---------------------------------------------------------------- test time */
+void cxr_augment_tta_xform(int t, int size, cxr_augment_xform *x)
+{
+    /* identity; rotate +-5 degrees; zoom 1.05 / 0.95; shift 4% of the side on a diagonal */
+    static const struct {
+        float deg, scale, tx, ty;
+    } T[CXR_TTA_MAX] = { { 0, 1, 0, 0 },           { 5, 1, 0, 0 },         { -5, 1, 0, 0 },
+                         { 0, 1.05f, 0, 0 },       { 0, 0.95f, 0, 0 },     { 0, 1, 0.04f, 0.04f },
+                         { 0, 1, -0.04f, -0.04f }, { 0, 1, 0.04f, -0.04f } };
+    if (t < 0 || t >= CXR_TTA_MAX) t = 0;
+    memset(x, 0, sizeof *x);
+    x->angle = (float)((double)T[t].deg * (M_PI / 180.0));
+    x->scale = T[t].scale;
+    x->tx = T[t].tx * (float)size;
+    x->ty = T[t].ty * (float)size;
+    x->contrast = 1;
+}

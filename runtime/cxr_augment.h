@@ -1,0 +1,98 @@
+/* cxr_augment.h: train-time augmentation and test-time transforms of a decoded image (one
+ * channel, S x S floats, already equalized and normalized by the store), applied by the loader's
+ * worker threads (cxr_loader_options.augment) and by test-time augmentation (cxr-eval and
+ * cxr-predict --tta). specs/model.md "Augmentation" gives the reasons for the ranges.
+ *
+ * A transform (cxr_augment_xform) maps output pixel (x, y), with c = (S-1)/2, to the input point
+ *   flip:  x' = S-1-x if flip else x
+ *   d    = (x' - c - tx, y - c - ty)
+ *   src  = (cos a * d.x + sin a * d.y, -sin a * d.x + cos a * d.y) / scale + c
+ * i.e. the input is scaled by `scale` about the centre, rotated by `a` (radians), shifted by
+ * (tx, ty) pixels, then mirrored left-right when flip is set. The value at src is bilinear in
+ * the four neighbouring pixels; a neighbour outside the image takes the image's minimum (its
+ * background: -1 in a store normalized to [-1,1]). Then v = contrast * v + brightness, clamped
+ * to the input image's [min, max] (contrast about 0, the centre of the normalized range).
+ *
+ * Randomness: the transform of image `index` (its index in the store's split) in epoch `epoch`
+ * (0-based) of a run with seed `seed` is drawn from the splitmix64 sequence (cxr_splitmix.h)
+ * whose state is
+ *   mix(seed ^ mix(G*(stream+1) ^ mix(G*(epoch+1) ^ mix(G*(index+1)))))   stream = 2
+ * (the loader's shuffle uses stream 1), seven draws in this order, each u = (next >> 40) * 2^-24
+ * in [0,1): rotation a = rotate_deg * pi/180 * (2u-1); scale = scale_min + (scale_max -
+ * scale_min) * u; tx = translate * S * (2u-1); ty likewise; contrast = 1 + contrast * (2u-1);
+ * brightness = brightness * (2u-1); flip = hflip && u < 0.5. Every draw is made whatever the
+ * ranges, so that one range does not change the others' values. The image is therefore a pure
+ * function of (params, seed, epoch, index, input): never of threads, timing or batch.
+ */
+#ifndef CXR_AUGMENT_H
+#define CXR_AUGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cxr_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ranges of the random transform. All zero (scale 1..1): no augmentation. */
+typedef struct cxr_augment_params {
+    float rotate_deg;           /* rotation uniform in [-rotate_deg, rotate_deg] degrees */
+    float scale_min, scale_max; /* zoom uniform in [scale_min, scale_max] (> 0) */
+    float translate;            /* shift per axis uniform in [-t, t] x the image side */
+    float brightness;           /* added offset uniform in [-b, b] (normalized units) */
+    float contrast;             /* factor uniform in [1-k, 1+k] about 0 */
+    int hflip;                  /* 1: mirror left-right with probability 1/2 */
+} cxr_augment_params;
+
+/* One drawn transform (see above). */
+typedef struct {
+    float angle;  /* radians */
+    float scale;  /* > 0 */
+    float tx, ty; /* pixels */
+    float contrast, brightness;
+    int flip;
+} cxr_augment_xform;
+
+/* No augmentation: every range 0, scale 1..1, no flip. */
+void cxr_augment_params_none(cxr_augment_params *p);
+/* The default augmentation: rotate 10 degrees, scale 0.9-1.1, translate 0.08, brightness 0.1,
+ * contrast 0.1, no flip (a chest is not left-right symmetric). */
+void cxr_augment_params_default(cxr_augment_params *p);
+/* 1 when p can change an image (some range is not the identity's), else 0. */
+int cxr_augment_active(const cxr_augment_params *p);
+
+/* Parse an augmentation spec into *p: "none", "default", or comma-separated key=value pairs
+ * that change the none params ("default,key=value,..." changes the default's): rotate=DEG,
+ * scale=MIN:MAX, translate=F, brightness=F, contrast=F, hflip=0|1. Ranges: rotate 0..45,
+ * scale 0.5..2 with MIN <= MAX, translate 0..0.5, brightness 0..1, contrast 0..0.9. CXR_E_ARG
+ * naming the bad part otherwise (*p unchanged). */
+cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *p);
+/* The canonical spec of p into buf (cap bytes): "none" when inactive, else
+ * "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,hflip=0" (shortest %g
+ * form that reads back as the same float: parsing it gives p back exactly). */
+void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap);
+
+/* The transform of (seed, epoch, index) under p for an S x S image (see above). */
+void cxr_augment_draw(const cxr_augment_params *p, uint64_t seed, int epoch, int64_t index,
+                      int size, cxr_augment_xform *x);
+/* 1 when x leaves every image unchanged. */
+int cxr_augment_xform_is_identity(const cxr_augment_xform *x);
+/* dst (S,S) = x applied to src (S,S); dst and src must not overlap. An identity transform
+ * copies src bit for bit. */
+void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst, int size);
+/* cxr_augment_draw + cxr_augment_apply. */
+void cxr_augment_image(const cxr_augment_params *p, uint64_t seed, int epoch, int64_t index,
+                       const float *src, float *dst, int size);
+
+/* Test-time augmentation: the fixed transforms t = 0 .. CXR_TTA_MAX-1 (0 is the identity) that
+ * --tta N averages over (t < N): mild, inside the default training ranges, no flip and no
+ * photometric change. */
+#define CXR_TTA_MAX 8
+void cxr_augment_tta_xform(int t, int size, cxr_augment_xform *x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,318 @@
+/* test_augment.c: train-time augmentation (runtime/cxr_augment.h) and its use by the loader.
+ * Identity gives the input bit for bit; integer shifts, a flip, a half-pixel shift, a 90-degree
+ * rotation and the photometric jitter match their closed forms; spec parse/format round-trip;
+ * the loader's augmented images are cxr_augment_image of the stored ones for (seed, epoch,
+ * index), identical at any thread count, prefetch, window and batch, and change with the epoch
+ * and the seed. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cxr_augment.h"
+#include "cxr_loader.h"
+#include "cxr_test.h"
+#include "loader_fixture.h"
+
+#define S      24
+#define SHARD  8
+#define NTRAIN 29
+
+static float *random_image(int size, uint64_t seed)
+{
+    float *img = malloc((size_t)size * size * sizeof *img);
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 7;
+    for (int i = 0; i < size * size; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        img[i] = (float)((x >> 40) & 0xFFFF) / 32768.0f - 1.0f;
+    }
+    return img;
+}
+
+static float image_min(const float *v, int n)
+{
+    float m = v[0];
+    for (int i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+static void identity_xform(cxr_augment_xform *x)
+{
+    memset(x, 0, sizeof *x);
+    x->scale = 1;
+    x->contrast = 1;
+}
+
+static void test_identity(void)
+{
+    float *src = random_image(S, 1), *dst = malloc(S * S * sizeof *dst);
+    src[5] = -0.0f; /* a negative zero survives too */
+    cxr_augment_params p;
+    cxr_augment_params_none(&p);
+    CHECK(!cxr_augment_active(&p));
+    for (int e = 0; e < 3; e++)
+        for (int i = 0; i < 5; i++) {
+            cxr_augment_xform x;
+            cxr_augment_draw(&p, 42, e, i, S, &x);
+            CHECK(cxr_augment_xform_is_identity(&x));
+            memset(dst, 0x7f, S * S * sizeof *dst);
+            cxr_augment_image(&p, 42, e, i, src, dst, S);
+            CHECK(memcmp(src, dst, S * S * sizeof *dst) == 0);
+        }
+    /* TTA transform 0 is the identity, the others are not */
+    cxr_augment_xform x;
+    cxr_augment_tta_xform(0, S, &x);
+    CHECK(cxr_augment_xform_is_identity(&x));
+    for (int t = 1; t < CXR_TTA_MAX; t++) {
+        cxr_augment_tta_xform(t, S, &x);
+        CHECK(!cxr_augment_xform_is_identity(&x));
+        CHECK(x.contrast == 1 && x.brightness == 0 && !x.flip);
+    }
+    free(src);
+    free(dst);
+}
+
+/* Integer shifts (tx, ty): dst(x, y) = src(x - tx, y - ty), the image minimum outside. */
+static void test_integer_shift(void)
+{
+    float *src = random_image(S, 2), *dst = malloc(S * S * sizeof *dst);
+    const float lo = image_min(src, S * S);
+    const int shifts[][2] = { { 3, -2 }, { -5, 0 }, { 0, 7 }, { 1, 1 }, { -S, 0 } };
+    for (size_t k = 0; k < sizeof shifts / sizeof shifts[0]; k++) {
+        cxr_augment_xform x;
+        identity_xform(&x);
+        x.tx = (float)shifts[k][0];
+        x.ty = (float)shifts[k][1];
+        cxr_augment_apply(&x, src, dst, S);
+        int bad = 0;
+        for (int y = 0; y < S; y++)
+            for (int xo = 0; xo < S; xo++) {
+                int sx = xo - shifts[k][0], sy = y - shifts[k][1];
+                float want = sx >= 0 && sx < S && sy >= 0 && sy < S ? src[sy * S + sx] : lo;
+                bad += dst[y * S + xo] != want;
+            }
+        if (bad)
+            fprintf(stderr, "shift (%d,%d): %d pixels differ\n", shifts[k][0], shifts[k][1], bad);
+        CHECK(bad == 0);
+    }
+    /* flip alone: dst(x, y) = src(S-1-x, y) */
+    cxr_augment_xform x;
+    identity_xform(&x);
+    x.flip = 1;
+    cxr_augment_apply(&x, src, dst, S);
+    int bad = 0;
+    for (int y = 0; y < S; y++)
+        for (int xo = 0; xo < S; xo++) bad += dst[y * S + xo] != src[y * S + S - 1 - xo];
+    CHECK(bad == 0);
+    free(src);
+    free(dst);
+}
+
+/* A half-pixel shift is the mean of horizontal neighbours; a 90-degree rotation moves a point
+ * (clockwise on screen, y pointing down); the photometric part is the documented clamp. */
+static void test_interpolation_and_photometric(void)
+{
+    float *src = random_image(S, 3), *dst = malloc(S * S * sizeof *dst);
+    cxr_augment_xform x;
+    identity_xform(&x);
+    x.tx = 0.5f;
+    cxr_augment_apply(&x, src, dst, S);
+    double worst = 0;
+    for (int y = 0; y < S; y++)
+        for (int xo = 1; xo < S; xo++) {
+            double want = 0.5 * ((double)src[y * S + xo - 1] + src[y * S + xo]);
+            double d = fabs(dst[y * S + xo] - want);
+            worst = d > worst ? d : worst;
+        }
+    CHECK(worst < 1e-6);
+
+    const int O = 33, c = 16; /* odd side: the centre is a pixel */
+    float *pt = calloc((size_t)O * O, sizeof *pt), *rot = malloc((size_t)O * O * sizeof *rot);
+    pt[c * O + c + 8] = 1; /* (c+8, c) */
+    identity_xform(&x);
+    x.angle = (float)(M_PI / 2);
+    cxr_augment_apply(&x, pt, rot, O);
+    CHECK(rot[(c + 8) * O + c] > 0.999f); /* now at (c, c+8) */
+    double total = 0;
+    for (int i = 0; i < O * O; i++) total += rot[i];
+    CHECK(fabs(total - 1) < 1e-3);
+    free(pt);
+    free(rot);
+
+    identity_xform(&x);
+    x.contrast = 1.3f;
+    x.brightness = 0.05f;
+    cxr_augment_apply(&x, src, dst, S);
+    float lo = src[0], hi = src[0];
+    for (int i = 0; i < S * S; i++) {
+        lo = src[i] < lo ? src[i] : lo;
+        hi = src[i] > hi ? src[i] : hi;
+    }
+    int bad = 0, clamped = 0;
+    for (int i = 0; i < S * S; i++) {
+        float v = x.contrast * src[i] + x.brightness;
+        float want = v < lo ? lo : v > hi ? hi : v;
+        bad += dst[i] != want;
+        clamped += want != v;
+    }
+    CHECK(bad == 0);
+    CHECK(clamped > 0);
+    free(src);
+    free(dst);
+}
+
+static void test_spec(void)
+{
+    cxr_augment_params p, q;
+    char buf[160];
+    CHECK_OK(cxr_augment_parse("default", &p));
+    cxr_augment_format(&p, buf, sizeof buf);
+    CHECK(strcmp(buf, "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,"
+                      "hflip=0") == 0);
+    CHECK_OK(cxr_augment_parse(buf, &q));
+    CHECK(memcmp(&p, &q, sizeof p) == 0);
+    CHECK_OK(cxr_augment_parse("none", &p));
+    CHECK(!cxr_augment_active(&p));
+    cxr_augment_format(&p, buf, sizeof buf);
+    CHECK(strcmp(buf, "none") == 0);
+    CHECK_OK(cxr_augment_parse("default,hflip=1,rotate=3", &p));
+    CHECK(p.hflip == 1 && p.rotate_deg == 3.0f && p.translate == 0.08f);
+    CHECK_OK(cxr_augment_parse("translate=0.125", &p));
+    CHECK(p.translate == 0.125f && p.rotate_deg == 0 && p.scale_min == 1 && cxr_augment_active(&p));
+    CHECK_OK(cxr_augment_parse("scale=0.8:1.25", &p));
+    cxr_augment_format(&p, buf, sizeof buf);
+    CHECK_OK(cxr_augment_parse(buf, &q));
+    CHECK(memcmp(&p, &q, sizeof p) == 0);
+    const char *bad[] = { "",          "foo",           "rotate=",        "rotate=91",
+                          "rotate=-1", "scale=1.1:0.9", "scale=1",        "hflip=2",
+                          "default,",  "contrast=1",    "translate=0.1,", "rotate=1x" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p.rotate_deg = 77;
+        CHECK(cxr_augment_parse(bad[i], &p) == CXR_E_ARG);
+        CHECK(p.rotate_deg == 77);
+    }
+    /* the draws stay inside the ranges and cover them */
+    cxr_augment_params_default(&p);
+    p.hflip = 1;
+    float amax = 0, smin = 2, smax = 0, tmax = 0;
+    int flips = 0;
+    for (int i = 0; i < 2000; i++) {
+        cxr_augment_xform x;
+        cxr_augment_draw(&p, 9, i % 7, i, 256, &x);
+        amax = fabsf(x.angle) > amax ? fabsf(x.angle) : amax;
+        smin = x.scale < smin ? x.scale : smin;
+        smax = x.scale > smax ? x.scale : smax;
+        tmax = fabsf(x.tx) > tmax ? fabsf(x.tx) : tmax;
+        CHECK(fabsf(x.ty) <= 0.08f * 256 && fabsf(x.brightness) <= 0.1f);
+        CHECK(x.contrast >= 0.9f && x.contrast <= 1.1f);
+        flips += x.flip;
+    }
+    CHECK(amax <= 10 * M_PI / 180 + 1e-6 && amax > 9.5 * M_PI / 180);
+    CHECK(smin >= 0.9f && smin < 0.91f && smax <= 1.1f && smax > 1.09f);
+    CHECK(tmax <= 0.08f * 256 && tmax > 0.075f * 256);
+    CHECK(flips > 900 && flips < 1100);
+}
+
+/* Every image of one epoch, by split index, into all[NTRAIN][S*S]. */
+static void loader_epoch(const char *path, const cxr_augment_params *p, uint64_t seed, int epoch,
+                         int threads, int prefetch, int window, int batch, float *all)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = batch;
+    o.shuffle = 1;
+    o.seed = seed;
+    o.window = window;
+    o.threads = threads;
+    o.prefetch = prefetch;
+    o.augment = p;
+    cxr_loader *l;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    memset(all, 0, (size_t)NTRAIN * S * S * sizeof *all);
+    CHECK_OK(cxr_loader_begin_epoch(l, epoch));
+    int got = 0;
+    for (;;) {
+        cxr_batch b;
+        CHECK_OK(cxr_loader_next_batch(l, &b));
+        if (b.n == 0) break;
+        for (int i = 0; i < b.n; i++)
+            memcpy(all + (size_t)b.indices[i] * S * S, b.images + (size_t)i * S * S,
+                   S * S * sizeof(float));
+        got += b.n;
+    }
+    CHECK(got == NTRAIN);
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+}
+
+static void test_loader(const char *path)
+{
+    const size_t n = (size_t)NTRAIN * S * S;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *ref = malloc(n * sizeof *ref);
+    float *raw = malloc(S * S * sizeof *raw);
+    cxr_augment_params p;
+    cxr_augment_params_default(&p);
+    p.hflip = 1;
+    /* the reference: the stored image through cxr_augment_image */
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, path));
+    for (int i = 0; i < NTRAIN; i++) {
+        CHECK_OK(cxr_store_read_image(s, "train", i, raw));
+        cxr_augment_image(&p, 11, 2, i, raw, ref + (size_t)i * S * S, S);
+    }
+    cxr_store_close(s);
+    const struct {
+        int threads, prefetch, window, batch;
+    } cfg[] = { { 1, 0, 1, 5 }, { 1, 1, 2, 8 }, { 3, 1, 1, 4 }, { 4, 1, 3, 29 } };
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        loader_epoch(path, &p, 11, 2, cfg[k].threads, cfg[k].prefetch, cfg[k].window, cfg[k].batch,
+                     a);
+        if (memcmp(a, ref, n * sizeof *a) != 0)
+            fprintf(stderr, "threads %d prefetch %d window %d batch %d: images differ\n",
+                    cfg[k].threads, cfg[k].prefetch, cfg[k].window, cfg[k].batch);
+        CHECK(memcmp(a, ref, n * sizeof *a) == 0);
+    }
+    /* another epoch, another seed: every image changes */
+    loader_epoch(path, &p, 11, 3, 2, 1, 2, 8, a);
+    loader_epoch(path, &p, 12, 2, 2, 1, 2, 8, b);
+    int same_e = 0, same_s = 0;
+    for (int i = 0; i < NTRAIN; i++) {
+        same_e += memcmp(a + (size_t)i * S * S, ref + (size_t)i * S * S, S * S * 4) == 0;
+        same_s += memcmp(b + (size_t)i * S * S, ref + (size_t)i * S * S, S * S * 4) == 0;
+    }
+    CHECK(same_e == 0 && same_s == 0);
+    /* inactive params: the stored images */
+    cxr_augment_params_none(&p);
+    loader_epoch(path, &p, 11, 2, 2, 1, 2, 8, a);
+    CHECK_OK(cxr_store_open(&s, path));
+    int bad = 0;
+    for (int i = 0; i < NTRAIN; i++) {
+        CHECK_OK(cxr_store_read_image(s, "train", i, raw));
+        bad += memcmp(raw, a + (size_t)i * S * S, S * S * 4) != 0;
+    }
+    CHECK(bad == 0);
+    cxr_store_close(s);
+    free(a);
+    free(b);
+    free(ref);
+    free(raw);
+}
+
+int main(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/cxr_test_augment_%d.h5", (int)getpid());
+    (void)fixture_corrupt_copy; /* the fixture header's other helper */
+    REQUIRE(fixture_store(path, S, SHARD, NTRAIN, 0, 0, 5) == CXR_OK);
+    test_identity();
+    test_integer_shift();
+    test_interpolation_and_photometric();
+    test_spec();
+    test_loader(path);
+    unlink(path);
+    TEST_END();
+}
