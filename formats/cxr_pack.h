@@ -135,6 +135,14 @@ typedef struct {
     const cxr_pack_attr *attrs; /* extra root attributes (provenance), n_attrs of them */
     int n_attrs;
     volatile sig_atomic_t *interrupted; /* set by a signal handler; the run stops cleanly */
+    /* Duplicates (formats/pack_dups.c; specs/store.md, "Duplicates"). Every packed image is
+     * hashed (XXH3-64 of its file bytes and of its preprocessed float32 tensor), the hashes are
+     * stored per split (file_hash, pixel_hash) and identical inputs are counted within and
+     * across splits (cxr_pack_summary.dup_*, root attribute "duplicates"). */
+    int no_hashes;                 /* 1: none of that (the A/B baseline; the store has no hashes) */
+    int drop_duplicates;           /* 1: pack one copy: the test one, else val, else the first */
+    const char *duplicates_report; /* TSV of every group (pixel_hash, file_hash, split, path,
+                                      status), written when the store is; NULL: none */
     /* Optional callbacks, always called from the thread that called cxr_pack_run (the library
      * prints nothing itself). on_skip: once per skipped input, in plan order, path as opened. */
     void (*on_skip)(void *ctx, const char *split, const char *path, const char *reason);
@@ -145,13 +153,32 @@ typedef struct {
 /* Classes counted per split in cxr_pack_summary.images (the first ones; the store has all). */
 #define CXR_PACK_SUMMARY_CLASSES 64
 
+/* Groups of >= 2 images with the same hash, among the images that decoded (packed, or dropped
+ * by drop_duplicates). */
+typedef struct {
+    int64_t groups;      /* groups */
+    int64_t copies;      /* images beyond the first of each group */
+    int64_t within;      /* images beyond the first of their group in their split */
+    int64_t across;      /* groups with members in >= 2 splits */
+    int64_t pairs[3][3]; /* [a][b], a < b plan splits: groups with members in both */
+} cxr_dup_counts;
+
 typedef struct {
     int64_t images[3][CXR_PACK_SUMMARY_CLASSES]; /* per plan split, per class (the first 64) */
     int64_t packed, skipped;
     uint64_t raw_bytes, stored_bytes; /* float32 image bytes packed / chunk bytes written */
     uint64_t input_bytes;             /* JPEG bytes read */
     double seconds;
+    int hashed;                          /* !no_hashes: the dup_* below are filled */
+    cxr_dup_counts dup_file, dup_pixels; /* identical file bytes; identical preprocessed images */
+    int64_t dup_dropped;                 /* by drop_duplicates (also counted in skipped) */
 } cxr_pack_summary;
+
+/* The summary's duplicate counts as one line (the store's "duplicates" attribute, cxr-pack's
+ * stderr): "files: G groups, C extra copies (W within a split, A groups across splits:
+ * train-test N, ...); pixels: ...; dropped D". */
+void cxr_pack_dups_format(const cxr_pack_summary *sum, const cxr_pack_plan *plan, char *buf,
+                          size_t cap);
 
 /* Run the pipeline; on success the store exists at opt->output. On any failure nothing is left
  * at opt->output (and a previous file there is untouched). Skipped inputs are reported through

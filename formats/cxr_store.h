@@ -117,6 +117,10 @@ cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, 
  * of cxr_chunk_encode for the n images it holds, labels/paths describe those images. */
 cxr_status cxr_store_writer_put_chunk(cxr_store_writer *w, const uint8_t *raw, size_t raw_size,
                                       int n, const int32_t *labels, const char *const *paths);
+/* Optional, before end_split: the split's per-image hashes (specs/store.md, "Duplicates"),
+ * n = the images put so far, written as the datasets file_hash and pixel_hash (uint64 [n]). */
+cxr_status cxr_store_writer_put_hashes(cxr_store_writer *w, const uint64_t *file_hash,
+                                       const uint64_t *pixel_hash, int64_t n);
 /* Finish the current split: labels, paths, class_counts, shard_index. */
 cxr_status cxr_store_writer_end_split(cxr_store_writer *w);
 /* Record a skipped input (path relative to the source, reason) for split (may be ""). */

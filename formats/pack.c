@@ -37,6 +37,7 @@
  */
 #include "cxr_pack.h"
 #include "cxr_clock.h"
+#include "pack_dups.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,6 +110,7 @@ typedef struct {
     const char **chunk_paths; /* [shard] likewise */
     double start_s;
     int64_t done_all, total_all, done_split; /* inputs processed / planned */
+    cxr_dups *dups;                          /* per-image hashes; NULL with opt->no_hashes */
 } pack_ctx;
 
 /* The ring's big buffers (16 MB each with the defaults): fresh anonymous mappings, so they
@@ -229,13 +231,26 @@ static cxr_status skip(pack_ctx *c, const char *split, const char *shown, const 
     return cxr_store_writer_add_skipped(c->writer, split, rel, reason);
 }
 
+/* End the writer's open split, with its hashes. Calling thread only. */
+static cxr_status writer_end_split(pack_ctx *c)
+{
+    if (c->dups) {
+        int64_t n = 0;
+        const uint64_t *fh = cxr_dups_stored(c->dups, c->writer_split, 0, &n);
+        const uint64_t *ph = cxr_dups_stored(c->dups, c->writer_split, 1, &n);
+        cxr_status st = cxr_store_writer_put_hashes(c->writer, fh, ph, n);
+        if (st != CXR_OK) return st;
+    }
+    return cxr_store_writer_end_split(c->writer);
+}
+
 /* Make `split` the writer's open split, ending and beginning the splits in between (a split
  * with no chunk still gets its datasets). Calling thread only. */
 static cxr_status writer_reach(pack_ctx *c, int split)
 {
     cxr_status st = CXR_OK;
     while (c->writer_split < split) {
-        if (c->writer_split >= 0) CXR_TRY(cxr_store_writer_end_split(c->writer));
+        if (c->writer_split >= 0) CXR_TRY(writer_end_split(c));
         c->writer_split++;
         const cxr_pack_split *sp = &c->plan->splits[c->writer_split];
         CXR_TRY(cxr_store_writer_begin_split(c->writer, sp->name, sp->n));
@@ -357,13 +372,20 @@ static void compress_chunk(pack_ctx *c, chunk_job *jb, int level)
 
 /* Read, decode and preprocess one input and shuffle it into the slot of position p (chunk
  * chunk0 + p / S); the outcome goes to *r. Any thread, with its own worker. */
-static void decode_item(pack_ctx *c, worker *wk, const cxr_pack_item *item, int64_t chunk0,
+static void decode_item(pack_ctx *c, worker *wk, int split, int64_t index, int64_t chunk0,
                         int64_t p, slot_result *r)
 {
+    const cxr_pack_item *item = &c->plan->splits[split].items[index];
     size_t len = 0;
-    if (!read_file(wk, item->path, &len, r->reason, sizeof r->reason)) return;
+    if (!read_file(wk, item->path, &len, r->reason, sizeof r->reason)) {
+        if (c->dups) cxr_dups_hash(c->dups, split, index, NULL, 0, NULL, 0); /* not hashed */
+        return;
+    }
     r->bytes = len;
-    if (cxr_preprocess_jpeg(wk->dec, &c->opt->store.pp, wk->file, len, wk->img) != CXR_OK) {
+    int ok = cxr_preprocess_jpeg(wk->dec, &c->opt->store.pp, wk->file, len, wk->img) == CXR_OK;
+    if (c->dups)
+        cxr_dups_hash(c->dups, split, index, wk->file, len, ok ? wk->img : NULL, c->pixels);
+    if (!ok) {
         snprintf(r->reason, sizeof r->reason, "%s", cxr_last_error());
         return;
     }
@@ -414,7 +436,7 @@ static cxr_status round_run(pack_ctx *c, int split, int64_t first, int64_t count
             if (stop || interrupted(c))
                 snprintf(r->reason, sizeof r->reason, "interrupted");
             else
-                decode_item(c, wk, &items[j], chunk0, pos + j, r);
+                decode_item(c, wk, split, first + j, chunk0, pos + j, r);
         }
     }
     if (wst != CXR_OK) CXR_THROW(wst, "%s", werr);
@@ -449,6 +471,17 @@ static cxr_status place_survivors(pack_ctx *c, int split, int64_t first, int64_t
             CXR_TRY(skip(c, sp->name, item->path, item->rel, c->results[j].reason));
             continue;
         }
+        char why[1024];
+        if (c->dups &&
+            cxr_dups_drop(c->dups, split, first + j, c->opt->drop_duplicates, why, sizeof why)) {
+            /* recorded like a skip, but never fatal under --strict */
+            c->sum->skipped++;
+            c->sum->dup_dropped++;
+            if (c->opt->on_skip) c->opt->on_skip(c->opt->ctx, sp->name, item->path, why);
+            CXR_TRY(cxr_store_writer_add_skipped(c->writer, sp->name, item->rel, why));
+            continue;
+        }
+        if (c->dups) cxr_dups_place(c->dups, split, first + j, n);
         int64_t from = *pos + j;
         if (n != from)
             cxr_chunk_move_image(ring_chunk(c, chunk0 + n / S), (int)(n % S),
@@ -475,6 +508,7 @@ static cxr_status pack_split(pack_ctx *c, int split, int64_t *chunk_next)
     int64_t pos = 0, queued = 0; /* survivors placed; chunks queued */
 
     c->done_split = 0;
+    if (c->dups && c->opt->drop_duplicates) CXR_TRY(cxr_dups_begin_split(c->dups, split));
     for (int64_t first = 0; first < sp->n; first += window) {
         int64_t count = sp->n - first < window ? sp->n - first : window;
         CXR_TRY(round_run(c, split, first, count, chunk0, pos));
@@ -541,6 +575,8 @@ static cxr_status ctx_alloc(pack_ctx *c)
         if (!(c->workers[t].dec = cxr_decoder_create()) ||
             !(c->workers[t].img = malloc(c->pixels * sizeof(float))))
             CXR_THROW(CXR_E_NOMEM, "out of memory (decoder)");
+    if (!c->opt->no_hashes && !(c->dups = cxr_dups_create(c->plan)))
+        CXR_THROW(CXR_E_NOMEM, "out of memory for the image hashes");
 bail:
     return st;
 }
@@ -549,6 +585,7 @@ bail:
 static void ctx_free(pack_ctx *c)
 {
     cxr_store_writer_destroy(c->writer);
+    cxr_dups_destroy(c->dups);
     if (c->workers)
         for (int t = 0; t < c->n_threads; t++) {
             cxr_decoder_destroy(c->workers[t].dec);
@@ -609,15 +646,39 @@ static cxr_status ctx_init(pack_ctx *c)
     return CXR_OK;
 }
 
+/* drop_duplicates: a copy in a later split is kept rather than the one packed first, so the
+ * items of every split but the first are hashed before packing (read and decoded twice). */
+static cxr_status prehash(pack_ctx *c)
+{
+    for (int s = 1; s < c->plan->n_splits; s++) {
+        const cxr_pack_split *sp = &c->plan->splits[s];
+#pragma omp parallel for num_threads(c->n_threads) schedule(dynamic, 1)
+        for (int64_t i = 0; i < sp->n; i++) {
+            worker *wk = &c->workers[omp_get_thread_num()];
+            char why[256];
+            size_t len = 0;
+            if (interrupted(c)) continue;
+            int ok =
+                read_file(wk, sp->items[i].path, &len, why, sizeof why) &&
+                cxr_preprocess_jpeg(wk->dec, &c->opt->store.pp, wk->file, len, wk->img) == CXR_OK;
+            cxr_dups_hash(c->dups, s, i, wk->file, len, ok ? wk->img : NULL, c->pixels);
+        }
+        if (interrupted(c)) return cxr_set_error(CXR_E_INTERRUPTED, "interrupted");
+    }
+    return CXR_OK;
+}
+
 cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
                         cxr_pack_summary *sum)
 {
     cxr_status st = CXR_OK;
     pack_ctx c = { .plan = plan, .opt = opt, .sum = sum, .writer_split = -1 };
+    cxr_tmpfile report = { .fd = -1 };
     memset(sum, 0, sizeof *sum);
     c.start_s = cxr_now_s();
     CXR_TRY(ctx_init(&c));
     CXR_TRY(ctx_alloc(&c));
+    if (c.dups && opt->drop_duplicates) CXR_TRY(prehash(&c));
 
     /* the store is created by the calling thread during the first round (writer_open) */
     int64_t chunk_next = 0;
@@ -634,11 +695,21 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
             CXR_TRY(write_pending(&c));
     }
     CXR_TRY(writer_reach(&c, plan->n_splits - 1));
-    CXR_TRY(cxr_store_writer_end_split(c.writer));
+    CXR_TRY(writer_end_split(&c));
+    if (c.dups) {
+        char line[1024];
+        CXR_TRY(cxr_dups_count(c.dups, sum));
+        cxr_pack_dups_format(sum, plan, line, sizeof line);
+        CXR_TRY(cxr_store_writer_set_attr(c.writer, "duplicates", line));
+    }
+    if (c.dups && opt->duplicates_report)
+        CXR_TRY(cxr_dups_write_report(c.dups, opt->duplicates_report, &report));
     if (interrupted(&c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
     CXR_TRY(cxr_store_writer_finish(c.writer));
+    if (report.path) CXR_TRY(cxr_tmpfile_commit(&report)); /* after the store, as its companion */
     sum->raw_bytes = (uint64_t)sum->packed * c.pixels * sizeof(float);
 bail:
+    cxr_tmpfile_discard(&report);
     ctx_free(&c);
     sum->seconds = cxr_now_s() - c.start_s;
     return st;

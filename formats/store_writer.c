@@ -288,6 +288,23 @@ static void free_split_rows(cxr_store_writer *w)
     w->count = 0;
 }
 
+cxr_status cxr_store_writer_put_hashes(cxr_store_writer *w, const uint64_t *file_hash,
+                                       const uint64_t *pixel_hash, int64_t n)
+{
+    if (!w || w->finished || w->group < 0)
+        return cxr_set_error(CXR_E_ARG, "put_hashes: no split open");
+    if (n != w->count || (n && (!file_hash || !pixel_hash)))
+        return cxr_set_error(CXR_E_ARG, "%s: /%s: %lld hashes for %lld images", w->path, w->split,
+                             (long long)n, (long long)w->count);
+    hsize_t n1[1] = { (hsize_t)n };
+    if (cxr_h5_write_checked(w->group, "file_hash", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, n1,
+                             file_hash) < 0 ||
+        cxr_h5_write_checked(w->group, "pixel_hash", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, n1,
+                             pixel_hash) < 0)
+        return cxr_hdf5_error(CXR_E_IO, w->tmp, "writing /%s hashes", w->split);
+    return CXR_OK;
+}
+
 cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
 {
     cxr_status st = CXR_OK;

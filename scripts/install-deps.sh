@@ -6,7 +6,7 @@
 #                                     in a venv at $CXR_BENCH_VENV (default /opt/cxr/bench-venv)
 # CUDA (nvcc, cuDNN under /usr/local/cuda) is optional and not installed here.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libturbojpeg0-dev
+pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libxxhash-dev libturbojpeg0-dev
       libopenblas-dev libdnnl-dev libcjson-dev python3 python3-numpy python3-h5py chromium
       clang libclang-rt-14-dev libomp-dev   # these three: tests/fuzz (skipped without)
       python3-torch)                        # tests/python's DataLoader test (skipped without)

@@ -82,6 +82,18 @@ static void usage(FILE *f)
         "                        whatever the dataset size. The output never depends on --threads\n"
         "                        or --window.\n"
         "  --quiet               no progress or per-split lines (skips and errors still print)\n"
+        "  --duplicates-report F  write every group of duplicate images as TSV: pixel_hash,\n"
+        "                        file_hash, split, path, status (packed|dropped). Duplicates are\n"
+        "                        inputs with identical bytes (file_hash) or identical "
+        "preprocessed\n"
+        "                        images (pixel_hash: e.g. metadata changed; a re-encode at "
+        "another\n"
+        "                        quality is not found); every image's hashes are stored and the\n"
+        "                        counts, within and across splits, go to stderr and the store\n"
+        "  --drop-duplicates     pack one copy of each group: the one in test, else in val, else\n"
+        "                        the first in train in sorted order (test is never changed); the\n"
+        "                        others are recorded as skipped. Decodes val and test twice\n"
+        "  --no-duplicate-check  no hashes, no duplicate check\n"
         "  -h, --help            this help;  --version  the version\n"
         "\n"
         "Output: a progress bar on a terminal (else one line per split) on stderr, and a summary "
@@ -204,7 +216,10 @@ int main(int argc, char **argv)
         O_VAL,
         O_WINDOW,
         O_QUIET,
-        O_VERSION
+        O_VERSION,
+        O_DUP_REPORT,
+        O_DUP_DROP,
+        O_DUP_NONE
     };
     /* the manifest options' codes (PACK_OPT_*) and values live in pack_manifest.c */
     static const struct option longopts[] = {
@@ -217,6 +232,9 @@ int main(int argc, char **argv)
         { "val-fraction", required_argument, 0, O_VAL },
         { "window", required_argument, 0, O_WINDOW },
         { "quiet", no_argument, 0, O_QUIET },
+        { "duplicates-report", required_argument, 0, O_DUP_REPORT },
+        { "drop-duplicates", no_argument, 0, O_DUP_DROP },
+        { "no-duplicate-check", no_argument, 0, O_DUP_NONE },
         { "help", no_argument, 0, 'h' },
         { "version", no_argument, 0, O_VERSION },
         { "manifest", required_argument, 0, PACK_OPT_MANIFEST },
@@ -262,6 +280,9 @@ int main(int argc, char **argv)
             break;
         case O_STRICT: opt.strict = 1; break;
         case O_QUIET: quiet = 1; break;
+        case O_DUP_REPORT: opt.duplicates_report = optarg; break;
+        case O_DUP_DROP: opt.drop_duplicates = 1; break;
+        case O_DUP_NONE: opt.no_hashes = 1; break;
         case O_VAL:
             if (cxr_parse_double(optarg, "--val-fraction", 0, 1,
                                  CXR_PARSE_OPEN_LO | CXR_PARSE_OPEN_HI, &val_fraction))
@@ -312,6 +333,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
         return 2;
     }
+    const char *dup_inputs[] = { mcli.manifest, out };
+    if (opt.no_hashes && (opt.drop_duplicates || opt.duplicates_report)) {
+        fprintf(stderr, "cxr-pack: --no-duplicate-check with --drop-duplicates or "
+                        "--duplicates-report\n");
+        return 2;
+    }
+    if (opt.duplicates_report &&
+        cxr_output_check("--duplicates-report", opt.duplicates_report, dup_inputs, 2,
+                         mcli.manifest ? mcli.images : src) != CXR_OK) {
+        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        return 2;
+    }
 
     /* installed before the scan: a signal during it is seen when the pipeline starts */
     struct sigaction sa;
@@ -342,6 +375,10 @@ int main(int argc, char **argv)
     int n = snprintf(cmd, sizeof cmd, "cxr-pack %s%s --shard %d --level %d --size %d%s%s",
                      mcli.manifest ? "--manifest " : "", src, opt.store.shard, opt.store.zstd_level,
                      opt.store.pp.size, opt.strict ? " --strict" : "", mdesc);
+    if (opt.drop_duplicates && n > 0 && (size_t)n < sizeof cmd)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --drop-duplicates");
+    if (opt.no_hashes && n > 0 && (size_t)n < sizeof cmd)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --no-duplicate-check");
     if (val_fraction > 0 && !mcli.manifest && n > 0 && (size_t)n < sizeof cmd)
         snprintf(cmd + n, sizeof cmd - (size_t)n, " --val-fraction %.17g", val_fraction);
     cxr_pack_attr attrs[] = { { "command_line", cmd } };
@@ -371,6 +408,11 @@ int main(int argc, char **argv)
         return cxr_exit_code(st);
     }
 
+    if (sum.hashed) {
+        char line[1024];
+        cxr_pack_dups_format(&sum, &plan, line, sizeof line);
+        fprintf(stderr, "cxr-pack: duplicates: %s\n", line);
+    }
     struct stat sb;
     long long file_bytes = stat(out, &sb) == 0 ? (long long)sb.st_size : -1;
     printf("cxr-pack: wrote %s (%lld bytes) from %s with %d thread%s\n", out, file_bytes, src,
