@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxr_augment.h"
 #include "cxr_checkpoint.h"
 #include "cxr_files.h"
 #include "cxr_parse.h"
@@ -56,6 +57,11 @@ static void usage(FILE *f)
         "  --device D        auto (default), cpu or cuda[:N]\n"
         "  --no-prefetch     synchronous loading\n"
         "  --json            print every metric as one JSON object instead of the text report\n"
+        "  --tta N           test-time augmentation: average the probabilities over N views, 1..8\n"
+        "                    (default 1: none): the image, then rotated +5 and -5 degrees, zoomed\n"
+        "                    1.05 and 0.95, shifted 4%% of the side (+x+y, -x-y, +x-y); the same\n"
+        "                    code as training's augmentation (specs/model.md \"Augmentation\").\n"
+        "                    With N > 1 the loss is -log of the averaged probability\n"
         "  --predictions F   write one tab-separated line per image to F: store path, true class,\n"
         "                    predicted class, then p[class] for every class (%%.6f, as "
         "cxr-predict)\n"
@@ -84,7 +90,8 @@ static cJSON *num_array(const double *v, int n)
 /* --json: the text report's figures as one object on one line (NaN becomes null). */
 static cxr_status print_json(const char *model_path, const char *store_path, const char *split,
                              const cxr_checkpoint_meta *meta, const cxr_eval_result *er,
-                             const cxr_metrics_report *r, cxr_metrics *met, double threshold)
+                             const cxr_metrics_report *r, cxr_metrics *met, double threshold,
+                             int tta)
 {
     const int K = r->k;
     cJSON *o = cJSON_CreateObject();
@@ -95,6 +102,7 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     cJSON_AddStringToObject(o, "store", store_path);
     cJSON_AddStringToObject(o, "split", split);
     cJSON_AddNumberToObject(o, "images", (double)r->n);
+    if (tta > 1) cJSON_AddNumberToObject(o, "tta", tta);
     cJSON *cl = cJSON_AddArrayToObject(o, "classes");
     for (int c = 0; c < K; c++) cJSON_AddItemToArray(cl, cJSON_CreateString(meta->class_names[c]));
     cJSON_AddNumberToObject(o, "loss", er->loss);
@@ -137,7 +145,18 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     return fflush(stdout) == 0 ? CXR_OK : cxr_set_error(CXR_E_IO, "--json: cannot write stdout");
 }
 
-enum { O_SPLIT = 256, O_THR, O_BATCH, O_THREADS, O_DEVICE, O_NOPREF, O_PRED, O_VERSION, O_JSON };
+enum {
+    O_SPLIT = 256,
+    O_THR,
+    O_BATCH,
+    O_THREADS,
+    O_DEVICE,
+    O_NOPREF,
+    O_PRED,
+    O_VERSION,
+    O_JSON,
+    O_TTA
+};
 
 typedef struct {
     FILE *f;
@@ -175,7 +194,7 @@ int main(int argc, char **argv)
 {
     const char *split = "test", *device = "auto", *pred_path = NULL;
     double threshold = NAN;
-    int json = 0;
+    int json = 0, tta = 1;
     int batch = 64, threads = omp_get_max_threads(), prefetch = 1, c;
     static const struct option longs[] = { { "split", required_argument, 0, O_SPLIT },
                                            { "threshold", required_argument, 0, O_THR },
@@ -185,6 +204,7 @@ int main(int argc, char **argv)
                                            { "device", required_argument, 0, O_DEVICE },
                                            { "no-prefetch", no_argument, 0, O_NOPREF },
                                            { "predictions", required_argument, 0, O_PRED },
+                                           { "tta", required_argument, 0, O_TTA },
                                            { "help", no_argument, 0, 'h' },
                                            { "version", no_argument, 0, O_VERSION },
                                            { 0, 0, 0, 0 } };
@@ -204,6 +224,9 @@ int main(int argc, char **argv)
         case O_NOPREF: prefetch = 0; break;
         case O_PRED: pred_path = optarg; break;
         case O_JSON: json = 1; break;
+        case O_TTA:
+            if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &tta)) return bad_option();
+            break;
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("cxr-eval %s\n", CXR_VERSION_STRING); return 0;
         default: usage(stderr); return 2;
@@ -250,8 +273,8 @@ int main(int argc, char **argv)
     pred_out po = { NULL, s, split, &meta, threshold };
     if (pred_path && !(po.f = fopen(pred_path, "w")))
         CXR_THROW(CXR_E_IO, "%s: cannot open for writing", pred_path);
-    st = cxr_evaluate_ex(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),
-                         &interrupted, met, &er, po.f ? write_predictions : NULL, &po);
+    st = cxr_evaluate_tta(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),
+                          &interrupted, met, &er, po.f ? write_predictions : NULL, &po, tta);
     if (po.f && (ferror(po.f) | fclose(po.f)) != 0 && st == CXR_OK)
         st = cxr_set_error(CXR_E_IO, "%s: cannot write", pred_path);
     if (st != CXR_OK) goto bail;
@@ -259,13 +282,16 @@ int main(int argc, char **argv)
 
     const int K = r.k;
     if (json) {
-        CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold));
+        CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold, tta));
         goto bail;
     }
     printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", model_path, meta.epoch,
            (long long)meta.step, K, meta.model.image_size, meta.model.image_size);
     printf("store     %s, split %s: %lld images (%.2f s on %s)\n", store_path, split,
            (long long)r.n, er.seconds, dev.desc);
+    if (tta > 1)
+        printf("tta       %d (probabilities averaged over the identity and %d fixed transforms)\n",
+               tta, tta - 1);
     printf("loss      %.6f\n", er.loss);
     printf("accuracy  %.4f\n", r.accuracy);
     if (K == 2) {

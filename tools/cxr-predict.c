@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxr_augment.h"
 #include "cxr_checkpoint.h"
 #include "cxr_files.h"
 #include "cxr_parse.h"
@@ -45,6 +46,8 @@ static void usage(FILE *f)
         "  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores "
         "available)\n"
         "  --device D        auto (default), cpu or cuda[:N]\n"
+        "  --tta N           test-time augmentation: average the probabilities over N views, 1..8\n"
+        "                    (default 1: none), as cxr-eval --tta\n"
         "  -h, --help        this help;  --version  the version\n"
         "\n"
         "Exit codes: 0 every image classified; 3 at least one image failed (bad JPEG...) or the\n"
@@ -52,16 +55,17 @@ static void usage(FILE *f)
         "1 other errors.\n");
 }
 
-enum { O_THR = 256, O_THREADS, O_DEVICE, O_VERSION };
+enum { O_THR = 256, O_THREADS, O_DEVICE, O_VERSION, O_TTA };
 
 int main(int argc, char **argv)
 {
     const char *device = "auto";
     double threshold = NAN;
-    int threads = omp_get_max_threads(), c;
+    int threads = omp_get_max_threads(), c, tta = 1;
     static const struct option longs[] = { { "threshold", required_argument, 0, O_THR },
                                            { "threads", required_argument, 0, O_THREADS },
                                            { "device", required_argument, 0, O_DEVICE },
+                                           { "tta", required_argument, 0, O_TTA },
                                            { "help", no_argument, 0, 'h' },
                                            { "version", no_argument, 0, O_VERSION },
                                            { 0, 0, 0, 0 } };
@@ -74,6 +78,9 @@ int main(int argc, char **argv)
             if (cxr_parse_int(optarg, "--threads", 1, 1024, &threads)) return bad_option();
             break;
         case O_DEVICE: device = optarg; break;
+        case O_TTA:
+            if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &tta)) return bad_option();
+            break;
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("cxr-predict %s\n", CXR_VERSION_STRING); return 0;
         default: usage(stderr); return 2;
@@ -113,8 +120,7 @@ int main(int argc, char **argv)
         const char *path = argv[a];
         cxr_status e = cxr_input_check(path); /* a FIFO would block the decoder */
         if (e == CXR_OK) e = cxr_preprocess_file(dec, &meta.pp, path, img);
-        if (e == CXR_OK) e = cxr_model_forward(m, img, 1, 0);
-        if (e == CXR_OK) e = cxr_model_probs(m, probs, 1);
+        if (e == CXR_OK) e = cxr_model_probs_tta(m, img, 1, tta, probs);
         if (e != CXR_OK) {
             /* the preprocess message names the file; make sure the line does */
             const char *msg = cxr_last_error();

@@ -67,6 +67,21 @@ cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *spl
                            int threads, int prefetch, const float *class_weights,
                            volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
                            cxr_eval_result *res, cxr_eval_hook hook, void *user);
+/* cxr_evaluate_ex with test-time augmentation: the probabilities of cxr_model_probs_tta(tta).
+ * tta 1 is cxr_evaluate_ex exactly; for tta > 1 the loss is the class-weighted
+ * -log(max(averaged p[label], 1e-30)). */
+cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *split, int batch,
+                            int threads, int prefetch, const float *class_weights,
+                            volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
+                            cxr_eval_result *res, cxr_eval_hook hook, void *user, int tta);
+
+/* Test-time augmentation (train/tta.c): probs (n, C) of the n host images (n, 1, S, S),
+ * averaged over the transforms t = 0 .. tta-1 of cxr_augment_tta_xform (cxr_augment.h: the
+ * identity, rotations of +-5 degrees, zooms 1.05 and 0.95, shifts of 4% of the side on three
+ * diagonals), each a forward pass without dropout; the sum is taken in double in the order of
+ * t. tta 1: one forward, exactly cxr_model_forward + cxr_model_probs. CXR_E_ARG unless
+ * 1 <= tta <= CXR_TTA_MAX (8). */
+cxr_status cxr_model_probs_tta(cxr_model *m, const float *images, int n, int tta, float *probs);
 
 /* ---------------------------------------------------------------- training */
 typedef struct {

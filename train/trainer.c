@@ -113,6 +113,26 @@ cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *spl
                            volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
                            cxr_eval_result *res, cxr_eval_hook hook, void *user)
 {
+    return cxr_evaluate_tta(m, store, split, batch, threads, prefetch, class_weights, interrupted,
+                            metrics, res, hook, user, 1);
+}
+
+/* Class-weighted cross-entropy of probabilities (TTA's averages): sums into *num, *den. */
+static void weighted_ce_probs(const float *probs, const int32_t *labels, const float *cw, int n,
+                              int C, double *num, double *den)
+{
+    for (int i = 0; i < n; i++) {
+        double p = probs[(size_t)i * C + labels[i]], w = cw ? cw[labels[i]] : 1.0;
+        *num += w * -log(p > 1e-30 ? p : 1e-30);
+        *den += w;
+    }
+}
+
+cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *split, int batch,
+                            int threads, int prefetch, const float *class_weights,
+                            volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
+                            cxr_eval_result *res, cxr_eval_hook hook, void *user, int tta)
+{
     cxr_status st = CXR_OK;
     cxr_loader *l = NULL;
     const cxr_model_config *c = cxr_model_get_config(m);
@@ -143,12 +163,14 @@ cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *spl
         cxr_batch b;
         CXR_TRY(cxr_loader_next_batch(l, &b));
         if (b.n == 0) break;
-        CXR_TRY(cxr_model_forward(m, b.images, b.n, 0));
-        CXR_TRY(cxr_model_probs(m, probs, b.n));
-        CXR_TRY(cxr_model_logits(m, logits, b.n));
+        CXR_TRY(cxr_model_probs_tta(m, b.images, b.n, tta, probs));
+        if (tta == 1) CXR_TRY(cxr_model_logits(m, logits, b.n));
         CXR_TRY(cxr_metrics_add(metrics, probs, b.labels, b.n));
         if (hook) hook(user, b.n, b.indices, b.labels, probs);
-        weighted_ce(logits, b.labels, class_weights, b.n, c->n_classes, &num, &den);
+        if (tta == 1)
+            weighted_ce(logits, b.labels, class_weights, b.n, c->n_classes, &num, &den);
+        else
+            weighted_ce_probs(probs, b.labels, class_weights, b.n, c->n_classes, &num, &den);
         if (interrupted && *interrupted) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
     }
     res->loss = den > 0 ? num / den : NAN;

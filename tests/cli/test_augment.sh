@@ -4,6 +4,8 @@
 # before augmentation existed); --augment default changes them; the log's recipe and the
 # checkpoint record the canonical spec; a resume keeps the checkpoint's augmentation (same
 # losses as an uninterrupted augmented run) and refuses another one; a bad spec is a usage error.
+# Test-time augmentation: cxr-eval / cxr-predict --tta 1 print exactly what they print without
+# it; --tta N is the same at any thread count and run after run, and changes the probabilities.
 BIN=$1 SAMPLE=$2 EDIT=$3
 . "$(dirname "$0")/common.sh"
 pack_sample "$WORK/s.h5"
@@ -34,4 +36,29 @@ expect_err "differs from the checkpoint's none"
 expect_rc 2 $T --epochs 1 --no-checkpoint --augment "rotate=90"
 expect_err "--augment"
 expect_rc 2 $T --epochs 1 --no-checkpoint --augment "sideways"
+# --tta
+EV="$BIN/cxr-eval $WORK/plain.h5 $WORK/s.h5 --split test --device cpu"
+expect_rc 0 $EV --json --threads 2 --predictions "$WORK/p0.tsv"; cp "$WORK/out" "$WORK/e0.json"
+expect_rc 0 $EV --json --threads 2 --predictions "$WORK/p1.tsv" --tta 1; cp "$WORK/out" "$WORK/e1.json"
+expect_rc 0 $EV --json --threads 2 --predictions "$WORK/p5.tsv" --tta 5; cp "$WORK/out" "$WORK/e5.json"
+expect_rc 0 $EV --json --threads 1 --predictions "$WORK/p5b.tsv" --tta 5; cp "$WORK/out" "$WORK/e5b.json"
+cmp -s "$WORK/e0.json" "$WORK/e1.json" || fail "cxr-eval --tta 1 differs from no --tta"
+cmp -s "$WORK/p0.tsv" "$WORK/p1.tsv" || fail "cxr-eval --tta 1 predictions differ from no --tta"
+cmp -s "$WORK/e5.json" "$WORK/e5b.json" || fail "cxr-eval --tta 5 differs between --threads 2 and 1"
+cmp -s "$WORK/p5.tsv" "$WORK/p5b.tsv" || fail "cxr-eval --tta 5 predictions differ between --threads 2 and 1"
+grep -q '"tta":5' "$WORK/e5.json" || fail "cxr-eval --tta 5 --json lacks tta"
+grep -q '"tta"' "$WORK/e0.json" && fail "cxr-eval --json without --tta says tta"
+cmp -s "$WORK/p0.tsv" "$WORK/p5.tsv" && fail "cxr-eval --tta 5 gave the probabilities of --tta 1"
+IMGS=$(find "$SAMPLE/test" -name '*.jp*g' | sort | head -4)
+PR="$BIN/cxr-predict $WORK/plain.h5 --device cpu"
+expect_rc 0 $PR $IMGS; cp "$WORK/out" "$WORK/q0.tsv"
+expect_rc 0 $PR $IMGS --tta 1; cp "$WORK/out" "$WORK/q1.tsv"
+expect_rc 0 $PR $IMGS --tta 8 --threads 2; cp "$WORK/out" "$WORK/q8.tsv"
+expect_rc 0 $PR $IMGS --tta 8 --threads 1; cp "$WORK/out" "$WORK/q8b.tsv"
+[ "$(wc -l < "$WORK/q0.tsv")" = 4 ] || fail "cxr-predict printed $(wc -l < "$WORK/q0.tsv") lines for 4 images"
+cmp -s "$WORK/q0.tsv" "$WORK/q1.tsv" || fail "cxr-predict --tta 1 differs from no --tta"
+cmp -s "$WORK/q8.tsv" "$WORK/q8b.tsv" || fail "cxr-predict --tta 8 differs between --threads 2 and 1"
+cmp -s "$WORK/q0.tsv" "$WORK/q8.tsv" && fail "cxr-predict --tta 8 gave the probabilities of --tta 1"
+expect_rc 2 $EV --tta 0
+expect_rc 2 $PR $IMGS --tta 9
 finish
