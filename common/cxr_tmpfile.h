@@ -15,6 +15,7 @@
 #define CXR_TMPFILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cxr_status.h"
 
@@ -47,6 +48,13 @@ int cxr_tmpfile_same_file(const cxr_tmpfile *t, int fd);
  * CXR_E_IO naming the file and the reason; on error the temporary is still there (discard
  * removes it). */
 cxr_status cxr_tmpfile_commit(cxr_tmpfile *t);
+
+/* For writers through stdio: a stream on the temporary (mode "w" or "wb") with a descriptor of
+ * its own (t->fd stays open for the commit), and, once everything is written, the stream's
+ * flush and close checked and the temporary committed (*f becomes NULL either way). NULL /
+ * CXR_E_IO naming the temporary and the reason. */
+FILE *cxr_tmpfile_stream(cxr_tmpfile *t, const char *mode);
+cxr_status cxr_tmpfile_commit_stream(cxr_tmpfile *t, FILE **f);
 
 /* Remove the temporary (if not committed) and free *t. Idempotent, NULL-safe. */
 void cxr_tmpfile_discard(cxr_tmpfile *t);

@@ -169,6 +169,29 @@ int cxr_tmpfile_same_file(const cxr_tmpfile *t, int fd)
            a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+FILE *cxr_tmpfile_stream(cxr_tmpfile *t, const char *mode)
+{
+    int fd = t && t->fd >= 0 ? dup(t->fd) : -1;
+    FILE *f = fd >= 0 ? fdopen(fd, mode) : NULL;
+    if (!f) {
+        cxr_set_error(CXR_E_IO, "%s: %s", t && t->path ? t->path : "temporary file",
+                      strerror(errno ? errno : EBADF));
+        if (fd >= 0) close(fd);
+    }
+    return f;
+}
+
+cxr_status cxr_tmpfile_commit_stream(cxr_tmpfile *t, FILE **f)
+{
+    FILE *s = *f;
+    *f = NULL;
+    int bad = ferror(s) || fflush(s) != 0;
+    int e = errno;
+    if (fclose(s) != 0 && !bad) bad = 1, e = errno;
+    if (bad) return cxr_set_error(CXR_E_IO, "%s: write failed: %s", t->path, strerror(e));
+    return cxr_tmpfile_commit(t);
+}
+
 cxr_status cxr_tmpfile_commit(cxr_tmpfile *t)
 {
     if (!t || !t->path || t->fd < 0)

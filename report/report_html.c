@@ -703,20 +703,13 @@ cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs,
     if (b.failed) CXR_THROW(CXR_E_NOMEM, "report: out of memory building the page");
 
     CXR_TRY(cxr_tmpfile_create(&tf, out_path, 1));
-    int fd = dup(tf.fd); /* the stream closes its own; tf.fd stays for the commit's fsync */
-    f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        if (fd >= 0) close(fd);
-        CXR_THROW(CXR_E_IO, "%s: %s", tf.path, strerror(errno));
+    if (!(f = cxr_tmpfile_stream(&tf, "w"))) {
+        st = CXR_E_IO;
+        goto bail;
     }
-    if (fwrite(b.p, 1, b.len, f) != b.len || fflush(f) != 0)
+    if (fwrite(b.p, 1, b.len, f) != b.len)
         CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.path, strerror(errno));
-    if (fclose(f) != 0) {
-        f = NULL;
-        CXR_THROW(CXR_E_IO, "%s: close failed: %s", tf.path, strerror(errno));
-    }
-    f = NULL;
-    CXR_TRY(cxr_tmpfile_commit(&tf));
+    CXR_TRY(cxr_tmpfile_commit_stream(&tf, &f));
 bail:
     if (f) fclose(f);
     cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */

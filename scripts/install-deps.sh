@@ -3,7 +3,9 @@
 #   scripts/install-deps.sh           build + test dependencies
 #   scripts/install-deps.sh --bench   also the Python peers the benchmarks compare against, and
 #                                     TensorFlow (tensorflow-cpu 2.21 from PyPI; Debian has none)
-#                                     in a venv at $CXR_BENCH_VENV (default /opt/cxr/bench-venv)
+#                                     with onnx + onnxruntime (ctest export.onnxruntime; Debian has
+#                                     no onnxruntime) in a venv at $CXR_BENCH_VENV
+#                                     (default /opt/cxr/bench-venv)
 # CUDA (nvcc, cuDNN under /usr/local/cuda) is optional and not installed here.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libxxhash-dev libturbojpeg0-dev
@@ -17,16 +19,16 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-bench_venv() { # TensorFlow for tests/bench/bench_train_cpu.sh (peer_tf_cpu.py)
-  [ "${1:-}" = "--bench" ] || return 0
+bench_venv() { # TensorFlow for tests/bench/bench_train_cpu.sh (peer_tf_cpu.py), onnx +
+  [ "${1:-}" = "--bench" ] || return 0   # onnxruntime for tests/export (export.onnxruntime)
   local v=${CXR_BENCH_VENV:-/opt/cxr/bench-venv}
-  if [ -x "$v/bin/python" ] && "$v/bin/python" -c 'import tensorflow' 2>/dev/null; then
-    echo "install-deps: TensorFlow present in $v"
+  if [ -x "$v/bin/python" ] && "$v/bin/python" -c 'import tensorflow, onnx, onnxruntime' 2>/dev/null; then
+    echo "install-deps: TensorFlow, onnx and onnxruntime present in $v"
     return 0
   fi
-  echo "install-deps: tensorflow-cpu 2.21 into $v"
+  echo "install-deps: tensorflow-cpu 2.21, onnx and onnxruntime into $v"
   python3 -m venv "$v"
-  "$v/bin/pip" install -q 'tensorflow-cpu==2.21.*'
+  "$v/bin/pip" install -q 'tensorflow-cpu==2.21.*' 'onnx>=1.16' 'onnxruntime>=1.18'
 }
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#pkgs[@]} packages present"

@@ -109,7 +109,7 @@ static void dims_text(char *buf, size_t cap, int nd, const hsize_t *d)
 
 /* ---------------------------------------------------------------- save */
 static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
-                              const cxr_checkpoint_meta *meta)
+                              const cxr_checkpoint_meta *meta, int weights, int bf16)
 {
     const cxr_model_config *c = cxr_model_get_config(m);
     int32_t ch[4] = { c->channels[0], c->channels[1], c->channels[2], c->channels[3] };
@@ -128,7 +128,10 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
     if (a >= 0) H5Aclose(a);
     if (b >= 0) H5Aclose(b);
     if (sp >= 0) H5Sclose(sp);
-    ok = ok && cxr_h5_attr_put_str(f, "format", CXR_CHECKPOINT_FORMAT) >= 0 &&
+    ok = ok &&
+         cxr_h5_attr_put_str(f, "format", weights ? CXR_WEIGHTS_FORMAT : CXR_CHECKPOINT_FORMAT) >=
+             0 &&
+         (!weights || cxr_h5_attr_put_str(f, "params_dtype", bf16 ? "bfloat16" : "float32") >= 0) &&
          cxr_h5_attr_put_i32(f, "format_version", CXR_CHECKPOINT_VERSION) >= 0 &&
          cxr_h5_attr_put_str(f, "tool_version", meta->tool_version) >= 0 &&
          cxr_h5_attr_put_str(f, "store", meta->store) >= 0 &&
@@ -156,10 +159,53 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
     return CXR_OK;
 }
 
-cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
+/* bfloat16 as an HDF5 float type (sign 15, exponent 7..14 biased 127, mantissa 0..6): h5dump
+ * and h5py read it as numbers; our reader reads it unconverted and widens (bf16_widen). */
+static hid_t bf16_type(void)
+{
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    if (t < 0) return -1;
+    if (H5Tset_fields(t, 15, 7, 8, 0, 7) < 0 || H5Tset_precision(t, 16) < 0 ||
+        H5Tset_size(t, 2) < 0 || H5Tset_ebias(t, 127) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/* n floats at buf -> n bfloat16 at the start of buf, in place (value i is read before its
+ * bytes are overwritten), round to nearest even (the values are finite: checked on load).
+ * Byte copies: the buffer is both types. */
+static void bf16_narrow(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, p + 4 * i, 4);
+        uint16_t h = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+        memcpy(p + 2 * i, &h, 2);
+    }
+}
+
+/* n bfloat16 at the start of buf -> n floats, in place (from the last down). Exact. */
+static void bf16_widen(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    for (size_t i = n; i-- > 0;) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        uint32_t u = (uint32_t)h << 16;
+        memcpy(p + 4 * i, &u, 4);
+    }
+}
+
+/* A checkpoint (3 blocks: parameters, Adam m, v) or a weights-only file (parameters alone,
+ * float32 or bf16). */
+static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
+                            int weights, int bf16)
 {
     cxr_status st = CXR_OK;
-    hid_t f = -1, g = -1, fapl = -1, fcpl = -1;
+    hid_t f = -1, g = -1, fapl = -1, fcpl = -1, ft = H5T_IEEE_F32LE, mt = H5T_NATIVE_FLOAT;
     cxr_tmpfile tf = { NULL, NULL, -1 };
     float *host = NULL;
     const cxr_model_config *c = cxr_model_get_config(m);
@@ -178,20 +224,23 @@ cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpo
     if (fapl < 0 || fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0)
         CXR_THROW_H5(CXR_E_HDF5, "checkpoint property lists");
     CXR_TRY(cxr_h5_create(&tf, path, fcpl, fapl, &f));
-    CXR_TRY(write_attrs(f, path, m, meta));
+    CXR_TRY(write_attrs(f, path, m, meta, weights, bf16));
+    if (bf16 && (ft = mt = bf16_type()) < 0) CXR_THROW_H5(CXR_E_HDF5, "bfloat16 type");
     if (cxr_h5_write_strings(f, "class_names", (const char *const *)meta->class_names,
                              meta->n_classes) < 0)
         CXR_THROW_H5(CXR_E_HDF5, "cannot write the checkpoint's class_names");
-    for (int b = 0; b < 3; b++) {
+    for (int b = 0; b < (weights ? 1 : 3); b++) {
         CXR_TRY(cxr_model_get_block(m, block_id[b], host));
+        if (bf16) bf16_narrow(host, np); /* in place: ahead of the reads */
         g = H5Gcreate2(f, block_group[b], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) CXR_THROW_H5(CXR_E_HDF5, "cannot create checkpoint group /%s", block_group[b]);
         for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
             const cxr_tensor_info *t = cxr_model_tensor(m, i);
             hsize_t dims[4];
             for (int k = 0; k < t->ndim; k++) dims[k] = (hsize_t)t->shape[k];
-            if (cxr_h5_write_checked(g, t->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->ndim, dims,
-                                     host + t->offset) < 0)
+            const void *src = bf16 ? (const void *)((uint16_t *)host + t->offset)
+                                   : (const void *)(host + t->offset);
+            if (cxr_h5_write_checked(g, t->name, ft, mt, t->ndim, dims, src) < 0)
                 CXR_THROW_H5(CXR_E_IO, "cannot write checkpoint dataset /%s/%s", block_group[b],
                              t->name);
         }
@@ -207,9 +256,21 @@ bail:
     if (f >= 0) H5Fclose(f);
     if (fapl >= 0) H5Pclose(fapl);
     if (fcpl >= 0) H5Pclose(fcpl);
+    if (bf16 && ft >= 0) H5Tclose(ft);
     cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */
     free(host);
     return st;
+}
+
+cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
+{
+    return save_file(path, m, meta, 0, 0);
+}
+
+cxr_status cxr_checkpoint_save_weights(const char *path, cxr_model *m,
+                                       const cxr_checkpoint_meta *meta, int bf16)
+{
+    return save_file(path, m, meta, 1, bf16 != 0);
 }
 
 /* ---------------------------------------------------------------- read */
@@ -333,11 +394,13 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
         return cxr_hdf5_error(CXR_E_FORMAT, path,
                               "checkpoint attribute 'format' is unreadable (damaged, or not a "
                               "fixed-length string)");
-    if (!r || strcmp(fmt, CXR_CHECKPOINT_FORMAT) != 0)
+    meta->weights_only = r && strcmp(fmt, CXR_WEIGHTS_FORMAT) == 0;
+    if (!r || (strcmp(fmt, CXR_CHECKPOINT_FORMAT) != 0 && !meta->weights_only))
         return cxr_set_error(CXR_E_FORMAT,
                              "%s: not a cxr checkpoint (format attribute '%s', "
-                             "expected '%s')",
-                             path, fmt, CXR_CHECKPOINT_FORMAT);
+                             "expected '%s' or '%s')",
+                             path, fmt, CXR_CHECKPOINT_FORMAT, CXR_WEIGHTS_FORMAT);
+    if (meta->weights_only) legacy = 0; /* weights files exist in version 2 only */
     if (ver != CXR_CHECKPOINT_VERSION && !legacy)
         return cxr_set_error(CXR_E_VERSION,
                              "%s: checkpoint format version %d, this program reads "
@@ -381,6 +444,16 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0 ||
         get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' or 'tool_version' is unreadable");
+    if (meta->weights_only) { /* parameters as float32 or bfloat16 */
+        char dt[16] = "";
+        if (get_str(f, "params_dtype", dt, sizeof dt, 0) <= 0 ||
+            (strcmp(dt, "float32") != 0 && strcmp(dt, "bfloat16") != 0))
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: weights attribute 'params_dtype' '%s' is not float32 or "
+                      "bfloat16",
+                      path, dt);
+        meta->bf16 = dt[0] == 'b';
+    }
     if ((r = get_str(f, "normalize", norm, sizeof norm, legacy)) <= 0) {
         if (r < 0) CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'normalize' is unreadable");
         CXR_THROW(CXR_E_FORMAT, "%s: checkpoint misses attribute 'normalize'", path);
@@ -437,12 +510,13 @@ cxr_status cxr_checkpoint_read_meta(const char *path, cxr_checkpoint_meta *meta)
 }
 
 /* Read /<block>/<tensor> into dst after checking its shape, its checksum filter (version 2)
- * and that every value is finite (Adam's second moments also >= 0). */
+ * and that every value is finite (Adam's second moments also >= 0). bf16: stored as bfloat16
+ * (a weights file), widened exactly. */
 static cxr_status read_tensor(hid_t f, const char *path, const char *name, const cxr_tensor_info *t,
-                              int checksummed, int second_moment, float *dst)
+                              int checksummed, int second_moment, int bf16, float *dst)
 {
     cxr_status st = CXR_OK;
-    hid_t d = -1, sp = -1;
+    hid_t d = -1, sp = -1, mt = bf16 ? bf16_type() : H5T_NATIVE_FLOAT;
     hsize_t dims[8], want[4];
     const char *slash = strchr(name, '/');
     char group[32];
@@ -472,12 +546,13 @@ static cxr_status read_tensor(hid_t f, const char *path, const char *name, const
     }
     if (checksummed && !cxr_h5_is_checked(d))
         CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s is stored without a checksum", path, name);
-    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
+    if (mt < 0 || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
         st = cxr_hdf5_error(CXR_E_FORMAT, path, "checkpoint: cannot read /%s", name);
         goto bail;
     }
     size_t n = 1;
     for (int k = 0; k < t->ndim; k++) n *= (size_t)t->shape[k];
+    if (bf16) bf16_widen(dst, n);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(dst[i]) || (second_moment && dst[i] < 0))
             CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s holds %s %g at element %zu", path, name,
@@ -486,6 +561,7 @@ static cxr_status read_tensor(hid_t f, const char *path, const char *name, const
 bail:
     if (sp >= 0) H5Sclose(sp);
     if (d >= 0) H5Dclose(d);
+    if (bf16 && mt >= 0) H5Tclose(mt);
     H5Eclear2(H5E_DEFAULT);
     return st;
 }
@@ -502,6 +578,12 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
 
     CXR_TRY(cxr_h5_open(path, "checkpoint", &f));
     CXR_TRY(read_meta_open(f, path, &local));
+    if (local.weights_only)
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s is a weights-only model file (format '%s', from cxr-export --weights): it "
+                  "holds no Adam state, so training cannot resume from it; resume from the "
+                  "checkpoint cxr-train wrote",
+                  path, CXR_WEIGHTS_FORMAT);
     if (local.model.n_classes != c->n_classes || local.model.image_size != c->image_size)
         CXR_THROW(CXR_E_MISMATCH,
                   "checkpoint %s: %d classes on %dx%d images, model expects %d "
@@ -516,7 +598,7 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
             char name[128];
             snprintf(name, sizeof name, "%s/%s", block_group[b], t->name);
             CXR_TRY(read_tensor(f, path, name, t, local.checksummed,
-                                block_id[b] == CXR_BLOCK_ADAM_V, blocks[b] + t->offset));
+                                block_id[b] == CXR_BLOCK_ADAM_V, 0, blocks[b] + t->offset));
         }
     }
     /* only now touch the model: a failed load leaves it as it was */
@@ -533,14 +615,45 @@ bail:
     return st;
 }
 
+/* The parameters of an open checkpoint or weights file into m's parameter block, a tensor at a
+ * time: straight into the block when it is host memory (so the load holds no second copy),
+ * through one tensor-sized host buffer for a GPU backend. */
+static cxr_status read_params(hid_t f, const char *path, cxr_model *m,
+                              const cxr_checkpoint_meta *ck)
+{
+    cxr_status st = CXR_OK;
+    cxr_backend *be = cxr_model_backend(m);
+    float *block = cxr_model_block(m, CXR_BLOCK_PARAMS), *host = NULL;
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+        const cxr_tensor_info *t = cxr_model_tensor(m, i);
+        char name[128];
+        snprintf(name, sizeof name, "params/%s", t->name);
+        float *dst = block + t->offset;
+        if (be->on_device) {
+            free(host);
+            if (!(host = malloc(t->count * sizeof *host)))
+                CXR_THROW(CXR_E_NOMEM, "checkpoint %s: out of memory", path);
+            dst = host;
+        }
+        CXR_TRY(read_tensor(f, path, name, t, ck->checksummed, 0, ck->bf16, dst));
+        if (be->on_device) CXR_TRY(be->upload(be->ctx, block + t->offset, host, t->count * 4));
+    }
+bail:
+    free(host);
+    return st;
+}
+
 cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batch_capacity,
                                      int threads, cxr_model **out, cxr_checkpoint_meta *meta)
 {
     cxr_status st = CXR_OK;
     cxr_model *m = NULL;
     cxr_checkpoint_meta local;
+    hid_t f = -1;
+    memset(&local, 0, sizeof local);
     *out = NULL;
-    CXR_TRY(cxr_checkpoint_read_meta(path, &local));
+    CXR_TRY(cxr_h5_open(path, "checkpoint", &f));
+    CXR_TRY(read_meta_open(f, path, &local));
     cxr_model_config cfg = local.model;
     cfg.batch_capacity = batch_capacity > 0 ? batch_capacity : 1;
     st = cxr_model_config_check(&cfg);
@@ -548,14 +661,25 @@ cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batc
         cxr_wrap_error(st, "checkpoint %s", path);
         goto bail;
     }
-    CXR_TRY(cxr_model_create(&m, &cfg, be));
+    CXR_TRY(cxr_model_create_inference(&m, &cfg, be));
     CXR_TRY(cxr_model_set_threads(m, threads));
-    CXR_TRY(cxr_checkpoint_load(path, m, NULL));
+    /* a checkpoint holds its Adam state too: not read here, but one that lacks a tensor is
+     * incomplete (damaged or edited), and refused as cxr_checkpoint_load would */
+    for (int b = 1; b < 3 && !local.weights_only; b++)
+        for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+            char name[128];
+            snprintf(name, sizeof name, "%s/%s", block_group[b], cxr_model_tensor(m, i)->name);
+            if (!cxr_h5_exists(f, block_group[b]) || !cxr_h5_exists(f, name))
+                CXR_THROW(CXR_E_FORMAT, "checkpoint %s: missing dataset /%s", path, name);
+        }
+    CXR_TRY(read_params(f, path, m, &local));
+    cxr_model_set_step(m, local.step);
     *out = m;
     m = NULL;
     *meta = local;
     memset(&local, 0, sizeof local);
 bail:
+    if (f >= 0) H5Fclose(f);
     cxr_model_destroy(m);
     cxr_checkpoint_meta_free(&local);
     return st;

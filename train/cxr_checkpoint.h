@@ -23,6 +23,14 @@
  * oldest format, variable-length strings, no checksums) is still read, with the same value
  * checks, and a resumed run writes version 2.
  *
+ * Weights-only model files (format "cxr-weights", version 2, cxr_checkpoint_save_weights, written
+ * by cxr-export --weights): the same attributes and /class_names, plus params_dtype ("float32"
+ * or "bfloat16"), and /params alone (no Adam state): a third of a checkpoint in float32, a
+ * sixth in bfloat16 (an HDF5 float type of 16 bits: sign, 8 exponent bits biased 127, 7
+ * mantissa bits), widened exactly on load. Every tensor checksummed as in a checkpoint.
+ * cxr_checkpoint_read_meta and cxr_checkpoint_open_model read both kinds;
+ * cxr_checkpoint_load (resuming training) refuses a weights file.
+ *
  * Files are written to a temporary file beside the target (common/cxr_tmpfile.h), flushed and
  * renamed into place, so the previous checkpoint stays valid until the new one is complete.
  */
@@ -42,6 +50,7 @@ extern "C" {
 
 #define CXR_CHECKPOINT_FORMAT  "cxr-checkpoint"
 #define CXR_CHECKPOINT_VERSION 2
+#define CXR_WEIGHTS_FORMAT     "cxr-weights" /* same version numbers as the checkpoint */
 
 typedef struct {
     cxr_model_config model; /* n_classes, image_size, channels, dense, alpha, keep_prob, seed */
@@ -59,7 +68,9 @@ typedef struct {
     char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */
     char store[1024];   /* the store trained on (informational) */
     char tool_version[64];
-    int checksummed; /* read: 1 for version 2, 0 for a version 1 file (no checksums) */
+    int checksummed;  /* read: 1 for version 2, 0 for a version 1 file (no checksums) */
+    int weights_only; /* read: 1 for a weights-only file (CXR_WEIGHTS_FORMAT), 0 a checkpoint */
+    int bf16;         /* read: a weights file's parameters are stored as bfloat16 */
 } cxr_checkpoint_meta;
 
 /* Free the class names (and zero them). NULL-safe. */
@@ -70,13 +81,20 @@ void cxr_checkpoint_meta_free(cxr_checkpoint_meta *meta);
  * the file, CXR_E_NOMEM, or the model's download error. Leaves nothing at a temp path on error. */
 cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta);
 
+/* Write the parameters alone and meta to a weights-only model file at `path` (temporary file +
+ * rename): float32, or bfloat16 (round to nearest even) when bf16 != 0. Errors as
+ * cxr_checkpoint_save. */
+cxr_status cxr_checkpoint_save_weights(const char *path, cxr_model *m,
+                                       const cxr_checkpoint_meta *meta, int bf16);
+
 /* Read and check a checkpoint's attributes and class names into *meta (free with
  * cxr_checkpoint_meta_free). CXR_E_IO if it cannot be opened, CXR_E_FORMAT if it is not a
  * cxr checkpoint, is damaged, misses an attribute or holds one out of range (lr NaN, an
  * empty or repeated class name...), CXR_E_VERSION for another format version. */
 cxr_status cxr_checkpoint_read_meta(const char *path, cxr_checkpoint_meta *meta);
 
-/* Load parameters, Adam state and step count into a model created with a matching config.
+/* Load parameters, Adam state and step count into a model created with a matching config
+ * (to resume training: a weights-only file is refused, CXR_E_FORMAT saying so).
  * Every tensor's shape is checked against the model ("checkpoint F: layer conv2.w has shape
  * 32x16x3x3, model expects 64x16x3x3": CXR_E_MISMATCH); a missing or damaged dataset, or a
  * non-finite value ("checkpoint F: /params/out.w holds a non-finite value nan at element 3"),
@@ -85,8 +103,10 @@ cxr_status cxr_checkpoint_read_meta(const char *path, cxr_checkpoint_meta *meta)
  * cxr_checkpoint_read_meta. */
 cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_meta *meta);
 
-/* Create a model on `be` shaped as the checkpoint says (batch_capacity as given, > 0) and load
- * it: what cxr-eval and cxr-predict do. *meta receives the attributes (free with
+/* Create an inference-only model (cxr_model_create_inference) on `be` shaped as the checkpoint
+ * or weights file says (batch_capacity as given, > 0) and load its parameters, a tensor at a
+ * time into the model's block (Adam state is neither read nor held): what cxr-eval,
+ * cxr-predict and cxr-export do. Memory: the parameters once, plus the forward's buffers. *meta receives the attributes (free with
  * cxr_checkpoint_meta_free; untouched on error); *out the model (cxr_model_destroy).
  * Errors as cxr_checkpoint_read_meta / cxr_model_create / cxr_checkpoint_load. */
 cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batch_capacity,

@@ -98,6 +98,12 @@ typedef struct cxr_model cxr_model;
  * step 0). Allocates parameters, gradients, Adam m/v and activations for batch_capacity.
  * CXR_E_ARG for a bad config, CXR_E_NOMEM (or the backend's error) when allocation fails. */
 cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_backend *be);
+/* The same for inference only: the parameter block (zero until cxr_model_set_block or a
+ * loader fills it: cxr_checkpoint_open_model) and the forward's buffers, no gradients and no
+ * Adam state, so about a quarter of the memory; cxr_model_loss_backward and cxr_model_step
+ * refuse it (CXR_E_ARG), get/set_block refuse any block but CXR_BLOCK_PARAMS. */
+cxr_status cxr_model_create_inference(cxr_model **out, const cxr_model_config *cfg,
+                                      cxr_backend *be);
 void cxr_model_destroy(cxr_model *m); /* NULL-safe */
 
 const cxr_model_config *cxr_model_get_config(const cxr_model *m);

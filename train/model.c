@@ -160,7 +160,8 @@ static cxr_status balloc(cxr_model *m, void **p, size_t bytes)
     return st;
 }
 
-cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_backend *be)
+/* train = 0: the parameter block alone, no gradients, Adam state or gradient buffers. */
+static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backend *be, int train)
 {
     cxr_status st = CXR_OK;
     *out = NULL;
@@ -172,7 +173,7 @@ cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_ba
     m->fused_fwd = be->conv3x3_lrelu_pool_forward != NULL;
     m->fused_bwd = be->maxpool2_lrelu_backward != NULL;
     layout_tensors(m);
-    for (int b = 0; b < 4; b++) {
+    for (int b = 0; b < (train ? 4 : 1); b++) {
         st = be->alloc(be->ctx, (void **)&m->block[b], m->n_params * sizeof(float));
         if (st) goto fail;
     }
@@ -226,9 +227,11 @@ cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_ba
     for (int i = 0; i < 3; i++) gb = lb[i] > gb ? lb[i] : gb;
     m->gA_n = ga;
     m->gB_n = gb;
-    if ((st = balloc(m, (void **)&m->gA, ga * 4)) || (st = balloc(m, (void **)&m->gB, gb * 4)))
+    if (train &&
+        ((st = balloc(m, (void **)&m->gA, ga * 4)) || (st = balloc(m, (void **)&m->gB, gb * 4))))
         goto fail;
-    if ((st = cxr_model_init_params(m, cfg->seed))) goto fail;
+    if (train && (st = cxr_model_init_params(m, cfg->seed))) goto fail;
+    m->seed = cfg->seed;
     *out = m;
     return CXR_OK;
 fail:
@@ -236,6 +239,16 @@ fail:
     cxr_model_destroy(m);
 bail:
     return st;
+}
+
+cxr_status cxr_model_create(cxr_model **out, const cxr_model_config *cfg, cxr_backend *be)
+{
+    return create(out, cfg, be, 1);
+}
+
+cxr_status cxr_model_create_inference(cxr_model **out, const cxr_model_config *cfg, cxr_backend *be)
+{
+    return create(out, cfg, be, 0);
 }
 
 void cxr_model_destroy(cxr_model *m)
@@ -273,14 +286,14 @@ cxr_status cxr_model_set_threads(cxr_model *m, int n_threads)
 
 cxr_status cxr_model_get_block(cxr_model *m, cxr_block which, float *host_dst)
 {
-    if ((unsigned)which >= 4)
+    if ((unsigned)which >= 4 || !m->block[which])
         return cxr_set_error(CXR_E_ARG, "model get_block: bad block %d", which);
     return m->be->download(m->be->ctx, host_dst, m->block[which], m->n_params * sizeof(float));
 }
 
 cxr_status cxr_model_set_block(cxr_model *m, cxr_block which, const float *host_src)
 {
-    if ((unsigned)which >= 4)
+    if ((unsigned)which >= 4 || !m->block[which])
         return cxr_set_error(CXR_E_ARG, "model set_block: bad block %d", which);
     return m->be->upload(m->be->ctx, m->block[which], host_src, m->n_params * sizeof(float));
 }
@@ -307,7 +320,7 @@ cxr_status cxr_model_init_params(cxr_model *m, uint64_t seed)
     }
     CXR_TRY(cxr_model_set_block(m, CXR_BLOCK_PARAMS, h));
     for (int b = 1; b < 4; b++)
-        CXR_TRY(m->be->zero(m->be->ctx, m->block[b], m->n_params * sizeof(float)));
+        if (m->block[b]) CXR_TRY(m->be->zero(m->be->ctx, m->block[b], m->n_params * sizeof(float)));
     m->seed = seed;
     m->t = 0;
 bail:
@@ -463,9 +476,9 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const fl
     const int *ch = c->channels;
     const float al = c->alpha, kp = c->keep_prob;
     const int C = c->n_classes, d0 = c->dense[0], d1 = c->dense[1], flat = ch[3] * S8 * S8;
-    if (n != m->last_n)
-        return cxr_set_error(CXR_E_ARG, "model backward: n = %d but the last forward had %d", n,
-                             m->last_n);
+    if (n != m->last_n || !m->gA)
+        return cxr_set_error(CXR_E_ARG, "model backward: n = %d but the last forward had %d%s", n,
+                             m->last_n, m->gA ? "" : " (or an inference-only model)");
     double wsum = 0.0;
     for (int i = 0; i < n; i++) {
         if (labels[i] < 0 || labels[i] >= C)
@@ -531,6 +544,8 @@ cxr_status cxr_model_step(cxr_model *m, const cxr_adam_params *p)
 {
     cxr_status st = CXR_OK;
     const char *where = "adam step";
+    if (!m->block[CXR_BLOCK_ADAM_M])
+        return cxr_set_error(CXR_E_ARG, "model adam step: an inference-only model");
     m->t++;
     OP(m->be->adam_step(m->be->ctx, m->block[CXR_BLOCK_PARAMS], m->block[CXR_BLOCK_ADAM_M],
                         m->block[CXR_BLOCK_ADAM_V], m->block[CXR_BLOCK_GRADS], m->n_params, p->lr,

@@ -73,8 +73,11 @@ class Sweep:
         if which == "store.h5":
             return [ev, ("cxr-train", tr + ["--epochs", "1"], ["run.jsonl"]), h5]
         pr = ("cxr-predict", [self.tool("cxr-predict"), "model.h5"] + self.images + cpu, [])
-        return [ev, ("cxr-train", tr + ["--epochs", "2", "--resume", "model.h5"], ["run.jsonl"]),
-                pr, h5]
+        # the resumed run saves elsewhere: the readers after it read model.h5 as it was
+        # (cxr-predict reads the parameters alone, so damage to the Adam state leaves its
+        # result the intact file's)
+        return [ev, ("cxr-train", tr + ["--epochs", "2", "--resume", "model.h5", "--checkpoint",
+                                        "resumed.h5"], ["run.jsonl"]), pr, h5]
 
     def result(self, cwd, rc, out, files):
         """What a successful run produced, comparable across copies."""

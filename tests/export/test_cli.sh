@@ -1,0 +1,68 @@
+#!/bin/bash
+# test_cli.sh BIN SAMPLE (export.cli): cxr-export on a model trained one step on data/sample
+# (packed at 32x32): the float32 weights file gives exactly cxr-predict's and cxr-eval's output
+# of the checkpoint, the bfloat16 one the same classes' lines, both a third / a sixth of the
+# checkpoint; --resume refuses a weights file; usage and bad-input exit codes; the ONNX file is
+# written whole (no temporary left) and starts as a ModelProto (ir_version 7).
+BIN=$1 SAMPLE=$2
+. "$(dirname "$0")/../cli/common.sh"
+pack_sample "$WORK/s.h5"
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --epochs 1 --batch 8 --max-steps 1 \
+    --threads 2 --lr 0.001 --checkpoint "$WORK/ck.h5"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" --weights -o "$WORK/w32.h5"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" --weights --bf16 -o "$WORK/w16.h5"
+expect_rc 0 "$BIN/cxr-export" "$WORK/w32.h5" -o "$WORK/m.onnx"   # from a weights file too
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/m2.onnx"
+cmp -s "$WORK/m.onnx" "$WORK/m2.onnx" || fail "ONNX from the weights file differs from the checkpoint's"
+# a ModelProto starts with field 1 (ir_version, varint): bytes 0x08 0x07
+[ "$(head -c 2 "$WORK/m.onnx" | od -An -tx1 | tr -d ' ')" = "0807" ] || fail "ONNX does not start with ir_version 7"
+ls -A "$WORK" | grep -q cxr-tmp && fail "a temporary file was left"
+size() { stat -c %s "$1"; }
+ck=$(size "$WORK/ck.h5") w32=$(size "$WORK/w32.h5") w16=$(size "$WORK/w16.h5")
+echo "sizes: checkpoint $ck, weights float32 $w32, bfloat16 $w16, onnx $(size "$WORK/m.onnx")"
+[ $((w32 * 5)) -lt $((ck * 2)) ] || fail "float32 weights ($w32) not under 40% of the checkpoint ($ck)"
+[ $((w16 * 10)) -lt $((w32 * 6)) ] || fail "bfloat16 weights ($w16) not under 60% of float32 ($w32)"
+h5dump -A "$WORK/w16.h5" > "$WORK/dump" || fail "h5dump cannot read the weights file"
+for k in '"cxr-weights"' '"bfloat16"' 'ATTRIBUTE "threshold"' 'ATTRIBUTE "normalize"'; do
+    grep -qF "$k" "$WORK/dump" || fail "weights file lacks $k"
+done
+h5dump -n "$WORK/w32.h5" | grep -q adam && fail "the weights file holds Adam state"
+
+# predictions: the float32 weights file = the checkpoint, to the printed digit
+mapfile -t imgs < <(find "$SAMPLE/test" -name '*.jpeg' | sort | head -6)
+"$BIN/cxr-predict" "$WORK/ck.h5" "${imgs[@]}" --device cpu --threads 2 > "$WORK/p_ck" 2>"$WORK/err" || fail "predict ck"
+"$BIN/cxr-predict" "$WORK/w32.h5" "${imgs[@]}" --device cpu --threads 2 > "$WORK/p_32" 2>"$WORK/err" || fail "predict w32"
+"$BIN/cxr-predict" "$WORK/w16.h5" "${imgs[@]}" --device cpu --threads 2 > "$WORK/p_16" 2>"$WORK/err" || fail "predict w16"
+[ "$(wc -l < "$WORK/p_ck")" = 6 ] || fail "predict: not 6 lines"
+cmp -s "$WORK/p_ck" "$WORK/p_32" || { fail "predict: weights file differs from the checkpoint"; diff "$WORK/p_ck" "$WORK/p_32" >&2; }
+[ "$(cut -f1 "$WORK/p_16")" = "$(cut -f1 "$WORK/p_ck")" ] || fail "predict bf16: other images"
+# evaluation too
+"$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --threads 2 --device cpu --json > "$WORK/e_ck" 2>"$WORK/err" || fail "eval ck"
+"$BIN/cxr-eval" "$WORK/w32.h5" "$WORK/s.h5" --split test --threads 2 --device cpu --json > "$WORK/e_32" 2>"$WORK/err" || fail "eval w32"
+strip() { sed -E 's/"(eval_s|images_per_s|seconds|model)":("[^"]*"|[0-9.e+-]+),?//g' "$1"; }
+[ "$(strip "$WORK/e_ck")" = "$(strip "$WORK/e_32")" ] || { fail "eval: weights file differs from the checkpoint"; diff "$WORK/e_ck" "$WORK/e_32" >&2; }
+
+# --resume refuses a weights file, saying why
+expect_rc 3 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --epochs 2 --batch 8 --max-steps 1 \
+    --threads 2 --resume "$WORK/w32.h5" --checkpoint "$WORK/ck2.h5"
+expect_err "weights-only model file"
+[ -e "$WORK/ck2.h5" ] && fail "a refused resume wrote a checkpoint"
+
+# usage and bad inputs
+expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5"                        # no -o
+expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" --bf16 -o "$WORK/x.onnx"
+expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/ck.h5"       # the input itself
+expect_err "ck.h5"
+ln -s "$WORK/ck.h5" "$WORK/link.h5"
+expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" --weights -o "$WORK/link.h5"
+expect_rc 3 "$BIN/cxr-export" "$WORK/s.h5" -o "$WORK/x.onnx"       # a store, not a model
+expect_err "s.h5"
+expect_err "not a cxr checkpoint"
+printf 'not hdf5' > "$WORK/junk.h5"
+expect_rc 3 "$BIN/cxr-export" "$WORK/junk.h5" -o "$WORK/x.onnx"
+expect_err "junk.h5"
+expect_rc 4 "$BIN/cxr-export" "$WORK/none.h5" -o "$WORK/x.onnx"
+expect_err "none.h5"
+expect_rc 4 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/no/such/dir/x.onnx"
+[ -e "$WORK/x.onnx" ] && fail "a failed export left an output"
+finish

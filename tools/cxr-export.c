@@ -1,0 +1,114 @@
+/* cxr-export: a trained model for deployment: the network as ONNX (train/cxr_onnx.h), or a
+ * weights-only model file that cxr-eval and cxr-predict read like a checkpoint
+ * (cxr_checkpoint_save_weights). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cxr_checkpoint.h"
+#include "cxr_files.h"
+#include "cxr_onnx.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cxr-export MODEL.h5 -o OUT [--weights [--bf16]]\n"
+            "\n"
+            "Export the model of MODEL.h5 (a cxr-train checkpoint, or a weights file) for "
+            "deployment.\n"
+            "\n"
+            "Default: OUT is an ONNX model (opset %d, IR version %d): the evaluation network "
+            "(no dropout)\n"
+            "as Conv, LeakyRelu, MaxPool, Flatten, Gemm and Softmax nodes of the default domain, "
+            "float32.\n"
+            "  input  'image'          float32 (N,1,S,S), N dynamic: the preprocessed image "
+            "exactly as\n"
+            "                          a cxr store holds it (decoded, gray, resized to S, "
+            "equalized,\n"
+            "                          normalized; the model's preprocessing, in the metadata)\n"
+            "  output 'probabilities'  float32 (N,C): softmax over the classes\n"
+            "  metadata_props          cxr.class_names (JSON list), cxr.preprocessing (JSON), "
+            "cxr.threshold\n"
+            "\n"
+            "--weights: OUT is a weights-only model file (HDF5, format cxr-weights): the "
+            "parameters, the\n"
+            "classes, preprocessing and threshold, no optimizer state, every tensor checksummed. "
+            "cxr-eval\n"
+            "and cxr-predict take it wherever they take a checkpoint; cxr-train --resume refuses "
+            "it.\n"
+            "\n"
+            "Options:\n"
+            "  -o, --output OUT  the file to write (required; never one of the inputs): written "
+            "to a\n"
+            "                    temporary file beside it and renamed into place when complete\n"
+            "  --weights         write the weights-only model file instead of ONNX\n"
+            "  --bf16            with --weights: store the parameters as bfloat16 (half the "
+            "size,\n"
+            "                    rounded to nearest even; widened exactly on load)\n"
+            "  -h, --help        this help;  --version  the version\n"
+            "\n"
+            "Exit codes: 0 ok; 2 usage error (also an OUT that is MODEL.h5 itself); 3 bad input "
+            "data\n"
+            "(not a cxr checkpoint or weights file, damaged, other format version); 4 I/O "
+            "error; 1 other\n"
+            "errors.\n",
+            CXR_ONNX_OPSET, CXR_ONNX_IR_VERSION);
+}
+
+enum { O_WEIGHTS = 256, O_BF16, O_VERSION };
+
+int main(int argc, char **argv)
+{
+    const char *out = NULL;
+    int weights = 0, bf16 = 0, c;
+    static const struct option longs[] = {
+        { "output", required_argument, 0, 'o' },  { "weights", no_argument, 0, O_WEIGHTS },
+        { "bf16", no_argument, 0, O_BF16 },       { "help", no_argument, 0, 'h' },
+        { "version", no_argument, 0, O_VERSION }, { 0, 0, 0, 0 }
+    };
+    while ((c = getopt_long(argc, argv, "ho:", longs, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case O_WEIGHTS: weights = 1; break;
+        case O_BF16: bf16 = 1; break;
+        case 'h': usage(stdout); return 0;
+        case O_VERSION: printf("cxr-export %s\n", CXR_VERSION_STRING); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (argc - optind != 1 || !out) {
+        fprintf(stderr, "cxr-export: expected MODEL.h5 -o OUT (see --help)\n");
+        return 2;
+    }
+    if (bf16 && !weights) {
+        fprintf(stderr, "cxr-export: --bf16 applies to --weights only (ONNX is float32)\n");
+        return 2;
+    }
+    const char *in = argv[optind];
+    cxr_status st = CXR_OK;
+    cxr_backend *be = NULL;
+    cxr_model *m = NULL;
+    cxr_checkpoint_meta meta;
+    memset(&meta, 0, sizeof meta);
+
+    CXR_TRY(cxr_input_check(in));
+    CXR_TRY(cxr_output_check("-o", out, &in, 1, NULL));
+    CXR_TRY(cxr_checkpoint_read_meta(in, &meta)); /* a bad input is named before any work */
+    cxr_checkpoint_meta_free(&meta);
+    CXR_TRY(cxr_backend_cpu_create(&be, 1));
+    CXR_TRY(cxr_checkpoint_open_model(in, be, 1, 1, &m, &meta));
+    if (weights)
+        CXR_TRY(cxr_checkpoint_save_weights(out, m, &meta, bf16));
+    else
+        CXR_TRY(cxr_onnx_write(out, m, &meta));
+bail:
+    if (st != CXR_OK) {
+        fprintf(stderr, "cxr-export: ");
+        cxr_fputs_escaped(cxr_last_error(), stderr);
+        fputc('\n', stderr);
+    }
+    cxr_model_destroy(m);
+    cxr_backend_destroy(be);
+    cxr_checkpoint_meta_free(&meta);
+    return st == CXR_OK ? 0 : cxr_exit_code(st);
+}

@@ -1,0 +1,359 @@
+/* onnx.c: cxr_onnx_write (cxr_onnx.h). A minimal protobuf encoder (wire format: varint keys
+ * field << 3 | wire type, varints of 7 bits per byte low first, length-delimited bytes and
+ * messages, little-endian fixed32 floats) and the few ONNX messages the network needs. Field
+ * numbers are those of onnx/onnx.proto (the public ONNX spec), noted at each use. The graph
+ * head and the tensors' headers are built in memory; the weights (nearly all of the file) are
+ * streamed from one host copy of the parameters, their lengths known in advance.
+ */
+#include "cxr_onnx.h"
+#include "cxr_tmpfile.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "onnx.c writes the host's floats as raw_data and fixed32, which ONNX stores little-endian"
+#endif
+
+/* ------------------------------------------------------------------ protobuf wire format */
+enum { WT_VARINT = 0, WT_LEN = 2, WT_FIXED32 = 5 };
+
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+    int failed; /* out of memory: the buffer is incomplete */
+} pb;
+
+static void pb_free(pb *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+static void pb_raw(pb *b, const void *d, size_t n)
+{
+    if (b->failed || n == 0) return;
+    if (b->len + n > b->cap) {
+        size_t c = b->cap ? b->cap : 256;
+        while (c < b->len + n) c *= 2;
+        uint8_t *q = realloc(b->p, c);
+        if (!q) {
+            b->failed = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = c;
+    }
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    for (; v >= 0x80; v >>= 7) n++;
+    return n;
+}
+
+static size_t varint_enc(uint8_t *t, uint64_t v)
+{
+    size_t n = 0;
+    for (; v >= 0x80; v >>= 7) t[n++] = (uint8_t)(v | 0x80);
+    t[n++] = (uint8_t)v;
+    return n;
+}
+
+static void pb_varint(pb *b, uint64_t v)
+{
+    uint8_t t[10];
+    pb_raw(b, t, varint_enc(t, v));
+}
+
+static uint64_t key(int field, int wt) { return (uint64_t)field << 3 | (uint64_t)wt; }
+
+static void pb_int(pb *b, int field, int64_t v) /* int32/int64 fields, v >= 0 here */
+{
+    pb_varint(b, key(field, WT_VARINT));
+    pb_varint(b, (uint64_t)v);
+}
+
+static void pb_float(pb *b, int field, float v)
+{
+    pb_varint(b, key(field, WT_FIXED32));
+    pb_raw(b, &v, 4);
+}
+
+static void pb_bytes(pb *b, int field, const void *d, size_t n)
+{
+    pb_varint(b, key(field, WT_LEN));
+    pb_varint(b, n);
+    pb_raw(b, d, n);
+}
+
+static void pb_str(pb *b, int field, const char *s) { pb_bytes(b, field, s, strlen(s)); }
+
+/* Append the finished message `sub` as field `field` of b, and free sub. */
+static void pb_msg(pb *b, int field, pb *sub)
+{
+    if (sub->failed) b->failed = 1;
+    pb_bytes(b, field, sub->p, sub->len);
+    pb_free(sub);
+}
+
+/* ------------------------------------------------------------------ ONNX messages */
+/* NodeProto.attribute = 5; AttributeProto: name = 1, f = 2, i = 3, ints = 8, type = 20 with
+ * AttributeType FLOAT = 1, INT = 2, INTS = 7. */
+static void attr_ints(pb *node, const char *name, const int64_t *v, int n)
+{
+    pb a = { 0 };
+    pb_str(&a, 1, name);
+    for (int i = 0; i < n; i++) pb_int(&a, 8, v[i]);
+    pb_int(&a, 20, 7);
+    pb_msg(node, 5, &a);
+}
+
+static void attr_int(pb *node, const char *name, int64_t v)
+{
+    pb a = { 0 };
+    pb_str(&a, 1, name);
+    pb_int(&a, 3, v);
+    pb_int(&a, 20, 2);
+    pb_msg(node, 5, &a);
+}
+
+static void attr_float(pb *node, const char *name, float v)
+{
+    pb a = { 0 };
+    pb_str(&a, 1, name);
+    pb_float(&a, 2, v);
+    pb_int(&a, 20, 1);
+    pb_msg(node, 5, &a);
+}
+
+/* A NodeProto (input = 1, output = 2, name = 3, op_type = 4) with up to three inputs; the
+ * caller adds attributes, then node_end appends it to the graph (GraphProto.node = 1). */
+static void node_begin(pb *n, const char *op, const char *name, const char *in0, const char *in1,
+                       const char *in2, const char *out)
+{
+    memset(n, 0, sizeof *n);
+    const char *in[3] = { in0, in1, in2 };
+    for (int i = 0; i < 3; i++)
+        if (in[i]) pb_str(n, 1, in[i]);
+    pb_str(n, 2, out);
+    pb_str(n, 3, name);
+    pb_str(n, 4, op);
+}
+static void node_end(pb *graph, pb *n) { pb_msg(graph, 1, n); }
+
+/* A ValueInfoProto (name = 1, type = 2) of a float tensor as field `field` of the graph
+ * (GraphProto.input = 11, output = 12). TypeProto.tensor_type = 1; TypeProto.Tensor:
+ * elem_type = 1 (TensorProto.DataType FLOAT = 1), shape = 2; TensorShapeProto.dim = 1;
+ * Dimension: dim_value = 1, dim_param = 2 (dims[k] < 0: the symbolic batch "N"). */
+static void value_info(pb *graph, int field, const char *name, int nd, const int64_t *dims)
+{
+    pb shape = { 0 }, tensor = { 0 }, type = { 0 }, vi = { 0 };
+    for (int k = 0; k < nd; k++) {
+        pb d = { 0 };
+        if (dims[k] < 0)
+            pb_str(&d, 2, "N");
+        else
+            pb_int(&d, 1, dims[k]);
+        pb_msg(&shape, 1, &d);
+    }
+    pb_int(&tensor, 1, 1);
+    pb_msg(&tensor, 2, &shape);
+    pb_msg(&type, 1, &tensor);
+    pb_str(&vi, 1, name);
+    pb_msg(&vi, 2, &type);
+    pb_msg(graph, field, &vi);
+}
+
+/* StringStringEntryProto (key = 1, value = 2) as ModelProto.metadata_props = 14. */
+static void meta_prop(pb *model, const char *k, const char *v)
+{
+    pb e = { 0 };
+    pb_str(&e, 1, k);
+    pb_str(&e, 2, v);
+    pb_msg(model, 14, &e);
+}
+
+#define INPUT_DOC                                                                                 \
+    "input 'image': float32 (N,1,S,S), the preprocessed image exactly as a cxr store holds it "   \
+    "(decode, gray BT.601, antialiased resize to S x S, 256-bin histogram equalization if "       \
+    "cxr.preprocessing says equalize, then its normalize: minmax = per image (x-min)/(max-min) "  \
+    "*2-1; see specs/store.md). output 'probabilities': float32 (N,C), softmax over the classes " \
+    "named in cxr.class_names, in that order. Evaluation graph: no dropout."
+
+/* The graph's nodes, name, doc, input and output (GraphProto fields 1, 2, 10, 11, 12); the
+ * initializers (field 5) are streamed by the caller. */
+static void graph_head(pb *g, const cxr_model_config *c)
+{
+    static const int64_t k3[2] = { 3, 3 }, pad1[4] = { 1, 1, 1, 1 }, one[2] = { 1, 1 },
+                         k2[2] = { 2, 2 };
+    char x[32] = "image", conv[16], w[24], b[24], act[24], pool[16];
+    pb n;
+    for (int i = 0; i < 4; i++) {
+        snprintf(conv, sizeof conv, "conv%d", i + 1);
+        snprintf(w, sizeof w, "%s.w", conv);
+        snprintf(b, sizeof b, "%s.b", conv);
+        snprintf(act, sizeof act, "%s.act", conv);
+        node_begin(&n, "Conv", conv, x, w, b, conv); /* OIHW weights, 'same' padding */
+        attr_ints(&n, "kernel_shape", k3, 2);
+        attr_ints(&n, "pads", pad1, 4);
+        attr_ints(&n, "strides", one, 2);
+        node_end(g, &n);
+        node_begin(&n, "LeakyRelu", act, conv, NULL, NULL, act);
+        attr_float(&n, "alpha", c->alpha);
+        node_end(g, &n);
+        snprintf(x, sizeof x, "%s", act);
+        if (i == 0) continue; /* conv2..conv4 are pooled (dropout: training only) */
+        snprintf(pool, sizeof pool, "pool%d", i + 1);
+        node_begin(&n, "MaxPool", pool, x, NULL, NULL, pool);
+        attr_ints(&n, "kernel_shape", k2, 2);
+        attr_ints(&n, "strides", k2, 2);
+        node_end(g, &n);
+        snprintf(x, sizeof x, "%s", pool);
+    }
+    /* (N,K,S/8,S/8) -> (N, K*S/8*S/8) in (c,h,w) order: dense1's (OUT,IN) columns */
+    node_begin(&n, "Flatten", "flatten", x, NULL, NULL, "flat");
+    attr_int(&n, "axis", 1);
+    node_end(g, &n);
+    snprintf(x, sizeof x, "flat");
+    static const char *const dense[3] = { "dense1", "dense2", "out" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(w, sizeof w, "%s.w", dense[i]);
+        snprintf(b, sizeof b, "%s.b", dense[i]);
+        snprintf(act, sizeof act, "%s.act", dense[i]);
+        node_begin(&n, "Gemm", dense[i], x, w, b, dense[i]); /* in @ W^T + b */
+        attr_int(&n, "transB", 1);
+        node_end(g, &n);
+        if (i == 2) break; /* the logits */
+        node_begin(&n, "LeakyRelu", act, dense[i], NULL, NULL, act);
+        attr_float(&n, "alpha", c->alpha);
+        node_end(g, &n);
+        snprintf(x, sizeof x, "%s", act);
+    }
+    node_begin(&n, "Softmax", "softmax", "out", NULL, NULL, "probabilities");
+    attr_int(&n, "axis", 1);
+    node_end(g, &n);
+    pb_str(g, 2, "cxr");
+    pb_str(g, 10, INPUT_DOC);
+    const int64_t in_dims[4] = { -1, 1, c->image_size, c->image_size };
+    const int64_t out_dims[2] = { -1, c->n_classes };
+    value_info(g, 11, "image", 4, in_dims);
+    value_info(g, 12, "probabilities", 2, out_dims);
+}
+
+/* The model's metadata_props: class names, preprocessing, threshold (JSON values). */
+static void model_props(pb *mh, const cxr_checkpoint_meta *meta)
+{
+    cJSON *names = cJSON_CreateArray(), *pp = cJSON_CreateObject();
+    char *s1 = NULL, *s2 = NULL, thr[40];
+    for (int i = 0; names && i < meta->n_classes; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(meta->class_names[i]));
+    if (pp) {
+        cJSON_AddNumberToObject(pp, "image_size", meta->pp.size);
+        cJSON_AddBoolToObject(pp, "equalize", meta->pp.equalize);
+        cJSON_AddStringToObject(pp, "normalize", cxr_norm_name(meta->pp.normalize));
+        cJSON_AddNumberToObject(pp, "crop_ratio", meta->pp.crop_ratio);
+        cJSON_AddNumberToObject(pp, "max_side", meta->pp.max_side);
+    }
+    s1 = names ? cJSON_PrintUnformatted(names) : NULL;
+    s2 = pp ? cJSON_PrintUnformatted(pp) : NULL;
+    if (!s1 || !s2) mh->failed = 1;
+    snprintf(thr, sizeof thr, "%.17g", meta->threshold);
+    meta_prop(mh, "cxr.class_names", s1 ? s1 : "");
+    meta_prop(mh, "cxr.preprocessing", s2 ? s2 : "");
+    meta_prop(mh, "cxr.threshold", thr);
+    cJSON_free(s1);
+    cJSON_free(s2);
+    cJSON_Delete(names);
+    cJSON_Delete(pp);
+}
+
+cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
+{
+    cxr_status st = CXR_OK;
+    const cxr_model_config *c = cxr_model_get_config(m);
+    pb gh = { 0 }, mh = { 0 }, th[CXR_MODEL_N_TENSORS];
+    size_t init_len[CXR_MODEL_N_TENSORS];
+    float *host = NULL;
+    FILE *f = NULL;
+    cxr_tmpfile tf = { NULL, NULL, -1 };
+    memset(th, 0, sizeof th);
+
+    if (!(host = malloc(cxr_model_n_params(m) * sizeof *host)))
+        CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
+    CXR_TRY(cxr_model_get_block(m, CXR_BLOCK_PARAMS, host));
+
+    graph_head(&gh, c);
+    /* initializers: TensorProto dims = 1, data_type = 2 (FLOAT = 1), name = 8, raw_data = 9
+     * (little-endian); each is GraphProto.initializer = 5 */
+    uint64_t graph_len = gh.len;
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+        const cxr_tensor_info *t = cxr_model_tensor(m, i);
+        for (int k = 0; k < t->ndim; k++) pb_int(&th[i], 1, t->shape[k]);
+        pb_int(&th[i], 2, 1);
+        pb_str(&th[i], 8, t->name);
+        if (th[i].failed) gh.failed = 1;
+        size_t nb = t->count * sizeof(float);
+        init_len[i] = th[i].len + varint_len(key(9, WT_LEN)) + varint_len(nb) + nb;
+        graph_len += varint_len(key(5, WT_LEN)) + varint_len(init_len[i]) + init_len[i];
+    }
+    /* ModelProto: ir_version = 1, producer_name = 2, producer_version = 3, doc_string = 6,
+     * graph = 7, opset_import = 8 (OperatorSetIdProto: domain = 1, version = 2; the default
+     * domain ""), metadata_props = 14 */
+    pb_int(&mh, 1, CXR_ONNX_IR_VERSION);
+    pb_str(&mh, 2, "cxr-export");
+    pb_str(&mh, 3, CXR_VERSION_STRING);
+    pb_str(&mh, 6, "cxr chest X-ray CNN (specs/model.md), evaluation graph");
+    pb opset = { 0 };
+    pb_str(&opset, 1, "");
+    pb_int(&opset, 2, CXR_ONNX_OPSET);
+    pb_msg(&mh, 8, &opset);
+    model_props(&mh, meta);
+    pb_varint(&mh, key(7, WT_LEN));
+    pb_varint(&mh, graph_len);
+    if (mh.failed || gh.failed) CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
+
+    CXR_TRY(cxr_tmpfile_create(&tf, path, 1));
+    int fd = dup(tf.fd); /* the stream closes its own; tf.fd stays for the commit's fsync */
+    f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        CXR_THROW(CXR_E_IO, "%s: %s", tf.path, strerror(errno));
+    }
+    int ok = fwrite(mh.p, 1, mh.len, f) == mh.len && fwrite(gh.p, 1, gh.len, f) == gh.len;
+    for (int i = 0; ok && i < CXR_MODEL_N_TENSORS; i++) {
+        const cxr_tensor_info *t = cxr_model_tensor(m, i);
+        uint8_t hdr[40];
+        size_t nb = t->count * sizeof(float), h = 0;
+        h += varint_enc(hdr + h, key(5, WT_LEN));
+        h += varint_enc(hdr + h, init_len[i]);
+        ok = fwrite(hdr, 1, h, f) == h && fwrite(th[i].p, 1, th[i].len, f) == th[i].len;
+        h = varint_enc(hdr, key(9, WT_LEN));
+        h += varint_enc(hdr + h, nb);
+        ok = ok && fwrite(hdr, 1, h, f) == h && fwrite(host + t->offset, 1, nb, f) == nb;
+    }
+    if (!ok || fflush(f) != 0)
+        CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.path, strerror(errno));
+    if (fclose(f) != 0) {
+        f = NULL;
+        CXR_THROW(CXR_E_IO, "%s: close failed: %s", tf.path, strerror(errno));
+    }
+    f = NULL;
+    CXR_TRY(cxr_tmpfile_commit(&tf));
+bail:
+    if (f) fclose(f);
+    cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) pb_free(&th[i]);
+    pb_free(&gh);
+    pb_free(&mh);
+    free(host);
+    return st;
+}
