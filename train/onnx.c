@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "onnx.c writes the host's floats as raw_data and fixed32, which ONNX stores little-endian"
@@ -322,11 +321,9 @@ cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_m
     if (mh.failed || gh.failed) CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
 
     CXR_TRY(cxr_tmpfile_create(&tf, path, 1));
-    int fd = dup(tf.fd); /* the stream closes its own; tf.fd stays for the commit's fsync */
-    f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        if (fd >= 0) close(fd);
-        CXR_THROW(CXR_E_IO, "%s: %s", tf.path, strerror(errno));
+    if (!(f = cxr_tmpfile_stream(&tf, "wb"))) {
+        st = CXR_E_IO;
+        goto bail;
     }
     int ok = fwrite(mh.p, 1, mh.len, f) == mh.len && fwrite(gh.p, 1, gh.len, f) == gh.len;
     for (int i = 0; ok && i < CXR_MODEL_N_TENSORS; i++) {
@@ -340,14 +337,8 @@ cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_m
         h += varint_enc(hdr + h, nb);
         ok = ok && fwrite(hdr, 1, h, f) == h && fwrite(host + t->offset, 1, nb, f) == nb;
     }
-    if (!ok || fflush(f) != 0)
-        CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.path, strerror(errno));
-    if (fclose(f) != 0) {
-        f = NULL;
-        CXR_THROW(CXR_E_IO, "%s: close failed: %s", tf.path, strerror(errno));
-    }
-    f = NULL;
-    CXR_TRY(cxr_tmpfile_commit(&tf));
+    if (!ok) CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.path, strerror(errno));
+    CXR_TRY(cxr_tmpfile_commit_stream(&tf, &f));
 bail:
     if (f) fclose(f);
     cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */
