@@ -35,7 +35,8 @@ static void usage(FILE *f)
         f,
         "usage: cxr-eval MODEL.h5 STORE.h5 [options]\n"
         "\n"
-        "Evaluate the checkpoint MODEL.h5 (from cxr-train) on one split of STORE.h5 and print:\n"
+        "Evaluate the checkpoint MODEL.h5 (from cxr-train, or a weights-only file from\n"
+        "cxr-export --weights) on one split of STORE.h5 and print:\n"
         "loss (class-weighted cross-entropy, as in training), accuracy, the confusion matrix "
         "(rows\n"
         "true class, columns predicted), per-class precision/recall/F1/one-vs-rest AUC, macro F1;\n"

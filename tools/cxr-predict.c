@@ -32,6 +32,7 @@ static void usage(FILE *f)
         "as the training store was (size, equalization, normalization, crop: the store's "
         "attributes,\n"
         "copied into the checkpoint), then passed through the network without dropout.\n"
+        "MODEL.h5 may also be a weights-only file (cxr-export --weights): the same results.\n"
         "\n"
         "Output on stdout, one line per image, tab-separated: IMAGE, predicted class, its "
         "probability,\n"
