@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -280,11 +279,9 @@ cxr_status cxr_dups_write_report(cxr_dups *d, const char *path, cxr_tmpfile *tf)
     qsort(first, (size_t)ng, sizeof *first, ref_cmp);
 
     CXR_TRY(cxr_tmpfile_create(tf, path, 1));
-    int fd = dup(tf->fd); /* the stream closes its own; tf.fd stays for the commit's fsync */
-    f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        if (fd >= 0) close(fd);
-        CXR_THROW(CXR_E_IO, "%s: %s", tf->path, strerror(errno));
+    if (!(f = cxr_tmpfile_stream(tf, "w"))) {
+        st = CXR_E_IO; /* the message names the temporary */
+        goto bail;
     }
     fputs("pixel_hash\tfile_hash\tsplit\tpath\tstatus\n", f);
     for (int64_t g = 0; g < ng; g++)
