@@ -1,4 +1,4 @@
-/* adam.cu: one Adam step over the flat parameter block on the GPU (twin of adam.c), one pass.
+/* adam.cu: one Adam(W) step over the flat parameter block on the GPU (twin of adam.c), one pass.
  * The bias corrections are computed on the host exactly as the CPU does, and every product and
  * sum uses the round-to-nearest intrinsics (__fmul_rn/__fadd_rn), which the compiler may not
  * fuse into FMAs: with IEEE division and sqrt (nvcc's defaults) the result is bit-identical to
@@ -21,7 +21,8 @@ typedef struct {
 
 __global__ void adam_kernel(float *__restrict__ p, float *__restrict__ m, float *__restrict__ v,
                             const float *__restrict__ g, size_t n, float lr, float b1, float b2,
-                            float a1, float a2, float c1, float c2, float eps, shadow_ranges sh)
+                            float a1, float a2, float c1, float c2, float eps, float decay,
+                            shadow_ranges sh)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
@@ -32,7 +33,7 @@ __global__ void adam_kernel(float *__restrict__ p, float *__restrict__ m, float 
         v[i] = vi;
         const float num = __fmul_rn(lr, __fmul_rn(mi, c1));
         const float den = __fadd_rn(sqrtf(__fmul_rn(vi, c2)), eps);
-        const float pi = __fsub_rn(p[i], __fdiv_rn(num, den));
+        const float pi = __fsub_rn(__fmul_rn(p[i], decay), __fdiv_rn(num, den));
         p[i] = pi;
         for (int r = 0; r < sh.count; r++)
             if (i - sh.off[r] < sh.n[r]) sh.dst[r][i - sh.off[r]] = __float2bfloat16_rn(pi);
@@ -41,7 +42,8 @@ __global__ void adam_kernel(float *__restrict__ p, float *__restrict__ m, float 
 
 extern "C" cxr_status cxr_adam_step_cuda(void *ctx, float *params /* (n) */, float *m /* (n) */,
                                          float *v /* (n) */, const float *grads /* (n) */, size_t n,
-                                         float lr, float beta1, float beta2, float eps, int64_t t)
+                                         float lr, float beta1, float beta2, float eps, float wd,
+                                         int64_t t)
 {
     cxr_status st = CXR_OK;
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
@@ -49,6 +51,7 @@ extern "C" cxr_status cxr_adam_step_cuda(void *ctx, float *params /* (n) */, flo
     {
         const float c1 = (float)(1.0 / (1.0 - pow((double)beta1, (double)t)));
         const float c2 = (float)(1.0 / (1.0 - pow((double)beta2, (double)t)));
+        const float decay = (float)(1.0 - (double)lr * (double)wd); /* as adam.c */
         shadow_ranges sh;
         memset(&sh, 0, sizeof sh);
         for (int k = 0; k < CXR_BF16_SHADOWS; k++) {
@@ -61,8 +64,9 @@ extern "C" cxr_status cxr_adam_step_cuda(void *ctx, float *params /* (n) */, flo
             sh.dst[sh.count] = (__nv_bfloat16 *)s->dst;
             sh.count++;
         }
-        adam_kernel<<<cxr_grid_for(n), 256, 0, be->cu->compute>>>(
-            params, m, v, grads, n, lr, beta1, beta2, 1.0f - beta1, 1.0f - beta2, c1, c2, eps, sh);
+        adam_kernel<<<cxr_grid_for(n), 256, 0, be->cu->compute>>>(params, m, v, grads, n, lr, beta1,
+                                                                  beta2, 1.0f - beta1, 1.0f - beta2,
+                                                                  c1, c2, eps, decay, sh);
     }
     CUDA_LAUNCH_CHECK("adam_step");
 bail:

@@ -49,10 +49,11 @@ void cxr_model_config_defaults(cxr_model_config *c, int n_classes);
 cxr_status cxr_model_config_check(const cxr_model_config *c);
 
 typedef struct {
-    float lr;    /* default 0.01 (the study's; see specs/model.md on divergence) */
-    float beta1; /* 0.9 */
-    float beta2; /* 0.999 */
-    float eps;   /* 1e-8 */
+    float lr;           /* default 0.01 (the study's; see specs/model.md on divergence) */
+    float beta1;        /* 0.9 */
+    float beta2;        /* 0.999 */
+    float eps;          /* 1e-8 */
+    float weight_decay; /* AdamW's decoupled decay (0: plain Adam, the default) */
 } cxr_adam_params;
 void cxr_adam_defaults(cxr_adam_params *p);
 

@@ -92,6 +92,7 @@ void cxr_adam_defaults(cxr_adam_params *p)
     p->beta1 = 0.9f;
     p->beta2 = 0.999f;
     p->eps = 1e-8f;
+    p->weight_decay = 0.0f;
 }
 
 static const char *const tensor_names[CXR_MODEL_N_TENSORS] = {
@@ -549,7 +550,7 @@ cxr_status cxr_model_step(cxr_model *m, const cxr_adam_params *p)
     m->t++;
     OP(m->be->adam_step(m->be->ctx, m->block[CXR_BLOCK_PARAMS], m->block[CXR_BLOCK_ADAM_M],
                         m->block[CXR_BLOCK_ADAM_V], m->block[CXR_BLOCK_GRADS], m->n_params, p->lr,
-                        p->beta1, p->beta2, p->eps, m->t));
+                        p->beta1, p->beta2, p->eps, p->weight_decay, m->t));
 bail:
     return st;
 }

@@ -95,12 +95,16 @@ typedef cxr_status cxr_softmax_xent_fn(void *ctx, float *loss /* (1) */, float *
                                        float *probs /* (N,C) */, const float *logits /* (N,C) */,
                                        const int32_t *labels /* (N) */,
                                        const float *class_weights /* (C) or NULL */, int N, int C);
-/* Adam with bias correction, one flat loop over all parameters (t >= 1 is the step):
+/* Adam with bias correction, one flat loop over all parameters (t >= 1 is the step), with
+ * AdamW's decoupled weight decay wd (Loshchilov & Hutter; torch.optim.AdamW):
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
- *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) */
+ *   p = p * (1 - lr*wd) - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ * The factor 1 - lr*wd is rounded to float once; wd = 0 makes it exactly 1, so plain Adam's
+ * bits are unchanged. */
 typedef cxr_status cxr_adam_step_fn(void *ctx, float *params /* (n) */, float *m /* (n) */,
                                     float *v /* (n) */, const float *grads /* (n) */, size_t n,
-                                    float lr, float beta1, float beta2, float eps, int64_t t);
+                                    float lr, float beta1, float beta2, float eps, float wd,
+                                    int64_t t);
 /* Fused: conv3x3_forward + leaky ReLU, and when pooled != NULL also maxpool2_forward of the
  * activated map. out (the activated map) may be NULL when pooled is given: the full map is
  * then never written to memory. H and W even when pooled != NULL. Results equal the separate

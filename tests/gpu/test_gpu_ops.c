@@ -194,9 +194,11 @@ static void check_adam(size_t n)
     for (size_t i = 0; i < n; i++) v[i] = fabsf(v[i]);
     float *p_d = to_dev(gpu, p, n * 4), *m_d = to_dev(gpu, m, n * 4), *v_d = to_dev(gpu, v, n * 4);
     float *g_d = to_dev(gpu, g, n * 4);
-    for (int64_t t = 1; t <= 3; t++) {
-        CHECK_OK(cpu->adam_step(cpu->ctx, p, m, v, g, n, 0.01f, 0.9f, 0.999f, 1e-8f, t));
-        CHECK_OK(gpu->adam_step(gpu->ctx, p_d, m_d, v_d, g_d, n, 0.01f, 0.9f, 0.999f, 1e-8f, t));
+    for (int64_t t = 1; t <= 3; t++) { /* step 3 with AdamW's decay */
+        const float wd = t == 3 ? 0.1f : 0.0f;
+        CHECK_OK(cpu->adam_step(cpu->ctx, p, m, v, g, n, 0.01f, 0.9f, 0.999f, 1e-8f, wd, t));
+        CHECK_OK(
+            gpu->adam_step(gpu->ctx, p_d, m_d, v_d, g_d, n, 0.01f, 0.9f, 0.999f, 1e-8f, wd, t));
     }
     float *pg = from_dev(gpu, p_d, n), *mg = from_dev(gpu, m_d, n), *vg = from_dev(gpu, v_d, n);
     /* same operations without contraction, IEEE div/sqrt: expected bit-identical */
@@ -276,7 +278,7 @@ static void check_bf16_shadow(int N, int IN, int OUT)
     float *y1 = from_dev(gpu, y_d, no);
     reduction_tol(prec, (size_t)IN, amax(y, no), &atol, &rtol);
     validate("bf16 copy after upload: dense fwd", y1, y, no, atol, rtol);
-    CHECK_OK(gpu->adam_step(gpu->ctx, w_d, m_d, v_d, g_d, nw, 0.01f, 0.9f, 0.999f, 1e-8f, 1));
+    CHECK_OK(gpu->adam_step(gpu->ctx, w_d, m_d, v_d, g_d, nw, 0.01f, 0.9f, 0.999f, 1e-8f, 0.0f, 1));
     CHECK_OK(gpu->dense_forward(gpu->ctx, y_d, x_d, w_d, b_d, N, IN, OUT)); /* Adam's copy */
     float *ya = from_dev(gpu, y_d, no), *wa = from_dev(gpu, w_d, nw);
     CHECK_OK(gpu->upload(gpu->ctx, w_d, wa, nw * 4)); /* same values: fresh conversion */

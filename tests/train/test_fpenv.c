@@ -68,7 +68,7 @@ static void run_ops(cxr_backend *be, const char *who)
     const size_t np = 1 << 18;
     float *p = filled(np, 0.5f), *m = filled(np, 0.0f), *v = filled(np, 0.0f);
     float *gr = filled(np, 1e-20f);
-    CHECK_OK(be->adam_step(be->ctx, p, m, v, gr, np, 1e-4f, 0.9f, 0.999f, 1e-8f, 1));
+    CHECK_OK(be->adam_step(be->ctx, p, m, v, gr, np, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 1));
     CHECK(all_zero(v, np));
     /* the MXCSR of this thread and of every thread of its OpenMP team */
     int flushing = 0, nthr = 0;
