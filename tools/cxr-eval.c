@@ -50,8 +50,9 @@ static void usage(FILE *f)
         "\n"
         "Options:\n"
         "  --split NAME      train, val or test (default test)\n"
-        "  --threshold T     binary decision: class 1 iff p[1] >= T (default: the checkpoint's, "
-        "0.5)\n"
+        "  --threshold T     binary decision: class 1 iff p[1] >= T (default: the threshold "
+        "cxr-train\n"
+        "                    chose on val and stored in MODEL, else 0.5; stderr says which)\n"
         "  --batch N         images per forward pass (default 64)\n"
         "  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores "
         "available)\n"
@@ -92,7 +93,7 @@ static cJSON *num_array(const double *v, int n)
 static cxr_status print_json(const char *model_path, const char *store_path, const char *split,
                              const cxr_checkpoint_meta *meta, const cxr_eval_result *er,
                              const cxr_metrics_report *r, cxr_metrics *met, double threshold,
-                             int tta)
+                             int tta, const char *threshold_source)
 {
     const int K = r->k;
     cJSON *o = cJSON_CreateObject();
@@ -112,6 +113,7 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     cJSON_AddNumberToObject(o, "macro_f1", r->macro_f1);
     if (K == 2) {
         cJSON_AddNumberToObject(o, "threshold", threshold);
+        cJSON_AddStringToObject(o, "threshold_source", threshold_source);
         cJSON_AddNumberToObject(o, "precision", r->pos_precision);
         cJSON_AddNumberToObject(o, "recall", r->pos_recall);
         cJSON_AddNumberToObject(o, "specificity", r->specificity);
@@ -268,7 +270,8 @@ int main(int argc, char **argv)
     if (!cxr_store_has_split(s, split))
         CXR_THROW(CXR_E_FORMAT, "%s: no split '%s'", store_path, split);
     CXR_TRY(cxr_checkpoint_check_store(&meta, model_path, s));
-    if (isnan(threshold)) threshold = meta.threshold;
+    const char *thr_source = cxr_threshold_choose(&meta, &threshold);
+    if (meta.n_classes == 2) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
     CXR_TRY(cxr_metrics_create(&met, meta.n_classes));
     cxr_eval_result er;
     pred_out po = { NULL, s, split, &meta, threshold };
@@ -283,7 +286,8 @@ int main(int argc, char **argv)
 
     const int K = r.k;
     if (json) {
-        CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold, tta));
+        CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold, tta,
+                           thr_source));
         goto bail;
     }
     printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", model_path, meta.epoch,
@@ -296,8 +300,8 @@ int main(int argc, char **argv)
     printf("loss      %.6f\n", er.loss);
     printf("accuracy  %.4f\n", r.accuracy);
     if (K == 2) {
-        printf("threshold %.9g (predict %s when p[%s] >= threshold)\n", threshold,
-               meta.class_names[1], meta.class_names[1]);
+        printf("threshold %.9g (predict %s when p[%s] >= threshold; %s)\n", threshold,
+               meta.class_names[1], meta.class_names[1], thr_source);
         printf("positive class: %s\n", meta.class_names[1]);
         printf("precision    %.4f\n", r.pos_precision);
         printf("recall       %.4f (sensitivity)\n", r.pos_recall);

@@ -42,8 +42,9 @@ static void usage(FILE *f)
         "(\"cxr-predict: IMAGE: reason\") and the others are still classified.\n"
         "\n"
         "Options:\n"
-        "  --threshold T     binary decision threshold on p[class 1] (default: the checkpoint's, "
-        "0.5)\n"
+        "  --threshold T     binary decision threshold on p[class 1] (default: the threshold\n"
+        "                    cxr-train chose on val and stored in MODEL, else 0.5; stderr says "
+        "which)\n"
         "  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores "
         "available)\n"
         "  --device D        auto (default), cpu or cuda[:N]\n"
@@ -110,7 +111,8 @@ int main(int argc, char **argv)
     CXR_TRY(cxr_device_open(&be, device, threads, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-predict: %s\n", dev.note);
     CXR_TRY(cxr_checkpoint_open_model(model_path, be, 1, threads, &m, &meta));
-    if (isnan(threshold)) threshold = meta.threshold;
+    const char *thr_source = cxr_threshold_choose(&meta, &threshold);
+    if (meta.n_classes == 2) cxr_threshold_say(stderr, "cxr-predict", threshold, thr_source);
     const int S = meta.pp.size, K = meta.n_classes;
     dec = cxr_decoder_create();
     img = malloc((size_t)S * S * sizeof *img);

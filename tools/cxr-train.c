@@ -56,7 +56,20 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --schedule S        learning rate over the run: constant, cosine (to 0 at the end) or "
         "step\n"
         "                      (x0.1 after each third of the steps) (default: the recipe's)\n"
-        "  --warmup N          steps of linear warmup to --lr (default: the recipe's)\n"
+        "  --warmup-steps N    steps of linear warmup to --lr (default: the recipe's; also "
+        "--warmup)\n"
+        "  --lr-step-epochs N  step schedule: decay every N epochs (default: each third of the "
+        "run)\n"
+        "  --lr-gamma F        step schedule: the factor of each decay (default 0.1)\n"
+        "  --weight-decay F    AdamW's decoupled weight decay (0: plain Adam; default: the "
+        "recipe's)\n"
+        "  --select M          keep the best epoch's model by val_auc, val_loss or\n"
+        "                      val_balanced_accuracy (binary: at the threshold chosen on val) in\n"
+        "                      MODEL.best.h5 beside the checkpoint; none: no selection (default: "
+        "the\n"
+        "                      recipe's). On /val only: refused when STORE has no /val\n"
+        "  --patience N        stop after N epochs without a better --select metric (0: never;\n"
+        "                      default: the recipe's); may be changed on --resume\n"
         "  --augment A         train-time augmentation of /train images, drawn from (seed, epoch,\n"
         "                      image): none, default (rotate=10,scale=0.9:1.1,translate=0.08,\n"
         "                      brightness=0.1,contrast=0.1,hflip=0), or key=value,... changing\n"
@@ -77,11 +90,12 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      the current folder when STORE's is read-only), said on stderr\n"
         "  --no-checkpoint     save no model\n"
         "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
-        "                      uninterrupted run (same device and --threads); batch, seed, lr and\n"
-        "                      augment come from the checkpoint (giving different ones, also\n"
-        "                      through --recipe, is an error); another store or --threads is\n"
-        "                      warned about, another\n"
-        "                      --max-steps refused (the epochs done would not match)\n"
+        "                      uninterrupted run (same device and --threads); batch, seed, lr,\n"
+        "                      schedule, warmup, weight decay, augmentation, selection metric and\n"
+        "                      its best so far come from the checkpoint (giving different ones,\n"
+        "                      also through --recipe, is an error); another store or --threads is\n"
+        "                      warned about, another --max-steps refused (the epochs done would\n"
+        "                      not match)\n"
         "  --no-prefetch       load batches synchronously in the training thread (for comparison)\n"
         "  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
         "  --no-monitor        do not sample resources (no `monitor` object in the log)\n"
@@ -96,6 +110,11 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      fits), on, or off (streamed through pinned buffers)\n"
         "  -q, --quiet         no progress output\n"
         "  -h, --help          this help;  --version  the version\n"
+        "\n"
+        "With a /val split, each epoch chooses the decision threshold on val (binary: the best\n"
+        "balanced accuracy, ties to the one closest to 0.5) and stores it in the checkpoint, "
+        "where\n"
+        "cxr-eval and cxr-predict find it.\n"
         "\n"
         "Output: on a terminal a progress bar on stderr (loss, accuracy, img/s, ETA), else one "
         "line\n"
@@ -204,15 +223,19 @@ static const char *default_checkpoint(const cxr_train_options *o, char *buf, siz
 static cxr_status check_files(const cxr_train_options *o)
 {
     const char *in[] = { o->io.store_path, o->io.resume_path };
+    char best[4096] = "";
+    if (o->io.checkpoint_path && cxr_train_best_path(o->io.checkpoint_path, best, sizeof best))
+        return CXR_E_ARG;
     const struct {
         const char *opt, *path;
     } out[] = { { "--log", o->io.log_path },
                 { "--checkpoint", o->io.checkpoint_path },
-                { "--monitor-log", o->io.monitor_log } };
+                { "--monitor-log", o->io.monitor_log },
+                { "the best model", best[0] ? best : NULL } };
     for (int i = 0; i < 2; i++)
         if (in[i] && cxr_input_check(in[i]) != CXR_OK) return CXR_E_ARG;
     /* the checkpoint may be the resumed file: it is replaced whole, by a rename, once saved */
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (out[i].path && cxr_output_check(out[i].opt, out[i].path, in, i == 1 ? 1 : 2, NULL))
             return CXR_E_ARG;
     return CXR_OK;
@@ -239,7 +262,12 @@ enum {
     O_SCHEDULE,
     O_WARMUP,
     O_NOCKPT,
-    O_AUGMENT
+    O_AUGMENT,
+    O_WD,
+    O_SELECT,
+    O_PATIENCE,
+    O_STEP_EPOCHS,
+    O_GAMMA
 };
 
 int main(int argc, char **argv)
@@ -271,6 +299,13 @@ int main(int argc, char **argv)
                                            { "warmup", required_argument, 0, O_WARMUP },
                                            { "no-checkpoint", no_argument, 0, O_NOCKPT },
                                            { "augment", required_argument, 0, O_AUGMENT },
+                                           { "warmup-steps", required_argument, 0, O_WARMUP },
+                                           { "weight-decay", required_argument, 0, O_WD },
+                                           { "select", required_argument, 0, O_SELECT },
+                                           { "patience", required_argument, 0, O_PATIENCE },
+                                           { "lr-step-epochs", required_argument, 0,
+                                             O_STEP_EPOCHS },
+                                           { "lr-gamma", required_argument, 0, O_GAMMA },
                                            { 0, 0, 0, 0 } };
     int c, no_checkpoint = 0;
     long v;
@@ -347,7 +382,7 @@ int main(int argc, char **argv)
             break;
         }
         case O_WARMUP:
-            if (cxr_parse_long(optarg, "--warmup", 0, 0x7fffffffL, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--warmup-steps", 0, 0x7fffffffL, &v)) return bad_option();
             o.recipe.warmup_steps = (int)v;
             break;
         case O_AUGMENT: {
@@ -357,6 +392,36 @@ int main(int argc, char **argv)
                 return 2;
             }
             o.recipe.augment = optarg;
+            break;
+        }
+        case O_WD: {
+            double d;
+            if (cxr_parse_double(optarg, "--weight-decay", 0, 100, 0, &d)) return bad_option();
+            o.recipe.weight_decay = (float)d;
+            break;
+        }
+        case O_SELECT: {
+            cxr_select_kind k;
+            if (cxr_select_parse(optarg, &k) != CXR_OK) {
+                fprintf(stderr, "cxr-train: --select: %s\n", cxr_last_error());
+                return 2;
+            }
+            o.recipe.select = optarg;
+            break;
+        }
+        case O_PATIENCE:
+            if (cxr_parse_long(optarg, "--patience", 0, 100000, &v)) return bad_option();
+            o.recipe.patience = (int)v;
+            break;
+        case O_STEP_EPOCHS:
+            if (cxr_parse_long(optarg, "--lr-step-epochs", 1, 100000, &v)) return bad_option();
+            o.recipe.lr_step_epochs = (int)v;
+            break;
+        case O_GAMMA: {
+            double d;
+            if (cxr_parse_double(optarg, "--lr-gamma", 0, 1, CXR_PARSE_OPEN_LO, &d))
+                return bad_option();
+            o.recipe.lr_gamma = (float)d;
             break;
         }
         case 'q': ui.quiet = 1; break;

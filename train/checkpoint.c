@@ -52,6 +52,16 @@ static int put_i32_array(hid_t loc, const char *name, const int32_t *v, hsize_t 
     return ok;
 }
 
+static int put_i64(hid_t loc, const char *name, int64_t v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return ok;
+}
+
 /* Read a numeric attribute of exactly n elements (1 for a scalar) as `type`: 1 read, 0 absent,
  * -1 damaged or of another shape or class (HDF5's reason, if any, left for cxr_hdf5_error). */
 static int get_num(hid_t loc, const char *name, hid_t type, void *v, hssize_t n)
@@ -154,7 +164,21 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_i32(f, "equalize", meta->pp.equalize) >= 0 &&
          cxr_h5_attr_put_str(f, "normalize", cxr_norm_name(meta->pp.normalize)) >= 0 &&
          cxr_h5_attr_put_f64(f, "crop_ratio", meta->pp.crop_ratio) >= 0 &&
-         cxr_h5_attr_put_i32(f, "max_side", meta->pp.max_side) >= 0;
+         cxr_h5_attr_put_i32(f, "max_side", meta->pp.max_side) >= 0 &&
+         cxr_h5_attr_put_f64(f, "weight_decay", meta->adam.weight_decay) >= 0;
+    if (ok && meta->threshold_split[0])
+        ok = cxr_h5_attr_put_str(f, "threshold_split", meta->threshold_split) >= 0;
+    if (ok && meta->has_run)
+        ok = cxr_h5_attr_put_str(f, "recipe", meta->recipe) >= 0 &&
+             cxr_h5_attr_put_str(f, "schedule", meta->schedule) >= 0 &&
+             put_i64(f, "warmup_steps", meta->warmup_steps) &&
+             put_i64(f, "lr_step_every", meta->lr_step_every) &&
+             cxr_h5_attr_put_f64(f, "lr_gamma", meta->lr_gamma) >= 0 &&
+             cxr_h5_attr_put_str(f, "select", meta->select) >= 0 &&
+             cxr_h5_attr_put_i32(f, "patience", meta->patience) >= 0 &&
+             cxr_h5_attr_put_i32(f, "best_epoch", meta->best_epoch) >= 0 &&
+             cxr_h5_attr_put_f64(f, "best_value", meta->best_value) >= 0 &&
+             cxr_h5_attr_put_str(f, "stopped", meta->stopped) >= 0;
     if (!ok) return cxr_hdf5_error(CXR_E_HDF5, path, "cannot write the checkpoint's attributes");
     return CXR_OK;
 }
@@ -298,6 +322,20 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "eps", v = m->adam.eps;
     else if (!(m->threshold >= 0 && m->threshold <= 1))
         bad = "threshold", v = m->threshold;
+    else if (!(m->adam.weight_decay >= 0) || !isfinite(m->adam.weight_decay))
+        bad = "weight_decay", v = m->adam.weight_decay;
+    else if (m->has_run && m->warmup_steps < 0)
+        bad = "warmup_steps", v = (double)m->warmup_steps;
+    else if (m->has_run && m->lr_step_every < 0)
+        bad = "lr_step_every", v = (double)m->lr_step_every;
+    else if (m->has_run && !(m->lr_gamma > 0 && m->lr_gamma <= 1))
+        bad = "lr_gamma", v = m->lr_gamma;
+    else if (m->has_run && m->patience < 0)
+        bad = "patience", v = m->patience;
+    else if (m->has_run && (m->best_epoch < 0 || m->best_epoch > m->epoch))
+        bad = "best_epoch", v = m->best_epoch;
+    else if (m->has_run && m->best_epoch > 0 && isnan(m->best_value))
+        bad = "best_value", v = m->best_value;
     if (bad) return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint attribute '%s': %g", path, bad, v);
     cxr_augment_params aug;
     if (cxr_augment_parse(m->augment, &aug) != CXR_OK)
@@ -379,7 +417,7 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     int32_t ver = 0, epoch, epochs, batch, threads = 0, ncls, size, eq, max_side, ch[4], dn[2];
     int64_t step;
     uint64_t seed;
-    double lr, b1, b2, eps, kp, alpha, thr = 0.5, crop;
+    double lr, b1, b2, eps, kp, alpha, thr = 0.5, crop, wd = 0;
 
     memset(meta, 0, sizeof *meta);
     int r = get_num(f, "format_version", H5T_NATIVE_INT32, &ver, 1);
@@ -441,6 +479,40 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     if (get_str(f, "augment", meta->augment, sizeof meta->augment, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'augment' is unreadable");
     if (!meta->augment[0]) snprintf(meta->augment, sizeof meta->augment, "none");
+    if (get_num(f, "weight_decay", H5T_NATIVE_DOUBLE, &wd, 1) < 0 ||
+        get_str(f, "threshold_split", meta->threshold_split, sizeof meta->threshold_split, legacy) <
+            0)
+        CXR_THROW_H5(CXR_E_FORMAT,
+                     "checkpoint attribute 'weight_decay' or 'threshold_split' is unreadable");
+    if ((r = get_str(f, "schedule", meta->schedule, sizeof meta->schedule, legacy)) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'schedule' is unreadable");
+    if (r == 1) { /* the run's definition: all of it */
+        meta->has_run = 1;
+        int32_t pat = 0, best = 0;
+#define RUN_NUM(name, type, var)                                                                \
+    if ((r = get_num(f, name, type, var, 1)) <= 0) {                                            \
+        if (r < 0) CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute '%s' is unreadable", name); \
+        CXR_THROW(CXR_E_FORMAT, "%s: checkpoint has 'schedule' but misses '%s'", path, name);   \
+    }
+#define RUN_STR(name, var)                                                                      \
+    if ((r = get_str(f, name, var, sizeof var, legacy)) <= 0) {                                 \
+        if (r < 0) CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute '%s' is unreadable", name); \
+        CXR_THROW(CXR_E_FORMAT, "%s: checkpoint has 'schedule' but misses '%s'", path, name);   \
+    }
+        RUN_STR("recipe", meta->recipe);
+        RUN_STR("select", meta->select);
+        RUN_STR("stopped", meta->stopped);
+        RUN_NUM("warmup_steps", H5T_NATIVE_INT64, &meta->warmup_steps);
+        RUN_NUM("lr_step_every", H5T_NATIVE_INT64, &meta->lr_step_every);
+        RUN_NUM("lr_gamma", H5T_NATIVE_DOUBLE, &meta->lr_gamma);
+        RUN_NUM("patience", H5T_NATIVE_INT32, &pat);
+        RUN_NUM("best_epoch", H5T_NATIVE_INT32, &best);
+        RUN_NUM("best_value", H5T_NATIVE_DOUBLE, &meta->best_value);
+#undef RUN_NUM
+#undef RUN_STR
+        meta->patience = pat;
+        meta->best_epoch = best;
+    }
     if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0 ||
         get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' or 'tool_version' is unreadable");
@@ -476,6 +548,7 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     meta->adam.beta1 = (float)b1;
     meta->adam.beta2 = (float)b2;
     meta->adam.eps = (float)eps;
+    meta->adam.weight_decay = (float)wd;
     meta->epochs = epochs;
     meta->batch = batch;
     meta->threads = threads;
@@ -698,4 +771,18 @@ cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const cha
                                  "class %d is '%s' in checkpoint %s but '%s' in store %s", c,
                                  meta->class_names[c], path, cxr_store_class_name(store, c), sp);
     return CXR_OK;
+}
+
+const char *cxr_threshold_choose(const cxr_checkpoint_meta *meta, double *threshold)
+{
+    if (!isnan(*threshold)) return "--threshold";
+    *threshold = meta->threshold;
+    if (strcmp(meta->threshold_split, "val") == 0) return "chosen on val, stored in the model";
+    if (meta->threshold != 0.5) return "stored in the model";
+    return "the default 0.5: the model holds no threshold chosen on val";
+}
+
+void cxr_threshold_say(FILE *f, const char *tool, double threshold, const char *source)
+{
+    fprintf(f, "%s: threshold %.9g (%s)\n", tool, threshold, source);
 }

@@ -6,10 +6,16 @@
  *                     the seed), the recipe (epochs, batch, lr, beta1, beta2, eps, keep_prob,
  *                     alpha, threads), the model shape (n_classes, image_size, channels[4],
  *                     dense[2]), the store's preprocessing (image_size, equalize, normalize,
- *                     crop_ratio, max_side, same names as the store's attributes), and
- *                     threshold (decision threshold on p[1] for binary models; 0.5 by default),
+ *                     crop_ratio, max_side, same names as the store's attributes),
  *                     augment (the run's train-time augmentation, cxr_augment.h's canonical
- *                     spec; absent in older files: "none")
+ *                     spec; absent in older files: "none"), and
+ *                     threshold (decision threshold on p[1] for binary models; 0.5 by default)
+ *                     with threshold_split ("val" when cxr-train chose it on val; absent: the
+ *                     default 0.5). The rest of the run's definition (absent in files written
+ *                     before issue 15): recipe (name), schedule, warmup_steps, lr_step_every,
+ *                     lr_gamma, weight_decay (AdamW), select (the model-selection metric or
+ *                     "none"), patience, best_epoch (0: none yet), best_value (the selected
+ *                     metric at best_epoch), stopped ("patience" once early stopping ended it)
  *   /class_names      string [C]
  *   /params/<name>    float32, one dataset per tensor ("conv1.w", "conv1.b", ... "out.b"),
  *                     shaped as the tensor: conv (K,C,3,3), dense (OUT,IN), biases (OUT)
@@ -38,6 +44,7 @@
 #define CXR_CHECKPOINT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cxr_model.h"
 #include "cxr_preprocess.h"
@@ -57,12 +64,24 @@ typedef struct {
     cxr_adam_params adam;
     int epochs; /* planned epochs of the run */
     int batch;
-    int threads;              /* informational */
-    int epoch;                /* completed epochs */
-    int64_t step;             /* Adam step count t */
-    uint64_t seed;            /* the run's seed (shuffle, dropout, init) */
-    double threshold;         /* binary decision threshold on p[1] */
-    char augment[128];        /* train-time augmentation, cxr_augment_format ("none" if absent) */
+    int threads;             /* informational */
+    int epoch;               /* completed epochs */
+    int64_t step;            /* Adam step count t */
+    uint64_t seed;           /* the run's seed (shuffle, dropout, init) */
+    double threshold;        /* binary decision threshold on p[1] */
+    char augment[128];       /* train-time augmentation, cxr_augment_format ("none" if absent) */
+    char threshold_split[8]; /* "val": chosen on val by cxr-train; "": the default 0.5 */
+    /* the run's definition; has_run 0 when the file predates them (then all 0 / "") */
+    int has_run;
+    char recipe[32];   /* recipe name */
+    char schedule[16]; /* cxr_lr_schedule_name */
+    int64_t warmup_steps, lr_step_every;
+    double lr_gamma;          /* step decay factor */
+    char select[32];          /* model-selection metric (cxr_select_name) */
+    int patience;             /* 0 off */
+    int best_epoch;           /* 0: no best yet */
+    double best_value;        /* the selected metric at best_epoch */
+    char stopped[16];         /* "patience" when early stopping ended the run, else "" */
     cxr_preprocess_params pp; /* the store's preprocessing */
     int n_classes;
     char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */
@@ -111,6 +130,13 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
  * Errors as cxr_checkpoint_read_meta / cxr_model_create / cxr_checkpoint_load. */
 cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batch_capacity,
                                      int threads, cxr_model **out, cxr_checkpoint_meta *meta);
+
+/* The binary decision threshold a tool applies: *threshold when it is a number (--threshold),
+ * else the checkpoint's. Returns where it came from: "--threshold", "chosen on val, stored in
+ * the model", or "the default 0.5: the model holds no threshold chosen on val". */
+const char *cxr_threshold_choose(const cxr_checkpoint_meta *meta, double *threshold);
+/* "TOOL: threshold T (SOURCE)" on f. */
+void cxr_threshold_say(FILE *f, const char *tool, double threshold, const char *source);
 
 /* Check that a checkpoint (meta, read from path) was trained on the classes of `store`: the
  * same count and the same names in index order. CXR_E_MISMATCH naming both files and the

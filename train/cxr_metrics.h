@@ -64,9 +64,12 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
 void cxr_metrics_report_free(cxr_metrics_report *r); /* NULL-safe; zeroes it */
 
 /* Binary only: the threshold on p[1] that maximises balanced accuracy ((TPR + TNR) / 2) on the
- * accumulated samples. Candidates are the midpoints between consecutive distinct scores (and
- * just above the highest / the lowest itself), so applying the result with ">= threshold"
- * reproduces the best split of these samples. *bal_acc receives the balanced accuracy reached
+ * accumulated samples. Each split of the sorted distinct scores has one candidate: 0.5 when
+ * 0.5 gives that split, else the midpoint between the two scores it separates (above all: just
+ * above the highest; below all but the lowest: the lowest itself), so applying the result with
+ * ">= threshold" reproduces the split. Ties in balanced accuracy (compared exactly, in integer
+ * counts) go to the candidate closest to 0.5, then to the higher one; cxr-train stores this
+ * threshold, chosen on val, in its checkpoints (specs/model.md "Threshold"). *bal_acc receives the balanced accuracy reached
  * (may be NULL). CXR_E_ARG if k != 2 or no samples, or a class is absent. */
 cxr_status cxr_metrics_best_threshold(const cxr_metrics *m, double *threshold, double *bal_acc);
 

@@ -113,6 +113,10 @@ typedef struct {
     float lr;             /* Adam learning rate (specs/model.md "Learning rate") */
     const char *schedule; /* cxr_lr_schedule_parse: "constant", "cosine" or "step" */
     int warmup_steps;     /* linear warmup from lr/warmup_steps to lr over these steps (0: none) */
+    float weight_decay;   /* AdamW's decoupled weight decay (0: plain Adam) */
+    const char *select;   /* model selection on /val (cxr_select_parse; "none": none); skipped
+                             with a note when the store has no /val */
+    int patience;         /* early stopping after this many epochs without improvement (0: off) */
     const char *augment;  /* train-time augmentation, cxr_augment_parse spec; NULL: "none" */
 } cxr_train_recipe;
 
@@ -132,6 +136,23 @@ float cxr_lr_at(const cxr_lr_schedule *sc, int64_t s);
 cxr_status cxr_lr_schedule_parse(const char *name, cxr_lr_kind *kind);
 const char *cxr_lr_schedule_name(cxr_lr_kind kind);
 
+/* Model selection (specs/model.md "Model selection"): the metric on /val that picks the epoch
+ * whose model is kept as the best. */
+typedef enum {
+    CXR_SELECT_NONE,
+    CXR_SELECT_VAL_AUC,               /* ROC AUC (binary), macro one-vs-rest AUC otherwise */
+    CXR_SELECT_VAL_LOSS,              /* class-weighted cross-entropy, lower is better */
+    CXR_SELECT_VAL_BALANCED_ACCURACY, /* binary: at the threshold chosen on val; else argmax */
+} cxr_select_kind;
+/* "none", "val_auc", "val_loss" or "val_balanced_accuracy" into *kind; CXR_E_ARG otherwise. */
+cxr_status cxr_select_parse(const char *name, cxr_select_kind *kind);
+const char *cxr_select_name(cxr_select_kind kind);
+/* 1 when value improves on best (best NAN: any finite value does; NAN never improves). */
+int cxr_select_improves(cxr_select_kind kind, double value, double best);
+/* The best model's file beside the checkpoint: MODEL.h5 -> MODEL.best.h5 (a name without .h5
+ * gets .best.h5 appended). CXR_E_ARG when it does not fit in cap. */
+cxr_status cxr_train_best_path(const char *checkpoint, char *buf, size_t cap);
+
 /* The recipe table: *n entries (n may be NULL); the first is the default. */
 const cxr_train_recipe *cxr_train_recipes(int *n);
 /* The recipe called name (NULL: the default), or NULL when there is none. */
@@ -139,17 +160,26 @@ const cxr_train_recipe *cxr_train_recipe_find(const char *name);
 
 #define CXR_TRAIN_DEFAULT_SEED 1
 
-/* What to train. A value left 0 (seed: -1) comes from the recipe on a fresh start and from
- * the checkpoint on a resume. Given values win over the recipe. On a resume, the batch, lr and
- * augmentation given here or by a recipe named here, and a seed given here, must agree with the
- * checkpoint;
- * epochs given here replace the checkpoint's plan (to extend a run). */
+/* What to train. A value left 0 (seed, warmup, weight decay, patience: -1) comes from the
+ * recipe on a fresh start and from the checkpoint on a resume. Given values win over the
+ * recipe. On a resume, the batch, lr, schedule, warmup, step decay, weight decay, selection
+ * metric and augmentation given here or by a recipe named here, and a seed given here, must
+ * agree with the checkpoint; epochs and patience given here replace the checkpoint's (to extend
+ * a run). A checkpoint written before issue 15 holds no schedule: the options' or recipe's,
+ * else the pre-issue-15 default (constant, no warmup, no decay, no selection), are used and
+ * said. */
 typedef struct {
     const char *name;     /* cxr_train_recipe_find; NULL: the default recipe */
     int epochs, batch;    /* > 0: given */
     float lr;             /* > 0: given */
     const char *schedule; /* non-NULL: given (cxr_lr_schedule_parse) */
     int warmup_steps;     /* >= 0: given; -1: the recipe's */
+    float weight_decay;   /* >= 0: given; < 0: the recipe's */
+    int lr_step_epochs;   /* step decay: > 0 epochs between decays; 0: a third of the run */
+    float lr_gamma;       /* step decay: > 0 the factor per decay; 0: 0.1 */
+    const char *select;   /* non-NULL: given (cxr_select_parse, "none" included) */
+    int patience;         /* >= 0: given (0 off); -1: the recipe's (on a resume: the
+                             checkpoint's); may differ from the checkpoint's on a resume */
     int64_t seed;         /* >= 0: given; -1: CXR_TRAIN_DEFAULT_SEED */
     int64_t max_steps;    /* > 0: at most this many steps per epoch (quick tests) */
     const char *augment;  /* non-NULL: given (cxr_augment_parse spec: "none", "default", ...) */
@@ -198,7 +228,10 @@ typedef struct {
 void cxr_train_options_defaults(cxr_train_options *o);
 
 /* Train on the store's /train split on backend `be` (borrowed), evaluating each epoch on /val,
- * or /test when there is no /val. Writes the log and the checkpoint per epoch. Returns CXR_OK,
+ * or /test when there is no /val. Writes the log and the checkpoint per epoch; with a selection
+ * metric (needs /val) also the best epoch's model (cxr_train_best_path), and stops early after
+ * `patience` epochs without improvement (CXR_OK). With /val, each epoch's threshold is chosen
+ * there (cxr_metrics_best_threshold) and stored in the checkpoints. Returns CXR_OK,
  * CXR_E_INTERRUPTED (stopped after a step; the last complete checkpoint stays valid), or an
  * error with a message (bad store, corrupt chunk, checkpoint mismatch on resume, I/O...). */
 cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be);

@@ -62,10 +62,14 @@ typedef struct {
     /* what was learned (cxr_log_epoch_result_fields) */
     double train_loss, train_acc, eval_loss, eval_acc;
     double precision, recall, specificity, f1, auc, macro_f1, balanced_accuracy;
+    double threshold; /* binary: the decision threshold chosen on val (NAN: none chosen) */
     /* what it cost (cxr_log_epoch_cost_fields) */
     double epoch_s, eval_s, images_per_s, data_wait_s, data_wait_frac, gpu_mem_used_mb;
     int64_t steps, step_total; /* -1: absent */
     double lr;                 /* the rate of the epoch's last Adam step; <= 0: absent */
+    int best_epoch;            /* model selection: the best epoch so far (0: absent) */
+    double best_value;         /* and its selected metric (NAN: absent) */
+    const char *stopped;       /* "patience": early stopping ends the run here (NULL: absent) */
     /* per_class entries (cxr_log_class_fields): n_per_class values in each array */
     int n_per_class;
     double *class_precision, *class_recall, *class_f1, *class_auc;
@@ -118,8 +122,15 @@ typedef struct {
     char *const *classes; /* n_classes names, index order */
     /* the `recipe` object */
     int epochs, batch;
+    const char *recipe;   /* recipe name; NULL: not written */
     const char *schedule; /* learning-rate schedule name; NULL: not written */
     int64_t warmup_steps;
+    int64_t lr_step_every; /* step decay (written when schedule is "step") */
+    double lr_gamma;
+    double weight_decay;    /* AdamW; written with schedule */
+    const char *select;     /* model-selection metric ("none"); NULL: not written */
+    int patience;           /* written with select */
+    const char *best_model; /* the best model's file, NULL: none */
     float lr;
     uint64_t seed;
     int threads;

@@ -265,26 +265,32 @@ cxr_status cxr_metrics_best_threshold(const cxr_metrics *m, double *threshold, d
                              "negative samples)",
                              (long long)P, (long long)N);
     }
-    /* start from "nothing positive": a threshold just above the highest score */
-    double best_t = nextafter(v[0].s, INFINITY), best = 0.5;
+    /* Cut k puts the k highest distinct scores' images on the positive side; every threshold
+     * in (next lower score, lowest positive score] gives it. Its candidate is 0.5 when 0.5 lies
+     * in that interval, else the midpoint (above the highest: just above it; the last cut: the
+     * lowest score). Balanced accuracy compares exactly as tp*N + tn*P (integers); ties go to
+     * the candidate closest to 0.5, then to the higher one. */
+    double best_t = 0, best_d = INFINITY;
+    __int128 best_b = -1;
     int64_t tp = 0, fp = 0;
-    for (int64_t i = 0; i < n;) {
-        int64_t j = i;
-        while (j < n && v[j].s == v[i].s) {
-            if (v[j].pos)
-                tp++;
-            else
-                fp++;
-            j++;
-        }
-        double b = 0.5 * ((double)tp / (double)P + 1.0 - (double)fp / (double)N);
-        if (b > best) {
-            best = b;
-            /* everything scoring >= v[i].s is positive: put the cut halfway to the next score */
-            best_t = j < n ? 0.5 * (v[i].s + v[j].s) : v[i].s;
-        }
+    for (int64_t i = -1; i < n;) {
+        int64_t j = i + 1; /* the next group starts at j */
+        if (i >= 0)
+            for (j = i; j < n && v[j].s == v[i].s; j++) {
+                if (v[j].pos)
+                    tp++;
+                else
+                    fp++;
+            }
+        const double hi = i >= 0 ? v[i].s : INFINITY, lo = j < n ? v[j].s : -INFINITY;
+        double t = i < 0 ? nextafter(v[0].s, INFINITY) : j < n ? 0.5 * (v[i].s + v[j].s) : v[i].s;
+        if (0.5 > lo && 0.5 <= hi) t = 0.5;
+        const __int128 b = (__int128)tp * N + (__int128)(N - fp) * P;
+        const double d = fabs(t - 0.5);
+        if (b > best_b || (b == best_b && d < best_d)) best_b = b, best_t = t, best_d = d;
         i = j;
     }
+    const double best = 0.5 * (double)best_b / ((double)P * (double)N);
     free(v);
     *threshold = best_t;
     if (bal_acc) *bal_acc = best;

@@ -189,6 +189,8 @@ void cxr_train_options_defaults(cxr_train_options *o)
     memset(o, 0, sizeof *o);
     o->recipe.seed = -1;
     o->recipe.warmup_steps = -1;
+    o->recipe.weight_decay = -1;
+    o->recipe.patience = -1;
     o->io.tool_version = "cxr-train " CXR_VERSION_STRING;
     o->compute.device_desc = "cpu";
     o->compute.threads = omp_get_max_threads(); /* cores available, or OMP_NUM_THREADS */
@@ -309,10 +311,19 @@ typedef struct {
     int epochs, batch, start_epoch; /* start_epoch: epochs already done (resume) */
     uint64_t seed;
     cxr_adam_params adam;  /* adam.lr: the peak rate; each step's comes from sched */
-    cxr_lr_schedule sched; /* total: set once the batch source is open */
+    cxr_lr_schedule sched; /* total, step_every: set once the batch source is open */
     cxr_model_config cfg;
     cxr_augment_params augment; /* train split only */
     char augment_spec[128];     /* its canonical spec, for the log and the checkpoint */
+    char name[32];              /* the recipe's name */
+    int64_t ck_step_every;      /* resume: the checkpoint's step decay interval (0: none) */
+    cxr_select_kind select;     /* model selection on val */
+    int patience;               /* 0: off */
+    int best_epoch;             /* 0: none yet */
+    double best_value;          /* the selected metric at best_epoch (NAN: none) */
+    double threshold;           /* the last epoch's threshold, chosen on val (else 0.5) */
+    int threshold_on_val;       /* 1: threshold was chosen on val */
+    int select_from_checkpoint; /* resume: the checkpoint's run selects */
 } run_recipe;
 
 /* Everything one run holds; run_close releases it. */
@@ -331,7 +342,8 @@ typedef struct {
     cxr_metrics *met;
     cxr_monitor *mon;
     cxr_trainlog *log;
-    float *probs; /* (batch, C) of the last step */
+    float *probs;         /* (batch, C) of the last step */
+    char best_path[4096]; /* the best model's file ("" none) */
 } train_run;
 
 static cxr_status open_store(train_run *r)
@@ -353,49 +365,65 @@ bail:
     return st;
 }
 
-/* On a resume, the batch and lr given by an option or by a recipe named in the options, and
- * a seed given by an option, must be the checkpoint's. */
-static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
-                               const cxr_checkpoint_meta *ck)
+/* A resume's setting that contradicts its checkpoint: by an option or by the named recipe. */
+static cxr_status resume_conflict(const cxr_train_options *o, const char *what, int by_option,
+                                  const char *want, const char *have)
 {
-    const cxr_train_recipe_options *ro = &o->recipe;
-    const char *what = NULL;
-    int by_option = 1;
-    char want[32], have[32];
-    if ((ro->batch > 0 || ro->name) && rc->batch != ck->batch) {
-        what = "batch";
-        by_option = ro->batch > 0;
-        snprintf(want, sizeof want, "%d", rc->batch);
-        snprintf(have, sizeof have, "%d", ck->batch);
-    } else if (ro->seed >= 0 && rc->seed != ck->seed) {
-        what = "seed";
-        snprintf(want, sizeof want, "%llu", (unsigned long long)rc->seed);
-        snprintf(have, sizeof have, "%llu", (unsigned long long)ck->seed);
-    } else if ((ro->lr > 0 || ro->name) && rc->adam.lr != ck->adam.lr) {
-        what = "lr";
-        by_option = ro->lr > 0;
-        snprintf(want, sizeof want, "%g", rc->adam.lr);
-        snprintf(have, sizeof have, "%g", ck->adam.lr);
-    } else if ((ro->augment || ro->name) && strcmp(rc->augment_spec, ck->augment) != 0) {
-        what = "augment";
-        by_option = ro->augment != NULL;
-    }
-    if (!what) return CXR_OK;
-    if (strcmp(what, "augment") == 0) /* specs are longer than the numbers' buffers */
-        return by_option
-                   ? cxr_set_error(CXR_E_ARG,
-                                   "resume %s: --augment %s differs from the checkpoint's %s",
-                                   o->io.resume_path, rc->augment_spec, ck->augment)
-                   : cxr_set_error(CXR_E_ARG,
-                                   "resume %s: the augment of recipe %s, %s, differs from "
-                                   "the checkpoint's %s",
-                                   o->io.resume_path, ro->name, rc->augment_spec, ck->augment);
     if (by_option)
         return cxr_set_error(CXR_E_ARG, "resume %s: --%s %s differs from the checkpoint's %s",
                              o->io.resume_path, what, want, have);
     return cxr_set_error(CXR_E_ARG,
                          "resume %s: the %s of recipe %s, %s, differs from the checkpoint's %s",
-                         o->io.resume_path, what, ro->name, want, have);
+                         o->io.resume_path, what, o->recipe.name, want, have);
+}
+
+/* On a resume, the batch, lr, augmentation (and, when the checkpoint records them, schedule,
+ * warmup, weight decay, step decay factor and selection metric) given by an option or by a recipe named in
+ * the options, and a seed given by an option, must be the checkpoint's. */
+static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
+                               const cxr_checkpoint_meta *ck)
+{
+    const cxr_train_recipe_options *ro = &o->recipe;
+    const int named = ro->name != NULL;
+    char want[48], have[48];
+#define CONFLICT(what, opt_given, fmt, a, b)                    \
+    do {                                                        \
+        snprintf(want, sizeof want, fmt, a);                    \
+        snprintf(have, sizeof have, fmt, b);                    \
+        return resume_conflict(o, what, opt_given, want, have); \
+    } while (0)
+    if ((ro->batch > 0 || named) && rc->batch != ck->batch)
+        CONFLICT("batch", ro->batch > 0, "%d", rc->batch, ck->batch);
+    if (ro->seed >= 0 && rc->seed != ck->seed)
+        CONFLICT("seed", 1, "%llu", (unsigned long long)rc->seed, (unsigned long long)ck->seed);
+    if ((ro->lr > 0 || named) && rc->adam.lr != ck->adam.lr)
+        CONFLICT("lr", ro->lr > 0, "%g", rc->adam.lr, ck->adam.lr);
+    if ((ro->augment || named) && strcmp(rc->augment_spec, ck->augment) != 0) {
+        if (ro->augment) /* specs are longer than the numbers' buffers */
+            return cxr_set_error(CXR_E_ARG,
+                                 "resume %s: --augment %s differs from the checkpoint's %s",
+                                 o->io.resume_path, rc->augment_spec, ck->augment);
+        return cxr_set_error(CXR_E_ARG,
+                             "resume %s: the augment of recipe %s, %s, differs from the "
+                             "checkpoint's %s",
+                             o->io.resume_path, ro->name, rc->augment_spec, ck->augment);
+    }
+    if (!ck->has_run) return CXR_OK; /* written before issue 15: nothing more recorded */
+    if ((ro->schedule || named) && strcmp(cxr_lr_schedule_name(rc->sched.kind), ck->schedule))
+        CONFLICT("schedule", ro->schedule != NULL, "%s", cxr_lr_schedule_name(rc->sched.kind),
+                 ck->schedule);
+    if ((ro->warmup_steps >= 0 || named) && rc->sched.warmup != ck->warmup_steps)
+        CONFLICT("warmup", ro->warmup_steps >= 0, "%lld", (long long)rc->sched.warmup,
+                 (long long)ck->warmup_steps);
+    if ((ro->weight_decay >= 0 || named) && rc->adam.weight_decay != ck->adam.weight_decay)
+        CONFLICT("weight-decay", ro->weight_decay >= 0, "%g", rc->adam.weight_decay,
+                 ck->adam.weight_decay);
+    if (ro->lr_gamma > 0 && rc->sched.step_gamma != (float)ck->lr_gamma)
+        CONFLICT("lr-gamma", 1, "%g", rc->sched.step_gamma, ck->lr_gamma);
+    if ((ro->select || named) && strcmp(cxr_select_name(rc->select), ck->select))
+        CONFLICT("select", ro->select != NULL, "%s", cxr_select_name(rc->select), ck->select);
+#undef CONFLICT
+    return CXR_OK;
 }
 
 /* On a resume, what bit-exactness also needs but a resume may rightly change (another machine,
@@ -431,6 +459,72 @@ static cxr_status check_resume_steps(const train_run *r)
                          (long long)(done / r->rc.start_epoch), (long long)per);
 }
 
+/* A resume of a checkpoint that records its run (issue 15 and later): schedule, warmup, step
+ * decay, weight decay, selection and its state, and the threshold come from it; patience too
+ * unless given. Older checkpoints: what the options or a named recipe say, else the defaults
+ * of their time (constant, no warmup, plain Adam, no selection), said in a note. */
+static cxr_status resume_run_definition(train_run *r, const cxr_checkpoint_meta *ck)
+{
+    const cxr_train_options *o = r->o;
+    const cxr_train_recipe_options *ro = &o->recipe;
+    run_recipe *rc = &r->rc;
+    rc->threshold = ck->threshold;
+    rc->threshold_on_val = strcmp(ck->threshold_split, "val") == 0;
+    if (!ck->has_run) {
+        if (ro->name) return CXR_OK;
+        if (!ro->schedule) rc->sched.kind = CXR_LR_CONSTANT;
+        if (ro->warmup_steps < 0) rc->sched.warmup = 0;
+        if (ro->weight_decay < 0) rc->adam.weight_decay = 0;
+        if (!ro->select) rc->select = CXR_SELECT_NONE;
+        if (ro->patience < 0) rc->patience = 0;
+        snprintf(rc->name, sizeof rc->name, "%s", "(before issue 15)");
+        note(o,
+             "resume: %s records no schedule (written before issue 15): using %s, warmup %lld, "
+             "weight decay %g, selection %s (give --recipe or --schedule/--warmup to change)",
+             o->io.resume_path, cxr_lr_schedule_name(rc->sched.kind), (long long)rc->sched.warmup,
+             rc->adam.weight_decay, cxr_select_name(rc->select));
+        return CXR_OK;
+    }
+    cxr_status st = cxr_lr_schedule_parse(ck->schedule, &rc->sched.kind);
+    if (st == CXR_OK) st = cxr_select_parse(ck->select, &rc->select);
+    if (st != CXR_OK) return cxr_wrap_error(CXR_E_FORMAT, "resume %s", o->io.resume_path);
+    snprintf(rc->name, sizeof rc->name, "%s", ck->recipe);
+    rc->sched.warmup = ck->warmup_steps;
+    rc->sched.step_gamma = (float)ck->lr_gamma;
+    rc->ck_step_every = ck->lr_step_every;
+    rc->adam.weight_decay = ck->adam.weight_decay;
+    if (ro->patience < 0) rc->patience = ck->patience;
+    rc->select_from_checkpoint = rc->select != CXR_SELECT_NONE;
+    rc->best_epoch = ck->best_epoch;
+    rc->best_value = ck->best_epoch > 0 ? ck->best_value : NAN;
+    return CXR_OK;
+}
+
+/* Selection needs /val: refused when asked for explicitly (or by the resumed checkpoint),
+ * dropped with a note when only the recipe asks. Never on /test. Patience needs selection. */
+static cxr_status check_selection(train_run *r)
+{
+    const cxr_train_options *o = r->o;
+    run_recipe *rc = &r->rc;
+    const int explicit_sel = o->recipe.select != NULL || rc->select_from_checkpoint;
+    if (rc->select != CXR_SELECT_NONE && !(r->eval_split && strcmp(r->eval_split, "val") == 0)) {
+        if (explicit_sel)
+            return cxr_set_error(CXR_E_ARG,
+                                 "--select %s: %s has no /val split; selection is made on val "
+                                 "only, never on test (pack with --val-fraction F)",
+                                 cxr_select_name(rc->select), o->io.store_path);
+        note(o, "%s has no /val split: no model selection (the recipe's %s is made on val only)",
+             o->io.store_path, cxr_select_name(rc->select));
+        rc->select = CXR_SELECT_NONE;
+        if (o->recipe.patience < 0) rc->patience = 0;
+    }
+    if (rc->patience > 0 && rc->select == CXR_SELECT_NONE)
+        return cxr_set_error(CXR_E_ARG,
+                             "--patience %d: early stopping needs a selection metric (--select)",
+                             rc->patience);
+    return CXR_OK;
+}
+
 /* The run's hyperparameters: the recipe's, overridden by the options; on a resume the
  * checkpoint's, which given options must agree with. */
 static cxr_status resolve_recipe(train_run *r)
@@ -443,11 +537,13 @@ static cxr_status resolve_recipe(train_run *r)
     memset(&ck, 0, sizeof ck);
     const cxr_train_recipe *named = cxr_train_recipe_find(ro->name);
     if (!named) return cxr_set_error(CXR_E_ARG, "train: no recipe '%s'", ro->name);
+    snprintf(rc->name, sizeof rc->name, "%s", named->name);
     rc->epochs = ro->epochs > 0 ? ro->epochs : named->epochs;
     rc->batch = ro->batch > 0 ? ro->batch : named->batch;
     rc->seed = ro->seed >= 0 ? (uint64_t)ro->seed : CXR_TRAIN_DEFAULT_SEED;
     cxr_adam_defaults(&rc->adam);
     rc->adam.lr = ro->lr > 0 ? ro->lr : named->lr;
+    rc->adam.weight_decay = ro->weight_decay >= 0 ? ro->weight_decay : named->weight_decay;
     memset(&rc->sched, 0, sizeof rc->sched);
     CXR_TRY(cxr_lr_schedule_parse(ro->schedule ? ro->schedule : named->schedule, &rc->sched.kind));
     rc->sched.warmup = ro->warmup_steps >= 0 ? ro->warmup_steps : named->warmup_steps;
@@ -456,6 +552,12 @@ static cxr_status resolve_recipe(train_run *r)
                                                : "none",
                               &rc->augment));
     cxr_augment_format(&rc->augment, rc->augment_spec, sizeof rc->augment_spec);
+    rc->sched.step_gamma = ro->lr_gamma > 0 ? ro->lr_gamma : 0.1f;
+    CXR_TRY(cxr_select_parse(ro->select ? ro->select : named->select, &rc->select));
+    rc->patience = ro->patience >= 0 ? ro->patience : named->patience;
+    rc->best_epoch = 0;
+    rc->best_value = NAN;
+    rc->threshold = 0.5;
     cxr_model_config_defaults(&rc->cfg, r->n_classes);
     rc->start_epoch = 0;
     if (o->io.resume_path) {
@@ -472,10 +574,13 @@ static cxr_status resolve_recipe(train_run *r)
         }
         CXR_TRY(check_resume(o, rc, &ck));
         warn_resume(o, &ck);
+        CXR_TRY(resume_run_definition(r, &ck));
         rc->cfg = ck.model;
         rc->batch = ck.batch;
         rc->seed = ck.seed;
+        const float wd = rc->adam.weight_decay;
         rc->adam = ck.adam;
+        rc->adam.weight_decay = wd; /* the checkpoint's, or an older one's default */
         rc->sched.lr = ck.adam.lr;
         CXR_TRY(cxr_augment_parse(ck.augment, &rc->augment));
         cxr_augment_format(&rc->augment, rc->augment_spec, sizeof rc->augment_spec);
@@ -485,6 +590,7 @@ static cxr_status resolve_recipe(train_run *r)
             note(o, "resume: %s already has %d of %d epochs; nothing to do", path, rc->start_epoch,
                  rc->epochs);
     }
+    CXR_TRY(check_selection(r));
     rc->sched.lr = rc->adam.lr;
     rc->cfg.image_size = r->train_info.size;
     rc->cfg.batch_capacity = rc->batch;
@@ -528,6 +634,7 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     m->seed = r->rc.seed;
     m->threshold = 0.5;
     snprintf(m->augment, sizeof m->augment, "%s", r->rc.augment_spec);
+    m->has_run = 1;
     m->pp = *cxr_store_preprocess(r->store);
     m->n_classes = r->n_classes;
     m->class_names = calloc((size_t)r->n_classes, sizeof(char *));
@@ -556,10 +663,22 @@ static cxr_status open_run_io(train_run *r)
     CXR_TRY(
         source_open(&r->src, r->store, r->model, &lo, o->compute.resident, o->recipe.max_steps));
     CXR_TRY(check_resume_steps(r));
-    /* step decay: x0.1 after each third of the run */
-    r->rc.sched.total = (int64_t)r->rc.epochs * source_n_batches(&r->src);
-    r->rc.sched.step_every = r->rc.sched.total / 3 > 0 ? r->rc.sched.total / 3 : 1;
-    r->rc.sched.step_gamma = 0.1f;
+    /* step decay: x gamma every --lr-step-epochs epochs, by default after each third of the
+     * run; a resume keeps the checkpoint's interval */
+    const int64_t per = source_n_batches(&r->src);
+    r->rc.sched.total = (int64_t)r->rc.epochs * per;
+    r->rc.sched.step_every = o->recipe.lr_step_epochs > 0 ? o->recipe.lr_step_epochs * per
+                             : r->rc.sched.total / 3 > 0  ? r->rc.sched.total / 3
+                                                          : 1;
+    if (r->rc.ck_step_every > 0) {
+        if (o->recipe.lr_step_epochs > 0 && r->rc.sched.step_every != r->rc.ck_step_every)
+            CXR_THROW(CXR_E_ARG,
+                      "resume %s: --lr-step-epochs %d (%lld steps) differs from the checkpoint's "
+                      "%lld steps",
+                      o->io.resume_path, o->recipe.lr_step_epochs,
+                      (long long)r->rc.sched.step_every, (long long)r->rc.ck_step_every);
+        r->rc.sched.step_every = r->rc.ck_step_every;
+    }
     CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
     r->probs = malloc((size_t)r->rc.batch * r->n_classes * sizeof *r->probs);
     if (!r->probs) CXR_THROW(CXR_E_NOMEM, "train: out of memory");
@@ -584,8 +703,15 @@ static cxr_status log_run(train_run *r, const cxr_backend *be)
         .epochs = r->rc.epochs,
         .batch = r->rc.batch,
         .lr = r->rc.adam.lr,
+        .recipe = r->rc.name,
         .schedule = cxr_lr_schedule_name(r->rc.sched.kind),
         .warmup_steps = r->rc.sched.warmup,
+        .lr_step_every = r->rc.sched.step_every,
+        .lr_gamma = r->rc.sched.step_gamma,
+        .weight_decay = r->rc.adam.weight_decay,
+        .select = cxr_select_name(r->rc.select),
+        .patience = r->rc.patience,
+        .best_model = r->best_path[0] ? r->best_path : NULL,
         .seed = r->rc.seed,
         .threads = o->compute.threads,
         .precision = o->compute.precision ? o->compute.precision : "fp32",
@@ -686,8 +812,10 @@ bail:
 }
 
 /* Evaluation after an epoch on the eval split: the record's results and detail point into
- * *rep (the caller frees it). */
-static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_report *rep)
+ * *rep (the caller frees it). On val, a binary model's threshold is chosen there
+ * (cxr_metrics_best_threshold); *value receives the selection metric (NAN: none). */
+static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_report *rep,
+                             double *value)
 {
     cxr_status st = CXR_OK;
     const cxr_train_options *o = r->o;
@@ -716,8 +844,49 @@ static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_repor
     rec->n_roc = rep->k == 2 ? (int)rep->n_roc : 0;
     rec->roc_fpr = rep->roc_fpr;
     rec->roc_tpr = rep->roc_tpr;
+    double bal = rep->balanced_accuracy;
+    r->rc.threshold = 0.5;
+    r->rc.threshold_on_val = 0;
+    if (strcmp(r->eval_split, "val") == 0 && r->n_classes == 2 &&
+        cxr_metrics_best_threshold(r->met, &r->rc.threshold, &bal) == CXR_OK) {
+        r->rc.threshold_on_val = 1;
+        rec->threshold = r->rc.threshold;
+    }
+    *value = r->rc.select == CXR_SELECT_VAL_AUC                 ? rep->auc
+             : r->rc.select == CXR_SELECT_VAL_LOSS              ? er.loss
+             : r->rc.select == CXR_SELECT_VAL_BALANCED_ACCURACY ? bal
+                                                                : NAN;
 bail:
     return st;
+}
+
+/* Early stopping: `done` epochs trained, no improvement for `patience` of them. */
+static int patience_ran_out(const run_recipe *rc, int done)
+{
+    return rc->patience > 0 && rc->select != CXR_SELECT_NONE && done < rc->epochs &&
+           done - rc->best_epoch >= rc->patience;
+}
+
+/* The checkpoint's record of the run's state after `done` epochs. */
+static void update_meta(train_run *r, int done)
+{
+    cxr_checkpoint_meta *m = &r->meta;
+    const run_recipe *rc = &r->rc;
+    m->epoch = done;
+    m->adam = rc->adam;
+    m->threshold = rc->threshold;
+    snprintf(m->threshold_split, sizeof m->threshold_split, "%s",
+             rc->threshold_on_val ? "val" : "");
+    snprintf(m->recipe, sizeof m->recipe, "%s", rc->name);
+    snprintf(m->schedule, sizeof m->schedule, "%s", cxr_lr_schedule_name(rc->sched.kind));
+    m->warmup_steps = rc->sched.warmup;
+    m->lr_step_every = rc->sched.step_every;
+    m->lr_gamma = rc->sched.step_gamma;
+    snprintf(m->select, sizeof m->select, "%s", cxr_select_name(rc->select));
+    m->patience = rc->patience;
+    m->best_epoch = rc->best_epoch;
+    m->best_value = rc->best_value;
+    snprintf(m->stopped, sizeof m->stopped, "%s", patience_ran_out(rc, done) ? "patience" : "");
 }
 
 static void report_epoch(const train_run *r, const cxr_log_epoch *rec)
@@ -760,13 +929,28 @@ static cxr_status run_epoch(train_run *r, int e)
         cxr_monitor_set_epoch(r->mon, e + 1);
         cxr_monitor_summary_reset(r->mon, &junk); /* start the epoch's period */
     }
+    rec.threshold = NAN;
+    rec.best_value = NAN;
     CXR_TRY(train_epoch(r, e, &rec));
-    if (r->eval_split) CXR_TRY(eval_epoch(r, &rec, &rep));
-    /* checkpoint first, so the log never mentions an epoch that has no checkpoint */
-    if (r->o->io.checkpoint_path) {
-        r->meta.epoch = e + 1;
-        CXR_TRY(cxr_checkpoint_save(r->o->io.checkpoint_path, r->model, &r->meta));
+    double value = NAN;
+    if (r->eval_split) CXR_TRY(eval_epoch(r, &rec, &rep, &value));
+    const int improved = cxr_select_improves(r->rc.select, value, r->rc.best_value);
+    if (improved) r->rc.best_epoch = e + 1, r->rc.best_value = value;
+    update_meta(r, e + 1);
+    /* checkpoints first, so the log never mentions an epoch that has no checkpoint; the best
+     * model before the last one, so that a crash between them replays this epoch */
+    if (improved && r->best_path[0]) {
+        CXR_TRY(cxr_checkpoint_save(r->best_path, r->model, &r->meta));
+        note(r->o, "epoch %d: best %s so far (%.6g), saved to %s", e + 1,
+             cxr_select_name(r->rc.select), value, r->best_path);
     }
+    if (r->o->io.checkpoint_path)
+        CXR_TRY(cxr_checkpoint_save(r->o->io.checkpoint_path, r->model, &r->meta));
+    if (r->rc.select != CXR_SELECT_NONE) {
+        rec.best_epoch = r->rc.best_epoch;
+        rec.best_value = r->rc.best_value;
+    }
+    if (r->meta.stopped[0]) rec.stopped = r->meta.stopped;
     if (r->log) {
         cxr_cuda_ctx *cu = cxr_backend_cuda_context(cxr_model_backend(r->model));
         size_t mfree = 0, mtotal = 0;
@@ -815,9 +999,24 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     CXR_TRY(create_model(&r, be));
     CXR_TRY(fill_checkpoint_meta(&r));
     CXR_TRY(open_run_io(&r));
+    if (r.rc.select != CXR_SELECT_NONE && o->io.checkpoint_path) {
+        CXR_TRY(cxr_train_best_path(o->io.checkpoint_path, r.best_path, sizeof r.best_path));
+        note(o, "model selection: the best epoch by %s is kept in %s (--resume uses %s)",
+             cxr_select_name(r.rc.select), r.best_path, o->io.checkpoint_path);
+    }
     if (o->io.log_path) CXR_TRY(log_run(&r, be));
     if (!r.eval_split) note(o, "%s has neither /val nor /test: no evaluation", o->io.store_path);
-    for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) CXR_TRY(run_epoch(&r, e));
+    for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) {
+        if (patience_ran_out(&r.rc, e)) {
+            note(o,
+                 "early stopping after epoch %d: no better %s for %d epochs (--patience %d); the "
+                 "best is epoch %d (%.6g)%s%s",
+                 e, cxr_select_name(r.rc.select), e - r.rc.best_epoch, r.rc.patience,
+                 r.rc.best_epoch, r.rc.best_value, r.best_path[0] ? ", in " : "", r.best_path);
+            break;
+        }
+        CXR_TRY(run_epoch(&r, e));
+    }
     if (r.mon) CXR_TRY(cxr_monitor_stop(r.mon));
 bail:
     return run_close(&r, st);

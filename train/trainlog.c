@@ -29,6 +29,7 @@ const cxr_log_field cxr_log_epoch_result_fields[] = {
     FIELD(cxr_log_epoch, auc),
     FIELD(cxr_log_epoch, macro_f1),
     FIELD(cxr_log_epoch, balanced_accuracy),
+    FIELD(cxr_log_epoch, threshold),
 };
 const int cxr_log_epoch_n_result_fields = COUNT(cxr_log_epoch_result_fields);
 
@@ -155,12 +156,22 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
     for (int c = 0; c < r->n_classes; c++)
         cJSON_AddItemToArray(cl, cJSON_CreateString(r->classes[c]));
     cJSON *re = cJSON_AddObjectToObject(o, CXR_LOG_RECIPE);
+    if (r->recipe) cJSON_AddStringToObject(re, "name", r->recipe);
     cJSON_AddNumberToObject(re, "epochs", r->epochs);
     cJSON_AddNumberToObject(re, "batch", r->batch);
     cJSON_AddNumberToObject(re, "lr", float_value(r->lr));
     if (r->schedule) {
         cJSON_AddStringToObject(re, "schedule", r->schedule);
         cJSON_AddNumberToObject(re, "warmup_steps", (double)r->warmup_steps);
+        if (strcmp(r->schedule, "step") == 0) {
+            cJSON_AddNumberToObject(re, "lr_step_every", (double)r->lr_step_every);
+            cJSON_AddNumberToObject(re, "lr_gamma", float_value((float)r->lr_gamma));
+        }
+        cJSON_AddNumberToObject(re, "weight_decay", float_value((float)r->weight_decay));
+    }
+    if (r->select) {
+        cJSON_AddStringToObject(re, "select", r->select);
+        cJSON_AddNumberToObject(re, "patience", r->patience);
     }
     cJSON_AddNumberToObject(re, "seed", (double)r->seed);
     cJSON_AddNumberToObject(re, "threads", r->threads);
@@ -175,6 +186,7 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
     cJSON_AddNumberToObject(o, CXR_LOG_EVAL_IMAGES, (double)r->eval_images);
     cJSON_AddStringToObject(o, CXR_LOG_EVAL_SPLIT, r->eval_split);
     cJSON_AddNumberToObject(o, "image_size", r->image_size);
+    if (r->best_model) cJSON_AddStringToObject(o, "best_model", r->best_model);
     if (r->resumed_from) {
         cJSON_AddStringToObject(o, "resumed_from", r->resumed_from);
         cJSON_AddNumberToObject(o, "start_epoch", r->start_epoch);
@@ -243,6 +255,11 @@ cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *e)
     if (e->steps >= 0) cJSON_AddNumberToObject(o, CXR_LOG_STEPS, (double)e->steps);
     if (e->step_total >= 0) cJSON_AddNumberToObject(o, CXR_LOG_STEP_TOTAL, (double)e->step_total);
     if (e->lr > 0) cJSON_AddNumberToObject(o, "lr", float_value((float)e->lr));
+    if (e->best_epoch > 0) {
+        cJSON_AddNumberToObject(o, "best_epoch", e->best_epoch);
+        add_num(o, "best_value", e->best_value);
+    }
+    if (e->stopped) cJSON_AddStringToObject(o, "stopped", e->stopped);
     if (e->has_monitor) add_monitor(o, &e->monitor);
     return put_line(log, o);
 }

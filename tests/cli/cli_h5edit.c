@@ -1,6 +1,7 @@
 /* cli_h5edit: small HDF5 surgery for the CLI bad-input tests (no h5py needed).
  *   cli_h5edit setattr FILE NAME INT          set an int32 root attribute
  *   cli_h5edit delete FILE PATH               unlink a dataset or group
+ *   cli_h5edit delattr FILE NAME...           delete root attributes (an older checkpoint)
  *   cli_h5edit label FILE SPLIT INDEX VALUE   overwrite one label
  *   cli_h5edit corrupt FILE SPLIT SHARD       flip a byte in the middle of a raw image chunk
  *   cli_h5edit reshape FILE DSET D0 [D1...]   replace a float dataset by zeros of another shape
@@ -91,6 +92,9 @@ int main(int argc, char **argv)
         ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT32, &v) >= 0;
         H5Aclose(a);
         H5Sclose(sp);
+    } else if (strcmp(op, "delattr") == 0) {
+        ok = 1;
+        for (int i = 3; i < argc; i++) ok = ok && H5Adelete(f, argv[i]) >= 0;
     } else if (strcmp(op, "delete") == 0 && argc == 4) {
         ok = H5Ldelete(f, argv[3], H5P_DEFAULT) >= 0;
     } else if (strcmp(op, "label") == 0 && argc == 6) {

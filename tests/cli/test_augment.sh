@@ -1,7 +1,7 @@
 #!/bin/bash
-# test_augment.sh BIN SAMPLE EDIT: cxr-train --augment. No option and --augment none give the
-# same losses to the bit (the chest recipe has no augmentation: its losses stay those of
-# before augmentation existed); --augment default changes them; the log's recipe and the
+# test_augment.sh BIN SAMPLE EDIT: cxr-train --augment. --recipe study alone and with --augment
+# none give the same losses to the bit (the study recipe has no augmentation: its losses stay
+# those of before augmentation existed); --augment default changes them; the log's recipe and the
 # checkpoint record the canonical spec; a resume keeps the checkpoint's augmentation (same
 # losses as an uninterrupted augmented run) and refuses another one; a bad spec is a usage error.
 # Test-time augmentation: cxr-eval / cxr-predict --tta 1 print exactly what they print without
@@ -11,18 +11,18 @@ BIN=$1 SAMPLE=$2 EDIT=$3
 pack_sample "$WORK/s.h5"
 T="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --lr 0.001 --seed 5 --no-monitor -q --max-steps 3"
 DEF="rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,hflip=0"
-expect_rc 0 $T --epochs 2 --log "$WORK/plain.jsonl" --checkpoint "$WORK/plain.h5"
-expect_rc 0 $T --epochs 2 --log "$WORK/none.jsonl" --no-checkpoint --augment none
-expect_rc 0 $T --epochs 2 --log "$WORK/aug.jsonl" --no-checkpoint --augment default
+expect_rc 0 $T --recipe study --epochs 2 --log "$WORK/plain.jsonl" --checkpoint "$WORK/plain.h5"
+expect_rc 0 $T --recipe study --epochs 2 --log "$WORK/none.jsonl" --no-checkpoint --augment none
+expect_rc 0 $T --recipe study --epochs 2 --log "$WORK/aug.jsonl" --no-checkpoint --augment default
 p=$(epoch_losses "$WORK/plain.jsonl"); n=$(epoch_losses "$WORK/none.jsonl"); a=$(epoch_losses "$WORK/aug.jsonl")
-echo "no option:"; echo "$p"; echo "--augment default:"; echo "$a"
+echo "study:"; echo "$p"; echo "--augment default:"; echo "$a"
 [ "$(echo "$p" | wc -l)" = 2 ] || fail "expected 2 epoch lines, got: $p"
 [ "$p" = "$n" ] || fail "--augment none changed the losses: $p / $n"
 [ "$(echo "$p" | cut -d' ' -f2)" != "$(echo "$a" | cut -d' ' -f2)" ] || fail "--augment default did not change the training losses"
 grep -q '"augment":"none"' "$WORK/plain.jsonl" || fail "the log's recipe lacks augment none"
 grep -qF "\"augment\":\"$DEF\"" "$WORK/aug.jsonl" || fail "the log's recipe lacks augment $DEF"
 # resume: 1 epoch augmented + 1 resumed without the option = the 2-epoch augmented run
-expect_rc 0 $T --epochs 1 --log "$WORK/r.jsonl" --checkpoint "$WORK/r.h5" --augment "default"
+expect_rc 0 $T --recipe study --epochs 1 --log "$WORK/r.jsonl" --checkpoint "$WORK/r.h5" --augment "default"
 h5dump -a /augment "$WORK/r.h5" | grep -qF "\"$DEF\"" || fail "the checkpoint's augment attribute is not $DEF"
 h5dump -a /augment "$WORK/plain.h5" | grep -qF '"none"' || fail "the checkpoint's augment attribute is not none"
 expect_rc 0 $T --epochs 2 --log "$WORK/r.jsonl" --resume "$WORK/r.h5"

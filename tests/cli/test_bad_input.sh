@@ -13,7 +13,7 @@ expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --epochs 0
 expect_err "--epochs"
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --device tpu
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --recipe imagenet
-expect_err "not chest, landmarks or cosine"
+expect_err "not standard, study, landmarks or cosine"
 # --recipe landmarks is the second study's batch 256, unless --batch is given explicitly
 T_RECIPE="--device cpu --threads 2 --lr 0.001 --no-monitor -q --epochs 1 --max-steps 1"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T_RECIPE --recipe landmarks --log "$WORK/rl.jsonl"

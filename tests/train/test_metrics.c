@@ -113,6 +113,45 @@ static void test_three(void)
     cxr_metrics_destroy(m);
 }
 
+/* The threshold rule's ties (specs/model.md "Threshold"): the best balanced accuracy, ties to
+ * the candidate closest to 0.5, and 0.5 itself when it gives a best cut. */
+static double best_t(const float *p1, const int32_t *y, int n, double *bal)
+{
+    cxr_metrics *m;
+    float probs[32];
+    for (int i = 0; i < n; i++) probs[2 * i] = 1.0f - p1[i], probs[2 * i + 1] = p1[i];
+    double t = -1;
+    CHECK_OK(cxr_metrics_create(&m, 2));
+    CHECK_OK(cxr_metrics_add(m, probs, y, n));
+    CHECK_OK(cxr_metrics_best_threshold(m, &t, bal));
+    cxr_metrics_destroy(m);
+    return t;
+}
+
+static void test_threshold_ties(void)
+{
+    double bal;
+    /* separable: every cut in (.2, .98] is perfect, 0.5 among them (the old rule said .59) */
+    const float a[4] = { .99f, .98f, .2f, .1f };
+    const int32_t ya[4] = { 1, 1, 0, 0 };
+    CHECK(best_t(a, ya, 4, &bal) == 0.5);
+    CHECK_CLOSE(bal, 1.0, 1e-12, 0);
+    /* .9(1) .8(0) .7(1) .6(0): cuts after .9 and after .7 both give .75; .65 is closer to 0.5
+     * than .85 (the old rule kept the first, .85) */
+    const float b[4] = { .9f, .8f, .7f, .6f };
+    const int32_t yb[4] = { 1, 0, 1, 0 };
+    CHECK_CLOSE(best_t(b, yb, 4, &bal), 0.5 * ((double).7f + (double).6f), 1e-12, 0);
+    CHECK_CLOSE(bal, 0.75, 1e-12, 0);
+    /* saturated: the one best cut lies above 0.5: its midpoint */
+    const float c[4] = { .999f, .998f, .9f, .6f };
+    CHECK_CLOSE(best_t(c, ya, 4, &bal), 0.5 * ((double).998f + (double).9f), 1e-12, 0);
+    /* every score below 0.5: the best cut's midpoint, .15 */
+    const float d[3] = { .3f, .2f, .1f };
+    const int32_t yd[3] = { 1, 1, 0 };
+    CHECK_CLOSE(best_t(d, yd, 3, &bal), 0.5 * ((double).2f + (double).1f), 1e-12, 0);
+    CHECK_CLOSE(bal, 1.0, 1e-12, 0);
+}
+
 /* AUC with ties, computed by hand. */
 static void test_auc_ties(void)
 {
@@ -138,5 +177,6 @@ int main(void)
     test_binary();
     test_three();
     test_auc_ties();
+    test_threshold_ties();
     TEST_END();
 }

@@ -30,6 +30,13 @@ int main(void)
     fails += !near(cxr_lr_at(&sc, 299), 1e-3);
     fails += !near(cxr_lr_at(&sc, 300), 1e-4);
     fails += !near(cxr_lr_at(&sc, 600), 1e-5);
+    /* another factor, after a warmup: decays counted from the warmup's end */
+    sc.step_gamma = 0.5f;
+    sc.warmup = 50;
+    fails += !near(cxr_lr_at(&sc, 49), 1e-3);
+    fails += !near(cxr_lr_at(&sc, 349), 1e-3);
+    fails += !near(cxr_lr_at(&sc, 350), 5e-4);
+    fails += !near(cxr_lr_at(&sc, 950), 1.25e-4);
     cxr_lr_kind k;
     fails += cxr_lr_schedule_parse("cosine", &k) != CXR_OK || k != CXR_LR_COSINE;
     fails += cxr_lr_schedule_parse("step", &k) != CXR_OK || k != CXR_LR_STEP;

@@ -1,0 +1,140 @@
+#!/bin/bash
+# test_select.sh BIN SAMPLE EDIT: issue 15's training recipe on data/sample packed small
+# (32x32, a val split): recipes as data (study = chest = the options of before, to the bit), the
+# run's definition in the checkpoint (a resume needs no options and refuses contradicting ones,
+# bit-identical to an uninterrupted run), --select keeping the best epoch's model (checked
+# against the log read back), --patience stopping and resuming consistently, the threshold chosen
+# on val stored in the model and used by cxr-eval / cxr-predict, selection refused without /val.
+BIN=$1 SAMPLE=$2 EDIT=$3
+. "$(dirname "$0")/common.sh"
+pack_sample "$WORK/s.h5"
+T="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --seed 3 --no-monitor -q --max-steps 2"
+# python3 helpers over a log: the epoch lines' values of KEY, one per line
+col() { python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d.get("type") == "epoch": print(d.get(sys.argv[2]))' "$1" "$2"; }
+attr() { h5dump -a "/$2" "$1" 2>/dev/null | sed -n 's/.*(0): *//p' | tr -d '"' | head -1; }
+
+# --- recipes: study and its old name chest give the same bits as the options they stand for
+expect_rc 0 $T --epochs 2 --recipe study --log "$WORK/study.jsonl" --no-checkpoint
+expect_rc 0 $T --epochs 2 --recipe chest --log "$WORK/chest.jsonl" --no-checkpoint
+expect_rc 0 $T --epochs 2 --recipe cosine --schedule constant --warmup-steps 0 --weight-decay 0 \
+    --select none --log "$WORK/opts.jsonl" --no-checkpoint
+a=$(epoch_losses "$WORK/study.jsonl")
+[ -n "$a" ] && [ "$a" = "$(epoch_losses "$WORK/chest.jsonl")" ] || fail "chest differs from study"
+[ "$a" = "$(epoch_losses "$WORK/opts.jsonl")" ] || fail "study differs from its options"
+grep -q '"name":"study","epochs":2,"batch":8,"lr":0.0001,"schedule":"constant","warmup_steps":0,"weight_decay":0' \
+    "$WORK/study.jsonl" || fail "run line: study recipe not recorded"
+! grep -q '"best_epoch"' "$WORK/study.jsonl" || fail "study selects an epoch"
+
+# --- the default recipe: cosine + warmup + AdamW + selection by val AUC, the rate per epoch
+expect_rc 0 $T --epochs 3 --log "$WORK/a.jsonl" --checkpoint "$WORK/a.h5"
+expect_err "the best epoch by val_auc is kept in $WORK/a.best.h5"
+grep -q '"name":"standard"' "$WORK/a.jsonl" || fail "default recipe is not standard"
+grep -q '"schedule":"cosine","warmup_steps":74,"weight_decay":0.1' "$WORK/a.jsonl" \
+    || fail "run line lacks the default's schedule and weight decay"
+grep -q '"select":"val_auc","patience":0' "$WORK/a.jsonl" || fail "run line lacks the selection"
+grep -q '"augment":"rotate=10,' "$WORK/a.jsonl" || fail "the default recipe does not augment"
+grep -q "\"best_model\":\"$WORK/a.best.h5\"" "$WORK/a.jsonl" || fail "run line lacks best_model"
+[ "$(col "$WORK/a.jsonl" lr | sort -u | wc -l)" = 3 ] || fail "lr is not logged per epoch"
+# the best epoch is the first with the highest val AUC, as the log says
+best=$(python3 -c 'import json,sys
+e = [json.loads(l) for l in open(sys.argv[1]) if "\"epoch\"" in l and "\"type\":\"epoch\"" in l]
+b = max(range(len(e)), key=lambda i: (e[i]["auc"], -i))
+assert all(x["best_epoch"] == max(range(j + 1), key=lambda i: (e[i]["auc"], -i)) + 1 for j, x in enumerate(e))
+print(b + 1, repr(e[b]["threshold"]))' "$WORK/a.jsonl") || fail "best_epoch in the log is not the best val AUC so far"
+set -- $best
+[ -f "$WORK/a.best.h5" ] || fail "no best model"
+[ "$(attr "$WORK/a.best.h5" epoch)" = "${1:-x}" ] || fail "best model holds epoch $(attr "$WORK/a.best.h5" epoch), want $1"
+[ "$(attr "$WORK/a.h5" epoch)" = 3 ] || fail "last checkpoint is not epoch 3"
+[ "$(attr "$WORK/a.best.h5" threshold_split)" = val ] || fail "best model: threshold not chosen on val"
+python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(abs(a - b) > 1e-15)" \
+    "$(h5dump -m %.17g -a /threshold "$WORK/a.best.h5" | sed -n 's/.*(0): *//p')" "${2:-x}" \
+    || fail "best model's threshold is not its epoch's logged threshold ${2:-}"
+
+# --- threshold: cxr-eval and cxr-predict use the stored one, say so, --threshold overrides
+thr=$(h5dump -m %.17g -a /threshold "$WORK/a.best.h5" | sed -n 's/.*(0): *//p')
+expect_rc 0 "$BIN/cxr-eval" "$WORK/a.best.h5" "$WORK/s.h5" --split val --threads 2 --json
+expect_err "threshold"
+expect_err "chosen on val, stored in the model"
+python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+assert abs(d["threshold"] - float(sys.argv[2])) <= 1e-15 and d["threshold_source"].startswith("chosen on val"), d
+assert d["epoch"] == int(sys.argv[3])' "$WORK/out" "$thr" "${1:-0}" || fail "cxr-eval --json: threshold $thr not used"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/a.best.h5" "$WORK/s.h5" --split val --threads 2 --threshold 0.25
+expect_err "threshold 0.25 (--threshold)"
+grep -q "^threshold 0.25 " "$WORK/out" || fail "cxr-eval did not apply --threshold"
+img="$SAMPLE/test/PNEUMONIA/person10_virus_35.jpeg"
+expect_rc 0 "$BIN/cxr-predict" "$WORK/a.best.h5" "$img" --threads 2
+expect_err "chosen on val, stored in the model"
+p1=$(awk -F'\t' '{print $5}' "$WORK/out") cls=$(awk -F'\t' '{print $2}' "$WORK/out")
+want=$(awk -v p="$p1" -v t="$thr" 'BEGIN{print (p >= t) ? "PNEUMONIA" : "NORMAL"}')
+[ "$cls" = "$want" ] || fail "predict: p1 $p1 and stored threshold $thr give $want, printed $cls"
+expect_rc 0 "$BIN/cxr-predict" "$WORK/a.best.h5" "$img" --threads 2 --threshold 1
+[ "$(awk -F'\t' '{print $2}' "$WORK/out")" = NORMAL ] || fail "predict --threshold 1 predicted class 1"
+# a model without a threshold chosen on val (an older one): 0.5, said so
+cp "$WORK/a.h5" "$WORK/old.h5"
+"$EDIT" delattr "$WORK/old.h5" threshold_split schedule || fail "cannot edit old.h5"
+h5dump -a /threshold "$WORK/old.h5" >/dev/null && "$EDIT" delattr "$WORK/old.h5" threshold
+expect_rc 0 "$BIN/cxr-eval" "$WORK/old.h5" "$WORK/s.h5" --split val --threads 2
+expect_err "threshold 0.5 (the default 0.5: the model holds no threshold chosen on val)"
+
+# --- resume: the run's definition comes from the checkpoint, bit-identical, contradictions refused
+expect_rc 0 $T --epochs 1 --log "$WORK/c.jsonl" --checkpoint "$WORK/c.h5"
+[ "$(attr "$WORK/c.h5" schedule)" = cosine ] && [ "$(attr "$WORK/c.h5" recipe)" = standard ] \
+    || fail "checkpoint lacks schedule/recipe"
+for bad in "--schedule constant" "--warmup-steps 10" "--weight-decay 0" "--select val_loss" "--recipe study" "--augment none"; do
+    expect_rc 2 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint $bad
+    expect_err "differs from the checkpoint"
+done
+cp "$WORK/c.h5" "$WORK/c0.h5"
+expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --log "$WORK/c.jsonl"
+[ "$(epoch_losses "$WORK/a.jsonl")" = "$(epoch_losses "$WORK/c.jsonl")" ] || fail "resume differs: losses"
+[ "$(col "$WORK/a.jsonl" lr)" = "$(col "$WORK/c.jsonl" lr)" ] || fail "resume differs: lr"
+[ "$(col "$WORK/a.jsonl" best_epoch)" = "$(col "$WORK/c.jsonl" best_epoch)" ] || fail "resume differs: best_epoch"
+[ "$(col "$WORK/a.jsonl" threshold)" = "$(col "$WORK/c.jsonl" threshold)" ] || fail "resume differs: threshold"
+cmp -s <(h5dump -d /params/out.w "$WORK/a.best.h5" | tail -n +2) <(h5dump -d /params/out.w "$WORK/c.best.h5" | tail -n +2) \
+    || fail "resume: another best model"
+# an older checkpoint (no schedule recorded): the options of its time, said
+"$EDIT" delattr "$WORK/c0.h5" schedule || fail "cannot edit c0.h5"
+expect_rc 0 $T --epochs 2 --resume "$WORK/c0.h5" --no-checkpoint
+expect_err "records no schedule (written before issue 15): using constant, warmup 0"
+
+# --- step decay: x gamma every --lr-step-epochs epochs, the rate in the log
+expect_rc 0 $T --epochs 3 --recipe study --schedule step --lr-step-epochs 1 --lr-gamma 0.5 \
+    --log "$WORK/step.jsonl" --no-checkpoint
+[ "$(col "$WORK/step.jsonl" lr | tr '\n' ' ')" = "0.0001 5e-05 2.5e-05 " ] || fail "step decay rates: $(col "$WORK/step.jsonl" lr | tr '\n' ' ')"
+
+# --- patience: stops at the first epoch that does not improve, exit 0, resumable
+P="--select val_balanced_accuracy --patience 1 --epochs 6 --recipe study"
+expect_rc 0 $T $P --log "$WORK/p.jsonl" --checkpoint "$WORK/p.h5"
+expect_err "early stopping after epoch"
+n=$(grep -c '"type":"epoch"' "$WORK/p.jsonl")
+python3 -c 'import json,sys
+e = [json.loads(l) for l in open(sys.argv[1]) if "\"type\":\"epoch\"" in l]
+b = [x["best_epoch"] for x in e]
+stop = next(i for i in range(1, len(b)) if b[i] == b[i - 1])   # first epoch without improvement
+assert len(e) == stop + 1 and e[-1].get("stopped") == "patience", (b, len(e))
+assert all("stopped" not in x for x in e[:-1])' "$WORK/p.jsonl" || fail "patience did not stop at the first non-improving epoch"
+[ "$(attr "$WORK/p.h5" stopped)" = patience ] || fail "checkpoint does not say it stopped"
+expect_rc 0 $T $P --resume "$WORK/p.h5" --no-checkpoint --log "$WORK/p2.jsonl"
+expect_err "early stopping after epoch $n"
+! grep -q '"type":"epoch"' "$WORK/p2.jsonl" || fail "a stopped run trained again on resume"
+# a larger patience continues it, as an uninterrupted run with that patience
+expect_rc 0 $T $P --patience 100 --log "$WORK/q.jsonl" --no-checkpoint
+expect_rc 0 $T $P --patience 100 --resume "$WORK/p.h5" --no-checkpoint --log "$WORK/p.jsonl"
+[ "$(epoch_losses "$WORK/q.jsonl")" = "$(epoch_losses "$WORK/p.jsonl")" ] || fail "stopped + resumed differs from uninterrupted"
+expect_rc 2 $T --recipe study --patience 2 --no-checkpoint
+expect_err "early stopping needs a selection metric"
+
+# --- selection is on val only: refused without /val, the recipe's dropped with a note
+"$BIN/cxr-pack" "$SAMPLE" -o "$WORK/nov.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack without val"
+N="$BIN/cxr-train $WORK/nov.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --epochs 1"
+expect_rc 2 $N --select val_auc --no-checkpoint
+expect_err "has no /val split; selection is made on val only, never on test"
+expect_rc 0 $N --checkpoint "$WORK/n.h5"
+expect_err "no model selection"
+[ ! -e "$WORK/n.best.h5" ] || fail "a best model chosen without /val"
+[ -z "$(attr "$WORK/n.h5" threshold_split)" ] || fail "a threshold chosen on test"
+finish
