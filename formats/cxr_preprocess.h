@@ -52,7 +52,22 @@ void cxr_decoder_destroy(cxr_decoder *d); /* NULL-safe */
  * (or CXR_E_NOMEM) with the reason in cxr_last_error() (the caller adds the file name). */
 cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, const uint8_t *jpeg,
                                size_t len, float *out);
-/* Same, reading the file at `path`; the error message names the file. */
+/* The largest input file cxr_decode_file reads: it bounds the per-thread read buffer. */
+#define CXR_JPEG_MAX_FILE (64u << 20)
+
+/* Read the file at `path` into d's buffer and preprocess it as cxr_preprocess_jpeg: what
+ * cxr-pack does with each input and cxr-predict with each image. Never blocks on a FIFO (opened
+ * O_NONBLOCK, then refused as "not a regular file"). *bytes (may be NULL) gets the bytes read,
+ * also when decoding then fails. Errors, with the reason alone in cxr_last_error() (the caller
+ * adds the file name; cxr-pack records it as the skip reason): CXR_E_IO (cannot open, stat or
+ * read; not a regular file), CXR_E_DECODE (empty file, larger than CXR_JPEG_MAX_FILE, short
+ * read, not a usable JPEG), CXR_E_NOMEM. */
+cxr_status cxr_decode_file(cxr_decoder *d, const cxr_preprocess_params *p, const char *path,
+                           float *out, uint64_t *bytes);
+/* The bytes of the file the last cxr_decode_file call on d read (as many as it reported), valid
+ * until the next call on d; for hashing the input (cxr-pack's duplicate detection). */
+const uint8_t *cxr_decoder_file(const cxr_decoder *d);
+/* cxr_decode_file, with the error message naming the file. */
 cxr_status cxr_preprocess_file(cxr_decoder *d, const cxr_preprocess_params *p, const char *path,
                                float *out);
 

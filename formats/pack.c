@@ -39,18 +39,11 @@
 #include "cxr_clock.h"
 #include "pack_dups.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-/* An input file larger than this is skipped: it bounds the per-thread read buffer. */
-#define CXR_PACK_MAX_FILE (64u << 20)
 
 /* A slot's plan item, as ring_items and chunk_job.items hold it: split << 40 | item index. */
 #define ITEM_REF(split, item) (((int64_t)(split) << 40) | (item))
@@ -59,10 +52,8 @@
 
 /* One OpenMP thread's decoding state. */
 typedef struct {
-    cxr_decoder *dec;
-    uint8_t *file; /* the input file being decoded, file_cap bytes */
-    size_t file_cap;
-    float *img; /* one preprocessed image, shuffled into its slot right after */
+    cxr_decoder *dec; /* also holds the input file being decoded (cxr_decode_file) */
+    float *img;       /* one preprocessed image, shuffled into its slot right after */
 } worker;
 
 /* What became of one item of the window being decoded. */
@@ -142,67 +133,6 @@ static void big_free(void *p, size_t n)
 }
 
 static int interrupted(const pack_ctx *c) { return c->opt->interrupted && *c->opt->interrupted; }
-
-/* Read a whole file with (normally) one read() into the worker's buffer. */
-static int read_file(worker *wk, const char *path, size_t *len, char *reason, size_t cap)
-{
-    /* O_NONBLOCK: a FIFO in place of a file must not hang the worker; fstat refuses it below */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        snprintf(reason, cap, "cannot open: %s", strerror(errno));
-        return 0;
-    }
-    struct stat sb;
-    int ok = 0;
-    if (fstat(fd, &sb) != 0) {
-        snprintf(reason, cap, "cannot stat: %s", strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        snprintf(reason, cap, "not a regular file");
-        goto done;
-    }
-    if (sb.st_size == 0) {
-        snprintf(reason, cap, "empty file");
-        goto done;
-    }
-    if ((uint64_t)sb.st_size > CXR_PACK_MAX_FILE) {
-        snprintf(reason, cap, "file larger than %u MiB", CXR_PACK_MAX_FILE >> 20);
-        goto done;
-    }
-    size_t want = (size_t)sb.st_size;
-    if (want > wk->file_cap) {
-        size_t nc = want + want / 4;
-        if (nc > CXR_PACK_MAX_FILE) nc = CXR_PACK_MAX_FILE;
-        uint8_t *nb = realloc(wk->file, nc);
-        if (!nb) {
-            snprintf(reason, cap, "out of memory reading %zu bytes", want);
-            goto done;
-        }
-        wk->file = nb;
-        wk->file_cap = nc;
-    }
-    size_t got = 0;
-    while (got < want) {
-        ssize_t r = read(fd, wk->file + got, want - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            snprintf(reason, cap, "read failed: %s", strerror(errno));
-            goto done;
-        }
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    if (got != want) {
-        snprintf(reason, cap, "short read (%zu of %zu bytes)", got, want);
-        goto done;
-    }
-    *len = got;
-    ok = 1;
-done:
-    close(fd);
-    return ok;
-}
 
 static void report(pack_ctx *c, int split, int64_t total, int split_done)
 {
@@ -376,15 +306,10 @@ static void decode_item(pack_ctx *c, worker *wk, int split, int64_t index, int64
                         int64_t p, slot_result *r)
 {
     const cxr_pack_item *item = &c->plan->splits[split].items[index];
-    size_t len = 0;
-    if (!read_file(wk, item->path, &len, r->reason, sizeof r->reason)) {
-        if (c->dups) cxr_dups_hash(c->dups, split, index, NULL, 0, NULL, 0); /* not hashed */
-        return;
-    }
-    r->bytes = len;
-    int ok = cxr_preprocess_jpeg(wk->dec, &c->opt->store.pp, wk->file, len, wk->img) == CXR_OK;
-    if (c->dups)
-        cxr_dups_hash(c->dups, split, index, wk->file, len, ok ? wk->img : NULL, c->pixels);
+    int ok = cxr_decode_file(wk->dec, &c->opt->store.pp, item->path, wk->img, &r->bytes) == CXR_OK;
+    if (c->dups) /* an item that did not decode is not hashed */
+        cxr_dups_hash(c->dups, split, index, cxr_decoder_file(wk->dec), r->bytes,
+                      ok ? wk->img : NULL, c->pixels);
     if (!ok) {
         snprintf(r->reason, sizeof r->reason, "%s", cxr_last_error());
         return;
@@ -589,7 +514,6 @@ static void ctx_free(pack_ctx *c)
     if (c->workers)
         for (int t = 0; t < c->n_threads; t++) {
             cxr_decoder_destroy(c->workers[t].dec);
-            free(c->workers[t].file);
             free(c->workers[t].img);
         }
     for (int r = 0; r < c->n_ring; r++) {
@@ -655,13 +579,12 @@ static cxr_status prehash(pack_ctx *c)
 #pragma omp parallel for num_threads(c->n_threads) schedule(dynamic, 1)
         for (int64_t i = 0; i < sp->n; i++) {
             worker *wk = &c->workers[omp_get_thread_num()];
-            char why[256];
-            size_t len = 0;
+            uint64_t len = 0;
             if (interrupted(c)) continue;
-            int ok =
-                read_file(wk, sp->items[i].path, &len, why, sizeof why) &&
-                cxr_preprocess_jpeg(wk->dec, &c->opt->store.pp, wk->file, len, wk->img) == CXR_OK;
-            cxr_dups_hash(c->dups, s, i, wk->file, len, ok ? wk->img : NULL, c->pixels);
+            int ok = cxr_decode_file(wk->dec, &c->opt->store.pp, sp->items[i].path, wk->img,
+                                     &len) == CXR_OK;
+            cxr_dups_hash(c->dups, s, i, cxr_decoder_file(wk->dec), len, ok ? wk->img : NULL,
+                          c->pixels);
         }
         if (interrupted(c)) return cxr_set_error(CXR_E_INTERRUPTED, "interrupted");
     }

@@ -758,40 +758,54 @@ bail:
     return st;
 }
 
-/* Read the whole file into d->file; *len gets its size. */
+/* Read the whole file into d->file (normally with one read()); *len gets its size. The reasons
+ * are cxr-pack's skip reasons, recorded in stores: keep their wording. */
 static cxr_status read_file(cxr_decoder *d, const char *path, size_t *len)
 {
     cxr_status st = CXR_OK;
     struct stat sb;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in place of a file must not hang the reader; fstat refuses it below */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return cxr_set_error(CXR_E_IO, "cannot open: %s", strerror(errno));
     if (fstat(fd, &sb) != 0) CXR_THROW(CXR_E_IO, "cannot stat: %s", strerror(errno));
     if (!S_ISREG(sb.st_mode)) CXR_THROW(CXR_E_IO, "not a regular file");
     if (sb.st_size == 0) CXR_THROW(CXR_E_DECODE, "empty file");
-    if ((uint64_t)sb.st_size > MAX_FILE_BYTES)
-        CXR_THROW(CXR_E_DECODE, "file of %lld bytes is too large for a JPEG",
-                  (long long)sb.st_size);
-    size_t size = (size_t)sb.st_size, got = 0;
-    GROW(file, cap_file, size, "file");
-    while (got < size) {
-        ssize_t r = read(fd, d->file + got, size - got);
+    if ((uint64_t)sb.st_size > CXR_JPEG_MAX_FILE)
+        CXR_THROW(CXR_E_DECODE, "file larger than %u MiB", CXR_JPEG_MAX_FILE >> 20);
+    size_t want = (size_t)sb.st_size, got = 0;
+    void *g = grow(d->file, &d->cap_file, want);
+    if (!g) CXR_THROW(CXR_E_NOMEM, "out of memory reading %zu bytes", want);
+    d->file = g;
+    while (got < want) {
+        ssize_t r = read(fd, d->file + got, want - got);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) CXR_THROW(CXR_E_IO, "read failed: %s", strerror(errno));
-        if (r == 0) break; /* shrank while we read: decode what is there */
+        if (r == 0) break;
         got += (size_t)r;
     }
+    if (got != want) CXR_THROW(CXR_E_DECODE, "short read (%zu of %zu bytes)", got, want);
     *len = got;
 bail:
     close(fd);
     return st;
 }
 
-cxr_status cxr_preprocess_file(cxr_decoder *d, const cxr_preprocess_params *p, const char *path,
-                               float *out)
+const uint8_t *cxr_decoder_file(const cxr_decoder *d) { return d->file; }
+
+cxr_status cxr_decode_file(cxr_decoder *d, const cxr_preprocess_params *p, const char *path,
+                           float *out, uint64_t *bytes)
 {
     size_t len = 0;
     cxr_status st = read_file(d, path, &len);
+    if (bytes) *bytes = len;
     if (st == CXR_OK) st = cxr_preprocess_jpeg(d, p, d->file, len, out);
+    return st;
+}
+
+cxr_status cxr_preprocess_file(cxr_decoder *d, const cxr_preprocess_params *p, const char *path,
+                               float *out)
+{
+    cxr_status st = cxr_decode_file(d, p, path, out, NULL);
     if (st != CXR_OK) return cxr_wrap_error(st, "%s", path);
     return CXR_OK;
 }
