@@ -38,9 +38,14 @@ cxr_status cxr_stdout_close(void);
 const char *cxr_escape_name(char *buf, size_t cap, const char *s);
 /* Print `s` escaped as above to f. */
 void cxr_fputs_escaped(const char *s, FILE *f);
+/* "TOOL: msg\n" on stderr with msg escaped as above: for library messages, which may quote
+ * file names and store strings. */
+void cxr_print_error(const char *tool, const char *msg);
 /* Write `s` as one field of tab-separated output: as is when it holds no tab, CR, LF or '"';
  * else in double quotes with '"' doubled (RFC 4180, as Python's csv reads with delimiter='\t'). */
 void cxr_fputs_field(const char *s, FILE *f);
+/* The same with another separator: sep ',' gives RFC 4180 CSV fields. */
+void cxr_fputs_field_sep(const char *s, char sep, FILE *f);
 
 /* Length of the valid UTF-8 sequence at s (1..4), 0 when s starts an invalid one. */
 int cxr_utf8_seq(const unsigned char *s);

@@ -169,9 +169,20 @@ void cxr_fputs_escaped(const char *s, FILE *f)
     }
 }
 
-void cxr_fputs_field(const char *s, FILE *f)
+void cxr_print_error(const char *tool, const char *msg)
 {
-    if (!strpbrk(s, "\t\r\n\"")) {
+    fputs(tool, stderr);
+    fputs(": ", stderr);
+    cxr_fputs_escaped(msg, stderr);
+    fputc('\n', stderr);
+}
+
+void cxr_fputs_field(const char *s, FILE *f) { cxr_fputs_field_sep(s, '\t', f); }
+
+void cxr_fputs_field_sep(const char *s, char sep, FILE *f)
+{
+    const char special[] = { sep, '\r', '\n', '"', 0 };
+    if (!strpbrk(s, special)) {
         fputs(s, f);
         return;
     }

@@ -36,7 +36,9 @@ typedef struct {
     cxr_log_epoch *epochs; /* by epoch number; an epoch logged twice (resume) keeps its last line */
     int n_bench;
     cxr_log_bench *bench;
-    int n_run_lines; /* > 1 when --resume appended to the log */
+    int n_steps;         /* `step` lines (cxr-train --log-every), 0 when none */
+    cxr_log_step *steps; /* by step number; a step logged twice (resume) keeps its last line */
+    int n_run_lines;     /* > 1 when --resume appended to the log */
     int n_lines, n_skipped;
 } cxr_log_run;
 

@@ -3,7 +3,8 @@
  * the benchmark comparisons and resource use. One HTML file with inline CSS and SVG only, so
  * it opens offline; written to a temporary file and renamed into place.
  *
- * Element ids and classes are part of what tests check: chart-loss, chart-acc, chart-roc,
+ * Element ids and classes are part of what tests check: chart-loss, chart-step-loss (step
+ * lines of cxr-train --log-every), chart-acc, chart-roc,
  * chart-time, chart-ips, chart-bench, chart-cpu, chart-rss, chart-gpu, chart-gpumem,
  * table.confusion#confusion-<run> with td.cm-cell, polyline.series[data-run], .na notes.
  */
@@ -173,6 +174,61 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
     return 1;
 }
 
+/* The loss of every `step` line against the step number, one polyline per run that has them.
+ * Returns 0 when no run has step lines (nothing drawn). */
+static int step_chart(page *pg)
+{
+    cxr_plot p;
+    memset(&p, 0, sizeof p);
+    p.id = "chart-step-loss";
+    p.title = "Loss per step";
+    p.xlabel = "step";
+    p.ylabel = "batch loss";
+    p.integer_x = 1;
+    p.xmin = p.ymin = INFINITY;
+    p.xmax = p.ymax = -INFINITY;
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_run *run = pg->runs[r];
+        int has = 0;
+        for (int i = 0; i < run->n_steps; i++) {
+            double v = run->steps[i].loss;
+            if (!isfinite(v)) continue;
+            has = 1;
+            p.xmin = fmin(p.xmin, (double)run->steps[i].step);
+            p.xmax = fmax(p.xmax, (double)run->steps[i].step);
+            p.ymin = fmin(p.ymin, v);
+            p.ymax = fmax(p.ymax, v);
+        }
+        if (has && p.n_legend < CXR_PLOT_MAX_LEGEND)
+            p.legend[p.n_legend++] = (cxr_legend){ pg->names[r], cxr_plot_color(r), NULL, 0 };
+    }
+    if (!isfinite(p.xmin)) return 0;
+    if (p.ymin > 0) p.ymin = 0;
+    if (p.xmin == p.xmax) {
+        p.xmin -= 1;
+        p.xmax += 1;
+    }
+    cxr_plot_begin(pg->b, &p);
+    for (int r = 0; r < pg->n_runs; r++) {
+        const cxr_log_run *run = pg->runs[r];
+        if (run->n_steps == 0) continue;
+        double *x = malloc(sizeof(double) * 2 * (size_t)run->n_steps);
+        if (!x) {
+            pg->b->failed = 1;
+            return 0;
+        }
+        for (int i = 0; i < run->n_steps; i++) {
+            x[i] = (double)run->steps[i].step;
+            x[run->n_steps + i] = run->steps[i].loss;
+        }
+        cxr_plot_line(pg->b, &p, x, x + run->n_steps, run->n_steps, cxr_plot_color(r), NULL, "step",
+                      r);
+        free(x);
+    }
+    cxr_plot_end(pg->b, &p);
+    return 1;
+}
+
 /* ---- sections ----------------------------------------------------------------------- */
 
 static void section_runs(page *pg)
@@ -254,6 +310,7 @@ static void section_curves(page *pg)
     if (!epoch_chart(pg, "chart-loss", "Loss per epoch", "loss", loss, 2, 1, INFINITY))
         cxr_sb_printf(pg->b, "<p class=\"na\">no loss values in the logs</p>");
     cxr_sb_printf(pg->b, "</div><div>");
+    if (step_chart(pg)) cxr_sb_printf(pg->b, "</div><div>"); /* only with --log-every logs */
     if (!epoch_chart(pg, "chart-acc", "Accuracy per epoch", "accuracy", acc, 2, 0, 1.0))
         cxr_sb_printf(pg->b, "<p class=\"na\">no accuracy values in the logs</p>");
     cxr_sb_printf(pg->b, "</div></div>\n");

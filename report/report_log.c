@@ -261,6 +261,19 @@ static int parse_bench(const cJSON *o, cxr_log_bench *b, line_err *e)
     return 0;
 }
 
+static int parse_step(const cJSON *o, cxr_log_step *st, line_err *e)
+{
+    memset(st, 0, sizeof *st);
+    int64_t step = -1, epoch = -1;
+    if (get_int(o, CXR_LOG_STEP, &step, e) || get_int(o, CXR_LOG_EPOCH, &epoch, e) ||
+        get_fields(o, st, cxr_log_step_fields, cxr_log_n_step_fields, e))
+        return -1;
+    if (step < 1) return bad(e, "step line without a positive integer \"%s\"", CXR_LOG_STEP);
+    st->step = step;
+    st->epoch = epoch >= 0 && epoch <= 1000000 ? (int)epoch : -1;
+    return 0;
+}
+
 static int parse_sample(const cJSON *o, cxr_monitor_sample *s, line_err *e)
 {
     int64_t ep = -1;
@@ -291,7 +304,7 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int lineno = 0, cap_ep = 0, cap_b = 0, cap_s = 0, seen_run = 0;
+    int lineno = 0, cap_ep = 0, cap_b = 0, cap_s = 0, cap_st = 0, seen_run = 0;
     FILE *f = fopen(path, "r");
     if (!f) return cxr_set_error(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
     while ((len = getline(&line, &cap, f)) >= 0) {
@@ -356,6 +369,18 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
             }
             rc = parse_bench(o, &run->bench[run->n_bench], &e);
             if (rc == 0) run->n_bench++;
+        } else if (strcmp(ty->valuestring, CXR_LOG_TYPE_STEP) == 0) {
+            if (cap_st <= run->n_steps) {
+                cap_st = cap_st ? 2 * cap_st : 256;
+                cxr_log_step *ns = realloc(run->steps, (size_t)cap_st * sizeof *ns);
+                if (!ns) {
+                    cJSON_Delete(o);
+                    CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+                }
+                run->steps = ns;
+            }
+            rc = parse_step(o, &run->steps[run->n_steps], &e);
+            if (rc == 0) run->n_steps++;
         } /* other types: newer trainers may add some; unknown is not malformed */
         cJSON_Delete(o);
         if (rc) {
@@ -386,6 +411,7 @@ void cxr_log_run_free(cxr_log_run *run)
     free(run->classes);
     free(run->epochs);
     free(run->bench);
+    free(run->steps);
     free(run->path);
     free(run->label);
     free(run->tool);
@@ -420,6 +446,37 @@ static void dedupe_epochs(cxr_log_run *run)
         }
 }
 
+/* Steps logged twice (a resume repeats the steps after the last checkpoint): keep the last
+ * line of each step number, in step order (line order sorted stably by step). */
+static void dedupe_steps(cxr_log_run *run)
+{
+    int n = run->n_steps, out = 0;
+    if (n < 2) return;
+    int *order = malloc((size_t)n * sizeof *order);
+    cxr_log_step *tmp = malloc((size_t)n * sizeof *tmp);
+    if (!order || !tmp) {
+        free(order);
+        free(tmp);
+        return;
+    }
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = 1; i < n; i++) /* insertion sort by step, stable; logs are nearly sorted */
+        for (int j = i; j > 0 && run->steps[order[j - 1]].step > run->steps[order[j]].step; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (int i = 0; i < n; i++) {
+        const cxr_log_step *s = &run->steps[order[i]];
+        if (i + 1 < n && run->steps[order[i + 1]].step == s->step) continue; /* a later line */
+        tmp[out++] = *s;
+    }
+    memcpy(run->steps, tmp, (size_t)out * sizeof *tmp);
+    run->n_steps = out;
+    free(order);
+    free(tmp);
+}
+
 cxr_status cxr_log_read(const char *path, cxr_report_warn_fn warn, void *ctx, cxr_log_run **out)
 {
     cxr_status st = CXR_OK;
@@ -432,6 +489,7 @@ cxr_status cxr_log_read(const char *path, cxr_report_warn_fn warn, void *ctx, cx
     if (!run->path || !run->label) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
     CXR_TRY(read_lines(path, warn, ctx, run, NULL));
     dedupe_epochs(run);
+    dedupe_steps(run);
     if (run->n_epochs == 0)
         CXR_THROW(CXR_E_FORMAT,
                   "%s: no epoch lines (%d non-blank lines read, %d skipped): not a training log "

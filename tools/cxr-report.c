@@ -49,7 +49,9 @@ static void usage(FILE *to)
 static void warn_stderr(void *ctx, const char *msg)
 {
     (void)ctx;
-    fprintf(stderr, "cxr-report: warning: %s\n", msg);
+    fputs("cxr-report: warning: ", stderr);
+    cxr_fputs_escaped(msg, stderr); /* it quotes file names and log lines */
+    fputc('\n', stderr);
 }
 
 int main(int argc, char **argv)
@@ -102,14 +104,14 @@ int main(int argc, char **argv)
         goto done;
     }
     if (check_files(out, run_paths, n_runs, samp_paths, n_samp) != CXR_OK) {
-        fprintf(stderr, "cxr-report: %s\n", cxr_last_error());
+        cxr_print_error("cxr-report", cxr_last_error());
         rc = 2;
         goto done;
     }
     for (int i = 0; i < n_runs; i++) {
         cxr_status st = cxr_log_read(run_paths[i], warn_stderr, NULL, &runs[i]);
         if (st != CXR_OK) {
-            fprintf(stderr, "cxr-report: %s\n", cxr_last_error());
+            cxr_print_error("cxr-report", cxr_last_error());
             rc = cxr_exit_code(st);
             goto done;
         }
@@ -117,21 +119,22 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_samp; i++) {
         cxr_status st = cxr_samples_read(samp_paths[i], warn_stderr, NULL, &samps[i]);
         if (st != CXR_OK) {
-            fprintf(stderr, "cxr-report: %s\n", cxr_last_error());
+            cxr_print_error("cxr-report", cxr_last_error());
             rc = cxr_exit_code(st);
             goto done;
         }
     }
     cxr_status st = cxr_report_write_html(out, runs, n_runs, samps, n_samp);
     if (st != CXR_OK) {
-        fprintf(stderr, "cxr-report: %s\n", cxr_last_error());
+        cxr_print_error("cxr-report", cxr_last_error());
         rc = cxr_exit_code(st);
         goto done;
     }
     int epochs = 0;
     for (int i = 0; i < n_runs; i++) epochs += runs[i]->n_epochs;
-    fprintf(stderr, "cxr-report: wrote %s (%d run(s), %d epoch(s), %d samples file(s))\n", out,
-            n_runs, epochs, n_samp);
+    char esc[4096];
+    fprintf(stderr, "cxr-report: wrote %s (%d run(s), %d epoch(s), %d samples file(s))\n",
+            cxr_escape_name(esc, sizeof esc, out), n_runs, epochs, n_samp);
 done:
     for (int i = 0; i < argc; i++) {
         cxr_log_run_free(runs[i]);

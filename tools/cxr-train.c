@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cxr_augment.h"
@@ -83,6 +84,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --threads N         CPU threads for the ops and loader workers (default %d)\n"
         "  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
         "                      --resume\n"
+        "  --log-every N       also a `step` line in the log after every N-th optimizer step\n"
+        "                      (step, epoch, loss, lr, img/s; default 0: none). Steps count over\n"
+        "                      the whole run, so a resume logs the same steps\n"
         "  --checkpoint FILE   HDF5 checkpoint written at the end of every epoch (temp file +\n"
         "                      rename: the previous one stays valid until the new one is\n"
         "                      complete). Default: the --resume file, else STORE-stem.model.h5\n"
@@ -184,13 +188,13 @@ static void ui_epoch(void *user, const cxr_epoch_summary *s)
 static void ui_note(void *user, const char *line)
 {
     (void)user;
-    fprintf(stderr, "cxr-train: %s\n", line);
+    cxr_print_error("cxr-train", line); /* notes name files */
 }
 
 /* A bad option value: the parser's message, exit code 2. */
 static int bad_option(void)
 {
-    fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
+    cxr_print_error("cxr-train", cxr_last_error());
     return 2;
 }
 
@@ -219,7 +223,25 @@ static const char *default_checkpoint(const cxr_train_options *o, char *buf, siz
     return NULL;
 }
 
-/* Inputs that are regular files; outputs that are neither an input nor a device (cxr_files.h). */
+/* The same output file: the same name, the same existing file, or the same name in the same
+ * folder reached another way. */
+static int same_output(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0) return 1;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+    if (strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b) != 0) return 0;
+    char da[4096], db[4096];
+    snprintf(da, sizeof da, "%.*s", ba ? (int)(ba - a) + 1 : 1, ba ? a : ".");
+    snprintf(db, sizeof db, "%.*s", bb ? (int)(bb - b) + 1 : 1, bb ? b : ".");
+    return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Inputs that are regular files; outputs that are neither an input nor a device (cxr_files.h),
+ * nor one another. */
 static cxr_status check_files(const cxr_train_options *o)
 {
     const char *in[] = { o->io.store_path, o->io.resume_path };
@@ -238,6 +260,13 @@ static cxr_status check_files(const cxr_train_options *o)
     for (int i = 0; i < 4; i++)
         if (out[i].path && cxr_output_check(out[i].opt, out[i].path, in, i == 1 ? 1 : 2, NULL))
             return CXR_E_ARG;
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (out[i].path && out[j].path && same_output(out[i].path, out[j].path))
+                return cxr_set_error(CXR_E_ARG,
+                                     "%s %s and %s %s: the same file for two outputs; give each "
+                                     "its own",
+                                     out[i].opt, out[i].path, out[j].opt, out[j].path);
     return CXR_OK;
 }
 
@@ -267,7 +296,8 @@ enum {
     O_SELECT,
     O_PATIENCE,
     O_STEP_EPOCHS,
-    O_GAMMA
+    O_GAMMA,
+    O_LOGEVERY
 };
 
 int main(int argc, char **argv)
@@ -306,6 +336,7 @@ int main(int argc, char **argv)
                                            { "lr-step-epochs", required_argument, 0,
                                              O_STEP_EPOCHS },
                                            { "lr-gamma", required_argument, 0, O_GAMMA },
+                                           { "log-every", required_argument, 0, O_LOGEVERY },
                                            { 0, 0, 0, 0 } };
     int c, no_checkpoint = 0;
     long v;
@@ -335,6 +366,10 @@ int main(int argc, char **argv)
             o.compute.threads = (int)v;
             break;
         case O_LOG: o.io.log_path = optarg; break;
+        case O_LOGEVERY:
+            if (cxr_parse_long(optarg, "--log-every", 0, 1L << 40, &v)) return bad_option();
+            o.io.log_every = v;
+            break;
         case O_CKPT: o.io.checkpoint_path = optarg; break;
         case O_NOCKPT: no_checkpoint = 1; break;
         case O_RESUME: o.io.resume_path = optarg; break;
@@ -348,7 +383,7 @@ int main(int argc, char **argv)
         case O_PRECISION: {
             cxr_precision prec;
             if (cxr_precision_parse(optarg, &prec) != CXR_OK) {
-                fprintf(stderr, "cxr-train: --precision: %s\n", cxr_last_error());
+                cxr_print_error("cxr-train: --precision", cxr_last_error());
                 return 2;
             }
             o.compute.precision = optarg;
@@ -357,7 +392,7 @@ int main(int argc, char **argv)
         case O_RESIDENT: {
             cxr_resident_mode rm;
             if (cxr_resident_parse(optarg, &rm) != CXR_OK) {
-                fprintf(stderr, "cxr-train: --resident: %s\n", cxr_last_error());
+                cxr_print_error("cxr-train: --resident", cxr_last_error());
                 return 2;
             }
             o.compute.resident = (int)rm;
@@ -375,7 +410,7 @@ int main(int argc, char **argv)
         case O_SCHEDULE: {
             cxr_lr_kind k;
             if (cxr_lr_schedule_parse(optarg, &k) != CXR_OK) {
-                fprintf(stderr, "cxr-train: --schedule: %s\n", cxr_last_error());
+                cxr_print_error("cxr-train: --schedule", cxr_last_error());
                 return 2;
             }
             o.recipe.schedule = optarg;
@@ -435,6 +470,10 @@ int main(int argc, char **argv)
         return 2;
     }
     o.io.store_path = argv[optind];
+    if (o.io.log_every > 0 && !o.io.log_path) {
+        fprintf(stderr, "cxr-train: --log-every needs --log FILE.jsonl\n");
+        return 2;
+    }
     char ckbuf[4096];
     if (!o.io.checkpoint_path && !no_checkpoint) {
         if (!(o.io.checkpoint_path = default_checkpoint(&o, ckbuf, sizeof ckbuf))) {
@@ -444,13 +483,14 @@ int main(int argc, char **argv)
                     o.io.store_path);
             return 2;
         }
+        char esc[4096];
         fprintf(stderr,
                 "cxr-train: saving the model to %s after every epoch (--checkpoint FILE "
                 "to choose, --no-checkpoint for none)\n",
-                o.io.checkpoint_path);
+                cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path));
     }
     if (check_files(&o) != CXR_OK) {
-        fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
+        cxr_print_error("cxr-train", cxr_last_error());
         return 2;
     }
 
@@ -463,7 +503,7 @@ int main(int argc, char **argv)
     if (st == CXR_OK && o.io.resume_path) st = cxr_checkpoint_read_meta(o.io.resume_path, &rmeta);
     cxr_checkpoint_meta_free(&rmeta);
     if (st != CXR_OK) {
-        fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
+        cxr_print_error("cxr-train", cxr_last_error());
         return cxr_exit_code(st);
     }
 
@@ -471,7 +511,7 @@ int main(int argc, char **argv)
     cxr_device dev;
     st = cxr_device_open(&be, device, o.compute.threads, &dev);
     if (st != CXR_OK) {
-        fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
+        cxr_print_error("cxr-train", cxr_last_error());
         return cxr_exit_code(st);
     }
     if (dev.note[0])
@@ -498,7 +538,7 @@ int main(int argc, char **argv)
     cxr_backend_destroy(be);
     if (st != CXR_OK) {
         if (ui.tty && !ui.quiet) fprintf(stderr, "\r\033[K");
-        fprintf(stderr, "cxr-train: %s\n", cxr_last_error());
+        cxr_print_error("cxr-train", cxr_last_error());
         return cxr_exit_code(st);
     }
     return 0;

@@ -192,6 +192,7 @@ typedef struct {
     const char *checkpoint_path; /* written at the end of every epoch (NULL: none) */
     const char *resume_path;     /* continue from this checkpoint (NULL: fresh start) */
     const char *monitor_log;     /* resource samples file (NULL: none) */
+    int64_t log_every;           /* > 0: a `step` line in the log after every N-th step */
     const char *tool_version;    /* for the log and the checkpoint, e.g. "cxr-train 0.1.0" */
 } cxr_train_io;
 

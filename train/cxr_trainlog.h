@@ -23,6 +23,7 @@ extern "C" {
 #define CXR_LOG_TYPE_RUN       "run"
 #define CXR_LOG_TYPE_EPOCH     "epoch"
 #define CXR_LOG_TYPE_BENCHMARK "benchmark" /* tests/bench/bench_study.sh */
+#define CXR_LOG_TYPE_STEP      "step"      /* cxr-train --log-every N */
 
 /* `run` line */
 #define CXR_LOG_TOOL         "tool"
@@ -44,6 +45,9 @@ extern "C" {
 #define CXR_LOG_MONITOR         "monitor"
 #define CXR_LOG_MONITOR_SAMPLES "samples"
 #define CXR_LOG_MONITOR_GPU     "gpu" /* "not available: <reason>" when NVML was not used */
+
+/* `step` line, besides cxr_log_step_fields */
+#define CXR_LOG_STEP "step"
 
 /* `benchmark` line, besides cxr_log_bench_fields */
 #define CXR_LOG_BENCH_CONFIG "config"
@@ -87,6 +91,20 @@ typedef struct {
     char *config;
     double first_epoch_s, later_epoch_s, images_per_s, data_wait_frac;
 } cxr_log_bench;
+
+/* One `step` line (cxr-train --log-every N): after every N-th optimizer step of the run. */
+typedef struct {
+    int64_t step; /* Adam's step count after it (1-based over the whole run, kept on resume) */
+    int epoch;    /* 1-based */
+    double loss;  /* this step's batch loss */
+    double lr;    /* the rate the step used */
+    double images_per_s; /* training images / second since the previous step line (or the
+                            epoch's start) */
+} cxr_log_step;
+
+/* The numbers of a step line (loss, lr, images_per_s); offsets into cxr_log_step. */
+extern const cxr_log_field cxr_log_step_fields[];
+extern const int cxr_log_n_step_fields;
 
 /* The numbers of an epoch line in the order they are written: the results come before the
  * per-class detail, the costs after it. Offsets into cxr_log_epoch. */
@@ -158,6 +176,8 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append);
  * confusion, roc and monitor only when present). CXR_E_IO naming the file, CXR_E_NOMEM. */
 cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *run);
 cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *epoch);
+/* Write a step line (numbers that are NAN are left out). CXR_E_IO naming the file. */
+cxr_status cxr_trainlog_write_step(cxr_trainlog *log, const cxr_log_step *step);
 /* Close and free; CXR_E_IO when the file cannot be closed. NULL-safe. */
 cxr_status cxr_trainlog_close(cxr_trainlog *log);
 

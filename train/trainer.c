@@ -748,6 +748,16 @@ bail:
     return st;
 }
 
+/* A `step` line after the step just done (e: 0-based epoch); images since the last one. */
+static cxr_status log_step(train_run *r, int e, float loss, int64_t images, double *t_mark)
+{
+    double t = cxr_now_s();
+    cxr_log_step l = { cxr_model_get_step(r->model), e + 1, loss, r->lr_last,
+                       t > *t_mark ? (double)images / (t - *t_mark) : NAN };
+    *t_mark = t;
+    return cxr_trainlog_write_step(r->log, &l);
+}
+
 /* The training part of epoch e (0-based): every batch of the source, with the running loss
  * and accuracy reported after each step. Fills the record's training figures. */
 static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
@@ -755,8 +765,8 @@ static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
     cxr_status st = CXR_OK;
     const cxr_train_options *o = r->o;
     const int C = r->n_classes;
-    double t0 = cxr_now_s(), loss_num = 0, loss_den = 0;
-    int64_t correct = 0, seen = 0, steps = 0, n_batches = source_n_batches(&r->src);
+    double t0 = cxr_now_s(), loss_num = 0, loss_den = 0, t_mark = t0;
+    int64_t correct = 0, seen = 0, steps = 0, n_batches = source_n_batches(&r->src), seen_mark = 0;
     CXR_TRY(source_begin_epoch(&r->src, e));
     for (;;) {
         cxr_batch b;
@@ -781,6 +791,10 @@ static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
         loss_den += wsum;
         seen += b.n;
         steps++;
+        if (r->log && o->io.log_every > 0 && cxr_model_get_step(r->model) % o->io.log_every == 0) {
+            CXR_TRY(log_step(r, e, loss, seen - seen_mark, &t_mark));
+            seen_mark = seen;
+        }
         if (o->cb.on_progress) {
             cxr_train_progress p = { e + 1,
                                      r->rc.epochs,

@@ -65,6 +65,13 @@ const cxr_log_field cxr_log_bench_fields[] = {
 };
 const int cxr_log_n_bench_fields = COUNT(cxr_log_bench_fields);
 
+const cxr_log_field cxr_log_step_fields[] = {
+    FIELD(cxr_log_step, loss),
+    FIELD(cxr_log_step, lr),
+    FIELD(cxr_log_step, images_per_s),
+};
+const int cxr_log_n_step_fields = COUNT(cxr_log_step_fields);
+
 struct cxr_trainlog {
     FILE *f;
     char *path;
@@ -261,5 +268,18 @@ cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *e)
     }
     if (e->stopped) cJSON_AddStringToObject(o, "stopped", e->stopped);
     if (e->has_monitor) add_monitor(o, &e->monitor);
+    return put_line(log, o);
+}
+
+cxr_status cxr_trainlog_write_step(cxr_trainlog *log, const cxr_log_step *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return put_line(log, NULL);
+    cJSON_AddStringToObject(o, CXR_LOG_TYPE, CXR_LOG_TYPE_STEP);
+    cJSON_AddNumberToObject(o, CXR_LOG_STEP, (double)st->step);
+    cJSON_AddNumberToObject(o, CXR_LOG_EPOCH, st->epoch);
+    add_num(o, "loss", st->loss);
+    if (isfinite(st->lr)) add_num(o, "lr", float_value((float)st->lr));
+    add_num(o, "images_per_s", six_digits(st->images_per_s));
     return put_line(log, o);
 }

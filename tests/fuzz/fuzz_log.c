@@ -31,6 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(run->epochs[i - 1].epoch < run->epochs[i].epoch,
                        "epoch %d listed before epoch %d", run->epochs[i - 1].epoch,
                        run->epochs[i].epoch);
+        for (int i = 1; i < run->n_steps; i++)
+            FUZZ_CHECK(run->steps[i - 1].step < run->steps[i].step, "step %lld before step %lld",
+                       (long long)run->steps[i - 1].step, (long long)run->steps[i].step);
     } else {
         FUZZ_CHECK(st == CXR_E_FORMAT, "log: %s: %s", cxr_status_name(st), cxr_last_error());
     }
