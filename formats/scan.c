@@ -12,6 +12,7 @@
  *    skipped with its reason: "not a .jpg/.jpeg file", a folder ("not searched"), a dangling
  *    link or a FIFO/socket/device ("cannot stat: ...", "not a regular file (a FIFO)").
  */
+#include "cxr_images.h"
 #include "cxr_pack.h"
 
 #include <dirent.h>
@@ -413,4 +414,117 @@ bail:
     free(keep);
     free(moved);
     return st;
+}
+
+/* ---- folders of images for cxr-predict (cxr_images.h), with the rules above ---- */
+
+static cxr_status list_push(cxr_image_list *l, const char *path)
+{
+    if (l->n == l->cap) {
+        int64_t cap = l->cap ? 2 * l->cap : 256;
+        char **v = realloc(l->paths, (size_t)cap * sizeof *v);
+        if (!v) return cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
+        l->paths = v;
+        l->cap = cap;
+    }
+    if (!(l->paths[l->n] = strdup(path)))
+        return cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
+    l->n++;
+    return CXR_OK;
+}
+
+/* The folders from the walk's root down to the one being listed, to detect symlink loops. */
+typedef struct {
+    dev_t dev[256];
+    ino_t ino[256];
+    int depth;
+    cxr_image_skip_fn skip;
+    void *ctx;
+    int64_t *skipped;
+} walk_state;
+
+static void walk_skip(walk_state *w, const char *path, const char *reason)
+{
+    if (w->skipped) (*w->skipped)++;
+    if (w->skip) w->skip(w->ctx, path, reason);
+}
+
+static cxr_status walk_dir(cxr_image_list *l, const char *dir, const struct stat *ds, walk_state *w)
+{
+    cxr_status st = CXR_OK;
+    for (int i = 0; i < w->depth; i++)
+        if (w->dev[i] == ds->st_dev && w->ino[i] == ds->st_ino) {
+            walk_skip(w, dir, "folder loop (a symbolic link to a folder above it): not searched");
+            return CXR_OK;
+        }
+    if (w->depth == (int)(sizeof w->dev / sizeof w->dev[0])) {
+        walk_skip(w, dir, "more than 256 nested folders: not searched");
+        return CXR_OK;
+    }
+    char **names = NULL;
+    int n = 0;
+    cxr_status ls = list_dir(dir, &names, &n);
+    if (ls == CXR_E_NOMEM) return ls;
+    if (ls != CXR_OK) { /* the message is "DIR: reason" */
+        const char *msg = cxr_last_error();
+        size_t dl = strlen(dir);
+        walk_skip(w, dir, strncmp(msg, dir, dl) == 0 && msg[dl] == ':' ? msg + dl + 2 : msg);
+        return CXR_OK;
+    }
+    w->dev[w->depth] = ds->st_dev;
+    w->ino[w->depth] = ds->st_ino;
+    w->depth++;
+    for (int i = 0; i < n && st == CXR_OK; i++) {
+        char *path = join(dir, names[i]);
+        struct stat sb;
+        if (!path) {
+            st = cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
+        } else if (stat(path, &sb) != 0) {
+            char why[160];
+            snprintf(why, sizeof why, "cannot stat: %s%s", strerror(errno),
+                     errno == ENOENT ? " (a dangling symbolic link?)" : "");
+            walk_skip(w, path, why);
+        } else if (S_ISDIR(sb.st_mode)) {
+            st = walk_dir(l, path, &sb, w);
+        } else if (is_jpeg_name(names[i])) {
+            char why[160];
+            if (kind_why(path, why, sizeof why, NULL) == 2)
+                st = list_push(l, path);
+            else
+                walk_skip(w, path, why);
+        }
+        free(path);
+    }
+    w->depth--;
+    free_names(names, n);
+    return st;
+}
+
+cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_skip_fn skip,
+                              void *ctx, int64_t *skipped)
+{
+    struct stat sb;
+    walk_state w = { .skip = skip, .ctx = ctx, .skipped = skipped };
+    if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode)) return list_push(l, path);
+    if (!S_ISDIR(sb.st_mode)) { /* a FIFO would block the decoder: refused here, unopened */
+        char why[160];
+        kind_why(path, why, sizeof why, NULL);
+        walk_skip(&w, path, why);
+        return CXR_OK;
+    }
+    /* "dir/" and "dir" list the same names: no doubled slash */
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    char *root = strndup(path, n);
+    if (!root) return cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
+    cxr_status st = walk_dir(l, root, &sb, &w);
+    free(root);
+    return st;
+}
+
+void cxr_image_list_free(cxr_image_list *l)
+{
+    for (int64_t i = 0; i < l->n; i++) free(l->paths[i]);
+    free(l->paths);
+    memset(l, 0, sizeof *l);
 }

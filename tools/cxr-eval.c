@@ -13,12 +13,13 @@
 #include "cxr_checkpoint.h"
 #include "cxr_files.h"
 #include "cxr_parse.h"
+#include "cxr_table.h"
 #include "cxr_trainer.h"
 
 /* A bad option value: the parser's message, exit code 2. */
 static int bad_option(void)
 {
-    fprintf(stderr, "cxr-eval: %s\n", cxr_last_error());
+    cxr_print_error("cxr-eval", cxr_last_error());
     return 2;
 }
 
@@ -64,9 +65,12 @@ static void usage(FILE *f)
         "                    1.05 and 0.95, shifted 4%% of the side (+x+y, -x-y, +x-y); the same\n"
         "                    code as training's augmentation (specs/model.md \"Augmentation\").\n"
         "                    With N > 1 the loss is -log of the averaged probability\n"
-        "  --predictions F   write one tab-separated line per image to F: store path, true class,\n"
-        "                    predicted class, then p[class] for every class (%%.6f, as "
-        "cxr-predict)\n"
+        "  --predictions F   write one row per image to F (a temporary beside it, renamed into\n"
+        "                    place when complete): a header line, then path (in the store),\n"
+        "                    label (true class), class (predicted), p_<class> for every class\n"
+        "                    (%%.6f), and for two classes threshold\n"
+        "  --format F        of --predictions: tsv (default), csv or jsonl, quoted and escaped as\n"
+        "                    cxr-predict's (see cxr-predict --help)\n"
         "  -h, --help        this help;  --version  the version\n"
         "\n"
         "Exit codes: 0 ok; 2 usage error; 3 bad input data (not a checkpoint, other format "
@@ -77,7 +81,7 @@ static void usage(FILE *f)
 
 static int fail(cxr_status st)
 {
-    fprintf(stderr, "cxr-eval: %s\n", cxr_last_error());
+    cxr_print_error("cxr-eval", cxr_last_error()); /* it may quote store strings */
     return cxr_exit_code(st);
 }
 
@@ -158,11 +162,12 @@ enum {
     O_PRED,
     O_VERSION,
     O_JSON,
+    O_FORMAT,
     O_TTA
 };
 
 typedef struct {
-    FILE *f;
+    cxr_table *t;
     const cxr_store *s;
     const char *split;
     const cxr_checkpoint_meta *meta;
@@ -183,14 +188,21 @@ static void write_predictions(void *user, int n, const int64_t *idx, const int32
             for (int k = 1; k < K; k++)
                 if (q[k] > q[pred]) pred = k;
         }
-        cxr_fputs_field(cxr_store_image_path(p->s, p->split, idx[i]), p->f);
-        fputc('\t', p->f);
-        cxr_fputs_field(p->meta->class_names[labels[i]], p->f);
-        fputc('\t', p->f);
-        cxr_fputs_field(p->meta->class_names[pred], p->f);
-        for (int k = 0; k < K; k++) fprintf(p->f, "\t%.6f", q[k]);
-        fprintf(p->f, "\n");
+        cxr_table_str(p->t, cxr_store_image_path(p->s, p->split, idx[i]));
+        cxr_table_str(p->t, p->meta->class_names[labels[i]]);
+        cxr_table_str(p->t, p->meta->class_names[pred]);
+        for (int k = 0; k < K; k++) cxr_table_num(p->t, q[k]);
+        if (K == 2) cxr_table_num(p->t, p->threshold);
+        cxr_table_end_row(p->t);
     }
+}
+
+/* --predictions: path, label, class, p_<class>..., threshold (two classes). */
+static cxr_status open_predictions(pred_out *po, const char *path, cxr_table_format fmt)
+{
+    static const char *lead[] = { "path", "label", "class" };
+    const int K = po->meta->n_classes;
+    return cxr_table_open_probs(&po->t, path, fmt, lead, 3, po->meta->class_names, K, K == 2);
 }
 
 int main(int argc, char **argv)
@@ -198,6 +210,7 @@ int main(int argc, char **argv)
     const char *split = "test", *device = "auto", *pred_path = NULL;
     double threshold = NAN;
     int json = 0, tta = 1;
+    cxr_table_format pred_format = CXR_TABLE_TSV;
     int batch = 64, threads = omp_get_max_threads(), prefetch = 1, c;
     static const struct option longs[] = { { "split", required_argument, 0, O_SPLIT },
                                            { "threshold", required_argument, 0, O_THR },
@@ -207,6 +220,7 @@ int main(int argc, char **argv)
                                            { "device", required_argument, 0, O_DEVICE },
                                            { "no-prefetch", no_argument, 0, O_NOPREF },
                                            { "predictions", required_argument, 0, O_PRED },
+                                           { "format", required_argument, 0, O_FORMAT },
                                            { "tta", required_argument, 0, O_TTA },
                                            { "help", no_argument, 0, 'h' },
                                            { "version", no_argument, 0, O_VERSION },
@@ -230,6 +244,9 @@ int main(int argc, char **argv)
         case O_TTA:
             if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &tta)) return bad_option();
             break;
+        case O_FORMAT:
+            if (cxr_table_format_parse(optarg, &pred_format) != CXR_OK) return bad_option();
+            break;
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("cxr-eval %s\n", CXR_VERSION_STRING); return 0;
         default: usage(stderr); return 2;
@@ -251,6 +268,7 @@ int main(int argc, char **argv)
     cxr_metrics *met = NULL;
     cxr_checkpoint_meta meta;
     cxr_metrics_report r;
+    pred_out po = { 0 };
     memset(&meta, 0, sizeof meta);
     memset(&r, 0, sizeof r);
     cxr_device dev;
@@ -274,13 +292,13 @@ int main(int argc, char **argv)
     if (meta.n_classes == 2) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
     CXR_TRY(cxr_metrics_create(&met, meta.n_classes));
     cxr_eval_result er;
-    pred_out po = { NULL, s, split, &meta, threshold };
-    if (pred_path && !(po.f = fopen(pred_path, "w")))
-        CXR_THROW(CXR_E_IO, "%s: cannot open for writing", pred_path);
+    po = (pred_out){ NULL, s, split, &meta, threshold };
+    if (pred_path) CXR_TRY(open_predictions(&po, pred_path, pred_format));
     st = cxr_evaluate_tta(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),
-                          &interrupted, met, &er, po.f ? write_predictions : NULL, &po, tta);
-    if (po.f && (ferror(po.f) | fclose(po.f)) != 0 && st == CXR_OK)
-        st = cxr_set_error(CXR_E_IO, "%s: cannot write", pred_path);
+                          &interrupted, met, &er, po.t ? write_predictions : NULL, &po, tta);
+    if (st != CXR_OK) goto bail;
+    st = cxr_table_close(po.t); /* renamed into place only after a complete evaluation */
+    po.t = NULL;
     if (st != CXR_OK) goto bail;
     CXR_TRY(cxr_metrics_compute(met, threshold, &r));
 
@@ -338,6 +356,7 @@ int main(int argc, char **argv)
     CXR_TRY(cxr_stdout_close());
 bail:
     if (st != CXR_OK) rc = fail(st);
+    cxr_table_discard(po.t);
     cxr_metrics_report_free(&r);
     cxr_metrics_destroy(met);
     cxr_store_close(s);

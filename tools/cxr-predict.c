@@ -1,23 +1,36 @@
-/* cxr-predict: classify JPEG files with a trained checkpoint, preprocessing each exactly as the
- * store the model was trained on (the parameters are copied into the checkpoint). */
+/* cxr-predict: classify JPEG files and folders of them with a trained checkpoint, preprocessing
+ * each exactly as the store the model was trained on (the parameters are copied into the
+ * checkpoint), in batches decoded on worker threads (formats/cxr_images.h). */
 #include <omp.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cxr_augment.h"
 #include "cxr_checkpoint.h"
+#include "cxr_clock.h"
 #include "cxr_files.h"
+#include "cxr_images.h"
 #include "cxr_parse.h"
-#include "cxr_preprocess.h"
+#include "cxr_table.h"
 #include "cxr_trainer.h"
+
+#define REASON_CAP 512
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
 
 /* A bad option value: the parser's message, exit code 2. */
 static int bad_option(void)
 {
-    fprintf(stderr, "cxr-predict: %s\n", cxr_last_error());
+    cxr_print_error("cxr-predict", cxr_last_error());
     return 2;
 }
 
@@ -25,148 +38,301 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: cxr-predict MODEL.h5 IMAGE... [options]\n"
+        "usage: cxr-predict MODEL.h5 IMAGE|FOLDER... [options]\n"
         "\n"
-        "Classify each IMAGE (JPEG) with the checkpoint MODEL.h5. Every image is preprocessed "
-        "exactly\n"
-        "as the training store was (size, equalization, normalization, crop: the store's "
-        "attributes,\n"
-        "copied into the checkpoint), then passed through the network without dropout.\n"
+        "Classify JPEG images with the checkpoint MODEL.h5. Each argument after MODEL.h5 is an "
+        "image\n"
+        "(taken whatever its name) or a folder, searched recursively for *.jpg and *.jpeg (any "
+        "case):\n"
+        "entries in bytewise name order, depth first (the output does not depend on the "
+        "thread\n"
+        "count); hidden entries (leading '.'), Thumbs.db and desktop.ini ignored, symbolic links\n"
+        "followed, other files ignored. Every image is preprocessed exactly as the training store "
+        "was\n"
+        "(size, equalization, normalization, crop: the store's attributes, copied into the "
+        "checkpoint)\n"
+        "by cxr-pack's decoder, on --threads workers, --batch images at a time (memory: one "
+        "batch,\n"
+        "whatever the number of images), then passed through the network without dropout.\n"
         "MODEL.h5 may also be a weights-only file (cxr-export --weights): the same results.\n"
         "\n"
-        "Output on stdout, one line per image, tab-separated: IMAGE, predicted class, its "
-        "probability,\n"
-        "then p[class] for every class in index order. For two classes the prediction is class 1 "
-        "when\n"
-        "p[1] >= threshold. An image that cannot be read or decoded gets a line on stderr\n"
-        "(\"cxr-predict: IMAGE: reason\") and the others are still classified.\n"
+        "Output (stdout, or -o FILE): one row per image, in argument order, as --format:\n"
+        "  tsv (default) or csv: a header line, then per image: path, class (the predicted one),\n"
+        "  probability (of that class), p_<class> for every class in index order, and for two\n"
+        "  classes threshold (class 1 is predicted when p[1] >= threshold). A field holding the\n"
+        "  separator, CR, LF or '\"' is quoted with '\"' doubled (RFC 4180; tsv: tab, csv: "
+        "comma).\n"
+        "  jsonl: one JSON object per image with the same keys; strings are valid UTF-8 JSON:\n"
+        "  control characters escaped, a byte that is not UTF-8 replaced by U+FFFD, and then the\n"
+        "  exact name also given as \"path_hex\" (its bytes in hex).\n"
+        "Numbers are printed with %%.6f.\n"
+        "\n"
+        "An image that cannot be read or decoded, and a folder entry that cannot be searched (an\n"
+        "unreadable folder, a dangling link, a symbolic-link loop), get a line on stderr\n"
+        "(\"cxr-predict: PATH: reason\", control characters escaped) and are counted; the "
+        "others are\n"
+        "still classified. A summary line ends stderr (images, skipped, img/s) unless -q.\n"
         "\n"
         "Options:\n"
+        "  --format F        tsv (default), csv or jsonl\n"
+        "  -o, --output FILE write the rows to FILE (a temporary beside it, renamed into place "
+        "when\n"
+        "                    complete; refused when FILE is the model or an image)\n"
         "  --threshold T     binary decision threshold on p[class 1] (default: the threshold\n"
         "                    cxr-train chose on val and stored in MODEL, else 0.5; stderr says "
         "which)\n"
-        "  --threads N       CPU threads (default: OMP_NUM_THREADS if set, else the cores "
-        "available)\n"
+        "  --batch N         images decoded and classified together (default 16)\n"
+        "  --threads N       CPU threads for decoding and the network (default: OMP_NUM_THREADS "
+        "if\n"
+        "                    set, else the cores available)\n"
         "  --device D        auto (default), cpu or cuda[:N]\n"
         "  --tta N           test-time augmentation: average the probabilities over N views, 1..8\n"
         "                    (default 1: none), as cxr-eval --tta\n"
+        "  -q, --quiet       no summary line\n"
         "  -h, --help        this help;  --version  the version\n"
         "\n"
-        "Exit codes: 0 every image classified; 3 at least one image failed (bad JPEG...) or the\n"
-        "checkpoint is not a valid cxr checkpoint; 2 usage error; 4 I/O error; 5 device error;\n"
-        "1 other errors.\n");
+        "Exit codes: 0 every image classified; 3 at least one image or folder entry skipped (the\n"
+        "rest classified), no image found, or the checkpoint is not a valid cxr checkpoint;\n"
+        "2 usage error; 4 I/O error (the model, -o FILE or stdout); 5 device error; 130\n"
+        "interrupted (-o FILE left untouched); 1 other errors.\n");
 }
 
-enum { O_THR = 256, O_THREADS, O_DEVICE, O_VERSION, O_TTA };
+typedef struct {
+    const char *device, *out_path;
+    double threshold;
+    int threads, batch, quiet, tta;
+    cxr_table_format format;
+} options;
 
-int main(int argc, char **argv)
+enum { O_THR = 256, O_THREADS, O_DEVICE, O_VERSION, O_BATCH, O_FORMAT, O_TTA };
+
+/* Options into *o; returns -1 to go on, else the exit code. optind: the first argument. */
+static int parse_options(int argc, char **argv, options *o)
 {
-    const char *device = "auto";
-    double threshold = NAN;
-    int threads = omp_get_max_threads(), c, tta = 1;
     static const struct option longs[] = { { "threshold", required_argument, 0, O_THR },
                                            { "threads", required_argument, 0, O_THREADS },
                                            { "device", required_argument, 0, O_DEVICE },
+                                           { "batch", required_argument, 0, O_BATCH },
+                                           { "format", required_argument, 0, O_FORMAT },
                                            { "tta", required_argument, 0, O_TTA },
+                                           { "output", required_argument, 0, 'o' },
+                                           { "quiet", no_argument, 0, 'q' },
                                            { "help", no_argument, 0, 'h' },
                                            { "version", no_argument, 0, O_VERSION },
                                            { 0, 0, 0, 0 } };
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+    int c;
+    while ((c = getopt_long(argc, argv, "ho:q", longs, NULL)) != -1) {
         switch (c) {
         case O_THR:
-            if (cxr_parse_double(optarg, "--threshold", 0, 1, 0, &threshold)) return bad_option();
+            if (cxr_parse_double(optarg, "--threshold", 0, 1, 0, &o->threshold))
+                return bad_option();
             break;
         case O_THREADS:
-            if (cxr_parse_int(optarg, "--threads", 1, 1024, &threads)) return bad_option();
+            if (cxr_parse_int(optarg, "--threads", 1, 1024, &o->threads)) return bad_option();
             break;
-        case O_DEVICE: device = optarg; break;
+        case O_BATCH:
+            if (cxr_parse_int(optarg, "--batch", 1, 4096, &o->batch)) return bad_option();
+            break;
+        case O_FORMAT:
+            if (cxr_table_format_parse(optarg, &o->format) != CXR_OK) return bad_option();
+            break;
         case O_TTA:
-            if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &tta)) return bad_option();
+            if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &o->tta)) return bad_option();
             break;
+        case O_DEVICE: o->device = optarg; break;
+        case 'o': o->out_path = optarg; break;
+        case 'q': o->quiet = 1; break;
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("cxr-predict %s\n", CXR_VERSION_STRING); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (argc - optind < 2) {
-        fprintf(stderr, "cxr-predict: expected MODEL.h5 IMAGE... (see --help)\n");
+        fprintf(stderr, "cxr-predict: expected MODEL.h5 IMAGE|FOLDER... (see --help)\n");
         return 2;
     }
-    const char *model_path = argv[optind];
+    return -1;
+}
 
-    cxr_status st = CXR_OK, first_bad = CXR_OK;
-    cxr_backend *be = NULL;
-    cxr_model *m = NULL;
-    cxr_decoder *dec = NULL;
-    float *img = NULL, *probs = NULL;
+/* "cxr-predict: PATH: reason" on stderr, escaped; the reason may already name the path. */
+static void say_skip(void *ctx, const char *path, const char *reason)
+{
+    (void)ctx;
+    fputs("cxr-predict: ", stderr);
+    if (!strstr(reason, path)) {
+        cxr_fputs_escaped(path, stderr);
+        fputs(": ", stderr);
+    }
+    cxr_fputs_escaped(reason, stderr);
+    fputc('\n', stderr);
+}
+
+/* The state of a run: the model, the decoder and one batch of images. */
+typedef struct {
+    const options *o;
+    cxr_model *m;
     cxr_checkpoint_meta meta;
-    memset(&meta, 0, sizeof meta);
+    cxr_image_decoder *dec;
+    cxr_table *out;
+    float *img, *probs; /* [batch][S*S], [batch][K] */
+    cxr_status *st;     /* [batch] */
+    char *reasons;      /* [batch][REASON_CAP] */
+    int *keep;          /* [batch] list index of each decoded image */
+    double threshold;
+    int64_t done, skipped;
+} run;
+
+/* The table's columns: path, class, probability, p_<class>..., threshold (two classes). */
+static cxr_status open_table(run *r)
+{
+    static const char *lead[] = { "path", "class", "probability" };
+    const int K = r->meta.n_classes;
+    return cxr_table_open_probs(&r->out, r->o->out_path, r->o->format, lead, 3, r->meta.class_names,
+                                K, K == 2);
+}
+
+static int predicted(const float *p, int K, double threshold)
+{
+    if (K == 2) return (double)p[1] >= threshold;
+    int pred = 0;
+    for (int k = 1; k < K; k++)
+        if (p[k] > p[pred]) pred = k;
+    return pred;
+}
+
+/* Decode paths[0..n), classify the images that decoded, write their rows in order; the others
+ * are reported and counted. A network failure is an error (not an image's fault). */
+static cxr_status predict_batch(run *r, const char *const *paths, int n)
+{
+    cxr_status st = CXR_OK;
+    const int K = r->meta.n_classes;
+    const size_t pixels = (size_t)r->meta.pp.size * (size_t)r->meta.pp.size;
+    cxr_image_decode(r->dec, &r->meta.pp, paths, n, r->img, r->st, r->reasons, REASON_CAP);
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        if (r->st[i] != CXR_OK) {
+            if (r->st[i] == CXR_E_NOMEM) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", paths[i]);
+            say_skip(NULL, paths[i], r->reasons + (size_t)i * REASON_CAP);
+            r->skipped++;
+            continue;
+        }
+        if (ok != i) memcpy(r->img + (size_t)ok * pixels, r->img + (size_t)i * pixels, pixels * 4);
+        r->keep[ok++] = i;
+    }
+    if (ok == 0) return CXR_OK;
+    CXR_TRY(cxr_model_probs_tta(r->m, r->img, ok, r->o->tta, r->probs));
+    for (int j = 0; j < ok; j++) {
+        const float *p = r->probs + (size_t)j * K;
+        int pred = predicted(p, K, r->threshold);
+        cxr_table_str(r->out, paths[r->keep[j]]);
+        cxr_table_str(r->out, r->meta.class_names[pred]);
+        cxr_table_num(r->out, p[pred]);
+        for (int k = 0; k < K; k++) cxr_table_num(r->out, p[k]);
+        if (K == 2) cxr_table_num(r->out, r->threshold);
+        cxr_table_end_row(r->out);
+    }
+    if (!r->o->out_path) fflush(stdout); /* rows appear as they are computed */
+    r->done += ok;
+bail:
+    return st;
+}
+
+static cxr_status alloc_batch(run *r)
+{
+    const size_t B = (size_t)r->o->batch, S = (size_t)r->meta.pp.size;
+    r->img = malloc(B * S * S * sizeof *r->img);
+    r->probs = malloc(B * (size_t)r->meta.n_classes * sizeof *r->probs);
+    r->st = malloc(B * sizeof *r->st);
+    r->reasons = malloc(B * REASON_CAP);
+    r->keep = malloc(B * sizeof *r->keep);
+    if (!r->img || !r->probs || !r->st || !r->reasons || !r->keep)
+        return cxr_set_error(CXR_E_NOMEM, "out of memory for a batch of %d images", r->o->batch);
+    return cxr_image_decoder_create(&r->dec, r->o->threads);
+}
+
+/* Refuse an output that is the model or one of the images (cxr_files.h). */
+static cxr_status check_output(const options *o, const char *model, const cxr_image_list *l)
+{
+    if (!o->out_path) return CXR_OK;
+    const char **in = malloc(((size_t)l->n + 1) * sizeof *in);
+    if (!in) return cxr_set_error(CXR_E_NOMEM, "out of memory");
+    in[0] = model;
+    for (int64_t i = 0; i < l->n; i++) in[i + 1] = l->paths[i];
+    cxr_status st = cxr_output_check("-o", o->out_path, in, (int)(l->n + 1), NULL);
+    free(in);
+    return st;
+}
+
+int main(int argc, char **argv)
+{
+    options o = {
+        .device = "auto", .threshold = NAN, .threads = omp_get_max_threads(), .batch = 16, .tta = 1
+    };
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0) return rc;
+    rc = 0;
+    const char *model_path = argv[optind];
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+
+    cxr_status st = CXR_OK;
+    cxr_backend *be = NULL;
+    cxr_image_list list = { 0 };
+    run r = { .o = &o };
     cxr_device dev;
-    int rc = 0;
+    int64_t walk_skipped = 0;
+    double t0 = cxr_now_s();
 
     CXR_TRY(cxr_input_check(model_path));
     /* the model first: a missing one is refused before anything is said about the device */
-    CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta));
-    cxr_checkpoint_meta_free(&meta);
-    CXR_TRY(cxr_device_open(&be, device, threads, &dev));
+    CXR_TRY(cxr_checkpoint_read_meta(model_path, &r.meta));
+    cxr_checkpoint_meta_free(&r.meta);
+    for (int a = optind + 1; a < argc; a++)
+        CXR_TRY(cxr_image_list_add(&list, argv[a], say_skip, NULL, &walk_skipped));
+    CXR_TRY(check_output(&o, model_path, &list));
+    if (list.n == 0) CXR_THROW(CXR_E_FORMAT, "no .jpg/.jpeg image in the folders given");
+    CXR_TRY(cxr_device_open(&be, o.device, o.threads, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-predict: %s\n", dev.note);
-    CXR_TRY(cxr_checkpoint_open_model(model_path, be, 1, threads, &m, &meta));
-    const char *thr_source = cxr_threshold_choose(&meta, &threshold);
-    if (meta.n_classes == 2) cxr_threshold_say(stderr, "cxr-predict", threshold, thr_source);
-    const int S = meta.pp.size, K = meta.n_classes;
-    dec = cxr_decoder_create();
-    img = malloc((size_t)S * S * sizeof *img);
-    probs = malloc((size_t)K * sizeof *probs);
-    if (!dec || !img || !probs) CXR_THROW(CXR_E_NOMEM, "out of memory");
-
-    for (int a = optind + 1; a < argc; a++) {
-        const char *path = argv[a];
-        cxr_status e = cxr_input_check(path); /* a FIFO would block the decoder */
-        if (e == CXR_OK) e = cxr_preprocess_file(dec, &meta.pp, path, img);
-        if (e == CXR_OK) e = cxr_model_probs_tta(m, img, 1, tta, probs);
-        if (e != CXR_OK) {
-            /* the preprocess message names the file; make sure the line does */
-            const char *msg = cxr_last_error();
-            fputs("cxr-predict: ", stderr);
-            if (!strstr(msg, path)) {
-                cxr_fputs_escaped(path, stderr);
-                fputs(": ", stderr);
-            }
-            cxr_fputs_escaped(msg, stderr);
-            fputc('\n', stderr);
-            if (first_bad == CXR_OK) first_bad = e;
-            if (e != CXR_E_DECODE && e != CXR_E_IO && e != CXR_E_ARG && e != CXR_E_FORMAT)
-                CXR_THROW(e, "%s: %s", path, cxr_status_name(e)); /* model failure: stop */
-            continue;
-        }
-        int pred = 0;
-        if (K == 2) {
-            pred = (double)probs[1] >= threshold;
-        } else {
-            for (int k = 1; k < K; k++)
-                if (probs[k] > probs[pred]) pred = k;
-        }
-        cxr_fputs_field(path, stdout);
-        putchar('\t');
-        cxr_fputs_field(meta.class_names[pred], stdout);
-        printf("\t%.6f", probs[pred]);
-        for (int k = 0; k < K; k++) printf("\t%.6f", probs[k]);
-        printf("\n");
-        fflush(stdout);
+    CXR_TRY(cxr_checkpoint_open_model(model_path, be, o.batch, o.threads, &r.m, &r.meta));
+    r.threshold = o.threshold;
+    const char *thr_source = cxr_threshold_choose(&r.meta, &r.threshold);
+    if (r.meta.n_classes == 2) cxr_threshold_say(stderr, "cxr-predict", r.threshold, thr_source);
+    r.skipped = walk_skipped;
+    CXR_TRY(alloc_batch(&r));
+    CXR_TRY(open_table(&r));
+    for (int64_t i = 0; i < list.n; i += o.batch) {
+        if (interrupted)
+            CXR_THROW(CXR_E_INTERRUPTED, "interrupted after %lld images", (long long)i);
+        int n = list.n - i < o.batch ? (int)(list.n - i) : o.batch;
+        CXR_TRY(predict_batch(&r, (const char *const *)list.paths + i, n));
     }
-    if (first_bad != CXR_OK) rc = cxr_exit_code(first_bad) ? cxr_exit_code(first_bad) : 1;
-    if (rc == 4 || rc == 2) rc = 3; /* an unreadable input file is bad input here */
+    st = cxr_table_close(r.out);
+    r.out = NULL;
+    if (st != CXR_OK) goto bail;
+    if (!o.quiet) {
+        double s = cxr_now_s() - t0;
+        fprintf(stderr,
+                "cxr-predict: %lld image(s) classified, %lld skipped, %.2f s (%.1f img/s)\n",
+                (long long)r.done, (long long)r.skipped, s, s > 0 ? (double)r.done / s : 0.0);
+    }
+    if (r.skipped) rc = 3;
     CXR_TRY(cxr_stdout_close());
 bail:
     if (st != CXR_OK) {
-        fprintf(stderr, "cxr-predict: %s\n", cxr_last_error());
+        cxr_print_error("cxr-predict", cxr_last_error());
         rc = cxr_exit_code(st);
     }
-    free(img);
-    free(probs);
-    cxr_decoder_destroy(dec);
-    cxr_model_destroy(m);
+    cxr_table_discard(r.out);
+    free(r.img);
+    free(r.probs);
+    free(r.st);
+    free(r.reasons);
+    free(r.keep);
+    cxr_image_decoder_destroy(r.dec);
+    cxr_model_destroy(r.m);
     cxr_backend_destroy(be);
-    cxr_checkpoint_meta_free(&meta);
+    cxr_checkpoint_meta_free(&r.meta);
+    cxr_image_list_free(&list);
     return rc;
 }

@@ -59,7 +59,8 @@ PY
 good1="$SAMPLE/test/NORMAL/IM-0001-0001.jpeg" good2="$SAMPLE/test/PNEUMONIA/person10_virus_35.jpeg"
 printf 'not a jpeg' > "$WORK/bad.jpeg"
 expect_rc 0 "$BIN/cxr-predict" "$WORK/ck.h5" "$good1" "$good2"
-[ "$(grep -cE $'\t(NORMAL|PNEUMONIA)\t[0-9.]+\t[0-9.]+\t[0-9.]+$' "$WORK/out")" = 2 ] || { fail "predict output"; cat "$WORK/out"; }
+head -1 "$WORK/out" | grep -qx $'path\tclass\tprobability\tp_NORMAL\tp_PNEUMONIA\tthreshold' || fail "predict: no header"
+[ "$(grep -cE $'\t(NORMAL|PNEUMONIA)\t[0-9.]+\t[0-9.]+\t[0-9.]+\t[0-9.]+$' "$WORK/out")" = 2 ] || { fail "predict output"; cat "$WORK/out"; }
 cp "$WORK/out" "$WORK/pred_ok"
 expect_rc 3 "$BIN/cxr-predict" "$WORK/ck.h5" "$good1" "$WORK/bad.jpeg" "$good2"
 expect_err "$WORK/bad.jpeg"
@@ -67,11 +68,11 @@ cmp -s "$WORK/out" "$WORK/pred_ok" || fail "a bad image changed the other answer
 # predict preprocesses exactly as the store did: its probabilities for test JPEGs equal those
 # cxr-eval computed from the store's copies of the same images
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --predictions "$WORK/pred.tsv"
-[ "$(wc -l < "$WORK/pred.tsv")" = 16 ] || fail "predictions: not 16 lines"
+[ "$(wc -l < "$WORK/pred.tsv")" = 17 ] || fail "predictions: not a header and 16 lines"
 for rel in test/NORMAL/IM-0001-0001.jpeg test/PNEUMONIA/person10_virus_35.jpeg test/PNEUMONIA/person123_bacteria_587.jpeg; do
     want=$(awk -F'\t' -v p="$rel" '$1 == p {print $3, $4, $5}' "$WORK/pred.tsv")
     expect_rc 0 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/$rel"
-    got=$(awk -F'\t' '{print $2, $4, $5}' "$WORK/out")
+    got=$(awk -F'\t' 'NR > 1 {print $2, $4, $5}' "$WORK/out")
     [ -n "$want" ] && [ "$want" = "$got" ] || fail "predict $rel: '$got', eval on the store: '$want'"
 done
 for tool in cxr-train cxr-eval cxr-predict; do

@@ -52,8 +52,8 @@ if missing:
     sys.exit(1)
 out = subprocess.run([predict, ckpt, *files, "--device", "cpu",
                       "--threads", "2"], capture_output=True, text=True, check=True).stdout
-rows = [line.split("\t") for line in out.splitlines()]
-ref = np.array([[float(v) for v in r[3:]] for r in rows], dtype=np.float64)
+rows = [line.split("\t") for line in out.splitlines()[1:]]  # after the header
+ref = np.array([[float(v) for v in r[3:3 + len(classes)]] for r in rows], dtype=np.float64)
 diff = np.abs(probs.astype(np.float64) - ref)
 print(f"{n} images, {len(classes)} classes; max |onnxruntime - cxr-predict| = {diff.max():.3g}; "
       f"p[1] range {probs[:, 1].min():.4f}..{probs[:, 1].max():.4f}; onnxruntime {ort.__version__}, "

@@ -33,7 +33,7 @@ mapfile -t imgs < <(find "$SAMPLE/test" -name '*.jpeg' | sort | head -6)
 "$BIN/cxr-predict" "$WORK/ck.h5" "${imgs[@]}" --device cpu --threads 2 > "$WORK/p_ck" 2>"$WORK/err" || fail "predict ck"
 "$BIN/cxr-predict" "$WORK/w32.h5" "${imgs[@]}" --device cpu --threads 2 > "$WORK/p_32" 2>"$WORK/err" || fail "predict w32"
 "$BIN/cxr-predict" "$WORK/w16.h5" "${imgs[@]}" --device cpu --threads 2 > "$WORK/p_16" 2>"$WORK/err" || fail "predict w16"
-[ "$(wc -l < "$WORK/p_ck")" = 6 ] || fail "predict: not 6 lines"
+[ "$(wc -l < "$WORK/p_ck")" = 7 ] || fail "predict: not a header and 6 lines"
 cmp -s "$WORK/p_ck" "$WORK/p_32" || { fail "predict: weights file differs from the checkpoint"; diff "$WORK/p_ck" "$WORK/p_32" >&2; }
 [ "$(cut -f1 "$WORK/p_16")" = "$(cut -f1 "$WORK/p_ck")" ] || fail "predict bf16: other images"
 # evaluation too

@@ -1,0 +1,193 @@
+"""test_predict.py BIN SAMPLE: cxr-predict on folders and many files, its output formats, and
+the same formats for cxr-eval --predictions.
+
+- folders are walked recursively in bytewise name order, .jpg/.jpeg in any case, hidden
+  entries and other files ignored, mixed with files given directly, in argument order;
+- a bad image, a dangling link and a symlink loop are each named on stderr and counted,
+  the others classified, exit 3; a folder without images is exit 3;
+- the rows do not depend on --threads or --batch, and equal a one-image run's;
+- tsv and csv carry a header and read back with Python's csv module (a comma, a quote, a tab
+  in a name); jsonl reads back with json, a control character and invalid UTF-8 in a name
+  included (path_hex gives the exact bytes);
+- -o FILE through a temporary renamed into place (a new inode), refused on the model or an
+  image; cxr-eval --predictions the same in every format."""
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+BIN, SAMPLE = sys.argv[1:3]
+fails = 0
+
+
+def fail(msg):
+    global fails
+    fails += 1
+    print("FAIL:", msg, file=sys.stderr)
+
+
+def run(*args, want=0):
+    env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1")
+    r = subprocess.run([os.path.join(BIN, args[0])] + [os.fsencode(a) if isinstance(a, bytes)
+                                                        else a for a in args[1:]],
+                       capture_output=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+    if want is not None and r.returncode != want:
+        fail(f"exit {r.returncode} (want {want}): {args}\n  | " +
+             r.stderr.decode(errors="replace").replace("\n", "\n  | "))
+    return r
+
+
+W = tempfile.mkdtemp(prefix="cxr-predict.")
+try:
+    Wb = os.fsencode(W)
+    store, ck, log = f"{W}/s.h5", f"{W}/ck.h5", f"{W}/run.jsonl"
+    run("cxr-pack", SAMPLE, "-o", store, "--size", "32", "--shard", "8", "--val-fraction",
+        "0.25", "--threads", "2", "--quiet")
+    T = ["--device", "cpu", "--batch", "8", "--threads", "2", "--lr", "0.001", "--no-monitor",
+         "-q", "--max-steps", "2"]
+
+    run("cxr-train", store, *T, "--epochs", "1", "--checkpoint", ck)
+
+    # ---- a folder tree
+    D = os.path.join(Wb, b"imgs")
+    srcs = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(SAMPLE + "/test") for f in fs)
+    names = [b"b/2.jpg", b"b/B/1.JPEG", b"b/10.jpeg", b"a.jpg", b"c,q\"x\ty.jpg", b".hid.jpg",
+             b"b/.hid/3.jpg", b"notes.txt", b"bad.jpg", b"ctl\x01\xffz.jpeg"]
+    for i, n in enumerate(names):
+        p = os.path.join(D, n)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        if n == b"bad.jpg":
+            open(p, "wb").write(b"not a jpeg")
+        else:
+            shutil.copy(srcs[i % len(srcs)], p)
+    os.symlink(b"..", os.path.join(D, b"b/loop"))
+    os.symlink(b"nowhere.jpg", os.path.join(D, b"dangling.jpg"))
+    single = os.fsencode(srcs[-1])
+
+    def walk_order(root):
+        out = []
+        for n in sorted(os.listdir(root)):
+            if n.startswith(b"."):
+                continue
+            p = os.path.join(root, n)
+            if os.path.isdir(p):
+                if n != b"loop":
+                    out += walk_order(p)
+            elif n.lower().endswith((b".jpg", b".jpeg")) and os.path.isfile(p):
+                out.append(p)
+        return out
+
+    want_ok = [p for p in walk_order(D) if not p.endswith(b"bad.jpg")]
+    want_ok = [os.path.join(D, b"a.jpg"), single] + want_ok  # the two files, then D's
+    args = [os.path.join(D, b"a.jpg"), single, D]
+    r = run("cxr-predict", ck, *args, "--device", "cpu", "--threads", "2", want=3)
+    err = r.stderr
+    for what in (b"bad.jpg", b"loop", b"dangling.jpg", b"3 skipped"):
+        if what not in err:
+            fail(f"stderr lacks {what!r}: {err!r}")
+    if b"\x01" in err or b"\xff" in err:
+        fail("a control byte of a name reached stderr raw")
+    rows = list(csv.reader(io.StringIO(r.stdout.decode("utf-8", "surrogateescape")),
+                           delimiter="\t"))
+    if rows[:1] != [["path", "class", "probability", "p_NORMAL", "p_PNEUMONIA", "threshold"]]:
+        fail(f"tsv header: {rows[:1]}")
+    got = [os.fsencode(x[0]) for x in rows[1:]]
+    if got != want_ok:
+        fail(f"walk order:\n  got  {got}\n  want {want_ok}")
+    tsv = r.stdout
+
+    # the same rows at other thread counts and batch sizes; a one-image run agrees
+    for extra in (["--threads", "1", "--batch", "1"], ["--threads", "2", "--batch", "3"]):
+        r2 = run("cxr-predict", ck, *args, "--device", "cpu", *extra, want=3)
+        if r2.stdout != tsv:
+            fail(f"rows differ with {extra}")
+    r1 = run("cxr-predict", ck, single, "--device", "cpu")
+    one = r1.stdout.decode().splitlines()[1]
+    if one not in tsv.decode("utf-8", "surrogateescape").splitlines():
+        fail(f"one-image row {one!r} not among the folder's rows")
+
+    # csv: RFC 4180 through Python's csv module
+    r = run("cxr-predict", ck, *args, "--device", "cpu", "--format", "csv", want=3)
+    rows = list(csv.reader(io.StringIO(r.stdout.decode("utf-8", "surrogateescape"))))
+    if rows[0][:3] != ["path", "class", "probability"] or len(rows) != len(want_ok) + 1:
+        fail(f"csv: header {rows[0]}, {len(rows)} rows")
+    elif [os.fsencode(x[0]) for x in rows[1:]] != want_ok:
+        fail("csv: paths do not read back (comma, quote or tab in a name)")
+    elif any(len(x) != 6 or abs(float(x[3]) + float(x[4]) - 1) > 2e-6 for x in rows[1:]):
+        fail("csv: a row without 6 fields or probabilities that do not sum to 1")
+
+    # jsonl: valid JSON and UTF-8 for any name; path_hex carries the exact bytes
+    r = run("cxr-predict", ck, *args, "--device", "cpu", "--format", "jsonl", want=3)
+    try:
+        objs = [json.loads(x) for x in r.stdout.decode("utf-8").splitlines()]
+    except ValueError as e:
+        fail(f"jsonl does not parse as UTF-8 JSON lines: {e}")
+        objs = []
+    paths = [bytes.fromhex(o["path_hex"]) if "path_hex" in o else o["path"].encode()
+             for o in objs]
+    if objs and paths != want_ok:
+        fail(f"jsonl paths: {paths}")
+    if objs and list(objs[0]) != ["path", "class", "probability", "p_NORMAL", "p_PNEUMONIA",
+                                  "threshold"]:
+        fail(f"jsonl keys: {list(objs[0])}")
+    hexed = [o for o in objs if "path_hex" in o]
+    if len(hexed) != 1 or "\ufffd" not in hexed[0]["path"] or "\x01" not in hexed[0]["path"]:
+        fail(f"jsonl: the invalid UTF-8 name: {hexed}")
+
+    # -o: a temporary renamed into place (a new inode), no temporary left; never an input
+    out = f"{W}/pred.csv"
+    open(out, "w").write("old\n")
+    ino = os.stat(out).st_ino
+    r = run("cxr-predict", ck, single, "--device", "cpu", "-o", out, "--format", "csv")
+    if r.stdout or os.stat(out).st_ino == ino or not open(out).read().startswith("path,"):
+        fail("-o FILE: not written through a renamed temporary")
+    if [f for f in os.listdir(W) if "cxr-tmp" in f]:
+        fail("-o FILE left a temporary")
+    run("cxr-predict", ck, single, "--device", "cpu", "-o", ck, want=2)
+    run("cxr-predict", ck, D, "--device", "cpu", "-o", os.path.join(D, b"a.jpg"), want=2)
+    run("cxr-predict", ck, single, "--format", "xml", want=2)
+    empty = f"{W}/empty"
+    os.mkdir(empty)
+    open(f"{empty}/x.png", "w").write("x")
+    r = run("cxr-predict", ck, empty, "--device", "cpu", want=3)
+    if b"no .jpg" not in r.stderr:
+        fail(f"empty folder: {r.stderr!r}")
+
+    # ---- cxr-eval --predictions: header and formats, through a temporary
+    base = None
+    for fmt in ("tsv", "csv", "jsonl"):
+        p = f"{W}/ev.{fmt}"
+        open(p, "w").write("old\n")
+        ino = os.stat(p).st_ino
+        run("cxr-eval", ck, store, "--split", "test", "--device", "cpu", "--predictions", p,
+            "--format", fmt)
+        if os.stat(p).st_ino == ino:
+            fail(f"--predictions ({fmt}): the file was not replaced by a renamed temporary")
+        text = open(p).read()
+        if fmt == "jsonl":
+            rows = [[str(v) for v in json.loads(x).values()] for x in text.splitlines()]
+            keys = list(json.loads(text.splitlines()[0]))
+        else:
+            rows = list(csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ","))
+            keys, rows = rows[0], rows[1:]
+        if keys != ["path", "label", "class", "p_NORMAL", "p_PNEUMONIA", "threshold"]:
+            fail(f"--predictions ({fmt}): columns {keys}")
+        if len(rows) != 16:
+            fail(f"--predictions ({fmt}): {len(rows)} rows, want 16")
+        paths = [x[0] for x in rows]
+        if base is None:
+            base = paths
+        elif paths != base:
+            fail(f"--predictions ({fmt}): other paths than tsv")
+    if [f for f in os.listdir(W) if "cxr-tmp" in f]:
+        fail("--predictions left a temporary")
+finally:
+    shutil.rmtree(W, ignore_errors=True)
+if fails:
+    print(f"{fails} check(s) failed", file=sys.stderr)
+    sys.exit(1)
