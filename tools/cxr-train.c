@@ -423,7 +423,7 @@ int main(int argc, char **argv)
         case O_AUGMENT: {
             cxr_augment_params ap;
             if (cxr_augment_parse(optarg, &ap) != CXR_OK) {
-                fprintf(stderr, "cxr-train: --augment: %s\n", cxr_last_error());
+                cxr_print_error("cxr-train: --augment", cxr_last_error());
                 return 2;
             }
             o.recipe.augment = optarg;
