@@ -71,11 +71,11 @@ grep -q "^threshold 0.25 " "$WORK/out" || fail "cxr-eval did not apply --thresho
 img="$SAMPLE/test/PNEUMONIA/person10_virus_35.jpeg"
 expect_rc 0 "$BIN/cxr-predict" "$WORK/a.best.h5" "$img" --threads 2
 expect_err "chosen on val, stored in the model"
-p1=$(awk -F'\t' '{print $5}' "$WORK/out") cls=$(awk -F'\t' '{print $2}' "$WORK/out")
+p1=$(awk -F'\t' 'NR == 2 {print $5}' "$WORK/out") cls=$(awk -F'\t' 'NR == 2 {print $2}' "$WORK/out")
 want=$(awk -v p="$p1" -v t="$thr" 'BEGIN{print (p >= t) ? "PNEUMONIA" : "NORMAL"}')
 [ "$cls" = "$want" ] || fail "predict: p1 $p1 and stored threshold $thr give $want, printed $cls"
 expect_rc 0 "$BIN/cxr-predict" "$WORK/a.best.h5" "$img" --threads 2 --threshold 1
-[ "$(awk -F'\t' '{print $2}' "$WORK/out")" = NORMAL ] || fail "predict --threshold 1 predicted class 1"
+[ "$(awk -F'\t' 'NR == 2 {print $2}' "$WORK/out")" = NORMAL ] || fail "predict --threshold 1 predicted class 1"
 # a model without a threshold chosen on val (an older one): 0.5, said so
 cp "$WORK/a.h5" "$WORK/old.h5"
 "$EDIT" delattr "$WORK/old.h5" threshold_split schedule || fail "cannot edit old.h5"
