@@ -45,7 +45,8 @@ for split in ("train", "test"):
 PY
 "$BIN/cxr-pack" big -o k/s.h5 --size 256 --threads 1 --quiet >/dev/null &
 pid=$!
-for _ in $(seq 1 100); do [ "$(temps k)" -gt 0 ] && break; sleep 0.05; done
+# waits for the temporary, not a fixed time: a loaded machine may take seconds to start the tool
+for _ in $(seq 1 1200); do [ "$(temps k)" -gt 0 ] && break; sleep 0.05; done
 kill -9 $pid
 wait $pid 2>/dev/null
 [ "$(temps k)" = 1 ] || fail "kill -9 during cxr-pack left $(temps k) temporaries, expected 1"
@@ -59,7 +60,9 @@ touch "k/.other.h5.cxr-tmp-999999999-0123456789abcdef" "k/.s.h5.cxr-tmp-$$-01234
 # 3. SIGHUP stops like SIGINT: exit 130, nothing left but the previous complete output
 "$BIN/cxr-pack" big -o k/h.h5 --size 256 --threads 1 --quiet >/dev/null 2>k.err &
 pid=$!
-sleep 0.5
+# its temporary exists only after the handlers are installed (cxr-pack.c: before the scan)
+for _ in $(seq 1 1200); do ls -A k | grep -q "^\.h\.h5\.cxr-tmp-$pid-" && break; sleep 0.05; done
+ls -A k | grep -q "^\.h\.h5\.cxr-tmp-$pid-" || fail "cxr-pack made no temporary for k/h.h5 in 60 s"
 kill -HUP $pid
 wait $pid
 rc=$?
@@ -67,7 +70,7 @@ rc=$?
 [ ! -e k/h.h5 ] || fail "cxr-pack on SIGHUP left k/h.h5"
 "$BIN/cxr-train" p/s.h5 "${TRAIN[@]}" --epochs 500 --checkpoint p/hup.h5 2>h.err &
 pid=$!
-for _ in $(seq 1 600); do [ -s p/hup.h5 ] && break; sleep 0.1; done
+for _ in $(seq 1 1200); do [ -s p/hup.h5 ] && break; sleep 0.1; done
 kill -HUP $pid
 wait $pid
 rc=$?
