@@ -20,7 +20,12 @@ of cxr-train's log without its timings, h5dump's stdout and binary output.
 
 Usage: test_flip_sweep.py --bin BUILD/tools --readmap BUILD/tests/robust/h5_readmap --sample
        data/sample [--meta N] [--data N] [--jobs J] [--seed S] [--timeout T] [--summary FILE]
-Needs HDF5_PLUGIN_PATH for h5dump. Exit 0 when every run is a refusal or identical."""
+       [--state DIR --part K/N]
+--state DIR --part K/N runs the K-th of N interleaved parts of the plan and keeps its outcomes
+in DIR/part-K-of-N.json; the damaged files come from DIR/base, made by the first part and
+reused by the others (so every part flips the same files), and a part already in DIR is not run
+again. Once every part is there, the summary covers all of them (the full sweep takes hours: it
+can be spread over several sessions). Exit 0 when every run is a refusal or identical."""
 import argparse
 import concurrent.futures as cf
 import json
@@ -109,8 +114,13 @@ class Sweep:
 
     # ------------------------------------------------------------------ setup
     def setup(self):
-        base = os.path.join(self.work, "base")
-        os.mkdir(base)
+        base = os.path.join(self.a.state or self.work, "base")
+        if self.a.state and os.path.exists(os.path.join(base, "model.h5")):
+            self.files = {w: os.path.join(base, w) for w in ("store.h5", "model.h5")}
+            self.run_baselines()
+            return
+        shutil.rmtree(base, ignore_errors=True)
+        os.makedirs(base)
         env_quiet = dict(os.environ)
         subprocess.run([self.tool("cxr-pack"), self.a.sample, "-o", os.path.join(base, "store.h5"),
                         "--size", "16", "--shard", "8", "--val-fraction", "0.25", "--threads", "1",
@@ -119,6 +129,9 @@ class Sweep:
                         "--batch", "8", "--epochs", "1", "--max-steps", "1", "-q", "--no-monitor",
                         "--checkpoint", "model.h5"], check=True, cwd=base)
         self.files = {w: os.path.join(base, w) for w in ("store.h5", "model.h5")}
+        self.run_baselines()
+
+    def run_baselines(self):
         self.baseline = {}
         for which in self.files:
             d = self.fresh_dir("baseline-" + which)
@@ -207,22 +220,59 @@ def main():
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--summary", help="also write the summary to this file")
+    ap.add_argument("--state", help="folder that keeps the base files and each part's outcomes")
+    ap.add_argument("--part", default="1/1", help="K/N: run the K-th of N parts (with --state)")
     a = ap.parse_args()
+    try:
+        k, n = (int(v) for v in a.part.split("/"))
+        assert 1 <= k <= n
+    except (ValueError, AssertionError):
+        sys.exit("--part: want K/N with 1 <= K <= N, not %r" % a.part)
+    if n > 1 and not a.state:
+        sys.exit("--part K/N needs --state DIR")
+    if a.state:
+        os.makedirs(a.state, exist_ok=True)
     s = Sweep(a)
     t0 = time.time()
+    part_file = os.path.join(a.state, "part-%d-of-%d.json" % (k, n)) if a.state else None
     try:
         s.setup()
         flips = s.plan()
         results = []
-        with cf.ThreadPoolExecutor(a.jobs) as ex:
-            for i, r in enumerate(ex.map(s.flip, flips)):
-                results += r
-                if a.meta == 0 and i % 500 == 499:
-                    print("%d/%d flips, %.0f s" % (i + 1, len(flips), time.time() - t0), flush=True)
+        if part_file and os.path.exists(part_file):
+            print("part %d/%d: already in %s" % (k, n, part_file), flush=True)
+        else:
+            mine = flips[k - 1::n]
+            with cf.ThreadPoolExecutor(a.jobs) as ex:
+                for i, r in enumerate(ex.map(s.flip, mine)):
+                    results += r
+                    if a.meta == 0 and i % 500 == 499:
+                        print("%d/%d flips, %.0f s" % (i + 1, len(mine), time.time() - t0), flush=True)
+            if part_file:
+                with open(part_file + ".tmp", "w") as f:
+                    json.dump({"planned": len(flips), "flips": len(mine), "seconds": time.time() - t0,
+                               "counts": s.counts, "results": results}, f)
+                os.replace(part_file + ".tmp", part_file)
     finally:
         shutil.rmtree(s.work, ignore_errors=True)
-    lines = ["flip sweep: %d flips in %.0f s (--meta %s --data %d --seed %d, timeout %g s)" %
-             (len(flips), time.time() - t0, a.meta or "all", a.data, a.seed, a.timeout)]
+    seconds, nflips = time.time() - t0, len(flips)
+    if part_file:  # the summary covers every part, once all are there
+        parts = [os.path.join(a.state, "part-%d-of-%d.json" % (i, n)) for i in range(1, n + 1)]
+        missing = [i + 1 for i, q in enumerate(parts) if not os.path.exists(q)]
+        if missing:
+            print("part %d/%d done; parts still to run: %s" % (k, n, " ".join(map(str, missing))))
+            return 1 if any(r[5] not in ("same", "refused") for r in results) else 0
+        results, seconds, nflips = [], 0, 0
+        for q in parts:
+            j = json.load(open(q))
+            if j["planned"] != len(flips) or j["counts"] != {w: list(c) for w, c in s.counts.items()}:
+                sys.exit("%s was planned on other files (remove %s and run again)" % (q, a.state))
+            results += [tuple(r) for r in j["results"]]
+            seconds += j["seconds"]
+            nflips += j["flips"]
+    lines = ["flip sweep: %d flips in %.0f s (--meta %s --data %d --seed %d, timeout %g s%s)" %
+             (nflips, seconds, a.meta or "all", a.data, a.seed, a.timeout,
+              ", %d parts" % n if n > 1 else "")]
     for which, (nm, nd, fm, fd) in s.counts.items():
         lines.append("%s: %d meta bytes (flipped %d), %d data bytes read (flipped %d)" %
                      (which, nm, fm, nd, fd))
