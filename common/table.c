@@ -165,10 +165,9 @@ cxr_status cxr_table_open(cxr_table **out, const char *path, cxr_table_format fm
         t->f = stdout;
     } else {
         CXR_TRY(cxr_tmpfile_create(&t->tmp, path, 1));
-        int fd = dup(t->tmp.fd); /* the stream closes its own; tmp.fd stays for the commit */
-        if (fd < 0 || !(t->f = fdopen(fd, "w"))) {
-            if (fd >= 0) close(fd);
-            CXR_THROW(CXR_E_IO, "%s: %s", t->tmp.path, strerror(errno));
+        if (!(t->f = cxr_tmpfile_stream(&t->tmp, "w"))) { /* its own fd; tmp.fd stays for commit */
+            st = CXR_E_IO; /* the message names the temporary and the reason */
+            goto bail;
         }
     }
     if (fmt != CXR_TABLE_JSONL) {
