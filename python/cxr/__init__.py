@@ -24,9 +24,10 @@ import ctypes
 
 import numpy as np
 
-from ._lib import ABI, BatchStruct, LoaderOptions, SplitInfo, lib
+from ._lib import ABI, AugmentParams, BatchStruct, LoaderOptions, SplitInfo, lib
 
-__all__ = ["Batch", "CxrError", "Loader", "Store", "library_path", "version"]
+__all__ = ["Batch", "CxrError", "Loader", "Store", "augment_image", "augment_params", "augment_spec",
+           "library_path", "version"]
 
 version = lib.cxr_version_string().decode()
 __version__ = version
@@ -178,15 +179,47 @@ class Batch:
         return iter((self.images, self.labels))
 
 
+def augment_params(spec):
+    """The cxr_augment_params of an augmentation spec ("default", "none", "key=value,..."; see
+    cxr-train --help); CxrError (argument) naming the bad part."""
+    p = AugmentParams()
+    _check(lib.cxr_augment_parse(_enc(spec), ctypes.byref(p)))
+    return p
+
+
+def augment_spec(params):
+    """The canonical spec of cxr_augment_params (parsing it gives the same params back)."""
+    buf = ctypes.create_string_buffer(256)
+    lib.cxr_augment_format(ctypes.byref(params), buf, len(buf))
+    return buf.value.decode()
+
+
+def augment_image(image, spec, seed, epoch, index):
+    """Image `index` of a split (an (S, S) float32 array) as the loader with `augment=spec`
+    delivers it in `epoch` under `seed`: a new array."""
+    src = np.ascontiguousarray(image, dtype=np.float32)
+    if src.ndim != 2 or src.shape[0] != src.shape[1]:
+        raise ValueError("augment_image: want an (S, S) image, got shape %s" % (src.shape,))
+    dst = np.empty_like(src)
+    fp = ctypes.POINTER(ctypes.c_float)
+    p = augment_params(spec)
+    lib.cxr_augment_image(ctypes.byref(p), seed, epoch, index, src.ctypes.data_as(fp),
+                          dst.ctypes.data_as(fp), src.shape[0])
+    return dst
+
+
 class Loader(_Closable):
     """The C shard loader over one split (close(): the workers stop and the buffers go once no
     batch array uses them). Options as cxr_loader_options (runtime/cxr_loader.h):
     batch (64), shuffle (False), seed (1), window (4 shards per shuffle window), threads (2 decode
     workers), depth (3 batches in the ring), prefetch (True), part/parts (0/1: this loader
-    reads the shards k with k % parts == part). `store` is a path or a Store."""
+    reads the shards k with k % parts == part), augment (None: off; else a spec as cxr-train's
+    --augment: "default", "none", "rotate=10,scale=0.9:1.1,..."; image i of epoch e is then
+    transformed as cxr_augment_image(params, seed, e, i), the bits cxr-train trains on).
+    `store` is a path or a Store."""
 
     def __init__(self, store, split="train", batch=64, shuffle=False, seed=1, window=4,
-                 threads=2, depth=3, prefetch=True, part=0, parts=1):
+                 threads=2, depth=3, prefetch=True, part=0, parts=1, augment=None):
         self.store = store if isinstance(store, Store) else Store(store)
         self.split = split
         o = LoaderOptions()
@@ -194,6 +227,10 @@ class Loader(_Closable):
         o.batch, o.shuffle, o.seed, o.window = batch, int(bool(shuffle)), seed, window
         o.threads, o.depth, o.prefetch, o.part, o.parts = threads, depth, int(bool(prefetch)), \
             part, parts
+        self.augment = None
+        if augment is not None:
+            self.augment = augment_params(augment)
+            o.augment = ctypes.cast(ctypes.pointer(self.augment), ctypes.c_void_p)  # copied
         self.options = o
         h = ctypes.c_void_p()
         _check(lib.cxr_loader_create(ctypes.byref(h), self.store._ptr, _enc(split),

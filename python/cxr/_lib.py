@@ -20,7 +20,14 @@ class LoaderOptions(ctypes.Structure):
     """cxr_loader_options (runtime/cxr_loader.h)."""
     _fields_ = [("batch", c_int), ("shuffle", c_int), ("seed", c_uint64), ("window", c_int),
                 ("threads", c_int), ("depth", c_int), ("prefetch", c_int), ("part", c_int),
-                ("parts", c_int), ("augment", ctypes.c_void_p)]  # augment: NULL (none)
+                ("parts", c_int), ("augment", ctypes.c_void_p)]  # NULL or P(AugmentParams)
+
+
+class AugmentParams(ctypes.Structure):
+    """cxr_augment_params (runtime/cxr_augment.h)."""
+    _fields_ = [("rotate_deg", ctypes.c_float), ("scale_min", ctypes.c_float),
+                ("scale_max", ctypes.c_float), ("translate", ctypes.c_float),
+                ("brightness", ctypes.c_float), ("contrast", ctypes.c_float), ("hflip", c_int)]
 
 
 class BatchStruct(ctypes.Structure):
@@ -60,6 +67,10 @@ _PROTOTYPES = {
     "cxr_loader_n_shards": (c_int64, [c_void_p]),
     "cxr_loader_epoch_order": (c_int, [c_void_p, c_int, P(c_int64)]),
     "cxr_loader_epoch_shards": (c_int, [c_void_p, c_int, P(c_int64)]),
+    "cxr_augment_parse": (c_int, [c_char_p, P(AugmentParams)]),
+    "cxr_augment_format": (None, [P(AugmentParams), c_char_p, ctypes.c_size_t]),
+    "cxr_augment_image": (None, [P(AugmentParams), c_uint64, c_int, c_int64, P(ctypes.c_float),
+                                 P(ctypes.c_float), c_int]),
 }
 
 

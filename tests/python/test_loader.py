@@ -1,7 +1,8 @@
 """test_loader.py STORE: the cxr Python package against h5py on the same store. Batches equal
 h5py's rows (images and labels, shuffled and sequential, prefetch on and off), orders follow
 (seed, epoch), parts are disjoint and cover the split, arrays are zero-copy read-only views
-(copy=True ones survive later batches), errors are CxrError with the library's message."""
+(copy=True ones survive later batches), augmentation is cxr_augment_image of h5py's image,
+errors are CxrError with the library's message."""
 
 import os
 import shutil
@@ -66,6 +67,36 @@ for prefetch in (True, False):
         check(other.epoch_order(0).tolist() != e0, "another seed: another order")
     with cxr.Loader(store, "train", batch=7, prefetch=prefetch) as seq:
         check(run(seq, 2) == list(range(n)), "sequential without shuffle")
+
+# augmentation: the C loader's workers transform each image as cxr_augment_image(spec, seed,
+# epoch, index) of h5py's image; deterministic, epoch-dependent, off by default
+spec = "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1"
+check(cxr.augment_spec(cxr.augment_params("default")) == spec + ",hflip=0", "default spec")
+check(cxr.augment_spec(cxr.augment_params(spec)) == spec + ",hflip=0", "spec round trip")
+aug = {}
+for prefetch in (True, False):
+    with cxr.Loader(s, "train", batch=5, shuffle=True, seed=3, window=2, augment=spec,
+                    prefetch=prefetch) as ld:
+        for e in (0, 1):
+            for b in ld.epoch(e, copy=True):
+                for k, i in enumerate(b.indices.tolist()):
+                    want = cxr.augment_image(train[i], spec, 3, e, i)
+                    check(np.array_equal(b.images[k, 0], want),
+                          f"augmented image {i} of epoch {e} == augment_image (prefetch {prefetch})")
+                    check(aug.setdefault((e, i), b.images[k, 0]).tobytes() ==
+                          b.images[k, 0].tobytes(), "the same bits with prefetch on and off")
+changed = sum(not np.array_equal(aug[(0, i)], train[i]) for i in range(n))
+check(changed == n, f"augmentation changes every image ({changed} of {n})")
+check(sum(not np.array_equal(aug[(0, i)], aug[(1, i)]) for i in range(n)) == n,
+      "another epoch: another transform")
+with cxr.Loader(s, "train", batch=5, augment="none") as ld:
+    check(all(np.array_equal(b.images[:, 0], train[b.indices]) for b in ld.epoch(0)),
+          "augment='none' leaves the images alone")
+try:
+    cxr.Loader(s, "train", augment="rotate=90")
+    check(False, "an out-of-range augmentation raises")
+except cxr.CxrError as e:
+    check(e.status == "argument" and "rotate" in str(e), f"bad augmentation message: {e}")
 
 # parts: disjoint and covering, for images and shards
 for parts in (1, 2, 3, n_shards, n_shards + 1):
