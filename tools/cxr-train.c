@@ -475,6 +475,7 @@ int main(int argc, char **argv)
         return 2;
     }
     char ckbuf[4096];
+    int default_ck = 0;
     if (!o.io.checkpoint_path && !no_checkpoint) {
         if (!(o.io.checkpoint_path = default_checkpoint(&o, ckbuf, sizeof ckbuf))) {
             fprintf(stderr,
@@ -483,11 +484,7 @@ int main(int argc, char **argv)
                     o.io.store_path);
             return 2;
         }
-        char esc[4096];
-        fprintf(stderr,
-                "cxr-train: saving the model to %s after every epoch (--checkpoint FILE "
-                "to choose, --no-checkpoint for none)\n",
-                cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path));
+        default_ck = 1; /* said once the inputs and the device are known to be good */
     }
     if (check_files(&o) != CXR_OK) {
         cxr_print_error("cxr-train", cxr_last_error());
@@ -519,6 +516,13 @@ int main(int argc, char **argv)
     else if (!ui.quiet)
         fprintf(stderr, "cxr-train: device %s\n", dev.desc);
     o.compute.device_desc = dev.desc;
+    if (default_ck) {
+        char esc[4096];
+        fprintf(stderr,
+                "cxr-train: saving the model to %s after every epoch (--checkpoint FILE "
+                "to choose, --no-checkpoint for none)\n",
+                cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path));
+    }
     if (o.compute.monitor && dev.kind == CXR_DEVICE_CUDA) o.compute.monitor_gpu = dev.index;
 
     struct sigaction sa;

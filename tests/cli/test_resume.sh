@@ -30,6 +30,10 @@ expect_err "saving the model to $WORK/d/x.model.h5"
 [ -f "$WORK/d/x.model.h5" ] || fail "no model saved by default"
 expect_rc 0 $D
 expect_err "saving the model to $WORK/d/x.model-1.h5"
+# ... but only once the store opened: a missing one is refused with its reason alone
+expect_rc 4 "$BIN/cxr-train" "$WORK/d/missing.h5" --device cpu -q
+expect_err "missing.h5: cannot open store"
+grep -q "saving the model" "$WORK/err" && fail "a missing store was answered with where the model would go"
 # --resume without --checkpoint keeps saving to the resumed file
 cp "$WORK/c.h5" "$WORK/r.h5"
 expect_rc 0 $T --epochs 3 --resume "$WORK/r.h5"
