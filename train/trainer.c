@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <omp.h>
@@ -1017,6 +1018,15 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         CXR_TRY(cxr_train_best_path(o->io.checkpoint_path, r.best_path, sizeof r.best_path));
         note(o, "model selection: the best epoch by %s is kept in %s (--resume uses %s)",
              cxr_select_name(r.rc.select), r.best_path, o->io.checkpoint_path);
+        char was[4096]; /* a resume into another checkpoint: the best so far stays where it is */
+        if (o->io.resume_path && r.rc.best_epoch > 0 &&
+            cxr_train_best_path(o->io.resume_path, was, sizeof was) == CXR_OK &&
+            strcmp(was, r.best_path) != 0)
+            note(o,
+                 "the best epoch so far (%d, %s %.6g) is %s %s; %s is written only when a "
+                 "later epoch does better",
+                 r.rc.best_epoch, cxr_select_name(r.rc.select), r.rc.best_value,
+                 access(was, F_OK) == 0 ? "in" : "not found at", was, r.best_path);
     }
     if (o->io.log_path) CXR_TRY(log_run(&r, be));
     if (!r.eval_split) note(o, "%s has neither /val nor /test: no evaluation", o->io.store_path);

@@ -92,6 +92,10 @@ for bad in "--schedule constant" "--warmup-steps 10" "--weight-decay 0" "--selec
     expect_err "differs from the checkpoint"
 done
 cp "$WORK/c.h5" "$WORK/c0.h5"
+# resumed into another checkpoint: where the best so far is, and where a better one would go
+expect_rc 0 $T --epochs 1 --resume "$WORK/c.h5" --checkpoint "$WORK/e.h5"
+expect_err "the best epoch so far (1, val_auc"
+expect_err "is in $WORK/c.best.h5; $WORK/e.best.h5 is written only when a later epoch does better"
 expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --log "$WORK/c.jsonl"
 [ "$(epoch_losses "$WORK/a.jsonl")" = "$(epoch_losses "$WORK/c.jsonl")" ] || fail "resume differs: losses"
 [ "$(col "$WORK/a.jsonl" lr)" = "$(col "$WORK/c.jsonl" lr)" ] || fail "resume differs: lr"
