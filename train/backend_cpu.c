@@ -104,6 +104,15 @@ static cxr_status cpu_sync(void *ctx)
     return CXR_OK;
 }
 
+/* The asynchronous copies and fences of ops.h: copies happen at once, every op has finished
+ * when it returns, so there is nothing to wait for. */
+static cxr_status cpu_fence(void *ctx, int fence)
+{
+    (void)ctx;
+    (void)fence;
+    return CXR_OK;
+}
+
 int cxr_cpu_threads(void *ctx) { return ctx ? ((cxr_cpu_ctx *)ctx)->n_threads : 1; }
 
 float *cxr_cpu_scratch(void *ctx, int tid, size_t bytes)
@@ -297,6 +306,11 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     be->upload = cpu_copy;
     be->download = cpu_copy;
     be->sync = cpu_sync;
+    be->host_alloc = cpu_alloc;
+    be->host_free = cpu_free;
+    be->download_async = cpu_copy;
+    be->fence_mark = cpu_fence;
+    be->fence_wait = cpu_fence;
     be->conv3x3_forward = cxr_conv3x3_forward_cpu;
     be->conv3x3_backward = cxr_conv3x3_backward_cpu;
     be->maxpool2_forward = cxr_maxpool2_forward_cpu;

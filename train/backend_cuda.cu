@@ -79,7 +79,8 @@ static cxr_status cuda_upload(void *ctx, void *dst, const void *src_host, size_t
 {
     cxr_status st = CXR_OK;
     cxr_bf16_shadows_touch(B(ctx), dst, bytes, 0);
-    /* pageable source: the driver stages it before returning, so the caller may reuse it */
+    /* pageable source: the driver stages it before returning, so the caller may reuse it; a
+     * page-locked one (host_alloc) is read later, by the copy engine */
     CUDA_TRY("cuda upload",
              cudaMemcpyAsync(dst, src_host, bytes, cudaMemcpyHostToDevice, B(ctx)->cu->compute));
 bail:
@@ -104,6 +105,58 @@ bail:
     return st;
 }
 
+static cxr_status cuda_host_alloc(void *ctx, void **p, size_t bytes)
+{
+    cxr_status st = CXR_OK;
+    (void)ctx;
+    *p = NULL;
+    CUDA_TRY("cuda host alloc", cudaMallocHost(p, bytes ? bytes : 1));
+    memset(*p, 0, bytes);
+bail:
+    return st;
+}
+
+static void cuda_host_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p) cudaFreeHost(p); /* waits for the device, as cuda_free does */
+}
+
+/* Page-locked dst_host: the copy is truly asynchronous (a pageable one would wait). */
+static cxr_status cuda_download_async(void *ctx, void *dst_host, const void *src, size_t bytes)
+{
+    cxr_status st = CXR_OK;
+    CUDA_TRY("cuda download_async",
+             cudaMemcpyAsync(dst_host, src, bytes, cudaMemcpyDeviceToHost, B(ctx)->cu->compute));
+bail:
+    return st;
+}
+
+static cxr_status cuda_fence_mark(void *ctx, int fence)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *b = B(ctx);
+    if (fence < 0 || fence >= CXR_BACKEND_FENCES)
+        return cxr_set_error(CXR_E_ARG, "cuda fence_mark: fence %d", fence);
+    if (!b->fence[fence])
+        CUDA_TRY("cuda fence_mark",
+                 cudaEventCreateWithFlags(&b->fence[fence], cudaEventDisableTiming));
+    CUDA_TRY("cuda fence_mark", cudaEventRecord(b->fence[fence], b->cu->compute));
+bail:
+    return st;
+}
+
+static cxr_status cuda_fence_wait(void *ctx, int fence)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *b = B(ctx);
+    if (fence < 0 || fence >= CXR_BACKEND_FENCES)
+        return cxr_set_error(CXR_E_ARG, "cuda fence_wait: fence %d", fence);
+    if (b->fence[fence]) CUDA_TRY("cuda fence_wait", cudaEventSynchronize(b->fence[fence]));
+bail:
+    return st;
+}
+
 static void cuda_destroy(cxr_backend *be)
 {
     if (!be) return;
@@ -114,6 +167,8 @@ static void cuda_destroy(cxr_backend *be)
             cudaStreamSynchronize(b->cu->compute);
         }
         cxr_conv_plans_destroy(b);
+        for (int i = 0; i < CXR_BACKEND_FENCES; i++)
+            if (b->fence[i]) cudaEventDestroy(b->fence[i]);
         for (int i = 0; i < CXR_BF16_SHADOWS; i++) cudaFree(b->shadow[i].dst);
         cudaFree(b->scratch);
         cxr_cuda_ctx_destroy(b->cu);
@@ -150,6 +205,11 @@ extern "C" cxr_status cxr_backend_cuda_create(cxr_backend **out, int device)
     be->upload = cuda_upload;
     be->download = cuda_download;
     be->sync = cuda_sync;
+    be->host_alloc = cuda_host_alloc;
+    be->host_free = cuda_host_free;
+    be->download_async = cuda_download_async;
+    be->fence_mark = cuda_fence_mark;
+    be->fence_wait = cuda_fence_wait;
     be->conv3x3_forward = cxr_conv3x3_forward_cuda;
     be->conv3x3_backward = cxr_conv3x3_backward_cuda;
     be->maxpool2_forward = cxr_maxpool2_forward_cuda;
@@ -183,7 +243,8 @@ extern "C" void cxr_backend_cuda_set_log(cxr_backend *be, void (*fn)(void *user,
 extern "C" cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p)
 {
     cxr_cuda_ctx *c = cxr_backend_cuda_context(be);
-    if (!c && be && be->name && !strcmp(be->name, "cpu")) return cxr_backend_cpu_set_precision(be, p);
+    if (!c && be && be->name && !strcmp(be->name, "cpu"))
+        return cxr_backend_cpu_set_precision(be, p);
     if (!c) {
         if (p == CXR_PRECISION_FP32) return CXR_OK;
         return cxr_set_error(CXR_E_ARG,

@@ -48,7 +48,8 @@ typedef struct {
     void (*log)(void *user, const char *line); /* cxr_backend_cuda_set_log; NULL: silent */
     void *log_user;
     cxr_bf16_shadow shadow[CXR_BF16_SHADOWS];
-    int next_shadow; /* round-robin reuse when all slots are taken */
+    int next_shadow;                       /* round-robin reuse when all slots are taken */
+    cudaEvent_t fence[CXR_BACKEND_FENCES]; /* fence_mark's events, created at first use */
 } cxr_cuda_backend;
 
 #ifdef __cplusplus

@@ -154,6 +154,18 @@ cxr_status cxr_model_probs(cxr_model *m, float *probs, int n);
 /* Logits of the last forward into host (n, C) (for tests and predict). */
 cxr_status cxr_model_logits(cxr_model *m, float *logits, int n);
 
+/* ---- a step's results, read one step late ---- */
+#define CXR_MODEL_RESULT_SLOTS 2
+/* Queue copies of the last cxr_model_loss_backward's loss and of the softmax probabilities of
+ * the last forward's n images into result slot `slot` (< CXR_MODEL_RESULT_SLOTS; host memory
+ * the model owns, page-locked on a GPU) behind the work queued so far, and return without
+ * waiting for the device (the CPU backend copies at once). A trainer queues step k's results,
+ * then step k+1's work, and only then waits for step k's: the host never stalls the queue. */
+cxr_status cxr_model_results_queue(cxr_model *m, int slot, int n);
+/* Wait for the copies queued into `slot`; *loss receives the loss and *probs points at the
+ * (n, C) probabilities, valid until the slot is queued again. */
+cxr_status cxr_model_results_wait(cxr_model *m, int slot, float *loss, const float **probs);
+
 #ifdef __cplusplus
 }
 #endif

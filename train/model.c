@@ -44,6 +44,14 @@ struct cxr_model {
                                         maxpool2_lrelu_backward, each used when present; with
                                         both, a2, a3, a4 are never stored */
     size_t gA_n, gB_n;               /* their sizes in floats */
+    /* Host buffers; with the backend's asynchronous copies (async) from be->host_alloc, and
+     * fences 0..1 = result slots, 2..3 = label buffers. */
+    int async;
+    float *res[CXR_MODEL_RESULT_SLOTS]; /* loss, then (B,C) probabilities */
+    int32_t *lab_host[2];               /* labels staged for their upload, used in turn */
+    int lab_next;
+    float *cw_host; /* (C) the class weights last uploaded into cw */
+    int cw_set;
 };
 
 void cxr_model_config_defaults(cxr_model_config *c, int n_classes)
@@ -231,6 +239,27 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
     if (train &&
         ((st = balloc(m, (void **)&m->gA, ga * 4)) || (st = balloc(m, (void **)&m->gB, gb * 4))))
         goto fail;
+    m->async =
+        be->host_alloc && be->host_free && be->download_async && be->fence_mark && be->fence_wait;
+    void **hb[CXR_MODEL_RESULT_SLOTS + 2];
+    size_t hbytes[CXR_MODEL_RESULT_SLOTS + 2];
+    for (int i = 0; i < CXR_MODEL_RESULT_SLOTS; i++)
+        hb[i] = (void **)&m->res[i], hbytes[i] = (1 + n_cls) * sizeof(float);
+    for (int i = 0; i < 2; i++)
+        hb[CXR_MODEL_RESULT_SLOTS + i] = (void **)&m->lab_host[i],
+                                    hbytes[CXR_MODEL_RESULT_SLOTS + i] = B * 4;
+    for (int i = 0; i < CXR_MODEL_RESULT_SLOTS + 2; i++) {
+        if (m->async) {
+            if ((st = be->host_alloc(be->ctx, hb[i], hbytes[i]))) goto fail;
+        } else if (!(*hb[i] = calloc(1, hbytes[i]))) {
+            st = cxr_set_error(CXR_E_NOMEM, "model: out of memory");
+            goto fail;
+        }
+    }
+    if (!(m->cw_host = calloc((size_t)cfg->n_classes, sizeof(float)))) {
+        st = cxr_set_error(CXR_E_NOMEM, "model: out of memory");
+        goto fail;
+    }
     if (train && (st = cxr_model_init_params(m, cfg->seed))) goto fail;
     m->seed = cfg->seed;
     *out = m;
@@ -261,6 +290,14 @@ void cxr_model_destroy(cxr_model *m)
                      m->i3,    m->a4,      m->p4,   m->i4,     m->h1, m->h2, m->logits,
                      m->probs, m->dlogits, m->loss, m->labels, m->cw, m->gA, m->gB };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->free(be->ctx, bufs[i]);
+    void *hb[] = { m->res[0], m->res[1], m->lab_host[0], m->lab_host[1] };
+    for (size_t i = 0; i < sizeof hb / sizeof hb[0]; i++) {
+        if (m->async)
+            be->host_free(be->ctx, hb[i]);
+        else
+            free(hb[i]);
+    }
+    free(m->cw_host);
     free(m);
 }
 
@@ -465,6 +502,36 @@ bail:
     return st;
 }
 
+/* The batch's labels and the class weights into backend memory without a wait on the queue:
+ * labels go through the two page-locked buffers in turn (fence 2 + j follows the upload from
+ * buffer j, and the buffer is rewritten only once it has passed, a step later); the weights
+ * only when they changed (from pageable memory: rarely). */
+static cxr_status upload_labels_weights(cxr_model *m, const int32_t *labels,
+                                        const float *class_weights, int n)
+{
+    cxr_status st = CXR_OK;
+    const char *where = "backward";
+    cxr_backend *be = m->be;
+    const size_t lb = (size_t)n * sizeof(int32_t), wb = (size_t)m->cfg.n_classes * sizeof(float);
+    if (m->async) {
+        const int j = m->lab_next;
+        m->lab_next ^= 1;
+        OP(be->fence_wait(be->ctx, 2 + j));
+        memcpy(m->lab_host[j], labels, lb);
+        OP(be->upload(be->ctx, m->labels, m->lab_host[j], lb));
+        OP(be->fence_mark(be->ctx, 2 + j));
+    } else {
+        OP(be->upload(be->ctx, m->labels, labels, lb));
+    }
+    if (class_weights && (!m->cw_set || memcmp(m->cw_host, class_weights, wb) != 0)) {
+        OP(be->upload(be->ctx, m->cw, class_weights, wb));
+        memcpy(m->cw_host, class_weights, wb);
+        m->cw_set = 1;
+    }
+bail:
+    return st;
+}
+
 cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const float *class_weights,
                                    int n, float *loss)
 {
@@ -496,8 +563,7 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const fl
         return cxr_set_error(CXR_E_ARG, "model backward: the batch's class weights sum to 0");
     const int drop = m->last_training;
     const size_t N = (size_t)n;
-    OP(be->upload(ctx, m->labels, labels, N * sizeof(int32_t)));
-    if (class_weights) OP(be->upload(ctx, m->cw, class_weights, (size_t)C * sizeof(float)));
+    OP(upload_labels_weights(m, labels, class_weights, n));
     float *G = m->block[CXR_BLOCK_GRADS];
     OP(be->zero(ctx, G, m->n_params * sizeof(float)));
     OP(be->zero(ctx, m->dlogits, N * C * sizeof(float)));
@@ -587,6 +653,43 @@ cxr_status cxr_model_logits(cxr_model *m, float *logits, int n)
                              m->last_n);
     OP(m->be->download(m->be->ctx, logits, m->logits,
                        (size_t)n * m->cfg.n_classes * sizeof(float)));
+bail:
+    return st;
+}
+
+cxr_status cxr_model_results_queue(cxr_model *m, int slot, int n)
+{
+    cxr_status st = CXR_OK;
+    const char *where = "results";
+    cxr_backend *be = m->be;
+    if (slot < 0 || slot >= CXR_MODEL_RESULT_SLOTS || n < 1 || n > m->last_n)
+        return cxr_set_error(CXR_E_ARG, "model results: slot %d, n = %d (last forward: %d)", slot,
+                             n, m->last_n);
+    const int C = m->cfg.n_classes;
+    float *h = m->res[slot];
+    const size_t pb = (size_t)n * C * sizeof(float);
+    OP(be->softmax_forward(be->ctx, m->probs, m->logits, n, C));
+    if (m->async) {
+        OP(be->download_async(be->ctx, h, m->loss, sizeof(float)));
+        OP(be->download_async(be->ctx, h + 1, m->probs, pb));
+        OP(be->fence_mark(be->ctx, slot));
+    } else {
+        OP(be->download(be->ctx, h, m->loss, sizeof(float)));
+        OP(be->download(be->ctx, h + 1, m->probs, pb));
+    }
+bail:
+    return st;
+}
+
+cxr_status cxr_model_results_wait(cxr_model *m, int slot, float *loss, const float **probs)
+{
+    cxr_status st = CXR_OK;
+    const char *where = "results wait";
+    if (slot < 0 || slot >= CXR_MODEL_RESULT_SLOTS)
+        return cxr_set_error(CXR_E_ARG, "model results: slot %d", slot);
+    if (m->async) OP(m->be->fence_wait(m->be->ctx, slot));
+    *loss = m->res[slot][0];
+    *probs = m->res[slot] + 1;
 bail:
     return st;
 }

@@ -127,6 +127,7 @@ typedef cxr_status cxr_maxpool2_lrelu_backward_fn(void *ctx, float *din /* (N,C,
                                                   int N, int C, int H, int W);
 
 /* ------------------------------------------------------------------ backend table */
+#define CXR_BACKEND_FENCES 4 /* fence_mark / fence_wait */
 typedef struct cxr_backend cxr_backend;
 struct cxr_backend {
     const char *name; /* "cpu" or "cuda" */
@@ -144,6 +145,20 @@ struct cxr_backend {
     cxr_status (*upload)(void *ctx, void *dst, const void *src_host, size_t bytes);
     cxr_status (*download)(void *ctx, void *dst_host, const void *src, size_t bytes);
     cxr_status (*sync)(void *ctx); /* wait until queued work is done */
+    /* Copies that do not stall the queue (optional, all five or none; NULL: the caller copies
+     * synchronously). host_alloc returns zeroed host memory that upload and download_async
+     * copy from/to directly (page-locked on a GPU), host_free is NULL-safe. download_async
+     * queues a copy of src into dst_host behind the work queued so far and returns without
+     * waiting; upload from host_alloc memory does not wait either, so the source must not be
+     * rewritten before the copy is done. fence_mark marks fence `fence` (0 <= fence <
+     * CXR_BACKEND_FENCES) behind the work queued so far; fence_wait waits until the work up to
+     * that fence's last mark is done (a fence never marked: at once). The CPU backend copies
+     * at once and its fences are no-ops. */
+    cxr_status (*host_alloc)(void *ctx, void **p, size_t bytes);
+    void (*host_free)(void *ctx, void *p);
+    cxr_status (*download_async)(void *ctx, void *dst_host, const void *src, size_t bytes);
+    cxr_status (*fence_mark)(void *ctx, int fence);
+    cxr_status (*fence_wait)(void *ctx, int fence);
 
     /* ops, contracts above */
     cxr_conv3x3_forward_fn *conv3x3_forward;

@@ -343,7 +343,6 @@ typedef struct {
     cxr_metrics *met;
     cxr_monitor *mon;
     cxr_trainlog *log;
-    float *probs;         /* (batch, C) of the last step */
     char best_path[4096]; /* the best model's file ("" none) */
 } train_run;
 
@@ -681,8 +680,6 @@ static cxr_status open_run_io(train_run *r)
         r->rc.sched.step_every = r->rc.ck_step_every;
     }
     CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
-    r->probs = malloc((size_t)r->rc.batch * r->n_classes * sizeof *r->probs);
-    if (!r->probs) CXR_THROW(CXR_E_NOMEM, "train: out of memory");
     if (o->compute.monitor || o->io.monitor_log)
         CXR_TRY(cxr_monitor_create(&r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu));
 bail:
@@ -732,8 +729,9 @@ static cxr_status log_run(train_run *r, const cxr_backend *be)
     return cxr_trainlog_write_run(r->log, &l);
 }
 
-/* One step on batch b: forward, backward, Adam; *loss and r->probs receive its results. */
-static cxr_status train_step(train_run *r, const cxr_batch *b, float *loss)
+/* One step on batch b: forward, backward, Adam, then the next batch and the copies of this
+ * step's loss and probabilities into result slot `slot` queued; nothing waits for the device. */
+static cxr_status train_step(train_run *r, const cxr_batch *b, int slot)
 {
     cxr_status st = CXR_OK;
     CXR_TRY(cxr_model_forward(r->model, b->images, b->n, 1));
@@ -743,86 +741,139 @@ static cxr_status train_step(train_run *r, const cxr_batch *b, float *loss)
     r->lr_last = adam.lr;
     CXR_TRY(cxr_model_step(r->model, &adam));
     CXR_TRY(source_queue_next(&r->src));
-    CXR_TRY(cxr_model_probs(r->model, r->probs, b->n));
-    CXR_TRY(cxr_model_last_loss(r->model, loss));
+    CXR_TRY(cxr_model_results_queue(r->model, slot, b->n));
 bail:
     return st;
 }
 
-/* A `step` line after the step just done (e: 0-based epoch); images since the last one. */
-static cxr_status log_step(train_run *r, int e, float loss, int64_t images, double *t_mark)
+/* A step whose results are read one step late, and the epoch's running sums. */
+typedef struct {
+    int n;
+    int64_t step;     /* 1-based in the epoch */
+    int64_t run_step; /* the model's step counter after it (the log's step number) */
+    double lr;        /* its learning rate */
+    double t_queued;  /* host time when it was queued (on the CPU: done) */
+    int32_t *labels;
+} pending_step;
+typedef struct {
+    double t0, loss_num, loss_den;
+    int64_t correct, seen, n_batches;
+    double t_mark;     /* queue time of the step of the last `step` line (or the epoch's start) */
+    int64_t seen_mark; /* images seen then */
+} epoch_sums;
+
+/* A `step` line for step p, written when its loss is read (e: 0-based epoch); images per
+ * second since the last one, between the times the two were queued, not read (the reads come
+ * one step late, the last one of an epoch at once). */
+static cxr_status log_step(train_run *r, int e, const pending_step *p, float loss, epoch_sums *a)
 {
-    double t = cxr_now_s();
-    cxr_log_step l = { cxr_model_get_step(r->model), e + 1, loss, r->lr_last,
-                       t > *t_mark ? (double)images / (t - *t_mark) : NAN };
-    *t_mark = t;
+    double t = p->t_queued;
+    cxr_log_step l = { p->run_step, e + 1, loss, p->lr,
+                       t > a->t_mark ? (double)(a->seen - a->seen_mark) / (t - a->t_mark) : NAN };
+    a->t_mark = t;
+    a->seen_mark = a->seen;
     return cxr_trainlog_write_step(r->log, &l);
 }
 
-/* The training part of epoch e (0-based): every batch of the source, with the running loss
- * and accuracy reported after each step. Fills the record's training figures. */
-static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
+/* Wait for the results of step p (slot `slot`) and add them to the epoch's sums; log (every
+ * --log-every steps) and report. */
+static cxr_status account_step(train_run *r, int e, int slot, const pending_step *p, epoch_sums *a)
 {
     cxr_status st = CXR_OK;
     const cxr_train_options *o = r->o;
     const int C = r->n_classes;
-    double t0 = cxr_now_s(), loss_num = 0, loss_den = 0, t_mark = t0;
-    int64_t correct = 0, seen = 0, steps = 0, n_batches = source_n_batches(&r->src), seen_mark = 0;
+    const float *probs;
+    float loss;
+    CXR_TRY(cxr_model_results_wait(r->model, slot, &loss, &probs));
+    double wsum = 0;
+    for (int i = 0; i < p->n; i++) {
+        const float *q = probs + (size_t)i * C;
+        int arg = 0;
+        for (int c = 1; c < C; c++)
+            if (q[c] > q[arg]) arg = c;
+        a->correct += arg == p->labels[i];
+        wsum += r->cw ? r->cw[p->labels[i]] : 1.0;
+    }
+    if (!isfinite(loss))
+        CXR_THROW(CXR_E_INTERNAL,
+                  "epoch %d step %lld: the loss is %g (training diverged; try a smaller --lr)",
+                  e + 1, (long long)p->step, loss);
+    a->loss_num += (double)loss * wsum;
+    a->loss_den += wsum;
+    a->seen += p->n;
+    if (r->log && o->io.log_every > 0 && p->run_step % o->io.log_every == 0)
+        CXR_TRY(log_step(r, e, p, loss, a));
+    if (o->cb.on_progress) {
+        cxr_train_progress q = { e + 1,
+                                 r->rc.epochs,
+                                 p->step,
+                                 a->n_batches,
+                                 a->seen,
+                                 a->loss_num / a->loss_den,
+                                 (double)a->correct / (double)a->seen,
+                                 0,
+                                 cxr_now_s() - a->t0 };
+        q.images_per_s = q.elapsed_s > 0 ? (double)a->seen / q.elapsed_s : 0;
+        o->cb.on_progress(o->cb.user, &q);
+    }
+bail:
+    return st;
+}
+
+/* The training part of epoch e (0-based): every batch of the source, with the running loss
+ * and accuracy reported after each step. Step k's results are read after step k+1 is queued
+ * (result slots k mod 2), so the host never waits for the device in between. Fills the
+ * record's training figures. */
+static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
+{
+    cxr_status st = CXR_OK;
+    const cxr_train_options *o = r->o;
+    epoch_sums a = { cxr_now_s(), 0, 0, 0, 0, source_n_batches(&r->src), 0, 0 };
+    pending_step pend[CXR_MODEL_RESULT_SLOTS] = { { 0 } };
+    int64_t steps = 0;
+    a.t_mark = a.t0;
+    for (int i = 0; i < CXR_MODEL_RESULT_SLOTS; i++)
+        if (!(pend[i].labels = malloc((size_t)r->rc.batch * sizeof(int32_t))))
+            CXR_THROW(CXR_E_NOMEM, "train: out of memory");
     CXR_TRY(source_begin_epoch(&r->src, e));
     for (;;) {
         cxr_batch b;
-        float loss;
         CXR_TRY(source_take(&r->src, &b));
         if (b.n == 0) break;
-        CXR_TRY(train_step(r, &b, &loss));
-        double wsum = 0;
-        for (int i = 0; i < b.n; i++) {
-            const float *p = r->probs + (size_t)i * C;
-            int arg = 0;
-            for (int c = 1; c < C; c++)
-                if (p[c] > p[arg]) arg = c;
-            correct += arg == b.labels[i];
-            wsum += r->cw ? r->cw[b.labels[i]] : 1.0;
+        const int slot = (int)(steps % CXR_MODEL_RESULT_SLOTS);
+        CXR_TRY(train_step(r, &b, slot));
+        pend[slot].n = b.n;
+        pend[slot].step = ++steps;
+        pend[slot].run_step = cxr_model_get_step(r->model);
+        pend[slot].lr = r->lr_last;
+        pend[slot].t_queued = cxr_now_s();
+        memcpy(pend[slot].labels, b.labels, (size_t)b.n * sizeof(int32_t));
+        if (steps > 1) {
+            const int prev = (int)((steps - 2) % CXR_MODEL_RESULT_SLOTS);
+            CXR_TRY(account_step(r, e, prev, &pend[prev], &a));
         }
-        if (!isfinite(loss))
-            CXR_THROW(CXR_E_INTERNAL,
-                      "epoch %d step %lld: the loss is %g (training diverged; try a smaller --lr)",
-                      e + 1, (long long)steps + 1, loss);
-        loss_num += (double)loss * wsum;
-        loss_den += wsum;
-        seen += b.n;
-        steps++;
-        if (r->log && o->io.log_every > 0 && cxr_model_get_step(r->model) % o->io.log_every == 0) {
-            CXR_TRY(log_step(r, e, loss, seen - seen_mark, &t_mark));
-            seen_mark = seen;
-        }
-        if (o->cb.on_progress) {
-            cxr_train_progress p = { e + 1,
-                                     r->rc.epochs,
-                                     steps,
-                                     n_batches,
-                                     seen,
-                                     loss_num / loss_den,
-                                     (double)correct / (double)seen,
-                                     0,
-                                     cxr_now_s() - t0 };
-            p.images_per_s = p.elapsed_s > 0 ? (double)seen / p.elapsed_s : 0;
-            o->cb.on_progress(o->cb.user, &p);
-        }
-        if (o->cb.interrupted && *o->cb.interrupted)
+        if (o->cb.interrupted && *o->cb.interrupted) {
+            /* the step just done is accounted (logged, reported) first, as when it ends */
+            CXR_TRY(account_step(r, e, slot, &pend[slot], &a));
             CXR_THROW(CXR_E_INTERRUPTED,
                       "interrupted in epoch %d after step %lld; the last checkpoint holds epoch %d",
                       e + 1, (long long)steps, e);
+        }
     }
-    rec->epoch_s = cxr_now_s() - t0;
+    if (steps > 0) {
+        const int last = (int)((steps - 1) % CXR_MODEL_RESULT_SLOTS);
+        CXR_TRY(account_step(r, e, last, &pend[last], &a));
+    }
+    rec->epoch_s = cxr_now_s() - a.t0;
     rec->data_wait_s = source_wait_seconds(&r->src);
-    rec->train_loss = loss_den > 0 ? loss_num / loss_den : NAN;
-    rec->train_acc = seen ? (double)correct / (double)seen : NAN;
-    rec->images_per_s = rec->epoch_s > 0 ? (double)seen / rec->epoch_s : 0;
+    rec->train_loss = a.loss_den > 0 ? a.loss_num / a.loss_den : NAN;
+    rec->train_acc = a.seen ? (double)a.correct / (double)a.seen : NAN;
+    rec->images_per_s = rec->epoch_s > 0 ? (double)a.seen / rec->epoch_s : 0;
     rec->data_wait_frac = rec->epoch_s > 0 ? rec->data_wait_s / rec->epoch_s : 0;
     rec->steps = steps;
     rec->lr = r->lr_last;
 bail:
+    for (int i = 0; i < CXR_MODEL_RESULT_SLOTS; i++) free(pend[i].labels);
     return st;
 }
 
@@ -995,7 +1046,6 @@ static cxr_status run_close(train_run *r, cxr_status st)
     cxr_model_destroy(r->model);
     cxr_store_close(r->store);
     cxr_checkpoint_meta_free(&r->meta);
-    free(r->probs);
     return st;
 }
 

@@ -235,8 +235,7 @@ static void test_api(cxr_backend *be)
 }
 
 /* The fused CPU ops (conv+leaky ReLU+pool forward, pool+leaky ReLU backward) against the
- * separate ops the graph falls back to when a backend leaves the fused slots NULL (the CUDA
- * backend does): same losses and same parameters after 4 steps with dropout, to the bit. */
+ * separate ops the graph falls back to when a backend leaves the fused slots NULL: same losses and same parameters after 4 steps with dropout, to the bit. */
 static void test_fused_equals_separate(cxr_backend *be)
 {
     CHECK(be->conv3x3_lrelu_pool_forward != NULL && be->maxpool2_lrelu_backward != NULL);
@@ -265,6 +264,54 @@ static void test_fused_equals_separate(cxr_backend *be)
     free(pf), free(ps);
 }
 
+/* A step's results read one step late (cxr_model_results_queue / _wait, the trainer's way):
+ * the loss and probabilities equal those read at once, to the bit, with the backend's
+ * asynchronous slots and without them (the synchronous fallback). */
+static void test_results_late(cxr_backend *be)
+{
+    cxr_backend plain = *be;
+    plain.host_alloc = NULL, plain.host_free = NULL;
+    plain.download_async = NULL, plain.fence_mark = NULL, plain.fence_wait = NULL;
+    cxr_backend *bes[2] = { be, &plain };
+    for (int k = 0; k < 2; k++) {
+        cxr_model_config c;
+        cxr_model *m;
+        enum { n = 4, S = 32, C = 3, STEPS = 4 };
+        small_config(&c, S, C, n);
+        c.channels[0] = 4, c.channels[1] = 8, c.channels[2] = 8, c.channels[3] = 8;
+        c.dense[0] = 16, c.dense[1] = 16;
+        CHECK_OK(cxr_model_create(&m, &c, bes[k]));
+        float x[n * S * S], loss[STEPS], probs[STEPS][n * C];
+        noise(x, sizeof x / 4, 31);
+        int32_t y[n] = { 0, 2, 1, 2 };
+        cxr_adam_params ap;
+        cxr_adam_defaults(&ap);
+        ap.lr = 1e-3f;
+        int same = 1;
+        for (int s = 0; s <= STEPS; s++) {
+            if (s < STEPS) {
+                CHECK_OK(cxr_model_forward(m, x, n, 1));
+                CHECK_OK(cxr_model_loss_backward(m, y, NULL, n, &loss[s]));
+                CHECK_OK(cxr_model_probs(m, probs[s], n));
+                CHECK_OK(cxr_model_results_queue(m, s % CXR_MODEL_RESULT_SLOTS, n));
+                CHECK_OK(cxr_model_step(m, &ap));
+            }
+            if (s == 0) continue;
+            float l;
+            const float *p;
+            CHECK_OK(cxr_model_results_wait(m, (s - 1) % CXR_MODEL_RESULT_SLOTS, &l, &p));
+            same &= memcmp(&l, &loss[s - 1], sizeof l) == 0;
+            same &= memcmp(p, probs[s - 1], sizeof probs[0]) == 0;
+        }
+        CHECK(same);
+        CHECK(cxr_model_results_queue(m, CXR_MODEL_RESULT_SLOTS, n) == CXR_E_ARG);
+        CHECK(cxr_model_results_queue(m, 0, n + 1) == CXR_E_ARG);
+        fprintf(stderr, "results late (%s): %s\n", k ? "no async slots" : "async slots",
+                same ? "same bits" : "DIFFER");
+        cxr_model_destroy(m);
+    }
+}
+
 int main(void)
 {
     cxr_backend *be;
@@ -274,6 +321,7 @@ int main(void)
     test_overfit(be);
     test_determinism(be);
     test_fused_equals_separate(be);
+    test_results_late(be);
     cxr_backend_destroy(be);
     TEST_END();
 }
