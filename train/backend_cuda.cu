@@ -169,6 +169,7 @@ static void cuda_destroy(cxr_backend *be)
         cxr_conv_plans_destroy(b);
         for (int i = 0; i < CXR_BACKEND_FENCES; i++)
             if (b->fence[i]) cudaEventDestroy(b->fence[i]);
+        cudaFree(b->map);
         for (int i = 0; i < CXR_BF16_SHADOWS; i++) cudaFree(b->shadow[i].dst);
         cudaFree(b->scratch);
         cxr_cuda_ctx_destroy(b->cu);
@@ -222,6 +223,8 @@ extern "C" cxr_status cxr_backend_cuda_create(cxr_backend **out, int device)
     be->softmax_forward = cxr_softmax_forward_cuda;
     be->softmax_xent = cxr_softmax_xent_cuda;
     be->adam_step = cxr_adam_step_cuda;
+    be->conv3x3_lrelu_pool_forward = cxr_conv3x3_lrelu_pool_forward_cuda;
+    be->maxpool2_lrelu_backward = cxr_maxpool2_lrelu_backward_cuda;
     *out = be;
     return CXR_OK;
 }

@@ -13,7 +13,9 @@
  * (implicit GEMM, precomputed implicit GEMM, GEMM; backward ALGO_1): Winograd and FFT change
  * the rounding by about the whole fp32 parity tolerance. The workspace is the context's, grown
  * to the largest need and reused.
- *   forward:  y = conv(x, w) (beta 0), then y += b by cudnnAddTensor
+ *   forward:  y = conv(x, w) (beta 0), then y += b by cudnnAddTensor; the fused forward
+ *             (conv3x3_lrelu_pool_forward) replaces the add by one epilogue kernel that also
+ *             activates and pools
  *   backward: din += conv^T(dout, w) and dw += corr(x, dout) (beta 1: the table's "adds"),
  *             db += sum over (n, y, x) of dout: per-plane double sums, then over n in image
  *             order (fixed order: deterministic).
@@ -294,6 +296,28 @@ bail:
     return st;
 }
 
+/* out = conv(in, w) without the bias (beta 0: out is only written); the plan for the shape in
+ * *pp. */
+static cxr_status conv_forward_plain(cxr_cuda_backend *be, cxr_conv_plan **pp, float *out,
+                                     const float *in, const float *w, int N, int C, int K, int H,
+                                     int W, const char *what)
+{
+    cxr_status st = CXR_OK;
+    cxr_conv_plan *p = NULL;
+    void *ws = NULL;
+    const float one = 1.0f, zero = 0.0f;
+    CXR_TRY(plan_get(be, &p, CXR_CONV_FWD, N, C, K, H, W, what));
+    ws = cxr_cuda_workspace(be->cu, p->ws[CXR_CONV_FWD]);
+    if (!ws && p->ws[CXR_CONV_FWD]) return cxr_wrap_error(CXR_E_NOMEM, "%s", what);
+    CUDNN_TRY(what,
+              cudnnConvolutionForward(be->cu->cudnn, &one, p->x, in, p->w, w, p->conv[CXR_CONV_FWD],
+                                      (cudnnConvolutionFwdAlgo_t)p->algo[CXR_CONV_FWD], ws,
+                                      p->ws[CXR_CONV_FWD], &zero, p->y, out));
+    *pp = p;
+bail:
+    return st;
+}
+
 extern "C" cxr_status cxr_conv3x3_forward_cuda(void *ctx, float *out /* (N,K,H,W) */,
                                                const float *in /* (N,C,H,W) */,
                                                const float *w /* (K,C,3,3) */,
@@ -303,18 +327,111 @@ extern "C" cxr_status cxr_conv3x3_forward_cuda(void *ctx, float *out /* (N,K,H,W
     cxr_status st = CXR_OK;
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
     cxr_conv_plan *p = NULL;
-    void *ws = NULL;
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f;
     char what[96];
     snprintf(what, sizeof what, "conv3x3_forward (N=%d C=%d K=%d %dx%d)", N, C, K, H, W);
-    CXR_TRY(plan_get(be, &p, CXR_CONV_FWD, N, C, K, H, W, what));
-    ws = cxr_cuda_workspace(be->cu, p->ws[CXR_CONV_FWD]);
-    if (!ws && p->ws[CXR_CONV_FWD]) return cxr_wrap_error(CXR_E_NOMEM, "%s", what);
-    CUDNN_TRY(what,
-              cudnnConvolutionForward(be->cu->cudnn, &one, p->x, in, p->w, w, p->conv[CXR_CONV_FWD],
-                                      (cudnnConvolutionFwdAlgo_t)p->algo[CXR_CONV_FWD], ws,
-                                      p->ws[CXR_CONV_FWD], &zero, p->y, out));
+    CXR_TRY(conv_forward_plain(be, &p, out, in, w, N, C, K, H, W, what));
     CUDNN_TRY(what, cudnnAddTensor(be->cu->cudnn, &one, p->bias, b, &one, p->y, out));
+bail:
+    return st;
+}
+
+/* The fused forward's epilogue (one pass over the conv map, which cuDNN wrote without bias):
+ * v = map + b[k] and y = v > 0 ? v : alpha v, with round-to-nearest adds and multiplies and
+ * no contraction, i.e. the bits cudnnAddTensor and the leaky ReLU kernel give. */
+__device__ __forceinline__ float bias_lrelu(float x, float bk, float alpha)
+{
+    const float v = __fadd_rn(x, bk);
+    return v > 0.0f ? v : __fmul_rn(alpha, v);
+}
+
+/* No pool (conv1): y written over the map, elementwise, (N*K planes of HW). */
+__global__ void conv_epilogue_lrelu(float *out /* (N,K,HW), may be map */,
+                                    const float *map /* (N,K,HW) */,
+                                    const float *__restrict__ b /* (K) */, float alpha,
+                                    size_t total, int K, size_t HW)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const int k = (int)((i / HW) % (size_t)K);
+        out[i] = bias_lrelu(map[i], b[k], alpha);
+    }
+}
+
+/* With the 2x2 pool: one thread per pooled element (plane P = n*K + k, row i, column j) reads
+ * its window (two float2 rows), activates the four values, writes them to out when out is not
+ * NULL (it may be map itself), and the window's max and argmax with the CPU's comparisons
+ * (cxr_pool_row: a later element wins only when strictly greater: ties to the lowest index,
+ * NaN never wins). */
+__global__ void conv_epilogue_lrelu_pool(float *__restrict__ pooled /* (N,K,Ho,Wo) */,
+                                         uint8_t *__restrict__ idx /* (N,K,Ho,Wo) */,
+                                         float *out /* (N,K,H,W) or NULL; may alias map */,
+                                         const float *map /* (N,K,H,W) */,
+                                         const float *__restrict__ b /* (K) */, float alpha,
+                                         size_t total, int K, int H, int W)
+{
+    const int Ho = H / 2, Wo = W / 2;
+    const size_t phw = (size_t)Ho * Wo;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total;
+         o += (size_t)gridDim.x * blockDim.x) {
+        const size_t P = o / phw;
+        const int r = (int)(o - P * phw), i = r / Wo, j = r - i * Wo;
+        const float bk = b[(int)(P % (size_t)K)];
+        const size_t a0 = (P * H + 2 * (size_t)i) * W + 2 * (size_t)j, a1 = a0 + W;
+        const float2 u = *(const float2 *)(map + a0), v = *(const float2 *)(map + a1);
+        const float y0 = bias_lrelu(u.x, bk, alpha), y1 = bias_lrelu(u.y, bk, alpha);
+        const float y2 = bias_lrelu(v.x, bk, alpha), y3 = bias_lrelu(v.y, bk, alpha);
+        if (out) {
+            *(float2 *)(out + a0) = make_float2(y0, y1);
+            *(float2 *)(out + a1) = make_float2(y2, y3);
+        }
+        float m = y0;
+        uint8_t a = 0;
+        if (y1 > m) m = y1, a = 1;
+        if (y2 > m) m = y2, a = 2;
+        if (y3 > m) m = y3, a = 3;
+        pooled[o] = m;
+        idx[o] = a;
+    }
+}
+
+/* cuDNN's convolution with beta 0, then ONE epilogue kernel for bias + leaky ReLU (+ pool):
+ * where the unfused ops stream the map four more times (add bias, activate, pool). Without
+ * out, cuDNN writes into the backend's map buffer (grown to the largest layer) and only the
+ * pooled map and its argmax leave the epilogue. Same bits as conv3x3_forward_cuda, the leaky
+ * ReLU and maxpool2 kernels run one after the other. */
+extern "C" cxr_status cxr_conv3x3_lrelu_pool_forward_cuda(
+    void *ctx, float *out /* (N,K,H,W) or NULL */, float *pooled /* (N,K,H/2,W/2) or NULL */,
+    uint8_t *idx /* (N,K,H/2,W/2) or NULL */, const float *in /* (N,C,H,W) */,
+    const float *w /* (K,C,3,3) */, const float *b /* (K) */, float alpha, int N, int C, int K,
+    int H, int W)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    cxr_conv_plan *p = NULL;
+    float *map = out;
+    char what[112];
+    snprintf(what, sizeof what, "conv3x3_lrelu_pool_forward (N=%d C=%d K=%d %dx%d)", N, C, K, H, W);
+    if (!out && !pooled) return cxr_set_error(CXR_E_ARG, "%s: no output", what);
+    if (pooled && (!idx || ((H | W) & 1)))
+        return cxr_set_error(CXR_E_ARG, "%s: pool of %dx%d (idx %p)", what, H, W, (void *)idx);
+    if (!map) {
+        const size_t bytes = (size_t)N * K * H * W * sizeof(float);
+        map = (float *)cxr_cuda_grow((void **)&be->map, &be->map_bytes, bytes, (size_t)16 << 20,
+                                     be->cu->compute, "conv map");
+        if (!map) return cxr_wrap_error(CXR_E_NOMEM, "%s", what);
+    }
+    CXR_TRY(conv_forward_plain(be, &p, map, in, w, N, C, K, H, W, what));
+    if (pooled) {
+        const size_t total = (size_t)N * K * (H / 2) * (W / 2);
+        conv_epilogue_lrelu_pool<<<cxr_grid_for(total), 256, 0, be->cu->compute>>>(
+            pooled, idx, out, map, b, alpha, total, K, H, W);
+    } else {
+        const size_t total = (size_t)N * K * H * W;
+        conv_epilogue_lrelu<<<cxr_grid_for(total), 256, 0, be->cu->compute>>>(
+            out, map, b, alpha, total, K, (size_t)H * W);
+    }
+    CUDA_LAUNCH_CHECK(what);
 bail:
     return st;
 }

@@ -50,6 +50,9 @@ typedef struct {
     cxr_bf16_shadow shadow[CXR_BF16_SHADOWS];
     int next_shadow;                       /* round-robin reuse when all slots are taken */
     cudaEvent_t fence[CXR_BACKEND_FENCES]; /* fence_mark's events, created at first use */
+    float *map;                            /* conv3x3_lrelu_pool_forward: the conv map when the
+                                              caller keeps none, grown */
+    size_t map_bytes;
 } cxr_cuda_backend;
 
 #ifdef __cplusplus
@@ -78,6 +81,8 @@ cxr_dropout_apply_fn cxr_dropout_apply_cuda;
 cxr_softmax_forward_fn cxr_softmax_forward_cuda;
 cxr_softmax_xent_fn cxr_softmax_xent_cuda;
 cxr_adam_step_fn cxr_adam_step_cuda;
+cxr_conv3x3_lrelu_pool_forward_fn cxr_conv3x3_lrelu_pool_forward_cuda;
+cxr_maxpool2_lrelu_backward_fn cxr_maxpool2_lrelu_backward_cuda;
 #ifdef __cplusplus
 }
 #endif

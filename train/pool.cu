@@ -3,7 +3,8 @@
  * window in one byte (0..3, row-major in the window, ties to the lowest index, the same
  * comparisons as the CPU), and the backward routes each output gradient through that index.
  * Windows do not overlap, so every input element receives at most one gradient: no atomics,
- * deterministic, and bit-identical to the CPU. */
+ * deterministic, and bit-identical to the CPU. The fused pool + leaky ReLU backward writes every
+ * element of din in the same pass (no zeroing, no scatter). */
 #include "cuda_ops.cuh"
 
 __global__ void maxpool2_fwd(float *__restrict__ out /* (P,Ho,Wo) */,
@@ -41,6 +42,29 @@ __global__ void maxpool2_bwd(float *__restrict__ din /* (P,H,W) */,
     }
 }
 
+/* Pool backward and the leaky ReLU backward before it, one thread per pooled element: the
+ * window's four input gradients are written (the argmax gets dout scaled by the slope where the
+ * pooled activation y is, the others 0), so din needs no zeroing and is written once. */
+__global__ void maxpool2_lrelu_bwd(float *__restrict__ din /* (P,H,W) */,
+                                   const float *__restrict__ dout /* (P,Ho,Wo) */,
+                                   const uint8_t *__restrict__ idx /* (P,Ho,Wo) */,
+                                   const float *__restrict__ y /* (P,Ho,Wo) */, float alpha,
+                                   size_t total, int H, int W)
+{
+    const int Ho = H / 2, Wo = W / 2;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total;
+         o += (size_t)gridDim.x * blockDim.x) {
+        const size_t p = o / ((size_t)Ho * Wo);
+        const int r = (int)(o - p * (size_t)Ho * Wo), i = r / Wo, j = r - i * Wo;
+        const int a = idx[o];
+        const float g = dout[o];
+        const float s = y[o] > 0.0f ? g : __fmul_rn(alpha, g);
+        const size_t a0 = (p * H + 2 * (size_t)i) * W + 2 * (size_t)j;
+        *(float2 *)(din + a0) = make_float2(a == 0 ? s : 0.0f, a == 1 ? s : 0.0f);
+        *(float2 *)(din + a0 + W) = make_float2(a == 2 ? s : 0.0f, a == 3 ? s : 0.0f);
+    }
+}
+
 extern "C" cxr_status cxr_maxpool2_forward_cuda(void *ctx, float *out /* (N,C,H/2,W/2) */,
                                                 uint8_t *idx /* (N,C,H/2,W/2) */,
                                                 const float *in /* (N,C,H,W) */, int N, int C,
@@ -67,6 +91,25 @@ extern "C" cxr_status cxr_maxpool2_backward_cuda(void *ctx, float *din /* (N,C,H
     if ((H | W) & 1) return cxr_set_error(CXR_E_ARG, "maxpool2_backward: odd size %dx%d", H, W);
     maxpool2_bwd<<<cxr_grid_for(total), 256, 0, be->cu->compute>>>(din, dout, idx, total, H, W);
     CUDA_LAUNCH_CHECK("maxpool2_backward");
+bail:
+    return st;
+}
+
+extern "C" cxr_status cxr_maxpool2_lrelu_backward_cuda(void *ctx, float *din /* (N,C,H,W) */,
+                                                       const float *dout /* (N,C,H/2,W/2) */,
+                                                       const uint8_t *idx /* (N,C,H/2,W/2) */,
+                                                       const float *y /* (N,C,H/2,W/2) */,
+                                                       float alpha, int N, int C, int H, int W)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    const size_t total = (size_t)N * C * (H / 2) * (W / 2);
+    if ((H | W) & 1)
+        return cxr_set_error(CXR_E_ARG, "maxpool2_lrelu_backward: odd size %dx%d", H, W);
+    if (total == 0) return CXR_OK;
+    maxpool2_lrelu_bwd<<<cxr_grid_for(total), 256, 0, be->cu->compute>>>(din, dout, idx, y, alpha,
+                                                                         total, H, W);
+    CUDA_LAUNCH_CHECK("maxpool2_lrelu_backward");
 bail:
     return st;
 }

@@ -93,6 +93,140 @@ static void check_pool(int N, int C, int H, int W)
     free(yg), free(dg);
 }
 
+/* The fused forward (conv3x3_lrelu_pool_forward: cuDNN with beta 0, then one epilogue kernel)
+ * against the CPU's fused op, with the output map (with_out), the pool (with_pool), or both;
+ * `constant`: zero weights and a constant bias (negative when constant < 0), so every window
+ * is a tie and the argmax must be 0 everywhere, exactly as the CPU. Outputs start as junk.
+ * Checked: the map and the pooled map at the convolution's tolerance; the argmax equal to the
+ * CPU's except where the two windows' values are within that tolerance (a near-tie the
+ * summation order may flip); and the GPU's unfused ops (conv3x3_forward, leaky ReLU, maxpool2)
+ * giving the same bits as the fused op. */
+static void check_fused_forward(int N, int C, int K, int H, int W, int with_out, int with_pool,
+                                int constant)
+{
+    const size_t nin = (size_t)N * C * H * W, nout = (size_t)N * K * H * W, np = nout / 4;
+    const size_t nw = (size_t)K * C * 9;
+    const float alpha = 0.5f;
+    float *x = rand_host(nin, seed++, 1.0f), *w = rand_host(nw, seed++, 0.5f);
+    float *b = rand_host((size_t)K, seed++, 0.5f);
+    if (constant) {
+        memset(w, 0, nw * sizeof(float));
+        for (int k = 0; k < K; k++) b[k] = constant > 0 ? 0.25f : -0.75f;
+    }
+    float *a_ref = calloc(nout, 4), *p_ref = calloc(np + 1, 4);
+    uint8_t *i_ref = calloc(np + 1, 1);
+    float *x_d = to_dev(gpu, x, nin * 4), *w_d = to_dev(gpu, w, nw * 4);
+    float *b_d = to_dev(gpu, b, (size_t)K * 4);
+    float *a_d = with_out ? dev_junk(gpu, nout * 4) : NULL;
+    float *p_d = with_pool ? dev_junk(gpu, np * 4) : NULL;
+    uint8_t *i_d = with_pool ? dev_junk(gpu, np) : NULL;
+    const cxr_precision cp = prec == CXR_PRECISION_BF16 ? CXR_PRECISION_TF32 : prec;
+    char what[112];
+    double atol, rtol;
+    /* the CPU's map always (its fused results equal its unfused ones bit for bit) */
+    CHECK_OK(cpu->conv3x3_lrelu_pool_forward(cpu->ctx, a_ref, with_pool ? p_ref : NULL,
+                                             with_pool ? i_ref : NULL, x, w, b, alpha, N, C, K, H,
+                                             W));
+    CHECK_OK(gpu->conv3x3_lrelu_pool_forward(gpu->ctx, a_d, p_d, i_d, x_d, w_d, b_d, alpha, N, C, K,
+                                             H, W));
+    if (constant) {
+        atol = rtol = 0.0;
+    } else {
+        reduction_tol(cp, (size_t)C * 9, amax(a_ref, nout), &atol, &rtol);
+    }
+    float *a = NULL, *pg = NULL, *ig = NULL;
+    uint8_t *ib = NULL;
+    if (with_out) {
+        a = from_dev(gpu, a_d, nout);
+        snprintf(what, sizeof what, "fused fwd map N%d C%d K%d %dx%d%s", N, C, K, H, W,
+                 constant ? " const" : "");
+        validate(what, a, a_ref, nout, atol, rtol);
+    }
+    if (with_pool) {
+        pg = from_dev(gpu, p_d, np);
+        ib = malloc(np + 1);
+        CHECK_OK(gpu->download(gpu->ctx, ib, i_d, np));
+        snprintf(what, sizeof what, "fused fwd pooled N%d C%d K%d %dx%d%s", N, C, K, H, W,
+                 constant ? " const" : "");
+        validate(what, pg, p_ref, np, atol, rtol);
+        /* argmax: the GPU's choice must hold the window's max within the tolerance */
+        const int Ho = H / 2, Wo = W / 2;
+        size_t differ = 0, bad = 0;
+        for (size_t o = 0; o < np; o++) {
+            if (ib[o] == i_ref[o]) continue;
+            differ++;
+            const size_t P = o / ((size_t)Ho * Wo);
+            const int r = (int)(o % ((size_t)Ho * Wo)), i = r / Wo, j = r % Wo;
+            const float *base = a_ref + (P * H + 2 * (size_t)i) * W + 2 * (size_t)j;
+            const float vg = base[(ib[o] >> 1) * W + (ib[o] & 1)];
+            const float vc = base[(i_ref[o] >> 1) * W + (i_ref[o] & 1)];
+            if (ib[o] > 3 || !(fabs((double)vg - vc) <= atol + rtol * fabs((double)vc))) bad++;
+        }
+        printf("%-34s n=%-9zu differ %zu (near-ties), wrong %zu %s\n", "fused fwd argmax", np,
+               differ, bad, bad || (constant && differ) ? "MISMATCH" : "ok");
+        if (bad || (constant && differ)) cxr_test_failures++;
+    }
+    /* the GPU's unfused ops: the same bits */
+    if (!constant) {
+        float *u_d = dev_junk(gpu, nout * 4), *q_d = with_pool ? dev_junk(gpu, np * 4) : NULL;
+        uint8_t *j_d = with_pool ? dev_junk(gpu, np) : NULL;
+        CHECK_OK(gpu->conv3x3_forward(gpu->ctx, u_d, x_d, w_d, b_d, N, C, K, H, W));
+        CHECK_OK(gpu->leaky_relu_forward(gpu->ctx, u_d, u_d, alpha, nout));
+        if (with_pool) CHECK_OK(gpu->maxpool2_forward(gpu->ctx, q_d, j_d, u_d, N, K, H, W));
+        if (with_out) {
+            float *u = from_dev(gpu, u_d, nout);
+            validate("fused fwd map = unfused (exact)", a, u, nout, 0.0, 0.0);
+            free(u);
+        }
+        if (with_pool) {
+            float *q = from_dev(gpu, q_d, np), *jf = malloc(np * 4 + 4);
+            uint8_t *jb = malloc(np + 1);
+            CHECK_OK(gpu->download(gpu->ctx, jb, j_d, np));
+            ig = malloc(np * 4 + 4);
+            for (size_t o = 0; o < np; o++) ig[o] = ib[o], jf[o] = jb[o];
+            validate("fused fwd pooled = unfused (exact)", pg, q, np, 0.0, 0.0);
+            validate("fused fwd argmax = unfused (exact)", ig, jf, np, 0.0, 0.0);
+            free(q), free(jf), free(jb);
+            gpu->free(gpu->ctx, q_d), gpu->free(gpu->ctx, j_d);
+        }
+        gpu->free(gpu->ctx, u_d);
+    }
+    void *dev[] = { x_d, w_d, b_d, a_d, p_d, i_d };
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) gpu->free(gpu->ctx, dev[i]);
+    free(x), free(w), free(b), free(a_ref), free(p_ref), free(i_ref), free(a), free(pg);
+    free(ig), free(ib);
+}
+
+/* The fused pool + leaky ReLU backward (maxpool2_lrelu_backward) against the CPU's, to the bit:
+ * argmax from a CPU pool of random data and of a constant plane (all ties), pooled activations
+ * with exact zeros and negatives (the slope alpha), dout with dropped (0) entries; din starts as
+ * junk, so every element must be written. */
+static void check_fused_backward(int N, int C, int H, int W, int constant)
+{
+    const size_t nin = (size_t)N * C * H * W, no = nin / 4;
+    float *x = rand_host(nin, seed++, 1.0f), *dy = rand_host(no, seed++, 1.0f);
+    float *y = calloc(no + 1, 4), *din = rand_host(nin, seed++, 1.0f);
+    uint8_t *idx = calloc(no + 1, 1);
+    if (constant)
+        for (size_t i = 0; i < nin; i++) x[i] = -0.125f;
+    CHECK_OK(cpu->maxpool2_forward(cpu->ctx, y, idx, x, N, C, H, W));
+    for (size_t i = 0; i < no; i += 7) y[i] = 0.0f;  /* slope alpha at exactly 0 */
+    for (size_t i = 3; i < no; i += 5) dy[i] = 0.0f; /* dropped */
+    float *dy_d = to_dev(gpu, dy, no * 4), *y_d = to_dev(gpu, y, no * 4);
+    uint8_t *idx_d = to_dev(gpu, idx, no);
+    float *din_d = dev_junk(gpu, nin * 4);
+    CHECK_OK(cpu->maxpool2_lrelu_backward(cpu->ctx, din, dy, idx, y, 0.5f, N, C, H, W));
+    CHECK_OK(gpu->maxpool2_lrelu_backward(gpu->ctx, din_d, dy_d, idx_d, y_d, 0.5f, N, C, H, W));
+    float *g = from_dev(gpu, din_d, nin);
+    char what[96];
+    snprintf(what, sizeof what, "fused pool+lrelu bwd N%d C%d %dx%d%s (exact)", N, C, H, W,
+             constant ? " const" : "");
+    validate(what, g, din, nin, 0.0, 0.0);
+    gpu->free(gpu->ctx, dy_d), gpu->free(gpu->ctx, y_d), gpu->free(gpu->ctx, idx_d);
+    gpu->free(gpu->ctx, din_d);
+    free(x), free(dy), free(y), free(din), free(idx), free(g);
+}
+
 static void check_dense(int N, int IN, int OUT)
 {
     const size_t ni = (size_t)N * IN, no = (size_t)N * OUT, nw = (size_t)OUT * IN;
@@ -308,6 +442,17 @@ int main(int argc, char **argv)
     check_conv(2, 16, 32, 8, 8, 1);
     check_conv(1, 3, 5, 6, 10, 1); /* odd channel counts, non-square */
     check_pool(2, 3, 8, 12);
+    /* fused slots: training's layers (pool, no map), conv1 (map only, odd and non-square
+     * sizes allowed there), both, and all-tie planes */
+    check_fused_forward(2, 8, 16, 12, 12, 0, 1, 0);
+    check_fused_forward(3, 1, 4, 7, 9, 1, 0, 0);
+    check_fused_forward(2, 3, 5, 6, 10, 1, 1, 0);
+    check_fused_forward(2, 4, 6, 8, 8, 0, 1, 1);
+    check_fused_forward(2, 4, 6, 8, 8, 1, 1, -1);
+    if (!quick) check_fused_forward(2, 16, 32, 256, 256, 0, 1, 0);
+    check_fused_backward(2, 3, 8, 12, 0);
+    check_fused_backward(3, 5, 6, 10, 0);
+    check_fused_backward(2, 4, 8, 8, 1);
     check_dense(5, 300, 70);
     check_dense(4, 2048, 2); /* long reduction, out layer-like */
     check_elementwise(1001); /* a dropout tail of 1 element */
