@@ -1,8 +1,8 @@
 /* conv.c: 3x3 'same' convolution (stride 1, zero padding 1), CPU reference, forward and backward.
  *
  * Two ways to run the products: the forward (out = W @ cols(in) + b), the input gradient
- * (din += W_flipped @ cols(dout), the 'same' convolution of dout with the flipped, transposed
- * kernel) and the weight gradient (dW += dout @ cols(in)^T):
+ * (din = W_flipped @ cols(dout), the 'same' convolution of dout with the flipped, transposed
+ * kernel) and the weight gradient (dW = dout @ cols(in)^T; backward ops write their outputs, ops.h):
  *  - direct (AVX2+FMA CPUs, images spread over the OpenMP threads): each strip of a few output
  *    rows copies its input rows once into a zero-bordered band (in L2), and gemm_avx2.c reads
  *    the 9*C "columns" straight from it through an offset table: no im2col strip is written
@@ -246,10 +246,11 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
     const size_t df = din ? src_floats(direct, K, W, Rd) : 0;
     const size_t wn = (size_t)K * C * 9, wn16 = (wn + 15) / 16 * 16;
     /* scratch per thread: dW source | its offsets | din source | its offsets | dW partial |
-     * flipped W | db partial */
+     * flipped W | db partial | C zeros (the direct din product's "bias": it writes din) */
     const size_t o_offx = colf, o_src = o_offx + OFFS_FLOATS(C * 9);
     const size_t o_offs = o_src + df, o_dw = o_offs + OFFS_FLOATS(K * 9);
-    const size_t need = o_dw + 2 * wn16 + (size_t)K + 16;
+    const size_t k16 = ((size_t)K + 15) / 16 * 16;
+    const size_t need = o_dw + 2 * wn16 + k16 + (size_t)C + 16;
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: no scratch (%zu floats)", need);
@@ -260,13 +261,14 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
         float *scr = cxr_cpu_scratch(ctx, t, 0);
         float *col = scr, *dwp = scr + o_dw;
         float *wf = dwp + wn16;
-        float *dbp = wf + wn16;
+        float *dbp = wf + wn16, *zeros = dbp + k16;
         int *offs = (int *)(scr + o_offs), *offx = (int *)(scr + o_offx);
         const col_src src = { direct, scr + o_src, offs, pad_plane(Rd, W) };
         const size_t xplane = pad_plane(Rw, W);
         if (direct) pad_offsets(offx, xplane, C, W);
         memset(dwp, 0, sizeof(float) * wn);
         memset(dbp, 0, sizeof(float) * (size_t)K);
+        memset(zeros, 0, sizeof(float) * (size_t)C);
         /* din is the 'same' convolution of dout with the flipped, transposed kernel
          * wf (C,K,3,3)[c,k,ky,kx] = w[k,c,2-ky,2-kx]: a product with inner dimension K*9
          * writing din directly (no column-gradient buffer to zero and scatter back) */
@@ -299,16 +301,27 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
             float *dx = din + (size_t)n * in_img;
             for (int y0 = 0; y0 < H; y0 += Rd) {
                 const int y1 = y0 + Rd < H ? y0 + Rd : H;
-                /* din_strip (C, ns) += wf (C, K*9) @ columns of dout (K*9, ns) */
-                strip_product(&src, dx + (size_t)y0 * W, hw, wf, C, g, K, H, W, y0, y1, NULL, 0.0f,
-                              0);
+                /* din_strip (C, ns) = wf (C, K*9) @ columns of dout (K*9, ns): the direct
+                 * kernel starts its sums from the zero "bias" and never reads din; the sgemm
+                 * path (beta 1) adds to the strip zeroed here, while it is in cache */
+                if (!direct)
+                    for (int c = 0; c < C; c++)
+                        memset(dx + (size_t)c * hw + (size_t)y0 * W, 0,
+                               sizeof(float) * (size_t)(y1 - y0) * W);
+                strip_product(&src, dx + (size_t)y0 * W, hw, wf, C, g, K, H, W, y0, y1,
+                              direct ? zeros : NULL, 0.0f, 0);
             }
         }
     }
-    /* fixed-order reduction of the per-thread partial sums */
+    /* fixed-order reduction of the per-thread partial sums, written over dW and db */
     for (int t = 0; t < ot && do_dw; t++) {
         const float *dwp = cxr_cpu_scratch(ctx, t, 0) + o_dw;
         const float *dbp = dwp + 2 * wn16;
+        if (t == 0) {
+            memcpy(dw, dwp, sizeof(float) * wn);
+            memcpy(db, dbp, sizeof(float) * (size_t)K);
+            continue;
+        }
         for (size_t i = 0; i < wn; i++) dw[i] += dwp[i];
         for (int k = 0; k < K; k++) db[k] += dbp[k];
     }

@@ -16,9 +16,10 @@
  *   forward:  y = conv(x, w) (beta 0), then y += b by cudnnAddTensor; the fused forward
  *             (conv3x3_lrelu_pool_forward) replaces the add by one epilogue kernel that also
  *             activates and pools
- *   backward: din += conv^T(dout, w) and dw += corr(x, dout) (beta 1: the table's "adds"),
- *             db += sum over (n, y, x) of dout: per-plane double sums, then over n in image
- *             order (fixed order: deterministic).
+ *   backward: din = conv^T(dout, w) and dw = corr(x, dout) (beta 0: the table's backward
+ *             ops write their outputs, so nothing is zeroed first), db = sum over (n, y, x)
+ *             of dout: per-plane double sums, then over n in image order (fixed order:
+ *             deterministic).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -439,7 +440,7 @@ bail:
 /* Bias gradient in two deterministic passes, with K x N blocks so that the work fills the GPU
  * (one block per channel would leave most SMs idle: specs/gpu.md): block (k, n) sums the plane
  * dout[n,k,:] (contiguous, coalesced) in double, threads striding the plane and then a fixed
- * tree, into part[k,n]; then one thread per channel adds part[k,0..N-1] in image order to db[k]. */
+ * tree, into part[k,n]; then one thread per channel adds part[k,0..N-1] in image order, written to db[k]. */
 __global__ void conv_bias_part(double *__restrict__ part /* (K,N) */,
                                const float *__restrict__ dout /* (N,K,HW) */, int N, int K, int HW)
 {
@@ -464,7 +465,7 @@ __global__ void conv_bias_sum(float *__restrict__ db /* (K) */,
     if (k >= K) return;
     double s = 0.0;
     for (int n = 0; n < N; n++) s += part[(size_t)k * N + n];
-    db[k] += (float)s;
+    db[k] = (float)s;
 }
 
 extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,W) or NULL */,
@@ -480,7 +481,7 @@ extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,
     void *ws = NULL;
     size_t need = 0;
     double *part = NULL;
-    const float one = 1.0f;
+    const float one = 1.0f, zero = 0.0f;
     char what[96];
     snprintf(what, sizeof what, "conv3x3_backward (N=%d C=%d K=%d %dx%d)", N, C, K, H, W);
     CXR_TRY(plan_get(be, &p, CXR_CONV_BWD_FILTER, N, C, K, H, W, what));
@@ -499,12 +500,12 @@ extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,
     CUDNN_TRY(what, cudnnConvolutionBackwardFilter(
                         be->cu->cudnn, &one, p->x, in, p->y, dout, p->conv[CXR_CONV_BWD_FILTER],
                         (cudnnConvolutionBwdFilterAlgo_t)p->algo[CXR_CONV_BWD_FILTER], ws,
-                        p->ws[CXR_CONV_BWD_FILTER], &one, p->w, dw));
+                        p->ws[CXR_CONV_BWD_FILTER], &zero, p->w, dw));
     if (din)
         CUDNN_TRY(what, cudnnConvolutionBackwardData(
                             be->cu->cudnn, &one, p->w, w, p->y, dout, p->conv[CXR_CONV_BWD_DATA],
                             (cudnnConvolutionBwdDataAlgo_t)p->algo[CXR_CONV_BWD_DATA], ws,
-                            p->ws[CXR_CONV_BWD_DATA], &one, p->x, din));
+                            p->ws[CXR_CONV_BWD_DATA], &zero, p->x, din));
 bail:
     return st;
 }

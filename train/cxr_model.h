@@ -137,8 +137,9 @@ float *cxr_model_input(cxr_model *m);
  * cxr_model_input). training = 1 applies dropout with masks keyed by (seed, step t, layer,
  * element), so the same step from the same state gives the same result; 0: no dropout. */
 cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training);
-/* After a forward of the same n: zero the gradient block, compute the weighted loss
- * (sum_i w[y_i] CE_i / sum_i w[y_i]) into *loss (may be NULL) and the gradients of it.
+/* After a forward of the same n: compute the weighted loss (sum_i w[y_i] CE_i / sum_i w[y_i])
+ * into *loss (may be NULL) and its gradients, which overwrite the gradient block (every
+ * tensor is written, none accumulated).
  * labels: host (n) in [0,C) (CXR_E_MISMATCH naming the first bad one otherwise);
  * class_weights: host (C) >= 0 with a positive sum over the batch, or NULL for all 1. */
 cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const float *class_weights,

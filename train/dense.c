@@ -5,9 +5,9 @@
  * its SSE3 kernels); the OpenMP threads split the output columns, so every element is summed
  * in one fixed order whatever the thread count:
  *  - forward: cxr_gemm_nt (dot products of rows of `in` and rows of W), threads over OUT;
- *  - dW (OUT,IN) += dout^T @ in: cxr_gemm_wcol with the N images as the inner dimension
+ *  - dW (OUT,IN) = dout^T @ in: cxr_gemm_wcol with the N images as the inner dimension
  *    (row j of `in` is "column" j), threads over IN;
- *  - din (N,IN) += dout @ W: cxr_gemm_wcol with the OUT rows of W as the inner dimension,
+ *  - din (N,IN) = dout @ W: cxr_gemm_wcol with the OUT rows of W as the inner dimension,
  *    threads over IN.
  * Without AVX2 (or CXR_CPU_PARALLEL=blas): single-threaded OpenBLAS on each thread's slice of
  * columns. */
@@ -44,12 +44,13 @@ static int col_threads(void *ctx, int n)
     return nt < panels ? nt : panels;
 }
 
-/* C (M, cols c0..c1) += A (M,Kd) @ B (Kd rows, ldb apart): blocks of pb columns of B copied to
- * `pack` (rows pb + 16 floats apart), then cxr_gemm_wcol for groups of `mg` rows of C. The same
- * summation order as one cxr_gemm_wcol over all columns. */
+/* C (M, cols c0..c1) = A (M,Kd) @ B (Kd rows, ldb apart): blocks of pb columns of B copied to
+ * `pack` (rows pb + 16 floats apart), then cxr_gemm_wcol for groups of `mg` rows of C, its sums
+ * started from `zeros` (M floats of 0) so that C is written, never read: the same bits as
+ * zeroing C and adding. The same summation order as one cxr_gemm_wcol over all columns. */
 static void blocked_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
                          size_t ldb, int M, int Kd, int c0, int c1, int pb, int mg, float *pack,
-                         int *offs)
+                         int *offs, const float *zeros)
 {
     const size_t ps = (size_t)pb + 16;
     for (int j = 0; j < Kd; j++) offs[j] = (int)(j * ps);
@@ -59,7 +60,7 @@ static void blocked_wcol(float *C, size_t ldc, const float *A, size_t lda, const
             memcpy(pack + j * ps, B + j * ldb + p0, sizeof(float) * (size_t)n);
         for (int m = 0; m < M; m += mg)
             cxr_gemm_wcol(C + m * ldc + p0, ldc, A + m * lda, lda, pack, offs,
-                          M - m < mg ? M - m : mg, n, Kd, NULL, 0.0f, 0);
+                          M - m < mg ? M - m : mg, n, Kd, zeros + m, 0.0f, 0);
     }
 }
 
@@ -124,8 +125,9 @@ cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
 {
     if (!ctx) return cxr_set_error(CXR_E_ARG, "dense_backward: no cpu context");
     cxr_cpu_enter(ctx);
-    /* db (OUT) += column sums of dout, images in order */
-    for (int n = 0; n < N; n++)
+    /* db (OUT) = column sums of dout, images in order */
+    memcpy(db, dout, sizeof(float) * (size_t)OUT);
+    for (int n = 1; n < N; n++)
         for (int o = 0; o < OUT; o++) db[o] += dout[(size_t)n * OUT + o];
 #ifdef CXR_HAVE_DNNL
     if (cxr_cpu_dnnl(ctx, CXR_DNNL_DENSE))
@@ -139,21 +141,22 @@ cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
         {
             int c0, c1;
             col_range(IN, omp_get_thread_num(), nt, &c0, &c1);
-            if (c0 < c1) { /* dW (OUT,IN) += dout^T @ in; din (N,IN) += dout @ W */
+            if (c0 < c1) { /* dW (OUT,IN) = dout^T @ in; din (N,IN) = dout @ W (beta 0) */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, c1 - c0, N, 1.0f, dout,
-                            OUT, in + c0, IN, 1.0f, dw + c0, IN);
+                            OUT, in + c0, IN, 0.0f, dw + c0, IN);
                 if (din)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, c1 - c0, OUT, 1.0f,
-                                dout, OUT, w + c0, IN, 1.0f, din + c0, IN);
+                                dout, OUT, w + c0, IN, 0.0f, din + c0, IN);
             }
         }
         return CXR_OK;
     }
     /* thread 0's scratch: dout^T (OUT,N), read by all threads; then every thread's packed
-     * block of B and its offsets */
+     * block of B, its offsets and max(N, OUT) zeros (the products' starting sums) */
     const size_t doutT_f = ((size_t)OUT * N + 15) / 16 * 16;
     const int kmax = N > OUT ? N : OUT;
-    const size_t pack_f = (size_t)kmax * (PB_DW + 16) + (size_t)kmax + 16;
+    const size_t kmax16 = ((size_t)kmax + 15) / 16 * 16;
+    const size_t pack_f = (size_t)kmax * (PB_DW + 16) + kmax16 + (size_t)kmax + 16;
     for (int t = 0; t < nt; t++)
         if (!cxr_cpu_scratch(ctx, t, ((t ? 0 : doutT_f) + pack_f) * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "dense_backward: no scratch");
@@ -165,16 +168,18 @@ cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
         const int t = omp_get_thread_num();
         float *pack = cxr_cpu_scratch(ctx, t, 0) + (t ? 0 : doutT_f);
         int *offs = (int *)(pack + (size_t)kmax * (PB_DW + 16));
+        float *zeros = pack + (size_t)kmax * (PB_DW + 16) + kmax16;
+        memset(zeros, 0, sizeof(float) * (size_t)kmax);
         int c0, c1;
         col_range(IN, t, nt, &c0, &c1);
-        /* dW (OUT,IN) += dout^T (OUT,N) @ in (N,IN): the N images are the inner dimension;
+        /* dW (OUT,IN) = dout^T (OUT,N) @ in (N,IN): the N images are the inner dimension;
          * groups of 4 rows of dW sweep a packed block of `in`, so dW streams row by row */
         blocked_wcol(dw, (size_t)IN, doutT, (size_t)N, in, (size_t)IN, OUT, N, c0, c1, PB_DW, 4,
-                     pack, offs);
-        /* din (N,IN) += dout (N,OUT) @ W (OUT,IN): the OUT rows of W are the inner dimension */
+                     pack, offs, zeros);
+        /* din (N,IN) = dout (N,OUT) @ W (OUT,IN): the OUT rows of W are the inner dimension */
         if (din)
             blocked_wcol(din, (size_t)IN, dout, (size_t)OUT, w, (size_t)IN, N, OUT, c0, c1, PB_DIN,
-                         N, pack, offs);
+                         N, pack, offs, zeros);
     }
     return CXR_OK;
 }

@@ -4,8 +4,8 @@
  * out^T (OUT x N) = W' (IN x OUT)^T @ in' (IN x N), so every product is one cublasGemmEx with
  * the operands as stored (the "row-major trick"):
  *   forward  out^T  = op_T(W) in'          m=OUT n=N  k=IN   (beta 1 after the bias fill)
- *   dW       dW'    = in' op_T(dout')      m=IN  n=OUT k=N   (beta 1: adds)
- *   din      din'   = W' dout'             m=IN  n=N  k=OUT  (beta 1: adds)
+ *   dW       dW'    = in' op_T(dout')      m=IN  n=OUT k=N   (beta 0: writes)
+ *   din      din'   = W' dout'             m=IN  n=N  k=OUT  (beta 0: writes)
  * Precision: fp32 = CUBLAS_COMPUTE_32F (no tensor cores); tf32 = CUBLAS_COMPUTE_32F_FAST_TF32;
  * bf16 = both operands rounded to bf16 (round to nearest even), fp32 accumulation and fp32
  * output (the fp32 weights stay the master copy). The activations are rounded into the
@@ -32,8 +32,8 @@ __global__ void bias_grad(float *db /* (OUT) */, const float *dout /* (N,OUT) */
 {
     const int o = blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= OUT) return;
-    float acc = db[o];
-    for (int n = 0; n < N; n++) acc += dout[(size_t)n * OUT + o];
+    float acc = dout[o]; /* written, in the CPU's order */
+    for (int n = 1; n < N; n++) acc += dout[(size_t)n * OUT + o];
     db[o] = acc;
 }
 
@@ -88,7 +88,7 @@ bail:
  * not NULL) is A already rounded to bf16 (the weights' shadow). */
 static cxr_status gemm(cxr_cuda_backend *be, cublasOperation_t ta, cublasOperation_t tb, int m,
                        int n, int k, const float *A, const __nv_bfloat16 *A16, int lda,
-                       const float *B, int ldb, float *C, int ldc, const char *what)
+                       const float *B, int ldb, float beta, float *C, int ldc, const char *what)
 {
     cxr_status st = CXR_OK;
     const float one = 1.0f;
@@ -98,7 +98,7 @@ static cxr_status gemm(cxr_cuda_backend *be, cublasOperation_t ta, cublasOperati
         const cublasComputeType_t ct =
             prec == CXR_PRECISION_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
         CUBLAS_TRY(what, cublasGemmEx(h, ta, tb, m, n, k, &one, A, CUDA_R_32F, lda, B, CUDA_R_32F,
-                                      ldb, &one, C, CUDA_R_32F, ldc, ct, CUBLAS_GEMM_DEFAULT));
+                                      ldb, &beta, C, CUDA_R_32F, ldc, ct, CUBLAS_GEMM_DEFAULT));
         return CXR_OK;
     }
     {
@@ -117,7 +117,7 @@ static cxr_status gemm(cxr_cuda_backend *be, cublasOperation_t ta, cublasOperati
         to_bf16<<<cxr_grid_for(nb), 256, 0, be->cu->compute>>>(b16, B, nb);
         CUDA_LAUNCH_CHECK(what);
         CUBLAS_TRY(what, cublasGemmEx(h, ta, tb, m, n, k, &one, a16, CUDA_R_16BF, lda, b16,
-                                      CUDA_R_16BF, ldb, &one, C, CUDA_R_32F, ldc,
+                                      CUDA_R_16BF, ldb, &beta, C, CUDA_R_32F, ldc,
                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 bail:
@@ -136,7 +136,7 @@ extern "C" cxr_status cxr_dense_forward_cuda(void *ctx, float *out /* (N,OUT) */
         CXR_TRY(weights_bf16(be, &w16, w, (size_t)OUT * IN, "dense_forward"));
     fill_bias<<<cxr_grid_for((size_t)N * OUT), 256, 0, be->cu->compute>>>(out, b, N, OUT);
     CUDA_LAUNCH_CHECK("dense_forward (bias)");
-    CXR_TRY(gemm(be, CUBLAS_OP_T, CUBLAS_OP_N, OUT, N, IN, w, w16, IN, in, IN, out, OUT,
+    CXR_TRY(gemm(be, CUBLAS_OP_T, CUBLAS_OP_N, OUT, N, IN, w, w16, IN, in, IN, 1.0f, out, OUT,
                  "dense_forward"));
 bail:
     return st;
@@ -152,13 +152,14 @@ extern "C" cxr_status cxr_dense_backward_cuda(void *ctx, float *din /* (N,IN) or
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
     bias_grad<<<(OUT + 255) / 256, 256, 0, be->cu->compute>>>(db, dout, N, OUT);
     CUDA_LAUNCH_CHECK("dense_backward (bias)");
-    CXR_TRY(gemm(be, CUBLAS_OP_N, CUBLAS_OP_T, IN, OUT, N, in, NULL, IN, dout, OUT, dw, IN,
+    /* beta 0: the gradients are written (ops.h), never read */
+    CXR_TRY(gemm(be, CUBLAS_OP_N, CUBLAS_OP_T, IN, OUT, N, in, NULL, IN, dout, OUT, 0.0f, dw, IN,
                  "dense_backward (dW)"));
     if (din) {
         const __nv_bfloat16 *w16 = NULL;
         if (be->cu->precision == CXR_PRECISION_BF16)
             CXR_TRY(weights_bf16(be, &w16, w, (size_t)OUT * IN, "dense_backward (din)"));
-        CXR_TRY(gemm(be, CUBLAS_OP_N, CUBLAS_OP_N, IN, N, OUT, w, w16, IN, dout, OUT, din, IN,
+        CXR_TRY(gemm(be, CUBLAS_OP_N, CUBLAS_OP_N, IN, N, OUT, w, w16, IN, dout, OUT, 0.0f, din, IN,
                      "dense_backward (din)"));
     }
 bail:

@@ -8,8 +8,9 @@
  * stay in the graph's layouts (NCHW, OIHW, row-major matrices); a primitive gets its preferred
  * ("any") layouts and data types, and reorders move data between them inside the op. With
  * bf16 the convolutions and matmuls read bf16 copies of their inputs and weights (the reorders
- * convert) and write fp32: fp32 master weights, fp32 gradients. Gradients accumulate (+=), as
- * ops.h asks, through a reorder with a sum post-op, or the matmul's own sum post-op.
+ * convert) and write fp32: fp32 master weights, fp32 gradients. Gradients are written, as ops.h
+ * asks (the `acc` argument flag, a reorder with a sum post-op, is kept for an accumulating
+ * output but no op uses it).
  * oneDNN runs on the same OpenMP threads as the rest of the backend (its OpenMP runtime), so
  * they compute with flush-to-zero like ours. */
 #include "dnnl_cpu.h"
@@ -317,7 +318,7 @@ cxr_status cxr_dnnl_conv_backward_data(cxr_dnnl *d, float *din, const float *dou
         p->nargs = 3;
         set_arg(&p->a[0], DNNL_ARG_DIFF_DST, 0, 0, md_tag(4, yd, dnnl_f32, dnnl_nchw));
         set_arg(&p->a[1], DNNL_ARG_WEIGHTS, 0, 0, md_tag(4, wd, dnnl_f32, dnnl_oihw));
-        set_arg(&p->a[2], DNNL_ARG_DIFF_SRC, 1, 1, md_tag(4, xd, dnnl_f32, dnnl_nchw));
+        set_arg(&p->a[2], DNNL_ARG_DIFF_SRC, 1, 0, md_tag(4, xd, dnnl_f32, dnnl_nchw));
         const cxr_status st = prim_finish(d, p, pd, 0);
         dnnl_primitive_desc_destroy(pd);
         if (st) return st;
@@ -351,8 +352,8 @@ cxr_status cxr_dnnl_conv_backward_weights(cxr_dnnl *d, float *dw, float *db, con
         p->nargs = 4;
         set_arg(&p->a[0], DNNL_ARG_SRC, 0, 0, md_tag(4, xd, dnnl_f32, dnnl_nchw));
         set_arg(&p->a[1], DNNL_ARG_DIFF_DST, 0, 0, md_tag(4, yd, dnnl_f32, dnnl_nchw));
-        set_arg(&p->a[2], DNNL_ARG_DIFF_WEIGHTS, 1, 1, md_tag(4, wd, dnnl_f32, dnnl_oihw));
-        set_arg(&p->a[3], DNNL_ARG_DIFF_BIAS, 1, 1, ba);
+        set_arg(&p->a[2], DNNL_ARG_DIFF_WEIGHTS, 1, 0, md_tag(4, wd, dnnl_f32, dnnl_oihw));
+        set_arg(&p->a[3], DNNL_ARG_DIFF_BIAS, 1, 0, ba);
         const cxr_status st = prim_finish(d, p, pd, 0);
         dnnl_primitive_desc_destroy(pd);
         if (st) return st;
@@ -361,13 +362,14 @@ cxr_status cxr_dnnl_conv_backward_weights(cxr_dnnl *d, float *dw, float *db, con
     return prim_run(d, p, ptr);
 }
 
-/* dst (M,N) (+)= src (M,K) @ wei (K,N) (+ bias (1,N)), with the given plain layouts. */
+/* dst (M,N) = src (M,K) @ wei (K,N) (+ bias (1,N) when not NULL), with the given plain
+ * layouts. */
 static cxr_status matmul(cxr_dnnl *d, int kind, float *dst, const float *src, dnnl_format_tag_t st,
                          const float *wei, dnnl_format_tag_t wt, const float *bias, int M, int N,
                          int K)
 {
     const int key[9] = { kind, M, N, K, 0, 0, 0, 0, 0 };
-    const int acc = bias == NULL;
+    const int has_bias = bias != NULL;
     dn_prim *p = prim_find(d, key);
     if (!p) {
         p = prim_new(d, key);
@@ -377,25 +379,14 @@ static cxr_status matmul(cxr_dnnl *d, int kind, float *dst, const float *src, dn
         const dnnl_memory_desc_t ba = md_tag(2, bd, dnnl_f32, dnnl_ab);
         const dnnl_memory_desc_t da = md_tag(2, dd, dnnl_f32, dnnl_ab);
         dnnl_matmul_desc_t md;
-        DN_TRY(dnnl_matmul_desc_init(&md, &sa, &wa, acc ? NULL : &ba, &da), "matmul");
-        dnnl_primitive_attr_t attr = NULL;
-        dnnl_post_ops_t po = NULL;
-        if (acc) {
-            DN_TRY(dnnl_primitive_attr_create(&attr), "attr");
-            DN_TRY(dnnl_post_ops_create(&po), "post-ops");
-            DN_TRY(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op");
-            DN_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
-        }
+        DN_TRY(dnnl_matmul_desc_init(&md, &sa, &wa, has_bias ? &ba : NULL, &da), "matmul");
         dnnl_primitive_desc_t pd = NULL;
-        const dnnl_status_t s = dnnl_primitive_desc_create(&pd, &md, attr, d->eng, NULL);
-        if (po) dnnl_post_ops_destroy(po);
-        if (attr) dnnl_primitive_attr_destroy(attr);
-        DN_TRY(s, "matmul");
-        p->nargs = acc ? 3 : 4;
+        DN_TRY(dnnl_primitive_desc_create(&pd, &md, NULL, d->eng, NULL), "matmul");
+        p->nargs = has_bias ? 4 : 3;
         set_arg(&p->a[0], DNNL_ARG_SRC, 0, 0, md_tag(2, sd, dnnl_f32, st));
         set_arg(&p->a[1], DNNL_ARG_WEIGHTS, 0, 0, md_tag(2, wd, dnnl_f32, wt));
-        set_arg(&p->a[2], DNNL_ARG_DST, 1, acc, da);
-        if (!acc) set_arg(&p->a[3], DNNL_ARG_BIAS, 0, 0, ba);
+        set_arg(&p->a[2], DNNL_ARG_DST, 1, 0, da);
+        if (has_bias) set_arg(&p->a[3], DNNL_ARG_BIAS, 0, 0, ba);
         const cxr_status r = prim_finish(d, p, pd, 1);
         dnnl_primitive_desc_destroy(pd);
         if (r) return r;
@@ -415,9 +406,9 @@ cxr_status cxr_dnnl_dense_forward(cxr_dnnl *d, float *out, const float *in, cons
 cxr_status cxr_dnnl_dense_backward(cxr_dnnl *d, float *din, float *dw, const float *dout,
                                    const float *in, const float *w, int N, int IN, int OUT)
 {
-    /* dW (OUT,IN) += dout^T (OUT,N) @ in (N,IN) */
+    /* dW (OUT,IN) = dout^T (OUT,N) @ in (N,IN) */
     CXR_CPU_RET(matmul(d, K_MM_DW, dw, dout, dnnl_ba, in, dnnl_ab, NULL, OUT, IN, N));
-    /* din (N,IN) += dout (N,OUT) @ W (OUT,IN) */
+    /* din (N,IN) = dout (N,OUT) @ W (OUT,IN) */
     if (din) CXR_CPU_RET(matmul(d, K_MM_DIN, din, dout, dnnl_ab, w, dnnl_ab, NULL, N, IN, OUT));
     return CXR_OK;
 }

@@ -57,7 +57,7 @@ cxr_status cxr_softmax_xent_cpu(void *ctx, float *loss /* (1) */, float *dlogits
         lsum += wy * (log(se) - ((double)z[y] - mx));
         const float g = (float)(wy / wsum);
         float *d = dlogits + (size_t)n * C;
-        for (int c = 0; c < C; c++) d[c] += g * (p[c] - (c == y ? 1.0f : 0.0f));
+        for (int c = 0; c < C; c++) d[c] = g * (p[c] - (c == y ? 1.0f : 0.0f));
     }
     *loss = (float)(lsum / wsum);
     return CXR_OK;

@@ -65,8 +65,7 @@ __global__ void xent_kernel(float *loss, float *dlogits, float *probs, const flo
         terms[n] = wy * (log(se) - ((double)z[y] - mx));
         const float g = (float)(wy / wsum);
         float *d = dlogits + (size_t)n * C;
-        for (int c = 0; c < C; c++)
-            d[c] = __fadd_rn(d[c], __fmul_rn(g, __fsub_rn(p[c], c == y ? 1.0f : 0.0f)));
+        for (int c = 0; c < C; c++) d[c] = __fmul_rn(g, __fsub_rn(p[c], c == y ? 1.0f : 0.0f));
     }
     __syncthreads();
     if (threadIdx.x == 0) {

@@ -461,8 +461,8 @@ bail:
 }
 
 /* Backward through a 2x2 max pool and the leaky ReLU before it: din (n,C,H,H) from dout
- * (n,C,H/2,H/2). The backend's fused slot when it has one (it overwrites din and needs only the
- * pooled output), else zero + pool backward + leaky ReLU backward on the stored activation. */
+ * (n,C,H/2,H/2), written whole. The backend's fused slot when it has one (it needs only the
+ * pooled output), else pool backward + leaky ReLU backward on the stored activation. */
 static cxr_status pool_lrelu_back(cxr_model *m, float *din, const float *dout, const uint8_t *idx,
                                   const float *pooled, const float *act, int n, int C, int H)
 {
@@ -474,7 +474,6 @@ static cxr_status pool_lrelu_back(cxr_model *m, float *din, const float *dout, c
         OP(be->maxpool2_lrelu_backward(be->ctx, din, dout, idx, pooled, al, n, C, H, H));
     } else {
         size_t na = (size_t)n * C * H * H;
-        OP(be->zero(be->ctx, din, na * 4));
         OP(be->maxpool2_backward(be->ctx, din, dout, idx, n, C, H, H));
         OP(be->leaky_relu_backward(be->ctx, din, act, al, na));
     }
@@ -483,7 +482,7 @@ bail:
 }
 
 /* Backward of the 3x3 conv whose weight is tensor w (its bias the next one), input in
- * (n,C,H,H), output gradient dout (n,K,H,H): din zeroed then filled, dW and db added; then, when
+ * (n,C,H,H), output gradient dout (n,K,H,H): din, dW and db written; then, when
  * drop_layer is not 0, the dropout mask of that layer (the one that produced `in`) applied to
  * din. */
 static cxr_status conv_back_drop(cxr_model *m, float *din, cxr_tensor_id w, const float *dout,
@@ -493,7 +492,6 @@ static cxr_status conv_back_drop(cxr_model *m, float *din, cxr_tensor_id w, cons
     const char *where = "backward";
     cxr_backend *be = m->be;
     size_t nin = (size_t)n * C * H * H;
-    OP(be->zero(be->ctx, din, nin * 4));
     OP(be->conv3x3_backward(be->ctx, din, grad(m, w), grad(m, w + 1), dout, in, param(m, w), n, C,
                             K, H, H));
     if (drop_layer)
@@ -564,27 +562,23 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const fl
     const int drop = m->last_training;
     const size_t N = (size_t)n;
     OP(upload_labels_weights(m, labels, class_weights, n));
-    float *G = m->block[CXR_BLOCK_GRADS];
-    OP(be->zero(ctx, G, m->n_params * sizeof(float)));
-    OP(be->zero(ctx, m->dlogits, N * C * sizeof(float)));
+    /* every backward op writes its gradients (ops.h): no zeroing of the gradient block (258 MiB
+     * in the study) or of the activation gradients; each tensor is written once a step */
     OP(be->softmax_xent(ctx, m->loss, m->dlogits, m->probs, m->logits, m->labels,
                         class_weights ? m->cw : NULL, n, C));
     float *gA = m->gA, *gB = m->gB;
     /* out layer -> dh2 (gA) */
-    OP(be->zero(ctx, gA, N * d1 * 4));
     OP(be->dense_backward(ctx, gA, grad(m, CXR_TENSOR_OUT_W), grad(m, CXR_TENSOR_OUT_B), m->dlogits,
                           m->h2, param(m, CXR_TENSOR_OUT_W), n, d1, C));
     if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_DENSE2), kp, N * d1));
     OP(be->leaky_relu_backward(ctx, gA, m->h2, al, N * d1));
     /* dense2 -> dh1 (gB) */
-    OP(be->zero(ctx, gB, N * d0 * 4));
     OP(be->dense_backward(ctx, gB, grad(m, CXR_TENSOR_DENSE2_W), grad(m, CXR_TENSOR_DENSE2_B), gA,
                           m->h1, param(m, CXR_TENSOR_DENSE2_W), n, d0, d1));
     if (drop) OP(be->dropout_apply(ctx, gB, drop_key(m, L_DENSE1), kp, N * d0));
     OP(be->leaky_relu_backward(ctx, gB, m->h1, al, N * d0));
     /* dense1 -> dp4 (gA) */
     size_t np4 = N * ch[3] * S8 * S8;
-    OP(be->zero(ctx, gA, np4 * 4));
     OP(be->dense_backward(ctx, gA, grad(m, CXR_TENSOR_DENSE1_W), grad(m, CXR_TENSOR_DENSE1_B), gB,
                           m->p4, param(m, CXR_TENSOR_DENSE1_W), n, flat, d0));
     if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL4), kp, np4));

@@ -15,8 +15,10 @@
  *    values, inputs, weights, sizes last. Every pointer carries a shape comment.
  *  - All pointers are backend memory (host memory for the CPU backend, device memory for a
  *    GPU backend) unless marked "host".
- *  - Backward ops ADD into gradient buffers (dW, db, din): the caller zeroes them (be->zero).
- *    Exception: the elementwise ops (leaky ReLU backward, dropout) rescale a gradient in place.
+ *  - Backward ops WRITE their gradient outputs (dW, db, din, dlogits): every element is
+ *    overwritten and nothing is read from them, so no zeroing is needed (a GPU writes them with
+ *    beta 0 instead of a memset then beta 1). Exception: the elementwise ops (leaky ReLU
+ *    backward, dropout) rescale a gradient in place.
  *  - Ops return CXR_OK or an error (CXR_E_NOMEM when scratch cannot grow, CXR_E_CUDA...) with
  *    a message naming the op. They never print.
  *  - Determinism: for a given backend, thread count and input, results are bit-identical
@@ -57,6 +59,7 @@ typedef cxr_status cxr_maxpool2_forward_fn(void *ctx, float *out /* (N,C,H/2,W/2
                                            uint8_t *idx /* (N,C,H/2,W/2) */,
                                            const float *in /* (N,C,H,W) */, int N, int C, int H,
                                            int W);
+/* din is written whole: dout at each window's argmax, 0 at the other three elements. */
 typedef cxr_status cxr_maxpool2_backward_fn(void *ctx, float *din /* (N,C,H,W) */,
                                             const float *dout /* (N,C,H/2,W/2) */,
                                             const uint8_t *idx /* (N,C,H/2,W/2) */, int N, int C,
@@ -87,7 +90,7 @@ typedef cxr_status cxr_softmax_forward_fn(void *ctx, float *probs /* (N,C) */,
                                           const float *logits /* (N,C) */, int N, int C);
 /* Class-weighted softmax cross-entropy, forward and backward in one pass:
  *   L = sum_i w[y_i] * (-log p_i[y_i]) / sum_i w[y_i]
- *   dlogits[i,c] += w[y_i] * (p_i[c] - [c == y_i]) / sum_j w[y_j]
+ *   dlogits[i,c] = w[y_i] * (p_i[c] - [c == y_i]) / sum_j w[y_j]
  * loss (1 element, backend memory) is overwritten with L; probs receives the softmax.
  * class_weights may be NULL (all 1). Labels must be in [0,C): the model checks them on
  * the host before calling. */

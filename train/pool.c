@@ -41,10 +41,12 @@ cxr_status cxr_maxpool2_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
         float *dx = din + (size_t)p * H * W;
         const float *dy = dout + (size_t)p * Ho * Wo;
         const uint8_t *ix = idx + (size_t)p * Ho * Wo;
+        /* din is written (ops.h): each plane zeroed, then the gradients routed to the argmax */
+        memset(dx, 0, sizeof(float) * (size_t)H * W);
         for (int i = 0; i < Ho; i++) {
             for (int j = 0; j < Wo; j++) {
                 const int a = ix[(size_t)i * Wo + j];
-                dx[(size_t)(2 * i + (a >> 1)) * W + 2 * j + (a & 1)] += dy[(size_t)i * Wo + j];
+                dx[(size_t)(2 * i + (a >> 1)) * W + 2 * j + (a & 1)] = dy[(size_t)i * Wo + j];
             }
         }
     }

@@ -1,7 +1,8 @@
 /* pool.cu: 2x2 max pooling, stride 2, on the GPU (twin of pool.c) with own kernels rather than
  * cuDNN pooling, to keep the table's semantics exactly: the forward records the argmax of each
  * window in one byte (0..3, row-major in the window, ties to the lowest index, the same
- * comparisons as the CPU), and the backward routes each output gradient through that index.
+ * comparisons as the CPU), and the backward routes each output gradient through that index,
+ * writing the whole window (0 off the argmax: no zeroing pass).
  * Windows do not overlap, so every input element receives at most one gradient: no atomics,
  * deterministic, and bit-identical to the CPU. The fused pool + leaky ReLU backward writes every
  * element of din in the same pass (no zeroing, no scatter). */
@@ -38,7 +39,11 @@ __global__ void maxpool2_bwd(float *__restrict__ din /* (P,H,W) */,
         const size_t p = o / ((size_t)Ho * Wo);
         const int r = (int)(o - p * (size_t)Ho * Wo), i = r / Wo, j = r - i * Wo;
         const int a = idx[o];
-        din[(p * H + 2 * i + (a >> 1)) * (size_t)W + 2 * j + (a & 1)] += dout[o];
+        const float g = dout[o];
+        const size_t a0 = (p * H + 2 * (size_t)i) * W + 2 * (size_t)j;
+        /* the whole window is written (ops.h: din is written, not accumulated) */
+        *(float2 *)(din + a0) = make_float2(a == 0 ? g : 0.0f, a == 1 ? g : 0.0f);
+        *(float2 *)(din + a0 + W) = make_float2(a == 2 ? g : 0.0f, a == 3 ? g : 0.0f);
     }
 }
 

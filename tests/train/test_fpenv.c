@@ -49,7 +49,8 @@ static void run_ops(cxr_backend *be, const char *who)
     CHECK_OK(be->conv3x3_forward(be->ctx, y, xd, wl, b, NI, C, K, H, W));
     CHECK(all_zero(y, out_n));
     /* backward: dW = dout . x and din = dout . w, all products 1e-40 */
-    float *g = filled(out_n, 1e-20f), *dx = filled(in_n, 0.0f), *dw = filled((size_t)K * C * 9, 0);
+    /* gradients start at 1: backward ops write them (ops.h), flushed products included */
+    float *g = filled(out_n, 1e-20f), *dx = filled(in_n, 1.0f), *dw = filled((size_t)K * C * 9, 1);
     CHECK_OK(be->conv3x3_backward(be->ctx, dx, dw, db, g, x, w, NI, C, K, H, W));
     CHECK(all_zero(dx, in_n));
     CHECK(all_zero(dw, (size_t)K * C * 9));
@@ -59,8 +60,8 @@ static void run_ops(cxr_backend *be, const char *who)
     float *o = filled((size_t)NI * OUT, 1.0f), *bd = filled((size_t)OUT, 0.0f);
     CHECK_OK(be->dense_forward(be->ctx, o, a, wd, bd, NI, IN, OUT));
     CHECK(all_zero(o, (size_t)NI * OUT));
-    float *go = filled((size_t)NI * OUT, 1e-20f), *gi = filled((size_t)NI * IN, 0.0f);
-    float *gw = filled((size_t)OUT * IN, 0.0f), *gb = filled((size_t)OUT, 0.0f);
+    float *go = filled((size_t)NI * OUT, 1e-20f), *gi = filled((size_t)NI * IN, 1.0f);
+    float *gw = filled((size_t)OUT * IN, 1.0f), *gb = filled((size_t)OUT, 0.0f);
     CHECK_OK(be->dense_backward(be->ctx, gi, gw, gb, go, a, wd, NI, IN, OUT));
     CHECK(all_zero(gi, (size_t)NI * IN));
     CHECK(all_zero(gw, (size_t)OUT * IN));
