@@ -223,8 +223,13 @@ extern "C" cxr_status cxr_backend_cuda_create(cxr_backend **out, int device)
     be->softmax_forward = cxr_softmax_forward_cuda;
     be->softmax_xent = cxr_softmax_xent_cuda;
     be->adam_step = cxr_adam_step_cuda;
-    be->conv3x3_lrelu_pool_forward = cxr_conv3x3_lrelu_pool_forward_cuda;
-    be->maxpool2_lrelu_backward = cxr_maxpool2_lrelu_backward_cuda;
+    /* CXR_CUDA_FUSED=0 leaves the fused slots NULL (the graph then runs the unfused kernels):
+     * the A/B timing of the fusion on one card (specs/gpu.md "Fusion") */
+    const char *fused = getenv("CXR_CUDA_FUSED");
+    if (!fused || strcmp(fused, "0") != 0) {
+        be->conv3x3_lrelu_pool_forward = cxr_conv3x3_lrelu_pool_forward_cuda;
+        be->maxpool2_lrelu_backward = cxr_maxpool2_lrelu_backward_cuda;
+    }
     *out = be;
     return CXR_OK;
 }

@@ -16,7 +16,8 @@
 # broken twin (which must fail); data/sample end to end (pack; two identical cuda runs compared
 # as strings; a resumed run against the uninterrupted one; --resident off; tf32; bf16; the CPU,
 # epoch-1 loss against cuda; cxr-eval on both devices); the real training split (.devrun/
-# chest_xray) timed for cxr-train at fp32/tf32/bf16 (and tf32 streamed) against PyTorch eager
+# chest_xray) timed for cxr-train at fp32/tf32/bf16 (and tf32 streamed, and tf32 with the
+# fused kernels off: CXR_CUDA_FUSED=0) against PyTorch eager
 # and channels_last at the same precisions; compute-sanitizer memcheck of the op tests; then
 # the study recipe (26 epochs, fp32) for as long as the time left allows, and test accuracy.
 #
@@ -43,7 +44,7 @@ case "${1:-}" in
     [ -n "$build" ] && [ -d "$build" ] || { echo "device_run: --simulate needs a build folder" >&2; exit 2; }
     build=$(cd "$build" && pwd)
     ;;
--h | --help) sed -n '2,36p' "$0"; exit 0 ;;
+-h | --help) sed -n '2,34p' "$0"; exit 0 ;;
 *) echo "device_run: unknown argument $1 (see --help)" >&2; exit 2 ;;
 esac
 
@@ -258,6 +259,9 @@ for p in fp32 tf32 bf16; do
 done
 step real_tf32_streamed 60 int -- cxr-train "$R/cx.h5" --device cuda --precision tf32 --epochs 2 \
     --resident off --log "$R/real_tf32-streamed.jsonl"
+# the fusion's gain: the same run with the fused slots left NULL (unfused kernels)
+step real_tf32_unfused 60 int -- env CXR_CUDA_FUSED=0 cxr-train "$R/cx.h5" --device cuda \
+    --precision tf32 --epochs 2 --log "$R/real_tf32-unfused.jsonl"
 step torch 150 -- env PYTHONUNBUFFERED=1 sh -c "python3 tests/bench/peer_torch_gpu.py \
     --variant eager,channels_last --precision fp32,tf32,bf16 --epochs 2 > '$R/torch.jsonl'"
 step real_table 10 -- python3 tests/gpu/device_report.py table "$R"
