@@ -2,7 +2,8 @@
  *
  * Two ways to run the products: the forward (out = W @ cols(in) + b), the input gradient
  * (din = W_flipped @ cols(dout), the 'same' convolution of dout with the flipped, transposed
- * kernel) and the weight gradient (dW = dout @ cols(in)^T; backward ops write their outputs, ops.h):
+ * kernel) and the weight gradient (dW = dout @ cols(in)^T; backward ops write their outputs,
+ * ops.h):
  *  - direct (AVX2+FMA CPUs, images spread over the OpenMP threads): each strip of a few output
  *    rows copies its input rows once into a zero-bordered band (in L2), and gemm_avx2.c reads
  *    the 9*C "columns" straight from it through an offset table: no im2col strip is written

@@ -440,7 +440,8 @@ bail:
 /* Bias gradient in two deterministic passes, with K x N blocks so that the work fills the GPU
  * (one block per channel would leave most SMs idle: specs/gpu.md): block (k, n) sums the plane
  * dout[n,k,:] (contiguous, coalesced) in double, threads striding the plane and then a fixed
- * tree, into part[k,n]; then one thread per channel adds part[k,0..N-1] in image order, written to db[k]. */
+ * tree, into part[k,n]; then one thread per channel adds part[k,0..N-1] in image order,
+ * written to db[k]. */
 __global__ void conv_bias_part(double *__restrict__ part /* (K,N) */,
                                const float *__restrict__ dout /* (N,K,HW) */, int N, int K, int HW)
 {

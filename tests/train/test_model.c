@@ -235,7 +235,8 @@ static void test_api(cxr_backend *be)
 }
 
 /* The fused CPU ops (conv+leaky ReLU+pool forward, pool+leaky ReLU backward) against the
- * separate ops the graph falls back to when a backend leaves the fused slots NULL: same losses and same parameters after 4 steps with dropout, to the bit. */
+ * separate ops the graph falls back to when a backend leaves the fused slots NULL: same losses
+ * and same parameters after 4 steps with dropout, to the bit. */
 static void test_fused_equals_separate(cxr_backend *be)
 {
     CHECK(be->conv3x3_lrelu_pool_forward != NULL && be->maxpool2_lrelu_backward != NULL);
