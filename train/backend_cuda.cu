@@ -248,18 +248,12 @@ extern "C" void cxr_backend_cuda_set_log(cxr_backend *be, void (*fn)(void *user,
     B(be->ctx)->log_user = user;
 }
 
+/* Called by the core's shim (train/backend_cuda_loader.c) for the CUDA backend only; the
+ * shim answers for the others. */
 extern "C" cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p)
 {
     cxr_cuda_ctx *c = cxr_backend_cuda_context(be);
-    if (!c && be && be->name && !strcmp(be->name, "cpu"))
-        return cxr_backend_cpu_set_precision(be, p);
-    if (!c) {
-        if (p == CXR_PRECISION_FP32) return CXR_OK;
-        return cxr_set_error(CXR_E_ARG,
-                             "precision %s: only the CUDA backend has it (the %s "
-                             "backend computes in fp32)",
-                             cxr_precision_name(p), be && be->name ? be->name : "?");
-    }
+    if (!c) return cxr_set_error(CXR_E_INTERNAL, "cuda set precision: not the CUDA backend");
     cxr_cuda_set_precision(c, p); /* conv plans are keyed by precision: new ones get chosen */
     return CXR_OK;
 }

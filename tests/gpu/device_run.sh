@@ -162,7 +162,8 @@ phase "setup: unpack the bundle, versions"
 if [ "$mode" = sim ]; then
     mkdir -p "$B/bin"
     for f in tools/cxr-pack tools/cxr-train tools/cxr-eval tests/gpu/test_gpu_ops \
-             tests/gpu/test_gpu_step tests/gpu/test_gpu_loader tests/gpu/test_gpu_loader_nowait; do
+             tests/gpu/test_gpu_step tests/gpu/test_gpu_loader tests/gpu/test_gpu_loader_nowait \
+             tools/libcxr_cuda.so tests/gpu/libcxr_cuda_nowait.so; do
         [ -e "$build/$f" ] && ln -sf "$build/$f" "$B/bin/"
     done
     printf 'export PATH="%s/bin:$PATH"\n' "$B" > "$B/env.sh"
@@ -203,6 +204,8 @@ except Exception as e:
     print("torch:", type(e).__name__, e)
 PY
     ldd "$(command -v cxr-train)" | grep -E 'not found|cudnn|cublas|hdf5|openblas'
+    # the GPU half: the CUDA module beside the programs, loaded by --device cuda
+    ldd "$(dirname "$(command -v cxr-train)")/libcxr_cuda.so" | grep -E 'not found|cudnn|cublas'
     compute-sanitizer --version 2>/dev/null | head -2
 }
 step versions 30 -- versions

@@ -11,7 +11,11 @@
  * run long after the CPU loader could have recycled their ring buffer. Without the host's wait
  * for the previous copy (runtime/loader_gpu.cu, cxr_gpu_loader_next), the CPU loader's workers
  * overwrite a ring buffer before its copy reads it, and batches differ: test_gpu_loader_nowait
- * (the same test linked with that wait removed, tests/gpu/CMakeLists.txt) must fail. */
+ * (the same test run on a CUDA module built with that wait removed, tests/gpu/CMakeLists.txt)
+ * must fail. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #pragma GCC diagnostic push
@@ -113,8 +117,26 @@ static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode
     cxr_loader_destroy(l);
 }
 
+#ifdef CXR_TEST_CUDA_MODULE
+/* test_gpu_loader_nowait: load the altered CUDA module beside this program, unless
+ * CXR_CUDA_MODULE already names one. */
+static void use_module_beside_me(void)
+{
+    char p[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", p, sizeof p - 1 - strlen(CXR_TEST_CUDA_MODULE));
+    REQUIRE(n > 0);
+    p[n] = '\0';
+    strcpy(strrchr(p, '/') + 1, CXR_TEST_CUDA_MODULE);
+    setenv("CXR_CUDA_MODULE", p, 0);
+    printf("gpu_loader: CUDA module %s\n", getenv("CXR_CUDA_MODULE"));
+}
+#endif
+
 int main(void)
 {
+#ifdef CXR_TEST_CUDA_MODULE
+    use_module_beside_me();
+#endif
     cxr_backend *gpu = gpu_or_skip("gpu_loader");
     char path[] = "/tmp/cxr_gpu_loader_XXXXXX";
     int fd = mkstemp(path);

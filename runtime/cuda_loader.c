@@ -1,0 +1,290 @@
+/* cuda_loader.c: cxr_cuda.h in the core. With CUDA in the build, the CUDA half lives in the
+ * module libcxr_cuda.so (runtime/cuda_module.h), opened here the first time a context is asked
+ * for: a CPU-only run never maps cudart, cuBLAS or cuDNN, and the tools start on machines
+ * without them. Without CUDA in the build, every entry point answers CXR_E_UNSUPPORTED "built
+ * without CUDA", so callers compile the same in both builds.
+ *
+ * Loading (once per process), specs/gpu.md "The CUDA module":
+ *  1. $CXR_CUDA_MODULE, when set, must name a readable file (else CXR_E_CUDA naming it);
+ *  2. the NVIDIA driver: dlopen("libcuda.so.1"); without it CXR_E_NODEVICE "no NVIDIA GPU",
+ *     and the module (with cuBLAS and cuDNN behind it) is never opened;
+ *  3. the module: $CXR_CUDA_MODULE, else the first readable of: beside the executable
+ *     (/proc/self/exe), <exe dir>/CXR_CUDA_MODULE_REL (the install layout, ../lib/cxr), beside
+ *     the shared library holding this code in a cxr/ folder (libcxr.so installed in lib/), the
+ *     build tree (CXR_CUDA_MODULE_BUILD_DIR); dlopen failures name the path and dlerror's
+ *     reason (e.g. "libcudnn.so.9: cannot open shared object file");
+ *  4. its entry point and table, checked (ABI, table and struct sizes): a stale module is
+ *     refused, naming both builds' versions.
+ * The outcome (table, or status and message) is kept and repeated to every later caller. */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cuda_module.h"
+#include "cxr_cuda.h"
+
+#ifndef CXR_HAVE_CUDA
+#define NO_CUDA(what)                                                                           \
+    cxr_set_error(CXR_E_UNSUPPORTED, "%s: built without CUDA (reconfigure with -DCXR_CUDA=ON)", \
+                  what)
+
+const cxr_cuda_module *cxr_cuda_module_get(cxr_status *st)
+{
+    *st = NO_CUDA("cuda module");
+    return NULL;
+}
+const cxr_cuda_module *cxr_cuda_module_loaded(void) { return NULL; }
+const char *cxr_cuda_module_path(void) { return ""; }
+#else
+/* A call on a context or loader when no module is loaded: the caller passed a bad handle. */
+#define NO_CUDA(what) \
+    cxr_set_error(CXR_E_ARG, "%s: no CUDA context (the CUDA module is not loaded)", what)
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static const cxr_cuda_module *module;
+static cxr_status load_status;
+static char load_message[1024], module_path[PATH_MAX];
+
+static const cxr_cuda_core core = {
+    .size = sizeof(cxr_cuda_core),
+    .set_error = cxr_set_error,
+    .wrap_error = cxr_wrap_error,
+    .precision_name = cxr_precision_name,
+    .augment_active = cxr_augment_active,
+    .store_split = cxr_store_split,
+    .loader_create = cxr_loader_create,
+    .loader_destroy = cxr_loader_destroy,
+    .loader_begin_epoch = cxr_loader_begin_epoch,
+    .loader_next_batch = cxr_loader_next_batch,
+    .loader_wait_seconds = cxr_loader_wait_seconds,
+    .loader_n_images = cxr_loader_n_images,
+    .loader_n_batches = cxr_loader_n_batches,
+    .loader_epoch_order = cxr_loader_epoch_order,
+};
+
+/* dir + "/" + rel + "/" CXR_CUDA_MODULE_NAME into module_path when that file is readable. */
+static int try_candidate(const char *dir, const char *rel, char *tried, size_t cap)
+{
+    char p[PATH_MAX];
+    int n = rel && *rel ? snprintf(p, sizeof p, "%s/%s/%s", dir, rel, CXR_CUDA_MODULE_NAME)
+                        : snprintf(p, sizeof p, "%s/%s", dir, CXR_CUDA_MODULE_NAME);
+    if (n < 0 || (size_t)n >= sizeof p) return 0;
+    if (access(p, R_OK) == 0) {
+        snprintf(module_path, sizeof module_path, "%s", p);
+        return 1;
+    }
+    size_t used = strlen(tried);
+    snprintf(tried + used, cap - used, "%s%s", used ? ", " : "", p);
+    return 0;
+}
+
+/* The directory of path (cut at its last '/') into dir. */
+static void dir_of(const char *path, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+}
+
+/* Step 3 without $CXR_CUDA_MODULE: the first readable candidate into module_path. */
+static cxr_status find_module(void)
+{
+    char exe[PATH_MAX], dir[PATH_MAX], tried[4 * PATH_MAX] = "";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        dir_of(exe, dir, sizeof dir);
+        if (try_candidate(dir, NULL, tried, sizeof tried)) return CXR_OK;
+        if (try_candidate(dir, CXR_CUDA_MODULE_REL, tried, sizeof tried)) return CXR_OK;
+    }
+    /* this code inside a shared library (libcxr.so, e.g. under Python): its folder's cxr/ */
+    Dl_info info;
+    struct link_map *lm = NULL;
+    if (dladdr1((void *)cxr_cuda_module_get, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm &&
+        lm->l_name && lm->l_name[0] == '/') { /* the main program's l_name is "" */
+        dir_of(lm->l_name, dir, sizeof dir);
+        if (try_candidate(dir, "cxr", tried, sizeof tried)) return CXR_OK;
+    }
+    if (try_candidate(CXR_CUDA_MODULE_BUILD_DIR, NULL, tried, sizeof tried)) return CXR_OK;
+    snprintf(module_path, sizeof module_path, "%s", CXR_CUDA_MODULE_NAME);
+    return cxr_set_error(CXR_E_CUDA,
+                         "the CUDA module %s is not installed (looked for %s; set "
+                         "CXR_CUDA_MODULE to its path)",
+                         CXR_CUDA_MODULE_NAME, tried);
+}
+
+/* Step 4: the table's version and sizes against this build's. */
+static cxr_status check_table(const cxr_cuda_module *m)
+{
+    if (m && m->abi == CXR_CUDA_MODULE_ABI && m->size == sizeof(cxr_cuda_module) &&
+        m->core_size == sizeof(cxr_cuda_core) &&
+        m->loader_options_size == sizeof(cxr_loader_options) &&
+        m->batch_size == sizeof(cxr_batch) && m->gpu_batch_size == sizeof(cxr_gpu_batch) &&
+        m->split_info_size == sizeof(cxr_split_info))
+        return CXR_OK;
+    return cxr_set_error(
+        CXR_E_CUDA,
+        "the CUDA module %s is stale: built as cxr %s with module ABI %u (table %u bytes), this "
+        "program is cxr %s with ABI %u (table %zu bytes); rebuild or reinstall it with this "
+        "program",
+        module_path, m && m->abi == CXR_CUDA_MODULE_ABI && m->version ? m->version : "?",
+        m ? m->abi : 0u, m ? m->size : 0u, cxr_version_string(), CXR_CUDA_MODULE_ABI,
+        sizeof(cxr_cuda_module));
+}
+
+static cxr_status load(void)
+{
+    const char *env = getenv("CXR_CUDA_MODULE");
+    if (env && *env) {
+        snprintf(module_path, sizeof module_path, "%s", env);
+        if (access(env, R_OK) != 0)
+            return cxr_set_error(CXR_E_CUDA, "the CUDA module %s (CXR_CUDA_MODULE): %s", env,
+                                 strerror(errno));
+    }
+    /* the driver first: without it, cuBLAS and cuDNN are never mapped. Kept open: the
+     * module's cudart opens it again. */
+    if (!dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL))
+        return cxr_set_error(CXR_E_NODEVICE, "no NVIDIA GPU (no NVIDIA driver: %s)", dlerror());
+    if (!(env && *env)) {
+        cxr_status st = find_module();
+        if (st != CXR_OK) return st;
+    }
+    void *h = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return cxr_set_error(CXR_E_CUDA, "the CUDA module %s cannot be loaded: %s", module_path,
+                             dlerror());
+    cxr_cuda_module_entry_fn *entry;
+    *(void **)&entry = dlsym(h, CXR_CUDA_MODULE_ENTRY);
+    if (!entry) {
+        cxr_status st = cxr_set_error(CXR_E_CUDA,
+                                      "%s is not a cxr CUDA module (no symbol %s); rebuild or "
+                                      "reinstall it with this program",
+                                      module_path, CXR_CUDA_MODULE_ENTRY);
+        dlclose(h);
+        return st;
+    }
+    const cxr_cuda_module *m = entry(CXR_CUDA_MODULE_ABI, &core);
+    cxr_status st = check_table(m);
+    if (st != CXR_OK) {
+        dlclose(h);
+        return st;
+    }
+    module = m; /* never closed: contexts may live until exit */
+    return CXR_OK;
+}
+
+static void load_now(void)
+{
+    load_status = load();
+    if (load_status != CXR_OK) snprintf(load_message, sizeof load_message, "%s", cxr_last_error());
+}
+
+const cxr_cuda_module *cxr_cuda_module_get(cxr_status *st)
+{
+    pthread_once(&load_once, load_now);
+    *st = load_status;
+    if (load_status != CXR_OK) cxr_set_error(load_status, "%s", load_message);
+    return module;
+}
+
+const cxr_cuda_module *cxr_cuda_module_loaded(void)
+{
+    /* written once inside pthread_once before any caller can hold a context */
+    return module;
+}
+
+const char *cxr_cuda_module_path(void) { return module_path; }
+#endif
+
+/* ---------------------------------------------------------------- cxr_cuda.h */
+#define M cxr_cuda_module_loaded()
+
+cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device)
+{
+    *out = NULL;
+#ifdef CXR_HAVE_CUDA
+    cxr_status st;
+    const cxr_cuda_module *m = cxr_cuda_module_get(&st);
+    if (!m) return st;
+    return m->ctx_create(out, device);
+#else
+    (void)device;
+    return NO_CUDA("cuda context");
+#endif
+}
+void cxr_cuda_ctx_destroy(cxr_cuda_ctx *c)
+{
+    if (c && M) M->ctx_destroy(c);
+}
+void cxr_cuda_describe(const cxr_cuda_ctx *c, char *buf, size_t cap)
+{
+    if (c && M)
+        M->describe(c, buf, cap);
+    else if (cap)
+        snprintf(buf, cap, "no CUDA");
+}
+int cxr_cuda_device(const cxr_cuda_ctx *c) { return c && M ? M->device(c) : -1; }
+cxr_status cxr_cuda_mem_info(cxr_cuda_ctx *c, size_t *free_bytes, size_t *total_bytes)
+{
+    if (c && M) return M->mem_info(c, free_bytes, total_bytes);
+    *free_bytes = *total_bytes = 0;
+    return NO_CUDA("cuda mem info");
+}
+void cxr_cuda_set_precision(cxr_cuda_ctx *c, cxr_precision p)
+{
+    if (c && M) M->set_precision(c, p);
+}
+cxr_precision cxr_cuda_get_precision(const cxr_cuda_ctx *c)
+{
+    return c && M ? M->get_precision(c) : CXR_PRECISION_FP32;
+}
+cxr_status cxr_cuda_sync(cxr_cuda_ctx *c) { return c && M ? M->sync(c) : NO_CUDA("cuda sync"); }
+cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *ctx, const cxr_store *store,
+                                 const char *split, const cxr_loader_options *opt,
+                                 cxr_resident_mode resident)
+{
+    *out = NULL;
+    if (ctx && M) return M->gpu_loader_create(out, ctx, store, split, opt, resident);
+    return NO_CUDA("gpu loader");
+}
+void cxr_gpu_loader_destroy(cxr_gpu_loader *g)
+{
+    if (g && M) M->gpu_loader_destroy(g);
+}
+int cxr_gpu_loader_is_resident(const cxr_gpu_loader *g)
+{
+    return g && M ? M->gpu_loader_is_resident(g) : 0;
+}
+int64_t cxr_gpu_loader_n_images(const cxr_gpu_loader *g)
+{
+    return g && M ? M->gpu_loader_n_images(g) : 0;
+}
+int64_t cxr_gpu_loader_n_batches(const cxr_gpu_loader *g)
+{
+    return g && M ? M->gpu_loader_n_batches(g) : 0;
+}
+size_t cxr_gpu_loader_device_bytes(const cxr_gpu_loader *g)
+{
+    return g && M ? M->gpu_loader_device_bytes(g) : 0;
+}
+cxr_status cxr_gpu_loader_begin_epoch(cxr_gpu_loader *g, int epoch)
+{
+    return g && M ? M->gpu_loader_begin_epoch(g, epoch) : NO_CUDA("gpu loader");
+}
+cxr_status cxr_gpu_loader_next(cxr_gpu_loader *g, float *dst, cxr_gpu_batch *b)
+{
+    if (g && M) return M->gpu_loader_next(g, dst, b);
+    b->n = 0;
+    return NO_CUDA("gpu loader");
+}
+double cxr_gpu_loader_wait_seconds(cxr_gpu_loader *g)
+{
+    return g && M ? M->gpu_loader_wait_seconds(g) : 0.0;
+}
