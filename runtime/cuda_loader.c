@@ -8,10 +8,11 @@
  *  1. $CXR_CUDA_MODULE, when set, must name a readable file (else CXR_E_CUDA naming it);
  *  2. the NVIDIA driver: dlopen("libcuda.so.1"); without it CXR_E_NODEVICE "no NVIDIA GPU",
  *     and the module (with cuBLAS and cuDNN behind it) is never opened;
- *  3. the module: $CXR_CUDA_MODULE, else the first readable of: beside the executable
- *     (/proc/self/exe), <exe dir>/CXR_CUDA_MODULE_REL (the install layout, ../lib/cxr), beside
- *     the shared library holding this code in a cxr/ folder (libcxr.so installed in lib/), the
- *     build tree (CXR_CUDA_MODULE_BUILD_DIR); dlopen failures name the path and dlerror's
+ *  3. the module: $CXR_CUDA_MODULE, else the first readable of: a cxr/ folder beside the
+ *     shared library holding this code (libcxr.so installed in lib/), beside the executable
+ *     (/proc/self/exe), <exe dir>/CXR_CUDA_MODULE_REL (the install layout, ../lib/cxr), and,
+ *     only for a program or library inside the build tree (CXR_CUDA_BUILD_ROOT), that tree's
+ *     copy (CXR_CUDA_MODULE_BUILD_DIR); dlopen failures name the path and dlerror's
  *     reason (e.g. "libcudnn.so.9: cannot open shared object file");
  *  4. its entry point and table, checked (ABI, table and struct sizes): a stale module is
  *     refused, naming both builds' versions.
@@ -93,26 +94,43 @@ static void dir_of(const char *path, char *dir, size_t cap)
     if (slash) *slash = '\0';
 }
 
-/* Step 3 without $CXR_CUDA_MODULE: the first readable candidate into module_path. */
+/* 1 when path (resolved) lies inside dir (resolved): a program or library of that build tree. */
+static int inside(const char *path, const char *dir)
+{
+    char rp[PATH_MAX], rd[PATH_MAX];
+    if (!realpath(path, rp) || !realpath(dir, rd)) return 0;
+    size_t n = strlen(rd);
+    return strncmp(rp, rd, n) == 0 && rp[n] == '/';
+}
+
+/* Step 3 without $CXR_CUDA_MODULE: the first readable candidate into module_path. The library
+ * holding this code comes first (under Python /proc/self/exe is the interpreter, whose folder
+ * may hold another install's module); the build tree's copy only for programs and libraries of
+ * that build tree (never for an installed program: that folder may be gone, or someone else's). */
 static cxr_status find_module(void)
 {
-    char exe[PATH_MAX], dir[PATH_MAX], tried[4 * PATH_MAX] = "";
+    char exe[PATH_MAX] = "", lib[PATH_MAX] = "", dir[PATH_MAX], tried[4 * PATH_MAX] = "";
+    Dl_info info;
+    struct link_map *lm = NULL;
+    if (dladdr1((void *)cxr_cuda_module_get, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm &&
+        lm->l_name && lm->l_name[0] && /* the main program's l_name is "" */
+        realpath(lm->l_name, lib)) {
+        dir_of(lib, dir, sizeof dir);
+        if (try_candidate(dir, "cxr", tried, sizeof tried)) return CXR_OK;
+    }
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
         dir_of(exe, dir, sizeof dir);
         if (try_candidate(dir, NULL, tried, sizeof tried)) return CXR_OK;
         if (try_candidate(dir, CXR_CUDA_MODULE_REL, tried, sizeof tried)) return CXR_OK;
+    } else {
+        exe[0] = '\0';
     }
-    /* this code inside a shared library (libcxr.so, e.g. under Python): its folder's cxr/ */
-    Dl_info info;
-    struct link_map *lm = NULL;
-    if (dladdr1((void *)cxr_cuda_module_get, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm &&
-        lm->l_name && lm->l_name[0] == '/') { /* the main program's l_name is "" */
-        dir_of(lm->l_name, dir, sizeof dir);
-        if (try_candidate(dir, "cxr", tried, sizeof tried)) return CXR_OK;
-    }
-    if (try_candidate(CXR_CUDA_MODULE_BUILD_DIR, NULL, tried, sizeof tried)) return CXR_OK;
+    if (((exe[0] && inside(exe, CXR_CUDA_BUILD_ROOT)) ||
+         (lib[0] && inside(lib, CXR_CUDA_BUILD_ROOT))) &&
+        try_candidate(CXR_CUDA_MODULE_BUILD_DIR, NULL, tried, sizeof tried))
+        return CXR_OK;
     snprintf(module_path, sizeof module_path, "%s", CXR_CUDA_MODULE_NAME);
     return cxr_set_error(CXR_E_CUDA,
                          "the CUDA module %s is not installed (looked for %s; set "
@@ -143,8 +161,10 @@ static cxr_status load(void)
 {
     const char *env = getenv("CXR_CUDA_MODULE");
     if (env && *env) {
-        snprintf(module_path, sizeof module_path, "%s", env);
-        if (access(env, R_OK) != 0)
+        /* a name without '/' would make dlopen search the library path instead of the file
+         * checked and named here */
+        snprintf(module_path, sizeof module_path, "%s%s", strchr(env, '/') ? "" : "./", env);
+        if (access(module_path, R_OK) != 0)
             return cxr_set_error(CXR_E_CUDA, "the CUDA module %s (CXR_CUDA_MODULE): %s", env,
                                  strerror(errno));
     }

@@ -9,7 +9,9 @@
 #  standing for a driver that CUDA cannot use (tests/gpu/fake_driver.c):
 #  4. --device cuda loads the module for real (the check of 2 sees cuBLAS then) and exits 5
 #     with CUDA's reason; --device auto says why the GPU is not used and trains on the CPU;
-#  5. a module that is not a shared object, or of another ABI: exit 5, naming the path;
+#     a program copied out of the build tree does not load the build tree's module;
+#  5. a module that is not a shared object (also named by a bare CXR_CUDA_MODULE, which means
+#     ./NAME), or of another ABI: exit 5, naming the path;
 #  6. a GPU test fails (not skipped) when the GPU backend cannot start, skips without a driver.
 set -u
 B=$1 SAMPLE=$2 REL=$3 # REL: the installed module's folder relative to the programs' (../lib/cxr)
@@ -107,8 +109,17 @@ else
         opened | grep -qxF "file=$want" ||
             fail "$prog: opened $(opened | grep libcxr_cuda | tr '\n' ' '), expected $want"
     done
+    # a program outside the build tree never loads the build tree's module
+    mkdir -p "$W/r" && cp "$T/cxr-train" "$W/r/"
+    LD_LIBRARY_PATH=$fake run "$W/r/cxr-train" "$W/s.h5" --epochs 1 --device cuda
+    expect 5 "the CUDA module libcxr_cuda.so is not installed (looked for $W/r/libcxr_cuda.so" \
+        "a copied program with no module"
+    [ -z "$(opened | grep libcxr_cuda)" ] || fail "a copied program opened $(opened | tr '\n' ' ')"
     # 5 --------------------------------------------------------------------------------------
     echo "not a shared object" > "$W/libcxr_cuda.so"
+    (cd "$W" && LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=libcxr_cuda.so run "${train[@]}" --device cuda)
+    grep -qF "the CUDA module ./libcxr_cuda.so cannot be loaded" "$W/err" ||
+        fail "CXR_CUDA_MODULE=NAME is not the file ./NAME: $(cat "$W/err")"
     LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$W/libcxr_cuda.so run "${train[@]}" --device cuda
     expect 5 "the CUDA module $W/libcxr_cuda.so cannot be loaded: $W/libcxr_cuda.so:" \
         "a module that is no shared object"
