@@ -14,8 +14,9 @@
  *     only for a program or library inside the build tree (CXR_CUDA_BUILD_ROOT), that tree's
  *     copy (CXR_CUDA_MODULE_BUILD_DIR); dlopen failures name the path and dlerror's
  *     reason (e.g. "libcudnn.so.9: cannot open shared object file");
- *  4. its entry point and table, checked (ABI, table and struct sizes): a stale module is
- *     refused, naming both builds' versions.
+ *  4. its entry point and table, checked (ABI, table and struct sizes, and the boundary
+ *     headers' fingerprint CXR_CUDA_BOUNDARY in its version): a stale module is refused, naming
+ *     both builds' versions.
  * The outcome (table, or status and message) is kept and repeated to every later caller. */
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
@@ -145,7 +146,8 @@ static cxr_status check_table(const cxr_cuda_module *m)
         m->core_size == sizeof(cxr_cuda_core) &&
         m->loader_options_size == sizeof(cxr_loader_options) &&
         m->batch_size == sizeof(cxr_batch) && m->gpu_batch_size == sizeof(cxr_gpu_batch) &&
-        m->split_info_size == sizeof(cxr_split_info))
+        m->split_info_size == sizeof(cxr_split_info) && m->version &&
+        strcmp(m->version, CXR_VERSION_STRING "+" CXR_CUDA_BOUNDARY) == 0)
         return CXR_OK;
     return cxr_set_error(
         CXR_E_CUDA,
@@ -153,8 +155,8 @@ static cxr_status check_table(const cxr_cuda_module *m)
         "program is cxr %s with ABI %u (table %zu bytes); rebuild or reinstall it with this "
         "program",
         module_path, m && m->abi == CXR_CUDA_MODULE_ABI && m->version ? m->version : "?",
-        m ? m->abi : 0u, m ? m->size : 0u, cxr_version_string(), CXR_CUDA_MODULE_ABI,
-        sizeof(cxr_cuda_module));
+        m ? m->abi : 0u, m ? m->size : 0u, CXR_VERSION_STRING "+" CXR_CUDA_BOUNDARY,
+        CXR_CUDA_MODULE_ABI, sizeof(cxr_cuda_module));
 }
 
 static cxr_status load(void)

@@ -70,7 +70,9 @@ typedef struct {
     /* sizes of the structs passed across, as the module was compiled */
     uint32_t core_size, loader_options_size, batch_size, gpu_batch_size, split_info_size;
     uint32_t backend_size; /* sizeof(cxr_backend), checked by train/backend_cuda_loader.c */
-    const char *version;   /* cxr_version_string of the module's build, for messages */
+    const char *version;   /* "VERSION+FINGERPRINT": cxr_version_string and CXR_CUDA_BOUNDARY
+                            * (runtime/CMakeLists.txt) of the module's build; must equal the
+                            * core's */
     __typeof__(cxr_cuda_ctx_create) *ctx_create;
     __typeof__(cxr_cuda_ctx_destroy) *ctx_destroy;
     __typeof__(cxr_cuda_describe) *describe;

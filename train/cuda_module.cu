@@ -74,7 +74,7 @@ static const cxr_cuda_module table = {
     sizeof(cxr_gpu_batch),
     sizeof(cxr_split_info),
     sizeof(cxr_backend),
-    CXR_VERSION_STRING,
+    CXR_VERSION_STRING "+" CXR_CUDA_BOUNDARY,
     cxr_cuda_ctx_create,
     cxr_cuda_ctx_destroy,
     cxr_cuda_describe,

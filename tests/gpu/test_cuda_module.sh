@@ -11,7 +11,8 @@
 #     with CUDA's reason; --device auto says why the GPU is not used and trains on the CPU;
 #     a program copied out of the build tree does not load the build tree's module;
 #  5. a module that is not a shared object (also named by a bare CXR_CUDA_MODULE, which means
-#     ./NAME), or of another ABI: exit 5, naming the path;
+#     ./NAME), or of another build (ABI number, a struct's size, the boundary headers'
+#     fingerprint): exit 5, naming the path;
 #  6. a GPU test fails (not skipped) when the GPU backend cannot start, skips without a driver.
 set -u
 B=$1 SAMPLE=$2 REL=$3 # REL: the installed module's folder relative to the programs' (../lib/cxr)
@@ -126,6 +127,11 @@ else
     LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$G/libcxr_cuda_stale.so run "${train[@]}" --device cuda
     expect 5 "the CUDA module $G/libcxr_cuda_stale.so is stale: built as cxr ? with module ABI 0" \
         "a stale module"
+    LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$G/libcxr_cuda_stale_size.so run "${train[@]}" --device cuda
+    expect 5 "the CUDA module $G/libcxr_cuda_stale_size.so is stale" "a module with another struct size"
+    LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$G/libcxr_cuda_stale_fingerprint.so run "${train[@]}" --device cuda
+    expect 5 "the CUDA module $G/libcxr_cuda_stale_fingerprint.so is stale: built as cxr $(
+        "$T/cxr-eval" --version | awk '{print $2}')+0000000000000000" "a module of other boundary headers"
     # 6 --------------------------------------------------------------------------------------
     "$G/test_gpu_ops" fp32 > "$W/ops.out" 2>&1
     rc=$?
