@@ -23,6 +23,13 @@ for f in lib/libcxr.a include/cxr/cxr_store.h include/cxr/cxr_loader.h lib/cmake
   [ -e "$P/$f" ] || fail "not installed: $f"
 done
 ls "$P"/lib/libcxr.so.* > /dev/null || fail "no shared libcxr"
+# A CUDA build installs its module where the installed programs look (../lib/cxr), and the
+# installed module resolves every library it needs (no "not found" in ldd).
+if [ -e "$build/tools/libcxr_cuda.so" ]; then
+  m=$(ls "$P"/lib*/cxr/libcxr_cuda.so 2> /dev/null | head -1)
+  [ -n "$m" ] || fail "not installed: lib/cxr/libcxr_cuda.so"
+  ! ldd "$m" | grep "not found" || fail "the installed CUDA module misses libraries"
+fi
 # The shared library exports the API only.
 extra=$(nm -D --defined-only "$P/lib/libcxr.so" | awk '$2 ~ /[TDBR]/ && $3 !~ /^cxr_/' | head -5)
 [ -z "$extra" ] || fail "libcxr.so exports non-cxr symbols: $extra"
