@@ -103,6 +103,10 @@ typedef struct {
     int64_t steps; /* optimizer steps of this epoch */
 } cxr_epoch_summary;
 
+/* cxr_train_recipe.warmup_steps: one epoch, ceil(train images / batch) steps, resolved when the
+ * run starts (74 on the Kaggle split packed with --val-fraction 0.1 at batch 64). */
+#define CXR_WARMUP_ONE_EPOCH (-2)
+
 /* A named training recipe: the hyperparameters a study fixes. The library holds them in a
  * table (train/recipe.c); cxr-train --recipe NAME picks one, explicit options override it. */
 typedef struct {
@@ -112,7 +116,8 @@ typedef struct {
     int batch;            /* images per step */
     float lr;             /* Adam learning rate (specs/model.md "Learning rate") */
     const char *schedule; /* cxr_lr_schedule_parse: "constant", "cosine" or "step" */
-    int warmup_steps;     /* linear warmup from lr/warmup_steps to lr over these steps (0: none) */
+    int warmup_steps;     /* linear warmup from lr/warmup_steps to lr over these steps (0: none;
+                             CXR_WARMUP_ONE_EPOCH: one epoch's steps of the store at hand) */
     float weight_decay;   /* AdamW's decoupled weight decay (0: plain Adam) */
     const char *select;   /* model selection on /val (cxr_select_parse; "none": none); skipped
                              with a note when the store has no /val */

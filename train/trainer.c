@@ -547,6 +547,8 @@ static cxr_status resolve_recipe(train_run *r)
     memset(&rc->sched, 0, sizeof rc->sched);
     CXR_TRY(cxr_lr_schedule_parse(ro->schedule ? ro->schedule : named->schedule, &rc->sched.kind));
     rc->sched.warmup = ro->warmup_steps >= 0 ? ro->warmup_steps : named->warmup_steps;
+    if (rc->sched.warmup == CXR_WARMUP_ONE_EPOCH) /* the recipe says "one epoch": of this store */
+        rc->sched.warmup = (r->train_info.n + rc->batch - 1) / rc->batch;
     CXR_TRY(cxr_augment_parse(ro->augment      ? ro->augment
                               : named->augment ? named->augment
                                                : "none",

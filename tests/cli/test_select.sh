@@ -35,8 +35,10 @@ grep -q '"name":"study","epochs":2,"batch":8,"lr":0.0001,"schedule":"constant","
 expect_rc 0 $T --epochs 3 --log "$WORK/a.jsonl" --checkpoint "$WORK/a.h5"
 expect_err "the best epoch by val_auc is kept in $WORK/a.best.h5"
 grep -q '"name":"standard"' "$WORK/a.jsonl" || fail "default recipe is not standard"
-grep -q '"schedule":"cosine","warmup_steps":74,"weight_decay":0.1' "$WORK/a.jsonl" \
-    || fail "run line lacks the default's schedule and weight decay"
+# its warmup is one epoch of this store: ceil(train images / batch 8) steps
+ntrain=$(h5dump -H -d /train/labels "$WORK/s.h5" | grep -o 'SIMPLE { ( [0-9]*' | grep -o '[0-9]*$')
+grep -q "\"schedule\":\"cosine\",\"warmup_steps\":$(((ntrain + 7) / 8)),\"weight_decay\":0.1" \
+    "$WORK/a.jsonl" || fail "run line lacks the default's schedule, one epoch's warmup ($ntrain images), weight decay"
 grep -q '"select":"val_auc","patience":0' "$WORK/a.jsonl" || fail "run line lacks the selection"
 grep -q '"augment":"rotate=10,' "$WORK/a.jsonl" || fail "the default recipe does not augment"
 grep -q "\"best_model\":\"$WORK/a.best.h5\"" "$WORK/a.jsonl" || fail "run line lacks best_model"
