@@ -111,6 +111,29 @@ static int run_has(const cxr_log_run *r, ep_field f)
 
 /* A per-epoch line chart: for each run, one polyline per series that has data. Returns 0 if
  * no run had any data (nothing drawn). y_from_zero anchors the y axis at 0. */
+/* A chart's data range, widened point by point (start: xmin, ymin = INFINITY; xmax, ymax = -INFINITY). */
+static void range_add(cxr_plot *p, double x, double y)
+{
+    p->xmin = fmin(p->xmin, x);
+    p->xmax = fmax(p->xmax, x);
+    p->ymin = fmin(p->ymin, y);
+    p->ymax = fmax(p->ymax, y);
+}
+
+/* 0 when no point was added; else the y axis from 0 (y_from_zero) and at most y_cap, and a
+ * single x widened to a range of 2. */
+static int range_close(cxr_plot *p, int y_from_zero, double y_cap)
+{
+    if (!isfinite(p->xmin)) return 0;
+    if (y_from_zero && p->ymin > 0) p->ymin = 0;
+    if (isfinite(y_cap) && p->ymax > y_cap) p->ymax = y_cap;
+    if (p->xmin == p->xmax) {
+        p->xmin -= 1;
+        p->xmax += 1;
+    }
+    return 1;
+}
+
 static int epoch_chart(page *pg, const char *id, const char *title, const char *ylabel,
                        const series_def *defs, int n_defs, int y_from_zero, double y_cap)
 {
@@ -131,10 +154,7 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
             for (int i = 0; i < run->n_epochs; i++) {
                 double v = defs[d].f(&run->epochs[i]);
                 if (!isfinite(v)) continue;
-                p.xmin = fmin(p.xmin, run->epochs[i].epoch);
-                p.xmax = fmax(p.xmax, run->epochs[i].epoch);
-                p.ymin = fmin(p.ymin, v);
-                p.ymax = fmax(p.ymax, v);
+                range_add(&p, run->epochs[i].epoch, v);
             }
             if (p.n_legend < CXR_PLOT_MAX_LEGEND) {
                 snprintf(texts[p.n_legend], sizeof texts[0], "%s %s", pg->names[r], defs[d].name);
@@ -144,13 +164,7 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
             }
         }
     }
-    if (!isfinite(p.xmin)) return 0;
-    if (y_from_zero && p.ymin > 0) p.ymin = 0;
-    if (isfinite(y_cap) && p.ymax > y_cap) p.ymax = y_cap;
-    if (p.xmin == p.xmax) {
-        p.xmin -= 1;
-        p.xmax += 1;
-    }
+    if (!range_close(&p, y_from_zero, y_cap)) return 0;
     cxr_plot_begin(pg->b, &p);
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
@@ -194,20 +208,12 @@ static int step_chart(page *pg)
             double v = run->steps[i].loss;
             if (!isfinite(v)) continue;
             has = 1;
-            p.xmin = fmin(p.xmin, (double)run->steps[i].step);
-            p.xmax = fmax(p.xmax, (double)run->steps[i].step);
-            p.ymin = fmin(p.ymin, v);
-            p.ymax = fmax(p.ymax, v);
+            range_add(&p, (double)run->steps[i].step, v);
         }
         if (has && p.n_legend < CXR_PLOT_MAX_LEGEND)
             p.legend[p.n_legend++] = (cxr_legend){ pg->names[r], cxr_plot_color(r), NULL, 0 };
     }
-    if (!isfinite(p.xmin)) return 0;
-    if (p.ymin > 0) p.ymin = 0;
-    if (p.xmin == p.xmax) {
-        p.xmin -= 1;
-        p.xmax += 1;
-    }
+    if (!range_close(&p, 1, INFINITY)) return 0;
     cxr_plot_begin(pg->b, &p);
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
