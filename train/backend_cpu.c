@@ -16,28 +16,39 @@
 #include "cpu_internal.h"
 #include "cxr_backend_cpu.h"
 #include "cxr_fpenv.h"
+#include "cxr_sigmask.h"
 #include "dnnl_cpu.h"
 #include "ops.h"
 
-/* Flush-to-zero + denormals-are-zero (cxr_fpenv.h) on the calling thread and on each of the n
- * OpenMP threads of its team (libgomp keeps them for the later parallel regions of this thread,
- * and threads it adds later are cloned from a flushing thread and inherit the bits). */
-static void cpu_flush_team(cxr_cpu_ctx *c, int n)
+/* Set up the calling thread's OpenMP team of n threads (libgomp keeps them for this thread's
+ * later parallel regions, oneDNN's included):
+ * - every worker, not the calling thread, blocks asynchronous signals for good: oneDNN's GEMM
+ *   kernels run on them and cannot take one (cxr_sigmask.h); the calling thread blocks them only
+ *   while a primitive runs (dnnl_cpu.c), so Ctrl-C still reaches it;
+ * - unless CXR_CPU_DENORMALS=keep, all of them compute with flush-to-zero + denormals-are-zero
+ *   (cxr_fpenv.h).
+ * Threads libgomp adds later are cloned from the calling thread: they inherit its MXCSR bits, and
+ * its signal mask, blocked when they are started inside a oneDNN primitive; a larger team is
+ * asked for only through cpu_set_threads, which runs this again. */
+static void cpu_setup_team(cxr_cpu_ctx *c, int n)
 {
-    if (c->keep_denormals) return;
-    cxr_fp_flush_denormals();
+    const int flush = !c->keep_denormals;
+    if (flush) cxr_fp_flush_denormals();
 #pragma omp parallel num_threads(n)
-    cxr_fp_flush_denormals();
-    c->flushed = pthread_self();
-    c->flushed_set = 1;
+    {
+        if (flush) cxr_fp_flush_denormals();
+        if (omp_get_thread_num() != 0) cxr_sigmask_block_async(NULL);
+    }
+    c->team_owner = pthread_self();
+    c->team_set = 1;
 }
 
 void cxr_cpu_enter(void *ctx)
 {
     cxr_cpu_ctx *c = ctx;
-    if (c->keep_denormals) return;
-    if (!c->flushed_set || !pthread_equal(c->flushed, pthread_self()) || !cxr_fp_flushing())
-        cpu_flush_team(c, c->n_threads);
+    if (!c->team_set || !pthread_equal(c->team_owner, pthread_self()) ||
+        (!c->keep_denormals && !cxr_fp_flushing()))
+        cpu_setup_team(c, c->n_threads);
 }
 
 static cxr_status cpu_set_threads(void *vctx, int n)
@@ -50,7 +61,7 @@ static cxr_status cpu_set_threads(void *vctx, int n)
     /* OpenBLAS always runs single-threaded inside our OpenMP threads: its own pthread pool is
      * started when the library loads, before any code of ours, so its MXCSR cannot be set */
     openblas_set_num_threads(1);
-    cpu_flush_team(c, n);
+    cpu_setup_team(c, n);
     return CXR_OK;
 }
 

@@ -24,8 +24,8 @@ typedef struct {
     size_t strip_floats; /* conv column-strip target in floats (0: default 128 Ki; tests) */
     float *scratch[CXR_CPU_MAX_THREADS];
     size_t scratch_bytes[CXR_CPU_MAX_THREADS];
-    pthread_t flushed; /* the thread whose OpenMP team has flush-to-zero set (cxr_cpu_enter) */
-    int flushed_set;
+    pthread_t team_owner; /* the thread whose OpenMP team is set up (cxr_cpu_enter) */
+    int team_set;
     int keep_denormals;    /* CXR_CPU_DENORMALS=keep: no flushing (benchmark diagnostic) */
     struct cxr_dnnl *dnnl; /* oneDNN primitives (dnnl_cpu.h), NULL when none are used */
     unsigned dnnl_ops;     /* CXR_DNNL_* bits: the ops that run on oneDNN */
@@ -77,9 +77,10 @@ static inline int cxr_cpu_dnnl(void *ctx, unsigned op)
     return c->dnnl && (c->dnnl_ops & op);
 }
 
-/* backend_cpu.c: called at the start of the ops that begin a forward, backward or Adam step:
- * makes sure the calling thread and its OpenMP team compute with flush-to-zero +
- * denormals-are-zero (cxr_fpenv.h); a no-op (one MXCSR read) once they do. */
+/* backend_cpu.c: called at the start of the ops that begin a forward, backward or Adam step,
+ * and before every oneDNN op: makes sure the calling thread and its OpenMP team compute with
+ * flush-to-zero + denormals-are-zero (cxr_fpenv.h) and that the team's workers block
+ * asynchronous signals (cxr_sigmask.h); a no-op (one MXCSR read) once they do. */
 void cxr_cpu_enter(void *ctx);
 
 /* gemm_avx2.c: C (M,N) += A (M,Kd) @ B (Kd,N), C and A row-major with leading dimensions,

@@ -12,7 +12,8 @@
  * asks (the `acc` argument flag, a reorder with a sum post-op, is kept for an accumulating
  * output but no op uses it).
  * oneDNN runs on the same OpenMP threads as the rest of the backend (its OpenMP runtime), so
- * they compute with flush-to-zero like ours. */
+ * they compute with flush-to-zero like ours, and with asynchronous signals blocked: its GEMM
+ * kernels cannot take one (cxr_sigmask.h; prim_run holds them back from the calling thread). */
 #include "dnnl_cpu.h"
 
 #ifdef CXR_HAVE_DNNL
@@ -24,6 +25,7 @@
 #include <omp.h>
 
 #include "cpu_internal.h"
+#include "cxr_sigmask.h"
 
 enum { K_FWD, K_BWD_DATA, K_BWD_W, K_MM_FWD, K_MM_DW, K_MM_DIN };
 
@@ -184,7 +186,7 @@ static dn_prim *prim_new(cxr_dnnl *d, const int key[9])
 }
 
 /* Run p on the user pointers ptr[i] (one per argument, in p->a order). */
-static cxr_status prim_run(cxr_dnnl *d, dn_prim *p, void *const *ptr)
+static cxr_status prim_exec(cxr_dnnl *d, dn_prim *p, void *const *ptr)
 {
     dnnl_exec_arg_t args[MAX_ARGS];
     for (int i = 0; i < p->nargs; i++) {
@@ -207,6 +209,19 @@ static cxr_status prim_run(cxr_dnnl *d, dn_prim *p, void *const *ptr)
     }
     DN_TRY(dnnl_stream_wait(d->strm), "wait");
     return CXR_OK;
+}
+
+/* prim_exec with every asynchronous signal held back from the calling thread: oneDNN's GEMM
+ * kernels point the stack pointer into the heap, where a signal's frame would land
+ * (cxr_sigmask.h); the OpenMP workers block them for good (backend_cpu.c). A signal sent
+ * meanwhile is delivered when the primitive returns (about a millisecond later). */
+static cxr_status prim_run(cxr_dnnl *d, dn_prim *p, void *const *ptr)
+{
+    sigset_t old;
+    cxr_sigmask_block_async(&old);
+    const cxr_status st = prim_exec(d, p, ptr);
+    cxr_sigmask_restore(&old);
+    return st;
 }
 
 static dnnl_data_type_t low(const cxr_dnnl *d) { return d->bf16 ? dnnl_bf16 : dnnl_f32; }

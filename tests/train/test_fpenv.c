@@ -3,14 +3,17 @@
  * whose MXCSR is the default, on data whose products are denormal, give exact zeros on every
  * OpenMP thread's share (a thread without the bits would leave ~1e-40 values), and the MXCSR
  * read inside an OpenMP region of the same team has both bits. Also from a second thread that
- * did not create the backend. Skipped (77) on CPUs without MXCSR. */
+ * did not create the backend. The team's worker thread also blocks asynchronous signals and
+ * the calling thread does not (cxr_sigmask.h). Skipped (77) on CPUs without MXCSR. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <omp.h>
+#include <signal.h>
 
 #include "cxr_fpenv.h"
+#include "cxr_sigmask.h"
 #include "cxr_test.h"
 #include "ops.h"
 
@@ -71,16 +74,23 @@ static void run_ops(cxr_backend *be, const char *who)
     float *gr = filled(np, 1e-20f);
     CHECK_OK(be->adam_step(be->ctx, p, m, v, gr, np, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 1));
     CHECK(all_zero(v, np));
-    /* the MXCSR of this thread and of every thread of its OpenMP team */
-    int flushing = 0, nthr = 0;
-#pragma omp parallel num_threads(2) reduction(+ : flushing, nthr)
+    /* the MXCSR of this thread and of every thread of its OpenMP team; the team's worker blocks
+     * asynchronous signals (oneDNN's kernels run there, cxr_sigmask.h), this thread does not */
+    int flushing = 0, nthr = 0, blocked = 0;
+#pragma omp parallel num_threads(2) reduction(+ : flushing, nthr, blocked)
     {
         flushing += cxr_fp_flushing();
         nthr += 1;
+        blocked += omp_get_thread_num() != 0 && cxr_sigmask_async_blocked();
     }
     CHECK(nthr == 2);
     CHECK(flushing == 2);
     CHECK(cxr_fp_flushing());
+    if (blocked != 1) fprintf(stderr, "%s: the OpenMP worker takes asynchronous signals\n", who);
+    CHECK(blocked == 1);
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    CHECK(!sigismember(&cur, SIGINT)); /* Ctrl-C still reaches the calling thread */
     free(b), free(db), free(x), free(w), free(y), free(xd), free(wl), free(g), free(dx), free(dw);
     free(a), free(wd), free(o), free(bd), free(go), free(gi), free(gw), free(gb);
     free(p), free(m), free(v), free(gr);

@@ -1,0 +1,36 @@
+/* cxr_sigmask.h: keep asynchronous signals away from threads running code that cannot take one.
+ *
+ * oneDNN's generated x86 GEMM kernels (jit_avx_gemm_f32, jit_avx512_common_gemm_f32) point the
+ * stack pointer into a heap buffer while they run (oneDNN issue #4845, fixed by PR #4855 in
+ * 2026; Debian 12 ships oneDNN 2.7). A signal delivered to a thread inside one has its frame
+ * written by the kernel below that stack pointer, into the heap: glibc later aborts ("corrupted
+ * size vs. prev_size", "free(): invalid pointer") or a primitive fails. Any handled signal does
+ * it: cxr's own SIGINT/SIGTERM/SIGHUP, a profiler's SIGPROF, Python's SIGINT handler.
+ *
+ * The CPU backend therefore blocks every asynchronous signal on its OpenMP workers for good
+ * (they run nothing else) and on the calling thread for the length of each oneDNN primitive
+ * (train/dnnl_cpu.c); a signal sent meanwhile stays pending and is delivered, and handled as
+ * before, the moment the primitive returns. Synchronous signals (SIGSEGV, SIGBUS, SIGFPE,
+ * SIGILL, SIGTRAP, SIGSYS, SIGABRT) are never blocked: blocking them would hide a crash.
+ */
+#ifndef CXR_SIGMASK_H
+#define CXR_SIGMASK_H
+
+#include <signal.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Block every asynchronous signal on the calling thread; the previous mask goes to *old (may be
+ * NULL). */
+void cxr_sigmask_block_async(sigset_t *old);
+/* Put back a mask saved by cxr_sigmask_block_async: pending signals are delivered now. */
+void cxr_sigmask_restore(const sigset_t *old);
+/* 1 when every asynchronous signal is blocked on the calling thread (for tests), else 0. */
+int cxr_sigmask_async_blocked(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
