@@ -2,7 +2,7 @@
  *
  * oneDNN's generated x86 GEMM kernels (jit_avx_gemm_f32, jit_avx512_common_gemm_f32) point the
  * stack pointer into a heap buffer while they run (oneDNN issue #4845, fixed by PR #4855 in
- * 2026; Debian 12 ships oneDNN 2.7). A signal delivered to a thread inside one has its frame
+ * 2026, after Debian 12's 2.6.3). A signal delivered to a thread inside one has its frame
  * written by the kernel below that stack pointer, into the heap: glibc later aborts ("corrupted
  * size vs. prev_size", "free(): invalid pointer") or a primitive fails. Any handled signal does
  * it: cxr's own SIGINT/SIGTERM/SIGHUP, a profiler's SIGPROF, Python's SIGINT handler.
