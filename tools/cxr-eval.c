@@ -4,11 +4,11 @@
 #include <omp.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxr_signals.h"
 #include "cxr_augment.h"
 #include "cxr_checkpoint.h"
 #include "cxr_files.h"
@@ -23,12 +23,6 @@ static int bad_option(void)
     return 2;
 }
 
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
 
 static void usage(FILE *f)
 {
@@ -257,9 +251,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *model_path = argv[optind], *store_path = argv[optind + 1];
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
-    signal(SIGHUP, on_sigint);
+    volatile sig_atomic_t *interrupted = cxr_signals_stop_on_interrupt();
 
     cxr_status st = CXR_OK;
     cxr_backend *be = NULL;
@@ -295,7 +287,7 @@ int main(int argc, char **argv)
     po = (pred_out){ NULL, s, split, &meta, threshold };
     if (pred_path) CXR_TRY(open_predictions(&po, pred_path, pred_format));
     st = cxr_evaluate_tta(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),
-                          &interrupted, met, &er, po.t ? write_predictions : NULL, &po, tta);
+                          interrupted, met, &er, po.t ? write_predictions : NULL, &po, tta);
     if (st != CXR_OK) goto bail;
     st = cxr_table_close(po.t); /* renamed into place only after a complete evaluation */
     po.t = NULL;

@@ -4,26 +4,18 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <omp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cxr_signals.h"
 #include "cxr_clock.h"
 #include "cxr_parse.h"
 #include "cxr_files.h"
 #include "cxr_pack.h"
 #include "pack_manifest.h" /* --manifest mode: options, plan, summary line */
-
-static volatile sig_atomic_t g_interrupted;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_interrupted = 1;
-}
 
 static void usage(FILE *f)
 {
@@ -348,14 +340,7 @@ int main(int argc, char **argv)
     }
 
     /* installed before the scan: a signal during it is seen when the pipeline starts */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* a second signal kills at once */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL); /* a closed terminal stops the run cleanly too */
+    volatile sig_atomic_t *interrupted = cxr_signals_stop_on_interrupt();
 
     cxr_pack_plan plan;
     cxr_manifest_summary msum;
@@ -392,7 +377,7 @@ int main(int argc, char **argv)
     opt.store.tool_version = version;
     opt.attrs = attrs;
     opt.n_attrs = 1;
-    opt.interrupted = &g_interrupted;
+    opt.interrupted = interrupted;
     opt.on_skip = ui_skip;
     opt.on_progress = ui_progress;
     opt.ctx = &ui;

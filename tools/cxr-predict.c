@@ -4,11 +4,11 @@
 #include <omp.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxr_signals.h"
 #include "cxr_augment.h"
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
@@ -20,12 +20,6 @@
 
 #define REASON_CAP 512
 
-static volatile sig_atomic_t interrupted;
-static void on_signal(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
 
 /* A bad option value: the parser's message, exit code 2. */
 static int bad_option(void)
@@ -274,9 +268,7 @@ int main(int argc, char **argv)
     if (rc >= 0) return rc;
     rc = 0;
     const char *model_path = argv[optind];
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
+    volatile sig_atomic_t *interrupted = cxr_signals_stop_on_interrupt();
 
     cxr_status st = CXR_OK;
     cxr_backend *be = NULL;
@@ -305,7 +297,7 @@ int main(int argc, char **argv)
     CXR_TRY(open_table(&r));
     double t1 = cxr_now_s(); /* the model is loaded: img/s counts decoding and the network */
     for (int64_t i = 0; i < list.n; i += o.batch) {
-        if (interrupted)
+        if (*interrupted)
             CXR_THROW(CXR_E_INTERRUPTED, "interrupted after %lld images", (long long)i);
         int n = list.n - i < o.batch ? (int)(list.n - i) : o.batch;
         CXR_TRY(predict_batch(&r, (const char *const *)list.paths + i, n));

@@ -2,13 +2,13 @@
  * parse options, pick the device, install the SIGINT handler, show progress, map the result
  * to an exit code. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cxr_signals.h"
 #include "cxr_augment.h"
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
@@ -17,12 +17,6 @@
 #include "cxr_cuda.h"
 #include "cxr_trainer.h"
 
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
 
 static void usage(FILE *f, const cxr_train_options *d)
 {
@@ -525,14 +519,7 @@ int main(int argc, char **argv)
     }
     if (o.compute.monitor && dev.kind == CXR_DEVICE_CUDA) o.compute.monitor_gpu = dev.index;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL); /* a closed terminal stops the run cleanly too */
-    o.cb.interrupted = &interrupted;
+    o.cb.interrupted = cxr_signals_stop_on_interrupt(); /* a second signal kills */
     o.cb.on_progress = ui_progress;
     o.cb.on_epoch = ui_epoch;
     o.cb.on_note = ui_note;

@@ -16,14 +16,14 @@
 #include "cpu_internal.h"
 #include "cxr_backend_cpu.h"
 #include "cxr_fpenv.h"
-#include "cxr_sigmask.h"
+#include "cxr_signals.h"
 #include "dnnl_cpu.h"
 #include "ops.h"
 
 /* Set up the calling thread's OpenMP team of n threads (libgomp keeps them for this thread's
  * later parallel regions, oneDNN's included):
  * - every worker, not the calling thread, blocks asynchronous signals for good: oneDNN's GEMM
- *   kernels run on them and cannot take one (cxr_sigmask.h); the calling thread blocks them only
+ *   kernels run on them and cannot take one (cxr_signals.h); the calling thread blocks them only
  *   while a primitive runs (dnnl_cpu.c), so Ctrl-C still reaches it;
  * - unless CXR_CPU_DENORMALS=keep, all of them compute with flush-to-zero + denormals-are-zero
  *   (cxr_fpenv.h).

@@ -80,7 +80,7 @@ static inline int cxr_cpu_dnnl(void *ctx, unsigned op)
 /* backend_cpu.c: called at the start of the ops that begin a forward, backward or Adam step,
  * and before every oneDNN op: makes sure the calling thread and its OpenMP team compute with
  * flush-to-zero + denormals-are-zero (cxr_fpenv.h) and that the team's workers block
- * asynchronous signals (cxr_sigmask.h); a no-op (one MXCSR read) once they do. */
+ * asynchronous signals (cxr_signals.h); a no-op (one MXCSR read) once they do. */
 void cxr_cpu_enter(void *ctx);
 
 /* gemm_avx2.c: C (M,N) += A (M,Kd) @ B (Kd,N), C and A row-major with leading dimensions,

@@ -13,7 +13,7 @@
  * output but no op uses it).
  * oneDNN runs on the same OpenMP threads as the rest of the backend (its OpenMP runtime), so
  * they compute with flush-to-zero like ours, and with asynchronous signals blocked: its GEMM
- * kernels cannot take one (cxr_sigmask.h; prim_run holds them back from the calling thread). */
+ * kernels cannot take one (cxr_signals.h; prim_run holds them back from the calling thread). */
 #include "dnnl_cpu.h"
 
 #ifdef CXR_HAVE_DNNL
@@ -25,7 +25,7 @@
 #include <omp.h>
 
 #include "cpu_internal.h"
-#include "cxr_sigmask.h"
+#include "cxr_signals.h"
 
 enum { K_FWD, K_BWD_DATA, K_BWD_W, K_MM_FWD, K_MM_DW, K_MM_DIN };
 
@@ -213,7 +213,7 @@ static cxr_status prim_exec(cxr_dnnl *d, dn_prim *p, void *const *ptr)
 
 /* prim_exec with every asynchronous signal held back from the calling thread: oneDNN's GEMM
  * kernels point the stack pointer into the heap, where a signal's frame would land
- * (cxr_sigmask.h); the OpenMP workers block them for good (backend_cpu.c). A signal sent
+ * (cxr_signals.h); the OpenMP workers block them for good (backend_cpu.c). A signal sent
  * meanwhile is delivered when the primitive returns (about a millisecond later). */
 static cxr_status prim_run(cxr_dnnl *d, dn_prim *p, void *const *ptr)
 {

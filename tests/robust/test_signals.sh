@@ -3,7 +3,7 @@
 # nothing. SHIM (sigstorm_shim.c, LD_PRELOADed) handles SIGUSR1 with a handler that does
 # nothing; while cxr-train, cxr-eval and cxr-predict run, SIGUSR1 is sent to them without
 # pause. Each run must exit 0 with the same losses, metrics and probabilities as a run without
-# signals. Before common/cxr_sigmask.h, oneDNN's GEMM kernels took these signals with the
+# signals. Before common/cxr_signals.h, oneDNN's GEMM kernels took these signals with the
 # stack pointer in the heap: 8 of 8 training runs aborted ("corrupted size vs. prev_size",
 # "free(): invalid pointer") or failed a primitive.
 BIN=$1 SAMPLE=$2 SHIM=$3

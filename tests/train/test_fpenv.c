@@ -4,7 +4,7 @@
  * OpenMP thread's share (a thread without the bits would leave ~1e-40 values), and the MXCSR
  * read inside an OpenMP region of the same team has both bits. Also from a second thread that
  * did not create the backend. The team's worker thread also blocks asynchronous signals and
- * the calling thread does not (cxr_sigmask.h). Skipped (77) on CPUs without MXCSR. */
+ * the calling thread does not (cxr_signals.h). Skipped (77) on CPUs without MXCSR. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 #include <signal.h>
 
 #include "cxr_fpenv.h"
-#include "cxr_sigmask.h"
+#include "cxr_signals.h"
 #include "cxr_test.h"
 #include "ops.h"
 
@@ -75,7 +75,7 @@ static void run_ops(cxr_backend *be, const char *who)
     CHECK_OK(be->adam_step(be->ctx, p, m, v, gr, np, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 1));
     CHECK(all_zero(v, np));
     /* the MXCSR of this thread and of every thread of its OpenMP team; the team's worker blocks
-     * asynchronous signals (oneDNN's kernels run there, cxr_sigmask.h), this thread does not */
+     * asynchronous signals (oneDNN's kernels run there, cxr_signals.h), this thread does not */
     int flushing = 0, nthr = 0, blocked = 0;
 #pragma omp parallel num_threads(2) reduction(+ : flushing, nthr, blocked)
     {

@@ -1,4 +1,12 @@
-/* cxr_sigmask.h: keep asynchronous signals away from threads running code that cannot take one.
+/* cxr_signals.h: how cxr takes signals.
+ *
+ * Stopping: every tool stops cleanly on the first SIGINT, SIGTERM or SIGHUP (a closed terminal)
+ * and is killed by a second one: cxr_signals_stop_on_interrupt installs the handler, which only
+ * sets a flag that the tool's loop reads between steps, batches or images; the tool then exits
+ * 130 with its outputs untouched or complete (temporaries removed). SA_RESTART: a read or write
+ * in progress completes instead of failing with EINTR.
+ *
+ * Keeping signals away from threads running code that cannot take one:
  *
  * oneDNN's generated x86 GEMM kernels (jit_avx_gemm_f32, jit_avx512_common_gemm_f32) point the
  * stack pointer into a heap buffer while they run (oneDNN issue #4845, fixed by PR #4855 in
@@ -21,6 +29,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Install the stop handler for SIGINT, SIGTERM and SIGHUP (first: set the returned flag; second:
+ * the default action, death). The flag is 1 once a signal arrived. Call it once, early in main. */
+volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void);
 
 /* Block every asynchronous signal on the calling thread; the previous mask goes to *old (may be
  * NULL). */
