@@ -1,10 +1,13 @@
 /* cxr_signals.h: how cxr takes signals.
  *
  * Stopping: every tool stops cleanly on the first SIGINT, SIGTERM or SIGHUP (a closed terminal)
- * and is killed by a second one: cxr_signals_stop_on_interrupt installs the handler, which only
- * sets a flag that the tool's loop reads between steps, batches or images; the tool then exits
- * 130 with its outputs untouched or complete (temporaries removed). SA_RESTART: a read or write
- * in progress completes instead of failing with EINTR.
+ * and is killed by a second one of any of them: cxr_signals_stop_on_interrupt installs the
+ * handler, which sets a flag that the tool's loop reads between steps, batches or images, and
+ * puts the previous actions back; the tool then exits 130 with its outputs untouched or complete
+ * (its temporaries removed; one killed by the second signal leaves its temporary, which the
+ * next run writing that output removes, cxr_tmpfile.h). A signal ignored when the tool starts
+ * (nohup's SIGHUP, SIGINT in a script's background job) stays ignored. SA_RESTART: a read or
+ * write in progress completes instead of failing with EINTR.
  *
  * Keeping signals away from threads running code that cannot take one:
  *
@@ -21,8 +24,8 @@
  * before, the moment the primitive returns. Synchronous signals (SIGSEGV, SIGBUS, SIGFPE,
  * SIGILL, SIGTRAP, SIGSYS, SIGABRT) are never blocked: blocking them would hide a crash.
  */
-#ifndef CXR_SIGMASK_H
-#define CXR_SIGMASK_H
+#ifndef CXR_SIGNALS_H
+#define CXR_SIGNALS_H
 
 #include <signal.h>
 
@@ -30,15 +33,22 @@
 extern "C" {
 #endif
 
-/* Install the stop handler for SIGINT, SIGTERM and SIGHUP (first: set the returned flag; second:
- * the default action, death). The flag is 1 once a signal arrived. Call it once, early in main. */
+/* Install the stop handler for SIGINT, SIGTERM and SIGHUP, except where ignored on entry (first
+ * signal: set the returned flag; second: the previous action, usually death). The flag is 1 once
+ * a signal arrived. Call it early in main; a second call changes nothing. */
 volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void);
+
+/* A thread's signal mask, saved (a POSIX sigset_t inside; opaque so that this header needs
+ * nothing beyond C11). */
+typedef struct {
+    unsigned long long opaque[16];
+} cxr_sigmask_saved;
 
 /* Block every asynchronous signal on the calling thread; the previous mask goes to *old (may be
  * NULL). */
-void cxr_sigmask_block_async(sigset_t *old);
+void cxr_sigmask_block_async(cxr_sigmask_saved *old);
 /* Put back a mask saved by cxr_sigmask_block_async: pending signals are delivered now. */
-void cxr_sigmask_restore(const sigset_t *old);
+void cxr_sigmask_restore(const cxr_sigmask_saved *old);
 /* 1 when every asynchronous signal is blocked on the calling thread (for tests), else 0. */
 int cxr_sigmask_async_blocked(void);
 

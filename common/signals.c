@@ -13,14 +13,22 @@ static void async_set(sigset_t *s)
     for (unsigned i = 0; i < sizeof sync / sizeof sync[0]; i++) sigdelset(s, sync[i]);
 }
 
-void cxr_sigmask_block_async(sigset_t *old)
+_Static_assert(sizeof(sigset_t) <= sizeof(cxr_sigmask_saved), "cxr_sigmask_saved is too small");
+
+void cxr_sigmask_block_async(cxr_sigmask_saved *old)
 {
-    sigset_t s;
+    sigset_t s, prev;
     async_set(&s);
-    pthread_sigmask(SIG_BLOCK, &s, old);
+    pthread_sigmask(SIG_BLOCK, &s, &prev);
+    if (old) memcpy(old, &prev, sizeof prev);
 }
 
-void cxr_sigmask_restore(const sigset_t *old) { pthread_sigmask(SIG_SETMASK, old, NULL); }
+void cxr_sigmask_restore(const cxr_sigmask_saved *old)
+{
+    sigset_t prev;
+    memcpy(&prev, old, sizeof prev);
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
+}
 
 int cxr_sigmask_async_blocked(void)
 {
@@ -33,12 +41,19 @@ int cxr_sigmask_async_blocked(void)
     return 1;
 }
 
+enum { N_STOP = 3 };
+static const int stop_signals[N_STOP] = { SIGINT, SIGTERM, SIGHUP };
+static struct sigaction stop_before[N_STOP]; /* what each had before, put back on the first */
+static int stop_installed[N_STOP];
 static volatile sig_atomic_t stop_requested;
 
 static void on_stop_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+    /* a second signal, of any of the three, meets the action from before: death */
+    for (int i = 0; i < N_STOP; i++)
+        if (stop_installed[i]) sigaction(stop_signals[i], &stop_before[i], NULL);
 }
 
 volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void)
@@ -46,10 +61,16 @@ volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND | SA_RESTART; /* a second signal kills at once */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    sigfillset(&sa.sa_mask); /* the handler is not interrupted by the others */
+    sa.sa_flags = SA_RESTART;
+    for (int i = 0; i < N_STOP; i++) {
+        struct sigaction old;
+        if (sigaction(stop_signals[i], NULL, &old) != 0) continue;
+        /* ignored on entry (nohup; a background job of a script for SIGINT): stays ignored */
+        if (old.sa_handler == SIG_IGN || old.sa_handler == on_stop_signal) continue;
+        stop_before[i] = old;
+        stop_installed[i] = 1;
+        sigaction(stop_signals[i], &sa, NULL);
+    }
     return &stop_requested;
 }

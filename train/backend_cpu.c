@@ -20,34 +20,38 @@
 #include "dnnl_cpu.h"
 #include "ops.h"
 
-/* Set up the calling thread's OpenMP team of n threads (libgomp keeps them for this thread's
- * later parallel regions, oneDNN's included):
+/* Set up the calling thread's OpenMP team of n threads (libgomp keeps a pool per thread that
+ * starts parallel regions, and reuses it for that thread's later regions, oneDNN's included):
+ * - its default team size becomes n (omp_set_num_threads is per thread), so the regions that
+ *   give no num_threads (oneDNN's, train/tta.c) ask for no more threads than were set up here;
  * - every worker, not the calling thread, blocks asynchronous signals for good: oneDNN's GEMM
  *   kernels run on them and cannot take one (cxr_signals.h); the calling thread blocks them only
  *   while a primitive runs (dnnl_cpu.c), so Ctrl-C still reaches it;
  * - unless CXR_CPU_DENORMALS=keep, all of them compute with flush-to-zero + denormals-are-zero
  *   (cxr_fpenv.h).
- * Threads libgomp adds later are cloned from the calling thread: they inherit its MXCSR bits, and
- * its signal mask, blocked when they are started inside a oneDNN primitive; a larger team is
- * asked for only through cpu_set_threads, which runs this again. */
+ * Which (context, team size) a thread has set up is thread-local: a pthread_t can be reused by
+ * a later thread, whose new pool would then have been taken for set up. */
+static _Thread_local const cxr_cpu_ctx *team_ctx;
+static _Thread_local int team_n;
+
 static void cpu_setup_team(cxr_cpu_ctx *c, int n)
 {
     const int flush = !c->keep_denormals;
+    omp_set_num_threads(n);
     if (flush) cxr_fp_flush_denormals();
 #pragma omp parallel num_threads(n)
     {
         if (flush) cxr_fp_flush_denormals();
         if (omp_get_thread_num() != 0) cxr_sigmask_block_async(NULL);
     }
-    c->team_owner = pthread_self();
-    c->team_set = 1;
+    team_ctx = c;
+    team_n = n;
 }
 
 void cxr_cpu_enter(void *ctx)
 {
     cxr_cpu_ctx *c = ctx;
-    if (!c->team_set || !pthread_equal(c->team_owner, pthread_self()) ||
-        (!c->keep_denormals && !cxr_fp_flushing()))
+    if (team_ctx != c || team_n != c->n_threads || (!c->keep_denormals && !cxr_fp_flushing()))
         cpu_setup_team(c, c->n_threads);
 }
 
@@ -57,7 +61,6 @@ static cxr_status cpu_set_threads(void *vctx, int n)
     if (n <= 0) n = omp_get_num_procs();
     if (n > CXR_CPU_MAX_THREADS) n = CXR_CPU_MAX_THREADS;
     c->n_threads = n;
-    omp_set_num_threads(n); /* oneDNN's OpenMP threads */
     /* OpenBLAS always runs single-threaded inside our OpenMP threads: its own pthread pool is
      * started when the library loads, before any code of ours, so its MXCSR cannot be set */
     openblas_set_num_threads(1);

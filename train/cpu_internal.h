@@ -24,8 +24,6 @@ typedef struct {
     size_t strip_floats; /* conv column-strip target in floats (0: default 128 Ki; tests) */
     float *scratch[CXR_CPU_MAX_THREADS];
     size_t scratch_bytes[CXR_CPU_MAX_THREADS];
-    pthread_t team_owner; /* the thread whose OpenMP team is set up (cxr_cpu_enter) */
-    int team_set;
     int keep_denormals;    /* CXR_CPU_DENORMALS=keep: no flushing (benchmark diagnostic) */
     struct cxr_dnnl *dnnl; /* oneDNN primitives (dnnl_cpu.h), NULL when none are used */
     unsigned dnnl_ops;     /* CXR_DNNL_* bits: the ops that run on oneDNN */

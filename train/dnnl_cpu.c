@@ -217,7 +217,7 @@ static cxr_status prim_exec(cxr_dnnl *d, dn_prim *p, void *const *ptr)
  * meanwhile is delivered when the primitive returns (about a millisecond later). */
 static cxr_status prim_run(cxr_dnnl *d, dn_prim *p, void *const *ptr)
 {
-    sigset_t old;
+    cxr_sigmask_saved old;
     cxr_sigmask_block_async(&old);
     const cxr_status st = prim_exec(d, p, ptr);
     cxr_sigmask_restore(&old);

@@ -124,9 +124,13 @@ if [ "$HAVE_CUDA" != 1 ]; then
     expect_rc 5 "$BIN/cxr-train" "$WORK/s.h5" --device cuda --epochs 1
     expect_err "built without CUDA"
 fi
-# SIGINT: stops after the current step with exit 130; the last checkpoint stays valid
+# SIGINT: stops after the current step with exit 130; the last checkpoint stays valid. Job
+# control on (set -m): a script's background job otherwise starts with SIGINT ignored, which
+# cxr-train keeps ignoring (as under nohup, common/cxr_signals.h)
+set -m
 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 500 --checkpoint "$WORK/int.h5" --log "$WORK/int.jsonl" 2>"$WORK/int.err" &
 pid=$!
+set +m
 for i in $(seq 1 600); do [ -s "$WORK/int.h5" ] && break; sleep 0.1; done
 kill -INT $pid
 wait $pid

@@ -1,7 +1,7 @@
 /* sigstorm_shim.c: LD_PRELOAD helper of test_signals.sh. Installs a handler that does nothing
- * for SIGUSR1 (without SA_RESTART, as the tools' own handlers), so that a storm of SIGUSR1
- * reaches whichever thread the kernel picks without ending the process: what a profiler's
- * SIGPROF, or a Ctrl-C under Python, does to a running cxr. */
+ * for SIGUSR1 (without SA_RESTART: interrupted system calls fail with EINTR), so that a storm
+ * of SIGUSR1 reaches whichever thread the kernel picks without ending the process: what a
+ * profiler's SIGPROF, or a Ctrl-C under Python, does to a running cxr. */
 #include <signal.h>
 #include <string.h>
 

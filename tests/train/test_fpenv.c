@@ -4,8 +4,10 @@
  * OpenMP thread's share (a thread without the bits would leave ~1e-40 values), and the MXCSR
  * read inside an OpenMP region of the same team has both bits. Also from a second thread that
  * did not create the backend. The team's worker thread also blocks asynchronous signals and
- * the calling thread does not (cxr_signals.h). Skipped (77) on CPUs without MXCSR. */
+ * the calling thread does not (cxr_signals.h), also with CXR_CPU_DENORMALS=keep in new threads
+ * (which may reuse an ended thread's pthread_t). Skipped (77) on CPUs without MXCSR. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +117,37 @@ static void *first_thread(void *arg)
     return NULL;
 }
 
+/* CXR_CPU_DENORMALS=keep: nothing is flushed, but every new thread's team still blocks
+ * signals on its workers, also when the thread got the pthread_t of one that has ended
+ * (glibc reuses them). */
+static void *keep_thread(void *arg)
+{
+    cxr_backend *be = arg;
+    const int IN = 64, OUT = 32;
+    float *a = filled((size_t)NI * IN, 1.0f), *w = filled((size_t)OUT * IN, 0.5f);
+    float *bias = filled(OUT, 0.0f), *o = filled((size_t)NI * OUT, 0.0f);
+    /* a convolution first: on AVX2 it is ours, so the thread's pool starts outside oneDNN */
+    const int C = 2, K = 4, H = 8, W = 8;
+    float *x = filled((size_t)NI * C * H * W, 1.0f), *cw = filled((size_t)K * C * 9, 0.25f);
+    float *cb = filled(K, 0.0f), *y = filled((size_t)NI * K * H * W, 0.0f);
+    CHECK_OK(be->conv3x3_forward(be->ctx, y, x, cw, cb, NI, C, K, H, W));
+    CHECK(y[(size_t)H * W / 2 + W / 2] == 4.5f); /* an inner pixel: 2 channels x 9 x 0.25 */
+    CHECK_OK(be->dense_forward(be->ctx, o, a, w, bias, NI, IN, OUT));
+    CHECK(o[0] == 32.0f);
+    free(x), free(cw), free(cb), free(y);
+    int blocked = 0, nthr = 0;
+#pragma omp parallel num_threads(2) reduction(+ : blocked, nthr)
+    {
+        blocked += omp_get_thread_num() != 0 && cxr_sigmask_async_blocked();
+        nthr += 1;
+    }
+    CHECK(nthr == 2);
+    if (blocked != 1) fprintf(stderr, "keep: the OpenMP worker takes asynchronous signals\n");
+    CHECK(blocked == 1);
+    free(a), free(w), free(bias), free(o);
+    return NULL;
+}
+
 int main(void)
 {
     if (!cxr_fp_mxcsr()) {
@@ -129,5 +162,14 @@ int main(void)
     REQUIRE(pthread_create(&t, NULL, second_thread, NULL) == 0);
     pthread_join(t, NULL);
     cxr_backend_destroy(shared_be);
+
+    setenv("CXR_CPU_DENORMALS", "keep", 1);
+    cxr_backend *kb = NULL;
+    CHECK_OK(cxr_backend_cpu_create(&kb, 2));
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(pthread_create(&t, NULL, keep_thread, kb) == 0);
+        pthread_join(t, NULL);
+    }
+    cxr_backend_destroy(kb);
     TEST_END();
 }
