@@ -22,7 +22,9 @@
 # the study recipe (26 epochs, fp32) for as long as the time left allows, and test accuracy.
 #
 # Every step has its own time cap and the whole run a deadline (CXR_DEVRUN_SECONDS, default
-# 420); a step that fails or times out is recorded and the run goes on. Everything lands in
+# 420); a step that fails or times out is recorded and the run goes on. Run it in the
+# foreground: capped training steps are stopped with SIGINT, and a script's background job
+# starts with SIGINT ignored, which cxr-train keeps ignoring (common/cxr_signals.h). Everything lands in
 # $OUT/device_run.tgz (rewritten after each phase, so a run cut short still leaves one):
 # summary.txt (each step's status and time, the comparisons, the timing table), logs/, the
 # JSON Lines logs, cuDNN's log. Store and checkpoint files are left out.
