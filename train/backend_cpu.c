@@ -6,7 +6,6 @@
  * dense GEMMs let OpenBLAS use all threads. CXR_CPU_PARALLEL=blas in the environment switches
  * convolutions to one image at a time with multithreaded BLAS (for the benchmark comparison).
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -4,7 +4,6 @@
 #ifndef CXR_CPU_INTERNAL_H
 #define CXR_CPU_INTERNAL_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
