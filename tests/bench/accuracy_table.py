@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""accuracy_table.py RUNDIR [RUNDIR ...]: issue 15's tables from accuracy_run.sh's outputs.
+
+For each RUNDIR (written by tests/bench/accuracy_run.sh: train.jsonl, val.json, test.json):
+the per-epoch val table from train.jsonl, then one summary table with a row per run and split
+(the model and threshold the run kept), then, for each recipe with more than one seed, the
+mean, sample standard deviation, minimum and maximum of each test metric. Markdown on stdout.
+Standard library only; reads nothing but the files named.
+"""
+import json
+import os
+import statistics
+import sys
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def run_info(rundir):
+    lines = read_jsonl(os.path.join(rundir, "train.jsonl"))
+    runs = [d for d in lines if d.get("type") == "run"]
+    epochs = {}
+    for d in lines:  # a resumed run may log an epoch twice: the last line wins
+        if d.get("type") == "epoch":
+            epochs[d["epoch"]] = d
+    recipe = dict(runs[0]["recipe"]) if runs else {}
+    if "name" not in recipe:  # logs of before issue 15 name no recipe: take it from RUNDIR
+        recipe["name"] = os.path.basename(os.path.normpath(rundir)).split("-s")[0]
+    evals = {}
+    for split in ("val", "test"):
+        p = os.path.join(rundir, split + ".json")
+        if os.path.exists(p):
+            with open(p) as f:
+                evals[split] = json.load(f)
+    return recipe, [epochs[k] for k in sorted(epochs)], evals
+
+
+def thr(d):
+    return f"{d['threshold']:.4f}" if "threshold" in d else "(none logged)"
+
+
+def epoch_table(name, recipe, epochs):
+    print(f"### {name}: recipe `{recipe.get('name')}`, seed {recipe.get('seed')}, "
+          f"{recipe.get('threads')} thread(s)\n")
+    print("| epoch | lr | train loss | val loss | val acc (0.5) | val AUC | val bal. acc | "
+          "threshold chosen on val | epoch s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for d in epochs:
+        print(f"| {d['epoch']} | {d['lr']:.3g} | {d['train_loss']:.4f} | {d['eval_loss']:.4f} | "
+              f"{d['eval_acc']:.3f} | {d['auc']:.4f} | {d['balanced_accuracy']:.3f} | "
+              f"{thr(d)} | {d['epoch_s']:.0f} |")
+    if epochs and "best_epoch" in epochs[-1]:
+        print(f"\nKept by val: epoch {epochs[-1]['best_epoch']} "
+              f"(value {epochs[-1]['best_value']:.4f}).")
+    print()
+
+
+METRICS = ("accuracy", "roc_auc", "recall", "specificity", "balanced_accuracy")
+
+
+def main(argv):
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    rows, by_recipe = [], {}
+    for rundir in argv:
+        name = os.path.basename(os.path.normpath(rundir))
+        recipe, epochs, evals = run_info(rundir)
+        epoch_table(name, recipe, epochs)
+        for split in ("val", "test"):
+            if split in evals:
+                rows.append((name, recipe, split, evals[split]))
+        if "test" in evals:
+            by_recipe.setdefault(recipe.get("name"), []).append(evals["test"])
+
+    print("| run | split | model epoch | accuracy | ROC AUC | sensitivity | specificity | "
+          "balanced acc. | threshold |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, recipe, split, e in rows:
+        print(f"| {name} | {split} | {e.get('epoch')} | {e['accuracy']:.4f} | "
+              f"{e['roc_auc']:.4f} | {e['recall']:.4f} | {e['specificity']:.4f} | "
+              f"{e['balanced_accuracy']:.4f} | {e['threshold']:.4f} |")
+    print()
+
+    for recipe, tests in by_recipe.items():
+        if len(tests) < 2:
+            continue
+        print(f"Test over {len(tests)} seeds, recipe `{recipe}` (mean ± sample sd [min, max]):\n")
+        for m in METRICS:
+            v = [t[m] for t in tests]
+            print(f"- {m}: {statistics.mean(v):.4f} ± {statistics.stdev(v):.4f} "
+                  f"[{min(v):.4f}, {max(v):.4f}]")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
