@@ -5,7 +5,8 @@ For each RUNDIR (written by tests/bench/accuracy_run.sh: train.jsonl, val.json, 
 the per-epoch val table from train.jsonl, then one summary table with a row per run and split
 (the model and threshold the run kept), then, for each recipe with more than one seed, the
 mean, sample standard deviation, minimum and maximum of each test metric. Markdown on stdout.
-Standard library only; reads nothing but the files named.
+Standard library only; reads nothing but the files named. The same logs drawn as curves
+(loss, ROC, time per epoch): `cxr-report RUNDIR/train.jsonl ... -o report.html`.
 """
 import json
 import os
@@ -71,14 +72,14 @@ def main(argv):
         epoch_table(name, recipe, epochs)
         for split in ("val", "test"):
             if split in evals:
-                rows.append((name, recipe, split, evals[split]))
+                rows.append((name, split, evals[split]))
         if "test" in evals:
             by_recipe.setdefault(recipe.get("name"), []).append(evals["test"])
 
     print("| run | split | model epoch | accuracy | ROC AUC | sensitivity | specificity | "
           "balanced acc. | threshold |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, recipe, split, e in rows:
+    for name, split, e in rows:
         print(f"| {name} | {split} | {e.get('epoch')} | {e['accuracy']:.4f} | "
               f"{e['roc_auc']:.4f} | {e['recall']:.4f} | {e['specificity']:.4f} | "
               f"{e['balanced_accuracy']:.4f} | {e['threshold']:.4f} |")
