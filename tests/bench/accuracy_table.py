@@ -4,7 +4,10 @@
 For each RUNDIR (written by tests/bench/accuracy_run.sh: train.jsonl, val.json, test.json):
 the per-epoch val table from train.jsonl, then one summary table with a row per run and split
 (the model and threshold the run kept), then, for each recipe with more than one seed, the
-mean, sample standard deviation, minimum and maximum of each test metric. Markdown on stdout.
+mean, sample standard deviation, minimum and maximum of each test metric. Runs are grouped by
+their whole run definition (the log's recipe object less seed, threads and prefetch), so a run of
+`standard` with another --augment or --weight-decay is its own group, labelled with the fields
+in which it differs from the other runs of that recipe name. Markdown on stdout.
 Standard library only; reads nothing but the files named. The same logs drawn as curves
 (loss, ROC, time per epoch): `cxr-report RUNDIR/train.jsonl ... -o report.html`.
 """
@@ -42,8 +45,8 @@ def thr(d):
     return f"{d['threshold']:.4f}" if "threshold" in d else "(none logged)"
 
 
-def epoch_table(name, recipe, epochs):
-    print(f"### {name}: recipe `{recipe.get('name')}`, seed {recipe.get('seed')}, "
+def epoch_table(name, label, recipe, epochs):
+    print(f"### {name}: recipe {label}, seed {recipe.get('seed')}, "
           f"{recipe.get('threads')} thread(s)\n")
     print("| epoch | lr | train loss | val loss | val acc (0.5) | val AUC | val bal. acc | "
           "threshold chosen on val | epoch s |")
@@ -58,6 +61,27 @@ def epoch_table(name, recipe, epochs):
     print()
 
 
+# Fields of the log's recipe object that do not define the recipe: runs differing only in these
+# are seeds of the same recipe.
+NOT_DEFINING = ("seed", "threads", "prefetch")
+
+
+def definition(recipe):
+    return tuple(sorted((k, json.dumps(v)) for k, v in recipe.items() if k not in NOT_DEFINING))
+
+
+def labels(recipes):
+    """A label per run: the recipe name, plus the fields that differ among runs of that name."""
+    out = []
+    for r in recipes:
+        same = [q for q in recipes if q.get("name") == r.get("name")]
+        keys = sorted({k for q in same for k in q if k not in NOT_DEFINING
+                       and any(p.get(k) != q.get(k) for p in same)})
+        extra = ", ".join(f"{k} {r.get(k)}" for k in keys)
+        out.append(f"`{r.get('name')}`" + (f" ({extra})" if extra else ""))
+    return out
+
+
 METRICS = ("accuracy", "roc_auc", "recall", "specificity", "balanced_accuracy")
 
 
@@ -66,15 +90,15 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     rows, by_recipe = [], {}
-    for rundir in argv:
-        name = os.path.basename(os.path.normpath(rundir))
-        recipe, epochs, evals = run_info(rundir)
-        epoch_table(name, recipe, epochs)
+    runs = [(os.path.basename(os.path.normpath(d)),) + run_info(d) for d in argv]
+    for (name, recipe, epochs, evals), label in zip(runs, labels([r[1] for r in runs])):
+        epoch_table(name, label, recipe, epochs)
         for split in ("val", "test"):
             if split in evals:
                 rows.append((name, split, evals[split]))
         if "test" in evals:
-            by_recipe.setdefault(recipe.get("name"), []).append(evals["test"])
+            group = by_recipe.setdefault(definition(recipe), (label, []))
+            group[1].append(evals["test"])
 
     print("| run | split | model epoch | accuracy | ROC AUC | sensitivity | specificity | "
           "balanced acc. | threshold |")
@@ -85,10 +109,10 @@ def main(argv):
               f"{e['balanced_accuracy']:.4f} | {e['threshold']:.4f} |")
     print()
 
-    for recipe, tests in by_recipe.items():
+    for label, tests in by_recipe.values():
         if len(tests) < 2:
             continue
-        print(f"Test over {len(tests)} seeds, recipe `{recipe}` (mean ± sample sd [min, max]):\n")
+        print(f"Test over {len(tests)} seeds, recipe {label} (mean ± sample sd [min, max]):\n")
         for m in METRICS:
             v = [t[m] for t in tests]
             print(f"- {m}: {statistics.mean(v):.4f} ± {statistics.stdev(v):.4f} "
