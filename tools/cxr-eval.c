@@ -40,8 +40,9 @@ static void usage(FILE *f)
         "ROC AUC (exact, ties count 1/2); for more classes the macro one-vs-rest AUC.\n"
         "For two classes it also prints the threshold on p[class 1] that maximises balanced "
         "accuracy\n"
-        "((sensitivity + specificity) / 2) on this split: choose it on val, then apply it to test\n"
-        "with --threshold.\n"
+        "((sensitivity + specificity) / 2) on this split. cxr-train already chooses it on val and\n"
+        "stores it in MODEL; on any split but val it is a diagnostic (how well the scores could\n"
+        "separate that split), never a threshold to evaluate that split with.\n"
         "\n"
         "Options:\n"
         "  --split NAME      train, val or test (default test)\n"
@@ -338,12 +339,17 @@ int main(int argc, char **argv)
                r.recall[i], r.f1[i], r.auc_ovr[i]);
     if (K == 2) {
         double bt, bal;
-        if (cxr_metrics_best_threshold(met, &bt, &bal) == CXR_OK)
-            printf("\nbest threshold on %s by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
-                   "(choose it on val, then: cxr-eval %s %s --split test --threshold %.9g)\n",
-                   split, bt, bal, model_path, store_path, bt);
-        else
+        if (cxr_metrics_best_threshold(met, &bt, &bal) != CXR_OK)
             printf("\nbest threshold: not defined (%s)\n", cxr_last_error());
+        else if (strcmp(split, "val") == 0)
+            printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
+                   "(to apply it to test: cxr-eval %s %s --split test --threshold %.9g)\n",
+                   bt, bal, model_path, store_path, bt);
+        else  /* chosen on the split it would be judged on: an optimistic bound, not a setting */
+            printf("\nbalanced accuracy at the best threshold chosen on %s itself: %.4f (at %.9g;\n"
+                   "a diagnostic of how well the scores separate %s, not a threshold to evaluate\n"
+                   "it with: thresholds are chosen on val)\n",
+                   split, bal, bt, split);
     }
     CXR_TRY(cxr_stdout_close());
 bail:

@@ -42,6 +42,10 @@ awk "BEGIN{exit !($t >= 0 && $t <= 1)}" || fail "best threshold $t is not in [0,
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --threshold "$t"
 grep -q "^threshold $t " "$WORK/out" || fail "test eval did not use threshold $t"
 grep -q "split test: 16 images" "$WORK/out" || fail "test eval did not see 16 images"
+# on test, the threshold that would suit test is a labelled diagnostic, never a command to paste
+grep -q -- "--split test --threshold" "$WORK/out" && fail "test eval suggests a threshold chosen on test"
+grep -q "^balanced accuracy at the best threshold chosen on test itself" "$WORK/out" ||
+    fail "test eval lacks the labelled diagnostic"
 # --json: the same figures as one JSON object (threshold and accuracy as the text report's)
 acc=$(awk '/^accuracy/ {print $2}' "$WORK/out")
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --threshold "$t" --json
