@@ -1,0 +1,69 @@
+/* test_select.c: model selection's rule (train/select.c, specs/model.md "Model selection"):
+ * which value improves on the best so far for each metric, ties, NaN, the names, and the best
+ * model's file name. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cxr_trainer.h"
+
+/* The epoch (1-based) a run keeps when its epochs' metric values are v[0..n-1]: the trainer's
+ * loop (trainer.c) reduced to the rule it applies after each epoch. */
+static int kept_epoch(cxr_select_kind kind, const double *v, int n)
+{
+    double best = NAN;
+    int epoch = 0;
+    for (int i = 0; i < n; i++)
+        if (cxr_select_improves(kind, v[i], best)) {
+            best = v[i];
+            epoch = i + 1;
+        }
+    return epoch;
+}
+
+#define CHECK(c)                                                          \
+    do {                                                                  \
+        if (!(c)) {                                                       \
+            fprintf(stderr, "test_select:%d: %s\n", __LINE__, #c);        \
+            fails++;                                                      \
+        }                                                                 \
+    } while (0)
+
+int main(void)
+{
+    int fails = 0;
+    /* val_loss: lower wins; the lowest loss's epoch is kept, a tie keeps the earlier */
+    const double loss[] = { 0.50, 0.40, 0.45, 0.30, 0.30, 0.35 };
+    CHECK(kept_epoch(CXR_SELECT_VAL_LOSS, loss, 6) == 4);
+    CHECK(cxr_select_improves(CXR_SELECT_VAL_LOSS, 0.29, 0.30));
+    CHECK(!cxr_select_improves(CXR_SELECT_VAL_LOSS, 0.31, 0.30));
+    /* the same values as AUC or balanced accuracy: higher wins */
+    CHECK(kept_epoch(CXR_SELECT_VAL_AUC, loss, 6) == 1);
+    const double auc[] = { 0.90, 0.95, 0.95, 0.94 };
+    CHECK(kept_epoch(CXR_SELECT_VAL_AUC, auc, 4) == 2);
+    CHECK(kept_epoch(CXR_SELECT_VAL_BALANCED_ACCURACY, auc, 4) == 2);
+    CHECK(kept_epoch(CXR_SELECT_VAL_LOSS, auc, 4) == 1);
+    /* NaN never improves; a first real value improves on no best (NaN) */
+    const double nan_first[] = { NAN, 0.7, NAN, 0.6 };
+    CHECK(kept_epoch(CXR_SELECT_VAL_LOSS, nan_first, 4) == 4);
+    CHECK(kept_epoch(CXR_SELECT_VAL_AUC, nan_first, 4) == 2);
+    CHECK(!cxr_select_improves(CXR_SELECT_VAL_AUC, NAN, 0.5));
+    /* none selects nothing */
+    CHECK(kept_epoch(CXR_SELECT_NONE, auc, 4) == 0);
+    /* names round trip; an unknown one is refused */
+    for (int k = CXR_SELECT_NONE; k <= CXR_SELECT_VAL_BALANCED_ACCURACY; k++) {
+        cxr_select_kind got = CXR_SELECT_NONE;
+        CHECK(cxr_select_parse(cxr_select_name((cxr_select_kind)k), &got) == CXR_OK && (int)got == k);
+    }
+    cxr_select_kind got;
+    CHECK(cxr_select_parse("val_accuracy", &got) != CXR_OK);
+    CHECK(cxr_select_parse(NULL, &got) != CXR_OK);
+    /* the best model's name: MODEL.h5 -> MODEL.best.h5, other names get .best.h5 appended */
+    char buf[64];
+    CHECK(cxr_train_best_path("runs/m.h5", buf, sizeof buf) == CXR_OK && strcmp(buf, "runs/m.best.h5") == 0);
+    CHECK(cxr_train_best_path("m.ckpt", buf, sizeof buf) == CXR_OK && strcmp(buf, "m.ckpt.best.h5") == 0);
+    CHECK(cxr_train_best_path("runs/m.h5", buf, 8) != CXR_OK);
+    if (fails) fprintf(stderr, "test_select: %d check(s) failed\n", fails);
+    else printf("test_select: ok\n");
+    return fails != 0;
+}
