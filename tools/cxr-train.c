@@ -36,7 +36,7 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --device D          auto (default), cpu or cuda[:N]. auto takes the GPU when the build "
         "has\n"
         "                      CUDA and a GPU answers, else the CPU, and says which on stderr.\n"
-        "  --recipe R          a study's settings (default %s); options given explicitly win:\n",
+        "  --recipe R          named settings (default %s); options given explicitly win:\n",
         r->name);
     for (int i = 0; i < n_recipes; i++)
         fprintf(f, "                        %-10s %s\n", recipes[i].name, recipes[i].about);
