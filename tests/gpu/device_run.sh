@@ -15,8 +15,9 @@
 # log for fp32), the step tests, the two-process determinism digests, the loader test and its
 # broken twin (which must fail); data/sample end to end (pack; two identical cuda runs compared
 # as strings; a resumed run against the uninterrupted one; --resident off; tf32; bf16; the CPU,
-# epoch-1 loss against cuda; cxr-eval on both devices); the real training split (.devrun/
-# chest_xray) timed for cxr-train at fp32/tf32/bf16 (and tf32 streamed, and tf32 with the
+# epoch-1 loss against cuda, also with --augment default; cxr-eval on both devices; all with
+# --recipe study, which does not augment); the real training split (.devrun/
+# chest_xray) timed for cxr-train --recipe study at fp32/tf32/bf16 (and tf32 streamed, and tf32 with the
 # fused kernels off: CXR_CUDA_FUSED=0) against PyTorch eager
 # and channels_last at the same precisions; compute-sanitizer memcheck of the op tests; then
 # the study recipe (26 epochs, fp32) for as long as the time left allows, and test accuracy.
@@ -46,7 +47,7 @@ case "${1:-}" in
     [ -n "$build" ] && [ -d "$build" ] || { echo "device_run: --simulate needs a build folder" >&2; exit 2; }
     build=$(cd "$build" && pwd)
     ;;
--h | --help) sed -n '2,34p' "$0"; exit 0 ;;
+-h | --help) awk 'NR > 1 && /^set /{exit} NR > 1' "$0"; exit 0 ;;
 *) echo "device_run: unknown argument $1 (see --help)" >&2; exit 2 ;;
 esac
 
@@ -233,10 +234,11 @@ step loader_sees_race 60 -- sh tests/gpu/expect_fail.sh test_gpu_loader_nowait
 # ---------------------------------------------------------------- data/sample end to end
 phase "data/sample end to end"
 [ "$mode" = dry ] || mkdir -p "$S"
-train_s() { # NAME ARGS...: cxr-train on the sample store, 2 epochs, batch 8
+train_s() { # NAME ARGS...: cxr-train on the sample store, the study recipe, 2 epochs, batch 8
+    # (no augmentation, so the resident loader is the default and --resident off a real change)
     local n=$1
     shift
-    cxr-train "$S/sample.h5" --epochs 2 --batch 8 --lr 0.001 --log "$S/$n.jsonl" "$@"
+    cxr-train "$S/sample.h5" --recipe study --epochs 2 --batch 8 --lr 0.001 --log "$S/$n.jsonl" "$@"
 }
 step sample_pack 60 -- cxr-pack data/sample -o "$S/sample.h5"
 step sample_cuda_a 60 int -- train_s cuda_a --device cuda --checkpoint "$S/a.h5"
@@ -251,6 +253,11 @@ step sample_tf32 60 int -- train_s cuda_tf32 --device cuda --precision tf32
 step sample_bf16 60 int -- train_s cuda_bf16 --device cuda --precision bf16
 step sample_cpu 90 int -- train_s cpu --device cpu --checkpoint "$S/c.h5"
 step sample_loss_cpu_cuda 10 -- python3 tests/gpu/device_report.py loss "$S/cuda_a.jsonl" "$S/cpu.jsonl"
+# augmentation: the GPU trains on the CPU loader's augmented batches (streamed), so the epoch-1
+# loss must agree with the CPU run's as closely as without augmentation
+step sample_aug_cuda 60 int -- train_s cuda_aug --device cuda --augment default
+step sample_aug_cpu 90 int -- train_s cpu_aug --device cpu --augment default
+step sample_loss_aug_cpu_cuda 10 -- python3 tests/gpu/device_report.py loss "$S/cuda_aug.jsonl" "$S/cpu_aug.jsonl"
 step sample_eval_cuda 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --device cuda
 step sample_eval_cpu 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --device cpu
 
@@ -259,14 +266,14 @@ phase "real training split: cxr-train against PyTorch"
 [ "$mode" = dry ] || mkdir -p "$R"
 step real_pack 90 -- cxr-pack "$carried/chest_xray" -o "$R/cx.h5"
 for p in fp32 tf32 bf16; do
-    step "real_$p" 75 int -- cxr-train "$R/cx.h5" --device cuda --precision "$p" --epochs 3 \
-        --log "$R/real_$p.jsonl"
+    step "real_$p" 75 int -- cxr-train "$R/cx.h5" --recipe study --device cuda --precision "$p" \
+        --epochs 3 --log "$R/real_$p.jsonl"
 done
-step real_tf32_streamed 60 int -- cxr-train "$R/cx.h5" --device cuda --precision tf32 --epochs 2 \
-    --resident off --log "$R/real_tf32-streamed.jsonl"
+step real_tf32_streamed 60 int -- cxr-train "$R/cx.h5" --recipe study --device cuda --precision tf32 \
+    --epochs 2 --resident off --log "$R/real_tf32-streamed.jsonl"
 # the fusion's gain: the same run with the fused slots left NULL (unfused kernels)
-step real_tf32_unfused 60 int -- env CXR_CUDA_FUSED=0 cxr-train "$R/cx.h5" --device cuda \
-    --precision tf32 --epochs 2 --log "$R/real_tf32-unfused.jsonl"
+step real_tf32_unfused 60 int -- env CXR_CUDA_FUSED=0 cxr-train "$R/cx.h5" --recipe study \
+    --device cuda --precision tf32 --epochs 2 --log "$R/real_tf32-unfused.jsonl"
 step torch 150 -- env PYTHONUNBUFFERED=1 sh -c "python3 tests/bench/peer_torch_gpu.py \
     --variant eager,channels_last --precision fp32,tf32,bf16 --epochs 2 > '$R/torch.jsonl'"
 step real_table 10 -- python3 tests/gpu/device_report.py table "$R"
@@ -281,8 +288,8 @@ step memcheck_ops 75 -- memcheck
 
 # ---------------------------------------------------------------- the study recipe
 phase "study recipe: 26 epochs fp32 for the time left, then the test split"
-step study 100000 int-ok -- cxr-train "$R/cx.h5" --device cuda --log "$R/study.jsonl" \
-    --checkpoint "$R/study.h5"
+step study 100000 int-ok -- cxr-train "$R/cx.h5" --recipe study --device cuda \
+    --log "$R/study.jsonl" --checkpoint "$R/study.h5"
 reserve=$((reserve < 5 ? reserve : 5))
 [ "$mode" = dry ] || [ -f "$R/study.h5" ] && step study_eval 30 -- sh -c "cxr-eval '$R/study.h5' '$R/cx.h5' --split test --device cuda > '$R/study_eval.txt'"
 
@@ -291,7 +298,8 @@ phase "summary"
 if [ "$mode" != dry ]; then
     {
         echo "## comparisons"
-        for f in sample_same_ab sample_same_resume sample_same_streamed sample_loss_cpu_cuda; do
+        for f in sample_same_ab sample_same_resume sample_same_streamed sample_loss_cpu_cuda \
+            sample_loss_aug_cpu_cuda; do
             echo "$f: $(cat "$W/logs/$f.log" 2>/dev/null | tr '\n' ' ')"
         done
         for p in fp32 tf32 bf16; do
