@@ -19,6 +19,7 @@ void cxr_augment_params_none(cxr_augment_params *p)
 {
     memset(p, 0, sizeof *p);
     p->scale_min = p->scale_max = 1.0f;
+    p->aspect_min = p->aspect_max = 1.0f;
 }
 
 void cxr_augment_params_default(cxr_augment_params *p)
@@ -35,7 +36,8 @@ void cxr_augment_params_default(cxr_augment_params *p)
 int cxr_augment_active(const cxr_augment_params *p)
 {
     return p && (p->rotate_deg != 0 || p->scale_min != 1 || p->scale_max != 1 ||
-                 p->translate != 0 || p->brightness != 0 || p->contrast != 0 || p->hflip);
+                 p->translate != 0 || p->brightness != 0 || p->contrast != 0 || p->hflip ||
+                 p->aspect_min != 1 || p->aspect_max != 1);
 }
 
 /* ---------------------------------------------------------------- spec */
@@ -61,8 +63,15 @@ void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap)
     put_float(t, sizeof t, p->translate);
     put_float(b, sizeof b, p->brightness);
     put_float(c, sizeof c, p->contrast);
-    snprintf(buf, cap, "rotate=%s,scale=%s:%s,translate=%s,brightness=%s,contrast=%s,hflip=%d", r,
-             s0, s1, t, b, c, p->hflip ? 1 : 0);
+    int n = snprintf(buf, cap,
+                     "rotate=%s,scale=%s:%s,translate=%s,brightness=%s,contrast=%s,hflip=%d", r,
+                     s0, s1, t, b, c, p->hflip ? 1 : 0);
+    if (p->aspect_min != 1 || p->aspect_max != 1) {
+        char a0[32], a1[32];
+        put_float(a0, sizeof a0, p->aspect_min);
+        put_float(a1, sizeof a1, p->aspect_max);
+        if (n >= 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, ",aspect=%s:%s", a0, a1);
+    }
 }
 
 /* A float in [lo, hi] from text that ends at `end` (exclusive). */
@@ -96,14 +105,19 @@ static int parse_item(const char *s, const char *end, cxr_augment_params *p)
         p->hflip = *v == '1';
         return 1;
     }
-    if (KEY("scale")) {
+    if (KEY("scale") || KEY("aspect")) {
         const char *colon = memchr(v, ':', (size_t)(end - v));
         float a, b;
         if (!colon || !parse_float(v, colon, 0.5f, 2, &a) ||
             !parse_float(colon + 1, end, 0.5f, 2, &b) || a > b)
             return 0;
-        p->scale_min = a;
-        p->scale_max = b;
+        if (KEY("scale")) {
+            p->scale_min = a;
+            p->scale_max = b;
+        } else {
+            p->aspect_min = a;
+            p->aspect_max = b;
+        }
         return 1;
     }
 #undef KEY
@@ -136,7 +150,7 @@ cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *out)
             return cxr_set_error(CXR_E_ARG,
                                  "augment '%s': bad item '%.*s' (rotate=0..45, scale=MIN:MAX in "
                                  "0.5..2, translate=0..0.5, brightness=0..1, contrast=0..0.9, "
-                                 "hflip=0|1)",
+                                 "hflip=0|1, aspect=MIN:MAX in 0.5..2)",
                                  spec, (int)(end - s), s);
         s = *end ? end + 1 : end;
     }
@@ -159,8 +173,8 @@ void cxr_augment_draw(const cxr_augment_params *p, uint64_t seed, int epoch, int
     k = cxr_splitmix64_mix(G * ((uint64_t)epoch + 1) ^ k);
     k = cxr_splitmix64_mix(G * (stream + 1) ^ k);
     uint64_t state = cxr_splitmix64_mix(seed ^ k);
-    float u[7];
-    for (int i = 0; i < 7; i++) u[i] = next_unit(&state);
+    float u[8];
+    for (int i = 0; i < 8; i++) u[i] = next_unit(&state);
     x->angle = (float)((double)p->rotate_deg * (M_PI / 180.0)) * (2 * u[0] - 1);
     x->scale = p->scale_min + (p->scale_max - p->scale_min) * u[1];
     x->tx = p->translate * (float)size * (2 * u[2] - 1);
@@ -168,12 +182,14 @@ void cxr_augment_draw(const cxr_augment_params *p, uint64_t seed, int epoch, int
     x->contrast = 1 + p->contrast * (2 * u[4] - 1);
     x->brightness = p->brightness * (2 * u[5] - 1);
     x->flip = p->hflip && u[6] < 0.5f;
+    const double la = log((double)p->aspect_min), lb = log((double)p->aspect_max);
+    x->aspect = (float)exp(la + (lb - la) * (double)u[7]);
 }
 
 int cxr_augment_xform_is_identity(const cxr_augment_xform *x)
 {
     return x->angle == 0 && x->scale == 1 && x->tx == 0 && x->ty == 0 && x->contrast == 1 &&
-           x->brightness == 0 && !x->flip;
+           x->brightness == 0 && !x->flip && x->aspect == 1;
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -213,16 +229,20 @@ void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst,
         hi = src[i] > hi ? src[i] : hi;
     }
     const float c = 0.5f * (float)(S - 1);
-    const float a = (float)(cos((double)x->angle) / x->scale);
-    const float b = (float)(sin((double)x->angle) / x->scale);
+    /* per axis of the source: 1/sx on x, 1/sy on y (aspect 1: both 1/scale, as before it) */
+    const double ra = sqrt((double)x->aspect);
+    const double sx = (double)x->scale * ra, sy = (double)x->scale / ra;
+    const double ca = cos((double)x->angle), sa = sin((double)x->angle);
+    const float ax = (float)(ca / sx), bx = (float)(sa / sx);
+    const float ay = (float)(ca / sy), by = (float)(sa / sy);
     const int photo = x->contrast != 1 || x->brightness != 0;
     for (int y = 0; y < S; y++) {
         const float dy = (float)y - c - x->ty;
-        const float rx = b * dy + c, ry = a * dy + c;
+        const float rx = bx * dy + c, ry = ay * dy + c;
         float *out = dst + (size_t)y * S;
         for (int xo = 0; xo < S; xo++) {
             const float dx = (float)(x->flip ? S - 1 - xo : xo) - c - x->tx;
-            out[xo] = sample(src, S, a * dx + rx, -b * dx + ry, lo);
+            out[xo] = sample(src, S, ax * dx + rx, -by * dx + ry, lo);
         }
         if (photo)
             for (int xo = 0; xo < S; xo++) {
@@ -256,4 +276,5 @@ void cxr_augment_tta_xform(int t, int size, cxr_augment_xform *x)
     x->tx = T[t].tx * (float)size;
     x->ty = T[t].ty * (float)size;
     x->contrast = 1;
+    x->aspect = 1;
 }

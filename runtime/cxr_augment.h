@@ -6,9 +6,11 @@
  * A transform (cxr_augment_xform) maps output pixel (x, y), with c = (S-1)/2, to the input point
  *   flip:  x' = S-1-x if flip else x
  *   d    = (x' - c - tx, y - c - ty)
- *   src  = (cos a * d.x + sin a * d.y, -sin a * d.x + cos a * d.y) / scale + c
- * i.e. the input is scaled by `scale` about the centre, rotated by `a` (radians), shifted by
- * (tx, ty) pixels, then mirrored left-right when flip is set. The value at src is bilinear in
+ *   src  = ((cos a * d.x + sin a * d.y) / sx, (-sin a * d.x + cos a * d.y) / sy) + c
+ *   sx = scale * sqrt(aspect), sy = scale / sqrt(aspect)
+ * i.e. the input is scaled by `scale` about the centre (stretched to `aspect` = width/height
+ * factor, area kept), rotated by `a` (radians), shifted by (tx, ty) pixels, then mirrored
+ * left-right when flip is set. The value at src is bilinear in
  * the four neighbouring pixels; a neighbour outside the image takes the image's minimum (its
  * background: -1 in a store normalized to [-1,1]). Then v = contrast * v + brightness, clamped
  * to the input image's [min, max] (contrast about 0, the centre of the normalized range).
@@ -17,11 +19,14 @@
  * (0-based) of a run with seed `seed` is drawn from the splitmix64 sequence (cxr_splitmix.h)
  * whose state is
  *   mix(seed ^ mix(G*(stream+1) ^ mix(G*(epoch+1) ^ mix(G*(index+1)))))   stream = 2
- * (the loader's shuffle uses stream 1), seven draws in this order, each u = (next >> 40) * 2^-24
+ * (the loader's shuffle uses stream 1), eight draws in this order, each u = (next >> 40) * 2^-24
  * in [0,1): rotation a = rotate_deg * pi/180 * (2u-1); scale = scale_min + (scale_max -
  * scale_min) * u; tx = translate * S * (2u-1); ty likewise; contrast = 1 + contrast * (2u-1);
- * brightness = brightness * (2u-1); flip = hflip && u < 0.5. Every draw is made whatever the
- * ranges, so that one range does not change the others' values. The image is therefore a pure
+ * brightness = brightness * (2u-1); flip = hflip && u < 0.5; aspect = exp(log aspect_min +
+ * (log aspect_max - log aspect_min) * u) (log-uniform: a stretch and its inverse are equally
+ * likely; computed in double, so 1:1 gives exactly 1). Every draw is made whatever the ranges,
+ * so that one range does not change the others' values (the eighth, added later, leaves the
+ * first seven of every earlier run as they were). The image is therefore a pure
  * function of (params, seed, epoch, index, input): never of threads, timing or batch.
  */
 #ifndef CXR_AUGMENT_H
@@ -44,6 +49,7 @@ typedef struct cxr_augment_params {
     float brightness;           /* added offset uniform in [-b, b] (normalized units) */
     float contrast;             /* factor uniform in [1-k, 1+k] about 0 */
     int hflip;                  /* 1: mirror left-right with probability 1/2 */
+    float aspect_min, aspect_max; /* width/height stretch log-uniform in [min, max] (> 0) */
 } cxr_augment_params;
 
 /* One drawn transform (see above). */
@@ -53,9 +59,10 @@ typedef struct {
     float tx, ty; /* pixels */
     float contrast, brightness;
     int flip;
+    float aspect; /* width/height stretch, area kept; 1: none */
 } cxr_augment_xform;
 
-/* No augmentation: every range 0, scale 1..1, no flip. */
+/* No augmentation: every range 0, scale and aspect 1..1, no flip. */
 void cxr_augment_params_none(cxr_augment_params *p);
 /* The default augmentation: rotate 10 degrees, scale 0.9-1.1, translate 0.08, brightness 0.1,
  * contrast 0.1, no flip (a chest is not left-right symmetric). */
@@ -65,13 +72,16 @@ int cxr_augment_active(const cxr_augment_params *p);
 
 /* Parse an augmentation spec into *p: "none", "default", or comma-separated key=value pairs
  * that change the none params ("default,key=value,..." changes the default's): rotate=DEG,
- * scale=MIN:MAX, translate=F, brightness=F, contrast=F, hflip=0|1. Ranges: rotate 0..45,
- * scale 0.5..2 with MIN <= MAX, translate 0..0.5, brightness 0..1, contrast 0..0.9. CXR_E_ARG
- * naming the bad part otherwise (*p unchanged). */
+ * scale=MIN:MAX, translate=F, brightness=F, contrast=F, hflip=0|1, aspect=MIN:MAX. Ranges:
+ * rotate 0..45, scale and aspect 0.5..2 with MIN <= MAX, translate 0..0.5, brightness 0..1,
+ * contrast 0..0.9. CXR_E_ARG naming the bad part otherwise (*p unchanged). */
 cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *p);
 /* The canonical spec of p into buf (cap bytes): "none" when inactive, else
- * "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,hflip=0" (shortest %g
- * form that reads back as the same float: parsing it gives p back exactly). */
+ * "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,hflip=0", with
+ * ",aspect=MIN:MAX" appended only when that range is not 1:1 (so the specs of earlier runs
+ * are unchanged), in the shortest %g form that reads back as the same float: parsing it gives
+ * p back exactly. At most CXR_AUGMENT_SPEC_MAX bytes with the terminator. */
+#define CXR_AUGMENT_SPEC_MAX 192
 void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap);
 
 /* The transform of (seed, epoch, index) under p for an S x S image (see above). */
@@ -87,8 +97,8 @@ void cxr_augment_image(const cxr_augment_params *p, uint64_t seed, int epoch, in
                        const float *src, float *dst, int size);
 
 /* Test-time augmentation: the fixed transforms t = 0 .. CXR_TTA_MAX-1 (0 is the identity) that
- * --tta N averages over (t < N): mild, inside the default training ranges, no flip and no
- * photometric change. */
+ * --tta N averages over (t < N): mild, inside the default training ranges, no flip, no stretch
+ * and no photometric change. */
 #define CXR_TTA_MAX 8
 void cxr_augment_tta_xform(int t, int size, cxr_augment_xform *x);
 

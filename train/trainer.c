@@ -315,7 +315,7 @@ typedef struct {
     cxr_lr_schedule sched; /* total, step_every: set once the batch source is open */
     cxr_model_config cfg;
     cxr_augment_params augment; /* train split only */
-    char augment_spec[128];     /* its canonical spec, for the log and the checkpoint */
+    char augment_spec[CXR_AUGMENT_SPEC_MAX]; /* canonical spec, for the log and checkpoint */
     char name[32];              /* the recipe's name */
     int64_t ck_step_every;      /* resume: the checkpoint's step decay interval (0: none) */
     cxr_select_kind select;     /* model selection on val */

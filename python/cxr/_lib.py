@@ -27,7 +27,8 @@ class AugmentParams(ctypes.Structure):
     """cxr_augment_params (runtime/cxr_augment.h)."""
     _fields_ = [("rotate_deg", ctypes.c_float), ("scale_min", ctypes.c_float),
                 ("scale_max", ctypes.c_float), ("translate", ctypes.c_float),
-                ("brightness", ctypes.c_float), ("contrast", ctypes.c_float), ("hflip", c_int)]
+                ("brightness", ctypes.c_float), ("contrast", ctypes.c_float), ("hflip", c_int),
+                ("aspect_min", ctypes.c_float), ("aspect_max", ctypes.c_float)]
 
 
 class BatchStruct(ctypes.Structure):

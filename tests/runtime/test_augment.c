@@ -43,6 +43,7 @@ static void identity_xform(cxr_augment_xform *x)
     memset(x, 0, sizeof *x);
     x->scale = 1;
     x->contrast = 1;
+    x->aspect = 1;
 }
 
 static void test_identity(void)
@@ -138,6 +139,18 @@ static void test_interpolation_and_photometric(void)
     double total = 0;
     for (int i = 0; i < O * O; i++) total += rot[i];
     CHECK(fabs(total - 1) < 1e-3);
+    /* a stretch: aspect r with scale 1 moves (c+8, c) to (c+8*sqrt r, c) and (c, c+8) to
+     * (c, c+8/sqrt r); r = 4 gives integer targets (c+16, c) and (c, c+4) */
+    identity_xform(&x);
+    x.aspect = 4;
+    cxr_augment_apply(&x, pt, rot, O);
+    CHECK(rot[c * O + c + 16] > 0.999f);
+    memset(pt, 0, (size_t)O * O * sizeof *pt);
+    pt[(c + 8) * O + c] = 1;
+    cxr_augment_apply(&x, pt, rot, O);
+    /* (c, c+8) samples to the output rows y with (y-c)*2 = 8: y = c+4 exactly */
+    CHECK(rot[(c + 4) * O + c] > 0.999f);
+    CHECK(!cxr_augment_xform_is_identity(&x));
     free(pt);
     free(rot);
 
@@ -185,9 +198,33 @@ static void test_spec(void)
     cxr_augment_format(&p, buf, sizeof buf);
     CHECK_OK(cxr_augment_parse(buf, &q));
     CHECK(memcmp(&p, &q, sizeof p) == 0);
+    /* aspect: off in default and in the canonical spec unless given; round trip */
+    CHECK_OK(cxr_augment_parse("default,aspect=0.8:1.25", &p));
+    CHECK(p.aspect_min == 0.8f && p.aspect_max == 1.25f && p.rotate_deg == 10);
+    cxr_augment_format(&p, buf, sizeof buf);
+    CHECK(strcmp(buf, "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,"
+                      "hflip=0,aspect=0.8:1.25") == 0);
+    CHECK_OK(cxr_augment_parse(buf, &q));
+    CHECK(memcmp(&p, &q, sizeof p) == 0);
+    CHECK_OK(cxr_augment_parse("aspect=0.9:1.1", &p));
+    CHECK(cxr_augment_active(&p) && p.scale_min == 1 && p.rotate_deg == 0);
+    CHECK_OK(cxr_augment_parse("aspect=1:1", &p));
+    CHECK(!cxr_augment_active(&p));
+    { /* the longest spec fits CXR_AUGMENT_SPEC_MAX */
+        char big[CXR_AUGMENT_SPEC_MAX];
+        CHECK_OK(cxr_augment_parse("rotate=0.123456789,scale=0.523456789:1.923456789,translate="
+                                   "0.123456789,brightness=0.123456789,contrast=0.123456789,"
+                                   "hflip=1,aspect=0.523456789:1.923456789",
+                                   &p));
+        cxr_augment_format(&p, big, sizeof big);
+        CHECK(strlen(big) < sizeof big - 1);
+        CHECK_OK(cxr_augment_parse(big, &q));
+        CHECK(memcmp(&p, &q, sizeof p) == 0);
+    }
     const char *bad[] = { "",          "foo",           "rotate=",        "rotate=91",
                           "rotate=-1", "scale=1.1:0.9", "scale=1",        "hflip=2",
-                          "default,",  "contrast=1",    "translate=0.1,", "rotate=1x" };
+                          "default,",  "contrast=1",    "translate=0.1,", "rotate=1x",
+                          "aspect=1.2", "aspect=1.2:0.9", "aspect=0.4:1",  "aspect=1:2.5" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         p.rotate_deg = 77;
         CHECK(cxr_augment_parse(bad[i], &p) == CXR_E_ARG);
@@ -213,6 +250,29 @@ static void test_spec(void)
     CHECK(smin >= 0.9f && smin < 0.91f && smax <= 1.1f && smax > 1.09f);
     CHECK(tmax <= 0.08f * 256 && tmax > 0.075f * 256);
     CHECK(flips > 900 && flips < 1100);
+
+    /* the stretch is the eighth draw: adding it changes none of the first seven; it is
+     * log-uniform (as many below 1 as above for 0.8:1.25) and stays in range */
+    cxr_augment_params d, da;
+    cxr_augment_params_default(&d);
+    CHECK_OK(cxr_augment_parse("default,aspect=0.8:1.25", &da));
+    int below = 0;
+    float rmin = 2, rmax = 0;
+    for (int i = 0; i < 2000; i++) {
+        cxr_augment_xform x0, x1;
+        cxr_augment_draw(&d, 9, i % 7, i, 256, &x0);
+        cxr_augment_draw(&da, 9, i % 7, i, 256, &x1);
+        CHECK(x0.aspect == 1);
+        CHECK(x0.angle == x1.angle && x0.scale == x1.scale && x0.tx == x1.tx &&
+              x0.ty == x1.ty && x0.contrast == x1.contrast && x0.brightness == x1.brightness &&
+              x0.flip == x1.flip);
+        CHECK(x1.aspect >= 0.8f && x1.aspect <= 1.25f);
+        rmin = x1.aspect < rmin ? x1.aspect : rmin;
+        rmax = x1.aspect > rmax ? x1.aspect : rmax;
+        below += x1.aspect < 1;
+    }
+    CHECK(rmin < 0.81f && rmax > 1.23f);
+    CHECK(below > 900 && below < 1100);
 }
 
 /* Every image of one epoch, by split index, into all[NTRAIN][S*S]. */
