@@ -16,6 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* the stored spec fits the longest cxr_augment_format writes */
+_Static_assert(sizeof(((cxr_checkpoint_meta *)0)->augment) >= CXR_AUGMENT_SPEC_MAX,
+               "cxr_checkpoint_meta.augment is shorter than CXR_AUGMENT_SPEC_MAX");
+
 /* An HDF5 failure while writing the checkpoint at `path`: our message, then HDF5's reason. */
 #define CXR_THROW_H5(code, ...)                         \
     do {                                                \

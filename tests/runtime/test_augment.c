@@ -151,6 +151,13 @@ static void test_interpolation_and_photometric(void)
     /* (c, c+8) samples to the output rows y with (y-c)*2 = 8: y = c+4 exactly */
     CHECK(rot[(c + 4) * O + c] > 0.999f);
     CHECK(!cxr_augment_xform_is_identity(&x));
+    /* stretch then rotate: (c+8, c) is stretched to (c+16, c), then turned 90 degrees to
+     * (c, c+16) (the sine terms take the x axis' 1/sx, not the y axis' 1/sy) */
+    memset(pt, 0, (size_t)O * O * sizeof *pt);
+    pt[c * O + c + 8] = 1;
+    x.angle = (float)(M_PI / 2);
+    cxr_augment_apply(&x, pt, rot, O);
+    CHECK(rot[(c + 16) * O + c] > 0.999f);
     free(pt);
     free(rot);
 
@@ -258,6 +265,7 @@ static void test_spec(void)
     CHECK_OK(cxr_augment_parse("default,aspect=0.8:1.25", &da));
     int below = 0;
     float rmin = 2, rmax = 0;
+    double mean_log = 0;
     for (int i = 0; i < 2000; i++) {
         cxr_augment_xform x0, x1;
         cxr_augment_draw(&d, 9, i % 7, i, 256, &x0);
@@ -270,9 +278,55 @@ static void test_spec(void)
         rmin = x1.aspect < rmin ? x1.aspect : rmin;
         rmax = x1.aspect > rmax ? x1.aspect : rmax;
         below += x1.aspect < 1;
+        mean_log += log(x1.aspect) / 2000;
     }
     CHECK(rmin < 0.81f && rmax > 1.23f);
     CHECK(below > 900 && below < 1100);
+    /* log-uniform on [0.8, 1.25]: mean log 0 (sd of the mean 0.003); uniform would give +0.017 */
+    CHECK(fabs(mean_log) < 0.008);
+}
+
+/* The transforms and pixels of the default augmentation as they were before the stretch was
+ * added (computed with runtime/augment.c of ddc01d9): every earlier run's training images are
+ * unchanged. Draws of (seed 9, epoch e, index i) at S = 256, e = 0..2, i = 0..3; then an FNV-1a
+ * hash of cxr_augment_image(default, 9, e, 2) of random_image(24, 3) for e = 0..2. */
+static void test_pinned(void)
+{
+    static const float want[12][6] = {
+        { 0x1.1904b4p-3, 0x1.0cf5bep+0, -0x1.62fc9ep+3, 0x1.825628p+3, 0x1.1916c2p+0, -0x1.00f69ep-4 },
+        { -0x1.eb4af4p-5, 0x1.0ab1a2p+0, -0x1.cbae76p+3, 0x1.331f7p+2, 0x1.1184acp+0, 0x1.84134p-6 },
+        { -0x1.2092bap-6, 0x1.15ee8ep+0, 0x1.4882b2p+3, 0x1.8131eap-1, 0x1.16630ap+0, 0x1.4a79bp-4 },
+        { -0x1.f63a22p-4, 0x1.d17f18p-1, 0x1.dce528p+2, 0x1.8f7052p+1, 0x1.f84a3p-1, -0x1.41598p-6 },
+        { -0x1.7743cep-5, 0x1.d1a06p-1, -0x1.bf6cep+3, 0x1.71e3d6p+0, 0x1.180d7ap+0, -0x1.2dc4e6p-7 },
+        { -0x1.19cc26p-3, 0x1.e58daap-1, -0x1.9fd36ap+3, -0x1.4aa3ep+3, 0x1.d6b02ep-1, -0x1.3439p-6 },
+        { 0x1.7e7ff4p-6, 0x1.ce371ep-1, 0x1.2c15bap+4, 0x1.3a8c3p+4, 0x1.13f93p+0, 0x1.e84b4ep-5 },
+        { -0x1.9e0e1ep-6, 0x1.04b9e6p+0, 0x1.76270ap+2, 0x1.0fb466p+4, 0x1.d5b13cp-1, -0x1.691834p-7 },
+        { 0x1.a5bd9cp-4, 0x1.eab03p-1, 0x1.0a0624p+4, -0x1.1145c8p+4, 0x1.ef81bcp-1, -0x1.110c94p-4 },
+        { -0x1.58d2b2p-5, 0x1.d24d3ep-1, 0x1.6ac1f6p+3, 0x1.91cf48p+1, 0x1.0772d6p+0, -0x1.6bd90ap-4 },
+        { 0x1.cde1c6p-6, 0x1.15f77ap+0, 0x1.418ed6p+3, -0x1.c386dcp+3, 0x1.fac95p-1, 0x1.653466p-6 },
+        { 0x1.d3ace4p-4, 0x1.005c26p+0, 0x1.1af4f8p+4, 0x1.67047p+2, 0x1.e7d26ep-1, -0x1.3552eap-4 },
+    };
+    cxr_augment_params p;
+    cxr_augment_params_default(&p);
+    for (int e = 0; e < 3; e++)
+        for (int i = 0; i < 4; i++) {
+            cxr_augment_xform x;
+            cxr_augment_draw(&p, 9, e, i, 256, &x);
+            const float *w = want[e * 4 + i];
+            CHECK(x.angle == w[0] && x.scale == w[1] && x.tx == w[2] && x.ty == w[3] &&
+                  x.contrast == w[4] && x.brightness == w[5] && !x.flip && x.aspect == 1);
+        }
+    float *src = random_image(S, 3), *dst = malloc(S * S * sizeof *dst);
+    uint64_t h = 1469598103934665603ull;
+    for (int e = 0; e < 3; e++) {
+        cxr_augment_image(&p, 9, e, 2, src, dst, S);
+        const unsigned char *b = (const unsigned char *)dst;
+        for (size_t k = 0; k < S * S * sizeof *dst; k++) h = (h ^ b[k]) * 1099511628211ull;
+    }
+    if (h != 0xff92a20010486bdbull) fprintf(stderr, "pinned pixels: hash %#llx\n", (unsigned long long)h);
+    CHECK(h == 0xff92a20010486bdbull);
+    free(src);
+    free(dst);
 }
 
 /* Every image of one epoch, by split index, into all[NTRAIN][S*S]. */
@@ -372,6 +426,7 @@ int main(void)
     test_integer_shift();
     test_interpolation_and_photometric();
     test_spec();
+    test_pinned();
     test_loader(path);
     unlink(path);
     TEST_END();
