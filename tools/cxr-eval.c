@@ -60,6 +60,13 @@ static void usage(FILE *f)
         "                    1.05 and 0.95, shifted 4%% of the side (+x+y, -x-y, +x-y); the same\n"
         "                    code as training's augmentation (specs/model.md \"Augmentation\").\n"
         "                    With N > 1 the loss is -log of the averaged probability\n"
+        "  --perturb A       evaluate on transformed images, to see how the model's answers move\n"
+        "                    with acquisition-like changes: A is an augmentation spec as cxr-train\n"
+        "                    --augment's, image i transformed as training would in epoch 0 with\n"
+        "                    --perturb-seed; a range MIN:MAX with MIN = MAX is a fixed change,\n"
+        "                    e.g. aspect=1.25:1.25 stretches every image 1.25x wider than tall\n"
+        "                    (area kept). Default none\n"
+        "  --perturb-seed N  the seed of --perturb's draws (default 1)\n"
         "  --predictions F   write one row per image to F (a temporary beside it, renamed into\n"
         "                    place when complete): a header line, then path (in the store),\n"
         "                    label (true class), class (predicted), p_<class> for every class\n"
@@ -92,7 +99,7 @@ static cJSON *num_array(const double *v, int n)
 static cxr_status print_json(const char *model_path, const char *store_path, const char *split,
                              const cxr_checkpoint_meta *meta, const cxr_eval_result *er,
                              const cxr_metrics_report *r, cxr_metrics *met, double threshold,
-                             int tta, const char *threshold_source)
+                             int tta, const char *perturb, const char *threshold_source)
 {
     const int K = r->k;
     cJSON *o = cJSON_CreateObject();
@@ -104,6 +111,7 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     cJSON_AddStringToObject(o, "split", split);
     cJSON_AddNumberToObject(o, "images", (double)r->n);
     if (tta > 1) cJSON_AddNumberToObject(o, "tta", tta);
+    if (perturb) cJSON_AddStringToObject(o, "perturb", perturb);
     cJSON *cl = cJSON_AddArrayToObject(o, "classes");
     for (int c = 0; c < K; c++) cJSON_AddItemToArray(cl, cJSON_CreateString(meta->class_names[c]));
     cJSON_AddNumberToObject(o, "loss", er->loss);
@@ -158,7 +166,9 @@ enum {
     O_VERSION,
     O_JSON,
     O_FORMAT,
-    O_TTA
+    O_TTA,
+    O_PERTURB,
+    O_PSEED
 };
 
 typedef struct {
@@ -205,6 +215,10 @@ int main(int argc, char **argv)
     const char *split = "test", *device = "auto", *pred_path = NULL;
     double threshold = NAN;
     int json = 0, tta = 1;
+    cxr_augment_params perturb;
+    cxr_augment_params_none(&perturb);
+    uint64_t perturb_seed = 1;
+    char perturb_desc[CXR_AUGMENT_SPEC_MAX + 32] = "";
     cxr_table_format pred_format = CXR_TABLE_TSV;
     int batch = 64, threads = omp_get_max_threads(), prefetch = 1, c;
     static const struct option longs[] = { { "split", required_argument, 0, O_SPLIT },
@@ -217,6 +231,8 @@ int main(int argc, char **argv)
                                            { "predictions", required_argument, 0, O_PRED },
                                            { "format", required_argument, 0, O_FORMAT },
                                            { "tta", required_argument, 0, O_TTA },
+                                           { "perturb", required_argument, 0, O_PERTURB },
+                                           { "perturb-seed", required_argument, 0, O_PSEED },
                                            { "help", no_argument, 0, 'h' },
                                            { "version", no_argument, 0, O_VERSION },
                                            { 0, 0, 0, 0 } };
@@ -239,6 +255,18 @@ int main(int argc, char **argv)
         case O_TTA:
             if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &tta)) return bad_option();
             break;
+        case O_PERTURB:
+            if (cxr_augment_parse(optarg, &perturb) != CXR_OK) {
+                cxr_print_error("cxr-eval: --perturb", cxr_last_error());
+                return 2;
+            }
+            break;
+        case O_PSEED: {
+            long v;
+            if (cxr_parse_long(optarg, "--perturb-seed", 0, 0x7fffffffL, &v)) return bad_option();
+            perturb_seed = (uint64_t)v;
+            break;
+        }
         case O_FORMAT:
             if (cxr_table_format_parse(optarg, &pred_format) != CXR_OK) return bad_option();
             break;
@@ -287,8 +315,16 @@ int main(int argc, char **argv)
     cxr_eval_result er;
     po = (pred_out){ NULL, s, split, &meta, threshold };
     if (pred_path) CXR_TRY(open_predictions(&po, pred_path, pred_format));
+    const int perturbed = cxr_augment_active(&perturb);
+    if (perturbed) {
+        char spec[CXR_AUGMENT_SPEC_MAX];
+        cxr_augment_format(&perturb, spec, sizeof spec);
+        snprintf(perturb_desc, sizeof perturb_desc, "%s seed %llu", spec,
+                 (unsigned long long)perturb_seed);
+    }
     st = cxr_evaluate_tta(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),
-                          interrupted, met, &er, po.t ? write_predictions : NULL, &po, tta);
+                          interrupted, met, &er, po.t ? write_predictions : NULL, &po, tta,
+                          perturbed ? &perturb : NULL, perturb_seed);
     if (st != CXR_OK) goto bail;
     st = cxr_table_close(po.t); /* renamed into place only after a complete evaluation */
     po.t = NULL;
@@ -298,7 +334,7 @@ int main(int argc, char **argv)
     const int K = r.k;
     if (json) {
         CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold, tta,
-                           thr_source));
+                           perturbed ? perturb_desc : NULL, thr_source));
         goto bail;
     }
     printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", model_path, meta.epoch,
@@ -308,6 +344,7 @@ int main(int argc, char **argv)
     if (tta > 1)
         printf("tta       %d (probabilities averaged over the identity and %d fixed transforms)\n",
                tta, tta - 1);
+    if (perturbed) printf("perturb   %s (every image transformed before the model)\n", perturb_desc);
     printf("loss      %.6f\n", er.loss);
     printf("accuracy  %.4f\n", r.accuracy);
     if (K == 2) {

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "cxr_augment.h"
 #include "cxr_metrics.h"
 #include "cxr_model.h"
 #include "cxr_status.h"
@@ -69,11 +70,14 @@ cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *spl
                            cxr_eval_result *res, cxr_eval_hook hook, void *user);
 /* cxr_evaluate_ex with test-time augmentation: the probabilities of cxr_model_probs_tta(tta).
  * tta 1 is cxr_evaluate_ex exactly; for tta > 1 the loss is the class-weighted
- * -log(max(averaged p[label], 1e-30)). */
+ * -log(max(averaged p[label], 1e-30)). perturb (NULL: none) transforms every image before the
+ * model as the loader's augmentation does: image i as cxr_augment_image(perturb, perturb_seed,
+ * epoch 0, i) (cxr-eval --perturb: how answers move under acquisition-like changes). */
 cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *split, int batch,
                             int threads, int prefetch, const float *class_weights,
                             volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
-                            cxr_eval_result *res, cxr_eval_hook hook, void *user, int tta);
+                            cxr_eval_result *res, cxr_eval_hook hook, void *user, int tta,
+                            const cxr_augment_params *perturb, uint64_t perturb_seed);
 
 /* Test-time augmentation (train/tta.c): probs (n, C) of the n host images (n, 1, S, S),
  * averaged over the transforms t = 0 .. tta-1 of cxr_augment_tta_xform (cxr_augment.h: the

@@ -115,7 +115,7 @@ cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *spl
                            cxr_eval_result *res, cxr_eval_hook hook, void *user)
 {
     return cxr_evaluate_tta(m, store, split, batch, threads, prefetch, class_weights, interrupted,
-                            metrics, res, hook, user, 1);
+                            metrics, res, hook, user, 1, NULL, 0);
 }
 
 /* Class-weighted cross-entropy of probabilities (TTA's averages): sums into *num, *den. */
@@ -132,7 +132,8 @@ static void weighted_ce_probs(const float *probs, const int32_t *labels, const f
 cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *split, int batch,
                             int threads, int prefetch, const float *class_weights,
                             volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
-                            cxr_eval_result *res, cxr_eval_hook hook, void *user, int tta)
+                            cxr_eval_result *res, cxr_eval_hook hook, void *user, int tta,
+                            const cxr_augment_params *perturb, uint64_t perturb_seed)
 {
     cxr_status st = CXR_OK;
     cxr_loader *l = NULL;
@@ -147,6 +148,8 @@ cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *sp
     lo.shuffle = 0;
     lo.threads = threads > 0 ? threads : 1;
     lo.prefetch = prefetch;
+    lo.augment = perturb; /* epoch 0 below */
+    lo.seed = perturb_seed;
     cxr_split_info info;
     CXR_TRY(cxr_store_split(store, split, &info));
     if (info.size != c->image_size)

@@ -6,6 +6,8 @@
 # losses as an uninterrupted augmented run) and refuses another one; a bad spec is a usage error.
 # Test-time augmentation: cxr-eval / cxr-predict --tta 1 print exactly what they print without
 # it; --tta N is the same at any thread count and run after run, and changes the probabilities.
+# cxr-eval --perturb: none changes nothing, a transform changes the probabilities, the same at
+# any thread count, and a bad spec is a usage error.
 BIN=$1 SAMPLE=$2 EDIT=$3
 . "$(dirname "$0")/common.sh"
 pack_sample "$WORK/s.h5"
@@ -61,4 +63,22 @@ cmp -s "$WORK/q8.tsv" "$WORK/q8b.tsv" || fail "cxr-predict --tta 8 differs betwe
 cmp -s "$WORK/q0.tsv" "$WORK/q8.tsv" && fail "cxr-predict --tta 8 gave the probabilities of --tta 1"
 expect_rc 2 $EV --tta 0
 expect_rc 2 $PR $IMGS --tta 9
+# --perturb: none is no option at all; a fixed stretch moves the probabilities, the same at any
+# thread count; the seed draws another transform per image; the JSON says what was applied
+expect_rc 0 $EV --json --threads 2 --predictions "$WORK/n0.tsv" --perturb none; cp "$WORK/out" "$WORK/n0.json"
+cmp -s "$WORK/e0.json" "$WORK/n0.json" || fail "cxr-eval --perturb none differs from no --perturb"
+cmp -s "$WORK/p0.tsv" "$WORK/n0.tsv" || fail "cxr-eval --perturb none predictions differ"
+expect_rc 0 $EV --json --threads 2 --predictions "$WORK/s2.tsv" --perturb aspect=1.25:1.25; cp "$WORK/out" "$WORK/s2.json"
+expect_rc 0 $EV --json --threads 1 --predictions "$WORK/s1.tsv" --perturb aspect=1.25:1.25
+cmp -s "$WORK/s2.tsv" "$WORK/s1.tsv" || fail "cxr-eval --perturb differs between --threads 2 and 1"
+cmp -s "$WORK/p0.tsv" "$WORK/s2.tsv" && fail "cxr-eval --perturb aspect=1.25:1.25 left the probabilities as they were"
+grep -qF '"perturb":"rotate=0,scale=1:1,translate=0,brightness=0,contrast=0,hflip=0,aspect=1.25:1.25 seed 1"' "$WORK/s2.json" || fail "cxr-eval --perturb --json does not say the perturbation: $(cat "$WORK/s2.json")"
+grep -q '"perturb"' "$WORK/e0.json" && fail "cxr-eval --json without --perturb says perturb"
+expect_rc 0 $EV --threads 2 --predictions "$WORK/d1.tsv" --perturb default
+grep -q '^perturb   rotate=10,.* seed 1 ' "$WORK/out" || fail "the text report does not say the perturbation"
+expect_rc 0 $EV --threads 2 --predictions "$WORK/d2.tsv" --perturb default --perturb-seed 2
+cmp -s "$WORK/d1.tsv" "$WORK/d2.tsv" && fail "cxr-eval --perturb-seed 2 drew the transforms of seed 1"
+expect_rc 2 $EV --perturb sideways
+expect_err "--perturb"
+expect_rc 2 $EV --perturb default --perturb-seed -1
 finish
