@@ -73,6 +73,14 @@ static void usage(FILE *f)
         "                    (%%.6f), and for two classes threshold\n"
         "  --format F        of --predictions: tsv (default), csv or jsonl, quoted and escaped as\n"
         "                    cxr-predict's (see cxr-predict --help)\n"
+        "  --ensemble M.h5   add model M.h5 to an ensemble with MODEL (repeatable): the metrics\n"
+        "                    are those of the mean of the members' class probabilities, each\n"
+        "                    member evaluated as alone (same --tta, --perturb), one at a time\n"
+        "                    (memory: one model). Each member's loss and AUC are reported too.\n"
+        "                    Two classes: without --threshold the ensemble's threshold is chosen\n"
+        "                    on the store's /val by balanced accuracy (cxr-train's criterion;\n"
+        "                    one more pass over val when --split is not val), else 0.5 when the\n"
+        "                    store has no /val; the members' stored thresholds do not apply\n"
         "  -h, --help        this help;  --version  the version\n"
         "\n"
         "Exit codes: 0 ok; 2 usage error; 3 bad input data (not a checkpoint, other format "
@@ -99,7 +107,9 @@ static cJSON *num_array(const double *v, int n)
 static cxr_status print_json(const char *model_path, const char *store_path, const char *split,
                              const cxr_checkpoint_meta *meta, const cxr_eval_result *er,
                              const cxr_metrics_report *r, cxr_metrics *met, double threshold,
-                             int tta, const char *perturb, const char *threshold_source)
+                             int tta, const char *perturb, const char *threshold_source,
+                             const char *const *member_paths, const cxr_ensemble_member *members,
+                             const double *member_auc, int n_members)
 {
     const int K = r->k;
     cJSON *o = cJSON_CreateObject();
@@ -112,6 +122,17 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     cJSON_AddNumberToObject(o, "images", (double)r->n);
     if (tta > 1) cJSON_AddNumberToObject(o, "tta", tta);
     if (perturb) cJSON_AddStringToObject(o, "perturb", perturb);
+    if (n_members > 1) {
+        cJSON *ens = cJSON_AddArrayToObject(o, "ensemble");
+        for (int j = 0; j < n_members; j++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "model", member_paths[j]);
+            cJSON_AddNumberToObject(e, "epoch", members[j].epoch);
+            cJSON_AddNumberToObject(e, "loss", members[j].result.loss);
+            cJSON_AddNumberToObject(e, K == 2 ? "roc_auc" : "macro_ovr_auc", member_auc[j]);
+            cJSON_AddItemToArray(ens, e);
+        }
+    }
     cJSON *cl = cJSON_AddArrayToObject(o, "classes");
     for (int c = 0; c < K; c++) cJSON_AddItemToArray(cl, cJSON_CreateString(meta->class_names[c]));
     cJSON_AddNumberToObject(o, "loss", er->loss);
@@ -168,8 +189,11 @@ enum {
     O_FORMAT,
     O_TTA,
     O_PERTURB,
-    O_PSEED
+    O_PSEED,
+    O_ENSEMBLE
 };
+
+enum { MAX_MEMBERS = 256 };
 
 typedef struct {
     cxr_table *t;
@@ -221,6 +245,8 @@ int main(int argc, char **argv)
     char perturb_desc[CXR_AUGMENT_SPEC_MAX + 32] = "";
     cxr_table_format pred_format = CXR_TABLE_TSV;
     int batch = 64, threads = omp_get_max_threads(), prefetch = 1, c;
+    const char *member_paths[MAX_MEMBERS + 1];
+    int n_members = 1; /* member_paths[0] is MODEL */
     static const struct option longs[] = { { "split", required_argument, 0, O_SPLIT },
                                            { "threshold", required_argument, 0, O_THR },
                                            { "json", no_argument, 0, O_JSON },
@@ -233,6 +259,7 @@ int main(int argc, char **argv)
                                            { "tta", required_argument, 0, O_TTA },
                                            { "perturb", required_argument, 0, O_PERTURB },
                                            { "perturb-seed", required_argument, 0, O_PSEED },
+                                           { "ensemble", required_argument, 0, O_ENSEMBLE },
                                            { "help", no_argument, 0, 'h' },
                                            { "version", no_argument, 0, O_VERSION },
                                            { 0, 0, 0, 0 } };
@@ -270,6 +297,13 @@ int main(int argc, char **argv)
         case O_FORMAT:
             if (cxr_table_format_parse(optarg, &pred_format) != CXR_OK) return bad_option();
             break;
+        case O_ENSEMBLE:
+            if (n_members > MAX_MEMBERS) {
+                fprintf(stderr, "cxr-eval: --ensemble: at most %d models\n", MAX_MEMBERS);
+                return 2;
+            }
+            member_paths[n_members++] = optarg;
+            break;
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("cxr-eval %s\n", CXR_VERSION_STRING); return 0;
         default: usage(stderr); return 2;
@@ -280,13 +314,20 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *model_path = argv[optind], *store_path = argv[optind + 1];
+    member_paths[0] = model_path;
+    const int ensemble = n_members > 1;
     volatile sig_atomic_t *interrupted = cxr_signals_stop_on_interrupt();
 
     cxr_status st = CXR_OK;
     cxr_backend *be = NULL;
     cxr_model *m = NULL;
     cxr_store *s = NULL;
-    cxr_metrics *met = NULL;
+    cxr_metrics *met = NULL, *val_met = NULL;
+    cxr_ensemble_member members[MAX_MEMBERS + 1];
+    double member_auc[MAX_MEMBERS + 1];
+    cxr_ensemble_eval ens;
+    memset(members, 0, sizeof members);
+    memset(&ens, 0, sizeof ens);
     cxr_checkpoint_meta meta;
     cxr_metrics_report r;
     pred_out po = { 0 };
@@ -295,26 +336,41 @@ int main(int argc, char **argv)
     cxr_device dev;
     int rc = 0;
 
-    const char *inputs[] = { model_path, store_path };
-    CXR_TRY(cxr_input_check(model_path));
-    CXR_TRY(cxr_input_check(store_path));
-    if (pred_path) CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, 2, NULL));
+    const char *inputs[MAX_MEMBERS + 2];
+    for (int j = 0; j < n_members; j++) inputs[j] = member_paths[j];
+    inputs[n_members] = store_path;
+    for (int j = 0; j <= n_members; j++) CXR_TRY(cxr_input_check(inputs[j]));
+    if (pred_path)
+        CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, n_members + 1, NULL));
     /* the inputs first: a missing one is refused before anything is said about the device */
-    CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta));
-    cxr_checkpoint_meta_free(&meta);
+    for (int j = n_members - 1; j >= 0; j--) { /* ends holding MODEL's */
+        cxr_checkpoint_meta_free(&meta);
+        CXR_TRY(cxr_checkpoint_read_meta(member_paths[j], &meta));
+    }
+    if (!ensemble) cxr_checkpoint_meta_free(&meta);
     CXR_TRY(cxr_store_open(&s, store_path));
+    if (ensemble)
+        for (int j = 0; j < n_members; j++) { /* before any member's pass */
+            cxr_checkpoint_meta mj;
+            CXR_TRY(cxr_checkpoint_read_meta(member_paths[j], &mj));
+            st = cxr_checkpoint_check_store(&mj, member_paths[j], s);
+            cxr_checkpoint_meta_free(&mj);
+            if (st != CXR_OK) goto bail;
+        }
     CXR_TRY(cxr_device_open(&be, device, threads, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-eval: %s\n", dev.note);
-    CXR_TRY(cxr_checkpoint_open_model(model_path, be, batch, threads, &m, &meta));
+    if (!ensemble) CXR_TRY(cxr_checkpoint_open_model(model_path, be, batch, threads, &m, &meta));
     if (!cxr_store_has_split(s, split))
         CXR_THROW(CXR_E_FORMAT, "%s: no split '%s'", store_path, split);
     CXR_TRY(cxr_checkpoint_check_store(&meta, model_path, s));
-    const char *thr_source = cxr_threshold_choose(&meta, &threshold);
-    if (meta.n_classes == 2) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
-    CXR_TRY(cxr_metrics_create(&met, meta.n_classes));
+    const int K = meta.n_classes;
+    const char *thr_source = NULL;
+    if (!ensemble) {
+        thr_source = cxr_threshold_choose(&meta, &threshold);
+        if (K == 2) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
+    }
+    CXR_TRY(cxr_metrics_create(&met, K));
     cxr_eval_result er;
-    po = (pred_out){ NULL, s, split, &meta, threshold };
-    if (pred_path) CXR_TRY(open_predictions(&po, pred_path, pred_format));
     const int perturbed = cxr_augment_active(&perturb);
     if (perturbed) {
         char spec[CXR_AUGMENT_SPEC_MAX];
@@ -322,23 +378,88 @@ int main(int argc, char **argv)
         snprintf(perturb_desc, sizeof perturb_desc, "%s seed %llu", spec,
                  (unsigned long long)perturb_seed);
     }
-    st = cxr_evaluate_tta(m, s, split, batch, threads, prefetch, cxr_store_class_weights(s),
-                          interrupted, met, &er, po.t ? write_predictions : NULL, &po, tta,
-                          perturbed ? &perturb : NULL, perturb_seed);
-    if (st != CXR_OK) goto bail;
+    const float *cw = cxr_store_class_weights(s);
+    const cxr_augment_params *pp = perturbed ? &perturb : NULL;
+    if (!ensemble) {
+        po = (pred_out){ NULL, s, split, &meta, threshold };
+        if (pred_path) CXR_TRY(open_predictions(&po, pred_path, pred_format));
+        st = cxr_evaluate_tta(m, s, split, batch, threads, prefetch, cw, interrupted, met, &er,
+                              po.t ? write_predictions : NULL, &po, tta, pp, perturb_seed);
+        if (st != CXR_OK) goto bail;
+    } else {
+        /* The ensemble's own threshold, chosen on val as cxr-train chooses a model's. */
+        const int choose = K == 2 && isnan(threshold);
+        double bal = NAN;
+        if (!choose) {
+            thr_source = K == 2 ? "--threshold" : "";
+        } else if (strcmp(split, "val") != 0 && !cxr_store_has_split(s, "val")) {
+            threshold = 0.5;
+            thr_source = "the default 0.5: the store has no /val to choose the ensemble's on";
+        } else if (strcmp(split, "val") != 0) {
+            CXR_TRY(cxr_metrics_create(&val_met, K));
+            fprintf(stderr, "cxr-eval: the ensemble on val, to choose its threshold\n");
+            CXR_TRY(cxr_evaluate_ensemble(member_paths, n_members, be, s, "val", batch, threads,
+                                          prefetch, cw, interrupted, tta, pp, perturb_seed, NULL,
+                                          &ens));
+            CXR_TRY(cxr_metrics_add(val_met, ens.probs, ens.labels, (int)ens.n));
+            cxr_ensemble_eval_free(&ens);
+            CXR_TRY(cxr_metrics_best_threshold(val_met, &threshold, &bal));
+        }
+        for (int j = 0; j < n_members; j++) CXR_TRY(cxr_metrics_create(&members[j].metrics, K));
+        CXR_TRY(cxr_evaluate_ensemble(member_paths, n_members, be, s, split, batch, threads,
+                                      prefetch, cw, interrupted, tta, pp, perturb_seed, members,
+                                      &ens));
+        CXR_TRY(cxr_metrics_add(met, ens.probs, ens.labels, (int)ens.n));
+        if (choose && strcmp(split, "val") == 0)
+            CXR_TRY(cxr_metrics_best_threshold(met, &threshold, &bal));
+        static char chosen[96];
+        if (!isnan(bal)) {
+            snprintf(chosen, sizeof chosen,
+                     "chosen on val for this ensemble (balanced accuracy %.4f there)", bal);
+            thr_source = chosen;
+        }
+        if (K == 2) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
+        for (int j = 0; j < n_members; j++) {
+            cxr_metrics_report mr;
+            memset(&mr, 0, sizeof mr);
+            CXR_TRY(cxr_metrics_compute(members[j].metrics, 0.5, &mr));
+            member_auc[j] = K == 2 ? mr.auc : mr.macro_auc;
+            cxr_metrics_report_free(&mr);
+        }
+        er = (cxr_eval_result){ ens.loss, ens.seconds, 0 };
+        po = (pred_out){ NULL, s, split, &meta, threshold };
+        if (pred_path) {
+            CXR_TRY(open_predictions(&po, pred_path, pred_format));
+            int64_t idx[256];
+            for (int64_t i0 = 0; i0 < ens.n; i0 += 256) {
+                const int n = (int)(ens.n - i0 < 256 ? ens.n - i0 : 256);
+                for (int i = 0; i < n; i++) idx[i] = i0 + i;
+                write_predictions(&po, n, idx, ens.labels + i0, ens.probs + (size_t)i0 * K);
+            }
+        }
+    }
     st = cxr_table_close(po.t); /* renamed into place only after a complete evaluation */
     po.t = NULL;
     if (st != CXR_OK) goto bail;
     CXR_TRY(cxr_metrics_compute(met, threshold, &r));
 
-    const int K = r.k;
     if (json) {
         CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold, tta,
-                           perturbed ? perturb_desc : NULL, thr_source));
+                           perturbed ? perturb_desc : NULL, thr_source, member_paths, members,
+                           member_auc, n_members));
         goto bail;
     }
-    printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", model_path, meta.epoch,
-           (long long)meta.step, K, meta.model.image_size, meta.model.image_size);
+    if (!ensemble)
+        printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", model_path, meta.epoch,
+               (long long)meta.step, K, meta.model.image_size, meta.model.image_size);
+    else {
+        printf("ensemble  %d models: the mean of their class probabilities (%d classes, %dx%d)\n",
+               n_members, K, meta.model.image_size, meta.model.image_size);
+        for (int j = 0; j < n_members; j++)
+            printf("  member  %s (epoch %d): loss %.6f, %s %.4f (%.2f s)\n", member_paths[j],
+                   members[j].epoch, members[j].result.loss, K == 2 ? "roc_auc" : "macro AUC",
+                   member_auc[j], members[j].result.seconds);
+    }
     printf("store     %s, split %s: %lld images (%.2f s on %s)\n", store_path, split,
            (long long)r.n, er.seconds, dev.desc);
     if (tta > 1)
@@ -378,6 +499,10 @@ int main(int argc, char **argv)
         double bt, bal;
         if (cxr_metrics_best_threshold(met, &bt, &bal) != CXR_OK)
             printf("\nbest threshold: not defined (%s)\n", cxr_last_error());
+        else if (strcmp(split, "val") == 0 && ensemble)
+            printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
+                   "(the same command with --split test chooses and applies it by itself)\n",
+                   bt, bal);
         else if (strcmp(split, "val") == 0)
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
                    "(to apply it to test: cxr-eval %s %s --split test --threshold %.9g)\n",
@@ -394,6 +519,9 @@ bail:
     cxr_table_discard(po.t);
     cxr_metrics_report_free(&r);
     cxr_metrics_destroy(met);
+    cxr_metrics_destroy(val_met);
+    for (int j = 0; j < n_members; j++) cxr_metrics_destroy(members[j].metrics);
+    cxr_ensemble_eval_free(&ens);
     cxr_store_close(s);
     cxr_model_destroy(m);
     cxr_backend_destroy(be);

@@ -73,6 +73,12 @@ void cxr_metrics_report_free(cxr_metrics_report *r); /* NULL-safe; zeroes it */
  * (may be NULL). CXR_E_ARG if k != 2 or no samples, or a class is absent. */
 cxr_status cxr_metrics_best_threshold(const cxr_metrics *m, double *threshold, double *bal_acc);
 
+/* Class-weighted cross-entropy of n probability rows (n, k) (TTA's and ensembles' averages):
+ * adds sum of w[label] * -log(max(p[label], 1e-30)) to *num and sum of w[label] to *den
+ * (cw NULL: all weights 1). Labels must be in [0, k). */
+void cxr_metrics_weighted_ce(const float *probs, const int32_t *labels, const float *cw, int64_t n,
+                             int k, double *num, double *den);
+
 /* Exact ROC AUC of scores against binary truths (pos[i] != 0), ties by the trapezoid rule.
  * NAN if there are no positives or no negatives. Exposed for tests. */
 double cxr_roc_auc(const float *scores, const uint8_t *pos, int64_t n);

@@ -87,6 +87,37 @@ cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *sp
  * 1 <= tta <= CXR_TTA_MAX (8). */
 cxr_status cxr_model_probs_tta(cxr_model *m, const float *images, int n, int tta, float *probs);
 
+/* Ensembles (train/ensemble.c): the mean of n_models models' class probabilities on a split.
+ * paths: checkpoints or weights files (cxr_checkpoint_open_model), opened on `be` one after the
+ * other (memory: one model at a time, plus the split's images x classes sums in double), each
+ * checked against the store's classes and evaluated exactly as cxr_evaluate_tta evaluates it
+ * alone (same batch, tta, perturb and seed: a member's figures equal its own cxr-eval's).
+ * members (NULL, or n_models entries): each entry's `metrics` (NULL, or created by the caller
+ * for the store's class count and empty) receives that member's probabilities; its result and
+ * epoch are filled in. *out: the mean probabilities (float, (n, k), split order; free with
+ * cxr_ensemble_eval_free), the split's labels (owned by the store) and the class-weighted
+ * -log(max(mean p[label], 1e-30)). One member gives its own probabilities to the bit. Errors:
+ * a member's (open, mismatch with the store, evaluation; the message names its file). */
+typedef struct {
+    cxr_metrics *metrics;  /* in: NULL or an empty accumulator */
+    cxr_eval_result result; /* out */
+    int epoch;              /* out: the checkpoint's epoch */
+} cxr_ensemble_member;
+typedef struct {
+    int64_t n;
+    int k;
+    float *probs;          /* (n, k), owned */
+    const int32_t *labels; /* (n), the store's */
+    double loss, seconds;
+} cxr_ensemble_eval;
+cxr_status cxr_evaluate_ensemble(const char *const *paths, int n_models, cxr_backend *be,
+                                 const cxr_store *store, const char *split, int batch,
+                                 int threads, int prefetch, const float *class_weights,
+                                 volatile sig_atomic_t *interrupted, int tta,
+                                 const cxr_augment_params *perturb, uint64_t perturb_seed,
+                                 cxr_ensemble_member *members, cxr_ensemble_eval *out);
+void cxr_ensemble_eval_free(cxr_ensemble_eval *e); /* NULL-safe; zeroes it */
+
 /* ---------------------------------------------------------------- training */
 typedef struct {
     int epoch; /* 1-based */

@@ -296,3 +296,13 @@ cxr_status cxr_metrics_best_threshold(const cxr_metrics *m, double *threshold, d
     if (bal_acc) *bal_acc = best;
     return CXR_OK;
 }
+
+void cxr_metrics_weighted_ce(const float *probs, const int32_t *labels, const float *cw, int64_t n,
+                             int k, double *num, double *den)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double p = probs[(size_t)i * k + labels[i]], w = cw ? cw[labels[i]] : 1.0;
+        *num += w * -log(p > 1e-30 ? p : 1e-30);
+        *den += w;
+    }
+}

@@ -118,17 +118,6 @@ cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *spl
                             metrics, res, hook, user, 1, NULL, 0);
 }
 
-/* Class-weighted cross-entropy of probabilities (TTA's averages): sums into *num, *den. */
-static void weighted_ce_probs(const float *probs, const int32_t *labels, const float *cw, int n,
-                              int C, double *num, double *den)
-{
-    for (int i = 0; i < n; i++) {
-        double p = probs[(size_t)i * C + labels[i]], w = cw ? cw[labels[i]] : 1.0;
-        *num += w * -log(p > 1e-30 ? p : 1e-30);
-        *den += w;
-    }
-}
-
 cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *split, int batch,
                             int threads, int prefetch, const float *class_weights,
                             volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
@@ -174,7 +163,7 @@ cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *sp
         if (tta == 1)
             weighted_ce(logits, b.labels, class_weights, b.n, c->n_classes, &num, &den);
         else
-            weighted_ce_probs(probs, b.labels, class_weights, b.n, c->n_classes, &num, &den);
+            cxr_metrics_weighted_ce(probs, b.labels, class_weights, b.n, c->n_classes, &num, &den);
         if (interrupted && *interrupted) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
     }
     res->loss = den > 0 ? num / den : NAN;

@@ -1,0 +1,76 @@
+#!/bin/bash
+# test_ensemble.sh BIN SAMPLE EDIT: cxr-eval --ensemble. A model in an ensemble with itself gives
+# its own probabilities, AUC and confusion; two models give the mean of their probabilities,
+# whatever their order; each member's AUC in the report is its own cxr-eval's; without
+# --threshold the ensemble's threshold is the one that maximises balanced accuracy on val (0.5
+# with a note when the store has no /val); a bad member is refused naming it, before any pass.
+BIN=$1 SAMPLE=$2 EDIT=$3
+. "$(dirname "$0")/common.sh"
+pack_sample "$WORK/s.h5"
+"$BIN/cxr-pack" "$SAMPLE" -o "$WORK/noval.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "cannot pack without val"
+T="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --lr 0.001 --no-monitor -q --max-steps 3 --recipe study --epochs 2"
+expect_rc 0 $T --seed 5 --checkpoint "$WORK/a.h5"
+expect_rc 0 $T --seed 6 --checkpoint "$WORK/b.h5"
+EV="$BIN/cxr-eval --device cpu --threads 2"
+# json_get FILE KEY: a top-level number or string of a one-line JSON object
+json_get() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+# probs FILE: the p_ columns (4th and 5th) of a predictions TSV, header dropped
+probs() { tail -n +2 "$1" | cut -f4,5; }
+
+for split in val test; do
+    expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --split $split --json --threshold 0.5 --predictions "$WORK/a.$split.tsv"; cp "$WORK/out" "$WORK/a.$split.json"
+    expect_rc 0 $EV "$WORK/b.h5" "$WORK/s.h5" --split $split --json --threshold 0.5 --predictions "$WORK/b.$split.tsv"; cp "$WORK/out" "$WORK/b.$split.json"
+done
+# A with itself: A's probabilities to the printed digit, A's AUC and confusion
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/a.h5" --json --threshold 0.5 --predictions "$WORK/aa.tsv"; cp "$WORK/out" "$WORK/aa.json"
+[ "$(probs "$WORK/aa.tsv")" = "$(probs "$WORK/a.test.tsv")" ] || fail "an ensemble of a model with itself changed its probabilities"
+for k in roc_auc accuracy confusion; do
+    [ "$(json_get "$WORK/aa.json" $k)" = "$(json_get "$WORK/a.test.json" $k)" ] || fail "A+A: $k $(json_get "$WORK/aa.json" $k), A alone $(json_get "$WORK/a.test.json" $k)"
+done
+python3 - "$WORK/aa.json" "$WORK/a.test.json" <<'PY' || fail "A+A: loss differs from A's"
+import json, sys
+e, a = (json.load(open(f)) for f in sys.argv[1:])
+assert abs(e["loss"] - a["loss"]) <= 1e-5 * abs(a["loss"]), (e["loss"], a["loss"])
+assert [m["model"] for m in e["ensemble"]] == [a["model"]] * 2, e["ensemble"]
+PY
+# A and B: the mean of their probabilities (each printed %.6f: within 1.5e-6), in either order
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --json --threshold 0.5 --predictions "$WORK/ab.tsv"; cp "$WORK/out" "$WORK/ab.json"
+expect_rc 0 $EV "$WORK/b.h5" "$WORK/s.h5" --ensemble "$WORK/a.h5" --json --threshold 0.5 --predictions "$WORK/ba.tsv"
+[ "$(probs "$WORK/ab.tsv")" = "$(probs "$WORK/ba.tsv")" ] || fail "A+B and B+A give other probabilities"
+python3 - "$WORK/ab.tsv" "$WORK/a.test.tsv" "$WORK/b.test.tsv" "$WORK/ab.json" "$WORK/a.test.json" "$WORK/b.test.json" <<'PY' || fail "A+B is not the mean of A and B"
+import json, sys
+rows = [[l.rstrip("\n").split("\t") for l in open(f)][1:] for f in sys.argv[1:4]]
+assert len(rows[0]) == len(rows[1]) == len(rows[2]) > 0
+diff = 0
+for e, a, b in zip(*rows):
+    assert e[0] == a[0] == b[0] and e[1] == a[1], (e, a, b)      # same image, same label
+    for c in (3, 4):
+        diff = max(diff, abs(float(e[c]) - (float(a[c]) + float(b[c])) / 2))
+    assert e[2] == ("PNEUMONIA" if float(e[4]) >= 0.5 else "NORMAL"), e
+assert diff <= 1.5e-6, diff
+moved = sum(abs(float(a[4]) - float(b[4])) > 1e-3 for a, b in zip(rows[1], rows[2]))
+assert moved > 0, "A and B give the same probabilities: the test shows nothing"
+e, a, b = (json.load(open(f)) for f in sys.argv[4:])
+assert [m["roc_auc"] for m in e["ensemble"]] == [a["roc_auc"], b["roc_auc"]], e["ensemble"]
+assert abs(e["ensemble"][0]["loss"] - a["loss"]) <= 1e-9 * abs(a["loss"]), (e["ensemble"], a["loss"])
+PY
+# the threshold: chosen on val for the ensemble, applied to test
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --split val --json; cp "$WORK/out" "$WORK/abv.json"
+expect_err "chosen on val for this ensemble"
+[ "$(json_get "$WORK/abv.json" threshold)" = "$(json_get "$WORK/abv.json" best_threshold)" ] || fail "on val the ensemble's threshold $(json_get "$WORK/abv.json" threshold) is not val's best $(json_get "$WORK/abv.json" best_threshold)"
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --json; cp "$WORK/out" "$WORK/abt.json"
+expect_err "the ensemble on val, to choose its threshold"
+[ "$(json_get "$WORK/abt.json" threshold)" = "$(json_get "$WORK/abv.json" threshold)" ] || fail "test used threshold $(json_get "$WORK/abt.json" threshold), val chose $(json_get "$WORK/abv.json" threshold)"
+json_get "$WORK/abt.json" threshold_source | grep -q "chosen on val for this ensemble" || fail "threshold_source: $(json_get "$WORK/abt.json" threshold_source)"
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/noval.h5" --ensemble "$WORK/b.h5" --json
+expect_err "threshold 0.5 (the default 0.5: the store has no /val"
+# the text report names every member
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --threshold 0.5
+grep -q "^ensemble  2 models" "$WORK/out" || fail "the text report does not say the ensemble"
+[ "$(grep -c '^  member  ' "$WORK/out")" = 2 ] || fail "the text report does not list 2 members"
+# bad members: refused naming the file, nothing evaluated
+expect_rc 4 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/missing.h5"
+expect_err "missing.h5"
+expect_rc 3 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/s.h5"
+expect_err "s.h5"
+finish
