@@ -13,7 +13,9 @@ c_char_p, c_void_p, c_double = ctypes.c_char_p, ctypes.c_void_p, ctypes.c_double
 P = ctypes.POINTER
 
 # The C library's major.minor this package is written against (the struct layouts below).
-ABI = "0.1"
+# 0.2: cxr_augment_params grew aspect_min/aspect_max (28 -> 36 bytes), which a 0.1 library
+# would read past; a library of another major.minor is refused rather than misread.
+ABI = "0.2"
 
 
 class LoaderOptions(ctypes.Structure):
