@@ -193,7 +193,6 @@ enum {
     O_ENSEMBLE
 };
 
-enum { MAX_MEMBERS = 256 };
 
 typedef struct {
     cxr_table *t;
@@ -245,7 +244,7 @@ int main(int argc, char **argv)
     char perturb_desc[CXR_AUGMENT_SPEC_MAX + 32] = "";
     cxr_table_format pred_format = CXR_TABLE_TSV;
     int batch = 64, threads = omp_get_max_threads(), prefetch = 1, c;
-    const char *member_paths[MAX_MEMBERS + 1];
+    const char *member_paths[CXR_ENSEMBLE_MAX + 1];
     int n_members = 1; /* member_paths[0] is MODEL */
     static const struct option longs[] = { { "split", required_argument, 0, O_SPLIT },
                                            { "threshold", required_argument, 0, O_THR },
@@ -298,8 +297,8 @@ int main(int argc, char **argv)
             if (cxr_table_format_parse(optarg, &pred_format) != CXR_OK) return bad_option();
             break;
         case O_ENSEMBLE:
-            if (n_members > MAX_MEMBERS) {
-                fprintf(stderr, "cxr-eval: --ensemble: at most %d models\n", MAX_MEMBERS);
+            if (n_members > CXR_ENSEMBLE_MAX) {
+                fprintf(stderr, "cxr-eval: --ensemble: at most %d models\n", CXR_ENSEMBLE_MAX);
                 return 2;
             }
             member_paths[n_members++] = optarg;
@@ -323,8 +322,8 @@ int main(int argc, char **argv)
     cxr_model *m = NULL;
     cxr_store *s = NULL;
     cxr_metrics *met = NULL, *val_met = NULL;
-    cxr_ensemble_member members[MAX_MEMBERS + 1];
-    double member_auc[MAX_MEMBERS + 1];
+    cxr_ensemble_member members[CXR_ENSEMBLE_MAX + 1];
+    double member_auc[CXR_ENSEMBLE_MAX + 1];
     cxr_ensemble_eval ens;
     memset(members, 0, sizeof members);
     memset(&ens, 0, sizeof ens);
@@ -336,7 +335,7 @@ int main(int argc, char **argv)
     cxr_device dev;
     int rc = 0;
 
-    const char *inputs[MAX_MEMBERS + 2];
+    const char *inputs[CXR_ENSEMBLE_MAX + 2];
     for (int j = 0; j < n_members; j++) inputs[j] = member_paths[j];
     inputs[n_members] = store_path;
     for (int j = 0; j <= n_members; j++) CXR_TRY(cxr_input_check(inputs[j]));

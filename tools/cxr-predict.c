@@ -84,6 +84,13 @@ static void usage(FILE *f)
         "  --device D        auto (default), cpu or cuda[:N]\n"
         "  --tta N           test-time augmentation: average the probabilities over N views, 1..8\n"
         "                    (default 1: none), as cxr-eval --tta\n"
+        "  --ensemble M.h5   add model M.h5 to an ensemble with MODEL (repeatable): p is the mean\n"
+        "                    of the members' probabilities (as cxr-eval --ensemble). Members must\n"
+        "                    share MODEL's classes and preprocessing (each image is decoded once)\n"
+        "                    and are all held in memory. Two classes: give the ensemble's\n"
+        "                    threshold, chosen on val by cxr-eval --ensemble --split val, with\n"
+        "                    --threshold; without it 0.5 is used (stderr says so): the members'\n"
+        "                    stored thresholds do not apply to a mean\n"
         "  -q, --quiet       no summary line\n"
         "  -h, --help        this help;  --version  the version\n"
         "\n"
@@ -98,9 +105,11 @@ typedef struct {
     double threshold;
     int threads, batch, quiet, tta;
     cxr_table_format format;
+    const char *models[CXR_ENSEMBLE_MAX + 1]; /* models[0] is MODEL */
+    int n_models;
 } options;
 
-enum { O_THR = 256, O_THREADS, O_DEVICE, O_VERSION, O_BATCH, O_FORMAT, O_TTA };
+enum { O_THR = 256, O_THREADS, O_DEVICE, O_VERSION, O_BATCH, O_FORMAT, O_TTA, O_ENSEMBLE };
 
 /* Options into *o; returns -1 to go on, else the exit code. optind: the first argument. */
 static int parse_options(int argc, char **argv, options *o)
@@ -111,6 +120,7 @@ static int parse_options(int argc, char **argv, options *o)
                                            { "batch", required_argument, 0, O_BATCH },
                                            { "format", required_argument, 0, O_FORMAT },
                                            { "tta", required_argument, 0, O_TTA },
+                                           { "ensemble", required_argument, 0, O_ENSEMBLE },
                                            { "output", required_argument, 0, 'o' },
                                            { "quiet", no_argument, 0, 'q' },
                                            { "help", no_argument, 0, 'h' },
@@ -135,6 +145,13 @@ static int parse_options(int argc, char **argv, options *o)
         case O_TTA:
             if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &o->tta)) return bad_option();
             break;
+        case O_ENSEMBLE:
+            if (o->n_models > CXR_ENSEMBLE_MAX) {
+                fprintf(stderr, "cxr-predict: --ensemble: at most %d models\n", CXR_ENSEMBLE_MAX);
+                return 2;
+            }
+            o->models[o->n_models++] = optarg;
+            break;
         case O_DEVICE: o->device = optarg; break;
         case 'o': o->out_path = optarg; break;
         case 'q': o->quiet = 1; break;
@@ -147,6 +164,7 @@ static int parse_options(int argc, char **argv, options *o)
         fprintf(stderr, "cxr-predict: expected MODEL.h5 IMAGE|FOLDER... (see --help)\n");
         return 2;
     }
+    o->models[0] = argv[optind];
     return -1;
 }
 
@@ -163,14 +181,16 @@ static void say_skip(void *ctx, const char *path, const char *reason)
     fputc('\n', stderr);
 }
 
-/* The state of a run: the model, the decoder and one batch of images. */
+/* The state of a run: the models (one, or an ensemble's members), the decoder and one batch
+ * of images. */
 typedef struct {
     const options *o;
-    cxr_model *m;
-    cxr_checkpoint_meta meta;
+    cxr_model *m[CXR_ENSEMBLE_MAX + 1];
+    cxr_checkpoint_meta meta; /* MODEL's */
     cxr_image_decoder *dec;
     cxr_table *out;
-    float *img, *probs; /* [batch][S*S], [batch][K] */
+    float *img, *probs, *member; /* [batch][S*S], [batch][K], [batch][K] */
+    double *sum;                 /* [batch][K] */
     cxr_status *st;     /* [batch] */
     char *reasons;      /* [batch][REASON_CAP] */
     int *keep;          /* [batch] list index of each decoded image */
@@ -216,7 +236,17 @@ static cxr_status predict_batch(run *r, const char *const *paths, int n)
         r->keep[ok++] = i;
     }
     if (ok == 0) return CXR_OK;
-    CXR_TRY(cxr_model_probs_tta(r->m, r->img, ok, r->o->tta, r->probs));
+    const int M = r->o->n_models;
+    if (M == 1) {
+        CXR_TRY(cxr_model_probs_tta(r->m[0], r->img, ok, r->o->tta, r->probs));
+    } else { /* the members' mean, summed in double in member order (as cxr-eval --ensemble) */
+        for (size_t q = 0; q < (size_t)ok * K; q++) r->sum[q] = 0;
+        for (int j = 0; j < M; j++) {
+            CXR_TRY(cxr_model_probs_tta(r->m[j], r->img, ok, r->o->tta, r->member));
+            for (size_t q = 0; q < (size_t)ok * K; q++) r->sum[q] += r->member[q];
+        }
+        for (size_t q = 0; q < (size_t)ok * K; q++) r->probs[q] = (float)(r->sum[q] / M);
+    }
     for (int j = 0; j < ok; j++) {
         const float *p = r->probs + (size_t)j * K;
         int pred = predicted(p, K, r->threshold);
@@ -241,28 +271,56 @@ static cxr_status alloc_batch(run *r)
     r->st = malloc(B * sizeof *r->st);
     r->reasons = malloc(B * REASON_CAP);
     r->keep = malloc(B * sizeof *r->keep);
-    if (!r->img || !r->probs || !r->st || !r->reasons || !r->keep)
+    r->member = malloc(B * (size_t)r->meta.n_classes * sizeof *r->member);
+    r->sum = malloc(B * (size_t)r->meta.n_classes * sizeof *r->sum);
+    if (!r->img || !r->probs || !r->st || !r->reasons || !r->keep || !r->member || !r->sum)
         return cxr_set_error(CXR_E_NOMEM, "out of memory for a batch of %d images", r->o->batch);
     return cxr_image_decoder_create(&r->dec, r->o->threads);
 }
 
-/* Refuse an output that is the model or one of the images (cxr_files.h). */
-static cxr_status check_output(const options *o, const char *model, const cxr_image_list *l)
+/* Refuse an output that is a model or one of the images (cxr_files.h). */
+static cxr_status check_output(const options *o, const cxr_image_list *l)
 {
     if (!o->out_path) return CXR_OK;
-    const char **in = malloc(((size_t)l->n + 1) * sizeof *in);
+    const int M = o->n_models;
+    const char **in = malloc(((size_t)l->n + M) * sizeof *in);
     if (!in) return cxr_set_error(CXR_E_NOMEM, "out of memory");
-    in[0] = model;
-    for (int64_t i = 0; i < l->n; i++) in[i + 1] = l->paths[i];
-    cxr_status st = cxr_output_check("-o", o->out_path, in, (int)(l->n + 1), NULL);
+    for (int j = 0; j < M; j++) in[j] = o->models[j];
+    for (int64_t i = 0; i < l->n; i++) in[i + M] = l->paths[i];
+    cxr_status st = cxr_output_check("-o", o->out_path, in, (int)(l->n + M), NULL);
     free(in);
     return st;
+}
+
+/* An ensemble member must classify what MODEL classifies from what MODEL sees. */
+static cxr_status check_member(const cxr_checkpoint_meta *a, const char *pa,
+                               const cxr_checkpoint_meta *b, const char *pb)
+{
+    if (a->n_classes != b->n_classes)
+        return cxr_set_error(CXR_E_MISMATCH, "--ensemble %s has %d classes, %s has %d", pb,
+                             b->n_classes, pa, a->n_classes);
+    for (int c = 0; c < a->n_classes; c++)
+        if (strcmp(a->class_names[c], b->class_names[c]) != 0)
+            return cxr_set_error(CXR_E_MISMATCH, "--ensemble %s: class %d is '%s', in %s '%s'",
+                                 pb, c, b->class_names[c], pa, a->class_names[c]);
+    const cxr_preprocess_params *x = &a->pp, *y = &b->pp;
+    if (x->size != y->size || x->equalize != y->equalize || x->normalize != y->normalize ||
+        x->crop_ratio != y->crop_ratio)
+        return cxr_set_error(CXR_E_MISMATCH,
+                             "--ensemble %s preprocesses images otherwise than %s (size %d/%d, "
+                             "equalize %d/%d, normalize %s/%s, crop ratio %g/%g): each image is "
+                             "decoded once for all members",
+                             pb, pa, y->size, x->size, y->equalize, x->equalize,
+                             cxr_norm_name(y->normalize), cxr_norm_name(x->normalize),
+                             y->crop_ratio, x->crop_ratio);
+    return CXR_OK;
 }
 
 int main(int argc, char **argv)
 {
     options o = {
-        .device = "auto", .threshold = NAN, .threads = omp_get_max_threads(), .batch = 16, .tta = 1
+        .device = "auto", .threshold = NAN, .threads = omp_get_max_threads(), .batch = 16, .tta = 1,
+        .n_models = 1
     };
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0) return rc;
@@ -278,19 +336,37 @@ int main(int argc, char **argv)
     int64_t walk_skipped = 0;
     double t0 = cxr_now_s();
 
-    CXR_TRY(cxr_input_check(model_path));
-    /* the model first: a missing one is refused before anything is said about the device */
+    const int M = o.n_models;
+    /* the models first: a missing one is refused before anything is said about the device */
+    for (int j = 0; j < M; j++) CXR_TRY(cxr_input_check(o.models[j]));
     CXR_TRY(cxr_checkpoint_read_meta(model_path, &r.meta));
+    for (int j = 1; j < M; j++) {
+        cxr_checkpoint_meta mj;
+        CXR_TRY(cxr_checkpoint_read_meta(o.models[j], &mj));
+        st = check_member(&r.meta, model_path, &mj, o.models[j]);
+        cxr_checkpoint_meta_free(&mj);
+        if (st != CXR_OK) goto bail;
+    }
     cxr_checkpoint_meta_free(&r.meta);
     for (int a = optind + 1; a < argc; a++)
         CXR_TRY(cxr_image_list_add(&list, argv[a], say_skip, NULL, &walk_skipped));
-    CXR_TRY(check_output(&o, model_path, &list));
+    CXR_TRY(check_output(&o, &list));
     if (list.n == 0) CXR_THROW(CXR_E_FORMAT, "no .jpg/.jpeg image in the folders given");
     CXR_TRY(cxr_device_open(&be, o.device, o.threads, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-predict: %s\n", dev.note);
-    CXR_TRY(cxr_checkpoint_open_model(model_path, be, o.batch, o.threads, &r.m, &r.meta));
+    CXR_TRY(cxr_checkpoint_open_model(model_path, be, o.batch, o.threads, &r.m[0], &r.meta));
+    for (int j = 1; j < M; j++) {
+        cxr_checkpoint_meta mj;
+        CXR_TRY(cxr_checkpoint_open_model(o.models[j], be, o.batch, o.threads, &r.m[j], &mj));
+        cxr_checkpoint_meta_free(&mj);
+    }
     r.threshold = o.threshold;
     const char *thr_source = cxr_threshold_choose(&r.meta, &r.threshold);
+    if (M > 1 && isnan(o.threshold)) {
+        r.threshold = 0.5;
+        thr_source = "the default 0.5 for an ensemble: choose its threshold on val with "
+                     "cxr-eval --ensemble --split val and pass it with --threshold";
+    }
     if (r.meta.n_classes == 2) cxr_threshold_say(stderr, "cxr-predict", r.threshold, thr_source);
     r.skipped = walk_skipped;
     CXR_TRY(alloc_batch(&r));
@@ -309,9 +385,9 @@ int main(int argc, char **argv)
         double s = cxr_now_s() - t1;
         fprintf(stderr,
                 "cxr-predict: %lld image(s) classified, %lld skipped, %.2f s (%.1f img/s) after "
-                "%.2f s loading the model\n",
+                "%.2f s loading the model%s\n",
                 (long long)r.done, (long long)r.skipped, s, s > 0 ? (double)r.done / s : 0.0,
-                t1 - t0);
+                t1 - t0, M > 1 ? "s" : "");
     }
     if (r.skipped) rc = 3;
     CXR_TRY(cxr_stdout_close());
@@ -326,8 +402,10 @@ bail:
     free(r.st);
     free(r.reasons);
     free(r.keep);
+    free(r.member);
+    free(r.sum);
     cxr_image_decoder_destroy(r.dec);
-    cxr_model_destroy(r.m);
+    for (int j = 0; j < o.n_models; j++) cxr_model_destroy(r.m[j]);
     cxr_backend_destroy(be);
     cxr_checkpoint_meta_free(&r.meta);
     cxr_image_list_free(&list);

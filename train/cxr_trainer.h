@@ -98,6 +98,7 @@ cxr_status cxr_model_probs_tta(cxr_model *m, const float *images, int n, int tta
  * cxr_ensemble_eval_free), the split's labels (owned by the store) and the class-weighted
  * -log(max(mean p[label], 1e-30)). One member gives its own probabilities to the bit. Errors:
  * a member's (open, mismatch with the store, evaluation; the message names its file). */
+#define CXR_ENSEMBLE_MAX 256 /* members the tools accept */
 typedef struct {
     cxr_metrics *metrics;  /* in: NULL or an empty accumulator */
     cxr_eval_result result; /* out */

@@ -4,6 +4,8 @@
 # whatever their order; each member's AUC in the report is its own cxr-eval's; without
 # --threshold the ensemble's threshold is the one that maximises balanced accuracy on val (0.5
 # with a note when the store has no /val); a bad member is refused naming it, before any pass.
+# cxr-predict --ensemble: the same mean from the JPEGs, 0.5 unless --threshold, and a member
+# that preprocesses otherwise is refused.
 BIN=$1 SAMPLE=$2 EDIT=$3
 . "$(dirname "$0")/common.sh"
 pack_sample "$WORK/s.h5"
@@ -68,6 +70,29 @@ expect_err "threshold 0.5 (the default 0.5: the store has no /val"
 expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --threshold 0.5
 grep -q "^ensemble  2 models" "$WORK/out" || fail "the text report does not say the ensemble"
 [ "$(grep -c '^  member  ' "$WORK/out")" = 2 ] || fail "the text report does not list 2 members"
+# cxr-predict --ensemble: the same mean, A with itself is A; 0.5 unless --threshold is given;
+# a member with other preprocessing is refused (images are decoded once for all members)
+IMGS=$(find "$SAMPLE/test" -name '*.jp*g' | sort | head -6)
+PR="$BIN/cxr-predict --device cpu --threads 2"
+expect_rc 0 $PR "$WORK/a.h5" $IMGS --threshold 0.5; cp "$WORK/out" "$WORK/qa.tsv"
+expect_rc 0 $PR "$WORK/b.h5" $IMGS --threshold 0.5; cp "$WORK/out" "$WORK/qb.tsv"
+expect_rc 0 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/a.h5" --threshold 0.5; cp "$WORK/out" "$WORK/qaa.tsv"
+cmp -s "$WORK/qa.tsv" "$WORK/qaa.tsv" || fail "cxr-predict: A with itself differs from A"
+expect_rc 0 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/b.h5"; cp "$WORK/out" "$WORK/qab.tsv"
+expect_err "threshold 0.5 (the default 0.5 for an ensemble"
+python3 - "$WORK/qab.tsv" "$WORK/qa.tsv" "$WORK/qb.tsv" <<'PY' || fail "cxr-predict: A+B is not the mean of A and B"
+import sys
+rows = [[l.rstrip("\n").split("\t") for l in open(f)][1:] for f in sys.argv[1:]]
+assert len(rows[0]) == len(rows[1]) == len(rows[2]) == 6, [len(r) for r in rows]
+for e, a, b in zip(*rows):
+    assert e[0] == a[0] == b[0], (e, a, b)
+    for c in (3, 4):
+        assert abs(float(e[c]) - (float(a[c]) + float(b[c])) / 2) <= 1.5e-6, (e, a, b)
+PY
+pack_sample "$WORK/s24.h5" 24
+expect_rc 0 $BIN/cxr-train "$WORK/s24.h5" --device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 1 --recipe study --epochs 1 --checkpoint "$WORK/c24.h5"
+expect_rc 3 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/c24.h5"
+expect_err "c24.h5 preprocesses images otherwise than"
 # bad members: refused naming the file, nothing evaluated
 expect_rc 4 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/missing.h5"
 expect_err "missing.h5"
