@@ -76,11 +76,13 @@ static void usage(FILE *f)
         "  --ensemble M.h5   add model M.h5 to an ensemble with MODEL (repeatable): the metrics\n"
         "                    are those of the mean of the members' class probabilities, each\n"
         "                    member evaluated as alone (same --tta, --perturb), one at a time\n"
-        "                    (memory: one model). Each member's loss and AUC are reported too.\n"
-        "                    Two classes: without --threshold the ensemble's threshold is chosen\n"
-        "                    on the store's /val by balanced accuracy (cxr-train's criterion;\n"
-        "                    one more pass over val when --split is not val), else 0.5 when the\n"
-        "                    store has no /val; the members' stored thresholds do not apply\n"
+        "                    (memory: one model, plus the split's images x classes sums). Each\n"
+        "                    member's loss and AUC are reported too. Two classes: without\n"
+        "                    --threshold the ensemble's threshold is chosen on the store's /val,\n"
+        "                    unperturbed, by balanced accuracy (cxr-train's criterion; one more\n"
+        "                    pass over val when --split is not val or --perturb is given), else\n"
+        "                    0.5 (no /val, or val lacks a class; stderr says why); the members'\n"
+        "                    stored thresholds do not apply to a mean\n"
         "  -h, --help        this help;  --version  the version\n"
         "\n"
         "Exit codes: 0 ok; 2 usage error; 3 bad input data (not a checkpoint, other format "
@@ -109,7 +111,7 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
                              const cxr_metrics_report *r, cxr_metrics *met, double threshold,
                              int tta, const char *perturb, const char *threshold_source,
                              const char *const *member_paths, const cxr_ensemble_member *members,
-                             const double *member_auc, int n_members)
+                             int n_members)
 {
     const int K = r->k;
     cJSON *o = cJSON_CreateObject();
@@ -129,7 +131,7 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
             cJSON_AddStringToObject(e, "model", member_paths[j]);
             cJSON_AddNumberToObject(e, "epoch", members[j].epoch);
             cJSON_AddNumberToObject(e, "loss", members[j].result.loss);
-            cJSON_AddNumberToObject(e, K == 2 ? "roc_auc" : "macro_ovr_auc", member_auc[j]);
+            cJSON_AddNumberToObject(e, K == 2 ? "roc_auc" : "macro_ovr_auc", members[j].auc);
             cJSON_AddItemToArray(ens, e);
         }
     }
@@ -233,6 +235,24 @@ static cxr_status open_predictions(pred_out *po, const char *path, cxr_table_for
     return cxr_table_open_probs(&po->t, path, fmt, lead, 3, po->meta->class_names, K, K == 2);
 }
 
+/* One ensemble pass over `split`: its mean probabilities into *ens, added to met (in chunks:
+ * cxr_metrics_add counts in int). */
+static cxr_status ensemble_pass(const char *const *paths, int n, cxr_backend *be,
+                                const cxr_store *s, const char *split, int batch, int threads,
+                                int prefetch, const float *cw, volatile sig_atomic_t *interrupted,
+                                int tta, const cxr_augment_params *pp, uint64_t pseed,
+                                cxr_ensemble_member *members, cxr_metrics *met,
+                                cxr_ensemble_eval *ens)
+{
+    cxr_status st = cxr_evaluate_ensemble(paths, n, be, s, split, batch, threads, prefetch, cw,
+                                          interrupted, tta, pp, pseed, members, ens);
+    for (int64_t i0 = 0; st == CXR_OK && i0 < ens->n; i0 += 1 << 20) {
+        const int64_t c = ens->n - i0 < (1 << 20) ? ens->n - i0 : (1 << 20);
+        st = cxr_metrics_add(met, ens->probs + (size_t)i0 * ens->k, ens->labels + i0, (int)c);
+    }
+    return st;
+}
+
 int main(int argc, char **argv)
 {
     const char *split = "test", *device = "auto", *pred_path = NULL;
@@ -298,7 +318,7 @@ int main(int argc, char **argv)
             break;
         case O_ENSEMBLE:
             if (n_members > CXR_ENSEMBLE_MAX) {
-                fprintf(stderr, "cxr-eval: --ensemble: at most %d models\n", CXR_ENSEMBLE_MAX);
+                fprintf(stderr, "cxr-eval: --ensemble: at most %d models in all\n", CXR_ENSEMBLE_MAX + 1);
                 return 2;
             }
             member_paths[n_members++] = optarg;
@@ -323,7 +343,6 @@ int main(int argc, char **argv)
     cxr_store *s = NULL;
     cxr_metrics *met = NULL, *val_met = NULL;
     cxr_ensemble_member members[CXR_ENSEMBLE_MAX + 1];
-    double member_auc[CXR_ENSEMBLE_MAX + 1];
     cxr_ensemble_eval ens;
     memset(members, 0, sizeof members);
     memset(&ens, 0, sizeof ens);
@@ -386,45 +405,39 @@ int main(int argc, char **argv)
                               po.t ? write_predictions : NULL, &po, tta, pp, perturb_seed);
         if (st != CXR_OK) goto bail;
     } else {
-        /* The ensemble's own threshold, chosen on val as cxr-train chooses a model's. */
+        /* The ensemble's own threshold, chosen as cxr-train chooses a model's: on clean val
+         * (a --perturb changes the images judged, not the decision rule). */
         const int choose = K == 2 && isnan(threshold);
-        double bal = NAN;
-        if (!choose) {
-            thr_source = K == 2 ? "--threshold" : "";
-        } else if (strcmp(split, "val") != 0 && !cxr_store_has_split(s, "val")) {
-            threshold = 0.5;
-            thr_source = "the default 0.5: the store has no /val to choose the ensemble's on";
-        } else if (strcmp(split, "val") != 0) {
+        const int have_val = cxr_store_has_split(s, "val");
+        const int val_pass = choose && have_val && (strcmp(split, "val") != 0 || perturbed);
+        if (!choose) threshold = K == 2 ? threshold : 0.5;
+        thr_source = K == 2 ? "--threshold" : "";
+        if (val_pass) {
             CXR_TRY(cxr_metrics_create(&val_met, K));
             fprintf(stderr, "cxr-eval: the ensemble on val, to choose its threshold\n");
-            CXR_TRY(cxr_evaluate_ensemble(member_paths, n_members, be, s, "val", batch, threads,
-                                          prefetch, cw, interrupted, tta, pp, perturb_seed, NULL,
-                                          &ens));
-            CXR_TRY(cxr_metrics_add(val_met, ens.probs, ens.labels, (int)ens.n));
+            CXR_TRY(ensemble_pass(member_paths, n_members, be, s, "val", batch, threads,
+                                  prefetch, cw, interrupted, tta, NULL, 0, NULL, val_met, &ens));
             cxr_ensemble_eval_free(&ens);
-            CXR_TRY(cxr_metrics_best_threshold(val_met, &threshold, &bal));
         }
-        for (int j = 0; j < n_members; j++) CXR_TRY(cxr_metrics_create(&members[j].metrics, K));
-        CXR_TRY(cxr_evaluate_ensemble(member_paths, n_members, be, s, split, batch, threads,
-                                      prefetch, cw, interrupted, tta, pp, perturb_seed, members,
-                                      &ens));
-        CXR_TRY(cxr_metrics_add(met, ens.probs, ens.labels, (int)ens.n));
-        if (choose && strcmp(split, "val") == 0)
-            CXR_TRY(cxr_metrics_best_threshold(met, &threshold, &bal));
-        static char chosen[96];
-        if (!isnan(bal)) {
-            snprintf(chosen, sizeof chosen,
-                     "chosen on val for this ensemble (balanced accuracy %.4f there)", bal);
+        CXR_TRY(ensemble_pass(member_paths, n_members, be, s, split, batch, threads, prefetch,
+                              cw, interrupted, tta, pp, perturb_seed, members, met, &ens));
+        static char chosen[160];
+        if (choose && !have_val) {
+            threshold = 0.5;
+            thr_source = "the default 0.5: the store has no /val to choose the ensemble's on";
+        } else if (choose) {
+            double bal;
+            if (cxr_metrics_best_threshold(val_pass ? val_met : met, &threshold, &bal) == CXR_OK) {
+                snprintf(chosen, sizeof chosen,
+                         "chosen on val for this ensemble (balanced accuracy %.4f there)", bal);
+            } else {
+                threshold = 0.5;
+                snprintf(chosen, sizeof chosen, "the default 0.5: none can be chosen on val (%s)",
+                         cxr_last_error());
+            }
             thr_source = chosen;
         }
         if (K == 2) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
-        for (int j = 0; j < n_members; j++) {
-            cxr_metrics_report mr;
-            memset(&mr, 0, sizeof mr);
-            CXR_TRY(cxr_metrics_compute(members[j].metrics, 0.5, &mr));
-            member_auc[j] = K == 2 ? mr.auc : mr.macro_auc;
-            cxr_metrics_report_free(&mr);
-        }
         er = (cxr_eval_result){ ens.loss, ens.seconds, 0 };
         po = (pred_out){ NULL, s, split, &meta, threshold };
         if (pred_path) {
@@ -445,7 +458,7 @@ int main(int argc, char **argv)
     if (json) {
         CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold, tta,
                            perturbed ? perturb_desc : NULL, thr_source, member_paths, members,
-                           member_auc, n_members));
+                           n_members));
         goto bail;
     }
     if (!ensemble)
@@ -457,7 +470,7 @@ int main(int argc, char **argv)
         for (int j = 0; j < n_members; j++)
             printf("  member  %s (epoch %d): loss %.6f, %s %.4f (%.2f s)\n", member_paths[j],
                    members[j].epoch, members[j].result.loss, K == 2 ? "roc_auc" : "macro AUC",
-                   member_auc[j], members[j].result.seconds);
+                   members[j].auc, members[j].result.seconds);
     }
     printf("store     %s, split %s: %lld images (%.2f s on %s)\n", store_path, split,
            (long long)r.n, er.seconds, dev.desc);
@@ -519,7 +532,6 @@ bail:
     cxr_metrics_report_free(&r);
     cxr_metrics_destroy(met);
     cxr_metrics_destroy(val_met);
-    for (int j = 0; j < n_members; j++) cxr_metrics_destroy(members[j].metrics);
     cxr_ensemble_eval_free(&ens);
     cxr_store_close(s);
     cxr_model_destroy(m);

@@ -86,7 +86,8 @@ static void usage(FILE *f)
         "                    (default 1: none), as cxr-eval --tta\n"
         "  --ensemble M.h5   add model M.h5 to an ensemble with MODEL (repeatable): p is the mean\n"
         "                    of the members' probabilities (as cxr-eval --ensemble). Members must\n"
-        "                    share MODEL's classes and preprocessing (each image is decoded once)\n"
+        "                    share MODEL's classes and preprocessing (each image is decoded once,\n"
+        "                    within MODEL's largest side)\n"
         "                    and are all held in memory. Two classes: give the ensemble's\n"
         "                    threshold, chosen on val by cxr-eval --ensemble --split val, with\n"
         "                    --threshold; without it 0.5 is used (stderr says so): the members'\n"
@@ -147,7 +148,7 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case O_ENSEMBLE:
             if (o->n_models > CXR_ENSEMBLE_MAX) {
-                fprintf(stderr, "cxr-predict: --ensemble: at most %d models\n", CXR_ENSEMBLE_MAX);
+                fprintf(stderr, "cxr-predict: --ensemble: at most %d models in all\n", CXR_ENSEMBLE_MAX + 1);
                 return 2;
             }
             o->models[o->n_models++] = optarg;

@@ -89,20 +89,20 @@ cxr_status cxr_model_probs_tta(cxr_model *m, const float *images, int n, int tta
 
 /* Ensembles (train/ensemble.c): the mean of n_models models' class probabilities on a split.
  * paths: checkpoints or weights files (cxr_checkpoint_open_model), opened on `be` one after the
- * other (memory: one model at a time, plus the split's images x classes sums in double), each
- * checked against the store's classes and evaluated exactly as cxr_evaluate_tta evaluates it
- * alone (same batch, tta, perturb and seed: a member's figures equal its own cxr-eval's).
- * members (NULL, or n_models entries): each entry's `metrics` (NULL, or created by the caller
- * for the store's class count and empty) receives that member's probabilities; its result and
- * epoch are filled in. *out: the mean probabilities (float, (n, k), split order; free with
- * cxr_ensemble_eval_free), the split's labels (owned by the store) and the class-weighted
- * -log(max(mean p[label], 1e-30)). One member gives its own probabilities to the bit. Errors:
- * a member's (open, mismatch with the store, evaluation; the message names its file). */
-#define CXR_ENSEMBLE_MAX 256 /* members the tools accept */
+ * other (memory: one model and one member's probabilities at a time, plus the split's images x
+ * classes sums in double), each checked against the store's classes and evaluated exactly as
+ * cxr_evaluate_tta evaluates it alone (same batch, tta, perturb and seed: a member's figures
+ * equal its own cxr-eval's). members (NULL, or n_models entries) receive each member's result,
+ * epoch and AUC. *out: the mean probabilities (float, (n, k), split order: the sum in double in
+ * member order, divided by n_models; free with cxr_ensemble_eval_free), the split's labels
+ * (owned by the store) and the class-weighted -log(max(mean p[label], 1e-30)). One member
+ * gives its own probabilities to the bit. Errors: a member's (open, mismatch with the store,
+ * evaluation; the message names its file). */
+#define CXR_ENSEMBLE_MAX 256 /* members the tools accept besides the first */
 typedef struct {
-    cxr_metrics *metrics;  /* in: NULL or an empty accumulator */
-    cxr_eval_result result; /* out */
-    int epoch;              /* out: the checkpoint's epoch */
+    cxr_eval_result result; /* its loss, seconds, loader wait */
+    int epoch;              /* the checkpoint's epoch */
+    double auc;             /* binary: ROC AUC of p[1]; more classes: macro one-vs-rest AUC */
 } cxr_ensemble_member;
 typedef struct {
     int64_t n;

@@ -60,21 +60,22 @@ cxr_status cxr_evaluate_ensemble(const char *const *paths, int n_models, cxr_bac
         cxr_eval_result er;
         CXR_TRY(cxr_checkpoint_open_model(paths[j], be, batch, threads, &m, &meta));
         CXR_TRY(cxr_checkpoint_check_store(&meta, paths[j], store));
-        cxr_metrics *met = members ? members[j].metrics : NULL;
-        if (!met) {
-            if (!scratch) CXR_TRY(cxr_metrics_create(&scratch, K));
-            cxr_metrics_reset(scratch);
-            met = scratch;
-        }
+        if (!scratch) CXR_TRY(cxr_metrics_create(&scratch, K));
+        cxr_metrics_reset(scratch);
         CXR_TRY(cxr_evaluate_tta(m, store, split, batch, threads, prefetch, class_weights,
-                                 interrupted, met, &er, add_probs, &acc, tta, perturb,
+                                 interrupted, scratch, &er, add_probs, &acc, tta, perturb,
                                  perturb_seed));
-        if (cxr_metrics_count(met) != info.n)
+        if (cxr_metrics_count(scratch) != info.n)
             CXR_THROW(CXR_E_FORMAT, "ensemble: %s evaluated %lld of %lld images of split '%s'",
-                      paths[j], (long long)cxr_metrics_count(met), (long long)info.n, split);
+                      paths[j], (long long)cxr_metrics_count(scratch), (long long)info.n, split);
         if (members) {
+            cxr_metrics_report r;
+            memset(&r, 0, sizeof r);
+            CXR_TRY(cxr_metrics_compute(scratch, 0.5, &r));
             members[j].result = er;
             members[j].epoch = meta.epoch;
+            members[j].auc = K == 2 ? r.auc : r.macro_auc;
+            cxr_metrics_report_free(&r);
         }
         cxr_model_destroy(m);
         m = NULL;

@@ -64,6 +64,25 @@ expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --json; cp "$W
 expect_err "the ensemble on val, to choose its threshold"
 [ "$(json_get "$WORK/abt.json" threshold)" = "$(json_get "$WORK/abv.json" threshold)" ] || fail "test used threshold $(json_get "$WORK/abt.json" threshold), val chose $(json_get "$WORK/abv.json" threshold)"
 json_get "$WORK/abt.json" threshold_source | grep -q "chosen on val for this ensemble" || fail "threshold_source: $(json_get "$WORK/abt.json" threshold_source)"
+# (the check above tells val from test only where their best thresholds differ: they do here)
+[ "$(json_get "$WORK/abt.json" threshold)" != "$(json_get "$WORK/abt.json" best_threshold)" ] || fail "val's and test's best thresholds coincide: the threshold checks show nothing"
+# --perturb changes the images, not the rule: the threshold is still chosen on unperturbed val
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --split val --json --perturb aspect=0.8:0.8; cp "$WORK/out" "$WORK/abp.json"
+expect_err "the ensemble on val, to choose its threshold"
+[ "$(json_get "$WORK/abp.json" threshold)" = "$(json_get "$WORK/abv.json" threshold)" ] || fail "--perturb: threshold $(json_get "$WORK/abp.json" threshold), unperturbed val chose $(json_get "$WORK/abv.json" threshold)"
+[ "$(json_get "$WORK/abp.json" roc_auc)" != "$(json_get "$WORK/abv.json" roc_auc)" ] || fail "--perturb did not change the ensemble's val AUC"
+# a val split with one class: no threshold can be chosen there, 0.5 and the reason
+mkdir -p "$WORK/tree/val/NORMAL" "$WORK/tree/val/PNEUMONIA"
+cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/tree/"
+for f in $(ls "$WORK/tree/train/PNEUMONIA" | head -4); do mv "$WORK/tree/train/PNEUMONIA/$f" "$WORK/tree/val/PNEUMONIA/"; done
+"$BIN/cxr-pack" "$WORK/tree" -o "$WORK/oneval.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "cannot pack the one-class val tree"
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/oneval.h5" --ensemble "$WORK/b.h5" --json
+expect_err "threshold 0.5 (the default 0.5: none can be chosen on val (best threshold: need both classes"
+# three members and --tta: A three times is A, with the views averaged as alone
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --json --tta 3 --predictions "$WORK/a3.tsv"
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/a.h5" --ensemble "$WORK/a.h5" --json --tta 3 --predictions "$WORK/aaa3.tsv" --threshold 0.5
+[ "$(probs "$WORK/aaa3.tsv")" = "$(probs "$WORK/a3.tsv")" ] || fail "--tta 3: an ensemble of A three times differs from A"
+[ "$(probs "$WORK/a3.tsv")" != "$(probs "$WORK/a.test.tsv")" ] || fail "--tta 3 left A's probabilities as they were: the check above shows nothing"
 expect_rc 0 $EV "$WORK/a.h5" "$WORK/noval.h5" --ensemble "$WORK/b.h5" --json
 expect_err "threshold 0.5 (the default 0.5: the store has no /val"
 # the text report names every member
@@ -96,6 +115,7 @@ expect_err "c24.h5 preprocesses images otherwise than"
 # bad members: refused naming the file, nothing evaluated
 expect_rc 4 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/missing.h5"
 expect_err "missing.h5"
-expect_rc 3 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/s.h5"
-expect_err "s.h5"
+expect_rc 3 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --ensemble "$WORK/s.h5"
+expect_err "s.h5: not a cxr checkpoint"
+grep -q "the ensemble on val" "$WORK/err" && fail "a pass ran before a bad member was refused"
 finish
