@@ -260,6 +260,9 @@ step sample_aug_cpu 90 int -- train_s cpu_aug --device cpu --augment default
 step sample_loss_aug_cpu_cuda 10 -- python3 tests/gpu/device_report.py loss "$S/cuda_aug.jsonl" "$S/cpu_aug.jsonl"
 step sample_eval_cuda 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --device cuda
 step sample_eval_cpu 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --device cpu
+# an ensemble of the cuda- and the cpu-trained model, opened one after the other on each device
+step sample_ensemble_cuda 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --ensemble "$S/c.h5" --split test --device cuda --json
+step sample_ensemble_cpu 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --ensemble "$S/c.h5" --split test --device cpu --json
 
 # ---------------------------------------------------------------- the real split, timed
 phase "real training split: cxr-train against PyTorch"
