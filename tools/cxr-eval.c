@@ -513,8 +513,9 @@ int main(int argc, char **argv)
             printf("\nbest threshold: not defined (%s)\n", cxr_last_error());
         else if (strcmp(split, "val") == 0 && ensemble)
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
-                   "(the same command with --split test chooses and applies it by itself)\n",
-                   bt, bal);
+                   "(the same command with --split test chooses and applies it by itself;\n"
+                   "for cxr-predict with the same --ensemble models: --threshold %.9g)\n",
+                   bt, bal, bt);
         else if (strcmp(split, "val") == 0)
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
                    "(to apply it to test: cxr-eval %s %s --split test --threshold %.9g)\n",
