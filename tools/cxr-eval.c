@@ -195,7 +195,6 @@ enum {
     O_ENSEMBLE
 };
 
-
 typedef struct {
     cxr_table *t;
     const cxr_store *s;
@@ -360,21 +359,17 @@ int main(int argc, char **argv)
     for (int j = 0; j <= n_members; j++) CXR_TRY(cxr_input_check(inputs[j]));
     if (pred_path)
         CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, n_members + 1, NULL));
-    /* the inputs first: a missing one is refused before anything is said about the device */
-    for (int j = n_members - 1; j >= 0; j--) { /* ends holding MODEL's */
-        cxr_checkpoint_meta_free(&meta);
-        CXR_TRY(cxr_checkpoint_read_meta(member_paths[j], &meta));
-    }
+    /* the inputs first: a bad one is refused before anything is said about the device */
+    CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta)); /* an ensemble keeps MODEL's */
     if (!ensemble) cxr_checkpoint_meta_free(&meta);
     CXR_TRY(cxr_store_open(&s, store_path));
-    if (ensemble)
-        for (int j = 0; j < n_members; j++) { /* before any member's pass */
-            cxr_checkpoint_meta mj;
-            CXR_TRY(cxr_checkpoint_read_meta(member_paths[j], &mj));
-            st = cxr_checkpoint_check_store(&mj, member_paths[j], s);
-            cxr_checkpoint_meta_free(&mj);
-            if (st != CXR_OK) goto bail;
-        }
+    for (int j = 1; j < n_members; j++) { /* every member, before any pass */
+        cxr_checkpoint_meta mj;
+        CXR_TRY(cxr_checkpoint_read_meta(member_paths[j], &mj));
+        st = cxr_checkpoint_check_store(&mj, member_paths[j], s);
+        cxr_checkpoint_meta_free(&mj);
+        if (st != CXR_OK) goto bail;
+    }
     CXR_TRY(cxr_device_open(&be, device, threads, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-eval: %s\n", dev.note);
     if (!ensemble) CXR_TRY(cxr_checkpoint_open_model(model_path, be, batch, threads, &m, &meta));
