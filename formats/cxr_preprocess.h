@@ -5,7 +5,8 @@
  * Steps, each documented in specs/store.md and exposed for unit tests:
  *   decode (libjpeg-turbo, reduced DCT scale when the image is >= 2x the target)
  *   -> grayscale (BT.601 luma) -> optional aspect center-crop -> antialiased resize
- *   -> 256-bin histogram equalization -> normalization (min-max to [-1,1] by default).
+ *   -> histogram equalization (256 bins, of the whole image by default, or CLAHE)
+ *   -> normalization (min-max to [-1,1] by default).
  */
 #ifndef CXR_PREPROCESS_H
 #define CXR_PREPROCESS_H
@@ -25,9 +26,19 @@ typedef enum {
     CXR_NORM_NONE = 2       /* equalized 8-bit values as float, 0..255 */
 } cxr_norm;
 
+/* Values of cxr_preprocess_params.equalize (the store's and the checkpoint's `equalize`). */
+enum {
+    CXR_EQUALIZE_NONE = 0,   /* none */
+    CXR_EQUALIZE_GLOBAL = 1, /* 256-bin histogram equalization of the whole image (the study's) */
+    CXR_EQUALIZE_CLAHE = 2   /* contrast-limited adaptive equalization: CXR_CLAHE_TILES^2 tiles,
+                                clip limit CXR_CLAHE_CLIP (cxr_clahe) */
+};
+#define CXR_CLAHE_TILES 8
+#define CXR_CLAHE_CLIP 2.0
+
 typedef struct {
     int size;           /* output side in pixels (default 256) */
-    int equalize;       /* 1: 256-bin histogram equalization (default 1) */
+    int equalize;       /* a CXR_EQUALIZE_* (default CXR_EQUALIZE_GLOBAL) */
     cxr_norm normalize; /* default CXR_NORM_MINMAX */
     double crop_ratio;  /* center-crop to square when |w/h - 1| > crop_ratio; <= 0: never */
     int max_side;       /* reject images with a side larger than this (default 16384) */
@@ -38,7 +49,11 @@ void cxr_preprocess_defaults(cxr_preprocess_params *p);
 /* Stable text names for attributes: "minmax", "zscore255", "none"; parse returns CXR_E_ARG. */
 const char *cxr_norm_name(cxr_norm n);
 cxr_status cxr_norm_parse(const char *name, cxr_norm *out);
-/* CXR_OK if p is usable: size 1..16384, max_side >= 1, equalize 0 or 1, a known normalize,
+/* Names of the CXR_EQUALIZE_* values: "none", "global", "clahe" (NULL for another value);
+ * parse returns CXR_E_ARG. */
+const char *cxr_equalize_name(int equalize);
+cxr_status cxr_equalize_parse(const char *name, int *out);
+/* CXR_OK if p is usable: size 1..16384, max_side >= 1, a known equalize, a known normalize,
  * a finite crop_ratio; else CXR_E_ARG saying which (the caller adds the file name). */
 cxr_status cxr_preprocess_check(const cxr_preprocess_params *p);
 
@@ -96,6 +111,14 @@ void cxr_crop_box(int w, int h, double crop_ratio, int *x0, int *y0, int *cw, in
 void cxr_resize(float *dst, int dw, int dh, const uint8_t *src, int w, int h, int stride);
 /* Histogram equalization over 256 bins of the (rounded) 0..255 values, in place. */
 void cxr_equalize(float *img, size_t n);
+/* Contrast-limited adaptive histogram equalization (CLAHE), in place, of a w x h image of values
+ * 0..255 (rounded to 256 bins like cxr_equalize): the image is cut into tiles x tiles tiles
+ * (fewer along a side shorter than `tiles`); each tile's histogram is clipped at clip * (tile
+ * pixels) / 256 counts (clip <= 0: no clipping), the excess spread evenly over the 256 bins,
+ * and turned into an equalization table as cxr_equalize's; each pixel's value is the bilinear
+ * blend of the tables of the four tiles whose centers surround it. Output 0..255. With one
+ * tile and no clipping it equals cxr_equalize. specs/store.md step 5 gives the details. */
+void cxr_clahe(float *img, int w, int h, int tiles, double clip);
 /* Normalization in place as described for cxr_norm. Constant images give finite values. */
 void cxr_normalize(float *img, size_t n, cxr_norm mode);
 

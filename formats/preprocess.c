@@ -70,6 +70,27 @@ cxr_status cxr_norm_parse(const char *name, cxr_norm *out)
                          name ? name : "(null)");
 }
 
+const char *cxr_equalize_name(int equalize)
+{
+    switch (equalize) {
+    case CXR_EQUALIZE_NONE: return "none";
+    case CXR_EQUALIZE_GLOBAL: return "global";
+    case CXR_EQUALIZE_CLAHE: return "clahe";
+    }
+    return NULL;
+}
+
+cxr_status cxr_equalize_parse(const char *name, int *out)
+{
+    for (int e = CXR_EQUALIZE_NONE; e <= CXR_EQUALIZE_CLAHE; e++)
+        if (name && strcmp(name, cxr_equalize_name(e)) == 0) {
+            *out = e;
+            return CXR_OK;
+        }
+    return cxr_set_error(CXR_E_ARG, "unknown equalization '%s' (expected global, clahe or none)",
+                         name ? name : "(null)");
+}
+
 /* ---------------------------------------------------------------------------------------
  * Gray conversion and crop
  * ------------------------------------------------------------------------------------- */
@@ -358,6 +379,72 @@ void cxr_equalize(float *img, size_t n)
     for (size_t i = 0; i < n; i++) img[i] = lut[bin_of(img[i])];
 }
 
+/* CLAHE (cxr_preprocess.h). Tile i of g along a side of n pixels covers [i*n/g, (i+1)*n/g);
+ * its center is the middle of that span. A pixel between the centers of tiles j and j+1 takes
+ * (1-t) of tile j's table and t of tile j+1's, t its fractional distance from j's center; a
+ * pixel before the first center or after the last takes that tile's table alone. */
+#define CLAHE_MAX_TILES 8
+
+static double clahe_center(int i, int n, int g)
+{
+    int lo = (int)((int64_t)i * n / g), hi = (int)((int64_t)(i + 1) * n / g);
+    return 0.5 * (double)(lo + hi - 1);
+}
+
+/* For coordinate x: the lower tile *j (kept between calls, x increasing from 0), and the
+ * weight of tile *j + 1 (0 at or outside the outer centers). */
+static double clahe_step(int x, int n, int g, int *j)
+{
+    while (*j + 1 < g && (double)x >= clahe_center(*j + 1, n, g)) (*j)++;
+    double c0 = clahe_center(*j, n, g);
+    if (*j + 1 >= g || (double)x <= c0) return 0.0;
+    return ((double)x - c0) / (clahe_center(*j + 1, n, g) - c0);
+}
+
+void cxr_clahe(float *img, int w, int h, int tiles, double clip)
+{
+    if (w < 1 || h < 1) return;
+    if (tiles < 1) tiles = 1;
+    if (tiles > CLAHE_MAX_TILES) tiles = CLAHE_MAX_TILES;
+    int gx = tiles < w ? tiles : w, gy = tiles < h ? tiles : h;
+    float lut[CLAHE_MAX_TILES * CLAHE_MAX_TILES][256]; /* 64 KiB */
+    for (int ty = 0; ty < gy; ty++)
+        for (int tx = 0; tx < gx; tx++) {
+            int x0 = (int)((int64_t)tx * w / gx), x1 = (int)((int64_t)(tx + 1) * w / gx);
+            int y0 = (int)((int64_t)ty * h / gy), y1 = (int)((int64_t)(ty + 1) * h / gy);
+            size_t hist[256] = { 0 }, area = (size_t)(x1 - x0) * (size_t)(y1 - y0);
+            for (int y = y0; y < y1; y++)
+                for (int x = x0; x < x1; x++) hist[bin_of(img[(size_t)y * w + x])]++;
+            if (clip > 0) {
+                /* as OpenCV: at least 1 count; the excess spread evenly, its remainder one
+                 * count per bin at a regular step from bin 0 */
+                double lim = clip * (double)area / 256.0;
+                size_t limit = lim < 1.0 ? 1 : (size_t)lim, excess = 0;
+                for (int v = 0; v < 256; v++)
+                    if (hist[v] > limit) excess += hist[v] - limit, hist[v] = limit;
+                size_t batch = excess / 256, rest = excess - batch * 256;
+                for (int v = 0; v < 256; v++) hist[v] += batch;
+                if (rest) {
+                    size_t step = 256 / rest > 1 ? 256 / rest : 1;
+                    for (size_t v = 0; v < 256 && rest > 0; v += step, rest--) hist[v]++;
+                }
+            }
+            equalize_lut(lut[ty * gx + tx], hist, area);
+        }
+    int jy = 0;
+    for (int y = 0; y < h; y++) {
+        float fy = (float)clahe_step(y, h, gy, &jy);
+        int jy1 = jy + 1 < gy ? jy + 1 : jy, jx = 0;
+        for (int x = 0; x < w; x++) {
+            float fx = (float)clahe_step(x, w, gx, &jx);
+            int jx1 = jx + 1 < gx ? jx + 1 : jx, b = bin_of(img[(size_t)y * w + x]);
+            float top = (1.0f - fx) * lut[jy * gx + jx][b] + fx * lut[jy * gx + jx1][b];
+            float bot = (1.0f - fx) * lut[jy1 * gx + jx][b] + fx * lut[jy1 * gx + jx1][b];
+            img[(size_t)y * w + x] = (1.0f - fy) * top + fy * bot;
+        }
+    }
+}
+
 /* x -> (x - lo) * k + base, clamped to [base, base + range] to keep exact bounds despite
  * rounding; k = range / (hi - lo). */
 static inline float rescale_one(float x, double lo, double k, double range, double base)
@@ -601,8 +688,9 @@ cxr_status cxr_preprocess_check(const cxr_preprocess_params *p)
                              MAX_OUTPUT_SIDE);
     if (p->max_side < 1)
         return cxr_set_error(CXR_E_ARG, "max_side %d must be positive", p->max_side);
-    if (p->equalize != 0 && p->equalize != 1)
-        return cxr_set_error(CXR_E_ARG, "equalize %d is neither 0 nor 1", p->equalize);
+    if (!cxr_equalize_name(p->equalize))
+        return cxr_set_error(CXR_E_ARG, "equalize %d is not 0 (none), 1 (global) or 2 (clahe)",
+                             p->equalize);
     if (p->normalize != CXR_NORM_MINMAX && p->normalize != CXR_NORM_ZSCORE255 &&
         p->normalize != CXR_NORM_NONE)
         return cxr_set_error(CXR_E_ARG, "unknown normalization %d", (int)p->normalize);
@@ -734,11 +822,13 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     resize_tables(out, gray + (size_t)y0 * sw + x0, cw, sw, &t->x, &t->y, d->tmp);
 
     size_t n = (size_t)p->size * (size_t)p->size;
-    if (p->equalize && p->normalize != CXR_NORM_ZSCORE255) {
+    if (p->equalize == CXR_EQUALIZE_GLOBAL && p->normalize != CXR_NORM_ZSCORE255) {
         GROW(bins, cap_bins, n, "equalize");
         equalize_normalize(out, d->bins, n, p->normalize);
     } else {
-        if (p->equalize) cxr_equalize(out, n);
+        if (p->equalize == CXR_EQUALIZE_GLOBAL) cxr_equalize(out, n);
+        if (p->equalize == CXR_EQUALIZE_CLAHE)
+            cxr_clahe(out, p->size, p->size, CXR_CLAHE_TILES, CXR_CLAHE_CLIP);
         cxr_normalize(out, n, p->normalize);
     }
 

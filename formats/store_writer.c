@@ -435,7 +435,7 @@ static cxr_status write_root_meta(cxr_store_writer *w)
         cxr_h5_attr_put_i32(f, "image_size", pp->size) < 0 ||
         cxr_h5_attr_put_str(f, "grayscale", CXR_STORE_GRAYSCALE_DESC) < 0 ||
         cxr_h5_attr_put_str(f, "resize_filter", CXR_STORE_RESIZE_DESC) < 0 ||
-        cxr_h5_attr_put_i32(f, "equalize", pp->equalize ? 1 : 0) < 0 ||
+        cxr_h5_attr_put_i32(f, "equalize", pp->equalize) < 0 ||
         cxr_h5_attr_put_str(f, "normalize", norm ? norm : "") < 0 ||
         cxr_h5_attr_put_f64(f, "crop_ratio", pp->crop_ratio) < 0 ||
         cxr_h5_attr_put_i32(f, "max_side", pp->max_side) < 0 ||

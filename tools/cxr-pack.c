@@ -238,6 +238,7 @@ int main(int argc, char **argv)
         { "test-fraction", required_argument, 0, PACK_OPT_TEST_FRACTION },
         { "crop-ratio", required_argument, 0, PACK_OPT_CROP_RATIO },
         { "normalize", required_argument, 0, PACK_OPT_NORMALIZE },
+        { "equalize", required_argument, 0, PACK_OPT_EQUALIZE },
         { 0, 0, 0, 0 }
     };
     pack_manifest_args mcli;
@@ -291,6 +292,7 @@ int main(int argc, char **argv)
         case PACK_OPT_TEST_FRACTION:
         case PACK_OPT_CROP_RATIO:
         case PACK_OPT_NORMALIZE:
+        case PACK_OPT_EQUALIZE:
             if (pack_manifest_option(&mcli, opt_c, optarg) != CXR_OK) {
                 fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
                 return 2;

@@ -69,6 +69,12 @@ cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *val
                 CXR_E_ARG, "--normalize: expected minmax, zscore255 or none, got '%s'", value);
         m->norm_set = 1;
         break;
+    case PACK_OPT_EQUALIZE:
+        if (cxr_equalize_parse(value, &m->equalize) != CXR_OK)
+            return cxr_set_error(CXR_E_ARG,
+                                 "--equalize: expected global, clahe or none, got '%s'", value);
+        m->eq_set = 1;
+        break;
     default: return cxr_set_error(CXR_E_ARG, "option %d: not a manifest option", code);
     }
     return CXR_OK;
@@ -115,13 +121,18 @@ const char *pack_manifest_help(void)
            "                        manifests, 0 for folders)\n"
            "  --normalize NAME      minmax, zscore255 or none (default zscore255 for manifests, "
            "minmax\n"
-           "                        for folders)\n";
+           "                        for folders)\n"
+           "  --equalize NAME       global (default: 256-bin histogram equalization of the whole "
+           "image),\n"
+           "                        clahe (contrast-limited, 8x8 tiles, clip limit 2) or none; "
+           "either mode\n";
 }
 
 void pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp)
 {
     if (m->crop_set || m->manifest) pp->crop_ratio = m->crop_ratio;
     if (m->norm_set || m->manifest) pp->normalize = m->normalize;
+    if (m->eq_set) pp->equalize = m->equalize;
 }
 
 /* Shortest of %.15g / %.17g that reads back as v (0.1 -> "0.1"). */

@@ -17,7 +17,8 @@ enum {
     PACK_OPT_MIN_COUNT,      /* --min-count N */
     PACK_OPT_TEST_FRACTION,  /* --test-fraction F */
     PACK_OPT_CROP_RATIO,     /* --crop-ratio R */
-    PACK_OPT_NORMALIZE       /* --normalize NAME */
+    PACK_OPT_NORMALIZE,      /* --normalize NAME */
+    PACK_OPT_EQUALIZE        /* --equalize NAME (either mode) */
 };
 
 typedef struct {
@@ -28,7 +29,8 @@ typedef struct {
                                  --val-fraction and --strict are passed to pack_manifest_plan) */
     double crop_ratio;        /* --crop-ratio R, when crop_set */
     cxr_norm normalize;       /* --normalize NAME, when norm_set */
-    int crop_set, norm_set;
+    int equalize;             /* --equalize NAME (a CXR_EQUALIZE_*), when eq_set */
+    int crop_set, norm_set, eq_set;
 } pack_manifest_args;
 
 /* No manifest, library defaults for the plan, the manifest defaults for preprocessing. */
@@ -38,8 +40,9 @@ void pack_manifest_args_defaults(pack_manifest_args *m);
 cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *value);
 /* The help text for these options (static, ends with a newline). */
 const char *pack_manifest_help(void);
-/* Preprocessing for this run: an explicit --crop-ratio/--normalize wins; otherwise manifest
- * mode takes CXR_MANIFEST_CROP_RATIO / CXR_MANIFEST_NORMALIZE and tree mode keeps *pp. */
+/* Preprocessing for this run: an explicit --crop-ratio/--normalize/--equalize wins; otherwise
+ * manifest mode takes CXR_MANIFEST_CROP_RATIO / CXR_MANIFEST_NORMALIZE and tree mode keeps
+ * *pp (equalization: global in both modes). */
 void pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp);
 /* The plan of manifest mode: checks that --images is given (CXR_E_ARG), takes val_fraction
  * (> 0: the tool's --val-fraction; <= 0: the default) and strict, then cxr_plan_from_manifest

@@ -183,8 +183,9 @@ static void meta_prop(pb *model, const char *k, const char *v)
 
 #define INPUT_DOC                                                                                 \
     "input 'image': float32 (N,1,S,S), the preprocessed image exactly as a cxr store holds it "   \
-    "(decode, gray BT.601, antialiased resize to S x S, 256-bin histogram equalization if "       \
-    "cxr.preprocessing says equalize, then its normalize: minmax = per image (x-min)/(max-min) "  \
+    "(decode, gray BT.601, antialiased resize to S x S, the 256-bin histogram equalization "       \
+    "cxr.preprocessing's equalization names (global, or clahe: 8x8 tiles, clip limit 2), then "  \
+    "its normalize: minmax = per image (x-min)/(max-min) "                                        \
     "*2-1; see specs/store.md). output 'probabilities': float32 (N,C), softmax over the classes " \
     "named in cxr.class_names, in that order. Evaluation graph: no dropout."
 
@@ -257,7 +258,11 @@ static void model_props(pb *mh, const cxr_checkpoint_meta *meta)
         cJSON_AddItemToArray(names, cJSON_CreateString(meta->class_names[i]));
     if (pp) {
         cJSON_AddNumberToObject(pp, "image_size", meta->pp.size);
-        cJSON_AddBoolToObject(pp, "equalize", meta->pp.equalize);
+        /* "equalize": true for either kind (kept a boolean for readers of 0.1 exports);
+         * "equalization" names the kind: global, clahe or none */
+        cJSON_AddBoolToObject(pp, "equalize", meta->pp.equalize != CXR_EQUALIZE_NONE);
+        const char *eq = cxr_equalize_name(meta->pp.equalize);
+        cJSON_AddStringToObject(pp, "equalization", eq ? eq : "unknown");
         cJSON_AddStringToObject(pp, "normalize", cxr_norm_name(meta->pp.normalize));
         cJSON_AddNumberToObject(pp, "crop_ratio", meta->pp.crop_ratio);
         cJSON_AddNumberToObject(pp, "max_side", meta->pp.max_side);

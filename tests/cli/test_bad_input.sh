@@ -105,7 +105,7 @@ expect_err "w0.h5: '/class_weights': class 0 ('NORMAL') has weight 0, expected"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/w0.h5"
 cp "$WORK/s.h5" "$WORK/eq7.h5" && "$EDIT" setattr "$WORK/eq7.h5" equalize 7
 expect_rc 3 "$BIN/cxr-train" "$WORK/eq7.h5" $T --epochs 1
-expect_err "equalize 7 is neither 0 nor 1"
+expect_err "equalize 7 is not 0 (none), 1 (global) or 2 (clahe)"
 # checkpoints: a flipped byte in a weight (Fletcher32), a NaN written through HDF5 (checksum
 # intact: the value check), each refused by every reader
 cp "$WORK/ck.h5" "$WORK/flip.h5" && "$EDIT" flip "$WORK/flip.h5" /params/dense1.w

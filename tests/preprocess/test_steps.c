@@ -194,6 +194,72 @@ static void test_equalize(void)
     close_all(c, wc, 5, 0, "equalize constant");
 }
 
+static void test_clahe(void)
+{
+    /* One tile without clipping is cxr_equalize, bit for bit. */
+    float a[37 * 29], b[37 * 29];
+    for (int i = 0; i < 37 * 29; i++) a[i] = b[i] = (float)((i * 7919) % 263) - 3.5f;
+    cxr_equalize(a, 37 * 29);
+    cxr_clahe(b, 37, 29, 1, 0.0);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+
+    /* Interpolation, one row of 16 and 2 tiles: tile 0 holds columns 0..7 (values 0..7, center
+     * 3.5), tile 1 columns 8..15 (values 100..107, center 11.5). Each tile's table is
+     * cxr_equalize's of its 8 distinct values: t0(v) = 255 v / 7 for v 0..7 and 255 above;
+     * t1(100 + k) = 255 k / 7, and 0 below 100. Columns up to 3 take t0 alone, from 12 t1
+     * alone; between, column x takes (1 - f) t0 + f t1 with f = (x - 3.5) / 8:
+     *   x=4 (v 4):   f = 0.0625, 0.9375 * 145.714 = 136.607
+     *   x=7 (v 7):   f = 0.4375, 0.5625 * 255 = 143.4375
+     *   x=8 (v 100): f = 0.5625, 0.4375 * 255 = 111.5625
+     *   x=11 (v 103): f = 0.9375, 0.0625 * 255 + 0.9375 * 109.286 = 118.393 */
+    float r[16];
+    double want[16];
+    for (int x = 0; x < 16; x++) r[x] = (float)(x < 8 ? x : 92 + x);
+    for (int x = 0; x < 4; x++) want[x] = 255.0 * x / 7;
+    for (int x = 12; x < 16; x++) want[x] = 255.0 * (x - 8) / 7;
+    want[4] = 0.9375 * 255.0 * 4 / 7;
+    want[5] = 0.8125 * 255.0 * 5 / 7;
+    want[6] = 0.6875 * 255.0 * 6 / 7;
+    want[7] = 0.5625 * 255.0;
+    want[8] = 0.4375 * 255.0;
+    want[9] = 0.3125 * 255.0 + 0.6875 * 255.0 / 7;
+    want[10] = 0.1875 * 255.0 + 0.8125 * 255.0 * 2 / 7;
+    want[11] = 0.0625 * 255.0 + 0.9375 * 255.0 * 3 / 7;
+    cxr_clahe(r, 16, 1, 2, 0.0);
+    close_all(r, want, 16, 1e-3, "clahe interpolation");
+
+    /* Clipping: 64x64, one tile, 90% of the pixels at 100 and every tenth a ramp value. The
+     * limit is 2 * 4096 / 256 = 32 counts; the 3,686 pixels at 100 keep 32, and the excess
+     * (3,654 + what the ramp's bins lose) adds about 14 to every bin, so the table's step at 100
+     * is at most (32 + 15) * 255 / (4096 - cdf_min) < 3.2; unclipped it is over 200. */
+    static float c[4096], u[4096];
+    for (int i = 0; i < 4096; i++) c[i] = u[i] = i % 10 ? 100.0f : (float)((i / 10) % 256);
+    cxr_clahe(c, 64, 64, 1, 2.0);
+    cxr_clahe(u, 64, 64, 1, 0.0);
+    float c99 = 0, c100 = 0, u99 = 0, u100 = 0;
+    for (int i = 0; i < 4096; i++) {
+        if (i % 10 == 0 && (i / 10) % 256 == 99) c99 = c[i], u99 = u[i];
+        if (i % 10 != 0) c100 = c[i], u100 = u[i];
+    }
+    CHECK(c100 - c99 > 0 && c100 - c99 < 3.2f);
+    CHECK(u100 - u99 > 200.0f);
+
+    /* Edge cases stay finite and within 0..255: a constant image (all 0), tiles beyond the
+     * image's sides (clamped), one pixel, the largest tile count (8) on 256x256. */
+    float k[9] = { 5, 5, 5, 5, 5, 5, 5, 5, 5 };
+    cxr_clahe(k, 3, 3, 8, 2.0);
+    for (int i = 0; i < 9; i++) CHECK(k[i] == 0.0f);
+    float one[1] = { 77 };
+    cxr_clahe(one, 1, 1, 8, 2.0);
+    CHECK(one[0] == 0.0f);
+    static float big[256 * 256];
+    for (int i = 0; i < 256 * 256; i++) big[i] = (float)((i * 31 + (i >> 8) * 17) % 256);
+    cxr_clahe(big, 256, 256, 99, 2.0);
+    int in_range = 1;
+    for (int i = 0; i < 256 * 256; i++) in_range &= big[i] >= 0.0f && big[i] <= 255.0f;
+    CHECK(in_range);
+}
+
 static void test_normalize(void)
 {
     /* minmax on 2,4,6,10: (x-2)/8*2-1 = -1, -0.5, 0, 1 */
@@ -249,6 +315,21 @@ static void test_names_and_defaults(void)
     CHECK(cxr_norm_parse("zscore", &x) == CXR_E_ARG);
     CHECK(strstr(cxr_last_error(), "zscore") != NULL);
     CHECK(cxr_norm_parse(NULL, &x) == CXR_E_ARG);
+
+    const char *eq[] = { "none", "global", "clahe" };
+    for (int e = 0; e < 3; e++) {
+        int back = -1;
+        CHECK(strcmp(cxr_equalize_name(e), eq[e]) == 0);
+        CHECK(cxr_equalize_parse(eq[e], &back) == CXR_OK && back == e);
+        p.equalize = e;
+        CHECK(cxr_preprocess_check(&p) == CXR_OK);
+    }
+    int e = 0;
+    CHECK(cxr_equalize_name(3) == NULL && cxr_equalize_parse("CLAHE", &e) == CXR_E_ARG);
+    CHECK(strstr(cxr_last_error(), "CLAHE") != NULL);
+    p.equalize = 3;
+    CHECK(cxr_preprocess_check(&p) == CXR_E_ARG);
+    CHECK(strstr(cxr_last_error(), "equalize 3") != NULL);
 }
 
 int main(void)
@@ -260,6 +341,7 @@ int main(void)
     test_resize_constant();
     test_resize_up();
     test_equalize();
+    test_clahe();
     test_normalize();
     test_names_and_defaults();
     TEST_END();

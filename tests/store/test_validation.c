@@ -244,7 +244,7 @@ int main(int argc, char **argv)
            "'/train/labels' is stored without a checksum");
     /* values out of range */
     expect(good, V_CROP_NAN, "cropnan", CXR_E_FORMAT, "crop_ratio must be finite");
-    expect(good, V_EQUALIZE, "equalize", CXR_E_FORMAT, "equalize 7 is neither 0 nor 1");
+    expect(good, V_EQUALIZE, "equalize", CXR_E_FORMAT, "equalize 7 is not 0 (none), 1 (global) or 2 (clahe)");
     expect(good, V_MAX_SIDE, "maxside", CXR_E_FORMAT, "max_side 0 must be positive");
     expect(good, V_CLASS_EMPTY, "classempty", CXR_E_FORMAT, "class 2 has an empty name");
     expect(good, V_CLASS_DUP, "classdup", CXR_E_FORMAT, "classes 1 and 3 are both 'class01'");
