@@ -582,7 +582,8 @@ int main(void)
     CHECK(!strcmp(o.classes, "[\"NORMAL\",\"PNEU\\\"MONIA\"]"));
     CHECK(!strcmp(o.threshold, "0.4375"));
     CHECK(strstr(o.preprocessing, "\"normalize\":\"minmax\"") &&
-          strstr(o.preprocessing, "\"image_size\":16"));
+          strstr(o.preprocessing, "\"image_size\":16") &&
+          strstr(o.preprocessing, "\"equalize\":true,\"equalization\":\"global\""));
     /* initializers: the parameters, byte for byte, in the model's layouts */
     CHECK(o.n_inits == CXR_MODEL_N_TENSORS);
     for (int t = 0; t < CXR_MODEL_N_TENSORS; t++) {
