@@ -113,11 +113,12 @@ void cxr_resize(float *dst, int dw, int dh, const uint8_t *src, int w, int h, in
 void cxr_equalize(float *img, size_t n);
 /* Contrast-limited adaptive histogram equalization (CLAHE), in place, of a w x h image of values
  * 0..255 (rounded to 256 bins like cxr_equalize): the image is cut into tiles x tiles tiles
- * (fewer along a side shorter than `tiles`); each tile's histogram is clipped at clip * (tile
- * pixels) / 256 counts (clip <= 0: no clipping), the excess spread evenly over the 256 bins,
- * and turned into an equalization table as cxr_equalize's; each pixel's value is the bilinear
- * blend of the tables of the four tiles whose centers surround it. Output 0..255. With one
- * tile and no clipping it equals cxr_equalize. specs/store.md step 5 gives the details. */
+ * (tiles clamped to 1..8; fewer along a side shorter than that); each tile's histogram is
+ * clipped at max(1, floor(clip * tile pixels / 256)) counts (clip <= 0: no clipping), the
+ * excess spread over the 256 bins, and turned into an equalization table as cxr_equalize's;
+ * each pixel's value is the bilinear blend of the tables of the four tiles whose centers
+ * surround it. Output 0..255. With one tile and no clipping it equals cxr_equalize.
+ * specs/store.md step 5b gives the details (not bit-compatible with OpenCV's CLAHE). */
 void cxr_clahe(float *img, int w, int h, int tiles, double clip);
 /* Normalization in place as described for cxr_norm. Constant images give finite values. */
 void cxr_normalize(float *img, size_t n, cxr_norm mode);

@@ -385,20 +385,22 @@ void cxr_equalize(float *img, size_t n)
  * pixel before the first center or after the last takes that tile's table alone. */
 #define CLAHE_MAX_TILES 8
 
-static double clahe_center(int i, int n, int g)
+/* The centers of the g tiles along a side of n pixels, into c[0..g-1]. */
+static void clahe_centers(double *c, int n, int g)
 {
-    int lo = (int)((int64_t)i * n / g), hi = (int)((int64_t)(i + 1) * n / g);
-    return 0.5 * (double)(lo + hi - 1);
+    for (int i = 0; i < g; i++) {
+        int lo = (int)((int64_t)i * n / g), hi = (int)((int64_t)(i + 1) * n / g);
+        c[i] = 0.5 * (double)(lo + hi - 1);
+    }
 }
 
 /* For coordinate x: the lower tile *j (kept between calls, x increasing from 0), and the
  * weight of tile *j + 1 (0 at or outside the outer centers). */
-static double clahe_step(int x, int n, int g, int *j)
+static double clahe_step(int x, const double *c, int g, int *j)
 {
-    while (*j + 1 < g && (double)x >= clahe_center(*j + 1, n, g)) (*j)++;
-    double c0 = clahe_center(*j, n, g);
-    if (*j + 1 >= g || (double)x <= c0) return 0.0;
-    return ((double)x - c0) / (clahe_center(*j + 1, n, g) - c0);
+    while (*j + 1 < g && (double)x >= c[*j + 1]) (*j)++;
+    if (*j + 1 >= g || (double)x <= c[*j]) return 0.0;
+    return ((double)x - c[*j]) / (c[*j + 1] - c[*j]);
 }
 
 void cxr_clahe(float *img, int w, int h, int tiles, double clip)
@@ -431,12 +433,15 @@ void cxr_clahe(float *img, int w, int h, int tiles, double clip)
             }
             equalize_lut(lut[ty * gx + tx], hist, area);
         }
+    double cx[CLAHE_MAX_TILES], cy[CLAHE_MAX_TILES];
+    clahe_centers(cx, w, gx);
+    clahe_centers(cy, h, gy);
     int jy = 0;
     for (int y = 0; y < h; y++) {
-        float fy = (float)clahe_step(y, h, gy, &jy);
+        float fy = (float)clahe_step(y, cy, gy, &jy);
         int jy1 = jy + 1 < gy ? jy + 1 : jy, jx = 0;
         for (int x = 0; x < w; x++) {
-            float fx = (float)clahe_step(x, w, gx, &jx);
+            float fx = (float)clahe_step(x, cx, gx, &jx);
             int jx1 = jx + 1 < gx ? jx + 1 : jx, b = bin_of(img[(size_t)y * w + x]);
             float top = (1.0f - fx) * lut[jy * gx + jx][b] + fx * lut[jy * gx + jx1][b];
             float bot = (1.0f - fx) * lut[jy1 * gx + jx][b] + fx * lut[jy1 * gx + jx1][b];

@@ -96,8 +96,9 @@ static void usage(FILE *f)
         "stored chunk bytes), throughput. The store records the tool version and, as "
         "\"command_line\",\n"
         "the options that determine its content (source, --shard, --level, --size, --strict,\n"
-        "--val-fraction): not -o, --threads or --window, so stores are byte-identical across "
-        "them.\n"
+        "--val-fraction, and --crop-ratio, --normalize, --equalize when given): not -o, --threads "
+        "or\n"
+        "--window, so stores are byte-identical across them.\n"
         "\n"
         "Exit codes: 0 ok; 2 usage error (bad option, SRC_DIR not a directory, val/ together with\n"
         "--val-fraction); 3 bad input data (missing train/ or test/, no class folders, a skip "
@@ -363,6 +364,15 @@ int main(int argc, char **argv)
     int n = snprintf(cmd, sizeof cmd, "cxr-pack %s%s --shard %d --level %d --size %d%s%s",
                      mcli.manifest ? "--manifest " : "", src, opt.store.shard, opt.store.zstd_level,
                      opt.store.pp.size, opt.strict ? " --strict" : "", mdesc);
+    /* preprocessing options given explicitly (each value is also an attribute of its own) */
+    if (mcli.crop_set && n > 0 && (size_t)n < sizeof cmd)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --crop-ratio %.17g", mcli.crop_ratio);
+    if (mcli.norm_set && n > 0 && (size_t)n < sizeof cmd)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --normalize %s",
+                      cxr_norm_name(mcli.normalize));
+    if (mcli.eq_set && n > 0 && (size_t)n < sizeof cmd)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --equalize %s",
+                      cxr_equalize_name(mcli.equalize));
     if (opt.drop_duplicates && n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --drop-duplicates");
     if (opt.no_hashes && n > 0 && (size_t)n < sizeof cmd)

@@ -309,9 +309,10 @@ static cxr_status check_member(const cxr_checkpoint_meta *a, const char *pa,
         x->crop_ratio != y->crop_ratio)
         return cxr_set_error(CXR_E_MISMATCH,
                              "--ensemble %s preprocesses images otherwise than %s (size %d/%d, "
-                             "equalize %d/%d, normalize %s/%s, crop ratio %g/%g): each image is "
+                             "equalize %s/%s, normalize %s/%s, crop ratio %g/%g): each image is "
                              "decoded once for all members",
-                             pb, pa, y->size, x->size, y->equalize, x->equalize,
+                             pb, pa, y->size, x->size, cxr_equalize_name(y->equalize),
+                             cxr_equalize_name(x->equalize),
                              cxr_norm_name(y->normalize), cxr_norm_name(x->normalize),
                              y->crop_ratio, x->crop_ratio);
     return CXR_OK;

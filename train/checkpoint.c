@@ -774,6 +774,20 @@ cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const cha
             return cxr_set_error(CXR_E_MISMATCH,
                                  "class %d is '%s' in checkpoint %s but '%s' in store %s", c,
                                  meta->class_names[c], path, cxr_store_class_name(store, c), sp);
+    /* the same images preprocessed otherwise (e.g. cxr-pack --equalize clahe) are other inputs:
+     * a model must not be evaluated or resumed on them (the image size is checked where the
+     * split is read) */
+    const cxr_preprocess_params *q = cxr_store_preprocess(store);
+    const char *me = cxr_equalize_name(meta->pp.equalize), *se = cxr_equalize_name(q->equalize);
+    if (meta->pp.equalize != q->equalize || meta->pp.normalize != q->normalize ||
+        meta->pp.crop_ratio != q->crop_ratio)
+        return cxr_set_error(CXR_E_MISMATCH,
+                             "checkpoint %s was trained on other preprocessing than store %s "
+                             "holds (equalize %s/%s, normalize %s/%s, crop ratio %g/%g); "
+                             "evaluate it on a store packed as its own was",
+                             path, sp, me ? me : "?", se ? se : "?",
+                             cxr_norm_name(meta->pp.normalize), cxr_norm_name(q->normalize),
+                             meta->pp.crop_ratio, q->crop_ratio);
     return CXR_OK;
 }
 

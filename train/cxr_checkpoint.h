@@ -138,9 +138,9 @@ const char *cxr_threshold_choose(const cxr_checkpoint_meta *meta, double *thresh
 /* "TOOL: threshold T (SOURCE)" on f. */
 void cxr_threshold_say(FILE *f, const char *tool, double threshold, const char *source);
 
-/* Check that a checkpoint (meta, read from path) was trained on the classes of `store`: the
- * same count and the same names in index order. CXR_E_MISMATCH naming both files and the
- * first difference. */
+/* Check that a checkpoint (meta, read from path) was trained on the classes of `store` (the
+ * same count and the same names in index order) and its preprocessing (equalize, normalize,
+ * crop_ratio). CXR_E_MISMATCH naming both files and the first difference. */
 cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const char *path,
                                       const cxr_store *store);
 

@@ -258,9 +258,11 @@ static void model_props(pb *mh, const cxr_checkpoint_meta *meta)
         cJSON_AddItemToArray(names, cJSON_CreateString(meta->class_names[i]));
     if (pp) {
         cJSON_AddNumberToObject(pp, "image_size", meta->pp.size);
-        /* "equalize": true for either kind (kept a boolean for readers of 0.1 exports);
-         * "equalization" names the kind: global, clahe or none */
-        cJSON_AddBoolToObject(pp, "equalize", meta->pp.equalize != CXR_EQUALIZE_NONE);
+        /* "equalization" names the kind: global, clahe or none. The boolean "equalize" of 0.1
+         * exports is written for global and none only, so that a reader of 0.1 fails on a
+         * CLAHE model (a missing key) instead of equalizing it globally. */
+        if (meta->pp.equalize != CXR_EQUALIZE_CLAHE)
+            cJSON_AddBoolToObject(pp, "equalize", meta->pp.equalize == CXR_EQUALIZE_GLOBAL);
         const char *eq = cxr_equalize_name(meta->pp.equalize);
         cJSON_AddStringToObject(pp, "equalization", eq ? eq : "unknown");
         cJSON_AddStringToObject(pp, "normalize", cxr_norm_name(meta->pp.normalize));

@@ -88,6 +88,8 @@ expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/c.h5" --size 32 --shard 8 --val-
     --threads 2 --quiet --equalize clahe
 h5dump -a equalize "$WORK/c.h5" | grep -q "(0): 2$" || fail "clahe store: equalize is not 2"
 h5dump -a equalize "$WORK/s.h5" | grep -q "(0): 1$" || fail "default store: equalize is not 1"
+h5dump -a command_line "$WORK/c.h5" | grep -q -- "--size 32 --equalize clahe --val-fraction 0.25\"" \
+    || fail "clahe store: command_line does not record --equalize clahe"
 h5dump -d test/images "$WORK/s.h5" > "$WORK/img-global" && h5dump -d test/images "$WORK/c.h5" > "$WORK/img-clahe"
 ! cmp -s "$WORK/img-global" "$WORK/img-clahe" || fail "clahe store: the same tensors as the global store"
 expect_rc 0 "$BIN/cxr-train" "$WORK/c.h5" --device cpu --epochs 1 --batch 8 --threads 2 --lr 0.001 \
@@ -102,7 +104,7 @@ for rel in test/NORMAL/IM-0001-0001.jpeg test/PNEUMONIA/person10_virus_35.jpeg; 
 done
 # the ONNX export names the kind for other runtimes
 expect_rc 0 "$BIN/cxr-export" "$WORK/ckc.h5" -o "$WORK/c.onnx"
-grep -qaF '"equalize":true,"equalization":"clahe"' "$WORK/c.onnx" || fail "clahe: the ONNX metadata does not name clahe"
+grep -qaF '"image_size":32,"equalization":"clahe"' "$WORK/c.onnx" || fail "clahe: the ONNX metadata does not name clahe (alone)"
 for tool in cxr-train cxr-eval cxr-predict; do
     expect_rc 0 "$BIN/$tool" --help
     grep -q "Exit codes" "$WORK/out" || fail "$tool --help documents no exit codes"

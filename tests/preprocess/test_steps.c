@@ -1,6 +1,7 @@
 /* test_steps.c: golden values for each preprocessing step (formats/preprocess.c) on small
  * hand-made arrays. Every expected number is worked out by hand in the comment beside it, from
  * the definitions in specs/store.md, section "Preprocessing". */
+#include <math.h>
 #include <string.h>
 
 #include "cxr_preprocess.h"
@@ -228,21 +229,56 @@ static void test_clahe(void)
     cxr_clahe(r, 16, 1, 2, 0.0);
     close_all(r, want, 16, 1e-3, "clahe interpolation");
 
-    /* Clipping: 64x64, one tile, 90% of the pixels at 100 and every tenth a ramp value. The
-     * limit is 2 * 4096 / 256 = 32 counts; the 3,686 pixels at 100 keep 32, and the excess
-     * (3,654 + what the ramp's bins lose) adds about 14 to every bin, so the table's step at 100
-     * is at most (32 + 15) * 255 / (4096 - cdf_min) < 3.2; unclipped it is over 200. */
+    /* Clipping: 64x64, one tile, every tenth pixel a ramp value ((i / 10) % 256), the others
+     * 100: bin 100 holds 3,688 (the ramp hits 100 twice), bins 0..153 hold 2 each, the rest 1.
+     * The limit is 2 * 4096 / 256 = 32; only bin 100 exceeds it, by 3,656 = 14 * 256 + 72: every
+     * bin gains 14, and 72 bins one more, from bin 0 at a step of 256 / 72 = 3 (bins 0, 3, ...,
+     * 213; 99 is one of them, 100 not). So hist(99) = 17, hist(100) = 46, cdf_min = hist(0) =
+     * 17, and the table's step at 100 is 255 * 46 / (4096 - 17) = 2.87570; unclipped it is
+     * 255 * 3688 / (4096 - 2) = 229.72. The brightest bin maps to 255 either way. */
     static float c[4096], u[4096];
     for (int i = 0; i < 4096; i++) c[i] = u[i] = i % 10 ? 100.0f : (float)((i / 10) % 256);
     cxr_clahe(c, 64, 64, 1, 2.0);
     cxr_clahe(u, 64, 64, 1, 0.0);
-    float c99 = 0, c100 = 0, u99 = 0, u100 = 0;
+    float c99 = 0, c100 = 0, u99 = 0, u100 = 0, c255 = 0;
     for (int i = 0; i < 4096; i++) {
         if (i % 10 == 0 && (i / 10) % 256 == 99) c99 = c[i], u99 = u[i];
+        if (i % 10 == 0 && (i / 10) % 256 == 255) c255 = c[i];
         if (i % 10 != 0) c100 = c[i], u100 = u[i];
     }
-    CHECK(c100 - c99 > 0 && c100 - c99 < 3.2f);
-    CHECK(u100 - u99 > 200.0f);
+    CHECK(fabs((c100 - c99) - 255.0 * 46 / 4079) < 1e-3);
+    CHECK(fabs((u100 - u99) - 255.0 * 3688 / 4094) < 1e-3);
+    CHECK(c255 == 255.0f);
+
+    /* Both axes, 16x16 in 2x2 tiles of 8x8 (centers 3.5 and 11.5 on each axis). Tile (row,
+     * col) holds base + (x % 8) with base 0 (0,0), 4 (0,1), 2 (1,0), 6 (1,1): 8 distinct values
+     * 8 times each, so its table is 255 (cdf - 8) / 56 with cdf = 8 * (values <= v):
+     * at v = 4: T00 = 255 * 32 / 56 = 145.714, T01 = 0, T10 = 255 * 16 / 56 = 72.857, T11 = 0.
+     * Pixel (x 8, y 6) holds 4 + 0 = 4; fx = (8 - 3.5) / 8 = 0.5625, fy = (6 - 3.5) / 8 =
+     * 0.3125: 0.6875 (0.4375 T00 + 0.5625 T01) + 0.3125 (0.4375 T10 + 0.5625 T11) = 53.789
+     * (with the rows and columns of tiles swapped it would be 72.003). Pixel (3, 3), before
+     * both first centers, is T00 at 3 = 255 * 24 / 56 = 109.286. */
+    static float q[256];
+    const int base[2][2] = { { 0, 4 }, { 2, 6 } };
+    for (int y = 0; y < 16; y++)
+        for (int x = 0; x < 16; x++) q[y * 16 + x] = (float)(base[y / 8][x / 8] + x % 8);
+    cxr_clahe(q, 16, 16, 2, 0.0);
+    double t00 = 255.0 * 32 / 56, t10 = 255.0 * 16 / 56;
+    CHECK(fabs(q[6 * 16 + 8] - (0.6875 * 0.4375 * t00 + 0.3125 * 0.4375 * t10)) < 1e-3);
+    CHECK(fabs(q[3 * 16 + 3] - 255.0 * 24 / 56) < 1e-3);
+
+    /* Transposing the image transposes the result (tiles of uneven size: 37 and 29 are not
+     * multiples of 8), up to the order of the float blend. */
+    static float im[37 * 29], tr[37 * 29];
+    for (int y = 0; y < 29; y++)
+        for (int x = 0; x < 37; x++)
+            im[y * 37 + x] = tr[x * 29 + y] = (float)((x * 7 + y * 13 + (x * y) % 11) % 256);
+    cxr_clahe(im, 37, 29, 8, 2.0);
+    cxr_clahe(tr, 29, 37, 8, 2.0);
+    double worst = 0;
+    for (int y = 0; y < 29; y++)
+        for (int x = 0; x < 37; x++) worst = fmax(worst, fabs(im[y * 37 + x] - tr[x * 29 + y]));
+    CHECK(worst < 1e-3);
 
     /* Edge cases stay finite and within 0..255: a constant image (all 0), tiles beyond the
      * image's sides (clamped), one pixel, the largest tile count (8) on 256x256. */
