@@ -415,8 +415,14 @@ void cxr_clahe(float *img, int w, int h, int tiles, double clip)
             int x0 = (int)((int64_t)tx * w / gx), x1 = (int)((int64_t)(tx + 1) * w / gx);
             int y0 = (int)((int64_t)ty * h / gy), y1 = (int)((int64_t)(ty + 1) * h / gy);
             size_t hist[256] = { 0 }, area = (size_t)(x1 - x0) * (size_t)(y1 - y0);
+            /* each pixel keeps its bin (an exact small integer in float) for the blend below */
             for (int y = y0; y < y1; y++)
-                for (int x = x0; x < x1; x++) hist[bin_of(img[(size_t)y * w + x])]++;
+                for (int x = x0; x < x1; x++) {
+                    float *px = img + (size_t)y * w + x;
+                    int b = bin_of(*px);
+                    *px = (float)b;
+                    hist[b]++;
+                }
             if (clip > 0) {
                 /* as OpenCV: at least 1 count; the excess spread evenly, its remainder one
                  * count per bin at a regular step from bin 0 */
@@ -436,16 +442,31 @@ void cxr_clahe(float *img, int w, int h, int tiles, double clip)
     double cx[CLAHE_MAX_TILES], cy[CLAHE_MAX_TILES];
     clahe_centers(cx, w, gx);
     clahe_centers(cy, h, gy);
-    int jy = 0;
-    for (int y = 0; y < h; y++) {
-        float fy = (float)clahe_step(y, cy, gy, &jy);
-        int jy1 = jy + 1 < gy ? jy + 1 : jy, jx = 0;
-        for (int x = 0; x < w; x++) {
-            float fx = (float)clahe_step(x, cx, gx, &jx);
-            int jx1 = jx + 1 < gx ? jx + 1 : jx, b = bin_of(img[(size_t)y * w + x]);
-            float top = (1.0f - fx) * lut[jy * gx + jx][b] + fx * lut[jy * gx + jx1][b];
-            float bot = (1.0f - fx) * lut[jy1 * gx + jx][b] + fx * lut[jy1 * gx + jx1][b];
-            img[(size_t)y * w + x] = (1.0f - fy) * top + fy * bot;
+    /* Columns in blocks of CLAHE_BLOCK: each column's tile and weight are worked out once per
+     * block, not once per pixel (a 256-wide image is one block). */
+    enum { CLAHE_BLOCK = 256 };
+    int bj[CLAHE_BLOCK], bj1[CLAHE_BLOCK];
+    float bf[CLAHE_BLOCK];
+    for (int x0 = 0, jx = 0; x0 < w; x0 += CLAHE_BLOCK) {
+        int nb = w - x0 < CLAHE_BLOCK ? w - x0 : CLAHE_BLOCK;
+        for (int k = 0; k < nb; k++) {
+            bf[k] = (float)clahe_step(x0 + k, cx, gx, &jx);
+            bj[k] = jx;
+            bj1[k] = jx + 1 < gx ? jx + 1 : jx;
+        }
+        int jy = 0;
+        for (int y = 0; y < h; y++) {
+            float fy = (float)clahe_step(y, cy, gy, &jy);
+            int jy1 = jy + 1 < gy ? jy + 1 : jy;
+            const float(*t0)[256] = lut + jy * gx, (*t1)[256] = lut + jy1 * gx;
+            float *row = img + (size_t)y * w + x0;
+            for (int k = 0; k < nb; k++) {
+                int b = (int)row[k]; /* the bin, stored by the histogram pass */
+                float fx = bf[k];
+                float top = (1.0f - fx) * t0[bj[k]][b] + fx * t0[bj1[k]][b];
+                float bot = (1.0f - fx) * t1[bj[k]][b] + fx * t1[bj1[k]][b];
+                row[k] = (1.0f - fy) * top + fy * bot;
+            }
         }
     }
 }
