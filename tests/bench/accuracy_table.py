@@ -5,8 +5,9 @@ For each RUNDIR (written by tests/bench/accuracy_run.sh: train.jsonl, val.json, 
 the per-epoch val table from train.jsonl, then one summary table with a row per run and split
 (the model and threshold the run kept), then, for each recipe with more than one seed, the
 mean, sample standard deviation, minimum and maximum of each test metric. Runs are grouped by
-their whole run definition (the log's recipe object less seed, threads and prefetch), so a run of
-`standard` with another --augment or --weight-decay is its own group, labelled with the fields
+their whole run definition (the log's recipe object less seed, threads and prefetch, plus the
+store's file name), so a run of `standard` with another --augment, --weight-decay or store is
+its own group, labelled with the fields
 in which it differs from the other runs of that recipe name. Markdown on stdout.
 Standard library only; reads nothing but the files named. The same logs drawn as curves
 (loss, ROC, time per epoch): `cxr-report RUNDIR/train.jsonl ... -o report.html`.
@@ -32,6 +33,8 @@ def run_info(rundir):
     recipe = dict(runs[0]["recipe"]) if runs else {}
     if "name" not in recipe:  # logs of before issue 15 name no recipe: take it from RUNDIR
         recipe["name"] = os.path.basename(os.path.normpath(rundir)).split("-s")[0]
+    if runs and runs[0].get("store"):  # another store (e.g. packed with --equalize clahe) is
+        recipe["store"] = os.path.basename(runs[0]["store"])  # another run definition
     evals = {}
     for split in ("val", "test"):
         p = os.path.join(rundir, split + ".json")
