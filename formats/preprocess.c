@@ -385,13 +385,14 @@ void cxr_equalize(float *img, size_t n)
  * pixel before the first center or after the last takes that tile's table alone. */
 #define CLAHE_MAX_TILES 8
 
+/* Where tile i of g starts along a side of n pixels (tile g: n). */
+static int clahe_edge(int i, int n, int g) { return (int)((int64_t)i * n / g); }
+
 /* The centers of the g tiles along a side of n pixels, into c[0..g-1]. */
 static void clahe_centers(double *c, int n, int g)
 {
-    for (int i = 0; i < g; i++) {
-        int lo = (int)((int64_t)i * n / g), hi = (int)((int64_t)(i + 1) * n / g);
-        c[i] = 0.5 * (double)(lo + hi - 1);
-    }
+    for (int i = 0; i < g; i++)
+        c[i] = 0.5 * (double)(clahe_edge(i, n, g) + clahe_edge(i + 1, n, g) - 1);
 }
 
 /* For coordinate x: the lower tile *j (kept between calls, x increasing from 0), and the
@@ -412,8 +413,8 @@ void cxr_clahe(float *img, int w, int h, int tiles, double clip)
     float lut[CLAHE_MAX_TILES * CLAHE_MAX_TILES][256]; /* 64 KiB */
     for (int ty = 0; ty < gy; ty++)
         for (int tx = 0; tx < gx; tx++) {
-            int x0 = (int)((int64_t)tx * w / gx), x1 = (int)((int64_t)(tx + 1) * w / gx);
-            int y0 = (int)((int64_t)ty * h / gy), y1 = (int)((int64_t)(ty + 1) * h / gy);
+            int x0 = clahe_edge(tx, w, gx), x1 = clahe_edge(tx + 1, w, gx);
+            int y0 = clahe_edge(ty, h, gy), y1 = clahe_edge(ty + 1, h, gy);
             size_t hist[256] = { 0 }, area = (size_t)(x1 - x0) * (size_t)(y1 - y0);
             /* each pixel keeps its bin (an exact small integer in float) for the blend below */
             for (int y = y0; y < y1; y++)
