@@ -25,10 +25,11 @@ static void usage(FILE *f)
         "\n"
         "Pack SRC_DIR/{train,val,test}/<class>/*.jpg into an HDF5 store (specs/store.md): each "
         "image\n"
-        "is decoded, converted to gray, resized to SIZE x SIZE (antialiased), histogram-equalized "
-        "and\n"
-        "scaled to [-1,1], stored as float32 in chunks of SHARD images (shuffle + zstd + "
-        "Fletcher32).\n"
+        "is decoded, converted to gray, resized to SIZE x SIZE (antialiased), equalized (CLAHE "
+        "unless\n"
+        "--equalize says otherwise), scaled to [-1,1] and stored as float32 in chunks of SHARD "
+        "images\n"
+        "(shuffle + zstd + Fletcher32).\n"
         "\n"
         "Input layout: train/ and test/ are required, val/ is optional. Classes are the sorted "
         "union of\n"
@@ -96,7 +97,7 @@ static void usage(FILE *f)
         "stored chunk bytes), throughput. The store records the tool version and, as "
         "\"command_line\",\n"
         "the options that determine its content (source, --shard, --level, --size, --strict,\n"
-        "--val-fraction, and --crop-ratio, --normalize, --equalize when given): not -o, --threads "
+        "--val-fraction, --equalize, and --crop-ratio, --normalize when given): not -o, --threads "
         "or\n"
         "--window, so stores are byte-identical across them.\n"
         "\n"
@@ -370,9 +371,11 @@ int main(int argc, char **argv)
     if (mcli.norm_set && n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --normalize %s",
                       cxr_norm_name(mcli.normalize));
-    if (mcli.eq_set && n > 0 && (size_t)n < sizeof cmd)
+    /* --equalize always: its default changed (global, then clahe for folders), so the command
+     * replays to the same store whichever version replays it */
+    if (n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --equalize %s",
-                      cxr_equalize_name(mcli.equalize));
+                      cxr_equalize_name(opt.store.pp.equalize));
     if (opt.drop_duplicates && n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --drop-duplicates");
     if (opt.no_hashes && n > 0 && (size_t)n < sizeof cmd)

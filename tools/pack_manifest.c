@@ -122,17 +122,22 @@ const char *pack_manifest_help(void)
            "  --normalize NAME      minmax, zscore255 or none (default zscore255 for manifests, "
            "minmax\n"
            "                        for folders)\n"
-           "  --equalize NAME       global (default: 256-bin histogram equalization of the whole "
-           "image),\n"
-           "                        clahe (contrast-limited, 8x8 tiles, clip limit 2) or none; "
-           "either mode\n";
+           "  --equalize NAME       clahe (contrast-limited, 8x8 tiles, clip limit 2; default for "
+           "folders),\n"
+           "                        global (256-bin histogram equalization of the whole image; "
+           "default for\n"
+           "                        manifests) or none; either mode\n";
 }
 
 void pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp)
 {
     if (m->crop_set || m->manifest) pp->crop_ratio = m->crop_ratio;
     if (m->norm_set || m->manifest) pp->normalize = m->normalize;
+    /* Folders (chest X-rays) get CLAHE: it beat the study's global equalization on the patient-
+     * grouped val split, three seeds out of three (tests/bench/results/accuracy/clahe-plan.md).
+     * Manifests keep the library's default (global): nothing was measured on them. */
     if (m->eq_set) pp->equalize = m->equalize;
+    else if (!m->manifest) pp->equalize = CXR_EQUALIZE_CLAHE;
 }
 
 /* Shortest of %.15g / %.17g that reads back as v (0.1 -> "0.1"). */

@@ -79,32 +79,39 @@ for rel in test/NORMAL/IM-0001-0001.jpeg test/PNEUMONIA/person10_virus_35.jpeg t
     got=$(awk -F'\t' 'NR > 1 {print $2, $4, $5}' "$WORK/out")
     [ -n "$want" ] && [ "$want" = "$got" ] || fail "predict $rel: '$got', eval on the store: '$want'"
 done
-# --equalize clahe: recorded as equalize 2 in the store and the checkpoint, other tensors than
-# the global equalization's, and cxr-predict applies it to new images as the store did
+# --equalize: CLAHE is the folders' default (equalize 2, named in command_line, so the command
+# replays to the same store); the study's global equalization stays one option away: equalize 1
+# in the store and the checkpoint, other tensors, and cxr-predict applies it to new images as
+# the store did
 expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/bad-eq.h5" --equalize CLAHE
 expect_err "--equalize: expected global, clahe or none, got 'CLAHE'"
 [ ! -e "$WORK/bad-eq.h5" ] || fail "a refused --equalize left a store"
-expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/c.h5" --size 32 --shard 8 --val-fraction 0.25 \
-    --threads 2 --quiet --equalize clahe
-h5dump -a equalize "$WORK/c.h5" | grep -q "(0): 2$" || fail "clahe store: equalize is not 2"
-h5dump -a equalize "$WORK/s.h5" | grep -q "(0): 1$" || fail "default store: equalize is not 1"
-h5dump -a command_line "$WORK/c.h5" | grep -q -- "--size 32 --equalize clahe --val-fraction 0.25\"" \
-    || fail "clahe store: command_line does not record --equalize clahe"
-h5dump -d test/images "$WORK/s.h5" > "$WORK/img-global" && h5dump -d test/images "$WORK/c.h5" > "$WORK/img-clahe"
-! cmp -s "$WORK/img-global" "$WORK/img-clahe" || fail "clahe store: the same tensors as the global store"
-expect_rc 0 "$BIN/cxr-train" "$WORK/c.h5" --device cpu --epochs 1 --batch 8 --threads 2 --lr 0.001 \
-    --max-steps 2 --no-monitor -q --checkpoint "$WORK/ckc.h5"
-h5dump -a equalize "$WORK/ckc.h5" | grep -q "(0): 2$" || fail "clahe checkpoint: equalize is not 2"
-expect_rc 0 "$BIN/cxr-eval" "$WORK/ckc.h5" "$WORK/c.h5" --split test --predictions "$WORK/predc.tsv"
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/g.h5" --size 32 --shard 8 --val-fraction 0.25 \
+    --threads 2 --quiet --equalize global
+h5dump -a equalize "$WORK/s.h5" | grep -q "(0): 2$" || fail "default store: equalize is not 2 (clahe)"
+h5dump -a equalize "$WORK/g.h5" | grep -q "(0): 1$" || fail "global store: equalize is not 1"
+h5dump -a command_line "$WORK/s.h5" | grep -q -- "--size 32 --equalize clahe --val-fraction 0.25\"" \
+    || fail "default store: command_line does not record --equalize clahe"
+h5dump -a command_line "$WORK/g.h5" | grep -q -- "--size 32 --equalize global --val-fraction 0.25\"" \
+    || fail "global store: command_line does not record --equalize global"
+h5dump -d test/images "$WORK/s.h5" > "$WORK/img-clahe" && h5dump -d test/images "$WORK/g.h5" > "$WORK/img-global"
+! cmp -s "$WORK/img-global" "$WORK/img-clahe" || fail "global store: the same tensors as the clahe store"
+expect_rc 0 "$BIN/cxr-train" "$WORK/g.h5" --device cpu --epochs 1 --batch 8 --threads 2 --lr 0.001 \
+    --max-steps 2 --no-monitor -q --checkpoint "$WORK/ckg.h5"
+h5dump -a equalize "$WORK/ckg.h5" | grep -q "(0): 1$" || fail "global checkpoint: equalize is not 1"
+h5dump -a equalize "$WORK/ck.h5" | grep -q "(0): 2$" || fail "default checkpoint: equalize is not 2"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ckg.h5" "$WORK/g.h5" --split test --predictions "$WORK/predg.tsv"
 for rel in test/NORMAL/IM-0001-0001.jpeg test/PNEUMONIA/person10_virus_35.jpeg; do
-    want=$(awk -F'\t' -v p="$rel" '$1 == p {print $3, $4, $5}' "$WORK/predc.tsv")
-    expect_rc 0 "$BIN/cxr-predict" "$WORK/ckc.h5" "$SAMPLE/$rel"
+    want=$(awk -F'\t' -v p="$rel" '$1 == p {print $3, $4, $5}' "$WORK/predg.tsv")
+    expect_rc 0 "$BIN/cxr-predict" "$WORK/ckg.h5" "$SAMPLE/$rel"
     got=$(awk -F'\t' 'NR > 1 {print $2, $4, $5}' "$WORK/out")
-    [ -n "$want" ] && [ "$want" = "$got" ] || fail "clahe: predict $rel: '$got', eval on the store: '$want'"
+    [ -n "$want" ] && [ "$want" = "$got" ] || fail "global: predict $rel: '$got', eval on the store: '$want'"
 done
 # the ONNX export names the kind for other runtimes
-expect_rc 0 "$BIN/cxr-export" "$WORK/ckc.h5" -o "$WORK/c.onnx"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/c.onnx"
 grep -qaF '"image_size":32,"equalization":"clahe"' "$WORK/c.onnx" || fail "clahe: the ONNX metadata does not name clahe (alone)"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ckg.h5" -o "$WORK/g.onnx"
+grep -qaF '"equalize":true,"equalization":"global"' "$WORK/g.onnx" || fail "global: the ONNX metadata does not name global"
 for tool in cxr-train cxr-eval cxr-predict; do
     expect_rc 0 "$BIN/$tool" --help
     grep -q "Exit codes" "$WORK/out" || fail "$tool --help documents no exit codes"

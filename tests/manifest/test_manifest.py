@@ -152,6 +152,10 @@ def case_pack(tmp):
         check([labels.count(c) for c in range(3)] == counts[s], "%s labels match class_counts" % s)
     check(h5attr(out, "normalize") == "zscore255", "manifest default normalize zscore255")
     check(abs(float(h5attr(out, "crop_ratio") or "nan") - 0.2) < 1e-12, "manifest default crop 0.2")
+    # folders default to CLAHE (measured on chest X-rays); manifests keep global equalization
+    check(h5attr(out, "equalize") == "1", "manifest default equalize 1 (global)")
+    check((h5attr(out, "command_line") or "").endswith(" --equalize global"),
+          "command_line records the default --equalize global")
     # explicit preprocessing options win
     out2 = os.path.join(tmp, "s2.h5")
     rc, so, se = pack(csv, img, out2, ["--normalize", "minmax", "--crop-ratio", "0",
