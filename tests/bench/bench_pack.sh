@@ -11,7 +11,9 @@
 # usage: tests/bench/bench_pack.sh [BUILD_DIR] [DATA_DIR]
 #   env: THREADS (cxr-pack --threads, default: all cores), SKIP_SKIMAGE=1 (the slow peer),
 #        DATASETS="fullres chest_xray" (subset), LEVEL (cxr-pack --level, default the tool's),
-#        RUNS (default 3: cxr-pack and the PIL peer alternate RUNS times; skimage runs once)
+#        RUNS (default 3: cxr-pack and the PIL peer alternate RUNS times; skimage runs once),
+#        EQUALIZE (cxr-pack --equalize, default global: the peers' whole-image equalization, so
+#        that both sides do the same work; clahe, the tool's default for folders, costs ~1.3x)
 # The machine's cores are shared: compare the ratios measured within one run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,7 +47,7 @@ declare -A R
 runs=${RUNS:-3}
 # one contender, one run: prints its output, records "img/s MB/s ratio RSS wall cpu_ms" in R
 run_cxr() { # ds src run
-  local args=("$2" -o "$tmp/cxr.h5" --quiet)
+  local args=("$2" -o "$tmp/cxr.h5" --quiet --equalize "${EQUALIZE:-global}")
   [ -n "${THREADS:-}" ] && args+=(--threads "$THREADS")
   [ -n "${LEVEL:-}" ] && args+=(--level "$LEVEL")
   echo "\$ cxr-pack ${args[*]}"
