@@ -41,8 +41,9 @@ cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *val
 /* The help text for these options (static, ends with a newline). */
 const char *pack_manifest_help(void);
 /* Preprocessing for this run: an explicit --crop-ratio/--normalize/--equalize wins; otherwise
- * manifest mode takes CXR_MANIFEST_CROP_RATIO / CXR_MANIFEST_NORMALIZE and tree mode keeps
- * *pp (equalization: global in both modes). */
+ * manifest mode takes CXR_MANIFEST_CROP_RATIO / CXR_MANIFEST_NORMALIZE and *pp's equalization
+ * (the library's: global); tree mode keeps *pp's crop and normalization and takes
+ * CXR_EQUALIZE_CLAHE. */
 void pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp);
 /* The plan of manifest mode: checks that --images is given (CXR_E_ARG), takes val_fraction
  * (> 0: the tool's --val-fraction; <= 0: the default) and strict, then cxr_plan_from_manifest

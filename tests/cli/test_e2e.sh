@@ -94,6 +94,14 @@ h5dump -a command_line "$WORK/s.h5" | grep -q -- "--size 32 --equalize clahe --v
     || fail "default store: command_line does not record --equalize clahe"
 h5dump -a command_line "$WORK/g.h5" | grep -q -- "--size 32 --equalize global --val-fraction 0.25\"" \
     || fail "global store: command_line does not record --equalize global"
+# the default and an explicit --equalize clahe make the same bytes (command_line included)
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/c.h5" --size 32 --shard 8 --val-fraction 0.25 \
+    --threads 2 --quiet --equalize clahe
+cmp -s "$WORK/s.h5" "$WORK/c.h5" || fail "an explicit --equalize clahe store differs from the default one"
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/n.h5" --size 32 --shard 8 --val-fraction 0.25 \
+    --threads 2 --quiet --equalize none
+h5dump -a equalize "$WORK/n.h5" | grep -q "(0): 0$" || fail "--equalize none: equalize is not 0"
+h5dump -a command_line "$WORK/n.h5" | grep -q -- "--equalize none" || fail "--equalize none: not in command_line"
 h5dump -d test/images "$WORK/s.h5" > "$WORK/img-clahe" && h5dump -d test/images "$WORK/g.h5" > "$WORK/img-global"
 ! cmp -s "$WORK/img-global" "$WORK/img-clahe" || fail "global store: the same tensors as the clahe store"
 expect_rc 0 "$BIN/cxr-train" "$WORK/g.h5" --device cpu --epochs 1 --batch 8 --threads 2 --lr 0.001 \

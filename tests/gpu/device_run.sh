@@ -267,7 +267,8 @@ step sample_ensemble_cpu 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --ensemble "$S/
 # ---------------------------------------------------------------- the real split, timed
 phase "real training split: cxr-train against PyTorch"
 [ "$mode" = dry ] || mkdir -p "$R"
-step real_pack 90 -- cxr-pack "$carried/chest_xray" -o "$R/cx.h5"
+# the study recipe on the study's preprocessing (global equalization; cxr-pack's default is CLAHE)
+step real_pack 90 -- cxr-pack "$carried/chest_xray" -o "$R/cx.h5" --equalize global
 for p in fp32 tf32 bf16; do
     step "real_$p" 75 int -- cxr-train "$R/cx.h5" --recipe study --device cuda --precision "$p" \
         --epochs 3 --log "$R/real_$p.jsonl"

@@ -159,11 +159,12 @@ def case_pack(tmp):
     # explicit preprocessing options win
     out2 = os.path.join(tmp, "s2.h5")
     rc, so, se = pack(csv, img, out2, ["--normalize", "minmax", "--crop-ratio", "0",
-                                       "--test-fraction", "0"])
+                                       "--test-fraction", "0", "--equalize", "clahe"])
     check(rc == 0, "pack with options (%s)" % se)
     if rc == 0:
         check(h5attr(out2, "normalize") == "minmax", "--normalize minmax recorded")
         check(float(h5attr(out2, "crop_ratio")) == 0.0, "--crop-ratio 0 recorded")
+        check(h5attr(out2, "equalize") == "2", "--equalize clahe recorded as 2")
         check("test" not in subprocess.run(["h5ls", out2], capture_output=True, text=True).stdout,
               "--test-fraction 0: no test split")
 

@@ -241,7 +241,8 @@ def case_reencode(tmp):
         d = float(np.abs(a - b).mean())
         other = float(np.abs(a - f["train"]["images"][c + 1]).mean())
         print("re-encode: mean |diff| %.4f (another image: %.4f)" % (d, other))
-        # equalization spreads JPEG's small errors over the levels: 0.064 vs 0.229 on the sample
+        # equalization spreads JPEG's small errors over the levels: 0.0123 vs 0.2768 on the sample
+        # (CLAHE, the default; 0.064 vs 0.229 with --equalize global)
         check(0 < d < other / 2, "a near copy: mean |diff| %.4f vs %.4f" % (d, other))
         check(hashes(f, "train")[1][c] != hashes(f, "test")[1][cq], "pixel hashes differ")
 
