@@ -162,6 +162,10 @@ typedef struct {
     int64_t train_images, eval_images;
     const char *eval_split; /* "" when there is none */
     int image_size;
+    /* the store's preprocessing (the `preprocessing` object): names as cxr_equalize_name and
+     * cxr_norm_name give them; equalize NULL: not written */
+    const char *equalize, *normalize;
+    double crop_ratio;
     const char *resumed_from; /* the checkpoint of a resume, else NULL */
     int start_epoch;          /* resume: the first epoch this run trains (1-based) */
 } cxr_log_run_line;

@@ -684,6 +684,7 @@ bail:
 static cxr_status log_run(train_run *r, const cxr_backend *be)
 {
     const cxr_train_options *o = r->o;
+    const cxr_preprocess_params *pp = cxr_store_preprocess(r->store);
     cxr_status st = cxr_trainlog_open(&r->log, o->io.log_path, o->io.resume_path != NULL);
     if (st != CXR_OK) return st;
     cxr_log_run_line l = {
@@ -717,6 +718,9 @@ static cxr_status log_run(train_run *r, const cxr_backend *be)
         .eval_images = r->eval_info.n,
         .eval_split = r->eval_split ? r->eval_split : "",
         .image_size = r->train_info.size,
+        .equalize = cxr_equalize_name(pp->equalize),
+        .normalize = cxr_norm_name(pp->normalize),
+        .crop_ratio = pp->crop_ratio,
         .resumed_from = o->io.resume_path,
         .start_epoch = r->rc.start_epoch + 1,
     };

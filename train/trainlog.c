@@ -193,6 +193,12 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
     cJSON_AddNumberToObject(o, CXR_LOG_EVAL_IMAGES, (double)r->eval_images);
     cJSON_AddStringToObject(o, CXR_LOG_EVAL_SPLIT, r->eval_split);
     cJSON_AddNumberToObject(o, "image_size", r->image_size);
+    if (r->equalize) { /* which images these are: a store's file name does not say */
+        cJSON *pp = cJSON_AddObjectToObject(o, "preprocessing");
+        cJSON_AddStringToObject(pp, "equalize", r->equalize);
+        if (r->normalize) cJSON_AddStringToObject(pp, "normalize", r->normalize);
+        cJSON_AddNumberToObject(pp, "crop_ratio", r->crop_ratio);
+    }
     if (r->best_model) cJSON_AddStringToObject(o, "best_model", r->best_model);
     if (r->resumed_from) {
         cJSON_AddStringToObject(o, "resumed_from", r->resumed_from);

@@ -8,7 +8,7 @@
 # in the model. Nothing is chosen by looking at test.
 #
 # Interrupted runs continue: run the same command again (it resumes from OUTDIR/model.h5).
-# Writes OUTDIR/{command.txt, train.jsonl, train.out, model.h5, [model.best.h5], val.json,
+# Writes OUTDIR/{command.txt, store.txt (h5dump of the store's preprocessing), train.jsonl, train.out, model.h5, [model.best.h5], val.json,
 # test.json, val.txt, test.txt}. Example (the README's accuracy table):
 #   cxr-pack ../shared/data/chest_xray -o chest.h5 --val-fraction 0.1   # CLAHE, the default
 #   (the table's global-store rows: the same with --equalize global)
@@ -20,6 +20,8 @@ shift 5
 tools=$build/tools
 [ -x "$tools/cxr-train" ] || tools=$build   # a folder holding the binaries themselves
 mkdir -p "$out"
+# which images the store holds (its file name does not say): its preprocessing and provenance
+h5dump -a equalize -a normalize -a image_size -a command_line "$store" > "$out/store.txt" 2>&1 || true
 {
     echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cpus"
     echo "# commit $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)"

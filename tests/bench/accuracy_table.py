@@ -6,7 +6,7 @@ the per-epoch val table from train.jsonl, then one summary table with a row per 
 (the model and threshold the run kept), then, for each recipe with more than one seed, the
 mean, sample standard deviation, minimum and maximum of each test metric. Runs are grouped by
 their whole run definition (the log's recipe object less seed, threads and prefetch, plus the
-store's file name), so a run of `standard` with another --augment, --weight-decay or store is
+store's equalization, or its file name for logs and run folders that do not say), so a run of `standard` with another --augment, --weight-decay or store is
 its own group, labelled with the fields
 in which it differs from the other runs of that recipe name. Markdown on stdout.
 Standard library only; reads nothing but the files named. The same logs drawn as curves
@@ -14,6 +14,7 @@ Standard library only; reads nothing but the files named. The same logs drawn as
 """
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -21,6 +22,16 @@ import sys
 def read_jsonl(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def store_equalize(rundir):
+    """The `equalize` attribute's name from RUNDIR/store.txt (h5dump output), or None."""
+    try:
+        text = open(os.path.join(rundir, "store.txt")).read()
+    except OSError:
+        return None
+    m = re.search(r'ATTRIBUTE "equalize" \{.*?\(0\): (\d+)', text, re.S)
+    return {"0": "none", "1": "global", "2": "clahe"}.get(m.group(1)) if m else None
 
 
 def run_info(rundir):
@@ -33,8 +44,15 @@ def run_info(rundir):
     recipe = dict(runs[0]["recipe"]) if runs else {}
     if "name" not in recipe:  # logs of before issue 15 name no recipe: take it from RUNDIR
         recipe["name"] = os.path.basename(os.path.normpath(rundir)).split("-s")[0]
-    if runs and runs[0].get("store"):  # another store (e.g. packed with --equalize clahe) is
-        recipe["store"] = os.path.basename(runs[0]["store"])  # another run definition
+    # Another store is another run definition. Which images it holds: the run line's
+    # `preprocessing` (cxr-train since 2026-12-03), else accuracy_run.sh's store.txt, else (runs of
+    # before both) the store's file name.
+    if runs and runs[0].get("preprocessing"):
+        recipe["store"] = "equalize " + runs[0]["preprocessing"].get("equalize", "?")
+    elif store_equalize(rundir):
+        recipe["store"] = "equalize " + store_equalize(rundir)
+    elif runs and runs[0].get("store"):
+        recipe["store"] = os.path.basename(runs[0]["store"])
     evals = {}
     for split in ("val", "test"):
         p = os.path.join(rundir, split + ".json")

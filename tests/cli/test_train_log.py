@@ -1,7 +1,7 @@
 """test_train_log.py BIN SAMPLE: cxr-train --log-every N writes `step` lines (step, epoch, loss,
 lr, images_per_s; specs/log.md), a resume appends them with the same step numbers, cxr-report
 draws them (chart-step-loss) and draws none for a log without them; without --log-every the log
-has no step line; --log-every without --log, and --log X --checkpoint X (also as ./X), are
+has no step line; the run line names the store's preprocessing; --log-every without --log, and --log X --checkpoint X (also as ./X), are
 refused with exit 2, the message naming both options and nothing written. Messages of cxr-train,
 cxr-eval, cxr-predict and cxr-report that quote a file name escape its control characters."""
 
@@ -44,6 +44,10 @@ try:
             if not isinstance(x.get(k), (int, float)):
                 fail(f"step line lacks {k}: {x}")
     order = [x["type"] for x in lines]
+    # the run line names the store's preprocessing (the default pack: CLAHE, minmax, no crop)
+    pps = [x.get("preprocessing") for x in lines if x["type"] == "run"]
+    if pps != [{"equalize": "clahe", "normalize": "minmax", "crop_ratio": 0}] * 2:
+        fail(f"run lines' preprocessing: {pps}")
     if order != ["run", "step", "step", "epoch", "run", "step", "step", "epoch"]:
         fail(f"log line order: {order}")
     html = f"{W}/r.html"

@@ -162,7 +162,10 @@ int main(int argc, char **argv)
                             .train_images = 48,
                             .eval_images = 16,
                             .eval_split = "test",
-                            .image_size = 256 };
+                            .image_size = 256,
+                            .equalize = "clahe",
+                            .normalize = "minmax",
+                            .crop_ratio = 0.2 };
     cxr_log_epoch e1, e2, e2b;
     fill_epoch1(&e1);
     fill_epoch2(&e2, 7.2172055548896124);
@@ -190,6 +193,8 @@ int main(int argc, char **argv)
     CHECK(strstr(text, "\"lr\":0.0001,") && strstr(text, "\"keep_prob\":0.75,"));
     CHECK(!strstr(text, "\"resident\"") && !strstr(text, "\"max_steps\""));
     CHECK(strstr(text, "\"resumed_from\":\"ck.h5\",\"start_epoch\":2"));
+    CHECK(strstr(text, "\"image_size\":256,\"preprocessing\":{\"equalize\":\"clahe\","
+                       "\"normalize\":\"minmax\",\"crop_ratio\":0.2}"));
     CHECK(strstr(text, "\"train_loss\":15.012341777483622,"));
     const char *gm = strstr(text, "\"gpu_mem_used_mb\":");
     CHECK(gm && gm > l2); /* epoch 1 measured none */
