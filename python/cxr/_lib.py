@@ -15,7 +15,9 @@ P = ctypes.POINTER
 # The C library's major.minor this package is written against (the struct layouts below).
 # 0.2: cxr_augment_params grew aspect_min/aspect_max (28 -> 36 bytes), which a 0.1 library
 # would read past; a library of another major.minor is refused rather than misread.
-ABI = "0.2"
+# 0.3: cxr_log_run_line (cxr_trainlog.h, not used here) grew the store's preprocessing; the
+# structs this package reads are unchanged, but the library's major.minor moved with it.
+ABI = "0.3"
 
 
 class LoaderOptions(ctypes.Structure):
