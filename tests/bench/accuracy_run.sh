@@ -8,8 +8,9 @@
 # in the model. Nothing is chosen by looking at test.
 #
 # Interrupted runs continue: run the same command again (it resumes from OUTDIR/model.h5).
-# Writes OUTDIR/{command.txt, store.txt (h5dump of the store's preprocessing), train.jsonl, train.out, model.h5, [model.best.h5], val.json,
-# test.json, val.txt, test.txt}. Example (the README's accuracy table):
+# Writes OUTDIR/{command.txt, store.txt (h5dump of the store's preprocessing), train.jsonl,
+# train.out, model.h5, [model.best.h5], val.json, test.json, val.txt, test.txt}.
+# Example (the README's accuracy table):
 #   cxr-pack ../shared/data/chest_xray -o chest.h5 --val-fraction 0.1   # CLAHE, the default
 #   (the table's global-store rows: the same with --equalize global)
 #   nohup sh tests/bench/accuracy_run.sh build chest.h5 standard 1 runs/standard-s1 &

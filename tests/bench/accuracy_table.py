@@ -6,9 +6,9 @@ the per-epoch val table from train.jsonl, then one summary table with a row per 
 (the model and threshold the run kept), then, for each recipe with more than one seed, the
 mean, sample standard deviation, minimum and maximum of each test metric. Runs are grouped by
 their whole run definition (the log's recipe object less seed, threads and prefetch, plus the
-store's equalization, or its file name for logs and run folders that do not say), so a run of `standard` with another --augment, --weight-decay or store is
-its own group, labelled with the fields
-in which it differs from the other runs of that recipe name. Markdown on stdout.
+store's equalization, or its file name for logs and run folders that do not say), so a run of
+`standard` with another --augment, --weight-decay or store is its own group, labelled with the
+fields in which it differs from the other runs of that recipe name. Markdown on stdout.
 Standard library only; reads nothing but the files named. The same logs drawn as curves
 (loss, ROC, time per epoch): `cxr-report RUNDIR/train.jsonl ... -o report.html`.
 """
@@ -47,10 +47,10 @@ def run_info(rundir):
     # Another store is another run definition. Which images it holds: the run line's
     # `preprocessing` (cxr-train since 2026-12-03), else accuracy_run.sh's store.txt, else (runs of
     # before both) the store's file name.
-    if runs and runs[0].get("preprocessing"):
-        recipe["store"] = "equalize " + runs[0]["preprocessing"].get("equalize", "?")
-    elif store_equalize(rundir):
-        recipe["store"] = "equalize " + store_equalize(rundir)
+    equalize = (runs[0].get("preprocessing") or {}).get("equalize") if runs else None
+    equalize = equalize or store_equalize(rundir)
+    if equalize:
+        recipe["store"] = "equalize " + equalize
     elif runs and runs[0].get("store"):
         recipe["store"] = os.path.basename(runs[0]["store"])
     evals = {}

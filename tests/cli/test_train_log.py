@@ -1,8 +1,8 @@
 """test_train_log.py BIN SAMPLE: cxr-train --log-every N writes `step` lines (step, epoch, loss,
 lr, images_per_s; specs/log.md), a resume appends them with the same step numbers, cxr-report
 draws them (chart-step-loss) and draws none for a log without them; without --log-every the log
-has no step line; the run line names the store's preprocessing; --log-every without --log, and --log X --checkpoint X (also as ./X), are
-refused with exit 2, the message naming both options and nothing written. Messages of cxr-train,
+has no step line; the run line names the store's preprocessing; --log-every without --log, and
+--log X --checkpoint X (also as ./X), are refused with exit 2, the message naming both options and nothing written. Messages of cxr-train,
 cxr-eval, cxr-predict and cxr-report that quote a file name escape its control characters."""
 
 import json
