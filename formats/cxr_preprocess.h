@@ -31,10 +31,11 @@ enum {
     CXR_EQUALIZE_NONE = 0,   /* none */
     CXR_EQUALIZE_GLOBAL = 1, /* 256-bin histogram equalization of the whole image (the study's) */
     CXR_EQUALIZE_CLAHE = 2   /* contrast-limited adaptive equalization: CXR_CLAHE_TILES^2 tiles,
-                                clip limit CXR_CLAHE_CLIP (cxr_clahe) */
+                                clip limit clahe_clip (cxr_clahe) */
 };
 #define CXR_CLAHE_TILES 8
-#define CXR_CLAHE_CLIP 2.0
+#define CXR_CLAHE_CLIP 2.0     /* the default clahe_clip, and what a file without one used */
+#define CXR_CLAHE_CLIP_MAX 256.0 /* above this no tile bin is ever clipped */
 
 typedef struct {
     int size;           /* output side in pixels (default 256) */
@@ -42,6 +43,8 @@ typedef struct {
     cxr_norm normalize; /* default CXR_NORM_MINMAX */
     double crop_ratio;  /* center-crop to square when |w/h - 1| > crop_ratio; <= 0: never */
     int max_side;       /* reject images with a side larger than this (default 16384) */
+    double clahe_clip;  /* CLAHE's clip limit, (0, CXR_CLAHE_CLIP_MAX] (default CXR_CLAHE_CLIP);
+                           read only when equalize is CXR_EQUALIZE_CLAHE */
 } cxr_preprocess_params;
 
 /* Defaults above (the chest X-ray study's preprocessing). */
@@ -53,8 +56,13 @@ cxr_status cxr_norm_parse(const char *name, cxr_norm *out);
  * parse returns CXR_E_ARG. */
 const char *cxr_equalize_name(int equalize);
 cxr_status cxr_equalize_parse(const char *name, int *out);
+/* 1 if a and b apply the same steps to an image at a given size: the same equalize (and, for
+ * CLAHE, clahe_clip), normalize and crop_ratio. size and max_side are not compared. */
+int cxr_preprocess_same_steps(const cxr_preprocess_params *a, const cxr_preprocess_params *b);
+/* p's equalization for messages, in buf: "none", "global", or "clahe clip C"; returns buf. */
+const char *cxr_equalize_label(const cxr_preprocess_params *p, char *buf, size_t n);
 /* CXR_OK if p is usable: size 1..16384, max_side >= 1, a known equalize, a known normalize,
- * a finite crop_ratio; else CXR_E_ARG saying which (the caller adds the file name). */
+ * a finite crop_ratio, a clahe_clip in (0, CXR_CLAHE_CLIP_MAX] when equalize is CLAHE; else CXR_E_ARG saying which (the caller adds the file name). */
 cxr_status cxr_preprocess_check(const cxr_preprocess_params *p);
 
 /* Per-thread decoder: a turbojpeg handle plus scratch buffers that grow as needed. */

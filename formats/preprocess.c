@@ -19,6 +19,7 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,6 +44,7 @@ void cxr_preprocess_defaults(cxr_preprocess_params *p)
     p->normalize = CXR_NORM_MINMAX;
     p->crop_ratio = 0.0; /* never crop: the study stretched every X-ray to a square */
     p->max_side = DEFAULT_MAX_SIDE;
+    p->clahe_clip = CXR_CLAHE_CLIP;
 }
 
 const char *cxr_norm_name(cxr_norm n)
@@ -708,6 +710,23 @@ static tjscalingfactor choose_scale(int cw, int ch, int target)
     return best;
 }
 
+int cxr_preprocess_same_steps(const cxr_preprocess_params *a, const cxr_preprocess_params *b)
+{
+    return a->equalize == b->equalize && a->normalize == b->normalize &&
+           a->crop_ratio == b->crop_ratio &&
+           (a->equalize != CXR_EQUALIZE_CLAHE || a->clahe_clip == b->clahe_clip);
+}
+
+const char *cxr_equalize_label(const cxr_preprocess_params *p, char *buf, size_t n)
+{
+    const char *name = cxr_equalize_name(p->equalize);
+    if (p->equalize == CXR_EQUALIZE_CLAHE)
+        snprintf(buf, n, "%s clip %g", name, p->clahe_clip);
+    else
+        snprintf(buf, n, "%s", name ? name : "?");
+    return buf;
+}
+
 cxr_status cxr_preprocess_check(const cxr_preprocess_params *p)
 {
     if (p->size < 1 || p->size > MAX_OUTPUT_SIDE)
@@ -722,6 +741,10 @@ cxr_status cxr_preprocess_check(const cxr_preprocess_params *p)
         p->normalize != CXR_NORM_NONE)
         return cxr_set_error(CXR_E_ARG, "unknown normalization %d", (int)p->normalize);
     if (!isfinite(p->crop_ratio)) return cxr_set_error(CXR_E_ARG, "crop_ratio must be finite");
+    if (p->equalize == CXR_EQUALIZE_CLAHE &&
+        !(p->clahe_clip > 0.0 && p->clahe_clip <= CXR_CLAHE_CLIP_MAX))
+        return cxr_set_error(CXR_E_ARG, "clahe_clip %g out of range (0, %g]", p->clahe_clip,
+                             CXR_CLAHE_CLIP_MAX);
     return CXR_OK;
 }
 
@@ -855,7 +878,7 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     } else {
         if (p->equalize == CXR_EQUALIZE_GLOBAL) cxr_equalize(out, n);
         if (p->equalize == CXR_EQUALIZE_CLAHE)
-            cxr_clahe(out, p->size, p->size, CXR_CLAHE_TILES, CXR_CLAHE_CLIP);
+            cxr_clahe(out, p->size, p->size, CXR_CLAHE_TILES, p->clahe_clip);
         cxr_normalize(out, n, p->normalize);
     }
 

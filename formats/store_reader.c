@@ -156,6 +156,10 @@ static cxr_status read_root(cxr_store *s)
     r = cxr_h5_attr_get_f64(s->file, "crop_ratio", &f);
     if (r <= 0) CXR_TRY(attr_error(s, r, "crop_ratio", "a float"));
     s->pp.crop_ratio = f;
+    /* CLAHE stores since 0.4 name their clip limit; one without it used CXR_CLAHE_CLIP. */
+    r = cxr_h5_attr_get_f64(s->file, "clahe_clip", &f);
+    if (r < 0) CXR_TRY(attr_error(s, r, "clahe_clip", "a float"));
+    if (r > 0) s->pp.clahe_clip = f;
     r = cxr_h5_attr_get_str(s->file, "normalize", &str);
     if (r <= 0) CXR_TRY(attr_error(s, r, "normalize", "a fixed-length string"));
     if (cxr_norm_parse(str, &s->pp.normalize) != CXR_OK)

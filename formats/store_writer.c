@@ -44,7 +44,7 @@ static const char *const reserved_attrs[] = { "format",        "format_version",
                                               "source",        "image_size",     "grayscale",
                                               "resize_filter", "equalize",       "normalize",
                                               "crop_ratio",    "max_side",       "zstd_level",
-                                              "shard_size" };
+                                              "shard_size",    "clahe_clip" };
 
 void cxr_store_options_defaults(cxr_store_options *o)
 {
@@ -440,7 +440,8 @@ static cxr_status write_root_meta(cxr_store_writer *w)
         cxr_h5_attr_put_f64(f, "crop_ratio", pp->crop_ratio) < 0 ||
         cxr_h5_attr_put_i32(f, "max_side", pp->max_side) < 0 ||
         cxr_h5_attr_put_i32(f, "zstd_level", w->opt.zstd_level) < 0 ||
-        cxr_h5_attr_put_i32(f, "shard_size", w->opt.shard) < 0)
+        cxr_h5_attr_put_i32(f, "shard_size", w->opt.shard) < 0 ||
+        (pp->equalize == CXR_EQUALIZE_CLAHE && cxr_h5_attr_put_f64(f, "clahe_clip", pp->clahe_clip) < 0))
         goto h5fail;
     goto bail;
 h5fail:

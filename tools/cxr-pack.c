@@ -97,9 +97,9 @@ static void usage(FILE *f)
         "stored chunk bytes), throughput. The store records the tool version and, as "
         "\"command_line\",\n"
         "the options that determine its content (source, --shard, --level, --size, --strict,\n"
-        "--val-fraction, --equalize, and --crop-ratio, --normalize when given): not -o, --threads "
-        "or\n"
-        "--window, so stores are byte-identical across them.\n"
+        "--val-fraction, --equalize, --clahe-clip with CLAHE, and --crop-ratio, --normalize when "
+        "given):\n"
+        "not -o, --threads or --window, so stores are byte-identical across them.\n"
         "\n"
         "Exit codes: 0 ok; 2 usage error (bad option, SRC_DIR not a directory, val/ together with\n"
         "--val-fraction); 3 bad input data (missing train/ or test/, no class folders, a skip "
@@ -241,6 +241,7 @@ int main(int argc, char **argv)
         { "crop-ratio", required_argument, 0, PACK_OPT_CROP_RATIO },
         { "normalize", required_argument, 0, PACK_OPT_NORMALIZE },
         { "equalize", required_argument, 0, PACK_OPT_EQUALIZE },
+        { "clahe-clip", required_argument, 0, PACK_OPT_CLAHE_CLIP },
         { 0, 0, 0, 0 }
     };
     pack_manifest_args mcli;
@@ -295,6 +296,7 @@ int main(int argc, char **argv)
         case PACK_OPT_CROP_RATIO:
         case PACK_OPT_NORMALIZE:
         case PACK_OPT_EQUALIZE:
+        case PACK_OPT_CLAHE_CLIP:
             if (pack_manifest_option(&mcli, opt_c, optarg) != CXR_OK) {
                 fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
                 return 2;
@@ -317,7 +319,10 @@ int main(int argc, char **argv)
                 !out ? "missing -o STORE.h5" : "no SRC_DIR with --manifest");
         return 2;
     }
-    pack_manifest_preprocess(&mcli, &opt.store.pp);
+    if (pack_manifest_preprocess(&mcli, &opt.store.pp) != CXR_OK) {
+        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        return 2;
+    }
     if (!mcli.manifest && (optind != argc - 1 || !out)) {
         fprintf(stderr, "cxr-pack: %s\n", !out ? "missing -o STORE.h5" : "expected one SRC_DIR");
         fprintf(stderr, "usage: cxr-pack SRC_DIR -o STORE.h5 [options]  (--help for more)\n");
@@ -376,6 +381,9 @@ int main(int argc, char **argv)
     if (n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --equalize %s",
                       cxr_equalize_name(opt.store.pp.equalize));
+    if (opt.store.pp.equalize == CXR_EQUALIZE_CLAHE && n > 0 && (size_t)n < sizeof cmd)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --clahe-clip %.17g",
+                      opt.store.pp.clahe_clip);
     if (opt.drop_duplicates && n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --drop-duplicates");
     if (opt.no_hashes && n > 0 && (size_t)n < sizeof cmd)

@@ -75,6 +75,13 @@ cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *val
                                  "--equalize: expected global, clahe or none, got '%s'", value);
         m->eq_set = 1;
         break;
+    case PACK_OPT_CLAHE_CLIP:
+        if (!parse_f64(value, 0, CXR_CLAHE_CLIP_MAX, &v) || !(v > 0))
+            return cxr_set_error(CXR_E_ARG, "--clahe-clip: expected a number in (0, %g], got '%s'",
+                                 CXR_CLAHE_CLIP_MAX, value);
+        m->clahe_clip = v;
+        m->clip_set = 1;
+        break;
     default: return cxr_set_error(CXR_E_ARG, "option %d: not a manifest option", code);
     }
     return CXR_OK;
@@ -126,10 +133,13 @@ const char *pack_manifest_help(void)
            "folders),\n"
            "                        global (256-bin histogram equalization of the whole image; "
            "default for\n"
-           "                        manifests) or none; either mode\n";
+           "                        manifests) or none; either mode\n"
+           "  --clahe-clip C        CLAHE's clip limit, 0 < C <= 256 (default 2; larger: stronger "
+           "local\n"
+           "                        contrast); with --equalize clahe, either mode\n";
 }
 
-void pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp)
+cxr_status pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp)
 {
     if (m->crop_set || m->manifest) pp->crop_ratio = m->crop_ratio;
     if (m->norm_set || m->manifest) pp->normalize = m->normalize;
@@ -138,6 +148,12 @@ void pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params
      * Manifests keep the library's default (global): nothing was measured on them. */
     if (m->eq_set) pp->equalize = m->equalize;
     else if (!m->manifest) pp->equalize = CXR_EQUALIZE_CLAHE;
+    if (m->clip_set && pp->equalize != CXR_EQUALIZE_CLAHE)
+        return cxr_set_error(CXR_E_ARG, "--clahe-clip needs CLAHE, but this store's equalization "
+                                        "is %s (add --equalize clahe)",
+                             cxr_equalize_name(pp->equalize));
+    if (m->clip_set) pp->clahe_clip = m->clahe_clip;
+    return CXR_OK;
 }
 
 /* Shortest of %.15g / %.17g that reads back as v (0.1 -> "0.1"). */

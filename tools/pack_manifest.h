@@ -18,7 +18,8 @@ enum {
     PACK_OPT_TEST_FRACTION,  /* --test-fraction F */
     PACK_OPT_CROP_RATIO,     /* --crop-ratio R */
     PACK_OPT_NORMALIZE,      /* --normalize NAME */
-    PACK_OPT_EQUALIZE        /* --equalize NAME (either mode) */
+    PACK_OPT_EQUALIZE,       /* --equalize NAME (either mode) */
+    PACK_OPT_CLAHE_CLIP      /* --clahe-clip C (either mode, with CLAHE) */
 };
 
 typedef struct {
@@ -30,7 +31,8 @@ typedef struct {
     double crop_ratio;        /* --crop-ratio R, when crop_set */
     cxr_norm normalize;       /* --normalize NAME, when norm_set */
     int equalize;             /* --equalize NAME (a CXR_EQUALIZE_*), when eq_set */
-    int crop_set, norm_set, eq_set;
+    double clahe_clip;        /* --clahe-clip C, when clip_set */
+    int crop_set, norm_set, eq_set, clip_set;
 } pack_manifest_args;
 
 /* No manifest, library defaults for the plan, the manifest defaults for preprocessing. */
@@ -40,11 +42,12 @@ void pack_manifest_args_defaults(pack_manifest_args *m);
 cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *value);
 /* The help text for these options (static, ends with a newline). */
 const char *pack_manifest_help(void);
-/* Preprocessing for this run: an explicit --crop-ratio/--normalize/--equalize wins; otherwise
- * manifest mode takes CXR_MANIFEST_CROP_RATIO / CXR_MANIFEST_NORMALIZE and *pp's equalization
- * (the library's: global); tree mode keeps *pp's crop and normalization and takes
- * CXR_EQUALIZE_CLAHE. */
-void pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp);
+/* Preprocessing for this run: an explicit --crop-ratio/--normalize/--equalize/--clahe-clip
+ * wins; otherwise manifest mode takes CXR_MANIFEST_CROP_RATIO / CXR_MANIFEST_NORMALIZE and
+ * *pp's equalization (the library's: global); tree mode keeps *pp's crop and normalization and
+ * takes CXR_EQUALIZE_CLAHE; the clip limit stays *pp's (CXR_CLAHE_CLIP). CXR_E_ARG when
+ * --clahe-clip is given and the equalization is not CLAHE. */
+cxr_status pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp);
 /* The plan of manifest mode: checks that --images is given (CXR_E_ARG), takes val_fraction
  * (> 0: the tool's --val-fraction; <= 0: the default) and strict, then cxr_plan_from_manifest
  * (its errors). Appends the content-determining options to desc (NUL-terminated, cap bytes)

@@ -170,6 +170,8 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_f64(f, "crop_ratio", meta->pp.crop_ratio) >= 0 &&
          cxr_h5_attr_put_i32(f, "max_side", meta->pp.max_side) >= 0 &&
          cxr_h5_attr_put_f64(f, "weight_decay", meta->adam.weight_decay) >= 0;
+    if (ok && meta->pp.equalize == CXR_EQUALIZE_CLAHE)
+        ok = cxr_h5_attr_put_f64(f, "clahe_clip", meta->pp.clahe_clip) >= 0;
     if (ok && meta->threshold_split[0])
         ok = cxr_h5_attr_put_str(f, "threshold_split", meta->threshold_split) >= 0;
     if (ok && meta->has_run)
@@ -421,7 +423,7 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     int32_t ver = 0, epoch, epochs, batch, threads = 0, ncls, size, eq, max_side, ch[4], dn[2];
     int64_t step;
     uint64_t seed;
-    double lr, b1, b2, eps, kp, alpha, thr = 0.5, crop, wd = 0;
+    double lr, b1, b2, eps, kp, alpha, thr = 0.5, crop, wd = 0, clip = CXR_CLAHE_CLIP;
 
     memset(meta, 0, sizeof *meta);
     int r = get_num(f, "format_version", H5T_NATIVE_INT32, &ver, 1);
@@ -480,6 +482,9 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     if (get_num(f, "threads", H5T_NATIVE_INT32, &threads, 1) < 0 ||
         get_num(f, "threshold", H5T_NATIVE_DOUBLE, &thr, 1) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'threads' or 'threshold' is unreadable");
+    /* CLAHE checkpoints since 0.4 name their clip limit; one without it used CXR_CLAHE_CLIP */
+    if (get_num(f, "clahe_clip", H5T_NATIVE_DOUBLE, &clip, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'clahe_clip' is unreadable");
     if (get_str(f, "augment", meta->augment, sizeof meta->augment, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'augment' is unreadable");
     if (!meta->augment[0]) snprintf(meta->augment, sizeof meta->augment, "none");
@@ -567,6 +572,7 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     meta->pp.equalize = eq;
     meta->pp.crop_ratio = crop;
     meta->pp.max_side = max_side;
+    meta->pp.clahe_clip = clip;
     meta->checksummed = !legacy;
     CXR_TRY(read_class_names(f, path, ncls, legacy, meta));
     CXR_TRY(check_meta(path, meta));
@@ -778,14 +784,14 @@ cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const cha
      * a model must not be evaluated or resumed on them (the image size is checked where the
      * split is read) */
     const cxr_preprocess_params *q = cxr_store_preprocess(store);
-    const char *me = cxr_equalize_name(meta->pp.equalize), *se = cxr_equalize_name(q->equalize);
-    if (meta->pp.equalize != q->equalize || meta->pp.normalize != q->normalize ||
-        meta->pp.crop_ratio != q->crop_ratio)
+    char me[48], se[48];
+    if (!cxr_preprocess_same_steps(&meta->pp, q))
         return cxr_set_error(CXR_E_MISMATCH,
                              "checkpoint %s was trained on other preprocessing than store %s "
                              "holds (equalize %s/%s, normalize %s/%s, crop ratio %g/%g); "
                              "evaluate it on a store packed as its own was",
-                             path, sp, me ? me : "?", se ? se : "?",
+                             path, sp, cxr_equalize_label(&meta->pp, me, sizeof me),
+                             cxr_equalize_label(q, se, sizeof se),
                              cxr_norm_name(meta->pp.normalize), cxr_norm_name(q->normalize),
                              meta->pp.crop_ratio, q->crop_ratio);
     return CXR_OK;

@@ -6,7 +6,8 @@
  *                     the seed), the recipe (epochs, batch, lr, beta1, beta2, eps, keep_prob,
  *                     alpha, threads), the model shape (n_classes, image_size, channels[4],
  *                     dense[2]), the store's preprocessing (image_size, equalize, normalize,
- *                     crop_ratio, max_side, same names as the store's attributes),
+ *                     crop_ratio, max_side, and clahe_clip for CLAHE, same names as the
+ *                     store's attributes; a CLAHE file without clahe_clip used clip limit 2),
  *                     augment (the run's train-time augmentation, cxr_augment.h's canonical
  *                     spec; absent in older files: "none"), and
  *                     threshold (decision threshold on p[1] for binary models; 0.5 by default)
@@ -139,8 +140,8 @@ const char *cxr_threshold_choose(const cxr_checkpoint_meta *meta, double *thresh
 void cxr_threshold_say(FILE *f, const char *tool, double threshold, const char *source);
 
 /* Check that a checkpoint (meta, read from path) was trained on the classes of `store` (the
- * same count and the same names in index order) and its preprocessing (equalize, normalize,
- * crop_ratio). CXR_E_MISMATCH naming both files and the first difference. */
+ * same count and the same names in index order) and its preprocessing (equalize with its
+ * clahe_clip, normalize, crop_ratio). CXR_E_MISMATCH naming both files and the first difference. */
 cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const char *path,
                                       const cxr_store *store);
 

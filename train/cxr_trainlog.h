@@ -163,9 +163,10 @@ typedef struct {
     const char *eval_split; /* "" when there is none */
     int image_size;
     /* the store's preprocessing (the `preprocessing` object): names as cxr_equalize_name and
-     * cxr_norm_name give them; equalize NULL: not written */
+     * cxr_norm_name give them; equalize NULL: not written; clahe_clip <= 0: not written (set
+     * it for CLAHE only) */
     const char *equalize, *normalize;
-    double crop_ratio;
+    double crop_ratio, clahe_clip;
     const char *resumed_from; /* the checkpoint of a resume, else NULL */
     int start_epoch;          /* resume: the first epoch this run trains (1-based) */
 } cxr_log_run_line;

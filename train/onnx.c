@@ -184,8 +184,9 @@ static void meta_prop(pb *model, const char *k, const char *v)
 #define INPUT_DOC                                                                                 \
     "input 'image': float32 (N,1,S,S), the preprocessed image exactly as a cxr store holds it "   \
     "(decode, gray BT.601, antialiased resize to S x S, the 256-bin histogram equalization "       \
-    "cxr.preprocessing's equalization names (global, or clahe: 8x8 tiles, clip limit 2), then "  \
-    "its normalize: minmax = per image (x-min)/(max-min) "                                        \
+    "cxr.preprocessing's equalization names (global, or clahe: 8x8 tiles, clip limit "            \
+    "cxr.preprocessing's clahe_clip, 2 if absent), then its normalize: minmax = per image "        \
+    "(x-min)/(max-min) "                                                                          \
     "*2-1; see specs/store.md). output 'probabilities': float32 (N,C), softmax over the classes " \
     "named in cxr.class_names, in that order. Evaluation graph: no dropout."
 
@@ -265,6 +266,8 @@ static void model_props(pb *mh, const cxr_checkpoint_meta *meta)
             cJSON_AddBoolToObject(pp, "equalize", meta->pp.equalize == CXR_EQUALIZE_GLOBAL);
         const char *eq = cxr_equalize_name(meta->pp.equalize);
         cJSON_AddStringToObject(pp, "equalization", eq ? eq : "unknown");
+        if (meta->pp.equalize == CXR_EQUALIZE_CLAHE)
+            cJSON_AddNumberToObject(pp, "clahe_clip", meta->pp.clahe_clip);
         cJSON_AddStringToObject(pp, "normalize", cxr_norm_name(meta->pp.normalize));
         cJSON_AddNumberToObject(pp, "crop_ratio", meta->pp.crop_ratio);
         cJSON_AddNumberToObject(pp, "max_side", meta->pp.max_side);

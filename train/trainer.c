@@ -721,6 +721,7 @@ static cxr_status log_run(train_run *r, const cxr_backend *be)
         .equalize = cxr_equalize_name(pp->equalize),
         .normalize = cxr_norm_name(pp->normalize),
         .crop_ratio = pp->crop_ratio,
+        .clahe_clip = pp->equalize == CXR_EQUALIZE_CLAHE ? pp->clahe_clip : 0,
         .resumed_from = o->io.resume_path,
         .start_epoch = r->rc.start_epoch + 1,
     };

@@ -196,6 +196,7 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
     if (r->equalize) { /* which images these are: a store's file name does not say */
         cJSON *pp = cJSON_AddObjectToObject(o, "preprocessing");
         cJSON_AddStringToObject(pp, "equalize", r->equalize);
+        if (r->clahe_clip > 0) cJSON_AddNumberToObject(pp, "clahe_clip", r->clahe_clip);
         if (r->normalize) cJSON_AddStringToObject(pp, "normalize", r->normalize);
         cJSON_AddNumberToObject(pp, "crop_ratio", r->crop_ratio);
     }

@@ -17,7 +17,8 @@ P = ctypes.POINTER
 # would read past; a library of another major.minor is refused rather than misread.
 # 0.3: cxr_log_run_line (cxr_trainlog.h, not used here) grew the store's preprocessing; the
 # structs this package reads are unchanged, but the library's major.minor moved with it.
-ABI = "0.3"
+# 0.4: cxr_preprocess_params grew clahe_clip (and cxr_log_run_line too); not read here either.
+ABI = "0.4"
 
 
 class LoaderOptions(ctypes.Structure):

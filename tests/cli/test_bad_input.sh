@@ -79,12 +79,19 @@ expect_err "resume: class 0 is 'NORMAL'"
 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/global.h5" --size 32 --shard 8 --val-fraction 0.25 --threads 2 \
     --quiet --equalize global >/dev/null
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/global.h5" --split test
-expect_err "checkpoint $WORK/ck.h5 was trained on other preprocessing than store $WORK/global.h5 holds (equalize clahe/global"
+expect_err "checkpoint $WORK/ck.h5 was trained on other preprocessing than store $WORK/global.h5 holds (equalize clahe clip 2/global"
 expect_rc 0 "$BIN/cxr-train" "$WORK/global.h5" $T --epochs 1 --max-steps 2 --checkpoint "$WORK/ckg.h5"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --ensemble "$WORK/ckg.h5"
-expect_err "checkpoint $WORK/ckg.h5 was trained on other preprocessing than store $WORK/s.h5 holds (equalize global/clahe"
+expect_err "checkpoint $WORK/ckg.h5 was trained on other preprocessing than store $WORK/s.h5 holds (equalize global/clahe clip 2,"
 expect_rc 3 "$BIN/cxr-train" "$WORK/global.h5" $T --epochs 2 --resume "$WORK/ck.h5"
 expect_err "resume: checkpoint $WORK/ck.h5 was trained on other preprocessing"
+# a clahe_clip that is not a float, or out of range, is named
+cp "$WORK/s.h5" "$WORK/clip.h5" && "$EDIT" setattr "$WORK/clip.h5" clahe_clip 4
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/clip.h5" --split test
+expect_err "$WORK/clip.h5: attribute 'clahe_clip' is unreadable (damaged, or not a float)"
+cp "$WORK/ck.h5" "$WORK/clip-ck.h5" && "$EDIT" setattr "$WORK/clip-ck.h5" clahe_clip 4
+expect_rc 3 "$BIN/cxr-eval" "$WORK/clip-ck.h5" "$WORK/s.h5" --split test
+expect_err "checkpoint attribute 'clahe_clip' is unreadable"
 # checkpoints that do not match the model, of another version, or missing a dataset
 cp "$WORK/ck.h5" "$WORK/shape.h5" && "$EDIT" reshape "$WORK/shape.h5" /params/conv2.w 8 16 3 3
 expect_rc 3 "$BIN/cxr-eval" "$WORK/shape.h5" "$WORK/s.h5"

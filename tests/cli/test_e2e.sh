@@ -73,12 +73,20 @@ cmp -s "$WORK/out" "$WORK/pred_ok" || fail "a bad image changed the other answer
 # cxr-eval computed from the store's copies of the same images
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --predictions "$WORK/pred.tsv"
 [ "$(wc -l < "$WORK/pred.tsv")" = 17 ] || fail "predictions: not a header and 16 lines"
-for rel in test/NORMAL/IM-0001-0001.jpeg test/PNEUMONIA/person10_virus_35.jpeg test/PNEUMONIA/person123_bacteria_587.jpeg; do
-    want=$(awk -F'\t' -v p="$rel" '$1 == p {print $3, $4, $5}' "$WORK/pred.tsv")
-    expect_rc 0 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/$rel"
-    got=$(awk -F'\t' 'NR > 1 {print $2, $4, $5}' "$WORK/out")
-    [ -n "$want" ] && [ "$want" = "$got" ] || fail "predict $rel: '$got', eval on the store: '$want'"
-done
+# predict_like_eval CHECKPOINT PREDICTIONS.tsv WHAT REL...: cxr-predict's class and
+# probabilities for each test JPEG REL equal those of cxr-eval --predictions on the store
+predict_like_eval() {
+    ck=$1 tsv=$2 what=$3
+    shift 3
+    for rel in "$@"; do
+        want=$(awk -F'\t' -v p="$rel" '$1 == p {print $3, $4, $5}' "$tsv")
+        expect_rc 0 "$BIN/cxr-predict" "$ck" "$SAMPLE/$rel"
+        got=$(awk -F'\t' 'NR > 1 {print $2, $4, $5}' "$WORK/out")
+        [ -n "$want" ] && [ "$want" = "$got" ] || fail "$what: predict $rel: '$got', eval on the store: '$want'"
+    done
+}
+TWO="test/NORMAL/IM-0001-0001.jpeg test/PNEUMONIA/person10_virus_35.jpeg"
+predict_like_eval "$WORK/ck.h5" "$WORK/pred.tsv" default $TWO test/PNEUMONIA/person123_bacteria_587.jpeg
 # --equalize: CLAHE is the folders' default (equalize 2, named in command_line, so the command
 # replays to the same store); the study's global equalization stays one option away: equalize 1
 # in the store and the checkpoint, other tensors, and cxr-predict applies it to new images as
@@ -90,8 +98,9 @@ expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/g.h5" --size 32 --shard 8 --val-
     --threads 2 --quiet --equalize global
 h5dump -a equalize "$WORK/s.h5" | grep -q "(0): 2$" || fail "default store: equalize is not 2 (clahe)"
 h5dump -a equalize "$WORK/g.h5" | grep -q "(0): 1$" || fail "global store: equalize is not 1"
-h5dump -a command_line "$WORK/s.h5" | grep -q -- "--size 32 --equalize clahe --val-fraction 0.25\"" \
-    || fail "default store: command_line does not record --equalize clahe"
+h5dump -a command_line "$WORK/s.h5" | grep -q -- "--size 32 --equalize clahe --clahe-clip 2 --val-fraction 0.25\"" \
+    || fail "default store: command_line does not record --equalize clahe --clahe-clip 2"
+h5dump -a clahe_clip "$WORK/s.h5" | grep -q "(0): 2$" || fail "default store: clahe_clip is not 2"
 h5dump -a command_line "$WORK/g.h5" | grep -q -- "--size 32 --equalize global --val-fraction 0.25\"" \
     || fail "global store: command_line does not record --equalize global"
 # the default and an explicit --equalize clahe make the same bytes (command_line included)
@@ -102,6 +111,41 @@ expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/n.h5" --size 32 --shard 8 --val-
     --threads 2 --quiet --equalize none
 h5dump -a equalize "$WORK/n.h5" | grep -q "(0): 0$" || fail "--equalize none: equalize is not 0"
 h5dump -a command_line "$WORK/n.h5" | grep -q -- "--equalize none" || fail "--equalize none: not in command_line"
+# --clahe-clip: CLAHE's clip limit, in (0, 256], CLAHE only; recorded in the store
+# (clahe_clip, command_line) and the checkpoint; other tensors; cxr-predict applies it; a model
+# of another clip limit is refused
+! h5dump -a clahe_clip "$WORK/g.h5" >/dev/null 2>&1 || fail "global store: has a clahe_clip"
+for bad in 0 -1 257 nan x; do
+    expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/bad-clip.h5" --clahe-clip "$bad"
+    expect_err "--clahe-clip: expected a number in (0, 256], got '$bad'"
+done
+expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/bad-clip.h5" --equalize global --clahe-clip 4
+expect_err "--clahe-clip needs CLAHE, but this store's equalization is global (add --equalize clahe)"
+[ ! -e "$WORK/bad-clip.h5" ] || fail "a refused --clahe-clip left a store"
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/c4.h5" --size 32 --shard 8 --val-fraction 0.25 \
+    --threads 2 --quiet --clahe-clip 4
+h5dump -a clahe_clip "$WORK/c4.h5" | grep -q "(0): 4$" || fail "--clahe-clip 4: clahe_clip is not 4"
+h5dump -a command_line "$WORK/c4.h5" | grep -q -- "--equalize clahe --clahe-clip 4 " \
+    || fail "--clahe-clip 4: not in command_line"
+h5dump -d test/images "$WORK/c4.h5" > "$WORK/img-c4"
+! cmp -s "$WORK/img-c4" "$WORK/img-clahe" || fail "--clahe-clip 4: the same tensors as clip 2"
+expect_rc 0 "$BIN/cxr-train" "$WORK/c4.h5" --device cpu --epochs 1 --batch 8 --threads 2 --lr 0.001 \
+    --max-steps 2 --no-monitor -q --checkpoint "$WORK/ck4.h5"
+h5dump -a clahe_clip "$WORK/ck4.h5" | grep -q "(0): 4$" || fail "clip-4 checkpoint: clahe_clip is not 4"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck4.h5" "$WORK/c4.h5" --split test --predictions "$WORK/pred4.tsv"
+predict_like_eval "$WORK/ck4.h5" "$WORK/pred4.tsv" "clip 4" $TWO
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck4.h5" "$WORK/s.h5" --split test
+# a CLAHE store or checkpoint written before clahe_clip existed used clip limit 2: it reads so
+cp "$WORK/s.h5" "$WORK/old-s.h5" && "$EDIT" delattr "$WORK/old-s.h5" clahe_clip
+cp "$WORK/ck.h5" "$WORK/old-ck.h5" && "$EDIT" delattr "$WORK/old-ck.h5" clahe_clip
+expect_rc 0 "$BIN/cxr-eval" "$WORK/old-ck.h5" "$WORK/s.h5" --split test
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/old-s.h5" --split test
+expect_rc 3 "$BIN/cxr-eval" "$WORK/old-ck.h5" "$WORK/c4.h5" --split test
+expect_err "(equalize clahe clip 2/clahe clip 4,"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck4.h5" "$WORK/s.h5" --split test
+expect_err "(equalize clahe clip 4/clahe clip 2, normalize minmax/minmax"
+expect_rc 3 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg" --ensemble "$WORK/ck4.h5"
+expect_err "equalize clahe clip 4/clahe clip 2"
 h5dump -d test/images "$WORK/s.h5" > "$WORK/img-clahe" && h5dump -d test/images "$WORK/g.h5" > "$WORK/img-global"
 ! cmp -s "$WORK/img-global" "$WORK/img-clahe" || fail "global store: the same tensors as the clahe store"
 expect_rc 0 "$BIN/cxr-train" "$WORK/g.h5" --device cpu --epochs 1 --batch 8 --threads 2 --lr 0.001 \
@@ -109,15 +153,10 @@ expect_rc 0 "$BIN/cxr-train" "$WORK/g.h5" --device cpu --epochs 1 --batch 8 --th
 h5dump -a equalize "$WORK/ckg.h5" | grep -q "(0): 1$" || fail "global checkpoint: equalize is not 1"
 h5dump -a equalize "$WORK/ck.h5" | grep -q "(0): 2$" || fail "default checkpoint: equalize is not 2"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ckg.h5" "$WORK/g.h5" --split test --predictions "$WORK/predg.tsv"
-for rel in test/NORMAL/IM-0001-0001.jpeg test/PNEUMONIA/person10_virus_35.jpeg; do
-    want=$(awk -F'\t' -v p="$rel" '$1 == p {print $3, $4, $5}' "$WORK/predg.tsv")
-    expect_rc 0 "$BIN/cxr-predict" "$WORK/ckg.h5" "$SAMPLE/$rel"
-    got=$(awk -F'\t' 'NR > 1 {print $2, $4, $5}' "$WORK/out")
-    [ -n "$want" ] && [ "$want" = "$got" ] || fail "global: predict $rel: '$got', eval on the store: '$want'"
-done
+predict_like_eval "$WORK/ckg.h5" "$WORK/predg.tsv" global $TWO
 # the ONNX export names the kind for other runtimes
 expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/c.onnx"
-grep -qaF '"image_size":32,"equalization":"clahe"' "$WORK/c.onnx" || fail "clahe: the ONNX metadata does not name clahe (alone)"
+grep -qaF '"image_size":32,"equalization":"clahe","clahe_clip":2,' "$WORK/c.onnx" || fail "clahe: the ONNX metadata does not name clahe (alone) with its clip limit"
 expect_rc 0 "$BIN/cxr-export" "$WORK/ckg.h5" -o "$WORK/g.onnx"
 grep -qaF '"equalize":true,"equalization":"global"' "$WORK/g.onnx" || fail "global: the ONNX metadata does not name global"
 for tool in cxr-train cxr-eval cxr-predict; do

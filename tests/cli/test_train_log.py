@@ -44,9 +44,11 @@ try:
             if not isinstance(x.get(k), (int, float)):
                 fail(f"step line lacks {k}: {x}")
     order = [x["type"] for x in lines]
-    # the run line names the store's preprocessing (the default pack: CLAHE, minmax, no crop)
+    # the run line names the store's preprocessing (the default pack: CLAHE clip 2, minmax, no
+    # crop)
     pps = [x.get("preprocessing") for x in lines if x["type"] == "run"]
-    if pps != [{"equalize": "clahe", "normalize": "minmax", "crop_ratio": 0}] * 2:
+    want = {"equalize": "clahe", "clahe_clip": 2, "normalize": "minmax", "crop_ratio": 0}
+    if pps != [want] * 2:
         fail(f"run lines' preprocessing: {pps}")
     if order != ["run", "step", "step", "epoch", "run", "step", "step", "epoch"]:
         fail(f"log line order: {order}")

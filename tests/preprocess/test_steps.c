@@ -366,6 +366,33 @@ static void test_names_and_defaults(void)
     p.equalize = 3;
     CHECK(cxr_preprocess_check(&p) == CXR_E_ARG);
     CHECK(strstr(cxr_last_error(), "equalize 3") != NULL);
+    /* the clip limit: default 2; (0, 256] with CLAHE, not read otherwise */
+    cxr_preprocess_defaults(&p);
+    CHECK(p.clahe_clip == CXR_CLAHE_CLIP && CXR_CLAHE_CLIP == 2.0);
+    const double clips[] = { 0, -1, 256.5, NAN, INFINITY };
+    for (int k = 0; k < 5; k++) {
+        p.clahe_clip = clips[k];
+        p.equalize = CXR_EQUALIZE_GLOBAL;
+        CHECK(cxr_preprocess_check(&p) == CXR_OK);
+        p.equalize = CXR_EQUALIZE_CLAHE;
+        CHECK(cxr_preprocess_check(&p) == CXR_E_ARG);
+        CHECK(strstr(cxr_last_error(), "clahe_clip") != NULL);
+    }
+    p.clahe_clip = 256;
+    CHECK(cxr_preprocess_check(&p) == CXR_OK);
+    /* same steps: the clip limit counts for CLAHE only; size and max_side do not count */
+    cxr_preprocess_params q = p;
+    char buf[48];
+    q.size = 7, q.max_side = 9;
+    CHECK(cxr_preprocess_same_steps(&p, &q));
+    CHECK(strcmp(cxr_equalize_label(&q, buf, sizeof buf), "clahe clip 256") == 0);
+    q.clahe_clip = 4;
+    CHECK(!cxr_preprocess_same_steps(&p, &q));
+    p.equalize = q.equalize = CXR_EQUALIZE_GLOBAL;
+    CHECK(cxr_preprocess_same_steps(&p, &q));
+    CHECK(strcmp(cxr_equalize_label(&q, buf, sizeof buf), "global") == 0);
+    q.crop_ratio = 0.5;
+    CHECK(!cxr_preprocess_same_steps(&p, &q));
 }
 
 int main(void)

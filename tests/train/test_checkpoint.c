@@ -42,6 +42,8 @@ static void fill_meta(cxr_checkpoint_meta *m, const cxr_model_config *c)
     m->pp.size = c->image_size;
     m->pp.normalize = CXR_NORM_ZSCORE255;
     m->pp.crop_ratio = 0.25;
+    m->pp.equalize = CXR_EQUALIZE_CLAHE;
+    m->pp.clahe_clip = 3.5;
     m->n_classes = 2;
     m->class_names = names;
     snprintf(m->store, sizeof m->store, "some/store.h5");
@@ -211,6 +213,7 @@ int main(void)
     CHECK(got.model.image_size == 16 && got.model.channels[1] == 6 && got.model.dense[0] == 16);
     CHECK(got.model.keep_prob == cfg.keep_prob && got.model.alpha == cfg.alpha);
     CHECK(got.pp.size == 16 && got.pp.normalize == CXR_NORM_ZSCORE255 && got.pp.crop_ratio == 0.25);
+    CHECK(got.pp.equalize == CXR_EQUALIZE_CLAHE && got.pp.clahe_clip == 3.5);
     CHECK(got.n_classes == 2 && strcmp(got.class_names[1], "PNEUMONIA") == 0);
     CHECK(strcmp(got.store, "some/store.h5") == 0);
     /* same outputs after loading */
@@ -350,6 +353,15 @@ int main(void)
         set_f64_attr(bad, "crop_ratio", NAN);
         CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
         CHECK(strstr(cxr_last_error(), "crop_ratio must be finite") != NULL);
+        const double clips[] = { 0, -1, 300, NAN };
+        for (int k = 0; k < 4; k++) {
+            snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
+            REQUIRE(system(cmd) == 0);
+            set_f64_attr(bad, "clahe_clip", clips[k]);
+            CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
+            CHECK(strstr(cxr_last_error(), "clahe_clip") != NULL &&
+                  strstr(cxr_last_error(), "out of range (0, 256]") != NULL);
+        }
     }
     /* version 1 (no checksums, variable-length strings) still loads, to the same values */
     {
