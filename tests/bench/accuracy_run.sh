@@ -22,7 +22,7 @@ tools=$build/tools
 [ -x "$tools/cxr-train" ] || tools=$build   # a folder holding the binaries themselves
 mkdir -p "$out"
 # which images the store holds (its file name does not say): its preprocessing and provenance
-h5dump -a equalize -a normalize -a image_size -a command_line "$store" > "$out/store.txt" 2>&1 || true
+h5dump -a equalize -a clahe_clip -a normalize -a image_size -a command_line "$store" > "$out/store.txt" 2>&1 || true
 {
     echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cpus"
     echo "# commit $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)"
