@@ -24,14 +24,21 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def equalize_label(name, clip):
+    """"global", "none", or "clahe clip C" (files of before clahe_clip used clip limit 2)."""
+    return f"clahe clip {clip if clip is not None else 2:g}" if name == "clahe" else name
+
+
 def store_equalize(rundir):
-    """The `equalize` attribute's name from RUNDIR/store.txt (h5dump output), or None."""
+    """The equalization from RUNDIR/store.txt (h5dump output) as equalize_label, or None."""
     try:
         text = open(os.path.join(rundir, "store.txt")).read()
     except OSError:
         return None
     m = re.search(r'ATTRIBUTE "equalize" \{.*?\(0\): (\d+)', text, re.S)
-    return {"0": "none", "1": "global", "2": "clahe"}.get(m.group(1)) if m else None
+    c = re.search(r'ATTRIBUTE "clahe_clip" \{.*?\(0\): ([0-9.eE+-]+)', text, re.S)
+    name = {"0": "none", "1": "global", "2": "clahe"}.get(m.group(1)) if m else None
+    return equalize_label(name, float(c.group(1)) if c else None) if name else None
 
 
 def run_info(rundir):
@@ -47,7 +54,8 @@ def run_info(rundir):
     # Another store is another run definition. Which images it holds: the run line's
     # `preprocessing` (cxr-train since 2026-12-03), else accuracy_run.sh's store.txt, else (runs of
     # before both) the store's file name.
-    equalize = (runs[0].get("preprocessing") or {}).get("equalize") if runs else None
+    pp = (runs[0].get("preprocessing") or {}) if runs else {}
+    equalize = pp.get("equalize") and equalize_label(pp["equalize"], pp.get("clahe_clip"))
     equalize = equalize or store_equalize(rundir)
     if equalize:
         recipe["store"] = "equalize " + equalize
