@@ -4,6 +4,8 @@
 #ifndef CXR_PARSE_H
 #define CXR_PARSE_H
 
+#include <stddef.h>
+
 #include "cxr_status.h"
 
 #ifdef __cplusplus
@@ -21,6 +23,10 @@ enum { CXR_PARSE_OPEN_LO = 1, CXR_PARSE_OPEN_HI = 2 };
  * `open` excludes it; NaN is never in range. *out is written only on success. */
 cxr_status cxr_parse_double(const char *s, const char *name, double lo, double hi, int open,
                             double *out);
+
+/* v as the shortest of "%.15g" and "%.17g" that reads back as v (0.1 -> "0.1", not
+ * "0.10000000000000001"), into buf (NUL-terminated, truncated to cap bytes); returns buf. */
+const char *cxr_format_double(char *buf, size_t cap, double v);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
 #include "cxr_parse.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 cxr_status cxr_parse_long(const char *s, const char *name, long lo, long hi, long *out)
@@ -39,4 +40,11 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
                              (open & CXR_PARSE_OPEN_HI) ? ')' : ']', s ? s : "");
     *out = v;
     return CXR_OK;
+}
+
+const char *cxr_format_double(char *buf, size_t cap, double v)
+{
+    snprintf(buf, cap, "%.15g", v);
+    if (strtod(buf, NULL) != v) snprintf(buf, cap, "%.17g", v);
+    return buf;
 }

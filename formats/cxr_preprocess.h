@@ -34,7 +34,7 @@ enum {
                                 clip limit clahe_clip (cxr_clahe) */
 };
 #define CXR_CLAHE_TILES 8
-#define CXR_CLAHE_CLIP 2.0     /* the default clahe_clip, and what a file without one used */
+#define CXR_CLAHE_CLIP     2.0   /* the default clahe_clip, and what a file without one used */
 #define CXR_CLAHE_CLIP_MAX 256.0 /* above this no tile bin is ever clipped */
 
 typedef struct {
@@ -62,7 +62,8 @@ int cxr_preprocess_same_steps(const cxr_preprocess_params *a, const cxr_preproce
 /* p's equalization for messages, in buf: "none", "global", or "clahe clip C"; returns buf. */
 const char *cxr_equalize_label(const cxr_preprocess_params *p, char *buf, size_t n);
 /* CXR_OK if p is usable: size 1..16384, max_side >= 1, a known equalize, a known normalize,
- * a finite crop_ratio, a clahe_clip in (0, CXR_CLAHE_CLIP_MAX] when equalize is CLAHE; else CXR_E_ARG saying which (the caller adds the file name). */
+ * a finite crop_ratio, a clahe_clip in (0, CXR_CLAHE_CLIP_MAX] when equalize is CLAHE; else
+ * CXR_E_ARG saying which (the caller adds the file name). */
 cxr_status cxr_preprocess_check(const cxr_preprocess_params *p);
 
 /* Per-thread decoder: a turbojpeg handle plus scratch buffers that grow as needed. */

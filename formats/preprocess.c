@@ -12,6 +12,7 @@
  * files with absurd scan counts.
  */
 #include "cxr_preprocess.h"
+#include "cxr_parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -720,8 +721,9 @@ int cxr_preprocess_same_steps(const cxr_preprocess_params *a, const cxr_preproce
 const char *cxr_equalize_label(const cxr_preprocess_params *p, char *buf, size_t n)
 {
     const char *name = cxr_equalize_name(p->equalize);
+    char clip[32];
     if (p->equalize == CXR_EQUALIZE_CLAHE)
-        snprintf(buf, n, "%s clip %g", name, p->clahe_clip);
+        snprintf(buf, n, "%s clip %s", name, cxr_format_double(clip, sizeof clip, p->clahe_clip));
     else
         snprintf(buf, n, "%s", name ? name : "?");
     return buf;

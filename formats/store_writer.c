@@ -441,7 +441,8 @@ static cxr_status write_root_meta(cxr_store_writer *w)
         cxr_h5_attr_put_i32(f, "max_side", pp->max_side) < 0 ||
         cxr_h5_attr_put_i32(f, "zstd_level", w->opt.zstd_level) < 0 ||
         cxr_h5_attr_put_i32(f, "shard_size", w->opt.shard) < 0 ||
-        (pp->equalize == CXR_EQUALIZE_CLAHE && cxr_h5_attr_put_f64(f, "clahe_clip", pp->clahe_clip) < 0))
+        (pp->equalize == CXR_EQUALIZE_CLAHE &&
+         cxr_h5_attr_put_f64(f, "clahe_clip", pp->clahe_clip) < 0))
         goto h5fail;
     goto bail;
 h5fail:

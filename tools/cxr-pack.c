@@ -381,9 +381,10 @@ int main(int argc, char **argv)
     if (n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --equalize %s",
                       cxr_equalize_name(opt.store.pp.equalize));
+    char clip[32];
     if (opt.store.pp.equalize == CXR_EQUALIZE_CLAHE && n > 0 && (size_t)n < sizeof cmd)
-        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --clahe-clip %.17g",
-                      opt.store.pp.clahe_clip);
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --clahe-clip %s",
+                      cxr_format_double(clip, sizeof clip, opt.store.pp.clahe_clip));
     if (opt.drop_duplicates && n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --drop-duplicates");
     if (opt.no_hashes && n > 0 && (size_t)n < sizeof cmd)

@@ -312,9 +312,8 @@ static cxr_status check_member(const cxr_checkpoint_meta *a, const char *pa,
                              "equalize %s/%s, normalize %s/%s, crop ratio %g/%g): each image is "
                              "decoded once for all members",
                              pb, pa, y->size, x->size, cxr_equalize_label(y, ye, sizeof ye),
-                             cxr_equalize_label(x, xe, sizeof xe),
-                             cxr_norm_name(y->normalize), cxr_norm_name(x->normalize),
-                             y->crop_ratio, x->crop_ratio);
+                             cxr_equalize_label(x, xe, sizeof xe), cxr_norm_name(y->normalize),
+                             cxr_norm_name(x->normalize), y->crop_ratio, x->crop_ratio);
     return CXR_OK;
 }
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxr_parse.h"
+
 void pack_manifest_args_defaults(pack_manifest_args *m)
 {
     memset(m, 0, sizeof *m);
@@ -76,10 +78,9 @@ cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *val
         m->eq_set = 1;
         break;
     case PACK_OPT_CLAHE_CLIP:
-        if (!parse_f64(value, 0, CXR_CLAHE_CLIP_MAX, &v) || !(v > 0))
-            return cxr_set_error(CXR_E_ARG, "--clahe-clip: expected a number in (0, %g], got '%s'",
-                                 CXR_CLAHE_CLIP_MAX, value);
-        m->clahe_clip = v;
+        if (cxr_parse_double(value, "--clahe-clip", 0, CXR_CLAHE_CLIP_MAX, CXR_PARSE_OPEN_LO,
+                             &m->clahe_clip) != CXR_OK)
+            return CXR_E_ARG;
         m->clip_set = 1;
         break;
     default: return cxr_set_error(CXR_E_ARG, "option %d: not a manifest option", code);
@@ -129,8 +130,9 @@ const char *pack_manifest_help(void)
            "  --normalize NAME      minmax, zscore255 or none (default zscore255 for manifests, "
            "minmax\n"
            "                        for folders)\n"
-           "  --equalize NAME       clahe (contrast-limited, 8x8 tiles, clip limit 2; default for "
-           "folders),\n"
+           "  --equalize NAME       clahe (contrast-limited, 8x8 tiles, clip limit 2 or "
+           "--clahe-clip;\n"
+           "                        default for folders),\n"
            "                        global (256-bin histogram equalization of the whole image; "
            "default for\n"
            "                        manifests) or none; either mode\n"
@@ -149,18 +151,12 @@ cxr_status pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_
     if (m->eq_set) pp->equalize = m->equalize;
     else if (!m->manifest) pp->equalize = CXR_EQUALIZE_CLAHE;
     if (m->clip_set && pp->equalize != CXR_EQUALIZE_CLAHE)
-        return cxr_set_error(CXR_E_ARG, "--clahe-clip needs CLAHE, but this store's equalization "
-                                        "is %s (add --equalize clahe)",
+        return cxr_set_error(CXR_E_ARG,
+                             "--clahe-clip needs CLAHE, but this store's equalization "
+                             "is %s (add --equalize clahe)",
                              cxr_equalize_name(pp->equalize));
     if (m->clip_set) pp->clahe_clip = m->clahe_clip;
     return CXR_OK;
-}
-
-/* Shortest of %.15g / %.17g that reads back as v (0.1 -> "0.1"). */
-static void short_double(char *buf, size_t cap, double v)
-{
-    snprintf(buf, cap, "%.15g", v);
-    if (strtod(buf, NULL) != v) snprintf(buf, cap, "%.17g", v);
 }
 
 cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, int strict,
@@ -175,8 +171,8 @@ cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, 
     if (val_fraction > 0) o.val_fraction = val_fraction;
     o.strict = strict;
     char vf[32], tf[32];
-    short_double(vf, sizeof vf, o.val_fraction);
-    short_double(tf, sizeof tf, o.test_fraction);
+    cxr_format_double(vf, sizeof vf, o.val_fraction);
+    cxr_format_double(tf, sizeof tf, o.test_fraction);
     size_t len = strlen(desc);
     if (len < cap)
         snprintf(desc + len, cap - len,

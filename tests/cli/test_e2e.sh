@@ -113,41 +113,48 @@ h5dump -a equalize "$WORK/n.h5" | grep -q "(0): 0$" || fail "--equalize none: eq
 h5dump -a command_line "$WORK/n.h5" | grep -q -- "--equalize none" || fail "--equalize none: not in command_line"
 # --clahe-clip: CLAHE's clip limit, in (0, 256], CLAHE only; recorded in the store
 # (clahe_clip, command_line) and the checkpoint; other tensors; cxr-predict applies it; a model
-# of another clip limit is refused
+# of another clip limit is refused. 64, because at --size 32 a tile holds 4 x 4 pixels and caps its
+# bins at max(1, floor(c * 16 / 256)) counts: 1 for every c < 32, clip 2's included
 ! h5dump -a clahe_clip "$WORK/g.h5" >/dev/null 2>&1 || fail "global store: has a clahe_clip"
 for bad in 0 -1 257 nan x; do
     expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/bad-clip.h5" --clahe-clip "$bad"
     expect_err "--clahe-clip: expected a number in (0, 256], got '$bad'"
 done
-expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/bad-clip.h5" --equalize global --clahe-clip 4
+expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/bad-clip.h5" --equalize global --clahe-clip 64
 expect_err "--clahe-clip needs CLAHE, but this store's equalization is global (add --equalize clahe)"
 [ ! -e "$WORK/bad-clip.h5" ] || fail "a refused --clahe-clip left a store"
-expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/c4.h5" --size 32 --shard 8 --val-fraction 0.25 \
-    --threads 2 --quiet --clahe-clip 4
-h5dump -a clahe_clip "$WORK/c4.h5" | grep -q "(0): 4$" || fail "--clahe-clip 4: clahe_clip is not 4"
-h5dump -a command_line "$WORK/c4.h5" | grep -q -- "--equalize clahe --clahe-clip 4 " \
-    || fail "--clahe-clip 4: not in command_line"
-h5dump -d test/images "$WORK/c4.h5" > "$WORK/img-c4"
-! cmp -s "$WORK/img-c4" "$WORK/img-clahe" || fail "--clahe-clip 4: the same tensors as clip 2"
-expect_rc 0 "$BIN/cxr-train" "$WORK/c4.h5" --device cpu --epochs 1 --batch 8 --threads 2 --lr 0.001 \
-    --max-steps 2 --no-monitor -q --checkpoint "$WORK/ck4.h5"
-h5dump -a clahe_clip "$WORK/ck4.h5" | grep -q "(0): 4$" || fail "clip-4 checkpoint: clahe_clip is not 4"
-expect_rc 0 "$BIN/cxr-eval" "$WORK/ck4.h5" "$WORK/c4.h5" --split test --predictions "$WORK/pred4.tsv"
-predict_like_eval "$WORK/ck4.h5" "$WORK/pred4.tsv" "clip 4" $TWO
-expect_rc 3 "$BIN/cxr-eval" "$WORK/ck4.h5" "$WORK/s.h5" --split test
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/c64.h5" --size 32 --shard 8 --val-fraction 0.25 \
+    --threads 2 --quiet --clahe-clip 64
+h5dump -a clahe_clip "$WORK/c64.h5" | grep -q "(0): 64$" || fail "--clahe-clip 64: clahe_clip is not 64"
+h5dump -a command_line "$WORK/c64.h5" | grep -q -- "--equalize clahe --clahe-clip 64 " \
+    || fail "--clahe-clip 64: not in command_line"
+# the stores' tensors (h5dump's first line names the file: left out); two dumps of equal stores
+# are equal, so an inequality below is the tensors'
+images() { h5dump -d test/images "$1" | tail -n +2; }
+images "$WORK/s.h5" > "$WORK/img-clahe" && images "$WORK/c.h5" > "$WORK/img-c"
+images "$WORK/c64.h5" > "$WORK/img-c64" && images "$WORK/g.h5" > "$WORK/img-global"
+[ -s "$WORK/img-clahe" ] && cmp -s "$WORK/img-clahe" "$WORK/img-c" || fail "equal stores: their tensors' dumps differ"
+! cmp -s "$WORK/img-c64" "$WORK/img-clahe" || fail "--clahe-clip 64: the same tensors as clip 2"
+! cmp -s "$WORK/img-global" "$WORK/img-clahe" || fail "global store: the same tensors as the clahe store"
+expect_rc 0 "$BIN/cxr-train" "$WORK/c64.h5" --device cpu --epochs 1 --batch 8 --threads 2 --lr 0.001 \
+    --max-steps 2 --no-monitor -q --checkpoint "$WORK/ck64.h5"
+h5dump -a clahe_clip "$WORK/ck64.h5" | grep -q "(0): 64$" || fail "clip-64 checkpoint: clahe_clip is not 64"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck64.h5" "$WORK/c64.h5" --split test --predictions "$WORK/pred64.tsv"
+predict_like_eval "$WORK/ck64.h5" "$WORK/pred64.tsv" "clip 64" $TWO
 # a CLAHE store or checkpoint written before clahe_clip existed used clip limit 2: it reads so
 cp "$WORK/s.h5" "$WORK/old-s.h5" && "$EDIT" delattr "$WORK/old-s.h5" clahe_clip
 cp "$WORK/ck.h5" "$WORK/old-ck.h5" && "$EDIT" delattr "$WORK/old-ck.h5" clahe_clip
 expect_rc 0 "$BIN/cxr-eval" "$WORK/old-ck.h5" "$WORK/s.h5" --split test
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/old-s.h5" --split test
-expect_rc 3 "$BIN/cxr-eval" "$WORK/old-ck.h5" "$WORK/c4.h5" --split test
-expect_err "(equalize clahe clip 2/clahe clip 4,"
-expect_rc 3 "$BIN/cxr-eval" "$WORK/ck4.h5" "$WORK/s.h5" --split test
-expect_err "(equalize clahe clip 4/clahe clip 2, normalize minmax/minmax"
-expect_rc 3 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg" --ensemble "$WORK/ck4.h5"
-expect_err "equalize clahe clip 4/clahe clip 2"
-h5dump -d test/images "$WORK/s.h5" > "$WORK/img-clahe" && h5dump -d test/images "$WORK/g.h5" > "$WORK/img-global"
-! cmp -s "$WORK/img-global" "$WORK/img-clahe" || fail "global store: the same tensors as the clahe store"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/old-ck.h5" "$WORK/c64.h5" --split test
+expect_err "(equalize clahe clip 2/clahe clip 64,"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck64.h5" "$WORK/s.h5" --split test
+expect_err "(equalize clahe clip 64/clahe clip 2, normalize minmax/minmax"
+expect_rc 3 "$BIN/cxr-train" "$WORK/c64.h5" --device cpu --epochs 2 --batch 8 --threads 2 --no-monitor \
+    -q --resume "$WORK/ck.h5"
+expect_err "resume: checkpoint $WORK/ck.h5 was trained on other preprocessing"
+expect_rc 3 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg" --ensemble "$WORK/ck64.h5"
+expect_err "equalize clahe clip 64/clahe clip 2"
 expect_rc 0 "$BIN/cxr-train" "$WORK/g.h5" --device cpu --epochs 1 --batch 8 --threads 2 --lr 0.001 \
     --max-steps 2 --no-monitor -q --checkpoint "$WORK/ckg.h5"
 h5dump -a equalize "$WORK/ckg.h5" | grep -q "(0): 1$" || fail "global checkpoint: equalize is not 1"
@@ -157,6 +164,14 @@ predict_like_eval "$WORK/ckg.h5" "$WORK/predg.tsv" global $TWO
 # the ONNX export names the kind for other runtimes
 expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/c.onnx"
 grep -qaF '"image_size":32,"equalization":"clahe","clahe_clip":2,' "$WORK/c.onnx" || fail "clahe: the ONNX metadata does not name clahe (alone) with its clip limit"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck64.h5" -o "$WORK/c64.onnx"
+grep -qaF '"equalization":"clahe","clahe_clip":64,' "$WORK/c64.onnx" || fail "clip 64: the ONNX metadata does not name clip limit 64"
+# the weights-only file keeps the clip limit: accepted on its store, refused on clip 2's
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck64.h5" --weights -o "$WORK/w64.h5"
+h5dump -a clahe_clip "$WORK/w64.h5" | grep -q "(0): 64$" || fail "clip-64 weights: clahe_clip is not 64"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/w64.h5" "$WORK/c64.h5" --split test
+expect_rc 3 "$BIN/cxr-eval" "$WORK/w64.h5" "$WORK/s.h5" --split test
+expect_err "(equalize clahe clip 64/clahe clip 2,"
 expect_rc 0 "$BIN/cxr-export" "$WORK/ckg.h5" -o "$WORK/g.onnx"
 grep -qaF '"equalize":true,"equalization":"global"' "$WORK/g.onnx" || fail "global: the ONNX metadata does not name global"
 for tool in cxr-train cxr-eval cxr-predict; do

@@ -159,14 +159,24 @@ def case_pack(tmp):
     # explicit preprocessing options win
     out2 = os.path.join(tmp, "s2.h5")
     rc, so, se = pack(csv, img, out2, ["--normalize", "minmax", "--crop-ratio", "0",
-                                       "--test-fraction", "0", "--equalize", "clahe"])
+                                       "--test-fraction", "0", "--equalize", "clahe",
+                                       "--clahe-clip", "3"])
     check(rc == 0, "pack with options (%s)" % se)
     if rc == 0:
         check(h5attr(out2, "normalize") == "minmax", "--normalize minmax recorded")
         check(float(h5attr(out2, "crop_ratio")) == 0.0, "--crop-ratio 0 recorded")
         check(h5attr(out2, "equalize") == "2", "--equalize clahe recorded as 2")
+        check(float(h5attr(out2, "clahe_clip")) == 3.0, "--clahe-clip 3 recorded")
+        check(" --equalize clahe --clahe-clip 3" in (h5attr(out2, "command_line") or ""),
+              "command_line records --clahe-clip 3")
         check("test" not in subprocess.run(["h5ls", out2], capture_output=True, text=True).stdout,
               "--test-fraction 0: no test split")
+    # the clip limit is CLAHE's: refused under the manifests' default (global), no store left
+    out3 = os.path.join(tmp, "s3.h5")
+    rc, so, se = pack(csv, img, out3, ["--clahe-clip", "3"])
+    check(rc == 2 and "--clahe-clip needs CLAHE, but this store's equalization is global" in se,
+          "--clahe-clip without CLAHE refused (%d: %s)" % (rc, se))
+    check(not os.path.exists(out3), "a refused --clahe-clip left no store")
 
 
 def case_determinism(tmp):

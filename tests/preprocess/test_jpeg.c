@@ -297,6 +297,29 @@ static void test_upscale_and_determinism(cxr_decoder *d)
         }
     }
 
+    /* CLAHE takes the clip limit it is given: at S = 64, clip limits 2 and 16 equal cxr_clahe
+     * with that limit applied by hand (then minmax), to the bit, and differ from each other.
+     * (A tile of 8 x 8 pixels caps its bins at max(1, floor(c * 64 / 256)): 1 for any c < 8.) */
+    float *by_clip[2] = { NULL, NULL };
+    for (int k = 0; k < 2; k++) {
+        cxr_preprocess_defaults(&p);
+        p.size = W;
+        p.equalize = CXR_EQUALIZE_CLAHE;
+        p.clahe_clip = k ? 16.0 : 2.0;
+        by_clip[k] = malloc(sizeof(float) * W * W);
+        REQUIRE(by_clip[k] != NULL);
+        CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, by_clip[k]));
+        for (int i = 0; i < W * W; i++) ref[i] = full[i];
+        cxr_clahe(ref, W, W, CXR_CLAHE_TILES, p.clahe_clip);
+        cxr_normalize(ref, (size_t)W * W, CXR_NORM_MINMAX);
+        diff_stats(by_clip[k], ref, (size_t)W * W, &mx, &mean);
+        CHECK(mx == 0.0);
+    }
+    diff_stats(by_clip[0], by_clip[1], (size_t)W * W, &mx, &mean);
+    CHECK(mx > 0.01);
+    free(by_clip[0]);
+    free(by_clip[1]);
+
     /* Determinism: full defaults, a second decoder, and the first decoder again after more
      * distinct sizes than its table cache holds: identical to the bit. */
     cxr_preprocess_defaults(&p);

@@ -165,7 +165,8 @@ int main(int argc, char **argv)
                             .image_size = 256,
                             .equalize = "clahe",
                             .normalize = "minmax",
-                            .crop_ratio = 0.2 };
+                            .crop_ratio = 0.2,
+                            .clahe_clip = 4 };
     cxr_log_epoch e1, e2, e2b;
     fill_epoch1(&e1);
     fill_epoch2(&e2, 7.2172055548896124);
@@ -181,6 +182,7 @@ int main(int argc, char **argv)
     CHECK_OK(cxr_trainlog_open(&log, path, 1));
     rl.resumed_from = "ck.h5";
     rl.start_epoch = 2;
+    rl.clahe_clip = 0; /* not written */
     CHECK_OK(cxr_trainlog_write_run(log, &rl));
     CHECK_OK(cxr_trainlog_write_epoch(log, &e2b));
     CHECK_OK(cxr_trainlog_close(log));
@@ -193,8 +195,12 @@ int main(int argc, char **argv)
     CHECK(strstr(text, "\"lr\":0.0001,") && strstr(text, "\"keep_prob\":0.75,"));
     CHECK(!strstr(text, "\"resident\"") && !strstr(text, "\"max_steps\""));
     CHECK(strstr(text, "\"resumed_from\":\"ck.h5\",\"start_epoch\":2"));
-    CHECK(strstr(text, "\"image_size\":256,\"preprocessing\":{\"equalize\":\"clahe\","
-                       "\"normalize\":\"minmax\",\"crop_ratio\":0.2}"));
+    const char *pp1 = strstr(text, "\"image_size\":256,\"preprocessing\":{\"equalize\":\"clahe\","
+                                   "\"clahe_clip\":4,\"normalize\":\"minmax\",\"crop_ratio\":0.2}");
+    REQUIRE(pp1); /* the first run line's; the resume's second one has no clahe_clip */
+    const char *pp2 = strstr(strstr(pp1, "\"preprocessing\"") + 1, "\"preprocessing\":");
+    const char *want2 = "\"preprocessing\":{\"equalize\":\"clahe\",\"normalize\":";
+    CHECK(pp2 && strncmp(pp2, want2, strlen(want2)) == 0);
     CHECK(strstr(text, "\"train_loss\":15.012341777483622,"));
     const char *gm = strstr(text, "\"gpu_mem_used_mb\":");
     CHECK(gm && gm > l2); /* epoch 1 measured none */

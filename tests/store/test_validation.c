@@ -112,6 +112,7 @@ typedef enum {
     V_UNCHECKED,
     V_CROP_NAN,
     V_EQUALIZE,
+    V_CLAHE_CLIP,
     V_MAX_SIDE,
     V_CLASS_EMPTY,
     V_CLASS_DUP,
@@ -158,6 +159,16 @@ static void damage(hid_t f, variant v)
     case V_UNCHECKED: unchecked_labels(f); break;
     case V_CROP_NAN: set_f64_attr(f, "crop_ratio", NAN); break;
     case V_EQUALIZE: set_int_attr(f, "equalize", 7); break;
+    case V_CLAHE_CLIP: { /* a CLAHE store whose clip limit is out of range */
+        set_int_attr(f, "equalize", 2);
+        hid_t sp = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(f, "clahe_clip", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        double v = 300;
+        REQUIRE(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &v) >= 0);
+        H5Aclose(a);
+        H5Sclose(sp);
+        break;
+    }
     case V_MAX_SIDE: set_int_attr(f, "max_side", 0); break;
     case V_CLASS_EMPTY:
     case V_CLASS_DUP: {
@@ -245,6 +256,7 @@ int main(int argc, char **argv)
     /* values out of range */
     expect(good, V_CROP_NAN, "cropnan", CXR_E_FORMAT, "crop_ratio must be finite");
     expect(good, V_EQUALIZE, "equalize", CXR_E_FORMAT, "equalize 7 is not 0 (none), 1 (global) or 2 (clahe)");
+    expect(good, V_CLAHE_CLIP, "clip", CXR_E_FORMAT, "clahe_clip 300 out of range (0, 256]");
     expect(good, V_MAX_SIDE, "maxside", CXR_E_FORMAT, "max_side 0 must be positive");
     expect(good, V_CLASS_EMPTY, "classempty", CXR_E_FORMAT, "class 2 has an empty name");
     expect(good, V_CLASS_DUP, "classdup", CXR_E_FORMAT, "classes 1 and 3 are both 'class01'");
