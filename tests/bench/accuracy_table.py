@@ -35,8 +35,8 @@ def store_equalize(rundir):
         text = open(os.path.join(rundir, "store.txt")).read()
     except OSError:
         return None
-    m = re.search(r'ATTRIBUTE "equalize" \{.*?\(0\): (\d+)', text, re.S)
-    c = re.search(r'ATTRIBUTE "clahe_clip" \{.*?\(0\): ([0-9.eE+-]+)', text, re.S)
+    m = re.search(r'ATTRIBUTE "equalize" \{[^}]*?\(0\): (\d+)', text)
+    c = re.search(r'ATTRIBUTE "clahe_clip" \{[^}]*?\(0\): ([0-9.eE+-]+)', text)
     name = {"0": "none", "1": "global", "2": "clahe"}.get(m.group(1)) if m else None
     return equalize_label(name, float(c.group(1)) if c else None) if name else None
 
