@@ -103,7 +103,9 @@ void cxr_store_options_defaults(cxr_store_options *o);
 typedef struct cxr_store_writer cxr_store_writer;
 
 /* Start a store that will appear at `path` only when cxr_store_writer_finish succeeds; until
- * then it is written to a temporary file beside it (see cxr_store_writer_temp_path). */
+ * then it is written to a temporary file beside it (see cxr_store_writer_temp_path).
+ * CXR_E_ARG, before any file exists, for options a reader would refuse (classes, shard, zstd
+ * level, or preprocessing that cxr_preprocess_check refuses). */
 cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
                                    const cxr_store_options *opt, int n_classes,
                                    const char *const *class_names);

@@ -78,6 +78,10 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
     if (opt->zstd_level < ZSTD_minCLevel() || opt->zstd_level > ZSTD_maxCLevel())
         CXR_THROW(CXR_E_ARG, "%s: zstd level %d outside [%d, %d]", path, opt->zstd_level,
                   ZSTD_minCLevel(), ZSTD_maxCLevel());
+    if (cxr_preprocess_check(&opt->pp) != CXR_OK) { /* e.g. a CLAHE clip limit of 0 */
+        st = cxr_wrap_error(CXR_E_ARG, "%s: preprocessing", path);
+        goto bail;
+    }
     for (int c = 0; c < n_classes; c++) {
         if (!class_names[c] || !*class_names[c])
             CXR_THROW(CXR_E_ARG, "%s: class %d has no name", path, c);

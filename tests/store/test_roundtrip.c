@@ -208,6 +208,14 @@ int main(int argc, char **argv)
         o.shard = 4;
         const char *names[] = { "x", "y" };
         cxr_store_writer *w = NULL;
+        /* preprocessing a reader would refuse is refused before any file exists */
+        o.pp.equalize = CXR_EQUALIZE_CLAHE;
+        o.pp.clahe_clip = 0;
+        CHECK(cxr_store_writer_create(&w, c, &o, 2, names) == CXR_E_ARG && !w);
+        CHECK(strstr(cxr_last_error(), "preprocessing") &&
+              strstr(cxr_last_error(), "clahe_clip 0 out of range"));
+        CHECK(!exists(c) && count_temps(dir, "c.cxr") == 0);
+        o.pp.clahe_clip = CXR_CLAHE_CLIP;
         CHECK_OK(cxr_store_writer_create(&w, c, &o, 2, names));
         const char *tmp = cxr_store_writer_temp_path(w);
         REQUIRE(tmp);
