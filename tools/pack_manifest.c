@@ -150,12 +150,13 @@ cxr_status pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_
      * Manifests keep the library's default (global): nothing was measured on them. */
     if (m->eq_set) pp->equalize = m->equalize;
     else if (!m->manifest) pp->equalize = CXR_EQUALIZE_CLAHE;
-    if (m->clip_set && pp->equalize != CXR_EQUALIZE_CLAHE)
+    if (!m->clip_set) return CXR_OK;
+    if (pp->equalize != CXR_EQUALIZE_CLAHE)
         return cxr_set_error(CXR_E_ARG,
                              "--clahe-clip needs CLAHE, but this store's equalization "
                              "is %s (add --equalize clahe)",
                              cxr_equalize_name(pp->equalize));
-    if (m->clip_set) pp->clahe_clip = m->clahe_clip;
+    pp->clahe_clip = m->clahe_clip;
     return CXR_OK;
 }
 
