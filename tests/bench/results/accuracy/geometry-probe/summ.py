@@ -1,22 +1,33 @@
-"""Table of geometry-probe.md from the cxr-eval JSON here and the --predictions TSVs
-(in /work/runs, or the folder given as the first argument; not committed)."""
+"""Tables of the geometry probe from cxr-eval's JSON and --predictions TSVs (522 rows each,
+in /work/runs or the folder given as the second argument; not committed).
+  summ.py            the default models, default-s4..s6 (geometry-probe.md, summary.md here)
+  summ.py geom       the geom models, geom-s1..s2 (README.md; ../geom-probe/summary.md)"""
 import csv
 import json
 import os
 import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
-tsv_dir = sys.argv[1] if len(sys.argv) > 1 else "/work/runs"
-views = ("none", "aspect=0.8:0.8", "aspect=1.25:1.25", "scale=0.8:0.8", "scale=1.25:1.25")
-print("| seed | view | val AUC | sensitivity | specificity | mean p(PNEUMONIA), NORMAL | mean p(PNEUMONIA), PNEUMONIA |")
+which = sys.argv[1] if len(sys.argv) > 1 else "defaults"
+tsv_dir = sys.argv[2] if len(sys.argv) > 2 else "/work/runs"
+if which == "geom":
+    jdir, seeds, label = os.path.join(here, "..", "geom-probe"), (1, 2), "geom-s%d"
+    views = ("none", "scale=1.25:1.25", "aspect=0.8:0.8")
+    jname, tname, head = "probe-geom-s%d-%s.json", "gprobe-s%d-%s.tsv", "model"
+else:
+    jdir, seeds, label = here, (4, 5, 6), "%d"
+    views = ("none", "aspect=0.8:0.8", "aspect=1.25:1.25", "scale=0.8:0.8", "scale=1.25:1.25")
+    jname, tname, head = "probe-s%d-%s.json", "probe-s%d-%s.tsv", "seed"
+print("| %s | view | val AUC | sensitivity | specificity | mean p(PNEUMONIA), NORMAL | "
+      "mean p(PNEUMONIA), PNEUMONIA |" % head)
 print("|---|---|---|---|---|---|---|")
-for s in (4, 5, 6):
+for s in seeds:
     for v in views:
-        j = json.load(open(os.path.join(here, "probe-s%d-%s.json" % (s, v))))
-        rows = list(csv.DictReader(open(os.path.join(tsv_dir, "probe-s%d-%s.tsv" % (s, v))), delimiter="\t"))
+        j = json.load(open(os.path.join(jdir, jname % (s, v))))
+        rows = list(csv.DictReader(open(os.path.join(tsv_dir, tname % (s, v))), delimiter="\t"))
         m = {}
         for lab in ("NORMAL", "PNEUMONIA"):
             ps = [float(r["p_PNEUMONIA"]) for r in rows if r["label"] == lab]
             m[lab] = sum(ps) / len(ps)
-        print("| %d | %s | %.4f | %.4f | %.4f | %.4f | %.4f |" % (
-            s, v, j["roc_auc"], j["recall"], j["specificity"], m["NORMAL"], m["PNEUMONIA"]))
+        print("| %s | %s | %.4f | %.4f | %.4f | %.4f | %.4f |" % (
+            label % s, v, j["roc_auc"], j["recall"], j["specificity"], m["NORMAL"], m["PNEUMONIA"]))
