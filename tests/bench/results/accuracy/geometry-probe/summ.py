@@ -1,15 +1,16 @@
 """Tables of the geometry probe from cxr-eval's JSON and --predictions TSVs (522 rows each,
 in /work/runs or the folder given as the second argument; not committed).
-  summ.py            the default models, default-s4..s6 (geometry-probe.md, summary.md here)
-  summ.py geom       the geom models, geom-s1..s2 (README.md; ../geom-probe/summary.md)"""
+  summ.py [TSV_DIR]        the default models, default-s4..s6 (geometry-probe.md, summary.md here)
+  summ.py geom [TSV_DIR]   the geom models, geom-s1..s2 (README.md; ../geom-probe/summary.md)"""
 import csv
 import json
 import os
 import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
-which = sys.argv[1] if len(sys.argv) > 1 else "defaults"
-tsv_dir = sys.argv[2] if len(sys.argv) > 2 else "/work/runs"
+args = sys.argv[1:]
+which = args.pop(0) if args and args[0] in ("geom", "defaults") else "defaults"
+tsv_dir = args[0] if args else "/work/runs"
 if which == "geom":
     jdir, seeds, label = os.path.join(here, "..", "geom-probe"), (1, 2), "geom-s%d"
     views = ("none", "scale=1.25:1.25", "aspect=0.8:0.8")
