@@ -14,6 +14,9 @@ JSON Lines logs (specs/log.md) and peer_torch_gpu.py's lines. Standard library o
   device_report.py study DIR
       epochs done, last train/eval figures of DIR/study.jsonl, and the test split line of
       DIR/study_eval.txt.
+  device_report.py default DIR
+      epochs done and the kept epoch of DIR/default-s1.jsonl (the default recipe), and the
+      figures of DIR/default-s1.val.json and DIR/default-s1.test.json (cxr-eval --json).
 """
 import glob
 import json
@@ -136,6 +139,29 @@ def study(d):
     return 0
 
 
+def default(d):
+    ep = epochs(os.path.join(d, "default-s1.jsonl"))
+    if not ep:
+        print("default recipe: no epoch finished")
+        return 0
+    e = ep[-1]
+    print(f"default recipe, seed 1: {len(ep)} epoch(s) of 14 on the GPU, "
+          f"{e.get('epoch_s', float('nan')):.2f} s the last; kept epoch {e.get('best_epoch')} "
+          f"(val AUC {e.get('best_value', float('nan')):.4f})")
+    for split in ("val", "test"):
+        try:
+            with open(os.path.join(d, f"default-s1.{split}.json")) as f:
+                r = json.load(f)
+        except (OSError, ValueError) as err:
+            print(f"{split}: not evaluated ({err})")
+            continue
+        print(f"{split}: accuracy {r.get('accuracy', float('nan')):.4f}, ROC AUC "
+              f"{r.get('roc_auc', float('nan')):.4f}, sensitivity {r.get('recall', float('nan')):.4f}, "
+              f"specificity {r.get('specificity', float('nan')):.4f}, threshold "
+              f"{r.get('threshold', float('nan')):.4f}")
+    return 0
+
+
 def main(argv):
     if len(argv) >= 3 and argv[0] == "same":
         first = int(argv[4]) if len(argv) >= 5 and argv[3] == "--from-epoch" else 1
@@ -146,6 +172,8 @@ def main(argv):
         return table(argv[1])
     if len(argv) == 2 and argv[0] == "study":
         return study(argv[1])
+    if len(argv) == 2 and argv[0] == "default":
+        return default(argv[1])
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -19,8 +19,10 @@
 # --recipe study, which does not augment); the real training split (.devrun/
 # chest_xray) timed for cxr-train --recipe study at fp32/tf32/bf16 (and tf32 streamed, and tf32 with the
 # fused kernels off: CXR_CUDA_FUSED=0) against PyTorch eager
-# and channels_last at the same precisions; compute-sanitizer memcheck of the op tests; then
-# the study recipe (26 epochs, fp32) for as long as the time left allows, and test accuracy.
+# and channels_last at the same precisions; compute-sanitizer memcheck of the op tests; one
+# seed of the defaults (CLAHE store with a val split, --recipe standard) evaluated on val and
+# test (issue 15); then the study recipe (26 epochs, fp32) for as long as the time left
+# allows, and test accuracy.
 #
 # Every step has its own time cap and the whole run a deadline (CXR_DEVRUN_SECONDS, default
 # 420); a step that fails or times out is recorded and the run goes on. Run it in the
@@ -290,6 +292,23 @@ memcheck() {
 }
 step memcheck_ops 75 -- memcheck
 
+# ---------------------------------------------------------------- the defaults (issue 15)
+# One GPU seed of issue 15's protocol (tests/bench/accuracy_run.sh): the default store (CLAHE,
+# a patient-grouped val split) and the default recipe, the kept model evaluated on val and once
+# on test with the threshold chosen on val; its figures go beside the CPU seeds of
+# tests/bench/results/accuracy (the GPU trains on the CPU loader's augmented batches).
+phase "the defaults: cxr-pack --val-fraction 0.1, cxr-train --recipe standard --seed 1 on cuda"
+step default_pack 60 -- cxr-pack "$carried/chest_xray" -o "$R/cx-default.h5" --val-fraction 0.1
+step default_s1 180 int -- cxr-train "$R/cx-default.h5" --recipe standard --seed 1 --device cuda \
+    --log "$R/default-s1.jsonl" --checkpoint "$R/default-s1.h5"
+default_eval() { # the kept model (threshold chosen on val) on val, then once on test
+    for split in val test; do
+        cxr-eval "$R/default-s1.best.h5" "$R/cx-default.h5" --split $split --device cuda --json \
+            > "$R/default-s1.$split.json" || return 1
+    done
+}
+[ "$mode" = dry ] || [ -f "$R/default-s1.best.h5" ] && step default_eval 30 -- default_eval
+
 # ---------------------------------------------------------------- the study recipe
 phase "study recipe: 26 epochs fp32 for the time left, then the test split"
 step study 100000 int-ok -- cxr-train "$R/cx.h5" --recipe study --device cuda \
@@ -319,6 +338,9 @@ if [ "$mode" != dry ]; then
         python3 tests/gpu/device_report.py table "$R" 2>&1
         echo
         python3 tests/gpu/device_report.py study "$R" 2>&1
+        echo
+        echo "## the defaults, seed 1 on the GPU (val, then test; CPU seeds: tests/bench/results/accuracy)"
+        python3 tests/gpu/device_report.py default "$R" 2>&1
         echo
         echo "## device line of cxr-train"
         grep -h 'device' "$W/logs/real_fp32.log" 2>/dev/null | head -3

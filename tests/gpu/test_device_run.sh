@@ -23,7 +23,8 @@ plan=$(bash "$run" --dry-run 2>&1); rc=$?
 [ $rc -eq 0 ] || fail "--dry-run: exit $rc"
 for s in versions ops_fp32 ops_tf32 ops_bf16 step_bf16 two_process_fp32 two_process_bf16 loader \
          loader_sees_race sample_same_ab sample_same_resume sample_same_streamed sample_cpu \
-         sample_loss_cpu_cuda sample_loss_aug_cpu_cuda real_fp32 real_tf32 real_bf16 real_tf32_unfused torch memcheck_ops study study_eval; do
+         sample_loss_cpu_cuda sample_loss_aug_cpu_cuda real_fp32 real_tf32 real_bf16 real_tf32_unfused torch memcheck_ops default_pack default_s1 \
+         default_eval study study_eval; do
     echo "$plan" | grep -qE "^  $s +cap" || fail "--dry-run: no step $s"
 done
 
