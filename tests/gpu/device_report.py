@@ -139,15 +139,23 @@ def study(d):
     return 0
 
 
+def num(d, key):
+    """d[key] as a float; NaN when absent or null (cxr-eval writes null for NaN)."""
+    v = d.get(key)
+    return float(v) if isinstance(v, (int, float)) else float("nan")
+
+
 def default(d):
     ep = epochs(os.path.join(d, "default-s1.jsonl"))
     if not ep:
         print("default recipe: no epoch finished")
         return 0
     e = ep[-1]
-    print(f"default recipe, seed 1: {len(ep)} epoch(s) of 14 on the GPU, "
-          f"{e.get('epoch_s', float('nan')):.2f} s the last; kept epoch {e.get('best_epoch')} "
-          f"(val AUC {e.get('best_value', float('nan')):.4f})")
+    print(f"default recipe, seed 1: {len(ep)} epoch(s) of 14 on the GPU, {num(e, 'epoch_s'):.2f} s "
+          f"the last; kept epoch {e.get('best_epoch')} (val AUC {num(e, 'best_value'):.4f})")
+    if len(ep) < 14:
+        print("default recipe: INCOMPLETE (stopped by the deadline): not evaluated, not a result")
+        return 0
     for split in ("val", "test"):
         try:
             with open(os.path.join(d, f"default-s1.{split}.json")) as f:
@@ -155,10 +163,9 @@ def default(d):
         except (OSError, ValueError) as err:
             print(f"{split}: not evaluated ({err})")
             continue
-        print(f"{split}: accuracy {r.get('accuracy', float('nan')):.4f}, ROC AUC "
-              f"{r.get('roc_auc', float('nan')):.4f}, sensitivity {r.get('recall', float('nan')):.4f}, "
-              f"specificity {r.get('specificity', float('nan')):.4f}, threshold "
-              f"{r.get('threshold', float('nan')):.4f}")
+        print(f"{split}: accuracy {num(r, 'accuracy'):.4f}, ROC AUC {num(r, 'roc_auc'):.4f}, "
+              f"sensitivity {num(r, 'recall'):.4f}, specificity {num(r, 'specificity'):.4f}, "
+              f"threshold {num(r, 'threshold'):.4f}")
     return 0
 
 

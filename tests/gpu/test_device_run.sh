@@ -61,6 +61,7 @@ grep -qE '\| sample_cuda_a \| FAILED' "$sum" || fail "--simulate: sample_cuda_a 
 grep -qE '\| sample_cuda_b \| FAILED' "$sum" || fail "--simulate: no step ran after a failed one"
 grep -qE '\| sample_cpu \| (STOPPED|skipped)' "$sum" || fail "--simulate: sample_cpu not stopped"
 grep -q 'skipped (no time left)' "$sum" || fail "--simulate: the deadline stopped nothing"
+grep -q '^default recipe: no epoch finished' "$sum" || fail "--simulate: no line of the defaults' report"
 [ -s "$tmp/w/logs/ops_fp32.log" ] || fail "--simulate: no log of ops_fp32"
 if [ $bad -ne 0 ]; then
     echo "--- summary"; cat "$sum" 2>/dev/null; echo "--- stderr"; cat "$tmp/sim.err"
