@@ -30,7 +30,8 @@
 # starts with SIGINT ignored, which cxr-train keeps ignoring (common/cxr_signals.h). Everything lands in
 # $OUT/device_run.tgz (rewritten after each phase, so a run cut short still leaves one):
 # summary.txt (each step's status and time, the comparisons, the timing table, the defaults'
-# val and test figures, the study's), logs/, the JSON Lines logs and JSON reports, cuDNN's log. Store and checkpoint files are left out.
+# val and test figures, the study's), logs/, the JSON Lines logs and JSON reports, cuDNN's
+# log. Store and checkpoint files are left out.
 #
 # Environment: OUT (results folder; default /tmp/device_run_out), CXR_DEVRUN_DIR (the carried
 # folder, default .devrun), CXR_DEVRUN_SECONDS (the deadline), CXR_DEVRUN_RESERVE (seconds kept
