@@ -27,7 +27,8 @@ TIMING = {"epoch_s", "eval_s", "images_per_s", "data_wait_s", "data_wait_frac",
           "gpu_mem_used_mb", "monitor"}
 
 
-def epochs(path):
+def lines(path):
+    """The JSON objects of a JSON Lines file (none when it is absent; bad lines skipped)."""
     out = []
     if not os.path.exists(path):
         return out
@@ -36,12 +37,14 @@ def epochs(path):
         if not line:
             continue
         try:
-            o = json.loads(line)
+            out.append(json.loads(line))
         except ValueError:
             continue
-        if o.get("type") == "epoch":
-            out.append(o)
     return out
+
+
+def epochs(path):
+    return [o for o in lines(path) if isinstance(o, dict) and o.get("type") == "epoch"]
 
 
 def same(a, b, first=1):
@@ -146,14 +149,18 @@ def num(d, key):
 
 
 def default(d):
-    ep = epochs(os.path.join(d, "default-s1.jsonl"))
+    log = os.path.join(d, "default-s1.jsonl")
+    ep = epochs(log)
     if not ep:
         print("default recipe: no epoch finished")
         return 0
+    runs = [o for o in lines(log) if isinstance(o, dict) and o.get("type") == "run"]
+    planned = (runs[0].get("recipe") or {}).get("epochs") if runs else None
     e = ep[-1]
-    print(f"default recipe, seed 1: {len(ep)} epoch(s) of 14 on the GPU, {num(e, 'epoch_s'):.2f} s "
-          f"the last; kept epoch {e.get('best_epoch')} (val AUC {num(e, 'best_value'):.4f})")
-    if len(ep) < 14:
+    print(f"default recipe, seed 1: {len(ep)} epoch(s) of {planned} on the GPU, "
+          f"{num(e, 'epoch_s'):.2f} s the last; kept epoch {e.get('best_epoch')} "
+          f"(val AUC {num(e, 'best_value'):.4f})")
+    if planned is None or len(ep) < planned:
         print("default recipe: INCOMPLETE (stopped by the deadline): not evaluated, not a result")
         return 0
     for split in ("val", "test"):

@@ -306,13 +306,14 @@ vf="--val-fraction 0.1" # carved by patient, as the README does; a source with i
 step default_pack 60 -- cxr-pack "$carried/chest_xray" -o "$R/cx-default.h5" $vf
 step default_s1 180 int-ok -- cxr-train "$R/cx-default.h5" --recipe standard --seed 1 --device cuda \
     --log "$R/default-s1.jsonl" --checkpoint "$R/default-s1.h5"
+s1_rc=$? # 0 only when cxr-train finished every epoch (130: stopped by the deadline)
 default_eval() { # the kept model (threshold chosen on val) on val, then once on test
     for split in val test; do
         cxr-eval "$R/default-s1.best.h5" "$R/cx-default.h5" --split $split --device cuda --json \
             > "$R/default-s1.$split.json" || return
     done
 }
-[ "$mode" = dry ] || { [ -f "$R/default-s1.best.h5" ] && grep -q '"epoch":14,' "$R/default-s1.jsonl"; } &&
+[ "$mode" = dry ] || { [ "$s1_rc" -eq 0 ] && [ -f "$R/default-s1.best.h5" ]; } &&
     step default_eval 30 -- default_eval
 
 # ---------------------------------------------------------------- the study recipe
