@@ -1,7 +1,7 @@
-/* augment.c: the random affine + brightness/contrast transform of cxr_augment.h, its draw from
- * (seed, epoch, index), the spec parser and the fixed test-time transforms. Plain float
- * arithmetic in a fixed order, so an image's result depends only on its inputs (the loader's
- * threads all run this same code).
+/* augment.c: the random affine + detail gain + brightness/contrast transform of
+ * cxr_augment.h, its draw from (seed, epoch, index), the spec parser and the fixed test-time
+ * transforms. Plain float arithmetic in a fixed order, so an image's result depends only on
+ * its inputs (the loader's threads all run this same code).
  */
 #include "cxr_augment.h"
 #include "cxr_splitmix.h"
@@ -20,6 +20,7 @@ void cxr_augment_params_none(cxr_augment_params *p)
     memset(p, 0, sizeof *p);
     p->scale_min = p->scale_max = 1.0f;
     p->aspect_min = p->aspect_max = 1.0f;
+    p->detail_min = p->detail_max = 1.0f;
 }
 
 void cxr_augment_params_default(cxr_augment_params *p)
@@ -35,9 +36,10 @@ void cxr_augment_params_default(cxr_augment_params *p)
 
 int cxr_augment_active(const cxr_augment_params *p)
 {
-    return p && (p->rotate_deg != 0 || p->scale_min != 1 || p->scale_max != 1 ||
-                 p->translate != 0 || p->brightness != 0 || p->contrast != 0 || p->hflip ||
-                 p->aspect_min != 1 || p->aspect_max != 1);
+    return p &&
+           (p->rotate_deg != 0 || p->scale_min != 1 || p->scale_max != 1 || p->translate != 0 ||
+            p->brightness != 0 || p->contrast != 0 || p->hflip || p->aspect_min != 1 ||
+            p->aspect_max != 1 || p->detail_min != 1 || p->detail_max != 1);
 }
 
 /* ---------------------------------------------------------------- spec */
@@ -66,11 +68,17 @@ void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap)
     int n = snprintf(buf, cap,
                      "rotate=%s,scale=%s:%s,translate=%s,brightness=%s,contrast=%s,hflip=%d", r,
                      s0, s1, t, b, c, p->hflip ? 1 : 0);
-    if (p->aspect_min != 1 || p->aspect_max != 1) {
+    const char *key[2] = { "aspect", "detail" };
+    const float lo[2] = { p->aspect_min, p->detail_min }, hi[2] = { p->aspect_max, p->detail_max };
+    for (int i = 0; i < 2; i++) {
+        if (lo[i] == 1 && hi[i] == 1) continue;
         char a0[32], a1[32];
-        put_float(a0, sizeof a0, p->aspect_min);
-        put_float(a1, sizeof a1, p->aspect_max);
-        if (n >= 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, ",aspect=%s:%s", a0, a1);
+        put_float(a0, sizeof a0, lo[i]);
+        put_float(a1, sizeof a1, hi[i]);
+        if (n >= 0 && (size_t)n < cap) {
+            int m = snprintf(buf + n, cap - (size_t)n, ",%s=%s:%s", key[i], a0, a1);
+            n = m < 0 ? m : n + m;
+        }
     }
 }
 
@@ -105,19 +113,19 @@ static int parse_item(const char *s, const char *end, cxr_augment_params *p)
         p->hflip = *v == '1';
         return 1;
     }
-    if (KEY("scale") || KEY("aspect")) {
+    if (KEY("scale") || KEY("aspect") || KEY("detail")) {
         const char *colon = memchr(v, ':', (size_t)(end - v));
+        const float lo = KEY("detail") ? 0.25f : 0.5f, hi = KEY("detail") ? 4 : 2;
         float a, b;
-        if (!colon || !parse_float(v, colon, 0.5f, 2, &a) ||
-            !parse_float(colon + 1, end, 0.5f, 2, &b) || a > b)
+        if (!colon || !parse_float(v, colon, lo, hi, &a) ||
+            !parse_float(colon + 1, end, lo, hi, &b) || a > b)
             return 0;
-        if (KEY("scale")) {
-            p->scale_min = a;
-            p->scale_max = b;
-        } else {
-            p->aspect_min = a;
-            p->aspect_max = b;
-        }
+        if (KEY("scale"))
+            p->scale_min = a, p->scale_max = b;
+        else if (KEY("aspect"))
+            p->aspect_min = a, p->aspect_max = b;
+        else
+            p->detail_min = a, p->detail_max = b;
         return 1;
     }
 #undef KEY
@@ -150,7 +158,7 @@ cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *out)
             return cxr_set_error(CXR_E_ARG,
                                  "augment '%s': bad item '%.*s' (rotate=0..45, scale=MIN:MAX in "
                                  "0.5..2, translate=0..0.5, brightness=0..1, contrast=0..0.9, "
-                                 "hflip=0|1, aspect=MIN:MAX in 0.5..2)",
+                                 "hflip=0|1, aspect=MIN:MAX in 0.5..2, detail=MIN:MAX in 0.25..4)",
                                  spec, (int)(end - s), s);
         s = *end ? end + 1 : end;
     }
@@ -173,8 +181,8 @@ void cxr_augment_draw(const cxr_augment_params *p, uint64_t seed, int epoch, int
     k = cxr_splitmix64_mix(G * ((uint64_t)epoch + 1) ^ k);
     k = cxr_splitmix64_mix(G * (stream + 1) ^ k);
     uint64_t state = cxr_splitmix64_mix(seed ^ k);
-    float u[8];
-    for (int i = 0; i < 8; i++) u[i] = next_unit(&state);
+    float u[9];
+    for (int i = 0; i < 9; i++) u[i] = next_unit(&state);
     x->angle = (float)((double)p->rotate_deg * (M_PI / 180.0)) * (2 * u[0] - 1);
     x->scale = p->scale_min + (p->scale_max - p->scale_min) * u[1];
     x->tx = p->translate * (float)size * (2 * u[2] - 1);
@@ -184,12 +192,14 @@ void cxr_augment_draw(const cxr_augment_params *p, uint64_t seed, int epoch, int
     x->flip = p->hflip && u[6] < 0.5f;
     const double la = log((double)p->aspect_min), lb = log((double)p->aspect_max);
     x->aspect = (float)exp(la + (lb - la) * (double)u[7]);
+    const double da = log((double)p->detail_min), db = log((double)p->detail_max);
+    x->detail = (float)exp(da + (db - da) * (double)u[8]);
 }
 
 int cxr_augment_xform_is_identity(const cxr_augment_xform *x)
 {
     return x->angle == 0 && x->scale == 1 && x->tx == 0 && x->ty == 0 && x->contrast == 1 &&
-           x->brightness == 0 && !x->flip && x->aspect == 1;
+           x->brightness == 0 && !x->flip && x->aspect == 1 && x->detail == 1;
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -216,6 +226,67 @@ static inline float sample(const float *src, int S, float sx, float sy, float fi
     return top + fy * (bot - top);
 }
 
+/* The geometric part of a transform: the source point of output pixel (xo, y) is
+ * (ax * dx + bx * dy + c, -by * dx + ay * dy + c) with d the centred, shifted output point. */
+typedef struct {
+    float ax, bx, ay, by, c;
+} warp;
+
+static warp warp_of(const cxr_augment_xform *x, int S)
+{
+    /* per axis of the source: 1/sx on x, 1/sy on y (aspect 1: both 1/scale, as before it) */
+    const double ra = sqrt((double)x->aspect);
+    const double sx = (double)x->scale * ra, sy = (double)x->scale / ra;
+    const double ca = cos((double)x->angle), sa = sin((double)x->angle);
+    return (warp){ (float)(ca / sx), (float)(sa / sx), (float)(ca / sy), (float)(sa / sy),
+                   0.5f * (float)(S - 1) };
+}
+
+/* Row y of the warped image into out[S]. */
+static void warp_row(const cxr_augment_xform *x, const warp *w, const float *src, int S, int y,
+                     float fill, float *out)
+{
+    const float dy = (float)y - w->c - x->ty;
+    const float rx = w->bx * dy + w->c, ry = w->ay * dy + w->c;
+    for (int xo = 0; xo < S; xo++) {
+        const float dx = (float)(x->flip ? S - 1 - xo : xo) - w->c - x->tx;
+        out[xo] = sample(src, S, w->ax * dx + rx, -w->by * dx + ry, fill);
+    }
+}
+
+/* The detail blur's taps: a Gaussian of CXR_AUGMENT_DETAIL_SIGMA px to 3 sigma, summing to 1. */
+#define DETAIL_R (3 * CXR_AUGMENT_DETAIL_SIGMA)
+static void detail_taps(float t[DETAIL_R + 1])
+{
+    double w[DETAIL_R + 1], sum = 0;
+    for (int i = 0; i <= DETAIL_R; i++) {
+        const double r = (double)i / CXR_AUGMENT_DETAIL_SIGMA;
+        w[i] = exp(-0.5 * r * r);
+        sum += i ? 2 * w[i] : w[i];
+    }
+    for (int i = 0; i <= DETAIL_R; i++) t[i] = (float)(w[i] / sum);
+}
+
+/* The longest line the in-place blur buffers: the largest store side (cxr_preprocess_check). */
+#define LINE_MAX_SIDE 16384
+
+/* n values at v[0], v[stride], ... blurred in place by taps t, the ends replicated. */
+static void blur_line(float *v, int n, size_t stride, const float t[DETAIL_R + 1])
+{
+    float line[LINE_MAX_SIDE + 2 * DETAIL_R];
+    for (int i = 0; i < DETAIL_R; i++) {
+        line[i] = v[0];
+        line[DETAIL_R + n + i] = v[(size_t)(n - 1) * stride];
+    }
+    for (int i = 0; i < n; i++) line[DETAIL_R + i] = v[(size_t)i * stride];
+    for (int i = 0; i < n; i++) {
+        const float *q = line + DETAIL_R + i;
+        float acc = t[0] * q[0];
+        for (int k = 1; k <= DETAIL_R; k++) acc += t[k] * (q[-k] + q[k]);
+        v[(size_t)i * stride] = acc;
+    }
+}
+
 void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst, int S)
 {
     const size_t n = (size_t)S * S;
@@ -228,21 +299,26 @@ void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst,
         lo = src[i] < lo ? src[i] : lo;
         hi = src[i] > hi ? src[i] : hi;
     }
-    const float c = 0.5f * (float)(S - 1);
-    /* per axis of the source: 1/sx on x, 1/sy on y (aspect 1: both 1/scale, as before it) */
-    const double ra = sqrt((double)x->aspect);
-    const double sx = (double)x->scale * ra, sy = (double)x->scale / ra;
-    const double ca = cos((double)x->angle), sa = sin((double)x->angle);
-    const float ax = (float)(ca / sx), bx = (float)(sa / sx);
-    const float ay = (float)(ca / sy), by = (float)(sa / sy);
-    const int photo = x->contrast != 1 || x->brightness != 0;
+    const warp w = warp_of(x, S);
+    const int detail = x->detail != 1 && S <= LINE_MAX_SIDE;
+    const int photo = x->contrast != 1 || x->brightness != 0 || detail;
+    if (detail) { /* dst = the warped image blurred: rows, then columns */
+        float t[DETAIL_R + 1];
+        detail_taps(t);
+        for (int y = 0; y < S; y++) {
+            warp_row(x, &w, src, S, y, lo, dst + (size_t)y * S);
+            blur_line(dst + (size_t)y * S, S, 1, t);
+        }
+        for (int xo = 0; xo < S; xo++) blur_line(dst + xo, S, (size_t)S, t);
+    }
     for (int y = 0; y < S; y++) {
-        const float dy = (float)y - c - x->ty;
-        const float rx = bx * dy + c, ry = ay * dy + c;
         float *out = dst + (size_t)y * S;
-        for (int xo = 0; xo < S; xo++) {
-            const float dx = (float)(x->flip ? S - 1 - xo : xo) - c - x->tx;
-            out[xo] = sample(src, S, ax * dx + rx, -by * dx + ry, lo);
+        if (detail) { /* v = b + detail * (warped - b), the warped row made again beside b */
+            float row[LINE_MAX_SIDE];
+            warp_row(x, &w, src, S, y, lo, row);
+            for (int xo = 0; xo < S; xo++) out[xo] += x->detail * (row[xo] - out[xo]);
+        } else {
+            warp_row(x, &w, src, S, y, lo, out);
         }
         if (photo)
             for (int xo = 0; xo < S; xo++) {
@@ -277,4 +353,5 @@ void cxr_augment_tta_xform(int t, int size, cxr_augment_xform *x)
     x->ty = T[t].ty * (float)size;
     x->contrast = 1;
     x->aspect = 1;
+    x->detail = 1;
 }

@@ -12,8 +12,12 @@
  * factor, area kept), rotated by `a` (radians), shifted by (tx, ty) pixels, then mirrored
  * left-right when flip is set. The value at src is bilinear in
  * the four neighbouring pixels; a neighbour outside the image takes the image's minimum (its
- * background: -1 in a store normalized to [-1,1]). Then v = contrast * v + brightness, clamped
- * to the input image's [min, max] (contrast about 0, the centre of the normalized range).
+ * background: -1 in a store normalized to [-1,1]). Then, when detail != 1, v = b + detail *
+ * (v - b) where b is the warped image blurred by a Gaussian of CXR_AUGMENT_DETAIL_SIGMA pixels
+ * (separable, taps to 3 sigma, edges replicated): detail < 1 softens the fine structure (ribs,
+ * vessels, film grain), > 1 sharpens it (an unsharp mask), and the large-scale brightness stays.
+ * Then v = contrast * v + brightness, clamped to the input image's [min, max] (contrast about
+ * 0, the centre of the normalized range).
  *
  * Randomness: the transform of image `index` (its index in the store's split) in epoch `epoch`
  * (0-based) of a run with seed `seed` is drawn from the splitmix64 sequence (cxr_splitmix.h)
@@ -24,9 +28,10 @@
  * scale_min) * u; tx = translate * S * (2u-1); ty likewise; contrast = 1 + contrast * (2u-1);
  * brightness = brightness * (2u-1); flip = hflip && u < 0.5; aspect = exp(log aspect_min +
  * (log aspect_max - log aspect_min) * u) (log-uniform: a stretch and its inverse are equally
- * likely; computed in double, so 1:1 gives exactly 1). Every draw is made whatever the ranges,
- * so that one range does not change the others' values (the eighth, added later, leaves the
- * first seven of every earlier run as they were). The image is therefore a pure
+ * likely; computed in double, so 1:1 gives exactly 1); detail likewise from detail_min..max.
+ * Every draw is made whatever the ranges, so that one range does not change the others' values
+ * (the eighth and ninth, added later, leave the earlier draws of every earlier run as they
+ * were). The image is therefore a pure
  * function of (params, seed, epoch, index, input): never of threads, timing or batch.
  */
 #ifndef CXR_AUGMENT_H
@@ -50,8 +55,11 @@ typedef struct cxr_augment_params {
     float contrast;             /* factor uniform in [1-k, 1+k] about 0 */
     int hflip;                  /* 1: mirror left-right with probability 1/2 */
     float aspect_min, aspect_max; /* width/height stretch log-uniform in [min, max] (> 0) */
+    float detail_min, detail_max; /* gain of the fine detail log-uniform in [min, max] (> 0) */
 } cxr_augment_params;
 
+/* The blur that separates fine detail from the rest (see above), in pixels of the S x S image. */
+#define CXR_AUGMENT_DETAIL_SIGMA 4
 /* One drawn transform (see above). */
 typedef struct {
     float angle;  /* radians */
@@ -60,6 +68,7 @@ typedef struct {
     float contrast, brightness;
     int flip;
     float aspect; /* width/height stretch, area kept; 1: none */
+    float detail; /* gain of the detail under CXR_AUGMENT_DETAIL_SIGMA px; 1: none */
 } cxr_augment_xform;
 
 /* No augmentation: every range 0, scale and aspect 1..1, no flip. */
@@ -72,14 +81,15 @@ int cxr_augment_active(const cxr_augment_params *p);
 
 /* Parse an augmentation spec into *p: "none", "default", or comma-separated key=value pairs
  * that change the none params ("default,key=value,..." changes the default's): rotate=DEG,
- * scale=MIN:MAX, translate=F, brightness=F, contrast=F, hflip=0|1, aspect=MIN:MAX. Ranges:
- * rotate 0..45, scale and aspect 0.5..2 with MIN <= MAX, translate 0..0.5, brightness 0..1,
- * contrast 0..0.9. CXR_E_ARG naming the bad part otherwise (*p unchanged). */
+ * scale=MIN:MAX, translate=F, brightness=F, contrast=F, hflip=0|1, aspect=MIN:MAX,
+ * detail=MIN:MAX. Ranges: rotate 0..45, scale and aspect 0.5..2 and detail 0.25..4 with
+ * MIN <= MAX, translate 0..0.5, brightness 0..1, contrast 0..0.9. CXR_E_ARG naming the bad part
+ * otherwise (*p unchanged). */
 cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *p);
 /* The canonical spec of p into buf (cap bytes): "none" when inactive, else
  * "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,hflip=0", with
- * ",aspect=MIN:MAX" appended only when that range is not 1:1 (so the specs of earlier runs
- * are unchanged), in the shortest %g form that reads back as the same float: parsing it gives
+ * ",aspect=MIN:MAX" and ",detail=MIN:MAX" appended only when their range is not 1:1 (so the
+ * specs of earlier runs are unchanged), in the shortest %g form that reads back as the same float: parsing it gives
  * p back exactly. At most CXR_AUGMENT_SPEC_MAX bytes with the terminator. */
 #define CXR_AUGMENT_SPEC_MAX 192
 void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap);

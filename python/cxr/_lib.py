@@ -18,7 +18,8 @@ P = ctypes.POINTER
 # 0.3: cxr_log_run_line (cxr_trainlog.h, not used here) grew the store's preprocessing; the
 # structs this package reads are unchanged, but the library's major.minor moved with it.
 # 0.4: cxr_preprocess_params grew clahe_clip (and cxr_log_run_line too); not read here either.
-ABI = "0.4"
+# 0.5: cxr_augment_params grew detail_min/detail_max (36 -> 44 bytes).
+ABI = "0.5"
 
 
 class LoaderOptions(ctypes.Structure):
@@ -33,7 +34,8 @@ class AugmentParams(ctypes.Structure):
     _fields_ = [("rotate_deg", ctypes.c_float), ("scale_min", ctypes.c_float),
                 ("scale_max", ctypes.c_float), ("translate", ctypes.c_float),
                 ("brightness", ctypes.c_float), ("contrast", ctypes.c_float), ("hflip", c_int),
-                ("aspect_min", ctypes.c_float), ("aspect_max", ctypes.c_float)]
+                ("aspect_min", ctypes.c_float), ("aspect_max", ctypes.c_float),
+                ("detail_min", ctypes.c_float), ("detail_max", ctypes.c_float)]
 
 
 class BatchStruct(ctypes.Structure):

@@ -44,6 +44,7 @@ static void identity_xform(cxr_augment_xform *x)
     x->scale = 1;
     x->contrast = 1;
     x->aspect = 1;
+    x->detail = 1;
 }
 
 static void test_identity(void)
@@ -229,10 +230,26 @@ static void test_spec(void)
         check_round_trip(&p, big, sizeof big);
         CHECK(strlen(big) < sizeof big - 1);
     }
-    const char *bad[] = { "",          "foo",           "rotate=",        "rotate=91",
-                          "rotate=-1", "scale=1.1:0.9", "scale=1",        "hflip=2",
-                          "default,",  "contrast=1",    "translate=0.1,", "rotate=1x",
-                          "aspect=1.2", "aspect=1.2:0.9", "aspect=0.4:1",  "aspect=1:2.5" };
+    const char *bad[] = { "",
+                          "foo",
+                          "rotate=",
+                          "rotate=91",
+                          "rotate=-1",
+                          "scale=1.1:0.9",
+                          "scale=1",
+                          "hflip=2",
+                          "default,",
+                          "contrast=1",
+                          "translate=0.1,",
+                          "rotate=1x",
+                          "aspect=1.2",
+                          "aspect=1.2:0.9",
+                          "aspect=0.4:1",
+                          "aspect=1:2.5",
+                          "detail=2",
+                          "detail=2:0.5",
+                          "detail=0.2:1",
+                          "detail=1:4.5" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         p.rotate_deg = 77;
         CHECK(cxr_augment_parse(bad[i], &p) == CXR_E_ARG);
@@ -285,6 +302,87 @@ static void test_spec(void)
     CHECK(below > 900 && below < 1100);
     /* log-uniform on [0.8, 1.25]: mean log 0 (sd of the mean 0.003); uniform would give +0.017 */
     CHECK(fabs(mean_log) < 0.008);
+}
+
+/* The detail gain: its spec, its draw (the ninth: the first eight unchanged), and what it does
+ * to an image: fine structure scaled by the gain, the large-scale content left alone. */
+static void test_detail(void)
+{
+    cxr_augment_params p, d;
+    char buf[CXR_AUGMENT_SPEC_MAX];
+    CHECK_OK(cxr_augment_parse("default,aspect=0.8:1.25,detail=0.5:2", &p));
+    CHECK(p.detail_min == 0.5f && p.detail_max == 2 && p.aspect_min == 0.8f);
+    check_round_trip(&p, buf, sizeof buf);
+    CHECK(strcmp(buf, "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,"
+                      "hflip=0,aspect=0.8:1.25,detail=0.5:2") == 0);
+    CHECK_OK(cxr_augment_parse("detail=0.25:4", &p));
+    CHECK(cxr_augment_active(&p) && p.rotate_deg == 0 && p.aspect_min == 1);
+    check_round_trip(&p, buf, sizeof buf);
+    CHECK_OK(cxr_augment_parse("detail=1:1", &p));
+    CHECK(!cxr_augment_active(&p));
+    cxr_augment_params_default(&d);
+    CHECK_OK(cxr_augment_parse("default,detail=0.5:2", &p));
+    int below = 0;
+    float kmin = 4, kmax = 0;
+    for (int i = 0; i < 2000; i++) {
+        cxr_augment_xform x0, x1;
+        cxr_augment_draw(&d, 9, i % 7, i, 256, &x0);
+        cxr_augment_draw(&p, 9, i % 7, i, 256, &x1);
+        CHECK(x0.detail == 1);
+        CHECK(x0.angle == x1.angle && x0.scale == x1.scale && x0.tx == x1.tx && x0.ty == x1.ty &&
+              x0.contrast == x1.contrast && x0.brightness == x1.brightness && x0.flip == x1.flip &&
+              x0.aspect == x1.aspect);
+        CHECK(x1.detail >= 0.5f && x1.detail <= 2);
+        kmin = x1.detail < kmin ? x1.detail : kmin;
+        kmax = x1.detail > kmax ? x1.detail : kmax;
+        below += x1.detail < 1;
+    }
+    CHECK(kmin < 0.51f && kmax > 1.97f);
+    CHECK(below > 900 && below < 1100); /* log-uniform: half below 1 */
+
+    /* pixels: a 64 x 64 image = a horizontal ramp + a +-0.2 checkerboard (pure fine detail:
+     * the blur's taps end at 3 sigma, so it leaves 3.5e-4 of it, 7e-5 here). Gain k keeps the
+     * ramp (a Gaussian keeps a linear function; away from the left and right edges, where the
+     * replicated ends bend it) and scales the checkerboard by k. */
+    enum { O = 64 };
+    float *src = malloc(O * O * sizeof *src), *dst = malloc(O * O * sizeof *dst);
+    REQUIRE(src && dst);
+    for (int y = 0; y < O; y++)
+        for (int xx = 0; xx < O; xx++)
+            src[y * O + xx] = -0.5f + (float)xx / O + ((xx + y) % 2 ? 0.2f : -0.2f);
+    const float gains[] = { 0.5f, 0.25f, 1.5f };
+    for (int g = 0; g < 3; g++) {
+        cxr_augment_xform x;
+        identity_xform(&x);
+        x.detail = gains[g];
+        CHECK(!cxr_augment_xform_is_identity(&x));
+        cxr_augment_apply(&x, src, dst, O);
+        double worst = 0;
+        for (int y = 0; y < O; y++)
+            for (int xx = 16; xx < O - 16; xx++) {
+                const float ramp = -0.5f + (float)xx / O;
+                const float want = ramp + gains[g] * (src[y * O + xx] - ramp);
+                const double e = fabs((double)dst[y * O + xx] - want);
+                worst = e > worst ? e : worst;
+            }
+        CHECK(worst < 1e-4);
+        if (worst >= 1e-4) fprintf(stderr, "detail %g: worst %g\n", gains[g], worst);
+    }
+    /* a constant image stays constant; a gain past the range is clamped to the input's own */
+    for (int i = 0; i < O * O; i++) src[i] = 0.25f;
+    cxr_augment_xform x;
+    identity_xform(&x);
+    x.detail = 3;
+    cxr_augment_apply(&x, src, dst, O);
+    int bad = 0;
+    for (int i = 0; i < O * O; i++) bad += fabsf(dst[i] - 0.25f) > 1e-6f;
+    CHECK(bad == 0);
+    for (int i = 0; i < O * O; i++) src[i] = i % 2 ? 1.0f : -1.0f;
+    cxr_augment_apply(&x, src, dst, O);
+    for (int i = 0; i < O * O; i++) bad += dst[i] < -1 || dst[i] > 1;
+    CHECK(bad == 0);
+    free(src);
+    free(dst);
 }
 
 /* The transforms and pixels of the default augmentation as they were before the stretch was
@@ -427,6 +525,7 @@ int main(void)
     test_integer_shift();
     test_interpolation_and_photometric();
     test_spec();
+    test_detail();
     test_pinned();
     test_loader(path);
     unlink(path);
