@@ -61,6 +61,11 @@ cxr_status cxr_equalize_parse(const char *name, int *out);
 int cxr_preprocess_same_steps(const cxr_preprocess_params *a, const cxr_preprocess_params *b);
 /* p's equalization for messages, in buf: "none", "global", or "clahe clip C"; returns buf. */
 const char *cxr_equalize_label(const cxr_preprocess_params *p, char *buf, size_t n);
+/* a's and b's steps side by side for a mismatch message, in buf: "size A/B, equalize A/B,
+ * normalize A/B, crop ratio A/B" ("size" only when with_size); returns buf. */
+const char *cxr_preprocess_pair_label(const cxr_preprocess_params *a,
+                                      const cxr_preprocess_params *b, int with_size, char *buf,
+                                      size_t n);
 /* CXR_OK if p is usable: size 1..16384, max_side >= 1, a known equalize, a known normalize,
  * a finite crop_ratio, a clahe_clip in (0, CXR_CLAHE_CLIP_MAX] when equalize is CLAHE; else
  * CXR_E_ARG saying which (the caller adds the file name). */

@@ -718,6 +718,19 @@ int cxr_preprocess_same_steps(const cxr_preprocess_params *a, const cxr_preproce
            (a->equalize != CXR_EQUALIZE_CLAHE || a->clahe_clip == b->clahe_clip);
 }
 
+const char *cxr_preprocess_pair_label(const cxr_preprocess_params *a,
+                                      const cxr_preprocess_params *b, int with_size, char *buf,
+                                      size_t n)
+{
+    char ea[48], eb[48], sz[48] = "";
+    if (with_size) snprintf(sz, sizeof sz, "size %d/%d, ", a->size, b->size);
+    snprintf(buf, n, "%sequalize %s/%s, normalize %s/%s, crop ratio %g/%g", sz,
+             cxr_equalize_label(a, ea, sizeof ea), cxr_equalize_label(b, eb, sizeof eb),
+             cxr_norm_name(a->normalize), cxr_norm_name(b->normalize), a->crop_ratio,
+             b->crop_ratio);
+    return buf;
+}
+
 const char *cxr_equalize_label(const cxr_preprocess_params *p, char *buf, size_t n)
 {
     const char *name = cxr_equalize_name(p->equalize);

@@ -305,15 +305,12 @@ static cxr_status check_member(const cxr_checkpoint_meta *a, const char *pa,
             return cxr_set_error(CXR_E_MISMATCH, "--ensemble %s: class %d is '%s', in %s '%s'",
                                  pb, c, b->class_names[c], pa, a->class_names[c]);
     const cxr_preprocess_params *x = &a->pp, *y = &b->pp;
-    char xe[48], ye[48];
+    char steps[256];
     if (x->size != y->size || !cxr_preprocess_same_steps(x, y))
         return cxr_set_error(CXR_E_MISMATCH,
-                             "--ensemble %s preprocesses images otherwise than %s (size %d/%d, "
-                             "equalize %s/%s, normalize %s/%s, crop ratio %g/%g): each image is "
-                             "decoded once for all members",
-                             pb, pa, y->size, x->size, cxr_equalize_label(y, ye, sizeof ye),
-                             cxr_equalize_label(x, xe, sizeof xe), cxr_norm_name(y->normalize),
-                             cxr_norm_name(x->normalize), y->crop_ratio, x->crop_ratio);
+                             "--ensemble %s preprocesses images otherwise than %s (%s): each "
+                             "image is decoded once for all members",
+                             pb, pa, cxr_preprocess_pair_label(y, x, 1, steps, sizeof steps));
     return CXR_OK;
 }
 

@@ -784,16 +784,13 @@ cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const cha
      * a model must not be evaluated or resumed on them (the image size is checked where the
      * split is read) */
     const cxr_preprocess_params *q = cxr_store_preprocess(store);
-    char me[48], se[48];
+    char steps[256];
     if (!cxr_preprocess_same_steps(&meta->pp, q))
         return cxr_set_error(CXR_E_MISMATCH,
                              "checkpoint %s was trained on other preprocessing than store %s "
-                             "holds (equalize %s/%s, normalize %s/%s, crop ratio %g/%g); "
-                             "evaluate it on a store packed as its own was",
-                             path, sp, cxr_equalize_label(&meta->pp, me, sizeof me),
-                             cxr_equalize_label(q, se, sizeof se),
-                             cxr_norm_name(meta->pp.normalize), cxr_norm_name(q->normalize),
-                             meta->pp.crop_ratio, q->crop_ratio);
+                             "holds (%s); evaluate it on a store packed as its own was",
+                             path, sp,
+                             cxr_preprocess_pair_label(&meta->pp, q, 0, steps, sizeof steps));
     return CXR_OK;
 }
 
