@@ -267,13 +267,10 @@ static void detail_taps(float t[DETAIL_R + 1])
     for (int i = 0; i <= DETAIL_R; i++) t[i] = (float)(w[i] / sum);
 }
 
-/* The longest line the in-place blur buffers: the largest store side (cxr_preprocess_check). */
-#define LINE_MAX_SIDE 16384
-
-/* n values at v[0], v[stride], ... blurred in place by taps t, the ends replicated. */
-static void blur_line(float *v, int n, size_t stride, const float t[DETAIL_R + 1])
+/* n values at v[0], v[stride], ... blurred in place by taps t, the ends replicated; line: n +
+ * 2 DETAIL_R floats of scratch. */
+static void blur_line(float *v, int n, size_t stride, const float t[DETAIL_R + 1], float *line)
 {
-    float line[LINE_MAX_SIDE + 2 * DETAIL_R];
     for (int i = 0; i < DETAIL_R; i++) {
         line[i] = v[0];
         line[DETAIL_R + n + i] = v[(size_t)(n - 1) * stride];
@@ -284,6 +281,25 @@ static void blur_line(float *v, int n, size_t stride, const float t[DETAIL_R + 1
         float acc = t[0] * q[0];
         for (int k = 1; k <= DETAIL_R; k++) acc += t[k] * (q[-k] + q[k]);
         v[(size_t)i * stride] = acc;
+    }
+}
+
+/* dst = b + detail * (warped - b), b the warped image blurred (rows, then columns); the warped
+ * row is made again beside b. line: S + 2 DETAIL_R floats of scratch. */
+static void warp_detail(const cxr_augment_xform *x, const warp *w, const float *src, float *dst,
+                        int S, float fill, float *line)
+{
+    float t[DETAIL_R + 1];
+    detail_taps(t);
+    for (int y = 0; y < S; y++) {
+        warp_row(x, w, src, S, y, fill, dst + (size_t)y * S);
+        blur_line(dst + (size_t)y * S, S, 1, t, line);
+    }
+    for (int xo = 0; xo < S; xo++) blur_line(dst + xo, S, (size_t)S, t, line);
+    for (int y = 0; y < S; y++) {
+        float *out = dst + (size_t)y * S;
+        warp_row(x, w, src, S, y, fill, line);
+        for (int xo = 0; xo < S; xo++) out[xo] += x->detail * (line[xo] - out[xo]);
     }
 }
 
@@ -300,26 +316,15 @@ void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst,
         hi = src[i] > hi ? src[i] : hi;
     }
     const warp w = warp_of(x, S);
-    const int detail = x->detail != 1 && S <= LINE_MAX_SIDE;
+    const int detail = x->detail != 1;
     const int photo = x->contrast != 1 || x->brightness != 0 || detail;
-    if (detail) { /* dst = the warped image blurred: rows, then columns */
-        float t[DETAIL_R + 1];
-        detail_taps(t);
-        for (int y = 0; y < S; y++) {
-            warp_row(x, &w, src, S, y, lo, dst + (size_t)y * S);
-            blur_line(dst + (size_t)y * S, S, 1, t);
-        }
-        for (int xo = 0; xo < S; xo++) blur_line(dst + xo, S, (size_t)S, t);
+    if (detail) { /* scratch sized to the image: ~1 KB of stack at 256 */
+        float line[S + 2 * DETAIL_R];
+        warp_detail(x, &w, src, dst, S, lo, line);
     }
     for (int y = 0; y < S; y++) {
         float *out = dst + (size_t)y * S;
-        if (detail) { /* v = b + detail * (warped - b), the warped row made again beside b */
-            float row[LINE_MAX_SIDE];
-            warp_row(x, &w, src, S, y, lo, row);
-            for (int xo = 0; xo < S; xo++) out[xo] += x->detail * (row[xo] - out[xo]);
-        } else {
-            warp_row(x, &w, src, S, y, lo, out);
-        }
+        if (!detail) warp_row(x, &w, src, S, y, lo, out);
         if (photo)
             for (int xo = 0; xo < S; xo++) {
                 float v = x->contrast * out[xo] + x->brightness;

@@ -23,7 +23,7 @@
  * (0-based) of a run with seed `seed` is drawn from the splitmix64 sequence (cxr_splitmix.h)
  * whose state is
  *   mix(seed ^ mix(G*(stream+1) ^ mix(G*(epoch+1) ^ mix(G*(index+1)))))   stream = 2
- * (the loader's shuffle uses stream 1), eight draws in this order, each u = (next >> 40) * 2^-24
+ * (the loader's shuffle uses stream 1), nine draws in this order, each u = (next >> 40) * 2^-24
  * in [0,1): rotation a = rotate_deg * pi/180 * (2u-1); scale = scale_min + (scale_max -
  * scale_min) * u; tx = translate * S * (2u-1); ty likewise; contrast = 1 + contrast * (2u-1);
  * brightness = brightness * (2u-1); flip = hflip && u < 0.5; aspect = exp(log aspect_min +
@@ -31,8 +31,8 @@
  * likely; computed in double, so 1:1 gives exactly 1); detail likewise from detail_min..max.
  * Every draw is made whatever the ranges, so that one range does not change the others' values
  * (the eighth and ninth, added later, leave the earlier draws of every earlier run as they
- * were). The image is therefore a pure
- * function of (params, seed, epoch, index, input): never of threads, timing or batch.
+ * were). The image is therefore a pure function of (params, seed, epoch, index, input): never
+ * of threads, timing or batch.
  */
 #ifndef CXR_AUGMENT_H
 #define CXR_AUGMENT_H
@@ -71,7 +71,7 @@ typedef struct {
     float detail; /* gain of the detail under CXR_AUGMENT_DETAIL_SIGMA px; 1: none */
 } cxr_augment_xform;
 
-/* No augmentation: every range 0, scale and aspect 1..1, no flip. */
+/* No augmentation: every range 0, scale, aspect and detail 1..1, no flip. */
 void cxr_augment_params_none(cxr_augment_params *p);
 /* The default augmentation: rotate 10 degrees, scale 0.9-1.1, translate 0.08, brightness 0.1,
  * contrast 0.1, no flip (a chest is not left-right symmetric). */
@@ -89,8 +89,9 @@ cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *p);
 /* The canonical spec of p into buf (cap bytes): "none" when inactive, else
  * "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,hflip=0", with
  * ",aspect=MIN:MAX" and ",detail=MIN:MAX" appended only when their range is not 1:1 (so the
- * specs of earlier runs are unchanged), in the shortest %g form that reads back as the same float: parsing it gives
- * p back exactly. At most CXR_AUGMENT_SPEC_MAX bytes with the terminator. */
+ * specs of earlier runs are unchanged), in the shortest %g form that reads back as the same
+ * float: parsing it gives p back exactly. At most CXR_AUGMENT_SPEC_MAX bytes with the
+ * terminator. */
 #define CXR_AUGMENT_SPEC_MAX 192
 void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap);
 

@@ -340,10 +340,11 @@ static void test_detail(void)
     CHECK(kmin < 0.51f && kmax > 1.97f);
     CHECK(below > 900 && below < 1100); /* log-uniform: half below 1 */
 
-    /* pixels: a 64 x 64 image = a horizontal ramp + a +-0.2 checkerboard (pure fine detail:
-     * the blur's taps end at 3 sigma, so it leaves 3.5e-4 of it, 7e-5 here). Gain k keeps the
-     * ramp (a Gaussian keeps a linear function; away from the left and right edges, where the
-     * replicated ends bend it) and scales the checkerboard by k. */
+    /* pixels: a 64 x 64 image = a horizontal ramp + a +-0.2 checkerboard (pure fine detail,
+     * which the blur all but removes: what is left, largest in the top and bottom rows where
+     * the replicated ends meet it, stays under 1e-4). Gain k keeps the ramp (a Gaussian keeps
+     * a linear function; away from the left and right edges, where the replicated ends bend
+     * it) and scales the checkerboard by k. */
     enum { O = 64 };
     float *src = malloc(O * O * sizeof *src), *dst = malloc(O * O * sizeof *dst);
     REQUIRE(src && dst);
@@ -367,6 +368,88 @@ static void test_detail(void)
             }
         CHECK(worst < 1e-4);
         if (worst >= 1e-4) fprintf(stderr, "detail %g: worst %g\n", gains[g], worst);
+    }
+    /* against a reference: a random image through rotation, zoom, shift, stretch, flip, detail
+     * and the photometric step = the geometry alone (detail 1; checked above and by the closed
+     * forms), then in double: b = that image blurred by a Gaussian of CXR_AUGMENT_DETAIL_SIGMA px
+     * (taps to 3 sigma, normalized, ends replicated), rows then columns; v = clamp(contrast *
+     * (b + k (w - b)) + brightness) to the input's [min, max]. A wrong sigma, a missing pass or
+     * other edges miss this by 1e-2 or more. */
+    {
+        enum { R = 48, TR = 3 * CXR_AUGMENT_DETAIL_SIGMA };
+        float *img = random_image(R, 5), *got = malloc(R * R * sizeof *got),
+              *geo = malloc(R * R * sizeof *geo);
+        double *h = malloc(R * R * sizeof *h), *b = malloc(R * R * sizeof *b), t[TR + 1], ts = 0;
+        REQUIRE(img && got && geo && h && b);
+        for (int i = 0; i <= TR; i++) {
+            t[i] =
+                exp(-0.5 * ((double)i / CXR_AUGMENT_DETAIL_SIGMA) * i / CXR_AUGMENT_DETAIL_SIGMA);
+            ts += i ? 2 * t[i] : t[i];
+        }
+        cxr_augment_xform x;
+        identity_xform(&x);
+        x.angle = 0.1f, x.scale = 1.07f, x.tx = 2.5f, x.ty = -1.25f, x.flip = 1, x.aspect = 0.9f;
+        cxr_augment_apply(&x, img, geo, R); /* photometric off: no clamp either */
+        x.contrast = 1.1f, x.brightness = -0.05f;
+        for (int y = 0; y < R; y++)
+            for (int xx = 0; xx < R; xx++) {
+                double acc = 0;
+                for (int j = -TR; j <= TR; j++) {
+                    const int c = xx + j < 0 ? 0 : xx + j >= R ? R - 1 : xx + j;
+                    acc += t[j < 0 ? -j : j] / ts * geo[y * R + c];
+                }
+                h[y * R + xx] = acc;
+            }
+        for (int y = 0; y < R; y++)
+            for (int xx = 0; xx < R; xx++) {
+                double acc = 0;
+                for (int j = -TR; j <= TR; j++) {
+                    const int r = y + j < 0 ? 0 : y + j >= R ? R - 1 : y + j;
+                    acc += t[j < 0 ? -j : j] / ts * h[r * R + xx];
+                }
+                b[y * R + xx] = acc;
+            }
+        const double lo = image_min(img, R * R);
+        double top = img[0];
+        for (int i = 1; i < R * R; i++) top = img[i] > top ? img[i] : top;
+        const float ks[] = { 0.5f, 1.7f };
+        for (int g = 0; g < 2; g++) {
+            x.detail = ks[g];
+            cxr_augment_apply(&x, img, got, R);
+            double worst = 0;
+            int clamped = 0;
+            for (int i = 0; i < R * R; i++) {
+                double v = x.contrast * (b[i] + ks[g] * (geo[i] - b[i])) + x.brightness;
+                clamped += v < lo || v > top;
+                v = v < lo ? lo : v > top ? top : v;
+                const double e = fabs(got[i] - v);
+                worst = e > worst ? e : worst;
+            }
+            CHECK(worst < 1e-5);
+            if (worst >= 1e-5) fprintf(stderr, "detail %g vs reference: worst %g\n", ks[g], worst);
+            CHECK(g == 0 || clamped > 0); /* 1.7 sharpens past the range somewhere */
+        }
+        free(img), free(got), free(geo), free(h), free(b);
+    }
+    { /* pinned: the FNV-1a hash of cxr_augment_image(default,detail=0.5:2, 9, e, 2) of
+       * random_image(24, 3) for e = 0..2, computed with runtime/augment.c as the gain was
+       * added (Debian 12's glibc: the gain and the taps go through exp): a later change to
+       * these pixels changes the training images of a run with it */
+        enum { P = 24 };
+        cxr_augment_params dp;
+        CHECK_OK(cxr_augment_parse("default,detail=0.5:2", &dp));
+        float *ps = random_image(P, 3), *pd = malloc(P * P * sizeof *pd);
+        REQUIRE(ps && pd);
+        uint64_t hash = 1469598103934665603ull;
+        for (int e = 0; e < 3; e++) {
+            cxr_augment_image(&dp, 9, e, 2, ps, pd, P);
+            const unsigned char *q = (const unsigned char *)pd;
+            for (size_t k = 0; k < P * P * sizeof *pd; k++) hash = (hash ^ q[k]) * 1099511628211ull;
+        }
+        if (hash != 0xf9f0a1ec63c68b90ull)
+            fprintf(stderr, "pinned detail pixels: hash %#llx\n", (unsigned long long)hash);
+        CHECK(hash == 0xf9f0a1ec63c68b90ull);
+        free(ps), free(pd);
     }
     /* a constant image stays constant; a gain past the range is clamped to the input's own */
     for (int i = 0; i < O * O; i++) src[i] = 0.25f;
