@@ -61,6 +61,10 @@ def run_info(rundir):
         recipe["store"] = "equalize " + equalize
     elif runs and runs[0].get("store"):
         recipe["store"] = os.path.basename(runs[0]["store"])
+    # another image size is another definition too (256, every run's until half-s*, unnamed)
+    size = runs[0].get("image_size") if runs else None
+    if size and size != 256:
+        recipe["store"] = f"{recipe.get('store', 'store')}, {size} px"
     evals = {}
     for split in ("val", "test"):
         p = os.path.join(rundir, split + ".json")
