@@ -1,4 +1,4 @@
-/* augment.c: the random affine + detail gain + brightness/contrast transform of
+/* augment.c: the random affine + detail gain + brightness/contrast + border transform of
  * cxr_augment.h, its draw from (seed, epoch, index), the spec parser and the fixed test-time
  * transforms. Plain float arithmetic in a fixed order, so an image's result depends only on
  * its inputs (the loader's threads all run this same code).
@@ -21,6 +21,7 @@ void cxr_augment_params_none(cxr_augment_params *p)
     p->scale_min = p->scale_max = 1.0f;
     p->aspect_min = p->aspect_max = 1.0f;
     p->detail_min = p->detail_max = 1.0f;
+    p->border_min = p->border_max = 0.0f;
 }
 
 void cxr_augment_params_default(cxr_augment_params *p)
@@ -36,10 +37,10 @@ void cxr_augment_params_default(cxr_augment_params *p)
 
 int cxr_augment_active(const cxr_augment_params *p)
 {
-    return p &&
-           (p->rotate_deg != 0 || p->scale_min != 1 || p->scale_max != 1 || p->translate != 0 ||
-            p->brightness != 0 || p->contrast != 0 || p->hflip || p->aspect_min != 1 ||
-            p->aspect_max != 1 || p->detail_min != 1 || p->detail_max != 1);
+    return p && (p->rotate_deg != 0 || p->scale_min != 1 || p->scale_max != 1 ||
+                 p->translate != 0 || p->brightness != 0 || p->contrast != 0 || p->hflip ||
+                 p->aspect_min != 1 || p->aspect_max != 1 || p->detail_min != 1 ||
+                 p->detail_max != 1 || p->border_min != 0 || p->border_max != 0);
 }
 
 /* ---------------------------------------------------------------- spec */
@@ -68,10 +69,11 @@ void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap)
     int n = snprintf(buf, cap,
                      "rotate=%s,scale=%s:%s,translate=%s,brightness=%s,contrast=%s,hflip=%d", r,
                      s0, s1, t, b, c, p->hflip ? 1 : 0);
-    const char *key[2] = { "aspect", "detail" };
-    const float lo[2] = { p->aspect_min, p->detail_min }, hi[2] = { p->aspect_max, p->detail_max };
-    for (int i = 0; i < 2; i++) {
-        if (lo[i] == 1 && hi[i] == 1) continue;
+    const char *key[3] = { "aspect", "detail", "border" };
+    const float lo[3] = { p->aspect_min, p->detail_min, p->border_min },
+                hi[3] = { p->aspect_max, p->detail_max, p->border_max }, id[3] = { 1, 1, 0 };
+    for (int i = 0; i < 3; i++) {
+        if (lo[i] == id[i] && hi[i] == id[i]) continue;
         char a0[32], a1[32];
         put_float(a0, sizeof a0, lo[i]);
         put_float(a1, sizeof a1, hi[i]);
@@ -113,9 +115,14 @@ static int parse_item(const char *s, const char *end, cxr_augment_params *p)
         p->hflip = *v == '1';
         return 1;
     }
-    if (KEY("scale") || KEY("aspect") || KEY("detail")) {
+    if (KEY("scale") || KEY("aspect") || KEY("detail") || KEY("border")) {
         const char *colon = memchr(v, ':', (size_t)(end - v));
-        const float lo = KEY("detail") ? 0.25f : 0.5f, hi = KEY("detail") ? 4 : 2;
+        const float lo = KEY("detail")   ? 0.25f
+                         : KEY("border") ? 0
+                                         : 0.5f,
+                    hi = KEY("detail")   ? 4
+                         : KEY("border") ? 0.4f
+                                         : 2;
         float a, b;
         if (!colon || !parse_float(v, colon, lo, hi, &a) ||
             !parse_float(colon + 1, end, lo, hi, &b) || a > b)
@@ -124,8 +131,10 @@ static int parse_item(const char *s, const char *end, cxr_augment_params *p)
             p->scale_min = a, p->scale_max = b;
         else if (KEY("aspect"))
             p->aspect_min = a, p->aspect_max = b;
-        else
+        else if (KEY("detail"))
             p->detail_min = a, p->detail_max = b;
+        else
+            p->border_min = a, p->border_max = b;
         return 1;
     }
 #undef KEY
@@ -158,7 +167,8 @@ cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *out)
             return cxr_set_error(CXR_E_ARG,
                                  "augment '%s': bad item '%.*s' (rotate=0..45, scale=MIN:MAX in "
                                  "0.5..2, translate=0..0.5, brightness=0..1, contrast=0..0.9, "
-                                 "hflip=0|1, aspect=MIN:MAX in 0.5..2, detail=MIN:MAX in 0.25..4)",
+                                 "hflip=0|1, aspect=MIN:MAX in 0.5..2, detail=MIN:MAX in 0.25..4, "
+                                 "border=MIN:MAX in 0..0.4)",
                                  spec, (int)(end - s), s);
         s = *end ? end + 1 : end;
     }
@@ -181,8 +191,8 @@ void cxr_augment_draw(const cxr_augment_params *p, uint64_t seed, int epoch, int
     k = cxr_splitmix64_mix(G * ((uint64_t)epoch + 1) ^ k);
     k = cxr_splitmix64_mix(G * (stream + 1) ^ k);
     uint64_t state = cxr_splitmix64_mix(seed ^ k);
-    float u[9];
-    for (int i = 0; i < 9; i++) u[i] = next_unit(&state);
+    float u[10];
+    for (int i = 0; i < 10; i++) u[i] = next_unit(&state);
     x->angle = (float)((double)p->rotate_deg * (M_PI / 180.0)) * (2 * u[0] - 1);
     x->scale = p->scale_min + (p->scale_max - p->scale_min) * u[1];
     x->tx = p->translate * (float)size * (2 * u[2] - 1);
@@ -194,12 +204,13 @@ void cxr_augment_draw(const cxr_augment_params *p, uint64_t seed, int epoch, int
     x->aspect = (float)exp(la + (lb - la) * (double)u[7]);
     const double da = log((double)p->detail_min), db = log((double)p->detail_max);
     x->detail = (float)exp(da + (db - da) * (double)u[8]);
+    x->border = p->border_min + (p->border_max - p->border_min) * u[9];
 }
 
 int cxr_augment_xform_is_identity(const cxr_augment_xform *x)
 {
     return x->angle == 0 && x->scale == 1 && x->tx == 0 && x->ty == 0 && x->contrast == 1 &&
-           x->brightness == 0 && !x->flip && x->aspect == 1 && x->detail == 1;
+           x->brightness == 0 && !x->flip && x->aspect == 1 && x->detail == 1 && x->border == 0;
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -331,6 +342,14 @@ void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst,
                 out[xo] = v < lo ? lo : v > hi ? hi : v;
             }
     }
+    const int B = x->border > 0 ? (int)floorf(x->border * (float)S) : 0;
+    if (B > 0) /* the periphery hidden: rows above and below, then the sides of the rest */
+        for (int y = 0; y < S; y++) {
+            float *out = dst + (size_t)y * S;
+            const int all = y < B || y >= S - B;
+            for (int xo = 0; xo < S; xo++)
+                if (all || xo < B || xo >= S - B) out[xo] = lo;
+        }
 }
 
 void cxr_augment_image(const cxr_augment_params *p, uint64_t seed, int epoch, int64_t index,
@@ -359,4 +378,5 @@ void cxr_augment_tta_xform(int t, int size, cxr_augment_xform *x)
     x->contrast = 1;
     x->aspect = 1;
     x->detail = 1;
+    x->border = 0;
 }

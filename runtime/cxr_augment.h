@@ -17,21 +17,22 @@
  * (separable, taps to 3 sigma, edges replicated): detail < 1 softens the fine structure (ribs,
  * vessels, film grain), > 1 sharpens it (an unsharp mask), and the large-scale brightness stays.
  * Then v = contrast * v + brightness, clamped to the input image's [min, max] (contrast about
- * 0, the centre of the normalized range).
+ * 0, the centre of the normalized range). Last, when border > 0, the outer B = floor(border * S)
+ * pixels on every side take the image's minimum (the background), hiding the film's periphery.
  *
  * Randomness: the transform of image `index` (its index in the store's split) in epoch `epoch`
  * (0-based) of a run with seed `seed` is drawn from the splitmix64 sequence (cxr_splitmix.h)
  * whose state is
  *   mix(seed ^ mix(G*(stream+1) ^ mix(G*(epoch+1) ^ mix(G*(index+1)))))   stream = 2
- * (the loader's shuffle uses stream 1), nine draws in this order, each u = (next >> 40) * 2^-24
+ * (the loader's shuffle uses stream 1), ten draws in this order, each u = (next >> 40) * 2^-24
  * in [0,1): rotation a = rotate_deg * pi/180 * (2u-1); scale = scale_min + (scale_max -
  * scale_min) * u; tx = translate * S * (2u-1); ty likewise; contrast = 1 + contrast * (2u-1);
  * brightness = brightness * (2u-1); flip = hflip && u < 0.5; aspect = exp(log aspect_min +
  * (log aspect_max - log aspect_min) * u) (log-uniform: a stretch and its inverse are equally
- * likely; computed in double, so 1:1 gives exactly 1); detail likewise from detail_min..max.
- * Every draw is made whatever the ranges, so that one range does not change the others' values
- * (the eighth and ninth, added later, leave the earlier draws of every earlier run as they
- * were). The image is therefore a pure function of (params, seed, epoch, index, input): never
+ * likely; computed in double, so 1:1 gives exactly 1); detail likewise from detail_min..max;
+ * border = border_min + (border_max - border_min) * u. Every draw is made whatever the ranges,
+ * so that one range does not change the others' values (the eighth to tenth, added later, leave
+ * the earlier draws of every earlier run as they were). The image is therefore a pure function of (params, seed, epoch, index, input): never
  * of threads, timing or batch.
  */
 #ifndef CXR_AUGMENT_H
@@ -56,6 +57,7 @@ typedef struct cxr_augment_params {
     int hflip;                  /* 1: mirror left-right with probability 1/2 */
     float aspect_min, aspect_max; /* width/height stretch log-uniform in [min, max] (> 0) */
     float detail_min, detail_max; /* gain of the fine detail log-uniform in [min, max] (> 0) */
+    float border_min, border_max; /* hidden outer band uniform in [min, max] x the side */
 } cxr_augment_params;
 
 /* The blur that separates fine detail from the rest (see above), in pixels of the S x S image. */
@@ -69,9 +71,10 @@ typedef struct {
     int flip;
     float aspect; /* width/height stretch, area kept; 1: none */
     float detail; /* gain of the detail under CXR_AUGMENT_DETAIL_SIGMA px; 1: none */
+    float border; /* the outer band set to the background, a fraction of the side; 0: none */
 } cxr_augment_xform;
 
-/* No augmentation: every range 0, scale, aspect and detail 1..1, no flip. */
+/* No augmentation: every range 0, scale, aspect and detail 1..1, no flip, no border. */
 void cxr_augment_params_none(cxr_augment_params *p);
 /* The default augmentation: rotate 10 degrees, scale 0.9-1.1, translate 0.08, brightness 0.1,
  * contrast 0.1, no flip (a chest is not left-right symmetric). */
@@ -82,17 +85,17 @@ int cxr_augment_active(const cxr_augment_params *p);
 /* Parse an augmentation spec into *p: "none", "default", or comma-separated key=value pairs
  * that change the none params ("default,key=value,..." changes the default's): rotate=DEG,
  * scale=MIN:MAX, translate=F, brightness=F, contrast=F, hflip=0|1, aspect=MIN:MAX,
- * detail=MIN:MAX. Ranges: rotate 0..45, scale and aspect 0.5..2 and detail 0.25..4 with
- * MIN <= MAX, translate 0..0.5, brightness 0..1, contrast 0..0.9. CXR_E_ARG naming the bad part
- * otherwise (*p unchanged). */
+ * detail=MIN:MAX, border=MIN:MAX. Ranges: rotate 0..45, scale and aspect 0.5..2, detail 0.25..4
+ * and border 0..0.4 with MIN <= MAX, translate 0..0.5, brightness 0..1, contrast 0..0.9.
+ * CXR_E_ARG naming the bad part otherwise (*p unchanged). */
 cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *p);
 /* The canonical spec of p into buf (cap bytes): "none" when inactive, else
  * "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,hflip=0", with
- * ",aspect=MIN:MAX" and ",detail=MIN:MAX" appended only when their range is not 1:1 (so the
- * specs of earlier runs are unchanged), in the shortest %g form that reads back as the same
+ * ",aspect=MIN:MAX", ",detail=MIN:MAX" and ",border=MIN:MAX" appended only when their range is
+ * not the identity's (1:1, 1:1, 0:0; so the specs of earlier runs are unchanged), in the shortest %g form that reads back as the same
  * float: parsing it gives p back exactly. At most CXR_AUGMENT_SPEC_MAX bytes with the
  * terminator. */
-#define CXR_AUGMENT_SPEC_MAX 192
+#define CXR_AUGMENT_SPEC_MAX 256
 void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap);
 
 /* The transform of (seed, epoch, index) under p for an S x S image (see above). */

@@ -70,7 +70,7 @@ typedef struct {
     int64_t step;            /* Adam step count t */
     uint64_t seed;           /* the run's seed (shuffle, dropout, init) */
     double threshold;        /* binary decision threshold on p[1] */
-    char augment[192];       /* train-time augmentation, cxr_augment_format ("none" if absent) */
+    char augment[256];       /* train-time augmentation, cxr_augment_format ("none" if absent) */
     char threshold_split[8]; /* "val": chosen on val by cxr-train; "": the default 0.5 */
     /* the run's definition; has_run 0 when the file predates them (then all 0 / "") */
     int has_run;

@@ -18,7 +18,7 @@ P = ctypes.POINTER
 # 0.3: cxr_log_run_line (cxr_trainlog.h, not used here) grew the store's preprocessing; the
 # structs this package reads are unchanged, but the library's major.minor moved with it.
 # 0.4: cxr_preprocess_params grew clahe_clip (and cxr_log_run_line too); not read here either.
-# 0.5: cxr_augment_params grew detail_min/detail_max (36 -> 44 bytes).
+# 0.5: cxr_augment_params grew detail_min/detail_max and border_min/border_max (36 -> 52 bytes).
 ABI = "0.5"
 
 
@@ -35,7 +35,8 @@ class AugmentParams(ctypes.Structure):
                 ("scale_max", ctypes.c_float), ("translate", ctypes.c_float),
                 ("brightness", ctypes.c_float), ("contrast", ctypes.c_float), ("hflip", c_int),
                 ("aspect_min", ctypes.c_float), ("aspect_max", ctypes.c_float),
-                ("detail_min", ctypes.c_float), ("detail_max", ctypes.c_float)]
+                ("detail_min", ctypes.c_float), ("detail_max", ctypes.c_float),
+                ("border_min", ctypes.c_float), ("border_max", ctypes.c_float)]
 
 
 class BatchStruct(ctypes.Structure):

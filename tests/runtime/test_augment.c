@@ -468,6 +468,85 @@ static void test_detail(void)
     free(dst);
 }
 
+/* The hidden border: its spec, its draw (the tenth: the first nine unchanged), and its pixels:
+ * the outer floor(border * S) on every side are the input's minimum, the rest is the transform
+ * without it, bit for bit. */
+static void test_border(void)
+{
+    cxr_augment_params p, d;
+    char buf[CXR_AUGMENT_SPEC_MAX];
+    CHECK_OK(cxr_augment_parse("default,detail=0.5:2,border=0:0.2", &p));
+    CHECK(p.border_min == 0 && p.border_max == 0.2f && p.detail_max == 2);
+    check_round_trip(&p, buf, sizeof buf);
+    CHECK(strcmp(buf, "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,"
+                      "hflip=0,detail=0.5:2,border=0:0.2") == 0);
+    CHECK_OK(cxr_augment_parse("border=0.1:0.1", &p));
+    CHECK(cxr_augment_active(&p) && p.rotate_deg == 0);
+    CHECK_OK(cxr_augment_parse("border=0:0", &p));
+    CHECK(!cxr_augment_active(&p));
+    { /* the longest spec of all keys fits CXR_AUGMENT_SPEC_MAX */
+        char big[CXR_AUGMENT_SPEC_MAX];
+        CHECK_OK(cxr_augment_parse("rotate=0.123456789,scale=0.523456789:1.923456789,translate="
+                                   "0.123456789,brightness=0.123456789,contrast=0.123456789,"
+                                   "hflip=1,aspect=0.523456789:1.923456789,detail="
+                                   "0.253456789:3.923456789,border=0.123456789:0.323456789",
+                                   &p));
+        check_round_trip(&p, big, sizeof big);
+        CHECK(strlen(big) < sizeof big - 1);
+    }
+    const char *bad[] = { "border=0.2", "border=0.3:0.1", "border=-0.1:0.1", "border=0:0.5" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(cxr_augment_parse(bad[i], &p) == CXR_E_ARG);
+    cxr_augment_params_default(&d);
+    CHECK_OK(cxr_augment_parse("default,border=0.05:0.2", &p));
+    float bmin = 1, bmax = 0;
+    double mean = 0;
+    for (int i = 0; i < 2000; i++) {
+        cxr_augment_xform x0, x1;
+        cxr_augment_draw(&d, 9, i % 7, i, 256, &x0);
+        cxr_augment_draw(&p, 9, i % 7, i, 256, &x1);
+        CHECK(x0.border == 0);
+        CHECK(x0.angle == x1.angle && x0.scale == x1.scale && x0.tx == x1.tx && x0.ty == x1.ty &&
+              x0.contrast == x1.contrast && x0.brightness == x1.brightness && x0.flip == x1.flip &&
+              x0.aspect == x1.aspect && x0.detail == x1.detail);
+        CHECK(x1.border >= 0.05f && x1.border <= 0.2f);
+        bmin = x1.border < bmin ? x1.border : bmin;
+        bmax = x1.border > bmax ? x1.border : bmax;
+        mean += x1.border / 2000;
+    }
+    CHECK(bmin < 0.052f && bmax > 0.198f);
+    CHECK(fabs(mean - 0.125) < 0.004); /* uniform: sd of the mean 0.001 */
+
+    enum { O = 40 };
+    float *src = random_image(O, 7), *dst = malloc(O * O * sizeof *dst),
+          *ref = malloc(O * O * sizeof *ref);
+    REQUIRE(src && dst && ref);
+    const float lo = image_min(src, O * O);
+    cxr_augment_xform x;
+    identity_xform(&x);
+    x.angle = 0.05f, x.tx = 1.5f, x.contrast = 1.2f, x.detail = 0.7f;
+    cxr_augment_apply(&x, src, ref, O);
+    const float borders[] = { 0.1f, 0.26f, 0.02f }; /* B = 4, 10, 0 */
+    const int Bs[] = { 4, 10, 0 };
+    for (int k = 0; k < 3; k++) {
+        x.border = borders[k];
+        cxr_augment_apply(&x, src, dst, O);
+        int bad = 0;
+        for (int y = 0; y < O; y++)
+            for (int xx = 0; xx < O; xx++) {
+                const int out = y < Bs[k] || y >= O - Bs[k] || xx < Bs[k] || xx >= O - Bs[k];
+                bad += dst[y * O + xx] != (out ? lo : ref[y * O + xx]);
+            }
+        CHECK(bad == 0);
+    }
+    identity_xform(&x);
+    x.border = 0.1f;
+    CHECK(!cxr_augment_xform_is_identity(&x));
+    cxr_augment_apply(&x, src, dst, O);
+    CHECK(dst[0] == lo && dst[4 * O + 4] == src[4 * O + 4] && dst[3 * O + 20] == lo);
+    free(src), free(dst), free(ref);
+}
+
 /* The transforms and pixels of the default augmentation as they were before the stretch was
  * added (computed with runtime/augment.c of ddc01d9): every earlier run's training images are
  * unchanged. Draws of (seed 9, epoch e, index i) at S = 256, e = 0..2, i = 0..3; then an FNV-1a
@@ -609,6 +688,7 @@ int main(void)
     test_interpolation_and_photometric();
     test_spec();
     test_detail();
+    test_border();
     test_pinned();
     test_loader(path);
     unlink(path);

@@ -3,7 +3,9 @@ in /work/runs or the folder given as the second argument; not committed).
   summ.py [TSV_DIR]        the default models, default-s4..s6 (geometry-probe.md, summary.md here)
   summ.py geom [TSV_DIR]   the geom models, geom-s1..s2 (README.md; ../geom-probe/summary.md)
   summ.py detail [TSV_DIR] the default models under a detail gain (../detail-probe.md; its
-                           unperturbed rows are this probe's `none`)"""
+                           unperturbed rows are this probe's `none`)
+  summ.py border [TSV_DIR] the default models with the periphery hidden (../border-probe.md;
+                           likewise)"""
 import csv
 import json
 import os
@@ -11,7 +13,7 @@ import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 args = sys.argv[1:]
-which = args.pop(0) if args and args[0] in ("geom", "defaults", "detail") else "defaults"
+which = args.pop(0) if args and args[0] in ("geom", "defaults", "detail", "border") else "defaults"
 tsv_dir = args[0] if args else "/work/runs"
 if which == "geom":
     jdir, seeds, label = os.path.join(here, "..", "geom-probe"), (1, 2), "geom-s%d"
@@ -21,6 +23,10 @@ elif which == "detail":
     jdir, seeds, label = os.path.join(here, "..", "detail-probe"), (4, 5, 6), "%d"
     views = ("none", "detail=0.5:0.5", "detail=0.7:0.7", "detail=1.4:1.4", "detail=2:2")
     jname, tname, head = "probe-s%d-%s.json", "dprobe-s%d-%s.tsv", "seed"
+elif which == "border":
+    jdir, seeds, label = os.path.join(here, "..", "border-probe"), (4, 5, 6), "%d"
+    views = ("none", "border=0.05:0.05", "border=0.1:0.1", "border=0.2:0.2")
+    jname, tname, head = "probe-s%d-%s.json", "bprobe-s%d-%s.tsv", "seed"
 else:
     jdir, seeds, label = here, (4, 5, 6), "%d"
     views = ("none", "aspect=0.8:0.8", "aspect=1.25:1.25", "scale=0.8:0.8", "scale=1.25:1.25")
@@ -30,7 +36,7 @@ print("| %s | view | val AUC | sensitivity | specificity | mean p(PNEUMONIA), NO
 print("|---|---|---|---|---|---|---|")
 for s in seeds:
     for v in views:
-        jd, tn = (here, "probe-s%d-%s.tsv") if which == "detail" and v == "none" else (jdir, tname)
+        jd, tn = (here, "probe-s%d-%s.tsv") if which in ("detail", "border") and v == "none" else (jdir, tname)
         j = json.load(open(os.path.join(jd, jname % (s, v))))
         rows = list(csv.DictReader(open(os.path.join(tsv_dir, tn % (s, v))), delimiter="\t"))
         m = {}
