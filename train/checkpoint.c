@@ -89,22 +89,21 @@ static int get_num(hid_t loc, const char *name, hid_t type, void *v, hssize_t n)
 /* A string attribute into buf: fixed-length (version 2), or variable-length when legacy
  * (version 1 stored its strings in HDF5's global heap, which has no checksum: read only from
  * files that say they are version 1).
- * 1 read, 0 absent, -1 damaged or of another kind. */
+ * 1 read, 2 read but cut to cap - 1 bytes, 0 absent, -1 damaged or of another kind. */
 static int get_str(hid_t loc, const char *name, char *buf, size_t cap, int legacy)
 {
     char *v = NULL;
     int r = cxr_h5_attr_get_str(loc, name, &v);
     if (r == 1) {
-        snprintf(buf, cap, "%s", v);
+        if ((size_t)snprintf(buf, cap, "%s", v) >= cap) r = 2;
         free(v);
     }
     if (r >= 0 || !legacy) return r;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT), ft = a >= 0 ? H5Aget_type(a) : -1;
     /* read in the file's own character set: HDF5 converts none to another */
     if (a >= 0 && ft >= 0 && H5Tis_variable_str(ft) > 0 && H5Aread(a, ft, &v) >= 0 && v) {
-        snprintf(buf, cap, "%s", v);
+        r = (size_t)snprintf(buf, cap, "%s", v) >= cap ? 2 : 1;
         H5free_memory(v);
-        r = 1;
     }
     if (ft >= 0) H5Tclose(ft);
     if (a >= 0) H5Aclose(a);
@@ -485,8 +484,11 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     /* CLAHE checkpoints since 0.4 name their clip limit; one without it used CXR_CLAHE_CLIP */
     if (get_num(f, "clahe_clip", H5T_NATIVE_DOUBLE, &clip, 1) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'clahe_clip' is unreadable");
-    if (get_str(f, "augment", meta->augment, sizeof meta->augment, legacy) < 0)
+    if ((r = get_str(f, "augment", meta->augment, sizeof meta->augment, legacy)) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'augment' is unreadable");
+    if (r == 2) /* a cut spec could parse as another one */
+        CXR_THROW(CXR_E_FORMAT, "%s: checkpoint attribute 'augment' is longer than %zu bytes", path,
+                  sizeof meta->augment - 1);
     if (!meta->augment[0]) snprintf(meta->augment, sizeof meta->augment, "none");
     if (get_num(f, "weight_decay", H5T_NATIVE_DOUBLE, &wd, 1) < 0 ||
         get_str(f, "threshold_split", meta->threshold_split, sizeof meta->threshold_split, legacy) <
@@ -495,7 +497,7 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
                      "checkpoint attribute 'weight_decay' or 'threshold_split' is unreadable");
     if ((r = get_str(f, "schedule", meta->schedule, sizeof meta->schedule, legacy)) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'schedule' is unreadable");
-    if (r == 1) { /* the run's definition: all of it */
+    if (r >= 1) { /* the run's definition: all of it */
         meta->has_run = 1;
         int32_t pat = 0, best = 0;
 #define RUN_NUM(name, type, var)                                                                \

@@ -18,8 +18,10 @@ P = ctypes.POINTER
 # 0.3: cxr_log_run_line (cxr_trainlog.h, not used here) grew the store's preprocessing; the
 # structs this package reads are unchanged, but the library's major.minor moved with it.
 # 0.4: cxr_preprocess_params grew clahe_clip (and cxr_log_run_line too); not read here either.
-# 0.5: cxr_augment_params grew detail_min/detail_max and border_min/border_max (36 -> 52 bytes).
-ABI = "0.5"
+# 0.5: cxr_augment_params grew detail_min/detail_max (36 -> 44 bytes).
+# 0.6: it grew border_min/border_max (44 -> 52 bytes), and cxr_checkpoint_meta.augment (not read
+# here) 192 -> 256 bytes, as CXR_AUGMENT_SPEC_MAX.
+ABI = "0.6"
 
 
 class LoaderOptions(ctypes.Structure):

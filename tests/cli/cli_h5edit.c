@@ -1,5 +1,6 @@
 /* cli_h5edit: small HDF5 surgery for the CLI bad-input tests (no h5py needed).
  *   cli_h5edit setattr FILE NAME INT          set an int32 root attribute
+ *   cli_h5edit setstr FILE NAME TEXT          set a fixed-length string root attribute
  *   cli_h5edit delete FILE PATH               unlink a dataset or group
  *   cli_h5edit delattr FILE NAME...           delete root attributes (an older checkpoint)
  *   cli_h5edit label FILE SPLIT INDEX VALUE   overwrite one label
@@ -91,6 +92,16 @@ int main(int argc, char **argv)
         hid_t a = H5Acreate2(f, argv[3], H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
         ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT32, &v) >= 0;
         H5Aclose(a);
+        H5Sclose(sp);
+    } else if (strcmp(op, "setstr") == 0 && argc == 5) {
+        if (H5Aexists(f, argv[3]) > 0) H5Adelete(f, argv[3]);
+        hid_t sp = H5Screate(H5S_SCALAR), t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, strlen(argv[4]) + 1);
+        H5Tset_strpad(t, H5T_STR_NULLTERM);
+        hid_t a = H5Acreate2(f, argv[3], t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        ok = a >= 0 && H5Awrite(a, t, argv[4]) >= 0;
+        H5Aclose(a);
+        H5Tclose(t);
         H5Sclose(sp);
     } else if (strcmp(op, "delattr") == 0) {
         ok = 1;

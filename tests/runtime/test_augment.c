@@ -184,6 +184,28 @@ static void test_interpolation_and_photometric(void)
     free(dst);
 }
 
+/* The FNV-1a hash of cxr_augment_image(SPEC, seed 9, epoch e, index 2) of random_image(24, 3)
+ * for e = 0 .. epochs-1: 1 when it is `want`, else 0, printing the hash found. */
+static int pinned_hash(const char *spec, int epochs, uint64_t want)
+{
+    enum { P = 24 };
+    cxr_augment_params p;
+    CHECK_OK(cxr_augment_parse(spec, &p));
+    float *src = random_image(P, 3), *dst = malloc(P * P * sizeof *dst);
+    REQUIRE(src && dst);
+    uint64_t h = 1469598103934665603ull;
+    for (int e = 0; e < epochs; e++) {
+        cxr_augment_image(&p, 9, e, 2, src, dst, P);
+        const unsigned char *q = (const unsigned char *)dst;
+        for (size_t k = 0; k < P * P * sizeof *dst; k++) h = (h ^ q[k]) * 1099511628211ull;
+    }
+    if (h != want)
+        fprintf(stderr, "pinned pixels of %s: hash %#llx\n", spec, (unsigned long long)h);
+    free(src);
+    free(dst);
+    return h == want;
+}
+
 /* format p into buf, parse it back: the same params, bit for bit */
 static void check_round_trip(const cxr_augment_params *p, char *buf, size_t cap)
 {
@@ -431,26 +453,10 @@ static void test_detail(void)
         }
         free(img), free(got), free(geo), free(h), free(b);
     }
-    { /* pinned: the FNV-1a hash of cxr_augment_image(default,detail=0.5:2, 9, e, 2) of
-       * random_image(24, 3) for e = 0..2, computed with runtime/augment.c as the gain was
-       * added (Debian 12's glibc: the gain and the taps go through exp): a later change to
-       * these pixels changes the training images of a run with it */
-        enum { P = 24 };
-        cxr_augment_params dp;
-        CHECK_OK(cxr_augment_parse("default,detail=0.5:2", &dp));
-        float *ps = random_image(P, 3), *pd = malloc(P * P * sizeof *pd);
-        REQUIRE(ps && pd);
-        uint64_t hash = 1469598103934665603ull;
-        for (int e = 0; e < 3; e++) {
-            cxr_augment_image(&dp, 9, e, 2, ps, pd, P);
-            const unsigned char *q = (const unsigned char *)pd;
-            for (size_t k = 0; k < P * P * sizeof *pd; k++) hash = (hash ^ q[k]) * 1099511628211ull;
-        }
-        if (hash != 0xf9f0a1ec63c68b90ull)
-            fprintf(stderr, "pinned detail pixels: hash %#llx\n", (unsigned long long)hash);
-        CHECK(hash == 0xf9f0a1ec63c68b90ull);
-        free(ps), free(pd);
-    }
+    /* pinned, computed with runtime/augment.c as the gain was added (Debian 12's glibc: the gain
+     * and the taps go through exp): a later change to these pixels changes the training images
+     * of a run with it */
+    CHECK(pinned_hash("default,detail=0.5:2", 3, 0xf9f0a1ec63c68b90ull));
     /* a constant image stays constant; a gain past the range is clamped to the input's own */
     for (int i = 0; i < O * O; i++) src[i] = 0.25f;
     cxr_augment_xform x;
@@ -495,8 +501,11 @@ static void test_border(void)
         CHECK(strlen(big) < sizeof big - 1);
     }
     const char *bad[] = { "border=0.2", "border=0.3:0.1", "border=-0.1:0.1", "border=0:0.5" };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p.border_max = 0.3f;
         CHECK(cxr_augment_parse(bad[i], &p) == CXR_E_ARG);
+        CHECK(p.border_max == 0.3f); /* unchanged */
+    }
     cxr_augment_params_default(&d);
     CHECK_OK(cxr_augment_parse("default,border=0.05:0.2", &p));
     float bmin = 1, bmax = 0;
@@ -524,8 +533,11 @@ static void test_border(void)
     const float lo = image_min(src, O * O);
     cxr_augment_xform x;
     identity_xform(&x);
-    x.angle = 0.05f, x.tx = 1.5f, x.contrast = 1.2f, x.detail = 0.7f;
+    /* a contrast below 1 and a brightness above 0 lift the transformed image's minimum above
+     * the input's: the band must hold the input's, set after the photometric step */
+    x.angle = 0.05f, x.tx = 1.5f, x.contrast = 0.8f, x.brightness = 0.1f, x.detail = 0.7f;
     cxr_augment_apply(&x, src, ref, O);
+    CHECK(image_min(ref, O * O) > lo);
     const float borders[] = { 0.1f, 0.26f, 0.02f }; /* B = 4, 10, 0 */
     const int Bs[] = { 4, 10, 0 };
     for (int k = 0; k < 3; k++) {
@@ -545,6 +557,9 @@ static void test_border(void)
     cxr_augment_apply(&x, src, dst, O);
     CHECK(dst[0] == lo && dst[4 * O + 4] == src[4 * O + 4] && dst[3 * O + 20] == lo);
     free(src), free(dst), free(ref);
+    /* pinned, computed as the border was added, over 6 epochs (B from 1 to 4 pixels): it fixes
+     * which draw the border takes and where the band goes */
+    CHECK(pinned_hash("default,border=0.05:0.2", 6, 0xaa0b3ef7adc0bea4ull));
 }
 
 /* The transforms and pixels of the default augmentation as they were before the stretch was
@@ -577,17 +592,7 @@ static void test_pinned(void)
             CHECK(x.angle == w[0] && x.scale == w[1] && x.tx == w[2] && x.ty == w[3] &&
                   x.contrast == w[4] && x.brightness == w[5] && !x.flip && x.aspect == 1);
         }
-    float *src = random_image(S, 3), *dst = malloc(S * S * sizeof *dst);
-    uint64_t h = 1469598103934665603ull;
-    for (int e = 0; e < 3; e++) {
-        cxr_augment_image(&p, 9, e, 2, src, dst, S);
-        const unsigned char *b = (const unsigned char *)dst;
-        for (size_t k = 0; k < S * S * sizeof *dst; k++) h = (h ^ b[k]) * 1099511628211ull;
-    }
-    if (h != 0xff92a20010486bdbull) fprintf(stderr, "pinned pixels: hash %#llx\n", (unsigned long long)h);
-    CHECK(h == 0xff92a20010486bdbull);
-    free(src);
-    free(dst);
+    CHECK(pinned_hash("default", 3, 0xff92a20010486bdbull));
 }
 
 /* Every image of one epoch, by split index, into all[NTRAIN][S*S]. */
