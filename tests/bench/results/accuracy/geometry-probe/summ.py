@@ -5,7 +5,8 @@ in /work/runs or the folder given as the second argument; not committed).
   summ.py detail [TSV_DIR] the default models under a detail gain (../detail-probe.md; its
                            unperturbed rows are this probe's `none`)
   summ.py border [TSV_DIR] the default models with the periphery hidden (../border-probe.md;
-                           likewise)"""
+                           likewise)
+  summ.py broad [TSV_DIR]  the broad models, broad-s1..s2 (../broad-plan.md; ../broad-probe/)"""
 import csv
 import json
 import os
@@ -13,12 +14,16 @@ import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 args = sys.argv[1:]
-which = args.pop(0) if args and args[0] in ("geom", "defaults", "detail", "border") else "defaults"
+which = args.pop(0) if args and args[0] in ("geom", "defaults", "detail", "border", "broad") else "defaults"
 tsv_dir = args[0] if args else "/work/runs"
 if which == "geom":
     jdir, seeds, label = os.path.join(here, "..", "geom-probe"), (1, 2), "geom-s%d"
     views = ("none", "scale=1.25:1.25", "aspect=0.8:0.8")
     jname, tname, head = "probe-geom-s%d-%s.json", "gprobe-s%d-%s.tsv", "model"
+elif which == "broad":
+    jdir, seeds, label = os.path.join(here, "..", "broad-probe"), (1, 2), "broad-s%d"
+    views = ("none", "scale=1.25:1.25", "border=0.1:0.1", "aspect=0.8:0.8")
+    jname, tname, head = "probe-broad-s%d-%s.json", "brprobe-s%d-%s.tsv", "model"
 elif which == "detail":
     jdir, seeds, label = os.path.join(here, "..", "detail-probe"), (4, 5, 6), "%d"
     views = ("none", "detail=0.5:0.5", "detail=0.7:0.7", "detail=1.4:1.4", "detail=2:2")
