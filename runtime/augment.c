@@ -7,6 +7,7 @@
 #include "cxr_splitmix.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,31 @@ int cxr_augment_active(const cxr_augment_params *p)
 }
 
 /* ---------------------------------------------------------------- spec */
+/* The MIN:MAX items: key, allowed values, the identity range ID:ID (stretch, detail and border
+ * are left out of a canonical spec when they hold it, so earlier specs stay as they were), and
+ * the two fields. */
+static const struct range_key {
+    const char *key;
+    float lo, hi, id;
+    size_t min, max; /* offsets in cxr_augment_params */
+} RANGES[] = {
+    { "scale", 0.5f, 2, 1, offsetof(cxr_augment_params, scale_min),
+      offsetof(cxr_augment_params, scale_max) },
+    { "aspect", 0.5f, 2, 1, offsetof(cxr_augment_params, aspect_min),
+      offsetof(cxr_augment_params, aspect_max) },
+    { "detail", 0.25f, 4, 1, offsetof(cxr_augment_params, detail_min),
+      offsetof(cxr_augment_params, detail_max) },
+    { "border", 0, 0.4f, 0, offsetof(cxr_augment_params, border_min),
+      offsetof(cxr_augment_params, border_max) },
+};
+#define N_RANGES (sizeof RANGES / sizeof RANGES[0])
+
+static float *field(cxr_augment_params *p, size_t off) { return (float *)((char *)p + off); }
+static float cfield(const cxr_augment_params *p, size_t off)
+{
+    return *(const float *)((const char *)p + off);
+}
+
 /* The shortest %g form of v that strtof reads back as v. */
 static void put_float(char *buf, size_t cap, float v)
 {
@@ -69,16 +95,15 @@ void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap)
     int n = snprintf(buf, cap,
                      "rotate=%s,scale=%s:%s,translate=%s,brightness=%s,contrast=%s,hflip=%d", r,
                      s0, s1, t, b, c, p->hflip ? 1 : 0);
-    const char *key[3] = { "aspect", "detail", "border" };
-    const float lo[3] = { p->aspect_min, p->detail_min, p->border_min },
-                hi[3] = { p->aspect_max, p->detail_max, p->border_max }, id[3] = { 1, 1, 0 };
-    for (int i = 0; i < 3; i++) {
-        if (lo[i] == id[i] && hi[i] == id[i]) continue;
+    for (size_t i = 1; i < N_RANGES; i++) { /* scale, always there, is in the line above */
+        const struct range_key *r = &RANGES[i];
+        const float lo = cfield(p, r->min), hi = cfield(p, r->max);
+        if (lo == r->id && hi == r->id) continue;
         char a0[32], a1[32];
-        put_float(a0, sizeof a0, lo[i]);
-        put_float(a1, sizeof a1, hi[i]);
+        put_float(a0, sizeof a0, lo);
+        put_float(a1, sizeof a1, hi);
         if (n >= 0 && (size_t)n < cap) {
-            int m = snprintf(buf + n, cap - (size_t)n, ",%s=%s:%s", key[i], a0, a1);
+            int m = snprintf(buf + n, cap - (size_t)n, ",%s=%s:%s", r->key, a0, a1);
             n = m < 0 ? m : n + m;
         }
     }
@@ -115,26 +140,16 @@ static int parse_item(const char *s, const char *end, cxr_augment_params *p)
         p->hflip = *v == '1';
         return 1;
     }
-    if (KEY("scale") || KEY("aspect") || KEY("detail") || KEY("border")) {
+    for (size_t i = 0; i < N_RANGES; i++) {
+        const struct range_key *r = &RANGES[i];
+        if (!(k == strlen(r->key) && memcmp(s, r->key, k) == 0)) continue;
         const char *colon = memchr(v, ':', (size_t)(end - v));
-        const float lo = KEY("detail")   ? 0.25f
-                         : KEY("border") ? 0
-                                         : 0.5f,
-                    hi = KEY("detail")   ? 4
-                         : KEY("border") ? 0.4f
-                                         : 2;
         float a, b;
-        if (!colon || !parse_float(v, colon, lo, hi, &a) ||
-            !parse_float(colon + 1, end, lo, hi, &b) || a > b)
+        if (!colon || !parse_float(v, colon, r->lo, r->hi, &a) ||
+            !parse_float(colon + 1, end, r->lo, r->hi, &b) || a > b)
             return 0;
-        if (KEY("scale"))
-            p->scale_min = a, p->scale_max = b;
-        else if (KEY("aspect"))
-            p->aspect_min = a, p->aspect_max = b;
-        else if (KEY("detail"))
-            p->detail_min = a, p->detail_max = b;
-        else
-            p->border_min = a, p->border_max = b;
+        *field(p, r->min) = a;
+        *field(p, r->max) = b;
         return 1;
     }
 #undef KEY
@@ -343,13 +358,13 @@ void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst,
             }
     }
     const int B = x->border > 0 ? (int)floorf(x->border * (float)S) : 0;
-    if (B > 0) /* the periphery hidden: rows above and below, then the sides of the rest */
-        for (int y = 0; y < S; y++) {
-            float *out = dst + (size_t)y * S;
-            const int all = y < B || y >= S - B;
-            for (int xo = 0; xo < S; xo++)
-                if (all || xo < B || xo >= S - B) out[xo] = lo;
-        }
+    /* the periphery hidden: whole rows at the top and bottom, the two side spans of the rest */
+    for (int y = 0; B > 0 && y < S; y++) {
+        float *out = dst + (size_t)y * S;
+        const int whole = y < B || y >= S - B;
+        for (int xo = 0; xo < (whole ? S : B); xo++) out[xo] = lo;
+        for (int xo = S - B; !whole && xo < S; xo++) out[xo] = lo;
+    }
 }
 
 void cxr_augment_image(const cxr_augment_params *p, uint64_t seed, int epoch, int64_t index,
