@@ -71,7 +71,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      none (\"default,KEY=V\" changes default): rotate=DEG, "
         "scale=MIN:MAX,\n"
         "                      translate=FRACTION, brightness=F, contrast=F, hflip=0|1,\n"
-        "                      aspect=MIN:MAX (width/height stretch, log-uniform; off in default),\n"
+        "                      aspect=MIN:MAX (width/height stretch, log-uniform; off in "
+        "default),\n"
         "                      detail=MIN:MAX (gain of the detail under 4 px, log-uniform; off\n"
         "                      in default), border=MIN:MAX (outer band hidden, a fraction of\n"
         "                      the side; off in default)\n"
@@ -88,8 +89,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --checkpoint FILE   HDF5 checkpoint written at the end of every epoch (temp file +\n"
         "                      rename: the previous one stays valid until the new one is\n"
         "                      complete). Default: the --resume file, else STORE-stem.model.h5\n"
-        "                      beside STORE (numbered .model-N.h5 rather than replacing one; in\n"
-        "                      the current folder when STORE's is read-only), said on stderr\n"
+        "                      beside STORE (numbered .model-N.h5 rather than replacing one or\n"
+        "                      its .best.h5; in the current folder when STORE's is read-only),\n"
+        "                      said on stderr\n"
         "  --no-checkpoint     save no model\n"
         "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
         "                      uninterrupted run (same device and --threads); batch, seed, lr,\n"
@@ -199,8 +201,8 @@ static int bad_option(void)
 
 /* Where the model goes without --checkpoint: the resumed file on --resume (a resume keeps
  * saving where it left off), else beside STORE as STORE-stem.model.h5, numbered .model-N.h5
- * rather than replacing a model already there; in the current folder when STORE's folder is not
- * writable. NULL with --no-checkpoint or when no free name is found. */
+ * rather than replacing a model (or a best model, MODEL.best.h5) already there; in the current
+ * folder when STORE's folder is not writable. NULL with --no-checkpoint or when no free name is found. */
 static const char *default_checkpoint(const cxr_train_options *o, char *buf, size_t cap)
 {
     if (o->io.resume_path) return o->io.resume_path;
@@ -217,7 +219,12 @@ static const char *default_checkpoint(const cxr_train_options *o, char *buf, siz
         if (i) snprintf(num, sizeof num, "-%d", i);
         int n = snprintf(buf, cap, "%s%.*s.model%s.h5", dir, (int)stem, base, num);
         if (n < 0 || (size_t)n >= cap) return NULL;
-        if (access(buf, F_OK) != 0) return buf;
+        /* taken when the model or its best model is there: a run whose checkpoint was deleted
+         * may have left its MODEL.best.h5, which this run's selection would replace */
+        char best[4096];
+        if (access(buf, F_OK) != 0 && cxr_train_best_path(buf, best, sizeof best) == CXR_OK &&
+            access(best, F_OK) != 0)
+            return buf;
     }
     return NULL;
 }
@@ -259,8 +266,8 @@ static cxr_status check_files(const cxr_train_options *o)
     for (int i = 0; i < 4; i++)
         if (out[i].path && cxr_output_check(out[i].opt, out[i].path, in, i == 1 ? 1 : 2, NULL))
             return CXR_E_ARG;
-    for (int i = 0; i < 3; i++)
-        for (int j = i + 1; j < 3; j++)
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
             if (out[i].path && out[j].path && same_output(out[i].path, out[j].path))
                 return cxr_set_error(CXR_E_ARG,
                                      "%s %s and %s %s: the same file for two outputs; give each "
@@ -471,6 +478,11 @@ int main(int argc, char **argv)
     o.io.store_path = argv[optind];
     if (o.io.log_every > 0 && !o.io.log_path) {
         fprintf(stderr, "cxr-train: --log-every needs --log FILE.jsonl\n");
+        return 2;
+    }
+    if (o.io.checkpoint_path && no_checkpoint) {
+        fprintf(stderr, "cxr-train: --checkpoint %s and --no-checkpoint: give one of them\n",
+                o.io.checkpoint_path);
         return 2;
     }
     char ckbuf[4096];

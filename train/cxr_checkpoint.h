@@ -86,7 +86,7 @@ typedef struct {
     cxr_preprocess_params pp; /* the store's preprocessing */
     int n_classes;
     char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */
-    char store[1024];   /* the store trained on (informational) */
+    char store[1024];   /* the store trained on, absolute (informational) */
     char tool_version[64];
     int checksummed;  /* read: 1 for version 2, 0 for a version 1 file (no checksums) */
     int weights_only; /* read: 1 for a weights-only file (CXR_WEIGHTS_FORMAT), 0 a checkpoint */

@@ -139,8 +139,9 @@ typedef struct {
     int64_t steps; /* optimizer steps of this epoch */
 } cxr_epoch_summary;
 
-/* cxr_train_recipe.warmup_steps: one epoch, ceil(train images / batch) steps, resolved when the
- * run starts (74 on the Kaggle split packed with --val-fraction 0.1 at batch 64). */
+/* cxr_train_recipe.warmup_steps: one epoch, ceil(train images / batch) steps (at most max_steps),
+ * resolved when the run starts (74 on the Kaggle split packed with --val-fraction 0.1 at batch
+ * 64). */
 #define CXR_WARMUP_ONE_EPOCH (-2)
 
 /* A named training recipe: the hyperparameters a study fixes. The library holds them in a

@@ -6,6 +6,7 @@
  */
 #include "cxr_trainer.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -352,6 +353,9 @@ static cxr_status open_store(train_run *r)
     if (r->eval_split) CXR_TRY(cxr_store_split(r->store, r->eval_split, &r->eval_info));
     if (r->train_info.n == 0) CXR_THROW(CXR_E_FORMAT, "%s: /train is empty", path);
     r->n_classes = cxr_store_n_classes(r->store);
+    if (r->n_classes < 2)
+        CXR_THROW(CXR_E_FORMAT, "%s: %d class (%s): a classifier needs at least 2 to train on",
+                  path, r->n_classes, r->n_classes ? cxr_store_class_name(r->store, 0) : "none");
     r->cw = cxr_store_class_weights(r->store);
 bail:
     return st;
@@ -492,24 +496,59 @@ static cxr_status resume_run_definition(train_run *r, const cxr_checkpoint_meta 
     return CXR_OK;
 }
 
-/* Selection needs /val: refused when asked for explicitly (or by the resumed checkpoint),
- * dropped with a note when only the recipe asks. Never on /test. Patience needs selection. */
+/* Why selection by `kind` cannot be made on this store (into buf), or NULL when it can. It is
+ * made on /val only, never on /test; every metric needs an image there, AUC and balanced
+ * accuracy images of two classes (with one, AUC is undefined and balanced accuracy is the
+ * recall of that class alone). */
+static const char *selection_unavailable(const train_run *r, cxr_select_kind kind, char *buf,
+                                         size_t cap)
+{
+    const char *path = r->o->io.store_path;
+    if (kind == CXR_SELECT_NONE) return NULL;
+    if (!(r->eval_split && strcmp(r->eval_split, "val") == 0)) {
+        snprintf(buf, cap,
+                 "%s has no /val split; selection is made on val only, never on test (pack with "
+                 "--val-fraction F)",
+                 path);
+        return buf;
+    }
+    int present = 0, one = 0;
+    for (int c = 0; c < r->n_classes; c++)
+        if (r->eval_info.class_counts[c] > 0) present++, one = c;
+    if (present == 0) {
+        snprintf(buf, cap, "%s: /val is empty", path);
+        return buf;
+    }
+    if (present == 1 && kind != CXR_SELECT_VAL_LOSS) {
+        snprintf(buf, cap,
+                 "%s: /val holds images of one class only (%s), so its %s is undefined (pack "
+                 "with a larger --val-fraction, or --select val_loss)",
+                 path, cxr_store_class_name(r->store, one), cxr_select_name(kind));
+        return buf;
+    }
+    return NULL;
+}
+
+/* A recipe's selection that this store cannot make is dropped with a note (before a resume
+ * compares it with the checkpoint's, which made none either). */
+static void drop_recipe_selection(train_run *r)
+{
+    run_recipe *rc = &r->rc;
+    char why[4600];
+    if (r->o->recipe.select || !selection_unavailable(r, rc->select, why, sizeof why)) return;
+    note(r->o, "no model selection (the recipe's %s): %s", cxr_select_name(rc->select), why);
+    rc->select = CXR_SELECT_NONE;
+    if (r->o->recipe.patience < 0) rc->patience = 0;
+}
+
+/* Selection asked for explicitly (or by the resumed checkpoint) is refused where it cannot be
+ * made. Patience needs selection. */
 static cxr_status check_selection(train_run *r)
 {
-    const cxr_train_options *o = r->o;
     run_recipe *rc = &r->rc;
-    const int explicit_sel = o->recipe.select != NULL || rc->select_from_checkpoint;
-    if (rc->select != CXR_SELECT_NONE && !(r->eval_split && strcmp(r->eval_split, "val") == 0)) {
-        if (explicit_sel)
-            return cxr_set_error(CXR_E_ARG,
-                                 "--select %s: %s has no /val split; selection is made on val "
-                                 "only, never on test (pack with --val-fraction F)",
-                                 cxr_select_name(rc->select), o->io.store_path);
-        note(o, "%s has no /val split: no model selection (the recipe's %s is made on val only)",
-             o->io.store_path, cxr_select_name(rc->select));
-        rc->select = CXR_SELECT_NONE;
-        if (o->recipe.patience < 0) rc->patience = 0;
-    }
+    char why[4600];
+    if (selection_unavailable(r, rc->select, why, sizeof why))
+        return cxr_set_error(CXR_E_ARG, "--select %s: %s", cxr_select_name(rc->select), why);
     if (rc->patience > 0 && rc->select == CXR_SELECT_NONE)
         return cxr_set_error(CXR_E_ARG,
                              "--patience %d: early stopping needs a selection metric (--select)",
@@ -539,8 +578,10 @@ static cxr_status resolve_recipe(train_run *r)
     memset(&rc->sched, 0, sizeof rc->sched);
     CXR_TRY(cxr_lr_schedule_parse(ro->schedule ? ro->schedule : named->schedule, &rc->sched.kind));
     rc->sched.warmup = ro->warmup_steps >= 0 ? ro->warmup_steps : named->warmup_steps;
-    if (rc->sched.warmup == CXR_WARMUP_ONE_EPOCH) /* the recipe says "one epoch": of this store */
+    if (rc->sched.warmup == CXR_WARMUP_ONE_EPOCH) { /* "one epoch": this run's, of this store */
         rc->sched.warmup = (r->train_info.n + rc->batch - 1) / rc->batch;
+        if (ro->max_steps > 0 && rc->sched.warmup > ro->max_steps) rc->sched.warmup = ro->max_steps;
+    }
     CXR_TRY(cxr_augment_parse(ro->augment      ? ro->augment
                               : named->augment ? named->augment
                                                : "none",
@@ -549,6 +590,7 @@ static cxr_status resolve_recipe(train_run *r)
     rc->sched.step_gamma = ro->lr_gamma > 0 ? ro->lr_gamma : 0.1f;
     CXR_TRY(cxr_select_parse(ro->select ? ro->select : named->select, &rc->select));
     rc->patience = ro->patience >= 0 ? ro->patience : named->patience;
+    if (!o->io.resume_path || ro->name) drop_recipe_selection(r); /* else the checkpoint's */
     rc->best_epoch = 0;
     rc->best_value = NAN;
     rc->threshold = 0.5;
@@ -585,6 +627,10 @@ static cxr_status resolve_recipe(train_run *r)
                  rc->epochs);
     }
     CXR_TRY(check_selection(r));
+    if ((ro->lr_step_epochs > 0 || ro->lr_gamma > 0) && rc->sched.kind != CXR_LR_STEP)
+        CXR_THROW(CXR_E_ARG, "--%s: for the step schedule only; this run's is %s",
+                  ro->lr_step_epochs > 0 ? "lr-step-epochs" : "lr-gamma",
+                  cxr_lr_schedule_name(rc->sched.kind));
     rc->sched.lr = rc->adam.lr;
     rc->cfg.image_size = r->train_info.size;
     rc->cfg.batch_capacity = rc->batch;
@@ -636,7 +682,11 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     for (int c = 0; c < r->n_classes; c++)
         if (!(m->class_names[c] = strdup(cxr_store_class_name(r->store, c))))
             return cxr_set_error(CXR_E_NOMEM, "train: out of memory");
-    snprintf(m->store, sizeof m->store, "%s", r->o->io.store_path);
+    /* the absolute path (when it fits), so that a resume from another folder finds the file */
+    char abs[PATH_MAX];
+    const char *sp = r->o->io.store_path;
+    if (realpath(sp, abs) && strlen(abs) < sizeof m->store) sp = abs;
+    snprintf(m->store, sizeof m->store, "%.*s", (int)sizeof m->store - 1, sp);
     snprintf(m->tool_version, sizeof m->tool_version, "%s", r->o->io.tool_version);
     return CXR_OK;
 }
@@ -998,7 +1048,14 @@ static cxr_status run_epoch(train_run *r, int e)
     rec.best_value = NAN;
     CXR_TRY(train_epoch(r, e, &rec));
     double value = NAN;
-    if (r->eval_split) CXR_TRY(eval_epoch(r, &rec, &rep, &value));
+    if (r->eval_split && (st = eval_epoch(r, &rec, &rep, &value)) != CXR_OK) {
+        if (st == CXR_E_INTERRUPTED)
+            cxr_set_error(st,
+                          "interrupted while evaluating epoch %d on %s; the last checkpoint holds "
+                          "epoch %d",
+                          e + 1, r->eval_split, e);
+        goto bail;
+    }
     const int improved = cxr_select_improves(r->rc.select, value, r->rc.best_value);
     if (improved) r->rc.best_epoch = e + 1, r->rc.best_value = value;
     update_meta(r, e + 1);
@@ -1085,11 +1142,18 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                  "early stopping after epoch %d: no better %s for %d epochs (--patience %d); the "
                  "best is epoch %d (%.6g)%s%s",
                  e, cxr_select_name(r.rc.select), e - r.rc.best_epoch, r.rc.patience,
-                 r.rc.best_epoch, r.rc.best_value, r.best_path[0] ? ", in " : "", r.best_path);
+                 r.rc.best_epoch, r.rc.best_value,
+                 r.best_path[0] && r.rc.best_epoch > 0 ? ", in " : "",
+                 r.rc.best_epoch > 0 ? r.best_path : "");
             break;
         }
         CXR_TRY(run_epoch(&r, e));
     }
+    if (r.rc.select != CXR_SELECT_NONE && r.rc.best_epoch == 0 && r.rc.epochs > r.rc.start_epoch)
+        note(o,
+             "warning: no epoch had a defined val %s (NaN: did training diverge?), so no best "
+             "model was written",
+             cxr_select_name(r.rc.select));
     if (r.mon) CXR_TRY(cxr_monitor_stop(r.mon));
 bail:
     return run_close(&r, st);

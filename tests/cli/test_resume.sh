@@ -30,6 +30,17 @@ expect_err "saving the model to $WORK/d/x.model.h5"
 [ -f "$WORK/d/x.model.h5" ] || fail "no model saved by default"
 expect_rc 0 $D
 expect_err "saving the model to $WORK/d/x.model-1.h5"
+# ... nor a best model a run left when its checkpoint was deleted
+[ -f "$WORK/d/x.model-1.best.h5" ] || fail "the default recipe kept no best model"
+rm "$WORK/d/x.model-1.h5" && cp "$WORK/d/x.model-1.best.h5" "$WORK/best.keep"
+expect_rc 0 $D
+expect_err "saving the model to $WORK/d/x.model-2.h5"
+cmp -s "$WORK/d/x.model-1.best.h5" "$WORK/best.keep" || fail "another run's best model was replaced"
+# two outputs in one file, and both --checkpoint and --no-checkpoint, are refused
+expect_rc 2 $D --checkpoint "$WORK/d/c.h5" --log "$WORK/d/c.best.h5"
+expect_err "--log $WORK/d/c.best.h5 and the best model $WORK/d/c.best.h5: the same file for two outputs"
+expect_rc 2 $D --checkpoint "$WORK/d/c.h5" --no-checkpoint
+expect_err "--checkpoint $WORK/d/c.h5 and --no-checkpoint: give one of them"
 # ... but only once the store opened: a missing one is refused with its reason alone
 expect_rc 4 "$BIN/cxr-train" "$WORK/d/missing.h5" --device cpu -q
 expect_err "missing.h5: cannot open store"
@@ -47,6 +58,15 @@ expect_rc 2 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --max-steps 1
 expect_err "--max-steps"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s2.h5" --device cpu --threads 2 --no-monitor -q --epochs 3 --resume "$WORK/c.h5" --no-checkpoint
 expect_err "this run reads $WORK/s2.h5"
+# a store given by a relative path is recorded absolute: a resume from another folder, where the
+# same name is another file, is warned about
+mkdir "$WORK/e1" "$WORK/e2" && cp "$WORK/s.h5" "$WORK/e1/s.h5" && cp "$WORK/s.h5" "$WORK/e2/s.h5"
+R="$BIN/cxr-train s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 1"
+(cd "$WORK/e1" && $R --epochs 1 --checkpoint ../e.h5 2>"$WORK/err") || fail "train in e1"
+(cd "$WORK/e2" && $R --epochs 2 --resume ../e.h5 --no-checkpoint 2>"$WORK/err") || fail "resume in e2"
+expect_err "it was trained on $(cd "$WORK/e1" && pwd -P)/s.h5, this run reads s.h5"
+(cd "$WORK/e1" && $R --epochs 2 --resume ../e.h5 --no-checkpoint 2>"$WORK/err") || fail "resume in e1"
+grep -q "it was trained on" "$WORK/err" && fail "the same store, resumed from its folder, was warned about"
 # both checkpoints now hold epoch 2 at the same step
 cmp -s <(h5dump -a /step "$WORK/a.h5" | grep -v HDF5) <(h5dump -a /step "$WORK/c.h5" | grep -v HDF5) \
     || fail "checkpoint step counters differ"

@@ -4,7 +4,8 @@
 # run's definition in the checkpoint (a resume needs no options and refuses contradicting ones,
 # bit-identical to an uninterrupted run), --select keeping the best epoch's model (checked
 # against the log read back), --patience stopping and resuming consistently, the threshold chosen
-# on val stored in the model and used by cxr-eval / cxr-predict, selection refused without /val.
+# on val stored in the model and used by cxr-eval / cxr-predict, selection refused without /val
+# or with a one-class /val, step-decay options refused with another schedule.
 # A 5th argument "stop" runs the second half (step decay, patience, no /val), so that each
 # ctest entry stays short.
 BIN=$1 SAMPLE=$2 EDIT=$3 PART=${5:-run}
@@ -35,10 +36,14 @@ grep -q '"name":"study","epochs":2,"batch":8,"lr":0.0001,"schedule":"constant","
 expect_rc 0 $T --epochs 3 --log "$WORK/a.jsonl" --checkpoint "$WORK/a.h5"
 expect_err "the best epoch by val_auc is kept in $WORK/a.best.h5"
 grep -q '"name":"standard"' "$WORK/a.jsonl" || fail "default recipe is not standard"
-# its warmup is one epoch of this store: ceil(train images / batch 8) steps
+# its warmup is one epoch of this run: ceil(train images / batch 8) steps, at most --max-steps 2
 ntrain=$(h5dump -H -d /train/labels "$WORK/s.h5" | grep -o 'SIMPLE { ( [0-9]*' | grep -o '[0-9]*$')
-grep -q "\"schedule\":\"cosine\",\"warmup_steps\":$(((ntrain + 7) / 8)),\"weight_decay\":0.1" \
-    "$WORK/a.jsonl" || fail "run line lacks the default's schedule, one epoch's warmup ($ntrain images), weight decay"
+[ $(((ntrain + 7) / 8)) -gt 2 ] || fail "the sample's epoch has no more than --max-steps' 2 steps"
+grep -q "\"schedule\":\"cosine\",\"warmup_steps\":2,\"weight_decay\":0.1" \
+    "$WORK/a.jsonl" || fail "run line lacks the default's schedule, one epoch's warmup (2 steps), weight decay"
+expect_rc 0 $T --epochs 1 --max-steps 1000 --log "$WORK/w.jsonl" --no-checkpoint
+grep -q "\"warmup_steps\":$(((ntrain + 7) / 8))," "$WORK/w.jsonl" \
+    || fail "without --max-steps, the warmup is not one epoch of $ntrain images"
 grep -q '"select":"val_auc","patience":0' "$WORK/a.jsonl" || fail "run line lacks the selection"
 grep -q '"augment":"rotate=10,' "$WORK/a.jsonl" || fail "the default recipe does not augment"
 grep -q "\"best_model\":\"$WORK/a.best.h5\"" "$WORK/a.jsonl" || fail "run line lacks best_model"
@@ -138,6 +143,11 @@ expect_rc 0 $T $P --patience 100 --resume "$WORK/p.h5" --no-checkpoint --log "$W
 [ "$(epoch_losses "$WORK/q.jsonl")" = "$(epoch_losses "$WORK/p.jsonl")" ] || fail "stopped + resumed differs from uninterrupted"
 expect_rc 2 $T --recipe study --patience 2 --no-checkpoint
 expect_err "early stopping needs a selection metric"
+# step-decay options with another schedule would do nothing: refused
+expect_rc 2 $T --lr-gamma 0.5 --no-checkpoint
+expect_err "--lr-gamma: for the step schedule only; this run's is cosine"
+expect_rc 2 $T --recipe study --lr-step-epochs 1 --no-checkpoint
+expect_err "--lr-step-epochs: for the step schedule only; this run's is constant"
 
 # --- selection is on val only: refused without /val, the recipe's dropped with a note
 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/nov.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack without val"
@@ -148,5 +158,29 @@ expect_rc 0 $N --checkpoint "$WORK/n.h5"
 expect_err "no model selection"
 [ ! -e "$WORK/n.best.h5" ] || fail "a best model chosen without /val"
 [ -z "$(attr "$WORK/n.h5" threshold_split)" ] || fail "a threshold chosen on test"
+# ... and a resume naming the recipe agrees with the checkpoint, which made none either
+expect_rc 0 $N --epochs 2 --recipe standard --resume "$WORK/n.h5" --no-checkpoint
+expect_err "resume: $WORK/n.h5 after epoch 1"
+
+# --- a /val of one class: AUC undefined; the recipe's selection dropped, an explicit one refused
+mkdir -p "$WORK/one/val/NORMAL" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/one/" \
+    && cp $(ls "$SAMPLE"/test/NORMAL/*.jpeg | head -2) "$WORK/one/val/NORMAL/" || fail "one-class val tree"
+"$BIN/cxr-pack" "$WORK/one" -o "$WORK/one.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack one-class val"
+O="$BIN/cxr-train $WORK/one.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --epochs 2 --max-steps 1"
+expect_rc 0 $O --checkpoint "$WORK/o.h5"
+expect_err "no model selection (the recipe's val_auc): $WORK/one.h5: /val holds images of one class only (NORMAL)"
+[ ! -e "$WORK/o.best.h5" ] || fail "a best model chosen by an undefined AUC"
+for m in val_auc val_balanced_accuracy; do
+    expect_rc 2 $O --select $m --no-checkpoint
+    expect_err "--select $m: $WORK/one.h5: /val holds images of one class only (NORMAL), so its $m is undefined"
+done
+expect_rc 0 $O --select val_loss --checkpoint "$WORK/o2.h5"
+[ -f "$WORK/o2.best.h5" ] || fail "val_loss selection on a one-class val kept no model"
+# a store of one class packs, but is no classifier's training data: refused, naming the store
+mkdir -p "$WORK/uni/train" "$WORK/uni/test" && cp -r "$SAMPLE/train/NORMAL" "$WORK/uni/train/" \
+    && cp -r "$SAMPLE/test/NORMAL" "$WORK/uni/test/" || fail "one-class tree"
+"$BIN/cxr-pack" "$WORK/uni" -o "$WORK/uni.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack one class"
+expect_rc 3 "$BIN/cxr-train" "$WORK/uni.h5" --device cpu --no-monitor -q --no-checkpoint
+expect_err "$WORK/uni.h5: 1 class (NORMAL): a classifier needs at least 2 to train on"
 fi
 finish
