@@ -153,6 +153,9 @@ typedef struct {
 cxr_status cxr_store_open(cxr_store **out, const char *path);
 void cxr_store_close(cxr_store *s);             /* NULL-safe */
 const char *cxr_store_path(const cxr_store *s); /* as given to cxr_store_open */
+/* A read-only descriptor of the file cxr_store_open validated (owned by the store): raw readers
+ * map this, not the path, which may name another file by then. */
+int cxr_store_fd(const cxr_store *s);
 int cxr_store_n_classes(const cxr_store *s);
 const char *cxr_store_class_name(const cxr_store *s, int c); /* 0 <= c < n_classes; owned */
 const float *cxr_store_class_weights(const cxr_store *s);    /* [n_classes] */

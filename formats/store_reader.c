@@ -3,11 +3,13 @@
  * The raw path (mmap + cxr_chunk_decode at the shard_index offsets) needs only the metadata
  * exposed here. Single-threaded like every HDF5 caller in cxr. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <zstd.h>
 
@@ -27,6 +29,7 @@ typedef struct {
 struct cxr_store {
     char *path;
     hid_t file;
+    int fd; /* the file HDF5 opened (cxr_store_fd) */
     int n_classes;
     char **class_names;
     float *class_weights;
@@ -432,6 +435,24 @@ static cxr_status check_class_weights(const cxr_store *s)
     return CXR_OK;
 }
 
+/* s->fd: a descriptor of the very file HDF5 opened (its sec2 driver's, duplicated), so that a
+ * raw reader (the loader's mmap) reads what was validated here even when the path names another
+ * file by then (cxr-pack renames a new store into place). Another driver: the path, at once. */
+static cxr_status keep_fd(cxr_store *s)
+{
+    hid_t fapl = H5Fget_access_plist(s->file);
+    void *h = NULL;
+    if (fapl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2 &&
+        H5Fget_vfd_handle(s->file, H5P_DEFAULT, &h) >= 0 && h)
+        s->fd = fcntl(*(int *)h, F_DUPFD_CLOEXEC, 0);
+    else
+        s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (fapl >= 0) H5Pclose(fapl);
+    H5Eclear2(H5E_DEFAULT);
+    if (s->fd < 0) return cxr_set_error(CXR_E_IO, "%s: cannot open: %s", s->path, strerror(errno));
+    return CXR_OK;
+}
+
 cxr_status cxr_store_open(cxr_store **out, const char *path)
 {
     cxr_status st = CXR_OK;
@@ -441,11 +462,14 @@ cxr_status cxr_store_open(cxr_store **out, const char *path)
     if (!out || !path) return cxr_set_error(CXR_E_ARG, "cxr_store_open: missing argument");
     CXR_TRY(cxr_hdf5_init());
     s = calloc(1, sizeof *s);
-    if (!s || !(s->path = strdup(path))) CXR_THROW(CXR_E_NOMEM, "%s", path);
+    if (!s) CXR_THROW(CXR_E_NOMEM, "%s", path);
     s->file = -1;
+    s->fd = -1;
     for (int i = 0; i < CXR_N_SPLITS; i++) s->split[i].images = -1;
+    if (!(s->path = strdup(path))) CXR_THROW(CXR_E_NOMEM, "%s", path);
     CXR_TRY(cxr_h5_open(path, "store", &s->file));
-    if (stat(path, &stt) != 0) CXR_THROW(CXR_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+    CXR_TRY(keep_fd(s));
+    if (fstat(s->fd, &stt) != 0) CXR_THROW(CXR_E_IO, "%s: cannot stat: %s", path, strerror(errno));
     CXR_TRY(read_root(s));
     int any = 0;
     for (int i = 0; i < CXR_N_SPLITS; i++) {
@@ -477,6 +501,7 @@ void cxr_store_close(cxr_store *s)
     }
     if (s->file >= 0) H5Fclose(s->file);
     H5Eclear2(H5E_DEFAULT);
+    if (s->fd >= 0) close(s->fd);
     if (s->class_names) free(s->class_names[0]);
     free(s->class_names);
     free(s->class_weights);
@@ -485,6 +510,7 @@ void cxr_store_close(cxr_store *s)
 }
 
 const char *cxr_store_path(const cxr_store *s) { return s->path; }
+int cxr_store_fd(const cxr_store *s) { return s->fd; }
 int cxr_store_n_classes(const cxr_store *s) { return s->n_classes; }
 const char *cxr_store_class_name(const cxr_store *s, int c)
 {

@@ -425,8 +425,9 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     l->n_batches = (l->n + opt->batch - 1) / opt->batch;
     l->n_windows = (l->n_shards + opt->window - 1) / opt->window;
 
-    /* map the whole file read-only; chunks are read in place */
-    fd = open(l->path, O_RDONLY);
+    /* map the whole file read-only, the one the store validated (not whatever the path names
+     * now); chunks are read in place */
+    fd = fcntl(cxr_store_fd(store), F_DUPFD_CLOEXEC, 0);
     if (fd < 0) CXR_THROW(CXR_E_IO, "%s: cannot open: %s", l->path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) CXR_THROW(CXR_E_IO, "%s: stat: %s", l->path, strerror(errno));

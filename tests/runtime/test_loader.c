@@ -1,6 +1,6 @@
 /* test_loader.c: the shard loader against the store read through HDF5; exactly-once delivery,
- * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks, parts
- * (disjoint and covering). */
+ * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks, a store
+ * file replaced after it was opened, parts (disjoint and covering). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,6 +285,32 @@ static void test_corrupt(int prefetch)
     cxr_store_close(s);
 }
 
+/* A store replaced at its path after it was opened (cxr-pack renames a new one into place): a
+ * loader made afterwards reads the file the store validated, checked image by image against
+ * HDF5's reads of it, not the file the path names now (whose chunks differ). */
+static void test_replaced_file(void)
+{
+    char path[256], other[256];
+    snprintf(path, sizeof path, "loader_test_repl_%d.h5", (int)getpid());
+    snprintf(other, sizeof other, "loader_test_other_%d.h5", (int)getpid());
+    REQUIRE(fixture_store(path, S, SHARD, NTRAIN, NVAL, 0, 1) == CXR_OK);
+    REQUIRE(fixture_store(other, S, SHARD, NTRAIN, NVAL, 0, 2) == CXR_OK);
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, path));
+    REQUIRE(rename(other, path) == 0);
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 8;
+    o.shuffle = 0;
+    cxr_loader *l;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    int64_t order[NTRAIN];
+    CHECK(run_epoch(l, s, "train", 0, order, NTRAIN, 8) == NTRAIN);
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+    unlink(path);
+}
+
 /* Parts: P loaders over one split read disjoint shard sets (k % P == p) that cover it, each
  * delivers exactly its shards' images (checked against HDF5), orders follow (seed, epoch),
  * parts differ in their permutations, parts = 1 is the plain loader, bad parts are refused. */
@@ -374,6 +400,7 @@ int main(void)
     test_abandon();
     test_corrupt(1);
     test_corrupt(0);
+    test_replaced_file();
     test_parts(1, 1);
     test_parts(0, 1);
     test_parts(1, 0);
