@@ -142,14 +142,14 @@ uint32_t cxr_fletcher32(const uint8_t *data, size_t len)
 }
 
 /* HDF5 unshuffle, element size 4: plane j, position e -> byte j of element e. */
-/* 1 if any of the e shuffled float32 elements at src is NaN or infinite: its exponent bits
- * are all ones, the 7 in byte 3 below the sign and the top bit of byte 2. A branch-free OR
- * over two planes (half the chunk) so the compiler vectorizes it. */
-static int any_nonfinite_shuffled(const uint8_t *src, size_t e)
+/* 1 if any of the first n of the e shuffled float32 elements at src is NaN or infinite: its
+ * exponent bits are all ones, the 7 in byte 3 below the sign and the top bit of byte 2. A
+ * branch-free OR over two planes (half the chunk) so the compiler vectorizes it. */
+static int any_nonfinite_shuffled(const uint8_t *src, size_t e, size_t n)
 {
     const uint8_t *p2 = src + 2 * e, *p3 = src + 3 * e;
     uint8_t acc = 0;
-    for (size_t i = 0; i < e; i++) acc |= (uint8_t)((p3[i] | 0x80) == 0xFF) & (uint8_t)(p2[i] >> 7);
+    for (size_t i = 0; i < n; i++) acc |= (uint8_t)((p3[i] | 0x80) == 0xFF) & (uint8_t)(p2[i] >> 7);
     return acc != 0;
 }
 
@@ -301,10 +301,10 @@ bail:
 }
 
 cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_t raw_size,
-                            int shard, int size)
+                            int shard, int size, int n)
 {
     cxr_status st = CXR_OK;
-    if (!out || !scratch || !raw || shard < 1 || size < 1)
+    if (!out || !scratch || !raw || shard < 1 || size < 1 || n < 1 || n > shard)
         CXR_THROW(CXR_E_ARG, "cxr_chunk_decode: bad arguments");
     if (raw_size < 5) CXR_THROW(CXR_E_FORMAT, "chunk of %zu bytes is too short", raw_size);
     size_t frame = raw_size - 4;
@@ -332,8 +332,9 @@ cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_
     if (got != nbytes)
         CXR_THROW(CXR_E_FORMAT, "chunk decompressed to %zu bytes, expected %zu", got, nbytes);
     unshuffle4((uint8_t *)out, scratch, elems);
-    if (any_nonfinite_shuffled(scratch, elems)) {
-        int64_t i = cxr_first_nonfinite(out, elems);
+    const size_t checked = (size_t)size * (size_t)size * (size_t)n;
+    if (any_nonfinite_shuffled(scratch, elems, checked)) {
+        int64_t i = cxr_first_nonfinite(out, checked);
         size_t px = (size_t)size * (size_t)size, at = (size_t)i % px;
         CXR_THROW(CXR_E_FORMAT, "non-finite pixel %g in image %lld of the chunk at (y %zu, x %zu)",
                   (double)out[i], (long long)((size_t)i / px), at / (size_t)size,

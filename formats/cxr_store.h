@@ -78,12 +78,14 @@ void cxr_chunk_move_image(uint8_t *dst, int to, const uint8_t *src, int from, in
 cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out_size,
                                      uint8_t *shuf, int n, int clean_from, int shard, int size,
                                      int level);
-/* Decode a raw chunk (as stored on disk) into out[shard*size*size]: verify the Fletcher32,
- * zstd-decompress into scratch (>= shard*size*size*4 bytes), unshuffle into out, check that
- * every value is finite. CXR_E_CHECKSUM on a bad checksum, CXR_E_FORMAT on a bad frame or size
- * (out untouched) or a NaN or infinity (out holds the chunk: cxr_first_nonfinite finds it). */
+/* Decode a raw chunk (as stored on disk) holding n images (1 <= n <= shard; the rows past n,
+ * a last chunk's padding, are decoded but not looked at, as specs/store.md asks of a raw
+ * reader) into out[shard*size*size]: verify the Fletcher32, zstd-decompress into scratch
+ * (>= shard*size*size*4 bytes), unshuffle into out, check that the n images' values are finite.
+ * CXR_E_CHECKSUM on a bad checksum, CXR_E_FORMAT on a bad frame or size (out untouched) or a NaN
+ * or infinity (out holds the chunk: cxr_first_nonfinite finds it). */
 cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_t raw_size,
-                            int shard, int size);
+                            int shard, int size, int n);
 /* Index of the first NaN or infinity among v[0..n), or -1. */
 int64_t cxr_first_nonfinite(const float *v, size_t n);
 /* HDF5's Fletcher32 over `len` bytes, as H5Z_FILTER_FLETCHER32 computes it. */

@@ -160,16 +160,17 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
                                void *scratch, char *msg, size_t msg_cap)
 {
     float *out = l->ws[slot].data + (size_t)j * l->shard * l->img_floats;
-    cxr_status st =
-        cxr_chunk_decode(out, scratch, l->map + l->coff[k], (size_t)l->csize[k], l->shard, l->size);
+    cxr_status st = cxr_chunk_decode(out, scratch, l->map + l->coff[k], (size_t)l->csize[k],
+                                     l->shard, l->size, (int)shard_count(l, k));
     if (st == CXR_OK && l->augment) /* the scratch is free again: each image goes through it */
         for (int64_t i = 0; i < shard_count(l, k); i++) {
             float *img = out + (size_t)i * l->img_floats;
             cxr_augment_image(&l->aug, l->opt.seed, epoch, k * l->shard + i, img, scratch, l->size);
             memcpy(img, scratch, l->img_floats * sizeof(float));
         }
-    int64_t bad =
-        st == CXR_E_FORMAT ? cxr_first_nonfinite(out, (size_t)l->shard * l->img_floats) : -1;
+    int64_t bad = st == CXR_E_FORMAT
+                      ? cxr_first_nonfinite(out, (size_t)shard_count(l, k) * l->img_floats)
+                      : -1;
     if (bad >= 0) { /* name the image: its index in the split and its source path */
         int64_t img = k * l->shard + bad / (int64_t)l->img_floats;
         const char *p = cxr_store_image_path(l->store, l->split, img);

@@ -21,7 +21,8 @@ P = ctypes.POINTER
 # 0.5: cxr_augment_params grew detail_min/detail_max (36 -> 44 bytes).
 # 0.6: it grew border_min/border_max (44 -> 52 bytes), and cxr_checkpoint_meta.augment (not read
 # here) 192 -> 256 bytes, as CXR_AUGMENT_SPEC_MAX.
-ABI = "0.6"
+# 0.7: cxr_chunk_decode takes the chunk's image count (not called here).
+ABI = "0.7"
 
 
 class LoaderOptions(ctypes.Structure):

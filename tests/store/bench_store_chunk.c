@@ -75,7 +75,7 @@ int main(int argc, char **argv)
             double t0 = cxr_now_s();
             if (cxr_chunk_encode(&raw, &cap, &rsz, img, n, shard, S, levels[L]) != CXR_OK) return 1;
             double t1 = cxr_now_s();
-            if (cxr_chunk_decode(out, scratch, raw, rsz, shard, S) != CXR_OK) return 1;
+            if (cxr_chunk_decode(out, scratch, raw, rsz, shard, S, shard) != CXR_OK) return 1;
             double t2 = cxr_now_s();
             if (t1 - t0 < be) be = t1 - t0;
             if (t2 - t1 < bd) bd = t2 - t1;

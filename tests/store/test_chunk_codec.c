@@ -42,7 +42,7 @@ static void *worker(void *arg)
     for (int r = 0; r < 20 && j->ok; r++) {
         j->ok = cxr_chunk_encode(&raw, &cap, &rsz, j->in, T_SHARD, T_SHARD, T_SIZE, 1 + r % 3) ==
                     CXR_OK &&
-                cxr_chunk_decode(out, scratch, raw, rsz, T_SHARD, T_SIZE) == CXR_OK &&
+                cxr_chunk_decode(out, scratch, raw, rsz, T_SHARD, T_SIZE, T_SHARD) == CXR_OK &&
                 memcmp(out, j->in, elems * 4) == 0;
         if (j->ok && r % 3 == 2) j->ok = rsz == j->want_size && memcmp(raw, j->want, rsz) == 0;
     }
@@ -235,7 +235,7 @@ int main(void)
         CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, in, n, shard, size, 3));
         CHECK(rsz > 4 && rsz <= cap);
         memset(out, 0xAB, total * 4);
-        CHECK_OK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size));
+        CHECK_OK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size, n));
         CHECK(memcmp(out, in, per * n * 4) == 0);
         size_t nonzero = 0;
         const uint8_t *pad = (const uint8_t *)(out + per * n);
@@ -261,7 +261,7 @@ int main(void)
             size_t at = per * 2 + (size_t)size * 3 + 4; /* image 2, y 3, x 4 */
             memcpy(&in[at], &bad_bits[b], 4);
             CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, in, 3, shard, size, 3));
-            CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size) == CXR_E_FORMAT);
+            CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size, 3) == CXR_E_FORMAT);
             CHECK(strstr(cxr_last_error(), "non-finite pixel") != NULL);
             CHECK(strstr(cxr_last_error(), "image 2 of the chunk at (y 3, x 4)") != NULL);
             CHECK(cxr_first_nonfinite(out, total) == (int64_t)at);
@@ -269,7 +269,19 @@ int main(void)
         in[per * 2 + (size_t)size * 3 + 4] = 1.0f;
         CHECK(cxr_first_nonfinite(in, total) == -1);
         CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, in, 3, shard, size, 3));
-        CHECK_OK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size));
+        CHECK_OK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size, 3));
+        /* a NaN past the chunk's n images (padding, which a raw reader ignores) is no error;
+         * counted as an image, it is */
+        memcpy(&in[per * 3 + 5], &bad_bits[0], 4);
+        CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, in, shard, shard, size, 3));
+        CHECK_OK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size, 3));
+        CHECK(memcmp(out, in, per * 3 * 4) == 0);
+        CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size, 4) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "image 3 of the chunk") != NULL);
+        CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size, 0) == CXR_E_ARG);
+        CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size, shard + 1) == CXR_E_ARG);
+        in[per * 3 + 5] = 1.0f;
+        CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, in, 3, shard, size, 3));
     }
 
     /* Corrupt one byte of the frame: checksum error. */
@@ -279,24 +291,24 @@ int main(void)
         for (size_t pos = 0; pos < rsz; pos += rsz / 7 + 1) {
             memcpy(bad, raw, rsz);
             bad[pos] ^= 0x40;
-            cxr_status s = cxr_chunk_decode(out, scratch, bad, rsz, shard, size);
+            cxr_status s = cxr_chunk_decode(out, scratch, bad, rsz, shard, size, 3);
             CHECK(s == CXR_E_CHECKSUM);
         }
         /* Corrupt the frame but fix the checksum: the zstd layer must reject it. */
         memcpy(bad, raw, rsz);
         bad[1] ^= 0xff; /* inside the zstd magic number */
         put_le32(bad + rsz - 4, cxr_fletcher32(bad, rsz - 4));
-        CHECK(cxr_chunk_decode(out, scratch, bad, rsz, shard, size) == CXR_E_FORMAT);
+        CHECK(cxr_chunk_decode(out, scratch, bad, rsz, shard, size, 3) == CXR_E_FORMAT);
         /* Truncated frame with a valid checksum. */
         size_t cut = rsz / 2;
         memcpy(bad, raw, cut);
         put_le32(bad + cut, cxr_fletcher32(bad, cut));
-        CHECK(cxr_chunk_decode(out, scratch, bad, cut + 4, shard, size) == CXR_E_FORMAT);
+        CHECK(cxr_chunk_decode(out, scratch, bad, cut + 4, shard, size, 3) == CXR_E_FORMAT);
         free(bad);
         /* Right bytes, wrong geometry. */
-        CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard - 1, size) == CXR_E_FORMAT);
-        CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size + 1) == CXR_E_FORMAT);
-        CHECK(cxr_chunk_decode(out, scratch, raw, 3, shard, size) == CXR_E_FORMAT);
+        CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard - 1, size, 3) == CXR_E_FORMAT);
+        CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size + 1, 3) == CXR_E_FORMAT);
+        CHECK(cxr_chunk_decode(out, scratch, raw, 3, shard, size, 3) == CXR_E_FORMAT);
     }
     threads_check();
     /* Bad arguments */

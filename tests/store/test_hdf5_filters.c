@@ -94,7 +94,7 @@ int main(int argc, char **argv)
             (unsigned long long)sz, csz);
     CHECK(csz == sz);
     CHECK(csz == sz && memcmp(craw, hraw, csz) == 0);
-    CHECK_OK(cxr_chunk_decode(back, scratch, hraw, (size_t)sz, shard, size));
+    CHECK_OK(cxr_chunk_decode(back, scratch, hraw, (size_t)sz, shard, size, shard));
     CHECK(memcmp(back, img, total * 4) == 0);
     /* And HDF5 reads what we encoded: overwrite the chunk raw, read back through filters. */
     REQUIRE(H5Dwrite_chunk(d, H5P_DEFAULT, 0, off, csz, craw) >= 0);

@@ -127,12 +127,12 @@ static void check_store(const char *path, const tu_spec *sp)
             REQUIRE(raw);
             CHECK(pread(fd, raw, in.chunk_size[ch], (off_t)in.chunk_offset[ch]) ==
                   (ssize_t)in.chunk_size[ch]);
-            CHECK_OK(cxr_chunk_decode(rw, scratch, raw, in.chunk_size[ch], in.shard, in.size));
+            long first = (long)ch * sp->shard;
+            int n = (int)(in.n - first < sp->shard ? in.n - first : sp->shard);
+            CHECK_OK(cxr_chunk_decode(rw, scratch, raw, in.chunk_size[ch], in.shard, in.size, n));
             memset(hd, 0x55, chunk_elems * 4);
             CHECK_OK(cxr_store_read_chunk_hdf5(s, tu_splits[k], ch, hd));
             CHECK(memcmp(rw, hd, chunk_elems * 4) == 0);
-            long first = (long)ch * sp->shard;
-            int n = (int)(in.n - first < sp->shard ? in.n - first : sp->shard);
             memset(want, 0, chunk_elems * 4);
             tu_images(want, k, first, n, sp->size);
             CHECK(memcmp(rw, want, chunk_elems * 4) == 0);

@@ -321,7 +321,8 @@ int main(int argc, char **argv)
         float *out = malloc(elems * 4);
         void *scratch = malloc(elems * 4);
         REQUIRE(out && scratch);
-        CHECK(cxr_chunk_decode(out, scratch, raw, size, sp.shard, sp.size) == CXR_E_CHECKSUM);
+        CHECK(cxr_chunk_decode(out, scratch, raw, size, sp.shard, sp.size, sp.shard) ==
+              CXR_E_CHECKSUM);
         CHECK_OK(cxr_store_open(&s, p)); /* metadata is intact */
         CHECK(cxr_store_read_chunk_hdf5(s, "train", 1, out) == CXR_E_HDF5);
         CHECK(strstr(cxr_last_error(), p) != NULL);
