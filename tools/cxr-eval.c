@@ -375,6 +375,11 @@ int main(int argc, char **argv)
     if (!ensemble) CXR_TRY(cxr_checkpoint_open_model(model_path, be, batch, threads, &m, &meta));
     if (!cxr_store_has_split(s, split))
         CXR_THROW(CXR_E_FORMAT, "%s: no split '%s'", store_path, split);
+    cxr_split_info si;
+    CXR_TRY(cxr_store_split(s, split, &si));
+    if (si.n == 0) /* every metric would be 0/0 */
+        CXR_THROW(CXR_E_FORMAT, "%s: split '%s' holds no image: nothing to evaluate", store_path,
+                  split);
     CXR_TRY(cxr_checkpoint_check_store(&meta, model_path, s));
     const int K = meta.n_classes;
     const char *thr_source = NULL;

@@ -346,11 +346,14 @@ static cxr_status open_store(train_run *r)
     CXR_TRY(cxr_store_open(&r->store, path));
     if (!cxr_store_has_split(r->store, "train"))
         CXR_THROW(CXR_E_FORMAT, "%s: no /train split to train on", path);
-    r->eval_split = cxr_store_has_split(r->store, "val")    ? "val"
-                    : cxr_store_has_split(r->store, "test") ? "test"
-                                                            : NULL;
     CXR_TRY(cxr_store_split(r->store, "train", &r->train_info));
-    if (r->eval_split) CXR_TRY(cxr_store_split(r->store, r->eval_split, &r->eval_info));
+    /* evaluated on /val, else /test; an empty split is as good as none (0/0 metrics) */
+    const char *eval[2] = { "val", "test" };
+    for (int i = 0; i < 2 && !r->eval_split; i++)
+        if (cxr_store_has_split(r->store, eval[i])) {
+            CXR_TRY(cxr_store_split(r->store, eval[i], &r->eval_info));
+            if (r->eval_info.n > 0) r->eval_split = eval[i];
+        }
     if (r->train_info.n == 0) CXR_THROW(CXR_E_FORMAT, "%s: /train is empty", path);
     r->n_classes = cxr_store_n_classes(r->store);
     if (r->n_classes < 2)
@@ -497,8 +500,8 @@ static cxr_status resume_run_definition(train_run *r, const cxr_checkpoint_meta 
 }
 
 /* Why selection by `kind` cannot be made on this store (into buf), or NULL when it can. It is
- * made on /val only, never on /test; every metric needs an image there, AUC and balanced
- * accuracy images of two classes (with one, AUC is undefined and balanced accuracy is the
+ * made on /val only (a non-empty one), never on /test; AUC and balanced accuracy need images
+ * of two classes there (with one, AUC is undefined and balanced accuracy is the
  * recall of that class alone). */
 static const char *selection_unavailable(const train_run *r, cxr_select_kind kind, char *buf,
                                          size_t cap)
@@ -507,18 +510,14 @@ static const char *selection_unavailable(const train_run *r, cxr_select_kind kin
     if (kind == CXR_SELECT_NONE) return NULL;
     if (!(r->eval_split && strcmp(r->eval_split, "val") == 0)) {
         snprintf(buf, cap,
-                 "%s has no /val split; selection is made on val only, never on test (pack with "
+                 "%s has %s /val split; selection is made on val only, never on test (pack with "
                  "--val-fraction F)",
-                 path);
+                 path, cxr_store_has_split(r->store, "val") ? "an empty" : "no");
         return buf;
     }
     int present = 0, one = 0;
     for (int c = 0; c < r->n_classes; c++)
         if (r->eval_info.class_counts[c] > 0) present++, one = c;
-    if (present == 0) {
-        snprintf(buf, cap, "%s: /val is empty", path);
-        return buf;
-    }
     if (present == 1 && kind != CXR_SELECT_VAL_LOSS) {
         snprintf(buf, cap,
                  "%s: /val holds images of one class only (%s), so its %s is undefined (pack "
@@ -1135,7 +1134,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                  access(was, F_OK) == 0 ? "in" : "not found at", was, r.best_path);
     }
     if (o->io.log_path) CXR_TRY(log_run(&r, be));
-    if (!r.eval_split) note(o, "%s has neither /val nor /test: no evaluation", o->io.store_path);
+    if (!r.eval_split) note(o, "%s has no image in /val or /test: no evaluation", o->io.store_path);
     for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) {
         if (patience_ran_out(&r.rc, e)) {
             note(o,

@@ -167,4 +167,15 @@ expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limit "$lim
 expect_err "lim/ck.h5"
 expect_err "File too large"
 [ -z "$(ls -A "$WORK/lim")" ] || fail "a failed checkpoint left files: $(ls "$WORK/lim")"
+# an empty split (its one image could not be decoded): cxr-eval refuses it rather than print
+# 0/0 as figures; cxr-train evaluates on test instead and makes no selection on the empty val
+mkdir -p "$WORK/ev/val/NORMAL" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/ev/" \
+    && printf 'not a jpeg' > "$WORK/ev/val/NORMAL/bad.jpeg" || fail "tree with an empty val"
+"$BIN/cxr-pack" "$WORK/ev" -o "$WORK/ev.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null 2>&1 \
+    || fail "pack with an empty val"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/ev.h5" --split val
+expect_err "$WORK/ev.h5: split 'val' holds no image: nothing to evaluate"
+expect_rc 0 "$BIN/cxr-train" "$WORK/ev.h5" $T --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/ev.jsonl"
+expect_err "no model selection (the recipe's val_auc): $WORK/ev.h5 has an empty /val split"
+grep -q '"eval_split":"test"' "$WORK/ev.jsonl" || fail "cxr-train evaluated an empty val"
 finish
