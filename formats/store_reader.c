@@ -39,6 +39,19 @@ struct cxr_store {
 };
 
 
+/* CXR_E_FORMAT unless loc/name (which exists) is a hard link: a soft or external link would
+ * make one split read as another, or as another file's. */
+static cxr_status hard_link(const cxr_store *s, hid_t loc, const char *where, const char *name)
+{
+    H5L_info_t li;
+    if (H5Lget_info(loc, name, &li, H5P_DEFAULT) < 0)
+        return cxr_hdf5_error(CXR_E_FORMAT, s->path, "cannot read link '%s/%s'", where, name);
+    if (li.type == H5L_TYPE_HARD) return CXR_OK;
+    return cxr_set_error(CXR_E_FORMAT, "%s: '%s/%s' is a%s link, not the %s itself", s->path, where,
+                         name, li.type == H5L_TYPE_SOFT ? " soft" : "n external",
+                         *where ? "dataset" : "group");
+}
+
 /* Open dataset loc/name; checks class, rank and (when dims_want[i] >= 0) each dimension.
  * On success *dims receives the dimensions. */
 static cxr_status open_ds(const cxr_store *s, hid_t loc, const char *where, const char *name,
@@ -48,6 +61,7 @@ static cxr_status open_ds(const cxr_store *s, hid_t loc, const char *where, cons
     hid_t d = -1, t = -1, sp = -1;
     if (!cxr_h5_exists(loc, name))
         CXR_THROW(CXR_E_FORMAT, "%s: missing dataset '%s/%s'", s->path, where, name);
+    CXR_TRY(hard_link(s, loc, where, name));
     d = H5Dopen2(loc, name, dapl);
     if (d < 0) {
         st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "cannot open dataset '%s/%s'", where, name);
@@ -110,6 +124,8 @@ static cxr_status read_root(cxr_store *s)
                   CXR_STORE_FORMAT, CXR_STORE_VERSION);
     if (r < 0 && !attr_is_vlen_str(s->file, "format"))
         CXR_TRY(attr_error(s, r, "format", "a string"));
+    if (r == 1 && strcmp(fmt, CXR_STORE_FORMAT) == 0 && rv != 1)
+        CXR_TRY(attr_error(s, rv, "format_version", "an integer"));
     if (r != 1 || strcmp(fmt, CXR_STORE_FORMAT) != 0 || rv != 1 || ver != CXR_STORE_VERSION) {
         char vbuf[32] = "?";
         if (rv > 0) snprintf(vbuf, sizeof vbuf, "%lld", (long long)ver);
@@ -273,10 +289,12 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     }
     CXR_TRY(open_ds(s, g, where, "images", H5T_FLOAT, 3, dims, &sd->images, dapl));
     {
+        /* the raw reader (cxr_chunk_decode) reads the bytes as little-endian float32 */
         hid_t t = H5Dget_type(sd->images);
-        size_t tsz = H5Tget_size(t);
+        htri_t le32 = H5Tequal(t, H5T_IEEE_F32LE);
         H5Tclose(t);
-        if (tsz != 4) CXR_THROW(CXR_E_FORMAT, "%s: '%s/images' is not float32", s->path, where);
+        if (le32 <= 0)
+            CXR_THROW(CXR_E_FORMAT, "%s: '%s/images' is not little-endian float32", s->path, where);
     }
     if (dims[1] != (hsize_t)s->size || dims[2] != (hsize_t)s->size)
         CXR_THROW(CXR_E_FORMAT, "%s: wrong image size: '%s/images' is %llux%llu, image_size is %d",
@@ -474,6 +492,7 @@ cxr_status cxr_store_open(cxr_store **out, const char *path)
     int any = 0;
     for (int i = 0; i < CXR_N_SPLITS; i++) {
         if (!cxr_h5_exists(s->file, cxr_split_names[i])) continue;
+        CXR_TRY(hard_link(s, s->file, "", cxr_split_names[i]));
         CXR_TRY(read_split(s, i, stt.st_size));
         any = 1;
     }

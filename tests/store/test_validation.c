@@ -54,6 +54,16 @@ static void set_f64_attr(hid_t f, const char *name, double v)
     H5Aclose(a);
 }
 
+/* Create a float64 attribute (one that is absent). */
+static void new_f64_attr(hid_t f, const char *name, double v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &v) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
 /* Overwrite the whole of a float or fixed-string dataset (its pipeline stays: checksummed). */
 static void overwrite(hid_t f, const char *ds, hid_t mtype, const void *data)
 {
@@ -117,7 +127,12 @@ typedef enum {
     V_CLASS_EMPTY,
     V_CLASS_DUP,
     V_WEIGHTS_ZERO,
-    V_WEIGHTS_OFF
+    V_WEIGHTS_OFF,
+    V_NO_VERSION,
+    V_VERSION_FLOAT,
+    V_BIG_ENDIAN,
+    V_SOFT_SPLIT,
+    V_SOFT_DATASET
 } variant;
 
 static void damage(hid_t f, variant v)
@@ -159,16 +174,10 @@ static void damage(hid_t f, variant v)
     case V_UNCHECKED: unchecked_labels(f); break;
     case V_CROP_NAN: set_f64_attr(f, "crop_ratio", NAN); break;
     case V_EQUALIZE: set_int_attr(f, "equalize", 7); break;
-    case V_CLAHE_CLIP: { /* a CLAHE store whose clip limit is out of range */
+    case V_CLAHE_CLIP: /* a CLAHE store whose clip limit is out of range */
         set_int_attr(f, "equalize", 2);
-        hid_t sp = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(f, "clahe_clip", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-        double v = 300;
-        REQUIRE(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &v) >= 0);
-        H5Aclose(a);
-        H5Sclose(sp);
+        new_f64_attr(f, "clahe_clip", 300);
         break;
-    }
     case V_MAX_SIDE: set_int_attr(f, "max_side", 0); break;
     case V_CLASS_EMPTY:
     case V_CLASS_DUP: {
@@ -192,6 +201,30 @@ static void damage(hid_t f, variant v)
         overwrite(f, "/class_weights", H5T_NATIVE_FLOAT, w);
         break;
     }
+    case V_NO_VERSION: REQUIRE(H5Adelete(f, "format_version") >= 0); break;
+    case V_VERSION_FLOAT: /* the right value, as a float64 */
+        REQUIRE(H5Adelete(f, "format_version") >= 0);
+        new_f64_attr(f, "format_version", 2);
+        break;
+    case V_BIG_ENDIAN: { /* the test images as big-endian float32, the right shape */
+        REQUIRE(H5Ldelete(f, "/test/images", H5P_DEFAULT) >= 0);
+        hsize_t dims[3] = { 3, 16, 16 };
+        hid_t sp = H5Screate_simple(3, dims, NULL);
+        hid_t d = H5Dcreate2(f, "/test/images", H5T_IEEE_F32BE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT);
+        REQUIRE(sp >= 0 && d >= 0);
+        H5Dclose(d);
+        H5Sclose(sp);
+        break;
+    }
+    case V_SOFT_SPLIT: /* /test made to read as /train */
+        REQUIRE(H5Ldelete(f, "/test", H5P_DEFAULT) >= 0);
+        REQUIRE(H5Lcreate_soft("/train", f, "/test", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+        break;
+    case V_SOFT_DATASET:
+        REQUIRE(H5Ldelete(f, "/val/labels", H5P_DEFAULT) >= 0);
+        REQUIRE(H5Lcreate_soft("/train/labels", f, "/val/labels", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+        break;
     }
 }
 
@@ -258,6 +291,16 @@ int main(int argc, char **argv)
     expect(good, V_EQUALIZE, "equalize", CXR_E_FORMAT, "equalize 7 is not 0 (none), 1 (global) or 2 (clahe)");
     expect(good, V_CLAHE_CLIP, "clip", CXR_E_FORMAT, "clahe_clip 300 out of range (0, 256]");
     expect(good, V_MAX_SIDE, "maxside", CXR_E_FORMAT, "max_side 0 must be positive");
+    /* the version's own attribute: missing, or not an integer */
+    expect(good, V_NO_VERSION, "noversion", CXR_E_FORMAT, "missing attribute 'format_version'");
+    expect(good, V_VERSION_FLOAT, "versionfloat", CXR_E_FORMAT,
+           "attribute 'format_version' is unreadable (damaged, or not an integer)");
+    /* bytes the raw reader would misread, and a split or dataset that is another one's */
+    expect(good, V_BIG_ENDIAN, "bigendian", CXR_E_FORMAT,
+           "'/test/images' is not little-endian float32");
+    expect(good, V_SOFT_SPLIT, "softsplit", CXR_E_FORMAT, "'/test' is a soft link, not the group");
+    expect(good, V_SOFT_DATASET, "softds", CXR_E_FORMAT,
+           "'/val/labels' is a soft link, not the dataset itself");
     expect(good, V_CLASS_EMPTY, "classempty", CXR_E_FORMAT, "class 2 has an empty name");
     expect(good, V_CLASS_DUP, "classdup", CXR_E_FORMAT, "classes 1 and 3 are both 'class01'");
     expect(good, V_WEIGHTS_ZERO, "weights0", CXR_E_FORMAT,
