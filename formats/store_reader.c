@@ -39,17 +39,32 @@ struct cxr_store {
 };
 
 
-/* CXR_E_FORMAT unless loc/name (which exists) is a hard link: a soft or external link would
- * make one split read as another, or as another file's. */
-static cxr_status hard_link(const cxr_store *s, hid_t loc, const char *where, const char *name)
+/* CXR_E_FORMAT unless loc/name (which exists) is the object's only link, a hard one: a soft,
+ * external or second hard link would make one split (or dataset) read as another, or as another
+ * file's. `what`: "group" or "dataset", for the message. */
+static cxr_status single_link(const cxr_store *s, hid_t loc, const char *where, const char *name,
+                              const char *what)
 {
     H5L_info_t li;
     if (H5Lget_info(loc, name, &li, H5P_DEFAULT) < 0)
         return cxr_hdf5_error(CXR_E_FORMAT, s->path, "cannot read link '%s/%s'", where, name);
-    if (li.type == H5L_TYPE_HARD) return CXR_OK;
-    return cxr_set_error(CXR_E_FORMAT, "%s: '%s/%s' is a%s link, not the %s itself", s->path, where,
-                         name, li.type == H5L_TYPE_SOFT ? " soft" : "n external",
-                         *where ? "dataset" : "group");
+    if (li.type != H5L_TYPE_HARD)
+        return cxr_set_error(CXR_E_FORMAT, "%s: '%s/%s' is a%s link, not the %s itself", s->path,
+                             where, name, li.type == H5L_TYPE_SOFT ? " soft" : "n external", what);
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t oi;
+    herr_t e = H5Oget_info_by_name3(loc, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT);
+#else
+    H5O_info_t oi;
+    herr_t e = H5Oget_info_by_name2(loc, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT);
+#endif
+    if (e < 0) return cxr_hdf5_error(CXR_E_FORMAT, s->path, "cannot read '%s/%s'", where, name);
+    if (oi.rc != 1)
+        return cxr_set_error(CXR_E_FORMAT,
+                             "%s: the %s '%s/%s' has %u links: it is also another split or "
+                             "dataset of the store",
+                             s->path, what, where, name, oi.rc);
+    return CXR_OK;
 }
 
 /* Open dataset loc/name; checks class, rank and (when dims_want[i] >= 0) each dimension.
@@ -61,7 +76,7 @@ static cxr_status open_ds(const cxr_store *s, hid_t loc, const char *where, cons
     hid_t d = -1, t = -1, sp = -1;
     if (!cxr_h5_exists(loc, name))
         CXR_THROW(CXR_E_FORMAT, "%s: missing dataset '%s/%s'", s->path, where, name);
-    CXR_TRY(hard_link(s, loc, where, name));
+    CXR_TRY(single_link(s, loc, where, name, "dataset"));
     d = H5Dopen2(loc, name, dapl);
     if (d < 0) {
         st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "cannot open dataset '%s/%s'", where, name);
@@ -492,7 +507,7 @@ cxr_status cxr_store_open(cxr_store **out, const char *path)
     int any = 0;
     for (int i = 0; i < CXR_N_SPLITS; i++) {
         if (!cxr_h5_exists(s->file, cxr_split_names[i])) continue;
-        CXR_TRY(hard_link(s, s->file, "", cxr_split_names[i]));
+        CXR_TRY(single_link(s, s->file, "", cxr_split_names[i], "group"));
         CXR_TRY(read_split(s, i, stt.st_size));
         any = 1;
     }

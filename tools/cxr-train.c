@@ -28,8 +28,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "\n"
         "Train the CNN of specs/model.md on STORE's /train split, evaluating after every epoch on "
         "/val\n"
-        "(or /test when the store has no /val). Images come from the shard loader (mmap + raw "
-        "chunk\n"
+        "(or /test when /val is missing or empty). Images come from the shard loader (mmap + "
+        "raw chunk\n"
         "decode on worker threads, shuffled per epoch from (seed, epoch)).\n"
         "\n"
         "Options:\n"
@@ -62,7 +62,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      val_balanced_accuracy (binary: at the threshold chosen on val) in\n"
         "                      MODEL.best.h5 beside the checkpoint; none: no selection (default: "
         "the\n"
-        "                      recipe's). On /val only: refused when STORE has no /val\n"
+        "                      recipe's). On /val only: refused when STORE's /val is missing\n"
+        "                      or empty, or (AUC, balanced accuracy) holds one class\n"
         "  --patience N        stop after N epochs without a better --select metric (0: never;\n"
         "                      default: the recipe's); may be changed on --resume\n"
         "  --augment A         train-time augmentation of /train images, drawn from (seed, epoch,\n"
@@ -252,7 +253,13 @@ static cxr_status check_files(const cxr_train_options *o)
 {
     const char *in[] = { o->io.store_path, o->io.resume_path };
     char best[4096] = "";
-    if (o->io.checkpoint_path && cxr_train_best_path(o->io.checkpoint_path, best, sizeof best))
+    /* a best model is written when the run selects: by --select, the recipe or (unknown yet)
+     * the resumed checkpoint */
+    const cxr_train_recipe *rp = cxr_train_recipe_find(o->recipe.name);
+    const char *sel = o->recipe.select ? o->recipe.select : rp ? rp->select : "none";
+    const int selects = strcmp(sel, "none") != 0 || (o->io.resume_path && !o->recipe.select);
+    if (o->io.checkpoint_path && selects &&
+        cxr_train_best_path(o->io.checkpoint_path, best, sizeof best))
         return CXR_E_ARG;
     const struct {
         const char *opt, *path;

@@ -318,6 +318,7 @@ typedef struct {
     double threshold;           /* the last epoch's threshold, chosen on val (else 0.5) */
     int threshold_on_val;       /* 1: threshold was chosen on val */
     int select_from_checkpoint; /* resume: the checkpoint's run selects */
+    int recipe_select_dropped;  /* the recipe's selection cannot be made on this store */
 } run_recipe;
 
 /* Everything one run holds; run_close releases it. */
@@ -419,7 +420,8 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
                  ck->adam.weight_decay);
     if (ro->lr_gamma > 0 && rc->sched.step_gamma != (float)ck->lr_gamma)
         CONFLICT("lr-gamma", 1, "%g", rc->sched.step_gamma, ck->lr_gamma);
-    if ((ro->select || named) && strcmp(cxr_select_name(rc->select), ck->select))
+    if ((ro->select || (named && !rc->recipe_select_dropped)) &&
+        strcmp(cxr_select_name(rc->select), ck->select))
         CONFLICT("select", ro->select != NULL, "%s", cxr_select_name(rc->select), ck->select);
 #undef CONFLICT
     return CXR_OK;
@@ -537,17 +539,34 @@ static void drop_recipe_selection(train_run *r)
     if (r->o->recipe.select || !selection_unavailable(r, rc->select, why, sizeof why)) return;
     note(r->o, "no model selection (the recipe's %s): %s", cxr_select_name(rc->select), why);
     rc->select = CXR_SELECT_NONE;
+    rc->recipe_select_dropped = 1;
     if (r->o->recipe.patience < 0) rc->patience = 0;
 }
 
-/* Selection asked for explicitly (or by the resumed checkpoint) is refused where it cannot be
- * made. Patience needs selection. */
+/* Selection asked for by an option is refused where it cannot be made; a resumed checkpoint's
+ * is dropped with a warning (the run goes on: this store is what there is). Patience needs
+ * selection. */
 static cxr_status check_selection(train_run *r)
 {
+    const cxr_train_options *o = r->o;
     run_recipe *rc = &r->rc;
     char why[4600];
-    if (selection_unavailable(r, rc->select, why, sizeof why))
-        return cxr_set_error(CXR_E_ARG, "--select %s: %s", cxr_select_name(rc->select), why);
+    if (selection_unavailable(r, rc->select, why, sizeof why)) {
+        if (o->recipe.select || !rc->select_from_checkpoint)
+            return cxr_set_error(CXR_E_ARG, "--select %s: %s", cxr_select_name(rc->select), why);
+        char best[4200] = "", bp[4096];
+        if (rc->best_epoch > 0 && cxr_train_best_path(o->io.resume_path, bp, sizeof bp) == CXR_OK)
+            snprintf(best, sizeof best, " (its best model so far, epoch %d, stays in %s)",
+                     rc->best_epoch, bp);
+        note(o,
+             "warning: resume %s: its %s cannot be made here: %s; training goes on without "
+             "model selection%s",
+             o->io.resume_path, cxr_select_name(rc->select), why, best);
+        rc->select = CXR_SELECT_NONE;
+        rc->best_epoch = 0;
+        rc->best_value = NAN;
+        if (o->recipe.patience < 0) rc->patience = 0;
+    }
     if (rc->patience > 0 && rc->select == CXR_SELECT_NONE)
         return cxr_set_error(CXR_E_ARG,
                              "--patience %d: early stopping needs a selection metric (--select)",
@@ -868,6 +887,19 @@ bail:
     return st;
 }
 
+/* Where a run interrupted after `done` complete epochs can go on from, for its message. */
+static const char *resume_hint(const train_run *r, int done, char *buf, size_t cap)
+{
+    const char *ck = r->o->io.checkpoint_path;
+    if (!ck)
+        snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
+    else if (done == 0)
+        snprintf(buf, cap, "no epoch is complete: nothing to resume");
+    else
+        snprintf(buf, cap, "the last checkpoint, %s, holds epoch %d", ck, done);
+    return buf;
+}
+
 /* The training part of epoch e (0-based): every batch of the source, with the running loss
  * and accuracy reported after each step. Step k's results are read after step k+1 is queued
  * (result slots k mod 2), so the host never waits for the device in between. Fills the
@@ -903,9 +935,9 @@ static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
         if (o->cb.interrupted && *o->cb.interrupted) {
             /* the step just done is accounted (logged, reported) first, as when it ends */
             CXR_TRY(account_step(r, e, slot, &pend[slot], &a));
-            CXR_THROW(CXR_E_INTERRUPTED,
-                      "interrupted in epoch %d after step %lld; the last checkpoint holds epoch %d",
-                      e + 1, (long long)steps, e);
+            char hint[4200];
+            CXR_THROW(CXR_E_INTERRUPTED, "interrupted in epoch %d after step %lld; %s", e + 1,
+                      (long long)steps, resume_hint(r, e, hint, sizeof hint));
         }
     }
     if (steps > 0) {
@@ -1048,11 +1080,10 @@ static cxr_status run_epoch(train_run *r, int e)
     CXR_TRY(train_epoch(r, e, &rec));
     double value = NAN;
     if (r->eval_split && (st = eval_epoch(r, &rec, &rep, &value)) != CXR_OK) {
+        char hint[4200];
         if (st == CXR_E_INTERRUPTED)
-            cxr_set_error(st,
-                          "interrupted while evaluating epoch %d on %s; the last checkpoint holds "
-                          "epoch %d",
-                          e + 1, r->eval_split, e);
+            cxr_set_error(st, "interrupted while evaluating epoch %d on %s; %s", e + 1,
+                          r->eval_split, resume_hint(r, e, hint, sizeof hint));
         goto bail;
     }
     const int improved = cxr_select_improves(r->rc.select, value, r->rc.best_value);

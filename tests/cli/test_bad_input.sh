@@ -155,6 +155,10 @@ wait $pid
 rc=$?
 [ "$rc" = 130 ] || { fail "SIGINT: exit $rc, want 130"; cat "$WORK/int.err" >&2; }
 grep -q "interrupted" "$WORK/int.err" || fail "SIGINT: no message"
+# ... naming the checkpoint and the epoch it holds (in training or in the epoch's evaluation)
+n=$(sed -n "s|.*interrupted .*; the last checkpoint, $WORK/int.h5, holds epoch \([0-9]*\)\$|\1|p" "$WORK/int.err")
+[ -n "$n" ] && h5dump -a /epoch "$WORK/int.h5" | grep -q "(0): $n\$" \
+    || fail "SIGINT: the message does not name the checkpoint and its epoch: $(cat "$WORK/int.err")"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/int.h5" "$WORK/s.h5" --split val
 ls "$WORK"/int.h5.tmp.* >/dev/null 2>&1 && fail "SIGINT left a temporary checkpoint"
 # a checkpoint that cannot be written (a file-size limit of half its size gives EFBIG, as a full

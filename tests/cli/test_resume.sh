@@ -39,6 +39,7 @@ cmp -s "$WORK/d/x.model-1.best.h5" "$WORK/best.keep" || fail "another run's best
 # two outputs in one file, and both --checkpoint and --no-checkpoint, are refused
 expect_rc 2 $D --checkpoint "$WORK/d/c.h5" --log "$WORK/d/c.best.h5"
 expect_err "--log $WORK/d/c.best.h5 and the best model $WORK/d/c.best.h5: the same file for two outputs"
+expect_rc 0 $D --recipe study --checkpoint "$WORK/d/c.h5" --log "$WORK/d/c.best.h5" # no best model
 expect_rc 2 $D --checkpoint "$WORK/d/c.h5" --no-checkpoint
 expect_err "--checkpoint $WORK/d/c.h5 and --no-checkpoint: give one of them"
 # ... but only once the store opened: a missing one is refused with its reason alone

@@ -176,6 +176,18 @@ for m in val_auc val_balanced_accuracy; do
 done
 expect_rc 0 $O --select val_loss --checkpoint "$WORK/o2.h5"
 [ -f "$WORK/o2.best.h5" ] || fail "val_loss selection on a one-class val kept no model"
+# a checkpoint that selects by val AUC, resumed on that store: the run goes on without selection
+expect_rc 0 $T --epochs 1 --checkpoint "$WORK/va.h5"
+expect_rc 0 "$BIN/cxr-train" "$WORK/one.h5" --device cpu --threads 2 --no-monitor -q --epochs 2 \
+    --max-steps 2 --resume "$WORK/va.h5" --checkpoint "$WORK/va2.h5"
+expect_err "warning: resume $WORK/va.h5: its val_auc cannot be made here: $WORK/one.h5: /val holds images of one class only (NORMAL)"
+expect_err "training goes on without model selection (its best model so far, epoch 1, stays in $WORK/va.best.h5)"
+[ "$(attr "$WORK/va2.h5" select)" = none ] && [ "$(attr "$WORK/va2.h5" epoch)" = 2 ] \
+    || fail "the resumed run did not record that it no longer selects"
+# ... and with the recipe named, the recipe's dropped selection is no conflict
+expect_rc 0 "$BIN/cxr-train" "$WORK/one.h5" --device cpu --threads 2 --no-monitor -q --epochs 2 \
+    --max-steps 2 --recipe standard --batch 8 --resume "$WORK/va.h5" --no-checkpoint
+expect_err "its val_auc cannot be made here"
 # a store of one class packs, but is no classifier's training data: refused, naming the store
 mkdir -p "$WORK/uni/train" "$WORK/uni/test" && cp -r "$SAMPLE/train/NORMAL" "$WORK/uni/train/" \
     && cp -r "$SAMPLE/test/NORMAL" "$WORK/uni/test/" || fail "one-class tree"

@@ -8,6 +8,16 @@
 
 #include "cxr_store.h"
 
+/* The fixture's store options: the defaults with this image size and shard. */
+static void fixture_options(cxr_store_options *o, int size, int shard)
+{
+    cxr_store_options_defaults(o);
+    o->shard = shard;
+    o->pp.size = size;
+    o->source = "synthetic";
+    o->tool_version = "test";
+}
+
 /* Write a store at path with the given splits (n_val or n_test may be 0 to omit them). */
 static cxr_status fixture_store(const char *path, int size, int shard, int n_train, int n_val,
                                 int n_test, unsigned seed)
@@ -15,11 +25,7 @@ static cxr_status fixture_store(const char *path, int size, int shard, int n_tra
     cxr_status st = CXR_OK;
     cxr_store_writer *w = NULL;
     cxr_store_options o;
-    cxr_store_options_defaults(&o);
-    o.shard = shard;
-    o.pp.size = size;
-    o.source = "synthetic";
-    o.tool_version = "test";
+    fixture_options(&o, size, shard);
     const char *names[2] = { "NORMAL", "PNEUMONIA" };
     float *img = malloc((size_t)shard * size * size * sizeof(float));
     uint8_t *raw = NULL;

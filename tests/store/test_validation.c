@@ -132,7 +132,8 @@ typedef enum {
     V_VERSION_FLOAT,
     V_BIG_ENDIAN,
     V_SOFT_SPLIT,
-    V_SOFT_DATASET
+    V_SOFT_DATASET,
+    V_HARD_SPLIT
 } variant;
 
 static void damage(hid_t f, variant v)
@@ -221,6 +222,10 @@ static void damage(hid_t f, variant v)
         REQUIRE(H5Ldelete(f, "/test", H5P_DEFAULT) >= 0);
         REQUIRE(H5Lcreate_soft("/train", f, "/test", H5P_DEFAULT, H5P_DEFAULT) >= 0);
         break;
+    case V_HARD_SPLIT: /* /test a second hard link to /train's group, as h5py's f['test'] = f['train'] */
+        REQUIRE(H5Ldelete(f, "/test", H5P_DEFAULT) >= 0);
+        REQUIRE(H5Lcreate_hard(f, "/train", f, "/test", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+        break;
     case V_SOFT_DATASET:
         REQUIRE(H5Ldelete(f, "/val/labels", H5P_DEFAULT) >= 0);
         REQUIRE(H5Lcreate_soft("/train/labels", f, "/val/labels", H5P_DEFAULT, H5P_DEFAULT) >= 0);
@@ -301,6 +306,8 @@ int main(int argc, char **argv)
     expect(good, V_SOFT_SPLIT, "softsplit", CXR_E_FORMAT, "'/test' is a soft link, not the group");
     expect(good, V_SOFT_DATASET, "softds", CXR_E_FORMAT,
            "'/val/labels' is a soft link, not the dataset itself");
+    expect(good, V_HARD_SPLIT, "hardsplit", CXR_E_FORMAT,
+           "the group '/train' has 2 links: it is also another split or dataset of the store");
     expect(good, V_CLASS_EMPTY, "classempty", CXR_E_FORMAT, "class 2 has an empty name");
     expect(good, V_CLASS_DUP, "classdup", CXR_E_FORMAT, "classes 1 and 3 are both 'class01'");
     expect(good, V_WEIGHTS_ZERO, "weights0", CXR_E_FORMAT,
