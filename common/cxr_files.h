@@ -23,6 +23,11 @@ extern "C" {
 cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
                             int n_inputs, const char *tree);
 
+/* 1 when a and b name the same output file: the same name, the same existing file (st_dev and
+ * st_ino, through symlinks), or, for files not yet created, the same name in the same folder
+ * reached another way. */
+int cxr_same_output(const char *a, const char *b);
+
 /* Refuse an input that exists and is not a regular file (FIFO, device, directory, socket):
  * CXR_E_ARG with a message naming it. Never opens it, so it never blocks. A missing file is
  * left to the reader (CXR_OK). */

@@ -555,6 +555,11 @@ static cxr_status ctx_init(pack_ctx *c)
         return cxr_set_error(CXR_E_ARG, "shard size %d out of range", c->shard);
     if (c->side < 1 || c->side > 4096)
         return cxr_set_error(CXR_E_ARG, "image size %d out of range", c->side);
+    if ((uint64_t)c->shard * c->side * c->side * 4 > (1ull << 32) - 1) /* before allocating */
+        return cxr_set_error(CXR_E_ARG,
+                             "a chunk of %d images of %dx%d exceeds HDF5's 4 GiB chunk limit: give "
+                             "a smaller --shard",
+                             c->shard, c->side, c->side);
     if (plan->n_splits < 1 || plan->n_splits > 3)
         return cxr_set_error(CXR_E_ARG, "plan has %d splits", plan->n_splits);
     c->pixels = (size_t)c->side * (size_t)c->side;
@@ -628,8 +633,10 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     if (c.dups && opt->duplicates_report)
         CXR_TRY(cxr_dups_write_report(c.dups, opt->duplicates_report, &report));
     if (interrupted(&c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
+    /* the report first: if it cannot be put in place, the store (the precious output) is not
+     * replaced either, so "nothing written" stays true of it */
+    if (report.path) CXR_TRY(cxr_tmpfile_commit(&report));
     CXR_TRY(cxr_store_writer_finish(c.writer));
-    if (report.path) CXR_TRY(cxr_tmpfile_commit(&report)); /* after the store, as its companion */
     sum->raw_bytes = (uint64_t)sum->packed * c.pixels * sizeof(float);
 bail:
     cxr_tmpfile_discard(&report);

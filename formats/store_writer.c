@@ -85,10 +85,18 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
     for (int c = 0; c < n_classes; c++) {
         if (!class_names[c] || !*class_names[c])
             CXR_THROW(CXR_E_ARG, "%s: class %d has no name", path, c);
-        for (int k = 0; k < c; k++)
-            if (strcmp(class_names[k], class_names[c]) == 0)
-                CXR_THROW(CXR_E_ARG, "%s: classes %d and %d are both named '%s'", path, k, c,
-                          class_names[c]);
+        /* compared as stored: a name that is not UTF-8 is stored escaped (cxr_h5_utf8_escape),
+         * and may then equal another name's text */
+        char *ec = cxr_h5_utf8_escape(class_names[c]);
+        for (int k = 0; k < c && st == CXR_OK; k++) {
+            char *ek = cxr_h5_utf8_escape(class_names[k]);
+            if (strcmp(ek ? ek : class_names[k], ec ? ec : class_names[c]) == 0)
+                st = cxr_set_error(CXR_E_ARG, "%s: classes %d and %d are both stored as '%s'", path,
+                                   k, c, ec ? ec : class_names[c]);
+            free(ek);
+        }
+        free(ec);
+        if (st != CXR_OK) goto bail;
     }
     CXR_TRY(cxr_hdf5_init());
 

@@ -58,9 +58,9 @@ static void usage(FILE *f)
         "                        ~13%% larger; -3 is 3%% smaller than -5 at 1.15x its encode "
         "time;\n"
         "                        level 3 is ~7%% smaller than 1 at twice its time)\n"
-        "  --size N              output side in pixels (default 256)\n"
+        "  --size N              output side in pixels (default 256; at least 16 with CLAHE)\n"
         "  --strict              the first skipped input is fatal (exit 3, no output)\n"
-        "  --val-fraction F      carve a val split out of train, 0 < F < 1, grouped by patient\n"
+        "  --val-fraction F      carve a val split out of train, 0 <= F < 1 (0: none), by patient\n"
         "                        (personN_* -> personN, IM-XXXX-YYYY -> IM-XXXX,\n"
         "                        NORMAL2-IM-XXXX-YYYY -> NORMAL2-IM-XXXX, else the file stem) and\n"
         "                        stratified per class: patients in FNV-1a order of their id until\n"
@@ -248,7 +248,7 @@ int main(int argc, char **argv)
     pack_manifest_args_defaults(&mcli);
     const char *out = NULL;
     int threads = omp_get_max_threads(), window = 0, quiet = 0;
-    double val_fraction = 0;
+    double val_fraction = -1; /* -1: not given */
     char version[64];
     snprintf(version, sizeof version, "cxr-pack %s", CXR_VERSION_STRING);
 
@@ -281,8 +281,8 @@ int main(int argc, char **argv)
         case O_DUP_DROP: opt.drop_duplicates = 1; break;
         case O_DUP_NONE: opt.no_hashes = 1; break;
         case O_VAL:
-            if (cxr_parse_double(optarg, "--val-fraction", 0, 1,
-                                 CXR_PARSE_OPEN_LO | CXR_PARSE_OPEN_HI, &val_fraction))
+            if (cxr_parse_double(optarg, "--val-fraction", 0, 1, CXR_PARSE_OPEN_HI,
+                                 &val_fraction)) /* 0: no val split */
                 return bad_option();
             break;
         case 'h': usage(stdout); return 0;
@@ -305,8 +305,14 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (mcli.explore && !mcli.manifest) {
-        fprintf(stderr, "cxr-pack: --explore needs --manifest FILE\n");
+    if (!mcli.manifest && (mcli.explore || mcli.images || mcli.top_set || mcli.min_set ||
+                           mcli.test_set)) { /* they would do nothing */
+        fprintf(stderr, "cxr-pack: %s needs --manifest FILE\n",
+                mcli.explore   ? "--explore"
+                : mcli.images  ? "--images"
+                : mcli.top_set ? "--top-classes"
+                : mcli.min_set ? "--min-count"
+                               : "--test-fraction");
         return 2;
     }
     if (mcli.manifest && cxr_input_check(mcli.manifest) != CXR_OK) {
@@ -345,6 +351,20 @@ int main(int argc, char **argv)
         cxr_output_check("--duplicates-report", opt.duplicates_report, dup_inputs, 2,
                          mcli.manifest ? mcli.images : src) != CXR_OK) {
         fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        return 2;
+    }
+    if (opt.duplicates_report && cxr_same_output(opt.duplicates_report, out)) {
+        fprintf(stderr,
+                "cxr-pack: --duplicates-report %s and -o %s: the same file; give each its own\n",
+                opt.duplicates_report, out);
+        return 2;
+    }
+    /* CLAHE's tiles need 2 pixels a side: at 8 pixels every tile is one, and every image flat */
+    if (opt.store.pp.equalize == CXR_EQUALIZE_CLAHE && opt.store.pp.size < 2 * CXR_CLAHE_TILES) {
+        fprintf(stderr,
+                "cxr-pack: --size %d: CLAHE's %dx%d tiles need at least %d pixels a side; give a "
+                "larger --size or --equalize global|none\n",
+                opt.store.pp.size, CXR_CLAHE_TILES, CXR_CLAHE_TILES, 2 * CXR_CLAHE_TILES);
         return 2;
     }
 

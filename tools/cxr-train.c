@@ -230,23 +230,6 @@ static const char *default_checkpoint(const cxr_train_options *o, char *buf, siz
     return NULL;
 }
 
-/* The same output file: the same name, the same existing file, or the same name in the same
- * folder reached another way. */
-static int same_output(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (strcmp(a, b) == 0) return 1;
-    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
-        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
-    if (strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b) != 0) return 0;
-    char da[4096], db[4096];
-    snprintf(da, sizeof da, "%.*s", ba ? (int)(ba - a) + 1 : 1, ba ? a : ".");
-    snprintf(db, sizeof db, "%.*s", bb ? (int)(bb - b) + 1 : 1, bb ? b : ".");
-    return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 /* Inputs that are regular files; outputs that are neither an input nor a device (cxr_files.h),
  * nor one another. */
 static cxr_status check_files(const cxr_train_options *o)
@@ -275,7 +258,7 @@ static cxr_status check_files(const cxr_train_options *o)
             return CXR_E_ARG;
     for (int i = 0; i < 4; i++)
         for (int j = i + 1; j < 4; j++)
-            if (out[i].path && out[j].path && same_output(out[i].path, out[j].path))
+            if (out[i].path && out[j].path && cxr_same_output(out[i].path, out[j].path))
                 return cxr_set_error(CXR_E_ARG,
                                      "%s %s and %s %s: the same file for two outputs; give each "
                                      "its own",

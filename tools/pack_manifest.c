@@ -45,18 +45,21 @@ cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *val
                                  "--top-classes: expected an integer in [0, %d], got '%s'",
                                  CXR_MAX_CLASSES, value);
         m->opt.top_classes = (int)v;
+        m->top_set = 1;
         break;
     case PACK_OPT_MIN_COUNT:
         if (!parse_f64(value, 1, 1e15, &v) || v != floor(v))
             return cxr_set_error(CXR_E_ARG, "--min-count: expected an integer >= 1, got '%s'",
                                  value);
         m->opt.min_count = (int64_t)v;
+        m->min_set = 1;
         break;
     case PACK_OPT_TEST_FRACTION:
         if (!parse_f64(value, 0, 0.999999, &v))
             return cxr_set_error(CXR_E_ARG,
                                  "--test-fraction: expected a number in [0, 1), got '%s'", value);
         m->opt.test_fraction = v;
+        m->test_set = 1;
         break;
     case PACK_OPT_CROP_RATIO:
         if (!parse_f64(value, 0, 1e6, &v))
@@ -121,7 +124,8 @@ const char *pack_manifest_help(void)
            "holds at\n"
            "                        most 4096 classes)\n"
            "  --min-count N         drop classes with fewer than N usable rows (default 1)\n"
-           "  --val-fraction F      val share per class (manifest default 0.1)\n"
+           "  --val-fraction F      val share per class, 0 <= F < 1 (manifest default 0.1; 0: "
+           "none)\n"
            "  --test-fraction F     test share per class, 0 <= F < 1 (default 0.1; 0: no test "
            "split)\n"
            "  --crop-ratio R        center-crop to a square when |w/h - 1| > R; 0 never (default "
@@ -169,7 +173,7 @@ cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, 
         return cxr_set_error(CXR_E_ARG, "--manifest %s: --images DIR is required to pack",
                              m->manifest);
     cxr_manifest_options o = m->opt;
-    if (val_fraction > 0) o.val_fraction = val_fraction;
+    if (val_fraction >= 0) o.val_fraction = val_fraction; /* given (0: no val split) */
     o.strict = strict;
     char vf[32], tf[32];
     cxr_format_double(vf, sizeof vf, o.val_fraction);

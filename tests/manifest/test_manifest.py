@@ -171,6 +171,14 @@ def case_pack(tmp):
               "command_line records --clahe-clip 3")
         check("test" not in subprocess.run(["h5ls", out2], capture_output=True, text=True).stdout,
               "--test-fraction 0: no test split")
+    # --val-fraction 0 likewise writes no val split (it was refused: the parser wanted (0, 1))
+    out4 = os.path.join(tmp, "s4.h5")
+    rc, so, se = pack(csv, img, out4, ["--val-fraction", "0"])
+    check(rc == 0, "pack with --val-fraction 0 (%s)" % se)
+    if rc == 0:
+        groups = subprocess.run(["h5ls", out4], capture_output=True, text=True).stdout
+        check("val" not in groups and "train" in groups and "test" in groups,
+              "--val-fraction 0: no val split (%s)" % groups)
     # the clip limit is CLAHE's: refused under the manifests' default (global), no store left
     out3 = os.path.join(tmp, "s3.h5")
     rc, so, se = pack(csv, img, out3, ["--clahe-clip", "3"])

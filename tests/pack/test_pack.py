@@ -353,6 +353,44 @@ def case_odd_names(tmp):
     check("CL\\\\xE9SS" in names or "CL\\xE9SS" in names, "class name escaped: %s" % names)
 
 
+def case_options(tmp):
+    """Options that would destroy the output, make flat images, do nothing, or ask for the
+    impossible are refused (exit 2), before anything is written."""
+    out = os.path.join(tmp, "s.h5")
+    refused = [
+        (["--duplicates-report", os.path.join(tmp, ".", "s.h5")], "the same file; give each its own"),
+        (["--size", "8"], "CLAHE's 8x8 tiles need at least 16 pixels a side"),
+        (["--top-classes", "1"], "--top-classes needs --manifest FILE"),
+        (["--images", tmp], "--images needs --manifest FILE"),
+        (["--min-count", "2"], "--min-count needs --manifest FILE"),
+        (["--test-fraction", "0.5"], "--test-fraction needs --manifest FILE"),
+        (["--size", "4096", "--shard", "65536"], "exceeds HDF5's 4 GiB chunk limit"),
+    ]
+    for extra, why in refused:
+        rc, so, se = run([SAMPLE, "-o", out] + extra)
+        check(rc == 2 and why in se, "%s: exit 2 with '%s' (got %d: %s)" % (extra, why, rc, se))
+        no_temp_left(tmp)
+    rc, so, se = run([SAMPLE, "-o", out, "--size", "8", "--equalize", "global", "--quiet"])
+    check(rc == 0, "--size 8 without CLAHE packs (%d: %s)" % (rc, se))
+    # two class names that are stored alike (a non-UTF-8 byte is stored as its \xNN escape)
+    root = os.path.join(os.fsencode(tmp), b"esc")
+    one = os.path.join(os.fsencode(SAMPLE), b"train", b"NORMAL")
+    src = os.path.join(one, sorted(os.listdir(one))[0])
+    try:
+        for cls in (b"A\xff", b"A\\xFF"):
+            for split in (b"train", b"test"):
+                os.makedirs(os.path.join(root, split, cls))
+                shutil.copy(src, os.path.join(root, split, cls, b"x.jpeg"))
+    except OSError as e:  # a file system that only takes UTF-8 names (EILSEQ)
+        print("cannot create a non-UTF-8 folder name here (%s): skipped" % e, file=sys.stderr)
+        return
+    out = os.path.join(tmp, "esc.h5")
+    rc, so, se = run([os.fsdecode(root), "-o", out, "--size", "32"], errors="backslashreplace")
+    check(rc == 2 and "are both stored as 'A\\xFF'" in se,
+          "class names equal once escaped: exit 2 (got %d: %s)" % (rc, se))
+    check(not os.path.exists(out), "no store left by a refused class name")
+
+
 def case_untouched(tmp):
     d = os.path.join(tmp, "out")
     os.mkdir(d)
