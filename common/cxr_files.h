@@ -14,12 +14,13 @@
 extern "C" {
 #endif
 
-/* Refuse the output `out` (given by option `opt`, e.g. "-o", for the message) when it exists and
- * is not a regular file (device node, FIFO, directory, socket), when it is the same file (st_dev
- * and st_ino, through symlinks) as one of inputs[0..n_inputs) (NULL entries skipped), or when
- * `tree` is not NULL and `out` lies inside the folder `tree` (checked on its parent folder, so an
- * output not yet created counts too). Returns CXR_OK or CXR_E_ARG with a message naming both
- * files; touches nothing. */
+/* Refuse the output `out` (given by option `opt`, e.g. "-o", for the message) when its name is
+ * empty, when it exists and is not a regular file (device node, FIFO, directory, socket), when
+ * it is the same file (st_dev and st_ino, through symlinks) as one of inputs[0..n_inputs) (NULL
+ * entries skipped), or when `tree` is not NULL and `out` lies inside the folder `tree` (checked
+ * on its parent folder, so an output not yet created counts too): CXR_E_ARG. A new output whose
+ * folder is missing (or not a folder) is CXR_E_IO, found before any work rather than at the
+ * first save. The message names the files; nothing is touched. */
 cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
                             int n_inputs, const char *tree);
 

@@ -46,7 +46,20 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
                             int n_inputs, const char *tree)
 {
     struct stat o, s;
+    if (!*out) return cxr_set_error(CXR_E_ARG, "%s: an empty file name", opt);
     int exists = stat(out, &o) == 0;
+    if (!exists) { /* its folder must be there: found now, not when the first save comes */
+        const char *slash = strrchr(out, '/');
+        char dir[4096];
+        if (!slash)
+            snprintf(dir, sizeof dir, ".");
+        else
+            snprintf(dir, sizeof dir, "%.*s", slash == out ? 1 : (int)(slash - out), out);
+        int found = stat(dir, &s) == 0;
+        if (!found || !S_ISDIR(s.st_mode))
+            return cxr_set_error(CXR_E_IO, "%s %s: cannot write there: %s %s", opt, out, dir,
+                                 found ? "is not a folder" : "does not exist");
+    }
     if (exists && !S_ISREG(o.st_mode))
         return cxr_set_error(CXR_E_ARG, "%s %s: is %s, not a regular file; refusing to replace it",
                              opt, out, kind_name(o.st_mode));

@@ -336,10 +336,11 @@ int main(int argc, char **argv)
     }
     const char *src = mcli.manifest ? mcli.manifest : argv[optind];
     /* the output is not the manifest, a device, or a file inside the tree it packs */
-    if (cxr_output_check("-o", out, &mcli.manifest, 1, mcli.manifest ? mcli.images : src) !=
-        CXR_OK) {
+    cxr_status ost =
+        cxr_output_check("-o", out, &mcli.manifest, 1, mcli.manifest ? mcli.images : src);
+    if (ost != CXR_OK) {
         fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
-        return 2;
+        return cxr_exit_code(ost);
     }
     const char *dup_inputs[] = { mcli.manifest, out };
     if (opt.no_hashes && (opt.drop_duplicates || opt.duplicates_report)) {
@@ -348,10 +349,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (opt.duplicates_report &&
-        cxr_output_check("--duplicates-report", opt.duplicates_report, dup_inputs, 2,
-                         mcli.manifest ? mcli.images : src) != CXR_OK) {
+        (ost = cxr_output_check("--duplicates-report", opt.duplicates_report, dup_inputs, 2,
+                                mcli.manifest ? mcli.images : src)) != CXR_OK) {
         fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
-        return 2;
+        return cxr_exit_code(ost);
     }
     if (opt.duplicates_report && cxr_same_output(opt.duplicates_report, out)) {
         fprintf(stderr,

@@ -21,8 +21,8 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
         if (cxr_input_check(runs[i]) != CXR_OK) return CXR_E_ARG;
     for (int i = 0; i < n_samp; i++)
         if (cxr_input_check(samps[i]) != CXR_OK) return CXR_E_ARG;
-    if (cxr_output_check("-o", out, runs, n_runs, NULL) != CXR_OK) return CXR_E_ARG;
-    return cxr_output_check("-o", out, samps, n_samp, NULL);
+    cxr_status st = cxr_output_check("-o", out, runs, n_runs, NULL);
+    return st != CXR_OK ? st : cxr_output_check("-o", out, samps, n_samp, NULL);
 }
 
 static void usage(FILE *to)
@@ -103,9 +103,10 @@ int main(int argc, char **argv)
         rc = 2;
         goto done;
     }
-    if (check_files(out, run_paths, n_runs, samp_paths, n_samp) != CXR_OK) {
+    cxr_status fst = check_files(out, run_paths, n_runs, samp_paths, n_samp);
+    if (fst != CXR_OK) {
         cxr_print_error("cxr-report", cxr_last_error());
-        rc = 2;
+        rc = cxr_exit_code(fst); /* 2; 4 for an output folder that is not there */
         goto done;
     }
     for (int i = 0; i < n_runs; i++) {

@@ -253,9 +253,12 @@ static cxr_status check_files(const cxr_train_options *o)
     for (int i = 0; i < 2; i++)
         if (in[i] && cxr_input_check(in[i]) != CXR_OK) return CXR_E_ARG;
     /* the checkpoint may be the resumed file: it is replaced whole, by a rename, once saved */
-    for (int i = 0; i < 4; i++)
-        if (out[i].path && cxr_output_check(out[i].opt, out[i].path, in, i == 1 ? 1 : 2, NULL))
-            return CXR_E_ARG;
+    for (int i = 0; i < 4; i++) {
+        cxr_status st = out[i].path
+                            ? cxr_output_check(out[i].opt, out[i].path, in, i == 1 ? 1 : 2, NULL)
+                            : CXR_OK;
+        if (st != CXR_OK) return st;
+    }
     for (int i = 0; i < 4; i++)
         for (int j = i + 1; j < 4; j++)
             if (out[i].path && out[j].path && cxr_same_output(out[i].path, out[j].path))
@@ -487,9 +490,10 @@ int main(int argc, char **argv)
         }
         default_ck = 1; /* said once the inputs and the device are known to be good */
     }
-    if (check_files(&o) != CXR_OK) {
+    cxr_status fst = check_files(&o);
+    if (fst != CXR_OK) {
         cxr_print_error("cxr-train", cxr_last_error());
-        return 2;
+        return cxr_exit_code(fst);
     }
 
     /* a missing or wrong input is refused before anything is said about the device */
