@@ -57,8 +57,8 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
             snprintf(dir, sizeof dir, "%.*s", slash == out ? 1 : (int)(slash - out), out);
         int found = stat(dir, &s) == 0;
         if (!found || !S_ISDIR(s.st_mode))
-            return cxr_set_error(CXR_E_IO, "%s %s: cannot write there: %s %s", opt, out, dir,
-                                 found ? "is not a folder" : "does not exist");
+            return cxr_set_error(CXR_E_IO, "%s %s: cannot write there: %s: %s", opt, out, dir,
+                                 found ? "not a folder" : strerror(errno));
     }
     if (exists && !S_ISREG(o.st_mode))
         return cxr_set_error(CXR_E_ARG, "%s %s: is %s, not a regular file; refusing to replace it",

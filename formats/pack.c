@@ -633,10 +633,20 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     if (c.dups && opt->duplicates_report)
         CXR_TRY(cxr_dups_write_report(c.dups, opt->duplicates_report, &report));
     if (interrupted(&c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
-    /* the report first: if it cannot be put in place, the store (the precious output) is not
-     * replaced either, so "nothing written" stays true of it */
-    if (report.path) CXR_TRY(cxr_tmpfile_commit(&report));
-    CXR_TRY(cxr_store_writer_finish(c.writer));
+    /* the store complete on disk (a full disk shows here), then its report in place, then the
+     * store: a failure before the last rename leaves both earlier files as they were */
+    CXR_TRY(cxr_store_writer_close(c.writer));
+    const int with_report = report.path != NULL;
+    if (with_report) CXR_TRY(cxr_tmpfile_commit(&report));
+    if ((st = cxr_store_writer_finish(c.writer)) != CXR_OK) {
+        if (with_report) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", cxr_last_error());
+            cxr_set_error(st, "%s (its duplicates report %s was written)", msg,
+                          opt->duplicates_report);
+        }
+        goto bail;
+    }
     sum->raw_bytes = (uint64_t)sum->packed * c.pixels * sizeof(float);
 bail:
     cxr_tmpfile_discard(&report);

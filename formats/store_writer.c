@@ -58,6 +58,44 @@ void cxr_store_options_defaults(cxr_store_options *o)
 
 const char *cxr_store_writer_temp_path(const cxr_store_writer *w) { return w ? w->tf.path : NULL; }
 
+typedef struct {
+    const char *stored; /* the name as the store holds it */
+    int index;
+} stored_name;
+
+static int stored_name_cmp(const void *a, const void *b)
+{
+    const stored_name *x = a, *y = b;
+    int c = strcmp(x->stored, y->stored);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Every class has a name, and no two are stored alike: compared as stored, since a name that
+ * is not UTF-8 is stored escaped (cxr_h5_utf8_escape) and may then equal another name's text.
+ * Each name escaped once, then sorted: n log n for up to CXR_MAX_CLASSES. */
+static cxr_status check_class_names(const char *path, int n, const char *const *names)
+{
+    cxr_status st = CXR_OK;
+    stored_name *v = calloc((size_t)n, sizeof *v);
+    char **esc = calloc((size_t)n, sizeof *esc);
+    if (!v || !esc) CXR_THROW(CXR_E_NOMEM, "%s: class names", path);
+    for (int c = 0; c < n; c++) {
+        if (!names[c] || !*names[c]) CXR_THROW(CXR_E_ARG, "%s: class %d has no name", path, c);
+        esc[c] = cxr_h5_utf8_escape(names[c]);
+        v[c] = (stored_name){ esc[c] ? esc[c] : names[c], c };
+    }
+    qsort(v, (size_t)n, sizeof *v, stored_name_cmp);
+    for (int i = 1; i < n; i++)
+        if (strcmp(v[i - 1].stored, v[i].stored) == 0)
+            CXR_THROW(CXR_E_ARG, "%s: classes %d and %d are both stored as '%s'", path,
+                      v[i - 1].index, v[i].index, v[i].stored);
+bail:
+    for (int c = 0; esc && c < n; c++) free(esc[c]);
+    free(esc);
+    free(v);
+    return st;
+}
+
 cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
                                    const cxr_store_options *opt, int n_classes,
                                    const char *const *class_names)
@@ -82,22 +120,7 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
         st = cxr_wrap_error(CXR_E_ARG, "%s: preprocessing", path);
         goto bail;
     }
-    for (int c = 0; c < n_classes; c++) {
-        if (!class_names[c] || !*class_names[c])
-            CXR_THROW(CXR_E_ARG, "%s: class %d has no name", path, c);
-        /* compared as stored: a name that is not UTF-8 is stored escaped (cxr_h5_utf8_escape),
-         * and may then equal another name's text */
-        char *ec = cxr_h5_utf8_escape(class_names[c]);
-        for (int k = 0; k < c && st == CXR_OK; k++) {
-            char *ek = cxr_h5_utf8_escape(class_names[k]);
-            if (strcmp(ek ? ek : class_names[k], ec ? ec : class_names[c]) == 0)
-                st = cxr_set_error(CXR_E_ARG, "%s: classes %d and %d are both stored as '%s'", path,
-                                   k, c, ec ? ec : class_names[c]);
-            free(ek);
-        }
-        free(ec);
-        if (st != CXR_OK) goto bail;
-    }
+    CXR_TRY(check_class_names(path, n_classes, class_names));
     CXR_TRY(cxr_hdf5_init());
 
     w = calloc(1, sizeof *w);
@@ -465,10 +488,10 @@ bail:
     return st;
 }
 
-cxr_status cxr_store_writer_finish(cxr_store_writer *w)
+cxr_status cxr_store_writer_close(cxr_store_writer *w)
 {
     cxr_status st = CXR_OK;
-    if (!w || w->finished) return cxr_set_error(CXR_E_ARG, "finish: no open writer");
+    if (!w || w->finished || w->file < 0) return cxr_set_error(CXR_E_ARG, "close: no open writer");
     if (w->group >= 0)
         CXR_THROW(CXR_E_ARG, "%s: finish with split '%s' still open", w->path, w->split);
     if (!w->done_split[0] && !w->done_split[1] && !w->done_split[2])
@@ -476,10 +499,16 @@ cxr_status cxr_store_writer_finish(cxr_store_writer *w)
     CXR_TRY(write_root_meta(w));
     herr_t rc = H5Fclose(w->file);
     w->file = -1;
-    if (rc < 0) {
-        st = cxr_hdf5_error(CXR_E_IO, w->tmp, "closing the store");
-        goto bail;
-    }
+    if (rc < 0) st = cxr_hdf5_error(CXR_E_IO, w->tmp, "closing the store");
+bail:
+    return st;
+}
+
+cxr_status cxr_store_writer_finish(cxr_store_writer *w)
+{
+    cxr_status st = CXR_OK;
+    if (!w || w->finished) return cxr_set_error(CXR_E_ARG, "finish: no open writer");
+    if (w->file >= 0) CXR_TRY(cxr_store_writer_close(w));
     CXR_TRY(cxr_tmpfile_commit(&w->tf));
     w->finished = 1;
 bail:

@@ -31,11 +31,11 @@ untouched "train/eval/report"
 # an output in a folder that is not there, or an empty name: refused before any work (training
 # would find it at its first save, an epoch later)
 expect_rc 4 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/nodir/ck.h5"
-expect_err "--checkpoint $W/nodir/ck.h5: cannot write there: $W/nodir does not exist"
+expect_err "--checkpoint $W/nodir/ck.h5: cannot write there: $W/nodir: No such file or directory"
 expect_rc 4 "$BIN/cxr-train" "$W/s.h5" $T --log "$W/ck.h5/run.jsonl"
-expect_err "cannot write there: $W/ck.h5 is not a folder"
+expect_err "cannot write there: $W/ck.h5: not a folder"
 expect_rc 4 "$BIN/cxr-pack" "$SAMPLE" -o "$W/nodir/p.h5" --size 32 --quiet
-expect_err "-o $W/nodir/p.h5: cannot write there: $W/nodir does not exist"
+expect_err "-o $W/nodir/p.h5: cannot write there: $W/nodir: No such file or directory"
 expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "" --size 32 --quiet
 expect_err "-o: an empty file name"
 cp -r "$SAMPLE" "$W/src"; ln -s src "$W/srclink"

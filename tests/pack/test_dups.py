@@ -10,7 +10,9 @@ bytes, same pixels), a re-encode at quality 70 (jpeg_make). Exit 0 pass, 1 fail,
 import csv
 import os
 import re
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -207,6 +209,20 @@ def case_report(tmp):
     rep2 = os.path.join(tmp, "none.tsv")
     rc, _, se = run([root, "-o", os.path.join(tmp, "nodir", "x.h5"), "--duplicates-report", rep2])
     check(rc != 0 and not os.path.exists(rep2), "no report when the store fails (rc=%d)" % rc)
+    # a store that fails while written, up to its last bytes (a file-size limit standing in for
+    # a full disk): the earlier store and report stay as they were, whatever step failed
+    size = os.path.getsize(out)
+    old_store, old_report = open(out, "rb").read(), b"the earlier report\n"
+    open(rep, "wb").write(old_report)
+    for cut in (size // 2, size - 65536, size - 8192, size - 2048, size - 512, size - 64):
+        def limit(n=cut):
+            resource.setrlimit(resource.RLIMIT_FSIZE, (n, n))
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        p = subprocess.run([PACK, root, "-o", out, "--duplicates-report", rep], capture_output=True,
+                           text=True, preexec_fn=limit)
+        check(p.returncode == 4, "a limit of %d bytes: exit 4 (got %d: %s)" % (cut, p.returncode, p.stderr))
+        check(open(out, "rb").read() == old_store and open(rep, "rb").read() == old_report,
+              "a limit of %d bytes changed the earlier store or report (%s)" % (cut, p.stderr))
 
 
 def case_lossless(tmp):
