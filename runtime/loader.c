@@ -378,6 +378,7 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     int fd = -1;
     cxr_split_info info;
     *out = NULL;
+    if (!store || !split) return cxr_set_error(CXR_E_ARG, "loader: missing store or split");
     if (!opt || opt->batch < 1 || opt->window < 1 || opt->depth < 2 ||
         (opt->prefetch && opt->threads < 1))
         return cxr_set_error(CXR_E_ARG, "loader: batch, window, threads must be >= 1, depth >= 2");

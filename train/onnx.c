@@ -329,6 +329,16 @@ cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_m
     pb_varint(&mh, key(7, WT_LEN));
     pb_varint(&mh, graph_len);
     if (mh.failed || gh.failed) CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
+    /* protobuf parsers refuse a message of 2 GiB or more (the weights are inline): from an
+     * image side of about 728 on, dense1 alone is over it */
+    const uint64_t total = mh.len + graph_len;
+    if (total >= (1ull << 31))
+        CXR_THROW(CXR_E_ARG,
+                  "onnx %s: the model would be %.2f GiB, over the 2 GiB a protobuf message may "
+                  "hold (image side %d: dense1 has %zu weights); export a model of a smaller "
+                  "image size, or use the weights file (cxr-export --weights)",
+                  path, (double)total / (1u << 30), c->image_size,
+                  cxr_model_tensor(m, CXR_TENSOR_DENSE1_W)->count);
 
     CXR_TRY(cxr_tmpfile_create(&tf, path, 1));
     if (!(f = cxr_tmpfile_stream(&tf, "wb"))) {

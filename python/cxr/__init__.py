@@ -21,6 +21,7 @@ HDF5 (with the library's own zstd filter: no plugin needed).
 """
 
 import ctypes
+import threading
 
 import numpy as np
 
@@ -56,6 +57,12 @@ class _Handle:
     def __init__(self, ptr, destroy, deps=()):
         self.ptr, self._destroy, self._deps = ptr, destroy, deps
 
+    @property
+    def _as_parameter_(self):
+        # ctypes passes the handle itself: the call's arguments then hold it, so a close() in
+        # another thread cannot destroy the C object while the call runs
+        return self.ptr
+
     def __del__(self):
         if self.ptr:
             self._destroy(self.ptr)
@@ -85,7 +92,23 @@ def _array(ptr, shape, dtype, owner):
 
 
 def _enc(s):
-    return s.encode() if isinstance(s, str) else s
+    if isinstance(s, str):
+        return s.encode()
+    if isinstance(s, bytes):
+        return s
+    raise TypeError(f"expected a str, got {type(s).__name__}")
+
+
+def _int(v, what, lo, hi):
+    """v as an int in [lo, hi] (what ctypes would silently wrap is refused)."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{what}: expected an integer, got {type(v).__name__}")
+    if not lo <= v <= hi:
+        raise ValueError(f"{what}: {v} is outside [{lo}, {hi}]")
+    return int(v)
+
+
+_INT_MAX, _INT64_MAX, _UINT64_MAX = 2**31 - 1, 2**63 - 1, 2**64 - 1
 
 
 class _Closable:
@@ -103,9 +126,11 @@ class _Closable:
 
     @property
     def _ptr(self):
-        if self._h is None:
+        """The C object for a call: its _Handle, which the call's arguments keep alive."""
+        h = self._h
+        if h is None:
             raise ValueError(f"{self!r} is closed")
-        return self._h.ptr
+        return h
 
 
 class Store(_Closable):
@@ -149,7 +174,7 @@ class Store(_Closable):
 
     def image_path(self, split, i):
         """Source-relative path of image i of a split."""
-        p = lib.cxr_store_image_path(self._ptr, _enc(split), int(i))
+        p = lib.cxr_store_image_path(self._ptr, _enc(split), _int(i, "image", 0, _INT64_MAX))
         if p is None:
             raise IndexError(f"{self.path}: split '{split}' has no image {i}")
         return p.decode("utf-8", "replace")
@@ -158,7 +183,7 @@ class Store(_Closable):
         """Image i of a split as float32 (S, S), read through HDF5."""
         size = self._info(split).size
         out = np.empty((size, size), np.float32)
-        _check(lib.cxr_store_read_image(self._ptr, _enc(split), int(i),
+        _check(lib.cxr_store_read_image(self._ptr, _enc(split), _int(i, "image", 0, _INT64_MAX),
                                         out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
         return out
 
@@ -203,6 +228,8 @@ def augment_image(image, spec, seed, epoch, index):
     dst = np.empty_like(src)
     fp = ctypes.POINTER(ctypes.c_float)
     p = augment_params(spec)
+    seed, epoch = _int(seed, "seed", 0, _UINT64_MAX), _int(epoch, "epoch", 0, _INT_MAX)
+    index = _int(index, "index", 0, _INT64_MAX)
     lib.cxr_augment_image(ctypes.byref(p), seed, epoch, index, src.ctypes.data_as(fp),
                           dst.ctypes.data_as(fp), src.shape[0])
     return dst
@@ -220,24 +247,29 @@ class Loader(_Closable):
 
     def __init__(self, store, split="train", batch=64, shuffle=False, seed=1, window=4,
                  threads=2, depth=3, prefetch=True, part=0, parts=1, augment=None):
-        self.store = store if isinstance(store, Store) else Store(store)
-        self.split = split
+        split_b = _enc(split)
         o = LoaderOptions()
         lib.cxr_loader_options_defaults(ctypes.byref(o))
-        o.batch, o.shuffle, o.seed, o.window = batch, int(bool(shuffle)), seed, window
-        o.threads, o.depth, o.prefetch, o.part, o.parts = threads, depth, int(bool(prefetch)), \
-            part, parts
+        o.batch, o.window = _int(batch, "batch", 1, _INT_MAX), _int(window, "window", 1, _INT_MAX)
+        o.shuffle, o.seed = int(bool(shuffle)), _int(seed, "seed", 0, _UINT64_MAX)
+        o.threads, o.depth = _int(threads, "threads", 0, _INT_MAX), _int(depth, "depth", 0, _INT_MAX)
+        o.prefetch = int(bool(prefetch))
+        o.part, o.parts = _int(part, "part", 0, _INT_MAX), _int(parts, "parts", 1, _INT_MAX)
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.split = split
         self.augment = None
         if augment is not None:
             self.augment = augment_params(augment)
             o.augment = ctypes.cast(ctypes.pointer(self.augment), ctypes.c_void_p)  # copied
         self.options = o
         h = ctypes.c_void_p()
-        _check(lib.cxr_loader_create(ctypes.byref(h), self.store._ptr, _enc(split),
-                                     ctypes.byref(o)))
+        _check(lib.cxr_loader_create(ctypes.byref(h), self.store._ptr, split_b, ctypes.byref(o)))
         self._h = _Handle(h, lib.cxr_loader_destroy, deps=(self.store._h,))
         self.size = self.store._info(split).size
         self._epoch = 0
+        self._generation = 0  # epoch() calls so far: an abandoned iterator sees a newer one
+        self._thread = None  # the one thread that iterates (the C loader has one consumer)
+        self._lock = threading.Lock()
 
     def __repr__(self):
         return f"cxr.Loader({self.store.path!r}, {self.split!r})"
@@ -265,20 +297,20 @@ class Loader(_Closable):
     def epoch_order(self, epoch):
         """int64 (n_images,): the image order of `epoch` (what epoch(epoch) delivers)."""
         out = np.empty(self.n_images, np.int64)
-        _check(lib.cxr_loader_epoch_order(self._ptr, epoch,
+        _check(lib.cxr_loader_epoch_order(self._ptr, _int(epoch, "epoch", 0, _INT_MAX),
                                           out.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))))
         return out
 
     def epoch_shards(self, epoch):
         """int64 (n_shards,): the shards this loader reads in `epoch`, in reading order."""
         out = np.empty(self.n_shards, np.int64)
-        _check(lib.cxr_loader_epoch_shards(self._ptr, epoch,
+        _check(lib.cxr_loader_epoch_shards(self._ptr, _int(epoch, "epoch", 0, _INT_MAX),
                                            out.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))))
         return out
 
     def set_epoch(self, epoch):
         """The epoch that iter(loader) runs next."""
-        self._epoch = int(epoch)
+        self._epoch = _int(epoch, "epoch", 0, _INT_MAX)
 
     def __iter__(self):
         return self.epoch(self._epoch)
@@ -286,15 +318,32 @@ class Loader(_Closable):
     def epoch(self, epoch, copy=False):
         """Iterate over the batches of `epoch`. Without copy, each Batch's arrays are read-only
         views of the loader's buffer, overwritten once the next batch is asked for. One epoch
-        at a time: starting another abandons the one in progress."""
+        at a time: starting another abandons the one in progress (its iterator then raises
+        RuntimeError). One thread iterates a loader (the first to call epoch(); another gets
+        RuntimeError): the C loader has one consumer."""
         h = self._h
         if h is None:
             raise ValueError("loader is closed")
-        _check(lib.cxr_loader_begin_epoch(h.ptr, int(epoch)))
+        epoch = _int(epoch, "epoch", 0, _INT_MAX)
+        with self._lock:
+            me = threading.get_ident()
+            if self._thread is None:
+                self._thread = me
+            elif self._thread != me:
+                raise RuntimeError(f"{self!r}: iterated by another thread; one thread per loader "
+                                   "(make one loader per thread, with part=/parts=)")
+            self._generation += 1
+            gen = self._generation
+        return self._batches(h, epoch, gen, copy)
+
+    def _batches(self, h, epoch, gen, copy):
+        _check(lib.cxr_loader_begin_epoch(h, epoch))
         b = BatchStruct()
         s = self.size
         while True:
-            _check(lib.cxr_loader_next_batch(h.ptr, ctypes.byref(b)))
+            if gen != self._generation:
+                raise RuntimeError(f"{self!r}: epoch {epoch} was abandoned (another epoch() began)")
+            _check(lib.cxr_loader_next_batch(h, ctypes.byref(b)))
             if b.n == 0:
                 return
             n = b.n

@@ -2,12 +2,16 @@
 h5py's rows (images and labels, shuffled and sequential, prefetch on and off), orders follow
 (seed, epoch), parts are disjoint and cover the split, arrays are zero-copy read-only views
 (copy=True ones survive later batches), augmentation is cxr_augment_image of h5py's image,
-errors are CxrError with the library's message."""
+errors are CxrError with the library's message; misuse (a split that is not a string, integers
+ctypes would wrap, an abandoned epoch's iterator, a second thread, a close() racing a call)
+raises instead of crashing or answering wrongly."""
 
 import os
 import shutil
 import sys
 import tempfile
+import threading
+import time
 
 from common import check, finish, need
 
@@ -147,6 +151,76 @@ try:
     check(False, "a bad part raises")
 except cxr.CxrError as e:
     check(e.status == "argument", f"bad part status: {e.status}")
+
+# misuse raises instead of crashing the interpreter or wrapping silently
+for args, kw, exc in (((store, None), {}, TypeError),            # a NULL split crashed in C
+                      ((store, "train"), {"batch": 2**32 + 1}, ValueError),  # wrapped to 1
+                      ((store, "train"), {"seed": -1}, ValueError)):
+    try:
+        cxr.Loader(*args, **kw)
+        check(False, f"Loader{args} {kw} raises {exc.__name__}")
+    except exc:
+        pass
+with cxr.Store(store) as st:
+    for i, exc in ((2**63, ValueError), (-1, ValueError), ("0", TypeError)):
+        try:
+            st.read_image("train", i)
+            check(False, f"read_image({i!r}) raises {exc.__name__}")
+        except exc:
+            pass
+with cxr.Loader(store, "train", batch=4) as ld:
+    try:
+        ld.epoch_order(2**40)  # ctypes made it epoch 0
+        check(False, "epoch_order(2**40) raises")
+    except ValueError:
+        pass
+    # an abandoned epoch's iterator raises, not deliver the new epoch's batches
+    it1 = ld.epoch(0)
+    next(it1)
+    it2 = ld.epoch(1)
+    got2 = sum(len(b) for b in it2)
+    check(got2 == n, f"the new epoch delivers all its images ({got2})")
+    try:
+        next(it1)
+        check(False, "the abandoned iterator raises")
+    except RuntimeError as e:
+        check("abandoned" in str(e), f"abandoned iterator message: {e}")
+    # one thread iterates a loader: another thread is refused, not left waiting forever
+    err = []
+
+    def other():
+        try:
+            next(ld.epoch(2))
+        except RuntimeError as e:
+            err.append(e)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(10)
+    check(not t.is_alive() and err and isinstance(err[0], RuntimeError),
+          f"a second thread iterating the loader is refused: {err}")
+# a close() in another thread while a call runs: the call keeps the C object alive
+for trial in range(30):
+    st = cxr.Store(store)
+    errs = []
+
+    def reader():
+        try:
+            for i in range(200):
+                st.read_image("train", i % n)
+        except ValueError:
+            pass  # closed before the call began: refused cleanly
+        except Exception as e:  # noqa: BLE001 (what the C side says if the store was freed)
+            errs.append(e)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.001)
+    st.close()
+    t.join()
+    check(not errs, f"trial {trial}: a read raced with close(): {errs[:1]}")
+    if errs:
+        break
 
 with tempfile.TemporaryDirectory() as tmp:
     bad = os.path.join(tmp, "bad.h5")
