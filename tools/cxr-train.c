@@ -203,7 +203,8 @@ static int bad_option(void)
 /* Where the model goes without --checkpoint: the resumed file on --resume (a resume keeps
  * saving where it left off), else beside STORE as STORE-stem.model.h5, numbered .model-N.h5
  * rather than replacing a model (or a best model, MODEL.best.h5) already there; in the current
- * folder when STORE's folder is not writable. NULL with --no-checkpoint or when no free name is found. */
+ * folder when STORE's folder is not writable. NULL with --no-checkpoint or when no free name is
+ * found. */
 static const char *default_checkpoint(const cxr_train_options *o, char *buf, size_t cap)
 {
     if (o->io.resume_path) return o->io.resume_path;

@@ -50,9 +50,10 @@ const char *pack_manifest_help(void);
  * --clahe-clip is given and the equalization is not CLAHE. */
 cxr_status pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp);
 /* The plan of manifest mode: checks that --images is given (CXR_E_ARG), takes val_fraction
- * (>= 0: the tool's --val-fraction, 0 for no val split; < 0: the default) and strict, then cxr_plan_from_manifest
- * (its errors). Appends the content-determining options to desc (NUL-terminated, cap bytes)
- * for the store's command_line. *plan is zeroed first and freed on error. */
+ * (>= 0: the tool's --val-fraction, 0 for no val split; < 0: the default) and strict, then
+ * cxr_plan_from_manifest (its errors). Appends the content-determining options to desc
+ * (NUL-terminated, cap bytes) for the store's command_line. *plan is zeroed first and freed on
+ * error. */
 cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, int strict,
                               cxr_pack_plan *plan, cxr_manifest_summary *sum, char *desc,
                               size_t cap);

@@ -891,10 +891,12 @@ bail:
 static const char *resume_hint(const train_run *r, int done, char *buf, size_t cap)
 {
     const char *ck = r->o->io.checkpoint_path;
-    if (!ck)
-        snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
-    else if (done == 0)
+    if (r->o->io.resume_path && done == r->rc.start_epoch) /* this run saved nothing yet */
+        ck = r->o->io.resume_path;
+    if (done == 0)
         snprintf(buf, cap, "no epoch is complete: nothing to resume");
+    else if (!ck)
+        snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
     else
         snprintf(buf, cap, "the last checkpoint, %s, holds epoch %d", ck, done);
     return buf;
