@@ -68,11 +68,14 @@ static void num_cell(cxr_sb *b, double v, const char *fmt)
 
 static const cxr_log_epoch *last_epoch(const cxr_log_run *r) { return &r->epochs[r->n_epochs - 1]; }
 
-/* Last epoch of the run that carries a confusion matrix / ROC (the last evaluation). */
+/* Last epoch of the run that carries a confusion matrix / ROC (the last evaluation). A ROC
+ * needs a finite AUC: an evaluation split without one of the classes has none (older logs still
+ * wrote its flat curve). */
 static const cxr_log_epoch *last_with(const cxr_log_run *r, int want_roc)
 {
     for (int i = r->n_epochs - 1; i >= 0; i--)
-        if (want_roc ? r->epochs[i].n_roc > 0 : r->epochs[i].k > 0) return &r->epochs[i];
+        if (want_roc ? r->epochs[i].n_roc > 0 && isfinite(r->epochs[i].auc) : r->epochs[i].k > 0)
+            return &r->epochs[i];
     return NULL;
 }
 
@@ -362,7 +365,10 @@ static void confusion_table(page *pg, int r, const cxr_log_epoch *ep)
                 "rgba(31,119,180,%.3f);color:%s\">%lld</td>",
                 i, j, 0.08 + 0.85 * frac, frac > 0.5 ? "#fff" : "#222", v);
         }
-        snprintf(num, sizeof num, "%.3f", row ? (double)ep->confusion[(size_t)i * k + i] / row : 0);
+        if (row) /* a class with no image in the split has no recall */
+            snprintf(num, sizeof num, "%.3f", (double)ep->confusion[(size_t)i * k + i] / row);
+        else
+            snprintf(num, sizeof num, "n/a");
         cxr_sb_printf(b, "<td>%s</td></tr>\n", num);
     }
     cxr_sb_printf(b, "</table>\n");

@@ -283,7 +283,8 @@ static int parse_sample(const cJSON *o, cxr_monitor_sample *s, line_err *e)
         const cxr_monitor_sample_field *f = &cxr_monitor_sample_fields[i];
         if (get_num(o, f->key, (double *)((char *)s + f->offset), e)) return -1;
     }
-    if (isnan(s->t)) return bad(e, "sample without a number \"%s\"", CXR_MONITOR_SAMPLE_T);
+    if (!isfinite(s->t)) /* absent (NaN), or a JSON number too large for a double */
+        return bad(e, "sample without a finite number \"%s\"", CXR_MONITOR_SAMPLE_T);
     if (ep < -1 || ep > 1000000)
         return bad(e, "key \"%s\": %lld is not an epoch", CXR_MONITOR_SAMPLE_EPOCH, (long long)ep);
     s->epoch = (int)ep;

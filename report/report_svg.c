@@ -138,6 +138,16 @@ static void tick_label(char *buf, size_t cap, double v, double step)
     snprintf(buf, cap, "%.*f", dec, v);
 }
 
+/* The ticks lo, lo + step, ... up to hi: how many (at most 64), stepped by index, not by a sum
+ * that stops moving when step is below lo's precision (two values far from 0 and close
+ * together made the loop endless). */
+static int tick_count(double lo, double hi, double step)
+{
+    if (!(step > 0) || !isfinite(lo) || !isfinite(hi) || !(lo + step > lo)) return 1;
+    double n = floor((hi - lo) / step + 1e-6) + 1;
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
 void cxr_plot_begin(cxr_sb *b, cxr_plot *p)
 {
     if (!p->width) p->width = 580;
@@ -146,7 +156,8 @@ void cxr_plot_begin(cxr_sb *b, cxr_plot *p)
     cxr_plot_nice(&p->ymin, &p->ymax, 6, 0, &p->ystep);
     /* left margin from the widest y tick label */
     int wmax = 0;
-    for (double v = p->ymin; v <= p->ymax + p->ystep * 1e-6; v += p->ystep) {
+    for (int i = 0, n = tick_count(p->ymin, p->ymax, p->ystep); i < n; i++) {
+        const double v = p->ymin + i * p->ystep;
         char t[32];
         tick_label(t, sizeof t, v, p->ystep);
         if (text_w(t) > wmax) wmax = text_w(t);
@@ -173,7 +184,8 @@ void cxr_plot_begin(cxr_sb *b, cxr_plot *p)
     int x0 = p->ml, x1 = p->width - p->mr, y0 = p->mt, y1 = p->mt + p->height_plot;
     cxr_sb_printf(b, "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n", x0,
                   y0, x1 - x0, y1 - y0);
-    for (double v = p->ymin; v <= p->ymax + p->ystep * 1e-6; v += p->ystep) {
+    for (int i = 0, n = tick_count(p->ymin, p->ymax, p->ystep); i < n; i++) {
+        const double v = p->ymin + i * p->ystep;
         char t[32];
         tick_label(t, sizeof t, v, p->ystep);
         double y = py(p, v);
@@ -181,7 +193,8 @@ void cxr_plot_begin(cxr_sb *b, cxr_plot *p)
                       y, x1, y);
         cxr_sb_printf(b, "<text class=\"ytick\" x=\"%d\" y=\"%.1f\">%s</text>\n", x0 - 6, y + 4, t);
     }
-    for (double v = p->xmin; v <= p->xmax + p->xstep * 1e-6; v += p->xstep) {
+    for (int i = 0, n = tick_count(p->xmin, p->xmax, p->xstep); i < n; i++) {
+        const double v = p->xmin + i * p->xstep;
         char t[32];
         tick_label(t, sizeof t, v, p->xstep);
         double x = px(p, v);
@@ -303,7 +316,8 @@ void cxr_plot_hbars(cxr_sb *b, const char *id, const char *title, const char *xl
     int x0 = p.ml, x1 = p.width - p.mr, y0 = p.mt, y1 = p.mt + p.height_plot;
     cxr_sb_printf(b, "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n", x0,
                   y0, x1 - x0, y1 - y0);
-    for (double t = p.xmin; t <= p.xmax + p.xstep * 1e-6; t += p.xstep) {
+    for (int i = 0, n = tick_count(p.xmin, p.xmax, p.xstep); i < n; i++) {
+        const double t = p.xmin + i * p.xstep;
         char lab[32];
         tick_label(lab, sizeof lab, t, p.xstep);
         double x = px(&p, t);

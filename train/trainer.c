@@ -989,7 +989,7 @@ static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_repor
     rec->class_auc = rep->auc_ovr;
     rec->k = rep->k;
     rec->confusion = rep->confusion;
-    rec->n_roc = rep->k == 2 ? (int)rep->n_roc : 0;
+    rec->n_roc = rep->k == 2 && isfinite(rep->auc) ? (int)rep->n_roc : 0; /* both classes there */
     rec->roc_fpr = rep->roc_fpr;
     rec->roc_tpr = rep->roc_tpr;
     double bal = rep->balanced_accuracy;

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """test_cli: cxr-report's handling of bad input.
 - malformed lines are named on stderr as file:line and skipped; the good epochs are reported;
+- values a double cannot step between end in a report, not an endless loop; a one-class
+  evaluation draws no ROC and says n/a for the missing class's recall;
 - a log without epoch lines is a clear error (exit 3) and no output file appears;
 - a missing file is an I/O error (exit 4); a missing -o is a usage error (exit 2);
 - no temporary file is left next to the output.
@@ -58,6 +60,35 @@ def main():
     check(r.returncode == 2, "missing -o: exit %d, want 2" % r.returncode)
     r = run(tool, [os.path.join(fx, "cpu2_3ep.jsonl"), "-o", os.path.join(work, "nodir", "x.html")])
     check(r.returncode == 4, "unwritable output: exit %d, want 4" % r.returncode)
+    # values valid in JSON that a double cannot step between (far from 0, close together), and a
+    # sample time too large for a double: a report in a second, not an endless tick loop
+    near = os.path.join(work, "near.jsonl")
+    with open(near, "w") as f:
+        f.write('{"type":"epoch","epoch":1,"train_loss":1,"train_acc":-1e16}\n'
+                '{"type":"epoch","epoch":2,"train_loss":1,"train_acc":-9999999999999998}\n')
+    samples = os.path.join(work, "near.samples.jsonl")
+    with open(samples, "w") as f:
+        f.write('{"t":1e16,"cpu_util":50}\n{"t":1.0000000000000002e16,"cpu_util":60}\n'
+                '{"t":1e999,"cpu_util":70}\n')
+    try:
+        r = subprocess.run([tool, near, "--samples", samples, "-o", os.path.join(work, "near.html")],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0, "near values: exit %d %r" % (r.returncode, r.stderr))
+        check("near.samples.jsonl:3:" in r.stderr and "finite" in r.stderr,
+              "a sample time of 1e999 is named and skipped: %r" % r.stderr)
+    except subprocess.TimeoutExpired:
+        check(False, "near values: cxr-report did not finish in 30 s (an endless tick loop)")
+    # an evaluation without one class: no ROC curve and no AUC for it, its recall n/a
+    one = os.path.join(work, "oneclass.jsonl")
+    with open(one, "w") as f:
+        f.write('{"type":"epoch","epoch":1,"train_loss":0.5,"eval_loss":0.4,"eval_acc":0.5,'
+                '"confusion":[[0,0],[4,4]],"roc":[[0,0],[0.5,0],[1,0]]}\n')
+    oh = os.path.join(work, "oneclass.html")
+    r = run(tool, [one, "-o", oh])
+    check(r.returncode == 0, "one-class evaluation: exit %d %r" % (r.returncode, r.stderr))
+    html = open(oh).read() if r.returncode == 0 else ""
+    check("AUC nan" not in html and "chart-roc" not in html, "no ROC drawn without an AUC")
+    check("<td>n/a</td>" in html, "a class with no image has recall n/a")
     left = [f for f in os.listdir(work) if ".tmp" in f]
     check(not left, "temporary files left: %s" % left)
     if failures:
