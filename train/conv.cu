@@ -199,7 +199,8 @@ static cxr_status plan_choose(cxr_cuda_backend *b, cxr_conv_plan *p, int dir, co
     ranked_algo *r = NULL;
     int n = 0, rank = -1;
     char line[256];
-    CUDNN_TRY(what, cudnnCreateConvolutionDescriptor(&p->conv[dir]));
+    if (!p->conv[dir]) /* a direction tried again after a failure keeps its descriptor */
+        CUDNN_TRY(what, cudnnCreateConvolutionDescriptor(&p->conv[dir]));
     CUDNN_TRY(what, cudnnSetConvolution2dDescriptor(p->conv[dir], 1, 1, 1, 1, 1, 1,
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CUDNN_TRY(what, cudnnSetConvolutionMathType(p->conv[dir], want));

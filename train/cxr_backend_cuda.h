@@ -3,6 +3,8 @@
  * The backend fills every slot of cxr_backend with device-memory ops (cuDNN convolutions,
  * cuBLAS dense layers, own kernels for pooling, activations, dropout, loss and Adam; see
  * specs/gpu.md). All work is queued on the context's compute stream; download and sync wait.
+ * One host thread drives a backend, the one that created it: the ops do not call cudaSetDevice,
+ * so on another thread a backend of device >= 1 would address device 0.
  * In a build without CUDA these functions exist and return CXR_E_UNSUPPORTED.
  */
 #ifndef CXR_BACKEND_CUDA_H
