@@ -423,28 +423,44 @@ void cxr_log_run_free(cxr_log_run *run)
     free(run);
 }
 
+typedef struct {
+    int epoch, line; /* an epoch line's epoch number and its index in the log */
+} epoch_key;
+
+static int epoch_key_cmp(const void *a, const void *b)
+{
+    const epoch_key *x = a, *y = b;
+    if (x->epoch != y->epoch) return (x->epoch > y->epoch) - (x->epoch < y->epoch);
+    return (x->line > y->line) - (x->line < y->line);
+}
+
 /* A resumed run may log an epoch twice (the first attempt died after logging it but before
- * its checkpoint): keep the last line of each epoch number, in epoch order. */
+ * its checkpoint): keep the last line of each epoch number, in epoch order. Sorted by (epoch,
+ * line): n log n however the lines are ordered (a search per line and an insertion sort took
+ * seconds for a log of 10,000 epochs in reverse). */
 static void dedupe_epochs(cxr_log_run *run)
 {
     int n = run->n_epochs, out = 0;
-    for (int i = 0; i < n; i++) {
-        int later = 0;
-        for (int j = i + 1; j < n && !later; j++)
-            later = run->epochs[j].epoch == run->epochs[i].epoch;
-        if (later) {
-            epoch_free(&run->epochs[i]);
-            continue;
-        }
-        run->epochs[out++] = run->epochs[i];
+    if (n < 2) return;
+    epoch_key *k = malloc((size_t)n * sizeof *k);
+    cxr_log_epoch *kept = malloc((size_t)n * sizeof *kept);
+    if (!k || !kept) { /* a few bytes a line: left as read rather than fail the report */
+        free(k);
+        free(kept);
+        return;
     }
+    for (int i = 0; i < n; i++) k[i] = (epoch_key){ run->epochs[i].epoch, i };
+    qsort(k, (size_t)n, sizeof *k, epoch_key_cmp);
+    for (int i = 0; i < n; i++) {
+        if (i + 1 < n && k[i + 1].epoch == k[i].epoch) /* a later line of the same epoch */
+            epoch_free(&run->epochs[k[i].line]);
+        else
+            kept[out++] = run->epochs[k[i].line];
+    }
+    memcpy(run->epochs, kept, (size_t)out * sizeof *kept);
     run->n_epochs = out;
-    for (int i = 1; i < out; i++) /* insertion sort: logs are short and nearly sorted */
-        for (int j = i; j > 0 && run->epochs[j - 1].epoch > run->epochs[j].epoch; j--) {
-            cxr_log_epoch t = run->epochs[j];
-            run->epochs[j] = run->epochs[j - 1];
-            run->epochs[j - 1] = t;
-        }
+    free(k);
+    free(kept);
 }
 
 /* Steps logged twice (a resume repeats the steps after the last checkpoint): keep the last
