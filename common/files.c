@@ -42,19 +42,26 @@ static int inside_tree(const char *dir, const struct stat *t)
     return found;
 }
 
+/* The folder holding `path`, into buf: "." without a slash, "/" for a name at the root. */
+static const char *parent_dir(char *buf, size_t cap, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(buf, cap, ".");
+    else
+        snprintf(buf, cap, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return buf;
+}
+
 cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
                             int n_inputs, const char *tree)
 {
     struct stat o, s;
+    char dir[4096];
     if (!*out) return cxr_set_error(CXR_E_ARG, "%s: an empty file name", opt);
+    parent_dir(dir, sizeof dir, out);
     int exists = stat(out, &o) == 0;
     if (!exists) { /* its folder must be there: found now, not when the first save comes */
-        const char *slash = strrchr(out, '/');
-        char dir[4096];
-        if (!slash)
-            snprintf(dir, sizeof dir, ".");
-        else
-            snprintf(dir, sizeof dir, "%.*s", slash == out ? 1 : (int)(slash - out), out);
         int found = stat(dir, &s) == 0;
         if (!found || !S_ISDIR(s.st_mode))
             return cxr_set_error(CXR_E_IO, "%s %s: cannot write there: %s: %s", opt, out, dir,
@@ -69,23 +76,10 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
                                  "%s %s: is the same file as the input %s; refusing to overwrite "
                                  "it",
                                  opt, out, inputs[i]);
-    if (tree && stat(tree, &s) == 0 && S_ISDIR(s.st_mode)) {
-        char *dir = strdup(out);
-        if (!dir) return cxr_set_error(CXR_E_NOMEM, "out of memory");
-        char *slash = strrchr(dir, '/');
-        if (!slash)
-            strcpy(dir, ".");
-        else if (slash == dir)
-            dir[1] = 0;
-        else
-            *slash = 0;
-        int in = inside_tree(dir, &s);
-        free(dir);
-        if (in)
-            return cxr_set_error(CXR_E_ARG,
-                                 "%s %s: is inside the source folder %s; refusing to write there",
-                                 opt, out, tree);
-    }
+    if (tree && stat(tree, &s) == 0 && S_ISDIR(s.st_mode) && inside_tree(dir, &s))
+        return cxr_set_error(CXR_E_ARG,
+                             "%s %s: is inside the source folder %s; refusing to write there", opt,
+                             out, tree);
     return CXR_OK;
 }
 
@@ -98,8 +92,8 @@ int cxr_same_output(const char *a, const char *b)
     const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
     if (strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b) != 0) return 0;
     char da[4096], db[4096];
-    snprintf(da, sizeof da, "%.*s", ba ? (int)(ba - a) + 1 : 1, ba ? a : ".");
-    snprintf(db, sizeof db, "%.*s", bb ? (int)(bb - b) + 1 : 1, bb ? b : ".");
+    parent_dir(da, sizeof da, a);
+    parent_dir(db, sizeof db, b);
     return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
            sa.st_ino == sb.st_ino;
 }

@@ -30,6 +30,12 @@ extern "C" {
  * shuffled float32 images barely compress at any level while the cost climbs (measurements in
  * specs/store.md, "Packing pipeline"). */
 #define CXR_STORE_ZSTD_LEVEL (-5)
+/* 1 when a raw chunk of `shard` images of size x size float32 fits HDF5's chunk limit (under
+ * 4 GiB): the writer, the reader and cxr-pack's allocation all ask this. */
+static inline int cxr_store_chunk_fits(int shard, int size)
+{
+    return (uint64_t)shard * (uint64_t)size * (uint64_t)size * 4 <= 0xffffffffull;
+}
 
 /* The splits a store may hold (specs/store.md), in the order the writer, the reader and the
  * folder scan of cxr-pack list them: "train", "val", "test". */

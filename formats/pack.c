@@ -555,7 +555,7 @@ static cxr_status ctx_init(pack_ctx *c)
         return cxr_set_error(CXR_E_ARG, "shard size %d out of range", c->shard);
     if (c->side < 1 || c->side > 4096)
         return cxr_set_error(CXR_E_ARG, "image size %d out of range", c->side);
-    if ((uint64_t)c->shard * c->side * c->side * 4 > (1ull << 32) - 1) /* before allocating */
+    if (!cxr_store_chunk_fits(c->shard, c->side)) /* before allocating */
         return cxr_set_error(CXR_E_ARG,
                              "a chunk of %d images of %dx%d exceeds HDF5's 4 GiB chunk limit: give "
                              "a smaller --shard",

@@ -199,7 +199,7 @@ static cxr_status read_root(cxr_store *s)
     if (cxr_norm_parse(str, &s->pp.normalize) != CXR_OK)
         CXR_THROW(CXR_E_FORMAT, "%s: attribute 'normalize': unknown normalization '%s'", s->path,
                   str);
-    if ((uint64_t)s->shard * (uint64_t)s->size * (uint64_t)s->size * 4 > 0xffffffffull)
+    if (!cxr_store_chunk_fits(s->shard, s->size))
         CXR_THROW(CXR_E_FORMAT, "%s: a chunk of shard_size %d images of %dx%d exceeds 4 GiB",
                   s->path, s->shard, s->size, s->size);
     if (cxr_preprocess_check(&s->pp) != CXR_OK) {

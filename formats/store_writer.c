@@ -110,7 +110,7 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
         CXR_THROW(CXR_E_ARG, "%s: %d classes, expected 1..%d", path, n_classes, CXR_MAX_CLASSES);
     if (opt->shard < 1 || opt->pp.size < 1)
         CXR_THROW(CXR_E_ARG, "%s: bad shard %d or image size %d", path, opt->shard, opt->pp.size);
-    if ((uint64_t)opt->shard * opt->pp.size * opt->pp.size * 4 > (1ull << 32) - 1)
+    if (!cxr_store_chunk_fits(opt->shard, opt->pp.size))
         CXR_THROW(CXR_E_ARG, "%s: a chunk of %d images of %dx%d exceeds HDF5's 4 GiB chunk limit",
                   path, opt->shard, opt->pp.size, opt->pp.size);
     if (opt->zstd_level < ZSTD_minCLevel() || opt->zstd_level > ZSTD_maxCLevel())
