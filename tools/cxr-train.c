@@ -58,6 +58,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --lr-gamma F        step schedule: the factor of each decay (default 0.1)\n"
         "  --weight-decay F    AdamW's decoupled weight decay (0: plain Adam; default: the "
         "recipe's)\n"
+        "  --label-smoothing F the loss's targets: 1-F on the label plus F/C on every class,\n"
+        "                      F in [0,1) (0: none; default: the recipe's)\n"
         "  --select M          keep the best epoch's model by val_auc, val_loss or\n"
         "                      val_balanced_accuracy (binary: at the threshold chosen on val) in\n"
         "                      MODEL.best.h5 beside the checkpoint; none: no selection (default: "
@@ -293,6 +295,7 @@ enum {
     O_NOCKPT,
     O_AUGMENT,
     O_WD,
+    O_SMOOTH,
     O_SELECT,
     O_PATIENCE,
     O_STEP_EPOCHS,
@@ -331,6 +334,7 @@ int main(int argc, char **argv)
                                            { "augment", required_argument, 0, O_AUGMENT },
                                            { "warmup-steps", required_argument, 0, O_WARMUP },
                                            { "weight-decay", required_argument, 0, O_WD },
+                                           { "label-smoothing", required_argument, 0, O_SMOOTH },
                                            { "select", required_argument, 0, O_SELECT },
                                            { "patience", required_argument, 0, O_PATIENCE },
                                            { "lr-step-epochs", required_argument, 0,
@@ -433,6 +437,17 @@ int main(int argc, char **argv)
             double d;
             if (cxr_parse_double(optarg, "--weight-decay", 0, 100, 0, &d)) return bad_option();
             o.recipe.weight_decay = (float)d;
+            break;
+        }
+        case O_SMOOTH: {
+            double d;
+            if (cxr_parse_double(optarg, "--label-smoothing", 0, 1, CXR_PARSE_OPEN_HI, &d))
+                return bad_option();
+            if (!((float)d < 1.0f)) { /* 1 - 1e-9 is 1 in float */
+                cxr_set_error(CXR_E_ARG, "--label-smoothing %s: 1 in single precision", optarg);
+                return bad_option();
+            }
+            o.recipe.label_smoothing = (float)d;
             break;
         }
         case O_SELECT: {

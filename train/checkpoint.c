@@ -168,7 +168,8 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_str(f, "normalize", cxr_norm_name(meta->pp.normalize)) >= 0 &&
          cxr_h5_attr_put_f64(f, "crop_ratio", meta->pp.crop_ratio) >= 0 &&
          cxr_h5_attr_put_i32(f, "max_side", meta->pp.max_side) >= 0 &&
-         cxr_h5_attr_put_f64(f, "weight_decay", meta->adam.weight_decay) >= 0;
+         cxr_h5_attr_put_f64(f, "weight_decay", meta->adam.weight_decay) >= 0 &&
+         cxr_h5_attr_put_f64(f, "label_smoothing", meta->label_smoothing) >= 0;
     if (ok && meta->pp.equalize == CXR_EQUALIZE_CLAHE)
         ok = cxr_h5_attr_put_f64(f, "clahe_clip", meta->pp.clahe_clip) >= 0;
     if (ok && meta->threshold_split[0])
@@ -329,6 +330,8 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "threshold", v = m->threshold;
     else if (!(m->adam.weight_decay >= 0) || !isfinite(m->adam.weight_decay))
         bad = "weight_decay", v = m->adam.weight_decay;
+    else if (!(m->label_smoothing >= 0 && m->label_smoothing < 1))
+        bad = "label_smoothing", v = m->label_smoothing;
     else if (m->has_run && m->warmup_steps < 0)
         bad = "warmup_steps", v = (double)m->warmup_steps;
     else if (m->has_run && m->lr_step_every < 0)
@@ -490,6 +493,9 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
         CXR_THROW(CXR_E_FORMAT, "%s: checkpoint attribute 'augment' is longer than %zu bytes", path,
                   sizeof meta->augment - 1);
     if (!meta->augment[0]) snprintf(meta->augment, sizeof meta->augment, "none");
+    /* since 0.8; a file without it trained without label smoothing */
+    if (get_num(f, "label_smoothing", H5T_NATIVE_DOUBLE, &meta->label_smoothing, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'label_smoothing' is unreadable");
     if (get_num(f, "weight_decay", H5T_NATIVE_DOUBLE, &wd, 1) < 0 ||
         get_str(f, "threshold_split", meta->threshold_split, sizeof meta->threshold_split, legacy) <
             0)

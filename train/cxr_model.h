@@ -5,7 +5,8 @@
  *   conv1 3x3 1->16, lrelu | conv2 16->32, lrelu, maxpool 2, dropout | conv3 32->64, lrelu,
  *   maxpool 2, dropout | conv4 64->128, lrelu, maxpool 2, dropout | dense1 -> 512, lrelu,
  *   dropout | dense2 -> 1024, lrelu, dropout | out -> C (logits), softmax.
- * Loss: class-weighted softmax cross-entropy, sum_i w[y_i] CE_i / sum_i w[y_i]. Adam.
+ * Loss: class-weighted softmax cross-entropy, sum_i w[y_i] CE_i / sum_i w[y_i], optionally
+ * against label-smoothed targets (cxr_model_set_label_smoothing). Adam.
  *
  * Typical step (the trainer):
  *   cxr_model_forward(m, x, n, 1);
@@ -113,6 +114,11 @@ cxr_backend *cxr_model_backend(const cxr_model *m);
 cxr_status cxr_model_init_params(cxr_model *m, uint64_t seed);
 /* Worker threads of the backend's ops (CPU backend; <= 0: all cores). */
 cxr_status cxr_model_set_threads(cxr_model *m, int n_threads);
+/* Label smoothing eps in [0,1) of the training loss (ops.h softmax_xent): the target of an
+ * image of class y is (1-eps) on y plus eps/C on every class. 0 (the default) is the plain
+ * cross-entropy. CXR_E_ARG for eps outside [0,1). */
+cxr_status cxr_model_set_label_smoothing(cxr_model *m, float eps);
+float cxr_model_label_smoothing(const cxr_model *m);
 
 /* Bytes of backend memory held for activations and scratch (for logs / the spec). */
 size_t cxr_model_activation_bytes(const cxr_model *m);
@@ -137,7 +143,8 @@ float *cxr_model_input(cxr_model *m);
  * cxr_model_input). training = 1 applies dropout with masks keyed by (seed, step t, layer,
  * element), so the same step from the same state gives the same result; 0: no dropout. */
 cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training);
-/* After a forward of the same n: compute the weighted loss (sum_i w[y_i] CE_i / sum_i w[y_i])
+/* After a forward of the same n: compute the weighted loss (sum_i w[y_i] CE_i / sum_i w[y_i],
+ * CE_i against the smoothed target when label smoothing is set)
  * into *loss (may be NULL) and its gradients, which overwrite the gradient block (every
  * tensor is written, none accumulated).
  * labels: host (n) in [0,C) (CXR_E_MISMATCH naming the first bad one otherwise);

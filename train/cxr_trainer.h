@@ -156,6 +156,7 @@ typedef struct {
     int warmup_steps;     /* linear warmup from lr/warmup_steps to lr over these steps (0: none;
                              CXR_WARMUP_ONE_EPOCH: one epoch's steps of the store at hand) */
     float weight_decay;   /* AdamW's decoupled weight decay (0: plain Adam) */
+    float label_smoothing; /* the loss's label smoothing in [0,1) (0: none; cxr_model.h) */
     const char *select;   /* model selection on /val (cxr_select_parse; "none": none); skipped
                              with a note when the store has no /val */
     int patience;         /* early stopping after this many epochs without improvement (0: off) */
@@ -204,8 +205,8 @@ const cxr_train_recipe *cxr_train_recipe_find(const char *name);
 
 /* What to train. A value left 0 (seed, warmup, weight decay, patience: -1) comes from the
  * recipe on a fresh start and from the checkpoint on a resume. Given values win over the
- * recipe. On a resume, the batch, lr, schedule, warmup, step decay, weight decay, selection
- * metric and augmentation given here or by a recipe named here, and a seed given here, must
+ * recipe. On a resume, the batch, lr, schedule, warmup, step decay, weight decay, label
+ * smoothing, selection metric and augmentation given here or by a recipe named here, and a seed given here, must
  * agree with the checkpoint; epochs and patience given here replace the checkpoint's (to extend
  * a run). A checkpoint written before issue 15 holds no schedule: the options' or recipe's,
  * else the pre-issue-15 default (constant, no warmup, no decay, no selection), are used and
@@ -217,6 +218,7 @@ typedef struct {
     const char *schedule; /* non-NULL: given (cxr_lr_schedule_parse) */
     int warmup_steps;     /* >= 0: given; -1: the recipe's */
     float weight_decay;   /* >= 0: given; < 0: the recipe's */
+    float label_smoothing; /* >= 0: given; < 0: the recipe's */
     int lr_step_epochs;   /* step decay: > 0 epochs between decays; 0: a third of the run */
     float lr_gamma;       /* step decay: > 0 the factor per decay; 0: 0.1 */
     const char *select;   /* non-NULL: given (cxr_select_parse, "none" included) */

@@ -146,6 +146,7 @@ typedef struct {
     int64_t lr_step_every; /* step decay (written when schedule is "step") */
     double lr_gamma;
     double weight_decay;    /* AdamW; written with schedule */
+    double label_smoothing; /* the loss's; written with schedule */
     const char *select;     /* model-selection metric ("none"); NULL: not written */
     int patience;           /* written with select */
     const char *best_model; /* the best model's file, NULL: none */

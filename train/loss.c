@@ -1,5 +1,5 @@
-/* loss.c: row softmax and class-weighted softmax cross-entropy (forward + backward), CPU
- * reference. Sums run in double over the batch, in image order (deterministic). */
+/* loss.c: row softmax and class-weighted softmax cross-entropy with label smoothing (forward +
+ * backward), CPU reference. Sums run in double over the batch, in image order (deterministic). */
 #include <math.h>
 
 #include "cpu_internal.h"
@@ -29,9 +29,16 @@ cxr_status cxr_softmax_forward_cpu(void *ctx, float *probs /* (N,C) */,
 cxr_status cxr_softmax_xent_cpu(void *ctx, float *loss /* (1) */, float *dlogits /* (N,C) */,
                                 float *probs /* (N,C) */, const float *logits /* (N,C) */,
                                 const int32_t *labels /* (N) */,
-                                const float *class_weights /* (C) or NULL */, int N, int C)
+                                const float *class_weights /* (C) or NULL */, float eps, int N,
+                                int C)
 {
     (void)ctx;
+    if (!(eps >= 0.0f && eps < 1.0f))
+        return cxr_set_error(CXR_E_ARG, "softmax_xent: label smoothing %g not in [0,1)", eps);
+    /* the smoothed target's two values, rounded to float once (ops.h); eps = 0: 1 and 0 */
+    const float q_off = eps / (float)C, q_on = 1.0f - eps + q_off;
+    /* the loss's weights of z[y] and of sum_c z[c], in double; eps = 0: 1 and 0 */
+    const double l_on = 1.0 - (double)eps, l_all = (double)eps / C;
     double wsum = 0.0, lsum = 0.0;
     for (int n = 0; n < N; n++) {
         const int y = labels[n];
@@ -48,16 +55,20 @@ cxr_status cxr_softmax_xent_cpu(void *ctx, float *loss /* (1) */, float *dlogits
         const int y = labels[n];
         const double wy = class_weights ? class_weights[y] : 1.0;
         softmax_row(p, z, C);
-        /* -log p[y] = log sum exp(z - max) - (z[y] - max), computed without the rounded p */
+        /* -sum_c q[c] log p[c] = log sum exp(z - max) - sum_c q[c] (z[c] - max) (sum q = 1),
+         * computed without the rounded p */
         float mx = z[0];
         for (int c = 1; c < C; c++)
             if (z[c] > mx) mx = z[c];
-        double se = 0.0;
-        for (int c = 0; c < C; c++) se += exp((double)z[c] - mx);
-        lsum += wy * (log(se) - ((double)z[y] - mx));
+        double se = 0.0, zs = 0.0;
+        for (int c = 0; c < C; c++) {
+            se += exp((double)z[c] - mx);
+            zs += (double)z[c] - mx;
+        }
+        lsum += wy * (log(se) - (l_on * ((double)z[y] - mx) + l_all * zs));
         const float g = (float)(wy / wsum);
         float *d = dlogits + (size_t)n * C;
-        for (int c = 0; c < C; c++) d[c] = g * (p[c] - (c == y ? 1.0f : 0.0f));
+        for (int c = 0; c < C; c++) d[c] = g * (p[c] - (c == y ? q_on : q_off));
     }
     *loss = (float)(lsum / wsum);
     return CXR_OK;

@@ -1,5 +1,5 @@
-/* loss.cu: row softmax and the class-weighted softmax cross-entropy (forward and gradient in one
- * kernel) on the GPU (twin of loss.c). Rows are short (C classes), so a thread takes a row and
+/* loss.cu: row softmax and the class-weighted softmax cross-entropy with label smoothing (forward
+ * and gradient in one kernel) on the GPU (twin of loss.c). Rows are short (C classes), so a thread takes a row and
  * repeats the CPU's arithmetic: float max and exp, double sums, the loss from log-sum-exp in
  * double; the batch sums run in image order on one thread (deterministic). The model checks the
  * labels on the host before calling; a label out of range here makes the loss NaN. */
@@ -28,8 +28,8 @@ __global__ void softmax_kernel(float *probs, const float *logits, int N, int C)
 }
 
 __global__ void xent_kernel(float *loss, float *dlogits, float *probs, const float *logits,
-                            const int32_t *labels, const float *cw, int N, int C,
-                            double *terms /* (N) */)
+                            const int32_t *labels, const float *cw, float q_on, float q_off,
+                            double l_on, double l_all, int N, int C, double *terms /* (N) */)
 {
     __shared__ double wsum;
     __shared__ int bad;
@@ -60,12 +60,17 @@ __global__ void xent_kernel(float *loss, float *dlogits, float *probs, const flo
         float mx = z[0];
         for (int c = 1; c < C; c++)
             if (z[c] > mx) mx = z[c];
-        double se = 0.0;
-        for (int c = 0; c < C; c++) se += exp((double)z[c] - mx);
-        terms[n] = wy * (log(se) - ((double)z[y] - mx));
+        double se = 0.0, zs = 0.0;
+        for (int c = 0; c < C; c++) {
+            se += exp((double)z[c] - mx);
+            zs += (double)z[c] - mx;
+        }
+        /* no fused multiply-add: the CPU's roundings */
+        const double zq = __dadd_rn(__dmul_rn(l_on, (double)z[y] - mx), __dmul_rn(l_all, zs));
+        terms[n] = wy * (log(se) - zq);
         const float g = (float)(wy / wsum);
         float *d = dlogits + (size_t)n * C;
-        for (int c = 0; c < C; c++) d[c] = __fmul_rn(g, __fsub_rn(p[c], c == y ? 1.0f : 0.0f));
+        for (int c = 0; c < C; c++) d[c] = __fmul_rn(g, __fsub_rn(p[c], c == y ? q_on : q_off));
     }
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -90,15 +95,20 @@ extern "C" cxr_status cxr_softmax_xent_cuda(void *ctx, float *loss /* (1) */,
                                             float *dlogits /* (N,C) */, float *probs /* (N,C) */,
                                             const float *logits /* (N,C) */,
                                             const int32_t *labels /* (N) */,
-                                            const float *class_weights /* (C) or NULL */, int N,
-                                            int C)
+                                            const float *class_weights /* (C) or NULL */, float eps,
+                                            int N, int C)
 {
     cxr_status st = CXR_OK;
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    if (!(eps >= 0.0f && eps < 1.0f))
+        return cxr_set_error(CXR_E_ARG, "softmax_xent: label smoothing %g not in [0,1)", eps);
+    /* the target's and the loss's weights, on the host as loss.c computes them */
+    const float q_off = eps / (float)C, q_on = 1.0f - eps + q_off;
+    const double l_on = 1.0 - (double)eps, l_all = (double)eps / C;
     double *terms = (double *)cxr_cuda_scratch(be, (size_t)N * sizeof(double));
     if (!terms) return cxr_wrap_error(CXR_E_NOMEM, "softmax_xent (N=%d)", N);
     xent_kernel<<<1, 256, 0, be->cu->compute>>>(loss, dlogits, probs, logits, labels, class_weights,
-                                                N, C, terms);
+                                                q_on, q_off, l_on, l_all, N, C, terms);
     CUDA_LAUNCH_CHECK("softmax_xent");
 bail:
     return st;

@@ -26,6 +26,7 @@ struct cxr_model {
     int64_t t;     /* Adam steps done */
     uint64_t seed; /* dropout seed */
     int last_n, last_training;
+    float smoothing; /* label smoothing of the loss (cxr_model_set_label_smoothing; 0: none) */
     size_t act_bytes;
     /* activations, (B = batch_capacity) */
     float *x;                        /* (B,1,S,S) */
@@ -322,6 +323,15 @@ cxr_status cxr_model_set_threads(cxr_model *m, int n_threads)
     return m->be->set_threads(m->be->ctx, n_threads);
 }
 
+cxr_status cxr_model_set_label_smoothing(cxr_model *m, float eps)
+{
+    if (!(eps >= 0.0f && eps < 1.0f))
+        return cxr_set_error(CXR_E_ARG, "model: label smoothing %g not in [0,1)", eps);
+    m->smoothing = eps;
+    return CXR_OK;
+}
+float cxr_model_label_smoothing(const cxr_model *m) { return m->smoothing; }
+
 cxr_status cxr_model_get_block(cxr_model *m, cxr_block which, float *host_dst)
 {
     if ((unsigned)which >= 4 || !m->block[which])
@@ -565,7 +575,7 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const fl
     /* every backward op writes its gradients (ops.h): no zeroing of the gradient block (258 MiB
      * in the study) or of the activation gradients; each tensor is written once a step */
     OP(be->softmax_xent(ctx, m->loss, m->dlogits, m->probs, m->logits, m->labels,
-                        class_weights ? m->cw : NULL, n, C));
+                        class_weights ? m->cw : NULL, m->smoothing, n, C));
     float *gA = m->gA, *gB = m->gB;
     /* out layer -> dh2 (gA) */
     OP(be->dense_backward(ctx, gA, grad(m, CXR_TENSOR_OUT_W), grad(m, CXR_TENSOR_OUT_B), m->dlogits,

@@ -88,16 +88,19 @@ typedef cxr_status cxr_dropout_apply_fn(void *ctx, float *x /* (n) */, uint64_t 
 /* Row softmax: probs (N,C) from logits (N,C) (max-subtracted, in float). */
 typedef cxr_status cxr_softmax_forward_fn(void *ctx, float *probs /* (N,C) */,
                                           const float *logits /* (N,C) */, int N, int C);
-/* Class-weighted softmax cross-entropy, forward and backward in one pass:
- *   L = sum_i w[y_i] * (-log p_i[y_i]) / sum_i w[y_i]
- *   dlogits[i,c] = w[y_i] * (p_i[c] - [c == y_i]) / sum_j w[y_j]
- * loss (1 element, backend memory) is overwritten with L; probs receives the softmax.
- * class_weights may be NULL (all 1). Labels must be in [0,C): the model checks them on
- * the host before calling. */
+/* Class-weighted softmax cross-entropy with label smoothing eps in [0,1), forward and backward
+ * in one pass. The target of image i is q_i[c] = (1-eps) [c == y_i] + eps/C (eps = 0: one-hot):
+ *   L = sum_i w[y_i] * (-sum_c q_i[c] log p_i[c]) / sum_i w[y_i]
+ *   dlogits[i,c] = w[y_i] * (p_i[c] - q_i[c]) / sum_j w[y_j]
+ * with q's two values rounded to float once (eps/C and 1 - eps + eps/C), so eps = 0 is the
+ * plain cross-entropy to the bit. loss (1 element, backend memory) is overwritten with L; probs
+ * receives the softmax. class_weights may be NULL (all 1). Labels must be in [0,C) and eps in
+ * [0,1): the model checks them on the host before calling. */
 typedef cxr_status cxr_softmax_xent_fn(void *ctx, float *loss /* (1) */, float *dlogits /* (N,C) */,
                                        float *probs /* (N,C) */, const float *logits /* (N,C) */,
                                        const int32_t *labels /* (N) */,
-                                       const float *class_weights /* (C) or NULL */, int N, int C);
+                                       const float *class_weights /* (C) or NULL */, float eps,
+                                       int N, int C);
 /* Adam with bias correction, one flat loop over all parameters (t >= 1 is the step), with
  * AdamW's decoupled weight decay wd (Loshchilov & Hutter; torch.optim.AdamW):
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;

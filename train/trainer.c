@@ -184,6 +184,7 @@ void cxr_train_options_defaults(cxr_train_options *o)
     o->recipe.seed = -1;
     o->recipe.warmup_steps = -1;
     o->recipe.weight_decay = -1;
+    o->recipe.label_smoothing = -1;
     o->recipe.patience = -1;
     o->io.tool_version = "cxr-train " CXR_VERSION_STRING;
     o->compute.device_desc = "cpu";
@@ -305,6 +306,7 @@ typedef struct {
     int epochs, batch, start_epoch; /* start_epoch: epochs already done (resume) */
     uint64_t seed;
     cxr_adam_params adam;  /* adam.lr: the peak rate; each step's comes from sched */
+    float smoothing;       /* label smoothing of the loss (0: none) */
     cxr_lr_schedule sched; /* total, step_every: set once the batch source is open */
     cxr_model_config cfg;
     cxr_augment_params augment; /* train split only */
@@ -377,7 +379,7 @@ static cxr_status resume_conflict(const cxr_train_options *o, const char *what, 
                          o->io.resume_path, what, o->recipe.name, want, have);
 }
 
-/* On a resume, the batch, lr, augmentation (and, when the checkpoint records them, schedule,
+/* On a resume, the batch, lr, augmentation, label smoothing (and, when the checkpoint records them, schedule,
  * warmup, weight decay, step decay factor and selection metric) given by an option or by a recipe named in
  * the options, and a seed given by an option, must be the checkpoint's. */
 static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
@@ -408,6 +410,9 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
                              "checkpoint's %s",
                              o->io.resume_path, ro->name, rc->augment_spec, ck->augment);
     }
+    if ((ro->label_smoothing >= 0 || named) && (double)rc->smoothing != ck->label_smoothing)
+        CONFLICT("label-smoothing", ro->label_smoothing >= 0, "%g", rc->smoothing,
+                 ck->label_smoothing);
     if (!ck->has_run) return CXR_OK; /* written before issue 15: nothing more recorded */
     if ((ro->schedule || named) && strcmp(cxr_lr_schedule_name(rc->sched.kind), ck->schedule))
         CONFLICT("schedule", ro->schedule != NULL, "%s", cxr_lr_schedule_name(rc->sched.kind),
@@ -593,6 +598,7 @@ static cxr_status resolve_recipe(train_run *r)
     cxr_adam_defaults(&rc->adam);
     rc->adam.lr = ro->lr > 0 ? ro->lr : named->lr;
     rc->adam.weight_decay = ro->weight_decay >= 0 ? ro->weight_decay : named->weight_decay;
+    rc->smoothing = ro->label_smoothing >= 0 ? ro->label_smoothing : named->label_smoothing;
     memset(&rc->sched, 0, sizeof rc->sched);
     CXR_TRY(cxr_lr_schedule_parse(ro->schedule ? ro->schedule : named->schedule, &rc->sched.kind));
     rc->sched.warmup = ro->warmup_steps >= 0 ? ro->warmup_steps : named->warmup_steps;
@@ -635,6 +641,7 @@ static cxr_status resolve_recipe(train_run *r)
         const float wd = rc->adam.weight_decay;
         rc->adam = ck.adam;
         rc->adam.weight_decay = wd; /* the checkpoint's, or an older one's default */
+        rc->smoothing = (float)ck.label_smoothing; /* 0 in a file written before 0.8 */
         rc->sched.lr = ck.adam.lr;
         CXR_TRY(cxr_augment_parse(ck.augment, &rc->augment));
         cxr_augment_format(&rc->augment, rc->augment_spec, sizeof rc->augment_spec);
@@ -666,6 +673,7 @@ static cxr_status create_model(train_run *r, cxr_backend *be)
     CXR_TRY(cxr_model_config_check(&r->rc.cfg));
     CXR_TRY(cxr_model_create(&r->model, &r->rc.cfg, be));
     CXR_TRY(cxr_model_set_threads(r->model, o->compute.threads));
+    CXR_TRY(cxr_model_set_label_smoothing(r->model, r->rc.smoothing));
     if (o->compute.precision) {
         cxr_precision prec;
         CXR_TRY(cxr_precision_parse(o->compute.precision, &prec));
@@ -691,6 +699,7 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     m->threads = r->o->compute.threads;
     m->seed = r->rc.seed;
     m->threshold = 0.5;
+    m->label_smoothing = r->rc.smoothing;
     snprintf(m->augment, sizeof m->augment, "%s", r->rc.augment_spec);
     m->has_run = 1;
     m->pp = *cxr_store_preprocess(r->store);
@@ -770,6 +779,7 @@ static cxr_status log_run(train_run *r, const cxr_backend *be)
         .lr_step_every = r->rc.sched.step_every,
         .lr_gamma = r->rc.sched.step_gamma,
         .weight_decay = r->rc.adam.weight_decay,
+        .label_smoothing = r->rc.smoothing,
         .select = cxr_select_name(r->rc.select),
         .patience = r->rc.patience,
         .best_model = r->best_path[0] ? r->best_path : NULL,

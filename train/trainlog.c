@@ -175,6 +175,7 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
             cJSON_AddNumberToObject(re, "lr_gamma", float_value((float)r->lr_gamma));
         }
         cJSON_AddNumberToObject(re, "weight_decay", float_value((float)r->weight_decay));
+        cJSON_AddNumberToObject(re, "label_smoothing", float_value((float)r->label_smoothing));
     }
     if (r->select) {
         cJSON_AddStringToObject(re, "select", r->select);

@@ -22,7 +22,9 @@ P = ctypes.POINTER
 # 0.6: it grew border_min/border_max (44 -> 52 bytes), and cxr_checkpoint_meta.augment (not read
 # here) 192 -> 256 bytes, as CXR_AUGMENT_SPEC_MAX.
 # 0.7: cxr_chunk_decode takes the chunk's image count (not called here).
-ABI = "0.7"
+# 0.8: the softmax_xent op takes a label smoothing, cxr_checkpoint_meta and cxr_train_recipe
+# grew one (none of them used here).
+ABI = "0.8"
 
 
 class LoaderOptions(ctypes.Structure):

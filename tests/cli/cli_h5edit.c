@@ -1,5 +1,6 @@
 /* cli_h5edit: small HDF5 surgery for the CLI bad-input tests (no h5py needed).
  *   cli_h5edit setattr FILE NAME INT          set an int32 root attribute
+ *   cli_h5edit setattrf FILE NAME NUMBER      set a float64 root attribute
  *   cli_h5edit setstr FILE NAME TEXT          set a fixed-length string root attribute
  *   cli_h5edit delete FILE PATH               unlink a dataset or group
  *   cli_h5edit delattr FILE NAME...           delete root attributes (an older checkpoint)
@@ -26,6 +27,18 @@ static int die(const char *msg)
 {
     fprintf(stderr, "cli_h5edit: %s\n", msg);
     return 1;
+}
+
+/* Replace root attribute `name` by a scalar of file type ft holding *v (memory type mt). */
+static int put_scalar(hid_t f, const char *name, hid_t ft, hid_t mt, const void *v)
+{
+    if (H5Aexists(f, name) > 0) H5Adelete(f, name);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, ft, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, mt, v) >= 0;
+    H5Aclose(a);
+    H5Sclose(sp);
+    return ok;
 }
 
 int main(int argc, char **argv)
@@ -87,12 +100,10 @@ int main(int argc, char **argv)
     int ok = 0;
     if (strcmp(op, "setattr") == 0 && argc == 5) {
         int32_t v = atoi(argv[4]);
-        if (H5Aexists(f, argv[3]) > 0) H5Adelete(f, argv[3]);
-        hid_t sp = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(f, argv[3], H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-        ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT32, &v) >= 0;
-        H5Aclose(a);
-        H5Sclose(sp);
+        ok = put_scalar(f, argv[3], H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
+    } else if (strcmp(op, "setattrf") == 0 && argc == 5) {
+        double v = strtod(argv[4], NULL);
+        ok = put_scalar(f, argv[3], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
     } else if (strcmp(op, "setstr") == 0 && argc == 5) {
         if (H5Aexists(f, argv[3]) > 0) H5Adelete(f, argv[3]);
         hid_t sp = H5Screate(H5S_SCALAR), t = H5Tcopy(H5T_C_S1);

@@ -5,7 +5,8 @@
 # bit-identical to an uninterrupted run), --select keeping the best epoch's model (checked
 # against the log read back), --patience stopping and resuming consistently, the threshold chosen
 # on val stored in the model and used by cxr-eval / cxr-predict, selection refused without /val
-# or with a one-class /val, step-decay options refused with another schedule.
+# or with a one-class /val, step-decay options refused with another schedule, label smoothing
+# (0 = none to the bit, recorded, kept and checked on a resume).
 # A 5th argument "stop" runs the second half (step decay, patience, no /val), so that each
 # ctest entry stays short.
 BIN=$1 SAMPLE=$2 EDIT=$3 PART=${5:-run}
@@ -194,5 +195,40 @@ mkdir -p "$WORK/uni/train" "$WORK/uni/test" && cp -r "$SAMPLE/train/NORMAL" "$WO
 "$BIN/cxr-pack" "$WORK/uni" -o "$WORK/uni.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack one class"
 expect_rc 3 "$BIN/cxr-train" "$WORK/uni.h5" --device cpu --no-monitor -q --no-checkpoint
 expect_err "$WORK/uni.h5: 1 class (NORMAL): a classifier needs at least 2 to train on"
+
+# --- label smoothing: 0 is the plain loss to the bit, another value trains otherwise; recorded
+# in the log and the checkpoint; a resume keeps it (bit-identical) and refuses another
+L="$T --recipe study --epochs 3"
+expect_rc 0 $L --log "$WORK/ls-none.jsonl" --no-checkpoint
+expect_rc 0 $L --label-smoothing 0 --log "$WORK/ls-0.jsonl" --no-checkpoint
+expect_rc 0 $L --label-smoothing 0.2 --log "$WORK/ls.jsonl" --no-checkpoint
+[ -n "$(epoch_losses "$WORK/ls-0.jsonl")" ] && [ "$(epoch_losses "$WORK/ls-none.jsonl")" = "$(epoch_losses "$WORK/ls-0.jsonl")" ] \
+    || fail "--label-smoothing 0 differs from no smoothing"
+[ "$(col "$WORK/ls-0.jsonl" train_loss)" != "$(col "$WORK/ls.jsonl" train_loss)" ] || fail "--label-smoothing 0.2 changed nothing"
+grep -q '"weight_decay":0,"label_smoothing":0.2,' "$WORK/ls.jsonl" || fail "run line lacks the label smoothing"
+grep -q '"weight_decay":0,"label_smoothing":0,' "$WORK/ls-none.jsonl" || fail "run line lacks label smoothing 0"
+expect_rc 0 $L --epochs 1 --label-smoothing 0.2 --log "$WORK/ls-r.jsonl" --checkpoint "$WORK/ls.h5"
+python3 -c "import sys; sys.exit(abs(float(sys.argv[1]) - 0.2) > 1e-7)" "$(attr "$WORK/ls.h5" label_smoothing)" \
+    || fail "checkpoint's label_smoothing is $(attr "$WORK/ls.h5" label_smoothing), want 0.2"
+cp "$WORK/ls.h5" "$WORK/ls-old.h5"
+expect_rc 2 $L --resume "$WORK/ls.h5" --label-smoothing 0.1 --no-checkpoint
+expect_err "differs from the checkpoint"
+expect_rc 2 $L --resume "$WORK/ls.h5" --no-checkpoint
+expect_err "the label-smoothing of recipe study, 0, differs from the checkpoint's 0.2"
+expect_rc 0 $T --epochs 3 --resume "$WORK/ls.h5" --log "$WORK/ls-r.jsonl" --no-checkpoint
+[ "$(epoch_losses "$WORK/ls.jsonl")" = "$(epoch_losses "$WORK/ls-r.jsonl")" ] || fail "resumed smoothing run differs from uninterrupted"
+# a checkpoint written before 0.8 (no label_smoothing) trained without; a bad value is refused
+"$EDIT" delattr "$WORK/ls-old.h5" label_smoothing || fail "cannot edit ls-old.h5"
+expect_rc 2 $L --resume "$WORK/ls-old.h5" --label-smoothing 0.2 --no-checkpoint
+expect_err "label-smoothing 0.2 differs from the checkpoint's 0"
+for v in 1 -0.5 nan; do
+    "$EDIT" setattrf "$WORK/ls-old.h5" label_smoothing $v || fail "cannot edit ls-old.h5"
+    expect_rc 3 $T --epochs 3 --resume "$WORK/ls-old.h5" --no-checkpoint
+    expect_err "$WORK/ls-old.h5: checkpoint attribute 'label_smoothing': $v"
+done
+for bad in 1 -0.1 0.99999999 nan x; do
+    expect_rc 2 $T --label-smoothing $bad --no-checkpoint
+    expect_err "--label-smoothing"
+done
 fi
 finish

@@ -292,7 +292,7 @@ static void check_elementwise(size_t n)
     free(x), free(d), free(y);
 }
 
-static void check_loss(int N, int C, int weighted)
+static void check_loss(int N, int C, int weighted, float eps)
 {
     const size_t n = (size_t)N * C;
     float *z = rand_host(n, seed++, 3.0f), *dl = rand_host(n, seed++, 0.1f);
@@ -304,8 +304,9 @@ static void check_loss(int N, int C, int weighted)
     float *z_d = to_dev(gpu, z, n * 4), *dl_d = dev_junk(gpu, n * 4), *p_d = dev_junk(gpu, n * 4);
     float *cw_d = to_dev(gpu, cw, (size_t)C * 4), *l_d = dev_junk(gpu, 4);
     int32_t *lab_d = to_dev(gpu, lab, (size_t)N * 4);
-    CHECK_OK(cpu->softmax_xent(cpu->ctx, &loss, dl, p, z, lab, weighted ? cw : NULL, N, C));
-    CHECK_OK(gpu->softmax_xent(gpu->ctx, l_d, dl_d, p_d, z_d, lab_d, weighted ? cw_d : NULL, N, C));
+    CHECK_OK(cpu->softmax_xent(cpu->ctx, &loss, dl, p, z, lab, weighted ? cw : NULL, eps, N, C));
+    CHECK_OK(
+        gpu->softmax_xent(gpu->ctx, l_d, dl_d, p_d, z_d, lab_d, weighted ? cw_d : NULL, eps, N, C));
     CHECK_OK(gpu->download(gpu->ctx, &loss_g, l_d, 4));
     float *pg = from_dev(gpu, p_d, n), *dg = from_dev(gpu, dl_d, n);
     /* expf on the GPU is within 2 ulp (glibc's is correctly rounded): a few ulp after scaling */
@@ -458,8 +459,10 @@ int main(int argc, char **argv)
     check_dense(5, 300, 70);
     check_dense(4, 2048, 2); /* long reduction, out layer-like */
     check_elementwise(1001); /* a dropout tail of 1 element */
-    check_loss(7, 2, 1);
-    check_loss(64, 5, 0);
+    check_loss(7, 2, 1, 0.0f);
+    check_loss(64, 5, 0, 0.0f);
+    check_loss(7, 2, 1, 0.1f); /* label smoothing */
+    check_loss(64, 5, 0, 0.2f);
     check_adam(4099);
     if (prec == CXR_PRECISION_BF16) check_bf16_shadow(6, 1000, 40);
     cxr_backend_destroy(cpu);

@@ -361,15 +361,17 @@ static void test_fused(int N, int C, int K, int H, int W, size_t strip_floats)
 }
 
 /* ---------------------------------------------------------------- weighted softmax CE */
-static double xent_L(const float *z, const int32_t *lab, const float *cw, float *p, float *dz,
-                     int N, int C)
+static double xent_L(const float *z, const int32_t *lab, const float *cw, float eps, float *p,
+                     float *dz, int N, int C)
 {
     float loss;
-    cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, N, C);
+    cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, eps, N, C);
     return loss;
 }
 
-static void test_xent(void)
+/* The loss against its definition in double, its gradient against central differences, with
+ * label smoothing eps (0: one-hot targets). */
+static void test_xent_eps(float eps)
 {
     enum { N = 5, C = 4 };
     float z[N * C], p[N * C], dz[N * C], scratch[N * C];
@@ -378,13 +380,17 @@ static void test_xent(void)
     for (int i = 0; i < N * C; i++) z[i] = 2.0f * frand();
     for (int i = 0; i < N * C; i++) dz[i] = 99.0f; /* written, not accumulated */
     float loss;
-    CHECK_OK(cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, N, C));
-    /* loss against the definition in double */
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, eps, N, C));
+    /* loss against the definition in double: -sum_c q[c] log p[c] */
     double num = 0, den = 0;
     for (int n = 0; n < N; n++) {
-        double se = 0;
+        double se = 0, ce = 0;
         for (int c = 0; c < C; c++) se += exp(z[n * C + c]);
-        num += cw[lab[n]] * -(z[n * C + lab[n]] - log(se));
+        for (int c = 0; c < C; c++) {
+            const double q = (c == lab[n] ? 1.0 - eps : 0.0) + (double)eps / C;
+            ce -= q * (z[n * C + c] - log(se));
+        }
+        num += cw[lab[n]] * ce;
         den += cw[lab[n]];
         double ps = 0;
         for (int c = 0; c < C; c++) ps += p[n * C + c];
@@ -394,19 +400,39 @@ static void test_xent(void)
     for (int i = 0; i < N * C; i++) {
         float s = z[i];
         z[i] = s + H_STEP;
-        double lp = xent_L(z, lab, cw, p, scratch, N, C);
+        double lp = xent_L(z, lab, cw, eps, p, scratch, N, C);
         z[i] = s - H_STEP;
-        double lm = xent_L(z, lab, cw, p, scratch, N, C);
+        double lm = xent_L(z, lab, cw, eps, p, scratch, N, C);
         z[i] = s;
         check_grad("xent dz", (size_t)i, dz[i], (lp - lm) / (2.0 * H_STEP));
     }
     /* unweighted (NULL) equals all-ones weights; bad label is refused */
     float ones[C] = { 1, 1, 1, 1 }, l1, l2;
-    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, lab, NULL, N, C));
-    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l2, scratch, p, z, lab, ones, N, C));
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, lab, NULL, eps, N, C));
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l2, scratch, p, z, lab, ones, eps, N, C));
     CHECK(l1 == l2);
     int32_t bad[N] = { 0, 4, 1, 1, 2 };
-    CHECK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, bad, NULL, N, C) == CXR_E_MISMATCH);
+    CHECK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, bad, NULL, eps, N, C) == CXR_E_MISMATCH);
+}
+
+static void test_xent(void)
+{
+    test_xent_eps(0.0f);
+    test_xent_eps(0.1f);
+    test_xent_eps(0.5f);
+    /* smoothing lowers the gradient's pull on a confident right answer: with z = (8, 0) and
+     * label 0, eps = 0 pushes z[0] up (dz[0] < 0); eps = 0.1 pushes it down (p[0] ~ 0.9997 is
+     * above the target 0.95) */
+    float z[2] = { 8.0f, 0.0f }, p[2], d0[2], d1[2], l;
+    int32_t y = 0;
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l, d0, p, z, &y, NULL, 0.0f, 1, 2));
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l, d1, p, z, &y, NULL, 0.1f, 1, 2));
+    CHECK(d0[0] < 0 && d1[0] > 0);
+    CHECK_CLOSE(d1[0], p[0] - 0.95f, 1e-7, 0);
+    /* eps outside [0,1) is refused */
+    const float bad_eps[] = { -0.1f, 1.0f, NAN };
+    for (int i = 0; i < 3; i++)
+        CHECK(cxr_softmax_xent_cpu(ctx, &l, d1, p, z, &y, NULL, bad_eps[i], 1, 2) == CXR_E_ARG);
 }
 
 int main(void)
