@@ -49,6 +49,8 @@ def run_info(rundir):
         if d.get("type") == "epoch":
             epochs[d["epoch"]] = d
     recipe = dict(runs[0]["recipe"]) if runs else {}
+    if recipe.get("label_smoothing") == 0:  # logged since 0.8; the logs of before trained without
+        del recipe["label_smoothing"]
     if "name" not in recipe:  # logs of before issue 15 name no recipe: take it from RUNDIR
         recipe["name"] = os.path.basename(os.path.normpath(rundir)).split("-s")[0]
     # Another store is another run definition. Which images it holds: the run line's
