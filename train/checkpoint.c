@@ -330,7 +330,7 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "threshold", v = m->threshold;
     else if (!(m->adam.weight_decay >= 0) || !isfinite(m->adam.weight_decay))
         bad = "weight_decay", v = m->adam.weight_decay;
-    else if (!(m->label_smoothing >= 0 && m->label_smoothing < 1))
+    else if (!(m->label_smoothing >= 0 && (float)m->label_smoothing < 1.0f)) /* used as float */
         bad = "label_smoothing", v = m->label_smoothing;
     else if (m->has_run && m->warmup_steps < 0)
         bad = "warmup_steps", v = (double)m->warmup_steps;

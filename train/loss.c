@@ -65,7 +65,10 @@ cxr_status cxr_softmax_xent_cpu(void *ctx, float *loss /* (1) */, float *dlogits
             se += exp((double)z[c] - mx);
             zs += (double)z[c] - mx;
         }
-        lsum += wy * (log(se) - (l_on * ((double)z[y] - mx) + l_all * zs));
+        /* eps = 0 leaves out the sum's term: 0 * (-inf) from an overflowed logit is NaN */
+        double zq = (double)z[y] - mx;
+        if (l_all != 0.0) zq = l_on * zq + l_all * zs;
+        lsum += wy * (log(se) - zq);
         const float g = (float)(wy / wsum);
         float *d = dlogits + (size_t)n * C;
         for (int c = 0; c < C; c++) d[c] = g * (p[c] - (c == y ? q_on : q_off));

@@ -65,8 +65,10 @@ __global__ void xent_kernel(float *loss, float *dlogits, float *probs, const flo
             se += exp((double)z[c] - mx);
             zs += (double)z[c] - mx;
         }
-        /* no fused multiply-add: the CPU's roundings */
-        const double zq = __dadd_rn(__dmul_rn(l_on, (double)z[y] - mx), __dmul_rn(l_all, zs));
+        /* no fused multiply-add: the CPU's roundings; eps = 0 (l_all 0) leaves out the sum's
+         * term, as loss.c: 0 * (-inf) from an overflowed logit is NaN */
+        double zq = (double)z[y] - mx;
+        if (l_all != 0.0) zq = __dadd_rn(__dmul_rn(l_on, zq), __dmul_rn(l_all, zs));
         terms[n] = wy * (log(se) - zq);
         const float g = (float)(wy / wsum);
         float *d = dlogits + (size_t)n * C;

@@ -410,7 +410,7 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
                              "checkpoint's %s",
                              o->io.resume_path, ro->name, rc->augment_spec, ck->augment);
     }
-    if ((ro->label_smoothing >= 0 || named) && (double)rc->smoothing != ck->label_smoothing)
+    if ((ro->label_smoothing >= 0 || named) && rc->smoothing != (float)ck->label_smoothing)
         CONFLICT("label-smoothing", ro->label_smoothing >= 0, "%g", rc->smoothing,
                  ck->label_smoothing);
     if (!ck->has_run) return CXR_OK; /* written before issue 15: nothing more recorded */

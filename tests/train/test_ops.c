@@ -415,8 +415,44 @@ static void test_xent_eps(float eps)
     CHECK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, bad, NULL, eps, N, C) == CXR_E_MISMATCH);
 }
 
+/* eps = 0 is the one-hot loss of before label smoothing to the bit: loss and dlogits against
+ * that formula copied here (float p, log-sum-exp in double, g = w / sum w), with a logit that
+ * overflowed to -inf off the label (finite loss: the smoothing term must stay out). */
+static void test_xent_eps0_bits(void)
+{
+    enum { N = 6, C = 3 };
+    float z[N * C], p[N * C], dz[N * C], loss;
+    int32_t lab[N] = { 0, 2, 1, 1, 0, 2 };
+    float cw[C] = { 1.7f, 0.6f, 1.1f };
+    for (int i = 0; i < N * C; i++) z[i] = 4.0f * frand();
+    z[1 * C + 0] = -INFINITY; /* image 1, label 2 */
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, 0.0f, N, C));
+    double wsum = 0.0, lsum = 0.0;
+    for (int n = 0; n < N; n++) wsum += cw[lab[n]];
+    int same = 1;
+    for (int n = 0; n < N; n++) {
+        const float *zn = z + n * C, *pn = p + n * C;
+        float mx = zn[0];
+        for (int c = 1; c < C; c++)
+            if (zn[c] > mx) mx = zn[c];
+        double se = 0.0;
+        for (int c = 0; c < C; c++) se += exp((double)zn[c] - mx);
+        lsum += cw[lab[n]] * (log(se) - ((double)zn[lab[n]] - mx));
+        const float g = (float)(cw[lab[n]] / wsum);
+        for (int c = 0; c < C; c++) {
+            const float want = g * (pn[c] - (c == lab[n] ? 1.0f : 0.0f));
+            same &= memcmp(&want, &dz[n * C + c], sizeof want) == 0;
+        }
+    }
+    const float want_loss = (float)(lsum / wsum);
+    CHECK(isfinite(loss));
+    CHECK(memcmp(&want_loss, &loss, sizeof loss) == 0);
+    CHECK(same);
+}
+
 static void test_xent(void)
 {
+    test_xent_eps0_bits();
     test_xent_eps(0.0f);
     test_xent_eps(0.1f);
     test_xent_eps(0.5f);
