@@ -25,9 +25,14 @@
 # allows, and test accuracy.
 #
 # Every step has its own time cap and the whole run a deadline (CXR_DEVRUN_SECONDS, default
-# 480); a step that fails or times out is recorded and the run goes on. Run it in the
-# foreground: capped training steps are stopped with SIGINT, and a script's background job
-# starts with SIGINT ignored, which cxr-train keeps ignoring (common/cxr_signals.h). Everything lands in
+# 480); a step that fails or times out is recorded and the run goes on. Capped training steps
+# are stopped with SIGINT. cxr-train keeps a SIGINT ignored on entry ignored
+# (common/cxr_signals.h), but every step runs under GNU timeout, which handles SIGINT itself, so
+# its child starts with SIGINT at the default even when this script was started with it ignored
+# (a background job without job control; gpu.device_run checks it). CXR_DEVRUN_PHASES runs some phases only (a comma list of parity, sample,
+# real, memcheck, defaults, study; default all; the setup always runs): on a budget of 15
+# device minutes, a first call with "parity,sample" shows within about 4 minutes whether the
+# GPU path works, and a second, while the machine is still warm, the rest. Everything lands in
 # $OUT/device_run.tgz (rewritten after each phase, so a run cut short still leaves one):
 # summary.txt (each step's status and time, the comparisons, the timing table, the defaults'
 # val and test figures, the study's), logs/, the JSON Lines logs and JSON reports, cuDNN's
@@ -36,7 +41,7 @@
 # Environment: OUT (results folder; default /tmp/device_run_out), CXR_DEVRUN_DIR (the carried
 # folder, default .devrun), CXR_DEVRUN_SECONDS (the deadline), CXR_DEVRUN_RESERVE (seconds kept
 # for the study evaluation and the tarball, default 20), CXR_DEVRUN_WORK (scratch, default
-# /tmp/cxr_devrun). Exit status: 77 at once when there is no NVIDIA GPU (nothing run), 0 when
+# /tmp/cxr_devrun), CXR_DEVRUN_PHASES (above). Exit status: 77 at once when there is no NVIDIA GPU (nothing run), 0 when
 # every step passed, 1 when any failed (see summary.txt), 2 on a usage error.
 set -uo pipefail
 
@@ -63,6 +68,15 @@ OUT=${OUT:-/tmp/device_run_out}
 reserve=${CXR_DEVRUN_RESERVE:-20} # seconds kept for the final table and tarball
 t_start=$(date +%s)
 fails=0
+all_phases=parity,sample,real,memcheck,defaults,study
+phases=${CXR_DEVRUN_PHASES:-$all_phases}
+for p in ${phases//,/ }; do
+    case ",$all_phases," in
+    *",$p,"*) ;;
+    *) echo "device_run: CXR_DEVRUN_PHASES: no phase '$p' (phases: $all_phases)" >&2; exit 2 ;;
+    esac
+done
+want() { case ",$phases," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 # ---------------------------------------------------------------- no GPU: exit 77 at once
 have_gpu() {
@@ -217,12 +231,20 @@ PY
 step versions 30 -- versions
 
 # ---------------------------------------------------------------- parity
+if want parity; then
 phase "parity: ops, steps, two-process digests, loader"
 for p in fp32 tf32 bf16; do
     if [ "$p" = fp32 ]; then
         # cuDNN's API log (every call with its algorithm) for the fp32 run
         step "ops_$p" 120 -- env CUDNN_LOGLEVEL_DBG=3 CUDNN_LOGINFO_DBG=1 \
             CUDNN_LOGDEST_DBG="$W/cudnn_api_ops_fp32.log" test_gpu_ops "$p"
+        # the tarball must come back (16 MiB a file): the log's first 24 MiB, which xz-like
+        # text compresses about tenfold, and its size
+        log=$W/cudnn_api_ops_fp32.log
+        if [ "$mode" != dry ] && [ -f "$log" ] && [ "$(stat -c %s "$log")" -gt 25165824 ]; then
+            note "cuDNN API log: $(stat -c %s "$log") bytes, cut to its first 24 MiB"
+            head -c 25165824 "$log" > "$log.cut" && mv -f "$log.cut" "$log"
+        fi
     else
         step "ops_$p" 120 -- test_gpu_ops "$p"
     fi
@@ -233,8 +255,10 @@ for p in fp32 tf32 bf16; do
 done
 step loader 60 -- test_gpu_loader
 step loader_sees_race 60 -- sh tests/gpu/expect_fail.sh test_gpu_loader_nowait
+fi
 
 # ---------------------------------------------------------------- data/sample end to end
+if want sample; then
 phase "data/sample end to end"
 [ "$mode" = dry ] || mkdir -p "$S"
 train_s() { # NAME ARGS...: cxr-train on the sample store, the study recipe, 2 epochs, batch 8
@@ -266,12 +290,16 @@ step sample_eval_cpu 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --devi
 # an ensemble of the cuda- and the cpu-trained model, opened one after the other on each device
 step sample_ensemble_cuda 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --ensemble "$S/c.h5" --split test --device cuda --json
 step sample_ensemble_cpu 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --ensemble "$S/c.h5" --split test --device cpu --json
+fi
 
 # ---------------------------------------------------------------- the real split, timed
-phase "real training split: cxr-train against PyTorch"
 [ "$mode" = dry ] || mkdir -p "$R"
-# the study recipe on the study's preprocessing (global equalization; cxr-pack's default is CLAHE)
-step real_pack 90 -- cxr-pack "$carried/chest_xray" -o "$R/cx.h5" --equalize global
+# the study recipe on the study's preprocessing (global equalization; cxr-pack's default is
+# CLAHE): the real phase's store, and the study phase's (packed there when real did not run)
+real_pack() { step real_pack 90 -- cxr-pack "$carried/chest_xray" -o "$R/cx.h5" --equalize global; }
+if want real; then
+phase "real training split: cxr-train against PyTorch"
+real_pack
 for p in fp32 tf32 bf16; do
     step "real_$p" 75 int -- cxr-train "$R/cx.h5" --recipe study --device cuda --precision "$p" \
         --epochs 3 --log "$R/real_$p.jsonl"
@@ -284,14 +312,17 @@ step real_tf32_unfused 60 int -- env CXR_CUDA_FUSED=0 cxr-train "$R/cx.h5" --rec
 step torch 150 -- env PYTHONUNBUFFERED=1 sh -c "python3 tests/bench/peer_torch_gpu.py \
     --variant eager,channels_last --precision fp32,tf32,bf16 --epochs 2 > '$R/torch.jsonl'"
 step real_table 10 -- python3 tests/gpu/device_report.py table "$R"
+fi
 
 # ---------------------------------------------------------------- memory checker
+if want memcheck; then
 phase "compute-sanitizer memcheck"
 memcheck() {
     command -v compute-sanitizer > /dev/null || { echo "no compute-sanitizer"; return 77; }
     compute-sanitizer --tool memcheck --error-exitcode 9 test_gpu_ops fp32 quick
 }
 step memcheck_ops 75 -- memcheck
+fi
 
 # ---------------------------------------------------------------- the defaults (issue 15)
 # One GPU seed of issue 15's protocol (tests/bench/accuracy_run.sh): the default store (CLAHE,
@@ -300,6 +331,7 @@ step memcheck_ops 75 -- memcheck
 # tests/bench/results/accuracy (the GPU trains on the CPU loader's augmented batches).
 # A run stopped by the deadline is an expected end (int-ok), not a result: only a run that
 # finished its 14 epochs is evaluated (a half-run cosine schedule is not the recipe).
+if want defaults; then
 phase "the defaults: cxr-pack --val-fraction 0.1, cxr-train --recipe standard --seed 1 on cuda"
 vf="--val-fraction 0.1" # carved by patient, as the README does; a source with its own val/ keeps it
 [ -d "$carried/chest_xray/val" ] && vf=""
@@ -315,13 +347,17 @@ default_eval() { # the kept model (threshold chosen on val) on val, then once on
 }
 [ "$mode" = dry ] || { [ "$s1_rc" -eq 0 ] && [ -f "$R/default-s1.best.h5" ]; } &&
     step default_eval 30 -- default_eval
+fi
 
 # ---------------------------------------------------------------- the study recipe
+if want study; then
 phase "study recipe: 26 epochs fp32 for the time left, then the test split"
+want real || real_pack
 step study 100000 int-ok -- cxr-train "$R/cx.h5" --recipe study --device cuda \
     --log "$R/study.jsonl" --checkpoint "$R/study.h5"
 reserve=$((reserve < 5 ? reserve : 5))
 [ "$mode" = dry ] || [ -f "$R/study.h5" ] && step study_eval 30 -- sh -c "cxr-eval '$R/study.h5' '$R/cx.h5' --split test --device cuda > '$R/study_eval.txt'"
+fi
 
 # ---------------------------------------------------------------- summary
 phase "summary"

@@ -28,6 +28,18 @@ for s in versions ops_fp32 ops_tf32 ops_bf16 step_bf16 two_process_fp32 two_proc
     echo "$plan" | grep -qE "^  $s +cap" || fail "--dry-run: no step $s"
 done
 
+# CXR_DEVRUN_PHASES: the phases named (the study's store packed when real does not run), a bad
+# name refused
+plan=$(CXR_DEVRUN_PHASES=parity bash "$run" --dry-run 2>&1)
+echo "$plan" | grep -qE "^  ops_fp32 +cap" && echo "$plan" | grep -qE "^  versions +cap" ||
+    fail "phases parity: no ops_fp32 or versions step"
+! echo "$plan" | grep -qE "^  (sample_pack|real_pack|study) +cap" || fail "phases parity: other phases' steps"
+plan=$(CXR_DEVRUN_PHASES=study bash "$run" --dry-run 2>&1)
+echo "$plan" | grep -qE "^  real_pack +cap" && echo "$plan" | grep -qE "^  study +cap" ||
+    fail "phases study: no real_pack before study"
+CXR_DEVRUN_PHASES=parity,bogus bash "$run" --dry-run > "$tmp/bad.out" 2>&1
+[ $? -eq 2 ] && grep -q "no phase 'bogus'" "$tmp/bad.out" || fail "phases: a bad name not refused"
+
 # the build's cxr-pack, and stubs for the rest, so that the run's course does not depend on the
 # machine's load: the GPU test programs skip at once (as without a GPU), cxr-train and cxr-eval
 # fail at once on cuda (exit 5, as without a GPU), and cxr-train on the CPU runs until stopped
@@ -63,6 +75,15 @@ grep -qE '\| sample_cpu \| (STOPPED|skipped)' "$sum" || fail "--simulate: sample
 grep -q 'skipped (no time left)' "$sum" || fail "--simulate: the deadline stopped nothing"
 grep -q '^default recipe: no epoch finished' "$sum" || fail "--simulate: no line of the defaults' report"
 [ -s "$tmp/w/logs/ops_fp32.log" ] || fail "--simulate: no log of ops_fp32"
+
+# started with SIGINT ignored (a background job without job control), a capped training step is
+# still stopped by SIGINT, not killed: the stub's trap, like cxr-train's handler, needs SIGINT
+# not ignored on entry, which GNU timeout (running every step) provides
+(trap '' INT; CXR_DEVRUN_PHASES=sample CXR_DEVRUN_SECONDS=12 CXR_DEVRUN_RESERVE=2 \
+    CXR_DEVRUN_WORK=$tmp/wi OUT=$tmp/o4 CXR_DEVRUN_DIR=$tmp/none \
+    exec bash "$run" --simulate "$tmp/b" > "$tmp/simi.out" 2> "$tmp/simi.err")
+grep -qE '\| sample_cpu \| STOPPED at its cap \(SIGINT\)' "$tmp/wi/summary.txt" ||
+    fail "SIGINT ignored on entry: sample_cpu not stopped by SIGINT: $(grep sample_cpu "$tmp/wi/summary.txt")"
 if [ $bad -ne 0 ]; then
     echo "--- summary"; cat "$sum" 2>/dev/null; echo "--- stderr"; cat "$tmp/sim.err"
 fi
