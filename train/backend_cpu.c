@@ -184,8 +184,8 @@ static int cpu_has_amx_bf16(void)
 
 int cxr_cpu_has_bf16(void) { return cpu_has("avx512bf16") || cpu_has_amx_bf16(); }
 
-/* The ops that run on oneDNN by default: on AVX-512 CPUs every conv and dense product (our
- * kernels are AVX2 and would use half of the vector width); on AVX2 CPUs the dense layers only,
+/* The ops that run on oneDNN by default: on AVX-512 CPUs every conv op and the dense products,
+ * the conv ops for the layers dnnl_layers gives them; on AVX2 CPUs the dense layers only,
  * where oneDNN measured faster than our kernels (bench_ops_cpu on an AMD EPYC: dense1 forward
  * 0.82x the time, backward 0.98x; every convolution 1.06-7.6x slower on oneDNN, with the
  * reorders between NCHW and its blocked layouts). CXR_CPU_DNNL=none|all|LIST overrides, LIST
@@ -209,9 +209,32 @@ static unsigned dnnl_parse_ops(const char *s)
     return ops;
 }
 
-/* (Re)build the oneDNN context for the chosen ops and precision. */
-static cxr_status cpu_dnnl_setup(cxr_cpu_ctx *c, unsigned ops, int bf16)
+/* Which layers of each conv op run on oneDNN: those of at least dnnl_min_c input channels.
+ * Measured on a Xeon with AVX-512 and AVX512-BF16 (no AMX), bench_ops_cpu 64 4 2, best of 4,
+ * backends alternated (specs/model.md, "oneDNN and instruction sets"): our AVX-512 forward
+ * (conv + bias + leaky ReLU + pool through an L2 tile) takes 0.47x oneDNN's time on conv1,
+ * 0.84x on conv2, 0.91x on conv3 and 1.22x on conv4 (C = 64); our weight gradient 0.56x on
+ * conv1 (C = 1) and 1.15-1.51x elsewhere; input gradients about equal or oneDNN's faster. So
+ * with our AVX-512 kernels: forward ours below 64 channels, conv1's weight gradient ours,
+ * the rest oneDNN's. In bf16, only conv1 stays ours (one input channel: 9 products per output,
+ * nothing for bf16 to gain; 0.46x and 0.74x the time of oneDNN's bf16 there). An explicit
+ * CXR_CPU_DNNL list puts every layer of the ops it names on oneDNN. */
+static void dnnl_layers(cxr_cpu_ctx *c, int bf16, int explicit_ops)
 {
+    c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0;
+    if (explicit_ops) return;
+    if (bf16) {
+        c->dnnl_min_c[0] = c->dnnl_min_c[2] = 2;
+    } else if (c->avx512 && !c->blas_parallel) {
+        c->dnnl_min_c[0] = 64;
+        c->dnnl_min_c[2] = 2;
+    }
+}
+
+/* (Re)build the oneDNN context for the chosen ops and precision. */
+static cxr_status cpu_dnnl_setup(cxr_cpu_ctx *c, unsigned ops, int bf16, int explicit_ops)
+{
+    dnnl_layers(c, bf16, explicit_ops);
 #ifdef CXR_HAVE_DNNL
     cxr_dnnl_destroy(c->dnnl);
     c->dnnl = NULL;
@@ -237,7 +260,7 @@ cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p)
     if (p == CXR_PRECISION_FP32) {
         if (!c->bf16) return CXR_OK;
         const char *env = getenv("CXR_CPU_DNNL");
-        return cpu_dnnl_setup(c, env ? dnnl_parse_ops(env) : dnnl_default_ops(), 0);
+        return cpu_dnnl_setup(c, env ? dnnl_parse_ops(env) : dnnl_default_ops(), 0, env != NULL);
     }
     if (p != CXR_PRECISION_BF16)
         return cxr_set_error(CXR_E_ARG,
@@ -257,7 +280,7 @@ cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p)
                          "(install libdnnl-dev and reconfigure with -DCXR_DNNL=ON)");
 #else
     return cpu_dnnl_setup(
-        c, CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE, 1);
+        c, CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE, 1, 0);
 #endif
 }
 
@@ -269,6 +292,7 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
         return;
     }
     const char *own = c->blas_parallel            ? "im2col+OpenBLAS"
+                      : c->avx512                 ? "own AVX-512 kernels"
                       : cxr_gemm_wcol_available() ? "own AVX2+FMA kernels"
                                                   : "im2col+OpenBLAS (no AVX2)";
 #ifdef CXR_HAVE_DNNL
@@ -276,13 +300,17 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
 #else
     const char *isa = "not built";
 #endif
+    char layers[96] = "";
+    if (c->dnnl_ops && (c->dnnl_min_c[0] | c->dnnl_min_c[1] | c->dnnl_min_c[2]))
+        snprintf(layers, sizeof layers, " (conv layers of >= %d/%d/%d input channels)",
+                 c->dnnl_min_c[0], c->dnnl_min_c[1], c->dnnl_min_c[2]);
     snprintf(buf, cap,
-             "%s; oneDNN (%s) for:%s%s%s%s%s; %s; denormals %s; cpu avx512=%d avx512bf16=%d "
+             "%s; oneDNN (%s) for:%s%s%s%s%s%s; %s; denormals %s; cpu avx512=%d avx512bf16=%d "
              "amx-bf16=%d",
              own, isa, c->dnnl_ops & CXR_DNNL_CONV_FWD ? " conv_fwd" : "",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA ? " conv_bwd_data" : "",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_W ? " conv_bwd_w" : "",
-             c->dnnl_ops & CXR_DNNL_DENSE ? " dense" : "", c->dnnl_ops ? "" : " none",
+             c->dnnl_ops & CXR_DNNL_DENSE ? " dense" : "", c->dnnl_ops ? "" : " none", layers,
              c->bf16 ? "bf16" : "fp32",
              c->keep_denormals ? "kept (CXR_CPU_DENORMALS=keep)" : "flushed", cpu_has("avx512"),
              cpu_has("avx512bf16"), cpu_has_amx_bf16());
@@ -305,6 +333,10 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     }
     const char *mode = getenv("CXR_CPU_PARALLEL");
     c->blas_parallel = mode && strcmp(mode, "blas") == 0;
+    /* our conv kernels at AVX-512 width where the CPU has it; CXR_CPU_ISA=avx2 keeps the AVX2
+     * ones (benchmarks, and the same bits as on an AVX2 CPU) */
+    const char *isa = getenv("CXR_CPU_ISA");
+    c->avx512 = cxr_conv_avx512_available() && !(isa && strcmp(isa, "avx2") == 0);
     /* diagnostic only (the benchmark's denormal timing): leave MXCSR as the threads have it */
     const char *den = getenv("CXR_CPU_DENORMALS");
     c->keep_denormals = den && strcmp(den, "keep") == 0;
@@ -342,13 +374,14 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     const char *dn = getenv("CXR_CPU_DNNL");
     const unsigned ops = dn ? dnnl_parse_ops(dn) : dnnl_default_ops();
 #ifdef CXR_HAVE_DNNL
-    const cxr_status st = cpu_dnnl_setup(c, ops, 0);
+    const cxr_status st = cpu_dnnl_setup(c, ops, 0, dn != NULL);
     if (st != CXR_OK) {
         cpu_destroy(be);
         return st;
     }
 #else
     (void)ops; /* no oneDNN in this build: our kernels everywhere */
+    dnnl_layers(c, 0, 0);
 #endif
     *out = be;
     return CXR_OK;

@@ -135,6 +135,7 @@ typedef struct {
     float *buf; /* direct: a padded band (pad_band); else: the im2col strip */
     const int *offs;
     size_t plane; /* direct: the band's plane stride */
+    int wide;     /* direct: the AVX-512 kernels (cxr_cpu_ctx.avx512) */
 } col_src;
 
 /* Cm[:, rows y0..y1) (M, (y1-y0)*W, leading dimension ldc) += A (M, C*9) @ columns of those
@@ -147,9 +148,9 @@ static void strip_product(const col_src *src, float *Cm, size_t ldc, const float
     if (src->direct) {
         pad_band(src->buf, src->plane, x, C, H, W, y0, y1);
         for (int y = y0; y < y1; y++)
-            cxr_gemm_wcol(Cm + (size_t)(y - y0) * W, ldc, A, (size_t)C * 9,
-                          src->buf + (size_t)(y - y0) * (W + 2), src->offs, M, W, C * 9, bias,
-                          alpha, relu);
+            (src->wide ? cxr_gemm_wcol512 : cxr_gemm_wcol)(
+                Cm + (size_t)(y - y0) * W, ldc, A, (size_t)C * 9,
+                src->buf + (size_t)(y - y0) * (W + 2), src->offs, M, W, C * 9, bias, alpha, relu);
         return;
     }
     const int ns = (y1 - y0) * W;
@@ -185,14 +186,14 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
 {
     if (!ctx) return cxr_set_error(CXR_E_ARG, "conv3x3_forward: no cpu context");
 #ifdef CXR_HAVE_DNNL
-    if (cxr_cpu_dnnl(ctx, CXR_DNNL_CONV_FWD)) {
+    if (cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_FWD, C)) {
         cxr_cpu_enter(ctx);
         return cxr_dnnl_conv_forward(((cxr_cpu_ctx *)ctx)->dnnl, out, in, w, b, 0.0f, 0, N, C, K, H,
                                      W);
     }
 #endif
     int ot;
-    const int direct = plan_threads(ctx, N, &ot);
+    const int direct = plan_threads(ctx, N, &ot), wide = direct && ((cxr_cpu_ctx *)ctx)->avx512;
     const int R = strip_rows(ctx, C, H, W);
     const size_t sf = src_floats(direct, C, W, R), need = sf + OFFS_FLOATS(C * 9);
     for (int t = 0; t < ot; t++)
@@ -204,7 +205,7 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
         const int t = omp_get_thread_num();
         float *scr = cxr_cpu_scratch(ctx, t, 0);
         int *offs = (int *)(scr + sf);
-        const col_src src = { direct, scr, offs, pad_plane(R, W) };
+        const col_src src = { direct, scr, offs, pad_plane(R, W), wide };
         if (direct) pad_offsets(offs, src.plane, C, W);
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
@@ -237,7 +238,7 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
                                     int W, int do_dw)
 {
     int ot;
-    const int direct = plan_threads(ctx, N, &ot);
+    const int direct = plan_threads(ctx, N, &ot), wide = direct && ((cxr_cpu_ctx *)ctx)->avx512;
     /* dW reads the input's columns (C*9), din dout's (K*9) */
     int Rw = strip_rows(ctx, C, H, W);
     const int Rd = strip_rows(ctx, K, H, W);
@@ -264,7 +265,7 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
         float *wf = dwp + wn16;
         float *dbp = wf + wn16, *zeros = dbp + k16;
         int *offs = (int *)(scr + o_offs), *offx = (int *)(scr + o_offx);
-        const col_src src = { direct, scr + o_src, offs, pad_plane(Rd, W) };
+        const col_src src = { direct, scr + o_src, offs, pad_plane(Rd, W), wide };
         const size_t xplane = pad_plane(Rw, W);
         if (direct) pad_offsets(offx, xplane, C, W);
         memset(dwp, 0, sizeof(float) * wn);
@@ -339,12 +340,12 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
     int own_dw = 1, own_din = din != NULL;
 #ifdef CXR_HAVE_DNNL
     cxr_cpu_ctx *c = ctx;
-    if (cxr_cpu_dnnl(ctx, CXR_DNNL_CONV_BWD_W)) {
+    if (cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_BWD_W, C)) {
         cxr_cpu_enter(ctx);
         CXR_CPU_RET(cxr_dnnl_conv_backward_weights(c->dnnl, dw, db, dout, in, N, C, K, H, W));
         own_dw = 0;
     }
-    if (din && cxr_cpu_dnnl(ctx, CXR_DNNL_CONV_BWD_DATA)) {
+    if (din && cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_BWD_DATA, C)) {
         cxr_cpu_enter(ctx);
         CXR_CPU_RET(cxr_dnnl_conv_backward_data(c->dnnl, din, dout, w, N, C, K, H, W));
         own_din = 0;
@@ -373,7 +374,8 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
         return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: pool of %dx%d (idx %p)", H, W,
                              (void *)idx);
 #ifdef CXR_HAVE_DNNL
-    if (cxr_cpu_dnnl(ctx, CXR_DNNL_CONV_FWD)) { /* oneDNN conv + bias + leaky ReLU, our pool */
+    if (cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_FWD,
+                          C)) { /* oneDNN conv + bias + leaky ReLU, our pool */
         cxr_cpu_ctx *c = ctx;
         float *map = out;
         const size_t bytes = (size_t)N * K * H * W * sizeof(float);
@@ -394,7 +396,7 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
     }
 #endif
     int ot;
-    const int direct = plan_threads(ctx, N, &ot);
+    const int direct = plan_threads(ctx, N, &ot), wide = direct && ((cxr_cpu_ctx *)ctx)->avx512;
     const int R = strip_rows(ctx, C, H, W);
     const size_t sf = src_floats(direct, C, W, R), tile_floats = (size_t)K * R * W;
     const size_t need = sf + OFFS_FLOATS(C * 9) + tile_floats + 16;
@@ -411,7 +413,7 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
         float *scr = cxr_cpu_scratch(ctx, t, 0);
         int *offs = (int *)(scr + sf);
         float *tile = scr + sf + OFFS_FLOATS(C * 9);
-        const col_src src = { direct, scr, offs, pad_plane(R, W) };
+        const col_src src = { direct, scr, offs, pad_plane(R, W), wide };
         if (direct) pad_offsets(offs, src.plane, C, W);
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {

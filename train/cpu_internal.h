@@ -20,12 +20,16 @@
 typedef struct {
     int n_threads;       /* OpenMP threads for the ops (OpenBLAS runs single-threaded in them) */
     int blas_parallel;   /* 1: the im2col + sgemm path (CXR_CPU_PARALLEL=blas), else direct */
+    int avx512;          /* direct kernels at AVX-512 width (gemm_avx512.c): the CPU has AVX-512F
+                          * and CXR_CPU_ISA is not avx2 */
     size_t strip_floats; /* conv column-strip target in floats (0: default 128 Ki; tests) */
     float *scratch[CXR_CPU_MAX_THREADS];
     size_t scratch_bytes[CXR_CPU_MAX_THREADS];
     int keep_denormals;    /* CXR_CPU_DENORMALS=keep: no flushing (benchmark diagnostic) */
     struct cxr_dnnl *dnnl; /* oneDNN primitives (dnnl_cpu.h), NULL when none are used */
     unsigned dnnl_ops;     /* CXR_DNNL_* bits: the ops that run on oneDNN */
+    int dnnl_min_c[3];     /* conv fwd, bwd data, bwd weights: on oneDNN only for layers of at
+                            * least this many input channels (backend_cpu.c, dnnl_layers) */
     int bf16;              /* --precision bf16: every conv and dense product on oneDNN in bf16 */
     float *map;            /* oneDNN forward: the full conv map the pool reads (fused slot) */
     size_t map_bytes;
@@ -73,6 +77,13 @@ static inline int cxr_cpu_dnnl(void *ctx, unsigned op)
     const cxr_cpu_ctx *c = ctx;
     return c->dnnl && (c->dnnl_ops & op);
 }
+/* Whether conv op (CXR_DNNL_CONV_*) of a layer with C input channels runs on oneDNN. */
+static inline int cxr_cpu_dnnl_conv(void *ctx, unsigned op, int C)
+{
+    const cxr_cpu_ctx *c = ctx;
+    const int i = op == CXR_DNNL_CONV_FWD ? 0 : op == CXR_DNNL_CONV_BWD_DATA ? 1 : 2;
+    return cxr_cpu_dnnl(ctx, op) && C >= c->dnnl_min_c[i];
+}
 
 /* backend_cpu.c: called at the start of the ops that begin a forward, backward or Adam step,
  * and before every oneDNN op: makes sure the calling thread and its OpenMP team compute with
@@ -96,6 +107,13 @@ void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float
  * with AVX2+FMA. */
 void cxr_conv_dw(float *dw, const float *g, size_t hw, const float *pad, const int *offs, int M,
                  int Kd, int H, int W);
+
+/* gemm_avx512.c: cxr_gemm_wcol at AVX-512 width, for CPUs with AVX-512F
+ * (cxr_conv_avx512_available): the same bits as cxr_gemm_wcol. */
+int cxr_conv_avx512_available(void);
+void cxr_gemm_wcol512(float *C, size_t ldc, const float *A, size_t lda, const float *B,
+                      const int *offs, int M, int N, int Kd, const float *bias, float alpha,
+                      int relu);
 
 /* gemm_avx2.c: C (M,N) += A (M,K) @ B (N,K)^T (both row-major, K contiguous), as dot products
  * in blocks of 256 along K, each block's sum added to C in order (so the result does not

@@ -1,13 +1,16 @@
 /* bench_ops_cpu.c: the CPU backend's conv and dense ops alone at the study's shapes, our kernels
- * against oneDNN's (CXR_CPU_DNNL=none vs all, two backends in one process), alternated, the
- * best of `reps` per op. Prints ms per image and GFLOP/s per op and which is faster: the
- * measurement behind the backend's per-op choice (specs/model.md, "oneDNN").
+ * against oneDNN's (CXR_CPU_DNNL=none vs all, backends in one process), alternated, the best
+ * of `reps` per op. Prints ms per image, GFLOP/s and the time over ours per op: the
+ * measurement behind the backend's per-op and per-layer choice (specs/model.md, "oneDNN").
+ * Also our kernels at AVX2 width where the CPU has AVX-512 (CXR_CPU_ISA=avx2), and oneDNN in
+ * bf16 where the CPU has AVX512-BF16 or AMX (the backend's --precision bf16).
  * Usage: bench_ops_cpu [batch=16] [reps=3] [threads=2] [dense: only the dense layer] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cxr_backend_cpu.h"
+#include "cpu_internal.h"
 #include "cxr_clock.h"
 #include "ops.h"
 #include "rng.h"
@@ -61,15 +64,31 @@ int main(int argc, char **argv)
     const int N = argc > 1 ? atoi(argv[1]) : 16, reps = argc > 2 ? atoi(argv[2]) : 3;
     const int threads = argc > 3 ? atoi(argv[3]) : 2;
     const int only_dense = argc > 4 && !strcmp(argv[4], "dense");
-    cxr_backend *be[2];
-    const char *names[2] = { "own", "onednn" };
+    /* our kernels (at AVX-512 width where the CPU has it), the same at AVX2 width where that
+     * differs, oneDNN fp32, and oneDNN bf16 where the CPU has AVX512-BF16 or AMX */
+    enum { OWN, OWN_AVX2, DNNL, DNNL_BF16, NB };
+    const char *names[NB] = { "own", "own-avx2", "onednn", "onednn-bf16" };
+    cxr_backend *be[NB] = { NULL };
     setenv("CXR_CPU_DNNL", "none", 1);
-    if (cxr_backend_cpu_create(&be[0], threads)) die();
+    if (cxr_backend_cpu_create(&be[OWN], threads)) die();
+    if (((cxr_cpu_ctx *)be[OWN]->ctx)->avx512) {
+        setenv("CXR_CPU_ISA", "avx2", 1);
+        if (cxr_backend_cpu_create(&be[OWN_AVX2], threads)) die();
+        unsetenv("CXR_CPU_ISA");
+    }
     setenv("CXR_CPU_DNNL", "all", 1);
-    if (cxr_backend_cpu_create(&be[1], threads)) die();
+    if (cxr_backend_cpu_create(&be[DNNL], threads)) die();
+    if (cxr_cpu_has_bf16()) {
+        if (cxr_backend_cpu_create(&be[DNNL_BF16], threads)) die();
+        if (cxr_backend_cpu_set_precision(be[DNNL_BF16], CXR_PRECISION_BF16)) die();
+    }
     char d[256];
-    cxr_backend_cpu_describe(be[1], d, sizeof d);
-    printf("# batch %d, %d threads, best of %d; onednn backend: %s\n", N, threads, reps, d);
+    cxr_backend_cpu_describe(be[OWN], d, sizeof d);
+    printf("# batch %d, %d threads, best of %d, backends alternated; own: %s\n", N, threads, reps,
+           d);
+    cxr_backend_cpu_describe(be[DNNL], d, sizeof d);
+    printf("# onednn: %s\n", d);
+    printf("# ms per image (GFLOP/s), and time / own's\n");
     const layer L[4] = { { 1, 16, 256 }, { 16, 32, 256 }, { 32, 64, 128 }, { 64, 128, 64 } };
     /* buffers sized for the largest use */
     const size_t big = only_dense ? (size_t)N * 131072 : (size_t)N * 32 * 256 * 256;
@@ -85,24 +104,27 @@ int main(int argc, char **argv)
         const int op0 = dense ? D_FWD : FWD, op1 = dense ? D_BWD + 1 : BWD_ALL + 1;
         for (int op = op0; op < op1; op++) {
             if (!dense && li == 0 && op == BWD_ALL) continue; /* conv1 has no input gradient */
-            double best[2] = { 1e30, 1e30 };
+            double best[NB] = { 1e30, 1e30, 1e30, 1e30 };
             for (int r = 0; r <= reps; r++) /* r = 0 warms up (creates the primitives) */
-                for (int i = 0; i < 2; i++) {
+                for (int i = 0; i < NB; i++) {
+                    if (!be[i]) continue;
                     const double t = run(be[i], op, l, N, x, w, b, y, p, ix, g, dx, dw, db);
                     if (r > 0 && t < best[i]) best[i] = t;
                 }
             double flop = dense ? 2.0 * N * 131072 * 512 * (op == D_BWD ? 2 : 1)
                                 : 2.0 * N * l->S * l->S * l->C * l->K * 9 * (op == BWD_ALL ? 2 : 1);
-            printf("%-7s %-18s own %8.3f ms/img %6.1f GFLOP/s | onednn %8.3f ms/img %6.1f "
-                   "GFLOP/s | onednn/own time %.2f\n",
+            printf("%-7s %-18s",
                    dense ? "dense1" : (const char *[]){ "conv1", "conv2", "conv3", "conv4" }[li],
-                   op_name[op], 1e3 * best[0] / N, flop / best[0] * 1e-9, 1e3 * best[1] / N,
-                   flop / best[1] * 1e-9, best[1] / best[0]);
-            (void)names;
+                   op_name[op]);
+            for (int i = 0; i < NB; i++)
+                if (be[i])
+                    printf(" | %s %.3f (%.0f) %.2f", names[i], 1e3 * best[i] / N,
+                           flop / best[i] * 1e-9, best[i] / best[OWN]);
+            printf("\n");
         }
     }
-    cxr_backend_destroy(be[0]);
-    cxr_backend_destroy(be[1]);
+    for (int i = 0; i < NB; i++)
+        if (be[i]) cxr_backend_destroy(be[i]);
     free(x), free(y), free(p), free(g), free(dx), free(w), free(dw), free(b), free(db), free(ix);
     return 0;
 }

@@ -51,7 +51,7 @@ while [ "$r" -le "$rounds" ]; do
     cd_=$(CXR_CPU_DNNL=all "$bin" 64 "$steps" 1 "$threads" 2>&1 || true)
     echo "$cd_" | sed 's/^impl=cxr /impl=cxr-onednn-all /'
     cb=$(BENCH_PRECISION=bf16 "$bin" 64 "$steps" 1 "$threads" 2>&1 || true)
-    echo "$cb" | grep -v '^# path' || true
+    echo "$cb" | grep -v '^# path' | sed 's/^impl=cxr /impl=cxr-bf16 /' || true
     tf=; tb=
     if [ -n "$tfpy" ]; then
         tf=$("$tfpy" "$here/peer_tf_cpu.py" 64 "$steps" 1 "$threads" 256 float32 2>&1 | grep '^impl=' || true)

@@ -471,11 +471,65 @@ static void test_xent(void)
         CHECK(cxr_softmax_xent_cpu(ctx, &l, d1, p, z, &y, NULL, bad_eps[i], 1, 2) == CXR_E_ARG);
 }
 
-int main(void)
+/* ---------------------------------------------------------------- AVX-512 vs AVX2 kernels */
+/* The same conv ops with the AVX-512 kernels and with the AVX2 ones give the same bits:
+ * forward, fused forward (leaky ReLU at the store) and input gradient (one FMA chain per
+ * element in the same order), and the weight gradient (the AVX2 kernel in both). Shapes with
+ * a whole 32-pixel tile and a tail, 1-7 leftover weight rows. */
+static void test_wide(int N, int C, int K, int H, int W)
+{
+    cxr_cpu_ctx *c = ctx;
+    const float alpha = 0.5f;
+    size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * 9, no = (size_t)N * K * H * W;
+    size_t np = (size_t)N * K * (H / 2) * (W / 2);
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4), *r = malloc(no * 4);
+    float *o[2], *f[2], *p[2], *dx[2], *dw[2], *db[2];
+    uint8_t *ix[2];
+    fill(x, nx), fill(w, nw), fill(b, K), fill(r, no);
+    for (int v = 0; v < 2; v++) {
+        c->avx512 = v;
+        o[v] = malloc(no * 4), f[v] = malloc(no * 4), p[v] = malloc(np * 4), ix[v] = malloc(np);
+        dx[v] = junk(nx), dw[v] = junk(nw), db[v] = junk(K);
+        CHECK_OK(cxr_conv3x3_forward_cpu(ctx, o[v], x, w, b, N, C, K, H, W));
+        memset(f[v], 0, no * 4), memset(p[v], 0, np * 4), memset(ix[v], 0, np);
+        if (H % 2 == 0 && W % 2 == 0) /* the fused pool wants whole windows */
+            CHECK_OK(cxr_conv3x3_lrelu_pool_forward_cpu(ctx, f[v], p[v], ix[v], x, w, b, alpha, N,
+                                                        C, K, H, W));
+        CHECK_OK(cxr_conv3x3_backward_cpu(ctx, dx[v], dw[v], db[v], r, x, w, N, C, K, H, W));
+    }
+    CHECK(memcmp(o[0], o[1], no * 4) == 0);
+    CHECK(memcmp(f[0], f[1], no * 4) == 0);
+    CHECK(memcmp(p[0], p[1], np * 4) == 0 && memcmp(ix[0], ix[1], np) == 0);
+    CHECK(memcmp(dx[0], dx[1], nx * 4) == 0);
+    CHECK(memcmp(db[0], db[1], K * 4) == 0);
+    CHECK(memcmp(dw[0], dw[1], nw * 4) == 0);
+    c->avx512 = 1;
+    for (int v = 0; v < 2; v++)
+        free(o[v]), free(f[v]), free(p[v]), free(ix[v]), free(dx[v]), free(dw[v]), free(db[v]);
+    free(x), free(w), free(b), free(r);
+}
+
+int main(int argc, char **argv)
 {
     cxr_backend *be;
     CHECK_OK(cxr_backend_cpu_create(&be, 2));
     ctx = be->ctx;
+    /* our kernels here, whatever the CPU's default (oneDNN's ops: train.dnnl) */
+    ((cxr_cpu_ctx *)ctx)->dnnl_ops = 0;
+    if (argc > 1 && !strcmp(argv[1], "avx512")) {
+        if (!cxr_conv_avx512_available() || !cxr_gemm_wcol_available()) {
+            printf("skipped: this CPU has no AVX-512F\n");
+            cxr_backend_destroy(be);
+            return 77;
+        }
+        test_wide(2, 3, 10, 6, 38);  /* a 32-pixel tile + 6, 8 + 2 rows; dW 2 x 16 + 6 */
+        test_wide(1, 2, 9, 5, 37);   /* tail of 5, unfused only (odd sizes) */
+        test_wide(3, 1, 16, 8, 64);  /* conv1-like, odd batch over 2 threads */
+        test_wide(1, 16, 7, 4, 20);  /* only a masked tile, 7 rows; din: 16 rows */
+        test_wide(2, 5, 13, 10, 33); /* tails of 1 pixel */
+        cxr_backend_destroy(be);
+        TEST_END();
+    }
     test_conv(2, 3, 4, 5, 6);
     test_conv(3, 1, 2, 4, 4); /* conv1 shape (C = 1), odd batch over 2 threads */
     test_conv(1, 2, 3, 3, 1); /* width 1 */
