@@ -223,9 +223,10 @@ static void dnnl_layers(cxr_cpu_ctx *c, int bf16, int explicit_ops)
 {
     c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0;
     if (explicit_ops) return;
+    if (c->blas_parallel) return;
     if (bf16) {
         c->dnnl_min_c[0] = c->dnnl_min_c[2] = 2;
-    } else if (c->avx512 && !c->blas_parallel) {
+    } else if (c->avx512) {
         c->dnnl_min_c[0] = 64;
         c->dnnl_min_c[2] = 2;
     }
@@ -259,8 +260,7 @@ cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p)
     cxr_cpu_ctx *c = be->ctx;
     if (p == CXR_PRECISION_FP32) {
         if (!c->bf16) return CXR_OK;
-        const char *env = getenv("CXR_CPU_DNNL");
-        return cpu_dnnl_setup(c, env ? dnnl_parse_ops(env) : dnnl_default_ops(), 0, env != NULL);
+        return cpu_dnnl_setup(c, c->dnnl_fp32_ops, 0, c->dnnl_explicit);
     }
     if (p != CXR_PRECISION_BF16)
         return cxr_set_error(CXR_E_ARG,
@@ -280,7 +280,8 @@ cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p)
                          "(install libdnnl-dev and reconfigure with -DCXR_DNNL=ON)");
 #else
     return cpu_dnnl_setup(
-        c, CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE, 1, 0);
+        c, CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE, 1,
+        c->dnnl_explicit);
 #endif
 }
 
@@ -373,6 +374,8 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     cpu_set_threads(c, n_threads);
     const char *dn = getenv("CXR_CPU_DNNL");
     const unsigned ops = dn ? dnnl_parse_ops(dn) : dnnl_default_ops();
+    c->dnnl_fp32_ops = ops;
+    c->dnnl_explicit = dn != NULL;
 #ifdef CXR_HAVE_DNNL
     const cxr_status st = cpu_dnnl_setup(c, ops, 0, dn != NULL);
     if (st != CXR_OK) {

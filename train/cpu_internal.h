@@ -30,7 +30,10 @@ typedef struct {
     unsigned dnnl_ops;     /* CXR_DNNL_* bits: the ops that run on oneDNN */
     int dnnl_min_c[3];     /* conv fwd, bwd data, bwd weights: on oneDNN only for layers of at
                             * least this many input channels (backend_cpu.c, dnnl_layers) */
-    int bf16;              /* --precision bf16: every conv and dense product on oneDNN in bf16 */
+    unsigned dnnl_fp32_ops; /* the fp32 choice made at creation (back to it from bf16) */
+    int dnnl_explicit;      /* CXR_CPU_DNNL was set at creation: every layer of its ops */
+    int bf16;               /* --precision bf16: conv and dense products on oneDNN in bf16 (conv1's
+                            * stay ours, in fp32, unless CXR_CPU_DNNL was set) */
     float *map;            /* oneDNN forward: the full conv map the pool reads (fused slot) */
     size_t map_bytes;
 } cxr_cpu_ctx;

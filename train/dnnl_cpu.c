@@ -39,8 +39,7 @@ typedef struct {
     dnnl_memory_desc_t user, prim;
     dnnl_memory_t umem, pmem; /* the user's tensor, the primitive's copy (when they differ) */
     dnnl_primitive_t reorder; /* user -> prim (inputs) or prim -> user (outputs); NULL: none */
-    void *buf;                /* pmem's storage */
-    size_t buf_bytes;
+    size_t buf_bytes;         /* pmem's storage: the context's buffer of this argument slot */
 } dn_arg;
 
 typedef struct {
@@ -51,12 +50,20 @@ typedef struct {
     char impl[64];
 } dn_prim;
 
+/* The primitives' copies of their arguments in their own layouts live in one buffer per
+ * argument slot (the i-th argument of every primitive shares buffer i), as large as the largest
+ * such copy: primitives run one at a time and every copy is made again at each run (a copy is
+ * filled from the user's tensor before the primitive, or written back to it after), so nothing
+ * lives in them between runs. Per primitive, the copies at batch 64 would be 0.3-0.5 GB each for
+ * conv2 and add up to several GB over the network's primitives. */
 struct cxr_dnnl {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
     int bf16;
     int n;
     dn_prim prims[MAX_PRIMS];
+    void *slot[MAX_ARGS];
+    size_t slot_bytes[MAX_ARGS];
 };
 
 #define DN_TRY(call, what)                                                                       \
@@ -91,7 +98,6 @@ static void prim_free(dn_prim *p)
         if (a->reorder) dnnl_primitive_destroy(a->reorder);
         if (a->umem) dnnl_memory_destroy(a->umem);
         if (a->pmem) dnnl_memory_destroy(a->pmem);
-        free(a->buf);
     }
     if (p->p) dnnl_primitive_destroy(p->p);
     memset(p, 0, sizeof *p);
@@ -101,6 +107,7 @@ void cxr_dnnl_destroy(cxr_dnnl *d)
 {
     if (!d) return;
     for (int i = 0; i < d->n; i++) prim_free(&d->prims[i]);
+    for (int i = 0; i < MAX_ARGS; i++) free(d->slot[i]);
     if (d->strm) dnnl_stream_destroy(d->strm);
     if (d->eng) dnnl_engine_destroy(d->eng);
     free(d);
@@ -116,16 +123,21 @@ static dnnl_memory_desc_t md_tag(int nd, const dnnl_dim_t *dims, dnnl_data_type_
     return m;
 }
 
-/* Memory objects and reorders of argument a, once the primitive's layout is known. */
-static cxr_status arg_setup(cxr_dnnl *d, dn_arg *a, int sum_in_prim)
+/* Memory objects and reorders of argument a (slot i), once the primitive's layout is known. */
+static cxr_status arg_setup(cxr_dnnl *d, dn_arg *a, int i, int sum_in_prim)
 {
     DN_TRY(dnnl_memory_create(&a->umem, &a->user, d->eng, DNNL_MEMORY_NONE), "memory");
     const int differ = !dnnl_memory_desc_equal(&a->user, &a->prim);
     if (!differ && !(a->output && a->acc && !sum_in_prim)) return CXR_OK;
     a->buf_bytes = dnnl_memory_desc_get_size(&a->prim);
-    a->buf = aligned_alloc(64, (a->buf_bytes + 63) / 64 * 64);
-    if (!a->buf) return cxr_set_error(CXR_E_NOMEM, "oneDNN: no buffer (%zu bytes)", a->buf_bytes);
-    DN_TRY(dnnl_memory_create(&a->pmem, &a->prim, d->eng, a->buf), "memory");
+    if (d->slot_bytes[i] < a->buf_bytes) { /* grow the slot; others find it at their next run */
+        free(d->slot[i]);
+        d->slot[i] = aligned_alloc(64, (a->buf_bytes + 63) / 64 * 64);
+        d->slot_bytes[i] = d->slot[i] ? a->buf_bytes : 0;
+        if (!d->slot[i])
+            return cxr_set_error(CXR_E_NOMEM, "oneDNN: no buffer (%zu bytes)", a->buf_bytes);
+    }
+    DN_TRY(dnnl_memory_create(&a->pmem, &a->prim, d->eng, d->slot[i]), "memory");
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     if (a->output && a->acc) { /* user += reorder(prim) */
@@ -160,7 +172,7 @@ static cxr_status prim_finish(cxr_dnnl *d, dn_prim *p, dnnl_primitive_desc_t pd,
             dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, p->a[i].arg);
         if (!m) return cxr_set_error(CXR_E_INTERNAL, "oneDNN: no layout for argument %d", i);
         p->a[i].prim = *m;
-        CXR_CPU_RET(arg_setup(d, &p->a[i], sum_in_prim));
+        CXR_CPU_RET(arg_setup(d, &p->a[i], i, sum_in_prim));
     }
     DN_TRY(dnnl_primitive_create(&p->p, pd), "primitive");
     return CXR_OK;
@@ -192,6 +204,7 @@ static cxr_status prim_exec(cxr_dnnl *d, dn_prim *p, void *const *ptr)
     for (int i = 0; i < p->nargs; i++) {
         dn_arg *a = &p->a[i];
         DN_TRY(dnnl_memory_set_data_handle(a->umem, ptr[i]), "set handle");
+        if (a->pmem) DN_TRY(dnnl_memory_set_data_handle(a->pmem, d->slot[i]), "set handle");
         if (!a->output && a->reorder) {
             dnnl_exec_arg_t r[2] = { { DNNL_ARG_FROM, a->umem }, { DNNL_ARG_TO, a->pmem } };
             DN_TRY(dnnl_primitive_execute(a->reorder, d->strm, 2, r), "reorder");

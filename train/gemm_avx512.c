@@ -5,7 +5,7 @@
  * a register block of 8 weight rows x 32 pixels (16 zmm accumulators; one broadcast per weight,
  * two loads per column). Every output element is still one chain of FMAs over the inner
  * dimension in the same order, starting from the bias or from C, so the forward and the input
- * gradient are bit-identical to the AVX2 kernel's (train.ops checks it).
+ * gradient are bit-identical to the AVX2 kernel's (train.ops_avx512 checks it).
  *
  * The weight gradient stays on gemm_avx2.c's cxr_conv_dw: at 16 pixel lanes (4 or 8 planes x 3
  * columns) it ran 1.4-1.7x slower than at 8 on a Xeon with AVX-512 (bench_ops_cpu; specs/model.md,

@@ -77,6 +77,15 @@ static void compare(cxr_backend *own, cxr_backend *dn, double tol)
     CHECK(near("conv+lrelu+pool map", y1, y0, yn, tol));
     CHECK(near("conv+lrelu+pool pooled", p1, p0, pn, tol));
     if (tol < 1e-4) CHECK(memcmp(i0, i1, pn) == 0);
+    /* oneDNN's fused forward (its leaky ReLU post-op, our pool) gives the bits of its separate
+     * forward followed by our leaky ReLU: the trainer's fused and separate paths agree */
+    if (tol < 1e-4) {
+        float *ys = rnd(yn, 18, 1.0f);
+        CHECK_OK(dn->conv3x3_forward(dn->ctx, ys, x, w, b, N, C, K, H, W));
+        CHECK_OK(dn->leaky_relu_forward(dn->ctx, ys, ys, 0.5f, yn));
+        CHECK(memcmp(ys, y1, yn * sizeof(float)) == 0);
+        free(ys);
+    }
     /* the pooled output alone (no full map kept) */
     CHECK_OK(dn->conv3x3_lrelu_pool_forward(dn->ctx, NULL, p1, i1, x, w, b, 0.5f, N, C, K, H, W));
     CHECK(near("conv+lrelu+pool, no map", p1, p0, pn, tol));

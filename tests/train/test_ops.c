@@ -486,6 +486,7 @@ static void test_wide(int N, int C, int K, int H, int W)
     float *o[2], *f[2], *p[2], *dx[2], *dw[2], *db[2];
     uint8_t *ix[2];
     fill(x, nx), fill(w, nw), fill(b, K), fill(r, no);
+    c->blas_parallel = 0; /* whatever CXR_CPU_PARALLEL says: the direct kernels */
     for (int v = 0; v < 2; v++) {
         c->avx512 = v;
         o[v] = malloc(no * 4), f[v] = malloc(no * 4), p[v] = malloc(np * 4), ix[v] = malloc(np);
@@ -495,6 +496,9 @@ static void test_wide(int N, int C, int K, int H, int W)
         if (H % 2 == 0 && W % 2 == 0) /* the fused pool wants whole windows */
             CHECK_OK(cxr_conv3x3_lrelu_pool_forward_cpu(ctx, f[v], p[v], ix[v], x, w, b, alpha, N,
                                                         C, K, H, W));
+        else /* the fused forward without a pool: the map only */
+            CHECK_OK(cxr_conv3x3_lrelu_pool_forward_cpu(ctx, f[v], NULL, NULL, x, w, b, alpha, N, C,
+                                                        K, H, W));
         CHECK_OK(cxr_conv3x3_backward_cpu(ctx, dx[v], dw[v], db[v], r, x, w, N, C, K, H, W));
     }
     CHECK(memcmp(o[0], o[1], no * 4) == 0);
@@ -527,6 +531,9 @@ int main(int argc, char **argv)
         test_wide(3, 1, 16, 8, 64);  /* conv1-like, odd batch over 2 threads */
         test_wide(1, 16, 7, 4, 20);  /* only a masked tile, 7 rows; din: 16 rows */
         test_wide(2, 5, 13, 10, 33); /* tails of 1 pixel */
+        test_wide(1, 24, 23, 4, 40); /* inner dimensions 216 and 207: two chunks of <= 192 */
+        test_wide(2, 3, 12, 4, 48);  /* 8 + 4 rows, a tail of exactly 16 pixels */
+        test_wide(1, 6, 14, 6, 30);  /* 8 + 6 rows, only a masked tile */
         cxr_backend_destroy(be);
         TEST_END();
     }
