@@ -6,6 +6,7 @@
  * dense GEMMs let OpenBLAS use all threads. CXR_CPU_PARALLEL=blas in the environment switches
  * convolutions to one image at a time with multithreaded BLAS (for the benchmark comparison).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,32 +211,30 @@ static unsigned dnnl_parse_ops(const char *s)
 }
 
 /* Which layers of each conv op run on oneDNN: those of at least dnnl_min_c input channels.
- * Measured on a Xeon with AVX-512 and AVX512-BF16 (no AMX), bench_ops_cpu 64 4 2, best of 4,
- * backends alternated (specs/model.md, "oneDNN and instruction sets"): our AVX-512 forward
- * (conv + bias + leaky ReLU + pool through an L2 tile) takes 0.47x oneDNN's time on conv1,
- * 0.84x on conv2, 0.91x on conv3 and 1.22x on conv4 (C = 64); our weight gradient 0.56x on
- * conv1 (C = 1) and 1.15-1.51x elsewhere; input gradients about equal or oneDNN's faster. So
- * with our AVX-512 kernels: forward ours below 64 channels, conv1's weight gradient ours,
- * the rest oneDNN's. In bf16, only conv1 stays ours (one input channel: 9 products per output,
- * nothing for bf16 to gain; 0.46x and 0.74x the time of oneDNN's bf16 there). An explicit
- * CXR_CPU_DNNL list puts every layer of the ops it names on oneDNN. */
-static void dnnl_layers(cxr_cpu_ctx *c, int bf16, int explicit_ops)
+ * conv1 (one input channel: 9 products per output) stays on our kernels wherever they run
+ * (AVX2 or AVX-512 width), in fp32 and in bf16 (nothing for bf16 to gain there): on a Xeon with
+ * AVX-512 (bench_ops_cpu 64 4 2, best of 4) oneDNN took 2.1x our time for its forward and 1.8x
+ * for its weight gradient, 2.2x and 1.3x in bf16. The other layers go to oneDNN: our AVX-512
+ * forward was faster per op on conv2 and conv3 (0.84x, 0.91x oneDNN's time), but whole
+ * training steps with it were slower (alternated, 4 rounds: all-oneDNN / that split
+ * 1.03-1.10; specs/model.md, "oneDNN and instruction sets"). An explicit CXR_CPU_DNNL list puts
+ * every layer of the ops it names on oneDNN; CXR_CPU_DNNL_MIN_C=F,D,W sets the thresholds. */
+static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
 {
     c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0;
-    if (explicit_ops) return;
-    if (c->blas_parallel) return;
-    if (bf16) {
-        c->dnnl_min_c[0] = c->dnnl_min_c[2] = 2;
-    } else if (c->avx512) {
-        c->dnnl_min_c[0] = 64;
-        c->dnnl_min_c[2] = 2;
-    }
+    /* CXR_CPU_DNNL_MIN_C=F,D,W: the three thresholds by hand (a benchmark's knob) */
+    const char *mc = getenv("CXR_CPU_DNNL_MIN_C");
+    if (mc && sscanf(mc, "%d,%d,%d", &c->dnnl_min_c[0], &c->dnnl_min_c[1], &c->dnnl_min_c[2]) == 3)
+        return;
+    c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0;
+    if (explicit_ops || c->blas_parallel || !cxr_gemm_wcol_available()) return;
+    c->dnnl_min_c[0] = c->dnnl_min_c[2] = 2;
 }
 
 /* (Re)build the oneDNN context for the chosen ops and precision. */
 static cxr_status cpu_dnnl_setup(cxr_cpu_ctx *c, unsigned ops, int bf16, int explicit_ops)
 {
-    dnnl_layers(c, bf16, explicit_ops);
+    dnnl_layers(c, explicit_ops);
 #ifdef CXR_HAVE_DNNL
     cxr_dnnl_destroy(c->dnnl);
     c->dnnl = NULL;
@@ -384,7 +383,7 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     }
 #else
     (void)ops; /* no oneDNN in this build: our kernels everywhere */
-    dnnl_layers(c, 0, 0);
+    dnnl_layers(c, 0);
 #endif
     *out = be;
     return CXR_OK;

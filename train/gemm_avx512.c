@@ -10,7 +10,8 @@
  * The weight gradient stays on gemm_avx2.c's cxr_conv_dw: at 16 pixel lanes (4 or 8 planes x 3
  * columns) it ran 1.4-1.7x slower than at 8 on a Xeon with AVX-512 (bench_ops_cpu; specs/model.md,
  * "oneDNN and instruction sets"), so every result of our kernels is the same on AVX2 and
- * AVX-512 CPUs.
+ * AVX-512 CPUs. Where the backend uses oneDNN instead (by default every conv op but conv1's on
+ * AVX-512 CPUs), this kernel runs conv1, and every layer in a build without oneDNN.
  */
 #include <stddef.h>
 
