@@ -185,9 +185,9 @@ static int cpu_has_amx_bf16(void)
 
 int cxr_cpu_has_bf16(void) { return cpu_has("avx512bf16") || cpu_has_amx_bf16(); }
 
-/* The ops that run on oneDNN by default: on AVX-512 CPUs every conv op and the dense products,
- * the conv ops for the layers dnnl_layers gives them; on AVX2 CPUs the dense layers only,
- * where oneDNN measured faster than our kernels (bench_ops_cpu on an AMD EPYC: dense1 forward
+/* The ops that run on oneDNN by default: on AVX-512 CPUs the conv ops (for the layers
+ * dnnl_layers gives them: conv2 and up) and the dense products; on AVX2 CPUs the dense layers
+ * only, where oneDNN measured faster than our kernels (bench_ops_cpu on an AMD EPYC: dense1 forward
  * 0.82x the time, backward 0.98x; every convolution 1.06-7.6x slower on oneDNN, with the
  * reorders between NCHW and its blocked layouts). CXR_CPU_DNNL=none|all|LIST overrides, LIST
  * of conv_fwd, conv_bwd_data, conv_bwd_w, dense separated by commas. */
@@ -226,7 +226,7 @@ static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
     const char *mc = getenv("CXR_CPU_DNNL_MIN_C");
     if (mc && sscanf(mc, "%d,%d,%d", &c->dnnl_min_c[0], &c->dnnl_min_c[1], &c->dnnl_min_c[2]) == 3)
         return;
-    c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0;
+    c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0; /* what a bad value left */
     if (explicit_ops || c->blas_parallel || !cxr_gemm_wcol_available()) return;
     c->dnnl_min_c[0] = c->dnnl_min_c[2] = 2;
 }
