@@ -60,6 +60,7 @@ struct cxr_dnnl {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
     int bf16;
+    dnnl_alg_kind_t algo; /* convolutions: auto (oneDNN may pick Winograd) or direct */
     int n;
     dn_prim prims[MAX_PRIMS];
     void *slot[MAX_ARGS];
@@ -82,6 +83,11 @@ cxr_status cxr_dnnl_create(cxr_dnnl **out, int bf16)
     cxr_dnnl *d = calloc(1, sizeof *d);
     if (!d) return cxr_set_error(CXR_E_NOMEM, "oneDNN: out of memory");
     d->bf16 = bf16;
+    /* auto: oneDNN picks Winograd F(4x4,3x3) where it has it and judges it faster (on AVX-512
+     * the study's conv2-conv4 backward passes at batch 64), else direct; CXR_DNNL_ALGO=direct
+     * keeps every convolution direct (specs/model.md, "Winograd") */
+    const char *algo = getenv("CXR_DNNL_ALGO");
+    d->algo = algo && !strcmp(algo, "direct") ? dnnl_convolution_direct : dnnl_convolution_auto;
     if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
         cxr_dnnl_destroy(d);
@@ -274,9 +280,8 @@ cxr_status cxr_dnnl_conv_forward(cxr_dnnl *d, float *out, const float *in, const
         const dnnl_memory_desc_t ba = md_tag(1, bd, dnnl_f32, dnnl_x);
         const dnnl_memory_desc_t ya = md_tag(4, yd, dnnl_f32, dnnl_format_tag_any);
         dnnl_convolution_desc_t cd;
-        DN_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training,
-                                                  dnnl_convolution_direct, &xa, &wa, &ba, &ya, one2,
-                                                  one2, one2),
+        DN_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, d->algo, &xa, &wa,
+                                                  &ba, &ya, one2, one2, one2),
                "convolution forward");
         dnnl_primitive_attr_t attr = NULL;
         dnnl_post_ops_t po = NULL;
@@ -315,8 +320,8 @@ static cxr_status conv_hint(cxr_dnnl *d, dnnl_primitive_desc_t *pd, int N, int C
     const dnnl_memory_desc_t ba = md_tag(1, bd, dnnl_f32, dnnl_x);
     const dnnl_memory_desc_t ya = md_tag(4, yd, low(d), dnnl_format_tag_any);
     dnnl_convolution_desc_t cd;
-    DN_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
-                                              &xa, &wa, &ba, &ya, one2, one2, one2),
+    DN_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, d->algo, &xa, &wa, &ba,
+                                              &ya, one2, one2, one2),
            "convolution forward");
     DN_TRY(dnnl_primitive_desc_create(pd, &cd, NULL, d->eng, NULL), "convolution forward");
     return CXR_OK;
@@ -335,9 +340,9 @@ cxr_status cxr_dnnl_conv_backward_data(cxr_dnnl *d, float *din, const float *dou
         const dnnl_memory_desc_t wa = md_tag(4, wd, low(d), dnnl_format_tag_any);
         const dnnl_memory_desc_t ya = md_tag(4, yd, low(d), dnnl_format_tag_any);
         dnnl_convolution_desc_t cd;
-        DN_TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &xa, &wa, &ya,
-                                                        one2, one2, one2),
-               "convolution backward data");
+        DN_TRY(
+            dnnl_convolution_backward_data_desc_init(&cd, d->algo, &xa, &wa, &ya, one2, one2, one2),
+            "convolution backward data");
         dnnl_primitive_desc_t hint = NULL, pd = NULL;
         CXR_CPU_RET(conv_hint(d, &hint, N, C, K, H, W));
         const dnnl_status_t s = dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, hint);
@@ -369,8 +374,8 @@ cxr_status cxr_dnnl_conv_backward_weights(cxr_dnnl *d, float *dw, float *db, con
         const dnnl_memory_desc_t ba = md_tag(1, bd, dnnl_f32, dnnl_x);
         const dnnl_memory_desc_t ya = md_tag(4, yd, low(d), dnnl_format_tag_any);
         dnnl_convolution_desc_t cd;
-        DN_TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &xa, &wa,
-                                                           &ba, &ya, one2, one2, one2),
+        DN_TRY(dnnl_convolution_backward_weights_desc_init(&cd, d->algo, &xa, &wa, &ba, &ya, one2,
+                                                           one2, one2),
                "convolution backward weights");
         dnnl_primitive_desc_t hint = NULL, pd = NULL;
         CXR_CPU_RET(conv_hint(d, &hint, N, C, K, H, W));
