@@ -1,10 +1,12 @@
 /* cxr_backend_cpu.h: settings of the CPU backend (ops.h: cxr_backend_cpu_create).
  *
- * The backend computes with our own AVX2+FMA kernels, or with oneDNN primitives (a build with
- * -DCXR_DNNL=ON) for the ops where they are the better choice on the CPU at hand; see
- * specs/model.md, "CPU implementation". CXR_CPU_DNNL=none|all|conv_fwd,conv_bwd_data,
- * conv_bwd_w,dense in the environment overrides that choice; CXR_CPU_PARALLEL=blas selects the
- * im2col + OpenBLAS path of CPUs without AVX2. */
+ * The backend computes with our own AVX2+FMA kernels (the conv product at AVX-512 width where
+ * the CPU has it), or with oneDNN primitives (a build with -DCXR_DNNL=ON) for the ops and layers
+ * where they are the better choice on the CPU at hand; see specs/model.md, "CPU
+ * implementation". CXR_CPU_DNNL=none|all|conv_fwd,conv_bwd_data,conv_bwd_w,dense in the
+ * environment overrides that choice (CXR_CPU_DNNL_MIN_C the per-layer thresholds, CXR_CPU_ISA=avx2
+ * the kernel width, CXR_DNNL_ALGO=direct oneDNN's Winograd); CXR_CPU_PARALLEL=blas selects
+ * the im2col + OpenBLAS path of CPUs without AVX2. */
 #ifndef CXR_BACKEND_CPU_H
 #define CXR_BACKEND_CPU_H
 
