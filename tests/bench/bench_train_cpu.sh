@@ -78,7 +78,9 @@ while [ "$r" -le "$rounds" ]; do
     r=$((r + 1))
 done
 
-echo "## denormals: backward on images x 1e-36 (denormal weight gradients) vs normal images"
+echo "## denormals: backward on images x 1e-36 vs ordinary images, with the library's flushing and without"
+echo "# (without flushing, the ordinary images' own products are denormal on some CPUs: compare backward_normal_s"
+echo "#  across the two lines; denormal_over_normal means something only with flushing on; specs/model.md, Denormals)"
 BENCH_DENORMAL=1 "$bin" 64 1 1 "$threads" | grep '^impl=cxr-denormal'
 CXR_CPU_DENORMALS=keep BENCH_DENORMAL=1 "$bin" 64 1 1 "$threads" | grep '^impl=cxr-denormal'
 
