@@ -99,6 +99,13 @@ void cxr_cpu_enter(void *ctx);
  * in one fixed order (C, then j = 0, 1, ...). bias (M) non-NULL: C's old values are not read,
  * the sums start from bias[row] (the same bits as filling C with the bias first). relu: C
  * receives x > 0 ? x : alpha x of the sums. Only when cxr_gemm_wcol_available() (AVX2+FMA). */
+/* Epilogue flags of one pass of the gemm_avx2.c / gemm_avx512.c products over an
+ * inner-dimension chunk. */
+typedef struct {
+    const float *bias; /* first chunk: start from bias[row] instead of loading C */
+    int relu;          /* last chunk: store leaky ReLU (x > 0 ? x : alpha x) of the sums */
+    float alpha;
+} cxr_gemm_ep;
 int cxr_gemm_wcol_available(void);
 void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
                    const int *offs, int M, int N, int Kd, const float *bias, float alpha, int relu);

@@ -203,14 +203,14 @@ const cxr_train_recipe *cxr_train_recipe_find(const char *name);
 
 #define CXR_TRAIN_DEFAULT_SEED 1
 
-/* What to train. A value left 0 (seed, warmup, weight decay, patience: -1) comes from the
- * recipe on a fresh start and from the checkpoint on a resume. Given values win over the
- * recipe. On a resume, the batch, lr, schedule, warmup, step decay, weight decay, label
- * smoothing, selection metric and augmentation given here or by a recipe named here, and a seed given here, must
- * agree with the checkpoint; epochs and patience given here replace the checkpoint's (to extend
- * a run). A checkpoint written before issue 15 holds no schedule: the options' or recipe's,
- * else the pre-issue-15 default (constant, no warmup, no decay, no selection), are used and
- * said. */
+/* What to train. A value left 0 (seed, warmup, weight decay, label smoothing, patience: -1)
+ * comes from the recipe on a fresh start and from the checkpoint on a resume. Given values win
+ * over the recipe. On a resume, the batch, lr, schedule, warmup, step decay, weight decay, label
+ * smoothing, selection metric and augmentation given here or by a recipe named here, and a seed
+ * given here, must agree with the checkpoint; epochs and patience given here replace the
+ * checkpoint's (to extend a run). A checkpoint written before issue 15 holds no schedule: the
+ * options' or recipe's, else the pre-issue-15 default (constant, no warmup, no decay, no
+ * selection), are used and said. */
 typedef struct {
     const char *name;     /* cxr_train_recipe_find; NULL: the default recipe */
     int epochs, batch;    /* > 0: given */

@@ -37,17 +37,11 @@ int cxr_gemm_wcol_available(void)
     return ok;
 }
 
-/* Epilogue flags of one pass over an inner-dimension chunk. */
-typedef struct {
-    const float *bias; /* first chunk: start from bias[row] instead of loading C */
-    int relu;          /* last chunk: store leaky ReLU (x > 0 ? x : alpha x) of the sums */
-    float alpha;
-} ep_t;
 
 /* C[0..MR)[0..16) (+)= A[0..MR)[0..Kd) @ B[0..Kd)[0..16); masked: only the lanes in m0/m1. */
 static TGT INL void tile(const int MR, const int masked, float *C, size_t ldc, const float *A,
                          size_t lda, const float *B, const int *offs, int Kd, __m256i m0,
-                         __m256i m1, const float *bias, const ep_t *ep)
+                         __m256i m1, const float *bias, const cxr_gemm_ep *ep)
 {
     __m256 c0[4], c1[4];
     for (int i = 0; i < MR; i++) {
@@ -96,7 +90,7 @@ static TGT INL void tile(const int MR, const int masked, float *C, size_t ldc, c
 
 static TGT INL void panel(float *C, size_t ldc, const float *A, size_t lda, const float *B,
                           const int *offs, int M, int Kd, const int masked, __m256i m0, __m256i m1,
-                          const ep_t *ep)
+                          const cxr_gemm_ep *ep)
 {
     const float *bs = ep->bias;
     int m = 0;
@@ -133,7 +127,7 @@ TGT void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const f
         const int kc = Kd - k0 < KC ? Kd - k0 : KC;
         const float *Ak = A + k0;
         const int *ok = offs + k0;
-        const ep_t ep = { k0 == 0 ? bias : NULL, relu && k0 + kc == Kd, alpha };
+        const cxr_gemm_ep ep = { k0 == 0 ? bias : NULL, relu && k0 + kc == Kd, alpha };
         int p = 0;
         for (; p + 16 <= N; p += 16) panel(C + p, ldc, Ak, lda, B + p, ok, M, kc, 0, all, all, &ep);
         if (p < N) panel(C + p, ldc, Ak, lda, B + p, ok, M, kc, 1, m0, m1, &ep);

@@ -33,16 +33,11 @@ int cxr_conv_avx512_available(void)
     return ok;
 }
 
-typedef struct {
-    const float *bias; /* first chunk: start from bias[row] instead of loading C */
-    int relu;          /* last chunk: store leaky ReLU (x > 0 ? x : alpha x) of the sums */
-    float alpha;
-} ep_t;
 
 /* C[0..MR)[0..32) (+)= A[0..MR)[0..Kd) @ B[0..Kd)[0..32); masked: only the lanes in m0/m1. */
 static TGT INL void tile(const int MR, const int masked, float *C, size_t ldc, const float *A,
                          size_t lda, const float *B, const int *offs, int Kd, __mmask16 m0,
-                         __mmask16 m1, const float *bias, const ep_t *ep)
+                         __mmask16 m1, const float *bias, const cxr_gemm_ep *ep)
 {
     __m512 c0[8], c1[8];
     for (int i = 0; i < MR; i++) {
@@ -95,7 +90,7 @@ static TGT INL void tile(const int MR, const int masked, float *C, size_t ldc, c
 
 static TGT INL void panel(float *C, size_t ldc, const float *A, size_t lda, const float *B,
                           const int *offs, int M, int Kd, const int masked, __mmask16 m0,
-                          __mmask16 m1, const ep_t *ep)
+                          __mmask16 m1, const cxr_gemm_ep *ep)
 {
     const float *bs = ep->bias;
     int m = 0;
@@ -121,7 +116,7 @@ TGT void cxr_gemm_wcol512(float *C, size_t ldc, const float *A, size_t lda, cons
     const __mmask16 m1 = (__mmask16)(r >= 16 ? (1u << (r - 16)) - 1 : 0);
     for (int k0 = 0; k0 < Kd; k0 += KC) {
         const int kc = Kd - k0 < KC ? Kd - k0 : KC;
-        const ep_t ep = { k0 == 0 ? bias : NULL, relu && k0 + kc == Kd, alpha };
+        const cxr_gemm_ep ep = { k0 == 0 ? bias : NULL, relu && k0 + kc == Kd, alpha };
         int p = 0;
         for (; p + 32 <= N; p += 32)
             panel(C + p, ldc, A + k0, lda, B + p, offs + k0, M, kc, 0, 0xFFFF, 0xFFFF, &ep);

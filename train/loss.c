@@ -35,10 +35,7 @@ cxr_status cxr_softmax_xent_cpu(void *ctx, float *loss /* (1) */, float *dlogits
     (void)ctx;
     if (!(eps >= 0.0f && eps < 1.0f))
         return cxr_set_error(CXR_E_ARG, "softmax_xent: label smoothing %g not in [0,1)", eps);
-    /* the smoothed target's two values, rounded to float once (ops.h); eps = 0: 1 and 0 */
-    const float q_off = eps / (float)C, q_on = 1.0f - eps + q_off;
-    /* the loss's weights of z[y] and of sum_c z[c], in double; eps = 0: 1 and 0 */
-    const double l_on = 1.0 - (double)eps, l_all = (double)eps / C;
+    const cxr_smoothing q = cxr_smoothing_of(eps, C); /* ops.h */
     double wsum = 0.0, lsum = 0.0;
     for (int n = 0; n < N; n++) {
         const int y = labels[n];
@@ -67,11 +64,11 @@ cxr_status cxr_softmax_xent_cpu(void *ctx, float *loss /* (1) */, float *dlogits
         }
         /* eps = 0 leaves out the sum's term: 0 * (-inf) from an overflowed logit is NaN */
         double zq = (double)z[y] - mx;
-        if (l_all != 0.0) zq = l_on * zq + l_all * zs;
+        if (q.l_all != 0.0) zq = q.l_on * zq + q.l_all * zs;
         lsum += wy * (log(se) - zq);
         const float g = (float)(wy / wsum);
         float *d = dlogits + (size_t)n * C;
-        for (int c = 0; c < C; c++) d[c] = g * (p[c] - (c == y ? q_on : q_off));
+        for (int c = 0; c < C; c++) d[c] = g * (p[c] - (c == y ? q.q_on : q.q_off));
     }
     *loss = (float)(lsum / wsum);
     return CXR_OK;

@@ -1,8 +1,9 @@
-/* loss.cu: row softmax and the class-weighted softmax cross-entropy with label smoothing (forward
- * and gradient in one kernel) on the GPU (twin of loss.c). Rows are short (C classes), so a thread takes a row and
- * repeats the CPU's arithmetic: float max and exp, double sums, the loss from log-sum-exp in
- * double; the batch sums run in image order on one thread (deterministic). The model checks the
- * labels on the host before calling; a label out of range here makes the loss NaN. */
+/* loss.cu: row softmax and the class-weighted softmax cross-entropy with label smoothing
+ * (forward and gradient in one kernel) on the GPU (twin of loss.c). Rows are short (C classes),
+ * so a thread takes a row and repeats the CPU's arithmetic: float max and exp, double sums, the
+ * loss from log-sum-exp in double; the batch sums run in image order on one thread
+ * (deterministic). The model checks the labels on the host before calling; a label out of range
+ * here makes the loss NaN. */
 #include <math.h>
 
 #include "cuda_ops.cuh"
@@ -104,13 +105,11 @@ extern "C" cxr_status cxr_softmax_xent_cuda(void *ctx, float *loss /* (1) */,
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
     if (!(eps >= 0.0f && eps < 1.0f))
         return cxr_set_error(CXR_E_ARG, "softmax_xent: label smoothing %g not in [0,1)", eps);
-    /* the target's and the loss's weights, on the host as loss.c computes them */
-    const float q_off = eps / (float)C, q_on = 1.0f - eps + q_off;
-    const double l_on = 1.0 - (double)eps, l_all = (double)eps / C;
+    const cxr_smoothing q = cxr_smoothing_of(eps, C); /* on the host, as loss.c (ops.h) */
     double *terms = (double *)cxr_cuda_scratch(be, (size_t)N * sizeof(double));
     if (!terms) return cxr_wrap_error(CXR_E_NOMEM, "softmax_xent (N=%d)", N);
     xent_kernel<<<1, 256, 0, be->cu->compute>>>(loss, dlogits, probs, logits, labels, class_weights,
-                                                q_on, q_off, l_on, l_all, N, C, terms);
+                                                q.q_on, q.q_off, q.l_on, q.l_all, N, C, terms);
     CUDA_LAUNCH_CHECK("softmax_xent");
 bail:
     return st;

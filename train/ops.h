@@ -101,6 +101,22 @@ typedef cxr_status cxr_softmax_xent_fn(void *ctx, float *loss /* (1) */, float *
                                        const int32_t *labels /* (N) */,
                                        const float *class_weights /* (C) or NULL */, float eps,
                                        int N, int C);
+/* The smoothed target's two values, rounded to float once (q_on on the label, q_off elsewhere),
+ * and the loss's weights of z[y] and of sum_c z[c] in double (l_on, l_all); eps = 0: 1, 0, 1, 0.
+ * The CPU op and the CUDA op's host side both take them from here, so they agree to the bit. */
+typedef struct {
+    float q_on, q_off;
+    double l_on, l_all;
+} cxr_smoothing;
+static inline cxr_smoothing cxr_smoothing_of(float eps, int C)
+{
+    cxr_smoothing s;
+    s.q_off = eps / (float)C;
+    s.q_on = 1.0f - eps + s.q_off;
+    s.l_on = 1.0 - (double)eps;
+    s.l_all = (double)eps / C;
+    return s;
+}
 /* Adam with bias correction, one flat loop over all parameters (t >= 1 is the step), with
  * AdamW's decoupled weight decay wd (Loshchilov & Hutter; torch.optim.AdamW):
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;

@@ -379,9 +379,10 @@ static cxr_status resume_conflict(const cxr_train_options *o, const char *what, 
                          o->io.resume_path, what, o->recipe.name, want, have);
 }
 
-/* On a resume, the batch, lr, augmentation, label smoothing (and, when the checkpoint records them, schedule,
- * warmup, weight decay, step decay factor and selection metric) given by an option or by a recipe named in
- * the options, and a seed given by an option, must be the checkpoint's. */
+/* On a resume, the batch, lr, augmentation, label smoothing (and, when the checkpoint records
+ * them, schedule, warmup, weight decay, step decay factor and selection metric) given by an
+ * option or by a recipe named in the options, and a seed given by an option, must be the
+ * checkpoint's. */
 static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
                                const cxr_checkpoint_meta *ck)
 {

@@ -25,13 +25,13 @@
 # allows, and test accuracy.
 #
 # Every step has its own time cap and the whole run a deadline (CXR_DEVRUN_SECONDS, default
-# 480); a step that fails or times out is recorded and the run goes on. Capped training steps
-# are stopped with SIGINT. cxr-train keeps a SIGINT ignored on entry ignored
-# (common/cxr_signals.h), but every step runs under GNU timeout, which handles SIGINT itself, so
-# its child starts with SIGINT at the default even when this script was started with it ignored
-# (a background job without job control; gpu.device_run checks it). CXR_DEVRUN_PHASES runs some phases only (a comma list of parity, sample,
-# real, memcheck, defaults, study; default all; the setup always runs): on a budget of 15
-# device minutes, a first call with "parity,sample" shows within about 4 minutes whether the
+# 480); a step that fails or times out is recorded and the run goes on. Capped training steps are
+# stopped with SIGINT. cxr-train keeps a SIGINT ignored on entry ignored (common/cxr_signals.h), but
+# every step runs under GNU timeout, which handles SIGINT itself, so its child starts with SIGINT at
+# the default even when this script was started with it ignored (a background job without job
+# control; gpu.device_run checks it). CXR_DEVRUN_PHASES runs some phases only (a comma list of
+# parity, sample, real, memcheck, defaults, study; default all; the setup always runs): on a budget
+# of 15 device minutes, a first call with "parity,sample" shows within about 4 minutes whether the
 # GPU path works, and a second, while the machine is still warm, the rest. Everything lands in
 # $OUT/device_run.tgz (rewritten after each phase, so a run cut short still leaves one):
 # summary.txt (each step's status and time, the comparisons, the timing table, the defaults'
@@ -41,8 +41,9 @@
 # Environment: OUT (results folder; default /tmp/device_run_out), CXR_DEVRUN_DIR (the carried
 # folder, default .devrun), CXR_DEVRUN_SECONDS (the deadline), CXR_DEVRUN_RESERVE (seconds kept
 # for the study evaluation and the tarball, default 20), CXR_DEVRUN_WORK (scratch, default
-# /tmp/cxr_devrun), CXR_DEVRUN_PHASES (above). Exit status: 77 at once when there is no NVIDIA GPU (nothing run), 0 when
-# every step passed, 1 when any failed (see summary.txt), 2 on a usage error.
+# /tmp/cxr_devrun), CXR_DEVRUN_PHASES (above). Exit status: 77 at once when there is no NVIDIA GPU
+# (nothing run), 0 when every step passed, 1 when any failed (see summary.txt), 2 on a usage
+# error.
 set -uo pipefail
 
 mode=run build=""
