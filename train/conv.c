@@ -188,8 +188,8 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
 #ifdef CXR_HAVE_DNNL
     if (cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_FWD, C)) {
         cxr_cpu_enter(ctx);
-        return cxr_dnnl_conv_forward(((cxr_cpu_ctx *)ctx)->dnnl, out, in, w, b, 0.0f, 0, N, C, K, H,
-                                     W);
+        return cxr_dnnl_conv_forward(((cxr_cpu_ctx *)ctx)->dnnl, out, in, w, b, 0.0f, 0, NULL, N, C,
+                                     K, H, W);
     }
 #endif
     int ot;
@@ -374,8 +374,10 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
         return cxr_set_error(CXR_E_ARG, "conv3x3_lrelu_pool_forward: pool of %dx%d (idx %p)", H, W,
                              (void *)idx);
 #ifdef CXR_HAVE_DNNL
-    if (cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_FWD,
-                          C)) { /* oneDNN conv + bias + leaky ReLU, our pool */
+    if (cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_FWD, C)) {
+        /* oneDNN conv + bias + leaky ReLU, our pool; where oneDNN leaves the ReLU (its Winograd
+         * forward), ours after the pool when only the pooled map is kept: the ReLU is increasing,
+         * so it commutes with the max and runs on a quarter of the map */
         cxr_cpu_ctx *c = ctx;
         float *map = out;
         const size_t bytes = (size_t)N * K * H * W * sizeof(float);
@@ -391,8 +393,14 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
             map = c->map;
         }
         cxr_cpu_enter(ctx);
-        CXR_CPU_RET(cxr_dnnl_conv_forward(c->dnnl, map, in, w, b, alpha, 1, N, C, K, H, W));
-        return pooled ? cxr_maxpool2_forward_cpu(ctx, pooled, idx, map, N, K, H, W) : CXR_OK;
+        int left = 0;
+        CXR_CPU_RET(cxr_dnnl_conv_forward(c->dnnl, map, in, w, b, alpha, 1, &left, N, C, K, H, W));
+        const size_t nmap = (size_t)N * K * H * W;
+        if (left && out) CXR_CPU_RET(cxr_leaky_relu_forward_cpu(ctx, out, out, alpha, nmap));
+        if (!pooled) return CXR_OK;
+        CXR_CPU_RET(cxr_maxpool2_forward_cpu(ctx, pooled, idx, map, N, K, H, W));
+        return left && !out ? cxr_leaky_relu_forward_cpu(ctx, pooled, pooled, alpha, nmap / 4)
+                            : CXR_OK;
     }
 #endif
     int ot;

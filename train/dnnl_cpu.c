@@ -48,6 +48,7 @@ typedef struct {
     int nargs;
     dn_arg a[MAX_ARGS];
     char impl[64];
+    int relu_left; /* a forward asked for a ReLU it leaves to the caller (Winograd) */
 } dn_prim;
 
 /* The primitives' copies of their arguments in their own layouts live in one buffer per
@@ -61,6 +62,7 @@ struct cxr_dnnl {
     dnnl_stream_t strm;
     int bf16;
     dnnl_alg_kind_t algo; /* convolutions: auto (oneDNN may pick Winograd) or direct */
+    int fwd_wino;         /* CXR_DNNL_FWD=wino: a forward may leave its ReLU (Winograd) */
     int n;
     dn_prim prims[MAX_PRIMS];
     void *slot[MAX_ARGS];
@@ -88,6 +90,8 @@ cxr_status cxr_dnnl_create(cxr_dnnl **out, int bf16)
      * keeps every convolution direct (specs/model.md, "Winograd") */
     const char *algo = getenv("CXR_DNNL_ALGO");
     d->algo = algo && !strcmp(algo, "direct") ? dnnl_convolution_direct : dnnl_convolution_auto;
+    const char *fwd = getenv("CXR_DNNL_FWD");
+    d->fwd_wino = fwd && !strcmp(fwd, "wino");
     if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
         cxr_dnnl_destroy(d);
@@ -263,48 +267,81 @@ static void set_arg(dn_arg *a, int arg, int output, int acc, dnnl_memory_desc_t 
     a->arg = arg, a->output = output, a->acc = acc, a->user = user;
 }
 
+/* The forward's descriptor: with the leaky ReLU (alpha) as a post-op when relu. */
+static dnnl_status_t fwd_pd(cxr_dnnl *d, dnnl_primitive_desc_t *pd, float alpha, int relu, int N,
+                            int C, int K, int H, int W)
+{
+    dnnl_dim_t xd[4], wd[4], bd[1], yd[4];
+    conv_dims(N, C, K, H, W, xd, wd, bd, yd);
+    const dnnl_memory_desc_t xa = md_tag(4, xd, low(d), dnnl_format_tag_any);
+    const dnnl_memory_desc_t wa = md_tag(4, wd, low(d), dnnl_format_tag_any);
+    const dnnl_memory_desc_t ba = md_tag(1, bd, dnnl_f32, dnnl_x);
+    const dnnl_memory_desc_t ya = md_tag(4, yd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_convolution_desc_t cd;
+    dnnl_status_t s = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, d->algo, &xa,
+                                                         &wa, &ba, &ya, one2, one2, one2);
+    if (s != dnnl_success) return s;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    if (relu) {
+        s = dnnl_primitive_attr_create(&attr);
+        if (s == dnnl_success) s = dnnl_post_ops_create(&po);
+        if (s == dnnl_success)
+            s = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, alpha, 0.0f);
+        if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(attr, po);
+    }
+    if (s == dnnl_success) s = dnnl_primitive_desc_create(pd, &cd, attr, d->eng, NULL);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return s;
+}
+
+/* The fewest input channels for which a forward leaves its ReLU to run by Winograd. oneDNN's
+ * "auto" picks Winograd for every study layer's forward without the ReLU on AVX-512, but its
+ * transforms are paid per input channel and amortised over them: measured per op on an Intel
+ * Xeon (bench_ops_cpu 64 2 2, tests/bench/results/xeon-2026-12-03/wino_fwd_ops.txt), Winograd
+ * over the fused direct forward took 3.4x for conv1 (C 1), 1.07x for conv2 (C 16), 0.88x for
+ * conv3 (C 32) and 0.48x for conv4 (C 64). */
+#define WINO_FWD_MIN_C 32
+
+/* Whether pd runs by Winograd. */
+static int pd_wino(dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    return impl && strstr(impl, "wino");
+}
+
 cxr_status cxr_dnnl_conv_forward(cxr_dnnl *d, float *out, const float *in, const float *w,
-                                 const float *b, float alpha, int relu, int N, int C, int K, int H,
-                                 int W)
+                                 const float *b, float alpha, int relu, int *relu_left, int N,
+                                 int C, int K, int H, int W)
 {
     int abits;
     memcpy(&abits, &alpha, sizeof abits);
-    const int key[9] = { K_FWD, N, C, K, H, W, relu, relu ? abits : 0, 0 };
+    const int may_leave = relu && relu_left && d->fwd_wino && C >= WINO_FWD_MIN_C;
+    const int key[9] = { K_FWD, N, C, K, H, W, relu, relu ? abits : 0, may_leave };
     dn_prim *p = prim_find(d, key);
     if (!p) {
         p = prim_new(d, key);
+        dnnl_primitive_desc_t pd = NULL;
+        /* Winograd without the ReLU beats the fused direct forward where oneDNN picks it */
+        if (may_leave && fwd_pd(d, &pd, alpha, 0, N, C, K, H, W) == dnnl_success) {
+            p->relu_left = pd_wino(pd);
+            if (!p->relu_left) dnnl_primitive_desc_destroy(pd), pd = NULL;
+        }
+        if (!pd) DN_TRY(fwd_pd(d, &pd, alpha, relu, N, C, K, H, W), "convolution forward");
         dnnl_dim_t xd[4], wd[4], bd[1], yd[4];
         conv_dims(N, C, K, H, W, xd, wd, bd, yd);
-        const dnnl_memory_desc_t xa = md_tag(4, xd, low(d), dnnl_format_tag_any);
-        const dnnl_memory_desc_t wa = md_tag(4, wd, low(d), dnnl_format_tag_any);
-        const dnnl_memory_desc_t ba = md_tag(1, bd, dnnl_f32, dnnl_x);
-        const dnnl_memory_desc_t ya = md_tag(4, yd, dnnl_f32, dnnl_format_tag_any);
-        dnnl_convolution_desc_t cd;
-        DN_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, d->algo, &xa, &wa,
-                                                  &ba, &ya, one2, one2, one2),
-               "convolution forward");
-        dnnl_primitive_attr_t attr = NULL;
-        dnnl_post_ops_t po = NULL;
-        if (relu) {
-            DN_TRY(dnnl_primitive_attr_create(&attr), "attr");
-            DN_TRY(dnnl_post_ops_create(&po), "post-ops");
-            DN_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, alpha, 0.0f), "relu");
-            DN_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
-        }
-        dnnl_primitive_desc_t pd = NULL;
-        const dnnl_status_t s = dnnl_primitive_desc_create(&pd, &cd, attr, d->eng, NULL);
-        if (po) dnnl_post_ops_destroy(po);
-        if (attr) dnnl_primitive_attr_destroy(attr);
-        DN_TRY(s, "convolution forward");
         p->nargs = 4;
         set_arg(&p->a[0], DNNL_ARG_SRC, 0, 0, md_tag(4, xd, dnnl_f32, dnnl_nchw));
         set_arg(&p->a[1], DNNL_ARG_WEIGHTS, 0, 0, md_tag(4, wd, dnnl_f32, dnnl_oihw));
-        set_arg(&p->a[2], DNNL_ARG_BIAS, 0, 0, ba);
+        set_arg(&p->a[2], DNNL_ARG_BIAS, 0, 0, md_tag(1, bd, dnnl_f32, dnnl_x));
         set_arg(&p->a[3], DNNL_ARG_DST, 1, 0, md_tag(4, yd, dnnl_f32, dnnl_nchw));
         const cxr_status st = prim_finish(d, p, pd, 0);
         dnnl_primitive_desc_destroy(pd);
         if (st) return st;
     }
+    if (relu_left) *relu_left = p->relu_left;
     void *ptr[4] = { (void *)in, (void *)w, (void *)b, out };
     return prim_run(d, p, ptr);
 }

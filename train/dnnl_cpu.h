@@ -12,10 +12,15 @@ typedef struct cxr_dnnl cxr_dnnl;
 /* bf16: convolutions and matmuls read bf16 copies of inputs and weights, write fp32. */
 cxr_status cxr_dnnl_create(cxr_dnnl **out, int bf16);
 void cxr_dnnl_destroy(cxr_dnnl *d); /* NULL-safe */
-/* out (N,K,H,W) = conv3x3(in (N,C,H,W), w (K,C,3,3)) + b, leaky ReLU (alpha) when relu */
+/* out (N,K,H,W) = conv3x3(in (N,C,H,W), w (K,C,3,3)) + b, leaky ReLU (alpha) when relu.
+ * relu_left NULL: the ReLU is applied when relu. relu_left given (with relu): oneDNN may leave the
+ * ReLU to the caller, and says so in *relu_left (1: out holds conv + b only): with
+ * CXR_DNNL_FWD=wino, where its forward without the ReLU is Winograd and C >= 32 (oneDNN 2.6 has
+ * no Winograd forward with a leaky ReLU post-op; on AVX-512 the study's conv3 and conv4 at batch
+ * 64). Off by default: whole training steps have not shown a gain yet (specs/model.md). */
 cxr_status cxr_dnnl_conv_forward(cxr_dnnl *d, float *out, const float *in, const float *w,
-                                 const float *b, float alpha, int relu, int N, int C, int K, int H,
-                                 int W);
+                                 const float *b, float alpha, int relu, int *relu_left, int N,
+                                 int C, int K, int H, int W);
 /* din (N,C,H,W) += the input gradient of dout (N,K,H,W) */
 cxr_status cxr_dnnl_conv_backward_data(cxr_dnnl *d, float *din, const float *dout, const float *w,
                                        int N, int C, int K, int H, int W);

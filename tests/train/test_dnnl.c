@@ -136,6 +136,14 @@ static void compare(cxr_backend *own, cxr_backend *dn, double tol)
  * the direct kernels' 1e-5 (measured at the study's conv2-conv4 shapes, batch 64: din 2.6e-6,
  * dW 1.8e-6, db 3.6e-5 of the largest). Reports whether Winograd ran; on CPUs where oneDNN has
  * none (AVX2) the comparison is of its direct kernels. */
+static int wino_prims(const cxr_dnnl *d)
+{
+    int n = 0;
+    for (int i = 0; d && cxr_dnnl_last_impl(d, i); i++)
+        if (strstr(cxr_dnnl_last_impl(d, i), "wino")) n++;
+    return n;
+}
+
 static void winograd(cxr_backend *own, cxr_backend *dn)
 {
     const int N = 16, C = 64, K = 128, H = 32, W = 32;
@@ -147,14 +155,50 @@ static void winograd(cxr_backend *own, cxr_backend *dn)
     CHECK_OK(own->conv3x3_backward(own->ctx, dx0, dw0, db0, g, x, w, N, C, K, H, W));
     CHECK_OK(dn->conv3x3_backward(dn->ctx, dx1, dw1, db1, g, x, w, N, C, K, H, W));
     const cxr_dnnl *d = ((cxr_cpu_ctx *)dn->ctx)->dnnl;
-    int wino = 0;
-    for (int i = 0; d && cxr_dnnl_last_impl(d, i); i++)
-        if (strstr(cxr_dnnl_last_impl(d, i), "wino")) wino++;
+    const int wino = wino_prims(d);
     printf("conv 64->128 at 32x32, batch 16: %d of the backward primitives Winograd\n", wino);
     CHECK(near("backward din (Winograd?)", dx1, dx0, xn, 1e-4));
     CHECK(near("backward dW (Winograd?)", dw1, dw0, wn, 1e-4));
     CHECK(near("backward db (Winograd?)", db1, db0, (size_t)K, 1e-4));
+    /* the fused forward with CXR_DNNL_FWD=wino, where oneDNN runs Winograd without the leaky
+     * ReLU and leaves it to the backend: applied to the full map when one is kept, else after
+     * the pool (they commute) */
+    setenv("CXR_DNNL_FWD", "wino", 1);
+    cxr_backend *wf = backend("all");
+    unsetenv("CXR_DNNL_FWD");
+    const cxr_dnnl *dw = ((cxr_cpu_ctx *)wf->ctx)->dnnl;
+    const size_t pn = yn / 4;
+    float *b = rnd((size_t)K, 50, 0.5f), *y0 = rnd(yn, 51, 1.0f), *y1 = rnd(yn, 52, 9.0f);
+    float *p0 = rnd(pn, 53, 1.0f), *p1 = rnd(pn, 54, 9.0f), *p2 = rnd(pn, 55, 9.0f);
+    uint8_t *i0 = calloc(pn, 1), *i1 = calloc(pn, 1), *i2 = calloc(pn, 1);
+    REQUIRE(i0 && i1 && i2);
+    CHECK_OK(own->conv3x3_lrelu_pool_forward(own->ctx, y0, p0, i0, x, w, b, 0.5f, N, C, K, H, W));
+    CHECK_OK(wf->conv3x3_lrelu_pool_forward(wf->ctx, y1, p1, i1, x, w, b, 0.5f, N, C, K, H, W));
+    CHECK_OK(wf->conv3x3_lrelu_pool_forward(wf->ctx, NULL, p2, i2, x, w, b, 0.5f, N, C, K, H, W));
+    printf("the same layer's fused forward Winograd: %s\n", wino_prims(dw) ? "yes" : "no");
+    CHECK(near("fused fwd map (Winograd?)", y1, y0, yn, 1e-4));
+    CHECK(near("fused fwd pooled (Winograd?)", p1, p0, pn, 1e-4));
+    CHECK(near("fused fwd, no map (Winograd?)", p2, p0, pn, 1e-4));
+    /* both oneDNN calls pool the same map: the same argmax; against ours, an argmax may differ
+     * only between two values that agree within the bound */
+    CHECK(memcmp(i1, i2, pn) == 0);
+    size_t flips = 0, far = 0;
+    for (size_t q = 0; q < pn; q++) {
+        if (i0[q] == i1[q]) continue;
+        const size_t plane = q / ((size_t)(H / 2) * (W / 2)), r = q % ((size_t)(H / 2) * (W / 2));
+        const size_t oy = r / (W / 2), ox = r % (W / 2);
+        const float *m = y0 + plane * H * W;
+        const float a = m[(2 * oy + i0[q] / 2) * W + 2 * ox + i0[q] % 2];
+        const float c = m[(2 * oy + i1[q] / 2) * W + 2 * ox + i1[q] % 2];
+        flips++;
+        if (fabsf(a - c) > 1e-4f * (fabsf(a) > 1 ? fabsf(a) : 1)) far++;
+    }
+    printf("argmax: %zu of %zu windows differ from ours, %zu of them not a near tie\n", flips, pn,
+           far);
+    CHECK(far == 0);
     free(x), free(w), free(g), free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);
+    free(b), free(y0), free(y1), free(p0), free(p1), free(p2), free(i0), free(i1), free(i2);
+    cxr_backend_destroy(wf);
 }
 #endif
 
