@@ -29,6 +29,8 @@ extern "C" {
 #define CXR_LOG_TOOL         "tool"
 #define CXR_LOG_STORE        "store"
 #define CXR_LOG_DEVICE       "device"
+#define CXR_LOG_KERNELS      "kernels"
+#define CXR_LOG_CPU_MODEL    "cpu_model"
 #define CXR_LOG_CLASSES      "classes"
 #define CXR_LOG_RECIPE       "recipe"
 #define CXR_LOG_TRAIN_IMAGES "train_images"
@@ -136,6 +138,8 @@ static inline double **cxr_log_array(void *record, const cxr_log_field *f)
 /* What the `run` line says (the first line of a run, again at each resume). */
 typedef struct {
     const char *tool, *store, *device;
+    const char *kernels; /* what computes: the CPU backend's path, or the GPU; NULL: not written */
+    const char *cpu_model; /* /proc/cpuinfo's model name; NULL: not written */
     int n_classes;
     char *const *classes; /* n_classes names, index order */
     /* the `recipe` object */

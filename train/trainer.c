@@ -18,6 +18,7 @@
 #include <omp.h>
 
 #include "cxr_augment.h"
+#include "cxr_backend_cpu.h"
 #include "cxr_backend_cuda.h"
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
@@ -758,17 +759,52 @@ bail:
     return st;
 }
 
+/* The CPU's model name (the first "model name" of /proc/cpuinfo), "" where there is none. */
+static void cpu_model_name(char *buf, size_t cap)
+{
+    buf[0] = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !colon) continue;
+        colon += 1 + (colon[1] == ' ');
+        snprintf(buf, cap, "%.*s", (int)strcspn(colon, "\n"), colon);
+        break;
+    }
+    fclose(f);
+}
+
+/* What computes a run, for its log: the CPU backend's kernels (its ISA path, oneDNN's ops and
+ * ISA, precision, denormals, the CPU's flags: a run is repeatable bit for bit on the same path
+ * only), or the GPU and its libraries. */
+static void run_kernels(cxr_backend *be, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    if (!strcmp(be->name, "cpu")) cxr_backend_cpu_describe(be, buf, cap);
+#ifdef CXR_HAVE_CUDA
+    else if (cxr_backend_cuda_context(be))
+        cxr_cuda_describe(cxr_backend_cuda_context(be), buf, cap);
+#endif
+}
+
 /* The log's run line: who trains what, with which recipe, on which data. */
-static cxr_status log_run(train_run *r, const cxr_backend *be)
+static cxr_status log_run(train_run *r, cxr_backend *be)
 {
     const cxr_train_options *o = r->o;
     const cxr_preprocess_params *pp = cxr_store_preprocess(r->store);
     cxr_status st = cxr_trainlog_open(&r->log, o->io.log_path, o->io.resume_path != NULL);
     if (st != CXR_OK) return st;
+    char kernels[512], model[256];
+    run_kernels(be, kernels, sizeof kernels);
+    cpu_model_name(model, sizeof model);
     cxr_log_run_line l = {
         .tool = o->io.tool_version,
         .store = o->io.store_path,
         .device = o->compute.device_desc ? o->compute.device_desc : be->name,
+        .kernels = kernels[0] ? kernels : NULL,
+        .cpu_model = model[0] ? model : NULL,
         .n_classes = r->n_classes,
         .classes = r->meta.class_names,
         .epochs = r->rc.epochs,

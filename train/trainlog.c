@@ -159,6 +159,8 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
     cJSON_AddStringToObject(o, CXR_LOG_TOOL, r->tool);
     cJSON_AddStringToObject(o, CXR_LOG_STORE, r->store);
     cJSON_AddStringToObject(o, CXR_LOG_DEVICE, r->device);
+    if (r->kernels) cJSON_AddStringToObject(o, CXR_LOG_KERNELS, r->kernels);
+    if (r->cpu_model) cJSON_AddStringToObject(o, CXR_LOG_CPU_MODEL, r->cpu_model);
     cJSON *cl = cJSON_AddArrayToObject(o, CXR_LOG_CLASSES);
     for (int c = 0; c < r->n_classes; c++)
         cJSON_AddItemToArray(cl, cJSON_CreateString(r->classes[c]));

@@ -17,6 +17,13 @@ fi
 expect_err "epoch 1/1: train loss"
 [ -s "$WORK/ck.h5" ] || fail "no checkpoint"
 [ "$(grep -c '"type":"run"' "$WORK/run.jsonl")" = 1 ] || fail "log: no run line"
+# the run line says what computed: the CPU backend's path (a GPU's otherwise) and the CPU
+if grep -q "device cpu (" "$WORK/err"; then
+    grep '"type":"run"' "$WORK/run.jsonl" | grep -q '"kernels":"[^"]*denormals' ||
+        fail "log: the run line lacks the CPU kernels"
+fi
+grep -q 'model name' /proc/cpuinfo 2>/dev/null && { grep '"type":"run"' "$WORK/run.jsonl" |
+    grep -q '"cpu_model":"[^"]' || fail "log: the run line lacks cpu_model"; }
 [ "$(grep -c '"type":"epoch"' "$WORK/run.jsonl")" = 1 ] || fail "log: not one epoch line"
 for k in train_loss train_acc eval_loss eval_acc precision recall specificity f1 auc per_class \
          confusion roc epoch_s eval_s images_per_s data_wait_s data_wait_frac monitor; do
