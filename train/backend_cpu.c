@@ -300,10 +300,17 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
 #else
     const char *isa = "not built";
 #endif
-    char layers[96] = "";
+    char layers[160] = "";
     if (c->dnnl_ops && (c->dnnl_min_c[0] | c->dnnl_min_c[1] | c->dnnl_min_c[2]))
         snprintf(layers, sizeof layers, " (conv layers of >= %d/%d/%d input channels)",
                  c->dnnl_min_c[0], c->dnnl_min_c[1], c->dnnl_min_c[2]);
+#ifdef CXR_HAVE_DNNL
+    const unsigned conv_ops = CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W;
+    if (c->dnnl && (c->dnnl_ops & conv_ops)) {
+        const size_t n = strlen(layers);
+        snprintf(layers + n, sizeof layers - n, ", convolutions %s", cxr_dnnl_conv_mode(c->dnnl));
+    }
+#endif
     snprintf(buf, cap,
              "%s; oneDNN (%s) for:%s%s%s%s%s%s; %s; denormals %s; cpu avx512=%d avx512bf16=%d "
              "amx-bf16=%d",

@@ -188,15 +188,24 @@ static cxr_status prim_finish(cxr_dnnl *d, dn_prim *p, dnnl_primitive_desc_t pd,
     return CXR_OK;
 }
 
+/* A finished entry of that key (one whose creation failed half-way has no primitive: it is not
+ * found, and the next attempt starts it over, so that attempt reports the real cause again). */
 static dn_prim *prim_find(cxr_dnnl *d, const int key[9])
 {
     for (int i = 0; i < d->n; i++)
-        if (!memcmp(d->prims[i].key, key, sizeof d->prims[i].key)) return &d->prims[i];
+        if (d->prims[i].p && !memcmp(d->prims[i].key, key, sizeof d->prims[i].key))
+            return &d->prims[i];
     return NULL;
 }
 
 static dn_prim *prim_new(cxr_dnnl *d, const int key[9])
 {
+    for (int i = 0; i < d->n; i++) /* a failed attempt's entry of this key */
+        if (!memcmp(d->prims[i].key, key, sizeof d->prims[i].key)) {
+            prim_free(&d->prims[i]);
+            memcpy(d->prims[i].key, key, sizeof d->prims[i].key);
+            return &d->prims[i];
+        }
     if (d->n == MAX_PRIMS) { /* shapes changed many times: start over */
         for (int i = 0; i < d->n; i++) prim_free(&d->prims[i]);
         d->n = 0;
@@ -296,12 +305,9 @@ static dnnl_status_t fwd_pd(cxr_dnnl *d, dnnl_primitive_desc_t *pd, float alpha,
     return s;
 }
 
-/* The fewest input channels for which a forward leaves its ReLU to run by Winograd. oneDNN's
- * "auto" picks Winograd for every study layer's forward without the ReLU on AVX-512, but its
- * transforms are paid per input channel and amortised over them: measured per op on an Intel
- * Xeon (bench_ops_cpu 64 2 2, tests/bench/results/xeon-2026-12-03/wino_fwd_ops.txt), Winograd
- * over the fused direct forward took 3.4x for conv1 (C 1), 1.07x for conv2 (C 16), 0.88x for
- * conv3 (C 32) and 0.48x for conv4 (C 64). */
+/* The fewest input channels for which a forward leaves its ReLU to run by Winograd: its
+ * transforms are amortised over the input channels, and with few it was slower than the fused
+ * direct forward (specs/model.md, "Winograd forward"). */
 #define WINO_FWD_MIN_C 32
 
 /* Whether pd runs by Winograd. */
@@ -318,7 +324,9 @@ cxr_status cxr_dnnl_conv_forward(cxr_dnnl *d, float *out, const float *in, const
 {
     int abits;
     memcpy(&abits, &alpha, sizeof abits);
-    const int may_leave = relu && relu_left && d->fwd_wino && C >= WINO_FWD_MIN_C;
+    /* the caller's ReLU after the pool is exact for an increasing ReLU (alpha >= 0) */
+    const int may_leave =
+        relu && relu_left && d->fwd_wino && !d->bf16 && C >= WINO_FWD_MIN_C && alpha >= 0.0f;
     const int key[9] = { K_FWD, N, C, K, H, W, relu, relu ? abits : 0, may_leave };
     dn_prim *p = prim_find(d, key);
     if (!p) {
@@ -495,6 +503,12 @@ const char *cxr_dnnl_isa(void)
     case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
     default: return "other";
     }
+}
+
+const char *cxr_dnnl_conv_mode(const cxr_dnnl *d)
+{
+    if (d->algo == dnnl_convolution_direct) return "direct (CXR_DNNL_ALGO=direct)";
+    return d->fwd_wino ? "auto, Winograd forward (CXR_DNNL_FWD=wino)" : "auto";
 }
 
 const char *cxr_dnnl_last_impl(const cxr_dnnl *d, int i)

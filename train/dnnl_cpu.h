@@ -36,6 +36,10 @@ cxr_status cxr_dnnl_dense_backward(cxr_dnnl *d, float *din, float *dw, const flo
 /* oneDNN's ISA on this CPU ("avx2", "avx512_core_amx"...) and the name of cached primitive i
  * (NULL past the end): for the benchmark's "ISA path" line. */
 const char *cxr_dnnl_isa(void);
+/* How convolutions are created: "auto" (oneDNN may pick Winograd), "direct ..." or "auto,
+ * Winograd forward ..." (the environment's CXR_DNNL_ALGO and CXR_DNNL_FWD), for the backend's
+ * description: each changes the last bits of a run. */
+const char *cxr_dnnl_conv_mode(const cxr_dnnl *d);
 const char *cxr_dnnl_last_impl(const cxr_dnnl *d, int i);
 
 #endif

@@ -770,7 +770,9 @@ static void cpu_model_name(char *buf, size_t cap)
         const char *colon = strchr(line, ':');
         if (strncmp(line, "model name", 10) || !colon) continue;
         colon += 1 + (colon[1] == ' ');
-        snprintf(buf, cap, "%.*s", (int)strcspn(colon, "\n"), colon);
+        int n = (int)strcspn(colon, "\n");
+        while (n > 0 && colon[n - 1] == ' ') n--; /* some CPUs pad their name */
+        snprintf(buf, cap, "%.*s", n, colon);
         break;
     }
     fclose(f);
@@ -782,7 +784,7 @@ static void cpu_model_name(char *buf, size_t cap)
 static void run_kernels(cxr_backend *be, char *buf, size_t cap)
 {
     buf[0] = 0;
-    if (!strcmp(be->name, "cpu")) cxr_backend_cpu_describe(be, buf, cap);
+    if (be->name && !strcmp(be->name, "cpu")) cxr_backend_cpu_describe(be, buf, cap);
 #ifdef CXR_HAVE_CUDA
     else if (cxr_backend_cuda_context(be))
         cxr_cuda_describe(cxr_backend_cuda_context(be), buf, cap);
