@@ -26,6 +26,8 @@ h5dump -a equalize -a clahe_clip -a normalize -a image_size -a command_line "$st
 {
     echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cpus"
     echo "# commit $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    # the environment that picks the CPU path (train.jsonl's run line names the path itself)
+    echo "# environment: $(env | grep -E '^(CXR_|ONEDNN_|DNNL_|OPENBLAS_|OMP_)' | sort | tr '\n' ' ')"
     echo "cxr-train $store --recipe $recipe --seed $seed --log $out/train.jsonl --checkpoint $out/model.h5 $*"
 } >> "$out/command.txt"
 
