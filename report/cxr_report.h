@@ -28,6 +28,7 @@ typedef struct {
     char *path;
     char *label; /* file name without directories */
     char *tool, *store, *device, *eval_split;
+    char *kernels, *cpu_model; /* what computed (specs/log.md), NULL in older logs */
     char *recipe_json; /* the `recipe` object as compact JSON, or NULL */
     int n_classes;
     char **classes;

@@ -255,6 +255,13 @@ static void section_runs(page *pg)
         cxr_sb_esc(b, pg->names[r]);
         cxr_sb_printf(b, "</td><td class=\"l\">");
         cxr_sb_esc(b, run->device ? run->device : "?");
+        if (run->cpu_model || run->kernels) { /* which CPU and kernels: runs repeat on one path */
+            cxr_sb_printf(b, "<br><small>");
+            cxr_sb_esc(b, run->cpu_model ? run->cpu_model : "");
+            cxr_sb_printf(b, "%s", run->cpu_model && run->kernels ? "; " : "");
+            cxr_sb_esc(b, run->kernels ? run->kernels : "");
+            cxr_sb_printf(b, "</small>");
+        }
         cxr_sb_printf(b, "</td><td class=\"l\">");
         for (int c = 0; c < run->n_classes; c++) {
             if (c) cxr_sb_printf(b, ", ");

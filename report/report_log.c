@@ -219,6 +219,8 @@ static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e)
 {
     if (get_str(o, CXR_LOG_TOOL, &run->tool, e) || get_str(o, CXR_LOG_STORE, &run->store, e) ||
         get_str(o, CXR_LOG_DEVICE, &run->device, e) ||
+        get_str(o, CXR_LOG_KERNELS, &run->kernels, e) ||
+        get_str(o, CXR_LOG_CPU_MODEL, &run->cpu_model, e) ||
         get_str(o, CXR_LOG_EVAL_SPLIT, &run->eval_split, e) ||
         get_int(o, CXR_LOG_TRAIN_IMAGES, &run->train_images, e) ||
         get_int(o, CXR_LOG_EVAL_IMAGES, &run->eval_images, e))
@@ -418,6 +420,8 @@ void cxr_log_run_free(cxr_log_run *run)
     free(run->tool);
     free(run->store);
     free(run->device);
+    free(run->kernels);
+    free(run->cpu_model);
     free(run->eval_split);
     free(run->recipe_json);
     free(run);

@@ -119,6 +119,11 @@ def main():
     for bad in ("<script", "http://", "https://", "<link", " src=", "@import", "url(http"):
         check(bad not in low, "external reference %r in the page" % bad)
 
+    # the runs table names the CPU and kernels of a log that says them, escaped
+    check("AMD EPYC &lt;test&gt;; own AVX2+FMA kernels; oneDNN (avx2)" in html,
+          "runs table: cpu2_3ep.jsonl's cpu_model and kernels missing")
+    check("<test>" not in html, "cpu_model not escaped")
+
     for cid in ("chart-loss", "chart-acc", "chart-roc", "chart-time", "chart-ips",
                 "chart-bench", "chart-cpu", "chart-rss", "chart-gpu", "chart-gpumem"):
         check(cid in p.svgs, "chart %s missing" % cid)

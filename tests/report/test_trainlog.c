@@ -147,6 +147,8 @@ int main(int argc, char **argv)
     cxr_log_run_line rl = { .tool = "cxr-train test",
                             .store = "s.h5",
                             .device = "cpu (2 threads)",
+                            .kernels = "own AVX2+FMA kernels; fp32",
+                            .cpu_model = "Some CPU",
                             .n_classes = 2,
                             .classes = classes,
                             .epochs = 2,
@@ -212,6 +214,8 @@ int main(int argc, char **argv)
     CHECK(run->n_skipped == 0 && run->n_run_lines == 2 && run->n_epochs == 2);
     CHECK(strcmp(run->tool, rl.tool) == 0 && strcmp(run->store, rl.store) == 0 &&
           strcmp(run->device, rl.device) == 0 && strcmp(run->eval_split, "test") == 0);
+    CHECK(run->kernels && strcmp(run->kernels, rl.kernels) == 0 && run->cpu_model &&
+          strcmp(run->cpu_model, rl.cpu_model) == 0);
     CHECK(run->n_classes == 2 && strcmp(run->classes[1], "PNEUMONIA") == 0);
     CHECK(run->train_images == 48 && run->eval_images == 16);
     CHECK(run->recipe_json && strstr(run->recipe_json, "\"batch\":8"));
