@@ -331,7 +331,7 @@ fi
 # on test with the threshold chosen on val; its figures go beside the CPU seeds of
 # tests/bench/results/accuracy (the GPU trains on the CPU loader's augmented batches).
 # A run stopped by the deadline is an expected end (int-ok), not a result: only a run that
-# finished its 14 epochs is evaluated (a half-run cosine schedule is not the recipe).
+# finished its 28 epochs (14 before session 34) is evaluated (a half-run cosine schedule is not the recipe).
 if want defaults; then
 phase "the defaults: cxr-pack --val-fraction 0.1, cxr-train --recipe standard --seed 1 on cuda"
 vf="--val-fraction 0.1" # carved by patient, as the README does; a source with its own val/ keeps it
