@@ -5,8 +5,8 @@
  * where they are the better choice on the CPU at hand; see specs/model.md, "CPU
  * implementation". CXR_CPU_DNNL=none|all|conv_fwd,conv_bwd_data,conv_bwd_w,dense in the
  * environment overrides that choice (CXR_CPU_DNNL_MIN_C the per-layer thresholds, CXR_CPU_ISA=avx2
- * the kernel width, CXR_DNNL_ALGO=direct oneDNN's Winograd, CXR_DNNL_FWD=wino a Winograd
- * forward for conv3-conv4 on AVX-512, the ReLU after it); CXR_CPU_PARALLEL=blas selects
+ * the kernel width, CXR_DNNL_ALGO=direct oneDNN's Winograd, CXR_DNNL_FWD=fused its Winograd
+ * forward of conv3-conv4 on AVX-512); CXR_CPU_PARALLEL=blas selects
  * the im2col + OpenBLAS path of CPUs without AVX2. */
 #ifndef CXR_BACKEND_CPU_H
 #define CXR_BACKEND_CPU_H

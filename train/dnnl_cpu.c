@@ -62,7 +62,7 @@ struct cxr_dnnl {
     dnnl_stream_t strm;
     int bf16;
     dnnl_alg_kind_t algo; /* convolutions: auto (oneDNN may pick Winograd) or direct */
-    int fwd_wino;         /* CXR_DNNL_FWD=wino: a forward may leave its ReLU (Winograd) */
+    int fwd_wino;         /* a forward may leave its ReLU (Winograd); CXR_DNNL_FWD=fused: not */
     int n;
     dn_prim prims[MAX_PRIMS];
     void *slot[MAX_ARGS];
@@ -91,7 +91,7 @@ cxr_status cxr_dnnl_create(cxr_dnnl **out, int bf16)
     const char *algo = getenv("CXR_DNNL_ALGO");
     d->algo = algo && !strcmp(algo, "direct") ? dnnl_convolution_direct : dnnl_convolution_auto;
     const char *fwd = getenv("CXR_DNNL_FWD");
-    d->fwd_wino = fwd && !strcmp(fwd, "wino");
+    d->fwd_wino = !(fwd && !strcmp(fwd, "fused"));
     if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
         cxr_dnnl_destroy(d);
@@ -508,7 +508,7 @@ const char *cxr_dnnl_isa(void)
 const char *cxr_dnnl_conv_mode(const cxr_dnnl *d)
 {
     if (d->algo == dnnl_convolution_direct) return "direct (CXR_DNNL_ALGO=direct)";
-    return d->fwd_wino ? "auto, Winograd forward (CXR_DNNL_FWD=wino)" : "auto";
+    return d->fwd_wino ? "auto" : "auto, fused forward (CXR_DNNL_FWD=fused)";
 }
 
 const char *cxr_dnnl_last_impl(const cxr_dnnl *d, int i)

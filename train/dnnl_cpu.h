@@ -14,10 +14,10 @@ cxr_status cxr_dnnl_create(cxr_dnnl **out, int bf16);
 void cxr_dnnl_destroy(cxr_dnnl *d); /* NULL-safe */
 /* out (N,K,H,W) = conv3x3(in (N,C,H,W), w (K,C,3,3)) + b, leaky ReLU (alpha) when relu.
  * relu_left NULL: the ReLU is applied when relu. relu_left given (with relu): oneDNN may leave the
- * ReLU to the caller, and says so in *relu_left (1: out holds conv + b only): with
- * CXR_DNNL_FWD=wino, where its forward without the ReLU is Winograd and C >= 32 (oneDNN 2.6 has
- * no Winograd forward with a leaky ReLU post-op; on AVX-512 the study's conv3 and conv4 at batch
- * 64). Off by default: whole training steps have not shown a gain yet (specs/model.md). */
+ * ReLU to the caller, and says so in *relu_left (1: out holds conv + b only): where its forward
+ * without the ReLU is Winograd and C >= 32 (oneDNN 2.6 has no Winograd forward with a leaky ReLU
+ * post-op; on AVX-512 the study's conv3 and conv4 at batch 64; specs/model.md "Winograd
+ * forward"). CXR_DNNL_FWD=fused keeps the fused direct forward. */
 cxr_status cxr_dnnl_conv_forward(cxr_dnnl *d, float *out, const float *in, const float *w,
                                  const float *b, float alpha, int relu, int *relu_left, int N,
                                  int C, int K, int H, int W);
@@ -36,9 +36,9 @@ cxr_status cxr_dnnl_dense_backward(cxr_dnnl *d, float *din, float *dw, const flo
 /* oneDNN's ISA on this CPU ("avx2", "avx512_core_amx"...) and the name of cached primitive i
  * (NULL past the end): for the benchmark's "ISA path" line. */
 const char *cxr_dnnl_isa(void);
-/* How convolutions are created: "auto" (oneDNN may pick Winograd), "direct ..." or "auto,
- * Winograd forward ..." (the environment's CXR_DNNL_ALGO and CXR_DNNL_FWD), for the backend's
- * description: each changes the last bits of a run. */
+/* How convolutions are created: "auto" (oneDNN may pick Winograd, the forward too), "direct
+ * ..." or "auto, fused forward ..." (the environment's CXR_DNNL_ALGO and CXR_DNNL_FWD), for the
+ * backend's description: each changes the last bits of a run. */
 const char *cxr_dnnl_conv_mode(const cxr_dnnl *d);
 const char *cxr_dnnl_last_impl(const cxr_dnnl *d, int i);
 

@@ -161,12 +161,10 @@ static void winograd(cxr_backend *own, cxr_backend *dn)
     CHECK(near("backward din (Winograd?)", dx1, dx0, xn, 1e-4));
     CHECK(near("backward dW (Winograd?)", dw1, dw0, wn, 1e-4));
     CHECK(near("backward db (Winograd?)", db1, db0, (size_t)K, 1e-4));
-    /* the fused forward with CXR_DNNL_FWD=wino, where oneDNN runs Winograd without the leaky
-     * ReLU and leaves it to the backend: applied to the full map when one is kept, else after
-     * the pool (they commute) */
-    setenv("CXR_DNNL_FWD", "wino", 1);
+    /* the fused forward, where oneDNN runs Winograd without the leaky ReLU (the default where it
+     * has Winograd) and leaves it to the backend: applied to the full map when one is kept, else
+     * after the pool (they commute) */
     cxr_backend *wf = backend("all");
-    unsetenv("CXR_DNNL_FWD");
     const cxr_dnnl *dwf = ((cxr_cpu_ctx *)wf->ctx)->dnnl;
     const size_t pn = yn / 4;
     float *b = rnd((size_t)K, 50, 0.5f), *y0 = rnd(yn, 51, 1.0f), *y1 = rnd(yn, 52, 9.0f);
