@@ -276,16 +276,17 @@ static void set_arg(dn_arg *a, int arg, int output, int acc, dnnl_memory_desc_t 
     a->arg = arg, a->output = output, a->acc = acc, a->user = user;
 }
 
-/* The forward's descriptor: with the leaky ReLU (alpha) as a post-op when relu. */
-static dnnl_status_t fwd_pd(cxr_dnnl *d, dnnl_primitive_desc_t *pd, float alpha, int relu, int N,
-                            int C, int K, int H, int W)
+/* The forward's descriptor, its output of type yt: with the leaky ReLU (alpha) as a post-op
+ * when relu. */
+static dnnl_status_t fwd_pd(cxr_dnnl *d, dnnl_primitive_desc_t *pd, dnnl_data_type_t yt,
+                            float alpha, int relu, int N, int C, int K, int H, int W)
 {
     dnnl_dim_t xd[4], wd[4], bd[1], yd[4];
     conv_dims(N, C, K, H, W, xd, wd, bd, yd);
     const dnnl_memory_desc_t xa = md_tag(4, xd, low(d), dnnl_format_tag_any);
     const dnnl_memory_desc_t wa = md_tag(4, wd, low(d), dnnl_format_tag_any);
     const dnnl_memory_desc_t ba = md_tag(1, bd, dnnl_f32, dnnl_x);
-    const dnnl_memory_desc_t ya = md_tag(4, yd, dnnl_f32, dnnl_format_tag_any);
+    const dnnl_memory_desc_t ya = md_tag(4, yd, yt, dnnl_format_tag_any);
     dnnl_convolution_desc_t cd;
     dnnl_status_t s = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, d->algo, &xa,
                                                          &wa, &ba, &ya, one2, one2, one2);
@@ -333,11 +334,12 @@ cxr_status cxr_dnnl_conv_forward(cxr_dnnl *d, float *out, const float *in, const
         p = prim_new(d, key);
         dnnl_primitive_desc_t pd = NULL;
         /* Winograd without the ReLU beats the fused direct forward where oneDNN picks it */
-        if (may_leave && fwd_pd(d, &pd, alpha, 0, N, C, K, H, W) == dnnl_success) {
+        if (may_leave && fwd_pd(d, &pd, dnnl_f32, alpha, 0, N, C, K, H, W) == dnnl_success) {
             p->relu_left = pd_wino(pd);
             if (!p->relu_left) dnnl_primitive_desc_destroy(pd), pd = NULL;
         }
-        if (!pd) DN_TRY(fwd_pd(d, &pd, alpha, relu, N, C, K, H, W), "convolution forward");
+        if (!pd)
+            DN_TRY(fwd_pd(d, &pd, dnnl_f32, alpha, relu, N, C, K, H, W), "convolution forward");
         dnnl_dim_t xd[4], wd[4], bd[1], yd[4];
         conv_dims(N, C, K, H, W, xd, wd, bd, yd);
         p->nargs = 4;
@@ -358,17 +360,7 @@ cxr_status cxr_dnnl_conv_forward(cxr_dnnl *d, float *out, const float *in, const
 static cxr_status conv_hint(cxr_dnnl *d, dnnl_primitive_desc_t *pd, int N, int C, int K, int H,
                             int W)
 {
-    dnnl_dim_t xd[4], wd[4], bd[1], yd[4];
-    conv_dims(N, C, K, H, W, xd, wd, bd, yd);
-    const dnnl_memory_desc_t xa = md_tag(4, xd, low(d), dnnl_format_tag_any);
-    const dnnl_memory_desc_t wa = md_tag(4, wd, low(d), dnnl_format_tag_any);
-    const dnnl_memory_desc_t ba = md_tag(1, bd, dnnl_f32, dnnl_x);
-    const dnnl_memory_desc_t ya = md_tag(4, yd, low(d), dnnl_format_tag_any);
-    dnnl_convolution_desc_t cd;
-    DN_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, d->algo, &xa, &wa, &ba,
-                                              &ya, one2, one2, one2),
-           "convolution forward");
-    DN_TRY(dnnl_primitive_desc_create(pd, &cd, NULL, d->eng, NULL), "convolution forward");
+    DN_TRY(fwd_pd(d, pd, low(d), 0.0f, 0, N, C, K, H, W), "convolution forward");
     return CXR_OK;
 }
 
