@@ -28,15 +28,17 @@ class StoreDataset(torch.utils.data.IterableDataset):
     "train" and False otherwise. copy=True (default) gives tensors that own their memory; with
     copy=False and no worker processes the image tensor aliases the loader's buffer and is
     overwritten by the next batch. return_indices adds the int64 image numbers as a third
-    element."""
+    element. augment (None: off; a spec as cxr-train's --augment, e.g. "default") transforms
+    each image as cxr.Loader's augment does: the bits cxr-train trains on."""
 
     def __init__(self, path, split="train", batch=64, shuffle=None, seed=1, window=4,
-                 threads=2, depth=3, prefetch=True, copy=True, return_indices=False):
+                 threads=2, depth=3, prefetch=True, copy=True, return_indices=False,
+                 augment=None):
         super().__init__()
         self.path, self.split = str(path), split
         self.kw = dict(batch=batch, shuffle=split == "train" if shuffle is None else shuffle,
                        seed=seed, window=window, threads=threads, depth=depth,
-                       prefetch=prefetch)
+                       prefetch=prefetch, augment=augment)
         self.copy, self.return_indices = copy, return_indices
         self.epoch = 0
 

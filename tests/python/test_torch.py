@@ -1,6 +1,6 @@
 """test_torch.py STORE: cxr.torch.StoreDataset through torch.utils.data.DataLoader. In-process
 batches equal cxr.Loader's; with worker processes every batch comes from one worker's shards
-(k % workers), images equal h5py's, the epoch covers the split exactly once, and the same
+(k % workers), images equal h5py's, augment= gives cxr.Loader's augmented images, the epoch covers the split exactly once, and the same
 epoch gives the same batches while another epoch gives another order. Skips without torch."""
 
 import sys
@@ -37,6 +37,18 @@ for (x, y, i), r in zip(got, ref):
     check(x.dtype == torch.float32 and y.dtype == torch.int64, "dtypes")
     check(np.array_equal(x.numpy(), r.images) and np.array_equal(i.numpy(), r.indices)
           and np.array_equal(y.numpy(), r.labels), "StoreDataset == cxr.Loader")
+
+# augment passes through to cxr.Loader: the same transformed images, which differ from the stored
+ds = StoreDataset(store, "train", batch=5, seed=2, return_indices=True, augment="default")
+ds.set_epoch(3)
+aug = batches(ds, 0)
+with cxr.Loader(store, "train", batch=5, shuffle=True, seed=2, augment="default") as ld:
+    aref = list(ld.epoch(3, copy=True))
+check(len(aug) == len(aref) and all(np.array_equal(x.numpy(), r.images)
+                                    for (x, _, _), r in zip(aug, aref)),
+      "StoreDataset(augment=) == cxr.Loader(augment=)")
+check(any(not np.array_equal(a[0].numpy(), g[0].numpy()) for a, g in zip(aug, got)),
+      "augment changes the images")
 
 # copy=False in process: the tensor is the loader's buffer, right while it is current
 for x, y in StoreDataset(store, "test", batch=4, copy=False):
