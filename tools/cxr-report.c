@@ -43,7 +43,7 @@ static void usage(FILE *to)
             "  -h, --help         this help;  --version  the version\n"
             "\n"
             "Exit codes: 0 ok; 2 usage error; 3 unusable input (e.g. a log without epoch lines);\n"
-            "4 I/O error.\n");
+            "4 I/O error; 1 other (out of memory).\n");
 }
 
 static void warn_stderr(void *ctx, const char *msg)
