@@ -18,9 +18,16 @@ disjoint and covering; cxr.torch.StoreDataset does that for DataLoader workers.
 
 Store gives the metadata (classes, splits, paths, labels) and reads single images through
 HDF5 (with the library's own zstd filter: no plugin needed).
+
+Processes: a loader's decode threads do not survive a fork, so a loader is used in the process
+that created it (cxr.torch.StoreDataset creates one in each DataLoader worker); a forked child
+gets RuntimeError from epoch() instead of waiting forever. The HDF5 calls (Store open, close,
+read_image) run without the GIL; a fork waits until none is running, so that the child does
+not inherit HDF5's lock held by a thread it does not have.
 """
 
 import ctypes
+import os
 import threading
 
 import numpy as np
@@ -45,17 +52,53 @@ class CxrError(RuntimeError):
         super().__init__(f"{message} [{self.status}]")
 
 
-def _check(code):
+def _check(code, where=None):
+    """Raise CxrError for a failed call; `where` (e.g. the store's path) prefixes a message
+    that does not name it already."""
     if code != 0:
-        raise CxrError(code, lib.cxr_last_error().decode("utf-8", "replace"))
+        msg = lib.cxr_last_error().decode("utf-8", "replace")
+        if where and where not in msg:
+            msg = f"{where}: {msg}"
+        raise CxrError(code, msg)
+
+
+# HDF5's global lock and fork: a thread inside an HDF5 call (ctypes released the GIL) holds it,
+# and a child forked meanwhile (a DataLoader worker) would wait for it forever. The HDF5 calls
+# made from here hold _hdf5_lock, and a fork takes it first (it waits for the call to end).
+_hdf5_lock = threading.RLock()
+
+
+def _fork_before():
+    _hdf5_lock.acquire()
+
+
+def _fork_after_parent():
+    _hdf5_lock.release()
+
+
+def _fork_after_child():
+    global _hdf5_lock
+    _hdf5_lock = threading.RLock()  # the parent's is held by the forking thread
+
+
+os.register_at_fork(before=_fork_before, after_in_parent=_fork_after_parent,
+                    after_in_child=_fork_after_child)
+
+
+def _hdf5(fn, *args):
+    """fn(*args) (a libcxr call that enters HDF5) under _hdf5_lock."""
+    with _hdf5_lock:
+        return fn(*args)
 
 
 class _Handle:
     """Owns one C object; destroys it when the last Python reference (the owner object, or a
-    zero-copy array into its memory) goes away. `deps` are kept alive as long as it lives."""
+    zero-copy array into its memory) goes away. `deps` are kept alive as long as it lives.
+    In a forked child the C object is left alone: a loader's threads are not there to stop."""
 
-    def __init__(self, ptr, destroy, deps=()):
+    def __init__(self, ptr, destroy, deps=(), hdf5=False):
         self.ptr, self._destroy, self._deps = ptr, destroy, deps
+        self._hdf5, self.pid = hdf5, os.getpid()
 
     @property
     def _as_parameter_(self):
@@ -63,10 +106,13 @@ class _Handle:
         # another thread cannot destroy the C object while the call runs
         return self.ptr
 
-    def __del__(self):
-        if self.ptr:
-            self._destroy(self.ptr)
-            self.ptr = None
+    def __del__(self, _getpid=os.getpid, _locked=_hdf5):  # bound now: at exit globals may go
+        if self.ptr and self.pid == _getpid():
+            if self._hdf5:
+                _locked(self._destroy, self.ptr)
+            else:
+                self._destroy(self.ptr)
+        self.ptr = None
 
 
 class _View:
@@ -89,6 +135,11 @@ def _array(ptr, shape, dtype, owner):
     if not addr or 0 in shape:
         return np.empty(shape, dtype)
     return np.asarray(_View(addr, shape, np.dtype(dtype).str, owner))
+
+
+def _path(p):
+    """A file system path (str, bytes or os.PathLike) as bytes for C, as os.fsencode does."""
+    return os.fsencode(os.fspath(p))
 
 
 def _enc(s):
@@ -138,9 +189,10 @@ class Store(_Closable):
 
     def __init__(self, path):
         h = ctypes.c_void_p()
-        _check(lib.cxr_store_open(ctypes.byref(h), _enc(str(path))))
-        self._h = _Handle(h, lib.cxr_store_close)
-        self.path = str(path)
+        path_b = _path(path)
+        self.path = os.fsdecode(path_b)
+        _check(_hdf5(lib.cxr_store_open, ctypes.byref(h), path_b), self.path)
+        self._h = _Handle(h, lib.cxr_store_close, hdf5=True)
 
     def __repr__(self):
         return f"cxr.Store({self.path!r})"
@@ -174,6 +226,7 @@ class Store(_Closable):
 
     def image_path(self, split, i):
         """Source-relative path of image i of a split."""
+        self._info(split)  # a missing split: CxrError naming it
         p = lib.cxr_store_image_path(self._ptr, _enc(split), _int(i, "image", 0, _INT64_MAX))
         if p is None:
             raise IndexError(f"{self.path}: split '{split}' has no image {i}")
@@ -183,8 +236,9 @@ class Store(_Closable):
         """Image i of a split as float32 (S, S), read through HDF5."""
         size = self._info(split).size
         out = np.empty((size, size), np.float32)
-        _check(lib.cxr_store_read_image(self._ptr, _enc(split), _int(i, "image", 0, _INT64_MAX),
-                                        out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
+        _check(_hdf5(lib.cxr_store_read_image, self._ptr, _enc(split),
+                     _int(i, "image", 0, _INT64_MAX),
+                     out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
         return out
 
 
@@ -236,14 +290,16 @@ def augment_image(image, spec, seed, epoch, index):
 
 
 class Loader(_Closable):
-    """The C shard loader over one split (close(): the workers stop and the buffers go once no
-    batch array uses them). Options as cxr_loader_options (runtime/cxr_loader.h):
+    """The C shard loader over one split. close(): no epoch begins and a running epoch's
+    iterator raises; the C loader with its worker threads and buffers goes once no zero-copy
+    batch array uses it (copy=True arrays use none). Options as cxr_loader_options (runtime/cxr_loader.h):
     batch (64), shuffle (False), seed (1), window (4 shards per shuffle window), threads (2 decode
     workers), depth (3 batches in the ring), prefetch (True), part/parts (0/1: this loader
     reads the shards k with k % parts == part), augment (None: off; else a spec as cxr-train's
     --augment: "default", "none", "rotate=10,scale=0.9:1.1,..."; image i of epoch e is then
     transformed as cxr_augment_image(params, seed, e, i), the bits cxr-train trains on).
-    `store` is a path or a Store."""
+    `store` is a path or a Store. The loader is used in the process that created it (its
+    workers are threads, which a fork does not copy)."""
 
     def __init__(self, store, split="train", batch=64, shuffle=False, seed=1, window=4,
                  threads=2, depth=3, prefetch=True, part=0, parts=1, augment=None):
@@ -263,13 +319,20 @@ class Loader(_Closable):
             o.augment = ctypes.cast(ctypes.pointer(self.augment), ctypes.c_void_p)  # copied
         self.options = o
         h = ctypes.c_void_p()
-        _check(lib.cxr_loader_create(ctypes.byref(h), self.store._ptr, split_b, ctypes.byref(o)))
+        _check(lib.cxr_loader_create(ctypes.byref(h), self.store._ptr, split_b, ctypes.byref(o)),
+               f"{self.store.path}: split '{split}'")
         self._h = _Handle(h, lib.cxr_loader_destroy, deps=(self.store._h,))
         self.size = self.store._info(split).size
         self._epoch = 0
         self._generation = 0  # epoch() calls so far: an abandoned iterator sees a newer one
         self._thread = None  # the one thread that iterates (the C loader has one consumer)
         self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def close(self):
+        with self._lock:
+            self._generation += 1  # a running epoch's iterator raises at its next batch
+            self._h = None
 
     def __repr__(self):
         return f"cxr.Loader({self.store.path!r}, {self.split!r})"
@@ -324,6 +387,9 @@ class Loader(_Closable):
         h = self._h
         if h is None:
             raise ValueError("loader is closed")
+        if self._pid != os.getpid():
+            raise RuntimeError(f"{self!r} was created in process {self._pid}, whose worker threads "
+                               "a fork does not copy: create the loader in this process")
         epoch = _int(epoch, "epoch", 0, _INT_MAX)
         with self._lock:
             me = threading.get_ident()
@@ -342,6 +408,8 @@ class Loader(_Closable):
         s = self.size
         while True:
             if gen != self._generation:
+                if self._h is None:
+                    raise ValueError(f"{self!r} was closed during epoch {epoch}")
                 raise RuntimeError(f"{self!r}: epoch {epoch} was abandoned (another epoch() began)")
             _check(lib.cxr_loader_next_batch(h, ctypes.byref(b)))
             if b.n == 0:

@@ -13,21 +13,27 @@ k % num_workers == worker id: the workers read disjoint shard sets that together
 split, so an epoch delivers every image once. Within a worker the order is the loader's
 shard-window shuffle from (seed, epoch); the DataLoader interleaves the workers' batches.
 Batches are made by the C loader (batch_size=None in the DataLoader); each worker's last batch
-may be short. Each worker also runs `threads` decode threads.
+may be short. Each worker also runs `threads` decode threads. set_epoch reaches the workers
+through shared memory, persistent_workers=True included.
 """
+
+import multiprocessing
+import os
 
 import numpy as np
 import torch
 import torch.utils.data
 
-from . import Loader, _writable_view
+from . import Loader, Store, _writable_view
 
 
 class StoreDataset(torch.utils.data.IterableDataset):
-    """Batches of one split of a cxr store. Options as cxr.Loader; shuffle defaults to True for
-    "train" and False otherwise. copy=True (default) gives tensors that own their memory; with
-    copy=False and no worker processes the image tensor aliases the loader's buffer and is
-    overwritten by the next batch. return_indices adds the int64 image numbers as a third
+    """Batches of one split of a cxr store (`path`: a path or a cxr.Store). Options as
+    cxr.Loader; shuffle defaults to True for "train" and False otherwise. copy=True (default)
+    gives tensors that own their memory; copy=False, in the DataLoader's own process only
+    (num_workers=0), gives an image tensor that aliases the loader's buffer and is overwritten
+    by the next batch (a worker copies anyway: its batch is sent to the main process after the
+    worker has moved on). return_indices adds the int64 image numbers as a third
     element. augment (None: off; a spec as cxr-train's --augment, e.g. "default") transforms
     each image as cxr.Loader's augment does: the bits cxr-train trains on."""
 
@@ -35,17 +41,23 @@ class StoreDataset(torch.utils.data.IterableDataset):
                  threads=2, depth=3, prefetch=True, copy=True, return_indices=False,
                  augment=None):
         super().__init__()
-        self.path, self.split = str(path), split
+        self.path = path.path if isinstance(path, Store) else os.fspath(path)
+        self.split = split
         self.kw = dict(batch=batch, shuffle=split == "train" if shuffle is None else shuffle,
                        seed=seed, window=window, threads=threads, depth=depth,
                        prefetch=prefetch, augment=augment)
         self.copy, self.return_indices = copy, return_indices
-        self.epoch = 0
+        # shared with the workers, which keep their copy of the dataset (persistent_workers)
+        self._epoch = multiprocessing.Value("q", 0, lock=False)
+
+    @property
+    def epoch(self):
+        return self._epoch.value
 
     def set_epoch(self, epoch):
         """The epoch (shuffle) of the next iteration; call before each epoch's DataLoader
-        loop (workers receive the dataset with its epoch when the loop starts)."""
-        self.epoch = int(epoch)
+        loop."""
+        self._epoch.value = int(epoch)
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -53,7 +65,7 @@ class StoreDataset(torch.utils.data.IterableDataset):
         loader = Loader(self.path, self.split, part=part, parts=parts, **self.kw)
         try:
             for b in loader.epoch(self.epoch):
-                if self.copy:
+                if self.copy or info is not None:
                     images = torch.from_numpy(np.array(b.images))
                 else:
                     # the loader's buffer; torch wants a writable array, and nobody writes

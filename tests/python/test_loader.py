@@ -3,10 +3,13 @@ h5py's rows (images and labels, shuffled and sequential, prefetch on and off), o
 (seed, epoch), parts are disjoint and cover the split, arrays are zero-copy read-only views
 (copy=True ones survive later batches), augmentation is cxr_augment_image of h5py's image,
 errors are CxrError with the library's message; misuse (a split that is not a string, integers
-ctypes would wrap, an abandoned epoch's iterator, a second thread, a close() racing a call)
-raises instead of crashing or answering wrongly."""
+ctypes would wrap, an abandoned epoch's iterator, a second thread, a close() racing a call or
+ending an epoch, a loader used after a fork) raises instead of crashing, hanging or answering
+wrongly; a fork during an HDF5 read does not hang the child; paths may be str, bytes or
+PathLike."""
 
 import os
+import pathlib
 import shutil
 import sys
 import tempfile
@@ -150,7 +153,18 @@ try:
     cxr.Loader(store, "train", part=2, parts=2)
     check(False, "a bad part raises")
 except cxr.CxrError as e:
-    check(e.status == "argument", f"bad part status: {e.status}")
+    check(e.status == "argument" and store in str(e), f"bad part: status and file: {e}")
+with cxr.Store(store) as st:
+    try:
+        st.image_path("nope", 0)
+        check(False, "image_path of a missing split raises")
+    except cxr.CxrError as e:
+        check("nope" in str(e) and store in str(e), f"image_path missing split message: {e}")
+# paths as bytes and os.PathLike, as open() takes them
+for p in (os.fsencode(store), pathlib.Path(store)):
+    with cxr.Store(p) as st:
+        check(st.path == store and st.classes == list(cxr.Store(store).classes),
+              f"Store({type(p).__name__}) opens the store")
 
 # misuse raises instead of crashing the interpreter or wrapping silently
 for args, kw, exc in (((store, None), {}, TypeError),            # a NULL split crashed in C
@@ -221,6 +235,74 @@ for trial in range(30):
     check(not errs, f"trial {trial}: a read raced with close(): {errs[:1]}")
     if errs:
         break
+
+# close() during an epoch: the iterator raises at its next batch instead of going on
+ld = cxr.Loader(store, "train", batch=2)
+it = ld.epoch(0)
+b = next(it)
+ld.close()
+try:
+    next(it)
+    check(False, "an epoch's iterator raises after close()")
+except ValueError as e:
+    check("closed" in str(e), f"iterator after close message: {e}")
+del it, b
+
+
+def wait_child(pid, seconds):
+    """The child's exit code, or None if it still runs after `seconds` (then it is killed)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return None
+
+
+# a loader used in a forked child (its worker threads are not there): RuntimeError, not a hang
+with cxr.Loader(store, "train", batch=4) as ld:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            next(ld.epoch(0))
+            os._exit(1)
+        except RuntimeError:
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(2)
+    code = wait_child(pid, 20)
+    check(code == 0, f"a forked child's epoch() raises RuntimeError (exit {code}, None: hung)")
+    check(sum(len(b) for b in ld.epoch(0)) == n, "the parent's loader still works after a fork")
+
+# a fork while another thread reads through HDF5 (ctypes released the GIL): the child does not
+# inherit HDF5's lock held by a thread it lacks (before: 5 of 30 children hung)
+st = cxr.Store(store)
+stop = threading.Event()
+
+
+def hdf5_reader():
+    while not stop.is_set():
+        st.read_image("train", 0)
+
+
+t = threading.Thread(target=hdf5_reader)
+t.start()
+hung = 0
+for trial in range(40):
+    pid = os.fork()
+    if pid == 0:
+        with cxr.Store(store) as s2:
+            os._exit(0 if np.array_equal(s2.read_image("train", 1), train[1]) else 1)
+    code = wait_child(pid, 5)
+    hung += code is None
+    check(code in (0, None), f"fork trial {trial}: child exit {code}")
+stop.set()
+t.join()
+st.close()
+check(hung == 0, f"children forked during HDF5 reads: {hung} of 40 hung")
 
 with tempfile.TemporaryDirectory() as tmp:
     bad = os.path.join(tmp, "bad.h5")

@@ -1,8 +1,11 @@
 """test_torch.py STORE: cxr.torch.StoreDataset through torch.utils.data.DataLoader. In-process
 batches equal cxr.Loader's; with worker processes every batch comes from one worker's shards
-(k % workers), images equal h5py's, augment= gives cxr.Loader's augmented images, the epoch covers the split exactly once, and the same
-epoch gives the same batches while another epoch gives another order. Skips without torch."""
+(k % workers), images equal h5py's (copy=False too), augment= gives cxr.Loader's augmented
+images, the epoch covers the split exactly once, the same epoch gives the same batches while
+another epoch gives another order (persistent workers too), and a cxr.Store or a pathlib path
+works as the path. Skips without torch."""
 
+import pathlib
 import sys
 
 from common import check, finish, need
@@ -75,4 +78,32 @@ for workers in (2, 3):
     e2 = batches(ds, workers)
     check([b[2].tolist() for b in e2] != [b[2].tolist() for b in e1],
           f"{workers} workers: another epoch, another order")
+# copy=False with workers: a worker's batch leaves after the worker moved on, so it is a copy
+# (small batches and a shallow ring overwrote 72 of 120 aliased batches before it was)
+ds = StoreDataset(store, "train", batch=2, depth=2, seed=3, copy=False, return_indices=True)
+wrong = 0
+for epoch in range(3):
+    ds.set_epoch(epoch)
+    for x, y, i in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2):
+        wrong += not np.array_equal(x.numpy()[:, 0], train[i.numpy()])
+check(wrong == 0, f"copy=False with 2 workers: {wrong} batches with other images than h5py's")
+
+# set_epoch reaches persistent workers, which keep their copy of the dataset
+ds = StoreDataset(store, "train", batch=3, seed=5, return_indices=True)
+dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2, persistent_workers=True)
+
+
+def order(epoch):
+    ds.set_epoch(epoch)
+    return [b[2].tolist() for b in dl]
+
+
+o1, o2, o1b = order(1), order(2), order(1)
+check(o1 != o2 and o1 == o1b, "persistent workers: set_epoch changes the order, and repeats it")
+# a cxr.Store (as cxr.Loader takes) or a pathlib path in place of the path
+for src in (cxr.Store(store), pathlib.Path(store)):
+    ds = StoreDataset(src, "train", batch=5, seed=2, return_indices=True)
+    ds.set_epoch(3)
+    check([b[2].tolist() for b in batches(ds, 0)] == [b[2].tolist() for b in got],
+          f"StoreDataset({type(src).__name__}) == StoreDataset(path)")
 finish("python.torch")
