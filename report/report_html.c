@@ -277,7 +277,7 @@ static void section_runs(page *pg)
             cxr_sb_printf(b, "%lld", (long long)run->eval_images);
         else
             cxr_sb_printf(b, "?");
-        if (run->eval_split) {
+        if (run->eval_split && *run->eval_split) {
             cxr_sb_printf(b, " (");
             cxr_sb_esc(b, run->eval_split);
             cxr_sb_printf(b, ")");

@@ -215,8 +215,33 @@ static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e)
     return 0;
 }
 
+/* A run line's keys all of the right type, checked before any is taken: a bad line changes
+ * nothing of the run. */
+static int check_run(const cJSON *o, line_err *e)
+{
+    static const char *const strs[] = { CXR_LOG_TOOL,    CXR_LOG_STORE,     CXR_LOG_DEVICE,
+                                        CXR_LOG_KERNELS, CXR_LOG_CPU_MODEL, CXR_LOG_EVAL_SPLIT };
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+        const cJSON *it = get_item(o, strs[i]);
+        if (it && !cJSON_IsString(it)) return bad(e, "key \"%s\": expected a string", strs[i]);
+    }
+    int64_t n;
+    if (get_int(o, CXR_LOG_TRAIN_IMAGES, &n, e) || get_int(o, CXR_LOG_EVAL_IMAGES, &n, e))
+        return -1;
+    const cJSON *cl = get_item(o, CXR_LOG_CLASSES), *c;
+    if (cl) {
+        int strings = cJSON_IsArray(cl);
+        cJSON_ArrayForEach(c, cl) strings = strings && cJSON_IsString(c);
+        if (!strings) return bad(e, "key \"%s\": expected an array of strings", CXR_LOG_CLASSES);
+    }
+    const cJSON *re = get_item(o, CXR_LOG_RECIPE);
+    if (re && !cJSON_IsObject(re)) return bad(e, "key \"%s\": expected an object", CXR_LOG_RECIPE);
+    return 0;
+}
+
 static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e)
 {
+    if (check_run(o, e)) return -1;
     if (get_str(o, CXR_LOG_TOOL, &run->tool, e) || get_str(o, CXR_LOG_STORE, &run->store, e) ||
         get_str(o, CXR_LOG_DEVICE, &run->device, e) ||
         get_str(o, CXR_LOG_KERNELS, &run->kernels, e) ||
@@ -228,14 +253,17 @@ static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e)
     const cJSON *cl = get_item(o, CXR_LOG_CLASSES);
     if (cl) {
         const cJSON *c;
-        int strings = cJSON_IsArray(cl);
-        cJSON_ArrayForEach(c, cl) strings = strings && cJSON_IsString(c);
-        if (!strings) return bad(e, "key \"%s\": expected an array of strings", CXR_LOG_CLASSES);
-        int k = cJSON_GetArraySize(cl);
+        int k = cJSON_GetArraySize(cl), i = 0;
         char **names = calloc((size_t)k + 1, sizeof *names);
         if (!names) return bad(e, "out of memory");
-        int i = 0;
-        cJSON_ArrayForEach(c, cl) names[i++] = strdup(c->valuestring);
+        cJSON_ArrayForEach(c, cl)
+        {
+            if (!(names[i++] = strdup(c->valuestring))) {
+                while (i > 0) free(names[--i]);
+                free(names);
+                return bad(e, "out of memory");
+            }
+        }
         for (int j = 0; j < run->n_classes; j++) free(run->classes[j]);
         free(run->classes);
         run->classes = names;
@@ -243,7 +271,6 @@ static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e)
     }
     const cJSON *re = get_item(o, CXR_LOG_RECIPE);
     if (re) {
-        if (!cJSON_IsObject(re)) return bad(e, "key \"%s\": expected an object", CXR_LOG_RECIPE);
         free(run->recipe_json);
         run->recipe_json = cJSON_PrintUnformatted(re);
     }
@@ -321,10 +348,14 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
             smp->n_lines++;
         line_err e = { { 0 } };
         int rc = 0;
-        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
+        const char *end = NULL;
+        cJSON *o = cJSON_ParseWithLengthOpts(line, (size_t)len, &end, 0);
         const cJSON *ty = o ? cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_TYPE) : NULL;
+        if (o && end) end += strspn(end, " \t");
         if (!o)
             rc = bad(&e, "not valid JSON");
+        else if (end && end < line + len) /* e.g. a torn line with a resume's run line after it */
+            rc = bad(&e, "text after the JSON object at column %d", (int)(end - line) + 1);
         else if (!cJSON_IsObject(o))
             rc = bad(&e, "not a JSON object");
         else if (smp) {
@@ -467,29 +498,37 @@ static void dedupe_epochs(cxr_log_run *run)
     free(kept);
 }
 
+/* A step line's place: sorted by (step, line), which makes qsort stable. */
+typedef struct {
+    int64_t step;
+    int line;
+} step_key;
+
+static int step_key_cmp(const void *a, const void *b)
+{
+    const step_key *x = a, *y = b;
+    if (x->step != y->step) return x->step < y->step ? -1 : 1;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
 /* Steps logged twice (a resume repeats the steps after the last checkpoint): keep the last
- * line of each step number, in step order (line order sorted stably by step). */
+ * line of each step number, in step order. O(n log n): a run can log millions of steps. */
 static void dedupe_steps(cxr_log_run *run)
 {
     int n = run->n_steps, out = 0;
     if (n < 2) return;
-    int *order = malloc((size_t)n * sizeof *order);
+    step_key *order = malloc((size_t)n * sizeof *order);
     cxr_log_step *tmp = malloc((size_t)n * sizeof *tmp);
     if (!order || !tmp) {
         free(order);
         free(tmp);
         return;
     }
-    for (int i = 0; i < n; i++) order[i] = i;
-    for (int i = 1; i < n; i++) /* insertion sort by step, stable; logs are nearly sorted */
-        for (int j = i; j > 0 && run->steps[order[j - 1]].step > run->steps[order[j]].step; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
+    for (int i = 0; i < n; i++) order[i] = (step_key){ run->steps[i].step, i };
+    qsort(order, (size_t)n, sizeof *order, step_key_cmp);
     for (int i = 0; i < n; i++) {
-        const cxr_log_step *s = &run->steps[order[i]];
-        if (i + 1 < n && run->steps[order[i + 1]].step == s->step) continue; /* a later line */
+        const cxr_log_step *s = &run->steps[order[i].line];
+        if (i + 1 < n && order[i + 1].step == s->step) continue; /* a later line */
         tmp[out++] = *s;
     }
     memcpy(run->steps, tmp, (size_t)out * sizeof *tmp);

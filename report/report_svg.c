@@ -88,6 +88,10 @@ void cxr_plot_nice(double *lo, double *hi, int n, int integer, double *step)
         *lo = *hi;
         *hi = t;
     }
+    if (!isfinite(*hi - *lo)) { /* e.g. -1e308 .. 1e308: a range that overflows */
+        *lo = fmax(*lo, -1e307);
+        *hi = fmin(*hi, 1e307);
+    }
     if (*hi - *lo < 1e-12) {
         double d = fabs(*hi) > 1e-12 ? 0.1 * fabs(*hi) : 1;
         *lo -= d;
@@ -132,9 +136,14 @@ static double py(const cxr_plot *p, double y)
 
 static void tick_label(char *buf, size_t cap, double v, double step)
 {
-    int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
-    if (dec > 6) dec = 6;
     if (fabs(v) < step * 1e-6) v = 0; /* no "-0" */
+    if (fabs(v) >= 1e6 || step < 1e-6) {
+        /* exponent form, with the digits that tell neighbouring ticks apart */
+        int digits = (int)ceil(log10(fmax(fabs(v), step) / step) - 1e-9) + 1;
+        snprintf(buf, cap, "%.*g", digits < 1 ? 1 : digits > 15 ? 15 : digits, v);
+        return;
+    }
+    int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
     snprintf(buf, cap, "%.*f", dec, v);
 }
 
@@ -334,7 +343,7 @@ void cxr_plot_hbars(cxr_sb *b, const char *id, const char *title, const char *xl
         for (int s = 0; s < n_ser; s++) {
             double val = v[c * n_ser + s];
             if (!isfinite(val)) continue;
-            double w = px(&p, val) - x0;
+            double w = fmax(px(&p, val) - x0, 0); /* a negative value: no bar */
             cxr_sb_printf(b,
                           "<rect class=\"bar\" data-cat=\"%d\" data-ser=\"%d\" x=\"%d\" y=\"%d\" "
                           "width=\"%.1f\" height=\"%d\" fill=\"%s\"/>",

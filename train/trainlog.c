@@ -131,11 +131,22 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
         free(log);
         return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
     }
-    log->f = fopen(path, append ? "a" : "w");
+    log->f = fopen(path, append ? "a+" : "w");
     if (!log->f) {
         free(log->path);
         free(log);
         return cxr_set_error(CXR_E_IO, "%s: cannot open the log for writing", path);
+    }
+    /* A run killed in the middle of a line left it without its newline: end it, so the
+     * resume's lines start on their own (readers skip the torn line, not the next). */
+    int seekable = append && fseek(log->f, -1, SEEK_END) == 0; /* not empty, not a pipe */
+    int last = seekable ? fgetc(log->f) : '\n';
+    if (seekable && (fseek(log->f, 0, SEEK_END) != 0 || /* a read is followed by a seek */
+                     (last != '\n' && (fputc('\n', log->f) == EOF || fflush(log->f) != 0)))) {
+        fclose(log->f);
+        free(log->path);
+        free(log);
+        return cxr_set_error(CXR_E_IO, "%s: cannot end the log's last line", path);
     }
     *out = log;
     return CXR_OK;

@@ -4,6 +4,8 @@
 - values a double cannot step between end in a report, not an endless loop; a one-class
   evaluation draws no ROC and says n/a for the missing class's recall;
 - a log without epoch lines is a clear error (exit 3) and no output file appears;
+- huge values give exponent tick labels, an overflowing range no NaN, a negative time no
+  negative bar, an empty eval split no "()";
 - a missing file is an I/O error (exit 4); a missing -o is a usage error (exit 2);
 - no temporary file is left next to the output.
 usage: test_cli.py CXR_REPORT FIXTURE_DIR WORK_DIR
@@ -89,6 +91,31 @@ def main():
     html = open(oh).read() if r.returncode == 0 else ""
     check("AUC nan" not in html and "chart-roc" not in html, "no ROC drawn without an AUC")
     check("<td>n/a</td>" in html, "a class with no image has recall n/a")
+    # huge values: tick labels in exponent form that tell ticks apart (not 31-digit numbers off
+    # by 1e4), a range that overflows a double draws no NaN, a negative time draws no negative
+    # bar, and an empty eval split is not shown as "()"
+    huge = os.path.join(work, "huge.jsonl")
+    with open(huge, "w") as f:
+        f.write('{"type":"run","eval_split":"","train_images":3,"eval_images":0}\n'
+                '{"type":"epoch","epoch":1,"train_loss":1e35}\n'
+                '{"type":"epoch","epoch":2,"train_loss":3e35}\n'
+                '{"type":"benchmark","config":"x","first_epoch_s":-3}\n')
+    hh = os.path.join(work, "huge.html")
+    r = run(tool, [huge, "-o", hh])
+    check(r.returncode == 0, "huge values: exit %d %r" % (r.returncode, r.stderr))
+    html = open(hh).read() if r.returncode == 0 else ""
+    ticks = re.findall(r'class="ytick"[^>]*>([^<]*)<', html)
+    check(any("e+35" in t for t in ticks) and not any(re.fullmatch(r"-?\d{12,}", t) for t in ticks),
+          "huge tick labels: %s" % ticks[:12])
+    over = os.path.join(work, "overflow.jsonl")
+    with open(over, "w") as f:
+        f.write('{"type":"epoch","epoch":1,"train_loss":1e308}\n'
+                '{"type":"epoch","epoch":2,"train_loss":-1e308}\n')
+    r = run(tool, [over, "-o", os.path.join(work, "overflow.html")])
+    oh = open(os.path.join(work, "overflow.html")).read() if r.returncode == 0 else "nan"
+    check(r.returncode == 0 and "nan" not in oh, "a NaN in the page of a 1e308 range")
+    check(not re.search(r'width="-', html), "a negative bar width")
+    check("()" not in re.sub(r"<script.*?</script>", "", html, flags=re.S), "an empty split shown as ()")
     left = [f for f in os.listdir(work) if ".tmp" in f]
     check(not left, "temporary files left: %s" % left)
     if failures:

@@ -246,6 +246,25 @@ int main(int argc, char **argv)
           run->epochs[0].confusion[0] == 9000000000000000LL);
     CHECK(w.n == 1 && strstr(w.msg[0], ":1:") && strstr(w.msg[0], "is not a count"));
     cxr_log_run_free(run);
+    /* text after a line's object (a torn line with a resume's line glued on) skips the line,
+     * and a run line with one bad key changes nothing of the run */
+    static const char glued[] =
+        "{\"type\":\"run\",\"tool\":\"A\",\"train_images\":5}\n"
+        "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.5}\n"
+        "{\"type\":\"epoch\",\"epoch\":2,\"train_loss\":0.4}{\"type\":\"run\",\"tool\":\"R\"}\n"
+        "{\"type\":\"run\",\"tool\":\"B\",\"train_images\":\"12\"}\n"
+        "{\"type\":\"epoch\",\"epoch\":3,\"train_loss\":0.3}  \n";
+    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
+            write(fd, glued, sizeof glued - 1) == (ssize_t)(sizeof glued - 1));
+    close(fd);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
+    CHECK(run->n_epochs == 2 && run->epochs[0].epoch == 1 && run->epochs[1].epoch == 3);
+    CHECK(run->n_skipped == 2 && w.n == 2);
+    CHECK(w.n == 2 && strstr(w.msg[0], ":3:") && strstr(w.msg[0], "text after the JSON object"));
+    CHECK(w.n == 2 && strstr(w.msg[1], ":4:") && strstr(w.msg[1], "train_images"));
+    CHECK(strcmp(run->tool, "A") == 0 && run->train_images == 5);
+    cxr_log_run_free(run);
     static const char epochs[] = "{\"t\":1,\"epoch\":5000000000}\n{\"t\":2,\"epoch\":3}\n";
     REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
             write(fd, epochs, sizeof epochs - 1) == (ssize_t)(sizeof epochs - 1));

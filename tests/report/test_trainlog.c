@@ -137,6 +137,12 @@ static void compare(const cxr_log_epoch *got, const cxr_log_epoch *want)
     CHECK(strcmp(gm->gpu_reason, wm->gpu_reason) == 0);
 }
 
+static void count_warning(void *ctx, const char *msg)
+{
+    (void)msg;
+    ++*(int *)ctx;
+}
+
 int main(int argc, char **argv)
 {
     REQUIRE(argc == 2);
@@ -224,6 +230,30 @@ int main(int argc, char **argv)
         compare(&run->epochs[1], &e2b); /* the resume's line wins */
     }
     cxr_log_run_free(run);
+
+    /* a run killed mid-line, then resumed: the torn line is ended, so the resume's run line
+     * and epoch are read (before, they were glued to the torn line and lost with it) */
+    FILE *torn = fopen(path, "w");
+    REQUIRE(torn);
+    fputs("{\"type\":\"run\",\"tool\":\"first\"}\n{\"type\":\"epoch\",\"epoch\":1,\"train_lo",
+          torn);
+    fclose(torn);
+    CHECK_OK(cxr_trainlog_open(&log, path, 1));
+    CHECK_OK(cxr_trainlog_write_run(log, &rl));
+    CHECK_OK(cxr_trainlog_write_epoch(log, &e2b));
+    CHECK_OK(cxr_trainlog_close(log));
+    int n_torn = 0;
+    run = NULL;
+    CHECK_OK(cxr_log_read(path, count_warning, &n_torn, &run));
+    CHECK(run && run->n_run_lines == 2 && run->n_skipped == 1 && n_torn == 1);
+    CHECK(run && strcmp(run->tool, rl.tool) == 0 && run->n_epochs == 1 &&
+          run->epochs[0].epoch == 2);
+    cxr_log_run_free(run);
+    /* a log ending in its newline gets no blank line */
+    size_t len_before = strlen(slurp(path));
+    CHECK_OK(cxr_trainlog_open(&log, path, 1));
+    CHECK_OK(cxr_trainlog_close(log));
+    CHECK(strlen(slurp(path)) == len_before);
 
     /* a log that cannot be opened is named */
     CHECK(cxr_trainlog_open(&log, "/nonexistent-dir/x.jsonl", 0) == CXR_E_IO && log == NULL);
