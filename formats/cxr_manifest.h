@@ -43,10 +43,13 @@ cxr_status cxr_csv_rewind(cxr_csv *r);
 
 /* Next record. Returns CXR_OK with *n_fields fields in *fields (an array owned by the reader,
  * valid until the next call), or CXR_OK with *n_fields = 0 at end of input. A malformed line
- * (unterminated quote, text after a closing quote) returns CXR_E_FORMAT with the message
+ * (unterminated quote, text after a closing quote, a NUL byte) returns CXR_E_FORMAT with the message
  * "<name>: line <N>: <reason>"; the reader has then moved to the next line and may go on.
  * *line receives the 1-based line number of the record (may be NULL). */
 cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields, int64_t *line);
+/* The reason of the malformed line cxr_csv_next last returned CXR_E_FORMAT for, without file
+ * and line ("unterminated quote"...): a string that lives as long as the program. */
+const char *cxr_csv_why(const cxr_csv *r);
 
 /* Index of the header field equal to `name` (exact, case-sensitive), or -1. */
 int cxr_csv_find(const cxr_csv_field *fields, int n_fields, const char *name);
@@ -94,8 +97,9 @@ typedef struct {
     int64_t first_malformed_line; /* 0 if none */
     int n_columns;                /* header columns (at most CXR_EXPLORE_MAX_COLUMNS kept) */
     char *column_names[CXR_EXPLORE_MAX_COLUMNS]; /* owned */
-    int64_t missing[CXR_EXPLORE_MAX_COLUMNS];    /* empty or "None" per column; a short row
-                                                      counts its absent fields as missing */
+    int64_t missing[CXR_EXPLORE_MAX_COLUMNS];    /* empty or "None" per column, over the
+                                                      rows of the header's width (others are
+                                                      malformed) */
     int has_label;                        /* 0 for a manifest without a label column (test.csv) */
     int64_t n_classes;                    /* distinct non-missing labels */
     int n_top;                            /* <= CXR_EXPLORE_TOP */

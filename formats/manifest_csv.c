@@ -29,6 +29,7 @@ struct cxr_csv {
     int cap_fields;
     char *scratch; /* unescaped quoted fields of the current record */
     size_t cap_scratch;
+    const char *why; /* the last malformed line's reason (a literal), or NULL */
 };
 
 static cxr_status csv_init(cxr_csv **out, const char *name)
@@ -233,7 +234,9 @@ cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields,
         if (e > p && e[-1] == '\r') e--;
         if (e == p) continue; /* blank line */
         int n = 0;
-        if (!memchr(p, '"', (size_t)(e - p))) {
+        if (memchr(p, '\0', (size_t)(e - p))) {
+            n = -4; /* not text: a label "x\0y" would be class "x" */
+        } else if (!memchr(p, '"', (size_t)(e - p))) {
             for (;;) { /* fast path: no quotes on this line */
                 const char *c = memchr(p, ',', (size_t)(e - p));
                 if (csv_push(r, n++, p, c ? (size_t)(c - p) : (size_t)(e - p))) {
@@ -249,12 +252,13 @@ cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields,
         if (n == -1)
             return cxr_set_error(CXR_E_NOMEM, "%s: line %lld: out of memory", r->name,
                                  (long long)this_line);
-        if (n == -2)
-            return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: unterminated quote", r->name,
-                                 (long long)this_line);
-        if (n == -3)
-            return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: text after a closing quote", r->name,
-                                 (long long)this_line);
+        r->why = n == -2   ? "unterminated quote"
+                 : n == -3 ? "text after a closing quote"
+                 : n == -4 ? "NUL byte in the line"
+                           : NULL;
+        if (r->why)
+            return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s", r->name, (long long)this_line,
+                                 r->why);
         *fields = r->fields;
         *n_fields = n;
         return CXR_OK;
@@ -293,7 +297,7 @@ cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_f
         for (int j = 0; j < i; j++)
             if (header[i].len == header[j].len && !memcmp(header[i].s, header[j].s, header[i].len))
                 return cxr_set_error(CXR_E_FORMAT,
-                                     "%s: line 1: column '%.*s' appears twice (columns %d and %d)",
+                                     "%s: header: column '%.*s' appears twice (columns %d and %d)",
                                      name, (int)header[i].len, header[i].s, j + 1, i + 1);
     cols->id = cxr_csv_find(header, n, "id");
     cols->url = cxr_csv_find(header, n, "url");
@@ -341,14 +345,20 @@ static int all_digits(const char *s, size_t n)
     return 1;
 }
 
+const char *cxr_csv_why(const cxr_csv *r) { return r->why; }
+
 int cxr_label_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
     int da = all_digits(a, alen), db = all_digits(b, blen);
     if (da != db) return da ? -1 : 1; /* numbers first */
     if (da) {
+        size_t a0 = alen, b0 = blen; /* with their leading zeros */
         while (alen > 1 && *a == '0') a++, alen--;
         while (blen > 1 && *b == '0') b++, blen--;
         if (alen != blen) return alen < blen ? -1 : 1;
+        int c = memcmp(a, b, alen);
+        if (c) return c;
+        return a0 < b0 ? -1 : a0 > b0; /* the same number: fewer leading zeros first */
     }
     size_t m = alen < blen ? alen : blen;
     int c = memcmp(a, b, m);

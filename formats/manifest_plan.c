@@ -197,15 +197,11 @@ static cxr_status skip_row(planner *pl, int64_t line, const char *path, const ch
     return cxr_plan_add_skip(pl->plan, "", path, reason);
 }
 
-/* Rule 1: a malformed line (the reader's error is the last one set), recorded at
- * "<manifest>:<line>" with the reason after the message's "<file>: line N: " prefix. */
-static cxr_status skip_malformed(planner *pl, int64_t line)
+/* Rule 1: a malformed line, recorded at "<manifest>:<line>" with its reason (why). */
+static cxr_status skip_malformed(planner *pl, int64_t line, const char *why)
 {
-    const char *msg = cxr_last_error() + strlen(pl->manifest);
-    const char *p = strstr(msg, ": line ");
-    if (p && (p = strstr(p + 7, ": "))) msg = p + 2;
     char reason[192];
-    snprintf(reason, sizeof reason, "malformed line: %s", msg);
+    snprintf(reason, sizeof reason, "malformed line: %s", why);
     char *loc = line_loc(pl->manifest, line);
     if (!loc) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
     cxr_status st = cxr_plan_add_skip(pl->plan, "", loc, reason);
@@ -317,15 +313,21 @@ static cxr_status collect_rows(planner *pl)
         cxr_status rs = cxr_csv_next(pl->csv, &f, &n, &line);
         if (rs == CXR_OK && n == 0) break;
         pl->sum.rows++;
-        if (rs == CXR_OK && n != pl->cols.n_columns)
-            rs = cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %d fields, expected %d", pl->manifest,
-                               (long long)line, n, pl->cols.n_columns);
-        else if (rs == CXR_OK && cxr_manifest_is_header_row(&pl->cols, f, n))
-            rs = cxr_set_error(CXR_E_FORMAT, "%s: line %lld: repeated header row", pl->manifest,
-                               (long long)line);
+        char why[64];
+        const char *rw = rs == CXR_E_FORMAT ? cxr_csv_why(pl->csv) : NULL;
+        snprintf(why, sizeof why, "%s", rw ? rw : "malformed");
+        if (rs == CXR_OK && n != pl->cols.n_columns) {
+            snprintf(why, sizeof why, "%d fields, expected %d", n, pl->cols.n_columns);
+            rs = cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s", pl->manifest, (long long)line,
+                               why);
+        } else if (rs == CXR_OK && cxr_manifest_is_header_row(&pl->cols, f, n)) {
+            snprintf(why, sizeof why, "repeated header row");
+            rs = cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s", pl->manifest, (long long)line,
+                               why);
+        }
         if (rs == CXR_E_FORMAT) {
             if (pl->opt->strict) CXR_TRY(rs);
-            CXR_TRY(skip_malformed(pl, line));
+            CXR_TRY(skip_malformed(pl, line, why));
             continue;
         }
         CXR_TRY(rs);
@@ -361,6 +363,12 @@ static void assign_splits(planner *pl)
         size_t nv = i_val >= 0 ? (size_t)floor((double)cn * opt->val_fraction + 0.5) : 0;
         if (nt > cn) nt = cn;
         if (nv > cn - nt) nv = cn - nt;
+        if (nt + nv == cn) { /* every class keeps a train row: val, then test, gives it up */
+            if (nv > 0)
+                nv--;
+            else if (nt > 0)
+                nt--;
+        }
         for (size_t k = 0; k < cn; k++)
             rows[a + k].split = k < nt ? i_test : k < nt + nv ? i_val : i_train;
     }

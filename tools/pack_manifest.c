@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cxr_parse.h"
 
@@ -172,6 +173,12 @@ cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, 
     if (!m->images)
         return cxr_set_error(CXR_E_ARG, "--manifest %s: --images DIR is required to pack",
                              m->manifest);
+    struct stat sb; /* "" would put the images under / */
+    errno = 0;
+    if (!*m->images || stat(m->images, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return cxr_set_error(CXR_E_ARG, "--images '%s': not a directory%s%s", m->images,
+                             *m->images && errno ? ": " : "",
+                             *m->images && errno ? strerror(errno) : "");
     cxr_manifest_options o = m->opt;
     if (val_fraction >= 0) o.val_fraction = val_fraction; /* given (0: no val split) */
     o.strict = strict;

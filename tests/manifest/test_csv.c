@@ -130,7 +130,10 @@ static void test_label_order(void)
 {
     CHECK(cxr_label_cmp("5", 1, "42", 2) < 0); /* numeric, not "42" < "5" */
     CHECK(cxr_label_cmp("42", 2, "5", 1) > 0);
-    CHECK(cxr_label_cmp("007", 3, "7", 1) == 0);
+    CHECK(cxr_label_cmp("007", 3, "7", 1) > 0); /* the same number, two labels: fewer zeros first */
+    CHECK(cxr_label_cmp("7", 1, "007", 3) < 0);
+    CHECK(cxr_label_cmp("07", 2, "007", 3) < 0);
+    CHECK(cxr_label_cmp("7", 1, "7", 1) == 0);
     CHECK(cxr_label_cmp("99999999999999999999999", 23, "100000000000000000000000", 24) < 0);
     CHECK(cxr_label_cmp("9", 1, "abc", 3) < 0); /* numbers before other labels */
     CHECK(cxr_label_cmp("ab", 2, "abc", 3) < 0);

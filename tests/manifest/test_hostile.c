@@ -1,7 +1,8 @@
 /* test_hostile.c: manifests a careless or hostile user writes (specs/store.md, "Manifest
  * inputs"): a header row repeated in the middle (two CSVs concatenated) is a malformed line,
  * not a phantom class; labels " 1" and "1 " are the label "1" (spaces and tabs around a label
- * are removed); a column named twice in the header is refused naming the file, line and column.
+ * are removed); a column named twice in the header is refused naming the file and column; a
+ * long manifest path, a NUL byte, a two-row class and labels "5"/"05" (test below).
  * The images are empty files: planning only checks that they exist. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,12 +89,60 @@ static void test_duplicate_column(void)
     cxr_manifest_options_defaults(&o);
     cxr_pack_plan p;
     cxr_manifest_summary s;
-    snprintf(want, sizeof want, "%s: line 1: column 'id' appears twice (columns 1 and 4)", csv);
+    snprintf(want, sizeof want, "%s: header: column 'id' appears twice (columns 1 and 4)", csv);
     CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT);
     CHECK(strcmp(cxr_last_error(), want) == 0);
     cxr_manifest_stats st;
     CHECK(cxr_manifest_explore(&st, csv, 0) == CXR_E_FORMAT);
     CHECK(strcmp(cxr_last_error(), want) == 0);
+}
+
+/* A malformed line's reason comes from the reader, not from the error message parsed back (a
+ * manifest path longer than the message buffer left the reason empty and read past it); a NUL
+ * byte makes a line malformed (a label "x\0y" was class "x", like "x\0z"); a class of two rows
+ * with val and test fractions 0.3 keeps a train row; labels "5" and "05" (equal counts) are two
+ * classes in a fixed order, fewer leading zeros first. */
+static void test_long_path_nul_tiny_class(void)
+{
+    char csv[1400], want[1500];
+    int n = snprintf(csv, sizeof csv, "%s/", g_dir);
+    while (n < 1150) n += snprintf(csv + n, sizeof csv - (size_t)n, "./");
+    snprintf(csv + n, sizeof csv - (size_t)n, "long.csv");
+    static const char text[] = "id,url,landmark_id\n"
+                               "a1,u,5\n"
+                               "a2,u,05\n"
+                               "a3,\"u,5\n"
+                               "a4,u,x\0y\n"
+                               "a5,u,5\n"
+                               "a6,u,05\n";
+    FILE *f = fopen(csv, "w");
+    REQUIRE(f && fwrite(text, 1, sizeof text - 1, f) == sizeof text - 1 && fclose(f) == 0);
+    const char *ids[] = { "a1", "a2", "a3", "a4", "a5", "a6" };
+    for (int i = 0; i < 6; i++) {
+        char img[600];
+        snprintf(img, sizeof img, "%s/%s.jpg", g_dir, ids[i]);
+        write_file(img, "");
+    }
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    o.val_fraction = 0.3;
+    o.test_fraction = 0.3;
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK_OK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s));
+    CHECK(s.malformed == 2);
+    snprintf(want, sizeof want, "%s:4", csv);
+    CHECK(has_skip(&p, want, "malformed line: unterminated quote"));
+    snprintf(want, sizeof want, "%s:5", csv);
+    CHECK(has_skip(&p, want, "malformed line: NUL byte in the line"));
+    CHECK(p.n_classes == 2);
+    if (p.n_classes == 2) CHECK(!strcmp(p.class_names[0], "5") && !strcmp(p.class_names[1], "05"));
+    int64_t train_rows[2] = { 0, 0 };
+    for (int k = 0; k < p.n_splits; k++)
+        if (!strcmp(p.splits[k].name, "train"))
+            for (int64_t i = 0; i < p.splits[k].n; i++) train_rows[p.splits[k].items[i].label]++;
+    CHECK(train_rows[0] == 1 && train_rows[1] == 1); /* 2 rows: 1 test, 0 val, 1 train */
+    cxr_plan_free(&p);
 }
 
 int main(void)
@@ -103,6 +152,7 @@ int main(void)
     REQUIRE(mkdtemp(g_dir));
     test_header_and_spaces();
     test_duplicate_column();
+    test_long_path_nul_tiny_class();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

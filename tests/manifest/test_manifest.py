@@ -211,6 +211,10 @@ def case_errors(tmp):
     check(sorted(os.listdir(tmp)) == ["fx"], "no file left: %s" % os.listdir(tmp))
     rc, so, se = run(["--manifest", csv, "-o", out])
     check(rc == 2 and "--images" in se, "no --images: exit 2 (%d %s)" % (rc, se))
+    for bad in ("", csv):  # "" searched the images under /; a file is no folder
+        rc, so, se = run(["--manifest", csv, "--images", bad, "-o", out])
+        check(rc == 2 and "--images '%s': not a directory" % bad in se,
+              "--images %r: exit 2 naming it (%d %s)" % (bad, rc, se))
     rc, so, se = run(["--explore"])
     check(rc == 2, "--explore without --manifest: exit 2")
     rc, so, se = run(["--manifest", csv, "--images", img, "-o", out, "--top-classes", "x"])
