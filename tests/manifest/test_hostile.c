@@ -23,6 +23,16 @@ static void write_file(const char *path, const char *text)
     REQUIRE(fclose(f) == 0);
 }
 
+/* Empty files g_dir/<id>.jpg: planning only checks that the images exist. */
+static void touch_images(const char *const *ids, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char img[600];
+        snprintf(img, sizeof img, "%s/%s.jpg", g_dir, ids[i]);
+        write_file(img, "");
+    }
+}
+
 static int has_skip(const cxr_pack_plan *p, const char *path, const char *reason)
 {
     for (int64_t i = 0; i < p->n_skipped; i++)
@@ -42,12 +52,7 @@ static void test_header_and_spaces(void)
                     "b1,u,2\n"
                     "b2,u,\t2\n"
                     "c1,u, \n");
-    const char *ids[] = { "a1", "a2", "a3", "b1", "b2", "c1" };
-    for (int i = 0; i < 6; i++) {
-        char img[600];
-        snprintf(img, sizeof img, "%s/%s.jpg", g_dir, ids[i]);
-        write_file(img, "");
-    }
+    touch_images((const char *[]){ "a1", "a2", "a3", "b1", "b2", "c1" }, 6);
     cxr_manifest_options o;
     cxr_manifest_options_defaults(&o);
     cxr_pack_plan p;
@@ -117,12 +122,7 @@ static void test_long_path_nul_tiny_class(void)
                                "a6,u,05\n";
     FILE *f = fopen(csv, "w");
     REQUIRE(f && fwrite(text, 1, sizeof text - 1, f) == sizeof text - 1 && fclose(f) == 0);
-    const char *ids[] = { "a1", "a2", "a3", "a4", "a5", "a6" };
-    for (int i = 0; i < 6; i++) {
-        char img[600];
-        snprintf(img, sizeof img, "%s/%s.jpg", g_dir, ids[i]);
-        write_file(img, "");
-    }
+    touch_images((const char *[]){ "a1", "a2", "a3", "a4", "a5", "a6" }, 6);
     cxr_manifest_options o;
     cxr_manifest_options_defaults(&o);
     o.val_fraction = 0.3;
