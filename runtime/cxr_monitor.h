@@ -70,6 +70,11 @@ cxr_status cxr_monitor_create(cxr_monitor **out, double interval_s, const char *
  * pass a name that does not exist to exercise the "not available" path on any machine. */
 cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const char *samples_path,
                                  int gpu_index, const char *nvml_lib);
+/* As cxr_monitor_create, for a resumed run: the samples file is appended to (created if
+ * absent), a last line a killed run left torn is ended first, and the times go on after its
+ * last sample's (t = that + interval_s at this call). */
+cxr_status cxr_monitor_resume(cxr_monitor **out, double interval_s, const char *samples_path,
+                              int gpu_index);
 /* Set the epoch number that later samples carry (0 before training starts). */
 void cxr_monitor_set_epoch(cxr_monitor *m, int epoch);
 /* Take one sample now (besides the periodic ones), e.g. at the end of a short epoch. */

@@ -262,8 +262,39 @@ static void *sampler_main(void *arg)
     return NULL;
 }
 
-cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const char *samples_path,
-                                 int gpu_index, const char *nvml_lib)
+/* A resumed run's samples file, opened "a+": its last line ended if a killed run left it torn,
+ * and the time of its last whole sample line (0 if none) in *last_t. */
+static cxr_status samples_reopen(FILE *f, const char *path, double *last_t)
+{
+    static const char key[] = "{\"" CXR_MONITOR_SAMPLE_T "\":";
+    char buf[4097];
+    *last_t = 0;
+    if (fseek(f, 0, SEEK_END) != 0) return CXR_OK; /* not a file: nothing to continue */
+    long size = ftell(f), from = size > 4096 ? size - 4096 : 0;
+    if (size <= 0) return CXR_OK;
+    if (fseek(f, from, SEEK_SET) != 0)
+        return cxr_set_error(CXR_E_IO, "%s: cannot read the samples file: %s", path,
+                             strerror(errno));
+    size_t n = fread(buf, 1, (size_t)(size - from), f);
+    buf[n] = '\0';
+    /* whole lines only: from the first newline when the read began mid-file, up to the last */
+    char *p = from > 0 ? strchr(buf, '\n') : buf, *end = strrchr(buf, '\n');
+    for (; p && end && p < end; p = strchr(p, '\n')) {
+        if (*p == '\n') p++;
+        double t;
+        if (strncmp(p, key, sizeof key - 1) == 0 && sscanf(p + sizeof key - 1, "%lf", &t) == 1 &&
+            isfinite(t) && t > *last_t)
+            *last_t = t;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 ||
+        (n > 0 && buf[n - 1] != '\n' && (fputc('\n', f) == EOF || fflush(f) != 0)))
+        return cxr_set_error(CXR_E_IO, "%s: cannot end the samples file's last line: %s", path,
+                             strerror(errno));
+    return CXR_OK;
+}
+
+static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char *samples_path,
+                                int append, int gpu_index, const char *nvml_lib)
 {
     cxr_status st = CXR_OK;
     cxr_monitor *m = NULL;
@@ -290,10 +321,15 @@ cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const cha
     if (samples_path) {
         m->samples_path = strdup(samples_path);
         if (!m->samples_path) CXR_THROW(CXR_E_NOMEM, "cxr_monitor_create: out of memory");
-        m->samples = fopen(samples_path, "w");
+        m->samples = fopen(samples_path, append ? "a+" : "w");
         if (!m->samples)
             CXR_THROW(CXR_E_IO, "%s: cannot create samples file: %s", samples_path,
                       strerror(errno));
+        double last_t;
+        if (append) {
+            CXR_TRY(samples_reopen(m->samples, samples_path, &last_t));
+            if (last_t > 0) m->t0 -= last_t + interval_s; /* times go on after the last */
+        }
     }
     nvml_open(&m->nv, nvml_lib ? nvml_lib : "libnvidia-ml.so.1", gpu_index);
     if (pthread_create(&m->thread, NULL, sampler_main, m) != 0)
@@ -307,10 +343,22 @@ bail:
     return st;
 }
 
+cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const char *samples_path,
+                                 int gpu_index, const char *nvml_lib)
+{
+    return monitor_start(out, interval_s, samples_path, 0, gpu_index, nvml_lib);
+}
+
 cxr_status cxr_monitor_create(cxr_monitor **out, double interval_s, const char *samples_path,
                               int gpu_index)
 {
-    return cxr_monitor_create_ex(out, interval_s, samples_path, gpu_index, NULL);
+    return monitor_start(out, interval_s, samples_path, 0, gpu_index, NULL);
+}
+
+cxr_status cxr_monitor_resume(cxr_monitor **out, double interval_s, const char *samples_path,
+                              int gpu_index)
+{
+    return monitor_start(out, interval_s, samples_path, 1, gpu_index, NULL);
 }
 
 void cxr_monitor_set_epoch(cxr_monitor *m, int epoch)

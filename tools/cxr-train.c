@@ -106,6 +106,7 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      refused (the epochs done would not match)\n"
         "  --no-prefetch       load batches synchronously in the training thread (for comparison)\n"
         "  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
+        "                      (--resume appends, like --log)\n"
         "  --no-monitor        do not sample resources (no `monitor` object in the log)\n"
         "  --max-steps N       at most N steps per epoch (quick tests)\n"
         "  --precision P       GPU arithmetic of convolutions and GEMMs: fp32 (default, exact), "

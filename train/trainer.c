@@ -754,7 +754,8 @@ static cxr_status open_run_io(train_run *r)
     }
     CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
     if (o->compute.monitor || o->io.monitor_log)
-        CXR_TRY(cxr_monitor_create(&r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu));
+        CXR_TRY((o->io.resume_path ? cxr_monitor_resume : cxr_monitor_create)(
+            &r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu)); /* as the log: appended */
 bail:
     return st;
 }

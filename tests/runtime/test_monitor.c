@@ -175,6 +175,41 @@ int main(int argc, char **argv)
     CHECK(extra >= 0 && extra <= (t_stop - t_r2) / 0.05 + 2);
     CHECK(extra1 >= 0 && extra1 <= (t_e2 - t_r1) / 0.05 + 2 && n1 >= 1 && n2 >= 1);
 
+    /* a resumed run (cxr_monitor_resume) keeps the file: a last line torn by a killed run is
+     * ended, and the new samples' times go on after the last whole sample's (last_t) */
+    f = fopen(path, "a");
+    REQUIRE(f && fputs("{\"t\":99999", f) >= 0 && fclose(f) == 0);
+    long before = 0;
+    f = fopen(path, "r");
+    REQUIRE(f && fseek(f, 0, SEEK_END) == 0 && (before = ftell(f)) > 0 && fclose(f) == 0);
+    CHECK_OK(cxr_monitor_resume(&m, 0.05, path, -1));
+    cxr_monitor_set_epoch(m, 3);
+    cxr_monitor_sample_now(m);
+    CHECK_OK(cxr_monitor_stop(m));
+    cxr_monitor_destroy(m);
+    m = NULL;
+    f = fopen(path, "r");
+    REQUIRE(f);
+    int n_old = 0, n_new = 0, torn = 0, old_ok = 1;
+    while (fgets(line, sizeof line, f)) {
+        cJSON *l = cJSON_Parse(line);
+        if (!l) { /* the torn line, ended by the resume */
+            torn += strcmp(line, "{\"t\":99999\n") == 0;
+            continue;
+        }
+        double t = jnum(l, "t");
+        if ((int)jnum(l, "epoch") == 3) {
+            n_new++;
+            CHECK(t >= last_t + 0.05 - 0.0011);
+        } else {
+            n_old++;
+            old_ok = old_ok && t <= last_t;
+        }
+        cJSON_Delete(l);
+    }
+    fclose(f);
+    CHECK(n_old == n && old_ok && torn == 1 && n_new >= 1);
+
     /* GPU not requested, and the real libnvidia-ml.so.1: available or a reason, never a failure */
     CHECK_OK(cxr_monitor_create(&m, 0.05, NULL, -1));
     CHECK(!cxr_monitor_gpu_available(m, reason, sizeof reason) &&
