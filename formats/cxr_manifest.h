@@ -43,7 +43,8 @@ cxr_status cxr_csv_rewind(cxr_csv *r);
 
 /* Next record. Returns CXR_OK with *n_fields fields in *fields (an array owned by the reader,
  * valid until the next call), or CXR_OK with *n_fields = 0 at end of input. A malformed line
- * (unterminated quote, text after a closing quote, a NUL byte) returns CXR_E_FORMAT with the message
+ * (unterminated quote, text after a closing quote, a NUL byte, over 64 MiB: dropped up to its
+ * newline) returns CXR_E_FORMAT with the message
  * "<name>: line <N>: <reason>"; the reader has then moved to the next line and may go on.
  * *line receives the 1-based line number of the record (may be NULL). */
 cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields, int64_t *line);

@@ -15,6 +15,12 @@
 /* A file is read in blocks of CSV_BLOCK bytes into one buffer (grown only for a longer line),
  * so memory stays flat whatever the file size; memory input is parsed in place. */
 #define CSV_BLOCK ((size_t)4 << 20)
+/* The longest line read: memory stays bounded on a file without newlines (a binary file, a
+ * wrong path). A manifest line is an id, a URL and a label: far shorter. */
+#define CSV_MAX_LINE_MIB 64
+#define CSV_MAX_LINE     ((size_t)CSV_MAX_LINE_MIB << 20)
+#define CXR_STR_(x)      #x
+#define CXR_STR(x)       CXR_STR_(x)
 
 struct cxr_csv {
     char *name;
@@ -222,6 +228,20 @@ cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields,
         const char *p = r->data + r->pos;
         size_t rest = r->len - r->pos;
         const char *nl = memchr(p, '\n', rest);
+        if (!nl && !r->eof && rest >= CSV_MAX_LINE) { /* too long: drop it up to its newline */
+            int64_t this_line = r->line++;
+            if (line) *line = this_line;
+            while (!nl && !r->eof) {
+                r->pos = r->len;
+                cxr_status st = csv_fill(r);
+                if (st != CXR_OK) return st;
+                nl = memchr(r->data, '\n', r->len);
+            }
+            r->pos = nl ? (size_t)(nl + 1 - r->data) : r->len;
+            r->why = "line longer than " CXR_STR(CSV_MAX_LINE_MIB) " MiB";
+            return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s", r->name, (long long)this_line,
+                                 r->why);
+        }
         if (!nl && !r->eof) { /* the line goes on past the buffer: read more */
             cxr_status st = csv_fill(r);
             if (st != CXR_OK) return st;

@@ -139,16 +139,37 @@ static void test_label_order(void)
     CHECK(cxr_label_cmp("ab", 2, "abc", 3) < 0);
 }
 
+/* A new temporary file (its name in path), open for writing. */
+static FILE *temp_file(char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/cxr-csv-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    REQUIRE(f);
+    return f;
+}
+
+/* Close f (a manifest written at path) and open a reader on it, past its header. */
+static cxr_csv *reopen_past_header(FILE *f, const char *path)
+{
+    REQUIRE(fclose(f) == 0);
+    cxr_csv *r = NULL;
+    const cxr_csv_field *fl;
+    int n;
+    CHECK_OK(cxr_csv_open(&r, path));
+    REQUIRE(r);
+    CHECK_OK(cxr_csv_next(r, &fl, &n, NULL));
+    CHECK(n == 3 && field_is(&fl[2], "landmark_id"));
+    return r;
+}
+
 /* A file read in blocks: records across block boundaries and one line longer than a block
  * (6 MiB quoted field) come back whole, with the right line numbers, CRLF or not. */
 static void test_blocks(void)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s/cxr-csv-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    FILE *f = fdopen(fd, "wb");
-    REQUIRE(f);
+    FILE *f = temp_file(path, sizeof path);
     const int rows = 300000, big_at = 150000;
     const size_t big = (size_t)6 << 20;
     fputs("id,url,landmark_id\r\n", f);
@@ -162,14 +183,10 @@ static void test_blocks(void)
                     i % 2 ? "\r\n" : "\n");
         }
     }
-    REQUIRE(fclose(f) == 0);
-    cxr_csv *r = NULL;
+    cxr_csv *r = reopen_past_header(f, path);
     const cxr_csv_field *fl;
     int n;
     int64_t line;
-    CHECK_OK(cxr_csv_open(&r, path));
-    CHECK_OK(cxr_csv_next(r, &fl, &n, &line));
-    CHECK(n == 3 && field_is(&fl[2], "landmark_id"));
     int bad = 0;
     for (int i = 0; i < rows; i++) {
         CHECK_OK(cxr_csv_next(r, &fl, &n, &line));
@@ -194,6 +211,32 @@ static void test_blocks(void)
     unlink(path);
 }
 
+/* A line over the reader's 64 MiB limit (a file without newlines) is a malformed line, dropped
+ * up to its newline with memory bounded; the next line reads as usual. */
+static void test_long_line(void)
+{
+    char path[256];
+    FILE *f = temp_file(path, sizeof path);
+    static char chunk[1 << 20];
+    memset(chunk, 'x', sizeof chunk);
+    fputs("id,url,landmark_id\n", f);
+    for (int k = 0; k < 65; k++) REQUIRE(fwrite(chunk, 1, sizeof chunk, f) == sizeof chunk);
+    fputs("\na,u,1\n", f);
+    cxr_csv *r = reopen_past_header(f, path);
+    const cxr_csv_field *fl;
+    int n;
+    int64_t line;
+    CHECK(cxr_csv_next(r, &fl, &n, &line) == CXR_E_FORMAT && line == 2);
+    CHECK(strstr(cxr_last_error(), "line 2: line longer than 64 MiB") &&
+          !strcmp(cxr_csv_why(r), "line longer than 64 MiB"));
+    CHECK_OK(cxr_csv_next(r, &fl, &n, &line));
+    CHECK(n == 3 && line == 3 && field_is(&fl[0], "a"));
+    CHECK_OK(cxr_csv_next(r, &fl, &n, &line));
+    CHECK(n == 0);
+    cxr_csv_destroy(r);
+    unlink(path);
+}
+
 static void test_file_errors(void)
 {
     cxr_csv *r = NULL;
@@ -211,6 +254,7 @@ int main(void)
     test_columns();
     test_label_order();
     test_blocks();
+    test_long_line();
     test_file_errors();
     TEST_END();
 }
