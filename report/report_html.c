@@ -191,8 +191,44 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
     return 1;
 }
 
-/* The loss of every `step` line against the step number, one polyline per run that has them.
- * Returns 0 when no run has step lines (nothing drawn). */
+/* The points of a run's step-loss line, at most STEP_POINTS of them (a chart is ~800 px wide;
+ * a run logging every step of millions would make a page of megabytes): up to that, every step;
+ * beyond, the steps cut into STEP_POINTS / 2 runs of consecutive lines, each drawn by its lowest
+ * and its highest loss in step order, so spikes and the envelope stay. Returns the count. */
+#define STEP_POINTS 4000
+static int thin_steps(const cxr_log_run *run, double *x, double *y)
+{
+    int n = run->n_steps, m = 0, buckets = STEP_POINTS / 2;
+    if (n <= STEP_POINTS) {
+        for (int i = 0; i < n; i++) {
+            x[i] = (double)run->steps[i].step;
+            y[i] = run->steps[i].loss;
+        }
+        return n;
+    }
+    for (int k = 0; k < buckets; k++) {
+        int lo = (int)((int64_t)n * k / buckets), hi = (int)((int64_t)n * (k + 1) / buckets);
+        int imin = -1, imax = -1;
+        for (int i = lo; i < hi; i++) {
+            double v = run->steps[i].loss;
+            if (!isfinite(v)) continue;
+            if (imin < 0 || v < run->steps[imin].loss) imin = i;
+            if (imax < 0 || v > run->steps[imax].loss) imax = i;
+        }
+        if (imin < 0) continue;
+        int first = imin < imax ? imin : imax, second = imin < imax ? imax : imin;
+        x[m] = (double)run->steps[first].step;
+        y[m++] = run->steps[first].loss;
+        if (second != first) {
+            x[m] = (double)run->steps[second].step;
+            y[m++] = run->steps[second].loss;
+        }
+    }
+    return m;
+}
+
+/* The loss of the `step` lines (thinned: thin_steps) against the step number, one polyline
+ * per run that has them. Returns 0 when no run has step lines (nothing drawn). */
 static int step_chart(page *pg)
 {
     cxr_plot p;
@@ -226,12 +262,8 @@ static int step_chart(page *pg)
             pg->b->failed = 1;
             return 0;
         }
-        for (int i = 0; i < run->n_steps; i++) {
-            x[i] = (double)run->steps[i].step;
-            x[run->n_steps + i] = run->steps[i].loss;
-        }
-        cxr_plot_line(pg->b, &p, x, x + run->n_steps, run->n_steps, cxr_plot_color(r), NULL, "step",
-                      r);
+        int m = thin_steps(run, x, x + run->n_steps);
+        cxr_plot_line(pg->b, &p, x, x + run->n_steps, m, cxr_plot_color(r), NULL, "step", r);
         free(x);
     }
     cxr_plot_end(pg->b, &p);

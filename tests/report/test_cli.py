@@ -5,7 +5,7 @@
   evaluation draws no ROC and says n/a for the missing class's recall;
 - a log without epoch lines is a clear error (exit 3) and no output file appears;
 - huge values give exponent tick labels, an overflowing range no NaN, a negative time no
-  negative bar, an empty eval split no "()";
+  negative bar, an empty eval split no "()"; 20,000 steps draw at most 4,000 points, spike kept;
 - a missing file is an I/O error (exit 4); a missing -o is a usage error (exit 2);
 - no temporary file is left next to the output.
 usage: test_cli.py CXR_REPORT FIXTURE_DIR WORK_DIR
@@ -116,6 +116,19 @@ def main():
     check(r.returncode == 0 and "nan" not in oh, "a NaN in the page of a 1e308 range")
     check(not re.search(r'width="-', html), "a negative bar width")
     check("()" not in re.sub(r"<script.*?</script>", "", html, flags=re.S), "an empty split shown as ()")
+    # 20,000 step lines: the step chart is thinned to at most 4,000 points and keeps a spike
+    many = os.path.join(work, "steps.jsonl")
+    with open(many, "w") as f:
+        f.write('{"type":"epoch","epoch":1,"train_loss":1}\n')
+        for i in range(1, 20001):
+            f.write('{"type":"step","step":%d,"epoch":1,"loss":%s}\n' % (i, 100 if i == 12345 else 1))
+    mh = os.path.join(work, "steps.html")
+    r = run(tool, [many, "-o", mh])
+    html = open(mh).read() if r.returncode == 0 else ""
+    m = re.search(r'<polyline class="series step"[^>]*points="([^"]*)"', html)
+    pts = m.group(1).split() if m else []
+    check(0 < len(pts) <= 4000, "step chart points: %d (20,000 steps)" % len(pts))
+    check(len({p.split(",")[1] for p in pts}) == 2, "the thinned step line keeps the spike")
     left = [f for f in os.listdir(work) if ".tmp" in f]
     check(not left, "temporary files left: %s" % left)
     if failures:
