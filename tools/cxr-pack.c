@@ -182,6 +182,38 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
 }
 
 /* A bad option value: the parser's message, exit code 2. */
+/* The output is none of the inputs and not in one of their folders: cxr_output_check saw the
+ * source tree by its path, and a class folder reached through a symlink lies outside it (-o
+ * SRC/train/A/a.jpg with A -> /ext/A replaced the input a.jpg with the store). Compares each
+ * distinct folder of the plan's items (consecutive items share one: few stats) by device and
+ * inode with the output's folder. */
+static cxr_status output_not_among_inputs(const char *out, const cxr_pack_plan *plan)
+{
+    char dir[4096];
+    struct stat od, id;
+    const char *slash = strrchr(out, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + (slash == out) : 1,
+             slash ? out : ".");
+    if (stat(dir, &od) != 0) return CXR_OK; /* cxr_output_check has named a missing folder */
+    const char *last = NULL;
+    size_t last_len = 0;
+    for (int s = 0; s < plan->n_splits; s++)
+        for (int64_t i = 0; i < plan->splits[s].n; i++) {
+            const char *p = plan->splits[s].items[i].path, *e = strrchr(p, '/');
+            size_t len = e ? (size_t)(e - p) : 0;
+            if (last && len == last_len && memcmp(p, last, len) == 0) continue;
+            last = p;
+            last_len = len;
+            snprintf(dir, sizeof dir, "%.*s", len ? (int)len : 1, len ? p : ".");
+            if (stat(dir, &id) == 0 && id.st_dev == od.st_dev && id.st_ino == od.st_ino)
+                return cxr_set_error(CXR_E_ARG,
+                                     "-o %s: is in the folder of the input %s; refusing to write "
+                                     "among the inputs",
+                                     out, p);
+        }
+    return CXR_OK;
+}
+
 static int bad_option(void)
 {
     fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
@@ -380,6 +412,7 @@ int main(int argc, char **argv)
                                   : cxr_plan_from_tree(&plan, src);
     if (st == CXR_OK && val_fraction > 0 && !mcli.manifest)
         st = cxr_plan_split_val_by_patient(&plan, val_fraction);
+    if (st == CXR_OK) st = output_not_among_inputs(out, &plan);
     if (st != CXR_OK) {
         fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
         cxr_plan_free(&plan);
@@ -450,8 +483,12 @@ int main(int argc, char **argv)
            threads, threads == 1 ? "" : "s");
     printf("%-6s", "split");
     int nc = plan.n_classes < CXR_PACK_SUMMARY_CLASSES ? plan.n_classes : CXR_PACK_SUMMARY_CLASSES;
-    for (int c = 0; c < nc; c++) printf(" %12s", plan.class_names[c]);
+    char esc[64];
+    for (int c = 0; c < nc; c++)
+        printf(" %12s", cxr_escape_name(esc, sizeof esc, plan.class_names[c]));
     printf(" %12s\n", "total");
+    cxr_store *written = NULL; /* the totals over every class, past the first columns */
+    if (plan.n_classes > nc && cxr_store_open(&written, out) != CXR_OK) written = NULL;
     for (int s = 0; s < plan.n_splits; s++) {
         long long tot = 0;
         printf("%-6s", plan.splits[s].name);
@@ -459,8 +496,17 @@ int main(int argc, char **argv)
             printf(" %12lld", (long long)sum.images[s][c]);
             tot += sum.images[s][c];
         }
+        cxr_split_info si;
+        if (plan.n_classes > nc)
+            tot = written && cxr_store_split(written, plan.splits[s].name, &si) == CXR_OK
+                      ? (long long)si.n
+                      : -1;
         printf(" %12lld\n", tot);
     }
+    cxr_store_close(written);
+    if (plan.n_classes > nc)
+        printf("(the first %d of %d classes; the store's class_counts has them all)\n", nc,
+               plan.n_classes);
     double ratio = sum.stored_bytes ? (double)sum.raw_bytes / (double)sum.stored_bytes : 0;
     double secs = sum.seconds > 0 ? sum.seconds : 1e-9;
     printf("skipped %lld; raw float32 %llu bytes -> stored chunks %llu bytes, ratio %.2f\n",

@@ -45,6 +45,12 @@ expect_err "inside the source folder"
 cmp -s "$W/victim" "$W/src/train/NORMAL/$victim" || fail "cxr-pack replaced a source image"
 expect_rc 2 "$BIN/cxr-pack" "$W/src" -o "$W/src/new.h5" --quiet
 [ -e "$W/src/new.h5" ] && fail "cxr-pack wrote inside its source tree"
+# a class folder that is a symlink to a folder outside the tree: its images are inputs too
+mkdir "$W/src2" "$W/src2/train" "$W/src2/test"; cp -r "$W/src/train/NORMAL" "$W/ext"
+ln -s "$W/ext" "$W/src2/train/NORMAL"; cp -r "$W/src/test/NORMAL" "$W/src2/test/"
+expect_rc 2 "$BIN/cxr-pack" "$W/src2" -o "$W/ext/$victim" --quiet
+expect_err "is in the folder of the input"
+cmp -s "$W/victim" "$W/ext/$victim" || fail "cxr-pack replaced a source image through a symlink"
 expect_rc 2 "$BIN/cxr-pack" "$W/src" -o "$W/fifo" --quiet;            expect_err "FIFO"
 [ -p "$W/fifo" ] || fail "cxr-pack replaced the FIFO"
 printf 'id,url,landmark_id\na,u,1\n' >"$W/m.csv"
@@ -78,6 +84,18 @@ expect_rc 0 "$BIN/cxr-pack" "$W/src" -o "$W/p.h5" --size 32 --threads 2 --quiet
 grep -q "FORGED" "$W/err" || fail "the bad file was not reported"
 grep -q "^cxr-pack: skip FORGED" "$W/err" && fail "a newline in a name forged a skip line"
 grep -q "$(printf '\033')" "$W/err" && fail "an escape character reached the terminal"
+# a class name with a newline is escaped in the summary table, and past its 64 class columns
+# the totals still count every class (they counted the first 64: 0 here)
+for c in $(seq -w 0 69); do mkdir -p "$W/many/train/c$c" "$W/many/test/c$c"; done
+mkdir -p "$W/many/train/bad
+name" "$W/many/test/bad
+name"
+for d in train/c66 train/c67 test/c66 "train/bad
+name"; do cp "$W/victim" "$W/many/$d/x.jpeg"; done
+expect_rc 0 "$BIN/cxr-pack" "$W/many" -o "$W/many.h5" --size 32 --threads 2
+grep -q '^train .* 3$' "$W/out" || fail "the train total over 71 classes is not 3"
+grep -qF 'the first 64 of 71 classes' "$W/out" || fail "the summary does not say it shows 64 of 71 classes"
+grep -qF 'bad\nname' "$W/out" || fail "a newline in a class name is not escaped in the summary"
 cp "$W/victim" "$W/a	b.jpeg"
 expect_rc 0 "$BIN/cxr-predict" "$W/ck.h5" "$W/a	b.jpeg" --device cpu
 sed -n 2p "$W/out" | head -c1 | grep -q '"' || fail "a tab in a name is not quoted in cxr-predict's TSV"
