@@ -100,11 +100,15 @@ static int get_str(hid_t loc, const char *name, char *buf, size_t cap, int legac
     }
     if (r >= 0 || !legacy) return r;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT), ft = a >= 0 ? H5Aget_type(a) : -1;
-    /* read in the file's own character set: HDF5 converts none to another */
-    if (a >= 0 && ft >= 0 && H5Tis_variable_str(ft) > 0 && H5Aread(a, ft, &v) >= 0 && v) {
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    /* one string only: an array of them would be read over v and the stack beyond it. In the
+     * file's own character set: HDF5 converts none to another */
+    if (a >= 0 && ft >= 0 && sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1 &&
+        H5Tis_variable_str(ft) > 0 && H5Aread(a, ft, &v) >= 0 && v) {
         r = (size_t)snprintf(buf, cap, "%s", v) >= cap ? 2 : 1;
         H5free_memory(v);
     }
+    if (sp >= 0) H5Sclose(sp);
     if (ft >= 0) H5Tclose(ft);
     if (a >= 0) H5Aclose(a);
     return r;

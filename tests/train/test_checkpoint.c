@@ -373,6 +373,23 @@ int main(void)
         CHECK(strcmp(got.store, "some/store.h5") == 0 && got.pp.normalize == CXR_NORM_ZSCORE255);
         CHECK(blocks_equal(a, e, CXR_BLOCK_PARAMS) && blocks_equal(a, e, CXR_BLOCK_ADAM_V));
         cxr_checkpoint_meta_free(&got);
+        /* a version 1 string attribute that is an array of 64 strings: refused, not read over
+         * the one pointer it fits in (cxr-predict, -eval and -export crashed on such a file) */
+        hid_t h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        REQUIRE(h >= 0 && H5Adelete(h, "format") >= 0);
+        const char *many[64];
+        for (int k = 0; k < 64; k++) many[k] = "cxr-checkpoint";
+        hsize_t n64 = 64;
+        hid_t vt = H5Tcopy(H5T_C_S1), sp = H5Screate_simple(1, &n64, NULL);
+        H5Tset_size(vt, H5T_VARIABLE);
+        hid_t at = H5Acreate2(h, "format", vt, sp, H5P_DEFAULT, H5P_DEFAULT);
+        REQUIRE(at >= 0 && H5Awrite(at, vt, many) >= 0);
+        H5Aclose(at);
+        H5Sclose(sp);
+        H5Tclose(vt);
+        H5Fclose(h);
+        CHECK(cxr_checkpoint_load(bad, e, NULL) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "format") != NULL);
         cxr_model_destroy(e);
     }
 
