@@ -793,9 +793,13 @@ cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const cha
                                  "class %d is '%s' in checkpoint %s but '%s' in store %s", c,
                                  meta->class_names[c], path, cxr_store_class_name(store, c), sp);
     /* the same images preprocessed otherwise (e.g. cxr-pack --equalize clahe) are other inputs:
-     * a model must not be evaluated or resumed on them (the image size is checked where the
-     * split is read) */
+     * a model must not be evaluated or resumed on them; nor images of another size (checked
+     * again where a split is read; here before any pass, e.g. of an ensemble's other members) */
     const cxr_preprocess_params *q = cxr_store_preprocess(store);
+    if (q->size > 0 && meta->model.image_size != q->size)
+        return cxr_set_error(CXR_E_MISMATCH,
+                             "checkpoint %s takes %dx%d images, store %s holds %dx%d", path,
+                             meta->model.image_size, meta->model.image_size, sp, q->size, q->size);
     char steps[256];
     if (!cxr_preprocess_same_steps(&meta->pp, q))
         return cxr_set_error(CXR_E_MISMATCH,

@@ -118,4 +118,7 @@ expect_err "missing.h5"
 expect_rc 3 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --ensemble "$WORK/s.h5"
 expect_err "s.h5: not a cxr checkpoint"
 grep -q "the ensemble on val" "$WORK/err" && fail "a pass ran before a bad member was refused"
+expect_rc 3 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --ensemble "$WORK/c24.h5"
+expect_err "checkpoint $WORK/c24.h5 takes 24x24 images, store $WORK/s.h5 holds 32x32"
+grep -q "the ensemble on val" "$WORK/err" && fail "a pass ran before a member of another size was refused"
 finish
