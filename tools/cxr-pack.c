@@ -181,7 +181,6 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
     fflush(stderr);
 }
 
-/* A bad option value: the parser's message, exit code 2. */
 /* The output is none of the inputs and not in one of their folders: cxr_output_check saw the
  * source tree by its path, and a class folder reached through a symlink lies outside it (-o
  * SRC/train/A/a.jpg with A -> /ext/A replaced the input a.jpg with the store). Compares each
@@ -204,7 +203,7 @@ static cxr_status output_not_among_inputs(const char *out, const cxr_pack_plan *
             if (last && len == last_len && memcmp(p, last, len) == 0) continue;
             last = p;
             last_len = len;
-            snprintf(dir, sizeof dir, "%.*s", len ? (int)len : 1, len ? p : ".");
+            snprintf(dir, sizeof dir, "%.*s", len ? (int)len : 1, len ? p : e ? "/" : ".");
             if (stat(dir, &id) == 0 && id.st_dev == od.st_dev && id.st_ino == od.st_ino)
                 return cxr_set_error(CXR_E_ARG,
                                      "-o %s: is in the folder of the input %s; refusing to write "
@@ -214,6 +213,7 @@ static cxr_status output_not_among_inputs(const char *out, const cxr_pack_plan *
     return CXR_OK;
 }
 
+/* A bad option value: the parser's message, exit code 2. */
 static int bad_option(void)
 {
     fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
