@@ -53,7 +53,7 @@ expect_err "7"
 # wrong image size: a 32x32 model on a 64x64 store
 pack_sample "$WORK/s64.h5" 64
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s64.h5" --split test
-expect_err "model expects 32x32"
+expect_err "takes 32x32 images, store $WORK/s64.h5 holds 64x64"
 expect_rc 3 "$BIN/cxr-train" "$WORK/s64.h5" $T --epochs 1 --resume "$WORK/ck.h5"
 # corrupted chunks: in train (training stops), in val (evaluation stops), in test (cxr-eval)
 cp "$WORK/s.h5" "$WORK/ctrain.h5" && "$EDIT" corrupt "$WORK/ctrain.h5" train 1
