@@ -24,6 +24,14 @@ extern "C" {
 cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
                             int n_inputs, const char *tree);
 
+/* The folder holding `path`, into buf (cap bytes): "." without a slash, "/" for a name at the
+ * root. Returns buf. */
+const char *cxr_parent_dir(char *buf, size_t cap, const char *path);
+/* f, a JSON Lines file opened "a+" to append to (a resumed run's log): a last line that a
+ * killed run left without its newline is ended, so appended lines start on their own. Nothing
+ * for an empty or unseekable file. Leaves f at its end; 0, or -1 (errno) on a failed write. */
+int cxr_end_last_line(FILE *f);
+
 /* 1 when a and b name the same output file: the same name, the same existing file (st_dev and
  * st_ino, through symlinks), or, for files not yet created, the same name in the same folder
  * reached another way. */

@@ -42,8 +42,7 @@ static int inside_tree(const char *dir, const struct stat *t)
     return found;
 }
 
-/* The folder holding `path`, into buf: "." without a slash, "/" for a name at the root. */
-static const char *parent_dir(char *buf, size_t cap, const char *path)
+const char *cxr_parent_dir(char *buf, size_t cap, const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
@@ -59,7 +58,7 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
     struct stat o, s;
     char dir[4096];
     if (!*out) return cxr_set_error(CXR_E_ARG, "%s: an empty file name", opt);
-    parent_dir(dir, sizeof dir, out);
+    cxr_parent_dir(dir, sizeof dir, out);
     int exists = stat(out, &o) == 0;
     if (!exists) { /* its folder must be there: found now, not when the first save comes */
         int found = stat(dir, &s) == 0;
@@ -92,10 +91,18 @@ int cxr_same_output(const char *a, const char *b)
     const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
     if (strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b) != 0) return 0;
     char da[4096], db[4096];
-    parent_dir(da, sizeof da, a);
-    parent_dir(db, sizeof db, b);
+    cxr_parent_dir(da, sizeof da, a);
+    cxr_parent_dir(db, sizeof db, b);
     return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
            sa.st_ino == sb.st_ino;
+}
+
+int cxr_end_last_line(FILE *f)
+{
+    if (fseek(f, -1, SEEK_END) != 0) return 0; /* empty, or not seekable (a pipe) */
+    int last = fgetc(f);
+    if (fseek(f, 0, SEEK_END) != 0) return -1; /* a read is followed by a seek */
+    return last == '\n' || (fputc('\n', f) != EOF && fflush(f) == 0) ? 0 : -1;
 }
 
 cxr_status cxr_input_check(const char *path)

@@ -5,6 +5,7 @@
  */
 #include "cxr_monitor.h"
 #include "cxr_clock.h"
+#include "cxr_files.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -262,8 +263,8 @@ static void *sampler_main(void *arg)
     return NULL;
 }
 
-/* A resumed run's samples file, opened "a+": its last line ended if a killed run left it torn,
- * and the time of its last whole sample line (0 if none) in *last_t. */
+/* A resumed run's samples file, opened "a+": its last line ended if a killed run left it torn
+ * (cxr_end_last_line), and the time of its last whole sample line (0 if none) in *last_t. */
 static cxr_status samples_reopen(FILE *f, const char *path, double *last_t)
 {
     static const char key[] = "{\"" CXR_MONITOR_SAMPLE_T "\":";
@@ -286,8 +287,7 @@ static cxr_status samples_reopen(FILE *f, const char *path, double *last_t)
             isfinite(t) && t > *last_t)
             *last_t = t;
     }
-    if (fseek(f, 0, SEEK_END) != 0 ||
-        (n > 0 && buf[n - 1] != '\n' && (fputc('\n', f) == EOF || fflush(f) != 0)))
+    if (cxr_end_last_line(f) != 0)
         return cxr_set_error(CXR_E_IO, "%s: cannot end the samples file's last line: %s", path,
                              strerror(errno));
     return CXR_OK;

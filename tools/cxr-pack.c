@@ -188,22 +188,15 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
  * inode with the output's folder. */
 static cxr_status output_not_among_inputs(const char *out, const cxr_pack_plan *plan)
 {
-    char dir[4096];
+    char dir[4096], last[4096] = "";
     struct stat od, id;
-    const char *slash = strrchr(out, '/');
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + (slash == out) : 1,
-             slash ? out : ".");
-    if (stat(dir, &od) != 0) return CXR_OK; /* cxr_output_check has named a missing folder */
-    const char *last = NULL;
-    size_t last_len = 0;
+    if (stat(cxr_parent_dir(dir, sizeof dir, out), &od) != 0)
+        return CXR_OK; /* cxr_output_check has named a missing folder */
     for (int s = 0; s < plan->n_splits; s++)
         for (int64_t i = 0; i < plan->splits[s].n; i++) {
-            const char *p = plan->splits[s].items[i].path, *e = strrchr(p, '/');
-            size_t len = e ? (size_t)(e - p) : 0;
-            if (last && len == last_len && memcmp(p, last, len) == 0) continue;
-            last = p;
-            last_len = len;
-            snprintf(dir, sizeof dir, "%.*s", len ? (int)len : 1, len ? p : e ? "/" : ".");
+            const char *p = plan->splits[s].items[i].path;
+            if (strcmp(cxr_parent_dir(dir, sizeof dir, p), last) == 0) continue;
+            snprintf(last, sizeof last, "%s", dir);
             if (stat(dir, &id) == 0 && id.st_dev == od.st_dev && id.st_ino == od.st_ino)
                 return cxr_set_error(CXR_E_ARG,
                                      "-o %s: is in the folder of the input %s; refusing to write "

@@ -4,6 +4,7 @@
  * compare losses as strings (tests/cli/resume.sh).
  */
 #include "cxr_trainlog.h"
+#include "cxr_files.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -137,12 +138,8 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
         free(log);
         return cxr_set_error(CXR_E_IO, "%s: cannot open the log for writing", path);
     }
-    /* A run killed in the middle of a line left it without its newline: end it, so the
-     * resume's lines start on their own (readers skip the torn line, not the next). */
-    int seekable = append && fseek(log->f, -1, SEEK_END) == 0; /* not empty, not a pipe */
-    int last = seekable ? fgetc(log->f) : '\n';
-    if (seekable && (fseek(log->f, 0, SEEK_END) != 0 || /* a read is followed by a seek */
-                     (last != '\n' && (fputc('\n', log->f) == EOF || fflush(log->f) != 0)))) {
+    /* readers then skip a torn last line, not the resume's first */
+    if (append && cxr_end_last_line(log->f) != 0) {
         fclose(log->f);
         free(log->path);
         free(log);
