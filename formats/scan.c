@@ -306,7 +306,6 @@ static uint64_t fnv1a64(const char *s)
 typedef struct {
     char id[128];
     uint64_t hash;
-    int64_t n_class; /* images of the class being considered */
     int selected;
 } patient;
 
@@ -315,18 +314,33 @@ static int cmp_patient_id(const void *a, const void *b)
     return strcmp(((const patient *)a)->id, ((const patient *)b)->id);
 }
 
-static int cmp_patient_hash(const void *a, const void *b)
+typedef struct {
+    uint64_t hash;
+    const char *id;
+    int index; /* into the patients sorted by id */
+} hash_entry;
+
+/* hash order, ties (never seen with 64 bits) by id */
+static int cmp_hash_entry(const void *a, const void *b)
 {
-    const patient *x = a, *y = b;
+    const hash_entry *x = a, *y = b;
     if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
     return strcmp(x->id, y->id);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
 }
 
 cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction)
 {
     cxr_status st = CXR_OK;
-    patient *pat = NULL, *order = NULL;
-    int *item_pat = NULL;
+    patient *pat = NULL;
+    hash_entry *by_hash = NULL;
+    int *item_pat = NULL, *rank = NULL, *cls_pat = NULL;
+    int64_t *cnt = NULL, *by_class = NULL, *start = NULL;
     cxr_pack_item *keep = NULL, *moved = NULL;
     int64_t n_pat = 0;
 
@@ -358,28 +372,50 @@ cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction)
         item_pat[i] = (int)(hit - pat);
     }
 
-    /* per class (stratified): patients in hash order until the class's target is reached; a
-     * chosen patient moves with all its images, whatever their class */
-    order = malloc((size_t)(n_pat ? n_pat : 1) * sizeof *order);
-    if (!order) CXR_THROW(CXR_E_NOMEM, "out of memory");
+    /* per class (stratified): the class's patients in hash order until its target is reached;
+     * a chosen patient moves with all its images, whatever their class. Each class touches
+     * only its own items and patients, so the whole is O(n log n) for any number of classes. */
+    rank = malloc((size_t)(n_pat ? n_pat : 1) * sizeof *rank);
+    by_hash = malloc((size_t)(n_pat ? n_pat : 1) * sizeof *by_hash);
+    cnt = calloc((size_t)(n_pat ? n_pat : 1), sizeof *cnt);
+    cls_pat = malloc((size_t)(n ? n : 1) * sizeof *cls_pat);
+    by_class = malloc((size_t)(n ? n : 1) * sizeof *by_class);
+    start = calloc((size_t)plan->n_classes + 1, sizeof *start);
+    if (!rank || !by_hash || !cnt || !cls_pat || !by_class || !start)
+        CXR_THROW(CXR_E_NOMEM, "out of memory");
+    for (int64_t p = 0; p < n_pat; p++)
+        by_hash[p] = (hash_entry){ .hash = pat[p].hash, .id = pat[p].id, .index = (int)p };
+    qsort(by_hash, (size_t)n_pat, sizeof *by_hash, cmp_hash_entry);
+    for (int64_t k = 0; k < n_pat; k++) rank[by_hash[k].index] = (int)k;
+    /* items bucketed by class (a counting sort: plan order kept within each class) */
+    for (int64_t i = 0; i < n; i++) {
+        int32_t y = tr->items[i].label;
+        if (y < 0 || y >= plan->n_classes)
+            CXR_THROW(CXR_E_ARG, "%s: label %d outside the plan's %d classes", tr->items[i].rel,
+                      (int)y, plan->n_classes);
+        start[y + 1]++;
+    }
+    for (int c = 0; c < plan->n_classes; c++) start[c + 1] += start[c];
+    for (int64_t i = 0; i < n; i++) by_class[start[tr->items[i].label]++] = i;
+    for (int c = plan->n_classes; c > 0; c--) start[c] = start[c - 1]; /* undo the fill */
+    start[0] = 0;
     for (int c = 0; c < plan->n_classes; c++) {
-        int64_t n_c = 0, taken = 0;
-        for (int64_t p = 0; p < n_pat; p++) pat[p].n_class = 0;
-        for (int64_t i = 0; i < n; i++) {
-            if (tr->items[i].label != c) continue;
-            n_c++;
-            pat[item_pat[i]].n_class++;
-            if (pat[item_pat[i]].selected) taken++;
+        int64_t n_c = start[c + 1] - start[c], taken = 0, np = 0;
+        for (int64_t j = start[c]; j < start[c + 1]; j++) {
+            int pp = item_pat[by_class[j]];
+            if (cnt[pp]++ == 0) cls_pat[np++] = rank[pp]; /* by rank: sorts into hash order */
+            if (pat[pp].selected) taken++;
         }
         int64_t target = (int64_t)(fraction * (double)n_c + 0.5);
-        memcpy(order, pat, (size_t)n_pat * sizeof *order);
-        qsort(order, (size_t)n_pat, sizeof *order, cmp_patient_hash);
-        for (int64_t k = 0; k < n_pat && taken < target; k++) {
-            if (order[k].selected || order[k].n_class == 0) continue;
-            patient *hit = bsearch(&order[k], pat, (size_t)n_pat, sizeof *pat, cmp_patient_id);
+        qsort(cls_pat, (size_t)np, sizeof *cls_pat, cmp_int);
+        for (int64_t k = 0; k < np && taken < target; k++) {
+            int pp = by_hash[cls_pat[k]].index;
+            patient *hit = &pat[pp];
+            if (hit->selected) continue;
             hit->selected = 1;
-            taken += hit->n_class;
+            taken += cnt[pp];
         }
+        for (int64_t k = 0; k < np; k++) cnt[by_hash[cls_pat[k]].index] = 0;
     }
 
     /* split the items, keeping plan order in both */
@@ -409,8 +445,13 @@ cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction)
     keep = NULL;
 bail:
     free(pat);
-    free(order);
+    free(by_hash);
     free(item_pat);
+    free(rank);
+    free(cls_pat);
+    free(cnt);
+    free(by_class);
+    free(start);
     free(keep);
     free(moved);
     return st;
