@@ -61,6 +61,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --label-smoothing F\n"
         "                      the loss's targets: 1-F on the label plus F/C on every class, F\n"
         "                      in [0,1) (0: none; default: the recipe's)\n"
+        "  --head H            what dense1 reads of conv4's pooled map: flatten (the study's,\n"
+        "                      all of it) or gap (each channel's mean; CPU only for now)\n"
+        "                      (default: the recipe's; specs/model.md \"Head\")\n"
         "  --select M          keep the best epoch's model by val_auc, val_loss or\n"
         "                      val_balanced_accuracy (binary: at the threshold chosen on val) in\n"
         "                      MODEL.best.h5 beside the checkpoint; none: no selection (default: "
@@ -302,7 +305,8 @@ enum {
     O_PATIENCE,
     O_STEP_EPOCHS,
     O_GAMMA,
-    O_LOGEVERY
+    O_LOGEVERY,
+    O_HEAD
 };
 
 int main(int argc, char **argv)
@@ -343,6 +347,7 @@ int main(int argc, char **argv)
                                              O_STEP_EPOCHS },
                                            { "lr-gamma", required_argument, 0, O_GAMMA },
                                            { "log-every", required_argument, 0, O_LOGEVERY },
+                                           { "head", required_argument, 0, O_HEAD },
                                            { 0, 0, 0, 0 } };
     int c, no_checkpoint = 0;
     long v;
@@ -450,6 +455,15 @@ int main(int argc, char **argv)
                 return bad_option();
             }
             o.recipe.label_smoothing = (float)d;
+            break;
+        }
+        case O_HEAD: {
+            int h;
+            if (cxr_model_head_parse(optarg, &h) != CXR_OK) {
+                fprintf(stderr, "cxr-train: --head: %s\n", cxr_last_error());
+                return 2;
+            }
+            o.recipe.head = optarg;
             break;
         }
         case O_SELECT: {

@@ -377,6 +377,8 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     be->adam_step = cxr_adam_step_cpu;
     be->conv3x3_lrelu_pool_forward = cxr_conv3x3_lrelu_pool_forward_cpu;
     be->maxpool2_lrelu_backward = cxr_maxpool2_lrelu_backward_cpu;
+    be->global_avgpool_forward = cxr_global_avgpool_forward_cpu;
+    be->global_avgpool_backward = cxr_global_avgpool_backward_cpu;
     cpu_set_threads(c, n_threads);
     const char *dn = getenv("CXR_CPU_DNNL");
     const unsigned ops = dn ? dnnl_parse_ops(dn) : dnnl_default_ops();

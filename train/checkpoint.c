@@ -173,7 +173,8 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_f64(f, "crop_ratio", meta->pp.crop_ratio) >= 0 &&
          cxr_h5_attr_put_i32(f, "max_side", meta->pp.max_side) >= 0 &&
          cxr_h5_attr_put_f64(f, "weight_decay", meta->adam.weight_decay) >= 0 &&
-         cxr_h5_attr_put_f64(f, "label_smoothing", meta->label_smoothing) >= 0;
+         cxr_h5_attr_put_f64(f, "label_smoothing", meta->label_smoothing) >= 0 &&
+         cxr_h5_attr_put_str(f, "head", cxr_model_head_name(c->head)) >= 0;
     if (ok && meta->pp.equalize == CXR_EQUALIZE_CLAHE)
         ok = cxr_h5_attr_put_f64(f, "clahe_clip", meta->pp.clahe_clip) >= 0;
     if (ok && meta->threshold_split[0])
@@ -557,6 +558,13 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
         CXR_THROW(CXR_E_FORMAT, "%s: bad n_classes %d or image_size %d", path, ncls, size);
 
     cxr_model_config_defaults(&meta->model, ncls);
+    /* since 0.9; a file without it has the study's flattened head */
+    char head[16] = "flatten";
+    if ((r = get_str(f, "head", head, sizeof head, legacy)) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'head' is unreadable");
+    if (cxr_model_head_parse(head, &meta->model.head) != CXR_OK)
+        CXR_THROW(CXR_E_FORMAT, "%s: checkpoint attribute 'head' is '%s', not flatten or gap", path,
+                  head);
     meta->model.image_size = size;
     for (int i = 0; i < 4; i++) meta->model.channels[i] = ch[i];
     meta->model.dense[0] = dn[0];

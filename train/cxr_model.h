@@ -5,6 +5,7 @@
  *   conv1 3x3 1->16, lrelu | conv2 16->32, lrelu, maxpool 2, dropout | conv3 32->64, lrelu,
  *   maxpool 2, dropout | conv4 64->128, lrelu, maxpool 2, dropout | dense1 -> 512, lrelu,
  *   dropout | dense2 -> 1024, lrelu, dropout | out -> C (logits), softmax.
+ * dense1 reads pool4's map flattened (the study's) or, with head gap, its per-channel mean.
  * Loss: class-weighted softmax cross-entropy, sum_i w[y_i] CE_i / sum_i w[y_i], optionally
  * against label-smoothed targets (cxr_model_set_label_smoothing). Adam.
  *
@@ -42,7 +43,18 @@ typedef struct {
     float keep_prob;    /* dropout keep probability while training (default 0.75; 1 = off) */
     int batch_capacity; /* largest n passed to forward (default 64); sizes the activations */
     uint64_t seed;      /* parameter init and dropout masks (default 1) */
+    int head;           /* what dense1 reads (cxr_model_head): the study's flattened map */
 } cxr_model_config;
+
+/* What dense1 reads of pool4's map (channels[3] x S/8 x S/8, after its dropout):
+ * CXR_HEAD_FLATTEN (the study's, the default) all of it in (c,h,w) order, channels[3]·(S/8)²
+ * inputs; CXR_HEAD_GAP its global average per channel, channels[3] inputs (specs/model.md
+ * "Head"). The backend must provide the global_avgpool ops for gap. */
+typedef enum { CXR_HEAD_FLATTEN = 0, CXR_HEAD_GAP = 1 } cxr_model_head;
+/* "flatten" or "gap" (checkpoints and cxr-train --head); NULL for another value. */
+const char *cxr_model_head_name(int head);
+/* The head called name into *head; CXR_E_ARG naming it otherwise. */
+cxr_status cxr_model_head_parse(const char *name, int *head);
 
 /* The study's defaults for n_classes classes. */
 void cxr_model_config_defaults(cxr_model_config *c, int n_classes);

@@ -35,6 +35,8 @@ struct cxr_model {
     float *a3, *p3;                  /* (B,c2,S/2,S/2), (B,c2,S/4,S/4) */
     float *a4, *p4;                  /* (B,c3,S/4,S/4), (B,c3,S/8,S/8) */
     uint8_t *i2, *i3, *i4;           /* pooling argmax, shapes of p2, p3, p4 */
+    float *g, *dg;                   /* head gap: pool4's channel means and their gradient,
+                                        (B,c3); NULL with the flatten head */
     float *h1, *h2;                  /* (B,d0), (B,d1) */
     float *logits, *probs, *dlogits; /* (B,C) */
     float *loss;                     /* (1) */
@@ -92,7 +94,32 @@ cxr_status cxr_model_config_check(const cxr_model_config *c)
         return cxr_set_error(CXR_E_ARG, "model config: keep_prob %g not in (0,1]", c->keep_prob);
     if (c->batch_capacity < 1 || c->batch_capacity > 65536)
         return cxr_set_error(CXR_E_ARG, "model config: batch_capacity %d", c->batch_capacity);
+    if (!cxr_model_head_name(c->head))
+        return cxr_set_error(CXR_E_ARG, "model config: head %d (0 flatten, 1 gap)", c->head);
     return CXR_OK;
+}
+
+const char *cxr_model_head_name(int head)
+{
+    return head == CXR_HEAD_FLATTEN ? "flatten" : head == CXR_HEAD_GAP ? "gap" : NULL;
+}
+
+cxr_status cxr_model_head_parse(const char *name, int *head)
+{
+    if (name && !strcmp(name, "flatten"))
+        *head = CXR_HEAD_FLATTEN;
+    else if (name && !strcmp(name, "gap"))
+        *head = CXR_HEAD_GAP;
+    else
+        return cxr_set_error(CXR_E_ARG, "head '%s': not flatten or gap", name ? name : "(null)");
+    return CXR_OK;
+}
+
+/* dense1's inputs: pool4's map flattened, or its channels' means (head gap) */
+static int dense1_in(const cxr_model_config *c)
+{
+    const int S8 = c->image_size / 8;
+    return c->head == CXR_HEAD_GAP ? c->channels[3] : c->channels[3] * S8 * S8;
 }
 
 void cxr_adam_defaults(cxr_adam_params *p)
@@ -117,7 +144,6 @@ static const char *const tensor_names[CXR_MODEL_N_TENSORS] = {
 static void layout_tensors(cxr_model *m)
 {
     const cxr_model_config *c = &m->cfg;
-    const int S8 = c->image_size / 8;
     int cin = 1;
     size_t off = 0;
     int k = CXR_TENSOR_CONV1_W; /* conv1..conv4, then dense1, dense2, out: weight, bias each */
@@ -133,7 +159,7 @@ static void layout_tensors(cxr_model *m)
         b->count = (size_t)c->channels[i];
         cin = c->channels[i];
     }
-    int in = c->channels[3] * S8 * S8;
+    int in = dense1_in(c);
     const int outs[3] = { c->dense[0], c->dense[1], c->n_classes };
     for (int i = 0; i < 3; i++) {
         cxr_tensor_info *w = &m->tensors[k++], *b = &m->tensors[k++];
@@ -182,6 +208,15 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
     m->be = be;
     m->fused_fwd = be->conv3x3_lrelu_pool_forward != NULL;
     m->fused_bwd = be->maxpool2_lrelu_backward != NULL;
+    if (cfg->head == CXR_HEAD_GAP &&
+        (!be->global_avgpool_forward || !be->global_avgpool_backward)) {
+        st = cxr_set_error(CXR_E_ARG,
+                           "model create: head gap needs a global average pool, which the %s "
+                           "backend does not have (head flatten runs everywhere)",
+                           be->name);
+        free(m);
+        return st;
+    }
     layout_tensors(m);
     for (int b = 0; b < (train ? 4 : 1); b++) {
         st = be->alloc(be->ctx, (void **)&m->block[b], m->n_params * sizeof(float));
@@ -221,6 +256,9 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         { (void **)&m->labels, B * 4 },
         { (void **)&m->cw, (size_t)cfg->n_classes * 4 },
     };
+    if (cfg->head == CXR_HEAD_GAP && ((st = balloc(m, (void **)&m->g, B * c[3] * 4)) ||
+                                      (train && (st = balloc(m, (void **)&m->dg, B * c[3] * 4)))))
+        goto fail;
     for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
         /* the fused path pools straight from the conv tile: no full-size a2, a3, a4 */
         if (m->fused_fwd && m->fused_bwd &&
@@ -287,9 +325,9 @@ void cxr_model_destroy(cxr_model *m)
     if (!m) return;
     cxr_backend *be = m->be;
     for (int b = 0; b < 4; b++) be->free(be->ctx, m->block[b]);
-    void *bufs[] = { m->x,     m->a1,      m->a2,   m->p2,     m->i2, m->a3, m->p3,
-                     m->i3,    m->a4,      m->p4,   m->i4,     m->h1, m->h2, m->logits,
-                     m->probs, m->dlogits, m->loss, m->labels, m->cw, m->gA, m->gB };
+    void *bufs[] = { m->x,    m->a1,     m->a2, m->p2, m->i2, m->a3,     m->p3,    m->i3,
+                     m->a4,   m->p4,     m->i4, m->h1, m->h2, m->logits, m->probs, m->dlogits,
+                     m->loss, m->labels, m->cw, m->gA, m->gB, m->g,      m->dg };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->free(be->ctx, bufs[i]);
     void *hb[] = { m->res[0], m->res[1], m->lab_host[0], m->lab_host[1] };
     for (size_t i = 0; i < sizeof hb / sizeof hb[0]; i++) {
@@ -453,9 +491,14 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training)
                      drop ? L_POOL3 : 0));
     OP(conv_pool_fwd(m, m->p4, m->i4, m->a4, m->p3, CXR_TENSOR_CONV4_W, n, ch[2], ch[3], S4,
                      drop ? L_POOL4 : 0));
-    const int flat = ch[3] * S8 * S8, d0 = c->dense[0], d1 = c->dense[1], C = c->n_classes;
-    OP(be->dense_forward(ctx, m->h1, m->p4, param(m, CXR_TENSOR_DENSE1_W),
-                         param(m, CXR_TENSOR_DENSE1_B), n, flat, d0));
+    const int d0 = c->dense[0], d1 = c->dense[1], C = c->n_classes;
+    const float *head = m->p4;
+    if (c->head == CXR_HEAD_GAP) {
+        OP(be->global_avgpool_forward(ctx, m->g, m->p4, n, ch[3], S8 * S8));
+        head = m->g;
+    }
+    OP(be->dense_forward(ctx, m->h1, head, param(m, CXR_TENSOR_DENSE1_W),
+                         param(m, CXR_TENSOR_DENSE1_B), n, dense1_in(c), d0));
     OP(be->leaky_relu_forward(ctx, m->h1, m->h1, al, N * d0));
     if (drop) OP(be->dropout_apply(ctx, m->h1, drop_key(m, L_DENSE1), kp, N * d0));
     OP(be->dense_forward(ctx, m->h2, m->h1, param(m, CXR_TENSOR_DENSE2_W),
@@ -551,7 +594,7 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const fl
     const int S = c->image_size, S2 = S / 2, S4 = S / 4, S8 = S / 8;
     const int *ch = c->channels;
     const float al = c->alpha, kp = c->keep_prob;
-    const int C = c->n_classes, d0 = c->dense[0], d1 = c->dense[1], flat = ch[3] * S8 * S8;
+    const int C = c->n_classes, d0 = c->dense[0], d1 = c->dense[1];
     if (n != m->last_n || !m->gA)
         return cxr_set_error(CXR_E_ARG, "model backward: n = %d but the last forward had %d%s", n,
                              m->last_n, m->gA ? "" : " (or an inference-only model)");
@@ -587,10 +630,17 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const fl
                           m->h1, param(m, CXR_TENSOR_DENSE2_W), n, d0, d1));
     if (drop) OP(be->dropout_apply(ctx, gB, drop_key(m, L_DENSE1), kp, N * d0));
     OP(be->leaky_relu_backward(ctx, gB, m->h1, al, N * d0));
-    /* dense1 -> dp4 (gA) */
+    /* dense1 -> dp4 (gA); with head gap dense1 -> dg, then the average's backward -> dp4 */
     size_t np4 = N * ch[3] * S8 * S8;
-    OP(be->dense_backward(ctx, gA, grad(m, CXR_TENSOR_DENSE1_W), grad(m, CXR_TENSOR_DENSE1_B), gB,
-                          m->p4, param(m, CXR_TENSOR_DENSE1_W), n, flat, d0));
+    if (c->head == CXR_HEAD_GAP) {
+        OP(be->dense_backward(ctx, m->dg, grad(m, CXR_TENSOR_DENSE1_W),
+                              grad(m, CXR_TENSOR_DENSE1_B), gB, m->g, param(m, CXR_TENSOR_DENSE1_W),
+                              n, ch[3], d0));
+        OP(be->global_avgpool_backward(ctx, gA, m->dg, n, ch[3], S8 * S8));
+    } else {
+        OP(be->dense_backward(ctx, gA, grad(m, CXR_TENSOR_DENSE1_W), grad(m, CXR_TENSOR_DENSE1_B),
+                              gB, m->p4, param(m, CXR_TENSOR_DENSE1_W), n, dense1_in(c), d0));
+    }
     if (drop) OP(be->dropout_apply(ctx, gA, drop_key(m, L_POOL4), kp, np4));
     /* pool4 -> da4 (gB), conv4 -> dp3 (gA), pool3 -> da3, conv3 -> dp2, pool2 -> da2 */
     OP(pool_lrelu_back(m, gB, gA, m->i4, m->p4, m->a4, n, ch[3], S4));

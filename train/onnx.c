@@ -220,7 +220,13 @@ static void graph_head(pb *g, const cxr_model_config *c)
         node_end(g, &n);
         snprintf(x, sizeof x, "%s", pool);
     }
-    /* (N,K,S/8,S/8) -> (N, K*S/8*S/8) in (c,h,w) order: dense1's (OUT,IN) columns */
+    if (c->head == CXR_HEAD_GAP) { /* (N,K,S/8,S/8) -> (N,K,1,1): each channel's mean */
+        node_begin(&n, "GlobalAveragePool", "gap", x, NULL, NULL, "gap");
+        node_end(g, &n);
+        snprintf(x, sizeof x, "gap");
+    }
+    /* (N,K,S/8,S/8) -> (N, K*S/8*S/8) in (c,h,w) order: dense1's (OUT,IN) columns; after the
+     * average pool (N,K,1,1) -> (N,K) */
     node_begin(&n, "Flatten", "flatten", x, NULL, NULL, "flat");
     attr_int(&n, "axis", 1);
     node_end(g, &n);

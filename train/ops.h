@@ -148,6 +148,16 @@ typedef cxr_status cxr_maxpool2_lrelu_backward_fn(void *ctx, float *din /* (N,C,
                                                   const float *y /* (N,C,H/2,W/2) */, float alpha,
                                                   int N, int C, int H, int W);
 
+/* Global average pool (the `gap` head, cxr_model.h): out[n,c] = the mean of in[n,c,0..HW-1],
+ * summed in double in index order and rounded to float once. */
+typedef cxr_status cxr_global_avgpool_forward_fn(void *ctx, float *out /* (N,C) */,
+                                                 const float *in /* (N,C,HW) */, int N, int C,
+                                                 int HW);
+/* din[n,c,j] = dout[n,c] / HW for every j; din is written whole. */
+typedef cxr_status cxr_global_avgpool_backward_fn(void *ctx, float *din /* (N,C,HW) */,
+                                                  const float *dout /* (N,C) */, int N, int C,
+                                                  int HW);
+
 /* ------------------------------------------------------------------ backend table */
 #define CXR_BACKEND_FENCES 4 /* fence_mark / fence_wait */
 typedef struct cxr_backend cxr_backend;
@@ -200,6 +210,11 @@ struct cxr_backend {
      * (model.c takes the fused path only when both slots are set). */
     cxr_conv3x3_lrelu_pool_forward_fn *conv3x3_lrelu_pool_forward; /* (optional) */
     cxr_maxpool2_lrelu_backward_fn *maxpool2_lrelu_backward;       /* (optional) */
+
+    /* Ops of a model variant. NULL = not provided: a model that needs one is refused at
+     * creation, naming the backend. */
+    cxr_global_avgpool_forward_fn *global_avgpool_forward;   /* (optional) head gap */
+    cxr_global_avgpool_backward_fn *global_avgpool_backward; /* (optional) head gap */
 };
 
 /* The CPU backend (host memory, OpenMP + OpenBLAS). n_threads <= 0: all cores.

@@ -1,6 +1,7 @@
 /* pool.c: 2x2 max pooling, stride 2, CPU reference. The forward records the argmax of each
  * window in one byte (0..3, row-major in the window, ties to the lowest), so the backward
- * needs neither the input nor the output, and dropout may later overwrite the output. */
+ * needs neither the input nor the output, and dropout may later overwrite the output.
+ * Also the global average pool of the `gap` head (ops.h). */
 #include <string.h>
 
 #include "cpu_internal.h"
@@ -107,6 +108,37 @@ cxr_status cxr_maxpool2_lrelu_backward_cpu(void *ctx, float *din /* (N,C,H,W) */
                 d1[2 * j + 1] = a[j] == 3 ? s : 0.0f;
             }
         }
+    }
+    return CXR_OK;
+}
+
+cxr_status cxr_global_avgpool_forward_cpu(void *ctx, float *out /* (N,C) */,
+                                          const float *in /* (N,C,HW) */, int N, int C, int HW)
+{
+    if (HW < 1) return cxr_set_error(CXR_E_ARG, "global_avgpool_forward: %d elements", HW);
+    const long planes = (long)N * C;
+    const int nt = cxr_cpu_threads(ctx);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long p = 0; p < planes; p++) {
+        const float *x = in + (size_t)p * HW;
+        double s = 0.0;
+        for (int j = 0; j < HW; j++) s += x[j];
+        out[p] = (float)(s / HW);
+    }
+    return CXR_OK;
+}
+
+cxr_status cxr_global_avgpool_backward_cpu(void *ctx, float *din /* (N,C,HW) */,
+                                           const float *dout /* (N,C) */, int N, int C, int HW)
+{
+    if (HW < 1) return cxr_set_error(CXR_E_ARG, "global_avgpool_backward: %d elements", HW);
+    const long planes = (long)N * C;
+    const int nt = cxr_cpu_threads(ctx);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long p = 0; p < planes; p++) {
+        const float g = dout[p] / (float)HW;
+        float *dx = din + (size_t)p * HW;
+        for (int j = 0; j < HW; j++) dx[j] = g;
     }
     return CXR_OK;
 }

@@ -415,6 +415,9 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
     if ((ro->label_smoothing >= 0 || named) && rc->smoothing != (float)ck->label_smoothing)
         CONFLICT("label-smoothing", ro->label_smoothing >= 0, "%g", rc->smoothing,
                  ck->label_smoothing);
+    if ((ro->head || named) && rc->cfg.head != ck->model.head)
+        CONFLICT("head", ro->head != NULL, "%s", cxr_model_head_name(rc->cfg.head),
+                 cxr_model_head_name(ck->model.head));
     if (!ck->has_run) return CXR_OK; /* written before issue 15: nothing more recorded */
     if ((ro->schedule || named) && strcmp(cxr_lr_schedule_name(rc->sched.kind), ck->schedule))
         CONFLICT("schedule", ro->schedule != NULL, "%s", cxr_lr_schedule_name(rc->sched.kind),
@@ -621,6 +624,10 @@ static cxr_status resolve_recipe(train_run *r)
     rc->best_value = NAN;
     rc->threshold = 0.5;
     cxr_model_config_defaults(&rc->cfg, r->n_classes);
+    CXR_TRY(cxr_model_head_parse(ro->head      ? ro->head
+                                 : named->head ? named->head
+                                               : "flatten",
+                                 &rc->cfg.head));
     rc->start_epoch = 0;
     if (o->io.resume_path) {
         const char *path = o->io.resume_path;
@@ -830,6 +837,7 @@ static cxr_status log_run(train_run *r, cxr_backend *be)
         .prefetch = o->compute.prefetch,
         .keep_prob = r->rc.cfg.keep_prob,
         .alpha = r->rc.cfg.alpha,
+        .head = cxr_model_head_name(r->rc.cfg.head),
         .max_steps = o->recipe.max_steps,
         .augment = r->rc.augment_spec,
         .train_images = r->train_info.n,

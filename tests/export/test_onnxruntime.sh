@@ -2,7 +2,8 @@
 # test_onnxruntime.sh BIN SAMPLE PYDIR LIBCXR (export.onnxruntime): the exported ONNX model under
 # onnx.checker (full check, with shape inference) and onnxruntime, fed the preprocessed images
 # of a store packed from data/sample (read through the cxr Python package), must give
-# cxr-predict's probabilities on the same JPEGs within 1e-5 (absolute). Python: the bench venv
+# cxr-predict's probabilities on the same JPEGs within 1e-5 (absolute), for the study's head and for
+# head gap. Python: the bench venv
 # ($CXR_BENCH_VENV, made by scripts/install-deps.sh --bench); skipped (77) without onnx,
 # onnxruntime and numpy there.
 BIN=$1 SAMPLE=$2 PYDIR=$3 LIB=$4
@@ -19,4 +20,12 @@ expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/m.onnx"
 [ "$fails" = 0 ] || finish
 PYTHONPATH=$PYDIR CXR_LIBRARY=$LIB "$PY" "$(dirname "$0")/onnx_check.py" "$WORK/m.onnx" "$WORK/ck.h5" \
     "$WORK/s.h5" "$SAMPLE" "$BIN/cxr-predict" || fail "onnx_check.py"
+# the same for a model with the gap head (GlobalAveragePool before dense1)
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --epochs 1 --batch 8 --max-steps 1 \
+    --threads 2 --lr 0.00001 --head gap --checkpoint "$WORK/gap.h5"
+expect_rc 0 "$BIN/cxr-export" "$WORK/gap.h5" -o "$WORK/gap.onnx"
+[ "$fails" = 0 ] || finish
+grep -q GlobalAveragePool "$WORK/gap.onnx" || fail "gap.onnx has no GlobalAveragePool node"
+PYTHONPATH=$PYDIR CXR_LIBRARY=$LIB "$PY" "$(dirname "$0")/onnx_check.py" "$WORK/gap.onnx" \
+    "$WORK/gap.h5" "$WORK/s.h5" "$SAMPLE" "$BIN/cxr-predict" || fail "onnx_check.py (head gap)"
 finish

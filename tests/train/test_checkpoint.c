@@ -400,6 +400,46 @@ int main(void)
     CHECK(got.epoch == 4);
     cxr_checkpoint_meta_free(&got);
     CHECK(system("ls -A | grep -q 'cxr-tmp\\|\\.tmp\\.'") != 0);
+    CHECK(got.model.head == CXR_HEAD_FLATTEN);
+
+    /* the head: gap travels through save and open_model; a file without the attribute (before
+     * 0.9) has the study's flatten head; an unknown head is refused, naming the attribute */
+    {
+        cxr_model_config gc = cfg;
+        gc.head = CXR_HEAD_GAP;
+        cxr_model *g, *g2;
+        CHECK_OK(cxr_model_create(&g, &gc, be));
+        cxr_checkpoint_meta gm;
+        fill_meta(&gm, &gc);
+        CHECK_OK(cxr_checkpoint_save(bad, g, &gm));
+        CHECK_OK(cxr_checkpoint_open_model(bad, be, 1, 2, &g2, &got));
+        CHECK(got.model.head == CXR_HEAD_GAP && blocks_equal(g, g2, CXR_BLOCK_PARAMS));
+        CHECK(cxr_model_tensor(g2, CXR_TENSOR_DENSE1_W)->shape[1] == gc.channels[3]);
+        cxr_checkpoint_meta_free(&got);
+        cxr_model_destroy(g2);
+        cxr_model_destroy(g);
+        hid_t h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        REQUIRE(h >= 0 && H5Adelete(h, "head") >= 0);
+        H5Fclose(h);
+        CHECK_OK(cxr_checkpoint_read_meta(bad, &got));
+        CHECK(got.model.head == CXR_HEAD_FLATTEN);
+        cxr_checkpoint_meta_free(&got);
+        /* a gap file read as flatten no longer fits its dense1: refused by shape, named */
+        cxr_model *f;
+        CHECK(cxr_checkpoint_open_model(bad, be, 1, 2, &f, &got) != CXR_OK);
+        CHECK(strstr(cxr_last_error(), "dense1") != NULL);
+        h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+        H5Tset_size(st, 5);
+        hid_t at = H5Acreate2(h, "head", st, sp, H5P_DEFAULT, H5P_DEFAULT);
+        REQUIRE(h >= 0 && at >= 0 && H5Awrite(at, st, "pool") >= 0);
+        H5Aclose(at);
+        H5Sclose(sp);
+        H5Tclose(st);
+        H5Fclose(h);
+        CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "'head'") && strstr(cxr_last_error(), "pool"));
+    }
     /* an unwritable target fails cleanly */
     CHECK(cxr_checkpoint_save("no/such/dir/ck.h5", a, &meta) == CXR_E_IO);
 

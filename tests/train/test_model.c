@@ -40,10 +40,11 @@ static double loss_at(cxr_model *m, const float *x, const int32_t *y, const floa
     return l;
 }
 
-static void test_gradcheck(cxr_backend *be)
+static void test_gradcheck(cxr_backend *be, int head)
 {
     cxr_model_config c;
     small_config(&c, 16, 3, 2);
+    c.head = head;
     c.channels[0] = 2, c.channels[1] = 3, c.channels[2] = 4, c.channels[3] = 3;
     c.dense[0] = 5, c.dense[1] = 6;
     c.seed = 11;
@@ -92,9 +93,11 @@ static void test_gradcheck(cxr_backend *be)
         }
     }
     fprintf(stderr,
-            "end-to-end gradient check: %d parameters checked, %d mismatches, %d skipped "
+            "end-to-end gradient check, head %s: %d parameters checked, %d mismatches, %d skipped "
             "at a kink, loss %.6f\n",
-            checked, bad, kinked, l0);
+            cxr_model_head_name(head), checked, bad, kinked, l0);
+    /* dense1 reads the flattened 3 x 2 x 2 map, or its 3 channel means */
+    CHECK(cxr_model_tensor(m, CXR_TENSOR_DENSE1_W)->shape[1] == (head == CXR_HEAD_GAP ? 3 : 12));
     CHECK(bad == 0);
     CHECK(kinked * 20 < checked + kinked); /* under 5% of the parameters */
     /* the gradient of the conv1 bias cannot be all zero (the signal reaches the first layer) */
@@ -104,6 +107,28 @@ static void test_gradcheck(cxr_backend *be)
     CHECK(s > 0);
     free(p), free(g);
     cxr_model_destroy(m);
+}
+
+/* Head gap on a backend without the average pool: refused at creation, naming both; the
+ * names parse both ways, and an unknown head is refused. */
+static void test_head_refused(cxr_backend *be)
+{
+    cxr_backend bare = *be;
+    bare.global_avgpool_forward = NULL;
+    cxr_model_config c;
+    small_config(&c, 16, 2, 2);
+    c.head = CXR_HEAD_GAP;
+    cxr_model *m = NULL;
+    CHECK(cxr_model_create(&m, &c, &bare) == CXR_E_ARG && m == NULL);
+    CHECK(strstr(cxr_last_error(), "head gap") && strstr(cxr_last_error(), be->name));
+    c.head = 2;
+    CHECK(cxr_model_config_check(&c) == CXR_E_ARG);
+    int h = -1;
+    CHECK_OK(cxr_model_head_parse("gap", &h));
+    CHECK(h == CXR_HEAD_GAP && !strcmp(cxr_model_head_name(h), "gap"));
+    CHECK_OK(cxr_model_head_parse("flatten", &h));
+    CHECK(h == CXR_HEAD_FLATTEN && !strcmp(cxr_model_head_name(h), "flatten"));
+    CHECK(cxr_model_head_parse("Gap", &h) == CXR_E_ARG && strstr(cxr_last_error(), "Gap"));
 }
 
 static void test_overfit(cxr_backend *be)
@@ -318,7 +343,9 @@ int main(void)
     cxr_backend *be;
     CHECK_OK(cxr_backend_cpu_create(&be, 2));
     test_api(be);
-    test_gradcheck(be);
+    test_gradcheck(be, CXR_HEAD_FLATTEN);
+    test_gradcheck(be, CXR_HEAD_GAP);
+    test_head_refused(be);
     test_overfit(be);
     test_determinism(be);
     test_fused_equals_separate(be);

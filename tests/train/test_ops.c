@@ -194,6 +194,27 @@ static void test_pool(void)
     free(x), free(out), free(r), free(dx), free(idx);
 }
 
+/* The global average pool (head gap): the mean in double, and the gradient spread evenly,
+ * every element of din written (junk before). */
+static void test_global_avgpool(void)
+{
+    const int N = 3, C = 4, HW = 37;
+    size_t nx = (size_t)N * C * HW, no = (size_t)N * C;
+    float *x = malloc(nx * 4), *out = malloc(no * 4), *r = malloc(no * 4), *dx = junk(nx);
+    fill(x, nx);
+    fill(r, no);
+    CHECK_OK(cxr_global_avgpool_forward_cpu(ctx, out, x, N, C, HW));
+    for (size_t p = 0; p < no; p++) {
+        double s = 0;
+        for (int j = 0; j < HW; j++) s += x[p * HW + j];
+        CHECK(out[p] == (float)(s / HW));
+    }
+    CHECK_OK(cxr_global_avgpool_backward_cpu(ctx, dx, r, N, C, HW));
+    for (size_t i = 0; i < nx; i++) CHECK(dx[i] == r[i / HW] / (float)HW);
+    CHECK(cxr_global_avgpool_forward_cpu(ctx, out, x, N, C, 0) == CXR_E_ARG);
+    free(x), free(out), free(r), free(dx);
+}
+
 /* ---------------------------------------------------------------- dense */
 static void test_dense(void)
 {
@@ -547,6 +568,7 @@ int main(int argc, char **argv)
     test_conv(2, 2, 3, 5, 7);
     ((cxr_cpu_ctx *)ctx)->strip_floats = 0;
     test_pool();
+    test_global_avgpool();
     test_fused(2, 3, 4, 6, 10, 3 * 9 * 10 * 3);  /* separate strips of 3 rows, fused of 2 */
     test_fused(3, 1, 16, 8, 20, 0);              /* conv1-like, odd batch, whole-image strips */
     test_fused(1, 5, 3, 12, 18, 5 * 9 * 18 * 5); /* Wo = 9: SSE and scalar tails */
