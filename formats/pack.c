@@ -624,6 +624,15 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     }
     CXR_TRY(writer_reach(&c, plan->n_splits - 1));
     CXR_TRY(writer_end_split(&c));
+    if (sum->packed == 0) { /* a store without an image trains and evaluates nothing */
+        const char *src = plan->source ? plan->source : "the source";
+        if (sum->skipped)
+            CXR_THROW(CXR_E_DECODE,
+                      "%s: no image to pack: all %lld input(s) were skipped (the reasons are "
+                      "above)",
+                      src, (long long)sum->skipped);
+        CXR_THROW(CXR_E_FORMAT, "%s: no image to pack: it lists none", src);
+    }
     if (c.dups) {
         char line[1024];
         CXR_TRY(cxr_dups_count(c.dups, sum));

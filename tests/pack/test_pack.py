@@ -410,6 +410,24 @@ def case_untouched(tmp):
     check(p.returncode == 130, "interrupted run exits 130 (got %d)" % p.returncode)
     check(open(out).read() == "precious\n", "existing output untouched by failed runs")
     no_temp_left(d, keep=("s.h5",))
+    # a source whose every input is skipped (without --strict): exit 3, said, nothing written;
+    # one that lists no image at all: the same
+    junk = os.path.join(tmp, "junk")
+    for split in ("train", "test"):
+        for c in ("A", "B"):
+            os.makedirs(os.path.join(junk, split, c))
+            open(os.path.join(junk, split, c, "x.jpg"), "w").write("not a jpeg\n")
+    rc, _, se = run([junk, "-o", out, "--threads", "2"])
+    check(rc == 3 and "no image to pack: all 4 input(s) were skipped" in se,
+          "all inputs skipped: exit 3, said (got %d): %s" % (rc, se))
+    for split in ("train", "test"):
+        for c in ("A", "B"):
+            os.remove(os.path.join(junk, split, c, "x.jpg"))
+    rc, _, se = run([junk, "-o", out])
+    check(rc == 3 and "no image to pack: it lists none" in se,
+          "no inputs: exit 3, said (got %d): %s" % (rc, se))
+    check(open(out).read() == "precious\n", "existing output untouched by failed runs")
+    no_temp_left(d, keep=("s.h5",))
     # and replaced by a successful one
     rc, _, se = run([SAMPLE, "-o", out])
     check(rc == 0 and open(out, "rb").read(4) == b"\x89HDF", "successful run replaces it: " + se)
