@@ -14,6 +14,7 @@
 #include "cxr_clock.h"
 #include "cxr_files.h"
 #include "cxr_images.h"
+#include "cxr_metrics.h"
 #include "cxr_parse.h"
 #include "cxr_table.h"
 #include "cxr_trainer.h"
@@ -248,8 +249,16 @@ static cxr_status predict_batch(run *r, const char *const *paths, int n)
         }
         for (size_t q = 0; q < (size_t)ok * K; q++) r->probs[q] = (float)(r->sum[q] / M);
     }
+    int rows = 0;
     for (int j = 0; j < ok; j++) {
         const float *p = r->probs + (size_t)j * K;
+        if (cxr_probs_first_nonfinite(p, 1, K) == 0) { /* no class, no row: a skip (exit 3) */
+            say_skip(NULL, paths[r->keep[j]],
+                     "the model's probabilities are not finite (its weights overflow on this "
+                     "image): not classified");
+            r->skipped++;
+            continue;
+        }
         int pred = predicted(p, K, r->threshold);
         cxr_table_str(r->out, paths[r->keep[j]]);
         cxr_table_str(r->out, r->meta.class_names[pred]);
@@ -257,9 +266,10 @@ static cxr_status predict_batch(run *r, const char *const *paths, int n)
         for (int k = 0; k < K; k++) cxr_table_num(r->out, p[k]);
         if (K == 2) cxr_table_num(r->out, r->threshold);
         cxr_table_end_row(r->out);
+        rows++;
     }
     if (!r->o->out_path) fflush(stdout); /* rows appear as they are computed */
-    r->done += ok;
+    r->done += rows;
 bail:
     return st;
 }

@@ -159,6 +159,13 @@ cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *sp
         CXR_TRY(cxr_loader_next_batch(l, &b));
         if (b.n == 0) break;
         CXR_TRY(cxr_model_probs_tta(m, b.images, b.n, tta, probs));
+        const int64_t bad = cxr_probs_first_nonfinite(probs, b.n, c->n_classes);
+        if (bad >= 0) /* metrics of NaN would be numbers that mean nothing */
+            CXR_THROW(CXR_E_MISMATCH,
+                      "%s, split %s, image %lld (%s): the model's probabilities are not finite "
+                      "(its weights overflow on it); no metrics",
+                      cxr_store_path(store), split, (long long)b.indices[bad],
+                      cxr_store_image_path(store, split, b.indices[bad]));
         if (tta == 1) CXR_TRY(cxr_model_logits(m, logits, b.n));
         CXR_TRY(cxr_metrics_add(metrics, probs, b.labels, b.n));
         if (hook) hook(user, b.n, b.indices, b.labels, probs);

@@ -182,4 +182,14 @@ expect_err "$WORK/ev.h5: split 'val' holds no image: nothing to evaluate"
 expect_rc 0 "$BIN/cxr-train" "$WORK/ev.h5" $T --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/ev.jsonl"
 expect_err "no model selection (the recipe's val_auc): $WORK/ev.h5 has an empty /val split"
 grep -q '"eval_split":"test"' "$WORK/ev.jsonl" || fail "cxr-train evaluated an empty val"
+# finite weights that overflow (dense2's first bias near FLT_MAX, read out 10x): NaN
+# probabilities are no prediction and no metrics, said with the image, exit 3
+cp "$WORK/ck.h5" "$WORK/ovf.h5"
+"$EDIT" setf "$WORK/ovf.h5" /params/dense2.b 0 3e38 && "$EDIT" setf "$WORK/ovf.h5" /params/out.w 0 10 \
+    || fail "cannot edit ovf.h5"
+expect_rc 3 "$BIN/cxr-predict" "$WORK/ovf.h5" "$SAMPLE/test/NORMAL" -o "$WORK/ovf.tsv" --threads 2
+expect_err "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg: the model's probabilities are not finite"
+[ "$(wc -l < "$WORK/ovf.tsv")" = 1 ] || fail "cxr-predict wrote rows of non-finite probabilities"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ovf.h5" "$WORK/s.h5" --split test --threads 2
+expect_err "split test, image 0 (test/NORMAL/IM-0001-0001.jpeg): the model's probabilities are not finite"
 finish
