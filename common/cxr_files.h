@@ -63,6 +63,12 @@ void cxr_fputs_field_sep(const char *s, char sep, FILE *f);
 
 /* Length of the valid UTF-8 sequence at s (1..4), 0 when s starts an invalid one. */
 int cxr_utf8_seq(const unsigned char *s);
+/* A copy of s that is valid UTF-8 (malloc'd; NULL when out of memory): each byte that does not
+ * start a valid sequence becomes U+FFFD. *replaced (may be NULL) is set to 1 when one did, else
+ * 0. For JSON, whose strings must be UTF-8 (cJSON writes a string's bytes as they are). */
+char *cxr_utf8_repair(const char *s, int *replaced);
+/* s's bytes as lowercase hex digits (malloc'd; NULL when out of memory). */
+char *cxr_hex_bytes(const char *s);
 
 #ifdef __cplusplus
 }

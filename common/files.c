@@ -144,6 +144,41 @@ int cxr_utf8_seq(const unsigned char *s)
     return 0;
 }
 
+char *cxr_utf8_repair(const char *s, int *replaced)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *out = malloc(3 * strlen(s) + 1), *o = out; /* U+FFFD is 3 bytes for each 1 */
+    if (replaced) *replaced = 0;
+    if (!out) return NULL;
+    while (*u) {
+        int n = cxr_utf8_seq(u);
+        if (n == 0) {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3, u++;
+            if (replaced) *replaced = 1;
+        } else {
+            memcpy(o, u, (size_t)n);
+            o += n, u += n;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+char *cxr_hex_bytes(const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s);
+    char *out = malloc(2 * n + 1);
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[(unsigned char)s[i] >> 4];
+        out[2 * i + 1] = hex[(unsigned char)s[i] & 15];
+    }
+    out[2 * n] = 0;
+    return out;
+}
+
 /* The escaped form of the character at u (k bytes consumed), into e (at least 5 bytes). */
 static size_t escape_one(const unsigned char *u, char *e, size_t *k)
 {

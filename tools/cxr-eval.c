@@ -15,6 +15,7 @@
 #include "cxr_parse.h"
 #include "cxr_table.h"
 #include "cxr_trainer.h"
+#include "cxr_trainlog.h"
 
 /* A bad option value: the parser's message, exit code 2. */
 static int bad_option(void)
@@ -116,10 +117,10 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     const int K = r->k;
     cJSON *o = cJSON_CreateObject();
     if (!o) return cxr_set_error(CXR_E_NOMEM, "--json: out of memory");
-    cJSON_AddStringToObject(o, "model", model_path);
+    cxr_json_add_text(o, "model", model_path);
     cJSON_AddNumberToObject(o, "epoch", meta->epoch);
     cJSON_AddNumberToObject(o, "step", (double)meta->step);
-    cJSON_AddStringToObject(o, "store", store_path);
+    cxr_json_add_text(o, "store", store_path);
     cJSON_AddStringToObject(o, "split", split);
     cJSON_AddNumberToObject(o, "images", (double)r->n);
     if (tta > 1) cJSON_AddNumberToObject(o, "tta", tta);
@@ -128,7 +129,7 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
         cJSON *ens = cJSON_AddArrayToObject(o, "ensemble");
         for (int j = 0; j < n_members; j++) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "model", member_paths[j]);
+            cxr_json_add_text(e, "model", member_paths[j]);
             cJSON_AddNumberToObject(e, "epoch", members[j].epoch);
             cJSON_AddNumberToObject(e, "loss", members[j].result.loss);
             cJSON_AddNumberToObject(e, K == 2 ? "roc_auc" : "macro_ovr_auc", members[j].auc);
@@ -136,7 +137,7 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
         }
     }
     cJSON *cl = cJSON_AddArrayToObject(o, "classes");
-    for (int c = 0; c < K; c++) cJSON_AddItemToArray(cl, cJSON_CreateString(meta->class_names[c]));
+    for (int c = 0; c < K; c++) cxr_json_append_text(cl, meta->class_names[c]);
     cJSON_AddNumberToObject(o, "loss", er->loss);
     cJSON_AddNumberToObject(o, "accuracy", r->accuracy);
     cJSON_AddNumberToObject(o, "balanced_accuracy", r->balanced_accuracy);

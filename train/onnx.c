@@ -6,6 +6,7 @@
  * streamed from one host copy of the parameters, their lengths known in advance.
  */
 #include "cxr_onnx.h"
+#include "cxr_trainlog.h"
 #include "cxr_tmpfile.h"
 
 #include <cjson/cJSON.h>
@@ -262,7 +263,7 @@ static void model_props(pb *mh, const cxr_checkpoint_meta *meta)
     cJSON *names = cJSON_CreateArray(), *pp = cJSON_CreateObject();
     char *s1 = NULL, *s2 = NULL, thr[40];
     for (int i = 0; names && i < meta->n_classes; i++)
-        cJSON_AddItemToArray(names, cJSON_CreateString(meta->class_names[i]));
+        cxr_json_append_text(names, meta->class_names[i]);
     if (pp) {
         cJSON_AddNumberToObject(pp, "image_size", meta->pp.size);
         /* "equalization" names the kind: global, clahe or none. The boolean "equalize" of 0.1

@@ -12,6 +12,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+void cxr_json_add_text(cJSON *obj, const char *name, const char *s)
+{
+    int replaced = 0;
+    char *ok = cxr_utf8_repair(s, &replaced), *hex = replaced ? cxr_hex_bytes(s) : NULL;
+    cJSON_AddStringToObject(obj, name, ok ? ok : "");
+    if (hex) {
+        char key[128];
+        snprintf(key, sizeof key, "%s_hex", name);
+        cJSON_AddStringToObject(obj, key, hex);
+    }
+    free(ok);
+    free(hex);
+}
+
+void cxr_json_append_text(cJSON *array, const char *s)
+{
+    char *ok = cxr_utf8_repair(s, NULL);
+    cJSON_AddItemToArray(array, cJSON_CreateString(ok ? ok : ""));
+    free(ok);
+}
+
 #define FIELD(type, name)           \
     {                               \
 #name, offsetof(type, name) \
@@ -165,13 +186,12 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
     if (!o) return put_line(log, NULL);
     cJSON_AddStringToObject(o, CXR_LOG_TYPE, CXR_LOG_TYPE_RUN);
     cJSON_AddStringToObject(o, CXR_LOG_TOOL, r->tool);
-    cJSON_AddStringToObject(o, CXR_LOG_STORE, r->store);
+    cxr_json_add_text(o, CXR_LOG_STORE, r->store);
     cJSON_AddStringToObject(o, CXR_LOG_DEVICE, r->device);
     if (r->kernels) cJSON_AddStringToObject(o, CXR_LOG_KERNELS, r->kernels);
     if (r->cpu_model) cJSON_AddStringToObject(o, CXR_LOG_CPU_MODEL, r->cpu_model);
     cJSON *cl = cJSON_AddArrayToObject(o, CXR_LOG_CLASSES);
-    for (int c = 0; c < r->n_classes; c++)
-        cJSON_AddItemToArray(cl, cJSON_CreateString(r->classes[c]));
+    for (int c = 0; c < r->n_classes; c++) cxr_json_append_text(cl, r->classes[c]);
     cJSON *re = cJSON_AddObjectToObject(o, CXR_LOG_RECIPE);
     if (r->recipe) cJSON_AddStringToObject(re, "name", r->recipe);
     cJSON_AddNumberToObject(re, "epochs", r->epochs);
@@ -212,9 +232,9 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
         if (r->normalize) cJSON_AddStringToObject(pp, "normalize", r->normalize);
         cJSON_AddNumberToObject(pp, "crop_ratio", r->crop_ratio);
     }
-    if (r->best_model) cJSON_AddStringToObject(o, "best_model", r->best_model);
+    if (r->best_model) cxr_json_add_text(o, "best_model", r->best_model);
     if (r->resumed_from) {
-        cJSON_AddStringToObject(o, "resumed_from", r->resumed_from);
+        cxr_json_add_text(o, "resumed_from", r->resumed_from);
         cJSON_AddNumberToObject(o, "start_epoch", r->start_epoch);
     }
     return put_line(log, o);

@@ -192,4 +192,24 @@ expect_err "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg: the model's probabilities are
 [ "$(wc -l < "$WORK/ovf.tsv")" = 1 ] || fail "cxr-predict wrote rows of non-finite probabilities"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ovf.h5" "$WORK/s.h5" --split test --threads 2
 expect_err "split test, image 0 (test/NORMAL/IM-0001-0001.jpeg): the model's probabilities are not finite"
+# names that are not UTF-8 (a Latin-1 class folder, which the store escapes as \xE9, and a
+# Latin-1 store name): the training log and cxr-eval --json stay valid UTF-8 JSON, with U+FFFD
+# in the text and the exact bytes in *_hex
+L1=$(printf 'NORM\351L') ST="$WORK/$(printf 'st\351').h5"
+mkdir -p "$WORK/lat" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/lat/" \
+    && mv "$WORK/lat/train/NORMAL" "$WORK/lat/train/$L1" && mv "$WORK/lat/test/NORMAL" "$WORK/lat/test/$L1" \
+    || fail "latin-1 tree"
+"$BIN/cxr-pack" "$WORK/lat" -o "$ST" --size 32 --shard 8 --threads 2 --quiet >/dev/null 2>&1 || fail "pack latin-1 tree"
+expect_rc 0 "$BIN/cxr-train" "$ST" $T --epochs 1 --max-steps 1 --checkpoint "$WORK/lat.h5" --log "$WORK/lat.jsonl"
+"$BIN/cxr-eval" "$WORK/lat.h5" "$ST" --split test --json --threads 2 > "$WORK/lat.json" 2>/dev/null \
+    || fail "cxr-eval --json on the latin-1 store"
+python3 - "$WORK/lat.jsonl" "$WORK/lat.json" "$ST" <<'PY' || fail "log or --json not valid UTF-8 JSON with *_hex"
+import json, os, sys
+store = os.fsencode(sys.argv[3]).hex()
+run = json.loads(open(sys.argv[1], "rb").read().decode("utf-8").splitlines()[0])
+ev = json.loads(open(sys.argv[2], "rb").read().decode("utf-8"))
+assert run["classes"][0] == "NORM\\xE9L", run["classes"]  # the store holds names escaped
+assert run["store_hex"] == store and "\ufffd" in run["store"], run
+assert ev["classes"][0] == "NORM\\xE9L" and ev["store_hex"] == store and "\ufffd" in ev["store"], ev
+PY
 finish
