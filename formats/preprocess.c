@@ -32,6 +32,9 @@
 #define DEFAULT_MAX_SIDE 16384
 #define MAX_OUTPUT_SIDE  16384
 #define MAX_FILE_BYTES   ((size_t)1 << 30)
+/* the coefficient buffer a progressive or multi-scan JPEG needs (buffered_coef_over): 256 MiB
+ * is a 16384 x 8192 gray image or 89 Mpx of 4:2:0 color */
+#define MAX_COEF_BYTES   ((uint64_t)256 << 20)
 #define N_TABLES         4
 
 /* ---------------------------------------------------------------------------------------
@@ -800,6 +803,63 @@ static int has_adobe_marker(const uint8_t *j, size_t len)
     return 0;
 }
 
+/* Bytes of DCT coefficients libjpeg buffers for the whole image before it can output a row,
+ * when it must and they are over `cap`, else 0. It must for a progressive frame (SOF2, SOF6,
+ * SOF10, SOF14) and for more than one scan (a sequential file whose components come in separate
+ * scans); a single-scan sequential file is decoded a row of blocks at a time. Headers this walk
+ * cannot read give 0 (TurboJPEG's own header check has passed; its decode then judges them).
+ * The size: the frame's components at their sampling factors, padded to whole MCUs, 64
+ * coefficients of 2 bytes per 8x8 block, what jdcoefct.c allocates. The scans are counted only
+ * when that is over cap (the entropy-coded data escape 0xFF as 0xFF00, so an 0xFFDA after the
+ * first scan starts another), so an ordinary image costs a walk over its headers alone. */
+static uint64_t buffered_coef_over(const uint8_t *j, size_t len, uint64_t cap)
+{
+    size_t i = 2, sof = 0, first_sos = 0;
+    int progressive = 0;
+    if (len < 4 || j[0] != 0xFF || j[1] != 0xD8) return 0;
+    while (i + 4 <= len && !first_sos) {
+        if (j[i] != 0xFF) return 0;
+        uint8_t m = j[i + 1];
+        if (m == 0xFF) {
+            i++;
+            continue;
+        }
+        if (m == 0xD9) return 0;
+        size_t seg = ((size_t)j[i + 2] << 8) | j[i + 3];
+        if (seg < 2) return 0;
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && !sof) {
+            sof = i;
+            progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
+        }
+        if (m == 0xDA) first_sos = i;
+        i += 2 + seg;
+    }
+    if (!sof || sof + 10 > len) return 0;
+    const uint8_t *f = j + sof + 4; /* precision, height (2), width (2), components, ... */
+    uint64_t h = ((uint64_t)f[1] << 8) | f[2], w = ((uint64_t)f[3] << 8) | f[4];
+    int nc = f[5], hmax = 1, vmax = 1;
+    if (nc < 1 || sof + 10 + 3 * (size_t)nc > len) return 0;
+    for (int c = 0; c < nc; c++) {
+        int hs = f[7 + 3 * c] >> 4, vs = f[7 + 3 * c] & 15;
+        hmax = hs > hmax ? hs : hmax;
+        vmax = vs > vmax ? vs : vmax;
+    }
+    uint64_t mcu_x = (w + 8 * (uint64_t)hmax - 1) / (8 * (uint64_t)hmax);
+    uint64_t mcu_y = (h + 8 * (uint64_t)vmax - 1) / (8 * (uint64_t)vmax), blocks = 0;
+    for (int c = 0; c < nc; c++)
+        blocks += mcu_x * (uint64_t)(f[7 + 3 * c] >> 4) * mcu_y * (uint64_t)(f[7 + 3 * c] & 15);
+    const uint64_t bytes = blocks * 64 * 2;
+    if (bytes <= cap) return 0;
+    if (progressive) return bytes;
+    for (const uint8_t *q = j + i, *end = j + len; q + 1 < end;) {
+        q = memchr(q, 0xFF, (size_t)(end - q) - 1); /* not the last byte: a marker has two */
+        if (!q) break;
+        if (q[1] == 0xDA) return bytes; /* a second scan */
+        q++;
+    }
+    return 0;
+}
+
 /* After a failure, start from a fresh tjhandle: TurboJPEG 2.1 does not abort the libjpeg
  * object when tjDecompressHeader3 fails, and the next header read would resume the half-parsed
  * marker state of the bad file ("Bogus marker length" on a good one). Failures are rare, so
@@ -830,6 +890,15 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     if (w <= 0 || h <= 0) CXR_THROW(CXR_E_DECODE, "JPEG declares an empty image (%dx%d)", w, h);
     if (w > p->max_side || h > p->max_side)
         CXR_THROW(CXR_E_DECODE, "image is %dx%d, larger than max_side %d", w, h, p->max_side);
+    /* a progressive (or multi-scan) file is buffered whole as coefficients, whatever the DCT
+     * scale: bounded per decoder, so that N threads of such files stay within N x the cap */
+    const uint64_t coef = buffered_coef_over(jpeg, len, MAX_COEF_BYTES);
+    if (coef)
+        CXR_THROW(CXR_E_DECODE,
+                  "progressive or multi-scan JPEG of %dx%d: decoding it buffers %llu MiB of "
+                  "coefficients, over the %llu MiB limit",
+                  w, h, (unsigned long long)(coef >> 20),
+                  (unsigned long long)(MAX_COEF_BYTES >> 20));
 
     int crop = wants_crop(w, h, p->crop_ratio);
     int cw = w, ch = h;

@@ -23,17 +23,23 @@ typedef struct {
     unsigned long len;
 } jpeg_buf;
 
-static jpeg_buf compress(const uint8_t *px, int w, int h, int pf, int subsamp, int quality)
+static jpeg_buf compress_flags(const uint8_t *px, int w, int h, int pf, int subsamp, int quality,
+                               int flags)
 {
     jpeg_buf j = { NULL, 0 };
     tjhandle c = tjInitCompress();
     REQUIRE(c != NULL);
-    if (tjCompress2(c, px, w, 0, h, pf, &j.buf, &j.len, subsamp, quality, TJFLAG_ACCURATEDCT)) {
+    if (tjCompress2(c, px, w, 0, h, pf, &j.buf, &j.len, subsamp, quality, flags)) {
         fprintf(stderr, "tjCompress2: %s\n", tjGetErrorStr2(c));
         exit(1);
     }
     tjDestroy(c);
     return j;
+}
+
+static jpeg_buf compress(const uint8_t *px, int w, int h, int pf, int subsamp, int quality)
+{
+    return compress_flags(px, w, h, pf, subsamp, quality, TJFLAG_ACCURATEDCT);
 }
 
 /* Full-scale decode to gray (for references). */
@@ -427,6 +433,45 @@ static void test_bad_inputs(cxr_decoder *d)
     snprintf(path, sizeof path, "%s/tall_header.jpeg", tmpdir);
     write_file(path, b, j.len);
     expect_bad(d, &p, path, CXR_E_DECODE, "100x20000, larger than max_side 16384");
+
+    /* A progressive file is buffered whole as coefficients before any output, at any DCT
+     * scale: 16384 x 16384 gray would take 512 MiB per decoder, so it is refused from its
+     * headers (a small one decodes). The same size in a baseline file is decoded a row of
+     * blocks at a time: not this refusal (its data is then found short). */
+    {
+        uint8_t *gpx = malloc(64 * 64);
+        REQUIRE(gpx);
+        for (int i = 0; i < 64 * 64; i++) gpx[i] = (uint8_t)(i * 7 + (i >> 6) * 13);
+        jpeg_buf pj = compress_flags(gpx, 64, 64, TJPF_GRAY, TJSAMP_GRAY, 90,
+                                     TJFLAG_ACCURATEDCT | TJFLAG_PROGRESSIVE);
+        size_t s2 = find_marker(pj.buf, pj.len, 0xC2);
+        REQUIRE(s2 > 0);
+        snprintf(path, sizeof path, "%s/progressive_small.jpeg", tmpdir);
+        write_file(path, pj.buf, pj.len);
+        float *o = malloc(sizeof(float) * (size_t)p.size * p.size);
+        REQUIRE(o);
+        CHECK_OK(cxr_preprocess_file(d, &p, path, o));
+        pj.buf[s2 + 5] = 16384 >> 8, pj.buf[s2 + 6] = 0; /* height */
+        pj.buf[s2 + 7] = 16384 >> 8, pj.buf[s2 + 8] = 0; /* width */
+        snprintf(path, sizeof path, "%s/progressive_huge.jpeg", tmpdir);
+        write_file(path, pj.buf, pj.len);
+        expect_bad(d, &p, path, CXR_E_DECODE,
+                   "progressive or multi-scan JPEG of 16384x16384: decoding it buffers 512 MiB "
+                   "of coefficients, over the 256 MiB limit");
+        jpeg_buf bj = compress(gpx, 64, 64, TJPF_GRAY, TJSAMP_GRAY, 90);
+        size_t s0 = find_marker(bj.buf, bj.len, 0xC0);
+        REQUIRE(s0 > 0);
+        bj.buf[s0 + 5] = 16384 >> 8, bj.buf[s0 + 6] = 0;
+        bj.buf[s0 + 7] = 16384 >> 8, bj.buf[s0 + 8] = 0;
+        snprintf(path, sizeof path, "%s/baseline_huge.jpeg", tmpdir);
+        write_file(path, bj.buf, bj.len);
+        CHECK(cxr_preprocess_file(d, &p, path, o) == CXR_E_DECODE);
+        CHECK(strstr(cxr_last_error(), "progressive") == NULL);
+        free(o);
+        free(gpx);
+        tjFree(pj.buf);
+        tjFree(bj.buf);
+    }
 
     /* width 0 in the header */
     memcpy(b, j.buf, j.len);
