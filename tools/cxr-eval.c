@@ -405,6 +405,7 @@ int main(int argc, char **argv)
         st = cxr_evaluate_tta(m, s, split, batch, threads, prefetch, cw, interrupted, met, &er,
                               po.t ? write_predictions : NULL, &po, tta, pp, perturb_seed);
         if (st != CXR_OK) goto bail;
+        CXR_TRY(cxr_eval_check_finite(&er, s, split, model_path));
     } else {
         /* The ensemble's own threshold, chosen as cxr-train chooses a model's: on clean val
          * (a --perturb changes the images judged, not the decision rule). */
@@ -439,7 +440,7 @@ int main(int argc, char **argv)
             thr_source = chosen;
         }
         if (K == 2) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
-        er = (cxr_eval_result){ ens.loss, ens.seconds, 0 };
+        er = (cxr_eval_result){ .loss = ens.loss, .seconds = ens.seconds, .first_nonfinite = -1 };
         po = (pred_out){ NULL, s, split, &meta, threshold };
         if (pred_path) {
             CXR_TRY(open_predictions(&po, pred_path, pred_format));

@@ -49,7 +49,15 @@ typedef struct {
     double loss;    /* class-weighted cross-entropy (store class weights), as in training */
     double seconds; /* wall time */
     double wait_s;  /* time spent waiting for the loader */
+    int64_t n_nonfinite;     /* images whose probabilities are not all finite (NaN: weights that
+                                overflow on them); their metrics are meaningless */
+    int64_t first_nonfinite; /* the split index of the first of them, -1 when none */
 } cxr_eval_result;
+/* CXR_OK when every probability of res was finite; else CXR_E_MISMATCH naming model, store,
+ * split, how many and the first image's index and path (cxr-eval and ensembles refuse to
+ * report metrics of NaN; cxr-train notes it and goes on). */
+cxr_status cxr_eval_check_finite(const cxr_eval_result *res, const cxr_store *store,
+                                 const char *split, const char *model);
 
 /* Evaluate model on a split (sequential order, no dropout). Samples are added to `metrics`
  * (created by the caller for the model's class count; not reset here). class_weights may be

@@ -65,6 +65,7 @@ cxr_status cxr_evaluate_ensemble(const char *const *paths, int n_models, cxr_bac
         CXR_TRY(cxr_evaluate_tta(m, store, split, batch, threads, prefetch, class_weights,
                                  interrupted, scratch, &er, add_probs, &acc, tta, perturb,
                                  perturb_seed));
+        CXR_TRY(cxr_eval_check_finite(&er, store, split, paths[j]));
         if (cxr_metrics_count(scratch) != info.n)
             CXR_THROW(CXR_E_FORMAT, "ensemble: %s evaluated %lld of %lld images of split '%s'",
                       paths[j], (long long)cxr_metrics_count(scratch), (long long)info.n, split);

@@ -120,6 +120,19 @@ cxr_status cxr_evaluate_ex(cxr_model *m, const cxr_store *store, const char *spl
                             metrics, res, hook, user, 1, NULL, 0);
 }
 
+cxr_status cxr_eval_check_finite(const cxr_eval_result *res, const cxr_store *store,
+                                 const char *split, const char *model)
+{
+    if (res->n_nonfinite == 0) return CXR_OK;
+    return cxr_set_error(CXR_E_MISMATCH,
+                         "%s on %s, split %s: the probabilities of %lld image(s) are not finite, "
+                         "the first image %lld (%s): the model's weights overflow on them; no "
+                         "metrics",
+                         model, cxr_store_path(store), split, (long long)res->n_nonfinite,
+                         (long long)res->first_nonfinite,
+                         cxr_store_image_path(store, split, res->first_nonfinite));
+}
+
 cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *split, int batch,
                             int threads, int prefetch, const float *class_weights,
                             volatile sig_atomic_t *interrupted, cxr_metrics *metrics,
@@ -132,6 +145,7 @@ cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *sp
     float *probs = NULL, *logits = NULL;
     double t0 = cxr_now_s(), num = 0, den = 0;
     memset(res, 0, sizeof *res);
+    res->first_nonfinite = -1;
     if (batch > c->batch_capacity) batch = c->batch_capacity;
     cxr_loader_options lo;
     cxr_loader_options_defaults(&lo);
@@ -159,13 +173,13 @@ cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *sp
         CXR_TRY(cxr_loader_next_batch(l, &b));
         if (b.n == 0) break;
         CXR_TRY(cxr_model_probs_tta(m, b.images, b.n, tta, probs));
-        const int64_t bad = cxr_probs_first_nonfinite(probs, b.n, c->n_classes);
-        if (bad >= 0) /* metrics of NaN would be numbers that mean nothing */
-            CXR_THROW(CXR_E_MISMATCH,
-                      "%s, split %s, image %lld (%s): the model's probabilities are not finite "
-                      "(its weights overflow on it); no metrics",
-                      cxr_store_path(store), split, (long long)b.indices[bad],
-                      cxr_store_image_path(store, split, b.indices[bad]));
+        for (int64_t bad = cxr_probs_first_nonfinite(probs, b.n, c->n_classes); bad >= 0;) {
+            if (res->first_nonfinite < 0) res->first_nonfinite = b.indices[bad];
+            res->n_nonfinite++;
+            const int64_t next = cxr_probs_first_nonfinite(probs + (bad + 1) * c->n_classes,
+                                                           b.n - bad - 1, c->n_classes);
+            bad = next < 0 ? -1 : bad + 1 + next;
+        }
         if (tta == 1) CXR_TRY(cxr_model_logits(m, logits, b.n));
         CXR_TRY(cxr_metrics_add(metrics, probs, b.labels, b.n));
         if (hook) hook(user, b.n, b.indices, b.labels, probs);
@@ -1036,6 +1050,12 @@ static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_repor
     cxr_metrics_reset(r->met);
     CXR_TRY(cxr_evaluate(r->model, r->store, r->eval_split, r->rc.batch, o->compute.threads,
                          o->compute.prefetch, r->cw, o->cb.interrupted, r->met, &er));
+    if (er.n_nonfinite) /* a warning: the run goes on, its checkpoint is saved */
+        note(o,
+             "warning: %lld %s image(s) got non-finite probabilities (the first: %s); this "
+             "epoch's %s metrics are not meaningful",
+             (long long)er.n_nonfinite, r->eval_split,
+             cxr_store_image_path(r->store, r->eval_split, er.first_nonfinite), r->eval_split);
     CXR_TRY(cxr_metrics_compute(r->met, 0.5, rep));
     rec->eval_loss = er.loss;
     rec->eval_s = er.seconds;

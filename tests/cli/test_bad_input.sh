@@ -191,7 +191,7 @@ expect_rc 3 "$BIN/cxr-predict" "$WORK/ovf.h5" "$SAMPLE/test/NORMAL" -o "$WORK/ov
 expect_err "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg: the model's probabilities are not finite"
 [ "$(wc -l < "$WORK/ovf.tsv")" = 1 ] || fail "cxr-predict wrote rows of non-finite probabilities"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ovf.h5" "$WORK/s.h5" --split test --threads 2
-expect_err "split test, image 0 (test/NORMAL/IM-0001-0001.jpeg): the model's probabilities are not finite"
+expect_err "split test: the probabilities of 16 image(s) are not finite, the first image 0 (test/NORMAL/IM-0001-0001.jpeg)"
 # names that are not UTF-8 (a Latin-1 class folder, which the store escapes as \xE9, and a
 # Latin-1 store name): the training log and cxr-eval --json stay valid UTF-8 JSON, with U+FFFD
 # in the text and the exact bytes in *_hex
