@@ -795,6 +795,10 @@ static int has_adobe_marker(const uint8_t *j, size_t len)
             continue;
         }
         if (m == 0xDA || m == 0xD9) return 0; /* start of scan, end of image */
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* TEM, RSTn: no length (libjpeg skips) */
+            i += 2;
+            continue;
+        }
         size_t seg = ((size_t)j[i + 2] << 8) | j[i + 3];
         if (seg < 2) return 0;
         if (m == 0xEE && seg >= 7 && i + 9 <= len && !memcmp(j + i + 4, "Adobe", 5)) return 1;
@@ -805,13 +809,12 @@ static int has_adobe_marker(const uint8_t *j, size_t len)
 
 /* Bytes of DCT coefficients libjpeg buffers for the whole image before it can output a row,
  * when it must and they are over `cap`, else 0. It must for a progressive frame (SOF2, SOF6,
- * SOF10, SOF14) and for more than one scan (a sequential file whose components come in separate
- * scans); a single-scan sequential file is decoded a row of blocks at a time. Headers this walk
- * cannot read give 0 (TurboJPEG's own header check has passed; its decode then judges them).
- * The size: the frame's components at their sampling factors, padded to whole MCUs, 64
- * coefficients of 2 bytes per 8x8 block, what jdcoefct.c allocates. The scans are counted only
- * when that is over cap (the entropy-coded data escape 0xFF as 0xFF00, so an 0xFFDA after the
- * first scan starts another), so an ordinary image costs a walk over its headers alone. */
+ * SOF10, SOF14) and for a sequential file whose first scan holds fewer components than the
+ * frame (they come in separate scans); an interleaved sequential file is decoded a row of blocks
+ * at a time. Headers this walk cannot read give 0 (TurboJPEG's own header check has passed; its
+ * decode then judges them). The size: the frame's components at their sampling factors, padded
+ * to whole MCUs, 64 coefficients of 2 bytes per 8x8 block, what jdcoefct.c allocates. A walk
+ * over the headers alone, up to the first scan's. */
 static uint64_t buffered_coef_over(const uint8_t *j, size_t len, uint64_t cap)
 {
     size_t i = 2, sof = 0, first_sos = 0;
@@ -825,6 +828,10 @@ static uint64_t buffered_coef_over(const uint8_t *j, size_t len, uint64_t cap)
             continue;
         }
         if (m == 0xD9) return 0;
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* TEM, RSTn: no length (libjpeg skips) */
+            i += 2;
+            continue;
+        }
         size_t seg = ((size_t)j[i + 2] << 8) | j[i + 3];
         if (seg < 2) return 0;
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && !sof) {
@@ -834,7 +841,7 @@ static uint64_t buffered_coef_over(const uint8_t *j, size_t len, uint64_t cap)
         if (m == 0xDA) first_sos = i;
         i += 2 + seg;
     }
-    if (!sof || sof + 10 > len) return 0;
+    if (!sof || !first_sos || sof + 10 > len || first_sos + 5 > len) return 0;
     const uint8_t *f = j + sof + 4; /* precision, height (2), width (2), components, ... */
     uint64_t h = ((uint64_t)f[1] << 8) | f[2], w = ((uint64_t)f[3] << 8) | f[4];
     int nc = f[5], hmax = 1, vmax = 1;
@@ -849,15 +856,10 @@ static uint64_t buffered_coef_over(const uint8_t *j, size_t len, uint64_t cap)
     for (int c = 0; c < nc; c++)
         blocks += mcu_x * (uint64_t)(f[7 + 3 * c] >> 4) * mcu_y * (uint64_t)(f[7 + 3 * c] & 15);
     const uint64_t bytes = blocks * 64 * 2;
-    if (bytes <= cap) return 0;
-    if (progressive) return bytes;
-    for (const uint8_t *q = j + i, *end = j + len; q + 1 < end;) {
-        q = memchr(q, 0xFF, (size_t)(end - q) - 1); /* not the last byte: a marker has two */
-        if (!q) break;
-        if (q[1] == 0xDA) return bytes; /* a second scan */
-        q++;
-    }
-    return 0;
+    /* libjpeg buffers the whole image when the first scan holds fewer components than the
+     * frame (jdinput.c: has_multiple_scans), whatever follows in the file */
+    const int first_scan_components = j[first_sos + 4];
+    return bytes > cap && (progressive || first_scan_components < nc) ? bytes : 0;
 }
 
 /* After a failure, start from a fresh tjhandle: TurboJPEG 2.1 does not abort the libjpeg

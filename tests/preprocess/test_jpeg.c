@@ -458,6 +458,16 @@ static void test_bad_inputs(cxr_decoder *d)
         expect_bad(d, &p, path, CXR_E_DECODE,
                    "progressive or multi-scan JPEG of 16384x16384: decoding it buffers 512 MiB "
                    "of coefficients, over the 256 MiB limit");
+        /* a TEM marker (0xFF01, no length, which libjpeg skips) after SOI does not hide it */
+        unsigned char *tem = malloc(pj.len + 2);
+        REQUIRE(tem);
+        memcpy(tem, pj.buf, 2);
+        tem[2] = 0xFF, tem[3] = 0x01;
+        memcpy(tem + 4, pj.buf + 2, pj.len - 2);
+        snprintf(path, sizeof path, "%s/progressive_huge_tem.jpeg", tmpdir);
+        write_file(path, tem, pj.len + 2);
+        expect_bad(d, &p, path, CXR_E_DECODE, "decoding it buffers 512 MiB of coefficients");
+        free(tem);
         jpeg_buf bj = compress(gpx, 64, 64, TJPF_GRAY, TJSAMP_GRAY, 90);
         size_t s0 = find_marker(bj.buf, bj.len, 0xC0);
         REQUIRE(s0 > 0);
