@@ -535,6 +535,13 @@ int main(int argc, char **argv)
     cxr_status st = cxr_store_open(&probe, o.io.store_path);
     cxr_store_close(probe);
     if (st == CXR_OK && o.io.resume_path) st = cxr_checkpoint_read_meta(o.io.resume_path, &rmeta);
+    /* the model's head, which the device must run: given, else the checkpoint's or recipe's */
+    int head = o.io.resume_path ? rmeta.model.head : CXR_HEAD_FLATTEN;
+    const cxr_train_recipe *named = cxr_train_recipe_find(o.recipe.name);
+    if (o.recipe.head)
+        cxr_model_head_parse(o.recipe.head, &head); /* checked when parsed */
+    else if (!o.io.resume_path && named && named->head)
+        cxr_model_head_parse(named->head, &head);
     cxr_checkpoint_meta_free(&rmeta);
     if (st != CXR_OK) {
         cxr_print_error("cxr-train", cxr_last_error());
@@ -543,7 +550,7 @@ int main(int argc, char **argv)
 
     cxr_backend *be = NULL;
     cxr_device dev;
-    st = cxr_device_open(&be, device, o.compute.threads, &dev);
+    st = cxr_device_open_model(&be, device, o.compute.threads, head, &dev);
     if (st != CXR_OK) {
         cxr_print_error("cxr-train", cxr_last_error());
         return cxr_exit_code(st);

@@ -62,7 +62,8 @@ extern "C" {
 #define CXR_WEIGHTS_FORMAT     "cxr-weights" /* same version numbers as the checkpoint */
 
 typedef struct {
-    cxr_model_config model; /* n_classes, image_size, channels, dense, alpha, keep_prob, seed */
+    cxr_model_config model; /* n_classes, image_size, channels, dense, alpha, keep_prob, seed,
+                               head ("head": absent before 0.9, read as flatten) */
     cxr_adam_params adam;
     int epochs; /* planned epochs of the run */
     int batch;

@@ -6,6 +6,7 @@
  *   image (N,1,S,S) float32
  *   -> Conv(conv1.w, conv1.b, 3x3, pads 1) -> LeakyRelu(alpha)
  *   -> Conv(conv2) -> LeakyRelu -> MaxPool(2x2, stride 2)       (and so on for conv3, conv4)
+ *   [-> GlobalAveragePool: head gap only (cxr_model.h)]
  *   -> Flatten(axis 1)  ((c,h,w) order, as our dense1 reads the pooled map)
  *   -> Gemm(dense1.w, dense1.b, transB 1) -> LeakyRelu -> Gemm(dense2) -> LeakyRelu
  *   -> Gemm(out) -> Softmax(axis 1) -> probabilities (N,C) float32

@@ -210,7 +210,7 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
     m->fused_bwd = be->maxpool2_lrelu_backward != NULL;
     if (cfg->head == CXR_HEAD_GAP &&
         (!be->global_avgpool_forward || !be->global_avgpool_backward)) {
-        st = cxr_set_error(CXR_E_ARG,
+        st = cxr_set_error(CXR_E_UNSUPPORTED,
                            "model create: head gap needs a global average pool, which the %s "
                            "backend does not have (head flatten runs everywhere)",
                            be->name);

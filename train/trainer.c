@@ -85,6 +85,32 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr
     return CXR_OK;
 }
 
+cxr_status cxr_device_open_model(cxr_backend **out, const char *spec, int threads, int head,
+                                 cxr_device *dev)
+{
+    cxr_status st = cxr_device_open(out, spec, threads, dev);
+    if (st != CXR_OK) return st;
+    cxr_backend *be = *out;
+    if (head != CXR_HEAD_GAP || (be->global_avgpool_forward && be->global_avgpool_backward))
+        return CXR_OK;
+    const int is_auto = !spec || strcmp(spec, "auto") == 0;
+    char name[32];
+    snprintf(name, sizeof name, "%s", be->name);
+    cxr_backend_destroy(be);
+    *out = NULL;
+    if (!is_auto)
+        return cxr_set_error(CXR_E_UNSUPPORTED,
+                             "--device %s: the %s backend has no global average pool, which the "
+                             "model's head gap needs (--device cpu runs it)",
+                             spec, name);
+    if ((st = cxr_device_open(out, "cpu", threads, dev)) != CXR_OK) return st;
+    snprintf(dev->note, sizeof dev->note,
+             "device auto: the %s backend has no global average pool for the model's head gap; "
+             "using the CPU (%d threads)",
+             name, threads);
+    return CXR_OK;
+}
+
 /* ---------------------------------------------------------------- evaluation */
 /* Class-weighted cross-entropy of one batch from logits, in double: sums into *num, *den. */
 static void weighted_ce(const float *logits, const int32_t *labels, const float *cw, int n, int C,
@@ -436,7 +462,8 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
     if ((ro->label_smoothing >= 0 || named) && rc->smoothing != (float)ck->label_smoothing)
         CONFLICT("label-smoothing", ro->label_smoothing >= 0, "%g", rc->smoothing,
                  ck->label_smoothing);
-    if ((ro->head || named) && rc->cfg.head != ck->model.head)
+    const cxr_train_recipe *nr = named ? cxr_train_recipe_find(ro->name) : NULL;
+    if ((ro->head || (nr && nr->head)) && rc->cfg.head != ck->model.head) /* recipes name none */
         CONFLICT("head", ro->head != NULL, "%s", cxr_model_head_name(rc->cfg.head),
                  cxr_model_head_name(ck->model.head));
     if (!ck->has_run) return CXR_OK; /* written before issue 15: nothing more recorded */

@@ -24,8 +24,9 @@ P = ctypes.POINTER
 # 0.7: cxr_chunk_decode takes the chunk's image count (not called here).
 # 0.8: the softmax_xent op takes a label smoothing, cxr_checkpoint_meta and cxr_train_recipe
 # grew one (none of them used here).
-# 0.9: cxr_model_config grew the head, cxr_train_recipe and its options a head name, the
-# backend table two ops (none of them used here).
+# 0.9: cxr_model_config (so cxr_checkpoint_meta) grew the head, cxr_train_recipe and its
+# options a head name, cxr_log_run_line the head, cxr_eval_result a count of non-finite
+# probabilities, the backend table two ops (none of them used here).
 ABI = "0.9"
 
 

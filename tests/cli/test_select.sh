@@ -238,12 +238,16 @@ done
 # bit-identical, and refuses another; an unknown head is refused
 L="$T --recipe study --epochs 2"
 expect_rc 0 $L --head gap --log "$WORK/gap.jsonl" --no-checkpoint
+expect_rc 0 $L --log "$WORK/flat2.jsonl" --no-checkpoint
 grep -q '"alpha":0.5,"head":"gap"' "$WORK/gap.jsonl" || fail "run line lacks head gap"
-[ "$(col "$WORK/gap.jsonl" train_loss)" != "$(col "$WORK/ls-none.jsonl" train_loss)" ] || fail "--head gap changed nothing"
+grep -q '"alpha":0.5,"head":"flatten"' "$WORK/flat2.jsonl" || fail "run line lacks head flatten"
+[ "$(col "$WORK/gap.jsonl" train_loss)" != "$(col "$WORK/flat2.jsonl" train_loss)" ] || fail "--head gap changed nothing"
 expect_rc 0 $L --epochs 1 --head gap --log "$WORK/gap-r.jsonl" --checkpoint "$WORK/gap.h5"
 [ "$(attr "$WORK/gap.h5" head)" = gap ] || fail "checkpoint's head is '$(attr "$WORK/gap.h5" head)', want gap"
 expect_rc 2 $L --resume "$WORK/gap.h5" --head flatten --no-checkpoint
 expect_err "--head flatten differs from the checkpoint's gap"
+expect_rc 0 $L --resume "$WORK/gap.h5" --no-checkpoint # a recipe names no head: the checkpoint's
+expect_rc 5 $L --head gap --device cuda --no-checkpoint # CPU build: no CUDA; CUDA build: no GAP op
 expect_rc 0 $T --epochs 2 --resume "$WORK/gap.h5" --log "$WORK/gap-r.jsonl" --no-checkpoint
 [ "$(epoch_losses "$WORK/gap.jsonl")" = "$(epoch_losses "$WORK/gap-r.jsonl")" ] || fail "resumed gap run differs from uninterrupted"
 expect_rc 2 $T --head pool --no-checkpoint

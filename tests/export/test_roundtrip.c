@@ -161,7 +161,7 @@ typedef struct {
     int n_ints;
 } attr;
 typedef struct {
-    char op[16], name[32], in[3][32], out[32];
+    char op[32], name[32], in[3][32], out[32];
     int n_in, n_out;
     attr a[4];
     int n_attr;
@@ -385,6 +385,15 @@ static void interpret(const onnx *o, const float *x, int n, float *probs, int C)
                         float m = fmaxf(fmaxf(s[0], s[1]), fmaxf(s[v.d[3]], s[v.d[3] + 1]));
                         y.v[(p * H + r) * W + c] = m;
                     }
+        } else if (!strcmp(nd->op, "GlobalAveragePool")) { /* (n,C,H,W) -> (n,C,1,1): means */
+            int64_t Cc = v.d[1], HW = v.d[2] * v.d[3];
+            y.nd = 4, y.d[0] = n, y.d[1] = Cc, y.d[2] = 1, y.d[3] = 1;
+            y.v = malloc((size_t)(n * Cc) * 4);
+            for (int64_t p = 0; p < n * Cc; p++) {
+                double s = 0;
+                for (int64_t j = 0; j < HW; j++) s += v.v[p * HW + j];
+                y.v[p] = (float)(s / (double)HW);
+            }
         } else if (!strcmp(nd->op, "Flatten")) { /* row-major: (c,h,w) */
             y.nd = 2, y.d[0] = n, y.d[1] = v.d[1] * v.d[2] * v.d[3];
             y.v = malloc((size_t)(y.d[0] * y.d[1]) * 4);
@@ -601,6 +610,34 @@ int main(void)
     for (int i = 0; i < N * 2; i++) CHECK_CLOSE(pi[i], prc[i], 1e-5, 0);
     printf("onnx %zu bytes, %d nodes; probabilities %.6f %.6f (interpreter) vs %.6f %.6f\n", len,
            o.n_nodes, pi[0], pi[1], prc[0], prc[1]);
+
+    /* head gap: GlobalAveragePool between pool4 and Flatten, and the same probabilities */
+    {
+        cxr_model_config gc = cfg;
+        gc.head = CXR_HEAD_GAP;
+        cxr_model *g;
+        CHECK_OK(cxr_model_create(&g, &gc, be));
+        char gx[112];
+        snprintf(gx, sizeof gx, "%s/gap.onnx", dir);
+        CHECK_OK(cxr_onnx_write(gx, g, &got));
+        size_t glen;
+        uint8_t *gbuf = slurp(gx, &glen);
+        onnx go;
+        REQUIRE(parse(gbuf, glen, &go));
+        CHECK(go.n_nodes == n_ops + 1);
+        for (int k = 0; k < go.n_nodes && k < n_ops + 1; k++) /* ops with GAP inserted at 11 */
+            CHECK(!strcmp(go.nodes[k].op, k < 11    ? ops[k]
+                                          : k == 11 ? "GlobalAveragePool"
+                                                    : ops[k - 1]));
+        float gp[N * 2], gi[N * 2];
+        CHECK_OK(cxr_model_forward(g, x, N, 0));
+        CHECK_OK(cxr_model_probs(g, gp, N));
+        interpret(&go, x, N, gi, 2);
+        for (int i = 0; i < N * 2; i++) CHECK_CLOSE(gi[i], gp[i], 1e-5, 0);
+        free(gbuf);
+        unlink(gx);
+        cxr_model_destroy(g);
+    }
 
     /* nothing else left in the folder (no temporaries) */
     char cmd[160];
