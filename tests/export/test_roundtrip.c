@@ -232,7 +232,7 @@ static void parse_node(const fld *f, node *n)
         if (a.field == 1 && n->n_in < 3) copy_str(n->in[n->n_in++], 32, &a);
         if (a.field == 2) copy_str(n->out, 32, &a), n->n_out++;
         if (a.field == 3) copy_str(n->name, 32, &a);
-        if (a.field == 4) copy_str(n->op, 16, &a);
+        if (a.field == 4) copy_str(n->op, sizeof n->op, &a);
         if (a.field != 5 || n->n_attr >= 4) continue;
         attr *t = &n->a[n->n_attr++];
         ar = sub(&a);
