@@ -62,7 +62,7 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      the loss's targets: 1-F on the label plus F/C on every class, F\n"
         "                      in [0,1) (0: none; default: the recipe's)\n"
         "  --head H            what dense1 reads of conv4's pooled map: flatten (the study's,\n"
-        "                      all of it) or gap (each channel's mean; CPU only for now)\n"
+        "                      all of it) or gap (each channel's mean)\n"
         "                      (default: the recipe's; specs/model.md \"Head\")\n"
         "  --select M          keep the best epoch's model by val_auc, val_loss or\n"
         "                      val_balanced_accuracy (binary: at the threshold chosen on val) in\n"

@@ -223,6 +223,8 @@ extern "C" cxr_status cxr_backend_cuda_create(cxr_backend **out, int device)
     be->softmax_forward = cxr_softmax_forward_cuda;
     be->softmax_xent = cxr_softmax_xent_cuda;
     be->adam_step = cxr_adam_step_cuda;
+    be->global_avgpool_forward = cxr_global_avgpool_forward_cuda;
+    be->global_avgpool_backward = cxr_global_avgpool_backward_cuda;
     /* CXR_CUDA_FUSED=0 leaves the fused slots NULL (the graph then runs the unfused kernels):
      * the A/B timing of the fusion on one card (specs/gpu.md "Fusion") */
     const char *fused = getenv("CXR_CUDA_FUSED");

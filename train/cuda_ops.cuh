@@ -83,6 +83,8 @@ cxr_softmax_xent_fn cxr_softmax_xent_cuda;
 cxr_adam_step_fn cxr_adam_step_cuda;
 cxr_conv3x3_lrelu_pool_forward_fn cxr_conv3x3_lrelu_pool_forward_cuda;
 cxr_maxpool2_lrelu_backward_fn cxr_maxpool2_lrelu_backward_cuda;
+cxr_global_avgpool_forward_fn cxr_global_avgpool_forward_cuda;
+cxr_global_avgpool_backward_fn cxr_global_avgpool_backward_cuda;
 #ifdef __cplusplus
 }
 #endif

@@ -5,7 +5,10 @@
  * writing the whole window (0 off the argmax: no zeroing pass).
  * Windows do not overlap, so every input element receives at most one gradient: no atomics,
  * deterministic, and bit-identical to the CPU. The fused pool + leaky ReLU backward writes every
- * element of din in the same pass (no zeroing, no scatter). */
+ * element of din in the same pass (no zeroing, no scatter).
+ * The global average pool of head gap: one thread per (n,c) plane sums it in double in index
+ * order and divides once, as pool.c does, so the two agree to the bit; its backward writes every
+ * element, dout / HW in IEEE single division (__fdiv_rn). */
 #include "cuda_ops.cuh"
 
 __global__ void maxpool2_fwd(float *__restrict__ out /* (P,Ho,Wo) */,
@@ -115,6 +118,56 @@ extern "C" cxr_status cxr_maxpool2_lrelu_backward_cuda(void *ctx, float *din /* 
     maxpool2_lrelu_bwd<<<cxr_grid_for(total), 256, 0, be->cu->compute>>>(din, dout, idx, y, alpha,
                                                                          total, H, W);
     CUDA_LAUNCH_CHECK("maxpool2_lrelu_backward");
+bail:
+    return st;
+}
+
+__global__ void gap_fwd(float *__restrict__ out /* (P) */,
+                        const float *__restrict__ in /* (P,HW) */, size_t planes, int HW)
+{
+    for (size_t p = blockIdx.x * (size_t)blockDim.x + threadIdx.x; p < planes;
+         p += (size_t)gridDim.x * blockDim.x) {
+        const float *x = in + p * (size_t)HW;
+        double s = 0.0;
+        for (int j = 0; j < HW; j++) s = __dadd_rn(s, (double)x[j]);
+        out[p] = (float)__ddiv_rn(s, (double)HW);
+    }
+}
+
+__global__ void gap_bwd(float *__restrict__ din /* (P,HW) */,
+                        const float *__restrict__ dout /* (P) */, size_t total, int HW)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
+         i += (size_t)gridDim.x * blockDim.x)
+        din[i] = __fdiv_rn(dout[i / (size_t)HW], (float)HW);
+}
+
+extern "C" cxr_status cxr_global_avgpool_forward_cuda(void *ctx, float *out /* (N,C) */,
+                                                      const float *in /* (N,C,HW) */, int N, int C,
+                                                      int HW)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    const size_t planes = (size_t)N * C;
+    if (HW < 1) return cxr_set_error(CXR_E_ARG, "global_avgpool_forward: %d elements", HW);
+    if (planes == 0) return CXR_OK;
+    gap_fwd<<<cxr_grid_for(planes), 256, 0, be->cu->compute>>>(out, in, planes, HW);
+    CUDA_LAUNCH_CHECK("global_avgpool_forward");
+bail:
+    return st;
+}
+
+extern "C" cxr_status cxr_global_avgpool_backward_cuda(void *ctx, float *din /* (N,C,HW) */,
+                                                       const float *dout /* (N,C) */, int N, int C,
+                                                       int HW)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    const size_t total = (size_t)N * C * HW;
+    if (HW < 1) return cxr_set_error(CXR_E_ARG, "global_avgpool_backward: %d elements", HW);
+    if (total == 0) return CXR_OK;
+    gap_bwd<<<cxr_grid_for(total), 256, 0, be->cu->compute>>>(din, dout, total, HW);
+    CUDA_LAUNCH_CHECK("global_avgpool_backward");
 bail:
     return st;
 }

@@ -95,6 +95,29 @@ static void check_pool(int N, int C, int H, int W)
     free(yg), free(dg);
 }
 
+/* The global average pool of head gap against the CPU's, to the bit both ways (the same double
+ * sum in the same order; the backward's single division), din written whole over junk. */
+static void check_gap(int N, int C, int HW)
+{
+    const size_t nin = (size_t)N * C * HW, no = (size_t)N * C;
+    float *x = rand_host(nin, seed++, 1.0f), *dy = rand_host(no, seed++, 1.0f);
+    float *y = calloc(no, 4), *din = calloc(nin, 4);
+    float *x_d = to_dev(gpu, x, nin * 4), *y_d = dev_junk(gpu, no * 4),
+          *dy_d = to_dev(gpu, dy, no * 4), *din_d = dev_junk(gpu, nin * 4);
+    REQUIRE(gpu->global_avgpool_forward && gpu->global_avgpool_backward);
+    CHECK_OK(cpu->global_avgpool_forward(cpu->ctx, y, x, N, C, HW));
+    CHECK_OK(gpu->global_avgpool_forward(gpu->ctx, y_d, x_d, N, C, HW));
+    float *yg = from_dev(gpu, y_d, no);
+    validate("global avgpool fwd (exact)", yg, y, no, 0.0, 0.0);
+    CHECK_OK(cpu->global_avgpool_backward(cpu->ctx, din, dy, N, C, HW));
+    CHECK_OK(gpu->global_avgpool_backward(gpu->ctx, din_d, dy_d, N, C, HW));
+    float *dg = from_dev(gpu, din_d, nin);
+    validate("global avgpool bwd (exact)", dg, din, nin, 0.0, 0.0);
+    gpu->free(gpu->ctx, x_d), gpu->free(gpu->ctx, y_d), gpu->free(gpu->ctx, dy_d);
+    gpu->free(gpu->ctx, din_d);
+    free(x), free(dy), free(y), free(din), free(yg), free(dg);
+}
+
 /* The fused forward (conv3x3_lrelu_pool_forward: cuDNN with beta 0, then one epilogue kernel)
  * against the CPU's fused op, with the output map (with_out), the pool (with_pool), or both;
  * `constant`: zero weights and a constant bias (negative when constant < 0), so every window
@@ -449,6 +472,8 @@ int main(int argc, char **argv)
     check_conv(2, 16, 32, 8, 8, 1);
     check_conv(1, 3, 5, 6, 10, 1); /* odd channel counts, non-square */
     check_pool(2, 3, 8, 12);
+    check_gap(3, 128, 32 * 32); /* pool4's map of a 256 px batch's first images */
+    check_gap(2, 5, 1);
     /* fused slots: training's layers (pool, no map), conv1 (map only, odd and non-square
      * sizes allowed there), both, and all-tie planes */
     check_fused_forward(2, 8, 16, 12, 12, 0, 1, 0);
