@@ -44,8 +44,9 @@ typedef struct {
  * missing input is refused before any device line is printed. */
 cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr_device *dev);
 /* cxr_device_open for a model of the given head (cxr_model_head): when the backend opened lacks
- * an op the head needs (the CUDA backend has no global average pool for gap), "auto" falls back
- * to the CPU and says why in dev->note; an explicit GPU is CXR_E_UNSUPPORTED naming the head. */
+ * an op the head needs (a CUDA module older than 0.9's pool.cu has no global average pool for
+ * gap), "auto" falls back to the CPU and says why in dev->note; an explicit GPU is
+ * CXR_E_UNSUPPORTED naming the head. */
 cxr_status cxr_device_open_model(cxr_backend **out, const char *spec, int threads, int head,
                                  cxr_device *dev);
 
@@ -67,7 +68,10 @@ cxr_status cxr_eval_check_finite(const cxr_eval_result *res, const cxr_store *st
 /* Evaluate model on a split (sequential order, no dropout). Samples are added to `metrics`
  * (created by the caller for the model's class count; not reset here). class_weights may be
  * NULL (all 1). interrupted may be NULL. Errors from the loader (e.g. a corrupted chunk, naming
- * split and shard) or the model; CXR_E_INTERRUPTED if *interrupted became set. */
+ * split and shard) or the model; CXR_E_INTERRUPTED if *interrupted became set. Non-finite
+ * probabilities are not an error here: they are counted in res (n_nonfinite, first_nonfinite)
+ * and reach `metrics` (ranked as -inf), so a caller that reports metrics checks them first
+ * (cxr_eval_check_finite). */
 cxr_status cxr_evaluate(cxr_model *m, const cxr_store *store, const char *split, int batch,
                         int threads, int prefetch, const float *class_weights,
                         volatile sig_atomic_t *interrupted, cxr_metrics *metrics,

@@ -7,8 +7,9 @@
  * deterministic, and bit-identical to the CPU. The fused pool + leaky ReLU backward writes every
  * element of din in the same pass (no zeroing, no scatter).
  * The global average pool of head gap: one thread per (n,c) plane sums it in double in index
- * order and divides once, as pool.c does, so the two agree to the bit; its backward writes every
- * element, dout / HW in IEEE single division (__fdiv_rn). */
+ * order and divides once, as pool.c does, so the two agree to the bit on normal numbers (the
+ * CPU flushes subnormals to zero, specs/model.md "Denormals"; the GPU keeps them); its backward
+ * writes every element, dout / HW in IEEE single division (__fdiv_rn). */
 #include "cuda_ops.cuh"
 
 __global__ void maxpool2_fwd(float *__restrict__ out /* (P,Ho,Wo) */,

@@ -1116,6 +1116,7 @@ static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_repor
              : r->rc.select == CXR_SELECT_VAL_LOSS              ? er.loss
              : r->rc.select == CXR_SELECT_VAL_BALANCED_ACCURACY ? bal
                                                                 : NAN;
+    if (er.n_nonfinite) *value = NAN; /* such an epoch is never kept as the best */
 bail:
     return st;
 }
