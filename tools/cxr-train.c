@@ -64,6 +64,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --head H            what dense1 reads of conv4's pooled map: flatten (the study's,\n"
         "                      all of it) or gap (each channel's mean)\n"
         "                      (default: the recipe's; specs/model.md \"Head\")\n"
+        "  --input-pool K      the network reads the image's KxK means (K = 1, 2, 4, 8): a\n"
+        "                      S/K view of the store's SxS images (default 1; specs/model.md\n"
+        "                      \"Input pool\")\n"
         "  --select M          keep the best epoch's model by val_auc, val_loss or\n"
         "                      val_balanced_accuracy (binary: at the threshold chosen on val) in\n"
         "                      MODEL.best.h5 beside the checkpoint; none: no selection (default: "
@@ -306,7 +309,8 @@ enum {
     O_STEP_EPOCHS,
     O_GAMMA,
     O_LOGEVERY,
-    O_HEAD
+    O_HEAD,
+    O_INPOOL
 };
 
 int main(int argc, char **argv)
@@ -348,6 +352,7 @@ int main(int argc, char **argv)
                                            { "lr-gamma", required_argument, 0, O_GAMMA },
                                            { "log-every", required_argument, 0, O_LOGEVERY },
                                            { "head", required_argument, 0, O_HEAD },
+                                           { "input-pool", required_argument, 0, O_INPOOL },
                                            { 0, 0, 0, 0 } };
     int c, no_checkpoint = 0;
     long v;
@@ -466,6 +471,14 @@ int main(int argc, char **argv)
             o.recipe.head = optarg;
             break;
         }
+        case O_INPOOL:
+            if (cxr_parse_long(optarg, "--input-pool", 1, 8, &v)) return bad_option();
+            if (v & (v - 1)) {
+                cxr_set_error(CXR_E_ARG, "--input-pool %s: not 1, 2, 4 or 8", optarg);
+                return bad_option();
+            }
+            o.recipe.input_pool = (int)v;
+            break;
         case O_SELECT: {
             cxr_select_kind k;
             if (cxr_select_parse(optarg, &k) != CXR_OK) {

@@ -379,6 +379,7 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     be->maxpool2_lrelu_backward = cxr_maxpool2_lrelu_backward_cpu;
     be->global_avgpool_forward = cxr_global_avgpool_forward_cpu;
     be->global_avgpool_backward = cxr_global_avgpool_backward_cpu;
+    be->avgpool_forward = cxr_avgpool_forward_cpu;
     cpu_set_threads(c, n_threads);
     const char *dn = getenv("CXR_CPU_DNNL");
     const unsigned ops = dn ? dnnl_parse_ops(dn) : dnnl_default_ops();

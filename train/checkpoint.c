@@ -174,7 +174,8 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_i32(f, "max_side", meta->pp.max_side) >= 0 &&
          cxr_h5_attr_put_f64(f, "weight_decay", meta->adam.weight_decay) >= 0 &&
          cxr_h5_attr_put_f64(f, "label_smoothing", meta->label_smoothing) >= 0 &&
-         cxr_h5_attr_put_str(f, "head", cxr_model_head_name(c->head)) >= 0;
+         cxr_h5_attr_put_str(f, "head", cxr_model_head_name(c->head)) >= 0 &&
+         cxr_h5_attr_put_i32(f, "input_pool", c->input_pool) >= 0;
     if (ok && meta->pp.equalize == CXR_EQUALIZE_CLAHE)
         ok = cxr_h5_attr_put_f64(f, "clahe_clip", meta->pp.clahe_clip) >= 0;
     if (ok && meta->threshold_split[0])
@@ -565,6 +566,14 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     if (cxr_model_head_parse(head, &meta->model.head) != CXR_OK)
         CXR_THROW(CXR_E_FORMAT, "%s: checkpoint attribute 'head' is '%s', not flatten or gap", path,
                   head);
+    /* since 0.9 too; a file without it reads the image itself (1) */
+    int32_t ipool = 1;
+    if (get_num(f, "input_pool", H5T_NATIVE_INT32, &ipool, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'input_pool' is unreadable");
+    if (ipool != 1 && ipool != 2 && ipool != 4 && ipool != 8)
+        CXR_THROW(CXR_E_FORMAT, "%s: checkpoint attribute 'input_pool' is %d, not 1, 2, 4 or 8",
+                  path, (int)ipool);
+    meta->model.input_pool = ipool;
     meta->model.image_size = size;
     for (int i = 0; i < 4; i++) meta->model.channels[i] = ch[i];
     meta->model.dense[0] = dn[0];

@@ -85,6 +85,7 @@ cxr_conv3x3_lrelu_pool_forward_fn cxr_conv3x3_lrelu_pool_forward_cuda;
 cxr_maxpool2_lrelu_backward_fn cxr_maxpool2_lrelu_backward_cuda;
 cxr_global_avgpool_forward_fn cxr_global_avgpool_forward_cuda;
 cxr_global_avgpool_backward_fn cxr_global_avgpool_backward_cuda;
+cxr_avgpool_forward_fn cxr_avgpool_forward_cuda;
 #ifdef __cplusplus
 }
 #endif

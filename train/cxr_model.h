@@ -44,6 +44,9 @@ typedef struct {
     int batch_capacity; /* largest n passed to forward (default 64); sizes the activations */
     uint64_t seed;      /* parameter init and dropout masks (default 1) */
     int head;           /* what dense1 reads (cxr_model_head): the study's flattened map */
+    int input_pool;     /* 1 (default): conv1 reads the image; k = 2, 4 or 8: its k x k means,
+                           so the network runs on an (S/k) x (S/k) view (specs/model.md "Input
+                           pool"); image_size must then be a multiple of 8k */
 } cxr_model_config;
 
 /* What dense1 reads of pool4's map (channels[3] x S/8 x S/8, after its dropout):

@@ -4,6 +4,7 @@
  * domain, IR version CXR_ONNX_IR_VERSION:
  *
  *   image (N,1,S,S) float32
+ *   [-> AveragePool(k x k, stride k): input_pool k > 1 only (cxr_model.h)]
  *   -> Conv(conv1.w, conv1.b, 3x3, pads 1) -> LeakyRelu(alpha)
  *   -> Conv(conv2) -> LeakyRelu -> MaxPool(2x2, stride 2)       (and so on for conv3, conv4)
  *   [-> GlobalAveragePool: head gap only (cxr_model.h)]

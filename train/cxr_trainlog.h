@@ -152,6 +152,7 @@ typedef struct {
     double weight_decay;    /* AdamW; written with schedule */
     double label_smoothing; /* the loss's; written with schedule */
     const char *head;       /* the model's head, "flatten" or "gap"; NULL: not written */
+    int input_pool;         /* the model's input pool; written when > 1 */
     const char *select;     /* model-selection metric ("none"); NULL: not written */
     int patience;           /* written with select */
     const char *best_model; /* the best model's file, NULL: none */

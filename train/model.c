@@ -29,7 +29,9 @@ struct cxr_model {
     float smoothing; /* label smoothing of the loss (cxr_model_set_label_smoothing; 0: none) */
     size_t act_bytes;
     /* activations, (B = batch_capacity) */
-    float *x;                        /* (B,1,S,S) */
+    float *x;                        /* (B,1,S0,S0): the input, S0 = image_size */
+    float *xp;                       /* input_pool k > 1: its k x k means, (B,1,S,S) with
+                                        S = S0/k the size the layers run at; else NULL */
     float *a1, *a2;                  /* (B,c0,S,S), (B,c1,S,S) */
     float *p2;                       /* (B,c1,S/2,S/2) */
     float *a3, *p3;                  /* (B,c2,S/2,S/2), (B,c2,S/4,S/4) */
@@ -72,6 +74,7 @@ void cxr_model_config_defaults(cxr_model_config *c, int n_classes)
     c->keep_prob = 0.75f;
     c->batch_capacity = 64;
     c->seed = 1;
+    c->input_pool = 1;
 }
 
 cxr_status cxr_model_config_check(const cxr_model_config *c)
@@ -96,7 +99,20 @@ cxr_status cxr_model_config_check(const cxr_model_config *c)
         return cxr_set_error(CXR_E_ARG, "model config: batch_capacity %d", c->batch_capacity);
     if (!cxr_model_head_name(c->head))
         return cxr_set_error(CXR_E_ARG, "model config: head %d (0 flatten, 1 gap)", c->head);
+    const int k = c->input_pool;
+    if (k != 1 && k != 2 && k != 4 && k != 8)
+        return cxr_set_error(CXR_E_ARG, "model config: input_pool %d is not 1, 2, 4 or 8", k);
+    if (c->image_size % (8 * k))
+        return cxr_set_error(CXR_E_ARG,
+                             "model config: image_size %d is not a multiple of 8 x input_pool %d",
+                             c->image_size, k);
     return CXR_OK;
+}
+
+/* The side the layers run at: the image's, or its input pool's view. */
+static int net_size(const cxr_model_config *c)
+{
+    return c->image_size / (c->input_pool > 1 ? c->input_pool : 1);
 }
 
 const char *cxr_model_head_name(int head)
@@ -118,7 +134,7 @@ cxr_status cxr_model_head_parse(const char *name, int *head)
 /* dense1's inputs: pool4's map flattened, or its channels' means (head gap) */
 static int dense1_in(const cxr_model_config *c)
 {
-    const int S8 = c->image_size / 8;
+    const int S8 = net_size(c) / 8;
     return c->head == CXR_HEAD_GAP ? c->channels[3] : c->channels[3] * S8 * S8;
 }
 
@@ -217,12 +233,21 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         free(m);
         return st;
     }
+    if (cfg->input_pool > 1 && !be->avgpool_forward) {
+        st = cxr_set_error(CXR_E_UNSUPPORTED,
+                           "model create: input_pool %d needs an average pool, which the %s "
+                           "backend does not have",
+                           cfg->input_pool, be->name);
+        free(m);
+        return st;
+    }
     layout_tensors(m);
     for (int b = 0; b < (train ? 4 : 1); b++) {
         st = be->alloc(be->ctx, (void **)&m->block[b], m->n_params * sizeof(float));
         if (st) goto fail;
     }
-    const size_t B = (size_t)cfg->batch_capacity, S = (size_t)cfg->image_size;
+    const size_t B = (size_t)cfg->batch_capacity, S0 = (size_t)cfg->image_size,
+                 S = (size_t)net_size(cfg);
     const size_t *c = NULL;
     size_t ch[4];
     for (int i = 0; i < 4; i++) ch[i] = (size_t)cfg->channels[i];
@@ -236,7 +261,7 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         void **p;
         size_t bytes;
     } plan[] = {
-        { (void **)&m->x, B * S * S * 4 },
+        { (void **)&m->x, B * S0 * S0 * 4 },
         { (void **)&m->a1, n_a1 * 4 },
         { (void **)&m->a2, n_a2 * 4 },
         { (void **)&m->p2, n_p2 * 4 },
@@ -256,6 +281,7 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         { (void **)&m->labels, B * 4 },
         { (void **)&m->cw, (size_t)cfg->n_classes * 4 },
     };
+    if (cfg->input_pool > 1 && (st = balloc(m, (void **)&m->xp, B * S * S * 4))) goto fail;
     if (cfg->head == CXR_HEAD_GAP && ((st = balloc(m, (void **)&m->g, B * c[3] * 4)) ||
                                       (train && (st = balloc(m, (void **)&m->dg, B * c[3] * 4)))))
         goto fail;
@@ -327,7 +353,7 @@ void cxr_model_destroy(cxr_model *m)
     for (int b = 0; b < 4; b++) be->free(be->ctx, m->block[b]);
     void *bufs[] = { m->x,    m->a1,     m->a2, m->p2, m->i2, m->a3,     m->p3,    m->i3,
                      m->a4,   m->p4,     m->i4, m->h1, m->h2, m->logits, m->probs, m->dlogits,
-                     m->loss, m->labels, m->cw, m->gA, m->gB, m->g,      m->dg };
+                     m->loss, m->labels, m->cw, m->gA, m->gB, m->g,      m->dg,    m->xp };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->free(be->ctx, bufs[i]);
     void *hb[] = { m->res[0], m->res[1], m->lab_host[0], m->lab_host[1] };
     for (size_t i = 0; i < sizeof hb / sizeof hb[0]; i++) {
@@ -466,22 +492,26 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training)
     cxr_backend *be = m->be;
     void *ctx = be->ctx;
     const cxr_model_config *c = &m->cfg;
-    const int S = c->image_size, S2 = S / 2, S4 = S / 4, S8 = S / 8;
+    const int S0 = c->image_size, S = net_size(c), S2 = S / 2, S4 = S / 4, S8 = S / 8;
     const int *ch = c->channels;
     const float al = c->alpha, kp = c->keep_prob;
     const int drop = training && kp < 1.0f;
     if (n < 1 || n > c->batch_capacity)
         return cxr_set_error(CXR_E_ARG, "model forward: n = %d not in [1,%d]", n,
                              c->batch_capacity);
-    if (x) OP(be->upload(ctx, m->x, x, (size_t)n * S * S * sizeof(float)));
+    if (x) OP(be->upload(ctx, m->x, x, (size_t)n * S0 * S0 * sizeof(float)));
+    const float *xin = m->x; /* what conv1 reads: the image, or its input pool's view */
+    if (c->input_pool > 1) {
+        OP(be->avgpool_forward(ctx, m->xp, m->x, n, 1, S0, S0, c->input_pool));
+        xin = m->xp;
+    }
     const size_t N = (size_t)n;
     /* conv1 + leaky ReLU (no pool), then conv2..conv4 each + leaky ReLU + pool + dropout */
     if (m->fused_fwd) {
-        OP(be->conv3x3_lrelu_pool_forward(ctx, m->a1, NULL, NULL, m->x,
-                                          param(m, CXR_TENSOR_CONV1_W),
+        OP(be->conv3x3_lrelu_pool_forward(ctx, m->a1, NULL, NULL, xin, param(m, CXR_TENSOR_CONV1_W),
                                           param(m, CXR_TENSOR_CONV1_B), al, n, 1, ch[0], S, S));
     } else {
-        OP(be->conv3x3_forward(ctx, m->a1, m->x, param(m, CXR_TENSOR_CONV1_W),
+        OP(be->conv3x3_forward(ctx, m->a1, xin, param(m, CXR_TENSOR_CONV1_W),
                                param(m, CXR_TENSOR_CONV1_B), n, 1, ch[0], S, S));
         OP(be->leaky_relu_forward(ctx, m->a1, m->a1, al, N * ch[0] * S * S));
     }
@@ -591,7 +621,7 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const fl
     cxr_backend *be = m->be;
     void *ctx = be->ctx;
     const cxr_model_config *c = &m->cfg;
-    const int S = c->image_size, S2 = S / 2, S4 = S / 4, S8 = S / 8;
+    const int S = net_size(c), S2 = S / 2, S4 = S / 4, S8 = S / 8;
     const int *ch = c->channels;
     const float al = c->alpha, kp = c->keep_prob;
     const int C = c->n_classes, d0 = c->dense[0], d1 = c->dense[1];
@@ -655,7 +685,8 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const fl
     OP(be->leaky_relu_backward(ctx, gA, m->a1, al, N * ch[0] * S * S));
     /* conv1: weights only */
     OP(be->conv3x3_backward(ctx, NULL, grad(m, CXR_TENSOR_CONV1_W), grad(m, CXR_TENSOR_CONV1_B), gA,
-                            m->x, param(m, CXR_TENSOR_CONV1_W), n, 1, ch[0], S, S));
+                            c->input_pool > 1 ? m->xp : m->x, param(m, CXR_TENSOR_CONV1_W), n, 1,
+                            ch[0], S, S));
     if (loss) OP(be->download(ctx, loss, m->loss, sizeof(float)));
 bail:
     return st;

@@ -199,6 +199,14 @@ static void graph_head(pb *g, const cxr_model_config *c)
                          k2[2] = { 2, 2 };
     char x[32] = "image", conv[16], w[24], b[24], act[24], pool[16];
     pb n;
+    if (c->input_pool > 1) { /* the network's view: the image's k x k means */
+        const int64_t kk[2] = { c->input_pool, c->input_pool };
+        node_begin(&n, "AveragePool", "input_pool", x, NULL, NULL, "input_pool");
+        attr_ints(&n, "kernel_shape", kk, 2);
+        attr_ints(&n, "strides", kk, 2);
+        node_end(g, &n);
+        snprintf(x, sizeof x, "input_pool");
+    }
     for (int i = 0; i < 4; i++) {
         snprintf(conv, sizeof conv, "conv%d", i + 1);
         snprintf(w, sizeof w, "%s.w", conv);

@@ -158,6 +158,13 @@ typedef cxr_status cxr_global_avgpool_backward_fn(void *ctx, float *din /* (N,C,
                                                   const float *dout /* (N,C) */, int N, int C,
                                                   int HW);
 
+/* k x k average pool, stride k (the model's input pool): out[n,c,i,j] = the mean of the window
+ * in[n,c,ki..ki+k-1, kj..kj+k-1], summed in double in row-major order, rounded to float once.
+ * H and W multiples of k. Forward only (the input needs no gradient). */
+typedef cxr_status cxr_avgpool_forward_fn(void *ctx, float *out /* (N,C,H/k,W/k) */,
+                                          const float *in /* (N,C,H,W) */, int N, int C, int H,
+                                          int W, int k);
+
 /* ------------------------------------------------------------------ backend table */
 #define CXR_BACKEND_FENCES 4 /* fence_mark / fence_wait */
 typedef struct cxr_backend cxr_backend;
@@ -215,6 +222,7 @@ struct cxr_backend {
      * creation, naming the backend. */
     cxr_global_avgpool_forward_fn *global_avgpool_forward;   /* (optional) head gap */
     cxr_global_avgpool_backward_fn *global_avgpool_backward; /* (optional) head gap */
+    cxr_avgpool_forward_fn *avgpool_forward;                 /* (optional) input_pool > 1 */
 };
 
 /* The CPU backend (host memory, OpenMP + OpenBLAS). n_threads <= 0: all cores.

@@ -142,3 +142,27 @@ cxr_status cxr_global_avgpool_backward_cpu(void *ctx, float *din /* (N,C,HW) */,
     }
     return CXR_OK;
 }
+
+cxr_status cxr_avgpool_forward_cpu(void *ctx, float *out /* (N,C,H/k,W/k) */,
+                                   const float *in /* (N,C,H,W) */, int N, int C, int H, int W,
+                                   int k)
+{
+    if (k < 1 || H % k || W % k)
+        return cxr_set_error(CXR_E_ARG, "avgpool_forward: %dx%d is not a multiple of %d", H, W, k);
+    const int Ho = H / k, Wo = W / k;
+    const long planes = (long)N * C;
+    const int nt = cxr_cpu_threads(ctx);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long p = 0; p < planes; p++) {
+        const float *x = in + (size_t)p * H * W;
+        float *y = out + (size_t)p * Ho * Wo;
+        for (int i = 0; i < Ho; i++)
+            for (int j = 0; j < Wo; j++) {
+                double s = 0.0;
+                for (int a = 0; a < k; a++)
+                    for (int b = 0; b < k; b++) s += x[(size_t)(i * k + a) * W + j * k + b];
+                y[(size_t)i * Wo + j] = (float)(s / (k * k));
+            }
+    }
+    return CXR_OK;
+}

@@ -172,3 +172,38 @@ extern "C" cxr_status cxr_global_avgpool_backward_cuda(void *ctx, float *din /* 
 bail:
     return st;
 }
+
+/* The input pool's k x k mean, one thread per output: the CPU's double sum in the same
+ * (row-major) order, divided once. */
+__global__ void avgpool_fwd(float *__restrict__ out /* (P,Ho,Wo) */,
+                            const float *__restrict__ in /* (P,H,W) */, size_t total, int H, int W,
+                            int k)
+{
+    const int Ho = H / k, Wo = W / k;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total;
+         o += (size_t)gridDim.x * blockDim.x) {
+        const size_t p = o / ((size_t)Ho * Wo);
+        const int r = (int)(o - p * (size_t)Ho * Wo), i = r / Wo, j = r - i * Wo;
+        double s = 0.0;
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++)
+                s = __dadd_rn(s, (double)in[(p * H + (size_t)(i * k + a)) * W + j * k + b]);
+        out[o] = (float)__ddiv_rn(s, (double)(k * k));
+    }
+}
+
+extern "C" cxr_status cxr_avgpool_forward_cuda(void *ctx, float *out /* (N,C,H/k,W/k) */,
+                                               const float *in /* (N,C,H,W) */, int N, int C, int H,
+                                               int W, int k)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    if (k < 1 || H % k || W % k)
+        return cxr_set_error(CXR_E_ARG, "avgpool_forward: %dx%d is not a multiple of %d", H, W, k);
+    const size_t total = (size_t)N * C * (H / k) * (W / k);
+    if (total == 0) return CXR_OK;
+    avgpool_fwd<<<cxr_grid_for(total), 256, 0, be->cu->compute>>>(out, in, total, H, W, k);
+    CUDA_LAUNCH_CHECK("avgpool_forward");
+bail:
+    return st;
+}

@@ -463,6 +463,9 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
         CONFLICT("label-smoothing", ro->label_smoothing >= 0, "%g", rc->smoothing,
                  ck->label_smoothing);
     const cxr_train_recipe *nr = named ? cxr_train_recipe_find(ro->name) : NULL;
+    if ((ro->input_pool > 0 || (nr && nr->input_pool > 0)) &&
+        rc->cfg.input_pool != ck->model.input_pool)
+        CONFLICT("input-pool", ro->input_pool > 0, "%d", rc->cfg.input_pool, ck->model.input_pool);
     if ((ro->head || (nr && nr->head)) && rc->cfg.head != ck->model.head) /* recipes name none */
         CONFLICT("head", ro->head != NULL, "%s", cxr_model_head_name(rc->cfg.head),
                  cxr_model_head_name(ck->model.head));
@@ -676,6 +679,9 @@ static cxr_status resolve_recipe(train_run *r)
                                  : named->head ? named->head
                                                : "flatten",
                                  &rc->cfg.head));
+    rc->cfg.input_pool = ro->input_pool > 0      ? ro->input_pool
+                         : named->input_pool > 0 ? named->input_pool
+                                                 : 1;
     rc->start_epoch = 0;
     if (o->io.resume_path) {
         const char *path = o->io.resume_path;
@@ -886,6 +892,7 @@ static cxr_status log_run(train_run *r, cxr_backend *be)
         .keep_prob = r->rc.cfg.keep_prob,
         .alpha = r->rc.cfg.alpha,
         .head = cxr_model_head_name(r->rc.cfg.head),
+        .input_pool = r->rc.cfg.input_pool,
         .max_steps = o->recipe.max_steps,
         .augment = r->rc.augment_spec,
         .train_images = r->train_info.n,

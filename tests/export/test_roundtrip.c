@@ -385,6 +385,21 @@ static void interpret(const onnx *o, const float *x, int n, float *probs, int C)
                         float m = fmaxf(fmaxf(s[0], s[1]), fmaxf(s[v.d[3]], s[v.d[3] + 1]));
                         y.v[(p * H + r) * W + c] = m;
                     }
+        } else if (!strcmp(nd->op, "AveragePool")) { /* k x k, stride k, no padding */
+            const attr *ka = find_attr(nd, "kernel_shape");
+            REQUIRE(ka && ka->n_ints == 2);
+            int64_t kk = ka->ints[0], Cc = v.d[1], H = v.d[2] / kk, W = v.d[3] / kk;
+            y.nd = 4, y.d[0] = n, y.d[1] = Cc, y.d[2] = H, y.d[3] = W;
+            y.v = malloc((size_t)(n * Cc * H * W) * 4);
+            for (int64_t p = 0; p < n * Cc; p++)
+                for (int64_t r = 0; r < H; r++)
+                    for (int64_t c = 0; c < W; c++) {
+                        double s = 0;
+                        for (int64_t a = 0; a < kk; a++)
+                            for (int64_t e = 0; e < kk; e++)
+                                s += v.v[(p * v.d[2] + r * kk + a) * v.d[3] + c * kk + e];
+                        y.v[(p * H + r) * W + c] = (float)(s / (double)(kk * kk));
+                    }
         } else if (!strcmp(nd->op, "GlobalAveragePool")) { /* (n,C,H,W) -> (n,C,1,1): means */
             int64_t Cc = v.d[1], HW = v.d[2] * v.d[3];
             y.nd = 4, y.d[0] = n, y.d[1] = Cc, y.d[2] = 1, y.d[3] = 1;
@@ -637,6 +652,31 @@ int main(void)
         free(gbuf);
         unlink(gx);
         cxr_model_destroy(g);
+    }
+
+    /* input_pool 2: an AveragePool before conv1, and the same probabilities */
+    {
+        cxr_model_config pc = cfg;
+        pc.input_pool = 2;
+        cxr_model *q;
+        CHECK_OK(cxr_model_create(&q, &pc, be));
+        char qx[112];
+        snprintf(qx, sizeof qx, "%s/pool.onnx", dir);
+        CHECK_OK(cxr_onnx_write(qx, q, &got));
+        size_t qlen;
+        uint8_t *qbuf = slurp(qx, &qlen);
+        onnx qo;
+        REQUIRE(parse(qbuf, qlen, &qo));
+        CHECK(qo.n_nodes == n_ops + 1 && !strcmp(qo.nodes[0].op, "AveragePool") &&
+              !strcmp(qo.nodes[1].op, "Conv"));
+        float qp[N * 2], qi[N * 2];
+        CHECK_OK(cxr_model_forward(q, x, N, 0));
+        CHECK_OK(cxr_model_probs(q, qp, N));
+        interpret(&qo, x, N, qi, 2);
+        for (int i = 0; i < N * 2; i++) CHECK_CLOSE(qi[i], qp[i], 1e-5, 0);
+        free(qbuf);
+        unlink(qx);
+        cxr_model_destroy(q);
     }
 
     /* nothing else left in the folder (no temporaries) */

@@ -118,6 +118,21 @@ static void check_gap(int N, int C, int HW)
     free(x), free(dy), free(y), free(din), free(yg), free(dg);
 }
 
+/* The input pool's k x k mean against the CPU's, to the bit (the same double sum). */
+static void check_avgpool(int N, int C, int H, int W, int k)
+{
+    const size_t nin = (size_t)N * C * H * W, no = nin / ((size_t)k * k);
+    float *x = rand_host(nin, seed++, 1.0f), *y = calloc(no, 4);
+    float *x_d = to_dev(gpu, x, nin * 4), *y_d = dev_junk(gpu, no * 4);
+    REQUIRE(gpu->avgpool_forward);
+    CHECK_OK(cpu->avgpool_forward(cpu->ctx, y, x, N, C, H, W, k));
+    CHECK_OK(gpu->avgpool_forward(gpu->ctx, y_d, x_d, N, C, H, W, k));
+    float *yg = from_dev(gpu, y_d, no);
+    validate("input avgpool fwd (exact)", yg, y, no, 0.0, 0.0);
+    gpu->free(gpu->ctx, x_d), gpu->free(gpu->ctx, y_d);
+    free(x), free(y), free(yg);
+}
+
 /* The fused forward (conv3x3_lrelu_pool_forward: cuDNN with beta 0, then one epilogue kernel)
  * against the CPU's fused op, with the output map (with_out), the pool (with_pool), or both;
  * `constant`: zero weights and a constant bias (negative when constant < 0), so every window
@@ -474,6 +489,8 @@ int main(int argc, char **argv)
     check_pool(2, 3, 8, 12);
     check_gap(3, 128, 32 * 32); /* pool4's map of a 256 px batch's first images */
     check_gap(2, 5, 1);
+    check_avgpool(3, 1, 256, 256, 4); /* the input pool of a 256 px batch's first images */
+    check_avgpool(2, 3, 16, 24, 2);
     /* fused slots: training's layers (pool, no map), conv1 (map only, odd and non-square
      * sizes allowed there), both, and all-tie planes */
     check_fused_forward(2, 8, 16, 12, 12, 0, 1, 0);

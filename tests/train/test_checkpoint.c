@@ -400,7 +400,7 @@ int main(void)
     CHECK(got.epoch == 4);
     cxr_checkpoint_meta_free(&got);
     CHECK(system("ls -A | grep -q 'cxr-tmp\\|\\.tmp\\.'") != 0);
-    CHECK(got.model.head == CXR_HEAD_FLATTEN);
+    CHECK(got.model.head == CXR_HEAD_FLATTEN && got.model.input_pool == 1);
 
     /* the head: gap travels through save and open_model; a file without the attribute (before
      * 0.9) has the study's flatten head; an unknown head is refused, naming the attribute */
@@ -416,6 +416,19 @@ int main(void)
         CHECK(got.model.head == CXR_HEAD_GAP && blocks_equal(g, g2, CXR_BLOCK_PARAMS));
         CHECK(cxr_model_tensor(g2, CXR_TENSOR_DENSE1_W)->shape[1] == gc.channels[3]);
         cxr_checkpoint_meta_free(&got);
+        cxr_model_destroy(g2);
+        /* the input pool travels the same way */
+        cxr_model_config pc = cfg;
+        pc.input_pool = 2;
+        cxr_model *p2;
+        CHECK_OK(cxr_model_create(&p2, &pc, be));
+        CHECK_OK(cxr_checkpoint_save(bad, p2, &gm));
+        CHECK_OK(cxr_checkpoint_open_model(bad, be, 1, 2, &g2, &got));
+        CHECK(got.model.input_pool == 2 && cxr_model_get_config(g2)->input_pool == 2 &&
+              blocks_equal(p2, g2, CXR_BLOCK_PARAMS));
+        cxr_checkpoint_meta_free(&got);
+        cxr_model_destroy(p2);
+        CHECK_OK(cxr_checkpoint_save(bad, g, &gm)); /* the gap file again, for what follows */
         cxr_model_destroy(g2);
         cxr_model_destroy(g);
         hid_t h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);

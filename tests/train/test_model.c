@@ -131,6 +131,54 @@ static void test_head_refused(cxr_backend *be)
     CHECK(cxr_model_head_parse("Gap", &h) == CXR_E_ARG && strstr(cxr_last_error(), "Gap"));
 }
 
+/* input_pool k: a model on S x S images equals, to the bit, the same weights on the images'
+ * k x k means (S/k), in the forward and in every gradient (conv1's input is the pooled view);
+ * a bad pool or size is refused. */
+static void test_input_pool(cxr_backend *be)
+{
+    enum { N = 3, S = 32, K = 4, SP = S / K };
+    cxr_model_config a, b;
+    small_config(&a, S, 2, N);
+    a.input_pool = K;
+    a.seed = 5;
+    small_config(&b, SP, 2, N);
+    b.seed = 5;
+    cxr_model *ma, *mb;
+    CHECK_OK(cxr_model_create(&ma, &a, be));
+    CHECK_OK(cxr_model_create(&mb, &b, be));
+    REQUIRE(cxr_model_n_params(ma) == cxr_model_n_params(mb));
+    float x[N * S * S], xp[N * SP * SP];
+    noise(x, N * S * S, 9);
+    for (int i = 0; i < N; i++)
+        for (int r = 0; r < SP; r++)
+            for (int c = 0; c < SP; c++) {
+                double s = 0;
+                for (int u = 0; u < K; u++)
+                    for (int v = 0; v < K; v++) s += x[(i * S + r * K + u) * S + c * K + v];
+                xp[(i * SP + r) * SP + c] = (float)(s / (K * K));
+            }
+    int32_t y[N] = { 0, 1, 1 };
+    float la, lb;
+    CHECK_OK(cxr_model_forward(ma, x, N, 1));
+    CHECK_OK(cxr_model_loss_backward(ma, y, NULL, N, &la));
+    CHECK_OK(cxr_model_forward(mb, xp, N, 1));
+    CHECK_OK(cxr_model_loss_backward(mb, y, NULL, N, &lb));
+    CHECK(la == lb);
+    const size_t P = cxr_model_n_params(ma);
+    float *ga = malloc(P * 4), *gb = malloc(P * 4);
+    CHECK_OK(cxr_model_get_block(ma, CXR_BLOCK_GRADS, ga));
+    CHECK_OK(cxr_model_get_block(mb, CXR_BLOCK_GRADS, gb));
+    CHECK(memcmp(ga, gb, P * 4) == 0);
+    fprintf(stderr, "input pool %d on %dx%d: loss %.7g, the same as on the %dx%d means\n", K, S, S,
+            la, SP, SP);
+    free(ga), free(gb);
+    cxr_model_destroy(ma), cxr_model_destroy(mb);
+    a.input_pool = 3;
+    CHECK(cxr_model_config_check(&a) == CXR_E_ARG);
+    a.input_pool = 8; /* 32 is not a multiple of 64 */
+    CHECK(cxr_model_config_check(&a) == CXR_E_ARG);
+}
+
 static void test_overfit(cxr_backend *be)
 {
     cxr_model_config c;
@@ -346,6 +394,7 @@ int main(void)
     test_gradcheck(be, CXR_HEAD_FLATTEN);
     test_gradcheck(be, CXR_HEAD_GAP);
     test_head_refused(be);
+    test_input_pool(be);
     test_overfit(be);
     test_determinism(be);
     test_fused_equals_separate(be);

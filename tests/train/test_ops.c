@@ -215,6 +215,24 @@ static void test_global_avgpool(void)
     free(x), free(out), free(r), free(dx);
 }
 
+/* The input pool: the k x k window mean in double, and sizes that are not multiples refused. */
+static void test_avgpool(void)
+{
+    const int N = 2, C = 1, H = 12, W = 8, k = 4;
+    float x[N * C * H * W], y[N * C * (H / k) * (W / k)];
+    fill(x, sizeof x / 4);
+    CHECK_OK(cxr_avgpool_forward_cpu(ctx, y, x, N, C, H, W, k));
+    for (int p = 0; p < N * C; p++)
+        for (int i = 0; i < H / k; i++)
+            for (int j = 0; j < W / k; j++) {
+                double s = 0;
+                for (int a = 0; a < k; a++)
+                    for (int b = 0; b < k; b++) s += x[(p * H + i * k + a) * W + j * k + b];
+                CHECK(y[(p * (H / k) + i) * (W / k) + j] == (float)(s / (k * k)));
+            }
+    CHECK(cxr_avgpool_forward_cpu(ctx, y, x, N, C, 10, W, k) == CXR_E_ARG);
+}
+
 /* ---------------------------------------------------------------- dense */
 static void test_dense(void)
 {
@@ -569,6 +587,7 @@ int main(int argc, char **argv)
     ((cxr_cpu_ctx *)ctx)->strip_floats = 0;
     test_pool();
     test_global_avgpool();
+    test_avgpool();
     test_fused(2, 3, 4, 6, 10, 3 * 9 * 10 * 3);  /* separate strips of 3 rows, fused of 2 */
     test_fused(3, 1, 16, 8, 20, 0);              /* conv1-like, odd batch, whole-image strips */
     test_fused(1, 5, 3, 12, 18, 5 * 9 * 18 * 5); /* Wo = 9: SSE and scalar tails */
