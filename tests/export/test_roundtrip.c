@@ -463,6 +463,34 @@ static uint8_t *slurp(const char *path, size_t *len)
     return b;
 }
 
+/* A model of config vc exported to ONNX: the study's node list `ops` with `extra` inserted at
+ * index `at`, and the interpreter's probabilities those of the model, within 1e-5. */
+static void check_variant(cxr_backend *be, const cxr_model_config *vc, cxr_checkpoint_meta *meta,
+                          const char *dir, const float *x, const char *const *ops, int n_ops,
+                          int at, const char *extra)
+{
+    cxr_model *v;
+    CHECK_OK(cxr_model_create(&v, vc, be));
+    char path[112];
+    snprintf(path, sizeof path, "%s/variant.onnx", dir);
+    CHECK_OK(cxr_onnx_write(path, v, meta));
+    size_t len;
+    uint8_t *buf = slurp(path, &len);
+    onnx o;
+    REQUIRE(parse(buf, len, &o));
+    CHECK(o.n_nodes == n_ops + 1);
+    for (int k = 0; k < o.n_nodes && k < n_ops + 1; k++)
+        CHECK(!strcmp(o.nodes[k].op, k < at ? ops[k] : k == at ? extra : ops[k - 1]));
+    float pm[N * 2], pi[N * 2];
+    CHECK_OK(cxr_model_forward(v, x, N, 0));
+    CHECK_OK(cxr_model_probs(v, pm, N));
+    interpret(&o, x, N, pi, 2);
+    for (int i = 0; i < N * 2; i++) CHECK_CLOSE(pi[i], pm[i], 1e-5, 0);
+    free(buf);
+    unlink(path);
+    cxr_model_destroy(v);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/cxr-export-test.XXXXXX", ck[96], w32[96], w16[96], ox[96];
@@ -626,58 +654,14 @@ int main(void)
     printf("onnx %zu bytes, %d nodes; probabilities %.6f %.6f (interpreter) vs %.6f %.6f\n", len,
            o.n_nodes, pi[0], pi[1], prc[0], prc[1]);
 
-    /* head gap: GlobalAveragePool between pool4 and Flatten, and the same probabilities */
-    {
-        cxr_model_config gc = cfg;
-        gc.head = CXR_HEAD_GAP;
-        cxr_model *g;
-        CHECK_OK(cxr_model_create(&g, &gc, be));
-        char gx[112];
-        snprintf(gx, sizeof gx, "%s/gap.onnx", dir);
-        CHECK_OK(cxr_onnx_write(gx, g, &got));
-        size_t glen;
-        uint8_t *gbuf = slurp(gx, &glen);
-        onnx go;
-        REQUIRE(parse(gbuf, glen, &go));
-        CHECK(go.n_nodes == n_ops + 1);
-        for (int k = 0; k < go.n_nodes && k < n_ops + 1; k++) /* ops with GAP inserted at 11 */
-            CHECK(!strcmp(go.nodes[k].op, k < 11    ? ops[k]
-                                          : k == 11 ? "GlobalAveragePool"
-                                                    : ops[k - 1]));
-        float gp[N * 2], gi[N * 2];
-        CHECK_OK(cxr_model_forward(g, x, N, 0));
-        CHECK_OK(cxr_model_probs(g, gp, N));
-        interpret(&go, x, N, gi, 2);
-        for (int i = 0; i < N * 2; i++) CHECK_CLOSE(gi[i], gp[i], 1e-5, 0);
-        free(gbuf);
-        unlink(gx);
-        cxr_model_destroy(g);
-    }
-
-    /* input_pool 2: an AveragePool before conv1, and the same probabilities */
-    {
-        cxr_model_config pc = cfg;
-        pc.input_pool = 2;
-        cxr_model *q;
-        CHECK_OK(cxr_model_create(&q, &pc, be));
-        char qx[112];
-        snprintf(qx, sizeof qx, "%s/pool.onnx", dir);
-        CHECK_OK(cxr_onnx_write(qx, q, &got));
-        size_t qlen;
-        uint8_t *qbuf = slurp(qx, &qlen);
-        onnx qo;
-        REQUIRE(parse(qbuf, qlen, &qo));
-        CHECK(qo.n_nodes == n_ops + 1 && !strcmp(qo.nodes[0].op, "AveragePool") &&
-              !strcmp(qo.nodes[1].op, "Conv"));
-        float qp[N * 2], qi[N * 2];
-        CHECK_OK(cxr_model_forward(q, x, N, 0));
-        CHECK_OK(cxr_model_probs(q, qp, N));
-        interpret(&qo, x, N, qi, 2);
-        for (int i = 0; i < N * 2; i++) CHECK_CLOSE(qi[i], qp[i], 1e-5, 0);
-        free(qbuf);
-        unlink(qx);
-        cxr_model_destroy(q);
-    }
+    /* the variants: each exports one more node where its op goes, and the interpreter gives the
+     * model's probabilities (head gap: GlobalAveragePool after pool4; input_pool 2: AveragePool
+     * before conv1) */
+    cxr_model_config gc = cfg, ipc = cfg;
+    gc.head = CXR_HEAD_GAP;
+    ipc.input_pool = 2;
+    check_variant(be, &gc, &got, dir, x, ops, n_ops, 11, "GlobalAveragePool");
+    check_variant(be, &ipc, &got, dir, x, ops, n_ops, 0, "AveragePool");
 
     /* nothing else left in the folder (no temporaries) */
     char cmd[160];
