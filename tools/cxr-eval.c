@@ -362,7 +362,8 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, n_members + 1, NULL));
     /* the inputs first: a bad one is refused before anything is said about the device */
     CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta)); /* an ensemble keeps MODEL's */
-    int head = meta.model.head; /* gap if any member's is: the device must run it */
+    int head = meta.model.head,
+        ipool = meta.model.input_pool; /* any member's: the device runs it */
     if (!ensemble) cxr_checkpoint_meta_free(&meta);
     CXR_TRY(cxr_store_open(&s, store_path));
     for (int j = 1; j < n_members; j++) { /* every member, before any pass */
@@ -370,10 +371,11 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_checkpoint_read_meta(member_paths[j], &mj));
         st = cxr_checkpoint_check_store(&mj, member_paths[j], s);
         if (mj.model.head == CXR_HEAD_GAP) head = CXR_HEAD_GAP;
+        if (mj.model.input_pool > ipool) ipool = mj.model.input_pool;
         cxr_checkpoint_meta_free(&mj);
         if (st != CXR_OK) goto bail;
     }
-    CXR_TRY(cxr_device_open_model(&be, device, threads, head, &dev));
+    CXR_TRY(cxr_device_open_model(&be, device, threads, head, ipool, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-eval: %s\n", dev.note);
     if (!ensemble) CXR_TRY(cxr_checkpoint_open_model(model_path, be, batch, threads, &m, &meta));
     if (!cxr_store_has_split(s, split))

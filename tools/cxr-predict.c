@@ -348,11 +348,12 @@ int main(int argc, char **argv)
     /* the models first: a missing one is refused before anything is said about the device */
     for (int j = 0; j < M; j++) CXR_TRY(cxr_input_check(o.models[j]));
     CXR_TRY(cxr_checkpoint_read_meta(model_path, &r.meta));
-    int head = r.meta.model.head; /* gap if any member's is: the device must run it */
+    int head = r.meta.model.head, ipool = r.meta.model.input_pool; /* any member's: the device */
     for (int j = 1; j < M; j++) {
         cxr_checkpoint_meta mj;
         CXR_TRY(cxr_checkpoint_read_meta(o.models[j], &mj));
         if (mj.model.head == CXR_HEAD_GAP) head = CXR_HEAD_GAP;
+        if (mj.model.input_pool > ipool) ipool = mj.model.input_pool;
         st = check_member(&r.meta, model_path, &mj, o.models[j]);
         cxr_checkpoint_meta_free(&mj);
         if (st != CXR_OK) goto bail;
@@ -362,7 +363,7 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_image_list_add(&list, argv[a], say_skip, NULL, &walk_skipped));
     CXR_TRY(check_output(&o, &list));
     if (list.n == 0) CXR_THROW(CXR_E_FORMAT, "no .jpg/.jpeg image in the folders given");
-    CXR_TRY(cxr_device_open_model(&be, o.device, o.threads, head, &dev));
+    CXR_TRY(cxr_device_open_model(&be, o.device, o.threads, head, ipool, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-predict: %s\n", dev.note);
     CXR_TRY(cxr_checkpoint_open_model(model_path, be, o.batch, o.threads, &r.m[0], &r.meta));
     for (int j = 1; j < M; j++) {

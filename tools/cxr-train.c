@@ -550,7 +550,12 @@ int main(int argc, char **argv)
     if (st == CXR_OK && o.io.resume_path) st = cxr_checkpoint_read_meta(o.io.resume_path, &rmeta);
     /* the model's head, which the device must run: given, else the checkpoint's or recipe's */
     int head = o.io.resume_path ? rmeta.model.head : CXR_HEAD_FLATTEN;
+    int ipool = o.io.resume_path ? rmeta.model.input_pool : 1;
     const cxr_train_recipe *named = cxr_train_recipe_find(o.recipe.name);
+    if (o.recipe.input_pool > 0)
+        ipool = o.recipe.input_pool;
+    else if (!o.io.resume_path && named && named->input_pool > 0)
+        ipool = named->input_pool;
     if (o.recipe.head)
         cxr_model_head_parse(o.recipe.head, &head); /* checked when parsed */
     else if (!o.io.resume_path && named && named->head)
@@ -563,7 +568,7 @@ int main(int argc, char **argv)
 
     cxr_backend *be = NULL;
     cxr_device dev;
-    st = cxr_device_open_model(&be, device, o.compute.threads, head, &dev);
+    st = cxr_device_open_model(&be, device, o.compute.threads, head, ipool, &dev);
     if (st != CXR_OK) {
         cxr_print_error("cxr-train", cxr_last_error());
         return cxr_exit_code(st);

@@ -43,12 +43,12 @@ typedef struct {
  * cannot start, CXR_E_ARG for an unknown spec. Tools open their input files first, so that a
  * missing input is refused before any device line is printed. */
 cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr_device *dev);
-/* cxr_device_open for a model of the given head (cxr_model_head): when the backend opened lacks
- * an op the head needs (a CUDA module older than 0.9's pool.cu has no global average pool for
- * gap), "auto" falls back to the CPU and says why in dev->note; an explicit GPU is
- * CXR_E_UNSUPPORTED naming the head. */
+/* cxr_device_open for a model of the given head (cxr_model_head) and input pool: when the
+ * backend opened lacks an op they need (a CUDA module older than 0.9's pool.cu has no global
+ * average pool for gap, no average pool for input_pool > 1), "auto" falls back to the CPU and
+ * says why in dev->note; an explicit GPU is CXR_E_UNSUPPORTED naming the op. */
 cxr_status cxr_device_open_model(cxr_backend **out, const char *spec, int threads, int head,
-                                 cxr_device *dev);
+                                 int input_pool, cxr_device *dev);
 
 /* ---------------------------------------------------------------- evaluation */
 typedef struct {

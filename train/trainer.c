@@ -86,13 +86,17 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr
 }
 
 cxr_status cxr_device_open_model(cxr_backend **out, const char *spec, int threads, int head,
-                                 cxr_device *dev)
+                                 int input_pool, cxr_device *dev)
 {
     cxr_status st = cxr_device_open(out, spec, threads, dev);
     if (st != CXR_OK) return st;
     cxr_backend *be = *out;
-    if (head != CXR_HEAD_GAP || (be->global_avgpool_forward && be->global_avgpool_backward))
-        return CXR_OK;
+    const char *missing = NULL;
+    if (head == CXR_HEAD_GAP && (!be->global_avgpool_forward || !be->global_avgpool_backward))
+        missing = "a global average pool, which the model's head gap needs";
+    else if (input_pool > 1 && !be->avgpool_forward)
+        missing = "an average pool, which the model's input pool needs";
+    if (!missing) return CXR_OK;
     const int is_auto = !spec || strcmp(spec, "auto") == 0;
     char name[32];
     snprintf(name, sizeof name, "%s", be->name);
@@ -100,14 +104,12 @@ cxr_status cxr_device_open_model(cxr_backend **out, const char *spec, int thread
     *out = NULL;
     if (!is_auto)
         return cxr_set_error(CXR_E_UNSUPPORTED,
-                             "--device %s: the %s backend has no global average pool, which the "
-                             "model's head gap needs (--device cpu runs it)",
-                             spec, name);
+                             "--device %s: the %s backend has no %s (--device cpu runs it)", spec,
+                             name, missing);
     if ((st = cxr_device_open(out, "cpu", threads, dev)) != CXR_OK) return st;
     snprintf(dev->note, sizeof dev->note,
-             "device auto: the %s backend has no global average pool for the model's head gap; "
-             "using the CPU (%d threads)",
-             name, threads);
+             "device auto: the %s backend has no %s; using the CPU (%d threads)", name, missing,
+             threads);
     return CXR_OK;
 }
 
