@@ -251,5 +251,17 @@ expect_rc 0 $T --epochs 2 --resume "$WORK/gap.h5" --log "$WORK/gap-r.jsonl" --no
 [ "$(epoch_losses "$WORK/gap.jsonl")" = "$(epoch_losses "$WORK/gap-r.jsonl")" ] || fail "resumed gap run differs from uninterrupted"
 expect_rc 2 $T --head pool --no-checkpoint
 expect_err "--head: head 'pool': not flatten or gap"
+
+# --- input pool: the network reads 2x2 means of the 32 px images; recorded in the log and the
+# checkpoint, kept by a resume, another refused; 3 is no pool
+expect_rc 0 $L --input-pool 2 --log "$WORK/ip.jsonl" --checkpoint "$WORK/ip.h5"
+grep -q '"input_pool":2' "$WORK/ip.jsonl" || fail "run line lacks input_pool 2"
+[ "$(attr "$WORK/ip.h5" input_pool)" = 2 ] || fail "checkpoint's input_pool is '$(attr "$WORK/ip.h5" input_pool)', want 2"
+[ "$(col "$WORK/ip.jsonl" train_loss)" != "$(col "$WORK/flat2.jsonl" train_loss)" ] || fail "--input-pool 2 changed nothing"
+expect_rc 2 $L --epochs 3 --resume "$WORK/ip.h5" --input-pool 4 --no-checkpoint
+expect_err "--input-pool 4 differs from the checkpoint's 2"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ip.h5" "$WORK/s.h5" --split test --device cpu --threads 2
+expect_rc 2 $T --input-pool 3 --no-checkpoint
+expect_err "--input-pool 3: not 1, 2, 4 or 8"
 fi
 finish
