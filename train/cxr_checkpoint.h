@@ -63,7 +63,8 @@ extern "C" {
 
 typedef struct {
     cxr_model_config model; /* n_classes, image_size, channels, dense, alpha, keep_prob, seed,
-                               head ("head": absent before 0.9, read as flatten) */
+                               head ("head": absent before 0.9, read as flatten), input_pool
+                               (absent before 0.9: 1) */
     cxr_adam_params adam;
     int epochs; /* planned epochs of the run */
     int batch;

@@ -49,7 +49,8 @@ typedef struct {
                            pool"); image_size must then be a multiple of 8k */
 } cxr_model_config;
 
-/* What dense1 reads of pool4's map (channels[3] x S/8 x S/8, after its dropout):
+/* What dense1 reads of pool4's map (channels[3] x S'/8 x S'/8 after its dropout, S' = S /
+ * input_pool):
  * CXR_HEAD_FLATTEN (the study's, the default) all of it in (c,h,w) order, channels[3]·(S/8)²
  * inputs; CXR_HEAD_GAP its global average per channel, channels[3] inputs (specs/model.md
  * "Head"). The backend must provide the global_avgpool ops for gap. */

@@ -93,9 +93,9 @@ cxr_status cxr_device_open_model(cxr_backend **out, const char *spec, int thread
     cxr_backend *be = *out;
     const char *missing = NULL;
     if (head == CXR_HEAD_GAP && (!be->global_avgpool_forward || !be->global_avgpool_backward))
-        missing = "a global average pool, which the model's head gap needs";
+        missing = "global average pool, which the model's head gap needs";
     else if (input_pool > 1 && !be->avgpool_forward)
-        missing = "an average pool, which the model's input pool needs";
+        missing = "average pool, which the model's input pool needs";
     if (!missing) return CXR_OK;
     const int is_auto = !spec || strcmp(spec, "auto") == 0;
     char name[32];

@@ -26,7 +26,8 @@ P = ctypes.POINTER
 # grew one (none of them used here).
 # 0.9: cxr_model_config (so cxr_checkpoint_meta) grew the head, cxr_train_recipe and its
 # options a head name, cxr_log_run_line the head, cxr_eval_result a count of non-finite
-# probabilities, the backend table two ops (none of them used here).
+# probabilities, the model config an input pool, the backend table three ops (none of them
+# used here).
 ABI = "0.9"
 
 

@@ -260,6 +260,8 @@ grep -q '"input_pool":2' "$WORK/ip.jsonl" || fail "run line lacks input_pool 2"
 [ "$(col "$WORK/ip.jsonl" train_loss)" != "$(col "$WORK/flat2.jsonl" train_loss)" ] || fail "--input-pool 2 changed nothing"
 expect_rc 2 $L --epochs 3 --resume "$WORK/ip.h5" --input-pool 4 --no-checkpoint
 expect_err "--input-pool 4 differs from the checkpoint's 2"
+expect_rc 0 $L --epochs 3 --resume "$WORK/ip.h5" --log "$WORK/ip.jsonl" --no-checkpoint
+[ "$(grep -c '"input_pool":2' "$WORK/ip.jsonl")" = 2 ] || fail "resume did not keep input_pool 2"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ip.h5" "$WORK/s.h5" --split test --device cpu --threads 2
 expect_rc 2 $T --input-pool 3 --no-checkpoint
 expect_err "--input-pool 3: not 1, 2, 4 or 8"

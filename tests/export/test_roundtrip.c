@@ -386,8 +386,10 @@ static void interpret(const onnx *o, const float *x, int n, float *probs, int C)
                         y.v[(p * H + r) * W + c] = m;
                     }
         } else if (!strcmp(nd->op, "AveragePool")) { /* k x k, stride k, no padding */
-            const attr *ka = find_attr(nd, "kernel_shape");
-            REQUIRE(ka && ka->n_ints == 2);
+            const attr *ka = find_attr(nd, "kernel_shape"), *sa = find_attr(nd, "strides");
+            REQUIRE(ka && ka->n_ints == 2 && ka->ints[0] == ka->ints[1]);
+            REQUIRE(sa && sa->n_ints == 2 && sa->ints[0] == ka->ints[0] &&
+                    sa->ints[1] == ka->ints[0]);
             int64_t kk = ka->ints[0], Cc = v.d[1], H = v.d[2] / kk, W = v.d[3] / kk;
             y.nd = 4, y.d[0] = n, y.d[1] = Cc, y.d[2] = H, y.d[3] = W;
             y.v = malloc((size_t)(n * Cc * H * W) * 4);

@@ -173,6 +173,11 @@ static void test_input_pool(cxr_backend *be)
             la, SP, SP);
     free(ga), free(gb);
     cxr_model_destroy(ma), cxr_model_destroy(mb);
+    cxr_backend bare = *be; /* a backend without the op: refused at creation, named */
+    bare.avgpool_forward = NULL;
+    cxr_model *none = NULL;
+    CHECK(cxr_model_create(&none, &a, &bare) == CXR_E_UNSUPPORTED && none == NULL);
+    CHECK(strstr(cxr_last_error(), "input_pool 4") != NULL);
     a.input_pool = 3;
     CHECK(cxr_model_config_check(&a) == CXR_E_ARG);
     a.input_pool = 8; /* 32 is not a multiple of 64 */
