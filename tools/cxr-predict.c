@@ -252,7 +252,7 @@ static cxr_status predict_batch(run *r, const char *const *paths, int n)
     int rows = 0;
     for (int j = 0; j < ok; j++) {
         const float *p = r->probs + (size_t)j * K;
-        if (cxr_probs_first_nonfinite(p, 1, K) == 0) { /* no class, no row: a skip (exit 3) */
+        if (!cxr_probs_finite(p, K)) { /* no class, no row: a skip (exit 3) */
             say_skip(NULL, paths[r->keep[j]],
                      "the model's probabilities are not finite (its weights overflow on this "
                      "image): not classified");

@@ -548,18 +548,11 @@ int main(int argc, char **argv)
     cxr_status st = cxr_store_open(&probe, o.io.store_path);
     cxr_store_close(probe);
     if (st == CXR_OK && o.io.resume_path) st = cxr_checkpoint_read_meta(o.io.resume_path, &rmeta);
-    /* the model's head, which the device must run: given, else the checkpoint's or recipe's */
-    int head = o.io.resume_path ? rmeta.model.head : CXR_HEAD_FLATTEN;
-    int ipool = o.io.resume_path ? rmeta.model.input_pool : 1;
-    const cxr_train_recipe *named = cxr_train_recipe_find(o.recipe.name);
-    if (o.recipe.input_pool > 0)
-        ipool = o.recipe.input_pool;
-    else if (!o.io.resume_path && named && named->input_pool > 0)
-        ipool = named->input_pool;
-    if (o.recipe.head)
-        cxr_model_head_parse(o.recipe.head, &head); /* checked when parsed */
-    else if (!o.io.resume_path && named && named->head)
-        cxr_model_head_parse(named->head, &head);
+    /* the model's head and input pool, which the device must run */
+    int head = CXR_HEAD_FLATTEN, ipool = 1;
+    if (st == CXR_OK)
+        st = cxr_train_model_variant(&o.recipe, o.io.resume_path ? &rmeta.model : NULL, &head,
+                                     &ipool);
     cxr_checkpoint_meta_free(&rmeta);
     if (st != CXR_OK) {
         cxr_print_error("cxr-train", cxr_last_error());

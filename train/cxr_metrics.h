@@ -79,9 +79,9 @@ cxr_status cxr_metrics_best_threshold(const cxr_metrics *m, double *threshold, d
 void cxr_metrics_weighted_ce(const float *probs, const int32_t *labels, const float *cw, int64_t n,
                              int k, double *num, double *den);
 
-/* The first of n probability rows (n, k) holding a value that is not finite (a network whose
- * weights overflow on that image gives NaN), or -1 when all are finite. */
-int64_t cxr_probs_first_nonfinite(const float *probs, int64_t n, int k);
+/* 1 when the k probabilities of one image are all finite, 0 when one is not (a network whose
+ * weights overflow on that image gives NaN). */
+int cxr_probs_finite(const float *row, int k);
 
 /* Exact ROC AUC of scores against binary truths (pos[i] != 0), ties by the trapezoid rule.
  * NAN if there are no positives or no negatives. Exposed for tests. */

@@ -290,6 +290,13 @@ typedef struct {
     cxr_train_callbacks cb;
 } cxr_train_options;
 
+/* The model variant a run trains, its head and input pool (cxr_model_config): the options'
+ * when given, else the resumed checkpoint's (resumed: its model config; NULL on a fresh start),
+ * else the named recipe's. cxr-train opens its device for them before the run, which resolves
+ * them the same way. CXR_E_ARG for an unknown recipe or head. */
+cxr_status cxr_train_model_variant(const cxr_train_recipe_options *ro,
+                                   const cxr_model_config *resumed, int *head, int *input_pool);
+
 /* Defaults: the default recipe, seed 1, all cores, prefetch and monitor on. */
 void cxr_train_options_defaults(cxr_train_options *o);
 

@@ -307,10 +307,9 @@ void cxr_metrics_weighted_ce(const float *probs, const int32_t *labels, const fl
     }
 }
 
-int64_t cxr_probs_first_nonfinite(const float *probs, int64_t n, int k)
+int cxr_probs_finite(const float *row, int k)
 {
-    for (int64_t i = 0; i < n; i++)
-        for (int c = 0; c < k; c++)
-            if (!isfinite(probs[i * k + c])) return i;
-    return -1;
+    for (int c = 0; c < k; c++)
+        if (!isfinite(row[c])) return 0;
+    return 1;
 }

@@ -201,12 +201,10 @@ cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *sp
         CXR_TRY(cxr_loader_next_batch(l, &b));
         if (b.n == 0) break;
         CXR_TRY(cxr_model_probs_tta(m, b.images, b.n, tta, probs));
-        for (int64_t bad = cxr_probs_first_nonfinite(probs, b.n, c->n_classes); bad >= 0;) {
-            if (res->first_nonfinite < 0) res->first_nonfinite = b.indices[bad];
+        for (int i = 0; i < b.n; i++) {
+            if (cxr_probs_finite(probs + (size_t)i * c->n_classes, c->n_classes)) continue;
+            if (res->first_nonfinite < 0) res->first_nonfinite = b.indices[i];
             res->n_nonfinite++;
-            const int64_t next = cxr_probs_first_nonfinite(probs + (bad + 1) * c->n_classes,
-                                                           b.n - bad - 1, c->n_classes);
-            bad = next < 0 ? -1 : bad + 1 + next;
         }
         if (tta == 1) CXR_TRY(cxr_model_logits(m, logits, b.n));
         CXR_TRY(cxr_metrics_add(metrics, probs, b.labels, b.n));
@@ -639,6 +637,22 @@ static cxr_status check_selection(train_run *r)
 
 /* The run's hyperparameters: the recipe's, overridden by the options; on a resume the
  * checkpoint's, which given options must agree with. */
+cxr_status cxr_train_model_variant(const cxr_train_recipe_options *ro,
+                                   const cxr_model_config *resumed, int *head, int *input_pool)
+{
+    const cxr_train_recipe *named = cxr_train_recipe_find(ro->name);
+    if (!named) return cxr_set_error(CXR_E_ARG, "train: no recipe '%s'", ro->name);
+    *input_pool = ro->input_pool > 0      ? ro->input_pool
+                  : resumed               ? resumed->input_pool
+                  : named->input_pool > 0 ? named->input_pool
+                                          : 1;
+    if (!ro->head && resumed) {
+        *head = resumed->head;
+        return CXR_OK;
+    }
+    return cxr_model_head_parse(ro->head ? ro->head : named->head ? named->head : "flatten", head);
+}
+
 static cxr_status resolve_recipe(train_run *r)
 {
     cxr_status st = CXR_OK;
@@ -677,13 +691,8 @@ static cxr_status resolve_recipe(train_run *r)
     rc->best_value = NAN;
     rc->threshold = 0.5;
     cxr_model_config_defaults(&rc->cfg, r->n_classes);
-    CXR_TRY(cxr_model_head_parse(ro->head      ? ro->head
-                                 : named->head ? named->head
-                                               : "flatten",
-                                 &rc->cfg.head));
-    rc->cfg.input_pool = ro->input_pool > 0      ? ro->input_pool
-                         : named->input_pool > 0 ? named->input_pool
-                                                 : 1;
+    /* the given or the recipe's: a resume then takes the checkpoint's (check_resume compares) */
+    CXR_TRY(cxr_train_model_variant(ro, NULL, &rc->cfg.head, &rc->cfg.input_pool));
     rc->start_epoch = 0;
     if (o->io.resume_path) {
         const char *path = o->io.resume_path;
