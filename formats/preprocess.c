@@ -778,69 +778,64 @@ static const char *colorspace_name(int cs)
     return "unknown";
 }
 
-/* 1 when the JPEG holds an Adobe APP14 marker (FF EE, "Adobe") before its first scan. By the
- * convention of Photoshop, which PIL, ImageMagick and web browsers follow, the CMYK/YCCK
- * samples of such a file are stored inverted (0 = full ink); libjpeg passes them through as
- * stored. Markers are walked by their lengths; a truncated or odd stream answers 0 (the decoder
- * reports its own errors). */
-static int has_adobe_marker(const uint8_t *j, size_t len)
+/* What the markers before the first scan say, walked by their lengths (TEM and RSTn have none
+ * and are stepped over, as libjpeg does); a truncated or odd stream ends the walk with what was
+ * found so far and first_sos 0 (the decoder reports its own errors).
+ * adobe: an Adobe APP14 marker (FF EE, "Adobe"). By the convention of Photoshop, which PIL,
+ * ImageMagick and web browsers follow, the CMYK/YCCK samples of such a file are stored inverted
+ * (0 = full ink); libjpeg passes them through as stored.
+ * sof, first_sos: offsets of the first frame header and of the first scan header (0: none). */
+typedef struct {
+    int adobe, progressive;
+    size_t sof, first_sos;
+} jpeg_markers;
+
+static jpeg_markers read_markers(const uint8_t *j, size_t len)
 {
+    jpeg_markers k = { 0 };
     size_t i = 2;
-    if (len < 4 || j[0] != 0xFF || j[1] != 0xD8) return 0;
+    if (len < 4 || j[0] != 0xFF || j[1] != 0xD8) return k;
     while (i + 4 <= len) {
-        if (j[i] != 0xFF) return 0;
+        if (j[i] != 0xFF) return k;
         uint8_t m = j[i + 1];
         if (m == 0xFF) { /* fill byte */
             i++;
             continue;
         }
-        if (m == 0xDA || m == 0xD9) return 0; /* start of scan, end of image */
-        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* TEM, RSTn: no length (libjpeg skips) */
+        if (m == 0xD9) return k;                     /* end of image */
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* TEM, RSTn: no length */
             i += 2;
             continue;
         }
+        if (m == 0xDA) { /* start of scan: the headers end here */
+            k.first_sos = i;
+            return k;
+        }
         size_t seg = ((size_t)j[i + 2] << 8) | j[i + 3];
-        if (seg < 2) return 0;
-        if (m == 0xEE && seg >= 7 && i + 9 <= len && !memcmp(j + i + 4, "Adobe", 5)) return 1;
+        if (seg < 2) return k;
+        if (m == 0xEE && seg >= 7 && i + 9 <= len && !memcmp(j + i + 4, "Adobe", 5)) k.adobe = 1;
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && !k.sof) {
+            k.sof = i;
+            k.progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
+        }
         i += 2 + seg;
     }
-    return 0;
+    return k;
 }
 
 /* Bytes of DCT coefficients libjpeg buffers for the whole image before it can output a row,
  * when it must and they are over `cap`, else 0. It must for a progressive frame (SOF2, SOF6,
  * SOF10, SOF14) and for a sequential file whose first scan holds fewer components than the
  * frame (they come in separate scans); an interleaved sequential file is decoded a row of blocks
- * at a time. Headers this walk cannot read give 0 (TurboJPEG's own header check has passed; its
+ * at a time. Headers the walk cannot read give 0 (TurboJPEG's own header check has passed; its
  * decode then judges them). The size: the frame's components at their sampling factors, padded
  * to whole MCUs, 64 coefficients of 2 bytes per 8x8 block, what jdcoefct.c allocates. A walk
  * over the headers alone, up to the first scan's. */
 static uint64_t buffered_coef_over(const uint8_t *j, size_t len, uint64_t cap)
 {
-    size_t i = 2, sof = 0, first_sos = 0;
-    int progressive = 0;
-    if (len < 4 || j[0] != 0xFF || j[1] != 0xD8) return 0;
-    while (i + 4 <= len && !first_sos) {
-        if (j[i] != 0xFF) return 0;
-        uint8_t m = j[i + 1];
-        if (m == 0xFF) {
-            i++;
-            continue;
-        }
-        if (m == 0xD9) return 0;
-        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* TEM, RSTn: no length (libjpeg skips) */
-            i += 2;
-            continue;
-        }
-        size_t seg = ((size_t)j[i + 2] << 8) | j[i + 3];
-        if (seg < 2) return 0;
-        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && !sof) {
-            sof = i;
-            progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
-        }
-        if (m == 0xDA) first_sos = i;
-        i += 2 + seg;
-    }
+    const jpeg_markers k = read_markers(j, len);
+    const size_t sof = k.sof, first_sos = k.first_sos;
+    const int progressive = k.progressive;
     if (!sof || !first_sos || sof + 10 > len || first_sos + 5 > len) return 0;
     const uint8_t *f = j + sof + 4; /* precision, height (2), width (2), components, ... */
     uint64_t h = ((uint64_t)f[1] << 8) | f[2], w = ((uint64_t)f[3] << 8) | f[4];
@@ -935,7 +930,7 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
             /* R = (255-C)(255-K)/255, likewise G, B (what PIL does). With an Adobe marker the
              * stored samples are 255-C, 255-K (inverted), so R = C'K'/255. */
             uint8_t *px = d->pix;
-            unsigned inv = has_adobe_marker(jpeg, len) ? 0u : 255u;
+            unsigned inv = read_markers(jpeg, len).adobe ? 0u : 255u;
             for (size_t i = 0; i < npix; i++) {
                 unsigned k = inv ^ px[4 * i + 3];
                 for (int c = 0; c < 3; c++)
