@@ -831,11 +831,11 @@ static jpeg_markers read_markers(const uint8_t *j, size_t len)
  * decode then judges them). The size: the frame's components at their sampling factors, padded
  * to whole MCUs, 64 coefficients of 2 bytes per 8x8 block, what jdcoefct.c allocates. A walk
  * over the headers alone, up to the first scan's. */
-static uint64_t buffered_coef_over(const uint8_t *j, size_t len, uint64_t cap)
+static uint64_t buffered_coef_over(const uint8_t *j, size_t len, const jpeg_markers *k,
+                                   uint64_t cap)
 {
-    const jpeg_markers k = read_markers(j, len);
-    const size_t sof = k.sof, first_sos = k.first_sos;
-    const int progressive = k.progressive;
+    const size_t sof = k->sof, first_sos = k->first_sos;
+    const int progressive = k->progressive;
     if (!sof || !first_sos || sof + 10 > len || first_sos + 5 > len) return 0;
     const uint8_t *f = j + sof + 4; /* precision, height (2), width (2), components, ... */
     uint64_t h = ((uint64_t)f[1] << 8) | f[2], w = ((uint64_t)f[3] << 8) | f[4];
@@ -889,7 +889,8 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
         CXR_THROW(CXR_E_DECODE, "image is %dx%d, larger than max_side %d", w, h, p->max_side);
     /* a progressive (or multi-scan) file is buffered whole as coefficients, whatever the DCT
      * scale: bounded per decoder, so that N threads of such files stay within N x the cap */
-    const uint64_t coef = buffered_coef_over(jpeg, len, MAX_COEF_BYTES);
+    const jpeg_markers mk = read_markers(jpeg, len); /* also the CMYK inversion's, below */
+    const uint64_t coef = buffered_coef_over(jpeg, len, &mk, MAX_COEF_BYTES);
     if (coef)
         CXR_THROW(CXR_E_DECODE,
                   "progressive or multi-scan JPEG of %dx%d: decoding it buffers %llu MiB of "
@@ -930,7 +931,7 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
             /* R = (255-C)(255-K)/255, likewise G, B (what PIL does). With an Adobe marker the
              * stored samples are 255-C, 255-K (inverted), so R = C'K'/255. */
             uint8_t *px = d->pix;
-            unsigned inv = read_markers(jpeg, len).adobe ? 0u : 255u;
+            unsigned inv = mk.adobe ? 0u : 255u;
             for (size_t i = 0; i < npix; i++) {
                 unsigned k = inv ^ px[4 * i + 3];
                 for (int c = 0; c < 3; c++)
