@@ -43,6 +43,11 @@ const char *cxr_tmpfile_open_name(const cxr_tmpfile *t, char *buf, size_t cap);
 /* 1 if `fd` refers to the same file as the temporary (same device and inode), else 0. */
 int cxr_tmpfile_same_file(const cxr_tmpfile *t, int fd);
 
+/* Make the temporary's bytes durable (fsync) without renaming it: for a writer that must know
+ * its output is safe before it commits another file. Writes through other descriptors must be
+ * finished first. CXR_E_IO naming the file and the reason. */
+cxr_status cxr_tmpfile_sync(cxr_tmpfile *t);
+
 /* Make the temporary the output: fsync, close, rename onto target, fsync the folder (best
  * effort). Writes through other descriptors (HDF5's) must be finished and closed first.
  * CXR_E_IO naming the file and the reason; on error the temporary is still there (discard

@@ -192,13 +192,23 @@ cxr_status cxr_tmpfile_commit_stream(cxr_tmpfile *t, FILE **f)
     return cxr_tmpfile_commit(t);
 }
 
+cxr_status cxr_tmpfile_sync(cxr_tmpfile *t)
+{
+    if (!t || !t->path || t->fd < 0)
+        return cxr_set_error(CXR_E_ARG, "cxr_tmpfile_sync: no temporary file");
+    if (fsync(t->fd) != 0)
+        return cxr_set_error(CXR_E_IO, "%s: fsync of %s: %s", t->target, t->path, strerror(errno));
+    return CXR_OK;
+}
+
 cxr_status cxr_tmpfile_commit(cxr_tmpfile *t)
 {
     if (!t || !t->path || t->fd < 0)
         return cxr_set_error(CXR_E_ARG, "cxr_tmpfile_commit: no temporary file");
-    /* the bytes must be durable before the rename makes them visible */
-    if (fsync(t->fd) != 0)
-        return cxr_set_error(CXR_E_IO, "%s: fsync of %s: %s", t->target, t->path, strerror(errno));
+    /* the bytes must be durable before the rename makes them visible (after a sync this
+     * fsync finds nothing left to write) */
+    cxr_status st = cxr_tmpfile_sync(t);
+    if (st != CXR_OK) return st;
     int rc = close(t->fd);
     t->fd = -1;
     if (rc != 0)

@@ -138,11 +138,11 @@ cxr_status cxr_store_writer_add_skipped(cxr_store_writer *w, const char *split, 
                                         const char *reason);
 /* Set a free-form provenance string attribute on the root (e.g. "command_line"). */
 cxr_status cxr_store_writer_set_attr(cxr_store_writer *w, const char *name, const char *value);
-/* Write class weights and remaining metadata and close the temporary file: every byte is then
- * written (a full disk shows here), nothing is in place yet. Optional before finish, for a
- * caller that puts a companion file in place between the two. */
+/* Write class weights and remaining metadata, close the temporary file and fsync it: every
+ * byte is then on disk (a full disk or a failing device shows here), nothing is in place yet.
+ * Optional before finish, for a caller that puts a companion file in place between the two. */
 cxr_status cxr_store_writer_close(cxr_store_writer *w);
-/* cxr_store_writer_close unless done, then fsync and rename into place. */
+/* cxr_store_writer_close unless done, then rename into place. */
 cxr_status cxr_store_writer_finish(cxr_store_writer *w);
 /* Free the writer; if not finished, close and delete the temporary file. NULL-safe. */
 void cxr_store_writer_destroy(cxr_store_writer *w);

@@ -642,8 +642,9 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     if (c.dups && opt->duplicates_report)
         CXR_TRY(cxr_dups_write_report(c.dups, opt->duplicates_report, &report));
     if (interrupted(&c)) CXR_THROW(CXR_E_INTERRUPTED, "interrupted");
-    /* the store complete on disk (a full disk shows here), then its report in place, then the
-     * store: a failure before the last rename leaves both earlier files as they were */
+    /* the store complete and durable on disk (a full disk or a failing fsync shows here), then
+     * its report in place, then the store: a failure before the last rename leaves both
+     * earlier files as they were */
     CXR_TRY(cxr_store_writer_close(c.writer));
     const int with_report = report.path != NULL;
     if (with_report) CXR_TRY(cxr_tmpfile_commit(&report));

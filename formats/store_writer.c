@@ -499,7 +499,13 @@ cxr_status cxr_store_writer_close(cxr_store_writer *w)
     CXR_TRY(write_root_meta(w));
     herr_t rc = H5Fclose(w->file);
     w->file = -1;
-    if (rc < 0) st = cxr_hdf5_error(CXR_E_IO, w->tmp, "closing the store");
+    if (rc < 0) {
+        st = cxr_hdf5_error(CXR_E_IO, w->tmp, "closing the store");
+        goto bail;
+    }
+    /* durable before close returns: a caller commits other files (the duplicates report)
+     * only once the store can no longer fail but for its rename */
+    CXR_TRY(cxr_tmpfile_sync(&w->tf));
 bail:
     return st;
 }

@@ -2,7 +2,7 @@
 """test_dups.py: cxr-pack's duplicate detection (formats/pack_dups.c, specs/store.md
 "Duplicates"), one case per ctest (tests/pack/CMakeLists.txt).
 
-usage: test_dups.py CASE CXR_PACK STORE_DUMP JPEG_MAKE SAMPLE_DIR PLUGIN_DIR
+usage: test_dups.py CASE CXR_PACK STORE_DUMP JPEG_MAKE SAMPLE_DIR PLUGIN_DIR FAIL_FSYNC_SO
 Trees are data/sample plus copies made here: an exact copy of a train image in test, a copy
 under another name in the other train class, a copy in test with a JPEG comment inserted (other
 bytes, same pixels), a re-encode at quality 70 (jpeg_make). Exit 0 pass, 1 fail, 77 skip.
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-CASE, PACK, DUMP, JMAKE, SAMPLE, PLUGINS = sys.argv[1:7]
+CASE, PACK, DUMP, JMAKE, SAMPLE, PLUGINS, FAIL_FSYNC = sys.argv[1:8]
 os.environ["HDF5_PLUGIN_PATH"] = PLUGINS
 try:
     import h5py
@@ -223,6 +223,17 @@ def case_report(tmp):
         check(p.returncode == 4, "a limit of %d bytes: exit 4 (got %d: %s)" % (cut, p.returncode, p.stderr))
         check(open(out, "rb").read() == old_store and open(rep, "rb").read() == old_report,
               "a limit of %d bytes changed the earlier store or report (%s)" % (cut, p.stderr))
+    # the store's bytes fail to become durable (fsync: EIO, a device losing its last writes):
+    # nothing is renamed into place, the report included, and no temporary is left
+    env = dict(os.environ, LD_PRELOAD=FAIL_FSYNC, CXR_TEST_FAIL_FSYNC=".s.h5.cxr-tmp-")
+    p = subprocess.run([PACK, root, "-o", out, "--duplicates-report", rep], capture_output=True,
+                       text=True, env=env)
+    check(p.returncode == 4 and "fsync" in p.stderr and "Input/output error" in p.stderr,
+          "a failing fsync of the store: exit 4 naming it (got %d: %s)" % (p.returncode, p.stderr))
+    check(open(out, "rb").read() == old_store and open(rep, "rb").read() == old_report,
+          "a failing fsync of the store changed the earlier store or report (%s)" % p.stderr)
+    check(not [f for f in os.listdir(tmp) if "cxr-tmp" in f],
+          "temporaries left: %s" % [f for f in os.listdir(tmp) if "cxr-tmp" in f])
 
 
 def case_lossless(tmp):
