@@ -1095,10 +1095,12 @@ static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_repor
     cxr_metrics_reset(r->met);
     CXR_TRY(cxr_evaluate(r->model, r->store, r->eval_split, r->rc.batch, o->compute.threads,
                          o->compute.prefetch, r->cw, o->cb.interrupted, r->met, &er));
+    rec->eval_nonfinite = er.n_nonfinite;
     if (er.n_nonfinite) /* a warning: the run goes on, its checkpoint is saved */
         note(o,
              "warning: %lld %s image(s) got non-finite probabilities (the first: %s); this "
-             "epoch's %s metrics are not meaningful",
+             "epoch's %s metrics are not meaningful, no threshold is chosen from them and the "
+             "epoch is not kept as the best",
              (long long)er.n_nonfinite, r->eval_split,
              cxr_store_image_path(r->store, r->eval_split, er.first_nonfinite), r->eval_split);
     CXR_TRY(cxr_metrics_compute(r->met, 0.5, rep));
@@ -1125,7 +1127,7 @@ static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_repor
     double bal = rep->balanced_accuracy;
     r->rc.threshold = 0.5;
     r->rc.threshold_on_val = 0;
-    if (strcmp(r->eval_split, "val") == 0 && r->n_classes == 2 &&
+    if (strcmp(r->eval_split, "val") == 0 && r->n_classes == 2 && er.n_nonfinite == 0 &&
         cxr_metrics_best_threshold(r->met, &r->rc.threshold, &bal) == CXR_OK) {
         r->rc.threshold_on_val = 1;
         rec->threshold = r->rc.threshold;
@@ -1313,9 +1315,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         CXR_TRY(run_epoch(&r, e));
     }
     if (r.rc.select != CXR_SELECT_NONE && r.rc.best_epoch == 0 && r.rc.epochs > r.rc.start_epoch)
-        note(o,
-             "warning: no epoch had a defined val %s (NaN: did training diverge?), so no best "
-             "model was written",
+        note(o, "warning: no epoch had a defined %s on val, so no best model was written",
              cxr_select_name(r.rc.select));
     if (r.mon) CXR_TRY(cxr_monitor_stop(r.mon));
 bail:

@@ -307,6 +307,8 @@ cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *e)
         add_num(o, "best_value", e->best_value);
     }
     if (e->stopped) cJSON_AddStringToObject(o, "stopped", e->stopped);
+    if (e->eval_nonfinite > 0)
+        cJSON_AddNumberToObject(o, "eval_nonfinite", (double)e->eval_nonfinite);
     if (e->has_monitor) add_monitor(o, &e->monitor);
     return put_line(log, o);
 }

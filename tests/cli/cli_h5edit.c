@@ -13,6 +13,7 @@
  *                                             chunk on disk (HDF5 is not told)
  *   cli_h5edit nan FILE SPLIT INDEX           pixel (0,0) of image INDEX becomes NaN, through
  *                                             HDF5, and the split's shard_index follows the chunks
+ *   cli_h5edit fill FILE SPLIT INDEX VALUE    every pixel of image INDEX becomes VALUE, likewise
  */
 #include <hdf5.h>
 #include <math.h>
@@ -161,19 +162,26 @@ int main(int argc, char **argv)
         H5Sclose(ms);
         H5Sclose(fs);
         H5Dclose(d);
-    } else if (strcmp(op, "nan") == 0 && argc == 5) {
+    } else if ((strcmp(op, "nan") == 0 && argc == 5) || (strcmp(op, "fill") == 0 && argc == 6)) {
+        const int fill = op[0] == 'f';
         char name[256];
         snprintf(name, sizeof name, "/%s/images", argv[3]);
         hid_t d = H5Dopen2(f, name, H5P_DEFAULT), fs = H5Dget_space(d);
-        hsize_t dims[3], at[3] = { (hsize_t)atol(argv[4]), 0, 0 }, one = 1, chunk[3];
+        hsize_t dims[3], at[3] = { (hsize_t)atol(argv[4]), 0, 0 }, chunk[3];
         H5Sget_simple_extent_dims(fs, dims, NULL);
         hid_t dcpl = H5Dget_create_plist(d);
         H5Pget_chunk(dcpl, 3, chunk);
         H5Pclose(dcpl);
-        hid_t ms = H5Screate_simple(1, &one, NULL);
-        float v = NAN;
-        ok = d >= 0 && at[0] < dims[0] && H5Sselect_elements(fs, H5S_SELECT_SET, 1, at) >= 0 &&
-             H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, &v) >= 0;
+        /* one pixel (nan), or the whole image: a block of 1 x H x W at (INDEX, 0, 0) */
+        hsize_t count[3] = { 1, fill ? dims[1] : 1, fill ? dims[2] : 1 };
+        const size_t npx = (size_t)(count[1] * count[2]);
+        float *v = malloc(npx * sizeof *v);
+        for (size_t k = 0; v && k < npx; k++) v[k] = fill ? strtof(argv[5], NULL) : NAN;
+        hid_t ms = H5Screate_simple(3, count, NULL);
+        ok = v && d >= 0 && at[0] < dims[0] &&
+             H5Sselect_hyperslab(fs, H5S_SELECT_SET, at, NULL, count, NULL) >= 0 &&
+             H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, v) >= 0;
+        free(v);
         H5Sclose(ms);
         H5Sclose(fs);
         /* the rewritten chunk may have moved: the index must say where */

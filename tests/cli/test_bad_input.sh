@@ -192,6 +192,25 @@ expect_err "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg: the model's probabilities are
 [ "$(wc -l < "$WORK/ovf.tsv")" = 1 ] || fail "cxr-predict wrote rows of non-finite probabilities"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ovf.h5" "$WORK/s.h5" --split test --threads 2
 expect_err "split test: the probabilities of 16 image(s) are not finite, the first image 0 (test/NORMAL/IM-0001-0001.jpeg)"
+# a val image whose finite pixels overflow the network (every pixel 3e38; the train images are
+# sound, so training goes on): cxr-train warns naming it, logs eval_nonfinite, chooses no
+# threshold from the NaN probabilities and keeps no such epoch as the best
+cp "$WORK/s.h5" "$WORK/bigval.h5" && "$EDIT" fill "$WORK/bigval.h5" val 0 3e38 || fail "cannot edit bigval.h5"
+expect_rc 0 "$BIN/cxr-train" "$WORK/bigval.h5" $T --epochs 2 --max-steps 1 --checkpoint "$WORK/big.h5" --log "$WORK/big.jsonl"
+expect_err "warning: 1 val image(s) got non-finite probabilities (the first: "
+expect_err "warning: no epoch had a defined val_auc on val, so no best model was written"
+[ -e "$WORK/big.best.h5" ] && fail "an epoch with NaN val probabilities was kept as the best"
+python3 - "$WORK/big.jsonl" <<'PY' || fail "the log does not mark the epochs' NaN probabilities"
+import json, sys
+ep = [json.loads(l) for l in open(sys.argv[1]) if '"type":"epoch"' in l]
+assert len(ep) == 2 and all(e.get("eval_nonfinite") == 1 for e in ep), ep
+assert all("threshold" not in e and "best_epoch" not in e for e in ep), ep
+PY
+h5dump -a /threshold "$WORK/big.h5" | grep -q "(0): 0.5\$" || fail "a threshold was chosen from NaN probabilities"
+# a member of an ensemble whose probabilities are NaN: no metrics, the member and image named
+cp "$WORK/ck.h5" "$WORK/okm.h5"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/okm.h5" "$WORK/s.h5" --ensemble "$WORK/ovf.h5" --split test --threshold 0.5 --threads 2
+expect_err "$WORK/ovf.h5 on $WORK/s.h5, split test: the probabilities of 16 image(s) are not finite"
 # names that are not UTF-8 (a Latin-1 class folder, which the store escapes as \xE9, and a
 # Latin-1 store name): the training log and cxr-eval --json stay valid UTF-8 JSON, with U+FFFD
 # in the text and the exact bytes in *_hex
