@@ -235,6 +235,28 @@ static void bf16_widen(void *buf, size_t n)
     }
 }
 
+/* What the loader refuses (read_tensor) is never written: a non-finite value (training that
+ * diverged without a non-finite loss, e.g. a gradient that overflowed on the epoch's last
+ * step) or a negative second moment. The earlier file stays in place. */
+static cxr_status check_block(const char *path, const char *group, cxr_model *m, const float *v,
+                              int second_moment)
+{
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+        const cxr_tensor_info *t = cxr_model_tensor(m, i);
+        for (size_t k = 0; k < t->count; k++) {
+            const float x = v[t->offset + k];
+            if (isfinite(x) && !(second_moment && x < 0)) continue;
+            return cxr_set_error(CXR_E_INTERNAL,
+                                 "checkpoint %s: /%s/%s would hold %s %g at element %zu (training "
+                                 "diverged); not written, the earlier file is kept",
+                                 path, group, t->name,
+                                 isfinite(x) ? "a negative second moment" : "a non-finite value",
+                                 (double)x, k);
+        }
+    }
+    return CXR_OK;
+}
+
 /* A checkpoint (3 blocks: parameters, Adam m, v) or a weights-only file (parameters alone,
  * float32 or bf16). */
 static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
@@ -267,6 +289,7 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
         CXR_THROW_H5(CXR_E_HDF5, "cannot write the checkpoint's class_names");
     for (int b = 0; b < (weights ? 1 : 3); b++) {
         CXR_TRY(cxr_model_get_block(m, block_id[b], host));
+        CXR_TRY(check_block(path, block_group[b], m, host, block_id[b] == CXR_BLOCK_ADAM_V));
         if (bf16) bf16_narrow(host, np); /* in place: ahead of the reads */
         g = H5Gcreate2(f, block_group[b], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) CXR_THROW_H5(CXR_E_HDF5, "cannot create checkpoint group /%s", block_group[b]);
@@ -702,6 +725,14 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
                   "classes on %dx%d",
                   path, local.model.n_classes, local.model.image_size, local.model.image_size,
                   c->n_classes, c->image_size, c->image_size);
+    /* a gap head's tensors have the same shapes at every input pool: compared here, not by
+     * the shapes below */
+    if (local.model.head != c->head || local.model.input_pool != c->input_pool)
+        CXR_THROW(CXR_E_MISMATCH,
+                  "checkpoint %s: head %s with input pool %d, the model has head %s with input "
+                  "pool %d",
+                  path, cxr_model_head_name(local.model.head), local.model.input_pool,
+                  cxr_model_head_name(c->head), c->input_pool);
     for (int b = 0; b < 3; b++) {
         blocks[b] = calloc(np, sizeof(float)); /* the padding between tensors stays 0 */
         if (!blocks[b]) CXR_THROW(CXR_E_NOMEM, "checkpoint %s: out of memory", path);

@@ -428,6 +428,16 @@ int main(void)
               blocks_equal(p2, g2, CXR_BLOCK_PARAMS));
         cxr_checkpoint_meta_free(&got);
         cxr_model_destroy(p2);
+        /* a gap file at input pool 2 into a gap model at pool 1: the tensors have the same
+         * shapes, so only the comparison of the variant refuses it */
+        cxr_model_config gp = gc;
+        gp.input_pool = 2;
+        CHECK_OK(cxr_model_create(&p2, &gp, be));
+        CHECK_OK(cxr_checkpoint_save(bad, p2, &gm));
+        cxr_model_destroy(p2);
+        CHECK(cxr_checkpoint_load(bad, g, NULL) == CXR_E_MISMATCH);
+        CHECK(strstr(cxr_last_error(), "head gap with input pool 2, the model has head gap with "
+                                       "input pool 1") != NULL);
         CHECK_OK(cxr_checkpoint_save(bad, g, &gm)); /* the gap file again, for what follows */
         cxr_model_destroy(g2);
         cxr_model_destroy(g);
@@ -452,6 +462,44 @@ int main(void)
         H5Fclose(h);
         CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
         CHECK(strstr(cxr_last_error(), "'head'") && strstr(cxr_last_error(), "pool"));
+    }
+    /* a model holding a value the loader refuses (training that diverged without a non-finite
+     * loss) is never written: the error names the tensor, the earlier file stays as it was */
+    {
+        snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
+        REQUIRE(system(cmd) == 0);
+        const size_t np = cxr_model_n_params(a);
+        float *h = malloc(np * sizeof *h), *keep = malloc(np * sizeof *keep);
+        REQUIRE(h && keep);
+        const struct {
+            cxr_block block;
+            float v;
+            const char *want;
+        } cases[] = {
+            { CXR_BLOCK_PARAMS, NAN,
+              "/params/out.w would hold a non-finite value nan at element 3" },
+            { CXR_BLOCK_ADAM_M, INFINITY, "/adam_m/out.w would hold a non-finite value inf" },
+            { CXR_BLOCK_ADAM_V, -1.0f, "/adam_v/out.w would hold a negative second moment -1" },
+        };
+        const size_t at = cxr_model_tensor(a, CXR_TENSOR_OUT_W)->offset + 3;
+        for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+            CHECK_OK(cxr_model_get_block(a, cases[k].block, keep));
+            memcpy(h, keep, np * sizeof *h);
+            h[at] = cases[k].v;
+            CHECK_OK(cxr_model_set_block(a, cases[k].block, h));
+            CHECK(cxr_checkpoint_save(path, a, &meta) == CXR_E_INTERNAL);
+            fprintf(stderr, "expected error: %s\n", cxr_last_error());
+            CHECK(strstr(cxr_last_error(), path) && strstr(cxr_last_error(), cases[k].want) &&
+                  strstr(cxr_last_error(), "the earlier file is kept"));
+            if (cases[k].block == CXR_BLOCK_PARAMS) /* cxr-export --weights: the same rule */
+                CHECK(cxr_checkpoint_save_weights(path, a, &meta, 0) == CXR_E_INTERNAL);
+            snprintf(cmd, sizeof cmd, "cmp -s %s %s", path, bad);
+            CHECK(system(cmd) == 0);
+            CHECK_OK(cxr_model_set_block(a, cases[k].block, keep));
+        }
+        CHECK(system("ls -A | grep -q 'cxr-tmp'") != 0);
+        free(h);
+        free(keep);
     }
     /* an unwritable target fails cleanly */
     CHECK(cxr_checkpoint_save("no/such/dir/ck.h5", a, &meta) == CXR_E_IO);
