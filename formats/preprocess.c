@@ -812,8 +812,18 @@ static jpeg_markers read_markers(const uint8_t *j, size_t len)
             return k;
         }
         size_t seg = ((size_t)j[i + 2] << 8) | j[i + 3];
-        if (seg < 2) return k;
-        if (m == 0xEE && seg >= 7 && i + 9 <= len && !memcmp(j + i + 4, "Adobe", 5)) k.adobe = 1;
+        if (seg < 2) {
+            /* libjpeg skips an APPn, COM or DNL segment of a bogus length 0 or 1 past its
+             * length bytes, without a warning (jdmarker.c skip_variable, get_interesting_appn);
+             * any other marker with it is a decode error */
+            if ((m >= 0xE0 && m <= 0xEF) || m == 0xFE || m == 0xDC) {
+                i += 4;
+                continue;
+            }
+            return k;
+        }
+        /* libjpeg's test (examine_app14): 12 bytes of data after the length, "Adobe" first */
+        if (m == 0xEE && seg >= 14 && i + 9 <= len && !memcmp(j + i + 4, "Adobe", 5)) k.adobe = 1;
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && !k.sof) {
             k.sof = i;
             k.progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
@@ -891,6 +901,16 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
      * scale: bounded per decoder, so that N threads of such files stay within N x the cap */
     const jpeg_markers mk = read_markers(jpeg, len); /* also the CMYK inversion's, below */
     const uint64_t coef = buffered_coef_over(jpeg, len, &mk, MAX_COEF_BYTES);
+    /* TurboJPEG read the headers up to a scan, so a walk that found none has parted from
+     * libjpeg's: fail closed, with the most any frame of this size could buffer (4 components
+     * at sampling factors up to 4, padded to whole MCUs) */
+    const uint64_t most = 4 * ((uint64_t)(w + 7) / 8 + 4) * ((uint64_t)(h + 7) / 8 + 4) * 128;
+    if (!mk.first_sos && most > MAX_COEF_BYTES)
+        CXR_THROW(CXR_E_DECODE,
+                  "JPEG of %dx%d whose markers cxr cannot follow to its first scan: decoding it "
+                  "might buffer up to %llu MiB of coefficients, over the %llu MiB limit",
+                  w, h, (unsigned long long)(most >> 20),
+                  (unsigned long long)(MAX_COEF_BYTES >> 20));
     if (coef)
         CXR_THROW(CXR_E_DECODE,
                   "progressive or multi-scan JPEG of %dx%d: decoding it buffers %llu MiB of "

@@ -451,6 +451,9 @@ static void test_bad_inputs(cxr_decoder *d)
         float *o = malloc(sizeof(float) * (size_t)p.size * p.size);
         REQUIRE(o);
         CHECK_OK(cxr_preprocess_file(d, &p, path, o));
+        unsigned char *small = malloc(pj.len);
+        REQUIRE(small);
+        memcpy(small, pj.buf, pj.len);
         pj.buf[s2 + 5] = 16384 >> 8, pj.buf[s2 + 6] = 0; /* height */
         pj.buf[s2 + 7] = 16384 >> 8, pj.buf[s2 + 8] = 0; /* width */
         snprintf(path, sizeof path, "%s/progressive_huge.jpeg", tmpdir);
@@ -458,16 +461,36 @@ static void test_bad_inputs(cxr_decoder *d)
         expect_bad(d, &p, path, CXR_E_DECODE,
                    "progressive or multi-scan JPEG of 16384x16384: decoding it buffers 512 MiB "
                    "of coefficients, over the 256 MiB limit");
-        /* a TEM marker (0xFF01, no length, which libjpeg skips) after SOI does not hide it */
-        unsigned char *tem = malloc(pj.len + 2);
-        REQUIRE(tem);
-        memcpy(tem, pj.buf, 2);
-        tem[2] = 0xFF, tem[3] = 0x01;
-        memcpy(tem + 4, pj.buf + 2, pj.len - 2);
-        snprintf(path, sizeof path, "%s/progressive_huge_tem.jpeg", tmpdir);
-        write_file(path, tem, pj.len + 2);
-        expect_bad(d, &p, path, CXR_E_DECODE, "decoding it buffers 512 MiB of coefficients");
-        free(tem);
+        /* nor does a marker after SOI that libjpeg steps over without a warning: TEM
+         * (0xFF01, no length), and an APP1, a COM and a DNL of the bogus lengths 0 and 1,
+         * which libjpeg skips past their length bytes */
+        static const struct {
+            const char *name;
+            unsigned char bytes[4];
+            size_t n;
+        } hide[] = {
+            { "tem", { 0xFF, 0x01 }, 2 },
+            { "app1_len0", { 0xFF, 0xE1, 0x00, 0x00 }, 4 },
+            { "com_len1", { 0xFF, 0xFE, 0x00, 0x01 }, 4 },
+            { "dnl_len0", { 0xFF, 0xDC, 0x00, 0x00 }, 4 },
+        };
+        unsigned char *in = malloc(pj.len + 4);
+        REQUIRE(in);
+        for (size_t k = 0; k < sizeof hide / sizeof *hide; k++) {
+            memcpy(in, pj.buf, 2);
+            memcpy(in + 2, hide[k].bytes, hide[k].n);
+            memcpy(in + 2 + hide[k].n, pj.buf + 2, pj.len - 2);
+            snprintf(path, sizeof path, "%s/progressive_huge_%s.jpeg", tmpdir, hide[k].name);
+            write_file(path, in, pj.len + hide[k].n);
+            expect_bad(d, &p, path, CXR_E_DECODE, "decoding it buffers 512 MiB of coefficients");
+            /* the same bytes in the small file: it decodes (libjpeg takes them as they are) */
+            memcpy(in + 2 + hide[k].n, small + 2, pj.len - 2);
+            snprintf(path, sizeof path, "%s/progressive_small_%s.jpeg", tmpdir, hide[k].name);
+            write_file(path, in, pj.len + hide[k].n);
+            CHECK_OK(cxr_preprocess_file(d, &p, path, o));
+        }
+        free(in);
+        free(small);
         jpeg_buf bj = compress(gpx, 64, 64, TJPF_GRAY, TJSAMP_GRAY, 90);
         size_t s0 = find_marker(bj.buf, bj.len, 0xC0);
         REQUIRE(s0 > 0);
