@@ -212,7 +212,10 @@ const char *cxr_escape_name(char *buf, size_t cap, const char *s)
     while (*u) {
         size_t n = escape_one(u, e, &k);
         if (o + n + 4 > cap) {
-            if (cap >= 4) memcpy(buf + (o < cap - 4 ? o : cap - 4), "...", 4);
+            if (cap >= 4)
+                memcpy(buf + (o < cap - 4 ? o : cap - 4), "...", 4);
+            else
+                buf[0] = 0; /* no room for "..." */
             return buf;
         }
         memcpy(buf + o, e, n);

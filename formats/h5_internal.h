@@ -61,9 +61,10 @@ herr_t cxr_h5_write_checked(hid_t loc, const char *name, hid_t ftype, hid_t mtyp
 int cxr_h5_is_checked(hid_t d);
 
 /* Strings are UTF-8. One that is not valid UTF-8 (a file name from a file system in another
- * encoding) is stored with each offending byte as the four characters \xNN: this returns that
- * malloc'ed copy, or NULL when s is valid UTF-8 as it is (or on ENOMEM: s is stored as is). */
-char *cxr_h5_utf8_escape(const char *s);
+ * encoding) is stored with each offending byte as the four characters \xNN: *out receives that
+ * malloc'ed copy (return 1), or NULL when s is valid UTF-8 as it is (return 0); -1 when out of
+ * memory (*out NULL: nothing is to be stored). */
+int cxr_h5_utf8_escape(const char *s, char **out);
 
 /* A 1-D dataset of n fixed-length UTF-8 strings (NULL entries become ""), null-terminated,
  * each padded with NULs to the longest plus one, written with cxr_h5_write_checked. <0 on

@@ -231,18 +231,20 @@ done:
     return ok;
 }
 
-char *cxr_h5_utf8_escape(const char *s)
+int cxr_h5_utf8_escape(const char *s, char **out)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t bad = 0;
+    *out = NULL;
     for (size_t i = 0; u[i];) {
         int k = cxr_utf8_seq(u + i);
         i += k ? (size_t)k : 1;
         bad += !k;
     }
-    if (!bad) return NULL;
-    char *out = malloc(strlen(s) + 3 * bad + 1), *o = out;
-    if (!out) return NULL;
+    if (!bad) return 0;
+    char *o = malloc(strlen(s) + 3 * bad + 1);
+    if (!o) return -1;
+    *out = o;
     for (size_t i = 0; u[i];) {
         int k = cxr_utf8_seq(u + i);
         if (k) {
@@ -254,7 +256,7 @@ char *cxr_h5_utf8_escape(const char *s)
         }
     }
     *o = 0;
-    return out;
+    return 1;
 }
 
 /* A fixed-length UTF-8 string type of `size` bytes (caller closes). */
@@ -285,7 +287,8 @@ herr_t cxr_h5_write_strings(hid_t loc, const char *name, const char *const *v, i
     }
     for (int64_t i = 0; i < n; i++) {
         s[i] = v[i] ? v[i] : "";
-        if ((esc[i] = cxr_h5_utf8_escape(s[i]))) s[i] = esc[i];
+        if (cxr_h5_utf8_escape(s[i], &esc[i]) < 0) goto done;
+        if (esc[i]) s[i] = esc[i];
         size_t l = strlen(s[i]);
         if (l > len) len = l;
     }
@@ -375,7 +378,8 @@ done:
 herr_t cxr_h5_attr_put_str(hid_t obj, const char *name, const char *value)
 {
     const char *v = value ? value : "";
-    char *esc = cxr_h5_utf8_escape(v);
+    char *esc;
+    if (cxr_h5_utf8_escape(v, &esc) < 0) return -1;
     if (esc) v = esc;
     hid_t t = fixed_str_type(strlen(v) + 1, H5T_STR_NULLTERM);
     herr_t rc = t < 0 ? -1 : attr_put(obj, name, t, t, v);

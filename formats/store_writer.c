@@ -81,7 +81,8 @@ static cxr_status check_class_names(const char *path, int n, const char *const *
     if (!v || !esc) CXR_THROW(CXR_E_NOMEM, "%s: class names", path);
     for (int c = 0; c < n; c++) {
         if (!names[c] || !*names[c]) CXR_THROW(CXR_E_ARG, "%s: class %d has no name", path, c);
-        esc[c] = cxr_h5_utf8_escape(names[c]);
+        if (cxr_h5_utf8_escape(names[c], &esc[c]) < 0)
+            CXR_THROW(CXR_E_NOMEM, "%s: class names", path);
         v[c] = (stored_name){ esc[c] ? esc[c] : names[c], c };
     }
     qsort(v, (size_t)n, sizeof *v, stored_name_cmp);
