@@ -92,7 +92,9 @@ typedef struct {
     int64_t bad_id;        /* reason "bad id" (contains '/', '\\' or starts with '.') */
     int64_t duplicate;     /* reason "duplicate id" (among rows of the selected classes) */
     int64_t not_found;     /* reason "image not found" (neither layout exists) */
-    int64_t other_class;   /* rows of classes not selected (top-K / min-count) */
+    int64_t other_class;   /* rows of classes not selected (top-K / min-count) or dropped */
+    int64_t dropped;       /* selected classes dropped in pass 2: fewer usable rows than
+                              max(1, min_count) once their images were looked for */
     int64_t planned;       /* items in the plan, all splits */
     int64_t classes_total; /* distinct labels among usable rows */
 } cxr_manifest_summary;

@@ -343,6 +343,54 @@ bail:
     return st;
 }
 
+/* A selected class whose rows, once their images were looked for (pass 2), number fewer than
+ * max(1, min_count) is dropped and the classes after it renumbered: a store never holds a class
+ * without images, and --min-count holds for the images found. Its rows count as other classes'.
+ * Classes are not refilled from below the --top-classes cut: the store then has fewer. */
+static cxr_status drop_thin_classes(planner *pl)
+{
+    cxr_status st = CXR_OK;
+    cxr_pack_plan *plan = pl->plan;
+    const int k = plan->n_classes;
+    const int64_t need = pl->opt->min_count > 1 ? pl->opt->min_count : 1;
+    int64_t *kept = calloc((size_t)k, sizeof *kept);
+    int *to = malloc((size_t)k * sizeof *to);
+    if (!kept || !to) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    for (size_t i = 0; i < pl->n_rows; i++) kept[pl->rows[i].label]++;
+    int n = 0;
+    for (int c = 0; c < k; c++) {
+        if (kept[c] >= need) {
+            to[c] = n;
+            plan->class_names[n++] = plan->class_names[c];
+            continue;
+        }
+        to[c] = -1;
+        free(plan->class_names[c]);
+        plan->class_names[c] = NULL;
+        pl->sum.dropped++;
+        pl->sum.other_class += kept[c];
+    }
+    for (int c = n; c < k; c++) plan->class_names[c] = NULL;
+    plan->n_classes = n;
+    size_t m = 0;
+    for (size_t i = 0; i < pl->n_rows; i++) {
+        const int32_t c = to[pl->rows[i].label];
+        if (c < 0) continue;
+        pl->rows[m] = pl->rows[i];
+        pl->rows[m++].label = c;
+    }
+    pl->n_rows = m;
+    if (n == 0)
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: none of the %d selected classes has %lld usable row(s) once the images "
+                  "under %s were looked for (the reasons are in the skips)",
+                  pl->manifest, k, (long long)need, pl->images);
+bail:
+    free(kept);
+    free(to);
+    return st;
+}
+
 /* Splits train, val (fraction > 0), test (fraction > 0). Per class, rows by id hash: the first
  * round(n*test) go to test, the next round(n*val) to val, the rest to train. */
 static void assign_splits(planner *pl)
@@ -408,6 +456,7 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
     CXR_TRY(select_classes(&pl));
     if (!(plan->source = strdup(manifest))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", manifest);
     CXR_TRY(collect_rows(&pl)); /* pass 2 */
+    CXR_TRY(drop_thin_classes(&pl));
     assign_splits(&pl);
     CXR_TRY(add_items(&pl));
 bail:

@@ -196,11 +196,16 @@ cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, 
 
 void pack_manifest_summary_format(const cxr_manifest_summary *s, char *buf, size_t cap)
 {
-    snprintf(buf, cap,
-             "manifest: %lld rows, %lld planned; skipped: %lld malformed, %lld missing "
-             "id/url/label, %lld bad id, %lld duplicate id, %lld image not found; %lld rows of "
-             "other classes (%lld classes in the manifest)",
-             (long long)s->rows, (long long)s->planned, (long long)s->malformed,
-             (long long)s->missing, (long long)s->bad_id, (long long)s->duplicate,
-             (long long)s->not_found, (long long)s->other_class, (long long)s->classes_total);
+    int n =
+        snprintf(buf, cap,
+                 "manifest: %lld rows, %lld planned; skipped: %lld malformed, %lld missing "
+                 "id/url/label, %lld bad id, %lld duplicate id, %lld image not found; %lld "
+                 "rows of other classes (%lld classes in the manifest)",
+                 (long long)s->rows, (long long)s->planned, (long long)s->malformed,
+                 (long long)s->missing, (long long)s->bad_id, (long long)s->duplicate,
+                 (long long)s->not_found, (long long)s->other_class, (long long)s->classes_total);
+    if (s->dropped > 0 && n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n,
+                 "; %lld selected class(es) dropped: too few of their images found",
+                 (long long)s->dropped);
 }

@@ -223,6 +223,35 @@ def case_errors(tmp):
     check(rc == 4 and "none.csv" in se, "absent manifest: exit 4 naming it (%d %s)" % (rc, se))
 
 
+def case_dropped(tmp):
+    """A selected class with too few of its images found (pass 2) is dropped, not packed empty:
+    the store has fewer classes, the summary says so, --min-count holds for images found."""
+    csv, img = fixture(tmp)
+    found = lambda pre: [os.path.join(dp, f) for dp, _, fs in os.walk(img) for f in fs
+                         if f.startswith(pre)]
+    c42 = sorted(found("c42"))
+    check(len(c42) >= 3, "fixture images of class 42: %s" % c42)
+    for f in c42[2:]:  # class 42 keeps 2 of its images
+        os.unlink(f)
+    out = os.path.join(tmp, "m.h5")
+    rc, so, se = pack(csv, img, out, ["--min-count", "3"])
+    check(rc == 0, "pack --min-count 3 (%d: %s)" % (rc, se))
+    if rc == 0:
+        check(h5data(out, "/class_names") == ["7", "5"], "class 42 (2 images found) dropped: %s"
+              % h5data(out, "/class_names"))
+        check("; 1 selected class(es) dropped: too few of their images found" in so,
+              "the summary says so: %s" % so)
+        labels = sum(([int(x) for x in h5data(out, "/%s/labels" % s)] for s in ("train", "val", "test")), [])
+        check(set(labels) == {0, 1}, "labels renumbered within 2 classes: %s" % sorted(set(labels)))
+    for f in c42[:2]:  # none of its images: dropped at the default --min-count 1
+        os.unlink(f)
+    rc, so, se = pack(csv, img, out)
+    check(rc == 0 and h5data(out, "/class_names") == ["7", "5"],
+          "class 42 without images dropped (%d: %s)" % (rc, se))
+    counts = [int(x) for x in h5data(out, "/train/class_counts")] if rc == 0 else []
+    check(len(counts) == 2 and min(counts) > 0, "no empty class: %s" % counts)
+
+
 def case_train(tmp):
     if not TRAIN:
         print("cxr-train not built", file=sys.stderr)
@@ -255,7 +284,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="cxr-manifest-")
     try:
         {"explore": case_explore, "pack": case_pack, "determinism": case_determinism,
-         "errors": case_errors, "train": case_train}[CASE](tmp)
+         "errors": case_errors, "train": case_train, "dropped": case_dropped}[CASE](tmp)
     finally:
         if not failures:
             shutil.rmtree(tmp, ignore_errors=True)
