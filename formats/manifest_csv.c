@@ -166,8 +166,10 @@ static int csv_push(cxr_csv *r, int n, const char *s, size_t len)
 }
 
 /* Split one line [p, e) with quotes. Unescaped text goes to r->scratch, which holds at least
- * e - p bytes, so field pointers into it stay valid. Returns field count, -1 on NOMEM, or -2/-3
- * for an unterminated quote / text after a closing quote. */
+ * e - p bytes, so field pointers into it stay valid. Returns field count, -1 on NOMEM, or -2/-3/-5
+ * for an unterminated quote / text after a closing quote / a quote inside an unquoted field
+ * (RFC 4180: a field holding a quote is quoted; the second half of a quoted field broken over
+ * two lines, `000",http://u,17`, is then malformed, not a record). */
 static int csv_split_quoted(cxr_csv *r, const char *p, const char *e)
 {
     size_t need = (size_t)(e - p) + 1;
@@ -201,6 +203,7 @@ static int csv_split_quoted(cxr_csv *r, const char *p, const char *e)
         } else {
             const char *c = memchr(p, ',', (size_t)(e - p));
             const char *fe = c ? c : e;
+            if (memchr(p, '"', (size_t)(fe - p))) return -5;
             if (csv_push(r, n++, p, (size_t)(fe - p))) return -1;
             p = fe;
         }
@@ -275,6 +278,7 @@ cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields,
         r->why = n == -2   ? "unterminated quote"
                  : n == -3 ? "text after a closing quote"
                  : n == -4 ? "NUL byte in the line"
+                 : n == -5 ? "quote inside an unquoted field"
                            : NULL;
         if (r->why)
             return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s", r->name, (long long)this_line,

@@ -68,7 +68,8 @@ static void test_malformed(void)
     const char text[] = "id,url,label\n"
                         "a,\"open,1\n" /* line 2: unterminated quote */
                         "b,\"x\"y,1\n" /* line 3: text after a closing quote */
-                        "c,u,1\n";     /* line 4: fine, read after the errors */
+                        "a7\",u,17\n"  /* line 4: a quote inside an unquoted field */
+                        "c,u,1\n";     /* line 5: fine, read after the errors */
     cxr_csv *r = NULL;
     const cxr_csv_field *f;
     int n;
@@ -82,9 +83,12 @@ static void test_malformed(void)
     st = cxr_csv_next(r, &f, &n, &line);
     CHECK(st == CXR_E_FORMAT);
     CHECK(strcmp(cxr_last_error(), "bad.csv: line 3: text after a closing quote") == 0);
+    st = cxr_csv_next(r, &f, &n, &line);
+    CHECK(st == CXR_E_FORMAT);
+    CHECK(strcmp(cxr_last_error(), "bad.csv: line 4: quote inside an unquoted field") == 0);
     CHECK_OK(cxr_csv_next(r, &f, &n, &line));
     REQUIRE(n == 3);
-    CHECK(line == 4);
+    CHECK(line == 5);
     CHECK(field_is(&f[0], "c"));
     cxr_csv_destroy(r);
 }
