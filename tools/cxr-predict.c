@@ -170,12 +170,13 @@ static int parse_options(int argc, char **argv, options *o)
     return -1;
 }
 
-/* "cxr-predict: PATH: reason" on stderr, escaped; the reason may already name the path. */
+/* "cxr-predict: PATH: reason" on stderr, escaped; the reason may already start with "PATH:". */
 static void say_skip(void *ctx, const char *path, const char *reason)
 {
     (void)ctx;
     fputs("cxr-predict: ", stderr);
-    if (!strstr(reason, path)) {
+    const size_t n = strlen(path);
+    if (!(strncmp(reason, path, n) == 0 && reason[n] == ':')) {
         cxr_fputs_escaped(path, stderr);
         fputs(": ", stderr);
     }
@@ -362,7 +363,9 @@ int main(int argc, char **argv)
     for (int a = optind + 1; a < argc; a++)
         CXR_TRY(cxr_image_list_add(&list, argv[a], say_skip, NULL, &walk_skipped));
     CXR_TRY(check_output(&o, &list));
-    if (list.n == 0) CXR_THROW(CXR_E_FORMAT, "no .jpg/.jpeg image in the folders given");
+    if (list.n == 0)
+        CXR_THROW(CXR_E_FORMAT, "no .jpg/.jpeg image to classify in the %d path(s) given%s",
+                  argc - optind - 1, walk_skipped ? " (the skips are above)" : "");
     CXR_TRY(cxr_device_open_model(&be, o.device, o.threads, head, ipool, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-predict: %s\n", dev.note);
     CXR_TRY(cxr_checkpoint_open_model(model_path, be, o.batch, o.threads, &r.m[0], &r.meta));

@@ -81,6 +81,18 @@ try:
         fail(f"walk order:\n  got  {got}\n  want {want_ok}")
     tsv = r.stdout
 
+    # a skip is named by its path, even where the reason's text contains the path's ("a" in
+    # "not a regular file (a FIFO)"); nothing left to classify is exit 3
+    os.mkfifo(os.path.join(W, "a"))
+    here = os.getcwd()
+    os.chdir(W)
+    r = run("cxr-predict", ck, "a", "--device", "cpu", want=3)
+    os.chdir(here)
+    if not r.stderr.startswith(b"cxr-predict: a: not a regular file (a FIFO)\n"):
+        fail(f"the FIFO's skip does not name it: {r.stderr!r}")
+    if b"no .jpg/.jpeg image to classify in the 1 path(s) given (the skips are above)" not in r.stderr:
+        fail(f"no image left: {r.stderr!r}")
+
     # the same rows at another thread count; at other batch sizes the same paths and classes
     # and probabilities within 2e-6 (the network's forward is not bit-identical across batch
     # sizes: its dense kernels block by batch); a one-image run agrees likewise
