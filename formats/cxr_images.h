@@ -33,8 +33,9 @@ typedef void (*cxr_image_skip_fn)(void *ctx, const char *path, const char *reaso
  * entries (leading '.') and system files (Thumbs.db, desktop.ini) are ignored as cxr-pack does;
  * symlinks are followed; files named *.jpg / *.jpeg (any case) are taken, other regular files
  * ignored. Reported through skip (may be NULL) and left out: an entry that cannot be stat'ed (a
- * dangling link), a *.jpg that is not a regular file, a folder that cannot be read, and a folder
- * that is one of its own ancestors (a symlink loop; st_dev + st_ino). Returns CXR_OK or
+ * dangling link), a *.jpg that is not a regular file, a folder that cannot be read, a folder
+ * that is one of its own ancestors (a symlink loop; st_dev + st_ino), and a folder searched
+ * already in this walk (reached again through another link: searched once). Returns CXR_OK or
  * CXR_E_NOMEM; *skipped (may be NULL) is increased by the entries reported. */
 cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_skip_fn skip,
                               void *ctx, int64_t *skipped);

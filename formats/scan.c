@@ -474,11 +474,57 @@ static cxr_status list_push(cxr_image_list *l, const char *path)
     return CXR_OK;
 }
 
-/* The folders from the walk's root down to the one being listed, to detect symlink loops. */
+/* Every folder searched in this walk (device, inode), an open-addressing set: a folder reached
+ * again through another symbolic link is not searched twice (links from each of 30 folders to
+ * the next, two each, would otherwise make 2^30 visits). */
+typedef struct {
+    dev_t *dev;
+    ino_t *ino;
+    unsigned char *used;
+    size_t cap, n; /* cap: 0 or a power of two */
+} dir_set;
+
+static size_t dir_slot(const dir_set *s, dev_t dev, ino_t ino)
+{
+    uint64_t h = ((uint64_t)dev * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)ino * 0xC2B2AE3D27D4EB4Full);
+    size_t i = (size_t)(h ^ (h >> 29)) & (s->cap - 1);
+    while (s->used[i] && !(s->dev[i] == dev && s->ino[i] == ino)) i = (i + 1) & (s->cap - 1);
+    return i;
+}
+
+/* 1 if the folder was in the set, 0 if it was added, -1 when out of memory. */
+static int dir_set_add(dir_set *s, dev_t dev, ino_t ino)
+{
+    if (2 * (s->n + 1) > s->cap) { /* at most half full */
+        dir_set b = { .cap = s->cap ? 2 * s->cap : 64 };
+        b.dev = malloc(b.cap * sizeof *b.dev);
+        b.ino = malloc(b.cap * sizeof *b.ino);
+        b.used = calloc(b.cap, 1);
+        if (!b.dev || !b.ino || !b.used) {
+            free(b.dev), free(b.ino), free(b.used);
+            return -1;
+        }
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->used[i]) {
+                size_t j = dir_slot(&b, s->dev[i], s->ino[i]);
+                b.used[j] = 1, b.dev[j] = s->dev[i], b.ino[j] = s->ino[i], b.n++;
+            }
+        free(s->dev), free(s->ino), free(s->used);
+        *s = b;
+    }
+    size_t i = dir_slot(s, dev, ino);
+    if (s->used[i]) return 1;
+    s->used[i] = 1, s->dev[i] = dev, s->ino[i] = ino, s->n++;
+    return 0;
+}
+
+/* The folders from the walk's root down to the one being listed, to name symlink loops, and
+ * every folder searched so far. */
 typedef struct {
     dev_t dev[256];
     ino_t ino[256];
     int depth;
+    dir_set seen;
     cxr_image_skip_fn skip;
     void *ctx;
     int64_t *skipped;
@@ -500,6 +546,14 @@ static cxr_status walk_dir(cxr_image_list *l, const char *dir, const struct stat
         }
     if (w->depth == (int)(sizeof w->dev / sizeof w->dev[0])) {
         walk_skip(w, dir, "more than 256 nested folders: not searched");
+        return CXR_OK;
+    }
+    const int seen = dir_set_add(&w->seen, ds->st_dev, ds->st_ino);
+    if (seen < 0) return cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
+    if (seen) {
+        walk_skip(w, dir,
+                  "folder searched already (reached again through a symbolic link): not "
+                  "searched twice");
         return CXR_OK;
     }
     char **names = NULL;
@@ -560,6 +614,9 @@ cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_ski
     if (!root) return cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
     cxr_status st = walk_dir(l, root, &sb, &w);
     free(root);
+    free(w.seen.dev);
+    free(w.seen.ino);
+    free(w.seen.used);
     return st;
 }
 

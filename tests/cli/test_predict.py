@@ -81,6 +81,19 @@ try:
         fail(f"walk order:\n  got  {got}\n  want {want_ok}")
     tsv = r.stdout
 
+    # a folder reached through two links is searched once, by the first path in walk order
+    G = os.path.join(W, "dag")
+    os.makedirs(os.path.join(G, "sub"))
+    shutil.copy(srcs[0], os.path.join(G, "sub", "1.jpg"))
+    os.symlink("sub", os.path.join(G, "x"))
+    os.symlink("sub", os.path.join(G, "y"))
+    r = run("cxr-predict", ck, G, "--device", "cpu", want=3)
+    rows = r.stdout.decode().splitlines()[1:]
+    if [x.split("\t")[0] for x in rows] != [os.path.join(G, "sub", "1.jpg")]:
+        fail(f"a folder reached through two links: rows {rows}")
+    if r.stderr.count(b"folder searched already") != 2:
+        fail(f"the two links are not named: {r.stderr!r}")
+
     # a skip is named by its path, even where the reason's text contains the path's ("a" in
     # "not a regular file (a FIFO)"); nothing left to classify is exit 3
     os.mkfifo(os.path.join(W, "a"))
