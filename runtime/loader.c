@@ -15,6 +15,7 @@
 #include "cxr_fpenv.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -60,7 +61,8 @@ static void shuffle_i64(int64_t *v, int64_t n, uint64_t *state)
 typedef struct {
     int64_t window; /* window held (-1 none) */
     int pending;    /* shard decodes not finished */
-    cxr_status st;  /* first decode error */
+    cxr_status st;  /* the decode error of the first failed shard in window order */
+    int err_j;      /* that shard's position (prefetch: whatever finished first) */
     char msg[768];
     float *data; /* window * shard * S*S floats */
 } wslot;
@@ -210,8 +212,11 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_lock(&l->mu);
         wslot *w = &l->ws[t.slot];
-        if (st != CXR_OK && w->st == CXR_OK) {
+        if (st != CXR_OK && (w->st == CXR_OK || t.j < w->err_j)) {
+            /* the error of the first bad shard in window order, as without prefetch: which
+             * worker finishes first must not choose the message */
             w->st = st;
+            w->err_j = t.j;
             memcpy(w->msg, msg, sizeof w->msg);
         }
         w->pending--;
@@ -233,6 +238,7 @@ static void post_window(cxr_loader *l, int64_t w)
     s->window = w;
     s->pending = (int)(last - first);
     s->st = CXR_OK;
+    s->err_j = 0;
     s->msg[0] = 0;
     if (!l->opt.prefetch) return;
     for (int64_t p = first; p < last; p++) {
@@ -461,21 +467,28 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     l->ring = calloc((size_t)l->depth, sizeof *l->ring);
     if (!l->order || !l->shard_order || !l->shard_pos || !l->win_start || !l->ws || !l->ring)
         CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
+    /* buffers for what a window and a batch can hold here, not for the options' sizes: a
+     * window of 10^5 shards over a split of 82 is one window of 82 (the plan is the same) */
+    const int64_t wmax =
+        opt->window < l->n_shards ? opt->window : (l->n_shards > 0 ? l->n_shards : 1);
+    const int64_t bmax = opt->batch < l->n ? opt->batch : (l->n > 0 ? l->n : 1);
     for (int i = 0; i < l->n_wslots; i++) {
         l->ws[i].window = -1;
         /* zeroed: after a failed decode, a NaN found in a slot is that chunk's (decode_shard) */
-        l->ws[i].data = calloc((size_t)opt->window * l->shard * l->img_floats, sizeof(float));
+        l->ws[i].data = calloc((size_t)wmax * l->shard * l->img_floats, sizeof(float));
         if (!l->ws[i].data) CXR_THROW(CXR_E_NOMEM, "loader: out of memory for window buffers");
     }
     for (int i = 0; i < l->depth; i++) {
-        l->ring[i].images = malloc((size_t)opt->batch * l->img_floats * sizeof(float));
-        l->ring[i].labels = malloc((size_t)opt->batch * sizeof(int32_t));
-        l->ring[i].indices = malloc((size_t)opt->batch * sizeof(int64_t));
+        l->ring[i].images = malloc((size_t)bmax * l->img_floats * sizeof(float));
+        l->ring[i].labels = malloc((size_t)bmax * sizeof(int32_t));
+        l->ring[i].indices = malloc((size_t)bmax * sizeof(int64_t));
         if (!l->ring[i].images || !l->ring[i].labels || !l->ring[i].indices)
             CXR_THROW(CXR_E_NOMEM, "loader: out of memory for batch buffers");
     }
     if (opt->prefetch) {
-        l->tq_cap = (int)(l->n_wslots * opt->window) + 1;
+        if (l->n_wslots * wmax >= INT_MAX)
+            CXR_THROW(CXR_E_ARG, "loader: a window of %lld shards is too large", (long long)wmax);
+        l->tq_cap = (int)(l->n_wslots * wmax) + 1;
         l->tq = malloc((size_t)l->tq_cap * sizeof *l->tq);
         l->workers = calloc((size_t)opt->threads, sizeof *l->workers);
         if (!l->tq || !l->workers) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");

@@ -40,6 +40,7 @@ struct cxr_gpu_loader {
     int64_t *order_h; /* pinned (n) epoch order */
     int64_t *order_d; /* device (n) */
     cudaEvent_t order_copied;
+    int begun;    /* an epoch's order is there (begin_epoch has run) */
     int64_t pos;  /* next image of the epoch */
     int32_t *lab; /* host (batch) labels of the current batch */
     int64_t step;
@@ -244,6 +245,7 @@ extern "C" cxr_status cxr_gpu_loader_begin_epoch(cxr_gpu_loader *g, int epoch)
 {
     cxr_status st = CXR_OK;
     const char *what = "gpu loader (begin epoch)";
+    if (epoch < 0) return cxr_set_error(CXR_E_ARG, "gpu loader: negative epoch %d", epoch);
     CUDA_TRY(what, cudaSetDevice(g->ctx->device));
     g->step = 0;
     g->pos = 0;
@@ -257,6 +259,7 @@ extern "C" cxr_status cxr_gpu_loader_begin_epoch(cxr_gpu_loader *g, int epoch)
         CUDA_TRY(what, cudaMemcpyAsync(g->order_d, g->order_h, (size_t)g->n * sizeof(int64_t),
                                        cudaMemcpyHostToDevice, g->ctx->compute));
         CUDA_TRY(what, cudaEventRecord(g->order_copied, g->ctx->compute));
+        g->begun = 1;
         return CXR_OK;
     }
     /* an abandoned epoch may have a copy in flight from a ring buffer the loader will reuse */
@@ -291,6 +294,8 @@ extern "C" cxr_status cxr_gpu_loader_next(cxr_gpu_loader *g, float *dst, cxr_gpu
     size_t bytes = 0;
     memset(b, 0, sizeof *b);
     if (g->resident) {
+        if (!g->begun) /* no order yet: the gather would read past the device arrays */
+            return cxr_set_error(CXR_E_ARG, "gpu loader: next batch before begin_epoch");
         const int64_t left = g->n - g->pos;
         const int n = (int)(left < g->opt.batch ? left : g->opt.batch);
         b->step = g->step;

@@ -67,6 +67,11 @@ static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode
     int n_of[MAX_BATCH];
     REQUIRE(host && want);
     for (int k = 0; k < nb; k++) CHECK_OK(gpu->alloc(gpu->ctx, (void **)&dst[k], bbytes));
+    /* before any epoch, and a negative epoch: refused in both modes (resident: no order to
+     * gather by yet) */
+    cxr_gpu_batch early;
+    CHECK(cxr_gpu_loader_next(g, dst[0], &early) == CXR_E_ARG);
+    CHECK(cxr_gpu_loader_begin_epoch(g, -1) == CXR_E_ARG);
     size_t bad = 0, batches = 0;
     for (int e = 0; e < 2; e++) {
         double t0 = cxr_now_s();

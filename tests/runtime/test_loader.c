@@ -194,6 +194,42 @@ static void test_prefetch_equals_sync(void)
     cxr_store_close(s);
 }
 
+/* A window and a batch larger than the split (a whole-split shuffle asked for with a huge
+ * window, as the python bindings allow): buffers for what the split holds, the same batches as
+ * a window of all its shards and a batch of all its images. */
+static void test_huge_window(int prefetch)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.shuffle = 1;
+    o.prefetch = prefetch;
+    o.threads = 2;
+    o.window = 1 << 30;
+    o.batch = 1 << 30;
+    cxr_loader *a, *b;
+    CHECK_OK(cxr_loader_create(&a, s, "train", &o)); /* before: calloc of 2^30 shards failed */
+    o.window = (int)cxr_loader_n_shards(a);
+    o.batch = NTRAIN;
+    CHECK_OK(cxr_loader_create(&b, s, "train", &o));
+    for (int e = 0; e < 2; e++) {
+        cxr_batch x, y;
+        CHECK_OK(cxr_loader_begin_epoch(a, e));
+        CHECK_OK(cxr_loader_begin_epoch(b, e));
+        CHECK_OK(cxr_loader_next_batch(a, &x));
+        CHECK_OK(cxr_loader_next_batch(b, &y));
+        REQUIRE(x.n == NTRAIN && y.n == NTRAIN);
+        CHECK(memcmp(x.images, y.images, (size_t)x.n * S * S * sizeof(float)) == 0 &&
+              memcmp(x.indices, y.indices, (size_t)x.n * sizeof(int64_t)) == 0);
+        CHECK_OK(cxr_loader_next_batch(a, &x));
+        CHECK(x.n == 0);
+    }
+    cxr_loader_destroy(a);
+    cxr_loader_destroy(b);
+    cxr_store_close(s);
+}
+
 /* begin_epoch mid-epoch and destroy mid-epoch stop cleanly. */
 static void test_abandon(void)
 {
@@ -285,6 +321,32 @@ static void test_corrupt(int prefetch)
     }
     cxr_loader_destroy(l);
     cxr_store_close(s);
+    /* two bad shards in one window (0 and 1, decoded at once by the two workers): the error
+     * names the first in window order whichever worker finishes first, as without prefetch */
+    CHECK_OK(cxr_store_open(&s, store_path));
+    CHECK_OK(cxr_store_split(s, "train", &info));
+    const long off0 = (long)(info.chunk_offset[0] + info.chunk_size[0] / 2);
+    const long off1 = (long)(info.chunk_offset[1] + info.chunk_size[1] / 2);
+    cxr_store_close(s);
+    char two[sizeof bad_path + 8];
+    snprintf(two, sizeof two, "%s.two", bad_path);
+    REQUIRE(fixture_corrupt_copy(store_path, bad_path, off0));
+    REQUIRE(fixture_corrupt_copy(bad_path, two, off1));
+    CHECK_OK(cxr_store_open(&s, two));
+    o.shuffle = 0;
+    o.window = 4;
+    o.threads = 2;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    int other = 0;
+    for (int e = 0; e < 50; e++) {
+        CHECK_OK(cxr_loader_begin_epoch(l, e));
+        CHECK(cxr_loader_next_batch(l, &b) == CXR_E_CHECKSUM);
+        other += strstr(cxr_last_error(), "shard 0 ") == NULL;
+    }
+    CHECK(other == 0);
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+    unlink(two);
 }
 
 /* One epoch of the store's train split in order (n images, batches of `batch`), each image
@@ -442,6 +504,8 @@ int main(void)
     test_content_and_order(1);
     test_content_and_order(0);
     test_prefetch_equals_sync();
+    test_huge_window(1);
+    test_huge_window(0);
     test_abandon();
     test_corrupt(1);
     test_corrupt(0);
