@@ -98,7 +98,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      the whole run, so a resume logs the same steps\n"
         "  --checkpoint FILE   HDF5 checkpoint written at the end of every epoch (temp file +\n"
         "                      rename: the previous one stays valid until the new one is\n"
-        "                      complete). Default: the --resume file, else STORE-stem.model.h5\n"
+        "                      complete). Default: the --resume file (not a *.best.h5: give one),\n"
+        "                      else STORE-stem.model.h5\n"
         "                      beside STORE (numbered .model-N.h5 rather than replacing one or\n"
         "                      its .best.h5; in the current folder when STORE's is read-only),\n"
         "                      said on stderr\n"
@@ -208,6 +209,20 @@ static int bad_option(void)
 {
     cxr_print_error("cxr-train", cxr_last_error());
     return 2;
+}
+
+/* An option > 0 that the trainer holds as a float (0 there means "the recipe's"): parsed as a
+ * double in (0, hi], refused when it rounds to 0 in float. */
+static int parse_positive_float(const char *arg, const char *name, double hi, float *out)
+{
+    double d;
+    if (cxr_parse_double(arg, name, 0, hi, CXR_PARSE_OPEN_LO, &d)) return -1;
+    if ((float)d == 0.0f) {
+        cxr_set_error(CXR_E_ARG, "%s %s: below what a float holds (it would read as 0)", name, arg);
+        return -1;
+    }
+    *out = (float)d;
+    return 0;
 }
 
 /* Where the model goes without --checkpoint: the resumed file on --resume (a resume keeps
@@ -367,12 +382,9 @@ int main(int argc, char **argv)
             if (cxr_parse_long(optarg, "--batch", 1, 4096, &v)) return bad_option();
             o.recipe.batch = (int)v;
             break;
-        case O_LR: {
-            double d;
-            if (cxr_parse_double(optarg, "--lr", 0, 10, CXR_PARSE_OPEN_LO, &d)) return bad_option();
-            o.recipe.lr = (float)d;
+        case O_LR:
+            if (parse_positive_float(optarg, "--lr", 10, &o.recipe.lr)) return bad_option();
             break;
-        }
         case O_SEED:
             if (cxr_parse_long(optarg, "--seed", 0, 0x7fffffffL, &v)) return bad_option();
             o.recipe.seed = v;
@@ -496,13 +508,10 @@ int main(int argc, char **argv)
             if (cxr_parse_long(optarg, "--lr-step-epochs", 1, 100000, &v)) return bad_option();
             o.recipe.lr_step_epochs = (int)v;
             break;
-        case O_GAMMA: {
-            double d;
-            if (cxr_parse_double(optarg, "--lr-gamma", 0, 1, CXR_PARSE_OPEN_LO, &d))
+        case O_GAMMA:
+            if (parse_positive_float(optarg, "--lr-gamma", 1, &o.recipe.lr_gamma))
                 return bad_option();
-            o.recipe.lr_gamma = (float)d;
             break;
-        }
         case 'q': ui.quiet = 1; break;
         case 'h': usage(stdout, &o); return 0;
         case O_VERSION: printf("cxr-train %s\n", CXR_VERSION_STRING); return 0;
@@ -525,6 +534,17 @@ int main(int argc, char **argv)
     }
     char ckbuf[4096];
     int default_ck = 0;
+    const size_t rl = o.io.resume_path ? strlen(o.io.resume_path) : 0;
+    if (!o.io.checkpoint_path && !no_checkpoint && rl > 8 &&
+        strcmp(o.io.resume_path + rl - 8, ".best.h5") == 0) {
+        /* a resume saves where it left off: here, over the run's best model */
+        fprintf(stderr,
+                "cxr-train: --resume %s: a best model; its run's checkpoint is %.*s.h5. To "
+                "branch from the best epoch, give --checkpoint NEW.h5 (without it, the resumed "
+                "file would be written over)\n",
+                o.io.resume_path, (int)(rl - 8), o.io.resume_path);
+        return 2;
+    }
     if (!o.io.checkpoint_path && !no_checkpoint) {
         if (!(o.io.checkpoint_path = default_checkpoint(&o, ckbuf, sizeof ckbuf))) {
             fprintf(stderr,

@@ -364,6 +364,8 @@ typedef struct {
     cxr_select_kind select;     /* model selection on val */
     int patience;               /* 0: off */
     int best_epoch;             /* 0: none yet */
+    int patience_from;          /* with no best epoch, patience counts from here: 0, or the
+                                   epoch a checkpoint without a selection record resumes at */
     double best_value;          /* the selected metric at best_epoch (NAN: none) */
     double threshold;           /* the last epoch's threshold, chosen on val (else 0.5) */
     int threshold_on_val;       /* 1: threshold was chosen on val */
@@ -533,6 +535,7 @@ static cxr_status resume_run_definition(train_run *r, const cxr_checkpoint_meta 
     rc->threshold = ck->threshold;
     rc->threshold_on_val = strcmp(ck->threshold_split, "val") == 0;
     if (!ck->has_run) {
+        rc->patience_from = ck->epoch; /* its epochs were not selected among */
         if (ro->name) return CXR_OK;
         if (!ro->schedule) rc->sched.kind = CXR_LR_CONSTANT;
         if (ro->warmup_steps < 0) rc->sched.warmup = 0;
@@ -1142,10 +1145,16 @@ bail:
 }
 
 /* Early stopping: `done` epochs trained, no improvement for `patience` of them. */
+/* Epochs without a better selected value after `done` epochs. */
+static int since_best(const run_recipe *rc, int done)
+{
+    return done - (rc->best_epoch > 0 ? rc->best_epoch : rc->patience_from);
+}
+
 static int patience_ran_out(const run_recipe *rc, int done)
 {
     return rc->patience > 0 && rc->select != CXR_SELECT_NONE && done < rc->epochs &&
-           done - rc->best_epoch >= rc->patience;
+           since_best(rc, done) >= rc->patience;
 }
 
 /* The checkpoint's record of the run's state after `done` epochs. */
@@ -1306,7 +1315,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
             note(o,
                  "early stopping after epoch %d: no better %s for %d epochs (--patience %d); the "
                  "best is epoch %d (%.6g)%s%s",
-                 e, cxr_select_name(r.rc.select), e - r.rc.best_epoch, r.rc.patience,
+                 e, cxr_select_name(r.rc.select), since_best(&r.rc, e), r.rc.patience,
                  r.rc.best_epoch, r.rc.best_value,
                  r.best_path[0] && r.rc.best_epoch > 0 ? ", in " : "",
                  r.rc.best_epoch > 0 ? r.best_path : "");

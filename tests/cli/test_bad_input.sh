@@ -14,6 +14,11 @@ expect_err "--epochs"
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --device tpu
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --recipe imagenet
 expect_err "not standard, study, landmarks or cosine"
+# a rate that rounds to 0 in float would read as "the recipe's" (1e-4): refused
+for opt in --lr --lr-gamma; do
+    expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" $opt 1e-46
+    expect_err "$opt 1e-46: below what a float holds (it would read as 0)"
+done
 # --recipe landmarks is the second study's batch 256, unless --batch is given explicitly
 T_RECIPE="--device cpu --threads 2 --lr 0.001 --no-monitor -q --epochs 1 --max-steps 1"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T_RECIPE --recipe landmarks --log "$WORK/rl.jsonl"

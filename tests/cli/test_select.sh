@@ -111,10 +111,23 @@ expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --log "$WORK/c.jsonl"
 [ "$(col "$WORK/a.jsonl" threshold)" = "$(col "$WORK/c.jsonl" threshold)" ] || fail "resume differs: threshold"
 cmp -s <(h5dump -d /params/out.w "$WORK/a.best.h5" | tail -n +2) <(h5dump -d /params/out.w "$WORK/c.best.h5" | tail -n +2) \
     || fail "resume: another best model"
+# a best model resumed without --checkpoint would be written over: refused, naming the run's
+# checkpoint; with --checkpoint it branches from the best epoch and leaves it as it was
+cp "$WORK/c.best.h5" "$WORK/keep.best.h5"
+expect_rc 2 $T --epochs 3 --resume "$WORK/c.best.h5"
+expect_err "--resume $WORK/c.best.h5: a best model; its run's checkpoint is $WORK/c.h5"
+expect_rc 0 $T --epochs 3 --resume "$WORK/c.best.h5" --checkpoint "$WORK/branch.h5"
+cmp -s "$WORK/c.best.h5" "$WORK/keep.best.h5" || fail "a branch from the best model changed it"
 # an older checkpoint (no schedule recorded): the options of its time, said
 "$EDIT" delattr "$WORK/c0.h5" schedule || fail "cannot edit c0.h5"
 expect_rc 0 $T --epochs 2 --resume "$WORK/c0.h5" --no-checkpoint
 expect_err "records no schedule (written before issue 15): using constant, warmup 0"
+# ... with a selection and a patience given: they count from the resume (the epoch it holds was
+# never selected among), so the run trains on rather than stop at once on "best epoch 0"
+expect_rc 0 $T --epochs 3 --resume "$WORK/c0.h5" --no-checkpoint --select val_auc --patience 1 \
+    --log "$WORK/c0.jsonl"
+grep -q "early stopping after epoch 1:" "$WORK/err" && fail "an old checkpoint's resume stopped at once: $(cat "$WORK/err")"
+[ "$(grep -c '"type":"epoch"' "$WORK/c0.jsonl")" -ge 1 ] || fail "an old checkpoint's resume with --patience trained nothing"
 
 fi
 if [ "$PART" = stop ]; then
