@@ -88,10 +88,10 @@ void cxr_plot_nice(double *lo, double *hi, int n, int integer, double *step)
         *lo = *hi;
         *hi = t;
     }
-    if (!isfinite(*hi - *lo)) { /* e.g. -1e308 .. 1e308: a range that overflows */
-        *lo = fmax(*lo, -1e307);
-        *hi = fmin(*hi, 1e307);
-    }
+    /* within +-1e307: a range that overflows (-1e308 .. 1e308) or that would once rounded up
+     * to a nice number (0 .. 1.5e308 -> 2e308); values beyond are drawn past the axis */
+    *lo = fmax(*lo, -1e307);
+    *hi = fmin(*hi, 1e307);
     if (*hi - *lo < 1e-12) {
         double d = fabs(*hi) > 1e-12 ? 0.1 * fabs(*hi) : 1;
         *lo -= d;
@@ -296,7 +296,7 @@ void cxr_plot_hbars(cxr_sb *b, const char *id, const char *title, const char *xl
     for (int i = 0; i < n_cat * n_ser; i++)
         if (isfinite(v[i]) && v[i] > vmax) vmax = v[i];
     p.xmin = 0;
-    p.xmax = vmax > 0 ? vmax * 1.12 : 1; /* room for the value labels */
+    p.xmax = vmax > 0 ? fmin(vmax, 1e307) * 1.12 : 1; /* room for the value labels */
     cxr_plot_nice(&p.xmin, &p.xmax, 6, 0, &p.xstep);
     int wcat = 0;
     for (int c = 0; c < n_cat; c++)
@@ -343,7 +343,8 @@ void cxr_plot_hbars(cxr_sb *b, const char *id, const char *title, const char *xl
         for (int s = 0; s < n_ser; s++) {
             double val = v[c * n_ser + s];
             if (!isfinite(val)) continue;
-            double w = fmax(px(&p, val) - x0, 0); /* a negative value: no bar */
+            /* a negative value: no bar; one past the axis (over 1e307) stops at its end */
+            double w = fmax(px(&p, fmin(val, p.xmax)) - x0, 0);
             cxr_sb_printf(b,
                           "<rect class=\"bar\" data-cat=\"%d\" data-ser=\"%d\" x=\"%d\" y=\"%d\" "
                           "width=\"%.1f\" height=\"%d\" fill=\"%s\"/>",

@@ -114,6 +114,17 @@ def main():
     r = run(tool, [over, "-o", os.path.join(work, "overflow.html")])
     oh = open(os.path.join(work, "overflow.html")).read() if r.returncode == 0 else "nan"
     check(r.returncode == 0 and "nan" not in oh, "a NaN in the page of a 1e308 range")
+    # one value whose axis would round up past the double range (1.5e308 -> 2e308), and a
+    # benchmark bar whose room for its label overflows (1.7e308 x 1.12)
+    with open(over, "w") as f:
+        f.write('{"type":"epoch","epoch":1,"train_loss":1.5e308}\n'
+                '{"type":"epoch","epoch":2,"train_loss":1}\n'
+                '{"type":"benchmark","config":"x","first_epoch_s":1.7e308,"later_epoch_s":1.7e308,'
+                '"images_per_s":1,"data_wait_frac":0}\n')
+    r = run(tool, [over, "-o", os.path.join(work, "overflow.html")])
+    oh = open(os.path.join(work, "overflow.html")).read() if r.returncode == 0 else "nan"
+    check(r.returncode == 0 and not re.search(r'[=," ]-?(nan|inf)\b', oh, re.I),
+          "a NaN or inf in the page of a 1.5e308 loss or a 1.7e308 bar")
     check(not re.search(r'width="-', html), "a negative bar width")
     check("()" not in re.sub(r"<script.*?</script>", "", html, flags=re.S), "an empty split shown as ()")
     # 20,000 step lines: the step chart is thinned to at most 4,000 points and keeps a spike
