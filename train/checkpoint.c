@@ -257,6 +257,27 @@ static cxr_status check_block(const char *path, const char *group, cxr_model *m,
     return CXR_OK;
 }
 
+/* bfloat16 holds floats up to 3.3895e38: a larger one rounds to infinity (bf16_narrow), which
+ * the loader refuses; say so rather than write it. */
+static cxr_status check_bf16(const char *path, cxr_model *m, const float *v)
+{
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+        const cxr_tensor_info *t = cxr_model_tensor(m, i);
+        for (size_t k = 0; k < t->count; k++) {
+            uint32_t u;
+            memcpy(&u, v + t->offset + k, 4);
+            const uint16_t h = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+            if ((h & 0x7F80u) != 0x7F80u) continue;
+            return cxr_set_error(CXR_E_ARG,
+                                 "%s: /params/%s holds %g at element %zu, beyond bfloat16's range "
+                                 "(it would round to infinity); write it in float32 (without "
+                                 "--bf16)",
+                                 path, t->name, (double)v[t->offset + k], k);
+        }
+    }
+    return CXR_OK;
+}
+
 /* A checkpoint (3 blocks: parameters, Adam m, v) or a weights-only file (parameters alone,
  * float32 or bf16). */
 static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
@@ -290,6 +311,7 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
     for (int b = 0; b < (weights ? 1 : 3); b++) {
         CXR_TRY(cxr_model_get_block(m, block_id[b], host));
         CXR_TRY(check_block(path, block_group[b], m, host, block_id[b] == CXR_BLOCK_ADAM_V));
+        if (bf16) CXR_TRY(check_bf16(path, m, host));
         if (bf16) bf16_narrow(host, np); /* in place: ahead of the reads */
         g = H5Gcreate2(f, block_group[b], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) CXR_THROW_H5(CXR_E_HDF5, "cannot create checkpoint group /%s", block_group[b]);

@@ -311,6 +311,13 @@ cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_m
     cxr_tmpfile tf = { NULL, NULL, -1 };
     memset(th, 0, sizeof th);
 
+    /* the metadata must describe this model (cxr_checkpoint_save's rule) */
+    if (meta->pp.size != c->image_size)
+        CXR_THROW(CXR_E_MISMATCH, "onnx %s: preprocessing size %d differs from model size %d", path,
+                  meta->pp.size, c->image_size);
+    if (meta->n_classes != c->n_classes || !meta->class_names)
+        CXR_THROW(CXR_E_ARG, "onnx %s: %d class names for a %d-class model", path, meta->n_classes,
+                  c->n_classes);
     if (!(host = malloc(cxr_model_n_params(m) * sizeof *host)))
         CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
     CXR_TRY(cxr_model_get_block(m, CXR_BLOCK_PARAMS, host));

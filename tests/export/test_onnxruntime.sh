@@ -3,7 +3,7 @@
 # onnx.checker (full check, with shape inference) and onnxruntime, fed the preprocessed images
 # of a store packed from data/sample (read through the cxr Python package), must give
 # cxr-predict's probabilities on the same JPEGs within 1e-5 (absolute), for the study's head and for
-# head gap. Python: the bench venv
+# head gap and for an input pool of 4. Python: the bench venv
 # ($CXR_BENCH_VENV, made by scripts/install-deps.sh --bench); skipped (77) without onnx,
 # onnxruntime and numpy there.
 BIN=$1 SAMPLE=$2 PYDIR=$3 LIB=$4
@@ -28,4 +28,12 @@ expect_rc 0 "$BIN/cxr-export" "$WORK/gap.h5" -o "$WORK/gap.onnx"
 grep -q GlobalAveragePool "$WORK/gap.onnx" || fail "gap.onnx has no GlobalAveragePool node"
 PYTHONPATH=$PYDIR CXR_LIBRARY=$LIB "$PY" "$(dirname "$0")/onnx_check.py" "$WORK/gap.onnx" \
     "$WORK/gap.h5" "$WORK/s.h5" "$SAMPLE" "$BIN/cxr-predict" || fail "onnx_check.py (head gap)"
+# and an input pool of 4 (AveragePool before conv1: the network reads the 4x4 means)
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --epochs 1 --batch 8 --max-steps 1 \
+    --threads 2 --lr 0.00001 --input-pool 4 --checkpoint "$WORK/pool.h5"
+expect_rc 0 "$BIN/cxr-export" "$WORK/pool.h5" -o "$WORK/pool.onnx"
+[ "$fails" = 0 ] || finish
+grep -q AveragePool "$WORK/pool.onnx" || fail "pool.onnx has no AveragePool node"
+PYTHONPATH=$PYDIR CXR_LIBRARY=$LIB "$PY" "$(dirname "$0")/onnx_check.py" "$WORK/pool.onnx" \
+    "$WORK/pool.h5" "$WORK/s.h5" "$SAMPLE" "$BIN/cxr-predict" || fail "onnx_check.py (input pool 4)"
 finish

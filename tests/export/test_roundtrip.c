@@ -576,7 +576,14 @@ int main(void)
     CHECK(cxr_model_forward(a, x, N, 1) == CXR_OK &&
           cxr_model_loss_backward(a, labels, NULL, N, NULL) == CXR_OK); /* a still trains */
 
-    /* ONNX */
+    /* ONNX; metadata of another model is refused, nothing written */
+    got.n_classes++;
+    CHECK(cxr_onnx_write(ox, mw, &got) == CXR_E_ARG);
+    got.n_classes--;
+    got.pp.size *= 2;
+    CHECK(cxr_onnx_write(ox, mw, &got) == CXR_E_MISMATCH);
+    got.pp.size /= 2;
+    CHECK(access(ox, F_OK) != 0);
     CHECK_OK(cxr_onnx_write(ox, mw, &got));
     size_t len;
     uint8_t *buf = slurp(ox, &len);

@@ -497,6 +497,24 @@ int main(void)
             CHECK(system(cmd) == 0);
             CHECK_OK(cxr_model_set_block(a, cases[k].block, keep));
         }
+        /* a finite parameter beyond bfloat16's range: float32 weights are written, bf16 ones
+         * refused (they would round to infinity, which the loader refuses) */
+        CHECK_OK(cxr_model_get_block(a, CXR_BLOCK_PARAMS, keep));
+        memcpy(h, keep, np * sizeof *h);
+        h[at] = 3.4e38f;
+        CHECK_OK(cxr_model_set_block(a, CXR_BLOCK_PARAMS, h));
+        CHECK_OK(cxr_checkpoint_save_weights(bad, a, &meta, 0));
+        CHECK(cxr_checkpoint_save_weights(bad, a, &meta, 1) == CXR_E_ARG);
+        CHECK(strstr(cxr_last_error(), "/params/out.w holds 3.4e+38 at element 3, beyond "
+                                       "bfloat16's range") != NULL);
+        h[at] = 3.38e38f; /* rounds to bfloat16's largest, 3.3895e38: written and read back */
+        CHECK_OK(cxr_model_set_block(a, CXR_BLOCK_PARAMS, h));
+        CHECK_OK(cxr_checkpoint_save_weights(bad, a, &meta, 1));
+        cxr_model *w16;
+        CHECK_OK(cxr_checkpoint_open_model(bad, be, 1, 2, &w16, &got));
+        cxr_checkpoint_meta_free(&got);
+        cxr_model_destroy(w16);
+        CHECK_OK(cxr_model_set_block(a, CXR_BLOCK_PARAMS, keep));
         CHECK(system("ls -A | grep -q 'cxr-tmp'") != 0);
         free(h);
         free(keep);
