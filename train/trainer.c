@@ -724,6 +724,12 @@ static cxr_status resolve_recipe(train_run *r)
         cxr_augment_format(&rc->augment, rc->augment_spec, sizeof rc->augment_spec);
         rc->start_epoch = ck.epoch;
         if (ro->epochs <= 0) rc->epochs = ck.epochs;
+        if (rc->epochs != ck.epochs && rc->sched.kind == CXR_LR_COSINE &&
+            rc->start_epoch < rc->epochs)
+            note(o,
+                 "resume: the cosine schedule now spans %d epochs, not the %d %s was started "
+                 "with: the rates from epoch %d on follow neither run",
+                 rc->epochs, ck.epochs, path, rc->start_epoch + 1);
         if (rc->start_epoch >= rc->epochs)
             note(o, "resume: %s already has %d of %d epochs; nothing to do", path, rc->start_epoch,
                  rc->epochs);
@@ -827,6 +833,12 @@ static cxr_status open_run_io(train_run *r)
                       (long long)r->rc.sched.step_every, (long long)r->rc.ck_step_every);
         r->rc.sched.step_every = r->rc.ck_step_every;
     }
+    if (r->rc.sched.kind != CXR_LR_CONSTANT && r->rc.sched.warmup > r->rc.sched.total)
+        note(o,
+             "warmup: %lld steps, longer than the run's %lld: the rate reaches %.3g of --lr at "
+             "most and never decays",
+             (long long)r->rc.sched.warmup, (long long)r->rc.sched.total,
+             (double)r->rc.sched.total / (double)r->rc.sched.warmup);
     CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
     if (o->compute.monitor || o->io.monitor_log)
         CXR_TRY((o->io.resume_path ? cxr_monitor_resume : cxr_monitor_create)(

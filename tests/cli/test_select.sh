@@ -136,6 +136,14 @@ expect_rc 0 $T --epochs 3 --recipe study --schedule step --lr-step-epochs 1 --lr
     --log "$WORK/step.jsonl" --no-checkpoint
 [ "$(col "$WORK/step.jsonl" lr | tr '\n' ' ')" = "0.0001 5e-05 2.5e-05 " ] || fail "step decay rates: $(col "$WORK/step.jsonl" lr | tr '\n' ' ')"
 
+# --- a warmup longer than the run (cosine's 100 steps, 3 x 2 here) is said; so is a resume
+# whose --epochs reshapes a cosine schedule
+expect_rc 0 $T --epochs 3 --recipe cosine --no-checkpoint
+expect_err "warmup: 100 steps, longer than the run's 6: the rate reaches 0.06 of --lr at most"
+expect_rc 0 $T --epochs 1 --recipe cosine --warmup-steps 0 --checkpoint "$WORK/cos.h5"
+expect_rc 0 $T --epochs 2 --resume "$WORK/cos.h5" --no-checkpoint
+expect_err "resume: the cosine schedule now spans 2 epochs, not the 1 $WORK/cos.h5 was started with"
+
 # --- patience: stops at the first epoch that does not improve, exit 0, resumable
 P="--select val_balanced_accuracy --patience 1 --epochs 6 --recipe study"
 expect_rc 0 $T $P --log "$WORK/p.jsonl" --checkpoint "$WORK/p.h5"
