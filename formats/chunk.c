@@ -300,10 +300,15 @@ bail:
     return st;
 }
 
+static _Thread_local int64_t last_nonfinite_image = -1;
+
+int64_t cxr_chunk_nonfinite_image(void) { return last_nonfinite_image; }
+
 cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_t raw_size,
                             int shard, int size, int n)
 {
     cxr_status st = CXR_OK;
+    last_nonfinite_image = -1;
     if (!out || !scratch || !raw || shard < 1 || size < 1 || n < 1 || n > shard)
         CXR_THROW(CXR_E_ARG, "cxr_chunk_decode: bad arguments");
     if (raw_size < 5) CXR_THROW(CXR_E_FORMAT, "chunk of %zu bytes is too short", raw_size);
@@ -336,6 +341,7 @@ cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_
     if (any_nonfinite_shuffled(scratch, elems, checked)) {
         int64_t i = cxr_first_nonfinite(out, checked);
         size_t px = (size_t)size * (size_t)size, at = (size_t)i % px;
+        last_nonfinite_image = (int64_t)((size_t)i / px);
         CXR_THROW(CXR_E_FORMAT, "non-finite pixel %g in image %lld of the chunk at (y %zu, x %zu)",
                   (double)out[i], (long long)((size_t)i / px), at / (size_t)size,
                   at % (size_t)size);

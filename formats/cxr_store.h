@@ -92,6 +92,10 @@ cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out
  * or infinity (out holds the chunk: cxr_first_nonfinite finds it). */
 cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_t raw_size,
                             int shard, int size, int n);
+/* The image (0-based in its chunk) whose NaN or infinity made this thread's last
+ * cxr_chunk_decode fail; -1 when that call failed otherwise or succeeded. Tells a non-finite
+ * value from a bad frame, after which out holds whatever it held before. */
+int64_t cxr_chunk_nonfinite_image(void);
 /* Index of the first NaN or infinity among v[0..n), or -1. */
 int64_t cxr_first_nonfinite(const float *v, size_t n);
 /* HDF5's Fletcher32 over `len` bytes, as H5Z_FILTER_FLETCHER32 computes it. */

@@ -170,11 +170,11 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
             cxr_augment_image(&l->aug, l->opt.seed, epoch, k * l->shard + i, img, scratch, l->size);
             memcpy(img, scratch, l->img_floats * sizeof(float));
         }
-    int64_t bad = st == CXR_E_FORMAT
-                      ? cxr_first_nonfinite(out, (size_t)shard_count(l, k) * l->img_floats)
-                      : -1;
+    /* a non-finite value, not a bad frame (after which the slot holds an earlier chunk's
+     * images, whose NaN would name the wrong one) */
+    const int64_t bad = st == CXR_E_FORMAT ? cxr_chunk_nonfinite_image() : -1;
     if (bad >= 0) { /* name the image: its index in the split and its source path */
-        int64_t img = k * l->shard + bad / (int64_t)l->img_floats;
+        int64_t img = k * l->shard + bad;
         const char *p = cxr_store_image_path(l->store, l->split, img);
         snprintf(msg, msg_cap, "%s: split '%s' image %lld (%s, shard %lld): %s", l->path, l->split,
                  (long long)img, p ? p : "?", (long long)k, cxr_last_error());

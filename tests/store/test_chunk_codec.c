@@ -265,6 +265,7 @@ int main(void)
             CHECK(strstr(cxr_last_error(), "non-finite pixel") != NULL);
             CHECK(strstr(cxr_last_error(), "image 2 of the chunk at (y 3, x 4)") != NULL);
             CHECK(cxr_first_nonfinite(out, total) == (int64_t)at);
+            CHECK(cxr_chunk_nonfinite_image() == 2);
         }
         in[per * 2 + (size_t)size * 3 + 4] = 1.0f;
         CHECK(cxr_first_nonfinite(in, total) == -1);
@@ -299,6 +300,7 @@ int main(void)
         bad[1] ^= 0xff; /* inside the zstd magic number */
         put_le32(bad + rsz - 4, cxr_fletcher32(bad, rsz - 4));
         CHECK(cxr_chunk_decode(out, scratch, bad, rsz, shard, size, 3) == CXR_E_FORMAT);
+        CHECK(cxr_chunk_nonfinite_image() == -1); /* a bad frame, not a value */
         /* Truncated frame with a valid checksum. */
         size_t cut = rsz / 2;
         memcpy(bad, raw, cut);
