@@ -140,6 +140,10 @@ bail:
     return st;
 }
 
+static thread_local cxr_status grow_status = CXR_OK;
+
+extern "C" cxr_status cxr_cuda_grow_status(void) { return grow_status; }
+
 extern "C" void *cxr_cuda_grow(void **buf, size_t *cap, size_t bytes, size_t step,
                                cudaStream_t stream, const char *what)
 {
@@ -154,7 +158,7 @@ extern "C" void *cxr_cuda_grow(void **buf, size_t *cap, size_t bytes, size_t ste
     *cap = want;
     return *buf;
 bail:
-    cxr_wrap_error(st, "cannot grow the %s to %zu bytes", what, want);
+    grow_status = cxr_wrap_error(st, "cannot grow the %s to %zu bytes", what, want);
     return NULL;
 }
 

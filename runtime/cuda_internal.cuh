@@ -35,11 +35,15 @@ extern "C" {
 const char *cxr_cublas_status_string(cublasStatus_t s);
 /* A device buffer *buf of *cap bytes grown to at least `bytes`, rounded up to `step`-byte
  * multiples, never shrunk: growing first synchronizes `stream` (queued work may still read the
- * old buffer). NULL with the error set (naming `what`) when it cannot grow. */
+ * old buffer). NULL with the error set (naming `what`) when it cannot grow: CXR_E_NOMEM, or
+ * CXR_E_CUDA when an earlier kernel's fault surfaces at the synchronization (callers pass
+ * cxr_cuda_grow_status() on, so a fault does not read as out of memory). */
 void *cxr_cuda_grow(void **buf, size_t *cap, size_t bytes, size_t step, cudaStream_t stream,
                     const char *what);
+/* The status of this thread's last failed cxr_cuda_grow. */
+cxr_status cxr_cuda_grow_status(void);
 /* The context's workspace of at least `bytes` (grown, never shrunk; growing synchronizes the
- * device once). NULL with CXR_E_NOMEM set when it cannot grow. */
+ * device once). NULL with the error set when it cannot grow (as cxr_cuda_grow). */
 void *cxr_cuda_workspace(cxr_cuda_ctx *c, size_t bytes);
 #ifdef __cplusplus
 }

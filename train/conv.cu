@@ -310,7 +310,7 @@ static cxr_status conv_forward_plain(cxr_cuda_backend *be, cxr_conv_plan **pp, f
     const float one = 1.0f, zero = 0.0f;
     CXR_TRY(plan_get(be, &p, CXR_CONV_FWD, N, C, K, H, W, what));
     ws = cxr_cuda_workspace(be->cu, p->ws[CXR_CONV_FWD]);
-    if (!ws && p->ws[CXR_CONV_FWD]) return cxr_wrap_error(CXR_E_NOMEM, "%s", what);
+    if (!ws && p->ws[CXR_CONV_FWD]) return cxr_wrap_error(cxr_cuda_grow_status(), "%s", what);
     CUDNN_TRY(what,
               cudnnConvolutionForward(be->cu->cudnn, &one, p->x, in, p->w, w, p->conv[CXR_CONV_FWD],
                                       (cudnnConvolutionFwdAlgo_t)p->algo[CXR_CONV_FWD], ws,
@@ -421,7 +421,7 @@ extern "C" cxr_status cxr_conv3x3_lrelu_pool_forward_cuda(
         const size_t bytes = (size_t)N * K * H * W * sizeof(float);
         map = (float *)cxr_cuda_grow((void **)&be->map, &be->map_bytes, bytes, (size_t)16 << 20,
                                      be->cu->compute, "conv map");
-        if (!map) return cxr_wrap_error(CXR_E_NOMEM, "%s", what);
+        if (!map) return cxr_wrap_error(cxr_cuda_grow_status(), "%s", what);
     }
     CXR_TRY(conv_forward_plain(be, &p, map, in, w, N, C, K, H, W, what));
     if (pooled) {
@@ -491,9 +491,9 @@ extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,
     need = p->ws[CXR_CONV_BWD_FILTER];
     if (din && p->ws[CXR_CONV_BWD_DATA] > need) need = p->ws[CXR_CONV_BWD_DATA];
     ws = cxr_cuda_workspace(be->cu, need);
-    if (!ws && need) return cxr_wrap_error(CXR_E_NOMEM, "%s", what);
+    if (!ws && need) return cxr_wrap_error(cxr_cuda_grow_status(), "%s", what);
     part = (double *)cxr_cuda_scratch(be, (size_t)K * N * sizeof(double));
-    if (!part) return cxr_wrap_error(CXR_E_NOMEM, "%s (bias partial sums)", what);
+    if (!part) return cxr_wrap_error(cxr_cuda_grow_status(), "%s (bias partial sums)", what);
     conv_bias_part<<<dim3((unsigned)K, (unsigned)N), 256, 0, be->cu->compute>>>(part, dout, N, K,
                                                                                 H * W);
     CUDA_LAUNCH_CHECK(what);

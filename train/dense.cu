@@ -106,7 +106,7 @@ static cxr_status gemm(cxr_cuda_backend *be, cublasOperation_t ta, cublasOperati
         const size_t nb = (size_t)ldb * (tb == CUBLAS_OP_N ? n : k);
         const size_t a_bytes = A16 ? 0 : (na * sizeof(__nv_bfloat16) + 255) / 256 * 256;
         char *s = (char *)cxr_cuda_scratch(be, a_bytes + nb * sizeof(__nv_bfloat16));
-        if (!s) return cxr_wrap_error(CXR_E_NOMEM, "%s (bf16 operands)", what);
+        if (!s) return cxr_wrap_error(cxr_cuda_grow_status(), "%s (bf16 operands)", what);
         const __nv_bfloat16 *a16 = A16;
         __nv_bfloat16 *b16 = (__nv_bfloat16 *)(s + a_bytes);
         if (!a16) {

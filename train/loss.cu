@@ -107,7 +107,7 @@ extern "C" cxr_status cxr_softmax_xent_cuda(void *ctx, float *loss /* (1) */,
         return cxr_set_error(CXR_E_ARG, "softmax_xent: label smoothing %g not in [0,1)", eps);
     const cxr_smoothing q = cxr_smoothing_of(eps, C); /* on the host, as loss.c (ops.h) */
     double *terms = (double *)cxr_cuda_scratch(be, (size_t)N * sizeof(double));
-    if (!terms) return cxr_wrap_error(CXR_E_NOMEM, "softmax_xent (N=%d)", N);
+    if (!terms) return cxr_wrap_error(cxr_cuda_grow_status(), "softmax_xent (N=%d)", N);
     xent_kernel<<<1, 256, 0, be->cu->compute>>>(loss, dlogits, probs, logits, labels, class_weights,
                                                 q.q_on, q.q_off, q.l_on, q.l_all, N, C, terms);
     CUDA_LAUNCH_CHECK("softmax_xent");
