@@ -215,15 +215,12 @@ int cxr_h5_is_checked(hid_t d)
     if (p < 0) goto done;
     H5D_layout_t lay = H5Pget_layout(p);
     if (lay == H5D_COMPACT) ok = 1;
-    if (lay == H5D_CHUNKED) {
-        int nf = H5Pget_nfilters(p);
-        for (int i = 0; i < nf && !ok; i++) {
-            unsigned flags = 0, cfg = 0;
-            size_t ncd = 0;
-            if (H5Pget_filter2(p, (unsigned)i, &flags, &ncd, NULL, 0, NULL, &cfg) ==
-                H5Z_FILTER_FLETCHER32)
-                ok = 1;
-        }
+    /* Fletcher32 and nothing else: a compression filter on a small dataset could expand a
+     * few bytes on disk into gigabytes on reading (a decompression bomb) */
+    if (lay == H5D_CHUNKED && H5Pget_nfilters(p) == 1) {
+        unsigned flags = 0, cfg = 0;
+        size_t ncd = 0;
+        ok = H5Pget_filter2(p, 0, &flags, &ncd, NULL, 0, NULL, &cfg) == H5Z_FILTER_FLETCHER32;
     }
     H5Pclose(p);
 done:

@@ -93,7 +93,9 @@ static cxr_status open_ds(const cxr_store *s, hid_t loc, const char *where, cons
     /* the images carry their own pipeline (check_images); everything else must be verified
      * by HDF5 on reading */
     if (strcmp(name, "images") != 0 && !cxr_h5_is_checked(d))
-        CXR_THROW(CXR_E_FORMAT, "%s: '%s/%s' is stored without a checksum", s->path, where, name);
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: '%s/%s' is stored without a checksum, or with filters besides it", s->path,
+                  where, name);
     *out = d;
     d = -1;
 bail:
@@ -280,6 +282,18 @@ bail:
     return st;
 }
 
+/* The chunk at o (z bytes) starts a zstd frame that declares exactly one shard of float32
+ * images: read from its header alone, so that a reader through HDF5 (whose zstd filter
+ * allocates what the frame declares) never meets a chunk that would expand to more. */
+static int frame_size_ok(const cxr_store *s, uint64_t o, uint64_t z)
+{
+    unsigned char head[18]; /* ZSTD_FRAMEHEADERSIZE_MAX (zstd.h exposes it to static links only) */
+    const size_t want = z - 4 < sizeof head ? (size_t)(z - 4) : sizeof head;
+    if (pread(s->fd, head, want, (off_t)o) != (ssize_t)want) return 0;
+    const unsigned long long c = ZSTD_getFrameContentSize(head, want);
+    return c == (unsigned long long)s->shard * (unsigned long long)s->size * s->size * 4;
+}
+
 static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
 {
     cxr_status st = CXR_OK;
@@ -317,7 +331,15 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
                   s->size);
     CXR_TRY(check_images(s, sd->images, name));
     int64_t n = (int64_t)dims[0];
-    int64_t n_shards = (n + s->shard - 1) / s->shard;
+    int64_t n_shards = n / s->shard + (n % s->shard != 0);
+    /* every chunk starts on its own 4096-byte boundary inside the file: a larger count is a
+     * lie, refused before anything is allocated by it */
+    if (n < 0 || n_shards > (int64_t)(file_size / CXR_STORE_ALIGN) + 1)
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: '%s/images' declares %llu images (%lld chunks), more than a file of %lld "
+                  "bytes can hold",
+                  s->path, where, (unsigned long long)dims[0], (long long)n_shards,
+                  (long long)file_size);
     sd->info.n = n;
     sd->info.n_shards = n_shards;
     sd->info.shard = s->shard;
@@ -427,8 +449,10 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
             why = "chunk written with filters skipped";
         else if (o % CXR_STORE_ALIGN != 0)
             why = "offset not 4096-aligned";
-        else if (z < 5 || o + z > (uint64_t)file_size)
+        else if (z < 5 || z > (uint64_t)file_size || o > (uint64_t)file_size - z)
             why = "outside the file";
+        else if (!frame_size_ok(s, o, z))
+            why = "its zstd frame does not declare shard_size x image_size^2 x 4 bytes";
         if (why)
             CXR_THROW(CXR_E_FORMAT,
                       "%s: index inconsistent: '%s/shard_index' chunk %lld: %s (index %llu+%llu, "
@@ -503,6 +527,20 @@ cxr_status cxr_store_open(cxr_store **out, const char *path)
     CXR_TRY(cxr_h5_open(path, "store", &s->file));
     CXR_TRY(keep_fd(s));
     if (fstat(s->fd, &stt) != 0) CXR_THROW(CXR_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+    {
+        /* HDF5 1.10 reports chunk addresses relative to a user block, the raw readers use
+         * them as file offsets: with one, the two would read different bytes */
+        hsize_t ub = 0;
+        hid_t fcpl = H5Fget_create_plist(s->file);
+        const int got = fcpl >= 0 && H5Pget_userblock(fcpl, &ub) >= 0;
+        if (fcpl >= 0) H5Pclose(fcpl);
+        if (!got) CXR_THROW(CXR_E_FORMAT, "%s: cannot read its creation properties", path);
+        if (ub != 0)
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: has a user block of %llu bytes (h5jam); a store has none (remove it "
+                      "with h5unjam)",
+                      path, (unsigned long long)ub);
+    }
     CXR_TRY(read_root(s));
     int any = 0;
     for (int i = 0; i < CXR_N_SPLITS; i++) {

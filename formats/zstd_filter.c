@@ -32,6 +32,9 @@ static size_t zstd_decompress_buf(size_t nbytes, size_t *buf_size, void **buf)
     unsigned long long want = ZSTD_getFrameContentSize(*buf, nbytes);
     if (want == ZSTD_CONTENTSIZE_UNKNOWN || want == ZSTD_CONTENTSIZE_ERROR) return 0;
     if ((size_t)want != want) return 0;
+    /* a cxr chunk is under 4 GiB (cxr_store_chunk_fits): a frame declaring more is no chunk
+     * of ours, and its allocation would be a decompression bomb */
+    if (want > ((unsigned long long)4 << 30)) return 0;
     size_t frame = ZSTD_findFrameCompressedSize(*buf, nbytes);
     if (ZSTD_isError(frame) || frame != nbytes) return 0;
     void *out = H5allocate_memory(want > 0 ? (size_t)want : 1, 0);

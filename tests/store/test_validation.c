@@ -133,8 +133,75 @@ typedef enum {
     V_BIG_ENDIAN,
     V_SOFT_SPLIT,
     V_SOFT_DATASET,
-    V_HARD_SPLIT
+    V_HARD_SPLIT,
+    V_META_ZSTD,
+    V_HUGE_EXTENT,
+    V_FRAME_SIZE
 } variant;
+
+/* /train/labels as the same values, chunked with zstd before the Fletcher32 (a compression
+ * filter on metadata: what a decompression bomb needs) */
+static void zstd_labels(hid_t f)
+{
+    hid_t d = H5Dopen2(f, "/train/labels", H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    hid_t sp = H5Dget_space(d);
+    int32_t lab[64];
+    REQUIRE(H5Sget_simple_extent_npoints(sp) <= 64);
+    REQUIRE(H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
+    H5Dclose(d);
+    REQUIRE(H5Ldelete(f, "/train/labels", H5P_DEFAULT) >= 0);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t chunk = 8;
+    REQUIRE(H5Pset_chunk(dcpl, 1, &chunk) >= 0 &&
+            H5Pset_filter(dcpl, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 0, NULL) >= 0 &&
+            H5Pset_fletcher32(dcpl) >= 0);
+    d = H5Dcreate2(f, "/train/labels", H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    REQUIRE(d >= 0 && H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+}
+
+/* /train/images declaring 2^31 images, none written: a few bytes on disk */
+static void huge_extent(hid_t f)
+{
+    REQUIRE(H5Ldelete(f, "/train/images", H5P_DEFAULT) >= 0);
+    hsize_t dims[3] = { (hsize_t)1 << 31, 16, 16 }, chunk[3] = { 8, 16, 16 };
+    hid_t sp = H5Screate_simple(3, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    REQUIRE(H5Pset_chunk(dcpl, 3, chunk) >= 0 && H5Pset_shuffle(dcpl) >= 0 &&
+            H5Pset_filter(dcpl, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 0, NULL) >= 0 &&
+            H5Pset_fletcher32(dcpl) >= 0);
+    hid_t d = H5Dcreate2(f, "/train/images", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+}
+
+/* /val/images chunk 0 replaced by a valid chunk (checksum and all) whose frame holds two
+ * shards' bytes, and the shard index following it */
+static void frame_size(hid_t f)
+{
+    static float img[2 * 8 * 16 * 16];
+    uint8_t *raw = NULL;
+    size_t cap = 0, n = 0;
+    CHECK_OK(cxr_chunk_encode(&raw, &cap, &n, img, 8, 2 * 8, 16, 3));
+    hid_t d = H5Dopen2(f, "/val/images", H5P_DEFAULT);
+    hsize_t off[3] = { 0, 0, 0 }, size = 0;
+    REQUIRE(d >= 0 && H5Dwrite_chunk(d, H5P_DEFAULT, 0, off, n, raw) >= 0);
+    free(raw);
+    unsigned mask = 0;
+    haddr_t addr = 0;
+    REQUIRE(H5Dget_chunk_info_by_coord(d, off, &mask, &addr, &size) >= 0);
+    H5Dclose(d);
+    hid_t ix = H5Dopen2(f, "/val/shard_index", H5P_DEFAULT);
+    uint64_t v[2];
+    REQUIRE(ix >= 0 && H5Dread(ix, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    v[0] = addr, v[1] = size;
+    REQUIRE(H5Dwrite(ix, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(ix);
+}
 
 static void damage(hid_t f, variant v)
 {
@@ -226,6 +293,9 @@ static void damage(hid_t f, variant v)
         REQUIRE(H5Ldelete(f, "/test", H5P_DEFAULT) >= 0);
         REQUIRE(H5Lcreate_hard(f, "/train", f, "/test", H5P_DEFAULT, H5P_DEFAULT) >= 0);
         break;
+    case V_META_ZSTD: zstd_labels(f); break;
+    case V_HUGE_EXTENT: huge_extent(f); break;
+    case V_FRAME_SIZE: frame_size(f); break;
     case V_SOFT_DATASET:
         REQUIRE(H5Ldelete(f, "/val/labels", H5P_DEFAULT) >= 0);
         REQUIRE(H5Lcreate_soft("/train/labels", f, "/val/labels", H5P_DEFAULT, H5P_DEFAULT) >= 0);
@@ -308,6 +378,33 @@ int main(int argc, char **argv)
            "'/val/labels' is a soft link, not the dataset itself");
     expect(good, V_HARD_SPLIT, "hardsplit", CXR_E_FORMAT,
            "the group '/train' has 2 links: it is also another split or dataset of the store");
+    /* what would expand or allocate far beyond the file: a compression filter on metadata, an
+     * extent of 2^31 unwritten images, a chunk whose frame declares more than a shard */
+    expect(good, V_META_ZSTD, "metazstd", CXR_E_FORMAT,
+           "'/train/labels' is stored without a checksum, or with filters besides it");
+    expect(good, V_HUGE_EXTENT, "huge", CXR_E_FORMAT,
+           "'/train/images' declares 2147483648 images (268435456 chunks), more than a file of");
+    expect(good, V_FRAME_SIZE, "framesize", CXR_E_FORMAT,
+           "its zstd frame does not declare shard_size x image_size^2 x 4 bytes");
+    /* a user block (h5jam): HDF5 1.10's chunk addresses would not be the file offsets the raw
+     * readers use */
+    if (system("command -v h5jam >/dev/null 2>&1") == 0) {
+        char ub[512], jam[512], cmd[2048];
+        snprintf(ub, sizeof ub, "%s/ub.txt", dir);
+        snprintf(jam, sizeof jam, "%s/bad_userblock.cxr", dir);
+        FILE *u = fopen(ub, "w");
+        REQUIRE(u);
+        fputs("a user block\n", u);
+        fclose(u);
+        unlink(jam);
+        snprintf(cmd, sizeof cmd, "h5jam -i '%s' -u '%s' -o '%s' >/dev/null", good, ub, jam);
+        REQUIRE(system(cmd) == 0);
+        CHECK(cxr_store_open(&s, jam) == CXR_E_FORMAT && s == NULL);
+        CHECK(strstr(cxr_last_error(), jam) &&
+              strstr(cxr_last_error(), "has a user block of 512 bytes (h5jam)"));
+    } else {
+        fprintf(stderr, "h5jam not found: the user block check is not run\n");
+    }
     expect(good, V_CLASS_EMPTY, "classempty", CXR_E_FORMAT, "class 2 has an empty name");
     expect(good, V_CLASS_DUP, "classdup", CXR_E_FORMAT, "classes 1 and 3 are both 'class01'");
     expect(good, V_WEIGHTS_ZERO, "weights0", CXR_E_FORMAT,
