@@ -137,16 +137,23 @@ def _array(ptr, shape, dtype, owner):
     return np.asarray(_View(addr, shape, np.dtype(dtype).str, owner))
 
 
+def _no_nul(b):
+    """C stops at the first NUL: refused, as open() refuses it, rather than cut short."""
+    if b"\0" in b:
+        raise ValueError(f"embedded null byte in {b!r}")
+    return b
+
+
 def _path(p):
     """A file system path (str, bytes or os.PathLike) as bytes for C, as os.fsencode does."""
-    return os.fsencode(os.fspath(p))
+    return _no_nul(os.fsencode(os.fspath(p)))
 
 
 def _enc(s):
     if isinstance(s, str):
-        return s.encode()
+        return _no_nul(s.encode())
     if isinstance(s, bytes):
-        return s
+        return _no_nul(s)
     raise TypeError(f"expected a str, got {type(s).__name__}")
 
 
@@ -200,7 +207,7 @@ class Store(_Closable):
     @property
     def classes(self):
         """Class names, index = label."""
-        return [lib.cxr_store_class_name(self._ptr, k).decode()
+        return [lib.cxr_store_class_name(self._ptr, k).decode("utf-8", "replace")
                 for k in range(lib.cxr_store_n_classes(self._ptr))]
 
     def has_split(self, split):
@@ -400,10 +407,12 @@ class Loader(_Closable):
                                    "(make one loader per thread, with part=/parts=)")
             self._generation += 1
             gen = self._generation
+            # begun here, not at the iterator's first next(): an iterator made earlier and
+            # started later must not restart the C loader under the current one
+            _check(lib.cxr_loader_begin_epoch(h, epoch))
         return self._batches(h, epoch, gen, copy)
 
     def _batches(self, h, epoch, gen, copy):
-        _check(lib.cxr_loader_begin_epoch(h, epoch))
         b = BatchStruct()
         s = self.size
         while True:

@@ -160,6 +160,13 @@ with cxr.Store(store) as st:
         check(False, "image_path of a missing split raises")
     except cxr.CxrError as e:
         check("nope" in str(e) and store in str(e), f"image_path missing split message: {e}")
+# a NUL inside a path or a split name is refused, not cut short there (C would open "s.h5")
+for call in (lambda: cxr.Store(store + "\0x"), lambda: cxr.Store(store).has_split("train\0x")):
+    try:
+        call()
+        check(False, "an embedded NUL raises")
+    except ValueError as e:
+        check("null byte" in str(e), f"embedded NUL message: {e}")
 # paths as bytes and os.PathLike, as open() takes them
 for p in (os.fsencode(store), pathlib.Path(store)):
     with cxr.Store(p) as st:
@@ -199,6 +206,22 @@ with cxr.Loader(store, "train", batch=4) as ld:
         check(False, "the abandoned iterator raises")
     except RuntimeError as e:
         check("abandoned" in str(e), f"abandoned iterator message: {e}")
+    # an iterator made earlier and first started later raises, and leaves the current epoch
+    # as it was (it restarted the C loader at epoch 0 under epoch 1's iterator)
+    want = [b.indices.copy() for b in ld.epoch(1)]
+    old = ld.epoch(0)
+    it = ld.epoch(1)
+    first = next(it).indices.copy()
+    try:
+        next(old)
+        check(False, "an iterator of an abandoned epoch raises when first started")
+    except RuntimeError:
+        pass
+    rest = [b.indices.copy() for b in it]
+    got = [first] + rest
+    check(len(want) >= 2 and len(got) == len(want) and
+          all((a == b).all() for a, b in zip(got, want)),
+          "the current epoch is undisturbed by a stale iterator")
     # one thread iterates a loader: another thread is refused, not left waiting forever
     err = []
 
