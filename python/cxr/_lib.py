@@ -116,12 +116,23 @@ def _load():
         except OSError as e:
             errors.append(f"{path}: {e}")
             continue
-        for name, (res, args) in _PROTOTYPES.items():
-            fn = getattr(lib, name)
-            fn.restype, fn.argtypes = res, args
-        version = lib.cxr_version_string().decode()
+        # the version first: an older library may lack a function bound below
+        try:
+            vs = lib.cxr_version_string
+        except AttributeError as e:
+            errors.append(f"{path}: not libcxr ({e})")
+            continue
+        vs.restype, vs.argtypes = ctypes.c_char_p, []
+        version = vs().decode()
         if ".".join(version.split(".")[:2]) != ABI:
             errors.append(f"{path}: libcxr {version}, this package needs {ABI}.x")
+            continue
+        try:
+            for name, (res, args) in _PROTOTYPES.items():
+                fn = getattr(lib, name)
+                fn.restype, fn.argtypes = res, args
+        except AttributeError as e:
+            errors.append(f"{path}: libcxr {version} lacks a function: {e}")
             continue
         lib.path = path
         return lib

@@ -160,6 +160,16 @@ with cxr.Store(store) as st:
         check(False, "image_path of a missing split raises")
     except cxr.CxrError as e:
         check("nope" in str(e) and store in str(e), f"image_path missing split message: {e}")
+# a library that is not libcxr (or an older one lacking a function): a clear OSError at import,
+# not an AttributeError from the first prototype bound
+import ctypes.util  # noqa: E402
+import subprocess  # noqa: E402
+libz = ctypes.util.find_library("z")
+if libz:
+    r = subprocess.run([sys.executable, "-c", "import cxr"], capture_output=True, text=True,
+                       env=dict(os.environ, CXR_LIBRARY=libz))
+    check(r.returncode != 0 and "OSError: cannot load libcxr" in r.stderr and "not libcxr" in r.stderr,
+          f"a library that is not libcxr: {r.stderr[-300:]}")
 # a NUL inside a path or a split name is refused, not cut short there (C would open "s.h5")
 for call in (lambda: cxr.Store(store + "\0x"), lambda: cxr.Store(store).has_split("train\0x")):
     try:
