@@ -237,16 +237,23 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
             const char *ename = entries[s][i];
             free(cdir);
             if (!(cdir = join(split_dir[s], ename))) CXR_THROW(CXR_E_NOMEM, "out of memory");
-            int k = kind_of(cdir);
-            if (k == 2) {
+            char why[192];
+            int k = kind_why(cdir, why, sizeof why, NULL);
+            int label = k == 1 ? find_class(plan->class_names, plan->n_classes, ename) : -1;
+            if (k != 1 || label < 0) { /* said, never dropped unseen: a class could vanish */
                 free(rel);
                 if (!(rel = join(cxr_split_names[s], ename)))
                     CXR_THROW(CXR_E_NOMEM, "out of memory");
-                CXR_TRY(
-                    cxr_plan_add_skip(plan, cxr_split_names[s], rel, "not inside a class folder"));
+                char reason[256];
+                if (k == 0)
+                    snprintf(reason, sizeof reason, "not a class folder: %s", why);
+                else
+                    snprintf(reason, sizeof reason, "%s",
+                             k == 2 ? "not inside a class folder"
+                                    : "a class folder that appeared during the scan");
+                CXR_TRY(cxr_plan_add_skip(plan, cxr_split_names[s], rel, reason));
+                continue;
             }
-            if (k != 1) continue;
-            int label = find_class(plan->class_names, plan->n_classes, ename);
             CXR_TRY(add_class_folder(plan, sp, s, cdir, ename, label));
         }
     }

@@ -195,6 +195,9 @@ def case_bad_inputs(tmp):
     bad["bad_link.jpeg"] = "No such file or directory"
     os.mkdir(os.path.join(nd, "bad_dir.jpeg"))
     bad["bad_dir.jpeg"] = "a folder inside a class folder"
+    # a class folder that is a dangling link (storage not mounted): said, not a class lost
+    os.symlink(os.path.join(tmp, "unmounted"), os.path.join(root, "train", "bad_class"))
+    bad["bad_class"] = "not a class folder: cannot stat: No such file or directory"
     out = os.path.join(tmp, "s.h5")
     rc, so, se = run([root, "-o", out, "--shard", "4"])
     check(rc == 0, "pack rc=%d %s" % (rc, se))
