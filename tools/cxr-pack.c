@@ -182,6 +182,33 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
     fflush(stderr);
 }
 
+/* After the val split: a class whose train images all moved to val, or a val split left empty,
+ * is said (a --val-fraction near 1, or too small for the classes' patients). */
+static void warn_val_split(const cxr_pack_plan *plan, double fraction)
+{
+    const cxr_pack_split *tr = NULL, *va = NULL;
+    for (int s = 0; s < plan->n_splits; s++) {
+        if (!strcmp(plan->splits[s].name, "train")) tr = &plan->splits[s];
+        if (!strcmp(plan->splits[s].name, "val")) va = &plan->splits[s];
+    }
+    if (!tr || !va) return;
+    if (va->n == 0)
+        fprintf(stderr, "cxr-pack: warning: --val-fraction %g leaves the val split empty\n",
+                fraction);
+    int64_t *n_tr = calloc((size_t)plan->n_classes, sizeof *n_tr);
+    int64_t *n_va = calloc((size_t)plan->n_classes, sizeof *n_va);
+    for (int64_t i = 0; n_tr && n_va && i < tr->n; i++) n_tr[tr->items[i].label]++;
+    for (int64_t i = 0; n_tr && n_va && i < va->n; i++) n_va[va->items[i].label]++;
+    for (int c = 0; n_tr && n_va && c < plan->n_classes; c++)
+        if (n_va[c] > 0 && n_tr[c] == 0) {
+            fputs("cxr-pack: warning: --val-fraction moved every train image of class '", stderr);
+            cxr_fputs_escaped(plan->class_names[c], stderr);
+            fprintf(stderr, "' (%lld) to val: it has none left to train on\n", (long long)n_va[c]);
+        }
+    free(n_tr);
+    free(n_va);
+}
+
 /* The output is none of the inputs and not in one of their folders: cxr_output_check saw the
  * source tree by its path, and a class folder reached through a symlink lies outside it (-o
  * SRC/train/A/a.jpg with A -> /ext/A replaced the input a.jpg with the store). Compares each
@@ -404,8 +431,10 @@ int main(int argc, char **argv)
     cxr_status st = mcli.manifest ? pack_manifest_plan(&mcli, val_fraction, opt.strict, &plan,
                                                        &msum, mdesc, sizeof mdesc)
                                   : cxr_plan_from_tree(&plan, src);
-    if (st == CXR_OK && val_fraction > 0 && !mcli.manifest)
+    if (st == CXR_OK && val_fraction > 0 && !mcli.manifest) {
         st = cxr_plan_split_val_by_patient(&plan, val_fraction);
+        if (st == CXR_OK) warn_val_split(&plan, val_fraction);
+    }
     if (st == CXR_OK) st = output_not_among_inputs(out, &plan);
     if (st != CXR_OK) {
         fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());

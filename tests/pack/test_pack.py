@@ -452,6 +452,13 @@ def case_val_fraction(tmp):
             return
         outs.append(out)
     check(subprocess.run(["cmp", outs[0], outs[1]]).returncode == 0, "--val-fraction deterministic")
+    check("warning" not in se, "no warning at 0.25: %s" % se)
+    # fractions that leave a class nothing to train on, or val empty, are said (still packed)
+    for frac, want in (("0.95", "moved every train image of class 'PNEUMONIA'"),
+                       ("0.001", "--val-fraction 0.001 leaves the val split empty")):
+        rc, so, se = run([SAMPLE, "-o", os.path.join(tmp, "w.h5"), "--val-fraction", frac])
+        check(rc == 0 and "cxr-pack: warning: " in se and want in se,
+              "--val-fraction %s: rc=%d, warning %r in %s" % (frac, rc, want, se))
     tr, va = h5data(outs[0], "/train/paths"), h5data(outs[0], "/val/paths")
     n_train = sum(len(v) for v in folder_counts(SAMPLE, "train").values())
     check(len(tr) + len(va) == n_train, "train+val = original train (%d+%d)" % (len(tr), len(va)))
