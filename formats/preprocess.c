@@ -901,16 +901,18 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
      * scale: bounded per decoder, so that N threads of such files stay within N x the cap */
     const jpeg_markers mk = read_markers(jpeg, len); /* also the CMYK inversion's, below */
     const uint64_t coef = buffered_coef_over(jpeg, len, &mk, MAX_COEF_BYTES);
-    /* TurboJPEG read the headers up to a scan, so a walk that found none has parted from
-     * libjpeg's: fail closed, with the most any frame of this size could buffer (4 components
-     * at sampling factors up to 4, padded to whole MCUs) */
-    const uint64_t most = 4 * ((uint64_t)(w + 7) / 8 + 4) * ((uint64_t)(h + 7) / 8 + 4) * 128;
-    if (!mk.first_sos && most > MAX_COEF_BYTES)
-        CXR_THROW(CXR_E_DECODE,
-                  "JPEG of %dx%d whose markers cxr cannot follow to its first scan: decoding it "
-                  "might buffer up to %llu MiB of coefficients, over the %llu MiB limit",
-                  w, h, (unsigned long long)(most >> 20),
-                  (unsigned long long)(MAX_COEF_BYTES >> 20));
+    if (!mk.first_sos) {
+        /* TurboJPEG read the headers up to a scan, so a walk that found none has parted from
+         * libjpeg's: fail closed, with the most any frame of this size could buffer (4
+         * components at sampling factors up to 4, padded to whole MCUs) */
+        const uint64_t most = 4 * ((uint64_t)(w + 7) / 8 + 4) * ((uint64_t)(h + 7) / 8 + 4) * 128;
+        if (most > MAX_COEF_BYTES)
+            CXR_THROW(CXR_E_DECODE,
+                      "JPEG of %dx%d whose markers cxr cannot follow to its first scan: decoding "
+                      "it might buffer up to %llu MiB of coefficients, over the %llu MiB limit",
+                      w, h, (unsigned long long)(most >> 20),
+                      (unsigned long long)(MAX_COEF_BYTES >> 20));
+    }
     if (coef)
         CXR_THROW(CXR_E_DECODE,
                   "progressive or multi-scan JPEG of %dx%d: decoding it buffers %llu MiB of "

@@ -7,16 +7,19 @@
  *  - hidden entries (leading '.') and system files (Thumbs.db, desktop.ini) are ignored
  *    silently; symlinks are followed.
  *  - directly in a split folder, a regular file is skipped with the reason "not inside a class
- *    folder"; other entries that are not folders are ignored.
+ *    folder", any other entry that is not a folder (a dangling link, a FIFO) with "not a class
+ *    folder: ...".
  *  - inside a class folder, every entry that is not a .jpg/.jpeg regular file (any case) is
  *    skipped with its reason: "not a .jpg/.jpeg file", a folder ("not searched"), a dangling
  *    link or a FIFO/socket/device ("cannot stat: ...", "not a regular file (a FIFO)").
  */
+#define _GNU_SOURCE /* tdestroy */
 #include "cxr_images.h"
 #include "cxr_pack.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,47 +484,33 @@ static cxr_status list_push(cxr_image_list *l, const char *path)
     return CXR_OK;
 }
 
-/* Every folder searched in this walk (device, inode), an open-addressing set: a folder reached
- * again through another symbolic link is not searched twice (links from each of 30 folders to
- * the next, two each, would otherwise make 2^30 visits). */
+/* A folder's identity, for the set of folders searched in a walk (libc's tsearch tree): a
+ * folder reached again through another symbolic link is not searched twice (links from each
+ * of 30 folders to the next, two each, would otherwise make 2^30 visits). */
 typedef struct {
-    dev_t *dev;
-    ino_t *ino;
-    unsigned char *used;
-    size_t cap, n; /* cap: 0 or a power of two */
-} dir_set;
+    dev_t dev;
+    ino_t ino;
+} dir_id;
 
-static size_t dir_slot(const dir_set *s, dev_t dev, ino_t ino)
+static int dir_id_cmp(const void *a, const void *b)
 {
-    uint64_t h = ((uint64_t)dev * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)ino * 0xC2B2AE3D27D4EB4Full);
-    size_t i = (size_t)(h ^ (h >> 29)) & (s->cap - 1);
-    while (s->used[i] && !(s->dev[i] == dev && s->ino[i] == ino)) i = (i + 1) & (s->cap - 1);
-    return i;
+    const dir_id *x = a, *y = b;
+    if (x->dev != y->dev) return x->dev < y->dev ? -1 : 1;
+    return (x->ino > y->ino) - (x->ino < y->ino);
 }
 
-/* 1 if the folder was in the set, 0 if it was added, -1 when out of memory. */
-static int dir_set_add(dir_set *s, dev_t dev, ino_t ino)
+/* 1 if the folder was in the set *root, 0 if it was added, -1 when out of memory. */
+static int dir_seen(void **root, dev_t dev, ino_t ino)
 {
-    if (2 * (s->n + 1) > s->cap) { /* at most half full */
-        dir_set b = { .cap = s->cap ? 2 * s->cap : 64 };
-        b.dev = malloc(b.cap * sizeof *b.dev);
-        b.ino = malloc(b.cap * sizeof *b.ino);
-        b.used = calloc(b.cap, 1);
-        if (!b.dev || !b.ino || !b.used) {
-            free(b.dev), free(b.ino), free(b.used);
-            return -1;
-        }
-        for (size_t i = 0; i < s->cap; i++)
-            if (s->used[i]) {
-                size_t j = dir_slot(&b, s->dev[i], s->ino[i]);
-                b.used[j] = 1, b.dev[j] = s->dev[i], b.ino[j] = s->ino[i], b.n++;
-            }
-        free(s->dev), free(s->ino), free(s->used);
-        *s = b;
+    const dir_id key = { dev, ino };
+    if (tfind(&key, root, dir_id_cmp)) return 1;
+    dir_id *id = malloc(sizeof *id);
+    if (!id) return -1;
+    *id = key;
+    if (!tsearch(id, root, dir_id_cmp)) {
+        free(id);
+        return -1;
     }
-    size_t i = dir_slot(s, dev, ino);
-    if (s->used[i]) return 1;
-    s->used[i] = 1, s->dev[i] = dev, s->ino[i] = ino, s->n++;
     return 0;
 }
 
@@ -531,7 +520,7 @@ typedef struct {
     dev_t dev[256];
     ino_t ino[256];
     int depth;
-    dir_set seen;
+    void *seen; /* tsearch root of dir_id */
     cxr_image_skip_fn skip;
     void *ctx;
     int64_t *skipped;
@@ -555,7 +544,7 @@ static cxr_status walk_dir(cxr_image_list *l, const char *dir, const struct stat
         walk_skip(w, dir, "more than 256 nested folders: not searched");
         return CXR_OK;
     }
-    const int seen = dir_set_add(&w->seen, ds->st_dev, ds->st_ino);
+    const int seen = dir_seen(&w->seen, ds->st_dev, ds->st_ino);
     if (seen < 0) return cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
     if (seen) {
         walk_skip(w, dir,
@@ -621,9 +610,7 @@ cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_ski
     if (!root) return cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
     cxr_status st = walk_dir(l, root, &sb, &w);
     free(root);
-    free(w.seen.dev);
-    free(w.seen.ino);
-    free(w.seen.used);
+    tdestroy(w.seen, free);
     return st;
 }
 

@@ -474,7 +474,6 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     const int64_t bmax = opt->batch < l->n ? opt->batch : (l->n > 0 ? l->n : 1);
     for (int i = 0; i < l->n_wslots; i++) {
         l->ws[i].window = -1;
-        /* zeroed: after a failed decode, a NaN found in a slot is that chunk's (decode_shard) */
         l->ws[i].data = calloc((size_t)wmax * l->shard * l->img_floats, sizeof(float));
         if (!l->ws[i].data) CXR_THROW(CXR_E_NOMEM, "loader: out of memory for window buffers");
     }

@@ -209,6 +209,12 @@ static hid_t bf16_type(void)
     return t;
 }
 
+/* The bfloat16 of a float's bits u, rounded to nearest even. */
+static uint16_t bf16_round(uint32_t u)
+{
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
 /* n floats at buf -> n bfloat16 at the start of buf, in place (value i is read before its
  * bytes are overwritten), round to nearest even (the values are finite: checked on load).
  * Byte copies: the buffer is both types. */
@@ -218,7 +224,7 @@ static void bf16_narrow(void *buf, size_t n)
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, p + 4 * i, 4);
-        uint16_t h = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+        uint16_t h = bf16_round(u);
         memcpy(p + 2 * i, &h, 2);
     }
 }
@@ -237,42 +243,30 @@ static void bf16_widen(void *buf, size_t n)
 
 /* What the loader refuses (read_tensor) is never written: a non-finite value (training that
  * diverged without a non-finite loss, e.g. a gradient that overflowed on the epoch's last
- * step) or a negative second moment. The earlier file stays in place. */
+ * step), a negative second moment, or, written as bf16, a float beyond bfloat16's range
+ * (3.3895e38: it would round to infinity). The earlier file stays in place. */
 static cxr_status check_block(const char *path, const char *group, cxr_model *m, const float *v,
-                              int second_moment)
+                              int second_moment, int bf16)
 {
     for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
         const cxr_tensor_info *t = cxr_model_tensor(m, i);
         for (size_t k = 0; k < t->count; k++) {
             const float x = v[t->offset + k];
-            if (isfinite(x) && !(second_moment && x < 0)) continue;
-            return cxr_set_error(CXR_E_INTERNAL,
-                                 "checkpoint %s: /%s/%s would hold %s %g at element %zu (training "
-                                 "diverged); not written, the earlier file is kept",
-                                 path, group, t->name,
-                                 isfinite(x) ? "a negative second moment" : "a non-finite value",
-                                 (double)x, k);
-        }
-    }
-    return CXR_OK;
-}
-
-/* bfloat16 holds floats up to 3.3895e38: a larger one rounds to infinity (bf16_narrow), which
- * the loader refuses; say so rather than write it. */
-static cxr_status check_bf16(const char *path, cxr_model *m, const float *v)
-{
-    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
-        const cxr_tensor_info *t = cxr_model_tensor(m, i);
-        for (size_t k = 0; k < t->count; k++) {
+            if (!isfinite(x) || (second_moment && x < 0))
+                return cxr_set_error(
+                    CXR_E_INTERNAL,
+                    "checkpoint %s: /%s/%s would hold %s %g at element %zu (training diverged); "
+                    "not written, the earlier file is kept",
+                    path, group, t->name,
+                    isfinite(x) ? "a negative second moment" : "a non-finite value", (double)x, k);
             uint32_t u;
-            memcpy(&u, v + t->offset + k, 4);
-            const uint16_t h = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-            if ((h & 0x7F80u) != 0x7F80u) continue;
-            return cxr_set_error(CXR_E_ARG,
-                                 "%s: /params/%s holds %g at element %zu, beyond bfloat16's range "
-                                 "(it would round to infinity); write it in float32 (without "
-                                 "--bf16)",
-                                 path, t->name, (double)v[t->offset + k], k);
+            memcpy(&u, &x, 4);
+            if (bf16 && (bf16_round(u) & 0x7F80u) == 0x7F80u)
+                return cxr_set_error(CXR_E_ARG,
+                                     "%s: /%s/%s holds %g at element %zu, beyond bfloat16's range "
+                                     "(it would round to infinity); write it in float32 (without "
+                                     "--bf16)",
+                                     path, group, t->name, (double)x, k);
         }
     }
     return CXR_OK;
@@ -310,8 +304,7 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
         CXR_THROW_H5(CXR_E_HDF5, "cannot write the checkpoint's class_names");
     for (int b = 0; b < (weights ? 1 : 3); b++) {
         CXR_TRY(cxr_model_get_block(m, block_id[b], host));
-        CXR_TRY(check_block(path, block_group[b], m, host, block_id[b] == CXR_BLOCK_ADAM_V));
-        if (bf16) CXR_TRY(check_bf16(path, m, host));
+        CXR_TRY(check_block(path, block_group[b], m, host, block_id[b] == CXR_BLOCK_ADAM_V, bf16));
         if (bf16) bf16_narrow(host, np); /* in place: ahead of the reads */
         g = H5Gcreate2(f, block_group[b], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) CXR_THROW_H5(CXR_E_HDF5, "cannot create checkpoint group /%s", block_group[b]);

@@ -638,8 +638,6 @@ static cxr_status check_selection(train_run *r)
     return CXR_OK;
 }
 
-/* The run's hyperparameters: the recipe's, overridden by the options; on a resume the
- * checkpoint's, which given options must agree with. */
 cxr_status cxr_train_model_variant(const cxr_train_recipe_options *ro,
                                    const cxr_model_config *resumed, int *head, int *input_pool)
 {
@@ -656,6 +654,8 @@ cxr_status cxr_train_model_variant(const cxr_train_recipe_options *ro,
     return cxr_model_head_parse(ro->head ? ro->head : named->head ? named->head : "flatten", head);
 }
 
+/* The run's hyperparameters: the recipe's, overridden by the options; on a resume the
+ * checkpoint's, which given options must agree with. */
 static cxr_status resolve_recipe(train_run *r)
 {
     cxr_status st = CXR_OK;
@@ -1156,13 +1156,13 @@ bail:
     return st;
 }
 
-/* Early stopping: `done` epochs trained, no improvement for `patience` of them. */
 /* Epochs without a better selected value after `done` epochs. */
 static int since_best(const run_recipe *rc, int done)
 {
     return done - (rc->best_epoch > 0 ? rc->best_epoch : rc->patience_from);
 }
 
+/* Early stopping: `done` epochs trained, no improvement for `patience` of them. */
 static int patience_ran_out(const run_recipe *rc, int done)
 {
     return rc->patience > 0 && rc->select != CXR_SELECT_NONE && done < rc->epochs &&

@@ -75,8 +75,8 @@ static void overwrite(hid_t f, const char *ds, hid_t mtype, const void *data)
     H5Dclose(d);
 }
 
-/* Replace /train/labels by the same values stored contiguously, without a checksum. */
-static void unchecked_labels(hid_t f)
+/* Replace /train/labels by the same values stored with the creation list dcpl. */
+static void rewrite_labels(hid_t f, hid_t dcpl)
 {
     hid_t d = H5Dopen2(f, "/train/labels", H5P_DEFAULT);
     REQUIRE(d >= 0);
@@ -86,11 +86,14 @@ static void unchecked_labels(hid_t f)
     REQUIRE(H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
     H5Dclose(d);
     REQUIRE(H5Ldelete(f, "/train/labels", H5P_DEFAULT) >= 0);
-    d = H5Dcreate2(f, "/train/labels", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    d = H5Dcreate2(f, "/train/labels", H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     REQUIRE(d >= 0 && H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
     H5Dclose(d);
     H5Sclose(sp);
 }
+
+/* /train/labels stored contiguously, without a checksum. */
+static void unchecked_labels(hid_t f) { rewrite_labels(f, H5P_DEFAULT); }
 
 static void poke_i32(hid_t f, const char *ds, hsize_t i, int v)
 {
@@ -143,24 +146,13 @@ typedef enum {
  * filter on metadata: what a decompression bomb needs) */
 static void zstd_labels(hid_t f)
 {
-    hid_t d = H5Dopen2(f, "/train/labels", H5P_DEFAULT);
-    REQUIRE(d >= 0);
-    hid_t sp = H5Dget_space(d);
-    int32_t lab[64];
-    REQUIRE(H5Sget_simple_extent_npoints(sp) <= 64);
-    REQUIRE(H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
-    H5Dclose(d);
-    REQUIRE(H5Ldelete(f, "/train/labels", H5P_DEFAULT) >= 0);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     hsize_t chunk = 8;
     REQUIRE(H5Pset_chunk(dcpl, 1, &chunk) >= 0 &&
             H5Pset_filter(dcpl, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 0, NULL) >= 0 &&
             H5Pset_fletcher32(dcpl) >= 0);
-    d = H5Dcreate2(f, "/train/labels", H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    REQUIRE(d >= 0 && H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
-    H5Dclose(d);
+    rewrite_labels(f, dcpl);
     H5Pclose(dcpl);
-    H5Sclose(sp);
 }
 
 /* /train/images declaring 2^31 images, none written: a few bytes on disk */
