@@ -75,6 +75,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      or empty, or (AUC, balanced accuracy) holds one class\n"
         "  --patience N        stop after N epochs without a better --select metric (0: never;\n"
         "                      default: the recipe's); may be changed on --resume\n"
+        "  --average-from E    weight averaging: from epoch E on, the mean of the epoch-end\n"
+        "                      weights is evaluated, selected and saved as the model (0: off;\n"
+        "                      default: the recipe's; specs/model.md \"Weight averaging\")\n"
         "  --augment A         train-time augmentation of /train images, drawn from (seed, epoch,\n"
         "                      image): none, default (rotate=10,scale=0.9:1.1,translate=0.08,\n"
         "                      brightness=0.1,contrast=0.1,hflip=0), or key=value,... changing\n"
@@ -322,6 +325,7 @@ enum {
     O_SMOOTH,
     O_SELECT,
     O_PATIENCE,
+    O_AVERAGE,
     O_STEP_EPOCHS,
     O_GAMMA,
     O_LOGEVERY,
@@ -363,6 +367,7 @@ int main(int argc, char **argv)
                                            { "label-smoothing", required_argument, 0, O_SMOOTH },
                                            { "select", required_argument, 0, O_SELECT },
                                            { "patience", required_argument, 0, O_PATIENCE },
+                                           { "average-from", required_argument, 0, O_AVERAGE },
                                            { "lr-step-epochs", required_argument, 0,
                                              O_STEP_EPOCHS },
                                            { "lr-gamma", required_argument, 0, O_GAMMA },
@@ -504,6 +509,10 @@ int main(int argc, char **argv)
         case O_PATIENCE:
             if (cxr_parse_long(optarg, "--patience", 0, 100000, &v)) return bad_option();
             o.recipe.patience = (int)v;
+            break;
+        case O_AVERAGE:
+            if (cxr_parse_long(optarg, "--average-from", 0, 100000, &v)) return bad_option();
+            o.recipe.average_from = (int)v;
             break;
         case O_STEP_EPOCHS:
             if (cxr_parse_long(optarg, "--lr-step-epochs", 1, 100000, &v)) return bad_option();

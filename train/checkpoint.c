@@ -126,7 +126,7 @@ static void dims_text(char *buf, size_t cap, int nd, const hsize_t *d)
 
 /* ---------------------------------------------------------------- save */
 static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
-                              const cxr_checkpoint_meta *meta, int weights, int bf16)
+                              const cxr_checkpoint_meta *meta, int weights, int bf16, int averaged)
 {
     const cxr_model_config *c = cxr_model_get_config(m);
     int32_t ch[4] = { c->channels[0], c->channels[1], c->channels[2], c->channels[3] };
@@ -190,7 +190,9 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
              cxr_h5_attr_put_i32(f, "patience", meta->patience) >= 0 &&
              cxr_h5_attr_put_i32(f, "best_epoch", meta->best_epoch) >= 0 &&
              cxr_h5_attr_put_f64(f, "best_value", meta->best_value) >= 0 &&
-             cxr_h5_attr_put_str(f, "stopped", meta->stopped) >= 0;
+             cxr_h5_attr_put_str(f, "stopped", meta->stopped) >= 0 &&
+             cxr_h5_attr_put_i32(f, "average_from", meta->average_from) >= 0;
+    if (ok && averaged) ok = cxr_h5_attr_put_i32(f, "average_count", meta->average_count) >= 0;
     if (!ok) return cxr_hdf5_error(CXR_E_HDF5, path, "cannot write the checkpoint's attributes");
     return CXR_OK;
 }
@@ -272,10 +274,10 @@ static cxr_status check_block(const char *path, const char *group, cxr_model *m,
     return CXR_OK;
 }
 
-/* A checkpoint (3 blocks: parameters, Adam m, v) or a weights-only file (parameters alone,
- * float32 or bf16). */
+/* A checkpoint (3 blocks: parameters, Adam m, v, and the weights' average when `average` is
+ * not NULL) or a weights-only file (parameters alone, float32 or bf16). */
 static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
-                            int weights, int bf16)
+                            int weights, int bf16, const float *average)
 {
     cxr_status st = CXR_OK;
     hid_t f = -1, g = -1, fapl = -1, fcpl = -1, ft = H5T_IEEE_F32LE, mt = H5T_NATIVE_FLOAT;
@@ -297,26 +299,31 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
     if (fapl < 0 || fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0)
         CXR_THROW_H5(CXR_E_HDF5, "checkpoint property lists");
     CXR_TRY(cxr_h5_create(&tf, path, fcpl, fapl, &f));
-    CXR_TRY(write_attrs(f, path, m, meta, weights, bf16));
+    if (average && (weights || meta->average_count < 1 || meta->average_from < 1))
+        CXR_THROW(CXR_E_ARG, "checkpoint %s: an average of %d epochs from epoch %d", path,
+                  meta->average_count, meta->average_from);
+    CXR_TRY(write_attrs(f, path, m, meta, weights, bf16, average != NULL));
     if (bf16 && (ft = mt = bf16_type()) < 0) CXR_THROW_H5(CXR_E_HDF5, "bfloat16 type");
     if (cxr_h5_write_strings(f, "class_names", (const char *const *)meta->class_names,
                              meta->n_classes) < 0)
         CXR_THROW_H5(CXR_E_HDF5, "cannot write the checkpoint's class_names");
-    for (int b = 0; b < (weights ? 1 : 3); b++) {
-        CXR_TRY(cxr_model_get_block(m, block_id[b], host));
-        CXR_TRY(check_block(path, block_group[b], m, host, block_id[b] == CXR_BLOCK_ADAM_V, bf16));
-        if (bf16) bf16_narrow(host, np); /* in place: ahead of the reads */
-        g = H5Gcreate2(f, block_group[b], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (g < 0) CXR_THROW_H5(CXR_E_HDF5, "cannot create checkpoint group /%s", block_group[b]);
+    const int nb = weights ? 1 : average ? 4 : 3;
+    for (int b = 0; b < nb; b++) {
+        const char *group = b < 3 ? block_group[b] : "average";
+        const float *v = b < 3 ? host : average;
+        if (b < 3) CXR_TRY(cxr_model_get_block(m, block_id[b], host));
+        CXR_TRY(check_block(path, group, m, v, b < 3 && block_id[b] == CXR_BLOCK_ADAM_V, bf16));
+        if (bf16) bf16_narrow(host, np); /* in place: ahead of the reads (weights: b = 0) */
+        g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0) CXR_THROW_H5(CXR_E_HDF5, "cannot create checkpoint group /%s", group);
         for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
             const cxr_tensor_info *t = cxr_model_tensor(m, i);
             hsize_t dims[4];
             for (int k = 0; k < t->ndim; k++) dims[k] = (hsize_t)t->shape[k];
-            const void *src = bf16 ? (const void *)((uint16_t *)host + t->offset)
-                                   : (const void *)(host + t->offset);
+            const void *src =
+                bf16 ? (const void *)((uint16_t *)host + t->offset) : (const void *)(v + t->offset);
             if (cxr_h5_write_checked(g, t->name, ft, mt, t->ndim, dims, src) < 0)
-                CXR_THROW_H5(CXR_E_IO, "cannot write checkpoint dataset /%s/%s", block_group[b],
-                             t->name);
+                CXR_THROW_H5(CXR_E_IO, "cannot write checkpoint dataset /%s/%s", group, t->name);
         }
         H5Gclose(g);
         g = -1;
@@ -338,13 +345,20 @@ bail:
 
 cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
 {
-    return save_file(path, m, meta, 0, 0);
+    return save_file(path, m, meta, 0, 0, NULL);
+}
+
+cxr_status cxr_checkpoint_save_averaged(const char *path, cxr_model *m,
+                                        const cxr_checkpoint_meta *meta, const float *average)
+{
+    if (!average) return cxr_set_error(CXR_E_ARG, "checkpoint %s: no average to save", path);
+    return save_file(path, m, meta, 0, 0, average);
 }
 
 cxr_status cxr_checkpoint_save_weights(const char *path, cxr_model *m,
                                        const cxr_checkpoint_meta *meta, int bf16)
 {
-    return save_file(path, m, meta, 1, bf16 != 0);
+    return save_file(path, m, meta, 1, bf16 != 0, NULL);
 }
 
 /* ---------------------------------------------------------------- read */
@@ -388,6 +402,13 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "best_epoch", v = m->best_epoch;
     else if (m->has_run && m->best_epoch > 0 && isnan(m->best_value))
         bad = "best_value", v = m->best_value;
+    else if (m->average_from < 0)
+        bad = "average_from", v = m->average_from;
+    /* the mean holds the epochs from average_from to epoch, each once */
+    else if (m->average_count != 0 &&
+             (m->average_from < 1 || m->average_count != m->epoch - m->average_from + 1 ||
+              m->weights_only))
+        bad = "average_count", v = m->average_count;
     if (bad) return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint attribute '%s': %g", path, bad, v);
     cxr_augment_params aug;
     if (cxr_augment_parse(m->augment, &aug) != CXR_OK)
@@ -574,6 +595,14 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
         meta->patience = pat;
         meta->best_epoch = best;
     }
+    /* absent in files written before weight averaging: none; average_count with /average */
+    int32_t afrom = 0, acount = 0;
+    if (get_num(f, "average_from", H5T_NATIVE_INT32, &afrom, 1) < 0 ||
+        get_num(f, "average_count", H5T_NATIVE_INT32, &acount, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT,
+                     "checkpoint attribute 'average_from' or 'average_count' is unreadable");
+    meta->average_from = afrom;
+    meta->average_count = acount;
     if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0 ||
         get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' or 'tool_version' is unreadable");
@@ -773,9 +802,31 @@ bail:
     return st;
 }
 
-/* The parameters of an open checkpoint or weights file into m's parameter block, a tensor at a
- * time: straight into the block when it is host memory (so the load holds no second copy),
- * through one tensor-sized host buffer for a GPU backend. */
+cxr_status cxr_checkpoint_load_average(const char *path, cxr_model *m, float *dst)
+{
+    cxr_status st = CXR_OK;
+    hid_t f = -1;
+    cxr_checkpoint_meta local;
+    memset(&local, 0, sizeof local);
+    CXR_TRY(cxr_h5_open(path, "checkpoint", &f));
+    CXR_TRY(read_meta_open(f, path, &local));
+    if (local.average_count < 1)
+        CXR_THROW(CXR_E_FORMAT, "checkpoint %s holds no weight average (/average)", path);
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+        const cxr_tensor_info *t = cxr_model_tensor(m, i);
+        char name[128];
+        snprintf(name, sizeof name, "average/%s", t->name);
+        CXR_TRY(read_tensor(f, path, name, t, local.checksummed, 0, 0, dst + t->offset));
+    }
+bail:
+    if (f >= 0) H5Fclose(f);
+    cxr_checkpoint_meta_free(&local);
+    return st;
+}
+
+/* The weights of an open checkpoint or weights file (/params, or /average when it holds one)
+ * into m's parameter block, a tensor at a time: straight into the block when it is host memory
+ * (so the load holds no second copy), through one tensor-sized host buffer for a GPU backend. */
 static cxr_status read_params(hid_t f, const char *path, cxr_model *m,
                               const cxr_checkpoint_meta *ck)
 {
@@ -785,7 +836,7 @@ static cxr_status read_params(hid_t f, const char *path, cxr_model *m,
     for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
         const cxr_tensor_info *t = cxr_model_tensor(m, i);
         char name[128];
-        snprintf(name, sizeof name, "params/%s", t->name);
+        snprintf(name, sizeof name, "%s/%s", ck->average_count > 0 ? "average" : "params", t->name);
         float *dst = block + t->offset;
         if (be->on_device) {
             free(host);

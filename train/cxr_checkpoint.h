@@ -17,12 +17,20 @@
  *                     before issue 15): recipe (name), schedule, warmup_steps, lr_step_every,
  *                     lr_gamma, weight_decay (AdamW), select (the model-selection metric or
  *                     "none"), patience, best_epoch (0: none yet), best_value (the selected
- *                     metric at best_epoch), stopped ("patience" once early stopping ended it)
+ *                     metric at best_epoch), stopped ("patience" once early stopping ended it),
+ *                     average_from (weight averaging's first epoch, 0: none; absent in files
+ *                     written before it: 0)
  *   /class_names      string [C]
  *   /params/<name>    float32, one dataset per tensor ("conv1.w", "conv1.b", ... "out.b"),
  *                     shaped as the tensor: conv (K,C,3,3), dense (OUT,IN), biases (OUT)
  *   /adam_m/<name>    Adam first moments, same shapes
  *   /adam_v/<name>    Adam second moments
+ *   /average/<name>   with weight averaging (cxr-train --average-from E, specs/model.md "Weight
+ *                     averaging"), from epoch E on: the mean of the weights at the ends of
+ *                     epochs E .. epoch, with the root attribute average_count (epoch - E + 1).
+ *                     /params stays the training state a resume continues from; the model that
+ *                     cxr_checkpoint_open_model opens (cxr-eval, cxr-predict, cxr-export) is the
+ *                     average.
  *
  * Version 2 follows formats/h5_internal.h: HDF5 1.10 file format (checksummed metadata), strings
  * fixed-length, every tensor in chunks of at most 4 MiB with the Fletcher32 filter, so a
@@ -33,7 +41,7 @@
  *
  * Weights-only model files (format "cxr-weights", version 2, cxr_checkpoint_save_weights, written
  * by cxr-export --weights): the same attributes and /class_names, plus params_dtype ("float32"
- * or "bfloat16"), and /params alone (no Adam state): a third of a checkpoint in float32, a
+ * or "bfloat16"), and /params alone (no Adam state; the average where the source had one): a third of a checkpoint in float32, a
  * sixth in bfloat16 (an HDF5 float type of 16 bits: sign, 8 exponent bits biased 127, 7
  * mantissa bits), widened exactly on load. Every tensor checksummed as in a checkpoint.
  * cxr_checkpoint_read_meta and cxr_checkpoint_open_model read both kinds;
@@ -87,6 +95,8 @@ typedef struct {
     int best_epoch;           /* 0: no best yet */
     double best_value;        /* the selected metric at best_epoch */
     char stopped[16];         /* "patience" when early stopping ended the run, else "" */
+    int average_from;  /* weight averaging from this epoch on (0: off; absent in older files) */
+    int average_count; /* read: the epochs in the file's /average (0: it has none) */
     cxr_preprocess_params pp; /* the store's preprocessing */
     int n_classes;
     char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */
@@ -104,6 +114,14 @@ void cxr_checkpoint_meta_free(cxr_checkpoint_meta *meta);
  * step count is written as `step` (meta->step is ignored). Errors: CXR_E_IO / CXR_E_HDF5 naming
  * the file, CXR_E_NOMEM, or the model's download error. Leaves nothing at a temp path on error. */
 cxr_status cxr_checkpoint_save(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta);
+/* cxr_checkpoint_save with /average: `average` (host, cxr_model_n_params floats laid out as
+ * the parameter block) holds the mean of meta->average_count epochs' weights (> 0). */
+cxr_status cxr_checkpoint_save_averaged(const char *path, cxr_model *m,
+                                        const cxr_checkpoint_meta *meta, const float *average);
+/* A checkpoint's /average into dst (host, cxr_model_n_params floats in block layout; the
+ * padding between tensors is left as it is), for a resume. CXR_E_FORMAT when the file holds
+ * none, or as cxr_checkpoint_load for a damaged or mismatched tensor. */
+cxr_status cxr_checkpoint_load_average(const char *path, cxr_model *m, float *dst);
 
 /* Write the parameters alone and meta to a weights-only model file at `path` (temporary file +
  * rename): float32, or bfloat16 (round to nearest even) when bf16 != 0. Errors as

@@ -180,6 +180,9 @@ typedef struct {
     const char *augment;  /* train-time augmentation, cxr_augment_parse spec; NULL: "none" */
     const char *head;     /* the model's head (cxr_model_head_parse); NULL: "flatten" */
     int input_pool;       /* the model's input pool (cxr_model_config); 0: 1 */
+    int average_from;     /* weight averaging (specs/model.md "Weight averaging"): from this
+                             1-based epoch on, the running mean of the epoch-end weights is the
+                             model evaluated, selected and exported (0: off) */
 } cxr_train_recipe;
 
 /* The learning rate over a run (specs/model.md "Learning-rate schedule"). */
@@ -225,7 +228,7 @@ const cxr_train_recipe *cxr_train_recipe_find(const char *name);
 /* What to train. A value left 0 (seed, warmup, weight decay, label smoothing, patience: -1)
  * comes from the recipe on a fresh start and from the checkpoint on a resume. Given values win
  * over the recipe. On a resume, the batch, lr, schedule, warmup, step decay, weight decay, label
- * smoothing, selection metric, augmentation, head and input pool given here or by a recipe named here, and a seed
+ * smoothing, selection metric, augmentation, head, input pool and averaging given here or by a recipe named here, and a seed
  * given here, must agree with the checkpoint; epochs and patience given here replace the
  * checkpoint's (to extend a run). A checkpoint written before issue 15 holds no schedule: the
  * options' or recipe's, else the pre-issue-15 default (constant, no warmup, no decay, no
@@ -248,6 +251,7 @@ typedef struct {
     const char *augment;  /* non-NULL: given (cxr_augment_parse spec: "none", "default", ...) */
     const char *head;     /* non-NULL: given (cxr_model_head_parse: "flatten" or "gap") */
     int input_pool;       /* > 0: given (1, 2, 4 or 8); 0: the recipe's */
+    int average_from;     /* >= 0: given (0 off); -1: the recipe's */
 } cxr_train_recipe_options;
 
 /* Where the run reads and writes. */

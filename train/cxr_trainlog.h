@@ -77,6 +77,7 @@ typedef struct {
     double best_value;         /* and its selected metric (NAN: absent) */
     const char *stopped;       /* "patience": early stopping ends the run here (NULL: absent) */
     int64_t eval_nonfinite;    /* eval images with non-finite probabilities (0: absent) */
+    int averaged;              /* weight averaging: epochs in the evaluated mean (0: absent) */
     /* per_class entries (cxr_log_class_fields): n_per_class values in each array */
     int n_per_class;
     double *class_precision, *class_recall, *class_f1, *class_auc;

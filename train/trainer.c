@@ -234,6 +234,7 @@ void cxr_train_options_defaults(cxr_train_options *o)
     o->recipe.weight_decay = -1;
     o->recipe.label_smoothing = -1;
     o->recipe.patience = -1;
+    o->recipe.average_from = -1;
     o->io.tool_version = "cxr-train " CXR_VERSION_STRING;
     o->compute.device_desc = "cpu";
     o->compute.threads = omp_get_max_threads(); /* cores available, or OMP_NUM_THREADS */
@@ -371,6 +372,8 @@ typedef struct {
     int threshold_on_val;       /* 1: threshold was chosen on val */
     int select_from_checkpoint; /* resume: the checkpoint's run selects */
     int recipe_select_dropped;  /* the recipe's selection cannot be made on this store */
+    int average_from;           /* weight averaging from this 1-based epoch (0: off) */
+    int average_count;          /* epochs in the mean so far */
 } run_recipe;
 
 /* Everything one run holds; run_close releases it. */
@@ -390,6 +393,9 @@ typedef struct {
     cxr_monitor *mon;
     cxr_trainlog *log;
     char best_path[4096]; /* the best model's file ("" none) */
+    float *average;       /* weight averaging: the mean of the epoch-end weights (host, a
+                             parameter block; NULL before the first averaged epoch) */
+    float *weights;       /* the training weights while the model holds the mean (host) */
 } train_run;
 
 static cxr_status open_store(train_run *r)
@@ -471,6 +477,8 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
     if ((ro->head || (nr && nr->head)) && rc->cfg.head != ck->model.head) /* recipes name none */
         CONFLICT("head", ro->head != NULL, "%s", cxr_model_head_name(rc->cfg.head),
                  cxr_model_head_name(ck->model.head));
+    if ((ro->average_from >= 0 || named) && rc->average_from != ck->average_from)
+        CONFLICT("average-from", ro->average_from >= 0, "%d", rc->average_from, ck->average_from);
     if (!ck->has_run) return CXR_OK; /* written before issue 15: nothing more recorded */
     if ((ro->schedule || named) && strcmp(cxr_lr_schedule_name(rc->sched.kind), ck->schedule))
         CONFLICT("schedule", ro->schedule != NULL, "%s", cxr_lr_schedule_name(rc->sched.kind),
@@ -689,6 +697,7 @@ static cxr_status resolve_recipe(train_run *r)
     rc->sched.step_gamma = ro->lr_gamma > 0 ? ro->lr_gamma : 0.1f;
     CXR_TRY(cxr_select_parse(ro->select ? ro->select : named->select, &rc->select));
     rc->patience = ro->patience >= 0 ? ro->patience : named->patience;
+    rc->average_from = ro->average_from >= 0 ? ro->average_from : named->average_from;
     if (!o->io.resume_path || ro->name) drop_recipe_selection(r); /* else the checkpoint's */
     rc->best_epoch = 0;
     rc->best_value = NAN;
@@ -723,6 +732,8 @@ static cxr_status resolve_recipe(train_run *r)
         CXR_TRY(cxr_augment_parse(ck.augment, &rc->augment));
         cxr_augment_format(&rc->augment, rc->augment_spec, sizeof rc->augment_spec);
         rc->start_epoch = ck.epoch;
+        rc->average_from = ck.average_from;
+        rc->average_count = ck.average_count;
         if (ro->epochs <= 0) rc->epochs = ck.epochs;
         if (rc->epochs != ck.epochs && rc->sched.kind == CXR_LR_COSINE &&
             rc->start_epoch < rc->epochs)
@@ -735,6 +746,11 @@ static cxr_status resolve_recipe(train_run *r)
                  rc->epochs);
     }
     CXR_TRY(check_selection(r));
+    if (rc->average_from > rc->epochs)
+        note(o,
+             "warning: --average-from %d is after the run's last epoch (%d): no weights are "
+             "averaged",
+             rc->average_from, rc->epochs);
     if ((ro->lr_step_epochs > 0 || ro->lr_gamma > 0) && rc->sched.kind != CXR_LR_STEP)
         CXR_THROW(CXR_E_ARG, "--%s: for the step schedule only; this run's is %s",
                   ro->lr_step_epochs > 0 ? "lr-step-epochs" : "lr-gamma",
@@ -764,6 +780,11 @@ static cxr_status create_model(train_run *r, cxr_backend *be)
     }
     if (o->io.resume_path) {
         CXR_TRY(cxr_checkpoint_load(o->io.resume_path, r->model, NULL));
+        if (r->rc.average_count > 0) {
+            if (!(r->average = calloc(cxr_model_n_params(r->model), sizeof(float))))
+                CXR_THROW(CXR_E_NOMEM, "train: out of memory for the weights' average");
+            CXR_TRY(cxr_checkpoint_load_average(o->io.resume_path, r->model, r->average));
+        }
         note(o, "resume: %s after epoch %d (step %lld)", o->io.resume_path, r->rc.start_epoch,
              (long long)cxr_model_get_step(r->model));
     }
@@ -783,6 +804,7 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     m->seed = r->rc.seed;
     m->threshold = 0.5;
     m->label_smoothing = r->rc.smoothing;
+    m->average_from = r->rc.average_from;
     snprintf(m->augment, sizeof m->augment, "%s", r->rc.augment_spec);
     m->has_run = 1;
     m->pp = *cxr_store_preprocess(r->store);
@@ -1188,6 +1210,7 @@ static void update_meta(train_run *r, int done)
     m->patience = rc->patience;
     m->best_epoch = rc->best_epoch;
     m->best_value = rc->best_value;
+    m->average_count = rc->average_count;
     snprintf(m->stopped, sizeof m->stopped, "%s", patience_ran_out(rc, done) ? "patience" : "");
 }
 
@@ -1215,6 +1238,49 @@ static void report_epoch(const train_run *r, const cxr_log_epoch *rec)
 }
 
 /* Epoch e (0-based): train, evaluate, checkpoint, log, report. */
+/* Weight averaging (specs/model.md "Weight averaging"): from epoch average_from on, the mean
+ * of the weights at the ends of the epochs so far (a running mean in float, a += (w - a) / k;
+ * the first epoch's weights exactly) takes the training weights' place in the model for the
+ * epoch's evaluation, and so for the threshold and selection made on it. 1 when the model now
+ * holds the mean (restore_weights puts the training weights back). */
+static cxr_status average_weights(train_run *r, int e, int *holds_average)
+{
+    run_recipe *rc = &r->rc;
+    *holds_average = 0;
+    if (rc->average_from < 1 || e + 1 < rc->average_from) return CXR_OK;
+    const size_t np = cxr_model_n_params(r->model);
+    if (!r->average) r->average = calloc(np, sizeof(float));
+    if (!r->weights) r->weights = malloc(np * sizeof(float));
+    if (!r->average || !r->weights)
+        return cxr_set_error(CXR_E_NOMEM,
+                             "train: out of memory for the weights' average (2 x %zu floats)", np);
+    cxr_status st = cxr_model_get_block(r->model, CXR_BLOCK_PARAMS, r->weights);
+    if (st != CXR_OK) return st;
+    const int k = ++rc->average_count;
+    float *a = r->average;
+    const float *w = r->weights, kf = (float)k;
+    if (k == 1)
+        memcpy(a, w, np * sizeof(float));
+    else
+        for (size_t i = 0; i < np; i++) a[i] += (w[i] - a[i]) / kf;
+    *holds_average = 1;
+    return cxr_model_set_block(r->model, CXR_BLOCK_PARAMS, a);
+}
+
+/* The training weights back into the model after the mean was evaluated. */
+static cxr_status restore_weights(train_run *r, int holds_average)
+{
+    return holds_average ? cxr_model_set_block(r->model, CXR_BLOCK_PARAMS, r->weights) : CXR_OK;
+}
+
+/* A checkpoint of the run: the training state, and the weights' mean once there is one. */
+static cxr_status save_checkpoint(train_run *r, const char *path)
+{
+    if (r->rc.average_count > 0)
+        return cxr_checkpoint_save_averaged(path, r->model, &r->meta, r->average);
+    return cxr_checkpoint_save(path, r->model, &r->meta);
+}
+
 static cxr_status run_epoch(train_run *r, int e)
 {
     cxr_status st = CXR_OK;
@@ -1234,8 +1300,13 @@ static cxr_status run_epoch(train_run *r, int e)
     rec.threshold = NAN;
     rec.best_value = NAN;
     CXR_TRY(train_epoch(r, e, &rec));
+    int averaged = 0;
+    CXR_TRY(average_weights(r, e, &averaged));
+    if (averaged) rec.averaged = r->rc.average_count;
     double value = NAN;
-    if (r->eval_split && (st = eval_epoch(r, &rec, &rep, &value)) != CXR_OK) {
+    if (r->eval_split) st = eval_epoch(r, &rec, &rep, &value);
+    if (st == CXR_OK) st = restore_weights(r, averaged);
+    if (st != CXR_OK) {
         char hint[4200];
         if (st == CXR_E_INTERRUPTED)
             cxr_set_error(st, "interrupted while evaluating epoch %d on %s; %s", e + 1,
@@ -1248,12 +1319,11 @@ static cxr_status run_epoch(train_run *r, int e)
     /* checkpoints first, so the log never mentions an epoch that has no checkpoint; the best
      * model before the last one, so that a crash between them replays this epoch */
     if (improved && r->best_path[0]) {
-        CXR_TRY(cxr_checkpoint_save(r->best_path, r->model, &r->meta));
+        CXR_TRY(save_checkpoint(r, r->best_path));
         note(r->o, "epoch %d: best %s so far (%.6g), saved to %s", e + 1,
              cxr_select_name(r->rc.select), value, r->best_path);
     }
-    if (r->o->io.checkpoint_path)
-        CXR_TRY(cxr_checkpoint_save(r->o->io.checkpoint_path, r->model, &r->meta));
+    if (r->o->io.checkpoint_path) CXR_TRY(save_checkpoint(r, r->o->io.checkpoint_path));
     if (r->rc.select != CXR_SELECT_NONE) {
         rec.best_epoch = r->rc.best_epoch;
         rec.best_value = r->rc.best_value;
@@ -1288,6 +1358,8 @@ static cxr_status run_close(train_run *r, cxr_status st)
     cxr_model_destroy(r->model);
     cxr_store_close(r->store);
     cxr_checkpoint_meta_free(&r->meta);
+    free(r->average);
+    free(r->weights);
     return st;
 }
 
@@ -1320,6 +1392,12 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                  r.rc.best_epoch, cxr_select_name(r.rc.select), r.rc.best_value,
                  access(was, F_OK) == 0 ? "in" : "not found at", was, r.best_path);
     }
+    if (r.rc.average_from > 0 && r.rc.average_from <= r.rc.epochs)
+        note(o,
+             "weight averaging: from epoch %d on, the mean of the epoch-end weights is "
+             "evaluated, selected and saved (/average in the checkpoints: the model cxr-eval, "
+             "cxr-predict and cxr-export read)",
+             r.rc.average_from);
     if (o->io.log_path) CXR_TRY(log_run(&r, be));
     if (!r.eval_split) note(o, "%s has no image in /val or /test: no evaluation", o->io.store_path);
     for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) {
