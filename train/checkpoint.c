@@ -5,6 +5,7 @@
  */
 #include "cxr_checkpoint.h"
 #include "cxr_augment.h"
+#include "cxr_cuda.h"
 #include "h5_internal.h"
 
 #include <errno.h>
@@ -157,6 +158,7 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_i32(f, "epochs", meta->epochs) >= 0 &&
          cxr_h5_attr_put_i32(f, "batch", meta->batch) >= 0 &&
          cxr_h5_attr_put_i32(f, "threads", meta->threads) >= 0 &&
+         cxr_h5_attr_put_str(f, "precision", meta->precision[0] ? meta->precision : "fp32") >= 0 &&
          cxr_h5_attr_put_f64(f, "lr", meta->adam.lr) >= 0 &&
          cxr_h5_attr_put_f64(f, "beta1", meta->adam.beta1) >= 0 &&
          cxr_h5_attr_put_f64(f, "beta2", meta->adam.beta2) >= 0 &&
@@ -603,6 +605,13 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
                      "checkpoint attribute 'average_from' or 'average_count' is unreadable");
     meta->average_from = afrom;
     meta->average_count = acount;
+    cxr_precision prec;
+    if (get_str(f, "precision", meta->precision, sizeof meta->precision, legacy) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'precision' is unreadable");
+    if (meta->precision[0] && cxr_precision_parse(meta->precision, &prec) != CXR_OK)
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: checkpoint attribute 'precision' is '%s', not fp32, tf32 or bf16", path,
+                  meta->precision);
     if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0 ||
         get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' or 'tool_version' is unreadable");

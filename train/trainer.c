@@ -257,6 +257,15 @@ static void note(const cxr_train_options *o, const char *fmt, ...)
     o->cb.on_note(o->cb.user, buf);
 }
 
+/* The run's arithmetic by its canonical name (cxr_precision_name): --precision's, else fp32. */
+static const char *run_precision(const cxr_train_options *o)
+{
+    cxr_precision p;
+    if (!o->compute.precision || cxr_precision_parse(o->compute.precision, &p) != CXR_OK)
+        return "fp32";
+    return cxr_precision_name(p);
+}
+
 /* ---------------------------------------------------------------- batch source */
 /* Where training batches come from: the CPU loader (host images that forward uploads) or the
  * loader's GPU half (images written straight into the model's input on the device). On the
@@ -503,6 +512,12 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
  * order). Classes and preprocessing are checked by cxr_checkpoint_check_store. */
 static void warn_resume(const cxr_train_options *o, const cxr_checkpoint_meta *ck)
 {
+    const char *had = ck->precision[0] ? ck->precision : "fp32";
+    if (strcmp(had, run_precision(o)) != 0)
+        note(o,
+             "warning: resume %s: --precision %s, the checkpoint's run had %s: losses differ "
+             "from an uninterrupted run (give --precision %s to continue it exactly)",
+             o->io.resume_path, run_precision(o), had, had);
     struct stat a, b;
     if (stat(ck->store, &a) != 0 || stat(o->io.store_path, &b) != 0 || a.st_dev != b.st_dev ||
         a.st_ino != b.st_ino)
@@ -801,6 +816,7 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     m->epochs = r->rc.epochs;
     m->batch = r->rc.batch;
     m->threads = r->o->compute.threads;
+    snprintf(m->precision, sizeof m->precision, "%s", run_precision(r->o));
     m->seed = r->rc.seed;
     m->threshold = 0.5;
     m->label_smoothing = r->rc.smoothing;

@@ -53,6 +53,16 @@ h5dump -a /epoch "$WORK/r.h5" | grep -q '(0): 3' || fail "--resume without --che
 # another --threads or store is warned about; another --max-steps is refused
 expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --threads 1
 expect_err "--threads 1, the checkpoint's run had 2"
+! grep -q "precision" "$WORK/err" || fail "the same precision was warned about"
+h5dump -a /precision "$WORK/c.h5" | grep -q '"fp32"' || fail "the checkpoint does not record precision fp32"
+# another --precision is warned about (on this CPU only fp32 may exist: the file says bf16)
+cp "$WORK/c.h5" "$WORK/p.h5"
+"$EDIT" setstr "$WORK/p.h5" precision bf16 || fail "setstr precision"
+expect_rc 0 $T --epochs 3 --resume "$WORK/p.h5" --no-checkpoint
+expect_err "--precision fp32, the checkpoint's run had bf16: losses differ"
+"$EDIT" setstr "$WORK/p.h5" precision fp64 || fail "setstr precision"
+expect_rc 3 $T --epochs 3 --resume "$WORK/p.h5" --no-checkpoint
+expect_err "p.h5: checkpoint attribute 'precision' is 'fp64'"
 cp "$WORK/s.h5" "$WORK/s2.h5"
 expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --max-steps 1000
 expect_rc 2 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --max-steps 1
