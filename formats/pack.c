@@ -579,7 +579,16 @@ static cxr_status ctx_init(pack_ctx *c)
         return cxr_set_error(CXR_E_ARG, "plan has %d splits", plan->n_splits);
     c->pixels = (size_t)c->side * (size_t)c->side;
     c->chunk_bytes = cxr_chunk_bytes(c->shard, c->side);
-    for (int s = 0; s < plan->n_splits; s++) c->total_all += plan->splits[s].n;
+    /* a round never needs more shards than the largest split has (the output does not depend
+     * on the window): --window 4096 on a small set maps 2 x 4097 chunks otherwise */
+    int64_t most = 1;
+    for (int s = 0; s < plan->n_splits; s++) {
+        c->total_all += plan->splits[s].n;
+        const int64_t k = (plan->splits[s].n + c->shard - 1) / c->shard;
+        if (k > most) most = k;
+    }
+    if (c->window > most) c->window = (int)most;
+    c->n_ring = 2 * c->window + 2;
     if (opt->strict && plan->n_skipped > 0) {
         const cxr_pack_skip *k = &plan->skipped[0];
         c->sum->skipped = 1;
