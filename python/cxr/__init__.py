@@ -305,7 +305,8 @@ class Loader(_Closable):
     reads the shards k with k % parts == part), augment (None: off; else a spec as cxr-train's
     --augment: "default", "none", "rotate=10,scale=0.9:1.1,..."; image i of epoch e is then
     transformed as cxr_augment_image(params, seed, e, i), the bits cxr-train trains on).
-    `store` is a path or a Store. The loader is used in the process that created it (its
+    `store` is a path or a Store (one opened from a path is closed by close(); a Store given
+    stays open). The loader is used in the process that created it (its
     workers are threads, which a fork does not copy)."""
 
     def __init__(self, store, split="train", batch=64, shuffle=False, seed=1, window=4,
@@ -318,7 +319,8 @@ class Loader(_Closable):
         o.threads, o.depth = _int(threads, "threads", 0, _INT_MAX), _int(depth, "depth", 0, _INT_MAX)
         o.prefetch = int(bool(prefetch))
         o.part, o.parts = _int(part, "part", 0, _INT_MAX), _int(parts, "parts", 1, _INT_MAX)
-        self.store = store if isinstance(store, Store) else Store(store)
+        self._own_store = not isinstance(store, Store)  # opened here: closed by close()
+        self.store = Store(store) if self._own_store else store
         self.split = split
         self.augment = None
         if augment is not None:
@@ -340,6 +342,8 @@ class Loader(_Closable):
         with self._lock:
             self._generation += 1  # a running epoch's iterator raises at its next batch
             self._h = None
+            if self._own_store:
+                self.store.close()  # the C store goes with the C loader, which holds it
 
     def __repr__(self):
         return f"cxr.Loader({self.store.path!r}, {self.split!r})"

@@ -281,6 +281,16 @@ except ValueError as e:
     check("closed" in str(e), f"iterator after close message: {e}")
 del it, b
 
+# close() closes the store the loader opened from a path, not one it was given
+ld = cxr.Loader(store, "train", batch=2)
+own = ld.store
+ld.close()
+check(own._h is None, "close() left the store it opened from a path open")
+given = cxr.Store(store)
+cxr.Loader(given, "train", batch=2).close()
+check(given._h is not None and given.has_split("train"), "close() closed a store it was given")
+given.close()
+
 
 def wait_child(pid, seconds):
     """The child's exit code, or None if it still runs after `seconds` (then it is killed)."""
