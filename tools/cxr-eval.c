@@ -120,6 +120,8 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     cxr_json_add_text(o, "model", model_path);
     cJSON_AddNumberToObject(o, "epoch", meta->epoch);
     cJSON_AddNumberToObject(o, "step", (double)meta->step);
+    if (meta->average_count > 0) /* weight averaging: the model is the mean of these epochs */
+        cJSON_AddNumberToObject(o, "averaged_epochs", meta->average_count);
     cxr_json_add_text(o, "store", store_path);
     cJSON_AddStringToObject(o, "split", split);
     cJSON_AddNumberToObject(o, "images", (double)r->n);
@@ -467,10 +469,13 @@ int main(int argc, char **argv)
                            n_members));
         goto bail;
     }
-    if (!ensemble)
+    if (!ensemble) {
         printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", model_path, meta.epoch,
                (long long)meta.step, K, meta.model.image_size, meta.model.image_size);
-    else {
+        if (meta.average_count > 0)
+            printf("weights   the mean of epochs %d-%d (cxr-train --average-from)\n",
+                   meta.average_from, meta.epoch);
+    } else {
         printf("ensemble  %d models: the mean of their class probabilities (%d classes, %dx%d)\n",
                n_members, K, meta.model.image_size, meta.model.image_size);
         for (int j = 0; j < n_members; j++)

@@ -3,7 +3,7 @@ The training weights are those of a run without averaging, to the bit; the check
 is the float32 running mean of the epoch-end weights from epoch E on, computed here from a run
 without averaging stopped after each epoch; the log's epochs say how many epochs their
 evaluation averaged; a resume continues the mean to the bit; cxr-eval and cxr-export read the
-mean, not the training weights; a resume with another --average-from, and a file whose
+mean, not the training weights, and cxr-eval says so; a resume with another --average-from, and a file whose
 average_count contradicts its epochs, are refused."""
 
 import json
@@ -91,6 +91,12 @@ try:
     if ev["a.h5"].get("loss") != ev["a.w.h5"].get("loss") or "loss" not in ev["a.h5"]:
         fail(f"cxr-eval: checkpoint {ev['a.h5'].get('loss')} vs its weights "
              f"{ev['a.w.h5'].get('loss')}")
+    if ev["a.h5"].get("averaged_epochs") != 2 or "averaged_epochs" in ev["b.h5"]:
+        fail(f"cxr-eval --json averaged_epochs: {ev['a.h5'].get('averaged_epochs')}, "
+             f"{ev['b.h5'].get('averaged_epochs')} (want 2, absent)")
+    r = run("cxr-eval", f"{W}/a.h5", store, "--split", "val", "--threads", "2")
+    if b"weights   the mean of epochs 2-3" not in r.stdout:
+        fail(f"cxr-eval's report does not say the weights are a mean: {r.stdout[:300]!r}")
     if ev["a.h5"].get("loss") == ev["b.h5"].get("loss"):
         fail("cxr-eval of the averaged checkpoint gives the training weights' loss")
     log3 = epochs(f"{W}/a.jsonl")[-1]
