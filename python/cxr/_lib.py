@@ -28,7 +28,10 @@ P = ctypes.POINTER
 # options a head name, cxr_log_run_line the head, cxr_eval_result a count of non-finite
 # probabilities, the model config an input pool, the backend table three ops (none of them
 # used here).
-ABI = "0.9"
+# 0.10: cxr_checkpoint_meta grew precision, average_from and average_count, cxr_train_recipe
+# and its options average_from, cxr_log_epoch averaged, cxr_log_run_line average_from (none of
+# them used here).
+ABI = "0.10"
 
 
 class LoaderOptions(ctypes.Structure):
