@@ -5,7 +5,6 @@
  */
 #include "cxr_checkpoint.h"
 #include "cxr_augment.h"
-#include "cxr_cuda.h"
 #include "h5_internal.h"
 
 #include <errno.h>
@@ -158,7 +157,6 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_i32(f, "epochs", meta->epochs) >= 0 &&
          cxr_h5_attr_put_i32(f, "batch", meta->batch) >= 0 &&
          cxr_h5_attr_put_i32(f, "threads", meta->threads) >= 0 &&
-         cxr_h5_attr_put_str(f, "precision", meta->precision[0] ? meta->precision : "fp32") >= 0 &&
          cxr_h5_attr_put_f64(f, "lr", meta->adam.lr) >= 0 &&
          cxr_h5_attr_put_f64(f, "beta1", meta->adam.beta1) >= 0 &&
          cxr_h5_attr_put_f64(f, "beta2", meta->adam.beta2) >= 0 &&
@@ -195,6 +193,8 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
              cxr_h5_attr_put_str(f, "stopped", meta->stopped) >= 0 &&
              cxr_h5_attr_put_i32(f, "average_from", meta->average_from) >= 0;
     if (ok && averaged) ok = cxr_h5_attr_put_i32(f, "average_count", meta->average_count) >= 0;
+    if (ok && meta->precision[0]) /* unknown (a file read that had none): not invented */
+        ok = cxr_h5_attr_put_str(f, "precision", meta->precision) >= 0;
     if (!ok) return cxr_hdf5_error(CXR_E_HDF5, path, "cannot write the checkpoint's attributes");
     return CXR_OK;
 }
@@ -301,10 +301,13 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
     if (fapl < 0 || fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0)
         CXR_THROW_H5(CXR_E_HDF5, "checkpoint property lists");
     CXR_TRY(cxr_h5_create(&tf, path, fcpl, fapl, &f));
-    if (average && (weights || meta->average_count < 1 || meta->average_from < 1))
-        CXR_THROW(CXR_E_ARG, "checkpoint %s: an average of %d epochs from epoch %d", path,
-                  meta->average_count, meta->average_from);
-    CXR_TRY(write_attrs(f, path, m, meta, weights, bf16, average != NULL));
+    /* a checkpoint has /average exactly when meta counts averaged epochs; a weights file's
+     * parameters are the mean when it does */
+    if (weights ? average != NULL : (average != NULL) != (meta->average_count > 0))
+        CXR_THROW(CXR_E_ARG, "checkpoint %s: %s for an average of %d epochs from epoch %d", path,
+                  average ? "a mean given" : "no mean given", meta->average_count,
+                  meta->average_from);
+    CXR_TRY(write_attrs(f, path, m, meta, weights, bf16, meta->average_count > 0));
     if (bf16 && (ft = mt = bf16_type()) < 0) CXR_THROW_H5(CXR_E_HDF5, "bfloat16 type");
     if (cxr_h5_write_strings(f, "class_names", (const char *const *)meta->class_names,
                              meta->n_classes) < 0)
@@ -406,10 +409,11 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "best_value", v = m->best_value;
     else if (m->average_from < 0)
         bad = "average_from", v = m->average_from;
-    /* the mean holds the epochs from average_from to epoch, each once */
-    else if (m->average_count != 0 &&
-             (m->average_from < 1 || m->average_count != m->epoch - m->average_from + 1 ||
-              m->weights_only))
+    /* the mean holds the epochs from average_from to epoch, each once (a weights file's
+     * /params is that mean; a checkpoint's is in /average) */
+    else if (m->average_count != (m->average_from >= 1 && m->epoch >= m->average_from
+                                      ? m->epoch - m->average_from + 1
+                                      : 0))
         bad = "average_count", v = m->average_count;
     if (bad) return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint attribute '%s': %g", path, bad, v);
     cxr_augment_params aug;
@@ -605,13 +609,9 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
                      "checkpoint attribute 'average_from' or 'average_count' is unreadable");
     meta->average_from = afrom;
     meta->average_count = acount;
-    cxr_precision prec;
+    /* informational (a resume compares it): a name this version does not know is kept */
     if (get_str(f, "precision", meta->precision, sizeof meta->precision, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'precision' is unreadable");
-    if (meta->precision[0] && cxr_precision_parse(meta->precision, &prec) != CXR_OK)
-        CXR_THROW(CXR_E_FORMAT,
-                  "%s: checkpoint attribute 'precision' is '%s', not fp32, tf32 or bf16", path,
-                  meta->precision);
     if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0 ||
         get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' or 'tool_version' is unreadable");
@@ -754,6 +754,19 @@ bail:
     return st;
 }
 
+/* An /average group belongs to a checkpoint that counts averaged epochs: one beside a count
+ * of 0 (or in a weights file) is an edited or damaged file, not silently ignored. */
+static cxr_status check_average_group(hid_t f, const char *path, const cxr_checkpoint_meta *ck)
+{
+    if ((ck->average_count == 0 || ck->weights_only) && cxr_h5_exists(f, "average"))
+        return cxr_set_error(CXR_E_FORMAT,
+                             "checkpoint %s: has /average but %s (average_count %d): damaged or "
+                             "edited",
+                             path, ck->weights_only ? "is a weights file" : "averages no epoch",
+                             ck->average_count);
+    return CXR_OK;
+}
+
 cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_meta *meta)
 {
     cxr_status st = CXR_OK;
@@ -772,6 +785,7 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
                   "holds no Adam state, so training cannot resume from it; resume from the "
                   "checkpoint cxr-train wrote",
                   path, CXR_WEIGHTS_FORMAT);
+    CXR_TRY(check_average_group(f, path, &local));
     if (local.model.n_classes != c->n_classes || local.model.image_size != c->image_size)
         CXR_THROW(CXR_E_MISMATCH,
                   "checkpoint %s: %d classes on %dx%d images, model expects %d "
@@ -845,7 +859,8 @@ static cxr_status read_params(hid_t f, const char *path, cxr_model *m,
     for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
         const cxr_tensor_info *t = cxr_model_tensor(m, i);
         char name[128];
-        snprintf(name, sizeof name, "%s/%s", ck->average_count > 0 ? "average" : "params", t->name);
+        snprintf(name, sizeof name, "%s/%s",
+                 ck->average_count > 0 && !ck->weights_only ? "average" : "params", t->name);
         float *dst = block + t->offset;
         if (be->on_device) {
             free(host);
@@ -881,9 +896,11 @@ cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batc
     }
     CXR_TRY(cxr_model_create_inference(&m, &cfg, be));
     CXR_TRY(cxr_model_set_threads(m, threads));
-    /* a checkpoint holds its Adam state too: not read here, but one that lacks a tensor is
-     * incomplete (damaged or edited), and refused as cxr_checkpoint_load would */
-    for (int b = 1; b < 3 && !local.weights_only; b++)
+    /* a checkpoint holds its Adam state (and, with a mean, its training weights) too: not
+     * read here, but one that lacks a tensor is incomplete (damaged or edited), and refused as
+     * cxr_checkpoint_load would */
+    CXR_TRY(check_average_group(f, path, &local));
+    for (int b = local.average_count > 0 ? 0 : 1; b < 3 && !local.weights_only; b++)
         for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
             char name[128];
             snprintf(name, sizeof name, "%s/%s", block_group[b], cxr_model_tensor(m, i)->name);

@@ -4,8 +4,8 @@
  *   /                 attributes: format, format_version, tool_version, store, epoch (completed
  *                     epochs), step (Adam t), seed, rng (how every random stream derives from
  *                     the seed), the recipe (epochs, batch, lr, beta1, beta2, eps, keep_prob,
- *                     alpha, threads, precision: fp32, tf32 or bf16, absent in older
- *                     files), the model shape (n_classes, image_size, channels[4],
+ *                     alpha, threads, precision: fp32, tf32 or bf16, absent in files
+ *                     written before it was recorded), the model shape (n_classes, image_size, channels[4],
  *                     dense[2]), the store's preprocessing (image_size, equalize, normalize,
  *                     crop_ratio, max_side, and clahe_clip for CLAHE, same names as the
  *                     store's attributes; a CLAHE file without clahe_clip used clip limit 2),
@@ -78,8 +78,8 @@ typedef struct {
     int epochs; /* planned epochs of the run */
     int batch;
     int threads;             /* informational */
-    char precision[8];       /* the run's arithmetic, cxr_precision_name ("" when the file
-                                predates it: fp32, the only one then) */
+    char precision[8];       /* the run's arithmetic, cxr_precision_name ("" unknown: a file
+                                written before it was recorded; not written then) */
     int epoch;               /* completed epochs */
     int64_t step;            /* Adam step count t */
     uint64_t seed;           /* the run's seed (shuffle, dropout, init) */

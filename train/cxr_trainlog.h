@@ -157,6 +157,7 @@ typedef struct {
     int input_pool;         /* the model's input pool; written when > 1 */
     const char *select;     /* model-selection metric ("none"); NULL: not written */
     int patience;           /* written with select */
+    int average_from;       /* weight averaging's first epoch; written when > 0 */
     const char *best_model; /* the best model's file, NULL: none */
     float lr;
     uint64_t seed;

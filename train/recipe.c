@@ -26,7 +26,8 @@ static const cxr_train_recipe recipes[] = {
       .label_smoothing = 0,
       .select = "val_auc",
       .patience = 0,
-      .augment = "default" },
+      .augment = "default",
+      .average_from = 0 },
     /* The chest X-ray study (specs/model.md): batch 64, 26 epochs, constant rate, plain Adam,
      * the last epoch's model. The learning rate is not the study's 0.01, which diverges with
      * this network (specs/model.md "Learning rate"). The default until issue 15. */
@@ -41,7 +42,8 @@ static const cxr_train_recipe recipes[] = {
       .label_smoothing = 0,
       .select = "none",
       .patience = 0,
-      .augment = "none" },
+      .augment = "none",
+      .average_from = 0 },
     /* The landmark study: the study recipe with batch 256. */
     { .name = "landmarks",
       .about = "the landmark study: the study recipe with batch 256",
@@ -54,7 +56,8 @@ static const cxr_train_recipe recipes[] = {
       .label_smoothing = 0,
       .select = "none",
       .patience = 0,
-      .augment = "none" },
+      .augment = "none",
+      .average_from = 0 },
     /* The study recipe with 100 steps of linear warmup and a cosine decay to 0 (specs/model.md
      * "Learning-rate schedule": Adam's first full-rate steps blow the logits up). */
     { .name = "cosine",
@@ -68,7 +71,8 @@ static const cxr_train_recipe recipes[] = {
       .label_smoothing = 0,
       .select = "none",
       .patience = 0,
-      .augment = "none" },
+      .augment = "none",
+      .average_from = 0 },
 };
 
 const cxr_train_recipe *cxr_train_recipes(int *n)

@@ -512,12 +512,12 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
  * order). Classes and preprocessing are checked by cxr_checkpoint_check_store. */
 static void warn_resume(const cxr_train_options *o, const cxr_checkpoint_meta *ck)
 {
-    const char *had = ck->precision[0] ? ck->precision : "fp32";
-    if (strcmp(had, run_precision(o)) != 0)
+    if (ck->precision[0] && strcmp(ck->precision, run_precision(o)) != 0) /* "": unrecorded */
         note(o,
              "warning: resume %s: --precision %s, the checkpoint's run had %s: losses differ "
-             "from an uninterrupted run (give --precision %s to continue it exactly)",
-             o->io.resume_path, run_precision(o), had, had);
+             "from an uninterrupted run (the same device and --precision %s continue it "
+             "exactly)",
+             o->io.resume_path, run_precision(o), ck->precision, ck->precision);
     struct stat a, b;
     if (stat(ck->store, &a) != 0 || stat(o->io.store_path, &b) != 0 || a.st_dev != b.st_dev ||
         a.st_ino != b.st_ino)
@@ -763,8 +763,8 @@ static cxr_status resolve_recipe(train_run *r)
     CXR_TRY(check_selection(r));
     if (rc->average_from > rc->epochs)
         note(o,
-             "warning: --average-from %d is after the run's last epoch (%d): no weights are "
-             "averaged",
+             "warning: weight averaging from epoch %d is after the run's last epoch (%d): no "
+             "weights are averaged",
              rc->average_from, rc->epochs);
     if ((ro->lr_step_epochs > 0 || ro->lr_gamma > 0) && rc->sched.kind != CXR_LR_STEP)
         CXR_THROW(CXR_E_ARG, "--%s: for the step schedule only; this run's is %s",
@@ -947,10 +947,11 @@ static cxr_status log_run(train_run *r, cxr_backend *be)
         .label_smoothing = r->rc.smoothing,
         .select = cxr_select_name(r->rc.select),
         .patience = r->rc.patience,
+        .average_from = r->rc.average_from,
         .best_model = r->best_path[0] ? r->best_path : NULL,
         .seed = r->rc.seed,
         .threads = o->compute.threads,
-        .precision = o->compute.precision ? o->compute.precision : "fp32",
+        .precision = run_precision(o),
         .resident = r->src.gpu ? cxr_gpu_loader_is_resident(r->src.gpu) : -1,
         .prefetch = o->compute.prefetch,
         .keep_prob = r->rc.cfg.keep_prob,

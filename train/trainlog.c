@@ -211,6 +211,7 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
         cJSON_AddStringToObject(re, "select", r->select);
         cJSON_AddNumberToObject(re, "patience", r->patience);
     }
+    if (r->average_from > 0) cJSON_AddNumberToObject(re, "average_from", r->average_from);
     cJSON_AddNumberToObject(re, "seed", (double)r->seed);
     cJSON_AddNumberToObject(re, "threads", r->threads);
     cJSON_AddStringToObject(re, "precision", r->precision);

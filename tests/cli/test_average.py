@@ -91,7 +91,8 @@ try:
     if ev["a.h5"].get("loss") != ev["a.w.h5"].get("loss") or "loss" not in ev["a.h5"]:
         fail(f"cxr-eval: checkpoint {ev['a.h5'].get('loss')} vs its weights "
              f"{ev['a.w.h5'].get('loss')}")
-    if ev["a.h5"].get("averaged_epochs") != 2 or "averaged_epochs" in ev["b.h5"]:
+    if ev["a.h5"].get("averaged_epochs") != 2 or ev["a.w.h5"].get("averaged_epochs") != 2 or \
+            "averaged_epochs" in ev["b.h5"]:
         fail(f"cxr-eval --json averaged_epochs: {ev['a.h5'].get('averaged_epochs')}, "
              f"{ev['b.h5'].get('averaged_epochs')} (want 2, absent)")
     r = run("cxr-eval", f"{W}/a.h5", store, "--split", "val", "--threads", "2")
@@ -116,6 +117,15 @@ try:
         fail("resumed: /average or /params differs from the uninterrupted run's")
     if [e.get("averaged") for e in epochs(f"{W}/c.jsonl")] != [2]:
         fail("resumed log: epoch 3 does not say it averaged 2 epochs")
+    # ... also from a mean of 2 epochs, which differs from the training weights
+    run("cxr-train", store, *T, "--epochs", "4", "--resume", f"{W}/b.h5")
+    w4 = tensors(f"{W}/b.h5", "params")
+    want4 = {n: want[n] + (w4[n] - want[n]) / np.float32(3) for n in NAMES}
+    shutil.copy(f"{W}/a.h5", f"{W}/d.h5")
+    run("cxr-train", store, *T, "--epochs", "4", "--resume", f"{W}/d.h5")
+    if not same(tensors(f"{W}/d.h5", "average"), want4) or \
+            not same(tensors(f"{W}/d.h5", "params"), w4):
+        fail("resumed from a mean of 2 epochs: /average or /params differs from the reference")
 
     # ---- refused: another --average-from on a resume; an inconsistent average_count
     r = run("cxr-train", store, *T, "--epochs", "4", "--resume", f"{W}/c.h5", "--average-from",
@@ -129,10 +139,30 @@ try:
     if r.returncode == 0 or b"average_count" not in r.stderr or b"bad.h5" not in r.stderr:
         fail(f"average_count 3 after 3 epochs from 2 is not refused: {r.returncode} "
              f"{r.stderr!r}")
+    # ... and a file whose count was removed (its tools would read the training weights) or
+    # whose /average lacks a count, and an averaged checkpoint without its training weights
+    for edit, what in (("count", "average_count"), ("from", "/average"), ("params", "params")):
+        shutil.copy(f"{W}/a.h5", f"{W}/bad.h5")
+        with h5py.File(f"{W}/bad.h5", "r+") as f:
+            if edit == "count":
+                del f.attrs["average_count"]
+            elif edit == "from":
+                del f.attrs["average_count"], f.attrs["average_from"]
+            else:
+                del f["params"]
+        for tool in ("cxr-eval", "cxr-train"):
+            args = [store, "--split", "val", "--threads", "2"] if tool == "cxr-eval" else \
+                [*T, "--epochs", "4", "--resume", f"{W}/bad.h5", "--no-checkpoint"]
+            if tool == "cxr-eval":
+                r = run(tool, f"{W}/bad.h5", *args, want=None)
+            else:
+                r = run(tool, store, *args, want=None)
+            if r.returncode != 3 or what.encode() not in r.stderr:
+                fail(f"{tool}, {edit} edited: exit {r.returncode} {r.stderr[-300:]!r}")
 
     # ---- averaging that never starts is said
     r = run("cxr-train", store, *T, "--epochs", "1", "--average-from", "5", "--no-checkpoint")
-    if b"--average-from 5 is after the run's last epoch (1)" not in r.stderr:
+    if b"weight averaging from epoch 5 is after the run's last epoch (1)" not in r.stderr:
         fail(f"no warning for an average that never starts: {r.stderr!r}")
 finally:
     shutil.rmtree(W, ignore_errors=True)
