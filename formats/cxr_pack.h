@@ -130,8 +130,9 @@ typedef struct {
 typedef struct {
     const char *output; /* store path */
     int threads;        /* OpenMP workers (>= 1) */
-    int window;         /* shards decoded per round (0: threads, at most 6); the
-                                  output does not depend on it, memory does */
+    int window;         /* shards decoded per round (0: threads, at most 6; never more
+                                  than the largest split's shards); the output does not depend
+                                  on it, memory does */
     int strict;         /* 1: the first skipped input is fatal (CXR_E_DECODE) */
     cxr_store_options store;
     const cxr_pack_attr *attrs; /* extra root attributes (provenance), n_attrs of them */
@@ -186,7 +187,7 @@ void cxr_pack_dups_format(const cxr_pack_summary *sum, const cxr_pack_plan *plan
  * at opt->output (and a previous file there is untouched). Skipped inputs are reported through
  * opt->on_skip and recorded in the store. Errors: CXR_E_INTERRUPTED when *opt->interrupted was
  * set, CXR_E_DECODE for the first skip under strict, the writer's codes otherwise.
- * Memory: 2W+2 chunks of shard*size^2*4 bytes (shuffled images) plus as many compressed
+ * Memory (W: the window after that cap): 2W+2 chunks of shard*size^2*4 bytes (shuffled images) plus as many compressed
  * chunks plus, per thread, the largest input file, one image and the decoder's scratch,
  * whatever the number of inputs (W = window). */
 cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,

@@ -563,7 +563,6 @@ static cxr_status ctx_init(pack_ctx *c)
     const cxr_pack_plan *plan = c->plan;
     c->n_threads = opt->threads > 0 ? opt->threads : 1;
     c->window = opt->window > 0 ? opt->window : (c->n_threads < 6 ? c->n_threads : 6);
-    c->n_ring = 2 * c->window + 2;
     c->shard = opt->store.shard;
     c->side = opt->store.pp.size;
     if (c->shard < 1 || c->shard > 1 << 16)
