@@ -6,6 +6,10 @@ JSON Lines logs (specs/log.md) and peer_torch_gpu.py's lines. Standard library o
       exit 0 when the epoch lines (from epoch K on, default 1) are identical as strings once
       the fields that measure time or the machine are removed; else print the first difference
       and exit 1.
+  device_report.py averaged A.jsonl B.jsonl
+      B is A's run with --average-from 1: exit 0 when epoch 1 is A's but for "averaged": 1 (a
+      mean of one epoch is its weights, through the download and upload of the swap) and every
+      epoch's training figures are A's (the mean never leaks into training); else exit 1.
   device_report.py loss A.jsonl B.jsonl
       epoch-1 train and eval loss of both runs and their relative difference (always exit 0).
   device_report.py table DIR
@@ -62,6 +66,25 @@ def same(a, b, first=1):
                     print(f"differ: epoch {x['epoch']} {k}: {x.get(k)!r} vs {y.get(k)!r}")
                     return 1
     print(f"identical: {len(ea)} epoch line(s) (timing fields left out)")
+    return 0
+
+
+def averaged(a, b):
+    ea, eb = epochs(a), epochs(b)
+    if len(ea) < 2 or len(ea) != len(eb):
+        print(f"differ: {len(ea)} epoch lines in {a}, {len(eb)} in {b} (want >= 2)")
+        return 1
+    for k, (x, y) in enumerate(zip(ea, eb)):
+        if y.get("averaged") != k + 1 or "averaged" in x:
+            print(f"differ: epoch {x['epoch']} averaged {x.get('averaged')!r} vs {y.get('averaged')!r}")
+            return 1
+        keys = set(x) | set(y) if k == 0 else {"train_loss", "train_acc", "steps", "step_total", "lr"}
+        for key in sorted(keys - TIMING - {"averaged"}):
+            if x.get(key) != y.get(key):
+                print(f"differ: epoch {x['epoch']} {key}: {x.get(key)!r} vs {y.get(key)!r}")
+                return 1
+    print(f"as expected: epoch 1 identical but for 'averaged', training figures of {len(ea)} "
+          "epochs identical")
     return 0
 
 
@@ -180,6 +203,8 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == "same":
         first = int(argv[4]) if len(argv) >= 5 and argv[3] == "--from-epoch" else 1
         return same(argv[1], argv[2], first)
+    if len(argv) == 3 and argv[0] == "averaged":
+        return averaged(argv[1], argv[2])
     if len(argv) == 3 and argv[0] == "loss":
         return loss(argv[1], argv[2])
     if len(argv) == 2 and argv[0] == "table":

@@ -275,6 +275,10 @@ step sample_same_ab 10 -- python3 tests/gpu/device_report.py same "$S/cuda_a.jso
 step sample_resume_1 60 int -- train_s cuda_r --device cuda --epochs 1 --checkpoint "$S/r.h5"
 step sample_resume_2 60 int -- train_s cuda_r --device cuda --resume "$S/r.h5" --checkpoint "$S/r.h5"
 step sample_same_resume 10 -- python3 tests/gpu/device_report.py same "$S/cuda_a.jsonl" "$S/cuda_r.jsonl"
+# weight averaging swaps the mean into the device's weights for each evaluation and back
+step sample_cuda_avg 60 int -- train_s cuda_avg --device cuda --average-from 1 --checkpoint "$S/avg.h5"
+step sample_same_avg 10 -- python3 tests/gpu/device_report.py averaged "$S/cuda_a.jsonl" "$S/cuda_avg.jsonl"
+step sample_eval_avg 30 -- cxr-eval "$S/avg.h5" "$S/sample.h5" --split test --device cuda
 step sample_streamed 60 int -- train_s cuda_streamed --device cuda --resident off
 step sample_same_streamed 10 -- python3 tests/gpu/device_report.py same "$S/cuda_a.jsonl" "$S/cuda_streamed.jsonl"
 step sample_tf32 60 int -- train_s cuda_tf32 --device cuda --precision tf32
