@@ -1254,7 +1254,6 @@ static void report_epoch(const train_run *r, const cxr_log_epoch *rec)
     o->cb.on_epoch(o->cb.user, &s);
 }
 
-/* Epoch e (0-based): train, evaluate, checkpoint, log, report. */
 /* Weight averaging (specs/model.md "Weight averaging"): from epoch average_from on, the mean
  * of the weights at the ends of the epochs so far (a running mean in float, a += (w - a) / k;
  * the first epoch's weights exactly) takes the training weights' place in the model for the
@@ -1298,6 +1297,7 @@ static cxr_status save_checkpoint(train_run *r, const char *path)
     return cxr_checkpoint_save(path, r->model, &r->meta);
 }
 
+/* Epoch e (0-based): train, evaluate, checkpoint, log, report. */
 static cxr_status run_epoch(train_run *r, int e)
 {
     cxr_status st = CXR_OK;
