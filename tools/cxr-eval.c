@@ -120,7 +120,7 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     cxr_json_add_text(o, "model", model_path);
     cJSON_AddNumberToObject(o, "epoch", meta->epoch);
     cJSON_AddNumberToObject(o, "step", (double)meta->step);
-    if (meta->average_count > 0) /* weight averaging: the model is the mean of these epochs */
+    if (meta->average_count > 0) /* weight averaging: the first model is the mean of these */
         cJSON_AddNumberToObject(o, "averaged_epochs", meta->average_count);
     cxr_json_add_text(o, "store", store_path);
     cJSON_AddStringToObject(o, "split", split);
@@ -133,6 +133,8 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
             cJSON *e = cJSON_CreateObject();
             cxr_json_add_text(e, "model", member_paths[j]);
             cJSON_AddNumberToObject(e, "epoch", members[j].epoch);
+            if (members[j].averaged > 0)
+                cJSON_AddNumberToObject(e, "averaged_epochs", members[j].averaged);
             cJSON_AddNumberToObject(e, "loss", members[j].result.loss);
             cJSON_AddNumberToObject(e, K == 2 ? "roc_auc" : "macro_ovr_auc", members[j].auc);
             cJSON_AddItemToArray(ens, e);

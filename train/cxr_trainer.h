@@ -119,6 +119,7 @@ cxr_status cxr_model_probs_tta(cxr_model *m, const float *images, int n, int tta
 typedef struct {
     cxr_eval_result result; /* its loss, seconds, loader wait */
     int epoch;              /* the checkpoint's epoch */
+    int averaged;           /* its weights are the mean of this many epochs (0: its own) */
     double auc;             /* binary: ROC AUC of p[1]; more classes: macro one-vs-rest AUC */
 } cxr_ensemble_member;
 typedef struct {

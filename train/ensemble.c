@@ -75,6 +75,7 @@ cxr_status cxr_evaluate_ensemble(const char *const *paths, int n_models, cxr_bac
             CXR_TRY(cxr_metrics_compute(scratch, 0.5, &r));
             members[j].result = er;
             members[j].epoch = meta.epoch;
+            members[j].averaged = meta.average_count;
             members[j].auc = K == 2 ? r.auc : r.macro_auc;
             cxr_metrics_report_free(&r);
         }

@@ -29,8 +29,8 @@ P = ctypes.POINTER
 # probabilities, the model config an input pool, the backend table three ops (none of them
 # used here).
 # 0.10: cxr_checkpoint_meta grew precision, average_from and average_count, cxr_train_recipe
-# and its options average_from, cxr_log_epoch averaged, cxr_log_run_line average_from (none of
-# them used here).
+# and its options average_from, cxr_log_epoch averaged, cxr_log_run_line average_from,
+# cxr_ensemble_member averaged (none of them used here).
 ABI = "0.10"
 
 

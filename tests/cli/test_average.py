@@ -100,6 +100,11 @@ try:
         fail(f"cxr-eval's report does not say the weights are a mean: {r.stdout[:300]!r}")
     if ev["a.h5"].get("loss") == ev["b.h5"].get("loss"):
         fail("cxr-eval of the averaged checkpoint gives the training weights' loss")
+    r = run("cxr-eval", f"{W}/a.h5", store, "--split", "val", "--threads", "2", "--json",
+            "--ensemble", f"{W}/b.h5")
+    members = json.loads(r.stdout).get("ensemble", []) if r.returncode == 0 else []
+    if [m.get("averaged_epochs") for m in members] != [2, None]:
+        fail(f"cxr-eval --ensemble --json members' averaged_epochs: {members}")
     log3 = epochs(f"{W}/a.jsonl")[-1]
     if abs(ev["a.h5"].get("loss", 0) - log3["eval_loss"]) > 1e-6 * abs(log3["eval_loss"]):
         fail(f"cxr-eval loss {ev['a.h5'].get('loss')} is not the log's epoch-3 eval_loss "
