@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from . import Loader, Store, _writable_view
+from . import _INT_MAX, Loader, Store, _int, _writable_view
 
 
 class StoreDataset(torch.utils.data.IterableDataset):
@@ -57,7 +57,7 @@ class StoreDataset(torch.utils.data.IterableDataset):
     def set_epoch(self, epoch):
         """The epoch (shuffle) of the next iteration; call before each epoch's DataLoader
         loop."""
-        self._epoch.value = int(epoch)
+        self._epoch.value = _int(epoch, "epoch", 0, _INT_MAX)  # refused here, not in a worker
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()

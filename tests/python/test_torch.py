@@ -106,4 +106,12 @@ for src in (cxr.Store(store), pathlib.Path(store)):
     ds.set_epoch(3)
     check([b[2].tolist() for b in batches(ds, 0)] == [b[2].tolist() for b in got],
           f"StoreDataset({type(src).__name__}) == StoreDataset(path)")
+# a bad epoch is refused by set_epoch, not later in a worker
+for bad, err in ((-1, ValueError), (2.5, TypeError), (2**31, ValueError)):
+    try:
+        ds.set_epoch(bad)
+        check(False, f"set_epoch({bad!r}) accepted")
+    except err:
+        pass
+check(ds.epoch == 3, "a refused set_epoch changed the epoch")
 finish("python.torch")
