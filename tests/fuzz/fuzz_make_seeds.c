@@ -119,6 +119,21 @@ static void make_checkpoint(const char *out)
     if (cxr_backend_cpu_create(&be, 1) != CXR_OK || cxr_model_create(&m, &c, be) != CXR_OK ||
         cxr_checkpoint_save(path, m, &meta) != CXR_OK)
         die(path, cxr_last_error());
+    /* a run's checkpoint with a weight average (/average, average_from, average_count) */
+    snprintf(path, sizeof path, "%s/averaged.h5", dir);
+    meta.has_run = 1;
+    meta.epoch = 1;
+    snprintf(meta.recipe, sizeof meta.recipe, "standard");
+    snprintf(meta.schedule, sizeof meta.schedule, "constant");
+    snprintf(meta.select, sizeof meta.select, "none");
+    meta.lr_gamma = 0.1;
+    meta.average_from = meta.average_count = 1;
+    snprintf(meta.precision, sizeof meta.precision, "fp32");
+    float *avg = malloc(cxr_model_n_params(m) * sizeof *avg);
+    if (!avg || cxr_model_get_block(m, CXR_BLOCK_PARAMS, avg) != CXR_OK ||
+        cxr_checkpoint_save_averaged(path, m, &meta, avg) != CXR_OK)
+        die(path, avg ? cxr_last_error() : "out of memory");
+    free(avg);
     cxr_model_destroy(m);
     cxr_backend_destroy(be);
 }
