@@ -15,6 +15,7 @@
  * With augmentation (cxr_loader_options.augment) the loader streams: the CPU loader's workers
  * augment each image, exactly as in a CPU run.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,10 +279,14 @@ static void register_ring_buffer(cxr_gpu_loader *g, const void *p, size_t bytes)
     for (int i = 0; i < g->n_reg; i++)
         if (g->reg[i] == p) return;
     if (g->n_reg == MAX_REG) return;
-    if (cudaHostRegister((void *)p, bytes, cudaHostRegisterDefault) == cudaSuccess)
+    const cudaError_t e = cudaHostRegister((void *)p, bytes, cudaHostRegisterDefault);
+    if (e == cudaSuccess)
         g->reg[g->n_reg++] = p;
     else
         cudaGetLastError(); /* clear the sticky-free error; fall back to pageable copies */
+    if (getenv("CXR_GPU_LOADER_VERBOSE")) /* diagnostics: is the copy asynchronous at all? */
+        fprintf(stderr, "gpu loader: ring buffer %p (%zu bytes): %s\n", p, bytes,
+                e == cudaSuccess ? "page-locked" : cudaGetErrorString(e));
 }
 
 extern "C" cxr_status cxr_gpu_loader_next(cxr_gpu_loader *g, float *dst, cxr_gpu_batch *b)
