@@ -94,6 +94,7 @@ static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode
                 CHECK(gb.indices[i] == b.indices[i]);
             }
         }
+        const double queued = cxr_now_s() - t0; /* the host's time to queue the epoch */
         for (int k = 0; k < nb; k++) {
             CHECK_OK(gpu->download(gpu->ctx, host, dst[k], (size_t)n_of[k] * img * 4));
             if (memcmp(host, want + (size_t)k * o.batch * img, (size_t)n_of[k] * img * 4) != 0) {
@@ -105,7 +106,8 @@ static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode
         /* resident: nothing to wait for (0); streamed: the CPU loader's wait (some) plus the
          * copy waits, within the epoch's wall time */
         double wall = cxr_now_s() - t0, wait = cxr_gpu_loader_wait_seconds(g);
-        fprintf(stderr, "epoch %d: wait %.6f s of %.6f s\n", e, wait, wall);
+        fprintf(stderr, "epoch %d: wait %.6f s of %.6f s (queued in %.6f s)\n", e, wait, wall,
+                queued);
         if (mode == CXR_RESIDENT_ON)
             CHECK(wait == 0.0);
         else
