@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """accuracy_table.py RUNDIR [RUNDIR ...]: issue 15's tables from accuracy_run.sh's outputs.
 
-For each RUNDIR (written by tests/bench/accuracy_run.sh: train.jsonl, val.json, test.json):
+For each RUNDIR (written by tests/bench/accuracy_run.sh: train.jsonl, or train.jsonl.gz as
+committed, val.json, test.json):
 the per-epoch val table from train.jsonl, then one summary table with a row per run and split
 (the model and threshold the run kept), then, for each recipe with more than one seed, the
 mean, sample standard deviation, minimum and maximum of each test metric. Runs are grouped by
@@ -10,8 +11,10 @@ store's equalization, or its file name for logs and run folders that do not say)
 `standard` with another --augment, --weight-decay or store is its own group, labelled with the
 fields in which it differs from the other runs of that recipe name. Markdown on stdout.
 Standard library only; reads nothing but the files named. The same logs drawn as curves
-(loss, ROC, time per epoch): `cxr-report RUNDIR/train.jsonl ... -o report.html`.
+(loss, ROC, time per epoch): `cxr-report RUNDIR/train.jsonl ... -o report.html` (a committed
+log: `gunzip -k RUNDIR/train.jsonl.gz` first).
 """
+import gzip
 import json
 import os
 import re
@@ -20,7 +23,9 @@ import sys
 
 
 def read_jsonl(path):
-    with open(path) as f:
+    """PATH's JSON lines; PATH.gz when PATH is not there (the committed runs' logs are gzipped)."""
+    f = open(path) if os.path.exists(path) else gzip.open(path + ".gz", "rt")
+    with f:
         return [json.loads(line) for line in f if line.strip()]
 
 
