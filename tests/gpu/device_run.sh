@@ -30,7 +30,8 @@
 # every step runs under GNU timeout, which handles SIGINT itself, so its child starts with SIGINT at
 # the default even when this script was started with it ignored (a background job without job
 # control; gpu.device_run checks it). CXR_DEVRUN_PHASES runs some phases only (a comma list of
-# parity, sample, real, memcheck, defaults, study; default all; the setup always runs): on a budget
+# parity, sample, real, memcheck, defaults, accuracy, study; default all; the setup always runs;
+# accuracy runs the planned runs of CXR_DEVRUN_ACCURACY, none without it): on a budget
 # of 15 device minutes, a first call with "parity,sample" shows within about 4 minutes whether the
 # GPU path works, and a second, while the machine is still warm, the rest. Everything lands in
 # $OUT/device_run.tgz (rewritten after each phase, so a run cut short still leaves one):
@@ -41,7 +42,10 @@
 # Environment: OUT (results folder; default /tmp/device_run_out), CXR_DEVRUN_DIR (the carried
 # folder, default .devrun), CXR_DEVRUN_SECONDS (the deadline), CXR_DEVRUN_RESERVE (seconds kept
 # for the study evaluation and the tarball, default 20), CXR_DEVRUN_WORK (scratch, default
-# /tmp/cxr_devrun), CXR_DEVRUN_PHASES (above). Exit status: 77 at once when there is no NVIDIA GPU
+# /tmp/cxr_devrun), CXR_DEVRUN_PHASES (above), CXR_DEVRUN_ACCURACY (a file of planned runs,
+# one "NAME RECIPE SIZE SEED [cxr-train options]" a line: each trained and evaluated on the real
+# split by tests/bench/accuracy_run.sh), CXR_DEVRUN_ACCURACY_CAP (seconds a run, default 150),
+# CXR_DEVRUN_ACCURACY_DEVICE (default cuda). Exit status: 77 at once when there is no NVIDIA GPU
 # (nothing run), 0 when every step passed, 1 when any failed (see summary.txt), 2 on a usage
 # error.
 set -uo pipefail
@@ -69,7 +73,7 @@ OUT=${OUT:-/tmp/device_run_out}
 reserve=${CXR_DEVRUN_RESERVE:-20} # seconds kept for the final table and tarball
 t_start=$(date +%s)
 fails=0
-all_phases=parity,sample,real,memcheck,defaults,study
+all_phases=parity,sample,real,memcheck,defaults,accuracy,study
 phases=${CXR_DEVRUN_PHASES:-$all_phases}
 for p in ${phases//,/ }; do
     case ",$all_phases," in
@@ -78,6 +82,33 @@ for p in ${phases//,/ }; do
     esac
 done
 want() { case ",$phases," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# CXR_DEVRUN_ACCURACY: the accuracy phase's planned runs, checked before anything runs (a plan
+# with a bad line is refused whole: exit 2). One run a line, '#' starts a comment:
+#   NAME RECIPE SIZE SEED [cxr-train options...]
+# NAME names the run's folder (letters, digits, '.', '_', '-'), SIZE the store's image size
+# (cxr-pack --size: 256 is the README's store), SEED a positive integer.
+acc_runs=()
+if [ -n "${CXR_DEVRUN_ACCURACY:-}" ]; then
+    [ -f "$CXR_DEVRUN_ACCURACY" ] || { echo "device_run: CXR_DEVRUN_ACCURACY: no file $CXR_DEVRUN_ACCURACY" >&2; exit 2; }
+    n=0
+    while IFS= read -r line || [ -n "$line" ]; do
+        n=$((n + 1))
+        line=${line%%#*}
+        read -r -a f <<< "$line"
+        [ ${#f[@]} -eq 0 ] && continue
+        if [ ${#f[@]} -lt 4 ] || ! [[ ${f[0]} =~ ^[A-Za-z0-9._-]+$ && ${f[1]} =~ ^[a-z]+$ &&
+            ${f[2]} =~ ^[1-9][0-9]*$ && ${f[3]} =~ ^[1-9][0-9]*$ ]]; then
+            echo "device_run: $CXR_DEVRUN_ACCURACY line $n: expected NAME RECIPE SIZE SEED [options]: $line" >&2
+            exit 2
+        fi
+        for r in "${acc_runs[@]}"; do
+            [ "${r%% *}" = "${f[0]}" ] && { echo "device_run: $CXR_DEVRUN_ACCURACY line $n: run ${f[0]} named twice" >&2; exit 2; }
+        done
+        acc_runs+=("${f[*]}")
+    done < "$CXR_DEVRUN_ACCURACY"
+    [ ${#acc_runs[@]} -gt 0 ] || { echo "device_run: $CXR_DEVRUN_ACCURACY: no run in it" >&2; exit 2; }
+fi
 
 # ---------------------------------------------------------------- no GPU: exit 77 at once
 have_gpu() {
@@ -354,6 +385,34 @@ default_eval() { # the kept model (threshold chosen on val) on val, then once on
     step default_eval 30 -- default_eval
 fi
 
+# ---------------------------------------------------------------- planned accuracy runs (issue 15)
+# The runs of CXR_DEVRUN_ACCURACY (checked above), in order, each through issue 15's protocol
+# (tests/bench/accuracy_run.sh: train, then the kept model on val and once on test with the
+# threshold chosen on val) on CXR_DEVRUN_ACCURACY_DEVICE (default cuda), at most
+# CXR_DEVRUN_ACCURACY_CAP seconds each (default 150); the real split packed as the README does
+# (CLAHE, --val-fraction 0.1) at each SIZE named, once. A run stopped at its cap is not evaluated
+# (accuracy_run.sh stops with cxr-train). Meant for runs whose plan (rule and prediction) was
+# committed before the call; the folders land in the tarball as accuracy/NAME/.
+if want accuracy; then
+phase "planned accuracy runs: ${CXR_DEVRUN_ACCURACY:-none (CXR_DEVRUN_ACCURACY not set)}"
+acc_dev=${CXR_DEVRUN_ACCURACY_DEVICE:-cuda}
+acc_cap=${CXR_DEVRUN_ACCURACY_CAP:-150}
+avf="--val-fraction 0.1"
+[ -d "$carried/chest_xray/val" ] && avf=""
+acc_packed=" "
+for r in "${acc_runs[@]}"; do
+    read -r -a f <<< "$r"
+    name=${f[0]} recipe=${f[1]} size=${f[2]} seed=${f[3]}
+    store=$R/acc-$size.h5
+    case $acc_packed in *" $size "*) ;; *)
+        step "acc_pack_$size" 90 -- cxr-pack "$carried/chest_xray" -o "$store" --size "$size" $avf
+        acc_packed="$acc_packed$size " ;;
+    esac
+    step "acc_$name" "$acc_cap" int -- sh tests/bench/accuracy_run.sh "$B/bin" "$store" "$recipe" \
+        "$seed" "$W/accuracy/$name" --device "$acc_dev" "${f[@]:4}"
+done
+fi
+
 # ---------------------------------------------------------------- the study recipe
 if want study; then
 phase "study recipe: 26 epochs fp32 for the time left, then the test split"
@@ -390,6 +449,13 @@ if [ "$mode" != dry ]; then
         echo "## the defaults, seed 1 on the GPU (val, then test; CPU seeds: tests/bench/results/accuracy)"
         python3 tests/gpu/device_report.py default "$R" 2>&1
         echo
+        if [ ${#acc_runs[@]} -gt 0 ] && [ -d "$W/accuracy" ]; then
+            echo "## planned accuracy runs ($CXR_DEVRUN_ACCURACY; evaluated runs only)"
+            ls -d "$W"/accuracy/*/ 2>/dev/null | while read -r d; do
+                [ -s "$d/test.json" ] && echo "$d"
+            done | xargs -r python3 tests/bench/accuracy_table.py 2>&1
+            echo
+        fi
         echo "## device line of cxr-train"
         grep -h 'device' "$W/logs/real_fp32.log" 2>/dev/null | head -3
     } >> "$W/notes.txt"

@@ -84,6 +84,30 @@ grep -q '^default recipe: no epoch finished' "$sum" || fail "--simulate: no line
     exec bash "$run" --simulate "$tmp/b" > "$tmp/simi.out" 2> "$tmp/simi.err")
 grep -qE '\| sample_cpu \| STOPPED at its cap \(SIGINT\)' "$tmp/wi/summary.txt" ||
     fail "SIGINT ignored on entry: sample_cpu not stopped by SIGINT: $(grep sample_cpu "$tmp/wi/summary.txt")"
+# CXR_DEVRUN_ACCURACY: the planned runs listed by --dry-run (a store packed once per size), a bad
+# file refused whole before anything runs, and the phase run here on the CPU with this build's
+# real programs on data/sample: each run's folder and the table of the evaluated runs
+printf '# plan\nq1 standard 64 1 --epochs 2 --threads 1\n\nq2 study 64 2 --epochs 1 --threads 1 # x\n' > "$tmp/acc.runs"
+plan=$(CXR_DEVRUN_ACCURACY=$tmp/acc.runs CXR_DEVRUN_PHASES=accuracy bash "$run" --dry-run 2>&1)
+[ "$(echo "$plan" | grep -cE '^  acc_pack_64 +cap')" = 1 ] || fail "accuracy: not one acc_pack_64 step: $plan"
+echo "$plan" | grep -qE '^  acc_q2 +cap.*accuracy_run.sh .* study 2 .*/accuracy/q2 --device cuda --epochs 1 --threads 1$' ||
+    fail "accuracy: no acc_q2 step with its options: $plan"
+for bad_plan in 'q1 standard 64' 'q1 standard 64 x' 'q/1 standard 64 1' 'q1 standard 64 1\nq1 study 64 2'; do
+    printf "$bad_plan\n" > "$tmp/bad.runs"
+    CXR_DEVRUN_ACCURACY=$tmp/bad.runs CXR_DEVRUN_PHASES=accuracy bash "$run" --dry-run > "$tmp/bad.out" 2>&1
+    [ $? -eq 2 ] && grep -q "bad.runs line" "$tmp/bad.out" || fail "accuracy: '$bad_plan' not refused: $(cat "$tmp/bad.out")"
+done
+mkdir -p "$tmp/carried" && ln -s "$here/../../data/sample" "$tmp/carried/chest_xray"
+CXR_DEVRUN_ACCURACY=$tmp/acc.runs CXR_DEVRUN_ACCURACY_DEVICE=cpu CXR_DEVRUN_PHASES=accuracy \
+    CXR_DEVRUN_SECONDS=100 CXR_DEVRUN_WORK=$tmp/wa OUT=$tmp/o5 CXR_DEVRUN_DIR=$tmp/carried \
+    bash "$run" --simulate "$build" > "$tmp/acc.out" 2> "$tmp/acc.err"
+for r in q1 q2; do
+    grep -qE "^\| acc_$r \| ok \|" "$tmp/wa/summary.txt" || fail "accuracy: step acc_$r not ok"
+    [ -s "$tmp/wa/accuracy/$r/test.json" ] && [ -s "$tmp/wa/accuracy/$r/train.jsonl" ] ||
+        fail "accuracy: no test.json or train.jsonl for $r"
+    grep -qE "^\| $r \| test \| 1 \|" "$tmp/wa/summary.txt" || fail "accuracy: no test row of $r in the summary"
+done
+tar tzf "$tmp/o5/device_run.tgz" | grep -q 'accuracy/q1/val.json' || fail "accuracy: q1's val.json not in the tarball"
 if [ $bad -ne 0 ]; then
     echo "--- summary"; cat "$sum" 2>/dev/null; echo "--- stderr"; cat "$tmp/sim.err"
 fi
