@@ -89,7 +89,7 @@ typedef struct {
     int64_t rows;
     int64_t malformed;     /* reason "malformed line" (path "<manifest>:<line>") */
     int64_t missing;       /* reason "missing id, url or label" (empty or "None") */
-    int64_t bad_id;        /* reason "bad id" (contains '/', '\\' or starts with '.') */
+    int64_t bad_id;        /* reason "bad id" ('/', '\\', a leading '.', over 251 bytes) */
     int64_t duplicate;     /* reason "duplicate id" (among rows of the selected classes) */
     int64_t not_found;     /* reason "image not found" (neither layout exists) */
     int64_t other_class;   /* rows of classes not selected (top-K / min-count) or dropped */

@@ -26,6 +26,10 @@ extern "C" {
 #define CXR_STORE_VERSION  2
 #define CXR_ZSTD_FILTER_ID 32015
 #define CXR_MAX_CLASSES    4096
+/* The longest class name a store takes, in bytes (a folder's name is at most 255; a manifest's
+ * label longer than this is refused): stored escaped, at most 4x, well inside the 1 MiB a reader
+ * accepts for a string. */
+#define CXR_CLASS_NAME_MAX 4096
 /* The zstd level cxr_store_options_defaults gives (cxr-pack's default): a fast one, since
  * shuffled float32 images barely compress at any level while the cost climbs (measurements in
  * specs/store.md, "Packing pipeline"). */

@@ -75,9 +75,12 @@ static char *line_loc(const char *manifest, int64_t line)
     return loc;
 }
 
+/* An id names the file <id>.jpg: at most NAME_MAX (255) bytes with the suffix. */
+#define ID_MAX 251
+
 static int bad_id(const char *s, size_t n)
 {
-    if (s[0] == '.') return 1;
+    if (s[0] == '.' || n > ID_MAX) return 1;
     for (size_t i = 0; i < n; i++)
         if (s[i] == '/' || s[i] == '\\' || s[i] == 0) return 1;
     return 0;
@@ -178,6 +181,12 @@ static cxr_status select_classes(planner *pl)
     if (!(plan->class_names = calloc((size_t)n_sel, sizeof *plan->class_names)))
         CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
     for (int c = 0; c < n_sel; c++) {
+        const size_t len = strlen(sorted[c].key);
+        if (len > CXR_CLASS_NAME_MAX)
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: the label of selected class %d is %zu bytes long (at most %d): is the "
+                      "label column the right one?",
+                      pl->manifest, c, len, CXR_CLASS_NAME_MAX);
         sorted[c].e->cls = c;
         if (!(plan->class_names[c] = strdup(sorted[c].key)))
             CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
@@ -215,7 +224,9 @@ static cxr_status skip_malformed(planner *pl, int64_t line, const char *why)
 static cxr_status skip_copied(planner *pl, int64_t line, const cxr_csv_field *id, int by_line,
                               const char *reason, int64_t *count)
 {
-    char *loc = by_line ? line_loc(pl->manifest, line) : strndup(id->s, id->len);
+    /* an id too long to name a file is not copied: every row of /skipped would be as wide */
+    char *loc =
+        by_line || id->len > ID_MAX ? line_loc(pl->manifest, line) : strndup(id->s, id->len);
     if (!loc) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
     cxr_status st = skip_row(pl, line, loc, reason);
     free(loc);

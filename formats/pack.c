@@ -65,8 +65,9 @@ typedef struct {
 /* What became of one item of the window being decoded. */
 typedef struct {
     int ok;
+    cxr_status fatal; /* not the input's fault (out of memory): the pack stops, nothing skipped */
     uint64_t bytes;   /* input bytes read */
-    char reason[256]; /* why it is skipped, when !ok */
+    char reason[256]; /* why it is skipped (or, with fatal, why it stops), when !ok */
 } slot_result;
 
 /* A complete chunk queued to be compressed, then written. */
@@ -319,7 +320,13 @@ static void decode_item(pack_ctx *c, worker *wk, int split, int64_t index, int64
                         int64_t p, slot_result *r)
 {
     const cxr_pack_item *item = &c->plan->splits[split].items[index];
-    int ok = cxr_decode_file(wk->dec, &c->opt->store.pp, item->path, wk->img, &r->bytes) == CXR_OK;
+    cxr_status st = cxr_decode_file(wk->dec, &c->opt->store.pp, item->path, wk->img, &r->bytes);
+    int ok = st == CXR_OK;
+    if (st == CXR_E_NOMEM || st == CXR_E_INTERNAL) { /* the machine's fault, not the input's */
+        r->fatal = st;
+        snprintf(r->reason, sizeof r->reason, "%s", cxr_last_error());
+        return;
+    }
     if (c->dups) /* an item that did not decode is not hashed */
         cxr_dups_hash(c->dups, split, index, cxr_decoder_file(wk->dec), r->bytes,
                       ok ? wk->img : NULL, c->pixels);
@@ -370,6 +377,7 @@ static cxr_status round_run(pack_ctx *c, int split, int64_t first, int64_t count
             int64_t j = c->decode_order[q - n_comp];
             slot_result *r = &c->results[j];
             r->ok = 0;
+            r->fatal = CXR_OK;
             r->bytes = 0;
             if (stop || interrupted(c))
                 snprintf(r->reason, sizeof r->reason, "interrupted");
@@ -378,6 +386,10 @@ static cxr_status round_run(pack_ctx *c, int split, int64_t first, int64_t count
         }
     }
     if (wst != CXR_OK) CXR_THROW(wst, "%s", werr);
+    for (int64_t j = 0; j < count; j++) /* the first in plan order, whatever the thread count */
+        if (c->results[j].fatal != CXR_OK)
+            CXR_THROW(c->results[j].fatal, "%s: %s", c->plan->splits[split].items[first + j].path,
+                      c->results[j].reason);
     for (int k = 0; k < n_comp; k++)
         if (c->to_compress[k].st != CXR_OK)
             CXR_THROW(c->to_compress[k].st, "compressing shard %lld: %s",
@@ -604,16 +616,30 @@ static cxr_status prehash(pack_ctx *c)
 {
     for (int s = 1; s < c->plan->n_splits; s++) {
         const cxr_pack_split *sp = &c->plan->splits[s];
+        int64_t fatal_i =
+            -1; /* the first item (plan order) whose decode failed for want of memory */
+        cxr_status fatal = CXR_OK;
+        char why[256] = "";
 #pragma omp parallel for num_threads(c->n_threads) schedule(dynamic, 1)
         for (int64_t i = 0; i < sp->n; i++) {
             worker *wk = &c->workers[omp_get_thread_num()];
             uint64_t len = 0;
             if (interrupted(c)) continue;
-            int ok = cxr_decode_file(wk->dec, &c->opt->store.pp, sp->items[i].path, wk->img,
-                                     &len) == CXR_OK;
-            cxr_dups_hash(c->dups, s, i, cxr_decoder_file(wk->dec), len, ok ? wk->img : NULL,
-                          c->pixels);
+            cxr_status st =
+                cxr_decode_file(wk->dec, &c->opt->store.pp, sp->items[i].path, wk->img, &len);
+            if (st == CXR_E_NOMEM || st == CXR_E_INTERNAL) { /* not the input's fault: stop */
+#pragma omp critical(cxr_prehash_fatal)
+                if (fatal_i < 0 || i < fatal_i) {
+                    fatal_i = i;
+                    fatal = st;
+                    snprintf(why, sizeof why, "%s", cxr_last_error());
+                }
+                continue;
+            }
+            cxr_dups_hash(c->dups, s, i, cxr_decoder_file(wk->dec), len,
+                          st == CXR_OK ? wk->img : NULL, c->pixels);
         }
+        if (fatal_i >= 0) return cxr_set_error(fatal, "%s: %s", sp->items[fatal_i].path, why);
         if (interrupted(c)) return cxr_set_error(CXR_E_INTERRUPTED, "interrupted");
     }
     return CXR_OK;

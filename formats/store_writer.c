@@ -81,6 +81,9 @@ static cxr_status check_class_names(const char *path, int n, const char *const *
     if (!v || !esc) CXR_THROW(CXR_E_NOMEM, "%s: class names", path);
     for (int c = 0; c < n; c++) {
         if (!names[c] || !*names[c]) CXR_THROW(CXR_E_ARG, "%s: class %d has no name", path, c);
+        if (strlen(names[c]) > CXR_CLASS_NAME_MAX)
+            CXR_THROW(CXR_E_FORMAT, "%s: class %d's name is %zu bytes long (at most %d)", path, c,
+                      strlen(names[c]), CXR_CLASS_NAME_MAX);
         if (cxr_h5_utf8_escape(names[c], &esc[c]) < 0)
             CXR_THROW(CXR_E_NOMEM, "%s: class names", path);
         v[c] = (stored_name){ esc[c] ? esc[c] : names[c], c };
@@ -88,7 +91,7 @@ static cxr_status check_class_names(const char *path, int n, const char *const *
     qsort(v, (size_t)n, sizeof *v, stored_name_cmp);
     for (int i = 1; i < n; i++)
         if (strcmp(v[i - 1].stored, v[i].stored) == 0)
-            CXR_THROW(CXR_E_ARG, "%s: classes %d and %d are both stored as '%s'", path,
+            CXR_THROW(CXR_E_FORMAT, "%s: classes %d and %d are both stored as '%s'", path,
                       v[i - 1].index, v[i].index, v[i].stored);
 bail:
     for (int c = 0; esc && c < n; c++) free(esc[c]);

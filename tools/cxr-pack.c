@@ -109,7 +109,8 @@ static void usage(FILE *f)
         "run "
         "stops\n"
         "at the next image, the temporary file is removed; one left by a killed run,\n"
-        ".STORE.cxr-tmp-PID-..., is removed by the next run that writes STORE); 1 other errors.\n",
+        ".STORE.cxr-tmp-PID-..., is removed by the next run that writes STORE); 1 other errors\n"
+        "(out of memory, also while reading an input: the input is not skipped, the run stops).\n",
         CXR_STORE_ZSTD_LEVEL);
     fputs(pack_manifest_help(), f);
 }

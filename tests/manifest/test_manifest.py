@@ -223,6 +223,48 @@ def case_errors(tmp):
     check(rc == 4 and "none.csv" in se, "absent manifest: exit 4 naming it (%d %s)" % (rc, se))
 
 
+def case_long_fields(tmp):
+    """Fields no file or store can hold are bad input named as such, not a store that bloats or
+    that no reader opens: an id too long to name a file (<id>.jpg over 255 bytes) is skipped as
+    `bad id` and recorded by its line, not copied into every row of /skipped; a selected label
+    longer than CXR_CLASS_NAME_MAX (4096 bytes) stops the pack (exit 3, naming the manifest)."""
+    csv, img = fixture(tmp)
+    rows = open(csv, "rb").read().rstrip(b"\n").split(b"\n")
+    n = len(rows)
+    long_id = "b" * 300
+    with open(csv, "ab") as f:
+        f.write(("7,%s,http://h/x.jpg\n7,%s,\n" % (long_id, long_id)).encode())  # label,id,url
+    out = os.path.join(tmp, "l.h5")
+    rc, so, se = pack(csv, img, out)
+    check(rc == 0, "long ids: pack (%d %s)" % (rc, se))
+    if rc == 0:
+        paths = h5data(out, "/skipped/path")
+        reasons = h5data(out, "/skipped/reason")
+        check(not any(long_id in p for p in paths), "the long id is not copied: %s" % paths)
+        byline = dict(zip(paths, reasons))
+        check(byline.get("%s:%d" % (csv, n + 1)) == "bad id",
+              "the 300-byte id: bad id at its line: %s" % byline)
+        check(byline.get("%s:%d" % (csv, n + 2)) == "missing id, url or label",
+              "the 300-byte id without url: named by its line: %s" % byline)
+        widths = subprocess.run(["h5dump", "-H", "-d", "/skipped/path", out], capture_output=True,
+                                text=True, env=ENV).stdout
+        m = re.search(r"STRSIZE (\d+)", widths)
+        check(m is not None and int(m.group(1)) < 300, "/skipped/path rows stay narrow: %s" % widths)
+    # a label of 5000 bytes, the most frequent: selected, refused
+    big = "L" * 5000
+    lcsv = os.path.join(tmp, "long_label.csv")
+    with open(lcsv, "wb") as f:
+        f.write(b"\n".join(rows) + b"\n")
+        for i in range(20):
+            f.write(("%s,z%d,http://h/z.jpg\n" % (big, i)).encode())
+    before = open(out, "rb").read() if os.path.exists(out) else None
+    rc, so, se = pack(lcsv, img, out)
+    check(rc == 3 and lcsv in se and "5000 bytes long (at most 4096)" in se,
+          "a 5000-byte label: exit 3 naming the manifest (%d %s)" % (rc, se[:300]))
+    check((open(out, "rb").read() if os.path.exists(out) else None) == before,
+          "the refused pack left the earlier store as it was")
+
+
 def case_dropped(tmp):
     """A selected class with too few of its images found (pass 2) is dropped, not packed empty:
     the store has fewer classes, the summary says so, --min-count holds for images found."""
@@ -284,7 +326,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="cxr-manifest-")
     try:
         {"explore": case_explore, "pack": case_pack, "determinism": case_determinism,
-         "errors": case_errors, "train": case_train, "dropped": case_dropped}[CASE](tmp)
+         "errors": case_errors, "train": case_train, "dropped": case_dropped,
+         "long_fields": case_long_fields}[CASE](tmp)
     finally:
         if not failures:
             shutil.rmtree(tmp, ignore_errors=True)

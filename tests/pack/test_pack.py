@@ -331,6 +331,61 @@ def case_write_error(tmp):
         no_temp_left(d)
 
 
+def case_nomem(tmp):
+    """Memory that runs out while an input is read is the machine's failure, not the input's:
+    the pack stops (exit 1, naming the file and the reason, nothing written), rather than
+    skipping the image and writing a store that silently lacks it (the outcome would then
+    depend on the memory free at the time). The file: a sample JPEG followed by zeros to 60 MB
+    (sparse; under the 64 MiB input cap), read whole (75 MB with the buffer's slack). The limit:
+    the smallest address-space limit under which the sample alone packs (found here, 4 MB
+    steps), plus 32 MB. Also on the path that hashes the later splits first
+    (--drop-duplicates)."""
+    root = os.path.join(tmp, "src")
+    shutil.copytree(SAMPLE, root)
+    d = os.path.join(tmp, "out")
+    os.mkdir(d)
+    out = os.path.join(d, "s.h5")
+
+    def packs(limit, extra=()):
+        lim = lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        return run([root, "-o", out, "--threads", "1"] + list(extra), preexec_fn=lim)
+
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    lo, hi = 16 << 20, 2048 << 20
+    if hard != resource.RLIM_INFINITY and hard < hi:
+        print("skipped: an address-space limit of %d bytes is already set" % hard)
+        sys.exit(77)
+    for extra in ([], ["--drop-duplicates"]):
+        a, b = lo, hi  # packs at b, not at a
+        check(packs(b, extra)[0] == 0, "%s the sample packs under %d MB" % (extra, b >> 20))
+        while b - a > (4 << 20):
+            m = (a + b) // 2
+            if packs(m, extra)[0] == 0:
+                b = m
+            else:
+                a = m
+        if os.path.exists(out):
+            os.remove(out)
+        first = sorted(glob.glob(os.path.join(root, "test", "NORMAL", "*.jp*g")))[0]
+        big = os.path.join(root, "test", "NORMAL", "zz_big.jpeg")
+        shutil.copyfile(first, big)
+        os.truncate(big, 60 << 20)
+        rc, _, se = packs(b + (32 << 20), extra)
+        check(rc == 1, "%s out of memory reading an input under %d MB: exit 1 (got %d): %s"
+              % (extra, (b >> 20) + 32, rc, se))
+        check("zz_big.jpeg" in se and "out of memory" in se,
+              "%s names the file and the reason: %s" % (extra, se))
+        check("cxr-pack: skip " not in se, "%s nothing skipped: %s" % (extra, se))
+        check(not os.path.exists(out), "%s no store written" % extra)
+        no_temp_left(d)
+        # without the limit the same tree packs (the big file decoded, or skipped as a bad
+        # input): the failure above was the memory
+        rc, _, se = run([root, "-o", out, "--threads", "1"] + extra)
+        check(rc == 0, "%s without the limit: exit 0 (got %d): %s" % (extra, rc, se))
+        os.remove(out)
+        os.remove(big)
+
+
 def case_odd_names(tmp):
     """File and folder names that are not valid UTF-8 (from a file system in another encoding)
     are packed; the store keeps every string valid UTF-8, each offending byte written \\xNN."""
@@ -401,8 +456,8 @@ def case_options(tmp):
         return
     out = os.path.join(tmp, "esc.h5")
     rc, so, se = run([os.fsdecode(root), "-o", out, "--size", "32"], errors="backslashreplace")
-    check(rc == 2 and "are both stored as 'A\\xFF'" in se,
-          "class names equal once escaped: exit 2 (got %d: %s)" % (rc, se))
+    check(rc == 3 and "are both stored as 'A\\xFF'" in se,  # the input's names: bad input data
+          "class names equal once escaped: exit 3 (got %d: %s)" % (rc, se))
     check(not os.path.exists(out), "no store left by a refused class name")
 
 
