@@ -541,9 +541,11 @@ static cxr_status check_resume_steps(const train_run *r)
     if (done == per * r->rc.start_epoch) return CXR_OK;
     return cxr_set_error(CXR_E_ARG,
                          "resume %s: its %d epoch(s) took %lld steps, %lld per epoch; this run "
-                         "takes %lld per epoch (--max-steps must be the checkpoint's run's)",
+                         "takes %lld per epoch on %s (the store's training images and --max-steps "
+                         "must give the checkpoint's run's steps per epoch)",
                          r->o->io.resume_path, r->rc.start_epoch, (long long)done,
-                         (long long)(done / r->rc.start_epoch), (long long)per);
+                         (long long)(done / r->rc.start_epoch), (long long)per,
+                         r->o->io.store_path);
 }
 
 /* A resume of a checkpoint that records its run (issue 15 and later): schedule, warmup, step
@@ -869,6 +871,14 @@ static cxr_status open_run_io(train_run *r)
                       "%lld steps",
                       o->io.resume_path, o->recipe.lr_step_epochs,
                       (long long)r->rc.sched.step_every, (long long)r->rc.ck_step_every);
+        if (r->rc.sched.kind == CXR_LR_STEP && r->rc.sched.step_every != r->rc.ck_step_every &&
+            r->rc.start_epoch < r->rc.epochs)
+            note(o,
+                 "resume: the step schedule keeps %s's decay every %lld steps (this run's %d "
+                 "epochs alone would decay every %lld): the rates from epoch %d on follow neither "
+                 "run",
+                 o->io.resume_path, (long long)r->rc.ck_step_every, r->rc.epochs,
+                 (long long)r->rc.sched.step_every, r->rc.start_epoch + 1);
         r->rc.sched.step_every = r->rc.ck_step_every;
     }
     if (r->rc.sched.kind != CXR_LR_CONSTANT && r->rc.sched.warmup > r->rc.sched.total)
@@ -1427,6 +1437,11 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                  r.best_path[0] && r.rc.best_epoch > 0 ? ", in " : "",
                  r.rc.best_epoch > 0 ? r.best_path : "");
             break;
+        }
+        if (o->cb.interrupted && *o->cb.interrupted) { /* e.g. while the last epoch was saved */
+            char hint[4200];
+            CXR_THROW(CXR_E_INTERRUPTED, "interrupted before epoch %d; %s", e + 1,
+                      resume_hint(&r, e, hint, sizeof hint));
         }
         CXR_TRY(run_epoch(&r, e));
     }

@@ -74,6 +74,15 @@ expect_rc 2 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --max-steps 1
 expect_err "--max-steps"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s2.h5" --device cpu --threads 2 --no-monitor -q --epochs 3 --resume "$WORK/c.h5" --no-checkpoint
 expect_err "this run reads $WORK/s2.h5"
+# ... but a store with another number of training images (steps per epoch) is refused, named
+"$BIN/cxr-pack" "$SAMPLE" -o "$WORK/nv.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack nv"
+expect_rc 2 "$BIN/cxr-train" "$WORK/nv.h5" --device cpu --threads 2 --no-monitor -q --epochs 3 --resume "$WORK/c.h5" --no-checkpoint
+expect_err "per epoch on $WORK/nv.h5 (the store's training images and --max-steps"
+# a step schedule resumed with other --epochs keeps its decay interval, and says so
+S="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --select none --schedule step"
+expect_rc 0 $S --epochs 1 --checkpoint "$WORK/st.h5"
+expect_rc 0 $S --epochs 3 --resume "$WORK/st.h5" --no-checkpoint
+expect_err "the step schedule keeps $WORK/st.h5's decay every"
 # a store given by a relative path is recorded absolute: a resume from another folder, where the
 # same name is another file, is warned about
 mkdir "$WORK/e1" "$WORK/e2" && cp "$WORK/s.h5" "$WORK/e1/s.h5" && cp "$WORK/s.h5" "$WORK/e2/s.h5"
