@@ -3,6 +3,7 @@
  * the report printed from them (format in specs/store.md, "Manifest inputs"). Memory: one table
  * entry per distinct label. */
 #define _GNU_SOURCE /* open_memstream, strndup */
+#include "cxr_files.h"
 #include "manifest_internal.h"
 
 #include <stdio.h>
@@ -103,10 +104,16 @@ cxr_status cxr_manifest_explore_format(const cxr_manifest_stats *s, char **text)
     *text = NULL;
     FILE *m = open_memstream(text, &size);
     if (!m) return cxr_set_error(CXR_E_NOMEM, "explore: out of memory");
-    fprintf(m, "manifest: %s\n", s->source);
-    fprintf(m, "rows: %lld\n", (long long)s->rows);
+    /* the manifest's own text (names, labels) escaped: a CR or a terminal escape in a label
+     * must not reach the terminal as it is */
+    fprintf(m, "manifest: ");
+    cxr_fputs_escaped(s->source, m);
+    fprintf(m, "\nrows: %lld\n", (long long)s->rows);
     fprintf(m, "columns:");
-    for (int i = 0; i < s->n_columns; i++) fprintf(m, "%s %s", i ? "," : "", s->column_names[i]);
+    for (int i = 0; i < s->n_columns; i++) {
+        fprintf(m, "%s ", i ? "," : "");
+        cxr_fputs_escaped(s->column_names[i], m);
+    }
     fprintf(m, "\n");
     if (s->malformed)
         fprintf(m, "malformed lines: %lld (first at line %lld)\n", (long long)s->malformed,
@@ -114,15 +121,21 @@ cxr_status cxr_manifest_explore_format(const cxr_manifest_stats *s, char **text)
     else
         fprintf(m, "malformed lines: 0\n");
     fprintf(m, "missing values (empty or None):\n");
-    for (int i = 0; i < s->n_columns; i++)
-        fprintf(m, "  %s: %lld\n", s->column_names[i], (long long)s->missing[i]);
+    for (int i = 0; i < s->n_columns; i++) {
+        fprintf(m, "  ");
+        cxr_fputs_escaped(s->column_names[i], m);
+        fprintf(m, ": %lld\n", (long long)s->missing[i]);
+    }
     if (!s->has_label) {
         fprintf(m, "classes: no landmark_id or label column\n");
     } else {
         fprintf(m, "unique classes: %lld\n", (long long)s->n_classes);
         fprintf(m, "top %d classes (label: images):\n", s->n_top);
-        for (int i = 0; i < s->n_top; i++)
-            fprintf(m, "  %2d. %s: %lld\n", i + 1, s->top[i].label, (long long)s->top[i].count);
+        for (int i = 0; i < s->n_top; i++) {
+            fprintf(m, "  %2d. ", i + 1);
+            cxr_fputs_escaped(s->top[i].label, m);
+            fprintf(m, ": %lld\n", (long long)s->top[i].count);
+        }
         fprintf(m, "classes with < 10 images: %lld\n", (long long)s->classes_lt10);
         fprintf(m, "classes with < 100 images: %lld\n", (long long)s->classes_lt100);
         fprintf(m, "classes with < 1000 images: %lld\n", (long long)s->classes_lt1000);

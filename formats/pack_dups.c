@@ -164,7 +164,13 @@ int cxr_dups_drop(cxr_dups *d, int split, int64_t item, int drop, char *reason, 
     if (strcmp(d->plan->splits[split].name, "test") == 0) return 0; /* the test split as given */
     int64_t ref = -1;
     int w = 0;
-    for (w = 0; w < 2 && ref < 0; w++) ref = map_get(&d->later[w], d->hash[split][w][item]);
+    /* of the copies in later splits, the one in the latest split (the one kept: a copy in a
+     * split between might be dropped for it in turn), an identical file before identical pixels
+     * in the same split */
+    for (int v = 0; v < 2; v++) {
+        const int64_t r = map_get(&d->later[v], d->hash[split][v][item]);
+        if (r >= 0 && (ref < 0 || REF_SPLIT(r) > REF_SPLIT(ref))) ref = r, w = v + 1;
+    }
     for (int v = 0; v < 2 && ref < 0; v++) {
         ref = map_get(&d->seen[v], d->hash[split][v][item]);
         w = v + 1;

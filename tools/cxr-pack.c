@@ -428,7 +428,7 @@ int main(int argc, char **argv)
 
     cxr_pack_plan plan;
     cxr_manifest_summary msum;
-    char mdesc[1024] = "";
+    char mdesc[8192] = ""; /* the manifest options, --images DIR (a path under PATH_MAX) included */
     cxr_status st = mcli.manifest ? pack_manifest_plan(&mcli, val_fraction, opt.strict, &plan,
                                                        &msum, mdesc, sizeof mdesc)
                                   : cxr_plan_from_tree(&plan, src);
@@ -444,7 +444,7 @@ int main(int argc, char **argv)
     }
 
     /* provenance: only what determines the content (see --help) */
-    char cmd[4096];
+    char cmd[16384]; /* SRC and --images DIR are each under PATH_MAX: never cut (checked below) */
     int n = snprintf(cmd, sizeof cmd, "cxr-pack %s%s --shard %d --level %d --size %d%s%s",
                      mcli.manifest ? "--manifest " : "", src, opt.store.shard, opt.store.zstd_level,
                      opt.store.pp.size, opt.strict ? " --strict" : "", mdesc);
@@ -468,7 +468,14 @@ int main(int argc, char **argv)
     if (opt.no_hashes && n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --no-duplicate-check");
     if (val_fraction > 0 && !mcli.manifest && n > 0 && (size_t)n < sizeof cmd)
-        snprintf(cmd + n, sizeof cmd - (size_t)n, " --val-fraction %.17g", val_fraction);
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --val-fraction %.17g", val_fraction);
+    if (n < 0 || (size_t)n >= sizeof cmd || strlen(mdesc) + 1 >= sizeof mdesc) {
+        /* a recorded command cut short would no longer rebuild the store */
+        fprintf(stderr, "cxr-pack: the command to record in the store is too long (paths of "
+                        "over 4096 bytes?)\n");
+        cxr_plan_free(&plan);
+        return 2;
+    }
     cxr_pack_attr attrs[] = { { "command_line", cmd } };
 
     ui_state ui = { .tty = isatty(2), .quiet = quiet, .plan = &plan };

@@ -109,6 +109,13 @@ def case_explore(tmp):
         f.write("id,landmark_id\n1,2\n")
     rc, out, err = run(["--manifest", b, "--explore"])
     check(rc == 3 and "%s: header has no 'url' column" % b in err, "missing column: %d %s" % (rc, err))
+    # the manifest's text is escaped: a terminal escape or CR in a label or column name
+    e = os.path.join(tmp, "esc.csv")
+    with open(e, "wb") as f:
+        f.write(b'id,url,landmark_id,"n\x1b[2J"\na,u,"\x1b[31mred\rx",1\n')
+    rc, out, err = run(["--manifest", e, "--explore"])
+    check(rc == 0 and "\x1b" not in out and "\r" not in out and "1. \\x1b[31mred\\rx: 1\n" in out
+          and ", n\\x1b[2J\n" in out, "explore escapes the manifest's text: %r %s" % (out, err))
 
 
 def case_pack(tmp):
@@ -263,6 +270,14 @@ def case_long_fields(tmp):
           "a 5000-byte label: exit 3 naming the manifest (%d %s)" % (rc, se[:300]))
     check((open(out, "rb").read() if os.path.exists(out) else None) == before,
           "the refused pack left the earlier store as it was")
+    # an --images path of 1,200 bytes is recorded whole in command_line (it was cut at 1 KB,
+    # losing the fractions: the command no longer rebuilt the store)
+    deep = os.path.join(tmp, *(["d" * 200] * 6))
+    shutil.copytree(img, deep)
+    rc, so, se = pack(csv, deep, out)
+    cmd = h5attr(out, "command_line") if rc == 0 else ""
+    check(rc == 0 and ("--images %s " % deep) in cmd and "--test-fraction" in cmd,
+          "a long --images path recorded whole (%d %s): %s" % (rc, se[-200:], cmd[-200:]))
 
 
 def case_dropped(tmp):

@@ -177,6 +177,27 @@ def case_drop(tmp):
     check(rc == 0, "--strict --drop-duplicates rc=%d %s" % (rc, se))
 
 
+def case_chain(tmp):
+    """One image in train, val and test, the test copy with other bytes (a comment): the val copy
+    is dropped for the test copy, so the train copy's reason must name the test copy (identical
+    pixels), not the val copy it is byte-identical to (dropped in turn: the reason would name an
+    image the store does not hold)."""
+    root = os.path.join(tmp, "src")
+    shutil.copytree(SAMPLE, root)
+    data = open(os.path.join(root, C), "rb").read()
+    for cls, name, src in (("NORMAL", "v_C.jpeg", data), ("PNEUMONIA", "v_T.jpeg", None)):
+        os.makedirs(os.path.join(root, "val", cls))
+        copy(root, T if src is None else C, os.path.join("val", cls, name), src)
+    copy(root, C, "test/NORMAL/zz_comment_C.jpeg", with_comment(data))
+    out = os.path.join(tmp, "c.h5")
+    rc, _, se = run([root, "-o", out, "--drop-duplicates", "--threads", "2"])
+    check(rc == 0, "pack rc=%d %s" % (rc, se))
+    want = "duplicate of test/NORMAL/zz_comment_C.jpeg in test (identical pixels)"
+    check("skip %s/%s: %s" % (root, C, want) in se, "the train copy names the test copy: " + se)
+    check("skip %s/val/NORMAL/v_C.jpeg: %s" % (root, want) in se, "the val copy names the test copy: " + se)
+    check("duplicate of val/" not in se, "no reason names a dropped val copy: " + se)
+
+
 def case_report(tmp):
     root = tree(tmp, within_test=True)
     tabbed = "test/NORMAL/zz tab\tname.jpeg"  # a field the TSV must quote
