@@ -619,12 +619,16 @@ static cxr_status prehash(pack_ctx *c)
         int64_t fatal_i =
             -1; /* the first item (plan order) whose decode failed for want of memory */
         cxr_status fatal = CXR_OK;
+        int failed = 0; /* set once fatal_i is: the other items are not read */
         char why[256] = "";
 #pragma omp parallel for num_threads(c->n_threads) schedule(dynamic, 1)
         for (int64_t i = 0; i < sp->n; i++) {
             worker *wk = &c->workers[omp_get_thread_num()];
             uint64_t len = 0;
-            if (interrupted(c)) continue;
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop || interrupted(c)) continue;
             cxr_status st =
                 cxr_decode_file(wk->dec, &c->opt->store.pp, sp->items[i].path, wk->img, &len);
             if (st == CXR_E_NOMEM || st == CXR_E_INTERNAL) { /* not the input's fault: stop */
@@ -634,6 +638,8 @@ static cxr_status prehash(pack_ctx *c)
                     fatal = st;
                     snprintf(why, sizeof why, "%s", cxr_last_error());
                 }
+#pragma omp atomic write
+                failed = 1;
                 continue;
             }
             cxr_dups_hash(c->dups, s, i, cxr_decoder_file(wk->dec), len,

@@ -164,12 +164,17 @@ int cxr_dups_drop(cxr_dups *d, int split, int64_t item, int drop, char *reason, 
     if (strcmp(d->plan->splits[split].name, "test") == 0) return 0; /* the test split as given */
     int64_t ref = -1;
     int w = 0;
-    /* of the copies in later splits, the one in the latest split (the one kept: a copy in a
-     * split between might be dropped for it in turn), an identical file before identical pixels
-     * in the same split */
-    for (int v = 0; v < 2; v++) {
-        const int64_t r = map_get(&d->later[v], d->hash[split][v][item]);
-        if (r >= 0 && (ref < 0 || REF_SPLIT(r) > REF_SPLIT(ref))) ref = r, w = v + 1;
+    /* the copy named is the one kept: the first with these pixels in the latest split holding
+     * any (a copy in a split between, or a later byte-identical one in the same split, is
+     * dropped for it in turn); identical pixels include identical files, and the reason says
+     * which it is */
+    ref = map_get(&d->later[1], d->hash[split][1][item]);
+    if (ref >= 0) {
+        const int s = REF_SPLIT(ref);
+        const int64_t i = REF_ITEM(ref);
+        w = d->hash[s][0][i] == d->hash[split][0][item] ? 1 : 2;
+    } else if ((ref = map_get(&d->later[0], d->hash[split][0][item])) >= 0) {
+        w = 1;
     }
     for (int v = 0; v < 2 && ref < 0; v++) {
         ref = map_get(&d->seen[v], d->hash[split][v][item]);

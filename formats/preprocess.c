@@ -671,7 +671,9 @@ static void *grow(void *buf, size_t *cap, size_t need)
 #define GROW(field, cap, need, what)                                                      \
     do {                                                                                  \
         void *g_ = grow(d->field, &d->cap, (need));                                       \
-        if (!g_) CXR_THROW(CXR_E_NOMEM, "%s buffer (%zu bytes)", (what), (size_t)(need)); \
+        if (!g_)                                                                          \
+            CXR_THROW(CXR_E_NOMEM, "out of memory for the %s buffer (%zu bytes)", (what), \
+                      (size_t)(need));                                                    \
         d->field = g_;                                                                    \
     } while (0)
 
@@ -885,7 +887,9 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     memset(&d->info, 0, sizeof d->info);
     if (!d->tj) {
         d->tj = tjInitDecompress();
-        if (!d->tj) return cxr_set_error(CXR_E_NOMEM, "cannot create a TurboJPEG decompressor");
+        if (!d->tj)
+            return cxr_set_error(CXR_E_NOMEM,
+                                 "out of memory: cannot create a TurboJPEG decompressor");
     }
     CXR_TRY(cxr_preprocess_check(p));
     if (len == 0) CXR_THROW(CXR_E_DECODE, "empty file");
@@ -939,6 +943,12 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     GROW(pix, cap_pix, npix * ps, "decode");
     int flags = TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;
     if (tjDecompress2(d->tj, jpeg, (unsigned long)len, d->pix, sw, 0, sh, pf, flags) != 0) {
+        const char *why = tjGetErrorStr2(d->tj);
+        /* libjpeg's JERR_OUT_OF_MEMORY ("Insufficient memory (case N)"), TurboJPEG's own
+         * allocation failures: the machine's fault, not the file's (cxr-pack stops, no skip) */
+        if (why && (strstr(why, "Insufficient memory") || strstr(why, "Memory allocation failure")))
+            CXR_THROW(CXR_E_NOMEM, "out of memory decoding (%s, %dx%d): %s", colorspace_name(cs), w,
+                      h, why);
         if (tjGetErrorCode(d->tj) == TJERR_WARNING)
             CXR_THROW(CXR_E_DECODE, "corrupt JPEG data (%s JPEG, %dx%d): %s", colorspace_name(cs),
                       w, h, tjGetErrorStr2(d->tj));

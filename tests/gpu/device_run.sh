@@ -45,7 +45,7 @@
 # /tmp/cxr_devrun), CXR_DEVRUN_PHASES (above), CXR_DEVRUN_ACCURACY (a file of planned runs,
 # one "NAME RECIPE SIZE SEED [cxr-train options]" a line: each trained and evaluated on the real
 # split by tests/bench/accuracy_run.sh), CXR_DEVRUN_ACCURACY_CAP (seconds a run, default 150),
-# CXR_DEVRUN_ACCURACY_DEVICE (default cuda). Exit status: 77 at once when there is no NVIDIA GPU
+# CXR_DEVRUN_ACCURACY_DEVICE (the runs' training device, default cuda). Exit status: 77 at once when there is no NVIDIA GPU
 # (nothing run), 0 when every step passed, 1 when any failed (see summary.txt), 2 on a usage
 # error.
 set -uo pipefail
@@ -65,6 +65,8 @@ case "${1:-}" in
 esac
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# a relative CXR_DEVRUN_ACCURACY is the caller's, not the repository root's
+case ${CXR_DEVRUN_ACCURACY:-} in "" | /*) ;; *) CXR_DEVRUN_ACCURACY=$PWD/$CXR_DEVRUN_ACCURACY ;; esac
 cd "$root" || exit 2
 budget=${CXR_DEVRUN_SECONDS:-480}
 carried=${CXR_DEVRUN_DIR:-.devrun}
@@ -86,8 +88,9 @@ want() { case ",$phases," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 # CXR_DEVRUN_ACCURACY: the accuracy phase's planned runs, checked before anything runs (a plan
 # with a bad line is refused whole: exit 2). One run a line, '#' starts a comment:
 #   NAME RECIPE SIZE SEED [cxr-train options...]
-# NAME names the run's folder (letters, digits, '.', '_', '-'), SIZE the store's image size
-# (cxr-pack --size: 256 is the README's store), SEED a positive integer.
+# NAME names the run's folder (letters, digits, '.', '_', '-'; not starting with '.'), SIZE the
+# store's image size (cxr-pack --size: 256 is the README's store), SEED a positive integer; the
+# options are split at white space (no quoting); CRLF line ends are taken.
 acc_runs=()
 if [ -n "${CXR_DEVRUN_ACCURACY:-}" ]; then
     [ -f "$CXR_DEVRUN_ACCURACY" ] || { echo "device_run: CXR_DEVRUN_ACCURACY: no file $CXR_DEVRUN_ACCURACY" >&2; exit 2; }
@@ -95,14 +98,15 @@ if [ -n "${CXR_DEVRUN_ACCURACY:-}" ]; then
     while IFS= read -r line || [ -n "$line" ]; do
         n=$((n + 1))
         line=${line%%#*}
+        line=${line//$'\r'/}
         read -r -a f <<< "$line"
         [ ${#f[@]} -eq 0 ] && continue
-        if [ ${#f[@]} -lt 4 ] || ! [[ ${f[0]} =~ ^[A-Za-z0-9._-]+$ && ${f[1]} =~ ^[a-z]+$ &&
+        if [ ${#f[@]} -lt 4 ] || ! [[ ${f[0]} =~ ^[A-Za-z0-9_-][A-Za-z0-9._-]*$ && ${f[1]} =~ ^[a-z]+$ &&
             ${f[2]} =~ ^[1-9][0-9]*$ && ${f[3]} =~ ^[1-9][0-9]*$ ]]; then
             echo "device_run: $CXR_DEVRUN_ACCURACY line $n: expected NAME RECIPE SIZE SEED [options]: $line" >&2
             exit 2
         fi
-        for r in "${acc_runs[@]}"; do
+        for r in ${acc_runs[@]+"${acc_runs[@]}"}; do # (bash < 4.4: an empty array is unset)
             [ "${r%% *}" = "${f[0]}" ] && { echo "device_run: $CXR_DEVRUN_ACCURACY line $n: run ${f[0]} named twice" >&2; exit 2; }
         done
         acc_runs+=("${f[*]}")
@@ -388,7 +392,8 @@ fi
 # ---------------------------------------------------------------- planned accuracy runs (issue 15)
 # The runs of CXR_DEVRUN_ACCURACY (checked above), in order, each through issue 15's protocol
 # (tests/bench/accuracy_run.sh: train, then the kept model on val and once on test with the
-# threshold chosen on val) on CXR_DEVRUN_ACCURACY_DEVICE (default cuda), at most
+# threshold chosen on val), trained on CXR_DEVRUN_ACCURACY_DEVICE (default cuda; accuracy_run.sh
+# evaluates with cxr-eval's --device auto: the GPU where there is one), at most
 # CXR_DEVRUN_ACCURACY_CAP seconds each (default 150); the real split packed as the README does
 # (CLAHE, --val-fraction 0.1) at each SIZE named, once. A run stopped at its cap is not evaluated
 # (accuracy_run.sh stops with cxr-train). Meant for runs whose plan (rule and prediction) was
@@ -400,15 +405,19 @@ acc_cap=${CXR_DEVRUN_ACCURACY_CAP:-150}
 avf="--val-fraction 0.1"
 [ -d "$carried/chest_xray/val" ] && avf=""
 acc_packed=" "
-for r in "${acc_runs[@]}"; do
+for r in ${acc_runs[@]+"${acc_runs[@]}"}; do
     read -r -a f <<< "$r"
     name=${f[0]} recipe=${f[1]} size=${f[2]} seed=${f[3]}
     store=$R/acc-$size.h5
     case $acc_packed in *" $size "*) ;; *)
-        step "acc_pack_$size" 90 -- cxr-pack "$carried/chest_xray" -o "$store" --size "$size" $avf
+        if [ "$size" = 256 ] && [ -s "$R/cx-default.h5" ]; then # the defaults phase packed it
+            [ "$mode" = dry ] || ln -sf "$R/cx-default.h5" "$store"
+        else
+            step "acc_pack_$size" 90 -- cxr-pack "$carried/chest_xray" -o "$store" --size "$size" $avf
+        fi
         acc_packed="$acc_packed$size " ;;
     esac
-    step "acc_$name" "$acc_cap" int -- sh tests/bench/accuracy_run.sh "$B/bin" "$store" "$recipe" \
+    step "acc_run_$name" "$acc_cap" int -- sh tests/bench/accuracy_run.sh "$B/bin" "$store" "$recipe" \
         "$seed" "$W/accuracy/$name" --device "$acc_dev" "${f[@]:4}"
 done
 fi
@@ -449,7 +458,7 @@ if [ "$mode" != dry ]; then
         echo "## the defaults, seed 1 on the GPU (val, then test; CPU seeds: tests/bench/results/accuracy)"
         python3 tests/gpu/device_report.py default "$R" 2>&1
         echo
-        if [ ${#acc_runs[@]} -gt 0 ] && [ -d "$W/accuracy" ]; then
+        if [ -n "${CXR_DEVRUN_ACCURACY:-}" ] && [ -d "$W/accuracy" ]; then
             echo "## planned accuracy runs ($CXR_DEVRUN_ACCURACY; evaluated runs only)"
             ls -d "$W"/accuracy/*/ 2>/dev/null | while read -r d; do
                 [ -s "$d/test.json" ] && echo "$d"

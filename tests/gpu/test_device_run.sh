@@ -87,12 +87,14 @@ grep -qE '\| sample_cpu \| STOPPED at its cap \(SIGINT\)' "$tmp/wi/summary.txt" 
 # CXR_DEVRUN_ACCURACY: the planned runs listed by --dry-run (a store packed once per size), a bad
 # file refused whole before anything runs, and the phase run here on the CPU with this build's
 # real programs on data/sample: each run's folder and the table of the evaluated runs
-printf '# plan\nq1 standard 64 1 --epochs 2 --threads 1\n\nq2 study 64 2 --epochs 1 --threads 1 # x\n' > "$tmp/acc.runs"
-plan=$(CXR_DEVRUN_ACCURACY=$tmp/acc.runs CXR_DEVRUN_PHASES=accuracy bash "$run" --dry-run 2>&1)
+printf '# plan\nq1 standard 64 1 --epochs 2 --threads 1\r\n\nq2 study 64 2 --epochs 1 --threads 1 # x\n' > "$tmp/acc.runs"
+plan=$(cd "$tmp" && CXR_DEVRUN_ACCURACY=acc.runs CXR_DEVRUN_PHASES=accuracy bash "$run" --dry-run 2>&1) # relative: the caller's
+echo "$plan" | grep -qE '^  acc_run_q1 +cap.* --epochs 2 --threads 1$' || fail "accuracy: acc_run_q1 (a CRLF line): $plan"
 [ "$(echo "$plan" | grep -cE '^  acc_pack_64 +cap')" = 1 ] || fail "accuracy: not one acc_pack_64 step: $plan"
-echo "$plan" | grep -qE '^  acc_q2 +cap.*accuracy_run.sh .* study 2 .*/accuracy/q2 --device cuda --epochs 1 --threads 1$' ||
-    fail "accuracy: no acc_q2 step with its options: $plan"
-for bad_plan in 'q1 standard 64' 'q1 standard 64 x' 'q/1 standard 64 1' 'q1 standard 64 1\nq1 study 64 2'; do
+echo "$plan" | grep -qE '^  acc_run_q2 +cap.*accuracy_run.sh .* study 2 .*/accuracy/q2 --device cuda --epochs 1 --threads 1$' ||
+    fail "accuracy: no acc_run_q2 step with its options: $plan"
+for bad_plan in 'q1 standard 64' 'q1 standard 64 x' 'q/1 standard 64 1' '.. standard 64 1' \
+    'q1 standard 64 1\nq1 study 64 2'; do
     printf "$bad_plan\n" > "$tmp/bad.runs"
     CXR_DEVRUN_ACCURACY=$tmp/bad.runs CXR_DEVRUN_PHASES=accuracy bash "$run" --dry-run > "$tmp/bad.out" 2>&1
     [ $? -eq 2 ] && grep -q "bad.runs line" "$tmp/bad.out" || fail "accuracy: '$bad_plan' not refused: $(cat "$tmp/bad.out")"
@@ -102,7 +104,7 @@ CXR_DEVRUN_ACCURACY=$tmp/acc.runs CXR_DEVRUN_ACCURACY_DEVICE=cpu CXR_DEVRUN_PHAS
     CXR_DEVRUN_SECONDS=100 CXR_DEVRUN_WORK=$tmp/wa OUT=$tmp/o5 CXR_DEVRUN_DIR=$tmp/carried \
     bash "$run" --simulate "$build" > "$tmp/acc.out" 2> "$tmp/acc.err"
 for r in q1 q2; do
-    grep -qE "^\| acc_$r \| ok \|" "$tmp/wa/summary.txt" || fail "accuracy: step acc_$r not ok"
+    grep -qE "^\| acc_run_$r \| ok \|" "$tmp/wa/summary.txt" || fail "accuracy: step acc_run_$r not ok"
     [ -s "$tmp/wa/accuracy/$r/test.json" ] && [ -s "$tmp/wa/accuracy/$r/train.jsonl" ] ||
         fail "accuracy: no test.json or train.jsonl for $r"
     grep -qE "^\| $r \| test \| 1 \|" "$tmp/wa/summary.txt" || fail "accuracy: no test row of $r in the summary"

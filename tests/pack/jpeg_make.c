@@ -10,6 +10,8 @@
  *       ycck_adobe.jpg    the same samples compressed as YCCK (jpeg_set_colorspace(JCS_YCCK))
  *       cmyk_plain.jpg    CMYK without the Adobe marker, plain samples (C = 0: no ink)
  *   (No YCCK without the marker: only the marker's transform flag marks a file as YCCK.)
+ *   jpeg_make progressive W H OUT       a W x H grayscale gradient, progressive (a decoder
+ *                                       buffers all its coefficients: 2 bytes a pixel)
  *   Every block is 8x8-aligned and flat, so a quality-100 JPEG (quantizer 1) stores its DC
  *   exactly and each file decodes to exactly the gray levels of gray.jpg if the decoder applies
  *   the right convention: with the marker, R = round(C' K' / 255) of the stored C', K'; without,
@@ -25,6 +27,8 @@
 
 #define SIDE 256
 #define BLK  16
+
+static int progressive; /* write_jpeg: a progressive file (jpeg_simple_progression) */
 
 static int write_jpeg(const char *path, const unsigned char *pix, int w, int h, int comps,
                       J_COLOR_SPACE in, J_COLOR_SPACE out, int adobe, int quality)
@@ -49,6 +53,7 @@ static int write_jpeg(const char *path, const unsigned char *pix, int w, int h, 
     for (int c = 0; c < ci.num_components; c++)
         ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
     ci.write_Adobe_marker = adobe ? TRUE : FALSE; /* set_colorspace turned it on for CMYK/YCCK */
+    if (progressive) jpeg_simple_progression(&ci);
     jpeg_start_compress(&ci, TRUE);
     while (ci.next_scanline < ci.image_height) {
         JSAMPROW row = (JSAMPROW)(pix + (size_t)ci.next_scanline * (size_t)w * (size_t)comps);
@@ -144,6 +149,18 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "reencode") == 0)
         return reencode(argv[2], argv[3], atoi(argv[4]));
     if (argc == 3 && strcmp(argv[1], "cmyk") == 0) return make_cmyk(argv[2]);
-    fprintf(stderr, "usage: jpeg_make reencode IN OUT QUALITY | jpeg_make cmyk DIR\n");
+    if (argc == 5 && strcmp(argv[1], "progressive") == 0) {
+        const int w = atoi(argv[2]), h = atoi(argv[3]);
+        unsigned char *pix = w > 0 && h > 0 ? malloc((size_t)w * (size_t)h) : NULL;
+        if (!pix) return 1;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) pix[(size_t)y * w + x] = (unsigned char)((x + y) & 255);
+        progressive = 1;
+        const int ok = write_jpeg(argv[4], pix, w, h, 1, JCS_GRAYSCALE, JCS_GRAYSCALE, 0, 90);
+        free(pix);
+        return ok ? 0 : 1;
+    }
+    fprintf(stderr, "usage: jpeg_make reencode IN OUT QUALITY | jpeg_make cmyk DIR | "
+                    "jpeg_make progressive W H OUT\n");
     return 2;
 }

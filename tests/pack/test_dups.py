@@ -181,21 +181,38 @@ def case_chain(tmp):
     """One image in train, val and test, the test copy with other bytes (a comment): the val copy
     is dropped for the test copy, so the train copy's reason must name the test copy (identical
     pixels), not the val copy it is byte-identical to (dropped in turn: the reason would name an
-    image the store does not hold)."""
+    image the store does not hold). The same within one split (below)."""
     root = os.path.join(tmp, "src")
     shutil.copytree(SAMPLE, root)
     data = open(os.path.join(root, C), "rb").read()
-    for cls, name, src in (("NORMAL", "v_C.jpeg", data), ("PNEUMONIA", "v_T.jpeg", None)):
-        os.makedirs(os.path.join(root, "val", cls))
-        copy(root, T if src is None else C, os.path.join("val", cls, name), src)
-    copy(root, C, "test/NORMAL/zz_comment_C.jpeg", with_comment(data))
-    out = os.path.join(tmp, "c.h5")
-    rc, _, se = run([root, "-o", out, "--drop-duplicates", "--threads", "2"])
-    check(rc == 0, "pack rc=%d %s" % (rc, se))
-    want = "duplicate of test/NORMAL/zz_comment_C.jpeg in test (identical pixels)"
-    check("skip %s/%s: %s" % (root, C, want) in se, "the train copy names the test copy: " + se)
-    check("skip %s/val/NORMAL/v_C.jpeg: %s" % (root, want) in se, "the val copy names the test copy: " + se)
-    check("duplicate of val/" not in se, "no reason names a dropped val copy: " + se)
+    other = open(os.path.join(root, T), "rb").read()
+
+    def dropped_for(val, test, kept, gone):
+        """Pack with val/ holding `val` ((class, name, bytes)...) and test/NORMAL `test`; the
+        train copy of C and every name in `gone` must be dropped naming `kept`, nothing naming
+        a copy in `gone`."""
+        shutil.rmtree(os.path.join(root, "val"), ignore_errors=True)
+        for cls, name, src in val:
+            os.makedirs(os.path.join(root, "val", cls), exist_ok=True)
+            copy(root, C, os.path.join("val", cls, name), src)
+        for name, src in test:
+            copy(root, C, os.path.join("test/NORMAL", name), src)
+        rc, _, se = run([root, "-o", os.path.join(tmp, "c.h5"), "--drop-duplicates", "--threads", "2"])
+        check(rc == 0, "pack rc=%d %s" % (rc, se))
+        for path in [C] + gone:
+            check("skip %s/%s: duplicate of %s" % (root, path, kept) in se, "%s names %s: %s" % (path, kept, se))
+            check("duplicate of %s in" % path not in se, "no reason names the dropped %s: %s" % (path, se))
+        for name, _ in test:
+            os.remove(os.path.join(root, "test/NORMAL", name))
+
+    dropped_for([("NORMAL", "v_C.jpeg", data), ("PNEUMONIA", "v_T.jpeg", other)],
+                [("zz_comment_C.jpeg", with_comment(data))],
+                "test/NORMAL/zz_comment_C.jpeg in test (identical pixels)", ["val/NORMAL/v_C.jpeg"])
+    # within one split: val holds the image with a comment (a_pix, first in order, kept) and a
+    # byte copy of train's (b_copy, dropped for a_pix): train's copy names a_pix, not b_copy
+    dropped_for([("NORMAL", "a_pix.jpeg", with_comment(data)), ("NORMAL", "b_copy.jpeg", data),
+                 ("PNEUMONIA", "v_T.jpeg", other)], [],
+                "val/NORMAL/a_pix.jpeg in val (identical pixels)", ["val/NORMAL/b_copy.jpeg"])
 
 
 def case_report(tmp):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_pack.py: end-to-end tests of cxr-pack (tests/pack/CMakeLists.txt runs one case each).
 
-usage: test_pack.py CASE CXR_PACK STORE_DUMP SAMPLE_DIR PLUGIN_DIR
+usage: test_pack.py CASE CXR_PACK STORE_DUMP SAMPLE_DIR PLUGIN_DIR [JPEG_MAKE (case nomem)]
 Stores are inspected with h5dump (HDF5_PLUGIN_PATH=PLUGIN_DIR for the zstd filter), with the
 library's reader (STORE_DUMP) and, in the h5py case, with h5py. Exit 0 pass, 1 fail, 77 skip.
 """
@@ -19,6 +19,7 @@ import tempfile
 import time
 
 CASE, PACK, DUMP, SAMPLE, PLUGINS = sys.argv[1:6]
+JMAKE = sys.argv[6] if len(sys.argv) > 6 else ""
 ENV = dict(os.environ, HDF5_PLUGIN_PATH=PLUGINS)
 failures = []
 
@@ -338,8 +339,8 @@ def case_nomem(tmp):
     depend on the memory free at the time). The file: a sample JPEG followed by zeros to 60 MB
     (sparse; under the 64 MiB input cap), read whole (75 MB with the buffer's slack). The limit:
     the smallest address-space limit under which the sample alone packs (found here, 4 MB
-    steps), plus 32 MB. Also on the path that hashes the later splits first
-    (--drop-duplicates)."""
+    steps), plus 32 MB. Then (with JPEG_MAKE) libjpeg's own allocation, for a progressive file.
+    Also on the path that hashes the later splits first (--drop-duplicates)."""
     root = os.path.join(tmp, "src")
     shutil.copytree(SAMPLE, root)
     d = os.path.join(tmp, "out")
@@ -384,6 +385,22 @@ def case_nomem(tmp):
         check(rc == 0, "%s without the limit: exit 0 (got %d): %s" % (extra, rc, se))
         os.remove(out)
         os.remove(big)
+        if not JMAKE:
+            continue
+        # libjpeg's own allocation: a progressive 5000x5000 file (a few hundred KB) makes the
+        # decoder buffer 50 MB of coefficients, over the 32 MB margin ("Insufficient memory")
+        prog = os.path.join(root, "test", "NORMAL", "zz_prog.jpeg")
+        r = subprocess.run([JMAKE, "progressive", "5000", "5000", prog])
+        check(r.returncode == 0, "jpeg_make progressive")
+        rc, _, se = packs(b + (32 << 20), extra)
+        check(rc == 1 and "zz_prog.jpeg" in se and "out of memory" in se and "cxr-pack: skip " not in se,
+              "%s out of memory inside the JPEG decoder: exit 1 naming the file (got %d): %s" % (extra, rc, se))
+        check(not os.path.exists(out), "%s no store written (decoder)" % extra)
+        rc, _, se = run([root, "-o", out, "--threads", "1"] + extra)
+        check(rc == 0 and "zz_prog.jpeg" not in se, "%s without the limit the progressive file packs (%d): %s"
+              % (extra, rc, se))
+        os.remove(out)
+        os.remove(prog)
 
 
 def case_odd_names(tmp):
