@@ -616,8 +616,9 @@ static cxr_status prehash(pack_ctx *c)
 {
     for (int s = 1; s < c->plan->n_splits; s++) {
         const cxr_pack_split *sp = &c->plan->splits[s];
-        int64_t fatal_i =
-            -1; /* the first item (plan order) whose decode failed for want of memory */
+        /* of the items read before the first failure for want of memory was seen, the first
+         * in plan order that failed so (the others are not read: which were depends on timing) */
+        int64_t fatal_i = -1;
         cxr_status fatal = CXR_OK;
         int failed = 0; /* set once fatal_i is: the other items are not read */
         char why[256] = "";
