@@ -314,6 +314,10 @@ static void compress_chunk(pack_ctx *c, chunk_job *jb, int level)
     if (jb->st != CXR_OK) snprintf(jb->err, sizeof jb->err, "%s", cxr_last_error());
 }
 
+/* A decode that failed for want of memory (or an internal error) is not the input's fault: the
+ * pack stops rather than skip it (specs/store.md, "Out of memory is not a skip"). */
+static int machine_fault(cxr_status st) { return st == CXR_E_NOMEM || st == CXR_E_INTERNAL; }
+
 /* Read, decode and preprocess one input and shuffle it into the slot of position p (chunk
  * chunk0 + p / S); the outcome goes to *r. Any thread, with its own worker. */
 static void decode_item(pack_ctx *c, worker *wk, int split, int64_t index, int64_t chunk0,
@@ -322,7 +326,7 @@ static void decode_item(pack_ctx *c, worker *wk, int split, int64_t index, int64
     const cxr_pack_item *item = &c->plan->splits[split].items[index];
     cxr_status st = cxr_decode_file(wk->dec, &c->opt->store.pp, item->path, wk->img, &r->bytes);
     int ok = st == CXR_OK;
-    if (st == CXR_E_NOMEM || st == CXR_E_INTERNAL) { /* the machine's fault, not the input's */
+    if (machine_fault(st)) {
         r->fatal = st;
         snprintf(r->reason, sizeof r->reason, "%s", cxr_last_error());
         return;
@@ -632,7 +636,7 @@ static cxr_status prehash(pack_ctx *c)
             if (stop || interrupted(c)) continue;
             cxr_status st =
                 cxr_decode_file(wk->dec, &c->opt->store.pp, sp->items[i].path, wk->img, &len);
-            if (st == CXR_E_NOMEM || st == CXR_E_INTERNAL) { /* not the input's fault: stop */
+            if (machine_fault(st)) {
 #pragma omp critical(cxr_prehash_fatal)
                 if (fatal_i < 0 || i < fatal_i) {
                     fatal_i = i;

@@ -46,7 +46,10 @@ struct cxr_dups {
     uint8_t *state[3];    /* [split][item] */
     uint64_t *stored[3][2];
     int64_t n_stored[3];
-    u64map later[2], seen[2];
+    /* pixel hash -> the copy a drop names: in the later splits (the first with those pixels in
+     * the latest split holding any), and among this split's kept items (unique pixels). An
+     * identical file has identical pixels, so a map of file hashes would name nothing more. */
+    u64map later, seen;
 };
 
 static void map_free(u64map *m)
@@ -120,10 +123,8 @@ void cxr_dups_destroy(cxr_dups *d)
         }
         free(d->state[s]);
     }
-    for (int w = 0; w < 2; w++) {
-        map_free(&d->later[w]);
-        map_free(&d->seen[w]);
-    }
+    map_free(&d->later);
+    map_free(&d->seen);
     free(d);
 }
 
@@ -145,14 +146,12 @@ cxr_status cxr_dups_begin_split(cxr_dups *d, int split)
     const cxr_pack_plan *p = d->plan;
     int64_t later = 0;
     for (int s = split + 1; s < p->n_splits; s++) later += p->splits[s].n;
-    for (int w = 0; w < 2; w++)
-        if (!map_reset(&d->later[w], later) || !map_reset(&d->seen[w], p->splits[split].n))
-            return cxr_set_error(CXR_E_NOMEM, "out of memory for the duplicate index");
+    if (!map_reset(&d->later, later) || !map_reset(&d->seen, p->splits[split].n))
+        return cxr_set_error(CXR_E_NOMEM, "out of memory for the duplicate index");
     /* the last split first: the copy a drop names is the one of highest priority */
     for (int s = p->n_splits - 1; s > split; s--)
         for (int64_t i = 0; i < p->splits[s].n; i++)
-            if (d->state[s][i] == HASHED)
-                for (int w = 0; w < 2; w++) map_put(&d->later[w], d->hash[s][w][i], REF(s, i));
+            if (d->state[s][i] == HASHED) map_put(&d->later, d->hash[s][1][i], REF(s, i));
     d->n_stored[split] = 0;
     return CXR_OK;
 }
@@ -162,31 +161,20 @@ int cxr_dups_drop(cxr_dups *d, int split, int64_t item, int drop, char *reason, 
     static const char *const what[2] = { "identical file", "identical pixels" };
     if (!drop || d->state[split][item] != HASHED) return 0;
     if (strcmp(d->plan->splits[split].name, "test") == 0) return 0; /* the test split as given */
-    int64_t ref = -1;
-    int w = 0;
-    /* the copy named is the one kept: the first with these pixels in the latest split holding
-     * any (a copy in a split between, or a later byte-identical one in the same split, is
-     * dropped for it in turn); identical pixels include identical files, and the reason says
-     * which it is */
-    ref = map_get(&d->later[1], d->hash[split][1][item]);
-    if (ref >= 0) {
-        const int s = REF_SPLIT(ref);
-        const int64_t i = REF_ITEM(ref);
-        w = d->hash[s][0][i] == d->hash[split][0][item] ? 1 : 2;
-    } else if ((ref = map_get(&d->later[0], d->hash[split][0][item])) >= 0) {
-        w = 1;
-    }
-    for (int v = 0; v < 2 && ref < 0; v++) {
-        ref = map_get(&d->seen[v], d->hash[split][v][item]);
-        w = v + 1;
-    }
+    /* the copy named is the one kept (a copy in a split between, or a later byte-identical one
+     * in the same split, is dropped for it in turn); the reason says whether its bytes are ours */
+    const uint64_t pix = d->hash[split][1][item];
+    int64_t ref = map_get(&d->later, pix);
+    if (ref < 0) ref = map_get(&d->seen, pix);
     if (ref < 0) {
-        for (int v = 0; v < 2; v++) map_put(&d->seen[v], d->hash[split][v][item], REF(split, item));
+        map_put(&d->seen, pix, REF(split, item));
         return 0;
     }
-    const cxr_pack_split *sp = &d->plan->splits[REF_SPLIT(ref)];
-    snprintf(reason, cap, "duplicate of %s in %s (%s)", sp->items[REF_ITEM(ref)].rel, sp->name,
-             what[w - 1]);
+    const int rs = REF_SPLIT(ref);
+    const int64_t ri = REF_ITEM(ref);
+    const cxr_pack_split *sp = &d->plan->splits[rs];
+    snprintf(reason, cap, "duplicate of %s in %s (%s)", sp->items[ri].rel, sp->name,
+             what[d->hash[rs][0][ri] == d->hash[split][0][item] ? 0 : 1]);
     d->state[split][item] = DROPPED;
     return 1;
 }

@@ -371,10 +371,12 @@ fi
 # tests/bench/results/accuracy (the GPU trains on the CPU loader's augmented batches).
 # A run stopped by the deadline is an expected end (int-ok), not a result: only a run that
 # finished its 28 epochs (14 before session 34) is evaluated (a half-run cosine schedule is not the recipe).
+# the val split of the defaults' and the accuracy phase's stores: carved by patient, as the README
+# does; a source with its own val/ keeps it
+vf="--val-fraction 0.1"
+[ -d "$carried/chest_xray/val" ] && vf=""
 if want defaults; then
 phase "the defaults: cxr-pack --val-fraction 0.1, cxr-train --recipe standard --seed 1 on cuda"
-vf="--val-fraction 0.1" # carved by patient, as the README does; a source with its own val/ keeps it
-[ -d "$carried/chest_xray/val" ] && vf=""
 step default_pack 60 -- cxr-pack "$carried/chest_xray" -o "$R/cx-default.h5" $vf
 step default_s1 180 int-ok -- cxr-train "$R/cx-default.h5" --recipe standard --seed 1 --device cuda \
     --log "$R/default-s1.jsonl" --checkpoint "$R/default-s1.h5"
@@ -402,8 +404,6 @@ if want accuracy; then
 phase "planned accuracy runs: ${CXR_DEVRUN_ACCURACY:-none (CXR_DEVRUN_ACCURACY not set)}"
 acc_dev=${CXR_DEVRUN_ACCURACY_DEVICE:-cuda}
 acc_cap=${CXR_DEVRUN_ACCURACY_CAP:-150}
-avf="--val-fraction 0.1"
-[ -d "$carried/chest_xray/val" ] && avf=""
 acc_packed=" "
 for r in ${acc_runs[@]+"${acc_runs[@]}"}; do
     read -r -a f <<< "$r"
@@ -413,7 +413,7 @@ for r in ${acc_runs[@]+"${acc_runs[@]}"}; do
         if [ "$size" = 256 ] && [ -s "$R/cx-default.h5" ]; then # the defaults phase packed it
             [ "$mode" = dry ] || ln -sf "$R/cx-default.h5" "$store"
         else
-            step "acc_pack_$size" 90 -- cxr-pack "$carried/chest_xray" -o "$store" --size "$size" $avf
+            step "acc_pack_$size" 90 -- cxr-pack "$carried/chest_xray" -o "$store" --size "$size" $vf
         fi
         acc_packed="$acc_packed$size " ;;
     esac
