@@ -1189,8 +1189,6 @@ static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_repor
     rec->roc_fpr = rep->roc_fpr;
     rec->roc_tpr = rep->roc_tpr;
     double bal = rep->balanced_accuracy;
-    r->rc.threshold = 0.5;
-    r->rc.threshold_on_val = 0;
     if (strcmp(r->eval_split, "val") == 0 && r->n_classes == 2 && er.n_nonfinite == 0 &&
         cxr_metrics_best_threshold(r->met, &r->rc.threshold, &bal) == CXR_OK) {
         r->rc.threshold_on_val = 1;
@@ -1331,6 +1329,15 @@ static cxr_status run_epoch(train_run *r, int e)
     CXR_TRY(average_weights(r, e, &averaged));
     if (averaged) rec.averaged = r->rc.average_count;
     double value = NAN;
+    /* a threshold belongs to the weights it was chosen for: after this epoch's training only
+     * one chosen on val now stands (without val, one resumed from a checkpoint is dropped, said
+     * once it is) */
+    const double dropped =
+        r->rc.threshold_on_val && strcmp(r->eval_split ? r->eval_split : "", "val") != 0
+            ? r->rc.threshold
+            : NAN;
+    r->rc.threshold = 0.5;
+    r->rc.threshold_on_val = 0;
     if (r->eval_split) st = eval_epoch(r, &rec, &rep, &value);
     if (st == CXR_OK) st = restore_weights(r, averaged);
     if (st != CXR_OK) {
@@ -1351,6 +1358,11 @@ static cxr_status run_epoch(train_run *r, int e)
              cxr_select_name(r->rc.select), value, r->best_path);
     }
     if (r->o->io.checkpoint_path) CXR_TRY(save_checkpoint(r, r->o->io.checkpoint_path));
+    if (!isnan(dropped))
+        note(r->o,
+             "the checkpoint's threshold %.6g was chosen on val for its weights; %s has no val to "
+             "choose one for the weights trained now, so 0.5 is stored",
+             dropped, r->o->io.store_path);
     if (r->rc.select != CXR_SELECT_NONE) {
         rec.best_epoch = r->rc.best_epoch;
         rec.best_value = r->rc.best_value;

@@ -78,6 +78,21 @@ expect_err "this run reads $WORK/s2.h5"
 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/nv.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack nv"
 expect_rc 2 "$BIN/cxr-train" "$WORK/nv.h5" --device cpu --threads 2 --no-monitor -q --epochs 3 --resume "$WORK/c.h5" --no-checkpoint
 expect_err "per epoch on $WORK/nv.h5 (the store's training images and --max-steps"
+# a threshold chosen on val belongs to its weights: a resume onto a store without val (nor test)
+# trains on and stores 0.5, said once
+mkdir -p "$WORK/tonly/test/NORMAL" "$WORK/tonly/test/PNEUMONIA" &&
+    ln -s "$(cd "$SAMPLE" && pwd -P)/train" "$WORK/tonly/train"
+"$BIN/cxr-pack" "$WORK/tonly" -o "$WORK/to.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack train only"
+V="$BIN/cxr-train --device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 1 --select none"
+expect_rc 0 $V "$WORK/s.h5" --epochs 1 --checkpoint "$WORK/th.h5"
+h5dump -a /threshold_split "$WORK/th.h5" | grep -q '"val"' || fail "no threshold chosen on val"
+expect_rc 0 $V "$WORK/to.h5" --epochs 3 --resume "$WORK/th.h5"
+expect_err "has no val to choose one for the weights trained now, so 0.5 is stored"
+[ "$(grep -c "so 0.5 is stored" "$WORK/err")" = 1 ] || fail "the dropped threshold was said more than once"
+h5dump -a /threshold "$WORK/th.h5" | grep -q "(0): 0.5\$" || fail "a resume without val kept the old threshold"
+! h5dump -a /threshold_split "$WORK/th.h5" >/dev/null 2>&1 || fail "the stored threshold still says val"
+expect_rc 0 "$BIN/cxr-predict" "$WORK/th.h5" "$SAMPLE/test" --threads 2
+expect_err "the default 0.5: the model holds no threshold chosen on val"
 # a step schedule resumed with other --epochs keeps its decay interval, and says so
 S="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --select none --schedule step"
 expect_rc 0 $S --epochs 1 --checkpoint "$WORK/st.h5"
