@@ -130,9 +130,10 @@ typedef struct {
 typedef struct {
     const char *output; /* store path */
     int threads;        /* OpenMP workers (>= 1) */
-    int window;         /* shards decoded per round (0: threads, at most 6; never more
-                                  than the largest split's shards); the output does not depend
-                                  on it, memory does */
+    int window;         /* shards decoded per round (0: threads, at most 6, never more
+                                  than the largest split's shards, lowered until the ring fits
+                                  cxr_mem_available(); a given one that does not fit is
+                                  CXR_E_NOMEM); the output does not depend on it, memory does */
     int strict;         /* 1: the first skipped input is fatal (CXR_E_DECODE) */
     cxr_store_options store;
     const cxr_pack_attr *attrs; /* extra root attributes (provenance), n_attrs of them */
@@ -175,6 +176,8 @@ typedef struct {
     int hashed;                          /* !no_hashes: the dup_* below are filled */
     cxr_dup_counts dup_file, dup_pixels; /* identical file bytes; identical preprocessed images */
     int64_t dup_dropped;                 /* by drop_duplicates (also counted in skipped) */
+    int window, window_wanted;           /* shards a round used; the default before the memory free
+                                  lowered it (equal when it did not) */
 } cxr_pack_summary;
 
 /* The summary's duplicate counts as one line (the store's "duplicates" attribute, cxr-pack's

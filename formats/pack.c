@@ -37,6 +37,7 @@
  */
 #include "cxr_pack.h"
 #include "cxr_clock.h"
+#include "cxr_memory.h"
 #include "pack_dups.h"
 
 #include <omp.h>
@@ -571,6 +572,35 @@ static void ctx_free(pack_ctx *c)
     free(c->chunk_paths);
 }
 
+/* Bytes a window of W makes resident at most: the ring's 2W+2 chunks hold no more images than
+ * there are, each shuffled once and compressed once (a compressed chunk is no larger than its
+ * images: zstd's worst case is a few bytes over, shuffling makes it rare). */
+static double ring_bytes(const pack_ctx *c, int W)
+{
+    const double slots = (double)(2 * W + 2) * c->shard;
+    const double imgs = slots < (double)c->total_all ? slots : (double)c->total_all;
+    return 2.0 * imgs * (double)c->pixels * sizeof(float);
+}
+
+/* The default window is lowered until its ring fits the memory this process can still get
+ * (cxr_memory.h; the store does not depend on the window); a given --window that does not fit,
+ * or a shard so large that a window of one does not, is refused before anything is read. */
+static cxr_status fit_window(pack_ctx *c, int given)
+{
+    const int64_t avail = cxr_mem_available();
+    c->sum->window_wanted = c->window;
+    if (avail < 0) return CXR_OK;
+    while (!given && c->window > 1 && ring_bytes(c, c->window) > (double)avail) c->window--;
+    const double need = ring_bytes(c, c->window);
+    if (need <= (double)avail) return CXR_OK;
+    return cxr_set_error(CXR_E_NOMEM,
+                         "%s: a window of %d shard(s) of %d images of %dx%d holds up to %.1f MiB "
+                         "of images and their compressed chunks, more than the %.1f MiB this "
+                         "machine has free: give a smaller %s",
+                         c->opt->output, c->window, c->shard, c->side, c->side, cxr_mib(need),
+                         cxr_mib((double)avail), given ? "--window or --shard" : "--shard");
+}
+
 /* Sizes from the options, checked. A planning skip under --strict fails here, before anything
  * is created. */
 static cxr_status ctx_init(pack_ctx *c)
@@ -603,6 +633,9 @@ static cxr_status ctx_init(pack_ctx *c)
         if (k > most) most = k;
     }
     if (c->window > most) c->window = (int)most;
+    cxr_status st = fit_window(c, opt->window > 0);
+    c->sum->window = c->window;
+    if (st != CXR_OK) return st;
     c->n_ring = 2 * c->window + 2;
     if (opt->strict && plan->n_skipped > 0) {
         const cxr_pack_skip *k = &plan->skipped[0];

@@ -48,7 +48,7 @@ typedef struct {
     int batch;     /* images per batch (default 64) */
     int shuffle;   /* 1: training order (see above); 0: sequential (default 0) */
     uint64_t seed; /* shuffle seed (default 1) */
-    int window;    /* shards per shuffle window (default 4) */
+    int window;    /* shards per shuffle window; 0 (default): cxr_loader_auto_window */
     int threads;   /* decode worker threads with prefetch (default 2) */
     int depth;     /* batches in the ring, >= 2 (default 3) */
     int prefetch;  /* 1: background workers (default); 0: synchronous in the caller */
@@ -61,6 +61,14 @@ typedef struct {
 } cxr_loader_options;
 
 void cxr_loader_options_defaults(cxr_loader_options *o);
+
+/* The default window: as many shards as hold CXR_LOADER_WINDOW_IMAGES images, at least 1 and
+ * at most 4 (4 for the default shard of 64 and any smaller one, 1 from a shard of 256 images
+ * up), so that a store packed with a huge --shard does not multiply the loader's memory (its
+ * windows hold decoded images) by 4. It depends on the store alone, so a run's order does
+ * too. */
+#define CXR_LOADER_WINDOW_IMAGES 256
+int cxr_loader_auto_window(int shard);
 
 /* One batch. Buffers belong to the loader and stay valid until the next call to
  * cxr_loader_next_batch, cxr_loader_begin_epoch or cxr_loader_destroy. */
@@ -78,7 +86,8 @@ typedef struct cxr_loader cxr_loader;
 /* Create a loader over `split` of an open store (the store must outlive the loader; the loader
  * only reads its metadata and mmaps its file). Errors: CXR_E_ARG for bad options, CXR_E_FORMAT
  * if the split is absent or a chunk lies outside the file, CXR_E_IO if the file cannot be
- * mapped, CXR_E_NOMEM. */
+ * mapped, CXR_E_NOMEM (also, before anything is allocated, when the buffers the options need
+ * exceed cxr_mem_available(): the message names the store, the sizes and --shard). */
 cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const char *split,
                              const cxr_loader_options *opt);
 /* Stop workers (also mid-epoch) and free everything. NULL-safe. */

@@ -13,6 +13,7 @@
 #include "cxr_clock.h"
 #include "cxr_splitmix.h"
 #include "cxr_fpenv.h"
+#include "cxr_memory.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -141,13 +142,42 @@ void cxr_loader_options_defaults(cxr_loader_options *o)
     o->batch = 64;
     o->shuffle = 0;
     o->seed = 1;
-    o->window = 4;
+    o->window = 0;
     o->threads = 2;
     o->depth = 3;
     o->prefetch = 1;
     o->part = 0;
     o->parts = 1;
     o->augment = NULL;
+}
+
+int cxr_loader_auto_window(int shard)
+{
+    if (shard < 1) return 1;
+    const int w = CXR_LOADER_WINDOW_IMAGES / shard;
+    return w < 1 ? 1 : w > 4 ? 4 : w;
+}
+
+/* Refuse buffers the machine cannot hold (cxr_memory.h), before any is allocated: windows of
+ * decoded shards (no more images than this part has are ever written there), the batch ring
+ * and one whole shard per decode thread (a chunk decompresses whole). A shard size in the
+ * thousands at 256x256 is gigabytes a buffer. */
+static cxr_status check_memory(const cxr_loader *l, int64_t wmax, int64_t bmax)
+{
+    const double img = (double)l->img_floats * sizeof(float);
+    const int scratch = l->opt.prefetch ? l->opt.threads : 1;
+    double held = (double)l->n_wslots * (double)wmax * l->shard; /* images the windows hold */
+    if (held > (double)l->n) held = (double)l->n;                /* no more than there are */
+    const double need = img * (held + (double)l->depth * (double)bmax + (double)scratch * l->shard);
+    const int64_t avail = cxr_mem_available();
+    if (avail < 0 || need <= (double)avail) return CXR_OK;
+    return cxr_set_error(CXR_E_NOMEM,
+                         "%s: split '%s': the loader needs %.1f MiB of buffers (%d window(s) of "
+                         "%lld shard(s) and %d shard(s) being decoded, shards of %d images of "
+                         "%dx%d), more than the %.1f MiB this machine has free: repack the store "
+                         "with a smaller --shard (this one has %d)",
+                         l->path, l->split, cxr_mib(need), l->n_wslots, (long long)wmax, scratch,
+                         l->shard, l->size, l->size, cxr_mib((double)avail), l->shard);
 }
 
 static int64_t shard_count(const cxr_loader *l, int64_t k)
@@ -385,9 +415,10 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     cxr_split_info info;
     *out = NULL;
     if (!store || !split) return cxr_set_error(CXR_E_ARG, "loader: missing store or split");
-    if (!opt || opt->batch < 1 || opt->window < 1 || opt->depth < 2 ||
+    if (!opt || opt->batch < 1 || opt->window < 0 || opt->depth < 2 ||
         (opt->prefetch && opt->threads < 1))
-        return cxr_set_error(CXR_E_ARG, "loader: batch, window, threads must be >= 1, depth >= 2");
+        return cxr_set_error(CXR_E_ARG,
+                             "loader: batch, threads must be >= 1, window >= 0, depth >= 2");
     if (opt->parts < 1 || opt->part < 0 || opt->part >= opt->parts)
         return cxr_set_error(CXR_E_ARG, "loader: part %d of %d: need 0 <= part < parts", opt->part,
                              opt->parts);
@@ -420,6 +451,7 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     l->labels = info.labels;
     l->coff = info.chunk_offset;
     l->csize = info.chunk_size;
+    if (l->opt.window == 0) l->opt.window = cxr_loader_auto_window(l->shard);
     if (!l->path) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
     if (l->n_shards_split != (l->n_split + l->shard - 1) / l->shard)
         CXR_THROW(CXR_E_FORMAT, "%s: split '%s': %lld shards for %lld images of shard %d", l->path,
@@ -431,7 +463,7 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
         l->n += shard_count(l, k);
     }
     l->n_batches = (l->n + opt->batch - 1) / opt->batch;
-    l->n_windows = (l->n_shards + opt->window - 1) / opt->window;
+    l->n_windows = (l->n_shards + l->opt.window - 1) / l->opt.window;
 
     /* map the whole file read-only, the one the store validated (not whatever the path names
      * now); chunks are read in place */
@@ -470,8 +502,9 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     /* buffers for what a window and a batch can hold here, not for the options' sizes: a
      * window of 10^5 shards over a split of 82 is one window of 82 (the plan is the same) */
     const int64_t wmax =
-        opt->window < l->n_shards ? opt->window : (l->n_shards > 0 ? l->n_shards : 1);
+        l->opt.window < l->n_shards ? l->opt.window : (l->n_shards > 0 ? l->n_shards : 1);
     const int64_t bmax = opt->batch < l->n ? opt->batch : (l->n > 0 ? l->n : 1);
+    CXR_TRY(check_memory(l, wmax, bmax));
     for (int i = 0; i < l->n_wslots; i++) {
         l->ws[i].window = -1;
         l->ws[i].data = calloc((size_t)wmax * l->shard * l->img_floats, sizeof(float));

@@ -68,7 +68,8 @@ static void usage(FILE *f)
         "                        round(F x class images) are taken. No patient is in both splits.\n"
         "                        An error if SRC_DIR has a val/ folder.\n"
         "  --window N            shards decoded per round (default: threads, at most 6; never\n"
-        "                        more than the largest split's shards). Memory is\n"
+        "                        more than the largest split's shards, nor more than the memory\n"
+        "                        free holds: a large --shard lowers it, or is refused). Memory is\n"
         "                        about 2(N+1) x SHARD x SIZE^2 x 4 bytes of images plus as many\n"
         "                        compressed chunks plus, per thread, one input file and the "
         "decoder's\n"
@@ -503,6 +504,11 @@ int main(int argc, char **argv)
         return cxr_exit_code(st);
     }
 
+    if (sum.window < sum.window_wanted)
+        fprintf(stderr,
+                "cxr-pack: note: %d shard(s) a round instead of %d, for the memory free (the "
+                "store is the same; a smaller --shard would allow more)\n",
+                sum.window, sum.window_wanted);
     if (sum.hashed) {
         char line[1024];
         cxr_pack_dups_format(&sum, &plan, line, sizeof line);

@@ -194,6 +194,28 @@ def case_determinism(tmp):
                     preexec_fn=lim)
     check(rc == 0, "pack --window 4096 under 16 GB rc=%d %s" % (rc, se))
     outs.append(out)
+    # the default window is lowered to what the memory free holds (2 x 30 shuffled and
+    # compressed images of 256 KiB, 15 MiB, at --threads 2; 10 MiB at a window of 1), not the
+    # store; a given --window, or a shard no window of 1 fits, is refused before any work
+    mem = lambda mb: dict(ENV, CXR_MEM_AVAILABLE_MB=str(mb))
+    d = os.path.join(tmp, "om")
+    os.mkdir(d)
+    out = os.path.join(d, "s.h5")
+    p = subprocess.run([PACK, root, "-o", out, "--shard", "5", "--threads", "2"], env=mem(12),
+                       capture_output=True, text=True)
+    check(p.returncode == 0, "pack in 12 MiB rc=%d %s" % (p.returncode, p.stderr))
+    check("1 shard(s) a round instead of 2, for the memory free" in p.stderr,
+          "the lowered window is said: %s" % p.stderr)
+    outs.append(out)
+    for mb, extra, opt in ((12, ["--window", "2"], "--window or --shard"), (8, [], "--shard")):
+        o2 = os.path.join(d, "r.h5")
+        p = subprocess.run([PACK, root, "-o", o2, "--shard", "5", "--threads", "2"] + extra,
+                           env=mem(mb), capture_output=True, text=True)
+        check(p.returncode == 1 and "more than the %.1f MiB this machine has free: give a smaller %s"
+              % (mb, opt) in p.stderr and o2 in p.stderr,
+              "%s in %d MiB: refused naming the output and %s (%d): %s" % (extra, mb, opt, p.returncode, p.stderr))
+        check(not os.path.exists(o2), "%s in %d MiB: no store" % (extra, mb))
+    no_temp_left(d, keep=("s.h5",))
     for o in outs[1:]:
         same = subprocess.run(["cmp", outs[0], o]).returncode == 0
         check(same, "%s byte-identical to %s" % (o, outs[0]))

@@ -1,7 +1,7 @@
 /* test_loader.c: the shard loader against the store read through HDF5; exactly-once delivery,
  * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks, a store
  * file replaced after it was opened, NaN in a last chunk's padding, parts (disjoint and
- * covering). */
+ * covering), the default window and the memory check. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -227,6 +227,55 @@ static void test_huge_window(int prefetch)
     }
     cxr_loader_destroy(a);
     cxr_loader_destroy(b);
+    cxr_store_close(s);
+}
+
+/* The default window: 4 shards up to a shard of 64 images, then as many as hold 256 images,
+ * at least 1; on this store (shard 8) the default gives the order a window of 4 gives. Buffers
+ * over the memory free are refused before any is allocated, naming the store and --shard. */
+static void test_window_and_memory(void)
+{
+    CHECK(cxr_loader_auto_window(1) == 4 && cxr_loader_auto_window(8) == 4);
+    CHECK(cxr_loader_auto_window(64) == 4 && cxr_loader_auto_window(65) == 3);
+    CHECK(cxr_loader_auto_window(128) == 2 && cxr_loader_auto_window(256) == 1);
+    CHECK(cxr_loader_auto_window(1 << 24) == 1 && cxr_loader_auto_window(0) == 1);
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    CHECK(o.window == 0);
+    o.shuffle = 1;
+    o.batch = 5;
+    cxr_loader *a, *b;
+    CHECK_OK(cxr_loader_create(&a, s, "train", &o));
+    o.window = 4;
+    CHECK_OK(cxr_loader_create(&b, s, "train", &o));
+    int diffs = 0;
+    for (int e = 0; e < 2; e++) {
+        cxr_batch x, y;
+        CHECK_OK(cxr_loader_begin_epoch(a, e));
+        CHECK_OK(cxr_loader_begin_epoch(b, e));
+        do {
+            CHECK_OK(cxr_loader_next_batch(a, &x));
+            CHECK_OK(cxr_loader_next_batch(b, &y));
+            diffs += x.n != y.n || memcmp(x.indices, y.indices, (size_t)x.n * sizeof(int64_t)) != 0;
+        } while (x.n > 0 && y.n > 0);
+    }
+    CHECK(diffs == 0);
+    cxr_loader_destroy(a);
+    cxr_loader_destroy(b);
+    /* the 37 images of 16x16 (1 KiB each) in the windows (2 of 4 shards of 8 could hold 64),
+     * 3 batches of 5 and 2 shards of 8 being decoded: 68 KiB, 0.066 MiB */
+    o.window = 0;
+    o.threads = 2;
+    setenv("CXR_MEM_AVAILABLE_MB", "0.064", 1);
+    cxr_loader *c = NULL;
+    CHECK(cxr_loader_create(&c, s, "train", &o) == CXR_E_NOMEM && c == NULL);
+    CHECK(strstr(cxr_last_error(), store_path) && strstr(cxr_last_error(), "smaller --shard"));
+    setenv("CXR_MEM_AVAILABLE_MB", "0.067", 1);
+    CHECK_OK(cxr_loader_create(&c, s, "train", &o));
+    cxr_loader_destroy(c);
+    unsetenv("CXR_MEM_AVAILABLE_MB");
     cxr_store_close(s);
 }
 
@@ -506,6 +555,7 @@ int main(void)
     test_prefetch_equals_sync();
     test_huge_window(1);
     test_huge_window(0);
+    test_window_and_memory();
     test_abandon();
     test_corrupt(1);
     test_corrupt(0);
