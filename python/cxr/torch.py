@@ -15,8 +15,21 @@ shard-window shuffle from (seed, epoch); the DataLoader interleaves the workers'
 Batches are made by the C loader (batch_size=None in the DataLoader); each worker's last batch
 may be short. Each worker also runs `threads` decode threads. set_epoch reaches the workers
 through shared memory, persistent_workers=True included.
+
+Distributed data parallel (one process per GPU; opt in with distributed=True, which takes
+rank and world size from torch.distributed, initialised first, or give rank= and world_size=;
+without either every process reads the whole split, e.g. for evaluation): rank r's worker w
+reads the shards k with
+k % (world_size * num_workers) == r * num_workers + w, so the ranks read disjoint shard sets
+that together cover the split. DDP needs every rank to take the same number of steps, so with
+even=True (the default) each worker stops at the batch count of the smallest of those shard
+sets: an epoch then leaves out the tails of the larger sets (at most a shard's worth of images
+a worker, others each epoch when shuffled); even=False delivers every image, in uneven counts.
+A split with fewer shards than world_size * num_workers is refused (some worker would read
+none).
 """
 
+import itertools
 import multiprocessing
 import os
 
@@ -37,12 +50,28 @@ class StoreDataset(torch.utils.data.IterableDataset):
     element. augment (None: off; a spec as cxr-train's --augment, e.g. "default") transforms
     each image as cxr.Loader's augment does: the bits cxr-train trains on."""
 
-    def __init__(self, path, split="train", batch=64, shuffle=None, seed=1, window=4,
+    def __init__(self, path, split="train", batch=64, shuffle=None, seed=1, window=0,
                  threads=2, depth=3, prefetch=True, copy=True, return_indices=False,
-                 augment=None):
+                 augment=None, distributed=False, rank=None, world_size=None, even=True):
         super().__init__()
         self.path = path.path if isinstance(path, Store) else os.fspath(path)
         self.split = split
+        if (rank is None) != (world_size is None):
+            raise ValueError("give both rank and world_size, or neither")
+        if rank is None and distributed:
+            dist = torch.distributed
+            if not (dist.is_available() and dist.is_initialized()):
+                raise RuntimeError("distributed=True: torch.distributed is not initialised "
+                                   "(call init_process_group first, or give rank and world_size)")
+            rank, world_size = dist.get_rank(), dist.get_world_size()
+        elif rank is None:
+            rank, world_size = 0, 1
+        self.world_size = _int(world_size, "world_size", 1, _INT_MAX)
+        self.rank = _int(rank, "rank", 0, self.world_size - 1)
+        self.even = bool(even)
+        self.batch = _int(batch, "batch", 1, _INT_MAX)
+        with Store(self.path) as st:  # the split's shape, for the parts' batch counts
+            self._info = st.split_info(split)
         self.kw = dict(batch=batch, shuffle=split == "train" if shuffle is None else shuffle,
                        seed=seed, window=window, threads=threads, depth=depth,
                        prefetch=prefetch, augment=augment)
@@ -59,12 +88,32 @@ class StoreDataset(torch.utils.data.IterableDataset):
         loop."""
         self._epoch.value = _int(epoch, "epoch", 0, _INT_MAX)  # refused here, not in a worker
 
+    def _part_batches(self, parts):
+        """Batches of each of `parts` parts of the split (shards k % parts == p)."""
+        n, n_shards, shard = self._info["n"], self._info["n_shards"], self._info["shard"]
+        out = []
+        for p in range(parts):
+            ks = range(p, n_shards, parts)
+            images = sum(min(shard, n - k * shard) for k in ks)
+            out.append(-(-images // self.batch))
+        return out
+
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
-        part, parts = (info.id, info.num_workers) if info is not None else (0, 1)
+        wid, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        part, parts = self.rank * workers + wid, self.world_size * workers
+        limit = None
+        if self.world_size > 1:
+            if self._info["n_shards"] < parts:
+                raise ValueError(
+                    f"{self.path}: split {self.split!r} has {self._info['n_shards']} shards, "
+                    f"fewer than world_size x num_workers = {parts}: every worker needs one "
+                    f"(fewer workers, or repack with a smaller --shard)")
+            if self.even:
+                limit = min(self._part_batches(parts))
         loader = Loader(self.path, self.split, part=part, parts=parts, **self.kw)
         try:
-            for b in loader.epoch(self.epoch):
+            for b in itertools.islice(loader.epoch(self.epoch), limit):
                 if self.copy or info is not None:
                     images = torch.from_numpy(np.array(b.images))
                 else:

@@ -3,7 +3,8 @@ batches equal cxr.Loader's; with worker processes every batch comes from one wor
 (k % workers), images equal h5py's (copy=False too), augment= gives cxr.Loader's augmented
 images, the epoch covers the split exactly once, the same epoch gives the same batches while
 another epoch gives another order (persistent workers too), and a cxr.Store or a pathlib path
-works as the path. Skips without torch."""
+works as the path; distributed data parallel by rank and world size (disjoint ranks, even
+batch counts, or every image once with even=False). Skips without torch."""
 
 import pathlib
 import sys
@@ -114,4 +115,81 @@ for bad, err in ((-1, ValueError), (2.5, TypeError), (2**31, ValueError)):
     except err:
         pass
 check(ds.epoch == 3, "a refused set_epoch changed the epoch")
+
+# distributed data parallel: rank r, worker w reads part r * workers + w of world_size * workers;
+# ranks disjoint, and with even=True every rank takes the same number of batches (each worker
+# the smallest part's count, as cxr.Loader counts them); even=False covers the split once
+def rank_batches(rank, world, workers, even):
+    ds = StoreDataset(store, "train", batch=3, seed=5, return_indices=True, rank=rank,
+                      world_size=world, even=even)
+    ds.set_epoch(1)
+    return [b[2].tolist() for b in batches(ds, workers)]
+
+
+for world, workers in ((2, 1), (2, 2), (3, 2)):
+    parts = world * workers
+    counts = []
+    for p in range(parts):
+        with cxr.Loader(store, "train", batch=3, part=p, parts=parts) as ld:
+            counts.append(ld.n_batches)
+    for even in (True, False):
+        got = [rank_batches(r, world, workers, even) for r in range(world)]
+        flat = [[i for b in g for i in b] for g in got]
+        check(all(not set(flat[a]) & set(flat[b]) for a in range(world) for b in range(a)),
+              f"DDP {world}x{workers} even={even}: ranks share no image")
+        for r in range(world):
+            residues = {k // shard % parts for k in flat[r]}
+            check(residues <= set(range(r * workers, (r + 1) * workers)),
+                  f"DDP {world}x{workers}: rank {r} reads its own parts only")
+        if even:
+            check(all(len(g) == workers * min(counts) for g in got),
+                  f"DDP {world}x{workers}: every rank {workers} x {min(counts)} batches: "
+                  f"{[len(g) for g in got]}")
+        else:
+            check(sorted(i for f_ in flat for i in f_) == list(range(n)),
+                  f"DDP {world}x{workers} even=False: every image exactly once")
+            check(sum(len(g) for g in got) == sum(counts), "DDP even=False: all batches")
+# distributed=True takes them from torch.distributed (gloo, one process here), and is refused
+# before it is initialised; without it a process reads the whole split (evaluation)
+dist = torch.distributed
+if dist.is_available():
+    import tempfile
+    try:
+        StoreDataset(store, "train", distributed=True)
+        check(False, "distributed=True accepted without a process group")
+    except RuntimeError as e:
+        check("not initialised" in str(e), str(e))
+    with tempfile.TemporaryDirectory() as d:
+        dist.init_process_group("gloo", init_method="file://" + d + "/pg", rank=0, world_size=1)
+        ds = StoreDataset(store, "train", batch=3, distributed=True)
+        check((ds.rank, ds.world_size) == (0, 1), "rank and world size from torch.distributed")
+        # as rank 1 of 2 would see it (get_rank/get_world_size stood in for)
+        real = dist.get_rank, dist.get_world_size
+        dist.get_rank, dist.get_world_size = (lambda: 1), (lambda: 2)
+        try:
+            ds = StoreDataset(store, "train", batch=3, distributed=True)
+            check((ds.rank, ds.world_size) == (1, 2), "rank 1 of 2 from torch.distributed")
+            ds = StoreDataset(store, "test", batch=3)
+            check((ds.rank, ds.world_size) == (0, 1), "without distributed=True the whole split")
+        finally:
+            dist.get_rank, dist.get_world_size = real
+        dist.destroy_process_group()
+# bad arguments are refused when the dataset is made, or (too few shards) when it is read
+for kw, err in (({"rank": 0}, ValueError), ({"rank": 2, "world_size": 2}, ValueError),
+                ({"rank": 0, "world_size": 0}, ValueError), ({"rank": 0.5, "world_size": 2}, TypeError)):
+    try:
+        StoreDataset(store, "train", **kw)
+        check(False, f"StoreDataset({kw}) accepted")
+    except err:
+        pass
+try:
+    batches(StoreDataset(store, "test", rank=0, world_size=3), 1)  # 2 test shards, 3 parts
+    check(False, "a split with fewer shards than parts was read")
+except ValueError as e:
+    check("has 2 shards, fewer than world_size x num_workers = 3" in str(e), str(e))
+try:
+    StoreDataset(store, "nosuch")
+    check(False, "a missing split was accepted")
+except cxr.CxrError:
+    pass
 finish("python.torch")
