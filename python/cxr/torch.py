@@ -19,9 +19,8 @@ through shared memory, persistent_workers=True included.
 Distributed data parallel (one process per GPU; opt in with distributed=True, which takes
 rank and world size from torch.distributed, initialised first, or give rank= and world_size=;
 without either every process reads the whole split, e.g. for evaluation): rank r's worker w
-reads the shards k with
-k % (world_size * num_workers) == r * num_workers + w, so the ranks read disjoint shard sets
-that together cover the split. DDP needs every rank to take the same number of steps, so with
+reads the shards k with k % (world_size * num_workers) == r * num_workers + w, so the ranks
+read disjoint shard sets that together cover the split. DDP needs every rank to take the same number of steps, so with
 even=True (the default) each worker stops at the batch count of the smallest of those shard
 sets: an epoch then leaves out the tails of the larger sets (at most a shard's worth of images
 a worker, others each epoch when shuffled); even=False delivers every image, in uneven counts.
