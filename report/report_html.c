@@ -643,18 +643,22 @@ done:
 }
 
 /* Color of samples file s: its run's color when the file name starts with the run's log name
- * without ".jsonl" (cpu-prefetch.samples.jsonl <-> cpu-prefetch.jsonl), else its own. */
+ * without ".jsonl" (cpu-prefetch.samples.jsonl <-> cpu-prefetch.jsonl), the longest such name
+ * (run-2.samples.jsonl is run-2.jsonl's, not run.jsonl's), else its own. */
 static const char *samples_color(const page *pg, int s)
 {
     const char *sl = pg->samples[s]->label;
+    int best = -1;
+    size_t best_n = 0;
     for (int r = 0; r < pg->n_runs; r++) {
         const char *rl = pg->runs[r]->label;
         size_t n = strlen(rl);
         if (n > 6 && strcmp(rl + n - 6, ".jsonl") == 0) n -= 6;
-        if (strncmp(sl, rl, n) == 0 && (sl[n] == '.' || sl[n] == '_' || sl[n] == '-'))
-            return cxr_plot_color(r);
+        if (strncmp(sl, rl, n) == 0 && (sl[n] == '.' || sl[n] == '_' || sl[n] == '-') &&
+            (best < 0 || n > best_n))
+            best = r, best_n = n;
     }
-    return cxr_plot_color(pg->n_runs + s);
+    return cxr_plot_color(best >= 0 ? best : pg->n_runs + s);
 }
 
 /* Time-series chart from samples files: one polyline per file that has the quantity. */
@@ -709,12 +713,14 @@ static void section_resources(page *pg)
 {
     cxr_sb *b = pg->b;
     cxr_sb_printf(b, "<h2>Resource use</h2>\n");
-    /* GPU notes: why a run's GPU was not monitored, from its logged monitor objects. */
+    /* GPU notes: why a run's GPU was not monitored, from its last logged monitor object (an
+     * earlier failure that a resumed run no longer has is not news) */
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
         for (int i = run->n_epochs - 1; i >= 0; i--) {
             const cxr_log_epoch *e = &run->epochs[i];
-            if (!e->has_monitor || e->monitor.gpu_ok) continue;
+            if (!e->has_monitor) continue;
+            if (e->monitor.gpu_ok) break;
             cxr_sb_printf(b, "<div class=\"na gpu-na\">");
             cxr_sb_esc(b, pg->names[r]);
             cxr_sb_printf(b, ": GPU not available: ");

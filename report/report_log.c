@@ -326,6 +326,9 @@ static char *base_name(const char *path)
     return strdup(b ? b + 1 : path);
 }
 
+/* Bad lines named one by one per file; the rest are counted. */
+#define MAX_WARNINGS 20
+
 /* Drive the line loop for both file kinds. kind 0: training log into run; 1: samples. */
 static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ctx, cxr_log_run *run,
                              cxr_samples *smp)
@@ -334,14 +337,14 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int lineno = 0, cap_ep = 0, cap_b = 0, cap_s = 0, cap_st = 0, seen_run = 0;
+    int lineno = 0, cap_ep = 0, cap_b = 0, cap_s = 0, cap_st = 0, seen_run = 0, n_bad = 0;
     FILE *f = fopen(path, "r");
     if (!f) return cxr_set_error(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        size_t sp = strspn(line, " \t");
-        if (line[sp] == '\0') continue; /* blank lines are harmless */
+        /* blank lines are harmless; a line of NUL bytes (a crash's tail) is not blank */
+        if (strspn(line, " \t") == (size_t)len) continue;
         if (run)
             run->n_lines++;
         else
@@ -422,7 +425,7 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
                 run->n_skipped++;
             else
                 smp->n_skipped++;
-            if (warn) {
+            if (warn && ++n_bad <= MAX_WARNINGS) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "%s:%d: %s; line skipped", path, lineno, e.msg);
                 warn(ctx, msg);
@@ -430,6 +433,12 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         }
     }
     if (ferror(f)) CXR_THROW(CXR_E_IO, "%s: read error: %s", path, strerror(errno));
+    if (warn && n_bad > MAX_WARNINGS) { /* a binary file given by mistake: not a flood */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s: %d more bad lines skipped (the first %d are named above)",
+                 path, n_bad - MAX_WARNINGS, MAX_WARNINGS);
+        warn(ctx, msg);
+    }
 bail:
     free(line);
     fclose(f);

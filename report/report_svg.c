@@ -5,6 +5,8 @@
  */
 #include "report_svg.h"
 
+#include "cxr_files.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,15 +44,26 @@ void cxr_sb_printf(cxr_sb *b, const char *fmt, ...)
 
 void cxr_sb_esc(cxr_sb *b, const char *s)
 {
-    for (; s && *s; s++) {
-        switch (*s) {
+    while (s && *s) {
+        const unsigned char c = (unsigned char)*s;
+        int n = c < 0x80 ? 1 : cxr_utf8_seq((const unsigned char *)s);
+        switch (c) {
         case '&': cxr_sb_printf(b, "&amp;"); break;
         case '<': cxr_sb_printf(b, "&lt;"); break;
         case '>': cxr_sb_printf(b, "&gt;"); break;
         case '"': cxr_sb_printf(b, "&quot;"); break;
         case '\'': cxr_sb_printf(b, "&#39;"); break;
-        default: cxr_sb_printf(b, "%c", *s);
+        default:
+            /* the page is UTF-8: a byte that starts no valid sequence (a Latin-1 file name, a
+             * string cut mid-character) and a control character other than tab and newline
+             * are shown as U+FFFD */
+            if (n == 0 || (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
+                cxr_sb_printf(b, "&#xFFFD;");
+                n = 1;
+            } else
+                cxr_sb_printf(b, "%.*s", n, s);
         }
+        s += n;
     }
 }
 

@@ -7,6 +7,10 @@
 - huge values give exponent tick labels, an overflowing range no NaN, a negative time no
   negative bar, an empty eval split no "()"; 20,000 steps draw at most 4,000 points, spike kept;
 - a missing file is an I/O error (exit 4); a missing -o is a usage error (exit 2);
+- the page is valid UTF-8 (bad bytes and control characters as U+FFFD); lines of NUL bytes are
+  named; a file of garbage names 20 lines and counts the rest; an earlier epoch's GPU failure is
+  not reported for a run that read its GPU later; a samples file takes the colour of the run
+  with the longest matching name;
 - no temporary file is left next to the output.
 usage: test_cli.py CXR_REPORT FIXTURE_DIR WORK_DIR
 """
@@ -140,6 +144,59 @@ def main():
     pts = m.group(1).split() if m else []
     check(0 < len(pts) <= 4000, "step chart points: %d (20,000 steps)" % len(pts))
     check(len({p.split(",")[1] for p in pts}) == 2, "the thinned step line keeps the spike")
+    # a page of valid UTF-8 whatever the names and strings: a Latin-1 file name and raw bytes in
+    # a class name become U+FFFD, a control character too
+    good = open(os.path.join(fx, "cpu2_3ep.jsonl"), "rb").read()
+    latin = os.path.join(work.encode(), b"run\xe9.jsonl")
+    with open(latin, "wb") as f:
+        f.write(good.replace(b'"NORMAL"', b'"NOR\xffMAL\x01"', 1))
+    uh = os.path.join(work, "utf8.html")
+    r = subprocess.run([tool.encode(), latin, b"-o", uh.encode()], capture_output=True)
+    try:
+        page = open(uh, encoding="utf-8").read() if r.returncode == 0 else ""
+    except UnicodeDecodeError as e:
+        page = ""
+        check(False, "the page is not valid UTF-8: %s" % e)
+    check(r.returncode == 0 and "run&#xFFFD;.jsonl" in page and "NOR&#xFFFD;MAL&#xFFFD;" in page,
+          "invalid UTF-8 and a control character shown as U+FFFD (exit %d)" % r.returncode)
+    os.remove(latin)
+    # a crash's tail of NUL bytes is a bad line, named; a binary file names 20 lines and counts
+    # the rest
+    nul = os.path.join(work, "nul.jsonl")
+    with open(nul, "wb") as f:
+        f.write(good + b"\0\0\0garbage\n" + b"\0" * 100 + b"\n")
+    r = run(tool, [nul, "-o", os.path.join(work, "nul.html")])
+    check(r.returncode == 0 and "nul.jsonl:5:" in r.stderr and "nul.jsonl:6:" in r.stderr,
+          "lines of NUL bytes named: %r" % r.stderr)
+    noise = os.path.join(work, "noise.jsonl")
+    with open(noise, "wb") as f:
+        f.write(good + b"not json\n" * 100)
+    r = run(tool, [noise, "-o", os.path.join(work, "noise.html")])
+    named = re.findall(r"noise\.jsonl:\d+:", r.stderr)
+    check(r.returncode == 0 and len(named) == 20 and "80 more bad lines skipped" in r.stderr,
+          "100 bad lines: %d named, the rest counted: %r" % (len(named), r.stderr[-300:]))
+    # a GPU that a resumed run could read is not reported unavailable from an earlier epoch
+    lines = open(os.path.join(fx, "gpu2_bench.jsonl")).read().splitlines(True)
+    first = next(i for i, l in enumerate(lines) if '"type":"epoch"' in l)
+    lines[first] = re.sub(r'"monitor":\{[^}]*\}', '"monitor":{"samples":3,"gpu":"not available: '
+                          'NVML init failed"}', lines[first])
+    was = os.path.join(work, "was_na.jsonl")
+    open(was, "w").write("".join(lines))
+    r = run(tool, [was, "-o", os.path.join(work, "was_na.html")])
+    wh = open(os.path.join(work, "was_na.html")).read() if r.returncode == 0 else "NVML init failed"
+    check("NVML init failed" not in wh, "an earlier epoch's GPU failure reported for a run that read it later")
+    # a samples file takes the colour of the run with the longest matching name
+    for name in ("run.jsonl", "run-2.jsonl"):
+        open(os.path.join(work, name), "wb").write(good)
+    sm = os.path.join(work, "run-2.samples.jsonl")
+    open(sm, "w").write(open(os.path.join(fx, "samples_gpu.jsonl")).read())
+    ch = os.path.join(work, "colour.html")
+    r = run(tool, [os.path.join(work, "run.jsonl"), os.path.join(work, "run-2.jsonl"),
+                   "--samples", sm, "-o", ch])
+    html = open(ch).read() if r.returncode == 0 else ""
+    m = re.search(r'id="chart-cpu".*?stroke="(#[0-9a-f]+)" stroke-width="2"', html, re.S)
+    check(m is not None and m.group(1) == "#d62728",
+          "run-2.samples.jsonl drawn in run-2's colour (#d62728): %s" % (m.group(1) if m else None))
     left = [f for f in os.listdir(work) if ".tmp" in f]
     check(not left, "temporary files left: %s" % left)
     if failures:
