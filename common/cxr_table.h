@@ -49,6 +49,9 @@ void cxr_table_num(cxr_table *t, double v);
 void cxr_table_none(cxr_table *t);
 /* End the row (a missing field is written empty). */
 void cxr_table_end_row(cxr_table *t);
+/* CXR_E_IO naming the file when a write so far has failed (a full disk shows at the first
+ * buffer flushed), so a long run can stop there rather than at cxr_table_close; else CXR_OK. */
+cxr_status cxr_table_check(cxr_table *t);
 /* Finish: check every write, flush; for a file, rename the temporary into place (stdout is
  * flushed but left open for cxr_stdout_close). Frees t (NULL-safe). CXR_E_IO naming the file
  * (or "standard output") and the reason; on error a file's temporary is removed and nothing

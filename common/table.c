@@ -209,6 +209,15 @@ bail:
     return st;
 }
 
+cxr_status cxr_table_check(cxr_table *t)
+{
+    if (!t || !ferror(t->f)) return CXR_OK;
+    errno = 0; /* the reason from a write tried now: errno may no longer be the failed one's */
+    fflush(t->f);
+    return cxr_set_error(CXR_E_IO, "%s: write failed: %s", t->path ? t->path : "standard output",
+                         errno ? strerror(errno) : "error on an earlier write");
+}
+
 cxr_status cxr_table_close(cxr_table *t)
 {
     if (!t) return CXR_OK;

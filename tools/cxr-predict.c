@@ -60,7 +60,7 @@ static void usage(FILE *f)
         "  jsonl: one JSON object per image with the same keys; strings are valid UTF-8 JSON:\n"
         "  control characters escaped, a byte that is not UTF-8 replaced by U+FFFD, and then the\n"
         "  exact name also given as \"path_hex\" (its bytes in hex).\n"
-        "Numbers are printed with %%.6f.\n"
+        "Numbers are printed with %%.6f; the class is decided on the unrounded probability.\n"
         "\n"
         "An image that cannot be read or decoded, and a folder entry that cannot be searched (an\n"
         "unreadable folder, a dangling link, a symbolic-link loop), get a line on stderr\n"
@@ -392,6 +392,12 @@ int main(int argc, char **argv)
             CXR_THROW(CXR_E_INTERRUPTED, "interrupted after %lld images", (long long)i);
         int n = list.n - i < o.batch ? (int)(list.n - i) : o.batch;
         CXR_TRY(predict_batch(&r, (const char *const *)list.paths + i, n));
+        if (cxr_table_check(r.out) != CXR_OK) { /* a full disk: stop now, not after the rest */
+            char why[4400];
+            snprintf(why, sizeof why, "%s", cxr_last_error());
+            CXR_THROW(CXR_E_IO, "%s (stopped after %lld of %lld images)", why, (long long)(i + n),
+                      (long long)list.n);
+        }
     }
     st = cxr_table_close(r.out);
     r.out = NULL;
@@ -405,7 +411,7 @@ int main(int argc, char **argv)
                 t1 - t0, M > 1 ? "s" : "");
     }
     if (r.skipped) rc = 3;
-    CXR_TRY(cxr_stdout_close());
+    if (!o.out_path) CXR_TRY(cxr_stdout_close()); /* with -o nothing goes to stdout */
 bail:
     if (st != CXR_OK) {
         cxr_print_error("cxr-predict", cxr_last_error());

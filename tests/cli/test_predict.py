@@ -10,13 +10,14 @@ the same formats for cxr-eval --predictions.
   in a name); jsonl reads back with json, a control character and invalid UTF-8 in a name
   included (path_hex gives the exact bytes);
 - -o FILE through a temporary renamed into place (a new inode), refused on the model or an
-  image; cxr-eval --predictions the same in every format."""
+  image, and written with standard output closed (exit 0); cxr-eval --predictions the same in every format."""
 
 import csv
 import io
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 
 from clitest import BIN, SAMPLE, fail, finish, run
@@ -168,6 +169,23 @@ try:
         fail("-o FILE: not written through a renamed temporary")
     if [f for f in os.listdir(W) if "cxr-tmp" in f]:
         fail("-o FILE left a temporary")
+    # ... which needs no standard output: a closed one is no failure (it was exit 4)
+    r = subprocess.run([os.path.join(BIN, "cxr-predict"), ck, single, "--device", "cpu", "-q",
+                        "-o", f"{W}/closed.tsv"], capture_output=False, stderr=subprocess.PIPE,
+                       preexec_fn=lambda: os.close(1), timeout=120)
+    if r.returncode != 0 or not open(f"{W}/closed.tsv").read().startswith("path\t"):
+        fail(f"-o FILE with standard output closed: exit {r.returncode}: {r.stderr!r}")
+    # a write that fails (a 4 KiB file-size limit, as a full disk) stops the run at the next
+    # batch, naming the file, nothing left at the output (it went through all 300 before)
+    lim = f"{W}/lim.tsv"
+    r = subprocess.run(["bash", "-c", 'trap "" XFSZ; ulimit -f 4; exec "$@"', "lim",
+                        os.path.join(BIN, "cxr-predict"), ck] + [single] * 300 +
+                       ["--device", "cpu", "-q", "--batch", "10", "-o", lim],
+                       capture_output=True, timeout=300)
+    err = r.stderr.decode(errors="replace")
+    if r.returncode != 4 or "lim.tsv: write failed: File too large" not in err or "of 300 images)" not in err \
+            or int(err.split("(stopped after ")[1].split()[0]) >= 300 or os.path.exists(lim):
+        fail(f"a failed write: exit {r.returncode}, {err!r}")
     run("cxr-predict", ck, single, "--device", "cpu", "-o", ck, want=2)
     run("cxr-predict", ck, D, "--device", "cpu", "-o", os.path.join(D, b"a.jpg"), want=2)
     run("cxr-predict", ck, single, "--format", "xml", want=2)
