@@ -423,7 +423,15 @@ static void section_eval(page *pg)
         const cxr_log_epoch *e = last_epoch(pg->runs[r]);
         cxr_sb_printf(b, "<tr><td class=\"l\">");
         cxr_sb_esc(b, pg->names[r]);
-        cxr_sb_printf(b, "</td><td>%d</td>", e->epoch);
+        cxr_sb_printf(b, "</td><td>%d", e->epoch);
+        if (e->averaged > 0) /* the figures are the mean weights' (specs/log.md) */
+            cxr_sb_printf(b, " (mean of %d epochs)", e->averaged);
+        if (e->eval_nonfinite > 0)
+            cxr_sb_printf(b,
+                          " <span class=\"nonfinite\">(%lld image(s) with non-finite "
+                          "probabilities: not meaningful)</span>",
+                          (long long)e->eval_nonfinite);
+        cxr_sb_printf(b, "</td>");
         num_cell(b, e->eval_loss, "%.4f");
         num_cell(b, e->eval_acc, "%.4f");
         num_cell(b, e->precision, "%.4f");

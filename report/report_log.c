@@ -204,6 +204,15 @@ static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e)
         get_int(o, CXR_LOG_STEPS, &ep->steps, e) ||
         get_int(o, CXR_LOG_STEP_TOTAL, &ep->step_total, e))
         return -1;
+    int64_t nonfinite = 0, averaged = 0;
+    if (get_int(o, CXR_LOG_EVAL_NONFINITE, &nonfinite, e) ||
+        get_int(o, CXR_LOG_AVERAGED, &averaged, e))
+        return -1;
+    if (nonfinite < 0 || averaged < 0 || averaged > 1000000)
+        return bad(e, "key \"%s\" or \"%s\" out of range", CXR_LOG_EVAL_NONFINITE,
+                   CXR_LOG_AVERAGED);
+    ep->eval_nonfinite = nonfinite;
+    ep->averaged = (int)averaged;
     const cJSON *it;
     if ((it = get_item(o, CXR_LOG_PER_CLASS)) && parse_per_class(it, ep, e)) return -1;
     if ((it = get_item(o, CXR_LOG_CONFUSION)) && parse_confusion(it, ep, e)) return -1;

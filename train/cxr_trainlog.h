@@ -45,6 +45,8 @@ extern "C" {
 #define CXR_LOG_CONFUSION       "confusion"
 #define CXR_LOG_ROC             "roc"
 #define CXR_LOG_MONITOR         "monitor"
+#define CXR_LOG_EVAL_NONFINITE  "eval_nonfinite"
+#define CXR_LOG_AVERAGED        "averaged"
 #define CXR_LOG_MONITOR_SAMPLES "samples"
 #define CXR_LOG_MONITOR_GPU     "gpu" /* "not available: <reason>" when NVML was not used */
 

@@ -309,8 +309,8 @@ cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *e)
     }
     if (e->stopped) cJSON_AddStringToObject(o, "stopped", e->stopped);
     if (e->eval_nonfinite > 0)
-        cJSON_AddNumberToObject(o, "eval_nonfinite", (double)e->eval_nonfinite);
-    if (e->averaged > 0) cJSON_AddNumberToObject(o, "averaged", e->averaged);
+        cJSON_AddNumberToObject(o, CXR_LOG_EVAL_NONFINITE, (double)e->eval_nonfinite);
+    if (e->averaged > 0) cJSON_AddNumberToObject(o, CXR_LOG_AVERAGED, e->averaged);
     if (e->has_monitor) add_monitor(o, &e->monitor);
     return put_line(log, o);
 }

@@ -10,7 +10,8 @@
 - the page is valid UTF-8 (bad bytes and control characters as U+FFFD); lines of NUL bytes are
   named; a file of garbage names 20 lines and counts the rest; an earlier epoch's GPU failure is
   not reported for a run that read its GPU later; a samples file takes the colour of the run
-  with the longest matching name;
+  with the longest matching name; the last evaluation says when it is a weight mean's or has
+  images with non-finite probabilities;
 - no temporary file is left next to the output.
 usage: test_cli.py CXR_REPORT FIXTURE_DIR WORK_DIR
 """
@@ -197,6 +198,20 @@ def main():
     m = re.search(r'id="chart-cpu".*?stroke="(#[0-9a-f]+)" stroke-width="2"', html, re.S)
     check(m is not None and m.group(1) == "#d62728",
           "run-2.samples.jsonl drawn in run-2's colour (#d62728): %s" % (m.group(1) if m else None))
+    # the last evaluation says when its figures are a weight mean's, or not meaningful (images
+    # with non-finite probabilities); a negative count is a bad line
+    text = good.decode()
+    last = text.rstrip("\n").rsplit("\n", 1)[1]
+    marked = last.replace('"epoch":3,', '"epoch":3,"averaged":5,"eval_nonfinite":3,', 1)
+    mk = os.path.join(work, "marked.jsonl")
+    open(mk, "w").write(text + marked + "\n" + last.replace('"epoch":3,', '"epoch":4,"averaged":-1,', 1) + "\n")
+    r = run(tool, [mk, "-o", os.path.join(work, "marked.html")])
+    mh = open(os.path.join(work, "marked.html")).read() if r.returncode == 0 else ""
+    m = re.search(r'<table id="metrics">(.*?)</table>', mh, re.S)
+    row = m.group(1) if m else ""
+    check("(mean of 5 epochs)" in row and "3 image(s) with non-finite probabilities" in row,
+          "the last evaluation's averaging and non-finite count: %r" % row[-400:])
+    check("marked.jsonl:6:" in r.stderr and "averaged" in r.stderr, "averaged -1 named: %r" % r.stderr)
     left = [f for f in os.listdir(work) if ".tmp" in f]
     check(not left, "temporary files left: %s" % left)
     if failures:
