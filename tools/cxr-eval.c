@@ -300,7 +300,10 @@ int main(int argc, char **argv)
         case O_THREADS:
             if (cxr_parse_int(optarg, "--threads", 1, 1024, &threads)) return bad_option();
             break;
-        case O_DEVICE: device = optarg; break;
+        case O_DEVICE: /* a usage error before any work (a folder walk, a store read) */
+            if (!cxr_device_option_ok("cxr-eval", optarg)) return 2;
+            device = optarg;
+            break;
         case O_NOPREF: prefetch = 0; break;
         case O_PRED: pred_path = optarg; break;
         case O_JSON: json = 1; break;

@@ -155,7 +155,10 @@ static int parse_options(int argc, char **argv, options *o)
             }
             o->models[o->n_models++] = optarg;
             break;
-        case O_DEVICE: o->device = optarg; break;
+        case O_DEVICE: /* a usage error before any work (a folder walk, a store read) */
+            if (!cxr_device_option_ok("cxr-predict", optarg)) return 2;
+            o->device = optarg;
+            break;
         case 'o': o->out_path = optarg; break;
         case 'q': o->quiet = 1; break;
         case 'h': usage(stdout); return 0;

@@ -380,7 +380,10 @@ int main(int argc, char **argv)
     long v;
     while ((c = getopt_long(argc, argv, "qh", longs, NULL)) != -1) {
         switch (c) {
-        case O_DEVICE: device = optarg; break;
+        case O_DEVICE: /* a usage error before any work (a folder walk, a store read) */
+            if (!cxr_device_option_ok("cxr-train", optarg)) return 2;
+            device = optarg;
+            break;
         case O_EPOCHS:
             if (cxr_parse_long(optarg, "--epochs", 1, 100000, &v)) return bad_option();
             o.recipe.epochs = (int)v;

@@ -23,33 +23,56 @@
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
 #include "cxr_cuda.h"
+#include "cxr_files.h"
 #include "cxr_loader.h"
 #include "cxr_monitor.h"
 #include "cxr_trainlog.h"
 
 /* ---------------------------------------------------------------- devices */
+/* --device's value: auto (NULL too), cpu, cuda or cuda:N. */
+static cxr_status parse_device(const char *spec, int *want_cuda, int *is_auto, int *index)
+{
+    *want_cuda = *is_auto = *index = 0;
+    if (!spec || strcmp(spec, "auto") == 0) {
+        *is_auto = 1;
+    } else if (strcmp(spec, "cpu") == 0) {
+    } else if (strcmp(spec, "cuda") == 0) {
+        *want_cuda = 1;
+    } else if (strncmp(spec, "cuda:", 5) == 0) {
+        char *end;
+        long v = strtol(spec + 5, &end, 10);
+        if (end == spec + 5 || *end || v < 0 || v > 64)
+            return cxr_set_error(CXR_E_ARG, "--device %s: bad GPU index", spec);
+        *want_cuda = 1;
+        *index = (int)v;
+    } else {
+        return cxr_set_error(CXR_E_ARG, "--device %s: expected auto, cpu or cuda", spec);
+    }
+    return CXR_OK;
+}
+
+cxr_status cxr_device_check(const char *spec)
+{
+    int want_cuda, is_auto, index;
+    return parse_device(spec, &want_cuda, &is_auto, &index);
+}
+
+int cxr_device_option_ok(const char *tool, const char *spec)
+{
+    if (cxr_device_check(spec) == CXR_OK) return 1;
+    cxr_print_error(tool, cxr_last_error());
+    return 0;
+}
+
 cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr_device *dev)
 {
     *out = NULL;
     memset(dev, 0, sizeof *dev);
     dev->kind = CXR_DEVICE_CPU;
     dev->index = -1;
-    int want_cuda = 0, is_auto = 0, index = 0;
-    if (!spec || strcmp(spec, "auto") == 0) {
-        is_auto = 1;
-    } else if (strcmp(spec, "cpu") == 0) {
-    } else if (strcmp(spec, "cuda") == 0) {
-        want_cuda = 1;
-    } else if (strncmp(spec, "cuda:", 5) == 0) {
-        char *end;
-        long v = strtol(spec + 5, &end, 10);
-        if (*end || v < 0 || v > 64)
-            return cxr_set_error(CXR_E_ARG, "--device %s: bad GPU index", spec);
-        want_cuda = 1;
-        index = (int)v;
-    } else {
-        return cxr_set_error(CXR_E_ARG, "--device %s: expected auto, cpu or cuda", spec);
-    }
+    int want_cuda, is_auto, index;
+    cxr_status ps = parse_device(spec, &want_cuda, &is_auto, &index);
+    if (ps != CXR_OK) return ps;
     if (want_cuda || is_auto) {
 #ifdef CXR_HAVE_CUDA
         cxr_status st = cxr_backend_cuda_create(out, index);

@@ -10,7 +10,8 @@ the same formats for cxr-eval --predictions.
   in a name); jsonl reads back with json, a control character and invalid UTF-8 in a name
   included (path_hex gives the exact bytes);
 - -o FILE through a temporary renamed into place (a new inode), refused on the model or an
-  image, and written with standard output closed (exit 0); cxr-eval --predictions the same in every format."""
+  image, and written with standard output closed (exit 0); a mistyped --device is exit 2
+  before any work; cxr-eval --predictions the same in every format."""
 
 import csv
 import io
@@ -195,6 +196,14 @@ try:
     r = run("cxr-predict", ck, empty, "--device", "cpu", want=3)
     if b"no .jpg" not in r.stderr:
         fail(f"empty folder: {r.stderr!r}")
+    # a mistyped device is a usage error before any folder is walked (it was "no image", 3);
+    # cxr-eval and cxr-train say the same
+    for tool, args in (("cxr-predict", [ck, empty]), ("cxr-eval", [ck, store]),
+                       ("cxr-train", [store])):
+        for dev in ("gpu", "cuda:", "cuda:x"):
+            r = run(tool, *args, "--device", dev, want=2)
+            if f"--device {dev}: ".encode() not in r.stderr:
+                fail(f"{tool} --device {dev}: {r.stderr!r}")
 
     # ---- cxr-eval --predictions: header and formats, through a temporary
     base = None
