@@ -371,6 +371,9 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, n_members + 1, NULL));
     /* the inputs first: a bad one is refused before anything is said about the device */
     CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta)); /* an ensemble keeps MODEL's */
+    if (!isnan(threshold) && meta.n_classes != 2)         /* it would be ignored */
+        CXR_THROW(CXR_E_ARG, "--threshold applies to a model of two classes; %s has %d", model_path,
+                  meta.n_classes);
     int head = meta.model.head,
         ipool = meta.model.input_pool; /* any member's: the device runs it */
     if (!ensemble) cxr_checkpoint_meta_free(&meta);

@@ -353,6 +353,9 @@ int main(int argc, char **argv)
     /* the models first: a missing one is refused before anything is said about the device */
     for (int j = 0; j < M; j++) CXR_TRY(cxr_input_check(o.models[j]));
     CXR_TRY(cxr_checkpoint_read_meta(model_path, &r.meta));
+    if (!isnan(o.threshold) && r.meta.n_classes != 2) /* it would be ignored */
+        CXR_THROW(CXR_E_ARG, "--threshold applies to a model of two classes; %s has %d", model_path,
+                  r.meta.n_classes);
     int head = r.meta.model.head, ipool = r.meta.model.input_pool; /* any member's: the device */
     for (int j = 1; j < M; j++) {
         cxr_checkpoint_meta mj;

@@ -11,7 +11,7 @@ the same formats for cxr-eval --predictions.
   included (path_hex gives the exact bytes);
 - -o FILE through a temporary renamed into place (a new inode), refused on the model or an
   image, and written with standard output closed (exit 0); a mistyped --device is exit 2
-  before any work; cxr-eval --predictions the same in every format."""
+  before any work, and so is --threshold for a model of three classes; cxr-eval --predictions the same in every format."""
 
 import csv
 import io
@@ -196,6 +196,22 @@ try:
     r = run("cxr-predict", ck, empty, "--device", "cpu", want=3)
     if b"no .jpg" not in r.stderr:
         fail(f"empty folder: {r.stderr!r}")
+    # --threshold is for two classes: with three it would be ignored, so it is refused
+    k3 = f"{W}/k3"
+    for split in ("train", "test"):
+        for c in ("A", "B", "C"):
+            os.makedirs(f"{k3}/{split}/{c}")
+        for i, src in enumerate(sorted(os.listdir(f"{SAMPLE}/{split}/NORMAL"))[:6]):
+            shutil.copy(f"{SAMPLE}/{split}/NORMAL/{src}", f"{k3}/{split}/{'ABC'[i % 3]}/{src}")
+    run("cxr-pack", k3, "-o", f"{W}/k3.h5", "--size", "32", "--shard", "8", "--quiet")
+    run("cxr-train", f"{W}/k3.h5", *T, "--epochs", "1", "--checkpoint", f"{W}/k3m.h5",
+        "--select", "none")
+    for tool, args in (("cxr-predict", [f"{W}/k3m.h5", single]),
+                       ("cxr-eval", [f"{W}/k3m.h5", f"{W}/k3.h5", "--split", "test"])):
+        r = run(tool, *args, "--threshold", "0.3", "--device", "cpu", want=2)
+        if b"--threshold applies to a model of two classes; " not in r.stderr or b"has 3" not in r.stderr:
+            fail(f"{tool} --threshold on 3 classes: {r.stderr!r}")
+        run(tool, *args, "--device", "cpu")
     # a mistyped device is a usage error before any folder is walked (it was "no image", 3);
     # cxr-eval and cxr-train say the same
     for tool, args in (("cxr-predict", [ck, empty]), ("cxr-eval", [ck, store]),
