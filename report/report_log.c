@@ -442,6 +442,9 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         }
     }
     if (ferror(f)) CXR_THROW(CXR_E_IO, "%s: read error: %s", path, strerror(errno));
+    if (!feof(f)) /* getline failed without an error on the stream: a line too long for memory */
+        CXR_THROW(errno == ENOMEM ? CXR_E_NOMEM : CXR_E_IO, "%s: line %d cannot be read: %s", path,
+                  lineno + 1, strerror(errno));
     if (warn && n_bad > MAX_WARNINGS) { /* a binary file given by mistake: not a flood */
         char msg[512];
         snprintf(msg, sizeof msg, "%s: %d more bad lines skipped (the first %d are named above)",

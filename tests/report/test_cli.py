@@ -12,11 +12,13 @@
   not reported for a run that read its GPU later; a samples file takes the colour of the run
   with the longest matching name; the last evaluation says when it is a weight mean's or has
   images with non-finite probabilities;
+- a line too long for the memory is an error (exit 1), not a silent end of the file;
 - no temporary file is left next to the output.
 usage: test_cli.py CXR_REPORT FIXTURE_DIR WORK_DIR
 """
 import os
 import re
+import resource
 import subprocess
 import sys
 
@@ -212,6 +214,19 @@ def main():
     check("(mean of 5 epochs)" in row and "3 image(s) with non-finite probabilities" in row,
           "the last evaluation's averaging and non-finite count: %r" % row[-400:])
     check("marked.jsonl:6:" in r.stderr and "averaged" in r.stderr, "averaged -1 named: %r" % r.stderr)
+    # a line too long for the memory (a 300 MB sparse tail without a newline, under a 200 MB
+    # address-space limit) is an error naming the file and the line, not the end of the file
+    big = os.path.join(work, "big.jsonl")
+    open(big, "wb").write(good)
+    os.truncate(big, 300 << 20)
+    lim = lambda: resource.setrlimit(resource.RLIMIT_AS, (200 << 20, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard == resource.RLIM_INFINITY or hard > (200 << 20):
+        bo = os.path.join(work, "big.html")
+        p = subprocess.run([tool, big, "-o", bo], capture_output=True, text=True, preexec_fn=lim)
+        check(p.returncode == 1 and "big.jsonl: line 5 cannot be read" in p.stderr and not os.path.exists(bo),
+              "a line over the memory: exit %d, %r" % (p.returncode, p.stderr))
+    os.remove(big)
     left = [f for f in os.listdir(work) if ".tmp" in f]
     check(not left, "temporary files left: %s" % left)
     if failures:
