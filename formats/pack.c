@@ -588,7 +588,6 @@ static double ring_bytes(const pack_ctx *c, int W)
 static cxr_status fit_window(pack_ctx *c, int given)
 {
     const int64_t avail = cxr_mem_available();
-    c->sum->window_wanted = c->window;
     if (avail < 0) return CXR_OK;
     while (!given && c->window > 1 && ring_bytes(c, c->window) > (double)avail) c->window--;
     const double need = ring_bytes(c, c->window);
@@ -633,6 +632,7 @@ static cxr_status ctx_init(pack_ctx *c)
         if (k > most) most = k;
     }
     if (c->window > most) c->window = (int)most;
+    c->sum->window_wanted = c->window;
     cxr_status st = fit_window(c, opt->window > 0);
     c->sum->window = c->window;
     if (st != CXR_OK) return st;

@@ -43,11 +43,9 @@ typedef struct {
  * cannot start, CXR_E_ARG for an unknown spec. Tools open their input files first, so that a
  * missing input is refused before any device line is printed. */
 cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr_device *dev);
-/* CXR_E_ARG naming --device when spec is not auto, cpu, cuda or cuda:N (0..64); opens
- * nothing, so a tool can refuse a mistyped device before long work. */
-cxr_status cxr_device_check(const char *spec);
-/* The tools' option check: 1 when spec is a device, else "TOOL: reason" on stderr and 0 (the
- * tool exits 2). */
+/* The tools' --device check, which opens nothing (a mistyped device is refused before long
+ * work): 1 when spec is auto, cpu, cuda or cuda:N (0..64), else "TOOL: reason" on stderr and 0
+ * (the tool exits 2). */
 int cxr_device_option_ok(const char *tool, const char *spec);
 /* cxr_device_open for a model of the given head (cxr_model_head) and input pool: when the
  * backend opened lacks an op they need (a CUDA module older than 0.9's pool.cu has no global

@@ -51,15 +51,10 @@ static cxr_status parse_device(const char *spec, int *want_cuda, int *is_auto, i
     return CXR_OK;
 }
 
-cxr_status cxr_device_check(const char *spec)
-{
-    int want_cuda, is_auto, index;
-    return parse_device(spec, &want_cuda, &is_auto, &index);
-}
-
 int cxr_device_option_ok(const char *tool, const char *spec)
 {
-    if (cxr_device_check(spec) == CXR_OK) return 1;
+    int want_cuda, is_auto, index;
+    if (parse_device(spec, &want_cuda, &is_auto, &index) == CXR_OK) return 1;
     cxr_print_error(tool, cxr_last_error());
     return 0;
 }
