@@ -1,4 +1,4 @@
-/* augment.c: the random affine + detail gain + brightness/contrast + border transform of
+/* augment.c: the random affine + detail gain + brightness/contrast + border + erasing transform of
  * cxr_augment.h, its draw from (seed, epoch, index), the spec parser and the fixed test-time
  * transforms. Plain float arithmetic in a fixed order, so an image's result depends only on
  * its inputs (the loader's threads all run this same code).
@@ -23,6 +23,8 @@ void cxr_augment_params_none(cxr_augment_params *p)
     p->aspect_min = p->aspect_max = 1.0f;
     p->detail_min = p->detail_max = 1.0f;
     p->border_min = p->border_max = 0.0f;
+    p->erase_min = p->erase_max = 0.0f;
+    p->erase_p = CXR_AUGMENT_ERASE_P;
 }
 
 void cxr_augment_params_default(cxr_augment_params *p)
@@ -38,10 +40,11 @@ void cxr_augment_params_default(cxr_augment_params *p)
 
 int cxr_augment_active(const cxr_augment_params *p)
 {
-    return p && (p->rotate_deg != 0 || p->scale_min != 1 || p->scale_max != 1 ||
-                 p->translate != 0 || p->brightness != 0 || p->contrast != 0 || p->hflip ||
-                 p->aspect_min != 1 || p->aspect_max != 1 || p->detail_min != 1 ||
-                 p->detail_max != 1 || p->border_min != 0 || p->border_max != 0);
+    return p &&
+           (p->rotate_deg != 0 || p->scale_min != 1 || p->scale_max != 1 || p->translate != 0 ||
+            p->brightness != 0 || p->contrast != 0 || p->hflip || p->aspect_min != 1 ||
+            p->aspect_max != 1 || p->detail_min != 1 || p->detail_max != 1 || p->border_min != 0 ||
+            p->border_max != 0 || p->erase_max != 0);
 }
 
 /* ---------------------------------------------------------------- spec */
@@ -61,6 +64,8 @@ static const struct range_key {
       offsetof(cxr_augment_params, detail_max) },
     { "border", 0, 0.4f, 0, offsetof(cxr_augment_params, border_min),
       offsetof(cxr_augment_params, border_max) },
+    { "erase", 0, 0.5f, 0, offsetof(cxr_augment_params, erase_min),
+      offsetof(cxr_augment_params, erase_max) },
 };
 #define N_RANGES (sizeof RANGES / sizeof RANGES[0])
 
@@ -107,6 +112,11 @@ void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap)
             n = m < 0 ? m : n + m;
         }
     }
+    if (p->erase_max != 0 && n >= 0 && (size_t)n < cap) { /* its probability beside it */
+        char e[32];
+        put_float(e, sizeof e, p->erase_p);
+        snprintf(buf + n, cap - (size_t)n, ",erase_p=%s", e);
+    }
 }
 
 /* A float in [lo, hi] from text that ends at `end` (exclusive). */
@@ -135,6 +145,12 @@ static int parse_item(const char *s, const char *end, cxr_augment_params *p)
     if (KEY("translate")) return parse_float(v, end, 0, 0.5f, &p->translate);
     if (KEY("brightness")) return parse_float(v, end, 0, 1, &p->brightness);
     if (KEY("contrast")) return parse_float(v, end, 0, 0.9f, &p->contrast);
+    if (KEY("erase_p")) {
+        float e;
+        if (!parse_float(v, end, 0, 1, &e) || !(e > 0)) return 0;
+        p->erase_p = e;
+        return 1;
+    }
     if (KEY("hflip")) {
         if (end - v != 1 || (*v != '0' && *v != '1')) return 0;
         p->hflip = *v == '1';
@@ -183,10 +199,15 @@ cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *out)
                                  "augment '%s': bad item '%.*s' (rotate=0..45, scale=MIN:MAX in "
                                  "0.5..2, translate=0..0.5, brightness=0..1, contrast=0..0.9, "
                                  "hflip=0|1, aspect=MIN:MAX in 0.5..2, detail=MIN:MAX in 0.25..4, "
-                                 "border=MIN:MAX in 0..0.4)",
+                                 "border=MIN:MAX in 0..0.4, erase=MIN:MAX in 0..0.5, "
+                                 "erase_p=0..1 above 0)",
                                  spec, (int)(end - s), s);
         s = *end ? end + 1 : end;
     }
+    /* a probability without an area would be dropped by cxr_augment_format: refused */
+    if (p.erase_max == 0 && p.erase_p != CXR_AUGMENT_ERASE_P)
+        return cxr_set_error(CXR_E_ARG, "augment '%s': erase_p without erase=MIN:MAX (MAX > 0)",
+                             spec);
     *out = p;
     return CXR_OK;
 }
@@ -206,8 +227,8 @@ void cxr_augment_draw(const cxr_augment_params *p, uint64_t seed, int epoch, int
     k = cxr_splitmix64_mix(G * ((uint64_t)epoch + 1) ^ k);
     k = cxr_splitmix64_mix(G * (stream + 1) ^ k);
     uint64_t state = cxr_splitmix64_mix(seed ^ k);
-    float u[10];
-    for (int i = 0; i < 10; i++) u[i] = next_unit(&state);
+    float u[15];
+    for (int i = 0; i < 15; i++) u[i] = next_unit(&state);
     x->angle = (float)((double)p->rotate_deg * (M_PI / 180.0)) * (2 * u[0] - 1);
     x->scale = p->scale_min + (p->scale_max - p->scale_min) * u[1];
     x->tx = p->translate * (float)size * (2 * u[2] - 1);
@@ -220,12 +241,28 @@ void cxr_augment_draw(const cxr_augment_params *p, uint64_t seed, int epoch, int
     const double da = log((double)p->detail_min), db = log((double)p->detail_max);
     x->detail = (float)exp(da + (db - da) * (double)u[8]);
     x->border = p->border_min + (p->border_max - p->border_min) * u[9];
+    /* the erased rectangle: area a x S^2, width/height r; placed wholly inside the image */
+    x->erase_x = x->erase_y = x->erase_w = x->erase_h = 0;
+    x->erase_seed = cxr_splitmix64_next(&state);
+    const double area = (double)p->erase_min + (double)(p->erase_max - p->erase_min) * u[11];
+    if (u[10] < p->erase_p && area > 0) {
+        const double lr = log(CXR_AUGMENT_ERASE_RATIO), r = exp(lr * (2 * (double)u[12] - 1));
+        const double px = area * size * size;
+        long w = lrint(sqrt(px * r)), h = lrint(sqrt(px / r));
+        w = w > size ? size : w;
+        h = h > size ? size : h;
+        x->erase_w = (int)w;
+        x->erase_h = (int)h;
+        x->erase_x = (int)((double)u[13] * (double)(size - w + 1));
+        x->erase_y = (int)((double)u[14] * (double)(size - h + 1));
+    }
 }
 
 int cxr_augment_xform_is_identity(const cxr_augment_xform *x)
 {
     return x->angle == 0 && x->scale == 1 && x->tx == 0 && x->ty == 0 && x->contrast == 1 &&
-           x->brightness == 0 && !x->flip && x->aspect == 1 && x->detail == 1 && x->border == 0;
+           x->brightness == 0 && !x->flip && x->aspect == 1 && x->detail == 1 && x->border == 0 &&
+           (x->erase_w <= 0 || x->erase_h <= 0);
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -364,6 +401,15 @@ void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst,
         const int whole = y < B || y >= S - B;
         for (int xo = 0; xo < (whole ? S : B); xo++) out[xo] = lo;
         for (int xo = S - B; !whole && xo < S; xo++) out[xo] = lo;
+    }
+    /* the erased rectangle: noise uniform in the input's [lo, hi], row by row */
+    if (x->erase_w > 0 && x->erase_h > 0) {
+        uint64_t state = x->erase_seed;
+        const int x0 = x->erase_x < 0 ? 0 : x->erase_x, y0 = x->erase_y < 0 ? 0 : x->erase_y;
+        const int x1 = x->erase_x + x->erase_w, y1 = x->erase_y + x->erase_h;
+        for (int y = y0; y < (y1 < S ? y1 : S); y++)
+            for (int xo = x0; xo < (x1 < S ? x1 : S); xo++)
+                dst[(size_t)y * S + xo] = lo + (hi - lo) * next_unit(&state);
     }
 }
 

@@ -19,6 +19,9 @@
  * Then v = contrast * v + brightness, clamped to the input image's [min, max] (contrast about
  * 0, the centre of the normalized range). Last, when border > 0, the outer B = floor(border * S)
  * pixels on every side take the image's minimum (the background), hiding the film's periphery.
+ * Last of all, random erasing (Zhong et al., AAAI 2020): with probability erase_p, the
+ * rectangle of erase_w x erase_h pixels at (erase_x, erase_y) takes noise uniform in the input
+ * image's [min, max], drawn row by row from the splitmix64 state erase_seed.
  *
  * Randomness: the transform of image `index` (its index in the store's split) in epoch `epoch`
  * (0-based) of a run with seed `seed` is drawn from the splitmix64 sequence (cxr_splitmix.h)
@@ -30,9 +33,13 @@
  * brightness = brightness * (2u-1); flip = hflip && u < 0.5; aspect = exp(log aspect_min +
  * (log aspect_max - log aspect_min) * u) (log-uniform: a stretch and its inverse are equally
  * likely; computed in double, so 1:1 gives exactly 1); detail likewise from detail_min..max;
- * border = border_min + (border_max - border_min) * u. Every draw is made whatever the ranges,
- * so that one range does not change the others' values (the eighth to tenth, added later, leave
- * the earlier draws of every earlier run as they were). The image is therefore a pure function of (params, seed, epoch, index, input): never
+ * border = border_min + (border_max - border_min) * u; then five for erasing: erase when u <
+ * erase_p; area a = erase_min + (erase_max - erase_min) * u (a fraction of S^2); width/height
+ * r = R^(2u-1), R = CXR_AUGMENT_ERASE_RATIO; erase_x = floor(u * (S - w + 1)), erase_y likewise,
+ * with w = lrint(sqrt(a S^2 r)), h = lrint(sqrt(a S^2 / r)), each at most S (a = 0: nothing
+ * erased); then erase_seed = the next word. Every draw is made whatever the ranges,
+ * so that one range does not change the others' values (the eighth to fifteenth, added later,
+ * leave the earlier draws of every earlier run as they were). The image is therefore a pure function of (params, seed, epoch, index, input): never
  * of threads, timing or batch.
  */
 #ifndef CXR_AUGMENT_H
@@ -58,7 +65,13 @@ typedef struct cxr_augment_params {
     float aspect_min, aspect_max; /* width/height stretch log-uniform in [min, max] (> 0) */
     float detail_min, detail_max; /* gain of the fine detail log-uniform in [min, max] (> 0) */
     float border_min, border_max; /* hidden outer band uniform in [min, max] x the side */
+    float erase_min, erase_max;   /* erased rectangle's area uniform in [min, max] x S^2 */
+    float erase_p;                /* probability of erasing (> 0; CXR_AUGMENT_ERASE_P) */
 } cxr_augment_params;
+
+/* Random erasing's defaults, Zhong et al.'s: probability 1/2, width/height in [1/3.3, 3.3]. */
+#define CXR_AUGMENT_ERASE_P     0.5f
+#define CXR_AUGMENT_ERASE_RATIO 3.3
 
 /* The blur that separates fine detail from the rest (see above), in pixels of the S x S image. */
 #define CXR_AUGMENT_DETAIL_SIGMA 4
@@ -72,9 +85,12 @@ typedef struct {
     float aspect; /* width/height stretch, area kept; 1: none */
     float detail; /* gain of the detail under CXR_AUGMENT_DETAIL_SIGMA px; 1: none */
     float border; /* the outer band set to the background, a fraction of the side; 0: none */
+    int erase_x, erase_y, erase_w, erase_h; /* the erased rectangle, pixels; w or h 0: none */
+    uint64_t erase_seed;                    /* the state its noise is drawn from */
 } cxr_augment_xform;
 
-/* No augmentation: every range 0, scale, aspect and detail 1..1, no flip, no border. */
+/* No augmentation: every range 0, scale, aspect and detail 1..1, no flip, no border, no
+ * erasing (erase 0..0, erase_p CXR_AUGMENT_ERASE_P). */
 void cxr_augment_params_none(cxr_augment_params *p);
 /* The default augmentation: rotate 10 degrees, scale 0.9-1.1, translate 0.08, brightness 0.1,
  * contrast 0.1, no flip (a chest is not left-right symmetric). */
@@ -85,17 +101,19 @@ int cxr_augment_active(const cxr_augment_params *p);
 /* Parse an augmentation spec into *p: "none", "default", or comma-separated key=value pairs
  * that change the none params ("default,key=value,..." changes the default's): rotate=DEG,
  * scale=MIN:MAX, translate=F, brightness=F, contrast=F, hflip=0|1, aspect=MIN:MAX,
- * detail=MIN:MAX, border=MIN:MAX. Ranges: rotate 0..45, scale and aspect 0.5..2, detail 0.25..4
- * and border 0..0.4 with MIN <= MAX, translate 0..0.5, brightness 0..1, contrast 0..0.9.
- * CXR_E_ARG naming the bad part otherwise (*p unchanged). */
+ * detail=MIN:MAX, border=MIN:MAX, erase=MIN:MAX, erase_p=P. Ranges: rotate 0..45, scale and
+ * aspect 0.5..2, detail 0.25..4, border 0..0.4 and erase 0..0.5 with MIN <= MAX, translate
+ * 0..0.5, brightness 0..1, contrast 0..0.9, erase_p above 0 up to 1 and only with an erase
+ * range (MAX > 0). CXR_E_ARG naming the bad part otherwise (*p unchanged). */
 cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *p);
 /* The canonical spec of p into buf (cap bytes): "none" when inactive, else
  * "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,hflip=0", with
- * ",aspect=MIN:MAX", ",detail=MIN:MAX" and ",border=MIN:MAX" appended only when their range is
- * not the identity's (1:1, 1:1, 0:0; so the specs of earlier runs are unchanged), in the shortest %g form that reads back as the same
+ * ",aspect=MIN:MAX", ",detail=MIN:MAX", ",border=MIN:MAX" and ",erase=MIN:MAX,erase_p=P" appended
+ * only when their range is not the identity's (1:1, 1:1, 0:0, 0:0; so the specs of earlier
+ * runs are unchanged), in the shortest %g form that reads back as the same
  * float: parsing it gives p back exactly. At most CXR_AUGMENT_SPEC_MAX bytes with the
  * terminator. */
-#define CXR_AUGMENT_SPEC_MAX 256
+#define CXR_AUGMENT_SPEC_MAX 320
 void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap);
 
 /* The transform of (seed, epoch, index) under p for an S x S image (see above). */
@@ -111,8 +129,8 @@ void cxr_augment_image(const cxr_augment_params *p, uint64_t seed, int epoch, in
                        const float *src, float *dst, int size);
 
 /* Test-time augmentation: the fixed transforms t = 0 .. CXR_TTA_MAX-1 (0 is the identity) that
- * --tta N averages over (t < N): mild, inside the default training ranges, no flip, no stretch
- * and no photometric change. */
+ * --tta N averages over (t < N): mild, inside the default training ranges, no flip, no stretch,
+ * no photometric change and no erasing. */
 #define CXR_TTA_MAX 8
 void cxr_augment_tta_xform(int t, int size, cxr_augment_xform *x);
 

@@ -85,7 +85,7 @@ typedef struct {
     uint64_t seed;           /* the run's seed (shuffle, dropout, init) */
     double threshold;        /* binary decision threshold on p[1] */
     double label_smoothing;  /* the training loss's label smoothing, [0,1) (0: none) */
-    char augment[256];       /* train-time augmentation, cxr_augment_format ("none" if absent) */
+    char augment[320];       /* train-time augmentation, cxr_augment_format ("none" if absent) */
     char threshold_split[8]; /* "val": chosen on val by cxr-train; "": the default 0.5 */
     /* the run's definition; has_run 0 when the file predates them (then all 0 / "") */
     int has_run;

@@ -31,7 +31,9 @@ P = ctypes.POINTER
 # 0.10: cxr_checkpoint_meta grew precision, average_from and average_count, cxr_train_recipe
 # and its options average_from, cxr_log_epoch averaged, cxr_log_run_line average_from,
 # cxr_ensemble_member averaged (none of them used here).
-ABI = "0.10"
+# 0.11: cxr_augment_params grew erase_min/erase_max/erase_p (52 -> 64 bytes), cxr_augment_xform
+# the erased rectangle, CXR_AUGMENT_SPEC_MAX and cxr_checkpoint_meta.augment 256 -> 320 bytes.
+ABI = "0.11"
 
 
 class LoaderOptions(ctypes.Structure):
@@ -48,7 +50,9 @@ class AugmentParams(ctypes.Structure):
                 ("brightness", ctypes.c_float), ("contrast", ctypes.c_float), ("hflip", c_int),
                 ("aspect_min", ctypes.c_float), ("aspect_max", ctypes.c_float),
                 ("detail_min", ctypes.c_float), ("detail_max", ctypes.c_float),
-                ("border_min", ctypes.c_float), ("border_max", ctypes.c_float)]
+                ("border_min", ctypes.c_float), ("border_max", ctypes.c_float),
+                ("erase_min", ctypes.c_float), ("erase_max", ctypes.c_float),
+                ("erase_p", ctypes.c_float)]
 
 
 class BatchStruct(ctypes.Structure):

@@ -37,9 +37,9 @@ expect_err "differs from the checkpoint's none"
 # a checkpoint whose augment attribute is longer than any spec: refused, not cut to one that
 # could parse as another
 cp "$WORK/r.h5" "$WORK/long.h5"
-"$EDIT" setstr "$WORK/long.h5" augment "$DEF,aspect=0.8:1.25,detail=0.5:2,border=0:0.1$(printf ',rotate=10%.0s' $(seq 20))"
+"$EDIT" setstr "$WORK/long.h5" augment "$DEF,aspect=0.8:1.25,detail=0.5:2,border=0:0.1$(printf ',rotate=10%.0s' $(seq 30))"
 expect_rc 3 $T --epochs 3 --no-checkpoint --resume "$WORK/long.h5"
-expect_err "checkpoint attribute 'augment' is longer than 255 bytes"
+expect_err "checkpoint attribute 'augment' is longer than 319 bytes"
 # bad specs
 expect_rc 2 $T --epochs 1 --no-checkpoint --augment "rotate=90"
 expect_err "--augment"

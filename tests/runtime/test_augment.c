@@ -1,6 +1,7 @@
 /* test_augment.c: train-time augmentation (runtime/cxr_augment.h) and its use by the loader.
  * Identity gives the input bit for bit; integer shifts, a flip, a half-pixel shift, a 90-degree
- * rotation and the photometric jitter match their closed forms; spec parse/format round-trip;
+ * rotation and the photometric jitter match their closed forms; the border and random erasing
+ * touch only their pixels; spec parse/format round-trip;
  * the loader's augmented images are cxr_augment_image of the stored ones for (seed, epoch,
  * index), identical at any thread count, prefetch, window and batch, and change with the epoch
  * and the seed. */
@@ -284,7 +285,14 @@ static void test_spec(void)
                           "detail=2",
                           "detail=2:0.5",
                           "detail=0.2:1",
-                          "detail=1:4.5" };
+                          "detail=1:4.5",
+                          "erase=0.2",
+                          "erase=0.3:0.1",
+                          "erase=0:0.6",
+                          "erase_p=0.3", /* a probability without an area */
+                          "erase=0:0,erase_p=1",
+                          "erase=0.1:0.2,erase_p=0",
+                          "erase=0.1:0.2,erase_p=1.5" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         p.rotate_deg = 77;
         CHECK(cxr_augment_parse(bad[i], &p) == CXR_E_ARG);
@@ -483,6 +491,16 @@ static void test_detail(void)
     free(dst);
 }
 
+/* parse spec into *p: its canonical form is want, and parses back to *p bit for bit */
+static void check_canonical(const char *spec, const char *want, cxr_augment_params *p)
+{
+    char buf[CXR_AUGMENT_SPEC_MAX];
+    CHECK_OK(cxr_augment_parse(spec, p));
+    check_round_trip(p, buf, sizeof buf);
+    if (strcmp(buf, want) != 0) fprintf(stderr, "%s: canonical %s, want %s\n", spec, buf, want);
+    CHECK(strcmp(buf, want) == 0);
+}
+
 /* The hidden border: its spec, its draw (the tenth: the first nine unchanged), and its pixels:
  * the outer floor(border * S) on every side are the input's minimum, the rest is the transform
  * without it, bit for bit. */
@@ -504,7 +522,8 @@ static void test_border(void)
         CHECK_OK(cxr_augment_parse("rotate=0.123456789,scale=0.523456789:1.923456789,translate="
                                    "0.123456789,brightness=0.123456789,contrast=0.123456789,"
                                    "hflip=1,aspect=0.523456789:1.923456789,detail="
-                                   "0.253456789:3.923456789,border=0.123456789:0.323456789",
+                                   "0.253456789:3.923456789,border=0.123456789:0.323456789,"
+                                   "erase=0.123456789:0.323456789,erase_p=0.123456789",
                                    &p));
         check_round_trip(&p, big, sizeof big);
         CHECK(strlen(big) < sizeof big - 1);
@@ -567,6 +586,106 @@ static void test_border(void)
     /* pinned, computed as the border was added, over 6 epochs (B from 1 to 4 pixels): it fixes
      * which draw the border takes and where the band goes */
     CHECK(pinned_hash("default,border=0.05:0.2", 6, 0xaa0b3ef7adc0bea4ull));
+}
+
+/* Random erasing: its spec (erase_p beside the range; the longest spec and the refused ones are
+ * test_border's and test_spec's), its draws (the eleventh to
+ * fifteenth and a noise seed: the first ten unchanged), the rate, size, shape and place of the
+ * rectangle, and its pixels: noise in the input's [min, max] inside it, the transform without it
+ * bit for bit outside. */
+static void test_erase(void)
+{
+    cxr_augment_params p, d;
+    const char *def = "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,hflip=0";
+    char want[CXR_AUGMENT_SPEC_MAX];
+    snprintf(want, sizeof want, "%s,erase=0.02:0.4,erase_p=0.5", def);
+    check_canonical("default,erase=0.02:0.4", want, &p);
+    CHECK(p.erase_min == 0.02f && p.erase_max == 0.4f && p.erase_p == 0.5f);
+    check_canonical("erase=0.1:0.2,erase_p=1",
+                    "rotate=0,scale=1:1,translate=0,brightness=0,"
+                    "contrast=0,hflip=0,erase=0.1:0.2,erase_p=1",
+                    &p);
+    check_canonical("default", def, &p); /* earlier runs' specs are unchanged */
+    check_canonical("erase=0:0", "none", &p);
+    enum { N = 4000, D = 256 };
+    cxr_augment_params_default(&d);
+    CHECK_OK(cxr_augment_parse("default,border=0:0.1,erase=0.02:0.4", &p));
+    cxr_augment_params db = d; /* the same without erasing */
+    db.border_max = 0.1f;
+    int erased = 0, wide = 0, tall = 0, bad_place = 0, bad_area = 0;
+    double mean_area = 0;
+    for (int i = 0; i < N; i++) {
+        cxr_augment_xform x0, x1;
+        cxr_augment_draw(&db, 9, i % 7, i, D, &x0);
+        cxr_augment_draw(&p, 9, i % 7, i, D, &x1);
+        CHECK(x0.erase_w == 0 && x0.erase_h == 0);
+        CHECK(same_first_draws(&x0, &x1, 9) && x0.border == x1.border);
+        if (!x1.erase_w) continue;
+        erased++;
+        const double a = (double)x1.erase_w * x1.erase_h / (D * D);
+        const double r = (double)x1.erase_w / x1.erase_h;
+        /* area within [0.02, 0.4] up to the rounding of each side (< 1 px) */
+        bad_area += a < 0.02 * 0.9 || a > 0.4 * 1.1;
+        mean_area += a;
+        wide += r > 2, tall += r < 0.5;
+        CHECK(r > 1 / 3.4 && r < 3.4);
+        bad_place += x1.erase_x < 0 || x1.erase_y < 0 || x1.erase_x + x1.erase_w > D ||
+                     x1.erase_y + x1.erase_h > D;
+    }
+    /* probability 1/2: sd of the count sqrt(N)/2 = 32 */
+    CHECK(abs(erased - N / 2) < 160);
+    CHECK(bad_area == 0 && bad_place == 0);
+    CHECK(fabs(mean_area / erased - 0.21) < 0.01); /* uniform area, the rounding near even */
+    CHECK(wide > erased / 5 && tall > erased / 5); /* log-uniform in [1/3.3, 3.3]: ~0.29 each */
+
+    enum { O = 40 };
+    float *src = random_image(O, 7), *dst = malloc(O * O * sizeof *dst),
+          *ref = malloc(O * O * sizeof *ref), *again = malloc(O * O * sizeof *again);
+    REQUIRE(src && dst && ref && again);
+    float lo = src[0], hi = src[0];
+    for (int i = 1; i < O * O; i++) {
+        lo = src[i] < lo ? src[i] : lo;
+        hi = src[i] > hi ? src[i] : hi;
+    }
+    cxr_augment_xform x;
+    identity_xform(&x);
+    x.angle = 0.05f, x.tx = 1.5f, x.contrast = 0.8f, x.border = 0.1f;
+    cxr_augment_apply(&x, src, ref, O);
+    x.erase_x = 30, x.erase_y = 2, x.erase_w = 10, x.erase_h = 15, x.erase_seed = 77;
+    cxr_augment_apply(&x, src, dst, O);
+    cxr_augment_apply(&x, src, again, O);
+    CHECK(memcmp(dst, again, O * O * sizeof *dst) == 0);
+    int outside_bad = 0, inside_range_bad = 0, inside_same = 0;
+    float imin = hi, imax = lo;
+    for (int y = 0; y < O; y++)
+        for (int xx = 0; xx < O; xx++) {
+            const float v = dst[y * O + xx];
+            if (xx >= 30 && y >= 2 && y < 17) {
+                inside_range_bad += !(v >= lo && v <= hi);
+                inside_same += v == ref[y * O + xx];
+                imin = v < imin ? v : imin;
+                imax = v > imax ? v : imax;
+            } else {
+                outside_bad += v != ref[y * O + xx];
+            }
+        }
+    CHECK(outside_bad == 0 && inside_range_bad == 0 && inside_same == 0);
+    /* 150 uniform values spread over the range */
+    CHECK(imin < lo + 0.1f * (hi - lo) && imax > hi - 0.1f * (hi - lo));
+    x.erase_seed = 78; /* another seed, other noise */
+    cxr_augment_apply(&x, src, again, O);
+    CHECK(memcmp(dst, again, O * O * sizeof *dst) != 0);
+    identity_xform(&x);
+    x.erase_w = 3, x.erase_h = 0; /* an empty rectangle is the identity */
+    CHECK(cxr_augment_xform_is_identity(&x));
+    x.erase_h = 1;
+    CHECK(!cxr_augment_xform_is_identity(&x));
+    cxr_augment_apply(&x, src, dst, O);
+    CHECK(memcmp(dst + 3, src + 3, (O * O - 3) * sizeof *dst) == 0 && dst[0] != src[0]);
+    free(src), free(dst), free(ref), free(again);
+    /* pinned, computed as erasing was added, over 6 epochs: it fixes which draws erasing takes,
+     * where the rectangle goes and its noise */
+    CHECK(pinned_hash("default,erase=0.02:0.4", 6, 0x810f9a783a01e6b7ull));
 }
 
 /* The transforms and pixels of the default augmentation as they were before the stretch was
@@ -701,6 +820,7 @@ int main(void)
     test_spec();
     test_detail();
     test_border();
+    test_erase();
     test_pinned();
     test_loader(path);
     unlink(path);
