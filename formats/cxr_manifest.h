@@ -68,14 +68,16 @@ typedef struct {
 /* Fill *cols from a header record. Returns CXR_E_FORMAT naming `name` and the missing column
  * when `require_id_url` and id or url is absent, or `require_label` and no label column, and
  * naming the column when two header fields are equal (any column: which one is meant is
- * ambiguous). */
+ * ambiguous; of several, the pair whose second column comes first), and when a header field
+ * holds a carriage return (a file whose lines end with CR alone reads as one line). */
 cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_field *header, int n,
                                      const char *name, int require_id_url, int require_label);
 /* The label value with leading and trailing spaces and tabs removed (" 1" and "1 " are the
  * label "1"); points into *f. */
 cxr_csv_field cxr_manifest_label(const cxr_csv_field *f);
 /* 1 when a data record repeats the header (id field "id", url field "url" and label field the
- * label column's name): what concatenating two CSV files leaves in the middle. */
+ * label column's name; the line's first field may start with a UTF-8 byte-order mark): what
+ * concatenating two CSV files leaves in the middle. */
 int cxr_manifest_is_header_row(const cxr_manifest_columns *cols, const cxr_csv_field *f, int n);
 
 /* Deterministic order of label ids: all-digit labels compare as numbers (without overflow:

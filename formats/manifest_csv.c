@@ -312,17 +312,61 @@ int cxr_csv_missing(const cxr_csv_field *f)
     return f->len == 0 || (f->len == 4 && memcmp(f->s, "None", 4) == 0);
 }
 
+/* The names of the header sorted by (length, bytes, column): equal names are neighbours. */
+typedef struct {
+    const cxr_csv_field *f;
+    int col;
+} named_column;
+
+static int named_column_cmp(const void *a, const void *b)
+{
+    const named_column *x = a, *y = b;
+    if (x->f->len != y->f->len) return x->f->len < y->f->len ? -1 : 1;
+    int c = x->f->len ? memcmp(x->f->s, y->f->s, x->f->len) : 0;
+    return c ? c : (x->col > y->col) - (x->col < y->col);
+}
+
+/* CXR_E_FORMAT naming a column that appears twice: of all such, the one whose second
+ * appearance comes first, and its first appearance (O(n log n): a wrong file's first line can
+ * hold a million fields). */
+static cxr_status duplicate_column(const cxr_csv_field *header, int n, const char *name)
+{
+    if (n < 2) return CXR_OK;
+    named_column *v = malloc((size_t)n * sizeof *v);
+    if (!v) return cxr_set_error(CXR_E_NOMEM, "%s: header: out of memory (%d columns)", name, n);
+    for (int i = 0; i < n; i++) v[i] = (named_column){ &header[i], i };
+    qsort(v, (size_t)n, sizeof *v, named_column_cmp);
+    int first = -1, second = -1;
+    for (int k = 0; k < n;) { /* each run of equal names: its first two columns */
+        int e = k + 1;
+        while (e < n && v[e].f->len == v[k].f->len && !memcmp(v[e].f->s, v[k].f->s, v[k].f->len))
+            e++;
+        if (e - k >= 2 && (second < 0 || v[k + 1].col < second))
+            first = v[k].col, second = v[k + 1].col;
+        k = e;
+    }
+    free(v);
+    if (second < 0) return CXR_OK;
+    return cxr_set_error(CXR_E_FORMAT,
+                         "%s: header: column '%.*s' appears twice (columns %d and %d)", name,
+                         (int)header[second].len, header[second].s, first + 1, second + 1);
+}
+
 cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_field *header, int n,
                                      const char *name, int require_id_url, int require_label)
 {
     cols->n_columns = n;
-    /* A column named twice is refused: which of the two the user meant is unknowable. */
+    /* a carriage return left inside the header: the file ends its lines with CR alone (classic
+     * Mac OS, Excel's "CSV (Macintosh)"), so the whole file reads as one line */
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < i; j++)
-            if (header[i].len == header[j].len && !memcmp(header[i].s, header[j].s, header[i].len))
-                return cxr_set_error(CXR_E_FORMAT,
-                                     "%s: header: column '%.*s' appears twice (columns %d and %d)",
-                                     name, (int)header[i].len, header[i].s, j + 1, i + 1);
+        if (memchr(header[i].s, '\r', header[i].len))
+            return cxr_set_error(CXR_E_FORMAT,
+                                 "%s: line 1: a carriage return inside the header: lines ended "
+                                 "by CR alone are not supported (convert the file to LF or CRLF)",
+                                 name);
+    /* A column named twice is refused: which of the two the user meant is unknowable. */
+    cxr_status dup = duplicate_column(header, n, name);
+    if (dup != CXR_OK) return dup;
     cols->id = cxr_csv_find(header, n, "id");
     cols->url = cxr_csv_find(header, n, "url");
     cols->label = cxr_csv_find(header, n, "landmark_id");
@@ -357,8 +401,14 @@ static int field_is(const cxr_csv_field *f, const char *s)
 int cxr_manifest_is_header_row(const cxr_manifest_columns *cols, const cxr_csv_field *f, int n)
 {
     if (n != cols->n_columns || cols->id < 0 || cols->url < 0) return 0;
-    if (!field_is(&f[cols->id], "id") || !field_is(&f[cols->url], "url")) return 0;
-    return cols->label < 0 || field_is(&f[cols->label], cols->label_name);
+    /* a header repeated by `cat a.csv b.csv` keeps b's byte-order mark at its line's start */
+    cxr_csv_field g[3] = { f[cols->id], f[cols->url], cols->label >= 0 ? f[cols->label] : f[0] };
+    const int at[3] = { cols->id, cols->url, cols->label };
+    for (int k = 0; k < 3; k++)
+        if (at[k] == 0 && g[k].len >= 3 && !memcmp(g[k].s, "\xEF\xBB\xBF", 3))
+            g[k].s += 3, g[k].len -= 3;
+    if (!field_is(&g[0], "id") || !field_is(&g[1], "url")) return 0;
+    return cols->label < 0 || field_is(&g[2], cols->label_name);
 }
 
 static int all_digits(const char *s, size_t n)

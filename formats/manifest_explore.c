@@ -81,8 +81,10 @@ cxr_status cxr_manifest_explore(cxr_manifest_stats *out, const char *path, int s
             continue;
         }
         CXR_TRY(rs);
-        for (int i = 0; i < out->n_columns; i++) out->missing[i] += cxr_csv_missing(&f[i]);
         cxr_csv_field lab = cols.label >= 0 ? cxr_manifest_label(&f[cols.label]) : f[0];
+        /* the label column counts as missing as pack counts it: after trimming (" None ") */
+        for (int i = 0; i < out->n_columns; i++)
+            out->missing[i] += cxr_csv_missing(i == cols.label ? &lab : &f[i]);
         if (cols.label >= 0 && !cxr_csv_missing(&lab)) {
             int found;
             cxr_strtab_entry *e = cxr_strtab_get(&t, lab.s, lab.len, &found);

@@ -1,7 +1,9 @@
 /* test_hostile.c: manifests a careless or hostile user writes (specs/store.md, "Manifest
  * inputs"): a header row repeated in the middle (two CSVs concatenated) is a malformed line,
  * not a phantom class; labels " 1" and "1 " are the label "1" (spaces and tabs around a label
- * are removed); a column named twice in the header is refused naming the file and column; a
+ * are removed); a repeated header that starts with a byte-order mark is one too; lines ended
+ * by CR alone are refused saying so; a column named twice in the header is refused naming the
+ * file and column; a
  * long manifest path, a NUL byte, a two-row class and labels "5"/"05" (test below).
  * The images are empty files: planning only checks that they exist. */
 #include <stdio.h>
@@ -75,6 +77,7 @@ static void test_header_and_spaces(void)
     CHECK(st.n_classes == 2);
     CHECK(st.malformed == 1 && st.first_malformed_line == 5);
     CHECK(st.n_top == 2 && !strcmp(st.top[0].label, "1") && st.top[0].count == 3);
+    CHECK(st.missing[2] == 1); /* " " counted as pack counts it (it was in no count at all) */
     cxr_manifest_stats_free(&st);
 
     o.strict = 1;
@@ -83,6 +86,57 @@ static void test_header_and_spaces(void)
     CHECK(strcmp(cxr_last_error(), want) == 0);
     CHECK(cxr_manifest_explore(&st, csv, 1) == CXR_E_FORMAT);
     CHECK(strcmp(cxr_last_error(), want) == 0);
+}
+
+/* Two CSV files that each start with a byte-order mark (Excel's "CSV UTF-8"), concatenated:
+ * the second header keeps its mark at its line's start, and is still a repeated header, not a
+ * class "landmark_id" that could take a --top-classes slot from a real one. */
+static void test_header_with_bom(void)
+{
+    char csv[512], want[700];
+    snprintf(csv, sizeof csv, "%s/bom.csv", g_dir);
+    write_file(csv, "\xEF\xBB\xBFid,url,landmark_id\nm1,u,m\nm2,u,m\n"
+                    "\xEF\xBB\xBFid,url,landmark_id\nx1,u,x\n"
+                    "\xEF\xBB\xBFid,url,landmark_id\n");
+    touch_images((const char *[]){ "m1", "m2", "x1" }, 3);
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    o.top_classes = 2;
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK_OK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s));
+    CHECK(p.n_classes == 2 && s.malformed == 2);
+    if (p.n_classes == 2) CHECK(!strcmp(p.class_names[0], "m") && !strcmp(p.class_names[1], "x"));
+    snprintf(want, sizeof want, "%s:4", csv);
+    CHECK(has_skip(&p, want, "malformed line: repeated header row"));
+    cxr_plan_free(&p);
+    cxr_manifest_stats st;
+    CHECK_OK(cxr_manifest_explore(&st, csv, 0));
+    CHECK(st.n_classes == 2 && st.malformed == 2 && st.first_malformed_line == 4);
+    cxr_manifest_stats_free(&st);
+    o.strict = 1;
+    CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT);
+    snprintf(want, sizeof want, "%s: line 4: repeated header row", csv);
+    CHECK(strcmp(cxr_last_error(), want) == 0);
+}
+
+/* Lines ended by CR alone (classic Mac OS) read as one line: the message says so, rather than
+ * naming a column that "appears twice" */
+static void test_cr_only(void)
+{
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s/cr.csv", g_dir);
+    write_file(csv, "id,url,landmark_id\ra1,u,1\ra2,u,2\r");
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "cr.csv: line 1: a carriage return inside the header") &&
+          strstr(cxr_last_error(), "convert the file to LF or CRLF"));
+    cxr_manifest_stats st;
+    CHECK(cxr_manifest_explore(&st, csv, 0) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "CR alone"));
 }
 
 static void test_duplicate_column(void)
@@ -99,6 +153,11 @@ static void test_duplicate_column(void)
     CHECK(strcmp(cxr_last_error(), want) == 0);
     cxr_manifest_stats st;
     CHECK(cxr_manifest_explore(&st, csv, 0) == CXR_E_FORMAT);
+    CHECK(strcmp(cxr_last_error(), want) == 0);
+    /* of several, the name whose second column comes first, with its first column */
+    write_file(csv, "x,id,y,url,y,landmark_id,x\na,b,c,d,e,f,g\n");
+    snprintf(want, sizeof want, "%s: header: column 'y' appears twice (columns 3 and 5)", csv);
+    CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT);
     CHECK(strcmp(cxr_last_error(), want) == 0);
 }
 
@@ -152,6 +211,8 @@ int main(void)
     REQUIRE(mkdtemp(g_dir));
     test_header_and_spaces();
     test_duplicate_column();
+    test_header_with_bom();
+    test_cr_only();
     test_long_path_nul_tiny_class();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
