@@ -29,8 +29,10 @@ typedef struct {
     int fd;       /* read-write descriptor on the temporary, -1 once closed */
 } cxr_tmpfile;
 
-/* Create the temporary for `target` (mode 0666 minus the umask) after removing stale ones
- * (cxr_tmpfile_sweep). With lock != 0 an exclusive flock is held on t->fd until commit or
+/* Create the temporary for `target` (mode 0666 minus the umask; at commit, the mode of the
+ * file it replaces) after removing stale ones (cxr_tmpfile_sweep). A target that is a symbolic
+ * link is written through: t->target becomes the file it resolves to (realpath), replaced
+ * beside itself; a link that does not resolve is CXR_E_IO. With lock != 0 an exclusive flock is held on t->fd until commit or
  * discard; pass 0 for a file HDF5 will write (HDF5 takes its own flock, which ours would
  * block). On error nothing is created and *t is empty: CXR_E_IO naming the folder and the
  * reason, CXR_E_NOMEM. */

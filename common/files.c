@@ -1,6 +1,7 @@
 /* files.c: output/input file checks, stdout close, escaping (cxr_files.h). */
 #define _GNU_SOURCE
 #include "cxr_files.h"
+#include "cxr_tmpfile.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -79,6 +80,14 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
         return cxr_set_error(CXR_E_ARG,
                              "%s %s: is inside the source folder %s; refusing to write there", opt,
                              out, tree);
+    return CXR_OK;
+}
+
+cxr_status cxr_output_probe(const char *opt, const char *out)
+{
+    cxr_tmpfile probe;
+    if (cxr_tmpfile_create(&probe, out, 0) != CXR_OK) return cxr_wrap_error(CXR_E_IO, "%s", opt);
+    cxr_tmpfile_discard(&probe);
     return CXR_OK;
 }
 

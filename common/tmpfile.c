@@ -114,11 +114,28 @@ cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock)
     t->path = t->target = NULL;
     t->fd = -1;
     if (!target || !*target) return cxr_set_error(CXR_E_ARG, "cxr_tmpfile_create: no path");
-    CXR_TRY(split_target(target, &dir, &prefix));
+    /* a symbolic link is written through: the file it names is replaced, beside itself (the
+     * rename would otherwise replace the link with a file, leaving its target stale) */
+    struct stat ls;
+    char *resolved = NULL;
+    if (lstat(target, &ls) == 0 && S_ISLNK(ls.st_mode)) {
+        if (!(resolved = realpath(target, NULL)))
+            return cxr_set_error(CXR_E_IO,
+                                 "%s: a symbolic link whose target cannot be resolved: %s; give "
+                                 "the file's own path",
+                                 target, strerror(errno));
+        target = resolved;
+    }
+    st = split_target(target, &dir, &prefix);
+    if (st != CXR_OK) {
+        free(resolved);
+        return st;
+    }
     cxr_tmpfile_sweep(target);
     size_t cap = strlen(dir) + 1 + strlen(prefix) + 32;
     t->path = malloc(cap);
-    t->target = strdup(target);
+    t->target = resolved ? resolved : strdup(target);
+    resolved = NULL;
     if (!t->path || !t->target) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", target);
     for (int attempt = 0;; attempt++) {
         snprintf(t->path, cap, "%s/%s%ld-%016llx", dir, prefix, (long)getpid(),
@@ -213,6 +230,9 @@ cxr_status cxr_tmpfile_commit(cxr_tmpfile *t)
     t->fd = -1;
     if (rc != 0)
         return cxr_set_error(CXR_E_IO, "%s: close of %s: %s", t->target, t->path, strerror(errno));
+    /* a file replaced keeps its permissions (a checkpoint made private stays private) */
+    struct stat o;
+    if (stat(t->target, &o) == 0 && S_ISREG(o.st_mode)) (void)chmod(t->path, o.st_mode & 07777);
     if (rename(t->path, t->target) != 0)
         return cxr_set_error(CXR_E_IO, "%s: rename from %s: %s", t->target, t->path,
                              strerror(errno));

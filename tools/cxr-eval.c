@@ -367,8 +367,10 @@ int main(int argc, char **argv)
     for (int j = 0; j < n_members; j++) inputs[j] = member_paths[j];
     inputs[n_members] = store_path;
     for (int j = 0; j <= n_members; j++) CXR_TRY(cxr_input_check(inputs[j]));
-    if (pred_path)
+    if (pred_path) {
         CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, n_members + 1, NULL));
+        CXR_TRY(cxr_output_probe("--predictions", pred_path));
+    }
     /* the inputs first: a bad one is refused before anything is said about the device */
     CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta)); /* an ensemble keeps MODEL's */
     if (!isnan(threshold) && meta.n_classes != 2)         /* it would be ignored */

@@ -94,6 +94,7 @@ int main(int argc, char **argv)
 
     CXR_TRY(cxr_input_check(in));
     CXR_TRY(cxr_output_check("-o", out, &in, 1, NULL));
+    CXR_TRY(cxr_output_probe("-o", out));
     CXR_TRY(cxr_checkpoint_read_meta(in, &meta)); /* a bad input is named before any work */
     cxr_checkpoint_meta_free(&meta);
     CXR_TRY(cxr_backend_cpu_create(&be, 1));

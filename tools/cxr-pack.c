@@ -393,6 +393,7 @@ int main(int argc, char **argv)
     /* the output is not the manifest, a device, or a file inside the tree it packs */
     cxr_status ost =
         cxr_output_check("-o", out, &mcli.manifest, 1, mcli.manifest ? mcli.images : src);
+    if (ost == CXR_OK) ost = cxr_output_probe("-o", out);
     if (ost != CXR_OK) {
         fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
         return cxr_exit_code(ost);
@@ -404,8 +405,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (opt.duplicates_report &&
-        (ost = cxr_output_check("--duplicates-report", opt.duplicates_report, dup_inputs, 2,
-                                mcli.manifest ? mcli.images : src)) != CXR_OK) {
+        ((ost = cxr_output_check("--duplicates-report", opt.duplicates_report, dup_inputs, 2,
+                                 mcli.manifest ? mcli.images : src)) != CXR_OK ||
+         (ost = cxr_output_probe("--duplicates-report", opt.duplicates_report)) != CXR_OK)) {
         fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
         return cxr_exit_code(ost);
     }

@@ -305,7 +305,7 @@ static cxr_status check_output(const options *o, const cxr_image_list *l)
     for (int64_t i = 0; i < l->n; i++) in[i + M] = l->paths[i];
     cxr_status st = cxr_output_check("-o", o->out_path, in, (int)(l->n + M), NULL);
     free(in);
-    return st;
+    return st != CXR_OK ? st : cxr_output_probe("-o", o->out_path);
 }
 
 /* An ensemble member must classify what MODEL classifies from what MODEL sees. */

@@ -22,7 +22,8 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
     for (int i = 0; i < n_samp; i++)
         if (cxr_input_check(samps[i]) != CXR_OK) return CXR_E_ARG;
     cxr_status st = cxr_output_check("-o", out, runs, n_runs, NULL);
-    return st != CXR_OK ? st : cxr_output_check("-o", out, samps, n_samp, NULL);
+    if (st == CXR_OK) st = cxr_output_check("-o", out, samps, n_samp, NULL);
+    return st != CXR_OK ? st : cxr_output_probe("-o", out);
 }
 
 static void usage(FILE *to)

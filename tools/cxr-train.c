@@ -290,6 +290,10 @@ static cxr_status check_files(const cxr_train_options *o)
         cxr_status st = out[i].path
                             ? cxr_output_check(out[i].opt, out[i].path, in, i == 1 ? 1 : 2, NULL)
                             : CXR_OK;
+        /* the models are written through temporaries (the logs are appended to): one must be
+         * creatable there now, not found to be impossible after the first epoch */
+        if (st == CXR_OK && out[i].path && (i == 1 || i == 3))
+            st = cxr_output_probe(out[i].opt, out[i].path);
         if (st != CXR_OK) return st;
     }
     for (int i = 0; i < 4; i++)

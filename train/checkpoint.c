@@ -66,8 +66,38 @@ static int put_i64(hid_t loc, const char *name, int64_t v)
     return ok;
 }
 
+/* Read integer attribute a (file type ft) of n elements into v as `type` (a native integer of
+ * 4 or 8 bytes), each value checked to fit: HDF5 itself would saturate (a seed of -5 read as
+ * uint64 is 0, an epoch of 2^33 read as int32 is 2^31-1) and the file would be misread without
+ * a word. 1, or -1 for a value out of range or a failed read. */
+static int read_int_checked(hid_t a, hid_t ft, hid_t type, void *v, hssize_t n)
+{
+    const size_t size = H5Tget_size(type);
+    const int to_signed = H5Tget_sign(type) == H5T_SGN_2,
+              from_signed = H5Tget_sign(ft) != H5T_SGN_NONE;
+    if ((size != 4 && size != 8) || n < 1 || n > 64) return -1;
+    uint64_t raw[64]; /* the attributes read this way hold 1 to 4 values */
+    if (H5Aread(a, from_signed ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64, raw) < 0) return -1;
+    for (hssize_t i = 0; i < n; i++) {
+        const uint64_t u = raw[i];
+        const int64_t x = (int64_t)u;
+        const int negative = from_signed && x < 0;
+        const uint64_t hi = size == 8 ? (to_signed ? (uint64_t)INT64_MAX : UINT64_MAX)
+                                      : (to_signed ? (uint64_t)INT32_MAX : UINT32_MAX);
+        if (negative ? !to_signed || (size == 4 && x < INT32_MIN) : u > hi) return -1;
+        if (size == 8)
+            ((uint64_t *)v)[i] = u; /* two's complement: the same bits either way */
+        else if (to_signed)
+            ((int32_t *)v)[i] = (int32_t)x;
+        else
+            ((uint32_t *)v)[i] = (uint32_t)u;
+    }
+    return 1;
+}
+
 /* Read a numeric attribute of exactly n elements (1 for a scalar) as `type`: 1 read, 0 absent,
- * -1 damaged or of another shape or class (HDF5's reason, if any, left for cxr_hdf5_error). */
+ * -1 damaged, of another shape or class, or an integer that does not fit `type` (HDF5's
+ * reason, if any, left for cxr_hdf5_error). */
 static int get_num(hid_t loc, const char *name, hid_t type, void *v, hssize_t n)
 {
     htri_t ex = H5Aexists(loc, name);
@@ -76,8 +106,9 @@ static int get_num(hid_t loc, const char *name, hid_t type, void *v, hssize_t n)
     if (a < 0) return -1;
     hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
     H5T_class_t want = H5Tget_class(type), have = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
-    int ok = sp >= 0 && H5Sget_simple_extent_npoints(sp) == n && have == want &&
-             H5Aread(a, type, v) >= 0;
+    int ok =
+        sp >= 0 && H5Sget_simple_extent_npoints(sp) == n && have == want &&
+        (want == H5T_INTEGER ? read_int_checked(a, ft, type, v, n) > 0 : H5Aread(a, type, v) >= 0);
     hid_t es = ok ? -1 : H5Eget_current_stack();
     if (ft >= 0) H5Tclose(ft);
     if (sp >= 0) H5Sclose(sp);
@@ -405,7 +436,7 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "patience", v = m->patience;
     else if (m->has_run && (m->best_epoch < 0 || m->best_epoch > m->epoch))
         bad = "best_epoch", v = m->best_epoch;
-    else if (m->has_run && m->best_epoch > 0 && isnan(m->best_value))
+    else if (m->has_run && m->best_epoch > 0 && !isfinite(m->best_value)) /* none could beat it */
         bad = "best_value", v = m->best_value;
     else if (m->average_from < 0)
         bad = "average_from", v = m->average_from;
@@ -502,8 +533,8 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     int r = get_num(f, "format_version", H5T_NATIVE_INT32, &ver, 1);
     if (r < 0)
         return cxr_hdf5_error(CXR_E_FORMAT, path,
-                              "checkpoint attribute 'format_version' is unreadable (damaged, or "
-                              "not a number)");
+                              "checkpoint attribute 'format_version' is unreadable (damaged, not a "
+                              "number, or out of range)");
     if (r == 0)
         return cxr_set_error(CXR_E_FORMAT, "%s: not a cxr checkpoint (no format_version)", path);
     int legacy = ver == 1; /* read for compatibility: no checksums, variable-length strings */
@@ -526,8 +557,8 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
 #define NEED(name, type, var, n)                                                                  \
     if ((r = get_num(f, name, type, var, (n))) <= 0) {                                            \
         st = r ? cxr_hdf5_error(CXR_E_FORMAT, path,                                               \
-                                "checkpoint attribute '%s' is unreadable (damaged, or not "       \
-                                "%s)",                                                            \
+                                "checkpoint attribute '%s' is unreadable (damaged, out of "       \
+                                "range, or not %s)",                                              \
                                 name, (n) > 1 ? "an array of " #n " numbers" : "a number")        \
                : cxr_set_error(CXR_E_FORMAT, "%s: checkpoint misses attribute '%s'", path, name); \
         goto bail;                                                                                \

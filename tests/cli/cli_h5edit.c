@@ -1,6 +1,7 @@
 /* cli_h5edit: small HDF5 surgery for the CLI bad-input tests (no h5py needed).
  *   cli_h5edit setattr FILE NAME INT          set an int32 root attribute
  *   cli_h5edit setattrf FILE NAME NUMBER      set a float64 root attribute
+ *   cli_h5edit seti64 FILE NAME INT           set an int64 root attribute (any int64 value)
  *   cli_h5edit setstr FILE NAME TEXT          set a fixed-length string root attribute
  *   cli_h5edit delete FILE PATH               unlink a dataset or group
  *   cli_h5edit delattr FILE NAME...           delete root attributes (an older checkpoint)
@@ -102,6 +103,9 @@ int main(int argc, char **argv)
     if (strcmp(op, "setattr") == 0 && argc == 5) {
         int32_t v = atoi(argv[4]);
         ok = put_scalar(f, argv[3], H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
+    } else if (strcmp(op, "seti64") == 0 && argc == 5) {
+        int64_t v = strtoll(argv[4], NULL, 10);
+        ok = put_scalar(f, argv[3], H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
     } else if (strcmp(op, "setattrf") == 0 && argc == 5) {
         double v = strtod(argv[4], NULL);
         ok = put_scalar(f, argv[3], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);

@@ -107,6 +107,39 @@ R="$BIN/cxr-train s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --max-
 expect_err "it was trained on $(cd "$WORK/e1" && pwd -P)/s.h5, this run reads s.h5"
 (cd "$WORK/e1" && $R --epochs 2 --resume ../e.h5 --no-checkpoint 2>"$WORK/err") || fail "resume in e1"
 grep -q "it was trained on" "$WORK/err" && fail "the same store, resumed from its folder, was warned about"
+# a checkpoint reached through a symbolic link is written through it: the file it names is
+# replaced, the link stays a link (the rename replaced the link with a file, the target stale)
+mkdir "$WORK/real" && cp "$WORK/c.h5" "$WORK/real/l.h5" && ln -s real/l.h5 "$WORK/link.h5"
+expect_rc 0 $T --epochs 3 --resume "$WORK/link.h5"
+[ -L "$WORK/link.h5" ] || fail "the checkpoint's symbolic link was replaced by a file"
+h5dump -a /epoch "$WORK/real/l.h5" | grep -q '(0): 3' || fail "the link's target was not saved"
+ls "$WORK"/.link.h5.cxr-tmp-* "$WORK"/real/.l.h5.cxr-tmp-* >/dev/null 2>&1 && fail "a temporary was left"
+ln -s nowhere/x.h5 "$WORK/dangling.h5"
+expect_rc 4 $T --epochs 1 --checkpoint "$WORK/dangling.h5"
+expect_err "--checkpoint: $WORK/dangling.h5: a symbolic link whose target cannot be resolved"
+# a replaced checkpoint keeps its permissions (one made private stays private)
+cp "$WORK/c.h5" "$WORK/m.h5" && chmod 600 "$WORK/m.h5"
+expect_rc 0 $T --epochs 3 --resume "$WORK/m.h5"
+[ "$(stat -c %a "$WORK/m.h5")" = 600 ] || fail "the checkpoint's mode became $(stat -c %a "$WORK/m.h5")"
+# a folder where no file can be created is refused before training, not after the first epoch
+# (/proc: a folder that exists and takes no new file, even for root)
+expect_rc 4 $T --epochs 1 --checkpoint /proc/cxr-test-model.h5 --log "$WORK/ro.jsonl"
+expect_err "--checkpoint: /proc/cxr-test-model.h5: cannot create a temporary file in /proc"
+! grep -q '"type":"epoch"' "$WORK/ro.jsonl" 2>/dev/null || fail "an epoch ran before the refusal"
+# an integer attribute that does not fit is refused naming it, not saturated (a seed of -5 read
+# as 0, an epoch of 2^33 read as 2^31-1)
+cp "$WORK/c.h5" "$WORK/i.h5" && "$EDIT" seti64 "$WORK/i.h5" seed -5 || fail "seti64 seed"
+expect_rc 3 $T --epochs 3 --resume "$WORK/i.h5" --no-checkpoint
+expect_err "$WORK/i.h5: checkpoint attribute 'seed' is unreadable (damaged, out of range"
+cp "$WORK/c.h5" "$WORK/i.h5" && "$EDIT" seti64 "$WORK/i.h5" epoch 8589934594 || fail "seti64 epoch"
+expect_rc 3 $T --epochs 3 --resume "$WORK/i.h5" --no-checkpoint
+expect_err "$WORK/i.h5: checkpoint attribute 'epoch' is unreadable (damaged, out of range"
+cp "$WORK/c.h5" "$WORK/i.h5" && "$EDIT" seti64 "$WORK/i.h5" epoch 2 || fail "seti64 epoch 2"
+expect_rc 0 $T --epochs 2 --resume "$WORK/i.h5" --no-checkpoint # an int64 that fits is read
+# a best value no epoch could beat is refused (every later best model would be lost)
+cp "$WORK/c.h5" "$WORK/i.h5" && "$EDIT" setattrf "$WORK/i.h5" best_value -inf || fail "setattrf"
+expect_rc 3 $T --epochs 3 --resume "$WORK/i.h5" --no-checkpoint
+expect_err "$WORK/i.h5: checkpoint attribute 'best_value': -inf"
 # both checkpoints now hold epoch 2 at the same step
 cmp -s <(h5dump -a /step "$WORK/a.h5" | grep -v HDF5) <(h5dump -a /step "$WORK/c.h5" | grep -v HDF5) \
     || fail "checkpoint step counters differ"
