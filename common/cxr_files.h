@@ -23,11 +23,12 @@ extern "C" {
  * first save. The message names the files; nothing is touched. */
 cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
                             int n_inputs, const char *tree);
-/* For an output written through a cxr_tmpfile (cxr_tmpfile.h): its temporary can be created
- * beside it, tried by creating one and removing it (stale temporaries are swept as the real
- * write would): a read-only folder or file system, no free inode, a symlink that does not
- * resolve are found before any work, not after the first epoch or the whole pack. CXR_E_IO
- * "OPT: OUT: cannot create a temporary file in DIR: reason" otherwise. */
+/* For an output written through a cxr_tmpfile (cxr_tmpfile.h): a file can be created in the
+ * folder its temporary will go to, tried with an unnamed file (O_TMPFILE; where the file system
+ * has none, a cxr_tmpfile created and removed): a read-only folder or file system, no free
+ * inode, a symlink that does not resolve are found before any work, not after the first epoch
+ * or the whole pack. CXR_E_IO "OPT: OUT: cannot create a temporary file in DIR: reason"
+ * otherwise. */
 cxr_status cxr_output_probe(const char *opt, const char *out);
 
 /* The folder holding `path`, into buf (cap bytes): "." without a slash, "/" for a name at the

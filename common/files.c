@@ -4,9 +4,11 @@
 #include "cxr_tmpfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *kind_name(mode_t m)
 {
@@ -85,10 +87,34 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
 
 cxr_status cxr_output_probe(const char *opt, const char *out)
 {
-    cxr_tmpfile probe;
-    if (cxr_tmpfile_create(&probe, out, 0) != CXR_OK) return cxr_wrap_error(CXR_E_IO, "%s", opt);
-    cxr_tmpfile_discard(&probe);
-    return CXR_OK;
+    /* the folder the temporary will go to: the resolved file's, as cxr_tmpfile_create does */
+    struct stat ls;
+    char *resolved = NULL, dir[4096];
+    if (lstat(out, &ls) == 0 && S_ISLNK(ls.st_mode) && !(resolved = realpath(out, NULL)))
+        return cxr_set_error(CXR_E_IO,
+                             "%s: %s: a symbolic link whose target cannot be resolved: %s; give "
+                             "the file's own path",
+                             opt, out, strerror(errno));
+    cxr_parent_dir(dir, sizeof dir, resolved ? resolved : out);
+    /* an unnamed file: nothing to see or leave behind (a named one would look like the real
+     * temporary, which tells a watcher the run is under way) */
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    int e = errno;
+    cxr_status st = CXR_OK;
+    if (fd >= 0) {
+        close(fd);
+    } else if (e == EOPNOTSUPP || e == EISDIR || e == EINVAL) { /* no O_TMPFILE there */
+        cxr_tmpfile probe;
+        if (cxr_tmpfile_create(&probe, resolved ? resolved : out, 0) != CXR_OK)
+            st = cxr_wrap_error(CXR_E_IO, "%s", opt);
+        else
+            cxr_tmpfile_discard(&probe);
+    } else {
+        st = cxr_set_error(CXR_E_IO, "%s: %s: cannot create a temporary file in %s: %s", opt, out,
+                           dir, strerror(e));
+    }
+    free(resolved);
+    return st;
 }
 
 int cxr_same_output(const char *a, const char *b)
