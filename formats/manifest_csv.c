@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -375,14 +376,22 @@ cxr_status cxr_manifest_columns_find(cxr_manifest_columns *cols, const cxr_csv_f
         cols->label = cxr_csv_find(header, n, "label");
         cols->label_name = "label";
     }
-    if (require_id_url && cols->id < 0)
-        return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'id' column", name);
-    if (require_id_url && cols->url < 0)
-        return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'url' column", name);
-    if (require_label && cols->label < 0)
-        return cxr_set_error(CXR_E_FORMAT, "%s: header has no 'landmark_id' or 'label' column",
-                             name);
-    return CXR_OK;
+    const char *need = require_id_url && cols->id < 0     ? "'id'"
+                       : require_id_url && cols->url < 0  ? "'url'"
+                       : require_label && cols->label < 0 ? "'landmark_id' or 'label'"
+                                                          : NULL;
+    if (!need) return CXR_OK;
+    /* the names as read, so that " url" or "Url" shows why it is not "url" */
+    char seen[512];
+    size_t k = 0;
+    for (int i = 0; i < n && i < 8 && k < sizeof seen; i++) {
+        int m = snprintf(seen + k, sizeof seen - k, "%s'%.*s%s'", i ? ", " : "",
+                         (int)(header[i].len > 40 ? 40 : header[i].len), header[i].s,
+                         header[i].len > 40 ? "..." : "");
+        k = m < 0 ? sizeof seen : k + (size_t)m;
+    }
+    return cxr_set_error(CXR_E_FORMAT, "%s: header has no %s column (its columns: %s%s)", name,
+                         need, k < sizeof seen ? seen : "?", n > 8 ? ", ..." : "");
 }
 
 cxr_csv_field cxr_manifest_label(const cxr_csv_field *f)

@@ -119,14 +119,25 @@ static void test_columns(void)
     CHECK_OK(cxr_manifest_columns_find(&c, f, n, "test.csv", 1, 0));
     CHECK(c.label == -1);
     CHECK(cxr_manifest_columns_find(&c, f, n, "test.csv", 1, 1) == CXR_E_FORMAT);
-    CHECK(strcmp(cxr_last_error(), "test.csv: header has no 'landmark_id' or 'label' column") == 0);
+    CHECK(strcmp(cxr_last_error(), "test.csv: header has no 'landmark_id' or 'label' column (its "
+                                   "columns: 'id', 'url')") == 0);
     cxr_csv_destroy(r);
 
     const char t4[] = "ID,url,landmark_id\n"; /* names are case-sensitive */
     CHECK_OK(cxr_csv_open_mem(&r, t4, sizeof t4 - 1, "case.csv"));
     CHECK_OK(cxr_csv_next(r, &f, &n, NULL));
     CHECK(cxr_manifest_columns_find(&c, f, n, "case.csv", 1, 1) == CXR_E_FORMAT);
-    CHECK(strcmp(cxr_last_error(), "case.csv: header has no 'id' column") == 0);
+    CHECK(strcmp(cxr_last_error(), "case.csv: header has no 'id' column (its columns: 'ID', "
+                                   "'url', 'landmark_id')") == 0);
+    cxr_csv_destroy(r);
+
+    /* spaces after the commas are part of the names: the message shows them */
+    const char t5[] = "id, url, landmark_id\n";
+    CHECK_OK(cxr_csv_open_mem(&r, t5, sizeof t5 - 1, "sp.csv"));
+    CHECK_OK(cxr_csv_next(r, &f, &n, NULL));
+    CHECK(cxr_manifest_columns_find(&c, f, n, "sp.csv", 1, 1) == CXR_E_FORMAT);
+    CHECK(strcmp(cxr_last_error(), "sp.csv: header has no 'url' column (its columns: 'id', ' url', "
+                                   "' landmark_id')") == 0);
     cxr_csv_destroy(r);
 }
 

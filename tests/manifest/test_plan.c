@@ -222,7 +222,8 @@ static void test_options(void)
     fclose(f);
     cxr_manifest_options_defaults(&o);
     CHECK(cxr_plan_from_manifest(&p, bad, g_img, &o, NULL) == CXR_E_FORMAT);
-    snprintf(want, sizeof want, "%s: header has no 'url' column", bad);
+    snprintf(want, sizeof want, "%s: header has no 'url' column (its columns: 'id', 'landmark_id')",
+             bad);
     CHECK(strcmp(cxr_last_error(), want) == 0);
 }
 
