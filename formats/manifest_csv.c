@@ -255,6 +255,13 @@ cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields,
         r->pos = nl ? (size_t)(nl + 1 - r->data) : r->len;
         int64_t this_line = r->line++;
         if (line) *line = this_line;
+        /* whole but too long: a buffer grown by an earlier long line (or a file read from
+         * memory) can hold one up to twice the limit with its newline */
+        if ((size_t)(e - p) > CSV_MAX_LINE) {
+            r->why = "line longer than " CXR_STR(CSV_MAX_LINE_MIB) " MiB";
+            return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s", r->name, (long long)this_line,
+                                 r->why);
+        }
         if (e > p && e[-1] == '\r') e--;
         if (e == p) continue; /* blank line */
         int n = 0;

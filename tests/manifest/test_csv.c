@@ -250,6 +250,19 @@ static void test_long_line(void)
     CHECK(n == 0);
     cxr_csv_destroy(r);
     unlink(path);
+    /* whole lines over the limit too, newline included (it read as one 65 MiB field) */
+    const size_t big = (size_t)65 << 20;
+    char *mem = malloc(big + 16);
+    REQUIRE(mem);
+    memset(mem, 'x', big);
+    memcpy(mem + big, "\na,u,1\n", 8);
+    CHECK_OK(cxr_csv_open_mem(&r, mem, big + 8, "mem.csv"));
+    CHECK(cxr_csv_next(r, &fl, &n, &line) == CXR_E_FORMAT && line == 1);
+    CHECK(strstr(cxr_last_error(), "mem.csv: line 1: line longer than 64 MiB"));
+    CHECK_OK(cxr_csv_next(r, &fl, &n, &line));
+    CHECK(n == 3 && line == 2 && field_is(&fl[0], "a"));
+    cxr_csv_destroy(r);
+    free(mem);
 }
 
 static void test_file_errors(void)
