@@ -304,7 +304,10 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
     if (c->dnnl_ops && (c->dnnl_min_c[0] | c->dnnl_min_c[1] | c->dnnl_min_c[2]))
         snprintf(layers, sizeof layers, " (conv layers of >= %d/%d/%d input channels)",
                  c->dnnl_min_c[0], c->dnnl_min_c[1], c->dnnl_min_c[2]);
+    int dense_fp32 = 0;
 #ifdef CXR_HAVE_DNNL
+    dense_fp32 =
+        c->dnnl && c->bf16 && (c->dnnl_ops & CXR_DNNL_DENSE) && !cxr_dnnl_dense_bf16(c->dnnl);
     const unsigned conv_ops = CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W;
     if (c->dnnl && (c->dnnl_ops & conv_ops)) {
         const size_t n = strlen(layers);
@@ -318,7 +321,7 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
              c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA ? " conv_bwd_data" : "",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_W ? " conv_bwd_w" : "",
              c->dnnl_ops & CXR_DNNL_DENSE ? " dense" : "", c->dnnl_ops ? "" : " none", layers,
-             c->bf16 ? "bf16" : "fp32",
+             c->bf16 ? (dense_fp32 ? "bf16 (dense layers fp32)" : "bf16") : "fp32",
              c->keep_denormals ? "kept (CXR_CPU_DENORMALS=keep)" : "flushed", cpu_has("avx512"),
              cpu_has("avx512bf16"), cpu_has_amx_bf16());
 }

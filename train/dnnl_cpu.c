@@ -24,6 +24,9 @@
 #include <dnnl.h>
 #include <omp.h>
 
+/* In bf16, whether the dense layers' matmuls take bf16 operands too (1) or stay fp32 (0). */
+#define DENSE_BF16_DEFAULT 1
+
 #include "cpu_internal.h"
 #include "cxr_signals.h"
 
@@ -61,6 +64,7 @@ struct cxr_dnnl {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
     int bf16;
+    int dense_bf16;       /* bf16 and the matmuls too (CXR_DNNL_DENSE=bf16); else fp32 matmuls */
     dnnl_alg_kind_t algo; /* convolutions: auto (oneDNN may pick Winograd) or direct */
     int fwd_wino;         /* a forward may leave its ReLU (Winograd); CXR_DNNL_FWD=fused: not */
     int n;
@@ -85,6 +89,10 @@ cxr_status cxr_dnnl_create(cxr_dnnl **out, int bf16)
     cxr_dnnl *d = calloc(1, sizeof *d);
     if (!d) return cxr_set_error(CXR_E_NOMEM, "oneDNN: out of memory");
     d->bf16 = bf16;
+    const char *dense = getenv("CXR_DNNL_DENSE");
+    d->dense_bf16 = bf16 && DENSE_BF16_DEFAULT;
+    if (bf16 && dense && !strcmp(dense, "bf16")) d->dense_bf16 = 1;
+    if (dense && !strcmp(dense, "fp32")) d->dense_bf16 = 0;
     /* auto: oneDNN picks Winograd F(4x4,3x3) where it has it and judges it faster (on AVX-512
      * the study's conv2-conv4 backward passes at batch 64), else direct; CXR_DNNL_ALGO=direct
      * keeps every convolution direct (specs/model.md, "Winograd") */
@@ -257,6 +265,8 @@ static cxr_status prim_run(cxr_dnnl *d, dn_prim *p, void *const *ptr)
 }
 
 static dnnl_data_type_t low(const cxr_dnnl *d) { return d->bf16 ? dnnl_bf16 : dnnl_f32; }
+/* the matmuls' operand type: bf16 only with dense_bf16 */
+static dnnl_data_type_t low_mm(const cxr_dnnl *d) { return d->dense_bf16 ? dnnl_bf16 : dnnl_f32; }
 
 /* The convolution's descriptors: user layouts in a[], "any" for the primitive. */
 static void conv_dims(int N, int C, int K, int H, int W, dnnl_dim_t *x, dnnl_dim_t *w,
@@ -444,8 +454,8 @@ static cxr_status matmul(cxr_dnnl *d, int kind, float *dst, const float *src, dn
     if (!p) {
         p = prim_new(d, key);
         const dnnl_dim_t sd[2] = { M, K }, wd[2] = { K, N }, bd[2] = { 1, N }, dd[2] = { M, N };
-        const dnnl_memory_desc_t sa = md_tag(2, sd, low(d), st);
-        const dnnl_memory_desc_t wa = md_tag(2, wd, low(d), wt);
+        const dnnl_memory_desc_t sa = md_tag(2, sd, low_mm(d), st);
+        const dnnl_memory_desc_t wa = md_tag(2, wd, low_mm(d), wt);
         const dnnl_memory_desc_t ba = md_tag(2, bd, dnnl_f32, dnnl_ab);
         const dnnl_memory_desc_t da = md_tag(2, dd, dnnl_f32, dnnl_ab);
         dnnl_matmul_desc_t md;
@@ -502,6 +512,8 @@ const char *cxr_dnnl_conv_mode(const cxr_dnnl *d)
     if (d->algo == dnnl_convolution_direct) return "direct (CXR_DNNL_ALGO=direct)";
     return d->fwd_wino ? "auto" : "auto, fused forward (CXR_DNNL_FWD=fused)";
 }
+
+int cxr_dnnl_dense_bf16(const cxr_dnnl *d) { return d->dense_bf16; }
 
 const char *cxr_dnnl_last_impl(const cxr_dnnl *d, int i)
 {

@@ -40,6 +40,9 @@ const char *cxr_dnnl_isa(void);
  * ..." or "auto, fused forward ..." (the environment's CXR_DNNL_ALGO and CXR_DNNL_FWD), for the
  * backend's description: each changes the last bits of a run. */
 const char *cxr_dnnl_conv_mode(const cxr_dnnl *d);
+/* 1 when a bf16 context runs the dense matmuls in bf16 too, 0 when they stay fp32
+ * (CXR_DNNL_DENSE=bf16|fp32 chooses; the default is dnnl_cpu.c's DENSE_BF16_DEFAULT). */
+int cxr_dnnl_dense_bf16(const cxr_dnnl *d);
 const char *cxr_dnnl_last_impl(const cxr_dnnl *d, int i);
 
 #endif

@@ -5,7 +5,8 @@
  *     within 1e-5 of the largest magnitude; and --precision bf16 refused with CXR_E_UNSUPPORTED
  *     on a CPU without AVX512-BF16/AMX
  *   train.bf16 (test_train_dnnl bf16): the same ops in bf16 (8-bit mantissa inputs, fp32
- *     accumulation), within 2e-2; skipped (77) on CPUs without AVX512-BF16 or AMX */
+ *     accumulation), within 2e-2, and with CXR_DNNL_DENSE=fp32 the dense forward of the fp32
+ *     context to the bit; skipped (77) on CPUs without AVX512-BF16 or AMX */
 #include <stdlib.h>
 #include <string.h>
 
@@ -235,6 +236,25 @@ int main(int argc, char **argv)
         cxr_backend_cpu_describe(dn, d, sizeof d);
         printf("bf16 backend: %s\n", d);
         compare(own, dn, 2e-2);
+        /* CXR_DNNL_DENSE=fp32 (an A/B knob): the matmuls of a bf16 context are the fp32
+         * context's to the bit, and the description says so; by default they are bf16 */
+        enum { DN = 16, DIN = 300, DOUT = 40 };
+        float *a = rnd((size_t)DN * DIN, 20, 1.0f), *wd = rnd((size_t)DOUT * DIN, 21, 0.2f);
+        float *bd = rnd(DOUT, 22, 0.5f), *o[3];
+        for (int k = 0; k < 3; k++) {
+            o[k] = rnd((size_t)DN * DOUT, 23, 1.0f);
+            if (k == 2) setenv("CXR_DNNL_DENSE", "fp32", 1);
+            CHECK_OK(cxr_backend_cpu_set_precision(dn, k == 0 ? CXR_PRECISION_FP32
+                                                              : CXR_PRECISION_BF16));
+            unsetenv("CXR_DNNL_DENSE");
+            CHECK_OK(dn->dense_forward(dn->ctx, o[k], a, wd, bd, DN, DIN, DOUT));
+            cxr_backend_cpu_describe(dn, d, sizeof d);
+            CHECK((strstr(d, "bf16 (dense layers fp32)") != NULL) == (k == 2));
+        }
+        const size_t bytes = (size_t)DN * DOUT * sizeof(float);
+        CHECK(memcmp(o[2], o[0], bytes) == 0);
+        CHECK(memcmp(o[1], o[0], bytes) != 0); /* bf16 operands round */
+        free(a), free(wd), free(bd), free(o[0]), free(o[1]), free(o[2]);
         /* back to fp32: the fp32 results again */
         CHECK_OK(cxr_backend_cpu_set_precision(dn, CXR_PRECISION_FP32));
     }
