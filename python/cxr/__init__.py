@@ -48,8 +48,14 @@ class CxrError(RuntimeError):
 
     def __init__(self, code, message):
         self.code = code
+        self.message = message
         self.status = lib.cxr_status_name(code).decode()
         super().__init__(f"{message} [{self.status}]")
+
+    def __reduce__(self):
+        # rebuilt from (code, message), so it crosses a process boundary (multiprocessing,
+        # DataLoader workers) as itself: args alone holds only the formatted text
+        return (CxrError, (self.code, self.message))
 
 
 def _check(code, where=None):
@@ -275,8 +281,11 @@ def augment_params(spec):
 
 def augment_spec(params):
     """The canonical spec of cxr_augment_params (parsing it gives the same params back)."""
-    buf = ctypes.create_string_buffer(256)
+    # well above CXR_AUGMENT_SPEC_MAX (320 in ABI 0.11): a cut spec could parse as another one
+    buf = ctypes.create_string_buffer(1024)
     lib.cxr_augment_format(ctypes.byref(params), buf, len(buf))
+    if len(buf.value) >= len(buf) - 1:
+        raise RuntimeError("augment_spec: the canonical spec does not fit 1024 bytes")
     return buf.value.decode()
 
 
@@ -329,9 +338,12 @@ class Loader(_Closable):
             o.augment = ctypes.cast(ctypes.pointer(self.augment), ctypes.c_void_p)  # copied
         self.options = o
         h = ctypes.c_void_p()
-        _check(lib.cxr_loader_create(ctypes.byref(h), self.store._ptr, split_b, ctypes.byref(o)),
+        sh = self.store._h  # once: a close() in another thread meanwhile cannot split the two
+        if sh is None:
+            raise ValueError(f"{self.store!r} is closed")
+        _check(lib.cxr_loader_create(ctypes.byref(h), sh, split_b, ctypes.byref(o)),
                f"{self.store.path}: split '{split}'")
-        self._h = _Handle(h, lib.cxr_loader_destroy, deps=(self.store._h,))
+        self._h = _Handle(h, lib.cxr_loader_destroy, deps=(sh,))
         self.size = self.store._info(split).size
         self._epoch = 0
         self._generation = 0  # epoch() calls so far: an abandoned iterator sees a newer one
@@ -421,6 +433,16 @@ class Loader(_Closable):
         b = BatchStruct()
         s = self.size
         while True:
+            # checked at every batch, not only in epoch(): an iterator carried into a forked
+            # child would wait forever for worker threads the child does not have, and one
+            # advanced from another thread would race the owner's next epoch() in the C loader
+            if self._pid != os.getpid():
+                raise RuntimeError(f"{self!r} was created in process {self._pid}, whose worker "
+                                   "threads a fork does not copy: create the loader in this "
+                                   "process")
+            if threading.get_ident() != self._thread:
+                raise RuntimeError(f"{self!r}: iterated by another thread; one thread per loader "
+                                   "(make one loader per thread, with part=/parts=)")
             if gen != self._generation:
                 if self._h is None:
                     raise ValueError(f"{self!r} was closed during epoch {epoch}")

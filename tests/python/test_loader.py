@@ -10,6 +10,7 @@ PathLike."""
 
 import os
 import pathlib
+import pickle
 import shutil
 import sys
 import tempfile
@@ -80,6 +81,23 @@ for prefetch in (True, False):
 spec = "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1"
 check(cxr.augment_spec(cxr.augment_params("default")) == spec + ",hflip=0", "default spec")
 check(cxr.augment_spec(cxr.augment_params(spec)) == spec + ",hflip=0", "spec round trip")
+# the longest canonical spec (every key, exponent forms) comes back whole: a 256-byte buffer cut
+# it after CXR_AUGMENT_SPEC_MAX became 320, sometimes into another valid spec
+long_spec = ("rotate=1.2345678e-37,scale=0.51234567:1.9234567,translate=1.2345678e-37,"
+             "brightness=1.2345678e-37,contrast=1.2345678e-37,hflip=1,aspect=0.51234567:1.9234567,"
+             "detail=0.25123457:3.9234567,border=1.2345678e-37:0.32345679,"
+             "erase=1.2345678e-37:0.32345679,erase_p=0.98765433")
+lp = cxr.augment_params(long_spec)
+ls = cxr.augment_spec(lp)
+check(len(ls) > 256 and bytes(cxr.augment_params(ls)) == bytes(lp),
+      f"the longest spec round-trips ({len(ls)} bytes): {ls}")
+# a CxrError crosses a process boundary as itself (pickle: multiprocessing, DataLoader workers)
+try:
+    cxr.Store("/nonexistent/cxr-test.h5")
+except cxr.CxrError as e:
+    e2 = pickle.loads(pickle.dumps(e))
+    check(type(e2) is cxr.CxrError and e2.code == e.code and e2.status == e.status
+          and str(e2) == str(e), f"CxrError after pickling: {e2!r}")
 aug = {}
 for prefetch in (True, False):
     with cxr.Loader(s, "train", batch=5, shuffle=True, seed=3, window=2, augment=spec,
@@ -246,6 +264,20 @@ with cxr.Loader(store, "train", batch=4) as ld:
     t.join(10)
     check(not t.is_alive() and err and isinstance(err[0], RuntimeError),
           f"a second thread iterating the loader is refused: {err}")
+    # ... also when it advances an iterator the owner made (it would race the owner's epoch())
+    it, err = ld.epoch(3), []
+
+    def advance():
+        try:
+            next(it)
+        except RuntimeError as e:
+            err.append(e)
+
+    t = threading.Thread(target=advance)
+    t.start()
+    t.join(10)
+    check(not t.is_alive() and err and "another thread" in str(err[0]),
+          f"another thread advancing the owner's iterator is refused: {err}")
 # a close() in another thread while a call runs: the call keeps the C object alive
 for trial in range(30):
     st = cxr.Store(store)
@@ -305,20 +337,33 @@ def wait_child(pid, seconds):
     return None
 
 
-# a loader used in a forked child (its worker threads are not there): RuntimeError, not a hang
-with cxr.Loader(store, "train", batch=4) as ld:
+def raises_in_child(fn):
+    """fn() run in a forked child: its exit code, 0 when fn raised RuntimeError, 1 when it
+    returned, 2 on another exception, None when it hung (killed after 20 s)."""
     pid = os.fork()
     if pid == 0:
         try:
-            next(ld.epoch(0))
+            fn()
             os._exit(1)
         except RuntimeError:
             os._exit(0)
         except BaseException:  # noqa: BLE001
             os._exit(2)
-    code = wait_child(pid, 20)
+    return wait_child(pid, 20)
+
+
+# a loader used in a forked child (its worker threads are not there): RuntimeError, not a hang
+with cxr.Loader(store, "train", batch=4) as ld:
+    code = raises_in_child(lambda: next(ld.epoch(0)))
     check(code == 0, f"a forked child's epoch() raises RuntimeError (exit {code}, None: hung)")
     check(sum(len(b) for b in ld.epoch(0)) == n, "the parent's loader still works after a fork")
+    # an iterator begun before the fork and advanced in the child: RuntimeError, not a hang
+    # (the child had the one batch in the ring, then waited forever on the missing threads)
+    it = ld.epoch(1)
+    next(it)
+    code = raises_in_child(lambda: [None for _ in it])
+    check(code == 0, f"a forked child's inherited iterator raises RuntimeError (exit {code})")
+    del it
 
 # a fork while another thread reads through HDF5 (ctypes released the GIL): the child does not
 # inherit HDF5's lock held by a thread it lacks (before: 5 of 30 children hung)
