@@ -10,8 +10,10 @@
  *    characters are escaped (\n, \t, \r, \b, \f, else \u00XX); a byte that does not start a
  *    valid UTF-8 sequence becomes U+FFFD, and then the object also carries "<column>_hex": the
  *    field's exact bytes as lowercase hex, so a file name that is not UTF-8 can still be found.
- * Numbers: %.6f (tsv/csv: NAN as an empty field; jsonl: null). An empty value (cxr_table_none)
- * is an empty field or null.
+ * Numbers: cxr_table_num %.9g, which reads back as the same float (a probability), and
+ * cxr_table_num_exact %.17g, the same double (a threshold): `p >= threshold` on the file decides
+ * every row as the tool did (tsv/csv: NAN as an empty field; jsonl: null). An empty value
+ * (cxr_table_none) is an empty field or null.
  */
 #ifndef CXR_TABLE_H
 #define CXR_TABLE_H
@@ -45,7 +47,8 @@ cxr_status cxr_table_open_probs(cxr_table **out, const char *path, cxr_table_for
 /* The next field of the current row: a string, a number, nothing. Values beyond n_cols are
  * dropped. */
 void cxr_table_str(cxr_table *t, const char *s);
-void cxr_table_num(cxr_table *t, double v);
+void cxr_table_num(cxr_table *t, double v);       /* a float's value: %.9g */
+void cxr_table_num_exact(cxr_table *t, double v); /* a double's value: %.17g */
 void cxr_table_none(cxr_table *t);
 /* End the row (a missing field is written empty). */
 void cxr_table_end_row(cxr_table *t);

@@ -113,15 +113,20 @@ void cxr_table_str(cxr_table *t, const char *s)
     }
 }
 
-void cxr_table_num(cxr_table *t, double v)
+static void table_num(cxr_table *t, const char *fmt, double v)
 {
     if (!field_begin(t)) return;
     t->col++;
     if (isfinite(v))
-        fprintf(t->f, "%.6f", v);
+        fprintf(t->f, fmt, v);
     else if (t->fmt == CXR_TABLE_JSONL)
         fputs("null", t->f);
 }
+
+/* 9 significant digits read back as the same float, 17 as the same double: %.6f printed a
+ * threshold of 4.4e-23 (a saturated model's, chosen on val) as 0.000000 */
+void cxr_table_num(cxr_table *t, double v) { table_num(t, "%.9g", v); }
+void cxr_table_num_exact(cxr_table *t, double v) { table_num(t, "%.17g", v); }
 
 void cxr_table_none(cxr_table *t)
 {

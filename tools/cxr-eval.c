@@ -73,7 +73,7 @@ static void usage(FILE *f)
         "  --predictions F   write one row per image to F (a temporary beside it, renamed into\n"
         "                    place when complete): a header line, then path (in the store),\n"
         "                    label (true class), class (predicted), p_<class> for every class\n"
-        "                    (%%.6f), and for two classes threshold\n"
+        "                    (%%.9g: the float itself), and for two classes threshold (%%.17g)\n"
         "  --format F        of --predictions: tsv (default), csv or jsonl, quoted and escaped as\n"
         "                    cxr-predict's (see cxr-predict --help)\n"
         "  --ensemble M.h5   add model M.h5 to an ensemble with MODEL (repeatable): the metrics\n"
@@ -228,7 +228,7 @@ static void write_predictions(void *user, int n, const int64_t *idx, const int32
         cxr_table_str(p->t, p->meta->class_names[labels[i]]);
         cxr_table_str(p->t, p->meta->class_names[pred]);
         for (int k = 0; k < K; k++) cxr_table_num(p->t, q[k]);
-        if (K == 2) cxr_table_num(p->t, p->threshold);
+        if (K == 2) cxr_table_num_exact(p->t, p->threshold);
         cxr_table_end_row(p->t);
     }
 }
@@ -367,6 +367,12 @@ int main(int argc, char **argv)
     for (int j = 0; j < n_members; j++) inputs[j] = member_paths[j];
     inputs[n_members] = store_path;
     for (int j = 0; j <= n_members; j++) CXR_TRY(cxr_input_check(inputs[j]));
+    for (int j = 1; j < n_members; j++) /* a model given twice would count twice in the mean */
+        for (int i = 0; i < j; i++)
+            if (cxr_same_output(member_paths[i], member_paths[j]))
+                CXR_THROW(CXR_E_ARG,
+                          "--ensemble %s: the same model file as %s; give each member once",
+                          member_paths[j], member_paths[i]);
     if (pred_path) {
         CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, n_members + 1, NULL));
         CXR_TRY(cxr_output_probe("--predictions", pred_path));
@@ -470,10 +476,10 @@ int main(int argc, char **argv)
             }
         }
     }
+    CXR_TRY(cxr_metrics_compute(met, threshold, &r));
     st = cxr_table_close(po.t); /* renamed into place only after a complete evaluation */
     po.t = NULL;
     if (st != CXR_OK) goto bail;
-    CXR_TRY(cxr_metrics_compute(met, threshold, &r));
 
     if (json) {
         CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold, tta,
@@ -537,11 +543,11 @@ int main(int argc, char **argv)
         else if (strcmp(split, "val") == 0 && ensemble)
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
                    "(the same command with --split test chooses and applies it by itself;\n"
-                   "for cxr-predict with the same --ensemble models: --threshold %.9g)\n",
+                   "for cxr-predict with the same --ensemble models: --threshold %.17g)\n",
                    bt, bal, bt);
         else if (strcmp(split, "val") == 0)
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
-                   "(to apply it to test: cxr-eval %s %s --split test --threshold %.9g)\n",
+                   "(to apply it to test: cxr-eval %s %s --split test --threshold %.17g)\n",
                    bt, bal, model_path, store_path, bt);
         else  /* chosen on the split it would be judged on: an optimistic bound, not a setting */
             printf("\nbalanced accuracy at the best threshold chosen on %s itself: %.4f (at %.9g;\n"

@@ -60,7 +60,8 @@ static void usage(FILE *f)
         "  jsonl: one JSON object per image with the same keys; strings are valid UTF-8 JSON:\n"
         "  control characters escaped, a byte that is not UTF-8 replaced by U+FFFD, and then the\n"
         "  exact name also given as \"path_hex\" (its bytes in hex).\n"
-        "Numbers are printed with %%.6f; the class is decided on the unrounded probability.\n"
+        "Probabilities are printed with %%.9g and the threshold with %%.17g: they read back as\n"
+        "the very numbers compared, so p >= threshold on the file gives the class printed.\n"
         "\n"
         "An image that cannot be read or decoded, and a folder entry that cannot be searched (an\n"
         "unreadable folder, a dangling link, a symbolic-link loop), get a line on stderr\n"
@@ -269,7 +270,7 @@ static cxr_status predict_batch(run *r, const char *const *paths, int n)
         cxr_table_str(r->out, r->meta.class_names[pred]);
         cxr_table_num(r->out, p[pred]);
         for (int k = 0; k < K; k++) cxr_table_num(r->out, p[k]);
-        if (K == 2) cxr_table_num(r->out, r->threshold);
+        if (K == 2) cxr_table_num_exact(r->out, r->threshold);
         cxr_table_end_row(r->out);
         rows++;
     }
@@ -352,6 +353,12 @@ int main(int argc, char **argv)
     const int M = o.n_models;
     /* the models first: a missing one is refused before anything is said about the device */
     for (int j = 0; j < M; j++) CXR_TRY(cxr_input_check(o.models[j]));
+    for (int j = 1; j < M; j++) /* a model given twice would count twice in the mean */
+        for (int i = 0; i < j; i++)
+            if (cxr_same_output(o.models[i], o.models[j]))
+                CXR_THROW(CXR_E_ARG,
+                          "--ensemble %s: the same model file as %s; give each member once",
+                          o.models[j], o.models[i]);
     CXR_TRY(cxr_checkpoint_read_meta(model_path, &r.meta));
     if (!isnan(o.threshold) && r.meta.n_classes != 2) /* it would be ignored */
         CXR_THROW(CXR_E_ARG, "--threshold applies to a model of two classes; %s has %d", model_path,

@@ -47,9 +47,9 @@ typedef struct {
     double *precision;  /* [k] per class */
     double *recall;     /* [k] */
     double *f1;         /* [k] */
-    double *auc_ovr;    /* [k] one-vs-rest AUC of p[c] (NAN if undefined) */
+    double *auc_ovr; /* [k] one-vs-rest AUC of p[c] (NAN if undefined); two classes: both p[1]'s */
     double macro_precision, macro_recall, macro_f1, macro_auc;
-    double balanced_accuracy; /* mean per-class recall */
+    double balanced_accuracy; /* mean recall over the classes present in the split's labels */
     /* binary (k == 2), positive class 1; for k > 2 these hold the macro averages
      * (specificity = mean one-vs-rest specificity) */
     double pos_precision, pos_recall, specificity, pos_f1, auc;

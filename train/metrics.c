@@ -184,7 +184,8 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
         r->confusion[(size_t)m->labels[i] * k + pred]++;
     }
     int64_t correct = 0;
-    double spec_sum = 0;
+    double spec_sum = 0, present_recall = 0;
+    int present = 0;
     for (int c = 0; c < k; c++) {
         int64_t row = 0, col = 0, tp = r->confusion[(size_t)c * k + c];
         for (int j = 0; j < k; j++) {
@@ -201,15 +202,21 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
         r->macro_precision += r->precision[c] / k;
         r->macro_recall += r->recall[c] / k;
         r->macro_f1 += r->f1[c] / k;
+        if (row > 0) present_recall += r->recall[c], present++;
     }
     r->accuracy = ratio((double)correct, (double)n);
-    r->balanced_accuracy = r->macro_recall;
+    /* over the classes the split holds: one absent would count as a recall of 0 */
+    r->balanced_accuracy = present ? present_recall / present : 0;
 
     /* one-vs-rest AUC of each class's probability */
     int n_auc = 0;
     double auc_sum = 0;
     for (int c = 0; c < k; c++) {
         int64_t P, N;
+        if (k == 2 && c == 0)
+            continue; /* class 1's, below: p0 = 1 - p1 ranks the same pairs,
+                                           but a float p0 saturates at 1.0 where p1 still holds
+                                           1e-23 (every confident image tied: AUC 0.5) */
         scored *v = sorted_scores(m->probs + c, (size_t)k, NULL, m->labels, c, n, &P, &N);
         if (!v) goto nomem;
         if (k == 2 && c == 1) {
@@ -229,6 +236,7 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
             n_auc++;
         }
     }
+    if (k == 2) r->auc_ovr[0] = r->auc_ovr[1];
     r->macro_auc = n_auc ? auc_sum / n_auc : NAN;
 
     if (k == 2) {

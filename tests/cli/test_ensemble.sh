@@ -1,6 +1,7 @@
 #!/bin/bash
-# test_ensemble.sh BIN SAMPLE EDIT: cxr-eval --ensemble. A model in an ensemble with itself gives
-# its own probabilities, AUC and confusion; two models give the mean of their probabilities,
+# test_ensemble.sh BIN SAMPLE EDIT: cxr-eval --ensemble. A model in an ensemble with a copy of
+# itself gives its own probabilities, AUC and confusion (the same file twice is refused: it would
+# count twice); two models give the mean of their probabilities,
 # whatever their order; each member's AUC in the report is its own cxr-eval's; without
 # --threshold the ensemble's threshold is the one that maximises balanced accuracy on val (0.5
 # with a note when the store has no /val); a bad member is refused naming it, before any pass.
@@ -23,9 +24,16 @@ for split in val test; do
     expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --split $split --json --threshold 0.5 --predictions "$WORK/a.$split.tsv"; cp "$WORK/out" "$WORK/a.$split.json"
     expect_rc 0 $EV "$WORK/b.h5" "$WORK/s.h5" --split $split --json --threshold 0.5 --predictions "$WORK/b.$split.tsv"; cp "$WORK/out" "$WORK/b.$split.json"
 done
-# A with itself: A's probabilities to the printed digit, A's AUC and confusion
-expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/a.h5" --json --threshold 0.5 --predictions "$WORK/aa.tsv"; cp "$WORK/out" "$WORK/aa.json"
-[ "$(probs "$WORK/aa.tsv")" = "$(probs "$WORK/a.test.tsv")" ] || fail "an ensemble of a model with itself changed its probabilities"
+# the same model file twice (by name or through a link) is refused: it would count twice
+expect_rc 2 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/a.h5"
+expect_err "--ensemble $WORK/a.h5: the same model file as $WORK/a.h5; give each member once"
+ln -s a.h5 "$WORK/alink.h5"
+expect_rc 2 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --ensemble "$WORK/alink.h5"
+expect_err "--ensemble $WORK/alink.h5: the same model file as $WORK/a.h5"
+# A with a copy of itself: A's probabilities to the printed digit, A's AUC and confusion
+cp "$WORK/a.h5" "$WORK/a2.h5"
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/a2.h5" --json --threshold 0.5 --predictions "$WORK/aa.tsv"; cp "$WORK/out" "$WORK/aa.json"
+[ "$(probs "$WORK/aa.tsv")" = "$(probs "$WORK/a.test.tsv")" ] || fail "an ensemble of a model with a copy of itself changed its probabilities"
 for k in roc_auc accuracy confusion; do
     [ "$(json_get "$WORK/aa.json" $k)" = "$(json_get "$WORK/a.test.json" $k)" ] || fail "A+A: $k $(json_get "$WORK/aa.json" $k), A alone $(json_get "$WORK/a.test.json" $k)"
 done
@@ -33,9 +41,10 @@ python3 - "$WORK/aa.json" "$WORK/a.test.json" <<'PY' || fail "A+A: loss differs 
 import json, sys
 e, a = (json.load(open(f)) for f in sys.argv[1:])
 assert abs(e["loss"] - a["loss"]) <= 1e-5 * abs(a["loss"]), (e["loss"], a["loss"])
-assert [m["model"] for m in e["ensemble"]] == [a["model"]] * 2, e["ensemble"]
+assert [m["model"] for m in e["ensemble"]] == [a["model"], a["model"].replace("a.h5", "a2.h5")], e["ensemble"]
 PY
-# A and B: the mean of their probabilities (each printed %.6f: within 1.5e-6), in either order
+# A and B: the mean of their probabilities (each printed %.9g, the float itself: within one float
+# ulp at 1, 1.2e-7, the rounding of the mean to float), in either order
 expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --json --threshold 0.5 --predictions "$WORK/ab.tsv"; cp "$WORK/out" "$WORK/ab.json"
 expect_rc 0 $EV "$WORK/b.h5" "$WORK/s.h5" --ensemble "$WORK/a.h5" --json --threshold 0.5 --predictions "$WORK/ba.tsv"
 [ "$(probs "$WORK/ab.tsv")" = "$(probs "$WORK/ba.tsv")" ] || fail "A+B and B+A give other probabilities"
@@ -49,7 +58,7 @@ for e, a, b in zip(*rows):
     for c in (3, 4):
         diff = max(diff, abs(float(e[c]) - (float(a[c]) + float(b[c])) / 2))
     assert e[2] == ("PNEUMONIA" if float(e[4]) >= 0.5 else "NORMAL"), e
-assert diff <= 1.5e-6, diff
+assert diff <= 1.2e-7, diff
 moved = sum(abs(float(a[4]) - float(b[4])) > 1e-3 for a, b in zip(rows[1], rows[2]))
 assert moved > 0, "A and B give the same probabilities: the test shows nothing"
 e, a, b = (json.load(open(f)) for f in sys.argv[4:])
@@ -80,7 +89,8 @@ expect_rc 0 $EV "$WORK/a.h5" "$WORK/oneval.h5" --ensemble "$WORK/b.h5" --json
 expect_err "threshold 0.5 (the default 0.5: none can be chosen on val (best threshold: need both classes"
 # three members and --tta: A three times is A, with the views averaged as alone
 expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --json --tta 3 --predictions "$WORK/a3.tsv"
-expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/a.h5" --ensemble "$WORK/a.h5" --json --tta 3 --predictions "$WORK/aaa3.tsv" --threshold 0.5
+cp "$WORK/a.h5" "$WORK/a3.h5"
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/a2.h5" --ensemble "$WORK/a3.h5" --json --tta 3 --predictions "$WORK/aaa3.tsv" --threshold 0.5
 [ "$(probs "$WORK/aaa3.tsv")" = "$(probs "$WORK/a3.tsv")" ] || fail "--tta 3: an ensemble of A three times differs from A"
 [ "$(probs "$WORK/a3.tsv")" != "$(probs "$WORK/a.test.tsv")" ] || fail "--tta 3 left A's probabilities as they were: the check above shows nothing"
 expect_rc 0 $EV "$WORK/a.h5" "$WORK/noval.h5" --ensemble "$WORK/b.h5" --json
@@ -89,14 +99,17 @@ expect_err "threshold 0.5 (the default 0.5: the store has no /val"
 expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --threshold 0.5
 grep -q "^ensemble  2 models" "$WORK/out" || fail "the text report does not say the ensemble"
 [ "$(grep -c '^  member  ' "$WORK/out")" = 2 ] || fail "the text report does not list 2 members"
-# cxr-predict --ensemble: the same mean, A with itself is A; 0.5 unless --threshold is given;
+# cxr-predict --ensemble: the same mean, A with a copy of itself is A (the same file twice is
+# refused); 0.5 unless --threshold is given;
 # a member with other preprocessing is refused (images are decoded once for all members)
 IMGS=$(find "$SAMPLE/test" -name '*.jp*g' | sort | head -6)
 PR="$BIN/cxr-predict --device cpu --threads 2"
 expect_rc 0 $PR "$WORK/a.h5" $IMGS --threshold 0.5; cp "$WORK/out" "$WORK/qa.tsv"
 expect_rc 0 $PR "$WORK/b.h5" $IMGS --threshold 0.5; cp "$WORK/out" "$WORK/qb.tsv"
-expect_rc 0 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/a.h5" --threshold 0.5; cp "$WORK/out" "$WORK/qaa.tsv"
-cmp -s "$WORK/qa.tsv" "$WORK/qaa.tsv" || fail "cxr-predict: A with itself differs from A"
+expect_rc 2 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/alink.h5" --threshold 0.5
+expect_err "--ensemble $WORK/alink.h5: the same model file as $WORK/a.h5; give each member once"
+expect_rc 0 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/a2.h5" --threshold 0.5; cp "$WORK/out" "$WORK/qaa.tsv"
+cmp -s "$WORK/qa.tsv" "$WORK/qaa.tsv" || fail "cxr-predict: A with a copy of itself differs from A"
 expect_rc 0 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/b.h5"; cp "$WORK/out" "$WORK/qab.tsv"
 expect_err "threshold 0.5 (the default 0.5 for an ensemble"
 python3 - "$WORK/qab.tsv" "$WORK/qa.tsv" "$WORK/qb.tsv" <<'PY' || fail "cxr-predict: A+B is not the mean of A and B"

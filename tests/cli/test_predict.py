@@ -18,6 +18,7 @@ import io
 import json
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 
@@ -25,6 +26,18 @@ from clitest import BIN, SAMPLE, fail, finish, run
 
 
 W = tempfile.mkdtemp(prefix="cxr-predict.")
+
+def redecided(rows, ci, pi, ti):
+    """Rows whose printed class is not what the printed numbers decide: the tool compares the
+    float p_PNEUMONIA (as a double) with the double threshold, and the file must carry both
+    exactly (%.6f printed a saturated model's threshold of 4e-23 as 0.000000)."""
+    out = []
+    for x in rows:
+        p = struct.unpack("f", struct.pack("f", float(x[pi])))[0]
+        if (p >= float(x[ti])) != (x[ci] == "PNEUMONIA"):
+            out.append((x[ci], x[pi], x[ti]))
+    return out
+
 try:
     Wb = os.fsencode(W)
     store, ck, log = f"{W}/s.h5", f"{W}/ck.h5", f"{W}/run.jsonl"
@@ -78,6 +91,9 @@ try:
                            delimiter="\t"))
     if rows[:1] != [["path", "class", "probability", "p_NORMAL", "p_PNEUMONIA", "threshold"]]:
         fail(f"tsv header: {rows[:1]}")
+    bad = redecided(rows[1:], 1, 4, 5)
+    if bad:
+        fail(f"cxr-predict: p >= threshold on the file gives another class: {bad}")
     got = [os.fsencode(x[0]) for x in rows[1:]]
     if got != want_ok:
         fail(f"walk order:\n  got  {got}\n  want {want_ok}")
@@ -242,6 +258,9 @@ try:
             fail(f"--predictions ({fmt}): columns {keys}")
         if len(rows) != 16:
             fail(f"--predictions ({fmt}): {len(rows)} rows, want 16")
+        bad = redecided(rows, 2, 4, 5)
+        if bad:
+            fail(f"--predictions ({fmt}): p >= threshold on the file gives another class: {bad}")
         paths = [x[0] for x in rows]
         if base is None:
             base = paths

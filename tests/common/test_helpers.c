@@ -1,12 +1,17 @@
 /* test_helpers.c: the small shared helpers of common/: option parsing (values, ranges, the
- * message naming the option), splitmix64 against the reference sequence, the monotonic clock. */
+ * message naming the option), splitmix64 against the reference sequence, the monotonic clock,
+ * a results table's numbers read back exactly. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cxr_clock.h"
 #include "cxr_parse.h"
 #include "cxr_splitmix.h"
 #include "cxr_status.h"
+#include "cxr_table.h"
 #include "cxr_test.h"
 
 static void test_parse_int(void)
@@ -74,8 +79,44 @@ static void test_clock(void)
     CHECK(t1 - t0 >= 0.019 && t1 - t0 < 10.0);
 }
 
+/* A table's numbers read back as the very values: a float probability (cxr_table_num) and a
+ * double threshold (cxr_table_num_exact), tiny ones included: %.6f wrote a saturated model's
+ * threshold of 4.4e-23 and its probabilities as 0.000000, and 0.5 + 1e-9 as 0.500000. */
+static void test_table_numbers(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/cxr-test-table-%d.tsv", (int)getpid());
+    const char *cols[] = { "p", "threshold" };
+    const float p[3] = { 4.3712e-23f, 0.99579882f, 1.0f - 1e-7f };
+    const double t[3] = { 4.3712345678901234e-23, 0.5 + 1e-9, 0.31884115934371948 };
+    cxr_table *tb;
+    CHECK_OK(cxr_table_open(&tb, path, CXR_TABLE_TSV, cols, 2));
+    for (int i = 0; i < 3; i++) {
+        cxr_table_num(tb, p[i]);
+        cxr_table_num_exact(tb, t[i]);
+        cxr_table_end_row(tb);
+    }
+    CHECK_OK(cxr_table_close(tb));
+    FILE *f = fopen(path, "r");
+    REQUIRE(f);
+    char line[256];
+    REQUIRE(fgets(line, sizeof line, f)); /* the header */
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(fgets(line, sizeof line, f));
+        char *tab = strchr(line, '\t');
+        REQUIRE(tab);
+        const float q = strtof(line, NULL);
+        const double u = strtod(tab + 1, NULL);
+        CHECK(q == p[i] && u == t[i]);
+        if (q != p[i] || u != t[i]) fprintf(stderr, "row %d read back as %s", i, line);
+    }
+    fclose(f);
+    unlink(path);
+}
+
 int main(void)
 {
+    test_table_numbers();
     test_parse_int();
     test_parse_double();
     test_splitmix();

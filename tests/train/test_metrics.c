@@ -172,9 +172,44 @@ static void test_auc_ties(void)
     CHECK(isnan(cxr_roc_auc(s3, p4, 3)));
 }
 
+/* A confident model's float probabilities: p0 is 1.0f for every image while p1 still ranks
+ * them (1e-23 .. 1e-20); class 0's one-vs-rest AUC is class 1's (it was 0.5, every p0 tied).
+ * A split without class 1: balanced accuracy is class 0's recall, not its mean with a 0. */
+static void test_saturated_and_absent(void)
+{
+    const float p1[4] = { 4e-20f, 3e-21f, 2e-22f, 1e-23f };
+    const int32_t y[4] = { 1, 0, 1, 0 }; /* pairs: 4e-20 beats both, 2e-22 beats 1e-23: 3/4 */
+    float probs[8];
+    for (int i = 0; i < 4; i++) probs[2 * i] = 1.0f - p1[i], probs[2 * i + 1] = p1[i];
+    CHECK(probs[0] == 1.0f && probs[6] == 1.0f);
+    cxr_metrics *m;
+    CHECK_OK(cxr_metrics_create(&m, 2));
+    CHECK_OK(cxr_metrics_add(m, probs, y, 4));
+    cxr_metrics_report r;
+    CHECK_OK(cxr_metrics_compute(m, 1e-21, &r));
+    CHECK_CLOSE(r.auc, 0.75, 1e-12, 0);
+    CHECK_CLOSE(r.auc_ovr[1], 0.75, 1e-12, 0);
+    CHECK_CLOSE(r.auc_ovr[0], 0.75, 1e-12, 0);
+    cxr_metrics_report_free(&r);
+    cxr_metrics_destroy(m);
+
+    const float q1[4] = { .2f, .7f, .1f, .3f }; /* all NORMAL; one called PNEUMONIA at 0.5 */
+    const int32_t z[4] = { 0, 0, 0, 0 };
+    for (int i = 0; i < 4; i++) probs[2 * i] = 1.0f - q1[i], probs[2 * i + 1] = q1[i];
+    CHECK_OK(cxr_metrics_create(&m, 2));
+    CHECK_OK(cxr_metrics_add(m, probs, z, 4));
+    CHECK_OK(cxr_metrics_compute(m, 0.5, &r));
+    CHECK_CLOSE(r.specificity, 0.75, 1e-12, 0);
+    CHECK_CLOSE(r.balanced_accuracy, 0.75, 1e-12, 0);
+    CHECK_CLOSE(r.macro_recall, 0.375, 1e-12, 0); /* the plain mean over both classes */
+    cxr_metrics_report_free(&r);
+    cxr_metrics_destroy(m);
+}
+
 int main(void)
 {
     test_binary();
+    test_saturated_and_absent();
     test_three();
     test_auc_ties();
     test_threshold_ties();
