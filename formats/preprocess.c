@@ -879,11 +879,40 @@ static void reset_handle(cxr_decoder *d)
     d->tj = tjInitDecompress(); /* NULL: the next call reports CXR_E_NOMEM */
 }
 
+/* A header whose one fault is libjpeg's JWRN_JFIF_MAJOR: a JFIF segment whose version is not
+ * 1.x (0.00 and 2.01 occur in the wild; the version changes nothing the decoder does). Then a
+ * copy of the file with that version set to 1.02 (malloc'd; NULL when the warning is another or
+ * no such segment comes before the first scan), which decodes under the usual rule: any other
+ * warning is corrupt data. TurboJPEG keeps the first warning's text only, so the copy is what
+ * lets a later warning still stop the decode. */
+static uint8_t *jfif_version_fixed(tjhandle tj, const uint8_t *jpeg, size_t len)
+{
+    const char *why = tjGetErrorStr2(tj);
+    if (tjGetErrorCode(tj) != TJERR_WARNING || !why || !strstr(why, "unknown JFIF revision number"))
+        return NULL;
+    for (size_t i = 2; i + 4 <= len && jpeg[i] == 0xFF;) {
+        const unsigned m = jpeg[i + 1];
+        if (m == 0xDA || m == 0xD9) break; /* the first scan, or the end */
+        const size_t seg = (size_t)jpeg[i + 2] << 8 | jpeg[i + 3];
+        if (seg < 2 || i + 2 + seg > len) break;
+        if (m == 0xE0 && seg >= 16 && memcmp(jpeg + i + 4, "JFIF", 5) == 0) {
+            uint8_t *c = malloc(len);
+            if (!c) return NULL;
+            memcpy(c, jpeg, len);
+            c[i + 9] = 1, c[i + 10] = 2;
+            return c;
+        }
+        i += 2 + seg;
+    }
+    return NULL;
+}
+
 cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, const uint8_t *jpeg,
                                size_t len, float *out)
 {
     cxr_status st = CXR_OK;
     int w = 0, h = 0, subsamp = 0, cs = 0;
+    uint8_t *fixed = NULL; /* jfif_version_fixed's copy, if one was made */
     memset(&d->info, 0, sizeof d->info);
     if (!d->tj) {
         d->tj = tjInitDecompress();
@@ -895,9 +924,15 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     if (len == 0) CXR_THROW(CXR_E_DECODE, "empty file");
     if (len > MAX_FILE_BYTES) CXR_THROW(CXR_E_DECODE, "JPEG of %zu bytes is too large", len);
 
-    /* Header first: nothing is allocated for an image we are going to refuse. */
-    if (tjDecompressHeader3(d->tj, jpeg, (unsigned long)len, &w, &h, &subsamp, &cs) != 0)
-        CXR_THROW(CXR_E_DECODE, "not a readable JPEG: %s", tjGetErrorStr2(d->tj));
+    /* Header first: nothing is allocated for an image we are going to refuse (but a copy of
+     * one whose only fault is its JFIF version: jfif_version_fixed). */
+    if (tjDecompressHeader3(d->tj, jpeg, (unsigned long)len, &w, &h, &subsamp, &cs) != 0) {
+        fixed = jfif_version_fixed(d->tj, jpeg, len);
+        if (!fixed ||
+            tjDecompressHeader3(d->tj, fixed, (unsigned long)len, &w, &h, &subsamp, &cs) != 0)
+            CXR_THROW(CXR_E_DECODE, "not a readable JPEG: %s", tjGetErrorStr2(d->tj));
+        jpeg = fixed;
+    }
     if (w <= 0 || h <= 0) CXR_THROW(CXR_E_DECODE, "JPEG declares an empty image (%dx%d)", w, h);
     if (w > p->max_side || h > p->max_side)
         CXR_THROW(CXR_E_DECODE, "image is %dx%d, larger than max_side %d", w, h, p->max_side);
@@ -1008,6 +1043,7 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     d->info.crop_w = cw;
     d->info.crop_h = ch;
 bail:
+    free(fixed);
     if (st != CXR_OK) reset_handle(d);
     return st;
 }

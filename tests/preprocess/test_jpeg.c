@@ -402,6 +402,24 @@ static void test_bad_inputs(cxr_decoder *d)
     float out[64 * 64];
     CHECK_OK(cxr_preprocess_file(d, &p, valid_path, out));
 
+    /* a JFIF segment of version 2.01 (0.00 and 2.01 occur in the wild): libjpeg warns, and the
+     * image is the same (it was refused as "not a readable JPEG"); truncated, it is still
+     * refused as corrupt (the tolerance covers that one warning only) */
+    {
+        unsigned char *v2 = malloc(j.len);
+        REQUIRE(v2 != NULL);
+        memcpy(v2, j.buf, j.len);
+        const size_t app0 = find_marker(v2, j.len, 0xE0);
+        REQUIRE(app0 && memcmp(v2 + app0 + 4, "JFIF", 5) == 0);
+        v2[app0 + 9] = 2, v2[app0 + 10] = 1;
+        float o2[64 * 64];
+        CHECK_OK(cxr_preprocess_jpeg(d, &p, v2, j.len, o2));
+        CHECK(memcmp(o2, out, sizeof out) == 0);
+        CHECK(cxr_preprocess_jpeg(d, &p, v2, j.len / 2, o2) == CXR_E_DECODE);
+        CHECK(strstr(cxr_last_error(), "corrupt JPEG data") != NULL);
+        free(v2);
+    }
+
     snprintf(path, sizeof path, "%s/empty.jpeg", tmpdir);
     write_file(path, "", 0);
     expect_bad(d, &p, path, CXR_E_DECODE, "empty file");
