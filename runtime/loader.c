@@ -158,16 +158,26 @@ int cxr_loader_auto_window(int shard)
     return w < 1 ? 1 : w > 4 ? 4 : w;
 }
 
+/* The decode threads a prefetching loader starts: no more than the decodes that can be queued
+ * at once (every window slot's shards), since each holds a whole shard of scratch. */
+static int decode_workers(const cxr_loader *l, int64_t wmax)
+{
+    const int64_t most = (int64_t)l->n_wslots * wmax;
+    return l->opt.threads < most ? l->opt.threads : (int)most;
+}
+
 /* Refuse buffers the machine cannot hold (cxr_memory.h), before any is allocated: windows of
- * decoded shards (no more images than this part has are ever written there), the batch ring
- * and one whole shard per decode thread (a chunk decompresses whole). A shard size in the
- * thousands at 256x256 is gigabytes a buffer. */
+ * decoded shards (a shard decodes whole, padding rows included, so a short last shard fills a
+ * whole shard's room; no more shards than this part has), the batch ring and one whole shard
+ * per decode thread (a chunk decompresses whole). A shard size in the thousands at 256x256 is
+ * gigabytes a buffer. */
 static cxr_status check_memory(const cxr_loader *l, int64_t wmax, int64_t bmax)
 {
     const double img = (double)l->img_floats * sizeof(float);
-    const int scratch = l->opt.prefetch ? l->opt.threads : 1;
-    double held = (double)l->n_wslots * (double)wmax * l->shard; /* images the windows hold */
-    if (held > (double)l->n) held = (double)l->n;                /* no more than there are */
+    const int scratch = l->opt.prefetch ? decode_workers(l, wmax) : 1;
+    double shards = (double)l->n_wslots * (double)wmax;             /* shards the windows hold */
+    if (shards > (double)l->n_shards) shards = (double)l->n_shards; /* no more than there are */
+    const double held = shards * l->shard;                          /* images' room */
     const double need = img * (held + (double)l->depth * (double)bmax + (double)scratch * l->shard);
     const int64_t avail = cxr_mem_available();
     if (avail < 0 || need <= (double)avail) return CXR_OK;
@@ -522,9 +532,10 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
             CXR_THROW(CXR_E_ARG, "loader: a window of %lld shards is too large", (long long)wmax);
         l->tq_cap = (int)(l->n_wslots * wmax) + 1;
         l->tq = malloc((size_t)l->tq_cap * sizeof *l->tq);
-        l->workers = calloc((size_t)opt->threads, sizeof *l->workers);
+        const int nw = decode_workers(l, wmax); /* more would only hold idle scratch */
+        l->workers = calloc((size_t)nw, sizeof *l->workers);
         if (!l->tq || !l->workers) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
-        for (int i = 0; i < opt->threads; i++) {
+        for (int i = 0; i < nw; i++) {
             if (pthread_create(&l->workers[i], NULL, worker_main, l) != 0)
                 CXR_THROW(CXR_E_INTERNAL, "loader: cannot start worker thread");
             l->n_workers++;

@@ -264,15 +264,27 @@ static void test_window_and_memory(void)
     CHECK(diffs == 0);
     cxr_loader_destroy(a);
     cxr_loader_destroy(b);
-    /* the 37 images of 16x16 (1 KiB each) in the windows (2 of 4 shards of 8 could hold 64),
-     * 3 batches of 5 and 2 shards of 8 being decoded: 68 KiB, 0.066 MiB */
+    /* the 37 images of 16x16 (1 KiB each) in 5 shards of 8, decoded whole (the last one's
+     * padding rows too: 40 images' room; 2 window slots of 4 shards could hold 64), 3 batches
+     * of 5 and 2 shards of 8 being decoded: 71 KiB, 0.0693 MiB (counting 37, it said 68) */
     o.window = 0;
     o.threads = 2;
-    setenv("CXR_MEM_AVAILABLE_MB", "0.064", 1);
+    setenv("CXR_MEM_AVAILABLE_MB", "0.069", 1);
     cxr_loader *c = NULL;
     CHECK(cxr_loader_create(&c, s, "train", &o) == CXR_E_NOMEM && c == NULL);
     CHECK(strstr(cxr_last_error(), store_path) && strstr(cxr_last_error(), "smaller --shard"));
-    setenv("CXR_MEM_AVAILABLE_MB", "0.067", 1);
+    setenv("CXR_MEM_AVAILABLE_MB", "0.070", 1);
+    CHECK_OK(cxr_loader_create(&c, s, "train", &o));
+    cxr_loader_destroy(c);
+    /* 12 threads asked, but with windows of one shard (3 slots) no more than 3 decodes are ever
+     * queued: 3 workers, 3 shards of scratch (12 held idle scratch): 3 x 8 in the windows, 15
+     * in batches, 24 being decoded: 63 KiB, 0.0615 MiB */
+    o.window = 1;
+    o.threads = 12;
+    setenv("CXR_MEM_AVAILABLE_MB", "0.061", 1);
+    CHECK(cxr_loader_create(&c, s, "train", &o) == CXR_E_NOMEM && c == NULL);
+    CHECK(strstr(cxr_last_error(), "3 shard(s) being decoded"));
+    setenv("CXR_MEM_AVAILABLE_MB", "0.062", 1);
     CHECK_OK(cxr_loader_create(&c, s, "train", &o));
     cxr_loader_destroy(c);
     unsetenv("CXR_MEM_AVAILABLE_MB");
