@@ -872,6 +872,20 @@ static cxr_status open_run_io(train_run *r)
     lo.threads = o->compute.threads;
     lo.prefetch = o->compute.prefetch;
     lo.augment = &r->rc.augment;
+    /* CXR_SHUFFLE_WINDOW=N|all: the shuffle window of the training order, in shards (default:
+     * the loader's, 256 images' worth); "all" mixes the whole split every epoch. An
+     * experiment's knob (tests/bench/results/accuracy/shuffle-plan.md), not a recipe setting:
+     * it is said on stderr, not stored, so a resume must set it again. */
+    const char *sw = getenv("CXR_SHUFFLE_WINDOW");
+    if (sw && *sw) {
+        char *end;
+        long v = strcmp(sw, "all") == 0 ? 1L << 30 : strtol(sw, &end, 10);
+        if (strcmp(sw, "all") != 0 && (*end || v < 1 || v > 1L << 30))
+            CXR_THROW(CXR_E_ARG, "CXR_SHUFFLE_WINDOW=%s: a number of shards (>= 1) or all", sw);
+        lo.window = (int)v;
+        fprintf(stderr, "cxr-train: CXR_SHUFFLE_WINDOW=%s: the training order is shuffled in "
+                        "windows of %s shard(s)\n", sw, sw);
+    }
     CXR_TRY(
         source_open(&r->src, r->store, r->model, &lo, o->compute.resident, o->recipe.max_steps));
     CXR_TRY(check_resume_steps(r));

@@ -16,6 +16,13 @@ echo "two epochs:"; echo "$a"; echo "1 + resume 1:"; echo "$c"
 [ "$a" = "$b" ] || fail "same seed, different losses: $a / $b"
 [ "$a" = "$c" ] || fail "resume differs: $a / $c"
 grep -q '"resumed_from"' "$WORK/c.jsonl" || fail "the resumed run line lacks resumed_from"
+# CXR_SHUFFLE_WINDOW (an experiment's knob): another training order, said on stderr; a bad value
+# is refused
+expect_rc 0 env CXR_SHUFFLE_WINDOW=all $T --epochs 1 --log "$WORK/w.jsonl" --no-checkpoint
+expect_err "CXR_SHUFFLE_WINDOW=all: the training order is shuffled in windows of all shard(s)"
+[ "$(epoch_losses "$WORK/w.jsonl")" != "$(echo "$a" | head -1)" ] || fail "CXR_SHUFFLE_WINDOW=all changed nothing"
+expect_rc 2 env CXR_SHUFFLE_WINDOW=0 $T --epochs 1 --no-checkpoint
+expect_err "CXR_SHUFFLE_WINDOW=0: a number of shards (>= 1) or all"
 # another seed changes the losses
 expect_rc 0 $T --epochs 1 --seed 6 --log "$WORK/d.jsonl"
 [ "$(epoch_losses "$WORK/d.jsonl")" != "$(echo "$a" | head -1)" ] || fail "seed 6 gave the losses of seed 5"
