@@ -38,6 +38,11 @@ typedef struct {
  * reason, CXR_E_NOMEM. */
 cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock);
 
+/* The file an output path is written to: *resolved = realpath(target) (malloc'd) when target
+ * is a symbolic link, else NULL (target itself). A link that does not resolve is CXR_E_IO
+ * naming it and the reason. */
+cxr_status cxr_tmpfile_resolve(const char *target, char **resolved);
+
 /* A name that opens this very temporary even if its directory entry was replaced since:
  * "/proc/self/fd/<fd>" when /proc is mounted, else t->path. Written into buf. */
 const char *cxr_tmpfile_open_name(const cxr_tmpfile *t, char *buf, size_t cap);

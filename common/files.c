@@ -88,13 +88,8 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
 cxr_status cxr_output_probe(const char *opt, const char *out)
 {
     /* the folder the temporary will go to: the resolved file's, as cxr_tmpfile_create does */
-    struct stat ls;
     char *resolved = NULL, dir[4096];
-    if (lstat(out, &ls) == 0 && S_ISLNK(ls.st_mode) && !(resolved = realpath(out, NULL)))
-        return cxr_set_error(CXR_E_IO,
-                             "%s: %s: a symbolic link whose target cannot be resolved: %s; give "
-                             "the file's own path",
-                             opt, out, strerror(errno));
+    if (cxr_tmpfile_resolve(out, &resolved) != CXR_OK) return cxr_wrap_error(CXR_E_IO, "%s", opt);
     cxr_parent_dir(dir, sizeof dir, resolved ? resolved : out);
     /* an unnamed file: nothing to see or leave behind (a named one would look like the real
      * temporary, which tells a watcher the run is under way) */

@@ -106,6 +106,20 @@ static uint64_t random64(void)
     return r;
 }
 
+cxr_status cxr_tmpfile_resolve(const char *target, char **resolved)
+{
+    /* a symbolic link is written through: the file it names is replaced, beside itself (the
+     * rename would otherwise replace the link with a file, leaving its target stale) */
+    struct stat ls;
+    *resolved = NULL;
+    if (lstat(target, &ls) == 0 && S_ISLNK(ls.st_mode) && !(*resolved = realpath(target, NULL)))
+        return cxr_set_error(CXR_E_IO,
+                             "%s: a symbolic link whose target cannot be resolved: %s; give the "
+                             "file's own path",
+                             target, strerror(errno));
+    return CXR_OK;
+}
+
 cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock)
 {
     cxr_status st = CXR_OK;
@@ -114,18 +128,9 @@ cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock)
     t->path = t->target = NULL;
     t->fd = -1;
     if (!target || !*target) return cxr_set_error(CXR_E_ARG, "cxr_tmpfile_create: no path");
-    /* a symbolic link is written through: the file it names is replaced, beside itself (the
-     * rename would otherwise replace the link with a file, leaving its target stale) */
-    struct stat ls;
     char *resolved = NULL;
-    if (lstat(target, &ls) == 0 && S_ISLNK(ls.st_mode)) {
-        if (!(resolved = realpath(target, NULL)))
-            return cxr_set_error(CXR_E_IO,
-                                 "%s: a symbolic link whose target cannot be resolved: %s; give "
-                                 "the file's own path",
-                                 target, strerror(errno));
-        target = resolved;
-    }
+    CXR_TRY(cxr_tmpfile_resolve(target, &resolved));
+    if (resolved) target = resolved;
     st = split_target(target, &dir, &prefix);
     if (st != CXR_OK) {
         free(resolved);

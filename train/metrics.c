@@ -213,10 +213,10 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
     double auc_sum = 0;
     for (int c = 0; c < k; c++) {
         int64_t P, N;
-        if (k == 2 && c == 0)
-            continue; /* class 1's, below: p0 = 1 - p1 ranks the same pairs,
-                                           but a float p0 saturates at 1.0 where p1 still holds
-                                           1e-23 (every confident image tied: AUC 0.5) */
+        /* two classes: class 0's AUC is class 1's (set below). p0 = 1 - p1 ranks the same
+         * pairs, but a float p0 saturates at 1.0 where p1 still holds 1e-23 (every confident
+         * image tied: AUC 0.5) */
+        if (k == 2 && c == 0) continue;
         scored *v = sorted_scores(m->probs + c, (size_t)k, NULL, m->labels, c, n, &P, &N);
         if (!v) goto nomem;
         if (k == 2 && c == 1) {

@@ -878,9 +878,10 @@ static cxr_status open_run_io(train_run *r)
      * it is said on stderr, not stored, so a resume must set it again. */
     const char *sw = getenv("CXR_SHUFFLE_WINDOW");
     if (sw && *sw) {
-        char *end;
-        long v = strcmp(sw, "all") == 0 ? 1L << 30 : strtol(sw, &end, 10);
-        if (strcmp(sw, "all") != 0 && (*end || v < 1 || v > 1L << 30))
+        char *end = NULL;
+        const int all = strcmp(sw, "all") == 0;
+        long v = all ? 1L << 30 : strtol(sw, &end, 10);
+        if (!all && (*end || v < 1 || v > 1L << 30))
             CXR_THROW(CXR_E_ARG, "CXR_SHUFFLE_WINDOW=%s: a number of shards (>= 1) or all", sw);
         lo.window = (int)v;
         fprintf(stderr, "cxr-train: CXR_SHUFFLE_WINDOW=%s: the training order is shuffled in "
