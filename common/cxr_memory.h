@@ -11,11 +11,21 @@ extern "C" {
 #endif
 
 /* Bytes the process could still use: the kernel's MemAvailable plus SwapFree (/proc/meminfo),
- * and no more than a cgroup v2 limit's headroom (memory.max - memory.current of the process's
- * cgroup) where one is set. -1 when nothing could be read (then no check is made). The
- * environment variable CXR_MEM_AVAILABLE_MB, when set to a number, is the answer instead
- * (tests; a user who knows better). */
+ * and no more than the headroom under a cgroup memory limit (cxr_mem_cgroup_headroom) where one
+ * is set. -1 when nothing could be read (then no check is made). The environment variable
+ * CXR_MEM_AVAILABLE_MB, when set to a number, is the answer instead (tests; a user who knows
+ * better). */
 int64_t cxr_mem_available(void);
+
+/* The least headroom under the memory limits of the process's cgroup and its ancestors (a limit
+ * may be set on a job's or a pod's cgroup only): limit - usage + the file cache the kernel
+ * reclaims first; -1 without any limit. cgroup v1 (a hierarchy with the memory controller, in
+ * /proc/self/cgroup, mounted where /proc/self/mountinfo says: memory.limit_in_bytes,
+ * memory.usage_in_bytes, memory.stat's total_(in)active_file; a limit of 2^62 or more is none)
+ * is read when present, else v2 (the "0::" line under /sys/fs/cgroup: memory.max,
+ * memory.current, memory.stat's file). Every path is read under `fsroot` ("" for the real
+ * machine; a folder holding a fake proc/ and sys/ for tests). */
+int64_t cxr_mem_cgroup_headroom(const char *fsroot);
 
 /* Bytes as MiB for messages. */
 static inline double cxr_mib(double bytes) { return bytes / 1048576.0; }
