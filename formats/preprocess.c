@@ -907,6 +907,23 @@ static uint8_t *jfif_version_fixed(tjhandle tj, const uint8_t *jpeg, size_t len)
     return NULL;
 }
 
+/* A decode stopped by libjpeg's JWRN_JPEG_EOF ("Premature end of JPEG file") of a file whose
+ * whole image is one scan (a sequential frame whose first scan holds all its components) and
+ * which does not end in the EOI marker: the one case where the data can be complete (a writer
+ * that never wrote the last two bytes). A multi-scan file cut between scans would decode short
+ * of its later scans without a warning, so it is never completed this way. */
+static int single_scan_without_eoi(tjhandle tj, const uint8_t *jpeg, size_t len,
+                                   const jpeg_markers *mk)
+{
+    const char *why = tjGetErrorStr2(tj);
+    if (tjGetErrorCode(tj) != TJERR_WARNING || !why || !strstr(why, "Premature end of JPEG file"))
+        return 0;
+    if (len < 2 || (jpeg[len - 2] == 0xFF && jpeg[len - 1] == 0xD9)) return 0;
+    if (!mk->sof || !mk->first_sos || mk->progressive) return 0;
+    if (mk->sof + 10 > len || mk->first_sos + 5 > len) return 0;
+    return jpeg[mk->first_sos + 4] == jpeg[mk->sof + 9]; /* Ns of the scan == Nf of the frame */
+}
+
 cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, const uint8_t *jpeg,
                                size_t len, float *out)
 {
@@ -977,7 +994,21 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     size_t npix = (size_t)sw * (size_t)sh;
     GROW(pix, cap_pix, npix * ps, "decode");
     int flags = TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;
-    if (tjDecompress2(d->tj, jpeg, (unsigned long)len, d->pix, sw, 0, sh, pf, flags) != 0) {
+    int rc = tjDecompress2(d->tj, jpeg, (unsigned long)len, d->pix, sw, 0, sh, pf, flags);
+    if (rc != 0 && single_scan_without_eoi(d->tj, jpeg, len, &mk)) {
+        /* every scan is there and only the end marker is missing: the image is whole. Decoded
+         * again with the marker appended, under the same rule: data cut inside the scan then
+         * meets the marker early, which libjpeg reports as corrupt data */
+        const int own = jpeg == fixed; /* already jfif_version_fixed's copy */
+        uint8_t *c = own ? realloc(fixed, len + 2) : malloc(len + 2);
+        if (!c) CXR_THROW(CXR_E_NOMEM, "out of memory: a copy of a JPEG of %zu bytes", len);
+        if (!own) memcpy(c, jpeg, len);
+        c[len] = 0xFF, c[len + 1] = 0xD9;
+        jpeg = fixed = c;
+        len += 2;
+        rc = tjDecompress2(d->tj, jpeg, (unsigned long)len, d->pix, sw, 0, sh, pf, flags);
+    }
+    if (rc != 0) {
         const char *why = tjGetErrorStr2(d->tj);
         /* libjpeg's JERR_OUT_OF_MEMORY ("Insufficient memory (case N)"), TurboJPEG's own
          * allocation failures: the machine's fault, not the file's (cxr-pack stops, no skip) */

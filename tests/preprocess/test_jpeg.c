@@ -428,6 +428,43 @@ static void test_bad_inputs(cxr_decoder *d)
     write_file(path, j.buf, j.len / 2);
     expect_bad(d, &p, path, CXR_E_DECODE, "corrupt JPEG data");
 
+    /* a file whose one fault is a missing EOI marker (a writer that never wrote its last two
+     * bytes) holds the whole image: decoded as the complete file is, also with the JFIF version
+     * fault; cut inside its scan, or a multi-scan (progressive) file cut before its EOI, it is
+     * still refused */
+    {
+        float o2[64 * 64];
+        REQUIRE(j.len > 100 && j.buf[j.len - 2] == 0xFF && j.buf[j.len - 1] == 0xD9);
+        snprintf(path, sizeof path, "%s/no_eoi.jpeg", tmpdir);
+        write_file(path, j.buf, j.len - 2);
+        CHECK_OK(cxr_preprocess_file(d, &p, path, o2));
+        CHECK(memcmp(o2, out, sizeof out) == 0);
+        unsigned char *v2 = malloc(j.len);
+        REQUIRE(v2 != NULL);
+        memcpy(v2, j.buf, j.len);
+        const size_t app0 = find_marker(v2, j.len, 0xE0);
+        v2[app0 + 9] = 2, v2[app0 + 10] = 1;
+        memset(o2, 0, sizeof o2);
+        CHECK_OK(cxr_preprocess_jpeg(d, &p, v2, j.len - 2, o2));
+        CHECK(memcmp(o2, out, sizeof out) == 0);
+        free(v2);
+        for (size_t cut = 3; cut < 200; cut *= 4) { /* 3, 12, 48, 192 bytes short */
+            CHECK(cxr_preprocess_jpeg(d, &p, j.buf, j.len - cut, o2) == CXR_E_DECODE);
+            CHECK(strstr(cxr_last_error(), "corrupt JPEG data") != NULL);
+        }
+        /* progressive: cut just before its last scan, the rest would decode without a warning
+         * (fewer refinement scans) if the marker were appended, so it is refused as before */
+        jpeg_buf pj = compress_flags(g, W, H, TJPF_GRAY, TJSAMP_GRAY, 90,
+                                     TJFLAG_ACCURATEDCT | TJFLAG_PROGRESSIVE);
+        size_t last_sos = 0;
+        for (size_t i = 2; i + 1 < pj.len; i++)
+            if (pj.buf[i] == 0xFF && pj.buf[i + 1] == 0xDA) last_sos = i;
+        REQUIRE(last_sos > find_marker(pj.buf, pj.len, 0xDA));
+        CHECK(cxr_preprocess_jpeg(d, &p, pj.buf, last_sos, o2) == CXR_E_DECODE);
+        CHECK(strstr(cxr_last_error(), "Premature end of JPEG file") != NULL);
+        tjFree(pj.buf);
+    }
+
     snprintf(path, sizeof path, "%s/text.jpeg", tmpdir);
     const char *text = "This is a text file, not a JPEG.\n";
     write_file(path, text, strlen(text));
