@@ -48,7 +48,8 @@ typedef struct {
     int batch;     /* images per batch (default 64) */
     int shuffle;   /* 1: training order (see above); 0: sequential (default 0) */
     uint64_t seed; /* shuffle seed (default 1) */
-    int window;    /* shards per shuffle window; 0 (default): cxr_loader_auto_window */
+    int window;    /* shards per shuffle window; 0 (default): cxr_loader_auto_window;
+                      CXR_LOADER_WINDOW_SPLIT: cxr_loader_split_window */
     int threads;   /* decode worker threads with prefetch (default 2) */
     int depth;     /* batches in the ring, >= 2 (default 3) */
     int prefetch;  /* 1: background workers (default); 0: synchronous in the caller */
@@ -69,6 +70,17 @@ void cxr_loader_options_defaults(cxr_loader_options *o);
  * too. */
 #define CXR_LOADER_WINDOW_IMAGES 256
 int cxr_loader_auto_window(int shard);
+
+/* window = CXR_LOADER_WINDOW_SPLIT: mix the whole split (this loader's part of it) in one
+ * window when its decoded images take at most CXR_LOADER_SPLIT_BYTES, else in windows of as
+ * many shards as hold CXR_LOADER_MIXED_BYTES (at least 1; with prefetch three windows are held
+ * at once). A store keeps a split sorted by class (cxr-pack's order), so a shard holds one class
+ * and a window of few shards few classes: this is the window that gives every batch about the
+ * split's class mix (specs/model.md "Training order"). It depends on the store alone. */
+#define CXR_LOADER_WINDOW_SPLIT (-1)
+#define CXR_LOADER_SPLIT_BYTES  (INT64_C(2) << 30)
+#define CXR_LOADER_MIXED_BYTES  (INT64_C(512) << 20)
+int cxr_loader_split_window(int shard, int64_t n_shards, int64_t image_bytes);
 
 /* One batch. Buffers belong to the loader and stay valid until the next call to
  * cxr_loader_next_batch, cxr_loader_begin_epoch or cxr_loader_destroy. */

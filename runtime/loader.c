@@ -158,6 +158,16 @@ int cxr_loader_auto_window(int shard)
     return w < 1 ? 1 : w > 4 ? 4 : w;
 }
 
+int cxr_loader_split_window(int shard, int64_t n_shards, int64_t image_bytes)
+{
+    if (shard < 1 || n_shards < 1 || image_bytes < 1) return 1;
+    const double shard_bytes = (double)shard * (double)image_bytes;
+    if ((double)n_shards * shard_bytes <= (double)CXR_LOADER_SPLIT_BYTES)
+        return n_shards < INT_MAX ? (int)n_shards : INT_MAX;
+    const double w = (double)CXR_LOADER_MIXED_BYTES / shard_bytes;
+    return w < 1 ? 1 : w > (double)n_shards ? (int)n_shards : (int)w;
+}
+
 /* The decode threads a prefetching loader starts: no more than the decodes that can be queued
  * at once (every window slot's shards), since each holds a whole shard of scratch. */
 static int decode_workers(const cxr_loader *l, int64_t wmax)
@@ -425,10 +435,10 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     cxr_split_info info;
     *out = NULL;
     if (!store || !split) return cxr_set_error(CXR_E_ARG, "loader: missing store or split");
-    if (!opt || opt->batch < 1 || opt->window < 0 || opt->depth < 2 ||
+    if (!opt || opt->batch < 1 || opt->window < CXR_LOADER_WINDOW_SPLIT || opt->depth < 2 ||
         (opt->prefetch && opt->threads < 1))
-        return cxr_set_error(CXR_E_ARG,
-                             "loader: batch, threads must be >= 1, window >= 0, depth >= 2");
+        return cxr_set_error(CXR_E_ARG, "loader: batch, threads must be >= 1, window >= 0 (or "
+                                        "CXR_LOADER_WINDOW_SPLIT), depth >= 2");
     if (opt->parts < 1 || opt->part < 0 || opt->part >= opt->parts)
         return cxr_set_error(CXR_E_ARG, "loader: part %d of %d: need 0 <= part < parts", opt->part,
                              opt->parts);
@@ -472,6 +482,9 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
         l->mine[l->n_shards++] = k;
         l->n += shard_count(l, k);
     }
+    if (l->opt.window == CXR_LOADER_WINDOW_SPLIT)
+        l->opt.window = cxr_loader_split_window(l->shard, l->n_shards,
+                                                (int64_t)(l->img_floats * sizeof(float)));
     l->n_batches = (l->n + opt->batch - 1) / opt->batch;
     l->n_windows = (l->n_shards + l->opt.window - 1) / l->opt.window;
 

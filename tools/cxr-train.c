@@ -78,6 +78,11 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --average-from E    weight averaging: from epoch E on, the mean of the epoch-end\n"
         "                      weights is evaluated, selected and saved as the model (0: off;\n"
         "                      default: the recipe's; specs/model.md \"Weight averaging\")\n"
+        "  --shuffle-window W  the training order: each epoch the shards are shuffled and the\n"
+        "                      images within windows of W shards: auto (the shards holding 256\n"
+        "                      images), split (the whole split, up to 2 GiB of images; windows\n"
+        "                      of 512 MiB beyond) or a number (default: the recipe's;\n"
+        "                      specs/model.md \"Training order\")\n"
         "  --augment A         train-time augmentation of /train images, drawn from (seed, epoch,\n"
         "                      image): none, default (rotate=10,scale=0.9:1.1,translate=0.08,\n"
         "                      brightness=0.1,contrast=0.1,hflip=0), or key=value,... changing\n"
@@ -333,6 +338,7 @@ enum {
     O_SELECT,
     O_PATIENCE,
     O_AVERAGE,
+    O_WINDOW,
     O_STEP_EPOCHS,
     O_GAMMA,
     O_LOGEVERY,
@@ -375,6 +381,7 @@ int main(int argc, char **argv)
                                            { "select", required_argument, 0, O_SELECT },
                                            { "patience", required_argument, 0, O_PATIENCE },
                                            { "average-from", required_argument, 0, O_AVERAGE },
+                                           { "shuffle-window", required_argument, 0, O_WINDOW },
                                            { "lr-step-epochs", required_argument, 0,
                                              O_STEP_EPOCHS },
                                            { "lr-gamma", required_argument, 0, O_GAMMA },
@@ -523,6 +530,12 @@ int main(int argc, char **argv)
         case O_AVERAGE:
             if (cxr_parse_long(optarg, "--average-from", 0, 100000, &v)) return bad_option();
             o.recipe.average_from = (int)v;
+            break;
+        case O_WINDOW:
+            if (cxr_shuffle_window_parse(optarg, &o.recipe.shuffle_window) != CXR_OK) {
+                cxr_wrap_error(CXR_E_ARG, "--shuffle-window");
+                return bad_option();
+            }
             break;
         case O_STEP_EPOCHS:
             if (cxr_parse_long(optarg, "--lr-step-epochs", 1, 100000, &v)) return bad_option();

@@ -5,6 +5,7 @@
  */
 #include "cxr_checkpoint.h"
 #include "cxr_augment.h"
+#include "cxr_loader.h"
 #include "h5_internal.h"
 
 #include <errno.h>
@@ -222,7 +223,8 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
              cxr_h5_attr_put_i32(f, "best_epoch", meta->best_epoch) >= 0 &&
              cxr_h5_attr_put_f64(f, "best_value", meta->best_value) >= 0 &&
              cxr_h5_attr_put_str(f, "stopped", meta->stopped) >= 0 &&
-             cxr_h5_attr_put_i32(f, "average_from", meta->average_from) >= 0;
+             cxr_h5_attr_put_i32(f, "average_from", meta->average_from) >= 0 &&
+             cxr_h5_attr_put_i32(f, "shuffle_window", meta->shuffle_window) >= 0;
     if (ok && averaged) ok = cxr_h5_attr_put_i32(f, "average_count", meta->average_count) >= 0;
     if (ok && meta->precision[0]) /* unknown (a file read that had none): not invented */
         ok = cxr_h5_attr_put_str(f, "precision", meta->precision) >= 0;
@@ -440,6 +442,8 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "best_value", v = m->best_value;
     else if (m->average_from < 0)
         bad = "average_from", v = m->average_from;
+    else if (m->shuffle_window < CXR_LOADER_WINDOW_SPLIT)
+        bad = "shuffle_window", v = m->shuffle_window;
     /* the mean holds the epochs from average_from to epoch, each once (a weights file's
      * /params is that mean; a checkpoint's is in /average) */
     else if (m->average_count != (m->average_from >= 1 && m->epoch >= m->average_from
@@ -640,6 +644,11 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
                      "checkpoint attribute 'average_from' or 'average_count' is unreadable");
     meta->average_from = afrom;
     meta->average_count = acount;
+    /* absent in files written before it: 0, the loader's window they were trained with */
+    int32_t window = 0;
+    if (get_num(f, "shuffle_window", H5T_NATIVE_INT32, &window, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'shuffle_window' is unreadable");
+    meta->shuffle_window = window;
     /* informational (a resume compares it): a name this version does not know is kept */
     if (get_str(f, "precision", meta->precision, sizeof meta->precision, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'precision' is unreadable");

@@ -20,7 +20,9 @@
  *                     "none"), patience, best_epoch (0: none yet), best_value (the selected
  *                     metric at best_epoch), stopped ("patience" once early stopping ended it),
  *                     average_from (weight averaging's first epoch, 0: none; absent in files
- *                     written before it: 0)
+ *                     written before it: 0), shuffle_window (the training order's window:
+ *                     0 the loader's, -1 the whole split, N shards; absent in files written
+ *                     before it: 0)
  *   /class_names      string [C]
  *   /params/<name>    float32, one dataset per tensor ("conv1.w", "conv1.b", ... "out.b"),
  *                     shaped as the tensor: conv (K,C,3,3), dense (OUT,IN), biases (OUT)
@@ -100,6 +102,7 @@ typedef struct {
     char stopped[16];         /* "patience" when early stopping ended the run, else "" */
     int average_from;  /* weight averaging from this epoch on (0: off; absent in older files) */
     int average_count; /* read: the epochs in the file's /average (0: it has none) */
+    int shuffle_window;       /* the training order's window (cxr_train_recipe; 0 in older files) */
     cxr_preprocess_params pp; /* the store's preprocessing */
     int n_classes;
     char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */

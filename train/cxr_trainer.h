@@ -11,9 +11,11 @@
 #define CXR_TRAINER_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cxr_augment.h"
+#include "cxr_loader.h"
 #include "cxr_metrics.h"
 #include "cxr_model.h"
 #include "cxr_status.h"
@@ -188,7 +190,18 @@ typedef struct {
     int average_from;     /* weight averaging (specs/model.md "Weight averaging"): from this
                              1-based epoch on, the running mean of the epoch-end weights is the
                              model evaluated, selected and exported (0: off) */
+    int shuffle_window;   /* the training order's window (cxr_loader_options.window, specs/
+                             model.md "Training order"): 0 the loader's (the shards of 256
+                             images), CXR_LOADER_WINDOW_SPLIT the whole split, N > 0 shards */
 } cxr_train_recipe;
+
+/* cxr_train_recipe_options.shuffle_window when not given: the recipe's. */
+#define CXR_TRAIN_WINDOW_RECIPE (-2)
+/* "auto" (0), "split" (CXR_LOADER_WINDOW_SPLIT) or a number of shards >= 1; CXR_E_ARG
+ * naming the value otherwise. */
+cxr_status cxr_shuffle_window_parse(const char *s, int *out);
+/* The spelling cxr_shuffle_window_parse reads, into buf. */
+const char *cxr_shuffle_window_name(int window, char *buf, size_t cap);
 
 /* The learning rate over a run (specs/model.md "Learning-rate schedule"). */
 typedef enum { CXR_LR_CONSTANT, CXR_LR_COSINE, CXR_LR_STEP } cxr_lr_kind;
@@ -233,7 +246,7 @@ const cxr_train_recipe *cxr_train_recipe_find(const char *name);
 /* What to train. A value left 0 (seed, warmup, weight decay, label smoothing, patience: -1)
  * comes from the recipe on a fresh start and from the checkpoint on a resume. Given values win
  * over the recipe. On a resume, the batch, lr, schedule, warmup, step decay, weight decay, label
- * smoothing, selection metric, augmentation, head, input pool and averaging given here or by a recipe named here, and a seed
+ * smoothing, selection metric, augmentation, head, input pool, averaging and shuffle window given here or by a recipe named here, and a seed
  * given here, must agree with the checkpoint; epochs and patience given here replace the
  * checkpoint's (to extend a run). A checkpoint written before issue 15 holds no schedule: the
  * options' or recipe's, else the pre-issue-15 default (constant, no warmup, no decay, no
@@ -257,6 +270,8 @@ typedef struct {
     const char *head;     /* non-NULL: given (cxr_model_head_parse: "flatten" or "gap") */
     int input_pool;       /* > 0: given (1, 2, 4 or 8); 0: the recipe's */
     int average_from;     /* >= 0: given (0 off); -1: the recipe's */
+    int shuffle_window;   /* >= CXR_LOADER_WINDOW_SPLIT: given; CXR_TRAIN_WINDOW_RECIPE: the
+                             recipe's (on a resume: the checkpoint's) */
 } cxr_train_recipe_options;
 
 /* Where the run reads and writes. */

@@ -160,6 +160,7 @@ typedef struct {
     const char *select;     /* model-selection metric ("none"); NULL: not written */
     int patience;           /* written with select */
     int average_from;       /* weight averaging's first epoch; written when > 0 */
+    int shuffle_window;     /* the training order's window (cxr_shuffle_window_name) */
     const char *best_model; /* the best model's file, NULL: none */
     float lr;
     uint64_t seed;

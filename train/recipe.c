@@ -3,6 +3,9 @@
  * value in every row, and its use in trainer.c's resolve_recipe. specs/model.md "Recipes"
  * documents each row.
  */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cxr_trainer.h"
@@ -27,7 +30,8 @@ static const cxr_train_recipe recipes[] = {
       .select = "val_auc",
       .patience = 0,
       .augment = "default",
-      .average_from = 0 },
+      .average_from = 0,
+      .shuffle_window = 0 },
     /* The chest X-ray study (specs/model.md): batch 64, 26 epochs, constant rate, plain Adam,
      * the last epoch's model. The learning rate is not the study's 0.01, which diverges with
      * this network (specs/model.md "Learning rate"). The default until issue 15. */
@@ -43,7 +47,8 @@ static const cxr_train_recipe recipes[] = {
       .select = "none",
       .patience = 0,
       .augment = "none",
-      .average_from = 0 },
+      .average_from = 0,
+      .shuffle_window = 0 },
     /* The landmark study: the study recipe with batch 256. */
     { .name = "landmarks",
       .about = "the landmark study: the study recipe with batch 256",
@@ -57,7 +62,8 @@ static const cxr_train_recipe recipes[] = {
       .select = "none",
       .patience = 0,
       .augment = "none",
-      .average_from = 0 },
+      .average_from = 0,
+      .shuffle_window = 0 },
     /* The study recipe with 100 steps of linear warmup and a cosine decay to 0 (specs/model.md
      * "Learning-rate schedule": Adam's first full-rate steps blow the logits up). */
     { .name = "cosine",
@@ -72,7 +78,8 @@ static const cxr_train_recipe recipes[] = {
       .select = "none",
       .patience = 0,
       .augment = "none",
-      .average_from = 0 },
+      .average_from = 0,
+      .shuffle_window = 0 },
 };
 
 const cxr_train_recipe *cxr_train_recipes(int *n)
@@ -96,4 +103,28 @@ const cxr_train_recipe *cxr_train_recipe_find(const char *name)
     for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++)
         if (strcmp(recipes[i].name, name) == 0) return &recipes[i];
     return NULL;
+}
+
+cxr_status cxr_shuffle_window_parse(const char *s, int *out)
+{
+    if (s && strcmp(s, "auto") == 0) return *out = 0, CXR_OK;
+    if (s && strcmp(s, "split") == 0) return *out = CXR_LOADER_WINDOW_SPLIT, CXR_OK;
+    char *end = NULL;
+    const long v = s && *s >= '0' && *s <= '9' ? strtol(s, &end, 10) : 0;
+    if (!end || *end || v < 1 || v > INT_MAX)
+        return cxr_set_error(
+            CXR_E_ARG, "shuffle window '%s': auto, split or a number of shards >= 1", s ? s : "");
+    *out = (int)v;
+    return CXR_OK;
+}
+
+const char *cxr_shuffle_window_name(int window, char *buf, size_t cap)
+{
+    if (window == 0)
+        snprintf(buf, cap, "auto");
+    else if (window == CXR_LOADER_WINDOW_SPLIT)
+        snprintf(buf, cap, "split");
+    else
+        snprintf(buf, cap, "%d", window);
+    return buf;
 }

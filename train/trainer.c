@@ -253,6 +253,7 @@ void cxr_train_options_defaults(cxr_train_options *o)
     o->recipe.label_smoothing = -1;
     o->recipe.patience = -1;
     o->recipe.average_from = -1;
+    o->recipe.shuffle_window = CXR_TRAIN_WINDOW_RECIPE;
     o->io.tool_version = "cxr-train " CXR_VERSION_STRING;
     o->compute.device_desc = "cpu";
     o->compute.threads = omp_get_max_threads(); /* cores available, or OMP_NUM_THREADS */
@@ -401,6 +402,7 @@ typedef struct {
     int recipe_select_dropped;  /* the recipe's selection cannot be made on this store */
     int average_from;           /* weight averaging from this 1-based epoch (0: off) */
     int average_count;          /* epochs in the mean so far */
+    int shuffle_window;         /* the training loader's window (cxr_loader_options.window) */
 } run_recipe;
 
 /* Everything one run holds; run_close releases it. */
@@ -506,6 +508,13 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
                  cxr_model_head_name(ck->model.head));
     if ((ro->average_from >= 0 || named) && rc->average_from != ck->average_from)
         CONFLICT("average-from", ro->average_from >= 0, "%d", rc->average_from, ck->average_from);
+    const int window_given = ro->shuffle_window != CXR_TRAIN_WINDOW_RECIPE;
+    if ((window_given || named) && rc->shuffle_window != ck->shuffle_window) {
+        char a[16], b[16];
+        CONFLICT("shuffle-window", window_given, "%s",
+                 cxr_shuffle_window_name(rc->shuffle_window, a, sizeof a),
+                 cxr_shuffle_window_name(ck->shuffle_window, b, sizeof b));
+    }
     if (!ck->has_run) return CXR_OK; /* written before issue 15: nothing more recorded */
     if ((ro->schedule || named) && strcmp(cxr_lr_schedule_name(rc->sched.kind), ck->schedule))
         CONFLICT("schedule", ro->schedule != NULL, "%s", cxr_lr_schedule_name(rc->sched.kind),
@@ -733,6 +742,8 @@ static cxr_status resolve_recipe(train_run *r)
     CXR_TRY(cxr_select_parse(ro->select ? ro->select : named->select, &rc->select));
     rc->patience = ro->patience >= 0 ? ro->patience : named->patience;
     rc->average_from = ro->average_from >= 0 ? ro->average_from : named->average_from;
+    rc->shuffle_window =
+        ro->shuffle_window != CXR_TRAIN_WINDOW_RECIPE ? ro->shuffle_window : named->shuffle_window;
     if (!o->io.resume_path || ro->name) drop_recipe_selection(r); /* else the checkpoint's */
     rc->best_epoch = 0;
     rc->best_value = NAN;
@@ -769,6 +780,7 @@ static cxr_status resolve_recipe(train_run *r)
         rc->start_epoch = ck.epoch;
         rc->average_from = ck.average_from;
         rc->average_count = ck.average_count;
+        rc->shuffle_window = ck.shuffle_window; /* 0, the loader's, in a file from before it */
         if (ro->epochs <= 0) rc->epochs = ck.epochs;
         if (rc->epochs != ck.epochs && rc->sched.kind == CXR_LR_COSINE &&
             rc->start_epoch < rc->epochs)
@@ -841,6 +853,7 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     m->threshold = 0.5;
     m->label_smoothing = r->rc.smoothing;
     m->average_from = r->rc.average_from;
+    m->shuffle_window = r->rc.shuffle_window;
     snprintf(m->augment, sizeof m->augment, "%s", r->rc.augment_spec);
     m->has_run = 1;
     m->pp = *cxr_store_preprocess(r->store);
@@ -872,21 +885,7 @@ static cxr_status open_run_io(train_run *r)
     lo.threads = o->compute.threads;
     lo.prefetch = o->compute.prefetch;
     lo.augment = &r->rc.augment;
-    /* CXR_SHUFFLE_WINDOW=N|all: the shuffle window of the training order, in shards (default:
-     * the loader's, 256 images' worth); "all" mixes the whole split every epoch. An
-     * experiment's knob (tests/bench/results/accuracy/shuffle-plan.md), not a recipe setting:
-     * it is said on stderr, not stored, so a resume must set it again. */
-    const char *sw = getenv("CXR_SHUFFLE_WINDOW");
-    if (sw && *sw) {
-        char *end = NULL;
-        const int all = strcmp(sw, "all") == 0;
-        long v = all ? 1L << 30 : strtol(sw, &end, 10);
-        if (!all && (*end || v < 1 || v > 1L << 30))
-            CXR_THROW(CXR_E_ARG, "CXR_SHUFFLE_WINDOW=%s: a number of shards (>= 1) or all", sw);
-        lo.window = (int)v;
-        fprintf(stderr, "cxr-train: CXR_SHUFFLE_WINDOW=%s: the training order is shuffled in "
-                        "windows of %s shard(s)\n", sw, sw);
-    }
+    lo.window = r->rc.shuffle_window;
     CXR_TRY(
         source_open(&r->src, r->store, r->model, &lo, o->compute.resident, o->recipe.max_steps));
     CXR_TRY(check_resume_steps(r));
@@ -991,6 +990,7 @@ static cxr_status log_run(train_run *r, cxr_backend *be)
         .select = cxr_select_name(r->rc.select),
         .patience = r->rc.patience,
         .average_from = r->rc.average_from,
+        .shuffle_window = r->rc.shuffle_window,
         .best_model = r->best_path[0] ? r->best_path : NULL,
         .seed = r->rc.seed,
         .threads = o->compute.threads,

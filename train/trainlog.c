@@ -5,6 +5,7 @@
  */
 #include "cxr_trainlog.h"
 #include "cxr_files.h"
+#include "cxr_trainer.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -212,6 +213,11 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
         cJSON_AddNumberToObject(re, "patience", r->patience);
     }
     if (r->average_from > 0) cJSON_AddNumberToObject(re, "average_from", r->average_from);
+    if (r->recipe) { /* with the run's definition: "auto", "split" or a number of shards */
+        char w[16];
+        cJSON_AddStringToObject(re, "shuffle_window",
+                                cxr_shuffle_window_name(r->shuffle_window, w, sizeof w));
+    }
     cJSON_AddNumberToObject(re, "seed", (double)r->seed);
     cJSON_AddNumberToObject(re, "threads", r->threads);
     cJSON_AddStringToObject(re, "precision", r->precision);

@@ -309,8 +309,9 @@ class Loader(_Closable):
     """The C shard loader over one split. close(): no epoch begins and a running epoch's
     iterator raises; the C loader with its worker threads and buffers goes once no zero-copy
     batch array uses it (copy=True arrays use none). Options as cxr_loader_options (runtime/cxr_loader.h):
-    batch (64), shuffle (False), seed (1), window (0: as cxr-train, the shards
-    holding 256 images, 1 to 4; else shards per shuffle window), threads (2 decode
+    batch (64), shuffle (False), seed (1), window (0: the shards holding 256 images, 1 to
+    4, as cxr-train's --shuffle-window auto; "split": the whole split up to 2 GiB of images,
+    as --shuffle-window split; else shards per shuffle window), threads (2 decode
     workers), depth (3 batches in the ring), prefetch (True), part/parts (0/1: this loader
     reads the shards k with k % parts == part), augment (None: off; else a spec as cxr-train's
     --augment: "default", "none", "rotate=10,scale=0.9:1.1,..."; image i of epoch e is then
@@ -324,7 +325,8 @@ class Loader(_Closable):
         split_b = _enc(split)
         o = LoaderOptions()
         lib.cxr_loader_options_defaults(ctypes.byref(o))
-        o.batch, o.window = _int(batch, "batch", 1, _INT_MAX), _int(window, "window", 0, _INT_MAX)
+        o.batch = _int(batch, "batch", 1, _INT_MAX)
+        o.window = -1 if window == "split" else _int(window, "window", 0, _INT_MAX)
         o.shuffle, o.seed = int(bool(shuffle)), _int(seed, "seed", 0, _UINT64_MAX)
         o.threads, o.depth = _int(threads, "threads", 0, _INT_MAX), _int(depth, "depth", 0, _INT_MAX)
         o.prefetch = int(bool(prefetch))

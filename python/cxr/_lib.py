@@ -33,7 +33,10 @@ P = ctypes.POINTER
 # cxr_ensemble_member averaged (none of them used here).
 # 0.11: cxr_augment_params grew erase_min/erase_max/erase_p (52 -> 64 bytes), cxr_augment_xform
 # the erased rectangle, CXR_AUGMENT_SPEC_MAX and cxr_checkpoint_meta.augment 256 -> 320 bytes.
-ABI = "0.11"
+# 0.12: cxr_loader_options.window takes CXR_LOADER_WINDOW_SPLIT (-1), cxr_train_recipe, its
+# options, cxr_checkpoint_meta and cxr_log_run_line grew shuffle_window (the last none used
+# here).
+ABI = "0.12"
 
 
 class LoaderOptions(ctypes.Structure):

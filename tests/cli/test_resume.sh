@@ -16,13 +16,30 @@ echo "two epochs:"; echo "$a"; echo "1 + resume 1:"; echo "$c"
 [ "$a" = "$b" ] || fail "same seed, different losses: $a / $b"
 [ "$a" = "$c" ] || fail "resume differs: $a / $c"
 grep -q '"resumed_from"' "$WORK/c.jsonl" || fail "the resumed run line lacks resumed_from"
-# CXR_SHUFFLE_WINDOW (an experiment's knob): another training order, said on stderr; a bad value
-# is refused
-expect_rc 0 env CXR_SHUFFLE_WINDOW=all $T --epochs 1 --log "$WORK/w.jsonl" --no-checkpoint
-expect_err "CXR_SHUFFLE_WINDOW=all: the training order is shuffled in windows of all shard(s)"
-[ "$(epoch_losses "$WORK/w.jsonl")" != "$(echo "$a" | head -1)" ] || fail "CXR_SHUFFLE_WINDOW=all changed nothing"
-expect_rc 2 env CXR_SHUFFLE_WINDOW=0 $T --epochs 1 --no-checkpoint
-expect_err "CXR_SHUFFLE_WINDOW=0: a number of shards (>= 1) or all"
+# --shuffle-window: another training order, recorded in the log and the checkpoint, kept by a
+# resume to the bit; another one given on a resume is refused; a file from before it resumes
+# with the loader's windows ("auto"), which it was trained with; bad values are refused
+expect_rc 0 $T --epochs 2 --shuffle-window split --log "$WORK/w.jsonl" --no-checkpoint
+w=$(epoch_losses "$WORK/w.jsonl")
+[ "$(echo "$w" | head -1)" != "$(echo "$a" | head -1)" ] || fail "--shuffle-window split changed nothing"
+grep -q '"shuffle_window":"split"' "$WORK/w.jsonl" || fail "the log does not say the window"
+grep -q '"shuffle_window":"auto"' "$WORK/a.jsonl" || fail "the default run's log does not say auto"
+expect_rc 0 $T --epochs 1 --shuffle-window split --log "$WORK/x.jsonl" --checkpoint "$WORK/x.h5"
+h5dump -a /shuffle_window "$WORK/x.h5" | grep -q '(0): -1' || fail "the checkpoint does not record split"
+expect_rc 0 $T --epochs 2 --log "$WORK/x.jsonl" --resume "$WORK/x.h5" --no-checkpoint
+[ "$(epoch_losses "$WORK/x.jsonl")" = "$w" ] || fail "a resume did not keep the window: $(epoch_losses "$WORK/x.jsonl") / $w"
+expect_rc 2 $T --epochs 2 --resume "$WORK/x.h5" --shuffle-window 3 --no-checkpoint
+expect_err "--shuffle-window 3 differs from the checkpoint's split"
+expect_rc 0 $T --epochs 1 --checkpoint "$WORK/o.h5"
+"$EDIT" delattr "$WORK/o.h5" shuffle_window || fail "delattr shuffle_window"
+expect_rc 0 $T --epochs 2 --log "$WORK/o.jsonl" --resume "$WORK/o.h5" --no-checkpoint
+[ "$(epoch_losses "$WORK/o.jsonl")" = "$(echo "$a" | tail -1)" ] || fail "a file without shuffle_window did not resume with auto"
+expect_rc 0 $T --epochs 1 --shuffle-window 1 --log "$WORK/y.jsonl" --no-checkpoint
+[ "$(epoch_losses "$WORK/y.jsonl")" != "$(echo "$a" | head -1)" ] || fail "--shuffle-window 1 changed nothing"
+for bad in 0 -1 all 2x ""; do
+    expect_rc 2 $T --epochs 1 --no-checkpoint --shuffle-window "$bad"
+    expect_err "--shuffle-window: shuffle window '$bad': auto, split or a number of shards >= 1"
+done
 # another seed changes the losses
 expect_rc 0 $T --epochs 1 --seed 6 --log "$WORK/d.jsonl"
 [ "$(epoch_losses "$WORK/d.jsonl")" != "$(echo "$a" | head -1)" ] || fail "seed 6 gave the losses of seed 5"

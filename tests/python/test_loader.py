@@ -73,6 +73,11 @@ for prefetch in (True, False):
         check(other.epoch_order(0).tolist() == e0, "a new loader, same seed: same order")
     with cxr.Loader(store, "train", batch=5, shuffle=True, seed=4, window=2) as other:
         check(other.epoch_order(0).tolist() != e0, "another seed: another order")
+    # "split": the whole split in one window, the order of a window of every shard
+    with cxr.Loader(store, "train", batch=5, shuffle=True, seed=3, window="split") as sp, \
+            cxr.Loader(store, "train", batch=5, shuffle=True, seed=3, window=10**6) as big:
+        check(sp.epoch_order(0).tolist() == big.epoch_order(0).tolist(), "split == all shards")
+        check(sp.epoch_order(0).tolist() != e0, "split != a window of 2")
     with cxr.Loader(store, "train", batch=7, prefetch=prefetch) as seq:
         check(run(seq, 2) == list(range(n)), "sequential without shuffle")
 

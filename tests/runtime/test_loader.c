@@ -291,6 +291,55 @@ static void test_window_and_memory(void)
     cxr_store_close(s);
 }
 
+/* CXR_LOADER_WINDOW_SPLIT: the whole split (part) in one window up to 2 GiB of decoded images,
+ * else windows of 512 MiB; on this store it is the order of a window of all 5 shards, not the
+ * default's; a window below it is refused. */
+static void test_split_window(void)
+{
+    const int64_t img = 256 * 256 * 4;                   /* a 256x256 float image */
+    CHECK(cxr_loader_split_window(64, 74, img) == 74);   /* Kaggle's train: 1.16 GiB */
+    CHECK(cxr_loader_split_window(64, 128, img) == 128); /* exactly 2 GiB */
+    CHECK(cxr_loader_split_window(64, 129, img) == 32);  /* over: 512 MiB = 32 shards */
+    CHECK(cxr_loader_split_window(64, 20, img) == 20);   /* a small store: all of it */
+    CHECK(cxr_loader_split_window(65536, 2, img) == 1);  /* 16 GiB shards: one at a time */
+    CHECK(cxr_loader_split_window(64, 100000, 64 * 64 * 4) == 512); /* 64 px: 1 MiB shards */
+    CHECK(cxr_loader_split_window(0, 5, img) == 1 && cxr_loader_split_window(8, 0, img) == 1);
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.shuffle = 1;
+    o.batch = NTRAIN;
+    cxr_loader *a, *b, *c;
+    o.window = CXR_LOADER_WINDOW_SPLIT;
+    CHECK_OK(cxr_loader_create(&a, s, "train", &o));
+    o.window = 1 << 30;
+    CHECK_OK(cxr_loader_create(&b, s, "train", &o));
+    o.window = 0;
+    CHECK_OK(cxr_loader_create(&c, s, "train", &o));
+    int same_default = 1;
+    for (int e = 0; e < 3; e++) {
+        cxr_batch x, y, z;
+        CHECK_OK(cxr_loader_begin_epoch(a, e));
+        CHECK_OK(cxr_loader_begin_epoch(b, e));
+        CHECK_OK(cxr_loader_begin_epoch(c, e));
+        CHECK_OK(cxr_loader_next_batch(a, &x));
+        CHECK_OK(cxr_loader_next_batch(b, &y));
+        REQUIRE(x.n == NTRAIN && y.n == NTRAIN);
+        CHECK(memcmp(x.indices, y.indices, (size_t)x.n * sizeof(int64_t)) == 0);
+        CHECK_OK(cxr_loader_next_batch(c, &z));
+        REQUIRE(z.n == NTRAIN);
+        same_default &= memcmp(x.indices, z.indices, (size_t)x.n * sizeof(int64_t)) == 0;
+    }
+    CHECK(!same_default);
+    cxr_loader_destroy(a);
+    cxr_loader_destroy(b);
+    cxr_loader_destroy(c);
+    o.window = CXR_LOADER_WINDOW_SPLIT - 1;
+    CHECK(cxr_loader_create(&a, s, "train", &o) == CXR_E_ARG);
+    cxr_store_close(s);
+}
+
 /* begin_epoch mid-epoch and destroy mid-epoch stop cleanly. */
 static void test_abandon(void)
 {
@@ -568,6 +617,7 @@ int main(void)
     test_huge_window(1);
     test_huge_window(0);
     test_window_and_memory();
+    test_split_window();
     test_abandon();
     test_corrupt(1);
     test_corrupt(0);
