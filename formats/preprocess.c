@@ -790,6 +790,7 @@ static const char *colorspace_name(int cs)
 typedef struct {
     int adobe, progressive;
     size_t sof, first_sos;
+    uint8_t sof_marker; /* the frame's SOFn marker byte (0xC0..0xCF) */
 } jpeg_markers;
 
 static jpeg_markers read_markers(const uint8_t *j, size_t len)
@@ -828,6 +829,7 @@ static jpeg_markers read_markers(const uint8_t *j, size_t len)
         if (m == 0xEE && seg >= 14 && i + 9 <= len && !memcmp(j + i + 4, "Adobe", 5)) k.adobe = 1;
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && !k.sof) {
             k.sof = i;
+            k.sof_marker = m;
             k.progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
         }
         i += 2 + seg;
@@ -908,10 +910,12 @@ static uint8_t *jfif_version_fixed(tjhandle tj, const uint8_t *jpeg, size_t len)
 }
 
 /* A decode stopped by libjpeg's JWRN_JPEG_EOF ("Premature end of JPEG file") of a file whose
- * whole image is one scan (a sequential frame whose first scan holds all its components) and
- * which does not end in the EOI marker: the one case where the data can be complete (a writer
- * that never wrote the last two bytes). A multi-scan file cut between scans would decode short
- * of its later scans without a warning, so it is never completed this way. */
+ * whole image is one Huffman-coded scan (a baseline or extended sequential frame, SOF0/SOF1,
+ * whose first scan holds all its components) and which does not end in the EOI marker: the one
+ * case where the data can be complete (a writer that never wrote the last two bytes). Never
+ * completed this way: a multi-scan file (cut between scans, it would decode short of its later
+ * scans without a warning) and an arithmetic-coded one (libjpeg's arithmetic decoder reads a
+ * marker inside the scan as zeros without a warning, so a cut file would pass). */
 static int single_scan_without_eoi(tjhandle tj, const uint8_t *jpeg, size_t len,
                                    const jpeg_markers *mk)
 {
@@ -919,7 +923,7 @@ static int single_scan_without_eoi(tjhandle tj, const uint8_t *jpeg, size_t len,
     if (tjGetErrorCode(tj) != TJERR_WARNING || !why || !strstr(why, "Premature end of JPEG file"))
         return 0;
     if (len < 2 || (jpeg[len - 2] == 0xFF && jpeg[len - 1] == 0xD9)) return 0;
-    if (!mk->sof || !mk->first_sos || mk->progressive) return 0;
+    if (!mk->sof || !mk->first_sos || (mk->sof_marker != 0xC0 && mk->sof_marker != 0xC1)) return 0;
     if (mk->sof + 10 > len || mk->first_sos + 5 > len) return 0;
     return jpeg[mk->first_sos + 4] == jpeg[mk->sof + 9]; /* Ns of the scan == Nf of the frame */
 }

@@ -11,6 +11,7 @@
 #include <turbojpeg.h>
 
 #include "cxr_preprocess.h"
+#include "arith_jpeg.h"
 #include "cxr_test.h"
 
 static const char *tmpdir = ".";
@@ -451,6 +452,17 @@ static void test_bad_inputs(cxr_decoder *d)
         for (size_t cut = 3; cut < 200; cut *= 4) { /* 3, 12, 48, 192 bytes short */
             CHECK(cxr_preprocess_jpeg(d, &p, j.buf, j.len - cut, o2) == CXR_E_DECODE);
             CHECK(strstr(cxr_last_error(), "corrupt JPEG data") != NULL);
+        }
+        /* arithmetic-coded (SOF9): whole it decodes, and without its EOI alone it is still
+         * refused, cut by 2 to 200 bytes too: libjpeg's arithmetic decoder reads an appended
+         * marker as zeros without a warning, so a cut file completed with one would pass */
+        const size_t an = sizeof arith_jpeg;
+        REQUIRE(arith_jpeg[an - 2] == 0xFF && arith_jpeg[an - 1] == 0xD9);
+        REQUIRE(find_marker(arith_jpeg, an, 0xC9) > 0);
+        CHECK_OK(cxr_preprocess_jpeg(d, &p, arith_jpeg, an, o2));
+        for (size_t cut = 2; cut <= 200; cut += 9) {
+            CHECK(cxr_preprocess_jpeg(d, &p, arith_jpeg, an - cut, o2) == CXR_E_DECODE);
+            CHECK(strstr(cxr_last_error(), "Premature end of JPEG file") != NULL);
         }
         /* progressive: cut just before its last scan, the rest would decode without a warning
          * (fewer refinement scans) if the marker were appended, so it is refused as before */
