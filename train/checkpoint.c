@@ -649,6 +649,7 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     if (get_num(f, "shuffle_window", H5T_NATIVE_INT32, &window, 1) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'shuffle_window' is unreadable");
     meta->shuffle_window = window;
+    meta->has_shuffle_window = H5Aexists(f, "shuffle_window") > 0;
     /* informational (a resume compares it): a name this version does not know is kept */
     if (get_str(f, "precision", meta->precision, sizeof meta->precision, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'precision' is unreadable");

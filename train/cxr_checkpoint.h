@@ -103,6 +103,7 @@ typedef struct {
     int average_from;  /* weight averaging from this epoch on (0: off; absent in older files) */
     int average_count; /* read: the epochs in the file's /average (0: it has none) */
     int shuffle_window;       /* the training order's window (cxr_train_recipe; 0 in older files) */
+    int has_shuffle_window;   /* read: the file records it (older files do not) */
     cxr_preprocess_params pp; /* the store's preprocessing */
     int n_classes;
     char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */

@@ -509,7 +509,8 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
     if ((ro->average_from >= 0 || named) && rc->average_from != ck->average_from)
         CONFLICT("average-from", ro->average_from >= 0, "%d", rc->average_from, ck->average_from);
     const int window_given = ro->shuffle_window != CXR_TRAIN_WINDOW_RECIPE;
-    if ((window_given || named) && rc->shuffle_window != ck->shuffle_window) {
+    if (ck->has_shuffle_window && (window_given || named) &&
+        rc->shuffle_window != ck->shuffle_window) {
         char a[16], b[16];
         CONFLICT("shuffle-window", window_given, "%s",
                  cxr_shuffle_window_name(rc->shuffle_window, a, sizeof a),
@@ -780,7 +781,12 @@ static cxr_status resolve_recipe(train_run *r)
         rc->start_epoch = ck.epoch;
         rc->average_from = ck.average_from;
         rc->average_count = ck.average_count;
-        rc->shuffle_window = ck.shuffle_window; /* 0, the loader's, in a file from before it */
+        /* a file from before 0.12 does not record its order: the loader's window (auto), which
+         * every run but the CXR_SHUFFLE_WINDOW experiments had, unless one is given */
+        if (ck.has_shuffle_window)
+            rc->shuffle_window = ck.shuffle_window;
+        else if (ro->shuffle_window == CXR_TRAIN_WINDOW_RECIPE)
+            rc->shuffle_window = 0;
         if (ro->epochs <= 0) rc->epochs = ck.epochs;
         if (rc->epochs != ck.epochs && rc->sched.kind == CXR_LR_COSINE &&
             rc->start_epoch < rc->epochs)
@@ -886,6 +892,13 @@ static cxr_status open_run_io(train_run *r)
     lo.prefetch = o->compute.prefetch;
     lo.augment = &r->rc.augment;
     lo.window = r->rc.shuffle_window;
+    /* the experiments' knob before --shuffle-window: refused rather than silently ignored */
+    const char *sw = getenv("CXR_SHUFFLE_WINDOW");
+    if (sw && *sw)
+        CXR_THROW(CXR_E_ARG,
+                  "CXR_SHUFFLE_WINDOW=%s is no longer read: give --shuffle-window auto, split "
+                  "(what \"all\" was) or a number of shards, and unset it",
+                  sw);
     CXR_TRY(
         source_open(&r->src, r->store, r->model, &lo, o->compute.resident, o->recipe.max_steps));
     CXR_TRY(check_resume_steps(r));

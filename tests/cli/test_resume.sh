@@ -34,6 +34,12 @@ expect_rc 0 $T --epochs 1 --checkpoint "$WORK/o.h5"
 "$EDIT" delattr "$WORK/o.h5" shuffle_window || fail "delattr shuffle_window"
 expect_rc 0 $T --epochs 2 --log "$WORK/o.jsonl" --resume "$WORK/o.h5" --no-checkpoint
 [ "$(epoch_losses "$WORK/o.jsonl")" = "$(echo "$a" | tail -1)" ] || fail "a file without shuffle_window did not resume with auto"
+# ... or with the window given (a run of the CXR_SHUFFLE_WINDOW experiments), which it records
+expect_rc 0 $T --epochs 2 --resume "$WORK/o.h5" --shuffle-window split --checkpoint "$WORK/o2.h5"
+h5dump -a /shuffle_window "$WORK/o2.h5" | grep -q '(0): -1' || fail "the resumed run did not record split"
+# the environment variable it replaced is refused, not silently ignored
+expect_rc 2 env CXR_SHUFFLE_WINDOW=all $T --epochs 1 --no-checkpoint
+expect_err "CXR_SHUFFLE_WINDOW=all is no longer read: give --shuffle-window auto, split"
 expect_rc 0 $T --epochs 1 --shuffle-window 1 --log "$WORK/y.jsonl" --no-checkpoint
 [ "$(epoch_losses "$WORK/y.jsonl")" != "$(echo "$a" | head -1)" ] || fail "--shuffle-window 1 changed nothing"
 for bad in 0 -1 all 2x ""; do
