@@ -21,7 +21,9 @@ int64_t cxr_mem_available(void);
  * may be set on a job's or a pod's cgroup only): limit - usage + the file cache the kernel
  * reclaims first; -1 without any limit. cgroup v1 (a hierarchy with the memory controller, in
  * /proc/self/cgroup, mounted where /proc/self/mountinfo says: memory.limit_in_bytes,
- * memory.usage_in_bytes, memory.stat's total_(in)active_file; a limit of 2^62 or more is none)
+ * memory.usage_in_bytes, memory.stat's total_(in)active_file; a limit of 2^62 or more is none;
+ * of several mounts, the one whose root is the longest prefix of the cgroup's path; none that
+ * shows it: -1)
  * is read when present, else v2 (the "0::" line under /sys/fs/cgroup: memory.max,
  * memory.current, memory.stat's file). Every path is read under `fsroot` ("" for the real
  * machine; a folder holding a fake proc/ and sys/ for tests). */

@@ -16,6 +16,9 @@ static int64_t meminfo(const char *text, const char *key)
     return (int64_t)kb * 1024;
 }
 
+/* A cgroup folder's path, under fsroot (the files in it take up to 64 more bytes). */
+#define CG_PATH 8192
+
 /* One number from a file (cgroup's "max" is -1: no limit). -2 on failure. */
 static int64_t read_number(const char *path)
 {
@@ -39,7 +42,7 @@ static int64_t read_number(const char *path)
  * as usage_in_bytes does); 0 if unreadable. */
 static int64_t cgroup_file_cache(const char *dir, const char *const *keys)
 {
-    char path[4300], line[256], name[64];
+    char path[CG_PATH + 64], line[256], name[64];
     snprintf(path, sizeof path, "%s/memory.stat", dir);
     FILE *f = fopen(path, "r");
     if (!f) return 0;
@@ -61,7 +64,7 @@ static int64_t headroom_up(char *dir, size_t top, int v1)
     static const char *const v1_cache[] = { "total_active_file", "total_inactive_file", NULL };
     int64_t least = -1;
     while (strlen(dir) >= top) {
-        char path[4300];
+        char path[CG_PATH + 64];
         snprintf(path, sizeof path, "%s/%s", dir, v1 ? "memory.limit_in_bytes" : "memory.max");
         int64_t max = read_number(path);
         /* v1 writes "no limit" as the page counter's maximum, about 2^63 */
@@ -82,35 +85,70 @@ static int64_t headroom_up(char *dir, size_t top, int v1)
     return least;
 }
 
-/* Where the v1 memory controller is mounted (from mountinfo: a "cgroup" file system whose
- * super options name "memory") and the cgroup path its root stands for; 0 if not found. */
-static int v1_memory_mount(const char *mountinfo, char *mnt, size_t cap, char *root, size_t rcap)
+/* mountinfo's escapes (\040 for a space, \011, \012, \134) decoded in place. */
+static void unescape_octal(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; w++)
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+            r[3] >= '0' && r[3] <= '7') {
+            *w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+            r += 4;
+        } else {
+            *w = *r++;
+        }
+    *w = 0;
+}
+
+/* The length of `root` as a prefix of cgroup path `path` ("/" prefixes every path: 0), or -1
+ * when it is none. */
+static long root_prefix(const char *root, const char *path)
+{
+    if (strcmp(root, "/") == 0) return 0;
+    const size_t n = strlen(root);
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == 0) ? (long)n : -1;
+}
+
+/* Where the v1 memory controller shows the cgroup `path` (from mountinfo: a "cgroup" file
+ * system whose super options name "memory"; of several mounts of it, the one whose root is the
+ * longest prefix of path) and the part of path below that root: 1. 0 when mountinfo lists no
+ * such mount (or cannot be read), -1 when none of those it lists shows path. */
+static int v1_memory_mount(const char *mountinfo, const char *path, char *mnt, size_t cap,
+                           const char **rel)
 {
     FILE *f = fopen(mountinfo, "r");
     if (!f) return 0;
-    char line[4096];
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f)) {
+    char line[8192];
+    long best = -1;
+    int mounts = 0;
+    while (fgets(line, sizeof line, f)) {
         char r[2048], m[2048];
         const char *sep = strstr(line, " - ");
         if (!sep || sscanf(line, "%*s %*s %*s %2047s %2047s", r, m) != 2) continue;
         char fstype[64], source[1024], opts[2048];
         if (sscanf(sep + 3, "%63s %1023s %2047s", fstype, source, opts) != 3) continue;
         if (strcmp(fstype, "cgroup") != 0) continue;
+        int memory = 0;
         for (char *sv, *o = strtok_r(opts, ",", &sv); o; o = strtok_r(NULL, ",", &sv))
-            if (strcmp(o, "memory") == 0) found = 1;
-        if (found) {
+            memory |= strcmp(o, "memory") == 0;
+        if (!memory) continue;
+        mounts++;
+        unescape_octal(r);
+        unescape_octal(m);
+        const long k = root_prefix(r, path);
+        if (k > best) {
+            best = k;
             snprintf(mnt, cap, "%s", m);
-            snprintf(root, rcap, "%s", r);
+            *rel = path + k;
         }
     }
     fclose(f);
-    return found;
+    return best >= 0 ? 1 : mounts ? -1 : 0;
 }
 
 int64_t cxr_mem_cgroup_headroom(const char *fsroot)
 {
-    char path[4300], line[4096], dir[8400] = "";
+    char path[CG_PATH + 64], line[4096], dir[CG_PATH] = "";
     snprintf(path, sizeof path, "%s/proc/self/cgroup", fsroot);
     FILE *f = fopen(path, "r");
     if (!f) return -1;
@@ -134,21 +172,25 @@ int64_t cxr_mem_cgroup_headroom(const char *fsroot)
     }
     fclose(f);
     if (have_v1) { /* a v1 memory controller, wherever mounted (usually /sys/fs/cgroup/memory) */
-        char mnt[2048] = "/sys/fs/cgroup/memory", root[2048] = "/";
-        snprintf(path, sizeof path, "%s/proc/self/mountinfo", fsroot);
-        v1_memory_mount(path, mnt, sizeof mnt, root, sizeof root);
-        /* the mount shows the hierarchy from `root` down (a container's namespace) */
+        char mnt[2048] = "/sys/fs/cgroup/memory";
         const char *rel = v1;
-        const size_t rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
-        if (rl && strncmp(v1, root, rl) == 0 && (v1[rl] == '/' || v1[rl] == 0)) rel = v1 + rl;
-        const size_t top = (size_t)snprintf(dir, sizeof dir, "%s%s", fsroot, mnt);
-        snprintf(dir + top, sizeof dir - top, "%s", strcmp(rel, "/") == 0 ? "" : rel);
-        return headroom_up(dir, top, 1);
+        snprintf(path, sizeof path, "%s/proc/self/mountinfo", fsroot);
+        if (v1_memory_mount(path, v1, mnt, sizeof mnt, &rel) < 0)
+            return -1; /* mounted, but nowhere this process's cgroup shows */
+        const int top = snprintf(dir, sizeof dir, "%s%s", fsroot, mnt);
+        if (top < 0 || (size_t)top >= sizeof dir ||
+            (size_t)snprintf(dir + top, sizeof dir - (size_t)top, "%s",
+                             strcmp(rel, "/") == 0 ? "" : rel) >= sizeof dir - (size_t)top)
+            return -1; /* a path this long names no cgroup we can read */
+        return headroom_up(dir, (size_t)top, 1);
     }
     if (have_v2) {
-        const size_t top = (size_t)snprintf(dir, sizeof dir, "%s/sys/fs/cgroup", fsroot);
-        snprintf(dir + top, sizeof dir - top, "%s", strcmp(v2, "/") == 0 ? "" : v2);
-        return headroom_up(dir, top, 0);
+        const int top = snprintf(dir, sizeof dir, "%s/sys/fs/cgroup", fsroot);
+        if (top < 0 || (size_t)top >= sizeof dir ||
+            (size_t)snprintf(dir + top, sizeof dir - (size_t)top, "%s",
+                             strcmp(v2, "/") == 0 ? "" : v2) >= sizeof dir - (size_t)top)
+            return -1;
+        return headroom_up(dir, (size_t)top, 0);
     }
     return -1;
 }

@@ -109,6 +109,29 @@ int main(void)
     put("sys/fs/cgroup/memory/sub/memory.usage_in_bytes", "500000\n");
     CHECK(cxr_mem_cgroup_headroom(root) == 7000000);
 
+    /* memory mounted twice (a bind mount of another cgroup first): the mount whose root is the
+     * longest prefix of the process's cgroup is the one read; a mount point with a space is
+     * written \040 by mountinfo */
+    fresh();
+    put("proc/self/cgroup", "4:memory:/docker/c1\n");
+    put("proc/self/mountinfo",
+        "60 45 0:32 /other /mnt/x rw - cgroup cgroup rw,memory\n"
+        "61 45 0:32 / /sys/fs/cgroup/my\\040memory rw - cgroup cgroup rw,memory\n"
+        "62 45 0:32 /docker /mnt/d rw - cgroup cgroup rw,memory\n");
+    put("mnt/x/docker/c1/memory.limit_in_bytes", "1000\n"); /* another cgroup's: never read */
+    put("mnt/x/docker/c1/memory.usage_in_bytes", "0\n");
+    put("mnt/d/c1/memory.limit_in_bytes", "5000000\n");
+    put("mnt/d/c1/memory.usage_in_bytes", "2000000\n");
+    put("sys/fs/cgroup/my memory/docker/c1/memory.limit_in_bytes", "9000000\n");
+    put("sys/fs/cgroup/my memory/docker/c1/memory.usage_in_bytes", "2000000\n");
+    CHECK(cxr_mem_cgroup_headroom(root) == 3000000); /* /mnt/d: root /docker */
+    put("proc/self/mountinfo", "61 45 0:32 / /sys/fs/cgroup/my\\040memory rw - cgroup cgroup "
+                               "rw,memory\n");
+    CHECK(cxr_mem_cgroup_headroom(root) == 7000000); /* the space decoded */
+    /* mounted, but nowhere this cgroup shows: no answer rather than another cgroup's */
+    put("proc/self/mountinfo", "60 45 0:32 /other /mnt/x rw - cgroup cgroup rw,memory\n");
+    CHECK(cxr_mem_cgroup_headroom(root) == -1);
+
     /* nothing readable: no answer */
     fresh();
     CHECK(cxr_mem_cgroup_headroom(root) == -1);
