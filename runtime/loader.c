@@ -290,6 +290,14 @@ static void post_window(cxr_loader *l, int64_t w)
     s->st = CXR_OK;
     s->err_j = 0;
     s->msg[0] = 0;
+    /* the kernel reads this window's chunks ahead, and no others: advice on the whole file
+     * would read all of it, every split's, on a store larger than the page cache too */
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (int64_t p = first; p < last; p++) {
+        const int64_t k = l->shard_order[p];
+        const uintptr_t a = (uintptr_t)(l->map + l->coff[k]) & ~(page - 1);
+        (void)madvise((void *)a, (uintptr_t)(l->map + l->coff[k] + l->csize[k]) - a, MADV_WILLNEED);
+    }
     if (!l->opt.prefetch) return;
     for (int64_t p = first; p < last; p++) {
         int at = (l->tq_head + l->tq_len) % l->tq_cap;
@@ -501,7 +509,6 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
             l->map = NULL;
             CXR_THROW(CXR_E_IO, "%s: mmap: %s", l->path, strerror(errno));
         }
-        madvise(l->map, l->map_size, MADV_WILLNEED);
     }
     for (int64_t k = 0; k < l->n_shards_split; k++)
         if (l->csize[k] < 4 || l->coff[k] > l->map_size || l->csize[k] > l->map_size - l->coff[k])
