@@ -79,6 +79,8 @@ typedef struct {
     const int32_t *labels;  /* host (n); valid until the next call */
     const int64_t *indices; /* host (n) image indices within the split; same lifetime */
     int64_t step;           /* 0-based batch number within the epoch */
+    const int32_t *labels2; /* host (n) with mixup (cxr_loader.h): partners' labels; else NULL */
+    const float *mix;       /* host (n) with mixup: the weight of labels[i]; else NULL */
 } cxr_gpu_batch;
 
 typedef struct cxr_gpu_loader cxr_gpu_loader;
@@ -86,8 +88,9 @@ typedef struct cxr_gpu_loader cxr_gpu_loader;
 /* A GPU loader over `split` of an open store (the store and ctx must outlive it); opt as for
  * cxr_loader_create (batch, shuffle, seed, window, threads, depth, prefetch; parts must be 1:
  * CXR_E_ARG otherwise). resident: see above. Resident mode decodes the whole split here (a few seconds for 5216 images).
- * With opt->augment active the loader streams (auto and off; on is CXR_E_ARG): the CPU
- * loader's workers augment every image as in a CPU run, so both give the same images.
+ * With opt->augment active or opt->mixup > 0 the loader streams (auto and off; on is
+ * CXR_E_ARG): the CPU loader's workers augment and its assembler mixes every batch as in a CPU
+ * run, so both give the same images.
  * Errors: those of cxr_loader_create, CXR_E_NOMEM (device memory, naming the sizes),
  * CXR_E_CUDA naming the call. */
 cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *ctx, const cxr_store *store,

@@ -28,6 +28,16 @@
  * cxr_augment_image(augment, seed, e, i, decoded image): the same bits whatever the threads,
  * prefetch, window, batch or part.
  *
+ * Mixup (options.mixup = A > 0; Zhang et al. 2018): after batch `step` of epoch e is assembled
+ * (and augmented), image i of its n is replaced by x_j + lam_i (x_i - x_j) (float, in that
+ * order) with partner j = n-1-i (the middle image of an odd batch is its own partner and stays
+ * as it is), where lam_0..lam_{n-1} ~ Beta(A, A) are drawn in order from the splitmix64 stream
+ * cxr_loader_mixup_key(seed, e, step, part) by Johnk's method (cxr_loader_beta). The batch
+ * then carries labels2[i] = labels[j] and mix[i] = lam_i: the loss of image i is lam_i times
+ * its label's plus (1 - lam_i) times its partner's (cxr_model_loss_backward_mixed). Mixing runs
+ * on the assembler thread (or the caller's without prefetch), so the images are the same bits
+ * whatever the threads, on the CPU and through the GPU loader.
+ *
  * Threading: a loader handle is used by one consumer thread. With prefetch on it runs
  * `threads` decode workers and one assembler thread of its own; with prefetch off everything
  * happens synchronously in the caller's thread inside cxr_loader_next_batch.
@@ -59,7 +69,12 @@ typedef struct {
      * after its chunk is decoded, drawn from (seed above, epoch, image index in the split);
      * NULL (default) or inactive params: none. Copied at create. */
     const struct cxr_augment_params *augment;
+    /* mixup's Beta(A, A) parameter A in [0, CXR_LOADER_MIXUP_MAX] (default 0: no mixing; see
+     * "Mixup" above); needs shuffle */
+    float mixup;
 } cxr_loader_options;
+
+#define CXR_LOADER_MIXUP_MAX 4.0f
 
 void cxr_loader_options_defaults(cxr_loader_options *o);
 
@@ -91,6 +106,8 @@ typedef struct {
     const int32_t *labels;  /* (n) */
     const int64_t *indices; /* (n) image index within the split */
     int64_t step;           /* 0-based batch number within the epoch */
+    const int32_t *labels2; /* (n) with mixup: the label of each image's partner; else NULL */
+    const float *mix;       /* (n) with mixup: lam_i, the weight of labels[i]; else NULL */
 } cxr_batch;
 
 typedef struct cxr_loader cxr_loader;
@@ -126,6 +143,16 @@ int64_t cxr_loader_n_shards(const cxr_loader *l);
 /* Of the loader's threads (*n_threads: workers + the assembler, 0 without prefetch), how many
  * have started and set flush-to-zero + denormals-are-zero (cxr_fpenv.h) on themselves. */
 int cxr_loader_threads_flushing(cxr_loader *l, int *n_threads);
+
+/* The state of mixup's random stream for batch `step` of `epoch` (loader part `part`, 0 for
+ * the whole split), with mix = cxr_splitmix64_mix and G = 0x9E3779B97F4A7C15 (the shuffle
+ * key's construction, stream 3):
+ *   mix(seed ^ mix(4G ^ mix((epoch+1)G ^ mix((step+1)G ^ mix((part+1)G))))) */
+uint64_t cxr_loader_mixup_key(uint64_t seed, int epoch, int64_t step, int part);
+/* One draw of Beta(a, a), a in (0, CXR_LOADER_MIXUP_MAX], from the splitmix64 stream *state
+ * (Johnk 1964): u, v uniform in (0,1] (53 bits: ((word >> 11) + 1) 2^-53), X = u^(1/a),
+ * Y = v^(1/a) in logs, accepted when X + Y <= 1, giving X / (X + Y); else two more words. */
+double cxr_loader_beta(uint64_t *state, double a);
 
 /* The epoch's image order (n_images indices) that cxr_loader_begin_epoch would produce, for
  * tests and tools; written into out[n_images]. */

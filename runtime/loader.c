@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,28 @@ uint64_t cxr_loader_shuffle_key(uint64_t seed, int epoch)
     inner = cxr_splitmix64_mix(G * ((uint64_t)epoch + 1) ^ inner);
     inner = cxr_splitmix64_mix(G * (stream + 1) ^ inner);
     return cxr_splitmix64_mix(seed ^ inner);
+}
+
+uint64_t cxr_loader_mixup_key(uint64_t seed, int epoch, int64_t step, int part)
+{
+    const uint64_t G = CXR_SPLITMIX64_GAMMA, stream = 3;
+    uint64_t inner = cxr_splitmix64_mix(G * ((uint64_t)part + 1));
+    inner = cxr_splitmix64_mix(G * ((uint64_t)step + 1) ^ inner);
+    inner = cxr_splitmix64_mix(G * ((uint64_t)epoch + 1) ^ inner);
+    inner = cxr_splitmix64_mix(G * (stream + 1) ^ inner);
+    return cxr_splitmix64_mix(seed ^ inner);
+}
+
+double cxr_loader_beta(uint64_t *state, double a)
+{
+    for (;;) {
+        const double u = (double)((cxr_splitmix64_next(state) >> 11) + 1) * 0x1p-53;
+        const double v = (double)((cxr_splitmix64_next(state) >> 11) + 1) * 0x1p-53;
+        /* log X and log Y: u^(1/a) underflows for small a */
+        const double lx = log(u) / a, ly = log(v) / a, lm = lx > ly ? lx : ly;
+        const double x = exp(lx - lm), y = exp(ly - lm), s = x + y;
+        if (lm + log(s) <= 0.0) return x / s;
+    }
 }
 
 /* Uniform integer in [0, m) by rejection: values in the top partial block are redrawn. */
@@ -78,6 +101,8 @@ typedef struct {
     float *images;
     int32_t *labels;
     int64_t *indices;
+    int32_t *labels2; /* mixup only */
+    float *mix;       /* mixup only */
     int n;
     int64_t step;
     cxr_status st;
@@ -149,6 +174,7 @@ void cxr_loader_options_defaults(cxr_loader_options *o)
     o->part = 0;
     o->parts = 1;
     o->augment = NULL;
+    o->mixup = 0;
 }
 
 int cxr_loader_auto_window(int shard)
@@ -330,6 +356,27 @@ static int ensure_window(cxr_loader *l)
 
 /* Fill batch b into bs from the window buffers. Returns 1 if cancelled; a decode error is left
  * in bs->st / bs->msg. */
+/* Mixup of an assembled batch (cxr_loader.h, "Mixup"): pairs (i, n-1-i) in place. */
+static void mix_batch(const cxr_loader *l, bslot *bs, int64_t b)
+{
+    const int n = bs->n;
+    uint64_t state = cxr_loader_mixup_key(l->opt.seed, l->epoch, b, l->opt.part);
+    for (int i = 0; i < n; i++) {
+        bs->mix[i] = (float)cxr_loader_beta(&state, l->opt.mixup);
+        bs->labels2[i] = bs->labels[n - 1 - i];
+    }
+    for (int i = 0; i < n / 2; i++) {
+        float *x = bs->images + (size_t)i * l->img_floats;
+        float *y = bs->images + (size_t)(n - 1 - i) * l->img_floats;
+        const float li = bs->mix[i], lj = bs->mix[n - 1 - i];
+        for (size_t k = 0; k < l->img_floats; k++) {
+            const float a = x[k], c = y[k];
+            x[k] = c + li * (a - c);
+            y[k] = a + lj * (c - a);
+        }
+    }
+}
+
 static int fill_batch(cxr_loader *l, bslot *bs, int64_t b)
 {
     int64_t start = b * l->opt.batch, n_b = l->n - start;
@@ -369,6 +416,7 @@ static int fill_batch(cxr_loader *l, bslot *bs, int64_t b)
         bs->indices[i] = idx;
         l->pos++;
     }
+    if (l->opt.mixup > 0) mix_batch(l, bs, b);
     return 0;
 }
 
@@ -447,6 +495,11 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
         (opt->prefetch && opt->threads < 1))
         return cxr_set_error(CXR_E_ARG, "loader: batch, threads must be >= 1, window >= 0 (or "
                                         "CXR_LOADER_WINDOW_SPLIT), depth >= 2");
+    if (!(opt->mixup >= 0 && opt->mixup <= CXR_LOADER_MIXUP_MAX) ||
+        (opt->mixup > 0 && !opt->shuffle))
+        return cxr_set_error(CXR_E_ARG,
+                             "loader: mixup %g: need 0 (none) or (0, %g] with shuffle on",
+                             opt->mixup, CXR_LOADER_MIXUP_MAX);
     if (opt->parts < 1 || opt->part < 0 || opt->part >= opt->parts)
         return cxr_set_error(CXR_E_ARG, "loader: part %d of %d: need 0 <= part < parts", opt->part,
                              opt->parts);
@@ -544,6 +597,12 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
         l->ring[i].images = malloc((size_t)bmax * l->img_floats * sizeof(float));
         l->ring[i].labels = malloc((size_t)bmax * sizeof(int32_t));
         l->ring[i].indices = malloc((size_t)bmax * sizeof(int64_t));
+        if (l->opt.mixup > 0) {
+            l->ring[i].labels2 = malloc((size_t)bmax * sizeof(int32_t));
+            l->ring[i].mix = malloc((size_t)bmax * sizeof(float));
+            if (!l->ring[i].labels2 || !l->ring[i].mix)
+                CXR_THROW(CXR_E_NOMEM, "loader: out of memory (mixup labels)");
+        }
         if (!l->ring[i].images || !l->ring[i].labels || !l->ring[i].indices)
             CXR_THROW(CXR_E_NOMEM, "loader: out of memory for batch buffers");
     }
@@ -597,6 +656,8 @@ void cxr_loader_destroy(cxr_loader *l)
             free(l->ring[i].images);
             free(l->ring[i].labels);
             free(l->ring[i].indices);
+            free(l->ring[i].labels2);
+            free(l->ring[i].mix);
         }
     free(l->ws);
     free(l->ring);
@@ -705,6 +766,8 @@ static cxr_status hand_out(cxr_loader *l, const bslot *bs, cxr_batch *b)
     b->labels = bs->labels;
     b->indices = bs->indices;
     b->step = bs->step;
+    b->labels2 = l->opt.mixup > 0 ? bs->labels2 : NULL;
+    b->mix = l->opt.mixup > 0 ? bs->mix : NULL;
     if (bs->st != CXR_OK) {
         b->n = 0;
         return cxr_set_error(bs->st, "%s", bs->msg);

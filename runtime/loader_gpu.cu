@@ -12,8 +12,9 @@
  *
  * Resident: the split is decoded once (through the CPU loader), copied into one device array
  * (n,S,S), and each batch is a gather kernel over the epoch's order on the compute stream.
- * With augmentation (cxr_loader_options.augment) the loader streams: the CPU loader's workers
- * augment each image, exactly as in a CPU run.
+ * With augmentation (cxr_loader_options.augment) or mixup the loader streams: the CPU
+ * loader's workers augment each image and its assembler mixes each batch, exactly as in a CPU
+ * run.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,12 +148,14 @@ extern "C" cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *
         return cxr_set_error(CXR_E_ARG, "gpu loader: parts must be 1 (got %d)", opt->parts);
     /* the resident copy is decoded once; augmented images change every epoch and come from the
      * CPU loader's workers (the same function as a CPU run): streamed only */
-    if (cxr_augment_active(opt->augment)) {
+    if (cxr_augment_active(opt->augment) || opt->mixup > 0) {
         if (resident == CXR_RESIDENT_ON)
             return cxr_set_error(CXR_E_ARG,
                                  "gpu loader: --resident on holds the split decoded once, and "
-                                 "augmentation changes the images every epoch: use --resident "
-                                 "off (or auto), or --augment none");
+                                 "%s changes the images every epoch: use --resident off (or "
+                                 "auto), or %s",
+                                 opt->mixup > 0 ? "mixup" : "augmentation",
+                                 opt->mixup > 0 ? "--mixup 0" : "--augment none");
         resident = CXR_RESIDENT_OFF;
     }
     cxr_gpu_loader *g = (cxr_gpu_loader *)calloc(1, sizeof *g);
@@ -341,6 +344,8 @@ extern "C" cxr_status cxr_gpu_loader_next(cxr_gpu_loader *g, float *dst, cxr_gpu
     b->n = hb.n;
     b->labels = hb.labels;
     b->indices = hb.indices;
+    b->labels2 = hb.labels2;
+    b->mix = hb.mix;
 bail:
     return st;
 }

@@ -61,6 +61,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --label-smoothing F\n"
         "                      the loss's targets: 1-F on the label plus F/C on every class, F\n"
         "                      in [0,1) (0: none; default: the recipe's)\n"
+        "  --mixup A           train on pairs of images of a batch mixed with a weight drawn\n"
+        "                      from Beta(A, A), their losses weighted alike; A in [0, 4] (0:\n"
+        "                      none; default: the recipe's; specs/model.md \"Mixup\")\n"
         "  --head H            what dense1 reads of conv4's pooled map: flatten (the study's,\n"
         "                      all of it) or gap (each channel's mean)\n"
         "                      (default: the recipe's; specs/model.md \"Head\")\n"
@@ -335,6 +338,7 @@ enum {
     O_AUGMENT,
     O_WD,
     O_SMOOTH,
+    O_MIXUP,
     O_SELECT,
     O_PATIENCE,
     O_AVERAGE,
@@ -378,6 +382,7 @@ int main(int argc, char **argv)
                                            { "warmup-steps", required_argument, 0, O_WARMUP },
                                            { "weight-decay", required_argument, 0, O_WD },
                                            { "label-smoothing", required_argument, 0, O_SMOOTH },
+                                           { "mixup", required_argument, 0, O_MIXUP },
                                            { "select", required_argument, 0, O_SELECT },
                                            { "patience", required_argument, 0, O_PATIENCE },
                                            { "average-from", required_argument, 0, O_AVERAGE },
@@ -495,6 +500,13 @@ int main(int argc, char **argv)
                 return bad_option();
             }
             o.recipe.label_smoothing = (float)d;
+            break;
+        }
+        case O_MIXUP: {
+            double d;
+            if (cxr_parse_double(optarg, "--mixup", 0, CXR_LOADER_MIXUP_MAX, 0, &d))
+                return bad_option();
+            o.recipe.mixup = (float)d;
             break;
         }
         case O_HEAD: {

@@ -206,6 +206,7 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_i32(f, "max_side", meta->pp.max_side) >= 0 &&
          cxr_h5_attr_put_f64(f, "weight_decay", meta->adam.weight_decay) >= 0 &&
          cxr_h5_attr_put_f64(f, "label_smoothing", meta->label_smoothing) >= 0 &&
+         cxr_h5_attr_put_f64(f, "mixup", meta->mixup) >= 0 &&
          cxr_h5_attr_put_str(f, "head", cxr_model_head_name(c->head)) >= 0 &&
          cxr_h5_attr_put_i32(f, "input_pool", c->input_pool) >= 0;
     if (ok && meta->pp.equalize == CXR_EQUALIZE_CLAHE)
@@ -428,6 +429,8 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "weight_decay", v = m->adam.weight_decay;
     else if (!(m->label_smoothing >= 0 && (float)m->label_smoothing < 1.0f)) /* used as float */
         bad = "label_smoothing", v = m->label_smoothing;
+    else if (!(m->mixup >= 0 && (float)m->mixup <= CXR_LOADER_MIXUP_MAX)) /* used as float */
+        bad = "mixup", v = m->mixup;
     else if (m->has_run && m->warmup_steps < 0)
         bad = "warmup_steps", v = (double)m->warmup_steps;
     else if (m->has_run && m->lr_step_every < 0)
@@ -602,6 +605,9 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     /* since 0.8; a file without it trained without label smoothing */
     if (get_num(f, "label_smoothing", H5T_NATIVE_DOUBLE, &meta->label_smoothing, 1) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'label_smoothing' is unreadable");
+    /* since 0.13; a file without it trained without mixup */
+    if (get_num(f, "mixup", H5T_NATIVE_DOUBLE, &meta->mixup, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'mixup' is unreadable");
     if (get_num(f, "weight_decay", H5T_NATIVE_DOUBLE, &wd, 1) < 0 ||
         get_str(f, "threshold_split", meta->threshold_split, sizeof meta->threshold_split, legacy) <
             0)

@@ -12,6 +12,7 @@
  *                     augment (the run's train-time augmentation, cxr_augment.h's canonical
  *                     spec; absent in older files: "none"), and
  *                     label_smoothing (the training loss's, 0: none; absent before 0.8: 0),
+ *                     mixup (mixup's Beta parameter, 0: none; absent before 0.13: 0),
  *                     threshold (decision threshold on p[1] for binary models; 0.5 by default)
  *                     with threshold_split ("val" when cxr-train chose it on val; absent: the
  *                     default 0.5). The rest of the run's definition (absent in files written
@@ -87,6 +88,7 @@ typedef struct {
     uint64_t seed;           /* the run's seed (shuffle, dropout, init) */
     double threshold;        /* binary decision threshold on p[1] */
     double label_smoothing;  /* the training loss's label smoothing, [0,1) (0: none) */
+    double mixup;            /* mixup's Beta parameter, [0, CXR_LOADER_MIXUP_MAX] (0: none) */
     char augment[320];       /* train-time augmentation, cxr_augment_format ("none" if absent) */
     char threshold_split[8]; /* "val": chosen on val by cxr-train; "": the default 0.5 */
     /* the run's definition; has_run 0 when the file predates them (then all 0 / "") */

@@ -167,6 +167,13 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training);
  * class_weights: host (C) >= 0 with a positive sum over the batch, or NULL for all 1. */
 cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const float *class_weights,
                                    int n, float *loss);
+/* The same with mixup (cxr_loader.h, "Mixup"; ops.h softmax_xent): image i's loss is mix[i]
+ * times its label's plus 1 - mix[i] times labels2[i]'s, weighted by their classes' weights and
+ * divided by the batch's sum of those weights. labels2 and mix: host (n), labels2 checked as
+ * labels, mix in [0,1] (CXR_E_ARG otherwise); mix = NULL is cxr_model_loss_backward. */
+cxr_status cxr_model_loss_backward_mixed(cxr_model *m, const int32_t *labels,
+                                         const int32_t *labels2, const float *mix,
+                                         const float *class_weights, int n, float *loss);
 /* One Adam step over the whole parameter block; increments the step count t first. */
 cxr_status cxr_model_step(cxr_model *m, const cxr_adam_params *p);
 /* The loss of the last cxr_model_loss_backward into host *loss: lets a caller pass loss = NULL

@@ -193,6 +193,7 @@ typedef struct {
     int shuffle_window;   /* the training order's window (cxr_loader_options.window, specs/
                              model.md "Training order"): 0 the loader's (the shards of 256
                              images), CXR_LOADER_WINDOW_SPLIT the whole split, N > 0 shards */
+    float mixup;          /* mixup's Beta parameter (cxr_loader_options.mixup; 0: none) */
 } cxr_train_recipe;
 
 /* cxr_train_recipe_options.shuffle_window when not given: the recipe's. */
@@ -246,7 +247,8 @@ const cxr_train_recipe *cxr_train_recipe_find(const char *name);
 /* What to train. A value left 0 (seed, warmup, weight decay, label smoothing, patience: -1)
  * comes from the recipe on a fresh start and from the checkpoint on a resume. Given values win
  * over the recipe. On a resume, the batch, lr, schedule, warmup, step decay, weight decay, label
- * smoothing, selection metric, augmentation, head, input pool, averaging and shuffle window given here or by a recipe named here, and a seed
+ * smoothing, selection metric, augmentation, head, input pool, averaging, shuffle window and
+ * mixup given here or by a recipe named here, and a seed
  * given here, must agree with the checkpoint; epochs and patience given here replace the
  * checkpoint's (to extend a run). A checkpoint written before issue 15 holds no schedule: the
  * options' or recipe's, else the pre-issue-15 default (constant, no warmup, no decay, no
@@ -272,6 +274,8 @@ typedef struct {
     int average_from;     /* >= 0: given (0 off); -1: the recipe's */
     int shuffle_window;   /* >= CXR_LOADER_WINDOW_SPLIT: given; CXR_TRAIN_WINDOW_RECIPE: the
                              recipe's (on a resume: the checkpoint's) */
+    float mixup;          /* >= 0: given (0 off); < 0: the recipe's (on a resume: the
+                             checkpoint's) */
 } cxr_train_recipe_options;
 
 /* Where the run reads and writes. */

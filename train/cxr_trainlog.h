@@ -161,6 +161,7 @@ typedef struct {
     int patience;           /* written with select */
     int average_from;       /* weight averaging's first epoch; written when > 0 */
     int shuffle_window;     /* the training order's window (cxr_shuffle_window_name) */
+    double mixup;           /* mixup's Beta parameter; written when > 0 */
     const char *best_model; /* the best model's file, NULL: none */
     float lr;
     uint64_t seed;

@@ -42,7 +42,8 @@ struct cxr_model {
     float *h1, *h2;                  /* (B,d0), (B,d1) */
     float *logits, *probs, *dlogits; /* (B,C) */
     float *loss;                     /* (1) */
-    int32_t *labels;                 /* (B) */
+    int32_t *labels;                 /* (3B): labels, mixup's labels2, mix (floats): the
+                                        three ranges start at 0, B and 2B */
     float *cw;                       /* (C) */
     float *gA, *gB;                  /* activation-gradient ping-pong buffers */
     int fused_fwd, fused_bwd;        /* backend slots conv3x3_lrelu_pool_forward and
@@ -53,7 +54,8 @@ struct cxr_model {
      * fences 0..1 = result slots, 2..3 = label buffers. */
     int async;
     float *res[CXR_MODEL_RESULT_SLOTS]; /* loss, then (B,C) probabilities */
-    int32_t *lab_host[2];               /* labels staged for their upload, used in turn */
+    int32_t *lab_host[2];               /* labels (as labels above) staged for their upload,
+                                           used in turn */
     int lab_next;
     float *cw_host; /* (C) the class weights last uploaded into cw */
     int cw_set;
@@ -278,7 +280,7 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         { (void **)&m->probs, n_cls * 4 },
         { (void **)&m->dlogits, n_cls * 4 },
         { (void **)&m->loss, 4 },
-        { (void **)&m->labels, B * 4 },
+        { (void **)&m->labels, 3 * B * 4 },
         { (void **)&m->cw, (size_t)cfg->n_classes * 4 },
     };
     if (cfg->input_pool > 1 && (st = balloc(m, (void **)&m->xp, B * S * S * 4))) goto fail;
@@ -312,7 +314,7 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         hb[i] = (void **)&m->res[i], hbytes[i] = (1 + n_cls) * sizeof(float);
     for (int i = 0; i < 2; i++)
         hb[CXR_MODEL_RESULT_SLOTS + i] = (void **)&m->lab_host[i],
-                                    hbytes[CXR_MODEL_RESULT_SLOTS + i] = B * 4;
+                                    hbytes[CXR_MODEL_RESULT_SLOTS + i] = 3 * B * 4;
     for (int i = 0; i < CXR_MODEL_RESULT_SLOTS + 2; i++) {
         if (m->async) {
             if ((st = be->host_alloc(be->ctx, hb[i], hbytes[i]))) goto fail;
@@ -587,22 +589,26 @@ bail:
  * labels go through the two page-locked buffers in turn (fence 2 + j follows the upload from
  * buffer j, and the buffer is rewritten only once it has passed, a step later); the weights
  * only when they changed (from pageable memory: rarely). */
-static cxr_status upload_labels_weights(cxr_model *m, const int32_t *labels,
-                                        const float *class_weights, int n)
+static cxr_status upload_labels_weights(cxr_model *m, const int32_t *labels, const int32_t *labels2,
+                                        const float *mix, const float *class_weights, int n)
 {
     cxr_status st = CXR_OK;
     const char *where = "backward";
     cxr_backend *be = m->be;
+    const size_t B = (size_t)m->cfg.batch_capacity;
     const size_t lb = (size_t)n * sizeof(int32_t), wb = (size_t)m->cfg.n_classes * sizeof(float);
+    /* labels, then with mixup labels2 at B and mix at 2B, staged in one host buffer */
+    int32_t *h = m->lab_host[m->lab_next];
+    if (m->async) OP(be->fence_wait(be->ctx, 2 + m->lab_next));
+    memcpy(h, labels, lb);
+    if (mix) {
+        memcpy(h + B, labels2, lb);
+        memcpy(h + 2 * B, mix, lb);
+    }
+    OP(be->upload(be->ctx, m->labels, h, mix ? 2 * B * 4 + lb : lb));
     if (m->async) {
-        const int j = m->lab_next;
+        OP(be->fence_mark(be->ctx, 2 + m->lab_next));
         m->lab_next ^= 1;
-        OP(be->fence_wait(be->ctx, 2 + j));
-        memcpy(m->lab_host[j], labels, lb);
-        OP(be->upload(be->ctx, m->labels, m->lab_host[j], lb));
-        OP(be->fence_mark(be->ctx, 2 + j));
-    } else {
-        OP(be->upload(be->ctx, m->labels, labels, lb));
     }
     if (class_weights && (!m->cw_set || memcmp(m->cw_host, class_weights, wb) != 0)) {
         OP(be->upload(be->ctx, m->cw, class_weights, wb));
@@ -616,6 +622,13 @@ bail:
 cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const float *class_weights,
                                    int n, float *loss)
 {
+    return cxr_model_loss_backward_mixed(m, labels, NULL, NULL, class_weights, n, loss);
+}
+
+cxr_status cxr_model_loss_backward_mixed(cxr_model *m, const int32_t *labels,
+                                         const int32_t *labels2, const float *mix,
+                                         const float *class_weights, int n, float *loss)
+{
     cxr_status st = CXR_OK;
     const char *where = "backward";
     cxr_backend *be = m->be;
@@ -628,26 +641,38 @@ cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const fl
     if (n != m->last_n || !m->gA)
         return cxr_set_error(CXR_E_ARG, "model backward: n = %d but the last forward had %d%s", n,
                              m->last_n, m->gA ? "" : " (or an inference-only model)");
+    if (mix && !labels2) return cxr_set_error(CXR_E_ARG, "model backward: mix without labels2");
     double wsum = 0.0;
     for (int i = 0; i < n; i++) {
-        if (labels[i] < 0 || labels[i] >= C)
-            return cxr_set_error(CXR_E_MISMATCH,
-                                 "model backward: label %d of image %d not in [0,%d)", labels[i], i,
-                                 C);
-        const float w = class_weights ? class_weights[labels[i]] : 1.0f;
-        if (!(w >= 0.0f))
-            return cxr_set_error(CXR_E_ARG, "model backward: class weight %g of class %d", w,
-                                 labels[i]);
-        wsum += w;
+        for (int k = 0; k < (mix ? 2 : 1); k++) {
+            const int32_t y = k ? labels2[i] : labels[i];
+            if (y < 0 || y >= C)
+                return cxr_set_error(CXR_E_MISMATCH,
+                                     "model backward: %s %d of image %d not in [0,%d)",
+                                     k ? "partner's label" : "label", y, i, C);
+            const float w = class_weights ? class_weights[y] : 1.0f;
+            if (!(w >= 0.0f))
+                return cxr_set_error(CXR_E_ARG, "model backward: class weight %g of class %d", w,
+                                     y);
+        }
+        if (mix && !(mix[i] >= 0.0f && mix[i] <= 1.0f))
+            return cxr_set_error(CXR_E_ARG, "model backward: mix %g of image %d not in [0,1]",
+                                 mix[i], i);
+        const double wy = class_weights ? class_weights[labels[i]] : 1.0;
+        wsum +=
+            mix ? mix[i] * wy + (1.0 - mix[i]) * (class_weights ? class_weights[labels2[i]] : 1.0)
+                : wy;
     }
     if (!(wsum > 0.0))
         return cxr_set_error(CXR_E_ARG, "model backward: the batch's class weights sum to 0");
     const int drop = m->last_training;
     const size_t N = (size_t)n;
-    OP(upload_labels_weights(m, labels, class_weights, n));
+    OP(upload_labels_weights(m, labels, labels2, mix, class_weights, n));
     /* every backward op writes its gradients (ops.h): no zeroing of the gradient block (258 MiB
      * in the study) or of the activation gradients; each tensor is written once a step */
+    const size_t B = (size_t)c->batch_capacity;
     OP(be->softmax_xent(ctx, m->loss, m->dlogits, m->probs, m->logits, m->labels,
+                        mix ? m->labels + B : NULL, mix ? (const float *)(m->labels + 2 * B) : NULL,
                         class_weights ? m->cw : NULL, m->smoothing, n, C));
     float *gA = m->gA, *gB = m->gB;
     /* out layer -> dh2 (gA) */

@@ -95,10 +95,18 @@ typedef cxr_status cxr_softmax_forward_fn(void *ctx, float *probs /* (N,C) */,
  * with q's two values rounded to float once (eps/C and 1 - eps + eps/C), so eps = 0 is the
  * plain cross-entropy to the bit. loss (1 element, backend memory) is overwritten with L; probs
  * receives the softmax. class_weights may be NULL (all 1). Labels must be in [0,C) and eps in
- * [0,1): the model checks them on the host before calling. */
+ * [0,1): the model checks them on the host before calling.
+ * Mixup (mix != NULL, with labels2; cxr_loader.h): image i counts a_i = mix_i w[y_i] for its
+ * label and b_i = (1 - mix_i) w[y2_i] for its partner's (in double), W = sum_i (a_i + b_i):
+ *   L = sum_i (a_i CE(q_{y_i}) + b_i CE(q_{y2_i})) / W
+ *   dlogits[i,c] = (a_i/W) (p_i[c] - q_{y_i}[c]) + (b_i/W) (p_i[c] - q_{y2_i}[c])
+ * (products and sums in double, in that order, rounded to float at the end). mix must be in
+ * [0,1]; every mix 1 gives the unmixed loss (the gradient within rounding). */
 typedef cxr_status cxr_softmax_xent_fn(void *ctx, float *loss /* (1) */, float *dlogits /* (N,C) */,
                                        float *probs /* (N,C) */, const float *logits /* (N,C) */,
                                        const int32_t *labels /* (N) */,
+                                       const int32_t *labels2 /* (N) or NULL */,
+                                       const float *mix /* (N) or NULL */,
                                        const float *class_weights /* (C) or NULL */, float eps,
                                        int N, int C);
 /* The smoothed target's two values, rounded to float once (q_on on the label, q_off elsewhere),

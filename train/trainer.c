@@ -251,6 +251,7 @@ void cxr_train_options_defaults(cxr_train_options *o)
     o->recipe.warmup_steps = -1;
     o->recipe.weight_decay = -1;
     o->recipe.label_smoothing = -1;
+    o->recipe.mixup = -1;
     o->recipe.patience = -1;
     o->recipe.average_from = -1;
     o->recipe.shuffle_window = CXR_TRAIN_WINDOW_RECIPE;
@@ -298,6 +299,8 @@ typedef struct {
     cxr_model *model;
     cxr_gpu_batch queued; /* GPU: the batch already in the model input (n 0: none left) */
     int32_t *labels;      /* GPU: the taken batch's labels, kept past the next queue call */
+    int32_t *labels2;     /* GPU with mixup: its partners' labels, likewise */
+    float *mix;           /* GPU with mixup: its mixing weights, likewise */
     int64_t max_steps;    /* > 0: an epoch ends after this many batches */
     int64_t taken;        /* batches taken this epoch */
 } batch_source;
@@ -312,7 +315,9 @@ static cxr_status source_open(batch_source *s, const cxr_store *store, cxr_model
     cxr_cuda_ctx *cu = cxr_backend_cuda_context(cxr_model_backend(model));
     if (!cu) return cxr_loader_create(&s->cpu, store, "train", lo);
     CXR_TRY(cxr_gpu_loader_create(&s->gpu, cu, store, "train", lo, (cxr_resident_mode)resident));
-    if (!(s->labels = malloc((size_t)lo->batch * sizeof *s->labels)))
+    if (!(s->labels = malloc((size_t)lo->batch * sizeof *s->labels)) ||
+        !(s->labels2 = malloc((size_t)lo->batch * sizeof *s->labels2)) ||
+        !(s->mix = malloc((size_t)lo->batch * sizeof *s->mix)))
         CXR_THROW(CXR_E_NOMEM, "train: out of memory");
 bail:
     return st;
@@ -323,6 +328,8 @@ static void source_close(batch_source *s)
     cxr_loader_destroy(s->cpu);
     cxr_gpu_loader_destroy(s->gpu);
     free(s->labels);
+    free(s->labels2);
+    free(s->mix);
 }
 
 /* Batches in an epoch, after max_steps. */
@@ -361,6 +368,12 @@ static cxr_status source_take(batch_source *s, cxr_batch *b)
     b->n = s->queued.n;
     memcpy(s->labels, s->queued.labels, (size_t)b->n * sizeof *s->labels);
     b->labels = s->labels;
+    if (s->queued.mix) {
+        memcpy(s->labels2, s->queued.labels2, (size_t)b->n * sizeof *s->labels2);
+        memcpy(s->mix, s->queued.mix, (size_t)b->n * sizeof *s->mix);
+        b->labels2 = s->labels2;
+        b->mix = s->mix;
+    }
     s->taken++;
     return CXR_OK;
 }
@@ -384,6 +397,7 @@ typedef struct {
     uint64_t seed;
     cxr_adam_params adam;  /* adam.lr: the peak rate; each step's comes from sched */
     float smoothing;       /* label smoothing of the loss (0: none) */
+    float mixup;           /* mixup's Beta parameter (0: none) */
     cxr_lr_schedule sched; /* total, step_every: set once the batch source is open */
     cxr_model_config cfg;
     cxr_augment_params augment; /* train split only */
@@ -464,7 +478,7 @@ static cxr_status resume_conflict(const cxr_train_options *o, const char *what, 
                          o->io.resume_path, what, o->recipe.name, want, have);
 }
 
-/* On a resume, the batch, lr, augmentation, label smoothing (and, when the checkpoint records
+/* On a resume, the batch, lr, augmentation, label smoothing, mixup (and, when the checkpoint records
  * them, schedule, warmup, weight decay, step decay factor and selection metric) given by an
  * option or by a recipe named in the options, and a seed given by an option, must be the
  * checkpoint's. */
@@ -499,6 +513,8 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
     if ((ro->label_smoothing >= 0 || named) && rc->smoothing != (float)ck->label_smoothing)
         CONFLICT("label-smoothing", ro->label_smoothing >= 0, "%g", rc->smoothing,
                  ck->label_smoothing);
+    if ((ro->mixup >= 0 || named) && rc->mixup != (float)ck->mixup)
+        CONFLICT("mixup", ro->mixup >= 0, "%g", rc->mixup, ck->mixup);
     const cxr_train_recipe *nr = named ? cxr_train_recipe_find(ro->name) : NULL;
     if ((ro->input_pool > 0 || (nr && nr->input_pool > 0)) &&
         rc->cfg.input_pool != ck->model.input_pool)
@@ -727,6 +743,7 @@ static cxr_status resolve_recipe(train_run *r)
     rc->adam.lr = ro->lr > 0 ? ro->lr : named->lr;
     rc->adam.weight_decay = ro->weight_decay >= 0 ? ro->weight_decay : named->weight_decay;
     rc->smoothing = ro->label_smoothing >= 0 ? ro->label_smoothing : named->label_smoothing;
+    rc->mixup = ro->mixup >= 0 ? ro->mixup : named->mixup;
     memset(&rc->sched, 0, sizeof rc->sched);
     CXR_TRY(cxr_lr_schedule_parse(ro->schedule ? ro->schedule : named->schedule, &rc->sched.kind));
     rc->sched.warmup = ro->warmup_steps >= 0 ? ro->warmup_steps : named->warmup_steps;
@@ -775,6 +792,7 @@ static cxr_status resolve_recipe(train_run *r)
         rc->adam = ck.adam;
         rc->adam.weight_decay = wd; /* the checkpoint's, or an older one's default */
         rc->smoothing = (float)ck.label_smoothing; /* 0 in a file written before 0.8 */
+        rc->mixup = (float)ck.mixup;               /* 0 in a file written before 0.13 */
         rc->sched.lr = ck.adam.lr;
         CXR_TRY(cxr_augment_parse(ck.augment, &rc->augment));
         cxr_augment_format(&rc->augment, rc->augment_spec, sizeof rc->augment_spec);
@@ -858,6 +876,7 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     m->seed = r->rc.seed;
     m->threshold = 0.5;
     m->label_smoothing = r->rc.smoothing;
+    m->mixup = r->rc.mixup;
     m->average_from = r->rc.average_from;
     m->shuffle_window = r->rc.shuffle_window;
     snprintf(m->augment, sizeof m->augment, "%s", r->rc.augment_spec);
@@ -892,6 +911,7 @@ static cxr_status open_run_io(train_run *r)
     lo.prefetch = o->compute.prefetch;
     lo.augment = &r->rc.augment;
     lo.window = r->rc.shuffle_window;
+    lo.mixup = r->rc.mixup;
     /* the experiments' knob before --shuffle-window: refused rather than silently ignored */
     const char *sw = getenv("CXR_SHUFFLE_WINDOW");
     if (sw && *sw)
@@ -1004,6 +1024,7 @@ static cxr_status log_run(train_run *r, cxr_backend *be)
         .patience = r->rc.patience,
         .average_from = r->rc.average_from,
         .shuffle_window = r->rc.shuffle_window,
+        .mixup = r->rc.mixup,
         .best_model = r->best_path[0] ? r->best_path : NULL,
         .seed = r->rc.seed,
         .threads = o->compute.threads,
@@ -1036,7 +1057,8 @@ static cxr_status train_step(train_run *r, const cxr_batch *b, int slot)
 {
     cxr_status st = CXR_OK;
     CXR_TRY(cxr_model_forward(r->model, b->images, b->n, 1));
-    CXR_TRY(cxr_model_loss_backward(r->model, b->labels, r->cw, b->n, NULL));
+    CXR_TRY(
+        cxr_model_loss_backward_mixed(r->model, b->labels, b->labels2, b->mix, r->cw, b->n, NULL));
     cxr_adam_params adam = r->rc.adam;
     adam.lr = cxr_lr_at(&r->rc.sched, cxr_model_get_step(r->model));
     r->lr_last = adam.lr;

@@ -213,6 +213,7 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
         cJSON_AddNumberToObject(re, "patience", r->patience);
     }
     if (r->average_from > 0) cJSON_AddNumberToObject(re, "average_from", r->average_from);
+    if (r->mixup > 0) cJSON_AddNumberToObject(re, "mixup", float_value((float)r->mixup));
     if (r->recipe) { /* with the run's definition: "auto", "split" or a number of shards */
         char w[16];
         cJSON_AddStringToObject(re, "shuffle_window",

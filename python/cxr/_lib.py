@@ -36,14 +36,18 @@ P = ctypes.POINTER
 # 0.12: cxr_loader_options.window takes CXR_LOADER_WINDOW_SPLIT (-1), cxr_train_recipe, its
 # options, cxr_checkpoint_meta and cxr_log_run_line grew shuffle_window (the last none used
 # here).
-ABI = "0.12"
+# 0.13: mixup: cxr_loader_options grew mixup, cxr_batch labels2 and mix (the Python loader
+# sets no mixup: both stay NULL), the softmax_xent op takes them, cxr_train_recipe, its options,
+# cxr_checkpoint_meta and cxr_log_run_line grew mixup (none of the last used here).
+ABI = "0.13"
 
 
 class LoaderOptions(ctypes.Structure):
     """cxr_loader_options (runtime/cxr_loader.h)."""
     _fields_ = [("batch", c_int), ("shuffle", c_int), ("seed", c_uint64), ("window", c_int),
                 ("threads", c_int), ("depth", c_int), ("prefetch", c_int), ("part", c_int),
-                ("parts", c_int), ("augment", ctypes.c_void_p)]  # NULL or P(AugmentParams)
+                ("parts", c_int), ("augment", ctypes.c_void_p),  # NULL or P(AugmentParams)
+                ("mixup", ctypes.c_float)]
 
 
 class AugmentParams(ctypes.Structure):
@@ -61,7 +65,8 @@ class AugmentParams(ctypes.Structure):
 class BatchStruct(ctypes.Structure):
     """cxr_batch (runtime/cxr_loader.h)."""
     _fields_ = [("n", c_int), ("size", c_int), ("images", P(ctypes.c_float)),
-                ("labels", P(ctypes.c_int32)), ("indices", P(c_int64)), ("step", c_int64)]
+                ("labels", P(ctypes.c_int32)), ("indices", P(c_int64)), ("step", c_int64),
+                ("labels2", P(ctypes.c_int32)), ("mix", P(ctypes.c_float))]
 
 
 class SplitInfo(ctypes.Structure):

@@ -255,6 +255,40 @@ for bad in 1 -0.1 0.99999999 nan x; do
     expect_err "--label-smoothing"
 done
 
+# --- mixup: 0 is no mixing to the bit, another value trains otherwise; recorded in the log and
+# the checkpoint; a resume keeps it (bit-identical) and refuses another; a checkpoint from
+# before 0.13 (no mixup) trained without; bad values refused
+L="$T --recipe study --epochs 3"
+expect_rc 0 $L --mixup 0 --log "$WORK/mx-0.jsonl" --no-checkpoint
+expect_rc 0 $L --mixup 0.4 --log "$WORK/mx.jsonl" --no-checkpoint
+[ -n "$(epoch_losses "$WORK/mx-0.jsonl")" ] && [ "$(epoch_losses "$WORK/ls-none.jsonl")" = "$(epoch_losses "$WORK/mx-0.jsonl")" ] \
+    || fail "--mixup 0 differs from no mixup"
+[ "$(col "$WORK/mx-0.jsonl" train_loss)" != "$(col "$WORK/mx.jsonl" train_loss)" ] || fail "--mixup 0.4 changed nothing"
+grep -q '"mixup":0.4[,}]' "$WORK/mx.jsonl" || fail "run line lacks the mixup"
+grep -q '"mixup"' "$WORK/mx-0.jsonl" && fail "run line names a mixup of 0"
+expect_rc 0 $L --epochs 1 --mixup 0.4 --log "$WORK/mx-r.jsonl" --checkpoint "$WORK/mx.h5"
+python3 -c "import sys; sys.exit(abs(float(sys.argv[1]) - 0.4) > 1e-7)" "$(attr "$WORK/mx.h5" mixup)" \
+    || fail "checkpoint's mixup is $(attr "$WORK/mx.h5" mixup), want 0.4"
+cp "$WORK/mx.h5" "$WORK/mx-old.h5"
+expect_rc 2 $L --resume "$WORK/mx.h5" --mixup 0.2 --no-checkpoint
+expect_err "mixup 0.2 differs from the checkpoint's 0.4"
+expect_rc 2 $L --resume "$WORK/mx.h5" --no-checkpoint
+expect_err "the mixup of recipe study, 0, differs from the checkpoint's 0.4"
+expect_rc 0 $T --epochs 3 --resume "$WORK/mx.h5" --log "$WORK/mx-r.jsonl" --no-checkpoint
+[ "$(epoch_losses "$WORK/mx.jsonl")" = "$(epoch_losses "$WORK/mx-r.jsonl")" ] || fail "resumed mixup run differs from uninterrupted"
+"$EDIT" delattr "$WORK/mx-old.h5" mixup || fail "cannot edit mx-old.h5"
+expect_rc 2 $L --resume "$WORK/mx-old.h5" --mixup 0.4 --no-checkpoint
+expect_err "mixup 0.4 differs from the checkpoint's 0"
+for v in 5 -0.5 nan; do
+    "$EDIT" setattrf "$WORK/mx-old.h5" mixup $v || fail "cannot edit mx-old.h5"
+    expect_rc 3 $T --epochs 3 --resume "$WORK/mx-old.h5" --no-checkpoint
+    expect_err "$WORK/mx-old.h5: checkpoint attribute 'mixup': $(printf %g $v)"
+done
+for bad in 4.5 -0.1 nan x; do
+    expect_rc 2 $T --mixup $bad --no-checkpoint
+    expect_err "--mixup"
+done
+
 # --- head: gap trains, is recorded in the log and the checkpoint, and a resume keeps it,
 # bit-identical, and refuses another; an unknown head is refused
 L="$T --recipe study --epochs 2"

@@ -334,7 +334,8 @@ static void check_elementwise(size_t n)
     free(x), free(d), free(y);
 }
 
-static void check_loss(int N, int C, int weighted, float eps)
+/* mixed: mixup's weights and partners' labels (ops.h softmax_xent) */
+static void check_loss(int N, int C, int weighted, float eps, int mixed)
 {
     const size_t n = (size_t)N * C;
     float *z = rand_host(n, seed++, 3.0f), *dl = rand_host(n, seed++, 0.1f);
@@ -342,18 +343,25 @@ static void check_loss(int N, int C, int weighted, float eps)
     int32_t *lab = malloc((size_t)N * 4);
     float loss = 0, loss_g = 0;
     for (int c = 0; c < C; c++) cw[c] = 1.5f + cw[c];
+    int32_t *lab2 = malloc((size_t)N * 4);
+    float *mix = malloc((size_t)N * 4);
     for (int i = 0; i < N; i++) lab[i] = (i * 7 + 3) % C;
+    for (int i = 0; i < N; i++) lab2[i] = (i * 5 + 1) % C, mix[i] = (float)(i % 7) / 6.0f;
     float *z_d = to_dev(gpu, z, n * 4), *dl_d = dev_junk(gpu, n * 4), *p_d = dev_junk(gpu, n * 4);
     float *cw_d = to_dev(gpu, cw, (size_t)C * 4), *l_d = dev_junk(gpu, 4);
-    int32_t *lab_d = to_dev(gpu, lab, (size_t)N * 4);
-    CHECK_OK(cpu->softmax_xent(cpu->ctx, &loss, dl, p, z, lab, weighted ? cw : NULL, eps, N, C));
-    CHECK_OK(
-        gpu->softmax_xent(gpu->ctx, l_d, dl_d, p_d, z_d, lab_d, weighted ? cw_d : NULL, eps, N, C));
+    int32_t *lab_d = to_dev(gpu, lab, (size_t)N * 4), *lab2_d = to_dev(gpu, lab2, (size_t)N * 4);
+    float *mix_d = to_dev(gpu, mix, (size_t)N * 4);
+    CHECK_OK(cpu->softmax_xent(cpu->ctx, &loss, dl, p, z, lab, mixed ? lab2 : NULL,
+                               mixed ? mix : NULL, weighted ? cw : NULL, eps, N, C));
+    CHECK_OK(gpu->softmax_xent(gpu->ctx, l_d, dl_d, p_d, z_d, lab_d, mixed ? lab2_d : NULL,
+                               mixed ? mix_d : NULL, weighted ? cw_d : NULL, eps, N, C));
     CHECK_OK(gpu->download(gpu->ctx, &loss_g, l_d, 4));
     float *pg = from_dev(gpu, p_d, n), *dg = from_dev(gpu, dl_d, n);
     /* expf on the GPU is within 2 ulp (glibc's is correctly rounded): a few ulp after scaling */
-    validate(weighted ? "softmax_xent loss (weighted)" : "softmax_xent loss", &loss_g, &loss, 1,
-             0.0, 1e-6);
+    validate(mixed      ? "softmax_xent loss (mixup)"
+             : weighted ? "softmax_xent loss (weighted)"
+                        : "softmax_xent loss",
+             &loss_g, &loss, 1, 0.0, 1e-6);
     validate("softmax_xent probs", pg, p, n, 1e-7, 1e-6);
     validate("softmax_xent dlogits", dg, dl, n, 1e-7, 1e-5);
     free(pg);
@@ -361,9 +369,9 @@ static void check_loss(int N, int C, int weighted, float eps)
     CHECK_OK(gpu->softmax_forward(gpu->ctx, p_d, z_d, N, C));
     pg = from_dev(gpu, p_d, n);
     validate("softmax fwd", pg, p, n, 1e-7, 1e-6);
-    void *dev[] = { z_d, dl_d, p_d, cw_d, l_d, lab_d };
+    void *dev[] = { z_d, dl_d, p_d, cw_d, l_d, lab_d, lab2_d, mix_d };
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) gpu->free(gpu->ctx, dev[i]);
-    free(z), free(dl), free(p), free(cw), free(lab), free(pg), free(dg);
+    free(z), free(dl), free(p), free(cw), free(lab), free(pg), free(dg), free(lab2), free(mix);
 }
 
 static void check_adam(size_t n)
@@ -505,10 +513,12 @@ int main(int argc, char **argv)
     check_dense(5, 300, 70);
     check_dense(4, 2048, 2); /* long reduction, out layer-like */
     check_elementwise(1001); /* a dropout tail of 1 element */
-    check_loss(7, 2, 1, 0.0f);
-    check_loss(64, 5, 0, 0.0f);
-    check_loss(7, 2, 1, 0.1f); /* label smoothing */
-    check_loss(64, 5, 0, 0.2f);
+    check_loss(7, 2, 1, 0.0f, 0);
+    check_loss(64, 5, 0, 0.0f, 0);
+    check_loss(7, 2, 1, 0.1f, 0); /* label smoothing */
+    check_loss(64, 5, 0, 0.2f, 0);
+    check_loss(64, 2, 1, 0.0f, 1); /* mixup */
+    check_loss(7, 5, 0, 0.1f, 1);
     check_adam(4099);
     if (prec == CXR_PRECISION_BF16) check_bf16_shadow(6, 1000, 40);
     cxr_backend_destroy(cpu);

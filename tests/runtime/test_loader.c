@@ -1,7 +1,7 @@
 /* test_loader.c: the shard loader against the store read through HDF5; exactly-once delivery,
  * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks, a store
  * file replaced after it was opened, NaN in a last chunk's padding, parts (disjoint and
- * covering), the default window and the memory check. */
+ * covering), the default window and the memory check, mixup. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -606,6 +606,105 @@ static void test_parts(int prefetch, int shuffle)
     cxr_store_close(s);
 }
 
+/* Mixup (cxr_loader.h, "Mixup"): the batches of a loader without it, mixed pairwise with the
+ * documented weights to the bit; the partners' labels; the same bits with and without
+ * prefetch; Beta(a, a)'s mean and variance; bad settings refused. */
+static void test_mixup(void)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 6; /* 37 images: the last batch holds one, its own partner */
+    o.shuffle = 1;
+    o.window = 3;
+    o.seed = 5;
+    cxr_loader *plain, *mixed, *mixed_sync;
+    o.prefetch = 0;
+    CHECK_OK(cxr_loader_create(&plain, s, "train", &o));
+    o.mixup = 0.4f;
+    CHECK_OK(cxr_loader_create(&mixed_sync, s, "train", &o));
+    o.prefetch = 1;
+    CHECK_OK(cxr_loader_create(&mixed, s, "train", &o));
+    int bad_img = 0, bad_lab = 0, bad_mix = 0, sync_diffs = 0, changed = 0, batches = 0;
+    float want[S * S];
+    for (int e = 0; e < 2; e++) {
+        CHECK_OK(cxr_loader_begin_epoch(plain, e));
+        CHECK_OK(cxr_loader_begin_epoch(mixed, e));
+        CHECK_OK(cxr_loader_begin_epoch(mixed_sync, e));
+        for (;;) {
+            cxr_batch p, m, q;
+            CHECK_OK(cxr_loader_next_batch(plain, &p));
+            CHECK_OK(cxr_loader_next_batch(mixed, &m));
+            CHECK_OK(cxr_loader_next_batch(mixed_sync, &q));
+            REQUIRE(p.n == m.n && m.n == q.n);
+            if (p.n == 0) break;
+            batches++;
+            CHECK(p.labels2 == NULL && p.mix == NULL);
+            REQUIRE(m.labels2 && m.mix);
+            const int n = m.n;
+            uint64_t state = cxr_loader_mixup_key(5, e, m.step, 0);
+            for (int i = 0; i < n; i++) {
+                const int j = n - 1 - i;
+                bad_lab += m.labels[i] != p.labels[i] || m.indices[i] != p.indices[i] ||
+                           m.labels2[i] != p.labels[j];
+                bad_mix +=
+                    !(m.mix[i] >= 0.0f && m.mix[i] <= 1.0f) ||
+                    m.mix[i] != (float)cxr_loader_beta(&state, 0.4f); /* the option, a float */
+                const float *xi = p.images + (size_t)i * S * S, *xj = p.images + (size_t)j * S * S;
+                for (int k = 0; k < S * S; k++)
+                    want[k] = i == j ? xi[k] : xj[k] + m.mix[i] * (xi[k] - xj[k]);
+                bad_img += memcmp(want, m.images + (size_t)i * S * S, sizeof want) != 0;
+                changed += memcmp(xi, m.images + (size_t)i * S * S, sizeof want) != 0;
+            }
+            sync_diffs += memcmp(m.images, q.images, (size_t)n * S * S * sizeof(float)) != 0 ||
+                          memcmp(m.mix, q.mix, (size_t)n * sizeof(float)) != 0 ||
+                          memcmp(m.labels2, q.labels2, (size_t)n * sizeof(int32_t)) != 0;
+        }
+    }
+    CHECK(batches == 2 * 7);
+    CHECK(bad_img == 0);
+    CHECK(bad_lab == 0);
+    CHECK(bad_mix == 0);
+    CHECK(sync_diffs == 0);
+    CHECK(changed > NTRAIN); /* most of 74 deliveries are mixed */
+    cxr_loader_destroy(plain);
+    cxr_loader_destroy(mixed);
+    cxr_loader_destroy(mixed_sync);
+
+    /* Beta(a, a): mean 1/2, variance 1 / (4 (2a + 1)) */
+    const double as[] = { 0.2, 1.0, 2.0 };
+    for (int t = 0; t < 3; t++) {
+        uint64_t st = cxr_loader_mixup_key(1, t, 0, 0);
+        double sum = 0, sq = 0;
+        int out = 0;
+        enum { DRAWS = 200000 };
+        for (int i = 0; i < DRAWS; i++) {
+            const double x = cxr_loader_beta(&st, as[t]);
+            out += !(x >= 0.0 && x <= 1.0);
+            sum += x;
+            sq += x * x;
+        }
+        const double mean = sum / DRAWS, var = sq / DRAWS - mean * mean;
+        const double want_var = 1.0 / (4.0 * (2.0 * as[t] + 1.0));
+        CHECK(out == 0);
+        CHECK_CLOSE(mean, 0.5, 0.005, 0);
+        CHECK_CLOSE(var, want_var, 0.004, 0);
+    }
+
+    /* refused: mixup without shuffle (evaluation), outside [0, CXR_LOADER_MIXUP_MAX], NaN */
+    cxr_loader *l = NULL;
+    o.shuffle = 0;
+    CHECK(cxr_loader_create(&l, s, "train", &o) == CXR_E_ARG && !l);
+    o.shuffle = 1;
+    const float bad[] = { -0.1f, CXR_LOADER_MIXUP_MAX + 0.5f, NAN };
+    for (int i = 0; i < 3; i++) {
+        o.mixup = bad[i];
+        CHECK(cxr_loader_create(&l, s, "train", &o) == CXR_E_ARG && !l);
+    }
+    cxr_store_close(s);
+}
+
 int main(void)
 {
     snprintf(store_path, sizeof store_path, "loader_test_%d.h5", (int)getpid());
@@ -626,6 +725,7 @@ int main(void)
     test_parts(1, 1);
     test_parts(0, 1);
     test_parts(1, 0);
+    test_mixup();
     unlink(store_path);
     unlink(bad_path);
     TEST_END();

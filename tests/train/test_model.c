@@ -391,6 +391,38 @@ static void test_results_late(cxr_backend *be)
     }
 }
 
+/* cxr_model_loss_backward_mixed: every mix 1 is the unmixed loss (the same value) and the
+ * partner's label counts (a mix of 0.5 between two classes is not either label's loss);
+ * bad mixes and partner labels are refused before anything runs. */
+static void test_mixed_loss(cxr_backend *be)
+{
+    cxr_model_config c;
+    small_config(&c, 16, 2, 4);
+    c.channels[0] = 2, c.channels[1] = 3, c.channels[2] = 4, c.channels[3] = 3;
+    c.dense[0] = 5, c.dense[1] = 6;
+    c.seed = 5;
+    cxr_model *m;
+    CHECK_OK(cxr_model_create(&m, &c, be));
+    enum { N = 4 };
+    float x[N * 16 * 16];
+    noise(x, sizeof x / 4, 8);
+    const int32_t y[N] = { 0, 1, 1, 0 }, y2[N] = { 0, 1, 0, 1 }, bad_y2[N] = { 0, 2, 0, 1 };
+    const float cw[2] = { 1.5f, 0.6f }, ones[N] = { 1, 1, 1, 1 }, half[N] = { 1, 1, 0.5f, 0.5f };
+    const float bad_mix[N] = { 1, 1, -0.5f, 1 };
+    float plain, all1, mixed, other;
+    CHECK_OK(cxr_model_forward(m, x, N, 0));
+    CHECK_OK(cxr_model_loss_backward(m, y, cw, N, &plain));
+    CHECK_OK(cxr_model_loss_backward_mixed(m, y, y2, ones, cw, N, &all1));
+    CHECK(plain == all1);
+    CHECK_OK(cxr_model_loss_backward_mixed(m, y, y2, half, cw, N, &mixed));
+    CHECK_OK(cxr_model_loss_backward(m, y2, cw, N, &other));
+    CHECK(mixed != plain && mixed != other && isfinite(mixed));
+    CHECK(cxr_model_loss_backward_mixed(m, y, y2, bad_mix, cw, N, NULL) == CXR_E_ARG);
+    CHECK(cxr_model_loss_backward_mixed(m, y, bad_y2, half, cw, N, NULL) == CXR_E_MISMATCH);
+    CHECK(cxr_model_loss_backward_mixed(m, y, NULL, half, cw, N, NULL) == CXR_E_ARG);
+    cxr_model_destroy(m);
+}
+
 int main(void)
 {
     cxr_backend *be;
@@ -404,6 +436,7 @@ int main(void)
     test_determinism(be);
     test_fused_equals_separate(be);
     test_results_late(be);
+    test_mixed_loss(be);
     cxr_backend_destroy(be);
     TEST_END();
 }

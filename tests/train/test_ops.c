@@ -404,7 +404,7 @@ static double xent_L(const float *z, const int32_t *lab, const float *cw, float 
                      float *dz, int N, int C)
 {
     float loss;
-    cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, eps, N, C);
+    cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, NULL, NULL, cw, eps, N, C);
     return loss;
 }
 
@@ -419,7 +419,7 @@ static void test_xent_eps(float eps)
     for (int i = 0; i < N * C; i++) z[i] = 2.0f * frand();
     for (int i = 0; i < N * C; i++) dz[i] = 99.0f; /* written, not accumulated */
     float loss;
-    CHECK_OK(cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, eps, N, C));
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, NULL, NULL, cw, eps, N, C));
     /* loss against the definition in double: -sum_c q[c] log p[c] */
     double num = 0, den = 0;
     for (int n = 0; n < N; n++) {
@@ -447,11 +447,80 @@ static void test_xent_eps(float eps)
     }
     /* unweighted (NULL) equals all-ones weights; bad label is refused */
     float ones[C] = { 1, 1, 1, 1 }, l1, l2;
-    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, lab, NULL, eps, N, C));
-    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l2, scratch, p, z, lab, ones, eps, N, C));
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, lab, NULL, NULL, NULL, eps, N, C));
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l2, scratch, p, z, lab, NULL, NULL, ones, eps, N, C));
     CHECK(l1 == l2);
     int32_t bad[N] = { 0, 4, 1, 1, 2 };
-    CHECK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, bad, NULL, eps, N, C) == CXR_E_MISMATCH);
+    CHECK(cxr_softmax_xent_cpu(ctx, &l1, scratch, p, z, bad, NULL, NULL, NULL, eps, N, C) ==
+          CXR_E_MISMATCH);
+}
+
+/* Mixup's loss (ops.h): against its definition in double, its gradient against central
+ * differences, with label smoothing eps; every mix 1 is the unmixed loss; a mix of 0 takes the
+ * partner's label alone; bad mixes and partner labels are refused. */
+static float xent_mixed_L(const float *z, const int32_t *lab, const int32_t *lab2, const float *mix,
+                          const float *cw, float eps, float *p, float *dz, int N, int C)
+{
+    float loss = NAN;
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, lab2, mix, cw, eps, N, C));
+    return loss;
+}
+
+static void test_xent_mixup(float eps)
+{
+    enum { N = 6, C = 3 };
+    float z[N * C], p[N * C], dz[N * C], scratch[N * C], d1[N * C];
+    const int32_t lab[N] = { 0, 2, 1, 1, 0, 2 }, lab2[N] = { 2, 0, 1, 1, 2, 0 };
+    const float mix[N] = { 0.9f, 0.1f, 0.5f, 0.5f, 0.0f, 1.0f };
+    const float cw[C] = { 0.5f, 2.0f, 1.3f };
+    for (int i = 0; i < N * C; i++) z[i] = 2.0f * frand();
+    for (int i = 0; i < N * C; i++) dz[i] = 99.0f; /* written, not accumulated */
+    const float loss = xent_mixed_L(z, lab, lab2, mix, cw, eps, p, dz, N, C);
+    double num = 0, den = 0;
+    for (int n = 0; n < N; n++) {
+        double se = 0;
+        for (int c = 0; c < C; c++) se += exp(z[n * C + c]);
+        for (int k = 0; k < 2; k++) {
+            const int y = k ? lab2[n] : lab[n];
+            const double a = (k ? 1.0 - mix[n] : mix[n]) * cw[y];
+            double ce = 0;
+            for (int c = 0; c < C; c++) {
+                const double q = (c == y ? 1.0 - eps : 0.0) + (double)eps / C;
+                ce -= q * (z[n * C + c] - log(se));
+            }
+            num += a * ce;
+            den += a;
+        }
+    }
+    CHECK_CLOSE(loss, num / den, 1e-6, 1e-6);
+    for (int i = 0; i < N * C; i++) {
+        const float s = z[i];
+        z[i] = s + H_STEP;
+        const double lp = xent_mixed_L(z, lab, lab2, mix, cw, eps, p, scratch, N, C);
+        z[i] = s - H_STEP;
+        const double lm = xent_mixed_L(z, lab, lab2, mix, cw, eps, p, scratch, N, C);
+        z[i] = s;
+        check_grad("xent mixup dz", (size_t)i, dz[i], (lp - lm) / (2.0 * H_STEP));
+    }
+    /* every mix 1: the unmixed loss, the gradient within a rounding; every mix 0: the loss of
+     * the partners' labels */
+    const float ones[N] = { 1, 1, 1, 1, 1, 1 }, zeros[N] = { 0 };
+    float l0, l1;
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l0, scratch, p, z, lab, NULL, NULL, cw, eps, N, C));
+    l1 = xent_mixed_L(z, lab, lab2, ones, cw, eps, p, d1, N, C);
+    CHECK(l0 == l1);
+    for (int i = 0; i < N * C; i++) CHECK_CLOSE(d1[i], scratch[i], 1e-7, 1e-6);
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l0, scratch, p, z, lab2, NULL, NULL, cw, eps, N, C));
+    l1 = xent_mixed_L(z, lab, lab2, zeros, cw, eps, p, d1, N, C);
+    CHECK(l0 == l1);
+    for (int i = 0; i < N * C; i++) CHECK_CLOSE(d1[i], scratch[i], 1e-7, 1e-6);
+    /* refused: a mix outside [0,1], a partner's label out of range, a mix without labels2 */
+    const float bad_mix[N] = { 0.5f, 1.5f, 0.5f, 0.5f, 0.5f, 0.5f };
+    const int32_t bad_lab2[N] = { 0, 3, 1, 1, 0, 2 };
+    CHECK(cxr_softmax_xent_cpu(ctx, &l0, d1, p, z, lab, lab2, bad_mix, cw, eps, N, C) == CXR_E_ARG);
+    CHECK(cxr_softmax_xent_cpu(ctx, &l0, d1, p, z, lab, bad_lab2, mix, cw, eps, N, C) ==
+          CXR_E_MISMATCH);
+    CHECK(cxr_softmax_xent_cpu(ctx, &l0, d1, p, z, lab, NULL, mix, cw, eps, N, C) == CXR_E_ARG);
 }
 
 /* eps = 0 is the one-hot loss of before label smoothing to the bit: loss and dlogits against
@@ -465,7 +534,7 @@ static void test_xent_eps0_bits(void)
     float cw[C] = { 1.7f, 0.6f, 1.1f };
     for (int i = 0; i < N * C; i++) z[i] = 4.0f * frand();
     z[1 * C + 0] = -INFINITY; /* image 1, label 2 */
-    CHECK_OK(cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, cw, 0.0f, N, C));
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &loss, dz, p, z, lab, NULL, NULL, cw, 0.0f, N, C));
     double wsum = 0.0, lsum = 0.0;
     for (int n = 0; n < N; n++) wsum += cw[lab[n]];
     int same = 1;
@@ -495,19 +564,22 @@ static void test_xent(void)
     test_xent_eps(0.0f);
     test_xent_eps(0.1f);
     test_xent_eps(0.5f);
+    test_xent_mixup(0.0f);
+    test_xent_mixup(0.1f);
     /* smoothing lowers the gradient's pull on a confident right answer: with z = (8, 0) and
      * label 0, eps = 0 pushes z[0] up (dz[0] < 0); eps = 0.1 pushes it down (p[0] ~ 0.9997 is
      * above the target 0.95) */
     float z[2] = { 8.0f, 0.0f }, p[2], d0[2], d1[2], l;
     int32_t y = 0;
-    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l, d0, p, z, &y, NULL, 0.0f, 1, 2));
-    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l, d1, p, z, &y, NULL, 0.1f, 1, 2));
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l, d0, p, z, &y, NULL, NULL, NULL, 0.0f, 1, 2));
+    CHECK_OK(cxr_softmax_xent_cpu(ctx, &l, d1, p, z, &y, NULL, NULL, NULL, 0.1f, 1, 2));
     CHECK(d0[0] < 0 && d1[0] > 0);
     CHECK_CLOSE(d1[0], p[0] - 0.95f, 1e-7, 0);
     /* eps outside [0,1) is refused */
     const float bad_eps[] = { -0.1f, 1.0f, NAN };
     for (int i = 0; i < 3; i++)
-        CHECK(cxr_softmax_xent_cpu(ctx, &l, d1, p, z, &y, NULL, bad_eps[i], 1, 2) == CXR_E_ARG);
+        CHECK(cxr_softmax_xent_cpu(ctx, &l, d1, p, z, &y, NULL, NULL, NULL, bad_eps[i], 1, 2) ==
+              CXR_E_ARG);
 }
 
 /* ---------------------------------------------------------------- AVX-512 vs AVX2 kernels */
