@@ -257,12 +257,15 @@ class Store(_Closable):
 
 class Batch:
     """One batch: images float32 (n, 1, S, S), labels int32 (n,), indices int64 (n,) (image
-    numbers within the split), step (0-based batch number within the epoch)."""
+    numbers within the split), step (0-based batch number within the epoch); with a loader's
+    mixup, labels2 int32 (n,) (each image's partner's label) and mix float32 (n,) (the weight
+    of labels[i]; 1 - mix of labels2[i]), else None."""
 
-    __slots__ = ("images", "labels", "indices", "step")
+    __slots__ = ("images", "labels", "indices", "step", "labels2", "mix")
 
-    def __init__(self, images, labels, indices, step):
+    def __init__(self, images, labels, indices, step, labels2=None, mix=None):
         self.images, self.labels, self.indices, self.step = images, labels, indices, step
+        self.labels2, self.mix = labels2, mix
 
     def __len__(self):
         return len(self.labels)
@@ -315,13 +318,15 @@ class Loader(_Closable):
     workers), depth (3 batches in the ring), prefetch (True), part/parts (0/1: this loader
     reads the shards k with k % parts == part), augment (None: off; else a spec as cxr-train's
     --augment: "default", "none", "rotate=10,scale=0.9:1.1,..."; image i of epoch e is then
-    transformed as cxr_augment_image(params, seed, e, i), the bits cxr-train trains on).
+    transformed as cxr_augment_image(params, seed, e, i), the bits cxr-train trains on),
+    mixup (0.0: off; A in (0, 4] with shuffle: each batch mixed in pairs with Beta(A, A)
+    weights, as cxr-train's --mixup; Batch.labels2 and Batch.mix say how).
     `store` is a path or a Store (one opened from a path is closed by close(); a Store given
     stays open). The loader is used in the process that created it (its
     workers are threads, which a fork does not copy)."""
 
     def __init__(self, store, split="train", batch=64, shuffle=False, seed=1, window=0,
-                 threads=2, depth=3, prefetch=True, part=0, parts=1, augment=None):
+                 threads=2, depth=3, prefetch=True, part=0, parts=1, augment=None, mixup=0.0):
         split_b = _enc(split)
         o = LoaderOptions()
         lib.cxr_loader_options_defaults(ctypes.byref(o))
@@ -331,6 +336,7 @@ class Loader(_Closable):
         o.threads, o.depth = _int(threads, "threads", 0, _INT_MAX), _int(depth, "depth", 0, _INT_MAX)
         o.prefetch = int(bool(prefetch))
         o.part, o.parts = _int(part, "part", 0, _INT_MAX), _int(parts, "parts", 1, _INT_MAX)
+        o.mixup = float(mixup)  # the C loader checks the range (a NaN too)
         self._own_store = not isinstance(store, Store)  # opened here: closed by close()
         self.store = Store(store) if self._own_store else store
         self.split = split
@@ -456,6 +462,12 @@ class Loader(_Closable):
             images = _array(b.images, (n, 1, s, s), np.float32, h)
             labels = _array(b.labels, (n,), np.int32, h)
             indices = _array(b.indices, (n,), np.int64, h)
+            labels2 = mix = None
+            if b.mix:
+                labels2 = _array(b.labels2, (n,), np.int32, h)
+                mix = _array(b.mix, (n,), np.float32, h)
             if copy:
                 images, labels, indices = images.copy(), labels.copy(), indices.copy()
-            yield Batch(images, labels, indices, b.step)
+                if mix is not None:
+                    labels2, mix = labels2.copy(), mix.copy()
+            yield Batch(images, labels, indices, b.step, labels2, mix)

@@ -128,6 +128,35 @@ try:
 except cxr.CxrError as e:
     check(e.status == "argument" and "rotate" in str(e), f"bad augmentation message: {e}")
 
+# mixup: the plain loader's batches mixed in pairs (i, n-1-i) by the documented formula, in
+# float32 as the C loader computes it, to the bit; labels2 the partners' labels; none without
+# shuffle or out of range
+with cxr.Loader(s, "train", batch=5, shuffle=True, seed=4, window=2) as plain, \
+        cxr.Loader(s, "train", batch=5, shuffle=True, seed=4, window=2, mixup=0.4) as mixed:
+    mixed_batches = 0
+    for p, m in zip(plain.epoch(1, copy=True), mixed.epoch(1, copy=True)):
+        check(p.mix is None and p.labels2 is None, "no mixup: no labels2 or mix")
+        k = len(m)
+        partner = np.arange(k)[::-1]
+        check(np.array_equal(m.labels, p.labels) and np.array_equal(m.labels2, p.labels[partner]),
+              "mixup: labels unchanged, labels2 the partners'")
+        check(m.mix.dtype == np.float32 and bool(np.all((m.mix >= 0) & (m.mix <= 1))),
+              f"mixup weights in [0,1]: {m.mix}")
+        xi, xj = p.images, p.images[partner]
+        want = xj + m.mix[:, None, None, None] * (xi - xj)
+        if k % 2:
+            want[k // 2] = xi[k // 2]  # its own partner
+        check(want.dtype == np.float32 and want.tobytes() == m.images.tobytes(),
+              f"mixup batch {m.step}: x_j + mix_i (x_i - x_j) to the bit")
+        mixed_batches += 1
+    check(mixed_batches == plain.n_batches, "mixup: as many batches")
+for bad, kw in ((0.4, {}), (4.5, {"shuffle": True}), (float("nan"), {"shuffle": True})):
+    try:
+        cxr.Loader(s, "train", mixup=bad, **kw)
+        check(False, f"mixup={bad} {kw} raises")
+    except cxr.CxrError as e:
+        check(e.status == "argument" and "mixup" in str(e), f"bad mixup message: {e}")
+
 # parts: disjoint and covering, for images and shards
 for parts in (1, 2, 3, n_shards, n_shards + 1):
     seen, shards = [], []
