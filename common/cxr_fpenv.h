@@ -22,6 +22,9 @@ void cxr_fp_flush_denormals(void);
 int cxr_fp_flushing(void);
 /* The calling thread's MXCSR (0 where there is none): for tests and diagnostics. */
 unsigned cxr_fp_mxcsr(void);
+/* Set the calling thread's MXCSR to m, a value cxr_fp_mxcsr returned (nothing where there is
+ * none): what flushes on a caller's thread for a while puts its mode back. */
+void cxr_fp_restore(unsigned m);
 
 #ifdef __cplusplus
 }

@@ -21,8 +21,10 @@ int cxr_fp_flushing(void)
 }
 
 unsigned cxr_fp_mxcsr(void) { return _mm_getcsr(); }
+void cxr_fp_restore(unsigned m) { _mm_setcsr(m); }
 #else
 void cxr_fp_flush_denormals(void) {}
 int cxr_fp_flushing(void) { return 1; }
 unsigned cxr_fp_mxcsr(void) { return 0; }
+void cxr_fp_restore(unsigned m) { (void)m; }
 #endif

@@ -32,7 +32,7 @@
  * (and augmented), image i of its n is replaced by x_j + lam_i (x_i - x_j) (float, in that
  * order) with partner j = n-1-i (the middle image of an odd batch is its own partner and stays
  * as it is), where lam_0..lam_{n-1} ~ Beta(A, A) are drawn in order from the splitmix64 stream
- * cxr_loader_mixup_key(seed, e, step, part) by Johnk's method (cxr_loader_beta). The batch
+ * cxr_loader_mixup_key(seed, e, step, part) by Johnk's method (cxr_loader_beta; a draw below FLT_MIN is 0). The batch
  * then carries labels2[i] = labels[j] and mix[i] = lam_i: the loss of image i is lam_i times
  * its label's plus (1 - lam_i) times its partner's (cxr_model_loss_backward_mixed). Mixing runs
  * on the assembler thread (or the caller's without prefetch), so the images are the same bits
@@ -151,7 +151,8 @@ int cxr_loader_threads_flushing(cxr_loader *l, int *n_threads);
 uint64_t cxr_loader_mixup_key(uint64_t seed, int epoch, int64_t step, int part);
 /* One draw of Beta(a, a), a in (0, CXR_LOADER_MIXUP_MAX], from the splitmix64 stream *state
  * (Johnk 1964): u, v uniform in (0,1] (53 bits: ((word >> 11) + 1) 2^-53), X = u^(1/a),
- * Y = v^(1/a) in logs, accepted when X + Y <= 1, giving X / (X + Y); else two more words. */
+ * Y = v^(1/a) in logs, accepted when X + Y <= 1, giving X / (X + Y); else two more words.
+ * NaN for a outside (0, CXR_LOADER_MIXUP_MAX]. The loader stores a draw below FLT_MIN as 0. */
 double cxr_loader_beta(uint64_t *state, double a);
 
 /* The epoch's image order (n_images indices) that cxr_loader_begin_epoch would produce, for

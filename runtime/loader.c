@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ uint64_t cxr_loader_mixup_key(uint64_t seed, int epoch, int64_t step, int part)
 
 double cxr_loader_beta(uint64_t *state, double a)
 {
+    if (!(a > 0 && a <= CXR_LOADER_MIXUP_MAX)) return NAN;
     for (;;) {
         const double u = (double)((cxr_splitmix64_next(state) >> 11) + 1) * 0x1p-53;
         const double v = (double)((cxr_splitmix64_next(state) >> 11) + 1) * 0x1p-53;
@@ -304,6 +306,21 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Ask the kernel to read window w's chunks ahead (this window's, no others: advice on the whole
+ * file would name every split's). Called without the lock: madvise may submit I/O. Reads only
+ * the epoch's plan, which does not change while the epoch runs. */
+static void advise_window(const cxr_loader *l, int64_t w)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    int64_t first = w * l->opt.window, last = first + l->opt.window;
+    if (last > l->n_shards) last = l->n_shards;
+    for (int64_t p = first; p < last; p++) {
+        const int64_t k = l->shard_order[p];
+        const uintptr_t a = (uintptr_t)(l->map + l->coff[k]) & ~(page - 1);
+        (void)madvise((void *)a, (uintptr_t)(l->map + l->coff[k] + l->csize[k]) - a, MADV_WILLNEED);
+    }
+}
+
 /* Assign window w to its slot and queue (prefetch) its shard decodes. Lock held if prefetch. */
 static void post_window(cxr_loader *l, int64_t w)
 {
@@ -316,14 +333,6 @@ static void post_window(cxr_loader *l, int64_t w)
     s->st = CXR_OK;
     s->err_j = 0;
     s->msg[0] = 0;
-    /* the kernel reads this window's chunks ahead, and no others: advice on the whole file
-     * would read all of it, every split's, on a store larger than the page cache too */
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    for (int64_t p = first; p < last; p++) {
-        const int64_t k = l->shard_order[p];
-        const uintptr_t a = (uintptr_t)(l->map + l->coff[k]) & ~(page - 1);
-        (void)madvise((void *)a, (uintptr_t)(l->map + l->coff[k] + l->csize[k]) - a, MADV_WILLNEED);
-    }
     if (!l->opt.prefetch) return;
     for (int64_t p = first; p < last; p++) {
         int at = (l->tq_head + l->tq_len) % l->tq_cap;
@@ -354,15 +363,16 @@ static int ensure_window(cxr_loader *l)
     return cancelled;
 }
 
-/* Fill batch b into bs from the window buffers. Returns 1 if cancelled; a decode error is left
- * in bs->st / bs->msg. */
-/* Mixup of an assembled batch (cxr_loader.h, "Mixup"): pairs (i, n-1-i) in place. */
+/* Mixup of an assembled batch (cxr_loader.h, "Mixup"): pairs (i, n-1-i) in place. A weight
+ * below FLT_MIN is 0, so that no weight is a denormal that threads with and without
+ * denormals-are-zero would read differently. */
 static void mix_batch(const cxr_loader *l, bslot *bs, int64_t b)
 {
     const int n = bs->n;
     uint64_t state = cxr_loader_mixup_key(l->opt.seed, l->epoch, b, l->opt.part);
     for (int i = 0; i < n; i++) {
-        bs->mix[i] = (float)cxr_loader_beta(&state, l->opt.mixup);
+        const double lam = cxr_loader_beta(&state, l->opt.mixup);
+        bs->mix[i] = lam < FLT_MIN ? 0.0f : (float)lam;
         bs->labels2[i] = bs->labels[n - 1 - i];
     }
     for (int i = 0; i < n / 2; i++) {
@@ -377,6 +387,8 @@ static void mix_batch(const cxr_loader *l, bslot *bs, int64_t b)
     }
 }
 
+/* Fill batch b into bs from the window buffers. Returns 1 if cancelled; a decode error is left
+ * in bs->st / bs->msg. */
 static int fill_batch(cxr_loader *l, bslot *bs, int64_t b)
 {
     int64_t start = b * l->opt.batch, n_b = l->n - start;
@@ -393,6 +405,7 @@ static int fill_batch(cxr_loader *l, bslot *bs, int64_t b)
                 if (l->opt.prefetch) pthread_mutex_lock(&l->mu);
                 post_window(l, nw);
                 if (l->opt.prefetch) pthread_mutex_unlock(&l->mu);
+                advise_window(l, nw);
             }
             l->cur_w++;
             l->cur_ready = 0;
@@ -755,6 +768,7 @@ cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch)
         pthread_cond_broadcast(&l->cv_coord);
         pthread_mutex_unlock(&l->mu);
     }
+    for (int64_t w = 0; w < l->n_wslots && w < l->n_windows; w++) advise_window(l, w);
     return CXR_OK;
 }
 
@@ -792,7 +806,12 @@ cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b)
             bs->step = l->n_batches;
             l->sync_over = 1;
         } else {
+            /* the caller's thread computes as the workers do (denormals flushed), then gets
+             * its own mode back: the same bits with prefetch on and off, whatever the caller */
+            const unsigned mxcsr = cxr_fp_mxcsr();
+            cxr_fp_flush_denormals();
             fill_batch(l, bs, l->sync_next++);
+            cxr_fp_restore(mxcsr);
             if (bs->st != CXR_OK) l->sync_over = 1;
         }
         st = hand_out(l, bs, b);

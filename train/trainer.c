@@ -1076,6 +1076,8 @@ typedef struct {
     int64_t run_step; /* the model's step counter after it (the log's step number) */
     double lr;        /* its learning rate */
     double t_queued;  /* host time when it was queued (on the CPU: done) */
+    double weight;    /* the loss's normaliser: the batch's class weights (with mixup, each
+                         image's lam w[y] + (1 - lam) w[y2]), in image order */
     int32_t *labels;
 } pending_step;
 typedef struct {
@@ -1098,6 +1100,19 @@ static cxr_status log_step(train_run *r, int e, const pending_step *p, float los
     return cxr_trainlog_write_step(r->log, &l);
 }
 
+/* The normaliser of batch b's loss (ops.h softmax_xent): the epoch's train loss is the mean of
+ * the steps' losses weighted by it. */
+static double batch_weight(const train_run *r, const cxr_batch *b)
+{
+    double w = 0;
+    for (int i = 0; i < b->n; i++) {
+        const double wy = r->cw ? r->cw[b->labels[i]] : 1.0;
+        w +=
+            b->mix ? b->mix[i] * wy + (1.0 - b->mix[i]) * (r->cw ? r->cw[b->labels2[i]] : 1.0) : wy;
+    }
+    return w;
+}
+
 /* Wait for the results of step p (slot `slot`) and add them to the epoch's sums; log (every
  * --log-every steps) and report. */
 static cxr_status account_step(train_run *r, int e, int slot, const pending_step *p, epoch_sums *a)
@@ -1108,14 +1123,13 @@ static cxr_status account_step(train_run *r, int e, int slot, const pending_step
     const float *probs;
     float loss;
     CXR_TRY(cxr_model_results_wait(r->model, slot, &loss, &probs));
-    double wsum = 0;
+    const double wsum = p->weight;
     for (int i = 0; i < p->n; i++) {
         const float *q = probs + (size_t)i * C;
         int arg = 0;
         for (int c = 1; c < C; c++)
             if (q[c] > q[arg]) arg = c;
         a->correct += arg == p->labels[i];
-        wsum += r->cw ? r->cw[p->labels[i]] : 1.0;
     }
     if (!isfinite(loss))
         CXR_THROW(CXR_E_INTERNAL,
@@ -1186,6 +1200,7 @@ static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
         pend[slot].lr = r->lr_last;
         pend[slot].t_queued = cxr_now_s();
         memcpy(pend[slot].labels, b.labels, (size_t)b.n * sizeof(int32_t));
+        pend[slot].weight = batch_weight(r, &b);
         if (steps > 1) {
             const int prev = (int)((steps - 2) % CXR_MODEL_RESULT_SLOTS);
             CXR_TRY(account_step(r, e, prev, &pend[prev], &a));

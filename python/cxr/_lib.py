@@ -36,8 +36,8 @@ P = ctypes.POINTER
 # 0.12: cxr_loader_options.window takes CXR_LOADER_WINDOW_SPLIT (-1), cxr_train_recipe, its
 # options, cxr_checkpoint_meta and cxr_log_run_line grew shuffle_window (the last none used
 # here).
-# 0.13: mixup: cxr_loader_options grew mixup, cxr_batch labels2 and mix (the Python loader
-# sets no mixup: both stay NULL), the softmax_xent op takes them, cxr_train_recipe, its options,
+# 0.13: mixup: cxr_loader_options grew mixup, cxr_batch labels2 and mix (Loader(mixup=),
+# Batch.labels2 and Batch.mix), the softmax_xent op takes them, cxr_train_recipe, its options,
 # cxr_checkpoint_meta and cxr_log_run_line grew mixup (none of the last used here).
 ABI = "0.13"
 

@@ -2,6 +2,7 @@
  * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks, a store
  * file replaced after it was opened, NaN in a last chunk's padding, parts (disjoint and
  * covering), the default window and the memory check, mixup. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -608,8 +609,10 @@ static void test_parts(int prefetch, int shuffle)
 
 /* Mixup (cxr_loader.h, "Mixup"): the batches of a loader without it, mixed pairwise with the
  * documented weights to the bit; the partners' labels; the same bits with and without
- * prefetch; Beta(a, a)'s mean and variance; bad settings refused. */
-static void test_mixup(void)
+ * prefetch, also at A = 0.02, whose draws fall below FLT_MIN (stored as 0), on a caller's
+ * thread that does not flush denormals while the loader's threads do; Beta(a, a)'s mean and
+ * variance; bad settings refused. */
+static void test_mixup(float A)
 {
     cxr_store *s;
     CHECK_OK(cxr_store_open(&s, store_path));
@@ -622,12 +625,14 @@ static void test_mixup(void)
     cxr_loader *plain, *mixed, *mixed_sync;
     o.prefetch = 0;
     CHECK_OK(cxr_loader_create(&plain, s, "train", &o));
-    o.mixup = 0.4f;
+    o.mixup = A;
     CHECK_OK(cxr_loader_create(&mixed_sync, s, "train", &o));
     o.prefetch = 1;
     CHECK_OK(cxr_loader_create(&mixed, s, "train", &o));
-    int bad_img = 0, bad_lab = 0, bad_mix = 0, sync_diffs = 0, changed = 0, batches = 0;
+    int bad_img = 0, bad_lab = 0, bad_mix = 0, sync_diffs = 0, changed = 0, batches = 0, zeros = 0;
     float want[S * S];
+    const unsigned mxcsr = cxr_fp_mxcsr();
+    REQUIRE(!cxr_fp_flushing() || cxr_fp_mxcsr() == 0); /* this thread: denormals kept */
     for (int e = 0; e < 2; e++) {
         CHECK_OK(cxr_loader_begin_epoch(plain, e));
         CHECK_OK(cxr_loader_begin_epoch(mixed, e));
@@ -637,6 +642,7 @@ static void test_mixup(void)
             CHECK_OK(cxr_loader_next_batch(plain, &p));
             CHECK_OK(cxr_loader_next_batch(mixed, &m));
             CHECK_OK(cxr_loader_next_batch(mixed_sync, &q));
+            CHECK(cxr_fp_mxcsr() == mxcsr); /* the synchronous loader gave the mode back */
             REQUIRE(p.n == m.n && m.n == q.n);
             if (p.n == 0) break;
             batches++;
@@ -644,19 +650,22 @@ static void test_mixup(void)
             REQUIRE(m.labels2 && m.mix);
             const int n = m.n;
             uint64_t state = cxr_loader_mixup_key(5, e, m.step, 0);
+            cxr_fp_flush_denormals(); /* the formula as the loader's threads compute it */
             for (int i = 0; i < n; i++) {
                 const int j = n - 1 - i;
                 bad_lab += m.labels[i] != p.labels[i] || m.indices[i] != p.indices[i] ||
                            m.labels2[i] != p.labels[j];
-                bad_mix +=
-                    !(m.mix[i] >= 0.0f && m.mix[i] <= 1.0f) ||
-                    m.mix[i] != (float)cxr_loader_beta(&state, 0.4f); /* the option, a float */
+                const double lam = cxr_loader_beta(&state, A); /* A: the option, a float */
+                bad_mix += !(m.mix[i] >= 0.0f && m.mix[i] <= 1.0f) ||
+                           m.mix[i] != (lam < FLT_MIN ? 0.0f : (float)lam);
+                zeros += m.mix[i] == 0.0f;
                 const float *xi = p.images + (size_t)i * S * S, *xj = p.images + (size_t)j * S * S;
                 for (int k = 0; k < S * S; k++)
                     want[k] = i == j ? xi[k] : xj[k] + m.mix[i] * (xi[k] - xj[k]);
                 bad_img += memcmp(want, m.images + (size_t)i * S * S, sizeof want) != 0;
                 changed += memcmp(xi, m.images + (size_t)i * S * S, sizeof want) != 0;
             }
+            cxr_fp_restore(mxcsr);
             sync_diffs += memcmp(m.images, q.images, (size_t)n * S * S * sizeof(float)) != 0 ||
                           memcmp(m.mix, q.mix, (size_t)n * sizeof(float)) != 0 ||
                           memcmp(m.labels2, q.labels2, (size_t)n * sizeof(int32_t)) != 0;
@@ -667,10 +676,15 @@ static void test_mixup(void)
     CHECK(bad_lab == 0);
     CHECK(bad_mix == 0);
     CHECK(sync_diffs == 0);
-    CHECK(changed > NTRAIN); /* most of 74 deliveries are mixed */
+    if (A >= 0.1f) CHECK(changed > NTRAIN); /* most of 74 deliveries are mixed */
+    if (A < 0.05f) CHECK(zeros > 0);        /* draws below FLT_MIN happened */
     cxr_loader_destroy(plain);
     cxr_loader_destroy(mixed);
     cxr_loader_destroy(mixed_sync);
+    if (A < 0.1f) {
+        cxr_store_close(s);
+        return;
+    }
 
     /* Beta(a, a): mean 1/2, variance 1 / (4 (2a + 1)) */
     const double as[] = { 0.2, 1.0, 2.0 };
@@ -685,6 +699,8 @@ static void test_mixup(void)
             sum += x;
             sq += x * x;
         }
+        CHECK(isnan(cxr_loader_beta(&st, 0)) && isnan(cxr_loader_beta(&st, NAN)) &&
+              isnan(cxr_loader_beta(&st, CXR_LOADER_MIXUP_MAX * 2)));
         const double mean = sum / DRAWS, var = sq / DRAWS - mean * mean;
         const double want_var = 1.0 / (4.0 * (2.0 * as[t] + 1.0));
         CHECK(out == 0);
@@ -725,7 +741,8 @@ int main(void)
     test_parts(1, 1);
     test_parts(0, 1);
     test_parts(1, 0);
-    test_mixup();
+    test_mixup(0.4f);
+    test_mixup(0.02f);
     unlink(store_path);
     unlink(bad_path);
     TEST_END();
