@@ -46,25 +46,34 @@ static inline step_tolerance step_tolerance_of(cxr_precision p)
     return (step_tolerance){ STEP_LOSS_RTOL, 0.0, STEP_GRAD_RTOL, STEP_LOSS_RTOL };
 }
 
-/* one step on a model: forward, loss+backward; grads (n_params) into g; returns the loss */
-static inline float step_once(cxr_model *m, const float *x, const int32_t *lab, const float *cw,
-                              float *g)
+/* one step on a model: forward, loss+backward (mixup's when mix != NULL); grads (n_params)
+ * into g; returns the loss */
+static inline float step_once_mixed(cxr_model *m, const float *x, const int32_t *lab,
+                                    const int32_t *lab2, const float *mix, const float *cw,
+                                    float *g)
 {
     float loss = 0;
     const int n = cxr_model_get_config(m)->batch_capacity;
     CHECK_OK(cxr_model_forward(m, x, n, 1));
-    CHECK_OK(cxr_model_loss_backward(m, lab, cw, n, &loss));
+    CHECK_OK(cxr_model_loss_backward_mixed(m, lab, lab2, mix, cw, n, &loss));
     CHECK_OK(cxr_model_get_block(m, CXR_BLOCK_GRADS, g));
     return loss;
+}
+
+static inline float step_once(cxr_model *m, const float *x, const int32_t *lab, const float *cw,
+                              float *g)
+{
+    return step_once_mixed(m, x, lab, NULL, NULL, cw, g);
 }
 
 /* Step 1 on ref and tst from the same initial parameters, compared with the tolerances of
  * precision p times `scale`; then an Adam step (lr 1e-4: a gradient that is ~0 may flip sign
  * between backends, which moves that parameter by 2 lr) and the next loss. With tst2 (another
- * model on tst's backend, or NULL) the two runs of tst must agree to the bit. Failures are
+ * model on tst's backend, or NULL) the two runs of tst must agree to the bit. mixed: the
+ * loss is mixup's (partners' labels and weights as a mixed batch carries them). Failures are
  * counted (cxr_test_failures); returns the worst diff/tolerance seen. */
 static inline double step_check(cxr_backend *ref, cxr_backend *tst, int determinism,
-                                cxr_precision p, float keep, double scale)
+                                cxr_precision p, float keep, double scale, int mixed)
 {
     cxr_model_config c;
     cxr_model *mr = NULL, *mt = NULL, *mt2 = NULL;
@@ -77,9 +86,13 @@ static inline double step_check(cxr_backend *ref, cxr_backend *tst, int determin
     if (determinism) CHECK_OK(cxr_model_create(&mt2, &c, tst));
     const size_t np = cxr_model_n_params(mr);
     float *x = rand_host((size_t)N * S * S, 99, 1.0f);
-    int32_t lab[8];
+    int32_t lab[8], lab2[8];
+    float mixv[8];
     REQUIRE(N <= 8);
     for (int i = 0; i < N; i++) lab[i] = i % 4 == 1 || i % 4 == 2;
+    for (int i = 0; i < N; i++) lab2[i] = lab[N - 1 - i], mixv[i] = 0.2f + 0.1f * (float)i;
+    const int32_t *l2 = mixed ? lab2 : NULL;
+    const float *mx = mixed ? mixv : NULL;
     const float cw[2] = { 1.9f, 0.67f };
     float *gr = malloc(np * 4), *gt = malloc(np * 4), *gt2 = malloc(np * 4);
     float *pr = malloc(np * 4), *pt = malloc(np * 4);
@@ -88,9 +101,11 @@ static inline double step_check(cxr_backend *ref, cxr_backend *tst, int determin
     CHECK_OK(cxr_model_get_block(mt, CXR_BLOCK_PARAMS, pt));
     validate("initial params (exact)", pt, pr, np, 0.0, 0.0);
 
-    float lr = step_once(mr, x, lab, cw, gr), lt = step_once(mt, x, lab, cw, gt);
+    float lr = step_once_mixed(mr, x, lab, l2, mx, cw, gr);
+    float lt = step_once_mixed(mt, x, lab, l2, mx, cw, gt);
     char what[96];
-    snprintf(what, sizeof what, "%s step loss (keep %.2f)", cxr_precision_name(p), keep);
+    snprintf(what, sizeof what, "%s step loss (keep %.2f%s)", cxr_precision_name(p), keep,
+             mixed ? ", mixup" : "");
     validate(what, &lt, &lr, 1, 0.0, scale * tol.loss_rtol);
     worst = fmax(worst, validate_worst);
     for (int t = 0; t < CXR_MODEL_N_TENSORS; t++) {
@@ -106,7 +121,7 @@ static inline double step_check(cxr_backend *ref, cxr_backend *tst, int determin
         worst = fmax(worst, validate_worst);
     }
     if (determinism) {
-        float lt2 = step_once(mt2, x, lab, cw, gt2);
+        float lt2 = step_once_mixed(mt2, x, lab, l2, mx, cw, gt2);
         validate("determinism: grads of two runs (exact)", gt2, gt, np, 0.0, 0.0);
         validate("determinism: loss of two runs (exact)", &lt2, &lt, 1, 0.0, 0.0);
     }
@@ -116,8 +131,8 @@ static inline double step_check(cxr_backend *ref, cxr_backend *tst, int determin
     ap.lr = 1e-4f;
     CHECK_OK(cxr_model_step(mr, &ap));
     CHECK_OK(cxr_model_step(mt, &ap));
-    lr = step_once(mr, x, lab, cw, gr);
-    lt = step_once(mt, x, lab, cw, gt);
+    lr = step_once_mixed(mr, x, lab, l2, mx, cw, gr);
+    lt = step_once_mixed(mt, x, lab, l2, mx, cw, gt);
     snprintf(what, sizeof what, "%s loss after adam (keep %.2f)", cxr_precision_name(p), keep);
     validate(what, &lt, &lr, 1, 0.0, scale * tol.adam_rtol);
     worst = fmax(worst, validate_worst);

@@ -44,8 +44,10 @@ static void keep_compute_busy(cxr_backend *gpu, const busy_work *w)
             gpu->dense_forward(gpu->ctx, w->c, w->a, w->b, w->a, BUSY_DIM, BUSY_DIM, BUSY_DIM));
 }
 
+/* mixup > 0: the streamed batches carry the CPU loader's mixed images, partners' labels and
+ * weights, and a resident loader is refused */
 static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode,
-                    const busy_work *busy)
+                    const busy_work *busy, float mixup)
 {
     cxr_cuda_ctx *cu = cxr_backend_cuda_context(gpu);
     cxr_loader_options o;
@@ -54,8 +56,13 @@ static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode
     o.shuffle = 1;
     o.seed = 3;
     o.window = 2;
+    o.mixup = mixup;
     cxr_loader *l = NULL;
     cxr_gpu_loader *g = NULL;
+    if (mixup > 0) {
+        CHECK(cxr_gpu_loader_create(&g, cu, s, "train", &o, CXR_RESIDENT_ON) == CXR_E_ARG && !g);
+        CHECK(strstr(cxr_last_error(), "--mixup 0") != NULL);
+    }
     CHECK_OK(cxr_loader_create(&l, s, "train", &o));
     CHECK_OK(cxr_gpu_loader_create(&g, cu, s, "train", &o, mode));
     CHECK(cxr_gpu_loader_is_resident(g) == (mode == CXR_RESIDENT_ON));
@@ -93,6 +100,10 @@ static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode
                 CHECK(gb.labels[i] == b.labels[i]);
                 CHECK(gb.indices[i] == b.indices[i]);
             }
+            CHECK((gb.mix != NULL) == (mixup > 0) && (gb.labels2 != NULL) == (mixup > 0));
+            if (mixup > 0 && gb.mix && b.mix)
+                CHECK(memcmp(gb.mix, b.mix, (size_t)b.n * 4) == 0 &&
+                      memcmp(gb.labels2, b.labels2, (size_t)b.n * 4) == 0);
         }
         const double queued = cxr_now_s() - t0; /* the host's time to queue the epoch */
         for (int k = 0; k < nb; k++) {
@@ -113,8 +124,9 @@ static void compare(cxr_backend *gpu, const cxr_store *s, cxr_resident_mode mode
         else
             CHECK(wait > 0 && wait <= wall);
     }
-    printf("gpu_loader %s: %zu batches compared (each epoch queued whole), %zu differ\n",
-           mode == CXR_RESIDENT_ON ? "resident" : "streamed", batches, bad);
+    printf("gpu_loader %s%s: %zu batches compared (each epoch queued whole), %zu differ\n",
+           mode == CXR_RESIDENT_ON ? "resident" : "streamed", mixup > 0 ? " with mixup" : "",
+           batches, bad);
     CHECK(bad == 0);
     CHECK(batches == 2 * (size_t)nb);
     for (int k = 0; k < nb; k++) gpu->free(gpu->ctx, dst[k]);
@@ -159,8 +171,9 @@ int main(void)
     busy.b = to_dev(gpu, h, bb);
     CHECK_OK(gpu->alloc(gpu->ctx, (void **)&busy.c, bb));
     free(h);
-    compare(gpu, s, CXR_RESIDENT_OFF, &busy);
-    compare(gpu, s, CXR_RESIDENT_ON, &busy);
+    compare(gpu, s, CXR_RESIDENT_OFF, &busy, 0);
+    compare(gpu, s, CXR_RESIDENT_ON, &busy, 0);
+    compare(gpu, s, CXR_RESIDENT_OFF, &busy, 0.4f);
     gpu->free(gpu->ctx, busy.a), gpu->free(gpu->ctx, busy.b), gpu->free(gpu->ctx, busy.c);
     cxr_store_close(s);
     unlink(path);

@@ -153,8 +153,9 @@ int main(int argc, char **argv)
     cxr_backend_cuda_set_log(gpu, print_line, NULL);
     CHECK_OK(cxr_backend_cpu_create(&cpu, 2));
     printf("gpu_step: precision %s\n", cxr_precision_name(prec));
-    step_check(cpu, gpu, 1, prec, 1.0f, 1.0);
-    step_check(cpu, gpu, 1, prec, 0.75f, 1.0);
+    step_check(cpu, gpu, 1, prec, 1.0f, 1.0, 0);
+    step_check(cpu, gpu, 1, prec, 0.75f, 1.0, 0);
+    step_check(cpu, gpu, 1, prec, 0.75f, 1.0, 1); /* mixup's loss */
     if (prec != CXR_PRECISION_FP32) report_rounding(gpu, prec);
     if (prec == CXR_PRECISION_BF16) check_bf16_shadow(gpu);
     cxr_backend_destroy(cpu);
