@@ -14,7 +14,7 @@
 #include "arith_jpeg.h"
 #include "cxr_test.h"
 
-static const char *tmpdir = ".";
+static const char *tmpdir;    /* main: where the test writes its JPEGs */
 static char valid_path[4096]; /* a good JPEG, decoded after every bad one */
 
 /* ---- helpers ---- */
@@ -630,12 +630,20 @@ static void test_bad_inputs(cxr_decoder *d)
 
 int main(int argc, char **argv)
 {
+    /* the files it writes go to the folder given (ctest: the build tree's), else to a fresh
+     * one under /tmp: never into the folder it is run from (a source checkout) */
+    static char fresh[] = "/tmp/cxr_test_jpeg.XXXXXX";
     if (argc > 1) {
         tmpdir = argv[1];
         if (mkdir(tmpdir, 0777) != 0 && errno != EEXIST) {
             perror(tmpdir);
             return 1;
         }
+    } else if (!(tmpdir = mkdtemp(fresh))) {
+        perror(fresh);
+        return 1;
+    } else {
+        printf("test files in %s\n", tmpdir);
     }
     cxr_decoder *d = cxr_decoder_create();
     REQUIRE(d != NULL);
