@@ -15,8 +15,8 @@
 # log for fp32), the step tests, the two-process determinism digests, the loader test and its
 # broken twin (which must fail); data/sample end to end (pack; two identical cuda runs compared
 # as strings; a resumed run against the uninterrupted one; --resident off; tf32; bf16; the CPU,
-# epoch-1 loss against cuda, also with --augment default; cxr-eval on both devices; all with
-# --recipe study, which does not augment); the real training split (.devrun/
+# epoch-1 loss against cuda, also with --augment default and with --mixup 0.4; cxr-eval on both
+# devices; all with --recipe study, which does not augment); the real training split (.devrun/
 # chest_xray) timed for cxr-train --recipe study at fp32/tf32/bf16 (and tf32 streamed, and tf32 with the
 # fused kernels off: CXR_CUDA_FUSED=0) against PyTorch eager
 # and channels_last at the same precisions; compute-sanitizer memcheck of the op tests; one
@@ -325,6 +325,10 @@ step sample_loss_cpu_cuda 10 -- python3 tests/gpu/device_report.py loss "$S/cuda
 step sample_aug_cuda 60 int -- train_s cuda_aug --device cuda --augment default
 step sample_aug_cpu 90 int -- train_s cpu_aug --device cpu --augment default
 step sample_loss_aug_cpu_cuda 10 -- python3 tests/gpu/device_report.py loss "$S/cuda_aug.jsonl" "$S/cpu_aug.jsonl"
+# mixup: the same for the CPU loader's mixed batches (streamed) and the CUDA mixed loss
+step sample_mix_cuda 60 int -- train_s cuda_mix --device cuda --mixup 0.4
+step sample_mix_cpu 90 int -- train_s cpu_mix --device cpu --mixup 0.4
+step sample_loss_mix_cpu_cuda 10 -- python3 tests/gpu/device_report.py loss "$S/cuda_mix.jsonl" "$S/cpu_mix.jsonl"
 step sample_eval_cuda 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --device cuda
 step sample_eval_cpu 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --device cpu
 # an ensemble of the cuda- and the cpu-trained model, opened one after the other on each device
