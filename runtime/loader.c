@@ -128,6 +128,7 @@ struct cxr_loader {
     const uint64_t *coff, *csize;
     uint8_t *map;
     size_t map_size;
+    int fd; /* the mapped file (a duplicate of the store's): its size is checked before each read */
 
     /* epoch plan */
     int64_t *order, *shard_order, *shard_pos, *win_start;
@@ -240,6 +241,18 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
                                void *scratch, char *msg, size_t msg_cap)
 {
     float *out = l->ws[slot].data + (size_t)j * l->shard * l->img_floats;
+    /* a file cut short in place (a store is replaced by rename, which the mapping survives, but
+     * another program may truncate it): reading a mapped page past its end is SIGBUS, so the
+     * size is looked at first (a cut between this and the read still is) */
+    struct stat sb;
+    const uint64_t end = l->coff[k] + l->csize[k];
+    if (fstat(l->fd, &sb) == 0 && (uint64_t)sb.st_size < end) {
+        snprintf(msg, msg_cap,
+                 "%s: split '%s' shard %lld: the file was cut to %lld bytes while in use (the "
+                 "chunk ends at %llu): another program truncated or rewrote it in place",
+                 l->path, l->split, (long long)k, (long long)sb.st_size, (unsigned long long)end);
+        return CXR_E_IO;
+    }
     cxr_status st = cxr_chunk_decode(out, scratch, l->map + l->coff[k], (size_t)l->csize[k],
                                      l->shard, l->size, (int)shard_count(l, k));
     if (st == CXR_OK && l->augment) /* the scratch is free again: each image goes through it */
@@ -525,6 +538,7 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
 
     l = calloc(1, sizeof *l);
     if (!l) return cxr_set_error(CXR_E_NOMEM, "loader: out of memory");
+    l->fd = -1;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv_work, NULL);
     pthread_cond_init(&l->cv_done, NULL);
@@ -639,7 +653,7 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
         l->scratch_sync = malloc((size_t)l->shard * l->img_floats * sizeof(float));
         if (!l->scratch_sync) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
     }
-    close(fd);
+    l->fd = fd; /* kept: decode_shard checks the file's size */
     *out = l;
     return CXR_OK;
 bail:
@@ -662,6 +676,7 @@ void cxr_loader_destroy(cxr_loader *l)
     if (l->coord_started) pthread_join(l->coord, NULL);
     for (int i = 0; i < l->n_workers; i++) pthread_join(l->workers[i], NULL);
     if (l->map) munmap(l->map, l->map_size);
+    if (l->fd >= 0) close(l->fd);
     if (l->ws)
         for (int i = 0; i < l->n_wslots; i++) free(l->ws[i].data);
     if (l->ring)

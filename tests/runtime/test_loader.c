@@ -1,6 +1,6 @@
 /* test_loader.c: the shard loader against the store read through HDF5; exactly-once delivery,
  * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks, a store
- * file replaced after it was opened, NaN in a last chunk's padding, parts (disjoint and
+ * file replaced after it was opened, a file cut short while mapped, NaN in a last chunk's padding, parts (disjoint and
  * covering), the default window and the memory check, mixup. */
 #include <float.h>
 #include <math.h>
@@ -495,6 +495,43 @@ static void test_replaced_file(void)
     unlink(path);
 }
 
+/* A store cut short in place by another program while a loader maps it: the chunks past the
+ * new end are an I/O error naming the file and the shard, not a SIGBUS (reading a mapped page
+ * past the end of its file); the chunks before it still decode. */
+static void test_truncated(int prefetch)
+{
+    char path[256];
+    snprintf(path, sizeof path, "loader_test_cut_%d.h5", (int)getpid());
+    REQUIRE(fixture_corrupt_copy(store_path, path, -1)); /* a plain copy */
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, path));
+    cxr_split_info info;
+    CHECK_OK(cxr_store_split(s, "train", &info));
+    REQUIRE(info.chunk_offset[2] > info.chunk_offset[1] &&
+            info.chunk_offset[1] > info.chunk_offset[0]);
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 8;
+    o.window = 1;
+    o.prefetch = prefetch;
+    cxr_loader *l;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    REQUIRE(truncate(path, (off_t)info.chunk_offset[2] + 1) == 0);
+    CHECK_OK(cxr_loader_begin_epoch(l, 0));
+    cxr_batch b;
+    cxr_status st;
+    int good = 0;
+    while ((st = cxr_loader_next_batch(l, &b)) == CXR_OK && b.n > 0) good++;
+    CHECK(good == 2); /* shards 0 and 1 end before the cut */
+    CHECK(st == CXR_E_IO);
+    const char *msg = cxr_last_error();
+    fprintf(stderr, "expected error: %s\n", msg);
+    CHECK(strstr(msg, path) && strstr(msg, "shard 2") && strstr(msg, "cut to"));
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+    unlink(path);
+}
+
 /* A last chunk whose padding rows (past the split's N) hold NaN: specs/store.md tells a raw
  * reader to ignore them, so the loader delivers the N images, as HDF5 reads them. */
 static void test_nan_padding(void)
@@ -737,6 +774,8 @@ int main(void)
     test_corrupt(1);
     test_corrupt(0);
     test_replaced_file();
+    test_truncated(1);
+    test_truncated(0);
     test_nan_padding();
     test_parts(1, 1);
     test_parts(0, 1);
