@@ -128,7 +128,8 @@ cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch);
 /* Next batch of the current epoch into *b. Returns CXR_OK with b->n > 0 for a batch, CXR_OK
  * with b->n == 0 at the end of the epoch, or an error: a chunk that fails its checksum or
  * cannot be decoded gives CXR_E_CHECKSUM / CXR_E_FORMAT with a message naming the file, the
- * split and the shard. After an error, the epoch is over (begin a new one to continue). */
+ * split and the shard; a file cut short (by another program) below a chunk's end while mapped
+ * gives CXR_E_IO, naming them and the new size. After an error, the epoch is over (begin a new one to continue). */
 cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b);
 
 /* Seconds the consumer spent waiting inside cxr_loader_next_batch since begin_epoch (with

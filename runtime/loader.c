@@ -320,8 +320,9 @@ static void *worker_main(void *arg)
 }
 
 /* Ask the kernel to read window w's chunks ahead (this window's, no others: advice on the whole
- * file would name every split's). Called without the lock: madvise may submit I/O. Reads only
- * the epoch's plan, which does not change while the epoch runs. */
+ * file would name every split's). Called without the lock while the workers run (madvise may
+ * submit I/O); at an epoch's start before they are let go. Reads only the epoch's plan, which
+ * does not change while the epoch runs. */
 static void advise_window(const cxr_loader *l, int64_t w)
 {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -777,13 +778,14 @@ cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch)
     l->epoch_begun = 1;
     for (int i = 0; i < l->n_wslots; i++) l->ws[i].window = -1;
     for (int64_t w = 0; w < l->n_wslots && w < l->n_windows; w++) post_window(l, w);
+    /* before the workers are let go (no other thread runs now): the advice comes first */
+    for (int64_t w = 0; w < l->n_wslots && w < l->n_windows; w++) advise_window(l, w);
     if (l->opt.prefetch) {
         l->cancel = 0;
         l->run_req = 1;
         pthread_cond_broadcast(&l->cv_coord);
         pthread_mutex_unlock(&l->mu);
     }
-    for (int64_t w = 0; w < l->n_wslots && w < l->n_windows; w++) advise_window(l, w);
     return CXR_OK;
 }
 

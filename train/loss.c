@@ -69,7 +69,9 @@ static cxr_status xent_mixed(float *loss, float *dlogits, float *probs, const fl
         if (!(mix[n] >= 0.0f && mix[n] <= 1.0f))
             return cxr_set_error(CXR_E_ARG, "softmax_xent: mix %g of image %d not in [0,1]", mix[n],
                                  n);
-        wsum += (double)mix[n] * (cw ? cw[y] : 1.0) + (1.0 - mix[n]) * (cw ? cw[y2] : 1.0);
+        double a, b;
+        cxr_mix_weights(mix[n], y, y2, cw, &a, &b);
+        wsum += a + b;
     }
     if (!(wsum > 0.0))
         return cxr_set_error(CXR_E_ARG, "softmax_xent: class weights of the batch sum to %g", wsum);
@@ -77,8 +79,8 @@ static cxr_status xent_mixed(float *loss, float *dlogits, float *probs, const fl
         const float *z = logits + (size_t)n * C;
         float *p = probs + (size_t)n * C;
         const int y = labels[n], y2 = labels2[n];
-        const double a = (double)mix[n] * (cw ? cw[y] : 1.0);
-        const double b = (1.0 - mix[n]) * (cw ? cw[y2] : 1.0);
+        double a, b;
+        cxr_mix_weights(mix[n], y, y2, cw, &a, &b);
         softmax_row(p, z, C);
         double lse, zs;
         const float mx = row_sums(z, C, &lse, &zs);

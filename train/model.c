@@ -658,10 +658,9 @@ cxr_status cxr_model_loss_backward_mixed(cxr_model *m, const int32_t *labels,
         if (mix && !(mix[i] >= 0.0f && mix[i] <= 1.0f))
             return cxr_set_error(CXR_E_ARG, "model backward: mix %g of image %d not in [0,1]",
                                  mix[i], i);
-        const double wy = class_weights ? class_weights[labels[i]] : 1.0;
-        wsum +=
-            mix ? mix[i] * wy + (1.0 - mix[i]) * (class_weights ? class_weights[labels2[i]] : 1.0)
-                : wy;
+        double a = class_weights ? class_weights[labels[i]] : 1.0, b = 0.0;
+        if (mix) cxr_mix_weights(mix[i], labels[i], labels2[i], class_weights, &a, &b);
+        wsum += mix ? a + b : a;
     }
     if (!(wsum > 0.0))
         return cxr_set_error(CXR_E_ARG, "model backward: the batch's class weights sum to 0");

@@ -102,6 +102,16 @@ typedef cxr_status cxr_softmax_forward_fn(void *ctx, float *probs /* (N,C) */,
  *   dlogits[i,c] = (a_i/W) (p_i[c] - q_{y_i}[c]) + (b_i/W) (p_i[c] - q_{y2_i}[c])
  * (products and sums in double, in that order, rounded to float at the end). mix must be in
  * [0,1]; every mix 1 gives the unmixed loss (the gradient within rounding). */
+/* Mixup's weights of image i's label and of its partner's: a = mix w[y], b = (1 - mix) w[y2]
+ * (cw NULL: weights 1), in double; the loss divides by the batch's sum of a + b. The CPU op,
+ * the model's checks and the trainer's epoch mean take them from here (the CUDA op repeats
+ * the same products with explicit roundings). */
+static inline void cxr_mix_weights(float mix, int32_t y, int32_t y2, const float *cw, double *a,
+                                   double *b)
+{
+    *a = (double)mix * (cw ? cw[y] : 1.0);
+    *b = (1.0 - mix) * (cw ? cw[y2] : 1.0);
+}
 typedef cxr_status cxr_softmax_xent_fn(void *ctx, float *loss /* (1) */, float *dlogits /* (N,C) */,
                                        float *probs /* (N,C) */, const float *logits /* (N,C) */,
                                        const int32_t *labels /* (N) */,

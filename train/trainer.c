@@ -1106,9 +1106,9 @@ static double batch_weight(const train_run *r, const cxr_batch *b)
 {
     double w = 0;
     for (int i = 0; i < b->n; i++) {
-        const double wy = r->cw ? r->cw[b->labels[i]] : 1.0;
-        w +=
-            b->mix ? b->mix[i] * wy + (1.0 - b->mix[i]) * (r->cw ? r->cw[b->labels2[i]] : 1.0) : wy;
+        double a = r->cw ? r->cw[b->labels[i]] : 1.0, c = 0.0;
+        if (b->mix) cxr_mix_weights(b->mix[i], b->labels[i], b->labels2[i], r->cw, &a, &c);
+        w += b->mix ? a + c : a;
     }
     return w;
 }

@@ -3,10 +3,12 @@
  * against full-scale decode + resize, the 3- and 4-channel paths, upscaling, the crop path,
  * determinism across decoders and the resize-table cache, and that every bad file gives
  * CXR_E_DECODE with the file name and the reason. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <turbojpeg.h>
 
@@ -654,5 +656,16 @@ int main(int argc, char **argv)
     test_upscale_and_determinism(d);
     test_bad_inputs(d);
     cxr_decoder_destroy(d);
+    if (tmpdir == fresh) { /* made here: removed with what the test wrote in it */
+        DIR *dir = opendir(tmpdir);
+        for (struct dirent *e; dir && (e = readdir(dir));) {
+            char f[4096];
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+                snprintf(f, sizeof f, "%s/%s", tmpdir, e->d_name) < (int)sizeof f)
+                unlink(f);
+        }
+        if (dir) closedir(dir);
+        rmdir(tmpdir);
+    }
     TEST_END();
 }

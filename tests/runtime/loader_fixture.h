@@ -18,6 +18,10 @@ static void fixture_options(cxr_store_options *o, int size, int shard)
     o->tool_version = "test";
 }
 
+/* When not 0: every 4th pixel of each image is this value in even-numbered images and 0 in odd
+ * ones (a denormal here gives pairs of images whose differences are denormal). */
+static float fixture_tiny;
+
 /* Write a store at path with the given splits (n_val or n_test may be 0 to omit them). */
 static cxr_status fixture_store(const char *path, int size, int shard, int n_train, int n_val,
                                 int n_test, unsigned seed)
@@ -46,6 +50,8 @@ static cxr_status fixture_store(const char *path, int size, int shard, int n_tra
             for (size_t e = 0; e < (size_t)n * size * size; e++) {
                 x = x * 6364136223846793005ull + 1442695040888963407ull;
                 img[e] = (float)((x >> 40) & 0xFFFF) / 32768.0f - 1.0f;
+                const size_t pix = e % ((size_t)size * size), im = e / ((size_t)size * size);
+                if (fixture_tiny != 0 && pix % 4 == 0) img[e] = (first + im) % 2 ? 0 : fixture_tiny;
             }
             for (int i = 0; i < n; i++) {
                 labels[i] = (first + i) % 3 == 0 ? 0 : 1;

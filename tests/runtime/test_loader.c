@@ -495,6 +495,51 @@ static void test_replaced_file(void)
     unlink(path);
 }
 
+/* Mixup on images whose differences are denormal (a store with denormal pixels beside zeros):
+ * the synchronous loader, run from this thread that keeps denormals, gives the bits of the
+ * prefetching one, whose threads flush them: it flushes for its own work. */
+static void test_mixup_denormal(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "loader_test_tiny_%d.h5", (int)getpid());
+    fixture_tiny = 1e-40f;
+    REQUIRE(fixture_store(path, S, SHARD, NTRAIN, 0, 0, 4) == CXR_OK);
+    fixture_tiny = 0;
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 6;
+    o.shuffle = 1;
+    o.window = 5;
+    o.mixup = 0.4f;
+    cxr_loader *a, *b;
+    CHECK_OK(cxr_loader_create(&a, s, "train", &o));
+    o.prefetch = 0;
+    CHECK_OK(cxr_loader_create(&b, s, "train", &o));
+    REQUIRE(!cxr_fp_flushing() || cxr_fp_mxcsr() == 0);
+    int diffs = 0, tiny = 0;
+    CHECK_OK(cxr_loader_begin_epoch(a, 0));
+    CHECK_OK(cxr_loader_begin_epoch(b, 0));
+    for (;;) {
+        cxr_batch x, y;
+        CHECK_OK(cxr_loader_next_batch(a, &x));
+        CHECK_OK(cxr_loader_next_batch(b, &y));
+        REQUIRE(x.n == y.n);
+        if (x.n == 0) break;
+        diffs += memcmp(x.images, y.images, (size_t)x.n * S * S * sizeof(float)) != 0;
+    }
+    CHECK(diffs == 0);
+    float img0[S * S]; /* the store does hold denormals */
+    CHECK_OK(cxr_store_read_image(s, "train", 0, img0));
+    for (int k = 0; k < S * S; k++) tiny += fpclassify(img0[k]) == FP_SUBNORMAL;
+    CHECK(tiny == S * S / 4);
+    cxr_loader_destroy(a);
+    cxr_loader_destroy(b);
+    cxr_store_close(s);
+    unlink(path);
+}
+
 /* A store cut short in place by another program while a loader maps it: the chunks past the
  * new end are an I/O error naming the file and the shard, not a SIGBUS (reading a mapped page
  * past the end of its file); the chunks before it still decode. */
@@ -527,6 +572,7 @@ static void test_truncated(int prefetch)
     const char *msg = cxr_last_error();
     fprintf(stderr, "expected error: %s\n", msg);
     CHECK(strstr(msg, path) && strstr(msg, "shard 2") && strstr(msg, "cut to"));
+    CHECK(cxr_loader_next_batch(l, &b) == CXR_E_IO && b.n == 0); /* the epoch is over */
     cxr_loader_destroy(l);
     cxr_store_close(s);
     unlink(path);
@@ -687,15 +733,17 @@ static void test_mixup(float A)
             REQUIRE(m.labels2 && m.mix);
             const int n = m.n;
             uint64_t state = cxr_loader_mixup_key(5, e, m.step, 0);
+            for (int i = 0; i < n; i++) { /* bits, on this thread (denormals kept) */
+                const double lam = cxr_loader_beta(&state, A); /* A: the option, a float */
+                const float w = lam < FLT_MIN ? 0.0f : (float)lam;
+                bad_mix += memcmp(&w, &m.mix[i], sizeof w) != 0;
+                zeros += w == 0.0f;
+            }
             cxr_fp_flush_denormals(); /* the formula as the loader's threads compute it */
             for (int i = 0; i < n; i++) {
                 const int j = n - 1 - i;
                 bad_lab += m.labels[i] != p.labels[i] || m.indices[i] != p.indices[i] ||
                            m.labels2[i] != p.labels[j];
-                const double lam = cxr_loader_beta(&state, A); /* A: the option, a float */
-                bad_mix += !(m.mix[i] >= 0.0f && m.mix[i] <= 1.0f) ||
-                           m.mix[i] != (lam < FLT_MIN ? 0.0f : (float)lam);
-                zeros += m.mix[i] == 0.0f;
                 const float *xi = p.images + (size_t)i * S * S, *xj = p.images + (size_t)j * S * S;
                 for (int k = 0; k < S * S; k++)
                     want[k] = i == j ? xi[k] : xj[k] + m.mix[i] * (xi[k] - xj[k]);
@@ -782,6 +830,7 @@ int main(void)
     test_parts(1, 0);
     test_mixup(0.4f);
     test_mixup(0.02f);
+    test_mixup_denormal();
     unlink(store_path);
     unlink(bad_path);
     TEST_END();

@@ -2,9 +2,10 @@
  * driven by hand. With --mixup, the first step's loss (a run of one step: its epoch's train loss)
  * is the mixed loss of the loader's first mixed batch (cxr_model_loss_backward_mixed), not the
  * unmixed loss of the same images: the trainer hands the batch's partners' labels and weights to
- * the loss. */
+ * the loss; and the epoch's train loss weights each step by its batch's normaliser. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,6 +26,23 @@ static void on_epoch(void *user, const cxr_epoch_summary *s)
     epoch_loss = s->train_loss;
 }
 
+/* The training loader cxr_train_run opens for these runs, at the start of epoch 0. */
+static cxr_loader *epoch0_loader(cxr_store *st, float mixup)
+{
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = BATCH;
+    o.shuffle = 1;
+    o.seed = SEED;
+    o.threads = 1;
+    o.mixup = mixup;
+    cxr_loader *l = NULL;
+    CHECK_OK(cxr_loader_create(&l, st, "train", &o));
+    REQUIRE(l);
+    CHECK_OK(cxr_loader_begin_epoch(l, 0));
+    return l;
+}
+
 /* The loss of the first training step by hand: the loader's batch 0 of epoch 0 (mixed when
  * mixup > 0), a fresh model of the run's seed, forward in training mode (dropout of step 0),
  * then the mixed loss (mixed = 1) or the plain loss of the same images (mixed = 0). */
@@ -40,16 +58,7 @@ static float first_step_loss(cxr_store *st, float mixup, int mixed)
     cxr_model *m;
     CHECK_OK(cxr_model_create(&m, &c, be));
     CHECK_OK(cxr_model_set_threads(m, 1));
-    cxr_loader_options o;
-    cxr_loader_options_defaults(&o);
-    o.batch = BATCH;
-    o.shuffle = 1;
-    o.seed = SEED;
-    o.threads = 1;
-    o.mixup = mixup;
-    cxr_loader *l;
-    CHECK_OK(cxr_loader_create(&l, st, "train", &o));
-    CHECK_OK(cxr_loader_begin_epoch(l, 0));
+    cxr_loader *l = epoch0_loader(st, mixup);
     cxr_batch b;
     CHECK_OK(cxr_loader_next_batch(l, &b));
     REQUIRE(b.n == BATCH);
@@ -66,18 +75,21 @@ static float first_step_loss(cxr_store *st, float mixup, int mixed)
     return loss;
 }
 
-/* One step of the study recipe (no augmentation) through cxr_train_run; its train loss. */
-static double run_one_step(const char *store, float mixup)
+/* `steps` steps of the study recipe (no augmentation) through cxr_train_run, each step's loss
+ * logged to `log` (NULL: none); the epoch's train loss. */
+static double run_steps(const char *store, float mixup, int steps, const char *log)
 {
     cxr_train_options o;
     cxr_train_options_defaults(&o);
     o.recipe.name = "study";
     o.recipe.batch = BATCH;
     o.recipe.epochs = 1;
-    o.recipe.max_steps = 1;
+    o.recipe.max_steps = steps;
     o.recipe.seed = SEED;
     o.recipe.mixup = mixup;
     o.io.store_path = store;
+    o.io.log_path = log;
+    o.io.log_every = 1;
     o.compute.threads = 1;
     o.compute.monitor = 0;
     o.cb.on_epoch = on_epoch;
@@ -87,6 +99,54 @@ static double run_one_step(const char *store, float mixup)
     CHECK_OK(cxr_train_run(&o, be));
     cxr_backend_destroy(be);
     return epoch_loss;
+}
+
+/* The epoch's train loss over three steps is the mean of the steps' losses (from the log's step
+ * lines) weighted by each batch's normaliser, to the bit: with mixup, sum_i mix_i w[y_i] +
+ * (1 - mix_i) w[y2_i] of the loader's batch (ops.h cxr_mix_weights), else sum_i w[y_i]. */
+static void check_epoch_mean(const char *store, cxr_store *st, float mixup)
+{
+    enum { STEPS = 3 };
+    char log[64];
+    snprintf(log, sizeof log, "trainer_test_%d.jsonl", (int)getpid());
+    unlink(log);
+    const double epoch = run_steps(store, mixup, STEPS, log);
+    double loss[STEPS];
+    int n = 0;
+    FILE *f = fopen(log, "r");
+    REQUIRE(f);
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "\"type\":\"step\"") ? strstr(line, "\"loss\":") : NULL;
+        if (p && n < STEPS) loss[n++] = strtod(p + 7, NULL);
+    }
+    fclose(f);
+    unlink(log);
+    REQUIRE(n == STEPS);
+    cxr_loader *l = epoch0_loader(st, mixup);
+    const float *cw = cxr_store_class_weights(st);
+    double num = 0, den = 0, w_first = -1;
+    int varies = 0;
+    for (int k = 0; k < STEPS; k++) {
+        cxr_batch b;
+        CHECK_OK(cxr_loader_next_batch(l, &b));
+        REQUIRE(b.n == BATCH && (b.mix != NULL) == (mixup > 0));
+        double w = 0;
+        for (int i = 0; i < b.n; i++) {
+            double a = cw[b.labels[i]], c = 0;
+            if (b.mix) cxr_mix_weights(b.mix[i], b.labels[i], b.labels2[i], cw, &a, &c);
+            w += b.mix ? a + c : a;
+        }
+        if (k == 0) w_first = w;
+        varies += w != w_first;
+        num += (double)(float)loss[k] * w;
+        den += w;
+    }
+    cxr_loader_destroy(l);
+    printf("epoch mean over %d steps (mixup %g): run %.17g, from the log and the batches %.17g\n",
+           STEPS, (double)mixup, epoch, num / den);
+    CHECK(varies > 0); /* unequal weights: a plain mean would differ */
+    CHECK(epoch == num / den);
 }
 
 int main(void)
@@ -101,12 +161,15 @@ int main(void)
     const float plain = first_step_loss(st, 0, 0);
     /* the check can tell the two apart */
     CHECK(isfinite(mixed) && fabsf(mixed - unmixed) > 1e-3f * fabsf(mixed));
-    const double run_mixed = run_one_step(path, MIXUP), run_plain = run_one_step(path, 0);
+    const double run_mixed = run_steps(path, MIXUP, 1, NULL),
+                 run_plain = run_steps(path, 0, 1, NULL);
     printf("first step: run %.9g, by hand mixed %.9g (unmixed loss of the mixed images %.9g); "
            "without mixup: run %.9g, by hand %.9g\n",
            run_mixed, mixed, unmixed, run_plain, plain);
     CHECK((float)run_mixed == mixed);
     CHECK((float)run_plain == plain);
+    check_epoch_mean(path, st, MIXUP);
+    check_epoch_mean(path, st, 0);
     cxr_store_close(st);
     unlink(path);
     TEST_END();
