@@ -28,20 +28,12 @@ __global__ void softmax_kernel(float *probs, const float *logits, int N, int C)
         softmax_row(probs + (size_t)n * C, logits + (size_t)n * C, C);
 }
 
-/* Image n's weights of its label and of its partner's (mixup; b = 0 without it), as loss.c. */
+/* Mixup: image n's weights of its label and of its partner's, as ops.h cxr_mix_weights. */
 __device__ static void mix_weights(const int32_t *labels, const int32_t *labels2, const float *mix,
                                    const float *cw, int n, double *a, double *b)
 {
-    const int y = labels[n];
-    const double wy = cw ? (double)cw[y] : 1.0;
-    if (!mix) {
-        *a = wy;
-        *b = 0.0;
-        return;
-    }
-    const int y2 = labels2[n];
-    *a = __dmul_rn((double)mix[n], wy);
-    *b = __dmul_rn(__dsub_rn(1.0, (double)mix[n]), cw ? (double)cw[y2] : 1.0);
+    *a = __dmul_rn((double)mix[n], cw ? (double)cw[labels[n]] : 1.0);
+    *b = __dmul_rn(__dsub_rn(1.0, (double)mix[n]), cw ? (double)cw[labels2[n]] : 1.0);
 }
 
 /* -sum_c q[c] log p[c] for label y, as loss.c's xent_of */
@@ -101,11 +93,11 @@ __global__ void xent_kernel(float *loss, float *dlogits, float *probs, const flo
         /* no fused multiply-add: the CPU's roundings; eps = 0 (l_all 0) leaves out the sum's
          * term, as loss.c: 0 * (-inf) from an overflowed logit is NaN */
         float *d = dlogits + (size_t)n * C;
+        const double lse = log(se);
         if (mix) {
             const int y2 = labels2[n];
             double a, b;
             mix_weights(labels, labels2, mix, cw, n, &a, &b);
-            const double lse = log(se);
             double t = 0.0;
             if (a != 0.0) t = __dmul_rn(a, xent_of(z, y, mx, lse, zs, l_on, l_all));
             if (b != 0.0) t = __dadd_rn(t, __dmul_rn(b, xent_of(z, y2, mx, lse, zs, l_on, l_all)));
@@ -119,9 +111,7 @@ __global__ void xent_kernel(float *loss, float *dlogits, float *probs, const flo
             }
             continue;
         }
-        double zq = (double)z[y] - mx;
-        if (l_all != 0.0) zq = __dadd_rn(__dmul_rn(l_on, zq), __dmul_rn(l_all, zs));
-        terms[n] = wy * (log(se) - zq);
+        terms[n] = wy * xent_of(z, y, mx, lse, zs, l_on, l_all);
         const float g = (float)(wy / wsum);
         for (int c = 0; c < C; c++) d[c] = __fmul_rn(g, __fsub_rn(p[c], c == y ? q_on : q_off));
     }

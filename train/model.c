@@ -660,7 +660,7 @@ cxr_status cxr_model_loss_backward_mixed(cxr_model *m, const int32_t *labels,
                                  mix[i], i);
         double a = class_weights ? class_weights[labels[i]] : 1.0, b = 0.0;
         if (mix) cxr_mix_weights(mix[i], labels[i], labels2[i], class_weights, &a, &b);
-        wsum += mix ? a + b : a;
+        wsum += a + b; /* b is 0 without mixup: a + 0.0 is a */
     }
     if (!(wsum > 0.0))
         return cxr_set_error(CXR_E_ARG, "model backward: the batch's class weights sum to 0");

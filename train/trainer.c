@@ -1108,7 +1108,7 @@ static double batch_weight(const train_run *r, const cxr_batch *b)
     for (int i = 0; i < b->n; i++) {
         double a = r->cw ? r->cw[b->labels[i]] : 1.0, c = 0.0;
         if (b->mix) cxr_mix_weights(b->mix[i], b->labels[i], b->labels2[i], r->cw, &a, &c);
-        w += b->mix ? a + c : a;
+        w += a + c; /* c is 0 without mixup: a + 0.0 is a */
     }
     return w;
 }
