@@ -6,8 +6,9 @@
  * zero-bordered band of the input, reached through an offset table, so no im2col strip is
  * written and nothing is packed (sgemm would copy the strip once more into its panel format,
  * a large share of the work at these small M and Kd: specs/model.md). Register
- * block: 4 weight rows x 16 pixels (8 ymm accumulators, enough to cover two FMA units'
- * latency), one broadcast per weight and two loads per column; inner-dimension chunks of KC.
+ * block: 4 weight rows x 24 pixels (12 ymm accumulators, enough to cover two FMA units'
+ * latency of 5 cycles; 8 were not), one broadcast per weight and three loads per column; the
+ * rest of a row in 16-pixel and masked tiles; inner-dimension chunks of KC.
  *
  * cxr_conv_dw: dW (M, Kd) += sum over pixels of dout[m] * column j, as dot products: 4 planes x
  * 3 columns of 8-lane accumulators over bands of ~1024 pixels, reduced once per band.
@@ -38,80 +39,91 @@ int cxr_gemm_wcol_available(void)
 }
 
 
-/* C[0..MR)[0..16) (+)= A[0..MR)[0..Kd) @ B[0..Kd)[0..16); masked: only the lanes in m0/m1. */
-static TGT INL void tile(const int MR, const int masked, float *C, size_t ldc, const float *A,
-                         size_t lda, const float *B, const int *offs, int Kd, __m256i m0,
-                         __m256i m1, const float *bias, const cxr_gemm_ep *ep)
+/* C[0..MR)[0..8 NV) (+)= A[0..MR)[0..Kd) @ B[0..Kd)[0..8 NV), NV = 2 or 3 vectors of 8 pixels;
+ * masked (NV = 2 only): only the lanes in m0/m1. At MR = 4, NV = 3 holds 12 accumulators: the
+ * 8 of NV = 2 cap the tile at 8 FMAs per FMA latency (5 cycles on Zen 2: 80% of two pipes), 12
+ * cover it, in 16 ymm registers with the 3 loads and the broadcast. Each output is the same
+ * chain of FMAs over the columns in order whatever the tile it falls in. */
+static TGT INL void tile(const int MR, const int NV, const int masked, float *C, size_t ldc,
+                         const float *A, size_t lda, const float *B, const int *offs, int Kd,
+                         __m256i m0, __m256i m1, const float *bias, const cxr_gemm_ep *ep)
 {
-    __m256 c0[4], c1[4];
-    for (int i = 0; i < MR; i++) {
-        if (bias) {
-            c0[i] = c1[i] = _mm256_broadcast_ss(bias + i);
-        } else {
-            c0[i] = masked ? _mm256_maskload_ps(C + i * ldc, m0) : _mm256_loadu_ps(C + i * ldc);
-            c1[i] =
-                masked ? _mm256_maskload_ps(C + i * ldc + 8, m1) : _mm256_loadu_ps(C + i * ldc + 8);
+    __m256 c[4][3];
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) {
+            const float *ci = C + i * ldc + 8 * v;
+            c[i][v] = bias     ? _mm256_broadcast_ss(bias + i)
+                      : masked ? _mm256_maskload_ps(ci, v ? m1 : m0)
+                               : _mm256_loadu_ps(ci);
         }
-    }
     for (int j = 0; j < Kd; j++) {
         const float *b = B + offs[j];
-        const __m256 b0 = masked ? _mm256_maskload_ps(b, m0) : _mm256_loadu_ps(b);
-        const __m256 b1 = masked ? _mm256_maskload_ps(b + 8, m1) : _mm256_loadu_ps(b + 8);
+        __m256 bv[3];
+        for (int v = 0; v < NV; v++)
+            bv[v] =
+                masked ? _mm256_maskload_ps(b + 8 * v, v ? m1 : m0) : _mm256_loadu_ps(b + 8 * v);
         for (int i = 0; i < MR; i++) {
             const __m256 a = _mm256_broadcast_ss(A + i * lda + j);
-            c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
-            c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+            for (int v = 0; v < NV; v++) c[i][v] = _mm256_fmadd_ps(a, bv[v], c[i][v]);
         }
     }
     if (ep->relu) {
         /* the same select as cxr_select_f: x > 0 ? x : alpha * x (NaN takes alpha * x) */
         const __m256 al = _mm256_set1_ps(ep->alpha), z = _mm256_setzero_ps();
-        for (int i = 0; i < MR; i++) {
-            c0[i] = _mm256_blendv_ps(_mm256_mul_ps(al, c0[i]), c0[i],
-                                     _mm256_cmp_ps(c0[i], z, _CMP_GT_OQ));
-            c1[i] = _mm256_blendv_ps(_mm256_mul_ps(al, c1[i]), c1[i],
-                                     _mm256_cmp_ps(c1[i], z, _CMP_GT_OQ));
-        }
+        for (int i = 0; i < MR; i++)
+            for (int v = 0; v < NV; v++)
+                c[i][v] = _mm256_blendv_ps(_mm256_mul_ps(al, c[i][v]), c[i][v],
+                                           _mm256_cmp_ps(c[i][v], z, _CMP_GT_OQ));
     }
-    for (int i = 0; i < MR; i++) {
-        if (masked) {
-            _mm256_maskstore_ps(C + i * ldc, m0, c0[i]);
-            _mm256_maskstore_ps(C + i * ldc + 8, m1, c1[i]);
-        } else {
-            _mm256_storeu_ps(C + i * ldc, c0[i]);
-            _mm256_storeu_ps(C + i * ldc + 8, c1[i]);
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) {
+            float *ci = C + i * ldc + 8 * v;
+            if (masked)
+                _mm256_maskstore_ps(ci, v ? m1 : m0, c[i][v]);
+            else
+                _mm256_storeu_ps(ci, c[i][v]);
         }
-    }
 }
 
-/* Blocking: inner-dimension chunks of KC rows of B, so that a 16-pixel panel of the chunk
- * (KC x 64 bytes) stays in L1 while every group of 4 weight rows passes over it. */
+/* Blocking: inner-dimension chunks of KC rows of B, so that a 24-pixel panel of the chunk
+ * (KC x 96 bytes) stays in L1 while every group of 4 weight rows passes over it. */
 #define KC 192 /* not critical: specs/model.md */
 
-static TGT INL void panel(float *C, size_t ldc, const float *A, size_t lda, const float *B,
-                          const int *offs, int M, int Kd, const int masked, __m256i m0, __m256i m1,
-                          const cxr_gemm_ep *ep)
+/* All M rows of C over one tile of 8 NV pixels, in blocks of 4 weight rows. */
+static TGT INL void panel(const int NV, float *C, size_t ldc, const float *A, size_t lda,
+                          const float *B, const int *offs, int M, int Kd, const int masked,
+                          __m256i m0, __m256i m1, const cxr_gemm_ep *ep)
 {
     const float *bs = ep->bias;
     int m = 0;
     for (; m + 4 <= M; m += 4)
-        tile(4, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL,
-             ep);
+        tile(4, NV, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1,
+             bs ? bs + m : NULL, ep);
     switch (M - m) {
     case 3:
-        tile(3, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL,
-             ep);
+        tile(3, NV, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1,
+             bs ? bs + m : NULL, ep);
         break;
     case 2:
-        tile(2, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL,
-             ep);
+        tile(2, NV, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1,
+             bs ? bs + m : NULL, ep);
         break;
     case 1:
-        tile(1, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1, bs ? bs + m : NULL,
-             ep);
+        tile(1, NV, masked, C + m * ldc, ldc, A + m * lda, lda, B, offs, Kd, m0, m1,
+             bs ? bs + m : NULL, ep);
         break;
     default: break;
     }
+}
+
+/* How many 24-pixel blocks start a row of N pixels: as many as fit, one fewer where that leaves
+ * the rest a multiple of 16 and the count does not (N = 128: 4 x 24 + 2 x 16, not 5 x 24 + a
+ * half-masked 16), so the study's rows (256, 128, 64) need no masked tile. */
+static int blocks24(int N)
+{
+    int a = N / 24;
+    if (a > 0 && (N - 24 * a) % 16 != 0 && (N - 24 * (a - 1)) % 16 == 0) a--;
+    return a;
 }
 
 TGT void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const float *B,
@@ -120,7 +132,7 @@ TGT void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const f
 {
     const __m256i all = _mm256_set1_epi32(-1);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const int r = N % 16;
+    const int n24 = 24 * blocks24(N), r = (N - n24) % 16;
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(r), lane);
     const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(r - 8), lane);
     for (int k0 = 0; k0 < Kd; k0 += KC) {
@@ -129,8 +141,10 @@ TGT void cxr_gemm_wcol(float *C, size_t ldc, const float *A, size_t lda, const f
         const int *ok = offs + k0;
         const cxr_gemm_ep ep = { k0 == 0 ? bias : NULL, relu && k0 + kc == Kd, alpha };
         int p = 0;
-        for (; p + 16 <= N; p += 16) panel(C + p, ldc, Ak, lda, B + p, ok, M, kc, 0, all, all, &ep);
-        if (p < N) panel(C + p, ldc, Ak, lda, B + p, ok, M, kc, 1, m0, m1, &ep);
+        for (; p < n24; p += 24) panel(3, C + p, ldc, Ak, lda, B + p, ok, M, kc, 0, all, all, &ep);
+        for (; p + 16 <= N; p += 16)
+            panel(2, C + p, ldc, Ak, lda, B + p, ok, M, kc, 0, all, all, &ep);
+        if (p < N) panel(2, C + p, ldc, Ak, lda, B + p, ok, M, kc, 1, m0, m1, &ep);
     }
 }
 

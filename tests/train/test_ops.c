@@ -587,6 +587,54 @@ static void test_xent(void)
  * forward, fused forward (leaky ReLU at the store) and input gradient (one FMA chain per
  * element in the same order), and the weight gradient (the AVX2 kernel in both). Shapes with
  * a whole 32-pixel tile and a tail, 1-7 leftover weight rows. */
+/* ---------------------------------------------------------------- direct product */
+/* cxr_gemm_wcol (and its AVX-512 twin where the CPU has it) against its contract, to the bit:
+ * each output is one chain of fused multiply-adds over the columns in order, from the bias (or
+ * from C when there is none), then the leaky ReLU. Rows of N pixels cover every split of a row
+ * into 24- and 16-pixel tiles and masked tails, M every remainder of the 4-row blocks, Kd one
+ * and three chunks of the inner dimension. */
+static void wcol_case(int wide, int M, int N, int Kd, int with_bias, int relu)
+{
+    const size_t ldc = (size_t)N + 3, lda = (size_t)Kd + 1, ldb = (size_t)N + 40;
+    float *A = malloc((size_t)M * lda * 4), *B = malloc((size_t)Kd * ldb * 4);
+    float *C = malloc((size_t)M * ldc * 4), *ref = malloc((size_t)M * ldc * 4);
+    float *bias = malloc((size_t)M * 4);
+    int *offs = malloc((size_t)Kd * sizeof *offs);
+    fill(A, (size_t)M * lda), fill(B, (size_t)Kd * ldb), fill(C, (size_t)M * ldc), fill(bias, M);
+    for (int j = 0; j < Kd; j++) /* shifted rows, as the padded band's columns are */
+        offs[j] = (int)((size_t)(Kd - 1 - j) * ldb) + j % 3;
+    memcpy(ref, C, (size_t)M * ldc * 4);
+    const float alpha = 0.5f;
+    for (int m = 0; m < M; m++)
+        for (int p = 0; p < N; p++) {
+            float acc = with_bias ? bias[m] : ref[m * ldc + p];
+            for (int j = 0; j < Kd; j++) acc = fmaf(A[m * lda + j], B[offs[j] + p], acc);
+            ref[m * ldc + p] = relu && !(acc > 0.0f) ? alpha * acc : acc;
+        }
+    (wide ? cxr_gemm_wcol512 : cxr_gemm_wcol)(C, ldc, A, lda, B, offs, M, N, Kd,
+                                              with_bias ? bias : NULL, alpha, relu);
+    if (memcmp(C, ref, (size_t)M * ldc * 4) != 0) { /* the padding columns too: never written */
+        fprintf(stderr, "wcol%s M=%d N=%d Kd=%d bias=%d relu=%d: not the contract's bits\n",
+                wide ? "512" : "", M, N, Kd, with_bias, relu);
+        cxr_test_failures++;
+    }
+    free(A), free(B), free(C), free(ref), free(bias), free(offs);
+}
+
+static void test_wcol_bits(void)
+{
+    if (!cxr_gemm_wcol_available()) return; /* callers use im2col + sgemm */
+    static const int ns[] = {
+        1, 7, 8, 9, 16, 23, 24, 25, 32, 40, 47, 48, 56, 64, 72, 80, 128, 256
+    };
+    for (int wide = 0; wide < 1 + cxr_conv_avx512_available(); wide++)
+        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+            for (int M = 1; M <= 9; M += (M < 5 ? 1 : 4))
+                wcol_case(wide, M, ns[i], ns[i] % 2 ? 9 : 400, (int)i % 2, (int)(i / 2) % 2);
+    wcol_case(0, 32, 256, 144, 1, 1); /* conv2's forward, one image row */
+    wcol_case(0, 16, 128, 288, 0, 0); /* conv3's input gradient, two chunks */
+}
+
 static void test_wide(int N, int C, int K, int H, int W)
 {
     cxr_cpu_ctx *c = ctx;
@@ -648,6 +696,7 @@ int main(int argc, char **argv)
         cxr_backend_destroy(be);
         TEST_END();
     }
+    test_wcol_bits();
     test_conv(2, 3, 4, 5, 6);
     test_conv(3, 1, 2, 4, 4); /* conv1 shape (C = 1), odd batch over 2 threads */
     test_conv(1, 2, 3, 3, 1); /* width 1 */
