@@ -149,6 +149,7 @@ static void cpu_destroy(cxr_backend *be)
     if (c) {
         for (int i = 0; i < CXR_CPU_MAX_THREADS; i++) free(c->scratch[i]);
         free(c->map);
+        free(c->wino_u);
 #ifdef CXR_HAVE_DNNL
         cxr_dnnl_destroy(c->dnnl);
 #endif
@@ -295,6 +296,11 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
                       : c->avx512                 ? "own AVX-512 kernels"
                       : cxr_gemm_wcol_available() ? "own AVX2+FMA kernels"
                                                   : "im2col+OpenBLAS (no AVX2)";
+    /* our direct forward of layers of >= 16 channels: by Winograd unless CXR_CPU_WINOGRAD=0
+     * (different last bits, so the log names it) */
+    const char *fwd = c->blas_parallel || !cxr_gemm_wcol_available() ? ""
+                      : c->wino                                      ? " (Winograd forward)"
+                                : " (direct forward: CXR_CPU_WINOGRAD=0)";
 #ifdef CXR_HAVE_DNNL
     const char *isa = cxr_dnnl_isa();
 #else
@@ -315,9 +321,9 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
     }
 #endif
     snprintf(buf, cap,
-             "%s; oneDNN (%s) for:%s%s%s%s%s%s; %s; denormals %s; cpu avx512=%d avx512bf16=%d "
+             "%s%s; oneDNN (%s) for:%s%s%s%s%s%s; %s; denormals %s; cpu avx512=%d avx512bf16=%d "
              "amx-bf16=%d",
-             own, isa, c->dnnl_ops & CXR_DNNL_CONV_FWD ? " conv_fwd" : "",
+             own, fwd, isa, c->dnnl_ops & CXR_DNNL_CONV_FWD ? " conv_fwd" : "",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA ? " conv_bwd_data" : "",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_W ? " conv_bwd_w" : "",
              c->dnnl_ops & CXR_DNNL_DENSE ? " dense" : "", c->dnnl_ops ? "" : " none", layers,
@@ -350,6 +356,10 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     /* diagnostic only (the benchmark's denormal timing): leave MXCSR as the threads have it */
     const char *den = getenv("CXR_CPU_DENORMALS");
     c->keep_denormals = den && strcmp(den, "keep") == 0;
+    /* our forward by Winograd where it applies (conv.c); CXR_CPU_WINOGRAD=0: the direct product
+     * (benchmarks, and the bits of builds before it) */
+    const char *wg = getenv("CXR_CPU_WINOGRAD");
+    c->wino = !(wg && strcmp(wg, "0") == 0);
     be->name = "cpu";
     be->ctx = c;
     be->on_device = 0;

@@ -134,8 +134,10 @@ typedef struct {
     int direct;
     float *buf; /* direct: a padded band (pad_band); else: the im2col strip */
     const int *offs;
-    size_t plane; /* direct: the band's plane stride */
-    int wide;     /* direct: the AVX-512 kernels (cxr_cpu_ctx.avx512) */
+    size_t plane;     /* direct: the band's plane stride */
+    int wide;         /* direct: the AVX-512 kernels (cxr_cpu_ctx.avx512) */
+    const float *U;   /* direct forward by Winograd: the transformed weights (else NULL) */
+    cxr_wino_work wk; /* and its work buffers */
 } col_src;
 
 /* Cm[:, rows y0..y1) (M, (y1-y0)*W, leading dimension ldc) += A (M, C*9) @ columns of those
@@ -147,6 +149,13 @@ static void strip_product(const col_src *src, float *Cm, size_t ldc, const float
 {
     if (src->direct) {
         pad_band(src->buf, src->plane, x, C, H, W, y0, y1);
+        if (src->U) { /* two rows at a time from four band rows (strips are even) */
+            for (int y = y0; y < y1; y += 2)
+                cxr_wino_rows(Cm + (size_t)(y - y0) * W, ldc, src->U,
+                              src->buf + (size_t)(y - y0) * (W + 2), src->plane, C, M, W, bias,
+                              alpha, relu, &src->wk, src->wide);
+            return;
+        }
         for (int y = y0; y < y1; y++)
             (src->wide ? cxr_gemm_wcol512 : cxr_gemm_wcol)(
                 Cm + (size_t)(y - y0) * W, ldc, A, (size_t)C * 9,
@@ -180,6 +189,72 @@ static size_t src_floats(int direct, int C, int W, int R)
 /* Floats reserved for an offset table of Kd ints (pad_offsets). */
 #define OFFS_FLOATS(Kd) (((size_t)(Kd) + 15) / 16 * 16)
 
+/* ---- the forward by Winograd (winograd.c) */
+
+/* Whether the direct forward of this layer runs by Winograd: layers of at least 16 input
+ * channels (conv2-conv4; conv1's single channel leaves too little to save) with even sizes
+ * (strips of even rows, whole 2x2 tiles) and rows of at least 32 pixels (16 tiles: at 8, the
+ * products run in half-masked tiles and Winograd measured slower than the direct product). */
+static int wino_applies(void *ctx, int direct, int C, int H, int W)
+{
+    const cxr_cpu_ctx *c = ctx;
+    return direct && c->wino && C >= 16 && W >= 32 && !((H | W) & 1);
+}
+
+/* Row stride of the Winograd buffers for W/2 tiles: padded by one cache line (as col_ld). */
+static size_t wino_ld(int W) { return (size_t)(W / 2 + 15) / 16 * 16 + 16; }
+
+/* Per-thread floats of the Winograd buffers: V, M, the offsets and K zeros. */
+static size_t wino_floats(int C, int K, int W)
+{
+    return 16 * ((size_t)C + K) * wino_ld(W) + OFFS_FLOATS(C) + ((size_t)K + 15) / 16 * 16;
+}
+
+/* The transformed weights into the context's buffer: U, or NULL when out of memory. */
+static const float *wino_weights(void *ctx, const float *w, int K, int C)
+{
+    cxr_cpu_ctx *c = ctx;
+    const size_t bytes = (size_t)16 * K * C * sizeof(float);
+    if (c->wino_u_bytes < bytes) {
+        free(c->wino_u);
+        c->wino_u = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        c->wino_u_bytes = c->wino_u ? bytes : 0;
+        if (!c->wino_u) return NULL;
+    }
+    cxr_wino_weights(c->wino_u, w, K, C);
+    return c->wino_u;
+}
+
+/* Lays out the Winograd work buffers in a thread's scratch at `at` (wino_floats of them). */
+static cxr_wino_work wino_work(float *at, int C, int K, int W)
+{
+    const size_t ld = wino_ld(W);
+    cxr_wino_work wk = { at, ld, at + 16 * (size_t)C * ld, ld, NULL, NULL };
+    int *offs = (int *)(at + 16 * ((size_t)C + K) * ld);
+    for (int c = 0; c < C; c++) offs[c] = (int)((size_t)c * ld);
+    float *zero = (float *)offs + OFFS_FLOATS(C);
+    memset(zero, 0, sizeof(float) * (size_t)K);
+    wk.offs = offs, wk.zero = zero;
+    return wk;
+}
+
+/* A forward's column source in a thread's scratch: the band (or im2col strip) of sf floats,
+ * its offset table, and the Winograd buffers at `wo` when U is given. */
+static col_src forward_src(float *scr, size_t sf, int direct, int wide, int R, const float *U,
+                           size_t wo, int C, int K, int W)
+{
+    int *offs = (int *)(scr + sf);
+    col_src src = { .direct = direct,
+                    .buf = scr,
+                    .offs = offs,
+                    .plane = pad_plane(R, W),
+                    .wide = wide,
+                    .U = U };
+    if (U) src.wk = wino_work(scr + wo, C, K, W);
+    if (direct) pad_offsets(offs, src.plane, C, W);
+    return src;
+}
+
 cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
                                    const float *in /* (N,C,H,W) */, const float *w /* (K,C,3,3) */,
                                    const float *b /* (K) */, int N, int C, int K, int H, int W)
@@ -195,18 +270,20 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
     int ot;
     const int direct = plan_threads(ctx, N, &ot), wide = direct && ((cxr_cpu_ctx *)ctx)->avx512;
     const int R = strip_rows(ctx, C, H, W);
-    const size_t sf = src_floats(direct, C, W, R), need = sf + OFFS_FLOATS(C * 9);
+    const int wino = wino_applies(ctx, direct, C, H, W);
+    const size_t sf = src_floats(direct, C, W, R), wo = sf + OFFS_FLOATS(C * 9);
+    const size_t need = wo + (wino ? wino_floats(C, K, W) : 0);
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_forward: no scratch (%zu floats)", need);
+    const float *U = wino ? wino_weights(ctx, w, K, C) : NULL;
+    if (wino && !U) return cxr_set_error(CXR_E_NOMEM, "conv3x3_forward: no Winograd weights");
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
 #pragma omp parallel num_threads(ot)
     {
         const int t = omp_get_thread_num();
         float *scr = cxr_cpu_scratch(ctx, t, 0);
-        int *offs = (int *)(scr + sf);
-        const col_src src = { direct, scr, offs, pad_plane(R, W), wide };
-        if (direct) pad_offsets(offs, src.plane, C, W);
+        const col_src src = forward_src(scr, sf, direct, wide, R, U, wo, C, K, W);
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;
@@ -265,7 +342,11 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
         float *wf = dwp + wn16;
         float *dbp = wf + wn16, *zeros = dbp + k16;
         int *offs = (int *)(scr + o_offs), *offx = (int *)(scr + o_offx);
-        const col_src src = { direct, scr + o_src, offs, pad_plane(Rd, W), wide };
+        const col_src src = { .direct = direct,
+                              .buf = scr + o_src,
+                              .offs = offs,
+                              .plane = pad_plane(Rd, W),
+                              .wide = wide };
         const size_t xplane = pad_plane(Rw, W);
         if (direct) pad_offsets(offx, xplane, C, W);
         memset(dwp, 0, sizeof(float) * wn);
@@ -406,12 +487,17 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
     int ot;
     const int direct = plan_threads(ctx, N, &ot), wide = direct && ((cxr_cpu_ctx *)ctx)->avx512;
     const int R = strip_rows(ctx, C, H, W);
+    const int wino = wino_applies(ctx, direct, C, H, W);
     const size_t sf = src_floats(direct, C, W, R), tile_floats = (size_t)K * R * W;
-    const size_t need = sf + OFFS_FLOATS(C * 9) + tile_floats + 16;
+    const size_t wo = sf + OFFS_FLOATS(C * 9) + tile_floats + 16;
+    const size_t need = wo + (wino ? wino_floats(C, K, W) : 0);
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_lrelu_pool_forward: no scratch (%zu floats)",
                                  need);
+    const float *U = wino ? wino_weights(ctx, w, K, C) : NULL;
+    if (wino && !U)
+        return cxr_set_error(CXR_E_NOMEM, "conv3x3_lrelu_pool_forward: no Winograd weights");
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
     const int Ho = H / 2, Wo = W / 2;
     const size_t pimg = (size_t)K * Ho * Wo, phw = (size_t)Ho * Wo;
@@ -419,10 +505,8 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
     {
         const int t = omp_get_thread_num();
         float *scr = cxr_cpu_scratch(ctx, t, 0);
-        int *offs = (int *)(scr + sf);
         float *tile = scr + sf + OFFS_FLOATS(C * 9);
-        const col_src src = { direct, scr, offs, pad_plane(R, W), wide };
-        if (direct) pad_offsets(offs, src.plane, C, W);
+        const col_src src = forward_src(scr, sf, direct, wide, R, U, wo, C, K, W);
         const int n0 = (int)((long)N * t / ot), n1 = (int)((long)N * (t + 1) / ot);
         for (int n = n0; n < n1; n++) {
             const float *x = in + (size_t)n * in_img;

@@ -36,6 +36,10 @@ typedef struct {
                             * stay ours, in fp32, unless CXR_CPU_DNNL was set) */
     float *map;            /* oneDNN forward: the full conv map the pool reads (fused slot) */
     size_t map_bytes;
+    int wino;      /* our forward of layers of >= 16 input channels by Winograd
+                            * (winograd.c); CXR_CPU_WINOGRAD=0: the direct product */
+    float *wino_u; /* the transformed weights of the forward being run */
+    size_t wino_u_bytes;
 } cxr_cpu_ctx;
 
 /* Threads the ops may use. */
@@ -127,6 +131,25 @@ int cxr_conv_avx512_available(void);
 void cxr_gemm_wcol512(float *C, size_t ldc, const float *A, size_t lda, const float *B,
                       const int *offs, int M, int N, int Kd, const float *bias, float alpha,
                       int relu);
+
+/* winograd.c: the forward of a 3x3 convolution by F(2x2, 3x3) for conv.c's direct path.
+ * cxr_wino_weights: U (16, K, C) from w (K, C, 3, 3). cxr_wino_rows: two output rows of the K
+ * planes at Y (planes ldc apart, rows W apart; W even) from the four rows of a zero-bordered
+ * band (as for cxr_gemm_wcol: channel planes `plane` floats apart, rows W + 2 long) that they
+ * read, plus bias, leaky ReLU'd when relu; the products on cxr_gemm_wcol (wide: its AVX-512
+ * twin, the same bits). Work buffers per thread: */
+typedef struct {
+    float *V; /* (16, C, ldv): transformed input tiles, ldv >= W/2 */
+    size_t ldv;
+    float *M; /* (16, K, ldm): their products, ldm >= W/2 */
+    size_t ldm;
+    const int *offs;   /* offs[c] = c * ldv */
+    const float *zero; /* K zeros (the products' bias) */
+} cxr_wino_work;
+void cxr_wino_weights(float *U, const float *w, int K, int C);
+void cxr_wino_rows(float *Y, size_t ldc, const float *U, const float *band, size_t plane, int C,
+                   int K, int W, const float *bias, float alpha, int relu, const cxr_wino_work *wk,
+                   int wide);
 
 /* gemm_avx2.c: C (M,N) += A (M,K) @ B (N,K)^T (both row-major, K contiguous), as dot products
  * in blocks of 256 along K, each block's sum added to C in order (so the result does not

@@ -399,6 +399,50 @@ static void test_fused(int N, int C, int K, int H, int W, size_t strip_floats)
         free(i1), free(i2);
 }
 
+/* ---------------------------------------------------------------- Winograd forward */
+/* The forward by Winograd (layers of >= 16 channels, rows of >= 32 pixels, even sizes) and by
+ * the direct product, each against the definition in double: both within 1e-6 of the sum of
+ * the terms' magnitudes (the scale of a float sum's rounding error; F(2x2, 3x3)'s transforms
+ * add a few roundings of that scale), and not the same bits (the Winograd path ran). */
+static void test_winograd(int N, int C, int K, int H, int W, size_t strip_floats)
+{
+    cxr_cpu_ctx *c = ctx;
+    size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * 9, no = (size_t)N * K * H * W;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4);
+    float *ow = malloc(no * 4), *od = malloc(no * 4);
+    fill(x, nx), fill(w, nw), fill(b, K);
+    c->strip_floats = strip_floats;
+    c->wino = 0;
+    CHECK_OK(cxr_conv3x3_forward_cpu(ctx, od, x, w, b, N, C, K, H, W));
+    c->wino = 1;
+    CHECK_OK(cxr_conv3x3_forward_cpu(ctx, ow, x, w, b, N, C, K, H, W));
+    c->strip_floats = 0;
+    double worst_w = 0, worst_d = 0;
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++)
+            for (int y = 0; y < H; y++)
+                for (int xx = 0; xx < W; xx++) {
+                    double s = b[k], mag = fabs(b[k]);
+                    for (int ci = 0; ci < C; ci++)
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                int yy = y + ky - 1, xi = xx + kx - 1;
+                                if (yy < 0 || yy >= H || xi < 0 || xi >= W) continue;
+                                double t = (double)w[((k * C + ci) * 3 + ky) * 3 + kx] *
+                                           x[((size_t)(n * C + ci) * H + yy) * W + xi];
+                                s += t, mag += fabs(t);
+                            }
+                    size_t o = ((size_t)(n * K + k) * H + y) * W + xx;
+                    worst_w = fmax(worst_w, fabs(ow[o] - s) / mag);
+                    worst_d = fmax(worst_d, fabs(od[o] - s) / mag);
+                }
+    printf("winograd %dx%dx%dx%dx%d: worst error / magnitude %.3g (direct %.3g)\n", N, C, K, H, W,
+           worst_w, worst_d);
+    CHECK(worst_w < 1e-6 && worst_d < 1e-6);
+    CHECK(memcmp(ow, od, no * 4) != 0);
+    free(x), free(w), free(b), free(ow), free(od);
+}
+
 /* ---------------------------------------------------------------- weighted softmax CE */
 static double xent_L(const float *z, const int32_t *lab, const float *cw, float eps, float *p,
                      float *dz, int N, int C)
@@ -693,6 +737,7 @@ int main(int argc, char **argv)
         test_wide(1, 24, 23, 4, 40); /* inner dimensions 216 and 207: two chunks of <= 192 */
         test_wide(2, 3, 12, 4, 48);  /* 8 + 4 rows, a tail of exactly 16 pixels */
         test_wide(1, 6, 14, 6, 30);  /* 8 + 6 rows, only a masked tile */
+        test_wide(1, 16, 5, 4, 34);  /* the forward by Winograd: its products at both widths */
         cxr_backend_destroy(be);
         TEST_END();
     }
@@ -700,6 +745,7 @@ int main(int argc, char **argv)
     test_conv(2, 3, 4, 5, 6);
     test_conv(3, 1, 2, 4, 4); /* conv1 shape (C = 1), odd batch over 2 threads */
     test_conv(1, 2, 3, 3, 1); /* width 1 */
+    test_conv(1, 16, 3, 2, 32); /* by Winograd: finite differences through it */
     /* strips of 1 and 2 rows (the study's sizes use strips of a few rows) */
     ((cxr_cpu_ctx *)ctx)->strip_floats = 3 * 9 * 6;
     test_conv(2, 3, 4, 5, 6);
@@ -712,6 +758,13 @@ int main(int argc, char **argv)
     test_fused(2, 3, 4, 6, 10, 3 * 9 * 10 * 3);  /* separate strips of 3 rows, fused of 2 */
     test_fused(3, 1, 16, 8, 20, 0);              /* conv1-like, odd batch, whole-image strips */
     test_fused(1, 5, 3, 12, 18, 5 * 9 * 18 * 5); /* Wo = 9: SSE and scalar tails */
+    /* the forward by Winograd (conv2-conv4's path): 8-tile vectors and tails of 1 and 4 tiles,
+     * whole-image strips and strips of 2 rows; the fused op still equals the separate ones */
+    test_winograd(2, 16, 6, 4, 34, 0);
+    test_winograd(1, 20, 9, 6, 40, 20 * 9 * 40 * 2);
+    test_winograd(1, 32, 4, 2, 64, 0);
+    test_fused(2, 16, 6, 8, 40, 0);
+    test_fused(1, 16, 5, 6, 34, 16 * 9 * 34 * 2);
     test_dense();
     test_elementwise();
     test_dropout_stats();
