@@ -296,11 +296,11 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
                       : c->avx512                 ? "own AVX-512 kernels"
                       : cxr_gemm_wcol_available() ? "own AVX2+FMA kernels"
                                                   : "im2col+OpenBLAS (no AVX2)";
-    /* our direct forward of layers of >= 16 channels: by Winograd unless CXR_CPU_WINOGRAD=0
-     * (different last bits, so the log names it) */
+    /* our direct forward and input gradient of layers of >= 16 channels: by Winograd unless
+     * CXR_CPU_WINOGRAD=0 (different last bits, so the log names it) */
     const char *fwd = c->blas_parallel || !cxr_gemm_wcol_available() ? ""
-                      : c->wino                                      ? " (Winograd forward)"
-                                : " (direct forward: CXR_CPU_WINOGRAD=0)";
+                      : c->wino ? " (Winograd forward and input gradient)"
+                                : " (direct products: CXR_CPU_WINOGRAD=0)";
 #ifdef CXR_HAVE_DNNL
     const char *isa = cxr_dnnl_isa();
 #else
@@ -356,7 +356,8 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     /* diagnostic only (the benchmark's denormal timing): leave MXCSR as the threads have it */
     const char *den = getenv("CXR_CPU_DENORMALS");
     c->keep_denormals = den && strcmp(den, "keep") == 0;
-    /* our forward by Winograd where it applies (conv.c); CXR_CPU_WINOGRAD=0: the direct product
+    /* our conv forward and input gradient by Winograd where it applies (conv.c);
+     * CXR_CPU_WINOGRAD=0: the direct product
      * (benchmarks, and the bits of builds before it) */
     const char *wg = getenv("CXR_CPU_WINOGRAD");
     c->wino = !(wg && strcmp(wg, "0") == 0);

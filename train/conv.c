@@ -136,7 +136,7 @@ typedef struct {
     const int *offs;
     size_t plane;     /* direct: the band's plane stride */
     int wide;         /* direct: the AVX-512 kernels (cxr_cpu_ctx.avx512) */
-    const float *U;   /* direct forward by Winograd: the transformed weights (else NULL) */
+    const float *U;   /* direct product by Winograd: the transformed weights (else NULL) */
     cxr_wino_work wk; /* and its work buffers */
 } col_src;
 
@@ -189,10 +189,11 @@ static size_t src_floats(int direct, int C, int W, int R)
 /* Floats reserved for an offset table of Kd ints (pad_offsets). */
 #define OFFS_FLOATS(Kd) (((size_t)(Kd) + 15) / 16 * 16)
 
-/* ---- the forward by Winograd (winograd.c) */
+/* ---- the forward and the input gradient by Winograd (winograd.c) */
 
-/* Whether the direct forward of this layer runs by Winograd: layers of at least 16 input
- * channels (conv2-conv4; conv1's single channel leaves too little to save) with even sizes
+/* Whether a direct product of C input channels runs by Winograd (the forward with the layer's
+ * C, the input gradient with its K): at least 16 of them (conv2-conv4; conv1's single channel
+ * leaves too little to save) with even sizes
  * (strips of even rows, whole 2x2 tiles) and rows of at least 32 pixels (16 tiles: at 8, the
  * products run in half-masked tiles and Winograd measured slower than the direct product). */
 static int wino_applies(void *ctx, int direct, int C, int H, int W)
@@ -210,8 +211,9 @@ static size_t wino_floats(int C, int K, int W)
     return 16 * ((size_t)C + K) * wino_ld(W) + OFFS_FLOATS(C) + ((size_t)K + 15) / 16 * 16;
 }
 
-/* The transformed weights into the context's buffer: U, or NULL when out of memory. */
-static const float *wino_weights(void *ctx, const float *w, int K, int C)
+/* The transformed weights into the context's buffer (flip: of w's flipped, transposed kernel,
+ * cxr_wino_weights): U, or NULL when out of memory. */
+static const float *wino_weights(void *ctx, const float *w, int K, int C, int flip)
 {
     cxr_cpu_ctx *c = ctx;
     const size_t bytes = (size_t)16 * K * C * sizeof(float);
@@ -221,7 +223,7 @@ static const float *wino_weights(void *ctx, const float *w, int K, int C)
         c->wino_u_bytes = c->wino_u ? bytes : 0;
         if (!c->wino_u) return NULL;
     }
-    cxr_wino_weights(c->wino_u, w, K, C);
+    cxr_wino_weights(c->wino_u, w, K, C, flip);
     return c->wino_u;
 }
 
@@ -276,7 +278,7 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_forward: no scratch (%zu floats)", need);
-    const float *U = wino ? wino_weights(ctx, w, K, C) : NULL;
+    const float *U = wino ? wino_weights(ctx, w, K, C, 0) : NULL;
     if (wino && !U) return cxr_set_error(CXR_E_NOMEM, "conv3x3_forward: no Winograd weights");
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
 #pragma omp parallel num_threads(ot)
@@ -329,10 +331,15 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
     const size_t o_offx = colf, o_src = o_offx + OFFS_FLOATS(C * 9);
     const size_t o_offs = o_src + df, o_dw = o_offs + OFFS_FLOATS(K * 9);
     const size_t k16 = ((size_t)K + 15) / 16 * 16;
-    const size_t need = o_dw + 2 * wn16 + k16 + (size_t)C + 16;
+    /* din by Winograd (the forward's shape with C and K swapped): its buffers after the rest */
+    const int wino = din && wino_applies(ctx, direct, K, H, W);
+    const size_t wo = o_dw + 2 * wn16 + k16 + (size_t)C + 16;
+    const size_t need = wo + (wino ? wino_floats(K, C, W) : 0);
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: no scratch (%zu floats)", need);
+    const float *U = wino ? wino_weights(ctx, w, C, K, 1) : NULL;
+    if (wino && !U) return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: no Winograd weights");
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
 #pragma omp parallel num_threads(ot)
     {
@@ -342,11 +349,13 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
         float *wf = dwp + wn16;
         float *dbp = wf + wn16, *zeros = dbp + k16;
         int *offs = (int *)(scr + o_offs), *offx = (int *)(scr + o_offx);
-        const col_src src = { .direct = direct,
-                              .buf = scr + o_src,
-                              .offs = offs,
-                              .plane = pad_plane(Rd, W),
-                              .wide = wide };
+        col_src src = { .direct = direct,
+                        .buf = scr + o_src,
+                        .offs = offs,
+                        .plane = pad_plane(Rd, W),
+                        .wide = wide,
+                        .U = U };
+        if (U) src.wk = wino_work(scr + wo, K, C, W);
         const size_t xplane = pad_plane(Rw, W);
         if (direct) pad_offsets(offx, xplane, C, W);
         memset(dwp, 0, sizeof(float) * wn);
@@ -495,7 +504,7 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_lrelu_pool_forward: no scratch (%zu floats)",
                                  need);
-    const float *U = wino ? wino_weights(ctx, w, K, C) : NULL;
+    const float *U = wino ? wino_weights(ctx, w, K, C, 0) : NULL;
     if (wino && !U)
         return cxr_set_error(CXR_E_NOMEM, "conv3x3_lrelu_pool_forward: no Winograd weights");
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;

@@ -133,7 +133,8 @@ void cxr_gemm_wcol512(float *C, size_t ldc, const float *A, size_t lda, const fl
                       int relu);
 
 /* winograd.c: the forward of a 3x3 convolution by F(2x2, 3x3) for conv.c's direct path.
- * cxr_wino_weights: U (16, K, C) from w (K, C, 3, 3). cxr_wino_rows: two output rows of the K
+ * cxr_wino_weights: U (16, K, C) from w (K, C, 3, 3), or with flip from the flipped,
+ * transposed kernel of w (C, K, 3, 3) (the input gradient's). cxr_wino_rows: two output rows of the K
  * planes at Y (planes ldc apart, rows W apart; W even) from the four rows of a zero-bordered
  * band (as for cxr_gemm_wcol: channel planes `plane` floats apart, rows W + 2 long) that they
  * read, plus bias, leaky ReLU'd when relu; the products on cxr_gemm_wcol (wide: its AVX-512
@@ -146,7 +147,7 @@ typedef struct {
     const int *offs;   /* offs[c] = c * ldv */
     const float *zero; /* K zeros (the products' bias) */
 } cxr_wino_work;
-void cxr_wino_weights(float *U, const float *w, int K, int C);
+void cxr_wino_weights(float *U, const float *w, int K, int C, int flip);
 void cxr_wino_rows(float *Y, size_t ldc, const float *U, const float *band, size_t plane, int C,
                    int K, int W, const float *bias, float alpha, int relu, const cxr_wino_work *wk,
                    int wide);

@@ -1,4 +1,6 @@
-/* winograd.c: the 3x3 convolution's forward by Winograd's minimal filtering F(2x2, 3x3)
+/* winograd.c: the 3x3 convolution's forward (and its input gradient, the same convolution of
+ * the output gradient with the flipped, transposed kernel) by Winograd's minimal filtering
+ * F(2x2, 3x3)
  * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), for conv.c's
  * direct path: each 2x2 block of outputs comes from a 4x4 patch d of the zero-bordered input,
  *
@@ -22,12 +24,15 @@
 
 #include "cpu_internal.h"
 
-/* U[(xi*K + k)*C + c] = (G g G^T)[xi] of w[k][c] (K, C, 3, 3). */
-void cxr_wino_weights(float *U, const float *w, int K, int C)
+/* U[(xi*K + k)*C + c] = (G g G^T)[xi] of g = w[k][c] (w: K, C, 3, 3), or with flip of
+ * g[j] = w[c][k][8 - j] (w: C, K, 3, 3; the input gradient's flipped, transposed kernel). */
+void cxr_wino_weights(float *U, const float *w, int K, int C, int flip)
 {
     for (int k = 0; k < K; k++)
         for (int c = 0; c < C; c++) {
-            const float *g = w + ((size_t)k * C + c) * 9;
+            float g[9];
+            for (int j = 0; j < 9; j++)
+                g[j] = flip ? w[((size_t)c * K + k) * 9 + 8 - j] : w[((size_t)k * C + c) * 9 + j];
             float t[4][3];
             for (int j = 0; j < 3; j++) {
                 t[0][j] = g[j];

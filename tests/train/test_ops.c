@@ -399,48 +399,71 @@ static void test_fused(int N, int C, int K, int H, int W, size_t strip_floats)
         free(i1), free(i2);
 }
 
-/* ---------------------------------------------------------------- Winograd forward */
-/* The forward by Winograd (layers of >= 16 channels, rows of >= 32 pixels, even sizes) and by
- * the direct product, each against the definition in double: both within 1e-6 of the sum of
- * the terms' magnitudes (the scale of a float sum's rounding error; F(2x2, 3x3)'s transforms
- * add a few roundings of that scale), and not the same bits (the Winograd path ran). */
+/* ---------------------------------------------------------------- Winograd */
+/* The products by Winograd (the forward of layers of >= 16 input channels, the input gradient
+ * of layers of >= 16 output channels; rows of >= 32 pixels, even sizes) and by the direct
+ * product, each against the definition in double: both within 1e-6 of the sum of the terms'
+ * magnitudes (the scale of a float sum's rounding error; F(2x2, 3x3)'s transforms add a few
+ * roundings of that scale), and, where Winograd applies, not the same bits (it ran). */
+static int wino_fail;
+static void wino_check(const char *what, const float *vw, const float *vd, const double *ref,
+                       const double *mag, size_t n, int applies)
+{
+    double worst_w = 0, worst_d = 0;
+    for (size_t i = 0; i < n; i++) {
+        worst_w = fmax(worst_w, fabs(vw[i] - ref[i]) / mag[i]);
+        worst_d = fmax(worst_d, fabs(vd[i] - ref[i]) / mag[i]);
+    }
+    printf("%s: worst error / magnitude %.3g (direct %.3g)%s\n", what, worst_w, worst_d,
+           applies ? "" : ", Winograd does not apply");
+    const int bad =
+        !(worst_w < 1e-6 && worst_d < 1e-6) || (memcmp(vw, vd, n * sizeof *vw) != 0) != applies;
+    if (bad && wino_fail++ < 10) fprintf(stderr, "%s: FAILED\n", what);
+    cxr_test_failures += bad;
+}
+
 static void test_winograd(int N, int C, int K, int H, int W, size_t strip_floats)
 {
     cxr_cpu_ctx *c = ctx;
     size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * 9, no = (size_t)N * K * H * W;
-    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4);
-    float *ow = malloc(no * 4), *od = malloc(no * 4);
-    fill(x, nx), fill(w, nw), fill(b, K);
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4), *g = malloc(no * 4);
+    float *ow = malloc(no * 4), *od = malloc(no * 4), *xw = junk(nx), *xd = junk(nx);
+    float *dw = junk(nw), *db = junk(K);
+    double *fref = malloc(no * 8), *fmag = malloc(no * 8);
+    double *dref = calloc(nx, 8), *dmag = calloc(nx, 8);
+    fill(x, nx), fill(w, nw), fill(b, K), fill(g, no);
     c->strip_floats = strip_floats;
-    c->wino = 0;
-    CHECK_OK(cxr_conv3x3_forward_cpu(ctx, od, x, w, b, N, C, K, H, W));
-    c->wino = 1;
-    CHECK_OK(cxr_conv3x3_forward_cpu(ctx, ow, x, w, b, N, C, K, H, W));
+    for (int v = 0; v < 2; v++) {
+        c->wino = v;
+        CHECK_OK(cxr_conv3x3_forward_cpu(ctx, v ? ow : od, x, w, b, N, C, K, H, W));
+        CHECK_OK(cxr_conv3x3_backward_cpu(ctx, v ? xw : xd, dw, db, g, x, w, N, C, K, H, W));
+    }
     c->strip_floats = 0;
-    double worst_w = 0, worst_d = 0;
+    /* the forward, and each of its terms' share of din = sum over outputs of w * dout */
     for (int n = 0; n < N; n++)
         for (int k = 0; k < K; k++)
             for (int y = 0; y < H; y++)
                 for (int xx = 0; xx < W; xx++) {
-                    double s = b[k], mag = fabs(b[k]);
+                    const size_t o = ((size_t)(n * K + k) * H + y) * W + xx;
+                    fref[o] = b[k], fmag[o] = fabs(b[k]);
                     for (int ci = 0; ci < C; ci++)
                         for (int ky = 0; ky < 3; ky++)
                             for (int kx = 0; kx < 3; kx++) {
                                 int yy = y + ky - 1, xi = xx + kx - 1;
                                 if (yy < 0 || yy >= H || xi < 0 || xi >= W) continue;
-                                double t = (double)w[((k * C + ci) * 3 + ky) * 3 + kx] *
-                                           x[((size_t)(n * C + ci) * H + yy) * W + xi];
-                                s += t, mag += fabs(t);
+                                const size_t ix = ((size_t)(n * C + ci) * H + yy) * W + xi;
+                                const double wt = w[((k * C + ci) * 3 + ky) * 3 + kx];
+                                fref[o] += wt * x[ix], fmag[o] += fabs(wt * x[ix]);
+                                dref[ix] += wt * g[o], dmag[ix] += fabs(wt * g[o]);
                             }
-                    size_t o = ((size_t)(n * K + k) * H + y) * W + xx;
-                    worst_w = fmax(worst_w, fabs(ow[o] - s) / mag);
-                    worst_d = fmax(worst_d, fabs(od[o] - s) / mag);
                 }
-    printf("winograd %dx%dx%dx%dx%d: worst error / magnitude %.3g (direct %.3g)\n", N, C, K, H, W,
-           worst_w, worst_d);
-    CHECK(worst_w < 1e-6 && worst_d < 1e-6);
-    CHECK(memcmp(ow, od, no * 4) != 0);
-    free(x), free(w), free(b), free(ow), free(od);
+    char what[96];
+    snprintf(what, sizeof what, "winograd %dx%dx%dx%dx%d forward", N, C, K, H, W);
+    wino_check(what, ow, od, fref, fmag, no, C >= 16 && W >= 32);
+    snprintf(what, sizeof what, "winograd %dx%dx%dx%dx%d input gradient", N, C, K, H, W);
+    wino_check(what, xw, xd, dref, dmag, nx, K >= 16 && W >= 32);
+    free(x), free(w), free(b), free(g), free(ow), free(od), free(xw), free(xd), free(dw), free(db);
+    free(fref), free(fmag), free(dref), free(dmag);
 }
 
 /* ---------------------------------------------------------------- weighted softmax CE */
@@ -745,7 +768,8 @@ int main(int argc, char **argv)
     test_conv(2, 3, 4, 5, 6);
     test_conv(3, 1, 2, 4, 4); /* conv1 shape (C = 1), odd batch over 2 threads */
     test_conv(1, 2, 3, 3, 1); /* width 1 */
-    test_conv(1, 16, 3, 2, 32); /* by Winograd: finite differences through it */
+    test_conv(1, 16, 3, 2, 32); /* forward by Winograd: finite differences through it */
+    test_conv(1, 4, 16, 2, 32); /* input gradient by Winograd, against finite differences */
     /* strips of 1 and 2 rows (the study's sizes use strips of a few rows) */
     ((cxr_cpu_ctx *)ctx)->strip_floats = 3 * 9 * 6;
     test_conv(2, 3, 4, 5, 6);
@@ -763,6 +787,9 @@ int main(int argc, char **argv)
     test_winograd(2, 16, 6, 4, 34, 0);
     test_winograd(1, 20, 9, 6, 40, 20 * 9 * 40 * 2);
     test_winograd(1, 32, 4, 2, 64, 0);
+    test_winograd(1, 4, 16, 4, 34, 0);                /* the input gradient only */
+    test_winograd(1, 16, 20, 6, 40, 20 * 9 * 40 * 2); /* both, din in strips of 2 rows */
+    test_winograd(1, 16, 16, 4, 30, 0);               /* rows of 30: neither */
     test_fused(2, 16, 6, 8, 40, 0);
     test_fused(1, 16, 5, 6, 34, 16 * 9 * 34 * 2);
     test_dense();
