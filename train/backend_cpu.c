@@ -298,7 +298,10 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
                                                   : "im2col+OpenBLAS (no AVX2)";
     /* our direct forward and input gradient of layers of >= 16 channels: by Winograd unless
      * CXR_CPU_WINOGRAD=0 (different last bits, so the log names it) */
-    const char *fwd = c->blas_parallel || !cxr_gemm_wcol_available() ? ""
+    /* whether our kernels take any layer of >= 16 channels (on AVX-512 CPUs oneDNN has them) */
+    const int own16 = !(c->dnnl_ops & CXR_DNNL_CONV_FWD) || c->dnnl_min_c[0] > 16 ||
+                      !(c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA) || c->dnnl_min_c[1] > 16;
+    const char *fwd = c->blas_parallel || !cxr_gemm_wcol_available() || !own16 ? ""
                       : c->wino ? " (Winograd forward and input gradient)"
                                 : " (direct products: CXR_CPU_WINOGRAD=0)";
 #ifdef CXR_HAVE_DNNL

@@ -364,7 +364,7 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
         /* din is the 'same' convolution of dout with the flipped, transposed kernel
          * wf (C,K,3,3)[c,k,ky,kx] = w[k,c,2-ky,2-kx]: a product with inner dimension K*9
          * writing din directly (no column-gradient buffer to zero and scatter back) */
-        if (din) {
+        if (din && !U) { /* (Winograd transforms the kernel itself, wino_weights) */
             for (int c = 0; c < C; c++)
                 for (int k = 0; k < K; k++)
                     for (int j = 0; j < 9; j++)

@@ -36,9 +36,9 @@ typedef struct {
                             * stay ours, in fp32, unless CXR_CPU_DNNL was set) */
     float *map;            /* oneDNN forward: the full conv map the pool reads (fused slot) */
     size_t map_bytes;
-    int wino;      /* our forward of layers of >= 16 input channels by Winograd
-                            * (winograd.c); CXR_CPU_WINOGRAD=0: the direct product */
-    float *wino_u; /* the transformed weights of the forward being run */
+    int wino;      /* our forward and input gradient of layers of >= 16 channels by
+                    * Winograd (winograd.c, conv.c); CXR_CPU_WINOGRAD=0: direct products */
+    float *wino_u; /* the transformed weights of the op being run */
     size_t wino_u_bytes;
 } cxr_cpu_ctx;
 
@@ -132,13 +132,14 @@ void cxr_gemm_wcol512(float *C, size_t ldc, const float *A, size_t lda, const fl
                       const int *offs, int M, int N, int Kd, const float *bias, float alpha,
                       int relu);
 
-/* winograd.c: the forward of a 3x3 convolution by F(2x2, 3x3) for conv.c's direct path.
- * cxr_wino_weights: U (16, K, C) from w (K, C, 3, 3), or with flip from the flipped,
- * transposed kernel of w (C, K, 3, 3) (the input gradient's). cxr_wino_rows: two output rows of the K
- * planes at Y (planes ldc apart, rows W apart; W even) from the four rows of a zero-bordered
- * band (as for cxr_gemm_wcol: channel planes `plane` floats apart, rows W + 2 long) that they
- * read, plus bias, leaky ReLU'd when relu; the products on cxr_gemm_wcol (wide: its AVX-512
- * twin, the same bits). Work buffers per thread: */
+/* winograd.c: the forward of a 3x3 convolution, and its input gradient, by F(2x2, 3x3) for
+ * conv.c's direct path. cxr_wino_weights: U (16, K, C) from w (K, C, 3, 3), or with flip from
+ * the flipped, transposed kernel of w (C, K, 3, 3) (the input gradient's, K and C swapped).
+ * cxr_wino_rows: two output rows of the K planes at Y (planes ldc apart, rows W apart; W even)
+ * from the four rows of a zero-bordered band of C channels (as for cxr_gemm_wcol: channel
+ * planes `plane` floats apart, rows W + 2 long) that they read, plus bias (the input gradient:
+ * zeros), leaky ReLU'd when relu; the products on cxr_gemm_wcol (wide: its AVX-512 twin, the
+ * same bits). Work buffers per thread: */
 typedef struct {
     float *V; /* (16, C, ldv): transformed input tiles, ldv >= W/2 */
     size_t ldv;

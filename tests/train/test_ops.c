@@ -72,6 +72,10 @@ static void test_conv(int N, int C, int K, int H, int W)
     float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4), *r = malloc(no * 4);
     float *out = malloc(no * 4), *dx = junk(nx), *dw = junk(nw), *db = junk(K);
     fill(x, nx), fill(w, nw), fill(b, K), fill(r, no);
+    /* the direct path first, whatever CXR_CPU_PARALLEL says (the other path is compared below;
+     * the write checks at the end rerun the direct one) */
+    const int keep_blas = ((cxr_cpu_ctx *)ctx)->blas_parallel;
+    ((cxr_cpu_ctx *)ctx)->blas_parallel = 0;
     /* forward against the direct definition */
     CHECK_OK(cxr_conv3x3_forward_cpu(ctx, out, x, w, b, N, C, K, H, W));
     double maxerr = 0;
@@ -145,6 +149,7 @@ static void test_conv(int N, int C, int K, int H, int W)
     CHECK(memcmp(db, db3, K * 4) == 0);
     CHECK_OK(cxr_conv3x3_backward_cpu(ctx, NULL, dw, db, r, x, w, N, C, K, H, W));
     CHECK(memcmp(dw, dw2, nw * 4) == 0 && memcmp(db, db3, K * 4) == 0);
+    ((cxr_cpu_ctx *)ctx)->blas_parallel = keep_blas;
     free(dx3), free(db3);
     free(x), free(w), free(b), free(r), free(out), free(dx), free(dw), free(db), free(dw2);
 }
@@ -425,10 +430,13 @@ static void wino_check(const char *what, const float *vw, const float *vd, const
 static void test_winograd(int N, int C, int K, int H, int W, size_t strip_floats)
 {
     cxr_cpu_ctx *c = ctx;
+    if (!cxr_gemm_wcol_available()) return; /* no direct path, so no Winograd: im2col + sgemm */
+    const int keep_wino = c->wino, keep_blas = c->blas_parallel;
+    c->blas_parallel = 0; /* whatever CXR_CPU_PARALLEL says: the direct path */
     size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * 9, no = (size_t)N * K * H * W;
     float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4), *g = malloc(no * 4);
     float *ow = malloc(no * 4), *od = malloc(no * 4), *xw = junk(nx), *xd = junk(nx);
-    float *dw = junk(nw), *db = junk(K);
+    float *dw = junk(nw), *db = junk(K), *o2 = malloc(no * 4), *x2 = junk(nx);
     double *fref = malloc(no * 8), *fmag = malloc(no * 8);
     double *dref = calloc(nx, 8), *dmag = calloc(nx, 8);
     fill(x, nx), fill(w, nw), fill(b, K), fill(g, no);
@@ -438,7 +446,15 @@ static void test_winograd(int N, int C, int K, int H, int W, size_t strip_floats
         CHECK_OK(cxr_conv3x3_forward_cpu(ctx, v ? ow : od, x, w, b, N, C, K, H, W));
         CHECK_OK(cxr_conv3x3_backward_cpu(ctx, v ? xw : xd, dw, db, g, x, w, N, C, K, H, W));
     }
+    /* each 2x2 tile is computed alone: whole-image strips and one thread give the same bits */
     c->strip_floats = 0;
+    const int threads = c->n_threads;
+    c->n_threads = 1;
+    CHECK_OK(cxr_conv3x3_forward_cpu(ctx, o2, x, w, b, N, C, K, H, W));
+    CHECK_OK(cxr_conv3x3_backward_cpu(ctx, x2, dw, db, g, x, w, N, C, K, H, W));
+    c->n_threads = threads;
+    CHECK(memcmp(o2, ow, no * 4) == 0 && memcmp(x2, xw, nx * 4) == 0);
+    c->wino = keep_wino, c->blas_parallel = keep_blas;
     /* the forward, and each of its terms' share of din = sum over outputs of w * dout */
     for (int n = 0; n < N; n++)
         for (int k = 0; k < K; k++)
@@ -463,7 +479,7 @@ static void test_winograd(int N, int C, int K, int H, int W, size_t strip_floats
     snprintf(what, sizeof what, "winograd %dx%dx%dx%dx%d input gradient", N, C, K, H, W);
     wino_check(what, xw, xd, dref, dmag, nx, K >= 16 && W >= 32);
     free(x), free(w), free(b), free(g), free(ow), free(od), free(xw), free(xd), free(dw), free(db);
-    free(fref), free(fmag), free(dref), free(dmag);
+    free(o2), free(x2), free(fref), free(fmag), free(dref), free(dmag);
 }
 
 /* ---------------------------------------------------------------- weighted softmax CE */
@@ -760,7 +776,7 @@ int main(int argc, char **argv)
         test_wide(1, 24, 23, 4, 40); /* inner dimensions 216 and 207: two chunks of <= 192 */
         test_wide(2, 3, 12, 4, 48);  /* 8 + 4 rows, a tail of exactly 16 pixels */
         test_wide(1, 6, 14, 6, 30);  /* 8 + 6 rows, only a masked tile */
-        test_wide(1, 16, 5, 4, 34);  /* the forward by Winograd: its products at both widths */
+        test_wide(1, 16, 16, 4, 34); /* Winograd forward and din: products at both widths */
         cxr_backend_destroy(be);
         TEST_END();
     }
@@ -790,6 +806,7 @@ int main(int argc, char **argv)
     test_winograd(1, 4, 16, 4, 34, 0);                /* the input gradient only */
     test_winograd(1, 16, 20, 6, 40, 20 * 9 * 40 * 2); /* both, din in strips of 2 rows */
     test_winograd(1, 16, 16, 4, 30, 0);               /* rows of 30: neither */
+    test_winograd(2, 16, 16, 6, 32, 16 * 9 * 32 * 4); /* strips of 4 rows and a last of 2 */
     test_fused(2, 16, 6, 8, 40, 0);
     test_fused(1, 16, 5, 6, 34, 16 * 9 * 34 * 2);
     test_dense();
