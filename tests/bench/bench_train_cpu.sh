@@ -68,7 +68,7 @@ while [ "$r" -le "$rounds" ]; do
     awk -v c="$(get "$c" img_per_s)" -v d="$(get "$cd_" img_per_s)" -v b="$(get "$cb" img_per_s)" \
         -v tf="$(get "$tf" img_per_s)" -v tb="$(get "$tb" img_per_s)" -v t="$(get "$t" img_per_s)" \
         -v g="$(get "$c" gflop_per_img)" -v p="$peak" 'BEGIN {
-        printf "ratio round: cxr %.2f img/s = %.1f GFLOP/s = %.0f%% of peak", c, c * g, 100 * c * g / p
+        printf "ratio round: cxr %.2f img/s = %.1f direct-equivalent GFLOP/s = %.0f%% of peak (Winograd does fewer)", c, c * g, 100 * c * g / p
         if (tf > 0) printf "; cxr/tf-fp32 %.2f", c / tf
         if (tb > 0) printf "; cxr/tf-mixed_bf16 %.2f", c / tb
         if (b > 0 && tb > 0) printf "; cxr-bf16/tf-mixed_bf16 %.2f", b / tb
