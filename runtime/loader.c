@@ -797,8 +797,8 @@ static cxr_status hand_out(cxr_loader *l, const bslot *bs, cxr_batch *b)
     b->labels = bs->labels;
     b->indices = bs->indices;
     b->step = bs->step;
-    b->labels2 = l->opt.mixup > 0 ? bs->labels2 : NULL;
-    b->mix = l->opt.mixup > 0 ? bs->mix : NULL;
+    b->labels2 = bs->labels2; /* NULL without mixup (the ring is calloc'd, they are not made) */
+    b->mix = bs->mix;
     if (bs->st != CXR_OK) {
         b->n = 0;
         return cxr_set_error(bs->st, "%s", bs->msg);

@@ -252,8 +252,10 @@ static col_src forward_src(float *scr, size_t sf, int direct, int wide, int R, c
                     .plane = pad_plane(R, W),
                     .wide = wide,
                     .U = U };
-    if (U) src.wk = wino_work(scr + wo, C, K, W);
-    if (direct) pad_offsets(offs, src.plane, C, W);
+    if (U)
+        src.wk = wino_work(scr + wo, C, K, W);
+    else if (direct) /* the direct product's column table (Winograd has its own) */
+        pad_offsets(offs, src.plane, C, W);
     return src;
 }
 
