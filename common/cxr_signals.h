@@ -28,6 +28,7 @@
 #define CXR_SIGNALS_H
 
 #include <signal.h>
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,6 +52,18 @@ void cxr_sigmask_block_async(cxr_sigmask_saved *old);
 void cxr_sigmask_restore(const cxr_sigmask_saved *old);
 /* 1 when every asynchronous signal is blocked on the calling thread (for tests), else 0. */
 int cxr_sigmask_async_blocked(void);
+
+/* Reading a mapped file raises SIGBUS in the reading thread where the page is gone: another
+ * program cut the file short in place (truncate, or a writer that rewrites instead of renaming),
+ * or the device failed to read it (EIO). cxr_guard_mapped_read runs fn(arg) so that such a
+ * SIGBUS, from a read of [base, base + len) on this thread, abandons fn where it stands and
+ * returns 1 instead of killing the process; otherwise fn's status goes to *st and it returns 0.
+ * fn must be safe to abandon at any instruction: it takes no lock and holds no allocation or
+ * state that it would release or put back later (a pure decode of the mapped bytes into the
+ * caller's buffers). The first call installs a SIGBUS handler for the process; a SIGBUS it does
+ * not own (another address, another thread, one sent by kill) meets the action from before,
+ * which it puts back: a real fault still crashes as it would have. */
+int cxr_guard_mapped_read(const void *base, size_t len, int (*fn)(void *), void *arg, int *st);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,7 @@
-/* signals.c: the tools' stop handler and the asynchronous-signal mask (cxr_signals.h). */
+/* signals.c: the tools' stop handler, the asynchronous-signal mask and the guard of mapped reads
+ * (cxr_signals.h). */
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 
@@ -73,4 +75,60 @@ volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void)
         sigaction(stop_signals[i], &sa, NULL);
     }
     return &stop_requested;
+}
+
+/* ------------------------------------------------- SIGBUS from a mapped file's read */
+
+typedef struct {
+    const char *lo, *hi; /* the mapped bytes the guarded reader reads */
+    sigjmp_buf env;
+} bus_guard;
+
+static _Thread_local bus_guard *volatile bus_active; /* this thread's guard, NULL outside one */
+static struct sigaction bus_before; /* the action before ours, put back for a SIGBUS not ours */
+static int bus_installed;
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+
+static void on_bus(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    bus_guard *g = bus_active;
+    const char *at = si->si_addr;
+    /* si_code > 0: raised by the kernel for a fault of this thread, si_addr its address */
+    if (g && si->si_code > 0 && at >= g->lo && at < g->hi) {
+        bus_active = NULL;
+        siglongjmp(g->env, 1); /* the mask saved by sigsetjmp, SIGBUS unblocked, comes back */
+    }
+    /* Not ours: the action from before. A fault re-runs its instruction on return and raises it
+     * again under that action; a SIGBUS sent by another process is sent again (pending until
+     * this handler returns). */
+    sigaction(SIGBUS, &bus_before, NULL);
+    if (si->si_code <= 0) raise(sig);
+}
+
+static void bus_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_bus;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_SIGINFO;
+    bus_installed = sigaction(SIGBUS, &sa, &bus_before) == 0;
+}
+
+int cxr_guard_mapped_read(const void *base, size_t len, int (*fn)(void *), void *arg, int *st)
+{
+    pthread_once(&bus_once, bus_install);
+    if (!bus_installed) { /* no handler: read as without the guard */
+        *st = fn(arg);
+        return 0;
+    }
+    bus_guard g;
+    g.lo = base;
+    g.hi = (const char *)base + len;
+    if (sigsetjmp(g.env, 1)) return 1; /* a SIGBUS in [lo, hi): fn abandoned */
+    bus_active = &g;
+    *st = fn(arg);
+    bus_active = NULL;
+    return 0;
 }

@@ -304,6 +304,13 @@ static _Thread_local int64_t last_nonfinite_image = -1;
 
 int64_t cxr_chunk_nonfinite_image(void) { return last_nonfinite_image; }
 
+void cxr_chunk_decode_abandoned(void)
+{
+    last_nonfinite_image = -1;
+    codec_tls *t = tls_get();
+    if (t && t->dctx) ZSTD_DCtx_reset(t->dctx, ZSTD_reset_session_and_parameters);
+}
+
 cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_t raw_size,
                             int shard, int size, int n)
 {

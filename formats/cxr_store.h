@@ -100,6 +100,9 @@ cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_
  * cxr_chunk_decode fail; -1 when that call failed otherwise or succeeded. Tells a non-finite
  * value from a bad frame, after which out holds whatever it held before. */
 int64_t cxr_chunk_nonfinite_image(void);
+/* Put this thread's decoder back to its state between calls, after a cxr_chunk_decode that was
+ * abandoned midway (a SIGBUS from its mapped input, cxr_guard_mapped_read). */
+void cxr_chunk_decode_abandoned(void);
 /* Index of the first NaN or infinity among v[0..n), or -1. */
 int64_t cxr_first_nonfinite(const float *v, size_t n);
 /* HDF5's Fletcher32 over `len` bytes, as H5Z_FILTER_FLETCHER32 computes it. */

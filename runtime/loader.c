@@ -14,6 +14,7 @@
 #include "cxr_splitmix.h"
 #include "cxr_fpenv.h"
 #include "cxr_memory.h"
+#include "cxr_signals.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -235,26 +236,55 @@ static int64_t shard_count(const cxr_loader *l, int64_t k)
     return left < l->shard ? left : l->shard;
 }
 
+/* cxr_chunk_decode's arguments, for cxr_guard_mapped_read */
+typedef struct {
+    float *out;
+    void *scratch;
+    const uint8_t *raw;
+    size_t raw_size;
+    int shard, size, n;
+} chunk_read;
+
+static int chunk_read_run(void *arg)
+{
+    const chunk_read *r = arg;
+    return cxr_chunk_decode(r->out, r->scratch, r->raw, r->raw_size, r->shard, r->size, r->n);
+}
+
 /* Decode shard k into window slot `slot` at position j, augmented for `epoch` when the loader
  * augments. Thread-safe (own scratch). */
 static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, int epoch,
                                void *scratch, char *msg, size_t msg_cap)
 {
     float *out = l->ws[slot].data + (size_t)j * l->shard * l->img_floats;
-    /* a file cut short in place (a store is replaced by rename, which the mapping survives, but
-     * another program may truncate it): reading a mapped page past its end is SIGBUS, so the
-     * size is looked at first (a cut between this and the read still is) */
-    struct stat sb;
+    /* A store is replaced by rename, which the mapping survives, but another program may cut it
+     * short in place, and a disk may fail: reading a mapped page that is gone is SIGBUS, which
+     * the guard turns into an error. A file cut within the chunk's last page reads zeros there
+     * instead (a checksum error): the file's size tells either from a bad chunk. */
     const uint64_t end = l->coff[k] + l->csize[k];
-    if (fstat(l->fd, &sb) == 0 && (uint64_t)sb.st_size < end) {
+    chunk_read r = { out,      scratch, l->map + l->coff[k],   (size_t)l->csize[k],
+                     l->shard, l->size, (int)shard_count(l, k) };
+    int code = CXR_OK;
+    const int faulted = cxr_guard_mapped_read(r.raw, r.raw_size, chunk_read_run, &r, &code);
+    if (faulted) cxr_chunk_decode_abandoned();
+    cxr_status st = faulted ? CXR_E_IO : (cxr_status)code;
+    struct stat sb;
+    if (st != CXR_OK && fstat(l->fd, &sb) == 0 && (uint64_t)sb.st_size < end) {
         snprintf(msg, msg_cap,
                  "%s: split '%s' shard %lld: the file was cut to %lld bytes while in use (the "
                  "chunk ends at %llu): another program truncated or rewrote it in place",
                  l->path, l->split, (long long)k, (long long)sb.st_size, (unsigned long long)end);
         return CXR_E_IO;
     }
-    cxr_status st = cxr_chunk_decode(out, scratch, l->map + l->coff[k], (size_t)l->csize[k],
-                                     l->shard, l->size, (int)shard_count(l, k));
+    if (faulted) {
+        snprintf(msg, msg_cap,
+                 "%s: split '%s' shard %lld (offset %llu, %llu bytes): reading the mapped file "
+                 "failed (SIGBUS: the device could not read it, or another program changed it "
+                 "in place)",
+                 l->path, l->split, (long long)k, (unsigned long long)l->coff[k],
+                 (unsigned long long)l->csize[k]);
+        return CXR_E_IO;
+    }
     if (st == CXR_OK && l->augment) /* the scratch is free again: each image goes through it */
         for (int64_t i = 0; i < shard_count(l, k); i++) {
             float *img = out + (size_t)i * l->img_floats;

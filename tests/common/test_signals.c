@@ -2,9 +2,16 @@
  * and the process lives on, a second one of any of them kills it (the default action); one
  * ignored on entry (nohup) stays ignored; system calls restart (SA_RESTART). The asynchronous mask: blocks SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPROF, SIGALRM,
  * never SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT; a signal sent meanwhile is delivered on
- * restore. */
+ * restore. The guard of mapped reads: a read past the end of a mapped file cut short returns 1
+ * from cxr_guard_mapped_read instead of killing, again and again, on any thread, with SIGBUS
+ * unblocked after; a SIGBUS it does not own (outside the guarded range, outside a guard, sent by
+ * kill) still kills, or reaches the handler installed before. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +47,92 @@ static int twice_in_child(int ignored, int first, int second, int *flag_after_fi
     if (read(fds[0], &c, 1) != 1) c = '?';
     close(fds[0]);
     *flag_after_first = c == '1';
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    return status;
+}
+
+/* A file of 4 pages mapped whole, then cut to 1: its pages 1-3 are gone (SIGBUS to read). */
+static long page;
+static volatile unsigned char *cut_map;
+
+static void map_cut_file(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "signals_test_cut_%d", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f);
+    for (long i = 0; i < 4 * page; i++) fputc((int)(i % 251), f);
+    REQUIRE(fclose(f) == 0);
+    FILE *r = fopen(path, "rb");
+    REQUIRE(r);
+    void *m = mmap(NULL, (size_t)(4 * page), PROT_READ, MAP_SHARED, fileno(r), 0);
+    REQUIRE(m != MAP_FAILED);
+    fclose(r); /* the mapping stays */
+    REQUIRE(truncate(path, page) == 0);
+    unlink(path);
+    cut_map = m;
+}
+
+typedef struct {
+    long from, to; /* bytes read: [from, to) of the mapping */
+} span;
+
+static int sum_span(void *arg)
+{
+    const span *sp = arg;
+    unsigned sum = 0;
+    for (long i = sp->from; i < sp->to; i++) sum += cut_map[i];
+    return (int)(sum & 0x7fffffff);
+}
+
+static int guarded(long from, long to, long g_from, long g_to, int *st)
+{
+    span sp = { from, to };
+    return cxr_guard_mapped_read((const void *)(cut_map + g_from), (size_t)(g_to - g_from),
+                                 sum_span, &sp, st);
+}
+
+static void *guard_in_thread(void *arg)
+{
+    int st = -1, *faulted = arg;
+    *faulted = guarded(0, 4 * page, 0, 4 * page, &st);
+    return NULL;
+}
+
+static int kill_self_bus(void *arg)
+{
+    (void)arg;
+    kill(getpid(), SIGBUS);
+    return 0;
+}
+
+static void on_bus_before(int sig)
+{
+    (void)sig;
+    _exit(42);
+}
+
+/* In a child: how = 0 reads a gone page outside any guard, 1 reads one outside the guarded
+ * range, 2 sends itself SIGBUS in a guard; with before, a SIGBUS handler is installed first
+ * (it exits 42). The child's status. */
+static int unowned_in_child(int how, int before)
+{
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (before) signal(SIGBUS, on_bus_before);
+        int st;
+        if (guarded(0, 4 * page, 0, 4 * page, &st) != 1) _exit(3); /* the guard is installed */
+        if (how == 0) (void)sum_span(&(span){ 0, 4 * page });
+        if (how == 1) (void)guarded(0, 4 * page, 0, page, &st);
+        if (how == 2) {
+            span sp = { 0, 1 };
+            (void)cxr_guard_mapped_read((const void *)cut_map, (size_t)page,
+                                        (int (*)(void *))kill_self_bus, &sp, &st);
+        }
+        _exit(0);
+    }
     int status = 0;
     REQUIRE(waitpid(pid, &status, 0) == pid);
     return status;
@@ -85,5 +178,29 @@ int main(void)
     cxr_sigmask_restore(&old);
     CHECK(*stop == 1); /* ... and delivered on restore */
     CHECK(!blocked(SIGINT));
+
+    page = sysconf(_SC_PAGESIZE);
+    map_cut_file();
+    /* first, before this process installs the guard (pthread_once): each child installs it */
+    for (int how = 0; how < 3; how++) {
+        status = unowned_in_child(how, 0);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
+        status = unowned_in_child(how, 1);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+    }
+    int st = -1, want = sum_span(&(span){ 0, page });
+    CHECK(guarded(0, page, 0, 4 * page, &st) == 0 && st == want); /* the page still there */
+    for (int i = 0; i < 3; i++) { /* caught, again and again, SIGBUS unblocked after */
+        st = -1;
+        CHECK(guarded(0, 4 * page, 0, 4 * page, &st) == 1 && st == -1);
+        CHECK(guarded(2 * page, 2 * page + 8, 2 * page, 3 * page, &st) == 1);
+        CHECK(!blocked(SIGBUS));
+    }
+    CHECK(guarded(0, page, 0, 4 * page, &st) == 0 && st == want);
+    int faulted = 0;
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, guard_in_thread, &faulted) == 0);
+    pthread_join(th, NULL);
+    CHECK(faulted == 1);
     TEST_END();
 }
