@@ -56,13 +56,14 @@ int cxr_sigmask_async_blocked(void);
 /* Reading a mapped file raises SIGBUS in the reading thread where the page is gone: another
  * program cut the file short in place (truncate, or a writer that rewrites instead of renaming),
  * or the device failed to read it (EIO). cxr_guard_mapped_read runs fn(arg) so that such a
- * SIGBUS, from a read of [base, base + len) on this thread, abandons fn where it stands and
- * returns 1 instead of killing the process; otherwise fn's status goes to *st and it returns 0.
- * fn must be safe to abandon at any instruction: it takes no lock and holds no allocation or
- * state that it would release or put back later (a pure decode of the mapped bytes into the
- * caller's buffers). The first call installs a SIGBUS handler for the process; a SIGBUS it does
- * not own (another address, another thread, one sent by kill) meets the action from before,
- * which it puts back: a real fault still crashes as it would have. */
+ * SIGBUS, from a read of [base, base + len) on this thread, abandons fn at that read and returns
+ * 1 instead of killing the process; otherwise fn's status goes to *st and it returns 0. fn must
+ * be safe to abandon at any instruction that reads those bytes: it holds no lock and no
+ * allocation across such reads (a decode of the mapped bytes into the caller's buffers, which may
+ * allocate or lock between them). Each call (re)installs a SIGBUS handler for the process when
+ * the current action is not it; a SIGBUS it does not own (another address, a thread outside a
+ * guard, one sent by kill) goes to the action that was there before: a handler is called, the
+ * default action still kills. Up to 256 threads at once are guarded; more read unguarded. */
 int cxr_guard_mapped_read(const void *base, size_t len, int (*fn)(void *), void *arg, int *st);
 
 #ifdef __cplusplus

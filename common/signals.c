@@ -1,9 +1,13 @@
 /* signals.c: the tools' stop handler, the asynchronous-signal mask and the guard of mapped reads
  * (cxr_signals.h). */
+#define _GNU_SOURCE /* syscall, SYS_gettid */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cxr_signals.h"
 
@@ -79,56 +83,112 @@ volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void)
 
 /* ------------------------------------------------- SIGBUS from a mapped file's read */
 
+/* The guards in progress, one slot per thread inside cxr_guard_mapped_read, found by the
+ * handler through its thread id: a lock-free array of atomics, so the handler touches no
+ * thread-local storage (in a shared library, as Python loads libcxr, the first touch of a
+ * thread's TLS block may call malloc, which a signal handler must not). A thread that finds
+ * every slot taken reads unguarded. */
 typedef struct {
     const char *lo, *hi; /* the mapped bytes the guarded reader reads */
     sigjmp_buf env;
 } bus_guard;
 
-static _Thread_local bus_guard *volatile bus_active; /* this thread's guard, NULL outside one */
-static struct sigaction bus_before; /* the action before ours, put back for a SIGBUS not ours */
-static int bus_installed;
-static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+enum { BUS_SLOTS = 256 };
+static struct {
+    _Atomic int tid;  /* the owning thread, 0 when free */
+    bus_guard *guard; /* written and read by the owning thread only */
+} bus_slots[BUS_SLOTS];
+
+static struct sigaction bus_before; /* the action ours displaced: SIGBUS not ours goes there */
+static pthread_mutex_t bus_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int thread_id(void) { return (int)syscall(SYS_gettid); }
+
+/* A SIGBUS that is not a guard's: to the action from before, as the kernel would have taken it
+ * (its own mask and flags aside). A handler of its own is called; for the default action (or
+ * ignore, which the kernel overrides for a fault), that action is put back: a fault re-runs its
+ * instruction on return and raises it again under it, a signal sent by kill is sent again
+ * (pending until this handler returns; ignored stays ignored). */
+static void pass_on(int sig, siginfo_t *si, void *ctx)
+{
+    const struct sigaction before = bus_before;
+    if (before.sa_flags & SA_SIGINFO) {
+        if (before.sa_sigaction) before.sa_sigaction(sig, si, ctx);
+        return;
+    }
+    if (before.sa_handler != SIG_DFL && before.sa_handler != SIG_IGN) {
+        before.sa_handler(sig);
+        return;
+    }
+    const int fault = si->si_code > 0;
+    if (before.sa_handler == SIG_IGN && !fault) return;
+    signal(SIGBUS, SIG_DFL);
+    if (!fault) raise(sig);
+}
 
 static void on_bus(int sig, siginfo_t *si, void *ctx)
 {
-    (void)ctx;
-    bus_guard *g = bus_active;
-    const char *at = si->si_addr;
     /* si_code > 0: raised by the kernel for a fault of this thread, si_addr its address */
-    if (g && si->si_code > 0 && at >= g->lo && at < g->hi) {
-        bus_active = NULL;
-        siglongjmp(g->env, 1); /* the mask saved by sigsetjmp, SIGBUS unblocked, comes back */
+    if (si->si_code > 0) {
+        const int me = thread_id();
+        const char *at = si->si_addr;
+        for (int i = 0; i < BUS_SLOTS; i++)
+            if (atomic_load(&bus_slots[i].tid) == me) {
+                bus_guard *g = bus_slots[i].guard;
+                /* the mask saved by sigsetjmp, SIGBUS unblocked, comes back */
+                if (g && at >= g->lo && at < g->hi) siglongjmp(g->env, 1);
+                break;
+            }
     }
-    /* Not ours: the action from before. A fault re-runs its instruction on return and raises it
-     * again under that action; a SIGBUS sent by another process is sent again (pending until
-     * this handler returns). */
-    sigaction(SIGBUS, &bus_before, NULL);
-    if (si->si_code <= 0) raise(sig);
+    pass_on(sig, si, ctx);
 }
 
-static void bus_install(void)
+/* Ours installed, unless it is: the first call, and again after another handler replaced it
+ * (a library's, or a child's after fork: PyTorch's DataLoader workers install their own), which
+ * then becomes the action from before. 1 when ours is installed. */
+static int bus_install(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_bus;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_SIGINFO;
-    bus_installed = sigaction(SIGBUS, &sa, &bus_before) == 0;
+    struct sigaction cur;
+    pthread_mutex_lock(&bus_mu);
+    int ok = sigaction(SIGBUS, NULL, &cur) == 0;
+    if (ok && !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_bus)) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_bus;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_SIGINFO;
+        bus_before = cur;
+        ok = sigaction(SIGBUS, &sa, NULL) == 0;
+    }
+    pthread_mutex_unlock(&bus_mu);
+    return ok;
 }
 
 int cxr_guard_mapped_read(const void *base, size_t len, int (*fn)(void *), void *arg, int *st)
 {
-    pthread_once(&bus_once, bus_install);
-    if (!bus_installed) { /* no handler: read as without the guard */
+    static _Thread_local int my_tid; /* not in the handler: there, thread_id() */
+    if (!my_tid) my_tid = thread_id();
+    int slot = -1;
+    for (int i = 0; i < BUS_SLOTS && slot < 0; i++) {
+        int free_tid = 0;
+        if (atomic_compare_exchange_strong(&bus_slots[i].tid, &free_tid, my_tid)) slot = i;
+    }
+    if (slot < 0 || !bus_install()) { /* no slot or no handler: read as without the guard */
+        if (slot >= 0) atomic_store(&bus_slots[slot].tid, 0);
         *st = fn(arg);
         return 0;
     }
     bus_guard g;
     g.lo = base;
     g.hi = (const char *)base + len;
-    if (sigsetjmp(g.env, 1)) return 1; /* a SIGBUS in [lo, hi): fn abandoned */
-    bus_active = &g;
+    if (sigsetjmp(g.env, 1)) { /* a SIGBUS in [lo, hi): fn abandoned */
+        bus_slots[slot].guard = NULL;
+        atomic_store(&bus_slots[slot].tid, 0);
+        return 1;
+    }
+    bus_slots[slot].guard = &g;
     *st = fn(arg);
-    bus_active = NULL;
+    bus_slots[slot].guard = NULL;
+    atomic_store(&bus_slots[slot].tid, 0);
     return 0;
 }

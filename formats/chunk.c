@@ -320,7 +320,8 @@ cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_
         CXR_THROW(CXR_E_ARG, "cxr_chunk_decode: bad arguments");
     if (raw_size < 5) CXR_THROW(CXR_E_FORMAT, "chunk of %zu bytes is too short", raw_size);
     size_t frame = raw_size - 4;
-    uint32_t want_sum = get_le32(raw + frame), sum = cxr_fletcher32(raw, frame);
+    /* the sum first: the bytes in file order (a file cut short while mapped faults in it) */
+    const uint32_t sum = cxr_fletcher32(raw, frame), want_sum = get_le32(raw + frame);
     if (sum != want_sum)
         CXR_THROW(CXR_E_CHECKSUM, "chunk Fletcher32 mismatch: stored %08x, computed %08x", want_sum,
                   sum);

@@ -578,11 +578,11 @@ static void test_truncated(int prefetch)
     unlink(path);
 }
 
-/* The race the size can not see: a file cut short in place after the loader looked, while it
- * reads the chunk. Here the cut falls pages inside chunk 1 (no size looked at first), so the read
- * meets pages that are gone (SIGBUS) in the middle of the chunk's checksum: the guard
- * (cxr_guard_mapped_read) turns that into the same I/O error, and the loader goes on working
- * (chunk 0 decodes again in the next epoch). */
+/* A file cut short in place pages inside a chunk, with no size looked at before the read: the
+ * read meets pages that are gone (SIGBUS) in the middle of the chunk's checksum, and the guard
+ * (cxr_guard_mapped_read) turns that into the same I/O error, on the calling thread and on a
+ * prefetch worker; the loader goes on working (chunk 0 decodes again in the next epoch). A cut
+ * during a read, which no look before it can see, takes the same path (test_signals). */
 static void test_cut_mid_chunk(int prefetch)
 {
     char path[256];
