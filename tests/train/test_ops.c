@@ -437,15 +437,22 @@ static void test_winograd(int N, int C, int K, int H, int W, size_t strip_floats
     float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(K * 4), *g = malloc(no * 4);
     float *ow = malloc(no * 4), *od = malloc(no * 4), *xw = junk(nx), *xd = junk(nx);
     float *dw = junk(nw), *db = junk(K), *o2 = malloc(no * 4), *x2 = junk(nx);
+    float *dww = junk(nw), *dwd = junk(nw);
     double *fref = malloc(no * 8), *fmag = malloc(no * 8);
     double *dref = calloc(nx, 8), *dmag = calloc(nx, 8);
+    double *wref = calloc(nw, 8), *wmag = calloc(nw, 8);
     fill(x, nx), fill(w, nw), fill(b, K), fill(g, no);
     c->strip_floats = strip_floats;
     for (int v = 0; v < 2; v++) {
         c->wino = v;
         CHECK_OK(cxr_conv3x3_forward_cpu(ctx, v ? ow : od, x, w, b, N, C, K, H, W));
-        CHECK_OK(cxr_conv3x3_backward_cpu(ctx, v ? xw : xd, dw, db, g, x, w, N, C, K, H, W));
+        CHECK_OK(
+            cxr_conv3x3_backward_cpu(ctx, v ? xw : xd, v ? dww : dwd, db, g, x, w, N, C, K, H, W));
     }
+    /* the weight gradient alone (no din) is the same */
+    c->wino = 1;
+    CHECK_OK(cxr_conv3x3_backward_cpu(ctx, NULL, dw, db, g, x, w, N, C, K, H, W));
+    CHECK(memcmp(dw, dww, nw * 4) == 0);
     /* each 2x2 tile is computed alone: whole-image strips and one thread give the same bits */
     c->strip_floats = 0;
     const int threads = c->n_threads;
@@ -471,6 +478,9 @@ static void test_winograd(int N, int C, int K, int H, int W, size_t strip_floats
                                 const double wt = w[((k * C + ci) * 3 + ky) * 3 + kx];
                                 fref[o] += wt * x[ix], fmag[o] += fabs(wt * x[ix]);
                                 dref[ix] += wt * g[o], dmag[ix] += fabs(wt * g[o]);
+                                const size_t iw = ((size_t)(k * C + ci) * 3 + ky) * 3 + kx;
+                                wref[iw] += (double)g[o] * x[ix];
+                                wmag[iw] += fabs((double)g[o] * x[ix]);
                             }
                 }
     char what[96];
@@ -478,8 +488,11 @@ static void test_winograd(int N, int C, int K, int H, int W, size_t strip_floats
     wino_check(what, ow, od, fref, fmag, no, C >= 16 && W >= 32);
     snprintf(what, sizeof what, "winograd %dx%dx%dx%dx%d input gradient", N, C, K, H, W);
     wino_check(what, xw, xd, dref, dmag, nx, K >= 16 && W >= 32);
+    snprintf(what, sizeof what, "winograd %dx%dx%dx%dx%d weight gradient", N, C, K, H, W);
+    wino_check(what, dww, dwd, wref, wmag, nw, C >= 16 && W >= 32);
     free(x), free(w), free(b), free(g), free(ow), free(od), free(xw), free(xd), free(dw), free(db);
-    free(o2), free(x2), free(fref), free(fmag), free(dref), free(dmag);
+    free(o2), free(x2), free(fref), free(fmag), free(dref), free(dmag), free(dww), free(dwd);
+    free(wref), free(wmag);
 }
 
 /* ---------------------------------------------------------------- weighted softmax CE */
@@ -807,6 +820,7 @@ int main(int argc, char **argv)
     test_winograd(1, 16, 20, 6, 40, 20 * 9 * 40 * 2); /* both, din in strips of 2 rows */
     test_winograd(1, 16, 16, 4, 30, 0);               /* rows of 30: neither */
     test_winograd(2, 16, 16, 6, 32, 16 * 9 * 32 * 4); /* strips of 4 rows and a last of 2 */
+    test_winograd(2, 16, 8, 70, 32, 0);               /* dW in bands of 64 rows and a last of 6 */
     test_fused(2, 16, 6, 8, 40, 0);
     test_fused(1, 16, 5, 6, 34, 16 * 9 * 34 * 2);
     test_dense();
