@@ -302,7 +302,7 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
     const int own16 = !(c->dnnl_ops & CXR_DNNL_CONV_FWD) || c->dnnl_min_c[0] > 16 ||
                       !(c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA) || c->dnnl_min_c[1] > 16;
     const char *fwd = c->blas_parallel || !cxr_gemm_wcol_available() || !own16 ? ""
-                      : c->wino ? " (Winograd forward and gradients)"
+                      : c->wino ? " (Winograd forward and input gradient)"
                                 : " (direct products: CXR_CPU_WINOGRAD=0)";
 #ifdef CXR_HAVE_DNNL
     const char *isa = cxr_dnnl_isa();

@@ -8,8 +8,6 @@
  *    rows copies its input rows once into a zero-bordered band (in L2), and gemm_avx2.c reads
  *    the 9*C "columns" straight from it through an offset table: no im2col strip is written
  *    and nothing is packed; bias and leaky ReLU happen inside the kernel;
- *    Layers of >= 16 channels with even sizes run all three by Winograd F(2x2, 3x3) instead
- *    (winograd.c): 16 products on 4x4 transformed tiles, 2.25x fewer multiplications;
  *  - im2col + OpenBLAS (CPUs without AVX2+FMA, or CXR_CPU_PARALLEL=blas): im2col by strips
  *    of output rows sized to stay in L2, one single-threaded sgemm each.
  * OpenMP threads take contiguous ranges of images (static, so the per-thread dW/db partial sums
@@ -193,8 +191,8 @@ static size_t src_floats(int direct, int C, int W, int R)
 
 /* ---- the forward and the input gradient by Winograd (winograd.c) */
 
-/* Whether a direct product of C input channels runs by Winograd (the forward and the weight
- * gradient with the layer's C, the input gradient with its K): at least 16 of them (conv2-conv4; conv1's single channel
+/* Whether a direct product of C input channels runs by Winograd (the forward with the layer's
+ * C, the input gradient with its K): at least 16 of them (conv2-conv4; conv1's single channel
  * leaves too little to save) with even sizes
  * (strips of even rows, whole 2x2 tiles) and rows of at least 32 pixels (16 tiles: at 8, the
  * products run in half-masked tiles and Winograd measured slower than the direct product). */
@@ -325,14 +323,8 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
     /* dW reads the input's columns (C*9), din dout's (K*9) */
     int Rw = strip_rows(ctx, C, H, W);
     const int Rd = strip_rows(ctx, K, H, W);
-    /* direct dW: bands of >= 1024 pixels, to amortise its per-band reductions; by Winograd,
-     * bands of about 512 tiles (2048 pixels, an even count of rows) */
-    const int wdw = do_dw && wino_applies(ctx, direct, C, H, W);
-    if (wdw) {
-        Rw = 2048 / W / 2 * 2;
-        Rw = Rw < 2 ? 2 : Rw > H ? H : Rw;
-    } else if (direct && Rw * W < 1024)
-        Rw = (1024 + W - 1) / W < H ? (1024 + W - 1) / W : H;
+    /* direct dW: bands of >= 1024 pixels, to amortise its per-band reductions */
+    if (direct && Rw * W < 1024) Rw = (1024 + W - 1) / W < H ? (1024 + W - 1) / W : H;
     const size_t colf = src_floats(direct, C, W, Rw);
     const size_t df = din ? src_floats(direct, K, W, Rd) : 0;
     const size_t wn = (size_t)K * C * 9, wn16 = (wn + 15) / 16 * 16;
@@ -344,11 +336,7 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
     /* din by Winograd (the forward's shape with C and K swapped): its buffers after the rest */
     const int wino = din && wino_applies(ctx, direct, K, H, W);
     const size_t wo = o_dw + 2 * wn16 + k16 + (size_t)C + 16;
-    const size_t wdo = wo + (wino ? wino_floats(K, C, W) : 0);
-    /* dW by Winograd: its dU partial, V and Yh after those */
-    const size_t dwld = ((size_t)(Rw / 2) * (W / 2) + 15) / 16 * 16 + 16;
-    const size_t nu = 16 * (size_t)K * C;
-    const size_t need = wdo + (wdw ? nu + 16 * ((size_t)C + K) * dwld : 0);
+    const size_t need = wo + (wino ? wino_floats(K, C, W) : 0);
     for (int t = 0; t < ot; t++)
         if (!cxr_cpu_scratch(ctx, t, need * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: no scratch (%zu floats)", need);
@@ -372,9 +360,7 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
         if (U) src.wk = wino_work(scr + wo, K, C, W);
         const size_t xplane = pad_plane(Rw, W);
         if (direct) pad_offsets(offx, xplane, C, W);
-        float *dU = scr + wdo;
-        const cxr_wino_dw_work dwk = { dU + nu, dU + nu + 16 * (size_t)C * dwld, dwld };
-        memset(wdw ? dU : dwp, 0, sizeof(float) * (wdw ? nu : wn));
+        memset(dwp, 0, sizeof(float) * wn);
         memset(dbp, 0, sizeof(float) * (size_t)K);
         memset(zeros, 0, sizeof(float) * (size_t)C);
         /* din is the 'same' convolution of dout with the flipped, transposed kernel
@@ -397,11 +383,7 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
                 const int ns = (y1 - y0) * W;
                 if (direct) {
                     pad_band(col, xplane, x, C, H, W, y0, y1);
-                    if (wdw)
-                        cxr_wino_dw_rows(dU, g + (size_t)y0 * W, hw, col, xplane, C, K, W, y1 - y0,
-                                         &dwk);
-                    else
-                        cxr_conv_dw(dwp, g + (size_t)y0 * W, hw, col, offx, K, C * 9, y1 - y0, W);
+                    cxr_conv_dw(dwp, g + (size_t)y0 * W, hw, col, offx, K, C * 9, y1 - y0, W);
                     continue;
                 }
                 im2col_strip(col, x, C, H, W, y0, y1, col_ld(ns));
@@ -424,7 +406,6 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
                               direct ? zeros : NULL, 0.0f, 0);
             }
         }
-        if (wdw) cxr_wino_dw_weights(dwp, dU, K, C); /* the thread's partial, as the direct's */
     }
     /* fixed-order reduction of the per-thread partial sums, written over dW and db */
     for (int t = 0; t < ot && do_dw; t++) {

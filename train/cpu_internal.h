@@ -152,18 +152,6 @@ void cxr_wino_weights(float *U, const float *w, int K, int C, int flip);
 void cxr_wino_rows(float *Y, size_t ldc, const float *U, const float *band, size_t plane, int C,
                    int K, int W, const float *bias, float alpha, int relu, const cxr_wino_work *wk,
                    int wide);
-/* The weight gradient: cxr_wino_dw_rows adds to dU (16, K, C) the products of `rows` (even)
- * rows of the output gradient's K planes at g (hw apart, rows W long) and the zero-bordered
- * band of the C input channels they read (as cxr_wino_rows: row 0 the image row above g's
- * first); cxr_wino_dw_weights writes dw (K, C, 3, 3) = G^T dU G. Work buffers per thread: */
-typedef struct {
-    float *V;  /* (16, C, ld): transformed input tiles of a band, ld >= rows/2 * W/2 */
-    float *Yh; /* (16, K, ld): transformed output-gradient tiles */
-    size_t ld;
-} cxr_wino_dw_work;
-void cxr_wino_dw_rows(float *dU, const float *g, size_t hw, const float *band, size_t plane, int C,
-                      int K, int W, int rows, const cxr_wino_dw_work *wk);
-void cxr_wino_dw_weights(float *dw, const float *dU, int K, int C);
 
 /* gemm_avx2.c: C (M,N) += A (M,K) @ B (N,K)^T (both row-major, K contiguous), as dot products
  * in blocks of 256 along K, each block's sum added to C in order (so the result does not

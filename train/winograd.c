@@ -1,6 +1,6 @@
 /* winograd.c: the 3x3 convolution's forward (and its input gradient, the same convolution of
- * the output gradient with the flipped, transposed kernel) and its weight gradient by
- * Winograd's minimal filtering F(2x2, 3x3)
+ * the output gradient with the flipped, transposed kernel) by Winograd's minimal filtering
+ * F(2x2, 3x3)
  * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), for conv.c's
  * direct path: each 2x2 block of outputs comes from a 4x4 patch d of the zero-bordered input,
  *
@@ -14,13 +14,6 @@
  *           | 0  1  1  0 |        | 1/2  1/2  1/2 |          | 0  1 -1 -1 |
  *           | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
  *           | 0  1  0 -1 |        |  0    0    1  |
- *
- * The weight gradient of the same expression, with dY a 2x2 block of the output gradient, is
- *
- *     dU = sum over tiles of (A dY A^T) .* (B^T d B),    dg = G^T dU G
- *
- * 16 products dU_xi (K x C) += Yh_xi (K x tiles) @ V_xi (C x tiles)^T with the tiles as their
- * long inner dimension (cxr_gemm_nt), against 9 of the direct product's per output pixel.
  *
  * Every value is computed in one fixed order (the expressions below, left to right), so the
  * results do not depend on threads, strips or instruction width; they differ from the direct
@@ -51,32 +44,6 @@ void cxr_wino_weights(float *U, const float *w, int K, int C, int flip)
                 const float u[4] = { t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]),
                                      0.5f * (t[i][0] - t[i][1] + t[i][2]), t[i][2] };
                 for (int j = 0; j < 4; j++) U[((size_t)(4 * i + j) * K + k) * C + c] = u[j];
-            }
-        }
-}
-
-/* dw[k][c] (3x3) = G^T dU[k][c] G, written: rows first, with P the 4x4 of dU[(xi*K + k)*C + c]
- * (xi = 4i + j), Q = (P0 + (P1 + P2)/2, (P1 - P2)/2, (P1 + P2)/2 + P3) of its rows, then the
- * same of each Q row's columns. */
-void cxr_wino_dw_weights(float *dw, const float *dU, int K, int C)
-{
-    const size_t xs = (size_t)K * C;
-    for (int k = 0; k < K; k++)
-        for (int c = 0; c < C; c++) {
-            const float *P = dU + (size_t)k * C + c;
-            float q[3][4];
-            for (int j = 0; j < 4; j++) {
-                const float p0 = P[(size_t)j * xs], p1 = P[(size_t)(4 + j) * xs];
-                const float p2 = P[(size_t)(8 + j) * xs], p3 = P[(size_t)(12 + j) * xs];
-                q[0][j] = p0 + 0.5f * (p1 + p2);
-                q[1][j] = 0.5f * (p1 - p2);
-                q[2][j] = 0.5f * (p1 + p2) + p3;
-            }
-            float *o = dw + ((size_t)k * C + c) * 9;
-            for (int r = 0; r < 3; r++) {
-                o[3 * r + 0] = q[r][0] + 0.5f * (q[r][1] + q[r][2]);
-                o[3 * r + 1] = 0.5f * (q[r][1] - q[r][2]);
-                o[3 * r + 2] = 0.5f * (q[r][1] + q[r][2]) + q[r][3];
             }
         }
 }
@@ -227,68 +194,7 @@ void cxr_wino_rows(float *Y, size_t ldc, const float *U, const float *band, size
     output_tiles(Y, ldc, wk->M, wk->ldm, K, W, bias, alpha, relu);
 }
 
-/* Yh[(xi*K + k)*ld + t] = (A dY A^T)[xi] of the 2x2 block at columns 2t, 2t+1 of rows g and
- * g + W of plane k (planes hw apart), t = 0..W/2-1: with the block's rows (a, b) and (c, d),
- * rows first, (p, q) = (a, b), (a + c, b + d), (a - c, b - d), (-c, -d), then each row's
- * (p, p + q, p - q, -q). Additions and sign changes only. */
-static TGT void grad_tiles(float *Yh, size_t ld, const float *g, size_t hw, int K, int W)
-{
-    const int T = W / 2;
-    const size_t xs = (size_t)K * ld;
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    for (int k = 0; k < K; k++) {
-        const float *g0 = g + (size_t)k * hw, *g1 = g0 + W;
-        float *y = Yh + (size_t)k * ld;
-        int t = 0;
-        for (; t + 8 <= T; t += 8) {
-            __m256 a, b, c, d;
-            deinterleave(g0 + 2 * t, &a, &b);
-            deinterleave(g1 + 2 * t, &c, &d);
-            const __m256 p[4] = { a, _mm256_add_ps(a, c), _mm256_sub_ps(a, c),
-                                  _mm256_xor_ps(c, sign) };
-            const __m256 q[4] = { b, _mm256_add_ps(b, d), _mm256_sub_ps(b, d),
-                                  _mm256_xor_ps(d, sign) };
-            for (int i = 0; i < 4; i++) {
-                _mm256_storeu_ps(y + (size_t)(4 * i + 0) * xs + t, p[i]);
-                _mm256_storeu_ps(y + (size_t)(4 * i + 1) * xs + t, _mm256_add_ps(p[i], q[i]));
-                _mm256_storeu_ps(y + (size_t)(4 * i + 2) * xs + t, _mm256_sub_ps(p[i], q[i]));
-                _mm256_storeu_ps(y + (size_t)(4 * i + 3) * xs + t, _mm256_xor_ps(q[i], sign));
-            }
-        }
-        for (; t < T; t++) {
-            const float a = g0[2 * t], b = g0[2 * t + 1], c = g1[2 * t], d = g1[2 * t + 1];
-            const float p[4] = { a, a + c, a - c, -c }, q[4] = { b, b + d, b - d, -d };
-            for (int i = 0; i < 4; i++) {
-                y[(size_t)(4 * i + 0) * xs + t] = p[i];
-                y[(size_t)(4 * i + 1) * xs + t] = p[i] + q[i];
-                y[(size_t)(4 * i + 2) * xs + t] = p[i] - q[i];
-                y[(size_t)(4 * i + 3) * xs + t] = -q[i];
-            }
-        }
-    }
-}
-
-void cxr_wino_dw_rows(float *dU, const float *g, size_t hw, const float *band, size_t plane, int C,
-                      int K, int W, int rows, const cxr_wino_dw_work *wk)
-{
-    const int T = W / 2;
-    for (int r = 0; r < rows / 2; r++) { /* tile row r: its tiles at r*T.. in V and Yh */
-        input_tiles(wk->V + (size_t)r * T, wk->ld, band + (size_t)(2 * r) * (W + 2), plane, C, W);
-        grad_tiles(wk->Yh + (size_t)r * T, wk->ld, g + (size_t)(2 * r) * W, hw, K, W);
-    }
-    const int n = rows / 2 * T;
-    for (int xi = 0; xi < 16; xi++)
-        cxr_gemm_nt(dU + (size_t)xi * K * C, (size_t)C, wk->Yh + (size_t)xi * K * wk->ld, wk->ld,
-                    wk->V + (size_t)xi * C * wk->ld, wk->ld, K, C, n);
-}
-
 #else /* not x86-64 GCC/Clang: conv.c never takes this path (no direct kernels) */
-void cxr_wino_dw_rows(float *dU, const float *g, size_t hw, const float *band, size_t plane, int C,
-                      int K, int W, int rows, const cxr_wino_dw_work *wk)
-{
-    (void)dU, (void)g, (void)hw, (void)band, (void)plane, (void)C, (void)K, (void)W, (void)rows;
-    (void)wk;
-}
 void cxr_wino_rows(float *Y, size_t ldc, const float *U, const float *band, size_t plane, int C,
                    int K, int W, const float *bias, float alpha, int relu, const cxr_wino_work *wk,
                    int wide)
