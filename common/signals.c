@@ -112,12 +112,12 @@ static int thread_id(void) { return (int)syscall(SYS_gettid); }
 static void pass_on(int sig, siginfo_t *si, void *ctx)
 {
     const struct sigaction before = bus_before;
-    if (before.sa_flags & SA_SIGINFO) {
-        if (before.sa_sigaction) before.sa_sigaction(sig, si, ctx);
-        return;
-    }
+    /* SIG_DFL and SIG_IGN are values of the handler whatever the flags say */
     if (before.sa_handler != SIG_DFL && before.sa_handler != SIG_IGN) {
-        before.sa_handler(sig);
+        if (before.sa_flags & SA_SIGINFO)
+            before.sa_sigaction(sig, si, ctx);
+        else
+            before.sa_handler(sig);
         return;
     }
     const int fault = si->si_code > 0;

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -157,14 +158,22 @@ static void on_bus_before(int sig)
 }
 
 /* In a child: how = 0 reads a gone page outside any guard, 1 reads one outside the guarded
- * range, 2 sends itself SIGBUS in a guard; with before, a SIGBUS handler is installed first
- * (it exits 42). The child's status. */
+ * range, 2 sends itself SIGBUS in a guard; before = 1 installs a SIGBUS handler first (it exits
+ * 42), 2 the default action with SA_SIGINFO. The child's status. */
 static int unowned_in_child(int how, int before)
 {
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        if (before) signal(SIGBUS, on_bus_before);
+        alarm(10); /* a fault that re-runs for ever ends here */
+        if (before == 1) signal(SIGBUS, on_bus_before);
+        if (before == 2) { /* the default action, set with SA_SIGINFO */
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = SIG_DFL;
+            sa.sa_flags = SA_SIGINFO;
+            sigaction(SIGBUS, &sa, NULL);
+        }
         int st;
         if (guarded(0, 4 * page, 0, 4 * page, &st) != 1) _exit(3); /* the guard is installed */
         if (how == 0) (void)sum_span(&(span){ 0, 4 * page });
@@ -231,6 +240,8 @@ int main(void)
         CHECK(SANITIZED || (WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS));
         status = unowned_in_child(how, 1);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+        status = unowned_in_child(how, 2);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
     }
     for (int replaced = 0; replaced < 2; replaced++) {
         status = chained_in_child(replaced);
