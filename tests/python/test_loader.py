@@ -445,4 +445,31 @@ with tempfile.TemporaryDirectory() as tmp:
             check(e.status == "checksum" and bad in str(e) and "shard 2" in str(e),
                   f"corrupted chunk message: {e}")
         check(got == 2, f"the two good shards come first ({got})")
+
+# a store cut short in place while a loader maps it: pages inside shard 2's chunk are gone, and
+# reading them is SIGBUS, which the library's guard turns into a CxrError (faulthandler's SIGBUS
+# handler, installed first, stays behind it for faults that are not the guard's)
+import faulthandler  # noqa: E402
+
+faulthandler.enable()
+with tempfile.TemporaryDirectory() as tmp:
+    cut = os.path.join(tmp, "cut.h5")
+    shutil.copy(store, cut)
+    off, nbytes = (int(x) for x in f["train/shard_index"][2])
+    page = os.sysconf("SC_PAGE_SIZE")
+    at = (off + page - 1) // page * page + page
+    check(at + page < off + nbytes, f"shard 2's chunk spans pages past the cut ({nbytes} bytes)")
+    for prefetch in (True, False):
+        with cxr.Loader(cut, "train", batch=shard, window=1, prefetch=prefetch) as ld:
+            os.truncate(cut, at)
+            got = 0
+            try:
+                for b in ld.epoch(0):
+                    got += 1
+                check(False, "a store cut while in use raises")
+            except cxr.CxrError as e:
+                check(e.status == "io" and cut in str(e) and "shard 2" in str(e)
+                      and "cut to" in str(e), f"cut store message: {e}")
+            check(got == 2, f"the two shards before the cut come first ({got})")
+        shutil.copy(store, cut)
 finish("python.loader")
