@@ -166,8 +166,8 @@ static int bus_install(void)
 
 int cxr_guard_mapped_read(const void *base, size_t len, int (*fn)(void *), void *arg, int *st)
 {
-    static _Thread_local int my_tid; /* not in the handler: there, thread_id() */
-    if (!my_tid) my_tid = thread_id();
+    /* asked each time, not kept: a child of fork runs on its own id with its parent's TLS */
+    const int my_tid = thread_id();
     int slot = -1;
     for (int i = 0; i < BUS_SLOTS && slot < 0; i++) {
         int free_tid = 0;

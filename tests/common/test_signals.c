@@ -256,6 +256,16 @@ int main(void)
         CHECK(!blocked(SIGBUS));
     }
     CHECK(guarded(0, page, 0, 4 * page, &st) == 0 && st == want);
+    /* after this process used the guard: a child of fork is guarded too (on its own thread id) */
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        alarm(10);
+        int cst;
+        _exit(guarded(0, 4 * page, 0, 4 * page, &cst) == 1 ? 0 : 5);
+    }
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     int faulted = 0;
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, guard_in_thread, &faulted) == 0);
