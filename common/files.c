@@ -85,8 +85,32 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
     return CXR_OK;
 }
 
+void cxr_std_fds_open(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            /* the lowest free descriptor: this one, as every lower one is open */
+            int got = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+            if (got >= 0 && got != fd) close(got);
+        }
+}
+
 cxr_status cxr_output_probe(const char *opt, const char *out)
 {
+    /* /dev/stdout, /proc/self/fd/1 or a redirection to the same file: the rename would replace
+     * the file the stream writes to (an appended-to log lost) and what the tool writes there
+     * would go to the unlinked one */
+    static const char *const std_name[3] = { "standard input", "standard output",
+                                             "standard error" };
+    struct stat o, s;
+    for (int fd = 0; fd < 3 && stat(out, &o) == 0; fd++)
+        if (fstat(fd, &s) == 0 && S_ISREG(s.st_mode) && s.st_dev == o.st_dev &&
+            s.st_ino == o.st_ino)
+            return cxr_set_error(CXR_E_ARG,
+                                 "%s %s: is the file this program's %s is; refusing to replace "
+                                 "it (it is written whole and renamed into place): give another "
+                                 "file",
+                                 opt, out, std_name[fd]);
     /* the folder the temporary will go to: the resolved file's, as cxr_tmpfile_create does */
     char *resolved = NULL, dir[4096];
     if (cxr_tmpfile_resolve(out, &resolved) != CXR_OK) return cxr_wrap_error(CXR_E_IO, "%s", opt);

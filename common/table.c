@@ -17,6 +17,7 @@ struct cxr_table {
     char **cols;
     const char *path; /* NULL: stdout */
     cxr_tmpfile tmp;
+    int err; /* errno of the first row whose writes failed (ENOSPC, EPIPE), 0 before any */
 };
 
 cxr_status cxr_table_format_parse(const char *name, cxr_table_format *out)
@@ -73,6 +74,7 @@ int cxr_fputs_json(const char *s, FILE *f)
 static int field_begin(cxr_table *t)
 {
     if (t->col >= t->n_cols) return 0;
+    if (t->col == 0 && !t->err) errno = 0; /* a row's failed write leaves its reason (end_row) */
     if (t->fmt == CXR_TABLE_JSONL) {
         fputc(t->col == 0 ? '{' : ',', t->f);
         cxr_fputs_json(t->cols[t->col], t->f);
@@ -141,6 +143,16 @@ void cxr_table_end_row(cxr_table *t)
     if (t->fmt == CXR_TABLE_JSONL) fputc('}', t->f);
     fputc('\n', t->f);
     t->col = 0;
+    /* the reason of a write of this row that failed (errno was cleared at its first field), kept
+     * now: later calls (a flush of a buffer the failure emptied) leave errno at 0 */
+    if (!t->err && ferror(t->f)) t->err = errno;
+}
+
+/* The reason of the table's failed writes: the first failure's, else errno now. */
+static const char *write_failure(const cxr_table *t)
+{
+    if (t->err) return strerror(t->err);
+    return errno ? strerror(errno) : "error on an earlier write";
 }
 
 static void table_free(cxr_table *t)
@@ -220,7 +232,7 @@ cxr_status cxr_table_check(cxr_table *t)
     errno = 0; /* the reason from a write tried now: errno may no longer be the failed one's */
     fflush(t->f);
     return cxr_set_error(CXR_E_IO, "%s: write failed: %s", t->path ? t->path : "standard output",
-                         errno ? strerror(errno) : "error on an earlier write");
+                         write_failure(t));
 }
 
 cxr_status cxr_table_close(cxr_table *t)
@@ -231,8 +243,7 @@ cxr_status cxr_table_close(cxr_table *t)
     errno = 0;
     int bad = ferror(t->f), fl = fflush(t->f);
     if (bad || fl != 0)
-        st = cxr_set_error(CXR_E_IO, "%s: write failed: %s", name,
-                           errno ? strerror(errno) : "error on an earlier write");
+        st = cxr_set_error(CXR_E_IO, "%s: write failed: %s", name, write_failure(t));
     if (t->path) {
         if (fclose(t->f) != 0 && st == CXR_OK)
             st = cxr_set_error(CXR_E_IO, "%s: close failed: %s", name, strerror(errno));

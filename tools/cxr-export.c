@@ -60,6 +60,7 @@ enum { O_WEIGHTS = 256, O_BF16, O_VERSION };
 
 int main(int argc, char **argv)
 {
+    cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
     const char *out = NULL;
     int weights = 0, bf16 = 0, c;
     static const struct option longs[] = {

@@ -256,6 +256,7 @@ static void tune_malloc(void)
 
 int main(int argc, char **argv)
 {
+    cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
     tune_malloc();
     enum {
         O_THREADS = 256,

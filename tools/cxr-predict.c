@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "cxr_signals.h"
@@ -75,7 +76,9 @@ static void usage(FILE *f)
         "  --format F        tsv (default), csv or jsonl\n"
         "  -o, --output FILE write the rows to FILE (a temporary beside it, renamed into place "
         "when\n"
-        "                    complete; refused when FILE is the model or an image)\n"
+        "                    complete; refused when FILE is the model, an image or the file\n"
+        "                    a standard stream goes to; left as it was when no image could\n"
+        "                    be classified)\n"
         "  --threshold T     binary decision threshold on p[class 1] (default: the threshold\n"
         "                    cxr-train chose on val and stored in MODEL, else 0.5; stderr says "
         "which)\n"
@@ -99,9 +102,9 @@ static void usage(FILE *f)
         "  -h, --help        this help;  --version  the version\n"
         "\n"
         "Exit codes: 0 every image classified; 3 at least one image or folder entry skipped (the\n"
-        "rest classified), no image found, or the checkpoint is not a valid cxr checkpoint;\n"
-        "2 usage error; 4 I/O error (the model, -o FILE or stdout); 5 device error; 130\n"
-        "interrupted (-o FILE left untouched); 1 other errors.\n");
+        "rest classified), no image found or classified, or the checkpoint is not a valid cxr\n"
+        "checkpoint; 2 usage error; 4 I/O error (the model, -o FILE or stdout); 5 device error;\n"
+        "130 interrupted (-o FILE left untouched); 1 other errors.\n");
 }
 
 typedef struct {
@@ -274,8 +277,11 @@ static cxr_status predict_batch(run *r, const char *const *paths, int n)
         cxr_table_end_row(r->out);
         rows++;
     }
-    if (!r->o->out_path) fflush(stdout); /* rows appear as they are computed */
     r->done += rows;
+    /* rows appear as they are computed; a failed write stops the run with its reason (ENOSPC,
+     * EPIPE), which a later check could no longer tell */
+    if (!r->o->out_path && fflush(stdout) != 0)
+        CXR_THROW(CXR_E_IO, "standard output: write failed: %s", strerror(errno));
 bail:
     return st;
 }
@@ -332,6 +338,7 @@ static cxr_status check_member(const cxr_checkpoint_meta *a, const char *pa,
 
 int main(int argc, char **argv)
 {
+    cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
     options o = {
         .device = "auto", .threshold = NAN, .threads = omp_get_max_threads(), .batch = 16, .tta = 1,
         .n_models = 1
@@ -411,6 +418,14 @@ int main(int argc, char **argv)
             CXR_THROW(CXR_E_IO, "%s (stopped after %lld of %lld images)", why, (long long)(i + n),
                       (long long)list.n);
         }
+    }
+    if (o.out_path && r.done == 0) { /* every image skipped: the file keeps what it held */
+        cxr_table_discard(r.out);
+        r.out = NULL;
+        CXR_THROW(CXR_E_FORMAT,
+                  "no image classified (%lld skipped, named above): -o %s left as "
+                  "it was",
+                  (long long)r.skipped, o.out_path);
     }
     st = cxr_table_close(r.out);
     r.out = NULL;

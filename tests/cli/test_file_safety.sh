@@ -1,7 +1,9 @@
 #!/bin/bash
 # test_file_safety.sh BIN SAMPLE EDIT HAVE_CUDA: no output can destroy an input or a device
-# (exit 2, nothing touched), readers refuse a FIFO without blocking, a failed write to standard
-# output exits 4, and names are escaped in messages and quoted in tab-separated output.
+# (exit 2, nothing touched), nor the file a standard stream goes to; readers refuse a FIFO
+# without blocking, a failed write to standard output exits 4 with its reason, a closed standard
+# error cannot send messages into an output, and names are escaped in messages and quoted in
+# tab-separated output.
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
 . "$(dirname "$0")/common.sh"
 W=$WORK
@@ -67,14 +69,43 @@ expect_rc 2 to "$BIN/cxr-report" "$W/fifo" -o "$W/r.html";            expect_err
 expect_rc 2 to "$BIN/cxr-pack" --manifest "$W/fifo" --explore;         expect_err "FIFO"
 
 # 9. a failed write on standard output: exit 4 with the reason
+: >"$W/empty.jpeg"
 if [ -w /dev/full ]; then
     "$BIN/cxr-predict" "$W/ck.h5" "$W/victim" --device cpu >/dev/full 2>"$W/err"
-    [ $? = 4 ] || fail "cxr-predict > /dev/full did not exit 4"; expect_err "standard output"
+    [ $? = 4 ] || fail "cxr-predict > /dev/full did not exit 4"
+    expect_err "standard output: write failed: No space left on device"
     "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu >/dev/full 2>"$W/err"
     [ $? = 4 ] || fail "cxr-eval > /dev/full did not exit 4"; expect_err "No space left"
     "$BIN/cxr-pack" --manifest "$W/m.csv" --explore >/dev/full 2>"$W/err"
     [ $? = 4 ] || fail "cxr-pack --explore > /dev/full did not exit 4"; expect_err "standard output"
 fi
+
+# 9b. an output that is the file standard output goes to (/dev/stdout, /proc/self/fd/1, a
+# redirection): exit 2, the file and what was in it kept (the rename replaced it, dropping an
+# appended-to log and the tool's own report)
+printf 'OLD\n' >"$W/log.txt"
+"$BIN/cxr-predict" "$W/ck.h5" "$W/victim" --device cpu -q -o /dev/stdout >>"$W/log.txt" 2>"$W/err"
+[ $? = 2 ] || fail "cxr-predict -o /dev/stdout >> log did not exit 2"
+expect_err "is the file this program's standard output is"
+[ "$(cat "$W/log.txt")" = OLD ] || fail "cxr-predict -o /dev/stdout replaced the log"
+"$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions /proc/self/fd/1 >>"$W/log.txt" \
+    2>"$W/err"
+[ $? = 2 ] || fail "cxr-eval --predictions /proc/self/fd/1 >> log did not exit 2"
+[ "$(cat "$W/log.txt")" = OLD ] || fail "cxr-eval --predictions /proc/self/fd/1 replaced the log"
+"$BIN/cxr-report" "$W/run.jsonl" -o "$W/log.txt" 2>>"$W/log.txt"
+[ $? = 2 ] || fail "cxr-report -o FILE 2>> FILE did not exit 2"
+grep -q '^OLD$' "$W/log.txt" || fail "cxr-report -o FILE 2>> FILE replaced the file"
+# a tool started with standard error closed: its messages go nowhere, not into the output
+"$BIN/cxr-predict" "$W/ck.h5" "$W/empty.jpeg" "$W/victim" --device cpu --format jsonl \
+    -o "$W/p.jsonl" 2>&-
+[ $? = 3 ] || fail "cxr-predict 2>&- with a skipped image did not exit 3"
+python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$W/p.jsonl" ||
+    fail "cxr-predict 2>&-: the JSON Lines output holds something else"
+# every image skipped: the previous output is kept, not replaced by a header alone
+printf 'KEEP\n' >"$W/k.tsv"
+expect_rc 3 "$BIN/cxr-predict" "$W/ck.h5" "$W/empty.jpeg" --device cpu -o "$W/k.tsv"
+expect_err "no image classified (1 skipped, named above): -o $W/k.tsv left as it was"
+[ "$(cat "$W/k.tsv")" = KEEP ] || fail "cxr-predict with every image skipped replaced -o"
 
 # 10. a newline or escape in a name cannot forge a line; a tab in a name is quoted in TSV
 printf 'not a jpeg' >"$W/src/train/NORMAL/x.jpeg
