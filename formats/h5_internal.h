@@ -89,6 +89,10 @@ int cxr_h5_attr_get_f64(hid_t obj, const char *name, double *out);
 
 /* 1 if the link `name` (a path relative to loc) exists, else 0. */
 int cxr_h5_exists(hid_t loc, const char *name);
+/* The same for a file that must hold `name`: 1 if it exists; 0 if not; CXR_E_FORMAT naming
+ * `file` and HDF5's reason when the lookup itself fails (a damaged object header or B-tree: a
+ * metadata checksum), which cxr_h5_exists would call missing. */
+cxr_status cxr_h5_require(hid_t loc, const char *name, const char *file, int *exists);
 
 #ifdef __cplusplus
 }

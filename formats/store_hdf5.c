@@ -468,3 +468,21 @@ int cxr_h5_exists(hid_t loc, const char *name)
     if (r < 0) H5Eclear2(H5E_DEFAULT);
     return r > 0;
 }
+
+cxr_status cxr_h5_require(hid_t loc, const char *name, const char *file, int *exists)
+{
+    /* each component in turn: H5Lexists fails (rather than says no) below a missing group */
+    char part[512];
+    *exists = 0;
+    for (const char *p = name;; p++) {
+        if (*p != '/' && *p) continue;
+        snprintf(part, sizeof part, "%.*s", (int)(p - name), name);
+        htri_t r = H5Lexists(loc, part, H5P_DEFAULT);
+        if (r < 0)
+            return cxr_hdf5_error(CXR_E_FORMAT, file, "damaged: cannot read the link /%s", part);
+        if (r == 0) return CXR_OK;
+        if (!*p) break;
+    }
+    *exists = 1;
+    return CXR_OK;
+}

@@ -753,11 +753,9 @@ static cxr_status read_tensor(hid_t f, const char *path, const char *name, const
     cxr_status st = CXR_OK;
     hid_t d = -1, sp = -1, mt = bf16 ? bf16_type() : H5T_NATIVE_FLOAT;
     hsize_t dims[8], want[4];
-    const char *slash = strchr(name, '/');
-    char group[32];
-    snprintf(group, sizeof group, "%.*s", (int)(slash - name), name);
-    if (!cxr_h5_exists(f, group) || !cxr_h5_exists(f, name))
-        CXR_THROW(CXR_E_FORMAT, "checkpoint %s: missing dataset /%s", path, name);
+    int have;
+    CXR_TRY(cxr_h5_require(f, name, path, &have));
+    if (!have) CXR_THROW(CXR_E_FORMAT, "checkpoint %s: missing dataset /%s", path, name);
     d = H5Dopen2(f, name, H5P_DEFAULT);
     sp = d < 0 ? -1 : H5Dget_space(d);
     if (sp < 0) {
@@ -951,8 +949,9 @@ cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batc
         for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
             char name[128];
             snprintf(name, sizeof name, "%s/%s", block_group[b], cxr_model_tensor(m, i)->name);
-            if (!cxr_h5_exists(f, block_group[b]) || !cxr_h5_exists(f, name))
-                CXR_THROW(CXR_E_FORMAT, "checkpoint %s: missing dataset /%s", path, name);
+            int have;
+            CXR_TRY(cxr_h5_require(f, name, path, &have));
+            if (!have) CXR_THROW(CXR_E_FORMAT, "checkpoint %s: missing dataset /%s", path, name);
         }
     CXR_TRY(read_params(f, path, m, &local));
     cxr_model_set_step(m, local.step);

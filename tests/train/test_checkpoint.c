@@ -244,6 +244,35 @@ int main(void)
     cxr_model_destroy(c2);
     cxr_checkpoint_meta_free(&got);
 
+    /* a damaged object header on the way to a tensor (the /params group's, its first byte
+     * flipped: HDF5 cannot read the link) is named damaged, with HDF5's reason, not "missing
+     * dataset", which sent users looking for an incomplete or edited file */
+    {
+        CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
+        hid_t hf = H5Fopen(bad, H5F_ACC_RDONLY, H5P_DEFAULT);
+        H5O_info_t oi;
+        REQUIRE(hf >= 0 &&
+                H5Oget_info_by_name2(hf, "params", &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0);
+        H5Fclose(hf);
+        FILE *fb = fopen(bad, "r+b");
+        REQUIRE(fb && fseek(fb, (long)oi.addr, SEEK_SET) == 0);
+        const int byte = fgetc(fb);
+        REQUIRE(byte != EOF && fseek(fb, (long)oi.addr, SEEK_SET) == 0);
+        fputc(byte ^ 0xFF, fb);
+        REQUIRE(fclose(fb) == 0);
+        CHECK(cxr_checkpoint_open_model(bad, be, 1, 2, &c2, &got) == CXR_E_FORMAT);
+        fprintf(stderr, "expected error: %s\n", cxr_last_error());
+        CHECK(strstr(cxr_last_error(), "damaged: cannot read the link /params") &&
+              strstr(cxr_last_error(), "HDF5:") && !strstr(cxr_last_error(), "missing"));
+        cxr_model_config ec;
+        small_config(&ec, 16, 6);
+        cxr_model *e;
+        CHECK_OK(cxr_model_create(&e, &ec, be));
+        CHECK(cxr_checkpoint_load(bad, e, NULL) == CXR_E_FORMAT); /* --resume's reader */
+        CHECK(strstr(cxr_last_error(), "damaged: cannot read the link /params") != NULL);
+        cxr_model_destroy(e);
+    }
+
     /* a model with another conv2 width: the mismatch is named, the model untouched */
     cxr_model_config other;
     small_config(&other, 16, 5);
