@@ -676,6 +676,21 @@ static void drop_recipe_selection(train_run *r)
     if (r->o->recipe.patience < 0) rc->patience = 0;
 }
 
+/* Where a resumed run's best model so far is: the resumed file itself when it is a best model
+ * (X.best.h5 holding the best epoch: resumed to branch from it, as --help suggests), else the
+ * best model beside the resumed checkpoint (X.h5 -> X.best.h5). */
+static cxr_status resumed_best_path(const train_run *r, char *buf, size_t cap)
+{
+    const char *from = r->o->io.resume_path;
+    const size_t n = strlen(from);
+    if (r->rc.start_epoch == r->rc.best_epoch && n > 8 && strcmp(from + n - 8, ".best.h5") == 0) {
+        if (snprintf(buf, cap, "%s", from) >= (int)cap)
+            return cxr_set_error(CXR_E_ARG, "%s: path too long", from);
+        return CXR_OK;
+    }
+    return cxr_train_best_path(from, buf, cap);
+}
+
 /* Selection asked for by an option is refused where it cannot be made; a resumed checkpoint's
  * is dropped with a warning (the run goes on: this store is what there is). Patience needs
  * selection. */
@@ -688,7 +703,7 @@ static cxr_status check_selection(train_run *r)
         if (o->recipe.select || !rc->select_from_checkpoint)
             return cxr_set_error(CXR_E_ARG, "--select %s: %s", cxr_select_name(rc->select), why);
         char best[4200] = "", bp[4096];
-        if (rc->best_epoch > 0 && cxr_train_best_path(o->io.resume_path, bp, sizeof bp) == CXR_OK)
+        if (rc->best_epoch > 0 && resumed_best_path(r, bp, sizeof bp) == CXR_OK)
             snprintf(best, sizeof best, " (its best model so far, epoch %d, stays in %s)",
                      rc->best_epoch, bp);
         note(o,
@@ -1506,8 +1521,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
              cxr_select_name(r.rc.select), r.best_path, o->io.checkpoint_path);
         char was[4096]; /* a resume into another checkpoint: the best so far stays where it is */
         if (o->io.resume_path && r.rc.best_epoch > 0 &&
-            cxr_train_best_path(o->io.resume_path, was, sizeof was) == CXR_OK &&
-            strcmp(was, r.best_path) != 0)
+            resumed_best_path(&r, was, sizeof was) == CXR_OK && strcmp(was, r.best_path) != 0)
             note(o,
                  "the best epoch so far (%d, %s %.6g) is %s %s; %s is written only when a "
                  "later epoch does better",

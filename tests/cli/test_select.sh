@@ -104,6 +104,9 @@ cp "$WORK/c.h5" "$WORK/c0.h5"
 expect_rc 0 $T --epochs 1 --resume "$WORK/c.h5" --checkpoint "$WORK/e.h5"
 expect_err "the best epoch so far (1, val_auc"
 expect_err "is in $WORK/c.best.h5; $WORK/e.best.h5 is written only when a later epoch does better"
+# branched from the best model itself (as --help suggests): the best so far is that file
+expect_rc 0 $T --epochs 1 --resume "$WORK/c.best.h5" --checkpoint "$WORK/f.h5"
+expect_err "is in $WORK/c.best.h5; $WORK/f.best.h5 is written only when a later epoch does better"
 expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --log "$WORK/c.jsonl"
 [ "$(epoch_losses "$WORK/a.jsonl")" = "$(epoch_losses "$WORK/c.jsonl")" ] || fail "resume differs: losses"
 [ "$(col "$WORK/a.jsonl" lr)" = "$(col "$WORK/c.jsonl" lr)" ] || fail "resume differs: lr"
@@ -203,6 +206,9 @@ expect_rc 0 $T --epochs 1 --checkpoint "$WORK/va.h5"
 expect_rc 0 "$BIN/cxr-train" "$WORK/one.h5" --device cpu --threads 2 --no-monitor -q --epochs 2 \
     --max-steps 2 --resume "$WORK/va.h5" --checkpoint "$WORK/va2.h5"
 expect_err "warning: resume $WORK/va.h5: its val_auc cannot be made here: $WORK/one.h5: /val holds images of one class only (NORMAL)"
+expect_err "training goes on without model selection (its best model so far, epoch 1, stays in $WORK/va.best.h5)"
+expect_rc 0 "$BIN/cxr-train" "$WORK/one.h5" --device cpu --threads 2 --no-monitor -q --epochs 2 \
+    --max-steps 2 --resume "$WORK/va.best.h5" --checkpoint "$WORK/va3.h5"
 expect_err "training goes on without model selection (its best model so far, epoch 1, stays in $WORK/va.best.h5)"
 [ "$(attr "$WORK/va2.h5" select)" = none ] && [ "$(attr "$WORK/va2.h5" epoch)" = 2 ] \
     || fail "the resumed run did not record that it no longer selects"
