@@ -1,6 +1,8 @@
 /* cxr-train: train the study's CNN on a cxr store. A thin front end over train/cxr_trainer.h:
  * parse options, pick the device, install the SIGINT handler, show progress, map the result
  * to an exit code. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,7 +117,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      else STORE-stem.model.h5\n"
         "                      beside STORE (numbered .model-N.h5 rather than replacing one or\n"
         "                      its .best.h5; in the current folder when STORE's is read-only),\n"
-        "                      said on stderr\n"
+        "                      said on stderr; the name is reserved empty at the start, so runs\n"
+        "                      started together take different ones\n"
         "  --no-checkpoint     save no model\n"
         "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
         "                      uninterrupted run (same device, --precision and --threads);\n"
@@ -242,9 +245,43 @@ static int parse_positive_float(const char *arg, const char *name, double hi, fl
 
 /* Where the model goes without --checkpoint: the resumed file on --resume (a resume keeps
  * saving where it left off), else beside STORE as STORE-stem.model.h5, numbered .model-N.h5
- * rather than replacing a model (or a best model, MODEL.best.h5) already there; in the current
- * folder when STORE's folder is not writable. NULL with --no-checkpoint or when no free name is
+ * rather than replacing a model (or a best model, MODEL.best.h5) already there or one another
+ * run has reserved (reserve); in the current folder when STORE's folder is not writable. NULL with --no-checkpoint or when no free name is
  * found. */
+/* The default name, reserved: created empty (O_EXCL, so that a run started at the same time
+ * takes the next number), replaced by the first save; removed at exit while still that empty
+ * file (a run that ends before its first save: an error, an interrupt). A run killed before it
+ * leaves the empty file, which later runs number past. */
+static struct {
+    char path[4096];
+    dev_t dev;
+    ino_t ino;
+} reserved;
+
+static void drop_reservation(void)
+{
+    struct stat sb;
+    if (reserved.path[0] && stat(reserved.path, &sb) == 0 && sb.st_dev == reserved.dev &&
+        sb.st_ino == reserved.ino && sb.st_size == 0)
+        unlink(reserved.path);
+}
+
+/* 1 when buf is taken for this run: created now, or not creatable here (the checks that follow
+ * name why); 0 when another file or run holds it. */
+static int reserve(const char *buf)
+{
+    int fd = open(buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return errno != EEXIST;
+    struct stat sb;
+    if (fstat(fd, &sb) == 0) {
+        snprintf(reserved.path, sizeof reserved.path, "%s", buf);
+        reserved.dev = sb.st_dev, reserved.ino = sb.st_ino;
+        atexit(drop_reservation);
+    }
+    close(fd);
+    return 1;
+}
+
 static const char *default_checkpoint(const cxr_train_options *o, char *buf, size_t cap)
 {
     if (o->io.resume_path) return o->io.resume_path;
@@ -265,7 +302,7 @@ static const char *default_checkpoint(const cxr_train_options *o, char *buf, siz
          * may have left its MODEL.best.h5, which this run's selection would replace */
         char best[4096];
         if (access(buf, F_OK) != 0 && cxr_train_best_path(buf, best, sizeof best) == CXR_OK &&
-            access(best, F_OK) != 0)
+            access(best, F_OK) != 0 && reserve(buf))
             return buf;
     }
     return NULL;

@@ -14,6 +14,8 @@ expect_rc() {
 }
 # expect_err TEXT: the last stderr contains TEXT
 expect_err() { grep -qF -- "$1" "$WORK/err" || { fail "stderr lacks '$1'"; sed 's/^/  | /' "$WORK/err" >&2; }; }
+# attr FILE NAME: the root attribute NAME of an HDF5 file, as h5dump prints it (quotes removed)
+attr() { h5dump -a "/$2" "$1" 2>/dev/null | sed -n 's/.*(0): *//p' | tr -d '"' | head -1; }
 # epoch_losses LOG: "epoch train_loss eval_loss" per epoch line, numbers as written
 epoch_losses() {
     grep '"type":"epoch"' "$1" | sed -E 's/.*"epoch":([0-9]+),"train_loss":([^,]*),.*"eval_loss":([^,]*),.*/\1 \2 \3/'

@@ -66,6 +66,19 @@ rm "$WORK/d/x.model-1.h5" && cp "$WORK/d/x.model-1.best.h5" "$WORK/best.keep"
 expect_rc 0 $D
 expect_err "saving the model to $WORK/d/x.model-2.h5"
 cmp -s "$WORK/d/x.model-1.best.h5" "$WORK/best.keep" || fail "another run's best model was replaced"
+# ... nor the name a run started before it took and has not saved to yet (the name is reserved
+# empty at the start: the first run is held still here after saying where it saves)
+"$BIN/cxr-train" "$WORK/d/x.h5" --device cpu --batch 8 --threads 2 --no-monitor -q --epochs 1 \
+    --max-steps 1 --seed 11 2>"$WORK/held.err" &
+held=$!
+for _ in $(seq 300); do grep -q "saving the model" "$WORK/held.err" && break; sleep 0.1; done
+kill -STOP $held
+expect_rc 0 $D --seed 12
+expect_err "saving the model to $WORK/d/x.model-4.h5"
+kill -CONT $held; wait $held || fail "the held run failed"
+grep -q "saving the model to $WORK/d/x.model-3.h5" "$WORK/held.err" || fail "the held run's name"
+[ "$(attr "$WORK/d/x.model-3.h5" seed)" = 11 ] && [ "$(attr "$WORK/d/x.model-4.h5" seed)" = 12 ] \
+    || fail "two runs started together wrote one model"
 # two outputs in one file, and both --checkpoint and --no-checkpoint, are refused
 expect_rc 2 $D --checkpoint "$WORK/d/c.h5" --log "$WORK/d/c.best.h5"
 expect_err "--log $WORK/d/c.best.h5 and the best model $WORK/d/c.best.h5: the same file for two outputs"
@@ -76,6 +89,7 @@ expect_err "--checkpoint $WORK/d/c.h5 and --no-checkpoint: give one of them"
 expect_rc 4 "$BIN/cxr-train" "$WORK/d/missing.h5" --device cpu -q
 expect_err "missing.h5: cannot open store"
 grep -q "saving the model" "$WORK/err" && fail "a missing store was answered with where the model would go"
+ls "$WORK/d" | grep -q "^missing\.model" && fail "a failed run left its reserved model name"
 # --resume without --checkpoint keeps saving to the resumed file
 cp "$WORK/c.h5" "$WORK/r.h5"
 expect_rc 0 $T --epochs 3 --resume "$WORK/r.h5"

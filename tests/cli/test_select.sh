@@ -18,7 +18,6 @@ col() { python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     d = json.loads(l)
     if d.get("type") == "epoch": print(d.get(sys.argv[2]))' "$1" "$2"; }
-attr() { h5dump -a "/$2" "$1" 2>/dev/null | sed -n 's/.*(0): *//p' | tr -d '"' | head -1; }
 
 if [ "$PART" = run ]; then
 # --- recipes: study and its old name chest give the same bits as the options they stand for
