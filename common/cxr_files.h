@@ -25,11 +25,13 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
                             int n_inputs, const char *tree);
 /* Open /dev/null on any of descriptors 0, 1 and 2 that is closed (a tool started with 2>&-):
  * else the first file the tool opens gets that number, and messages meant for standard error
- * would be written into it (an output table, a store). Every tool calls it first thing. */
+ * would be written into it (an output table, a store). Opened the other way round (0 for
+ * writing, 1 and 2 for reading): output to a closed stream still fails. Every tool calls it
+ * first thing. */
 void cxr_std_fds_open(void);
 /* For an output written through a cxr_tmpfile (cxr_tmpfile.h): CXR_E_ARG when it is the file
- * standard input, output or error is (/dev/stdout, /proc/self/fd/1, a redirection to the same
- * file: the rename would replace the file under the stream); then, a file can be created in the
+ * standard output or error is (/dev/stdout, /proc/self/fd/1, a redirection to the same file: the
+ * rename would replace the file under the stream); then, a file can be created in the
  * folder its temporary will go to, tried with an unnamed file (O_TMPFILE; where the file system
  * has none, a cxr_tmpfile created and removed): a read-only folder or file system, no free
  * inode, a symlink that does not resolve are found before any work, not after the first epoch

@@ -89,8 +89,10 @@ void cxr_std_fds_open(void)
 {
     for (int fd = 0; fd < 3; fd++)
         if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
-            /* the lowest free descriptor: this one, as every lower one is open */
-            int got = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+            /* the lowest free descriptor: this one, as every lower one is open; opened the
+             * other way round (as gnulib's stdopen), so that writing to a closed standard output
+             * still fails (EBADF: exit 4) instead of vanishing */
+            int got = open("/dev/null", fd ? O_RDONLY : O_WRONLY);
             if (got >= 0 && got != fd) close(got);
         }
 }
@@ -100,10 +102,9 @@ cxr_status cxr_output_probe(const char *opt, const char *out)
     /* /dev/stdout, /proc/self/fd/1 or a redirection to the same file: the rename would replace
      * the file the stream writes to (an appended-to log lost) and what the tool writes there
      * would go to the unlinked one */
-    static const char *const std_name[3] = { "standard input", "standard output",
-                                             "standard error" };
+    static const char *const std_name[3] = { "", "standard output", "standard error" };
     struct stat o, s;
-    for (int fd = 0; fd < 3 && stat(out, &o) == 0; fd++)
+    for (int fd = 1; fd < 3 && stat(out, &o) == 0; fd++) /* (a read from stdin is unharmed) */
         if (fstat(fd, &s) == 0 && S_ISREG(s.st_mode) && s.st_dev == o.st_dev &&
             s.st_ino == o.st_ino)
             return cxr_set_error(CXR_E_ARG,

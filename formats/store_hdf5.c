@@ -474,8 +474,15 @@ cxr_status cxr_h5_require(hid_t loc, const char *name, const char *file, int *ex
     /* each component in turn: H5Lexists fails (rather than says no) below a missing group */
     char part[512];
     *exists = 0;
+    while (*name == '/') name++; /* relative to loc; an empty name is not a link */
+    if (!*name || strlen(name) >= sizeof part)
+        return cxr_set_error(CXR_E_ARG, "%s: link name '%.64s' empty or too long", file, name);
     for (const char *p = name;; p++) {
         if (*p != '/' && *p) continue;
+        if (p > name && p[-1] == '/') { /* "a//b": the empty component is no lookup */
+            if (!*p) break;
+            continue;
+        }
         snprintf(part, sizeof part, "%.*s", (int)(p - name), name);
         htri_t r = H5Lexists(loc, part, H5P_DEFAULT);
         if (r < 0)

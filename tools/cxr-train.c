@@ -628,6 +628,9 @@ int main(int argc, char **argv)
                 o.io.resume_path, (int)(rl - 8), o.io.resume_path);
         return 2;
     }
+    /* from here on a first signal stops the run cleanly (a second kills): the reserved default
+     * name is then removed at exit too, and the run stops at its first check of the flag */
+    o.cb.interrupted = cxr_signals_stop_on_interrupt();
     if (!o.io.checkpoint_path && !no_checkpoint) {
         if (!(o.io.checkpoint_path = default_checkpoint(&o, ckbuf, sizeof ckbuf))) {
             fprintf(stderr,
@@ -683,7 +686,6 @@ int main(int argc, char **argv)
     }
     if (o.compute.monitor && dev.kind == CXR_DEVICE_CUDA) o.compute.monitor_gpu = dev.index;
 
-    o.cb.interrupted = cxr_signals_stop_on_interrupt(); /* a second signal kills */
     o.cb.on_progress = ui_progress;
     o.cb.on_epoch = ui_epoch;
     o.cb.on_note = ui_note;

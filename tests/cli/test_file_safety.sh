@@ -101,6 +101,9 @@ grep -q '^OLD$' "$W/log.txt" || fail "cxr-report -o FILE 2>> FILE replaced the f
 [ $? = 3 ] || fail "cxr-predict 2>&- with a skipped image did not exit 3"
 python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$W/p.jsonl" ||
     fail "cxr-predict 2>&-: the JSON Lines output holds something else"
+# standard output closed: the rows cannot vanish into the /dev/null put there, exit 4
+"$BIN/cxr-predict" "$W/ck.h5" "$W/victim" --device cpu >&- 2>"$W/err"
+[ $? = 4 ] || fail "cxr-predict >&- did not exit 4"; expect_err "standard output"
 # every image skipped: the previous output is kept, not replaced by a header alone
 printf 'KEEP\n' >"$W/k.tsv"
 expect_rc 3 "$BIN/cxr-predict" "$W/ck.h5" "$W/empty.jpeg" --device cpu -o "$W/k.tsv"

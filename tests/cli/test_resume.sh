@@ -68,14 +68,19 @@ expect_err "saving the model to $WORK/d/x.model-2.h5"
 cmp -s "$WORK/d/x.model-1.best.h5" "$WORK/best.keep" || fail "another run's best model was replaced"
 # ... nor the name a run started before it took and has not saved to yet (the name is reserved
 # empty at the start: the first run is held still here after saying where it saves)
-"$BIN/cxr-train" "$WORK/d/x.h5" --device cpu --batch 8 --threads 2 --no-monitor -q --epochs 1 \
-    --max-steps 1 --seed 11 2>"$WORK/held.err" &
+"$BIN/cxr-train" "$WORK/d/x.h5" --device cpu --batch 8 --threads 1 --no-monitor -q --epochs 1 \
+    --seed 11 2>"$WORK/held.err" &
 held=$!
-for _ in $(seq 300); do grep -q "saving the model" "$WORK/held.err" && break; sleep 0.1; done
+trap 'kill -CONT $held 2>/dev/null; kill $held 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 600); do grep -q "saving the model" "$WORK/held.err" && break; sleep 0.05; done
 kill -STOP $held
+# (a whole epoch on one thread before its first save: held long before it)
+[ -f "$WORK/d/x.model-3.h5" ] && [ ! -s "$WORK/d/x.model-3.h5" ] ||
+    fail "the held run's reserved name is not there, empty"
 expect_rc 0 $D --seed 12
 expect_err "saving the model to $WORK/d/x.model-4.h5"
 kill -CONT $held; wait $held || fail "the held run failed"
+trap 'rm -rf "$WORK"' EXIT
 grep -q "saving the model to $WORK/d/x.model-3.h5" "$WORK/held.err" || fail "the held run's name"
 [ "$(attr "$WORK/d/x.model-3.h5" seed)" = 11 ] && [ "$(attr "$WORK/d/x.model-4.h5" seed)" = 12 ] \
     || fail "two runs started together wrote one model"
