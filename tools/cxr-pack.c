@@ -215,23 +215,33 @@ static void warn_val_split(const cxr_pack_plan *plan, double fraction)
  * source tree by its path, and a class folder reached through a symlink lies outside it (-o
  * SRC/train/A/a.jpg with A -> /ext/A replaced the input a.jpg with the store). Compares each
  * distinct folder of the plan's items (consecutive items share one: few stats) by device and
- * inode with the output's folder. */
-static cxr_status output_not_among_inputs(const char *out, const cxr_pack_plan *plan)
+ * inode with the output's folder; and, when the output exists, each item's file, links followed,
+ * with it: an input that is a symlink to a file elsewhere (-o /pool/a.jpg with SRC/train/A/a.jpg
+ * -> /pool/a.jpg, or a manifest's --images of links) would be replaced through its target. opt
+ * names the output ("-o", "--duplicates-report"). */
+static cxr_status output_not_among_inputs(const char *opt, const char *out,
+                                          const cxr_pack_plan *plan)
 {
     char dir[4096], last[4096] = "";
-    struct stat od, id;
+    struct stat od, of, id;
     if (stat(cxr_parent_dir(dir, sizeof dir, out), &od) != 0)
         return CXR_OK; /* cxr_output_check has named a missing folder */
+    const int exists = stat(out, &of) == 0;
     for (int s = 0; s < plan->n_splits; s++)
         for (int64_t i = 0; i < plan->splits[s].n; i++) {
             const char *p = plan->splits[s].items[i].path;
+            if (exists && stat(p, &id) == 0 && id.st_dev == of.st_dev && id.st_ino == of.st_ino)
+                return cxr_set_error(CXR_E_ARG,
+                                     "%s %s: is the input %s (through a symbolic link); refusing "
+                                     "to replace it",
+                                     opt, out, p);
             if (strcmp(cxr_parent_dir(dir, sizeof dir, p), last) == 0) continue;
             snprintf(last, sizeof last, "%s", dir);
             if (stat(dir, &id) == 0 && id.st_dev == od.st_dev && id.st_ino == od.st_ino)
                 return cxr_set_error(CXR_E_ARG,
-                                     "-o %s: is in the folder of the input %s; refusing to write "
+                                     "%s %s: is in the folder of the input %s; refusing to write "
                                      "among the inputs",
-                                     out, p);
+                                     opt, out, p);
         }
     return CXR_OK;
 }
@@ -440,7 +450,9 @@ int main(int argc, char **argv)
         st = cxr_plan_split_val_by_patient(&plan, val_fraction);
         if (st == CXR_OK) warn_val_split(&plan, val_fraction);
     }
-    if (st == CXR_OK) st = output_not_among_inputs(out, &plan);
+    if (st == CXR_OK) st = output_not_among_inputs("-o", out, &plan);
+    if (st == CXR_OK && opt.duplicates_report)
+        st = output_not_among_inputs("--duplicates-report", opt.duplicates_report, &plan);
     if (st != CXR_OK) {
         fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
         cxr_plan_free(&plan);

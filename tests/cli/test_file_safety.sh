@@ -51,8 +51,22 @@ expect_rc 2 "$BIN/cxr-pack" "$W/src" -o "$W/src/new.h5" --quiet
 mkdir "$W/src2" "$W/src2/train" "$W/src2/test"; cp -r "$W/src/train/NORMAL" "$W/ext"
 ln -s "$W/ext" "$W/src2/train/NORMAL"; cp -r "$W/src/test/NORMAL" "$W/src2/test/"
 expect_rc 2 "$BIN/cxr-pack" "$W/src2" -o "$W/ext/$victim" --quiet
+expect_err "-o $W/ext/$victim: is the input $W/src2/train/NORMAL/$victim (through a symbolic link)"
+expect_rc 2 "$BIN/cxr-pack" "$W/src2" -o "$W/ext/new.h5" --quiet
 expect_err "is in the folder of the input"
+[ -e "$W/ext/new.h5" ] && fail "cxr-pack wrote among the inputs behind a symlink"
 cmp -s "$W/victim" "$W/ext/$victim" || fail "cxr-pack replaced a source image through a symlink"
+# ... and so for the duplicates report (it was written over the image through the link)
+expect_rc 2 "$BIN/cxr-pack" "$W/src2" -o "$W/p2.h5" --size 32 --quiet \
+    --duplicates-report "$W/src2/train/NORMAL/$victim"
+expect_err "--duplicates-report $W/src2/train/NORMAL/$victim: is the input"
+cmp -s "$W/victim" "$W/ext/$victim" || fail "the duplicates report replaced a source image"
+# an input that is a symlink to a file elsewhere: its target is an input too
+mkdir -p "$W/src3/train/NORMAL" "$W/pool"; cp -r "$W/src/test" "$W/src3/"
+cp "$W/victim" "$W/pool/$victim"; ln -s "$W/pool/$victim" "$W/src3/train/NORMAL/$victim"
+expect_rc 2 "$BIN/cxr-pack" "$W/src3" -o "$W/pool/$victim" --size 32 --quiet
+expect_err "-o $W/pool/$victim: is the input $W/src3/train/NORMAL/$victim"
+cmp -s "$W/victim" "$W/pool/$victim" || fail "cxr-pack replaced a linked image's target"
 expect_rc 2 "$BIN/cxr-pack" "$W/src" -o "$W/fifo" --quiet;            expect_err "FIFO"
 [ -p "$W/fifo" ] || fail "cxr-pack replaced the FIFO"
 printf 'id,url,landmark_id\na,u,1\n' >"$W/m.csv"
