@@ -71,6 +71,9 @@ static cxr_status list_dir(const char *dir, char ***out, int *n_out)
         n++;
     }
     if (errno) CXR_THROW(CXR_E_IO, "%s: cannot read directory: %s", dir, strerror(errno));
+    /* an empty folder is a list of none, not an absent one (an empty test/ made the store lack
+     * its test split, and an empty val/ passed for none beside --val-fraction) */
+    if (!v && !(v = malloc(sizeof *v))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", dir);
     qsort(v, (size_t)n, sizeof *v, cmp_str);
     *out = v;
     *n_out = n;

@@ -580,6 +580,13 @@ def case_val_fraction(tmp):
     rc, _, se = run([src, "-o", os.path.join(tmp, "x.h5"), "--val-fraction", "0.2"])
     check(rc == 2 and "val" in se, "val/ with --val-fraction is an error (rc=%d): %s" % (rc, se))
     check(not os.path.exists(os.path.join(tmp, "x.h5")), "no output")
+    # ... also an empty val/ (it passed for no val/)
+    src = os.path.join(tmp, "emptyval")
+    shutil.copytree(SAMPLE, src)
+    os.mkdir(os.path.join(src, "val"))
+    rc, _, se = run([src, "-o", os.path.join(tmp, "x.h5"), "--val-fraction", "0.2"])
+    check(rc == 2 and "already has a val split" in se,
+          "an empty val/ with --val-fraction is an error (rc=%d): %s" % (rc, se))
 
 
 def case_missing_split(tmp):
@@ -588,6 +595,15 @@ def case_missing_split(tmp):
     rc, _, se = run([src, "-o", os.path.join(tmp, "x.h5")])
     check(rc == 3, "missing train/ exits 3 (got %d)" % rc)
     check(os.path.join(src, "train") in se, "message names the missing folder: " + se)
+    # an empty test/ is a test split of no image, as test/ of empty class folders is (the store
+    # lacked /test)
+    os.mkdir(os.path.join(tmp, "src2"))
+    shutil.copytree(os.path.join(SAMPLE, "train"), os.path.join(tmp, "src2", "train"))
+    os.mkdir(os.path.join(tmp, "src2", "test"))
+    rc, _, se = run([os.path.join(tmp, "src2"), "-o", os.path.join(tmp, "e.h5"), "--size", "32"])
+    check(rc == 0, "an empty test/ packs (rc=%d): %s" % (rc, se))
+    check(rc == 0 and h5data(os.path.join(tmp, "e.h5"), "/test/class_counts") == [0, 0],
+          "an empty test/ is an empty /test split")
     rc, _, se = run(["-o", os.path.join(tmp, "x.h5")])
     check(rc == 2, "no SRC_DIR is a usage error (got %d)" % rc)
     rc, _, se = run([src, "-o", os.path.join(tmp, "x.h5"), "--threads", "zero"])
