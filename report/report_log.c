@@ -335,6 +335,20 @@ static char *base_name(const char *path)
     return strdup(b ? b + 1 : path);
 }
 
+/* A JSON escape of NUL (\u0000) made U+FFFD's (\uFFFD) in place, same length: cJSON hands out
+ * strings as C strings, which a decoded NUL would cut short (the rest of the value lost) where
+ * specs/log.md shows a control character as U+FFFD. Escapes are walked pairwise, so an escaped
+ * backslash followed by "u0000" is left alone. */
+static void nul_escapes_to_fffd(char *line, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (line[i] != '\\') continue;
+        if (line[i + 1] == 'u' && i + 5 < len && !memcmp(line + i + 2, "0000", 4))
+            memcpy(line + i + 2, "FFFD", 4);
+        i++; /* the escaped character: a backslash here starts no escape */
+    }
+}
+
 /* Bad lines named one by one per file; the rest are counted. */
 #define MAX_WARNINGS 20
 
@@ -361,6 +375,7 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         line_err e = { { 0 } };
         int rc = 0;
         const char *end = NULL;
+        nul_escapes_to_fffd(line, (size_t)len);
         cJSON *o = cJSON_ParseWithLengthOpts(line, (size_t)len, &end, 0);
         const cJSON *ty = o ? cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_TYPE) : NULL;
         if (o && end) end += strspn(end, " \t");

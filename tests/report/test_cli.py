@@ -163,6 +163,18 @@ def main():
     check(r.returncode == 0 and "run&#xFFFD;.jsonl" in page and "NOR&#xFFFD;MAL&#xFFFD;" in page,
           "invalid UTF-8 and a control character shown as U+FFFD (exit %d)" % r.returncode)
     os.remove(latin)
+    # an escaped NUL (\u0000) is a control character too: U+FFFD, the rest of the string kept
+    # (cJSON's C strings cut it there); an escaped backslash before "u0000" is text
+    esc = os.path.join(work, "esc.jsonl")
+    with open(esc, "wb") as f:
+        f.write(good.replace(b'"NORMAL"', b'"NOR\\u0000MAL"', 1)
+                .replace(b'"PNEUMONIA"', b'"PNEU\\\\u0000MONIA"', 1))
+    eh = os.path.join(work, "esc.html")
+    r = subprocess.run([tool, esc, "-o", eh], capture_output=True)
+    page = open(eh, encoding="utf-8").read() if r.returncode == 0 else ""
+    check(r.returncode == 0 and "NOR\ufffdMAL" in page and "PNEU\\u0000MONIA" in page,
+          "an escaped NUL shown as U+FFFD, the string kept whole (exit %d)" % r.returncode)
+    os.remove(esc)
     # a crash's tail of NUL bytes is a bad line, named; a binary file names 20 lines and counts
     # the rest
     nul = os.path.join(work, "nul.jsonl")
