@@ -104,7 +104,8 @@ cxr_status cxr_output_probe(const char *opt, const char *out)
      * would go to the unlinked one */
     static const char *const std_name[3] = { "", "standard output", "standard error" };
     struct stat o, s;
-    for (int fd = 1; fd < 3 && stat(out, &o) == 0; fd++) /* (a read from stdin is unharmed) */
+    const int exists = stat(out, &o) == 0;
+    for (int fd = 1; fd < 3 && exists; fd++) /* (a read from stdin is unharmed) */
         if (fstat(fd, &s) == 0 && S_ISREG(s.st_mode) && s.st_dev == o.st_dev &&
             s.st_ino == o.st_ino)
             return cxr_set_error(CXR_E_ARG,
