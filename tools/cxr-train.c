@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,7 +119,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      beside STORE (numbered .model-N.h5 rather than replacing one or\n"
         "                      its .best.h5; in the current folder when STORE's is read-only),\n"
         "                      said on stderr; the name is reserved empty at the start, so runs\n"
-        "                      started together take different ones\n"
+        "                      started together take different ones (one a killed run left\n"
+        "                      empty is taken over)\n"
         "  --no-checkpoint     save no model\n"
         "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
         "                      uninterrupted run (same device, --precision and --threads);\n"
@@ -249,9 +251,11 @@ static int parse_positive_float(const char *arg, const char *name, double hi, fl
  * run has reserved (reserve); in the current folder when STORE's folder is not writable. NULL with --no-checkpoint or when no free name is
  * found. */
 /* The default name, reserved: created empty (O_EXCL, so that a run started at the same time
- * takes the next number), replaced by the first save; removed at exit while still that empty
- * file (a run that ends before its first save: an error, an interrupt). A run killed before it
- * leaves the empty file, which later runs number past. */
+ * takes the next number) and locked (flock, held until exit), replaced by the first save;
+ * removed at exit while still that empty file (a run that ends before its first save: an error,
+ * an interrupt). A run killed before its first save leaves the empty file unlocked: the next run
+ * takes it over (reclaim). Whoever holds the lock owns the name, so a run that creates the file
+ * and loses the lock to a reclaiming one in between moves on to the next number. */
 static struct {
     char path[4096];
     dev_t dev;
@@ -266,20 +270,47 @@ static void drop_reservation(void)
         unlink(reserved.path);
 }
 
+/* fd holds buf's lock: remember the file, to remove it at exit while still empty (the fd stays
+ * open, and the lock with it, until exit). */
+static void hold_reservation(const char *buf, int fd)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) return;
+    snprintf(reserved.path, sizeof reserved.path, "%s", buf);
+    reserved.dev = sb.st_dev, reserved.ino = sb.st_ino;
+    atexit(drop_reservation);
+}
+
 /* 1 when buf is taken for this run: created now, or not creatable here (the checks that follow
  * name why); 0 when another file or run holds it. */
 static int reserve(const char *buf)
 {
     int fd = open(buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return errno != EEXIST;
-    struct stat sb;
-    if (fstat(fd, &sb) == 0) {
-        snprintf(reserved.path, sizeof reserved.path, "%s", buf);
-        reserved.dev = sb.st_dev, reserved.ino = sb.st_ino;
-        atexit(drop_reservation);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        close(fd); /* a reclaiming run locked it first: the name is its */
+        return 0;
+    }
+    hold_reservation(buf, fd); /* (a file system without flock: reserved unlocked, as before) */
+    return 1;
+}
+
+/* 1 when buf is an empty regular file no live run holds (one killed before its first save left
+ * it), now taken for this run; else 0. */
+static int reclaim(const char *buf)
+{
+    struct stat sb, fb;
+    if (lstat(buf, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size != 0) return 0;
+    int fd = open(buf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 0;
+    /* locked, still empty, and still the file at buf (not replaced by a save meanwhile) */
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &fb) == 0 && fb.st_size == 0 &&
+        lstat(buf, &sb) == 0 && sb.st_dev == fb.st_dev && sb.st_ino == fb.st_ino) {
+        hold_reservation(buf, fd);
+        return 1;
     }
     close(fd);
-    return 1;
+    return 0;
 }
 
 static const char *default_checkpoint(const cxr_train_options *o, char *buf, size_t cap)
@@ -301,9 +332,9 @@ static const char *default_checkpoint(const cxr_train_options *o, char *buf, siz
         /* taken when the model or its best model is there: a run whose checkpoint was deleted
          * may have left its MODEL.best.h5, which this run's selection would replace */
         char best[4096];
-        if (access(buf, F_OK) != 0 && cxr_train_best_path(buf, best, sizeof best) == CXR_OK &&
-            access(best, F_OK) != 0 && reserve(buf))
-            return buf;
+        if (cxr_train_best_path(buf, best, sizeof best) != CXR_OK || access(best, F_OK) == 0)
+            continue;
+        if (access(buf, F_OK) != 0 ? reserve(buf) : reclaim(buf)) return buf;
     }
     return NULL;
 }

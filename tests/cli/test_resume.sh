@@ -84,6 +84,19 @@ trap 'rm -rf "$WORK"' EXIT
 grep -q "saving the model to $WORK/d/x.model-3.h5" "$WORK/held.err" || fail "the held run's name"
 [ "$(attr "$WORK/d/x.model-3.h5" seed)" = 11 ] && [ "$(attr "$WORK/d/x.model-4.h5" seed)" = 12 ] \
     || fail "two runs started together wrote one model"
+# ... but a name a killed run left empty is taken over by the next run, not numbered past
+"$BIN/cxr-train" "$WORK/d/x.h5" --device cpu --batch 8 --threads 1 --no-monitor -q --epochs 1 \
+    2>"$WORK/killed.err" &
+held=$!
+trap 'kill -9 $held 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 600); do grep -q "saving the model" "$WORK/killed.err" && break; sleep 0.05; done
+kill -9 $held; wait $held 2>/dev/null
+trap 'rm -rf "$WORK"' EXIT
+grep -q "saving the model to $WORK/d/x.model-5.h5" "$WORK/killed.err" || fail "the killed run's name"
+[ -f "$WORK/d/x.model-5.h5" ] && [ ! -s "$WORK/d/x.model-5.h5" ] || fail "the killed run left no empty name"
+expect_rc 0 $D --seed 13
+expect_err "saving the model to $WORK/d/x.model-5.h5"
+[ "$(attr "$WORK/d/x.model-5.h5" seed)" = 13 ] || fail "the name a killed run left was not taken over"
 # two outputs in one file, and both --checkpoint and --no-checkpoint, are refused
 expect_rc 2 $D --checkpoint "$WORK/d/c.h5" --log "$WORK/d/c.best.h5"
 expect_err "--log $WORK/d/c.best.h5 and the best model $WORK/d/c.best.h5: the same file for two outputs"
