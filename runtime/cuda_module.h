@@ -61,7 +61,7 @@ typedef struct {
     __typeof__(cxr_loader_epoch_order) *loader_epoch_order;
 } cxr_cuda_core;
 
-struct cxr_backend; /* train/ops.h */
+struct cxr_backend; /* train/cxr_ops.h */
 
 /* The module's implementations of cxr_cuda.h and cxr_backend_cuda.h. */
 typedef struct {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cpu_internal.h"
-#include "ops.h"
+#include "cxr_ops.h"
 #include "rng.h"
 
 #define select_f cxr_select_f /* cpu_internal.h */

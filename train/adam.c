@@ -5,7 +5,7 @@
 #endif
 
 #include "cpu_internal.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 /* The update of elements [lo, hi). SSE by hand because GCC (math-errno on) will not vectorise a
  * loop calling sqrtf; every SSE operation is correctly rounded and in the scalar order, so the

@@ -18,7 +18,7 @@
 #include "cxr_fpenv.h"
 #include "cxr_signals.h"
 #include "dnnl_cpu.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 /* Set up the calling thread's OpenMP team of n threads (libgomp keeps a pool per thread that
  * starts parallel regions, and reuses it for that thread's later regions, oneDNN's included):
@@ -118,7 +118,7 @@ static cxr_status cpu_sync(void *ctx)
     return CXR_OK;
 }
 
-/* The asynchronous copies and fences of ops.h: copies happen at once, every op has finished
+/* The asynchronous copies and fences of cxr_ops.h: copies happen at once, every op has finished
  * when it returns, so there is nothing to wait for. */
 static cxr_status cpu_fence(void *ctx, int fence)
 {

@@ -24,7 +24,7 @@ cxr_status cxr_backend_cuda_create(cxr_backend **out, int device)
     if (!m) return st;
     if (m->backend_size != sizeof(cxr_backend))
         return cxr_set_error(CXR_E_CUDA,
-                             "the CUDA module %s is stale: its op table (train/ops.h) is %u "
+                             "the CUDA module %s is stale: its op table (train/cxr_ops.h) is %u "
                              "bytes, this program's %zu; rebuild or reinstall it with this "
                              "program",
                              cxr_cuda_module_path(), m->backend_size, sizeof(cxr_backend));

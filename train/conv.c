@@ -3,7 +3,7 @@
  * Two ways to run the products: the forward (out = W @ cols(in) + b), the input gradient
  * (din = W_flipped @ cols(dout), the 'same' convolution of dout with the flipped, transposed
  * kernel) and the weight gradient (dW = dout @ cols(in)^T; backward ops write their outputs,
- * ops.h):
+ * cxr_ops.h):
  *  - direct (AVX2+FMA CPUs, images spread over the OpenMP threads): each strip of a few output
  *    rows copies its input rows once into a zero-bordered band (in L2), and gemm_avx2.c reads
  *    the 9*C "columns" straight from it through an offset table: no im2col strip is written
@@ -21,7 +21,7 @@
 
 #include "cpu_internal.h"
 #include "dnnl_cpu.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 /* Target floats of one column strip (C*9 x rows*W): 128 Ki floats = 512 KiB. */
 #define STRIP_FLOATS (128 * 1024)

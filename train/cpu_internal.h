@@ -1,6 +1,6 @@
 /* cpu_internal.h: the CPU backend's internals, shared by backend_cpu.c and the *_cpu op files
  * (and by the op tests): its context, its ops, the AVX2 kernels and inline helpers.
- * Not a public header: callers use ops.h and cxr_model.h. */
+ * Not a public header: callers use cxr_ops.h and cxr_model.h. */
 #ifndef CXR_CPU_INTERNAL_H
 #define CXR_CPU_INTERNAL_H
 
@@ -13,7 +13,7 @@
 #include <smmintrin.h>
 #endif
 
-#include "ops.h"
+#include "cxr_ops.h"
 
 #define CXR_CPU_MAX_THREADS 256
 
@@ -49,7 +49,7 @@ int cxr_cpu_threads(void *ctx);
 float *cxr_cpu_scratch(void *ctx, int tid, size_t bytes);
 
 /* The CPU ops (conv.c, pool.c, dense.c, act.c, loss.c, adam.c): the CPU backend's table
- * entries, contracts in ops.h. ctx is the CPU backend's (be->ctx of cxr_backend_cpu_create). */
+ * entries, contracts in cxr_ops.h. ctx is the CPU backend's (be->ctx of cxr_backend_cpu_create). */
 cxr_conv3x3_forward_fn cxr_conv3x3_forward_cpu;
 cxr_conv3x3_backward_fn cxr_conv3x3_backward_cpu;
 cxr_conv3x3_lrelu_pool_forward_fn cxr_conv3x3_lrelu_pool_forward_cpu;

@@ -1,11 +1,11 @@
 /* cuda_ops.cuh: the CUDA backend's state and its op entry points, shared by backend_cuda.cu and
  * the GPU twins of the CPU ops (conv.cu, pool.cu, dense.cu, act.cu, loss.cu, adam.cu).
- * Not a public header: callers use ops.h (the table) and cxr_backend_cuda.h. */
+ * Not a public header: callers use cxr_ops.h (the table) and cxr_backend_cuda.h. */
 #ifndef CXR_CUDA_OPS_CUH
 #define CXR_CUDA_OPS_CUH
 
 #include "cuda_internal.cuh"
-#include "ops.h"
+#include "cxr_ops.h"
 
 #define CXR_CONV_PLANS 24
 
@@ -68,7 +68,7 @@ void cxr_bf16_shadows_touch(cxr_cuda_backend *b, const void *p, size_t bytes, in
 
 
 /* The CUDA ops (conv.cu, pool.cu, dense.cu, act.cu, loss.cu, adam.cu): the CUDA backend's table
- * entries, contracts in ops.h. ctx is the cxr_cuda_backend. */
+ * entries, contracts in cxr_ops.h. ctx is the cxr_cuda_backend. */
 cxr_conv3x3_forward_fn cxr_conv3x3_forward_cuda;
 cxr_conv3x3_backward_fn cxr_conv3x3_backward_cuda;
 cxr_maxpool2_forward_fn cxr_maxpool2_forward_cuda;

@@ -1,4 +1,4 @@
-/* cxr_backend_cpu.h: settings of the CPU backend (ops.h: cxr_backend_cpu_create).
+/* cxr_backend_cpu.h: settings of the CPU backend (cxr_ops.h: cxr_backend_cpu_create).
  *
  * The backend computes with our own AVX2+FMA kernels (the conv product at AVX-512 width where
  * the CPU has it), or with oneDNN primitives (a build with -DCXR_DNNL=ON) for the ops and layers
@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #include "cxr_cuda.h" /* cxr_precision */
-#include "ops.h"
+#include "cxr_ops.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,4 +1,4 @@
-/* cxr_backend_cuda.h: the CUDA backend of the op table (ops.h) and its settings.
+/* cxr_backend_cuda.h: the CUDA backend of the op table (cxr_ops.h) and its settings.
  *
  * The backend fills every slot of cxr_backend with device-memory ops (cuDNN convolutions,
  * cuBLAS dense layers, own kernels for pooling, activations, dropout, loss and Adam; see
@@ -11,7 +11,7 @@
 #define CXR_BACKEND_CUDA_H
 
 #include "cxr_cuda.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,5 +1,5 @@
 /* cxr_model.h: the study's CNN (specs/model.md) as one handle: parameters, gradients, Adam
- * state and activations, on a backend (ops.h: CPU reference or GPU).
+ * state and activations, on a backend (cxr_ops.h: CPU reference or GPU).
  *
  * Network for C classes on SxS single-channel images (S = 256 in the study):
  *   conv1 3x3 1->16, lrelu | conv2 16->32, lrelu, maxpool 2, dropout | conv3 32->64, lrelu,
@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "cxr_status.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -130,7 +130,7 @@ cxr_backend *cxr_model_backend(const cxr_model *m);
 cxr_status cxr_model_init_params(cxr_model *m, uint64_t seed);
 /* Worker threads of the backend's ops (CPU backend; <= 0: all cores). */
 cxr_status cxr_model_set_threads(cxr_model *m, int n_threads);
-/* Label smoothing eps in [0,1) of the training loss (ops.h softmax_xent): the target of an
+/* Label smoothing eps in [0,1) of the training loss (cxr_ops.h softmax_xent): the target of an
  * image of class y is (1-eps) on y plus eps/C on every class. 0 (the default) is the plain
  * cross-entropy. CXR_E_ARG for eps outside [0,1). */
 cxr_status cxr_model_set_label_smoothing(cxr_model *m, float eps);
@@ -167,7 +167,7 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training);
  * class_weights: host (C) >= 0 with a positive sum over the batch, or NULL for all 1. */
 cxr_status cxr_model_loss_backward(cxr_model *m, const int32_t *labels, const float *class_weights,
                                    int n, float *loss);
-/* The same with mixup (cxr_loader.h, "Mixup"; ops.h softmax_xent): image i's loss is mix[i]
+/* The same with mixup (cxr_loader.h, "Mixup"; cxr_ops.h softmax_xent): image i's loss is mix[i]
  * times its label's plus 1 - mix[i] times labels2[i]'s, weighted by their classes' weights and
  * divided by the batch's sum of those weights. labels2 and mix: host (n), labels2 checked as
  * labels, mix in [0,1] (CXR_E_ARG otherwise); mix = NULL is cxr_model_loss_backward. */

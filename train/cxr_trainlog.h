@@ -131,11 +131,11 @@ extern const int cxr_log_n_bench_fields;
 /* The double a field names in a record, and (cxr_log_class_fields) the array. */
 static inline double *cxr_log_num(void *record, const cxr_log_field *f)
 {
-    return (double *)((char *)record + f->offset);
+    return (double *)(void *)((char *)record + f->offset);
 }
 static inline double **cxr_log_array(void *record, const cxr_log_field *f)
 {
-    return (double **)((char *)record + f->offset);
+    return (double **)(void *)((char *)record + f->offset);
 }
 
 /* ---------------------------------------------------------------- writer */

@@ -18,7 +18,7 @@
 
 #include "cpu_internal.h"
 #include "dnnl_cpu.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 /* Columns of a packed block: dW's B (N rows of `in`) and din's (OUT rows of W). Rows of the big
  * matrices are IN floats apart, which maps a column of them onto one cache set; packed rows are

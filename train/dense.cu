@@ -152,7 +152,7 @@ extern "C" cxr_status cxr_dense_backward_cuda(void *ctx, float *din /* (N,IN) or
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
     bias_grad<<<(OUT + 255) / 256, 256, 0, be->cu->compute>>>(db, dout, N, OUT);
     CUDA_LAUNCH_CHECK("dense_backward (bias)");
-    /* beta 0: the gradients are written (ops.h), never read */
+    /* beta 0: the gradients are written (cxr_ops.h), never read */
     CXR_TRY(gemm(be, CUBLAS_OP_N, CUBLAS_OP_T, IN, OUT, N, in, NULL, IN, dout, OUT, 0.0f, dw, IN,
                  "dense_backward (dW)"));
     if (din) {

@@ -8,7 +8,7 @@
  * stay in the graph's layouts (NCHW, OIHW, row-major matrices); a primitive gets its preferred
  * ("any") layouts and data types, and reorders move data between them inside the op. With
  * bf16 the convolutions and matmuls read bf16 copies of their inputs and weights (the reorders
- * convert) and write fp32: fp32 master weights, fp32 gradients. Gradients are written, as ops.h
+ * convert) and write fp32: fp32 master weights, fp32 gradients. Gradients are written, as cxr_ops.h
  * asks (the `acc` argument flag, a reorder with a sum post-op, is kept for an accumulating
  * output but no op uses it).
  * oneDNN runs on the same OpenMP threads as the rest of the backend (its OpenMP runtime), so

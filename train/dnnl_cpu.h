@@ -1,5 +1,5 @@
 /* dnnl_cpu.h: oneDNN primitives for the CPU backend (dnnl_cpu.c), present in a build with
- * -DCXR_DNNL=ON (CXR_HAVE_DNNL). Not a public header. Semantics as the ops in ops.h: forward
+ * -DCXR_DNNL=ON (CXR_HAVE_DNNL). Not a public header. Semantics as the ops in cxr_ops.h: forward
  * outputs are overwritten, gradients accumulate (+=). Errors: CXR_E_UNSUPPORTED when oneDNN has
  * no implementation on this CPU (bf16 on a CPU without AVX-512), CXR_E_NOMEM, CXR_E_INTERNAL. */
 #ifndef CXR_DNNL_CPU_H

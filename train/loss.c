@@ -52,7 +52,7 @@ static double xent_of(const float *z, int y, float mx, double lse, double zs, cx
     return lse - zq;
 }
 
-/* The mixup loss of ops.h (mix != NULL). */
+/* The mixup loss of cxr_ops.h (mix != NULL). */
 static cxr_status xent_mixed(float *loss, float *dlogits, float *probs, const float *logits,
                              const int32_t *labels, const int32_t *labels2, const float *mix,
                              const float *cw, float eps, int N, int C)
@@ -116,7 +116,7 @@ cxr_status cxr_softmax_xent_cpu(void *ctx, float *loss /* (1) */, float *dlogits
     if (mix)
         return xent_mixed(loss, dlogits, probs, logits, labels, labels2, mix, class_weights, eps, N,
                           C);
-    const cxr_smoothing q = cxr_smoothing_of(eps, C); /* ops.h */
+    const cxr_smoothing q = cxr_smoothing_of(eps, C); /* cxr_ops.h */
     double wsum = 0.0, lsum = 0.0;
     for (int n = 0; n < N; n++) {
         const int y = labels[n];

@@ -28,7 +28,7 @@ __global__ void softmax_kernel(float *probs, const float *logits, int N, int C)
         softmax_row(probs + (size_t)n * C, logits + (size_t)n * C, C);
 }
 
-/* Mixup: image n's weights of its label and of its partner's, as ops.h cxr_mix_weights. */
+/* Mixup: image n's weights of its label and of its partner's, as cxr_ops.h cxr_mix_weights. */
 __device__ static void mix_weights(const int32_t *labels, const int32_t *labels2, const float *mix,
                                    const float *cw, int n, double *a, double *b)
 {
@@ -145,7 +145,7 @@ cxr_softmax_xent_cuda(void *ctx, float *loss /* (1) */, float *dlogits /* (N,C) 
     cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
     if (!(eps >= 0.0f && eps < 1.0f))
         return cxr_set_error(CXR_E_ARG, "softmax_xent: label smoothing %g not in [0,1)", eps);
-    const cxr_smoothing q = cxr_smoothing_of(eps, C); /* on the host, as loss.c (ops.h) */
+    const cxr_smoothing q = cxr_smoothing_of(eps, C); /* on the host, as loss.c (cxr_ops.h) */
     double *terms = (double *)cxr_cuda_scratch(be, (size_t)N * sizeof(double));
     if (!terms) return cxr_wrap_error(cxr_cuda_grow_status(), "softmax_xent (N=%d)", N);
     if (mix && !labels2) return cxr_set_error(CXR_E_ARG, "softmax_xent: mix without labels2");

@@ -1,6 +1,6 @@
 /* model.c: the study's CNN graph (specs/model.md), written once for every backend: which ops
  * run in which order on which buffers. All buffers live in the backend's memory and every op
- * goes through the cxr_backend table (ops.h), so the CPU reference and a GPU backend share
+ * goes through the cxr_backend table (cxr_ops.h), so the CPU reference and a GPU backend share
  * this file.
  *
  * Memory: activations are kept once per layer, with the activation, dropout and pooling done in
@@ -667,7 +667,7 @@ cxr_status cxr_model_loss_backward_mixed(cxr_model *m, const int32_t *labels,
     const int drop = m->last_training;
     const size_t N = (size_t)n;
     OP(upload_labels_weights(m, labels, labels2, mix, class_weights, n));
-    /* every backward op writes its gradients (ops.h): no zeroing of the gradient block (258 MiB
+    /* every backward op writes its gradients (cxr_ops.h): no zeroing of the gradient block (258 MiB
      * in the study) or of the activation gradients; each tensor is written once a step */
     const size_t B = (size_t)c->batch_capacity;
     OP(be->softmax_xent(ctx, m->loss, m->dlogits, m->probs, m->logits, m->labels,

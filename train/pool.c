@@ -1,11 +1,11 @@
 /* pool.c: 2x2 max pooling, stride 2, CPU reference. The forward records the argmax of each
  * window in one byte (0..3, row-major in the window, ties to the lowest), so the backward
  * needs neither the input nor the output, and dropout may later overwrite the output.
- * Also the global average pool of the `gap` head (ops.h). */
+ * Also the global average pool of the `gap` head (cxr_ops.h). */
 #include <string.h>
 
 #include "cpu_internal.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 cxr_status cxr_maxpool2_forward_cpu(void *ctx, float *out /* (N,C,H/2,W/2) */,
                                     uint8_t *idx /* (N,C,H/2,W/2) */,
@@ -42,7 +42,7 @@ cxr_status cxr_maxpool2_backward_cpu(void *ctx, float *din /* (N,C,H,W) */,
         float *dx = din + (size_t)p * H * W;
         const float *dy = dout + (size_t)p * Ho * Wo;
         const uint8_t *ix = idx + (size_t)p * Ho * Wo;
-        /* din is written (ops.h): each plane zeroed, then the gradients routed to the argmax */
+        /* din is written (cxr_ops.h): each plane zeroed, then the gradients routed to the argmax */
         memset(dx, 0, sizeof(float) * (size_t)H * W);
         for (int i = 0; i < Ho; i++) {
             for (int j = 0; j < Wo; j++) {

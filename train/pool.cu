@@ -45,7 +45,7 @@ __global__ void maxpool2_bwd(float *__restrict__ din /* (P,H,W) */,
         const int a = idx[o];
         const float g = dout[o];
         const size_t a0 = (p * H + 2 * (size_t)i) * W + 2 * (size_t)j;
-        /* the whole window is written (ops.h: din is written, not accumulated) */
+        /* the whole window is written (cxr_ops.h: din is written, not accumulated) */
         *(float2 *)(din + a0) = make_float2(a == 0 ? g : 0.0f, a == 1 ? g : 0.0f);
         *(float2 *)(din + a0 + W) = make_float2(a == 2 ? g : 0.0f, a == 3 ? g : 0.0f);
     }

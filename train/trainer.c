@@ -1115,7 +1115,7 @@ static cxr_status log_step(train_run *r, int e, const pending_step *p, float los
     return cxr_trainlog_write_step(r->log, &l);
 }
 
-/* The normaliser of batch b's loss (ops.h softmax_xent): the epoch's train loss is the mean of
+/* The normaliser of batch b's loss (cxr_ops.h softmax_xent): the epoch's train loss is the mean of
  * the steps' losses weighted by it. */
 static double batch_weight(const train_run *r, const cxr_batch *b)
 {

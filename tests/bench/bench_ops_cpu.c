@@ -12,7 +12,7 @@
 #include "cxr_backend_cpu.h"
 #include "cpu_internal.h"
 #include "cxr_clock.h"
-#include "ops.h"
+#include "cxr_ops.h"
 #include "rng.h"
 
 static float *rnd(size_t n, uint64_t seed)

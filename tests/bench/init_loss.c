@@ -8,7 +8,7 @@
 #include "cxr_trainer.h"
 #include "cxr_store.h"
 #include "cxr_metrics.h"
-#include "ops.h"
+#include "cxr_ops.h"
 int main(int argc, char **argv)
 {
     cxr_store *s;

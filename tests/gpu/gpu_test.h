@@ -11,7 +11,7 @@
 
 #include "cxr_backend_cuda.h"
 #include "cxr_test.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 /* Open GPU 0, or exit 77 ("no GPU: <reason>, skipped") when there is no usable device
  * (CXR_E_NODEVICE) or no CUDA in the build (CXR_E_UNSUPPORTED). Any other error (a GPU is there

@@ -18,7 +18,7 @@
 
 #include "cxr_cuda.h"
 #include "cpu_internal.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 typedef struct {
     cxr_backend *cpu;   /* owned */
@@ -83,7 +83,7 @@ static cxr_status rb_conv_bwd(void *ctx, float *din, float *dw, float *db, const
         double s = 0;
         for (int n = 0; n < N; n++)
             for (size_t q = 0; q < plane; q++) s += dout[((size_t)n * K + k) * plane + q];
-        db[k] = (float)s; /* written (ops.h) */
+        db[k] = (float)s; /* written (cxr_ops.h) */
     }
     const float *rd = rounded(c, 0, dout, (size_t)N * K * plane, 0);
     const float *ri = rounded(c, 1, in, (size_t)N * C * plane, 0);
@@ -110,7 +110,7 @@ static cxr_status rb_dense_bwd(void *ctx, float *din, float *dw, float *db, cons
     const int bf = c->prec == CXR_PRECISION_BF16;
     /* db from the fp32 dout (the GPU's own kernel, same order as the CPU) */
     for (int o = 0; o < OUT; o++) {
-        float acc = dout[o]; /* written (ops.h), in the CPU's order */
+        float acc = dout[o]; /* written (cxr_ops.h), in the CPU's order */
         for (int n = 1; n < N; n++) acc += dout[(size_t)n * OUT + o];
         db[o] = acc;
     }

@@ -6,7 +6,7 @@
  *                reordered op slot or enum keeps the sizes: only the fingerprint sees it). */
 #include "cuda_module.h"
 #include "cxr_cuda.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 const cxr_cuda_module *cxr_cuda_module_entry(uint32_t abi, const cxr_cuda_core *core);
 const cxr_cuda_module *cxr_cuda_module_entry(uint32_t abi, const cxr_cuda_core *core)

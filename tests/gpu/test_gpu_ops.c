@@ -1,8 +1,8 @@
 /* test_gpu_ops.c: every op of the CUDA backend, forward and backward, against the CPU reference
- * on random inputs (ops.h table on both sides). Argument: fp32 (default), tf32 or bf16 sets the
+ * on random inputs (cxr_ops.h table on both sides). Argument: fp32 (default), tf32 or bf16 sets the
  * precision of convolutions and GEMMs; the elementwise ops, pooling, loss and Adam do not depend
  * on it and are checked to the last bits (pooling, activations, dropout) or to 1e-6 relative.
- * Outputs, gradients included (backward ops write them, ops.h), start as junk: random values
+ * Outputs, gradients included (backward ops write them, cxr_ops.h), start as junk: random values
  * on the CPU and 0x7F bytes on the GPU, checking that they are overwritten.
  * Exits 77 without a GPU. */
 #include "gpu_test.h"
@@ -334,7 +334,7 @@ static void check_elementwise(size_t n)
     free(x), free(d), free(y);
 }
 
-/* mixed: mixup's weights and partners' labels (ops.h softmax_xent) */
+/* mixed: mixup's weights and partners' labels (cxr_ops.h softmax_xent) */
 static void check_loss(int N, int C, int weighted, float eps, int mixed)
 {
     const size_t n = (size_t)N * C;

@@ -30,14 +30,38 @@ if [ -e "$build/tools/libcxr_cuda.so" ]; then
   [ -n "$m" ] || fail "not installed: lib/cxr/libcxr_cuda.so"
   ! ldd "$m" | grep "not found" || fail "the installed CUDA module misses libraries"
 fi
-# The shared library exports the API only.
+# The shared library exports the API only: names its installed headers mention outside comments
 extra=$(nm -D --defined-only "$P/lib/libcxr.so" | awk '$2 ~ /[TDBR]/ && $3 !~ /^cxr_/' | head -5)
 [ -z "$extra" ] || fail "libcxr.so exports non-cxr symbols: $extra"
+for h in "$P"/include/cxr/*.h; do "$cc" -fpreprocessed -dD -E -P -x c "$h"; done |
+  grep -o 'cxr_[A-Za-z0-9_]*' | sort -u > "$tmp/api.txt"
+nm -D --defined-only "$P/lib/libcxr.so" | awk '$2 ~ /[TDBRW]/ {print $3}' | sort -u > "$tmp/exported.txt"
+internal=$(comm -23 "$tmp/exported.txt" "$tmp/api.txt" | head -5)
+[ -z "$internal" ] || fail "libcxr.so exports functions no installed header declares: $internal"
+# ... and every installed header is named cxr_*.h (cxr.pc puts include/cxr on the path)
+for h in "$P"/include/cxr/*.h; do
+  case $(basename "$h") in cxr_*.h) ;; *) fail "installed header without the cxr_ prefix: $h" ;; esac
+done
+# The README's find_package asks for the version installed (0.x: the same major.minor)
+readme=$here/../../README.md
+want=$(sed -n 's/^find_package(cxr \([0-9.]*\) REQUIRED).*/\1/p' "$readme")
+have=$(sed -n 's/^set(PACKAGE_VERSION "\([0-9]*\.[0-9]*\)\..*/\1/p' "$P/lib/cmake/cxr/cxrConfigVersion.cmake")
+[ -n "$want" ] && [ "$want" = "$have" ] || fail "README's find_package(cxr $want) but the package is $have"
+# Relative install folders given with -D (no type) stay inside the prefix (CMake makes an
+# untyped PATH cache value absolute from the folder cmake runs in)
+mkdir -p "$tmp/cwd" && (cd "$tmp/cwd" && "$cmake" -S "$here/../.." -B "$tmp/reconf" -DCXR_CUDA=OFF \
+  -DCXR_INSTALL_PLUGINDIR=lib/hdf5/plugin -DCXR_INSTALL_PYTHONDIR=lib/py > "$tmp/reconf.log" 2>&1) ||
+  { cat "$tmp/reconf.log"; fail "configure with relative install folders"; }
+grep -qx 'hdf5_plugin_dir=${prefix}/lib/hdf5/plugin' "$tmp/reconf/cxr.pc" ||
+  fail "-DCXR_INSTALL_PLUGINDIR=lib/hdf5/plugin left the prefix: $(grep plugin_dir "$tmp/reconf/cxr.pc")"
+grep -q '^CXR_INSTALL_PYTHONDIR:[A-Z]*=lib/py$' "$tmp/reconf/CMakeCache.txt" ||
+  fail "-DCXR_INSTALL_PYTHONDIR=lib/py left the prefix: $(grep PYTHONDIR "$tmp/reconf/CMakeCache.txt")"
 
 # --- every public header compiles alone ------------------------------------------------------
 for h in "$P"/include/cxr/*.h; do
   echo "#include <cxr/$(basename "$h")>" |
-    "$cc" -std=c11 -Wall -Wextra -Werror -fsyntax-only -I"$P/include" -x c - ||
+    "$cc" -std=c11 -Wall -Wextra -pedantic -Wdouble-promotion -Wcast-align=strict -Werror -fsyntax-only \
+      -I"$P/include" -x c - ||
     fail "header $(basename "$h") does not compile on its own"
 done
 

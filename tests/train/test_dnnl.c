@@ -14,7 +14,7 @@
 #include "cxr_backend_cpu.h"
 #include "cxr_test.h"
 #include "dnnl_cpu.h"
-#include "ops.h"
+#include "cxr_ops.h"
 #include "rng.h"
 
 static float *rnd(size_t n, uint64_t seed, float scale)

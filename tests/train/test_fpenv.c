@@ -17,7 +17,7 @@
 #include "cxr_fpenv.h"
 #include "cxr_signals.h"
 #include "cxr_test.h"
-#include "ops.h"
+#include "cxr_ops.h"
 
 #define NI 4 /* images: two per thread */
 
@@ -54,7 +54,7 @@ static void run_ops(cxr_backend *be, const char *who)
     CHECK_OK(be->conv3x3_forward(be->ctx, y, xd, wl, b, NI, C, K, H, W));
     CHECK(all_zero(y, out_n));
     /* backward: dW = dout . x and din = dout . w, all products 1e-40 */
-    /* gradients start at 1: backward ops write them (ops.h), flushed products included */
+    /* gradients start at 1: backward ops write them (cxr_ops.h), flushed products included */
     float *g = filled(out_n, 1e-20f), *dx = filled(in_n, 1.0f), *dw = filled((size_t)K * C * 9, 1);
     CHECK_OK(be->conv3x3_backward(be->ctx, dx, dw, db, g, x, w, NI, C, K, H, W));
     CHECK(all_zero(dx, in_n));

@@ -15,7 +15,7 @@
 
 #include "cpu_internal.h"
 #include "cxr_test.h"
-#include "ops.h"
+#include "cxr_ops.h"
 #include "rng.h"
 
 static void *ctx;
@@ -30,7 +30,7 @@ static void fill(float *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) p[i] = frand();
 }
-/* n floats of junk (99): a backward op writes its outputs (ops.h), so a result that reads or
+/* n floats of junk (99): a backward op writes its outputs (cxr_ops.h), so a result that reads or
  * leaves part of them fails the gradient checks */
 static float *junk(size_t n)
 {
@@ -551,7 +551,7 @@ static void test_xent_eps(float eps)
           CXR_E_MISMATCH);
 }
 
-/* Mixup's loss (ops.h): against its definition in double, its gradient against central
+/* Mixup's loss (cxr_ops.h): against its definition in double, its gradient against central
  * differences, with label smoothing eps; every mix 1 is the unmixed loss; a mix of 0 takes the
  * partner's label alone; bad mixes and partner labels are refused. */
 static float xent_mixed_L(const float *z, const int32_t *lab, const int32_t *lab2, const float *mix,

@@ -13,7 +13,7 @@
 #include "cxr_model.h"
 #include "cxr_test.h"
 #include "cxr_trainer.h"
-#include "ops.h"
+#include "cxr_ops.h"
 #include "runtime/loader_fixture.h"
 
 enum { S = 16, SHARD = 8, NTRAIN = 24, NVAL = 8, BATCH = 8, SEED = 7 };
@@ -103,7 +103,7 @@ static double run_steps(const char *store, float mixup, int steps, const char *l
 
 /* The epoch's train loss over three steps is the mean of the steps' losses (from the log's step
  * lines) weighted by each batch's normaliser, to the bit: with mixup, sum_i mix_i w[y_i] +
- * (1 - mix_i) w[y2_i] of the loader's batch (ops.h cxr_mix_weights), else sum_i w[y_i]. */
+ * (1 - mix_i) w[y2_i] of the loader's batch (cxr_ops.h cxr_mix_weights), else sum_i w[y_i]. */
 static void check_epoch_mean(const char *store, cxr_store *st, float mixup)
 {
     enum { STEPS = 3 };

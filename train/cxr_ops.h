@@ -1,4 +1,4 @@
-/* ops.h: the model's layer operations and the per-op backend dispatch table.
+/* cxr_ops.h: the model's layer operations and the per-op backend dispatch table.
  *
  * Every op exists as a CPU reference (train/conv.c, pool.c, dense.c, act.c, loss.c, adam.c;
  * OpenMP + OpenBLAS, named *_cpu) and, when CUDA is on, as a GPU twin beside it (conv.cu...).
@@ -109,8 +109,8 @@ typedef cxr_status cxr_softmax_forward_fn(void *ctx, float *probs /* (N,C) */,
 static inline void cxr_mix_weights(float mix, int32_t y, int32_t y2, const float *cw, double *a,
                                    double *b)
 {
-    *a = (double)mix * (cw ? cw[y] : 1.0);
-    *b = (1.0 - mix) * (cw ? cw[y2] : 1.0);
+    *a = (double)mix * (cw ? (double)cw[y] : 1.0);
+    *b = (1.0 - (double)mix) * (cw ? (double)cw[y2] : 1.0);
 }
 typedef cxr_status cxr_softmax_xent_fn(void *ctx, float *loss /* (1) */, float *dlogits /* (N,C) */,
                                        float *probs /* (N,C) */, const float *logits /* (N,C) */,
