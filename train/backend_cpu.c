@@ -236,6 +236,11 @@ static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
 static cxr_status cpu_dnnl_setup(cxr_cpu_ctx *c, unsigned ops, int bf16, int explicit_ops)
 {
     dnnl_layers(c, explicit_ops);
+    /* inference in fp32: oneDNN's matmul sums a dense output in an order that depends on the
+     * thread count (its 1 and 3 threads agree, 2 and 4 differ in the last bits), ours in one
+     * fixed order, so predictions do not change with --threads; measured at no cost in
+     * cxr-eval on an AMD EPYC (specs/model.md, "CPU implementation") */
+    if (c->inference && !bf16 && !explicit_ops) ops &= ~(unsigned)CXR_DNNL_DENSE;
 #ifdef CXR_HAVE_DNNL
     cxr_dnnl_destroy(c->dnnl);
     c->dnnl = NULL;
@@ -283,6 +288,17 @@ cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p)
         c, CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE, 1,
         c->dnnl_explicit);
 #endif
+}
+
+cxr_status cxr_backend_cpu_set_inference(cxr_backend *be)
+{
+    if (!be || !be->name || strcmp(be->name, "cpu") != 0)
+        return cxr_set_error(CXR_E_ARG, "cpu inference: not the CPU backend");
+    cxr_cpu_ctx *c = be->ctx;
+    if (c->inference) return CXR_OK;
+    c->inference = 1;
+    if (c->bf16 || !(c->dnnl_ops & CXR_DNNL_DENSE)) return CXR_OK;
+    return cpu_dnnl_setup(c, c->dnnl_fp32_ops, 0, c->dnnl_explicit);
 }
 
 void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)

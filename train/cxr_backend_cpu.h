@@ -25,6 +25,12 @@ extern "C" {
  * AVX512-BF16 or AMX and a build with oneDNN: CXR_E_UNSUPPORTED with the reason otherwise
  * (emulating bf16 on AVX2 would be slower than fp32). tf32: CXR_E_ARG (a GPU format). */
 cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p);
+/* Forward passes only from here on (cxr_checkpoint_open_model: evaluation, prediction): in
+ * fp32 the dense layers run on our kernels, whose sums have one order at any thread count, so
+ * the outputs do not depend on the thread count (oneDNN's matmul, the training default for the
+ * dense layers, splits them by thread). CXR_CPU_DNNL naming dense keeps oneDNN. CXR_E_ARG when
+ * be is not the CPU backend. */
+cxr_status cxr_backend_cpu_set_inference(cxr_backend *be);
 /* 1 when the CPU has AVX512-BF16 or AMX-BF16. */
 int cxr_cpu_has_bf16(void);
 /* The kernels in use, one line: "own AVX2+FMA kernels; oneDNN (avx2) for: dense; fp32; ...". */

@@ -87,4 +87,19 @@ cmp -s "$WORK/d1.tsv" "$WORK/d2.tsv" && fail "cxr-eval --perturb-seed 2 drew the
 expect_rc 2 $EV --perturb sideways
 expect_err "--perturb"
 expect_rc 2 $EV --perturb default --perturb-seed -1
+# The same outputs at any thread count also where the dense layers are large enough for oneDNN's
+# matmul to split its sums by thread (64 px: dense1 reads 8192 values; at 32 px all counts agreed
+# before evaluation ran the dense layers on our kernels)
+pack_sample "$WORK/s64.h5" 64
+expect_rc 0 "$BIN/cxr-train" "$WORK/s64.h5" --device cpu --batch 8 --threads 2 --recipe study \
+    --epochs 1 --max-steps 2 --no-monitor -q --checkpoint "$WORK/m64.h5"
+for t in 1 2 3 4; do
+    expect_rc 0 "$BIN/cxr-eval" "$WORK/m64.h5" "$WORK/s64.h5" --split train --device cpu --threads $t \
+        --predictions "$WORK/t$t.tsv"
+    [ $t = 1 ] || cmp -s "$WORK/t1.tsv" "$WORK/t$t.tsv" ||
+        fail "cxr-eval's probabilities differ between --threads 1 and $t (64 px)"
+done
+expect_rc 0 "$BIN/cxr-predict" "$WORK/m64.h5" $IMGS --device cpu --threads 2; cp "$WORK/out" "$WORK/u2.tsv"
+expect_rc 0 "$BIN/cxr-predict" "$WORK/m64.h5" $IMGS --device cpu --threads 1
+cmp -s "$WORK/out" "$WORK/u2.tsv" || fail "cxr-predict differs between --threads 2 and 1 (64 px)"
 finish
