@@ -387,6 +387,9 @@ int main(int argc, char **argv)
     if (list.n == 0)
         CXR_THROW(CXR_E_FORMAT, "no .jpg/.jpeg image to classify in the %d path(s) given%s",
                   argc - optind - 1, walk_skipped ? " (the skips are above)" : "");
+    /* buffers for the largest batch there is: no batch holds more than the images found (the
+     * network sees the same batches) */
+    if (o.batch > list.n) o.batch = (int)list.n;
     CXR_TRY(cxr_device_open_model(&be, o.device, o.threads, head, ipool, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-predict: %s\n", dev.note);
     CXR_TRY(cxr_checkpoint_open_model(model_path, be, o.batch, o.threads, &r.m[0], &r.meta));

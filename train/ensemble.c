@@ -56,9 +56,11 @@ cxr_status cxr_evaluate_ensemble(const char *const *paths, int n_models, cxr_bac
     acc.sum = calloc((size_t)info.n * K, sizeof *acc.sum);
     out->probs = malloc((size_t)info.n * K * sizeof *out->probs);
     if (!acc.sum || !out->probs) CXR_THROW(CXR_E_NOMEM, "ensemble: out of memory");
+    /* a model's buffers for the largest batch there is: no more than the split's images */
+    const int cap = batch < info.n ? batch : info.n > 0 ? (int)info.n : 1;
     for (int j = 0; j < n_models; j++) {
         cxr_eval_result er;
-        CXR_TRY(cxr_checkpoint_open_model(paths[j], be, batch, threads, &m, &meta));
+        CXR_TRY(cxr_checkpoint_open_model(paths[j], be, cap, threads, &m, &meta));
         CXR_TRY(cxr_checkpoint_check_store(&meta, paths[j], store));
         if (!scratch) CXR_TRY(cxr_metrics_create(&scratch, K));
         cxr_metrics_reset(scratch);

@@ -843,7 +843,11 @@ static cxr_status resolve_recipe(train_run *r)
                   cxr_lr_schedule_name(rc->sched.kind));
     rc->sched.lr = rc->adam.lr;
     rc->cfg.image_size = r->train_info.size;
-    rc->cfg.batch_capacity = rc->batch;
+    /* the model's buffers for the largest batch there is: none holds more than its split (a
+     * --batch 512 over 2 images took 12 GB for activations of 512) */
+    const int64_t most =
+        r->eval_split && r->eval_info.n > r->train_info.n ? r->eval_info.n : r->train_info.n;
+    rc->cfg.batch_capacity = rc->batch < most ? rc->batch : (int)most;
     rc->cfg.seed = rc->seed;
 bail:
     cxr_checkpoint_meta_free(&ck);
