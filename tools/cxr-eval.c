@@ -33,9 +33,10 @@ static void usage(FILE *f)
         "\n"
         "Evaluate the checkpoint MODEL.h5 (from cxr-train, or a weights-only file from\n"
         "cxr-export --weights) on one split of STORE.h5 and print:\n"
-        "loss (class-weighted cross-entropy, as in training), accuracy, the confusion matrix "
-        "(rows\n"
-        "true class, columns predicted), per-class precision/recall/F1/one-vs-rest AUC, macro F1;\n"
+        "loss (class-weighted cross-entropy, as in training; unweighted when the store has no\n"
+        "training image of the split's classes, e.g. a store of test images alone), accuracy,\n"
+        "the confusion matrix (rows true class, columns predicted), per-class\n"
+        "precision/recall/F1/one-vs-rest AUC, macro F1;\n"
         "for two classes (positive = class 1) precision, recall (sensitivity), specificity, F1 "
         "and\n"
         "ROC AUC (exact, ties count 1/2); for more classes the macro one-vs-rest AUC.\n"
@@ -291,7 +292,13 @@ int main(int argc, char **argv)
                                            { 0, 0, 0, 0 } };
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
-        case O_SPLIT: split = optarg; break;
+        case O_SPLIT:
+            split = optarg;
+            if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test")) {
+                cxr_set_error(CXR_E_ARG, "--split: expected train, val or test, got '%s'", split);
+                return bad_option();
+            }
+            break;
         case O_THR:
             if (cxr_parse_double(optarg, "--threshold", 0, 1, 0, &threshold)) return bad_option();
             break;
@@ -352,6 +359,7 @@ int main(int argc, char **argv)
     cxr_model *m = NULL;
     cxr_store *s = NULL;
     cxr_metrics *met = NULL, *val_met = NULL;
+    float *uniform = NULL; /* the loss's weights when the store's are 0 for every class here */
     cxr_ensemble_member members[CXR_ENSEMBLE_MAX + 1];
     cxr_ensemble_eval ens;
     memset(members, 0, sizeof members);
@@ -430,6 +438,37 @@ int main(int argc, char **argv)
                  (unsigned long long)perturb_seed);
     }
     const float *cw = cxr_store_class_weights(s);
+    /* a class without training images has class weight 0 (a class only test/ has; a store of
+     * test images alone has no train split at all): its images would count 0 in the loss */
+    int64_t unweighted = 0;
+    int n_zero = 0, n_weighted = 0, first_zero = -1;
+    for (int c = 0; c < K; c++) {
+        if (si.class_counts[c] == 0) continue;
+        if (cw[c] > 0) {
+            n_weighted++;
+            continue;
+        }
+        if (first_zero < 0) first_zero = c;
+        n_zero++;
+        unweighted += si.class_counts[c];
+    }
+    if (n_zero > 0 && n_weighted == 0) {
+        if (!(uniform = malloc((size_t)K * sizeof *uniform)))
+            CXR_THROW(CXR_E_NOMEM, "out of memory");
+        for (int c = 0; c < K; c++) uniform[c] = 1.0f;
+        cw = uniform;
+        fprintf(stderr,
+                "cxr-eval: note: %s has no training image of the classes in '%s' (class weights "
+                "0), so the loss is unweighted: the mean cross-entropy\n",
+                store_path, split);
+    } else if (n_zero > 0) {
+        fprintf(stderr,
+                "cxr-eval: note: the loss leaves out %lld image(s) of %d class(es) with no "
+                "training image in %s (class weight 0), e.g. '",
+                (long long)unweighted, n_zero, store_path);
+        cxr_fputs_escaped(cxr_store_class_name(s, first_zero), stderr);
+        fputs("'; the other metrics count them\n", stderr);
+    }
     const cxr_augment_params *pp = perturbed ? &perturb : NULL;
     if (!ensemble) {
         po = (pred_out){ NULL, s, split, &meta, threshold };
@@ -575,5 +614,6 @@ bail:
     cxr_model_destroy(m);
     cxr_backend_destroy(be);
     cxr_checkpoint_meta_free(&meta);
+    free(uniform);
     return rc;
 }

@@ -58,7 +58,8 @@ static void usage(FILE *f)
         "                        ~13%% larger; -3 is 3%% smaller than -5 at 1.15x its encode "
         "time;\n"
         "                        level 3 is ~7%% smaller than 1 at twice its time)\n"
-        "  --size N              output side in pixels (default 256; at least 16 with CLAHE)\n"
+        "  --size N              output side in pixels (default 256; at least 16 with CLAHE;\n"
+        "                        cxr-train needs a multiple of 8, of 8K with --input-pool K)\n"
         "  --strict              the first skipped input is fatal (exit 3, no output); without\n"
         "                        it, a source whose every input is skipped is (exit 3, no output)\n"
         "  --val-fraction F      carve a val split out of train, 0 <= F < 1 (0: none), by patient\n"
@@ -211,6 +212,36 @@ static void warn_val_split(const cxr_pack_plan *plan, double fraction)
     free(n_va);
 }
 
+/* After writing: a class with no image in the store's /train (an empty train/<class>/ folder,
+ * a class only val/ or test/ has, every image of it skipped) cannot be learnt: its class weight
+ * is 0 and cxr-train refuses the store. Said for each (the first 10 named), unless
+ * warn_val_split already said it of a class --val-fraction emptied. */
+static void warn_untrainable(const char *out, int carved)
+{
+    cxr_store *w = NULL;
+    cxr_split_info tr, va;
+    if (cxr_store_open(&w, out) != CXR_OK) return;
+    const int has_va = carved && cxr_store_split(w, "val", &va) == CXR_OK;
+    int named = 0, more = 0;
+    if (cxr_store_has_split(w, "train") && cxr_store_split(w, "train", &tr) == CXR_OK && tr.n > 0)
+        for (int c = 0; c < cxr_store_n_classes(w); c++) {
+            if (tr.class_counts[c] > 0 || (has_va && va.class_counts[c] > 0)) continue;
+            if (named == 10) {
+                more++;
+                continue;
+            }
+            named++;
+            fputs("cxr-pack: warning: class '", stderr);
+            cxr_fputs_escaped(cxr_store_class_name(w, c), stderr);
+            fputs("' has no image in train: a model cannot learn it (its class weight is 0), "
+                  "and cxr-train refuses the store; add its training images, or remove its "
+                  "folders\n",
+                  stderr);
+        }
+    if (more) fprintf(stderr, "cxr-pack: warning: ... and %d more such classes\n", more);
+    cxr_store_close(w);
+}
+
 /* The output is none of the inputs and not in one of their folders: cxr_output_check saw the
  * source tree by its path, and a class folder reached through a symlink lies outside it (-o
  * SRC/train/A/a.jpg with A -> /ext/A replaced the input a.jpg with the store). Compares each
@@ -337,6 +368,13 @@ int main(int argc, char **argv)
             break;
         case O_SIZE:
             if (cxr_parse_int(optarg, "--size", 8, 4096, &opt.store.pp.size)) return bad_option();
+            if (opt.store.pp.size % 8)
+                fprintf(stderr,
+                        "cxr-pack: warning: --size %d is not a multiple of 8, which cxr-train's "
+                        "network needs (%d or %d would do); the store is written all the same\n",
+                        opt.store.pp.size,
+                        opt.store.pp.size / 8 * 8 > 0 ? opt.store.pp.size / 8 * 8 : 8,
+                        opt.store.pp.size / 8 * 8 + 8);
             break;
         case O_WINDOW:
             if (cxr_parse_int(optarg, "--window", 1, 4096, &window)) return bad_option();
@@ -524,7 +562,9 @@ int main(int argc, char **argv)
                 "cxr-pack: note: %d shard(s) a round instead of %d, for the memory free (the "
                 "store is the same; a smaller --shard would allow more)\n",
                 sum.window, sum.window_wanted);
-    if (sum.hashed) {
+    warn_untrainable(out, val_fraction > 0 && !mcli.manifest);
+    if (sum.hashed && (!quiet || sum.dup_file.groups > 0 || sum.dup_pixels.groups > 0)) {
+        /* (--quiet: only when there are some) */
         char line[1024];
         cxr_pack_dups_format(&sum, &plan, line, sizeof line);
         fprintf(stderr, "cxr-pack: duplicates: %s\n", line);

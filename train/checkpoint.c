@@ -591,8 +591,8 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     NEED("max_side", H5T_NATIVE_INT32, &max_side, 1);
 #undef NEED
     /* optional (older checkpoints lack them), but not damaged */
-    if (get_num(f, "threads", H5T_NATIVE_INT32, &threads, 1) < 0 ||
-        get_num(f, "threshold", H5T_NATIVE_DOUBLE, &thr, 1) < 0)
+    const int has_thr = get_num(f, "threshold", H5T_NATIVE_DOUBLE, &thr, 1);
+    if (get_num(f, "threads", H5T_NATIVE_INT32, &threads, 1) < 0 || has_thr < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'threads' or 'threshold' is unreadable");
     /* CLAHE checkpoints since 0.4 name their clip limit; one without it used CXR_CLAHE_CLIP */
     if (get_num(f, "clahe_clip", H5T_NATIVE_DOUBLE, &clip, 1) < 0)
@@ -614,6 +614,7 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
             0)
         CXR_THROW_H5(CXR_E_FORMAT,
                      "checkpoint attribute 'weight_decay' or 'threshold_split' is unreadable");
+    if (!has_thr) meta->threshold_split[0] = 0; /* where no threshold is, none was chosen */
     if ((r = get_str(f, "schedule", meta->schedule, sizeof meta->schedule, legacy)) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'schedule' is unreadable");
     if (r >= 1) { /* the run's definition: all of it */

@@ -461,6 +461,14 @@ static cxr_status open_store(train_run *r)
     if (r->n_classes < 2)
         CXR_THROW(CXR_E_FORMAT, "%s: %d class (%s): a classifier needs at least 2 to train on",
                   path, r->n_classes, r->n_classes ? cxr_store_class_name(r->store, 0) : "none");
+    /* a class without training images has class weight 0: never learnt, never in the loss */
+    for (int c = 0; c < r->n_classes; c++)
+        if (r->train_info.class_counts[c] == 0)
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: class '%s' has no image in /train, so no model can learn it (its class "
+                      "weight is 0); pack the store with training images of it, or without its "
+                      "folders",
+                      path, cxr_store_class_name(r->store, c));
     r->cw = cxr_store_class_weights(r->store);
 bail:
     return st;
@@ -843,6 +851,25 @@ static cxr_status resolve_recipe(train_run *r)
                   cxr_lr_schedule_name(rc->sched.kind));
     rc->sched.lr = rc->adam.lr;
     rc->cfg.image_size = r->train_info.size;
+    /* the network halves the side 3 times (x the input pool): a store of another side is the
+     * data's fault, named with the store and the sides that would do */
+    const int unit = 8 * (rc->cfg.input_pool > 1 ? rc->cfg.input_pool : 1),
+              side = rc->cfg.image_size;
+    if (side % unit) {
+        const int lo = side / unit * unit;
+        char near[64];
+        if (lo > 0)
+            snprintf(near, sizeof near, "%d or %d", lo, lo + unit);
+        else
+            snprintf(near, sizeof near, "%d", unit);
+        char pool[64] = "";
+        if (unit > 8) snprintf(pool, sizeof pool, " (8 x --input-pool %d)", rc->cfg.input_pool);
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s holds %dx%d images, but the network needs a side that is a multiple of "
+                  "%d%s; repack it with cxr-pack --size %s%s",
+                  o->io.store_path, side, side, unit, pool, near,
+                  unit > 8 ? ", or give a smaller --input-pool" : "");
+    }
     /* the model's buffers for the largest batch there is: none holds more than its split (a
      * --batch 512 over 2 images took 12 GB for activations of 512) */
     const int64_t most =
@@ -1559,8 +1586,14 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         CXR_TRY(run_epoch(&r, e));
     }
     if (r.rc.select != CXR_SELECT_NONE && r.rc.best_epoch == 0 && r.rc.epochs > r.rc.start_epoch)
-        note(o, "warning: no epoch had a defined %s on val, so no best model was written",
-             cxr_select_name(r.rc.select));
+        note(o, "warning: no epoch had a defined %s on val, so no best model was written%s%s%s",
+             cxr_select_name(r.rc.select),
+             r.best_path[0] && access(r.best_path, F_OK) == 0 ? "; " : "",
+             r.best_path[0] && access(r.best_path, F_OK) == 0 ? r.best_path : "",
+             r.best_path[0] && access(r.best_path, F_OK) == 0
+                 ? " is an earlier run's model, not this run's (the log's best_model names where "
+                   "this run's would be; its epoch lines name no best_epoch)"
+                 : "");
     if (r.mon) CXR_TRY(cxr_monitor_stop(r.mon));
 bail:
     return run_close(&r, st);

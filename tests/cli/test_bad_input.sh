@@ -126,6 +126,39 @@ cp "$WORK/s.h5" "$WORK/w0.h5" && "$EDIT" setf "$WORK/w0.h5" /class_weights 0 0 &
 expect_rc 3 "$BIN/cxr-train" "$WORK/w0.h5" $T --epochs 1
 expect_err "w0.h5: '/class_weights': class 0 ('NORMAL') has weight 0, expected"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/w0.h5"
+# a class without training images (an empty train/ folder; the same for one test/ alone has):
+# cxr-pack says so, cxr-train refuses (its weight is 0: never learnt, never in the loss)
+mkdir -p "$WORK/ghost" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/ghost/" &&
+    mkdir "$WORK/ghost/train/AAA" "$WORK/ghost/test/AAA"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/ghost" -o "$WORK/ghost.h5" --size 32 --quiet
+expect_err "warning: class 'AAA' has no image in train: a model cannot learn it"
+expect_rc 3 "$BIN/cxr-train" "$WORK/ghost.h5" $T --epochs 1 --no-checkpoint
+expect_err "ghost.h5: class 'AAA' has no image in /train, so no model can learn it"
+# ... while a store of test images alone is evaluated with an unweighted loss (its class
+# weights are all 0: the weighted loss was 0/0), said on stderr
+mkdir -p "$WORK/testonly/train/NORMAL" "$WORK/testonly/train/PNEUMONIA" &&
+    cp -r "$SAMPLE/test" "$WORK/testonly/"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/testonly" -o "$WORK/testonly.h5" --size 32 --quiet
+[ -s "$WORK/err" ] && fail "cxr-pack --quiet (no duplicates, no training images) said: $(cat "$WORK/err")"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/testonly.h5" --json
+expect_err "has no training image of the classes in 'test' (class weights 0), so the loss is unweighted"
+python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["loss"]; sys.exit(not (isinstance(l, float) and l > 0))' \
+    "$WORK/out" || fail "cxr-eval's loss on a store of test images alone: $(cat "$WORK/out")"
+# a store side the network cannot take (not a multiple of 8): cxr-pack warns, cxr-train refuses
+# it as bad data (3, not a usage error), naming the store and sides that would do
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/s100.h5" --size 100 --quiet
+expect_err "warning: --size 100 is not a multiple of 8, which cxr-train's network needs (96 or 104 would do)"
+expect_rc 3 "$BIN/cxr-train" "$WORK/s100.h5" $T --epochs 1 --no-checkpoint
+expect_err "s100.h5 holds 100x100 images, but the network needs a side that is a multiple of 8; repack it with cxr-pack --size 96 or 104"
+expect_rc 3 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --no-checkpoint --input-pool 8
+expect_err "s.h5 holds 32x32 images, but the network needs a side that is a multiple of 64 (8 x --input-pool 8); repack it with cxr-pack --size 64, or give a smaller --input-pool"
+# a checkpoint naming val as its threshold's split but holding no threshold (edited, or cut
+# short of the attribute): the default 0.5, said as such, not "chosen on val"
+cp "$WORK/ck.h5" "$WORK/nothr.h5" && "$EDIT" delattr "$WORK/nothr.h5" threshold
+expect_rc 0 "$BIN/cxr-eval" "$WORK/nothr.h5" "$WORK/s.h5" --split test
+expect_err "threshold 0.5 (the default 0.5: the model holds no threshold chosen on val)"
+expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split tset
+expect_err "--split: expected train, val or test, got 'tset'"
 cp "$WORK/s.h5" "$WORK/eq7.h5" && "$EDIT" setattr "$WORK/eq7.h5" equalize 7
 expect_rc 3 "$BIN/cxr-train" "$WORK/eq7.h5" $T --epochs 1
 expect_err "equalize 7 is not 0 (none), 1 (global) or 2 (clahe)"
@@ -213,6 +246,11 @@ assert len(ep) == 2 and all(e.get("eval_nonfinite") == 1 for e in ep), ep
 assert all("threshold" not in e and "best_epoch" not in e for e in ep), ep
 PY
 h5dump -a /threshold "$WORK/big.h5" | grep -q "(0): 0.5\$" || fail "a threshold was chosen from NaN probabilities"
+# ... and a best model an earlier run left under that name is said to be that run's, not this one's
+cp "$WORK/ck.h5" "$WORK/big.best.h5"
+expect_rc 0 "$BIN/cxr-train" "$WORK/bigval.h5" $T --epochs 1 --max-steps 1 --checkpoint "$WORK/big.h5"
+expect_err "no best model was written; $WORK/big.best.h5 is an earlier run's model, not this run's"
+cmp -s "$WORK/ck.h5" "$WORK/big.best.h5" || fail "the earlier run's best model was changed"
 # a member of an ensemble whose probabilities are NaN: no metrics, the member and image named
 cp "$WORK/ck.h5" "$WORK/okm.h5"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/okm.h5" "$WORK/s.h5" --ensemble "$WORK/ovf.h5" --split test --threshold 0.5 --threads 2
