@@ -113,7 +113,8 @@ cxr_status cxr_shuffle_window_parse(const char *s, int *out)
     const long v = s && *s >= '0' && *s <= '9' ? strtol(s, &end, 10) : 0;
     if (!end || *end || v < 1 || v > INT_MAX)
         return cxr_set_error(
-            CXR_E_ARG, "shuffle window '%s': auto, split or a number of shards >= 1", s ? s : "");
+            CXR_E_ARG, "shuffle window '%s': auto, split or a number of shards from 1 to %d",
+            s ? s : "", INT_MAX);
     *out = (int)v;
     return CXR_OK;
 }

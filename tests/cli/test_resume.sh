@@ -42,9 +42,9 @@ expect_rc 2 env CXR_SHUFFLE_WINDOW=all $T --epochs 1 --no-checkpoint
 expect_err "CXR_SHUFFLE_WINDOW=all is no longer read: give --shuffle-window auto, split"
 expect_rc 0 $T --epochs 1 --shuffle-window 1 --log "$WORK/y.jsonl" --no-checkpoint
 [ "$(epoch_losses "$WORK/y.jsonl")" != "$(echo "$a" | head -1)" ] || fail "--shuffle-window 1 changed nothing"
-for bad in 0 -1 all 2x ""; do
+for bad in 0 -1 all 2x "" 2147483648; do
     expect_rc 2 $T --epochs 1 --no-checkpoint --shuffle-window "$bad"
-    expect_err "--shuffle-window: shuffle window '$bad': auto, split or a number of shards >= 1"
+    expect_err "--shuffle-window: shuffle window '$bad': auto, split or a number of shards from 1 to 2147483647"
 done
 # another seed changes the losses
 expect_rc 0 $T --epochs 1 --seed 6 --log "$WORK/d.jsonl"
