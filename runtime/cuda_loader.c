@@ -20,13 +20,16 @@
  * The outcome (table, or status and message) is kept and repeated to every later caller. */
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cuda_module.h"
@@ -71,20 +74,63 @@ static const cxr_cuda_core core = {
     .loader_epoch_order = cxr_loader_epoch_order,
 };
 
-/* dir + "/" + rel + "/" CXR_CUDA_MODULE_NAME into module_path when that file is readable. */
+/* dir + "/" + rel + "/" CXR_CUDA_MODULE_NAME into module_path when that file is there (1): it
+ * is the module, readable or not (load() names why it cannot be read); else 0, the path added
+ * to tried (once). */
 static int try_candidate(const char *dir, const char *rel, char *tried, size_t cap)
 {
     char p[PATH_MAX];
     int n = rel && *rel ? snprintf(p, sizeof p, "%s/%s/%s", dir, rel, CXR_CUDA_MODULE_NAME)
                         : snprintf(p, sizeof p, "%s/%s", dir, CXR_CUDA_MODULE_NAME);
     if (n < 0 || (size_t)n >= sizeof p) return 0;
-    if (access(p, R_OK) == 0) {
+    if (access(p, F_OK) == 0) {
         snprintf(module_path, sizeof module_path, "%s", p);
         return 1;
     }
-    size_t used = strlen(tried);
+    size_t used = strlen(tried), len = strlen(p);
+    for (const char *t = tried; (t = strstr(t, p)) != NULL; t += len) /* listed already */
+        if ((t == tried || t[-1] == ' ') && (t[len] == ',' || t[len] == '\0')) return 0;
     snprintf(tried + used, cap - used, "%s%s", used ? ", " : "", p);
     return 0;
+}
+
+/* The module file whole, before dlopen maps it: dlopen maps each loadable segment at its file
+ * offset, and touching a page past the end of a file cut short (a copy or install interrupted,
+ * a full disk) is a SIGBUS inside dlopen, which would kill the program even under --device
+ * auto. CXR_E_CUDA naming the file when it cannot be read or a segment or the program headers
+ * end past its size; a file that is no 64-bit ELF is left to dlopen, which says so. */
+static cxr_status check_whole(const char *path)
+{
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cxr_set_error(CXR_E_CUDA, "the CUDA module %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        const int e = errno;
+        close(fd);
+        return cxr_set_error(CXR_E_CUDA, "the CUDA module %s: %s", path, strerror(e));
+    }
+    /* need: the end of the program headers, then of every loadable segment's file bytes */
+    Elf64_Ehdr eh;
+    uint64_t need = 0;
+    if (pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh &&
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+        eh.e_phentsize == sizeof(Elf64_Phdr)) {
+        need = eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
+        for (int i = 0; i < eh.e_phnum && need <= (uint64_t)sb.st_size; i++) {
+            Elf64_Phdr ph;
+            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (uint64_t)i * sizeof ph)) !=
+                (ssize_t)sizeof ph)
+                break; /* (inside the size: a read error, left to dlopen) */
+            if (ph.p_type == PT_LOAD && ph.p_offset + ph.p_filesz > need)
+                need = ph.p_offset + ph.p_filesz;
+        }
+    }
+    close(fd);
+    if (need <= (uint64_t)sb.st_size) return CXR_OK;
+    return cxr_set_error(CXR_E_CUDA,
+                         "the CUDA module %s is cut short: %lld bytes of the %llu its program "
+                         "needs (an interrupted copy or install?); reinstall it",
+                         path, (long long)sb.st_size, (unsigned long long)need);
 }
 
 /* The directory of path (cut at its last '/') into dir. */
@@ -178,6 +224,8 @@ static cxr_status load(void)
         cxr_status st = find_module();
         if (st != CXR_OK) return st;
     }
+    cxr_status whole = check_whole(module_path);
+    if (whole != CXR_OK) return whole;
     void *h = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
     if (!h)
         return cxr_set_error(CXR_E_CUDA, "the CUDA module %s cannot be loaded: %s", module_path,

@@ -124,6 +124,13 @@ else
     LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$W/libcxr_cuda.so run "${train[@]}" --device cuda
     expect 5 "the CUDA module $W/libcxr_cuda.so cannot be loaded: $W/libcxr_cuda.so:" \
         "a module that is no shared object"
+    # a module cut short (an interrupted copy): named, not a SIGBUS inside dlopen, and auto
+    # falls back to the CPU
+    head -c 300000 "$T/libcxr_cuda.so" > "$W/cut.so"
+    LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$W/cut.so run "${train[@]}" --device cuda
+    expect 5 "the CUDA module $W/cut.so is cut short: 300000 bytes of the " "a module cut short"
+    LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$W/cut.so run "${train[@]}" --device auto
+    expect 0 "is cut short" "a module cut short, --device auto"
     LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$G/libcxr_cuda_stale.so run "${train[@]}" --device cuda
     expect 5 "the CUDA module $G/libcxr_cuda_stale.so is stale: built as cxr ? with module ABI 0" \
         "a stale module"
