@@ -44,7 +44,9 @@ struct cxr_gpu_loader {
     cudaEvent_t order_copied;
     int begun;    /* an epoch's order is there (begin_epoch has run) */
     int64_t pos;  /* next image of the epoch */
-    int32_t *lab; /* host (batch) labels of the current batch */
+    int32_t *lab; /* host (bmax) labels of the current batch */
+    int bmax;     /* the most images a batch holds: --batch, or the split's n when smaller (the
+                   * CPU loader's ring buffers hold that many, and so do the buffers here) */
     int64_t step;
     /* streamed */
     float *stage[N_STAGE];
@@ -100,7 +102,7 @@ static cxr_status fill_resident(cxr_gpu_loader *g)
     const char *what = "gpu loader (resident fill)";
     float *pin[N_STAGE] = { NULL, NULL };
     cudaEvent_t done[N_STAGE] = { NULL, NULL };
-    const size_t bb = (size_t)g->opt.batch * g->img * sizeof(float);
+    const size_t bb = (size_t)g->bmax * g->img * sizeof(float);
     int64_t k = 0;
     for (int j = 0; j < N_STAGE; j++) {
         CUDA_TRY(what, cudaHostAlloc((void **)&pin[j], bb, cudaHostAllocDefault));
@@ -173,7 +175,8 @@ extern "C" cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *
     if (g->img % 4)
         CXR_THROW(CXR_E_FORMAT, "%s: image side %d gives a pixel count not divisible by 4", what,
                   info.size);
-    g->lab = (int32_t *)malloc((size_t)opt->batch * sizeof(int32_t));
+    g->bmax = (int64_t)opt->batch < g->n ? opt->batch : g->n > 0 ? (int)g->n : 1;
+    g->lab = (int32_t *)malloc((size_t)g->bmax * sizeof(int32_t));
     if (!g->lab) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", what);
 
     need = (size_t)g->n * g->img * sizeof(float) + (size_t)g->n * sizeof(int64_t);
@@ -207,8 +210,8 @@ extern "C" cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *
         CXR_TRY(fill_resident(g));
     } else {
         for (int j = 0; j < N_STAGE; j++) {
-            CUDA_TRY(what, cudaMalloc((void **)&g->stage[j],
-                                      (size_t)opt->batch * g->img * sizeof(float)));
+            CUDA_TRY(what,
+                     cudaMalloc((void **)&g->stage[j], (size_t)g->bmax * g->img * sizeof(float)));
             CUDA_TRY(what, cudaEventCreateWithFlags(&g->copied[j], cudaEventDisableTiming));
             CUDA_TRY(what, cudaEventCreateWithFlags(&g->consumed[j], cudaEventDisableTiming));
             CUDA_TRY(what, cudaEventCreate(&g->t0[j]));
@@ -228,7 +231,7 @@ extern "C" int64_t cxr_gpu_loader_n_batches(const cxr_gpu_loader *g) { return g-
 extern "C" size_t cxr_gpu_loader_device_bytes(const cxr_gpu_loader *g)
 {
     if (g->resident) return (size_t)g->n * (g->img * sizeof(float) + sizeof(int64_t));
-    return N_STAGE * (size_t)g->opt.batch * g->img * sizeof(float);
+    return N_STAGE * (size_t)g->bmax * g->img * sizeof(float);
 }
 
 /* Add finished (t0, t1) pairs of slot j to the GPU wait total. */
@@ -328,7 +331,9 @@ extern "C" cxr_status cxr_gpu_loader_next(cxr_gpu_loader *g, float *dst, cxr_gpu
     if (hb.n == 0) return CXR_OK;
     j = (int)(g->k % N_STAGE);
     CXR_TRY(collect_wait(g, j));
-    register_ring_buffer(g, hb.images, (size_t)g->opt.batch * g->img * sizeof(float));
+    /* the ring buffer's own size (bmax images), never more: cudaHostRegister would page-lock
+     * whatever lies past it */
+    register_ring_buffer(g, hb.images, (size_t)g->bmax * g->img * sizeof(float));
     bytes = (size_t)hb.n * g->img * sizeof(float);
     CUDA_TRY(what, cudaStreamWaitEvent(ps, g->consumed[j], 0));
     CUDA_TRY(what, cudaMemcpyAsync(g->stage[j], hb.images, bytes, cudaMemcpyHostToDevice, ps));
