@@ -13,6 +13,7 @@
 
 #include "cxr_signals.h"
 #include "cxr_augment.h"
+#include "cxr_backend_cuda.h"
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
 #include "cxr_files.h"
@@ -708,6 +709,22 @@ int main(int argc, char **argv)
     else if (!ui.quiet)
         fprintf(stderr, "cxr-train: device %s\n", dev.desc);
     o.compute.device_desc = dev.desc;
+    /* on the CPU, a precision it lacks is refused now, before the run is announced: tf32 (a GPU
+     * format) and bf16 without AVX512-BF16/AMX; under auto that is the device's fault (5) */
+    if (o.compute.precision && dev.kind == CXR_DEVICE_CPU) {
+        cxr_precision prec = CXR_PRECISION_FP32;
+        st = cxr_precision_parse(o.compute.precision, &prec);
+        if (st == CXR_OK) st = cxr_backend_set_precision(be, prec);
+        if (st != CXR_OK) {
+            const int is_auto = !device || !strcmp(device, "auto");
+            if (is_auto)
+                cxr_wrap_error(st, "--precision %s with --device auto, which found no usable GPU",
+                               o.compute.precision);
+            cxr_print_error("cxr-train", cxr_last_error());
+            cxr_backend_destroy(be);
+            return is_auto ? 5 : cxr_exit_code(st);
+        }
+    }
     if (default_ck) {
         char esc[4096];
         fprintf(stderr,

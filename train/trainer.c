@@ -39,10 +39,11 @@ static cxr_status parse_device(const char *spec, int *want_cuda, int *is_auto, i
     } else if (strcmp(spec, "cuda") == 0) {
         *want_cuda = 1;
     } else if (strncmp(spec, "cuda:", 5) == 0) {
-        char *end;
-        long v = strtol(spec + 5, &end, 10);
-        if (end == spec + 5 || *end || v < 0 || v > 64)
-            return cxr_set_error(CXR_E_ARG, "--device %s: bad GPU index", spec);
+        char *end = NULL; /* digits only: strtol alone takes " 1" and "+1" */
+        const long v = spec[5] >= '0' && spec[5] <= '9' ? strtol(spec + 5, &end, 10) : -1;
+        if (!end || *end || v < 0 || v > 64)
+            return cxr_set_error(CXR_E_ARG, "--device %s: the GPU index is a number from 0 to 64",
+                                 spec);
         *want_cuda = 1;
         *index = (int)v;
     } else {

@@ -12,6 +12,10 @@ expect_rc 2 "$BIN/cxr-train"
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --epochs 0
 expect_err "--epochs"
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --device tpu
+for dv in "cuda: 1" "cuda:+1" "cuda:65" "cuda:" "cuda:1x"; do
+    expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --device "$dv"
+    expect_err "--device $dv: the GPU index is a number from 0 to 64"
+done
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --recipe imagenet
 expect_err "not standard, study, landmarks or cosine"
 # a rate that rounds to 0 in float would read as "the recipe's" (1e-4): refused
@@ -179,7 +183,17 @@ expect_err "flip.h5: checkpoint: cannot read /params/dense1.w (HDF5: data error 
 if [ "$HAVE_CUDA" != 1 ]; then
     expect_rc 5 "$BIN/cxr-train" "$WORK/s.h5" --device cuda --epochs 1
     expect_err "built without CUDA"
+    # a GPU precision where auto found no GPU: the device's fault (5, as bf16 on a CPU without
+    # it), said before the run is announced
+    mkdir -p "$WORK/prec" && cp "$WORK/s.h5" "$WORK/prec/p.h5"
+    expect_rc 5 "$BIN/cxr-train" "$WORK/prec/p.h5" --device auto --precision tf32 --epochs 1
+    expect_err "--precision tf32 with --device auto, which found no usable GPU: precision tf32: a GPU tensor-core format"
+    grep -q "saving the model" "$WORK/err" && fail "--precision tf32 on the CPU refused after the run was announced"
+    [ -z "$(ls "$WORK/prec" | grep model)" ] || fail "a refused --precision left $(ls "$WORK/prec")"
 fi
+expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --precision tf32 --epochs 1
+expect_err "precision tf32: a GPU tensor-core format"
+grep -q "saving the model" "$WORK/err" && fail "--device cpu --precision tf32 refused after the run was announced"
 # SIGINT: stops after the current step with exit 130; the last checkpoint stays valid. Job
 # control on (set -m): a script's background job otherwise starts with SIGINT ignored, which
 # cxr-train keeps ignoring (as under nohup, common/cxr_signals.h)
