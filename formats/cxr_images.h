@@ -26,9 +26,9 @@ typedef struct {
 /* Called for each entry a walk leaves out, with the path as reached and the reason. */
 typedef void (*cxr_image_skip_fn)(void *ctx, const char *path, const char *reason);
 
-/* Append `path`: a folder is walked recursively, a regular file (of any name) or a missing path
- * is appended as given (the decoder reports it), anything else (a FIFO, a device) is reported
- * through skip, never opened. In a folder, entries
+/* Append `path`: a folder is walked recursively, a regular file (of any name) is appended as
+ * given (the decoder reports what it cannot read), a path that cannot be stat'ed ("cannot open:
+ * <strerror>") and anything else (a FIFO, a device) are reported through skip, never opened. In a folder, entries
  * come in bytewise order of their names (files and folders interleaved, depth first); hidden
  * entries (leading '.') and system files (Thumbs.db, desktop.ini) are ignored as cxr-pack does;
  * symlinks are followed; files named *.jpg / *.jpeg (any case) are taken, other regular files

@@ -599,7 +599,13 @@ cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_ski
 {
     struct stat sb;
     walk_state w = { .skip = skip, .ctx = ctx, .skipped = skipped };
-    if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode)) return list_push(l, path);
+    if (stat(path, &sb) != 0) { /* said now: before the tool speaks of its device */
+        char why[160];
+        snprintf(why, sizeof why, "cannot open: %s", strerror(errno));
+        walk_skip(&w, path, why);
+        return CXR_OK;
+    }
+    if (S_ISREG(sb.st_mode)) return list_push(l, path);
     if (!S_ISDIR(sb.st_mode)) { /* a FIFO would block the decoder: refused here, unopened */
         char why[160];
         kind_why(path, why, sizeof why, NULL);
