@@ -151,6 +151,13 @@ function(cxr_install_package)
     SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR}
     LINK_DEPENDS ${map})
   target_link_options(cxr PRIVATE -Wl,--version-script=${map} -Wl,--no-undefined)
+  # The script also names types and static inline helpers the headers mention (not symbols):
+  # linkers that refuse such names by default (lld 16+: --no-undefined-version) are told not to.
+  include(CheckLinkerFlag)
+  check_linker_flag(C "-Wl,--undefined-version" CXR_LD_UNDEFINED_VERSION)
+  if(CXR_LD_UNDEFINED_VERSION)
+    target_link_options(cxr PRIVATE -Wl,--undefined-version)
+  endif()
   set_target_properties(cxr_static PROPERTIES OUTPUT_NAME cxr)
   target_link_libraries(cxr PRIVATE ${flat})
   target_link_libraries(cxr_static INTERFACE ${flat})

@@ -236,11 +236,6 @@ static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
 static cxr_status cpu_dnnl_setup(cxr_cpu_ctx *c, unsigned ops, int bf16, int explicit_ops)
 {
     dnnl_layers(c, explicit_ops);
-    /* inference in fp32: oneDNN's matmul sums a dense output in an order that depends on the
-     * thread count (its 1 and 3 threads agree, 2 and 4 differ in the last bits), ours in one
-     * fixed order, so predictions do not change with --threads; measured at no cost in
-     * cxr-eval on an AMD EPYC (specs/model.md, "CPU implementation") */
-    if (c->inference && !bf16 && !explicit_ops) ops &= ~(unsigned)CXR_DNNL_DENSE;
 #ifdef CXR_HAVE_DNNL
     cxr_dnnl_destroy(c->dnnl);
     c->dnnl = NULL;
@@ -290,15 +285,9 @@ cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p)
 #endif
 }
 
-cxr_status cxr_backend_cpu_set_inference(cxr_backend *be)
+void cxr_backend_cpu_set_inference(cxr_backend *be, int on)
 {
-    if (!be || !be->name || strcmp(be->name, "cpu") != 0)
-        return cxr_set_error(CXR_E_ARG, "cpu inference: not the CPU backend");
-    cxr_cpu_ctx *c = be->ctx;
-    if (c->inference) return CXR_OK;
-    c->inference = 1;
-    if (c->bf16 || !(c->dnnl_ops & CXR_DNNL_DENSE)) return CXR_OK;
-    return cpu_dnnl_setup(c, c->dnnl_fp32_ops, 0, c->dnnl_explicit);
+    if (be && be->name && strcmp(be->name, "cpu") == 0) ((cxr_cpu_ctx *)be->ctx)->inference = on;
 }
 
 void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
@@ -345,7 +334,10 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
              own, fwd, isa, c->dnnl_ops & CXR_DNNL_CONV_FWD ? " conv_fwd" : "",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA ? " conv_bwd_data" : "",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_W ? " conv_bwd_w" : "",
-             c->dnnl_ops & CXR_DNNL_DENSE ? " dense" : "", c->dnnl_ops ? "" : " none", layers,
+             !(c->dnnl_ops & CXR_DNNL_DENSE) ? ""
+             : c->bf16 || c->dnnl_explicit   ? " dense"
+                                             : " dense (training passes; evaluation on ours)",
+             c->dnnl_ops ? "" : " none", layers,
              c->bf16 ? (dense_fp32 ? "bf16 (dense layers fp32)" : "bf16") : "fp32",
              c->keep_denormals ? "kept (CXR_CPU_DENORMALS=keep)" : "flushed", cpu_has("avx512"),
              cpu_has("avx512bf16"), cpu_has_amx_bf16());

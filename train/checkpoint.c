@@ -5,7 +5,6 @@
  */
 #include "cxr_checkpoint.h"
 #include "cxr_augment.h"
-#include "cxr_backend_cpu.h"
 #include "cxr_loader.h"
 #include "h5_internal.h"
 
@@ -941,7 +940,6 @@ cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batc
         cxr_wrap_error(st, "checkpoint %s", path);
         goto bail;
     }
-    if (be->name && !strcmp(be->name, "cpu")) CXR_TRY(cxr_backend_cpu_set_inference(be));
     CXR_TRY(cxr_model_create_inference(&m, &cfg, be));
     CXR_TRY(cxr_model_set_threads(m, threads));
     /* a checkpoint holds its Adam state (and, with a mean, its training weights) too: not

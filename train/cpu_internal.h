@@ -32,8 +32,9 @@ typedef struct {
                             * least this many input channels (backend_cpu.c, dnnl_layers) */
     unsigned dnnl_fp32_ops; /* the fp32 choice made at creation (back to it from bf16) */
     int dnnl_explicit;      /* CXR_CPU_DNNL was set at creation: every layer of its ops */
-    int inference;          /* forward passes only (cxr_backend_cpu_set_inference): the dense
-                             * layers on our kernels in fp32 unless CXR_CPU_DNNL names them */
+    int inference;          /* the pass being run is an evaluation's forward, not training's
+                             * (cxr_backend_cpu_set_inference, set by cxr_model_forward): the
+                             * dense layers on our kernels in fp32 unless CXR_CPU_DNNL names them */
     int bf16;               /* --precision bf16: conv and dense products on oneDNN in bf16 (conv1's
                             * stay ours, in fp32, unless CXR_CPU_DNNL was set) */
     float *map;            /* oneDNN forward: the full conv map the pool reads (fused slot) */

@@ -25,12 +25,13 @@ extern "C" {
  * AVX512-BF16 or AMX and a build with oneDNN: CXR_E_UNSUPPORTED with the reason otherwise
  * (emulating bf16 on AVX2 would be slower than fp32). tf32: CXR_E_ARG (a GPU format). */
 cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p);
-/* Forward passes only from here on (cxr_checkpoint_open_model: evaluation, prediction): in
- * fp32 the dense layers run on our kernels, whose sums have one order at any thread count, so
- * the outputs do not depend on the thread count (oneDNN's matmul, the training default for the
- * dense layers, splits them by thread). CXR_CPU_DNNL naming dense keeps oneDNN. CXR_E_ARG when
- * be is not the CPU backend. */
-cxr_status cxr_backend_cpu_set_inference(cxr_backend *be);
+/* on: the ops that follow are an evaluation's forward pass (cxr_model_forward sets it for each
+ * pass, from its `training` argument): in fp32 the dense layers then run on our kernels, whose
+ * sums have one order at any thread count, so evaluations and predictions do not depend on the
+ * thread count (oneDNN's matmul, the dense layers' default in training, splits its sums by
+ * thread). CXR_CPU_DNNL naming dense, and bf16, keep oneDNN. Nothing when be is not the CPU
+ * backend. */
+void cxr_backend_cpu_set_inference(cxr_backend *be, int on);
 /* 1 when the CPU has AVX512-BF16 or AMX-BF16. */
 int cxr_cpu_has_bf16(void);
 /* The kernels in use, one line: "own AVX2+FMA kernels; oneDNN (avx2) for: dense; fp32; ...". */

@@ -76,8 +76,11 @@ cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const floa
     if (!ctx) return cxr_set_error(CXR_E_ARG, "dense_forward: no cpu context");
     cxr_cpu_enter(ctx);
 #ifdef CXR_HAVE_DNNL
-    if (cxr_cpu_dnnl(ctx, CXR_DNNL_DENSE))
-        return cxr_dnnl_dense_forward(((cxr_cpu_ctx *)ctx)->dnnl, out, in, w, b, N, IN, OUT);
+    const cxr_cpu_ctx *c = ctx;
+    /* an evaluation's pass in fp32 keeps our fixed order (cxr_backend_cpu_set_inference) */
+    const int fixed = c->inference && !c->bf16 && !c->dnnl_explicit;
+    if (cxr_cpu_dnnl(ctx, CXR_DNNL_DENSE) && !fixed)
+        return cxr_dnnl_dense_forward(c->dnnl, out, in, w, b, N, IN, OUT);
 #endif
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OUT; o++) out[(size_t)n * OUT + o] = b[o];

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxr_backend_cpu.h"
 #include "cxr_model.h"
 #include "rng.h"
 
@@ -498,6 +499,7 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training)
     const int *ch = c->channels;
     const float al = c->alpha, kp = c->keep_prob;
     const int drop = training && kp < 1.0f;
+    cxr_backend_cpu_set_inference(be, !training); /* the dense sums' order (cxr_backend_cpu.h) */
     if (n < 1 || n > c->batch_capacity)
         return cxr_set_error(CXR_E_ARG, "model forward: n = %d not in [1,%d]", n,
                              c->batch_capacity);

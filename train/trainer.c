@@ -462,14 +462,22 @@ static cxr_status open_store(train_run *r)
     if (r->n_classes < 2)
         CXR_THROW(CXR_E_FORMAT, "%s: %d class (%s): a classifier needs at least 2 to train on",
                   path, r->n_classes, r->n_classes ? cxr_store_class_name(r->store, 0) : "none");
-    /* a class without training images has class weight 0: never learnt, never in the loss */
-    for (int c = 0; c < r->n_classes; c++)
-        if (r->train_info.class_counts[c] == 0)
+    /* a class without training images has class weight 0: never learnt, never in the loss.
+     * Refused for a new run; a resumed one (begun before this check, its classes fixed by its
+     * checkpoint) is warned and goes on */
+    for (int c = 0; c < r->n_classes; c++) {
+        if (r->train_info.class_counts[c] > 0) continue;
+        if (!r->o->io.resume_path)
             CXR_THROW(CXR_E_FORMAT,
                       "%s: class '%s' has no image in /train, so no model can learn it (its class "
                       "weight is 0); pack the store with training images of it, or without its "
                       "folders",
                       path, cxr_store_class_name(r->store, c));
+        note(r->o,
+             "warning: %s: class '%s' has no image in /train: the resumed model cannot learn it "
+             "(its class weight is 0)",
+             path, cxr_store_class_name(r->store, c));
+    }
     r->cw = cxr_store_class_weights(r->store);
 bail:
     return st;

@@ -138,6 +138,14 @@ expect_rc 0 "$BIN/cxr-pack" "$WORK/ghost" -o "$WORK/ghost.h5" --size 32 --quiet
 expect_err "warning: class 'AAA' has no image in train: a model cannot learn it"
 expect_rc 3 "$BIN/cxr-train" "$WORK/ghost.h5" $T --epochs 1 --no-checkpoint
 expect_err "ghost.h5: class 'AAA' has no image in /train, so no model can learn it"
+# ... but a run resumed on such a store (its classes fixed by its checkpoint) is warned and goes on
+# (as many training images as ghost.h5: the resume's steps per epoch must match)
+mkdir -p "$WORK/ghost2" && cp -r "$WORK/ghost/train" "$WORK/ghost/test" "$WORK/ghost2/" &&
+    mv "$WORK"/ghost2/train/NORMAL/IM-011[57]-0001.jpeg "$WORK/ghost2/train/AAA/"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/ghost2" -o "$WORK/ghost2.h5" --size 32 --quiet
+expect_rc 0 "$BIN/cxr-train" "$WORK/ghost2.h5" $T --epochs 1 --checkpoint "$WORK/ghost.ck.h5"
+expect_rc 0 "$BIN/cxr-train" "$WORK/ghost.h5" --resume "$WORK/ghost.ck.h5" --epochs 2 -q --no-monitor
+expect_err "warning: $WORK/ghost.h5: class 'AAA' has no image in /train: the resumed model cannot learn it"
 # ... while a store of test images alone is evaluated with an unweighted loss (its class
 # weights are all 0: the weighted loss was 0/0), said on stderr
 mkdir -p "$WORK/testonly/train/NORMAL" "$WORK/testonly/train/PNEUMONIA" &&
@@ -161,6 +169,10 @@ expect_err "s.h5 holds 32x32 images, but the network needs a side that is a mult
 cp "$WORK/ck.h5" "$WORK/nothr.h5" && "$EDIT" delattr "$WORK/nothr.h5" threshold
 expect_rc 0 "$BIN/cxr-eval" "$WORK/nothr.h5" "$WORK/s.h5" --split test
 expect_err "threshold 0.5 (the default 0.5: the model holds no threshold chosen on val)"
+# a missing image path is refused before the device is spoken of (no image to classify: 3)
+expect_rc 3 "$BIN/cxr-predict" "$WORK/ck.h5" "$WORK/no-such.jpeg" --device cuda
+expect_err "$WORK/no-such.jpeg: cannot open: No such file or directory"
+grep -q -- "--device" "$WORK/err" && fail "cxr-predict spoke of the device before its missing input"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split tset
 expect_err "--split: expected train, val or test, got 'tset'"
 cp "$WORK/s.h5" "$WORK/eq7.h5" && "$EDIT" setattr "$WORK/eq7.h5" equalize 7
