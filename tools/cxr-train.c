@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -120,8 +121,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      beside STORE (numbered .model-N.h5 rather than replacing one or\n"
         "                      its .best.h5; in the current folder when STORE's is read-only),\n"
         "                      said on stderr; the name is reserved empty at the start, so runs\n"
-        "                      started together take different ones (one a killed run left\n"
-        "                      empty is taken over)\n"
+        "                      started together take different ones (one a killed run of this\n"
+        "                      user left on this host is taken over)\n"
         "  --no-checkpoint     save no model\n"
         "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
         "                      uninterrupted run (same device, --precision and --threads);\n"
@@ -251,65 +252,104 @@ static int parse_positive_float(const char *arg, const char *name, double hi, fl
  * rather than replacing a model (or a best model, MODEL.best.h5) already there or one another
  * run has reserved (reserve); in the current folder when STORE's folder is not writable. NULL with --no-checkpoint or when no free name is
  * found. */
-/* The default name, reserved: created empty (O_EXCL, so that a run started at the same time
- * takes the next number) and locked (flock, held until exit), replaced by the first save;
- * removed at exit while still that empty file (a run that ends before its first save: an error,
- * an interrupt). A run killed before its first save leaves the empty file unlocked: the next run
- * takes it over (reclaim). Whoever holds the lock owns the name, so a run that creates the file
- * and loses the lock to a reclaiming one in between moves on to the next number. */
+/* The default name, reserved: created (O_EXCL, so that a run started at the same time takes the
+ * next number), locked (flock, held until exit) and holding one line that says whose it is
+ * ("cxr-train: reserved by pid P on HOST, boot B"); replaced by the first save, removed at exit
+ * while still that file (a run that ends before its first save: an error, an interrupt). A run
+ * killed before its first save leaves it: the next run takes it over (reclaim) only when it is
+ * sure the name is free: its own user's file, that line, this host, and a pid that is gone (or
+ * another boot), with the lock taken. Anything else there (an empty file an older cxr-train
+ * reserved, another user's or host's reservation, a file system without flock) is numbered
+ * past, as before. */
 static struct {
     char path[4096];
     dev_t dev;
     ino_t ino;
+    off_t size;
 } reserved;
 
 static void drop_reservation(void)
 {
     struct stat sb;
     if (reserved.path[0] && stat(reserved.path, &sb) == 0 && sb.st_dev == reserved.dev &&
-        sb.st_ino == reserved.ino && sb.st_size == 0)
+        sb.st_ino == reserved.ino && sb.st_size == reserved.size)
         unlink(reserved.path);
 }
 
-/* fd holds buf's lock: remember the file, to remove it at exit while still empty (the fd stays
- * open, and the lock with it, until exit). */
-static void hold_reservation(const char *buf, int fd)
+/* This boot's id (the kernel's random boot_id), "" when unreadable. */
+static void boot_id(char *buf, size_t cap)
 {
+    buf[0] = 0;
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (!f) return;
+    if (!fgets(buf, (int)cap, f)) buf[0] = 0;
+    fclose(f);
+    buf[strcspn(buf, "\n")] = 0;
+}
+
+/* fd holds buf's lock: write whose it is, and remember the file, to remove it at exit while
+ * still that (the fd stays open, and the lock with it, until exit). 0 when it cannot be
+ * written. */
+static int hold_reservation(const char *buf, int fd)
+{
+    char host[256] = "", boot[64], line[512];
+    gethostname(host, sizeof host - 1);
+    boot_id(boot, sizeof boot);
+    const int n = snprintf(line, sizeof line, "cxr-train: reserved by pid %ld on %s, boot %s\n",
+                           (long)getpid(), host, boot);
     struct stat sb;
-    if (fstat(fd, &sb) != 0) return;
+    if (n <= 0 || (size_t)n >= sizeof line || ftruncate(fd, 0) != 0 ||
+        pwrite(fd, line, (size_t)n, 0) != n || fstat(fd, &sb) != 0)
+        return 0;
     snprintf(reserved.path, sizeof reserved.path, "%s", buf);
-    reserved.dev = sb.st_dev, reserved.ino = sb.st_ino;
+    reserved.dev = sb.st_dev, reserved.ino = sb.st_ino, reserved.size = sb.st_size;
     atexit(drop_reservation);
+    return 1;
 }
 
 /* 1 when buf is taken for this run: created now, or not creatable here (the checks that follow
  * name why); 0 when another file or run holds it. */
 static int reserve(const char *buf)
 {
-    int fd = open(buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(buf, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return errno != EEXIST;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
         close(fd); /* a reclaiming run locked it first: the name is its */
         return 0;
     }
-    hold_reservation(buf, fd); /* (a file system without flock: reserved unlocked, as before) */
+    if (!hold_reservation(buf, fd)) unlink(buf), close(fd); /* the checks that follow say why */
     return 1;
 }
 
-/* 1 when buf is an empty regular file no live run holds (one killed before its first save left
- * it), now taken for this run; else 0. */
+/* 1 when buf is a reservation of this user's, on this host, whose run is gone (killed before its
+ * first save), now taken for this run; else 0. */
 static int reclaim(const char *buf)
 {
     struct stat sb, fb;
-    if (lstat(buf, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size != 0) return 0;
-    int fd = open(buf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (lstat(buf, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || sb.st_size == 0 ||
+        sb.st_size >= 512)
+        return 0;
+    int fd = open(buf, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return 0;
-    /* locked, still empty, and still the file at buf (not replaced by a save meanwhile) */
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &fb) == 0 && fb.st_size == 0 &&
-        lstat(buf, &sb) == 0 && sb.st_dev == fb.st_dev && sb.st_ino == fb.st_ino) {
-        hold_reservation(buf, fd);
-        return 1;
+    char line[512], host[256] = "", boot[64], their_host[256], their_boot[64] = "";
+    long pid = 0;
+    const ssize_t got =
+        flock(fd, LOCK_EX | LOCK_NB) == 0 ? pread(fd, line, sizeof line - 1, 0) : -1;
+    int free_name = 0;
+    if (got > 0) {
+        line[got] = 0;
+        gethostname(host, sizeof host - 1);
+        boot_id(boot, sizeof boot);
+        if (sscanf(line, "cxr-train: reserved by pid %ld on %255[^,], boot %63s", &pid, their_host,
+                   their_boot) >= 2 &&
+            pid > 0 && strcmp(their_host, host) == 0)
+            free_name = (boot[0] && their_boot[0] && strcmp(boot, their_boot) != 0) ||
+                        (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
     }
+    /* still the file at buf (not replaced by a save meanwhile) */
+    if (free_name && fstat(fd, &fb) == 0 && lstat(buf, &sb) == 0 && sb.st_dev == fb.st_dev &&
+        sb.st_ino == fb.st_ino && hold_reservation(buf, fd))
+        return 1;
     close(fd);
     return 0;
 }

@@ -75,8 +75,8 @@ trap 'kill -CONT $held 2>/dev/null; kill $held 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 600); do grep -q "saving the model" "$WORK/held.err" && break; sleep 0.05; done
 kill -STOP $held
 # (a whole epoch on one thread before its first save: held long before it)
-[ -f "$WORK/d/x.model-3.h5" ] && [ ! -s "$WORK/d/x.model-3.h5" ] ||
-    fail "the held run's reserved name is not there, empty"
+grep -q "^cxr-train: reserved by pid $held on " "$WORK/d/x.model-3.h5" ||
+    fail "the held run's reserved name is not there, saying whose it is"
 expect_rc 0 $D --seed 12
 expect_err "saving the model to $WORK/d/x.model-4.h5"
 kill -CONT $held; wait $held || fail "the held run failed"
@@ -93,10 +93,22 @@ for _ in $(seq 600); do grep -q "saving the model" "$WORK/killed.err" && break; 
 kill -9 $held; wait $held 2>/dev/null
 trap 'rm -rf "$WORK"' EXIT
 grep -q "saving the model to $WORK/d/x.model-5.h5" "$WORK/killed.err" || fail "the killed run's name"
-[ -f "$WORK/d/x.model-5.h5" ] && [ ! -s "$WORK/d/x.model-5.h5" ] || fail "the killed run left no empty name"
+grep -q "^cxr-train: reserved by pid $held on " "$WORK/d/x.model-5.h5" || fail "the killed run left no reservation"
 expect_rc 0 $D --seed 13
 expect_err "saving the model to $WORK/d/x.model-5.h5"
 [ "$(attr "$WORK/d/x.model-5.h5" seed)" = 13 ] || fail "the name a killed run left was not taken over"
+# ... and only such a name: an empty file (what an older cxr-train reserved, unlocked), another
+# user's leftover reservation, or one from another host is numbered past (it may be a live run's,
+# or not this user's to replace)
+mkdir "$WORK/e" && cp "$WORK/s.h5" "$WORK/e/x.h5"
+E="$BIN/cxr-train $WORK/e/x.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --epochs 1 --max-steps 1"
+: > "$WORK/e/x.model.h5"
+echo "cxr-train: reserved by pid 2147483 on $(hostname), boot 0" > "$WORK/e/x.model-1.h5"
+chown 65534 "$WORK/e/x.model-1.h5" 2>/dev/null || echo "not a reservation" > "$WORK/e/x.model-1.h5"
+echo "cxr-train: reserved by pid 2147483 on not-$(hostname), boot 0" > "$WORK/e/x.model-2.h5"
+expect_rc 0 $E
+expect_err "saving the model to $WORK/e/x.model-3.h5"
+[ ! -s "$WORK/e/x.model.h5" ] || fail "an empty leftover name was written over"
 # two outputs in one file, and both --checkpoint and --no-checkpoint, are refused
 expect_rc 2 $D --checkpoint "$WORK/d/c.h5" --log "$WORK/d/c.best.h5"
 expect_err "--log $WORK/d/c.best.h5 and the best model $WORK/d/c.best.h5: the same file for two outputs"
