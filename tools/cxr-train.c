@@ -726,6 +726,8 @@ int main(int argc, char **argv)
     cxr_status st = cxr_store_open(&probe, o.io.store_path);
     cxr_store_close(probe);
     if (st == CXR_OK && o.io.resume_path) st = cxr_checkpoint_read_meta(o.io.resume_path, &rmeta);
+    if (st == CXR_OK && o.io.resume_path) /* before "saving the model to" names it */
+        st = cxr_checkpoint_resumable(&rmeta, o.io.resume_path);
     /* the model's head and input pool, which the device must run */
     int head = CXR_HEAD_FLATTEN, ipool = 1;
     if (st == CXR_OK)

@@ -997,6 +997,15 @@ cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const cha
     return CXR_OK;
 }
 
+cxr_status cxr_checkpoint_resumable(const cxr_checkpoint_meta *meta, const char *path)
+{
+    if (!meta->weights_only) return CXR_OK;
+    return cxr_set_error(CXR_E_FORMAT,
+                         "--resume %s: a weights-only model file (cxr-export --weights) holds no "
+                         "Adam state to resume from; give the checkpoint cxr-train wrote",
+                         path);
+}
+
 const char *cxr_threshold_choose(const cxr_checkpoint_meta *meta, double *threshold)
 {
     if (!isnan(*threshold)) return "--threshold";

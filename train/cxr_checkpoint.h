@@ -163,6 +163,10 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
 cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batch_capacity,
                                      int threads, cxr_model **out, cxr_checkpoint_meta *meta);
 
+/* CXR_OK when a file whose metadata is meta can be resumed from (a checkpoint cxr-train wrote);
+ * CXR_E_FORMAT "--resume PATH: a weights-only model file ..." for one cxr-export --weights
+ * wrote, which holds no Adam state. */
+cxr_status cxr_checkpoint_resumable(const cxr_checkpoint_meta *meta, const char *path);
 /* The binary decision threshold a tool applies: *threshold when it is a number (--threshold),
  * else the checkpoint's. Returns where it came from: "--threshold", "chosen on val, stored in
  * the model", or "the default 0.5: the model holds no threshold chosen on val". */

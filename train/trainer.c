@@ -805,11 +805,7 @@ static cxr_status resolve_recipe(train_run *r)
     if (o->io.resume_path) {
         const char *path = o->io.resume_path;
         CXR_TRY(cxr_checkpoint_read_meta(path, &ck));
-        if (ck.weights_only)
-            CXR_THROW(CXR_E_FORMAT,
-                      "--resume %s: a weights-only model file (cxr-export --weights) holds no "
-                      "Adam state to resume from; give the checkpoint cxr-train wrote",
-                      path);
+        CXR_TRY(cxr_checkpoint_resumable(&ck, path));
         if ((st = cxr_checkpoint_check_store(&ck, path, r->store)) != CXR_OK) {
             cxr_wrap_error(st, "resume");
             goto bail;

@@ -47,6 +47,13 @@ expect_rc 3 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --epochs 2 --batch 8 --ma
     --threads 2 --resume "$WORK/w32.h5" --checkpoint "$WORK/ck2.h5"
 expect_err "weights-only model file"
 [ -e "$WORK/ck2.h5" ] && fail "a refused resume wrote a checkpoint"
+# ... before it names the file as where the model will be saved (without --checkpoint, the
+# resumed file is the default)
+cp "$WORK/w32.h5" "$WORK/w32b.h5"
+expect_rc 3 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --epochs 2 --resume "$WORK/w32b.h5"
+expect_err "weights-only model file"
+grep -q "saving the model" "$WORK/err" && fail "a refused resume of a weights file said it saves to it"
+cmp -s "$WORK/w32.h5" "$WORK/w32b.h5" || fail "a refused resume changed the weights file"
 
 # usage and bad inputs
 expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5"                        # no -o
