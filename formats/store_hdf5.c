@@ -145,8 +145,19 @@ cxr_status cxr_h5_open(const char *path, const char *what, hid_t *file)
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) CXR_THROW(CXR_E_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
     int reg = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    /* the name cxr-train reserves for its model until the first save holds one line */
+    static const char reserved[] = "cxr-train: reserved by pid ";
+    char head[sizeof reserved] = "";
+    const int is_reserved = reg &&
+                            pread(fd, head, sizeof head - 1, 0) == (ssize_t)sizeof head - 1 &&
+                            memcmp(head, reserved, sizeof head - 1) == 0;
     close(fd);
     if (!reg) CXR_THROW(CXR_E_IO, "%s: cannot open %s: not a regular file", path, what);
+    if (is_reserved)
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: not a %s yet: the name a cxr-train run reserved for its model, which it "
+                  "writes at the end of its first epoch",
+                  path, what);
     if (H5Fis_hdf5(path) <= 0) {
         H5Eclear2(H5E_DEFAULT);
         CXR_THROW(CXR_E_FORMAT, "%s: not an HDF5 file (not a cxr %s)", path, what);

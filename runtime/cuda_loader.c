@@ -74,19 +74,23 @@ static const cxr_cuda_core core = {
     .loader_epoch_order = cxr_loader_epoch_order,
 };
 
-/* dir + "/" + rel + "/" CXR_CUDA_MODULE_NAME into module_path when that file is there (1): it
- * is the module, readable or not (load() names why it cannot be read); else 0, the path added
- * to tried (once). */
+/* The first candidate that is there but cannot be read: the module when no later one can be
+ * read either (load() then names why), so that a readable copy further on still wins. */
+static char unreadable[PATH_MAX];
+
+/* dir + "/" + rel + "/" CXR_CUDA_MODULE_NAME into module_path when that file is readable (1);
+ * else 0, the path added to tried (once), and kept in `unreadable` when it is there. */
 static int try_candidate(const char *dir, const char *rel, char *tried, size_t cap)
 {
     char p[PATH_MAX];
     int n = rel && *rel ? snprintf(p, sizeof p, "%s/%s/%s", dir, rel, CXR_CUDA_MODULE_NAME)
                         : snprintf(p, sizeof p, "%s/%s", dir, CXR_CUDA_MODULE_NAME);
     if (n < 0 || (size_t)n >= sizeof p) return 0;
-    if (access(p, F_OK) == 0) {
+    if (access(p, R_OK) == 0) {
         snprintf(module_path, sizeof module_path, "%s", p);
         return 1;
     }
+    if (!unreadable[0] && access(p, F_OK) == 0) snprintf(unreadable, sizeof unreadable, "%s", p);
     size_t used = strlen(tried), len = strlen(p);
     for (const char *t = tried; (t = strstr(t, p)) != NULL; t += len) /* listed already */
         if ((t == tried || t[-1] == ' ') && (t[len] == ',' || t[len] == '\0')) return 0;
@@ -121,7 +125,8 @@ static cxr_status check_whole(const char *path)
             if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (uint64_t)i * sizeof ph)) !=
                 (ssize_t)sizeof ph)
                 break; /* (inside the size: a read error, left to dlopen) */
-            if (ph.p_type == PT_LOAD && ph.p_offset + ph.p_filesz > need)
+            /* (a segment of no file bytes maps none: zero-filled memory only) */
+            if (ph.p_type == PT_LOAD && ph.p_filesz > 0 && ph.p_offset + ph.p_filesz > need)
                 need = ph.p_offset + ph.p_filesz;
         }
     }
@@ -178,6 +183,10 @@ static cxr_status find_module(void)
          (lib[0] && inside(lib, CXR_CUDA_BUILD_ROOT))) &&
         try_candidate(CXR_CUDA_MODULE_BUILD_DIR, NULL, tried, sizeof tried))
         return CXR_OK;
+    if (unreadable[0]) { /* there, but no candidate can be read: load() says why */
+        snprintf(module_path, sizeof module_path, "%s", unreadable);
+        return CXR_OK;
+    }
     snprintf(module_path, sizeof module_path, "%s", CXR_CUDA_MODULE_NAME);
     return cxr_set_error(CXR_E_CUDA,
                          "the CUDA module %s is not installed (looked for %s; set "

@@ -120,9 +120,10 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      else STORE-stem.model.h5\n"
         "                      beside STORE (numbered .model-N.h5 rather than replacing one or\n"
         "                      its .best.h5; in the current folder when STORE's is read-only),\n"
-        "                      said on stderr; the name is reserved empty at the start, so runs\n"
-        "                      started together take different ones (one a killed run of this\n"
-        "                      user left on this host is taken over)\n"
+        "                      said on stderr; the name is reserved at the start (a line saying\n"
+        "                      whose, until the first save), so runs started together take\n"
+        "                      different ones (one a killed run of this user left on this\n"
+        "                      machine is taken over)\n"
         "  --no-checkpoint     save no model\n"
         "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
         "                      uninterrupted run (same device, --precision and --threads);\n"
@@ -254,13 +255,13 @@ static int parse_positive_float(const char *arg, const char *name, double hi, fl
  * found. */
 /* The default name, reserved: created (O_EXCL, so that a run started at the same time takes the
  * next number), locked (flock, held until exit) and holding one line that says whose it is
- * ("cxr-train: reserved by pid P on HOST, boot B"); replaced by the first save, removed at exit
- * while still that file (a run that ends before its first save: an error, an interrupt). A run
- * killed before its first save leaves it: the next run takes it over (reclaim) only when it is
- * sure the name is free: its own user's file, that line, this host, and a pid that is gone (or
- * another boot), with the lock taken. Anything else there (an empty file an older cxr-train
- * reserved, another user's or host's reservation, a file system without flock) is numbered
- * past, as before. */
+ * ("cxr-train: reserved by pid P on HOST, machine M, boot B"); replaced by the first save,
+ * removed at exit while still that file (a run that ends before its first save: an error, an
+ * interrupt). A run killed before its first save leaves it: the next run takes it over
+ * (reclaim) only when it is sure the name is free: its own user's file, that line, this host
+ * and machine, and another boot or a pid that is gone, with the lock taken. Anything else there
+ * (an empty file an older cxr-train reserved, another user's, machine's or unknown machine's
+ * reservation, a file system without flock) is numbered past, as before. */
 static struct {
     char path[4096];
     dev_t dev;
@@ -276,15 +277,28 @@ static void drop_reservation(void)
         unlink(reserved.path);
 }
 
-/* This boot's id (the kernel's random boot_id), "" when unreadable. */
-static void boot_id(char *buf, size_t cap)
+/* The first line of file f, "" when unreadable: the kernel's boot id, the machine id. */
+static void first_line(const char *f, char *buf, size_t cap)
 {
     buf[0] = 0;
-    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-    if (!f) return;
-    if (!fgets(buf, (int)cap, f)) buf[0] = 0;
-    fclose(f);
+    FILE *fp = fopen(f, "r");
+    if (!fp) return;
+    if (!fgets(buf, (int)cap, fp)) buf[0] = 0;
+    fclose(fp);
     buf[strcspn(buf, "\n")] = 0;
+}
+
+/* Whose a reservation is, after "pid P": " on HOST, machine M, boot " (the boot id follows).
+ * M: the machine id, else (a container without /etc/machine-id) "boot:" and the boot id, which
+ * names this machine for this boot only. */
+static void reservation_where(char *buf, size_t cap)
+{
+    char host[256] = "", machine[64], boot[64];
+    gethostname(host, sizeof host - 1);
+    first_line("/etc/machine-id", machine, sizeof machine);
+    first_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
+    snprintf(buf, cap, " on %s, machine %s%s, boot ", host,
+             machine[0] ? "" : "boot:", machine[0] ? machine : boot);
 }
 
 /* fd holds buf's lock: write whose it is, and remember the file, to remove it at exit while
@@ -292,11 +306,11 @@ static void boot_id(char *buf, size_t cap)
  * written. */
 static int hold_reservation(const char *buf, int fd)
 {
-    char host[256] = "", boot[64], line[512];
-    gethostname(host, sizeof host - 1);
-    boot_id(boot, sizeof boot);
-    const int n = snprintf(line, sizeof line, "cxr-train: reserved by pid %ld on %s, boot %s\n",
-                           (long)getpid(), host, boot);
+    char where[512], boot[64], line[700];
+    reservation_where(where, sizeof where);
+    first_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
+    const int n = snprintf(line, sizeof line, "cxr-train: reserved by pid %ld%s%s\n",
+                           (long)getpid(), where, boot);
     struct stat sb;
     if (n <= 0 || (size_t)n >= sizeof line || ftruncate(fd, 0) != 0 ||
         pwrite(fd, line, (size_t)n, 0) != n || fstat(fd, &sb) != 0)
@@ -321,35 +335,48 @@ static int reserve(const char *buf)
     return 1;
 }
 
-/* 1 when buf is a reservation of this user's, on this host, whose run is gone (killed before its
- * first save), now taken for this run; else 0. */
+/* Whether a reservation's line names a run that is gone: this host and machine (same hostname
+ * and machine id, the latter known), and another boot of it or, in this boot, a pid that no
+ * longer exists. Anything else (another machine, one with the same name, an unknown machine,
+ * a live or unknown pid) is not free. */
+static int reservation_free(const char *line)
+{
+    static const char head[] = "cxr-train: reserved by pid ";
+    char where[512], boot[64], *end = NULL;
+    if (strncmp(line, head, sizeof head - 1) != 0) return 0;
+    const char *p = line + sizeof head - 1;
+    const long pid = *p >= '1' && *p <= '9' ? strtol(p, &end, 10) : 0;
+    reservation_where(where, sizeof where);
+    if (pid <= 0 || strstr(where, ", machine boot:, ") || strncmp(end, where, strlen(where)) != 0)
+        return 0; /* (neither id known: no machine to match) */
+    const char *their_boot = end + strlen(where);
+    first_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
+    const size_t bl = strcspn(their_boot, "\n");
+    if (boot[0] && bl > 0 && (bl != strlen(boot) || strncmp(their_boot, boot, bl) != 0))
+        return 1; /* this machine booted again since */
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* 1 when buf is a reservation of this user's whose run is gone (killed before its first save:
+ * reservation_free), now taken for this run; else 0. */
 static int reclaim(const char *buf)
 {
     struct stat sb, fb;
     if (lstat(buf, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || sb.st_size == 0 ||
-        sb.st_size >= 512)
+        sb.st_size >= 700)
         return 0;
     int fd = open(buf, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return 0;
-    char line[512], host[256] = "", boot[64], their_host[256], their_boot[64] = "";
-    long pid = 0;
+    char line[700];
     const ssize_t got =
         flock(fd, LOCK_EX | LOCK_NB) == 0 ? pread(fd, line, sizeof line - 1, 0) : -1;
-    int free_name = 0;
-    if (got > 0) {
-        line[got] = 0;
-        gethostname(host, sizeof host - 1);
-        boot_id(boot, sizeof boot);
-        if (sscanf(line, "cxr-train: reserved by pid %ld on %255[^,], boot %63s", &pid, their_host,
-                   their_boot) >= 2 &&
-            pid > 0 && strcmp(their_host, host) == 0)
-            free_name = (boot[0] && their_boot[0] && strcmp(boot, their_boot) != 0) ||
-                        (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
-    }
+    if (got > 0) line[got] = 0;
     /* still the file at buf (not replaced by a save meanwhile) */
-    if (free_name && fstat(fd, &fb) == 0 && lstat(buf, &sb) == 0 && sb.st_dev == fb.st_dev &&
-        sb.st_ino == fb.st_ino && hold_reservation(buf, fd))
-        return 1;
+    if (got > 0 && reservation_free(line) && fstat(fd, &fb) == 0 && lstat(buf, &sb) == 0 &&
+        sb.st_dev == fb.st_dev && sb.st_ino == fb.st_ino) {
+        if (hold_reservation(buf, fd)) return 1;
+        unlink(buf); /* truncated and not rewritten (a full disk): no empty leftover */
+    }
     close(fd);
     return 0;
 }

@@ -77,6 +77,8 @@ kill -STOP $held
 # (a whole epoch on one thread before its first save: held long before it)
 grep -q "^cxr-train: reserved by pid $held on " "$WORK/d/x.model-3.h5" ||
     fail "the held run's reserved name is not there, saying whose it is"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/d/x.model-3.h5" "$WORK/d/x.h5"
+expect_err "x.model-3.h5: not a checkpoint yet: the name a cxr-train run reserved for its model"
 expect_rc 0 $D --seed 12
 expect_err "saving the model to $WORK/d/x.model-4.h5"
 kill -CONT $held; wait $held || fail "the held run failed"
@@ -98,16 +100,24 @@ expect_rc 0 $D --seed 13
 expect_err "saving the model to $WORK/d/x.model-5.h5"
 [ "$(attr "$WORK/d/x.model-5.h5" seed)" = 13 ] || fail "the name a killed run left was not taken over"
 # ... and only such a name: an empty file (what an older cxr-train reserved, unlocked), another
-# user's leftover reservation, or one from another host is numbered past (it may be a live run's,
-# or not this user's to replace)
+# user's leftover reservation, or one from another host or machine is numbered past (it may be
+# a live run's, or not this user's to replace)
 mkdir "$WORK/e" && cp "$WORK/s.h5" "$WORK/e/x.h5"
 E="$BIN/cxr-train $WORK/e/x.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --epochs 1 --max-steps 1"
+boot=$(cat /proc/sys/kernel/random/boot_id)
+machine=$(cat /etc/machine-id 2>/dev/null); machine=${machine:-boot:$boot}
+dead="cxr-train: reserved by pid 2147483"
 : > "$WORK/e/x.model.h5"
-echo "cxr-train: reserved by pid 2147483 on $(hostname), boot 0" > "$WORK/e/x.model-1.h5"
+echo "$dead on $(hostname), machine $machine, boot $boot" > "$WORK/e/x.model-1.h5"
 chown 65534 "$WORK/e/x.model-1.h5" 2>/dev/null || echo "not a reservation" > "$WORK/e/x.model-1.h5"
-echo "cxr-train: reserved by pid 2147483 on not-$(hostname), boot 0" > "$WORK/e/x.model-2.h5"
+echo "$dead on not-$(hostname), machine $machine, boot $boot" > "$WORK/e/x.model-2.h5"
+echo "$dead on $(hostname), machine other-$machine, boot $boot" > "$WORK/e/x.model-3.h5"
 expect_rc 0 $E
-expect_err "saving the model to $WORK/e/x.model-3.h5"
+expect_err "saving the model to $WORK/e/x.model-4.h5"
+# ... while this machine's, this user's, of a pid that is gone, is taken over
+echo "$dead on $(hostname), machine $machine, boot $boot" > "$WORK/e/x.model-5.h5"
+expect_rc 0 $E
+expect_err "saving the model to $WORK/e/x.model-5.h5"
 [ ! -s "$WORK/e/x.model.h5" ] || fail "an empty leftover name was written over"
 # two outputs in one file, and both --checkpoint and --no-checkpoint, are refused
 expect_rc 2 $D --checkpoint "$WORK/d/c.h5" --log "$WORK/d/c.best.h5"
