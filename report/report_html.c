@@ -364,6 +364,10 @@ static void section_curves(page *pg)
     cxr_sb_printf(pg->b, "</div></div>\n");
 }
 
+/* The most classes whose confusion matrix is drawn: a table of k x k cells (4096 classes made
+ * a page of 1.9 GB); beyond, the page says where the matrix is. */
+#define CONFUSION_MAX_CLASSES 64
+
 static void confusion_table(page *pg, int r, const cxr_log_epoch *ep)
 {
     cxr_sb *b = pg->b;
@@ -372,6 +376,13 @@ static void confusion_table(page *pg, int r, const cxr_log_epoch *ep)
     char num[32];
     cxr_sb_printf(b, "<h3>Confusion matrix: ");
     cxr_sb_esc(b, pg->names[r]);
+    if (k > CONFUSION_MAX_CLASSES) {
+        cxr_sb_printf(b,
+                      ", epoch %d</h3>\n<p class=\"na\">%d classes: the %d x %d matrix is drawn "
+                      "up to %d classes; it is in the log's epoch line (key confusion)</p>\n",
+                      ep->epoch, k, k, k, CONFUSION_MAX_CLASSES);
+        return;
+    }
     cxr_sb_printf(b,
                   ", epoch %d</h3>\n<table class=\"confusion\" id=\"confusion-%d\" "
                   "data-k=\"%d\"><tr><th class=\"corner\">true \\ predicted</th>",

@@ -139,7 +139,11 @@ static int parse_confusion(const cJSON *cm, cxr_log_epoch *ep, line_err *e)
     if (!cJSON_IsArray(cm))
         return bad(e, "key \"%s\": expected an array of rows", CXR_LOG_CONFUSION);
     int k = cJSON_GetArraySize(cm);
-    if (k < 1 || k > 1000) return bad(e, "key \"%s\": %d rows", CXR_LOG_CONFUSION, k);
+    /* up to a store's most classes (CXR_MAX_CLASSES, formats/cxr_store.h): any log cxr-train
+     * writes */
+    if (k < 1 || k > 4096)
+        return bad(e, "key \"%s\": %d rows (a store holds 1 to 4096 classes)", CXR_LOG_CONFUSION,
+                   k);
     ep->confusion = calloc((size_t)k * (size_t)k, sizeof *ep->confusion);
     if (!ep->confusion) return bad(e, "out of memory");
     ep->k = k;

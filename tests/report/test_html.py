@@ -100,7 +100,7 @@ def load(path):
 def report(tool, out, args):
     r = subprocess.run([tool] + args + ["-o", out], capture_output=True, text=True)
     check(r.returncode == 0, "cxr-report %s exited %d: %s" % (args, r.returncode, r.stderr))
-    html = open(out, encoding="utf-8").read()
+    html = open(out, encoding="utf-8").read() if r.returncode == 0 else ""
     p = Page()
     p.feed(html)
     return html, p
@@ -214,6 +214,21 @@ def main():
     check(len(cpu) == 2 and all(len(pl["pts"]) == 3 for pl in cpu),
           "chart-cpu (per-epoch mean and max): %d series" % len(cpu))
     check("chart-bench" not in p2.svgs, "chart-bench drawn without benchmark lines")
+
+    # many classes (a store holds up to 4096): the log is read (it was refused above 1000), and
+    # the matrix past 64 classes is not drawn cell by cell (4096 made a 1.9 GB page)
+    for k in (65, 1500):
+        ep = dict(logs[2][0][-1])
+        ep["confusion"] = [[1 if i == j else 0 for j in range(k)] for i in range(k)]
+        ep.pop("per_class", None)
+        big = os.path.join(work, "test_html_k%d.jsonl" % k)
+        with open(big, "w") as f:
+            f.write(json.dumps(ep) + "\n")
+        outk = os.path.join(work, "test_html_k%d.html" % k)
+        htmlk, pk = report(tool, outk, [big])
+        check("%d classes: the %d x %d matrix is drawn up to 64 classes" % (k, k, k) in htmlk,
+              "k=%d: no note in place of the matrix" % k)
+        check(not any(t.startswith("confusion-") for t in pk.tables), "k=%d: a matrix drawn" % k)
 
     if failures:
         print("%d check(s) failed" % len(failures), file=sys.stderr)
