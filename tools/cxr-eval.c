@@ -166,13 +166,8 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
         cJSON_AddNumberToObject(o, "macro_specificity", r->specificity);
         cJSON_AddNumberToObject(o, "macro_ovr_auc", r->macro_auc);
     }
-    cJSON *conf = cJSON_AddArrayToObject(o, "confusion");
-    for (int i = 0; i < K; i++) {
-        cJSON *row = cJSON_CreateArray();
-        for (int j = 0; j < K; j++)
-            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)r->confusion[(size_t)i * K + j]));
-        cJSON_AddItemToArray(conf, row);
-    }
+    if (cxr_json_add_int_matrix(o, "confusion", r->confusion, K) != 0)
+        cJSON_AddNullToObject(o, "confusion"); /* (out of memory) */
     cJSON *pc = cJSON_AddObjectToObject(o, "per_class");
     cJSON_AddItemToObject(pc, "precision", num_array(r->precision, K));
     cJSON_AddItemToObject(pc, "recall", num_array(r->recall, K));
@@ -571,13 +566,19 @@ int main(int argc, char **argv)
     }
     printf("balanced accuracy %.4f\n", r.balanced_accuracy);
     printf("macro f1          %.4f\n", r.macro_f1);
-    printf("\nconfusion (rows = true, columns = predicted):\n%-16s", "");
-    for (int j = 0; j < K; j++) printf(" %12.12s", meta.class_names[j]);
-    printf("\n");
-    for (int i = 0; i < K; i++) {
-        printf("%-16.16s", meta.class_names[i]);
-        for (int j = 0; j < K; j++) printf(" %12lld", (long long)r.confusion[(size_t)i * K + j]);
+    /* the matrix up to 64 classes, as cxr-pack's table (4096 classes printed 218 MB) */
+    if (K <= 64) {
+        printf("\nconfusion (rows = true, columns = predicted):\n%-16s", "");
+        for (int j = 0; j < K; j++) printf(" %12.12s", meta.class_names[j]);
         printf("\n");
+        for (int i = 0; i < K; i++) {
+            printf("%-16.16s", meta.class_names[i]);
+            for (int j = 0; j < K; j++)
+                printf(" %12lld", (long long)r.confusion[(size_t)i * K + j]);
+            printf("\n");
+        }
+    } else {
+        printf("\nconfusion: %d x %d, printed up to 64 classes (--json has it)\n", K, K);
     }
     printf("\n%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "auc");
     for (int i = 0; i < K; i++)

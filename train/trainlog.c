@@ -27,6 +27,30 @@ void cxr_json_add_text(cJSON *obj, const char *name, const char *s)
     free(hex);
 }
 
+int cxr_json_add_int_matrix(cJSON *obj, const char *name, const int64_t *m, int k)
+{
+    cJSON *rows = cJSON_CreateArray();
+    /* a row: '[' + k numbers of at most 20 characters and a comma each + ']' */
+    char *buf = malloc((size_t)k * 21 + 3);
+    int ok = rows && buf;
+    for (int i = 0; ok && i < k; i++) {
+        size_t n = 0;
+        buf[n++] = '[';
+        for (int j = 0; j < k; j++)
+            n += (size_t)sprintf(buf + n, j ? ",%lld" : "%lld", (long long)m[(size_t)i * k + j]);
+        buf[n++] = ']';
+        buf[n] = 0;
+        cJSON *row = cJSON_CreateRaw(buf);
+        ok = row && cJSON_AddItemToArray(rows, row);
+    }
+    free(buf);
+    if (!ok || !cJSON_AddItemToObject(obj, name, rows)) {
+        cJSON_Delete(rows);
+        return -1;
+    }
+    return 0;
+}
+
 void cxr_json_append_text(cJSON *array, const char *s)
 {
     char *ok = cxr_utf8_repair(s, NULL);
@@ -277,16 +301,8 @@ static void add_detail(cJSON *o, const cxr_log_epoch *e)
             cJSON_AddItemToArray(pc, entry);
         }
     }
-    if (e->k > 0) {
-        cJSON *cm = cJSON_AddArrayToObject(o, CXR_LOG_CONFUSION);
-        for (int i = 0; i < e->k; i++) {
-            cJSON *row = cJSON_CreateArray();
-            for (int j = 0; j < e->k; j++)
-                cJSON_AddItemToArray(
-                    row, cJSON_CreateNumber((double)e->confusion[(size_t)i * e->k + j]));
-            cJSON_AddItemToArray(cm, row);
-        }
-    }
+    if (e->k > 0 && cxr_json_add_int_matrix(o, CXR_LOG_CONFUSION, e->confusion, e->k) != 0)
+        add_num(o, CXR_LOG_CONFUSION, NAN); /* (out of memory: the line says so with a null) */
     if (e->n_roc > 0) {
         cJSON *roc = cJSON_AddArrayToObject(o, CXR_LOG_ROC);
         for (int i = 0; i < e->n_roc; i++) {

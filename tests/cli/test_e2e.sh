@@ -203,6 +203,23 @@ expect_rc 0 bash -c "ulimit -v 6000000; exec \"\$@\"" - "$BIN/cxr-eval" "$WORK/b
 cmp -s "$WORK/b64.tsv" "$WORK/b4096.tsv" || fail "cxr-eval --batch 4096 differs from a batch of the split"
 expect_rc 0 bash -c "ulimit -v 6000000; exec \"\$@\"" - "$BIN/cxr-predict" "$WORK/b.h5" "$SAMPLE/test" \
     --device cpu --batch 4096
+# many classes (65: one past what the text report's matrix shows): the matrix is named in the
+# text report and whole in --json
+for c in $(seq -w 1 65); do
+    mkdir -p "$WORK/k65/train/c$c" "$WORK/k65/test/c$c"
+    ln "$SAMPLE/train/NORMAL/IM-0115-0001.jpeg" "$WORK/k65/train/c$c/a$c.jpeg" 2>/dev/null ||
+        cp "$SAMPLE/train/NORMAL/IM-0115-0001.jpeg" "$WORK/k65/train/c$c/a$c.jpeg"
+    cp "$WORK/k65/train/c$c/a$c.jpeg" "$WORK/k65/test/c$c/b$c.jpeg"
+done
+expect_rc 0 "$BIN/cxr-pack" "$WORK/k65" -o "$WORK/k65.h5" --size 16 --quiet --no-duplicate-check
+expect_rc 0 "$BIN/cxr-train" "$WORK/k65.h5" --device cpu --epochs 1 --max-steps 1 --batch 8 \
+    --recipe study --no-monitor -q --checkpoint "$WORK/k65m.h5"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/k65m.h5" "$WORK/k65.h5" --device cpu
+grep -q "^confusion: 65 x 65, printed up to 64 classes (--json has it)$" "$WORK/out" ||
+    fail "cxr-eval's text report with 65 classes: $(grep -c . "$WORK/out") lines"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/k65m.h5" "$WORK/k65.h5" --device cpu --json
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["confusion"]; sys.exit(not (len(m) == 65 and all(len(r) == 65 for r in m) and sum(map(sum, m)) == 65))' \
+    "$WORK/out" || fail "cxr-eval --json's confusion with 65 classes"
 for tool in cxr-train cxr-eval cxr-predict; do
     expect_rc 0 "$BIN/$tool" --help
     grep -q "Exit codes" "$WORK/out" || fail "$tool --help documents no exit codes"
