@@ -216,11 +216,19 @@ static void warn_val_split(const cxr_pack_plan *plan, double fraction)
  * a class only val/ or test/ has, every image of it skipped) cannot be learnt: its class weight
  * is 0 and cxr-train refuses the store. Said for each (the first 10 named), unless
  * warn_val_split already said it of a class --val-fraction emptied. */
-static void warn_untrainable(const char *out, int carved)
+static void warn_untrainable(const char *out, int carved, int64_t planned_train)
 {
     cxr_store *w = NULL;
     cxr_split_info tr, va;
     if (cxr_store_open(&w, out) != CXR_OK) return;
+    /* a train split planned but left empty (every image skipped, or dropped as a duplicate of
+     * one in val or test) */
+    if (planned_train > 0 && cxr_store_has_split(w, "train") &&
+        cxr_store_split(w, "train", &tr) == CXR_OK && tr.n == 0)
+        fprintf(stderr,
+                "cxr-pack: warning: train holds no image (all %lld planned were skipped or "
+                "dropped, see above and the store's /skipped): cxr-train refuses the store\n",
+                (long long)planned_train);
     const int has_va = carved && cxr_store_split(w, "val", &va) == CXR_OK;
     int named = 0, more = 0;
     if (cxr_store_has_split(w, "train") && cxr_store_split(w, "train", &tr) == CXR_OK && tr.n > 0)
@@ -562,7 +570,10 @@ int main(int argc, char **argv)
                 "cxr-pack: note: %d shard(s) a round instead of %d, for the memory free (the "
                 "store is the same; a smaller --shard would allow more)\n",
                 sum.window, sum.window_wanted);
-    warn_untrainable(out, val_fraction > 0 && !mcli.manifest);
+    int64_t planned_train = 0;
+    for (int sp = 0; sp < plan.n_splits; sp++)
+        if (!strcmp(plan.splits[sp].name, "train")) planned_train = plan.splits[sp].n;
+    warn_untrainable(out, val_fraction > 0 && !mcli.manifest, planned_train);
     if (sum.hashed && (!quiet || sum.dup_file.groups > 0 || sum.dup_pixels.groups > 0)) {
         /* (--quiet: only when there are some) */
         char line[1024];

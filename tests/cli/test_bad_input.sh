@@ -146,6 +146,14 @@ expect_rc 0 "$BIN/cxr-pack" "$WORK/ghost2" -o "$WORK/ghost2.h5" --size 32 --quie
 expect_rc 0 "$BIN/cxr-train" "$WORK/ghost2.h5" $T --epochs 1 --checkpoint "$WORK/ghost.ck.h5"
 expect_rc 0 "$BIN/cxr-train" "$WORK/ghost.h5" --resume "$WORK/ghost.ck.h5" --epochs 2 -q --no-monitor
 expect_err "warning: $WORK/ghost.h5: class 'AAA' has no image in /train: the resumed model cannot learn it"
+# a train split left empty by --drop-duplicates (each train image also in test) is said
+mkdir -p "$WORK/dd/train/A" "$WORK/dd/train/B" "$WORK/dd/test/A" "$WORK/dd/test/B" &&
+    cp "$SAMPLE"/train/NORMAL/IM-0115-0001.jpeg "$WORK/dd/train/A/" &&
+    cp "$SAMPLE"/train/NORMAL/IM-0115-0001.jpeg "$WORK/dd/test/A/x.jpeg" &&
+    cp "$SAMPLE"/train/NORMAL/IM-0117-0001.jpeg "$WORK/dd/train/B/" &&
+    cp "$SAMPLE"/train/NORMAL/IM-0117-0001.jpeg "$WORK/dd/test/B/y.jpeg"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/dd" -o "$WORK/dd.h5" --size 16 --drop-duplicates --quiet
+expect_err "warning: train holds no image (all 2 planned were skipped or dropped"
 # ... while a store of test images alone is evaluated with an unweighted loss (its class
 # weights are all 0: the weighted loss was 0/0), said on stderr
 mkdir -p "$WORK/testonly/train/NORMAL" "$WORK/testonly/train/PNEUMONIA" &&
