@@ -1590,15 +1590,14 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         }
         CXR_TRY(run_epoch(&r, e));
     }
-    if (r.rc.select != CXR_SELECT_NONE && r.rc.best_epoch == 0 && r.rc.epochs > r.rc.start_epoch)
+    if (r.rc.select != CXR_SELECT_NONE && r.rc.best_epoch == 0 && r.rc.epochs > r.rc.start_epoch) {
+        const int earlier = r.best_path[0] && access(r.best_path, F_OK) == 0; /* not this run's */
         note(o, "warning: no epoch had a defined %s on val, so no best model was written%s%s%s",
-             cxr_select_name(r.rc.select),
-             r.best_path[0] && access(r.best_path, F_OK) == 0 ? "; " : "",
-             r.best_path[0] && access(r.best_path, F_OK) == 0 ? r.best_path : "",
-             r.best_path[0] && access(r.best_path, F_OK) == 0
-                 ? " is an earlier run's model, not this run's (the log's best_model names where "
-                   "this run's would be; its epoch lines name no best_epoch)"
-                 : "");
+             cxr_select_name(r.rc.select), earlier ? "; " : "", earlier ? r.best_path : "",
+             earlier ? " is an earlier run's model, not this run's (the log's best_model names "
+                       "where this run's would be; its epoch lines name no best_epoch)"
+                     : "");
+    }
     if (r.mon) CXR_TRY(cxr_monitor_stop(r.mon));
 bail:
     return run_close(&r, st);
