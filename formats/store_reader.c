@@ -310,40 +310,19 @@ bail:
     return st;
 }
 
-/* (offset, size) pairs by offset */
-static int cmp_first_u64(const void *a, const void *b)
+/* Entries in file order, none sharing a byte with the next: the writer appends a split's
+ * chunks in order, so an entry naming another chunk of its split (two entries swapped, one
+ * naming another's chunk) breaks it. */
+static cxr_status in_order(const cxr_store *s, const char *where, const uint64_t *off,
+                           const uint64_t *size, int64_t n)
 {
-    const uint64_t *x = a, *y = b;
-    return (x[0] > y[0]) - (x[0] < y[0]);
-}
-
-/* No two of the n index entries share a byte of the file (two entries naming one chunk would
- * read its images twice, silently). */
-static cxr_status no_overlap(const cxr_store *s, const char *where, const uint64_t *off,
-                             const uint64_t *size, int64_t n)
-{
-    uint64_t(*v)[2] = malloc((size_t)(n ? n : 1) * sizeof *v);
-    if (!v) return cxr_set_error(CXR_E_NOMEM, "%s: shard index", s->path);
-    for (int64_t k = 0; k < n; k++) v[k][0] = off[k], v[k][1] = size[k];
-    qsort(v, (size_t)n, sizeof *v, cmp_first_u64);
-    int64_t i = 1;
-    while (i < n && v[i - 1][0] + v[i - 1][1] <= v[i][0]) i++;
-    if (i >= n) {
-        free(v);
-        return CXR_OK;
-    }
-    int64_t a = -1, b = -1; /* the two entries, named by their chunk numbers */
-    for (int64_t k = 0; k < n; k++) {
-        if (a < 0 && off[k] == v[i - 1][0] && size[k] == v[i - 1][1])
-            a = k;
-        else if (b < 0 && off[k] == v[i][0] && size[k] == v[i][1])
-            b = k;
-    }
-    free(v);
-    return cxr_set_error(CXR_E_FORMAT,
-                         "%s: index inconsistent: '%s/shard_index' chunks %lld and %lld overlap "
-                         "in the file",
-                         s->path, where, (long long)(a < b ? a : b), (long long)(a < b ? b : a));
+    for (int64_t k = 1; k < n; k++)
+        if (off[k - 1] + size[k - 1] > off[k])
+            return cxr_set_error(CXR_E_FORMAT,
+                                 "%s: index inconsistent: '%s/shard_index' chunk %lld does not "
+                                 "follow chunk %lld in the file",
+                                 s->path, where, (long long)k, (long long)(k - 1));
+    return CXR_OK;
 }
 
 /* The chunk at o (z bytes) starts a zstd frame that declares exactly one shard of float32
@@ -496,8 +475,10 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
      * size) and against HDF5's record of the chunk. HDF5 1.10 finds a chunk's record by walking
      * the chunk index, so checking all n against it is O(n^2): 20 s to open a store of 10^6
      * images. So up to FULL_CHECK shards all are; beyond, SAMPLED_CHECK of them evenly spaced
-     * (the first and the last among them), the entries are checked not to overlap, and their
-     * number against HDF5's count of chunks. */
+     * (the first and the last among them), the entries are checked to be in file order without
+     * overlaps, as the writer appends them (so an unsampled entry naming another chunk, of its
+     * split or another's, is out of order: the first and last are checked against HDF5), and
+     * their number against HDF5's count of chunks. */
     enum { FULL_CHECK = 512, SAMPLED_CHECK = 256 };
     const int all = n_shards <= FULL_CHECK;
     if (!all) {
@@ -514,7 +495,7 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
                       "%s: index inconsistent: '%s/shard_index' has %lld entries, '%s/images' "
                       "%llu chunks",
                       s->path, where, (long long)n_shards, where, (unsigned long long)nch);
-        CXR_TRY(no_overlap(s, where, sd->chunk_offset, sd->chunk_size, n_shards));
+        CXR_TRY(in_order(s, where, sd->chunk_offset, sd->chunk_size, n_shards));
     }
     for (int64_t k = 0, next = 0, i = 0; k < n_shards; k++) {
         hsize_t off[3] = { (hsize_t)(k * s->shard), 0, 0 };

@@ -405,8 +405,9 @@ int main(int argc, char **argv)
            "'/class_weights': class 1 ('class01') has weight");
 
     /* a split of more shards than are all checked against HDF5's chunk records (512): a valid
-     * store opens; an entry outside the sample (chunk 1) made to name chunk 2 is two entries
-     * overlapping; the last entry (always in the sample) moved is a record mismatch */
+     * store opens; entries outside the sample (chunks 1 and 2) naming another chunk (chunk 2's,
+     * each other's, val's first) are out of file order; the last entry (always in the sample)
+     * moved is a record mismatch */
     {
         char big[512], bad[512];
         snprintf(big, sizeof big, "%s/big.cxr", dir);
@@ -416,19 +417,28 @@ int main(int argc, char **argv)
         CHECK_OK(tu_write_store(big, &bs, 1));
         CHECK_OK(cxr_store_open(&s, big));
         cxr_store_close(s);
-        for (int v = 0; v < 2; v++) {
+        for (int v = 0; v < 4; v++) {
             snprintf(bad, sizeof bad, "%s/big_bad%d.cxr", dir, v);
             copy_file(big, bad);
             hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
             REQUIRE(f >= 0);
-            hid_t d = H5Dopen2(f, "/train/shard_index", H5P_DEFAULT);
+            hid_t d = H5Dopen2(f, "/train/shard_index", H5P_DEFAULT), dv;
             REQUIRE(d >= 0);
-            static uint64_t ix[600 * 2];
+            static uint64_t ix[600 * 2], vx[2 * 2];
             REQUIRE(H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ix) >= 0);
-            if (v == 0)
-                ix[2] = ix[4], ix[3] = ix[5];
-            else
-                ix[2 * 599] += 4096;
+            const uint64_t e1[2] = { ix[2], ix[3] };
+            switch (v) {
+            case 0: ix[2] = ix[4], ix[3] = ix[5]; break; /* 1 names 2's */
+            case 1: ix[2] = ix[4], ix[3] = ix[5], ix[4] = e1[0], ix[5] = e1[1]; break; /* swap */
+            case 2: /* 1 names val's first chunk */
+                dv = H5Dopen2(f, "/val/shard_index", H5P_DEFAULT);
+                REQUIRE(dv >= 0 &&
+                        H5Dread(dv, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, vx) >= 0);
+                H5Dclose(dv);
+                ix[2] = vx[0], ix[3] = vx[1];
+                break;
+            default: ix[2 * 599] += 4096; break;
+            }
             REQUIRE(H5Dwrite(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ix) >= 0);
             H5Dclose(d);
             REQUIRE(H5Fclose(f) >= 0);
@@ -436,9 +446,10 @@ int main(int argc, char **argv)
             const cxr_status st = cxr_store_open(&s, bad);
             fprintf(stderr, "big index %d -> %s: %s\n", v, cxr_status_name(st), cxr_last_error());
             CHECK(st == CXR_E_FORMAT && s == NULL);
-            CHECK(strstr(cxr_last_error(), v == 0 ? "'/train/shard_index' chunks 1 and 2 overlap"
-                                                  : "'/train/shard_index' chunk 599: differs from "
-                                                    "HDF5's chunk record") != NULL);
+            CHECK(strstr(cxr_last_error(), v < 3 ? "'/train/shard_index' chunk 2 does not follow "
+                                                   "chunk 1 in the file"
+                                                 : "'/train/shard_index' chunk 599: differs from "
+                                                   "HDF5's chunk record") != NULL);
             cxr_store_close(s);
         }
     }
