@@ -401,14 +401,6 @@ int main(int argc, char **argv)
     }
     CXR_TRY(cxr_device_open_model(&be, device, threads, head, ipool, &dev));
     if (dev.note[0]) fprintf(stderr, "cxr-eval: %s\n", dev.note);
-    if (!ensemble) {
-        /* the model's buffers for the largest batch there is: no more than the split's images */
-        cxr_split_info si;
-        int cap = batch;
-        if (cxr_store_has_split(s, split) && cxr_store_split(s, split, &si) == CXR_OK && si.n < cap)
-            cap = si.n > 0 ? (int)si.n : 1;
-        CXR_TRY(cxr_checkpoint_open_model(model_path, be, cap, threads, &m, &meta));
-    }
     if (!cxr_store_has_split(s, split))
         CXR_THROW(CXR_E_FORMAT, "%s: no split '%s'", store_path, split);
     cxr_split_info si;
@@ -416,6 +408,10 @@ int main(int argc, char **argv)
     if (si.n == 0) /* every metric would be 0/0 */
         CXR_THROW(CXR_E_FORMAT, "%s: split '%s' holds no image: nothing to evaluate", store_path,
                   split);
+    /* the model's buffers for the largest batch there is: no more than the split's images */
+    if (!ensemble)
+        CXR_TRY(cxr_checkpoint_open_model(model_path, be, si.n < batch ? (int)si.n : batch, threads,
+                                          &m, &meta));
     CXR_TRY(cxr_checkpoint_check_store(&meta, model_path, s));
     const int K = meta.n_classes;
     const char *thr_source = NULL;

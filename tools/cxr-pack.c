@@ -221,17 +221,18 @@ static void warn_untrainable(const char *out, int carved, int64_t planned_train)
     cxr_store *w = NULL;
     cxr_split_info tr, va;
     if (cxr_store_open(&w, out) != CXR_OK) return;
+    const int has_tr =
+        cxr_store_has_split(w, "train") && cxr_store_split(w, "train", &tr) == CXR_OK;
     /* a train split planned but left empty (every image skipped, or dropped as a duplicate of
      * one in val or test) */
-    if (planned_train > 0 && cxr_store_has_split(w, "train") &&
-        cxr_store_split(w, "train", &tr) == CXR_OK && tr.n == 0)
+    if (planned_train > 0 && has_tr && tr.n == 0)
         fprintf(stderr,
                 "cxr-pack: warning: train holds no image (all %lld planned were skipped or "
                 "dropped, see above and the store's /skipped): cxr-train refuses the store\n",
                 (long long)planned_train);
     const int has_va = carved && cxr_store_split(w, "val", &va) == CXR_OK;
     int named = 0, more = 0;
-    if (cxr_store_has_split(w, "train") && cxr_store_split(w, "train", &tr) == CXR_OK && tr.n > 0)
+    if (has_tr && tr.n > 0)
         for (int c = 0; c < cxr_store_n_classes(w); c++) {
             if (tr.class_counts[c] > 0 || (has_va && va.class_counts[c] > 0)) continue;
             if (named == 10) {

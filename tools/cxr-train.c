@@ -288,15 +288,15 @@ static void first_line(const char *f, char *buf, size_t cap)
     buf[strcspn(buf, "\n")] = 0;
 }
 
-/* Whose a reservation is, after "pid P": " on HOST, machine M, boot " (the boot id follows).
- * M: the machine id, else (a container without /etc/machine-id) "boot:" and the boot id, which
- * names this machine for this boot only. */
-static void reservation_where(char *buf, size_t cap)
+/* Whose a reservation is, after "pid P": " on HOST, machine M, boot " (the boot id follows,
+ * into boot[64]). M: the machine id, else (a container without /etc/machine-id) "boot:" and the
+ * boot id, which names this machine for this boot only. */
+static void reservation_where(char *buf, size_t cap, char *boot)
 {
-    char host[256] = "", machine[64], boot[64];
+    char host[256] = "", machine[64];
     gethostname(host, sizeof host - 1);
     first_line("/etc/machine-id", machine, sizeof machine);
-    first_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
+    first_line("/proc/sys/kernel/random/boot_id", boot, 64);
     snprintf(buf, cap, " on %s, machine %s%s, boot ", host,
              machine[0] ? "" : "boot:", machine[0] ? machine : boot);
 }
@@ -307,8 +307,7 @@ static void reservation_where(char *buf, size_t cap)
 static int hold_reservation(const char *buf, int fd)
 {
     char where[512], boot[64], line[700];
-    reservation_where(where, sizeof where);
-    first_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
+    reservation_where(where, sizeof where, boot);
     const int n = snprintf(line, sizeof line, "cxr-train: reserved by pid %ld%s%s\n",
                            (long)getpid(), where, boot);
     struct stat sb;
@@ -346,11 +345,10 @@ static int reservation_free(const char *line)
     if (strncmp(line, head, sizeof head - 1) != 0) return 0;
     const char *p = line + sizeof head - 1;
     const long pid = *p >= '1' && *p <= '9' ? strtol(p, &end, 10) : 0;
-    reservation_where(where, sizeof where);
+    reservation_where(where, sizeof where, boot);
     if (pid <= 0 || strstr(where, ", machine boot:, ") || strncmp(end, where, strlen(where)) != 0)
         return 0; /* (neither id known: no machine to match) */
     const char *their_boot = end + strlen(where);
-    first_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
     const size_t bl = strcspn(their_boot, "\n");
     if (boot[0] && bl > 0 && (bl != strlen(boot) || strncmp(their_boot, boot, bl) != 0))
         return 1; /* this machine booted again since */
