@@ -142,14 +142,15 @@ uint32_t cxr_fletcher32(const uint8_t *data, size_t len)
 }
 
 /* HDF5 unshuffle, element size 4: plane j, position e -> byte j of element e. */
-/* 1 if any of the first n of the e shuffled float32 elements at src is NaN or infinite: its
- * exponent bits are all ones, the 7 in byte 3 below the sign and the top bit of byte 2. A
- * branch-free OR over two planes (half the chunk) so the compiler vectorizes it. */
-static int any_nonfinite_shuffled(const uint8_t *src, size_t e, size_t n)
+/* 1 if any of the first n of the e shuffled float32 elements at src is no pixel a store holds:
+ * NaN, an infinity, or a magnitude of CXR_PIXEL_LIMIT (2^9) or more. Those are the biased
+ * exponents of 136 and up, byte 3's low 7 bits at 68 or more: one plane (a quarter of the
+ * chunk), branch-free, so the compiler vectorizes it. */
+static int any_bad_shuffled(const uint8_t *src, size_t e, size_t n)
 {
-    const uint8_t *p2 = src + 2 * e, *p3 = src + 3 * e;
+    const uint8_t *p3 = src + 3 * e;
     uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++) acc |= (uint8_t)((p3[i] | 0x80) == 0xFF) & (uint8_t)(p2[i] >> 7);
+    for (size_t i = 0; i < n; i++) acc |= (uint8_t)((p3[i] & 0x7f) >= 0x44);
     return acc != 0;
 }
 
@@ -158,6 +159,18 @@ int64_t cxr_first_nonfinite(const float *v, size_t n)
     for (size_t i = 0; i < n; i++)
         if (!isfinite(v[i])) return (int64_t)i;
     return -1;
+}
+
+int64_t cxr_first_bad_pixel(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(v[i]) < CXR_PIXEL_LIMIT)) return (int64_t)i;
+    return -1;
+}
+
+const char *cxr_bad_pixel_kind(float x)
+{
+    return isfinite(x) ? "out-of-range pixel" : "non-finite pixel";
 }
 
 static void unshuffle4(uint8_t *dst, const uint8_t *src, size_t e)
@@ -346,13 +359,14 @@ cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_
         CXR_THROW(CXR_E_FORMAT, "chunk decompressed to %zu bytes, expected %zu", got, nbytes);
     unshuffle4((uint8_t *)out, scratch, elems);
     const size_t checked = (size_t)size * (size_t)size * (size_t)n;
-    if (any_nonfinite_shuffled(scratch, elems, checked)) {
-        int64_t i = cxr_first_nonfinite(out, checked);
+    if (any_bad_shuffled(scratch, elems, checked)) {
+        int64_t i = cxr_first_bad_pixel(out, checked);
         size_t px = (size_t)size * (size_t)size, at = (size_t)i % px;
         last_nonfinite_image = (int64_t)((size_t)i / px);
-        CXR_THROW(CXR_E_FORMAT, "non-finite pixel %g in image %lld of the chunk at (y %zu, x %zu)",
-                  (double)out[i], (long long)((size_t)i / px), at / (size_t)size,
-                  at % (size_t)size);
+        CXR_THROW(CXR_E_FORMAT, "%s %g in image %lld of the chunk at (y %zu, x %zu)%s",
+                  cxr_bad_pixel_kind(out[i]), (double)out[i], (long long)((size_t)i / px),
+                  at / (size_t)size, at % (size_t)size,
+                  isfinite(out[i]) ? " (no normalization writes a magnitude of 512 or more)" : "");
     }
 bail:
     return st;

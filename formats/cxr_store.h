@@ -91,13 +91,13 @@ cxr_status cxr_chunk_encode_shuffled(uint8_t **out, size_t *out_cap, size_t *out
 /* Decode a raw chunk (as stored on disk) holding n images (1 <= n <= shard; the rows past n,
  * a last chunk's padding, are decoded but not looked at, as specs/store.md asks of a raw
  * reader) into out[shard*size*size]: verify the Fletcher32, zstd-decompress into scratch
- * (>= shard*size*size*4 bytes), unshuffle into out, check that the n images' values are finite.
- * CXR_E_CHECKSUM on a bad checksum, CXR_E_FORMAT on a bad frame or size (out untouched) or a NaN
- * or infinity (out holds the chunk: cxr_first_nonfinite finds it). */
+ * (>= shard*size*size*4 bytes), unshuffle into out, check that the n images' values are pixels
+ * (cxr_first_bad_pixel). CXR_E_CHECKSUM on a bad checksum, CXR_E_FORMAT on a bad frame or size
+ * (out untouched) or a bad pixel (out holds the chunk: cxr_first_bad_pixel finds it). */
 cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_t raw_size,
                             int shard, int size, int n);
-/* The image (0-based in its chunk) whose NaN or infinity made this thread's last
- * cxr_chunk_decode fail; -1 when that call failed otherwise or succeeded. Tells a non-finite
+/* The image (0-based in its chunk) whose bad pixel (cxr_first_bad_pixel) made this thread's
+ * last cxr_chunk_decode fail; -1 when that call failed otherwise or succeeded. Tells a bad
  * value from a bad frame, after which out holds whatever it held before. */
 int64_t cxr_chunk_nonfinite_image(void);
 /* Put this thread's decoder back to its state between calls, after a cxr_chunk_decode that was
@@ -105,6 +105,14 @@ int64_t cxr_chunk_nonfinite_image(void);
 void cxr_chunk_decode_abandoned(void);
 /* Index of the first NaN or infinity among v[0..n), or -1. */
 int64_t cxr_first_nonfinite(const float *v, size_t n);
+/* Every normalization writes pixels in [-1, 1] (minmax) or [0, 255] (zscore255, none): a store
+ * value of magnitude CXR_PIXEL_LIMIT or more, like NaN or an infinity, is damage, not data. */
+#define CXR_PIXEL_LIMIT 512.0f
+/* Index of the first value among v[0..n) that no store holds (NaN, infinite, or of magnitude
+ * CXR_PIXEL_LIMIT or more), or -1; cxr_bad_pixel_kind(v[i]) names it for a message:
+ * "non-finite pixel" or "out-of-range pixel". */
+int64_t cxr_first_bad_pixel(const float *v, size_t n);
+const char *cxr_bad_pixel_kind(float x);
 /* HDF5's Fletcher32 over `len` bytes, as H5Z_FILTER_FLETCHER32 computes it. */
 uint32_t cxr_fletcher32(const uint8_t *data, size_t len);
 

@@ -720,11 +720,11 @@ cxr_status cxr_store_read_image(cxr_store *s, const char *split, int64_t i, floa
         return cxr_set_error(CXR_E_ARG, "%s: image %lld of '/%s' out of range (n = %lld)", s->path,
                              (long long)i, split, (long long)sd->info.n);
     cxr_status st = read_rows(s, split, sd, i, 1, out);
-    int64_t bad = st == CXR_OK ? cxr_first_nonfinite(out, (size_t)s->size * s->size) : -1;
+    int64_t bad = st == CXR_OK ? cxr_first_bad_pixel(out, (size_t)s->size * s->size) : -1;
     if (bad >= 0)
         return cxr_set_error(
-            CXR_E_FORMAT, "%s: split '%s' image %lld (%s): non-finite pixel %g at (y %lld, x %lld)",
-            s->path, split, (long long)i, sd->paths[i], (double)out[bad],
+            CXR_E_FORMAT, "%s: split '%s' image %lld (%s): %s %g at (y %lld, x %lld)", s->path,
+            split, (long long)i, sd->paths[i], cxr_bad_pixel_kind(out[bad]), (double)out[bad],
             (long long)(bad / s->size), (long long)(bad % s->size));
     return st;
 }

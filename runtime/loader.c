@@ -291,7 +291,7 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
             cxr_augment_image(&l->aug, l->opt.seed, epoch, k * l->shard + i, img, scratch, l->size);
             memcpy(img, scratch, l->img_floats * sizeof(float));
         }
-    /* a non-finite value, not a bad frame (after which the slot holds an earlier chunk's
+    /* a bad pixel value, not a bad frame (after which the slot holds an earlier chunk's
      * images, whose NaN would name the wrong one) */
     const int64_t bad = st == CXR_E_FORMAT ? cxr_chunk_nonfinite_image() : -1;
     if (bad >= 0) { /* name the image: its index in the split and its source path */

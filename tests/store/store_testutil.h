@@ -21,6 +21,7 @@ typedef struct {
     int shard, size, n_classes, n_label_classes;
     int64_t n[3];      /* images in train, val, test; < 0: split absent */
     int64_t nan_image; /* 1 + the train image whose pixel (0, 1) is NaN; 0: none */
+    float bad_value;   /* that pixel's value instead of NaN, when not 0 */
 } tu_spec;
 
 static const char *const tu_splits[3] = { "train", "val", "test" };
@@ -69,7 +70,8 @@ static cxr_status tu_write_store(const char *path, const tu_spec *sp, int finish
             int n = (int)(sp->n[k] - first < sp->shard ? sp->n[k] - first : sp->shard);
             tu_images(img, k, first, n, sp->size);
             if (k == 0 && sp->nan_image > first && sp->nan_image <= first + n)
-                img[(size_t)(sp->nan_image - 1 - first) * per + 1] = NAN;
+                img[(size_t)(sp->nan_image - 1 - first) * per + 1] =
+                    sp->bad_value != 0 ? sp->bad_value : NAN;
             for (int j = 0; j < n; j++) {
                 lab[j] = (int32_t)(((first + j) * 5 + k) % sp->n_label_classes);
                 snprintf(pbuf[j], 32, "%s/c%d/img%05ld.jpeg", tu_splits[k], lab[j], first + j);

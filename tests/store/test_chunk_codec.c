@@ -3,6 +3,8 @@
  * decoder: a flipped byte -> CXR_E_CHECKSUM; a bad frame with a valid checksum, a wrong
  * shard/size -> CXR_E_FORMAT. Also Fletcher32 against values computed by hand, and 4 threads
  * encoding/decoding at once give the same bytes as one thread (per-thread zstd contexts). */
+#include <float.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -226,9 +228,10 @@ int main(void)
         int n = ns[t];
         uint32_t *bits = (uint32_t *)in;
         for (size_t i = 0; i < per * n; i++) {
-            /* half arbitrary finite bit patterns (denormals, -0, huge), half smooth values */
+            /* half arbitrary bit patterns of pixels (denormals, -0, magnitudes up to just below
+             * CXR_PIXEL_LIMIT: an exponent of 136 or more loses its top bit), half smooth values */
             bits[i] = (i & 1) ? next32() : 0;
-            if ((bits[i] & 0x7f800000u) == 0x7f800000u) bits[i] ^= 0x00800000u;
+            if (((bits[i] >> 23) & 0xff) >= 136) bits[i] &= ~0x40000000u;
             if (!(i & 1)) in[i] = (float)(i % 251) * 0.01f - 1.0f;
         }
         for (size_t i = per * n; i < total; i++) bits[i] = next32(); /* must be ignored */
@@ -266,6 +269,25 @@ int main(void)
             CHECK(strstr(cxr_last_error(), "image 2 of the chunk at (y 3, x 4)") != NULL);
             CHECK(cxr_first_nonfinite(out, total) == (int64_t)at);
             CHECK(cxr_chunk_nonfinite_image() == 2);
+        }
+        /* finite values no normalization writes: magnitudes of 512 (CXR_PIXEL_LIMIT) and up */
+        const float big[4] = { 512.0f, -512.0f, 3e38f, -FLT_MAX };
+        for (int b = 0; b < 4; b++) {
+            for (size_t i = 0; i < total; i++) in[i] = (float)(i % 97) * 0.5f;
+            size_t at = per * 1 + (size_t)size * 2 + 5; /* image 1, y 2, x 5 */
+            in[at] = big[b];
+            CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, in, 3, shard, size, 3));
+            CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size, 3) == CXR_E_FORMAT);
+            char want[96];
+            snprintf(want, sizeof want,
+                     "out-of-range pixel %g in image 1 of the chunk at (y 2, x 5)", (double)big[b]);
+            CHECK(strstr(cxr_last_error(), want) != NULL);
+            CHECK(cxr_first_bad_pixel(out, total) == (int64_t)at);
+            CHECK(cxr_first_nonfinite(out, total) == -1);
+            CHECK(cxr_chunk_nonfinite_image() == 1);
+            in[at] = nextafterf(CXR_PIXEL_LIMIT, 0.0f) * (big[b] < 0 ? -1.0f : 1.0f);
+            CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, in, 3, shard, size, 3));
+            CHECK_OK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size, 3));
         }
         in[per * 2 + (size_t)size * 3 + 4] = 1.0f;
         CHECK(cxr_first_nonfinite(in, total) == -1);

@@ -515,6 +515,28 @@ int main(int argc, char **argv)
         CHECK(strstr(cxr_last_error(), "non-finite pixel nan at (y 0, x 1)") != NULL);
         cxr_store_close(s);
         s = NULL;
+        /* a finite value no normalization writes (damage, not a picture to learn from) */
+        const float big[3] = { 3e38f, -512.0f, 1e6f };
+        for (int b = 0; b < 3; b++) {
+            ns.bad_value = big[b];
+            CHECK_OK(tu_write_store(p, &ns, 1));
+            CHECK_OK(cxr_store_open(&s, p));
+            CHECK_OK(cxr_store_read_image(s, "train", 10, img));
+            CHECK(cxr_store_read_image(s, "train", 11, img) == CXR_E_FORMAT);
+            fprintf(stderr, "%-12g -> %s\n", (double)big[b], cxr_last_error());
+            char want[96];
+            snprintf(want, sizeof want, "out-of-range pixel %g at (y 0, x 1)", (double)big[b]);
+            CHECK(strstr(cxr_last_error(), want) != NULL);
+            cxr_store_close(s);
+            s = NULL;
+        }
+        ns.bad_value = 511.9f; /* the largest magnitudes below the limit are values */
+        CHECK_OK(tu_write_store(p, &ns, 1));
+        CHECK_OK(cxr_store_open(&s, p));
+        CHECK_OK(cxr_store_read_image(s, "train", 11, img));
+        CHECK(img[1] == 511.9f);
+        cxr_store_close(s);
+        s = NULL;
     }
 
     /* a flipped byte inside chunk 1 of train */
