@@ -78,7 +78,8 @@ static void usage(FILE *f)
         "                        plus about 350 bytes per image for the list of names and labels\n"
         "                        (a million images: 350 MB more). The output never depends on\n"
         "                        --threads or --window.\n"
-        "  --quiet               no progress or per-split lines (skips and errors still print)\n"
+        "  --quiet               no progress or per-split lines (skips and errors still print;\n"
+        "                        past the first 100 skips, their count)\n"
         "  --duplicates-report F  write every group of duplicate images as TSV: pixel_hash,\n"
         "                        file_hash, split, path, status (packed|dropped). Duplicates are\n"
         "                        inputs with identical bytes (file_hash) or identical "
@@ -143,12 +144,23 @@ typedef struct {
     int tty, quiet;
     double last_draw;
     const cxr_pack_plan *plan;
+    int64_t skips_unnamed; /* skips past the first SKIPS_NAMED */
+    int skips_named;
 } ui_state;
+
+/* Skips named on stderr, one line each; past them a count (a manifest can miss thousands of
+ * images, and the store's /skipped holds every one with its reason). */
+enum { SKIPS_NAMED = 100 };
 
 static void ui_skip(void *ctx, const char *split, const char *path, const char *reason)
 {
     ui_state *u = ctx;
     (void)split;
+    if (u->skips_named >= SKIPS_NAMED) {
+        u->skips_unnamed++;
+        return;
+    }
+    u->skips_named++;
     char name[1024], why[1024]; /* a newline in a name must not forge a line of its own */
     fprintf(stderr, "%scxr-pack: skip %s: %s\n", u->tty && !u->quiet ? "\r\033[K" : "",
             cxr_escape_name(name, sizeof name, path), cxr_escape_name(why, sizeof why, reason));
@@ -558,6 +570,14 @@ int main(int argc, char **argv)
     cxr_pack_summary sum;
     st = cxr_pack_run(&plan, &opt, &sum);
     if (ui.tty && !quiet) fprintf(stderr, "\r\033[K");
+    if (ui.skips_unnamed > 0 && st == CXR_OK)
+        fprintf(stderr,
+                "cxr-pack: %lld more skipped input(s) not named here; %s's /skipped lists every "
+                "skip with its reason\n",
+                (long long)ui.skips_unnamed, out);
+    else if (ui.skips_unnamed > 0)
+        fprintf(stderr, "cxr-pack: %lld more skipped input(s) not named here\n",
+                (long long)ui.skips_unnamed);
     if (st != CXR_OK) {
         if (st == CXR_E_INTERRUPTED)
             fprintf(stderr, "cxr-pack: interrupted; nothing written to %s\n", out);

@@ -309,6 +309,29 @@ def case_dropped(tmp):
     check(len(counts) == 2 and min(counts) > 0, "no empty class: %s" % counts)
 
 
+def case_many_skips(tmp):
+    """A manifest missing many of its images: stderr names the first 100 skips and counts the
+    rest, the store's /skipped holds every one."""
+    csv, img = fixture(tmp)
+    with open(csv, "a") as f:
+        for i in range(150):
+            f.write("7,zz%04d,http://h/zz%04d.jpg\n" % (i, i))
+    out = os.path.join(tmp, "many.h5")
+    rc, so, se = pack(csv, img, out)
+    check(rc == 0, "pack exit 0 (got %d: %s)" % (rc, se))
+    if rc != 0:
+        return
+    total = sum(REASONS.values()) + 150
+    named = [l for l in se.splitlines() if l.startswith("cxr-pack: skip ")]
+    check(len(named) == 100, "100 skips named, got %d" % len(named))
+    want = "cxr-pack: %d more skipped input(s) not named here; %s's /skipped lists every skip " \
+           "with its reason" % (total - 100, out)
+    check(want in se, "the rest counted (%r):\n%s" % (want, se[-600:]))
+    paths = h5data(out, "/skipped/path")
+    check(len(paths) == total, "/skipped holds all %d skips, got %d" % (total, len(paths)))
+    check(sum(p.startswith("zz") for p in paths) == 150, "the 150 missing rows in /skipped")
+
+
 def case_train(tmp):
     if not TRAIN:
         print("cxr-train not built", file=sys.stderr)
@@ -342,7 +365,7 @@ def main():
     try:
         {"explore": case_explore, "pack": case_pack, "determinism": case_determinism,
          "errors": case_errors, "train": case_train, "dropped": case_dropped,
-         "long_fields": case_long_fields}[CASE](tmp)
+         "long_fields": case_long_fields, "many_skips": case_many_skips}[CASE](tmp)
     finally:
         if not failures:
             shutil.rmtree(tmp, ignore_errors=True)
