@@ -2,6 +2,7 @@
  * stream, cuDNN and cuBLAS handles bound to the compute stream, the convolution workspace and
  * the precision. Every CUDA/cuDNN/cuBLAS status becomes a cxr_status with a message. */
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -117,6 +118,16 @@ extern "C" void cxr_cuda_describe(const cxr_cuda_ctx *c, char *buf, size_t cap)
 }
 
 extern "C" int cxr_cuda_device(const cxr_cuda_ctx *c) { return c ? c->device : -1; }
+
+extern "C" void cxr_cuda_pci_bus_id(const cxr_cuda_ctx *c, char *buf, size_t cap)
+{
+    if (!cap) return;
+    buf[0] = '\0';
+    if (c && cap <= INT_MAX && cudaDeviceGetPCIBusId(buf, (int)cap, c->device) != cudaSuccess) {
+        (void)cudaGetLastError(); /* not sticky: clear it for the next call's check */
+        buf[0] = '\0';
+    }
+}
 
 extern "C" cxr_status cxr_cuda_mem_info(cxr_cuda_ctx *c, size_t *free_bytes, size_t *total_bytes)
 {

@@ -310,6 +310,13 @@ void cxr_cuda_describe(const cxr_cuda_ctx *c, char *buf, size_t cap)
         snprintf(buf, cap, "no CUDA");
 }
 int cxr_cuda_device(const cxr_cuda_ctx *c) { return c && M ? M->device(c) : -1; }
+void cxr_cuda_pci_bus_id(const cxr_cuda_ctx *c, char *buf, size_t cap)
+{
+    if (c && M)
+        M->pci_bus_id(c, buf, cap);
+    else if (cap)
+        buf[0] = '\0';
+}
 cxr_status cxr_cuda_mem_info(cxr_cuda_ctx *c, size_t *free_bytes, size_t *total_bytes)
 {
     if (c && M) return M->mem_info(c, free_bytes, total_bytes);

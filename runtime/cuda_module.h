@@ -78,6 +78,7 @@ typedef struct {
     __typeof__(cxr_cuda_describe) *describe;
     __typeof__(cxr_cuda_device) *device;
     __typeof__(cxr_cuda_mem_info) *mem_info;
+    __typeof__(cxr_cuda_pci_bus_id) *pci_bus_id;
     __typeof__(cxr_cuda_set_precision) *set_precision;
     __typeof__(cxr_cuda_get_precision) *get_precision;
     __typeof__(cxr_cuda_sync) *sync;

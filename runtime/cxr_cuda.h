@@ -57,6 +57,10 @@ void cxr_cuda_ctx_destroy(cxr_cuda_ctx *c); /* NULL-safe; waits for queued work 
  * (built with 9.19.0), cuBLAS 13.0.0)" into buf (always terminated). */
 void cxr_cuda_describe(const cxr_cuda_ctx *c, char *buf, size_t cap);
 int cxr_cuda_device(const cxr_cuda_ctx *c);
+/* The device's PCI bus id as NVML names it ("0000:3B:00.0", cudaDeviceGetPCIBusId) into buf,
+ * "" without CUDA or when the driver gives none: what matches a CUDA device to NVML's, whose
+ * indices ignore CUDA_VISIBLE_DEVICES and CUDA's fastest-first order. */
+void cxr_cuda_pci_bus_id(const cxr_cuda_ctx *c, char *buf, size_t cap);
 /* Free and total device memory in bytes (cudaMemGetInfo). */
 cxr_status cxr_cuda_mem_info(cxr_cuda_ctx *c, size_t *free_bytes, size_t *total_bytes);
 void cxr_cuda_set_precision(cxr_cuda_ctx *c, cxr_precision p);

@@ -75,6 +75,13 @@ cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const cha
  * last sample's (t = that + interval_s at this call). */
 cxr_status cxr_monitor_resume(cxr_monitor **out, double interval_s, const char *samples_path,
                               int gpu_index);
+/* As cxr_monitor_create (append 0) or cxr_monitor_resume (append 1), watching the GPU whose
+ * PCI bus id is pci_bus_id ("0000:3B:00.0", cxr_cuda_pci_bus_id) instead of an NVML index:
+ * NVML numbers the GPUs in PCI order and ignores CUDA_VISIBLE_DEVICES, CUDA numbers them after
+ * that variable and fastest first, so a CUDA device's index can be another GPU's in NVML.
+ * NULL or "": as gpu_index -1. nvml_lib as for cxr_monitor_create_ex. */
+cxr_status cxr_monitor_create_pci(cxr_monitor **out, double interval_s, const char *samples_path,
+                                  int append, const char *pci_bus_id, const char *nvml_lib);
 /* Set the epoch number that later samples carry (0 before training starts). */
 void cxr_monitor_set_epoch(cxr_monitor *m, int epoch);
 /* Take one sample now (besides the periodic ones), e.g. at the end of a short epoch. */

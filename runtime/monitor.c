@@ -33,6 +33,7 @@ typedef struct {
     nvml_return (*init)(void);
     nvml_return (*shutdown)(void);
     nvml_return (*handle_by_index)(unsigned int, nvml_device *);
+    nvml_return (*handle_by_pci)(const char *, nvml_device *);
     nvml_return (*utilization)(nvml_device, nvml_utilization *);
     nvml_return (*memory)(nvml_device, nvml_memory *);
     const char *(*error_string)(nvml_return);
@@ -103,11 +104,12 @@ static void nvml_fail(nvml_api *nv, const char *what, nvml_return r)
     snprintf(nv->reason, sizeof nv->reason, "%s failed: %s (code %d)", what, es ? es : "?", r);
 }
 
-/* Load and initialise NVML; on any failure leave ok = 0 with the reason. */
-static void nvml_open(nvml_api *nv, const char *lib, int gpu_index)
+/* Load and initialise NVML and find the device (by PCI bus id when pci is not empty, else by
+ * index); on any failure leave ok = 0 with the reason. */
+static void nvml_open(nvml_api *nv, const char *lib, int gpu_index, const char *pci)
 {
     memset(nv, 0, sizeof *nv);
-    if (gpu_index < 0) {
+    if (gpu_index < 0 && !(pci && *pci)) {
         snprintf(nv->reason, sizeof nv->reason, "not requested");
         return;
     }
@@ -120,10 +122,13 @@ static void nvml_open(nvml_api *nv, const char *lib, int gpu_index)
     *(void **)&nv->init = dlsym(nv->lib, "nvmlInit_v2");
     *(void **)&nv->shutdown = dlsym(nv->lib, "nvmlShutdown");
     *(void **)&nv->handle_by_index = dlsym(nv->lib, "nvmlDeviceGetHandleByIndex_v2");
+    *(void **)&nv->handle_by_pci = dlsym(nv->lib, "nvmlDeviceGetHandleByPciBusId_v2");
     *(void **)&nv->utilization = dlsym(nv->lib, "nvmlDeviceGetUtilizationRates");
     *(void **)&nv->memory = dlsym(nv->lib, "nvmlDeviceGetMemoryInfo");
     *(void **)&nv->error_string = dlsym(nv->lib, "nvmlErrorString");
-    if (!nv->init || !nv->shutdown || !nv->handle_by_index || !nv->utilization || !nv->memory) {
+    const int by_pci = pci && *pci;
+    if (!nv->init || !nv->shutdown || (by_pci ? !nv->handle_by_pci : !nv->handle_by_index) ||
+        !nv->utilization || !nv->memory) {
         snprintf(nv->reason, sizeof nv->reason, "%s lacks the NVML entry points", lib);
         dlclose(nv->lib);
         nv->lib = NULL;
@@ -136,9 +141,15 @@ static void nvml_open(nvml_api *nv, const char *lib, int gpu_index)
         nv->lib = NULL;
         return;
     }
-    r = nv->handle_by_index((unsigned)gpu_index, &nv->dev);
+    r = by_pci ? nv->handle_by_pci(pci, &nv->dev)
+               : nv->handle_by_index((unsigned)gpu_index, &nv->dev);
     if (r != 0) {
-        nvml_fail(nv, "nvmlDeviceGetHandleByIndex_v2", r);
+        char what[96];
+        if (by_pci)
+            snprintf(what, sizeof what, "nvmlDeviceGetHandleByPciBusId_v2(%.40s)", pci);
+        else
+            snprintf(what, sizeof what, "nvmlDeviceGetHandleByIndex_v2(%d)", gpu_index);
+        nvml_fail(nv, what, r);
         nv->shutdown();
         dlclose(nv->lib);
         nv->lib = NULL;
@@ -294,7 +305,7 @@ static cxr_status samples_reopen(FILE *f, const char *path, double *last_t)
 }
 
 static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char *samples_path,
-                                int append, int gpu_index, const char *nvml_lib)
+                                int append, int gpu_index, const char *pci, const char *nvml_lib)
 {
     cxr_status st = CXR_OK;
     cxr_monitor *m = NULL;
@@ -331,7 +342,7 @@ static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char
             if (last_t > 0) m->t0 -= last_t + interval_s; /* times go on after the last */
         }
     }
-    nvml_open(&m->nv, nvml_lib ? nvml_lib : "libnvidia-ml.so.1", gpu_index);
+    nvml_open(&m->nv, nvml_lib ? nvml_lib : "libnvidia-ml.so.1", gpu_index, pci);
     if (pthread_create(&m->thread, NULL, sampler_main, m) != 0)
         CXR_THROW(CXR_E_INTERNAL, "cxr_monitor_create: cannot start the sampler thread");
     m->thread_started = 1;
@@ -346,19 +357,25 @@ bail:
 cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const char *samples_path,
                                  int gpu_index, const char *nvml_lib)
 {
-    return monitor_start(out, interval_s, samples_path, 0, gpu_index, nvml_lib);
+    return monitor_start(out, interval_s, samples_path, 0, gpu_index, NULL, nvml_lib);
 }
 
 cxr_status cxr_monitor_create(cxr_monitor **out, double interval_s, const char *samples_path,
                               int gpu_index)
 {
-    return monitor_start(out, interval_s, samples_path, 0, gpu_index, NULL);
+    return monitor_start(out, interval_s, samples_path, 0, gpu_index, NULL, NULL);
 }
 
 cxr_status cxr_monitor_resume(cxr_monitor **out, double interval_s, const char *samples_path,
                               int gpu_index)
 {
-    return monitor_start(out, interval_s, samples_path, 1, gpu_index, NULL);
+    return monitor_start(out, interval_s, samples_path, 1, gpu_index, NULL, NULL);
+}
+
+cxr_status cxr_monitor_create_pci(cxr_monitor **out, double interval_s, const char *samples_path,
+                                  int append, const char *pci_bus_id, const char *nvml_lib)
+{
+    return monitor_start(out, interval_s, samples_path, append != 0, -1, pci_bus_id, nvml_lib);
 }
 
 void cxr_monitor_set_epoch(cxr_monitor *m, int epoch)

@@ -80,6 +80,7 @@ static const cxr_cuda_module table = {
     cxr_cuda_describe,
     cxr_cuda_device,
     cxr_cuda_mem_info,
+    cxr_cuda_pci_bus_id,
     cxr_cuda_set_precision,
     cxr_cuda_get_precision,
     cxr_cuda_sync,

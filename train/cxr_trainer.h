@@ -300,7 +300,8 @@ typedef struct {
                                 in device memory (cxr_resident_mode, cxr_cuda.h) */
     int monitor;             /* 1 (default): sample CPU/RSS (and GPU) into the log; the
                                 monitor also runs when io.monitor_log is set */
-    int monitor_gpu;         /* NVML device index to watch (cxr_device.index), -1 none */
+    int monitor_gpu; /* the GPU to watch, -1 none: the CUDA device trained on (cxr_device.index;
+                      * found in NVML by its PCI bus id), else an NVML device index */
 } cxr_train_compute;
 
 /* How the run reports to its caller; every member may be NULL. `user` is passed back. */

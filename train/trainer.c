@@ -1004,9 +1004,20 @@ static cxr_status open_run_io(train_run *r)
              (long long)r->rc.sched.warmup, (long long)r->rc.sched.total,
              (double)r->rc.sched.total / (double)r->rc.sched.warmup);
     CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
-    if (o->compute.monitor || o->io.monitor_log)
-        CXR_TRY((o->io.resume_path ? cxr_monitor_resume : cxr_monitor_create)(
-            &r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu)); /* as the log: appended */
+    if (o->compute.monitor || o->io.monitor_log) {
+        /* the GPU trained on, found in NVML by its PCI bus id: its CUDA index can be another
+         * GPU's there (CUDA_VISIBLE_DEVICES, CUDA's fastest-first order) */
+        char pci[64] = "";
+        cxr_cuda_ctx *cu = cxr_backend_cuda_context(cxr_model_backend(r->model));
+        if (cu && o->compute.monitor_gpu == cxr_cuda_device(cu))
+            cxr_cuda_pci_bus_id(cu, pci, sizeof pci);
+        if (pci[0]) /* as the log, appended on a resume */
+            CXR_TRY(cxr_monitor_create_pci(&r->mon, 1.0, o->io.monitor_log,
+                                           o->io.resume_path != NULL, pci, NULL));
+        else
+            CXR_TRY((o->io.resume_path ? cxr_monitor_resume : cxr_monitor_create)(
+                &r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu));
+    }
 bail:
     return st;
 }

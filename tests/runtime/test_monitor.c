@@ -48,7 +48,7 @@ static double jnum(const cJSON *o, const char *k)
 
 int main(int argc, char **argv)
 {
-    REQUIRE(argc == 2);
+    REQUIRE(argc == 3);
     char path[1200];
     snprintf(path, sizeof path, "%s/monitor_samples.jsonl", argv[1]);
     cxr_monitor *m = NULL;
@@ -229,5 +229,51 @@ int main(int argc, char **argv)
     }
     cxr_monitor_destroy(m);
     cxr_monitor_destroy(NULL);
+
+    /* which GPU: in the stand-in NVML (three GPUs; device i on PCI bus i + 1 reports 10 (i + 1)
+     * % and i + 1 GiB), by index, and by PCI bus id, which need not be the same GPU's index (a
+     * CUDA device's index under CUDA_VISIBLE_DEVICES) */
+    const char *fake = argv[2];
+    static const struct {
+        int index;
+        const char *pci;
+        double util; /* NAN: not available */
+    } which[] = {
+        { 0, NULL, 10 },
+        { 2, NULL, 30 },
+        { -1, "0000:02:00.0", 20 },
+        { -1, "0000:03:00.0", 30 },
+        { -1, "0000:09:00.0", NAN },
+        { 7, NULL, NAN },
+    };
+    for (size_t k = 0; k < sizeof which / sizeof *which; k++) {
+        m = NULL;
+        if (which[k].pci)
+            CHECK_OK(cxr_monitor_create_pci(&m, 0.02, NULL, 0, which[k].pci, fake));
+        else
+            CHECK_OK(cxr_monitor_create_ex(&m, 0.02, NULL, which[k].index, fake));
+        if (!m) continue;
+        sleep_s(0.1);
+        cxr_monitor_summary s;
+        cxr_monitor_summary_reset(m, &s);
+        char what[64];
+        if (which[k].pci)
+            snprintf(what, sizeof what, "bus %s", which[k].pci);
+        else
+            snprintf(what, sizeof what, "index %d", which[k].index);
+        fprintf(stderr, "stand-in NVML, %s: gpu util %.0f%%, mem %.0f MiB%s%s\n", what,
+                s.gpu_util_mean, s.gpu_mem_mb_mean, s.gpu_ok ? "" : "; ", s.gpu_reason);
+        if (isnan(which[k].util)) {
+            CHECK(!s.gpu_ok && isnan(s.gpu_util_mean));
+            CHECK(strstr(s.gpu_reason,
+                         which[k].pci
+                             ? "nvmlDeviceGetHandleByPciBusId_v2(0000:09:00.0) failed: Not Found"
+                             : "nvmlDeviceGetHandleByIndex_v2(7) failed") != NULL);
+        } else {
+            CHECK(s.gpu_ok && s.n_samples >= 1 && s.gpu_util_mean == which[k].util);
+            CHECK(s.gpu_mem_mb_mean == which[k].util / 10 * 1024 && s.gpu_mem_total_mb == 16384);
+        }
+        cxr_monitor_destroy(m);
+    }
     TEST_END();
 }
