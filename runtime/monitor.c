@@ -18,15 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The few NVML declarations we need (nvml.h is not required to build). */
-typedef int nvml_return;
-typedef struct nvml_device_st *nvml_device;
-typedef struct {
-    unsigned int gpu, memory;
-} nvml_utilization;
-typedef struct {
-    unsigned long long total, free, used;
-} nvml_memory;
+#include "nvml_types.h"
 
 typedef struct {
     void *lib;

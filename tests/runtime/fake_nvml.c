@@ -6,13 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct nvml_device_st *nvml_device;
-typedef struct {
-    unsigned int gpu, memory;
-} nvml_utilization;
-typedef struct {
-    unsigned long long total, free, used;
-} nvml_memory;
+#include "nvml_types.h"
 
 enum { OK = 0, INVALID_ARGUMENT = 2, NOT_FOUND = 6, N_GPUS = 3 };
 
