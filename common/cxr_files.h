@@ -60,6 +60,9 @@ cxr_status cxr_input_check(const char *path);
 /* Flush and close standard output, checking every step: CXR_E_IO ("standard output: ...") when
  * an earlier write or the flush failed (a full disk, /dev/full, a closed pipe). */
 cxr_status cxr_stdout_close(void);
+/* A tool's exit status after its last word on stdout (--help, --version): 0 once
+ * cxr_stdout_close succeeds, else its message as "TOOL: ..." on stderr and 4 (I/O). */
+int cxr_stdout_exit(const char *tool);
 
 /* `s` with control characters, backslash and invalid UTF-8 escaped (\n, \t, \\, \xHH), written
  * into buf (cap bytes, truncated with "..." when it does not fit); returns buf. For names in

@@ -185,6 +185,13 @@ cxr_status cxr_stdout_close(void)
     return CXR_OK;
 }
 
+int cxr_stdout_exit(const char *tool)
+{
+    if (cxr_stdout_close() == CXR_OK) return 0;
+    fprintf(stderr, "%s: %s\n", tool, cxr_last_error());
+    return cxr_exit_code(CXR_E_IO);
+}
+
 int cxr_utf8_seq(const unsigned char *s)
 {
     if (s[0] < 0x80) return 1;

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "cxr_signals.h"
@@ -178,7 +179,9 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     if (!text) return cxr_set_error(CXR_E_NOMEM, "--json: out of memory");
     printf("%s\n", text);
     cJSON_free(text);
-    return fflush(stdout) == 0 ? CXR_OK : cxr_set_error(CXR_E_IO, "--json: cannot write stdout");
+    return fflush(stdout) == 0 ? CXR_OK
+                               : cxr_set_error(CXR_E_IO, "--json: cannot write standard output: %s",
+                                               strerror(errno));
 }
 
 enum {
@@ -264,6 +267,7 @@ int main(int argc, char **argv)
     cxr_augment_params perturb;
     cxr_augment_params_none(&perturb);
     uint64_t perturb_seed = 1;
+    int format_given = 0, perturb_given = 0, perturb_seed_given = 0; /* each needs the other */
     char perturb_desc[CXR_AUGMENT_SPEC_MAX + 32] = "";
     cxr_table_format pred_format = CXR_TABLE_TSV;
     int batch = 64, threads = omp_get_max_threads(), prefetch = 1, c;
@@ -318,15 +322,18 @@ int main(int argc, char **argv)
                 cxr_print_error("cxr-eval: --perturb", cxr_last_error());
                 return 2;
             }
+            perturb_given = 1;
             break;
         case O_PSEED: {
             long v;
             if (cxr_parse_long(optarg, "--perturb-seed", 0, 0x7fffffffL, &v)) return bad_option();
             perturb_seed = (uint64_t)v;
+            perturb_seed_given = 1;
             break;
         }
         case O_FORMAT:
             if (cxr_table_format_parse(optarg, &pred_format) != CXR_OK) return bad_option();
+            format_given = 1;
             break;
         case O_ENSEMBLE:
             if (n_members > CXR_ENSEMBLE_MAX) {
@@ -335,13 +342,21 @@ int main(int argc, char **argv)
             }
             member_paths[n_members++] = optarg;
             break;
-        case 'h': usage(stdout); return 0;
-        case O_VERSION: printf("cxr-eval %s\n", CXR_VERSION_STRING); return 0;
+        case 'h': usage(stdout); return cxr_stdout_exit("cxr-eval");
+        case O_VERSION:
+            printf("cxr-eval %s\n", CXR_VERSION_STRING);
+            return cxr_stdout_exit("cxr-eval");
         default: usage(stderr); return 2;
         }
     }
     if (optind != argc - 2) {
         fprintf(stderr, "cxr-eval: expected MODEL.h5 STORE.h5 (see --help)\n");
+        return 2;
+    }
+    if ((format_given && !pred_path) || (perturb_seed_given && !perturb_given)) {
+        fprintf(stderr, "cxr-eval: %s applies to %s only\n",
+                format_given && !pred_path ? "--format" : "--perturb-seed",
+                format_given && !pred_path ? "--predictions" : "--perturb");
         return 2;
     }
     const char *model_path = argv[optind], *store_path = argv[optind + 1];

@@ -72,9 +72,11 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
+            rc = cxr_stdout_exit("cxr-report");
             goto done;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("cxr-report %s\n", CXR_VERSION_STRING);
+            rc = cxr_stdout_exit("cxr-report");
             goto done;
         } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
             if (i + 1 >= argc) {

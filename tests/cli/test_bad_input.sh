@@ -183,6 +183,15 @@ expect_err "$WORK/no-such.jpeg: cannot open: No such file or directory"
 grep -q -- "--device" "$WORK/err" && fail "cxr-predict spoke of the device before its missing input"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split tset
 expect_err "--split: expected train, val or test, got 'tset'"
+# options that only qualify another are refused alone rather than ignored
+expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --format csv
+expect_err "cxr-eval: --format applies to --predictions only"
+expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --perturb-seed 5
+expect_err "cxr-eval: --perturb-seed applies to --perturb only"
+# --json on a full stdout: the reason, not only that it failed
+"$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --json >/dev/full 2>"$WORK/err"
+[ $? -eq 4 ] || fail "cxr-eval --json > /dev/full: not exit 4"
+expect_err "--json: cannot write standard output: No space left on device"
 cp "$WORK/s.h5" "$WORK/eq7.h5" && "$EDIT" setattr "$WORK/eq7.h5" equalize 7
 expect_rc 3 "$BIN/cxr-train" "$WORK/eq7.h5" $T --epochs 1
 expect_err "equalize 7 is not 0 (none), 1 (global) or 2 (clahe)"

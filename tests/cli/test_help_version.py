@@ -1,8 +1,8 @@
 """test_help_version.py TOOLS_DIR SRC_TOOLS_DIR VERSION: every tool (one per tools/cxr-*.c) answers
 --version with exactly "<tool> VERSION" on stdout and exit 0, and --help with its usage on
 stdout, exit 0, a line of exit codes and every option its source accepts (the long names of
-its getopt table, or the "--name" strings it compares argv against); an unknown option is a
-usage error (exit 2)."""
+its getopt table, or the "--name" strings it compares argv against); both exit 4 naming the
+failed write when stdout is full (/dev/full); an unknown option is a usage error (exit 2)."""
 
 import glob
 import os
@@ -55,6 +55,16 @@ for src in sources:
             fail(f"{tool} --help does not mention --{o}")
     if any(len(line) > 100 for line in h.splitlines()):
         fail(f"{tool} --help: a line over 100 columns")
+
+    # stdout that cannot be written (a full disk): exit 4 with the reason, not 0
+    if os.path.exists("/dev/full"):
+        for arg in ("--help", "--version"):
+            with open("/dev/full", "w") as full:
+                r = subprocess.run([os.path.join(tools_dir, tool), arg], stdout=full,
+                                   stderr=subprocess.PIPE, text=True, timeout=30,
+                                   stdin=subprocess.DEVNULL)
+            if r.returncode != 4 or f"{tool}: standard output: write failed" not in r.stderr:
+                fail(f"{tool} {arg} > /dev/full: exit {r.returncode}, stderr {r.stderr[:120]!r}")
 
     r = run(tool, "--no-such-option")
     if r.returncode != 2:
