@@ -112,6 +112,11 @@ typedef struct {
 
 typedef struct cxr_loader cxr_loader;
 
+/* The checks of the options alone that cxr_loader_create makes (CXR_E_ARG naming the bad one),
+ * for a caller that wants them refused before any loader exists (cxr.torch.StoreDataset, whose
+ * loaders are made later in DataLoader workers). */
+cxr_status cxr_loader_options_check(const cxr_loader_options *opt);
+
 /* Create a loader over `split` of an open store (the store must outlive the loader; the loader
  * only reads its metadata and mmaps its file). Errors: CXR_E_ARG for bad options, CXR_E_FORMAT
  * if the split is absent or a chunk lies outside the file, CXR_E_IO if the file cannot be

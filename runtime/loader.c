@@ -539,15 +539,8 @@ static void *coord_main(void *arg)
 }
 
 /* ---------------------------------------------------------------- API */
-cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const char *split,
-                             const cxr_loader_options *opt)
+cxr_status cxr_loader_options_check(const cxr_loader_options *opt)
 {
-    cxr_status st = CXR_OK;
-    cxr_loader *l = NULL;
-    int fd = -1;
-    cxr_split_info info;
-    *out = NULL;
-    if (!store || !split) return cxr_set_error(CXR_E_ARG, "loader: missing store or split");
     if (!opt || opt->batch < 1 || opt->window < CXR_LOADER_WINDOW_SPLIT || opt->depth < 2 ||
         (opt->prefetch && opt->threads < 1))
         return cxr_set_error(CXR_E_ARG, "loader: batch, threads must be >= 1, window >= 0 (or "
@@ -560,6 +553,19 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     if (opt->parts < 1 || opt->part < 0 || opt->part >= opt->parts)
         return cxr_set_error(CXR_E_ARG, "loader: part %d of %d: need 0 <= part < parts", opt->part,
                              opt->parts);
+    return CXR_OK;
+}
+
+cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const char *split,
+                             const cxr_loader_options *opt)
+{
+    cxr_status st = CXR_OK;
+    cxr_loader *l = NULL;
+    int fd = -1;
+    cxr_split_info info;
+    *out = NULL;
+    if (!store || !split) return cxr_set_error(CXR_E_ARG, "loader: missing store or split");
+    if ((st = cxr_loader_options_check(opt)) != CXR_OK) return st;
     if (strlen(split) >= sizeof l->split)
         return cxr_set_error(CXR_E_ARG, "loader: split name too long: %s", split);
     CXR_TRY(cxr_store_split(store, split, &info));

@@ -21,13 +21,15 @@ HDF5 (with the library's own zstd filter: no plugin needed).
 
 Processes: a loader's decode threads do not survive a fork, so a loader is used in the process
 that created it (cxr.torch.StoreDataset creates one in each DataLoader worker); a forked child
-gets RuntimeError from epoch() instead of waiting forever. The HDF5 calls (Store open, close,
+gets RuntimeError from epoch() instead of waiting forever, and its close() only lets go. A
+CxrError raised in a worker reaches the DataLoader's caller as a CxrError with its status. The HDF5 calls (Store open, close,
 read_image) run without the GIL; a fork waits until none is running, so that the child does
 not inherit HDF5's lock held by a thread it does not have.
 """
 
 import ctypes
 import os
+import re
 import threading
 
 import numpy as np
@@ -42,11 +44,29 @@ __version__ = version
 library_path = lib.path
 
 
+_STATUS = {}  # cxr_status name -> code
+for _c in range(64):
+    _n = lib.cxr_status_name(_c).decode()
+    if _n == "unknown":
+        break
+    _STATUS[_n] = _c
+
+
 class CxrError(RuntimeError):
     """A libcxr call failed: .status is the cxr_status name ("checksum", "io", ...), the
     message is the library's (it names the file, split and shard)."""
 
-    def __init__(self, code, message):
+    def __init__(self, code=None, message=None):
+        if code is None or isinstance(code, str):
+            # rebuilt from a text alone: torch's DataLoader re-raises a worker's exception as
+            # type(e)(text), a text that holds the original's "... [status]"
+            message = code if isinstance(code, str) else str(message)
+            found = re.findall(r"\[([a-z ]+)\]", message)
+            code = _STATUS.get(found[-1] if found else "", _STATUS["internal"])
+            self.code, self.message = code, message
+            self.status = lib.cxr_status_name(code).decode()
+            super().__init__(message)
+            return
         self.code = code
         self.message = message
         self.status = lib.cxr_status_name(code).decode()
@@ -58,13 +78,15 @@ class CxrError(RuntimeError):
         return (CxrError, (self.code, self.message))
 
 
-def _check(code, where=None):
+def _check(code, where=None, path=None):
     """Raise CxrError for a failed call; `where` (e.g. the store's path) prefixes a message
-    that does not name it already."""
+    that does not name `path` (default: where) already, compared as bytes: a path that is not
+    UTF-8 reads differently in the two texts."""
     if code != 0:
-        msg = lib.cxr_last_error().decode("utf-8", "replace")
-        if where and where not in msg:
-            msg = f"{where}: {msg}"
+        raw = lib.cxr_last_error()
+        msg = raw.decode("utf-8", "replace")
+        if where and os.fsencode(where if path is None else path) not in raw:
+            msg = f"{os.fsencode(where).decode('utf-8', 'replace')}: {msg}"
         raise CxrError(code, msg)
 
 
@@ -113,7 +135,7 @@ class _Handle:
         return self.ptr
 
     def __del__(self, _getpid=os.getpid, _locked=_hdf5):  # bound now: at exit globals may go
-        if self.ptr and self.pid == _getpid():
+        if getattr(self, "ptr", None) and self.pid == _getpid():  # (not set: __init__ failed)
             if self._hdf5:
                 _locked(self._destroy, self.ptr)
             else:
@@ -308,6 +330,31 @@ def augment_image(image, spec, seed, epoch, index):
     return dst
 
 
+def _loader_options(batch=64, shuffle=False, seed=1, window=0, threads=2, depth=3, prefetch=True,
+                    part=0, parts=1, augment=None, mixup=0.0, where=None):
+    """The cxr_loader_options of Loader's arguments, checked as cxr_loader_create checks them
+    (ValueError, TypeError, CxrError naming the bad one, after `where`), and the augment
+    params they point to (keep them alive with the options)."""
+    o = LoaderOptions()
+    lib.cxr_loader_options_defaults(ctypes.byref(o))
+    o.batch = _int(batch, "batch", 1, _INT_MAX)
+    o.window = -1 if window == "split" else _int(window, "window", 0, _INT_MAX)
+    o.shuffle, o.seed = int(bool(shuffle)), _int(seed, "seed", 0, _UINT64_MAX)
+    o.threads, o.depth = _int(threads, "threads", 0, _INT_MAX), _int(depth, "depth", 0, _INT_MAX)
+    o.prefetch = int(bool(prefetch))
+    o.part, o.parts = _int(part, "part", 0, _INT_MAX), _int(parts, "parts", 1, _INT_MAX)
+    o.mixup = float(mixup)  # the C check takes the range (a NaN too)
+    if o.mixup == 0 and float(mixup) != 0:
+        raise ValueError(f"mixup {mixup!r}: not 0 (none), and too small for a float32 (the "
+                         "range is (0, 4])")
+    aug = None
+    if augment is not None:
+        aug = augment_params(augment)
+        o.augment = ctypes.cast(ctypes.pointer(aug), ctypes.c_void_p)  # copied by the loader
+    _check(lib.cxr_loader_options_check(ctypes.byref(o)), where)
+    return o, aug
+
+
 class Loader(_Closable):
     """The C shard loader over one split. close(): no epoch begins and a running epoch's
     iterator raises; the C loader with its worker threads and buffers goes once no zero-copy
@@ -328,29 +375,19 @@ class Loader(_Closable):
     def __init__(self, store, split="train", batch=64, shuffle=False, seed=1, window=0,
                  threads=2, depth=3, prefetch=True, part=0, parts=1, augment=None, mixup=0.0):
         split_b = _enc(split)
-        o = LoaderOptions()
-        lib.cxr_loader_options_defaults(ctypes.byref(o))
-        o.batch = _int(batch, "batch", 1, _INT_MAX)
-        o.window = -1 if window == "split" else _int(window, "window", 0, _INT_MAX)
-        o.shuffle, o.seed = int(bool(shuffle)), _int(seed, "seed", 0, _UINT64_MAX)
-        o.threads, o.depth = _int(threads, "threads", 0, _INT_MAX), _int(depth, "depth", 0, _INT_MAX)
-        o.prefetch = int(bool(prefetch))
-        o.part, o.parts = _int(part, "part", 0, _INT_MAX), _int(parts, "parts", 1, _INT_MAX)
-        o.mixup = float(mixup)  # the C loader checks the range (a NaN too)
+        path = store.path if isinstance(store, Store) else os.fsdecode(_path(store))
+        o, self.augment = _loader_options(batch, shuffle, seed, window, threads, depth, prefetch,
+                                          part, parts, augment, mixup, f"{path}: split '{split}'")
         self._own_store = not isinstance(store, Store)  # opened here: closed by close()
         self.store = Store(store) if self._own_store else store
         self.split = split
-        self.augment = None
-        if augment is not None:
-            self.augment = augment_params(augment)
-            o.augment = ctypes.cast(ctypes.pointer(self.augment), ctypes.c_void_p)  # copied
         self.options = o
         h = ctypes.c_void_p()
         sh = self.store._h  # once: a close() in another thread meanwhile cannot split the two
         if sh is None:
             raise ValueError(f"{self.store!r} is closed")
         _check(lib.cxr_loader_create(ctypes.byref(h), sh, split_b, ctypes.byref(o)),
-               f"{self.store.path}: split '{split}'")
+               f"{self.store.path}: split '{split}'", self.store.path)
         self._h = _Handle(h, lib.cxr_loader_destroy, deps=(sh,))
         self.size = self.store._info(split).size
         self._epoch = 0
@@ -360,6 +397,15 @@ class Loader(_Closable):
         self._pid = os.getpid()
 
     def close(self):
+        if self._pid != os.getpid():
+            # a forked child: a parent's thread may have held the lock at the fork (inside
+            # begin_epoch) and no thread here ever releases it; nothing of the C loader is the
+            # child's to stop (_Handle leaves it alone)
+            self._generation += 1
+            self._h = None
+            if self._own_store:
+                self.store.close()
+            return
         with self._lock:
             self._generation += 1  # a running epoch's iterator raises at its next batch
             self._h = None
@@ -414,8 +460,8 @@ class Loader(_Closable):
         """Iterate over the batches of `epoch`. Without copy, each Batch's arrays are read-only
         views of the loader's buffer, overwritten once the next batch is asked for. One epoch
         at a time: starting another abandons the one in progress (its iterator then raises
-        RuntimeError). One thread iterates a loader (the first to call epoch(); another gets
-        RuntimeError): the C loader has one consumer."""
+        RuntimeError). One thread iterates a loader (the first to call epoch(), until that thread
+        ends; another gets RuntimeError): the C loader has one consumer."""
         h = self._h
         if h is None:
             raise ValueError("loader is closed")
@@ -424,10 +470,11 @@ class Loader(_Closable):
                                "a fork does not copy: create the loader in this process")
         epoch = _int(epoch, "epoch", 0, _INT_MAX)
         with self._lock:
-            me = threading.get_ident()
-            if self._thread is None:
+            # the thread itself, not its ident: Python reuses an ended thread's ident
+            me = threading.current_thread()
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = me
-            elif self._thread != me:
+            elif self._thread is not me:
                 raise RuntimeError(f"{self!r}: iterated by another thread; one thread per loader "
                                    "(make one loader per thread, with part=/parts=)")
             self._generation += 1
@@ -448,7 +495,7 @@ class Loader(_Closable):
                 raise RuntimeError(f"{self!r} was created in process {self._pid}, whose worker "
                                    "threads a fork does not copy: create the loader in this "
                                    "process")
-            if threading.get_ident() != self._thread:
+            if threading.current_thread() is not self._thread:
                 raise RuntimeError(f"{self!r}: iterated by another thread; one thread per loader "
                                    "(make one loader per thread, with part=/parts=)")
             if gen != self._generation:

@@ -38,7 +38,8 @@ P = ctypes.POINTER
 # here).
 # 0.13: mixup: cxr_loader_options grew mixup, cxr_batch labels2 and mix (Loader(mixup=),
 # Batch.labels2 and Batch.mix), the softmax_xent op takes them, cxr_train_recipe, its options,
-# cxr_checkpoint_meta and cxr_log_run_line grew mixup (none of the last used here).
+# cxr_checkpoint_meta and cxr_log_run_line grew mixup (none of the last used here);
+# cxr_loader_options_check (StoreDataset checks its options before any worker runs).
 ABI = "0.13"
 
 
@@ -90,6 +91,7 @@ _PROTOTYPES = {
     "cxr_store_image_path": (c_char_p, [c_void_p, c_char_p, c_int64]),
     "cxr_store_read_image": (c_int, [c_void_p, c_char_p, c_int64, P(ctypes.c_float)]),
     "cxr_loader_options_defaults": (None, [P(LoaderOptions)]),
+    "cxr_loader_options_check": (c_int, [P(LoaderOptions)]),
     "cxr_loader_create": (c_int, [P(c_void_p), c_void_p, c_char_p, P(LoaderOptions)]),
     "cxr_loader_destroy": (None, [c_void_p]),
     "cxr_loader_begin_epoch": (c_int, [c_void_p, c_int]),

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from . import _INT_MAX, Loader, Store, _int, _writable_view
+from . import _INT_MAX, Loader, Store, _int, _loader_options, _writable_view
 
 
 class StoreDataset(torch.utils.data.IterableDataset):
@@ -74,6 +74,7 @@ class StoreDataset(torch.utils.data.IterableDataset):
         self.kw = dict(batch=batch, shuffle=split == "train" if shuffle is None else shuffle,
                        seed=seed, window=window, threads=threads, depth=depth,
                        prefetch=prefetch, augment=augment)
+        _loader_options(**self.kw, where=f"{self.path}: split '{split}'")  # not in every worker
         self.copy, self.return_indices = copy, return_indices
         # shared with the workers, which keep their copy of the dataset (persistent_workers)
         self._epoch = multiprocessing.Value("q", 0, lock=False)

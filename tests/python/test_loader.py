@@ -103,6 +103,17 @@ except cxr.CxrError as e:
     e2 = pickle.loads(pickle.dumps(e))
     check(type(e2) is cxr.CxrError and e2.code == e.code and e2.status == e.status
           and str(e2) == str(e), f"CxrError after pickling: {e2!r}")
+    # ... and rebuilt from its text alone, as torch's DataLoader re-raises a worker's error
+    e3 = cxr.CxrError(f"Caught CxrError in DataLoader worker process 1.\nOriginal {e}\n")
+    check(type(e3) is cxr.CxrError and e3.status == e.status == "io" and str(e) in str(e3),
+          f"CxrError from its text: {e3.status} {e3!r}")
+# a message names the store once (the loader prefixed "STORE: split 'x'" to a text that named
+# the store already: "S.h5: split 'foo': S.h5: no split 'foo'")
+try:
+    cxr.Loader(store, "foo")
+    check(False, "a split the store lacks raises")
+except cxr.CxrError as e:
+    check(str(e).count(store) == 1 and "no split 'foo'" in str(e), f"the store named once: {e}")
 aug = {}
 for prefetch in (True, False):
     with cxr.Loader(s, "train", batch=5, shuffle=True, seed=3, window=2, augment=spec,
@@ -150,6 +161,11 @@ with cxr.Loader(s, "train", batch=5, shuffle=True, seed=4, window=2) as plain, \
               f"mixup batch {m.step}: x_j + mix_i (x_i - x_j) to the bit")
         mixed_batches += 1
     check(mixed_batches == plain.n_batches, "mixup: as many batches")
+try:  # positive, but 0 once a float32: mixup would be silently off
+    cxr.Loader(s, "train", shuffle=True, mixup=1e-46)
+    check(False, "mixup=1e-46 raises")
+except ValueError as e:
+    check("mixup 1e-46" in str(e), f"tiny mixup message: {e}")
 for bad, kw in ((0.4, {}), (4.5, {"shuffle": True}), (float("nan"), {"shuffle": True})):
     try:
         cxr.Loader(s, "train", mixup=bad, **kw)
@@ -312,6 +328,23 @@ with cxr.Loader(store, "train", batch=4) as ld:
     t.join(10)
     check(not t.is_alive() and err and "another thread" in str(err[0]),
           f"another thread advancing the owner's iterator is refused: {err}")
+# a loader used by one thread after another (each ended before the next began): each may
+# iterate, whatever ident the OS gives it (Python reuses an ended thread's ident: this was
+# refused or not by chance)
+with cxr.Loader(store, "train", batch=8) as ld:
+    res = []
+
+    def whole_epoch(e):
+        try:
+            res.append(sum(len(b) for b in ld.epoch(e)))
+        except RuntimeError as ex:
+            res.append(str(ex))
+
+    for e in range(6):
+        t = threading.Thread(target=whole_epoch, args=(e,))
+        t.start()
+        t.join(20)
+    check(res == [n] * 6, f"successive threads each iterate a whole epoch: {res}")
 # a close() in another thread while a call runs: the call keeps the C object alive
 for trial in range(30):
     st = cxr.Store(store)
@@ -398,6 +431,19 @@ with cxr.Loader(store, "train", batch=4) as ld:
     code = raises_in_child(lambda: [None for _ in it])
     check(code == 0, f"a forked child's inherited iterator raises RuntimeError (exit {code})")
     del it
+
+# close() in a forked child whose parent had a thread inside epoch() at the fork (it holds the
+# loader's lock across cxr_loader_begin_epoch): the child returns, it does not wait for a lock no
+# thread of its own will release (before: 6 of 40 such children hung)
+with cxr.Loader(store, "train", batch=4) as ld:
+    with ld._lock:  # as a parent's thread inside epoch() holds it
+        pid = os.fork()
+        if pid == 0:
+            ld.close()
+            os._exit(0)
+        code = wait_child(pid, 10)
+    check(code == 0, f"a forked child's close() returns (exit {code}, None: hung)")
+    check(sum(len(b) for b in ld.epoch(0)) == n, "the parent's loader works after the child closed")
 
 # a fork while another thread reads through HDF5 (ctypes released the GIL): the child does not
 # inherit HDF5's lock held by a thread it lacks (before: 5 of 30 children hung)

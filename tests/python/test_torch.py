@@ -115,6 +115,36 @@ for bad, err in ((-1, ValueError), (2.5, TypeError), (2**31, ValueError)):
     except err:
         pass
 check(ds.epoch == 3, "a refused set_epoch changed the epoch")
+# bad loader options are refused when the dataset is made, not later in every worker
+for kw, err in (({"seed": -1}, ValueError), ({"threads": 0}, cxr.CxrError),
+                ({"depth": 1}, cxr.CxrError), ({"window": "x"}, TypeError),
+                ({"augment": "bogus"}, cxr.CxrError)):
+    try:
+        StoreDataset(store, "train", **kw)
+        check(False, f"StoreDataset({kw}) accepted")
+    except err:
+        pass
+# a worker's CxrError reaches the caller as a CxrError with its status (torch re-raises it
+# from its text: before, as a RuntimeError without .status)
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+with tempfile.TemporaryDirectory() as tmp:
+    dmg = shutil.copy(store, f"{tmp}/dmg.h5")
+    off, nbytes = (int(x) for x in f["train/shard_index"][1])
+    with open(dmg, "r+b") as fh:
+        fh.seek(off + nbytes // 2)
+        b = fh.read(1)
+        fh.seek(off + nbytes // 2)
+        fh.write(bytes([b[0] ^ 0x10]))
+    for workers in (0, 2):
+        try:
+            batches(StoreDataset(dmg, "train", batch=4), workers)
+            check(False, f"a damaged chunk read with {workers} workers raises")
+        except cxr.CxrError as e:
+            check(e.status == "checksum", f"{workers} workers: status {e.status}: {e}")
+        except RuntimeError as e:
+            check(False, f"{workers} workers: not a CxrError: {type(e).__name__}: {e}")
 
 # distributed data parallel: rank r, worker w reads part r * workers + w of world_size * workers;
 # ranks disjoint, and with even=True every rank takes the same number of batches (each worker
