@@ -17,6 +17,21 @@ def check(cond, what):
     return cond
 
 
+def damaged_copy(store, index, shard, path):
+    """A copy of `store` at `path` with one byte flipped in the middle of train chunk `shard`
+    (`index`: the store's /train/shard_index as read by h5py): its Fletcher32 fails."""
+    import shutil
+
+    shutil.copy(store, path)
+    off, nbytes = (int(x) for x in index[shard])
+    with open(path, "r+b") as g:
+        g.seek(off + nbytes // 2)
+        byte = g.read(1)
+        g.seek(off + nbytes // 2)
+        g.write(bytes([byte[0] ^ 0xFF]))
+    return path
+
+
 def need(module):
     try:
         return __import__(module)

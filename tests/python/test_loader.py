@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 
-from common import check, finish, need
+from common import check, damaged_copy, finish, need
 
 np = need("numpy")
 h5py = need("h5py")
@@ -486,14 +486,7 @@ def batches_until_error(ld):
 
 
 with tempfile.TemporaryDirectory() as tmp:
-    bad = os.path.join(tmp, "bad.h5")
-    shutil.copy(store, bad)
-    off, nbytes = (int(x) for x in f["train/shard_index"][2])
-    with open(bad, "r+b") as g:
-        g.seek(off + nbytes // 2)
-        byte = g.read(1)
-        g.seek(off + nbytes // 2)
-        g.write(bytes([byte[0] ^ 0xFF]))
+    bad = damaged_copy(store, f["train/shard_index"], 2, os.path.join(tmp, "bad.h5"))
     with cxr.Loader(bad, "train", batch=shard, window=1) as ld:
         got, e = batches_until_error(ld)
         check(e is not None and e.status == "checksum" and bad in str(e) and "shard 2" in str(e),

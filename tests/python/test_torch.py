@@ -9,7 +9,7 @@ batch counts, or every image once with even=False). Skips without torch."""
 import pathlib
 import sys
 
-from common import check, finish, need
+from common import check, damaged_copy, finish, need
 
 np = need("numpy")
 h5py = need("h5py")
@@ -126,17 +126,10 @@ for kw, err in (({"seed": -1}, ValueError), ({"threads": 0}, cxr.CxrError),
         pass
 # a worker's CxrError reaches the caller as a CxrError with its status (torch re-raises it
 # from its text: before, as a RuntimeError without .status)
-import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
 with tempfile.TemporaryDirectory() as tmp:
-    dmg = shutil.copy(store, f"{tmp}/dmg.h5")
-    off, nbytes = (int(x) for x in f["train/shard_index"][1])
-    with open(dmg, "r+b") as fh:
-        fh.seek(off + nbytes // 2)
-        b = fh.read(1)
-        fh.seek(off + nbytes // 2)
-        fh.write(bytes([b[0] ^ 0x10]))
+    dmg = damaged_copy(store, f["train/shard_index"], 1, f"{tmp}/dmg.h5")
     for workers in (0, 2):
         try:
             batches(StoreDataset(dmg, "train", batch=4), workers)
