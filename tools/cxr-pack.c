@@ -42,8 +42,9 @@ static void usage(FILE *f)
         "Inputs\n"
         "that cannot be read or decoded (empty, truncated, corrupt, larger than 64 MiB, a side "
         "above\n"
-        "16384) are skipped too. Each skip prints \"cxr-pack: skip <path>: <reason>\" and is\n"
-        "recorded in the store.\n"
+        "16384) are skipped too. The first 100 skips print \"cxr-pack: skip <path>: <reason>\", "
+        "the\n"
+        "rest are counted by reason; every one is recorded in the store (/skipped).\n"
         "\n"
         "Options:\n"
         "  -o, --output FILE     the store to write (required). Written to a temporary file beside "
@@ -146,18 +147,58 @@ typedef struct {
     const cxr_pack_plan *plan;
     int64_t skips_unnamed; /* skips past the first SKIPS_NAMED */
     int skips_named;
+    struct {
+        char reason[160], example[160]; /* escaped */
+        int64_t n;
+    } by_reason[16]; /* the unnamed skips' first distinct reasons */
+    int n_reasons;
 } ui_state;
 
-/* Skips named on stderr, one line each; past them a count (a manifest can miss thousands of
- * images, and the store's /skipped holds every one with its reason). */
+/* Skips named on stderr, one line each; past them a count per reason (a manifest can miss
+ * thousands of images; the store's /skipped holds every one with its reason). */
 enum { SKIPS_NAMED = 100 };
+
+static void count_unnamed(ui_state *u, const char *path, const char *reason)
+{
+    char why[160];
+    cxr_escape_name(why, sizeof why, reason);
+    u->skips_unnamed++;
+    int k = 0;
+    while (k < u->n_reasons && strcmp(u->by_reason[k].reason, why) != 0) k++;
+    if (k == u->n_reasons) {
+        if (k == (int)(sizeof u->by_reason / sizeof *u->by_reason)) return; /* "other reasons" */
+        snprintf(u->by_reason[k].reason, sizeof u->by_reason[k].reason, "%s", why);
+        cxr_escape_name(u->by_reason[k].example, sizeof u->by_reason[k].example, path);
+        u->n_reasons++;
+    }
+    u->by_reason[k].n++;
+}
+
+/* After the run: the skips past the first SKIPS_NAMED, by reason, with one path each. */
+static void print_unnamed(const ui_state *u, const char *store)
+{
+    if (u->skips_unnamed == 0) return;
+    fprintf(stderr, "cxr-pack: %lld more skipped input(s) not named here",
+            (long long)u->skips_unnamed);
+    if (store) fprintf(stderr, "; %s's /skipped lists every skip with its reason", store);
+    fprintf(stderr, ":\n");
+    int64_t counted = 0;
+    for (int k = 0; k < u->n_reasons; k++) {
+        fprintf(stderr, "cxr-pack:   %lld x %s (e.g. %s)\n", (long long)u->by_reason[k].n,
+                u->by_reason[k].reason, u->by_reason[k].example);
+        counted += u->by_reason[k].n;
+    }
+    if (counted < u->skips_unnamed)
+        fprintf(stderr, "cxr-pack:   %lld x other reasons\n",
+                (long long)(u->skips_unnamed - counted));
+}
 
 static void ui_skip(void *ctx, const char *split, const char *path, const char *reason)
 {
     ui_state *u = ctx;
     (void)split;
     if (u->skips_named >= SKIPS_NAMED) {
-        u->skips_unnamed++;
+        count_unnamed(u, path, reason);
         return;
     }
     u->skips_named++;
@@ -570,14 +611,7 @@ int main(int argc, char **argv)
     cxr_pack_summary sum;
     st = cxr_pack_run(&plan, &opt, &sum);
     if (ui.tty && !quiet) fprintf(stderr, "\r\033[K");
-    if (ui.skips_unnamed > 0 && st == CXR_OK)
-        fprintf(stderr,
-                "cxr-pack: %lld more skipped input(s) not named here; %s's /skipped lists every "
-                "skip with its reason\n",
-                (long long)ui.skips_unnamed, out);
-    else if (ui.skips_unnamed > 0)
-        fprintf(stderr, "cxr-pack: %lld more skipped input(s) not named here\n",
-                (long long)ui.skips_unnamed);
+    print_unnamed(&ui, st == CXR_OK ? out : NULL);
     if (st != CXR_OK) {
         if (st == CXR_E_INTERRUPTED)
             fprintf(stderr, "cxr-pack: interrupted; nothing written to %s\n", out);

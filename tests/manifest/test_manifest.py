@@ -327,6 +327,8 @@ def case_many_skips(tmp):
     want = "cxr-pack: %d more skipped input(s) not named here; %s's /skipped lists every skip " \
            "with its reason" % (total - 100, out)
     check(want in se, "the rest counted (%r):\n%s" % (want, se[-600:]))
+    check("cxr-pack:   %d x image not found (e.g. zz" % (total - 100) in se,
+          "the rest counted by reason:\n%s" % se[-600:])
     paths = h5data(out, "/skipped/path")
     check(len(paths) == total, "/skipped holds all %d skips, got %d" % (total, len(paths)))
     check(sum(p.startswith("zz") for p in paths) == 150, "the 150 missing rows in /skipped")

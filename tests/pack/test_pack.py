@@ -529,6 +529,17 @@ def case_untouched(tmp):
     rc, _, se = run([junk, "-o", out, "--threads", "2"])
     check(rc == 3 and "no image to pack: all 4 input(s) were skipped" in se,
           "all inputs skipped: exit 3, said (got %d): %s" % (rc, se))
+    # ... past 100 of them: the rest counted by reason with an example, as no store holds them
+    for k in range(120):
+        open(os.path.join(junk, "train", "A", "y%03d.jpg" % k), "w").write("not a jpeg\n")
+    rc, _, se = run([junk, "-o", out, "--threads", "2"])
+    named = [l for l in se.splitlines() if l.startswith("cxr-pack: skip ")]
+    check(rc == 3 and len(named) == 100 and "cxr-pack: 24 more skipped input(s) not named here:\n"
+          "cxr-pack:   24 x not a readable JPEG: Not a JPEG file: starts with 0x6e 0x6f (e.g. "
+          in se and "no image to pack: all 124 input(s) were skipped" in se,
+          "124 inputs skipped: 100 named, 24 counted by reason (got %d): %s" % (rc, se[-700:]))
+    for k in range(120):
+        os.remove(os.path.join(junk, "train", "A", "y%03d.jpg" % k))
     for split in ("train", "test"):
         for c in ("A", "B"):
             os.remove(os.path.join(junk, split, c, "x.jpg"))
