@@ -20,6 +20,7 @@
 #include "cxr_files.h"
 #include "cxr_parse.h"
 #include "cxr_cuda.h"
+#include "cxr_tmpfile.h"
 #include "cxr_trainer.h"
 
 
@@ -123,7 +124,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      said on stderr; the name is reserved at the start (a line saying\n"
         "                      whose, until the first save), so runs started together take\n"
         "                      different ones (one a killed run of this user left on this\n"
-        "                      machine is taken over)\n"
+        "                      machine is taken over). One run per model: a run whose model\n"
+        "                      (given or resumed) another run is writing is refused (2)\n"
         "  --no-checkpoint     save no model\n"
         "  --resume FILE       continue from a checkpoint: same results to the bit as an\n"
         "                      uninterrupted run (same device, --precision and --threads);\n"
@@ -403,6 +405,70 @@ static const char *default_checkpoint(const cxr_train_options *o, char *buf, siz
         if (access(buf, F_OK) != 0 ? reserve(buf) : reclaim(buf)) return buf;
     }
     return NULL;
+}
+
+/* One run per model: two cxr-train runs saving to the same MODEL.h5 (the same --checkpoint, or
+ * two --resume of it) replaced each other's files epoch by epoch, leaving MODEL.h5 and
+ * MODEL.best.h5 of different runs and one log of interleaved epochs. A run holds an flock on
+ * ".MODEL.h5.cxr-lock" beside the model (of the file a symbolic link names) from before it is
+ * announced until exit: the model itself is replaced at every save, and HDF5 takes its own
+ * flock on it while writing. The lock file holds the holder's pid for the message; it is
+ * removed at exit while still this run's (one a killed run left is taken over: the kernel
+ * released its lock). 1 when held or when it cannot be made (a folder this user cannot write
+ * in, where the save itself will say why), 0 with *holder = the pid when another run holds it. */
+static struct {
+    char path[4200];
+    dev_t dev;
+    ino_t ino;
+} model_lock;
+
+static void drop_model_lock(void)
+{
+    struct stat sb;
+    if (model_lock.path[0] && stat(model_lock.path, &sb) == 0 && sb.st_dev == model_lock.dev &&
+        sb.st_ino == model_lock.ino)
+        unlink(model_lock.path);
+}
+
+static int lock_model(const char *model, long *holder)
+{
+    char *real = NULL;
+    if (cxr_tmpfile_resolve(model, &real) != CXR_OK) real = NULL; /* the save will say why */
+    const char *p = real ? real : model, *slash = strrchr(p, '/');
+    const int dir_len = slash ? (int)(slash - p) + 1 : 0;
+    int n = snprintf(model_lock.path, sizeof model_lock.path, "%.*s.%s.cxr-lock", dir_len, p,
+                     p + dir_len);
+    free(real);
+    if (n < 0 || (size_t)n >= sizeof model_lock.path) return model_lock.path[0] = 0, 1;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        int fd = open(model_lock.path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0) return model_lock.path[0] = 0, 1;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            const int busy = errno == EWOULDBLOCK;
+            char line[64] = "";
+            ssize_t got = busy ? pread(fd, line, sizeof line - 1, 0) : -1;
+            close(fd);
+            if (!busy) return model_lock.path[0] = 0, 1; /* no flock here: as before */
+            *holder = got > 0 ? strtol(line, NULL, 10) : 0;
+            model_lock.path[0] = 0;
+            return 0;
+        }
+        struct stat a, b; /* still the file at that name (not one a finishing run removed)? */
+        if (fstat(fd, &a) != 0 || stat(model_lock.path, &b) != 0 || a.st_dev != b.st_dev ||
+            a.st_ino != b.st_ino) {
+            close(fd);
+            continue;
+        }
+        char line[32];
+        const int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
+            /* a full disk: the lock is still held; the pid is only for a message */
+        }
+        model_lock.dev = a.st_dev, model_lock.ino = a.st_ino;
+        atexit(drop_model_lock); /* fd stays open, and the lock with it, until exit */
+        return 1;
+    }
+    return model_lock.path[0] = 0, 1;
 }
 
 /* Inputs that are regular files; outputs that are neither an input nor a device (cxr_files.h),
@@ -744,6 +810,15 @@ int main(int argc, char **argv)
     if (fst != CXR_OK) {
         cxr_print_error("cxr-train", cxr_last_error());
         return cxr_exit_code(fst);
+    }
+    long holder = 0;
+    if (o.io.checkpoint_path && !lock_model(o.io.checkpoint_path, &holder)) {
+        char esc[4096];
+        fprintf(stderr,
+                "cxr-train: %s is being written by another cxr-train run (pid %ld): wait for it "
+                "to end, or give another --checkpoint\n",
+                cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path), holder);
+        return 2;
     }
 
     /* a missing or wrong input is refused before anything is said about the device */

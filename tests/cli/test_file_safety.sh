@@ -147,4 +147,20 @@ grep -qF 'bad\nname' "$W/out" || fail "a newline in a class name is not escaped 
 cp "$W/victim" "$W/a	b.jpeg"
 expect_rc 0 "$BIN/cxr-predict" "$W/ck.h5" "$W/a	b.jpeg" --device cpu
 sed -n 2p "$W/out" | head -c1 | grep -q '"' || fail "a tab in a name is not quoted in cxr-predict's TSV"
+# one run per model: while a run writes busy.h5, another cxr-train saving there (--checkpoint,
+# --resume) is refused (2) naming it and the holder; after a SIGKILL the name is free again
+# (the kernel released the lock; the next run removes the lock file it left)
+T1="--device cpu --batch 8 --threads 1 --lr 0.001 --no-monitor -q --max-steps 1"
+"$BIN/cxr-train" "$W/s.h5" $T1 --epochs 100000 --checkpoint "$W/busy.h5" 2>/dev/null &
+pid=$!
+for i in $(seq 200); do [ -e "$W/busy.h5" ] && break; sleep 0.1; done
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy.h5"
+expect_err "cxr-train: $W/busy.h5 is being written by another cxr-train run (pid $pid): wait for it"
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T1 --resume "$W/busy.h5"
+expect_err "$W/busy.h5 is being written by another cxr-train run (pid $pid)"
+kill -9 $pid
+wait $pid 2>/dev/null
+[ -e "$W/.busy.h5.cxr-lock" ] || fail "a killed run left no lock file (was the lock held at all?)"
+expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy.h5"
+[ -e "$W/.busy.h5.cxr-lock" ] && fail "the lock file stays after a run that ended"
 finish
