@@ -316,7 +316,8 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
                             int weights, int bf16, const float *average)
 {
     cxr_status st = CXR_OK;
-    hid_t f = -1, g = -1, fapl = -1, fcpl = -1, ft = H5T_IEEE_F32LE, mt = H5T_NATIVE_FLOAT;
+    hid_t f = -1, g = -1, fapl = -1, fcpl = -1, gcpl = -1, ft = H5T_IEEE_F32LE,
+          mt = H5T_NATIVE_FLOAT;
     cxr_tmpfile tf = { NULL, NULL, -1 };
     float *host = NULL;
     const cxr_model_config *c = cxr_model_get_config(m);
@@ -332,7 +333,9 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
     if (!host) CXR_THROW(CXR_E_NOMEM, "checkpoint %s: out of memory", path);
     fapl = cxr_h5_fapl();
     fcpl = H5Pcreate(H5P_FILE_CREATE);
-    if (fapl < 0 || fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0)
+    gcpl = H5Pcreate(H5P_GROUP_CREATE); /* no timestamps: the same model, the same bytes */
+    if (fapl < 0 || fcpl < 0 || gcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0 ||
+        H5Pset_obj_track_times(gcpl, 0) < 0)
         CXR_THROW_H5(CXR_E_HDF5, "checkpoint property lists");
     CXR_TRY(cxr_h5_create(&tf, path, fcpl, fapl, &f));
     /* a checkpoint has /average exactly when meta counts averaged epochs; a weights file's
@@ -353,7 +356,7 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
         if (b < 3) CXR_TRY(cxr_model_get_block(m, block_id[b], host));
         CXR_TRY(check_block(path, group, m, v, b < 3 && block_id[b] == CXR_BLOCK_ADAM_V, bf16));
         if (bf16) bf16_narrow(host, np); /* in place: ahead of the reads (weights: b = 0) */
-        g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        g = H5Gcreate2(f, group, H5P_DEFAULT, gcpl, H5P_DEFAULT);
         if (g < 0) CXR_THROW_H5(CXR_E_HDF5, "cannot create checkpoint group /%s", group);
         for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
             const cxr_tensor_info *t = cxr_model_tensor(m, i);
@@ -376,6 +379,7 @@ bail:
     if (f >= 0) H5Fclose(f);
     if (fapl >= 0) H5Pclose(fapl);
     if (fcpl >= 0) H5Pclose(fcpl);
+    if (gcpl >= 0) H5Pclose(gcpl);
     if (bf16 && ft >= 0) H5Tclose(ft);
     cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */
     free(host);

@@ -212,7 +212,7 @@ typedef struct {
     float lr;           /* the peak rate */
     int64_t warmup;     /* steps of linear warmup: step s < warmup uses lr * (s+1) / warmup */
     int64_t total;      /* the run's steps (cosine reaches 0 after the last) */
-    int64_t step_every; /* step decay: steps between decays (> 0) */
+    int64_t step_every; /* step decay: steps between decays (> 0; 0 in other schedules) */
     float step_gamma;   /* step decay: factor per decay, in (0,1] */
 } cxr_lr_schedule;
 /* The rate of Adam step s (0-based: s steps done before it). */

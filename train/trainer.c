@@ -997,6 +997,9 @@ static cxr_status open_run_io(train_run *r)
                  (long long)r->rc.sched.step_every, r->rc.start_epoch + 1);
         r->rc.sched.step_every = r->rc.ck_step_every;
     }
+    /* meaningless to the other schedules: 0, so that a resumed run's checkpoint is the same
+     * bytes as an uninterrupted one's (each had kept its own run's third) */
+    if (r->rc.sched.kind != CXR_LR_STEP) r->rc.sched.step_every = 0;
     if (r->rc.sched.kind != CXR_LR_CONSTANT && r->rc.sched.warmup > r->rc.sched.total)
         note(o,
              "warmup: %lld steps, longer than the run's %lld: the rate reaches %.3g of --lr at "

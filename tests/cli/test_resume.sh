@@ -15,6 +15,9 @@ echo "two epochs:"; echo "$a"; echo "1 + resume 1:"; echo "$c"
 [ "$(echo "$a" | wc -l)" = 2 ] || fail "expected 2 epoch lines, got: $a"
 [ "$a" = "$b" ] || fail "same seed, different losses: $a / $b"
 [ "$a" = "$c" ] || fail "resume differs: $a / $c"
+# ... and the same checkpoint, byte for byte (no timestamps in its groups, no interval of a
+# step decay the cosine schedule does not have: either made c.h5 differ)
+cmp -s "$WORK/a.h5" "$WORK/c.h5" || fail "the resumed run's checkpoint differs from the uninterrupted run's (cmp)"
 grep -q '"resumed_from"' "$WORK/c.jsonl" || fail "the resumed run line lacks resumed_from"
 # --shuffle-window: another training order, recorded in the log and the checkpoint, kept by a
 # resume to the bit; another one given on a resume is refused; a file from before it resumes
