@@ -139,7 +139,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --no-prefetch       load batches synchronously in the training thread (for comparison)\n"
         "  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
         "                      (--resume appends, like --log)\n"
-        "  --no-monitor        do not sample resources (no `monitor` object in the log)\n"
+        "  --no-monitor        do not sample resources (no `monitor` object in the log; not with\n"
+        "                      --monitor-log)\n"
         "  --max-steps N       at most N steps per epoch (quick tests)\n"
         "  --precision P       GPU arithmetic of convolutions and GEMMs: fp32 (default, exact), "
         "tf32\n"
@@ -771,6 +772,11 @@ int main(int argc, char **argv)
         return 2;
     }
     o.io.store_path = argv[optind];
+    if (!o.compute.monitor && o.io.monitor_log) { /* it sampled and logged all the same */
+        fprintf(stderr, "cxr-train: --no-monitor and --monitor-log contradict each other: give "
+                        "one\n");
+        return 2;
+    }
     if (o.io.log_every > 0 && !o.io.log_path) {
         fprintf(stderr, "cxr-train: --log-every needs --log FILE.jsonl\n");
         return 2;

@@ -183,7 +183,9 @@ expect_err "$WORK/no-such.jpeg: cannot open: No such file or directory"
 grep -q -- "--device" "$WORK/err" && fail "cxr-predict spoke of the device before its missing input"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split tset
 expect_err "--split: expected train, val or test, got 'tset'"
-# options that only qualify another are refused alone rather than ignored
+# options that only qualify another are refused alone rather than ignored, contradictory ones
+expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --monitor-log "$WORK/m.jsonl"
+expect_err "cxr-train: --no-monitor and --monitor-log contradict each other: give one"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --format csv
 expect_err "cxr-eval: --format applies to --predictions only"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --perturb-seed 5
