@@ -34,6 +34,11 @@
 extern "C" {
 #endif
 
+/* Ignore SIGXFSZ: a write past the file size limit (ulimit -f) then fails with EFBIG, which the
+ * writers report ("...: File too large", exit 4) and clean up after, instead of the signal
+ * killing the tool silently with its temporary left behind. Call it first thing in main. */
+void cxr_signals_ignore_file_size(void);
+
 /* Install the stop handler for SIGINT, SIGTERM and SIGHUP, except where ignored on entry (first
  * signal: set the returned flag; second: the previous action, usually death). The flag is 1 once
  * a signal arrived. Call it early in main; a second call changes nothing. */

@@ -7,6 +7,7 @@
 
 #include "cxr_checkpoint.h"
 #include "cxr_files.h"
+#include "cxr_signals.h"
 #include "cxr_onnx.h"
 
 static void usage(FILE *f)
@@ -61,6 +62,7 @@ enum { O_WEIGHTS = 256, O_BF16, O_VERSION };
 int main(int argc, char **argv)
 {
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
+    cxr_signals_ignore_file_size();
     const char *out = NULL;
     int weights = 0, bf16 = 0, c;
     static const struct option longs[] = {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cxr_files.h"
+#include "cxr_signals.h"
 #include "cxr_report.h"
 
 /* Logs and samples files that are regular files; an output that is none of them (cxr_files.h). */
@@ -58,6 +59,7 @@ static void warn_stderr(void *ctx, const char *msg)
 int main(int argc, char **argv)
 {
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
+    cxr_signals_ignore_file_size();
     const char *out = NULL;
     int n_runs = 0, n_samp = 0, rc = 0;
     const char **run_paths = calloc((size_t)argc, sizeof *run_paths);

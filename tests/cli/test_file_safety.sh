@@ -147,6 +147,16 @@ grep -qF 'bad\nname' "$W/out" || fail "a newline in a class name is not escaped 
 cp "$W/victim" "$W/a	b.jpeg"
 expect_rc 0 "$BIN/cxr-predict" "$W/ck.h5" "$W/a	b.jpeg" --device cpu
 sed -n 2p "$W/out" | head -c1 | grep -q '"' || fail "a tab in a name is not quoted in cxr-predict's TSV"
+# past the file size limit (ulimit -f, in 512-byte blocks here): the write fails (EFBIG), the
+# tool says so and exits 4 with its temporary removed, rather than SIGXFSZ killing it silently
+mkdir -p "$W/fsz"
+( ulimit -f 100; "$BIN/cxr-pack" "$SAMPLE" -o "$W/fsz/s.h5" --size 32 --shard 8 --quiet ) >/dev/null 2>"$W/err"
+rc=$?; [ $rc -eq 4 ] || fail "cxr-pack past ulimit -f: exit $rc, not 4"
+expect_err "File too large"
+( ulimit -f 300; "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/fsz/m.h5" ) 2>"$W/err"
+rc=$?; [ $rc -eq 4 ] || fail "cxr-train past ulimit -f: exit $rc, not 4"
+expect_err "File too large"
+[ -z "$(ls -A "$W/fsz")" ] || fail "files left past ulimit -f: $(ls -A "$W/fsz")"
 # one run per model: while a run writes busy.h5, another cxr-train saving there (--checkpoint,
 # --resume) is refused (2) naming it and the holder; after a SIGKILL the name is free again
 # (the kernel released the lock; the next run removes the lock file it left)
@@ -154,9 +164,9 @@ T1="--device cpu --batch 8 --threads 1 --lr 0.001 --no-monitor -q --max-steps 1"
 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 100000 --checkpoint "$W/busy.h5" 2>/dev/null &
 pid=$!
 for i in $(seq 200); do [ -e "$W/busy.h5" ] && break; sleep 0.1; done
-expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy.h5"
+expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy.h5"
 expect_err "cxr-train: $W/busy.h5 is being written by another cxr-train run (pid $pid): wait for it"
-expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T1 --resume "$W/busy.h5"
+expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --resume "$W/busy.h5" # (not for ever)
 expect_err "$W/busy.h5 is being written by another cxr-train run (pid $pid)"
 kill -9 $pid
 wait $pid 2>/dev/null
