@@ -91,8 +91,12 @@ void cxr_monitor_sample_now(cxr_monitor *m);
 void cxr_monitor_summary_reset(cxr_monitor *m, cxr_monitor_summary *out);
 /* Whether NVML works on this monitor; when not, copy the reason into reason (cap bytes). */
 int cxr_monitor_gpu_available(cxr_monitor *m, char *reason, size_t cap);
+/* CXR_E_IO when a sample line could not be written so far (the message names the file and the
+ * reason), else CXR_OK: for a caller that stops a long run at the next epoch rather than at
+ * the end. */
+cxr_status cxr_monitor_status(cxr_monitor *m);
 /* Stop the thread, flush and close the samples file. Returns CXR_E_IO if any sample line
- * could not be written (the message names the file). Safe to call twice. */
+ * could not be written (as cxr_monitor_status). Safe to call twice. */
 cxr_status cxr_monitor_stop(cxr_monitor *m);
 /* Stop (ignoring its status) and free. NULL-safe. */
 void cxr_monitor_destroy(cxr_monitor *m);

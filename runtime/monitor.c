@@ -54,7 +54,7 @@ struct cxr_monitor {
     int epoch;
     FILE *samples;
     char *samples_path;
-    int write_failed;
+    int write_failed; /* the errno of the first failed sample write (EIO when unknown) */
     accum acc;
     nvml_api nv;
 };
@@ -238,7 +238,8 @@ static void sample_locked(cxr_monitor *m)
 
     if (m->samples) {
         cxr_monitor_sample smp = { now - m->t0, m->epoch, cpu, rss, gutil, gmem, gtotal };
-        if (write_sample(m->samples, &smp) != 0) m->write_failed = 1;
+        if (write_sample(m->samples, &smp) != 0 && !m->write_failed)
+            m->write_failed = errno ? errno : EIO;
     }
 }
 
@@ -431,15 +432,22 @@ cxr_status cxr_monitor_stop(cxr_monitor *m)
     pthread_mutex_lock(&m->mu);
     m->stopped = 1;
     if (m->samples) {
-        if (fclose(m->samples) != 0) m->write_failed = 1;
+        if (fclose(m->samples) != 0 && !m->write_failed) m->write_failed = errno ? errno : EIO;
         m->samples = NULL;
     }
     nvml_close(&m->nv);
-    int failed = m->write_failed;
+    pthread_mutex_unlock(&m->mu);
+    return cxr_monitor_status(m);
+}
+
+cxr_status cxr_monitor_status(cxr_monitor *m)
+{
+    pthread_mutex_lock(&m->mu);
+    const int failed = m->write_failed;
     pthread_mutex_unlock(&m->mu);
     if (failed)
-        return cxr_set_error(CXR_E_IO, "%s: could not write monitor samples",
-                             m->samples_path ? m->samples_path : "(samples)");
+        return cxr_set_error(CXR_E_IO, "%s: could not write monitor samples: %s",
+                             m->samples_path ? m->samples_path : "(samples)", strerror(failed));
     return CXR_OK;
 }
 

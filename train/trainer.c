@@ -1528,6 +1528,7 @@ static cxr_status run_epoch(train_run *r, int e)
         }
         CXR_TRY(cxr_trainlog_write_epoch(r->log, &rec));
     }
+    if (r->mon) CXR_TRY(cxr_monitor_status(r->mon)); /* --monitor-log: now, not after the run */
     report_epoch(r, &rec);
 bail:
     cxr_metrics_report_free(&rep);

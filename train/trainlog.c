@@ -7,6 +7,7 @@
 #include "cxr_files.h"
 #include "cxr_trainer.h"
 
+#include <errno.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -165,9 +166,13 @@ static cxr_status put_line(cxr_trainlog *log, cJSON *o)
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!s) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory writing the log", log->path);
+    errno = 0;
     int ok = fprintf(log->f, "%s\n", s) >= 0 && fflush(log->f) == 0;
+    const int e = errno;
     cJSON_free(s);
-    return ok ? CXR_OK : cxr_set_error(CXR_E_IO, "%s: cannot write the log", log->path);
+    return ok ? CXR_OK
+              : cxr_set_error(CXR_E_IO, "%s: cannot write the log: %s", log->path,
+                              e ? strerror(e) : "write failed");
 }
 
 cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
@@ -180,16 +185,21 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
     }
     log->f = fopen(path, append ? "a+" : "w");
     if (!log->f) {
+        const int e = errno;
         free(log->path);
         free(log);
-        return cxr_set_error(CXR_E_IO, "%s: cannot open the log for writing", path);
+        return cxr_set_error(CXR_E_IO, "%s: cannot open the log for writing: %s", path,
+                             strerror(e));
     }
     /* readers then skip a torn last line, not the resume's first */
+    errno = 0;
     if (append && cxr_end_last_line(log->f) != 0) {
+        const int e = errno;
         fclose(log->f);
         free(log->path);
         free(log);
-        return cxr_set_error(CXR_E_IO, "%s: cannot end the log's last line", path);
+        return cxr_set_error(CXR_E_IO, "%s: cannot end the log's last line: %s", path,
+                             e ? strerror(e) : "write failed");
     }
     *out = log;
     return CXR_OK;

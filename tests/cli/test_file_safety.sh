@@ -157,6 +157,15 @@ expect_err "File too large"
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train past ulimit -f: exit $rc, not 4"
 expect_err "File too large"
 [ -z "$(ls -A "$W/fsz")" ] || fail "files left past ulimit -f: $(ls -A "$W/fsz")"
+# the log and the monitor's samples likewise, with the reason; a samples file that cannot be
+# written stops the run at the end of the epoch (it was said only after the last one)
+( ulimit -f 1; "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/fsz/l.jsonl" ) 2>"$W/err"
+rc=$?; [ $rc -eq 4 ] || fail "cxr-train --log past ulimit -f: exit $rc, not 4"
+expect_err "$W/fsz/l.jsonl: cannot write the log: File too large"
+( ulimit -f 1; timeout 60 "$BIN/cxr-train" "$W/s.h5" --device cpu --batch 8 --threads 1 --max-steps 1 \
+    -q --epochs 100000 --no-checkpoint --monitor-log "$W/fsz/m.jsonl" ) 2>"$W/err"
+rc=$?; [ $rc -eq 4 ] || fail "cxr-train --monitor-log past ulimit -f: exit $rc, not 4 (124: ran on)"
+expect_err "$W/fsz/m.jsonl: could not write monitor samples: File too large"
 # one run per model: while a run writes busy.h5, another cxr-train saving there (--checkpoint,
 # --resume) is refused (2) naming it and the holder; after a SIGKILL the name is free again
 # (the kernel released the lock; the next run removes the lock file it left)
