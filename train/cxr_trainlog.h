@@ -24,6 +24,7 @@ extern "C" {
 #define CXR_LOG_TYPE_EPOCH     "epoch"
 #define CXR_LOG_TYPE_BENCHMARK "benchmark" /* tests/bench/bench_study.sh */
 #define CXR_LOG_TYPE_STEP      "step"      /* cxr-train --log-every N */
+#define CXR_LOG_TYPE_STOP      "stop"      /* a resume that early stopping ends before it trains */
 
 /* `run` line */
 #define CXR_LOG_TOOL         "tool"
@@ -197,6 +198,11 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *run
 cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *epoch);
 /* Write a step line (numbers that are NAN are left out). CXR_E_IO naming the file. */
 cxr_status cxr_trainlog_write_step(cxr_trainlog *log, const cxr_log_step *step);
+/* A "stop" line: the run (a resume with a smaller --patience) stops after `epoch` epochs
+ * without training one: {"type":"stop","epoch":E,"stopped":"patience","best_epoch":B,
+ * "best_value":V} (the best only when there is one). */
+cxr_status cxr_trainlog_write_stop(cxr_trainlog *log, int epoch, const char *stopped,
+                                   int best_epoch, double best_value);
 /* Close and free; CXR_E_IO when the file cannot be closed. NULL-safe. */
 cxr_status cxr_trainlog_close(cxr_trainlog *log);
 

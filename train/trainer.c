@@ -407,6 +407,7 @@ typedef struct {
     int64_t ck_step_every;      /* resume: the checkpoint's step decay interval (0: none) */
     cxr_select_kind select;     /* model selection on val */
     int patience;               /* 0: off */
+    int ck_stopped_patience;    /* resume: the patience that stopped the checkpoint's run, 0 */
     int best_epoch;             /* 0: none yet */
     int patience_from;          /* with no best epoch, patience counts from here: 0, or the
                                    epoch a checkpoint without a selection record resumes at */
@@ -645,6 +646,7 @@ static cxr_status resume_run_definition(train_run *r, const cxr_checkpoint_meta 
     rc->ck_step_every = ck->lr_step_every;
     rc->adam.weight_decay = ck->adam.weight_decay;
     if (ro->patience < 0) rc->patience = ck->patience;
+    rc->ck_stopped_patience = ck->stopped[0] ? ck->patience : 0;
     rc->select_from_checkpoint = rc->select != CXR_SELECT_NONE;
     rc->best_epoch = ck->best_epoch;
     rc->best_value = ck->best_epoch > 0 ? ck->best_value : NAN;
@@ -1535,6 +1537,20 @@ bail:
     return st;
 }
 
+/* Early stopping found on a resume, after `done` epochs and before any of its own: the
+ * checkpoint says stopped = "patience" with this run's patience, the log has a stop line. */
+static cxr_status record_stop(train_run *r, int done)
+{
+    cxr_status st = CXR_OK;
+    update_meta(r, done);
+    if (r->o->io.checkpoint_path) CXR_TRY(save_checkpoint(r, r->o->io.checkpoint_path));
+    if (r->log)
+        CXR_TRY(cxr_trainlog_write_stop(r->log, done, r->meta.stopped, r->rc.best_epoch,
+                                        r->rc.best_value));
+bail:
+    return st;
+}
+
 /* Release everything; a failure to close the log becomes the run's error if it had none. */
 static cxr_status run_close(train_run *r, cxr_status st)
 {
@@ -1589,6 +1605,11 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     if (!r.eval_split) note(o, "%s has no image in /val or /test: no evaluation", o->io.store_path);
     for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) {
         if (patience_ran_out(&r.rc, e)) {
+            /* a resume whose smaller --patience stops it before it trains: recorded as a run
+             * stopped at that epoch would have been, so that the stop lasts (a later resume
+             * without --patience trains nothing) and the log says so */
+            if (e == r.rc.start_epoch && e > 0 && r.rc.ck_stopped_patience != r.rc.patience)
+                CXR_TRY(record_stop(&r, e));
             note(o,
                  "early stopping after epoch %d: no better %s for %d epochs (--patience %d); the "
                  "best is epoch %d (%.6g)%s%s",

@@ -348,6 +348,21 @@ cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *e)
     return put_line(log, o);
 }
 
+cxr_status cxr_trainlog_write_stop(cxr_trainlog *log, int epoch, const char *stopped,
+                                   int best_epoch, double best_value)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return put_line(log, NULL);
+    cJSON_AddStringToObject(o, CXR_LOG_TYPE, CXR_LOG_TYPE_STOP);
+    cJSON_AddNumberToObject(o, CXR_LOG_EPOCH, epoch);
+    cJSON_AddStringToObject(o, "stopped", stopped);
+    if (best_epoch > 0) {
+        cJSON_AddNumberToObject(o, "best_epoch", best_epoch);
+        add_num(o, "best_value", best_value);
+    }
+    return put_line(log, o);
+}
+
 cxr_status cxr_trainlog_write_step(cxr_trainlog *log, const cxr_log_step *st)
 {
     cJSON *o = cJSON_CreateObject();

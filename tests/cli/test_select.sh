@@ -165,6 +165,21 @@ expect_err "early stopping after epoch $n"
 expect_rc 0 $T $P --patience 100 --log "$WORK/q.jsonl" --no-checkpoint
 expect_rc 0 $T $P --patience 100 --resume "$WORK/p.h5" --no-checkpoint --log "$WORK/p.jsonl"
 [ "$(epoch_losses "$WORK/q.jsonl")" = "$(epoch_losses "$WORK/p.jsonl")" ] || fail "stopped + resumed differs from uninterrupted"
+# a smaller patience on a resume ends the run before it trains: the stop is recorded (the
+# checkpoint's stopped and patience, a stop line in the log), so that it lasts: a later resume
+# without --patience trains nothing (it trained on, the stop recorded nowhere). sp.h5: p.h5 as a
+# run with patience 100 would have left it (not stopped, its last epoch not the best)
+cp "$WORK/p.h5" "$WORK/sp.h5" && "$EDIT" setstr "$WORK/sp.h5" stopped "" &&
+    "$EDIT" setattr "$WORK/sp.h5" patience 100 || fail "cannot edit sp.h5"
+expect_rc 0 $T $P --resume "$WORK/sp.h5" --log "$WORK/sp.jsonl"
+expect_err "early stopping after epoch $n"
+[ "$(attr "$WORK/sp.h5" stopped)" = patience ] || fail "the resume's stop is not in the checkpoint"
+[ "$(attr "$WORK/sp.h5" patience)" = 1 ] || fail "the resume's patience is not in the checkpoint"
+grep -q "{\"type\":\"stop\",\"epoch\":$n,\"stopped\":\"patience\",\"best_epoch\":" "$WORK/sp.jsonl" \
+    || fail "no stop line in the log: $(tail -1 "$WORK/sp.jsonl")"
+expect_rc 0 $T --resume "$WORK/sp.h5" --epochs 6 --log "$WORK/sp.jsonl"
+! grep -q '"type":"epoch"' "$WORK/sp.jsonl" || fail "the recorded stop did not last: a later resume trained"
+[ "$(grep -c '"type":"stop"' "$WORK/sp.jsonl")" = 1 ] || fail "a resume of a recorded stop logged it again"
 expect_rc 2 $T --recipe study --patience 2 --no-checkpoint
 expect_err "early stopping needs a selection metric"
 # step-decay options with another schedule would do nothing: refused
