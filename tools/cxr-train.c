@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,51 +412,67 @@ static const char *default_checkpoint(const cxr_train_options *o, char *buf, siz
 /* One run per model: two cxr-train runs saving to the same MODEL.h5 (the same --checkpoint, or
  * two --resume of it) replaced each other's files epoch by epoch, leaving MODEL.h5 and
  * MODEL.best.h5 of different runs and one log of interleaved epochs. A run holds an flock on
- * ".MODEL.h5.cxr-lock" beside the model (of the file a symbolic link names) from before it is
- * announced until exit: the model itself is replaced at every save, and HDF5 takes its own
- * flock on it while writing. The lock file holds the holder's pid for the message; it is
- * removed at exit while still this run's (one a killed run left is taken over: the kernel
- * released its lock). 1 when held or when it cannot be made (a folder this user cannot write
- * in, where the save itself will say why), 0 with *holder = the pid when another run holds it. */
+ * ".MODEL.h5.cxr-lock" and ".MODEL.best.h5.cxr-lock" beside them (of the file a symbolic link
+ * names) from before it is announced until exit, so that a run whose checkpoint is another's
+ * best model is refused too: the models themselves are replaced at every save, and HDF5 takes
+ * its own flock on them while writing. A name too long for the folder gets its first 200 bytes
+ * and a hash. The lock file holds the holder's pid for the message; it is removed at exit while
+ * still this run's (one a killed run left is taken over: the kernel released its lock). Where
+ * no lock file can be made (a folder this user cannot write in, where the save itself will say
+ * why; a file system without flock), the run goes on as before. */
 static struct {
     char path[4200];
     dev_t dev;
     ino_t ino;
-} model_lock;
+} model_lock[2];
 
-static void drop_model_lock(void)
+static void drop_model_locks(void)
 {
-    struct stat sb;
-    if (model_lock.path[0] && stat(model_lock.path, &sb) == 0 && sb.st_dev == model_lock.dev &&
-        sb.st_ino == model_lock.ino)
-        unlink(model_lock.path);
+    for (int k = 0; k < 2; k++) {
+        struct stat sb;
+        if (model_lock[k].path[0] && stat(model_lock[k].path, &sb) == 0 &&
+            sb.st_dev == model_lock[k].dev && sb.st_ino == model_lock[k].ino)
+            unlink(model_lock[k].path);
+    }
 }
 
-static int lock_model(const char *model, long *holder)
+/* Lock file `slot` for `model`: 1 when held or when none can be made, 0 with *holder = the
+ * holder's pid (0 when unknown) when another run holds it. */
+static int lock_one(const char *model, int slot, long *holder)
 {
-    char *real = NULL;
+    char *real = NULL, *lp = model_lock[slot].path;
+    const size_t cap = sizeof model_lock[slot].path;
     if (cxr_tmpfile_resolve(model, &real) != CXR_OK) real = NULL; /* the save will say why */
     const char *p = real ? real : model, *slash = strrchr(p, '/');
     const int dir_len = slash ? (int)(slash - p) + 1 : 0;
-    int n = snprintf(model_lock.path, sizeof model_lock.path, "%.*s.%s.cxr-lock", dir_len, p,
-                     p + dir_len);
+    const char *base = p + dir_len;
+    int n;
+    if (strlen(base) <= 200) {
+        n = snprintf(lp, cap, "%.*s.%s.cxr-lock", dir_len, p, base);
+    } else { /* NAME_MAX is 255: the first 200 bytes and the whole name's FNV-1a */
+        uint64_t h = 1469598103934665603ull;
+        for (const char *c = base; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+        n = snprintf(lp, cap, "%.*s.%.200s-%016llx.cxr-lock", dir_len, p, base,
+                     (unsigned long long)h);
+    }
     free(real);
-    if (n < 0 || (size_t)n >= sizeof model_lock.path) return model_lock.path[0] = 0, 1;
+    if (n < 0 || (size_t)n >= cap) return lp[0] = 0, 1;
     for (int attempt = 0; attempt < 10; attempt++) {
-        int fd = open(model_lock.path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0) return model_lock.path[0] = 0, 1;
+        int fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EACCES) fd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) return lp[0] = 0, 1; /* another user's, in their folder: as before */
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             const int busy = errno == EWOULDBLOCK;
             char line[64] = "";
             ssize_t got = busy ? pread(fd, line, sizeof line - 1, 0) : -1;
             close(fd);
-            if (!busy) return model_lock.path[0] = 0, 1; /* no flock here: as before */
+            lp[0] = 0;
+            if (!busy) return 1; /* no flock here: as before */
             *holder = got > 0 ? strtol(line, NULL, 10) : 0;
-            model_lock.path[0] = 0;
             return 0;
         }
         struct stat a, b; /* still the file at that name (not one a finishing run removed)? */
-        if (fstat(fd, &a) != 0 || stat(model_lock.path, &b) != 0 || a.st_dev != b.st_dev ||
+        if (fstat(fd, &a) != 0 || stat(lp, &b) != 0 || a.st_dev != b.st_dev ||
             a.st_ino != b.st_ino) {
             close(fd);
             continue;
@@ -463,13 +480,23 @@ static int lock_model(const char *model, long *holder)
         char line[32];
         const int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
         if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-            /* a full disk: the lock is still held; the pid is only for a message */
+            /* read-only (another user's file) or a full disk: the lock holds; the pid is only
+             * for a message */
         }
-        model_lock.dev = a.st_dev, model_lock.ino = a.st_ino;
-        atexit(drop_model_lock); /* fd stays open, and the lock with it, until exit */
-        return 1;
+        model_lock[slot].dev = a.st_dev, model_lock[slot].ino = a.st_ino;
+        return 1; /* fd stays open, and the lock with it, until exit */
     }
-    return model_lock.path[0] = 0, 1;
+    return lp[0] = 0, 1;
+}
+
+/* Both locks of the run writing `model` (its checkpoint and its best model); 0 with the
+ * holder's pid when another run holds either. */
+static int lock_model(const char *model, long *holder)
+{
+    char best[4096];
+    atexit(drop_model_locks);
+    if (!lock_one(model, 0, holder)) return 0;
+    return cxr_train_best_path(model, best, sizeof best) != CXR_OK || lock_one(best, 1, holder);
 }
 
 /* Inputs that are regular files; outputs that are neither an input nor a device (cxr_files.h),
@@ -821,10 +848,12 @@ int main(int argc, char **argv)
     long holder = 0;
     if (o.io.checkpoint_path && !lock_model(o.io.checkpoint_path, &holder)) {
         char esc[4096];
+        char who[48] = "";
+        if (holder > 0) snprintf(who, sizeof who, " (pid %ld)", holder);
         fprintf(stderr,
-                "cxr-train: %s is being written by another cxr-train run (pid %ld): wait for it "
-                "to end, or give another --checkpoint\n",
-                cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path), holder);
+                "cxr-train: %s (or its best model) is being written by another cxr-train run%s: "
+                "wait for it to end, or give another --checkpoint\n",
+                cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path), who);
         return 2;
     }
 

@@ -57,15 +57,17 @@ class CxrError(RuntimeError):
     message is the library's (it names the file, split and shard)."""
 
     def __init__(self, code=None, message=None):
-        if code is None or isinstance(code, str):
+        self._text = code is None or isinstance(code, str)
+        if self._text:
             # rebuilt from a text alone: torch's DataLoader re-raises a worker's exception as
             # type(e)(text), a text that holds the original's "... [status]"
-            message = code if isinstance(code, str) else str(message)
-            found = re.findall(r"\[([a-z ]+)\]", message)
-            code = _STATUS.get(found[-1] if found else "", _STATUS["internal"])
-            self.code, self.message = code, message
-            self.status = lib.cxr_status_name(code).decode()
-            super().__init__(message)
+            text = code if isinstance(code, str) else ("" if message is None else str(message))
+            found = re.findall(r"\[([a-z ]+)\]", text)
+            self.code = _STATUS.get(found[-1] if found else "", _STATUS["internal"])
+            self.status = lib.cxr_status_name(self.code).decode()
+            tail = f" [{self.status}]"
+            self.message = text[: -len(tail)] if text.endswith(tail) else text
+            super().__init__(text)
             return
         self.code = code
         self.message = message
@@ -73,8 +75,10 @@ class CxrError(RuntimeError):
         super().__init__(f"{message} [{self.status}]")
 
     def __reduce__(self):
-        # rebuilt from (code, message), so it crosses a process boundary (multiprocessing,
-        # DataLoader workers) as itself: args alone holds only the formatted text
+        # rebuilt as it was made, so it crosses a process boundary (multiprocessing, DataLoader
+        # workers) as itself with the same text: args alone holds only the formatted text
+        if self._text:
+            return (CxrError, (str(self),))
         return (CxrError, (self.code, self.message))
 
 

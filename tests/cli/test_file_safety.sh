@@ -174,12 +174,26 @@ T1="--device cpu --batch 8 --threads 1 --lr 0.001 --no-monitor -q --max-steps 1"
 pid=$!
 for i in $(seq 200); do [ -e "$W/busy.h5" ] && break; sleep 0.1; done
 expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy.h5"
-expect_err "cxr-train: $W/busy.h5 is being written by another cxr-train run (pid $pid): wait for it"
+expect_err "cxr-train: $W/busy.h5 (or its best model) is being written by another cxr-train run (pid $pid): wait for it"
 expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --resume "$W/busy.h5" # (not for ever)
-expect_err "$W/busy.h5 is being written by another cxr-train run (pid $pid)"
+expect_err "$W/busy.h5 (or its best model) is being written by another cxr-train run (pid $pid)"
+# ... and a run whose checkpoint is the busy run's best model (or whose best model is)
+expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy.best.h5"
+expect_err "busy.best.h5 (or its best model) is being written by another cxr-train run (pid $pid)"
+expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy"
 kill -9 $pid
 wait $pid 2>/dev/null
 [ -e "$W/.busy.h5.cxr-lock" ] || fail "a killed run left no lock file (was the lock held at all?)"
 expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy.h5"
-[ -e "$W/.busy.h5.cxr-lock" ] && fail "the lock file stays after a run that ended"
+[ -e "$W/.busy.h5.cxr-lock" ] || [ -e "$W/.busy.best.h5.cxr-lock" ] && fail "a lock file stays after a run that ended"
+# a name too long for a lock file beside it (NAME_MAX 255) is locked under a shortened one
+# (250 bytes: "." + it + ".cxr-lock" is not a name; no best model, whose name would not be either)
+long=$(printf 'm%.0s' $(seq 250))
+"$BIN/cxr-train" "$W/s.h5" $T1 --epochs 100000 --select none --checkpoint "$W/$long" 2>/dev/null &
+pid=$!
+for i in $(seq 200); do ls -a "$W" | grep -q "^\.m*-[0-9a-f]*\.cxr-lock" && break; sleep 0.1; done
+expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --select none --checkpoint "$W/$long"
+expect_err "is being written by another cxr-train run (pid $pid)"
+kill $pid
+wait $pid 2>/dev/null
 finish

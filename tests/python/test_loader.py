@@ -107,6 +107,9 @@ except cxr.CxrError as e:
     e3 = cxr.CxrError(f"Caught CxrError in DataLoader worker process 1.\nOriginal {e}\n")
     check(type(e3) is cxr.CxrError and e3.status == e.status == "io" and str(e) in str(e3),
           f"CxrError from its text: {e3.status} {e3!r}")
+    e4 = pickle.loads(pickle.dumps(cxr.CxrError(str(e))))  # a text that ends with its status
+    check(str(e4) == str(e) and e4.message == e.message and e4.status == "io",
+          f"CxrError from its text, pickled: {e4!r} / {e.message!r}")
 # a message names the store once (the loader prefixed "STORE: split 'x'" to a text that named
 # the store already: "S.h5: split 'foo': S.h5: no split 'foo'")
 try:
