@@ -139,11 +139,22 @@ static cxr_status find_classes(cxr_pack_plan *plan, const char *root, char *spli
     for (int s = 0; s < CXR_N_SPLITS; s++) {
         if (!(split_dir[s] = join(root, cxr_split_names[s])))
             CXR_THROW(CXR_E_NOMEM, "out of memory");
-        if (kind_of(split_dir[s]) != 1) {
-            if (s == 1) continue;
+        char why[256] = "a file";
+        if (kind_why(split_dir[s], why, sizeof why, NULL) != 1) {
+            /* absent: val/ is optional; there but no folder (a dangling or looping link, a
+             * file), it is said, never dropped unseen (a val/ on a disk not mounted) */
+            struct stat lb;
+            const int absent = lstat(split_dir[s], &lb) != 0 && errno == ENOENT;
+            if (s == 1 && absent) continue;
+            if (absent)
+                CXR_THROW(CXR_E_FORMAT,
+                          "%s: missing folder (expected %s/{train,test}/<class>/*.jpg, val/ "
+                          "optional)",
+                          split_dir[s], root);
             CXR_THROW(CXR_E_FORMAT,
-                      "%s: missing folder (expected %s/{train,test}/<class>/*.jpg, val/ optional)",
-                      split_dir[s], root);
+                      "%s: not a folder: %s (expected %s/{train,test}/<class>/*.jpg, val/ "
+                      "optional)",
+                      split_dir[s], why, root);
         }
         CXR_TRY(list_dir(split_dir[s], &entries[s], &n_entries[s]));
         for (int i = 0; i < n_entries[s]; i++) {
@@ -276,9 +287,9 @@ bail:
 
 /* ------------------------------------------------------------------ val split by patient */
 
-void cxr_patient_id(char *out, size_t cap, const char *file_name)
+/* The patient id of file_name as a span of it: *id (into file_name) and its length. */
+static size_t patient_span(const char *file_name, const char **id)
 {
-    if (cap == 0) return;
     const char *base = strrchr(file_name, '/');
     base = base ? base + 1 : file_name;
     size_t len = strlen(base);
@@ -299,37 +310,59 @@ void cxr_patient_id(char *out, size_t cap, const char *file_name)
             if (i > p + 3 && i < len && base[i] == '-') keep = i;
         }
     }
+    *id = base;
+    return keep;
+}
+
+void cxr_patient_id(char *out, size_t cap, const char *file_name)
+{
+    if (cap == 0) return;
+    const char *id;
+    size_t keep = patient_span(file_name, &id);
     if (keep > cap - 1) keep = cap - 1;
-    memcpy(out, base, keep);
+    memcpy(out, id, keep);
     out[keep] = 0;
 }
 
 /* FNV-1a 64 with offset basis 1469598103934665603, one digit short of the standard one: every
  * store's val split depends on it, so it stays (specs/store.md, "Validation split by patient"). */
-static uint64_t fnv1a64(const char *s)
+static uint64_t fnv1a64(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
         h *= 1099511628211ull;
     }
     return h;
 }
 
+/* A patient's id is a span of an item's name (patient_span), not a copy: the whole stem
+ * whatever its length (a copy of 127 bytes made patients of distinct long stems one), and no
+ * per-image buffer. */
 typedef struct {
-    char id[128];
+    const char *id;
+    size_t len;
     uint64_t hash;
     int selected;
 } patient;
 
+/* the order strcmp gives the ids as strings */
+static int cmp_span(const char *a, size_t na, const char *b, size_t nb)
+{
+    int c = memcmp(a, b, na < nb ? na : nb);
+    return c ? c : (na > nb) - (na < nb);
+}
+
 static int cmp_patient_id(const void *a, const void *b)
 {
-    return strcmp(((const patient *)a)->id, ((const patient *)b)->id);
+    const patient *x = a, *y = b;
+    return cmp_span(x->id, x->len, y->id, y->len);
 }
 
 typedef struct {
     uint64_t hash;
     const char *id;
+    size_t len;
     int index; /* into the patients sorted by id */
 } hash_entry;
 
@@ -338,7 +371,7 @@ static int cmp_hash_entry(const void *a, const void *b)
 {
     const hash_entry *x = a, *y = b;
     if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
-    return strcmp(x->id, y->id);
+    return cmp_span(x->id, x->len, y->id, y->len);
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -373,14 +406,14 @@ cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction)
     pat = calloc((size_t)(n ? n : 1), sizeof *pat);
     item_pat = malloc((size_t)(n ? n : 1) * sizeof *item_pat);
     if (!pat || !item_pat) CXR_THROW(CXR_E_NOMEM, "out of memory");
-    for (int64_t i = 0; i < n; i++) cxr_patient_id(pat[i].id, sizeof pat[i].id, tr->items[i].rel);
+    for (int64_t i = 0; i < n; i++) pat[i].len = patient_span(tr->items[i].rel, &pat[i].id);
     qsort(pat, (size_t)n, sizeof *pat, cmp_patient_id);
     for (int64_t i = 0; i < n; i++)
-        if (n_pat == 0 || strcmp(pat[n_pat - 1].id, pat[i].id)) pat[n_pat++] = pat[i];
-    for (int64_t p = 0; p < n_pat; p++) pat[p].hash = fnv1a64(pat[p].id);
+        if (n_pat == 0 || cmp_patient_id(&pat[n_pat - 1], &pat[i])) pat[n_pat++] = pat[i];
+    for (int64_t p = 0; p < n_pat; p++) pat[p].hash = fnv1a64(pat[p].id, pat[p].len);
     for (int64_t i = 0; i < n; i++) {
-        patient key;
-        cxr_patient_id(key.id, sizeof key.id, tr->items[i].rel);
+        patient key = { 0 };
+        key.len = patient_span(tr->items[i].rel, &key.id);
         patient *hit = bsearch(&key, pat, (size_t)n_pat, sizeof *pat, cmp_patient_id);
         item_pat[i] = (int)(hit - pat);
     }
@@ -397,7 +430,9 @@ cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction)
     if (!rank || !by_hash || !cnt || !cls_pat || !by_class || !start)
         CXR_THROW(CXR_E_NOMEM, "out of memory");
     for (int64_t p = 0; p < n_pat; p++)
-        by_hash[p] = (hash_entry){ .hash = pat[p].hash, .id = pat[p].id, .index = (int)p };
+        by_hash[p] = (hash_entry){
+            .hash = pat[p].hash, .id = pat[p].id, .len = pat[p].len, .index = (int)p
+        };
     qsort(by_hash, (size_t)n_pat, sizeof *by_hash, cmp_hash_entry);
     for (int64_t k = 0; k < n_pat; k++) rank[by_hash[k].index] = (int)k;
     /* items bucketed by class (a counting sort: plan order kept within each class) */

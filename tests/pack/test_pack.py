@@ -606,6 +606,19 @@ def case_missing_split(tmp):
     rc, _, se = run([src, "-o", os.path.join(tmp, "x.h5")])
     check(rc == 3, "missing train/ exits 3 (got %d)" % rc)
     check(os.path.join(src, "train") in se, "message names the missing folder: " + se)
+    # a val/ that is there but no folder (a link to a disk not mounted, a link loop, a file) is
+    # said, exit 3, never dropped unseen (the store had no val split and a word of none)
+    shutil.copytree(os.path.join(SAMPLE, "train"), os.path.join(src, "train"))
+    val = os.path.join(src, "val")
+    for make, why in ((lambda: os.symlink("/nonexistent/cxr-val", val), "dangling"),
+                      (lambda: os.symlink("val", val), "Too many levels of symbolic links"),
+                      (lambda: open(val, "w").write("x\n"), "a file")):
+        make()
+        out = os.path.join(tmp, "v.h5")
+        rc, _, se = run([src, "-o", out, "--size", "32"])
+        check(rc == 3 and val + ": not a folder: " in se and why in se and not os.path.exists(out),
+              "val/ that is no folder (%s): rc=%d: %s" % (why, rc, se))
+        os.remove(val)
     # an empty test/ is a test split of no image, as test/ of empty class folders is (the store
     # lacked /test)
     os.mkdir(os.path.join(tmp, "src2"))

@@ -15,7 +15,7 @@
 #include "cxr_test.h"
 
 typedef struct {
-    char id[128];
+    char id[256]; /* a file name's stem: at most NAME_MAX bytes */
     uint64_t hash;
     int64_t n_class;
     int chosen;
@@ -168,6 +168,24 @@ int main(void)
     check_case(60, 4000, 900, 0.1, 4);
     check_case(2000, 6000, 3000, 0.2, 5); /* many classes of a few images, some of one */
     check_case(3, 50, 1, 0.1, 6);         /* one patient holds everything */
+
+    /* stems of 130 bytes that differ past byte 127 are distinct patients (an id cut to 127
+     * bytes made the 10 one patient: val took all of them, train none) */
+    {
+        cxr_pack_plan lp;
+        make_plan(&lp, 1, 0, 1, 8);
+        char stem[131];
+        memset(stem, 'x', 130);
+        stem[130] = 0;
+        for (int i = 0; i < 10; i++) {
+            char rel[200];
+            snprintf(rel, sizeof rel, "train/c0/%s_%d.jpeg", stem, i);
+            CHECK_OK(cxr_plan_add_item(&lp.splits[0], rel, rel, 0, 1));
+        }
+        CHECK_OK(cxr_plan_split_val_by_patient(&lp, 0.3));
+        CHECK(lp.n_splits == 2 && lp.splits[0].n == 7 && lp.splits[1].n == 3);
+        cxr_plan_free(&lp);
+    }
 
     /* a label outside the plan's classes is refused, naming the item */
     cxr_pack_plan pl;
