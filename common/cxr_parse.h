@@ -24,6 +24,14 @@ enum { CXR_PARSE_OPEN_LO = 1, CXR_PARSE_OPEN_HI = 2 };
 cxr_status cxr_parse_double(const char *s, const char *name, double lo, double hi, int open,
                             double *out);
 
+/* The tools' --threads range; their default is OpenMP's (OMP_NUM_THREADS, else the cores). */
+#define CXR_THREADS_MAX 1024
+/* 1 when `threads`, a tool's thread count, is in 1..CXR_THREADS_MAX; else (only OMP_NUM_THREADS
+ * can give more: --threads is parsed within the range) "TOOL: OMP_NUM_THREADS asks for N
+ * threads ..." on stderr and 0, for the tool to exit 2 (the default was 100000 threads: libgomp
+ * crashed creating them). */
+int cxr_threads_ok(const char *tool, int threads);
+
 /* v as the shortest of "%.15g" and "%.17g" that reads back as v (0.1 -> "0.1", not
  * "0.10000000000000001"), into buf (NUL-terminated, truncated to cap bytes); returns buf. */
 const char *cxr_format_double(char *buf, size_t cap, double v);

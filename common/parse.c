@@ -48,3 +48,13 @@ const char *cxr_format_double(char *buf, size_t cap, double v)
     if (strtod(buf, NULL) != v) snprintf(buf, cap, "%.17g", v);
     return buf;
 }
+
+int cxr_threads_ok(const char *tool, int threads)
+{
+    if (threads >= 1 && threads <= CXR_THREADS_MAX) return 1;
+    fprintf(stderr,
+            "%s: OMP_NUM_THREADS asks for %d threads, outside the 1..%d that --threads takes: set "
+            "it lower, or give --threads N\n",
+            tool, threads, CXR_THREADS_MAX);
+    return 0;
+}

@@ -350,6 +350,7 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
+    if (!cxr_threads_ok("cxr-eval", threads)) return 2;
     if (optind != argc - 2) {
         fprintf(stderr, "cxr-eval: expected MODEL.h5 STORE.h5 (see --help)\n");
         return 2;

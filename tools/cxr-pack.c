@@ -488,6 +488,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (mcli.manifest && mcli.explore) return explore_main(mcli.manifest, opt.strict);
+    if (!cxr_threads_ok("cxr-pack", threads)) return 2;
     if (mcli.manifest && (optind != argc || !out)) {
         fprintf(stderr, "cxr-pack: %s\n",
                 !out ? "missing -o STORE.h5" : "no SRC_DIR with --manifest");

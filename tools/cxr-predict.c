@@ -172,6 +172,7 @@ static int parse_options(int argc, char **argv, options *o)
         default: usage(stderr); return 2;
         }
     }
+    if (!cxr_threads_ok("cxr-predict", o->threads)) return 2;
     if (argc - optind < 2) {
         fprintf(stderr, "cxr-predict: expected MODEL.h5 IMAGE|FOLDER... (see --help)\n");
         return 2;

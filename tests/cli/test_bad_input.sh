@@ -183,6 +183,15 @@ expect_err "$WORK/no-such.jpeg: cannot open: No such file or directory"
 grep -q -- "--device" "$WORK/err" && fail "cxr-predict spoke of the device before its missing input"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split tset
 expect_err "--split: expected train, val or test, got 'tset'"
+# a default thread count past what --threads takes (OMP_NUM_THREADS=100000 crashed libgomp in
+# cxr-pack): refused naming the variable; --threads given, it is not read
+OMP_NUM_THREADS=100000 expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32
+expect_err "cxr-pack: OMP_NUM_THREADS asks for 100000 threads, outside the 1..1024 that --threads takes"
+OMP_NUM_THREADS=100000 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5"
+expect_err "cxr-eval: OMP_NUM_THREADS asks for 100000 threads"
+OMP_NUM_THREADS=100000 expect_rc 2 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/test/NORMAL"
+expect_err "cxr-predict: OMP_NUM_THREADS asks for 100000 threads"
+OMP_NUM_THREADS=100000 expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 2 --quiet
 # options that only qualify another are refused alone rather than ignored, contradictory ones
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --monitor-log "$WORK/m.jsonl"
 expect_err "cxr-train: --no-monitor and --monitor-log contradict each other: give one"
