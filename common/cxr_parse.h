@@ -27,9 +27,9 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
 /* The tools' --threads range; their default is OpenMP's (OMP_NUM_THREADS, else the cores). */
 #define CXR_THREADS_MAX 1024
 /* 1 when `threads`, a tool's thread count, is in 1..CXR_THREADS_MAX; else (only OMP_NUM_THREADS
- * can give more: --threads is parsed within the range) "TOOL: OMP_NUM_THREADS asks for N
- * threads ..." on stderr and 0, for the tool to exit 2 (the default was 100000 threads: libgomp
- * crashed creating them). */
+ * can give more: --threads is parsed within the range) "TOOL: the default thread count
+ * (OMP_NUM_THREADS, else the cores) is N ..." on stderr and 0, for the tool to exit 2 (a default
+ * of 100000 threads crashed libgomp creating them). */
 int cxr_threads_ok(const char *tool, int threads);
 
 /* v as the shortest of "%.15g" and "%.17g" that reads back as v (0.1 -> "0.1", not

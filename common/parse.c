@@ -53,8 +53,8 @@ int cxr_threads_ok(const char *tool, int threads)
 {
     if (threads >= 1 && threads <= CXR_THREADS_MAX) return 1;
     fprintf(stderr,
-            "%s: OMP_NUM_THREADS asks for %d threads, outside the 1..%d that --threads takes: set "
-            "it lower, or give --threads N\n",
+            "%s: the default thread count (OMP_NUM_THREADS, else the cores) is %d, outside the "
+            "1..%d that --threads takes: set OMP_NUM_THREADS lower, or give --threads N\n",
             tool, threads, CXR_THREADS_MAX);
     return 0;
 }

@@ -57,7 +57,7 @@ cxr_status cxr_plan_add_skip(cxr_pack_plan *p, const char *split, const char *pa
 /* Scan ROOT/{train,val,test}/<class>/<files> (classes = union of folder names, sorted;
  * files sorted; hidden and system files ignored; the rules are in scan.c and cxr-pack --help).
  * `plan` is zeroed first and freed on error: CXR_E_ARG (root not a directory), CXR_E_FORMAT
- * (train/ or test/ missing, no class folder, more than CXR_MAX_CLASSES), CXR_E_IO (a folder
+ * (train/ or test/ missing, a val/ there but no folder, no class folder, more than CXR_MAX_CLASSES), CXR_E_IO (a folder
  * cannot be read), CXR_E_NOMEM. */
 cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root);
 /* Move a fraction of train into a new val split, grouped by patient and stratified by class

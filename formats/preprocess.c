@@ -969,14 +969,16 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
         if (most > MAX_COEF_BYTES)
             CXR_THROW(CXR_E_DECODE,
                       "JPEG of %dx%d whose markers cxr cannot follow to its first scan: decoding "
-                      "it might buffer up to %.5g MiB of coefficients, over the %llu MiB limit",
-                      w, h, (double)most / 1048576.0, (unsigned long long)(MAX_COEF_BYTES >> 20));
+                      "it might buffer up to %s%llu MiB of coefficients, over the %llu MiB limit",
+                      w, h, most % 1048576 ? "more than " : "", (unsigned long long)(most >> 20),
+                      (unsigned long long)(MAX_COEF_BYTES >> 20));
     }
     if (coef)
         CXR_THROW(CXR_E_DECODE,
-                  "progressive or multi-scan JPEG of %dx%d: decoding it buffers %.5g MiB of "
+                  "progressive or multi-scan JPEG of %dx%d: decoding it buffers %s%llu MiB of "
                   "coefficients, over the %llu MiB limit",
-                  w, h, (double)coef / 1048576.0, (unsigned long long)(MAX_COEF_BYTES >> 20));
+                  w, h, coef % 1048576 ? "more than " : "", (unsigned long long)(coef >> 20),
+                  (unsigned long long)(MAX_COEF_BYTES >> 20));
 
     int crop = wants_crop(w, h, p->crop_ratio);
     int cw = w, ch = h;

@@ -458,9 +458,16 @@ static int lock_one(const char *model, int slot, long *holder)
     free(real);
     if (n < 0 || (size_t)n >= cap) return lp[0] = 0, 1;
     for (int attempt = 0; attempt < 10; attempt++) {
-        int fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 && errno == EACCES) fd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        /* O_NONBLOCK: a FIFO there never blocks the open (it is then no lock file) */
+        int fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+        const int read_only = fd < 0 && errno == EACCES;
+        if (read_only) fd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0) return lp[0] = 0, 1; /* another user's, in their folder: as before */
+        struct stat a, b;
+        if (fstat(fd, &a) != 0 || !S_ISREG(a.st_mode)) { /* not a lock file: as before */
+            close(fd);
+            return lp[0] = 0, 1;
+        }
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             const int busy = errno == EWOULDBLOCK;
             char line[64] = "";
@@ -469,17 +476,19 @@ static int lock_one(const char *model, int slot, long *holder)
             lp[0] = 0;
             if (!busy) return 1; /* no flock here: as before */
             *holder = got > 0 ? strtol(line, NULL, 10) : 0;
+            /* a holder that could not write its pid (another user's file) left an earlier
+             * one: named only while that process lives */
+            if (*holder <= 0 || (kill((pid_t)*holder, 0) != 0 && errno == ESRCH)) *holder = 0;
             return 0;
         }
-        struct stat a, b; /* still the file at that name (not one a finishing run removed)? */
-        if (fstat(fd, &a) != 0 || stat(lp, &b) != 0 || a.st_dev != b.st_dev ||
-            a.st_ino != b.st_ino) {
+        /* still the file at that name (not one a finishing run removed)? */
+        if (stat(lp, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
             close(fd);
             continue;
         }
         char line[32];
         const int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-        if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
+        if (read_only || ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
             /* read-only (another user's file) or a full disk: the lock holds; the pid is only
              * for a message */
         }
@@ -795,6 +804,7 @@ int main(int argc, char **argv)
         default: usage(stderr, &o); return 2;
         }
     }
+    if (!cxr_threads_ok("cxr-train", o.compute.threads)) return 2;
     if (optind != argc - 1) {
         fprintf(stderr, "cxr-train: expected one STORE.h5 argument (see --help)\n");
         return 2;

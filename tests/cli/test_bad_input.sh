@@ -186,11 +186,13 @@ expect_err "--split: expected train, val or test, got 'tset'"
 # a default thread count past what --threads takes (OMP_NUM_THREADS=100000 crashed libgomp in
 # cxr-pack): refused naming the variable; --threads given, it is not read
 OMP_NUM_THREADS=100000 expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32
-expect_err "cxr-pack: OMP_NUM_THREADS asks for 100000 threads, outside the 1..1024 that --threads takes"
+expect_err "cxr-pack: the default thread count (OMP_NUM_THREADS, else the cores) is 100000, outside the 1..1024 that --threads takes"
 OMP_NUM_THREADS=100000 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5"
-expect_err "cxr-eval: OMP_NUM_THREADS asks for 100000 threads"
+expect_err "cxr-eval: the default thread count (OMP_NUM_THREADS, else the cores) is 100000"
 OMP_NUM_THREADS=100000 expect_rc 2 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/test/NORMAL"
-expect_err "cxr-predict: OMP_NUM_THREADS asks for 100000 threads"
+expect_err "cxr-predict: the default thread count (OMP_NUM_THREADS, else the cores) is 100000"
+OMP_NUM_THREADS=1500 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --epochs 1 --no-checkpoint
+expect_err "cxr-train: the default thread count (OMP_NUM_THREADS, else the cores) is 1500"
 OMP_NUM_THREADS=100000 expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 2 --quiet
 # options that only qualify another are refused alone rather than ignored, contradictory ones
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --monitor-log "$WORK/m.jsonl"
