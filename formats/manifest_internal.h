@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cxr_hash.h"
 #include "cxr_manifest.h"
 
 /* One distinct string. Keys live in the table's arena, NUL-terminated, at offset off. */
@@ -28,9 +29,6 @@ typedef struct {
     size_t arena_len, arena_cap;
 } cxr_strtab;
 
-/* FNV-1a 64 of n bytes (offset 14695981039346656037, prime 1099511628211): the table's hash
- * and the id hash manifest splits are stratified by (specs/store.md, "Manifest inputs"). */
-uint64_t cxr_fnv1a64(const char *s, size_t n);
 /* Free the entries and the arena; leaves the table zeroed. */
 void cxr_strtab_free(cxr_strtab *t);
 /* The NUL-terminated key of an entry (in the arena: valid until the next insertion). */

@@ -6,16 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t cxr_fnv1a64(const char *s, size_t n)
-{
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 void cxr_strtab_free(cxr_strtab *t)
 {
     free(t->e);

@@ -30,7 +30,8 @@ struct cxr_store_writer {
     int32_t *labels;
     char **paths;
     int64_t cap;
-    uint64_t *where; /* [2 x shard]: address and size of each chunk, address 0 when unknown */
+    uint64_t *where; /* the split's shard index: [2 x shard] address and size of each chunk
+                      * (address 0 until end_split looks it up: chunk_is_at) */
     int64_t cap_where;
     uint8_t *check; /* scratch for chunk_is_at */
     int64_t *class_counts;
@@ -378,7 +379,6 @@ cxr_status cxr_store_writer_put_hashes(cxr_store_writer *w, const uint64_t *file
 cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
 {
     cxr_status st = CXR_OK;
-    uint64_t *index = NULL;
     if (!w || w->finished || w->group < 0)
         return cxr_set_error(CXR_E_ARG, "end_split: no split open");
     int S = w->opt.pp.size;
@@ -387,9 +387,7 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
         st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "/%s/images extent", w->split);
         goto bail;
     }
-    index = calloc((size_t)(w->n_shards ? w->n_shards : 1) * 2, sizeof *index);
-    if (!index) CXR_THROW(CXR_E_NOMEM, "%s: shard index", w->path);
-    for (int64_t k = 0; k < w->n_shards; k++) {
+    for (int64_t k = 0; k < w->n_shards; k++) { /* the index: put_chunk's, its gaps looked up */
         hsize_t off[3] = { (hsize_t)(k * w->opt.shard), 0, 0 };
         unsigned mask = 0;
         haddr_t addr = w->where[2 * k];
@@ -403,8 +401,8 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
         if (addr % CXR_STORE_ALIGN != 0)
             CXR_THROW(CXR_E_INTERNAL, "%s: /%s chunk %lld at offset %llu is not %d-aligned", w->tmp,
                       w->split, (long long)k, (unsigned long long)addr, CXR_STORE_ALIGN);
-        index[2 * k] = (uint64_t)addr;
-        index[2 * k + 1] = (uint64_t)size;
+        w->where[2 * k] = (uint64_t)addr;
+        w->where[2 * k + 1] = (uint64_t)size;
     }
     hsize_t n1[1] = { (hsize_t)w->count };
     hsize_t c1[1] = { (hsize_t)w->n_classes };
@@ -415,7 +413,7 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
         cxr_h5_write_checked(w->group, "class_counts", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, c1,
                              w->class_counts) < 0 ||
         cxr_h5_write_checked(w->group, "shard_index", H5T_STD_U64LE, H5T_NATIVE_UINT64, 2, ix,
-                             index) < 0) {
+                             w->where) < 0) {
         st = cxr_hdf5_error(CXR_E_IO, w->tmp, "writing /%s metadata", w->split);
         goto bail;
     }
@@ -431,7 +429,6 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
     w->images = w->group = -1;
     free_split_rows(w);
 bail:
-    free(index);
     return st;
 }
 

@@ -19,6 +19,7 @@
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
 #include "cxr_files.h"
+#include "cxr_hash.h"
 #include "cxr_parse.h"
 #include "cxr_cuda.h"
 #include "cxr_tmpfile.h"
@@ -450,10 +451,8 @@ static int lock_one(const char *model, int slot, long *holder)
     if (strlen(base) <= 200) {
         n = snprintf(lp, cap, "%.*s.%s.cxr-lock", dir_len, p, base);
     } else { /* NAME_MAX is 255: the first 200 bytes and the whole name's FNV-1a */
-        uint64_t h = 1469598103934665603ull;
-        for (const char *c = base; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
         n = snprintf(lp, cap, "%.*s.%.200s-%016llx.cxr-lock", dir_len, p, base,
-                     (unsigned long long)h);
+                     (unsigned long long)cxr_fnv1a64(base, strlen(base)));
     }
     free(real);
     if (n < 0 || (size_t)n >= cap) return lp[0] = 0, 1;

@@ -31,8 +31,8 @@ typedef enum { CXR_DEVICE_CPU = 0, CXR_DEVICE_CUDA = 1 } cxr_device_kind;
 /* The device cxr_device_open chose. */
 typedef struct {
     cxr_device_kind kind;
-    int index;      /* CUDA: the GPU's index (the monitor takes NVML's device of that index,
-                       which may be another GPU: specs/log.md, "Samples file"); CPU: -1 */
+    int index;      /* CUDA: the GPU's index (the monitor finds it in NVML by its PCI bus id:
+                       specs/log.md, "Samples file"); CPU: -1 */
     char desc[64];  /* for logs: "cpu (2 threads)", "cuda:0" */
     char note[512]; /* the line a tool prints about the device, "" for none: on a GPU, the GPU
                        and its library versions; under "auto", why a GPU that is there could
