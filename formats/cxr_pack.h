@@ -32,7 +32,10 @@ typedef struct {
 } cxr_pack_split;
 
 typedef struct {
-    char *split, *path, *reason;
+    char *split; /* "train", "val", "test"; "" for a manifest row */
+    char *path;  /* recorded in the store: relative to the source root for a tree's skip (shown
+                   * under it), a manifest row's id or "<manifest>:<line>" */
+    char *reason;
 } cxr_pack_skip;
 
 typedef struct {

@@ -204,6 +204,22 @@ static int64_t *ring_slots(pack_ctx *c, int64_t g)
     return c->ring_items + (g % c->n_ring) * c->shard;
 }
 
+/* A planning skip as the user can open it: a tree's skips (those with a split) are relative to
+ * plan->source and shown under it, like the decoder's skips; a manifest's name a row. Malloc'd
+ * (NULL when out of memory). */
+static char *skip_shown(const cxr_pack_plan *plan, const cxr_pack_skip *sk)
+{
+    const int tree = sk->split[0] && plan->source;
+    const size_t n = (tree ? strlen(plan->source) + 1 : 0) + strlen(sk->path) + 1;
+    char *s = malloc(n);
+    if (!s) return NULL;
+    if (tree)
+        snprintf(s, n, "%s/%s", plan->source, sk->path);
+    else
+        memcpy(s, sk->path, n);
+    return s;
+}
+
 /* Create the store and record the planning skips (calling thread only): in the first round,
  * while the other threads decode, instead of before it (~2 ms of HDF5 setup per run). */
 static cxr_status writer_open(pack_ctx *c)
@@ -218,7 +234,12 @@ static cxr_status writer_open(pack_ctx *c)
     for (int64_t k = 0; k < plan->n_skipped; k++) {
         const cxr_pack_skip *sk = &plan->skipped[k];
         c->sum->skipped++;
-        if (opt->on_skip) opt->on_skip(opt->ctx, sk->split, sk->path, sk->reason);
+        if (opt->on_skip) {
+            char *shown = skip_shown(plan, sk);
+            if (!shown) CXR_THROW(CXR_E_NOMEM, "out of memory");
+            opt->on_skip(opt->ctx, sk->split, shown, sk->reason);
+            free(shown);
+        }
         CXR_TRY(cxr_store_writer_add_skipped(c->writer, sk->split, sk->path, sk->reason));
     }
 bail:
@@ -639,10 +660,14 @@ static cxr_status ctx_init(pack_ctx *c)
     c->n_ring = 2 * c->window + 2;
     if (opt->strict && plan->n_skipped > 0) {
         const cxr_pack_skip *k = &plan->skipped[0];
+        char *shown = skip_shown(plan, k);
+        if (!shown) return cxr_set_error(CXR_E_NOMEM, "out of memory");
         c->sum->skipped = 1;
-        if (opt->on_skip) opt->on_skip(opt->ctx, k->split, k->path, k->reason);
-        return cxr_set_error(CXR_E_DECODE, "%s: %s (--strict: stopping at the first skip)", k->path,
-                             k->reason);
+        if (opt->on_skip) opt->on_skip(opt->ctx, k->split, shown, k->reason);
+        cxr_set_error(CXR_E_DECODE, "%s: %s (--strict: stopping at the first skip)", shown,
+                      k->reason);
+        free(shown);
+        return CXR_E_DECODE;
     }
     return CXR_OK;
 }

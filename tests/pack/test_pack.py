@@ -244,6 +244,9 @@ def case_bad_inputs(tmp):
         check(len(lines) == 1, "one skip line for %s (got %s)" % (name, lines))
         if lines and why:
             check(why in lines[0], "%s reason mentions '%s': %s" % (name, why, lines[0]))
+        # named as it can be opened: under SRC like the decoder's skips, not relative to it
+        shown = lines[0][len("cxr-pack: skip "):].split(": ")[0] if lines else ""
+        check(os.path.lexists(shown), "%s named by a path that exists: %s" % (name, shown))
     for sysf in (".DS_Store", "Thumbs.db"):
         check(sysf not in se, "%s ignored silently" % sysf)
     skipped = h5data(out, "/skipped/path")
