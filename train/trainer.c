@@ -710,6 +710,20 @@ static cxr_status resumed_best_path(const train_run *r, char *buf, size_t cap)
     return cxr_train_best_path(from, buf, cap);
 }
 
+/* The file that holds the best epoch's model, "" when none does: this run's best model when
+ * this run found it, else (a resume whose best epoch came before it) the resumed run's. */
+static void best_model_now(const train_run *r, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (r->rc.best_epoch <= 0) return;
+    if (r->rc.best_epoch > r->rc.start_epoch) {
+        snprintf(buf, cap, "%s", r->best_path);
+        return;
+    }
+    if (r->o->io.resume_path && resumed_best_path(r, buf, cap) != CXR_OK) buf[0] = '\0';
+    if (buf[0] && access(buf, F_OK) != 0) buf[0] = '\0';
+}
+
 /* Selection asked for by an option is refused where it cannot be made; a resumed checkpoint's
  * is dropped with a warning (the run goes on: this store is what there is). Patience needs
  * selection. */
@@ -1610,13 +1624,13 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
              * without --patience trains nothing) and the log says so */
             if (e == r.rc.start_epoch && e > 0 && r.rc.ck_stopped_patience != r.rc.patience)
                 CXR_TRY(record_stop(&r, e));
+            char at[4096];
+            best_model_now(&r, at, sizeof at);
             note(o,
                  "early stopping after epoch %d: no better %s for %d epochs (--patience %d); the "
                  "best is epoch %d (%.6g)%s%s",
                  e, cxr_select_name(r.rc.select), since_best(&r.rc, e), r.rc.patience,
-                 r.rc.best_epoch, r.rc.best_value,
-                 r.best_path[0] && r.rc.best_epoch > 0 ? ", in " : "",
-                 r.rc.best_epoch > 0 ? r.best_path : "");
+                 r.rc.best_epoch, r.rc.best_value, at[0] ? ", in " : "", at);
             break;
         }
         if (o->cb.interrupted && *o->cb.interrupted) { /* e.g. while the last epoch was saved */

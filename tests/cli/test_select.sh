@@ -161,6 +161,14 @@ assert all("stopped" not in x for x in e[:-1])' "$WORK/p.jsonl" || fail "patienc
 expect_rc 0 $T $P --resume "$WORK/p.h5" --no-checkpoint --log "$WORK/p2.jsonl"
 expect_err "early stopping after epoch $n"
 ! grep -q '"type":"epoch"' "$WORK/p2.jsonl" || fail "a stopped run trained again on resume"
+# the stop names the file that holds the best epoch: the resumed run's best model, also when
+# resumed into another checkpoint (whose best model this run never wrote)
+grep -q "early stopping after epoch $n: .*, in $WORK/p.best.h5\$" "$WORK/err" \
+    || fail "the stop does not name p.best.h5: $(cat "$WORK/err")"
+expect_rc 0 $T $P --resume "$WORK/p.h5" --checkpoint "$WORK/pr.h5"
+[ ! -e "$WORK/pr.best.h5" ] || fail "a resume that trained nothing wrote a best model"
+grep -q "early stopping after epoch $n: .*, in $WORK/p.best.h5\$" "$WORK/err" \
+    || fail "the stop names a best model that is not there: $(cat "$WORK/err")"
 # a larger patience continues it, as an uninterrupted run with that patience
 expect_rc 0 $T $P --patience 100 --log "$WORK/q.jsonl" --no-checkpoint
 expect_rc 0 $T $P --patience 100 --resume "$WORK/p.h5" --no-checkpoint --log "$WORK/p.jsonl"
