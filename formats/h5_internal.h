@@ -82,7 +82,9 @@ herr_t cxr_h5_attr_put_i32(hid_t obj, const char *name, int32_t value);
 herr_t cxr_h5_attr_put_f64(hid_t obj, const char *name, double value);
 /* Readers: 1 found and read, 0 absent, -1 present but not of that kind (an integer, a float,
  * a fixed-length string: a variable-length string is refused unread) or unreadable.
- * cxr_h5_attr_get_str returns a malloc'd string in *out. */
+ * cxr_h5_attr_get_str returns a malloc'd string in *out, or -2 for a string of more than
+ * CXR_H5_STR_MAX bytes (left unread: no attribute of ours is near it). */
+#define CXR_H5_STR_MAX (1u << 20)
 int cxr_h5_attr_get_str(hid_t obj, const char *name, char **out);
 int cxr_h5_attr_get_i64(hid_t obj, const char *name, int64_t *out);
 int cxr_h5_attr_get_f64(hid_t obj, const char *name, double *out);

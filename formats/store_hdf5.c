@@ -445,7 +445,12 @@ int cxr_h5_attr_get_str(hid_t obj, const char *name, char **out)
     if (r <= 0) return r;
     hid_t ft = H5Aget_type(a);
     size_t len = ft >= 0 ? H5Tget_size(ft) : 0;
-    char *v = len >= 1 && len <= (1u << 20) ? calloc(len + 1, 1) : NULL;
+    if (len > CXR_H5_STR_MAX) {
+        if (ft >= 0) H5Tclose(ft);
+        H5Aclose(a);
+        return -2;
+    }
+    char *v = len >= 1 ? calloc(len + 1, 1) : NULL;
     herr_t rc = v ? H5Aread(a, ft, v) : -1;
     hid_t es = rc < 0 ? H5Eget_current_stack() : -1;
     if (ft >= 0) H5Tclose(ft);

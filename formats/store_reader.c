@@ -110,6 +110,9 @@ bail:
 static cxr_status attr_error(const cxr_store *s, int r, const char *name, const char *kind)
 {
     if (r == 0) return cxr_set_error(CXR_E_FORMAT, "%s: missing attribute '%s'", s->path, name);
+    if (r == -2)
+        return cxr_set_error(CXR_E_FORMAT, "%s: attribute '%s' is a string of more than %u bytes",
+                             s->path, name, CXR_H5_STR_MAX);
     return cxr_hdf5_error(CXR_E_FORMAT, s->path,
                           "attribute '%s' is unreadable (damaged, or not %s)", name, kind);
 }

@@ -415,7 +415,7 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "epoch", v = m->epoch;
     else if (m->epochs < 1)
         bad = "epochs", v = m->epochs;
-    else if (m->step < 0)
+    else if (m->step < m->epoch) /* every epoch takes a step at least */
         bad = "step", v = (double)m->step;
     else if (m->batch < 1 || m->batch > 65536)
         bad = "batch", v = m->batch;
@@ -457,6 +457,11 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
                                       ? m->epoch - m->average_from + 1
                                       : 0))
         bad = "average_count", v = m->average_count;
+    if (bad && !strcmp(bad, "step") && m->step >= 0)
+        return cxr_set_error(CXR_E_FORMAT,
+                             "%s: checkpoint attribute 'step': %lld, fewer than its %d epoch(s) "
+                             "(each epoch takes a step at least)",
+                             path, (long long)m->step, m->epoch);
     if (bad) return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint attribute '%s': %g", path, bad, v);
     cxr_augment_params aug;
     if (cxr_augment_parse(m->augment, &aug) != CXR_OK)
@@ -531,6 +536,32 @@ bail:
     return st;
 }
 
+/* The string attributes read_meta_open reads: one longer than CXR_H5_STR_MAX is refused here,
+ * by name and size, rather than said "unreadable" where it is read. */
+static const char *const meta_strings[] = {
+    "format",    "augment", "threshold_split", "schedule",     "recipe",    "select", "stopped",
+    "precision", "store",   "tool_version",    "params_dtype", "normalize", "head"
+};
+
+static cxr_status check_string_sizes(hid_t f, const char *path)
+{
+    for (size_t i = 0; i < sizeof meta_strings / sizeof *meta_strings; i++) {
+        H5A_info_t info;
+        if (H5Aexists(f, meta_strings[i]) <= 0 ||
+            H5Aget_info_by_name(f, ".", meta_strings[i], &info, H5P_DEFAULT) < 0) {
+            H5Eclear2(H5E_DEFAULT); /* absent or damaged: said where it is read */
+            continue;
+        }
+        if (info.data_size > CXR_H5_STR_MAX)
+            return cxr_set_error(CXR_E_FORMAT,
+                                 "%s: checkpoint attribute '%s' holds %llu bytes, more than the "
+                                 "%u a string attribute may",
+                                 path, meta_strings[i], (unsigned long long)info.data_size,
+                                 CXR_H5_STR_MAX);
+    }
+    return CXR_OK;
+}
+
 static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta *meta)
 {
     cxr_status st = CXR_OK;
@@ -549,6 +580,7 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     if (r == 0)
         return cxr_set_error(CXR_E_FORMAT, "%s: not a cxr checkpoint (no format_version)", path);
     int legacy = ver == 1; /* read for compatibility: no checksums, variable-length strings */
+    if ((st = check_string_sizes(f, path)) != CXR_OK) return st;
     if ((r = get_str(f, "format", fmt, sizeof fmt, legacy)) < 0)
         return cxr_hdf5_error(CXR_E_FORMAT, path,
                               "checkpoint attribute 'format' is unreadable (damaged, or not a "
@@ -595,8 +627,9 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
 #undef NEED
     /* optional (older checkpoints lack them), but not damaged */
     const int has_thr = get_num(f, "threshold", H5T_NATIVE_DOUBLE, &thr, 1);
-    if (get_num(f, "threads", H5T_NATIVE_INT32, &threads, 1) < 0 || has_thr < 0)
-        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'threads' or 'threshold' is unreadable");
+    if (has_thr < 0) CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'threshold' is unreadable");
+    if (get_num(f, "threads", H5T_NATIVE_INT32, &threads, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'threads' is unreadable");
     /* CLAHE checkpoints since 0.4 name their clip limit; one without it used CXR_CLAHE_CLIP */
     if (get_num(f, "clahe_clip", H5T_NATIVE_DOUBLE, &clip, 1) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'clahe_clip' is unreadable");
@@ -612,11 +645,11 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     /* since 0.13; a file without it trained without mixup */
     if (get_num(f, "mixup", H5T_NATIVE_DOUBLE, &meta->mixup, 1) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'mixup' is unreadable");
-    if (get_num(f, "weight_decay", H5T_NATIVE_DOUBLE, &wd, 1) < 0 ||
-        get_str(f, "threshold_split", meta->threshold_split, sizeof meta->threshold_split, legacy) <
-            0)
-        CXR_THROW_H5(CXR_E_FORMAT,
-                     "checkpoint attribute 'weight_decay' or 'threshold_split' is unreadable");
+    if (get_num(f, "weight_decay", H5T_NATIVE_DOUBLE, &wd, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'weight_decay' is unreadable");
+    if (get_str(f, "threshold_split", meta->threshold_split, sizeof meta->threshold_split, legacy) <
+        0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'threshold_split' is unreadable");
     if (!has_thr) meta->threshold_split[0] = 0; /* where no threshold is, none was chosen */
     if ((r = get_str(f, "schedule", meta->schedule, sizeof meta->schedule, legacy)) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'schedule' is unreadable");
@@ -649,10 +682,10 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     }
     /* absent in files written before weight averaging: none; average_count with /average */
     int32_t afrom = 0, acount = 0;
-    if (get_num(f, "average_from", H5T_NATIVE_INT32, &afrom, 1) < 0 ||
-        get_num(f, "average_count", H5T_NATIVE_INT32, &acount, 1) < 0)
-        CXR_THROW_H5(CXR_E_FORMAT,
-                     "checkpoint attribute 'average_from' or 'average_count' is unreadable");
+    if (get_num(f, "average_from", H5T_NATIVE_INT32, &afrom, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'average_from' is unreadable");
+    if (get_num(f, "average_count", H5T_NATIVE_INT32, &acount, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'average_count' is unreadable");
     meta->average_from = afrom;
     meta->average_count = acount;
     /* absent in files written before it: 0, the loader's window they were trained with */
@@ -664,9 +697,10 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     /* informational (a resume compares it): a name this version does not know is kept */
     if (get_str(f, "precision", meta->precision, sizeof meta->precision, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'precision' is unreadable");
-    if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0 ||
-        get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
-        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' or 'tool_version' is unreadable");
+    if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' is unreadable");
+    if (get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'tool_version' is unreadable");
     if (meta->weights_only) { /* parameters as float32 or bfloat16 */
         char dt[16] = "";
         if (get_str(f, "params_dtype", dt, sizeof dt, 0) <= 0 ||

@@ -51,7 +51,7 @@ static void fill_meta(cxr_checkpoint_meta *m, const cxr_model_config *c)
     m->epochs = 4;
     m->batch = N;
     m->threads = 2;
-    m->epoch = 1;
+    m->epoch = 0; /* the model takes no step here: it has trained no epoch */
     m->step = 0;
     m->seed = 7;
     m->threshold = 0.4375;

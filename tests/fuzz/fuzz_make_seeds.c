@@ -123,6 +123,7 @@ static void make_checkpoint(const char *out)
     snprintf(path, sizeof path, "%s/averaged.h5", dir);
     meta.has_run = 1;
     meta.epoch = 1;
+    cxr_model_set_step(m, 1); /* an epoch takes a step at least: else the file is refused */
     snprintf(meta.recipe, sizeof meta.recipe, "standard");
     snprintf(meta.schedule, sizeof meta.schedule, "constant");
     snprintf(meta.select, sizeof meta.select, "none");

@@ -121,6 +121,7 @@ typedef enum {
     V_NO_NORMALIZE,
     V_NO_IMAGES,
     V_VLEN_ATTR,
+    V_LONG_ATTR,
     V_V1,
     V_UNCHECKED,
     V_CROP_NAN,
@@ -227,6 +228,15 @@ static void damage(hid_t f, variant v)
     case V_NO_NORMALIZE: REQUIRE(H5Adelete(f, "normalize") >= 0); break;
     case V_NO_IMAGES: REQUIRE(H5Ldelete(f, "/val/images", H5P_DEFAULT) >= 0); break;
     case V_VLEN_ATTR: set_str_attr(f, "source", "/synthetic/root", 1); break;
+    case V_LONG_ATTR: { /* an intact string past the reader's bound: said so, not "damaged" */
+        char *big = malloc(2u << 20);
+        REQUIRE(big != NULL);
+        memset(big, 'S', (2u << 20) - 1);
+        big[(2u << 20) - 1] = '\0';
+        set_str_attr(f, "source", big, 0);
+        free(big);
+        break;
+    }
     case V_V1: /* what version 1 looked like at its root */
         set_str_attr(f, "format", "cxr-store", 1);
         set_int_attr(f, "format_version", 1);
@@ -348,6 +358,8 @@ int main(int argc, char **argv)
     /* strings from the unchecked global heap are not read; data without a checksum is refused */
     expect(good, V_VLEN_ATTR, "vlen", CXR_E_FORMAT,
            "attribute 'source' is unreadable (damaged, or not a fixed-length string)");
+    expect(good, V_LONG_ATTR, "longattr", CXR_E_FORMAT,
+           "attribute 'source' is a string of more than 1048576 bytes");
     expect(good, V_V1, "v1", CXR_E_VERSION,
            "found format_version 1 with a variable-length 'format' string (as cxr-store version 1 "
            "wrote), expected cxr-store version 2: re-pack it with this cxr-pack");

@@ -192,14 +192,14 @@ int main(void)
     cxr_model *a, *b;
     CHECK_OK(cxr_model_create(&a, &cfg, be));
 
-    /* two training steps so that Adam's m, v and t are not trivial */
+    /* four training steps (one an epoch at least) so that Adam's m, v and t are not trivial */
     float x[4 * 16 * 16];
     int32_t y[4] = { 0, 1, 1, 0 };
     for (int i = 0; i < 4 * 16 * 16; i++) x[i] = sinf(0.37f * (float)i);
     cxr_adam_params adam;
     cxr_adam_defaults(&adam);
     adam.lr = 0.001f;
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < 4; s++) {
         CHECK_OK(cxr_model_forward(a, x, 4, 1));
         CHECK_OK(cxr_model_loss_backward(a, y, NULL, 4, NULL));
         CHECK_OK(cxr_model_step(a, &adam));
@@ -217,8 +217,8 @@ int main(void)
     CHECK(blocks_equal(a, b, CXR_BLOCK_PARAMS));
     CHECK(blocks_equal(a, b, CXR_BLOCK_ADAM_M));
     CHECK(blocks_equal(a, b, CXR_BLOCK_ADAM_V));
-    CHECK(cxr_model_get_step(b) == 2);
-    CHECK(got.epoch == 3 && got.epochs == 26 && got.batch == 4 && got.step == 2);
+    CHECK(cxr_model_get_step(b) == 4);
+    CHECK(got.epoch == 3 && got.epochs == 26 && got.batch == 4 && got.step == 4);
     CHECK(got.seed == 12345678901ull);
     CHECK(got.adam.lr == 0.001f);
     CHECK(got.threshold == 0.4375);
@@ -341,6 +341,28 @@ int main(void)
         CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
         CHECK(strstr(cxr_last_error(), widened[k]) != NULL);
     }
+    /* an intact string attribute past the reader's bound is refused by name and size (it was
+     * "'store' or 'tool_version' is unreadable") */
+    {
+        REQUIRE(system(cmd) == 0);
+        const size_t n = 2u << 20;
+        char *big = malloc(n);
+        REQUIRE(big != NULL);
+        memset(big, '/', n - 1);
+        big[n - 1] = '\0';
+        h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t t = H5Tcopy(H5T_C_S1), sp1 = H5Screate(H5S_SCALAR);
+        REQUIRE(h >= 0 && H5Tset_size(t, n) >= 0 && H5Adelete(h, "store") >= 0);
+        hid_t a = H5Acreate2(h, "store", t, sp1, H5P_DEFAULT, H5P_DEFAULT);
+        REQUIRE(a >= 0 && H5Awrite(a, t, big) >= 0);
+        H5Aclose(a);
+        H5Sclose(sp1);
+        H5Tclose(t);
+        H5Fclose(h);
+        free(big);
+        CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "attribute 'store' holds 2097152 bytes") != NULL);
+    }
 
     /* version 2 checksums every tensor */
     {
@@ -440,6 +462,13 @@ int main(void)
     CHECK_OK(cxr_checkpoint_read_meta(path, &got));
     CHECK(got.epoch == 4);
     cxr_checkpoint_meta_free(&got);
+    /* more epochs than steps (4) is no run's file: refused as the file's fault, naming 'step'
+     * (a resume blamed the options, exit 2; eval and predict took it) */
+    meta.epoch = 5;
+    CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
+    CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "'step': 4, fewer than its 5 epoch(s)") != NULL);
+    meta.epoch = 4;
     CHECK(!own_temporaries_left());
     CHECK(got.model.head == CXR_HEAD_FLATTEN && got.model.input_pool == 1);
 
@@ -452,6 +481,7 @@ int main(void)
         CHECK_OK(cxr_model_create(&g, &gc, be));
         cxr_checkpoint_meta gm;
         fill_meta(&gm, &gc);
+        gm.epoch = 0; /* a model that took no step has trained no epoch */
         CHECK_OK(cxr_checkpoint_save(bad, g, &gm));
         CHECK_OK(cxr_checkpoint_open_model(bad, be, 1, 2, &g2, &got));
         CHECK(got.model.head == CXR_HEAD_GAP && blocks_equal(g, g2, CXR_BLOCK_PARAMS));
@@ -585,6 +615,7 @@ int main(void)
         CHECK_OK(cxr_model_logits(t, l1, 8));
         cxr_checkpoint_meta bm;
         fill_meta(&bm, &bc);
+        bm.epoch = 0; /* a model that took no step has trained no epoch */
         CHECK_OK(cxr_checkpoint_save(bad, t, &bm));
         CHECK_OK(cxr_checkpoint_open_model(bad, be2, 8, 2, &e, &got));
         CHECK_OK(cxr_model_forward(e, xb, 8, 0));
