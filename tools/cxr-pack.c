@@ -270,7 +270,7 @@ static void warn_val_split(const cxr_pack_plan *plan, double fraction)
  * a class only val/ or test/ has, every image of it skipped) cannot be learnt: its class weight
  * is 0 and cxr-train refuses the store. Said for each (the first 10 named), unless
  * warn_val_split already said it of a class --val-fraction emptied. */
-static void warn_untrainable(const char *out, int carved, int64_t planned_train)
+static void warn_untrainable(const char *out, int carved, int manifest, int64_t planned_train)
 {
     cxr_store *w = NULL;
     cxr_split_info tr, va;
@@ -297,8 +297,11 @@ static void warn_untrainable(const char *out, int carved, int64_t planned_train)
             fputs("cxr-pack: warning: class '", stderr);
             cxr_fputs_escaped(cxr_store_class_name(w, c), stderr);
             fputs("' has no image in train: a model cannot learn it (its class weight is 0), "
-                  "and cxr-train refuses the store; add its training images, or remove its "
-                  "folders\n",
+                  "and cxr-train refuses the store; ",
+                  stderr);
+            fputs(manifest ? "its images failed (see above): mend them, or remove its rows "
+                             "from the manifest\n"
+                           : "add its training images, or remove its folders\n",
                   stderr);
         }
     if (more) fprintf(stderr, "cxr-pack: warning: ... and %d more such classes\n", more);
@@ -631,7 +634,7 @@ int main(int argc, char **argv)
     int64_t planned_train = 0;
     for (int sp = 0; sp < plan.n_splits; sp++)
         if (!strcmp(plan.splits[sp].name, "train")) planned_train = plan.splits[sp].n;
-    warn_untrainable(out, val_fraction > 0 && !mcli.manifest, planned_train);
+    warn_untrainable(out, val_fraction > 0 && !mcli.manifest, mcli.manifest != NULL, planned_train);
     if (sum.hashed && (!quiet || sum.dup_file.groups > 0 || sum.dup_pixels.groups > 0)) {
         /* (--quiet: only when there are some) */
         char line[1024];

@@ -307,6 +307,15 @@ def case_dropped(tmp):
           "class 42 without images dropped (%d: %s)" % (rc, se))
     counts = [int(x) for x in h5data(out, "/train/class_counts")] if rc == 0 else []
     check(len(counts) == 2 and min(counts) > 0, "no empty class: %s" % counts)
+    # class 5's images all there but none a JPEG: found in pass 2, failing at decode, so the
+    # class stays with no image; the warning says what to do in manifest terms (it said "remove
+    # its folders", which a manifest has none of)
+    for f in found("b5"):
+        open(f, "wb").write(b"not a jpeg\n")
+    rc, so, se = pack(csv, img, out)
+    check(rc == 0, "pack with class 5 undecodable (%d: %s)" % (rc, se))
+    check("class '5' has no image in train" in se and "remove its rows from the manifest" in se
+          and "folders" not in se, "the warning fits a manifest: %s" % se)
 
 
 def case_many_skips(tmp):
