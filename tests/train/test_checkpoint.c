@@ -62,6 +62,18 @@ static void fill_meta(cxr_checkpoint_meta *m, const cxr_model_config *c)
     snprintf(m->tool_version, sizeof m->tool_version, "test");
 }
 
+/* Replace the root attribute `name` of file with one of this type and space holding data. */
+static void replace_attr(const char *file, const char *name, hid_t type, hid_t space,
+                         const void *data)
+{
+    hid_t h = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(h >= 0 && H5Adelete(h, name) >= 0);
+    hid_t a = H5Acreate2(h, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(a >= 0 && H5Awrite(a, type, data) >= 0);
+    H5Aclose(a);
+    H5Fclose(h);
+}
+
 static int blocks_equal(cxr_model *a, cxr_model *b, cxr_block which)
 {
     size_t n = cxr_model_n_params(a);
@@ -350,15 +362,11 @@ int main(void)
         REQUIRE(big != NULL);
         memset(big, '/', n - 1);
         big[n - 1] = '\0';
-        h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
         hid_t t = H5Tcopy(H5T_C_S1), sp1 = H5Screate(H5S_SCALAR);
-        REQUIRE(h >= 0 && H5Tset_size(t, n) >= 0 && H5Adelete(h, "store") >= 0);
-        hid_t a = H5Acreate2(h, "store", t, sp1, H5P_DEFAULT, H5P_DEFAULT);
-        REQUIRE(a >= 0 && H5Awrite(a, t, big) >= 0);
-        H5Aclose(a);
+        REQUIRE(H5Tset_size(t, n) >= 0);
+        replace_attr(bad, "store", t, sp1, big);
         H5Sclose(sp1);
         H5Tclose(t);
-        H5Fclose(h);
         free(big);
         CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
         CHECK(strstr(cxr_last_error(), "attribute 'store' holds 2097152 bytes") != NULL);
@@ -438,19 +446,14 @@ int main(void)
         cxr_checkpoint_meta_free(&got);
         /* a version 1 string attribute that is an array of 64 strings: refused, not read over
          * the one pointer it fits in (cxr-predict, -eval and -export crashed on such a file) */
-        hid_t h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
-        REQUIRE(h >= 0 && H5Adelete(h, "format") >= 0);
         const char *many[64];
         for (int k = 0; k < 64; k++) many[k] = "cxr-checkpoint";
         hsize_t n64 = 64;
         hid_t vt = H5Tcopy(H5T_C_S1), sp = H5Screate_simple(1, &n64, NULL);
         H5Tset_size(vt, H5T_VARIABLE);
-        hid_t at = H5Acreate2(h, "format", vt, sp, H5P_DEFAULT, H5P_DEFAULT);
-        REQUIRE(at >= 0 && H5Awrite(at, vt, many) >= 0);
-        H5Aclose(at);
+        replace_attr(bad, "format", vt, sp, many);
         H5Sclose(sp);
         H5Tclose(vt);
-        H5Fclose(h);
         CHECK(cxr_checkpoint_load(bad, e, NULL) == CXR_E_FORMAT);
         CHECK(strstr(cxr_last_error(), "format") != NULL);
         cxr_model_destroy(e);
