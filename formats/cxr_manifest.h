@@ -85,8 +85,7 @@ int cxr_manifest_is_header_row(const cxr_manifest_columns *cols, const cxr_csv_f
 int cxr_label_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 /* ---------------------------------------------------------------- exploration */
-#define CXR_EXPLORE_TOP         20
-#define CXR_EXPLORE_MAX_COLUMNS 64
+#define CXR_EXPLORE_TOP 20
 
 typedef struct {
     char *label; /* original label id (owned by the stats) */
@@ -98,11 +97,10 @@ typedef struct {
     int64_t rows;                 /* data records, header excluded, malformed included */
     int64_t malformed;            /* malformed lines (not otherwise counted) */
     int64_t first_malformed_line; /* 0 if none */
-    int n_columns;                /* header columns (at most CXR_EXPLORE_MAX_COLUMNS kept) */
-    char *column_names[CXR_EXPLORE_MAX_COLUMNS]; /* owned */
-    int64_t missing[CXR_EXPLORE_MAX_COLUMNS];    /* empty or "None" per column, over the
-                                                      rows of the header's width (others are
-                                                      malformed) */
+    int n_columns;                /* header columns, all of them (since 0.14; 64 at most before) */
+    char **column_names;          /* [n_columns], owned */
+    int64_t *missing;             /* [n_columns]: empty or "None" per column, over the rows of
+                                     the header's width (others are malformed); owned */
     int has_label;                        /* 0 for a manifest without a label column (test.csv) */
     int64_t n_classes;                    /* distinct non-missing labels */
     int n_top;                            /* <= CXR_EXPLORE_TOP */

@@ -14,7 +14,9 @@ void cxr_manifest_stats_free(cxr_manifest_stats *st)
 {
     if (!st) return;
     free(st->source);
-    for (int i = 0; i < st->n_columns; i++) free(st->column_names[i]);
+    for (int i = 0; st->column_names && i < st->n_columns; i++) free(st->column_names[i]);
+    free(st->column_names);
+    free(st->missing);
     for (int i = 0; i < st->n_top; i++) free(st->top[i].label);
     memset(st, 0, sizeof *st);
 }
@@ -59,11 +61,13 @@ cxr_status cxr_manifest_explore(cxr_manifest_stats *out, const char *path, int s
     if (!(out->source = strdup(path))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
     CXR_TRY(cxr_manifest_read_header(r, &f, &n));
     CXR_TRY(cxr_manifest_columns_find(&cols, f, n, path, 1, 0));
-    for (int i = 0; i < n && i < CXR_EXPLORE_MAX_COLUMNS; i++) {
+    out->column_names = calloc((size_t)n, sizeof *out->column_names);
+    out->missing = calloc((size_t)n, sizeof *out->missing);
+    if (!out->column_names || !out->missing) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+    out->n_columns = n;
+    for (int i = 0; i < n; i++)
         if (!(out->column_names[i] = strndup(f[i].s, f[i].len)))
             CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
-        out->n_columns = i + 1;
-    }
     out->has_label = cols.label >= 0;
     for (;;) {
         cxr_status rs = cxr_csv_next(r, &f, &n, &line);

@@ -40,7 +40,9 @@ P = ctypes.POINTER
 # Batch.labels2 and Batch.mix), the softmax_xent op takes them, cxr_train_recipe, its options,
 # cxr_checkpoint_meta and cxr_log_run_line grew mixup (none of the last used here);
 # cxr_loader_options_check (StoreDataset checks its options before any worker runs).
-ABI = "0.13"
+# 0.14: cxr_manifest_stats keeps every column (column_names and missing are allocated arrays;
+# CXR_EXPLORE_MAX_COLUMNS, 64, is gone) (not used here).
+ABI = "0.14"
 
 
 class LoaderOptions(ctypes.Structure):

@@ -103,6 +103,16 @@ def case_explore(tmp):
     # --strict: the first malformed line is an error naming it
     rc, out, err = run(["--manifest", csv, "--explore", "--strict"])
     check(rc == 3 and "%s: line 24: 4 fields, expected 3" % csv in err, "explore --strict: %d %s" % (rc, err))
+    # a wide manifest: every column listed and counted, those past the 64th too (they were
+    # dropped unsaid, id, url and label among them, so a missing label went unreported)
+    w = os.path.join(tmp, "wide.csv")
+    with open(w, "w") as f:
+        f.write(",".join(["c%d" % i for i in range(70)] + ["id", "url", "label"]) + "\n")
+        f.write(",".join(["x"] * 70 + ["a", "u", "1"]) + "\n")
+        f.write(",".join(["x"] * 70 + ["b", "u", ""]) + "\n")
+    rc, out, err = run(["--manifest", w, "--explore"])
+    check(rc == 0 and ", c69, id, url, label\n" in out and "  c69: 0\n  id: 0\n  url: 0\n"
+          "  label: 1\n" in out, "explore of 73 columns: %d %s %s" % (rc, out, err))
     # no url column: exit 3, the file named
     b = os.path.join(tmp, "nourl.csv")
     with open(b, "w") as f:
