@@ -110,9 +110,8 @@ static void usage(FILE *f)
         "Exit codes: 0 ok; 2 usage error (bad option, SRC_DIR not a directory, val/ together with\n"
         "--val-fraction); 3 bad input data (missing train/ or test/, no class folders, a skip "
         "under\n"
-        "--strict); 4 I/O error (read, write, rename); 130 interrupted (SIGINT/SIGTERM/SIGHUP: the "
-        "run "
-        "stops\n"
+        "--strict); 4 I/O error (read, write, rename; a --manifest that cannot be opened, as\n"
+        "the other tools' inputs); 130 interrupted (SIGINT/SIGTERM/SIGHUP: the run stops\n"
         "at the next image, the temporary file is removed; one left by a killed run,\n"
         ".STORE.cxr-tmp-PID-..., is removed by the next run that writes STORE); 1 other errors\n"
         "(out of memory, also while reading an input: the input is not skipped, the run stops).\n",
