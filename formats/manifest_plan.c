@@ -6,6 +6,7 @@
  * The rules and their order: specs/store.md, "Manifest inputs". */
 #define _GNU_SOURCE /* qsort_r, strndup */
 #include "cxr_pack.h"
+#include "cxr_files.h"
 #include "manifest_internal.h"
 
 #include <math.h>
@@ -95,10 +96,29 @@ static int is_file(const char *path, uint64_t *size)
 }
 
 /* rel of a row: "<id>.jpg" or "a/b/c/<id>.jpg" into buf. */
+/* Bytes of the first three characters of id (n bytes) in *lens: UTF-8 sequences, a byte that
+ * starts none counted alone. 0 when the id has fewer than three. */
+static int first_three(const char *id, size_t n, size_t lens[3])
+{
+    size_t at = 0;
+    for (int k = 0; k < 3; k++) {
+        if (at >= n) return 0;
+        unsigned char b[5] = { 0 }; /* bounded: ids in the arena are not terminated */
+        memcpy(b, id + at, n - at < 4 ? n - at : 4);
+        const int q = cxr_utf8_seq(b);
+        lens[k] = q > 0 ? (size_t)q : 1;
+        at += lens[k];
+    }
+    return 1;
+}
+
+/* IMAGES-relative path of id in a layout; nested needs first_three(id) (the caller checks). */
 static void row_rel(char *buf, size_t cap, const char *id, size_t n, int nested)
 {
-    if (nested)
-        snprintf(buf, cap, "%c/%c/%c/%.*s.jpg", id[0], id[1], id[2], (int)n, id);
+    size_t l[3];
+    if (nested && first_three(id, n, l))
+        snprintf(buf, cap, "%.*s/%.*s/%.*s/%.*s.jpg", (int)l[0], id, (int)l[1], id + l[0],
+                 (int)l[2], id + l[0] + l[1], (int)n, id);
     else
         snprintf(buf, cap, "%.*s.jpg", (int)n, id);
 }
@@ -235,16 +255,17 @@ static cxr_status skip_copied(planner *pl, int64_t line, const cxr_csv_field *id
 }
 
 /* Find the image of id idz (n bytes): IMAGES/<id>.jpg first, then IMAGES/<a>/<b>/<c>/<id>.jpg
- * for ids of 3 bytes or more. *nested: the layout found (0 flat, 1 nested) or -1; *size its
- * bytes. */
+ * (a, b, c its first three characters) for ids of three characters or more. *nested: the
+ * layout found (0 flat, 1 nested) or -1; *size its bytes. */
 static cxr_status find_image(planner *pl, const char *idz, size_t n, int *nested, uint64_t *size)
 {
-    cxr_status st = path_reserve(pl, pl->dir_len + n + 16);
+    cxr_status st = path_reserve(pl, pl->dir_len + 2 * n + 16);
     if (st != CXR_OK) return st;
     *nested = -1;
     *size = 0;
+    size_t l[3];
     for (int layout = 0; layout < 2 && *nested < 0; layout++) {
-        if (layout == 1 && n < 3) break;
+        if (layout == 1 && !first_three(idz, n, l)) break;
         int k = snprintf(pl->path, pl->path_cap, "%.*s/", (int)pl->dir_len, pl->images);
         row_rel(pl->path + k, pl->path_cap - (size_t)k, idz, n, layout);
         if (is_file(pl->path, size)) *nested = layout;

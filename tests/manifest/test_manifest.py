@@ -173,6 +173,24 @@ def case_pack(tmp):
     check(h5attr(out, "equalize") == "1", "manifest default equalize 1 (global)")
     check((h5attr(out, "command_line") or "").endswith(" --equalize global"),
           "command_line records the default --equalize global")
+    # the nested layout splits an id by characters, as a downloader's id[0], id[1], id[2]: the
+    # image of "éab" is at é/a/b/ (it was looked for at \xc3/\xa9/a/); one of 2 characters
+    # has only the flat layout
+    u = os.path.join(tmp, "utf8")
+    os.makedirs(os.path.join(u, "é", "a", "b"))
+    shutil.copy(os.path.join(img, "a7000.jpg"), os.path.join(u, "é", "a", "b", "éab.jpg"))
+    shutil.copy(os.path.join(img, "a7000.jpg"), os.path.join(u, "xé.jpg"))
+    um = os.path.join(tmp, "utf8.csv")
+    with open(um, "w", encoding="utf-8") as f:
+        f.write("id,url,label\néab,u,1\nxé,u,2\n")
+    uo = os.path.join(tmp, "u.h5")
+    rc, so, se = run(["--manifest", um, "--images", u, "-o", uo, "--size", "32",
+                      "--val-fraction", "0", "--test-fraction", "0", "--quiet"])
+    check(rc == 0 and "skip" not in se, "UTF-8 ids found in both layouts (%d: %s)" % (rc, se))
+    if rc == 0:
+        up = sorted(h5data(uo, "/train/paths"), key=len)  # (h5dump prints non-ASCII in octal)
+        check(len(up) == 2 and "/" not in up[0] and up[1].count("/") == 3 and
+              "/a/b/" in up[1], "UTF-8 paths: %s" % up)
     # explicit preprocessing options win
     out2 = os.path.join(tmp, "s2.h5")
     rc, so, se = pack(csv, img, out2, ["--normalize", "minmax", "--crop-ratio", "0",
