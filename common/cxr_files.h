@@ -60,6 +60,10 @@ cxr_status cxr_input_check(const char *path);
 /* Flush and close standard output, checking every step: CXR_E_IO ("standard output: ...") when
  * an earlier write or the flush failed (a full disk, /dev/full, a closed pipe). */
 cxr_status cxr_stdout_close(void);
+/* Give stdout one buffer of 64 KiB, before anything is written to it: a text that fits (a
+ * --help) is written at cxr_stdout_close, whose failure then keeps its reason (a flush in the
+ * middle of the text failed first, and its errno was gone by the close). */
+void cxr_stdout_hold(void);
 /* A tool's exit status after its last word on stdout (--help, --version): 0 once
  * cxr_stdout_close succeeds, else its message as "TOOL: ..." on stderr and 4 (I/O). */
 int cxr_stdout_exit(const char *tool);

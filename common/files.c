@@ -170,6 +170,12 @@ cxr_status cxr_input_check(const char *path)
     return CXR_OK;
 }
 
+void cxr_stdout_hold(void)
+{
+    static char buf[1 << 16];
+    setvbuf(stdout, buf, _IOFBF, sizeof buf);
+}
+
 cxr_status cxr_stdout_close(void)
 {
     int bad = ferror(stdout);

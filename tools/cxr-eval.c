@@ -343,7 +343,10 @@ int main(int argc, char **argv)
             }
             member_paths[n_members++] = optarg;
             break;
-        case 'h': usage(stdout); return cxr_stdout_exit("cxr-eval");
+        case 'h':
+            cxr_stdout_hold();
+            usage(stdout);
+            return cxr_stdout_exit("cxr-eval");
         case O_VERSION:
             printf("cxr-eval %s\n", CXR_VERSION_STRING);
             return cxr_stdout_exit("cxr-eval");

@@ -75,7 +75,10 @@ int main(int argc, char **argv)
         case 'o': out = optarg; break;
         case O_WEIGHTS: weights = 1; break;
         case O_BF16: bf16 = 1; break;
-        case 'h': usage(stdout); return cxr_stdout_exit("cxr-export");
+        case 'h':
+            cxr_stdout_hold();
+            usage(stdout);
+            return cxr_stdout_exit("cxr-export");
         case O_VERSION:
             printf("cxr-export %s\n", CXR_VERSION_STRING);
             return cxr_stdout_exit("cxr-export");

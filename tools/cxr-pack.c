@@ -455,7 +455,10 @@ int main(int argc, char **argv)
                                  &val_fraction)) /* 0: no val split */
                 return bad_option();
             break;
-        case 'h': usage(stdout); return cxr_stdout_exit("cxr-pack");
+        case 'h':
+            cxr_stdout_hold();
+            usage(stdout);
+            return cxr_stdout_exit("cxr-pack");
         case O_VERSION: printf("%s\n", version); return cxr_stdout_exit("cxr-pack");
         case PACK_OPT_MANIFEST:
         case PACK_OPT_IMAGES:

@@ -165,7 +165,10 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case 'o': o->out_path = optarg; break;
         case 'q': o->quiet = 1; break;
-        case 'h': usage(stdout); return cxr_stdout_exit("cxr-predict");
+        case 'h':
+            cxr_stdout_hold();
+            usage(stdout);
+            return cxr_stdout_exit("cxr-predict");
         case O_VERSION:
             printf("cxr-predict %s\n", CXR_VERSION_STRING);
             return cxr_stdout_exit("cxr-predict");

@@ -73,6 +73,7 @@ int main(int argc, char **argv)
     int in_samples = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            cxr_stdout_hold();
             usage(stdout);
             rc = cxr_stdout_exit("cxr-report");
             goto done;

@@ -799,7 +799,10 @@ int main(int argc, char **argv)
                 return bad_option();
             break;
         case 'q': ui.quiet = 1; break;
-        case 'h': usage(stdout, &o); return cxr_stdout_exit("cxr-train");
+        case 'h':
+            cxr_stdout_hold();
+            usage(stdout, &o);
+            return cxr_stdout_exit("cxr-train");
         case O_VERSION:
             printf("cxr-train %s\n", CXR_VERSION_STRING);
             return cxr_stdout_exit("cxr-train");

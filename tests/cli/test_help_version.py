@@ -63,7 +63,10 @@ for src in sources:
                 r = subprocess.run([os.path.join(tools_dir, tool), arg], stdout=full,
                                    stderr=subprocess.PIPE, text=True, timeout=30,
                                    stdin=subprocess.DEVNULL)
-            if r.returncode != 4 or f"{tool}: standard output: write failed" not in r.stderr:
+            # with errno's reason: the longest helps said "error on an earlier write", the
+            # reason of their first failed flush lost by the close
+            if r.returncode != 4 or (f"{tool}: standard output: write failed: No space left on "
+                                     "device") not in r.stderr:
                 fail(f"{tool} {arg} > /dev/full: exit {r.returncode}, stderr {r.stderr[:120]!r}")
 
     r = run(tool, "--no-such-option")
