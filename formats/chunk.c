@@ -173,6 +173,11 @@ const char *cxr_bad_pixel_kind(float x)
     return isfinite(x) ? "out-of-range pixel" : "non-finite pixel";
 }
 
+const char *cxr_bad_pixel_note(float x)
+{
+    return isfinite(x) ? " (no normalization writes a magnitude of 512 or more)" : "";
+}
+
 static void unshuffle4(uint8_t *dst, const uint8_t *src, size_t e)
 {
     const uint8_t *p0 = src, *p1 = src + e, *p2 = src + 2 * e, *p3 = src + 3 * e;
@@ -365,8 +370,7 @@ cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_
         last_nonfinite_image = (int64_t)((size_t)i / px);
         CXR_THROW(CXR_E_FORMAT, "%s %g in image %lld of the chunk at (y %zu, x %zu)%s",
                   cxr_bad_pixel_kind(out[i]), (double)out[i], (long long)((size_t)i / px),
-                  at / (size_t)size, at % (size_t)size,
-                  isfinite(out[i]) ? " (no normalization writes a magnitude of 512 or more)" : "");
+                  at / (size_t)size, at % (size_t)size, cxr_bad_pixel_note(out[i]));
     }
 bail:
     return st;

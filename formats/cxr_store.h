@@ -113,6 +113,8 @@ int64_t cxr_first_nonfinite(const float *v, size_t n);
  * "non-finite pixel" or "out-of-range pixel". */
 int64_t cxr_first_bad_pixel(const float *v, size_t n);
 const char *cxr_bad_pixel_kind(float x);
+/* What to add after such a value in a message: why a finite one is refused, else "". */
+const char *cxr_bad_pixel_note(float x);
 /* HDF5's Fletcher32 over `len` bytes, as H5Z_FILTER_FLETCHER32 computes it. */
 uint32_t cxr_fletcher32(const uint8_t *data, size_t len);
 

@@ -95,7 +95,6 @@ static int is_file(const char *path, uint64_t *size)
     return 1;
 }
 
-/* rel of a row: "<id>.jpg" or "a/b/c/<id>.jpg" into buf. */
 /* Bytes of the first three characters of id (n bytes) in *lens: UTF-8 sequences, a byte that
  * starts none counted alone. 0 when the id has fewer than three. */
 static int first_three(const char *id, size_t n, size_t lens[3])
@@ -112,7 +111,8 @@ static int first_three(const char *id, size_t n, size_t lens[3])
     return 1;
 }
 
-/* IMAGES-relative path of id in a layout; nested needs first_three(id) (the caller checks). */
+/* rel of a row into buf: "<id>.jpg", or nested "a/b/c/<id>.jpg" (an id of fewer than three
+ * characters has only the flat layout: find_image checks). */
 static void row_rel(char *buf, size_t cap, const char *id, size_t n, int nested)
 {
     size_t l[3];

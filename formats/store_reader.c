@@ -728,8 +728,7 @@ cxr_status cxr_store_read_image(cxr_store *s, const char *split, int64_t i, floa
         return cxr_set_error(
             CXR_E_FORMAT, "%s: split '%s' image %lld (%s): %s %g at (y %lld, x %lld)%s", s->path,
             split, (long long)i, sd->paths[i], cxr_bad_pixel_kind(out[bad]), (double)out[bad],
-            (long long)(bad / s->size), (long long)(bad % s->size),
-            isfinite(out[bad]) ? " (no normalization writes a magnitude of 512 or more)" : "");
+            (long long)(bad / s->size), (long long)(bad % s->size), cxr_bad_pixel_note(out[bad]));
     return st;
 }
 

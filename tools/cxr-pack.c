@@ -110,8 +110,8 @@ static void usage(FILE *f)
         "Exit codes: 0 ok; 2 usage error (bad option, SRC_DIR not a directory, val/ together with\n"
         "--val-fraction); 3 bad input data (missing train/ or test/, no class folders, a skip "
         "under\n"
-        "--strict); 4 I/O error (read, write, rename; a --manifest that cannot be opened, as\n"
-        "the other tools' inputs); 130 interrupted (SIGINT/SIGTERM/SIGHUP: the run stops\n"
+        "--strict); 4 I/O error (read, write, rename; a missing --manifest, as the other\n"
+        "tools' missing inputs); 130 interrupted (SIGINT/SIGTERM/SIGHUP: the run stops\n"
         "at the next image, the temporary file is removed; one left by a killed run,\n"
         ".STORE.cxr-tmp-PID-..., is removed by the next run that writes STORE); 1 other errors\n"
         "(out of memory, also while reading an input: the input is not skipped, the run stops).\n",
@@ -298,8 +298,8 @@ static void warn_untrainable(const char *out, int carved, int manifest, int64_t 
             fputs("' has no image in train: a model cannot learn it (its class weight is 0), "
                   "and cxr-train refuses the store; ",
                   stderr);
-            fputs(manifest ? "its images failed (see above): mend them, or remove its rows "
-                             "from the manifest\n"
+            fputs(manifest ? "its train images were skipped or dropped (see above): mend "
+                             "them, or remove its rows from the manifest\n"
                            : "add its training images, or remove its folders\n",
                   stderr);
         }

@@ -121,7 +121,8 @@ static int get_num(hid_t loc, const char *name, hid_t type, void *v, hssize_t n)
 /* A string attribute into buf: fixed-length (version 2), or variable-length when legacy
  * (version 1 stored its strings in HDF5's global heap, which has no checksum: read only from
  * files that say they are version 1).
- * 1 read, 2 read but cut to cap - 1 bytes, 0 absent, -1 damaged or of another kind. */
+ * 1 read, 2 read but cut to cap - 1 bytes, 0 absent, -1 damaged or of another kind, -2 longer
+ * than CXR_H5_STR_MAX (check_string_sizes refuses those first). */
 static int get_str(hid_t loc, const char *name, char *buf, size_t cap, int legacy)
 {
     char *v = NULL;

@@ -710,8 +710,22 @@ static cxr_status resumed_best_path(const train_run *r, char *buf, size_t cap)
     return cxr_train_best_path(from, buf, cap);
 }
 
+/* Whether path is this run's best model so far: a model of the best epoch, of this run's seed,
+ * selected with its value (a file of that name may be another run's, left from before). */
+static int holds_best(const train_run *r, const char *path)
+{
+    cxr_checkpoint_meta m;
+    if (access(path, F_OK) != 0 || cxr_checkpoint_read_meta(path, &m) != CXR_OK) return 0;
+    const int ok = m.epoch == r->rc.best_epoch && m.best_epoch == r->rc.best_epoch &&
+                   m.seed == r->rc.seed &&
+                   memcmp(&m.best_value, &r->rc.best_value, sizeof(double)) == 0;
+    cxr_checkpoint_meta_free(&m);
+    return ok;
+}
+
 /* The file that holds the best epoch's model, "" when none does: this run's best model when
- * this run found it, else (a resume whose best epoch came before it) the resumed run's. */
+ * this run found it, else (a resume whose best epoch came before it) the resumed run's when it
+ * is there and holds it. */
 static void best_model_now(const train_run *r, char *buf, size_t cap)
 {
     buf[0] = '\0';
@@ -721,7 +735,7 @@ static void best_model_now(const train_run *r, char *buf, size_t cap)
         return;
     }
     if (r->o->io.resume_path && resumed_best_path(r, buf, cap) != CXR_OK) buf[0] = '\0';
-    if (buf[0] && access(buf, F_OK) != 0) buf[0] = '\0';
+    if (buf[0] && !holds_best(r, buf)) buf[0] = '\0';
 }
 
 /* Selection asked for by an option is refused where it cannot be made; a resumed checkpoint's
@@ -1602,12 +1616,17 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
              cxr_select_name(r.rc.select), r.best_path, o->io.checkpoint_path);
         char was[4096]; /* a resume into another checkpoint: the best so far stays where it is */
         if (o->io.resume_path && r.rc.best_epoch > 0 &&
-            resumed_best_path(&r, was, sizeof was) == CXR_OK && strcmp(was, r.best_path) != 0)
+            resumed_best_path(&r, was, sizeof was) == CXR_OK && strcmp(was, r.best_path) != 0) {
+            const int held = holds_best(&r, was), there = access(was, F_OK) == 0;
             note(o,
-                 "the best epoch so far (%d, %s %.6g) is %s %s; %s is written only when a "
+                 "the best epoch so far (%d, %s %.6g) is %s %s%s; %s is written only when a "
                  "later epoch does better",
                  r.rc.best_epoch, cxr_select_name(r.rc.select), r.rc.best_value,
-                 access(was, F_OK) == 0 ? "in" : "not found at", was, r.best_path);
+                 held    ? "in"
+                 : there ? "not in"
+                         : "not found at",
+                 was, !held && there ? " (it holds another model)" : "", r.best_path);
+        }
     }
     if (r.rc.average_from > 0 && r.rc.average_from <= r.rc.epochs)
         note(o,

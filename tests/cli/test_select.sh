@@ -169,6 +169,13 @@ expect_rc 0 $T $P --resume "$WORK/p.h5" --checkpoint "$WORK/pr.h5"
 [ ! -e "$WORK/pr.best.h5" ] || fail "a resume that trained nothing wrote a best model"
 grep -q "early stopping after epoch $n: .*, in $WORK/p.best.h5\$" "$WORK/err" \
     || fail "the stop names a best model that is not there: $(cat "$WORK/err")"
+# ... and never a file of that name that holds another run's model (left from before)
+expect_rc 0 $T $P --seed 99 --epochs 1 --checkpoint "$WORK/o.h5"
+cp "$WORK/p.h5" "$WORK/pr.h5" && cp "$WORK/o.best.h5" "$WORK/pr.best.h5"
+expect_rc 0 $T $P --resume "$WORK/pr.h5" --no-checkpoint
+grep -q "early stopping after epoch $n: " "$WORK/err" && ! grep -q "pr.best.h5" "$WORK/err" \
+    || fail "the stop names another run's model as the best: $(cat "$WORK/err")"
+rm -f "$WORK/o.h5" "$WORK/o.best.h5" "$WORK/pr.h5" "$WORK/pr.best.h5"
 # a larger patience continues it, as an uninterrupted run with that patience
 expect_rc 0 $T $P --patience 100 --log "$WORK/q.jsonl" --no-checkpoint
 expect_rc 0 $T $P --patience 100 --resume "$WORK/p.h5" --no-checkpoint --log "$WORK/p.jsonl"
