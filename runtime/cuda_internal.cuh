@@ -26,6 +26,8 @@ struct cxr_cuda_ctx {
     size_t workspace_bytes;
     cxr_precision precision;
     int driver_version, runtime_version, cublas_version; /* for cxr_cuda_describe */
+    size_t reserve; /* device bytes a model will still allocate at its first step (its conv map
+                     * and workspace): --resident auto leaves them free (backend reserve op) */
 };
 
 #ifdef __cplusplus

@@ -182,7 +182,7 @@ extern "C" cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *
     need = (size_t)g->n * g->img * sizeof(float) + (size_t)g->n * sizeof(int64_t);
     CXR_TRY(cxr_cuda_mem_info(ctx, &free_b, &total_b));
     if (resident == CXR_RESIDENT_AUTO)
-        g->resident = need + RESIDENT_MARGIN + total_b / 20 <= free_b;
+        g->resident = need + ctx->reserve + RESIDENT_MARGIN + total_b / 20 <= free_b;
     else
         g->resident = resident == CXR_RESIDENT_ON;
 
@@ -337,14 +337,19 @@ extern "C" cxr_status cxr_gpu_loader_next(cxr_gpu_loader *g, float *dst, cxr_gpu
     bytes = (size_t)hb.n * g->img * sizeof(float);
     CUDA_TRY(what, cudaStreamWaitEvent(ps, g->consumed[j], 0));
     CUDA_TRY(what, cudaMemcpyAsync(g->stage[j], hb.images, bytes, cudaMemcpyHostToDevice, ps));
-    CUDA_TRY(what, cudaEventRecord(g->copied[j], ps));
+    /* from here the ring buffer is the copy's until copied[j]: a later next() waits on it
+     * whatever fails below (one whose event was not recorded waits for the stream instead) */
+    if (cudaEventRecord(g->copied[j], ps) != cudaSuccess) {
+        cudaStreamSynchronize(ps);
+        CUDA_TRY(what, cudaEventRecord(g->copied[j], ps));
+    }
+    g->prev_copy = j;
     CUDA_TRY(what, cudaEventRecord(g->t0[j], cs));
     CUDA_TRY(what, cudaStreamWaitEvent(cs, g->copied[j], 0));
     CUDA_TRY(what, cudaEventRecord(g->t1[j], cs));
     CUDA_TRY(what, cudaMemcpyAsync(dst, g->stage[j], bytes, cudaMemcpyDeviceToDevice, cs));
     CUDA_TRY(what, cudaEventRecord(g->consumed[j], cs));
     g->timed[j] = 1;
-    g->prev_copy = j;
     g->k++;
     b->n = hb.n;
     b->labels = hb.labels;

@@ -66,6 +66,12 @@ static void cuda_free(void *ctx, void *p)
     cudaFree(p);
 }
 
+static void cuda_reserve(void *ctx, size_t bytes)
+{
+    cxr_cuda_ctx *cu = B(ctx)->cu; /* the largest model's: the map and workspace are shared */
+    if (bytes + CONV_WS_LIMIT > cu->reserve) cu->reserve = bytes + CONV_WS_LIMIT;
+}
+
 static cxr_status cuda_zero(void *ctx, void *p, size_t bytes)
 {
     cxr_status st = CXR_OK;
@@ -198,6 +204,8 @@ extern "C" cxr_status cxr_backend_cuda_create(cxr_backend **out, int device)
     be->name = "cuda";
     be->ctx = b;
     be->on_device = 1;
+    be->max_tensor_elems = ((size_t)1 << 31) - 1; /* cudnnSetTensor4dDescriptor's limit */
+    be->reserve = cuda_reserve;
     be->destroy = cuda_destroy;
     be->set_threads = cuda_set_threads;
     be->alloc = cuda_alloc;

@@ -27,8 +27,6 @@
 
 #include "cuda_ops.cuh"
 
-/* Largest workspace an algorithm may ask for (bigger ones are skipped). */
-#define CONV_WS_LIMIT ((size_t)1 << 30)
 
 static const char *const dir_names[CXR_CONV_DIRS] = { "forward", "backward-data",
                                                       "backward-filter" };

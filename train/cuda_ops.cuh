@@ -14,6 +14,9 @@ enum { CXR_CONV_FWD = 0, CXR_CONV_BWD_DATA = 1, CXR_CONV_BWD_FILTER = 2, CXR_CON
 
 /* Descriptors of one convolution shape and, per direction once first used, its convolution
  * descriptor (own math type) and the algorithm chosen from cuDNN's heuristic (conv.cu). */
+/* Largest workspace a convolution algorithm may ask for (bigger ones are skipped). */
+#define CONV_WS_LIMIT ((size_t)1 << 30)
+
 typedef struct {
     int used;
     int N, C, K, H, W;

@@ -241,6 +241,15 @@ struct cxr_backend {
     cxr_global_avgpool_forward_fn *global_avgpool_forward;   /* (optional) head gap */
     cxr_global_avgpool_backward_fn *global_avgpool_backward; /* (optional) head gap */
     cxr_avgpool_forward_fn *avgpool_forward;                 /* (optional) input_pool > 1 */
+
+    /* The most elements one activation tensor of a batch may hold (0: no limit). cuda: 2^31 - 1,
+     * as cuDNN's tensor descriptors: a model whose batch would pass it is refused at creation,
+     * naming the largest batch that fits (since 0.14). */
+    size_t max_tensor_elems;
+    /* (optional) A model's working buffer the backend allocates at the model's first step, of
+     * `bytes` (cuda: the fused convolutions' full-size map, plus its workspace cap): a loader
+     * that sizes itself to the free memory before that step leaves room for it (since 0.14). */
+    void (*reserve)(void *ctx, size_t bytes);
 };
 
 /* The CPU backend (host memory, OpenMP + OpenBLAS). n_threads <= 0: all cores.

@@ -245,6 +245,25 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         return st;
     }
     layout_tensors(m);
+    if (be->max_tensor_elems) { /* the largest activation of one image, times the batch */
+        const size_t S0 = (size_t)cfg->image_size, S = (size_t)net_size(cfg),
+                     B = (size_t)cfg->batch_capacity;
+        size_t c[4];
+        for (int i = 0; i < 4; i++) c[i] = (size_t)cfg->channels[i];
+        const size_t per[5] = { S0 * S0, c[0] * S * S, c[1] * S * S, c[2] * (S / 2) * (S / 2),
+                                c[3] * (S / 4) * (S / 4) };
+        size_t most = per[0];
+        for (int i = 1; i < 5; i++) most = per[i] > most ? per[i] : most;
+        if (B * most > be->max_tensor_elems) {
+            st = cxr_set_error(CXR_E_ARG,
+                               "batch %d: a batch's largest activation would hold %zu elements, "
+                               "more than the %s backend's %zu per tensor; at most %zu images "
+                               "per batch at image size %d",
+                               cfg->batch_capacity, B * most, be->name, be->max_tensor_elems,
+                               be->max_tensor_elems / most, cfg->image_size);
+            goto fail;
+        }
+    }
     for (int b = 0; b < (train ? 4 : 1); b++) {
         st = be->alloc(be->ctx, (void **)&m->block[b], m->n_params * sizeof(float));
         if (st) goto fail;
@@ -327,6 +346,14 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
     if (!(m->cw_host = calloc((size_t)cfg->n_classes, sizeof(float)))) {
         st = cxr_set_error(CXR_E_NOMEM, "model: out of memory");
         goto fail;
+    }
+    if (be->reserve) { /* the fused path's full-size map of conv2..conv4 (a2..a4 skipped above) */
+        size_t map = 0;
+        if (m->fused_fwd && m->fused_bwd) {
+            map = n_a2 > n_a3 ? n_a2 : n_a3;
+            map = (n_a4 > map ? n_a4 : map) * sizeof(float);
+        }
+        be->reserve(be->ctx, map);
     }
     if (train && (st = cxr_model_init_params(m, cfg->seed))) goto fail;
     m->seed = cfg->seed;

@@ -131,6 +131,52 @@ static void test_head_refused(cxr_backend *be)
     CHECK(cxr_model_head_parse("Gap", &h) == CXR_E_ARG && strstr(cxr_last_error(), "Gap"));
 }
 
+/* A backend's limit on one tensor's elements (cuda: cuDNN's 2^31 - 1; its 4-D descriptors
+ * refused conv2's output of 1024 x 32 x 256 x 256 at the first forward) refuses the batch at
+ * creation, naming the largest that fits. At S = 16 the largest activation of one image is
+ * conv2's 32 x 16 x 16 = 8192 elements. */
+static void test_tensor_limit(cxr_backend *be)
+{
+    cxr_backend lim = *be;
+    lim.max_tensor_elems = 8192 * 3;
+    cxr_model_config c;
+    small_config(&c, 16, 2, 3);
+    cxr_model *m = NULL;
+    CHECK_OK(cxr_model_create(&m, &c, &lim));
+    cxr_model_destroy(m);
+    m = NULL;
+    c.batch_capacity = 4;
+    CHECK(cxr_model_create(&m, &c, &lim) == CXR_E_ARG && m == NULL);
+    CHECK(strstr(cxr_last_error(), "batch 4: a batch's largest activation would hold 32768 "
+                                   "elements") &&
+          strstr(cxr_last_error(), "at most 3 images per batch at image size 16"));
+    CHECK(cxr_model_create_inference(&m, &c, &lim) == CXR_E_ARG && m == NULL);
+}
+
+/* A backend with a reserve op is told the fused path's map at creation (cuda: so that the GPU
+ * loader's --resident auto leaves it free; it is allocated only at the first step): conv2's
+ * output is the largest, batch x 32 x S x S floats. */
+static size_t reserved;
+static void record_reserve(void *ctx, size_t bytes)
+{
+    (void)ctx;
+    reserved = bytes;
+}
+static void test_reserve(cxr_backend *be)
+{
+    cxr_backend r = *be;
+    r.reserve = record_reserve;
+    cxr_model_config c;
+    small_config(&c, 16, 2, 3);
+    cxr_model *m = NULL;
+    reserved = 1;
+    CHECK_OK(cxr_model_create(&m, &c, &r));
+    CHECK(reserved == (be->conv3x3_lrelu_pool_forward && be->maxpool2_lrelu_backward
+                           ? (size_t)3 * 32 * 16 * 16 * sizeof(float)
+                           : 0));
+    cxr_model_destroy(m);
+}
+
 /* input_pool k: a model on S x S images equals, to the bit, the same weights on the images'
  * k x k means (S/k), in the forward and in every gradient (conv1's input is the pooled view);
  * a bad pool or size is refused. */
@@ -431,6 +477,8 @@ int main(void)
     test_gradcheck(be, CXR_HEAD_FLATTEN);
     test_gradcheck(be, CXR_HEAD_GAP);
     test_head_refused(be);
+    test_tensor_limit(be);
+    test_reserve(be);
     test_input_pool(be);
     test_overfit(be);
     test_determinism(be);
