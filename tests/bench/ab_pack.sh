@@ -15,15 +15,22 @@ shift $(( $# >= 4 ? 4 : 3 ))
 out=${OUT_DIR:-/tmp}
 tmp=$(mktemp -d "$out/cxr_ab.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 find -L "$src" -type f -exec cat {} + > /dev/null   # warm the page cache
 one() { # tool tag run [options]
   local tool=$1 tag=$2 run=$3
   shift 3
   sync   # start every run with no dirty pages left by the previous one
+  local rc=0
   /usr/bin/time -f "%e %U %S" -o "$tmp/t" "$tool" "$src" -o "$tmp/$tag.h5" --quiet "$@" \
-    > "$tmp/o" 2>/dev/null || true
+    > "$tmp/o" 2> "$tmp/e" || rc=$?
   local ips; ips=$(sed -n 's/^time .*: \([0-9.]*\) img\/s.*/\1/p' "$tmp/o")
-  read -r wall usr sys < "$tmp/t"
+  if [ "$rc" -ne 0 ] || [ -z "$ips" ]; then # a failed run is no measurement: say why and stop
+    echo "ab_pack: $tag run $run: $tool exited $rc$([ -z "$ips" ] && echo ", no summary line"):" >&2
+    cat "$tmp/e" >&2
+    exit 1
+  fi
+  read -r wall usr sys < <(tail -n 1 "$tmp/t")
   printf "%s run %d: %8.1f img/s  wall %5.2f s  cpu %5.2f s\n" "$tag" "$run" "$ips" "$wall" \
     "$(echo "$usr + $sys" | bc)"
   echo "$tag $ips $(echo "$usr + $sys" | bc)" >> "$tmp/all"

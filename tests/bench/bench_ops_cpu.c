@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_cpu.h"
 #include "cxr_backend_cpu.h"
 #include "cpu_internal.h"
 #include "cxr_clock.h"
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
         if (cxr_backend_cpu_set_precision(be[DNNL_BF16], CXR_PRECISION_BF16)) die();
     }
     char d[256];
+    bench_print_cpu();
     cxr_backend_cpu_describe(be[OWN], d, sizeof d);
     printf("# batch %d, %d threads, best of %d, backends alternated; own: %s\n", N, threads, reps,
            d);

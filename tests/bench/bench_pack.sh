@@ -42,7 +42,7 @@ done
 rss_mb() { awk -F: '/Maximum resident/ {printf "%.0f", $2/1024}' "$1"; }
 # CPU seconds (user + sys) per image in ms: steadier than img/s when others share the cores
 cpu_ms() { awk -F': ' -v n="$2" '/User time|System time/ {t += $2} END {printf "%.2f", 1000*t/n}' "$1"; }
-printf "machine: %s cores (%s), load before: %s\n" "$(nproc)" "$(uname -m)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf "machine: %s, %s cores (%s), load before: %s\n" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" "$(nproc)" "$(uname -m)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A R
 runs=${RUNS:-3}
 # one contender, one run: prints its output, records "img/s MB/s ratio RSS wall cpu_ms" in R

@@ -16,6 +16,7 @@
 
 #include <turbojpeg.h>
 
+#include "bench_cpu.h"
 #include "cxr_preprocess.h"
 
 typedef struct {
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "no JPEG files under %s\n", dir);
         return 2;
     }
+    bench_print_cpu();
     cxr_preprocess_params p;
     cxr_preprocess_defaults(&p);
     p.size = size;
@@ -119,12 +121,16 @@ int main(int argc, char **argv)
         double best_full = 1e30, best_dct = 1e30, best_pre = 1e30, best_clahe = 1e30;
         for (int r = 0; r < reps; r++) {
             double t0 = now_ms();
-            tjDecompress2(tj, files[i].buf, files[i].len, pix, info.width, 0, info.height,
-                          TJPF_GRAY, 0);
+            const int e1 = tjDecompress2(tj, files[i].buf, files[i].len, pix, info.width, 0,
+                                         info.height, TJPF_GRAY, 0);
             double t1 = now_ms();
-            tjDecompress2(tj, files[i].buf, files[i].len, pix, info.scaled_width, 0,
-                          info.scaled_height, TJPF_GRAY, 0);
+            const int e2 = tjDecompress2(tj, files[i].buf, files[i].len, pix, info.scaled_width, 0,
+                                         info.scaled_height, TJPF_GRAY, 0);
             double t2 = now_ms();
+            if (e1 || e2) { /* a failed decode timed as a fast one would flatter the ratio */
+                fprintf(stderr, "image %d: decode failed: %s\n", i, tjGetErrorStr2(tj));
+                return 1;
+            }
             cxr_preprocess_jpeg(d, &p, files[i].buf, files[i].len, out);
             double t3 = now_ms();
             cxr_preprocess_jpeg(d, &pc, files[i].buf, files[i].len, out);

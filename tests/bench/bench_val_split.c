@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_cpu.h"
+
 #include "cxr_pack.h"
 
 static double now_ms(void)
@@ -51,6 +53,7 @@ int main(int argc, char **argv)
     int defaults[] = { 2, 20, 200, 2000 };
     int n_rows = argc > 2 ? argc - 2 : 4;
     double first = 0;
+    bench_print_cpu();
     printf("images %ld\n%8s %10s %8s %8s\n", n, "classes", "ms", "ratio", "val");
     for (int r = 0; r < n_rows; r++) {
         int k = argc > 2 ? atoi(argv[2 + r]) : defaults[r];
