@@ -187,27 +187,39 @@ static int cpu_has_amx_bf16(void)
 int cxr_cpu_has_bf16(void) { return cpu_has("avx512bf16") || cpu_has_amx_bf16(); }
 
 /* The ops that run on oneDNN by default: on AVX-512 CPUs the conv ops (for the layers
- * dnnl_layers gives them: conv2 and up) and the dense products; on AVX2 CPUs the dense layers
- * only, where oneDNN measured faster than our kernels (bench_ops_cpu on an AMD EPYC: dense1 forward
- * 0.82x the time, backward 0.98x; every convolution 1.06-7.6x slower on oneDNN, with the
- * reorders between NCHW and its blocked layouts). CXR_CPU_DNNL=none|all|LIST overrides, LIST
- * of conv_fwd, conv_bwd_data, conv_bwd_w, dense separated by commas. */
+ * dnnl_layers gives them: conv2 and up) and the dense products; on AVX2 CPUs the dense layers'
+ * forward only, where oneDNN measured faster than our kernels (bench_ops_cpu 64 5 2 dense on an
+ * AMD EPYC, twice: dense1 forward 0.85-0.87x our time, its gradients 1.40-1.42x, so ours;
+ * every convolution 1.06-7.6x slower on oneDNN, with the reorders between NCHW and its blocked
+ * layouts). CXR_CPU_DNNL=none|all|LIST overrides, LIST of conv_fwd, conv_bwd_data, conv_bwd_w,
+ * dense (both passes), dense_fwd, dense_bwd separated by commas. */
 static unsigned dnnl_default_ops(void)
 {
     if (cpu_has("avx512"))
         return CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE;
-    return CXR_DNNL_DENSE;
+    return CXR_DNNL_DENSE_FWD;
 }
 
 static unsigned dnnl_parse_ops(const char *s)
 {
-    if (!strcmp(s, "all"))
-        return CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE;
+    static const struct {
+        const char *name;
+        unsigned ops;
+    } names[] = { { "all", CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W |
+                               CXR_DNNL_DENSE },
+                  { "conv_fwd", CXR_DNNL_CONV_FWD },
+                  { "conv_bwd_data", CXR_DNNL_CONV_BWD_DATA },
+                  { "conv_bwd_w", CXR_DNNL_CONV_BWD_W },
+                  { "dense", CXR_DNNL_DENSE },
+                  { "dense_fwd", CXR_DNNL_DENSE_FWD },
+                  { "dense_bwd", CXR_DNNL_DENSE_BWD } };
     unsigned ops = 0;
-    if (strstr(s, "conv_fwd")) ops |= CXR_DNNL_CONV_FWD;
-    if (strstr(s, "conv_bwd_data")) ops |= CXR_DNNL_CONV_BWD_DATA;
-    if (strstr(s, "conv_bwd_w")) ops |= CXR_DNNL_CONV_BWD_W;
-    if (strstr(s, "dense")) ops |= CXR_DNNL_DENSE;
+    for (const char *t = s; *t;) { /* comma-separated names, exactly (dense_fwd is not dense) */
+        const size_t n = strcspn(t, ",");
+        for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+            if (strlen(names[k].name) == n && !strncmp(t, names[k].name, n)) ops |= names[k].ops;
+        t += n + (t[n] == ',');
+    }
     return ops;
 }
 
@@ -230,6 +242,18 @@ static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
     c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0; /* what a bad value left */
     if (explicit_ops || c->blas_parallel || !cxr_gemm_wcol_available()) return;
     c->dnnl_min_c[0] = c->dnnl_min_c[2] = 2;
+}
+
+/* The dense ops on oneDNN, for the describe line. */
+static const char *dense_name(const cxr_cpu_ctx *c)
+{
+    const unsigned d = c->dnnl_ops & CXR_DNNL_DENSE;
+    const int fixed = !c->bf16 && !c->dnnl_explicit; /* evaluation passes stay ours */
+    if (!d) return "";
+    if (d == CXR_DNNL_DENSE_BWD) return " dense_bwd";
+    if (d == CXR_DNNL_DENSE_FWD)
+        return fixed ? " dense_fwd (training passes; evaluation on ours)" : " dense_fwd";
+    return fixed ? " dense (training passes; evaluation on ours)" : " dense";
 }
 
 /* (Re)build the oneDNN context for the chosen ops and precision. */
@@ -333,10 +357,7 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
              "amx-bf16=%d",
              own, fwd, isa, c->dnnl_ops & CXR_DNNL_CONV_FWD ? " conv_fwd" : "",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA ? " conv_bwd_data" : "",
-             c->dnnl_ops & CXR_DNNL_CONV_BWD_W ? " conv_bwd_w" : "",
-             !(c->dnnl_ops & CXR_DNNL_DENSE) ? ""
-             : c->bf16 || c->dnnl_explicit   ? " dense"
-                                             : " dense (training passes; evaluation on ours)",
+             c->dnnl_ops & CXR_DNNL_CONV_BWD_W ? " conv_bwd_w" : "", dense_name(c),
              c->dnnl_ops ? "" : " none", layers,
              c->bf16 ? (dense_fp32 ? "bf16 (dense layers fp32)" : "bf16") : "fp32",
              c->keep_denormals ? "kept (CXR_CPU_DENORMALS=keep)" : "flushed", cpu_has("avx512"),

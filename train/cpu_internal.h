@@ -83,7 +83,9 @@ enum {
     CXR_DNNL_CONV_FWD = 1,      /* conv forward (+ bias + leaky ReLU) */
     CXR_DNNL_CONV_BWD_DATA = 2, /* conv input gradient */
     CXR_DNNL_CONV_BWD_W = 4,    /* conv weight and bias gradient */
-    CXR_DNNL_DENSE = 8          /* the dense layers' three products */
+    CXR_DNNL_DENSE_FWD = 8,     /* the dense layers' forward product */
+    CXR_DNNL_DENSE_BWD = 16,    /* the dense layers' two gradient products */
+    CXR_DNNL_DENSE = CXR_DNNL_DENSE_FWD | CXR_DNNL_DENSE_BWD
 };
 static inline int cxr_cpu_dnnl(void *ctx, unsigned op)
 {

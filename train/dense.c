@@ -79,7 +79,7 @@ cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const floa
     const cxr_cpu_ctx *c = ctx;
     /* an evaluation's pass in fp32 keeps our fixed order (cxr_backend_cpu_set_inference) */
     const int fixed = c->inference && !c->bf16 && !c->dnnl_explicit;
-    if (cxr_cpu_dnnl(ctx, CXR_DNNL_DENSE) && !fixed)
+    if (cxr_cpu_dnnl(ctx, CXR_DNNL_DENSE_FWD) && !fixed)
         return cxr_dnnl_dense_forward(c->dnnl, out, in, w, b, N, IN, OUT);
 #endif
     for (int n = 0; n < N; n++)
@@ -133,7 +133,7 @@ cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
     for (int n = 1; n < N; n++)
         for (int o = 0; o < OUT; o++) db[o] += dout[(size_t)n * OUT + o];
 #ifdef CXR_HAVE_DNNL
-    if (cxr_cpu_dnnl(ctx, CXR_DNNL_DENSE))
+    if (cxr_cpu_dnnl(ctx, CXR_DNNL_DENSE_BWD))
         return cxr_dnnl_dense_backward(((cxr_cpu_ctx *)ctx)->dnnl, din, dw, dout, in, w, N, IN,
                                        OUT);
 #endif
