@@ -200,12 +200,15 @@ static unsigned dnnl_default_ops(void)
     return CXR_DNNL_DENSE_FWD;
 }
 
-static unsigned dnnl_parse_ops(const char *s)
+/* CXR_CPU_DNNL's list into *ops: comma-separated names, spaces around them ignored; an unknown
+ * name is CXR_E_ARG naming it (a benchmark knob set wrong would measure the wrong thing). */
+static cxr_status dnnl_parse_ops(const char *s, unsigned *ops)
 {
     static const struct {
         const char *name;
         unsigned ops;
-    } names[] = { { "all", CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W |
+    } names[] = { { "none", 0 },
+                  { "all", CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W |
                                CXR_DNNL_DENSE },
                   { "conv_fwd", CXR_DNNL_CONV_FWD },
                   { "conv_bwd_data", CXR_DNNL_CONV_BWD_DATA },
@@ -213,14 +216,25 @@ static unsigned dnnl_parse_ops(const char *s)
                   { "dense", CXR_DNNL_DENSE },
                   { "dense_fwd", CXR_DNNL_DENSE_FWD },
                   { "dense_bwd", CXR_DNNL_DENSE_BWD } };
-    unsigned ops = 0;
-    for (const char *t = s; *t;) { /* comma-separated names, exactly (dense_fwd is not dense) */
-        const size_t n = strcspn(t, ",");
-        for (size_t k = 0; k < sizeof names / sizeof *names; k++)
-            if (strlen(names[k].name) == n && !strncmp(t, names[k].name, n)) ops |= names[k].ops;
-        t += n + (t[n] == ',');
+    *ops = 0;
+    for (const char *t = s;;) { /* names exactly: dense_fwd is not dense */
+        t += strspn(t, " \t");
+        size_t n = strcspn(t, ",");
+        const size_t len = n;
+        while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t')) n--;
+        size_t k = 0;
+        while (k < sizeof names / sizeof *names &&
+               !(strlen(names[k].name) == n && !strncmp(t, names[k].name, n)))
+            k++;
+        if (k == sizeof names / sizeof *names && (n > 0 || t[len] == ','))
+            return cxr_set_error(CXR_E_ARG,
+                                 "CXR_CPU_DNNL=%s: '%.*s' is not none, all, conv_fwd, "
+                                 "conv_bwd_data, conv_bwd_w, dense, dense_fwd or dense_bwd",
+                                 s, (int)n, t);
+        if (k < sizeof names / sizeof *names) *ops |= names[k].ops;
+        if (!t[len]) return CXR_OK;
+        t += len + 1;
     }
-    return ops;
 }
 
 /* Which layers of each conv op run on oneDNN: those of at least dnnl_min_c input channels.
@@ -428,7 +442,11 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     be->avgpool_forward = cxr_avgpool_forward_cpu;
     cpu_set_threads(c, n_threads);
     const char *dn = getenv("CXR_CPU_DNNL");
-    const unsigned ops = dn ? dnnl_parse_ops(dn) : dnnl_default_ops();
+    unsigned ops = dnnl_default_ops();
+    if (dn && dnnl_parse_ops(dn, &ops) != CXR_OK) {
+        cpu_destroy(be);
+        return CXR_E_ARG;
+    }
     c->dnnl_fp32_ops = ops;
     c->dnnl_explicit = dn != NULL;
 #ifdef CXR_HAVE_DNNL

@@ -3,8 +3,9 @@
  * The backend computes with our own AVX2+FMA kernels (the conv product at AVX-512 width where
  * the CPU has it), or with oneDNN primitives (a build with -DCXR_DNNL=ON) for the ops and layers
  * where they are the better choice on the CPU at hand; see specs/model.md, "CPU
- * implementation". CXR_CPU_DNNL=none|all|conv_fwd,conv_bwd_data,conv_bwd_w,dense in the
- * environment overrides that choice (CXR_CPU_DNNL_MIN_C the per-layer thresholds, CXR_CPU_ISA=avx2
+ * implementation". CXR_CPU_DNNL=none|all|LIST in the environment, LIST of conv_fwd,
+ * conv_bwd_data, conv_bwd_w, dense (both passes), dense_fwd, dense_bwd separated by commas
+ * (another name: cxr_backend_cpu_create fails with CXR_E_ARG naming it), overrides that choice (CXR_CPU_DNNL_MIN_C the per-layer thresholds, CXR_CPU_ISA=avx2
  * the kernel width, CXR_DNNL_ALGO=direct oneDNN's Winograd, CXR_DNNL_FWD=fused its Winograd
  * forward of conv3-conv4 on AVX-512); CXR_CPU_PARALLEL=blas selects
  * the im2col + OpenBLAS path of CPUs without AVX2. */
@@ -28,13 +29,14 @@ cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p);
 /* on: the ops that follow are an evaluation's forward pass (cxr_model_forward sets it for each
  * pass, from its `training` argument): in fp32 the dense layers then run on our kernels, whose
  * sums have one order at any thread count, so evaluations and predictions do not depend on the
- * thread count (oneDNN's matmul, the dense layers' default in training, splits its sums by
- * thread). CXR_CPU_DNNL naming dense, and bf16, keep oneDNN. Nothing when be is not the CPU
- * backend. */
+ * thread count (oneDNN's matmul, the dense forward's default in training, splits its sums by
+ * thread). Any CXR_CPU_DNNL list keeps oneDNN for the dense passes it names, and so does bf16.
+ * Nothing when be is not the CPU backend. */
 void cxr_backend_cpu_set_inference(cxr_backend *be, int on);
 /* 1 when the CPU has AVX512-BF16 or AMX-BF16. */
 int cxr_cpu_has_bf16(void);
-/* The kernels in use, one line: "own AVX2+FMA kernels; oneDNN (avx2) for: dense; fp32; ...". */
+/* The kernels in use, one line: "own AVX2+FMA kernels; oneDNN (avx2) for: dense_fwd (training
+ * passes; evaluation on ours); fp32; ...". */
 void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap);
 
 #ifdef __cplusplus

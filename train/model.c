@@ -246,14 +246,22 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
     }
     layout_tensors(m);
     if (be->max_tensor_elems) { /* the largest activation of one image, times the batch */
-        const size_t S0 = (size_t)cfg->image_size, S = (size_t)net_size(cfg),
-                     B = (size_t)cfg->batch_capacity;
+        const size_t S = (size_t)net_size(cfg), B = (size_t)cfg->batch_capacity;
         size_t c[4];
         for (int i = 0; i < 4; i++) c[i] = (size_t)cfg->channels[i];
-        const size_t per[5] = { S0 * S0, c[0] * S * S, c[1] * S * S, c[2] * (S / 2) * (S / 2),
+        /* what cuDNN sees: conv1's input (the input pool's view, S x S) and each conv's output */
+        const size_t per[5] = { S * S, c[0] * S * S, c[1] * S * S, c[2] * (S / 2) * (S / 2),
                                 c[3] * (S / 4) * (S / 4) };
         size_t most = per[0];
         for (int i = 1; i < 5; i++) most = per[i] > most ? per[i] : most;
+        if (most > be->max_tensor_elems) {
+            st = cxr_set_error(CXR_E_ARG,
+                               "image size %d: one image's largest activation would hold %zu "
+                               "elements, more than the %s backend's %zu per tensor: use a "
+                               "smaller image size, an input pool or fewer channels",
+                               cfg->image_size, most, be->name, be->max_tensor_elems);
+            goto fail;
+        }
         if (B * most > be->max_tensor_elems) {
             st = cxr_set_error(CXR_E_ARG,
                                "batch %d: a batch's largest activation would hold %zu elements, "

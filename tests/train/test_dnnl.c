@@ -218,6 +218,17 @@ static void dense_split(cxr_backend *own, cxr_backend *dn)
     CHECK(strstr(d, "for: dense_bwd") && !strstr(d, "dense_fwd"));
     cxr_backend_cpu_describe(both, d, sizeof d);
     CHECK(strstr(d, "for: dense;") != NULL);
+    /* spaces around the names are no part of them (' conv_fwd' was dropped unsaid); an unknown
+     * name is refused, naming it */
+    cxr_backend *sp = backend(" dense_fwd ,conv_fwd ");
+    cxr_backend_cpu_describe(sp, d, sizeof d);
+    CHECK(strstr(d, "for: conv_fwd dense_fwd") != NULL);
+    cxr_backend_destroy(sp);
+    cxr_backend *bad = NULL;
+    setenv("CXR_CPU_DNNL", "dense,conv_fdw", 1);
+    CHECK(cxr_backend_cpu_create(&bad, 2) == CXR_E_ARG && !bad);
+    unsetenv("CXR_CPU_DNNL");
+    CHECK(strstr(cxr_last_error(), "CXR_CPU_DNNL=dense,conv_fdw: 'conv_fdw' is not") != NULL);
     enum { N = 8, IN = 200, OUT = 24 };
     float *in = rnd((size_t)N * IN, 30, 1.0f), *w = rnd((size_t)OUT * IN, 31, 0.2f);
     float *b = rnd(OUT, 32, 0.5f), *dout = rnd((size_t)N * OUT, 33, 1.0f);

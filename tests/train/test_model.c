@@ -151,6 +151,26 @@ static void test_tensor_limit(cxr_backend *be)
                                    "elements") &&
           strstr(cxr_last_error(), "at most 3 images per batch at image size 16"));
     CHECK(cxr_model_create_inference(&m, &c, &lim) == CXR_E_ARG && m == NULL);
+    /* the input pool's raw image never reaches the limited op: 128 px pooled by 8 runs the
+     * 16 px model's activations (the raw 128 x 128 = 16384 per image was counted, refusing
+     * the batch) */
+    c.image_size = 128;
+    c.input_pool = 8;
+    c.batch_capacity = 3;
+    lim.max_tensor_elems = 8192 * 3;
+    CHECK_OK(cxr_model_create(&m, &c, &lim));
+    cxr_model_destroy(m);
+    m = NULL;
+    c.image_size = 64;
+    c.input_pool = 1;
+    lim.max_tensor_elems = 32 * 64 * 64 * 3 - 1; /* not even one batch of 3 at 64 px ... */
+    CHECK(cxr_model_create(&m, &c, &lim) == CXR_E_ARG &&
+          strstr(cxr_last_error(), "at most 2 images"));
+    lim.max_tensor_elems = 1000; /* ... nor one image: not "at most 0 images" */
+    CHECK(cxr_model_create(&m, &c, &lim) == CXR_E_ARG && m == NULL);
+    CHECK(strstr(cxr_last_error(), "image size 64: one image's largest activation would hold "
+                                   "131072 elements") &&
+          !strstr(cxr_last_error(), "at most 0"));
 }
 
 /* A backend with a reserve op is told the fused path's map at creation (cuda: so that the GPU
