@@ -79,6 +79,7 @@ cxr_status cxr_h5_read_strings(hid_t d, const char *file, const char *what, int6
 /* Scalar attributes on obj; strings fixed-length UTF-8, null-terminated. <0 on failure. */
 herr_t cxr_h5_attr_put_str(hid_t obj, const char *name, const char *value);
 herr_t cxr_h5_attr_put_i32(hid_t obj, const char *name, int32_t value);
+herr_t cxr_h5_attr_put_i64(hid_t obj, const char *name, int64_t value);
 herr_t cxr_h5_attr_put_f64(hid_t obj, const char *name, double value);
 /* Readers: 1 found and read, 0 absent, -1 present but not of that kind (an integer, a float,
  * a fixed-length string: a variable-length string is refused unread) or unreadable.

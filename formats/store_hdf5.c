@@ -401,6 +401,11 @@ herr_t cxr_h5_attr_put_i32(hid_t obj, const char *name, int32_t value)
     return attr_put(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &value);
 }
 
+herr_t cxr_h5_attr_put_i64(hid_t obj, const char *name, int64_t value)
+{
+    return attr_put(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+
 herr_t cxr_h5_attr_put_f64(hid_t obj, const char *name, double value)
 {
     return attr_put(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);

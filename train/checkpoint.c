@@ -226,7 +226,8 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
              cxr_h5_attr_put_f64(f, "best_value", meta->best_value) >= 0 &&
              cxr_h5_attr_put_str(f, "stopped", meta->stopped) >= 0 &&
              cxr_h5_attr_put_i32(f, "average_from", meta->average_from) >= 0 &&
-             cxr_h5_attr_put_i32(f, "shuffle_window", meta->shuffle_window) >= 0;
+             cxr_h5_attr_put_i32(f, "shuffle_window", meta->shuffle_window) >= 0 &&
+             cxr_h5_attr_put_i64(f, "max_steps", meta->max_steps) >= 0;
     if (ok && averaged) ok = cxr_h5_attr_put_i32(f, "average_count", meta->average_count) >= 0;
     if (ok && meta->precision[0]) /* unknown (a file read that had none): not invented */
         ok = cxr_h5_attr_put_str(f, "precision", meta->precision) >= 0;
@@ -452,6 +453,8 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "average_from", v = m->average_from;
     else if (m->shuffle_window < CXR_LOADER_WINDOW_SPLIT)
         bad = "shuffle_window", v = m->shuffle_window;
+    else if (m->max_steps < 0)
+        bad = "max_steps", v = (double)m->max_steps;
     /* the mean holds the epochs from average_from to epoch, each once (a weights file's
      * /params is that mean; a checkpoint's is in /average) */
     else if (m->average_count != (m->average_from >= 1 && m->epoch >= m->average_from
@@ -695,6 +698,12 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'shuffle_window' is unreadable");
     meta->shuffle_window = window;
     meta->has_shuffle_window = H5Aexists(f, "shuffle_window") > 0;
+    /* absent in files written before 0.14: 0, whatever the run had (a resume is then given it
+     * again, or refused with the steps per epoch) */
+    int64_t max_steps = 0;
+    if (get_num(f, "max_steps", H5T_NATIVE_INT64, &max_steps, 1) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'max_steps' is unreadable");
+    meta->max_steps = max_steps;
     /* informational (a resume compares it): a name this version does not know is kept */
     if (get_str(f, "precision", meta->precision, sizeof meta->precision, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'precision' is unreadable");

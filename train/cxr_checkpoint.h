@@ -23,7 +23,8 @@
  *                     average_from (weight averaging's first epoch, 0: none; absent in files
  *                     written before it: 0), shuffle_window (the training order's window:
  *                     0 the loader's, -1 the whole split, N shards; absent in files written
- *                     before it: 0)
+ *                     before it: 0), max_steps (int64, --max-steps: the steps an epoch is
+ *                     capped at, 0 none; absent in files written before 0.14: 0)
  *   /class_names      string [C]
  *   /params/<name>    float32, one dataset per tensor ("conv1.w", "conv1.b", ... "out.b"),
  *                     shaped as the tensor: conv (K,C,3,3), dense (OUT,IN), biases (OUT)
@@ -106,6 +107,7 @@ typedef struct {
     int average_count; /* read: the epochs in the file's /average (0: it has none) */
     int shuffle_window;       /* the training order's window (cxr_train_recipe; 0 in older files) */
     int has_shuffle_window;   /* read: the file records it (older files do not) */
+    int64_t max_steps;        /* --max-steps of the run (0: none; absent before 0.14: 0) */
     cxr_preprocess_params pp; /* the store's preprocessing */
     int n_classes;
     char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */

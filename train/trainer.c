@@ -419,6 +419,7 @@ typedef struct {
     int average_from;           /* weight averaging from this 1-based epoch (0: off) */
     int average_count;          /* epochs in the mean so far */
     int shuffle_window;         /* the training loader's window (cxr_loader_options.window) */
+    int64_t max_steps; /* > 0: an epoch's steps capped (--max-steps, or the resumed run's) */
 } run_recipe;
 
 /* Everything one run holds; run_close releases it. */
@@ -824,6 +825,7 @@ static cxr_status resolve_recipe(train_run *r)
     rc->average_from = ro->average_from >= 0 ? ro->average_from : named->average_from;
     rc->shuffle_window =
         ro->shuffle_window != CXR_TRAIN_WINDOW_RECIPE ? ro->shuffle_window : named->shuffle_window;
+    rc->max_steps = ro->max_steps > 0 ? ro->max_steps : 0;
     if (!o->io.resume_path || ro->name) drop_recipe_selection(r); /* else the checkpoint's */
     rc->best_epoch = 0;
     rc->best_value = NAN;
@@ -859,6 +861,13 @@ static cxr_status resolve_recipe(train_run *r)
         rc->average_count = ck.average_count;
         /* a file from before 0.12 does not record its order: the loader's window (auto), which
          * every run but the CXR_SHUFFLE_WINDOW experiments had, unless one is given */
+        /* the resumed run's cap on an epoch's steps, unless one is given (a file from before
+         * 0.14 records none: its run's is given again, or check_resume_steps refuses) */
+        if (ro->max_steps <= 0 && ck.max_steps > 0) {
+            rc->max_steps = ck.max_steps;
+            note(o, "resume: --max-steps %lld, as %s's run", (long long)ck.max_steps,
+                 o->io.resume_path);
+        }
         if (ck.has_shuffle_window)
             rc->shuffle_window = ck.shuffle_window;
         else if (ro->shuffle_window == CXR_TRAIN_WINDOW_RECIPE)
@@ -960,6 +969,7 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     m->mixup = r->rc.mixup;
     m->average_from = r->rc.average_from;
     m->shuffle_window = r->rc.shuffle_window;
+    m->max_steps = r->rc.max_steps;
     snprintf(m->augment, sizeof m->augment, "%s", r->rc.augment_spec);
     m->has_run = 1;
     m->pp = *cxr_store_preprocess(r->store);
@@ -1000,8 +1010,7 @@ static cxr_status open_run_io(train_run *r)
                   "CXR_SHUFFLE_WINDOW=%s is no longer read: give --shuffle-window auto, split "
                   "(what \"all\" was) or a number of shards, and unset it",
                   sw);
-    CXR_TRY(
-        source_open(&r->src, r->store, r->model, &lo, o->compute.resident, o->recipe.max_steps));
+    CXR_TRY(source_open(&r->src, r->store, r->model, &lo, o->compute.resident, r->rc.max_steps));
     CXR_TRY(check_resume_steps(r));
     /* step decay: x gamma every --lr-step-epochs epochs, by default after each third of the
      * run; a resume keeps the checkpoint's interval */
@@ -1130,7 +1139,7 @@ static cxr_status log_run(train_run *r, cxr_backend *be)
         .alpha = r->rc.cfg.alpha,
         .head = cxr_model_head_name(r->rc.cfg.head),
         .input_pool = r->rc.cfg.input_pool,
-        .max_steps = o->recipe.max_steps,
+        .max_steps = r->rc.max_steps,
         .augment = r->rc.augment_spec,
         .train_images = r->train_info.n,
         .eval_images = r->eval_info.n,

@@ -41,8 +41,8 @@ P = ctypes.POINTER
 # cxr_checkpoint_meta and cxr_log_run_line grew mixup (none of the last used here);
 # cxr_loader_options_check (StoreDataset checks its options before any worker runs).
 # 0.14: cxr_manifest_stats keeps every column (column_names and missing are allocated arrays;
-# CXR_EXPLORE_MAX_COLUMNS, 64, is gone); cxr_backend grew max_tensor_elems and reserve;
-# cxr_bad_pixel_note (none of them used here).
+# CXR_EXPLORE_MAX_COLUMNS, 64, is gone); cxr_backend grew max_tensor_elems and reserve,
+# cxr_checkpoint_meta max_steps; cxr_bad_pixel_note (none of them used here).
 ABI = "0.14"
 
 

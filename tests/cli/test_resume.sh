@@ -161,6 +161,15 @@ expect_rc 2 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --max-steps 1
 expect_err "--max-steps"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s2.h5" --device cpu --threads 2 --no-monitor -q --epochs 3 --resume "$WORK/c.h5" --no-checkpoint
 expect_err "this run reads $WORK/s2.h5"
+# a run capped by --max-steps records it: its resume takes it without being told (it was
+# refused, the steps per epoch differing), and equals the uninterrupted run's checkpoint
+expect_rc 0 $T --epochs 2 --max-steps 2 --checkpoint "$WORK/ms2.h5"
+expect_rc 0 $T --epochs 1 --max-steps 2 --checkpoint "$WORK/ms.h5"
+h5dump -a /max_steps "$WORK/ms.h5" | grep -q '(0): 2' || fail "the checkpoint does not record max_steps 2"
+expect_rc 0 $T --epochs 2 --resume "$WORK/ms.h5"
+expect_err "resume: --max-steps 2, as $WORK/ms.h5's run"
+h5dump -a /step "$WORK/ms.h5" | grep -q '(0): 4' || fail "the resume did not take 2 steps an epoch"
+cmp -s "$WORK/ms.h5" "$WORK/ms2.h5" || fail "resumed (1 + 1 epochs) differs from 2 epochs, max_steps 2"
 # ... but a store with another number of training images (steps per epoch) is refused, named
 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/nv.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack nv"
 expect_rc 2 "$BIN/cxr-train" "$WORK/nv.h5" --device cpu --threads 2 --no-monitor -q --epochs 3 --resume "$WORK/c.h5" --no-checkpoint
