@@ -96,6 +96,6 @@ HDF5_PLUGIN_PATH=$build/plugins "$build/tools/cxr-train" "$tmp/store.h5" --devic
     --max-steps "$n" --batch 64 --threads "$threads" --no-monitor --quiet --log "$tmp/log.jsonl" >/dev/null
 grep '"type":"epoch"' "$tmp/log.jsonl" | tr ',' '\n' |
     grep -E '"(epoch_s|eval_s|images_per_s|data_wait_frac|steps)"' | tr '\n' ' ' |
-    sed "s/^/cxr-train $(basename "$data") (batch 64, $n steps, $threads threads): /"
+    sed "s/^/cxr-train $(basename "$data") (batch 64, --max-steps $n: the steps field is what ran, $threads threads): /"
 echo
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
