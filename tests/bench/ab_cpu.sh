@@ -19,6 +19,7 @@ trap 'rm -rf "$tmp"' EXIT
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores," \
     "load $(cut -d' ' -f1-3 /proc/loadavg); threads $threads, $runs runs, $steps training steps"
 echo "A: $a ${ENV_A:-}; B: $b ${ENV_B:-}"
+cat "$store" "$model" > /dev/null # warm the page cache: A's first run would read them cold
 one() { # tools tag run
     local tools=$1 tag=$2 run=$3 e
     [ "$tag" = A ] && e=${ENV_A:-} || e=${ENV_B:-}
