@@ -67,6 +67,8 @@ void cxr_stdout_hold(void);
 /* A tool's exit status after its last word on stdout (--help, --version): 0 once
  * cxr_stdout_close succeeds, else its message as "TOOL: ..." on stderr and 4 (I/O). */
 int cxr_stdout_exit(const char *tool);
+/* --version: "TOOL VERSION" on stdout, then cxr_stdout_exit(tool). */
+int cxr_version_exit(const char *tool);
 
 /* `s` with control characters, backslash and invalid UTF-8 escaped (\n, \t, \\, \xHH), written
  * into buf (cap bytes, truncated with "..." when it does not fit); returns buf. For names in

@@ -176,6 +176,12 @@ void cxr_stdout_hold(void)
     setvbuf(stdout, buf, _IOFBF, sizeof buf);
 }
 
+int cxr_version_exit(const char *tool)
+{
+    printf("%s %s\n", tool, CXR_VERSION_STRING);
+    return cxr_stdout_exit(tool);
+}
+
 cxr_status cxr_stdout_close(void)
 {
     int bad = ferror(stdout);

@@ -347,9 +347,7 @@ int main(int argc, char **argv)
             cxr_stdout_hold();
             usage(stdout);
             return cxr_stdout_exit("cxr-eval");
-        case O_VERSION:
-            printf("cxr-eval %s\n", CXR_VERSION_STRING);
-            return cxr_stdout_exit("cxr-eval");
+        case O_VERSION: return cxr_version_exit("cxr-eval");
         default: usage(stderr); return 2;
         }
     }

@@ -79,9 +79,7 @@ int main(int argc, char **argv)
             cxr_stdout_hold();
             usage(stdout);
             return cxr_stdout_exit("cxr-export");
-        case O_VERSION:
-            printf("cxr-export %s\n", CXR_VERSION_STRING);
-            return cxr_stdout_exit("cxr-export");
+        case O_VERSION: return cxr_version_exit("cxr-export");
         default: usage(stderr); return 2;
         }
     }

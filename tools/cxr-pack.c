@@ -459,7 +459,7 @@ int main(int argc, char **argv)
             cxr_stdout_hold();
             usage(stdout);
             return cxr_stdout_exit("cxr-pack");
-        case O_VERSION: printf("%s\n", version); return cxr_stdout_exit("cxr-pack");
+        case O_VERSION: return cxr_version_exit("cxr-pack");
         case PACK_OPT_MANIFEST:
         case PACK_OPT_IMAGES:
         case PACK_OPT_EXPLORE:

@@ -169,9 +169,7 @@ static int parse_options(int argc, char **argv, options *o)
             cxr_stdout_hold();
             usage(stdout);
             return cxr_stdout_exit("cxr-predict");
-        case O_VERSION:
-            printf("cxr-predict %s\n", CXR_VERSION_STRING);
-            return cxr_stdout_exit("cxr-predict");
+        case O_VERSION: return cxr_version_exit("cxr-predict");
         default: usage(stderr); return 2;
         }
     }

@@ -78,8 +78,7 @@ int main(int argc, char **argv)
             rc = cxr_stdout_exit("cxr-report");
             goto done;
         } else if (strcmp(argv[i], "--version") == 0) {
-            printf("cxr-report %s\n", CXR_VERSION_STRING);
-            rc = cxr_stdout_exit("cxr-report");
+            rc = cxr_version_exit("cxr-report");
             goto done;
         } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
             if (i + 1 >= argc) {

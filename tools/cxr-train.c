@@ -803,9 +803,7 @@ int main(int argc, char **argv)
             cxr_stdout_hold();
             usage(stdout, &o);
             return cxr_stdout_exit("cxr-train");
-        case O_VERSION:
-            printf("cxr-train %s\n", CXR_VERSION_STRING);
-            return cxr_stdout_exit("cxr-train");
+        case O_VERSION: return cxr_version_exit("cxr-train");
         default: usage(stderr, &o); return 2;
         }
     }

@@ -245,37 +245,6 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         return st;
     }
     layout_tensors(m);
-    if (be->max_tensor_elems) { /* the largest activation of one image, times the batch */
-        const size_t S = (size_t)net_size(cfg), B = (size_t)cfg->batch_capacity;
-        size_t c[4];
-        for (int i = 0; i < 4; i++) c[i] = (size_t)cfg->channels[i];
-        /* what cuDNN sees: conv1's input (the input pool's view, S x S) and each conv's output */
-        const size_t per[5] = { S * S, c[0] * S * S, c[1] * S * S, c[2] * (S / 2) * (S / 2),
-                                c[3] * (S / 4) * (S / 4) };
-        size_t most = per[0];
-        for (int i = 1; i < 5; i++) most = per[i] > most ? per[i] : most;
-        if (most > be->max_tensor_elems) {
-            st = cxr_set_error(CXR_E_ARG,
-                               "image size %d: one image's largest activation would hold %zu "
-                               "elements, more than the %s backend's %zu per tensor: use a "
-                               "smaller image size, an input pool or fewer channels",
-                               cfg->image_size, most, be->name, be->max_tensor_elems);
-            goto fail;
-        }
-        if (B * most > be->max_tensor_elems) {
-            st = cxr_set_error(CXR_E_ARG,
-                               "batch %d: a batch's largest activation would hold %zu elements, "
-                               "more than the %s backend's %zu per tensor; at most %zu images "
-                               "per batch at image size %d",
-                               cfg->batch_capacity, B * most, be->name, be->max_tensor_elems,
-                               be->max_tensor_elems / most, cfg->image_size);
-            goto fail;
-        }
-    }
-    for (int b = 0; b < (train ? 4 : 1); b++) {
-        st = be->alloc(be->ctx, (void **)&m->block[b], m->n_params * sizeof(float));
-        if (st) goto fail;
-    }
     const size_t B = (size_t)cfg->batch_capacity, S0 = (size_t)cfg->image_size,
                  S = (size_t)net_size(cfg);
     const size_t *c = NULL;
@@ -287,6 +256,34 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
     const size_t n_a4 = B * c[3] * (S / 4) * (S / 4), n_p4 = n_a4 / 4;
     const size_t n_h1 = B * (size_t)cfg->dense[0], n_h2 = B * (size_t)cfg->dense[1];
     const size_t n_cls = B * (size_t)cfg->n_classes;
+    if (be->max_tensor_elems) { /* what cuDNN sees: conv1's input (the input pool's view) and
+                                  * each conv's output */
+        size_t most = B * S * S;
+        const size_t outs[4] = { n_a1, n_a2, n_a3, n_a4 };
+        for (int i = 0; i < 4; i++) most = outs[i] > most ? outs[i] : most;
+        const size_t one = most / B; /* of one image */
+        if (one > be->max_tensor_elems) {
+            st = cxr_set_error(CXR_E_ARG,
+                               "image size %d: one image's largest activation would hold %zu "
+                               "elements, more than the %s backend's %zu per tensor: use a "
+                               "smaller image size, an input pool or fewer channels",
+                               cfg->image_size, one, be->name, be->max_tensor_elems);
+            goto fail;
+        }
+        if (most > be->max_tensor_elems) {
+            st = cxr_set_error(CXR_E_ARG,
+                               "batch %d: a batch's largest activation would hold %zu elements, "
+                               "more than the %s backend's %zu per tensor; at most %zu images "
+                               "per batch at image size %d",
+                               cfg->batch_capacity, most, be->name, be->max_tensor_elems,
+                               be->max_tensor_elems / one, cfg->image_size);
+            goto fail;
+        }
+    }
+    for (int b = 0; b < (train ? 4 : 1); b++) {
+        st = be->alloc(be->ctx, (void **)&m->block[b], m->n_params * sizeof(float));
+        if (st) goto fail;
+    }
     struct {
         void **p;
         size_t bytes;
