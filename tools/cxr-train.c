@@ -270,19 +270,34 @@ static int parse_positive_float(const char *arg, const char *name, double hi, fl
  * and machine, and another boot or a pid that is gone, with the lock taken. Anything else there
  * (an empty file an older cxr-train reserved, another user's, machine's or unknown machine's
  * reservation, a file system without flock) is numbered past, as before. */
+/* Files this run removes at exit while they are still the ones it made (a save or another run
+ * may have replaced them): the default name's reservation (also of that size) and the two
+ * model locks (lock_model, below). */
+enum { EXIT_RESERVATION, EXIT_LOCK_MODEL, EXIT_LOCK_BEST, N_EXIT_FILES };
 static struct {
-    char path[4096];
+    char path[4200];
     dev_t dev;
     ino_t ino;
-    off_t size;
-} reserved;
+    off_t size; /* -1: any */
+} exit_files[N_EXIT_FILES];
 
-static void drop_reservation(void)
+static void drop_exit_files(void)
 {
-    struct stat sb;
-    if (reserved.path[0] && stat(reserved.path, &sb) == 0 && sb.st_dev == reserved.dev &&
-        sb.st_ino == reserved.ino && sb.st_size == reserved.size)
-        unlink(reserved.path);
+    for (int k = 0; k < N_EXIT_FILES; k++) {
+        struct stat sb;
+        if (exit_files[k].path[0] && stat(exit_files[k].path, &sb) == 0 &&
+            sb.st_dev == exit_files[k].dev && sb.st_ino == exit_files[k].ino &&
+            (exit_files[k].size < 0 || sb.st_size == exit_files[k].size))
+            unlink(exit_files[k].path);
+    }
+}
+
+/* exit_files[k] is the file sb describes, at the path already in exit_files[k].path. */
+static void remove_at_exit(int k, const struct stat *sb, off_t size)
+{
+    static int registered;
+    if (!registered++) atexit(drop_exit_files);
+    exit_files[k].dev = sb->st_dev, exit_files[k].ino = sb->st_ino, exit_files[k].size = size;
 }
 
 /* The first line of file f, "" when unreadable: the kernel's boot id, the machine id. */
@@ -322,9 +337,8 @@ static int hold_reservation(const char *buf, int fd)
     if (n <= 0 || (size_t)n >= sizeof line || ftruncate(fd, 0) != 0 ||
         pwrite(fd, line, (size_t)n, 0) != n || fstat(fd, &sb) != 0)
         return 0;
-    snprintf(reserved.path, sizeof reserved.path, "%s", buf);
-    reserved.dev = sb.st_dev, reserved.ino = sb.st_ino, reserved.size = sb.st_size;
-    atexit(drop_reservation);
+    snprintf(exit_files[EXIT_RESERVATION].path, sizeof exit_files[0].path, "%s", buf);
+    remove_at_exit(EXIT_RESERVATION, &sb, sb.st_size);
     return 1;
 }
 
@@ -424,28 +438,13 @@ static const char *default_checkpoint(const cxr_train_options *o, char *buf, siz
  * still this run's (one a killed run left is taken over: the kernel released its lock). Where
  * no lock file can be made (a folder this user cannot write in, where the save itself will say
  * why; a file system without flock), the run goes on as before. */
-static struct {
-    char path[4200];
-    dev_t dev;
-    ino_t ino;
-} model_lock[2];
-
-static void drop_model_locks(void)
-{
-    for (int k = 0; k < 2; k++) {
-        struct stat sb;
-        if (model_lock[k].path[0] && stat(model_lock[k].path, &sb) == 0 &&
-            sb.st_dev == model_lock[k].dev && sb.st_ino == model_lock[k].ino)
-            unlink(model_lock[k].path);
-    }
-}
 
 /* Lock file `slot` for `model`: 1 when held or when none can be made, 0 with *holder = the
  * holder's pid (0 when unknown) when another run holds it. */
 static int lock_one(const char *model, int slot, long *holder)
 {
-    char *real = NULL, *lp = model_lock[slot].path;
-    const size_t cap = sizeof model_lock[slot].path;
+    char *real = NULL, *lp = exit_files[EXIT_LOCK_MODEL + slot].path;
+    const size_t cap = sizeof exit_files[0].path;
     if (cxr_tmpfile_resolve(model, &real) != CXR_OK) real = NULL; /* the save will say why */
     const char *p = real ? real : model, *slash = strrchr(p, '/');
     const int dir_len = slash ? (int)(slash - p) + 1 : 0;
@@ -494,7 +493,7 @@ static int lock_one(const char *model, int slot, long *holder)
             /* read-only (another user's file) or a full disk: the lock holds; the pid is only
              * for a message */
         }
-        model_lock[slot].dev = a.st_dev, model_lock[slot].ino = a.st_ino;
+        remove_at_exit(EXIT_LOCK_MODEL + slot, &a, -1);
         return 1; /* fd stays open, and the lock with it, until exit */
     }
     return lp[0] = 0, 1;
@@ -505,7 +504,6 @@ static int lock_one(const char *model, int slot, long *holder)
 static int lock_model(const char *model, long *holder)
 {
     char best[4096];
-    atexit(drop_model_locks);
     if (!lock_one(model, 0, holder)) return 0;
     return cxr_train_best_path(model, best, sizeof best) != CXR_OK || lock_one(best, 1, holder);
 }
