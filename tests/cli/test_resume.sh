@@ -170,6 +170,11 @@ expect_rc 0 $T --epochs 2 --resume "$WORK/ms.h5"
 expect_err "resume: --max-steps 2, as $WORK/ms.h5's run"
 h5dump -a /step "$WORK/ms.h5" | grep -q '(0): 4' || fail "the resume did not take 2 steps an epoch"
 cmp -s "$WORK/ms.h5" "$WORK/ms2.h5" || fail "resumed (1 + 1 epochs) differs from 2 epochs, max_steps 2"
+# another cap that leaves an epoch's steps as they were is taken, said, and recorded
+expect_rc 0 $T --epochs 1 --max-steps 1000 --checkpoint "$WORK/mb.h5"
+expect_rc 0 $T --epochs 2 --resume "$WORK/mb.h5" --max-steps 500
+expect_err "resume: --max-steps 500, $WORK/mb.h5's run had 1000: allowed only while an epoch keeps its steps"
+h5dump -a /max_steps "$WORK/mb.h5" | grep -q '(0): 500' || fail "the resumed run did not record its max_steps"
 # ... but a store with another number of training images (steps per epoch) is refused, named
 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/nv.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack nv"
 expect_rc 2 "$BIN/cxr-train" "$WORK/nv.h5" --device cpu --threads 2 --no-monitor -q --epochs 3 --resume "$WORK/c.h5" --no-checkpoint
