@@ -70,10 +70,15 @@ int cxr_stdout_exit(const char *tool);
 /* --version: "TOOL VERSION" on stdout, then cxr_stdout_exit(tool). */
 int cxr_version_exit(const char *tool);
 
-/* `s` with control characters, backslash and invalid UTF-8 escaped (\n, \t, \\, \xHH), written
- * into buf (cap bytes, truncated with "..." when it does not fit); returns buf. For names in
- * messages: a newline in a file name cannot forge a line of its own. */
+/* `s` with control characters (C0, DEL and C1, U+0080-U+009F), backslash and invalid UTF-8
+ * escaped (\n, \t, \\, \xHH: a C1 character's two bytes as \xc2\xHH), written into buf: the whole
+ * of it when it fits in cap - 1 bytes, else the whole characters that fit followed by "...";
+ * returns buf. For names in messages: a newline in a file name cannot forge a line of its own,
+ * an escape sequence cannot reach the terminal. */
 const char *cxr_escape_name(char *buf, size_t cap, const char *s);
+/* The same cut also to `width` characters as a terminal shows them (an escape's every byte, a
+ * multibyte character once), for a table's column; *shown: the characters written. */
+const char *cxr_escape_cell(char *buf, size_t cap, const char *s, int width, int *shown);
 /* Print `s` escaped as above to f. */
 void cxr_fputs_escaped(const char *s, FILE *f);
 /* "TOOL: msg\n" on stderr with msg escaped as above: for library messages, which may quote

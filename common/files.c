@@ -4,6 +4,7 @@
 #include "cxr_tmpfile.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,16 +255,24 @@ char *cxr_hex_bytes(const char *s)
     return out;
 }
 
-/* The escaped form of the character at u (k bytes consumed), into e (at least 5 bytes). */
+/* The escaped form of the character at u (k bytes consumed), into e (at least 8 bytes):
+ * control characters (C0, DEL and C1: U+0080-U+009F act on a terminal alike), backslash and
+ * bytes of no valid sequence escaped, every other character as it is. */
 static size_t escape_one(const unsigned char *u, char *e, size_t *k)
 {
-    int n = cxr_utf8_seq(u);
+    static const char hex[] = "0123456789abcdef";
+    const int n = cxr_utf8_seq(u);
     *k = n ? (size_t)n : 1;
-    if (n > 1) {
+    if (n > 2 || (n == 2 && !(u[0] == 0xc2 && u[1] < 0xa0))) {
         memcpy(e, u, (size_t)n);
         return (size_t)n;
     }
-    unsigned c = u[0];
+    if (n == 2) { /* C1: both bytes */
+        memcpy(e, "\\xc2\\x", 6);
+        e[6] = hex[u[1] >> 4], e[7] = hex[u[1] & 15];
+        return 8;
+    }
+    const unsigned c = u[0];
     if (n == 1 && c >= 0x20 && c != 0x7f && c != '\\') {
         e[0] = (char)c;
         return 1;
@@ -273,31 +282,53 @@ static size_t escape_one(const unsigned char *u, char *e, size_t *k)
         e[1] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : '\\';
         return 2;
     }
-    static const char hex[] = "0123456789abcdef";
     e[1] = 'x', e[2] = hex[c >> 4], e[3] = hex[c & 15];
     return 4;
 }
 
+/* The characters a terminal shows for an escaped unit of n bytes: one for a multibyte
+ * character, else one per byte (an escape is ASCII) */
+static size_t unit_chars(const char *e, size_t n) { return (unsigned char)e[0] >= 0x80 ? 1 : n; }
+
+/* cxr_escape_name and cxr_escape_cell: the whole escaped name when it fits in cap - 1 bytes
+ * and `width` characters, else the whole escaped units that leave room for "..." */
+static const char *escape_fit(char *buf, size_t cap, const char *s, size_t width, int *shown)
+{
+    const unsigned char *u;
+    size_t o = 0, k, bytes = 0, chars = 0;
+    char e[8];
+    if (shown) *shown = 0;
+    if (cap == 0) return buf;
+    for (u = (const unsigned char *)s; *u; u += k) {
+        const size_t n = escape_one(u, e, &k);
+        bytes += n, chars += unit_chars(e, n);
+    }
+    const int cut = bytes >= cap || chars > width;
+    if (cut && (cap < 4 || width < 3)) { /* no room for "..." */
+        buf[0] = 0;
+        return buf;
+    }
+    const size_t room = cut ? cap - 4 : cap - 1, wroom = cut ? width - 3 : width;
+    chars = 0;
+    for (u = (const unsigned char *)s; *u; u += k) {
+        const size_t n = escape_one(u, e, &k), c = unit_chars(e, n);
+        if (o + n > room || chars + c > wroom) break;
+        memcpy(buf + o, e, n);
+        o += n, chars += c;
+    }
+    memcpy(buf + o, cut ? "..." : "", cut ? 4 : 1);
+    if (shown) *shown = (int)(chars + (cut ? 3 : 0));
+    return buf;
+}
+
 const char *cxr_escape_name(char *buf, size_t cap, const char *s)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t o = 0, k;
-    char e[8];
-    if (cap == 0) return buf;
-    while (*u) {
-        size_t n = escape_one(u, e, &k);
-        if (o + n + 4 > cap) {
-            if (cap >= 4)
-                memcpy(buf + (o < cap - 4 ? o : cap - 4), "...", 4);
-            else
-                buf[0] = 0; /* no room for "..." */
-            return buf;
-        }
-        memcpy(buf + o, e, n);
-        o += n, u += k;
-    }
-    buf[o] = 0;
-    return buf;
+    return escape_fit(buf, cap, s, SIZE_MAX, NULL);
+}
+
+const char *cxr_escape_cell(char *buf, size_t cap, const char *s, int width, int *shown)
+{
+    return escape_fit(buf, cap, s, width > 0 ? (size_t)width : 0, shown);
 }
 
 void cxr_fputs_escaped(const char *s, FILE *f)

@@ -56,10 +56,11 @@ void cxr_sb_esc(cxr_sb *b, const char *s)
         default:
             /* the page is UTF-8: a byte that starts no valid sequence (a Latin-1 file name, a
              * string cut mid-character) and a control character other than tab and newline
-             * are shown as U+FFFD */
-            if (n == 0 || (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
+             * (C0, DEL, C1: U+0080-U+009F, which HTML forbids too) are shown as U+FFFD */
+            if (n == 0 || (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f ||
+                (n == 2 && c == 0xc2 && (unsigned char)s[1] < 0xa0)) {
                 cxr_sb_printf(b, "&#xFFFD;");
-                n = 1;
+                n = n ? n : 1;
             } else
                 cxr_sb_printf(b, "%.*s", n, s);
         }

@@ -96,6 +96,44 @@ static void usage(FILE *f)
         "4 I/O error; 5 device error; 130 interrupted; 1 other errors.\n");
 }
 
+/* The text report prints names as stderr does, escaped (a class folder's newline or escape
+ * sequence must not reach the terminal as it is), cut to its columns at whole characters. */
+#define TEXT_NAME (4 * 4096 + 4) /* a path of PATH_MAX bytes, every one escaped as \xHH */
+static const char *esc(char *buf, const char *s) { return cxr_escape_name(buf, TEXT_NAME, s); }
+
+/* A class name in a table column of `width` characters, escaped, left- or right-aligned. */
+static void put_cell(const char *name, int width, int left)
+{
+    char b[TEXT_NAME];
+    int shown;
+    cxr_escape_cell(b, sizeof b, name, width, &shown);
+    printf("%s%*s%s", left ? b : "", width - shown, "", left ? "" : b);
+}
+
+/* s for the command line the report suggests: as it is when the shell reads it so, quoted
+ * when it holds a space or another character the shell would take, escaped (not for pasting)
+ * when it holds a control character or is not UTF-8. */
+static const char *shell_word(char *buf, const char *s)
+{
+    if (*s &&
+        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./+:,@%=-") ==
+            strlen(s))
+        return s;
+    if (strcmp(esc(buf, s), s) != 0) return buf;
+    size_t o = 0;
+    buf[o++] = '\'';
+    for (; *s && o + 6 < TEXT_NAME; s++) {
+        if (*s == '\'') {
+            memcpy(buf + o, "'\\''", 4);
+            o += 4;
+        } else
+            buf[o++] = *s;
+    }
+    buf[o++] = '\'';
+    buf[o] = 0;
+    return buf;
+}
+
 static int fail(cxr_status st)
 {
     cxr_print_error("cxr-eval", cxr_last_error()); /* it may quote store strings */
@@ -543,9 +581,10 @@ int main(int argc, char **argv)
                            n_members));
         goto bail;
     }
+    char e1[TEXT_NAME], e2[TEXT_NAME];
     if (!ensemble) {
-        printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", model_path, meta.epoch,
-               (long long)meta.step, K, meta.model.image_size, meta.model.image_size);
+        printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", esc(e1, model_path),
+               meta.epoch, (long long)meta.step, K, meta.model.image_size, meta.model.image_size);
         if (meta.average_count > 0)
             printf("weights   the mean of epochs %d-%d (cxr-train --average-from)\n",
                    meta.average_from, meta.epoch);
@@ -553,11 +592,11 @@ int main(int argc, char **argv)
         printf("ensemble  %d models: the mean of their class probabilities (%d classes, %dx%d)\n",
                n_members, K, meta.model.image_size, meta.model.image_size);
         for (int j = 0; j < n_members; j++)
-            printf("  member  %s (epoch %d): loss %.6f, %s %.4f (%.2f s)\n", member_paths[j],
-                   members[j].epoch, members[j].result.loss, K == 2 ? "roc_auc" : "macro AUC",
-                   members[j].auc, members[j].result.seconds);
+            printf("  member  %s (epoch %d): loss %.6f, %s %.4f (%.2f s)\n",
+                   esc(e1, member_paths[j]), members[j].epoch, members[j].result.loss,
+                   K == 2 ? "roc_auc" : "macro AUC", members[j].auc, members[j].result.seconds);
     }
-    printf("store     %s, split %s: %lld images (%.2f s on %s)\n", store_path, split,
+    printf("store     %s, split %s: %lld images (%.2f s on %s)\n", esc(e1, store_path), split,
            (long long)r.n, er.seconds, dev.desc);
     if (tta > 1)
         printf("tta       %d (probabilities averaged over the identity and %d fixed transforms)\n",
@@ -566,9 +605,10 @@ int main(int argc, char **argv)
     printf("loss      %.6f\n", er.loss);
     printf("accuracy  %.4f\n", r.accuracy);
     if (K == 2) {
-        printf("threshold %.9g (predict %s when p[%s] >= threshold; %s)\n", threshold,
-               meta.class_names[1], meta.class_names[1], thr_source);
-        printf("positive class: %s\n", meta.class_names[1]);
+        esc(e1, meta.class_names[1]);
+        printf("threshold %.9g (predict %s when p[%s] >= threshold; %s)\n", threshold, e1, e1,
+               thr_source);
+        printf("positive class: %s\n", e1);
         printf("precision    %.4f\n", r.pos_precision);
         printf("recall       %.4f (sensitivity)\n", r.pos_recall);
         printf("specificity  %.4f\n", r.specificity);
@@ -583,10 +623,13 @@ int main(int argc, char **argv)
     /* the matrix up to 64 classes, as cxr-pack's table (4096 classes printed 218 MB) */
     if (K <= 64) {
         printf("\nconfusion (rows = true, columns = predicted):\n%-16s", "");
-        for (int j = 0; j < K; j++) printf(" %12.12s", meta.class_names[j]);
+        for (int j = 0; j < K; j++) {
+            putchar(' ');
+            put_cell(meta.class_names[j], 12, 0);
+        }
         printf("\n");
         for (int i = 0; i < K; i++) {
-            printf("%-16.16s", meta.class_names[i]);
+            put_cell(meta.class_names[i], 16, 1);
             for (int j = 0; j < K; j++)
                 printf(" %12lld", (long long)r.confusion[(size_t)i * K + j]);
             printf("\n");
@@ -595,9 +638,10 @@ int main(int argc, char **argv)
         printf("\nconfusion: %d x %d, printed up to 64 classes (--json has it)\n", K, K);
     }
     printf("\n%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "auc");
-    for (int i = 0; i < K; i++)
-        printf("%-16.16s %9.4f %9.4f %9.4f %9.4f\n", meta.class_names[i], r.precision[i],
-               r.recall[i], r.f1[i], r.auc_ovr[i]);
+    for (int i = 0; i < K; i++) {
+        put_cell(meta.class_names[i], 16, 1);
+        printf(" %9.4f %9.4f %9.4f %9.4f\n", r.precision[i], r.recall[i], r.f1[i], r.auc_ovr[i]);
+    }
     if (K == 2) {
         double bt, bal;
         if (cxr_metrics_best_threshold(met, &bt, &bal) != CXR_OK)
@@ -610,7 +654,7 @@ int main(int argc, char **argv)
         else if (strcmp(split, "val") == 0)
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
                    "(to apply it to test: cxr-eval %s %s --split test --threshold %.17g)\n",
-                   bt, bal, model_path, store_path, bt);
+                   bt, bal, shell_word(e1, model_path), shell_word(e2, store_path), bt);
         else  /* chosen on the split it would be judged on: an optimistic bound, not a setting */
             printf("\nbalanced accuracy at the best threshold chosen on %s itself: %.4f (at %.9g;\n"
                    "a diagnostic of how well the scores separate %s, not a threshold to evaluate\n"

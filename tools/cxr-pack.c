@@ -128,13 +128,13 @@ static int explore_main(const char *manifest, int strict)
     if (st == CXR_OK) st = cxr_manifest_explore_format(&s, &text);
     cxr_manifest_stats_free(&s);
     if (st != CXR_OK) {
-        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(st);
     }
     fputs(text, stdout);
     free(text);
     if ((st = cxr_stdout_close()) != CXR_OK) {
-        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(st);
     }
     return 0;
@@ -345,7 +345,7 @@ static cxr_status output_not_among_inputs(const char *opt, const char *out,
 /* A bad option value: the parser's message, exit code 2. */
 static int bad_option(void)
 {
-    fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+    cxr_print_error("cxr-pack", cxr_last_error());
     return 2;
 }
 
@@ -471,7 +471,7 @@ int main(int argc, char **argv)
         case PACK_OPT_EQUALIZE:
         case PACK_OPT_CLAHE_CLIP:
             if (pack_manifest_option(&mcli, opt_c, optarg) != CXR_OK) {
-                fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+                cxr_print_error("cxr-pack", cxr_last_error());
                 return 2;
             }
             break;
@@ -489,7 +489,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (mcli.manifest && cxr_input_check(mcli.manifest) != CXR_OK) {
-        fprintf(stderr, "cxr-pack: --manifest %s\n", cxr_last_error());
+        cxr_print_error("cxr-pack: --manifest", cxr_last_error());
         return 2;
     }
     if (mcli.manifest && mcli.explore) return explore_main(mcli.manifest, opt.strict);
@@ -500,7 +500,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (pack_manifest_preprocess(&mcli, &opt.store.pp) != CXR_OK) {
-        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        cxr_print_error("cxr-pack", cxr_last_error());
         return 2;
     }
     if (!mcli.manifest && (optind != argc - 1 || !out)) {
@@ -514,7 +514,7 @@ int main(int argc, char **argv)
         cxr_output_check("-o", out, &mcli.manifest, 1, mcli.manifest ? mcli.images : src);
     if (ost == CXR_OK) ost = cxr_output_probe("-o", out);
     if (ost != CXR_OK) {
-        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(ost);
     }
     const char *dup_inputs[] = { mcli.manifest, out };
@@ -527,7 +527,7 @@ int main(int argc, char **argv)
         ((ost = cxr_output_check("--duplicates-report", opt.duplicates_report, dup_inputs, 2,
                                  mcli.manifest ? mcli.images : src)) != CXR_OK ||
          (ost = cxr_output_probe("--duplicates-report", opt.duplicates_report)) != CXR_OK)) {
-        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(ost);
     }
     if (opt.duplicates_report && cxr_same_output(opt.duplicates_report, out)) {
@@ -562,7 +562,7 @@ int main(int argc, char **argv)
     if (st == CXR_OK && opt.duplicates_report)
         st = output_not_among_inputs("--duplicates-report", opt.duplicates_report, &plan);
     if (st != CXR_OK) {
-        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        cxr_print_error("cxr-pack", cxr_last_error());
         cxr_plan_free(&plan);
         return cxr_exit_code(st);
     }
@@ -620,10 +620,12 @@ int main(int argc, char **argv)
     if (ui.tty && !quiet) fprintf(stderr, "\r\033[K");
     print_unnamed(&ui, st == CXR_OK ? out : NULL);
     if (st != CXR_OK) {
-        if (st == CXR_E_INTERRUPTED)
-            fprintf(stderr, "cxr-pack: interrupted; nothing written to %s\n", out);
-        else
-            fprintf(stderr, "cxr-pack: %s (nothing written to %s)\n", cxr_last_error(), out);
+        /* escaped as every other line here: the message may quote a file or class name */
+        fputs("cxr-pack: ", stderr);
+        cxr_fputs_escaped(st == CXR_E_INTERRUPTED ? "interrupted" : cxr_last_error(), stderr);
+        fputs(st == CXR_E_INTERRUPTED ? "; nothing written to " : " (nothing written to ", stderr);
+        cxr_fputs_escaped(out, stderr);
+        fputs(st == CXR_E_INTERRUPTED ? "\n" : ")\n", stderr);
         cxr_plan_free(&plan);
         return cxr_exit_code(st);
     }
@@ -688,7 +690,7 @@ int main(int argc, char **argv)
     }
     cxr_plan_free(&plan);
     if ((st = cxr_stdout_close()) != CXR_OK) { /* the store is written; the summary was not */
-        fprintf(stderr, "cxr-pack: %s\n", cxr_last_error());
+        cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(st);
     }
     return 0;

@@ -132,6 +132,18 @@ expect_rc 0 "$BIN/cxr-pack" "$W/src" -o "$W/p.h5" --size 32 --threads 2 --quiet
 grep -q "FORGED" "$W/err" || fail "the bad file was not reported"
 grep -q "^cxr-pack: skip FORGED" "$W/err" && fail "a newline in a name forged a skip line"
 grep -q "$(printf '\033')" "$W/err" && fail "an escape character reached the terminal"
+# ... nor in the line that stops the run (--strict: the first skip is an error), from a tree or
+# a manifest
+"$BIN/cxr-pack" "$W/src" -o "$W/p2.h5" --size 32 --threads 2 --quiet --strict 2>"$W/err"
+[ $? = 3 ] || fail "cxr-pack --strict with bad files did not exit 3"
+grep -q "nothing written to $W/p2.h5" "$W/err" || fail "--strict's stop was not said"
+grep -q "^cxr-pack: skip FORGED" "$W/err" && fail "a newline in a name forged a line (--strict)"
+grep -q "$(printf '\033')" "$W/err" && fail "an escape character reached the terminal (--strict)"
+printf 'id,url,landmark_id\n"a\033[2Jb",u,1\n' >"$W/esc.csv"
+mkdir -p "$W/noimg"
+"$BIN/cxr-pack" --manifest "$W/esc.csv" --images "$W/noimg" -o "$W/m.h5" --strict 2>"$W/err"
+[ $? = 3 ] || fail "cxr-pack --manifest --strict with a missing image did not exit 3"
+expect_err 'line 2: a\x1b[2Jb: image not found (--strict)'
 # a class name with a newline is escaped in the summary table, and past its 64 class columns
 # the totals still count every class (they counted the first 64: 0 here)
 for c in $(seq -w 0 69); do mkdir -p "$W/many/train/c$c" "$W/many/test/c$c"; done
@@ -144,6 +156,22 @@ expect_rc 0 "$BIN/cxr-pack" "$W/many" -o "$W/many.h5" --size 32 --threads 2
 grep -q '^train .* 3$' "$W/out" || fail "the train total over 71 classes is not 3"
 grep -qF 'the first 64 of 71 classes' "$W/out" || fail "the summary does not say it shows 64 of 71 classes"
 grep -qF 'bad\nname' "$W/out" || fail "a newline in a class name is not escaped in the summary"
+# cxr-eval's report prints class names escaped, and cut to its columns at whole characters
+# (a two-byte character was cut in two: output that is not UTF-8)
+for d in train test; do
+    for c in "bad
+name$(printf '\033')[31m" "Neumonía_vírica"; do
+        mkdir -p "$W/cls/$d/$c" && cp "$W/victim" "$W/cls/$d/$c/x.jpeg" && cp "$W/victim" "$W/cls/$d/$c/y.jpeg"
+    done
+done
+expect_rc 0 "$BIN/cxr-pack" "$W/cls" -o "$W/cls.h5" --size 32 --threads 2 --quiet
+expect_rc 0 "$BIN/cxr-train" "$W/cls.h5" $T --checkpoint "$W/cls-m.h5"
+expect_rc 0 "$BIN/cxr-eval" "$W/cls-m.h5" "$W/cls.h5" --device cpu
+grep -qF 'positive class: bad\nname\x1b[31m' "$W/out" || fail "cxr-eval: a class name is not escaped"
+grep -q '^name' "$W/out" && fail "cxr-eval: a newline in a class name forged a line"
+grep -q "$(printf '\033')" "$W/out" && fail "cxr-eval: an escape character reached the terminal"
+python3 -c 'import sys; open(sys.argv[1], "rb").read().decode("utf-8")' "$W/out" ||
+    fail "cxr-eval's report is not UTF-8"
 cp "$W/victim" "$W/a	b.jpeg"
 expect_rc 0 "$BIN/cxr-predict" "$W/ck.h5" "$W/a	b.jpeg" --device cpu
 sed -n 2p "$W/out" | head -c1 | grep -q '"' || fail "a tab in a name is not quoted in cxr-predict's TSV"

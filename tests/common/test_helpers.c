@@ -1,6 +1,7 @@
 /* test_helpers.c: the small shared helpers of common/: option parsing (values, ranges, the
  * message naming the option), splitmix64 against the reference sequence, the monotonic clock,
- * a results table's numbers read back exactly. */
+ * a results table's numbers read back exactly, names escaped for the terminal and cut to a
+ * buffer or a column. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "cxr_clock.h"
+#include "cxr_files.h"
 #include "cxr_parse.h"
 #include "cxr_splitmix.h"
 #include "cxr_status.h"
@@ -114,8 +116,44 @@ static void test_table_numbers(void)
     unlink(path);
 }
 
+static void test_escape(void)
+{
+    char b[64];
+    int shown = -1;
+    /* C0, DEL, backslash, invalid UTF-8 and C1 (CSI, NEL) escaped; other characters kept */
+    CHECK(strcmp(
+              cxr_escape_name(b, sizeof b, "a\nb\x1b[2J\x7f\\\xff\xc2\x9b\xc2\x85\xc2\xa0\xc3\xad"),
+              "a\\nb\\x1b[2J\\x7f\\\\\\xff\\xc2\\x9b\\xc2\\x85\xc2\xa0\xc3\xad") == 0);
+    /* a name that fits in cap - 1 bytes is whole; one byte more is cut at a whole character
+     * (an escape is not split), with "..." */
+    CHECK(strcmp(cxr_escape_name(b, 6, "abcde"), "abcde") == 0);
+    CHECK(strcmp(cxr_escape_name(b, 6, "abcdef"), "ab...") == 0);
+    CHECK(strcmp(cxr_escape_name(b, 7, "a\nbcdef"), "a\\n...") == 0);
+    CHECK(strcmp(cxr_escape_name(b, 7, "ab\ncdef"), "ab...") == 0);
+    CHECK(strcmp(cxr_escape_name(b, 3, "abcdef"), "") == 0); /* no room for "..." */
+    /* a column counts characters, not bytes: a two-byte character is one */
+    CHECK(strcmp(cxr_escape_cell(b, sizeof b,
+                                 "Neumon\xc3\xad"
+                                 "a",
+                                 8, &shown),
+                 "Neumon\xc3\xad"
+                 "a") == 0 &&
+          shown == 8);
+    CHECK(strcmp(cxr_escape_cell(b, sizeof b,
+                                 "Neumon\xc3\xad"
+                                 "a_v\xc3\xadrica",
+                                 12, &shown),
+                 "Neumon\xc3\xad"
+                 "a_...") == 0 &&
+          shown == 12);
+    CHECK(strcmp(cxr_escape_cell(b, sizeof b, "ab\tcdefgh", 6, &shown), "ab...") == 0 &&
+          shown == 5);
+    CHECK(strcmp(cxr_escape_cell(b, sizeof b, "x", 2, &shown), "x") == 0 && shown == 1);
+}
+
 int main(void)
 {
+    test_escape();
     test_table_numbers();
     test_parse_int();
     test_parse_double();

@@ -148,11 +148,11 @@ def main():
     check(0 < len(pts) <= 4000, "step chart points: %d (20,000 steps)" % len(pts))
     check(len({p.split(",")[1] for p in pts}) == 2, "the thinned step line keeps the spike")
     # a page of valid UTF-8 whatever the names and strings: a Latin-1 file name and raw bytes in
-    # a class name become U+FFFD, a control character too
+    # a class name become U+FFFD, a control character too (C0, and C1: U+009B is CSI)
     good = open(os.path.join(fx, "cpu2_3ep.jsonl"), "rb").read()
     latin = os.path.join(work.encode(), b"run\xe9.jsonl")
     with open(latin, "wb") as f:
-        f.write(good.replace(b'"NORMAL"', b'"NOR\xffMAL\x01"', 1))
+        f.write(good.replace(b'"NORMAL"', b'"NOR\xffMAL\x01\xc2\x9b"', 1))
     uh = os.path.join(work, "utf8.html")
     r = subprocess.run([tool.encode(), latin, b"-o", uh.encode()], capture_output=True)
     try:
@@ -160,8 +160,9 @@ def main():
     except UnicodeDecodeError as e:
         page = ""
         check(False, "the page is not valid UTF-8: %s" % e)
-    check(r.returncode == 0 and "run&#xFFFD;.jsonl" in page and "NOR&#xFFFD;MAL&#xFFFD;" in page,
-          "invalid UTF-8 and a control character shown as U+FFFD (exit %d)" % r.returncode)
+    check(r.returncode == 0 and "run&#xFFFD;.jsonl" in page and "NOR&#xFFFD;MAL&#xFFFD;&#xFFFD;" in page
+          and "\u009b" not in page,
+          "invalid UTF-8 and control characters (C0, C1) shown as U+FFFD (exit %d)" % r.returncode)
     os.remove(latin)
     # an escaped NUL (\u0000) is a control character too: U+FFFD, the rest of the string kept
     # (cJSON's C strings cut it there); an escaped backslash before "u0000" is text
