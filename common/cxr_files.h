@@ -76,9 +76,13 @@ int cxr_version_exit(const char *tool);
  * returns buf. For names in messages: a newline in a file name cannot forge a line of its own,
  * an escape sequence cannot reach the terminal. */
 const char *cxr_escape_name(char *buf, size_t cap, const char *s);
-/* The same cut also to `width` characters as a terminal shows them (an escape's every byte, a
- * multibyte character once), for a table's column; *shown: the characters written. */
+/* The same cut also to `width` columns of a terminal (one per byte of an escape, one per
+ * character, two per East Asian wide character), for a table's column; *shown: the columns
+ * written. */
 const char *cxr_escape_cell(char *buf, size_t cap, const char *s, int width, int *shown);
+/* 1 when s holds no control character and is valid UTF-8 (escaping changes nothing but its
+ * backslashes), else 0. */
+int cxr_text_plain(const char *s);
 /* Print `s` escaped as above to f. */
 void cxr_fputs_escaped(const char *s, FILE *f);
 /* "TOOL: msg\n" on stderr with msg escaped as above: for library messages, which may quote

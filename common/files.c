@@ -286,9 +286,26 @@ static size_t escape_one(const unsigned char *u, char *e, size_t *k)
     return 4;
 }
 
-/* The characters a terminal shows for an escaped unit of n bytes: one for a multibyte
- * character, else one per byte (an escape is ASCII) */
-static size_t unit_chars(const char *e, size_t n) { return (unsigned char)e[0] >= 0x80 ? 1 : n; }
+/* The columns a terminal gives an escaped unit of n bytes: one per byte of an escape (ASCII);
+ * for a multibyte character one, or two for the East Asian wide ones (Unicode's
+ * EastAsianWidth W and F: Hangul, CJK, kana, fullwidth forms, emoji; combining marks are
+ * counted as one, not zero) */
+static size_t unit_chars(const char *e, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)e;
+    if (u[0] < 0x80) return n;
+    uint32_t c = n == 2 ? u[0] & 0x1fu : n == 3 ? u[0] & 0x0fu : u[0] & 0x07u;
+    for (size_t i = 1; i < n; i++) c = c << 6 | (u[i] & 0x3fu);
+    static const uint32_t wide[][2] = {
+        { 0x1100, 0x115f }, { 0x2329, 0x232a },   { 0x2e80, 0x303e },   { 0x3041, 0x33ff },
+        { 0x3400, 0x4dbf }, { 0x4e00, 0x9fff },   { 0xa000, 0xa4cf },   { 0xac00, 0xd7a3 },
+        { 0xf900, 0xfaff }, { 0xfe10, 0xfe19 },   { 0xfe30, 0xfe6f },   { 0xff00, 0xff60 },
+        { 0xffe0, 0xffe6 }, { 0x1f300, 0x1f64f }, { 0x1f900, 0x1f9ff }, { 0x20000, 0x3fffd },
+    };
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++)
+        if (c >= wide[i][0] && c <= wide[i][1]) return 2;
+    return 1;
+}
 
 /* cxr_escape_name and cxr_escape_cell: the whole escaped name when it fits in cap - 1 bytes
  * and `width` characters, else the whole escaped units that leave room for "..." */
@@ -329,6 +346,18 @@ const char *cxr_escape_name(char *buf, size_t cap, const char *s)
 const char *cxr_escape_cell(char *buf, size_t cap, const char *s, int width, int *shown)
 {
     return escape_fit(buf, cap, s, width > 0 ? (size_t)width : 0, shown);
+}
+
+int cxr_text_plain(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k;
+    char e[8];
+    for (; *u; u += k) {
+        const size_t n = escape_one(u, e, &k);
+        if (*u != '\\' && (n != k || memcmp(e, u, n) != 0)) return 0;
+    }
+    return 1;
 }
 
 void cxr_fputs_escaped(const char *s, FILE *f)

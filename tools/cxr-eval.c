@@ -111,17 +111,18 @@ static void put_cell(const char *name, int width, int left)
 }
 
 /* s for the command line the report suggests: as it is when the shell reads it so, quoted
- * when it holds a space or another character the shell would take, escaped (not for pasting)
- * when it holds a control character or is not UTF-8. */
+ * when it holds a space or another character the shell would take, after "./" when it starts
+ * with '-' (an option), escaped (not for pasting) when it holds a control character or is not
+ * UTF-8. */
 static const char *shell_word(char *buf, const char *s)
 {
-    if (*s &&
-        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./+:,@%=-") ==
-            strlen(s))
-        return s;
-    if (strcmp(esc(buf, s), s) != 0) return buf;
+    static const char plain[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                "0123456789_./+:,@%=-";
+    if (!cxr_text_plain(s)) return esc(buf, s);
+    const int dash = s[0] == '-', bare = *s && strspn(s, plain) == strlen(s);
     size_t o = 0;
-    buf[o++] = '\'';
+    if (!bare) buf[o++] = '\'';
+    if (dash) memcpy(buf + o, "./", 2), o += 2;
     for (; *s && o + 6 < TEXT_NAME; s++) {
         if (*s == '\'') {
             memcpy(buf + o, "'\\''", 4);
@@ -129,7 +130,7 @@ static const char *shell_word(char *buf, const char *s)
         } else
             buf[o++] = *s;
     }
-    buf[o++] = '\'';
+    if (!bare) buf[o++] = '\'';
     buf[o] = 0;
     return buf;
 }
@@ -499,6 +500,7 @@ int main(int argc, char **argv)
         n_zero++;
         unweighted += si.class_counts[c];
     }
+    char ep[TEXT_NAME]; /* the store's path in the notes */
     if (n_zero > 0 && n_weighted == 0) {
         if (!(uniform = malloc((size_t)K * sizeof *uniform)))
             CXR_THROW(CXR_E_NOMEM, "out of memory");
@@ -507,12 +509,12 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "cxr-eval: note: %s has no training image of the classes in '%s' (class weights "
                 "0), so the loss is unweighted: the mean cross-entropy\n",
-                store_path, split);
+                esc(ep, store_path), split);
     } else if (n_zero > 0) {
         fprintf(stderr,
                 "cxr-eval: note: the loss leaves out %lld image(s) of %d class(es) with no "
                 "training image in %s (class weight 0), e.g. '",
-                (long long)unweighted, n_zero, store_path);
+                (long long)unweighted, n_zero, esc(ep, store_path));
         cxr_fputs_escaped(cxr_store_class_name(s, first_zero), stderr);
         fputs("'; the other metrics count them\n", stderr);
     }

@@ -179,7 +179,11 @@ static void print_unnamed(const ui_state *u, const char *store)
     if (u->skips_unnamed == 0) return;
     fprintf(stderr, "cxr-pack: %lld more skipped input(s) not named here",
             (long long)u->skips_unnamed);
-    if (store) fprintf(stderr, "; %s's /skipped lists every skip with its reason", store);
+    if (store) {
+        fputs("; ", stderr);
+        cxr_fputs_escaped(store, stderr);
+        fputs("'s /skipped lists every skip with its reason", stderr);
+    }
     fprintf(stderr, ":\n");
     int64_t counted = 0;
     for (int k = 0; k < u->n_reasons; k++) {
@@ -489,7 +493,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (mcli.manifest && cxr_input_check(mcli.manifest) != CXR_OK) {
-        cxr_print_error("cxr-pack: --manifest", cxr_last_error());
+        fputs("cxr-pack: --manifest ", stderr); /* the message starts with the file's name */
+        cxr_fputs_escaped(cxr_last_error(), stderr);
+        fputc('\n', stderr);
         return 2;
     }
     if (mcli.manifest && mcli.explore) return explore_main(mcli.manifest, opt.strict);
@@ -647,8 +653,11 @@ int main(int argc, char **argv)
     }
     struct stat sb;
     long long file_bytes = stat(out, &sb) == 0 ? (long long)sb.st_size : -1;
-    printf("cxr-pack: wrote %s (%lld bytes) from %s with %d thread%s\n", out, file_bytes, src,
-           threads, threads == 1 ? "" : "s");
+    fputs("cxr-pack: wrote ", stdout);
+    cxr_fputs_escaped(out, stdout);
+    printf(" (%lld bytes) from ", file_bytes);
+    cxr_fputs_escaped(src, stdout);
+    printf(" with %d thread%s\n", threads, threads == 1 ? "" : "s");
     printf("%-6s", "split");
     int nc = plan.n_classes < CXR_PACK_SUMMARY_CLASSES ? plan.n_classes : CXR_PACK_SUMMARY_CLASSES;
     char esc[64];

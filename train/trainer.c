@@ -867,12 +867,16 @@ static cxr_status resolve_recipe(train_run *r)
             rc->max_steps = ck.max_steps;
             note(o, "resume: --max-steps %lld, as %s's run", (long long)ck.max_steps,
                  o->io.resume_path);
-        } else if (ro->max_steps > 0 && ck.max_steps > 0 && ro->max_steps != ck.max_steps)
+        } else if (ro->max_steps > 0 && ro->max_steps != ck.max_steps) {
             /* taken when the epochs keep their steps (check_resume_steps), and then recorded */
+            char had[64] = "records no cap (none, or written before 0.14)";
+            if (ck.max_steps > 0)
+                snprintf(had, sizeof had, "had --max-steps %lld", (long long)ck.max_steps);
             note(o,
-                 "resume: --max-steps %lld, %s's run had %lld: allowed only while an epoch "
-                 "keeps its steps",
-                 (long long)ro->max_steps, o->io.resume_path, (long long)ck.max_steps);
+                 "resume: --max-steps %lld, %s's run %s: allowed only while an epoch keeps its "
+                 "steps",
+                 (long long)ro->max_steps, o->io.resume_path, had);
+        }
         if (ck.has_shuffle_window)
             rc->shuffle_window = ck.shuffle_window;
         else if (ro->shuffle_window == CXR_TRAIN_WINDOW_RECIPE)

@@ -172,6 +172,14 @@ grep -q '^name' "$W/out" && fail "cxr-eval: a newline in a class name forged a l
 grep -q "$(printf '\033')" "$W/out" && fail "cxr-eval: an escape character reached the terminal"
 python3 -c 'import sys; open(sys.argv[1], "rb").read().decode("utf-8")' "$W/out" ||
     fail "cxr-eval's report is not UTF-8"
+# the command cxr-eval suggests runs as printed: a path with a space, a quote, a leading '-'
+cp "$W/ck.h5" "$W/-it's m.h5"
+(cd "$W" && "$BIN/cxr-eval" --device cpu --split val -- "-it's m.h5" s.h5) >"$W/out" 2>"$W/err" ||
+    fail "cxr-eval of -it's m.h5"
+cmd=$(sed -n 's/^(to apply it to test: cxr-eval \(.*\))$/\1/p' "$W/out")
+[ -n "$cmd" ] || fail "cxr-eval --split val suggested no command"
+(cd "$W" && eval "\"\$BIN/cxr-eval\" $cmd --device cpu") >/dev/null 2>&1 ||
+    fail "the suggested command failed: cxr-eval $cmd"
 cp "$W/victim" "$W/a	b.jpeg"
 expect_rc 0 "$BIN/cxr-predict" "$W/ck.h5" "$W/a	b.jpeg" --device cpu
 sed -n 2p "$W/out" | head -c1 | grep -q '"' || fail "a tab in a name is not quoted in cxr-predict's TSV"

@@ -157,6 +157,7 @@ expect_rc 0 $T --epochs 3 --resume "$WORK/p.h5"
 h5dump -a /precision "$WORK/p.h5" | grep -q '"fp32"' || fail "the resumed run did not record its precision"
 cp "$WORK/s.h5" "$WORK/s2.h5"
 expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --max-steps 1000
+expect_err "resume: --max-steps 1000, $WORK/c.h5's run records no cap (none, or written before 0.14): allowed only"
 expect_rc 2 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --max-steps 1
 expect_err "--max-steps"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s2.h5" --device cpu --threads 2 --no-monitor -q --epochs 3 --resume "$WORK/c.h5" --no-checkpoint
@@ -173,7 +174,7 @@ cmp -s "$WORK/ms.h5" "$WORK/ms2.h5" || fail "resumed (1 + 1 epochs) differs from
 # another cap that leaves an epoch's steps as they were is taken, said, and recorded
 expect_rc 0 $T --epochs 1 --max-steps 1000 --checkpoint "$WORK/mb.h5"
 expect_rc 0 $T --epochs 2 --resume "$WORK/mb.h5" --max-steps 500
-expect_err "resume: --max-steps 500, $WORK/mb.h5's run had 1000: allowed only while an epoch keeps its steps"
+expect_err "resume: --max-steps 500, $WORK/mb.h5's run had --max-steps 1000: allowed only while an epoch keeps its steps"
 h5dump -a /max_steps "$WORK/mb.h5" | grep -q '(0): 500' || fail "the resumed run did not record its max_steps"
 # ... but a store with another number of training images (steps per epoch) is refused, named
 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/nv.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack nv"

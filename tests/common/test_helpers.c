@@ -149,6 +149,20 @@ static void test_escape(void)
     CHECK(strcmp(cxr_escape_cell(b, sizeof b, "ab\tcdefgh", 6, &shown), "ab...") == 0 &&
           shown == 5);
     CHECK(strcmp(cxr_escape_cell(b, sizeof b, "x", 2, &shown), "x") == 0 && shown == 1);
+    /* East Asian wide characters take two columns: 6 of them (12 columns) cut to 11 */
+    CHECK(strcmp(cxr_escape_cell(b, sizeof b,
+                                 "\xe8\x82\xba\xe7\x82\x8e\xe8\x82\xba\xe7\x82\x8e"
+                                 "\xe8\x82\xba\xe7\x82\x8e",
+                                 11, &shown),
+                 "\xe8\x82\xba\xe7\x82\x8e\xe8\x82\xba\xe7\x82\x8e...") == 0 &&
+          shown == 11);
+    CHECK(strcmp(cxr_escape_cell(b, sizeof b, "\xe8\x82\xba\xe7\x82\x8e", 4, &shown),
+                 "\xe8\x82\xba\xe7\x82\x8e") == 0 &&
+          shown == 4);
+    /* plain text: escaping would change only backslashes */
+    CHECK(cxr_text_plain("a\\b c'\xc3\xad") == 1);
+    CHECK(cxr_text_plain("a\nb") == 0 && cxr_text_plain("a\xff") == 0 &&
+          cxr_text_plain("a\xc2\x9b") == 0 && cxr_text_plain("\x7f") == 0);
 }
 
 int main(void)
