@@ -513,7 +513,16 @@ static void section_eval(page *pg)
     cxr_sb_printf(b, "<div>");
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_epoch *e = last_with(pg->runs[r], 0);
-        if (e) confusion_table(pg, r, e);
+        if (e) {
+            confusion_table(pg, r, e);
+        } else if (pg->runs[r]->n_classes > CXR_LOG_CONFUSION_MAX_CLASSES) {
+            cxr_sb_printf(b, "<h3>Confusion matrix: ");
+            cxr_sb_esc(b, pg->names[r]);
+            cxr_sb_printf(b,
+                          "</h3>\n<p class=\"na\">%d classes: a log carries the matrix up to %d "
+                          "classes; cxr-eval --json on the model prints it</p>\n",
+                          pg->runs[r]->n_classes, CXR_LOG_CONFUSION_MAX_CLASSES);
+        }
     }
     cxr_sb_printf(b, "</div></div>\n");
 }

@@ -35,6 +35,10 @@ void cxr_metrics_reset(cxr_metrics *m);
 /* Add n samples: probs (n,k) row-major (copied), labels (n) in [0,k).
  * CXR_E_MISMATCH naming the first label out of range (nothing is added then); CXR_E_NOMEM. */
 cxr_status cxr_metrics_add(cxr_metrics *m, const float *probs, const int32_t *labels, int n);
+/* Room for n samples in all, allocated at once (cxr_metrics_add grows by doubling otherwise):
+ * CXR_E_NOMEM saying how much when the machine has less memory free than n x (k + 1) x 4
+ * bytes. Every sample's k probabilities are kept, since the AUC ranks them all. */
+cxr_status cxr_metrics_reserve(cxr_metrics *m, int64_t n);
 int64_t cxr_metrics_count(const cxr_metrics *m);
 int cxr_metrics_classes(const cxr_metrics *m);
 

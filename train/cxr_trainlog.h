@@ -44,6 +44,9 @@ extern "C" {
 #define CXR_LOG_STEP_TOTAL      "step_total"
 #define CXR_LOG_PER_CLASS       "per_class"
 #define CXR_LOG_CONFUSION       "confusion"
+/* The most classes whose KxK confusion matrix an epoch line carries: 4096 classes made lines of
+ * 34 MB, every epoch (cxr-eval --json has the matrix of any size) */
+#define CXR_LOG_CONFUSION_MAX_CLASSES 256
 #define CXR_LOG_ROC             "roc"
 #define CXR_LOG_MONITOR         "monitor"
 #define CXR_LOG_EVAL_NONFINITE  "eval_nonfinite"

@@ -3,6 +3,7 @@
  * The accumulator keeps every (probabilities, label) pair, since AUC needs all scores.
  */
 #include "cxr_metrics.h"
+#include "cxr_memory.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -38,6 +39,33 @@ void cxr_metrics_reset(cxr_metrics *m) { m->n = 0; }
 int64_t cxr_metrics_count(const cxr_metrics *m) { return m->n; }
 int cxr_metrics_classes(const cxr_metrics *m) { return m->k; }
 
+/* Room for cap samples in all: every buffer reallocated once to exactly that. */
+static cxr_status grow(cxr_metrics *m, int64_t cap)
+{
+    float *p = realloc(m->probs, (size_t)cap * m->k * sizeof *p);
+    if (!p) return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
+    m->probs = p;
+    int32_t *l = realloc(m->labels, (size_t)cap * sizeof *l);
+    if (!l) return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
+    m->labels = l;
+    m->cap = cap;
+    return CXR_OK;
+}
+
+cxr_status cxr_metrics_reserve(cxr_metrics *m, int64_t n)
+{
+    if (n <= m->cap) return CXR_OK;
+    const double need = (double)n * ((double)m->k * sizeof(float) + sizeof(int32_t));
+    const int64_t avail = cxr_mem_available();
+    if (avail >= 0 && need > (double)avail)
+        return cxr_set_error(CXR_E_NOMEM,
+                             "the evaluation keeps every image's %d class probabilities (the ROC "
+                             "AUC ranks them all): %.1f MiB for %lld images, more than the %.1f "
+                             "MiB this machine has free",
+                             m->k, cxr_mib(need), (long long)n, cxr_mib((double)avail));
+    return grow(m, n);
+}
+
 cxr_status cxr_metrics_add(cxr_metrics *m, const float *probs, const int32_t *labels, int n)
 {
     for (int i = 0; i < n; i++)
@@ -48,13 +76,8 @@ cxr_status cxr_metrics_add(cxr_metrics *m, const float *probs, const int32_t *la
     if (m->n + n > m->cap) {
         int64_t cap = m->cap ? m->cap : 256;
         while (cap < m->n + n) cap *= 2;
-        float *p = realloc(m->probs, (size_t)cap * m->k * sizeof *p);
-        if (!p) return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
-        m->probs = p;
-        int32_t *l = realloc(m->labels, (size_t)cap * sizeof *l);
-        if (!l) return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
-        m->labels = l;
-        m->cap = cap;
+        const cxr_status st = grow(m, cap);
+        if (st != CXR_OK) return st;
     }
     memcpy(m->probs + (size_t)m->n * m->k, probs, (size_t)n * m->k * sizeof *probs);
     memcpy(m->labels + m->n, labels, (size_t)n * sizeof *labels);

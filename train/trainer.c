@@ -210,6 +210,10 @@ cxr_status cxr_evaluate_tta(cxr_model *m, const cxr_store *store, const char *sp
     if (cxr_store_n_classes(store) != c->n_classes)
         CXR_THROW(CXR_E_MISMATCH, "%s: %d classes, the model has %d", cxr_store_path(store),
                   cxr_store_n_classes(store), c->n_classes);
+    if ((st = cxr_metrics_reserve(metrics, cxr_metrics_count(metrics) + info.n)) != CXR_OK) {
+        cxr_wrap_error(st, "%s: split '%s'", cxr_store_path(store), split);
+        goto bail;
+    }
     CXR_TRY(cxr_loader_create(&l, store, split, &lo));
     probs = malloc((size_t)batch * c->n_classes * sizeof *probs);
     logits = malloc((size_t)batch * c->n_classes * sizeof *logits);

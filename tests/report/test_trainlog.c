@@ -255,6 +255,24 @@ int main(int argc, char **argv)
     CHECK_OK(cxr_trainlog_close(log));
     CHECK(strlen(slurp(path)) == len_before);
 
+    /* the confusion matrix up to CXR_LOG_CONFUSION_MAX_CLASSES classes, absent beyond (4096
+     * classes made epoch lines of 34 MB) */
+    for (int k = CXR_LOG_CONFUSION_MAX_CLASSES; k <= CXR_LOG_CONFUSION_MAX_CLASSES + 1; k++) {
+        int64_t *cm = calloc((size_t)k * k, sizeof *cm);
+        REQUIRE(cm);
+        cxr_log_epoch big;
+        fill_epoch1(&big);
+        big.k = k;
+        big.confusion = cm;
+        CHECK_OK(cxr_trainlog_open(&log, path, 0));
+        CHECK_OK(cxr_trainlog_write_epoch(log, &big));
+        CHECK_OK(cxr_trainlog_close(log));
+        const char *t = slurp(path);
+        CHECK((strstr(t, "\"confusion\":") != NULL) == (k <= CXR_LOG_CONFUSION_MAX_CLASSES));
+        CHECK(strstr(t, "\"per_class\":") != NULL);
+        free(cm);
+    }
+
     /* a log that cannot be opened is named */
     CHECK(cxr_trainlog_open(&log, "/nonexistent-dir/x.jsonl", 0) == CXR_E_IO && log == NULL);
     CHECK(strstr(cxr_last_error(), "/nonexistent-dir/x.jsonl") != NULL);

@@ -206,8 +206,29 @@ static void test_saturated_and_absent(void)
     cxr_metrics_destroy(m);
 }
 
+/* Room for a split reserved at once; one the machine cannot hold is refused, saying how much
+ * it needs, before anything is allocated (a split of a million images of 4096 classes keeps
+ * 16 GB of probabilities). */
+static void test_reserve(void)
+{
+    cxr_metrics *m = NULL;
+    CHECK_OK(cxr_metrics_create(&m, 4096));
+    CHECK(cxr_metrics_reserve(m, (int64_t)1 << 40) == CXR_E_NOMEM);
+    CHECK(strstr(cxr_last_error(), "4096 class probabilities") &&
+          strstr(cxr_last_error(), "MiB for 1099511627776 images"));
+    CHECK_OK(cxr_metrics_reserve(m, 3));
+    float p[3 * 4096] = { 0 };
+    const int32_t y[3] = { 0, 1, 4095 };
+    for (int i = 0; i < 3; i++) p[i * 4096 + y[i]] = 1.0f;
+    CHECK_OK(cxr_metrics_add(m, p, y, 3));
+    CHECK_OK(cxr_metrics_add(m, p, y, 3)); /* past the reservation: grows */
+    CHECK(cxr_metrics_count(m) == 6);
+    cxr_metrics_destroy(m);
+}
+
 int main(void)
 {
+    test_reserve();
     test_binary();
     test_saturated_and_absent();
     test_three();
