@@ -94,6 +94,13 @@ void cxr_fputs_field(const char *s, FILE *f);
 /* The same with another separator: sep ',' gives RFC 4180 CSV fields. */
 void cxr_fputs_field_sep(const char *s, char sep, FILE *f);
 
+/* The status of a failed open()/opendir() with errno e: CXR_E_NOMEM when the machine or the
+ * process ran out of something (memory, file descriptors: EMFILE, ENFILE), which is no fault
+ * of the file (an input is then not skipped: the run stops), else CXR_E_IO. */
+cxr_status cxr_open_status(int e);
+/* A note for a message after strerror(e) when cxr_open_status(e) is CXR_E_NOMEM ("" else). */
+const char *cxr_open_note(int e);
+
 /* Length of the valid UTF-8 sequence at s (1..4), 0 when s starts an invalid one. */
 int cxr_utf8_seq(const unsigned char *s);
 /* A copy of s that is valid UTF-8 (malloc'd; NULL when out of memory): each byte that does not

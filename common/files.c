@@ -348,6 +348,19 @@ const char *cxr_escape_cell(char *buf, size_t cap, const char *s, int width, int
     return escape_fit(buf, cap, s, width > 0 ? (size_t)width : 0, shown);
 }
 
+cxr_status cxr_open_status(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM ? CXR_E_NOMEM : CXR_E_IO;
+}
+
+const char *cxr_open_note(int e)
+{
+    return e == EMFILE   ? " (this process's limit of open files, ulimit -n: not the file's fault)"
+           : e == ENFILE ? " (the system's limit of open files: not the file's fault)"
+           : e == ENOMEM ? " (not the file's fault)"
+                         : "";
+}
+
 int cxr_text_plain(const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;

@@ -12,6 +12,7 @@
  * files with absurd scan counts.
  */
 #include "cxr_preprocess.h"
+#include "cxr_files.h"
 #include "cxr_parse.h"
 
 #include <errno.h>
@@ -1091,7 +1092,9 @@ static cxr_status read_file(cxr_decoder *d, const char *path, size_t *len)
     struct stat sb;
     /* O_NONBLOCK: a FIFO in place of a file must not hang the reader; fstat refuses it below */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return cxr_set_error(CXR_E_IO, "cannot open: %s", strerror(errno));
+    if (fd < 0) /* out of descriptors or memory: the run stops, the file is not skipped */
+        return cxr_set_error(cxr_open_status(errno), "cannot open: %s%s", strerror(errno),
+                             cxr_open_note(errno));
     if (fstat(fd, &sb) != 0) CXR_THROW(CXR_E_IO, "cannot stat: %s", strerror(errno));
     if (!S_ISREG(sb.st_mode)) CXR_THROW(CXR_E_IO, "not a regular file");
     if (sb.st_size == 0) CXR_THROW(CXR_E_DECODE, "empty file");

@@ -14,6 +14,7 @@
  *    link or a FIFO/socket/device ("cannot stat: ...", "not a regular file (a FIFO)").
  */
 #define _GNU_SOURCE /* tdestroy */
+#include "cxr_files.h"
 #include "cxr_images.h"
 #include "cxr_pack.h"
 
@@ -57,7 +58,9 @@ static cxr_status list_dir(const char *dir, char ***out, int *n_out)
     char **v = NULL;
     int n = 0, cap = 0;
     DIR *d = opendir(dir);
-    if (!d) CXR_THROW(CXR_E_IO, "%s: cannot open directory: %s", dir, strerror(errno));
+    if (!d)
+        CXR_THROW(cxr_open_status(errno), "%s: cannot open directory: %s%s", dir, strerror(errno),
+                  cxr_open_note(errno));
     struct dirent *e;
     while ((errno = 0, e = readdir(d))) {
         if (ignored_name(e->d_name)) continue;

@@ -242,7 +242,8 @@ static cxr_status predict_batch(run *r, const char *const *paths, int n)
     int ok = 0;
     for (int i = 0; i < n; i++) {
         if (r->st[i] != CXR_OK) {
-            if (r->st[i] == CXR_E_NOMEM) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", paths[i]);
+            if (r->st[i] == CXR_E_NOMEM) /* memory, file descriptors: not the image's fault */
+                CXR_THROW(CXR_E_NOMEM, "%s: %s", paths[i], r->reasons + (size_t)i * REASON_CAP);
             say_skip(NULL, paths[i], r->reasons + (size_t)i * REASON_CAP);
             r->skipped++;
             continue;

@@ -172,6 +172,20 @@ grep -q '^name' "$W/out" && fail "cxr-eval: a newline in a class name forged a l
 grep -q "$(printf '\033')" "$W/out" && fail "cxr-eval: an escape character reached the terminal"
 python3 -c 'import sys; open(sys.argv[1], "rb").read().decode("utf-8")' "$W/out" ||
     fail "cxr-eval's report is not UTF-8"
+# out of file descriptors (ulimit -n) is not an image's fault: cxr-predict stops (exit 1) rather
+# than skip images it could not open, and keeps the previous -o
+stopped=0
+for n in 4 5 6 7 8 9 10; do
+    printf 'KEEP\n' >"$W/fd.tsv"
+    (ulimit -n $n; "$BIN/cxr-predict" "$W/ck.h5" "$SAMPLE/test" --device cpu --threads 2 -o "$W/fd.tsv") \
+        >/dev/null 2>"$W/err"
+    rc=$?
+    grep -q "Too many open files" "$W/err" && { [ $rc = 0 ] || [ $rc = 3 ]; } &&
+        fail "ulimit -n $n: out of descriptors, exit $rc: an image skipped for it"
+    [ $rc = 0 ] || [ "$(cat "$W/fd.tsv")" = KEEP ] || fail "ulimit -n $n: exit $rc replaced -o"
+    [ $rc = 1 ] && grep -q "not the file's fault" "$W/err" && stopped=1
+done
+[ $stopped = 1 ] || fail "no descriptor limit of 4 to 10 stopped cxr-predict at an image"
 # the command cxr-eval suggests runs as printed: a path with a space, a quote, a leading '-'
 cp "$W/ck.h5" "$W/-it's m.h5"
 (cd "$W" && "$BIN/cxr-eval" --device cpu --split val -- "-it's m.h5" s.h5) >"$W/out" 2>"$W/err" ||

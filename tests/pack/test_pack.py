@@ -365,7 +365,8 @@ def case_nomem(tmp):
     (sparse; under the 64 MiB input cap), read whole (75 MB with the buffer's slack). The limit:
     the smallest address-space limit under which the sample alone packs (found here, 4 MB
     steps), plus 32 MB. Then (with JPEG_MAKE) libjpeg's own allocation, for a progressive file.
-    Also on the path that hashes the later splits first (--drop-duplicates)."""
+    Also on the path that hashes the later splits first (--drop-duplicates). First: file
+    descriptors (ulimit -n), whose want is no fault of the input either."""
     root = os.path.join(tmp, "src")
     shutil.copytree(SAMPLE, root)
     d = os.path.join(tmp, "out")
@@ -375,6 +376,25 @@ def case_nomem(tmp):
     def packs(limit, extra=()):
         lim = lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         return run([root, "-o", out, "--threads", "1"] + list(extra), preexec_fn=lim)
+
+    # running out of file descriptors (ulimit -n) is the process's failure too: under limits
+    # of 4 to 12 descriptors a run fails or packs everything, never skips an input it could
+    # not open (an exit 0 replaced the store with one lacking most images) and never replaces
+    # the output when it fails
+    stopped = 0
+    for n in range(4, 13):
+        with open(out, "w") as f:
+            f.write("OLD")
+        lim = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+        rc, _, se = run([root, "-o", out, "--threads", "2"], preexec_fn=lim)
+        check(not ("cxr-pack: skip " in se and "Too many open files" in se),
+              "ulimit -n %d: an input skipped for want of descriptors (exit %d): %s" % (n, rc, se))
+        if rc != 0:
+            check(open(out).read() == "OLD", "ulimit -n %d: exit %d replaced the output" % (n, rc))
+        stopped += rc == 1 and "Too many open files" in se and "not the file's fault" in se
+        no_temp_left(d, keep=("s.h5",))
+    check(stopped > 0, "no descriptor limit of 4 to 12 stopped the pack at an input")
+    os.remove(out)
 
     hard = resource.getrlimit(resource.RLIMIT_AS)[1]
     lo, hi = 16 << 20, 2048 << 20
