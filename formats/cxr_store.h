@@ -59,7 +59,8 @@ cxr_status cxr_zstd_filter_register(void);
  * says how). Idempotent, thread-safe. */
 cxr_status cxr_hdf5_init(void);
 /* Set `code` with "<file>: <message> (HDF5: <innermost HDF5 error, tidied>)", e.g. "...: cannot
- * write X (HDF5: file write failed: No space left on device)", and clear HDF5's error stack. */
+ * write X (HDF5: file write failed: No space left on device)", and clear HDF5's error stack.
+ * CXR_E_NOMEM instead of `code` when HDF5 could not allocate memory. */
 cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -52,11 +52,21 @@ cxr_status cxr_hdf5_init(void)
 
 cxr_status cxr_zstd_filter_register(void) { return cxr_hdf5_init(); }
 
+typedef struct {
+    char desc[256]; /* the innermost entry's description */
+    int nomem;      /* an entry says HDF5 could not allocate memory */
+} h5_walk;
+
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
     (void)n;
+    h5_walk *w = data;
+    if (!e) return 0;
     /* Walking downward, the last entry seen is the innermost (most specific) one. */
-    if (e && e->desc) snprintf((char *)data, 256, "%s", e->desc);
+    if (e->desc) snprintf(w->desc, sizeof w->desc, "%s", e->desc);
+    if ((e->maj_num == H5E_RESOURCE && e->min_num == H5E_NOSPACE) ||
+        (e->desc && strstr(e->desc, "memory allocation failed")))
+        w->nomem = 1;
     return 0;
 }
 
@@ -79,15 +89,19 @@ static void tidy_h5_desc(char *d, size_t cap)
 
 cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ...)
 {
-    char msg[512], h5[256] = "";
+    char msg[512];
+    h5_walk w = { "", 0 };
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, h5);
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &w);
     H5Eclear2(H5E_DEFAULT);
-    tidy_h5_desc(h5, sizeof h5);
-    if (h5[0]) return cxr_set_error(code, "%s: %s (HDF5: %s)", file, msg, h5);
+    tidy_h5_desc(w.desc, sizeof w.desc);
+    /* HDF5 out of memory is the machine's failure, not a bad file's nor the disk's: the caller's
+     * code (CXR_E_FORMAT: "not a valid checkpoint", CXR_E_IO) would blame those */
+    if (w.nomem) code = CXR_E_NOMEM;
+    if (w.desc[0]) return cxr_set_error(code, "%s: %s (HDF5: %s)", file, msg, w.desc);
     return cxr_set_error(code, "%s: %s", file, msg);
 }
 

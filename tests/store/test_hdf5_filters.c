@@ -4,7 +4,8 @@
  *  2. Whole pipeline: a float32 [shard,S,S] dataset written normally with H5Dwrite through
  *     shuffle -> zstd (our registered filter) -> fletcher32 must store exactly the bytes
  *     cxr_chunk_encode produces, and cxr_chunk_decode of them gives the data back. This pins
- *     the shuffle byte order and the checksum byte order to what HDF5 does. */
+ *     the shuffle byte order and the checksum byte order to what HDF5 does.
+ *  3. cxr_hdf5_error's status for HDF5's out-of-memory errors (below). */
 #include <hdf5.h>
 #include <stdint.h>
 #include <string.h>
@@ -53,10 +54,29 @@ static void fletcher_case(hid_t f, size_t len)
     free(raw);
 }
 
+/* 3. cxr_hdf5_error: HDF5 out of memory is CXR_E_NOMEM whatever the caller's code (a checkpoint
+ *    read that ran out of memory said "not a valid checkpoint", exit 3); another HDF5 error
+ *    keeps the caller's code. The innermost description is quoted either way. */
+static void error_code_case(void)
+{
+    /* the innermost first, as HDF5 pushes them */
+    H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_RESOURCE, H5E_NOSPACE,
+             "memory allocation failed for raw data chunk");
+    H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_DATASET, H5E_READERROR,
+             "can't read data");
+    CHECK(cxr_hdf5_error(CXR_E_FORMAT, "m.h5", "cannot read %s", "/params/w") == CXR_E_NOMEM);
+    CHECK(strcmp(cxr_last_error(), "m.h5: cannot read /params/w (HDF5: memory allocation failed "
+                                   "for raw data chunk)") == 0);
+    H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_IO, H5E_WRITEERROR,
+             "file write failed");
+    CHECK(cxr_hdf5_error(CXR_E_IO, "m.h5", "cannot write") == CXR_E_IO);
+}
+
 int main(int argc, char **argv)
 {
     REQUIRE(argc == 2);
     CHECK_OK(cxr_zstd_filter_register());
+    error_code_case();
     CHECK_OK(cxr_zstd_filter_register()); /* idempotent */
     CHECK(H5Zfilter_avail(CXR_ZSTD_FILTER_ID) > 0);
     hid_t f = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
