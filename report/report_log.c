@@ -380,7 +380,14 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         int rc = 0;
         const char *end = NULL;
         nul_escapes_to_fffd(line, (size_t)len);
+        errno = 0;
         cJSON *o = cJSON_ParseWithLengthOpts(line, (size_t)len, &end, 0);
+        /* cJSON says NULL for bad syntax and for a failed allocation alike: malloc's ENOMEM
+         * tells the second, which is no fault of the line (it was skipped, the page lacking an
+         * epoch, exit 0) */
+        if (!o && errno == ENOMEM)
+            CXR_THROW(CXR_E_NOMEM, "%s:%d: out of memory reading the line (%lld bytes)", path,
+                      lineno, (long long)len);
         const cJSON *ty = o ? cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_TYPE) : NULL;
         if (o && end) end += strspn(end, " \t");
         if (!o)

@@ -240,6 +240,27 @@ def main():
         check(p.returncode == 1 and "big.jsonl: line 5 cannot be read" in p.stderr and not os.path.exists(bo),
               "a line over the memory: exit %d, %r" % (p.returncode, p.stderr))
     os.remove(big)
+    # a line that is read but cannot be parsed for want of memory (an epoch line with a 20 MB
+    # string, under address-space limits of 20 to 120 MB) stops the report (exit 1, out of
+    # memory): it was skipped as "not valid JSON" and the page written without the epoch
+    lines = good.split(b"\n")
+    ep2 = next(i for i, l in enumerate(lines) if b'"epoch":2,' in l)
+    lines[ep2] = lines[ep2].replace(b'{', b'{"note":"' + b"x" * (20 << 20) + b'",', 1)
+    lj = os.path.join(work, "long.jsonl")
+    open(lj, "wb").write(b"\n".join(lines))
+    if hard == resource.RLIM_INFINITY or hard > (120 << 20):
+        lo = os.path.join(work, "long.html")
+        outcomes = set()
+        for mb in range(20, 121, 4):
+            lim = lambda: resource.setrlimit(resource.RLIMIT_AS, (mb << 20, hard))
+            p = subprocess.run([tool, lj, "-o", lo], capture_output=True, text=True, preexec_fn=lim)
+            full = p.returncode == 0 and "3 epoch(s)" in p.stderr and "skipped" not in p.stderr
+            check(full or p.returncode == 1, "%d MB: a line lost for want of memory: exit %d, %r"
+                  % (mb, p.returncode, p.stderr[-300:]))
+            outcomes.add("full" if full else "oom" if "out of memory reading the line" in p.stderr else "")
+        check("full" in outcomes and "oom" in outcomes,
+              "20-120 MB: the line neither failed to parse nor rendered: %s" % outcomes)
+    os.remove(lj)
     left = [f for f in os.listdir(work) if ".tmp" in f]
     check(not left, "temporary files left: %s" % left)
     if failures:
