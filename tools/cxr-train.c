@@ -3,6 +3,7 @@
  * to an exit code. */
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -244,13 +245,17 @@ static int bad_option(void)
 }
 
 /* An option > 0 that the trainer holds as a float (0 there means "the recipe's"): parsed as a
- * double in (0, hi], refused when it rounds to 0 in float. */
+ * double in (0, hi], refused below the least normal float: a subnormal one reads as 0 once the
+ * training threads flush denormals, and the recipe's value was then used unsaid. */
 static int parse_positive_float(const char *arg, const char *name, double hi, float *out)
 {
     double d;
     if (cxr_parse_double(arg, name, 0, hi, CXR_PARSE_OPEN_LO, &d)) return -1;
-    if ((float)d == 0.0f) {
-        cxr_set_error(CXR_E_ARG, "%s %s: below what a float holds (it would read as 0)", name, arg);
+    if ((float)d < FLT_MIN) {
+        cxr_set_error(CXR_E_ARG,
+                      "%s %s: below the least normal float, %g (training flushes smaller ones "
+                      "to 0)",
+                      name, arg, (double)FLT_MIN);
         return -1;
     }
     *out = (float)d;

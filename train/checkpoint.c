@@ -295,10 +295,11 @@ static cxr_status check_block(const char *path, const char *group, cxr_model *m,
             if (!isfinite(x) || (second_moment && x < 0))
                 return cxr_set_error(
                     CXR_E_INTERNAL,
-                    "checkpoint %s: /%s/%s would hold %s %g at element %zu (training diverged); "
-                    "not written, the earlier file is kept",
+                    "checkpoint %s: /%s/%s would hold %s %g at element %zu (training diverged: "
+                    "try a smaller --lr); not written, %s",
                     path, group, t->name,
-                    isfinite(x) ? "a negative second moment" : "a non-finite value", (double)x, k);
+                    isfinite(x) ? "a negative second moment" : "a non-finite value", (double)x, k,
+                    access(path, F_OK) == 0 ? "the earlier file is kept" : "and none was before");
             uint32_t u;
             memcpy(&u, &x, 4);
             if (bf16 && (bf16_round(u) & 0x7F80u) == 0x7F80u)

@@ -1500,9 +1500,11 @@ static cxr_status restore_weights(train_run *r, int holds_average)
 /* A checkpoint of the run: the training state, and the weights' mean once there is one. */
 static cxr_status save_checkpoint(train_run *r, const char *path)
 {
-    if (r->rc.average_count > 0)
-        return cxr_checkpoint_save_averaged(path, r->model, &r->meta, r->average);
-    return cxr_checkpoint_save(path, r->model, &r->meta);
+    const cxr_status st = r->rc.average_count > 0
+                              ? cxr_checkpoint_save_averaged(path, r->model, &r->meta, r->average)
+                              : cxr_checkpoint_save(path, r->model, &r->meta);
+    /* the epoch the failure ends (its summary line is never printed) */
+    return st == CXR_OK ? st : cxr_wrap_error(st, "epoch %d", r->meta.epoch);
 }
 
 /* Epoch e (0-based): train, evaluate, checkpoint, log, report. */
@@ -1667,11 +1669,15 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                 CXR_TRY(record_stop(&r, e));
             char at[4096];
             best_model_now(&r, at, sizeof at);
+            char best[64] = "no epoch had a defined value"; /* best_epoch 0: none yet */
+            if (r.rc.best_epoch > 0)
+                snprintf(best, sizeof best, "the best is epoch %d (%.6g)", r.rc.best_epoch,
+                         r.rc.best_value);
             note(o,
-                 "early stopping after epoch %d: no better %s for %d epochs (--patience %d); the "
-                 "best is epoch %d (%.6g)%s%s",
-                 e, cxr_select_name(r.rc.select), since_best(&r.rc, e), r.rc.patience,
-                 r.rc.best_epoch, r.rc.best_value, at[0] ? ", in " : "", at);
+                 "early stopping after epoch %d: no better %s for %d epochs (--patience %d); "
+                 "%s%s%s",
+                 e, cxr_select_name(r.rc.select), since_best(&r.rc, e), r.rc.patience, best,
+                 at[0] ? ", in " : "", at);
             break;
         }
         if (o->cb.interrupted && *o->cb.interrupted) { /* e.g. while the last epoch was saved */

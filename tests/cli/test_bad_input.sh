@@ -18,10 +18,13 @@ for dv in "cuda: 1" "cuda:+1" "cuda:65" "cuda:" "cuda:1x"; do
 done
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --recipe imagenet
 expect_err "not standard, study, landmarks or cosine"
-# a rate that rounds to 0 in float would read as "the recipe's" (1e-4): refused
+# a rate that rounds to 0 in float, or to a subnormal that the training threads flush to 0,
+# would read as "the recipe's" (1e-4): refused (1e-39 was taken, and 1e-4 used unsaid)
 for opt in --lr --lr-gamma; do
-    expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" $opt 1e-46
-    expect_err "$opt 1e-46: below what a float holds (it would read as 0)"
+    for v in 1e-46 1e-39; do
+        expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" $opt $v
+        expect_err "$opt $v: below the least normal float, 1.17549e-38 (training flushes smaller ones to 0)"
+    done
 done
 # --recipe landmarks is the second study's batch 256, unless --batch is given explicitly
 T_RECIPE="--device cpu --threads 2 --lr 0.001 --no-monitor -q --epochs 1 --max-steps 1"

@@ -203,6 +203,17 @@ expect_err "--lr-gamma: for the step schedule only; this run's is cosine"
 expect_rc 2 $T --recipe study --lr-step-epochs 1 --no-checkpoint
 expect_err "--lr-step-epochs: for the step schedule only; this run's is constant"
 
+# --- a run that diverges (rate 10, weight decay 100: every val probability non-finite) stops
+# early without a best epoch, said as such (it said "the best is epoch 0 (nan)"); one that
+# diverges at a save names the epoch, the remedy, and that no earlier file was there
+expect_rc 0 $T --epochs 3 --lr 10 --weight-decay 100 --select val_auc --patience 1 --no-checkpoint
+expect_err "no better val_auc for 1 epochs (--patience 1); no epoch had a defined value"
+mkdir -p "$WORK/dv"
+expect_rc 1 $T --epochs 2 --lr 10 --weight-decay 1 --max-steps 10 --checkpoint "$WORK/dv/m.h5"
+expect_err "epoch 1: checkpoint $WORK/dv/m.best.h5:"
+expect_err "(training diverged: try a smaller --lr); not written, and none was before"
+[ -z "$(ls -A "$WORK/dv")" ] || fail "a diverged run left files: $(ls -A "$WORK/dv")"
+
 # --- selection is on val only: refused without /val, the recipe's dropped with a note
 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/nov.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "pack without val"
 N="$BIN/cxr-train $WORK/nov.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --epochs 1"

@@ -571,6 +571,17 @@ int main(void)
             CHECK(system(cmd) == 0);
             CHECK_OK(cxr_model_set_block(a, cases[k].block, keep));
         }
+        /* where no file was, the message says so (it said "the earlier file is kept") */
+        char fresh[1200];
+        snprintf(fresh, sizeof fresh, "%s.fresh.h5", path);
+        CHECK_OK(cxr_model_get_block(a, CXR_BLOCK_PARAMS, keep));
+        memcpy(h, keep, np * sizeof *h);
+        h[at] = NAN;
+        CHECK_OK(cxr_model_set_block(a, CXR_BLOCK_PARAMS, h));
+        CHECK(cxr_checkpoint_save(fresh, a, &meta) == CXR_E_INTERNAL);
+        CHECK(strstr(cxr_last_error(), "try a smaller --lr); not written, and none was before") &&
+              access(fresh, F_OK) != 0);
+        CHECK_OK(cxr_model_set_block(a, CXR_BLOCK_PARAMS, keep));
         /* a finite parameter beyond bfloat16's range: float32 weights are written, bf16 ones
          * refused (they would round to infinity, which the loader refuses) */
         CHECK_OK(cxr_model_get_block(a, CXR_BLOCK_PARAMS, keep));
