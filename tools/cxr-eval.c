@@ -290,6 +290,7 @@ static cxr_status ensemble_pass(const char *const *paths, int n, cxr_backend *be
 {
     cxr_status st = cxr_evaluate_ensemble(paths, n, be, s, split, batch, threads, prefetch, cw,
                                           interrupted, tta, pp, pseed, members, ens);
+    if (st == CXR_OK) st = cxr_metrics_reserve(met, ens->n); /* counted in the ensemble's check */
     for (int64_t i0 = 0; st == CXR_OK && i0 < ens->n; i0 += 1 << 20) {
         const int64_t c = ens->n - i0 < (1 << 20) ? ens->n - i0 : (1 << 20);
         st = cxr_metrics_add(met, ens->probs + (size_t)i0 * ens->k, ens->labels + i0, (int)c);

@@ -11,6 +11,7 @@
 
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
+#include "cxr_memory.h"
 
 typedef struct {
     double *sum; /* (n, k) */
@@ -53,6 +54,18 @@ cxr_status cxr_evaluate_ensemble(const char *const *paths, int n_models, cxr_bac
     cxr_split_info info;
     CXR_TRY(cxr_store_split(store, split, &info));
     const int K = acc.k;
+    /* every image's K probabilities: summed (double), averaged (float), and in two metrics
+     * (a member's and the ensemble's, 4 (K + 1) bytes each), refused up front with the size */
+    const double need = (double)info.n * K * (sizeof *acc.sum + sizeof *out->probs) +
+                        2.0 * (double)info.n * (K + 1) * sizeof(float);
+    const int64_t avail = cxr_mem_available();
+    if (avail >= 0 && need > (double)avail)
+        return cxr_set_error(CXR_E_NOMEM,
+                             "%s: split '%s': an ensemble keeps every image's %d class "
+                             "probabilities (summed, averaged and ranked for the AUC): %.1f MiB "
+                             "for %lld images, more than the %.1f MiB this machine has free",
+                             cxr_store_path(store), split, K, cxr_mib(need), (long long)info.n,
+                             cxr_mib((double)avail));
     acc.sum = calloc((size_t)info.n * K, sizeof *acc.sum);
     out->probs = malloc((size_t)info.n * K * sizeof *out->probs);
     if (!acc.sum || !out->probs) CXR_THROW(CXR_E_NOMEM, "ensemble: out of memory");

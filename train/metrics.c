@@ -6,6 +6,7 @@
 #include "cxr_memory.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,14 +57,17 @@ cxr_status cxr_metrics_reserve(cxr_metrics *m, int64_t n)
 {
     if (n <= m->cap) return CXR_OK;
     const double need = (double)n * ((double)m->k * sizeof(float) + sizeof(int32_t));
-    const int64_t avail = cxr_mem_available();
+    const int64_t avail = cxr_mem_available(); /* -1: not known, then the allocation tells */
+    char why[96] = "which could not be allocated";
     if (avail >= 0 && need > (double)avail)
-        return cxr_set_error(CXR_E_NOMEM,
-                             "the evaluation keeps every image's %d class probabilities (the ROC "
-                             "AUC ranks them all): %.1f MiB for %lld images, more than the %.1f "
-                             "MiB this machine has free",
-                             m->k, cxr_mib(need), (long long)n, cxr_mib((double)avail));
-    return grow(m, n);
+        snprintf(why, sizeof why, "more than the %.1f MiB this machine has free",
+                 cxr_mib((double)avail));
+    else if (grow(m, n) == CXR_OK)
+        return CXR_OK;
+    return cxr_set_error(CXR_E_NOMEM,
+                         "the evaluation keeps every image's %d class probabilities (the ROC AUC "
+                         "ranks them all): %.1f MiB for %lld images, %s",
+                         m->k, cxr_mib(need), (long long)n, why);
 }
 
 cxr_status cxr_metrics_add(cxr_metrics *m, const float *probs, const int32_t *labels, int n)

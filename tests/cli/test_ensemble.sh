@@ -25,6 +25,12 @@ for split in val test; do
     expect_rc 0 $EV "$WORK/b.h5" "$WORK/s.h5" --split $split --json --threshold 0.5 --predictions "$WORK/b.$split.tsv"; cp "$WORK/out" "$WORK/b.$split.json"
 done
 # the same model file twice (by name or through a link) is refused: it would count twice
+# the probabilities an evaluation keeps are refused up front, with their size, when the machine
+# has less memory free (CXR_MEM_AVAILABLE_MB stands for it): an ensemble allocated them unchecked
+CXR_MEM_AVAILABLE_MB=0.0001 expect_rc 1 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5"
+expect_err "$WORK/s.h5: split 'val': an ensemble keeps every image's 2 class probabilities"
+CXR_MEM_AVAILABLE_MB=0.0001 expect_rc 1 $EV "$WORK/a.h5" "$WORK/s.h5"
+expect_err "$WORK/s.h5: split 'test': the evaluation keeps every image's 2 class probabilities"
 expect_rc 2 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/a.h5"
 expect_err "--ensemble $WORK/a.h5: the same model file as $WORK/a.h5; give each member once"
 ln -s a.h5 "$WORK/alink.h5"
