@@ -153,13 +153,16 @@ static double triangle(double t)
     return t < 1.0 ? 1.0 - t : 0.0;
 }
 
-/* Source taps [lo, lo+n) of output pixel i and the sum of their raw weights. */
-static tap_span span_of(int in, int out, int i)
+/* Source taps [lo, lo+n) of output pixel i and the sum of their raw weights, for `out` output
+ * pixels over the source extent [off, off + ext) of the `in` pixels there are (ext = in, off =
+ * 0 but for a DCT-scaled decode, whose last pixel may hold less than a whole pixel's worth of
+ * the image: the extent is then fractional). */
+static tap_span span_of(int in, double off, double ext, int out, int i)
 {
     tap_span s;
-    double scale = (double)in / (double)out;
+    double scale = ext / (double)out;
     double fs = scale > 1.0 ? scale : 1.0;
-    s.center = ((double)i + 0.5) * scale;
+    s.center = off + ((double)i + 0.5) * scale;
     s.inv_fs = 1.0 / fs;
     int lo = (int)floor(s.center - fs + 0.5);
     int hi = (int)floor(s.center + fs + 0.5);
@@ -190,13 +193,14 @@ static float tap_weight(const tap_span *s, int k)
  * is the same to the bit, and the branch on a per-pixel count (2-4 taps, mispredicted) goes. */
 typedef struct {
     int in, out, kmax;
+    double off, ext; /* the source extent (span_of) */
     int *lo, *n, *lop;
     float *w, *wp;
     float *ws; /* wp transposed: ws[k * out + i] = wp[i * kmax + k], for 4-wide SIMD loads */
     size_t cap_out, cap_w;
 } axis_table;
 
-static cxr_status axis_table_build(axis_table *t, int in, int out)
+static cxr_status axis_table_build(axis_table *t, int in, double off, double ext, int out)
 {
     int kmax = 0;
     if ((size_t)out > t->cap_out) {
@@ -210,7 +214,7 @@ static cxr_status axis_table_build(axis_table *t, int in, int out)
         t->cap_out = (size_t)out;
     }
     for (int i = 0; i < out; i++) {
-        tap_span s = span_of(in, out, i);
+        tap_span s = span_of(in, off, ext, out, i);
         t->lo[i] = s.lo;
         t->n[i] = s.n;
         if (s.n > kmax) kmax = s.n;
@@ -228,7 +232,7 @@ static cxr_status axis_table_build(axis_table *t, int in, int out)
         t->cap_w = need;
     }
     for (int i = 0; i < out; i++) {
-        tap_span s = span_of(in, out, i);
+        tap_span s = span_of(in, off, ext, out, i);
         int lop = s.lo + kmax <= in ? s.lo : in - kmax; /* kmax <= in: n <= in for every pixel */
         int shift = s.lo - lop;
         t->lop[i] = lop;
@@ -240,6 +244,8 @@ static cxr_status axis_table_build(axis_table *t, int in, int out)
         }
     }
     t->in = in;
+    t->off = off;
+    t->ext = ext;
     t->out = out;
     t->kmax = kmax;
     return CXR_OK;
@@ -330,9 +336,9 @@ void cxr_resize(float *dst, int dw, int dh, const uint8_t *src, int w, int h, in
      * and the same summation order, recomputed per output pixel. Slower; meant for tests and
      * one-off calls. The decoder path uses the cached tables. */
     for (int oy = 0; oy < dh; oy++) {
-        tap_span sy = span_of(h, dh, oy);
+        tap_span sy = span_of(h, 0.0, h, dh, oy);
         for (int ox = 0; ox < dw; ox++) {
-            tap_span sx = span_of(w, dw, ox);
+            tap_span sx = span_of(w, 0.0, w, dw, ox);
             float acc = 0.0f;
             for (int k = 0; k < sx.n; k++) {
                 const uint8_t *p = src + (size_t)sy.lo * stride + sx.lo + k;
@@ -678,11 +684,15 @@ static void *grow(void *buf, size_t *cap, size_t need)
         d->field = g_;                                                                    \
     } while (0)
 
-static cxr_status tables_for(cxr_decoder *d, int w, int h, int dw, int dh, table_pair **out)
+/* The tables of a w x h source window whose extent [ox, ox + ex) x [oy, oy + ey) is resized to
+ * dw x dh (span_of). */
+static cxr_status tables_for(cxr_decoder *d, int w, int h, double ox, double oy, double ex,
+                             double ey, int dw, int dh, table_pair **out)
 {
     for (int i = 0; i < N_TABLES; i++) {
         table_pair *t = &d->tables[i];
-        if (t->w == w && t->h == h && t->dw == dw && t->dh == dh) {
+        if (t->w == w && t->h == h && t->dw == dw && t->dh == dh && t->x.off == ox &&
+            t->x.ext == ex && t->y.off == oy && t->y.ext == ey) {
             *out = t;
             return CXR_OK;
         }
@@ -690,8 +700,8 @@ static cxr_status tables_for(cxr_decoder *d, int w, int h, int dw, int dh, table
     table_pair *t = &d->tables[d->next_table];
     d->next_table = (d->next_table + 1) % N_TABLES;
     t->w = 0; /* invalid until both axes are built */
-    cxr_status st = axis_table_build(&t->x, w, dw);
-    if (st == CXR_OK) st = axis_table_build(&t->y, h, dh);
+    cxr_status st = axis_table_build(&t->x, w, ox, ex, dw);
+    if (st == CXR_OK) st = axis_table_build(&t->y, h, oy, ey, dh);
     if (st != CXR_OK) return st;
     t->w = w;
     t->h = h;
@@ -1045,14 +1055,28 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
         gray = d->gray;
     }
 
-    int x0 = 0, y0 = 0;
-    if (crop)
-        center_square(sw, sh, &x0, &y0, &cw, &ch);
-    else
-        cw = sw, ch = sh;
+    /* The region in scaled pixels, exactly: the whole image or the square of step 3, taken on
+     * the full-size grid and scaled by m/n. A side that is not a multiple of n ends inside its
+     * last scaled pixel (TJSCALED rounds up: 1026 at 1/4 is 256.5 pixels, decoded as 257);
+     * resized as whole pixels, the image was stretched by up to n - 1 source pixels towards
+     * its right and bottom edges. The window decoded pixels are read from is the region
+     * rounded out to whole pixels. */
+    const double fm = (double)f.num / (double)f.denom;
+    int x0 = 0, y0 = 0, side = 0;
+    double ox = 0.0, oy = 0.0, ex = (double)w * fm, ey = (double)h * fm;
+    if (crop) {
+        center_square(w, h, &x0, &y0, &side, &side);
+        ox = (double)x0 * fm, oy = (double)y0 * fm;
+        ex = ey = (double)side * fm;
+    }
+    x0 = (int)floor(ox), y0 = (int)floor(oy);
+    cw = (int)ceil(ox + ex) - x0, ch = (int)ceil(oy + ey) - y0;
+    if (cw > sw - x0) cw = sw - x0;
+    if (ch > sh - y0) ch = sh - y0;
+    ox -= x0, oy -= y0;
 
     table_pair *t = NULL;
-    CXR_TRY(tables_for(d, cw, ch, p->size, p->size, &t));
+    CXR_TRY(tables_for(d, cw, ch, ox, oy, ex, ey, p->size, p->size, &t));
     GROW(tmp, cap_tmp, (size_t)p->size * (size_t)cw * sizeof(float), "resize");
     resize_tables(out, gray + (size_t)y0 * sw + x0, cw, sw, &t->x, &t->y, d->tmp);
 
