@@ -16,6 +16,7 @@
 #include "cxr_parse.h"
 
 #include <errno.h>
+#include <float.h>
 #include <fcntl.h>
 #include <math.h>
 #ifdef __SSE2__
@@ -424,6 +425,7 @@ void cxr_clahe(float *img, int w, int h, int tiles, double clip)
     if (tiles > CLAHE_MAX_TILES) tiles = CLAHE_MAX_TILES;
     int gx = tiles < w ? tiles : w, gy = tiles < h ? tiles : h;
     float lut[CLAHE_MAX_TILES * CLAHE_MAX_TILES][256]; /* 64 KiB */
+    int only = -1; /* the one bin of every pixel so far (a constant image), -2 once two */
     for (int ty = 0; ty < gy; ty++)
         for (int tx = 0; tx < gx; tx++) {
             int x0 = clahe_edge(tx, w, gx), x1 = clahe_edge(tx + 1, w, gx);
@@ -436,6 +438,7 @@ void cxr_clahe(float *img, int w, int h, int tiles, double clip)
                     int b = bin_of(*px);
                     *px = (float)b;
                     hist[b]++;
+                    only = only == -1 || only == b ? b : -2;
                 }
             if (clip > 0) {
                 /* as OpenCV: at least 1 count; the excess spread evenly, its remainder one
@@ -453,6 +456,13 @@ void cxr_clahe(float *img, int w, int h, int tiles, double clip)
             }
             equalize_lut(lut[ty * gx + tx], hist, area);
         }
+    if (only >= 0) {
+        /* a constant image stays constant: its tiles' tables differ only by the rounding of
+         * unequal tile areas (a side not a multiple of the tile count), which the blend would
+         * spread over the image as contrast (specs/store.md: a constant image gives zeros) */
+        for (size_t i = 0; i < (size_t)w * (size_t)h; i++) img[i] = lut[0][only];
+        return;
+    }
     double cx[CLAHE_MAX_TILES], cy[CLAHE_MAX_TILES];
     clahe_centers(cx, w, gx);
     clahe_centers(cy, h, gy);
@@ -495,10 +505,21 @@ static inline float rescale_one(float x, double lo, double k, double range, doub
     return (float)v;
 }
 
-/* x -> (x - lo) / (hi - lo) * range + base, or all zeros when hi == lo. */
+/* A range [lo, hi] that holds one value up to float rounding: the resize's weights, summed in
+ * float, do not add up to exactly 1, so a constant image resizes to values a few ulps apart
+ * (77 +- 8e-6), which a min-max stretched to the whole of [-1, 1]. A real image's smallest
+ * feature, one gray level in one pixel of a 4096 px side at 256 px, spans 0.004 levels, far
+ * above this (5e-4 levels at 255). */
+static int flat(double lo, double hi)
+{
+    const double m = fmax(1.0, fmax(fabs(lo), fabs(hi)));
+    return !(hi - lo > 16.0 * FLT_EPSILON * m);
+}
+
+/* x -> (x - lo) / (hi - lo) * range + base, or all zeros when the range is flat. */
 static void rescale(float *img, size_t n, double lo, double hi, double range, double base)
 {
-    if (!(hi > lo)) {
+    if (flat(lo, hi)) {
         for (size_t i = 0; i < n; i++) img[i] = 0.0f;
         return;
     }
@@ -596,7 +617,8 @@ void cxr_normalize(float *img, size_t n, cxr_norm mode)
     double mean = sum / (double)n;
     for (size_t i = 0; i < n; i++) sq += ((double)img[i] - mean) * ((double)img[i] - mean);
     double sd = sqrt(sq / (double)n);
-    if (!(sd > 0.0) || !isfinite(sd)) {
+    min_max(img, n, &lo, &hi);
+    if (!(sd > 0.0) || !isfinite(sd) || flat(lo, hi)) { /* flat: as min-max's */
         for (size_t i = 0; i < n; i++) img[i] = 0.0f;
         return;
     }

@@ -329,6 +329,38 @@ static void test_normalize(void)
     float one[1] = { 42 };
     cxr_normalize(one, 1, CXR_NORM_ZSCORE255);
     CHECK(one[0] == 0.0f);
+    /* so is a constant image after the resize's float rounding (a constant 77 of 60 x 50 at 16
+     * px came out as 76.9999924..77.0000076, which min-max stretched to -1..1); a real
+     * difference of 0.004 levels (one gray level of one pixel, 4096 px to 256) is kept */
+    for (int m = 0; m < 2; m++) {
+        float c[4] = { 76.9999924f, 77.0f, 77.0000076f, 77.0f };
+        cxr_normalize(c, 4, modes[m]);
+        for (int i = 0; i < 4; i++) CHECK(c[i] == 0.0f);
+        float r[4] = { 77.0f, 77.004f, 77.0f, 77.0f };
+        cxr_normalize(r, 4, modes[m]);
+        CHECK(r[1] == (m == 0 ? 1.0f : 255.0f) && r[0] == (m == 0 ? -1.0f : 0.0f));
+    }
+}
+
+/* CLAHE keeps a constant image constant at sizes whose tiles have unequal areas (S = 100: a
+ * constant 1 came out as 3.04..3.57, minmax then -1..1), and with the resize's float noise in
+ * the input */
+static void test_clahe_constant(void)
+{
+    const int sizes[] = { 100, 33, 224 };
+    for (int k = 0; k < 3; k++) {
+        const int S = sizes[k];
+        float *img = malloc(sizeof(float) * S * S);
+        REQUIRE(img);
+        for (int i = 0; i < S * S; i++) img[i] = i % 3 ? 1.0f : 1.0000001f;
+        cxr_clahe(img, S, S, 8, 2.0);
+        float lo = img[0], hi = img[0];
+        for (int i = 1; i < S * S; i++) lo = fminf(lo, img[i]), hi = fmaxf(hi, img[i]);
+        CHECK(lo == hi);
+        cxr_normalize(img, (size_t)S * S, CXR_NORM_MINMAX);
+        CHECK(img[0] == 0.0f && img[S * S - 1] == 0.0f);
+        free(img);
+    }
 }
 
 static void test_names_and_defaults(void)
@@ -406,6 +438,7 @@ int main(void)
     test_equalize();
     test_clahe();
     test_normalize();
+    test_clahe_constant();
     test_names_and_defaults();
     TEST_END();
 }
