@@ -16,7 +16,6 @@
 #include "cxr_parse.h"
 
 #include <errno.h>
-#include <float.h>
 #include <fcntl.h>
 #include <math.h>
 #ifdef __SSE2__
@@ -116,6 +115,16 @@ void cxr_rgb_to_gray(uint8_t *dst, const uint8_t *rgb, size_t n_pixels)
 static int wants_crop(int w, int h, double crop_ratio)
 {
     return crop_ratio > 0.0 && h > 0 && fabs((double)w / (double)h - 1.0) > crop_ratio;
+}
+
+/* 1 when the w x h window (rows `stride` bytes apart) holds one value: a real image differs
+ * within its first few pixels, so this costs next to nothing */
+static int window_constant(const uint8_t *px, int w, int h, int stride)
+{
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (px[(size_t)y * stride + x] != px[0]) return 0;
+    return 1;
 }
 
 static void center_square(int w, int h, int *x0, int *y0, int *cw, int *ch)
@@ -505,21 +514,10 @@ static inline float rescale_one(float x, double lo, double k, double range, doub
     return (float)v;
 }
 
-/* A range [lo, hi] that holds one value up to float rounding: the resize's weights, summed in
- * float, do not add up to exactly 1, so a constant image resizes to values a few ulps apart
- * (77 +- 8e-6), which a min-max stretched to the whole of [-1, 1]. A real image's smallest
- * feature, one gray level in one pixel of a 4096 px side at 256 px, spans 0.004 levels, far
- * above this (5e-4 levels at 255). */
-static int flat(double lo, double hi)
-{
-    const double m = fmax(1.0, fmax(fabs(lo), fabs(hi)));
-    return !(hi - lo > 16.0 * FLT_EPSILON * m);
-}
-
-/* x -> (x - lo) / (hi - lo) * range + base, or all zeros when the range is flat. */
+/* x -> (x - lo) / (hi - lo) * range + base, or all zeros when hi == lo. */
 static void rescale(float *img, size_t n, double lo, double hi, double range, double base)
 {
-    if (flat(lo, hi)) {
+    if (!(hi > lo)) {
         for (size_t i = 0; i < n; i++) img[i] = 0.0f;
         return;
     }
@@ -617,8 +615,7 @@ void cxr_normalize(float *img, size_t n, cxr_norm mode)
     double mean = sum / (double)n;
     for (size_t i = 0; i < n; i++) sq += ((double)img[i] - mean) * ((double)img[i] - mean);
     double sd = sqrt(sq / (double)n);
-    min_max(img, n, &lo, &hi);
-    if (!(sd > 0.0) || !isfinite(sd) || flat(lo, hi)) { /* flat: as min-max's */
+    if (!(sd > 0.0) || !isfinite(sd)) {
         for (size_t i = 0; i < n; i++) img[i] = 0.0f;
         return;
     }
@@ -1097,12 +1094,19 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     if (ch > sh - y0) ch = sh - y0;
     ox -= x0, oy -= y0;
 
-    table_pair *t = NULL;
-    CXR_TRY(tables_for(d, cw, ch, ox, oy, ex, ey, p->size, p->size, &t));
-    GROW(tmp, cap_tmp, (size_t)p->size * (size_t)cw * sizeof(float), "resize");
-    resize_tables(out, gray + (size_t)y0 * sw + x0, cw, sw, &t->x, &t->y, d->tmp);
-
     size_t n = (size_t)p->size * (size_t)p->size;
+    const uint8_t *win = gray + (size_t)y0 * sw + x0;
+    if (window_constant(win, cw, ch, sw)) {
+        /* exactly its value: the weights' float sums would leave it some ulps apart (77 +-
+         * 8e-6, more the more taps), which min-max stretched to the whole of [-1, 1] */
+        for (size_t i = 0; i < n; i++) out[i] = (float)win[0];
+    } else {
+        table_pair *t = NULL;
+        CXR_TRY(tables_for(d, cw, ch, ox, oy, ex, ey, p->size, p->size, &t));
+        GROW(tmp, cap_tmp, (size_t)p->size * (size_t)cw * sizeof(float), "resize");
+        resize_tables(out, win, cw, sw, &t->x, &t->y, d->tmp);
+    }
+
     if (p->equalize == CXR_EQUALIZE_GLOBAL && p->normalize != CXR_NORM_ZSCORE255) {
         GROW(bins, cap_bins, n, "equalize");
         equalize_normalize(out, d->bins, n, p->normalize);

@@ -208,6 +208,66 @@ static void test_dct_scaling_partial_pixel(cxr_decoder *d)
     free(g);
 }
 
+/* A constant JPEG gives zeros (specs/store.md) at any size and in every mode but none: its
+ * region resizes to exactly its value (the weights' float sums left it some ulps apart, more
+ * the more taps, which min-max stretched to -1..1: a 60 x 50 constant at 16 px, a 410 x 300 at
+ * 256, a 4000 x 3000 after a 1/8 DCT decode at 16), and CLAHE keeps it constant at sizes whose
+ * tiles differ in area (224, 100, 33) */
+static void test_constant_images(cxr_decoder *d)
+{
+    const int dims[][2] = { { 60, 50 }, { 410, 300 }, { 4000, 3000 }, { 1026, 771 } };
+    const int sizes[] = { 16, 33, 100, 224, 256 };
+    const int values[] = { 1, 77, 255 };
+    const int eq[] = { 0, 1, 2 }, norm[] = { CXR_NORM_MINMAX, CXR_NORM_ZSCORE255 };
+    float *out = malloc(sizeof(float) * 256 * 256);
+    REQUIRE(out);
+    int bad = 0;
+    for (int di = 0; di < 4; di++)
+        for (int vi = 0; vi < 3; vi++) {
+            const int W = dims[di][0], H = dims[di][1];
+            uint8_t *g = malloc((size_t)W * H);
+            REQUIRE(g);
+            memset(g, values[vi], (size_t)W * H);
+            jpeg_buf j = compress(g, W, H, TJPF_GRAY, TJSAMP_GRAY, 90);
+            for (int si = 0; si < 5; si++)
+                for (int e = 0; e < 3; e++)
+                    for (int nm = 0; nm < 2; nm++) {
+                        cxr_preprocess_params p = raw_params(sizes[si]);
+                        p.equalize = eq[e];
+                        p.normalize = norm[nm];
+                        CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+                        for (int i = 0; i < sizes[si] * sizes[si]; i++)
+                            if (out[i] != 0.0f) {
+                                if (bad++ < 5)
+                                    printf("constant %d, %dx%d at %d, equalize %d, normalize %d: "
+                                           "pixel %d is %g\n",
+                                           values[vi], W, H, sizes[si], eq[e], norm[nm], i,
+                                           (double)out[i]);
+                                break;
+                            }
+                    }
+            tjFree(j.buf);
+            free(g);
+        }
+    CHECK(bad == 0);
+    /* many taps (a 1/8 decode of 4000 x 16376, 2047 rows to 16): 16 ulps of tolerance on the
+     * range did not cover the rounding (review) */
+    const int W = 4000, H = 16376;
+    uint8_t *g = malloc((size_t)W * H);
+    REQUIRE(g);
+    memset(g, 1, (size_t)W * H);
+    jpeg_buf j = compress(g, W, H, TJPF_GRAY, TJSAMP_GRAY, 90);
+    cxr_preprocess_params p = raw_params(16);
+    p.normalize = CXR_NORM_MINMAX;
+    CHECK_OK(cxr_preprocess_jpeg(d, &p, j.buf, j.len, out));
+    float lo = out[0], hi = out[0];
+    for (int i = 1; i < 16 * 16; i++) lo = fminf(lo, out[i]), hi = fmaxf(hi, out[i]);
+    CHECK(lo == 0.0f && hi == 0.0f);
+    tjFree(j.buf);
+    free(g);
+    free(out);
+}
+
 static void test_color(cxr_decoder *d)
 {
     /* 3-channel JPEG (YCbCr, 4:4:4, quality 100) decodes to its luma channel. Reference: our
@@ -693,6 +753,7 @@ int main(int argc, char **argv)
     cxr_decoder_destroy(NULL); /* NULL-safe */
     test_dct_scaling(d);
     test_dct_scaling_partial_pixel(d);
+    test_constant_images(d);
     test_color(d);
     test_resize_bitexact(d);
     test_upscale_and_determinism(d);
