@@ -11,9 +11,10 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libxxhash-dev libturbojpeg0-dev
       libopenblas-dev libdnnl-dev libcjson-dev python3 python3-numpy python3-h5py chromium
       clang libclang-rt-14-dev libomp-dev   # these three: tests/fuzz (skipped without)
-      python3-torch)                        # tests/python's DataLoader test (skipped without)
+      python3-torch                         # tests/python's DataLoader test (skipped without)
+      python3-pil)                          # preprocess.adobe_cmyk's reference (skipped without)
 if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(python3-skimage python3-pil time python3-venv)
+  pkgs+=(python3-skimage time python3-venv)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -257,7 +257,8 @@ n=$(sed -n "s|.*interrupted .*; the last checkpoint, $WORK/int.h5, holds epoch \
 [ -n "$n" ] && h5dump -a /epoch "$WORK/int.h5" | grep -q "(0): $n\$" \
     || fail "SIGINT: the message does not name the checkpoint and its epoch: $(cat "$WORK/int.err")"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/int.h5" "$WORK/s.h5" --split val
-ls "$WORK"/int.h5.tmp.* >/dev/null 2>&1 && fail "SIGINT left a temporary checkpoint"
+# (temporaries are .NAME.cxr-tmp-PID-HEX, common/cxr_tmpfile.h; this looked for NAME.tmp.*)
+ls -A "$WORK" | grep -q '^\.int\(\.best\)\?\.h5\.cxr-tmp-' && fail "SIGINT left a temporary checkpoint"
 # a checkpoint that cannot be written (a file-size limit of half its size gives EFBIG, as a full
 # disk gives ENOSPC): exit 4 naming the file and the reason, nothing left behind, and no crash
 # on the way out (HDF5 1.10.8's exit handler crashed after a failed close)

@@ -290,7 +290,7 @@ for p in fp32 tf32 bf16; do
     step "two_process_$p" 90 -- sh tests/gpu/two_process.sh test_gpu_step digest "$p"
 done
 step loader 60 -- test_gpu_loader
-step loader_sees_race 60 -- sh tests/gpu/expect_fail.sh test_gpu_loader_nowait
+step loader_sees_race 60 -- sh tests/gpu/expect_fail.sh 3 test_gpu_loader_nowait
 fi
 
 # ---------------------------------------------------------------- data/sample end to end

@@ -261,7 +261,7 @@ def main():
         check("full" in outcomes and "oom" in outcomes,
               "20-120 MB: the line neither failed to parse nor rendered: %s" % outcomes)
     os.remove(lj)
-    left = [f for f in os.listdir(work) if ".tmp" in f]
+    left = [f for f in os.listdir(work) if "cxr-tmp" in f]  # .NAME.cxr-tmp-PID-HEX
     check(not left, "temporary files left: %s" % left)
     if failures:
         print("%d check(s) failed" % len(failures), file=sys.stderr)
