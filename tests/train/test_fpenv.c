@@ -134,14 +134,26 @@ static void *keep_thread(void *arg)
     CHECK(y[(size_t)H * W / 2 + W / 2] == 4.5f); /* an inner pixel: 2 channels x 9 x 0.25 */
     CHECK_OK(be->dense_forward(be->ctx, o, a, w, bias, NI, IN, OUT));
     CHECK(o[0] == 32.0f);
+    /* kept indeed: products of 1e-20 and 1e-20 (1e-40, subnormal) survive in a convolution and
+     * a dense layer, which flush them to 0 otherwise (run_ops); no thread of the team flushes
+     * (these checks could not fail before: the values above are normal) */
+    float *ta = filled((size_t)NI * IN, 1e-20f), *tw = filled((size_t)OUT * IN, 1e-20f);
+    CHECK_OK(be->dense_forward(be->ctx, o, ta, tw, bias, NI, IN, OUT));
+    CHECK(!all_zero(o, (size_t)NI * OUT));
+    float *tx = filled((size_t)NI * C * H * W, 1e-20f), *tcw = filled((size_t)K * C * 9, 1e-20f);
+    CHECK_OK(be->conv3x3_forward(be->ctx, y, tx, tcw, cb, NI, C, K, H, W));
+    CHECK(!all_zero(y, (size_t)NI * K * H * W));
+    free(ta), free(tw), free(tx), free(tcw);
     free(x), free(cw), free(cb), free(y);
-    int blocked = 0, nthr = 0;
-#pragma omp parallel num_threads(2) reduction(+ : blocked, nthr)
+    int blocked = 0, nthr = 0, flushing = 0;
+#pragma omp parallel num_threads(2) reduction(+ : blocked, nthr, flushing)
     {
         blocked += omp_get_thread_num() != 0 && cxr_sigmask_async_blocked();
         nthr += 1;
+        flushing += cxr_fp_flushing();
     }
     CHECK(nthr == 2);
+    CHECK(flushing == 0);
     if (blocked != 1) fprintf(stderr, "keep: the OpenMP worker takes asynchronous signals\n");
     CHECK(blocked == 1);
     free(a), free(w), free(bias), free(o);
