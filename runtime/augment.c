@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <float.h>
 #include <string.h>
 
 #ifndef M_PI
@@ -119,7 +121,9 @@ void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap)
     }
 }
 
-/* A float in [lo, hi] from text that ends at `end` (exclusive). */
+/* A float in [lo, hi] from text that ends at `end` (exclusive). Not one that underflows or is
+ * below the least normal float but 0: the loader's threads flush denormals, so it read as 0
+ * there (rotate=1e-39 turned augmentation off, unsaid). */
 static int parse_float(const char *s, const char *end, float lo, float hi, float *out)
 {
     char tmp[64], *e;
@@ -127,8 +131,10 @@ static int parse_float(const char *s, const char *end, float lo, float hi, float
     if (n == 0 || n >= sizeof tmp) return 0;
     memcpy(tmp, s, n);
     tmp[n] = 0;
+    errno = 0;
     float v = strtof(tmp, &e);
-    if (*e || !(v >= lo && v <= hi)) return 0;
+    if (*e || errno == ERANGE || !(v >= lo && v <= hi) || (v != 0.0f && fabsf(v) < FLT_MIN))
+        return 0;
     *out = v;
     return 1;
 }
@@ -200,7 +206,8 @@ cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *out)
                                  "0.5..2, translate=0..0.5, brightness=0..1, contrast=0..0.9, "
                                  "hflip=0|1, aspect=MIN:MAX in 0.5..2, detail=MIN:MAX in 0.25..4, "
                                  "border=MIN:MAX in 0..0.4, erase=MIN:MAX in 0..0.5, "
-                                 "erase_p=0..1 above 0)",
+                                 "erase_p=0..1 above 0; a value other than 0 is at least "
+                                 "1.2e-38, the least normal float)",
                                  spec, (int)(end - s), s);
         s = *end ? end + 1 : end;
     }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <float.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,20 +245,25 @@ static int bad_option(void)
     return 2;
 }
 
+/* A value the trainer holds as a float: one other than 0 below the least normal float is
+ * refused, since it reads as 0 once the training threads flush denormals (a weight decay, label
+ * smoothing or mixup then off, a rate the recipe's), unsaid. */
+static int normal_float(double d, const char *name, const char *arg)
+{
+    if (d == 0.0 || !((float)fabs(d) < FLT_MIN)) return 0;
+    cxr_set_error(CXR_E_ARG,
+                  "%s %s: below the least normal float, %g (training flushes smaller ones to 0)",
+                  name, arg, (double)FLT_MIN);
+    return -1;
+}
+
 /* An option > 0 that the trainer holds as a float (0 there means "the recipe's"): parsed as a
- * double in (0, hi], refused below the least normal float: a subnormal one reads as 0 once the
- * training threads flush denormals, and the recipe's value was then used unsaid. */
+ * double in (0, hi], and a normal float (normal_float). */
 static int parse_positive_float(const char *arg, const char *name, double hi, float *out)
 {
     double d;
     if (cxr_parse_double(arg, name, 0, hi, CXR_PARSE_OPEN_LO, &d)) return -1;
-    if ((float)d < FLT_MIN) {
-        cxr_set_error(CXR_E_ARG,
-                      "%s %s: below the least normal float, %g (training flushes smaller ones "
-                      "to 0)",
-                      name, arg, (double)FLT_MIN);
-        return -1;
-    }
+    if (normal_float(d, name, arg)) return -1;
     *out = (float)d;
     return 0;
 }
@@ -732,13 +738,16 @@ int main(int argc, char **argv)
         }
         case O_WD: {
             double d;
-            if (cxr_parse_double(optarg, "--weight-decay", 0, 100, 0, &d)) return bad_option();
+            if (cxr_parse_double(optarg, "--weight-decay", 0, 100, 0, &d) ||
+                normal_float(d, "--weight-decay", optarg))
+                return bad_option();
             o.recipe.weight_decay = (float)d;
             break;
         }
         case O_SMOOTH: {
             double d;
-            if (cxr_parse_double(optarg, "--label-smoothing", 0, 1, CXR_PARSE_OPEN_HI, &d))
+            if (cxr_parse_double(optarg, "--label-smoothing", 0, 1, CXR_PARSE_OPEN_HI, &d) ||
+                normal_float(d, "--label-smoothing", optarg))
                 return bad_option();
             if (!((float)d < 1.0f)) { /* 1 - 1e-9 is 1 in float */
                 cxr_set_error(CXR_E_ARG, "--label-smoothing %s: 1 in single precision", optarg);
@@ -749,7 +758,8 @@ int main(int argc, char **argv)
         }
         case O_MIXUP: {
             double d;
-            if (cxr_parse_double(optarg, "--mixup", 0, CXR_LOADER_MIXUP_MAX, 0, &d))
+            if (cxr_parse_double(optarg, "--mixup", 0, CXR_LOADER_MIXUP_MAX, 0, &d) ||
+                normal_float(d, "--mixup", optarg))
                 return bad_option();
             o.recipe.mixup = (float)d;
             break;

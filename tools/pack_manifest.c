@@ -19,16 +19,6 @@ void pack_manifest_args_defaults(pack_manifest_args *m)
     m->normalize = CXR_MANIFEST_NORMALIZE;
 }
 
-static int parse_f64(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return 0;
-    *out = v;
-    return 1;
-}
-
 cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *value)
 {
     double v;
@@ -40,32 +30,30 @@ cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *val
     switch (code) {
     case PACK_OPT_MANIFEST: m->manifest = value; break;
     case PACK_OPT_IMAGES: m->images = value; break;
+    /* the shared parsers: their messages give the ranges as checked (these said ">= 1" and
+     * "[0, 1)" while refusing 1e16 and 0.9999995) */
     case PACK_OPT_TOP_CLASSES:
-        if (!parse_f64(value, 0, CXR_MAX_CLASSES, &v) || v != floor(v))
-            return cxr_set_error(CXR_E_ARG,
-                                 "--top-classes: expected an integer in [0, %d], got '%s'",
-                                 CXR_MAX_CLASSES, value);
-        m->opt.top_classes = (int)v;
+        if (cxr_parse_int(value, "--top-classes", 0, CXR_MAX_CLASSES, &m->opt.top_classes) !=
+            CXR_OK)
+            return CXR_E_ARG;
         m->top_set = 1;
         break;
-    case PACK_OPT_MIN_COUNT:
-        if (!parse_f64(value, 1, 1e15, &v) || v != floor(v))
-            return cxr_set_error(CXR_E_ARG, "--min-count: expected an integer >= 1, got '%s'",
-                                 value);
-        m->opt.min_count = (int64_t)v;
+    case PACK_OPT_MIN_COUNT: {
+        long c;
+        if (cxr_parse_long(value, "--min-count", 1, 1000000000000000L, &c) != CXR_OK)
+            return CXR_E_ARG;
+        m->opt.min_count = c;
         m->min_set = 1;
         break;
+    }
     case PACK_OPT_TEST_FRACTION:
-        if (!parse_f64(value, 0, 0.999999, &v))
-            return cxr_set_error(CXR_E_ARG,
-                                 "--test-fraction: expected a number in [0, 1), got '%s'", value);
+        if (cxr_parse_double(value, "--test-fraction", 0, 0.999999, 0, &v) != CXR_OK)
+            return CXR_E_ARG;
         m->opt.test_fraction = v;
         m->test_set = 1;
         break;
     case PACK_OPT_CROP_RATIO:
-        if (!parse_f64(value, 0, 1e6, &v))
-            return cxr_set_error(CXR_E_ARG, "--crop-ratio: expected a number >= 0, got '%s'",
-                                 value);
+        if (cxr_parse_double(value, "--crop-ratio", 0, 1e6, 0, &v) != CXR_OK) return CXR_E_ARG;
         m->crop_ratio = v;
         m->crop_set = 1;
         break;

@@ -20,11 +20,24 @@ expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --recipe imagenet
 expect_err "not standard, study, landmarks or cosine"
 # a rate that rounds to 0 in float, or to a subnormal that the training threads flush to 0,
 # would read as "the recipe's" (1e-4): refused (1e-39 was taken, and 1e-4 used unsaid)
-for opt in --lr --lr-gamma; do
+# so would a weight decay, label smoothing or mixup (then off), and an augmentation or probe
+for opt in --lr --lr-gamma --weight-decay --label-smoothing --mixup; do
     for v in 1e-46 1e-39; do
         expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" $opt $v
         expect_err "$opt $v: below the least normal float, 1.17549e-38 (training flushes smaller ones to 0)"
     done
+done
+expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --augment rotate=1e-39
+expect_err "bad item 'rotate=1e-39'"
+expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --perturb brightness=1e-46
+expect_err "bad item 'brightness=1e-46'"
+# the manifest packer's numbers through the shared parsers: the ranges said are those checked
+printf 'id,url,landmark_id\n' >"$WORK/m0.csv"
+for a in "--test-fraction 0.9999995:--test-fraction: expected a number in [0, 0.999999], got '0.9999995'" \
+         "--min-count 1e16:--min-count: expected an integer in [1, 1000000000000000], got '1e16'" \
+         "--crop-ratio 1e7:--crop-ratio: expected a number in [0, 1e+06], got '1e7'"; do
+    expect_rc 2 "$BIN/cxr-pack" --manifest "$WORK/m0.csv" --images "$WORK" -o "$WORK/m0.h5" ${a%%:*}
+    expect_err "${a#*:}"
 done
 # --recipe landmarks is the second study's batch 256, unless --batch is given explicitly
 T_RECIPE="--device cpu --threads 2 --lr 0.001 --no-monitor -q --epochs 1 --max-steps 1"
