@@ -138,6 +138,10 @@ expect_rc 0 $T --epochs 3 --recipe study --schedule step --lr-step-epochs 1 --lr
     --log "$WORK/step.jsonl" --no-checkpoint
 [ "$(col "$WORK/step.jsonl" lr | tr '\n' ' ')" = "0.0001 5e-05 2.5e-05 " ] || fail "step decay rates: $(col "$WORK/step.jsonl" lr | tr '\n' ' ')"
 
+# --- a step decay whose interval passes the run's end is said (it was silent)
+expect_rc 0 $T --epochs 2 --schedule step --lr-step-epochs 5 --warmup-steps 0 --no-checkpoint
+expect_err "step decay: every 10 steps, not within the run's 4: the rate never decays"
+
 # --- a warmup longer than the run (cosine's 100 steps, 3 x 2 here) is said; so is a resume
 # whose --epochs reshapes a cosine schedule
 expect_rc 0 $T --epochs 3 --recipe cosine --no-checkpoint
