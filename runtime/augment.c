@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <errno.h>
 #include <float.h>
 #include <string.h>
 
@@ -121,9 +120,9 @@ void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap)
     }
 }
 
-/* A float in [lo, hi] from text that ends at `end` (exclusive). Not one that underflows or is
- * below the least normal float but 0: the loader's threads flush denormals, so it read as 0
- * there (rotate=1e-39 turned augmentation off, unsaid). */
+/* A float in [lo, hi] from text that ends at `end` (exclusive). (A spec stored in a checkpoint
+ * is read again with it: what it took once it keeps taking; the tools refuse subnormal values
+ * on their command lines with cxr_augment_spec_subnormal.) */
 static int parse_float(const char *s, const char *end, float lo, float hi, float *out)
 {
     char tmp[64], *e;
@@ -131,12 +130,23 @@ static int parse_float(const char *s, const char *end, float lo, float hi, float
     if (n == 0 || n >= sizeof tmp) return 0;
     memcpy(tmp, s, n);
     tmp[n] = 0;
-    errno = 0;
     float v = strtof(tmp, &e);
-    if (*e || errno == ERANGE || !(v >= lo && v <= hi) || (v != 0.0f && fabsf(v) < FLT_MIN))
-        return 0;
+    if (*e || !(v >= lo && v <= hi)) return 0;
     *out = v;
     return 1;
+}
+
+int cxr_augment_spec_subnormal(const char *spec, char *value, size_t cap)
+{
+    for (const char *s = spec; s && *s; s++) {
+        if (*s != '=' && *s != ':') continue;
+        char *e;
+        const double d = strtod(s + 1, &e);
+        if (e == s + 1 || d == 0.0 || !((float)fabs(d) < FLT_MIN)) continue;
+        snprintf(value, cap, "%.*s", (int)(e - (s + 1)), s + 1);
+        return 1;
+    }
+    return 0;
 }
 
 /* One key=value item of [s, end) into *p. */
@@ -206,8 +216,7 @@ cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *out)
                                  "0.5..2, translate=0..0.5, brightness=0..1, contrast=0..0.9, "
                                  "hflip=0|1, aspect=MIN:MAX in 0.5..2, detail=MIN:MAX in 0.25..4, "
                                  "border=MIN:MAX in 0..0.4, erase=MIN:MAX in 0..0.5, "
-                                 "erase_p=0..1 above 0; a value other than 0 is at least "
-                                 "1.2e-38, the least normal float)",
+                                 "erase_p=0..1 above 0)",
                                  spec, (int)(end - s), s);
         s = *end ? end + 1 : end;
     }

@@ -28,9 +28,14 @@ for opt in --lr --lr-gamma --weight-decay --label-smoothing --mixup; do
     done
 done
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --augment rotate=1e-39
-expect_err "bad item 'rotate=1e-39'"
-expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --perturb brightness=1e-46
-expect_err "bad item 'brightness=1e-46'"
+expect_err "--augment: 'rotate=1e-39': 1e-39 is below the least normal float, 1.17549e-38"
+expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --perturb scale=0.9:1.1,brightness=1e-46
+expect_err "--perturb: 'scale=0.9:1.1,brightness=1e-46': 1e-46 is below the least normal float"
+# ... while a checkpoint that stored such a spec (before they were refused) is still read
+cp "$WORK/ck.h5" "$WORK/cks.h5"
+"$EDIT" setstr "$WORK/cks.h5" augment "rotate=1e-39,scale=1:1,translate=0,brightness=0,contrast=0,hflip=0" ||
+    fail "setstr augment"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/cks.h5" "$WORK/s.h5"
 # the manifest packer's numbers through the shared parsers: the ranges said are those checked
 printf 'id,url,landmark_id\n' >"$WORK/m0.csv"
 for a in "--test-fraction 0.9999995:--test-fraction: expected a number in [0, 0.999999], got '0.9999995'" \
