@@ -136,17 +136,19 @@ static int parse_float(const char *s, const char *end, float lo, float hi, float
     return 1;
 }
 
-int cxr_augment_spec_subnormal(const char *spec, char *value, size_t cap)
+cxr_status cxr_augment_check_normal(const char *spec)
 {
     for (const char *s = spec; s && *s; s++) {
         if (*s != '=' && *s != ':') continue;
         char *e;
         const double d = strtod(s + 1, &e);
         if (e == s + 1 || d == 0.0 || !((float)fabs(d) < FLT_MIN)) continue;
-        snprintf(value, cap, "%.*s", (int)(e - (s + 1)), s + 1);
-        return 1;
+        return cxr_set_error(CXR_E_ARG,
+                             "'%s': %.*s is below the least normal float, %g (the loader "
+                             "flushes smaller ones to 0)",
+                             spec, (int)(e - (s + 1)), s + 1, (double)FLT_MIN);
     }
-    return 0;
+    return CXR_OK;
 }
 
 /* One key=value item of [s, end) into *p. */

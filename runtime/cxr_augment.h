@@ -106,11 +106,11 @@ int cxr_augment_active(const cxr_augment_params *p);
  * 0..0.5, brightness 0..1, contrast 0..0.9, erase_p above 0 up to 1 and only with an erase
  * range (MAX > 0). CXR_E_ARG naming the bad part otherwise (*p unchanged). */
 cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *p);
-/* 1 when a number of `spec` other than 0 is below the least normal float once rounded to one
- * (the loader's threads flush it to 0: that part of the augmentation would be off, unsaid),
- * the number's text then copied into value[cap]; else 0. For command lines: the tools refuse
- * such a spec, while cxr_augment_parse reads one that a checkpoint stored before they did. */
-int cxr_augment_spec_subnormal(const char *spec, char *value, size_t cap);
+/* CXR_E_ARG naming it when a number of `spec` other than 0 is below the least normal float
+ * once rounded to one (the loader's threads flush it to 0: that part of the augmentation would
+ * be off, unsaid), else CXR_OK. For command lines: the tools refuse such a spec, while
+ * cxr_augment_parse reads one that a checkpoint stored before they did. */
+cxr_status cxr_augment_check_normal(const char *spec);
 /* The canonical spec of p into buf (cap bytes): "none" when inactive, else
  * "rotate=10,scale=0.9:1.1,translate=0.08,brightness=0.1,contrast=0.1,hflip=0", with
  * ",aspect=MIN:MAX", ",detail=MIN:MAX", ",border=MIN:MAX" and ",erase=MIN:MAX,erase_p=P" appended

@@ -2,7 +2,6 @@
  * train/cxr_metrics.h, plus the decision threshold that maximises balanced accuracy there. */
 #include <cjson/cJSON.h>
 #include <omp.h>
-#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -360,13 +359,8 @@ int main(int argc, char **argv)
             if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &tta)) return bad_option();
             break;
         case O_PERTURB:
-            char sub[64];
             if (cxr_augment_parse(optarg, &perturb) != CXR_OK ||
-                (cxr_augment_spec_subnormal(optarg, sub, sizeof sub) &&
-                 cxr_set_error(CXR_E_ARG,
-                               "'%s': %s is below the least normal float, %g (the "
-                               "loader flushes smaller ones to 0)",
-                               optarg, sub, (double)FLT_MIN))) {
+                cxr_augment_check_normal(optarg) != CXR_OK) {
                 cxr_print_error("cxr-eval: --perturb", cxr_last_error());
                 return 2;
             }

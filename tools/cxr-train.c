@@ -729,13 +729,8 @@ int main(int argc, char **argv)
             break;
         case O_AUGMENT: {
             cxr_augment_params ap;
-            char sub[64];
             if (cxr_augment_parse(optarg, &ap) != CXR_OK ||
-                (cxr_augment_spec_subnormal(optarg, sub, sizeof sub) &&
-                 cxr_set_error(CXR_E_ARG,
-                               "'%s': %s is below the least normal float, %g (the "
-                               "loader flushes smaller ones to 0)",
-                               optarg, sub, (double)FLT_MIN))) {
+                cxr_augment_check_normal(optarg) != CXR_OK) {
                 cxr_print_error("cxr-train: --augment", cxr_last_error());
                 return 2;
             }
