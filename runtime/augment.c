@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <float.h>
 #include <string.h>
 
@@ -122,7 +123,7 @@ void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap)
 
 /* A float in [lo, hi] from text that ends at `end` (exclusive). (A spec stored in a checkpoint
  * is read again with it: what it took once it keeps taking; the tools refuse subnormal values
- * on their command lines with cxr_augment_spec_subnormal.) */
+ * on their command lines with cxr_augment_check_normal.) */
 static int parse_float(const char *s, const char *end, float lo, float hi, float *out)
 {
     char tmp[64], *e;
@@ -141,8 +142,10 @@ cxr_status cxr_augment_check_normal(const char *spec)
     for (const char *s = spec; s && *s; s++) {
         if (*s != '=' && *s != ':') continue;
         char *e;
-        const double d = strtod(s + 1, &e);
-        if (e == s + 1 || d == 0.0 || !((float)fabs(d) < FLT_MIN)) continue;
+        errno = 0;
+        const float v = strtof(s + 1, &e); /* rounded as the parser rounds it */
+        const int under = v == 0.0f ? errno == ERANGE : fabsf(v) < FLT_MIN; /* 1e-46: 0 */
+        if (e == s + 1 || !under) continue;
         return cxr_set_error(CXR_E_ARG,
                              "'%s': %.*s is below the least normal float, %g (the loader "
                              "flushes smaller ones to 0)",

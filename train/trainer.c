@@ -1052,10 +1052,16 @@ static cxr_status open_run_io(train_run *r)
     /* meaningless to the other schedules: 0, so that a resumed run's checkpoint is the same
      * bytes as an uninterrupted one's (each had kept its own run's third) */
     if (r->rc.sched.kind != CXR_LR_STEP) r->rc.sched.step_every = 0;
-    if (r->rc.sched.kind == CXR_LR_STEP && r->rc.sched.step_every >= r->rc.sched.total &&
-        r->rc.start_epoch < r->rc.epochs) /* as a warmup past the end: said (options hunt) */
-        note(o, "step decay: every %lld steps, not within the run's %lld: the rate never decays",
-             (long long)r->rc.sched.step_every, (long long)r->rc.sched.total);
+    /* as a warmup past the end: said (options hunt). The decays count from the warmup's end
+     * (schedule.c), so the first is at step warmup + step_every. */
+    if (r->rc.sched.kind == CXR_LR_STEP &&
+        r->rc.sched.warmup + r->rc.sched.step_every >= r->rc.sched.total &&
+        r->rc.start_epoch < r->rc.epochs)
+        note(o,
+             "step decay: every %lld steps after a warmup of %lld, not within the run's %lld: "
+             "the rate never decays",
+             (long long)r->rc.sched.step_every, (long long)r->rc.sched.warmup,
+             (long long)r->rc.sched.total);
     if (r->rc.sched.kind != CXR_LR_CONSTANT && r->rc.sched.warmup > r->rc.sched.total)
         note(o,
              "warmup: %lld steps, longer than the run's %lld: the rate reaches %.3g of --lr at "

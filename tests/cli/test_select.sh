@@ -140,7 +140,10 @@ expect_rc 0 $T --epochs 3 --recipe study --schedule step --lr-step-epochs 1 --lr
 
 # --- a step decay whose interval passes the run's end is said (it was silent)
 expect_rc 0 $T --epochs 2 --schedule step --lr-step-epochs 5 --warmup-steps 0 --no-checkpoint
-expect_err "step decay: every 10 steps, not within the run's 4: the rate never decays"
+expect_err "step decay: every 10 steps after a warmup of 0, not within the run's 4: the rate never decays"
+# ... also when the warmup (the default recipe's: one epoch, 2 steps here) takes the room
+expect_rc 0 $T --epochs 2 --schedule step --lr-step-epochs 1 --no-checkpoint
+expect_err "step decay: every 2 steps after a warmup of 2, not within the run's 4: the rate never decays"
 
 # --- a warmup longer than the run (cosine's 100 steps, 3 x 2 here) is said; so is a resume
 # whose --epochs reshapes a cosine schedule
