@@ -157,7 +157,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      (refused elsewhere, with the reason; specs/model.md)\n"
         "  --resident M        GPU loader: auto (default: the whole split in device memory when "
         "it\n"
-        "                      fits), on, or off (streamed through pinned buffers)\n"
+        "                      fits), on, or off (streamed through pinned buffers); a CPU run\n"
+        "                      ignores it, with a note\n"
         "  -q, --quiet         no progress output\n"
         "  -h, --help          this help;  --version  the version\n"
         "\n"
@@ -917,6 +918,12 @@ int main(int argc, char **argv)
     else if (!ui.quiet)
         fprintf(stderr, "cxr-train: device %s\n", dev.desc);
     o.compute.device_desc = dev.desc;
+    /* --resident is the GPU loader's: a CPU run ignored it unsaid (options hunt) */
+    if (dev.kind == CXR_DEVICE_CPU && o.compute.resident != CXR_RESIDENT_AUTO)
+        fprintf(stderr,
+                "cxr-train: note: --resident %s is for the GPU loader; a CPU run reads the store "
+                "through its shard loader\n",
+                o.compute.resident == CXR_RESIDENT_ON ? "on" : "off");
     /* on the CPU, a precision it lacks is refused now, before the run is announced: tf32 (a GPU
      * format) and bf16 without AVX512-BF16/AMX; under auto that is the device's fault (5) */
     if (o.compute.precision && dev.kind == CXR_DEVICE_CPU) {

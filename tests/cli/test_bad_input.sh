@@ -36,6 +36,9 @@ cp "$WORK/ck.h5" "$WORK/cks.h5"
 "$EDIT" setstr "$WORK/cks.h5" augment "rotate=1e-39,scale=1:1,translate=0,brightness=0,contrast=0,hflip=0" ||
     fail "setstr augment"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/cks.h5" "$WORK/s.h5"
+# --resident is the GPU loader's: on the CPU it is said to be ignored (it was, unsaid)
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --no-checkpoint --resident on
+expect_err "note: --resident on is for the GPU loader; a CPU run reads the store through its shard loader"
 # the manifest packer's numbers through the shared parsers: the ranges said are those checked
 printf 'id,url,landmark_id\n' >"$WORK/m0.csv"
 for a in "--test-fraction 0.9999995:--test-fraction: expected a number in [0, 0.999999], got '0.9999995'" \
