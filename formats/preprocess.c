@@ -434,7 +434,7 @@ void cxr_clahe(float *img, int w, int h, int tiles, double clip)
     if (tiles > CLAHE_MAX_TILES) tiles = CLAHE_MAX_TILES;
     int gx = tiles < w ? tiles : w, gy = tiles < h ? tiles : h;
     float lut[CLAHE_MAX_TILES * CLAHE_MAX_TILES][256]; /* 64 KiB */
-    int only = -1; /* the one bin of every pixel so far (a constant image), -2 once two */
+    int only = -1; /* the one bin of every tile so far (a constant image), -2 once two */
     for (int ty = 0; ty < gy; ty++)
         for (int tx = 0; tx < gx; tx++) {
             int x0 = clahe_edge(tx, w, gx), x1 = clahe_edge(tx + 1, w, gx);
@@ -447,8 +447,10 @@ void cxr_clahe(float *img, int w, int h, int tiles, double clip)
                     int b = bin_of(*px);
                     *px = (float)b;
                     hist[b]++;
-                    only = only == -1 || only == b ? b : -2;
                 }
+            /* a tile of one bin holds it at its first pixel (counted per tile, not per pixel) */
+            const int b0 = (int)img[(size_t)y0 * w + x0];
+            only = only != -2 && (only == -1 || only == b0) && hist[b0] == area ? b0 : -2;
             if (clip > 0) {
                 /* as OpenCV: at least 1 count; the excess spread evenly, its remainder one
                  * count per bin at a regular step from bin 0 */

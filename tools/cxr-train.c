@@ -258,13 +258,18 @@ static int normal_float(double d, const char *name, const char *arg)
     return -1;
 }
 
-/* An option > 0 that the trainer holds as a float (0 there means "the recipe's"): parsed as a
- * double in (0, hi], and a normal float (normal_float). */
+/* An option the trainer holds as a float: a double in 0..hi (`open` as cxr_parse_double's),
+ * and a normal float (normal_float). */
+static int parse_float_option(const char *arg, const char *name, double hi, int open, double *d)
+{
+    return cxr_parse_double(arg, name, 0, hi, open, d) || normal_float(*d, name, arg) ? -1 : 0;
+}
+
+/* An option > 0 (0 in the trainer means "the recipe's"): in (0, hi]. */
 static int parse_positive_float(const char *arg, const char *name, double hi, float *out)
 {
     double d;
-    if (cxr_parse_double(arg, name, 0, hi, CXR_PARSE_OPEN_LO, &d)) return -1;
-    if (normal_float(d, name, arg)) return -1;
+    if (parse_float_option(arg, name, hi, CXR_PARSE_OPEN_LO, &d)) return -1;
     *out = (float)d;
     return 0;
 }
@@ -740,16 +745,13 @@ int main(int argc, char **argv)
         }
         case O_WD: {
             double d;
-            if (cxr_parse_double(optarg, "--weight-decay", 0, 100, 0, &d) ||
-                normal_float(d, "--weight-decay", optarg))
-                return bad_option();
+            if (parse_float_option(optarg, "--weight-decay", 100, 0, &d)) return bad_option();
             o.recipe.weight_decay = (float)d;
             break;
         }
         case O_SMOOTH: {
             double d;
-            if (cxr_parse_double(optarg, "--label-smoothing", 0, 1, CXR_PARSE_OPEN_HI, &d) ||
-                normal_float(d, "--label-smoothing", optarg))
+            if (parse_float_option(optarg, "--label-smoothing", 1, CXR_PARSE_OPEN_HI, &d))
                 return bad_option();
             if (!((float)d < 1.0f)) { /* 1 - 1e-9 is 1 in float */
                 cxr_set_error(CXR_E_ARG, "--label-smoothing %s: 1 in single precision", optarg);
@@ -760,8 +762,7 @@ int main(int argc, char **argv)
         }
         case O_MIXUP: {
             double d;
-            if (cxr_parse_double(optarg, "--mixup", 0, CXR_LOADER_MIXUP_MAX, 0, &d) ||
-                normal_float(d, "--mixup", optarg))
+            if (parse_float_option(optarg, "--mixup", CXR_LOADER_MIXUP_MAX, 0, &d))
                 return bad_option();
             o.recipe.mixup = (float)d;
             break;
