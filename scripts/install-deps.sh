@@ -6,10 +6,11 @@
 #                                     with onnx + onnxruntime (ctest export.onnxruntime; Debian has
 #                                     no onnxruntime) in a venv at $CXR_BENCH_VENV
 #                                     (default /opt/cxr/bench-venv)
-# CUDA (nvcc, cuDNN under /usr/local/cuda) is optional and not installed here.
+# CUDA (nvcc, cuDNN under /usr/local/cuda) is optional and not installed here. OpenBLAS
+# (libopenblas-dev) is needed only by a build without oneDNN (-DCXR_DNNL=OFF).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libxxhash-dev libturbojpeg0-dev
-      libopenblas-dev libdnnl-dev libcjson-dev python3 python3-numpy python3-h5py chromium
+      libdnnl-dev libcjson-dev python3 python3-numpy python3-h5py chromium
       clang libclang-rt-14-dev libomp-dev   # these three: tests/fuzz (skipped without)
       python3-torch                         # tests/python's DataLoader test (skipped without)
       python3-pil)                          # preprocess.adobe_cmyk's reference (skipped without)

@@ -2,15 +2,15 @@
  * dispatch table filled with the *_cpu ops (conv.c, pool.c, dense.c, act.c, loss.c, adam.c).
  *
  * Threading model (specs/model.md, "CPU implementation"): convolutions run OpenMP threads over
- * the images of a batch, each calling single-threaded OpenBLAS on its own scratch; the large
- * dense GEMMs let OpenBLAS use all threads. CXR_CPU_PARALLEL=blas in the environment switches
- * convolutions to one image at a time with multithreaded BLAS (for the benchmark comparison).
+ * the images of a batch, each on its own scratch with our kernels (or, without AVX2+FMA or with
+ * CXR_CPU_PARALLEL=blas in the environment, im2col and a single-threaded sgemm: sgemm.c); the
+ * dense layers split their columns over the threads; oneDNN's primitives, where they run,
+ * use the same OpenMP team.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 #include <omp.h>
 
 #include "cpu_internal.h"
@@ -22,6 +22,12 @@
 
 /* Set up the calling thread's OpenMP team of n threads (libgomp keeps a pool per thread that
  * starts parallel regions, and reuses it for that thread's later regions, oneDNN's included):
+ * - the ops split their work into exactly as many slices as threads, and oneDNN plans its
+ *   primitives for omp_get_max_threads() threads: a team the runtime shrinks would leave work
+ *   undone (OMP_DYNAMIC=true, OMP_THREAD_LIMIT, OMP_MAX_ACTIVE_LEVELS=0, a call from inside
+ *   another region). So no dynamic adjustment for this thread's regions, and the team the
+ *   runtime grants becomes the backend's thread count (cxr_cpu_threads; the ops check each
+ *   region's team, cxr_cpu_check_team);
  * - its default team size becomes n (omp_set_num_threads is per thread), so the regions that
  *   give no num_threads (oneDNN's, train/tta.c) ask for no more threads than were set up here;
  * - every worker, not the calling thread, blocks asynchronous signals for good: oneDNN's GEMM
@@ -37,15 +43,22 @@ static _Thread_local int team_n;
 static void cpu_setup_team(cxr_cpu_ctx *c, int n)
 {
     const int flush = !c->keep_denormals;
+    omp_set_dynamic(0);
     omp_set_num_threads(n);
     if (flush) cxr_fp_flush_denormals();
+    int granted = n;
 #pragma omp parallel num_threads(n)
     {
         if (flush) cxr_fp_flush_denormals();
         if (omp_get_thread_num() != 0) cxr_sigmask_block_async(NULL);
+        if (omp_get_thread_num() == 0) granted = omp_get_num_threads();
+    }
+    if (granted < n) {
+        c->n_threads = granted;
+        omp_set_num_threads(granted);
     }
     team_ctx = c;
-    team_n = n;
+    team_n = granted;
 }
 
 void cxr_cpu_enter(void *ctx)
@@ -61,9 +74,10 @@ static cxr_status cpu_set_threads(void *vctx, int n)
     if (n <= 0) n = omp_get_num_procs();
     if (n > CXR_CPU_MAX_THREADS) n = CXR_CPU_MAX_THREADS;
     c->n_threads = n;
-    /* OpenBLAS always runs single-threaded inside our OpenMP threads: its own pthread pool is
-     * started when the library loads, before any code of ours, so its MXCSR cannot be set */
-    openblas_set_num_threads(1);
+    /* the im2col path's sgemm runs single-threaded inside our OpenMP threads (in a build
+     * without oneDNN, OpenBLAS's own pool is started when the library loads, before any code
+     * of ours, so its MXCSR could not be set) */
+    cxr_cpu_sgemm_single_threaded();
     cpu_setup_team(c, n);
     return CXR_OK;
 }
@@ -128,6 +142,11 @@ static cxr_status cpu_fence(void *ctx, int fence)
 }
 
 int cxr_cpu_threads(void *ctx) { return ctx ? ((cxr_cpu_ctx *)ctx)->n_threads : 1; }
+
+int cxr_backend_cpu_threads(cxr_backend *be)
+{
+    return be && be->name && !strcmp(be->name, "cpu") ? cxr_cpu_threads(be->ctx) : 0;
+}
 
 float *cxr_cpu_scratch(void *ctx, int tid, size_t bytes)
 {
@@ -335,10 +354,10 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
         snprintf(buf, cap, "not the cpu backend");
         return;
     }
-    const char *own = c->blas_parallel            ? "im2col+OpenBLAS"
+    const char *own = c->blas_parallel            ? "im2col+" CXR_CPU_SGEMM_NAME
                       : c->avx512                 ? "own AVX-512 kernels"
                       : cxr_gemm_wcol_available() ? "own AVX2+FMA kernels"
-                                                  : "im2col+OpenBLAS (no AVX2)";
+                                                  : "im2col+" CXR_CPU_SGEMM_NAME " (no AVX2)";
     /* our direct forward and input gradient of layers of >= 16 channels: by Winograd unless
      * CXR_CPU_WINOGRAD=0 (different last bits, so the log names it) */
     /* whether our kernels take any layer of >= 16 channels (on AVX-512 CPUs oneDNN has them) */
@@ -353,14 +372,15 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
     const char *isa = "not built";
 #endif
     char layers[160] = "";
-    if (c->dnnl_ops && (c->dnnl_min_c[0] | c->dnnl_min_c[1] | c->dnnl_min_c[2]))
+    const unsigned conv_ops = CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W;
+    /* the thresholds only when a convolution runs on oneDNN */
+    if ((c->dnnl_ops & conv_ops) && (c->dnnl_min_c[0] | c->dnnl_min_c[1] | c->dnnl_min_c[2]))
         snprintf(layers, sizeof layers, " (conv layers of >= %d/%d/%d input channels)",
                  c->dnnl_min_c[0], c->dnnl_min_c[1], c->dnnl_min_c[2]);
     int dense_fp32 = 0;
 #ifdef CXR_HAVE_DNNL
     dense_fp32 =
         c->dnnl && c->bf16 && (c->dnnl_ops & CXR_DNNL_DENSE) && !cxr_dnnl_dense_bf16(c->dnnl);
-    const unsigned conv_ops = CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W;
     if (c->dnnl && (c->dnnl_ops & conv_ops)) {
         const size_t n = strlen(layers);
         snprintf(layers + n, sizeof layers - n, ", convolutions %s", cxr_dnnl_conv_mode(c->dnnl));

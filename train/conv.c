@@ -8,15 +8,14 @@
  *    rows copies its input rows once into a zero-bordered band (in L2), and gemm_avx2.c reads
  *    the 9*C "columns" straight from it through an offset table: no im2col strip is written
  *    and nothing is packed; bias and leaky ReLU happen inside the kernel;
- *  - im2col + OpenBLAS (CPUs without AVX2+FMA, or CXR_CPU_PARALLEL=blas): im2col by strips
- *    of output rows sized to stay in L2, one single-threaded sgemm each.
+ *  - im2col + sgemm (CPUs without AVX2+FMA, or CXR_CPU_PARALLEL=blas): im2col by strips
+ *    of output rows sized to stay in L2, one single-threaded sgemm each (sgemm.c: oneDNN's).
  * OpenMP threads take contiguous ranges of images (static, so the per-thread dW/db partial sums
  * and their fixed-order reduction make results bit-identical for a given thread count).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 #include <omp.h>
 
 #include "cpu_internal.h"
@@ -32,7 +31,7 @@ static int strip_rows(void *ctx, int C, int H, int W)
     long r = (long)(sf ? sf : STRIP_FLOATS) / ((long)C * 9 * W);
     if (r < 1) r = 1;
     /* even strips when H is even, so the fused pool gets whole windows and every variant of
-     * the forward runs the same GEMM shapes (OpenBLAS's last bits depend on them); odd row
+     * the forward runs the same GEMM shapes (the sgemm's last bits depend on them); odd row
      * counts round up */
     if (!(H & 1)) r = (r + 1) & ~1L;
     if (r > H) r = H;
@@ -143,9 +142,9 @@ typedef struct {
 /* Cm[:, rows y0..y1) (M, (y1-y0)*W, leading dimension ldc) += A (M, C*9) @ columns of those
  * rows of x (C,H,W). With bias
  * (direct mode only) Cm is not read: Cm = bias + product, leaky ReLU'd when relu. */
-static void strip_product(const col_src *src, float *Cm, size_t ldc, const float *A, int M,
-                          const float *x, int C, int H, int W, int y0, int y1, const float *bias,
-                          float alpha, int relu)
+static cxr_status strip_product(const col_src *src, float *Cm, size_t ldc, const float *A, int M,
+                                const float *x, int C, int H, int W, int y0, int y1,
+                                const float *bias, float alpha, int relu)
 {
     if (src->direct) {
         pad_band(src->buf, src->plane, x, C, H, W, y0, y1);
@@ -154,23 +153,23 @@ static void strip_product(const col_src *src, float *Cm, size_t ldc, const float
                 cxr_wino_rows(Cm + (size_t)(y - y0) * W, ldc, src->U,
                               src->buf + (size_t)(y - y0) * (W + 2), src->plane, C, M, W, bias,
                               alpha, relu, &src->wk, src->wide);
-            return;
+            return CXR_OK;
         }
         for (int y = y0; y < y1; y++)
             (src->wide ? cxr_gemm_wcol512 : cxr_gemm_wcol)(
                 Cm + (size_t)(y - y0) * W, ldc, A, (size_t)C * 9,
                 src->buf + (size_t)(y - y0) * (W + 2), src->offs, M, W, C * 9, bias, alpha, relu);
-        return;
+        return CXR_OK;
     }
     const int ns = (y1 - y0) * W;
     im2col_strip(src->buf, x, C, H, W, y0, y1, col_ld(ns));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, ns, C * 9, 1.0f, A, C * 9, src->buf,
-                (int)col_ld(ns), 1.0f, Cm, (int)ldc);
+    return cxr_cpu_sgemm(0, 0, M, ns, C * 9, 1.0f, A, C * 9, src->buf, (int)col_ld(ns), 1.0f, Cm,
+                         (int)ldc);
 }
 
 /* OpenMP threads over the images (at most one per image), and whether the direct kernels run
- * (AVX2+FMA, unless CXR_CPU_PARALLEL=blas asks for the im2col + sgemm path). OpenBLAS runs
- * single-threaded inside each thread (backend_cpu.c). */
+ * (AVX2+FMA, unless CXR_CPU_PARALLEL=blas asks for the im2col + sgemm path). The sgemm runs
+ * single-threaded inside each thread (sgemm.c). */
 static int plan_threads(void *ctx, int N, int *omp_threads)
 {
     cxr_cpu_ctx *c = ctx;
@@ -283,8 +282,10 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
     const float *U = wino ? wino_weights(ctx, w, K, C, 0) : NULL;
     if (wino && !U) return cxr_set_error(CXR_E_NOMEM, "conv3x3_forward: no Winograd weights");
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
+    int failed = 0;
 #pragma omp parallel num_threads(ot)
     {
+        cxr_cpu_check_team(ot, &failed);
         const int t = omp_get_thread_num();
         float *scr = cxr_cpu_scratch(ctx, t, 0);
         const col_src src = forward_src(scr, sf, direct, wide, R, U, wo, C, K, W);
@@ -296,8 +297,9 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
                 const int y1 = y0 + R < H ? y0 + R : H;
                 const int ns = (y1 - y0) * W;
                 if (direct) {
-                    strip_product(&src, y + (size_t)y0 * W, hw, w, K, x, C, H, W, y0, y1, b, 0.0f,
-                                  0);
+                    cxr_cpu_note_failure(strip_product(&src, y + (size_t)y0 * W, hw, w, K, x, C, H,
+                                                       W, y0, y1, b, 0.0f, 0),
+                                         &failed);
                     continue;
                 }
                 for (int k = 0; k < K; k++) {
@@ -305,11 +307,13 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
                     const float bk = b[k];
                     for (int i = 0; i < ns; i++) o[i] = bk;
                 }
-                strip_product(&src, y + (size_t)y0 * W, hw, w, K, x, C, H, W, y0, y1, NULL, 0.0f,
-                              0);
+                cxr_cpu_note_failure(strip_product(&src, y + (size_t)y0 * W, hw, w, K, x, C, H, W,
+                                                   y0, y1, NULL, 0.0f, 0),
+                                     &failed);
             }
         }
     }
+    if (failed) return cxr_cpu_region_failed("conv3x3_forward", failed, ot);
     return CXR_OK;
 }
 
@@ -343,8 +347,10 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
     const float *U = wino ? wino_weights(ctx, w, C, K, 1) : NULL;
     if (wino && !U) return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: no Winograd weights");
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
+    int failed = 0;
 #pragma omp parallel num_threads(ot)
     {
+        cxr_cpu_check_team(ot, &failed);
         const int t = omp_get_thread_num();
         float *scr = cxr_cpu_scratch(ctx, t, 0);
         float *col = scr, *dwp = scr + o_dw;
@@ -388,8 +394,9 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
                 }
                 im2col_strip(col, x, C, H, W, y0, y1, col_ld(ns));
                 /* dW (K, C*9) += dout_strip (K, ns) @ col^T (ns, C*9) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, C * 9, ns, 1.0f,
-                            g + (size_t)y0 * W, (int)hw, col, (int)col_ld(ns), 1.0f, dwp, C * 9);
+                cxr_cpu_note_failure(cxr_cpu_sgemm(0, 1, K, C * 9, ns, 1.0f, g + (size_t)y0 * W,
+                                                   (int)hw, col, (int)col_ld(ns), 1.0f, dwp, C * 9),
+                                     &failed);
             }
             if (!din) continue;
             float *dx = din + (size_t)n * in_img;
@@ -402,11 +409,13 @@ static cxr_status conv_backward_own(void *ctx, float *din, float *dw, float *db,
                     for (int c = 0; c < C; c++)
                         memset(dx + (size_t)c * hw + (size_t)y0 * W, 0,
                                sizeof(float) * (size_t)(y1 - y0) * W);
-                strip_product(&src, dx + (size_t)y0 * W, hw, wf, C, g, K, H, W, y0, y1,
-                              direct ? zeros : NULL, 0.0f, 0);
+                cxr_cpu_note_failure(strip_product(&src, dx + (size_t)y0 * W, hw, wf, C, g, K, H, W,
+                                                   y0, y1, direct ? zeros : NULL, 0.0f, 0),
+                                     &failed);
             }
         }
     }
+    if (failed) return cxr_cpu_region_failed("conv3x3_backward", failed, ot);
     /* fixed-order reduction of the per-thread partial sums, written over dW and db */
     for (int t = 0; t < ot && do_dw; t++) {
         const float *dwp = cxr_cpu_scratch(ctx, t, 0) + o_dw;
@@ -512,8 +521,10 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
     const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W, hw = (size_t)H * W;
     const int Ho = H / 2, Wo = W / 2;
     const size_t pimg = (size_t)K * Ho * Wo, phw = (size_t)Ho * Wo;
+    int failed = 0;
 #pragma omp parallel num_threads(ot)
     {
+        cxr_cpu_check_team(ot, &failed);
         const int t = omp_get_thread_num();
         float *scr = cxr_cpu_scratch(ctx, t, 0);
         float *tile = scr + sf + OFFS_FLOATS(C * 9);
@@ -525,19 +536,25 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
                 const int y1 = y0 + R < H ? y0 + R : H;
                 const int ns = (y1 - y0) * W;
                 if (direct && !pooled) { /* conv1: bias, product, ReLU straight into out */
-                    strip_product(&src, out + (size_t)n * out_img + (size_t)y0 * W, hw, w, K, x, C,
-                                  H, W, y0, y1, b, alpha, 1);
+                    cxr_cpu_note_failure(strip_product(&src,
+                                                       out + (size_t)n * out_img + (size_t)y0 * W,
+                                                       hw, w, K, x, C, H, W, y0, y1, b, alpha, 1),
+                                         &failed);
                     continue;
                 }
                 if (direct) {
-                    strip_product(&src, tile, (size_t)ns, w, K, x, C, H, W, y0, y1, b, alpha, 1);
+                    cxr_cpu_note_failure(strip_product(&src, tile, (size_t)ns, w, K, x, C, H, W, y0,
+                                                       y1, b, alpha, 1),
+                                         &failed);
                 } else {
                     for (int k = 0; k < K; k++) {
                         float *o = tile + (size_t)k * ns;
                         const float bk = b[k];
                         for (int i = 0; i < ns; i++) o[i] = bk;
                     }
-                    strip_product(&src, tile, (size_t)ns, w, K, x, C, H, W, y0, y1, NULL, 0.0f, 0);
+                    cxr_cpu_note_failure(strip_product(&src, tile, (size_t)ns, w, K, x, C, H, W, y0,
+                                                       y1, NULL, 0.0f, 0),
+                                         &failed);
                     for (int k = 0; k < K; k++) {
                         float *o = tile + (size_t)k * ns;
                         for (int i = 0; i < ns; i++)
@@ -560,5 +577,6 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
             }
         }
     }
+    if (failed) return cxr_cpu_region_failed("conv3x3_lrelu_pool_forward", failed, ot);
     return CXR_OK;
 }

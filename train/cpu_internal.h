@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "cxr_status.h"
 #ifdef __SSE4_1__
 #include <smmintrin.h>
@@ -18,7 +20,7 @@
 #define CXR_CPU_MAX_THREADS 256
 
 typedef struct {
-    int n_threads;       /* OpenMP threads for the ops (OpenBLAS runs single-threaded in them) */
+    int n_threads;       /* OpenMP threads for the ops (the im2col path's sgemm runs in them) */
     int blas_parallel;   /* 1: the im2col + sgemm path (CXR_CPU_PARALLEL=blas), else direct */
     int avx512;          /* direct kernels at AVX-512 width (gemm_avx512.c): the CPU has AVX-512F
                           * and CXR_CPU_ISA is not avx2 */
@@ -70,6 +72,42 @@ cxr_dropout_apply_fn cxr_dropout_apply_cpu;
 cxr_softmax_forward_fn cxr_softmax_forward_cpu;
 cxr_softmax_xent_fn cxr_softmax_xent_cpu;
 cxr_adam_step_fn cxr_adam_step_cpu;
+
+/* C (M,N) = alpha A (M,K) @ B (K,N) + beta C, row-major; A, B transposed when trans_a, trans_b
+ * (sgemm.c: oneDNN's sgemm, or OpenBLAS's in a build without oneDNN). Runs on the calling
+ * thread inside the ops' OpenMP regions. CXR_E_NOMEM or CXR_E_INTERNAL when it failed (C then
+ * undefined); it sets no error message (a thread of a region calls it). */
+cxr_status cxr_cpu_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                         int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* What went wrong in a thread of an op's OpenMP region, kept in *failed (shared by the region)
+ * and reported by cxr_cpu_region_failed after it (error messages are the calling thread's):
+ * a product's status, or CXR_CPU_SHORT_TEAM when the runtime ran the region on fewer threads
+ * than the ot slices the op split its work into (slices would be left undone; the backend's
+ * team setup makes its thread count the team the runtime grants, backend_cpu.c). */
+#define CXR_CPU_SHORT_TEAM (-1)
+static inline void cxr_cpu_note_failure(cxr_status st, int *failed)
+{
+    if (st != CXR_OK) {
+#pragma omp atomic write
+        *failed = (int)st;
+    }
+}
+static inline void cxr_cpu_check_team(int ot, int *failed)
+{
+    if (omp_get_thread_num() == 0 && omp_get_num_threads() != ot) {
+#pragma omp atomic write
+        *failed = CXR_CPU_SHORT_TEAM;
+    }
+}
+cxr_status cxr_cpu_region_failed(const char *op, int failed, int ot);
+/* Whose sgemm it is, for the backend's description. */
+#ifdef CXR_HAVE_DNNL
+#define CXR_CPU_SGEMM_NAME "oneDNN sgemm"
+#else
+#define CXR_CPU_SGEMM_NAME "OpenBLAS"
+#endif
+/* Keep the product single-threaded (OpenBLAS's pool; nothing to do for oneDNN's). */
+void cxr_cpu_sgemm_single_threaded(void);
 
 /* Return the status of a call when it failed (functions without a cleanup label). */
 #define CXR_CPU_RET(expr)             \

@@ -8,7 +8,7 @@
  * (another name: cxr_backend_cpu_create fails with CXR_E_ARG naming it), overrides that choice (CXR_CPU_DNNL_MIN_C the per-layer thresholds, CXR_CPU_ISA=avx2
  * the kernel width, CXR_DNNL_ALGO=direct oneDNN's Winograd, CXR_DNNL_FWD=fused its Winograd
  * forward of conv3-conv4 on AVX-512); CXR_CPU_PARALLEL=blas selects
- * the im2col + OpenBLAS path of CPUs without AVX2. */
+ * the im2col + sgemm path of CPUs without AVX2. */
 #ifndef CXR_BACKEND_CPU_H
 #define CXR_BACKEND_CPU_H
 
@@ -33,6 +33,11 @@ cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p);
  * thread). Any CXR_CPU_DNNL list keeps oneDNN for the dense passes it names, and so does bf16.
  * Nothing when be is not the CPU backend. */
 void cxr_backend_cpu_set_inference(cxr_backend *be, int on);
+/* The threads the backend computes with: those asked of cxr_backend_cpu_create (all cores for
+ * <= 0), at most 256, and no more than the OpenMP runtime grants (OMP_THREAD_LIMIT...: the
+ * backend takes the team it is given, never a team smaller than its work's split). 0 when be
+ * is not the CPU backend. */
+int cxr_backend_cpu_threads(cxr_backend *be);
 /* 1 when the CPU has AVX512-BF16 or AMX-BF16. */
 int cxr_cpu_has_bf16(void);
 /* The kernels in use, one line: "own AVX2+FMA kernels; oneDNN (avx2) for: dense_fwd (training

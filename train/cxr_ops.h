@@ -1,7 +1,8 @@
 /* cxr_ops.h: the model's layer operations and the per-op backend dispatch table.
  *
  * Every op exists as a CPU reference (train/conv.c, pool.c, dense.c, act.c, loss.c, adam.c;
- * OpenMP + OpenBLAS, named *_cpu) and, when CUDA is on, as a GPU twin beside it (conv.cu...).
+ * OpenMP, our kernels and oneDNN, named *_cpu) and, when CUDA is on, as a GPU twin beside it
+ * (conv.cu...).
  * The model graph (train/model.c) is written once and calls ops only through a cxr_backend,
  * a table of function pointers (ggml's backend interface has the same shape): each op's
  * signature and contract is one function type below; the CPU backend fills the table with its
@@ -252,9 +253,16 @@ struct cxr_backend {
     void (*reserve)(void *ctx, size_t bytes);
 };
 
-/* The CPU backend (host memory, OpenMP + OpenBLAS). n_threads <= 0: all cores.
- * Free it with be->destroy(be) or cxr_backend_destroy. CXR_E_NOMEM on failure.
- * The CUDA backend is created by cxr_backend_cuda_create (cxr_backend_cuda.h). */
+/* The CPU backend (host memory, OpenMP, our kernels and oneDNN). n_threads <= 0: all cores
+ * (cxr_backend_cpu_threads: the count it computes with). Free it with be->destroy(be) or
+ * cxr_backend_destroy. CXR_E_NOMEM on failure. The CUDA backend is created by
+ * cxr_backend_cuda_create (cxr_backend_cuda.h).
+ * A thread that runs the backend's ops keeps what they set on it, for the ops that follow, also
+ * after the backend is destroyed: its OpenMP default team size (omp_set_num_threads) with
+ * dynamic adjustment off (omp_set_dynamic(0)), and, unless CXR_CPU_DENORMALS=keep, flush-to-zero
+ * and denormals-are-zero (specs/model.md, "Denormals"); OpenMP's worker threads block
+ * asynchronous signals. A host whose own code on that thread needs other settings sets them
+ * again after the ops, or runs them on a thread of its own. */
 cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads);
 /* NULL-safe. */
 void cxr_backend_destroy(cxr_backend *be);

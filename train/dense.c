@@ -1,19 +1,18 @@
 /* dense.c: fully connected layer, CPU reference: out = in @ W^T + b, W (OUT,IN) row-major.
  *
- * Own kernels on AVX2+FMA CPUs (gemm_avx2.c), so the dense layers never depend on which CPU
- * OpenBLAS thinks it runs on (Debian's 0.3.21 calls a Sapphire Rapids Xeon "Prescott" and runs
- * its SSE3 kernels); the OpenMP threads split the output columns, so every element is summed
+ * Own kernels on AVX2+FMA CPUs (gemm_avx2.c), so the dense layers never depend on which CPU a
+ * BLAS thinks it runs on (Debian's OpenBLAS 0.3.21 calls a Sapphire Rapids Xeon "Prescott" and
+ * runs its SSE3 kernels); the OpenMP threads split the output columns, so every element is summed
  * in one fixed order whatever the thread count:
  *  - forward: cxr_gemm_nt (dot products of rows of `in` and rows of W), threads over OUT;
  *  - dW (OUT,IN) = dout^T @ in: cxr_gemm_wcol with the N images as the inner dimension
  *    (row j of `in` is "column" j), threads over IN;
  *  - din (N,IN) = dout @ W: cxr_gemm_wcol with the OUT rows of W as the inner dimension,
  *    threads over IN.
- * Without AVX2 (or CXR_CPU_PARALLEL=blas): single-threaded OpenBLAS on each thread's slice of
- * columns. */
+ * Without AVX2 (or CXR_CPU_PARALLEL=blas): a single-threaded sgemm (sgemm.c) on each thread's
+ * slice of columns. */
 #include <string.h>
 
-#include <cblas.h>
 #include <omp.h>
 
 #include "cpu_internal.h"
@@ -36,6 +35,10 @@ static void col_range(int n, int t, int nt, int *c0, int *c1)
     if (*c0 > n) *c0 = n;
     if (*c1 > n) *c1 = n;
 }
+
+/* Output columns of one sgemm of the forward on the im2col path: 64 (a panel of W, 64 rows
+ * of IN floats, per product). */
+#define FWD_PANEL 64
 
 /* Threads for a product with n output columns: no more than one per 16-column panel. */
 static int col_threads(void *ctx, int n)
@@ -64,6 +67,7 @@ static void blocked_wcol(float *C, size_t ldc, const float *A, size_t lda, const
     }
 }
 
+
 static int use_own(void *ctx)
 {
     return !((cxr_cpu_ctx *)ctx)->blas_parallel && cxr_gemm_wcol_available();
@@ -88,12 +92,15 @@ cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const floa
     for (int t = 0; own && t < cxr_cpu_threads(ctx); t++)
         if (!cxr_cpu_scratch(ctx, t, (size_t)N * KD_FWD * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "dense_forward: no scratch");
-    /* own kernel: 4-row blocks of W per thread; BLAS: 16-column slices */
-    const int nt =
-        own ? (cxr_cpu_threads(ctx) < (OUT + 3) / 4 ? cxr_cpu_threads(ctx) : (OUT + 3) / 4)
-            : col_threads(ctx, OUT);
+    /* own kernel: 4-row blocks of W per thread; sgemm: panels of FWD_PANEL columns, one
+     * product each whatever the thread count, so an evaluation's pass has the same bits at
+     * any thread count on this path too (a slice per thread gave products of other widths) */
+    const int panels = (OUT + FWD_PANEL - 1) / FWD_PANEL, all = cxr_cpu_threads(ctx);
+    const int nt = own ? (all < (OUT + 3) / 4 ? all : (OUT + 3) / 4) : all < panels ? all : panels;
+    int failed = 0;
 #pragma omp parallel num_threads(nt)
     {
+        cxr_cpu_check_team(nt, &failed);
         const int t = omp_get_thread_num();
         if (own) {
             const int q = (OUT + 3) / 4;
@@ -111,13 +118,15 @@ cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const floa
                             (size_t)IN, N, o1 - o0, kc);
             }
         } else {
-            int o0, o1;
-            col_range(OUT, t, nt, &o0, &o1);
-            if (o0 < o1)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, o1 - o0, IN, 1.0f, in, IN,
-                            w + (size_t)o0 * IN, IN, 1.0f, out + o0, OUT);
+            for (int p = t; p < panels; p += nt) {
+                const int o0 = p * FWD_PANEL, o1 = o0 + FWD_PANEL < OUT ? o0 + FWD_PANEL : OUT;
+                cxr_cpu_note_failure(cxr_cpu_sgemm(0, 1, N, o1 - o0, IN, 1.0f, in, IN,
+                                                   w + (size_t)o0 * IN, IN, 1.0f, out + o0, OUT),
+                                     &failed);
+            }
         }
     }
+    if (failed) return cxr_cpu_region_failed("dense_forward", failed, nt);
     return CXR_OK;
 }
 
@@ -140,18 +149,22 @@ cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
     const int own = use_own(ctx);
     const int nt = col_threads(ctx, IN);
     if (!own) {
+        int failed = 0;
 #pragma omp parallel num_threads(nt)
         {
+            cxr_cpu_check_team(nt, &failed);
             int c0, c1;
             col_range(IN, omp_get_thread_num(), nt, &c0, &c1);
             if (c0 < c1) { /* dW (OUT,IN) = dout^T @ in; din (N,IN) = dout @ W (beta 0) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, c1 - c0, N, 1.0f, dout,
-                            OUT, in + c0, IN, 0.0f, dw + c0, IN);
-                if (din)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, c1 - c0, OUT, 1.0f,
-                                dout, OUT, w + c0, IN, 0.0f, din + c0, IN);
+                cxr_status st = cxr_cpu_sgemm(1, 0, OUT, c1 - c0, N, 1.0f, dout, OUT, in + c0, IN,
+                                              0.0f, dw + c0, IN);
+                if (st == CXR_OK && din)
+                    st = cxr_cpu_sgemm(0, 0, N, c1 - c0, OUT, 1.0f, dout, OUT, w + c0, IN, 0.0f,
+                                       din + c0, IN);
+                cxr_cpu_note_failure(st, &failed);
             }
         }
+        if (failed) return cxr_cpu_region_failed("dense_backward", failed, nt);
         return CXR_OK;
     }
     /* thread 0's scratch: dout^T (OUT,N), read by all threads; then every thread's packed
@@ -166,8 +179,10 @@ cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
     float *doutT = cxr_cpu_scratch(ctx, 0, 0);
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OUT; o++) doutT[(size_t)o * N + n] = dout[(size_t)n * OUT + o];
+    int failed = 0;
 #pragma omp parallel num_threads(nt)
     {
+        cxr_cpu_check_team(nt, &failed);
         const int t = omp_get_thread_num();
         float *pack = cxr_cpu_scratch(ctx, t, 0) + (t ? 0 : doutT_f);
         int *offs = (int *)(pack + (size_t)kmax * (PB_DW + 16));
@@ -184,5 +199,6 @@ cxr_status cxr_dense_backward_cpu(void *ctx, float *din /* (N,IN) or NULL */,
             blocked_wcol(din, (size_t)IN, dout, (size_t)OUT, w, (size_t)IN, N, OUT, c0, c1, PB_DIN,
                          N, pack, offs, zeros);
     }
+    if (failed) return cxr_cpu_region_failed("dense_backward", failed, nt);
     return CXR_OK;
 }

@@ -100,7 +100,9 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr
     }
     cxr_status st = cxr_backend_cpu_create(out, threads);
     if (st != CXR_OK) return st;
-    snprintf(dev->desc, sizeof dev->desc, "cpu (%d threads)", threads);
+    /* the threads it computes with: a runtime's OMP_THREAD_LIMIT, or the 256 the backend
+     * takes at most, may give fewer than asked for */
+    snprintf(dev->desc, sizeof dev->desc, "cpu (%d threads)", cxr_backend_cpu_threads(*out));
     return CXR_OK;
 }
 

@@ -1,0 +1,80 @@
+#!/bin/bash
+# test_runtime_env.sh BIN SAMPLE EDIT HAVE_CUDA: the tools under what a user's shell or batch job
+# may set around them.
+# - An OpenMP runtime that grants fewer threads than asked for (OMP_THREAD_LIMIT, OMP_DYNAMIC,
+#   OMP_MAX_ACTIVE_LEVELS=0) gives the results of the threads it grants, and the log names
+#   those (the ops split their work into as many slices as threads: a smaller team left slices
+#   undone, and training, evaluation and prediction were silently wrong).
+# - On the im2col + sgemm path an evaluation has the same bits at any thread count.
+# - An address-space limit (ulimit -v: a batch scheduler's vmem limit) too small for the model
+#   ends cxr-train with exit 1 and its reason, and never hangs (a build that linked OpenBLAS
+#   started its thread pool at load; one of its threads could spin forever under the limit).
+BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
+. "$(dirname "$0")/common.sh"
+W=$WORK
+pack_sample "$W/s.h5"
+T="--device cpu --batch 8 --no-monitor -q --epochs 1 --max-steps 3 --augment none --lr 0.001"
+device() { grep -o '"device":"[^"]*"' "$1" | head -1; }
+train() { # LOG THREADS [env...]: a run logged to LOG, its checkpoint beside it
+    local log=$1 threads=$2; shift 2
+    expect_rc 0 env "$@" "$BIN/cxr-train" "$W/s.h5" $T --threads "$threads" --log "$W/$log" \
+        --checkpoint "$W/$log.h5"
+}
+train t1.jsonl 1
+train t2.jsonl 2
+[ "$(epoch_losses "$W/t1.jsonl")" != "$(epoch_losses "$W/t2.jsonl")" ] ||
+    echo "note: 1 and 2 threads gave the same losses (the checks below still hold)"
+# name, threads asked, environment, the run it must equal (threads granted)
+while read -r name threads want envs; do
+    train "$name.jsonl" "$threads" $envs
+    [ "$(epoch_losses "$W/$name.jsonl")" = "$(epoch_losses "$W/$want.jsonl")" ] ||
+        fail "$envs --threads $threads: losses $(epoch_losses "$W/$name.jsonl" | tr '\n' ' ')," \
+            "not those of $want: $(epoch_losses "$W/$want.jsonl" | tr '\n' ' ')"
+    [ "$(device "$W/$name.jsonl")" = "$(device "$W/$want.jsonl")" ] ||
+        fail "$envs --threads $threads: the log says $(device "$W/$name.jsonl")"
+done <<'RUNS'
+limit1 2 t1 OMP_THREAD_LIMIT=1
+levels0 2 t1 OMP_MAX_ACTIVE_LEVELS=0
+dynamic 2 t2 OMP_DYNAMIC=true
+RUNS
+grep -q '"device":"cpu (1 threads)"' "$W/limit1.jsonl" || fail "OMP_THREAD_LIMIT=1: $(device "$W/limit1.jsonl")"
+# evaluation and prediction: the same output with a thread limit
+expect_rc 0 "$BIN/cxr-eval" "$W/t2.jsonl.h5" "$W/s.h5" --device cpu --threads 2 --predictions "$W/e2.tsv"
+expect_rc 0 env OMP_THREAD_LIMIT=1 "$BIN/cxr-eval" "$W/t2.jsonl.h5" "$W/s.h5" --device cpu \
+    --threads 2 --predictions "$W/e1.tsv"
+cmp -s "$W/e1.tsv" "$W/e2.tsv" || fail "cxr-eval under OMP_THREAD_LIMIT=1 predicts otherwise"
+expect_rc 0 "$BIN/cxr-predict" "$W/t2.jsonl.h5" "$SAMPLE/test" --device cpu --threads 2
+mv "$W/out" "$W/p2.txt"
+expect_rc 0 env OMP_THREAD_LIMIT=1 "$BIN/cxr-predict" "$W/t2.jsonl.h5" "$SAMPLE/test" \
+    --device cpu --threads 2
+cmp -s "$W/out" "$W/p2.txt" || fail "cxr-predict under OMP_THREAD_LIMIT=1 predicts otherwise"
+
+# the im2col + sgemm path (CPUs without AVX2+FMA; CXR_CPU_PARALLEL=blas here): an evaluation
+# has the same bits at any thread count, as on the default path (the dense forward's products
+# were one slice per thread: other widths, other last bits)
+for th in 1 2 3; do
+    expect_rc 0 env CXR_CPU_PARALLEL=blas "$BIN/cxr-eval" "$W/t2.jsonl.h5" "$W/s.h5" --device cpu \
+        --threads $th --predictions "$W/blas$th.tsv"
+done
+for th in 1 3; do
+    cmp -s "$W/blas$th.tsv" "$W/blas2.tsv" ||
+        fail "CXR_CPU_PARALLEL=blas: cxr-eval --threads $th predicts otherwise than --threads 2"
+done
+
+# an address-space limit too small for the study's model at 256 px (67.7M parameters): exit 1
+# naming the allocation, within seconds (killed after 60 s: a hang), OPENBLAS_NUM_THREADS unset
+pack_sample "$W/s256.h5" 256
+kbs="250000 200000 160000"
+if ldd "$BIN/cxr-train" | grep -q libopenblas; then # a build without oneDNN (README)
+    echo "note: cxr-train links OpenBLAS (a build without oneDNN): the ulimit -v checks are not run"
+    kbs=
+fi
+for kb in $kbs; do
+    env -u OPENBLAS_NUM_THREADS bash -c "ulimit -v $kb; exec timeout -s KILL 60 \"\$@\"" - \
+        "$BIN/cxr-train" "$W/s256.h5" --device cpu --threads 2 --no-monitor -q --epochs 1 \
+        --no-checkpoint >"$W/out" 2>"$W/err"
+    rc=$?
+    [ "$rc" = 1 ] || { fail "cxr-train under ulimit -v $kb: exit $rc (want 1; 137: hung)"; sed 's/^/  | /' "$W/err" >&2; }
+    grep -q "cannot allocate" "$W/err" || fail "cxr-train under ulimit -v $kb: $(tail -1 "$W/err")"
+done
+finish
