@@ -1,5 +1,6 @@
 /* memory.c: the memory this process can still get (cxr_memory.h). */
 #include "cxr_memory.h"
+#include "c_locale.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -200,7 +201,9 @@ int64_t cxr_mem_available(void)
     const char *env = getenv("CXR_MEM_AVAILABLE_MB");
     if (env && *env) {
         char *end;
+        const locale_t before = cxr_c_locale_enter();
         double mb = strtod(env, &end);
+        cxr_c_locale_leave(before);
         if (end != env && *end == 0 && mb >= 0) /* clamped: "inf" or 1e30 is "no limit" */
             return mb < 1e12 ? (int64_t)(mb * 1048576.0) : INT64_MAX / 2;
     }

@@ -1,5 +1,6 @@
 /* parse.c: number parsing behind cxr_parse.h. */
 #include "cxr_parse.h"
+#include "c_locale.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -31,7 +32,9 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
     char *end = NULL;
     /* no errno check: an overflow gives +-inf and an underflow a tiny value, and the range
      * test judges both */
+    const locale_t before = cxr_c_locale_enter(); /* "0.5" in any host locale */
     const double v = s ? strtod(s, &end) : 0.0;
+    cxr_c_locale_leave(before);
     const int above = (open & CXR_PARSE_OPEN_LO) ? v > lo : v >= lo;
     const int below = (open & CXR_PARSE_OPEN_HI) ? v < hi : v <= hi;
     if (!s || end == s || *end || !(above && below))
@@ -44,8 +47,10 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
 
 const char *cxr_format_double(char *buf, size_t cap, double v)
 {
+    const locale_t before = cxr_c_locale_enter();
     snprintf(buf, cap, "%.15g", v);
     if (strtod(buf, NULL) != v) snprintf(buf, cap, "%.17g", v);
+    cxr_c_locale_leave(before);
     return buf;
 }
 

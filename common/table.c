@@ -1,5 +1,6 @@
 /* table.c: TSV / CSV / JSON Lines rows (cxr_table.h). */
 #include "cxr_table.h"
+#include "c_locale.h"
 
 #include <errno.h>
 #include <math.h>
@@ -119,9 +120,11 @@ static void table_num(cxr_table *t, const char *fmt, double v)
 {
     if (!field_begin(t)) return;
     t->col++;
-    if (isfinite(v))
+    if (isfinite(v)) {
+        const locale_t before = cxr_c_locale_enter(); /* a '.' in any host locale */
         fprintf(t->f, fmt, v);
-    else if (t->fmt == CXR_TABLE_JSONL)
+        cxr_c_locale_leave(before);
+    } else if (t->fmt == CXR_TABLE_JSONL)
         fputs("null", t->f);
 }
 

@@ -9,6 +9,7 @@
  * table.confusion#confusion-<run> with td.cm-cell, polyline.series[data-run], .na notes.
  */
 #include "cxr_report.h"
+#include "c_locale.h"
 #include "cxr_tmpfile.h"
 
 #include <errno.h>
@@ -806,8 +807,8 @@ static void section_resources(page *pg)
     cxr_sb_printf(b, "</div>\n");
 }
 
-cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs, int n_runs,
-                                 cxr_samples *const *samples, int n_samples)
+static cxr_status write_html(const char *out_path, cxr_log_run *const *runs, int n_runs,
+                             cxr_samples *const *samples, int n_samples)
 {
     cxr_status st = CXR_OK;
     cxr_sb b = { 0 };
@@ -857,5 +858,15 @@ bail:
     cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */
     free(names);
     cxr_sb_free(&b);
+    return st;
+}
+
+cxr_status cxr_report_write_html(const char *out_path, cxr_log_run *const *runs, int n_runs,
+                                 cxr_samples *const *samples, int n_samples)
+{
+    /* numbers with a '.' in the page and its SVG whatever the host's locale (c_locale.h) */
+    const locale_t before = cxr_c_locale_enter();
+    const cxr_status st = write_html(out_path, runs, n_runs, samples, n_samples);
+    cxr_c_locale_leave(before);
     return st;
 }

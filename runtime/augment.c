@@ -4,6 +4,7 @@
  * its inputs (the loader's threads all run this same code).
  */
 #include "cxr_augment.h"
+#include "c_locale.h"
 #include "cxr_splitmix.h"
 
 #include <math.h>
@@ -80,10 +81,12 @@ static float cfield(const cxr_augment_params *p, size_t off)
 /* The shortest %g form of v that strtof reads back as v. */
 static void put_float(char *buf, size_t cap, float v)
 {
+    const locale_t before = cxr_c_locale_enter(); /* a '.' in any host locale (c_locale.h) */
     for (int prec = 6; prec <= 9; prec++) {
         snprintf(buf, cap, "%.*g", prec, (double)v);
-        if (strtof(buf, NULL) == v) return;
+        if (strtof(buf, NULL) == v) break;
     }
+    cxr_c_locale_leave(before);
 }
 
 void cxr_augment_format(const cxr_augment_params *p, char *buf, size_t cap)
@@ -131,7 +134,9 @@ static int parse_float(const char *s, const char *end, float lo, float hi, float
     if (n == 0 || n >= sizeof tmp) return 0;
     memcpy(tmp, s, n);
     tmp[n] = 0;
+    const locale_t before = cxr_c_locale_enter();
     float v = strtof(tmp, &e);
+    cxr_c_locale_leave(before);
     if (*e || !(v >= lo && v <= hi)) return 0;
     *out = v;
     return 1;
@@ -143,7 +148,9 @@ cxr_status cxr_augment_check_normal(const char *spec)
         if (*s != '=' && *s != ':') continue;
         char *e;
         errno = 0;
+        const locale_t before = cxr_c_locale_enter();
         const float v = strtof(s + 1, &e); /* rounded as the parser rounds it */
+        cxr_c_locale_leave(before);
         const int under = v == 0.0f ? errno == ERANGE : fabsf(v) < FLT_MIN; /* 1e-46: 0 */
         if (e == s + 1 || !under) continue;
         return cxr_set_error(CXR_E_ARG,

@@ -4,6 +4,7 @@
  * to the samples file and folds it into the running per-epoch mean/max.
  */
 #include "cxr_monitor.h"
+#include "c_locale.h"
 #include "cxr_clock.h"
 #include "cxr_files.h"
 
@@ -173,6 +174,7 @@ const int cxr_monitor_n_sample_fields =
 /* One line of the samples file, flushed; numbers that are NAN are left out. -1 on failure. */
 static int write_sample(FILE *f, const cxr_monitor_sample *s)
 {
+    const locale_t before = cxr_c_locale_enter(); /* JSON numbers in any host locale */
     int w = fprintf(f, "{\"%s\":%.3f,\"%s\":%d", CXR_MONITOR_SAMPLE_T, s->t,
                     CXR_MONITOR_SAMPLE_EPOCH, s->epoch);
     for (int i = 0; i < cxr_monitor_n_sample_fields && w >= 0; i++) {
@@ -180,6 +182,7 @@ static int write_sample(FILE *f, const cxr_monitor_sample *s)
         double v = *(const double *)((const char *)s + fd->offset);
         if (!isnan(v)) w = fprintf(f, ",\"%s\":%.*f", fd->key, fd->decimals, v);
     }
+    cxr_c_locale_leave(before);
     return w < 0 || fputs("}\n", f) < 0 || fflush(f) != 0 ? -1 : 0;
 }
 
@@ -284,6 +287,7 @@ static cxr_status samples_reopen(FILE *f, const char *path, double *last_t)
     buf[n] = '\0';
     /* whole lines only: from the first newline when the read began mid-file, up to the last */
     char *p = from > 0 ? strchr(buf, '\n') : buf, *end = strrchr(buf, '\n');
+    const locale_t before = cxr_c_locale_enter(); /* "t":12.345 in any host locale */
     for (; p && end && p < end; p = strchr(p, '\n')) {
         if (*p == '\n') p++;
         double t;
@@ -291,6 +295,7 @@ static cxr_status samples_reopen(FILE *f, const char *path, double *last_t)
             isfinite(t) && t > *last_t)
             *last_t = t;
     }
+    cxr_c_locale_leave(before);
     if (cxr_end_last_line(f) != 0)
         return cxr_set_error(CXR_E_IO, "%s: cannot end the samples file's last line: %s", path,
                              strerror(errno));

@@ -11,6 +11,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libxxhash-dev libturbojpeg0-dev
       libdnnl-dev libcjson-dev python3 python3-numpy python3-h5py chromium
+      locales                               # common.locale: de_DE made by localedef, not installed
       clang libclang-rt-14-dev libomp-dev   # these three: tests/fuzz (skipped without)
       python3-torch                         # tests/python's DataLoader test (skipped without)
       python3-pil)                          # preprocess.adobe_cmyk's reference (skipped without)

@@ -6,6 +6,7 @@
  * streamed from one host copy of the parameters, their lengths known in advance.
  */
 #include "cxr_onnx.h"
+#include "c_locale.h"
 #include "cxr_trainlog.h"
 #include "cxr_tmpfile.h"
 
@@ -300,7 +301,7 @@ static void model_props(pb *mh, const cxr_checkpoint_meta *meta)
     cJSON_Delete(pp);
 }
 
-cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
+static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
 {
     cxr_status st = CXR_OK;
     const cxr_model_config *c = cxr_model_get_config(m);
@@ -388,5 +389,14 @@ bail:
     pb_free(&gh);
     pb_free(&mh);
     free(host);
+    return st;
+}
+
+cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
+{
+    /* the metadata's numbers (cxr.threshold) with a '.' whatever the host's locale */
+    const locale_t before = cxr_c_locale_enter();
+    const cxr_status st = onnx_write(path, m, meta);
+    cxr_c_locale_leave(before);
     return st;
 }
