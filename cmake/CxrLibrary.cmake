@@ -151,6 +151,11 @@ function(cxr_install_package)
     SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR}
     LINK_DEPENDS ${map})
   target_link_options(cxr PRIVATE -Wl,--version-script=${map} -Wl,--no-undefined)
+  # Never unloaded (dlclose is a no-op): the SIGBUS handler of guarded mapped reads
+  # (common/signals.c) stays installed for the process, and after an unload it would point
+  # into unmapped code (a host's own SIGBUS then crashes in it), as would OpenMP's and
+  # oneDNN's threads and thread-local destructors.
+  target_link_options(cxr PRIVATE -Wl,-z,nodelete)
   # The script also names types and static inline helpers the headers mention (not symbols):
   # linkers that refuse such names by default (lld 16+: --no-undefined-version) are told not to.
   include(CheckLinkerFlag)

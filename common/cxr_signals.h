@@ -68,7 +68,8 @@ int cxr_sigmask_async_blocked(void);
  * allocate or lock between them). Each call (re)installs a SIGBUS handler for the process when
  * the current action is not it; a SIGBUS it does not own (another address, a thread outside a
  * guard, one sent by kill) goes to the action that was there before: a handler is called, the
- * default action still kills. Up to 256 threads at once are guarded; more read unguarded. */
+ * default action still kills. Up to 256 threads at once are guarded; more read unguarded. The
+ * handler stays installed for the process (libcxr is never unloaded: it is linked -z nodelete). */
 int cxr_guard_mapped_read(const void *base, size_t len, int (*fn)(void *), void *arg, int *st);
 
 #ifdef __cplusplus

@@ -150,7 +150,7 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
     p.integer_x = 1;
     p.xmin = p.ymin = INFINITY;
     p.xmax = p.ymax = -INFINITY;
-    static char texts[CXR_PLOT_MAX_LEGEND][200];
+    char texts[CXR_PLOT_MAX_LEGEND][200]; /* 12.8 KB; per call: reports on two threads */
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
         for (int d = 0; d < n_defs; d++) {
@@ -490,7 +490,7 @@ static void section_eval(page *pg)
         p.xmin = p.ymin = 0;
         p.xmax = p.ymax = 1;
         p.height_plot = 300;
-        static char texts[CXR_PLOT_MAX_LEGEND][200];
+        char texts[CXR_PLOT_MAX_LEGEND][200]; /* per call, as above */
         for (int r = 0; r < pg->n_runs && p.n_legend < CXR_PLOT_MAX_LEGEND; r++) {
             const cxr_log_epoch *e = last_with(pg->runs[r], 1);
             if (!e) continue;
