@@ -828,8 +828,9 @@ static cxr_status write_html(const char *out_path, cxr_log_run *const *runs, int
 
     page pg = { &b, runs, n_runs, samples, n_samples, names };
     time_t now = time(NULL);
-    char when[64];
-    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&now));
+    char when[64] = "";
+    struct tm tm_now; /* localtime_r: localtime's struct is shared by every thread */
+    if (localtime_r(&now, &tm_now)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm_now);
     cxr_sb_printf(&b,
                   "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                   "<title>cxr training report</title>\n<style>\n%s</style></head><body>\n"

@@ -35,10 +35,15 @@
  *   while a primitive runs (dnnl_cpu.c), so Ctrl-C still reaches it;
  * - unless CXR_CPU_DENORMALS=keep, all of them compute with flush-to-zero + denormals-are-zero
  *   (cxr_fpenv.h).
- * Which (context, team size) a thread has set up is thread-local: a pthread_t can be reused by
- * a later thread, whose new pool would then have been taken for set up. */
+ * Which (context, team size asked, nesting level) a thread has set up, and the team it was
+ * granted, are thread-local: a pthread_t can be reused by a later thread, whose new pool would
+ * then have been taken for set up; a thread that calls the ops from inside a region of its own
+ * (one level deeper: libgomp grants a team of one by default) sets up again, and the backend
+ * then computes with the team that thread is granted, and with the full team again when a call
+ * comes from the top level. A host that turns dynamic adjustment back on between ops
+ * (omp_set_dynamic(1)) has it turned off again at the next op. */
 static _Thread_local const cxr_cpu_ctx *team_ctx;
-static _Thread_local int team_n;
+static _Thread_local int team_n, team_level, team_granted;
 
 static void cpu_setup_team(cxr_cpu_ctx *c, int n)
 {
@@ -53,19 +58,22 @@ static void cpu_setup_team(cxr_cpu_ctx *c, int n)
         if (omp_get_thread_num() != 0) cxr_sigmask_block_async(NULL);
         if (omp_get_thread_num() == 0) granted = omp_get_num_threads();
     }
-    if (granted < n) {
-        c->n_threads = granted;
-        omp_set_num_threads(granted);
-    }
+    if (granted < n) omp_set_num_threads(granted);
+    c->n_threads = granted;
     team_ctx = c;
-    team_n = granted;
+    team_n = n;
+    team_level = omp_get_active_level();
+    team_granted = granted;
 }
 
 void cxr_cpu_enter(void *ctx)
 {
     cxr_cpu_ctx *c = ctx;
-    if (team_ctx != c || team_n != c->n_threads || (!c->keep_denormals && !cxr_fp_flushing()))
-        cpu_setup_team(c, c->n_threads);
+    if (team_ctx != c || team_n != c->n_asked || team_level != omp_get_active_level() ||
+        omp_get_dynamic() || (!c->keep_denormals && !cxr_fp_flushing()))
+        cpu_setup_team(c, c->n_asked);
+    else
+        c->n_threads = team_granted; /* another thread's calls may have set its own */
 }
 
 static cxr_status cpu_set_threads(void *vctx, int n)
@@ -73,7 +81,7 @@ static cxr_status cpu_set_threads(void *vctx, int n)
     cxr_cpu_ctx *c = vctx;
     if (n <= 0) n = omp_get_num_procs();
     if (n > CXR_CPU_MAX_THREADS) n = CXR_CPU_MAX_THREADS;
-    c->n_threads = n;
+    c->n_asked = c->n_threads = n;
     /* the im2col path's sgemm runs single-threaded inside our OpenMP threads (in a build
      * without oneDNN, OpenBLAS's own pool is started when the library loads, before any code
      * of ours, so its MXCSR could not be set) */

@@ -20,7 +20,9 @@
 #define CXR_CPU_MAX_THREADS 256
 
 typedef struct {
-    int n_threads;       /* OpenMP threads for the ops (the im2col path's sgemm runs in them) */
+    int n_threads;       /* OpenMP threads for the ops: the team the runtime granted the calling
+                          * thread (backend_cpu.c, cxr_cpu_enter), at most n_asked */
+    int n_asked;         /* threads asked for (cxr_backend_cpu_create, set_threads) */
     int blas_parallel;   /* 1: the im2col + sgemm path (CXR_CPU_PARALLEL=blas), else direct */
     int avx512;          /* direct kernels at AVX-512 width (gemm_avx512.c): the CPU has AVX-512F
                           * and CXR_CPU_ISA is not avx2 */
