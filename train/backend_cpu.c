@@ -470,6 +470,7 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     be->avgpool_forward = cxr_avgpool_forward_cpu;
     cpu_set_threads(c, n_threads);
     const char *dn = getenv("CXR_CPU_DNNL");
+    if (dn && !*dn) dn = NULL; /* set empty (CXR_CPU_DNNL= cmd): as unset, not "none" */
     unsigned ops = dnnl_default_ops();
     if (dn && dnnl_parse_ops(dn, &ops) != CXR_OK) {
         cpu_destroy(be);

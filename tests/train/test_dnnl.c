@@ -227,6 +227,15 @@ static void dense_split(cxr_backend *own, cxr_backend *dn)
     cxr_backend_cpu_describe(sp, d, sizeof d);
     CHECK(strstr(d, "for: conv_fwd dense_fwd") != NULL);
     cxr_backend_destroy(sp);
+    /* set empty (CXR_CPU_DNNL= cmd) is unset: the default choice, not "none" */
+    cxr_backend *em = backend(""), *df = NULL;
+    CHECK_OK(cxr_backend_cpu_create(&df, 2));
+    char d2[256];
+    cxr_backend_cpu_describe(em, d, sizeof d);
+    cxr_backend_cpu_describe(df, d2, sizeof d2);
+    CHECK(!strcmp(d, d2) && !strstr(d, " none"));
+    cxr_backend_destroy(em);
+    cxr_backend_destroy(df);
     cxr_backend *bad = NULL;
     setenv("CXR_CPU_DNNL", "dense,conv_fdw", 1);
     CHECK(cxr_backend_cpu_create(&bad, 2) == CXR_E_ARG && !bad);
