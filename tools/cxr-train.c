@@ -1,6 +1,7 @@
 /* cxr-train: train the study's CNN on a cxr store. A thin front end over train/cxr_trainer.h:
  * parse options, pick the device, install the SIGINT handler, show progress, map the result
  * to an exit code. */
+#define _GNU_SOURCE /* O_TMPFILE */
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -279,15 +280,18 @@ static int parse_positive_float(const char *arg, const char *name, double hi, fl
  * rather than replacing a model (or a best model, MODEL.best.h5) already there or one another
  * run has reserved (reserve); in the current folder when STORE's folder is not writable. NULL with --no-checkpoint or when no free name is
  * found. */
-/* The default name, reserved: created (O_EXCL, so that a run started at the same time takes the
- * next number), locked (flock, held until exit) and holding one line that says whose it is
+/* The default name, reserved: created (O_EXCL, or linked in from an O_TMPFILE already written,
+ * so that a run started at the same time takes the next number), locked (flock, held until
+ * exit) and holding one line that says whose it is
  * ("cxr-train: reserved by pid P on HOST, machine M, boot B"); replaced by the first save,
  * removed at exit while still that file (a run that ends before its first save: an error, an
  * interrupt). A run killed before its first save leaves it: the next run takes it over
  * (reclaim) only when it is sure the name is free: its own user's file, that line, this host
  * and machine, and another boot or a pid that is gone, with the lock taken. Anything else there
  * (an empty file an older cxr-train reserved, another user's, machine's or unknown machine's
- * reservation, a file system without flock) is numbered past, as before. */
+ * reservation, a file system without flock) is numbered past, as before. A dead run's
+ * reservation beside a best model (killed between its first best model and first checkpoint)
+ * is removed with the checkpoint's temporary, the best model kept, and the name numbered past. */
 /* Files this run removes at exit while they are still the ones it made (a save or another run
  * may have replaced them): the default name's reservation (also of that size) and the two
  * model locks (lock_model, below). */
@@ -342,21 +346,56 @@ static void reservation_where(char *buf, size_t cap, char *boot)
              machine[0] ? "" : "boot:", machine[0] ? machine : boot);
 }
 
-/* fd holds buf's lock: write whose it is, and remember the file, to remove it at exit while
- * still that (the fd stays open, and the lock with it, until exit). 0 when it cannot be
- * written. */
-static int hold_reservation(const char *buf, int fd)
+/* Write into fd (holding its lock) whose reservation it is. 0 when it cannot be written. */
+static int write_reservation(int fd)
 {
     char where[512], boot[64], line[700];
     reservation_where(where, sizeof where, boot);
     const int n = snprintf(line, sizeof line, "cxr-train: reserved by pid %ld%s%s\n",
                            (long)getpid(), where, boot);
+    return n > 0 && (size_t)n < sizeof line && ftruncate(fd, 0) == 0 &&
+           pwrite(fd, line, (size_t)n, 0) == n;
+}
+
+/* fd, holding its lock and its reservation line, is buf: remember it, to remove it at exit
+ * while still that (the fd stays open, and the lock with it, until exit). 0 on failure. */
+static int remember_reservation(const char *buf, int fd)
+{
     struct stat sb;
-    if (n <= 0 || (size_t)n >= sizeof line || ftruncate(fd, 0) != 0 ||
-        pwrite(fd, line, (size_t)n, 0) != n || fstat(fd, &sb) != 0)
-        return 0;
+    if (fstat(fd, &sb) != 0) return 0;
     snprintf(exit_files[EXIT_RESERVATION].path, sizeof exit_files[0].path, "%s", buf);
     remove_at_exit(EXIT_RESERVATION, &sb, sb.st_size);
+    return 1;
+}
+
+static int hold_reservation(const char *buf, int fd)
+{
+    return write_reservation(fd) && remember_reservation(buf, fd);
+}
+
+/* buf reserved whole at once: an anonymous file of the folder (O_TMPFILE), locked and written,
+ * then linked in as buf, so a run killed at any moment leaves no reservation or a whole one
+ * (created empty and then written, a kill between left an empty file that no run takes over).
+ * 1: reserved; 0: buf exists; -1: not possible here (no O_TMPFILE or /proc: reserve's way). */
+static int reserve_whole(const char *buf)
+{
+    const char *slash = strrchr(buf, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - buf) + 1 : 1, slash ? buf : ".");
+    const int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || !write_reservation(fd)) {
+        close(fd);
+        return -1;
+    }
+    if (linkat(AT_FDCWD, self, AT_FDCWD, buf, AT_SYMLINK_FOLLOW) != 0) {
+        const int e = errno;
+        close(fd);
+        return e == EEXIST ? 0 : -1;
+    }
+    if (!remember_reservation(buf, fd)) unlink(buf), close(fd);
     return 1;
 }
 
@@ -364,6 +403,8 @@ static int hold_reservation(const char *buf, int fd)
  * name why); 0 when another file or run holds it. */
 static int reserve(const char *buf)
 {
+    const int whole = reserve_whole(buf);
+    if (whole >= 0) return whole;
     int fd = open(buf, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return errno != EEXIST;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
@@ -395,28 +436,58 @@ static int reservation_free(const char *line)
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
-/* 1 when buf is a reservation of this user's whose run is gone (killed before its first save:
- * reservation_free), now taken for this run; else 0. */
-static int reclaim(const char *buf)
+/* A descriptor of buf, locked, when buf is a reservation of this user's whose run is gone
+ * (killed before its first save: reservation_free); else -1. An empty file is not one (it
+ * could be anyone's; reserve leaves none where O_TMPFILE works). */
+static int dead_reservation(const char *buf)
 {
     struct stat sb, fb;
     if (lstat(buf, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || sb.st_size == 0 ||
         sb.st_size >= 700)
-        return 0;
+        return -1;
     int fd = open(buf, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return 0;
+    if (fd < 0) return -1;
     char line[700];
     const ssize_t got =
         flock(fd, LOCK_EX | LOCK_NB) == 0 ? pread(fd, line, sizeof line - 1, 0) : -1;
-    if (got > 0) line[got] = 0;
+    if (got >= 0) line[got] = 0;
     /* still the file at buf (not replaced by a save meanwhile) */
     if (got > 0 && reservation_free(line) && fstat(fd, &fb) == 0 && lstat(buf, &sb) == 0 &&
-        sb.st_dev == fb.st_dev && sb.st_ino == fb.st_ino) {
-        if (hold_reservation(buf, fd)) return 1;
-        unlink(buf); /* truncated and not rewritten (a full disk): no empty leftover */
-    }
+        sb.st_dev == fb.st_dev && sb.st_ino == fb.st_ino)
+        return fd;
+    close(fd);
+    return -1;
+}
+
+/* 1 when buf is a dead run's reservation (dead_reservation), now taken for this run; else 0. */
+static int reclaim(const char *buf)
+{
+    const int fd = dead_reservation(buf);
+    if (fd < 0) return 0;
+    if (hold_reservation(buf, fd)) return 1;
+    unlink(buf); /* truncated and not rewritten (a full disk): no empty leftover */
     close(fd);
     return 0;
+}
+
+/* buf's best model is there, so no run takes buf again: a dead run's reservation at buf (killed
+ * between its first best model and its first checkpoint) and its checkpoint's temporaries
+ * are removed, the best model kept and named. */
+static void drop_dead_reservation(const char *buf, const char *best)
+{
+    const int fd = dead_reservation(buf);
+    if (fd < 0) return;
+    if (unlink(buf) == 0) {
+        cxr_tmpfile_sweep(buf);
+        fputs("cxr-train: note: removed the reservation of a run killed before its first "
+              "checkpoint, ",
+              stderr);
+        cxr_fputs_escaped(buf, stderr);
+        fputs("; its best model stays in ", stderr);
+        cxr_fputs_escaped(best, stderr);
+        fputc('\n', stderr);
+    }
+    close(fd);
 }
 
 static const char *default_checkpoint(const cxr_train_options *o, char *buf, size_t cap)
@@ -438,8 +509,11 @@ static const char *default_checkpoint(const cxr_train_options *o, char *buf, siz
         /* taken when the model or its best model is there: a run whose checkpoint was deleted
          * may have left its MODEL.best.h5, which this run's selection would replace */
         char best[4096];
-        if (cxr_train_best_path(buf, best, sizeof best) != CXR_OK || access(best, F_OK) == 0)
+        if (cxr_train_best_path(buf, best, sizeof best) != CXR_OK) continue;
+        if (access(best, F_OK) == 0) {
+            if (access(buf, F_OK) == 0) drop_dead_reservation(buf, best);
             continue;
+        }
         if (access(buf, F_OK) != 0 ? reserve(buf) : reclaim(buf)) return buf;
     }
     return NULL;

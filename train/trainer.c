@@ -1564,24 +1564,14 @@ static cxr_status run_epoch(train_run *r, int e)
     const int improved = cxr_select_improves(r->rc.select, value, r->rc.best_value);
     if (improved) r->rc.best_epoch = e + 1, r->rc.best_value = value;
     update_meta(r, e + 1);
-    /* checkpoints first, so the log never mentions an epoch that has no checkpoint; the best
-     * model before the last one, so that a crash between them replays this epoch */
-    if (improved && r->best_path[0]) {
-        CXR_TRY(save_checkpoint(r, r->best_path));
-        note(r->o, "epoch %d: best %s so far (%.6g), saved to %s", e + 1,
-             cxr_select_name(r->rc.select), value, r->best_path);
-    }
-    if (r->o->io.checkpoint_path) CXR_TRY(save_checkpoint(r, r->o->io.checkpoint_path));
-    if (!isnan(dropped))
-        note(r->o,
-             "the checkpoint's threshold %.6g was chosen on val for its weights; %s has no val to "
-             "choose one for the weights trained now, so 0.5 is stored",
-             dropped, r->o->io.store_path);
     if (r->rc.select != CXR_SELECT_NONE) {
         rec.best_epoch = r->rc.best_epoch;
         rec.best_value = r->rc.best_value;
     }
     if (r->meta.stopped[0]) rec.stopped = r->meta.stopped;
+    /* the log's line before the checkpoints: a run killed between them replays this epoch
+     * on its resume and logs it again (readers keep an epoch's last line, specs/log.md); the
+     * other order lost the epoch's line for good (the resume starts after it) */
     if (r->log) {
         cxr_cuda_ctx *cu = cxr_backend_cuda_context(cxr_model_backend(r->model));
         size_t mfree = 0, mtotal = 0;
@@ -1594,6 +1584,19 @@ static cxr_status run_epoch(train_run *r, int e)
         }
         CXR_TRY(cxr_trainlog_write_epoch(r->log, &rec));
     }
+    /* the best model before the last checkpoint, so that a crash between them replays this
+     * epoch */
+    if (improved && r->best_path[0]) {
+        CXR_TRY(save_checkpoint(r, r->best_path));
+        note(r->o, "epoch %d: best %s so far (%.6g), saved to %s", e + 1,
+             cxr_select_name(r->rc.select), value, r->best_path);
+    }
+    if (r->o->io.checkpoint_path) CXR_TRY(save_checkpoint(r, r->o->io.checkpoint_path));
+    if (!isnan(dropped))
+        note(r->o,
+             "the checkpoint's threshold %.6g was chosen on val for its weights; %s has no val to "
+             "choose one for the weights trained now, so 0.5 is stored",
+             dropped, r->o->io.store_path);
     if (r->mon) CXR_TRY(cxr_monitor_status(r->mon)); /* --monitor-log: now, not after the run */
     report_epoch(r, &rec);
 bail:

@@ -1,0 +1,92 @@
+/* kill_at.c: an LD_PRELOAD shim for the CLI tests: kills the process (SIGKILL, as a crash or
+ * the OOM killer would) at an exact point of its file operations, windows that a kill after a
+ * delay almost never hits. CXR_TEST_KILL="FUNC N WHEN [SUFFIX]": before or after (WHEN) the
+ * Nth call of FUNC (rename, linkat, open, or any of them) whose new or opened path ends with
+ * SUFFIX (any path without one). Only for tests; the tools know nothing of it. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+static char func[16], when[8], suffix[256];
+static int target = -1, calls;
+
+static void setup(void)
+{
+    if (target >= 0) return;
+    target = 0;
+    const char *spec = getenv("CXR_TEST_KILL");
+    if (spec && sscanf(spec, "%15s %d %7s %255s", func, &target, when, suffix) < 3) target = 0;
+}
+
+/* 1 when this call of fn on path is the one to kill at (FUNC "any": rename, linkat or open) */
+static int counted(const char *fn, const char *path)
+{
+    setup();
+    if (target <= 0 || (strcmp(fn, func) != 0 && strcmp(func, "any") != 0) || !path) return 0;
+    const size_t n = strlen(path), m = strlen(suffix);
+    if (m && (n < m || strcmp(path + n - m, suffix) != 0)) return 0;
+    return ++calls == target;
+}
+
+static void at(int hit, const char *w)
+{
+    if (hit && !strcmp(when, w)) raise(SIGKILL);
+}
+
+int rename(const char *from, const char *to)
+{
+    static int (*real)(const char *, const char *);
+    if (!real) real = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
+    const int hit = counted("rename", to);
+    at(hit, "before");
+    const int r = real(from, to);
+    at(hit, "after");
+    return r;
+}
+
+int linkat(int fd1, const char *from, int fd2, const char *to, int flags)
+{
+    static int (*real)(int, const char *, int, const char *, int);
+    if (!real)
+        real = (int (*)(int, const char *, int, const char *, int))dlsym(RTLD_NEXT, "linkat");
+    const int hit = counted("linkat", to);
+    at(hit, "before");
+    const int r = real(fd1, from, fd2, to, flags);
+    at(hit, "after");
+    return r;
+}
+
+static int open_any(const char *name, const char *path, int flags, va_list ap)
+{
+    int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, name);
+    mode_t mode = (flags & (O_CREAT | __O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+    const int hit = counted("open", path);
+    at(hit, "before");
+    const int r = real(path, flags, mode);
+    at(hit, "after");
+    return r;
+}
+
+int open(const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    const int r = open_any("open", path, flags, ap);
+    va_end(ap);
+    return r;
+}
+
+int open64(const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    const int r = open_any("open64", path, flags, ap);
+    va_end(ap);
+    return r;
+}

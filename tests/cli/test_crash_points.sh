@@ -1,0 +1,51 @@
+#!/bin/bash
+# test_crash_points.sh BIN SAMPLE EDIT HAVE_CUDA SHIM: cxr-train killed (SIGKILL) at exact points
+# of its saves through the kill_at.c shim (SHIM), then run again as a user would.
+# 1. Right after epoch 2's checkpoint is renamed into place: the resumed run's log has every
+#    epoch (the epoch's line is written before its checkpoints; the other order lost epoch 2's
+#    line for good, the resume starting after it).
+# 2. Right after the default model name is reserved: the next run takes the same name over (the
+#    reservation was created empty, then written: a kill between left an empty file that no run
+#    took over, and every later run numbered past it).
+# 3. Before the first checkpoint's rename, its best model saved: the next run removes the dead
+#    run's reservation and the checkpoint's temporary, keeps the best model and says so (they
+#    stayed for good: no run takes a name whose best model is there).
+BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4 SHIM=$5
+. "$(dirname "$0")/common.sh"
+W=$WORK
+pack_sample "$W/s.h5"
+T="--device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 2"
+killed() { # SPEC CMD...: CMD killed by the shim at SPEC
+    local spec=$1; shift
+    (exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="$spec" "$@" >"$W/out" 2>"$W/err") 2>/dev/null
+    local rc=$?
+    [ "$rc" = 137 ] || { fail "not killed at '$spec' (exit $rc): $*"; sed 's/^/  | /' "$W/err" >&2; }
+}
+
+# 1.
+killed "rename 2 after" "$BIN/cxr-train" "$W/s.h5" $T --epochs 4 --select none \
+    --checkpoint "$W/m.h5" --log "$W/m.jsonl"
+[ "$(attr "$W/m.h5" epoch)" = 2 ] || fail "the killed run's checkpoint is at epoch $(attr "$W/m.h5" epoch), not 2"
+expect_rc 0 "$BIN/cxr-train" "$W/s.h5" --resume "$W/m.h5" --device cpu --threads 2 --no-monitor -q \
+    --log "$W/m.jsonl"
+epochs=$(grep '"type":"epoch"' "$W/m.jsonl" | sed -E 's/.*"epoch":([0-9]+),.*/\1/' | sort -un | tr '\n' ' ')
+[ "$epochs" = "1 2 3 4 " ] || fail "the resumed run's log has the epochs $epochs, not 1 2 3 4"
+
+# 2.
+mkdir "$W/d" && cp "$W/s.h5" "$W/d/x.h5"
+killed "any 1 after x.model.h5" "$BIN/cxr-train" "$W/d/x.h5" $T --epochs 1
+expect_rc 0 "$BIN/cxr-train" "$W/d/x.h5" $T --epochs 1
+expect_err "saving the model to $WORK/d/x.model.h5 "
+
+# 3.
+mkdir "$W/e" && cp "$W/s.h5" "$W/e/x.h5"
+killed "rename 2 before" "$BIN/cxr-train" "$W/e/x.h5" $T --epochs 1
+[ -s "$W/e/x.model.best.h5" ] && [ -s "$W/e/x.model.h5" ] && ls -a "$W/e" | grep -q 'cxr-tmp' ||
+    fail "the killed run did not leave a best model, a reservation and a temporary: $(ls -a "$W/e" | tr '\n' ' ')"
+expect_rc 0 "$BIN/cxr-train" "$W/e/x.h5" $T --epochs 1
+expect_err "removed the reservation of a run killed before its first checkpoint"
+expect_err "saving the model to $WORK/e/x.model-1.h5 "
+[ ! -e "$W/e/x.model.h5" ] || fail "the dead run's reservation is still there"
+ls -a "$W/e" | grep -q '^\.x\.model\.h5\.cxr-tmp' && fail "the dead run's temporary is still there"
+[ -s "$W/e/x.model.best.h5" ] || fail "the dead run's best model was not kept"
+finish
