@@ -1,6 +1,7 @@
 /* signals.c: the tools' stop handler, the asynchronous-signal mask and the guard of mapped reads
  * (cxr_signals.h). */
 #define _GNU_SOURCE /* syscall, SYS_gettid */
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -56,10 +57,13 @@ static volatile sig_atomic_t stop_requested;
 static void on_stop_signal(int sig)
 {
     (void)sig;
-    stop_requested = 1;
+    const int saved = errno;
+    /* atomic: worker threads read the flag (pack's decode loop, the loader's callers) */
+    __atomic_store_n(&stop_requested, 1, __ATOMIC_RELAXED);
     /* a second signal, of any of the three, meets the action from before: death */
     for (int i = 0; i < N_STOP; i++)
         if (stop_installed[i]) sigaction(stop_signals[i], &stop_before[i], NULL);
+    errno = saved;
 }
 
 volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void)

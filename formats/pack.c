@@ -41,6 +41,7 @@
 #include "pack_dups.h"
 
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +142,13 @@ static void big_free(void *p, size_t n)
     if (p) munmap(p, big_len(n));
 }
 
-static int interrupted(const pack_ctx *c) { return c->opt->interrupted && *c->opt->interrupted; }
+/* The stop flag a signal handler sets on the main thread, read on any thread: an atomic load
+ * (a volatile sig_atomic_t is only promised to the handler's own thread). */
+static int interrupted(const pack_ctx *c)
+{
+    return c->opt->interrupted &&
+           __atomic_load_n((const sig_atomic_t *)c->opt->interrupted, __ATOMIC_RELAXED);
+}
 
 static void report(pack_ctx *c, int split, int64_t total, int split_done)
 {
@@ -374,7 +381,7 @@ static cxr_status round_run(pack_ctx *c, int split, int64_t first, int64_t count
     cxr_status st = CXR_OK;
     const cxr_pack_item *items = count ? c->plan->splits[split].items + first : NULL;
     const int level = c->opt->store.zstd_level, n_comp = c->n_to_compress;
-    volatile int stop = 0; /* set by the writing thread if a write fails */
+    int stop = 0; /* set by the writing thread if a write fails, read by the others: atomic */
     cxr_status wst = CXR_OK;
     char werr[512] = "";
 
@@ -390,6 +397,7 @@ static cxr_status round_run(pack_ctx *c, int split, int64_t first, int64_t count
             if (wst == CXR_OK && c->n_to_write) wst = write_pending(c);
             if (wst != CXR_OK) {
                 snprintf(werr, sizeof werr, "%s", cxr_last_error());
+#pragma omp atomic write
                 stop = 1;
             }
         }
@@ -405,7 +413,10 @@ static cxr_status round_run(pack_ctx *c, int split, int64_t first, int64_t count
             r->ok = 0;
             r->fatal = CXR_OK;
             r->bytes = 0;
-            if (stop || interrupted(c))
+            int stopped;
+#pragma omp atomic read
+            stopped = stop;
+            if (stopped || interrupted(c))
                 snprintf(r->reason, sizeof r->reason, "interrupted");
             else
                 decode_item(c, wk, split, first + j, chunk0, pos + j, r);
