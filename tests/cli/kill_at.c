@@ -62,10 +62,14 @@ int linkat(int fd1, const char *from, int fd2, const char *to, int flags)
     return r;
 }
 
-static int open_any(const char *name, const char *path, int flags, va_list ap)
+int open(const char *path, int flags, ...)
 {
-    int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, name);
-    mode_t mode = (flags & (O_CREAT | __O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+    static int (*real)(const char *, int, ...);
+    if (!real) real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+    va_list ap;
+    va_start(ap, flags);
+    const mode_t mode = (flags & (O_CREAT | __O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+    va_end(ap);
     const int hit = counted("open", path);
     at(hit, "before");
     const int r = real(path, flags, mode);
@@ -73,20 +77,5 @@ static int open_any(const char *name, const char *path, int flags, va_list ap)
     return r;
 }
 
-int open(const char *path, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    const int r = open_any("open", path, flags, ap);
-    va_end(ap);
-    return r;
-}
-
-int open64(const char *path, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    const int r = open_any("open64", path, flags, ap);
-    va_end(ap);
-    return r;
-}
+/* the same function on x86-64 (large files are the default) */
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
