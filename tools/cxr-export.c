@@ -105,10 +105,13 @@ int main(int argc, char **argv)
     cxr_checkpoint_meta_free(&meta);
     CXR_TRY(cxr_backend_cpu_create(&be, 1));
     CXR_TRY(cxr_checkpoint_open_model(in, be, 1, 1, &m, &meta));
-    if (weights)
-        CXR_TRY(cxr_checkpoint_save_weights(out, m, &meta, bf16));
-    else
-        CXR_TRY(cxr_onnx_write(out, m, &meta));
+    /* a stop signal (Ctrl-C, SIGTERM, SIGHUP) waits until the output is whole: held back while
+     * it is written, it then ends the tool (killed midway, its temporary stayed until the next
+     * run for that output) */
+    cxr_sigmask_saved held;
+    cxr_sigmask_block_async(&held);
+    st = weights ? cxr_checkpoint_save_weights(out, m, &meta, bf16) : cxr_onnx_write(out, m, &meta);
+    cxr_sigmask_restore(&held);
 bail:
     if (st != CXR_OK) {
         fprintf(stderr, "cxr-export: ");

@@ -131,7 +131,12 @@ int main(int argc, char **argv)
             goto done;
         }
     }
+    /* a stop signal waits until the page is whole (as cxr-export: held back while it is
+     * written, it then ends the tool; killed midway, its temporary stayed) */
+    cxr_sigmask_saved held;
+    cxr_sigmask_block_async(&held);
     cxr_status st = cxr_report_write_html(out, runs, n_runs, samps, n_samp);
+    cxr_sigmask_restore(&held);
     if (st != CXR_OK) {
         cxr_print_error("cxr-report", cxr_last_error());
         rc = cxr_exit_code(st);

@@ -2,7 +2,8 @@
  * the OOM killer would) at an exact point of its file operations, windows that a kill after a
  * delay almost never hits. CXR_TEST_KILL="FUNC N WHEN [SUFFIX]": before or after (WHEN) the
  * Nth call of FUNC (rename, linkat, open, or any of them) whose new or opened path ends with
- * SUFFIX (any path without one). Only for tests; the tools know nothing of it. */
+ * SUFFIX (any path without one); a fifth word TERM sends SIGTERM instead. Only for tests; the
+ * tools know nothing of it. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -13,7 +14,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-static char func[16], when[8], suffix[256];
+static char func[16], when[8], suffix[256], sig[8];
 static int target = -1, calls;
 
 static void setup(void)
@@ -21,7 +22,8 @@ static void setup(void)
     if (target >= 0) return;
     target = 0;
     const char *spec = getenv("CXR_TEST_KILL");
-    if (spec && sscanf(spec, "%15s %d %7s %255s", func, &target, when, suffix) < 3) target = 0;
+    if (spec && sscanf(spec, "%15s %d %7s %255s %7s", func, &target, when, suffix, sig) < 3)
+        target = 0;
 }
 
 /* 1 when this call of fn on path is the one to kill at (FUNC "any": rename, linkat or open) */
@@ -36,7 +38,7 @@ static int counted(const char *fn, const char *path)
 
 static void at(int hit, const char *w)
 {
-    if (hit && !strcmp(when, w)) raise(SIGKILL);
+    if (hit && !strcmp(when, w)) raise(strcmp(sig, "TERM") ? SIGKILL : SIGTERM);
 }
 
 int rename(const char *from, const char *to)

@@ -10,6 +10,8 @@
 # 3. Before the first checkpoint's rename, its best model saved: the next run removes the dead
 #    run's reservation and the checkpoint's temporary, keeps the best model and says so (they
 #    stayed for good: no run takes a name whose best model is there).
+# 4. cxr-export and cxr-report sent SIGTERM just before their output's rename: the signal waits
+#    until the output is whole, then ends the tool; no temporary is left (it was).
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4 SHIM=$5
 . "$(dirname "$0")/common.sh"
 W=$WORK
@@ -48,4 +50,20 @@ expect_err "saving the model to $WORK/e/x.model-1.h5 "
 [ ! -e "$W/e/x.model.h5" ] || fail "the dead run's reservation is still there"
 ls -a "$W/e" | grep -q '^\.x\.model\.h5\.cxr-tmp' && fail "the dead run's temporary is still there"
 [ -s "$W/e/x.model.best.h5" ] || fail "the dead run's best model was not kept"
+
+# 4.
+termed() { # SPEC OUTPUT CMD...: CMD sent SIGTERM by the shim at SPEC; OUTPUT whole, no temporary
+    local spec=$1 output=$2; shift 2
+    (exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="$spec" "$@" >"$W/out" 2>"$W/err") 2>/dev/null
+    local rc=$?
+    [ "$rc" = 143 ] || fail "'$spec': exit $rc, not ended by SIGTERM: $*"
+    [ -s "$output" ] || fail "'$spec': no $output"
+    ls -a "$(dirname "$output")" | grep -q "^\.$(basename "$output")\.cxr-tmp" &&
+        fail "'$spec': a temporary of $output was left"
+}
+termed "rename 1 before m.onnx TERM" "$W/m.onnx" "$BIN/cxr-export" "$W/m.h5" -o "$W/m.onnx"
+expect_rc 0 "$BIN/cxr-export" "$W/m.h5" -o "$W/m2.onnx"
+cmp -s "$W/m.onnx" "$W/m2.onnx" || fail "m.onnx is not the whole export (exports repeat byte for byte)"
+termed "rename 1 before r.html TERM" "$W/r.html" "$BIN/cxr-report" "$W/m.jsonl" -o "$W/r.html"
+grep -q '</html>' "$W/r.html" || fail "r.html is not the whole report"
 finish
