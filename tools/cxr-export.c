@@ -93,6 +93,8 @@ int main(int argc, char **argv)
     }
     const char *in = argv[optind];
     cxr_status st = CXR_OK;
+    cxr_sigmask_saved held;
+    int holding = 0;
     cxr_backend *be = NULL;
     cxr_model *m = NULL;
     cxr_checkpoint_meta meta;
@@ -108,16 +110,16 @@ int main(int argc, char **argv)
     /* a stop signal (Ctrl-C, SIGTERM, SIGHUP) waits until the output is whole: held back while
      * it is written, it then ends the tool (killed midway, its temporary stayed until the next
      * run for that output) */
-    cxr_sigmask_saved held;
     cxr_sigmask_block_async(&held);
+    holding = 1;
     st = weights ? cxr_checkpoint_save_weights(out, m, &meta, bf16) : cxr_onnx_write(out, m, &meta);
-    cxr_sigmask_restore(&held);
 bail:
     if (st != CXR_OK) {
         fprintf(stderr, "cxr-export: ");
         cxr_fputs_escaped(cxr_last_error(), stderr);
         fputc('\n', stderr);
     }
+    if (holding) cxr_sigmask_restore(&held); /* after the error, if any, is said */
     cxr_model_destroy(m);
     cxr_backend_destroy(be);
     cxr_checkpoint_meta_free(&meta);

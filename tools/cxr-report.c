@@ -136,12 +136,13 @@ int main(int argc, char **argv)
     cxr_sigmask_saved held;
     cxr_sigmask_block_async(&held);
     cxr_status st = cxr_report_write_html(out, runs, n_runs, samps, n_samp);
-    cxr_sigmask_restore(&held);
     if (st != CXR_OK) {
         cxr_print_error("cxr-report", cxr_last_error());
         rc = cxr_exit_code(st);
+        cxr_sigmask_restore(&held); /* after the error is said */
         goto done;
     }
+    cxr_sigmask_restore(&held);
     int epochs = 0;
     for (int i = 0; i < n_runs; i++) epochs += runs[i]->n_epochs;
     char esc[4096];

@@ -35,15 +35,16 @@
  *   while a primitive runs (dnnl_cpu.c), so Ctrl-C still reaches it;
  * - unless CXR_CPU_DENORMALS=keep, all of them compute with flush-to-zero + denormals-are-zero
  *   (cxr_fpenv.h).
- * Which (context, team size asked, nesting level) a thread has set up, and the team it was
- * granted, are thread-local: a pthread_t can be reused by a later thread, whose new pool would
- * then have been taken for set up; a thread that calls the ops from inside a region of its own
- * (one level deeper: libgomp grants a team of one by default) sets up again, and the backend
- * then computes with the team that thread is granted, and with the full team again when a call
- * comes from the top level. A host that turns dynamic adjustment back on between ops
- * (omp_set_dynamic(1)) has it turned off again at the next op. */
+ * Which (context, team size asked, region level) a thread has set up, and the team it was
+ * granted, are thread-local: a pthread_t can be reused by a later thread, whose new pool would then have been
+ * taken for set up. A call from inside a region of the caller's own (libgomp grants a team of
+ * one there by default) sets up at every op, since what is granted there follows settings of
+ * the whole process and a nested region's workers are new threads: the backend then computes
+ * with the team that call is granted, and with the full team again at the top level. A host
+ * that turns dynamic adjustment back on between ops (omp_set_dynamic(1)) has it turned off
+ * again at the next op. */
 static _Thread_local const cxr_cpu_ctx *team_ctx;
-static _Thread_local int team_n, team_level, team_granted;
+static _Thread_local int team_n, team_granted, team_level;
 
 static void cpu_setup_team(cxr_cpu_ctx *c, int n)
 {
@@ -62,14 +63,17 @@ static void cpu_setup_team(cxr_cpu_ctx *c, int n)
     c->n_threads = granted;
     team_ctx = c;
     team_n = n;
-    team_level = omp_get_active_level();
     team_granted = granted;
+    team_level = omp_get_level();
 }
 
 void cxr_cpu_enter(void *ctx)
 {
     cxr_cpu_ctx *c = ctx;
-    if (team_ctx != c || team_n != c->n_asked || team_level != omp_get_active_level() ||
+    /* inside any region, always: what the runtime grants there also follows settings of the
+     * whole process (omp_set_max_active_levels, the threads the outer teams hold under
+     * OMP_THREAD_LIMIT), and libgomp starts a nested region's workers afresh */
+    if (team_ctx != c || team_n != c->n_asked || omp_get_level() > 0 || team_level > 0 ||
         omp_get_dynamic() || (!c->keep_denormals && !cxr_fp_flushing()))
         cpu_setup_team(c, c->n_asked);
     else

@@ -25,10 +25,12 @@ train t2.jsonl 2
 [ "$(epoch_losses "$W/t1.jsonl")" != "$(epoch_losses "$W/t2.jsonl")" ] ||
     echo "note: 1 and 2 threads gave the same losses (the checks below still hold)"
 # name, threads asked, the run it must equal (threads granted), what runs it; OMP_DYNAMIC on one
-# CPU (taskset): libgomp's dynamic team is the CPUs minus the load average, so 1 whatever the load
+# CPU (taskset, the first this process may use): libgomp's dynamic team is the CPUs minus the
+# load average, so 1 whatever the load
+cpu=$(awk '/^Cpus_allowed_list/ { split($2, a, "[-,]"); print a[1] }' /proc/self/status)
 while read -r name threads want envs; do
     PRE=
-    [ "$name" = dynamic ] && PRE="taskset -c 0"
+    [ "$name" = dynamic ] && PRE="taskset -c $cpu"
     train "$name.jsonl" "$threads" $envs
     [ "$(epoch_losses "$W/$name.jsonl")" = "$(epoch_losses "$W/$want.jsonl")" ] ||
         fail "$envs --threads $threads: losses $(epoch_losses "$W/$name.jsonl" | tr '\n' ' ')," \

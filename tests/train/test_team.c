@@ -52,7 +52,9 @@ int main(void)
     CHECK(cxr_backend_cpu_threads(be) == 2);
     CHECK_OK(run(be, x, w, b, wd, bd, conv_ref, dense_ref));
 
-    /* from the master of a host region, then from each of its threads in turn */
+    /* from the master of a host region, then from each of its threads in turn (one active
+     * level, libgomp's default, whatever the environment says) */
+    omp_set_max_active_levels(1);
     cxr_status st_master = CXR_E_INTERNAL, st_each[2] = { CXR_E_INTERNAL, CXR_E_INTERNAL };
     int same_master = 0, same_each[2] = { 0, 0 }, inner = 0;
 #pragma omp parallel num_threads(2)
@@ -89,6 +91,25 @@ int main(void)
     CHECK(run(be, x, w, b, wd, bd, co, dn) == CXR_OK && same(co, dn));
     CHECK(cxr_backend_cpu_threads(be) == 2);
     CHECK(!omp_get_dynamic()); /* turned off again for the backend's regions (cxr_ops.h) */
+
+    /* nested teams allowed, then not, between two calls from a host region: each call computes
+     * with what it is granted (a team set up once inside a region went stale: "fewer than the
+     * 2 threads asked for") */
+    for (int levels = 2; levels >= 1; levels--) {
+        omp_set_max_active_levels(levels);
+        cxr_status st = CXR_E_INTERNAL;
+        int ok = 0;
+#pragma omp parallel num_threads(2)
+#pragma omp master
+        {
+            float c2[N * K * S * S], d2[N * OUT];
+            st = run(be, x, w, b, wd, bd, c2, d2);
+            ok = same(c2, d2);
+        }
+        if (st != CXR_OK) fprintf(stderr, "max active levels %d: %s\n", levels, cxr_last_error());
+        CHECK(st == CXR_OK && ok);
+    }
+    omp_set_max_active_levels(1);
     cxr_backend_destroy(be);
     TEST_END();
 }
