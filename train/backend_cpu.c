@@ -36,13 +36,13 @@
  * - unless CXR_CPU_DENORMALS=keep, all of them compute with flush-to-zero + denormals-are-zero
  *   (cxr_fpenv.h).
  * Which (context, team size asked, region level) a thread has set up, and the team it was
- * granted, are thread-local: a pthread_t can be reused by a later thread, whose new pool would then have been
- * taken for set up. A call from inside a region of the caller's own (libgomp grants a team of
- * one there by default) sets up at every op, since what is granted there follows settings of
- * the whole process and a nested region's workers are new threads: the backend then computes
- * with the team that call is granted, and with the full team again at the top level. A host
- * that turns dynamic adjustment back on between ops (omp_set_dynamic(1)) has it turned off
- * again at the next op. */
+ * granted, are thread-local: a pthread_t can be reused by a later thread, whose new pool would
+ * then have been taken for set up. A call from inside a region of the caller's own (libgomp
+ * grants a team of one there by default) sets up at every op, since what is granted there
+ * follows settings of the whole process and a nested region's workers are new threads: the
+ * backend then computes with the team that call is granted, and with the full team again at
+ * the top level. A host that turns dynamic adjustment back on between ops (omp_set_dynamic(1))
+ * has it turned off again at the next op. */
 static _Thread_local const cxr_cpu_ctx *team_ctx;
 static _Thread_local int team_n, team_granted, team_level;
 

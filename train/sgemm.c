@@ -7,10 +7,9 @@
  *
  * Called inside our OpenMP regions, one product per thread, each on its calling thread alone
  * (oneDNN with its team size set to 1 for the call; OpenBLAS set to one thread, backend_cpu.c),
- * so its bits depend on the product's shape only. oneDNN's
- * GEMM kernels point the stack pointer into the heap, so asynchronous signals are held back
- * from the calling thread while one runs (cxr_signals.h; the team's workers block them for
- * good). */
+ * so its bits depend on the product's shape only. oneDNN's GEMM kernels point the stack
+ * pointer into the heap, so asynchronous signals are held back from the calling thread while
+ * one runs (cxr_signals.h; the team's workers block them for good). */
 #include "cpu_internal.h"
 
 #ifdef CXR_HAVE_DNNL
