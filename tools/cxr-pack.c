@@ -500,6 +500,13 @@ int main(int argc, char **argv)
     }
     if (mcli.manifest && mcli.explore) return explore_main(mcli.manifest, opt.strict);
     if (!cxr_threads_ok("cxr-pack", threads)) return 2;
+    { /* the team OpenMP grants (OMP_THREAD_LIMIT may give fewer): said, and the window's default */
+        int granted = threads;
+#pragma omp parallel num_threads(threads)
+#pragma omp single
+        granted = omp_get_num_threads();
+        threads = granted;
+    }
     if (mcli.manifest && (optind != argc || !out)) {
         fprintf(stderr, "cxr-pack: %s\n",
                 !out ? "missing -o STORE.h5" : "no SRC_DIR with --manifest");

@@ -102,7 +102,8 @@ cxr_status cxr_device_open(cxr_backend **out, const char *spec, int threads, cxr
     if (st != CXR_OK) return st;
     /* the threads it computes with: a runtime's OMP_THREAD_LIMIT, or the 256 the backend
      * takes at most, may give fewer than asked for */
-    snprintf(dev->desc, sizeof dev->desc, "cpu (%d threads)", cxr_backend_cpu_threads(*out));
+    const int n = cxr_backend_cpu_threads(*out);
+    snprintf(dev->desc, sizeof dev->desc, "cpu (%d thread%s)", n, n == 1 ? "" : "s");
     return CXR_OK;
 }
 
@@ -128,9 +129,8 @@ cxr_status cxr_device_open_model(cxr_backend **out, const char *spec, int thread
                              "--device %s: the %s backend has no %s (--device cpu runs it)", spec,
                              name, missing);
     if ((st = cxr_device_open(out, "cpu", threads, dev)) != CXR_OK) return st;
-    snprintf(dev->note, sizeof dev->note,
-             "device auto: the %s backend has no %s; using the CPU (%d threads)", name, missing,
-             threads);
+    snprintf(dev->note, sizeof dev->note, "device auto: the %s backend has no %s; using the %s",
+             name, missing, dev->desc);
     return CXR_OK;
 }
 

@@ -13,6 +13,10 @@ BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
 . "$(dirname "$0")/common.sh"
 W=$WORK
 pack_sample "$W/s.h5"
+# cxr-pack says the threads it packs with: the team OpenMP grants, not the count asked for
+said=$(env OMP_THREAD_LIMIT=1 "$BIN/cxr-pack" "$SAMPLE" -o "$W/s1.h5" --size 32 --shard 8 \
+    --val-fraction 0.25 --threads 2 --quiet | head -1)
+case $said in *" with 1 thread") ;; *) fail "cxr-pack under OMP_THREAD_LIMIT=1 says: $said" ;; esac
 T="--device cpu --batch 8 --no-monitor -q --epochs 1 --max-steps 3 --augment none --lr 0.001"
 device() { grep -o '"device":"[^"]*"' "$1" | head -1; }
 train() { # LOG THREADS [env...]: a run logged to LOG, its checkpoint beside it ($PRE before it)
@@ -42,7 +46,7 @@ limit1 2 t1 OMP_THREAD_LIMIT=1
 levels0 2 t1 OMP_MAX_ACTIVE_LEVELS=0
 dynamic 2 t2 OMP_DYNAMIC=true
 RUNS
-grep -q '"device":"cpu (1 threads)"' "$W/limit1.jsonl" || fail "OMP_THREAD_LIMIT=1: $(device "$W/limit1.jsonl")"
+grep -q '"device":"cpu (1 thread)"' "$W/limit1.jsonl" || fail "OMP_THREAD_LIMIT=1: $(device "$W/limit1.jsonl")"
 # evaluation and prediction: the same output with a thread limit
 expect_rc 0 "$BIN/cxr-eval" "$W/t2.jsonl.h5" "$W/s.h5" --device cpu --threads 2 --predictions "$W/e2.tsv"
 expect_rc 0 env OMP_THREAD_LIMIT=1 "$BIN/cxr-eval" "$W/t2.jsonl.h5" "$W/s.h5" --device cpu \
