@@ -69,6 +69,10 @@ void cxr_stdout_hold(void);
 int cxr_stdout_exit(const char *tool);
 /* --version: "TOOL VERSION" on stdout, then cxr_stdout_exit(tool). */
 int cxr_version_exit(const char *tool);
+/* A usage error (an unknown option, a missing argument; getopt has named it): the tool's
+ * usage line and a pointer to --help on stderr, not the whole help, whose first lines (the
+ * error) would scroll away; returns 2. */
+int cxr_usage_error(const char *usage_line);
 
 /* `s` with control characters (C0, DEL and C1, U+0080-U+009F), backslash and invalid UTF-8
  * escaped (\n, \t, \\, \xHH: a C1 character's two bytes as \xc2\xHH), written into buf: the whole

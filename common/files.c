@@ -183,6 +183,12 @@ int cxr_version_exit(const char *tool)
     return cxr_stdout_exit(tool);
 }
 
+int cxr_usage_error(const char *usage_line)
+{
+    fprintf(stderr, "%s  (--help for more)\n", usage_line);
+    return 2;
+}
+
 cxr_status cxr_stdout_close(void)
 {
     int bad = ferror(stdout);

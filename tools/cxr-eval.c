@@ -26,11 +26,13 @@ static int bad_option(void)
 }
 
 
+#define USAGE "usage: cxr-eval MODEL.h5 STORE.h5 [options]"
+
 static void usage(FILE *f)
 {
     fprintf(
-        f,
-        "usage: cxr-eval MODEL.h5 STORE.h5 [options]\n"
+        f, USAGE
+        "\n"
         "\n"
         "Evaluate the checkpoint MODEL.h5 (from cxr-train, or a weights-only file from\n"
         "cxr-export --weights) on one split of STORE.h5 and print:\n"
@@ -389,7 +391,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return cxr_stdout_exit("cxr-eval");
         case O_VERSION: return cxr_version_exit("cxr-eval");
-        default: usage(stderr); return 2;
+        default: return cxr_usage_error(USAGE);
         }
     }
     if (!cxr_threads_ok("cxr-eval", threads)) return 2;

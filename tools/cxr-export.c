@@ -10,10 +10,13 @@
 #include "cxr_signals.h"
 #include "cxr_onnx.h"
 
+#define USAGE "usage: cxr-export MODEL.h5 -o OUT [--weights [--bf16]]"
+
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: cxr-export MODEL.h5 -o OUT [--weights [--bf16]]\n"
+            USAGE
+            "\n"
             "\n"
             "Export the model of MODEL.h5 (a cxr-train checkpoint, or a weights file) for "
             "deployment.\n"
@@ -80,7 +83,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return cxr_stdout_exit("cxr-export");
         case O_VERSION: return cxr_version_exit("cxr-export");
-        default: usage(stderr); return 2;
+        default: return cxr_usage_error(USAGE);
         }
     }
     if (argc - optind != 1 || !out) {

@@ -17,11 +17,14 @@
 #include "cxr_pack.h"
 #include "pack_manifest.h" /* --manifest mode: options, plan, summary line */
 
+#define USAGE "usage: cxr-pack SRC_DIR -o STORE.h5 [options]"
+
 static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: cxr-pack SRC_DIR -o STORE.h5 [options]\n"
+        USAGE
+        "\n"
         "\n"
         "Pack SRC_DIR/{train,val,test}/<class>/*.jpg into an HDF5 store (specs/store.md): each "
         "image\n"
@@ -479,7 +482,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        default: usage(stderr); return 2;
+        default: return cxr_usage_error(USAGE);
         }
     }
     if (!mcli.manifest && (mcli.explore || mcli.images || mcli.top_set || mcli.min_set ||
@@ -518,8 +521,7 @@ int main(int argc, char **argv)
     }
     if (!mcli.manifest && (optind != argc - 1 || !out)) {
         fprintf(stderr, "cxr-pack: %s\n", !out ? "missing -o STORE.h5" : "expected one SRC_DIR");
-        fprintf(stderr, "usage: cxr-pack SRC_DIR -o STORE.h5 [options]  (--help for more)\n");
-        return 2;
+        return cxr_usage_error(USAGE);
     }
     const char *src = mcli.manifest ? mcli.manifest : argv[optind];
     /* the output is not the manifest, a device, or a file inside the tree it packs */

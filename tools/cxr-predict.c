@@ -30,11 +30,13 @@ static int bad_option(void)
     return 2;
 }
 
+#define USAGE "usage: cxr-predict MODEL.h5 IMAGE|FOLDER... [options]"
+
 static void usage(FILE *f)
 {
     fprintf(
-        f,
-        "usage: cxr-predict MODEL.h5 IMAGE|FOLDER... [options]\n"
+        f, USAGE
+        "\n"
         "\n"
         "Classify JPEG images with the checkpoint MODEL.h5. Each argument after MODEL.h5 is an "
         "image\n"
@@ -170,7 +172,7 @@ static int parse_options(int argc, char **argv, options *o)
             usage(stdout);
             return cxr_stdout_exit("cxr-predict");
         case O_VERSION: return cxr_version_exit("cxr-predict");
-        default: usage(stderr); return 2;
+        default: return cxr_usage_error(USAGE);
         }
     }
     if (!cxr_threads_ok("cxr-predict", o->threads)) return 2;

@@ -27,10 +27,12 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
     return st != CXR_OK ? st : cxr_output_probe("-o", out);
 }
 
+#define USAGE "usage: cxr-report RUN.jsonl [RUN2.jsonl ...] [--samples S.jsonl ...] -o OUT.html"
+
 static void usage(FILE *to)
 {
-    fprintf(to,
-            "usage: cxr-report RUN.jsonl [RUN2.jsonl ...] [--samples S.jsonl ...] -o OUT.html\n"
+    fprintf(to, USAGE
+            "\n"
             "\n"
             "Writes one self-contained HTML report (inline CSS and SVG, opens offline): loss and\n"
             "accuracy curves, ROC, confusion matrix, time per epoch, benchmark comparisons,\n"
@@ -82,7 +84,8 @@ int main(int argc, char **argv)
             goto done;
         } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
             if (i + 1 >= argc) {
-                usage(stderr);
+                fprintf(stderr, "cxr-report: %s needs a file\n", argv[i]);
+                cxr_usage_error(USAGE);
                 rc = 2;
                 goto done;
             }
@@ -93,7 +96,7 @@ int main(int argc, char **argv)
             in_samples = 0;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "cxr-report: unknown option %s\n", argv[i]);
-            usage(stderr);
+            cxr_usage_error(USAGE);
             rc = 2;
             goto done;
         } else if (in_samples) {
@@ -105,7 +108,7 @@ int main(int argc, char **argv)
     if (!out || n_runs == 0) {
         fprintf(stderr, "cxr-report: %s\n",
                 !out ? "-o OUT.html is required" : "at least one training log is required");
-        usage(stderr);
+        cxr_usage_error(USAGE);
         rc = 2;
         goto done;
     }

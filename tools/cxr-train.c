@@ -29,13 +29,16 @@
 #include "cxr_trainer.h"
 
 
+#define USAGE "usage: cxr-train STORE.h5 [options]"
+
 static void usage(FILE *f, const cxr_train_options *d)
 {
     int n_recipes;
     const cxr_train_recipe *recipes = cxr_train_recipes(&n_recipes), *r = &recipes[0];
     fprintf(
         f,
-        "usage: cxr-train STORE.h5 [options]\n"
+        USAGE
+        "\n"
         "\n"
         "Train the CNN of specs/model.md on STORE's /train split, evaluating after every epoch on "
         "/val\n"
@@ -896,7 +899,7 @@ int main(int argc, char **argv)
             usage(stdout, &o);
             return cxr_stdout_exit("cxr-train");
         case O_VERSION: return cxr_version_exit("cxr-train");
-        default: usage(stderr, &o); return 2;
+        default: return cxr_usage_error(USAGE);
         }
     }
     if (!cxr_threads_ok("cxr-train", o.compute.threads)) return 2;

@@ -69,9 +69,17 @@ for src in sources:
                                      "device") not in r.stderr:
                 fail(f"{tool} {arg} > /dev/full: exit {r.returncode}, stderr {r.stderr[:120]!r}")
 
-    r = run(tool, "--no-such-option")
-    if r.returncode != 2:
-        fail(f"{tool} --no-such-option: exit {r.returncode}, expected 2")
+    # a usage error is said in a few lines that name the option and point to --help: the whole
+    # help (up to 120 lines) scrolled the error off the terminal
+    # (--threads as the last word: its value missing, or unknown to the tool)
+    for args in (["--no-such-option"], ["x.h5", "--threads"]):
+        r = run(tool, *args)
+        lines = r.stderr.splitlines()
+        named = args[-1].lstrip("-")
+        if (r.returncode != 2 or len(lines) > 3 or not any(named in l for l in lines)
+                or "--help" not in r.stderr):
+            fail(f"{tool} {' '.join(args)}: exit {r.returncode}, {len(lines)} stderr lines "
+                 f"{r.stderr[:200]!r}, expected 2 and a short message naming the option")
     if failures == before:
         print(f"{tool}: --version, --help ({len(options)} options) ok")
 
