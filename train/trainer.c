@@ -895,8 +895,10 @@ static cxr_status resolve_recipe(train_run *r)
                  "with: the rates from epoch %d on follow neither run",
                  rc->epochs, ck.epochs, path, rc->start_epoch + 1);
         if (rc->start_epoch >= rc->epochs)
-            note(o, "resume: %s already has %d of %d epochs; nothing to do", path, rc->start_epoch,
-                 rc->epochs);
+            note(o,
+                 "resume: %s already has %d of %d epochs; nothing to do (give --epochs to "
+                 "train more)",
+                 path, rc->start_epoch, rc->epochs);
     }
     CXR_TRY(check_selection(r));
     if (rc->average_from > rc->epochs)
@@ -1673,7 +1675,8 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
              "evaluated, selected and saved (/average in the checkpoints: the model cxr-eval, "
              "cxr-predict and cxr-export read)",
              r.rc.average_from);
-    if (o->io.log_path) CXR_TRY(log_run(&r, be));
+    /* a resume with nothing to train (said above) appends no run line: the log holds runs */
+    if (o->io.log_path && r.rc.start_epoch < r.rc.epochs) CXR_TRY(log_run(&r, be));
     if (!r.eval_split) note(o, "%s has no image in /val or /test: no evaluation", o->io.store_path);
     for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) {
         if (patience_ran_out(&r.rc, e)) {

@@ -137,6 +137,14 @@ ls "$WORK/d" | grep -q "^missing\.model" && fail "a failed run left its reserved
 cp "$WORK/c.h5" "$WORK/r.h5"
 expect_rc 0 $T --epochs 3 --resume "$WORK/r.h5"
 h5dump -a /epoch "$WORK/r.h5" | grep -q '(0): 3' || fail "--resume without --checkpoint did not save epoch 3"
+# a resume with nothing left to train says so and leaves the model and the log as they were
+cp "$WORK/r.h5" "$WORK/r0.h5"
+printf '{"type":"run"}\n' >"$WORK/r.jsonl"
+cp "$WORK/r.jsonl" "$WORK/r0.jsonl"
+expect_rc 0 $T --epochs 3 --resume "$WORK/r.h5" --log "$WORK/r.jsonl"
+expect_err "already has 3 of 3 epochs; nothing to do"
+cmp -s "$WORK/r.h5" "$WORK/r0.h5" || fail "a resume with nothing to train changed the model"
+cmp -s "$WORK/r.jsonl" "$WORK/r0.jsonl" || fail "a resume with nothing to train appended: $(tail -c 150 "$WORK/r.jsonl")"
 # another --threads or store is warned about; another --max-steps is refused
 expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --no-checkpoint --threads 1
 expect_err "--threads 1, the checkpoint's run had 2"
