@@ -257,13 +257,7 @@ static void write_predictions(void *user, int n, const int64_t *idx, const int32
     const int K = p->meta->n_classes;
     for (int i = 0; i < n; i++) {
         const float *q = probs + (size_t)i * K;
-        int pred = 0;
-        if (K == 2) {
-            pred = (double)q[1] >= p->threshold;
-        } else {
-            for (int k = 1; k < K; k++)
-                if (q[k] > q[pred]) pred = k;
-        }
+        const int pred = cxr_predicted_class(q, K, p->threshold);
         cxr_table_str(p->t, cxr_store_image_path(p->s, p->split, idx[i]));
         cxr_table_str(p->t, p->meta->class_names[labels[i]]);
         cxr_table_str(p->t, p->meta->class_names[pred]);

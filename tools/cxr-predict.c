@@ -224,15 +224,6 @@ static cxr_status open_table(run *r)
                                 K, K == 2);
 }
 
-static int predicted(const float *p, int K, double threshold)
-{
-    if (K == 2) return (double)p[1] >= threshold;
-    int pred = 0;
-    for (int k = 1; k < K; k++)
-        if (p[k] > p[pred]) pred = k;
-    return pred;
-}
-
 /* Decode paths[0..n), classify the images that decoded, write their rows in order; the others
  * are reported and counted. A network failure is an error (not an image's fault). */
 static cxr_status predict_batch(run *r, const char *const *paths, int n)
@@ -275,7 +266,7 @@ static cxr_status predict_batch(run *r, const char *const *paths, int n)
             r->skipped++;
             continue;
         }
-        int pred = predicted(p, K, r->threshold);
+        int pred = cxr_predicted_class(p, K, r->threshold);
         cxr_table_str(r->out, paths[r->keep[j]]);
         cxr_table_str(r->out, r->meta.class_names[pred]);
         cxr_table_num(r->out, p[pred]);

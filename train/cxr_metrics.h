@@ -62,6 +62,10 @@ typedef struct {
     double *roc_fpr, *roc_tpr;
 } cxr_metrics_report;
 
+/* The predicted class of one image's k probabilities p, by the rule above (threshold: k = 2
+ * only). The metrics, cxr-eval's predictions file and cxr-predict all decide with it. */
+int cxr_predicted_class(const float *p, int k, double threshold);
+
 /* Compute the report; `threshold` is used for k == 2 (pass 0.5 for the default). The report
  * owns its arrays: free them with cxr_metrics_report_free. CXR_E_NOMEM. */
 cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metrics_report *r);

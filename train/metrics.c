@@ -184,6 +184,15 @@ void cxr_metrics_report_free(cxr_metrics_report *r)
     memset(r, 0, sizeof *r);
 }
 
+int cxr_predicted_class(const float *p, int k, double threshold)
+{
+    if (k == 2) return (double)p[1] >= threshold;
+    int pred = 0;
+    for (int c = 1; c < k; c++)
+        if (p[c] > p[pred]) pred = c;
+    return pred;
+}
+
 cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metrics_report *r)
 {
     const int k = m->k;
@@ -200,14 +209,7 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
     if (!r->confusion || !r->precision || !r->recall || !r->f1 || !r->auc_ovr) goto nomem;
 
     for (int64_t i = 0; i < n; i++) {
-        const float *p = m->probs + (size_t)i * k;
-        int pred = 0;
-        if (k == 2) {
-            pred = (double)p[1] >= threshold;
-        } else {
-            for (int c = 1; c < k; c++)
-                if (p[c] > p[pred]) pred = c;
-        }
+        const int pred = cxr_predicted_class(m->probs + (size_t)i * k, k, threshold);
         r->confusion[(size_t)m->labels[i] * k + pred]++;
     }
     int64_t correct = 0;
