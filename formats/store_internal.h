@@ -14,6 +14,13 @@
 #define CXR_STORE_RESIZE_DESC    CXR_RESIZE_FILTER_NAME /* cxr_preprocess.h */
 #define CXR_STORE_ALIGN          4096
 
+/* A class's weight, w_c = N_train / (C * n_c) in double, stored as float; 0 for a class absent
+ * from train (never inf/NaN). The writer stores it, the reader checks it to the bit. */
+static inline float cxr_store_class_weight(int64_t n_train, int n_classes, int64_t n_c)
+{
+    return n_c > 0 ? (float)((double)n_train / ((double)n_classes * (double)n_c)) : 0.0f;
+}
+
 /* HDF5 setup (cxr_hdf5_init) and errors (cxr_hdf5_error) are in cxr_store.h. */
 
 #endif

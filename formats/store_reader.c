@@ -549,7 +549,7 @@ bail:
 }
 
 /* class_weights must be what the writer derives from /train/class_counts (specs/store.md,
- * "Class weights"), computed the same way, so equal to the bit: all zero without a train
+ * "Class weights"), by the same function, so equal to the bit: all zero without a train
  * split, never all zero with one. */
 static cxr_status check_class_weights(const cxr_store *s)
 {
@@ -557,7 +557,7 @@ static cxr_status check_class_weights(const cxr_store *s)
     int64_t n_train = tr->present ? tr->info.n : 0;
     for (int c = 0; c < s->n_classes; c++) {
         int64_t nc = tr->present ? tr->class_counts[c] : 0;
-        float want = nc > 0 ? (float)((double)n_train / ((double)s->n_classes * (double)nc)) : 0.0f;
+        const float want = cxr_store_class_weight(n_train, s->n_classes, nc);
         if (s->class_weights[c] != want)
             return cxr_set_error(CXR_E_FORMAT,
                                  "%s: '/class_weights': class %d ('%s') has weight %.9g, expected "

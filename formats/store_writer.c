@@ -478,11 +478,8 @@ static cxr_status write_root_meta(cxr_store_writer *w)
     float *wt = calloc((size_t)w->n_classes, sizeof *wt);
     hid_t g = -1;
     if (!wt) return cxr_set_error(CXR_E_NOMEM, "%s: class weights", w->path);
-    for (int c = 0; c < w->n_classes; c++) {
-        int64_t nc = w->train_counts[c];
-        /* w_c = N_train / (C * n_c); 0 for a class absent from train (never inf/NaN). */
-        wt[c] = nc > 0 ? (float)((double)w->n_train / ((double)w->n_classes * (double)nc)) : 0.0f;
-    }
+    for (int c = 0; c < w->n_classes; c++)
+        wt[c] = cxr_store_class_weight(w->n_train, w->n_classes, w->train_counts[c]);
     hsize_t c1[1] = { (hsize_t)w->n_classes };
     if (cxr_h5_write_checked(w->file, "class_weights", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, c1,
                              wt) < 0)
