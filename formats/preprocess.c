@@ -2,8 +2,8 @@
  *
  * Pipeline (each step specified in specs/store.md, section "Preprocessing"):
  *   TurboJPEG header -> size checks -> decode at a reduced DCT scale straight to gray
- *   -> optional center crop -> separable antialiased (triangle) resize -> 256-bin histogram
- *   equalization -> per-image normalization.
+ *   -> optional center crop -> separable antialiased (triangle) resize -> equalization (none,
+ *   global 256-bin histogram, or CLAHE: cxr_preprocess.h) -> per-image normalization.
  * A cxr_decoder is meant to live in one thread: it holds the tjhandle, scratch buffers that only
  * grow, and a small cache of resize coefficient tables keyed by (src w, src h, dst w, dst h), so
  * the steady state allocates nothing per image. TurboJPEG installs its own setjmp-based libjpeg

@@ -327,9 +327,9 @@ void cxr_patient_id(char *out, size_t cap, const char *file_name)
     out[keep] = 0;
 }
 
-/* FNV-1a 64 with offset basis 1469598103934665603, one digit short of the standard one: every
- * store's val split depends on it, so it stays (specs/store.md, "Validation split by patient"). */
-static uint64_t fnv1a64(const char *s, size_t n)
+/* Not cxr_fnv1a64: FNV-1a 64 with offset basis 1469598103934665603, one digit short of the
+ * standard one; every store's val split depends on it, so it stays (specs/store.md, "Validation split by patient"). */
+static uint64_t patient_hash_v1(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) {
@@ -413,7 +413,7 @@ cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction)
     qsort(pat, (size_t)n, sizeof *pat, cmp_patient_id);
     for (int64_t i = 0; i < n; i++)
         if (n_pat == 0 || cmp_patient_id(&pat[n_pat - 1], &pat[i])) pat[n_pat++] = pat[i];
-    for (int64_t p = 0; p < n_pat; p++) pat[p].hash = fnv1a64(pat[p].id, pat[p].len);
+    for (int64_t p = 0; p < n_pat; p++) pat[p].hash = patient_hash_v1(pat[p].id, pat[p].len);
     for (int64_t i = 0; i < n; i++) {
         patient key = { 0 };
         key.len = patient_span(tr->items[i].rel, &key.id);

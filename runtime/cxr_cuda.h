@@ -1,7 +1,8 @@
 /* cxr_cuda.h: the CUDA device context and the loader's GPU half (specs/gpu.md).
  *
  * Plain C API, usable from every build: with CUDA off (no CXR_HAVE_CUDA) every function below
- * exists and returns CXR_E_UNSUPPORTED "built without CUDA" (runtime/cuda_stub.c), so callers
+ * exists and returns CXR_E_UNSUPPORTED "built without CUDA" (the #ifndef CXR_HAVE_CUDA half of
+ * runtime/cuda_loader.c, the loader of the CUDA module, not of data), so callers
  * need no #ifdef. The CUDA types live in runtime/cuda_internal.cuh, for .cu files only.
  *
  * Context: one per device and training run; it holds the device index, a compute stream and a

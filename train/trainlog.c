@@ -1,7 +1,7 @@
 /* trainlog.c: the keys of the training log (specs/log.md) and its writer (cxr_trainlog.h).
  * Lines are built with cJSON, which prints a number with 15 significant digits when they read
  * back within a relative DBL_EPSILON, else 17: the same run writes the same text, so tests
- * compare losses as strings (tests/cli/resume.sh).
+ * compare losses as strings (tests/cli/test_resume.sh).
  */
 #include "cxr_trainlog.h"
 #include "cxr_files.h"
