@@ -1,0 +1,389 @@
+/* train_files.c: cxr-train's model files, a second file of that tool (like pack_manifest.c of
+ * cxr-pack): the checks of its inputs and outputs, the default model name reserved beside the
+ * store, and the lock that allows one run per model, with the clean-up of both at exit.
+ */
+#define _GNU_SOURCE /* O_TMPFILE */
+#include "train_files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cxr_checkpoint.h"
+#include "cxr_files.h"
+#include "cxr_hash.h"
+#include "cxr_tmpfile.h"
+
+/* The default name, reserved: created (O_EXCL, or linked in from an O_TMPFILE already written,
+ * so that a run started at the same time takes the next number), locked (flock, held until
+ * exit) and holding one line that says whose it is
+ * ("cxr-train: reserved by pid P on HOST, machine M, boot B"); replaced by the first save,
+ * removed at exit while still that file (a run that ends before its first save: an error, an
+ * interrupt). A run killed before its first save leaves it: the next run takes it over
+ * (reclaim) only when it is sure the name is free: its own user's file, that line, this host
+ * and machine, and another boot or a pid that is gone, with the lock taken. Anything else there
+ * (an empty file an older cxr-train reserved, another user's, machine's or unknown machine's
+ * reservation, a file system without flock) is numbered past, as before. A dead run's
+ * reservation beside a best model (killed between its first best model and first checkpoint)
+ * is removed with the checkpoint's temporary, the best model kept, and the name numbered past. */
+/* Files this run removes at exit while they are still the ones it made (a save or another run
+ * may have replaced them): the default name's reservation (also of that size) and the two
+ * model locks (lock_model, below). */
+enum { EXIT_RESERVATION, EXIT_LOCK_MODEL, EXIT_LOCK_BEST, N_EXIT_FILES };
+static struct {
+    char path[4200];
+    dev_t dev;
+    ino_t ino;
+    off_t size; /* -1: any */
+} exit_files[N_EXIT_FILES];
+
+static void drop_exit_files(void)
+{
+    for (int k = 0; k < N_EXIT_FILES; k++) {
+        struct stat sb;
+        if (exit_files[k].path[0] && stat(exit_files[k].path, &sb) == 0 &&
+            sb.st_dev == exit_files[k].dev && sb.st_ino == exit_files[k].ino &&
+            (exit_files[k].size < 0 || sb.st_size == exit_files[k].size))
+            unlink(exit_files[k].path);
+    }
+}
+
+/* exit_files[k] is the file sb describes, at the path already in exit_files[k].path. */
+static void remove_at_exit(int k, const struct stat *sb, off_t size)
+{
+    static int registered;
+    if (!registered++) atexit(drop_exit_files);
+    exit_files[k].dev = sb->st_dev, exit_files[k].ino = sb->st_ino, exit_files[k].size = size;
+}
+
+/* The first line of file f, "" when unreadable: the kernel's boot id, the machine id. */
+static void first_line(const char *f, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    FILE *fp = fopen(f, "r");
+    if (!fp) return;
+    if (!fgets(buf, (int)cap, fp)) buf[0] = 0;
+    fclose(fp);
+    buf[strcspn(buf, "\n")] = 0;
+}
+
+/* Whose a reservation is, after "pid P": " on HOST, machine M, boot " (the boot id follows,
+ * into boot[64]). M: the machine id, else (a container without /etc/machine-id) "boot:" and the
+ * boot id, which names this machine for this boot only. */
+static void reservation_where(char *buf, size_t cap, char *boot)
+{
+    char host[256] = "", machine[64];
+    gethostname(host, sizeof host - 1);
+    first_line("/etc/machine-id", machine, sizeof machine);
+    first_line("/proc/sys/kernel/random/boot_id", boot, 64);
+    snprintf(buf, cap, " on %s, machine %s%s, boot ", host,
+             machine[0] ? "" : "boot:", machine[0] ? machine : boot);
+}
+
+/* Write into fd (holding its lock) whose reservation it is. 0 when it cannot be written. */
+static int write_reservation(int fd)
+{
+    char where[512], boot[64], line[700];
+    reservation_where(where, sizeof where, boot);
+    const int n = snprintf(line, sizeof line, "cxr-train: reserved by pid %ld%s%s\n",
+                           (long)getpid(), where, boot);
+    return n > 0 && (size_t)n < sizeof line && ftruncate(fd, 0) == 0 &&
+           pwrite(fd, line, (size_t)n, 0) == n;
+}
+
+/* fd, holding its lock and its reservation line, is buf: remember it, to remove it at exit
+ * while still that (the fd stays open, and the lock with it, until exit). 0 on failure. */
+static int remember_reservation(const char *buf, int fd)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) return 0;
+    snprintf(exit_files[EXIT_RESERVATION].path, sizeof exit_files[0].path, "%s", buf);
+    remove_at_exit(EXIT_RESERVATION, &sb, sb.st_size);
+    return 1;
+}
+
+static int hold_reservation(const char *buf, int fd)
+{
+    return write_reservation(fd) && remember_reservation(buf, fd);
+}
+
+/* buf reserved whole at once: an anonymous file of the folder (O_TMPFILE), locked and written,
+ * then linked in as buf, so a run killed at any moment leaves no reservation or a whole one
+ * (created empty and then written, a kill between left an empty file that no run takes over).
+ * 1: reserved; 0: buf exists; -1: not possible here (no O_TMPFILE or /proc: reserve's way). */
+static int reserve_whole(const char *buf)
+{
+    const char *slash = strrchr(buf, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - buf) + 1 : 1, slash ? buf : ".");
+    const int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || !write_reservation(fd)) {
+        close(fd);
+        return -1;
+    }
+    if (linkat(AT_FDCWD, self, AT_FDCWD, buf, AT_SYMLINK_FOLLOW) != 0) {
+        const int e = errno;
+        close(fd);
+        return e == EEXIST ? 0 : -1;
+    }
+    if (!remember_reservation(buf, fd)) unlink(buf), close(fd);
+    return 1;
+}
+
+/* 1 when buf is taken for this run: created now, or not creatable here (the checks that follow
+ * name why); 0 when another file or run holds it. */
+static int reserve(const char *buf)
+{
+    const int whole = reserve_whole(buf);
+    if (whole >= 0) return whole;
+    int fd = open(buf, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return errno != EEXIST;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        close(fd); /* a reclaiming run locked it first: the name is its */
+        return 0;
+    }
+    if (!hold_reservation(buf, fd)) unlink(buf), close(fd); /* the checks that follow say why */
+    return 1;
+}
+
+/* Whether a reservation's line names a run that is gone: this host and machine (same hostname
+ * and machine id, the latter known), and another boot of it or, in this boot, a pid that no
+ * longer exists. Anything else (another machine, one with the same name, an unknown machine,
+ * a live or unknown pid) is not free. */
+static int reservation_free(const char *line)
+{
+    static const char head[] = "cxr-train: reserved by pid ";
+    char where[512], boot[64], *end = NULL;
+    if (strncmp(line, head, sizeof head - 1) != 0) return 0;
+    const char *p = line + sizeof head - 1;
+    const long pid = *p >= '1' && *p <= '9' ? strtol(p, &end, 10) : 0;
+    reservation_where(where, sizeof where, boot);
+    if (pid <= 0 || strstr(where, ", machine boot:, ") || strncmp(end, where, strlen(where)) != 0)
+        return 0; /* (neither id known: no machine to match) */
+    const char *their_boot = end + strlen(where);
+    const size_t bl = strcspn(their_boot, "\n");
+    if (boot[0] && bl > 0 && (bl != strlen(boot) || strncmp(their_boot, boot, bl) != 0))
+        return 1; /* this machine booted again since */
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* A descriptor of buf, locked, when buf is a reservation of this user's whose run is gone
+ * (killed before its first save: reservation_free); else -1. An empty file is not one (it
+ * could be anyone's; reserve leaves none where O_TMPFILE works). */
+static int dead_reservation(const char *buf)
+{
+    struct stat sb, fb;
+    if (lstat(buf, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || sb.st_size == 0 ||
+        sb.st_size >= 700)
+        return -1;
+    int fd = open(buf, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char line[700];
+    const ssize_t got =
+        flock(fd, LOCK_EX | LOCK_NB) == 0 ? pread(fd, line, sizeof line - 1, 0) : -1;
+    if (got >= 0) line[got] = 0;
+    /* still the file at buf (not replaced by a save meanwhile) */
+    if (got > 0 && reservation_free(line) && fstat(fd, &fb) == 0 && lstat(buf, &sb) == 0 &&
+        sb.st_dev == fb.st_dev && sb.st_ino == fb.st_ino)
+        return fd;
+    close(fd);
+    return -1;
+}
+
+/* 1 when buf is a dead run's reservation (dead_reservation), now taken for this run; else 0. */
+static int reclaim(const char *buf)
+{
+    const int fd = dead_reservation(buf);
+    if (fd < 0) return 0;
+    if (hold_reservation(buf, fd)) return 1;
+    unlink(buf); /* truncated and not rewritten (a full disk): no empty leftover */
+    close(fd);
+    return 0;
+}
+
+/* buf's best model is there, so no run takes buf again: a dead run's reservation at buf (killed
+ * between its first best model and its first checkpoint) and its checkpoint's temporaries
+ * are removed, the best model kept and named. */
+static void drop_dead_reservation(const char *buf, const char *best)
+{
+    const int fd = dead_reservation(buf);
+    if (fd < 0) return;
+    if (unlink(buf) == 0) {
+        cxr_tmpfile_sweep(buf);
+        fputs("cxr-train: note: removed the reservation of a run killed before its first "
+              "checkpoint, ",
+              stderr);
+        cxr_fputs_escaped(buf, stderr);
+        fputs("; its best model stays in ", stderr);
+        cxr_fputs_escaped(best, stderr);
+        fputc('\n', stderr);
+    }
+    close(fd);
+}
+
+/* Where the model goes without --checkpoint: the resumed file on --resume (a resume keeps
+ * saving where it left off), else beside STORE as STORE-stem.model.h5, numbered .model-N.h5
+ * rather than replacing a model (or a best model, MODEL.best.h5) already there or one another
+ * run has reserved (reserve); in the current folder when STORE's folder is not writable. NULL with --no-checkpoint or when no free name is
+ * found. */
+const char *train_default_checkpoint(const cxr_train_options *o, char *buf, size_t cap)
+{
+    if (o->io.resume_path) return o->io.resume_path;
+    const char *store = o->io.store_path, *slash = strrchr(store, '/');
+    size_t dir_len = slash ? (size_t)(slash - store) + 1 : 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)dir_len, store);
+    if (dir_len && access(dir, W_OK) != 0) dir[0] = 0, dir_len = 0;
+    const char *base = slash ? slash + 1 : store;
+    size_t stem = strlen(base);
+    if (stem > 3 && strcmp(base + stem - 3, ".h5") == 0) stem -= 3;
+    for (int i = 0; i < 1000; i++) {
+        char num[16] = "";
+        if (i) snprintf(num, sizeof num, "-%d", i);
+        int n = snprintf(buf, cap, "%s%.*s.model%s.h5", dir, (int)stem, base, num);
+        if (n < 0 || (size_t)n >= cap) return NULL;
+        /* taken when the model or its best model is there: a run whose checkpoint was deleted
+         * may have left its MODEL.best.h5, which this run's selection would replace */
+        char best[4096];
+        if (cxr_train_best_path(buf, best, sizeof best) != CXR_OK) continue;
+        if (access(best, F_OK) == 0) {
+            if (access(buf, F_OK) == 0) drop_dead_reservation(buf, best);
+            continue;
+        }
+        if (access(buf, F_OK) != 0 ? reserve(buf) : reclaim(buf)) return buf;
+    }
+    return NULL;
+}
+
+/* One run per model: two cxr-train runs saving to the same MODEL.h5 (the same --checkpoint, or
+ * two --resume of it) replaced each other's files epoch by epoch, leaving MODEL.h5 and
+ * MODEL.best.h5 of different runs and one log of interleaved epochs. A run holds an flock on
+ * ".MODEL.h5.cxr-lock" and ".MODEL.best.h5.cxr-lock" beside them (of the file a symbolic link
+ * names) from before it is announced until exit, so that a run whose checkpoint is another's
+ * best model is refused too: the models themselves are replaced at every save, and HDF5 takes
+ * its own flock on them while writing. A name too long for the folder gets its first 200 bytes
+ * and a hash. The lock file holds the holder's pid for the message; it is removed at exit while
+ * still this run's (one a killed run left is taken over: the kernel released its lock). Where
+ * no lock file can be made (a folder this user cannot write in, where the save itself will say
+ * why; a file system without flock), the run goes on as before. */
+
+/* Lock file `slot` for `model`: 1 when held or when none can be made, 0 with *holder = the
+ * holder's pid (0 when unknown) when another run holds it. */
+static int lock_one(const char *model, int slot, long *holder)
+{
+    char *real = NULL, *lp = exit_files[EXIT_LOCK_MODEL + slot].path;
+    const size_t cap = sizeof exit_files[0].path;
+    if (cxr_tmpfile_resolve(model, &real) != CXR_OK) real = NULL; /* the save will say why */
+    const char *p = real ? real : model, *slash = strrchr(p, '/');
+    const int dir_len = slash ? (int)(slash - p) + 1 : 0;
+    const char *base = p + dir_len;
+    int n;
+    if (strlen(base) <= 200) {
+        n = snprintf(lp, cap, "%.*s.%s.cxr-lock", dir_len, p, base);
+    } else { /* NAME_MAX is 255: the first 200 bytes and the whole name's FNV-1a */
+        n = snprintf(lp, cap, "%.*s.%.200s-%016llx.cxr-lock", dir_len, p, base,
+                     (unsigned long long)cxr_fnv1a64(base, strlen(base)));
+    }
+    free(real);
+    if (n < 0 || (size_t)n >= cap) return lp[0] = 0, 1;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        /* O_NONBLOCK: a FIFO there never blocks the open (it is then no lock file) */
+        int fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+        const int read_only = fd < 0 && errno == EACCES;
+        if (read_only) fd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) return lp[0] = 0, 1; /* another user's, in their folder: as before */
+        struct stat a, b;
+        if (fstat(fd, &a) != 0 || !S_ISREG(a.st_mode)) { /* not a lock file: as before */
+            close(fd);
+            return lp[0] = 0, 1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            const int busy = errno == EWOULDBLOCK;
+            char line[64] = "";
+            ssize_t got = busy ? pread(fd, line, sizeof line - 1, 0) : -1;
+            close(fd);
+            lp[0] = 0;
+            if (!busy) return 1; /* no flock here: as before */
+            *holder = got > 0 ? strtol(line, NULL, 10) : 0;
+            /* a holder that could not write its pid (another user's file) left an earlier
+             * one: named only while that process lives */
+            if (*holder <= 0 || (kill((pid_t)*holder, 0) != 0 && errno == ESRCH)) *holder = 0;
+            return 0;
+        }
+        /* still the file at that name (not one a finishing run removed)? */
+        if (stat(lp, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+            close(fd);
+            continue;
+        }
+        char line[32];
+        const int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+        if (read_only || ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
+            /* read-only (another user's file) or a full disk: the lock holds; the pid is only
+             * for a message */
+        }
+        remove_at_exit(EXIT_LOCK_MODEL + slot, &a, -1);
+        return 1; /* fd stays open, and the lock with it, until exit */
+    }
+    return lp[0] = 0, 1;
+}
+
+/* Both locks of the run writing `model` (its checkpoint and its best model); 0 with the
+ * holder's pid when another run holds either. */
+int train_lock_model(const char *model, long *holder)
+{
+    char best[4096];
+    if (!lock_one(model, 0, holder)) return 0;
+    return cxr_train_best_path(model, best, sizeof best) != CXR_OK || lock_one(best, 1, holder);
+}
+
+/* Inputs that are regular files; outputs that are neither an input nor a device (cxr_files.h),
+ * nor one another. */
+cxr_status train_check_files(const cxr_train_options *o)
+{
+    const char *in[] = { o->io.store_path, o->io.resume_path };
+    char best[4096] = "";
+    /* a best model is written when the run selects: by --select, the recipe or (unknown yet)
+     * the resumed checkpoint */
+    const cxr_train_recipe *rp = cxr_train_recipe_find(o->recipe.name);
+    const char *sel = o->recipe.select ? o->recipe.select : rp ? rp->select : "none";
+    const int selects = strcmp(sel, "none") != 0 || (o->io.resume_path && !o->recipe.select);
+    if (o->io.checkpoint_path && selects &&
+        cxr_train_best_path(o->io.checkpoint_path, best, sizeof best))
+        return CXR_E_ARG;
+    const struct {
+        const char *opt, *path;
+    } out[] = { { "--log", o->io.log_path },
+                { "--checkpoint", o->io.checkpoint_path },
+                { "--monitor-log", o->io.monitor_log },
+                { "the best model", best[0] ? best : NULL } };
+    for (int i = 0; i < 2; i++)
+        if (in[i] && cxr_input_check(in[i]) != CXR_OK) return CXR_E_ARG;
+    /* the checkpoint may be the resumed file: it is replaced whole, by a rename, once saved */
+    for (int i = 0; i < 4; i++) {
+        cxr_status st = out[i].path
+                            ? cxr_output_check(out[i].opt, out[i].path, in, i == 1 ? 1 : 2, NULL)
+                            : CXR_OK;
+        /* the models are written through temporaries (the logs are appended to): one must be
+         * creatable there now, not found to be impossible after the first epoch */
+        if (st == CXR_OK && out[i].path && (i == 1 || i == 3))
+            st = cxr_output_probe(out[i].opt, out[i].path);
+        if (st != CXR_OK) return st;
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            if (out[i].path && out[j].path && cxr_same_output(out[i].path, out[j].path))
+                return cxr_set_error(CXR_E_ARG,
+                                     "%s %s and %s %s: the same file for two outputs; give each "
+                                     "its own",
+                                     out[i].opt, out[i].path, out[j].opt, out[j].path);
+    return CXR_OK;
+}
