@@ -208,19 +208,23 @@ static cxr_status read_root(cxr_store *s)
         if (r <= 0) CXR_TRY(attr_error(s, r, int_attrs[i], "an integer"));
         if (i == 0) {
             if (v < 1 || v > 16384)
-                CXR_THROW(CXR_E_FORMAT, "%s: attribute 'image_size': %lld", s->path, (long long)v);
+                CXR_THROW(CXR_E_FORMAT, "%s: attribute 'image_size' is %lld, outside [1, 16384]",
+                          s->path, (long long)v);
             s->pp.size = s->size = (int)v;
         } else if (i == 1 || i == 2) {
             if (v < INT32_MIN || v > INT32_MAX)
-                CXR_THROW(CXR_E_FORMAT, "%s: attribute '%s': %lld", s->path, int_attrs[i],
-                          (long long)v);
+                CXR_THROW(CXR_E_FORMAT, "%s: attribute '%s' is %lld, not a 32-bit integer", s->path,
+                          int_attrs[i], (long long)v);
             *(i == 1 ? &s->pp.equalize : &s->pp.max_side) = (int)v;
         } else if (i == 3) {
             if (v < ZSTD_minCLevel() || v > ZSTD_maxCLevel())
-                CXR_THROW(CXR_E_FORMAT, "%s: attribute 'zstd_level': %lld", s->path, (long long)v);
+                CXR_THROW(CXR_E_FORMAT,
+                          "%s: attribute 'zstd_level' is %lld, outside zstd's levels [%d, %d]",
+                          s->path, (long long)v, ZSTD_minCLevel(), ZSTD_maxCLevel());
         } else if (i == 4) {
             if (v < 1 || v > (1 << 24))
-                CXR_THROW(CXR_E_FORMAT, "%s: attribute 'shard_size': %lld", s->path, (long long)v);
+                CXR_THROW(CXR_E_FORMAT, "%s: attribute 'shard_size' is %lld, outside [1, %d]",
+                          s->path, (long long)v, 1 << 24);
             s->shard = (int)v;
         }
     }

@@ -329,6 +329,17 @@ int main(void)
         put_le32(bad + cut, cxr_fletcher32(bad, cut));
         CHECK(cxr_chunk_decode(out, scratch, bad, cut + 4, shard, size, 3) == CXR_E_FORMAT);
         free(bad);
+        /* The frame and then an empty skippable frame (magic 0x184D2A50, length 0), with a
+         * valid checksum: a chunk is exactly one frame (specs/store.md) */
+        uint8_t *two = malloc(rsz + 8);
+        REQUIRE(two);
+        memcpy(two, raw, rsz - 4);
+        put_le32(two + rsz - 4, 0x184D2A50u);
+        put_le32(two + rsz, 0);
+        put_le32(two + rsz + 4, cxr_fletcher32(two, rsz + 4));
+        CHECK(cxr_chunk_decode(out, scratch, two, rsz + 8, shard, size, 3) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "not exactly one zstd frame"));
+        free(two);
         /* Right bytes, wrong geometry. */
         CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard - 1, size, 3) == CXR_E_FORMAT);
         CHECK(cxr_chunk_decode(out, scratch, raw, rsz, shard, size + 1, 3) == CXR_E_FORMAT);

@@ -228,11 +228,22 @@ int main(int argc, char **argv)
         float img[4 * 64] = { 0 };
         uint8_t *raw = NULL;
         size_t cap = 0, rsz = 0;
-        int32_t lab[4] = { 0, 1, 1, 0 }, badlab[4] = { 0, 2, 0, 0 };
+        int32_t lab[4] = { 0, 1, 1, 0 }, badlab[4] = { 0, 2, 0, 0 }, neglab[4] = { 0, -1, 0, 0 };
         const char *paths[4] = { "p0", "p1", "p2", "p3" };
         CHECK_OK(cxr_chunk_encode(&raw, &cap, &rsz, img, 2, 4, 8, 3));
         CHECK(cxr_store_writer_put_chunk(w, raw, rsz, 2, badlab, paths) == CXR_E_MISMATCH);
+        CHECK(cxr_store_writer_put_chunk(w, raw, rsz, 2, neglab, paths) == CXR_E_MISMATCH);
+        CHECK(strstr(cxr_last_error(), "label -1 out of range [0, 2)"));
         CHECK(cxr_store_writer_put_chunk(w, raw, rsz - 1, 2, lab, paths) != CXR_OK);
+        /* two whole chunks (8 of the 10 announced images), then one more is too many */
+        uint8_t *raw4 = NULL;
+        size_t cap4 = 0, rsz4 = 0;
+        CHECK_OK(cxr_chunk_encode(&raw4, &cap4, &rsz4, img, 4, 4, 8, 3));
+        CHECK_OK(cxr_store_writer_put_chunk(w, raw4, rsz4, 4, lab, paths));
+        CHECK_OK(cxr_store_writer_put_chunk(w, raw4, rsz4, 4, lab, paths));
+        CHECK(cxr_store_writer_put_chunk(w, raw4, rsz4, 4, lab, paths) == CXR_E_ARG);
+        CHECK(strstr(cxr_last_error(), "more than the 10 images announced"));
+        free(raw4);
         CHECK_OK(cxr_store_writer_put_chunk(w, raw, rsz, 2, lab, paths));
         CHECK(cxr_store_writer_put_chunk(w, raw, rsz, 2, lab, paths) ==
               CXR_E_ARG);                                              /* after partial */

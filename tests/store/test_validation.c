@@ -140,8 +140,67 @@ typedef enum {
     V_HARD_SPLIT,
     V_META_ZSTD,
     V_HUGE_EXTENT,
-    V_FRAME_SIZE
+    V_FRAME_SIZE,
+    V_LABELS_LONG,
+    V_COUNTS_LONG,
+    V_WEIGHTS_LONG,
+    V_INDEX_LONG,
+    V_LABEL_NEG,
+    V_ZSTD_LEVEL
 } variant;
+
+/* Recreate dataset ds one row longer (its last row repeated), chunked and checksummed as the
+ * writer's are: a length the reader must check before it reads into arrays of its own size
+ * (the reader without those checks wrote past its buffers: free() aborted, or not even that). */
+static void append_row(hid_t f, const char *ds)
+{
+    hid_t d = H5Dopen2(f, ds, H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+    const int rank = H5Sget_simple_extent_ndims(sp);
+    REQUIRE(rank >= 1 && rank <= 2);
+    hsize_t dims[2] = { 0, 1 };
+    REQUIRE(H5Sget_simple_extent_dims(sp, dims, NULL) == rank && dims[0] >= 1);
+    const size_t row = H5Tget_size(t) * (size_t)(rank == 2 ? dims[1] : 1);
+    char *buf = malloc(row * (size_t)(dims[0] + 1));
+    REQUIRE(buf && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    memcpy(buf + row * dims[0], buf + row * (dims[0] - 1), row);
+    H5Dclose(d);
+    H5Sclose(sp);
+    REQUIRE(H5Ldelete(f, ds, H5P_DEFAULT) >= 0);
+    dims[0]++;
+    sp = H5Screate_simple(rank, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    REQUIRE(H5Pset_chunk(dcpl, rank, dims) >= 0 && H5Pset_fletcher32(dcpl) >= 0);
+    d = H5Dcreate2(f, ds, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    REQUIRE(d >= 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Tclose(t);
+    free(buf);
+}
+
+/* Image 0 of /train labelled -1, with class counts and weights made consistent with the
+ * labels, so that only the range check stands between it and hist[-1]++. */
+static void negative_label(hid_t f)
+{
+    enum { N = 20, C = 4 }; /* the good store's train split */
+    int32_t lab[N];
+    int64_t cc[C] = { 0 };
+    float w[C];
+    hid_t d = H5Dopen2(f, "/train/labels", H5P_DEFAULT);
+    REQUIRE(d >= 0 && H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
+    lab[0] = -1;
+    REQUIRE(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
+    H5Dclose(d);
+    for (int i = 0; i < N; i++)
+        if (lab[i] >= 0) cc[lab[i]]++;
+    for (int c = 0; c < C; c++)
+        w[c] = cc[c] > 0 ? (float)((double)N / ((double)C * (double)cc[c])) : 0.0f;
+    overwrite(f, "/train/class_counts", H5T_NATIVE_INT64, cc);
+    overwrite(f, "/class_weights", H5T_NATIVE_FLOAT, w);
+}
 
 /* /train/labels as the same values, chunked with zstd before the Fletcher32 (a compression
  * filter on metadata: what a decompression bomb needs) */
@@ -302,6 +361,12 @@ static void damage(hid_t f, variant v)
         REQUIRE(H5Ldelete(f, "/val/labels", H5P_DEFAULT) >= 0);
         REQUIRE(H5Lcreate_soft("/train/labels", f, "/val/labels", H5P_DEFAULT, H5P_DEFAULT) >= 0);
         break;
+    case V_LABELS_LONG: append_row(f, "/train/labels"); break;
+    case V_COUNTS_LONG: append_row(f, "/train/class_counts"); break;
+    case V_WEIGHTS_LONG: append_row(f, "/class_weights"); break;
+    case V_INDEX_LONG: append_row(f, "/train/shard_index"); break;
+    case V_LABEL_NEG: negative_label(f); break;
+    case V_ZSTD_LEVEL: set_int_attr(f, "zstd_level", 99); break;
     }
 }
 
@@ -415,6 +480,20 @@ int main(int argc, char **argv)
            "'/class_weights': class 0 ('class00') has weight 0, expected");
     expect(good, V_WEIGHTS_OFF, "weightsoff", CXR_E_FORMAT,
            "'/class_weights': class 1 ('class01') has weight");
+    /* metadata of the wrong length (each read into an array of the expected one), a negative
+     * label behind consistent counts, a compression level zstd does not have */
+    expect(good, V_LABELS_LONG, "labelslong", CXR_E_FORMAT,
+           "'/train/labels' has 21 rows, expected 20");
+    expect(good, V_COUNTS_LONG, "countslong", CXR_E_FORMAT,
+           "'/train/class_counts' has 5 rows, expected 4");
+    expect(good, V_WEIGHTS_LONG, "weightslong", CXR_E_FORMAT,
+           "'/class_weights' has 5 rows, expected 4");
+    expect(good, V_INDEX_LONG, "indexlong", CXR_E_FORMAT,
+           "'/train/shard_index' is [4, 2], expected [3, 2]");
+    expect(good, V_LABEL_NEG, "labelneg", CXR_E_MISMATCH,
+           "label -1 of image 0 in '/train/labels' out of range [0, 4)");
+    expect(good, V_ZSTD_LEVEL, "zstdlevel", CXR_E_FORMAT,
+           "attribute 'zstd_level' is 99, outside zstd's levels [");
 
     /* a split of more shards than are all checked against HDF5's chunk records (512): a valid
      * store opens; entries outside the sample (chunks 1 and 2) naming another chunk (chunk 2's,
