@@ -165,12 +165,29 @@ static void test_escape(void)
           cxr_text_plain("a\xc2\x9b") == 0 && cxr_text_plain("\x7f") == 0);
 }
 
+/* cxr_format_double: the shortest of %.15g and %.17g that reads back as the same double (the
+ * logs' and specs' numbers are exact), and the short form when it does */
+static void test_format_double(void)
+{
+    const double vs[] = { 0.1 + 0.2, 1.0 / 3.0, 0.25, 1e-300, -2.5e17, 0.1 };
+    const char *shortest[] = {
+        "0.30000000000000004", "0.33333333333333331", "0.25", "1e-300", "-2.5e+17", "0.1"
+    };
+    for (size_t i = 0; i < sizeof vs / sizeof *vs; i++) {
+        char buf[64];
+        cxr_format_double(buf, sizeof buf, vs[i]);
+        CHECK(strtod(buf, NULL) == vs[i]);
+        CHECK(strcmp(buf, shortest[i]) == 0);
+    }
+}
+
 int main(void)
 {
     test_escape();
     test_table_numbers();
     test_parse_int();
     test_parse_double();
+    test_format_double();
     test_splitmix();
     test_clock();
     TEST_END();

@@ -159,7 +159,7 @@ static void on_bus_before(int sig)
 
 /* In a child: how = 0 reads a gone page outside any guard, 1 reads one outside the guarded
  * range, 2 sends itself SIGBUS in a guard; before = 1 installs a SIGBUS handler first (it exits
- * 42), 2 the default action with SA_SIGINFO. The child's status. */
+ * 42), 2 the default action with SA_SIGINFO, 3 ignores SIGBUS. The child's status. */
 static int unowned_in_child(int how, int before)
 {
     pid_t pid = fork();
@@ -167,6 +167,7 @@ static int unowned_in_child(int how, int before)
     if (pid == 0) {
         alarm(10); /* a fault that re-runs for ever ends here */
         if (before == 1) signal(SIGBUS, on_bus_before);
+        if (before == 3) signal(SIGBUS, SIG_IGN);
         if (before == 2) { /* the default action, set with SA_SIGINFO */
             struct sigaction sa;
             memset(&sa, 0, sizeof sa);
@@ -242,6 +243,11 @@ int main(void)
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 42);
         status = unowned_in_child(how, 2);
         CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
+        /* ignored before: a SIGBUS sent stays ignored, a fault kills (the kernel overrides
+         * ignoring one) */
+        status = unowned_in_child(how, 3);
+        CHECK(how == 2 ? WIFEXITED(status) && WEXITSTATUS(status) == 0
+                       : WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
     }
     for (int replaced = 0; replaced < 2; replaced++) {
         status = chained_in_child(replaced);

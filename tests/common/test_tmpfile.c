@@ -1,7 +1,8 @@
 /* test_tmpfile.c: cxr_tmpfile (common/cxr_tmpfile.h). Temporaries are fresh O_EXCL files named
- * ".<name>.cxr-tmp-<pid>-<16 hex>" beside the target; commit renames, discard removes; a
- * planted symlink is never followed; the sweep removes a temporary only when its pid is gone
- * and nobody holds a lock on it, and never a symlink or another target's. */
+ * ".<name>.cxr-tmp-<pid>-<16 hex>" beside the target; commit renames (keeping the replaced
+ * file's mode; a failed fsync renames nothing), discard removes; a lock holds; a planted symlink
+ * is never followed; the sweep removes a temporary only when its pid is gone and nobody holds a
+ * lock on it, and never a symlink, another target's or a longer name. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -10,12 +11,36 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cxr_test.h"
 #include "cxr_tmpfile.h"
 
 static char dir[256];
+
+/* fsync fails with EIO while fail_fsync is set (a device that loses the last writes, seen only
+ * when they are made durable): the library's calls come here, the program's definition first */
+static int fail_fsync;
+int fsync(int fd)
+{
+    if (fail_fsync) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
+
+static char *slurp_line(const char *path, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(buf, (int)cap, f)) buf[0] = 0;
+        fclose(f);
+    }
+    return buf;
+}
 
 static char *at(const char *name)
 {
@@ -79,24 +104,40 @@ int main(void)
     int fd = open(name, O_RDWR);
     CHECK(cxr_tmpfile_same_file(&t, fd));
     close(fd);
-    /* commit: the content appears at the target, the temporary is gone */
+    /* commit: the content appears at the target, the temporary is gone; the file it replaced
+     * was private (0600) and so is the new one */
     put(at("out.h5"), "old");
+    REQUIRE(chmod(at("out.h5"), 0600) == 0);
     REQUIRE(write(t.fd, "new", 3) == 3);
     char tpath[600];
     snprintf(tpath, sizeof tpath, "%s", t.path);
     CHECK_OK(cxr_tmpfile_commit(&t));
     CHECK(!exists(tpath));
     char buf[8] = "";
-    FILE *f = fopen(at("out.h5"), "r");
-    REQUIRE(f && fgets(buf, sizeof buf, f));
-    fclose(f);
-    CHECK(strcmp(buf, "new") == 0);
+    CHECK(strcmp(slurp_line(at("out.h5"), buf, sizeof buf), "new") == 0);
+    CHECK(stat(at("out.h5"), &sb) == 0 && (sb.st_mode & 0777) == 0600);
     cxr_tmpfile_discard(&t); /* after a commit: frees only */
     CHECK(exists(at("out.h5")));
 
-    /* discard removes the temporary, the target is untouched */
+    /* a commit whose fsync fails is an I/O error and renames nothing: the old file stays */
+    CHECK_OK(cxr_tmpfile_create(&t, at("out.h5"), 0));
+    REQUIRE(write(t.fd, "lost", 4) == 4);
+    snprintf(tpath, sizeof tpath, "%s", t.path);
+    fail_fsync = 1;
+    CHECK(cxr_tmpfile_commit(&t) == CXR_E_IO);
+    fail_fsync = 0;
+    CHECK(strstr(cxr_last_error(), "fsync") != NULL);
+    CHECK(strcmp(slurp_line(at("out.h5"), buf, sizeof buf), "new") == 0);
+    cxr_tmpfile_discard(&t);
+    CHECK(!exists(tpath));
+
+    /* discard removes the temporary, the target is untouched; lock 1 holds an flock on it that
+     * another open file description cannot take (a sweeper in another pid namespace) */
     CHECK_OK(cxr_tmpfile_create(&t, at("out.h5"), 1));
     snprintf(tpath, sizeof tpath, "%s", t.path);
+    int other_fd = open(tpath, O_RDONLY);
+    CHECK(other_fd >= 0 && flock(other_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK);
+    close(other_fd);
     cxr_tmpfile_discard(&t);
     CHECK(!exists(tpath) && exists(at("out.h5")));
 
@@ -107,12 +148,14 @@ int main(void)
     const char *link = ".out.h5.cxr-tmp-2147483644-0123456789abcdef";
     const char *other = ".other.h5.cxr-tmp-2147483646-0123456789abcdef";
     const char *odd = ".out.h5.cxr-tmp-2147483646-0123456789abcdeX";
+    const char *longer = ".out.h5.cxr-tmp-2147483646-0123456789abcdef.keep"; /* a user's file */
     char live[128];
     snprintf(live, sizeof live, ".out.h5.cxr-tmp-%d-0123456789abcdef", (int)getppid());
     put(at(dead), "x");
     put(at(locked), "x");
     put(at(other), "x");
     put(at(odd), "x");
+    put(at(longer), "x");
     put(at(live), "x");
     put(at("victim"), "keep");
     REQUIRE(symlink(at("victim"), at(link)) == 0);
@@ -121,12 +164,12 @@ int main(void)
     CHECK(cxr_tmpfile_sweep(at("out.h5")) == 1);
     CHECK(!exists(at(dead)));
     CHECK(exists(at(locked)) && exists(at(link)) && exists(at(other)) && exists(at(odd)) &&
-          exists(at(live)) && exists(at("victim")));
+          exists(at(longer)) && exists(at(live)) && exists(at("victim")));
     close(lfd);                                        /* the lock goes with its owner: now stale */
     CHECK_OK(cxr_tmpfile_create(&t, at("out.h5"), 0)); /* creating sweeps */
     CHECK(!exists(at(locked)) && exists(at(link)));
     cxr_tmpfile_discard(&t);
-    CHECK(count_temps() == 4); /* link, other, odd, live */
+    CHECK(count_temps() == 5); /* link, other, odd, longer, live */
 
     /* a folder that cannot be written: CXR_E_IO naming the target, nothing created */
     CHECK(cxr_tmpfile_create(&t, "/proc/cxr-no/out.h5", 0) == CXR_E_IO);
