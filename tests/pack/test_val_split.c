@@ -187,6 +187,33 @@ int main(void)
         cxr_plan_free(&lp);
     }
 
+    /* the patient ids of specs/store.md: personN_... -> personN (digits required), IM-XXXX-...
+     * and NORMAL2-IM-XXXX-... through the digits after IM- (digits required), else the stem */
+    {
+        static const char *const cases[][2] = {
+            { "train/P/person1234_virus_2.jpeg", "person1234" },
+            { "person7_bacteria_1.jpeg", "person7" },
+            { "person_virus.jpeg", "person_virus" },       /* no digits: the stem */
+            { "person_bacteria.jpeg", "person_bacteria" }, /* (not one patient "person") */
+            { "person12.jpeg", "person12" },
+            { "IM-0115-0001.jpeg", "IM-0115" },
+            { "NORMAL2-IM-1427-0001.jpeg", "NORMAL2-IM-1427" },
+            { "IM--0001.jpeg", "IM--0001" }, /* no digits after IM-: the stem */
+            { "IM--0002.jpeg", "IM--0002" },
+            { "IM-0115.jpeg", "IM-0115" },
+            { "scan.v2.jpeg", "scan.v2" },
+            { ".jpeg", ".jpeg" },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            char id[256];
+            cxr_patient_id(id, sizeof id, cases[i][0]);
+            if (strcmp(id, cases[i][1]) != 0) {
+                fprintf(stderr, "patient of %s: '%s', want '%s'\n", cases[i][0], id, cases[i][1]);
+                cxr_test_failures++;
+            }
+        }
+    }
+
     /* a label outside the plan's classes is refused, naming the item */
     cxr_pack_plan pl;
     make_plan(&pl, 3, 20, 5, 7);

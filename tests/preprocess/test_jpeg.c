@@ -631,6 +631,14 @@ static void test_bad_inputs(cxr_decoder *d)
         expect_bad(d, &p, path, CXR_E_DECODE,
                    "progressive or multi-scan JPEG of 16384x16384: decoding it buffers 512 MiB "
                    "of coefficients, over the 256 MiB limit");
+        /* just over the limit: 16384 x 9000 buffers 2048 x 1125 blocks of 128 bytes */
+        pj.buf[s2 + 5] = 9000 >> 8, pj.buf[s2 + 6] = 9000 & 255;
+        snprintf(path, sizeof path, "%s/progressive_over.jpeg", tmpdir);
+        write_file(path, pj.buf, pj.len);
+        expect_bad(
+            d, &p, path, CXR_E_DECODE,
+            "progressive or multi-scan JPEG of 16384x9000: decoding it buffers more than 281 MiB");
+        pj.buf[s2 + 5] = 16384 >> 8, pj.buf[s2 + 6] = 0;
         /* nor does a marker after SOI that libjpeg steps over without a warning: TEM
          * (0xFF01, no length), and an APP1, a COM and a DNL of the bogus lengths 0 and 1,
          * which libjpeg skips past their length bytes */

@@ -17,18 +17,21 @@ static void test_rgb_to_gray(void)
      *   (10,20,30)    -> 2.99 + 11.74 + 3.42 = 18.15  -> 18
      *   (100,150,200) -> 29.9 + 88.05 + 22.8 = 140.75 -> 141
      *   (1,0,5)       -> 0.299 + 0.57 = 0.869         -> 1
-     *   (0,0,0)       -> 0 */
-    const uint8_t rgb[] = { 255, 0,  0,  0,   255, 0,   0, 0, 255, 255, 255, 255,
-                            10,  20, 30, 100, 150, 200, 1, 0, 5,   0,   0,   0 };
-    const uint8_t want[] = { 76, 150, 29, 255, 18, 141, 1, 0 };
-    uint8_t got[8];
-    cxr_rgb_to_gray(got, rgb, 8);
-    for (int i = 0; i < 8; i++) CHECK(got[i] == want[i]);
+     *   (0,0,0)       -> 0
+     *   (0,0,250)     -> 28.5 exactly: halves up      -> 29
+     *   (5,0,0)       -> 1.495                        -> 1 */
+    const uint8_t rgb[] = { 255, 0,   0,   0, 255, 0, 0, 0, 255, 255, 255, 255, 10, 20, 30,
+                            100, 150, 200, 1, 0,   5, 0, 0, 0,   0,   0,   250, 5,  0,  0 };
+    const uint8_t want[] = { 76, 150, 29, 255, 18, 141, 1, 0, 29, 1 };
+    enum { N = sizeof want };
+    uint8_t got[N];
+    cxr_rgb_to_gray(got, rgb, N);
+    for (int i = 0; i < N; i++) CHECK(got[i] == want[i]);
     /* in place (documented as allowed) gives the same */
     uint8_t buf[sizeof rgb];
     memcpy(buf, rgb, sizeof rgb);
-    cxr_rgb_to_gray(buf, buf, 8);
-    for (int i = 0; i < 8; i++) CHECK(buf[i] == want[i]);
+    cxr_rgb_to_gray(buf, buf, N);
+    for (int i = 0; i < N; i++) CHECK(buf[i] == want[i]);
 }
 
 static void check_box(int w, int h, double r, int x0, int y0, int cw, int ch)
@@ -52,6 +55,7 @@ static void test_crop_box(void)
     check_box(301, 200, 0.2, 50, 0, 200, 200); /* odd margin 101: x0 = 101/2 = 50 (floor) */
     check_box(200, 200, 0.01, 0, 0, 200, 200); /* square: nothing to crop */
     check_box(1000, 2900, 0.5, 0, 950, 1000, 1000); /* 0.345 -> |-0.655| > 0.5 */
+    check_box(300, 200, 0.5, 0, 0, 300, 200);       /* |0.5| exactly at the ratio: kept (> crops) */
 }
 
 static int close_all(const float *got, const double *want, int n, double tol, const char *what)
@@ -249,6 +253,17 @@ static void test_clahe(void)
     CHECK(fabs((c100 - c99) - 255.0 * 46 / 4079) < 1e-3);
     CHECK(fabs((u100 - u99) - 255.0 * 3688 / 4094) < 1e-3);
     CHECK(c255 == 255.0f);
+    /* where the remainder went: cdf(99) = 100 * (2 + 14) + the 34 bins 0, 3, ..., 99 = 1634
+     * (the remainder on bins 0..71 instead would give 1672) */
+    CHECK(fabs(c99 - 255.0 * (1634 - 17) / 4079) < 1e-3);
+
+    /* A limit below one count is one count (as OpenCV): a 2x2 tile of 10, 10, 10, 200 has
+     * limit 2 * 4 / 256 -> 1, so bin 10 keeps 1 and its excess 2 goes to bins 0 and 128 (step
+     * 256 / 2); cdf_min = hist(0) = 1, cdf(10) = 2: 10 maps to 255 (2 - 1) / 3 = 85 (with a
+     * limit of 0 every count would be spread, and 10 map to 0) */
+    float lo[4] = { 10, 10, 200, 10 };
+    cxr_clahe(lo, 2, 2, 1, 2.0);
+    CHECK(fabs(lo[0] - 85.0) < 1e-3 && fabs(lo[3] - 85.0) < 1e-3 && lo[2] == 255.0f);
 
     /* Both axes, 16x16 in 2x2 tiles of 8x8 (centers 3.5 and 11.5 on each axis). Tile (row,
      * col) holds base + (x % 8) with base 0 (0,0), 4 (0,1), 2 (1,0), 6 (1,1): 8 distinct values

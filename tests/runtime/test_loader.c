@@ -732,6 +732,53 @@ static void test_parts(int prefetch, int shuffle)
     cxr_store_close(s);
 }
 
+/* The shard order is a uniform shuffle (Fisher-Yates over splitmix64): over 2000 epochs each
+ * of the 5! orders of the 5 shards turns up, and each shard in each place about a fifth of the
+ * time (an off-by-one in the draw, Sattolo's algorithm, gives only the 4! cyclic orders, never
+ * a shard in its own place). Deterministic from the seed. Also: a negative epoch is refused. */
+static void test_shuffle_uniform(void)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 4;
+    o.shuffle = 1;
+    o.seed = 3;
+    o.window = 1;
+    o.prefetch = 0;
+    cxr_loader *l;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    enum { NS = 5, EPOCHS = 2000 };
+    REQUIRE(cxr_loader_n_shards(l) == NS);
+    static char seen[NS * NS * NS * NS * NS]; /* an order as a base-5 number */
+    int distinct = 0, place[NS][NS] = { { 0 } };
+    for (int e = 0; e < EPOCHS; e++) {
+        int64_t sh[NS];
+        CHECK_OK(cxr_loader_epoch_shards(l, e, sh));
+        int code = 0;
+        for (int k = 0; k < NS; k++) {
+            REQUIRE(sh[k] >= 0 && sh[k] < NS);
+            place[sh[k]][k]++;
+            code = code * NS + (int)sh[k];
+        }
+        distinct += !seen[code];
+        seen[code] = 1;
+    }
+    CHECK(distinct == 120);
+    int worst = 0;
+    for (int a = 0; a < NS; a++)
+        for (int k = 0; k < NS; k++) {
+            const int off = abs(place[a][k] - EPOCHS / NS);
+            worst = off > worst ? off : worst;
+        }
+    if (worst >= 100) fprintf(stderr, "shard order: a place is %d off its 400\n", worst);
+    CHECK(worst < 100);
+    CHECK(cxr_loader_begin_epoch(l, -1) == CXR_E_ARG);
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+}
+
 /* Mixup (cxr_loader.h, "Mixup"): the batches of a loader without it, mixed pairwise with the
  * documented weights to the bit; the partners' labels; the same bits with and without
  * prefetch, also at A = 0.02, whose draws fall below FLT_MIN (stored as 0), on a caller's
@@ -872,6 +919,7 @@ int main(void)
     test_parts(1, 1);
     test_parts(0, 1);
     test_parts(1, 0);
+    test_shuffle_uniform();
     test_mixup(0.4f);
     test_mixup(0.02f);
     test_mixup_denormal();
