@@ -89,6 +89,11 @@ cp "$WORK/a.h5" "$WORK/old.h5"
 h5dump -a /threshold "$WORK/old.h5" >/dev/null && "$EDIT" delattr "$WORK/old.h5" threshold
 expect_rc 0 "$BIN/cxr-eval" "$WORK/old.h5" "$WORK/s.h5" --split val --threads 2
 expect_err "threshold 0.5 (the default 0.5: the model holds no threshold chosen on val)"
+# ... one with a threshold other than 0.5 but no split named (made before threshold_split): its
+# own, said as the model's, not as a default
+"$EDIT" setattrf "$WORK/old.h5" threshold 0.3 || fail "cannot edit old.h5"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/old.h5" "$WORK/s.h5" --split val --threads 2
+expect_err "threshold 0.3 (stored in the model)"
 
 # --- resume: the run's definition comes from the checkpoint, bit-identical, contradictions refused
 expect_rc 0 $T --epochs 1 --log "$WORK/c.jsonl" --checkpoint "$WORK/c.h5"
@@ -183,7 +188,30 @@ expect_rc 0 $T $P --resume "$WORK/pr.h5" --no-checkpoint
 grep -q "early stopping after epoch $n: " "$WORK/err" && ! grep -q "pr.best.h5" "$WORK/err" \
     || fail "the stop names another run's model as the best: $(cat "$WORK/err")"
 rm -f "$WORK/o.h5" "$WORK/o.best.h5" "$WORK/pr.h5" "$WORK/pr.best.h5"
-# a larger patience continues it, as an uninterrupted run with that patience
+# a run whose patience runs out only after its last epoch trained them all: not "stopped"
+# (checkpoint and log), whatever its last epoch's value
+expect_rc 0 $T --select val_balanced_accuracy --patience 1 --epochs 2 --recipe study \
+    --log "$WORK/pe.jsonl" --checkpoint "$WORK/pe.h5"
+[ "$(attr "$WORK/pe.h5" epoch)" = 2 ] && [ -z "$(attr "$WORK/pe.h5" stopped)" ] \
+    || fail "a run that trained all its epochs says stopped='$(attr "$WORK/pe.h5" stopped)'"
+! grep -q '"stopped"' "$WORK/pe.jsonl" || fail "a run that trained all its epochs logged a stop"
+# an epoch whose val probabilities are not all finite chooses no threshold (the model keeps the
+# default 0.5, no split named)
+expect_rc 0 $T --epochs 1 --lr 10 --weight-decay 100 --select val_loss --checkpoint "$WORK/dv.h5"
+expect_err "no threshold is chosen from them"
+[ -z "$(attr "$WORK/dv.h5" threshold_split)" ] && [ "$(attr "$WORK/dv.h5" threshold)" = 0.5 ] \
+    || fail "a diverged epoch chose threshold $(attr "$WORK/dv.h5" threshold) on '$(attr "$WORK/dv.h5" threshold_split)'"
+# --select val_balanced_accuracy compares the balanced accuracy at the threshold chosen on val:
+# the best model's value is what cxr-eval --split val reports for it at its own threshold
+expect_rc 0 $T --select val_balanced_accuracy --epochs 3 --recipe study \
+    --log "$WORK/ba.jsonl" --checkpoint "$WORK/ba.h5"
+bv=$(attr "$WORK/ba.h5" best_value)
+"$BIN/cxr-eval" "$WORK/ba.best.h5" "$WORK/s.h5" --split val --threads 2 --json >"$WORK/ba.json" \
+    2>/dev/null || fail "cxr-eval of ba.best.h5"
+python3 -c 'import json,sys
+e = json.load(open(sys.argv[1])); b = float(sys.argv[2])
+assert abs(e["balanced_accuracy"] - b) < 1e-5, (e["balanced_accuracy"], b)  # h5dump: 6 digits' "$WORK/ba.json" "$bv" \
+    || fail "best_value $bv is not the best model's val balanced accuracy at its threshold"
 expect_rc 0 $T $P --patience 100 --log "$WORK/q.jsonl" --no-checkpoint
 expect_rc 0 $T $P --patience 100 --resume "$WORK/p.h5" --no-checkpoint --log "$WORK/p.jsonl"
 [ "$(epoch_losses "$WORK/q.jsonl")" = "$(epoch_losses "$WORK/p.jsonl")" ] || fail "stopped + resumed differs from uninterrupted"

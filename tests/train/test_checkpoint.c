@@ -408,10 +408,31 @@ int main(void)
             CHECK(cxr_model_get_step(e) == 0); /* untouched */
             cxr_model_destroy(e);
         }
-        const char *attrs[3] = { "lr", "beta2", "threshold" };
-        const double vals[3] = { NAN, 1.0, 2.0 };
-        for (int k = 0; k < 3; k++) {
-            snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
+        /* each attribute out of its range, one at a time (each is checked by its own line) */
+        const char *attrs[] = {
+            "lr",           "beta2",    "threshold",     "beta1",      "eps",
+            "weight_decay", "lr_gamma", "warmup_steps",  "best_epoch", "average_from",
+            "max_steps",    "batch",    "shuffle_window"
+        };
+        const double vals[] = { NAN,  1.0,  2.0,  1.5,  0.0,      -1.0,   2.0,
+                                -5.0, 99.0, -1.0, -1.0, 100000.0, -1000.0 };
+        enum { N_ATTRS = sizeof attrs / sizeof *attrs };
+        _Static_assert(N_ATTRS == sizeof vals / sizeof *vals, "one value per attribute");
+        /* on a file with the run's definition (the attributes from warmup_steps on) */
+        cxr_checkpoint_meta rm = meta;
+        rm.has_run = 1;
+        snprintf(rm.recipe, sizeof rm.recipe, "standard");
+        snprintf(rm.schedule, sizeof rm.schedule, "cosine");
+        snprintf(rm.select, sizeof rm.select, "val_auc");
+        rm.lr_gamma = 0.1;
+        CHECK_OK(cxr_checkpoint_save(bad, a, &rm));
+        CHECK_OK(cxr_checkpoint_read_meta(bad, &got));
+        cxr_checkpoint_meta_free(&got);
+        char run_path[160];
+        snprintf(run_path, sizeof run_path, "%s.run.h5", path);
+        REQUIRE(rename(bad, run_path) == 0);
+        for (int k = 0; k < N_ATTRS; k++) {
+            snprintf(cmd, sizeof cmd, "cp %s %s", run_path, bad);
             REQUIRE(system(cmd) == 0);
             set_f64_attr(bad, attrs[k], vals[k]);
             CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
@@ -648,5 +669,8 @@ int main(void)
     cxr_backend_destroy(be);
     unlink(path);
     unlink(bad);
+    char run_path[160];
+    snprintf(run_path, sizeof run_path, "%s.run.h5", path);
+    unlink(run_path);
     TEST_END();
 }

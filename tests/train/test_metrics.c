@@ -226,6 +226,75 @@ static void test_reserve(void)
     cxr_metrics_destroy(m);
 }
 
+/* Edges no test held (a mutation hunt): ">= threshold" at a score equal to it, 0.5 at the low
+ * end of the best interval, equal distances from 0.5, the cut above every score, a class never
+ * predicted, -log's clamp and the weights in the loss's denominator, NaN scores, argmax ties,
+ * a split of one class. */
+static void test_edges(void)
+{
+    double bal;
+    /* .9(1) .5(0) .2(0): the best cut is between .9 and .5; 0.5 would call the .5 positive */
+    const float a[3] = { .9f, .5f, .2f };
+    const int32_t ya[3] = { 1, 0, 0 };
+    CHECK_CLOSE(best_t(a, ya, 3, &bal), 0.5 * ((double).9f + (double).5f), 1e-12, 0);
+    CHECK_CLOSE(bal, 1.0, 1e-12, 0);
+    /* .75(1) .625(0) .375(1) .25(0): the cuts after .75 and after .375 tie at .75, their
+     * candidates .6875 and .3125 equally far from 0.5: the higher */
+    const float b[4] = { .75f, .625f, .375f, .25f };
+    const int32_t yb[4] = { 1, 0, 1, 0 };
+    CHECK(best_t(b, yb, 4, &bal) == 0.6875);
+    /* .5625(0) .125(1): the best cut is above every score: just above the highest, so that
+     * ">=" calls nothing positive (the score itself would call the .5625 positive) */
+    const float c[2] = { .5625f, .125f };
+    const int32_t yc[2] = { 0, 1 };
+    CHECK(best_t(c, yc, 2, &bal) == nextafter((double).5625f, INFINITY));
+    CHECK_CLOSE(bal, 0.5, 1e-12, 0);
+
+    /* a score equal to the threshold is positive; at threshold 1 nothing is, and the F1 of a
+     * class never predicted is 0, not 0/0 */
+    const float p[4] = { .75f, .25f, .25f, .75f }; /* p1 = .25 (label 1), .75 (label 0) */
+    const int32_t y[2] = { 1, 0 };
+    cxr_metrics *m;
+    cxr_metrics_report r;
+    CHECK_OK(cxr_metrics_create(&m, 2));
+    CHECK_OK(cxr_metrics_add(m, p, y, 2));
+    CHECK_OK(cxr_metrics_compute(m, 0.25, &r));
+    CHECK(r.confusion[3] == 1 && r.confusion[1] == 1); /* both called positive */
+    cxr_metrics_report_free(&r);
+    CHECK_OK(cxr_metrics_compute(m, 1.0, &r));
+    CHECK(r.confusion[1] == 0 && r.confusion[3] == 0);
+    CHECK(r.pos_f1 == 0.0 && isfinite(r.macro_f1));
+    cxr_metrics_report_free(&r);
+    cxr_metrics_destroy(m);
+    CHECK(cxr_predicted_class(p + 2, 2, 0.25) == 1 && cxr_predicted_class(p, 2, 0.25) == 1);
+    /* argmax ties go to the first class */
+    const float t3[3] = { .2f, .4f, .4f };
+    CHECK(cxr_predicted_class(t3, 3, 0.5) == 1);
+
+    /* -log(max(p, 1e-30)) weighted by w[label]; the denominator sums the weights */
+    const float q[4] = { 0.0f, 1.0f, .75f, .25f };
+    const int32_t yq[2] = { 0, 1 };
+    const float cw[2] = { 2.0f, 0.5f };
+    double num = 0, den = 0;
+    cxr_metrics_weighted_ce(q, yq, cw, 2, 2, &num, &den);
+    CHECK_CLOSE(num, 2.0 * -log(1e-30) + 0.5 * -log(0.25), 1e-9, 0);
+    CHECK(den == 2.5);
+
+    /* a NaN score ranks below every other: the positive NaN loses its pair with .3 */
+    const float sn[3] = { NAN, .8f, .3f };
+    const uint8_t pn[3] = { 1, 1, 0 };
+    CHECK_CLOSE(cxr_roc_auc(sn, pn, 3), 0.5, 1e-12, 0);
+
+    /* one class only: no threshold to choose */
+    const int32_t y0[2] = { 0, 0 };
+    CHECK_OK(cxr_metrics_create(&m, 2));
+    CHECK_OK(cxr_metrics_add(m, p, y0, 2));
+    double t = -1;
+    CHECK(cxr_metrics_best_threshold(m, &t, &bal) == CXR_E_ARG);
+    CHECK(strstr(cxr_last_error(), "need both classes") != NULL);
+    cxr_metrics_destroy(m);
+}
+
 int main(void)
 {
     test_reserve();
@@ -234,5 +303,6 @@ int main(void)
     test_three();
     test_auc_ties();
     test_threshold_ties();
+    test_edges();
     TEST_END();
 }
