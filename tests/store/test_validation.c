@@ -146,8 +146,41 @@ typedef enum {
     V_WEIGHTS_LONG,
     V_INDEX_LONG,
     V_LABEL_NEG,
-    V_ZSTD_LEVEL
+    V_ZSTD_LEVEL,
+    V_CHUNK_MASK,
+    V_CHUNK_UNALIGNED
 } variant;
+
+/* Rewrite /val's chunk 0 through HDF5 with `mask` (filters skipped) and `extra` bytes more (a
+ * new place in the file: this file access has no alignment; HDF5 1.10 keeps the old mask of a
+ * chunk rewritten in place), and point /val/shard_index's entry at HDF5's new record of it, so
+ * that only the check under test can tell. */
+static void rewrite_chunk0(hid_t f, unsigned mask, size_t extra)
+{
+    hid_t d = H5Dopen2(f, "/val/images", H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    hsize_t off[3] = { 0, 0, 0 }, size = 0;
+    REQUIRE(H5Dget_chunk_storage_size(d, off, &size) >= 0 && size > 0);
+    uint8_t *buf = calloc(1, (size_t)size + extra);
+    uint32_t filters = 0;
+    REQUIRE(buf && H5Dread_chunk(d, H5P_DEFAULT, off, &filters, buf) >= 0 && filters == 0);
+    REQUIRE(H5Dwrite_chunk(d, H5P_DEFAULT, mask, off, (size_t)size + extra, buf) >= 0);
+    unsigned got_mask = 0;
+    haddr_t addr = HADDR_UNDEF;
+    hsize_t got_size = 0;
+    REQUIRE(H5Dget_chunk_info_by_coord(d, off, &got_mask, &addr, &got_size) >= 0);
+    REQUIRE(got_mask == mask && got_size == size + extra);
+    H5Dclose(d);
+    free(buf);
+    hid_t x = H5Dopen2(f, "/val/shard_index", H5P_DEFAULT);
+    REQUIRE(x >= 0);
+    uint64_t ix[2];
+    REQUIRE(H5Dread(x, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ix) >= 0);
+    ix[0] = (uint64_t)addr, ix[1] = (uint64_t)got_size;
+    REQUIRE(H5Dwrite(x, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ix) >= 0);
+    H5Dclose(x);
+    if (!mask) REQUIRE(addr % 4096 != 0); /* else this damage shows nothing */
+}
 
 /* Recreate dataset ds one row longer (its last row repeated), chunked and checksummed as the
  * writer's are: a length the reader must check before it reads into arrays of its own size
@@ -367,6 +400,8 @@ static void damage(hid_t f, variant v)
     case V_INDEX_LONG: append_row(f, "/train/shard_index"); break;
     case V_LABEL_NEG: negative_label(f); break;
     case V_ZSTD_LEVEL: set_int_attr(f, "zstd_level", 99); break;
+    case V_CHUNK_MASK: rewrite_chunk0(f, 1, 8); break;
+    case V_CHUNK_UNALIGNED: rewrite_chunk0(f, 0, 1); break;
     }
 }
 
@@ -492,6 +527,12 @@ int main(int argc, char **argv)
            "'/train/shard_index' is [4, 2], expected [3, 2]");
     expect(good, V_LABEL_NEG, "labelneg", CXR_E_MISMATCH,
            "label -1 of image 0 in '/train/labels' out of range [0, 4)");
+    /* a chunk HDF5 records as written with its zstd filter skipped (raw shuffled floats), one
+     * at an offset the mapped reader's pages do not start at */
+    expect(good, V_CHUNK_MASK, "chunkmask", CXR_E_FORMAT,
+           "'/val/shard_index' chunk 0: chunk written with filters skipped");
+    expect(good, V_CHUNK_UNALIGNED, "chunkunaligned", CXR_E_FORMAT,
+           "'/val/shard_index' chunk 0: offset not 4096-aligned");
     expect(good, V_ZSTD_LEVEL, "zstdlevel", CXR_E_FORMAT,
            "attribute 'zstd_level' is 99, outside zstd's levels [");
 
