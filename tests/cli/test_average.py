@@ -169,6 +169,10 @@ try:
     r = run("cxr-train", store, *T, "--epochs", "1", "--average-from", "5", "--no-checkpoint")
     if b"weight averaging from epoch 5 is after the run's last epoch (1)" not in r.stderr:
         fail(f"no warning for an average that never starts: {r.stderr!r}")
+    # ... but one that starts at the last epoch is not (it averages that one epoch)
+    r = run("cxr-train", store, *T, "--epochs", "1", "--average-from", "1", "--no-checkpoint")
+    if b"is after the run's last epoch" in r.stderr:
+        fail(f"averaging from the last epoch said to never start: {r.stderr!r}")
 finally:
     shutil.rmtree(W, ignore_errors=True)
 finish()

@@ -154,6 +154,8 @@ expect_err "step decay: every 2 steps after a warmup of 2, not within the run's 
 # whose --epochs reshapes a cosine schedule
 expect_rc 0 $T --epochs 3 --recipe cosine --no-checkpoint
 expect_err "warmup: 100 steps, longer than the run's 6: the rate reaches 0.06 of --lr at most"
+expect_rc 0 $T --epochs 3 --recipe cosine --warmup-steps 6 --no-checkpoint # as long: not said
+grep -q "longer than the run" "$WORK/err" && fail "a warmup as long as the run said longer: $(cat "$WORK/err")"
 expect_rc 0 $T --epochs 1 --recipe cosine --warmup-steps 0 --checkpoint "$WORK/cos.h5"
 expect_rc 0 $T --epochs 2 --resume "$WORK/cos.h5" --no-checkpoint
 expect_err "resume: the cosine schedule now spans 2 epochs, not the 1 $WORK/cos.h5 was started with"
