@@ -1453,8 +1453,12 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
              "evaluated, selected and saved (/average in the checkpoints: the model cxr-eval, "
              "cxr-predict and cxr-export read)",
              r.rc.average_from);
-    /* a resume with nothing to train (said above) appends no run line: the log holds runs */
-    if (o->io.log_path && r.rc.start_epoch < r.rc.epochs) CXR_TRY(log_run(&r, be));
+    /* a resume with nothing to train (its epochs done, said above, or its patience run out and
+     * recorded) appends no run line: the log holds runs (a stop recorded now, below, is one) */
+    const int e0 = r.rc.start_epoch;
+    const int trains = e0 < r.rc.epochs && (!patience_ran_out(&r.rc, e0) ||
+                                            (e0 > 0 && r.rc.ck_stopped_patience != r.rc.patience));
+    if (o->io.log_path && trains) CXR_TRY(log_run(&r, be));
     if (!r.eval_split) note(o, "%s has no image in /val or /test: no evaluation", o->io.store_path);
     for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) {
         if (patience_ran_out(&r.rc, e)) {
