@@ -6,6 +6,7 @@
  * round(fraction * its train images); a chosen patient moves with all its images. The oracle
  * below is that sentence, O(classes x patients log patients); the library must choose the same
  * items in the same order on plans with 2 to 2000 classes and patients spanning classes. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,5 +222,14 @@ int main(void)
     CHECK(cxr_plan_split_val_by_patient(&pl, 0.1) == CXR_E_ARG);
     CHECK(strstr(cxr_last_error(), pl.splits[0].items[4].rel) != NULL);
     cxr_plan_free(&pl);
+    /* a fraction outside (0, 1) is refused and leaves the plan as it was */
+    const double bad_f[] = { 0.0, 1.0, -0.1, 1.5, NAN };
+    for (size_t k = 0; k < sizeof bad_f / sizeof *bad_f; k++) {
+        make_plan(&pl, 3, 20, 5, 7);
+        CHECK(cxr_plan_split_val_by_patient(&pl, bad_f[k]) == CXR_E_ARG);
+        CHECK(strstr(cxr_last_error(), "must be in (0, 1)") != NULL);
+        CHECK(pl.n_splits == 1);
+        cxr_plan_free(&pl);
+    }
     TEST_END();
 }

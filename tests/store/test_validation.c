@@ -148,7 +148,8 @@ typedef enum {
     V_LABEL_NEG,
     V_ZSTD_LEVEL,
     V_CHUNK_MASK,
-    V_CHUNK_UNALIGNED
+    V_CHUNK_UNALIGNED,
+    V_SHARD_SIZE
 } variant;
 
 /* Rewrite /val's chunk 0 through HDF5 with `mask` (filters skipped) and `extra` bytes more (a
@@ -402,6 +403,7 @@ static void damage(hid_t f, variant v)
     case V_ZSTD_LEVEL: set_int_attr(f, "zstd_level", 99); break;
     case V_CHUNK_MASK: rewrite_chunk0(f, 1, 8); break;
     case V_CHUNK_UNALIGNED: rewrite_chunk0(f, 0, 1); break;
+    case V_SHARD_SIZE: set_int_attr(f, "shard_size", (1 << 24) + 1); break;
     }
 }
 
@@ -533,6 +535,8 @@ int main(int argc, char **argv)
            "'/val/shard_index' chunk 0: chunk written with filters skipped");
     expect(good, V_CHUNK_UNALIGNED, "chunkunaligned", CXR_E_FORMAT,
            "'/val/shard_index' chunk 0: offset not 4096-aligned");
+    expect(good, V_SHARD_SIZE, "shardsize", CXR_E_FORMAT,
+           "attribute 'shard_size' is 16777217, outside [1, 16777216]");
     expect(good, V_ZSTD_LEVEL, "zstdlevel", CXR_E_FORMAT,
            "attribute 'zstd_level' is 99, outside zstd's levels [");
 
