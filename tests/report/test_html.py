@@ -106,6 +106,65 @@ def report(tool, out, args):
     return html, p
 
 
+EPOCH = {"type": "epoch", "epoch": 1, "train_loss": 0.5, "eval_acc": 0.8, "auc": 0.9,
+         "confusion": [[5, 1], [2, 6]], "roc": [[0, 0], [0.2, 0.7], [1, 1]]}
+
+
+def write_log(path, lines, end="\n"):
+    with open(path, "w", newline="") as f:
+        for l in lines:
+            f.write((l if isinstance(l, str) else json.dumps(l)) + end)
+
+
+def hostile_and_odd(tool, work):
+    """Text from a log is escaped wherever it lands (the recipe, the GPU note); a log edited on
+    Windows (CRLF) or with a tab after an object reads as it is; a line whose epoch is not an
+    integer is skipped, not taken for an epoch; two logs of the same name are told apart; a run
+    without non-finite probabilities gets no note about them."""
+    def page(name, lines, end="\n", extra=()):
+        log = os.path.join(work, name + ".jsonl")
+        write_log(log, lines, end)
+        html, pg = report(tool, os.path.join(work, name + ".html"), [log] + list(extra))
+        return html, pg
+
+    run = {"type": "run", "device": "cpu", "classes": ["NORMAL", "PNEUMONIA"],
+           "recipe": {"note": "<script>alert(1)</script>"}}
+    ep = dict(EPOCH, monitor={"samples": 2, "cpu_util_mean": 90.0, "cpu_util_max": 99.0,
+                              "rss_mb_mean": 100.0, "rss_mb_max": 110.0,
+                              "gpu": "not available: <img src=x onerror=alert(1)>"})
+    html, _ = page("hostile", [run, ep])
+    check("<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html,
+          "the recipe's text is not escaped")
+    check("<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html,
+          "the GPU note is not escaped")
+    check("non-finite" not in html, "a note about non-finite probabilities no run had")
+
+    two = dict(EPOCH, epoch=2, train_loss=0.4)
+    for name, end in (("crlf", "\r\n"), ("tab", "\t\n")):
+        html, pg = page(name, [run, EPOCH, two], end)
+        check("malformed" not in html, "%s: lines skipped: a log ending lines with %r" % (name, end))
+        check(len(pg.svgs.get("chart-loss", {"polylines": [{"pts": []}]})["polylines"][0]["pts"])
+              == 2, "%s: the loss curve lacks its 2 epochs" % name)
+
+    half = dict(EPOCH, epoch=1.5, train_loss=9.0)
+    html, pg = page("half", [run, EPOCH, half])
+    check("1 malformed line(s) skipped" in html, "an epoch of 1.5 was not skipped")
+    check("9.0000" not in html and "0.5000" in html, "an epoch of 1.5 replaced epoch 1")
+
+    for d in ("a", "b"):
+        os.makedirs(os.path.join(work, d), exist_ok=True)
+        write_log(os.path.join(work, d, "run.jsonl"), [run, EPOCH])
+    r = subprocess.run([tool, os.path.join(work, "a", "run.jsonl"),
+                        os.path.join(work, "b", "run.jsonl"), "-o",
+                        os.path.join(work, "same.html")], capture_output=True, text=True)
+    pg = Page()
+    pg.feed(open(os.path.join(work, "same.html"), encoding="utf-8").read() if r.returncode == 0
+            else "")
+    legend = pg.svgs.get("chart-loss", {"legend": []})["legend"]
+    check(len(legend) == 2 and len(set(legend)) == 2 and all("/run.jsonl" in t for t in legend),
+          "two logs named run.jsonl are not told apart: legend %r" % legend)
+
+
 def main():
     tool, fx, work = sys.argv[1:4]
     names = ["cpu2_3ep.jsonl", "gpu2_bench.jsonl", "k3_3ep.jsonl"]
@@ -229,6 +288,8 @@ def main():
         check("%d classes: the %d x %d matrix is drawn up to 64 classes" % (k, k, k) in htmlk,
               "k=%d: no note in place of the matrix" % k)
         check(not any(t.startswith("confusion-") for t in pk.tables), "k=%d: a matrix drawn" % k)
+
+    hostile_and_odd(tool, work)
 
     if failures:
         print("%d check(s) failed" % len(failures), file=sys.stderr)
