@@ -579,7 +579,9 @@ int main(void)
     /* ONNX; metadata of another model is refused, nothing written */
     got.n_classes++;
     CHECK(cxr_onnx_write(ox, mw, &got) == CXR_E_ARG);
-    got.n_classes--;
+    got.n_classes -= 2; /* fewer class names than the model's outputs, too */
+    CHECK(cxr_onnx_write(ox, mw, &got) == CXR_E_ARG);
+    got.n_classes++;
     got.pp.size *= 2;
     CHECK(cxr_onnx_write(ox, mw, &got) == CXR_E_MISMATCH);
     got.pp.size /= 2;
@@ -645,6 +647,25 @@ int main(void)
     CHECK(strstr(o.preprocessing, "\"normalize\":\"minmax\"") &&
           strstr(o.preprocessing, "\"image_size\":16") &&
           strstr(o.preprocessing, "\"equalize\":true,\"equalization\":\"global\""));
+    CHECK(strstr(o.preprocessing, "\"crop_ratio\":") && strstr(o.preprocessing, "\"max_side\":"));
+    /* a CLAHE model: its clip limit, and no boolean "equalize" (a reader of 0.1 exports must
+     * fail on it, not equalize globally); a threshold that needs 17 digits keeps them all */
+    {
+        cxr_checkpoint_meta cm = got;
+        cm.pp.equalize = CXR_EQUALIZE_CLAHE;
+        cm.pp.clahe_clip = 2.5;
+        cm.threshold = 0.1 + 0.2;
+        CHECK_OK(cxr_onnx_write(ox, mw, &cm));
+        size_t len2;
+        uint8_t *buf2 = slurp(ox, &len2);
+        onnx o2;
+        REQUIRE(parse(buf2, len2, &o2));
+        CHECK(!strcmp(o2.threshold, "0.30000000000000004"));
+        CHECK(strstr(o2.preprocessing, "\"equalization\":\"clahe\",\"clahe_clip\":2.5") &&
+              !strstr(o2.preprocessing, "\"equalize\""));
+        free(buf2);
+        CHECK_OK(cxr_onnx_write(ox, mw, &got)); /* the file the checks below read */
+    }
     /* initializers: the parameters, byte for byte, in the model's layouts */
     CHECK(o.n_inits == CXR_MODEL_N_TENSORS);
     for (int t = 0; t < CXR_MODEL_N_TENSORS; t++) {
