@@ -257,6 +257,7 @@ for p in (os.fsencode(store), pathlib.Path(store)):
 # misuse raises instead of crashing the interpreter or wrapping silently
 for args, kw, exc in (((store, None), {}, TypeError),            # a NULL split crashed in C
                       ((store, "train"), {"batch": 2**32 + 1}, ValueError),  # wrapped to 1
+                      ((store, "train"), {"batch": True}, TypeError),  # a bool is no count
                       ((store, "train"), {"seed": -1}, ValueError)):
     try:
         cxr.Loader(*args, **kw)
@@ -270,6 +271,16 @@ with cxr.Store(store) as st:
             check(False, f"read_image({i!r}) raises {exc.__name__}")
         except exc:
             pass
+# augment_image takes an (S, S) image: a (4, 8) one would be read as 4x4 or 8x8 in C
+for shape in ((4, 8), (16,), (2, 4, 4)):
+    try:
+        cxr.augment_image(np.zeros(shape, np.float32), "default", 1, 0, 0)
+        check(False, f"augment_image of shape {shape} raises ValueError")
+    except ValueError as e:
+        check("want an (S, S) image" in str(e), f"augment_image {shape}: {e}")
+# a CxrError's status is the last bracketed word (a path may hold brackets of its own)
+check(cxr.CxrError("/data/[io] runs/s.h5: shard 3 [checksum]").status == "checksum",
+      "CxrError.status is the message's last [status]")
 with cxr.Loader(store, "train", batch=4) as ld:
     try:
         ld.epoch_order(2**40)  # ctypes made it epoch 0
