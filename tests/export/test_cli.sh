@@ -57,6 +57,8 @@ cmp -s "$WORK/w32.h5" "$WORK/w32b.h5" || fail "a refused resume changed the weig
 
 # usage and bad inputs
 expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5"                        # no -o
+expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" "$WORK/ck.h5" -o "$WORK/two.onnx" # one model
+[ ! -e "$WORK/two.onnx" ] || fail "two models given: an export was written"
 expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" --bf16 -o "$WORK/x.onnx"
 expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/ck.h5"       # the input itself
 expect_err "ck.h5"
