@@ -151,6 +151,20 @@ def hostile_and_odd(tool, work):
     check("1 malformed line(s) skipped" in html, "an epoch of 1.5 was not skipped")
     check("9.0000" not in html and "0.5000" in html, "an epoch of 1.5 replaced epoch 1")
 
+    # lines out of range or of the wrong shape are skipped and counted, each on its own
+    bad_lines = {
+        "confusion_negative": dict(EPOCH, epoch=2, confusion=[[-1, 2], [3, 4]]),
+        "confusion_empty": dict(EPOCH, epoch=2, confusion=[]),
+        "epoch_negative": dict(EPOCH, epoch=-1),
+        "nonfinite_negative": dict(EPOCH, epoch=2, eval_nonfinite=-3),
+        "roc_point_of_3": dict(EPOCH, epoch=2, roc=[[0, 0, 7], [1, 1]]),
+        "step_0": {"type": "step", "step": 0, "epoch": 1, "loss": 0.5},
+        "recipe_text": dict(run, recipe="lr=1"),
+    }
+    for name, line in bad_lines.items():
+        html, _ = page("bad_" + name, [run, EPOCH, line])
+        check("1 malformed line(s) skipped" in html, "%s: not skipped" % name)
+
     for d in ("a", "b"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
         write_log(os.path.join(work, d, "run.jsonl"), [run, EPOCH])
