@@ -151,6 +151,20 @@ def hostile_and_odd(tool, work):
     check("1 malformed line(s) skipped" in html, "an epoch of 1.5 was not skipped")
     check("9.0000" not in html and "0.5000" in html, "an epoch of 1.5 replaced epoch 1")
 
+    # what an epoch's figures say: averaged weights, the share of time waiting for data;
+    # a run never resumed says nothing of resumes; a DEL byte in a name shows as U+FFFD
+    run_del = dict(run, device="cpu\u007fX")
+    html, _ = page("figures", [run_del, dict(EPOCH, averaged=1, data_wait_frac=0.02)])
+    check("1 (mean of 1 epochs)" in html, "an epoch of averaged weights does not say so")
+    check("2.0%" in html, "data_wait_frac 0.02 is not shown as 2.0%")
+    check("resumed" not in html, "a run never resumed says it was")
+    check("\x7f" not in html and "cpu&#xFFFD;X" in html, "a DEL byte reached the page")
+    # a run line that is skipped changes nothing of the run its valid line described
+    html, _ = page("badrun", [dict(run, tool="good"), EPOCH,
+                              dict(run, tool="EVIL", device=5)])
+    check("1 malformed line(s) skipped" in html and "EVIL" not in html and "good" in html,
+          "a skipped run line changed the run")
+
     # lines out of range or of the wrong shape are skipped and counted, each on its own
     bad_lines = {
         "confusion_negative": dict(EPOCH, epoch=2, confusion=[[-1, 2], [3, 4]]),
