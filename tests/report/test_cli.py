@@ -18,6 +18,7 @@ usage: test_cli.py CXR_REPORT FIXTURE_DIR WORK_DIR
 """
 import os
 import re
+import shutil
 import resource
 import subprocess
 import sys
@@ -69,6 +70,14 @@ def main():
     check(r.returncode == 2, "missing -o: exit %d, want 2" % r.returncode)
     r = run(tool, [os.path.join(fx, "cpu2_3ep.jsonl"), "-o", os.path.join(work, "nodir", "x.html")])
     check(r.returncode == 4, "unwritable output: exit %d, want 4" % r.returncode)
+    # --runs switches back from --samples; a log named "-" is a file, not an option
+    cpu2, gsam = os.path.join(fx, "cpu2_3ep.jsonl"), os.path.join(fx, "samples_gpu.jsonl")
+    r = run(tool, ["--samples", gsam, "--runs", cpu2, "-o", os.path.join(work, "runs.html")])
+    check(r.returncode == 0 and "1 run(s)" in r.stdout + r.stderr,
+          "--samples S --runs R: exit %d %r" % (r.returncode, r.stderr))
+    shutil.copy(cpu2, os.path.join(work, "-"))
+    r = subprocess.run([tool, "-", "-o", "dash.html"], capture_output=True, text=True, cwd=work)
+    check(r.returncode == 0, "a log named '-': exit %d %r" % (r.returncode, r.stderr))
     # values valid in JSON that a double cannot step between (far from 0, close together), and a
     # sample time too large for a double: a report in a second, not an endless tick loop
     near = os.path.join(work, "near.jsonl")
