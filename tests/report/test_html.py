@@ -165,6 +165,27 @@ def hostile_and_odd(tool, work):
     check("1 malformed line(s) skipped" in html and "EVIL" not in html and "good" in html,
           "a skipped run line changed the run")
 
+    # a step logged twice (a resume replays its epoch's steps) keeps its last loss: the curve
+    # falls from step 1's 1.0 to step 2's 0.7 (SVG y grows downward), not up to the first 5.0
+    st = lambda k, loss: {"type": "step", "step": k, "epoch": 1, "loss": loss}
+    _, pg = page("steps", [run, st(1, 1.0), st(2, 5.0), st(2, 0.7), EPOCH])
+    pts = pg.svgs.get("chart-step-loss", {"polylines": [{"pts": []}]})["polylines"][0]["pts"]
+    check(len(pts) == 2 and pts[1][1] > pts[0][1], "a repeated step kept its first loss: %s" % pts)
+    # a GPU that reports memory alone is reported: its memory chart, no "not available"
+    gm = dict(EPOCH, monitor={"samples": 2, "cpu_util_mean": 90.0, "cpu_util_max": 99.0,
+                              "rss_mb_mean": 100.0, "rss_mb_max": 110.0,
+                              "gpu_mem_mb_mean": 500.0, "gpu_mem_mb_max": 600.0})
+    _, pg = page("gpumem", [run, gm])
+    check("chart-gpumem" in pg.svgs and not any("GPU not available" in n for n in pg.na_notes),
+          "a GPU reporting memory alone was taken for none")
+    # 64 classes: the matrix is still drawn cell by cell (from 65 a note stands in for it)
+    k = 64
+    _, pg = page("k64", [dict(run, classes=["c%d" % i for i in range(k)]),
+                         dict(EPOCH, confusion=[[int(i == j) for j in range(k)] for i in range(k)],
+                              roc=None)])
+    check(any(t.startswith("confusion-") and pg.tables[t].get("k") == k for t in pg.tables),
+          "64 classes: no matrix drawn")
+
     # lines out of range or of the wrong shape are skipped and counted, each on its own
     bad_lines = {
         "confusion_negative": dict(EPOCH, epoch=2, confusion=[[-1, 2], [3, 4]]),
