@@ -326,6 +326,12 @@ static void test_determinism(cxr_backend *be)
     CHECK(a[0] != a[1]);
 }
 
+static void set_classes_1(cxr_model_config *c) { c->n_classes = 1; }
+static void set_alpha_0(cxr_model_config *c) { c->alpha = 0.0f; }
+static void set_alpha_1(cxr_model_config *c) { c->alpha = 1.0f; }
+static void set_batch_65537(cxr_model_config *c) { c->batch_capacity = 65537; }
+static void set_channels_4097(cxr_model_config *c) { c->channels[3] = 4097; }
+
 static void test_api(cxr_backend *be)
 {
     cxr_model_config c;
@@ -374,8 +380,44 @@ static void test_api(cxr_backend *be)
     CHECK_OK(cxr_model_forward(m, x, 2, 1));
     CHECK(cxr_model_loss_backward(m, bad, NULL, 2, NULL) == CXR_E_MISMATCH);
     CHECK(strstr(cxr_last_error(), "label 2") != NULL);
+    /* a backward of another n than the last forward's; a class weight of 0 is allowed (a class
+     * absent from train), a negative one is not; smoothing must stay below 1 */
+    int32_t good[2] = { 0, 1 };
+    CHECK(cxr_model_loss_backward(m, good, NULL, 1, NULL) == CXR_E_ARG);
+    const float cw0[2] = { 0.0f, 1.0f }, cwn[2] = { -1.0f, 1.0f };
+    CHECK_OK(cxr_model_loss_backward(m, good, cw0, 2, NULL));
+    CHECK_OK(cxr_model_forward(m, x, 2, 1));
+    CHECK(cxr_model_loss_backward(m, good, cwn, 2, NULL) == CXR_E_ARG);
+    CHECK(cxr_model_set_label_smoothing(m, 1.0f) == CXR_E_ARG);
+    CHECK_OK(cxr_model_set_label_smoothing(m, 0.5f));
     free(p), free(q);
     cxr_model_destroy(m);
+    /* an inference-only model cannot train */
+    CHECK_OK(cxr_model_create_inference(&m, &c, be));
+    CHECK_OK(cxr_model_forward(m, x, 2, 0));
+    CHECK(cxr_model_loss_backward(m, good, NULL, 2, NULL) == CXR_E_ARG);
+    cxr_model_destroy(m);
+    /* the configuration's bounds, each on its own */
+    struct {
+        const char *what;
+        void (*set)(cxr_model_config *);
+        int ok;
+    } bounds[] = {
+        { "1 class", set_classes_1, 0 },
+        { "alpha 0", set_alpha_0, 0 },
+        { "alpha 1", set_alpha_1, 1 },
+        { "batch 65537", set_batch_65537, 0 },
+        { "4097 channels", set_channels_4097, 0 },
+    };
+    for (size_t i = 0; i < sizeof bounds / sizeof *bounds; i++) {
+        cxr_model_config b = c;
+        bounds[i].set(&b);
+        const cxr_status st = cxr_model_config_check(&b);
+        if ((st == CXR_OK) != bounds[i].ok) {
+            fprintf(stderr, "config %s: %s\n", bounds[i].what, cxr_status_name(st));
+            cxr_test_failures++;
+        }
+    }
 }
 
 /* The fused CPU ops (conv+leaky ReLU+pool forward, pool+leaky ReLU backward) against the
