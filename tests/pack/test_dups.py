@@ -338,6 +338,10 @@ def case_nohash(tmp):
     check(n == 49, "49 train images")
     rc, _, se = run([root, "-o", out, "--no-duplicate-check", "--drop-duplicates"])
     check(rc == 2, "--no-duplicate-check with --drop-duplicates refused (rc=%d)" % rc)
+    rep = os.path.join(tmp, "nohash.tsv")
+    rc, _, se = run([root, "-o", out, "--no-duplicate-check", "--duplicates-report", rep])
+    check(rc == 2 and not os.path.exists(rep),
+          "--no-duplicate-check with --duplicates-report refused, nothing written (rc=%d)" % rc)
 
 
 def main():

@@ -143,6 +143,9 @@ def case_sample(tmp):
     w = h5data(out, "/class_weights")
     check(len(w) == len(classes) and all(0 < x < 1e30 for x in w), "class_weights finite %s" % w)
     check("ratio" in so and "img/s" in so, "summary printed: " + so)
+    m = re.search(r"raw float32 (\d+) bytes -> stored chunks (\d+) bytes, ratio ([0-9.]+)", so)
+    check(m is not None and abs(float(m.group(3)) - int(m.group(1)) / int(m.group(2))) < 0.006,
+          "the ratio is raw over stored: " + (m.group(0) if m else so))
 
 
 def case_h5py(tmp):

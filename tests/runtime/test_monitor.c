@@ -54,6 +54,16 @@ int main(int argc, char **argv)
     cxr_monitor *m = NULL;
 
     CHECK(cxr_monitor_create(&m, 0, NULL, 0) == CXR_E_ARG && m == NULL);
+    CHECK(cxr_monitor_create(&m, 3601, NULL, 0) == CXR_E_ARG && m == NULL); /* over an hour */
+    /* a period shorter than the interval still has its sample: the reset takes one */
+    {
+        cxr_monitor_summary s0;
+        CHECK_OK(cxr_monitor_create(&m, 10, NULL, -1));
+        cxr_monitor_summary_reset(m, &s0);
+        CHECK(s0.n_samples == 1 && s0.rss_mb_max > 0);
+        cxr_monitor_destroy(m);
+        m = NULL;
+    }
 
     CHECK_OK(cxr_monitor_create_ex(&m, 0.05, path, 0, "libcxr-no-such-nvml.so"));
     char reason[256] = "";

@@ -63,6 +63,38 @@ int main(void)
     CHECK(cxr_train_best_path("runs/m.h5", buf, sizeof buf) == CXR_OK && strcmp(buf, "runs/m.best.h5") == 0);
     CHECK(cxr_train_best_path("m.ckpt", buf, sizeof buf) == CXR_OK && strcmp(buf, "m.ckpt.best.h5") == 0);
     CHECK(cxr_train_best_path("runs/m.h5", buf, 8) != CXR_OK);
+    /* the recipes as specs/model.md "Recipes" and issue 15 give them (the study's own is 26
+     * epochs of batch 64 at a constant rate; standard trains 28 since long-plan.md); --help
+     * prints each one's `about`, which must name its epochs */
+    static const struct {
+        const char *name, *schedule, *select, *augment;
+        int epochs, batch, warmup;
+        float lr, wd;
+    } want[] = {
+        { "standard", "cosine", "val_auc", "default", 28, 64, CXR_WARMUP_ONE_EPOCH, 1e-4f, 0.1f },
+        { "study", "constant", "none", "none", 26, 64, 0, 1e-4f, 0 },
+        { "landmarks", "constant", "none", "none", 26, 256, 0, 1e-4f, 0 },
+        { "cosine", "cosine", "none", "none", 26, 64, 100, 1e-4f, 0 },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const cxr_train_recipe *r = cxr_train_recipe_find(want[i].name);
+        CHECK(r != NULL);
+        if (!r) continue;
+        char epochs[32];
+        snprintf(epochs, sizeof epochs, "%d epochs", want[i].epochs);
+        CHECK(r->epochs == want[i].epochs && r->batch == want[i].batch && r->lr == want[i].lr &&
+              r->warmup_steps == want[i].warmup && r->weight_decay == want[i].wd &&
+              !strcmp(r->schedule, want[i].schedule) && !strcmp(r->select, want[i].select) &&
+              !strcmp(r->augment ? r->augment : "none", want[i].augment));
+        CHECK(strstr(r->about, epochs) != NULL || strstr(r->about, "study recipe") != NULL);
+    }
+    CHECK(cxr_train_recipe_find(NULL) == cxr_train_recipe_find("standard"));
+    /* --shuffle-window takes any count up to INT_MAX, as its message says */
+    int w = 0;
+    CHECK(cxr_shuffle_window_parse("2147483647", &w) == CXR_OK && w == 2147483647);
+    CHECK(cxr_shuffle_window_parse("2147483648", &w) != CXR_OK);
+    /* a model named just ".h5" has no stem to put .best before */
+    CHECK(cxr_train_best_path(".h5", buf, sizeof buf) == CXR_OK && strcmp(buf, ".h5.best.h5") == 0);
     if (fails) fprintf(stderr, "test_select: %d check(s) failed\n", fails);
     else printf("test_select: ok\n");
     return fails != 0;
