@@ -128,6 +128,8 @@ int main(int argc, char **argv)
     int n = 0, n1 = 0, n2 = 0, n_cpu = 0, bad_rule = 0, cnt[2] = { 0, 0 };
     int last_ep = 0;
     double last_t = -1, last_cpu_t = 0, sum[2] = { 0, 0 }, mx[2] = { -1, -1 };
+    double rss_sum = 0, rss_max = -1;
+    int rss_n = 0;
     while (fgets(line, sizeof line, f)) {
         cJSON *l = cJSON_Parse(line);
         CHECK(l && cJSON_IsObject(l));
@@ -138,6 +140,14 @@ int main(int argc, char **argv)
         last_t = t;
         last_ep = ep;
         CHECK(jnum(l, "rss_mb") > 0);
+        {
+            /* summary 1's RSS mean and max are those of its samples too */
+            const double r = jnum(l, "rss_mb");
+            if (n < s1.n_samples) rss_sum += r, rss_max = fmax(rss_max, r), rss_n++;
+            /* written with 2 decimals, as the summaries' 0.006 tolerance assumes */
+            const char *at = strstr(line, "\"rss_mb\":"), *dot = at ? strchr(at, '.') : NULL;
+            CHECK(dot && strspn(dot + 1, "0123456789") == 2);
+        }
         double cu = jnum(l, "cpu_util"), since = t - last_cpu_t;
         if (fabs(since - min_window) > 0.0011 && isnan(cu) != (since < min_window)) {
             fprintf(stderr, "sample %d at t %.3f: cpu_util %s %.3f s after the last reading\n", n,
@@ -166,6 +176,11 @@ int main(int argc, char **argv)
     fprintf(stderr, "samples file: %d lines (%d epoch 1, %d epoch 2), %d with cpu_util\n", n, n1,
             n2, n_cpu);
     CHECK(bad_rule == 0);
+    CHECK(rss_n == s1.n_samples && rss_n > 0);
+    if (rss_n > 0) {
+        CHECK_CLOSE(rss_sum / rss_n, s1.rss_mb_mean, 0.006, 0);
+        CHECK_CLOSE(rss_max, s1.rss_mb_max, 0.006, 0);
+    }
     /* each summary's CPU mean and max are those of its samples (the file has 2 decimals) */
     CHECK(cnt[0] > 0);
     if (cnt[0] > 0) {
