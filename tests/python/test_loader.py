@@ -231,6 +231,12 @@ with cxr.Store(store) as st:
         check(False, "image_path of a missing split raises")
     except cxr.CxrError as e:
         check("nope" in str(e) and store in str(e), f"image_path missing split message: {e}")
+    n_train = len(st.labels("train"))
+    try:
+        st.image_path("train", n_train)  # one past the last
+        check(False, "image_path past the split's end raises IndexError")
+    except IndexError as e:
+        check(f"has no image {n_train}" in str(e), f"image_path past the end: {e}")
 # a library that is not libcxr (or an older one lacking a function): a clear OSError at import,
 # not an AttributeError from the first prototype bound
 import ctypes.util  # noqa: E402
