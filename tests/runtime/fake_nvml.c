@@ -4,6 +4,7 @@
  * runtime/monitor.c looks up. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nvml_types.h"
@@ -35,17 +36,24 @@ int nvmlDeviceGetHandleByPciBusId_v2(const char *id, nvml_device *d)
     return OK;
 }
 
+/* CXR_FAKE_NVML_VARY set: the k-th reading adds 5 (k % 3) % and (k % 3) x 256 MiB, so that a
+ * maximum differs from a mean; CXR_FAKE_NVML_MEMFAIL set: the memory reading fails. */
+static unsigned vary(unsigned *k) { return getenv("CXR_FAKE_NVML_VARY") ? (*k)++ % 3 : 0; }
+
 int nvmlDeviceGetUtilizationRates(nvml_device d, nvml_utilization *u)
 {
-    u->gpu = 10u * (unsigned)(index_of(d) + 1);
+    static unsigned k;
+    u->gpu = 10u * (unsigned)(index_of(d) + 1) + 5u * vary(&k);
     u->memory = 1;
     return OK;
 }
 
 int nvmlDeviceGetMemoryInfo(nvml_device d, nvml_memory *m)
 {
+    static unsigned k;
+    if (getenv("CXR_FAKE_NVML_MEMFAIL")) return INVALID_ARGUMENT;
     m->total = 16ull << 30;
-    m->used = (unsigned long long)(index_of(d) + 1) << 30;
+    m->used = ((unsigned long long)(index_of(d) + 1) << 30) + ((unsigned long long)vary(&k) << 28);
     m->free = m->total - m->used;
     return OK;
 }

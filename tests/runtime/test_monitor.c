@@ -300,5 +300,42 @@ int main(int argc, char **argv)
         }
         cxr_monitor_destroy(m);
     }
+    /* readings that vary: the summary's GPU max and mean are its samples' (from the file) */
+    setenv("CXR_FAKE_NVML_VARY", "1", 1);
+    snprintf(path, sizeof path, "%s/monitor_gpu.jsonl", argv[1]);
+    CHECK_OK(cxr_monitor_create_ex(&m, 0.02, path, 0, fake));
+    sleep_s(0.3); /* about 15 samples; 3 in a row differ */
+    cxr_monitor_summary sv;
+    cxr_monitor_summary_reset(m, &sv);
+    cxr_monitor_destroy(m);
+    unsetenv("CXR_FAKE_NVML_VARY");
+    {
+        FILE *g = fopen(path, "r");
+        REQUIRE(g);
+        char line[1024];
+        double us = 0, umax = -1, ms = 0, mmax = -1;
+        int k = 0;
+        while (k < sv.n_samples && fgets(line, sizeof line, g)) {
+            cJSON *l = cJSON_Parse(line);
+            REQUIRE(l);
+            const double u = jnum(l, "gpu_util"), mb = jnum(l, "gpu_mem_mb");
+            us += u, ms += mb, umax = fmax(umax, u), mmax = fmax(mmax, mb);
+            k++;
+            cJSON_Delete(l);
+        }
+        fclose(g);
+        CHECK(k == sv.n_samples && k >= 3 && sv.gpu_ok);
+        CHECK(umax > us / k && sv.gpu_util_max == umax && sv.gpu_mem_mb_max == mmax);
+        CHECK_CLOSE(sv.gpu_util_mean, us / k, 1e-9, 0);
+        CHECK_CLOSE(sv.gpu_mem_mb_mean, ms / k, 1e-9, 0);
+    }
+    /* a memory reading that fails: no GPU figures (a utilization alone is not a sample) */
+    setenv("CXR_FAKE_NVML_MEMFAIL", "1", 1);
+    CHECK_OK(cxr_monitor_create_ex(&m, 0.02, NULL, 0, fake));
+    sleep_s(0.06);
+    cxr_monitor_summary_reset(m, &sv);
+    cxr_monitor_destroy(m);
+    unsetenv("CXR_FAKE_NVML_MEMFAIL");
+    CHECK(!sv.gpu_ok && isnan(sv.gpu_util_mean) && sv.gpu_reason[0] != '\0');
     TEST_END();
 }
