@@ -85,8 +85,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "cxr-report: %s needs a file\n", argv[i]);
-                cxr_usage_error(USAGE);
-                rc = 2;
+                rc = cxr_usage_error(USAGE);
                 goto done;
             }
             out = argv[++i];
@@ -96,8 +95,7 @@ int main(int argc, char **argv)
             in_samples = 0;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "cxr-report: unknown option %s\n", argv[i]);
-            cxr_usage_error(USAGE);
-            rc = 2;
+            rc = cxr_usage_error(USAGE);
             goto done;
         } else if (in_samples) {
             samp_paths[n_samp++] = argv[i];
@@ -108,8 +106,7 @@ int main(int argc, char **argv)
     if (!out || n_runs == 0) {
         fprintf(stderr, "cxr-report: %s\n",
                 !out ? "-o OUT.html is required" : "at least one training log is required");
-        cxr_usage_error(USAGE);
-        rc = 2;
+        rc = cxr_usage_error(USAGE);
         goto done;
     }
     cxr_status fst = check_files(out, run_paths, n_runs, samp_paths, n_samp);

@@ -153,6 +153,17 @@ static cxr_status cpu_fence(void *ctx, int fence)
     return CXR_OK;
 }
 
+cxr_status cxr_cpu_region_failed(const char *op, int failed, int ot)
+{
+    if (failed == CXR_CPU_SHORT_TEAM)
+        return cxr_set_error(CXR_E_INTERNAL,
+                             "%s: OpenMP ran fewer than the %d threads asked for (is "
+                             "OMP_THREAD_LIMIT or OMP_DYNAMIC set?); no result",
+                             op, ot);
+    return cxr_set_error((cxr_status)failed, "%s: matrix product failed (%s)", op,
+                         failed == CXR_E_NOMEM ? "out of memory" : "oneDNN sgemm error");
+}
+
 int cxr_cpu_threads(void *ctx) { return ctx ? ((cxr_cpu_ctx *)ctx)->n_threads : 1; }
 
 int cxr_backend_cpu_threads(cxr_backend *be)

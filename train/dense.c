@@ -67,7 +67,6 @@ static void blocked_wcol(float *C, size_t ldc, const float *A, size_t lda, const
     }
 }
 
-
 static int use_own(void *ctx)
 {
     return !((cxr_cpu_ctx *)ctx)->blas_parallel && cxr_gemm_wcol_available();

@@ -44,17 +44,6 @@ cxr_status cxr_cpu_sgemm(int trans_a, int trans_b, int M, int N, int K, float al
 #endif
 }
 
-cxr_status cxr_cpu_region_failed(const char *op, int failed, int ot)
-{
-    if (failed == CXR_CPU_SHORT_TEAM)
-        return cxr_set_error(CXR_E_INTERNAL,
-                             "%s: OpenMP ran fewer than the %d threads asked for (is "
-                             "OMP_THREAD_LIMIT or OMP_DYNAMIC set?); no result",
-                             op, ot);
-    return cxr_set_error((cxr_status)failed, "%s: matrix product failed (%s)", op,
-                         failed == CXR_E_NOMEM ? "out of memory" : "oneDNN sgemm error");
-}
-
 void cxr_cpu_sgemm_single_threaded(void)
 {
 #ifndef CXR_HAVE_DNNL

@@ -1208,6 +1208,13 @@ static int patience_ran_out(const run_recipe *rc, int done)
            since_best(rc, done) >= rc->patience;
 }
 
+/* A resume whose smaller --patience has run out at its first epoch, `done`: its stop is recorded
+ * now (record_stop), as a run stopped at that epoch would have recorded it. */
+static int stop_to_record(const run_recipe *rc, int done)
+{
+    return done == rc->start_epoch && done > 0 && rc->ck_stopped_patience != rc->patience;
+}
+
 /* The checkpoint's record of the run's state after `done` epochs. */
 static void update_meta(train_run *r, int done)
 {
@@ -1456,8 +1463,8 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     /* a resume with nothing to train (its epochs done, said above, or its patience run out and
      * recorded) appends no run line: the log holds runs (a stop recorded now, below, is one) */
     const int e0 = r.rc.start_epoch;
-    const int trains = e0 < r.rc.epochs && (!patience_ran_out(&r.rc, e0) ||
-                                            (e0 > 0 && r.rc.ck_stopped_patience != r.rc.patience));
+    const int trains =
+        e0 < r.rc.epochs && (!patience_ran_out(&r.rc, e0) || stop_to_record(&r.rc, e0));
     if (o->io.log_path && trains) CXR_TRY(log_run(&r, be));
     if (!r.eval_split) note(o, "%s has no image in /val or /test: no evaluation", o->io.store_path);
     for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) {
@@ -1465,8 +1472,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
             /* a resume whose smaller --patience stops it before it trains: recorded as a run
              * stopped at that epoch would have been, so that the stop lasts (a later resume
              * without --patience trains nothing) and the log says so */
-            if (e == r.rc.start_epoch && e > 0 && r.rc.ck_stopped_patience != r.rc.patience)
-                CXR_TRY(record_stop(&r, e));
+            if (stop_to_record(&r.rc, e)) CXR_TRY(record_stop(&r, e));
             char at[4096];
             best_model_now(&r, at, sizeof at);
             char best[64] = "no epoch had a defined value"; /* best_epoch 0: none yet */
