@@ -73,6 +73,9 @@ int cxr_version_exit(const char *tool);
  * usage line and a pointer to --help on stderr, not the whole help, whose first lines (the
  * error) would scroll away; returns 2. */
 int cxr_usage_error(const char *usage_line);
+/* A bad option value (cxr_parse_* or another parser has set the message): "TOOL: message" on
+ * stderr, escaped as cxr_print_error does; returns 2. */
+int cxr_option_error(const char *tool);
 
 /* `s` with control characters (C0, DEL and C1, U+0080-U+009F), backslash and invalid UTF-8
  * escaped (\n, \t, \\, \xHH: a C1 character's two bytes as \xc2\xHH), written into buf: the whole

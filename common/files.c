@@ -189,6 +189,12 @@ int cxr_usage_error(const char *usage_line)
     return 2;
 }
 
+int cxr_option_error(const char *tool)
+{
+    cxr_print_error(tool, cxr_last_error());
+    return 2;
+}
+
 cxr_status cxr_stdout_close(void)
 {
     int bad = ferror(stdout);

@@ -18,13 +18,6 @@
 #include "cxr_trainer.h"
 #include "cxr_trainlog.h"
 
-/* A bad option value: the parser's message, exit code 2. */
-static int bad_option(void)
-{
-    cxr_print_error("cxr-eval", cxr_last_error());
-    return 2;
-}
-
 
 #define USAGE "usage: cxr-eval MODEL.h5 STORE.h5 [options]"
 
@@ -332,17 +325,20 @@ int main(int argc, char **argv)
             split = optarg;
             if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test")) {
                 cxr_set_error(CXR_E_ARG, "--split: expected train, val or test, got '%s'", split);
-                return bad_option();
+                return cxr_option_error("cxr-eval");
             }
             break;
         case O_THR:
-            if (cxr_parse_double(optarg, "--threshold", 0, 1, 0, &threshold)) return bad_option();
+            if (cxr_parse_double(optarg, "--threshold", 0, 1, 0, &threshold))
+                return cxr_option_error("cxr-eval");
             break;
         case O_BATCH:
-            if (cxr_parse_int(optarg, "--batch", 1, 4096, &batch)) return bad_option();
+            if (cxr_parse_int(optarg, "--batch", 1, 4096, &batch))
+                return cxr_option_error("cxr-eval");
             break;
         case O_THREADS:
-            if (cxr_parse_int(optarg, "--threads", 1, 1024, &threads)) return bad_option();
+            if (cxr_parse_int(optarg, "--threads", 1, 1024, &threads))
+                return cxr_option_error("cxr-eval");
             break;
         case O_DEVICE: /* a usage error before any work (a folder walk, a store read) */
             if (!cxr_device_option_ok("cxr-eval", optarg)) return 2;
@@ -352,7 +348,8 @@ int main(int argc, char **argv)
         case O_PRED: pred_path = optarg; break;
         case O_JSON: json = 1; break;
         case O_TTA:
-            if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &tta)) return bad_option();
+            if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &tta))
+                return cxr_option_error("cxr-eval");
             break;
         case O_PERTURB:
             if (cxr_augment_parse(optarg, &perturb) != CXR_OK ||
@@ -364,13 +361,15 @@ int main(int argc, char **argv)
             break;
         case O_PSEED: {
             long v;
-            if (cxr_parse_long(optarg, "--perturb-seed", 0, 0x7fffffffL, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--perturb-seed", 0, 0x7fffffffL, &v))
+                return cxr_option_error("cxr-eval");
             perturb_seed = (uint64_t)v;
             perturb_seed_given = 1;
             break;
         }
         case O_FORMAT:
-            if (cxr_table_format_parse(optarg, &pred_format) != CXR_OK) return bad_option();
+            if (cxr_table_format_parse(optarg, &pred_format) != CXR_OK)
+                return cxr_option_error("cxr-eval");
             format_given = 1;
             break;
         case O_ENSEMBLE:

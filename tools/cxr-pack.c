@@ -349,13 +349,6 @@ static cxr_status output_not_among_inputs(const char *opt, const char *out,
     return CXR_OK;
 }
 
-/* A bad option value: the parser's message, exit code 2. */
-static int bad_option(void)
-{
-    cxr_print_error("cxr-pack", cxr_last_error());
-    return 2;
-}
-
 /* libjpeg allocates and frees several MB per large image (progressive JPEGs keep every
  * coefficient); from fresh mmaps or trimmed heaps each image would pay its page faults again,
  * so keep them in the heap (measured in specs/store.md, "Packing pipeline"). */
@@ -430,17 +423,20 @@ int main(int argc, char **argv)
         switch (opt_c) {
         case 'o': out = optarg; break;
         case O_THREADS:
-            if (cxr_parse_int(optarg, "--threads", 1, 1024, &threads)) return bad_option();
+            if (cxr_parse_int(optarg, "--threads", 1, 1024, &threads))
+                return cxr_option_error("cxr-pack");
             break;
         case O_SHARD:
-            if (cxr_parse_int(optarg, "--shard", 1, 65536, &opt.store.shard)) return bad_option();
+            if (cxr_parse_int(optarg, "--shard", 1, 65536, &opt.store.shard))
+                return cxr_option_error("cxr-pack");
             break;
         case O_LEVEL:
             if (cxr_parse_int(optarg, "--level", -7, 22, &opt.store.zstd_level))
-                return bad_option();
+                return cxr_option_error("cxr-pack");
             break;
         case O_SIZE:
-            if (cxr_parse_int(optarg, "--size", 8, 4096, &opt.store.pp.size)) return bad_option();
+            if (cxr_parse_int(optarg, "--size", 8, 4096, &opt.store.pp.size))
+                return cxr_option_error("cxr-pack");
             if (opt.store.pp.size % 8)
                 fprintf(stderr,
                         "cxr-pack: warning: --size %d is not a multiple of 8, which cxr-train's "
@@ -450,7 +446,8 @@ int main(int argc, char **argv)
                         opt.store.pp.size / 8 * 8 + 8);
             break;
         case O_WINDOW:
-            if (cxr_parse_int(optarg, "--window", 1, 4096, &window)) return bad_option();
+            if (cxr_parse_int(optarg, "--window", 1, 4096, &window))
+                return cxr_option_error("cxr-pack");
             break;
         case O_STRICT: opt.strict = 1; break;
         case O_QUIET: quiet = 1; break;
@@ -460,7 +457,7 @@ int main(int argc, char **argv)
         case O_VAL:
             if (cxr_parse_double(optarg, "--val-fraction", 0, 1, CXR_PARSE_OPEN_HI,
                                  &val_fraction)) /* 0: no val split */
-                return bad_option();
+                return cxr_option_error("cxr-pack");
             break;
         case 'h':
             cxr_stdout_hold();

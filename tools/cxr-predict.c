@@ -23,13 +23,6 @@
 #define REASON_CAP 512
 
 
-/* A bad option value: the parser's message, exit code 2. */
-static int bad_option(void)
-{
-    cxr_print_error("cxr-predict", cxr_last_error());
-    return 2;
-}
-
 #define USAGE "usage: cxr-predict MODEL.h5 IMAGE|FOLDER... [options]"
 
 static void usage(FILE *f)
@@ -140,19 +133,23 @@ static int parse_options(int argc, char **argv, options *o)
         switch (c) {
         case O_THR:
             if (cxr_parse_double(optarg, "--threshold", 0, 1, 0, &o->threshold))
-                return bad_option();
+                return cxr_option_error("cxr-predict");
             break;
         case O_THREADS:
-            if (cxr_parse_int(optarg, "--threads", 1, 1024, &o->threads)) return bad_option();
+            if (cxr_parse_int(optarg, "--threads", 1, 1024, &o->threads))
+                return cxr_option_error("cxr-predict");
             break;
         case O_BATCH:
-            if (cxr_parse_int(optarg, "--batch", 1, 4096, &o->batch)) return bad_option();
+            if (cxr_parse_int(optarg, "--batch", 1, 4096, &o->batch))
+                return cxr_option_error("cxr-predict");
             break;
         case O_FORMAT:
-            if (cxr_table_format_parse(optarg, &o->format) != CXR_OK) return bad_option();
+            if (cxr_table_format_parse(optarg, &o->format) != CXR_OK)
+                return cxr_option_error("cxr-predict");
             break;
         case O_TTA:
-            if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &o->tta)) return bad_option();
+            if (cxr_parse_int(optarg, "--tta", 1, CXR_TTA_MAX, &o->tta))
+                return cxr_option_error("cxr-predict");
             break;
         case O_ENSEMBLE:
             if (o->n_models > CXR_ENSEMBLE_MAX) {

@@ -238,13 +238,6 @@ static void ui_note(void *user, const char *line)
     cxr_print_error("cxr-train", line); /* notes name files */
 }
 
-/* A bad option value: the parser's message, exit code 2. */
-static int bad_option(void)
-{
-    cxr_print_error("cxr-train", cxr_last_error());
-    return 2;
-}
-
 /* A value the trainer holds as a float: one other than 0 below the least normal float is
  * refused, since it reads as 0 once the training threads flush denormals (a weight decay, label
  * smoothing or mixup then off, a rate the recipe's), unsaid. */
@@ -364,27 +357,33 @@ int main(int argc, char **argv)
             device = optarg;
             break;
         case O_EPOCHS:
-            if (cxr_parse_long(optarg, "--epochs", 1, 100000, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--epochs", 1, 100000, &v))
+                return cxr_option_error("cxr-train");
             o.recipe.epochs = (int)v;
             break;
         case O_BATCH:
-            if (cxr_parse_long(optarg, "--batch", 1, 4096, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--batch", 1, 4096, &v))
+                return cxr_option_error("cxr-train");
             o.recipe.batch = (int)v;
             break;
         case O_LR:
-            if (parse_positive_float(optarg, "--lr", 10, &o.recipe.lr)) return bad_option();
+            if (parse_positive_float(optarg, "--lr", 10, &o.recipe.lr))
+                return cxr_option_error("cxr-train");
             break;
         case O_SEED:
-            if (cxr_parse_long(optarg, "--seed", 0, 0x7fffffffL, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--seed", 0, 0x7fffffffL, &v))
+                return cxr_option_error("cxr-train");
             o.recipe.seed = v;
             break;
         case O_THREADS:
-            if (cxr_parse_long(optarg, "--threads", 1, 1024, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--threads", 1, 1024, &v))
+                return cxr_option_error("cxr-train");
             o.compute.threads = (int)v;
             break;
         case O_LOG: o.io.log_path = optarg; break;
         case O_LOGEVERY:
-            if (cxr_parse_long(optarg, "--log-every", 0, 1L << 40, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--log-every", 0, 1L << 40, &v))
+                return cxr_option_error("cxr-train");
             o.io.log_every = v;
             break;
         case O_CKPT: o.io.checkpoint_path = optarg; break;
@@ -394,7 +393,8 @@ int main(int argc, char **argv)
         case O_MONLOG: o.io.monitor_log = optarg; break;
         case O_NOMON: o.compute.monitor = 0; break;
         case O_MAXSTEPS:
-            if (cxr_parse_long(optarg, "--max-steps", 1, 1L << 40, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--max-steps", 1, 1L << 40, &v))
+                return cxr_option_error("cxr-train");
             o.recipe.max_steps = v;
             break;
         case O_PRECISION: {
@@ -434,7 +434,8 @@ int main(int argc, char **argv)
             break;
         }
         case O_WARMUP:
-            if (cxr_parse_long(optarg, "--warmup-steps", 0, 0x7fffffffL, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--warmup-steps", 0, 0x7fffffffL, &v))
+                return cxr_option_error("cxr-train");
             o.recipe.warmup_steps = (int)v;
             break;
         case O_AUGMENT: {
@@ -449,17 +450,18 @@ int main(int argc, char **argv)
         }
         case O_WD: {
             double d;
-            if (parse_float_option(optarg, "--weight-decay", 100, 0, &d)) return bad_option();
+            if (parse_float_option(optarg, "--weight-decay", 100, 0, &d))
+                return cxr_option_error("cxr-train");
             o.recipe.weight_decay = (float)d;
             break;
         }
         case O_SMOOTH: {
             double d;
             if (parse_float_option(optarg, "--label-smoothing", 1, CXR_PARSE_OPEN_HI, &d))
-                return bad_option();
+                return cxr_option_error("cxr-train");
             if (!((float)d < 1.0f)) { /* 1 - 1e-9 is 1 in float */
                 cxr_set_error(CXR_E_ARG, "--label-smoothing %s: 1 in single precision", optarg);
-                return bad_option();
+                return cxr_option_error("cxr-train");
             }
             o.recipe.label_smoothing = (float)d;
             break;
@@ -467,7 +469,7 @@ int main(int argc, char **argv)
         case O_MIXUP: {
             double d;
             if (parse_float_option(optarg, "--mixup", CXR_LOADER_MIXUP_MAX, 0, &d))
-                return bad_option();
+                return cxr_option_error("cxr-train");
             o.recipe.mixup = (float)d;
             break;
         }
@@ -481,10 +483,11 @@ int main(int argc, char **argv)
             break;
         }
         case O_INPOOL:
-            if (cxr_parse_long(optarg, "--input-pool", 1, 8, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--input-pool", 1, 8, &v))
+                return cxr_option_error("cxr-train");
             if (v & (v - 1)) {
                 cxr_set_error(CXR_E_ARG, "--input-pool %s: not 1, 2, 4 or 8", optarg);
-                return bad_option();
+                return cxr_option_error("cxr-train");
             }
             o.recipe.input_pool = (int)v;
             break;
@@ -498,26 +501,29 @@ int main(int argc, char **argv)
             break;
         }
         case O_PATIENCE:
-            if (cxr_parse_long(optarg, "--patience", 0, 100000, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--patience", 0, 100000, &v))
+                return cxr_option_error("cxr-train");
             o.recipe.patience = (int)v;
             break;
         case O_AVERAGE:
-            if (cxr_parse_long(optarg, "--average-from", 0, 100000, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--average-from", 0, 100000, &v))
+                return cxr_option_error("cxr-train");
             o.recipe.average_from = (int)v;
             break;
         case O_WINDOW:
             if (cxr_shuffle_window_parse(optarg, &o.recipe.shuffle_window) != CXR_OK) {
                 cxr_wrap_error(CXR_E_ARG, "--shuffle-window");
-                return bad_option();
+                return cxr_option_error("cxr-train");
             }
             break;
         case O_STEP_EPOCHS:
-            if (cxr_parse_long(optarg, "--lr-step-epochs", 1, 100000, &v)) return bad_option();
+            if (cxr_parse_long(optarg, "--lr-step-epochs", 1, 100000, &v))
+                return cxr_option_error("cxr-train");
             o.recipe.lr_step_epochs = (int)v;
             break;
         case O_GAMMA:
             if (parse_positive_float(optarg, "--lr-gamma", 1, &o.recipe.lr_gamma))
-                return bad_option();
+                return cxr_option_error("cxr-train");
             break;
         case 'q': ui.quiet = 1; break;
         case 'h':
