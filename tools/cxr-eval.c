@@ -16,7 +16,7 @@
 #include "cxr_parse.h"
 #include "cxr_table.h"
 #include "cxr_trainer.h"
-#include "cxr_trainlog.h"
+#include "cxr_json.h"
 
 
 #define USAGE "usage: cxr-eval MODEL.h5 STORE.h5 [options]"

@@ -7,7 +7,7 @@
  */
 #include "cxr_onnx.h"
 #include "c_locale.h"
-#include "cxr_trainlog.h"
+#include "cxr_json.h"
 #include "cxr_tmpfile.h"
 
 #include <cjson/cJSON.h>
