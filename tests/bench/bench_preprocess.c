@@ -128,7 +128,7 @@ int main(int argc, char **argv)
                                          info.scaled_height, TJPF_GRAY, 0);
             double t2 = now_ms();
             /* a failed decode timed as a fast one would flatter the ratio (a warning, which
-             * the library accepts in two cases, formats/preprocess.c, is a full decode) */
+             * the library accepts in two cases, formats/decode.c, is a full decode) */
             if ((e1 || e2) && tjGetErrorCode(tj) != TJERR_WARNING) {
                 fprintf(stderr, "image %d: decode failed: %s\n", i, tjGetErrorStr2(tj));
                 return 1;
