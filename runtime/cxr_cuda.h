@@ -26,24 +26,13 @@
 #include <stdint.h>
 
 #include "cxr_loader.h"
+#include "cxr_precision.h"
 #include "cxr_status.h"
 #include "cxr_store.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Arithmetic of convolutions and GEMMs (specs/gpu.md "Precisions"). */
-typedef enum {
-    CXR_PRECISION_FP32 = 0, /* IEEE fp32 FMA kernels only (no tensor cores): the parity default */
-    CXR_PRECISION_TF32 = 1, /* tensor cores with TF32 inputs, fp32 accumulation and storage */
-    CXR_PRECISION_BF16 = 2  /* dense GEMMs with bf16 inputs (fp32 master weights, fp32
-                               accumulation); convolutions as TF32 */
-} cxr_precision;
-
-/* "fp32" | "tf32" | "bf16" -> *out; CXR_E_ARG naming the string otherwise. Works without CUDA. */
-cxr_status cxr_precision_parse(const char *s, cxr_precision *out);
-const char *cxr_precision_name(cxr_precision p); /* "fp32", "tf32", "bf16" */
 
 typedef struct cxr_cuda_ctx cxr_cuda_ctx;
 
@@ -92,10 +81,10 @@ typedef struct cxr_gpu_loader cxr_gpu_loader;
 
 /* A GPU loader over `split` of an open store (the store and ctx must outlive it); opt as for
  * cxr_loader_create (batch, shuffle, seed, window, threads, depth, prefetch; parts must be 1:
- * CXR_E_ARG otherwise). resident: see above. Resident mode decodes the whole split here (a few seconds for 5216 images).
- * With opt->augment active or opt->mixup > 0 the loader streams (auto and off; on is
- * CXR_E_ARG): the CPU loader's workers augment and its assembler mixes every batch as in a CPU
- * run, so both give the same images.
+ * CXR_E_ARG otherwise). resident: see above. Resident mode decodes the whole split here (a few
+ * seconds for 5216 images). With opt->augment active or opt->mixup > 0 the loader streams
+ * (auto and off; on is CXR_E_ARG): the CPU loader's workers augment and its assembler mixes
+ * every batch as in a CPU run, so both give the same images.
  * Errors: those of cxr_loader_create, CXR_E_NOMEM (device memory, naming the sizes),
  * CXR_E_CUDA naming the call. */
 cxr_status cxr_gpu_loader_create(cxr_gpu_loader **out, cxr_cuda_ctx *ctx, const cxr_store *store,

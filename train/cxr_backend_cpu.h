@@ -5,16 +5,17 @@
  * where they are the better choice on the CPU at hand; see specs/model.md, "CPU
  * implementation". CXR_CPU_DNNL=none|all|LIST in the environment, LIST of conv_fwd,
  * conv_bwd_data, conv_bwd_w, dense (both passes), dense_fwd, dense_bwd separated by commas
- * (another name: cxr_backend_cpu_create fails with CXR_E_ARG naming it), overrides that choice (CXR_CPU_DNNL_MIN_C the per-layer thresholds, CXR_CPU_ISA=avx2
- * the kernel width, CXR_DNNL_ALGO=direct oneDNN's Winograd, CXR_DNNL_FWD=fused its Winograd
- * forward of conv3-conv4 on AVX-512); CXR_CPU_PARALLEL=blas selects
- * the im2col + sgemm path of CPUs without AVX2. */
+ * (another name: cxr_backend_cpu_create fails with CXR_E_ARG naming it), overrides that
+ * choice (CXR_CPU_DNNL_MIN_C the per-layer thresholds, CXR_CPU_ISA=avx2 the kernel width,
+ * CXR_DNNL_ALGO=direct oneDNN's Winograd, CXR_DNNL_FWD=fused its Winograd forward of
+ * conv3-conv4 on AVX-512); CXR_CPU_PARALLEL=blas selects the im2col + sgemm path of CPUs
+ * without AVX2. */
 #ifndef CXR_BACKEND_CPU_H
 #define CXR_BACKEND_CPU_H
 
 #include <stddef.h>
 
-#include "cxr_cuda.h" /* cxr_precision */
+#include "cxr_precision.h"
 #include "cxr_ops.h"
 
 #ifdef __cplusplus
