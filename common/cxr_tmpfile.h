@@ -32,10 +32,10 @@ typedef struct {
 /* Create the temporary for `target` (mode 0666 minus the umask; at commit, the mode of the
  * file it replaces) after removing stale ones (cxr_tmpfile_sweep). A target that is a symbolic
  * link is written through: t->target becomes the file it resolves to (realpath), replaced
- * beside itself; a link that does not resolve is CXR_E_IO. With lock != 0 an exclusive flock is held on t->fd until commit or
- * discard; pass 0 for a file HDF5 will write (HDF5 takes its own flock, which ours would
- * block). On error nothing is created and *t is empty: CXR_E_IO naming the folder and the
- * reason, CXR_E_NOMEM. */
+ * beside itself; a link that does not resolve is CXR_E_IO. With lock != 0 an exclusive flock is
+ * held on t->fd until commit or discard; pass 0 for a file HDF5 will write (HDF5 takes its own
+ * flock, which ours would block). On error nothing is created and *t is empty: CXR_E_IO naming the
+ * folder and the reason, CXR_E_NOMEM. */
 cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock);
 
 /* The file an output path is written to: *resolved = realpath(target) (malloc'd) when target

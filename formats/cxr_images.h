@@ -28,13 +28,13 @@ typedef void (*cxr_image_skip_fn)(void *ctx, const char *path, const char *reaso
 
 /* Append `path`: a folder is walked recursively, a regular file (of any name) is appended as
  * given (the decoder reports what it cannot read), a path that cannot be stat'ed ("cannot open:
- * <strerror>") and anything else (a FIFO, a device) are reported through skip, never opened. In a folder, entries
- * come in bytewise order of their names (files and folders interleaved, depth first); hidden
- * entries (leading '.') and system files (Thumbs.db, desktop.ini) are ignored as cxr-pack does;
- * symlinks are followed; files named *.jpg / *.jpeg (any case) are taken, other regular files
- * ignored. Reported through skip (may be NULL) and left out: an entry that cannot be stat'ed (a
- * dangling link), a *.jpg that is not a regular file, a folder that cannot be read, a folder
- * that is one of its own ancestors (a symlink loop; st_dev + st_ino), and a folder searched
+ * <strerror>") and anything else (a FIFO, a device) are reported through skip, never opened. In a
+ * folder, entries come in bytewise order of their names (files and folders interleaved, depth
+ * first); hidden entries (leading '.') and system files (Thumbs.db, desktop.ini) are ignored as
+ * cxr-pack does; symlinks are followed; files named *.jpg / *.jpeg (any case) are taken, other
+ * regular files ignored. Reported through skip (may be NULL) and left out: an entry that cannot be
+ * stat'ed (a dangling link), a *.jpg that is not a regular file, a folder that cannot be read, a
+ * folder that is one of its own ancestors (a symlink loop; st_dev + st_ino), and a folder searched
  * already in this walk (reached again through another link: searched once). Returns CXR_OK or
  * CXR_E_NOMEM; *skipped (may be NULL) is increased by the entries reported. */
 cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_skip_fn skip,

@@ -60,8 +60,8 @@ cxr_status cxr_plan_add_skip(cxr_pack_plan *p, const char *split, const char *pa
 /* Scan ROOT/{train,val,test}/<class>/<files> (classes = union of folder names, sorted;
  * files sorted; hidden and system files ignored; the rules are in scan.c and cxr-pack --help).
  * `plan` is zeroed first and freed on error: CXR_E_ARG (root not a directory), CXR_E_FORMAT
- * (train/ or test/ missing, a val/ there but no folder, no class folder, more than CXR_MAX_CLASSES), CXR_E_IO (a folder
- * cannot be read), CXR_E_NOMEM. */
+ * (train/ or test/ missing, a val/ there but no folder, no class folder, more than
+ * CXR_MAX_CLASSES), CXR_E_IO (a folder cannot be read), CXR_E_NOMEM. */
 cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root);
 /* Move a fraction of train into a new val split, grouped by patient and stratified by class
  * (specs/store.md, "Validation split by patient"), deterministic. CXR_E_ARG if fraction is not
@@ -193,9 +193,9 @@ void cxr_pack_dups_format(const cxr_pack_summary *sum, const cxr_pack_plan *plan
  * at opt->output (and a previous file there is untouched). Skipped inputs are reported through
  * opt->on_skip and recorded in the store. Errors: CXR_E_INTERRUPTED when *opt->interrupted was
  * set, CXR_E_DECODE for the first skip under strict, the writer's codes otherwise.
- * Memory (W: the window after that cap): 2W+2 chunks of shard*size^2*4 bytes (shuffled images) plus as many compressed
- * chunks plus, per thread, the largest input file, one image and the decoder's scratch,
- * whatever the number of inputs (W = window). */
+ * Memory (W: the window after that cap): 2W+2 chunks of shard*size^2*4 bytes (shuffled images) plus
+ * as many compressed chunks plus, per thread, the largest input file, one image and the decoder's
+ * scratch, whatever the number of inputs (W = window). */
 cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
                         cxr_pack_summary *sum);
 

@@ -118,7 +118,8 @@ void cxr_decoder_last_info(const cxr_decoder *d, cxr_decode_info *info);
 /* ---- individual steps (exposed for unit tests) ---- */
 /* Interleaved RGB (3 bytes/pixel) to BT.601 luma, rounded: Y = 0.299R + 0.587G + 0.114B. */
 void cxr_rgb_to_gray(uint8_t *dst, const uint8_t *rgb, size_t n_pixels);
-/* Center crop rectangle (x0,y0,w,h) for a w x h image under crop_ratio (identity if not cropped). */
+/* Center crop rectangle (x0,y0,w,h) for a w x h image under crop_ratio (identity if not
+ * cropped). */
 void cxr_crop_box(int w, int h, double crop_ratio, int *x0, int *y0, int *cw, int *ch);
 /* Antialiased resize of an 8-bit gray image (src w x h, row stride `stride`) to dst (dw x dh) as
  * float in 0..255. Filter documented in specs/store.md. */

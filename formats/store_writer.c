@@ -1,6 +1,7 @@
 /* store_writer.c: writes a cxr store (specs/store.md) into a temporary beside the output
- * (cxr_h5_create) and renames it into place on finish. Chunks arrive already encoded (cxr_chunk_encode, worker threads) and
- * go to disk unchanged through H5Dwrite_chunk; this file is the single HDF5 thread. */
+ * (cxr_h5_create) and renames it into place on finish. Chunks arrive already encoded
+ * (cxr_chunk_encode, worker threads) and go to disk unchanged through H5Dwrite_chunk; this file is
+ * the single HDF5 thread. */
 #define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
 #include <fcntl.h>

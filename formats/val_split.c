@@ -47,7 +47,8 @@ void cxr_patient_id(char *out, size_t cap, const char *file_name)
 }
 
 /* Not cxr_fnv1a64: FNV-1a 64 with offset basis 1469598103934665603, one digit short of the
- * standard one; every store's val split depends on it, so it stays (specs/store.md, "Validation split by patient"). */
+ * standard one; every store's val split depends on it, so it stays (specs/store.md, "Validation
+ * split by patient"). */
 static uint64_t patient_hash_v1(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;

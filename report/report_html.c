@@ -115,7 +115,8 @@ static int run_has(const cxr_log_run *r, ep_field f)
 
 /* A per-epoch line chart: for each run, one polyline per series that has data. Returns 0 if
  * no run had any data (nothing drawn). y_from_zero anchors the y axis at 0. */
-/* A chart's data range, widened point by point (start: xmin, ymin = INFINITY; xmax, ymax = -INFINITY). */
+/* A chart's data range, widened point by point (start: xmin, ymin = INFINITY; xmax,
+ * ymax = -INFINITY). */
 static void range_add(cxr_plot *p, double x, double y)
 {
     p->xmin = fmin(p->xmin, x);

@@ -39,8 +39,8 @@
  * with w = lrint(sqrt(a S^2 r)), h = lrint(sqrt(a S^2 / r)), each at most S (a = 0: nothing
  * erased); then erase_seed = the next word. Every draw is made whatever the ranges,
  * so that one range does not change the others' values (the eighth to fifteenth, added later,
- * leave the earlier draws of every earlier run as they were). The image is therefore a pure function of (params, seed, epoch, index, input): never
- * of threads, timing or batch.
+ * leave the earlier draws of every earlier run as they were). The image is therefore a pure
+ * function of (params, seed, epoch, index, input): never of threads, timing or batch.
  */
 #ifndef CXR_AUGMENT_H
 #define CXR_AUGMENT_H

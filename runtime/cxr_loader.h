@@ -32,11 +32,12 @@
  * (and augmented), image i of its n is replaced by x_j + lam_i (x_i - x_j) (float, in that
  * order) with partner j = n-1-i (the middle image of an odd batch is its own partner and stays
  * as it is), where lam_0..lam_{n-1} ~ Beta(A, A) are drawn in order from the splitmix64 stream
- * cxr_loader_mixup_key(seed, e, step, part) by Johnk's method (cxr_loader_beta; a draw below FLT_MIN is 0). The batch
- * then carries labels2[i] = labels[j] and mix[i] = lam_i: the loss of image i is lam_i times
- * its label's plus (1 - lam_i) times its partner's (cxr_model_loss_backward_mixed). Mixing runs
- * on the assembler thread (or the caller's without prefetch), so the images are the same bits
- * whatever the threads, on the CPU and through the GPU loader.
+ * cxr_loader_mixup_key(seed, e, step, part) by Johnk's method (cxr_loader_beta; a draw below
+ * FLT_MIN is 0). The batch then carries labels2[i] = labels[j] and mix[i] = lam_i: the loss of
+ * image i is lam_i times its label's plus (1 - lam_i) times its partner's
+ * (cxr_model_loss_backward_mixed). Mixing runs on the assembler thread (or the caller's without
+ * prefetch), so the images are the same bits whatever the threads, on the CPU and through the GPU
+ * loader.
  *
  * Threading: a loader handle is used by one consumer thread. With prefetch on it runs
  * `threads` decode workers and one assembler thread of its own; with prefetch off everything
@@ -134,7 +135,8 @@ cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch);
  * with b->n == 0 at the end of the epoch, or an error: a chunk that fails its checksum or
  * cannot be decoded gives CXR_E_CHECKSUM / CXR_E_FORMAT with a message naming the file, the
  * split and the shard; a file cut short (by another program) below a chunk's end while mapped
- * gives CXR_E_IO, naming them and the new size. After an error, the epoch is over (begin a new one to continue). */
+ * gives CXR_E_IO, naming them and the new size. After an error, the epoch is over (begin a new one
+ * to continue). */
 cxr_status cxr_loader_next_batch(cxr_loader *l, cxr_batch *b);
 
 /* Seconds the consumer spent waiting inside cxr_loader_next_batch since begin_epoch (with

@@ -374,7 +374,8 @@ int main(int argc, char **argv)
             break;
         case O_ENSEMBLE:
             if (n_members > CXR_ENSEMBLE_MAX) {
-                fprintf(stderr, "cxr-eval: --ensemble: at most %d models in all\n", CXR_ENSEMBLE_MAX + 1);
+                fprintf(stderr, "cxr-eval: --ensemble: at most %d models in all\n",
+                        CXR_ENSEMBLE_MAX + 1);
                 return 2;
             }
             member_paths[n_members++] = optarg;
@@ -534,12 +535,12 @@ int main(int argc, char **argv)
         if (val_pass) {
             CXR_TRY(cxr_metrics_create(&val_met, K));
             fprintf(stderr, "cxr-eval: the ensemble on val, to choose its threshold\n");
-            CXR_TRY(ensemble_pass(member_paths, n_members, be, s, "val", batch, threads,
-                                  prefetch, cw, interrupted, tta, NULL, 0, NULL, val_met, &ens));
+            CXR_TRY(ensemble_pass(member_paths, n_members, be, s, "val", batch, threads, prefetch,
+                                  cw, interrupted, tta, NULL, 0, NULL, val_met, &ens));
             cxr_ensemble_eval_free(&ens);
         }
-        CXR_TRY(ensemble_pass(member_paths, n_members, be, s, split, batch, threads, prefetch,
-                              cw, interrupted, tta, pp, perturb_seed, members, met, &ens));
+        CXR_TRY(ensemble_pass(member_paths, n_members, be, s, split, batch, threads, prefetch, cw,
+                              interrupted, tta, pp, perturb_seed, members, met, &ens));
         static char chosen[160];
         if (choose && !have_val) {
             threshold = 0.5;
@@ -600,7 +601,8 @@ int main(int argc, char **argv)
     if (tta > 1)
         printf("tta       %d (probabilities averaged over the identity and %d fixed transforms)\n",
                tta, tta - 1);
-    if (perturbed) printf("perturb   %s (every image transformed before the model)\n", perturb_desc);
+    if (perturbed)
+        printf("perturb   %s (every image transformed before the model)\n", perturb_desc);
     printf("loss      %.6f\n", er.loss);
     printf("accuracy  %.4f\n", r.accuracy);
     if (K == 2) {
@@ -654,7 +656,7 @@ int main(int argc, char **argv)
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
                    "(to apply it to test: cxr-eval %s %s --split test --threshold %.17g)\n",
                    bt, bal, shell_word(e1, model_path), shell_word(e2, store_path), bt);
-        else  /* chosen on the split it would be judged on: an optimistic bound, not a setting */
+        else /* chosen on the split it would be judged on: an optimistic bound, not a setting */
             printf("\nbalanced accuracy at the best threshold chosen on %s itself: %.4f (at %.9g;\n"
                    "a diagnostic of how well the scores separate %s, not a threshold to evaluate\n"
                    "it with: thresholds are chosen on val)\n",

@@ -153,7 +153,8 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case O_ENSEMBLE:
             if (o->n_models > CXR_ENSEMBLE_MAX) {
-                fprintf(stderr, "cxr-predict: --ensemble: at most %d models in all\n", CXR_ENSEMBLE_MAX + 1);
+                fprintf(stderr, "cxr-predict: --ensemble: at most %d models in all\n",
+                        CXR_ENSEMBLE_MAX + 1);
                 return 2;
             }
             o->models[o->n_models++] = optarg;
@@ -205,9 +206,9 @@ typedef struct {
     cxr_table *out;
     float *img, *probs, *member; /* [batch][S*S], [batch][K], [batch][K] */
     double *sum;                 /* [batch][K] */
-    cxr_status *st;     /* [batch] */
-    char *reasons;      /* [batch][REASON_CAP] */
-    int *keep;          /* [batch] list index of each decoded image */
+    cxr_status *st;              /* [batch] */
+    char *reasons;               /* [batch][REASON_CAP] */
+    int *keep;                   /* [batch] list index of each decoded image */
     double threshold;
     int64_t done, skipped;
 } run;
@@ -319,8 +320,8 @@ static cxr_status check_member(const cxr_checkpoint_meta *a, const char *pa,
                              b->n_classes, pa, a->n_classes);
     for (int c = 0; c < a->n_classes; c++)
         if (strcmp(a->class_names[c], b->class_names[c]) != 0)
-            return cxr_set_error(CXR_E_MISMATCH, "--ensemble %s: class %d is '%s', in %s '%s'",
-                                 pb, c, b->class_names[c], pa, a->class_names[c]);
+            return cxr_set_error(CXR_E_MISMATCH, "--ensemble %s: class %d is '%s', in %s '%s'", pb,
+                                 c, b->class_names[c], pa, a->class_names[c]);
     const cxr_preprocess_params *x = &a->pp, *y = &b->pp;
     char steps[256];
     if (x->size != y->size || !cxr_preprocess_same_steps(x, y))
@@ -335,10 +336,12 @@ int main(int argc, char **argv)
 {
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
     cxr_signals_ignore_file_size();
-    options o = {
-        .device = "auto", .threshold = NAN, .threads = omp_get_max_threads(), .batch = 16, .tta = 1,
-        .n_models = 1
-    };
+    options o = { .device = "auto",
+                  .threshold = NAN,
+                  .threads = omp_get_max_threads(),
+                  .batch = 16,
+                  .tta = 1,
+                  .n_models = 1 };
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0) return rc;
     rc = 0;

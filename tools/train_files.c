@@ -233,8 +233,8 @@ static void drop_dead_reservation(const char *buf, const char *best)
 /* Where the model goes without --checkpoint: the resumed file on --resume (a resume keeps
  * saving where it left off), else beside STORE as STORE-stem.model.h5, numbered .model-N.h5
  * rather than replacing a model (or a best model, MODEL.best.h5) already there or one another
- * run has reserved (reserve); in the current folder when STORE's folder is not writable. NULL with --no-checkpoint or when no free name is
- * found. */
+ * run has reserved (reserve); in the current folder when STORE's folder is not writable. NULL with
+ * --no-checkpoint or when no free name is found. */
 const char *train_default_checkpoint(const cxr_train_options *o, char *buf, size_t cap)
 {
     if (o->io.resume_path) return o->io.resume_path;

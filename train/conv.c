@@ -477,8 +477,8 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
 #ifdef CXR_HAVE_DNNL
     if (cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_FWD, C)) {
         /* oneDNN conv + bias + leaky ReLU, our pool; where oneDNN leaves the ReLU (its Winograd
-         * forward, C >= 32 on AVX-512), ours after the pool when only the pooled map is kept: the ReLU is increasing,
-         * so it commutes with the max and runs on a quarter of the map */
+         * forward, C >= 32 on AVX-512), ours after the pool when only the pooled map is kept: the
+         * ReLU is increasing, so it commutes with the max and runs on a quarter of the map */
         cxr_cpu_ctx *c = ctx;
         float *map = out;
         const size_t bytes = (size_t)N * K * H * W * sizeof(float);

@@ -5,10 +5,11 @@
  *                     epochs), step (Adam t), seed, rng (how every random stream derives from
  *                     the seed), the recipe (epochs, batch, lr, beta1, beta2, eps, keep_prob,
  *                     alpha, threads, precision: fp32, tf32 or bf16, absent in files
- *                     written before it was recorded), the model shape (n_classes, image_size, channels[4],
- *                     dense[2]), the store's preprocessing (image_size, equalize, normalize,
- *                     crop_ratio, max_side, and clahe_clip for CLAHE, same names as the
- *                     store's attributes; a CLAHE file without clahe_clip used clip limit 2),
+ *                     written before it was recorded), the model shape (n_classes, image_size,
+ *                     channels[4], dense[2]), the store's preprocessing (image_size,
+ *                     equalize, normalize, crop_ratio, max_side, and clahe_clip for CLAHE, same
+ *                     names as the store's attributes; a CLAHE file without clahe_clip used
+ *                     clip limit 2),
  *                     augment (the run's train-time augmentation, cxr_augment.h's canonical
  *                     spec; absent in older files: "none"), and
  *                     label_smoothing (the training loss's, 0: none; absent before 0.8: 0),
@@ -46,10 +47,10 @@
  *
  * Weights-only model files (format "cxr-weights", version 2, cxr_checkpoint_save_weights, written
  * by cxr-export --weights): the same attributes and /class_names, plus params_dtype ("float32"
- * or "bfloat16"), and /params alone (no Adam state; the average where the source had one): a third of a checkpoint in float32, a
- * sixth in bfloat16 (an HDF5 float type of 16 bits: sign, 8 exponent bits biased 127, 7
- * mantissa bits), widened exactly on load. Every tensor checksummed as in a checkpoint.
- * cxr_checkpoint_read_meta and cxr_checkpoint_open_model read both kinds;
+ * or "bfloat16"), and /params alone (no Adam state; the average where the source had one): a third
+ * of a checkpoint in float32, a sixth in bfloat16 (an HDF5 float type of 16 bits: sign, 8 exponent
+ * bits biased 127, 7 mantissa bits), widened exactly on load. Every tensor checksummed as in a
+ * checkpoint. cxr_checkpoint_read_meta and cxr_checkpoint_open_model read both kinds;
  * cxr_checkpoint_load (resuming training) refuses a weights file.
  *
  * Files are written to a temporary file beside the target (common/cxr_tmpfile.h), flushed and
@@ -159,9 +160,10 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
 /* Create an inference-only model (cxr_model_create_inference) on `be` shaped as the checkpoint
  * or weights file says (batch_capacity as given, > 0) and load its parameters, a tensor at a
  * time into the model's block (Adam state is neither read nor held): what cxr-eval,
- * cxr-predict and cxr-export do. Memory: the parameters once, plus the forward's buffers. *meta receives the attributes (free with
- * cxr_checkpoint_meta_free; untouched on error); *out the model (cxr_model_destroy).
- * Errors as cxr_checkpoint_read_meta / cxr_model_create / cxr_checkpoint_load. */
+ * cxr-predict and cxr-export do. Memory: the parameters once, plus the forward's buffers. *meta
+ * receives the attributes (free with cxr_checkpoint_meta_free; untouched on error); *out the model
+ * (cxr_model_destroy). Errors as cxr_checkpoint_read_meta / cxr_model_create /
+ * cxr_checkpoint_load. */
 cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batch_capacity,
                                      int threads, cxr_model **out, cxr_checkpoint_meta *meta);
 

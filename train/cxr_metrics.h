@@ -77,8 +77,9 @@ void cxr_metrics_report_free(cxr_metrics_report *r); /* NULL-safe; zeroes it */
  * above the highest; below all but the lowest: the lowest itself), so applying the result with
  * ">= threshold" reproduces the split. Ties in balanced accuracy (compared exactly, in integer
  * counts) go to the candidate closest to 0.5, then to the higher one; cxr-train stores this
- * threshold, chosen on val, in its checkpoints (specs/model.md "Threshold"). *bal_acc receives the balanced accuracy reached
- * (may be NULL). CXR_E_ARG if k != 2 or no samples, or a class is absent. */
+ * threshold, chosen on val, in its checkpoints (specs/model.md "Threshold"). *bal_acc receives the
+ * balanced accuracy reached (may be NULL). CXR_E_ARG if k != 2 or no samples, or a class is
+ * absent. */
 cxr_status cxr_metrics_best_threshold(const cxr_metrics *m, double *threshold, double *bal_acc);
 
 /* Class-weighted cross-entropy of n probability rows (n, k) (TTA's and ensembles' averages):

@@ -1,5 +1,6 @@
 /* loss.c: row softmax and class-weighted softmax cross-entropy with label smoothing and mixup
- * (forward + backward), CPU reference. Sums run in double over the batch, in image order (deterministic). */
+ * (forward + backward), CPU reference. Sums run in double over the batch, in image order
+ * (deterministic). */
 #include <math.h>
 
 #include "cpu_internal.h"

@@ -1,7 +1,7 @@
 /* loss.cu: row softmax and the class-weighted softmax cross-entropy with label smoothing and
- * mixup (forward and gradient in one kernel) on the GPU (twin of loss.c). Rows are short (C classes),
- * so a thread takes a row and repeats the CPU's arithmetic: float max and exp, double sums, the
- * loss from log-sum-exp in double; the batch sums run in image order on one thread
+ * mixup (forward and gradient in one kernel) on the GPU (twin of loss.c). Rows are short (C
+ * classes), so a thread takes a row and repeats the CPU's arithmetic: float max and exp, double
+ * sums, the loss from log-sum-exp in double; the batch sums run in image order on one thread
  * (deterministic). The model checks the labels on the host before calling; a label out of range
  * here makes the loss NaN. */
 #include <math.h>

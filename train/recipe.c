@@ -14,10 +14,11 @@ static const cxr_train_recipe recipes[] = {
     /* The default (issue 15): the study's network and batch with a warmup of one epoch (74
      * steps on the Kaggle set packed with --val-fraction 0.1: 4,694 training images at batch
      * 64; a fixed 74 left a small store's short run below the full rate throughout, e.g.
-     * data/sample's 18 steps) and a cosine decay to 0, AdamW's weight decay, the best epoch kept by val AUC. 28
-     * epochs since three seeds passed the val rule of tests/bench/results/accuracy/long-plan.md
-     * (14 before; a CPU run of about two hours on 2 cores, minutes on a GPU). Augmentation: cxr_augment.h's default
-     * (small affine + brightness/contrast, no flip). specs/model.md "Recipes" gives the reasons. */
+     * data/sample's 18 steps) and a cosine decay to 0, AdamW's weight decay, the best epoch kept by
+     * val AUC. 28 epochs since three seeds passed the val rule of
+     * tests/bench/results/accuracy/long-plan.md (14 before; a CPU run of about two hours on 2
+     * cores, minutes on a GPU). Augmentation: cxr_augment.h's default (small affine +
+     * brightness/contrast, no flip). specs/model.md "Recipes" gives the reasons. */
     { .name = "standard",
       .about = "28 epochs, warmup+cosine, AdamW 0.1, augment, best val AUC epoch",
       .epochs = 28,

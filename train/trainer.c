@@ -281,8 +281,8 @@ static cxr_status resume_conflict(const cxr_train_options *o, const char *what, 
                          o->io.resume_path, what, o->recipe.name, want, have);
 }
 
-/* On a resume, the batch, lr, augmentation, label smoothing, mixup (and, when the checkpoint records
- * them, schedule, warmup, weight decay, step decay factor and selection metric) given by an
+/* On a resume, the batch, lr, augmentation, label smoothing, mixup (and, when the checkpoint
+ * records them, schedule, warmup, weight decay, step decay factor and selection metric) given by an
  * option or by a recipe named in the options, and a seed given by an option, must be the
  * checkpoint's. */
 static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,

@@ -6,7 +6,8 @@
  *   decode_dct   tjDecompress2 to gray at the DCT scale cxr_preprocess_jpeg picks
  *   preprocess   the whole cxr_preprocess_jpeg (decode + crop + resize + equalize + normalize)
  *   clahe        the same with equalize = CLAHE (cxr-pack --equalize clahe), against the above
- * and prints the mean over images (thread CPU time; BENCH_WALL=1 for wall time). Built by tests/preprocess/CMakeLists.txt; not a ctest. */
+ * and prints the mean over images (thread CPU time; BENCH_WALL=1 for wall time). Built by
+ * tests/preprocess/CMakeLists.txt; not a ctest. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <stdio.h>

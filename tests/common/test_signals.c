@@ -1,12 +1,13 @@
 /* test_signals.c: cxr_signals.h. The stop handler: the first SIGINT/SIGTERM/SIGHUP sets the flag
  * and the process lives on, a second one of any of them kills it (the default action); one
- * ignored on entry (nohup) stays ignored; system calls restart (SA_RESTART). The asynchronous mask: blocks SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPROF, SIGALRM,
- * never SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT; a signal sent meanwhile is delivered on
- * restore. The guard of mapped reads: a read past the end of a mapped file cut short returns 1
- * from cxr_guard_mapped_read instead of killing, again and again, on any thread, with SIGBUS
- * unblocked after; a SIGBUS it does not own (outside the guarded range, outside a guard, sent by
- * kill) still kills, or reaches the handler installed before, which may return, and the guard
- * works on after it, also after another handler replaced it. */
+ * ignored on entry (nohup) stays ignored; system calls restart (SA_RESTART). The asynchronous mask:
+ * blocks SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPROF, SIGALRM, never SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGABRT; a signal sent meanwhile is delivered on restore. The guard of mapped reads: a read past
+ * the end of a mapped file cut short returns 1 from cxr_guard_mapped_read instead of killing, again
+ * and again, on any thread, with SIGBUS unblocked after; a SIGBUS it does not own (outside the
+ * guarded range, outside a guard, sent by kill) still kills, or reaches the handler installed
+ * before, which may return, and the guard works on after it, also after another handler replaced
+ * it. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>

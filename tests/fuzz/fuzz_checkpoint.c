@@ -1,10 +1,10 @@
 /* fuzz_checkpoint.c: libFuzzer target for the checkpoint reader (train/cxr_checkpoint.h):
- * the input, written to a temporary file, is read as a checkpoint's attributes, then (when the model it
- * describes is small) loaded into a CPU model the way cxr-eval and cxr-predict do, and that
- * model predicts one blank image. Oracles beyond the sanitizers: errors are the documented
- * ones, the metadata read holds a name for every class, and a loaded model's probabilities
- * are a distribution. Harness limit (not a finding): models over MAX_MODEL_FLOATS
- * (parameters plus one image's activations) are not built. */
+ * the input, written to a temporary file, is read as a checkpoint's attributes, then (when the
+ * model it describes is small) loaded into a CPU model the way cxr-eval and cxr-predict do, and
+ * that model predicts one blank image. Oracles beyond the sanitizers: errors are the documented
+ * ones, the metadata read holds a name for every class, and a loaded model's probabilities are a
+ * distribution. Harness limit (not a finding): models over MAX_MODEL_FLOATS (parameters plus one
+ * image's activations) are not built. */
 #include <math.h>
 
 #include "cxr_checkpoint.h"

@@ -1,11 +1,11 @@
 /* fuzz_store.c: libFuzzer target for the store reader (formats/cxr_store.h) and the shard
- * loader (runtime/cxr_loader.h): the input, written to a temporary file, is opened as a store; every
- * class name and split is read, each image of a split through HDF5 (filters applied by HDF5)
+ * loader (runtime/cxr_loader.h): the input, written to a temporary file, is opened as a store;
+ * every class name and split is read, each image of a split through HDF5 (filters applied by HDF5)
  * and through the loader (mmap + raw chunk decode, no prefetch threads). Oracles beyond the
- * sanitizers: whatever both paths read is bit-identical, labels and paths exist for every
- * image, and errors are the documented ones. Harness limits (not findings): at most
- * MAX_IMAGES images per split are read, and none of a store whose chunk would exceed
- * MAX_CHUNK_FLOATS (a real store's chunk is 64 x 256 x 256). */
+ * sanitizers: whatever both paths read is bit-identical, labels and paths exist for every image,
+ * and errors are the documented ones. Harness limits (not findings): at most MAX_IMAGES images per
+ * split are read, and none of a store whose chunk would exceed MAX_CHUNK_FLOATS (a real store's
+ * chunk is 64 x 256 x 256). */
 #include "cxr_loader.h"
 #include "cxr_store.h"
 #include "fuzz_common.h"

@@ -6,11 +6,11 @@
  * runs on the rounded copies. tf32 (convolutions in tf32 and bf16 mode, dense GEMMs in tf32):
  * to 10 mantissa bits, either by truncation (the low 13 bits cleared, as a tensor core fed fp32
  * registers does) or to nearest even (as a conversion instruction does): which one cuDNN and
- * cuBLAS apply is not documented, so the tolerances must hold both; bf16 (dense GEMMs in bf16 mode): round to nearest even to 8 bits (dense.cu's
- * __float2bfloat16_rn). Bias gradients stay fp32, as on the GPU. The fused slots are left out,
- * so the model runs the separate ops. Host memory; one thread drives it, and one rounding
- * backend exists at a time (its state is file-static: the table's ctx stays the CPU backend's,
- * which every unwrapped op needs). */
+ * cuBLAS apply is not documented, so the tolerances must hold both; bf16 (dense GEMMs in bf16
+ * mode): round to nearest even to 8 bits (dense.cu's __float2bfloat16_rn). Bias gradients stay
+ * fp32, as on the GPU. The fused slots are left out, so the model runs the separate ops. Host
+ * memory; one thread drives it, and one rounding backend exists at a time (its state is
+ * file-static: the table's ctx stays the CPU backend's, which every unwrapped op needs). */
 #ifndef CXR_ROUNDING_BACKEND_H
 #define CXR_ROUNDING_BACKEND_H
 #include <stdlib.h>

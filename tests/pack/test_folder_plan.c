@@ -1,5 +1,5 @@
-/* test_folder_plan.c: unit tests of the pack plan (tests/pack): patient ids, the tree scanner's rules
- * (sorted classes and files, hidden/system files ignored, non-JPEG files skipped, missing
+/* test_folder_plan.c: unit tests of the pack plan (tests/pack): patient ids, the tree scanner's
+ * rules (sorted classes and files, hidden/system files ignored, non-JPEG files skipped, missing
  * folders) and the patient-grouped val split (disjoint, stratified, deterministic). */
 #include <stdio.h>
 #include <stdlib.h>

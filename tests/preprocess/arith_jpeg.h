@@ -1,6 +1,7 @@
 /* arith_jpeg.h: a 64x48 gray JPEG, arithmetic-coded (SOF9), 999 bytes, for preprocess.jpeg. Made
  * with libjpeg-turbo 2.1.5's jpeg_compress (jpeg_set_defaults, quality 90, arith_code = TRUE) from
- * the rows x*3 + y*2 + (LCG >> 28) (TurboJPEG, which the tests use, writes no arithmetic coding). */
+ * the rows x*3 + y*2 + (LCG >> 28) (TurboJPEG, which the tests use, writes no arithmetic
+ * coding). */
 static const unsigned char arith_jpeg[] = {
     0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01,
     0x00, 0x01, 0x00, 0x00, 0xff, 0xdb, 0x00, 0x43, 0x00, 0x03, 0x02, 0x02, 0x03, 0x02, 0x02, 0x03,

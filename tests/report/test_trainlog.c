@@ -1,7 +1,7 @@
 /* test_trainlog: the log writer (train/trainlog.c) and the report's reader (report/report_log.c)
  * agree. A run line and epoch records written with cxr_trainlog read back with cxr_log_read
- * to the same values: numbers as cJSON prints them (monitor figures to 6 digits), NAN numbers left out
- * of the text, arrays, the GPU reason with characters JSON must escape, and a resume that
+ * to the same values: numbers as cJSON prints them (monitor figures to 6 digits), NAN numbers left
+ * out of the text, arrays, the GPU reason with characters JSON must escape, and a resume that
  * appends a second run line and repeats an epoch.
  * usage: test_trainlog TMPDIR
  */

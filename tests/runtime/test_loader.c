@@ -1,7 +1,7 @@
 /* test_loader.c: the shard loader against the store read through HDF5; exactly-once delivery,
  * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks, a store
- * file replaced after it was opened, a file cut short while mapped, NaN in a last chunk's padding, parts (disjoint and
- * covering), the default window and the memory check, mixup. */
+ * file replaced after it was opened, a file cut short while mapped, NaN in a last chunk's padding,
+ * parts (disjoint and covering), the default window and the memory check, mixup. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* bench_store_chunk.c (not a test): chunk codec speed and ratio on real preprocessed images.
  * Preprocesses up to `shard` JPEGs found under DIR (default data/sample) into one chunk, then
- * times cxr_chunk_encode and cxr_chunk_decode at zstd levels from -10 (fastest) to 9 (best of R runs).
- * Usage: bench_store_chunk [DIR] [SHARD] [REPEATS] */
+ * times cxr_chunk_encode and cxr_chunk_decode at zstd levels from -10 (fastest) to 9 (best of R
+ * runs). Usage: bench_store_chunk [DIR] [SHARD] [REPEATS] */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -469,7 +469,8 @@ int main(int argc, char **argv)
            "'/train/labels' is stored without a checksum");
     /* values out of range */
     expect(good, V_CROP_NAN, "cropnan", CXR_E_FORMAT, "crop_ratio must be finite");
-    expect(good, V_EQUALIZE, "equalize", CXR_E_FORMAT, "equalize 7 is not 0 (none), 1 (global) or 2 (clahe)");
+    expect(good, V_EQUALIZE, "equalize", CXR_E_FORMAT,
+           "equalize 7 is not 0 (none), 1 (global) or 2 (clahe)");
     expect(good, V_CLAHE_CLIP, "clip", CXR_E_FORMAT, "clahe_clip 300 out of range (0, 256]");
     expect(good, V_MAX_SIDE, "maxside", CXR_E_FORMAT, "max_side 0 must be positive");
     /* the version's own attribute: missing, or not an integer */

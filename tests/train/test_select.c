@@ -21,12 +21,12 @@ static int kept_epoch(cxr_select_kind kind, const double *v, int n)
     return epoch;
 }
 
-#define CHECK(c)                                                          \
-    do {                                                                  \
-        if (!(c)) {                                                       \
-            fprintf(stderr, "test_select:%d: %s\n", __LINE__, #c);        \
-            fails++;                                                      \
-        }                                                                 \
+#define CHECK(c)                                                   \
+    do {                                                           \
+        if (!(c)) {                                                \
+            fprintf(stderr, "test_select:%d: %s\n", __LINE__, #c); \
+            fails++;                                               \
+        }                                                          \
     } while (0)
 
 int main(void)
@@ -53,15 +53,18 @@ int main(void)
     /* names round trip; an unknown one is refused */
     for (int k = CXR_SELECT_NONE; k <= CXR_SELECT_VAL_BALANCED_ACCURACY; k++) {
         cxr_select_kind got = CXR_SELECT_NONE;
-        CHECK(cxr_select_parse(cxr_select_name((cxr_select_kind)k), &got) == CXR_OK && (int)got == k);
+        CHECK(cxr_select_parse(cxr_select_name((cxr_select_kind)k), &got) == CXR_OK &&
+              (int)got == k);
     }
     cxr_select_kind got;
     CHECK(cxr_select_parse("val_accuracy", &got) != CXR_OK);
     CHECK(cxr_select_parse(NULL, &got) != CXR_OK);
     /* the best model's name: MODEL.h5 -> MODEL.best.h5, other names get .best.h5 appended */
     char buf[64];
-    CHECK(cxr_train_best_path("runs/m.h5", buf, sizeof buf) == CXR_OK && strcmp(buf, "runs/m.best.h5") == 0);
-    CHECK(cxr_train_best_path("m.ckpt", buf, sizeof buf) == CXR_OK && strcmp(buf, "m.ckpt.best.h5") == 0);
+    CHECK(cxr_train_best_path("runs/m.h5", buf, sizeof buf) == CXR_OK &&
+          strcmp(buf, "runs/m.best.h5") == 0);
+    CHECK(cxr_train_best_path("m.ckpt", buf, sizeof buf) == CXR_OK &&
+          strcmp(buf, "m.ckpt.best.h5") == 0);
     CHECK(cxr_train_best_path("runs/m.h5", buf, 8) != CXR_OK);
     /* the recipes as specs/model.md "Recipes" and issue 15 give them (the study's own is 26
      * epochs of batch 64 at a constant rate; standard trains 28 since long-plan.md); --help
@@ -95,7 +98,9 @@ int main(void)
     CHECK(cxr_shuffle_window_parse("2147483648", &w) != CXR_OK);
     /* a model named just ".h5" has no stem to put .best before */
     CHECK(cxr_train_best_path(".h5", buf, sizeof buf) == CXR_OK && strcmp(buf, ".h5.best.h5") == 0);
-    if (fails) fprintf(stderr, "test_select: %d check(s) failed\n", fails);
-    else printf("test_select: ok\n");
+    if (fails)
+        fprintf(stderr, "test_select: %d check(s) failed\n", fails);
+    else
+        printf("test_select: ok\n");
     return fails != 0;
 }
