@@ -55,7 +55,7 @@ int cxr_split_index(const char *s);
 cxr_status cxr_zstd_filter_register(void);
 /* The process-wide HDF5 setup, for every cxr HDF5 user (store, checkpoints) before its first
  * HDF5 call; cxr_zstd_filter_register is the same call. Beyond the above, it asks HDF5 not to
- * install its atexit cleanup, which crashes HDF5 1.10.8 after a failed H5Fclose (store_hdf5.c
+ * install its atexit cleanup, which crashes HDF5 1.10.8 after a failed H5Fclose (formats/h5.c
  * says how). Idempotent, thread-safe. Both settings are the process's: a host program that uses
  * HDF5 itself gets no automatic error printing on the default error stack, and its own files
  * are not closed for it at exit (a file it leaves open is not flushed: it closes its files

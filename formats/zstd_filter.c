@@ -1,7 +1,7 @@
 /* zstd_filter.c: the HDF5 zstd filter (id 32015, cd_values[0] = level), see specs/store.md.
  *
  * Built twice from this one source: into libcxr (registered by cxr_zstd_filter_register in
- * store_hdf5.c) and into the plugin libh5zzstd.so for h5dump/h5py. Buffers handed to and
+ * formats/h5.c) and into the plugin libh5zzstd.so for h5dump/h5py. Buffers handed to and
  * from HDF5 are allocated with H5allocate_memory/H5free_memory so the plugin stays correct
  * even against an HDF5 built with its own memory checking; nothing else here calls HDF5.
  */

@@ -1,4 +1,4 @@
-/* store_hdf5.c: HDF5 plumbing shared by the store and checkpoints (h5_internal.h), cxr_hdf5_init,
+/* h5.c: HDF5 plumbing shared by the store and checkpoints (h5_internal.h), cxr_hdf5_init,
  * cxr_hdf5_error, and the split names of cxr_store.h. Every HDF5 function here runs on the
  * single HDF5 thread. */
 #include <errno.h>
