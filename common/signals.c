@@ -103,7 +103,12 @@ static struct {
     bus_guard *guard; /* written and read by the owning thread only */
 } bus_slots[BUS_SLOTS];
 
-static struct sigaction bus_before; /* the action ours displaced: SIGBUS not ours goes there */
+/* The action ours displaced: a SIGBUS not ours goes there. Two copies: bus_install writes the
+ * one not in use and then publishes it, so a handler running on another thread meanwhile (a
+ * SIGBUS delivered before another handler replaced ours) reads a whole action, never one
+ * half-written. */
+static struct sigaction bus_before[2];
+static _Atomic int bus_before_at;
 static pthread_mutex_t bus_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int thread_id(void) { return (int)syscall(SYS_gettid); }
@@ -115,7 +120,7 @@ static int thread_id(void) { return (int)syscall(SYS_gettid); }
  * (pending until this handler returns; ignored stays ignored). */
 static void pass_on(int sig, siginfo_t *si, void *ctx)
 {
-    const struct sigaction before = bus_before;
+    const struct sigaction before = bus_before[atomic_load(&bus_before_at)];
     /* SIG_DFL and SIG_IGN are values of the handler whatever the flags say */
     if (before.sa_handler != SIG_DFL && before.sa_handler != SIG_IGN) {
         if (before.sa_flags & SA_SIGINFO)
@@ -161,7 +166,9 @@ static int bus_install(void)
         sa.sa_sigaction = on_bus;
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_SIGINFO;
-        bus_before = cur;
+        const int next = !atomic_load(&bus_before_at);
+        bus_before[next] = cur;
+        atomic_store(&bus_before_at, next);
         ok = sigaction(SIGBUS, &sa, NULL) == 0;
     }
     pthread_mutex_unlock(&bus_mu);
