@@ -4,13 +4,14 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cxr_checkpoint.h"
 #include "cxr_files.h"
 #include "cxr_signals.h"
 #include "cxr_onnx.h"
 
-#define USAGE "usage: cxr-export MODEL.h5 -o OUT [--weights [--bf16]]"
+#define USAGE "usage: cxr-export MODEL.h5 -o OUT [--weights [--bf16]] [-q]"
 
 static void usage(FILE *f)
 {
@@ -50,6 +51,8 @@ static void usage(FILE *f)
             "  --bf16            with --weights: store the parameters as bfloat16 (half the "
             "size,\n"
             "                    rounded to nearest even; widened exactly on load)\n"
+            "  -q, --quiet       say nothing on success (else one line on stderr: the file\n"
+            "                    written, its kind and size)\n"
             "  -h, --help        this help;  --version  the version\n"
             "\n"
             "Exit codes: 0 ok; 2 usage error (also an OUT that is MODEL.h5 itself); 3 bad input "
@@ -67,17 +70,20 @@ int main(int argc, char **argv)
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
     cxr_signals_ignore_file_size();
     const char *out = NULL;
-    int weights = 0, bf16 = 0, c;
-    static const struct option longs[] = {
-        { "output", required_argument, 0, 'o' },  { "weights", no_argument, 0, O_WEIGHTS },
-        { "bf16", no_argument, 0, O_BF16 },       { "help", no_argument, 0, 'h' },
-        { "version", no_argument, 0, O_VERSION }, { 0, 0, 0, 0 }
-    };
-    while ((c = getopt_long(argc, argv, "ho:", longs, NULL)) != -1) {
+    int weights = 0, bf16 = 0, quiet = 0, c;
+    static const struct option longs[] = { { "output", required_argument, 0, 'o' },
+                                           { "weights", no_argument, 0, O_WEIGHTS },
+                                           { "bf16", no_argument, 0, O_BF16 },
+                                           { "help", no_argument, 0, 'h' },
+                                           { "version", no_argument, 0, O_VERSION },
+                                           { "quiet", no_argument, 0, 'q' },
+                                           { 0, 0, 0, 0 } };
+    while ((c = getopt_long(argc, argv, "hqo:", longs, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case O_WEIGHTS: weights = 1; break;
         case O_BF16: bf16 = 1; break;
+        case 'q': quiet = 1; break;
         case 'h':
             cxr_stdout_hold();
             usage(stdout);
@@ -116,6 +122,17 @@ int main(int argc, char **argv)
     cxr_sigmask_block_async(&held);
     holding = 1;
     st = weights ? cxr_checkpoint_save_weights(out, m, &meta, bf16) : cxr_onnx_write(out, m, &meta);
+    if (st == CXR_OK && !quiet) {
+        struct stat sb;
+        char kind[64], name[512];
+        if (weights)
+            snprintf(kind, sizeof kind, "weights file, %s", bf16 ? "bfloat16" : "float32");
+        else
+            snprintf(kind, sizeof kind, "ONNX, opset %d", CXR_ONNX_OPSET);
+        if (stat(out, &sb) == 0)
+            fprintf(stderr, "cxr-export: wrote %s (%s, %lld bytes)\n",
+                    cxr_escape_name(name, sizeof name, out), kind, (long long)sb.st_size);
+    }
 bail:
     if (st != CXR_OK) {
         fprintf(stderr, "cxr-export: ");

@@ -3,22 +3,34 @@
 # (packed at 32x32): the float32 weights file gives exactly cxr-predict's and cxr-eval's output
 # of the checkpoint, the bfloat16 one the same classes' lines, both a third / a sixth of the
 # checkpoint; --resume refuses a weights file; usage and bad-input exit codes; the ONNX file is
-# written whole (no temporary left) and starts as a ModelProto (ir_version 7).
+# written whole (no temporary left) and starts as a ModelProto (ir_version 7); each export says
+# the file, its kind and size in one line (nothing with -q).
 BIN=$1 SAMPLE=$2
 . "$(dirname "$0")/../cli/common.sh"
 pack_sample "$WORK/s.h5"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --epochs 1 --batch 8 --max-steps 1 \
     --threads 2 --lr 0.001 --checkpoint "$WORK/ck.h5"
 expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" --weights -o "$WORK/w32.h5"
+said_w32=$(cat "$WORK/err")
 expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" --weights --bf16 -o "$WORK/w16.h5"
+said_w16=$(cat "$WORK/err")
 expect_rc 0 "$BIN/cxr-export" "$WORK/w32.h5" -o "$WORK/m.onnx"   # from a weights file too
-expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/m2.onnx"
+said_onnx=$(cat "$WORK/err")
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/m2.onnx" -q
+[ -s "$WORK/err" ] && fail "-q: stderr not empty: $(cat "$WORK/err")"
 cmp -s "$WORK/m.onnx" "$WORK/m2.onnx" || fail "ONNX from the weights file differs from the checkpoint's"
 # a ModelProto starts with field 1 (ir_version, varint): bytes 0x08 0x07
 [ "$(head -c 2 "$WORK/m.onnx" | od -An -tx1 | tr -d ' ')" = "0807" ] || fail "ONNX does not start with ir_version 7"
 ls -A "$WORK" | grep -q cxr-tmp && fail "a temporary file was left"
 size() { stat -c %s "$1"; }
 ck=$(size "$WORK/ck.h5") w32=$(size "$WORK/w32.h5") w16=$(size "$WORK/w16.h5")
+# one line on success: the file, its kind and its size
+[ "$said_w32" = "cxr-export: wrote $WORK/w32.h5 (weights file, float32, $w32 bytes)" ] ||
+    fail "weights export said '$said_w32'"
+[ "$said_w16" = "cxr-export: wrote $WORK/w16.h5 (weights file, bfloat16, $w16 bytes)" ] ||
+    fail "bf16 export said '$said_w16'"
+[ "$said_onnx" = "cxr-export: wrote $WORK/m.onnx (ONNX, opset 13, $(size "$WORK/m.onnx") bytes)" ] ||
+    fail "ONNX export said '$said_onnx'"
 echo "sizes: checkpoint $ck, weights float32 $w32, bfloat16 $w16, onnx $(size "$WORK/m.onnx")"
 [ $((w32 * 5)) -lt $((ck * 2)) ] || fail "float32 weights ($w32) not under 40% of the checkpoint ($ck)"
 [ $((w16 * 10)) -lt $((w32 * 6)) ] || fail "bfloat16 weights ($w16) not under 60% of float32 ($w32)"
