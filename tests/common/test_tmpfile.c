@@ -206,6 +206,19 @@ int main(void)
     cxr_tmpfile_discard(&t);
     CHECK(count_temps() == 5); /* link, other, odd, longer, live */
 
+    /* a target of the longest name a folder takes (255 bytes): its temporary's name is cut
+     * to fit too, and the commit gives the target */
+    {
+        char name[256];
+        memset(name, 'n', 255);
+        name[255] = '\0';
+        CHECK_OK(cxr_tmpfile_create(&t, at(name), 0));
+        CHECK(strlen(strrchr(t.path, '/') + 1) <= 255);
+        CHECK_OK(cxr_tmpfile_commit(&t));
+        CHECK(exists(at(name)) && count_temps() == 5);
+        CHECK(unlink(at(name)) == 0);
+    }
+
     /* a folder that cannot be written: CXR_E_IO naming the target, nothing created */
     CHECK(cxr_tmpfile_create(&t, "/proc/cxr-no/out.h5", 0) == CXR_E_IO);
     CHECK(strstr(cxr_last_error(), "/proc/cxr-no/out.h5") != NULL);

@@ -190,6 +190,7 @@ typedef struct {
     vinfo in, out;
     int n_in, n_out;
     char classes[64], preprocessing[256], threshold[40];
+    char producer[32], producer_version[32], graph_name[32];
 } onnx;
 
 static void parse_vinfo(const fld *f, vinfo *v)
@@ -253,6 +254,8 @@ static int parse(const uint8_t *buf, size_t len, onnx *o)
     memset(o, 0, sizeof *o);
     while (rd_next(&r, &f)) {
         if (f.field == 1) o->ir = (int64_t)f.v;
+        if (f.field == 2) copy_str(o->producer, sizeof o->producer, &f);
+        if (f.field == 3) copy_str(o->producer_version, sizeof o->producer_version, &f);
         if (f.field == 8) {
             o->n_opset++;
             x = sub(&f);
@@ -277,6 +280,7 @@ static int parse(const uint8_t *buf, size_t len, onnx *o)
         g = sub(&f);
         while (rd_next(&g, &a)) {
             if (a.field == 1 && o->n_nodes < 32) parse_node(&a, &o->nodes[o->n_nodes++]);
+            if (a.field == 2) copy_str(o->graph_name, sizeof o->graph_name, &a);
             if (a.field == 11) parse_vinfo(&a, &o->in), o->n_in++;
             if (a.field == 12) parse_vinfo(&a, &o->out), o->n_out++;
             if (a.field != 5 || o->n_inits >= 16) continue;
@@ -593,6 +597,9 @@ int main(void)
     REQUIRE(parse(buf, len, &o));
     CHECK(o.ir == CXR_ONNX_IR_VERSION && o.n_opset == 1 && o.opset == CXR_ONNX_OPSET &&
           o.opset_domain[0] == 0);
+    /* who wrote it (ModelProto producer_name, producer_version) and the graph's name */
+    CHECK(!strcmp(o.producer, "cxr-export") && !strcmp(o.producer_version, CXR_VERSION_STRING));
+    CHECK(!strcmp(o.graph_name, "cxr"));
     static const char *const ops[] = { "Conv",    "LeakyRelu", "Conv",      "LeakyRelu",
                                        "MaxPool", "Conv",      "LeakyRelu", "MaxPool",
                                        "Conv",    "LeakyRelu", "MaxPool",   "Flatten",

@@ -105,6 +105,7 @@ def case_sample(tmp):
     # the whole chunk again for every row it prints (minutes); 16 = 5 x 3 + 1 leaves a partial
     rc, so, se = run([SAMPLE, "-o", out, "--threads", "2", "--shard", "3"])
     check(rc == 0, "pack sample rc=%d: %s" % (rc, se))
+    check(" with 2 threads\n" in so, "the summary's thread count: %r" % so[:300])
     if rc:
         return
     classes = sorted(set(folder_counts(SAMPLE, "train")) | set(folder_counts(SAMPLE, "test")))

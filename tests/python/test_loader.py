@@ -264,12 +264,15 @@ for p in (os.fsencode(store), pathlib.Path(store)):
 for args, kw, exc in (((store, None), {}, TypeError),            # a NULL split crashed in C
                       ((store, "train"), {"batch": 2**32 + 1}, ValueError),  # wrapped to 1
                       ((store, "train"), {"batch": True}, TypeError),  # a bool is no count
-                      ((store, "train"), {"seed": -1}, ValueError)):
+                      ((store, "train"), {"seed": -1}, ValueError),
+                      ((store, "train"), {"parts": 0}, ValueError)):  # not C's CxrError
     try:
         cxr.Loader(*args, **kw)
         check(False, f"Loader{args} {kw} raises {exc.__name__}")
     except exc:
         pass
+    except Exception as e:  # noqa: BLE001 -- the wrong kind is a failed check, not a crash
+        check(False, f"Loader{args} {kw} raises {type(e).__name__}, not {exc.__name__}: {e}")
 with cxr.Store(store) as st:
     for i, exc in ((2**63, ValueError), (-1, ValueError), ("0", TypeError)):
         try:

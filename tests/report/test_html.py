@@ -8,6 +8,7 @@ usage: test_html.py CXR_REPORT FIXTURE_DIR WORK_DIR
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -214,6 +215,74 @@ def hostile_and_odd(tool, work):
           "two logs named run.jsonl are not told apart: legend %r" % legend)
 
 
+def boundaries(tool, work):
+    """The edges of what a page draws: the loss axis starts at 0 and the accuracy axis stops at
+    1; a run of more than STEP_POINTS steps keeps each slice's lowest and highest loss; every
+    class of a per-class table is named; the many-classes note starts past 256 classes; a GPU
+    vs CPU row pairs a config whose device (first word) is cpu; 40 epochs get point markers; a
+    matrix of another size than the run's classes is not headed by their names."""
+    def page(name, lines):
+        log = os.path.join(work, name + ".jsonl")
+        write_log(log, lines)
+        return report(tool, os.path.join(work, name + ".html"), [log])
+
+    def svg_text(html, cid):
+        at = html.find('id="%s"' % cid)
+        return html[at:html.find("</svg>", at)] if at >= 0 else ""
+
+    run = {"type": "run", "device": "cpu", "classes": ["NORMAL", "PNEUMONIA"]}
+    # losses 0.5, 0.4: the axis still starts at 0; an accuracy of 1.5 still ends the axis at 1
+    html, _ = page("axes", [run, dict(EPOCH, train_loss=0.5, eval_acc=1.5),
+                            dict(EPOCH, epoch=2, train_loss=0.4, eval_acc=0.6)])
+    ticks = lambda cid: re.findall(r'class="ytick"[^>]*>([^<]*)<', svg_text(html, cid))
+    yl, ya = ticks("chart-loss"), ticks("chart-acc")
+    check(yl and float(yl[0]) == 0, "chart-loss: y axis from %s, not 0" % (yl[:1],))
+    check(ya and float(ya[-1]) == 1, "chart-acc: y axis up to %s, not 1" % (ya[-1:],))
+
+    # 4001 steps (past 4000 the steps are thinned to 2000 slices), losses alternating 1 and 2:
+    # each slice keeps its lowest and its highest loss, 4000 points
+    st = [{"type": "step", "step": k, "epoch": 1, "loss": 1.0 + k % 2} for k in range(1, 4002)]
+    _, pg = page("thin", [run] + st + [EPOCH])
+    pts = pg.svgs.get("chart-step-loss", {"polylines": [{"pts": []}]})["polylines"][0]["pts"]
+    check(len(pts) == 4000 and len(set(y for _, y in pts)) == 2,
+          "4001 steps thinned to %d points, want 4000 (each slice's low and high)" % len(pts))
+
+    # the per-class table names every class, the last one too
+    k3 = dict(run, classes=["a", "b", "zlast"])
+    pc = [{"precision": 0.5, "recall": 0.6, "f1": 0.55} for _ in range(3)]
+    html, _ = page("perclass", [k3, dict(EPOCH, confusion=[[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+                                         roc=None, auc=None, per_class=pc)])
+    rows = re.findall(r'<tr><td class="l">([^<]*)</td>', html[html.find('class="per-class"'):])
+    check(rows[:3] == ["a", "b", "zlast"], "per-class rows named %s" % rows[:3])
+
+    # a run of 256 classes whose log has no matrix gets no note (a log carries one up to 256);
+    # from 257 the note says why there is none
+    for k, want in ((256, False), (257, True)):
+        html, _ = page("nomatrix%d" % k, [dict(run, classes=["c%d" % i for i in range(k)]),
+                                          {"type": "epoch", "epoch": 1, "train_loss": 0.5}])
+        check(("a log carries the matrix up to 256" in html) == want,
+              "%d classes without a matrix: note %s" % (k, "missing" if want else "given"))
+
+    # a matrix of another size than the run's classes has its columns numbered, not named
+    html, _ = page("kmismatch", [dict(run, classes=["A", "B", "C"]), EPOCH])
+    heads = re.findall(r"<th>([^<]*)</th>", html[html.find('id="confusion-0"'):])[:2]
+    check(heads == ["0", "1"], "2 x 2 matrix of a 3-class run: columns headed %s" % heads)
+
+    # GPU vs CPU pairs the config whose first word is cpu, not one naming cpu further on
+    b = lambda cfg, s: {"type": "benchmark", "config": cfg, "first_epoch_s": s,
+                        "later_epoch_s": s, "images_per_s": 10.0, "data_wait_frac": 0.1}
+    _, pg = page("bench", [run, EPOCH, b("gpu cpu-aug", 4.0), b("gpu gpu-aug", 2.0)])
+    sp = " ".join(c["text"] for c in pg.tables.get("speedups", {"cells": []})["cells"])
+    check("GPU vs CPU" not in sp, "a gpu config was paired as GPU vs CPU: %s" % sp)
+
+    # point markers on a series of at most 40 points: 40 epochs get them, 41 do not
+    for n, want in ((40, 40), (41, 0)):
+        html, _ = page("pts%d" % n, [run] + [{"type": "epoch", "epoch": e, "train_loss": 1.0 / e}
+                                             for e in range(1, n + 1)])
+        got = svg_text(html, "chart-loss").count('<circle class="pt"')
+        check(got == want, "%d epochs: %d point markers, want %d" % (n, got, want))
+
+
 def main():
     tool, fx, work = sys.argv[1:4]
     names = ["cpu2_3ep.jsonl", "gpu2_bench.jsonl", "k3_3ep.jsonl"]
@@ -339,6 +408,7 @@ def main():
         check(not any(t.startswith("confusion-") for t in pk.tables), "k=%d: a matrix drawn" % k)
 
     hostile_and_odd(tool, work)
+    boundaries(tool, work)
 
     if failures:
         print("%d check(s) failed" % len(failures), file=sys.stderr)

@@ -216,6 +216,13 @@ int main(int argc, char **argv)
               strstr(cxr_last_error(), "clahe_clip 0 out of range"));
         CHECK(!exists(c) && count_temps(dir, "c.cxr") == 0);
         o.pp.clahe_clip = CXR_CLAHE_CLIP;
+        /* a class name longer than a reader takes (CXR_CLASS_NAME_MAX bytes) likewise */
+        static char lname[CXR_CLASS_NAME_MAX + 2];
+        memset(lname, 'n', CXR_CLASS_NAME_MAX + 1);
+        const char *lnames[] = { "x", lname };
+        CHECK(cxr_store_writer_create(&w, c, &o, 2, lnames) == CXR_E_FORMAT && !w);
+        CHECK(strstr(cxr_last_error(), "class 1's name is 4097 bytes long (at most 4096)"));
+        CHECK(!exists(c) && count_temps(dir, "c.cxr") == 0);
         CHECK_OK(cxr_store_writer_create(&w, c, &o, 2, names));
         const char *tmp = cxr_store_writer_temp_path(w);
         REQUIRE(tmp);
@@ -251,6 +258,10 @@ int main(int argc, char **argv)
         CHECK(cxr_store_writer_begin_split(w, "holdout", 3) == CXR_E_ARG);
         CHECK(cxr_store_writer_set_attr(w, "format", "x") == CXR_E_ARG);
         CHECK(cxr_store_writer_finish(w) == CXR_E_ARG);
+        /* a split begun again once written: misuse (CXR_E_ARG), not an HDF5 failure */
+        CHECK_OK(cxr_store_writer_end_split(w));
+        CHECK(cxr_store_writer_begin_split(w, "train", 3) == CXR_E_ARG);
+        CHECK(strstr(cxr_last_error(), "split 'train' written twice"));
         free(raw);
         cxr_store_writer_destroy(w);
         CHECK(!exists(tcopy));

@@ -109,6 +109,84 @@ static void poke_i32(hid_t f, const char *ds, hsize_t i, int v)
     H5Dclose(d);
 }
 
+/* A file access like the writer's (HDF5 1.10 formats, everything at 4096-aligned offsets): a
+ * chunk written through it passes the alignment check, so only the check under test can tell. */
+static hid_t open_aligned(const char *path)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    REQUIRE(fapl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) >= 0 &&
+            H5Pset_alignment(fapl, 1, 4096) >= 0);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    REQUIRE(f >= 0);
+    return f;
+}
+
+/* Point entry k of a split's shard index at HDF5's record of chunk `at` of dataset d. */
+static void index_to(hid_t f, const char *index, int64_t k, hid_t d, const hsize_t *at)
+{
+    unsigned mask = 0;
+    haddr_t addr = HADDR_UNDEF;
+    hsize_t size = 0;
+    REQUIRE(H5Dget_chunk_info_by_coord(d, at, &mask, &addr, &size) >= 0 && addr != HADDR_UNDEF);
+    hid_t x = H5Dopen2(f, index, H5P_DEFAULT);
+    REQUIRE(x >= 0);
+    hid_t fs = H5Dget_space(x);
+    hsize_t start[2] = { (hsize_t)k, 0 }, count[2] = { 1, 2 };
+    hid_t ms = H5Screate_simple(2, count, NULL);
+    REQUIRE(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0);
+    const uint64_t v[2] = { (uint64_t)addr, (uint64_t)size };
+    REQUIRE(H5Dwrite(x, H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, v) >= 0);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(x);
+}
+
+/* A filter that changes nothing (registered by this test under an id of its own): in place of
+ * the shuffle it leaves every chunk a valid zstd frame of the right size, checksummed. */
+enum { IDENTITY_FILTER = 32500 };
+static size_t identity_filter(unsigned flags, size_t n_cd, const unsigned cd[], size_t nbytes,
+                              size_t *buf_size, void **buf)
+{
+    (void)flags, (void)n_cd, (void)cd, (void)buf_size, (void)buf;
+    return nbytes;
+}
+static const H5Z_class2_t identity_class = {
+    H5Z_CLASS_T_VERS, IDENTITY_FILTER, 1, 1, "test identity", NULL, NULL, identity_filter
+};
+
+/* /test/images (3 images, one chunk) recreated with the filters identity, zstd, fletcher32
+ * in place of shuffle, zstd, fletcher32 (or, with `append`, shuffle, zstd, fletcher32,
+ * identity), written aligned, and /test/shard_index pointed at it */
+static void other_filters(const char *path, int append)
+{
+    REQUIRE(H5Zregister(&identity_class) >= 0);
+    const H5Z_filter_t first = append ? H5Z_FILTER_SHUFFLE : IDENTITY_FILTER;
+    hid_t f = open_aligned(path);
+    static float img[3 * 16 * 16];
+    hid_t d = H5Dopen2(f, "/test/images", H5P_DEFAULT);
+    REQUIRE(d >= 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, img) >= 0);
+    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+    H5Dclose(d);
+    REQUIRE(H5Ldelete(f, "/test/images", H5P_DEFAULT) >= 0);
+    hsize_t chunk[3] = { 8, 16, 16 }, at[3] = { 0, 0, 0 };
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    REQUIRE(H5Pset_chunk(dcpl, 3, chunk) >= 0 &&
+            H5Pset_filter(dcpl, first, H5Z_FLAG_MANDATORY, 0, NULL) >= 0 &&
+            H5Pset_filter(dcpl, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 0, NULL) >= 0 &&
+            H5Pset_fletcher32(dcpl) >= 0 &&
+            (!append || H5Pset_filter(dcpl, IDENTITY_FILTER, H5Z_FLAG_MANDATORY, 0, NULL) >= 0));
+    d = H5Dcreate2(f, "/test/images", t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    REQUIRE(d >= 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, img) >= 0);
+    REQUIRE(H5Dflush(d) >= 0);
+    index_to(f, "/test/shard_index", 0, d, at);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Tclose(t);
+    REQUIRE(H5Fclose(f) >= 0);
+}
+
 typedef enum {
     V_VERSION,
     V_FORMAT_NAME,
@@ -149,7 +227,10 @@ typedef enum {
     V_ZSTD_LEVEL,
     V_CHUNK_MASK,
     V_CHUNK_UNALIGNED,
-    V_SHARD_SIZE
+    V_SHARD_SIZE,
+    V_PATHS_LONG,
+    V_CLASSES_NONE,
+    V_IMAGE_SIZE_BIG
 } variant;
 
 /* Rewrite /val's chunk 0 through HDF5 with `mask` (filters skipped) and `extra` bytes more (a
@@ -404,6 +485,22 @@ static void damage(hid_t f, variant v)
     case V_CHUNK_MASK: rewrite_chunk0(f, 1, 8); break;
     case V_CHUNK_UNALIGNED: rewrite_chunk0(f, 0, 1); break;
     case V_SHARD_SIZE: set_int_attr(f, "shard_size", (1 << 24) + 1); break;
+    case V_PATHS_LONG: append_row(f, "/train/paths"); break;
+    case V_CLASSES_NONE: { /* /class_names of no entry, chunked and checksummed */
+        hid_t d = H5Dopen2(f, "/class_names", H5P_DEFAULT);
+        REQUIRE(d >= 0);
+        hid_t t = H5Dget_type(d);
+        H5Dclose(d);
+        REQUIRE(H5Ldelete(f, "/class_names", H5P_DEFAULT) >= 0);
+        hsize_t zero = 0, unlim = H5S_UNLIMITED, chunk = 1;
+        hid_t sp = H5Screate_simple(1, &zero, &unlim), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        REQUIRE(H5Pset_chunk(dcpl, 1, &chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0);
+        d = H5Dcreate2(f, "/class_names", t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        REQUIRE(d >= 0);
+        H5Dclose(d), H5Pclose(dcpl), H5Sclose(sp), H5Tclose(t);
+        break;
+    }
+    case V_IMAGE_SIZE_BIG: set_int_attr(f, "image_size", 16385); break;
     }
 }
 
@@ -538,8 +635,31 @@ int main(int argc, char **argv)
            "'/val/shard_index' chunk 0: offset not 4096-aligned");
     expect(good, V_SHARD_SIZE, "shardsize", CXR_E_FORMAT,
            "attribute 'shard_size' is 16777217, outside [1, 16777216]");
+    expect(good, V_IMAGE_SIZE_BIG, "imagesizebig", CXR_E_FORMAT,
+           "attribute 'image_size' is 16385, outside [1, 16384]");
+    expect(good, V_PATHS_LONG, "pathslong", CXR_E_FORMAT,
+           "'/train/paths' has 21 rows, expected 20");
+    expect(good, V_CLASSES_NONE, "classesnone", CXR_E_FORMAT,
+           "'/class_names' has 0 entries, expected 1..");
     expect(good, V_ZSTD_LEVEL, "zstdlevel", CXR_E_FORMAT,
            "attribute 'zstd_level' is 99, outside zstd's levels [");
+    /* the images' filters by id and number: another filter in the shuffle's place, or a fourth
+     * after the three, is refused, though each chunk is still an aligned, checksummed zstd
+     * frame of the right size */
+    for (int append = 0; append < 2; append++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/bad_filter%d.cxr", dir, append);
+        copy_file(good, p);
+        other_filters(p, append);
+        s = NULL;
+        const cxr_status st = cxr_store_open(&s, p);
+        fprintf(stderr, "filters %d    -> %s: %s\n", append, cxr_status_name(st), cxr_last_error());
+        CHECK(st == CXR_E_FORMAT && s == NULL);
+        CHECK(strstr(cxr_last_error(),
+                     append ? "'/test/images': 4 filters, expected shuffle, zstd, fletcher32"
+                            : "'/test/images': filter 0 is 32500, expected 2") != NULL);
+        cxr_store_close(s);
+    }
 
     /* a split of more shards than are all checked against HDF5's chunk records (512): a valid
      * store opens; entries outside the sample (chunks 1 and 2) naming another chunk (chunk 2's,
@@ -618,6 +738,41 @@ int main(int argc, char **argv)
                                                    "HDF5's chunk record") != NULL);
             cxr_store_close(s);
         }
+        /* /train/images rewritten chunk by chunk but for chunk 1, which goes to a dataset of
+         * its own written between chunks 0 and 2: every index entry points at a chunk in file
+         * order, each sampled one (1 is not) at HDF5's record of it, but HDF5 holds 599 */
+        snprintf(bad, sizeof bad, "%s/big_missing.cxr", dir);
+        copy_file(big, bad);
+        f = open_aligned(bad);
+        REQUIRE(H5Lmove(f, "/train/images", f, "/old_images", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+        hid_t old = H5Dopen2(f, "/old_images", H5P_DEFAULT);
+        REQUIRE(old >= 0);
+        hid_t t = H5Dget_type(old), sp = H5Dget_space(old), pl = H5Dget_create_plist(old);
+        hsize_t one[3] = { 1, 16, 16 }, z[3] = { 0, 0, 0 };
+        hid_t sp1 = H5Screate_simple(3, one, NULL);
+        hid_t im = H5Dcreate2(f, "/train/images", t, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+        hid_t c1 = H5Dcreate2(f, "/chunk1", t, sp1, H5P_DEFAULT, pl, H5P_DEFAULT);
+        REQUIRE(im >= 0 && c1 >= 0);
+        static uint8_t buf[1 << 16];
+        for (int c = 0; c < 600; c++) {
+            hsize_t off[3] = { (hsize_t)c, 0, 0 }, size = 0;
+            uint32_t filters = 0;
+            REQUIRE(H5Dget_chunk_storage_size(old, off, &size) >= 0 && size <= sizeof buf);
+            REQUIRE(H5Dread_chunk(old, H5P_DEFAULT, off, &filters, buf) >= 0 && filters == 0);
+            REQUIRE(H5Dwrite_chunk(c == 1 ? c1 : im, H5P_DEFAULT, 0, c == 1 ? z : off, (size_t)size,
+                                   buf) >= 0);
+            index_to(f, "/train/shard_index", c, c == 1 ? c1 : im, c == 1 ? z : off);
+        }
+        H5Dclose(c1), H5Dclose(im), H5Dclose(old);
+        H5Sclose(sp1), H5Sclose(sp), H5Pclose(pl), H5Tclose(t);
+        REQUIRE(H5Fclose(f) >= 0);
+        s = NULL;
+        const cxr_status st = cxr_store_open(&s, bad);
+        fprintf(stderr, "big missing -> %s: %s\n", cxr_status_name(st), cxr_last_error());
+        CHECK(st == CXR_E_FORMAT && s == NULL);
+        CHECK(strstr(cxr_last_error(), "'/train/shard_index' has 600 entries, '/train/images' "
+                                       "599 chunks") != NULL);
+        cxr_store_close(s);
     }
 
     /* not HDF5 at all, and no file */
