@@ -137,8 +137,11 @@ typedef struct cxr_store_writer cxr_store_writer;
 
 /* Start a store that will appear at `path` only when cxr_store_writer_finish succeeds; until
  * then it is written to a temporary file beside it (see cxr_store_writer_temp_path).
- * CXR_E_ARG, before any file exists, for options a reader would refuse (classes, shard, zstd
- * level, or preprocessing that cxr_preprocess_check refuses). */
+ * Before any file exists: CXR_E_ARG for options a reader would refuse (the class count, a
+ * class without a name, shard, zstd level, or preprocessing that cxr_preprocess_check refuses),
+ * CXR_E_FORMAT for class names a store cannot hold (longer than CXR_CLASS_NAME_MAX bytes, or two
+ * stored alike): they come from the data (folder names, a manifest's labels), and cxr-pack exits
+ * 3 on them. */
 cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
                                    const cxr_store_options *opt, int n_classes,
                                    const char *const *class_names);
