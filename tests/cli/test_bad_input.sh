@@ -162,6 +162,12 @@ expect_rc 0 "$BIN/cxr-pack" "$WORK/ghost" -o "$WORK/ghost.h5" --size 32 --quiet
 expect_err "warning: class 'AAA' has no image in train: a model cannot learn it"
 expect_rc 3 "$BIN/cxr-train" "$WORK/ghost.h5" $T --epochs 1 --no-checkpoint
 expect_err "ghost.h5: class 'AAA' has no image in /train, so no model can learn it"
+# ... also when the class has images in the tree's own val/ and --val-fraction 0 carves nothing
+# (only a class that a carved val emptied is left to warn_val_split's message)
+mkdir -p "$WORK/ghost/val/AAA" && cp "$SAMPLE"/train/NORMAL/IM-0115-0001.jpeg "$WORK/ghost/val/AAA/"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/ghost" -o "$WORK/ghostv.h5" --size 32 --quiet --val-fraction 0
+expect_err "warning: class 'AAA' has no image in train: a model cannot learn it"
+rm -r "$WORK/ghost/val"
 # ... but a run resumed on such a store (its classes fixed by its checkpoint) is warned and goes on
 # (as many training images as ghost.h5: the resume's steps per epoch must match)
 mkdir -p "$WORK/ghost2" && cp -r "$WORK/ghost/train" "$WORK/ghost/test" "$WORK/ghost2/" &&
