@@ -465,7 +465,8 @@ static void damage(hid_t f, variant v)
         REQUIRE(H5Ldelete(f, "/test", H5P_DEFAULT) >= 0);
         REQUIRE(H5Lcreate_soft("/train", f, "/test", H5P_DEFAULT, H5P_DEFAULT) >= 0);
         break;
-    case V_HARD_SPLIT: /* /test a second hard link to /train's group (h5py: f['test'] = f['train']) */
+    case V_HARD_SPLIT:
+        /* /test a second hard link to /train's group (h5py: f['test'] = f['train']) */
         REQUIRE(H5Ldelete(f, "/test", H5P_DEFAULT) >= 0);
         REQUIRE(H5Lcreate_hard(f, "/train", f, "/test", H5P_DEFAULT, H5P_DEFAULT) >= 0);
         break;
