@@ -103,12 +103,14 @@ static struct {
     bus_guard *guard; /* written and read by the owning thread only */
 } bus_slots[BUS_SLOTS];
 
-/* The action ours displaced: a SIGBUS not ours goes there. Two copies: bus_install writes the
- * one not in use and then publishes it, so a handler running on another thread meanwhile (a
- * SIGBUS delivered before another handler replaced ours) reads a whole action, never one
- * half-written. */
+/* The action ours displaced: a SIGBUS not ours goes there. A handler may run on another thread
+ * while bus_install replaces it (a SIGBUS delivered before another handler replaced ours), so the
+ * action is kept as a seqlock of two copies: bus_install (under bus_mu) writes the copy not in
+ * use and then advances bus_before_gen, whose low bit names the copy in use; the handler copies
+ * the one the generation names and copies again if the generation moved meanwhile, so it never
+ * keeps a half-written action. */
 static struct sigaction bus_before[2];
-static _Atomic int bus_before_at;
+static _Atomic unsigned bus_before_gen;
 static pthread_mutex_t bus_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int thread_id(void) { return (int)syscall(SYS_gettid); }
@@ -120,7 +122,13 @@ static int thread_id(void) { return (int)syscall(SYS_gettid); }
  * (pending until this handler returns; ignored stays ignored). */
 static void pass_on(int sig, siginfo_t *si, void *ctx)
 {
-    const struct sigaction before = bus_before[atomic_load(&bus_before_at)];
+    struct sigaction before;
+    unsigned gen;
+    do {
+        gen = atomic_load(&bus_before_gen);
+        before = bus_before[gen & 1];
+        atomic_thread_fence(memory_order_acquire); /* the copy is done before the re-check */
+    } while (atomic_load(&bus_before_gen) != gen);
     /* SIG_DFL and SIG_IGN are values of the handler whatever the flags say */
     if (before.sa_handler != SIG_DFL && before.sa_handler != SIG_IGN) {
         if (before.sa_flags & SA_SIGINFO)
@@ -166,9 +174,9 @@ static int bus_install(void)
         sa.sa_sigaction = on_bus;
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_SIGINFO;
-        const int next = !atomic_load(&bus_before_at);
-        bus_before[next] = cur;
-        atomic_store(&bus_before_at, next);
+        const unsigned next = atomic_load(&bus_before_gen) + 1;
+        bus_before[next & 1] = cur;
+        atomic_store(&bus_before_gen, next); /* seq_cst: after the copy is written */
         ok = sigaction(SIGBUS, &sa, NULL) == 0;
     }
     pthread_mutex_unlock(&bus_mu);
