@@ -109,7 +109,7 @@ static void *grow(void *buf, size_t *cap, size_t need)
     } while (0)
 
 /* The tables of a w x h source window whose extent [ox, ox + ex) x [oy, oy + ey) is resized to
- * dw x dh (span_of). */
+ * dw x dh (span_of, preprocess.c). */
 static cxr_status tables_for(cxr_decoder *d, int w, int h, double ox, double oy, double ex,
                              double ey, int dw, int dh, table_pair **out)
 {

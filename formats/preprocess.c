@@ -292,7 +292,7 @@ void cxr_resize_tables(float *dst, const uint8_t *src, int w, int stride, const 
 
 void cxr_resize(float *dst, int dw, int dh, const uint8_t *src, int w, int h, int stride)
 {
-    /* Allocation-free twin of resize_tables (it has no way to report ENOMEM): the same weights
+    /* Allocation-free twin of cxr_resize_tables (it has no way to report ENOMEM): the same weights
      * and the same summation order, recomputed per output pixel. Slower; meant for tests and
      * one-off calls. The decoder path uses the cached tables. */
     for (int oy = 0; oy < dh; oy++) {
@@ -319,7 +319,7 @@ void cxr_resize(float *dst, int dw, int dh, const uint8_t *src, int w, int h, in
 static inline int bin_of(float x)
 {
     /* round half up, clamped to [0,255], NaN to 0; after the clamp, truncation is floor.
-     * equalize_normalize has a branch-free SSE twin of this (X-rays are full of values at
+     * cxr_equalize_normalize has a branch-free SSE twin of this (X-rays are full of values at
      * exactly 0 and 255, which makes these branches mispredict). */
     x = x > 0.0f ? x : 0.0f; /* NaN fails the test: 0 */
     x = x < 255.0f ? x : 255.0f;

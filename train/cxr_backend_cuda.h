@@ -23,7 +23,7 @@ extern "C" {
 cxr_status cxr_backend_cuda_create(cxr_backend **out, int device);
 /* The backend's CUDA context (borrowed), or NULL when be is not the CUDA backend. */
 cxr_cuda_ctx *cxr_backend_cuda_context(cxr_backend *be);
-/* Choose the arithmetic of convolutions and GEMMs (cxr_cuda.h). On the CPU backend this is
+/* Choose the arithmetic of convolutions and GEMMs (cxr_precision.h). On the CPU backend this is
  * cxr_backend_cpu_set_precision (fp32, or bf16 where the CPU has AVX512-BF16/AMX). */
 cxr_status cxr_backend_set_precision(cxr_backend *be, cxr_precision p);
 /* Lines about the backend's choices, one per choice, as it makes them: the convolution
