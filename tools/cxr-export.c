@@ -122,16 +122,16 @@ int main(int argc, char **argv)
     cxr_sigmask_block_async(&held);
     holding = 1;
     st = weights ? cxr_checkpoint_save_weights(out, m, &meta, bf16) : cxr_onnx_write(out, m, &meta);
-    if (st == CXR_OK && !quiet) {
+    if (st == CXR_OK && !quiet) { /* the whole name, escaped, as cxr-pack says its store */
         struct stat sb;
-        char kind[64], name[512];
+        fputs("cxr-export: wrote ", stderr);
+        cxr_fputs_escaped(out, stderr);
         if (weights)
-            snprintf(kind, sizeof kind, "weights file, %s", bf16 ? "bfloat16" : "float32");
+            fprintf(stderr, " (weights file, %s", bf16 ? "bfloat16" : "float32");
         else
-            snprintf(kind, sizeof kind, "ONNX, opset %d", CXR_ONNX_OPSET);
-        if (stat(out, &sb) == 0)
-            fprintf(stderr, "cxr-export: wrote %s (%s, %lld bytes)\n",
-                    cxr_escape_name(name, sizeof name, out), kind, (long long)sb.st_size);
+            fprintf(stderr, " (ONNX, opset %d", CXR_ONNX_OPSET);
+        if (stat(out, &sb) == 0) fprintf(stderr, ", %lld bytes", (long long)sb.st_size);
+        fputs(")\n", stderr);
     }
 bail:
     if (st != CXR_OK) {
