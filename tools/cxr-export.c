@@ -134,11 +134,7 @@ int main(int argc, char **argv)
         fputs(")\n", stderr);
     }
 bail:
-    if (st != CXR_OK) {
-        fprintf(stderr, "cxr-export: ");
-        cxr_fputs_escaped(cxr_last_error(), stderr);
-        fputc('\n', stderr);
-    }
+    if (st != CXR_OK) cxr_print_error("cxr-export", cxr_last_error());
     if (holding) cxr_sigmask_restore(&held); /* after the error, if any, is said */
     cxr_model_destroy(m);
     cxr_backend_destroy(be);
