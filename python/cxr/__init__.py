@@ -62,7 +62,7 @@ class CxrError(RuntimeError):
             # rebuilt from a text alone: torch's DataLoader re-raises a worker's exception as
             # type(e)(text), a text that holds the original's "... [status]"
             text = code if isinstance(code, str) else ("" if message is None else str(message))
-            found = re.findall(r"\[([a-z ]+)\]", text)
+            found = re.findall(r"\[(" + "|".join(map(re.escape, _STATUS)) + r")\]", text)
             self.code = _STATUS.get(found[-1] if found else "", _STATUS["internal"])
             self.status = lib.cxr_status_name(self.code).decode()
             tail = f" [{self.status}]"

@@ -110,6 +110,12 @@ except cxr.CxrError as e:
     e4 = pickle.loads(pickle.dumps(cxr.CxrError(str(e))))  # a text that ends with its status
     check(str(e4) == str(e) and e4.message == e.message and e4.status == "io",
           f"CxrError from its text, pickled: {e4!r} / {e.message!r}")
+# every status survives the rebuild from text ("hdf5" has a digit, "no device" a space)
+for code in range(16):
+    e5 = cxr.CxrError(code, "s.h5: a failure")
+    e6 = cxr.CxrError(f"Caught CxrError in DataLoader worker process 0.\nOriginal {e5}\n")
+    check(e6.code == code and e6.status == e5.status,
+          f"status {e5.status!r} rebuilt from text as {e6.status!r}")
 # a message names the store once (the loader prefixed "STORE: split 'x'" to a text that named
 # the store already: "S.h5: split 'foo': S.h5: no split 'foo'")
 try:
