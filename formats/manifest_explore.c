@@ -91,8 +91,11 @@ cxr_status cxr_manifest_explore(cxr_manifest_stats *out, const char *path, int s
             out->missing[i] += cxr_csv_missing(i == cols.label ? &lab : &f[i]);
         if (cols.label >= 0 && !cxr_csv_missing(&lab)) {
             int found;
-            cxr_strtab_entry *e = cxr_strtab_get(&t, lab.s, lab.len, &found);
-            if (!e) CXR_THROW(CXR_E_NOMEM, "%s: out of memory (%zu labels)", path, t.n);
+            cxr_strtab_entry *e;
+            if ((st = cxr_strtab_get(&t, lab.s, lab.len, &e, &found)) != CXR_OK) {
+                st = cxr_wrap_error(st, "%s: labels", path);
+                goto bail;
+            }
             e->count++;
         }
     }

@@ -33,9 +33,16 @@ typedef struct {
 void cxr_strtab_free(cxr_strtab *t);
 /* The NUL-terminated key of an entry (in the arena: valid until the next insertion). */
 const char *cxr_strtab_key(const cxr_strtab *t, const cxr_strtab_entry *e);
-/* Find the key s[0..n) or insert it; *found says which. Entry pointers are valid until the
- * next insertion. NULL on allocation failure (the table is unchanged). */
-cxr_strtab_entry *cxr_strtab_get(cxr_strtab *t, const char *s, size_t n, int *found);
+/* The most bytes of keys (each with its NUL) a table holds: entries keep 32-bit offsets.
+ * A test build may define it smaller. */
+#ifndef CXR_STRTAB_ARENA_MAX
+#define CXR_STRTAB_ARENA_MAX ((size_t)UINT32_MAX)
+#endif
+/* Find the key s[0..n) or insert it into *out; *found says which. Entry pointers are valid
+ * until the next insertion. CXR_E_NOMEM when an allocation fails, CXR_E_FORMAT when the keys
+ * would pass CXR_STRTAB_ARENA_MAX (the message says so; the table is unchanged either way). */
+cxr_status cxr_strtab_get(cxr_strtab *t, const char *s, size_t n, cxr_strtab_entry **out,
+                          int *found);
 
 /* An entry with its key, as cxr_strtab_by_count lists them. */
 typedef struct {

@@ -165,8 +165,11 @@ static cxr_status count_labels(planner *pl)
         if (cxr_csv_missing(&f[c->id]) || cxr_csv_missing(&f[c->url]) || cxr_csv_missing(&lab))
             continue;
         int found;
-        cxr_strtab_entry *e = cxr_strtab_get(&pl->labels, lab.s, lab.len, &found);
-        if (!e) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+        cxr_strtab_entry *e;
+        if ((st = cxr_strtab_get(&pl->labels, lab.s, lab.len, &e, &found)) != CXR_OK) {
+            st = cxr_wrap_error(st, "%s: labels", pl->manifest);
+            goto bail;
+        }
         e->count++;
     }
     pl->sum.classes_total = (int64_t)pl->labels.n;
@@ -303,15 +306,16 @@ static cxr_status take_record(planner *pl, const cxr_csv_field *f, int64_t line)
         return skip_copied(pl, line, id, cxr_csv_missing(id), "missing id, url or label",
                            &pl->sum.missing);
     int found;
-    cxr_strtab_entry *le = cxr_strtab_get(&pl->labels, lab->s, lab->len, &found);
-    if (!le) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    cxr_strtab_entry *le, *ie;
+    if ((st = cxr_strtab_get(&pl->labels, lab->s, lab->len, &le, &found)) != CXR_OK)
+        return cxr_wrap_error(st, "%s: labels", pl->manifest);
     if (le->cls < 0) {
         pl->sum.other_class++;
         return CXR_OK;
     }
     if (bad_id(id->s, id->len)) return skip_copied(pl, line, id, 0, "bad id", &pl->sum.bad_id);
-    cxr_strtab_entry *ie = cxr_strtab_get(&pl->ids, id->s, id->len, &found);
-    if (!ie) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    if ((st = cxr_strtab_get(&pl->ids, id->s, id->len, &ie, &found)) != CXR_OK)
+        return cxr_wrap_error(st, "%s: ids", pl->manifest);
     const char *idz = cxr_strtab_key(&pl->ids, ie);
     if (found) {
         CXR_TRY(skip_row(pl, line, idz, "duplicate id"));

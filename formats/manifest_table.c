@@ -35,24 +35,38 @@ static int table_grow(cxr_strtab *t)
     return 0;
 }
 
-cxr_strtab_entry *cxr_strtab_get(cxr_strtab *t, const char *s, size_t n, int *found)
+cxr_status cxr_strtab_get(cxr_strtab *t, const char *s, size_t n, cxr_strtab_entry **out,
+                          int *found)
 {
-    if ((t->n + 1) * 4 > t->cap * 3 && table_grow(t)) return NULL;
+    *out = NULL;
+    if ((t->n + 1) * 4 > t->cap * 3 && table_grow(t))
+        return cxr_set_error(CXR_E_NOMEM, "out of memory (%zu distinct keys)", t->n);
     uint64_t h = cxr_fnv1a64(s, n);
     size_t j = h & (t->cap - 1);
     while (t->e[j].used) {
         cxr_strtab_entry *e = &t->e[j];
         if (e->hash == h && e->len == n && memcmp(t->arena + e->off, s, n) == 0) {
             *found = 1;
-            return e;
+            *out = e;
+            return CXR_OK;
         }
         j = (j + 1) & (t->cap - 1);
     }
-    if (t->arena_len + n + 1 > t->arena_cap || t->arena_len + n + 1 > UINT32_MAX) {
-        size_t cap = t->arena_cap ? t->arena_cap * 2 : 65536;
-        while (cap < t->arena_len + n + 1) cap *= 2;
-        char *a = cap <= UINT32_MAX ? realloc(t->arena, cap) : NULL;
-        if (!a) return NULL;
+    const size_t need = t->arena_len + n + 1;
+    if (need > CXR_STRTAB_ARENA_MAX)
+        return cxr_set_error(CXR_E_FORMAT,
+                             "%zu distinct keys fill the %llu bytes a table holds (offsets are "
+                             "32-bit): too many distinct ids or labels for one manifest; "
+                             "split it",
+                             t->n, (unsigned long long)CXR_STRTAB_ARENA_MAX);
+    if (need > t->arena_cap) {
+        /* doubling, but up to the limit itself: doubling alone stopped at half of it */
+        size_t cap = t->arena_cap ? t->arena_cap : 65536;
+        while (cap < need) cap = cap > CXR_STRTAB_ARENA_MAX / 2 ? CXR_STRTAB_ARENA_MAX : cap * 2;
+        char *a = realloc(t->arena, cap);
+        if (!a)
+            return cxr_set_error(CXR_E_NOMEM, "out of memory (%zu distinct keys, %zu bytes)", t->n,
+                                 cap);
         t->arena = a;
         t->arena_cap = cap;
     }
@@ -64,10 +78,11 @@ cxr_strtab_entry *cxr_strtab_get(cxr_strtab *t, const char *s, size_t n, int *fo
                                   .count = 0,
                                   .cls = -1,
                                   .used = 1 };
-    t->arena_len += n + 1;
+    t->arena_len = need;
     t->n++;
     *found = 0;
-    return &t->e[j];
+    *out = &t->e[j];
+    return CXR_OK;
 }
 
 /* qsort without a context argument (the key travels in the item): thread-safe. */
