@@ -436,8 +436,8 @@ bail:
     return st;
 }
 
-/* Bias gradient in two deterministic passes, with K x N blocks so that the work fills the GPU
- * (one block per channel would leave most SMs idle: specs/gpu.md): block (k, n) sums the plane
+/* Bias gradient in two deterministic passes, with N x K blocks so that the work fills the GPU
+ * (one block per channel would leave most SMs idle: specs/gpu.md): block (n, k) sums the plane
  * dout[n,k,:] (contiguous, coalesced) in double, threads striding the plane and then a fixed
  * tree, into part[k,n]; then one thread per channel adds part[k,0..N-1] in image order,
  * written to db[k]. */
@@ -445,7 +445,7 @@ __global__ void conv_bias_part(double *__restrict__ part /* (K,N) */,
                                const float *__restrict__ dout /* (N,K,HW) */, int N, int K, int HW)
 {
     __shared__ double sh[256];
-    const int k = blockIdx.x, n = blockIdx.y;
+    const int n = blockIdx.x, k = blockIdx.y; /* the batch on x: y stops at 65535 */
     const float *plane = dout + ((size_t)n * K + k) * (size_t)HW;
     double s = 0.0;
     for (int q = threadIdx.x; q < HW; q += blockDim.x) s += (double)plane[q];
@@ -492,7 +492,7 @@ extern "C" cxr_status cxr_conv3x3_backward_cuda(void *ctx, float *din /* (N,C,H,
     if (!ws && need) return cxr_wrap_error(cxr_cuda_grow_status(), "%s", what);
     part = (double *)cxr_cuda_scratch(be, (size_t)K * N * sizeof(double));
     if (!part) return cxr_wrap_error(cxr_cuda_grow_status(), "%s (bias partial sums)", what);
-    conv_bias_part<<<dim3((unsigned)K, (unsigned)N), 256, 0, be->cu->compute>>>(part, dout, N, K,
+    conv_bias_part<<<dim3((unsigned)N, (unsigned)K), 256, 0, be->cu->compute>>>(part, dout, N, K,
                                                                                 H * W);
     CUDA_LAUNCH_CHECK(what);
     conv_bias_sum<<<(K + 255) / 256, 256, 0, be->cu->compute>>>(db, part, N, K);
