@@ -39,8 +39,9 @@ const char *cxr_strtab_key(const cxr_strtab *t, const cxr_strtab_entry *e);
 #define CXR_STRTAB_ARENA_MAX ((size_t)UINT32_MAX)
 #endif
 /* Find the key s[0..n) or insert it into *out; *found says which. Entry pointers are valid
- * until the next insertion. CXR_E_NOMEM when an allocation fails, CXR_E_FORMAT when the keys
- * would pass CXR_STRTAB_ARENA_MAX (the message says so; the table is unchanged either way). */
+ * until the next call (any call may rehash: one that finds its key or fails too). CXR_E_NOMEM
+ * when an allocation fails, CXR_E_FORMAT when the keys would pass CXR_STRTAB_ARENA_MAX (the
+ * message says so); no key is added then. */
 cxr_status cxr_strtab_get(cxr_strtab *t, const char *s, size_t n, cxr_strtab_entry **out,
                           int *found);
 

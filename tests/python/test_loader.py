@@ -111,7 +111,7 @@ except cxr.CxrError as e:
     check(str(e4) == str(e) and e4.message == e.message and e4.status == "io",
           f"CxrError from its text, pickled: {e4!r} / {e.message!r}")
 # every status survives the rebuild from text ("hdf5" has a digit, "no device" a space)
-for code in range(16):
+for code in cxr._STATUS.values():
     e5 = cxr.CxrError(code, "s.h5: a failure")
     e6 = cxr.CxrError(f"Caught CxrError in DataLoader worker process 0.\nOriginal {e5}\n")
     check(e6.code == code and e6.status == e5.status,
