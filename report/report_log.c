@@ -4,15 +4,18 @@
  * warning callback ("file:line: reason") and skipped, so one torn line at the end of a crashed
  * run costs nothing else.
  */
+#define _GNU_SOURCE /* fopencookie */
 #include "cxr_report.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* Line-level parse error: the reason is written into err and the line skipped. */
 typedef struct {
@@ -353,6 +356,68 @@ static void nul_escapes_to_fffd(char *line, size_t len)
     }
 }
 
+/* A log read through zlib, as a stdio stream (fopencookie: getline as for any file): gzip
+ * compressed (`gzip train.jsonl`, as tests/bench/results keeps logs) or not (zlib reads a file
+ * that is not gzip as it is). A damaged gzip stream keeps zlib's reason for the error. */
+typedef struct {
+    gzFile z;
+    const char *path;
+    char why[160];
+} gz_stream;
+
+static ssize_t gz_stream_read(void *cookie, char *buf, size_t n)
+{
+    gz_stream *g = cookie;
+    int k = gzread(g->z, buf, n > INT_MAX ? INT_MAX : (unsigned)n);
+    if (k > 0) return k;
+    int zerr;
+    const char *why = gzerror(g->z, &zerr);
+    if (k == 0 && zerr != Z_BUF_ERROR) return 0; /* the end; Z_BUF_ERROR: a stream cut short */
+    if (zerr == Z_ERRNO)
+        snprintf(g->why, sizeof g->why, "%s", strerror(errno));
+    else if (zerr == Z_BUF_ERROR)
+        snprintf(g->why, sizeof g->why, "the gzip stream ends early (a truncated file)");
+    else { /* zlib's text is "PATH: reason": the caller names the path */
+        const size_t pl = strlen(g->path);
+        if (why && strncmp(why, g->path, pl) == 0 && why[pl] == ':') why += pl + 2;
+        snprintf(g->why, sizeof g->why, "%s (a damaged gzip file)", why ? why : "zlib error");
+    }
+    errno = EIO;
+    return -1;
+}
+
+static int gz_stream_close(void *cookie)
+{
+    gz_stream *g = cookie;
+    gzclose_r(g->z);
+    free(g);
+    return 0;
+}
+
+static FILE *open_log(const char *path, gz_stream **gs)
+{
+    gz_stream *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->path = path;
+    if (!(g->z = gzopen(path, "rb"))) {
+        int e = errno ? errno : ENOMEM;
+        free(g);
+        errno = e;
+        return NULL;
+    }
+    FILE *f = fopencookie(g, "r",
+                          (cookie_io_functions_t){ .read = gz_stream_read,
+                                                   .close = gz_stream_close });
+    if (!f) {
+        gzclose_r(g->z);
+        free(g);
+        errno = ENOMEM;
+        return NULL;
+    }
+    *gs = g;
+    return f;
+}
+
 /* Bad lines named one by one per file; the rest are counted. */
 #define MAX_WARNINGS 20
 
@@ -365,9 +430,11 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
     size_t cap = 0;
     ssize_t len;
     int lineno = 0, cap_ep = 0, cap_b = 0, cap_s = 0, cap_st = 0, seen_run = 0, n_bad = 0;
-    FILE *f = fopen(path, "r");
+    gz_stream *gs = NULL;
+    errno = 0;
+    FILE *f = open_log(path, &gs);
     if (!f) return cxr_set_error(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    while ((len = getline(&line, &cap, f)) >= 0 && !ferror(f)) { /* not a line cut by it */
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         /* blank lines are harmless; a line of NUL bytes (a crash's tail) is not blank */
@@ -467,7 +534,8 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
             }
         }
     }
-    if (ferror(f)) CXR_THROW(CXR_E_IO, "%s: read error: %s", path, strerror(errno));
+    if (ferror(f))
+        CXR_THROW(CXR_E_IO, "%s: read error: %s", path, gs->why[0] ? gs->why : strerror(errno));
     if (!feof(f)) /* getline failed without an error on the stream: a line too long for memory */
         CXR_THROW(errno == ENOMEM ? CXR_E_NOMEM : CXR_E_IO, "%s: line %d cannot be read: %s", path,
                   lineno + 1, strerror(errno));

@@ -10,7 +10,7 @@
 # (libopenblas-dev) is needed only by a build without oneDNN (-DCXR_DNNL=OFF).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libxxhash-dev libturbojpeg0-dev
-      libdnnl-dev libcjson-dev python3 python3-numpy python3-h5py chromium
+      libdnnl-dev libcjson-dev zlib1g-dev python3 python3-numpy python3-h5py chromium
       locales                               # common.locale: de_DE made by localedef, not installed
       clang libclang-rt-14-dev libomp-dev   # these three: tests/fuzz (skipped without)
       python3-torch                         # tests/python's DataLoader test (skipped without)

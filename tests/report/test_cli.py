@@ -13,6 +13,7 @@
   with the longest matching name; the last evaluation says when it is a weight mean's or has
   images with non-finite probabilities;
 - a line too long for the memory is an error (exit 1), not a silent end of the file;
+- a gzip-compressed log reads as the log itself; a truncated one is a read error (exit 4);
 - no temporary file is left next to the output.
 usage: test_cli.py CXR_REPORT FIXTURE_DIR WORK_DIR
 """
@@ -270,6 +271,30 @@ def main():
         check("full" in outcomes and "oom" in outcomes,
               "20-120 MB: the line neither failed to parse nor rendered: %s" % outcomes)
     os.remove(lj)
+    # a gzip-compressed log (as tests/bench/results keeps them) reads as the log itself; a
+    # truncated one is a read error naming the file, not 20 lines of "not valid JSON"
+    import gzip
+    gz = os.path.join(work, "cpu2_3ep.jsonl.gz")
+    with open(cpu2, "rb") as f, gzip.open(gz, "wb") as g:
+        g.write(f.read())
+    pages = []
+    for log in (cpu2, gz):
+        po = os.path.join(work, os.path.basename(log) + ".html")
+        p = run(tool, [log, "-o", po])
+        check(p.returncode == 0 and "3 epoch(s)" in p.stderr and "skipped" not in p.stderr,
+              "%s: exit %d %r" % (log, p.returncode, p.stderr))
+        page = open(po, encoding="utf-8").read() if os.path.exists(po) else ""
+        m = re.search(r"<table id=\"epochs\">(.*?)</table>", page, re.S)
+        pages.append(m.group(1).replace(os.path.basename(log), "LOG") if m else None)
+    check(pages[0] is not None and pages[0] == pages[1], "the gzip log's epoch table differs")
+    data = open(gz, "rb").read()
+    cut = os.path.join(work, "cut.jsonl.gz")
+    with open(cut, "wb") as f:
+        f.write(data[: len(data) // 2])
+    p = run(tool, [cut, "-o", os.path.join(work, "cut.html")])
+    check(p.returncode == 4 and "cut.jsonl.gz: read error" in p.stderr and "gzip" in p.stderr
+          and "not valid JSON" not in p.stderr, "truncated gzip: exit %d %r" % (p.returncode, p.stderr))
+    check(not os.path.exists(os.path.join(work, "cut.html")), "a page from a truncated gzip log")
     left = [f for f in os.listdir(work) if "cxr-tmp" in f]  # .NAME.cxr-tmp-PID-HEX
     check(not left, "temporary files left: %s" % left)
     if failures:
