@@ -808,6 +808,39 @@ static void section_resources(page *pg)
     cxr_sb_printf(b, "</div>\n");
 }
 
+/* The last k components of a path ("b/run.jsonl" for k = 2), or the whole path. */
+static const char *path_tail(const char *path, int k)
+{
+    for (const char *p = path + strlen(path); p > path; p--)
+        if (p[-1] == '/' && --k == 0) return p;
+    return path;
+}
+
+/* Equal but for a trailing ".gz": a log and its gzip copy are not told apart by it. */
+static int same_name(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 3 && strcmp(a + la - 3, ".gz") == 0) la -= 3;
+    if (lb > 3 && strcmp(b + lb - 3, ".gz") == 0) lb -= 3;
+    return la == lb && memcmp(a, b, la) == 0;
+}
+
+/* Runs are named by the fewest trailing path components that tell them all apart: the file
+ * names, else "a/run.jsonl" and "b/run.jsonl" (not two whole paths); a file given twice keeps
+ * its whole path. */
+static void run_names(cxr_log_run *const *runs, int n_runs, const char **names)
+{
+    for (int k = 1;; k++) {
+        int unique = 1, whole = 1;
+        for (int i = 0; i < n_runs; i++) {
+            names[i] = path_tail(runs[i]->path, k);
+            whole &= names[i] == runs[i]->path;
+            for (int j = 0; j < i && unique; j++) unique = !same_name(names[i], names[j]);
+        }
+        if (unique || whole) return;
+    }
+}
+
 static cxr_status write_html(const char *out_path, cxr_log_run *const *runs, int n_runs,
                              cxr_samples *const *samples, int n_samples)
 {
@@ -820,12 +853,7 @@ static cxr_status write_html(const char *out_path, cxr_log_run *const *runs, int
         return cxr_set_error(CXR_E_ARG, "cxr_report_write_html: no runs or bad arguments");
     names = calloc((size_t)n_runs, sizeof *names);
     if (!names) CXR_THROW(CXR_E_NOMEM, "report: out of memory");
-    /* file names label the runs; when two runs share one, fall back to the full paths */
-    int unique = 1;
-    for (int i = 0; i < n_runs; i++)
-        for (int j = 0; j < i; j++)
-            if (strcmp(runs[i]->label, runs[j]->label) == 0) unique = 0;
-    for (int i = 0; i < n_runs; i++) names[i] = unique ? runs[i]->label : runs[i]->path;
+    run_names(runs, n_runs, names);
 
     page pg = { &b, runs, n_runs, samples, n_samples, names };
     time_t now = time(NULL);

@@ -120,8 +120,8 @@ def write_log(path, lines, end="\n"):
 def hostile_and_odd(tool, work):
     """Text from a log is escaped wherever it lands (the recipe, the GPU note); a log edited on
     Windows (CRLF) or with a tab after an object reads as it is; a line whose epoch is not an
-    integer is skipped, not taken for an epoch; two logs of the same name are told apart; a run
-    without non-finite probabilities gets no note about them."""
+    integer is skipped, not taken for an epoch; two logs of the same name are told apart by their
+    folders; a run without non-finite probabilities gets no note about them."""
     def page(name, lines, end="\n", extra=()):
         log = os.path.join(work, name + ".jsonl")
         write_log(log, lines, end)
@@ -201,18 +201,28 @@ def hostile_and_odd(tool, work):
         html, _ = page("bad_" + name, [run, EPOCH, line])
         check("1 malformed line(s) skipped" in html, "%s: not skipped" % name)
 
+    # by the fewest trailing path components that differ (not the whole paths), a trailing .gz
+    # not counting as a difference; the same file twice keeps its whole path
+    import gzip
     for d in ("a", "b"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
         write_log(os.path.join(work, d, "run.jsonl"), [run, EPOCH])
-    r = subprocess.run([tool, os.path.join(work, "a", "run.jsonl"),
-                        os.path.join(work, "b", "run.jsonl"), "-o",
-                        os.path.join(work, "same.html")], capture_output=True, text=True)
-    pg = Page()
-    pg.feed(open(os.path.join(work, "same.html"), encoding="utf-8").read() if r.returncode == 0
-            else "")
-    legend = pg.svgs.get("chart-loss", {"legend": []})["legend"]
-    check(len(legend) == 2 and len(set(legend)) == 2 and all("/run.jsonl" in t for t in legend),
-          "two logs named run.jsonl are not told apart: legend %r" % legend)
+    with open(os.path.join(work, "b", "run.jsonl"), "rb") as f, \
+            gzip.open(os.path.join(work, "b", "run.jsonl.gz"), "wb") as g:
+        g.write(f.read())
+    a_run = os.path.join(work, "a", "run.jsonl")
+    for second, want in (("run.jsonl", ["a/run.jsonl", "b/run.jsonl"]),
+                         ("run.jsonl.gz", ["a/run.jsonl", "b/run.jsonl.gz"]),
+                         (None, [a_run, a_run])):
+        logs = [a_run, os.path.join(work, "b", second) if second else a_run]
+        r = subprocess.run([tool] + logs + ["-o", os.path.join(work, "same.html")],
+                           capture_output=True, text=True)
+        pg = Page()
+        pg.feed(open(os.path.join(work, "same.html"), encoding="utf-8").read()
+                if r.returncode == 0 else "")
+        legend = pg.svgs.get("chart-loss", {"legend": []})["legend"]
+        names = sorted({t.rsplit(" ", 1)[0] for t in legend})
+        check(names == sorted(set(want)), "runs %s named %r, want %r" % (logs, names, want))
 
 
 def boundaries(tool, work):
