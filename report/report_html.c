@@ -30,7 +30,8 @@ typedef struct {
     int n_runs;
     cxr_samples *const *samples;
     int n_samples;
-    const char **names; /* display name per run */
+    const char **names;   /* display name per run */
+    const char **s_names; /* display name per samples file */
 } page;
 
 static const char *CSS =
@@ -672,21 +673,40 @@ done:
     free(v);
 }
 
+/* The length of a file name without a trailing ".gz" and then ".jsonl". */
+static size_t name_stem(const char *name)
+{
+    size_t n = strlen(name);
+    if (n > 3 && strcmp(name + n - 3, ".gz") == 0) n -= 3;
+    if (n > 6 && strncmp(name + n - 6, ".jsonl", 6) == 0) n -= 6;
+    return n;
+}
+
+/* The length of a path's folder part ("a/b/x.jsonl": 3, "x.jsonl": 0). */
+static size_t dir_len(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? (size_t)(slash - path) : 0;
+}
+
 /* Color of samples file s: its run's color when the file name starts with the run's log name
- * without ".jsonl" (cpu-prefetch.samples.jsonl <-> cpu-prefetch.jsonl), the longest such name
- * (run-2.samples.jsonl is run-2.jsonl's, not run.jsonl's), else its own. */
+ * without ".jsonl" or ".jsonl.gz" (cpu-prefetch.samples.jsonl <-> cpu-prefetch.jsonl), a run in
+ * the samples file's own folder first (a/train.samples.jsonl is a/train.jsonl's, not
+ * b/train.jsonl's), then the longest such name (run-2.samples.jsonl is run-2.jsonl's, not
+ * run.jsonl's), else its own. */
 static const char *samples_color(const page *pg, int s)
 {
-    const char *sl = pg->samples[s]->label;
-    int best = -1;
+    const char *sp = pg->samples[s]->path, *sl = pg->samples[s]->label;
+    const size_t sd = dir_len(sp);
+    int best = -1, best_dir = 0;
     size_t best_n = 0;
     for (int r = 0; r < pg->n_runs; r++) {
-        const char *rl = pg->runs[r]->label;
-        size_t n = strlen(rl);
-        if (n > 6 && strcmp(rl + n - 6, ".jsonl") == 0) n -= 6;
+        const char *rp = pg->runs[r]->path, *rl = pg->runs[r]->label;
+        const size_t n = name_stem(rl);
+        const int same_dir = dir_len(rp) == sd && strncmp(rp, sp, sd) == 0;
         if (strncmp(sl, rl, n) == 0 && (sl[n] == '.' || sl[n] == '_' || sl[n] == '-') &&
-            (best < 0 || n > best_n))
-            best = r, best_n = n;
+            (best < 0 || same_dir > best_dir || (same_dir == best_dir && n > best_n)))
+            best = r, best_n = n, best_dir = same_dir;
     }
     return cxr_plot_color(best >= 0 ? best : pg->n_runs + s);
 }
@@ -716,7 +736,7 @@ static int samples_chart(page *pg, const char *id, const char *title, const char
             p.ymax = fmax(p.ymax, v);
         }
         if (has && p.n_legend < CXR_PLOT_MAX_LEGEND)
-            p.legend[p.n_legend++] = (cxr_legend){ sm->label, samples_color(pg, s), NULL, 0 };
+            p.legend[p.n_legend++] = (cxr_legend){ pg->s_names[s], samples_color(pg, s), NULL, 0 };
     }
     if (!isfinite(p.xmin)) return 0;
     if (from_zero && p.ymin > 0) p.ymin = 0;
@@ -825,16 +845,16 @@ static int same_name(const char *a, const char *b)
     return la == lb && memcmp(a, b, la) == 0;
 }
 
-/* Runs are named by the fewest trailing path components that tell them all apart: the file
+/* Files are named by the fewest trailing path components that tell them all apart: the file
  * names, else "a/run.jsonl" and "b/run.jsonl" (not two whole paths); a file given twice keeps
  * its whole path. */
-static void run_names(cxr_log_run *const *runs, int n_runs, const char **names)
+static void short_names(const char *const *paths, int n, const char **names)
 {
     for (int k = 1;; k++) {
         int unique = 1, whole = 1;
-        for (int i = 0; i < n_runs; i++) {
-            names[i] = path_tail(runs[i]->path, k);
-            whole &= names[i] == runs[i]->path;
+        for (int i = 0; i < n; i++) {
+            names[i] = path_tail(paths[i], k);
+            whole &= names[i] == paths[i];
             for (int j = 0; j < i && unique; j++) unique = !same_name(names[i], names[j]);
         }
         if (unique || whole) return;
@@ -851,11 +871,15 @@ static cxr_status write_html(const char *out_path, cxr_log_run *const *runs, int
     const char **names = NULL;
     if (!out_path || !runs || n_runs < 1 || n_samples < 0 || (n_samples && !samples))
         return cxr_set_error(CXR_E_ARG, "cxr_report_write_html: no runs or bad arguments");
-    names = calloc((size_t)n_runs, sizeof *names);
+    const int n_files = n_runs + n_samples;
+    names = calloc((size_t)n_files * 2, sizeof *names); /* the paths, then their names */
     if (!names) CXR_THROW(CXR_E_NOMEM, "report: out of memory");
-    run_names(runs, n_runs, names);
+    for (int i = 0; i < n_files; i++)
+        names[i] = i < n_runs ? runs[i]->path : samples[i - n_runs]->path;
+    short_names(names, n_runs, names + n_files);
+    if (n_samples) short_names(names + n_runs, n_samples, names + n_files + n_runs);
 
-    page pg = { &b, runs, n_runs, samples, n_samples, names };
+    page pg = { &b, runs, n_runs, samples, n_samples, names + n_files, names + n_files + n_runs };
     time_t now = time(NULL);
     char when[64] = "";
     struct tm tm_now; /* localtime_r: localtime's struct is shared by every thread */

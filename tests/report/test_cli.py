@@ -10,7 +10,7 @@
 - the page is valid UTF-8 (bad bytes and control characters as U+FFFD); lines of NUL bytes are
   named; a file of garbage names 20 lines and counts the rest; an earlier epoch's GPU failure is
   not reported for a run that read its GPU later; a samples file takes the colour of the run
-  with the longest matching name; the last evaluation says when it is a weight mean's or has
+  with the longest matching name (a run in its own folder first, .jsonl.gz as .jsonl); the last evaluation says when it is a weight mean's or has
   images with non-finite probabilities;
 - a line too long for the memory is an error (exit 1), not a silent end of the file;
 - a gzip-compressed log reads as the log itself; a truncated one is a read error (exit 4);
@@ -40,9 +40,8 @@ def run(tool, args):
 def main():
     tool, fx, work = sys.argv[1:4]
     work = os.path.join(work, "cli")
-    os.makedirs(work, exist_ok=True)
-    for f in os.listdir(work):
-        os.remove(os.path.join(work, f))
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
     bad = os.path.join(fx, "malformed.jsonl")
     out = os.path.join(work, "malformed.html")
     r = run(tool, [bad, "-o", out])
@@ -223,6 +222,33 @@ def main():
     m = re.search(r'id="chart-cpu".*?stroke="(#[0-9a-f]+)" stroke-width="2"', html, re.S)
     check(m is not None and m.group(1) == "#d62728",
           "run-2.samples.jsonl drawn in run-2's colour (#d62728): %s" % (m.group(1) if m else None))
+    # ... a gzip-compressed log's too; and two runs of one file name in two folders each give
+    # their colour to the samples file beside them, both named by their folders
+    import gzip
+    with gzip.open(os.path.join(work, "run-2.jsonl.gz"), "wb") as g:
+        g.write(good)
+    r = run(tool, [os.path.join(work, "run.jsonl"), os.path.join(work, "run-2.jsonl.gz"),
+                   "--samples", sm, "-o", ch])
+    html = open(ch).read() if r.returncode == 0 else ""
+    m = re.search(r'id="chart-cpu".*?stroke="(#[0-9a-f]+)" stroke-width="2"', html, re.S)
+    check(m is not None and m.group(1) == "#d62728",
+          "run-2.samples.jsonl drawn in run-2.jsonl.gz's colour: %s" % (m.group(1) if m else None))
+    for d in ("fa", "fb"):
+        os.makedirs(os.path.join(work, d), exist_ok=True)
+        open(os.path.join(work, d, "train.jsonl"), "wb").write(good)
+        open(os.path.join(work, d, "train.samples.jsonl"), "w").write(
+            open(os.path.join(fx, "samples_gpu.jsonl")).read())
+    args = [os.path.join(work, d, "train.jsonl") for d in ("fa", "fb")]
+    args += ["--samples"] + [os.path.join(work, d, "train.samples.jsonl") for d in ("fb", "fa")]
+    r = run(tool, args + ["-o", ch])
+    html = open(ch).read() if r.returncode == 0 else ""
+    cpu = html[html.find('id="chart-cpu"'):]
+    cpu = cpu[:cpu.find("</svg>")]
+    strokes = re.findall(r'stroke="(#[0-9a-f]+)" stroke-width="2"', cpu)
+    check(strokes == ["#d62728", "#1f77b4"],
+          "fb's and fa's samples in fb's and fa's colours: %s" % strokes)
+    check("fb/train.samples.jsonl" in cpu and "fa/train.samples.jsonl" in cpu,
+          "the samples files named by their folders")
     # the last evaluation says when its figures are a weight mean's, or not meaningful (images
     # with non-finite probabilities); a negative count is a bad line
     text = good.decode()
