@@ -216,23 +216,25 @@ def main():
     sm = os.path.join(work, "run-2.samples.jsonl")
     open(sm, "w").write(open(os.path.join(fx, "samples_gpu.jsonl")).read())
     ch = os.path.join(work, "colour.html")
-    r = run(tool, [os.path.join(work, "run.jsonl"), os.path.join(work, "run-2.jsonl"),
-                   "--samples", sm, "-o", ch])
-    html = open(ch).read() if r.returncode == 0 else ""
-    m = re.search(r'id="chart-cpu".*?stroke="(#[0-9a-f]+)" stroke-width="2"', html, re.S)
-    check(m is not None and m.group(1) == "#d62728",
-          "run-2.samples.jsonl drawn in run-2's colour (#d62728): %s" % (m.group(1) if m else None))
+
+    def cpu_chart(args):
+        """The CPU-use chart's SVG and its series' colours in the report of args."""
+        r = run(tool, args + ["-o", ch])
+        html = open(ch).read() if r.returncode == 0 else ""
+        cpu = html[html.find('id="chart-cpu"'):] if 'id="chart-cpu"' in html else ""
+        cpu = cpu[:cpu.find("</svg>")]
+        return cpu, re.findall(r'stroke="(#[0-9a-f]+)" stroke-width="2"', cpu)
+
     # ... a gzip-compressed log's too; and two runs of one file name in two folders each give
     # their colour to the samples file beside them, both named by their folders
     import gzip
     with gzip.open(os.path.join(work, "run-2.jsonl.gz"), "wb") as g:
         g.write(good)
-    r = run(tool, [os.path.join(work, "run.jsonl"), os.path.join(work, "run-2.jsonl.gz"),
-                   "--samples", sm, "-o", ch])
-    html = open(ch).read() if r.returncode == 0 else ""
-    m = re.search(r'id="chart-cpu".*?stroke="(#[0-9a-f]+)" stroke-width="2"', html, re.S)
-    check(m is not None and m.group(1) == "#d62728",
-          "run-2.samples.jsonl drawn in run-2.jsonl.gz's colour: %s" % (m.group(1) if m else None))
+    for second in ("run-2.jsonl", "run-2.jsonl.gz"):
+        _, strokes = cpu_chart([os.path.join(work, "run.jsonl"), os.path.join(work, second),
+                                "--samples", sm])
+        check(strokes == ["#d62728"],
+              "run-2.samples.jsonl drawn in %s's colour (#d62728): %s" % (second, strokes))
     for d in ("fa", "fb"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
         open(os.path.join(work, d, "train.jsonl"), "wb").write(good)
@@ -240,11 +242,7 @@ def main():
             open(os.path.join(fx, "samples_gpu.jsonl")).read())
     args = [os.path.join(work, d, "train.jsonl") for d in ("fa", "fb")]
     args += ["--samples"] + [os.path.join(work, d, "train.samples.jsonl") for d in ("fb", "fa")]
-    r = run(tool, args + ["-o", ch])
-    html = open(ch).read() if r.returncode == 0 else ""
-    cpu = html[html.find('id="chart-cpu"'):]
-    cpu = cpu[:cpu.find("</svg>")]
-    strokes = re.findall(r'stroke="(#[0-9a-f]+)" stroke-width="2"', cpu)
+    cpu, strokes = cpu_chart(args)
     check(strokes == ["#d62728", "#1f77b4"],
           "fb's and fa's samples in fb's and fa's colours: %s" % strokes)
     check("fb/train.samples.jsonl" in cpu and "fa/train.samples.jsonl" in cpu,
