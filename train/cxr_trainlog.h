@@ -192,7 +192,8 @@ typedef struct {
 typedef struct cxr_trainlog cxr_trainlog;
 
 /* Open path for writing, or for appending when append != 0 (a resume continues its log).
- * CXR_E_IO naming the file, CXR_E_NOMEM. Each line is flushed when written, so a crashed run
+ * CXR_E_IO naming the file, CXR_E_NOMEM; CXR_E_FORMAT for appending to a gzip-compressed log
+ * (its readers would not see the lines). Each line is flushed when written, so a crashed run
  * leaves a readable log. */
 cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append);
 /* Write the run line / an epoch line (epoch: numbers that are NAN are left out; per_class,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cxr_report.h"
 #include "cxr_test.h"
@@ -272,6 +273,16 @@ int main(int argc, char **argv)
         CHECK(strstr(t, "\"per_class\":") != NULL);
         free(cm);
     }
+
+    /* a resume does not append plain lines to a gzip-compressed log; the file is untouched */
+    FILE *gz = fopen(path, "wb");
+    REQUIRE(gz);
+    const unsigned char gz_bytes[] = { 0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03 };
+    REQUIRE(fwrite(gz_bytes, 1, sizeof gz_bytes, gz) == sizeof gz_bytes && fclose(gz) == 0);
+    CHECK(cxr_trainlog_open(&log, path, 1) == CXR_E_FORMAT && log == NULL);
+    CHECK(strstr(cxr_last_error(), "gzip") != NULL && strstr(cxr_last_error(), path) != NULL);
+    struct stat gst;
+    CHECK(stat(path, &gst) == 0 && gst.st_size == (off_t)sizeof gz_bytes);
 
     /* a log that cannot be opened is named */
     CHECK(cxr_trainlog_open(&log, "/nonexistent-dir/x.jsonl", 0) == CXR_E_IO && log == NULL);
