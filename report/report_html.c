@@ -673,11 +673,17 @@ done:
     free(v);
 }
 
+/* The length of a file name without a trailing ".gz": a log and its gzip copy are one name. */
+static size_t without_gz(const char *name)
+{
+    const size_t n = strlen(name);
+    return n > 3 && strcmp(name + n - 3, ".gz") == 0 ? n - 3 : n;
+}
+
 /* The length of a file name without a trailing ".gz" and then ".jsonl". */
 static size_t name_stem(const char *name)
 {
-    size_t n = strlen(name);
-    if (n > 3 && strcmp(name + n - 3, ".gz") == 0) n -= 3;
+    size_t n = without_gz(name);
     if (n > 6 && strncmp(name + n - 6, ".jsonl", 6) == 0) n -= 6;
     return n;
 }
@@ -836,13 +842,11 @@ static const char *path_tail(const char *path, int k)
     return path;
 }
 
-/* Equal but for a trailing ".gz": a log and its gzip copy are not told apart by it. */
+/* Equal but for a trailing ".gz" (without_gz). */
 static int same_name(const char *a, const char *b)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 3 && strcmp(a + la - 3, ".gz") == 0) la -= 3;
-    if (lb > 3 && strcmp(b + lb - 3, ".gz") == 0) lb -= 3;
-    return la == lb && memcmp(a, b, la) == 0;
+    const size_t la = without_gz(a);
+    return la == without_gz(b) && memcmp(a, b, la) == 0;
 }
 
 /* Files are named by the fewest trailing path components that tell them all apart: the file
