@@ -47,6 +47,16 @@ const char *cxr_parent_dir(char *buf, size_t cap, const char *path);
  * for an empty or unseekable file. Leaves f at its end; 0, or -1 (errno) on a failed write. */
 int cxr_end_last_line(FILE *f);
 
+/* Open the JSON Lines log `path` (given by option `opt`, for messages) that a run writes line
+ * by line, never at another file's expense: created when absent (0666 minus the umask); an
+ * exclusive flock held on it until the stream is closed, so that two runs never write one log
+ * (another holding it: CXR_E_IO "in use by another process", the file untouched). A fresh run
+ * (append == 0) empties an existing file only when it is empty or JSON Lines (its first byte
+ * that is not white space is '{'): a model, a store, a gzip-compressed log or any other file is
+ * CXR_E_FORMAT "not overwritten", untouched. append != 0: opened "a+" (a resume's log; reads
+ * allowed). NULL on failure, with *st set (CXR_E_IO naming the file and the reason). */
+FILE *cxr_log_open(const char *opt, const char *path, int append, cxr_status *st);
+
 /* 1 when a and b name the same output file: the same name, the same existing file (st_dev and
  * st_ino, through symlinks), or, for files not yet created, the same name in the same folder
  * reached another way. */

@@ -5,9 +5,9 @@
  * handler, which sets a flag that the tool's loop reads between steps, batches or images, and
  * puts the previous actions back; the tool then exits 130 with its outputs untouched or complete
  * (its temporaries removed; one killed by the second signal leaves its temporary, which the
- * next run writing that output removes, cxr_tmpfile.h). A signal ignored when the tool starts
- * (nohup's SIGHUP, SIGINT in a script's background job) stays ignored. SA_RESTART: a read or
- * write in progress completes instead of failing with EINTR.
+ * next run writing that output removes once 15 minutes unwritten, cxr_tmpfile.h). A signal
+ * ignored when the tool starts (nohup's SIGHUP, SIGINT in a script's background job) stays
+ * ignored. SA_RESTART: a read or write in progress completes instead of failing with EINTR.
  *
  * Keeping signals away from threads running code that cannot take one:
  *

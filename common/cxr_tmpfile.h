@@ -5,9 +5,16 @@
  * folder, created with O_CREAT | O_EXCL | O_NOFOLLOW: a name nobody can predict, and never a
  * file or symlink someone planted. A run that dies without cleaning up (kill -9, a crash, a
  * power cut) leaves its temporary behind; the next cxr_tmpfile_create for the same output
- * removes it once its owner is provably gone: the pid in the name is not a running process
- * and no process holds a lock on the file (HDF5 holds an flock on a file it writes; the other
- * writers ask for one here). Only regular files owned by the calling user are removed.
+ * removes it once its owner is provably gone: the pid in the name is not a running process,
+ * no process holds a lock on the file (HDF5 holds an flock on a file it writes; the other
+ * writers ask for one here) and it was last written to more than CXR_TMPFILE_STALE_S ago (a
+ * writer in another pid namespace whose HDF5 takes no lock, HDF5_USE_FILE_LOCKING=FALSE as on
+ * network file systems, is seen by none of the other two). Only regular files owned by the
+ * calling user are removed.
+ *
+ * A file that exists and that this user may not write to (write-protected, access(2) W_OK:
+ * root may) is not replaced: refused before a temporary is made, so a made-read-only result is
+ * never lost to a rerun.
  *
  * Not thread-safe per object; distinct objects may be used from distinct threads.
  */
@@ -23,14 +30,22 @@
 extern "C" {
 #endif
 
+/* Seconds a temporary must have gone unwritten before a sweep may remove it. */
+#define CXR_TMPFILE_STALE_S 900
+
 typedef struct {
     char *path;   /* the temporary (malloc'd), NULL once committed or discarded */
     char *target; /* the output path (malloc'd) */
     int fd;       /* read-write descriptor on the temporary, -1 once closed */
 } cxr_tmpfile;
 
-/* Create the temporary for `target` (mode 0666 minus the umask; at commit, the mode of the
- * file it replaces) after removing stale ones (cxr_tmpfile_sweep). A target that is a symbolic
+/* CXR_E_IO naming `target` when it exists and this user may not write to it (see above). */
+cxr_status cxr_tmpfile_check_writable(const char *target);
+
+/* Create the temporary for `target` (mode 0666 minus the umask; at commit, the mode, and as far
+ * as this user may, the owner and group of the file it replaces) after refusing a
+ * write-protected target (cxr_tmpfile_check_writable) and removing stale temporaries
+ * (cxr_tmpfile_sweep). A target that is a symbolic
  * link is written through: t->target becomes the file it resolves to (realpath), replaced
  * beside itself; a link that does not resolve is CXR_E_IO. With lock != 0 an exclusive flock is
  * held on t->fd until commit or discard; pass 0 for a file HDF5 will write (HDF5 takes its own

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,6 +118,10 @@ cxr_status cxr_output_probe(const char *opt, const char *out)
     /* the folder the temporary will go to: the resolved file's, as cxr_tmpfile_create does */
     char *resolved = NULL, dir[4096];
     if (cxr_tmpfile_resolve(out, &resolved) != CXR_OK) return cxr_wrap_error(CXR_E_IO, "%s", opt);
+    if (cxr_tmpfile_check_writable(resolved ? resolved : out) != CXR_OK) {
+        free(resolved);
+        return cxr_wrap_error(CXR_E_IO, "%s", opt);
+    }
     cxr_parent_dir(dir, sizeof dir, resolved ? resolved : out);
     /* an unnamed file: nothing to see or leave behind (a named one would look like the real
      * temporary, which tells a watcher the run is under way) */
@@ -160,6 +165,59 @@ int cxr_end_last_line(FILE *f)
     int last = fgetc(f);
     if (fseek(f, 0, SEEK_END) != 0) return -1; /* a read is followed by a seek */
     return last == '\n' || (fputc('\n', f) != EOF && fflush(f) == 0) ? 0 : -1;
+}
+
+FILE *cxr_log_open(const char *opt, const char *path, int append, cxr_status *st)
+{
+    FILE *f = NULL;
+    /* no O_TRUNC: what the file holds is looked at, under the lock, before it is emptied */
+    const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+    if (fd < 0) {
+        *st = cxr_set_error(CXR_E_IO, "%s %s: cannot open for writing: %s", opt, path,
+                            strerror(errno));
+        return NULL;
+    }
+    struct stat sb;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        *st = cxr_set_error(CXR_E_IO,
+                            "%s %s: in use by another process (it holds the file's lock): two "
+                            "runs would write one log; give this run another",
+                            opt, path);
+        goto fail;
+    } /* a file system without flock: as before */
+    if (!append && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
+        unsigned char head[512];
+        const ssize_t got = pread(fd, head, sizeof head, 0);
+        ssize_t i = 0;
+        while (i < got && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r'))
+            i++;
+        if (got < 0) {
+            *st = cxr_set_error(CXR_E_IO, "%s %s: cannot read: %s", opt, path, strerror(errno));
+            goto fail;
+        }
+        if (i < got && head[i] != '{') {
+            const int gz = got >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+            *st = cxr_set_error(CXR_E_FORMAT,
+                                "%s %s: exists and is %s, not a JSON Lines log: not overwritten; "
+                                "remove it or give another name",
+                                opt, path, gz ? "gzip-compressed" : "another kind of file");
+            goto fail;
+        }
+    }
+    if (!append && ftruncate(fd, 0) != 0 && errno != EINVAL) {
+        *st = cxr_set_error(CXR_E_IO, "%s %s: cannot empty: %s", opt, path, strerror(errno));
+        goto fail;
+    }
+    f = fdopen(fd, append ? "a+" : "w");
+    if (!f) {
+        *st = cxr_set_error(CXR_E_IO, "%s %s: %s", opt, path, strerror(errno));
+        goto fail;
+    }
+    *st = CXR_OK;
+    return f; /* the lock lasts as long as the stream's descriptor */
+fail:
+    close(fd);
+    return NULL;
 }
 
 cxr_status cxr_input_check(const char *path)

@@ -58,6 +58,16 @@ static long parse_owner(const char *rest)
     return end[17] == '\0' ? pid : -1;
 }
 
+/* Not written to for CXR_TMPFILE_STALE_S: a live writer in another pid namespace (a container,
+ * another NFS client) with no lock to see (HDF5_USE_FILE_LOCKING=FALSE, as on many network file
+ * systems) has written to its temporary more recently than that. */
+static int quiet_for_long(const struct stat *a)
+{
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0) return 0;
+    return (double)(now.tv_sec - a->st_mtim.tv_sec) > CXR_TMPFILE_STALE_S;
+}
+
 int cxr_tmpfile_sweep(const char *target)
 {
     char *dir = NULL, *prefix = NULL;
@@ -76,7 +86,7 @@ int cxr_tmpfile_sweep(const char *target)
         /* a live process (or one we may not signal) may still be writing it */
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
         if (fstatat(dfd, e->d_name, &a, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(a.st_mode) ||
-            a.st_uid != geteuid())
+            a.st_uid != geteuid() || !quiet_for_long(&a))
             continue;
         int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) continue;
@@ -120,6 +130,18 @@ cxr_status cxr_tmpfile_resolve(const char *target, char **resolved)
     return CXR_OK;
 }
 
+cxr_status cxr_tmpfile_check_writable(const char *target)
+{
+    struct stat o;
+    if (stat(target, &o) != 0 || !S_ISREG(o.st_mode) || access(target, W_OK) == 0 ||
+        errno != EACCES)
+        return CXR_OK;
+    return cxr_set_error(CXR_E_IO,
+                         "%s: is write-protected (mode %04o): not replaced; make it writable "
+                         "(chmod u+w) or give another name",
+                         target, (unsigned)(o.st_mode & 07777));
+}
+
 cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock)
 {
     cxr_status st = CXR_OK;
@@ -131,7 +153,8 @@ cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock)
     char *resolved = NULL;
     CXR_TRY(cxr_tmpfile_resolve(target, &resolved));
     if (resolved) target = resolved;
-    st = split_target(target, &dir, &prefix);
+    st = cxr_tmpfile_check_writable(target);
+    if (st == CXR_OK) st = split_target(target, &dir, &prefix);
     if (st != CXR_OK) {
         free(resolved);
         return st;
@@ -196,7 +219,8 @@ FILE *cxr_tmpfile_stream(cxr_tmpfile *t, const char *mode)
     int fd = t && t->fd >= 0 ? dup(t->fd) : -1;
     FILE *f = fd >= 0 ? fdopen(fd, mode) : NULL;
     if (!f) {
-        cxr_set_error(CXR_E_IO, "%s: %s", t && t->path ? t->path : "temporary file",
+        cxr_set_error(CXR_E_IO, "%s: cannot write its temporary file: %s",
+                      t && t->target ? t->target : "temporary file",
                       strerror(errno ? errno : EBADF));
         if (fd >= 0) close(fd);
     }
@@ -210,7 +234,7 @@ cxr_status cxr_tmpfile_commit_stream(cxr_tmpfile *t, FILE **f)
     int bad = ferror(s) || fflush(s) != 0;
     int e = errno;
     if (fclose(s) != 0 && !bad) bad = 1, e = errno;
-    if (bad) return cxr_set_error(CXR_E_IO, "%s: write failed: %s", t->path, strerror(e));
+    if (bad) return cxr_set_error(CXR_E_IO, "%s: write failed: %s", t->target, strerror(e));
     return cxr_tmpfile_commit(t);
 }
 
@@ -235,9 +259,13 @@ cxr_status cxr_tmpfile_commit(cxr_tmpfile *t)
     t->fd = -1;
     if (rc != 0)
         return cxr_set_error(CXR_E_IO, "%s: close of %s: %s", t->target, t->path, strerror(errno));
-    /* a file replaced keeps its permissions (a checkpoint made private stays private) */
+    /* a file replaced keeps its permissions (a checkpoint made private stays private) and, as
+     * far as this user may give them, its owner and group (chown first: it clears set-id bits) */
     struct stat o;
-    if (stat(t->target, &o) == 0 && S_ISREG(o.st_mode)) (void)chmod(t->path, o.st_mode & 07777);
+    if (stat(t->target, &o) == 0 && S_ISREG(o.st_mode)) {
+        if (chown(t->path, o.st_uid, o.st_gid) != 0) (void)!chown(t->path, (uid_t)-1, o.st_gid);
+        (void)chmod(t->path, o.st_mode & 07777);
+    }
     if (rename(t->path, t->target) != 0)
         return cxr_set_error(CXR_E_IO, "%s: rename from %s: %s", t->target, t->path,
                              strerror(errno));

@@ -330,10 +330,8 @@ static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char
     if (samples_path) {
         m->samples_path = strdup(samples_path);
         if (!m->samples_path) CXR_THROW(CXR_E_NOMEM, "cxr_monitor_create: out of memory");
-        m->samples = fopen(samples_path, append ? "a+" : "w");
-        if (!m->samples)
-            CXR_THROW(CXR_E_IO, "%s: cannot create samples file: %s", samples_path,
-                      strerror(errno));
+        m->samples = cxr_log_open("samples file", samples_path, append, &st);
+        if (!m->samples) goto bail;
         double last_t;
         if (append) {
             CXR_TRY(samples_reopen(m->samples, samples_path, &last_t));

@@ -118,7 +118,8 @@ static void usage(FILE *f)
         "--strict); 4 I/O error (read, write, rename; a missing --manifest, as the other\n"
         "tools' missing inputs); 130 interrupted (SIGINT/SIGTERM/SIGHUP: the run stops\n"
         "at the next image, the temporary file is removed; one left by a killed run,\n"
-        ".STORE.cxr-tmp-PID-..., is removed by the next run that writes STORE); 1 other errors\n"
+        ".STORE.cxr-tmp-PID-..., is removed by a later run that writes STORE once it is 15\n"
+        "minutes unwritten); 1 other errors\n"
         "(out of memory, also while reading an input: the input is not skipped, the run stops).\n",
         CXR_STORE_ZSTD_LEVEL);
     fputs(pack_manifest_help(), f);

@@ -122,7 +122,7 @@ static int reserve_whole(const char *buf)
     const char *slash = strrchr(buf, '/');
     char dir[4096];
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - buf) + 1 : 1, slash ? buf : ".");
-    const int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+    const int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
     if (fd < 0) return -1;
     char self[64];
     snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
@@ -145,7 +145,7 @@ static int reserve(const char *buf)
 {
     const int whole = reserve_whole(buf);
     if (whole >= 0) return whole;
-    int fd = open(buf, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(buf, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) return errno != EEXIST;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
         close(fd); /* a reclaiming run locked it first: the name is its */

@@ -139,15 +139,13 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
         free(log);
         return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
     }
-    log->f = fopen(path, append ? "a+" : "w");
+    cxr_status st = CXR_OK;
+    log->f = cxr_log_open("log", path, append, &st);
     if (!log->f) {
-        const int e = errno;
         free(log->path);
         free(log);
-        return cxr_set_error(CXR_E_IO, "%s: cannot open the log for writing: %s", path,
-                             strerror(e));
+        return st;
     }
-    cxr_status st = CXR_OK;
     /* plain lines appended to a gzip-compressed log would be lost to its readers (zlib ignores
      * what follows the last gzip member): refused, the file untouched */
     unsigned char magic[2];

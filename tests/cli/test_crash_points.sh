@@ -44,6 +44,7 @@ mkdir "$W/e" && cp "$W/s.h5" "$W/e/x.h5"
 killed "rename 2 before" "$BIN/cxr-train" "$W/e/x.h5" $T --epochs 1
 [ -s "$W/e/x.model.best.h5" ] && [ -s "$W/e/x.model.h5" ] && ls -a "$W/e" | grep -q 'cxr-tmp' ||
     fail "the killed run did not leave a best model, a reservation and a temporary: $(ls -a "$W/e" | tr '\n' ' ')"
+touch -d '-16 min' "$W"/e/.x.model.h5.cxr-tmp-* # a temporary is removed once 15 minutes unwritten
 expect_rc 0 "$BIN/cxr-train" "$W/e/x.h5" $T --epochs 1
 expect_err "removed the reservation of a run killed before its first checkpoint"
 expect_err "saving the model to $WORK/e/x.model-1.h5 "

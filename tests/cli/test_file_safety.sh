@@ -30,6 +30,29 @@ expect_err "directory"
 expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/run.jsonl";      expect_err "same file"
 expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o /dev/null;           expect_err "character device"
 untouched "train/eval/report"
+# a log is written line by line, in place: an existing file that is no JSON Lines log (a model,
+# a gzip copy of a log) is not emptied (exit 3, untouched), and a log another process holds the
+# lock of (another run writing it) is refused (exit 4); an earlier log is replaced
+TM="--device cpu --batch 8 --threads 2 --lr 0.001 -q --epochs 1 --max-steps 2 --no-checkpoint"
+cp "$W/ck.h5" "$W/model-copy.h5"
+expect_rc 3 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/model-copy.h5"
+expect_err "log $W/model-copy.h5: exists and is another kind of file, not a JSON Lines log: not overwritten"
+expect_rc 3 "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/model-copy.h5"
+expect_err "$W/model-copy.h5: exists and is another kind of file"
+cmp -s "$W/ck.h5" "$W/model-copy.h5" || fail "--log / --monitor-log emptied a model"
+gzip -c "$W/run.jsonl" > "$W/run.jsonl.gz" && cp "$W/run.jsonl.gz" "$W/gz0"
+expect_rc 3 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/run.jsonl.gz"
+expect_err "is gzip-compressed, not a JSON Lines log: not overwritten"
+cmp -s "$W/run.jsonl.gz" "$W/gz0" || fail "--log emptied a gzip-compressed log"
+cp "$W/run.jsonl" "$W/held.jsonl" && cp "$W/run.jsonl" "$W/held0"
+flock "$W/held.jsonl" "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/held.jsonl" 2>"$W/err"
+rc=$?; [ $rc -eq 4 ] || fail "cxr-train --log onto a log another process holds: exit $rc, not 4"
+expect_err "log $W/held.jsonl: in use by another process"
+cmp -s "$W/held.jsonl" "$W/held0" || fail "--log changed a log another process holds"
+flock "$W/held.jsonl" "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/held.jsonl" 2>"$W/err"
+rc=$?; [ $rc -eq 4 ] || fail "cxr-train --monitor-log onto a file another process holds: exit $rc, not 4"
+expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/held.jsonl"
+[ "$(grep -c '"type":"run"' "$W/held.jsonl")" = 1 ] || fail "an earlier log was not replaced"
 # an output in a folder that is not there, or an empty name: refused before any work (training
 # would find it at its first save, an epoch later)
 expect_rc 4 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/nodir/ck.h5"
@@ -246,4 +269,9 @@ expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --select none -
 expect_err "is being written by another cxr-train run (pid $pid)"
 kill $pid
 wait $pid 2>/dev/null
+# a model saved under its default name gets 0666 minus the umask, as one named by --checkpoint
+mkdir "$W/um" && cp "$W/s.h5" "$W/um/u.h5"
+( umask 002; "$BIN/cxr-train" "$W/um/u.h5" $T --select none ) 2>"$W/err" || fail "training um/u.h5"
+[ "$(stat -c %a "$W/um/u.model.h5")" = 664 ] ||
+    fail "the default-named model is $(stat -c %a "$W/um/u.model.h5") under umask 002, not 664"
 finish

@@ -10,13 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include "cxr_test.h"
+#include "cxr_files.h"
 #include "cxr_tmpfile.h"
 
 static char dir[256];
@@ -61,6 +64,17 @@ static void put(const char *path, const char *text)
     fclose(f);
 }
 
+/* Last written longer ago than a sweep waits for (CXR_TMPFILE_STALE_S), as a killed run's
+ * temporary is once that time has passed. */
+static void make_old(const char *path)
+{
+    struct timespec ts[2];
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= CXR_TMPFILE_STALE_S + 60;
+    ts[1] = ts[0];
+    REQUIRE(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
 static int exists(const char *path)
 {
     struct stat sb;
@@ -97,6 +111,7 @@ static void test_sweep_eperm(void)
         FILE *f = fopen(t, "w");
         if (!f) _exit(4);
         fclose(f);
+        make_old(t); /* stale by age: kept for the pid it may not signal */
         const int n = cxr_tmpfile_sweep(target), kept = access(t, F_OK) == 0;
         unlink(t);
         rmdir(d);
@@ -109,6 +124,98 @@ static void test_sweep_eperm(void)
         return;
     }
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* A file this user may not write to is refused, not replaced: by the create and by the probe
+ * every tool makes before any work (as root, in a child as nobody: root may write anyway). */
+static void test_write_protected(void)
+{
+    pid_t c = fork();
+    REQUIRE(c >= 0);
+    if (c == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(77);
+        char d[64], target[96];
+        snprintf(d, sizeof d, "/tmp/cxr-test-ro.%d", (int)getpid());
+        snprintf(target, sizeof target, "%s/result.onnx", d);
+        if (mkdir(d, 0700) != 0) _exit(3);
+        FILE *f = fopen(target, "w");
+        if (!f) _exit(4);
+        fputs("precious", f);
+        fclose(f);
+        chmod(target, 0444);
+        cxr_tmpfile t;
+        int bad = 0;
+        if (cxr_tmpfile_create(&t, target, 0) != CXR_E_IO ||
+            !strstr(cxr_last_error(), "result.onnx: is write-protected (mode 0444)"))
+            bad |= 1;
+        if (cxr_output_probe("-o", target) != CXR_E_IO || !strstr(cxr_last_error(), "-o")) bad |= 2;
+        char cmd[160];
+        snprintf(cmd, sizeof cmd, "ls -A %s | grep -c cxr-tmp > /dev/null", d);
+        if (system(cmd) == 0) bad |= 4; /* a temporary was made */
+        chmod(target, 0644);            /* writable: replaced as before */
+        if (cxr_tmpfile_create(&t, target, 0) != CXR_OK || cxr_tmpfile_commit(&t) != CXR_OK)
+            bad |= 8;
+        cxr_tmpfile_discard(&t);
+        unlink(target);
+        rmdir(d);
+        _exit(bad ? 10 + bad : 0);
+    }
+    int st = 0;
+    REQUIRE(waitpid(c, &st, 0) == c);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+        fprintf(stderr, "note: the write-protected case was not run (cannot become nobody)\n");
+        return;
+    }
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        fprintf(stderr, "write-protected child: status %d\n", WEXITSTATUS(st));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* A write that fails (past ulimit -f here) is reported naming the output, not the temporary
+ * that the failure removes. */
+static void test_write_failure_names_output(void)
+{
+    pid_t c = fork();
+    REQUIRE(c >= 0);
+    if (c == 0) {
+        struct rlimit rl = { 16, 16 };
+        signal(SIGXFSZ, SIG_IGN);
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(3);
+        cxr_tmpfile t;
+        if (cxr_tmpfile_create(&t, at("big.txt"), 1) != CXR_OK) _exit(4);
+        FILE *f = cxr_tmpfile_stream(&t, "w");
+        if (!f) _exit(5);
+        for (int i = 0; i < 4096; i++) fputc('x', f);
+        const cxr_status s = cxr_tmpfile_commit_stream(&t, &f);
+        const char *m = cxr_last_error();
+        const int ok = s == CXR_E_IO && strstr(m, "big.txt: write failed: File too large") &&
+                       !strstr(m, "cxr-tmp");
+        if (!ok) fprintf(stderr, "message: %s\n", m);
+        cxr_tmpfile_discard(&t);
+        _exit(ok && !exists(at("big.txt")) ? 0 : 6);
+    }
+    int st = 0;
+    REQUIRE(waitpid(c, &st, 0) == c);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* A file replaced keeps its owner and group (as root, who may give them). */
+static void test_owner_kept(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "note: the owner case was not run (not root)\n");
+        return;
+    }
+    cxr_tmpfile t;
+    put(at("owned"), "old");
+    REQUIRE(chown(at("owned"), 65534, 65534) == 0 && chmod(at("owned"), 0640) == 0);
+    CHECK_OK(cxr_tmpfile_create(&t, at("owned"), 0));
+    CHECK_OK(cxr_tmpfile_commit(&t));
+    struct stat sb;
+    CHECK(stat(at("owned"), &sb) == 0 && sb.st_uid == 65534 && sb.st_gid == 65534 &&
+          (sb.st_mode & 07777) == 0640);
+    cxr_tmpfile_discard(&t);
+    unlink(at("owned"));
 }
 
 int main(void)
@@ -176,14 +283,16 @@ int main(void)
     cxr_tmpfile_discard(&t);
     CHECK(!exists(tpath) && exists(at("out.h5")));
 
-    /* stale ones: a dead pid's regular file goes; a live pid's stays; a locked one stays; a
-     * symlink (to a file that must survive) stays; another target's stays */
+    /* stale ones: a dead pid's regular file last written long ago goes; one written lately
+     * (a writer in another pid namespace whose HDF5 takes no lock) stays; a live pid's stays; a
+     * locked one stays; a symlink (to a file that must survive) stays; another target's stays */
     const char *dead = ".out.h5.cxr-tmp-2147483646-0123456789abcdef";
     const char *locked = ".out.h5.cxr-tmp-2147483645-0123456789abcdef";
     const char *link = ".out.h5.cxr-tmp-2147483644-0123456789abcdef";
     const char *other = ".other.h5.cxr-tmp-2147483646-0123456789abcdef";
     const char *odd = ".out.h5.cxr-tmp-2147483646-0123456789abcdeX";
     const char *longer = ".out.h5.cxr-tmp-2147483646-0123456789abcdef.keep"; /* a user's file */
+    const char *recent = ".out.h5.cxr-tmp-2147483643-0123456789abcdef";
     char live[128];
     snprintf(live, sizeof live, ".out.h5.cxr-tmp-%d-0123456789abcdef", (int)getppid());
     put(at(dead), "x");
@@ -192,19 +301,22 @@ int main(void)
     put(at(odd), "x");
     put(at(longer), "x");
     put(at(live), "x");
+    put(at(recent), "x");
     put(at("victim"), "keep");
     REQUIRE(symlink(at("victim"), at(link)) == 0);
+    const char *old_ones[] = { dead, locked, other, odd, longer, live, link };
+    for (int i = 0; i < 7; i++) make_old(at(old_ones[i]));
     int lfd = open(at(locked), O_RDONLY);
     REQUIRE(lfd >= 0 && flock(lfd, LOCK_EX) == 0); /* a writer in another pid namespace */
     CHECK(cxr_tmpfile_sweep(at("out.h5")) == 1);
     CHECK(!exists(at(dead)));
     CHECK(exists(at(locked)) && exists(at(link)) && exists(at(other)) && exists(at(odd)) &&
-          exists(at(longer)) && exists(at(live)) && exists(at("victim")));
+          exists(at(longer)) && exists(at(live)) && exists(at("victim")) && exists(at(recent)));
     close(lfd);                                        /* the lock goes with its owner: now stale */
     CHECK_OK(cxr_tmpfile_create(&t, at("out.h5"), 0)); /* creating sweeps */
     CHECK(!exists(at(locked)) && exists(at(link)));
     cxr_tmpfile_discard(&t);
-    CHECK(count_temps() == 5); /* link, other, odd, longer, live */
+    CHECK(count_temps() == 6); /* link, other, odd, longer, live, recent */
 
     /* a target of the longest name a folder takes (255 bytes): its temporary's name is cut
      * to fit too, and the commit gives the target */
@@ -215,7 +327,7 @@ int main(void)
         CHECK_OK(cxr_tmpfile_create(&t, at(name), 0));
         CHECK(strlen(strrchr(t.path, '/') + 1) <= 255);
         CHECK_OK(cxr_tmpfile_commit(&t));
-        CHECK(exists(at(name)) && count_temps() == 5);
+        CHECK(exists(at(name)) && count_temps() == 6);
         CHECK(unlink(at(name)) == 0);
     }
 
@@ -226,6 +338,9 @@ int main(void)
     CHECK(cxr_tmpfile_create(&t, at("sub/"), 0) == CXR_E_ARG);
 
     test_sweep_eperm();
+    test_write_protected();
+    test_write_failure_names_output();
+    test_owner_kept();
 
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

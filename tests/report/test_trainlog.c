@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cxr_report.h"
 #include "cxr_test.h"
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
     REQUIRE(argc == 2);
     char path[1200];
     snprintf(path, sizeof path, "%s/trainlog.jsonl", argv[1]);
+    unlink(path); /* an earlier run's ends gzip-compressed, which a fresh log refuses to empty */
     static char n0[] = "NORMAL", n1[] = "PNEUMONIA";
     char *classes[] = { n0, n1 };
     cxr_log_run_line rl = { .tool = "cxr-train test",

@@ -50,10 +50,15 @@ for _ in $(seq 1 1200); do [ "$(temps k)" -gt 0 ] && break; sleep 0.05; done
 kill -9 $pid
 wait $pid 2>/dev/null
 [ "$(temps k)" = 1 ] || fail "kill -9 during cxr-pack left $(temps k) temporaries, expected 1"
+# written to within the last 15 minutes (CXR_TMPFILE_STALE_S): kept, as a live writer's in a
+# container whose HDF5 takes no lock would be; once older, removed
+"${PACK[@]}" -o k/s.h5 >/dev/null || fail "pack after kill -9"
+[ "$(temps k)" = 1 ] || fail "a temporary written a moment ago was removed: $(ls -A k)"
+touch -d '-16 min' k/.s.h5.cxr-tmp-*
 "${PACK[@]}" -o k/s.h5 >/dev/null || fail "pack after kill -9"
 [ "$(temps k)" = 0 ] || fail "the stale temporary was not removed: $(ls -A k)"
 # another output's temporary, and one whose (live) owner is this shell, are left alone
-touch "k/.other.h5.cxr-tmp-999999999-0123456789abcdef" "k/.s.h5.cxr-tmp-$$-0123456789abcdef"
+touch -d '-16 min' "k/.other.h5.cxr-tmp-999999999-0123456789abcdef" "k/.s.h5.cxr-tmp-$$-0123456789abcdef"
 "${PACK[@]}" -o k/s.h5 >/dev/null || fail "pack"
 [ "$(temps k)" = 2 ] || fail "a temporary that is not stale was removed: $(ls -A k)"
 
