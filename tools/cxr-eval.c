@@ -96,6 +96,15 @@ static void usage(FILE *f)
 #define TEXT_NAME (4 * 4096 + 4) /* a path of PATH_MAX bytes, every one escaped as \xHH */
 static const char *esc(char *buf, const char *s) { return cxr_escape_name(buf, TEXT_NAME, s); }
 
+/* A figure to 4 decimals, or "n/a" where it is undefined (an AUC of a split holding one class;
+ * --json gives null, the training log leaves it out). */
+static const char *fig4(char buf[32], double v)
+{
+    if (isnan(v)) return "n/a";
+    snprintf(buf, 32, "%.4f", v);
+    return buf;
+}
+
 /* A class name in a table column of `width` characters, escaped, left- or right-aligned. */
 static void put_cell(const char *name, int width, int left)
 {
@@ -581,7 +590,7 @@ int main(int argc, char **argv)
                            n_members));
         goto bail;
     }
-    char e1[TEXT_NAME], e2[TEXT_NAME];
+    char e1[TEXT_NAME], e2[TEXT_NAME], f4[32];
     if (!ensemble) {
         printf("model     %s (epoch %d, step %lld, %d classes, %dx%d)\n", esc(e1, model_path),
                meta.epoch, (long long)meta.step, K, meta.model.image_size, meta.model.image_size);
@@ -592,9 +601,9 @@ int main(int argc, char **argv)
         printf("ensemble  %d models: the mean of their class probabilities (%d classes, %dx%d)\n",
                n_members, K, meta.model.image_size, meta.model.image_size);
         for (int j = 0; j < n_members; j++)
-            printf("  member  %s (epoch %d): loss %.6f, %s %.4f (%.2f s)\n",
-                   esc(e1, member_paths[j]), members[j].epoch, members[j].result.loss,
-                   K == 2 ? "roc_auc" : "macro AUC", members[j].auc, members[j].result.seconds);
+            printf("  member  %s (epoch %d): loss %.6f, %s %s (%.2f s)\n", esc(e1, member_paths[j]),
+                   members[j].epoch, members[j].result.loss, K == 2 ? "roc_auc" : "macro AUC",
+                   fig4(f4, members[j].auc), members[j].result.seconds);
     }
     printf("store     %s, split %s: %lld images (%.2f s on %s)\n", esc(e1, store_path), split,
            (long long)r.n, er.seconds, dev.desc);
@@ -614,10 +623,10 @@ int main(int argc, char **argv)
         printf("recall       %.4f (sensitivity)\n", r.pos_recall);
         printf("specificity  %.4f\n", r.specificity);
         printf("f1           %.4f\n", r.pos_f1);
-        printf("roc_auc      %.4f\n", r.auc);
+        printf("roc_auc      %s\n", fig4(f4, r.auc));
     } else {
         printf("macro specificity %.4f\n", r.specificity);
-        printf("macro ovr AUC     %.4f\n", r.macro_auc);
+        printf("macro ovr AUC     %s\n", fig4(f4, r.macro_auc));
     }
     printf("balanced accuracy %.4f\n", r.balanced_accuracy);
     printf("macro f1          %.4f\n", r.macro_f1);
@@ -641,7 +650,8 @@ int main(int argc, char **argv)
     printf("\n%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "auc");
     for (int i = 0; i < K; i++) {
         put_cell(meta.class_names[i], 16, 1);
-        printf(" %9.4f %9.4f %9.4f %9.4f\n", r.precision[i], r.recall[i], r.f1[i], r.auc_ovr[i]);
+        printf(" %9.4f %9.4f %9.4f %9s\n", r.precision[i], r.recall[i], r.f1[i],
+               fig4(f4, r.auc_ovr[i]));
     }
     if (K == 2) {
         double bt, bal;

@@ -227,11 +227,18 @@ static void ui_epoch(void *user, const cxr_epoch_summary *s)
     ui_state *ui = user;
     if (ui->quiet) return;
     if (ui->tty) fprintf(stderr, "\r\033[K");
+    /* undefined figures are said so, not printed as nan (the log leaves them out) */
+    char ev[160], auc[16] = "n/a";
+    if (!isnan(s->auc)) snprintf(auc, sizeof auc, "%.3f", s->auc);
+    if (isnan(s->eval_loss))
+        snprintf(ev, sizeof ev, "no evaluation");
+    else
+        snprintf(ev, sizeof ev, "eval loss %.4f acc %.3f auc %s f1 %.3f", s->eval_loss, s->eval_acc,
+                 auc, s->f1);
     fprintf(stderr,
-            "epoch %d/%d: train loss %.4f acc %.3f | eval loss %.4f acc %.3f auc %.3f f1 %.3f | "
-            "%.1f s, %.1f img/s, data wait %.1f%%\n",
-            s->epoch, s->epochs, s->train_loss, s->train_acc, s->eval_loss, s->eval_acc, s->auc,
-            s->f1, s->epoch_s, s->images_per_s, 100.0 * s->data_wait_frac);
+            "epoch %d/%d: train loss %.4f acc %.3f | %s | %.1f s, %.1f img/s, data wait %.1f%%\n",
+            s->epoch, s->epochs, s->train_loss, s->train_acc, ev, s->epoch_s, s->images_per_s,
+            100.0 * s->data_wait_frac);
 }
 
 static void ui_note(void *user, const char *line)

@@ -283,6 +283,21 @@ for m in val_auc val_balanced_accuracy; do
 done
 expect_rc 0 $O --select val_loss --checkpoint "$WORK/o2.h5"
 [ -f "$WORK/o2.best.h5" ] || fail "val_loss selection on a one-class val kept no model"
+# an undefined figure is said so in the text, not printed as nan: the epoch line and cxr-eval
+"$BIN/cxr-train" "$WORK/one.h5" --device cpu --batch 8 --threads 2 --no-monitor --epochs 1 \
+    --max-steps 1 --select val_loss --no-checkpoint 2>"$WORK/one.err" || fail "train on one-class val"
+grep -q "| eval loss [0-9.]* acc [0-9.]* auc n/a f1 " "$WORK/one.err" || fail "epoch line: $(grep epoch "$WORK/one.err")"
+"$BIN/cxr-eval" "$WORK/o2.best.h5" "$WORK/one.h5" --split val --device cpu > "$WORK/one.out" \
+    || fail "eval on one-class val"
+grep -q "^roc_auc      n/a$" "$WORK/one.out" || fail "cxr-eval's roc_auc: $(grep roc_auc "$WORK/one.out")"
+grep -qi nan "$WORK/one.out" "$WORK/one.err" && fail "nan printed: $(grep -i nan "$WORK/one.out" "$WORK/one.err")"
+# nothing to evaluate (no /val, an empty /test): the epoch line says so
+mkdir -p "$WORK/noev/test" && cp -r "$SAMPLE/train" "$WORK/noev/" || fail "no-eval tree"
+"$BIN/cxr-pack" "$WORK/noev" -o "$WORK/noev.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null 2>&1 || fail "pack no-eval"
+"$BIN/cxr-train" "$WORK/noev.h5" --device cpu --batch 8 --threads 2 --no-monitor --epochs 1 \
+    --max-steps 1 --no-checkpoint 2>"$WORK/noev.err" || fail "train without evaluation: $(cat "$WORK/noev.err")"
+grep -q "| no evaluation |" "$WORK/noev.err" && ! grep -qi nan "$WORK/noev.err" \
+    || fail "epoch line without evaluation: $(grep epoch "$WORK/noev.err")"
 # a checkpoint that selects by val AUC, resumed on that store: the run goes on without selection
 expect_rc 0 $T --epochs 1 --checkpoint "$WORK/va.h5"
 expect_rc 0 "$BIN/cxr-train" "$WORK/one.h5" --device cpu --threads 2 --no-monitor -q --epochs 2 \
