@@ -412,7 +412,10 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
     snprintf(buf, cap,
              "%s%s; oneDNN (%s) for:%s%s%s%s%s%s; %s; denormals %s; cpu avx512=%d avx512bf16=%d "
              "amx-bf16=%d",
-             own, fwd, isa, c->dnnl_ops & CXR_DNNL_CONV_FWD ? " conv_fwd" : "",
+             own, fwd, isa,
+             !(c->dnnl_ops & CXR_DNNL_CONV_FWD) ? ""
+             : !c->bf16 && !c->dnnl_explicit    ? " conv_fwd (training passes; evaluation on ours)"
+                                                : " conv_fwd",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA ? " conv_bwd_data" : "",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_W ? " conv_bwd_w" : "", dense_name(c),
              c->dnnl_ops ? "" : " none", layers,

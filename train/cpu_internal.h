@@ -38,7 +38,8 @@ typedef struct {
     int dnnl_explicit;      /* CXR_CPU_DNNL was set at creation: every layer of its ops */
     int inference;          /* the pass being run is an evaluation's forward, not training's
                              * (cxr_backend_cpu_set_inference, set by cxr_model_forward): the
-                             * dense layers on our kernels in fp32 unless CXR_CPU_DNNL names them */
+                             * convolutions and dense layers on our kernels in fp32 unless
+                             * CXR_CPU_DNNL was set (cxr_cpu_fixed_order) */
     int bf16;               /* --precision bf16: conv and dense products on oneDNN in bf16 (conv1's
                             * stay ours, in fp32, unless CXR_CPU_DNNL was set) */
     float *map;            /* oneDNN forward: the full conv map the pool reads (fused slot) */
@@ -132,11 +133,20 @@ static inline int cxr_cpu_dnnl(void *ctx, unsigned op)
     const cxr_cpu_ctx *c = ctx;
     return c->dnnl && (c->dnnl_ops & op);
 }
+/* An evaluation's forward pass in fp32 with the default choice of ops: its forward ops run on
+ * our kernels, whose sums have one order whatever the thread count (oneDNN's convolution
+ * forward and matmul change their last bits with it), so cxr-eval and cxr-predict give the same
+ * bits at any thread count (cxr_backend_cpu_set_inference; CXR_CPU_DNNL or bf16 keep oneDNN). */
+static inline int cxr_cpu_fixed_order(const cxr_cpu_ctx *c)
+{
+    return c->inference && !c->bf16 && !c->dnnl_explicit;
+}
 /* Whether conv op (CXR_DNNL_CONV_*) of a layer with C input channels runs on oneDNN. */
 static inline int cxr_cpu_dnnl_conv(void *ctx, unsigned op, int C)
 {
     const cxr_cpu_ctx *c = ctx;
     const int i = op == CXR_DNNL_CONV_FWD ? 0 : op == CXR_DNNL_CONV_BWD_DATA ? 1 : 2;
+    if (op == CXR_DNNL_CONV_FWD && cxr_cpu_fixed_order(c)) return 0;
     return cxr_cpu_dnnl(ctx, op) && C >= c->dnnl_min_c[i];
 }
 

@@ -81,8 +81,7 @@ cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const floa
 #ifdef CXR_HAVE_DNNL
     const cxr_cpu_ctx *c = ctx;
     /* an evaluation's pass in fp32 keeps our fixed order (cxr_backend_cpu_set_inference) */
-    const int fixed = c->inference && !c->bf16 && !c->dnnl_explicit;
-    if (cxr_cpu_dnnl(ctx, CXR_DNNL_DENSE_FWD) && !fixed)
+    if (cxr_cpu_dnnl(ctx, CXR_DNNL_DENSE_FWD) && !cxr_cpu_fixed_order(c))
         return cxr_dnnl_dense_forward(c->dnnl, out, in, w, b, N, IN, OUT);
 #endif
     for (int n = 0; n < N; n++)
