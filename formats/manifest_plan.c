@@ -48,7 +48,20 @@ typedef struct {
     size_t n_rows, cap_rows;
     char *path; /* scratch for "<images>/<rel>" */
     size_t path_cap;
+    /* pass 1's data rows and those it passed over, with the first's line and reason: named
+     * when no class is left (a manifest whose every row is malformed said only that) */
+    int64_t rows_seen, rows_unusable, first_unusable_line;
+    char first_unusable[200];
 } planner;
+
+/* Pass 1 passes over a row: count it, and keep the first's line and reason. */
+static void unusable(planner *pl, int64_t line, const char *why)
+{
+    if (pl->rows_unusable++ == 0) {
+        pl->first_unusable_line = line;
+        snprintf(pl->first_unusable, sizeof pl->first_unusable, "%s", why);
+    }
+}
 
 static int rows_by_label_hash(const void *pa, const void *pb, void *ctx)
 {
@@ -157,13 +170,30 @@ static cxr_status count_labels(planner *pl)
     CXR_TRY(cxr_manifest_columns_find(&pl->cols, f, n, pl->manifest, 1, 1));
     for (;;) {
         cxr_status rs = cxr_csv_next(pl->csv, &f, &n, &line);
-        if (rs == CXR_E_FORMAT) continue;
+        if (rs == CXR_E_FORMAT) { /* "<manifest>: line N: reason" (manifest_csv.c) */
+            const char *m = cxr_last_error(), *at = strstr(m, ": line ");
+            long long ln = line + 1;
+            if (at && sscanf(at + 7, "%lld", &ln) == 1 && (at = strchr(at + 7, ':')) != NULL)
+                m = at + 2;
+            pl->rows_seen++;
+            unusable(pl, ln, m);
+            continue;
+        }
         CXR_TRY(rs);
         if (n == 0) break;
-        if (n != c->n_columns || cxr_manifest_is_header_row(c, f, n)) continue;
-        cxr_csv_field lab = cxr_manifest_label(&f[c->label]);
-        if (cxr_csv_missing(&f[c->id]) || cxr_csv_missing(&f[c->url]) || cxr_csv_missing(&lab))
+        if (cxr_manifest_is_header_row(c, f, n)) continue;
+        pl->rows_seen++;
+        if (n != c->n_columns) {
+            char why[64];
+            snprintf(why, sizeof why, "%d fields, expected %d", n, c->n_columns);
+            unusable(pl, line, why);
             continue;
+        }
+        cxr_csv_field lab = cxr_manifest_label(&f[c->label]);
+        if (cxr_csv_missing(&f[c->id]) || cxr_csv_missing(&f[c->url]) || cxr_csv_missing(&lab)) {
+            unusable(pl, line, "missing id, url or label");
+            continue;
+        }
         int found;
         cxr_strtab_entry *e;
         if ((st = cxr_strtab_get(&pl->labels, lab.s, lab.len, &e, &found)) != CXR_OK) {
@@ -193,9 +223,15 @@ static cxr_status select_classes(planner *pl)
         if (opt->top_classes && n_sel == opt->top_classes) break;
         n_sel++;
     }
+    if (n_sel == 0 && pl->rows_unusable > 0)
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: no class with at least %lld usable rows: %lld of its %lld data rows are "
+                  "not usable, the first at line %lld: %s",
+                  pl->manifest, (long long)opt->min_count, (long long)pl->rows_unusable,
+                  (long long)pl->rows_seen, (long long)pl->first_unusable_line, pl->first_unusable);
     if (n_sel == 0)
-        CXR_THROW(CXR_E_FORMAT, "%s: no class with at least %lld usable rows", pl->manifest,
-                  (long long)opt->min_count);
+        CXR_THROW(CXR_E_FORMAT, "%s: no class with at least %lld usable rows (%lld data rows)",
+                  pl->manifest, (long long)opt->min_count, (long long)pl->rows_seen);
     if (n_sel > CXR_MAX_CLASSES)
         CXR_THROW(CXR_E_ARG,
                   "%s: %d classes selected, a store holds at most %d: use "

@@ -28,8 +28,22 @@ cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *val
     }
     if (!value) return cxr_set_error(CXR_E_ARG, "manifest option %d: needs a value", code);
     switch (code) {
-    case PACK_OPT_MANIFEST: m->manifest = value; break;
-    case PACK_OPT_IMAGES: m->images = value; break;
+    /* one of each, as one SRC_DIR: a second took the first's place, unsaid (a whole manifest
+     * not packed) */
+    case PACK_OPT_MANIFEST:
+        if (m->manifest)
+            return cxr_set_error(CXR_E_ARG,
+                                 "--manifest given twice (%s, %s): one manifest per store; join "
+                                 "them into one file first",
+                                 m->manifest, value);
+        m->manifest = value;
+        break;
+    case PACK_OPT_IMAGES:
+        if (m->images)
+            return cxr_set_error(CXR_E_ARG, "--images given twice (%s, %s): give one folder",
+                                 m->images, value);
+        m->images = value;
+        break;
     /* the shared parsers: their messages give the ranges as checked (these said ">= 1" and
      * "[0, 1)" while refusing 1e16 and 0.9999995) */
     case PACK_OPT_TOP_CLASSES:

@@ -256,6 +256,24 @@ def case_errors(tmp):
     check(rc == 2 and "--top-classes" in se, "bad --top-classes: exit 2 (%s)" % se)
     rc, so, se = run(["--manifest", os.path.join(tmp, "none.csv"), "--images", img, "-o", out])
     check(rc == 4 and "none.csv" in se, "absent manifest: exit 4 naming it (%d %s)" % (rc, se))
+    # a second --manifest or --images took the first's place, unsaid (a whole manifest unpacked)
+    rc, so, se = run(["--manifest", csv, "--manifest", csv + ".b", "--images", img, "-o", out])
+    check(rc == 2 and "--manifest given twice" in se, "two --manifest: exit 2 (%d %s)" % (rc, se))
+    rc, so, se = run(["--manifest", csv, "--images", img, "--images", img, "-o", out])
+    check(rc == 2 and "--images given twice" in se, "two --images: exit 2 (%d %s)" % (rc, se))
+    # no usable row at all: how many rows were not, and the first one's line and reason (it said
+    # only "no class with at least 1 usable rows"); a header alone says it has no data rows
+    bad_csv = os.path.join(tmp, "bad.csv")
+    with open(bad_csv, "w") as f:
+        f.write("id,url,label\na1,http://x/?a=1,b=2,5\na2,http://x/?a=1,b=3,5\n")
+    rc, so, se = run(["--manifest", bad_csv, "--images", img, "-o", out, "--strict"])
+    check(rc == 3 and "2 of its 2 data rows are not usable, the first at line 2: 4 fields, "
+          "expected 3" in se, "all rows malformed: exit 3 with the first's reason (%d %s)" % (rc, se))
+    with open(bad_csv, "w") as f:
+        f.write("id,url,label\n")
+    rc, so, se = run(["--manifest", bad_csv, "--images", img, "-o", out])
+    check(rc == 3 and "(0 data rows)" in se, "header only: exit 3 (%d %s)" % (rc, se))
+    check(sorted(os.listdir(tmp)) == ["bad.csv", "fx"], "no file left: %s" % os.listdir(tmp))
 
 
 def case_long_fields(tmp):
