@@ -47,15 +47,22 @@ const char *cxr_parent_dir(char *buf, size_t cap, const char *path);
  * for an empty or unseekable file. Leaves f at its end; 0, or -1 (errno) on a failed write. */
 int cxr_end_last_line(FILE *f);
 
-/* Open the JSON Lines log `path` (given by option `opt`, for messages) that a run writes line
- * by line, never at another file's expense: created when absent (0666 minus the umask); an
- * exclusive flock held on it until the stream is closed, so that two runs never write one log
- * (another holding it: CXR_E_IO "in use by another process", the file untouched). A fresh run
- * (append == 0) empties an existing file only when it is empty or JSON Lines (its first byte
- * that is not white space is '{'): a model, a store, a gzip-compressed log or any other file is
- * CXR_E_FORMAT "not overwritten", untouched. append != 0: opened "a+" (a resume's log; reads
- * allowed). NULL on failure, with *st set (CXR_E_IO naming the file and the reason). */
-FILE *cxr_log_open(const char *opt, const char *path, int append, cxr_status *st);
+/* The JSON Lines logs a run writes line by line (cxr-train's log and samples file), opened
+ * never at another file's expense. `mark` is how such a log begins (its first line's first
+ * bytes: "{\"type\":\"run\"" for a training log): an existing file that is neither empty nor
+ * begins so (a model, a store, a gzip-compressed log, cxr-eval's JSON, another kind of log) is
+ * CXR_E_FORMAT "not overwritten" (append == 0) or "not appended to" (append != 0, a resume),
+ * untouched.
+ *
+ * cxr_log_check: that content check alone, reading only (no file created, no lock): for a
+ * tool's checks before any work, so that no output is emptied before another is refused.
+ * cxr_log_open: created when absent (0666 minus the umask); an exclusive flock held on it until
+ * the stream is closed, so that two runs never write one log (another holding it: CXR_E_IO "in
+ * use by another process", untouched); the content check again; then emptied (append == 0) or
+ * opened "a+" to append (reads allowed). A file this user may write but not read is written as
+ * before, unchecked. `opt` names the file in messages. NULL on failure, with *st set. */
+cxr_status cxr_log_check(const char *opt, const char *path, int append, const char *mark);
+FILE *cxr_log_open(const char *opt, const char *path, int append, const char *mark, cxr_status *st);
 
 /* 1 when a and b name the same output file: the same name, the same existing file (st_dev and
  * st_ino, through symlinks), or, for files not yet created, the same name in the same folder

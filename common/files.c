@@ -167,11 +167,56 @@ int cxr_end_last_line(FILE *f)
     return last == '\n' || (fputc('\n', f) != EOF && fflush(f) == 0) ? 0 : -1;
 }
 
-FILE *cxr_log_open(const char *opt, const char *path, int append, cxr_status *st)
+/* What fd holds against `mark` (cxr_log_check): CXR_OK for an empty file or one whose first
+ * bytes that are not white space are `mark`. */
+static cxr_status log_head(int fd, const char *opt, const char *path, int append, const char *mark)
+{
+    unsigned char head[512];
+    const ssize_t got = pread(fd, head, sizeof head, 0);
+    if (got < 0)
+        return cxr_set_error(CXR_E_IO, "%s %s: cannot read: %s", opt, path, strerror(errno));
+    ssize_t i = 0;
+    while (i < got && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r'))
+        i++;
+    const size_t ml = strlen(mark);
+    if (i == got || ((size_t)(got - i) >= ml && memcmp(head + i, mark, ml) == 0)) return CXR_OK;
+    if (got >= 2 && head[0] == 0x1f && head[1] == 0x8b)
+        return append ? cxr_set_error(CXR_E_FORMAT,
+                                      "%s %s: the log is gzip-compressed; a resume appends plain "
+                                      "lines to its log: gunzip it first, or give another",
+                                      opt, path)
+                      : cxr_set_error(CXR_E_FORMAT,
+                                      "%s %s: exists and is gzip-compressed, not such a log: not "
+                                      "overwritten; remove it or give another name",
+                                      opt, path);
+    return cxr_set_error(CXR_E_FORMAT,
+                         "%s %s: exists and is not such a log (its first line does not begin "
+                         "with %s): not %s; remove it or give another name",
+                         opt, path, mark, append ? "appended to" : "overwritten");
+}
+
+cxr_status cxr_log_check(const char *opt, const char *path, int append, const char *mark)
+{
+    const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return CXR_OK; /* absent, or unreadable: the open says why, if anything */
+    struct stat sb;
+    cxr_status st = CXR_OK;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) st = log_head(fd, opt, path, append, mark);
+    close(fd);
+    return st;
+}
+
+FILE *cxr_log_open(const char *opt, const char *path, int append, const char *mark, cxr_status *st)
 {
     FILE *f = NULL;
-    /* no O_TRUNC: what the file holds is looked at, under the lock, before it is emptied */
-    const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+    /* no O_TRUNC: what the file holds is looked at, under the lock, before it is emptied. A
+     * file this user may write but not read (mode 0200) is written as before, unread */
+    int readable = 1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+    if (fd < 0 && errno == EACCES) {
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+        readable = 0;
+    }
     if (fd < 0) {
         *st = cxr_set_error(CXR_E_IO, "%s %s: cannot open for writing: %s", opt, path,
                             strerror(errno));
@@ -185,33 +230,19 @@ FILE *cxr_log_open(const char *opt, const char *path, int append, cxr_status *st
                             opt, path);
         goto fail;
     } /* a file system without flock: as before */
-    if (!append && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
-        unsigned char head[512];
-        const ssize_t got = pread(fd, head, sizeof head, 0);
-        ssize_t i = 0;
-        while (i < got && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r'))
-            i++;
-        if (got < 0) {
-            *st = cxr_set_error(CXR_E_IO, "%s %s: cannot read: %s", opt, path, strerror(errno));
-            goto fail;
-        }
-        if (i < got && head[i] != '{') {
-            const int gz = got >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-            *st = cxr_set_error(CXR_E_FORMAT,
-                                "%s %s: exists and is %s, not a JSON Lines log: not overwritten; "
-                                "remove it or give another name",
-                                opt, path, gz ? "gzip-compressed" : "another kind of file");
-            goto fail;
-        }
-    }
-    if (!append && ftruncate(fd, 0) != 0 && errno != EINVAL) {
-        *st = cxr_set_error(CXR_E_IO, "%s %s: cannot empty: %s", opt, path, strerror(errno));
+    if (readable && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+        (*st = log_head(fd, opt, path, append, mark)) != CXR_OK)
         goto fail;
-    }
-    f = fdopen(fd, append ? "a+" : "w");
+    f = fdopen(fd, append ? (readable ? "a+" : "a") : "w");
     if (!f) {
         *st = cxr_set_error(CXR_E_IO, "%s %s: %s", opt, path, strerror(errno));
         goto fail;
+    }
+    /* emptied only now, when nothing can fail before the first line */
+    if (!append && ftruncate(fd, 0) != 0 && errno != EINVAL) {
+        *st = cxr_set_error(CXR_E_IO, "%s %s: cannot empty: %s", opt, path, strerror(errno));
+        fclose(f);
+        return NULL;
     }
     *st = CXR_OK;
     return f; /* the lock lasts as long as the stream's descriptor */

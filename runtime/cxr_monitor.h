@@ -44,6 +44,8 @@ typedef struct {
 } cxr_monitor_sample;
 
 #define CXR_MONITOR_SAMPLE_T     "t"
+/* How every samples file begins: `t` is each line's first key (cxr_log_open). */
+#define CXR_MONITOR_MARK         "{\"" CXR_MONITOR_SAMPLE_T "\":"
 #define CXR_MONITOR_SAMPLE_EPOCH "epoch"
 
 /* A number of a sample line: key, offset of its double in cxr_monitor_sample, and the digits

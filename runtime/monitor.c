@@ -330,7 +330,7 @@ static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char
     if (samples_path) {
         m->samples_path = strdup(samples_path);
         if (!m->samples_path) CXR_THROW(CXR_E_NOMEM, "cxr_monitor_create: out of memory");
-        m->samples = cxr_log_open("samples file", samples_path, append, &st);
+        m->samples = cxr_log_open("samples file", samples_path, append, CXR_MONITOR_MARK, &st);
         if (!m->samples) goto bail;
         double last_t;
         if (append) {

@@ -117,8 +117,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "OMP_NUM_THREADS\n"
         "                      if set, else the cores available; %d here)\n"
         "  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
-        "                      --resume. An existing FILE that is not JSON Lines (a model, a\n"
-        "                      .gz) is refused, not emptied; so is one another run is writing\n"
+        "                      --resume. An existing FILE that is no training log (a model, a\n"
+        "                      .gz, cxr-eval's JSON) is refused, untouched; so is one another\n"
+        "                      run is writing\n"
         "  --log-every N       also a `step` line in the log after every N-th optimizer step\n"
         "                      (step, epoch, loss, lr, img/s; default 0: none). Steps count over\n"
         "                      the whole run, so a resume logs the same steps\n"
@@ -146,7 +147,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      match), else noted\n"
         "  --no-prefetch       load batches synchronously in the training thread (for comparison)\n"
         "  --monitor-log FILE  resource samples (CPU, RSS, GPU) about every second, JSON Lines\n"
-        "                      (--resume appends, like --log)\n"
+        "                      (--resume appends; refused as --log is: another kind of file, or\n"
+        "                      one another run is writing)\n"
         "  --no-monitor        do not sample resources (no `monitor` object in the log; not with\n"
         "                      --monitor-log)\n"
         "  --max-steps N       at most N steps per epoch (quick tests)\n"
@@ -178,7 +180,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "Exit codes: 0 ok; 2 usage error; 3 bad input data (store of another format version, "
         "missing\n"
         "dataset, labels out of range, corrupted chunk, checkpoint that does not match the "
-        "model);\n"
+        "model,\n"
+        "an existing --log or --monitor-log that is no such log);\n"
         "4 I/O error; 5 device error (built without CUDA, no usable GPU, CUDA failure); 130\n"
         "interrupted; 1 other errors (e.g. training diverged).\n",
         r->epochs, r->batch, r->lr, CXR_TRAIN_DEFAULT_SEED, d->compute.threads);
@@ -228,13 +231,19 @@ static void ui_epoch(void *user, const cxr_epoch_summary *s)
     if (ui->quiet) return;
     if (ui->tty) fprintf(stderr, "\r\033[K");
     /* undefined figures are said so, not printed as nan (the log leaves them out) */
-    char ev[160], auc[16] = "n/a";
-    if (!isnan(s->auc)) snprintf(auc, sizeof auc, "%.3f", s->auc);
-    if (isnan(s->eval_loss))
+    char ev[160], f[4][16];
+    const double v[4] = { s->eval_loss, s->eval_acc, s->auc, s->f1 };
+    for (int i = 0; i < 4; i++)
+        if (isnan(v[i]))
+            snprintf(f[i], sizeof f[i], "n/a");
+        else
+            snprintf(f[i], sizeof f[i], i ? "%.3f" : "%.4f", v[i]);
+    /* nothing evaluated: no accuracy either (non-finite probabilities leave the loss NaN but
+     * still count an accuracy, and cxr-train warns of them) */
+    if (isnan(s->eval_loss) && isnan(s->eval_acc))
         snprintf(ev, sizeof ev, "no evaluation");
     else
-        snprintf(ev, sizeof ev, "eval loss %.4f acc %.3f auc %s f1 %.3f", s->eval_loss, s->eval_acc,
-                 auc, s->f1);
+        snprintf(ev, sizeof ev, "eval loss %s acc %s auc %s f1 %s", f[0], f[1], f[2], f[3]);
     fprintf(stderr,
             "epoch %d/%d: train loss %.4f acc %.3f | %s | %.1f s, %.1f img/s, data wait %.1f%%\n",
             s->epoch, s->epochs, s->train_loss, s->train_acc, ev, s->epoch_s, s->images_per_s,

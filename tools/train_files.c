@@ -18,7 +18,9 @@
 #include "cxr_checkpoint.h"
 #include "cxr_files.h"
 #include "cxr_hash.h"
+#include "cxr_monitor.h"
 #include "cxr_tmpfile.h"
+#include "cxr_trainlog.h"
 
 /* The default name, reserved: created (O_EXCL, or linked in from an O_TMPFILE already written,
  * so that a run started at the same time takes the next number), locked (flock, held until
@@ -376,6 +378,11 @@ cxr_status train_check_files(const cxr_train_options *o)
          * creatable there now, not found to be impossible after the first epoch */
         if (st == CXR_OK && out[i].path && (i == 1 || i == 3))
             st = cxr_output_probe(out[i].opt, out[i].path);
+        /* the logs are written in place: one that is no such log is refused now, before the
+         * other is opened (the samples file was emptied, then the log refused) */
+        if (st == CXR_OK && out[i].path && (i == 0 || i == 2))
+            st = cxr_log_check(out[i].opt, out[i].path, o->io.resume_path != NULL,
+                               i == 0 ? CXR_TRAINLOG_MARK : CXR_MONITOR_MARK);
         if (st != CXR_OK) return st;
     }
     for (int i = 0; i < 4; i++)

@@ -386,7 +386,12 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
     /* whether our kernels take any layer of >= 16 channels (on AVX-512 CPUs oneDNN has them) */
     const int own16 = !(c->dnnl_ops & CXR_DNNL_CONV_FWD) || c->dnnl_min_c[0] > 16 ||
                       !(c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA) || c->dnnl_min_c[1] > 16;
-    const char *fwd = c->blas_parallel || !cxr_gemm_wcol_available() || !own16 ? ""
+    /* ... or an evaluation's forward does (cxr_cpu_fixed_order: fp32, the default ops) */
+    const int eval16 = !own16 && (c->dnnl_ops & CXR_DNNL_CONV_FWD) && !c->bf16 && !c->dnnl_explicit;
+    const char *fwd = c->blas_parallel || !cxr_gemm_wcol_available() || !(own16 || eval16) ? ""
+                      : eval16  ? (c->wino ? " (an evaluation's forward by Winograd)"
+                                           : " (an evaluation's forward by direct products: "
+                                             "CXR_CPU_WINOGRAD=0)")
                       : c->wino ? " (Winograd forward and input gradient)"
                                 : " (direct products: CXR_CPU_WINOGRAD=0)";
 #ifdef CXR_HAVE_DNNL

@@ -28,10 +28,11 @@ extern "C" {
  * (emulating bf16 on AVX2 would be slower than fp32). tf32: CXR_E_ARG (a GPU format). */
 cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p);
 /* on: the ops that follow are an evaluation's forward pass (cxr_model_forward sets it for each
- * pass, from its `training` argument): in fp32 the dense layers then run on our kernels, whose
- * sums have one order at any thread count, so evaluations and predictions do not depend on the
- * thread count (oneDNN's matmul, the dense forward's default in training, splits its sums by
- * thread). Any CXR_CPU_DNNL list keeps oneDNN for the dense passes it names, and so does bf16.
+ * pass, from its `training` argument): in fp32 the convolutions and the dense layers then run
+ * on our kernels, whose sums have one order at any thread count, so evaluations and predictions
+ * do not depend on the thread count (oneDNN's matmul, the dense forward's default in training,
+ * and its convolution forward, the default of conv2-conv4 on AVX-512 CPUs, split their sums by
+ * thread). Any CXR_CPU_DNNL list keeps oneDNN for the passes it names, and so does bf16.
  * Nothing when be is not the CPU backend. */
 void cxr_backend_cpu_set_inference(cxr_backend *be, int on);
 /* The threads the backend computes with: those asked of cxr_backend_cpu_create (all cores for

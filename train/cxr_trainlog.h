@@ -25,6 +25,8 @@ extern "C" {
 #define CXR_LOG_TYPE_BENCHMARK "benchmark" /* tests/bench/bench_study.sh */
 #define CXR_LOG_TYPE_STEP      "step"      /* cxr-train --log-every N */
 #define CXR_LOG_TYPE_STOP      "stop"      /* a resume that early stopping ends before it trains */
+/* How every log begins: its first line is a run line, `type` its first key (cxr_log_open). */
+#define CXR_TRAINLOG_MARK "{\"" CXR_LOG_TYPE "\":\"" CXR_LOG_TYPE_RUN "\""
 
 /* `run` line */
 #define CXR_LOG_TOOL         "tool"

@@ -140,22 +140,15 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
         return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
     }
     cxr_status st = CXR_OK;
-    log->f = cxr_log_open("log", path, append, &st);
+    log->f = cxr_log_open("log", path, append, CXR_TRAINLOG_MARK, &st);
     if (!log->f) {
         free(log->path);
         free(log);
         return st;
     }
     /* plain lines appended to a gzip-compressed log would be lost to its readers (zlib ignores
-     * what follows the last gzip member): refused, the file untouched */
-    unsigned char magic[2];
-    if (append && fseek(log->f, 0, SEEK_SET) == 0 && fread(magic, 1, 2, log->f) == 2 &&
-        magic[0] == 0x1f && magic[1] == 0x8b)
-        st = cxr_set_error(CXR_E_FORMAT,
-                           "%s: the log is gzip-compressed; a resume appends plain lines to "
-                           "its log: gunzip it first, or give another --log",
-                           path);
-    /* readers then skip a torn last line, not the resume's first */
+     * what follows the last gzip member): cxr_log_open refuses it, the file untouched. Readers
+     * then skip a torn last line, not the resume's first */
     errno = 0;
     if (st == CXR_OK && append && cxr_end_last_line(log->f) != 0) {
         const int e = errno;

@@ -30,26 +30,38 @@ expect_err "directory"
 expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/run.jsonl";      expect_err "same file"
 expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o /dev/null;           expect_err "character device"
 untouched "train/eval/report"
-# a log is written line by line, in place: an existing file that is no JSON Lines log (a model,
-# a gzip copy of a log) is not emptied (exit 3, untouched), and a log another process holds the
-# lock of (another run writing it) is refused (exit 4); an earlier log is replaced
+# a log is written line by line, in place: an existing file that is no such log (a model, a gzip
+# copy of a log, cxr-eval's JSON) is neither emptied nor appended to on --resume (exit 3,
+# untouched, found before any other output is opened), and a log another process holds the lock
+# of (another run writing it) is refused (exit 4); an earlier log is replaced
 TM="--device cpu --batch 8 --threads 2 --lr 0.001 -q --epochs 1 --max-steps 2 --no-checkpoint"
 cp "$W/ck.h5" "$W/model-copy.h5"
 expect_rc 3 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/model-copy.h5"
-expect_err "log $W/model-copy.h5: exists and is another kind of file, not a JSON Lines log: not overwritten"
+expect_err "--log $W/model-copy.h5: exists and is not such a log (its first line does not begin with {\"type\":\"run\"): not overwritten"
 expect_rc 3 "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/model-copy.h5"
-expect_err "$W/model-copy.h5: exists and is another kind of file"
-cmp -s "$W/ck.h5" "$W/model-copy.h5" || fail "--log / --monitor-log emptied a model"
+expect_err "--monitor-log $W/model-copy.h5: exists and is not such a log (its first line does not begin with {\"t\":)"
+expect_rc 3 "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/ck.h5" --epochs 2 --no-checkpoint \
+    --log "$W/model-copy.h5"
+expect_err "not appended to"
+cmp -s "$W/ck.h5" "$W/model-copy.h5" || fail "--log / --monitor-log changed a model"
 gzip -c "$W/run.jsonl" > "$W/run.jsonl.gz" && cp "$W/run.jsonl.gz" "$W/gz0"
 expect_rc 3 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/run.jsonl.gz"
-expect_err "is gzip-compressed, not a JSON Lines log: not overwritten"
+expect_err "is gzip-compressed, not such a log: not overwritten"
 cmp -s "$W/run.jsonl.gz" "$W/gz0" || fail "--log emptied a gzip-compressed log"
+"$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --json > "$W/eval.json" 2>/dev/null &&
+    cp "$W/eval.json" "$W/eval0" || fail "cxr-eval --json"
+printf '{"t":1.0,"epoch":1}\n' > "$W/mon.jsonl" && cp "$W/mon.jsonl" "$W/mon0"
+expect_rc 3 "$BIN/cxr-train" "$W/s.h5" $TM --log "$W/eval.json" --monitor-log "$W/mon.jsonl"
+expect_err "--log $W/eval.json: exists and is not such a log"
+cmp -s "$W/eval.json" "$W/eval0" && cmp -s "$W/mon.jsonl" "$W/mon0" ||
+    fail "a refused --log left cxr-eval's JSON or the samples file changed"
 cp "$W/run.jsonl" "$W/held.jsonl" && cp "$W/run.jsonl" "$W/held0"
 flock "$W/held.jsonl" "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/held.jsonl" 2>"$W/err"
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train --log onto a log another process holds: exit $rc, not 4"
 expect_err "log $W/held.jsonl: in use by another process"
 cmp -s "$W/held.jsonl" "$W/held0" || fail "--log changed a log another process holds"
-flock "$W/held.jsonl" "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/held.jsonl" 2>"$W/err"
+printf '{"t":1.0,"epoch":1}\n' > "$W/held-mon.jsonl"
+flock "$W/held-mon.jsonl" "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/held-mon.jsonl" 2>"$W/err"
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train --monitor-log onto a file another process holds: exit $rc, not 4"
 expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/held.jsonl"
 [ "$(grep -c '"type":"run"' "$W/held.jsonl")" = 1 ] || fail "an earlier log was not replaced"

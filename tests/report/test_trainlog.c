@@ -267,6 +267,7 @@ int main(int argc, char **argv)
         fill_epoch1(&big);
         big.k = k;
         big.confusion = cm;
+        unlink(path); /* epoch lines only: no log a fresh open would empty (cxr_log_open) */
         CHECK_OK(cxr_trainlog_open(&log, path, 0));
         CHECK_OK(cxr_trainlog_write_epoch(log, &big));
         CHECK_OK(cxr_trainlog_close(log));
