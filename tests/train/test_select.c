@@ -74,7 +74,7 @@ int main(void)
         int epochs, batch, warmup;
         float lr, wd;
     } want[] = {
-        { "standard", "cosine", "val_auc", "default", 28, 64, CXR_WARMUP_ONE_EPOCH, 1e-4f, 0.1f },
+        { "standard", "cosine", "val_auc", "default", 28, 64, CXR_WARMUP_ONE_EPOCH, 3e-4f, 0.1f },
         { "study", "constant", "none", "none", 26, 64, 0, 1e-4f, 0 },
         { "landmarks", "constant", "none", "none", 26, 256, 0, 1e-4f, 0 },
         { "cosine", "cosine", "none", "none", 26, 64, 100, 1e-4f, 0 },
