@@ -170,13 +170,10 @@ static cxr_status count_labels(planner *pl)
     CXR_TRY(cxr_manifest_columns_find(&pl->cols, f, n, pl->manifest, 1, 1));
     for (;;) {
         cxr_status rs = cxr_csv_next(pl->csv, &f, &n, &line);
-        if (rs == CXR_E_FORMAT) { /* "<manifest>: line N: reason" (manifest_csv.c) */
-            const char *m = cxr_last_error(), *at = strstr(m, ": line ");
-            long long ln = line + 1;
-            if (at && sscanf(at + 7, "%lld", &ln) == 1 && (at = strchr(at + 7, ':')) != NULL)
-                m = at + 2;
+        if (rs == CXR_E_FORMAT) { /* the reason as pass 2 records it */
+            const char *why = cxr_csv_why(pl->csv);
             pl->rows_seen++;
-            unusable(pl, ln, m);
+            unusable(pl, line, why ? why : "malformed");
             continue;
         }
         CXR_TRY(rs);

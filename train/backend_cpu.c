@@ -304,7 +304,7 @@ static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
 static const char *dense_name(const cxr_cpu_ctx *c)
 {
     const unsigned d = c->dnnl_ops & CXR_DNNL_DENSE;
-    const int fixed = !c->bf16 && !c->dnnl_explicit; /* evaluation passes stay ours */
+    const int fixed = cxr_cpu_eval_on_ours(c); /* evaluation passes stay ours */
     if (!d) return "";
     if (d == CXR_DNNL_DENSE_BWD) return " dense_bwd";
     if (d == CXR_DNNL_DENSE_FWD)
@@ -387,7 +387,7 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
     const int own16 = !(c->dnnl_ops & CXR_DNNL_CONV_FWD) || c->dnnl_min_c[0] > 16 ||
                       !(c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA) || c->dnnl_min_c[1] > 16;
     /* ... or an evaluation's forward does (cxr_cpu_fixed_order: fp32, the default ops) */
-    const int eval16 = !own16 && (c->dnnl_ops & CXR_DNNL_CONV_FWD) && !c->bf16 && !c->dnnl_explicit;
+    const int eval16 = !own16 && (c->dnnl_ops & CXR_DNNL_CONV_FWD) && cxr_cpu_eval_on_ours(c);
     const char *fwd = c->blas_parallel || !cxr_gemm_wcol_available() || !(own16 || eval16) ? ""
                       : eval16  ? (c->wino ? " (an evaluation's forward by Winograd)"
                                            : " (an evaluation's forward by direct products: "
@@ -419,7 +419,7 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
              "amx-bf16=%d",
              own, fwd, isa,
              !(c->dnnl_ops & CXR_DNNL_CONV_FWD) ? ""
-             : !c->bf16 && !c->dnnl_explicit    ? " conv_fwd (training passes; evaluation on ours)"
+             : cxr_cpu_eval_on_ours(c)          ? " conv_fwd (training passes; evaluation on ours)"
                                                 : " conv_fwd",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA ? " conv_bwd_data" : "",
              c->dnnl_ops & CXR_DNNL_CONV_BWD_W ? " conv_bwd_w" : "", dense_name(c),

@@ -133,13 +133,18 @@ static inline int cxr_cpu_dnnl(void *ctx, unsigned op)
     const cxr_cpu_ctx *c = ctx;
     return c->dnnl && (c->dnnl_ops & op);
 }
-/* An evaluation's forward pass in fp32 with the default choice of ops: its forward ops run on
+/* Whether an evaluation's forward pass (fp32, the default choice of ops) runs its forward ops on
  * our kernels, whose sums have one order whatever the thread count (oneDNN's convolution
  * forward and matmul change their last bits with it), so cxr-eval and cxr-predict give the same
  * bits at any thread count (cxr_backend_cpu_set_inference; CXR_CPU_DNNL or bf16 keep oneDNN). */
+static inline int cxr_cpu_eval_on_ours(const cxr_cpu_ctx *c)
+{
+    return !c->bf16 && !c->dnnl_explicit;
+}
+/* The pass being run is such a forward. */
 static inline int cxr_cpu_fixed_order(const cxr_cpu_ctx *c)
 {
-    return c->inference && !c->bf16 && !c->dnnl_explicit;
+    return c->inference && cxr_cpu_eval_on_ours(c);
 }
 /* Whether conv op (CXR_DNNL_CONV_*) of a layer with C input channels runs on oneDNN. */
 static inline int cxr_cpu_dnnl_conv(void *ctx, unsigned op, int C)

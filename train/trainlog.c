@@ -150,12 +150,10 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
      * what follows the last gzip member): cxr_log_open refuses it, the file untouched. Readers
      * then skip a torn last line, not the resume's first */
     errno = 0;
-    if (st == CXR_OK && append && cxr_end_last_line(log->f) != 0) {
+    if (append && cxr_end_last_line(log->f) != 0) {
         const int e = errno;
         st = cxr_set_error(CXR_E_IO, "%s: cannot end the log's last line: %s", path,
                            e ? strerror(e) : "write failed");
-    }
-    if (st != CXR_OK) {
         fclose(log->f);
         free(log->path);
         free(log);
