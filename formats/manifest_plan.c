@@ -33,6 +33,15 @@ typedef struct {
     uint64_t size;  /* file size when found */
 } plan_row;
 
+/* A row skipped as a duplicate id (rule 5), remembered until the classes are final: when the
+ * row its id went to belongs to a class dropped later, the first such row of a kept class
+ * takes its place (drop_thin_classes). */
+typedef struct {
+    int64_t holder; /* index into rows of the row that holds the id; -1: none (no image) */
+    int64_t skip;   /* index of its record in plan->skipped */
+    int32_t label;  /* its class (pass 2's numbering) */
+} dup_row;
+
 /* The state of one cxr_plan_from_manifest call. */
 typedef struct {
     cxr_pack_plan *plan;
@@ -46,6 +55,8 @@ typedef struct {
     cxr_strtab ids;    /* ids of the rows of selected classes (pass 2) */
     plan_row *rows;    /* kept rows */
     size_t n_rows, cap_rows;
+    dup_row *dups; /* rows skipped as duplicate ids, in line order */
+    size_t n_dups, cap_dups;
     char *path; /* scratch for "<images>/<rel>" */
     size_t path_cap;
     /* pass 1's data rows and those it passed over, with the first's line and reason: named
@@ -309,23 +320,43 @@ static cxr_status find_image(planner *pl, const char *idz, size_t n, int *nested
     return CXR_OK;
 }
 
+/* Room for one more element in the array *v of *cap elements of `size` bytes holding n. */
+static cxr_status grow(planner *pl, void **v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) return CXR_OK;
+    const size_t c = *cap ? *cap * 2 : 1024;
+    void *p = realloc(*v, c * size);
+    if (!p) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    *v = p;
+    *cap = c;
+    return CXR_OK;
+}
+
+static cxr_status push_row(planner *pl, plan_row r)
+{
+    cxr_status st = grow(pl, (void **)&pl->rows, &pl->cap_rows, pl->n_rows, sizeof r);
+    if (st == CXR_OK) pl->rows[pl->n_rows++] = r;
+    return st;
+}
+
 static cxr_status keep_row(planner *pl, const cxr_strtab_entry *id, int32_t label, int nested,
                            uint64_t size)
 {
-    if (pl->n_rows == pl->cap_rows) {
-        size_t cap = pl->cap_rows ? pl->cap_rows * 2 : 1024;
-        plan_row *v = realloc(pl->rows, cap * sizeof *v);
-        if (!v) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
-        pl->rows = v;
-        pl->cap_rows = cap;
-    }
-    pl->rows[pl->n_rows++] = (plan_row){ .hash = id->hash,
-                                         .id_off = id->off,
-                                         .id_len = id->len,
-                                         .label = label,
-                                         .nested = nested,
-                                         .size = size };
-    return CXR_OK;
+    return push_row(pl, (plan_row){ .hash = id->hash,
+                                    .id_off = id->off,
+                                    .id_len = id->len,
+                                    .label = label,
+                                    .nested = nested,
+                                    .size = size });
+}
+
+/* Remember duplicate d, whose skip is the plan's last record. */
+static cxr_status note_dup(planner *pl, dup_row d)
+{
+    d.skip = pl->plan->n_skipped - 1;
+    cxr_status st = grow(pl, (void **)&pl->dups, &pl->cap_dups, pl->n_dups, sizeof d);
+    if (st == CXR_OK) pl->dups[pl->n_dups++] = d;
+    return st;
 }
 
 /* Rules 2-6 for a well-formed record f (line `line`): missing values, a label of another class,
@@ -351,9 +382,10 @@ static cxr_status take_record(planner *pl, const cxr_csv_field *f, int64_t line)
         return cxr_wrap_error(st, "%s: ids", pl->manifest);
     const char *idz = cxr_strtab_key(&pl->ids, ie);
     if (found) {
+        const dup_row d = { .holder = ie->count - 1, .label = le->cls };
         CXR_TRY(skip_row(pl, line, idz, "duplicate id"));
         pl->sum.duplicate++;
-        return CXR_OK;
+        return note_dup(pl, d);
     }
     int nested;
     uint64_t size;
@@ -363,6 +395,7 @@ static cxr_status take_record(planner *pl, const cxr_csv_field *f, int64_t line)
         pl->sum.not_found++;
         return CXR_OK;
     }
+    ie->count = (int64_t)pl->n_rows + 1; /* the id's holder, for a later duplicate */
     CXR_TRY(keep_row(pl, ie, le->cls, nested, size));
 bail:
     return st;
@@ -412,10 +445,55 @@ bail:
     return st;
 }
 
+/* Rule 5 once classes are dropped (to[c] < 0): an id whose row went to a dropped class goes
+ * to its first row of a kept class, as if the dropped class had never been selected (its image
+ * is the holder's: images are found by id). That row's "duplicate id" record is removed. Rows
+ * are only added to kept classes, so no other class falls below the count. */
+static cxr_status revive_dups(planner *pl, const int *to)
+{
+    cxr_status st = CXR_OK;
+    const size_t n_kept = pl->n_rows;
+    unsigned char *taken = calloc(n_kept ? n_kept : 1, 1), *gone = NULL;
+    if (!taken) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    size_t n_gone = 0;
+    for (size_t i = 0; i < pl->n_dups; i++) {
+        const dup_row *d = &pl->dups[i];
+        if (d->holder < 0 || to[pl->rows[d->holder].label] >= 0 || to[d->label] < 0 ||
+            taken[d->holder])
+            continue;
+        taken[d->holder] = 1;
+        plan_row r = pl->rows[d->holder];
+        r.label = d->label;
+        if (!gone && !(gone = calloc((size_t)pl->plan->n_skipped, 1)))
+            CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+        gone[d->skip] = 1;
+        n_gone++;
+        CXR_TRY(push_row(pl, r));
+    }
+    cxr_pack_plan *plan = pl->plan;
+    int64_t m = 0;
+    for (int64_t k = 0; gone && k < plan->n_skipped; k++) {
+        if (!gone[k]) {
+            plan->skipped[m++] = plan->skipped[k];
+            continue;
+        }
+        free(plan->skipped[k].split);
+        free(plan->skipped[k].path);
+        free(plan->skipped[k].reason);
+    }
+    if (gone) plan->n_skipped = m;
+    pl->sum.duplicate -= (int64_t)n_gone;
+bail:
+    free(taken);
+    free(gone);
+    return st;
+}
+
 /* A selected class whose rows, once their images were looked for (pass 2), number fewer than
  * max(1, min_count) is dropped and the classes after it renumbered: a store never holds a class
- * without images, and --min-count holds for the images found. Its rows count as other classes'.
- * Classes are not refilled from below the --top-classes cut: the store then has fewer. */
+ * without images, and --min-count holds for the images found. Its rows count as other classes',
+ * and its ids go to their next rows of kept classes (revive_dups). Classes are not refilled
+ * from below the --top-classes cut: the store then has fewer. */
 static cxr_status drop_thin_classes(planner *pl)
 {
     cxr_status st = CXR_OK;
@@ -441,6 +519,7 @@ static cxr_status drop_thin_classes(planner *pl)
     }
     for (int c = n; c < k; c++) plan->class_names[c] = NULL;
     plan->n_classes = n;
+    if (n < k) CXR_TRY(revive_dups(pl, to));
     size_t m = 0;
     for (size_t i = 0; i < pl->n_rows; i++) {
         const int32_t c = to[pl->rows[i].label];
@@ -531,6 +610,7 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
 bail:
     free(pl.path);
     free(pl.rows);
+    free(pl.dups);
     cxr_strtab_free(&pl.labels);
     cxr_strtab_free(&pl.ids);
     cxr_csv_destroy(pl.csv);

@@ -1,7 +1,8 @@
 /* test_plan.c: cxr_plan_from_manifest and cxr_manifest_explore on the generated fixture
  * (fixture.h): exact counts per skip reason, class names = original ids by frequency (ties by
  * numeric id), both image layouts, per-class stratified splits chosen by id hash, determinism,
- * --strict, a missing column, and the exact --explore report. */
+ * --strict, a missing column, a dropped class's ids going to their next rows (test_dropped_holder)
+ * and the exact --explore report. */
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -227,6 +228,48 @@ static void test_options(void)
     CHECK(strcmp(cxr_last_error(), want) == 0);
 }
 
+/* An id whose first row is of a class dropped in pass 2 (too few images found) goes to its next
+ * row of a kept class: that row was a "duplicate id" only while the dropped class was selected. */
+static void test_dropped_holder(void)
+{
+    char dir[600], img[700], csv[700], path[800];
+    snprintf(dir, sizeof dir, "%s/holder", g_dir);
+    snprintf(img, sizeof img, "%s/images", dir);
+    snprintf(csv, sizeof csv, "%s/m.csv", dir);
+    REQUIRE(fixture_mkdir(dir) == 0 && fixture_mkdir(img) == 0);
+    /* class A: 3 usable rows in pass 1, 1 image (d1); class B: d1 again, b1, b2, d1 once more */
+    const char *text = "id,url,landmark_id\na1,u,A\na2,u,A\nd1,u,A\nd1,u,B\nb1,u,B\n"
+                       "b2,u,B\nd1,u,B\n";
+    FILE *f = fopen(csv, "w");
+    REQUIRE(f && fputs(text, f) >= 0 && fclose(f) == 0);
+    const char *have[] = { "d1", "b1", "b2" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s.jpg", img, have[i]);
+        REQUIRE((f = fopen(path, "w")) && fputs("x", f) >= 0 && fclose(f) == 0);
+    }
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    o.min_count = 2;
+    o.val_fraction = o.test_fraction = 0;
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK_OK(cxr_plan_from_manifest(&p, csv, img, &o, &s));
+    REQUIRE(p.n_classes == 1 && p.n_splits == 1);
+    CHECK(strcmp(p.class_names[0], "B") == 0);
+    CHECK(s.dropped == 1 && s.planned == 3 && p.splits[0].n == 3);
+    int d1 = 0;
+    for (int64_t i = 0; i < p.splits[0].n; i++)
+        d1 += strcmp(p.splits[0].items[i].rel, "d1.jpg") == 0;
+    CHECK(d1 == 1);
+    /* the later d1 row of B is still a duplicate; A's missing images are still named */
+    CHECK(s.duplicate == 1 && count_reason(&p, "duplicate id") == 1);
+    CHECK(s.not_found == 2 && has_skip(&p, "a1", "image not found") &&
+          has_skip(&p, "a2", "image not found"));
+    CHECK(p.n_skipped == 3);
+    CHECK(s.other_class == 1); /* A's d1 row, its class dropped */
+    cxr_plan_free(&p);
+}
+
 static void test_explore(void)
 {
     cxr_manifest_stats s;
@@ -275,6 +318,7 @@ int main(void)
     snprintf(g_img, sizeof g_img, "%s/images", g_dir);
     test_top3();
     test_options();
+    test_dropped_holder();
     test_explore();
     if (!cxr_test_failures) {
         char cmd[512];
