@@ -3,6 +3,7 @@
  * (cxr_checkpoint_save_weights). */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -11,7 +12,7 @@
 #include "cxr_signals.h"
 #include "cxr_onnx.h"
 
-#define USAGE "usage: cxr-export MODEL.h5 -o OUT [--weights [--bf16]] [-q]"
+#define USAGE "usage: cxr-export MODEL.h5 -o OUT [--external-data | --weights [--bf16]] [-q]"
 
 static void usage(FILE *f)
 {
@@ -35,6 +36,12 @@ static void usage(FILE *f)
             "  output 'probabilities'  float32 (N,C): softmax over the classes\n"
             "  metadata_props          cxr.class_names (JSON list), cxr.preprocessing (JSON), "
             "cxr.threshold\n"
+            "The weights are in OUT, or in OUT.data beside it (ONNX external data, offsets "
+            "4096-aligned)\n"
+            "with --external-data, or when OUT would hold 2 GiB or more (the most a protobuf "
+            "may: from an\n"
+            "image side of about 728 on); onnxruntime and onnx.load find OUT.data in OUT's "
+            "folder.\n"
             "\n"
             "--weights: OUT is a weights-only model file (HDF5, format cxr-weights): the "
             "parameters, the\n"
@@ -47,6 +54,8 @@ static void usage(FILE *f)
             "  -o, --output OUT  the file to write (required; never one of the inputs): written "
             "to a\n"
             "                    temporary file beside it and renamed into place when complete\n"
+            "  --external-data   ONNX: the weights in OUT.data at any size (default: only "
+            "past 2 GiB)\n"
             "  --weights         write the weights-only model file instead of ONNX\n"
             "  --bf16            with --weights: store the parameters as bfloat16 (half the "
             "size,\n"
@@ -63,26 +72,26 @@ static void usage(FILE *f)
             CXR_ONNX_OPSET, CXR_ONNX_IR_VERSION);
 }
 
-enum { O_WEIGHTS = 256, O_BF16, O_VERSION };
+enum { O_WEIGHTS = 256, O_BF16, O_EXTERNAL, O_VERSION };
 
 int main(int argc, char **argv)
 {
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
     cxr_signals_ignore_file_size();
     const char *out = NULL;
-    int weights = 0, bf16 = 0, quiet = 0, c;
-    static const struct option longs[] = { { "output", required_argument, 0, 'o' },
-                                           { "weights", no_argument, 0, O_WEIGHTS },
-                                           { "bf16", no_argument, 0, O_BF16 },
-                                           { "help", no_argument, 0, 'h' },
-                                           { "version", no_argument, 0, O_VERSION },
-                                           { "quiet", no_argument, 0, 'q' },
-                                           { 0, 0, 0, 0 } };
+    int weights = 0, bf16 = 0, external = 0, quiet = 0, c;
+    static const struct option longs[] = {
+        { "output", required_argument, 0, 'o' }, { "weights", no_argument, 0, O_WEIGHTS },
+        { "bf16", no_argument, 0, O_BF16 },      { "external-data", no_argument, 0, O_EXTERNAL },
+        { "help", no_argument, 0, 'h' },         { "version", no_argument, 0, O_VERSION },
+        { "quiet", no_argument, 0, 'q' },        { 0, 0, 0, 0 }
+    };
     while ((c = getopt_long(argc, argv, "hqo:", longs, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case O_WEIGHTS: weights = 1; break;
         case O_BF16: bf16 = 1; break;
+        case O_EXTERNAL: external = 1; break;
         case 'q': quiet = 1; break;
         case 'h':
             cxr_stdout_hold();
@@ -100,6 +109,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "cxr-export: --bf16 applies to --weights only (ONNX is float32)\n");
         return 2;
     }
+    if (external && weights) {
+        fprintf(stderr, "cxr-export: --external-data applies to ONNX, not to --weights\n");
+        return 2;
+    }
     const char *in = argv[optind];
     cxr_status st = CXR_OK;
     cxr_sigmask_saved held;
@@ -108,10 +121,18 @@ int main(int argc, char **argv)
     cxr_model *m = NULL;
     cxr_checkpoint_meta meta;
     memset(&meta, 0, sizeof meta);
+    char *data = NULL; /* ONNX: OUT.data, where the weights may go */
+    int wrote_data = 0;
 
     CXR_TRY(cxr_input_check(in));
     CXR_TRY(cxr_output_check("-o", out, &in, 1, NULL));
     CXR_TRY(cxr_output_probe("-o", out));
+    if (!weights) {
+        if (!(data = malloc(strlen(out) + 6))) CXR_THROW(CXR_E_NOMEM, "out of memory");
+        sprintf(data, "%s.data", out);
+        CXR_TRY(cxr_output_check("-o's weights file", data, &in, 1, NULL));
+        if (external) CXR_TRY(cxr_output_probe("-o's weights file", data));
+    }
     CXR_TRY(cxr_checkpoint_read_meta(in, &meta)); /* a bad input is named before any work */
     cxr_checkpoint_meta_free(&meta);
     CXR_TRY(cxr_backend_cpu_create(&be, 1));
@@ -121,7 +142,9 @@ int main(int argc, char **argv)
      * run for that output) */
     cxr_sigmask_block_async(&held);
     holding = 1;
-    st = weights ? cxr_checkpoint_save_weights(out, m, &meta, bf16) : cxr_onnx_write(out, m, &meta);
+    st = weights ? cxr_checkpoint_save_weights(out, m, &meta, bf16)
+                 : cxr_onnx_write_as(out, m, &meta, external ? CXR_ONNX_EXTERNAL : CXR_ONNX_AUTO,
+                                     &wrote_data);
     if (st == CXR_OK && !quiet) { /* the whole name, escaped, as cxr-pack says its store */
         struct stat sb;
         fputs("cxr-export: wrote ", stderr);
@@ -131,6 +154,11 @@ int main(int argc, char **argv)
         else
             fprintf(stderr, " (ONNX, opset %d", CXR_ONNX_OPSET);
         if (stat(out, &sb) == 0) fprintf(stderr, ", %lld bytes", (long long)sb.st_size);
+        if (wrote_data) {
+            fputs("; weights in ", stderr);
+            cxr_fputs_escaped(data, stderr);
+            if (stat(data, &sb) == 0) fprintf(stderr, ", %lld bytes", (long long)sb.st_size);
+        }
         fputs(")\n", stderr);
     }
 bail:
@@ -139,5 +167,6 @@ bail:
     cxr_model_destroy(m);
     cxr_backend_destroy(be);
     cxr_checkpoint_meta_free(&meta);
+    free(data);
     return st == CXR_OK ? 0 : cxr_exit_code(st);
 }

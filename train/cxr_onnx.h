@@ -22,6 +22,7 @@
  * The protobuf encoding is written here by hand (varints and length-delimited fields of the
  * few ONNX messages used; field numbers from onnx/onnx.proto, cited at each use), streamed to
  * a temporary file renamed into place when complete (common/cxr_tmpfile.h).
+ * Weights of more than 2 GiB go to a file beside the model (cxr_onnx_layout).
  */
 #ifndef CXR_ONNX_H
 #define CXR_ONNX_H
@@ -37,9 +38,27 @@ extern "C" {
 #define CXR_ONNX_OPSET      13
 #define CXR_ONNX_IR_VERSION 7 /* the IR version that introduced opset 13 (ONNX 1.8) */
 
-/* Write model m (its parameters; meta: classes, preprocessing, threshold) as ONNX to `path`.
- * CXR_E_IO naming the file and the reason, CXR_E_NOMEM, or the model's download error;
- * nothing is left at `path` or a temporary on error. */
+/* Where the weights go. A protobuf message holds less than 2 GiB, so a model of an image side
+ * from about 728 on cannot hold its weights inline: they go to "<path>.data" beside it, each
+ * initializer naming its location (the file's base name), offset (a multiple of 4096) and
+ * length there (ONNX "external data"; onnx.load and onnxruntime read it from the model's
+ * folder). */
+typedef enum {
+    CXR_ONNX_AUTO = 0, /* inline when the model fits in 2 GiB, else external */
+    CXR_ONNX_INLINE,   /* inline; CXR_E_ARG when over 2 GiB */
+    CXR_ONNX_EXTERNAL  /* external at any size */
+} cxr_onnx_layout;
+
+/* Write model m (its parameters; meta: classes, preprocessing, threshold) as ONNX to `path`,
+ * its weights as `layout` says; *external (may be NULL) = 1 when they went to "<path>.data".
+ * Both files are written whole to temporaries first; the weights are renamed into place
+ * before the model, so a model file never names weights that are not there. CXR_E_IO naming
+ * the file and the reason, CXR_E_NOMEM, CXR_E_ARG (inline over 2 GiB), or the model's download
+ * error; on error nothing new is at `path` and no temporary is left (only a failed rename of
+ * the model itself, after the weights', leaves the new "<path>.data" beside the old model). */
+cxr_status cxr_onnx_write_as(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
+                             cxr_onnx_layout layout, int *external);
+/* cxr_onnx_write_as with CXR_ONNX_AUTO. */
 cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta);
 
 #ifdef __cplusplus

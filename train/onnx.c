@@ -3,7 +3,8 @@
  * messages, little-endian fixed32 floats) and the few ONNX messages the network needs. Field
  * numbers are those of onnx/onnx.proto (the public ONNX spec), noted at each use. The graph
  * head and the tensors' headers are built in memory; the weights (nearly all of the file) are
- * streamed from one host copy of the parameters, their lengths known in advance.
+ * streamed from one host copy of the parameters, their lengths known in advance: into the
+ * model file, or, past 2 GiB or when asked, into "<model>.data" beside it (external data).
  */
 #include "cxr_onnx.h"
 #include "c_locale.h"
@@ -174,14 +175,17 @@ static void value_info(pb *graph, int field, const char *name, int nd, const int
     pb_msg(graph, field, &vi);
 }
 
-/* StringStringEntryProto (key = 1, value = 2) as ModelProto.metadata_props = 14. */
-static void meta_prop(pb *model, const char *k, const char *v)
+/* StringStringEntryProto (key = 1, value = 2) as field `field` of msg: ModelProto's
+ * metadata_props = 14, TensorProto's external_data = 13. */
+static void string_entry(pb *msg, int field, const char *k, const char *v)
 {
     pb e = { 0 };
     pb_str(&e, 1, k);
     pb_str(&e, 2, v);
-    pb_msg(model, 14, &e);
+    pb_msg(msg, field, &e);
 }
+
+static void meta_prop(pb *model, const char *k, const char *v) { string_entry(model, 14, k, v); }
 
 #define INPUT_DOC                                                                                 \
     "input 'image': float32 (N,1,S,S), the preprocessed image exactly as a cxr store holds it "   \
@@ -301,15 +305,77 @@ static void model_props(pb *mh, const cxr_checkpoint_meta *meta)
     cJSON_Delete(pp);
 }
 
-static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
+/* External data's offsets are multiples of this (onnx.proto: "SHOULD be multiples 4096 (page
+ * size) to enable mmap support"). */
+#define DATA_ALIGN 4096u
+
+/* The weights file of an external-data export: the tensors' float32 bytes at data_off[i],
+ * zeros between them, streamed to df. 1 when every write succeeded. */
+static int write_data(FILE *df, const cxr_model *m, const float *host, const uint64_t *data_off)
+{
+    static const uint8_t zeros[DATA_ALIGN];
+    uint64_t at = 0;
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+        const cxr_tensor_info *t = cxr_model_tensor(m, i);
+        const size_t pad = (size_t)(data_off[i] - at), nb = t->count * sizeof(float);
+        if (fwrite(zeros, 1, pad, df) != pad || fwrite(host + t->offset, 1, nb, df) != nb) return 0;
+        at = data_off[i] + nb;
+    }
+    return 1;
+}
+
+/* The graph's length with the initializers' data inline (raw_data); init_len[i]: each
+ * initializer's length, its header th[i] included. */
+static uint64_t inline_graph_len(const cxr_model *m, pb *gh, const pb *th, size_t *init_len)
+{
+    uint64_t graph_len = gh->len;
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+        const size_t nb = cxr_model_tensor(m, i)->count * sizeof(float);
+        init_len[i] = th[i].len + varint_len(key(9, WT_LEN)) + varint_len(nb) + nb;
+        if (th[i].failed) gh->failed = 1;
+        graph_len += varint_len(key(5, WT_LEN)) + varint_len(init_len[i]) + init_len[i];
+    }
+    return graph_len;
+}
+
+/* The same with the data in the file `location` (relative to the model's folder): each header
+ * th[i] gets TensorProto external_data = 13 (location, offset, length) and data_location = 14
+ * (EXTERNAL = 1) instead of raw_data; data_off[i]: each tensor's offset there, a multiple of
+ * DATA_ALIGN. */
+static uint64_t external_graph_len(const cxr_model *m, pb *gh, pb *th, size_t *init_len,
+                                   uint64_t *data_off, const char *location)
+{
+    uint64_t graph_len = gh->len, at = 0;
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+        const size_t nb = cxr_model_tensor(m, i)->count * sizeof(float);
+        char num[24];
+        data_off[i] = at = (at + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
+        string_entry(&th[i], 13, "location", location);
+        snprintf(num, sizeof num, "%llu", (unsigned long long)at);
+        string_entry(&th[i], 13, "offset", num);
+        snprintf(num, sizeof num, "%zu", nb);
+        string_entry(&th[i], 13, "length", num);
+        pb_int(&th[i], 14, 1);
+        at += nb;
+        init_len[i] = th[i].len;
+        if (th[i].failed) gh->failed = 1;
+        graph_len += varint_len(key(5, WT_LEN)) + varint_len(init_len[i]) + init_len[i];
+    }
+    return graph_len;
+}
+
+static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
+                             cxr_onnx_layout layout, int *external)
 {
     cxr_status st = CXR_OK;
     const cxr_model_config *c = cxr_model_get_config(m);
     pb gh = { 0 }, mh = { 0 }, th[CXR_MODEL_N_TENSORS];
     size_t init_len[CXR_MODEL_N_TENSORS];
+    uint64_t data_off[CXR_MODEL_N_TENSORS];
     float *host = NULL;
-    FILE *f = NULL;
-    cxr_tmpfile tf = { NULL, NULL, -1 };
+    FILE *f = NULL, *df = NULL;
+    cxr_tmpfile tf = { NULL, NULL, -1 }, dtf = { NULL, NULL, -1 };
+    char *data_path = NULL;
     memset(th, 0, sizeof th);
 
     /* the metadata must describe this model (cxr_checkpoint_save's rule) */
@@ -324,22 +390,9 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
     CXR_TRY(cxr_model_get_block(m, CXR_BLOCK_PARAMS, host));
 
     graph_head(&gh, c);
-    /* initializers: TensorProto dims = 1, data_type = 2 (FLOAT = 1), name = 8, raw_data = 9
-     * (little-endian); each is GraphProto.initializer = 5 */
-    uint64_t graph_len = gh.len;
-    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
-        const cxr_tensor_info *t = cxr_model_tensor(m, i);
-        for (int k = 0; k < t->ndim; k++) pb_int(&th[i], 1, t->shape[k]);
-        pb_int(&th[i], 2, 1);
-        pb_str(&th[i], 8, t->name);
-        if (th[i].failed) gh.failed = 1;
-        size_t nb = t->count * sizeof(float);
-        init_len[i] = th[i].len + varint_len(key(9, WT_LEN)) + varint_len(nb) + nb;
-        graph_len += varint_len(key(5, WT_LEN)) + varint_len(init_len[i]) + init_len[i];
-    }
     /* ModelProto: ir_version = 1, producer_name = 2, producer_version = 3, doc_string = 6,
      * graph = 7, opset_import = 8 (OperatorSetIdProto: domain = 1, version = 2; the default
-     * domain ""), metadata_props = 14 */
+     * domain ""), metadata_props = 14; the graph's key and length are appended below */
     pb_int(&mh, 1, CXR_ONNX_IR_VERSION);
     pb_str(&mh, 2, "cxr-export");
     pb_str(&mh, 3, CXR_VERSION_STRING);
@@ -349,20 +402,53 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
     pb_int(&opset, 2, CXR_ONNX_OPSET);
     pb_msg(&mh, 8, &opset);
     model_props(&mh, meta);
+    /* initializers: TensorProto dims = 1, data_type = 2 (FLOAT = 1), name = 8, raw_data = 9
+     * (little-endian); each is GraphProto.initializer = 5 */
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
+        const cxr_tensor_info *t = cxr_model_tensor(m, i);
+        for (int k = 0; k < t->ndim; k++) pb_int(&th[i], 1, t->shape[k]);
+        pb_int(&th[i], 2, 1);
+        pb_str(&th[i], 8, t->name);
+    }
+    /* inline, the whole model must stay under the 2 GiB a protobuf message may hold: from an
+     * image side of about 728 on, dense1 alone is over it */
+    uint64_t graph_len = inline_graph_len(m, &gh, th, init_len);
+    const uint64_t inline_total =
+        mh.len + varint_len(key(7, WT_LEN)) + varint_len(graph_len) + graph_len;
+    const int ext =
+        layout == CXR_ONNX_EXTERNAL || (layout == CXR_ONNX_AUTO && inline_total >= (1ull << 31));
+    if (ext) { /* the weights in "<path>.data", found by its name beside the model */
+        if (!(data_path = malloc(strlen(path) + 6)))
+            CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
+        sprintf(data_path, "%s.data", path);
+        const char *base = strrchr(data_path, '/');
+        graph_len = external_graph_len(m, &gh, th, init_len, data_off, base ? base + 1 : data_path);
+    }
     pb_varint(&mh, key(7, WT_LEN));
     pb_varint(&mh, graph_len);
     if (mh.failed || gh.failed) CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
-    /* protobuf parsers refuse a message of 2 GiB or more (the weights are inline): from an
-     * image side of about 728 on, dense1 alone is over it */
+    /* protobuf parsers refuse a message of 2 GiB or more */
     const uint64_t total = mh.len + graph_len;
     if (total >= (1ull << 31))
         CXR_THROW(CXR_E_ARG,
                   "onnx %s: the model would be %.2f GiB, over the 2 GiB a protobuf message may "
-                  "hold (image side %d: dense1 has %zu weights); export a model of a smaller "
-                  "image size, or use the weights file (cxr-export --weights)",
+                  "hold (image side %d: dense1 has %zu weights); export with the weights in a "
+                  "file beside it (cxr-export --external-data), or use the weights file "
+                  "(cxr-export --weights)",
                   path, (double)total / (1u << 30), c->image_size,
                   cxr_model_tensor(m, CXR_TENSOR_DENSE1_W)->count);
 
+    /* both files whole in their temporaries before either is renamed: the weights first, so
+     * that a model file never names weights that are not there yet */
+    if (ext) {
+        CXR_TRY(cxr_tmpfile_create(&dtf, data_path, 1));
+        if (!(df = cxr_tmpfile_stream(&dtf, "wb"))) {
+            st = CXR_E_IO;
+            goto bail;
+        }
+        if (!write_data(df, m, host, data_off))
+            CXR_THROW(CXR_E_IO, "%s: write failed: %s", dtf.path, strerror(errno));
+    }
     CXR_TRY(cxr_tmpfile_create(&tf, path, 1));
     if (!(f = cxr_tmpfile_stream(&tf, "wb"))) {
         st = CXR_E_IO;
@@ -376,15 +462,21 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
         h += varint_enc(hdr + h, key(5, WT_LEN));
         h += varint_enc(hdr + h, init_len[i]);
         ok = fwrite(hdr, 1, h, f) == h && fwrite(th[i].p, 1, th[i].len, f) == th[i].len;
+        if (ext) continue;
         h = varint_enc(hdr, key(9, WT_LEN));
         h += varint_enc(hdr + h, nb);
         ok = ok && fwrite(hdr, 1, h, f) == h && fwrite(host + t->offset, 1, nb, f) == nb;
     }
     if (!ok) CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.path, strerror(errno));
+    if (ext) CXR_TRY(cxr_tmpfile_commit_stream(&dtf, &df));
     CXR_TRY(cxr_tmpfile_commit_stream(&tf, &f));
+    if (external) *external = ext;
 bail:
     if (f) fclose(f);
+    if (df) fclose(df);
     cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */
+    cxr_tmpfile_discard(&dtf);
+    free(data_path);
     for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) pb_free(&th[i]);
     pb_free(&gh);
     pb_free(&mh);
@@ -392,11 +484,17 @@ bail:
     return st;
 }
 
-cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
+cxr_status cxr_onnx_write_as(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
+                             cxr_onnx_layout layout, int *external)
 {
     /* the metadata's numbers (cxr.threshold) with a '.' whatever the host's locale */
     const locale_t before = cxr_c_locale_enter();
-    const cxr_status st = onnx_write(path, m, meta);
+    const cxr_status st = onnx_write(path, m, meta, layout, external);
     cxr_c_locale_leave(before);
     return st;
+}
+
+cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta)
+{
+    return cxr_onnx_write_as(path, m, meta, CXR_ONNX_AUTO, NULL);
 }

@@ -3,8 +3,9 @@
 # (packed at 32x32): the float32 weights file gives exactly cxr-predict's and cxr-eval's output
 # of the checkpoint, the bfloat16 one the same classes' lines, both a third / a sixth of the
 # checkpoint; --resume refuses a weights file; usage and bad-input exit codes; the ONNX file is
-# written whole (no temporary left) and starts as a ModelProto (ir_version 7); each export says
-# the file, its kind and size in one line (nothing with -q).
+# written whole (no temporary left) and starts as a ModelProto (ir_version 7), with its weights in
+# OUT.data under --external-data only; each export says the file(s), kind and size in one line
+# (nothing with -q).
 BIN=$1 SAMPLE=$2
 . "$(dirname "$0")/../cli/common.sh"
 pack_sample "$WORK/s.h5"
@@ -18,6 +19,9 @@ expect_rc 0 "$BIN/cxr-export" "$WORK/w32.h5" -o "$WORK/m.onnx"   # from a weight
 said_onnx=$(cat "$WORK/err")
 expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/m2.onnx" -q
 [ -s "$WORK/err" ] && fail "-q: stderr not empty: $(cat "$WORK/err")"
+[ -e "$WORK/m.onnx.data" ] && fail "a small model's ONNX export wrote its weights apart"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/x.onnx" --external-data
+said_ext=$(cat "$WORK/err")
 cmp -s "$WORK/m.onnx" "$WORK/m2.onnx" || fail "ONNX from the weights file differs from the checkpoint's"
 # a ModelProto starts with field 1 (ir_version, varint): bytes 0x08 0x07
 [ "$(head -c 2 "$WORK/m.onnx" | od -An -tx1 | tr -d ' ')" = "0807" ] || fail "ONNX does not start with ir_version 7"
@@ -31,6 +35,12 @@ ck=$(size "$WORK/ck.h5") w32=$(size "$WORK/w32.h5") w16=$(size "$WORK/w16.h5")
     fail "bf16 export said '$said_w16'"
 [ "$said_onnx" = "cxr-export: wrote $WORK/m.onnx (ONNX, opset 13, $(size "$WORK/m.onnx") bytes)" ] ||
     fail "ONNX export said '$said_onnx'"
+xs=$(size "$WORK/x.onnx") xd=$(size "$WORK/x.onnx.data") m1=$(size "$WORK/m.onnx")
+[ "$said_ext" = "cxr-export: wrote $WORK/x.onnx (ONNX, opset 13, $xs bytes; weights in $WORK/x.onnx.data, $xd bytes)" ] ||
+    fail "--external-data export said '$said_ext'"
+# the weights left the model file for the data file (which pads each tensor to 4096 bytes)
+[ $((xs + xd)) -gt "$m1" ] && [ "$xs" -lt $((m1 / 20)) ] || fail "external: model $xs + data $xd vs inline $m1"
+rm -f "$WORK/x.onnx" "$WORK/x.onnx.data"
 echo "sizes: checkpoint $ck, weights float32 $w32, bfloat16 $w16, onnx $(size "$WORK/m.onnx")"
 [ $((w32 * 5)) -lt $((ck * 2)) ] || fail "float32 weights ($w32) not under 40% of the checkpoint ($ck)"
 [ $((w16 * 10)) -lt $((w32 * 6)) ] || fail "bfloat16 weights ($w16) not under 60% of float32 ($w32)"
@@ -72,6 +82,14 @@ expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5"                        # no -o
 expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" "$WORK/ck.h5" -o "$WORK/two.onnx" # one model
 [ ! -e "$WORK/two.onnx" ] || fail "two models given: an export was written"
 expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" --bf16 -o "$WORK/x.onnx"
+expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" --weights --external-data -o "$WORK/x.h5"
+expect_err "--external-data applies to ONNX"
+cp "$WORK/ck.h5" "$WORK/y.onnx.data"   # the weights file would replace the input
+expect_rc 2 "$BIN/cxr-export" "$WORK/y.onnx.data" --external-data -o "$WORK/y.onnx"
+expect_err "weights file"
+cmp -s "$WORK/ck.h5" "$WORK/y.onnx.data" || fail "the input was overwritten by the weights file"
+[ -e "$WORK/y.onnx" ] && fail "a refused export wrote a model"
+rm -f "$WORK/y.onnx.data"
 expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/ck.h5"       # the input itself
 expect_err "ck.h5"
 ln -s "$WORK/ck.h5" "$WORK/link.h5"

@@ -3,7 +3,8 @@
 # onnx.checker (full check, with shape inference) and onnxruntime, fed the preprocessed images
 # of a store packed from data/sample (read through the cxr Python package), must give
 # cxr-predict's probabilities on the same JPEGs within 1e-5 (absolute), for the study's head and for
-# head gap and for an input pool of 4. Python: the bench venv
+# head gap and for an input pool of 4, and with the weights in a file beside the model
+# (--external-data, read from another working folder). Python: the bench venv
 # ($CXR_BENCH_VENV, made by scripts/install-deps.sh --bench); skipped (77) without onnx,
 # onnxruntime and numpy there.
 BIN=$1 SAMPLE=$2 PYDIR=$3 LIB=$4
@@ -20,6 +21,16 @@ expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/m.onnx"
 [ "$fails" = 0 ] || finish
 PYTHONPATH=$PYDIR CXR_LIBRARY=$LIB "$PY" "$(dirname "$0")/onnx_check.py" "$WORK/m.onnx" "$WORK/ck.h5" \
     "$WORK/s.h5" "$SAMPLE" "$BIN/cxr-predict" || fail "onnx_check.py"
+# the same model with its weights in m.onnx.data (external data), in another folder: found
+# beside the model
+mkdir -p "$WORK/ext"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/ext/m.onnx" --external-data
+[ -s "$WORK/ext/m.onnx.data" ] || fail "no ext/m.onnx.data"
+[ "$fails" = 0 ] || finish
+check=$(realpath "$(dirname "$0")/onnx_check.py")
+(cd / && PYTHONPATH=$PYDIR CXR_LIBRARY=$LIB "$PY" "$check" \
+    "$WORK/ext/m.onnx" "$WORK/ck.h5" "$WORK/s.h5" "$SAMPLE" "$BIN/cxr-predict") ||
+    fail "onnx_check.py (external data)"
 # the same for a model with the gap head (GlobalAveragePool before dense1)
 expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --epochs 1 --batch 8 --max-steps 1 \
     --threads 2 --lr 0.00001 --head gap --checkpoint "$WORK/gap.h5"

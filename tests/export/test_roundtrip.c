@@ -172,6 +172,9 @@ typedef struct {
     int nd, dtype;
     const uint8_t *raw;
     size_t raw_len;
+    int data_location; /* 1: EXTERNAL */
+    char location[64]; /* external_data's entries */
+    long long offset, length, n_entries;
 } init;
 typedef struct {
     char name[32];
@@ -292,6 +295,19 @@ static int parse(const uint8_t *buf, size_t len, onnx *o)
                 if (b.field == 2) t->dtype = (int)b.v;
                 if (b.field == 8) copy_str(t->name, 32, &b);
                 if (b.field == 9) t->raw = b.data, t->raw_len = b.len;
+                if (b.field == 14) t->data_location = (int)b.v;
+                if (b.field != 13) continue;
+                char k[16] = "", v[64] = ""; /* StringStringEntryProto */
+                rd e = sub(&b);
+                fld c = { 0 };
+                while (rd_next(&e, &c)) {
+                    if (c.field == 1) copy_str(k, sizeof k, &c);
+                    if (c.field == 2) copy_str(v, sizeof v, &c);
+                }
+                t->n_entries++;
+                if (!strcmp(k, "location")) snprintf(t->location, sizeof t->location, "%s", v);
+                if (!strcmp(k, "offset")) t->offset = atoll(v);
+                if (!strcmp(k, "length")) t->length = atoll(v);
             }
             if (x.bad) g.bad = 1;
         }
@@ -690,6 +706,51 @@ int main(void)
     for (int i = 0; i < N * 2; i++) CHECK_CLOSE(pi[i], prc[i], 1e-5, 0);
     printf("onnx %zu bytes, %d nodes; probabilities %.6f %.6f (interpreter) vs %.6f %.6f\n", len,
            o.n_nodes, pi[0], pi[1], prc[0], prc[1]);
+
+    /* external data: the same graph, each initializer naming its bytes in ext.onnx.data
+     * (location, offset a multiple of 4096, length), which hold the parameters to the byte;
+     * the interpreter reading them there gives the same probabilities */
+    {
+        char ex[112], exd[120];
+        snprintf(ex, sizeof ex, "%s/ext.onnx", dir);
+        snprintf(exd, sizeof exd, "%s/ext.onnx.data", dir);
+        int external = -1;
+        CHECK_OK(cxr_onnx_write_as(ox, mw, &got, CXR_ONNX_INLINE, &external));
+        size_t len3;
+        uint8_t *buf3 = slurp(ox, &len3);
+        CHECK(external == 0 && len3 == len && !memcmp(buf3, buf, len)); /* inline = auto here */
+        free(buf3);
+        CHECK_OK(cxr_onnx_write_as(ex, mw, &got, CXR_ONNX_EXTERNAL, &external));
+        CHECK(external == 1);
+        size_t lx, ld;
+        uint8_t *bx = slurp(ex, &lx), *bd = slurp(exd, &ld);
+        onnx oe;
+        REQUIRE(parse(bx, lx, &oe));
+        CHECK(oe.n_nodes == o.n_nodes && oe.n_inits == CXR_MODEL_N_TENSORS);
+        size_t params = 0;
+        long long end = 0;
+        for (int t = 0; t < oe.n_inits; t++) {
+            init *in = &oe.inits[t];
+            const cxr_tensor_info *ti = cxr_model_tensor(a, t);
+            params += ti->count * 4;
+            CHECK(!strcmp(in->name, ti->name) && in->raw == NULL && in->data_location == 1);
+            CHECK(in->n_entries == 3 && !strcmp(in->location, "ext.onnx.data"));
+            CHECK(in->offset % 4096 == 0 && in->offset >= end); /* in order, apart */
+            CHECK(in->length == (long long)ti->count * 4 &&
+                  in->offset + in->length <= (long long)ld);
+            end = in->offset + in->length;
+            if (in->offset + in->length > (long long)ld) continue;
+            CHECK(!memcmp(bd + in->offset, pa + ti->offset, ti->count * 4));
+            in->raw = bd + in->offset, in->raw_len = (size_t)in->length;
+        }
+        CHECK((long long)ld == end);                          /* no tail after the last tensor */
+        CHECK(lx + params > len && lx < len - params + 4096); /* the weights left the model */
+        float pe[N * 2];
+        interpret(&oe, x, N, pe, 2);
+        for (int i = 0; i < N * 2; i++) CHECK(pe[i] == pi[i]);
+        free(bx), free(bd);
+        unlink(ex), unlink(exd);
+    }
 
     /* the variants: each exports one more node where its op goes, and the interpreter gives the
      * model's probabilities (head gap: GlobalAveragePool after pool4; input_pool 2: AveragePool
