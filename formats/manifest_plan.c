@@ -445,68 +445,130 @@ bail:
     return st;
 }
 
-/* Rule 5 once classes are dropped (to[c] < 0): an id whose row went to a dropped class goes
- * to its first row of a kept class, as if the dropped class had never been selected (its image
- * is the holder's: images are found by id). That row's "duplicate id" record is removed. Rows
- * are only added to kept classes, so no other class falls below the count. */
-static cxr_status revive_dups(planner *pl, const int *to)
+/* The duplicate rows of one id, for drop_thin_classes: dups[idx[first .. first+len)] in line
+ * order, the id held by a row of class `cls` (-1: by none left), next: the following group
+ * held by the same class (-1: the last). cand: the first of its rows not yet looked at. */
+typedef struct {
+    size_t first, len, cand;
+    int32_t cls;
+    int64_t next;
+} dup_group;
+
+static int dups_by_holder(const void *pa, const void *pb, void *ctx)
 {
-    cxr_status st = CXR_OK;
-    const size_t n_kept = pl->n_rows;
-    unsigned char *taken = calloc(n_kept ? n_kept : 1, 1), *gone = NULL;
-    if (!taken) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
-    size_t n_gone = 0;
-    for (size_t i = 0; i < pl->n_dups; i++) {
-        const dup_row *d = &pl->dups[i];
-        if (d->holder < 0 || to[pl->rows[d->holder].label] >= 0 || to[d->label] < 0 ||
-            taken[d->holder])
-            continue;
-        taken[d->holder] = 1;
+    const dup_row *d = ctx;
+    const size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    if (d[a].holder != d[b].holder) return d[a].holder < d[b].holder ? -1 : 1;
+    return a < b ? -1 : a > b; /* line order within an id */
+}
+
+/* State of drop_thin_classes: rows per class, classes dropped, the ids' groups by holder
+ * class, and the skip records of rows that took an id (removed at the end). */
+typedef struct {
+    int64_t *kept, *head;
+    unsigned char *dropped, *gone;
+    size_t *idx;
+    dup_group *g;
+    size_t n_g, n_gone;
+} thinning;
+
+static void thinning_free(thinning *t)
+{
+    free(t->kept), free(t->head), free(t->dropped), free(t->gone), free(t->idx), free(t->g);
+}
+
+/* Group the duplicates (those whose id a row holds) by id, each listed under its holder's
+ * class. */
+static cxr_status group_dups(planner *pl, thinning *t, int k)
+{
+    size_t n = 0;
+    t->idx = malloc((pl->n_dups ? pl->n_dups : 1) * sizeof *t->idx);
+    t->g = malloc((pl->n_dups ? pl->n_dups : 1) * sizeof *t->g);
+    t->gone = calloc(pl->plan->n_skipped ? (size_t)pl->plan->n_skipped : 1, 1);
+    if (!t->idx || !t->g || !t->gone)
+        return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    for (size_t i = 0; i < pl->n_dups; i++)
+        if (pl->dups[i].holder >= 0) t->idx[n++] = i;
+    qsort_r(t->idx, n, sizeof *t->idx, dups_by_holder, pl->dups);
+    for (int c = 0; c < k; c++) t->head[c] = -1;
+    for (size_t a = 0, b; a < n; a = b) {
+        const int64_t h = pl->dups[t->idx[a]].holder;
+        for (b = a; b < n && pl->dups[t->idx[b]].holder == h; b++) {
+        }
+        dup_group *g = &t->g[t->n_g];
+        *g = (dup_group){ .first = a, .len = b - a, .cand = 0, .cls = pl->rows[h].label };
+        g->next = t->head[g->cls];
+        t->head[g->cls] = (int64_t)t->n_g++;
+    }
+    return CXR_OK;
+}
+
+/* Class c is dropped: each id it held goes to the id's first later row of a class not dropped
+ * (a new kept row, the holder's image: images are found by id; that row's "duplicate id"
+ * record goes), and is then listed under that class. */
+static cxr_status pass_on_ids(planner *pl, thinning *t, int c)
+{
+    for (int64_t gi = t->head[c], next; gi >= 0; gi = next) {
+        dup_group *g = &t->g[gi];
+        next = g->next;
+        const dup_row *d = NULL;
+        while (g->cand < g->len && !d) {
+            const dup_row *x = &pl->dups[t->idx[g->first + g->cand++]];
+            if (!t->dropped[x->label]) d = x;
+        }
+        if (!d) continue; /* no row of a class left: the id goes with the class */
         plan_row r = pl->rows[d->holder];
         r.label = d->label;
-        if (!gone && !(gone = calloc((size_t)pl->plan->n_skipped, 1)))
-            CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
-        gone[d->skip] = 1;
-        n_gone++;
-        CXR_TRY(push_row(pl, r));
+        const cxr_status st = push_row(pl, r);
+        if (st != CXR_OK) return st;
+        t->kept[d->label]++;
+        t->gone[d->skip] = 1;
+        t->n_gone++;
+        g->cls = d->label;
+        g->next = t->head[d->label];
+        t->head[d->label] = gi;
     }
-    cxr_pack_plan *plan = pl->plan;
-    int64_t m = 0;
-    for (int64_t k = 0; gone && k < plan->n_skipped; k++) {
-        if (!gone[k]) {
-            plan->skipped[m++] = plan->skipped[k];
-            continue;
-        }
-        free(plan->skipped[k].split);
-        free(plan->skipped[k].path);
-        free(plan->skipped[k].reason);
-    }
-    if (gone) plan->n_skipped = m;
-    pl->sum.duplicate -= (int64_t)n_gone;
-bail:
-    free(taken);
-    free(gone);
-    return st;
+    t->head[c] = -1;
+    return CXR_OK;
 }
 
 /* A selected class whose rows, once their images were looked for (pass 2), number fewer than
  * max(1, min_count) is dropped and the classes after it renumbered: a store never holds a class
- * without images, and --min-count holds for the images found. Its rows count as other classes',
- * and its ids go to their next rows of kept classes (revive_dups). Classes are not refilled
- * from below the --top-classes cut: the store then has fewer. */
+ * without images, and --min-count holds for the images found. Classes are dropped one at a
+ * time, the fewest rows first (ties: the first in class order, which had more rows in pass 1,
+ * so lost more of them to pass 2), and the ids a dropped class held
+ * go to their next rows of classes still in (pass_on_ids) before the next one is judged, so
+ * that a class those rows lift to the count stays. A dropped class's rows count as other
+ * classes'. Classes are not refilled from below the --top-classes cut: the store then has
+ * fewer. */
 static cxr_status drop_thin_classes(planner *pl)
 {
     cxr_status st = CXR_OK;
     cxr_pack_plan *plan = pl->plan;
     const int k = plan->n_classes;
     const int64_t need = pl->opt->min_count > 1 ? pl->opt->min_count : 1;
-    int64_t *kept = calloc((size_t)k, sizeof *kept);
+    thinning t = { 0 };
     int *to = malloc((size_t)k * sizeof *to);
-    if (!kept || !to) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
-    for (size_t i = 0; i < pl->n_rows; i++) kept[pl->rows[i].label]++;
+    t.kept = calloc((size_t)k, sizeof *t.kept);
+    t.head = malloc((size_t)k * sizeof *t.head);
+    t.dropped = calloc((size_t)k, 1);
+    if (!to || !t.kept || !t.head || !t.dropped)
+        CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    for (size_t i = 0; i < pl->n_rows; i++) t.kept[pl->rows[i].label]++;
+    CXR_TRY(group_dups(pl, &t, k));
+    for (;;) {
+        int c = -1;
+        for (int j = 0; j < k; j++)
+            if (!t.dropped[j] && t.kept[j] < need && (c < 0 || t.kept[j] < t.kept[c])) c = j;
+        if (c < 0) break;
+        t.dropped[c] = 1;
+        pl->sum.dropped++;
+        pl->sum.other_class += t.kept[c];
+        CXR_TRY(pass_on_ids(pl, &t, c));
+    }
     int n = 0;
     for (int c = 0; c < k; c++) {
-        if (kept[c] >= need) {
+        if (!t.dropped[c]) {
             to[c] = n;
             plan->class_names[n++] = plan->class_names[c];
             continue;
@@ -514,12 +576,9 @@ static cxr_status drop_thin_classes(planner *pl)
         to[c] = -1;
         free(plan->class_names[c]);
         plan->class_names[c] = NULL;
-        pl->sum.dropped++;
-        pl->sum.other_class += kept[c];
     }
     for (int c = n; c < k; c++) plan->class_names[c] = NULL;
     plan->n_classes = n;
-    if (n < k) CXR_TRY(revive_dups(pl, to));
     size_t m = 0;
     for (size_t i = 0; i < pl->n_rows; i++) {
         const int32_t c = to[pl->rows[i].label];
@@ -528,13 +587,25 @@ static cxr_status drop_thin_classes(planner *pl)
         pl->rows[m++].label = c;
     }
     pl->n_rows = m;
+    int64_t s = 0; /* the skip records of rows that took an id */
+    for (int64_t j = 0; t.n_gone && j < plan->n_skipped; j++) {
+        if (!t.gone[j]) {
+            plan->skipped[s++] = plan->skipped[j];
+            continue;
+        }
+        free(plan->skipped[j].split);
+        free(plan->skipped[j].path);
+        free(plan->skipped[j].reason);
+    }
+    if (t.n_gone) plan->n_skipped = s;
+    pl->sum.duplicate -= (int64_t)t.n_gone;
     if (n == 0)
         CXR_THROW(CXR_E_FORMAT,
                   "%s: none of the %d selected classes has %lld usable row(s) once the images "
                   "under %s were looked for (the reasons are in the skips)",
                   pl->manifest, k, (long long)need, pl->images);
 bail:
-    free(kept);
+    thinning_free(&t);
     free(to);
     return st;
 }

@@ -228,45 +228,86 @@ static void test_options(void)
     CHECK(strcmp(cxr_last_error(), want) == 0);
 }
 
-/* An id whose first row is of a class dropped in pass 2 (too few images found) goes to its next
- * row of a kept class: that row was a "duplicate id" only while the dropped class was selected. */
-static void test_dropped_holder(void)
+/* Plan manifest `text` (written to <g_dir>/<sub>/m.csv) with images <id>.jpg for the ids in
+ * `have` (any bytes: planning only looks for the files), --min-count `min`, train only. */
+static void plan_case(const char *sub, const char *text, const char *const *have, int n_have,
+                      int min, cxr_pack_plan *p, cxr_manifest_summary *s)
 {
     char dir[600], img[700], csv[700], path[800];
-    snprintf(dir, sizeof dir, "%s/holder", g_dir);
+    snprintf(dir, sizeof dir, "%s/%s", g_dir, sub);
     snprintf(img, sizeof img, "%s/images", dir);
     snprintf(csv, sizeof csv, "%s/m.csv", dir);
     REQUIRE(fixture_mkdir(dir) == 0 && fixture_mkdir(img) == 0);
-    /* class A: 3 usable rows in pass 1, 1 image (d1); class B: d1 again, b1, b2, d1 once more */
-    const char *text = "id,url,landmark_id\na1,u,A\na2,u,A\nd1,u,A\nd1,u,B\nb1,u,B\n"
-                       "b2,u,B\nd1,u,B\n";
     FILE *f = fopen(csv, "w");
     REQUIRE(f && fputs(text, f) >= 0 && fclose(f) == 0);
-    const char *have[] = { "d1", "b1", "b2" };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n_have; i++) {
         snprintf(path, sizeof path, "%s/%s.jpg", img, have[i]);
         REQUIRE((f = fopen(path, "w")) && fputs("x", f) >= 0 && fclose(f) == 0);
     }
     cxr_manifest_options o;
     cxr_manifest_options_defaults(&o);
-    o.min_count = 2;
+    o.min_count = min;
     o.val_fraction = o.test_fraction = 0;
+    CHECK_OK(cxr_plan_from_manifest(p, csv, img, &o, s));
+}
+
+static int n_items(const cxr_pack_plan *p, const char *rel)
+{
+    int n = 0;
+    for (int64_t i = 0; i < p->splits[0].n; i++) n += strcmp(p->splits[0].items[i].rel, rel) == 0;
+    return n;
+}
+
+/* An id whose first row is of a class dropped in pass 2 (too few images found) goes to its next
+ * row of a kept class: that row was a "duplicate id" only while the dropped class was selected. */
+static void test_dropped_holder(void)
+{
     cxr_pack_plan p;
     cxr_manifest_summary s;
-    CHECK_OK(cxr_plan_from_manifest(&p, csv, img, &o, &s));
+    /* class A: 3 usable rows in pass 1, 1 image (d1); class B: d1 again, b1, b2, d1 once more */
+    const char *have[] = { "d1", "b1", "b2" };
+    plan_case("holder",
+              "id,url,landmark_id\na1,u,A\na2,u,A\nd1,u,A\nd1,u,B\nb1,u,B\nb2,u,B\nd1,u,B\n", have,
+              3, 2, &p, &s);
     REQUIRE(p.n_classes == 1 && p.n_splits == 1);
     CHECK(strcmp(p.class_names[0], "B") == 0);
     CHECK(s.dropped == 1 && s.planned == 3 && p.splits[0].n == 3);
-    int d1 = 0;
-    for (int64_t i = 0; i < p.splits[0].n; i++)
-        d1 += strcmp(p.splits[0].items[i].rel, "d1.jpg") == 0;
-    CHECK(d1 == 1);
+    CHECK(n_items(&p, "d1.jpg") == 1);
     /* the later d1 row of B is still a duplicate; A's missing images are still named */
     CHECK(s.duplicate == 1 && count_reason(&p, "duplicate id") == 1);
     CHECK(s.not_found == 2 && has_skip(&p, "a1", "image not found") &&
           has_skip(&p, "a2", "image not found"));
     CHECK(p.n_skipped == 3);
     CHECK(s.other_class == 1); /* A's d1 row, its class dropped */
+    cxr_plan_free(&p);
+
+    /* classes dropped one at a time: X and Y have 1 image each (x, y1; Y's x a duplicate), tied,
+     * so X goes first (first in class order) and its x lifts Y to 2: Y stays beside Z. Dropping
+     * every short class at once lost Y too. */
+    const char *have2[] = { "x", "y1", "z1", "z2" };
+    plan_case("chain",
+              "id,url,landmark_id\nx,u,X\nxm1,u,X\nxm2,u,X\nx,u,Y\ny1,u,Y\nym,u,Y\n"
+              "z1,u,Z\nz2,u,Z\n",
+              have2, 4, 2, &p, &s);
+    REQUIRE(p.n_classes == 2);
+    CHECK(strcmp(p.class_names[0], "Y") == 0 && strcmp(p.class_names[1], "Z") == 0);
+    CHECK(s.dropped == 1 && s.planned == 4 && n_items(&p, "x.jpg") == 1);
+    CHECK(s.duplicate == 0 && s.other_class == 1 && s.not_found == 3 && p.n_skipped == 3);
+    cxr_plan_free(&p);
+
+    /* an id passed on twice (--min-count 3): A, B and C have 1, 1 and 2 images; A goes first and
+     * its x lifts B to 2, still short; B goes next and x lifts C to 3. The summary adds up. */
+    const char *have3[] = { "x", "b1", "c1", "c2" };
+    plan_case("twice",
+              "id,url,landmark_id\nx,u,A\nam1,u,A\nam2,u,A\nx,u,B\nb1,u,B\nbm,u,B\nx,u,C\n"
+              "c1,u,C\nc2,u,C\n",
+              have3, 4, 3, &p, &s);
+    REQUIRE(p.n_classes == 1);
+    CHECK(strcmp(p.class_names[0], "C") == 0 && n_items(&p, "x.jpg") == 1 && s.planned == 3);
+    CHECK(s.dropped == 2 && s.duplicate == 0 && s.not_found == 3 && s.other_class == 3);
+    CHECK(s.rows == s.malformed + s.missing + s.bad_id + s.duplicate + s.not_found + s.other_class +
+                        s.planned);
+    CHECK(p.n_skipped == 3 && count_reason(&p, "duplicate id") == 0);
     cxr_plan_free(&p);
 }
 
