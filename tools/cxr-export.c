@@ -127,24 +127,30 @@ int main(int argc, char **argv)
     CXR_TRY(cxr_input_check(in));
     CXR_TRY(cxr_output_check("-o", out, &in, 1, NULL));
     CXR_TRY(cxr_output_probe("-o", out));
-    if (!weights) {
-        if (!(data = malloc(strlen(out) + 6))) CXR_THROW(CXR_E_NOMEM, "out of memory");
-        sprintf(data, "%s.data", out);
-        CXR_TRY(cxr_output_check("-o's weights file", data, &in, 1, NULL));
-        if (external) CXR_TRY(cxr_output_probe("-o's weights file", data));
-    }
     CXR_TRY(cxr_checkpoint_read_meta(in, &meta)); /* a bad input is named before any work */
     cxr_checkpoint_meta_free(&meta);
     CXR_TRY(cxr_backend_cpu_create(&be, 1));
     CXR_TRY(cxr_checkpoint_open_model(in, be, 1, 1, &m, &meta));
+    const cxr_onnx_layout layout = external ? CXR_ONNX_EXTERNAL : CXR_ONNX_AUTO;
+    int apart = 0;
+    if (!weights) CXR_TRY(cxr_onnx_goes_external(out, m, &meta, layout, &apart));
+    if (apart) { /* its weights file too: not the input, not OUT itself, writable */
+        struct stat a, b;
+        CXR_TRY(cxr_onnx_data_path(out, &data));
+        if (stat(data, &a) == 0 && stat(out, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino)
+            CXR_THROW(CXR_E_ARG, "-o %s: its weights file %s is the same file; refusing to write",
+                      out, data);
+        CXR_TRY(cxr_output_check("-o's weights file", data, &in, 1, NULL));
+        CXR_TRY(cxr_output_probe("-o's weights file", data));
+    }
     /* a stop signal (Ctrl-C, SIGTERM, SIGHUP) waits until the output is whole: held back while
      * it is written, it then ends the tool (killed midway, its temporary stayed until the next
      * run for that output) */
     cxr_sigmask_block_async(&held);
     holding = 1;
     st = weights ? cxr_checkpoint_save_weights(out, m, &meta, bf16)
-                 : cxr_onnx_write_as(out, m, &meta, external ? CXR_ONNX_EXTERNAL : CXR_ONNX_AUTO,
-                                     &wrote_data);
+                 : cxr_onnx_write_as(out, m, &meta, layout, &wrote_data);
     if (st == CXR_OK && !quiet) { /* the whole name, escaped, as cxr-pack says its store */
         struct stat sb;
         fputs("cxr-export: wrote ", stderr);

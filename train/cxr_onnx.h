@@ -58,6 +58,14 @@ typedef enum {
  * the model itself, after the weights', leaves the new "<path>.data" beside the old model). */
 cxr_status cxr_onnx_write_as(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
                              cxr_onnx_layout layout, int *external);
+/* Whether cxr_onnx_write_as(path, m, meta, layout) would put the weights apart (*external),
+ * without writing anything; its errors but I/O. */
+cxr_status cxr_onnx_goes_external(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
+                                  cxr_onnx_layout layout, int *external);
+/* The weights file of an export to `path` (*data, malloc'd): "<path>.data", or, when path is a
+ * symbolic link, beside the file it resolves to, named after it (the model is written there;
+ * CXR_E_IO for a link that does not resolve). */
+cxr_status cxr_onnx_data_path(const char *path, char **data);
 /* cxr_onnx_write_as with CXR_ONNX_AUTO. */
 cxr_status cxr_onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta);
 

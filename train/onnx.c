@@ -364,89 +364,139 @@ static uint64_t external_graph_len(const cxr_model *m, pb *gh, pb *th, size_t *i
     return graph_len;
 }
 
-static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
-                             cxr_onnx_layout layout, int *external)
-{
-    cxr_status st = CXR_OK;
-    const cxr_model_config *c = cxr_model_get_config(m);
-    pb gh = { 0 }, mh = { 0 }, th[CXR_MODEL_N_TENSORS];
+/* The messages of an export, all but the weights: the model's head (up to the graph's key),
+ * the graph's head, each initializer's header and length, and where the weights go. */
+typedef struct {
+    pb gh, mh, th[CXR_MODEL_N_TENSORS];
     size_t init_len[CXR_MODEL_N_TENSORS];
     uint64_t data_off[CXR_MODEL_N_TENSORS];
-    float *host = NULL;
-    FILE *f = NULL, *df = NULL;
-    cxr_tmpfile tf = { NULL, NULL, -1 }, dtf = { NULL, NULL, -1 };
-    char *data_path = NULL;
-    memset(th, 0, sizeof th);
+    uint64_t graph_len;
+    int ext;
+} onnx_msgs;
 
+static void msgs_free(onnx_msgs *o)
+{
+    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) pb_free(&o->th[i]);
+    pb_free(&o->gh);
+    pb_free(&o->mh);
+}
+
+/* Build o for model m, meta, layout; the weights external in `location` (relative to the
+ * model's folder) when o->ext says so and location is not NULL. */
+static cxr_status msgs_build(onnx_msgs *o, const char *path, cxr_model *m,
+                             const cxr_checkpoint_meta *meta, cxr_onnx_layout layout,
+                             const char *location)
+{
+    const cxr_model_config *c = cxr_model_get_config(m);
+    memset(o, 0, sizeof *o);
     /* the metadata must describe this model (cxr_checkpoint_save's rule) */
     if (meta->pp.size != c->image_size)
-        CXR_THROW(CXR_E_MISMATCH, "onnx %s: preprocessing size %d differs from model size %d", path,
-                  meta->pp.size, c->image_size);
+        return cxr_set_error(CXR_E_MISMATCH,
+                             "onnx %s: preprocessing size %d differs from model size %d", path,
+                             meta->pp.size, c->image_size);
     if (meta->n_classes != c->n_classes || !meta->class_names)
-        CXR_THROW(CXR_E_ARG, "onnx %s: %d class names for a %d-class model", path, meta->n_classes,
-                  c->n_classes);
-    if (!(host = malloc(cxr_model_n_params(m) * sizeof *host)))
-        CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
-    CXR_TRY(cxr_model_get_block(m, CXR_BLOCK_PARAMS, host));
-
-    graph_head(&gh, c);
+        return cxr_set_error(CXR_E_ARG, "onnx %s: %d class names for a %d-class model", path,
+                             meta->n_classes, c->n_classes);
+    graph_head(&o->gh, c);
     /* ModelProto: ir_version = 1, producer_name = 2, producer_version = 3, doc_string = 6,
      * graph = 7, opset_import = 8 (OperatorSetIdProto: domain = 1, version = 2; the default
      * domain ""), metadata_props = 14; the graph's key and length are appended below */
-    pb_int(&mh, 1, CXR_ONNX_IR_VERSION);
-    pb_str(&mh, 2, "cxr-export");
-    pb_str(&mh, 3, CXR_VERSION_STRING);
-    pb_str(&mh, 6, "cxr chest X-ray CNN (specs/model.md), evaluation graph");
+    pb_int(&o->mh, 1, CXR_ONNX_IR_VERSION);
+    pb_str(&o->mh, 2, "cxr-export");
+    pb_str(&o->mh, 3, CXR_VERSION_STRING);
+    pb_str(&o->mh, 6, "cxr chest X-ray CNN (specs/model.md), evaluation graph");
     pb opset = { 0 };
     pb_str(&opset, 1, "");
     pb_int(&opset, 2, CXR_ONNX_OPSET);
-    pb_msg(&mh, 8, &opset);
-    model_props(&mh, meta);
+    pb_msg(&o->mh, 8, &opset);
+    model_props(&o->mh, meta);
     /* initializers: TensorProto dims = 1, data_type = 2 (FLOAT = 1), name = 8, raw_data = 9
      * (little-endian); each is GraphProto.initializer = 5 */
     for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
         const cxr_tensor_info *t = cxr_model_tensor(m, i);
-        for (int k = 0; k < t->ndim; k++) pb_int(&th[i], 1, t->shape[k]);
-        pb_int(&th[i], 2, 1);
-        pb_str(&th[i], 8, t->name);
+        for (int k = 0; k < t->ndim; k++) pb_int(&o->th[i], 1, t->shape[k]);
+        pb_int(&o->th[i], 2, 1);
+        pb_str(&o->th[i], 8, t->name);
     }
     /* inline, the whole model must stay under the 2 GiB a protobuf message may hold: from an
      * image side of about 728 on, dense1 alone is over it */
-    uint64_t graph_len = inline_graph_len(m, &gh, th, init_len);
+    o->graph_len = inline_graph_len(m, &o->gh, o->th, o->init_len);
     const uint64_t inline_total =
-        mh.len + varint_len(key(7, WT_LEN)) + varint_len(graph_len) + graph_len;
-    const int ext =
+        o->mh.len + varint_len(key(7, WT_LEN)) + varint_len(o->graph_len) + o->graph_len;
+    o->ext =
         layout == CXR_ONNX_EXTERNAL || (layout == CXR_ONNX_AUTO && inline_total >= (1ull << 31));
-    if (ext) { /* the weights in "<path>.data", found by its name beside the model */
-        if (!(data_path = malloc(strlen(path) + 6)))
-            CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
-        sprintf(data_path, "%s.data", path);
-        const char *base = strrchr(data_path, '/');
-        graph_len = external_graph_len(m, &gh, th, init_len, data_off, base ? base + 1 : data_path);
-    }
-    pb_varint(&mh, key(7, WT_LEN));
-    pb_varint(&mh, graph_len);
-    if (mh.failed || gh.failed) CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
+    if (o->ext && location)
+        o->graph_len = external_graph_len(m, &o->gh, o->th, o->init_len, o->data_off, location);
+    pb_varint(&o->mh, key(7, WT_LEN));
+    pb_varint(&o->mh, o->graph_len);
+    if (o->mh.failed || o->gh.failed)
+        return cxr_set_error(CXR_E_NOMEM, "onnx %s: out of memory", path);
     /* protobuf parsers refuse a message of 2 GiB or more */
-    const uint64_t total = mh.len + graph_len;
+    const uint64_t total = o->mh.len + o->graph_len;
     if (total >= (1ull << 31))
-        CXR_THROW(CXR_E_ARG,
-                  "onnx %s: the model would be %.2f GiB, over the 2 GiB a protobuf message may "
-                  "hold (image side %d: dense1 has %zu weights); export with the weights in a "
-                  "file beside it (cxr-export --external-data), or use the weights file "
-                  "(cxr-export --weights)",
-                  path, (double)total / (1u << 30), c->image_size,
-                  cxr_model_tensor(m, CXR_TENSOR_DENSE1_W)->count);
+        return cxr_set_error(
+            CXR_E_ARG,
+            "onnx %s: the model would be %.2f GiB, over the 2 GiB a protobuf message may hold "
+            "(image side %d: dense1 has %zu weights); export with the weights in a file beside "
+            "it (cxr-export --external-data), or use the weights file (cxr-export --weights)",
+            path, (double)total / (1u << 30), c->image_size,
+            cxr_model_tensor(m, CXR_TENSOR_DENSE1_W)->count);
+    return CXR_OK;
+}
+
+cxr_status cxr_onnx_data_path(const char *path, char **data)
+{
+    char *real = NULL;
+    *data = NULL;
+    cxr_status st = cxr_tmpfile_resolve(path, &real);
+    if (st != CXR_OK) return st;
+    const char *p = real ? real : path;
+    if ((*data = malloc(strlen(p) + 6))) sprintf(*data, "%s.data", p);
+    free(real);
+    return *data ? CXR_OK : cxr_set_error(CXR_E_NOMEM, "onnx %s: out of memory", path);
+}
+
+cxr_status cxr_onnx_goes_external(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
+                                  cxr_onnx_layout layout, int *external)
+{
+    onnx_msgs o;
+    const locale_t before = cxr_c_locale_enter();
+    const cxr_status st = msgs_build(&o, path, m, meta, layout, NULL);
+    cxr_c_locale_leave(before);
+    if (st == CXR_OK) *external = o.ext;
+    msgs_free(&o);
+    return st;
+}
+
+static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
+                             cxr_onnx_layout layout, int *external)
+{
+    cxr_status st = CXR_OK;
+    onnx_msgs o;
+    float *host = NULL;
+    FILE *f = NULL, *df = NULL;
+    cxr_tmpfile tf = { NULL, NULL, -1 }, dtf = { NULL, NULL, -1 };
+    char *data_path = NULL;
+    memset(&o, 0, sizeof o);
+
+    /* the weights file: "<path>.data" beside the file path is (a symbolic link resolved: the
+     * model is written there) */
+    CXR_TRY(cxr_onnx_data_path(path, &data_path));
+    const char *base = strrchr(data_path, '/');
+    CXR_TRY(msgs_build(&o, path, m, meta, layout, base ? base + 1 : data_path));
+    if (!(host = malloc(cxr_model_n_params(m) * sizeof *host)))
+        CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
+    CXR_TRY(cxr_model_get_block(m, CXR_BLOCK_PARAMS, host));
 
     /* both files whole in their temporaries before either is renamed: the weights first, so
      * that a model file never names weights that are not there yet */
-    if (ext) {
+    if (o.ext) {
         CXR_TRY(cxr_tmpfile_create(&dtf, data_path, 1));
         if (!(df = cxr_tmpfile_stream(&dtf, "wb"))) {
             st = CXR_E_IO;
             goto bail;
         }
-        if (!write_data(df, m, host, data_off))
+        if (!write_data(df, m, host, o.data_off))
             CXR_THROW(CXR_E_IO, "%s: write failed: %s", dtf.path, strerror(errno));
     }
     CXR_TRY(cxr_tmpfile_create(&tf, path, 1));
@@ -454,32 +504,31 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
         st = CXR_E_IO;
         goto bail;
     }
-    int ok = fwrite(mh.p, 1, mh.len, f) == mh.len && fwrite(gh.p, 1, gh.len, f) == gh.len;
+    int ok =
+        fwrite(o.mh.p, 1, o.mh.len, f) == o.mh.len && fwrite(o.gh.p, 1, o.gh.len, f) == o.gh.len;
     for (int i = 0; ok && i < CXR_MODEL_N_TENSORS; i++) {
         const cxr_tensor_info *t = cxr_model_tensor(m, i);
         uint8_t hdr[40];
         size_t nb = t->count * sizeof(float), h = 0;
         h += varint_enc(hdr + h, key(5, WT_LEN));
-        h += varint_enc(hdr + h, init_len[i]);
-        ok = fwrite(hdr, 1, h, f) == h && fwrite(th[i].p, 1, th[i].len, f) == th[i].len;
-        if (ext) continue;
+        h += varint_enc(hdr + h, o.init_len[i]);
+        ok = fwrite(hdr, 1, h, f) == h && fwrite(o.th[i].p, 1, o.th[i].len, f) == o.th[i].len;
+        if (o.ext) continue;
         h = varint_enc(hdr, key(9, WT_LEN));
         h += varint_enc(hdr + h, nb);
         ok = ok && fwrite(hdr, 1, h, f) == h && fwrite(host + t->offset, 1, nb, f) == nb;
     }
     if (!ok) CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.path, strerror(errno));
-    if (ext) CXR_TRY(cxr_tmpfile_commit_stream(&dtf, &df));
+    if (o.ext) CXR_TRY(cxr_tmpfile_commit_stream(&dtf, &df));
     CXR_TRY(cxr_tmpfile_commit_stream(&tf, &f));
-    if (external) *external = ext;
+    if (external) *external = o.ext;
 bail:
     if (f) fclose(f);
     if (df) fclose(df);
     cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */
     cxr_tmpfile_discard(&dtf);
     free(data_path);
-    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) pb_free(&th[i]);
-    pb_free(&gh);
-    pb_free(&mh);
+    msgs_free(&o);
     free(host);
     return st;
 }

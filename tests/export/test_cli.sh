@@ -90,6 +90,25 @@ expect_err "weights file"
 cmp -s "$WORK/ck.h5" "$WORK/y.onnx.data" || fail "the input was overwritten by the weights file"
 [ -e "$WORK/y.onnx" ] && fail "a refused export wrote a model"
 rm -f "$WORK/y.onnx.data"
+# ... or OUT itself (a link OUT.data -> OUT): refused, OUT unchanged
+cp "$WORK/m.onnx" "$WORK/z.onnx" && cp "$WORK/m.onnx" "$WORK/z.copy"
+ln -s z.onnx "$WORK/z.onnx.data"
+expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" --external-data -o "$WORK/z.onnx"
+expect_err "same file"
+cmp -s "$WORK/z.onnx" "$WORK/z.copy" || fail "a refused export changed OUT"
+# an inline export does not look at OUT.data (here a folder)
+mkdir "$WORK/i.onnx.data"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/i.onnx" -q
+# a symbolic link OUT is written through: the model where it points, the weights beside that
+# file and named after it (the model names them so)
+mkdir "$WORK/real" "$WORK/lnk"
+cp "$WORK/m.onnx" "$WORK/real/r.onnx" # (a link that does not resolve is refused, as for every output)
+ln -s ../real/r.onnx "$WORK/lnk/l.onnx"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/lnk/l.onnx" --external-data -q
+[ -L "$WORK/lnk/l.onnx" ] && [ -s "$WORK/real/r.onnx" ] && [ -s "$WORK/real/r.onnx.data" ] ||
+    fail "symlinked OUT: not real/r.onnx and real/r.onnx.data"
+[ -e "$WORK/lnk/l.onnx.data" ] && fail "symlinked OUT: weights beside the link"
+grep -q "r.onnx.data" "$WORK/real/r.onnx" || fail "the model does not name r.onnx.data"
 expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/ck.h5"       # the input itself
 expect_err "ck.h5"
 ln -s "$WORK/ck.h5" "$WORK/link.h5"
