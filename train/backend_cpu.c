@@ -208,6 +208,7 @@ static int cpu_has(const char *what)
     __builtin_cpu_init();
     if (!strcmp(what, "avx512")) return __builtin_cpu_supports("avx512f") > 0;
     if (!strcmp(what, "avx512bf16")) return __builtin_cpu_supports("avx512bf16") > 0;
+    if (!strcmp(what, "amd")) return __builtin_cpu_is("amd") > 0;
 #endif
     (void)what;
     return 0;
@@ -286,8 +287,12 @@ static cxr_status dnnl_parse_ops(const char *s, unsigned *ops)
  * for its weight gradient, 2.2x and 1.3x in bf16. The other layers go to oneDNN: our AVX-512
  * forward was faster per op on conv2 and conv3 (0.84x, 0.91x oneDNN's time), but whole
  * training steps with it were slower (alternated, 4 rounds: all-oneDNN / that split
- * 1.03-1.10; specs/model.md, "oneDNN and instruction sets"). An explicit CXR_CPU_DNNL list puts
- * every layer of the ops it names on oneDNN; CXR_CPU_DNNL_MIN_C=F,D,W sets the thresholds. */
+ * 1.03-1.10; specs/model.md, "oneDNN and instruction sets"). On an AMD Zen 4 (AVX-512 in two
+ * 256-bit halves) oneDNN's conv2 forward took 1.86x our time (bench_ops_cpu 16 5 2) and whole
+ * steps with that one forward on ours were faster (bench_train_cpu 64 4 1 2, 12 rounds: 1.10
+ * best-of, 1.08 median, the forward phase 0.68 -> 0.55 s, the backward unchanged), so on AMD
+ * CPUs conv2's forward stays ours too. An explicit CXR_CPU_DNNL list puts every layer of the
+ * ops it names on oneDNN; CXR_CPU_DNNL_MIN_C=F,D,W sets the thresholds. */
 static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
 {
     c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0;
@@ -298,6 +303,7 @@ static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
     c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0; /* what a bad value left */
     if (explicit_ops || c->blas_parallel || !cxr_gemm_wcol_available()) return;
     c->dnnl_min_c[0] = c->dnnl_min_c[2] = 2;
+    if (cpu_has("amd")) c->dnnl_min_c[0] = 32; /* conv2 (16 channels in): its forward ours */
 }
 
 /* The dense ops on oneDNN, for the describe line. */
