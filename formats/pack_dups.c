@@ -294,10 +294,10 @@ cxr_status cxr_dups_write_report(cxr_dups *d, const char *path, cxr_tmpfile *tf)
                                                                              : "packed");
         }
     if (ferror(f) || fflush(f) != 0)
-        CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf->path, strerror(errno));
+        CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf->target, strerror(errno));
     if (fclose(f) != 0) {
         f = NULL;
-        CXR_THROW(CXR_E_IO, "%s: close failed: %s", tf->path, strerror(errno));
+        CXR_THROW(CXR_E_IO, "%s: close failed: %s", tf->target, strerror(errno));
     }
     f = NULL;
 bail:

@@ -909,7 +909,7 @@ static cxr_status write_html(const char *out_path, cxr_log_run *const *runs, int
         goto bail;
     }
     if (fwrite(b.p, 1, b.len, f) != b.len)
-        CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.path, strerror(errno));
+        CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.target, strerror(errno));
     CXR_TRY(cxr_tmpfile_commit_stream(&tf, &f));
 bail:
     if (f) fclose(f);

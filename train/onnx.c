@@ -497,7 +497,7 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
             goto bail;
         }
         if (!write_data(df, m, host, o.data_off))
-            CXR_THROW(CXR_E_IO, "%s: write failed: %s", dtf.path, strerror(errno));
+            CXR_THROW(CXR_E_IO, "%s: write failed: %s", dtf.target, strerror(errno));
     }
     CXR_TRY(cxr_tmpfile_create(&tf, path, 1));
     if (!(f = cxr_tmpfile_stream(&tf, "wb"))) {
@@ -518,7 +518,7 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
         h += varint_enc(hdr + h, nb);
         ok = ok && fwrite(hdr, 1, h, f) == h && fwrite(host + t->offset, 1, nb, f) == nb;
     }
-    if (!ok) CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.path, strerror(errno));
+    if (!ok) CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.target, strerror(errno));
     if (o.ext) CXR_TRY(cxr_tmpfile_commit_stream(&dtf, &df));
     CXR_TRY(cxr_tmpfile_commit_stream(&tf, &f));
     if (external) *external = o.ext;

@@ -296,6 +296,16 @@ expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limit "$lim
 expect_err "lim/ck.h5"
 expect_err "File too large"
 [ -z "$(ls -A "$WORK/lim")" ] || fail "a failed checkpoint left files: $(ls "$WORK/lim")"
+# the other writers past such a limit: each names its output, not the temporary it removed
+lim() { expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f 8; exec "$@"' limit "$@"; }
+lim "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/lim/m.onnx"
+expect_err "lim/m.onnx: write failed: File too large"
+lim "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/lim/e.onnx" --external-data
+expect_err "lim/e.onnx.data: write failed: File too large"
+lim "$BIN/cxr-report" "$(dirname "$0")/../report/fixtures/cpu2_3ep.jsonl" -o "$WORK/lim/r.html"
+expect_err "lim/r.html: write failed: File too large"
+grep -q "cxr-tmp" "$WORK/err" && fail "a write failure named the temporary: $(cat "$WORK/err")"
+[ -z "$(ls -A "$WORK/lim")" ] || fail "a failed export or report left files: $(ls -A "$WORK/lim")"
 # an empty split (its one image could not be decoded): cxr-eval refuses it rather than print
 # 0/0 as figures; cxr-train evaluates on test instead and makes no selection on the empty val
 mkdir -p "$WORK/ev/val/NORMAL" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/ev/" \
