@@ -193,9 +193,10 @@ def _int(v, what, lo, hi):
     """v as an int in [lo, hi] (what ctypes would silently wrap is refused)."""
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{what}: expected an integer, got {type(v).__name__}")
+    v = int(v)  # first: numpy compares uint64 with a large int in float64 (2**63 "fits" 2**63-1)
     if not lo <= v <= hi:
         raise ValueError(f"{what}: {v} is outside [{lo}, {hi}]")
-    return int(v)
+    return v
 
 
 _INT_MAX, _INT64_MAX, _UINT64_MAX = 2**31 - 1, 2**63 - 1, 2**64 - 1

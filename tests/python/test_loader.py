@@ -280,12 +280,21 @@ for args, kw, exc in (((store, None), {}, TypeError),            # a NULL split 
     except Exception as e:  # noqa: BLE001 -- the wrong kind is a failed check, not a crash
         check(False, f"Loader{args} {kw} raises {type(e).__name__}, not {exc.__name__}: {e}")
 with cxr.Store(store) as st:
-    for i, exc in ((2**63, ValueError), (-1, ValueError), ("0", TypeError)):
+    # numpy's uint64 just past 2**63-1 compared as float64 "fits" (and ctypes wrapped it negative)
+    for i, exc in ((2**63, ValueError), (-1, ValueError), ("0", TypeError),
+                   (np.uint64(2**63), ValueError), (np.uint64(2**63) + np.uint64(500), ValueError)):
         try:
             st.read_image("train", i)
             check(False, f"read_image({i!r}) raises {exc.__name__}")
         except exc:
             pass
+        except Exception as e:  # noqa: BLE001 -- C's CxrError: the range check was passed
+            check(False, f"read_image({i!r}) raises {type(e).__name__}, not {exc.__name__}: {e}")
+try:
+    cxr.augment_image(np.ones((8, 8), np.float32), "default", 1, 0, np.uint64(2**63))
+    check(False, "augment_image with index np.uint64(2**63) raises ValueError")
+except ValueError:
+    pass
 # augment_image takes an (S, S) image: a (4, 8) one would be read as 4x4 or 8x8 in C
 for shape in ((4, 8), (16,), (2, 4, 4)):
     try:
