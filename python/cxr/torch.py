@@ -45,13 +45,17 @@ class StoreDataset(torch.utils.data.IterableDataset):
     gives tensors that own their memory; copy=False, in the DataLoader's own process only
     (num_workers=0), gives an image tensor that aliases the loader's buffer and is overwritten
     by the next batch (a worker copies anyway: its batch is sent to the main process after the
-    worker has moved on). return_indices adds the int64 image numbers as a third
+    worker has moved on). return_indices adds the int64 image numbers as the last
     element. augment (None: off; a spec as cxr-train's --augment, e.g. "default") transforms
-    each image as cxr.Loader's augment does: the bits cxr-train trains on."""
+    each image as cxr.Loader's augment does: the bits cxr-train trains on. mixup (0.0: off; A
+    in (0, 4], as cxr.Loader's) mixes each batch in pairs, and each element then also holds
+    labels2 (int64, each image's partner's label) and mix (float32, the weight of its own
+    image): (images, labels, labels2, mix[, indices])."""
 
     def __init__(self, path, split="train", batch=64, shuffle=None, seed=1, window=0,
                  threads=2, depth=3, prefetch=True, copy=True, return_indices=False,
-                 augment=None, distributed=False, rank=None, world_size=None, even=True):
+                 augment=None, mixup=0.0, distributed=False, rank=None, world_size=None,
+                 even=True):
         super().__init__()
         self.path = path.path if isinstance(path, Store) else os.fspath(path)
         self.split = split
@@ -73,7 +77,7 @@ class StoreDataset(torch.utils.data.IterableDataset):
             self._info = st.split_info(split)
         self.kw = dict(batch=batch, shuffle=split == "train" if shuffle is None else shuffle,
                        seed=seed, window=window, threads=threads, depth=depth,
-                       prefetch=prefetch, augment=augment)
+                       prefetch=prefetch, augment=augment, mixup=mixup)
         _loader_options(**self.kw, where=f"{self.path}: split '{split}'")  # not in every worker
         self.copy, self.return_indices = copy, return_indices
         # shared with the workers, which keep their copy of the dataset (persistent_workers)
@@ -120,6 +124,9 @@ class StoreDataset(torch.utils.data.IterableDataset):
                     # the loader's buffer; torch wants a writable array, and nobody writes
                     images = torch.from_numpy(_writable_view(b.images))
                 out = (images, torch.from_numpy(b.labels.astype(np.int64)))
+                if b.mix is not None:
+                    out += (torch.from_numpy(b.labels2.astype(np.int64)),
+                            torch.from_numpy(np.array(b.mix)))
                 if self.return_indices:
                     out += (torch.from_numpy(np.array(b.indices)),)
                 yield out

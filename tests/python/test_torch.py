@@ -54,6 +54,19 @@ check(len(aug) == len(aref) and all(np.array_equal(x.numpy(), r.images)
 check(any(not np.array_equal(a[0].numpy(), g[0].numpy()) for a, g in zip(aug, got)),
       "augment changes the images")
 
+# mixup passes through too: labels2 and mix after the labels, as cxr.Loader's batch has them
+ds = StoreDataset(store, "train", batch=5, seed=2, return_indices=True, mixup=0.4)
+ds.set_epoch(3)
+mx = batches(ds, 0)
+with cxr.Loader(store, "train", batch=5, shuffle=True, seed=2, mixup=0.4) as ld:
+    mref = list(ld.epoch(3, copy=True))
+check(len(mx) == len(mref) and all(
+    len(e) == 5 and e[2].dtype == torch.int64 and e[3].dtype == torch.float32
+    and np.array_equal(e[0].numpy(), r.images) and np.array_equal(e[1].numpy(), r.labels)
+    and np.array_equal(e[2].numpy(), r.labels2) and np.array_equal(e[3].numpy(), r.mix)
+    and np.array_equal(e[4].numpy(), r.indices) for e, r in zip(mx, mref)),
+    "StoreDataset(mixup=) == cxr.Loader(mixup=)")
+
 # copy=False in process: the tensor is the loader's buffer, right while it is current
 for x, y in StoreDataset(store, "test", batch=4, copy=False):
     check(x.shape[1:] == (1, train.shape[1], train.shape[2]), "test batch shape")
