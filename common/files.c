@@ -63,6 +63,11 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
     struct stat o, s;
     char dir[4096];
     if (!*out) return cxr_set_error(CXR_E_ARG, "%s: an empty file name", opt);
+    if (!strcmp(out, "-")) /* would have made a file named "-" */
+        return cxr_set_error(CXR_E_ARG,
+                             "%s -: this output is a file, not standard output (./- names a "
+                             "file called -)",
+                             opt);
     cxr_parent_dir(dir, sizeof dir, out);
     int exists = stat(out, &o) == 0;
     if (!exists) { /* its folder must be there: found now, not when the first save comes */

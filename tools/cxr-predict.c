@@ -76,7 +76,7 @@ static void usage(FILE *f)
         "when\n"
         "                    complete; refused when FILE is the model, an image or the file\n"
         "                    a standard stream goes to; left as it was when no image could\n"
-        "                    be classified)\n"
+        "                    be classified); -o - is standard output, as without -o\n"
         "  --threshold T     binary decision threshold on p[class 1] (default: the threshold\n"
         "                    cxr-train chose on val and stored in MODEL, else 0.5; stderr says "
         "which)\n"
@@ -166,7 +166,7 @@ static int parse_options(int argc, char **argv, options *o)
             if (!cxr_device_option_ok("cxr-predict", optarg)) return 2;
             o->device = optarg;
             break;
-        case 'o': o->out_path = optarg; break;
+        case 'o': o->out_path = strcmp(optarg, "-") ? optarg : NULL; break; /* -: stdout */
         case 'q': o->quiet = 1; break;
         case 'h':
             cxr_stdout_hold();

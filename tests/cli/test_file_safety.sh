@@ -29,6 +29,12 @@ expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W"
 expect_err "directory"
 expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/run.jsonl";      expect_err "same file"
 expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o /dev/null;           expect_err "character device"
+# "-" is not taken as a file name (it made a file called "-"): refused where the output is a
+# file, standard output for cxr-predict's rows
+in_w() { expect_rc "$1" bash -c 'cd "$0" && exec "$@"' "$W" "${@:2}"; } # run in $W
+in_w 2 "$BIN/cxr-report" run.jsonl -o -;                              expect_err "not standard output"
+in_w 2 "$BIN/cxr-eval" ck.h5 s.h5 --device cpu --predictions -;       expect_err "not standard output"
+[ -e "$W/-" ] && fail "a file named - was written"
 untouched "train/eval/report"
 # a log is written line by line, in place: an existing file that is no such log (a model, a gzip
 # copy of a log, cxr-eval's JSON) is neither emptied nor appended to on --resume (exit 3,
@@ -137,6 +143,10 @@ printf 'OLD\n' >"$W/log.txt"
 [ $? = 2 ] || fail "cxr-predict -o /dev/stdout >> log did not exit 2"
 expect_err "is the file this program's standard output is"
 [ "$(cat "$W/log.txt")" = OLD ] || fail "cxr-predict -o /dev/stdout replaced the log"
+# cxr-predict -o -: its rows on standard output, as without -o (no file named -)
+(cd "$W" && "$BIN/cxr-predict" ck.h5 victim --device cpu -q -o - >"$W/dash.out" 2>"$W/err") ||
+    fail "cxr-predict -o - failed: $(cat "$W/err")"
+[ "$(wc -l <"$W/dash.out")" = 2 ] && [ ! -e "$W/-" ] || fail "cxr-predict -o -: not the rows on stdout"
 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions /proc/self/fd/1 >>"$W/log.txt" \
     2>"$W/err"
 [ $? = 2 ] || fail "cxr-eval --predictions /proc/self/fd/1 >> log did not exit 2"
