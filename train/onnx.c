@@ -364,6 +364,17 @@ static uint64_t external_graph_len(const cxr_model *m, pb *gh, pb *th, size_t *i
     return graph_len;
 }
 
+/* The most bytes a protobuf message may hold: under 2 GiB. CXR_ONNX_MAX_MESSAGE=N (bytes, a
+ * test knob: export.cli) sets a smaller limit, so that a small model takes the paths of a
+ * large one. */
+static uint64_t max_message(void)
+{
+    const char *e = getenv("CXR_ONNX_MAX_MESSAGE");
+    char *end;
+    unsigned long long v = e ? strtoull(e, &end, 10) : 0;
+    return e && *e && !*end && v > 0 && v < (1ull << 31) ? v : 1ull << 31;
+}
+
 /* The messages of an export, all but the weights: the model's head (up to the graph's key),
  * the graph's head, each initializer's header and length, and where the weights go. */
 typedef struct {
@@ -382,7 +393,7 @@ static void msgs_free(onnx_msgs *o)
 }
 
 /* Build o for model m, meta, layout; the weights external in `location` (relative to the
- * model's folder) when o->ext says so and location is not NULL. */
+ * model's folder) when o->ext says so. */
 static cxr_status msgs_build(onnx_msgs *o, const char *path, cxr_model *m,
                              const cxr_checkpoint_meta *meta, cxr_onnx_layout layout,
                              const char *location)
@@ -423,9 +434,9 @@ static cxr_status msgs_build(onnx_msgs *o, const char *path, cxr_model *m,
     o->graph_len = inline_graph_len(m, &o->gh, o->th, o->init_len);
     const uint64_t inline_total =
         o->mh.len + varint_len(key(7, WT_LEN)) + varint_len(o->graph_len) + o->graph_len;
-    o->ext =
-        layout == CXR_ONNX_EXTERNAL || (layout == CXR_ONNX_AUTO && inline_total >= (1ull << 31));
-    if (o->ext && location)
+    const uint64_t limit = max_message();
+    o->ext = layout == CXR_ONNX_EXTERNAL || (layout == CXR_ONNX_AUTO && inline_total >= limit);
+    if (o->ext)
         o->graph_len = external_graph_len(m, &o->gh, o->th, o->init_len, o->data_off, location);
     pb_varint(&o->mh, key(7, WT_LEN));
     pb_varint(&o->mh, o->graph_len);
@@ -433,7 +444,7 @@ static cxr_status msgs_build(onnx_msgs *o, const char *path, cxr_model *m,
         return cxr_set_error(CXR_E_NOMEM, "onnx %s: out of memory", path);
     /* protobuf parsers refuse a message of 2 GiB or more */
     const uint64_t total = o->mh.len + o->graph_len;
-    if (total >= (1ull << 31))
+    if (total >= limit)
         return cxr_set_error(
             CXR_E_ARG,
             "onnx %s: the model would be %.2f GiB, over the 2 GiB a protobuf message may hold "
@@ -460,11 +471,16 @@ cxr_status cxr_onnx_goes_external(const char *path, cxr_model *m, const cxr_chec
                                   cxr_onnx_layout layout, int *external)
 {
     onnx_msgs o;
+    char *data = NULL; /* the weights file's name is in the messages whose size decides */
+    cxr_status st = cxr_onnx_data_path(path, &data);
+    if (st != CXR_OK) return st;
+    const char *base = strrchr(data, '/');
     const locale_t before = cxr_c_locale_enter();
-    const cxr_status st = msgs_build(&o, path, m, meta, layout, NULL);
+    st = msgs_build(&o, path, m, meta, layout, base ? base + 1 : data);
     cxr_c_locale_leave(before);
     if (st == CXR_OK) *external = o.ext;
     msgs_free(&o);
+    free(data);
     return st;
 }
 

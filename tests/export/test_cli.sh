@@ -40,7 +40,15 @@ xs=$(size "$WORK/x.onnx") xd=$(size "$WORK/x.onnx.data") m1=$(size "$WORK/m.onnx
     fail "--external-data export said '$said_ext'"
 # the weights left the model file for the data file (which pads each tensor to 4096 bytes)
 [ $((xs + xd)) -gt "$m1" ] && [ "$xs" -lt $((m1 / 20)) ] || fail "external: model $xs + data $xd vs inline $m1"
-rm -f "$WORK/x.onnx" "$WORK/x.onnx.data"
+# past the message limit (CXR_ONNX_MAX_MESSAGE, the test knob standing in for 2 GiB) the weights
+# go apart on their own, the same bytes; an input named OUT.data is then refused, unchanged
+expect_rc 0 env CXR_ONNX_MAX_MESSAGE=100000 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/a.onnx"
+expect_err "weights in $WORK/a.onnx.data"
+cmp -s "$WORK/a.onnx.data" "$WORK/x.onnx.data" || fail "automatic external data differs from --external-data's"
+cp "$WORK/ck.h5" "$WORK/a2.onnx.data"
+expect_rc 2 env CXR_ONNX_MAX_MESSAGE=100000 "$BIN/cxr-export" "$WORK/a2.onnx.data" -o "$WORK/a2.onnx"
+cmp -s "$WORK/ck.h5" "$WORK/a2.onnx.data" || fail "an automatic external export overwrote its input"
+rm -f "$WORK/x.onnx" "$WORK/x.onnx.data" "$WORK/a.onnx" "$WORK/a.onnx.data" "$WORK/a2.onnx.data"
 echo "sizes: checkpoint $ck, weights float32 $w32, bfloat16 $w16, onnx $(size "$WORK/m.onnx")"
 [ $((w32 * 5)) -lt $((ck * 2)) ] || fail "float32 weights ($w32) not under 40% of the checkpoint ($ck)"
 [ $((w16 * 10)) -lt $((w32 * 6)) ] || fail "bfloat16 weights ($w16) not under 60% of float32 ($w32)"

@@ -750,6 +750,22 @@ int main(void)
         for (int i = 0; i < N * 2; i++) CHECK(pe[i] == pi[i]);
         free(bx), free(bd);
         unlink(ex), unlink(exd);
+        /* past the message limit (CXR_ONNX_MAX_MESSAGE stands in for 2 GiB): the automatic
+         * layout goes external, and says so beforehand; inline is refused, nothing written */
+        char lim[32]; /* between the external model's size and the inline one's */
+        snprintf(lim, sizeof lim, "%zu", (lx + len) / 2);
+        setenv("CXR_ONNX_MAX_MESSAGE", lim, 1);
+        int said = -1;
+        CHECK_OK(cxr_onnx_goes_external(ex, mw, &got, CXR_ONNX_AUTO, &said));
+        CHECK_OK(cxr_onnx_write_as(ex, mw, &got, CXR_ONNX_AUTO, &external));
+        CHECK(said == 1 && external == 1 && access(exd, F_OK) == 0);
+        CHECK(cxr_onnx_goes_external(ex, mw, &got, CXR_ONNX_INLINE, &said) == CXR_E_ARG);
+        unlink(ex), unlink(exd);
+        CHECK(cxr_onnx_write_as(ex, mw, &got, CXR_ONNX_INLINE, &external) == CXR_E_ARG);
+        CHECK(access(ex, F_OK) != 0 && access(exd, F_OK) != 0);
+        unsetenv("CXR_ONNX_MAX_MESSAGE");
+        CHECK_OK(cxr_onnx_goes_external(ex, mw, &got, CXR_ONNX_AUTO, &said));
+        CHECK(said == 0);
     }
 
     /* the variants: each exports one more node where its op goes, and the interpreter gives the
