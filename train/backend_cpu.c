@@ -389,17 +389,22 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
                                                   : "im2col+" CXR_CPU_SGEMM_NAME " (no AVX2)";
     /* our direct forward and input gradient of layers of >= 16 channels: by Winograd unless
      * CXR_CPU_WINOGRAD=0 (different last bits, so the log names it) */
-    /* whether our kernels take any layer of >= 16 channels (on AVX-512 CPUs oneDNN has them) */
-    const int own16 = !(c->dnnl_ops & CXR_DNNL_CONV_FWD) || c->dnnl_min_c[0] > 16 ||
-                      !(c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA) || c->dnnl_min_c[1] > 16;
-    /* ... or an evaluation's forward does (cxr_cpu_fixed_order: fp32, the default ops) */
-    const int eval16 = !own16 && (c->dnnl_ops & CXR_DNNL_CONV_FWD) && cxr_cpu_eval_on_ours(c);
-    const char *fwd = c->blas_parallel || !cxr_gemm_wcol_available() || !(own16 || eval16) ? ""
-                      : eval16  ? (c->wino ? " (an evaluation's forward by Winograd)"
-                                           : " (an evaluation's forward by direct products: "
-                                             "CXR_CPU_WINOGRAD=0)")
-                      : c->wino ? " (Winograd forward and input gradient)"
-                                : " (direct products: CXR_CPU_WINOGRAD=0)";
+    /* whether our kernels take the forward, the input gradient, of any layer of >= 16
+     * channels (on AVX-512 CPUs oneDNN has most of them) */
+    const int fwd16 = !(c->dnnl_ops & CXR_DNNL_CONV_FWD) || c->dnnl_min_c[0] > 16,
+              din16 = !(c->dnnl_ops & CXR_DNNL_CONV_BWD_DATA) || c->dnnl_min_c[1] > 16;
+    /* ... or only an evaluation's forward does (cxr_cpu_fixed_order: fp32, the default ops) */
+    const int eval16 =
+        !fwd16 && !din16 && (c->dnnl_ops & CXR_DNNL_CONV_FWD) && cxr_cpu_eval_on_ours(c);
+    const char *fwd = c->blas_parallel || !cxr_gemm_wcol_available() ? ""
+                      : eval16 ? (c->wino ? " (an evaluation's forward by Winograd)"
+                                          : " (an evaluation's forward by direct products: "
+                                            "CXR_CPU_WINOGRAD=0)")
+                      : !c->wino && (fwd16 || din16) ? " (direct products: CXR_CPU_WINOGRAD=0)"
+                      : fwd16 && din16               ? " (Winograd forward and input gradient)"
+                      : fwd16                        ? " (Winograd forward)"
+                      : din16                        ? " (Winograd input gradient)"
+                                                     : "";
 #ifdef CXR_HAVE_DNNL
     const char *isa = cxr_dnnl_isa();
 #else
