@@ -219,9 +219,15 @@ cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *out)
     } else if (!*s) {
         return cxr_set_error(CXR_E_ARG, "augment: empty spec (none, default or key=value,...)");
     }
+    const char *items = s; /* the items after "default": a key once (which value was meant?) */
     while (*s) {
         const char *end = strchr(s, ',');
         if (!end) end = s + strlen(s);
+        const char *eq = memchr(s, '=', (size_t)(end - s));
+        for (const char *t = items; eq && t < s; t = strchr(t, ',') + 1)
+            if (!strncmp(t, s, (size_t)(eq - s + 1)))
+                return cxr_set_error(CXR_E_ARG, "augment '%s': '%.*s' given twice", spec,
+                                     (int)(eq - s), s);
         if (!parse_item(s, end, &p))
             return cxr_set_error(CXR_E_ARG,
                                  "augment '%s': bad item '%.*s' (rotate=0..45, scale=MIN:MAX in "

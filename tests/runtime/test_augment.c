@@ -248,6 +248,9 @@ static void test_spec(void)
     CHECK_OK(cxr_augment_parse("scale=0.8:1.25", &p));
     check_round_trip(&p, buf, sizeof buf);
     /* aspect: off in default and in the canonical spec unless given; round trip */
+    CHECK_OK(cxr_augment_parse("default,rotate=20", &p)); /* an item overrides default's */
+    CHECK(p.rotate_deg == 20);
+    CHECK_OK(cxr_augment_parse("erase=0.1:0.2,erase_p=0.5", &p)); /* erase is not erase_p */
     CHECK_OK(cxr_augment_parse("default,aspect=0.8:1.25", &p));
     CHECK(p.aspect_min == 0.8f && p.aspect_max == 1.25f && p.rotate_deg == 10);
     check_round_trip(&p, buf, sizeof buf);
@@ -292,7 +295,9 @@ static void test_spec(void)
                           "erase_p=0.3", /* a probability without an area */
                           "erase=0:0,erase_p=1",
                           "erase=0.1:0.2,erase_p=0",
-                          "erase=0.1:0.2,erase_p=1.5" };
+                          "erase=0.1:0.2,erase_p=1.5",
+                          "rotate=10,rotate=20", /* a key twice: which was meant? */
+                          "default,scale=0.8:1.2,hflip=1,scale=0.9:1.1" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         p.rotate_deg = 77;
         CHECK(cxr_augment_parse(bad[i], &p) == CXR_E_ARG);
