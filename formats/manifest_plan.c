@@ -34,8 +34,8 @@ typedef struct {
 } plan_row;
 
 /* A row skipped as a duplicate id (rule 5), remembered until the classes are final: when the
- * row its id went to belongs to a class dropped later, the first such row of a kept class
- * takes its place (drop_thin_classes). */
+ * class of the row its id went to is dropped, the id's next row of a class still in takes its
+ * place (pass_on_ids). */
 typedef struct {
     int64_t holder; /* index into rows of the row that holds the id; -1: none (no image) */
     int64_t skip;   /* index of its record in plan->skipped */
@@ -446,11 +446,10 @@ bail:
 }
 
 /* The duplicate rows of one id, for drop_thin_classes: dups[idx[first .. first+len)] in line
- * order, the id held by a row of class `cls` (-1: by none left), next: the following group
- * held by the same class (-1: the last). cand: the first of its rows not yet looked at. */
+ * order; cand: the first of them not yet looked at; next: the following group listed under
+ * the same class (the class of the row that holds the id now; -1: the last). */
 typedef struct {
     size_t first, len, cand;
-    int32_t cls;
     int64_t next;
 } dup_group;
 
@@ -496,9 +495,9 @@ static cxr_status group_dups(planner *pl, thinning *t, int k)
         for (b = a; b < n && pl->dups[t->idx[b]].holder == h; b++) {
         }
         dup_group *g = &t->g[t->n_g];
-        *g = (dup_group){ .first = a, .len = b - a, .cand = 0, .cls = pl->rows[h].label };
-        g->next = t->head[g->cls];
-        t->head[g->cls] = (int64_t)t->n_g++;
+        const int32_t cls = pl->rows[h].label;
+        *g = (dup_group){ .first = a, .len = b - a, .cand = 0, .next = t->head[cls] };
+        t->head[cls] = (int64_t)t->n_g++;
     }
     return CXR_OK;
 }
@@ -524,7 +523,6 @@ static cxr_status pass_on_ids(planner *pl, thinning *t, int c)
         t->kept[d->label]++;
         t->gone[d->skip] = 1;
         t->n_gone++;
-        g->cls = d->label;
         g->next = t->head[d->label];
         t->head[d->label] = gi;
     }
@@ -536,11 +534,10 @@ static cxr_status pass_on_ids(planner *pl, thinning *t, int c)
  * max(1, min_count) is dropped and the classes after it renumbered: a store never holds a class
  * without images, and --min-count holds for the images found. Classes are dropped one at a
  * time, the fewest rows first (ties: the first in class order, which had more rows in pass 1,
- * so lost more of them to pass 2), and the ids a dropped class held
- * go to their next rows of classes still in (pass_on_ids) before the next one is judged, so
- * that a class those rows lift to the count stays. A dropped class's rows count as other
- * classes'. Classes are not refilled from below the --top-classes cut: the store then has
- * fewer. */
+ * so lost more of them to pass 2), and the ids a dropped class held go to their next rows of
+ * classes still in (pass_on_ids) before the next one is judged, so that a class those rows
+ * lift to the count stays. A dropped class's rows count as other classes'. Classes are not
+ * refilled from below the --top-classes cut: the store then has fewer. */
 static cxr_status drop_thin_classes(planner *pl)
 {
     cxr_status st = CXR_OK;

@@ -160,7 +160,7 @@ int main(int argc, char **argv)
         else
             fprintf(stderr, " (ONNX, opset %d", CXR_ONNX_OPSET);
         if (stat(out, &sb) == 0) fprintf(stderr, ", %lld bytes", (long long)sb.st_size);
-        if (wrote_data) {
+        if (wrote_data && data) { /* data: set when the check above saw them go apart */
             fputs("; weights in ", stderr);
             cxr_fputs_escaped(data, stderr);
             if (stat(data, &sb) == 0) fprintf(stderr, ", %lld bytes", (long long)sb.st_size);
