@@ -9,10 +9,20 @@
 # - An address-space limit (ulimit -v: a batch scheduler's vmem limit) too small for the model
 #   ends cxr-train with exit 1 and its reason, and never hangs (a build that linked OpenBLAS
 #   started its thread pool at load; one of its threads could spin forever under the limit).
+# - A tool started in a folder that holds files named as its libraries loads the system's: the
+#   build tree's binaries had an empty RUNPATH entry (CMake's padding, a trailing ':'), which the
+#   loader reads as the current folder.
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
 . "$(dirname "$0")/common.sh"
 W=$WORK
 pack_sample "$W/s.h5"
+mkdir "$W/libs"
+for lib in $(ldd "$BIN/cxr-train" | awk '$2 == "=>" {print $1}'); do echo junk >"$W/libs/$lib"; done
+[ -n "$(ls "$W/libs")" ] || fail "ldd listed no library of cxr-train"
+for t in cxr-train cxr-pack cxr-eval; do
+    (cd "$W/libs" && "$BIN/$t" --version) >/dev/null 2>"$W/err" ||
+        fail "$t, started in a folder of junk files named as its libraries: $(head -1 "$W/err")"
+done
 # cxr-pack says the threads it packs with: the team OpenMP grants, not the count asked for
 said=$(env OMP_THREAD_LIMIT=1 "$BIN/cxr-pack" "$SAMPLE" -o "$W/s1.h5" --size 32 --shard 8 \
     --val-fraction 0.25 --threads 2 --quiet | head -1)
