@@ -101,17 +101,24 @@ static int try_candidate(const char *dir, const char *rel, char *tried, size_t c
 /* The module file whole, before dlopen maps it: dlopen maps each loadable segment at its file
  * offset, and touching a page past the end of a file cut short (a copy or install interrupted,
  * a full disk) is a SIGBUS inside dlopen, which would kill the program even under --device
- * auto. CXR_E_CUDA naming the file when it cannot be read or a segment or the program headers
- * end past its size; a file that is no 64-bit ELF is left to dlopen, which says so. */
+ * auto. CXR_E_CUDA naming the file when it cannot be read, is no regular file, or a segment or
+ * the program headers end past its size; a file that is no 64-bit ELF is left to dlopen, which
+ * says so. */
 static cxr_status check_whole(const char *path)
 {
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO's open would wait for a writer for ever (and a stop signal restarts
+     * it); anything but a regular file is refused */
+    const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return cxr_set_error(CXR_E_CUDA, "the CUDA module %s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         const int e = errno;
         close(fd);
         return cxr_set_error(CXR_E_CUDA, "the CUDA module %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cxr_set_error(CXR_E_CUDA, "the CUDA module %s: not a regular file", path);
     }
     /* need: the end of the program headers, then of every loadable segment's file bytes */
     Elf64_Ehdr eh;

@@ -11,7 +11,7 @@
 #     with CUDA's reason; --device auto says why the GPU is not used and trains on the CPU;
 #     a program copied out of the build tree does not load the build tree's module;
 #  5. a module that is not a shared object (also named by a bare CXR_CUDA_MODULE, which means
-#     ./NAME), or of another build (ABI number, a struct's size, the boundary headers'
+#     ./NAME), not a regular file (a FIFO), or of another build (ABI number, a struct's size, the boundary headers'
 #     fingerprint): exit 5, naming the path;
 #  6. a GPU test fails (not skipped) when the GPU backend cannot start, skips without a driver.
 set -u
@@ -131,6 +131,13 @@ else
     expect 5 "the CUDA module $W/cut.so is cut short: 300000 bytes of the " "a module cut short"
     LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$W/cut.so run "${train[@]}" --device auto
     expect 0 "is cut short" "a module cut short, --device auto"
+    # a module path that is no regular file (a FIFO: its open blocked for ever, and the first
+    # SIGTERM restarted it): named, and auto falls back to the CPU
+    mkfifo "$W/fifo.so"
+    LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$W/fifo.so run timeout 60 "${train[@]}" --device cuda
+    expect 5 "the CUDA module $W/fifo.so: not a regular file" "a FIFO as the module"
+    LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$W/fifo.so run timeout 60 "${train[@]}" --device auto
+    expect 0 "not a regular file" "a FIFO as the module, --device auto"
     LD_LIBRARY_PATH=$fake CXR_CUDA_MODULE=$G/libcxr_cuda_stale.so run "${train[@]}" --device cuda
     expect 5 "the CUDA module $G/libcxr_cuda_stale.so is stale: built as cxr ? with module ABI 0" \
         "a stale module"
