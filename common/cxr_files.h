@@ -15,8 +15,9 @@ extern "C" {
 #endif
 
 /* Refuse the output `out` (given by option `opt`, e.g. "-o", for the message) when its name is
- * empty or "-" (taken for standard output, it would have made a file named "-"), when it exists and is not a regular file (device node, FIFO, directory, socket), when
- * it is the same file (st_dev and st_ino, through symlinks) as one of inputs[0..n_inputs) (NULL
+ * empty or "-" (taken for standard output, it would have made a file named "-"), when it
+ * exists and is not a regular file (device node, FIFO, directory, socket), when it is the
+ * same file (st_dev and st_ino, through symlinks) as one of inputs[0..n_inputs) (NULL
  * entries skipped), or when `tree` is not NULL and `out` lies inside the folder `tree` (checked
  * on its parent folder, so an output not yet created counts too): CXR_E_ARG. A new output whose
  * folder is missing (or not a folder) is CXR_E_IO, found before any work rather than at the

@@ -324,40 +324,31 @@ static int write_data(FILE *df, const cxr_model *m, const float *host, const uin
     return 1;
 }
 
-/* The graph's length with the initializers' data inline (raw_data); init_len[i]: each
- * initializer's length, its header th[i] included. */
-static uint64_t inline_graph_len(const cxr_model *m, pb *gh, const pb *th, size_t *init_len)
-{
-    uint64_t graph_len = gh->len;
-    for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
-        const size_t nb = cxr_model_tensor(m, i)->count * sizeof(float);
-        init_len[i] = th[i].len + varint_len(key(9, WT_LEN)) + varint_len(nb) + nb;
-        if (th[i].failed) gh->failed = 1;
-        graph_len += varint_len(key(5, WT_LEN)) + varint_len(init_len[i]) + init_len[i];
-    }
-    return graph_len;
-}
-
-/* The same with the data in the file `location` (relative to the model's folder): each header
- * th[i] gets TensorProto external_data = 13 (location, offset, length) and data_location = 14
- * (EXTERNAL = 1) instead of raw_data; data_off[i]: each tensor's offset there, a multiple of
- * DATA_ALIGN. */
-static uint64_t external_graph_len(const cxr_model *m, pb *gh, pb *th, size_t *init_len,
-                                   uint64_t *data_off, const char *location)
+/* The graph's length, and init_len[i], each initializer's length with its header th[i]: the
+ * data inline (raw_data) when location is NULL; else in the file `location` (relative to the
+ * model's folder): each header gets TensorProto external_data = 13 (location, offset, length)
+ * and data_location = 14 (EXTERNAL = 1) instead, data_off[i] each tensor's offset there, a
+ * multiple of DATA_ALIGN. */
+static uint64_t graph_len_of(const cxr_model *m, pb *gh, pb *th, size_t *init_len,
+                             uint64_t *data_off, const char *location)
 {
     uint64_t graph_len = gh->len, at = 0;
     for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
         const size_t nb = cxr_model_tensor(m, i)->count * sizeof(float);
-        char num[24];
-        data_off[i] = at = (at + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
-        string_entry(&th[i], 13, "location", location);
-        snprintf(num, sizeof num, "%llu", (unsigned long long)at);
-        string_entry(&th[i], 13, "offset", num);
-        snprintf(num, sizeof num, "%zu", nb);
-        string_entry(&th[i], 13, "length", num);
-        pb_int(&th[i], 14, 1);
-        at += nb;
-        init_len[i] = th[i].len;
+        if (location) {
+            char num[24];
+            data_off[i] = at = (at + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
+            string_entry(&th[i], 13, "location", location);
+            snprintf(num, sizeof num, "%llu", (unsigned long long)at);
+            string_entry(&th[i], 13, "offset", num);
+            snprintf(num, sizeof num, "%zu", nb);
+            string_entry(&th[i], 13, "length", num);
+            pb_int(&th[i], 14, 1);
+            at += nb;
+            init_len[i] = th[i].len;
+        } else {
+            init_len[i] = th[i].len + varint_len(key(9, WT_LEN)) + varint_len(nb) + nb;
+        }
         if (th[i].failed) gh->failed = 1;
         graph_len += varint_len(key(5, WT_LEN)) + varint_len(init_len[i]) + init_len[i];
     }
@@ -392,14 +383,15 @@ static void msgs_free(onnx_msgs *o)
     pb_free(&o->mh);
 }
 
-/* Build o for model m, meta, layout; the weights external in `location` (relative to the
- * model's folder) when o->ext says so. */
-static cxr_status msgs_build(onnx_msgs *o, const char *path, cxr_model *m,
-                             const cxr_checkpoint_meta *meta, cxr_onnx_layout layout,
-                             const char *location)
+/* Build o for model m, meta, layout; *data: the weights file's path (malloc'd,
+ * cxr_onnx_data_path), named in the messages when o->ext says they go there. */
+static cxr_status msgs_build(onnx_msgs *o, char **data, const char *path, cxr_model *m,
+                             const cxr_checkpoint_meta *meta, cxr_onnx_layout layout)
 {
     const cxr_model_config *c = cxr_model_get_config(m);
     memset(o, 0, sizeof *o);
+    cxr_status st = cxr_onnx_data_path(path, data);
+    if (st != CXR_OK) return st;
     /* the metadata must describe this model (cxr_checkpoint_save's rule) */
     if (meta->pp.size != c->image_size)
         return cxr_set_error(CXR_E_MISMATCH,
@@ -431,13 +423,16 @@ static cxr_status msgs_build(onnx_msgs *o, const char *path, cxr_model *m,
     }
     /* inline, the whole model must stay under the 2 GiB a protobuf message may hold: from an
      * image side of about 728 on, dense1 alone is over it */
-    o->graph_len = inline_graph_len(m, &o->gh, o->th, o->init_len);
+    o->graph_len = graph_len_of(m, &o->gh, o->th, o->init_len, NULL, NULL);
     const uint64_t inline_total =
         o->mh.len + varint_len(key(7, WT_LEN)) + varint_len(o->graph_len) + o->graph_len;
     const uint64_t limit = max_message();
     o->ext = layout == CXR_ONNX_EXTERNAL || (layout == CXR_ONNX_AUTO && inline_total >= limit);
-    if (o->ext)
-        o->graph_len = external_graph_len(m, &o->gh, o->th, o->init_len, o->data_off, location);
+    if (o->ext) {
+        const char *base = strrchr(*data, '/');
+        o->graph_len =
+            graph_len_of(m, &o->gh, o->th, o->init_len, o->data_off, base ? base + 1 : *data);
+    }
     pb_varint(&o->mh, key(7, WT_LEN));
     pb_varint(&o->mh, o->graph_len);
     if (o->mh.failed || o->gh.failed)
@@ -472,11 +467,8 @@ cxr_status cxr_onnx_goes_external(const char *path, cxr_model *m, const cxr_chec
 {
     onnx_msgs o;
     char *data = NULL; /* the weights file's name is in the messages whose size decides */
-    cxr_status st = cxr_onnx_data_path(path, &data);
-    if (st != CXR_OK) return st;
-    const char *base = strrchr(data, '/');
     const locale_t before = cxr_c_locale_enter();
-    st = msgs_build(&o, path, m, meta, layout, base ? base + 1 : data);
+    const cxr_status st = msgs_build(&o, &data, path, m, meta, layout);
     cxr_c_locale_leave(before);
     if (st == CXR_OK) *external = o.ext;
     msgs_free(&o);
@@ -495,11 +487,9 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
     char *data_path = NULL;
     memset(&o, 0, sizeof o);
 
-    /* the weights file: "<path>.data" beside the file path is (a symbolic link resolved: the
-     * model is written there) */
-    CXR_TRY(cxr_onnx_data_path(path, &data_path));
-    const char *base = strrchr(data_path, '/');
-    CXR_TRY(msgs_build(&o, path, m, meta, layout, base ? base + 1 : data_path));
+    /* data_path: "<path>.data" beside the file path is (a symbolic link resolved: the model is
+     * written there) */
+    CXR_TRY(msgs_build(&o, &data_path, path, m, meta, layout));
     if (!(host = malloc(cxr_model_n_params(m) * sizeof *host)))
         CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
     CXR_TRY(cxr_model_get_block(m, CXR_BLOCK_PARAMS, host));
