@@ -357,39 +357,116 @@ static void nul_escapes_to_fffd(char *line, size_t len)
 }
 
 /* A log read through zlib, as a stdio stream (fopencookie: getline as for any file): gzip
- * compressed (`gzip train.jsonl`, as tests/bench/results keeps logs) or not (zlib reads a file
- * that is not gzip as it is). A damaged gzip stream keeps zlib's reason for the error. */
+ * compressed (`gzip train.jsonl`, as tests/bench/results keeps logs; members one after another
+ * read as one, as gzip -d does) or not (a file that does not start with gzip's magic is read as
+ * it is). zlib's gzread would end quietly at bytes after the last member that start no member,
+ * losing whatever was appended to the file; inflate is driven here so that they are an error, as
+ * are a damaged stream (zlib's reason kept) and one cut short. */
 typedef struct {
-    gzFile z;
+    FILE *raw;
     const char *path;
-    char why[160];
+    z_stream zs;
+    int gzip;       /* the file starts with gzip's magic: inflate; else pass the bytes through */
+    int member_end; /* inflate ended a member: what follows must be another, or nothing */
+    int eof;        /* raw is at its end */
+    unsigned char in[1 << 16];
+    char why[224];
 } gz_stream;
+
+/* Top up the input buffer (what is left of it moved to the front). -1: a read error. */
+static int gz_fill(gz_stream *g)
+{
+    if (g->eof) return 0;
+    if (g->zs.avail_in && g->zs.next_in != g->in) memmove(g->in, g->zs.next_in, g->zs.avail_in);
+    g->zs.next_in = g->in;
+    errno = 0;
+    size_t k = fread(g->in + g->zs.avail_in, 1, sizeof g->in - g->zs.avail_in, g->raw);
+    g->zs.avail_in += (uInt)k;
+    if (ferror(g->raw)) {
+        snprintf(g->why, sizeof g->why, "%s", strerror(errno ? errno : EIO));
+        return -1;
+    }
+    if (feof(g->raw)) g->eof = 1;
+    return 0;
+}
+
+static ssize_t gz_fail(void)
+{
+    errno = EIO;
+    return -1;
+}
 
 static ssize_t gz_stream_read(void *cookie, char *buf, size_t n)
 {
     gz_stream *g = cookie;
-    int k = gzread(g->z, buf, n > INT_MAX ? INT_MAX : (unsigned)n);
-    if (k > 0) return k;
-    int zerr;
-    const char *why = gzerror(g->z, &zerr);
-    if (k == 0 && zerr != Z_BUF_ERROR) return 0; /* the end; Z_BUF_ERROR: a stream cut short */
-    if (zerr == Z_ERRNO)
-        snprintf(g->why, sizeof g->why, "%s", strerror(errno));
-    else if (zerr == Z_BUF_ERROR)
-        snprintf(g->why, sizeof g->why, "the gzip stream ends early (a truncated file)");
-    else { /* zlib's text is "PATH: reason": the caller names the path */
-        const size_t pl = strlen(g->path);
-        if (why && strncmp(why, g->path, pl) == 0 && why[pl] == ':') why += pl + 2;
-        snprintf(g->why, sizeof g->why, "%s (a damaged gzip file)", why ? why : "zlib error");
+    if (g->why[0]) return gz_fail();
+    if (!g->gzip) { /* the bytes looked at for the magic first, then the file */
+        size_t k = n < g->zs.avail_in ? n : g->zs.avail_in;
+        memcpy(buf, g->zs.next_in, k);
+        g->zs.next_in += k;
+        g->zs.avail_in -= (uInt)k;
+        if (k) return (ssize_t)k;
+        errno = 0;
+        k = fread(buf, 1, n, g->raw);
+        if (ferror(g->raw)) {
+            snprintf(g->why, sizeof g->why, "%s", strerror(errno ? errno : EIO));
+            return gz_fail();
+        }
+        return (ssize_t)k;
     }
-    errno = EIO;
-    return -1;
+    if (n > UINT_MAX) n = UINT_MAX;
+    for (;;) {
+        if (g->member_end) { /* another member, or the end of the file */
+            if (g->zs.avail_in < 2 && gz_fill(g) < 0) return gz_fail();
+            if (!g->zs.avail_in) return 0;
+            if (g->zs.avail_in < 2 || g->zs.next_in[0] != 0x1f || g->zs.next_in[1] != 0x8b) {
+                long long after = (long long)g->zs.avail_in;
+                if (!g->eof) { /* count them: the message says how much was appended */
+                    long here = ftell(g->raw), total = -1;
+                    if (here >= 0 && fseek(g->raw, 0, SEEK_END) == 0) total = ftell(g->raw);
+                    after = total >= here && here >= 0 ? after + (total - here) : -1;
+                }
+                char many[32] = "data";
+                if (after >= 0) snprintf(many, sizeof many, "%lld byte(s)", after);
+                snprintf(g->why, sizeof g->why,
+                         "%s after the end of the gzip data that start no gzip member (a damaged "
+                         "file, or text appended to a compressed log)",
+                         many);
+                return gz_fail();
+            }
+            if (inflateReset(&g->zs) != Z_OK) {
+                snprintf(g->why, sizeof g->why, "zlib cannot start the next gzip member");
+                return gz_fail();
+            }
+            g->member_end = 0;
+        }
+        if (!g->zs.avail_in && gz_fill(g) < 0) return gz_fail();
+        g->zs.next_out = (Bytef *)buf;
+        g->zs.avail_out = (uInt)n;
+        int rc = inflate(&g->zs, Z_NO_FLUSH);
+        size_t made = n - g->zs.avail_out;
+        if (rc == Z_STREAM_END)
+            g->member_end = 1;
+        else if (rc == Z_MEM_ERROR) {
+            snprintf(g->why, sizeof g->why, "%s", strerror(ENOMEM));
+            return gz_fail();
+        } else if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT || rc == Z_STREAM_ERROR) {
+            snprintf(g->why, sizeof g->why, "%s (a damaged gzip file)",
+                     g->zs.msg ? g->zs.msg : "zlib error");
+            return gz_fail();
+        } else if (!made && !g->zs.avail_in && g->eof) { /* Z_BUF_ERROR: no input left */
+            snprintf(g->why, sizeof g->why, "the gzip stream ends early (a truncated file)");
+            return gz_fail();
+        }
+        if (made) return (ssize_t)made; /* an error after it is met by the next call */
+    }
 }
 
 static int gz_stream_close(void *cookie)
 {
     gz_stream *g = cookie;
-    gzclose_r(g->z);
+    if (g->gzip) inflateEnd(&g->zs);
+    fclose(g->raw);
     free(g);
     return 0;
 }
@@ -399,18 +476,30 @@ static FILE *open_log(const char *path, gz_stream **gs)
     gz_stream *g = calloc(1, sizeof *g);
     if (!g) return NULL;
     g->path = path;
-    if (!(g->z = gzopen(path, "rb"))) {
+    if (!(g->raw = fopen(path, "rb"))) {
         int e = errno ? errno : ENOMEM;
         free(g);
         errno = e;
         return NULL;
     }
+    g->zs.next_in = g->in;
+    while (g->zs.avail_in < 2 && !g->eof && gz_fill(g) == 0) {
+    }
+    if (g->why[0]) { /* the first read failed: the caller's read loop says so */
+    } else if (g->zs.avail_in >= 2 && g->in[0] == 0x1f && g->in[1] == 0x8b) {
+        g->gzip = 1;
+        if (inflateInit2(&g->zs, 16 + MAX_WBITS) != Z_OK) { /* 16: a gzip wrapper */
+            fclose(g->raw);
+            free(g);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
     FILE *f = fopencookie(g, "r",
                           (cookie_io_functions_t){ .read = gz_stream_read,
                                                    .close = gz_stream_close });
     if (!f) {
-        gzclose_r(g->z);
-        free(g);
+        gz_stream_close(g);
         errno = ENOMEM;
         return NULL;
     }

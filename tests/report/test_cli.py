@@ -13,7 +13,8 @@
   with the longest matching name (a run in its own folder first, .jsonl.gz as .jsonl); the last evaluation says when it is a weight mean's or has
   images with non-finite probabilities;
 - a line too long for the memory is an error (exit 1), not a silent end of the file;
-- a gzip-compressed log reads as the log itself; a truncated one is a read error (exit 4);
+- a gzip-compressed log reads as the log itself, in one member or several; a truncated one, or
+  one with bytes after its last member, is a read error (exit 4);
 - no temporary file is left next to the output.
 usage: test_cli.py CXR_REPORT FIXTURE_DIR WORK_DIR
 """
@@ -319,6 +320,25 @@ def main():
     check(p.returncode == 4 and "cut.jsonl.gz: read error" in p.stderr and "gzip" in p.stderr
           and "not valid JSON" not in p.stderr, "truncated gzip: exit %d %r" % (p.returncode, p.stderr))
     check(not os.path.exists(os.path.join(work, "cut.html")), "a page from a truncated gzip log")
+    # members one after another read as one log (gzip -d does so); text appended after the last
+    # member is a read error saying how much, not lost in silence (zlib's gzread stops there)
+    raw = open(cpu2, "rb").read()
+    half = raw.index(b"\n", len(raw) // 2) + 1
+    two = os.path.join(work, "two.jsonl.gz")
+    with open(two, "wb") as f:
+        f.write(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
+    p = run(tool, [two, "-o", os.path.join(work, "two.html")])
+    check(p.returncode == 0 and "3 epoch(s)" in p.stderr, "two members: exit %d %r" % (p.returncode, p.stderr))
+    tail = b'{"type":"epoch","epoch":4}\n'
+    for name, extra in (("appended.jsonl.gz", tail), ("nul.jsonl.gz", b"\0")):
+        bad_gz = os.path.join(work, name)
+        with open(bad_gz, "wb") as f:
+            f.write(data + extra)
+        out = os.path.join(work, name + ".html")
+        p = run(tool, [bad_gz, "-o", out])
+        check(p.returncode == 4 and name + ": read error: %d byte(s) after the end of the gzip data"
+              % len(extra) in p.stderr, "%s: exit %d %r" % (name, p.returncode, p.stderr))
+        check(not os.path.exists(out), "a page from %s" % name)
     left = [f for f in os.listdir(work) if "cxr-tmp" in f]  # .NAME.cxr-tmp-PID-HEX
     check(not left, "temporary files left: %s" % left)
     if failures:
