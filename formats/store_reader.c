@@ -703,6 +703,48 @@ const char *cxr_store_image_path(const cxr_store *s, const char *split, int64_t 
 }
 
 /* Read rows [first, first+count) of a split's images into out. */
+/* HDF5 says only "filter returned failure" when a chunk does not read: the chunks of rows
+ * first..first+count-1 are looked at here as the raw reader would see them, so that a file cut
+ * short is CXR_E_IO and a bad Fletcher32 CXR_E_CHECKSUM, each naming the shard (specs/store.md,
+ * "Validation by the reader"). CXR_OK: neither (HDF5's error stands). */
+static cxr_status diagnose_rows(const cxr_store *s, const char *split, const split_data *sd,
+                                int64_t first, int64_t count)
+{
+    cxr_status st = CXR_OK;
+    uint8_t *raw = NULL;
+    struct stat sb;
+    for (int64_t k = first / s->shard; k <= (first + count - 1) / s->shard && !st; k++) {
+        const uint64_t off = sd->chunk_offset[k], n = sd->chunk_size[k], end = off + n;
+        if (fstat(s->fd, &sb) == 0 && (uint64_t)sb.st_size < end)
+            CXR_THROW(CXR_E_IO,
+                      "%s: split '%s' shard %lld: the file is cut to %lld bytes (the chunk ends "
+                      "at %llu): truncated, or rewritten in place while open",
+                      s->path, split, (long long)k, (long long)sb.st_size, (unsigned long long)end);
+        if (n < 5) continue;
+        uint8_t *r = realloc(raw, (size_t)n);
+        if (!r) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", s->path);
+        raw = r;
+        ssize_t got = pread(s->fd, raw, (size_t)n, (off_t)off);
+        if (got != (ssize_t)n)
+            CXR_THROW(CXR_E_IO, "%s: split '%s' shard %lld (offset %llu, %llu bytes): %s", s->path,
+                      split, (long long)k, (unsigned long long)off, (unsigned long long)n,
+                      got < 0 ? strerror(errno) : "read short");
+        const uint8_t *t = raw + n - 4; /* the sum, little-endian, after the frame */
+        const uint32_t want = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
+                              (uint32_t)t[3] << 24,
+                       sum = cxr_fletcher32(raw, (size_t)n - 4);
+        if (sum != want)
+            CXR_THROW(CXR_E_CHECKSUM,
+                      "%s: split '%s' shard %lld (offset %llu, %llu bytes): chunk Fletcher32 "
+                      "mismatch: stored %08x, computed %08x",
+                      s->path, split, (long long)k, (unsigned long long)off, (unsigned long long)n,
+                      want, sum);
+    }
+bail:
+    free(raw);
+    return st;
+}
+
 static cxr_status read_rows(cxr_store *s, const char *split, const split_data *sd, int64_t first,
                             int64_t count, float *out)
 {
@@ -716,6 +758,10 @@ static cxr_status read_rows(cxr_store *s, const char *split, const split_data *s
                             (long long)first, (long long)(first + count - 1));
     if (fs >= 0) H5Sclose(fs);
     if (ms >= 0) H5Sclose(ms);
+    if (st != CXR_OK && fs >= 0 && ms >= 0) { /* CXR_OK: nothing found, HDF5's message kept */
+        const cxr_status why = diagnose_rows(s, split, sd, first, count);
+        if (why != CXR_OK) return why;
+    }
     return st;
 }
 
