@@ -797,17 +797,34 @@ cxr_status cxr_checkpoint_read_meta(const char *path, cxr_checkpoint_meta *meta)
 /* Read /<block>/<tensor> into dst after checking its shape, its checksum filter (version 2)
  * and that every value is finite (Adam's second moments also >= 0). bf16: stored as bfloat16
  * (a weights file), widened exactly. */
-static cxr_status read_tensor(hid_t f, const char *path, const char *name, const cxr_tensor_info *t,
-                              int checksummed, int second_moment, int bf16, float *dst)
+/* The type of a stored tensor, for a message: "int32", "float64"... */
+static void type_text(hid_t ft, char *buf, size_t cap)
+{
+    const H5T_class_t cl = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
+    const size_t bits = ft >= 0 ? 8 * H5Tget_size(ft) : 0;
+    snprintf(buf, cap, "%s%zu",
+             cl == H5T_FLOAT     ? "float"
+             : cl == H5T_INTEGER ? (H5Tget_sign(ft) == H5T_SGN_NONE ? "uint" : "int")
+                                 : "a non-number of bits ",
+             bits);
+}
+
+/* Open /name of a checkpoint and check it against t: its shape, its element type (float32, or
+ * with bf16 the bfloat16 of cxr-export --weights --bf16: another type would be converted by
+ * HDF5 without a word) and, in a checksummed file, its Fletcher32 filter. *d: the open
+ * dataset (the caller closes it), -1 on error. */
+static cxr_status open_tensor(hid_t f, const char *path, const char *name, const cxr_tensor_info *t,
+                              int checksummed, int bf16, hid_t *d)
 {
     cxr_status st = CXR_OK;
-    hid_t d = -1, sp = -1, mt = bf16 ? bf16_type() : H5T_NATIVE_FLOAT;
+    hid_t sp = -1, ft = -1, want_t = bf16 ? bf16_type() : H5T_IEEE_F32LE;
     hsize_t dims[8], want[4];
     int have;
+    *d = -1;
     CXR_TRY(cxr_h5_require(f, name, path, &have));
     if (!have) CXR_THROW(CXR_E_FORMAT, "checkpoint %s: missing dataset /%s", path, name);
-    d = H5Dopen2(f, name, H5P_DEFAULT);
-    sp = d < 0 ? -1 : H5Dget_space(d);
+    *d = H5Dopen2(f, name, H5P_DEFAULT);
+    sp = *d < 0 ? -1 : H5Dget_space(*d);
     if (sp < 0) {
         st = cxr_hdf5_error(CXR_E_FORMAT, path, "checkpoint: cannot open /%s", name);
         goto bail;
@@ -827,8 +844,33 @@ static cxr_status read_tensor(hid_t f, const char *path, const char *name, const
         CXR_THROW(CXR_E_MISMATCH, "checkpoint %s: layer %s has shape %s, model expects %s", path,
                   t->name, have_s, want_s);
     }
-    if (checksummed && !cxr_h5_is_checked(d))
+    ft = H5Dget_type(*d);
+    if (want_t < 0 || ft < 0 || H5Tequal(ft, want_t) <= 0) {
+        char have_s[48];
+        type_text(ft, have_s, sizeof have_s);
+        CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s holds %s elements, expected %s", path, name,
+                  have_s, bf16 ? "bfloat16 (params_dtype)" : "float32 (little-endian)");
+    }
+    if (checksummed && !cxr_h5_is_checked(*d))
         CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s is stored without a checksum", path, name);
+bail:
+    if (ft >= 0) H5Tclose(ft);
+    if (bf16 && want_t >= 0) H5Tclose(want_t);
+    if (sp >= 0) H5Sclose(sp);
+    if (st != CXR_OK && *d >= 0) {
+        H5Dclose(*d);
+        *d = -1;
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return st;
+}
+
+static cxr_status read_tensor(hid_t f, const char *path, const char *name, const cxr_tensor_info *t,
+                              int checksummed, int second_moment, int bf16, float *dst)
+{
+    cxr_status st = CXR_OK;
+    hid_t d = -1, mt = bf16 ? bf16_type() : H5T_NATIVE_FLOAT;
+    CXR_TRY(open_tensor(f, path, name, t, checksummed, bf16, &d));
     if (mt < 0 || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
         st = cxr_hdf5_error(CXR_E_FORMAT, path, "checkpoint: cannot read /%s", name);
         goto bail;
@@ -842,7 +884,6 @@ static cxr_status read_tensor(hid_t f, const char *path, const char *name, const
                       isfinite(dst[i]) ? "a negative second moment" : "a non-finite value",
                       (double)dst[i], i);
 bail:
-    if (sp >= 0) H5Sclose(sp);
     if (d >= 0) H5Dclose(d);
     if (bf16 && mt >= 0) H5Tclose(mt);
     H5Eclear2(H5E_DEFAULT);
@@ -989,20 +1030,34 @@ cxr_status cxr_checkpoint_open_model(const char *path, cxr_backend *be, int batc
         cxr_wrap_error(st, "checkpoint %s", path);
         goto bail;
     }
-    CXR_TRY(cxr_model_create_inference(&m, &cfg, be));
-    CXR_TRY(cxr_model_set_threads(m, threads));
-    /* a checkpoint holds its Adam state (and, with a mean, its training weights) too: not
-     * read here, but one that lacks a tensor is incomplete (damaged or edited), and refused as
-     * cxr_checkpoint_load would */
+    /* every tensor the file holds is checked against the config (shape, type) before anything
+     * is allocated for it: a config attribute edited to a large layer is refused here, not
+     * after a model of that size was made. A checkpoint holds its Adam state (and, with a
+     * mean, its training weights) too: not read here, but one that lacks a tensor is
+     * incomplete (damaged or edited), and refused as cxr_checkpoint_load would */
     CXR_TRY(check_average_group(f, path, &local));
-    for (int b = local.average_count > 0 ? 0 : 1; b < 3 && !local.weights_only; b++)
+    cxr_tensor_info layout[CXR_MODEL_N_TENSORS];
+    cxr_model_layout(&cfg, layout);
+    const char *weights = local.average_count > 0 && !local.weights_only ? "average" : "params";
+    for (int b = 0; b < 4; b++) {
+        const char *group = b == 3 ? "average" : block_group[b];
+        if (local.weights_only ? strcmp(group, "params") != 0 : b == 3 && local.average_count < 1)
+            continue;
         for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
             char name[128];
-            snprintf(name, sizeof name, "%s/%s", block_group[b], cxr_model_tensor(m, i)->name);
-            int have;
-            CXR_TRY(cxr_h5_require(f, name, path, &have));
-            if (!have) CXR_THROW(CXR_E_FORMAT, "checkpoint %s: missing dataset /%s", path, name);
+            snprintf(name, sizeof name, "%s/%s", group, layout[i].name);
+            hid_t d = -1;
+            CXR_TRY(open_tensor(f, path, name, &layout[i], local.checksummed,
+                                !strcmp(group, weights) && local.bf16, &d));
+            H5Dclose(d);
         }
+    }
+    st = cxr_model_create_inference(&m, &cfg, be);
+    if (st != CXR_OK) {
+        cxr_wrap_error(st, "checkpoint %s", path);
+        goto bail;
+    }
+    CXR_TRY(cxr_model_set_threads(m, threads));
     CXR_TRY(read_params(f, path, m, &local));
     cxr_model_set_step(m, local.step);
     *out = m;

@@ -140,6 +140,10 @@ float cxr_model_label_smoothing(const cxr_model *m);
 size_t cxr_model_activation_bytes(const cxr_model *m);
 
 /* ---- parameters and optimizer state ---- */
+/* The tensors of a model of config c (names, shapes, offsets in a block), computed without
+ * creating one: what a checkpoint reader checks a file against before it allocates anything.
+ * c must pass cxr_model_config_check. Returns the floats per block (cxr_model_n_params). */
+size_t cxr_model_layout(const cxr_model_config *c, cxr_tensor_info t[CXR_MODEL_N_TENSORS]);
 size_t cxr_model_n_params(const cxr_model *m);                      /* floats per block */
 const cxr_tensor_info *cxr_model_tensor(const cxr_model *m, int i); /* i < N_TENSORS, else NULL */
 /* Backend pointer to a block (device memory on a GPU backend). Owned by the model. */

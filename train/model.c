@@ -160,14 +160,14 @@ static const char *const tensor_names[CXR_MODEL_N_TENSORS] = {
     [CXR_TENSOR_OUT_W] = "out.w",       [CXR_TENSOR_OUT_B] = "out.b",
 };
 
-static void layout_tensors(cxr_model *m)
+size_t cxr_model_layout(const cxr_model_config *c, cxr_tensor_info t[CXR_MODEL_N_TENSORS])
 {
-    const cxr_model_config *c = &m->cfg;
     int cin = 1;
     size_t off = 0;
     int k = CXR_TENSOR_CONV1_W; /* conv1..conv4, then dense1, dense2, out: weight, bias each */
+    memset(t, 0, CXR_MODEL_N_TENSORS * sizeof *t);
     for (int i = 0; i < 4; i++) {
-        cxr_tensor_info *w = &m->tensors[k++], *b = &m->tensors[k++];
+        cxr_tensor_info *w = &t[k++], *b = &t[k++];
         w->ndim = 4;
         w->shape[0] = c->channels[i];
         w->shape[1] = cin;
@@ -181,7 +181,7 @@ static void layout_tensors(cxr_model *m)
     int in = dense1_in(c);
     const int outs[3] = { c->dense[0], c->dense[1], c->n_classes };
     for (int i = 0; i < 3; i++) {
-        cxr_tensor_info *w = &m->tensors[k++], *b = &m->tensors[k++];
+        cxr_tensor_info *w = &t[k++], *b = &t[k++];
         w->ndim = 2;
         w->shape[0] = outs[i];
         w->shape[1] = in;
@@ -192,12 +192,12 @@ static void layout_tensors(cxr_model *m)
         in = outs[i];
     }
     for (int i = 0; i < CXR_MODEL_N_TENSORS; i++) {
-        m->tensors[i].name = tensor_names[i];
+        t[i].name = tensor_names[i];
         /* keep every tensor 16-float (64-byte) aligned inside the block */
-        m->tensors[i].offset = off;
-        off += (m->tensors[i].count + 15) / 16 * 16;
+        t[i].offset = off;
+        off += (t[i].count + 15) / 16 * 16;
     }
-    m->n_params = off;
+    return off;
 }
 
 /* Tensor t of a block, of the parameters, of the gradients. */
@@ -244,7 +244,7 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         free(m);
         return st;
     }
-    layout_tensors(m);
+    m->n_params = cxr_model_layout(&m->cfg, m->tensors);
     const size_t B = (size_t)cfg->batch_capacity, S0 = (size_t)cfg->image_size,
                  S = (size_t)net_size(cfg);
     const size_t *c = NULL;

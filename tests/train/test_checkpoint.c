@@ -1,10 +1,13 @@
 /* test_checkpoint.c: checkpoint round trip (parameters, Adam m/v, step, meta to the bit), shape
- * validation, format/version checks, atomic replacement. */
+ * and element-type validation (before any allocation of the file's size), format/version
+ * checks, atomic replacement. */
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cxr_checkpoint.h"
@@ -624,6 +627,56 @@ int main(void)
         CHECK(!own_temporaries_left());
         free(h);
         free(keep);
+    }
+    /* a tensor of another element type is refused by name, not converted by HDF5 */
+    {
+        CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
+        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "params/conv1.w", 0);
+        REQUIRE(d >= 0);
+        hid_t sp = H5Dget_space(d);
+        int32_t iv[4 * 1 * 3 * 3] = { 0 };
+        REQUIRE(H5Dclose(d) >= 0 && H5Ldelete(f, "params/conv1.w", H5P_DEFAULT) >= 0);
+        d = H5Dcreate2(f, "params/conv1.w", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                       H5P_DEFAULT);
+        REQUIRE(d >= 0 && H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, iv) >= 0);
+        H5Dclose(d);
+        H5Sclose(sp);
+        H5Fclose(f);
+        cxr_model *w = NULL;
+        CHECK(cxr_checkpoint_open_model(bad, be, 1, 2, &w, &got) == CXR_E_FORMAT && !w);
+        CHECK(strstr(cxr_last_error(), "/params/conv1.w holds int32 elements") != NULL);
+        CHECK(cxr_checkpoint_load(bad, b, NULL) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "holds int32") != NULL);
+    }
+    /* an architecture attribute edited to a large layer is refused from the tensors' shapes
+     * before a model of that size is made: in a child limited to 1 GiB of address space, dense
+     * 65536x65536 (a 17 GB parameter block) is the shape error, not an allocation failure */
+    {
+        CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
+        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT), at = H5Aopen(f, "dense", H5P_DEFAULT);
+        const int32_t big[2] = { 65536, 65536 };
+        REQUIRE(at >= 0 && H5Awrite(at, H5T_NATIVE_INT32, big) >= 0);
+        H5Aclose(at);
+        H5Fclose(f);
+        fflush(NULL);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            struct rlimit lim = { 1ull << 30, 1ull << 30 };
+            cxr_model *w = NULL;
+            cxr_checkpoint_meta g;
+            if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(2);
+            cxr_status st = cxr_checkpoint_open_model(bad, be, 1, 1, &w, &g);
+            fprintf(stderr, "dense 65536x65536: %s\n", cxr_last_error());
+            _exit(st == CXR_E_MISMATCH && !w &&
+                          strstr(cxr_last_error(), "layer dense1.w has shape 16x32, model expects "
+                                                   "65536x32")
+                      ? 0
+                      : 1);
+        }
+        int ws = 0;
+        REQUIRE(waitpid(pid, &ws, 0) == pid);
+        CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
     }
     /* an unwritable target fails cleanly */
     CHECK(cxr_checkpoint_save("no/such/dir/ck.h5", a, &meta) == CXR_E_IO);
