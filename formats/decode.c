@@ -337,12 +337,16 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
             CXR_THROW(CXR_E_DECODE, "not a readable JPEG: %s", tjGetErrorStr2(d->tj));
         jpeg = fixed;
     }
+    /* a file that ends (or has an EOI) before its frame header reads as "tables only": 0x0 */
+    const jpeg_markers mk = read_markers(jpeg, len); /* also the CMYK inversion's, below */
+    if ((w <= 0 || h <= 0) && !mk.sof)
+        CXR_THROW(CXR_E_DECODE, "JPEG has no frame header (the file ends before the image is "
+                                "declared: cut short, or tables only)");
     if (w <= 0 || h <= 0) CXR_THROW(CXR_E_DECODE, "JPEG declares an empty image (%dx%d)", w, h);
     if (w > p->max_side || h > p->max_side)
         CXR_THROW(CXR_E_DECODE, "image is %dx%d, larger than max_side %d", w, h, p->max_side);
     /* a progressive (or multi-scan) file is buffered whole as coefficients, whatever the DCT
      * scale: bounded per decoder, so that N threads of such files stay within N x the cap */
-    const jpeg_markers mk = read_markers(jpeg, len); /* also the CMYK inversion's, below */
     const uint64_t coef = buffered_coef_over(jpeg, len, &mk, MAX_COEF_BYTES);
     if (!mk.first_sos) {
         /* TurboJPEG read the headers up to a scan, so a walk that found none has parted from

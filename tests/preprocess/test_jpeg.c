@@ -544,6 +544,18 @@ static void test_bad_inputs(cxr_decoder *d)
     write_file(path, j.buf, j.len / 2);
     expect_bad(d, &p, path, CXR_E_DECODE, "corrupt JPEG data");
 
+    /* cut before its frame header (TurboJPEG then says 0x0, as for tables only): said so, not
+     * "an empty image" (libjpeg itself refuses a frame of zero height: "Empty JPEG image") */
+    {
+        const size_t sof = find_marker(j.buf, j.len, 0xC0);
+        REQUIRE(sof > 4);
+        for (size_t cut = 2; cut <= sof; cut = cut < sof / 2 ? sof / 2 : cut + sof / 2) {
+            snprintf(path, sizeof path, "%s/cut_%zu.jpeg", tmpdir, cut);
+            write_file(path, j.buf, cut);
+            expect_bad(d, &p, path, CXR_E_DECODE, "JPEG has no frame header");
+        }
+    }
+
     /* a file whose one fault is a missing EOI marker (a writer that never wrote its last two
      * bytes) holds the whole image: decoded as the complete file is, also with the JFIF version
      * fault; cut inside its scan, or a multi-scan (progressive) file cut before its EOI, it is
