@@ -1440,14 +1440,20 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         CXR_TRY(cxr_train_best_path(o->io.checkpoint_path, r.best_path, sizeof r.best_path));
         note(o, "model selection: the best epoch by %s is kept in %s (--resume uses %s)",
              cxr_select_name(r.rc.select), r.best_path, o->io.checkpoint_path);
-        char was[4096]; /* a resume into another checkpoint: the best so far stays where it is */
+        /* where the best epoch so far is: said on a resume into another checkpoint (it stays
+         * where it is), and warned about when the resumed run's own best model is missing or
+         * holds another model (deleted, or replaced since) */
+        char was[4096] = "";
         if (o->io.resume_path && r.rc.best_epoch > 0 &&
-            resumed_best_path(&r, was, sizeof was) == CXR_OK && strcmp(was, r.best_path) != 0) {
-            const int held = holds_best(&r, was), there = access(was, F_OK) == 0;
+            resumed_best_path(&r, was, sizeof was) != CXR_OK)
+            was[0] = '\0';
+        const int held = was[0] && holds_best(&r, was), there = was[0] && access(was, F_OK) == 0;
+        if (was[0] && (!held || strcmp(was, r.best_path) != 0)) {
             note(o,
-                 "the best epoch so far (%d, %s %.6g) is %s %s%s; %s is written only when a "
+                 "%sthe best epoch so far (%d, %s %.6g) is %s %s%s; %s is written only when a "
                  "later epoch does better",
-                 r.rc.best_epoch, cxr_select_name(r.rc.select), r.rc.best_value,
+                 held ? "" : "warning: ", r.rc.best_epoch, cxr_select_name(r.rc.select),
+                 r.rc.best_value,
                  held    ? "in"
                  : there ? "not in"
                          : "not found at",

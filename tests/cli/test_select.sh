@@ -111,6 +111,19 @@ expect_err "is in $WORK/c.best.h5; $WORK/e.best.h5 is written only when a later 
 # branched from the best model itself (as --help suggests): the best so far is that file
 expect_rc 0 $T --epochs 1 --resume "$WORK/c.best.h5" --checkpoint "$WORK/f.h5"
 expect_err "is in $WORK/c.best.h5; $WORK/f.best.h5 is written only when a later epoch does better"
+# resumed into itself with its best model gone, or replaced by another model: warned, not taken
+# for the best epoch's (nothing to train here: the warning comes before any epoch)
+cp "$WORK/c.h5" "$WORK/g.h5"
+expect_rc 0 $T --epochs 1 --resume "$WORK/g.h5"
+expect_err "warning: the best epoch so far (1, val_auc"
+expect_err "is not found at $WORK/g.best.h5; $WORK/g.best.h5 is written only when a later epoch"
+cp "$WORK/c.best.h5" "$WORK/g.best.h5"
+"$EDIT" setattrf "$WORK/g.best.h5" best_value 0.125 || fail "cannot edit g.best.h5"
+expect_rc 0 $T --epochs 1 --resume "$WORK/g.h5"
+expect_err "is not in $WORK/g.best.h5 (it holds another model)"
+cp "$WORK/c.best.h5" "$WORK/g.best.h5"
+expect_rc 0 $T --epochs 1 --resume "$WORK/g.h5"
+grep -q "best epoch so far" "$WORK/err" && fail "its own best model in place, yet said: $(cat "$WORK/err")"
 expect_rc 0 $T --epochs 3 --resume "$WORK/c.h5" --log "$WORK/c.jsonl"
 [ "$(epoch_losses "$WORK/a.jsonl")" = "$(epoch_losses "$WORK/c.jsonl")" ] || fail "resume differs: losses"
 [ "$(col "$WORK/a.jsonl" lr)" = "$(col "$WORK/c.jsonl" lr)" ] || fail "resume differs: lr"
