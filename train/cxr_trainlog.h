@@ -212,6 +212,20 @@ cxr_status cxr_trainlog_write_stop(cxr_trainlog *log, int epoch, const char *sto
 /* Close and free; CXR_E_IO when the file cannot be closed. NULL-safe. */
 cxr_status cxr_trainlog_close(cxr_trainlog *log);
 
+/* What an existing log says of its last run, read before a resume appends to it: the last run
+ * line's recipe name, seed and batch (has_run 0 when it has none, or none readable), and the
+ * epoch of the file's last epoch or stop line (0: none). Lines that do not parse are passed
+ * over (a torn last line). CXR_E_IO when the file exists but cannot be read; a missing file is
+ * an empty tail. */
+typedef struct {
+    int has_run;
+    char recipe[32]; /* "" when the run line names none */
+    double seed;     /* as the log holds it (a JSON number) */
+    int batch;
+    int last_epoch;
+} cxr_trainlog_tail;
+cxr_status cxr_trainlog_read_tail(const char *path, cxr_trainlog_tail *t);
+
 #ifdef __cplusplus
 }
 #endif

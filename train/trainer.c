@@ -901,6 +901,35 @@ static void run_kernels(cxr_backend *be, char *buf, size_t cap)
 #endif
 }
 
+/* A resume appends to --log: refused when the log's last run is another run (another seed,
+ * recipe or batch: its readers would take the new lines for that run's, cxr-report drawing
+ * both as one curve), warned of when the log stops short of the checkpoint's epoch (an older
+ * copy: the epochs between have no line). A log this user cannot read is not looked at. */
+static cxr_status check_resume_log(const train_run *r)
+{
+    const cxr_train_options *o = r->o;
+    cxr_trainlog_tail t;
+    if (!o->io.resume_path || !o->io.log_path ||
+        cxr_trainlog_read_tail(o->io.log_path, &t) != CXR_OK || !t.has_run)
+        return CXR_OK;
+    const char *recipe = r->rc.name;
+    if (t.seed != (double)r->rc.seed || t.batch != r->rc.batch ||
+        (t.recipe[0] && recipe[0] && strcmp(t.recipe, recipe) != 0))
+        return cxr_set_error(CXR_E_FORMAT,
+                             "--log %s: its last run (recipe %s, seed %.17g, batch %d) is not the "
+                             "run of %s (recipe %s, seed %llu, batch %d): not appended to; give "
+                             "that run's log, or another --log",
+                             o->io.log_path, t.recipe[0] ? t.recipe : "unnamed", t.seed, t.batch,
+                             o->io.resume_path, recipe[0] ? recipe : "unnamed",
+                             (unsigned long long)r->rc.seed, r->rc.batch);
+    if (t.last_epoch < r->rc.start_epoch)
+        note(o,
+             "warning: --log %s: its last epoch is %d, the checkpoint's %d: epochs %d..%d have "
+             "no line in it (an older copy of the log?)",
+             o->io.log_path, t.last_epoch, r->rc.start_epoch, t.last_epoch + 1, r->rc.start_epoch);
+    return CXR_OK;
+}
+
 /* The log's run line: who trains what, with which recipe, on which data. */
 static cxr_status log_run(train_run *r, cxr_backend *be)
 {
@@ -1471,6 +1500,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     const int e0 = r.rc.start_epoch;
     const int trains =
         e0 < r.rc.epochs && (!patience_ran_out(&r.rc, e0) || stop_to_record(&r.rc, e0));
+    CXR_TRY(check_resume_log(&r));
     if (o->io.log_path && trains) CXR_TRY(log_run(&r, be));
     if (!r.eval_split) note(o, "%s has no image in /val or /test: no evaluation", o->io.store_path);
     for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) {

@@ -334,3 +334,49 @@ cxr_status cxr_trainlog_write_step(cxr_trainlog *log, const cxr_log_step *st)
     add_num(o, "images_per_s", six_digits(st->images_per_s));
     return put_line(log, o);
 }
+
+cxr_status cxr_trainlog_read_tail(const char *path, cxr_trainlog_tail *t)
+{
+    memset(t, 0, sizeof *t);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) return CXR_OK;
+        return cxr_set_error(CXR_E_IO, "%s: cannot read the log: %s", path, strerror(errno));
+    }
+    static const char run_mark[] = CXR_TRAINLOG_MARK;
+    static const char epoch_mark[] = "{\"" CXR_LOG_TYPE "\":\"" CXR_LOG_TYPE_EPOCH "\"";
+    static const char stop_mark[] = "{\"" CXR_LOG_TYPE "\":\"stop\"";
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        const int run = !strncmp(line, run_mark, sizeof run_mark - 1);
+        if (!run && strncmp(line, epoch_mark, sizeof epoch_mark - 1) != 0 &&
+            strncmp(line, stop_mark, sizeof stop_mark - 1) != 0)
+            continue; /* step lines, bench lines: not read */
+        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
+        if (!o) continue;
+        if (run) {
+            const cJSON *re = cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_RECIPE);
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(re, "name"),
+                        *seed = cJSON_GetObjectItemCaseSensitive(re, "seed"),
+                        *batch = cJSON_GetObjectItemCaseSensitive(re, "batch");
+            if (cJSON_IsNumber(seed) && cJSON_IsNumber(batch)) {
+                t->has_run = 1;
+                t->seed = seed->valuedouble;
+                t->batch = batch->valueint;
+                snprintf(t->recipe, sizeof t->recipe, "%s",
+                         cJSON_IsString(name) ? name->valuestring : "");
+            }
+        } else {
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
+            if (cJSON_IsNumber(e)) t->last_epoch = e->valueint;
+        }
+        cJSON_Delete(o);
+    }
+    const int bad = ferror(f), e = errno;
+    free(line);
+    fclose(f);
+    if (bad) return cxr_set_error(CXR_E_IO, "%s: cannot read the log: %s", path, strerror(e));
+    return CXR_OK;
+}

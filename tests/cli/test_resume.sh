@@ -19,6 +19,18 @@ echo "two epochs:"; echo "$a"; echo "1 + resume 1:"; echo "$c"
 # step decay the cosine schedule does not have: either made c.h5 differ)
 cmp -s "$WORK/a.h5" "$WORK/c.h5" || fail "the resumed run's checkpoint differs from the uninterrupted run's (cmp)"
 grep -q '"resumed_from"' "$WORK/c.jsonl" || fail "the resumed run line lacks resumed_from"
+# a resume appends to its own run's log only: another run's (another seed) is refused, the file
+# as it was; an older copy of its own (epochs missing) is appended to with a warning
+expect_rc 0 $T --epochs 1 --seed 6 --log "$WORK/r6.jsonl" --no-checkpoint
+cp "$WORK/r6.jsonl" "$WORK/r60.jsonl"
+expect_rc 3 $T --epochs 3 --log "$WORK/r6.jsonl" --resume "$WORK/c.h5" --checkpoint "$WORK/rx.h5"
+expect_err "--log $WORK/r6.jsonl: its last run (recipe standard, seed 6, batch 8) is not the run of $WORK/c.h5 (recipe standard, seed 5, batch 8): not appended to"
+cmp -s "$WORK/r6.jsonl" "$WORK/r60.jsonl" || fail "a refused log changed"
+[ ! -e "$WORK/rx.h5" ] || fail "a refused resume wrote its checkpoint"
+head -2 "$WORK/c.jsonl" > "$WORK/rold.jsonl" # the run line and epoch 1 of a 2-epoch checkpoint
+cp "$WORK/c.h5" "$WORK/ry.h5"
+expect_rc 0 $T --epochs 2 --log "$WORK/rold.jsonl" --resume "$WORK/ry.h5"
+expect_err "warning: --log $WORK/rold.jsonl: its last epoch is 1, the checkpoint's 2: epochs 2..2 have no line"
 # --shuffle-window: another training order, recorded in the log and the checkpoint, kept by a
 # resume to the bit; another one given on a resume is refused; a file from before it resumes
 # with the loader's windows ("auto"), which it was trained with; bad values are refused
