@@ -128,6 +128,8 @@ const char *cxr_open_note(int e);
 
 /* Length of the valid UTF-8 sequence at s (1..4), 0 when s starts an invalid one. */
 int cxr_utf8_seq(const unsigned char *s);
+/* 1 when the whole of s is valid UTF-8, else 0. */
+int cxr_utf8_valid(const char *s);
 /* A copy of s that is valid UTF-8 (malloc'd; NULL when out of memory): each byte that does not
  * start a valid sequence becomes U+FFFD. *replaced (may be NULL) is set to 1 when one did, else
  * 0. For JSON, whose strings must be UTF-8 (cJSON writes a string's bytes as they are). */

@@ -326,6 +326,14 @@ int cxr_utf8_seq(const unsigned char *s)
     return 0;
 }
 
+int cxr_utf8_valid(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (int n; *u; u += n)
+        if (!(n = cxr_utf8_seq(u))) return 0;
+    return 1;
+}
+
 char *cxr_utf8_repair(const char *s, int *replaced)
 {
     const unsigned char *u = (const unsigned char *)s;

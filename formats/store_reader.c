@@ -13,6 +13,7 @@
 
 #include <zstd.h>
 
+#include "cxr_files.h"
 #include "store_internal.h"
 
 typedef struct {
@@ -141,7 +142,17 @@ static cxr_status check_distinct_names(const cxr_store *s)
     const int n = s->n_classes;
     const char **v = malloc((size_t)n * sizeof *v);
     if (!v) return cxr_set_error(CXR_E_NOMEM, "%s: class names", s->path);
-    for (int c = 0; c < n; c++) v[c] = s->class_names[c];
+    for (int c = 0; c < n; c++) {
+        v[c] = s->class_names[c];
+        if (!cxr_utf8_valid(v[c])) { /* cxr-pack escapes what is not (specs/store.md) */
+            char esc[160];
+            free(v);
+            return cxr_set_error(CXR_E_FORMAT,
+                                 "%s: '/class_names': class %d's name '%s' is not valid UTF-8 "
+                                 "(every store writer escapes such bytes: damaged or hand-made)",
+                                 s->path, c, cxr_escape_name(esc, sizeof esc, s->class_names[c]));
+        }
+    }
     qsort(v, (size_t)n, sizeof *v, name_cmp);
     cxr_status st = CXR_OK;
     for (int i = 1; i < n && st == CXR_OK; i++)

@@ -6,6 +6,7 @@
 #include "cxr_checkpoint.h"
 #include "cxr_augment.h"
 #include "cxr_loader.h"
+#include "cxr_files.h"
 #include "h5_internal.h"
 
 #include <errno.h>
@@ -481,6 +482,13 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         if (!m->class_names[c][0])
             return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint class %d has an empty name", path,
                                  c);
+        if (!cxr_utf8_valid(m->class_names[c])) { /* as the store's, which it copies */
+            char esc[160];
+            return cxr_set_error(CXR_E_FORMAT,
+                                 "%s: checkpoint class %d's name '%s' is not valid UTF-8 "
+                                 "(damaged or hand-made)",
+                                 path, c, cxr_escape_name(esc, sizeof esc, m->class_names[c]));
+        }
         for (int k = 0; k < c; k++)
             if (strcmp(m->class_names[k], m->class_names[c]) == 0)
                 return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint classes %d and %d are both '%s'",

@@ -209,6 +209,7 @@ typedef enum {
     V_MAX_SIDE,
     V_CLASS_EMPTY,
     V_CLASS_DUP,
+    V_CLASS_NOT_UTF8,
     V_WEIGHTS_ZERO,
     V_WEIGHTS_OFF,
     V_NO_VERSION,
@@ -425,12 +426,14 @@ static void damage(hid_t f, variant v)
         break;
     case V_MAX_SIDE: set_int_attr(f, "max_side", 0); break;
     case V_CLASS_EMPTY:
-    case V_CLASS_DUP: {
+    case V_CLASS_DUP:
+    case V_CLASS_NOT_UTF8: {
         /* class names are fixed-length strings "class00".. of 8 bytes with the terminator */
         char names[4][8];
         for (int c = 0; c < 4; c++) snprintf(names[c], sizeof names[c], "class%02d", c);
         if (v == V_CLASS_EMPTY) memset(names[2], 0, sizeof names[2]);
         if (v == V_CLASS_DUP) memcpy(names[3], names[1], sizeof names[3]);
+        if (v == V_CLASS_NOT_UTF8) names[2][5] = (char)0xff; /* writers escape it: "\xFF" */
         overwrite(f, "/class_names", -1, names);
         break;
     }
@@ -613,6 +616,8 @@ int main(int argc, char **argv)
     }
     expect(good, V_CLASS_EMPTY, "classempty", CXR_E_FORMAT, "class 2 has an empty name");
     expect(good, V_CLASS_DUP, "classdup", CXR_E_FORMAT, "classes 1 and 3 are both 'class01'");
+    expect(good, V_CLASS_NOT_UTF8, "classutf8", CXR_E_FORMAT,
+           "'/class_names': class 2's name 'class\\xff2' is not valid UTF-8");
     expect(good, V_WEIGHTS_ZERO, "weights0", CXR_E_FORMAT,
            "'/class_weights': class 0 ('class00') has weight 0, expected");
     expect(good, V_WEIGHTS_OFF, "weightsoff", CXR_E_FORMAT,
