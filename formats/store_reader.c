@@ -362,6 +362,7 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     split_data *sd = &s->split[slot];
     hid_t g = -1, d = -1, dapl = -1;
     hsize_t dims[3];
+    int64_t *wide = NULL; /* the labels as read */
     char where[16];
     snprintf(where, sizeof where, "/%s", name);
     g = H5Gopen2(s->file, name, H5P_DEFAULT);
@@ -411,19 +412,27 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     if ((int64_t)dims[0] != n)
         CXR_THROW(CXR_E_FORMAT, "%s: '%s/labels' has %llu rows, expected %lld", s->path, where,
                   (unsigned long long)dims[0], (long long)n);
+    /* read as int64, whatever integer type holds them (int32, as cxr-pack writes, or another
+     * of a hand-made store): HDF5 would clamp a wider value into int32 and the message below
+     * quote the clamped one. Checked, then kept as int32 */
     sd->labels = malloc((size_t)(n ? n : 1) * sizeof *sd->labels);
-    if (!sd->labels) CXR_THROW(CXR_E_NOMEM, "%s: labels", s->path);
-    if (n && H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, sd->labels) < 0) {
+    wide = malloc((size_t)(n ? n : 1) * sizeof *wide);
+    if (!sd->labels || !wide) CXR_THROW(CXR_E_NOMEM, "%s: labels", s->path);
+    if (n && H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, wide) < 0) {
         st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "reading '%s/labels'", where);
         goto bail;
     }
     H5Dclose(d);
     d = -1;
-    for (int64_t i = 0; i < n; i++)
-        if (sd->labels[i] < 0 || sd->labels[i] >= s->n_classes)
+    for (int64_t i = 0; i < n; i++) {
+        if (wide[i] < 0 || wide[i] >= s->n_classes)
             CXR_THROW(CXR_E_MISMATCH,
-                      "%s: label %d of image %lld in '%s/labels' out of range [0, %d)", s->path,
-                      sd->labels[i], (long long)i, where, s->n_classes);
+                      "%s: label %lld of image %lld in '%s/labels' out of range [0, %d)", s->path,
+                      (long long)wide[i], (long long)i, where, s->n_classes);
+        sd->labels[i] = (int32_t)wide[i];
+    }
+    free(wide);
+    wide = NULL;
 
     /* paths */
     CXR_TRY(open_ds(s, g, where, "paths", H5T_STRING, 1, dims, &d, H5P_DEFAULT));
@@ -557,6 +566,7 @@ static cxr_status read_split(cxr_store *s, int slot, off_t file_size)
     sd->info.chunk_size = sd->chunk_size;
     sd->present = 1;
 bail:
+    free(wide);
     if (d >= 0) H5Dclose(d);
     if (dapl >= 0) H5Pclose(dapl);
     if (g >= 0) H5Gclose(g);

@@ -226,6 +226,7 @@ typedef enum {
     V_WEIGHTS_LONG,
     V_INDEX_LONG,
     V_LABEL_NEG,
+    V_LABEL_WIDE,
     V_ZSTD_LEVEL,
     V_CHUNK_MASK,
     V_CHUNK_UNALIGNED,
@@ -317,6 +318,25 @@ static void negative_label(hid_t f)
         w[c] = cc[c] > 0 ? (float)((double)N / ((double)C * (double)cc[c])) : 0.0f;
     overwrite(f, "/train/class_counts", H5T_NATIVE_INT64, cc);
     overwrite(f, "/class_weights", H5T_NATIVE_FLOAT, w);
+}
+
+/* /train/labels as int64, checksummed, one of them 2^32 (int32 would clamp it to 2^31 - 1) */
+static void wide_labels(hid_t f)
+{
+    hid_t d = H5Dopen2(f, "/train/labels", H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    hid_t sp = H5Dget_space(d), dcpl = H5Dget_create_plist(d);
+    int64_t lab[64];
+    REQUIRE(H5Sget_simple_extent_npoints(sp) <= 64);
+    REQUIRE(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
+    H5Dclose(d);
+    lab[5] = (int64_t)1 << 32;
+    REQUIRE(H5Ldelete(f, "/train/labels", H5P_DEFAULT) >= 0);
+    d = H5Dcreate2(f, "/train/labels", H5T_STD_I64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    REQUIRE(d >= 0 && H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
 }
 
 /* /train/labels as the same values, chunked with zstd before the Fletcher32 (a compression
@@ -486,6 +506,7 @@ static void damage(hid_t f, variant v)
     case V_WEIGHTS_LONG: append_row(f, "/class_weights"); break;
     case V_INDEX_LONG: append_row(f, "/train/shard_index"); break;
     case V_LABEL_NEG: negative_label(f); break;
+    case V_LABEL_WIDE: wide_labels(f); break;
     case V_ZSTD_LEVEL: set_int_attr(f, "zstd_level", 99); break;
     case V_CHUNK_MASK: rewrite_chunk0(f, 1, 8); break;
     case V_CHUNK_UNALIGNED: rewrite_chunk0(f, 0, 1); break;
@@ -634,6 +655,8 @@ int main(int argc, char **argv)
            "'/train/shard_index' is [4, 2], expected [3, 2]");
     expect(good, V_LABEL_NEG, "labelneg", CXR_E_MISMATCH,
            "label -1 of image 0 in '/train/labels' out of range [0, 4)");
+    expect(good, V_LABEL_WIDE, "labelwide", CXR_E_MISMATCH,
+           "label 4294967296 of image 5 in '/train/labels' out of range [0, 4)");
     /* a chunk HDF5 records as written with its zstd filter skipped (raw shuffled floats), one
      * at an offset the mapped reader's pages do not start at */
     expect(good, V_CHUNK_MASK, "chunkmask", CXR_E_FORMAT,
