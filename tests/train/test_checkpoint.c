@@ -461,6 +461,13 @@ int main(void)
             snprintf(want, sizeof want, "checkpoint attribute '%s'", attrs[k]);
             CHECK(strstr(cxr_last_error(), want) != NULL);
         }
+        /* an epoch past the run's epochs (26), with steps enough for it: no run writes one */
+        snprintf(cmd, sizeof cmd, "cp %s %s", run_path, bad);
+        REQUIRE(system(cmd) == 0);
+        set_f64_attr(bad, "step", 1000);
+        set_f64_attr(bad, "epoch", 27);
+        CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "'epoch': 27, past its run's 26 epochs") != NULL);
         snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
         REQUIRE(system(cmd) == 0);
         set_f64_attr(bad, "crop_ratio", NAN);
