@@ -419,6 +419,8 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         bad = "epoch", v = m->epoch;
     else if (m->epochs < 1)
         bad = "epochs", v = m->epochs;
+    else if (m->epoch > m->epochs) /* a run writes epochs 1..epochs; a resume for more, its own */
+        bad = "epoch", v = m->epoch;
     else if (m->step < m->epoch) /* every epoch takes a step at least */
         bad = "step", v = (double)m->step;
     else if (m->batch < 1 || m->batch > 65536)
@@ -468,6 +470,11 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
                              "%s: checkpoint attribute 'step': %lld, fewer than its %d epoch(s) "
                              "(each epoch takes a step at least)",
                              path, (long long)m->step, m->epoch);
+    if (bad && m->epoch > m->epochs && m->epochs >= 1 && m->epoch >= 0)
+        return cxr_set_error(CXR_E_FORMAT,
+                             "%s: checkpoint attribute 'epoch': %d, past its run's %d epochs "
+                             "('epochs')",
+                             path, m->epoch, m->epochs);
     if (bad) return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint attribute '%s': %g", path, bad, v);
     cxr_augment_params aug;
     if (cxr_augment_parse(m->augment, &aug) != CXR_OK)
