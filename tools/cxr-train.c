@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -675,6 +676,15 @@ int main(int argc, char **argv)
                 "cxr-train: saving the model to %s after every epoch (--checkpoint FILE "
                 "to choose, --no-checkpoint for none)\n",
                 cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path));
+    }
+    /* a log is written line by line as plain text, whatever its name: said for one named .gz */
+    const size_t ll = o.io.log_path ? strlen(o.io.log_path) : 0;
+    if (ll > 3 && !strcasecmp(o.io.log_path + ll - 3, ".gz") && !o.io.resume_path) {
+        char esc[4096];
+        fprintf(stderr,
+                "cxr-train: note: --log %s is written as plain JSON lines (a line at a time); "
+                "gzip it once the run is done (cxr-report reads either)\n",
+                cxr_escape_name(esc, sizeof esc, o.io.log_path));
     }
     if (o.compute.monitor && dev.kind == CXR_DEVICE_CUDA) o.compute.monitor_gpu = dev.index;
 

@@ -27,6 +27,10 @@ expect_rc 3 $T --epochs 3 --log "$WORK/r6.jsonl" --resume "$WORK/c.h5" --checkpo
 expect_err "--log $WORK/r6.jsonl: its last run (recipe standard, seed 6, batch 8) is not the run of $WORK/c.h5 (recipe standard, seed 5, batch 8): not appended to"
 cmp -s "$WORK/r6.jsonl" "$WORK/r60.jsonl" || fail "a refused log changed"
 [ ! -e "$WORK/rx.h5" ] || fail "a refused resume wrote its checkpoint"
+# a log named .gz is plain text (written a line at a time): said, and readable as such
+expect_rc 0 $T --epochs 1 --log "$WORK/plain.jsonl.gz" --no-checkpoint
+expect_err "--log $WORK/plain.jsonl.gz is written as plain JSON lines"
+head -c 13 "$WORK/plain.jsonl.gz" | grep -q '^{"type":"run"' || fail "the .gz log is not plain text"
 head -2 "$WORK/c.jsonl" > "$WORK/rold.jsonl" # the run line and epoch 1 of a 2-epoch checkpoint
 cp "$WORK/c.h5" "$WORK/ry.h5"
 expect_rc 0 $T --epochs 2 --log "$WORK/rold.jsonl" --resume "$WORK/ry.h5"
