@@ -489,7 +489,8 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
         if (!m->class_names[c][0])
             return cxr_set_error(CXR_E_FORMAT, "%s: checkpoint class %d has an empty name", path,
                                  c);
-        if (!cxr_utf8_valid(m->class_names[c])) { /* as the store's, which it copies */
+        /* as the store's, which it copies (a version-1 file's are escaped on reading) */
+        if (!cxr_utf8_valid(m->class_names[c])) {
             char esc[160];
             return cxr_set_error(CXR_E_FORMAT,
                                  "%s: checkpoint class %d's name '%s' is not valid UTF-8 "
@@ -540,7 +541,11 @@ static cxr_status read_class_names(hid_t f, const char *path, int ncls, int lega
     meta->n_classes = ncls;
     for (int i = 0; i < ncls; i++) {
         const char *s = legacy ? (tmp[i] ? tmp[i] : "") : v[i];
-        if (!(meta->class_names[i] = strdup(s))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+        char *esc = NULL; /* version 1 stored names as they came, UTF-8 or not: escaped as now */
+        if (legacy && cxr_h5_utf8_escape(s, &esc) < 0)
+            CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
+        meta->class_names[i] = esc ? esc : strdup(s);
+        if (!meta->class_names[i]) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", path);
     }
 bail:
     if (tmp) {
@@ -812,16 +817,19 @@ cxr_status cxr_checkpoint_read_meta(const char *path, cxr_checkpoint_meta *meta)
 /* Read /<block>/<tensor> into dst after checking its shape, its checksum filter (version 2)
  * and that every value is finite (Adam's second moments also >= 0). bf16: stored as bfloat16
  * (a weights file), widened exactly. */
-/* The type of a stored tensor, for a message: "int32", "float64"... */
+/* The type of a stored tensor, for a message: "int32", "float64", "float32 big-endian"... */
 static void type_text(hid_t ft, char *buf, size_t cap)
 {
     const H5T_class_t cl = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
-    const size_t bits = ft >= 0 ? 8 * H5Tget_size(ft) : 0;
-    snprintf(buf, cap, "%s%zu",
-             cl == H5T_FLOAT     ? "float"
-             : cl == H5T_INTEGER ? (H5Tget_sign(ft) == H5T_SGN_NONE ? "uint" : "int")
-                                 : "a non-number of bits ",
-             bits);
+    if (cl != H5T_FLOAT && cl != H5T_INTEGER) {
+        snprintf(buf, cap, "non-numeric");
+        return;
+    }
+    snprintf(buf, cap, "%s%zu%s",
+             cl == H5T_FLOAT                   ? "float"
+             : H5Tget_sign(ft) == H5T_SGN_NONE ? "uint"
+                                               : "int",
+             8 * H5Tget_size(ft), H5Tget_order(ft) == H5T_ORDER_BE ? " big-endian" : "");
 }
 
 /* Open /name of a checkpoint and check it against t: its shape, its element type (float32, or

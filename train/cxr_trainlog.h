@@ -213,18 +213,20 @@ cxr_status cxr_trainlog_write_stop(cxr_trainlog *log, int epoch, const char *sto
 cxr_status cxr_trainlog_close(cxr_trainlog *log);
 
 /* What an existing log says of its last run, read before a resume appends to it: the last run
- * line's recipe name, seed and batch (has_run 0 when it has none, or none readable), and the
- * epoch of the file's last epoch or stop line (0: none). Lines that do not parse are passed
- * over (a torn last line). CXR_E_IO when the file exists but cannot be read; a missing file is
- * an empty tail. */
+ * line's recipe name, seed and batch (has_run 0 when it has none, or none readable), the epoch
+ * of the file's last epoch or stop line (0: none), and whether any such line is for `epoch`
+ * (a branch from a best model appends lower epochs after higher ones: the last line is not
+ * where a run is). Lines that do not parse are passed over (a torn last line). CXR_E_IO when
+ * the file exists but cannot be read; a missing file is an empty tail. */
 typedef struct {
     int has_run;
     char recipe[32]; /* "" when the run line names none */
     double seed;     /* as the log holds it (a JSON number) */
     int batch;
     int last_epoch;
+    int has_epoch; /* a line is for the epoch asked about */
 } cxr_trainlog_tail;
-cxr_status cxr_trainlog_read_tail(const char *path, cxr_trainlog_tail *t);
+cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail *t);
 
 #ifdef __cplusplus
 }

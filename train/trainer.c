@@ -901,35 +901,6 @@ static void run_kernels(cxr_backend *be, char *buf, size_t cap)
 #endif
 }
 
-/* A resume appends to --log: refused when the log's last run is another run (another seed,
- * recipe or batch: its readers would take the new lines for that run's, cxr-report drawing
- * both as one curve), warned of when the log stops short of the checkpoint's epoch (an older
- * copy: the epochs between have no line). A log this user cannot read is not looked at. */
-static cxr_status check_resume_log(const train_run *r)
-{
-    const cxr_train_options *o = r->o;
-    cxr_trainlog_tail t;
-    if (!o->io.resume_path || !o->io.log_path ||
-        cxr_trainlog_read_tail(o->io.log_path, &t) != CXR_OK || !t.has_run)
-        return CXR_OK;
-    const char *recipe = r->rc.name;
-    if (t.seed != (double)r->rc.seed || t.batch != r->rc.batch ||
-        (t.recipe[0] && recipe[0] && strcmp(t.recipe, recipe) != 0))
-        return cxr_set_error(CXR_E_FORMAT,
-                             "--log %s: its last run (recipe %s, seed %.17g, batch %d) is not the "
-                             "run of %s (recipe %s, seed %llu, batch %d): not appended to; give "
-                             "that run's log, or another --log",
-                             o->io.log_path, t.recipe[0] ? t.recipe : "unnamed", t.seed, t.batch,
-                             o->io.resume_path, recipe[0] ? recipe : "unnamed",
-                             (unsigned long long)r->rc.seed, r->rc.batch);
-    if (t.last_epoch < r->rc.start_epoch)
-        note(o,
-             "warning: --log %s: its last epoch is %d, the checkpoint's %d: epochs %d..%d have "
-             "no line in it (an older copy of the log?)",
-             o->io.log_path, t.last_epoch, r->rc.start_epoch, t.last_epoch + 1, r->rc.start_epoch);
-    return CXR_OK;
-}
-
 /* The log's run line: who trains what, with which recipe, on which data. */
 static cxr_status log_run(train_run *r, cxr_backend *be)
 {
@@ -1244,6 +1215,44 @@ static int stop_to_record(const run_recipe *rc, int done)
     return done == rc->start_epoch && done > 0 && rc->ck_stopped_patience != rc->patience;
 }
 
+/* Whether the run trains an epoch, or records a stop, from rc.start_epoch on (a resume
+ * whose epochs are done, or whose patience ran out and is recorded, appends nothing). */
+static int run_trains(const run_recipe *rc)
+{
+    const int e0 = rc->start_epoch;
+    return e0 < rc->epochs && (!patience_ran_out(rc, e0) || stop_to_record(rc, e0));
+}
+
+/* A resume that will append to --log: refused when the log's last run is another run (another
+ * seed, recipe or batch: its readers would take the new lines for that run's, cxr-report
+ * drawing both as one curve), warned of when no line of the log is for the checkpoint's epoch
+ * (an older copy: the epochs before it may lack lines). A log this user cannot read is not
+ * looked at. Called before anything is opened for writing. */
+static cxr_status check_resume_log(const train_run *r)
+{
+    const cxr_train_options *o = r->o;
+    cxr_trainlog_tail t;
+    if (!o->io.resume_path || !o->io.log_path || !run_trains(&r->rc) ||
+        cxr_trainlog_read_tail(o->io.log_path, r->rc.start_epoch, &t) != CXR_OK || !t.has_run)
+        return CXR_OK;
+    const char *recipe = r->rc.name;
+    if (t.seed != (double)r->rc.seed || t.batch != r->rc.batch ||
+        (t.recipe[0] && recipe[0] && strcmp(t.recipe, recipe) != 0))
+        return cxr_set_error(CXR_E_FORMAT,
+                             "--log %s: its last run (recipe %s, seed %.17g, batch %d) is not the "
+                             "run of %s (recipe %s, seed %llu, batch %d): not appended to; give "
+                             "that run's log, or another --log",
+                             o->io.log_path, t.recipe[0] ? t.recipe : "unnamed", t.seed, t.batch,
+                             o->io.resume_path, recipe[0] ? recipe : "unnamed",
+                             (unsigned long long)r->rc.seed, r->rc.batch);
+    if (r->rc.start_epoch > 0 && !t.has_epoch)
+        note(o,
+             "warning: --log %s: no line of it is for epoch %d, where %s is (its last is for "
+             "epoch %d): an older copy of the log? The epochs between have no line",
+             o->io.log_path, r->rc.start_epoch, o->io.resume_path, t.last_epoch);
+    return CXR_OK;
+}
+
 /* The checkpoint's record of the run's state after `done` epochs. */
 static void update_meta(train_run *r, int done)
 {
@@ -1464,6 +1473,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     CXR_TRY(resolve_recipe(&r));
     CXR_TRY(create_model(&r, be));
     CXR_TRY(fill_checkpoint_meta(&r));
+    CXR_TRY(check_resume_log(&r)); /* before open_run_io touches the samples file */
     CXR_TRY(open_run_io(&r));
     if (r.rc.select != CXR_SELECT_NONE && o->io.checkpoint_path) {
         CXR_TRY(cxr_train_best_path(o->io.checkpoint_path, r.best_path, sizeof r.best_path));
@@ -1497,10 +1507,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
              r.rc.average_from);
     /* a resume with nothing to train (its epochs done, said above, or its patience run out and
      * recorded) appends no run line: the log holds runs (a stop recorded now, below, is one) */
-    const int e0 = r.rc.start_epoch;
-    const int trains =
-        e0 < r.rc.epochs && (!patience_ran_out(&r.rc, e0) || stop_to_record(&r.rc, e0));
-    CXR_TRY(check_resume_log(&r));
+    const int trains = run_trains(&r.rc);
     if (o->io.log_path && trains) CXR_TRY(log_run(&r, be));
     if (!r.eval_split) note(o, "%s has no image in /val or /test: no evaluation", o->io.store_path);
     for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) {

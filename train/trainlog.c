@@ -335,7 +335,7 @@ cxr_status cxr_trainlog_write_step(cxr_trainlog *log, const cxr_log_step *st)
     return put_line(log, o);
 }
 
-cxr_status cxr_trainlog_read_tail(const char *path, cxr_trainlog_tail *t)
+cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail *t)
 {
     memset(t, 0, sizeof *t);
     FILE *f = fopen(path, "r");
@@ -370,7 +370,10 @@ cxr_status cxr_trainlog_read_tail(const char *path, cxr_trainlog_tail *t)
             }
         } else {
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
-            if (cJSON_IsNumber(e)) t->last_epoch = e->valueint;
+            if (cJSON_IsNumber(e)) {
+                t->last_epoch = e->valueint;
+                if (e->valueint == epoch) t->has_epoch = 1;
+            }
         }
         cJSON_Delete(o);
     }

@@ -19,22 +19,34 @@ echo "two epochs:"; echo "$a"; echo "1 + resume 1:"; echo "$c"
 # step decay the cosine schedule does not have: either made c.h5 differ)
 cmp -s "$WORK/a.h5" "$WORK/c.h5" || fail "the resumed run's checkpoint differs from the uninterrupted run's (cmp)"
 grep -q '"resumed_from"' "$WORK/c.jsonl" || fail "the resumed run line lacks resumed_from"
-# a resume appends to its own run's log only: another run's (another seed) is refused, the file
-# as it was; an older copy of its own (epochs missing) is appended to with a warning
+# a resume appends to its own run's log only: another run's (another seed) is refused before
+# any file is touched (the log, the checkpoint, a samples file); an older copy of its own (no line
+# for the checkpoint's epoch) is appended to with a warning; a resume that trains nothing
+# appends nothing, and is neither refused nor warned
 expect_rc 0 $T --epochs 1 --seed 6 --log "$WORK/r6.jsonl" --no-checkpoint
 cp "$WORK/r6.jsonl" "$WORK/r60.jsonl"
-expect_rc 3 $T --epochs 3 --log "$WORK/r6.jsonl" --resume "$WORK/c.h5" --checkpoint "$WORK/rx.h5"
+M="${T/ --no-monitor/} --monitor-log $WORK/rmon.jsonl"
+expect_rc 3 $M --epochs 3 --log "$WORK/r6.jsonl" --resume "$WORK/c.h5" --checkpoint "$WORK/rx.h5"
 expect_err "--log $WORK/r6.jsonl: its last run (recipe standard, seed 6, batch 8) is not the run of $WORK/c.h5 (recipe standard, seed 5, batch 8): not appended to"
 cmp -s "$WORK/r6.jsonl" "$WORK/r60.jsonl" || fail "a refused log changed"
 [ ! -e "$WORK/rx.h5" ] || fail "a refused resume wrote its checkpoint"
+[ ! -e "$WORK/rmon.jsonl" ] || fail "a refused resume made its samples file"
+expect_rc 0 $T --epochs 2 --log "$WORK/r6.jsonl" --resume "$WORK/c.h5" --checkpoint "$WORK/rx.h5"
+cmp -s "$WORK/r6.jsonl" "$WORK/r60.jsonl" || fail "a resume with nothing to train changed the log"
 # a log named .gz is plain text (written a line at a time): said, and readable as such
 expect_rc 0 $T --epochs 1 --log "$WORK/plain.jsonl.gz" --no-checkpoint
 expect_err "--log $WORK/plain.jsonl.gz is written as plain JSON lines"
 head -c 13 "$WORK/plain.jsonl.gz" | grep -q '^{"type":"run"' || fail "the .gz log is not plain text"
 head -2 "$WORK/c.jsonl" > "$WORK/rold.jsonl" # the run line and epoch 1 of a 2-epoch checkpoint
 cp "$WORK/c.h5" "$WORK/ry.h5"
-expect_rc 0 $T --epochs 2 --log "$WORK/rold.jsonl" --resume "$WORK/ry.h5"
-expect_err "warning: --log $WORK/rold.jsonl: its last epoch is 1, the checkpoint's 2: epochs 2..2 have no line"
+expect_rc 0 $T --epochs 3 --log "$WORK/rold.jsonl" --resume "$WORK/ry.h5"
+expect_err "warning: --log $WORK/rold.jsonl: no line of it is for epoch 2, where $WORK/ry.h5 is (its last is for epoch 1)"
+# ... but a log whose last lines are a branch's (lower epochs after higher: a run resumed from
+# its best model into another checkpoint, the same log) holds the epoch: not warned
+{ cat "$WORK/c.jsonl"; head -2 "$WORK/c.jsonl"; } > "$WORK/rbranch.jsonl"
+cp "$WORK/c.h5" "$WORK/ry.h5"
+expect_rc 0 $T --epochs 3 --log "$WORK/rbranch.jsonl" --resume "$WORK/ry.h5"
+grep -q "no line of it" "$WORK/err" && fail "a branch's lines taken for an older copy: $(cat "$WORK/err")"
 # --shuffle-window: another training order, recorded in the log and the checkpoint, kept by a
 # resume to the bit; another one given on a resume is refused; a file from before it resumes
 # with the loader's windows ("auto"), which it was trained with; bad values are refused

@@ -172,14 +172,15 @@ static herr_t copy_attr_v1(hid_t src, const char *name, const H5A_info_t *info, 
 }
 
 /* A version 1 checkpoint with the same content: HDF5's earliest file format, variable-length
- * strings, tensors contiguous without checksums. */
-static void write_v1(const char *from, const char *to, const cxr_model *m)
+ * strings, tensors contiguous without checksums; class 1 named name1 (version 1 stored names
+ * as they came, UTF-8 or not). */
+static void write_v1(const char *from, const char *to, const cxr_model *m, const char *name1)
 {
     hid_t s = H5Fopen(from, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t d = H5Fcreate(to, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     REQUIRE(s >= 0 && d >= 0);
     H5Aiterate2(s, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, copy_attr_v1, &d);
-    const char *names[2] = { "NORMAL", "PNEUMONIA" };
+    const char *names[2] = { "NORMAL", name1 };
     hsize_t two = 2;
     hid_t vt = H5Tcopy(H5T_C_S1), sp = H5Screate_simple(1, &two, NULL);
     H5Tset_size(vt, H5T_VARIABLE);
@@ -485,11 +486,12 @@ int main(void)
     }
     /* version 1 (no checksums, variable-length strings) still loads, to the same values */
     {
-        write_v1(path, bad, a);
+        write_v1(path, bad, a, "PNEUMONIA\xff");
         cxr_model *e;
         CHECK_OK(cxr_model_create(&e, &cfg, be));
         CHECK_OK(cxr_checkpoint_load(bad, e, &got));
-        CHECK(got.checksummed == 0 && strcmp(got.class_names[1], "PNEUMONIA") == 0);
+        /* a name that is not UTF-8 escaped as a version 2 file stores it, not refused */
+        CHECK(got.checksummed == 0 && strcmp(got.class_names[1], "PNEUMONIA\\xFF") == 0);
         CHECK(strcmp(got.store, "some/store.h5") == 0 && got.pp.normalize == CXR_NORM_ZSCORE255);
         CHECK(blocks_equal(a, e, CXR_BLOCK_PARAMS) && blocks_equal(a, e, CXR_BLOCK_ADAM_V));
         cxr_checkpoint_meta_free(&got);
@@ -653,23 +655,26 @@ int main(void)
         free(h);
         free(keep);
     }
-    /* a tensor of another element type is refused by name, not converted by HDF5 */
-    {
+    /* a tensor of another element type (or byte order) is refused by name, not converted by
+     * HDF5 */
+    for (int k = 0; k < 2; k++) {
+        const hid_t types[2] = { H5T_STD_I32LE, H5T_IEEE_F32BE };
+        const char *said[2] = { "/params/conv1.w holds int32 elements",
+                                "/params/conv1.w holds float32 big-endian elements" };
         CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
         hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "params/conv1.w", 0);
         REQUIRE(d >= 0);
         hid_t sp = H5Dget_space(d);
-        int32_t iv[4 * 1 * 3 * 3] = { 0 };
+        int32_t iv[4 * 1 * 3 * 3] = { 0 }; /* zeros in either type */
         REQUIRE(H5Dclose(d) >= 0 && H5Ldelete(f, "params/conv1.w", H5P_DEFAULT) >= 0);
-        d = H5Dcreate2(f, "params/conv1.w", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                       H5P_DEFAULT);
+        d = H5Dcreate2(f, "params/conv1.w", types[k], sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         REQUIRE(d >= 0 && H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, iv) >= 0);
         H5Dclose(d);
         H5Sclose(sp);
         H5Fclose(f);
-        CHECK(open_refused(bad, be, "/params/conv1.w holds int32 elements"));
+        CHECK(open_refused(bad, be, said[k]));
         CHECK(cxr_checkpoint_load(bad, b, NULL) == CXR_E_FORMAT);
-        CHECK(strstr(cxr_last_error(), "holds int32") != NULL);
+        CHECK(strstr(cxr_last_error(), said[k]) != NULL);
     }
     /* a class name that is not valid UTF-8 (the writers escape such bytes) is refused by name:
      * two of them would print as one key "p_X\ufffd" in cxr-predict's JSON */
