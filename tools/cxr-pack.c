@@ -251,8 +251,9 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
     fflush(stderr);
 }
 
-/* After the val split: a class whose train images all moved to val, or a val split left empty,
- * is said (a --val-fraction near 1, or too small for the classes' patients). */
+/* After the val split: a class whose train images all moved to val, or far more of them than
+ * the fraction asked (patients few and large), or a val split left empty, is said (a
+ * --val-fraction near 1, or too small for the classes' patients). */
 static void warn_val_split(const cxr_pack_plan *plan, double fraction)
 {
     const cxr_pack_split *tr = NULL, *va = NULL;
@@ -268,12 +269,26 @@ static void warn_val_split(const cxr_pack_plan *plan, double fraction)
     int64_t *n_va = calloc((size_t)plan->n_classes, sizeof *n_va);
     for (int64_t i = 0; n_tr && n_va && i < tr->n; i++) n_tr[tr->items[i].label]++;
     for (int64_t i = 0; n_tr && n_va && i < va->n; i++) n_va[va->items[i].label]++;
-    for (int c = 0; n_tr && n_va && c < plan->n_classes; c++)
+    for (int c = 0; n_tr && n_va && c < plan->n_classes; c++) {
+        const int64_t n = n_tr[c] + n_va[c];
+        /* the target of val_split.c: whole patients are taken until it is reached */
+        const int64_t target = (int64_t)(fraction * (double)n + 0.5);
         if (n_va[c] > 0 && n_tr[c] == 0) {
             fputs("cxr-pack: warning: --val-fraction moved every train image of class '", stderr);
             cxr_fputs_escaped(plan->class_names[c], stderr);
             fprintf(stderr, "' (%lld) to val: it has none left to train on\n", (long long)n_va[c]);
+        } else if (n_va[c] > target + target / 2 + 1) { /* a patient far larger than the rest */
+            fprintf(stderr,
+                    "cxr-pack: warning: --val-fraction %g took %lld of the %lld images of "
+                    "class '",
+                    fraction, (long long)n_va[c], (long long)n);
+            cxr_fputs_escaped(plan->class_names[c], stderr);
+            fprintf(stderr,
+                    "' (%.0f%%, for a target of %lld): val takes whole patients, and this "
+                    "class has few, large ones (patient ids: specs/store.md)\n",
+                    100.0 * (double)n_va[c] / (double)n, (long long)target);
         }
+    }
     free(n_tr);
     free(n_va);
 }

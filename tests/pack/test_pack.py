@@ -608,6 +608,18 @@ def case_val_fraction(tmp):
         rc, so, se = run([SAMPLE, "-o", os.path.join(tmp, "w.h5"), "--val-fraction", frac])
         check(rc == 0 and "cxr-pack: warning: " in se and want in se,
               "--val-fraction %s: rc=%d, warning %r in %s" % (frac, rc, want, se))
+    # a class of few, large patients (3 of 8 images each): val takes a whole one, 8 images for
+    # a target of 2, which is said
+    src = os.path.join(tmp, "bigpatients")
+    shutil.copytree(SAMPLE, src)
+    pd = os.path.join(src, "train", "PNEUMONIA")
+    for i, f in enumerate(sorted(os.listdir(pd))):
+        os.rename(os.path.join(pd, f), os.path.join(pd, "person%d_bacteria_%d.jpeg" % (i % 3 + 1, i)))
+    n_pn = len(os.listdir(pd))
+    rc, so, se = run([src, "-o", os.path.join(tmp, "big.h5"), "--val-fraction", "0.1"])
+    want = "--val-fraction 0.1 took %d of the %d images of class 'PNEUMONIA'" % (n_pn // 3, n_pn)
+    check(rc == 0 and want in se and "few, large ones" in se and "NORMAL" not in se,
+          "large patients: rc=%d, %r not in %s" % (rc, want, se))
     tr, va = h5data(outs[0], "/train/paths"), h5data(outs[0], "/val/paths")
     n_train = sum(len(v) for v in folder_counts(SAMPLE, "train").values())
     check(len(tr) + len(va) == n_train, "train+val = original train (%d+%d)" % (len(tr), len(va)))
