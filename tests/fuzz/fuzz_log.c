@@ -31,6 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64];
     int fd = fuzz_memfile("run.jsonl", data, size, path, sizeof path);
 
+    /* a file that starts with gzip's magic is inflated: damaged, cut short or followed by
+     * bytes that start no member, it is a read error naming gzip (specs/log.md) */
+    const int gz = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
     int warned = 0;
     cxr_log_run *run = NULL;
     cxr_status st = cxr_log_read(path, count_warning, &warned, &run);
@@ -46,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(run->steps[i - 1].step < run->steps[i].step, "step %lld before step %lld",
                        (long long)run->steps[i - 1].step, (long long)run->steps[i].step);
     } else {
-        FUZZ_CHECK(st == CXR_E_FORMAT, "log: %s: %s", cxr_status_name(st), cxr_last_error());
+        FUZZ_CHECK(st == CXR_E_FORMAT || (gz && st == CXR_E_IO && strstr(cxr_last_error(), "gzip")),
+                   "log: %s: %s", cxr_status_name(st), cxr_last_error());
     }
 
     warned = 0;
@@ -56,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(warned == smp->n_skipped, "%d warnings for %d skipped lines", warned,
                    smp->n_skipped);
     else
-        FUZZ_CHECK(st == CXR_E_FORMAT, "samples: %s: %s", cxr_status_name(st), cxr_last_error());
+        FUZZ_CHECK(st == CXR_E_FORMAT || (gz && st == CXR_E_IO && strstr(cxr_last_error(), "gzip")),
+                   "samples: %s: %s", cxr_status_name(st), cxr_last_error());
 
     if (run) {
         cxr_log_run *runs[2] = { run, run };

@@ -26,7 +26,12 @@ case $target in
   manifest) dirs="$src/tests/fuzz/seeds/manifest" ;;
   store) dirs="$seeds/store" ;;
   checkpoint) dirs="$seeds/checkpoint" ;;
-  log) dirs="$src/tests/report/fixtures" ;;
+  log) # the fixtures, and each gzip-compressed (cxr-report inflates a file with gzip's magic)
+    mkdir -p "$build/tests/fuzz/seeds/log-gz"
+    for f in "$src"/tests/report/fixtures/*.jsonl; do
+      gzip -9 -n -c "$f" > "$build/tests/fuzz/seeds/log-gz/$(basename "$f").gz"
+    done
+    dirs="$src/tests/report/fixtures $build/tests/fuzz/seeds/log-gz" ;;
   *) echo "run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 work=${FUZZ_WORK:-$build/tests/fuzz/work/$target}
