@@ -541,10 +541,19 @@ static void *coord_main(void *arg)
 /* ---------------------------------------------------------------- API */
 cxr_status cxr_loader_options_check(const cxr_loader_options *opt)
 {
-    if (!opt || opt->batch < 1 || opt->window < CXR_LOADER_WINDOW_SPLIT || opt->depth < 2 ||
-        (opt->prefetch && opt->threads < 1))
-        return cxr_set_error(CXR_E_ARG, "loader: batch, threads must be >= 1, window >= 0 (or "
-                                        "CXR_LOADER_WINDOW_SPLIT), depth >= 2");
+    if (!opt) return cxr_set_error(CXR_E_ARG, "loader: no options");
+    if (opt->batch < 1) return cxr_set_error(CXR_E_ARG, "loader: batch %d: need >= 1", opt->batch);
+    if (opt->prefetch && opt->threads < 1)
+        return cxr_set_error(CXR_E_ARG,
+                             "loader: threads %d: need >= 1 with prefetch (0 only without it)",
+                             opt->threads);
+    if (opt->depth < 2)
+        return cxr_set_error(CXR_E_ARG, "loader: depth %d: need >= 2 (batches in the ring)",
+                             opt->depth);
+    if (opt->window < CXR_LOADER_WINDOW_SPLIT)
+        return cxr_set_error(CXR_E_ARG,
+                             "loader: window %d: need >= 0, or CXR_LOADER_WINDOW_SPLIT (-1)",
+                             opt->window);
     if (!(opt->mixup >= 0 && opt->mixup <= CXR_LOADER_MIXUP_MAX) ||
         (opt->mixup > 0 && !opt->shuffle))
         return cxr_set_error(CXR_E_ARG,

@@ -249,9 +249,9 @@ class Store(_Closable):
     def splits(self):
         return [s for s in ("train", "val", "test") if self.has_split(s)]
 
-    def _info(self, split):
+    def _info(self, split, h=None):
         info = SplitInfo()
-        _check(lib.cxr_store_split(self._ptr, _enc(split), ctypes.byref(info)))
+        _check(lib.cxr_store_split(self._ptr if h is None else h, _enc(split), ctypes.byref(info)))
         return info
 
     def split_info(self, split):
@@ -261,8 +261,13 @@ class Store(_Closable):
 
     def labels(self, split):
         """int32 (n,) labels of a split (a copy)."""
-        i = self._info(split)
-        return np.ctypeslib.as_array(i.labels, (i.n,)).copy() if i.n else np.empty(0, np.int32)
+        # the handle held until the copy is made: i.labels points into the C store, which a
+        # close() in another thread would otherwise free under the copy
+        h = self._ptr
+        i = self._info(split, h)
+        out = np.ctypeslib.as_array(i.labels, (i.n,)).copy() if i.n else np.empty(0, np.int32)
+        del h
+        return out
 
     def image_path(self, split, i):
         """Source-relative path of image i of a split."""
@@ -345,9 +350,12 @@ def _loader_options(batch=64, shuffle=False, seed=1, window=0, threads=2, depth=
     o.batch = _int(batch, "batch", 1, _INT_MAX)
     o.window = -1 if window == "split" else _int(window, "window", 0, _INT_MAX)
     o.shuffle, o.seed = int(bool(shuffle)), _int(seed, "seed", 0, _UINT64_MAX)
-    o.threads, o.depth = _int(threads, "threads", 0, _INT_MAX), _int(depth, "depth", 0, _INT_MAX)
+    # threads 0: only without prefetch (the C check says so, by name)
+    o.threads, o.depth = _int(threads, "threads", 0, _INT_MAX), _int(depth, "depth", 2, _INT_MAX)
     o.prefetch = int(bool(prefetch))
     o.part, o.parts = _int(part, "part", 0, _INT_MAX), _int(parts, "parts", 1, _INT_MAX)
+    if isinstance(mixup, (bool, np.bool_)) or not isinstance(mixup, (int, float, np.number)):
+        raise TypeError(f"mixup: expected a number, got {type(mixup).__name__}")
     o.mixup = float(mixup)  # the C check takes the range (a NaN too)
     if o.mixup == 0 and float(mixup) != 0:
         raise ValueError(f"mixup {mixup!r}: not 0 (none), and too small for a float32 (the "
@@ -475,6 +483,8 @@ class Loader(_Closable):
                                "a fork does not copy: create the loader in this process")
         epoch = _int(epoch, "epoch", 0, _INT_MAX)
         with self._lock:
+            if self._h is not h:  # closed by another thread since: no epoch begins
+                raise ValueError("loader is closed")
             # the thread itself, not its ident: Python reuses an ended thread's ident
             me = threading.current_thread()
             if self._thread is None or not self._thread.is_alive():

@@ -406,6 +406,54 @@ for trial in range(30):
     if errs:
         break
 
+# ... deterministically, a close() between a call's own steps: labels() holds the store until
+# its copy is made (it read freed memory: garbage labels), and epoch() begins no epoch on a
+# loader closed after its first look (it delivered the whole epoch)
+import gc  # noqa: E402
+
+st = cxr.Store(store)
+want = st.labels("train")
+real_info = st._info
+
+
+def info_then_close(split, *h):
+    i = real_info(split, *h)
+    st.close()
+    gc.collect()
+    return i
+
+
+st._info = info_then_close
+got = st.labels("train")
+check(np.array_equal(got, want), f"labels() across a close(): {got[:6]} for {want[:6]}")
+ld = cxr.Loader(store, "train", batch=2)
+real_int = cxr._int
+
+
+def int_then_close(v, what, lo, hi):
+    if what == "epoch":
+        ld.close()
+    return real_int(v, what, lo, hi)
+
+
+cxr._int = int_then_close
+try:
+    it = ld.epoch(0)
+    check(False, f"epoch() began on a loader closed meanwhile: {sum(len(b) for b in it)} images")
+except ValueError as e:
+    check("closed" in str(e), f"epoch() after a close: {e}")
+finally:
+    cxr._int = real_int
+# bad loader options are named, by Python or by the C check
+for kw, want_text in (({"depth": 1}, "depth: 1 is outside [2,"), ({"mixup": True}, "mixup: expected"),
+                      ({"mixup": "0.5"}, "mixup: expected"),
+                      ({"threads": 0}, "threads 0: need >= 1 with prefetch")):
+    try:
+        cxr.Loader(store, "train", shuffle=True, **kw).close()
+        check(False, f"Loader({kw}) accepted")
+    except (ValueError, TypeError, cxr.CxrError) as e:
+        check(want_text in str(e), f"Loader({kw}): {e}")
+
 # close() during an epoch: the iterator raises at its next batch instead of going on
 ld = cxr.Loader(store, "train", batch=2)
 it = ld.epoch(0)

@@ -130,7 +130,7 @@ for bad, err in ((-1, ValueError), (2.5, TypeError), (2**31, ValueError)):
 check(ds.epoch == 3, "a refused set_epoch changed the epoch")
 # bad loader options are refused when the dataset is made, not later in every worker
 for kw, err in (({"seed": -1}, ValueError), ({"threads": 0}, cxr.CxrError),
-                ({"depth": 1}, cxr.CxrError), ({"window": "x"}, TypeError),
+                ({"depth": 1}, ValueError), ({"window": "x"}, TypeError),
                 ({"augment": "bogus"}, cxr.CxrError)):
     try:
         StoreDataset(store, "train", **kw)
