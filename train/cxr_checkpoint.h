@@ -112,7 +112,8 @@ typedef struct {
     cxr_preprocess_params pp; /* the store's preprocessing */
     int n_classes;
     char **class_names; /* [n_classes], owned (cxr_checkpoint_meta_free) */
-    char store[1024];   /* the store trained on, absolute (informational) */
+    char store
+        [4096]; /* the store trained on, absolute (informational; PATH_MAX: 1024 before 0.15) */
     char tool_version[64];
     int checksummed;  /* read: 1 for version 2, 0 for a version 1 file (no checksums) */
     int weights_only; /* read: 1 for a weights-only file (CXR_WEIGHTS_FORMAT), 0 a checkpoint */

@@ -43,7 +43,9 @@ P = ctypes.POINTER
 # 0.14: cxr_manifest_stats keeps every column (column_names and missing are allocated arrays;
 # CXR_EXPLORE_MAX_COLUMNS, 64, is gone); cxr_backend grew max_tensor_elems and reserve,
 # cxr_checkpoint_meta max_steps; cxr_bad_pixel_note (none of them used here).
-ABI = "0.14"
+# 0.15: cxr_checkpoint_meta.store 1024 -> 4096 bytes (an absolute store path was cut at 1023);
+# cxr_model_layout, cxr_utf8_valid and cxr_trainlog_read_tail are new (none of them used here).
+ABI = "0.15"
 
 
 class LoaderOptions(ctypes.Structure):

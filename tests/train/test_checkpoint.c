@@ -724,6 +724,18 @@ int main(void)
         REQUIRE(waitpid(pid, &ws, 0) == pid);
         CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
     }
+    /* the store's path as long as a path may be (PATH_MAX - 1 bytes: realpath's longest) is
+     * kept whole (it was cut at 1023 bytes before 0.15) */
+    {
+        cxr_checkpoint_meta lm = meta;
+        char *p = lm.store;
+        for (int k = 0; k < 4095; k++) p[k] = k % 32 == 31 ? '/' : (char)('a' + k % 26);
+        p[4095] = '\0';
+        CHECK_OK(cxr_checkpoint_save(bad, a, &lm));
+        CHECK_OK(cxr_checkpoint_read_meta(bad, &got));
+        CHECK(strlen(got.store) == 4095 && strcmp(got.store, lm.store) == 0);
+        cxr_checkpoint_meta_free(&got);
+    }
     /* an unwritable target fails cleanly */
     CHECK(cxr_checkpoint_save("no/such/dir/ck.h5", a, &meta) == CXR_E_IO);
 
