@@ -59,7 +59,9 @@ static const char *CSS =
 
 static void num_cell(cxr_sb *b, double v, const char *fmt)
 {
-    if (isfinite(v)) {
+    if (isfinite(v) && fabs(v) >= 1e9) /* a fixed-point format would print hundreds of digits */
+        cxr_sb_printf(b, "<td>%.6g</td>", v);
+    else if (isfinite(v)) {
         cxr_sb_printf(b, "<td>");
         cxr_sb_printf(b, fmt, v);
         cxr_sb_printf(b, "</td>");
@@ -100,6 +102,17 @@ FIELD(f_gpu_mean, e->has_monitor && e->monitor.gpu_ok ? e->monitor.gpu_util_mean
 FIELD(f_gpu_max, e->has_monitor && e->monitor.gpu_ok ? e->monitor.gpu_util_max : NAN)
 FIELD(f_gmem_mean, e->has_monitor && e->monitor.gpu_ok ? e->monitor.gpu_mem_mb_mean : NAN)
 FIELD(f_gmem_max, e->has_monitor && e->monitor.gpu_ok ? e->monitor.gpu_mem_mb_max : NAN)
+
+/* A legend entry "NAME WHAT": the name shortened to CXR_PLOT_NAME_CHARS characters (its two
+ * ends kept), so that what follows it (" train", " eval", the AUC) is never cut off. */
+static void legend_named(cxr_plot *p, const char *name, const char *what, const char *color,
+                         const char *dash)
+{
+    char shortname[4 * CXR_PLOT_NAME_CHARS + 8], text[sizeof shortname + 72];
+    cxr_short_name(shortname, sizeof shortname, name, CXR_PLOT_NAME_CHARS);
+    snprintf(text, sizeof text, "%s%s%s", shortname, what[0] ? " " : "", what);
+    cxr_plot_legend(p, text, color, dash, 0);
+}
 
 typedef struct {
     ep_field f;
@@ -152,7 +165,6 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
     p.integer_x = 1;
     p.xmin = p.ymin = INFINITY;
     p.xmax = p.ymax = -INFINITY;
-    char texts[CXR_PLOT_MAX_LEGEND][200]; /* 12.8 KB; per call: reports on two threads */
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_run *run = pg->runs[r];
         for (int d = 0; d < n_defs; d++) {
@@ -162,12 +174,7 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
                 if (!isfinite(v)) continue;
                 range_add(&p, run->epochs[i].epoch, v);
             }
-            if (p.n_legend < CXR_PLOT_MAX_LEGEND) {
-                snprintf(texts[p.n_legend], sizeof texts[0], "%s %s", pg->names[r], defs[d].name);
-                p.legend[p.n_legend] =
-                    (cxr_legend){ texts[p.n_legend], cxr_plot_color(r), defs[d].dash, 0 };
-                p.n_legend++;
-            }
+            legend_named(&p, pg->names[r], defs[d].name, cxr_plot_color(r), defs[d].dash);
         }
     }
     if (!range_close(&p, y_from_zero, y_cap)) return 0;
@@ -252,8 +259,7 @@ static int step_chart(page *pg)
             has = 1;
             range_add(&p, (double)run->steps[i].step, v);
         }
-        if (has && p.n_legend < CXR_PLOT_MAX_LEGEND)
-            p.legend[p.n_legend++] = (cxr_legend){ pg->names[r], cxr_plot_color(r), NULL, 0 };
+        if (has) legend_named(&p, pg->names[r], "", cxr_plot_color(r), NULL);
     }
     if (!range_close(&p, 1, INFINITY)) return 0;
     cxr_plot_begin(pg->b, &p);
@@ -492,14 +498,12 @@ static void section_eval(page *pg)
         p.xmin = p.ymin = 0;
         p.xmax = p.ymax = 1;
         p.height_plot = 300;
-        char texts[CXR_PLOT_MAX_LEGEND][200]; /* per call, as above */
-        for (int r = 0; r < pg->n_runs && p.n_legend < CXR_PLOT_MAX_LEGEND; r++) {
+        for (int r = 0; r < pg->n_runs; r++) {
             const cxr_log_epoch *e = last_with(pg->runs[r], 1);
             if (!e) continue;
-            snprintf(texts[p.n_legend], sizeof texts[0], "%s (AUC %.3f, epoch %d)", pg->names[r],
-                     e->auc, e->epoch);
-            p.legend[p.n_legend] = (cxr_legend){ texts[p.n_legend], cxr_plot_color(r), NULL, 0 };
-            p.n_legend++;
+            char what[64];
+            snprintf(what, sizeof what, "(AUC %.3f, epoch %d)", e->auc, e->epoch);
+            legend_named(&p, pg->names[r], what, cxr_plot_color(r), NULL);
         }
         cxr_plot_begin(b, &p);
         cxr_plot_refline(b, &p, 0, 0, 1, 1);
@@ -741,8 +745,7 @@ static int samples_chart(page *pg, const char *id, const char *title, const char
             p.ymin = fmin(p.ymin, v);
             p.ymax = fmax(p.ymax, v);
         }
-        if (has && p.n_legend < CXR_PLOT_MAX_LEGEND)
-            p.legend[p.n_legend++] = (cxr_legend){ pg->s_names[s], samples_color(pg, s), NULL, 0 };
+        if (has) legend_named(&p, pg->s_names[s], "", samples_color(pg, s), NULL);
     }
     if (!isfinite(p.xmin)) return 0;
     if (from_zero && p.ymin > 0) p.ymin = 0;

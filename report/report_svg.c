@@ -42,6 +42,21 @@ void cxr_sb_printf(cxr_sb *b, const char *fmt, ...)
     }
 }
 
+/* A Unicode noncharacter (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF: an HTML parse error, and U+FFFE
+ * and U+FFFF are not XML) as the valid n-byte sequence at s. */
+static int nonchar(const char *s, int n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned cp;
+    if (n == 3)
+        cp = (u[0] & 0x0fu) << 12 | (u[1] & 0x3fu) << 6 | (u[2] & 0x3fu);
+    else if (n == 4)
+        cp = (u[0] & 0x07u) << 18 | (u[1] & 0x3fu) << 12 | (u[2] & 0x3fu) << 6 | (u[3] & 0x3fu);
+    else
+        return 0;
+    return (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe;
+}
+
 void cxr_sb_esc(cxr_sb *b, const char *s)
 {
     while (s && *s) {
@@ -58,7 +73,7 @@ void cxr_sb_esc(cxr_sb *b, const char *s)
              * string cut mid-character) and a control character other than tab and newline
              * (C0, DEL, C1: U+0080-U+009F, which HTML forbids too) are shown as U+FFFD */
             if (n == 0 || (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f ||
-                (n == 2 && c == 0xc2 && (unsigned char)s[1] < 0xa0)) {
+                (n == 2 && c == 0xc2 && (unsigned char)s[1] < 0xa0) || nonchar(s, n)) {
                 cxr_sb_printf(b, "&#xFFFD;");
                 n = n ? n : 1;
             } else
@@ -76,9 +91,76 @@ void cxr_sb_free(cxr_sb *b)
 
 const char *cxr_plot_color(int i)
 {
+    /* ten, then their darker and their lighter variants: twenty runs told apart by colour */
     static const char *pal[] = { "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf" };
-    return pal[((i % 10) + 10) % 10];
+                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+                                 "#0b3c5d", "#7f1416", "#145214", "#a14f00", "#4b2a75",
+                                 "#4a2c25", "#a3266f", "#3d3d3d", "#6b6c0e", "#0b6570" };
+    return pal[((i % 20) + 20) % 20];
+}
+
+/* Bytes of the first k characters of s (UTF-8; a byte of no valid sequence counts as one). */
+static size_t char_bytes(const char *s, int k)
+{
+    size_t i = 0;
+    for (int c = 0; c < k && s[i]; c++) {
+        int n = cxr_utf8_seq((const unsigned char *)s + i);
+        i += n ? (size_t)n : 1;
+    }
+    return i;
+}
+
+static int n_chars(const char *s)
+{
+    int c = 0;
+    for (size_t i = 0; s[i]; c++) {
+        int n = cxr_utf8_seq((const unsigned char *)s + i);
+        i += n ? (size_t)n : 1;
+    }
+    return c;
+}
+
+void cxr_short_name(char *buf, size_t cap, const char *name, int max_chars)
+{
+    const int n = n_chars(name);
+    if (n <= max_chars || max_chars < 5) {
+        snprintf(buf, cap, "%.*s", (int)char_bytes(name, max_chars < 5 ? n : max_chars), name);
+        return;
+    }
+    const int head = (max_chars - 3) / 2, tail = max_chars - 3 - head;
+    const char *end = name + char_bytes(name, n - tail);
+    snprintf(buf, cap, "%.*s...%s", (int)char_bytes(name, head), name, end);
+}
+
+void cxr_plot_legend(cxr_plot *p, const char *text, const char *color, const char *dash, int box)
+{
+    if (p->n_legend >= CXR_PLOT_MAX_LEGEND - 1) { /* the last slot: "+N more" */
+        p->n_legend_more++;
+        return;
+    }
+    cxr_legend *l = &p->legend[p->n_legend++];
+    /* cut at a character boundary: a cut sequence would show as U+FFFD */
+    size_t k = 0;
+    while (text[k]) {
+        int n = cxr_utf8_seq((const unsigned char *)text + k);
+        n = n ? n : 1;
+        if (k + (size_t)n >= sizeof l->text) break;
+        k += (size_t)n;
+    }
+    memcpy(l->text, text, k);
+    l->text[k] = '\0';
+    l->color = color;
+    l->dash = dash;
+    l->box = box;
+}
+
+/* The legend with its "+N more" entry, when entries were left out. */
+static int legend_entries(const cxr_plot *p) { return p->n_legend + (p->n_legend_more > 0); }
+static const char *legend_text(const cxr_plot *p, int i, char *more, size_t cap)
+{
+    if (i < p->n_legend) return p->legend[i].text;
+    snprintf(more, cap, "+%d more (not named here)", p->n_legend_more);
+    return more;
 }
 
 static double nice_num(double x, int round_it)
@@ -97,15 +179,17 @@ void cxr_plot_nice(double *lo, double *hi, int n, int integer, double *step)
         *lo = 0;
         *hi = 1;
     }
+    /* within +-1e307, each end (before ordering them: two ends beyond it on one side are then
+     * equal, and widened below): a range that overflows (-1e308 .. 1e308) or that would once
+     * rounded up to a nice number (0 .. 1.5e308 -> 2e308); values beyond are drawn past the
+     * axis */
+    *lo = fmin(fmax(*lo, -1e307), 1e307);
+    *hi = fmin(fmax(*hi, -1e307), 1e307);
     if (*hi < *lo) {
         double t = *lo;
         *lo = *hi;
         *hi = t;
     }
-    /* within +-1e307: a range that overflows (-1e308 .. 1e308) or that would once rounded up
-     * to a nice number (0 .. 1.5e308 -> 2e308); values beyond are drawn past the axis */
-    *lo = fmax(*lo, -1e307);
-    *hi = fmin(*hi, 1e307);
     if (*hi - *lo < 1e-12) {
         double d = fabs(*hi) > 1e-12 ? 0.1 * fabs(*hi) : 1;
         *lo -= d;
@@ -125,8 +209,9 @@ static int text_w(const char *s) { return 7 * (int)strlen(s ? s : ""); }
 static int legend_layout(const cxr_plot *p, int *xs, int *rows)
 {
     int x = p->ml, row = 0, right = p->width - 10;
-    for (int i = 0; i < p->n_legend; i++) {
-        int w = 30 + text_w(p->legend[i].text) + 18;
+    char more[48];
+    for (int i = 0; i < legend_entries(p); i++) {
+        int w = 30 + text_w(legend_text(p, i, more, sizeof more)) + 18;
         if (x + w > right && x > p->ml) {
             row++;
             x = p->ml;
@@ -135,17 +220,22 @@ static int legend_layout(const cxr_plot *p, int *xs, int *rows)
         if (rows) rows[i] = row;
         x += w;
     }
-    return p->n_legend ? row + 1 : 0;
+    return legend_entries(p) ? row + 1 : 0;
 }
+
+/* A coordinate kept within 1e5 px of the chart (NaN as the far side): a value far past a
+ * fixed axis (an ROC point of 1e40) drawn beyond the clip, not printed as "inf" or as 40
+ * digits, which SVG refuses, losing the whole line. */
+static double bounded(double v) { return v > 1e5 ? 1e5 : v >= -1e5 ? v : -1e5; }
 
 static double px(const cxr_plot *p, double x)
 {
     double pw = p->width - p->ml - p->mr;
-    return p->ml + (x - p->xmin) / (p->xmax - p->xmin) * pw;
+    return bounded(p->ml + (x - p->xmin) / (p->xmax - p->xmin) * pw);
 }
 static double py(const cxr_plot *p, double y)
 {
-    return p->mt + p->height_plot - (y - p->ymin) / (p->ymax - p->ymin) * p->height_plot;
+    return bounded(p->mt + p->height_plot - (y - p->ymin) / (p->ymax - p->ymin) * p->height_plot);
 }
 
 static void tick_label(char *buf, size_t cap, double v, double step)
@@ -266,13 +356,16 @@ void cxr_plot_refline(cxr_sb *b, const cxr_plot *p, double x0, double y0, double
 
 static void legend_draw(cxr_sb *b, const cxr_plot *p, int top)
 {
-    int xs[CXR_PLOT_MAX_LEGEND], rows[CXR_PLOT_MAX_LEGEND];
+    int xs[CXR_PLOT_MAX_LEGEND + 1], rows[CXR_PLOT_MAX_LEGEND + 1];
+    char more[48];
     legend_layout(p, xs, rows);
     cxr_sb_printf(b, "<g class=\"legend\">\n");
-    for (int i = 0; i < p->n_legend; i++) {
-        const cxr_legend *l = &p->legend[i];
+    for (int i = 0; i < legend_entries(p); i++) {
+        const cxr_legend *l = i < p->n_legend ? &p->legend[i] : NULL;
         int y = top + 20 * rows[i];
-        if (l->box)
+        if (!l) /* "+N more": text only */
+            ;
+        else if (l->box)
             cxr_sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"22\" height=\"10\" fill=\"%s\"/>",
                           xs[i], y - 9, l->color);
         else
@@ -283,7 +376,7 @@ static void legend_draw(cxr_sb *b, const cxr_plot *p, int top)
                           l->dash ? " stroke-dasharray=\"" : "", l->dash ? l->dash : "",
                           l->dash ? "\"" : "");
         cxr_sb_printf(b, "<text class=\"legend-item\" x=\"%d\" y=\"%d\">", xs[i] + 30, y);
-        cxr_sb_esc(b, l->text);
+        cxr_sb_esc(b, legend_text(p, i, more, sizeof more));
         cxr_sb_printf(b, "</text>\n");
     }
     cxr_sb_printf(b, "</g>\n");
@@ -312,15 +405,24 @@ void cxr_plot_hbars(cxr_sb *b, const char *id, const char *title, const char *xl
     p.xmin = 0;
     p.xmax = vmax > 0 ? fmin(vmax, 1e307) * 1.12 : 1; /* room for the value labels */
     cxr_plot_nice(&p.xmin, &p.xmax, 6, 0, &p.xstep);
+    /* category labels of CXR_PLOT_NAME_CHARS characters at most (a longer one keeps its two
+     * ends): the column left of the bars stays narrower than the chart */
+    char(*lab)[4 * CXR_PLOT_NAME_CHARS + 8] = malloc((size_t)(n_cat ? n_cat : 1) * sizeof *lab);
+    if (!lab) {
+        b->failed = 1;
+        return;
+    }
     int wcat = 0;
-    for (int c = 0; c < n_cat; c++)
-        if (text_w(cats[c]) > wcat) wcat = text_w(cats[c]);
+    for (int c = 0; c < n_cat; c++) {
+        cxr_short_name(lab[c], sizeof lab[c], cats[c], CXR_PLOT_NAME_CHARS);
+        if (text_w(lab[c]) > wcat) wcat = text_w(lab[c]);
+    }
+    if (wcat > width / 2) wcat = width / 2;
     p.mr = 24;
     p.mt = 34;
     int bar_h = 16, group_h = n_ser * bar_h + 14;
     p.height_plot = n_cat * group_h + 6;
-    p.n_legend = n_ser < CXR_PLOT_MAX_LEGEND ? n_ser : CXR_PLOT_MAX_LEGEND;
-    for (int s = 0; s < p.n_legend; s++) p.legend[s] = (cxr_legend){ sers[s], colors[s], NULL, 1 };
+    for (int s = 0; s < n_ser; s++) cxr_plot_legend(&p, sers[s], colors[s], NULL, 1);
     p.ml = 16; /* the legend starts at the left edge: the category column is empty down there */
     p.legend_rows = legend_layout(&p, NULL, NULL);
     p.ml = wcat + 16;
@@ -352,7 +454,7 @@ void cxr_plot_hbars(cxr_sb *b, const char *id, const char *title, const char *xl
         int gy = y0 + 6 + c * group_h;
         cxr_sb_printf(b, "<text class=\"cat\" x=\"%d\" y=\"%d\">", x0 - 8,
                       gy + n_ser * bar_h / 2 + 4);
-        cxr_sb_esc(b, cats[c]);
+        cxr_sb_esc(b, lab[c]);
         cxr_sb_printf(b, "</text>\n");
         for (int s = 0; s < n_ser; s++) {
             double val = v[c * n_ser + s];
@@ -373,4 +475,5 @@ void cxr_plot_hbars(cxr_sb *b, const char *id, const char *title, const char *xl
     p.ml = 16;
     legend_draw(b, &p, y1 + 48 + 14);
     cxr_sb_printf(b, "</svg>\n");
+    free(lab);
 }

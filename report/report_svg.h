@@ -21,13 +21,16 @@ void cxr_sb_free(cxr_sb *b);
 
 /* One legend entry: a colored sample (line with dash pattern, or a box) and its text. */
 typedef struct {
-    const char *text;
+    char text[128]; /* a copy (cxr_plot_legend) */
     const char *color;
     const char *dash; /* NULL = solid */
     int box;          /* 1 = filled box (bars) */
 } cxr_legend;
 
 #define CXR_PLOT_MAX_LEGEND 64
+/* The characters of a name in a legend or a bar label: a longer one keeps its start and its
+ * end with "..." between (cxr_short_name). */
+#define CXR_PLOT_NAME_CHARS 48
 
 /* One chart. Fill id, title, labels, data ranges and the legend, then plot_begin, series,
  * plot_end. Ranges are widened to nice tick values by plot_begin. */
@@ -37,14 +40,21 @@ typedef struct {
     int integer_x;          /* x ticks on integers only (epochs) */
     int width, height_plot; /* total width, height of the plot area */
     int n_legend;
+    int n_legend_more; /* entries past CXR_PLOT_MAX_LEGEND - 1, said as "+N more" */
     cxr_legend legend[CXR_PLOT_MAX_LEGEND];
     /* computed */
     int ml, mr, mt, mb, legend_rows, height;
     double xstep, ystep;
 } cxr_plot;
 
-/* Palette color for series i (cycles through 10). */
+/* Palette color for series i (cycles through 20). */
 const char *cxr_plot_color(int i);
+/* Add a legend entry, its text copied (cut at a character boundary); entries past
+ * CXR_PLOT_MAX_LEGEND - 1 are counted in n_legend_more and drawn as one "+N more" entry. */
+void cxr_plot_legend(cxr_plot *p, const char *text, const char *color, const char *dash, int box);
+/* name into buf, shortened to max_chars characters when longer: its start, "...", its end
+ * (run names differ at either end). */
+void cxr_short_name(char *buf, size_t cap, const char *name, int max_chars);
 /* Widen [*lo, *hi] to nice multiples of a 1/2/5 step giving about n ticks; sets *step. */
 void cxr_plot_nice(double *lo, double *hi, int n, int integer, double *step);
 void cxr_plot_begin(cxr_sb *b, cxr_plot *p);

@@ -230,7 +230,9 @@ def boundaries(tool, work):
     1; a run of more than STEP_POINTS steps keeps each slice's lowest and highest loss; every
     class of a per-class table is named; the many-classes note starts past 256 classes; a GPU
     vs CPU row pairs a config whose device (first word) is cpu; 40 epochs get point markers; a
-    matrix of another size than the run's classes is not headed by their names."""
+    matrix of another size than the run's classes is not headed by their names; numbers far past
+    an axis give finite, short coordinates; long names are shortened, runs past the legend's
+    room said as "+N more"; noncharacters are not written."""
     def page(name, lines):
         log = os.path.join(work, name + ".jsonl")
         write_log(log, lines)
@@ -284,6 +286,48 @@ def boundaries(tool, work):
     _, pg = page("bench", [run, EPOCH, b("gpu cpu-aug", 4.0), b("gpu gpu-aug", 2.0)])
     sp = " ".join(c["text"] for c in pg.tables.get("speedups", {"cells": []})["cells"])
     check("GPU vs CPU" not in sp, "a gpu config was paired as GPU vs CPU: %s" % sp)
+
+    # numbers far past an axis: every coordinate stays a finite number of modest size (SVG
+    # refuses "nan", "inf" and a 40-digit number, and drops the whole line): losses all beyond
+    # -1e307; an ROC point at 1e40; an accuracy of 1e40 on its axis capped at 1
+    num = re.compile(r'(?:points|x1|x2|y1|y2|cx|cy|x|y|width)="([^"]*)"')
+    for name, lines in (("farneg", [run, {"type": "epoch", "epoch": 1, "train_loss": -5e307},
+                                    {"type": "epoch", "epoch": 2, "train_loss": -6e307}]),
+                        ("farroc", [run, dict(EPOCH, eval_acc=1e40),
+                                    dict(EPOCH, epoch=2, roc=[[0, 0], [0.2, 1e40], [0.5, 0.8],
+                                                              [1, 1]])])):
+        html, _ = page(name, [l for l in lines])
+        vals = [v for a in num.findall(html[html.find("<svg"):]) for v in re.split(r"[ ,]+", a)
+                if v]
+        bad = [v for v in vals if not re.fullmatch(r"-?\d{1,7}(\.\d+)?", v)]
+        check(vals and not bad, "%s: coordinates SVG refuses: %s" % (name, bad[:3]))
+        if name == "farroc":
+            rp = re.findall(r'class="series roc"[^>]*points="([^"]*)"', html)
+            check(rp and len(rp[0].split()) == 4, "farroc: the ROC line lost points: %s" % rp)
+
+    # a long benchmark config is shortened (its two ends kept): the bars keep their width
+    long_cfg = "cpu prefetch " + "x" * 180
+    html, _ = page("longbench", [run, EPOCH, b(long_cfg, 4.0), b("cpu no-prefetch", 2.0)])
+    fw = re.findall(r'class="frame"[^>]*width="(-?\d+)"', svg_text(html, "chart-bench"))
+    cats = re.findall(r'class="cat"[^>]*>([^<]*)<', html)
+    check(fw and int(fw[0]) > 300, "a long bench label left the bars %s px" % fw)
+    check(any(c.startswith("cpu prefetch x") and "..." in c and len(c) <= 48 for c in cats),
+          "long bench label not shortened: %s" % [c[:60] for c in cats])
+
+    # 40 runs: 63 legend entries and "+N more" for the rest, not runs left out unsaid; a long
+    # run name is shortened, its " train" / " eval" kept; noncharacters shown as U+FFFD
+    logs = []
+    for k in range(40):
+        log = os.path.join(work, "many%02d%s.jsonl" % (k, "y" * 200 if k == 0 else ""))
+        write_log(log, [dict(run, device="cpu\ufdd0\uffff"), dict(EPOCH, eval_loss=0.6)])
+        logs.append(log)
+    html, pg = report(tool, os.path.join(work, "many.html"), logs)
+    leg = re.findall(r'class="legend-item"[^>]*>([^<]*)<', svg_text(html, "chart-loss"))
+    check(len(leg) == 64 and leg[-1] == "+17 more (not named here)",
+          "40 runs x 2 series: legend %d entries, last %r" % (len(leg), leg[-1:]))
+    check(any(t.startswith("many00yyy") and "..." in t and t.endswith(" train") for t in leg),
+          "a long run name's legend entry: %s" % [t for t in leg if t.startswith("many00")])
+    check("\ufdd0" not in html and "\uffff" not in html, "noncharacters reached the page")
 
     # point markers on a series of at most 40 points: 40 epochs get them, 41 do not
     for n, want in ((40, 40), (41, 0)):
