@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <omp.h>
 
@@ -295,12 +296,13 @@ static cxr_status dnnl_parse_ops(const char *s, unsigned *ops)
  * ops it names on oneDNN; CXR_CPU_DNNL_MIN_C=F,D,W sets the thresholds. */
 static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
 {
-    c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0;
-    /* CXR_CPU_DNNL_MIN_C=F,D,W: the three thresholds by hand (a benchmark's knob) */
-    const char *mc = getenv("CXR_CPU_DNNL_MIN_C");
-    if (mc && sscanf(mc, "%d,%d,%d", &c->dnnl_min_c[0], &c->dnnl_min_c[1], &c->dnnl_min_c[2]) == 3)
+    /* CXR_CPU_DNNL_MIN_C=F,D,W: the three thresholds by hand (a benchmark's knob; checked by
+     * cpu_knobs) */
+    if (c->dnnl_min_c_set) {
+        memcpy(c->dnnl_min_c, c->dnnl_min_c_env, sizeof c->dnnl_min_c);
         return;
-    c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0; /* what a bad value left */
+    }
+    c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0;
     if (explicit_ops || c->blas_parallel || !cxr_gemm_wcol_available()) return;
     c->dnnl_min_c[0] = c->dnnl_min_c[2] = 2;
     if (cpu_has("amd")) c->dnnl_min_c[0] = 32; /* conv2 (16 channels in): its forward ours */
@@ -365,6 +367,15 @@ cxr_status cxr_backend_cpu_set_precision(cxr_backend *be, cxr_precision p)
                          "precision bf16 on the CPU runs on oneDNN, and this build has none "
                          "(install libdnnl-dev and reconfigure with -DCXR_DNNL=ON)");
 #else
+    /* oneDNN capped below avx512_core (ONEDNN_MAX_CPU_ISA=AVX2, as the AVX2 path is emulated)
+     * has no bf16 convolution: refused here, not failed in the first forward */
+    if (!cxr_dnnl_isa_avx512_core())
+        return cxr_set_error(
+            CXR_E_UNSUPPORTED,
+            "precision bf16 on the CPU: oneDNN runs at %s here (ONEDNN_MAX_CPU_ISA "
+            "caps it), and has bf16 convolutions only from avx512_core on; unset "
+            "the cap, or train in fp32",
+            cxr_dnnl_isa());
     return cpu_dnnl_setup(
         c, CXR_DNNL_CONV_FWD | CXR_DNNL_CONV_BWD_DATA | CXR_DNNL_CONV_BWD_W | CXR_DNNL_DENSE, 1,
         c->dnnl_explicit);
@@ -445,6 +456,67 @@ void cxr_backend_destroy(cxr_backend *be)
     if (be && be->destroy) be->destroy(be);
 }
 
+cxr_status cxr_cpu_knob(const char *name, const char *const *vals, const char *what,
+                        const char **out)
+{
+    const char *v = getenv(name);
+    *out = NULL;
+    if (!v || !*v) return CXR_OK;
+    for (int i = 0; vals[i]; i++)
+        if (!strcasecmp(v, vals[i])) {
+            *out = vals[i];
+            return CXR_OK;
+        }
+    return cxr_set_error(CXR_E_ARG, "%s=%s: not a value it takes (%s)", name, v, what);
+}
+
+/* The CPU backend's knobs (specs/model.md), read and checked at creation. */
+static cxr_status cpu_knobs(cxr_cpu_ctx *c)
+{
+    static const char *const par[] = { "blas", "omp", NULL },
+                             *const isa[] = { "avx2", "avx512", NULL },
+                             *const den[] = { "keep", "flush", NULL },
+                             *const wg[] = { "0", "1", NULL };
+    cxr_status st = CXR_OK;
+    const char *v;
+    CXR_TRY(cxr_cpu_knob("CXR_CPU_PARALLEL", par,
+                         "blas: im2col and sgemm; omp: our kernels, the "
+                         "default",
+                         &v));
+    c->blas_parallel = v && !strcmp(v, "blas");
+    /* our conv kernels at AVX-512 width where the CPU has it; avx2 keeps the AVX2 ones
+     * (benchmarks, and the same bits as on an AVX2 CPU); avx512: the default */
+    CXR_TRY(cxr_cpu_knob("CXR_CPU_ISA", isa,
+                         "avx2: our kernels at AVX2 width; avx512: at AVX-512 "
+                         "width where the CPU has it, the default",
+                         &v));
+    c->avx512 = cxr_conv_avx512_available() && !(v && !strcmp(v, "avx2"));
+    /* diagnostic only (the benchmark's denormal timing): leave MXCSR as the threads have it */
+    CXR_TRY(
+        cxr_cpu_knob("CXR_CPU_DENORMALS", den, "keep: no flush to zero; flush: the default", &v));
+    c->keep_denormals = v && !strcmp(v, "keep");
+    /* our conv forward and input gradient by Winograd where it applies (conv.c); 0: the direct
+     * product (benchmarks, and the bits of builds before it) */
+    CXR_TRY(
+        cxr_cpu_knob("CXR_CPU_WINOGRAD", wg, "0: direct products; 1: Winograd, the default", &v));
+    c->wino = !(v && !strcmp(v, "0"));
+    const char *mc = getenv("CXR_CPU_DNNL_MIN_C");
+    if (mc && *mc) {
+        int n = 0;
+        int *t = c->dnnl_min_c_env;
+        if (sscanf(mc, "%d,%d,%d%n", &t[0], &t[1], &t[2], &n) != 3 || mc[n] || t[0] < 0 ||
+            t[1] < 0 || t[2] < 0)
+            CXR_THROW(CXR_E_ARG,
+                      "CXR_CPU_DNNL_MIN_C=%s: not F,D,W (three thresholds >= 0: the input "
+                      "channels from which conv forward, input gradient and weight gradient run "
+                      "on oneDNN)",
+                      mc);
+        c->dnnl_min_c_set = 1;
+    }
+bail:
+    return st;
+}
+
 cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
 {
     *out = NULL;
@@ -455,20 +527,12 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
         free(c);
         return cxr_set_error(CXR_E_NOMEM, "cpu backend: out of memory");
     }
-    const char *mode = getenv("CXR_CPU_PARALLEL");
-    c->blas_parallel = mode && strcmp(mode, "blas") == 0;
-    /* our conv kernels at AVX-512 width where the CPU has it; CXR_CPU_ISA=avx2 keeps the AVX2
-     * ones (benchmarks, and the same bits as on an AVX2 CPU) */
-    const char *isa = getenv("CXR_CPU_ISA");
-    c->avx512 = cxr_conv_avx512_available() && !(isa && strcmp(isa, "avx2") == 0);
-    /* diagnostic only (the benchmark's denormal timing): leave MXCSR as the threads have it */
-    const char *den = getenv("CXR_CPU_DENORMALS");
-    c->keep_denormals = den && strcmp(den, "keep") == 0;
-    /* our conv forward and input gradient by Winograd where it applies (conv.c);
-     * CXR_CPU_WINOGRAD=0: the direct product
-     * (benchmarks, and the bits of builds before it) */
-    const char *wg = getenv("CXR_CPU_WINOGRAD");
-    c->wino = !(wg && strcmp(wg, "0") == 0);
+    const cxr_status kst = cpu_knobs(c);
+    if (kst != CXR_OK) {
+        free(be);
+        free(c);
+        return kst;
+    }
     be->name = "cpu";
     be->ctx = c;
     be->on_device = 0;

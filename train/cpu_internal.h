@@ -32,6 +32,7 @@ typedef struct {
     int keep_denormals;    /* CXR_CPU_DENORMALS=keep: no flushing (benchmark diagnostic) */
     struct cxr_dnnl *dnnl; /* oneDNN primitives (dnnl_cpu.h), NULL when none are used */
     unsigned dnnl_ops;     /* CXR_DNNL_* bits: the ops that run on oneDNN */
+    int dnnl_min_c_env[3], dnnl_min_c_set; /* CXR_CPU_DNNL_MIN_C=F,D,W given (cpu_knobs) */
     int dnnl_min_c[3];     /* conv fwd, bwd data, bwd weights: on oneDNN only for layers of at
                             * least this many input channels (backend_cpu.c, dnnl_layers) */
     unsigned dnnl_fp32_ops; /* the fp32 choice made at creation (back to it from bf16) */
@@ -276,5 +277,12 @@ static inline void cxr_pool_row(float *y, uint8_t *ix, const float *r0, const fl
         ix[j] = a;
     }
 }
+
+/* An environment knob of the CPU backend: *out NULL when unset or set empty (as unset), else
+ * its value, which must be one of the NULL-ended vals (any case: AVX2 as avx2; *out is then the
+ * entry of vals); another is CXR_E_ARG naming the knob and `what` it takes (a knob that
+ * silently kept the default made a benchmark measure nothing). */
+cxr_status cxr_cpu_knob(const char *name, const char *const *vals, const char *what,
+                        const char **out);
 
 #endif

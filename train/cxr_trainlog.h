@@ -213,7 +213,7 @@ cxr_status cxr_trainlog_write_stop(cxr_trainlog *log, int epoch, const char *sto
 cxr_status cxr_trainlog_close(cxr_trainlog *log);
 
 /* What an existing log says of its last run, read before a resume appends to it: the last run
- * line's recipe name, seed and batch (has_run 0 when it has none, or none readable), the epoch
+ * line's recipe name, seed, batch and kernels (has_run 0 when it has none, or none readable), the epoch
  * of the file's last epoch or stop line (0: none), and whether any such line is for `epoch`
  * (a branch from a best model appends lower epochs after higher ones: the last line is not
  * where a run is). Lines that do not parse are passed over (a torn last line). CXR_E_IO when
@@ -224,7 +224,8 @@ typedef struct {
     double seed;     /* as the log holds it (a JSON number) */
     int batch;
     int last_epoch;
-    int has_epoch; /* a line is for the epoch asked about */
+    int has_epoch;     /* a line is for the epoch asked about */
+    char kernels[512]; /* the last run line's kernels ("" when it names none) */
 } cxr_trainlog_tail;
 cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail *t);
 

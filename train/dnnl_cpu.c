@@ -89,16 +89,27 @@ cxr_status cxr_dnnl_create(cxr_dnnl **out, int bf16)
     cxr_dnnl *d = calloc(1, sizeof *d);
     if (!d) return cxr_set_error(CXR_E_NOMEM, "oneDNN: out of memory");
     d->bf16 = bf16;
-    const char *dense = getenv("CXR_DNNL_DENSE");
+    static const char *const dn[] = { "bf16", "fp32", NULL },
+                             *const al[] = { "direct", "auto", NULL },
+                             *const fw[] = { "fused", "winograd", "wino", NULL };
+    const char *dense, *algo, *fwd;
+    if (cxr_cpu_knob("CXR_DNNL_DENSE", dn, "bf16 or fp32: the dense layers' type in a bf16 run",
+                     &dense) != CXR_OK ||
+        cxr_cpu_knob("CXR_DNNL_ALGO", al, "direct: no Winograd on oneDNN; auto: the default",
+                     &algo) != CXR_OK ||
+        cxr_cpu_knob("CXR_DNNL_FWD", fw,
+                     "fused: no Winograd forward; winograd (or wino): the default",
+                     &fwd) != CXR_OK) {
+        free(d);
+        return CXR_E_ARG;
+    }
     d->dense_bf16 = bf16 && DENSE_BF16_DEFAULT;
     if (bf16 && dense && !strcmp(dense, "bf16")) d->dense_bf16 = 1;
     if (dense && !strcmp(dense, "fp32")) d->dense_bf16 = 0;
     /* auto: oneDNN picks Winograd F(4x4,3x3) where it has it and judges it faster (on AVX-512
      * the study's conv2-conv4 backward passes at batch 64), else direct; CXR_DNNL_ALGO=direct
      * keeps every convolution direct (specs/model.md, "Winograd") */
-    const char *algo = getenv("CXR_DNNL_ALGO");
     d->algo = algo && !strcmp(algo, "direct") ? dnnl_convolution_direct : dnnl_convolution_auto;
-    const char *fwd = getenv("CXR_DNNL_FWD");
     d->fwd_wino = !(fwd && !strcmp(fwd, "fused"));
     if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
@@ -491,6 +502,12 @@ cxr_status cxr_dnnl_dense_backward(cxr_dnnl *d, float *din, float *dw, const flo
     /* din (N,IN) = dout (N,OUT) @ W (OUT,IN) */
     if (din) CXR_CPU_RET(matmul(d, K_MM_DIN, din, dout, dnnl_ab, w, dnnl_ab, NULL, N, IN, OUT));
     return CXR_OK;
+}
+
+int cxr_dnnl_isa_avx512_core(void)
+{
+    /* the ISA values are masks of the ISAs they include */
+    return (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
 }
 
 const char *cxr_dnnl_isa(void)

@@ -36,6 +36,8 @@ cxr_status cxr_dnnl_dense_backward(cxr_dnnl *d, float *din, float *dw, const flo
 /* oneDNN's ISA on this CPU ("avx2", "avx512_core_amx"...) and the name of cached primitive i
  * (NULL past the end): for the benchmark's "ISA path" line. */
 const char *cxr_dnnl_isa(void);
+/* 1 when oneDNN may run avx512_core code here (not capped below it by ONEDNN_MAX_CPU_ISA). */
+int cxr_dnnl_isa_avx512_core(void);
 /* How convolutions are created: "auto" (oneDNN may pick Winograd, the forward too), "direct
  * ..." or "auto, fused forward ..." (the environment's CXR_DNNL_ALGO and CXR_DNNL_FWD), for the
  * backend's description: each changes the last bits of a run. */

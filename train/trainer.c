@@ -1228,7 +1228,7 @@ static int run_trains(const run_recipe *rc)
  * drawing both as one curve), warned of when no line of the log is for the checkpoint's epoch
  * (an older copy: the epochs before it may lack lines). A log this user cannot read is not
  * looked at. Called before anything is opened for writing. */
-static cxr_status check_resume_log(const train_run *r)
+static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
 {
     const cxr_train_options *o = r->o;
     cxr_trainlog_tail t;
@@ -1245,6 +1245,15 @@ static cxr_status check_resume_log(const train_run *r)
                              o->io.log_path, t.recipe[0] ? t.recipe : "unnamed", t.seed, t.batch,
                              o->io.resume_path, recipe[0] ? recipe : "unnamed",
                              (unsigned long long)r->rc.seed, r->rc.batch);
+    /* another CPU path (a knob of specs/model.md, another CPU) or GPU library: the log's run
+     * line records the kernels, the checkpoint does not */
+    char kernels[512];
+    run_kernels(be, kernels, sizeof kernels);
+    if (t.kernels[0] && kernels[0] && strcmp(t.kernels, kernels) != 0)
+        note(o,
+             "warning: resume %s: its run (--log %s) ran on \"%s\", this one runs on \"%s\": "
+             "losses may differ from an uninterrupted run in the last bits",
+             o->io.resume_path, o->io.log_path, t.kernels, kernels);
     if (r->rc.start_epoch > 0 && !t.has_epoch)
         note(o,
              "warning: --log %s: no line of it is for epoch %d, where %s is (its last is for "
@@ -1473,7 +1482,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     CXR_TRY(resolve_recipe(&r));
     CXR_TRY(create_model(&r, be));
     CXR_TRY(fill_checkpoint_meta(&r));
-    CXR_TRY(check_resume_log(&r)); /* before open_run_io touches the samples file */
+    CXR_TRY(check_resume_log(&r, be)); /* before open_run_io touches the samples file */
     CXR_TRY(open_run_io(&r));
     if (r.rc.select != CXR_SELECT_NONE && o->io.checkpoint_path) {
         CXR_TRY(cxr_train_best_path(o->io.checkpoint_path, r.best_path, sizeof r.best_path));

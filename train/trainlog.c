@@ -367,6 +367,9 @@ cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail
                 t->batch = batch->valueint;
                 snprintf(t->recipe, sizeof t->recipe, "%s",
                          cJSON_IsString(name) ? name->valuestring : "");
+                const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_KERNELS);
+                snprintf(t->kernels, sizeof t->kernels, "%s",
+                         cJSON_IsString(k) ? k->valuestring : "");
             }
         } else {
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");

@@ -12,6 +12,10 @@
 # - A tool started in a folder that holds files named as its libraries loads the system's: the
 #   build tree's binaries had an empty RUNPATH entry (CMake's padding, a trailing ':'), which the
 #   loader reads as the current folder.
+# - A CPU knob (CXR_CPU_*, CXR_DNNL_*) of a value it does not take is refused, naming what it
+#   takes (each silently kept the default); a documented value in another case is taken. bf16
+#   under a oneDNN capped below avx512_core is refused before the run line is logged. A resume
+#   on other kernels than its log's last run names is warned of.
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
 . "$(dirname "$0")/common.sh"
 W=$WORK
@@ -96,4 +100,28 @@ for kb in $kbs; do
     [ "$rc" = 1 ] || { fail "cxr-train under ulimit -v $kb: exit $rc (want 1; 137: hung)"; sed 's/^/  | /' "$W/err" >&2; }
     grep -q "cannot allocate" "$W/err" || fail "cxr-train under ulimit -v $kb: $(tail -1 "$W/err")"
 done
+for kv in CXR_CPU_WINOGRAD=off CXR_CPU_ISA=sse41 CXR_CPU_DENORMALS=bogus CXR_CPU_PARALLEL=omp2 \
+    CXR_CPU_DNNL_MIN_C=32,0 CXR_DNNL_ALGO=winograd CXR_DNNL_FWD=on CXR_DNNL_DENSE=fp16; do
+    env "$kv" "$BIN/cxr-train" "$W/s1.h5" $T --no-checkpoint --select none >/dev/null 2>"$W/err"
+    rc=$?
+    [ "$rc" = 2 ] && grep -qF "${kv}: not" "$W/err" ||
+        fail "$kv: exit $rc (want 2), stderr: $(tail -1 "$W/err")"
+done
+if grep -qw avx2 /proc/cpuinfo; then # our kernels run (else the im2col path: neither applies)
+expect_rc 0 env CXR_CPU_ISA=AVX2 "$BIN/cxr-train" "$W/s1.h5" $T --no-checkpoint --select none \
+    --log "$W/isa.jsonl"
+grep -q '"kernels":"own AVX2' "$W/isa.jsonl" || fail "CXR_CPU_ISA=AVX2 not taken: $(head -c 300 "$W/isa.jsonl")"
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+    expect_rc 5 env ONEDNN_MAX_CPU_ISA=AVX2 "$BIN/cxr-train" "$W/s1.h5" $T --device cpu \
+        --precision bf16 --no-checkpoint --log "$W/bf.jsonl"
+    expect_err "oneDNN runs at avx2 here (ONEDNN_MAX_CPU_ISA caps it)"
+    [ ! -e "$W/bf.jsonl" ] || fail "a refused bf16 run logged: $(head -c 200 "$W/bf.jsonl")"
+else
+    echo "note: no AVX512-BF16 here: bf16 under a capped oneDNN not checked"
+fi
+expect_rc 0 "$BIN/cxr-train" "$W/s1.h5" $T --select none --checkpoint "$W/k.h5" --log "$W/k.jsonl"
+expect_rc 0 env CXR_CPU_WINOGRAD=0 "$BIN/cxr-train" "$W/s1.h5" --device cpu --no-monitor -q \
+    --epochs 2 --resume "$W/k.h5" --log "$W/k.jsonl"
+expect_err "warning: resume $W/k.h5: its run (--log $W/k.jsonl) ran on"
+fi
 finish
