@@ -59,9 +59,16 @@ static const char *CSS =
 
 static void num_cell(cxr_sb *b, double v, const char *fmt)
 {
-    if (isfinite(v) && fabs(v) >= 1e9) /* a fixed-point format would print hundreds of digits */
-        cxr_sb_printf(b, "<td>%.6g</td>", v);
-    else if (isfinite(v)) {
+    if (isfinite(v) && fabs(v) >= 1e9) { /* a fixed-point format would print hundreds of digits:
+                                          * %.6g in its place, the text around it kept */
+        const char *pc = strchr(fmt, '%'), *end = pc ? pc + strcspn(pc, "fgeFGE") : NULL;
+        cxr_sb_printf(b, "<td>%.*s%.6g", end && *end ? (int)(pc - fmt) : 0, fmt, v);
+        for (const char *q = end && *end ? end + 1 : ""; *q; q++) { /* the rest, "%%" as "%" */
+            if (q[0] == '%' && q[1] == '%') q++;
+            cxr_sb_printf(b, "%c", *q);
+        }
+        cxr_sb_printf(b, "</td>");
+    } else if (isfinite(v)) {
         cxr_sb_printf(b, "<td>");
         cxr_sb_printf(b, fmt, v);
         cxr_sb_printf(b, "</td>");
@@ -108,7 +115,7 @@ FIELD(f_gmem_max, e->has_monitor && e->monitor.gpu_ok ? e->monitor.gpu_mem_mb_ma
 static void legend_named(cxr_plot *p, const char *name, const char *what, const char *color,
                          const char *dash)
 {
-    char shortname[4 * CXR_PLOT_NAME_CHARS + 8], text[sizeof shortname + 72];
+    char shortname[4 * CXR_PLOT_NAME_CHARS + 8], text[sizeof shortname + 88];
     cxr_short_name(shortname, sizeof shortname, name, CXR_PLOT_NAME_CHARS);
     snprintf(text, sizeof text, "%s%s%s", shortname, what[0] ? " " : "", what);
     cxr_plot_legend(p, text, color, dash, 0);

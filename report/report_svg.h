@@ -19,18 +19,20 @@ void cxr_sb_printf(cxr_sb *b, const char *fmt, ...) __attribute__((format(printf
 void cxr_sb_esc(cxr_sb *b, const char *s);
 void cxr_sb_free(cxr_sb *b);
 
+/* The characters of a name in a legend or a bar label: a longer one keeps its start and its
+ * end with "..." between (cxr_short_name). */
+#define CXR_PLOT_NAME_CHARS 48
+
 /* One legend entry: a colored sample (line with dash pattern, or a box) and its text. */
 typedef struct {
-    char text[128]; /* a copy (cxr_plot_legend) */
+    char text[4 * CXR_PLOT_NAME_CHARS + 96]; /* a copy (cxr_plot_legend): a shortened name of
+                                              * 4-byte characters and what follows it fit */
     const char *color;
     const char *dash; /* NULL = solid */
     int box;          /* 1 = filled box (bars) */
 } cxr_legend;
 
 #define CXR_PLOT_MAX_LEGEND 64
-/* The characters of a name in a legend or a bar label: a longer one keeps its start and its
- * end with "..." between (cxr_short_name). */
-#define CXR_PLOT_NAME_CHARS 48
 
 /* One chart. Fill id, title, labels, data ranges and the legend, then plot_begin, series,
  * plot_end. Ranges are widened to nice tick values by plot_begin. */

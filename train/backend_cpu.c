@@ -500,6 +500,14 @@ static cxr_status cpu_knobs(cxr_cpu_ctx *c)
     CXR_TRY(
         cxr_cpu_knob("CXR_CPU_WINOGRAD", wg, "0: direct products; 1: Winograd, the default", &v));
     c->wino = !(v && !strcmp(v, "0"));
+    /* oneDNN's knobs, read where its context is made (dnnl_cpu.c), are checked here too: a
+     * run that never makes one (CXR_CPU_DNNL=none, a build without oneDNN) refuses them alike */
+    static const char *const dn[] = { "bf16", "fp32", NULL },
+                             *const al[] = { "direct", "auto", NULL },
+                             *const fw[] = { "fused", "winograd", "wino", NULL };
+    CXR_TRY(cxr_cpu_knob("CXR_DNNL_DENSE", dn, CXR_DNNL_DENSE_TAKES, &v));
+    CXR_TRY(cxr_cpu_knob("CXR_DNNL_ALGO", al, CXR_DNNL_ALGO_TAKES, &v));
+    CXR_TRY(cxr_cpu_knob("CXR_DNNL_FWD", fw, CXR_DNNL_FWD_TAKES, &v));
     const char *mc = getenv("CXR_CPU_DNNL_MIN_C");
     if (mc && *mc) {
         int n = 0;

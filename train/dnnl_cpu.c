@@ -93,13 +93,9 @@ cxr_status cxr_dnnl_create(cxr_dnnl **out, int bf16)
                              *const al[] = { "direct", "auto", NULL },
                              *const fw[] = { "fused", "winograd", "wino", NULL };
     const char *dense, *algo, *fwd;
-    if (cxr_cpu_knob("CXR_DNNL_DENSE", dn, "bf16 or fp32: the dense layers' type in a bf16 run",
-                     &dense) != CXR_OK ||
-        cxr_cpu_knob("CXR_DNNL_ALGO", al, "direct: no Winograd on oneDNN; auto: the default",
-                     &algo) != CXR_OK ||
-        cxr_cpu_knob("CXR_DNNL_FWD", fw,
-                     "fused: no Winograd forward; winograd (or wino): the default",
-                     &fwd) != CXR_OK) {
+    if (cxr_cpu_knob("CXR_DNNL_DENSE", dn, CXR_DNNL_DENSE_TAKES, &dense) != CXR_OK ||
+        cxr_cpu_knob("CXR_DNNL_ALGO", al, CXR_DNNL_ALGO_TAKES, &algo) != CXR_OK ||
+        cxr_cpu_knob("CXR_DNNL_FWD", fw, CXR_DNNL_FWD_TAKES, &fwd) != CXR_OK) {
         free(d);
         return CXR_E_ARG;
     }

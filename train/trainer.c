@@ -1228,6 +1228,15 @@ static int run_trains(const run_recipe *rc)
  * drawing both as one curve), warned of when no line of the log is for the checkpoint's epoch
  * (an older copy: the epochs before it may lack lines). A log this user cannot read is not
  * looked at. Called before anything is opened for writing. */
+/* A kernels description without what does not change the results: a GPU's index ("cuda:1 "
+ * before its name: another card of the same kind, or CUDA_VISIBLE_DEVICES). */
+static const char *same_kernels(const char *k)
+{
+    if (strncmp(k, "cuda:", 5) != 0) return k;
+    k += 5 + strspn(k + 5, "0123456789");
+    return k + strspn(k, " ");
+}
+
 static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
 {
     const cxr_train_options *o = r->o;
@@ -1249,7 +1258,7 @@ static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
      * line records the kernels, the checkpoint does not */
     char kernels[512];
     run_kernels(be, kernels, sizeof kernels);
-    if (t.kernels[0] && kernels[0] && strcmp(t.kernels, kernels) != 0)
+    if (t.kernels[0] && kernels[0] && strcmp(same_kernels(t.kernels), same_kernels(kernels)) != 0)
         note(o,
              "warning: resume %s: its run (--log %s) ran on \"%s\", this one runs on \"%s\": "
              "losses may differ from an uninterrupted run in the last bits",

@@ -354,8 +354,10 @@ def _loader_options(batch=64, shuffle=False, seed=1, window=0, threads=2, depth=
     o.threads, o.depth = _int(threads, "threads", 0, _INT_MAX), _int(depth, "depth", 2, _INT_MAX)
     o.prefetch = int(bool(prefetch))
     o.part, o.parts = _int(part, "part", 0, _INT_MAX), _int(parts, "parts", 1, _INT_MAX)
-    if isinstance(mixup, (bool, np.bool_)) or not isinstance(mixup, (int, float, np.number)):
-        raise TypeError(f"mixup: expected a number, got {type(mixup).__name__}")
+    # a real number of any kind float() takes (a 0-d array, a Fraction, a torch scalar), not a
+    # bool, a string or a complex (whose imaginary part float() would drop)
+    if isinstance(mixup, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise TypeError(f"mixup: expected a real number, got {type(mixup).__name__}")
     o.mixup = float(mixup)  # the C check takes the range (a NaN too)
     if o.mixup == 0 and float(mixup) != 0:
         raise ValueError(f"mixup {mixup!r}: not 0 (none), and too small for a float32 (the "

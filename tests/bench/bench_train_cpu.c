@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include "cxr_backend_cpu.h"
@@ -129,7 +130,9 @@ int main(int argc, char **argv)
         printf("impl=cxr-denormal backward_normal_s=%.3f backward_denormal_s=%.3f "
                "denormal_over_normal=%.2f flushing=%s\n",
                tb_norm / reps, tb_den / reps, tb_den / tb_norm,
-               getenv("CXR_CPU_DENORMALS") ? "off" : "on");
+               getenv("CXR_CPU_DENORMALS") && !strcasecmp(getenv("CXR_CPU_DENORMALS"), "keep")
+                   ? "off"
+                   : "on");
         free(xt);
     }
     free(x), free(y);

@@ -102,7 +102,9 @@ for kb in $kbs; do
 done
 for kv in CXR_CPU_WINOGRAD=off CXR_CPU_ISA=sse41 CXR_CPU_DENORMALS=bogus CXR_CPU_PARALLEL=omp2 \
     CXR_CPU_DNNL_MIN_C=32,0 CXR_DNNL_ALGO=winograd CXR_DNNL_FWD=on CXR_DNNL_DENSE=fp16; do
-    env "$kv" "$BIN/cxr-train" "$W/s1.h5" $T --no-checkpoint --select none >/dev/null 2>"$W/err"
+    # oneDNN's own knobs also where no oneDNN context is made (CXR_CPU_DNNL=none)
+    extra=; case $kv in CXR_DNNL_*) extra=CXR_CPU_DNNL=none ;; esac
+    env $extra "$kv" "$BIN/cxr-train" "$W/s1.h5" $T --no-checkpoint --select none >/dev/null 2>"$W/err"
     rc=$?
     [ "$rc" = 2 ] && grep -qF "${kv}: not" "$W/err" ||
         fail "$kv: exit $rc (want 2), stderr: $(tail -1 "$W/err")"
@@ -120,6 +122,11 @@ else
     echo "note: no AVX512-BF16 here: bf16 under a capped oneDNN not checked"
 fi
 expect_rc 0 "$BIN/cxr-train" "$W/s1.h5" $T --select none --checkpoint "$W/k.h5" --log "$W/k.jsonl"
+cp "$W/k.h5" "$W/k0.h5"
+cp "$W/k.jsonl" "$W/k0.jsonl"
+expect_rc 0 "$BIN/cxr-train" "$W/s1.h5" --device cpu --no-monitor -q --epochs 2 --resume "$W/k0.h5" \
+    --log "$W/k0.jsonl"
+grep -q "its run (--log" "$W/err" && fail "a resume on the same kernels warned: $(cat "$W/err")"
 expect_rc 0 env CXR_CPU_WINOGRAD=0 "$BIN/cxr-train" "$W/s1.h5" --device cpu --no-monitor -q \
     --epochs 2 --resume "$W/k.h5" --log "$W/k.jsonl"
 expect_err "warning: resume $W/k.h5: its run (--log $W/k.jsonl) ran on"

@@ -446,13 +446,22 @@ finally:
     cxr._int = real_int
 # bad loader options are named, by Python or by the C check
 for kw, want_text in (({"depth": 1}, "depth: 1 is outside [2,"), ({"mixup": True}, "mixup: expected"),
-                      ({"mixup": "0.5"}, "mixup: expected"),
+                      ({"mixup": "0.5"}, "mixup: expected"), ({"mixup": 0.2j}, "mixup: expected"),
+                      ({"mixup": np.complex64(0.2)}, "mixup: expected"),
                       ({"threads": 0}, "threads 0: need >= 1 with prefetch")):
     try:
         cxr.Loader(store, "train", shuffle=True, **kw).close()
         check(False, f"Loader({kw}) accepted")
     except (ValueError, TypeError, cxr.CxrError) as e:
         check(want_text in str(e), f"Loader({kw}): {e}")
+
+# ... and a real number of another kind float() takes is taken as it was
+import fractions  # noqa: E402
+
+for mx in (np.array(0.25), fractions.Fraction(1, 4), np.float16(0.25)):
+    with cxr.Loader(store, "train", batch=4, shuffle=True, mixup=mx) as ld:
+        bt = next(iter(ld))
+        check(bt.mix is not None, f"mixup={mx!r}: no mixing")
 
 # close() during an epoch: the iterator raises at its next batch instead of going on
 ld = cxr.Loader(store, "train", batch=2)

@@ -328,6 +328,21 @@ def boundaries(tool, work):
     check(any(t.startswith("many00yyy") and "..." in t and t.endswith(" train") for t in leg),
           "a long run name's legend entry: %s" % [t for t in leg if t.startswith("many00")])
     check("\ufdd0" not in html and "\uffff" not in html, "noncharacters reached the page")
+    # ... names of 4-byte characters too (the legend's bytes are not its characters): two runs
+    # of 40-character names differing at their ends keep " train" / " eval" and stay apart
+    logs = []
+    for tail in "AB":
+        log = os.path.join(work, "\U0001F600" * 40 + tail + ".jsonl")
+        write_log(log, [run, dict(EPOCH, eval_loss=0.6)])
+        logs.append(log)
+    html, _ = report(tool, os.path.join(work, "emoji.html"), logs)
+    leg = re.findall(r'class="legend-item"[^>]*>([^<]*)<', svg_text(html, "chart-loss"))
+    check(len(set(leg)) == 4 and all(t.endswith((" train", " eval")) for t in leg),
+          "4-byte names' legend: %s" % [t[-20:] for t in leg])
+    # a time of 1e10 s in the benchmark comparison: %.6g, its unit kept
+    html, _ = page("hugebench", [run, EPOCH, b("cpu prefetch", 1e10), b("gpu prefetch", 2.0)])
+    check(re.search(r"<td>1e\+10 s</td>", html), "a huge time lost its unit: %s" %
+          re.findall(r"<td>[^<]*e\+10[^<]*</td>", html))
 
     # point markers on a series of at most 40 points: 40 epochs get them, 41 do not
     for n, want in ((40, 40), (41, 0)):
