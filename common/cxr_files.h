@@ -24,6 +24,16 @@ extern "C" {
  * first save. The message names the files; nothing is touched. */
 cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
                             int n_inputs, const char *tree);
+/* It also refuses an output that a running cxr-train writes: its log or samples file (an
+ * exclusive flock on the file itself, cxr_log_open: CXR_E_IO "in use by another process") or its
+ * checkpoint or best model (the flock on the lock file beside it, cxr_model_lock_path:
+ * CXR_E_ARG "... is being written by another cxr-train run (pid N)"). Replaced by another tool,
+ * the run's later lines went to a file no name reached, or its next save took the name back. */
+
+/* The lock file of a model `model` written by a cxr-train run, into buf (cap bytes):
+ * ".NAME.cxr-lock" beside the file a symbolic link names, or, for a name of more than 200
+ * bytes, ".FIRST200-HASH.cxr-lock". 0, or -1 when it does not fit. */
+int cxr_model_lock_path(char *buf, size_t cap, const char *model);
 /* Open /dev/null on any of descriptors 0, 1 and 2 that is closed (a tool started with 2>&-):
  * else the first file the tool opens gets that number, and messages meant for standard error
  * would be written into it (an output table, a store). Opened the other way round (0 for

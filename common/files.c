@@ -1,10 +1,13 @@
 /* files.c: output/input file checks, stdout close, escaping (cxr_files.h). */
 #define _GNU_SOURCE
 #include "cxr_files.h"
+#include "cxr_hash.h"
 #include "cxr_tmpfile.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,53 @@ const char *cxr_parent_dir(char *buf, size_t cap, const char *path)
     return buf;
 }
 
+int cxr_model_lock_path(char *buf, size_t cap, const char *model)
+{
+    char *real = NULL;
+    if (cxr_tmpfile_resolve(model, &real) != CXR_OK) real = NULL; /* the save will say why */
+    const char *p = real ? real : model, *slash = strrchr(p, '/');
+    const int dir_len = slash ? (int)(slash - p) + 1 : 0;
+    const char *base = p + dir_len;
+    int n;
+    if (strlen(base) <= 200) {
+        n = snprintf(buf, cap, "%.*s.%s.cxr-lock", dir_len, p, base);
+    } else { /* NAME_MAX is 255: the first 200 bytes and the whole name's FNV-1a */
+        n = snprintf(buf, cap, "%.*s.%.200s-%016llx.cxr-lock", dir_len, p, base,
+                     (unsigned long long)cxr_fnv1a64(base, strlen(base)));
+    }
+    free(real);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* 1 when another process holds an exclusive flock on path (a shared one, an HDF5 reader's, is
+ * not in the way); *pid: the holder's pid when the file says it (a lock file holds it as text,
+ * a default model name cxr-train reserved as "cxr-train: reserved by pid N ..."). A
+ * reservation of this very process (cxr-train checking the name it reserved) is not held. */
+static int held_exclusively(const char *path, long *pid)
+{
+    static const char reserved[] = "cxr-train: reserved by pid ";
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) return 0;
+    int held = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_SH | LOCK_NB) != 0 &&
+               errno == EWOULDBLOCK;
+    long who = 0;
+    if (held) {
+        char line[96] = "";
+        ssize_t got = pread(fd, line, sizeof line - 1, 0);
+        const size_t rl = sizeof reserved - 1;
+        if (got > (ssize_t)rl && !strncmp(line, reserved, rl)) {
+            who = strtol(line + rl, NULL, 10);
+            if (who == (long)getpid()) held = 0;
+        } else if (got > 0) {
+            who = strtol(line, NULL, 10);
+        }
+    }
+    if (pid) *pid = who;
+    close(fd);
+    return held;
+}
+
 cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
                             int n_inputs, const char *tree)
 {
@@ -89,6 +139,22 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
         return cxr_set_error(CXR_E_ARG,
                              "%s %s: is inside the source folder %s; refusing to write there", opt,
                              out, tree);
+    if (exists && held_exclusively(out, NULL))
+        return cxr_set_error(CXR_E_IO,
+                             "%s %s: in use by another process (a running cxr-train's log or "
+                             "samples file?): not replaced",
+                             opt, out);
+    char lock[4096];
+    long pid = 0;
+    if (cxr_model_lock_path(lock, sizeof lock, out) == 0 && held_exclusively(lock, &pid)) {
+        char who[48] = "";
+        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+            snprintf(who, sizeof who, " (pid %ld)", pid);
+        return cxr_set_error(CXR_E_ARG,
+                             "%s (or its best model) is being written by another cxr-train run%s: "
+                             "wait for it to end, or give another name",
+                             out, who);
+    }
     return CXR_OK;
 }
 

@@ -282,21 +282,8 @@ const char *train_default_checkpoint(const cxr_train_options *o, char *buf, size
  * holder's pid (0 when unknown) when another run holds it. */
 static int lock_one(const char *model, int slot, long *holder)
 {
-    char *real = NULL, *lp = exit_files[EXIT_LOCK_MODEL + slot].path;
-    const size_t cap = sizeof exit_files[0].path;
-    if (cxr_tmpfile_resolve(model, &real) != CXR_OK) real = NULL; /* the save will say why */
-    const char *p = real ? real : model, *slash = strrchr(p, '/');
-    const int dir_len = slash ? (int)(slash - p) + 1 : 0;
-    const char *base = p + dir_len;
-    int n;
-    if (strlen(base) <= 200) {
-        n = snprintf(lp, cap, "%.*s.%s.cxr-lock", dir_len, p, base);
-    } else { /* NAME_MAX is 255: the first 200 bytes and the whole name's FNV-1a */
-        n = snprintf(lp, cap, "%.*s.%.200s-%016llx.cxr-lock", dir_len, p, base,
-                     (unsigned long long)cxr_fnv1a64(base, strlen(base)));
-    }
-    free(real);
-    if (n < 0 || (size_t)n >= cap) return lp[0] = 0, 1;
+    char *lp = exit_files[EXIT_LOCK_MODEL + slot].path;
+    if (cxr_model_lock_path(lp, sizeof exit_files[0].path, model) != 0) return lp[0] = 0, 1;
     for (int attempt = 0; attempt < 10; attempt++) {
         /* O_NONBLOCK: a FIFO there never blocks the open (it is then no lock file) */
         int fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);

@@ -66,6 +66,12 @@ flock "$W/held.jsonl" "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/he
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train --log onto a log another process holds: exit $rc, not 4"
 expect_err "log $W/held.jsonl: in use by another process"
 cmp -s "$W/held.jsonl" "$W/held0" || fail "--log changed a log another process holds"
+# ... nor does another tool replace it (a running cxr-train's log: its later lines went to a
+# file no name reached)
+flock "$W/held.jsonl" "$BIN/cxr-report" "$W/run.jsonl" -o "$W/held.jsonl" 2>"$W/err"
+rc=$?; [ $rc -eq 4 ] || fail "cxr-report -o onto a log another process holds: exit $rc, not 4"
+expect_err "-o $W/held.jsonl: in use by another process"
+cmp -s "$W/held.jsonl" "$W/held0" || fail "cxr-report replaced a log another process holds"
 printf '{"t":1.0,"epoch":1}\n' > "$W/held-mon.jsonl"
 flock "$W/held-mon.jsonl" "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/held-mon.jsonl" 2>"$W/err"
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train --monitor-log onto a file another process holds: exit $rc, not 4"
@@ -276,6 +282,12 @@ expect_err "$W/busy.h5 (or its best model) is being written by another cxr-train
 expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy.best.h5"
 expect_err "busy.best.h5 (or its best model) is being written by another cxr-train run (pid $pid)"
 expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy"
+# ... and another tool writing there (its next save took the name back: a store reported packed
+# was lost)
+expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$W/busy.h5" --size 32 --quiet
+expect_err "$W/busy.h5 (or its best model) is being written by another cxr-train run (pid $pid)"
+expect_rc 2 "$BIN/cxr-export" "$W/ck.h5" --weights -o "$W/busy.best.h5"
+expect_err "busy.best.h5 (or its best model) is being written by another cxr-train run"
 kill -9 $pid
 wait $pid 2>/dev/null
 [ -e "$W/.busy.h5.cxr-lock" ] || fail "a killed run left no lock file (was the lock held at all?)"
