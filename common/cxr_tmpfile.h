@@ -14,7 +14,8 @@
  *
  * A file that exists and that this user may not write to (write-protected, access(2) W_OK:
  * root may) is not replaced: refused before a temporary is made, so a made-read-only result is
- * never lost to a rerun.
+ * never lost to a rerun. Nor is another user's file in a sticky folder (/tmp's mode 1777) that
+ * is not this user's either: the rename would fail with EPERM after all the work.
  *
  * Not thread-safe per object; distinct objects may be used from distinct threads.
  */

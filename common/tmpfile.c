@@ -1,6 +1,7 @@
 /* tmpfile.c: temporaries renamed into place, and the removal of stale ones (cxr_tmpfile.h). */
 #define _GNU_SOURCE /* getrandom, O_CLOEXEC, fstatat */
 #include "cxr_tmpfile.h"
+#include "cxr_files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -132,14 +133,24 @@ cxr_status cxr_tmpfile_resolve(const char *target, char **resolved)
 
 cxr_status cxr_tmpfile_check_writable(const char *target)
 {
-    struct stat o;
-    if (stat(target, &o) != 0 || !S_ISREG(o.st_mode) || access(target, W_OK) == 0 ||
-        errno != EACCES)
-        return CXR_OK;
-    return cxr_set_error(CXR_E_IO,
-                         "%s: is write-protected (mode %04o): not replaced; make it writable "
-                         "(chmod u+w) or give another name",
-                         target, (unsigned)(o.st_mode & 07777));
+    struct stat o, d;
+    if (stat(target, &o) != 0 || !S_ISREG(o.st_mode)) return CXR_OK;
+    if (access(target, W_OK) != 0 && errno == EACCES)
+        return cxr_set_error(CXR_E_IO,
+                             "%s: is write-protected (mode %04o): not replaced; make it writable "
+                             "(chmod u+w) or give another name",
+                             target, (unsigned)(o.st_mode & 07777));
+    /* in a sticky folder (/tmp's mode 1777) only the file's owner, the folder's or root may
+     * replace it by a rename: found now, not at the commit after all the work */
+    char dir[4096];
+    const uid_t me = geteuid();
+    if (me != 0 && o.st_uid != me && stat(cxr_parent_dir(dir, sizeof dir, target), &d) == 0 &&
+        (d.st_mode & S_ISVTX) && d.st_uid != me)
+        return cxr_set_error(CXR_E_IO,
+                             "%s: belongs to another user (uid %u) in a sticky folder (mode "
+                             "%04o, like /tmp): this user cannot replace it; give another name",
+                             target, (unsigned)o.st_uid, (unsigned)(d.st_mode & 07777));
+    return CXR_OK;
 }
 
 cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock)

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "onnx.c writes the host's floats as raw_data and fixed32, which ONNX stores little-endian"
@@ -462,6 +464,27 @@ cxr_status cxr_onnx_data_path(const char *path, char **data)
     return *data ? CXR_OK : cxr_set_error(CXR_E_NOMEM, "onnx %s: out of memory", path);
 }
 
+/* A second name for the file at target, if there is one: ".NAME.cxr-tmp-PID-HEX" beside it (a
+ * name cxr_tmpfile_sweep removes once stale), made by link(2). NULL when there is no file, or
+ * no hard link can be made there (the export then goes on as before). */
+static char *keep_old(const char *target)
+{
+    const char *slash = strrchr(target, '/');
+    const int dl = slash ? (int)(slash - target) + 1 : 0;
+    uint64_t r = 0;
+    if (access(target, F_OK) != 0 || getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) return NULL;
+    size_t cap = strlen(target) + 64;
+    char *k = malloc(cap);
+    if (!k) return NULL;
+    snprintf(k, cap, "%.*s.%s.cxr-tmp-%ld-%016llx", dl, target, target + dl, (long)getpid(),
+             (unsigned long long)r);
+    if (link(target, k) != 0) {
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
 cxr_status cxr_onnx_goes_external(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
                                   cxr_onnx_layout layout, int *external)
 {
@@ -489,6 +512,7 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
 
     /* data_path: "<path>.data" beside the file path is (a symbolic link resolved: the model is
      * written there) */
+    char *keep = NULL; /* the earlier weights file's second name, while the model is renamed */
     CXR_TRY(msgs_build(&o, &data_path, path, m, meta, layout));
     if (!(host = malloc(cxr_model_n_params(m) * sizeof *host)))
         CXR_THROW(CXR_E_NOMEM, "onnx %s: out of memory", path);
@@ -525,10 +549,29 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
         ok = ok && fwrite(hdr, 1, h, f) == h && fwrite(host + t->offset, 1, nb, f) == nb;
     }
     if (!ok) CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.target, strerror(errno));
-    if (o.ext) CXR_TRY(cxr_tmpfile_commit_stream(&dtf, &df));
-    CXR_TRY(cxr_tmpfile_commit_stream(&tf, &f));
+    if (o.ext) {
+        /* the weights file an earlier export left is kept (a second name, as a temporary of
+         * its own would be named) until the model is in place, and put back when the model's
+         * rename fails: an error never leaves an old model with new weights. A kill between
+         * the two renames still can (two files are not replaced at once); the kept one is then
+         * swept as a stale temporary by a later export. */
+        keep = keep_old(dtf.target);
+        CXR_TRY(cxr_tmpfile_commit_stream(&dtf, &df));
+    }
+    st = cxr_tmpfile_commit_stream(&tf, &f);
+    if (st != CXR_OK && keep && rename(keep, dtf.target) == 0) {
+        free(keep);
+        keep = NULL;
+        cxr_wrap_error(st,
+                       "%s: the model was not replaced, and %s is the earlier weights file "
+                       "again",
+                       path, dtf.target);
+    }
+    if (st != CXR_OK) goto bail;
     if (external) *external = o.ext;
 bail:
+    if (keep) unlink(keep);
+    free(keep);
     if (f) fclose(f);
     if (df) fclose(df);
     cxr_tmpfile_discard(&tf); /* removes the temporary unless committed */

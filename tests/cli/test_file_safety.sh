@@ -267,6 +267,21 @@ expect_err "$W/fsz/l.jsonl: cannot write the log: File too large"
     -q --epochs 100000 --no-checkpoint --monitor-log "$W/fsz/m.jsonl" ) 2>"$W/err"
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train --monitor-log past ulimit -f: exit $rc, not 4 (124: ran on)"
 expect_err "$W/fsz/m.jsonl: could not write monitor samples: File too large"
+# another user's file in a sticky folder (/tmp's mode 1777), writable but not this user's to
+# replace: refused before any work (the rename failed after it; an external-data export had by
+# then replaced the weights file, leaving the old model naming new weights)
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    chmod 755 "$W" && mkdir -m 1777 "$W/sticky" && cp "$W/ck.h5" "$W/sticky/in.h5" &&
+        chmod 644 "$W/sticky/in.h5" && echo old > "$W/sticky/m.onnx" && chmod 666 "$W/sticky/m.onnx"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups "$BIN/cxr-export" "$W/sticky/in.h5" \
+        -o "$W/sticky/m.onnx" --external-data 2>"$W/err"
+    rc=$?; [ $rc -eq 4 ] || fail "an export over another user's file in a sticky folder: exit $rc, not 4"
+    expect_err "m.onnx: belongs to another user (uid 0) in a sticky folder"
+    [ "$(cat "$W/sticky/m.onnx")" = old ] && [ ! -e "$W/sticky/m.onnx.data" ] ||
+        fail "a refused export changed the sticky folder: $(ls -a "$W/sticky")"
+else
+    echo "note: not root, or no setpriv: the sticky-folder case is not run"
+fi
 # one run per model: while a run writes busy.h5, another cxr-train saving there (--checkpoint,
 # --resume) is refused (2) naming it and the holder; after a SIGKILL the name is free again
 # (the kernel released the lock; the next run removes the lock file it left)
