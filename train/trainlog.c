@@ -8,7 +8,11 @@
 #include "cxr_files.h"
 #include "cxr_trainer.h"
 
+#include "cxr_tmpfile.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -79,6 +83,7 @@ const int cxr_log_n_step_fields = COUNT(cxr_log_step_fields);
 struct cxr_trainlog {
     FILE *f;
     char *path;
+    cxr_tmpfile kept; /* a fresh run's copy of the log it empties, until its first epoch */
 };
 
 static double get(const void *record, const cxr_log_field *f)
@@ -131,6 +136,28 @@ static cxr_status put_line(cxr_trainlog *log, cJSON *o)
                               e ? strerror(e) : "write failed");
 }
 
+/* A fresh run's log replaces an earlier one only once the run's first epoch is in it: until
+ * then a copy of the earlier log is kept beside it (a temporary of the log's own name, swept
+ * once stale), and put back when the log is closed without an epoch (bad input met in the first
+ * epoch, an interrupt, an error): a failed rerun does not lose the earlier run's log. Where no
+ * copy can be made (no space, an unreadable log), the log is emptied as before. */
+static void keep_copy(cxr_trainlog *log, const char *path)
+{
+    int src = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat sb;
+    if (src < 0) return;
+    if (fstat(src, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+        cxr_tmpfile_create(&log->kept, path, 0) == CXR_OK) {
+        char buf[1 << 16];
+        ssize_t n;
+        int ok = 1;
+        while (ok && (n = read(src, buf, sizeof buf)) != 0)
+            ok = n > 0 && write(log->kept.fd, buf, (size_t)n) == n;
+        if (!ok || cxr_tmpfile_sync(&log->kept) != CXR_OK) cxr_tmpfile_discard(&log->kept);
+    }
+    close(src);
+}
+
 cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
 {
     *out = NULL;
@@ -140,8 +167,11 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
         return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
     }
     cxr_status st = CXR_OK;
+    log->kept.fd = -1;
+    if (!append) keep_copy(log, path);
     log->f = cxr_log_open("log", path, append, CXR_TRAINLOG_MARK, &st);
     if (!log->f) {
+        cxr_tmpfile_discard(&log->kept);
         free(log->path);
         free(log);
         return st;
@@ -155,6 +185,7 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
         st = cxr_set_error(CXR_E_IO, "%s: cannot end the log's last line: %s", path,
                            e ? strerror(e) : "write failed");
         fclose(log->f);
+        cxr_tmpfile_discard(&log->kept);
         free(log->path);
         free(log);
         return st;
@@ -167,7 +198,11 @@ cxr_status cxr_trainlog_close(cxr_trainlog *log)
 {
     if (!log) return CXR_OK;
     cxr_status st = CXR_OK;
-    if (fclose(log->f) != 0) st = cxr_set_error(CXR_E_IO, "%s: cannot close the log", log->path);
+    /* no epoch in it: the earlier log back in its place (keep_copy) */
+    if (log->kept.path && cxr_tmpfile_commit(&log->kept) != CXR_OK) st = CXR_E_IO;
+    cxr_tmpfile_discard(&log->kept);
+    if (fclose(log->f) != 0 && st == CXR_OK)
+        st = cxr_set_error(CXR_E_IO, "%s: cannot close the log", log->path);
     free(log->path);
     free(log);
     return st;
@@ -304,7 +339,9 @@ cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *e)
         cJSON_AddNumberToObject(o, CXR_LOG_EVAL_NONFINITE, (double)e->eval_nonfinite);
     if (e->averaged > 0) cJSON_AddNumberToObject(o, CXR_LOG_AVERAGED, e->averaged);
     if (e->has_monitor) add_monitor(o, &e->monitor);
-    return put_line(log, o);
+    const cxr_status st = put_line(log, o);
+    if (st == CXR_OK) cxr_tmpfile_discard(&log->kept); /* the run has an epoch: its log stands */
+    return st;
 }
 
 cxr_status cxr_trainlog_write_stop(cxr_trainlog *log, int epoch, const char *stopped,
