@@ -79,13 +79,14 @@ int cxr_model_lock_path(char *buf, size_t cap, const char *model)
 }
 
 /* 1 when another process holds an exclusive flock on path (a shared one, an HDF5 reader's, is
- * not in the way); *pid: the holder's pid when the file says it (a lock file holds it as text,
- * a default model name cxr-train reserved as "cxr-train: reserved by pid N ..."). A
- * reservation of this very process (cxr-train checking the name it reserved) is not held. */
+ * not in the way; a symbolic link is followed, as the writers follow it), 2 when that file is a
+ * default model name another cxr-train run reserved ("cxr-train: reserved by pid N ..."); *pid:
+ * the holder's pid when the file says it (a lock file holds it as text). A reservation of this
+ * very process (cxr-train checking the name it reserved) is not held. */
 static int held_exclusively(const char *path, long *pid)
 {
     static const char reserved[] = "cxr-train: reserved by pid ";
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     if (fd < 0) return 0;
     int held = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_SH | LOCK_NB) != 0 &&
@@ -97,7 +98,7 @@ static int held_exclusively(const char *path, long *pid)
         const size_t rl = sizeof reserved - 1;
         if (got > (ssize_t)rl && !strncmp(line, reserved, rl)) {
             who = strtol(line + rl, NULL, 10);
-            if (who == (long)getpid()) held = 0;
+            held = who == (long)getpid() ? 0 : 2;
         } else if (got > 0) {
             who = strtol(line, NULL, 10);
         }
@@ -139,14 +140,16 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
         return cxr_set_error(CXR_E_ARG,
                              "%s %s: is inside the source folder %s; refusing to write there", opt,
                              out, tree);
-    if (exists && held_exclusively(out, NULL))
+    long pid = 0;
+    const int held = exists ? held_exclusively(out, &pid) : 0;
+    if (held == 1)
         return cxr_set_error(CXR_E_IO,
                              "%s %s: in use by another process (a running cxr-train's log or "
                              "samples file?): not replaced",
                              opt, out);
     char lock[4096];
-    long pid = 0;
-    if (cxr_model_lock_path(lock, sizeof lock, out) == 0 && held_exclusively(lock, &pid)) {
+    if (held == 2 ||
+        (cxr_model_lock_path(lock, sizeof lock, out) == 0 && held_exclusively(lock, &pid))) {
         char who[48] = "";
         if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
             snprintf(who, sizeof who, " (pid %ld)", pid);

@@ -559,13 +559,19 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
         CXR_TRY(cxr_tmpfile_commit_stream(&dtf, &df));
     }
     st = cxr_tmpfile_commit_stream(&tf, &f);
-    if (st != CXR_OK && keep && rename(keep, dtf.target) == 0) {
+    if (st != CXR_OK && keep) {
+        if (rename(keep, dtf.target) == 0)
+            cxr_wrap_error(st,
+                           "%s: the model was not replaced, and %s is the earlier weights file "
+                           "again",
+                           path, dtf.target);
+        else /* the only copy left of the earlier weights: kept, and named */
+            cxr_wrap_error(st,
+                           "%s: the model was not replaced; the earlier weights file is %s (it "
+                           "could not be put back at %s)",
+                           path, keep, dtf.target);
         free(keep);
         keep = NULL;
-        cxr_wrap_error(st,
-                       "%s: the model was not replaced, and %s is the earlier weights file "
-                       "again",
-                       path, dtf.target);
     }
     if (st != CXR_OK) goto bail;
     if (external) *external = o.ext;

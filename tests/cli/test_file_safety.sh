@@ -72,6 +72,15 @@ flock "$W/held.jsonl" "$BIN/cxr-report" "$W/run.jsonl" -o "$W/held.jsonl" 2>"$W/
 rc=$?; [ $rc -eq 4 ] || fail "cxr-report -o onto a log another process holds: exit $rc, not 4"
 expect_err "-o $W/held.jsonl: in use by another process"
 cmp -s "$W/held.jsonl" "$W/held0" || fail "cxr-report replaced a log another process holds"
+ln -s held.jsonl "$W/held-link.jsonl" # ... through a symbolic link too (the writers follow it)
+flock "$W/held.jsonl" "$BIN/cxr-report" "$W/run.jsonl" -o "$W/held-link.jsonl" 2>"$W/err"
+rc=$?; [ $rc -eq 4 ] || fail "cxr-report -o a link to a log another process holds: exit $rc, not 4"
+cmp -s "$W/held.jsonl" "$W/held0" || fail "cxr-report replaced a held log through a link"
+# ... and a default model name another cxr-train run reserved: being written by that run
+printf 'cxr-train: reserved by pid %s on somehost\n' "$$" > "$W/resv.h5"
+flock "$W/resv.h5" "$BIN/cxr-report" "$W/run.jsonl" -o "$W/resv.h5" 2>"$W/err"
+rc=$?; [ $rc -eq 2 ] || fail "cxr-report -o a name another run reserved: exit $rc, not 2"
+expect_err "resv.h5 (or its best model) is being written by another cxr-train run (pid $$)"
 printf '{"t":1.0,"epoch":1}\n' > "$W/held-mon.jsonl"
 flock "$W/held-mon.jsonl" "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/held-mon.jsonl" 2>"$W/err"
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train --monitor-log onto a file another process holds: exit $rc, not 4"
