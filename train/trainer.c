@@ -1223,11 +1223,6 @@ static int run_trains(const run_recipe *rc)
     return e0 < rc->epochs && (!patience_ran_out(rc, e0) || stop_to_record(rc, e0));
 }
 
-/* A resume that will append to --log: refused when the log's last run is another run (another
- * seed, recipe or batch: its readers would take the new lines for that run's, cxr-report
- * drawing both as one curve), warned of when no line of the log is for the checkpoint's epoch
- * (an older copy: the epochs before it may lack lines). A log this user cannot read is not
- * looked at. Called before anything is opened for writing. */
 /* A kernels description without what does not change the results: a GPU's index ("cuda:1 "
  * before its name: another card of the same kind, or CUDA_VISIBLE_DEVICES). */
 static const char *same_kernels(const char *k)
@@ -1237,6 +1232,12 @@ static const char *same_kernels(const char *k)
     return k + strspn(k, " ");
 }
 
+/* A resume that will append to --log: refused when the log's last run is another run (another
+ * seed, recipe or batch: its readers would take the new lines for that run's, cxr-report
+ * drawing both as one curve), warned of when no line of the log is for the checkpoint's epoch
+ * (an older copy: the epochs before it may lack lines), and warned of when its last run ran on
+ * other kernels. A log this user cannot read is not looked at. Called before anything is opened
+ * for writing. */
 static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
 {
     const cxr_train_options *o = r->o;
