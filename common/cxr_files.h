@@ -30,6 +30,12 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
  * CXR_E_ARG "... is being written by another cxr-train run (pid N)"). Replaced by another tool,
  * the run's later lines went to a file no name reached, or its next save took the name back. */
 
+/* flock(fd, LOCK_EX | LOCK_NB), tried again for up to ~20 ms while it fails with EWOULDBLOCK:
+ * another tool's output check holds a shared lock on the file for a few microseconds
+ * (cxr_output_check), which must not pass for a run holding it. 0 when locked, else -1 with
+ * errno. */
+int cxr_flock_ex_nb(int fd);
+
 /* The lock file of a model `model` written by a cxr-train run, into buf (cap bytes):
  * ".NAME.cxr-lock" beside the file a symbolic link names, or, for a name of more than 200
  * bytes, ".FIRST200-HASH.cxr-lock". 0, or -1 when it does not fit. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *kind_name(mode_t m)
@@ -58,6 +59,17 @@ const char *cxr_parent_dir(char *buf, size_t cap, const char *path)
     else
         snprintf(buf, cap, "%.*s", slash == path ? 1 : (int)(slash - path), path);
     return buf;
+}
+
+int cxr_flock_ex_nb(int fd)
+{
+    for (int i = 0;; i++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
+        if (errno != EWOULDBLOCK || i == 10) return -1;
+        const struct timespec ts = { 0, 2000000 }; /* 2 ms */
+        nanosleep(&ts, NULL);
+        errno = EWOULDBLOCK;
+    }
 }
 
 int cxr_model_lock_path(char *buf, size_t cap, const char *model)
@@ -297,7 +309,7 @@ FILE *cxr_log_open(const char *opt, const char *path, int append, const char *ma
         return NULL;
     }
     struct stat sb;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    if (cxr_flock_ex_nb(fd) != 0 && errno == EWOULDBLOCK) {
         *st = cxr_set_error(CXR_E_IO,
                             "%s %s: in use by another process (it holds the file's lock): two "
                             "runs would write one log; give this run another",

@@ -295,7 +295,7 @@ static int lock_one(const char *model, int slot, long *holder)
             close(fd);
             return lp[0] = 0, 1;
         }
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (cxr_flock_ex_nb(fd) != 0) {
             const int busy = errno == EWOULDBLOCK;
             char line[64] = "";
             ssize_t got = busy ? pread(fd, line, sizeof line - 1, 0) : -1;
