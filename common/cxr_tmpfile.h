@@ -87,6 +87,12 @@ cxr_status cxr_tmpfile_commit_stream(cxr_tmpfile *t, FILE **f);
 /* Remove the temporary (if not committed) and free *t. Idempotent, NULL-safe. */
 void cxr_tmpfile_discard(cxr_tmpfile *t);
 
+/* A second name for the file at `target` (no symbolic link resolved: the caller's file): a hard
+ * link named as one of its temporaries (so a sweep removes it once stale), malloc'd. NULL when
+ * there is no file there, or no link can be made (no hard links on that file system). For a
+ * writer that replaces two files and puts the first back when the second fails. */
+char *cxr_tmpfile_link(const char *target);
+
 /* Remove the stale temporaries of `target` (see above). Returns how many were removed. */
 int cxr_tmpfile_sweep(const char *target);
 

@@ -204,6 +204,28 @@ bail:
     return st;
 }
 
+char *cxr_tmpfile_link(const char *target)
+{
+    char *dir = NULL, *prefix = NULL, *name = NULL;
+    if (access(target, F_OK) != 0 || split_target(target, &dir, &prefix) != CXR_OK)
+        return NULL; /* (split_target's message is no one's: the caller goes on without) */
+    const size_t cap = strlen(dir) + 1 + strlen(prefix) + 32;
+    if ((name = malloc(cap)))
+        for (int attempt = 0;; attempt++) {
+            snprintf(name, cap, "%s/%s%ld-%016llx", dir, prefix, (long)getpid(),
+                     (unsigned long long)random64());
+            if (link(target, name) == 0) break;
+            if (errno != EEXIST || attempt >= 100) {
+                free(name);
+                name = NULL;
+                break;
+            }
+        }
+    free(dir);
+    free(prefix);
+    return name;
+}
+
 const char *cxr_tmpfile_open_name(const cxr_tmpfile *t, char *buf, size_t cap)
 {
     char proc[64];

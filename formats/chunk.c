@@ -329,6 +329,13 @@ void cxr_chunk_decode_abandoned(void)
     if (t && t->dctx) ZSTD_DCtx_reset(t->dctx, ZSTD_reset_session_and_parameters);
 }
 
+int cxr_chunk_sum_ok(const uint8_t *raw, size_t raw_size, uint32_t *stored, uint32_t *computed)
+{
+    *computed = cxr_fletcher32(raw, raw_size - 4);
+    *stored = get_le32(raw + raw_size - 4);
+    return *computed == *stored;
+}
+
 cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_t raw_size,
                             int shard, int size, int n)
 {
@@ -339,8 +346,8 @@ cxr_status cxr_chunk_decode(float *out, void *scratch, const uint8_t *raw, size_
     if (raw_size < 5) CXR_THROW(CXR_E_FORMAT, "chunk of %zu bytes is too short", raw_size);
     size_t frame = raw_size - 4;
     /* the sum first: the bytes in file order (a file cut short while mapped faults in it) */
-    const uint32_t sum = cxr_fletcher32(raw, frame), want_sum = get_le32(raw + frame);
-    if (sum != want_sum)
+    uint32_t want_sum, sum;
+    if (!cxr_chunk_sum_ok(raw, raw_size, &want_sum, &sum))
         CXR_THROW(CXR_E_CHECKSUM, "chunk Fletcher32 mismatch: stored %08x, computed %08x", want_sum,
                   sum);
     size_t elems = (size_t)size * (size_t)size * (size_t)shard, nbytes = elems * 4;

@@ -67,6 +67,9 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root);
  * (specs/store.md, "Validation split by patient"), deterministic. CXR_E_ARG if fraction is not
  * in (0, 1) or a val split already exists, CXR_E_FORMAT without a train split. */
 cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction);
+/* The images of a class of n that the val split aims at for `fraction` (whole patients are
+ * then taken until it is reached, so a class may get more). */
+int64_t cxr_val_target(double fraction, int64_t n);
 /* Patient id of an image file name (a path: only its last component is used):
  * "personN_..." -> "personN"; "IM-XXXX-YYYY.jpeg" -> "IM-XXXX";
  * "NORMAL2-IM-XXXX-YYYY.jpeg" -> "NORMAL2-IM-XXXX"; anything else -> the stem (name without

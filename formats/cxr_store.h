@@ -121,6 +121,9 @@ const char *cxr_bad_pixel_kind(float x);
 const char *cxr_bad_pixel_note(float x);
 /* HDF5's Fletcher32 over `len` bytes, as H5Z_FILTER_FLETCHER32 computes it. */
 uint32_t cxr_fletcher32(const uint8_t *data, size_t len);
+/* 1 when a stored chunk's bytes (raw_size >= 5: the frame, then its little-endian Fletcher32)
+ * match their sum; *stored and *computed for a message. */
+int cxr_chunk_sum_ok(const uint8_t *raw, size_t raw_size, uint32_t *stored, uint32_t *computed);
 
 /* ---------------------------------------------------------------- writer */
 typedef struct {

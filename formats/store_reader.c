@@ -723,7 +723,6 @@ const char *cxr_store_image_path(const cxr_store *s, const char *split, int64_t 
     return s->split[k].paths[i];
 }
 
-/* Read rows [first, first+count) of a split's images into out. */
 /* HDF5 says only "filter returned failure" when a chunk does not read: the chunks of rows
  * first..first+count-1 are looked at here as the raw reader would see them, so that a file cut
  * short is CXR_E_IO and a bad Fletcher32 CXR_E_CHECKSUM, each naming the shard (specs/store.md,
@@ -750,11 +749,8 @@ static cxr_status diagnose_rows(const cxr_store *s, const char *split, const spl
             CXR_THROW(CXR_E_IO, "%s: split '%s' shard %lld (offset %llu, %llu bytes): %s", s->path,
                       split, (long long)k, (unsigned long long)off, (unsigned long long)n,
                       got < 0 ? strerror(errno) : "read short");
-        const uint8_t *t = raw + n - 4; /* the sum, little-endian, after the frame */
-        const uint32_t want = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
-                              (uint32_t)t[3] << 24,
-                       sum = cxr_fletcher32(raw, (size_t)n - 4);
-        if (sum != want)
+        uint32_t want, sum;
+        if (!cxr_chunk_sum_ok(raw, (size_t)n, &want, &sum))
             CXR_THROW(CXR_E_CHECKSUM,
                       "%s: split '%s' shard %lld (offset %llu, %llu bytes): chunk Fletcher32 "
                       "mismatch: stored %08x, computed %08x",
@@ -766,6 +762,7 @@ bail:
     return st;
 }
 
+/* Read rows [first, first+count) of a split's images into out. */
 static cxr_status read_rows(cxr_store *s, const char *split, const split_data *sd, int64_t first,
                             int64_t count, float *out)
 {

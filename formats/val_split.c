@@ -36,6 +36,8 @@ static size_t patient_span(const char *file_name, const char **id)
     return keep;
 }
 
+int64_t cxr_val_target(double fraction, int64_t n) { return (int64_t)(fraction * (double)n + 0.5); }
+
 void cxr_patient_id(char *out, size_t cap, const char *file_name)
 {
     if (cap == 0) return;
@@ -177,7 +179,7 @@ cxr_status cxr_plan_split_val_by_patient(cxr_pack_plan *plan, double fraction)
             if (cnt[pp]++ == 0) cls_pat[np++] = rank[pp]; /* by rank: sorts into hash order */
             if (pat[pp].selected) taken++;
         }
-        int64_t target = (int64_t)(fraction * (double)n_c + 0.5);
+        const int64_t target = cxr_val_target(fraction, n_c);
         qsort(cls_pat, (size_t)np, sizeof *cls_pat, cmp_int);
         for (int64_t k = 0; k < np && taken < target; k++) {
             int pp = by_hash[cls_pat[k]].index;

@@ -271,8 +271,7 @@ static void warn_val_split(const cxr_pack_plan *plan, double fraction)
     for (int64_t i = 0; n_tr && n_va && i < va->n; i++) n_va[va->items[i].label]++;
     for (int c = 0; n_tr && n_va && c < plan->n_classes; c++) {
         const int64_t n = n_tr[c] + n_va[c];
-        /* the target of val_split.c: whole patients are taken until it is reached */
-        const int64_t target = (int64_t)(fraction * (double)n + 0.5);
+        const int64_t target = cxr_val_target(fraction, n);
         if (n_va[c] > 0 && n_tr[c] == 0) {
             fputs("cxr-pack: warning: --val-fraction moved every train image of class '", stderr);
             cxr_fputs_escaped(plan->class_names[c], stderr);

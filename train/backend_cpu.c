@@ -470,6 +470,22 @@ cxr_status cxr_cpu_knob(const char *name, const char *const *vals, const char *w
     return cxr_set_error(CXR_E_ARG, "%s=%s: not a value it takes (%s)", name, v, what);
 }
 
+cxr_status cxr_dnnl_knobs(const char **dense, const char **algo, const char **fwd)
+{
+    static const char *const dn[] = { "bf16", "fp32", NULL },
+                             *const al[] = { "direct", "auto", NULL },
+                             *const fw[] = { "fused", "winograd", "wino", NULL };
+    cxr_status st = cxr_cpu_knob("CXR_DNNL_DENSE", dn,
+                                 "bf16 or fp32: the dense layers' type in a bf16 run", dense);
+    if (st == CXR_OK)
+        st = cxr_cpu_knob("CXR_DNNL_ALGO", al, "direct: no Winograd on oneDNN; auto: the default",
+                          algo);
+    if (st == CXR_OK)
+        st = cxr_cpu_knob("CXR_DNNL_FWD", fw,
+                          "fused: no Winograd forward; winograd (or wino): the default", fwd);
+    return st;
+}
+
 /* The CPU backend's knobs (specs/model.md), read and checked at creation. */
 static cxr_status cpu_knobs(cxr_cpu_ctx *c)
 {
@@ -480,9 +496,7 @@ static cxr_status cpu_knobs(cxr_cpu_ctx *c)
     cxr_status st = CXR_OK;
     const char *v;
     CXR_TRY(cxr_cpu_knob("CXR_CPU_PARALLEL", par,
-                         "blas: im2col and sgemm; omp: our kernels, the "
-                         "default",
-                         &v));
+                         "blas: im2col and sgemm; omp: our kernels, the default", &v));
     c->blas_parallel = v && !strcmp(v, "blas");
     /* our conv kernels at AVX-512 width where the CPU has it; avx2 keeps the AVX2 ones
      * (benchmarks, and the same bits as on an AVX2 CPU); avx512: the default */
@@ -502,12 +516,8 @@ static cxr_status cpu_knobs(cxr_cpu_ctx *c)
     c->wino = !(v && !strcmp(v, "0"));
     /* oneDNN's knobs, read where its context is made (dnnl_cpu.c), are checked here too: a
      * run that never makes one (CXR_CPU_DNNL=none, a build without oneDNN) refuses them alike */
-    static const char *const dn[] = { "bf16", "fp32", NULL },
-                             *const al[] = { "direct", "auto", NULL },
-                             *const fw[] = { "fused", "winograd", "wino", NULL };
-    CXR_TRY(cxr_cpu_knob("CXR_DNNL_DENSE", dn, CXR_DNNL_DENSE_TAKES, &v));
-    CXR_TRY(cxr_cpu_knob("CXR_DNNL_ALGO", al, CXR_DNNL_ALGO_TAKES, &v));
-    CXR_TRY(cxr_cpu_knob("CXR_DNNL_FWD", fw, CXR_DNNL_FWD_TAKES, &v));
+    const char *dense, *algo, *fwd;
+    CXR_TRY(cxr_dnnl_knobs(&dense, &algo, &fwd));
     const char *mc = getenv("CXR_CPU_DNNL_MIN_C");
     if (mc && *mc) {
         int n = 0;

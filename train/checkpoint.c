@@ -470,7 +470,7 @@ static cxr_status check_meta(const char *path, const cxr_checkpoint_meta *m)
                              "%s: checkpoint attribute 'step': %lld, fewer than its %d epoch(s) "
                              "(each epoch takes a step at least)",
                              path, (long long)m->step, m->epoch);
-    if (bad && m->epoch > m->epochs && m->epochs >= 1 && m->epoch >= 0)
+    if (bad && !strcmp(bad, "epoch") && m->epoch >= 0) /* past its run's epochs */
         return cxr_set_error(CXR_E_FORMAT,
                              "%s: checkpoint attribute 'epoch': %d, past its run's %d epochs "
                              "('epochs')",
@@ -814,9 +814,6 @@ cxr_status cxr_checkpoint_read_meta(const char *path, cxr_checkpoint_meta *meta)
     return st;
 }
 
-/* Read /<block>/<tensor> into dst after checking its shape, its checksum filter (version 2)
- * and that every value is finite (Adam's second moments also >= 0). bf16: stored as bfloat16
- * (a weights file), widened exactly. */
 /* The type of a stored tensor, for a message: "int32", "float64", "float32 big-endian"... */
 static void type_text(hid_t ft, char *buf, size_t cap)
 {
@@ -888,6 +885,9 @@ bail:
     return st;
 }
 
+/* Read /<block>/<tensor> into dst after checking it (open_tensor: shape, element type,
+ * checksum filter) and that every value is finite (Adam's second moments also >= 0). bf16:
+ * stored as bfloat16 (a weights file), widened exactly. */
 static cxr_status read_tensor(hid_t f, const char *path, const char *name, const cxr_tensor_info *t,
                               int checksummed, int second_moment, int bf16, float *dst)
 {

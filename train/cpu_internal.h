@@ -278,16 +278,14 @@ static inline void cxr_pool_row(float *y, uint8_t *ix, const float *r0, const fl
     }
 }
 
-/* What oneDNN's knobs take, for their messages (checked at backend creation, read in
- * dnnl_cpu.c). */
-#define CXR_DNNL_DENSE_TAKES "bf16 or fp32: the dense layers' type in a bf16 run"
-#define CXR_DNNL_ALGO_TAKES  "direct: no Winograd on oneDNN; auto: the default"
-#define CXR_DNNL_FWD_TAKES   "fused: no Winograd forward; winograd (or wino): the default"
 /* An environment knob of the CPU backend: *out NULL when unset or set empty (as unset), else
  * its value, which must be one of the NULL-ended vals (any case: AVX2 as avx2; *out is then the
  * entry of vals); another is CXR_E_ARG naming the knob and `what` it takes (a knob that
  * silently kept the default made a benchmark measure nothing). */
 cxr_status cxr_cpu_knob(const char *name, const char *const *vals, const char *what,
                         const char **out);
+/* oneDNN's three knobs (CXR_DNNL_DENSE, CXR_DNNL_ALGO, CXR_DNNL_FWD) through cxr_cpu_knob:
+ * checked when the backend is made, read where oneDNN's context is (dnnl_cpu.c). */
+cxr_status cxr_dnnl_knobs(const char **dense, const char **algo, const char **fwd);
 
 #endif

@@ -89,13 +89,8 @@ cxr_status cxr_dnnl_create(cxr_dnnl **out, int bf16)
     cxr_dnnl *d = calloc(1, sizeof *d);
     if (!d) return cxr_set_error(CXR_E_NOMEM, "oneDNN: out of memory");
     d->bf16 = bf16;
-    static const char *const dn[] = { "bf16", "fp32", NULL },
-                             *const al[] = { "direct", "auto", NULL },
-                             *const fw[] = { "fused", "winograd", "wino", NULL };
     const char *dense, *algo, *fwd;
-    if (cxr_cpu_knob("CXR_DNNL_DENSE", dn, CXR_DNNL_DENSE_TAKES, &dense) != CXR_OK ||
-        cxr_cpu_knob("CXR_DNNL_ALGO", al, CXR_DNNL_ALGO_TAKES, &algo) != CXR_OK ||
-        cxr_cpu_knob("CXR_DNNL_FWD", fw, CXR_DNNL_FWD_TAKES, &fwd) != CXR_OK) {
+    if (cxr_dnnl_knobs(&dense, &algo, &fwd) != CXR_OK) {
         free(d);
         return CXR_E_ARG;
     }

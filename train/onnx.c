@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -464,27 +463,6 @@ cxr_status cxr_onnx_data_path(const char *path, char **data)
     return *data ? CXR_OK : cxr_set_error(CXR_E_NOMEM, "onnx %s: out of memory", path);
 }
 
-/* A second name for the file at target, if there is one: ".NAME.cxr-tmp-PID-HEX" beside it (a
- * name cxr_tmpfile_sweep removes once stale), made by link(2). NULL when there is no file, or
- * no hard link can be made there (the export then goes on as before). */
-static char *keep_old(const char *target)
-{
-    const char *slash = strrchr(target, '/');
-    const int dl = slash ? (int)(slash - target) + 1 : 0;
-    uint64_t r = 0;
-    if (access(target, F_OK) != 0 || getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) return NULL;
-    size_t cap = strlen(target) + 64;
-    char *k = malloc(cap);
-    if (!k) return NULL;
-    snprintf(k, cap, "%.*s.%s.cxr-tmp-%ld-%016llx", dl, target, target + dl, (long)getpid(),
-             (unsigned long long)r);
-    if (link(target, k) != 0) {
-        free(k);
-        return NULL;
-    }
-    return k;
-}
-
 cxr_status cxr_onnx_goes_external(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,
                                   cxr_onnx_layout layout, int *external)
 {
@@ -555,7 +533,7 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
          * rename fails: an error never leaves an old model with new weights. A kill between
          * the two renames still can (two files are not replaced at once); the kept one is then
          * swept as a stale temporary by a later export. */
-        keep = keep_old(dtf.target);
+        keep = cxr_tmpfile_link(dtf.target);
         CXR_TRY(cxr_tmpfile_commit_stream(&dtf, &df));
     }
     st = cxr_tmpfile_commit_stream(&tf, &f);

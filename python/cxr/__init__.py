@@ -265,9 +265,7 @@ class Store(_Closable):
         # close() in another thread would otherwise free under the copy
         h = self._ptr
         i = self._info(split, h)
-        out = np.ctypeslib.as_array(i.labels, (i.n,)).copy() if i.n else np.empty(0, np.int32)
-        del h
-        return out
+        return np.ctypeslib.as_array(i.labels, (i.n,)).copy() if i.n else np.empty(0, np.int32)
 
     def image_path(self, split, i):
         """Source-relative path of image i of a split."""
