@@ -402,6 +402,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "cxr-eval: expected MODEL.h5 STORE.h5 (see --help)\n");
         return 2;
     }
+    if (perturb_seed_given && perturb_given && !cxr_augment_active(&perturb)) {
+        fprintf(stderr, "cxr-eval: --perturb-seed with a --perturb that changes nothing: it would "
+                        "draw nothing\n");
+        return 2;
+    }
     if ((format_given && !pred_path) || (perturb_seed_given && !perturb_given)) {
         fprintf(stderr, "cxr-eval: %s applies to %s only\n",
                 format_given && !pred_path ? "--format" : "--perturb-seed",
