@@ -93,6 +93,13 @@ void cxr_tmpfile_discard(cxr_tmpfile *t);
  * writer that replaces two files and puts the first back when the second fails. */
 char *cxr_tmpfile_link(const char *target);
 
+/* A copy of the regular, non-empty file at `target`, synced, in a temporary of its name (a
+ * sweep removes it once stale): for a writer that empties a file in place and puts the earlier
+ * content back when its own never became whole (cxr_tmpfile_commit; cxr_tmpfile_discard once
+ * it did). *t is empty (t->path NULL) when there is nothing to keep or no copy can be made (no
+ * space, an unreadable file): the caller goes on without one. */
+void cxr_tmpfile_copy(cxr_tmpfile *t, const char *target);
+
 /* Remove the stale temporaries of `target` (see above). Returns how many were removed. */
 int cxr_tmpfile_sweep(const char *target);
 

@@ -226,6 +226,25 @@ char *cxr_tmpfile_link(const char *target)
     return name;
 }
 
+void cxr_tmpfile_copy(cxr_tmpfile *t, const char *target)
+{
+    t->path = t->target = NULL;
+    t->fd = -1;
+    int src = open(target, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat sb;
+    if (src < 0) return;
+    if (fstat(src, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+        cxr_tmpfile_create(t, target, 0) == CXR_OK) {
+        char buf[1 << 16];
+        ssize_t n;
+        int ok = 1;
+        while (ok && (n = read(src, buf, sizeof buf)) != 0)
+            ok = n > 0 && write(t->fd, buf, (size_t)n) == n;
+        if (!ok || cxr_tmpfile_sync(t) != CXR_OK) cxr_tmpfile_discard(t);
+    }
+    close(src);
+}
+
 const char *cxr_tmpfile_open_name(const cxr_tmpfile *t, char *buf, size_t cap)
 {
     char proc[64];

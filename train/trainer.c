@@ -27,6 +27,7 @@
 #include "cxr_loader.h"
 #include "cxr_monitor.h"
 #include "cxr_trainlog.h"
+#include "cxr_tmpfile.h"
 
 /* ---------------------------------------------------------------- options */
 void cxr_train_options_defaults(cxr_train_options *o)
@@ -221,6 +222,7 @@ typedef struct {
     batch_source src;
     cxr_metrics *met;
     cxr_monitor *mon;
+    cxr_tmpfile samples_kept; /* a fresh run's copy of the --monitor-log file it empties */
     cxr_trainlog *log;
     char best_path[4096]; /* the best model's file ("" none) */
     float *average;       /* weight averaging: the mean of the epoch-end weights (host, a
@@ -851,6 +853,10 @@ static cxr_status open_run_io(train_run *r)
              (long long)r->rc.sched.warmup, (long long)r->rc.sched.total,
              (double)r->rc.sched.total / (double)r->rc.sched.warmup);
     CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
+    /* an earlier samples file is kept as the log is (cxr_trainlog_open): put back when the run
+     * ends before its first epoch, dropped after it */
+    if (o->io.monitor_log && !o->io.resume_path)
+        cxr_tmpfile_copy(&r->samples_kept, o->io.monitor_log);
     if (o->compute.monitor || o->io.monitor_log) {
         /* the GPU trained on, found in NVML by its PCI bus id: its CUDA index can be another
          * GPU's there (CUDA_VISIBLE_DEVICES, CUDA's fastest-first order) */
@@ -859,11 +865,13 @@ static cxr_status open_run_io(train_run *r)
         if (cu && o->compute.monitor_gpu == cxr_cuda_device(cu))
             cxr_cuda_pci_bus_id(cu, pci, sizeof pci);
         if (pci[0]) /* as the log, appended on a resume */
-            CXR_TRY(cxr_monitor_create_pci(&r->mon, 1.0, o->io.monitor_log,
-                                           o->io.resume_path != NULL, pci, NULL));
+            st = cxr_monitor_create_pci(&r->mon, 1.0, o->io.monitor_log, o->io.resume_path != NULL,
+                                        pci, NULL);
         else
-            CXR_TRY((o->io.resume_path ? cxr_monitor_resume : cxr_monitor_create)(
-                &r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu));
+            st = (o->io.resume_path ? cxr_monitor_resume : cxr_monitor_create)(
+                &r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu);
+        /* refused, or in use by another run: the file is not this run's to put back */
+        if (st != CXR_OK) cxr_tmpfile_discard(&r->samples_kept);
     }
 bail:
     return st;
@@ -1442,6 +1450,7 @@ static cxr_status run_epoch(train_run *r, int e)
              "choose one for the weights trained now, so 0.5 is stored",
              dropped, r->o->io.store_path);
     if (r->mon) CXR_TRY(cxr_monitor_status(r->mon)); /* --monitor-log: now, not after the run */
+    cxr_tmpfile_discard(&r->samples_kept); /* an epoch done: this run's samples file stands */
     report_epoch(r, &rec);
 bail:
     cxr_metrics_report_free(&rep);
@@ -1467,6 +1476,11 @@ static cxr_status run_close(train_run *r, cxr_status st)
 {
     cxr_status cs = cxr_trainlog_close(r->log);
     if (st == CXR_OK) st = cs;
+    /* no epoch done: the earlier samples file back in its place (the sampler's later lines go
+     * to the replaced file) */
+    if (r->samples_kept.path && cxr_tmpfile_commit(&r->samples_kept) != CXR_OK && st == CXR_OK)
+        st = CXR_E_IO;
+    cxr_tmpfile_discard(&r->samples_kept);
     cxr_monitor_destroy(r->mon);
     cxr_metrics_destroy(r->met);
     source_close(&r->src);
@@ -1487,6 +1501,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         return cxr_set_error(CXR_E_ARG, "train: epochs, batch, threads must be >= 1 and lr > 0");
     train_run r;
     memset(&r, 0, sizeof r);
+    r.samples_kept.fd = -1;
     r.o = o;
     CXR_TRY(open_store(&r));
     CXR_TRY(resolve_recipe(&r));

@@ -10,9 +10,6 @@
 
 #include "cxr_tmpfile.h"
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -136,28 +133,6 @@ static cxr_status put_line(cxr_trainlog *log, cJSON *o)
                               e ? strerror(e) : "write failed");
 }
 
-/* A fresh run's log replaces an earlier one only once the run's first epoch is in it: until
- * then a copy of the earlier log is kept beside it (a temporary of the log's own name, swept
- * once stale), and put back when the log is closed without an epoch (bad input met in the first
- * epoch, an interrupt, an error): a failed rerun does not lose the earlier run's log. Where no
- * copy can be made (no space, an unreadable log), the log is emptied as before. */
-static void keep_copy(cxr_trainlog *log, const char *path)
-{
-    int src = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat sb;
-    if (src < 0) return;
-    if (fstat(src, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
-        cxr_tmpfile_create(&log->kept, path, 0) == CXR_OK) {
-        char buf[1 << 16];
-        ssize_t n;
-        int ok = 1;
-        while (ok && (n = read(src, buf, sizeof buf)) != 0)
-            ok = n > 0 && write(log->kept.fd, buf, (size_t)n) == n;
-        if (!ok || cxr_tmpfile_sync(&log->kept) != CXR_OK) cxr_tmpfile_discard(&log->kept);
-    }
-    close(src);
-}
-
 cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
 {
     *out = NULL;
@@ -168,7 +143,12 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
     }
     cxr_status st = CXR_OK;
     log->kept.fd = -1;
-    if (!append) keep_copy(log, path);
+    /* A fresh run's log replaces an earlier one only once the run's first epoch is in it: until
+     * then a copy of the earlier log is kept beside it (cxr_tmpfile_copy), and put back when the
+     * log is closed without an epoch (bad input met in the first epoch, an interrupt, an
+     * error): a failed rerun does not lose the earlier run's log. Where no copy can be made (no
+     * space, an unreadable log), the log is emptied as before. */
+    if (!append) cxr_tmpfile_copy(&log->kept, path);
     log->f = cxr_log_open("log", path, append, CXR_TRAINLOG_MARK, &st);
     if (!log->f) {
         cxr_tmpfile_discard(&log->kept);
@@ -198,7 +178,7 @@ cxr_status cxr_trainlog_close(cxr_trainlog *log)
 {
     if (!log) return CXR_OK;
     cxr_status st = CXR_OK;
-    /* no epoch in it: the earlier log back in its place (keep_copy) */
+    /* no epoch in it: the earlier log back in its place (cxr_tmpfile_copy) */
     if (log->kept.path && cxr_tmpfile_commit(&log->kept) != CXR_OK) st = CXR_E_IO;
     cxr_tmpfile_discard(&log->kept);
     if (fclose(log->f) != 0 && st == CXR_OK)

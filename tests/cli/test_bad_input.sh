@@ -98,16 +98,24 @@ expect_rc 3 "$BIN/cxr-train" "$WORK/cval.h5" $T --epochs 1 --no-prefetch
 expect_err "split 'val' shard 0"
 # ... and a rerun on such a store with the --log of an earlier run leaves that log as it was
 # (the earlier run's lines are replaced once the new run has an epoch; it had none)
-expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --no-checkpoint --log "$WORK/kept.jsonl"
+# and its --monitor-log samples file too
+TM="${T/--no-monitor/} --epochs 1 --no-checkpoint --log $WORK/kept.jsonl --monitor-log $WORK/kmon.jsonl"
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $TM
 cp "$WORK/kept.jsonl" "$WORK/kept0.jsonl"
+cp "$WORK/kmon.jsonl" "$WORK/kmon0.jsonl"
 for bad in ctrain cval; do
-    expect_rc 3 "$BIN/cxr-train" "$WORK/$bad.h5" $T --epochs 1 --no-checkpoint --log "$WORK/kept.jsonl"
+    expect_rc 3 "$BIN/cxr-train" "$WORK/$bad.h5" $TM
     cmp -s "$WORK/kept.jsonl" "$WORK/kept0.jsonl" || fail "a rerun that failed on $bad.h5 changed the earlier log"
+    cmp -s "$WORK/kmon.jsonl" "$WORK/kmon0.jsonl" ||
+        fail "a rerun that failed on $bad.h5 changed the earlier samples file"
 done
-ls -a "$WORK" | grep -q 'kept.jsonl.cxr-tmp' && fail "the kept copy of the log was left: $(ls -a "$WORK")"
-expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --seed 7 --no-checkpoint --log "$WORK/kept.jsonl"
+ls -a "$WORK" | grep -q 'k[a-z]*.jsonl.cxr-tmp' && fail "a kept copy was left: $(ls -a "$WORK")"
+[ -s "$WORK/kmon0.jsonl" ] || fail "the run wrote no samples"
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $TM --seed 7
 [ "$(grep -c '"type":"run"' "$WORK/kept.jsonl")" = 1 ] && grep -q '"seed":7' "$WORK/kept.jsonl" ||
     fail "a rerun that trained did not replace the log: $(head -c 300 "$WORK/kept.jsonl")"
+cmp -s "$WORK/kmon.jsonl" "$WORK/kmon0.jsonl" && fail "a rerun that trained kept the earlier samples"
+ls -a "$WORK" | grep -q 'k[a-z]*.jsonl.cxr-tmp' && fail "a kept copy was left: $(ls -a "$WORK")"
 cp "$WORK/s.h5" "$WORK/ctest.h5" && "$EDIT" corrupt "$WORK/ctest.h5" test 1
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/ctest.h5" --split test
 expect_err "split 'test' shard 1"
