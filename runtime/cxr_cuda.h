@@ -101,7 +101,8 @@ cxr_status cxr_gpu_loader_begin_epoch(cxr_gpu_loader *g, int epoch);
 /* Next batch: enqueue on the compute stream the writing of its images into dst (device,
  * (batch,S,S) floats, e.g. cxr_model_input) so that later compute-stream work sees them, and
  * fill *b (b->n == 0 at the end of the epoch). Never synchronizes the device; the host waits
- * only for the CPU loader and for the previous batch's host-to-device copy. Errors: the CPU
+ * only for the CPU loader, for the previous batch's host-to-device copy and, to time its wait,
+ * for the compute stream to reach the batch two back (specs/gpu.md). Errors: the CPU
  * loader's (naming file, split, shard), CXR_E_CUDA. */
 cxr_status cxr_gpu_loader_next(cxr_gpu_loader *g, float *dst /* (batch,S,S) device */,
                                cxr_gpu_batch *b);

@@ -340,6 +340,7 @@ extern "C" cxr_status cxr_gpu_loader_next(cxr_gpu_loader *g, float *dst, cxr_gpu
     /* from here the ring buffer is the copy's until copied[j]: a later next() waits on it
      * whatever fails below (one whose event was not recorded waits for the stream instead) */
     if (cudaEventRecord(g->copied[j], ps) != cudaSuccess) {
+        cudaGetLastError(); /* not the next kernel launch's error when the retry succeeds */
         cudaStreamSynchronize(ps);
         CUDA_TRY(what, cudaEventRecord(g->copied[j], ps));
     }
