@@ -41,7 +41,7 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
         return cxr_set_error(CXR_E_ARG, "%s: expected a number in %c%g, %g%c, got '%s'", name,
                              (open & CXR_PARSE_OPEN_LO) ? '(' : '[', lo, hi,
                              (open & CXR_PARSE_OPEN_HI) ? ')' : ']', s ? s : "");
-    *out = v;
+    *out = v == 0 ? 0.0 : v; /* "-0" is 0, not a -0 printed back in reports and JSON */
     return CXR_OK;
 }
 

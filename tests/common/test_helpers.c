@@ -2,6 +2,7 @@
  * message naming the option), splitmix64 against the reference sequence, the monotonic clock,
  * a results table's numbers read back exactly, names escaped for the terminal and cut to a
  * buffer or a column. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ static void test_parse_double(void)
     double d = -1;
     CHECK(cxr_parse_double("0.5", "--t", 0, 1, 0, &d) == CXR_OK && d == 0.5);
     CHECK(cxr_parse_double("0", "--t", 0, 1, 0, &d) == CXR_OK && d == 0);
+    CHECK(cxr_parse_double("-0", "--t", 0, 1, 0, &d) == CXR_OK && d == 0 && !signbit(d));
     CHECK(cxr_parse_double("1", "--t", 0, 1, 0, &d) == CXR_OK && d == 1);
     CHECK(cxr_parse_double("1e-4", "--lr", 0, 10, CXR_PARSE_OPEN_LO, &d) == CXR_OK && d == 1e-4);
     d = 7;
