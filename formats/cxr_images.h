@@ -39,6 +39,11 @@ typedef void (*cxr_image_skip_fn)(void *ctx, const char *path, const char *reaso
  * CXR_E_NOMEM; *skipped (may be NULL) is increased by the entries reported. */
 cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_skip_fn skip,
                               void *ctx, int64_t *skipped);
+/* cxr_image_list_add of paths[0..n) in turn, as one walk: a folder searched for one path is not
+ * searched again for a later one (the same folder given twice, or one inside another, or
+ * reached through a link), and is reported so. */
+cxr_status cxr_image_list_add_paths(cxr_image_list *l, const char *const *paths, int n,
+                                    cxr_image_skip_fn skip, void *ctx, int64_t *skipped);
 /* Free the paths and the array; leaves *l zeroed. */
 void cxr_image_list_free(cxr_image_list *l);
 

@@ -370,8 +370,8 @@ static cxr_status walk_dir(cxr_image_list *l, const char *dir, const struct stat
     if (seen < 0) return cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
     if (seen) {
         walk_skip(w, dir,
-                  "folder searched already (reached again through a symbolic link): not "
-                  "searched twice");
+                  "folder searched already (given twice, or reached again through a symbolic "
+                  "link): not searched twice");
         return CXR_OK;
     }
     char **names = NULL;
@@ -413,22 +413,21 @@ static cxr_status walk_dir(cxr_image_list *l, const char *dir, const struct stat
     return st;
 }
 
-cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_skip_fn skip,
-                              void *ctx, int64_t *skipped)
+/* One path of cxr_image_list_add_paths, its folders added to w->seen. */
+static cxr_status add_path(cxr_image_list *l, const char *path, walk_state *w)
 {
     struct stat sb;
-    walk_state w = { .skip = skip, .ctx = ctx, .skipped = skipped };
     if (stat(path, &sb) != 0) { /* said now: before the tool speaks of its device */
         char why[160];
         snprintf(why, sizeof why, "cannot open: %s", strerror(errno));
-        walk_skip(&w, path, why);
+        walk_skip(w, path, why);
         return CXR_OK;
     }
     if (S_ISREG(sb.st_mode)) return list_push(l, path);
     if (!S_ISDIR(sb.st_mode)) { /* a FIFO would block the decoder: refused here, unopened */
         char why[160];
         kind_why(path, why, sizeof why, NULL);
-        walk_skip(&w, path, why);
+        walk_skip(w, path, why);
         return CXR_OK;
     }
     /* "dir/" and "dir" list the same names: no doubled slash */
@@ -436,10 +435,25 @@ cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_ski
     while (n > 1 && path[n - 1] == '/') n--;
     char *root = strndup(path, n);
     if (!root) return cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
-    cxr_status st = walk_dir(l, root, &sb, &w);
+    cxr_status st = walk_dir(l, root, &sb, w);
     free(root);
+    return st;
+}
+
+cxr_status cxr_image_list_add_paths(cxr_image_list *l, const char *const *paths, int n,
+                                    cxr_image_skip_fn skip, void *ctx, int64_t *skipped)
+{
+    walk_state w = { .skip = skip, .ctx = ctx, .skipped = skipped };
+    cxr_status st = CXR_OK;
+    for (int i = 0; i < n && st == CXR_OK; i++) st = add_path(l, paths[i], &w);
     tdestroy(w.seen, free);
     return st;
+}
+
+cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_skip_fn skip,
+                              void *ctx, int64_t *skipped)
+{
+    return cxr_image_list_add_paths(l, &path, 1, skip, ctx, skipped);
 }
 
 void cxr_image_list_free(cxr_image_list *l)

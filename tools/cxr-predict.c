@@ -38,8 +38,9 @@ static void usage(FILE *f)
         "entries in bytewise name order, depth first (the output does not depend on the "
         "thread\n"
         "count); hidden entries (leading '.'), Thumbs.db and desktop.ini ignored, symbolic links\n"
-        "followed (a folder reached again through another link is searched once, and named),\n"
-        "other files ignored. Every image is preprocessed exactly as the training store was\n"
+        "followed (a folder reached again, through a link or another PATH, is searched once, and\n"
+        "named), other files ignored. Every image is preprocessed exactly as the training store "
+        "was\n"
         "(size, equalization, normalization, crop: the store's attributes, copied into the "
         "checkpoint)\n"
         "by cxr-pack's decoder, on --threads workers, --batch images at a time (memory: one "
@@ -383,8 +384,8 @@ int main(int argc, char **argv)
         if (st != CXR_OK) goto bail;
     }
     cxr_checkpoint_meta_free(&r.meta);
-    for (int a = optind + 1; a < argc; a++)
-        CXR_TRY(cxr_image_list_add(&list, argv[a], say_skip, NULL, &walk_skipped));
+    CXR_TRY(cxr_image_list_add_paths(&list, (const char *const *)argv + optind + 1,
+                                     argc - optind - 1, say_skip, NULL, &walk_skipped));
     CXR_TRY(check_output(&o, &list));
     if (list.n == 0)
         CXR_THROW(CXR_E_FORMAT, "no .jpg/.jpeg image to classify in the %d path(s) given%s",

@@ -111,6 +111,15 @@ try:
         fail(f"a folder reached through two links: rows {rows}")
     if r.stderr.count(b"folder searched already") != 2:
         fail(f"the two links are not named: {r.stderr!r}")
+    # ... and across the paths given: a folder, then it again through a link, inside another
+    # given path, or as itself
+    r = run("cxr-predict", ck, os.path.join(G, "sub"), os.path.join(G, "x"), G,
+            os.path.join(G, "sub"), "--device", "cpu", want=3)
+    rows = r.stdout.decode().splitlines()[1:]
+    if [x.split("\t")[0] for x in rows] != [os.path.join(G, "sub", "1.jpg")]:
+        fail(f"a folder given again: rows {rows}")
+    if r.stderr.count(b"folder searched already") != 5:
+        fail(f"the folders given again are not named: {r.stderr!r}")
 
     # a skip is named by its path, even where the reason's text contains the path's ("a" in
     # "not a regular file (a FIFO)"); nothing left to classify is exit 3
