@@ -53,7 +53,9 @@ typedef enum {
  * its weights as `layout` says; *external (may be NULL) = 1 when they went to "<path>.data".
  * Both files are written whole to temporaries first; the weights are renamed into place
  * before the model, so a model file never names weights that are not there. CXR_E_IO naming
- * the file and the reason, CXR_E_NOMEM, CXR_E_ARG (inline over 2 GiB), or the model's download
+ * the file and the reason, CXR_E_NOMEM, CXR_E_ARG (inline over 2 GiB; weights apart with a path
+ * that is a symbolic link into another folder, whose readers would look for them beside the
+ * link), or the model's download
  * error; on error nothing new is at `path` and no temporary is left (only a failed rename of
  * the model itself, after the weights', leaves the new "<path>.data" beside the old model). */
 cxr_status cxr_onnx_write_as(const char *path, cxr_model *m, const cxr_checkpoint_meta *meta,

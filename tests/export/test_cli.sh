@@ -108,15 +108,25 @@ cmp -s "$WORK/z.onnx" "$WORK/z.copy" || fail "a refused export changed OUT"
 mkdir "$WORK/i.onnx.data"
 expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/i.onnx" -q
 # a symbolic link OUT is written through: the model where it points, the weights beside that
-# file and named after it (the model names them so)
+# file and named after it (the model names them so), when the link is in that file's folder:
+# a reader opening the link looks for them in the link's folder
 mkdir "$WORK/real" "$WORK/lnk"
 cp "$WORK/m.onnx" "$WORK/real/r.onnx" # (a link that does not resolve is refused, as for every output)
-ln -s ../real/r.onnx "$WORK/lnk/l.onnx"
-expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/lnk/l.onnx" --external-data -q
-[ -L "$WORK/lnk/l.onnx" ] && [ -s "$WORK/real/r.onnx" ] && [ -s "$WORK/real/r.onnx.data" ] ||
+ln -s r.onnx "$WORK/real/l.onnx"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/real/l.onnx" --external-data -q
+[ -L "$WORK/real/l.onnx" ] && [ -s "$WORK/real/r.onnx" ] && [ -s "$WORK/real/r.onnx.data" ] ||
     fail "symlinked OUT: not real/r.onnx and real/r.onnx.data"
-[ -e "$WORK/lnk/l.onnx.data" ] && fail "symlinked OUT: weights beside the link"
+[ -e "$WORK/real/l.onnx.data" ] && fail "symlinked OUT: weights named after the link"
 grep -q "r.onnx.data" "$WORK/real/r.onnx" || fail "the model does not name r.onnx.data"
+# ... and refused, untouched, with the weights apart when the link is in another folder
+ln -s ../real/r.onnx "$WORK/lnk/l.onnx"
+cp "$WORK/real/r.onnx" "$WORK/r.keep"
+expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/lnk/l.onnx" --external-data -q
+expect_err "a symbolic link into another folder"
+cmp -s "$WORK/real/r.onnx" "$WORK/r.keep" || fail "a refused export through a link changed its file"
+[ -e "$WORK/lnk/l.onnx.data" ] && fail "a refused export through a link wrote weights"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/lnk/l.onnx" -q # inline: nothing apart
+cmp -s "$WORK/real/r.onnx" "$WORK/m.onnx" || fail "an inline export through a link: not the model"
 expect_rc 2 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/ck.h5"       # the input itself
 expect_err "ck.h5"
 ln -s "$WORK/ck.h5" "$WORK/link.h5"
