@@ -272,6 +272,16 @@ def case_report(tmp):
           "a failing fsync of the store changed the earlier store or report (%s)" % p.stderr)
     check(not [f for f in os.listdir(tmp) if "cxr-tmp" in f],
           "temporaries left: %s" % [f for f in os.listdir(tmp) if "cxr-tmp" in f])
+    # ... and the report's: named, and again neither file replaced
+    env = dict(os.environ, LD_PRELOAD=FAIL_FSYNC, CXR_TEST_FAIL_FSYNC=".dups.tsv.cxr-tmp-")
+    p = subprocess.run([PACK, root, "-o", out, "--duplicates-report", rep], capture_output=True,
+                       text=True, env=env)
+    check(p.returncode == 4 and "dups.tsv" in p.stderr and "Input/output error" in p.stderr,
+          "a failing fsync of the report: exit 4 naming it (got %d: %s)" % (p.returncode, p.stderr))
+    check(open(out, "rb").read() == old_store and open(rep, "rb").read() == old_report,
+          "a failing fsync of the report changed the earlier store or report (%s)" % p.stderr)
+    check(not [f for f in os.listdir(tmp) if "cxr-tmp" in f],
+          "temporaries left: %s" % [f for f in os.listdir(tmp) if "cxr-tmp" in f])
 
 
 def case_lossless(tmp):
