@@ -596,7 +596,8 @@ static cxr_status resolve_recipe(train_run *r)
     memset(&rc->sched, 0, sizeof rc->sched);
     CXR_TRY(cxr_lr_schedule_parse(ro->schedule ? ro->schedule : named->schedule, &rc->sched.kind));
     rc->sched.warmup = ro->warmup_steps >= 0 ? ro->warmup_steps : named->warmup_steps;
-    if (rc->sched.warmup == CXR_WARMUP_ONE_EPOCH) { /* "one epoch": this run's, of this store */
+    const int one_epoch_warmup = rc->sched.warmup == CXR_WARMUP_ONE_EPOCH;
+    if (one_epoch_warmup) { /* "one epoch": this run's, of this store */
         rc->sched.warmup = (r->train_info.n + rc->batch - 1) / rc->batch;
         if (ro->max_steps > 0 && rc->sched.warmup > ro->max_steps) rc->sched.warmup = ro->max_steps;
     }
@@ -623,6 +624,11 @@ static cxr_status resolve_recipe(train_run *r)
     if (o->io.resume_path) {
         const char *path = o->io.resume_path;
         CXR_TRY(cxr_checkpoint_read_meta(path, &ck));
+        /* ... whose epoch, without --max-steps, is capped as the checkpoint's run was (taken
+         * below) */
+        if (one_epoch_warmup && ro->max_steps <= 0 && ck.max_steps > 0 &&
+            rc->sched.warmup > ck.max_steps)
+            rc->sched.warmup = ck.max_steps;
         CXR_TRY(cxr_checkpoint_resumable(&ck, path));
         if ((st = cxr_checkpoint_check_store(&ck, path, r->store)) != CXR_OK) {
             cxr_wrap_error(st, "resume");
@@ -810,12 +816,13 @@ static cxr_status open_run_io(train_run *r)
     CXR_TRY(source_open(&r->src, r->store, r->model, &lo, o->compute.resident, r->rc.max_steps));
     CXR_TRY(check_resume_steps(r));
     /* step decay: x gamma every --lr-step-epochs epochs, by default after each third of the
-     * run; a resume keeps the checkpoint's interval */
+     * run, rounded up so that a third decay never falls inside it; a resume keeps the
+     * checkpoint's interval */
     const int64_t per = source_n_batches(&r->src);
     r->rc.sched.total = (int64_t)r->rc.epochs * per;
-    r->rc.sched.step_every = o->recipe.lr_step_epochs > 0 ? o->recipe.lr_step_epochs * per
-                             : r->rc.sched.total / 3 > 0  ? r->rc.sched.total / 3
-                                                          : 1;
+    r->rc.sched.step_every =
+        o->recipe.lr_step_epochs > 0 ? o->recipe.lr_step_epochs * per : (r->rc.sched.total + 2) / 3;
+    const int default_every = o->recipe.lr_step_epochs <= 0 && r->rc.ck_step_every <= 0;
     if (r->rc.ck_step_every > 0) {
         if (o->recipe.lr_step_epochs > 0 && r->rc.sched.step_every != r->rc.ck_step_every)
             CXR_THROW(CXR_E_ARG,
@@ -844,6 +851,13 @@ static cxr_status open_run_io(train_run *r)
         note(o,
              "step decay: every %lld steps after a warmup of %lld, not within the run's %lld: "
              "the rate never decays",
+             (long long)r->rc.sched.step_every, (long long)r->rc.sched.warmup,
+             (long long)r->rc.sched.total);
+    else if (r->rc.sched.kind == CXR_LR_STEP && default_every &&
+             r->rc.sched.warmup + 2 * r->rc.sched.step_every >= r->rc.sched.total)
+        note(o,
+             "step decay: every %lld steps after a warmup of %lld: the second decay falls past "
+             "the run's %lld steps, so the rate decays once",
              (long long)r->rc.sched.step_every, (long long)r->rc.sched.warmup,
              (long long)r->rc.sched.total);
     if (r->rc.sched.kind != CXR_LR_CONSTANT && r->rc.sched.warmup > r->rc.sched.total)

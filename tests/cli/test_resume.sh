@@ -236,6 +236,12 @@ S="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q 
 expect_rc 0 $S --epochs 1 --checkpoint "$WORK/st.h5"
 expect_rc 0 $S --epochs 3 --resume "$WORK/st.h5" --no-checkpoint
 expect_err "the step schedule keeps $WORK/st.h5's decay every"
+# a run capped by --max-steps resumed without it, naming its recipe: the recipe's one-epoch
+# warmup is the capped epoch's, as the checkpoint's (it was compared with the whole epoch's)
+M="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --recipe standard"
+expect_rc 0 $M --epochs 1 --max-steps 2 --checkpoint "$WORK/ms1.h5"
+expect_rc 0 $M --epochs 2 --resume "$WORK/ms1.h5" --no-checkpoint
+expect_err "resume: --max-steps 2, as $WORK/ms1.h5's run"
 # a store given by a relative path is recorded absolute: a resume from another folder, where the
 # same name is another file, is warned about
 mkdir "$WORK/e1" "$WORK/e2" && cp "$WORK/s.h5" "$WORK/e1/s.h5" && cp "$WORK/s.h5" "$WORK/e2/s.h5"

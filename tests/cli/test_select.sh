@@ -156,6 +156,16 @@ expect_rc 0 $T --epochs 3 --recipe study --schedule step --lr-step-epochs 1 --lr
     --log "$WORK/step.jsonl" --no-checkpoint
 [ "$(col "$WORK/step.jsonl" lr | tr '\n' ' ')" = "0.0001 5e-05 2.5e-05 " ] || fail "step decay rates: $(col "$WORK/step.jsonl" lr | tr '\n' ' ')"
 
+# --- the default step decay: x0.1 after each third of the run, rounded up: twice, never a
+# third time (8 steps decayed every 2 once: at steps 2, 4 and 6)
+expect_rc 0 $T --epochs 4 --recipe study --schedule step --log "$WORK/step3.jsonl" --no-checkpoint
+[ "$(col "$WORK/step3.jsonl" lr | tr '\n' ' ')" = "0.0001 1e-05 1e-05 1e-06 " ] ||
+    fail "default step decay rates: $(col "$WORK/step3.jsonl" lr | tr '\n' ' ')"
+grep -q "step decay" "$WORK/err" && fail "two decays within the run were noted: $(cat "$WORK/err")"
+# ... and a warmup that pushes the second past the end is said (steps 2 + 2 x 2 of 6)
+expect_rc 0 $T --epochs 3 --recipe study --schedule step --warmup-steps 2 --no-checkpoint
+expect_err "step decay: every 2 steps after a warmup of 2: the second decay falls past the run's 6 steps, so the rate decays once"
+
 # --- a step decay whose interval passes the run's end is said (it was silent)
 expect_rc 0 $T --epochs 2 --schedule step --lr-step-epochs 5 --warmup-steps 0 --no-checkpoint
 expect_err "step decay: every 10 steps after a warmup of 0, not within the run's 4: the rate never decays"
