@@ -33,6 +33,10 @@ typedef enum {
     CXR_E_INTERNAL = 15
 } cxr_status;
 
+/* The longest message kept (bytes with the final NUL): room for two paths of PATH_MAX and the
+ * reason, so that a long path never hides what happened. A longer message loses its tail. */
+#define CXR_MSG_MAX 10240
+
 /* Record `code` with a printf-style message for this thread; returns `code`. */
 cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char last_msg[1024];
+static _Thread_local char last_msg[CXR_MSG_MAX];
 
 cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
 {
@@ -17,14 +17,14 @@ cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
 
 cxr_status cxr_wrap_error(cxr_status code, const char *fmt, ...)
 {
-    char prefix[512], old[sizeof last_msg];
+    char prefix[CXR_MSG_MAX / 2], old[sizeof last_msg];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_msg, sizeof old);
     /* "prefix: old", cut to the buffer: a long message loses its tail, never the context */
-    size_t pl = strnlen(prefix, sizeof prefix), ol = strnlen(old, sizeof old); /* pl < 512 */
+    size_t pl = strnlen(prefix, sizeof prefix), ol = strnlen(old, sizeof old); /* pl < half */
     if (ol > sizeof last_msg - 3 - pl) ol = sizeof last_msg - 3 - pl;
     memcpy(last_msg, prefix, pl);
     memcpy(last_msg + pl, ": ", 2);

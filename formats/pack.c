@@ -383,7 +383,7 @@ static cxr_status round_run(pack_ctx *c, int split, int64_t first, int64_t count
     const int level = c->opt->store.zstd_level, n_comp = c->n_to_compress;
     int stop = 0; /* set by the writing thread if a write fails, read by the others: atomic */
     cxr_status wst = CXR_OK;
-    char werr[512] = "";
+    char werr[CXR_MSG_MAX] = "";
 
     sort_decode_order(c, items, count);
     CXR_TRY(ring_claim(c, chunk0, pos, count));
@@ -779,7 +779,7 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     if (with_report) CXR_TRY(cxr_tmpfile_commit(&report));
     if ((st = cxr_store_writer_finish(c.writer)) != CXR_OK) {
         if (with_report) {
-            char msg[1024];
+            char msg[CXR_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", cxr_last_error());
             cxr_set_error(st, "%s (its duplicates report %s was written)", msg,
                           opt->duplicates_report);

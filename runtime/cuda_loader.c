@@ -55,7 +55,7 @@ const char *cxr_cuda_module_path(void) { return ""; }
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static const cxr_cuda_module *module;
 static cxr_status load_status;
-static char load_message[1024], module_path[PATH_MAX];
+static char load_message[CXR_MSG_MAX], module_path[PATH_MAX];
 
 static const cxr_cuda_core core = {
     .size = sizeof(cxr_cuda_core),

@@ -90,7 +90,7 @@ typedef struct {
     int pending;    /* shard decodes not finished */
     cxr_status st;  /* the decode error of the first failed shard in window order */
     int err_j;      /* that shard's position (prefetch: whatever finished first) */
-    char msg[768];
+    char msg[CXR_MSG_MAX];
     float *data; /* window * shard * S*S floats */
 } wslot;
 
@@ -109,7 +109,7 @@ typedef struct {
     int n;
     int64_t step;
     cxr_status st;
-    char msg[1024];
+    char msg[CXR_MSG_MAX];
 } bslot;
 
 struct cxr_loader {
@@ -224,10 +224,12 @@ static cxr_status check_memory(const cxr_loader *l, int64_t wmax, int64_t bmax)
     return cxr_set_error(CXR_E_NOMEM,
                          "%s: split '%s': the loader needs %.1f MiB of buffers (%d window(s) of "
                          "%lld shard(s) and %d shard(s) being decoded, shards of %d images of "
-                         "%dx%d), more than the %.1f MiB this machine has free: repack the store "
-                         "with a smaller --shard (this one has %d)",
+                         "%dx%d, and %d batch(es) of %lld images), more than the %.1f MiB this "
+                         "machine has free: smaller batches, or repack the store with a smaller "
+                         "--shard (this one has %d)",
                          l->path, l->split, cxr_mib(need), l->n_wslots, (long long)wmax, scratch,
-                         l->shard, l->size, l->size, cxr_mib((double)avail), l->shard);
+                         l->shard, l->size, l->size, l->depth, (long long)bmax,
+                         cxr_mib((double)avail), l->shard);
 }
 
 static int64_t shard_count(const cxr_loader *l, int64_t k)
@@ -311,7 +313,7 @@ static void *worker_main(void *arg)
 {
     cxr_loader *l = arg;
     void *scratch = malloc((size_t)l->shard * l->img_floats * sizeof(float));
-    char msg[768];
+    char msg[CXR_MSG_MAX];
     cxr_fp_flush_denormals(); /* decoding and scaling never stall on denormals */
     pthread_mutex_lock(&l->mu);
     l->n_flushing += cxr_fp_flushing();
@@ -652,6 +654,10 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     if (l->n_wslots > l->n_windows) l->n_wslots = l->n_windows > 0 ? (int)l->n_windows : 1;
     l->ws = calloc((size_t)l->n_wslots, sizeof *l->ws);
     l->depth = opt->prefetch ? opt->depth : 1;
+    /* batch b of an epoch takes slot b % depth, and the end of the epoch slot n_batches: more
+     * slots than n_batches + 1 are never filled */
+    if (l->depth > 2 && l->depth > l->n_batches + 1)
+        l->depth = l->n_batches + 1 > 2 ? (int)(l->n_batches + 1) : 2;
     l->ring = calloc((size_t)l->depth, sizeof *l->ring);
     if (!l->order || !l->shard_order || !l->shard_pos || !l->win_start || !l->ws || !l->ring)
         CXR_THROW(CXR_E_NOMEM, "loader: out of memory");

@@ -93,6 +93,13 @@ cp "$WORK/s.h5" "$WORK/ctrain.h5" && "$EDIT" corrupt "$WORK/ctrain.h5" train 1
 expect_rc 3 "$BIN/cxr-train" "$WORK/ctrain.h5" $T --epochs 1
 expect_err "split 'train' shard 1"
 expect_err "ctrain.h5"
+# ... also under a long path (1000 characters): the split, the shard and the reason are kept
+LONG="$WORK/$(printf 'd%.0s' $(seq 240))/$(printf 'e%.0s' $(seq 240))/$(printf 'f%.0s' $(seq 240))"
+LONG="$LONG/$(printf 'g%.0s' $(seq 240))"
+mkdir -p "$LONG" && cp "$WORK/ctrain.h5" "$LONG/ctrain.h5"
+expect_rc 3 "$BIN/cxr-train" "$LONG/ctrain.h5" $T --epochs 1 --no-checkpoint
+expect_err "ctrain.h5: split 'train' shard 1"
+expect_err "Fletcher32"
 cp "$WORK/s.h5" "$WORK/cval.h5" && "$EDIT" corrupt "$WORK/cval.h5" val 0
 expect_rc 3 "$BIN/cxr-train" "$WORK/cval.h5" $T --epochs 1 --no-prefetch
 expect_err "split 'val' shard 0"

@@ -198,6 +198,14 @@ for parts in (1, 2, 3, n_shards, n_shards + 1):
     check(sorted(seen) == list(range(n)), f"{parts} parts cover the split exactly once")
     check(sorted(shards) == list(range(n_shards)), f"{parts} parts: shards disjoint, covering")
 
+# a ring deeper than an epoch's batches is as deep as they are: the same batches, no refusal
+with cxr.Loader(store, "train", batch=4, depth=2) as ld:
+    want = [b.indices.copy() for b in ld.epoch(0)]
+with cxr.Loader(store, "train", batch=4, depth=2**31 - 1) as ld:
+    got = [b.indices.copy() for b in ld.epoch(0)]
+check(len(got) == len(want) and all(np.array_equal(a, b) for a, b in zip(got, want)),
+      "depth 2^31-1: the batches of depth 2")
+
 # zero-copy views: read-only, overwritten later; copies survive
 with cxr.Loader(store, "train", batch=4, depth=2) as ld:
     views, copies = [], []
