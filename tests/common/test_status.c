@@ -1,5 +1,6 @@
 /* test_status.c: cxr_wrap_error puts the context first and cuts long messages at the buffer's
- * end, never past it (a long context keeps its first 511 bytes and then the message);
+ * end (CXR_MSG_MAX), never past it (a long context keeps its first CXR_MSG_MAX / 2 - 1 bytes and
+ * then the message); a message holding a 4096-byte path keeps what follows it;
  * cxr_exit_code maps the pinned statuses to the documented exit codes. */
 #include "cxr_status.h"
 #include <stdio.h>
@@ -12,20 +13,25 @@ int main(void)
         printf("bad: %s\n", cxr_last_error());
         return 1;
     }
-    char big[2000];
-    memset(big, 'x', 1999);
-    big[1999] = 0;
+    enum { HALF = CXR_MSG_MAX / 2 - 1 };
+    static char big[2 * CXR_MSG_MAX];
+    memset(big, 'x', sizeof big - 1);
+    cxr_set_error(CXR_E_IO, "%.4095s: split 'train' shard 1: checksum", big);
+    if (strlen(cxr_last_error()) != 4095 + 33) {
+        printf("a long path cut the message: %zu\n", strlen(cxr_last_error()));
+        return 1;
+    }
     cxr_set_error(CXR_E_IO, "%s", big);
     cxr_wrap_error(CXR_E_IO, "ctx");
-    if (strncmp(cxr_last_error(), "ctx: xxx", 8) || strlen(cxr_last_error()) != 1023) {
+    if (strncmp(cxr_last_error(), "ctx: xxx", 8) || strlen(cxr_last_error()) != CXR_MSG_MAX - 1) {
         printf("bad long: %zu\n", strlen(cxr_last_error()));
         return 1;
     }
-    /* a context longer than its 512-byte buffer keeps its first 511 bytes and the message */
+    /* a context longer than its buffer keeps its first HALF bytes and the message */
     cxr_set_error(CXR_E_IO, "m");
     cxr_wrap_error(CXR_E_IO, "%s", big);
     const char *e = cxr_last_error();
-    if (strlen(e) != 511 + 3 || strspn(e, "x") != 511 || strcmp(e + 511, ": m") != 0) {
+    if (strlen(e) != HALF + 3 || strspn(e, "x") != HALF || strcmp(e + HALF, ": m") != 0) {
         printf("bad long context: %zu bytes, ends '%s'\n", strlen(e), e + strspn(e, "x"));
         return 1;
     }
