@@ -204,4 +204,8 @@ function(cxr_install_package)
       "where `cmake --install` puts the Python package cxr (PYTHONPATH=<prefix>/<this>)")
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/cxr DESTINATION ${CXR_INSTALL_PYTHONDIR}
           COMPONENT python PATTERN __pycache__ EXCLUDE)
+  # ... with where it finds libcxr from there, whatever the depth of CXR_INSTALL_PYTHONDIR
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/python_libdir.cmake.in
+                 ${CMAKE_BINARY_DIR}/python_libdir.cmake @ONLY)
+  install(SCRIPT ${CMAKE_BINARY_DIR}/python_libdir.cmake COMPONENT python)
 endfunction()

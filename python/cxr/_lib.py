@@ -1,7 +1,8 @@
 """_lib.py: ctypes bindings to libcxr (the C library; see the public headers for each function's
-contract). Finding the library, in order: $CXR_LIBRARY (a path); the installed layout
-<prefix>/lib/python3/dist-packages/cxr -> <prefix>/lib*/libcxr.so*; a build tree beside the
-sources (<repo>/build); then the dynamic loader's search (ldconfig, LD_LIBRARY_PATH)."""
+contract). Finding the library, in order: $CXR_LIBRARY (a path); the folder `cmake --install`
+wrote into _libdir.py beside this file; the installed layout <prefix>/lib/python3/dist-packages/cxr
+-> <prefix>/lib*/libcxr.so*; a build tree beside the sources (<repo>/build); then the dynamic
+loader's search (ldconfig, LD_LIBRARY_PATH)."""
 
 import ctypes
 import ctypes.util
@@ -120,6 +121,12 @@ def _candidates():
         yield env
         return
     here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        from . import _libdir  # installed packages only
+    except ImportError:
+        _libdir = None
+    if _libdir is not None:
+        yield os.path.normpath(os.path.join(here, _libdir.LIBDIR, "libcxr.so." + ABI))
     prefix = os.path.normpath(os.path.join(here, "..", "..", "..", ".."))
     for pattern in ("lib/libcxr.so." + ABI, "lib*/libcxr.so." + ABI, "lib/*/libcxr.so." + ABI):
         yield from sorted(glob.glob(os.path.join(prefix, pattern)))

@@ -123,6 +123,18 @@ with cxr.Loader(sys.argv[1], 'train', batch=6) as ld:
 print(cxr.library_path, cxr.version, float(b.images[5].sum()))" "$tmp/sample.h5") || fail "python: import cxr"
   echo "python: $got"
   case "$got" in "$P/lib/libcxr.so."*" ${expect#cxr-pack } "*) ;; *) fail "python loaded another libcxr: $got" ;; esac
+  # ... also from another depth of CXR_INSTALL_PYTHONDIR (lib/py, configured above), and from
+  # outside the prefix (an absolute folder, as a venv's site-packages)
+  "$cmake" --install "$tmp/reconf" --component python --prefix "$P" > /dev/null ||
+    fail "install the python component at lib/py"
+  "$cmake" -S "$here/../.." -B "$tmp/reconf" -DCXR_INSTALL_PYTHONDIR="$tmp/venv-site" > /dev/null &&
+    "$cmake" --install "$tmp/reconf" --component python --prefix "$P" > /dev/null ||
+    fail "install the python component at $tmp/venv-site"
+  for d in "$P/lib/py" "$tmp/venv-site"; do
+    lp=$(cd "$tmp" && env -u CXR_LIBRARY PYTHONPATH="$d" "$py" -c "import cxr; print(cxr.library_path)") ||
+      fail "python from $d: import cxr"
+    case "$lp" in "$P/lib/libcxr.so."*) ;; *) fail "python from $d loaded $lp" ;; esac
+  done
   sum=$(echo "$ref" | sed 's/.* sum \([-0-9.]*\) .*/\1/')
   "$py" -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(abs(a - b) > 1e-3 * max(1, abs(b)))" \
     "${got##* }" "$sum" || fail "python image 5 sum ${got##* } != $sum"
