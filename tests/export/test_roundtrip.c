@@ -192,7 +192,7 @@ typedef struct {
     int n_inits;
     vinfo in, out;
     int n_in, n_out;
-    char classes[64], preprocessing[256], threshold[40];
+    char classes[256], preprocessing[256], threshold[256];
     char producer[32], producer_version[32], graph_name[32];
 } onnx;
 

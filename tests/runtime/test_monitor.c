@@ -31,6 +31,7 @@ static void *spin(void *arg)
     volatile double x = 0;
     while (cxr_now_s() < until)
         for (int i = 0; i < 10000; i++) x += i * 1e-9;
+    (void)x;
     return NULL;
 }
 
