@@ -102,14 +102,15 @@ typedef struct {
     int64_t *missing;             /* [n_columns]: empty or "None" per column, over the rows of
                                      the header's width (others are malformed); owned */
     int has_label;                        /* 0 for a manifest without a label column (test.csv) */
-    int64_t n_classes;                    /* distinct non-missing labels */
+    int64_t n_classes;                    /* distinct labels of usable rows (id, url, label) */
     int n_top;                            /* <= CXR_EXPLORE_TOP */
     cxr_label_count top[CXR_EXPLORE_TOP]; /* most frequent first, ties by cxr_label_cmp */
     int64_t classes_lt10, classes_lt100, classes_lt1000, classes_ge1000; /* cumulative "<" bins */
 } cxr_manifest_stats;
 
 /* One streaming pass over the manifest (memory: one entry per distinct label). Missing values
- * are counted per column; labelled rows with a missing label are not a class. Malformed lines
+ * are counted per column; classes count the rows packing can use (an id, a url and a label;
+ * duplicate ids counted). Malformed lines
  * are counted, not fatal, unless `strict` (then CXR_E_FORMAT naming the line). A missing
  * header, or no id/url column, is CXR_E_FORMAT naming the file. Free with
  * cxr_manifest_stats_free. */

@@ -89,7 +89,10 @@ cxr_status cxr_manifest_explore(cxr_manifest_stats *out, const char *path, int s
         /* the label column counts as missing as pack counts it: after trimming (" None ") */
         for (int i = 0; i < out->n_columns; i++)
             out->missing[i] += cxr_csv_missing(i == cols.label ? &lab : &f[i]);
-        if (cols.label >= 0 && !cxr_csv_missing(&lab)) {
+        /* a class counts the rows packing can use (rule 2: an id, a url and the label), so that
+         * its top classes are those --top-classes selects */
+        if (cols.label >= 0 && !cxr_csv_missing(&lab) && !cxr_csv_missing(&f[cols.id]) &&
+            !cxr_csv_missing(&f[cols.url])) {
             int found;
             cxr_strtab_entry *e;
             if ((st = cxr_strtab_get(&t, lab.s, lab.len, &e, &found)) != CXR_OK) {
@@ -139,7 +142,7 @@ cxr_status cxr_manifest_explore_format(const cxr_manifest_stats *s, char **text)
         fprintf(m, "classes: no landmark_id or label column\n");
     } else {
         fprintf(m, "unique classes: %lld\n", (long long)s->n_classes);
-        fprintf(m, "top %d classes (label: images):\n", s->n_top);
+        fprintf(m, "top %d classes (label: usable rows):\n", s->n_top);
         for (int i = 0; i < s->n_top; i++) {
             fprintf(m, "  %2d. ", i + 1);
             cxr_fputs_escaped(s->top[i].label, m);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """explore_peer.py: the same counts as `cxr-pack --manifest FILE --explore`, in Python, as a
 reference for bench_explore.sh: pandas when it is installed, else the csv module. Missing means
-empty or "None" (as in cxr-pack). Prints rows, unique classes, missing per column, the top 20
+empty or "None" (as in cxr-pack); classes count the usable rows (an id, a url and the label, the
+rows packing can use). Prints rows, unique classes, missing per column, the top 20
 and the cumulative < 10 / < 100 / < 1000 / >= 1000 class counts.
 
 usage: explore_peer.py FILE [--csv]   (--csv forces the csv-module version)
@@ -39,7 +40,9 @@ def with_csv(path):
                 if v == "" or v == "None":
                     missing[c] += 1
             v = row[li]
-            if v != "" and v != "None":
+            usable = [x for x in (row[columns.index("id")], row[columns.index("url")], v)
+                      if x != "" and x != "None"]
+            if len(usable) == 3:
                 counts[v] += 1
     report(rows, columns, missing, counts)
 
@@ -48,7 +51,7 @@ def with_pandas(path):
     import pandas as pd
     df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=["", "None"])
     label = "landmark_id" if "landmark_id" in df.columns else "label"
-    counts = df[label].value_counts()
+    counts = df.dropna(subset=["id", "url", label])[label].value_counts()  # usable rows
     report(len(df), list(df.columns), df.isnull().sum().to_dict(), counts.to_dict())
 
 

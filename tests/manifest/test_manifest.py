@@ -88,7 +88,7 @@ def case_explore(tmp):
     want = ("manifest: %s\nrows: 33\ncolumns: landmark_id, id, url\n"
             "malformed lines: 2 (first at line 24)\nmissing values (empty or None):\n"
             "  landmark_id: 3\n  id: 1\n  url: 2\nunique classes: 5\n"
-            "top 5 classes (label: images):\n   1. 7: 11\n   2. 5: 6\n   3. 42: 6\n"
+            "top 5 classes (label: usable rows):\n   1. 7: 10\n   2. 5: 6\n   3. 42: 6\n"
             "   4. 100: 3\n   5. abc: 2\nclasses with < 10 images: 4\n"
             "classes with < 100 images: 5\nclasses with < 1000 images: 5\n"
             "classes with >= 1000 images: 0\n") % csv
