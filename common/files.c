@@ -579,6 +579,30 @@ void cxr_fputs_escaped(const char *s, FILE *f)
     }
 }
 
+const char *cxr_shell_word(char *buf, size_t cap, const char *s)
+{
+    const size_t n = strlen(s);
+    if (n > 0 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                           "_./:@%+=,-") == n)
+        return n < cap ? memcpy(buf, s, n + 1) : NULL;
+    size_t o = 0;
+    if (cap < 3) return NULL;
+    buf[o++] = '\'';
+    for (const char *p = s; *p; p++) {
+        const char *piece = *p == '\'' ? "'\\''" : NULL;
+        const size_t len = piece ? 4 : 1;
+        if (o + len + 2 > cap) return NULL;
+        if (piece)
+            memcpy(buf + o, piece, len);
+        else
+            buf[o] = *p;
+        o += len;
+    }
+    buf[o++] = '\'';
+    buf[o] = '\0';
+    return buf;
+}
+
 void cxr_print_error(const char *tool, const char *msg)
 {
     fputs(tool, stderr);

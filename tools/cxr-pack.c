@@ -582,7 +582,8 @@ int main(int argc, char **argv)
 
     cxr_pack_plan plan;
     cxr_manifest_summary msum;
-    char mdesc[8192] = ""; /* the manifest options, --images DIR (a path under PATH_MAX) included */
+    /* the manifest options, --images DIR (a path under PATH_MAX, as a shell word) included */
+    char mdesc[4 * 4096 + 1024] = "";
     cxr_status st = mcli.manifest ? pack_manifest_plan(&mcli, val_fraction, opt.strict, &plan,
                                                        &msum, mdesc, sizeof mdesc)
                                   : cxr_plan_from_tree(&plan, src);
@@ -600,10 +601,13 @@ int main(int argc, char **argv)
     }
 
     /* provenance: only what determines the content (see --help) */
-    char cmd[16384]; /* SRC and --images DIR are each under PATH_MAX: never cut (checked below) */
+    /* SRC and --images DIR are each under PATH_MAX, shell words here (a path with a space
+     * replays as one word): never cut (checked below) */
+    char cmd[2 * (4 * 4096 + 3) + 2048], qsrc[4 * 4096 + 3];
     int n = snprintf(cmd, sizeof cmd, "cxr-pack %s%s --shard %d --level %d --size %d%s%s",
-                     mcli.manifest ? "--manifest " : "", src, opt.store.shard, opt.store.zstd_level,
-                     opt.store.pp.size, opt.strict ? " --strict" : "", mdesc);
+                     mcli.manifest ? "--manifest " : "",
+                     cxr_shell_word(qsrc, sizeof qsrc, src) ? qsrc : src, opt.store.shard,
+                     opt.store.zstd_level, opt.store.pp.size, opt.strict ? " --strict" : "", mdesc);
     /* preprocessing options given explicitly (each value is also an attribute of its own) */
     if (mcli.crop_set && n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --crop-ratio %.17g", mcli.crop_ratio);

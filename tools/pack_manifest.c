@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cxr_files.h"
 #include "cxr_parse.h"
 
 void pack_manifest_args_defaults(pack_manifest_args *m)
@@ -189,11 +190,13 @@ cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, 
     cxr_format_double(vf, sizeof vf, o.val_fraction);
     cxr_format_double(tf, sizeof tf, o.test_fraction);
     size_t len = strlen(desc);
+    char images[4 * 4096 + 3]; /* a shell word: the recorded command replays as it ran */
     if (len < cap)
         snprintf(desc + len, cap - len,
                  " --images %s --top-classes %d --min-count %lld --val-fraction %s"
                  " --test-fraction %s",
-                 m->images, o.top_classes, (long long)o.min_count, vf, tf);
+                 cxr_shell_word(images, sizeof images, m->images) ? images : m->images,
+                 o.top_classes, (long long)o.min_count, vf, tf);
     return cxr_plan_from_manifest(plan, m->manifest, m->images, &o, sum);
 }
 

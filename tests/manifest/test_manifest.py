@@ -324,6 +324,21 @@ def case_long_fields(tmp):
     cmd = h5attr(out, "command_line") if rc == 0 else ""
     check(rc == 0 and ("--images %s " % deep) in cmd and "--test-fraction" in cmd,
           "a long --images path recorded whole (%d %s): %s" % (rc, se[-200:], cmd[-200:]))
+    # paths with a space or a quote are recorded as shell words: the command replays to the
+    # same store (it named other files: "--images my imgs" is two words)
+    odd_csv, odd_img = os.path.join(tmp, "my list's.csv"), os.path.join(tmp, "my imgs")
+    shutil.copy(csv, odd_csv)
+    shutil.copytree(img, odd_img)
+    rc, so, se = pack(odd_csv, odd_img, out)
+    cmd = h5attr(out, "command_line") if rc == 0 else ""
+    want_csv = "'" + odd_csv.replace("'", "'\\''") + "'"
+    check(rc == 0 and ("--manifest %s " % want_csv) in cmd and ("--images '%s' " % odd_img) in cmd,
+          "odd paths recorded as shell words: %s" % cmd)
+    replay = os.path.join(tmp, "replay.h5")
+    p = subprocess.run(["sh", "-c", PACK + cmd[len("cxr-pack"):] + " -o " + replay + " --quiet"],
+                       capture_output=True, text=True, env=ENV)
+    check(p.returncode == 0 and open(replay, "rb").read() == open(out, "rb").read(),
+          "the recorded command replays to the same store (%d %s)" % (p.returncode, p.stderr))
 
 
 def case_dropped(tmp):
