@@ -1450,6 +1450,9 @@ static cxr_status run_epoch(train_run *r, int e)
         }
         CXR_TRY(cxr_trainlog_write_epoch(r->log, &rec));
     }
+    /* this run's samples file stands from here, as its log (whose earlier copy the epoch line
+     * dropped): a checkpoint failing below leaves both files of this run */
+    cxr_tmpfile_discard(&r->samples_kept);
     /* the best model before the last checkpoint, so that a crash between them replays this
      * epoch */
     if (improved && r->best_path[0]) {
@@ -1464,7 +1467,6 @@ static cxr_status run_epoch(train_run *r, int e)
              "choose one for the weights trained now, so 0.5 is stored",
              dropped, r->o->io.store_path);
     if (r->mon) CXR_TRY(cxr_monitor_status(r->mon)); /* --monitor-log: now, not after the run */
-    cxr_tmpfile_discard(&r->samples_kept); /* an epoch done: this run's samples file stands */
     report_epoch(r, &rec);
 bail:
     cxr_metrics_report_free(&rep);

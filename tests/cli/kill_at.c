@@ -2,10 +2,12 @@
  * the OOM killer would) at an exact point of its file operations, windows that a kill after a
  * delay almost never hits. CXR_TEST_KILL="FUNC N WHEN [SUFFIX]": before or after (WHEN) the
  * Nth call of FUNC (rename, linkat, open, or any of them) whose new or opened path ends with
- * SUFFIX (any path without one); a fifth word TERM sends SIGTERM instead. Only for tests; the
+ * SUFFIX (any path without one); a fifth word TERM sends SIGTERM instead, and EIO makes a
+ * rename "before" fail with EIO, undone (a device error, not a crash). Only for tests; the
  * tools know nothing of it. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,7 +40,8 @@ static int counted(const char *fn, const char *path)
 
 static void at(int hit, const char *w)
 {
-    if (hit && !strcmp(when, w)) raise(strcmp(sig, "TERM") ? SIGKILL : SIGTERM);
+    if (hit && !strcmp(when, w) && strcmp(sig, "EIO") != 0)
+        raise(strcmp(sig, "TERM") ? SIGKILL : SIGTERM);
 }
 
 int rename(const char *from, const char *to)
@@ -46,6 +49,10 @@ int rename(const char *from, const char *to)
     static int (*real)(const char *, const char *);
     if (!real) real = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
     const int hit = counted("rename", to);
+    if (hit && !strcmp(when, "before") && !strcmp(sig, "EIO")) {
+        errno = EIO;
+        return -1;
+    }
     at(hit, "before");
     const int r = real(from, to);
     at(hit, "after");

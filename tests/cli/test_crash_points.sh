@@ -12,6 +12,8 @@
 #    stayed for good: no run takes a name whose best model is there).
 # 4. cxr-export and cxr-report sent SIGTERM just before their output's rename: the signal waits
 #    until the output is whole, then ends the tool; no temporary is left (it was).
+# 5. A rerun whose first checkpoint fails to be renamed (EIO) after its first epoch line: its
+#    log and its samples file are both this run's (the samples file was put back alone).
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4 SHIM=$5
 . "$(dirname "$0")/common.sh"
 W=$WORK
@@ -67,4 +69,14 @@ expect_rc 0 "$BIN/cxr-export" "$W/m.h5" -o "$W/m2.onnx"
 cmp -s "$W/m.onnx" "$W/m2.onnx" || fail "m.onnx is not the whole export (exports repeat byte for byte)"
 termed "rename 1 before r.html TERM" "$W/r.html" "$BIN/cxr-report" "$W/m.jsonl" -o "$W/r.html"
 grep -q '</html>' "$W/r.html" || fail "r.html is not the whole report"
+
+# 5.
+M="$BIN/cxr-train $W/s.h5 --device cpu --batch 8 --threads 2 -q --max-steps 2 --epochs 1"
+M="$M --select none --checkpoint $W/f.h5 --log $W/f.jsonl --monitor-log $W/fm.jsonl"
+expect_rc 0 $M
+cp "$W/fm.jsonl" "$W/fm0.jsonl"
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="rename 1 before f.h5 EIO" $M --seed 9 >"$W/out" 2>"$W/err")
+[ $? = 4 ] || fail "a failed checkpoint rename: not exit 4 ($(cat "$W/err"))"
+grep -q '"seed":9' "$W/f.jsonl" || fail "the failed rerun's log is not its own"
+cmp -s "$W/fm.jsonl" "$W/fm0.jsonl" && fail "the log is the rerun's, its samples file the earlier run's"
 finish
