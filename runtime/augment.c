@@ -50,6 +50,14 @@ int cxr_augment_active(const cxr_augment_params *p)
             p->border_max != 0 || p->erase_max != 0);
 }
 
+int cxr_augment_draws(const cxr_augment_params *p)
+{
+    return p &&
+           (p->rotate_deg != 0 || p->scale_min != p->scale_max || p->translate != 0 ||
+            p->brightness != 0 || p->contrast != 0 || p->hflip || p->aspect_min != p->aspect_max ||
+            p->detail_min != p->detail_max || p->border_min != p->border_max || p->erase_max != 0);
+}
+
 /* ---------------------------------------------------------------- spec */
 /* The MIN:MAX items: key, allowed values, the identity range ID:ID (stretch, detail and border
  * are left out of a canonical spec when they hold it, so earlier specs stay as they were), and
@@ -138,7 +146,7 @@ static int parse_float(const char *s, const char *end, float lo, float hi, float
     float v = strtof(tmp, &e);
     cxr_c_locale_leave(before);
     if (*e || !(v >= lo && v <= hi)) return 0;
-    *out = v;
+    *out = v == 0.0f ? 0.0f : v; /* "-0" is 0, not a "-0" in the canonical spec */
     return 1;
 }
 

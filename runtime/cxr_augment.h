@@ -97,6 +97,9 @@ void cxr_augment_params_none(cxr_augment_params *p);
 void cxr_augment_params_default(cxr_augment_params *p);
 /* 1 when p can change an image (some range is not the identity's), else 0. */
 int cxr_augment_active(const cxr_augment_params *p);
+/* 1 when p draws anything from its seed (a range, a flip, an erased rectangle's place), 0 when
+ * every image gets the same change (MIN:MAX ranges with MIN = MAX) or none. */
+int cxr_augment_draws(const cxr_augment_params *p);
 
 /* Parse an augmentation spec into *p: "none", "default", or comma-separated key=value pairs
  * that change the none params ("default,key=value,..." changes the default's): rotate=DEG,

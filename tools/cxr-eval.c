@@ -67,7 +67,8 @@ static void usage(FILE *f)
         "                    --perturb-seed; a range MIN:MAX with MIN = MAX is a fixed change,\n"
         "                    e.g. aspect=1.25:1.25 stretches every image 1.25x wider than tall\n"
         "                    (area kept). Default none\n"
-        "  --perturb-seed N  the seed of --perturb's draws (default 1)\n"
+        "  --perturb-seed N  the seed of --perturb's draws (default 1; refused when it draws\n"
+        "                    nothing)\n"
         "  --predictions F   write one row per image to F (a temporary beside it, renamed into\n"
         "                    place when complete): a header line, then path (in the store),\n"
         "                    label (true class), class (predicted), p_<class> for every class\n"
@@ -403,9 +404,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "cxr-eval: expected MODEL.h5 STORE.h5 (see --help)\n");
         return 2;
     }
-    if (perturb_seed_given && perturb_given && !cxr_augment_active(&perturb)) {
-        fprintf(stderr, "cxr-eval: --perturb-seed with a --perturb that changes nothing: it would "
-                        "draw nothing\n");
+    if (perturb_seed_given && perturb_given && !cxr_augment_draws(&perturb)) {
+        fprintf(stderr, "cxr-eval: --perturb-seed with a --perturb that draws nothing (none, or "
+                        "fixed changes MIN:MIN): the seed would change nothing\n");
         return 2;
     }
     if ((format_given && !pred_path) || (perturb_seed_given && !perturb_given)) {
@@ -495,8 +496,11 @@ int main(int argc, char **argv)
     if (perturbed) {
         char spec[CXR_AUGMENT_SPEC_MAX];
         cxr_augment_format(&perturb, spec, sizeof spec);
-        snprintf(perturb_desc, sizeof perturb_desc, "%s seed %llu", spec,
-                 (unsigned long long)perturb_seed);
+        if (cxr_augment_draws(&perturb)) /* a fixed change has no seed to name */
+            snprintf(perturb_desc, sizeof perturb_desc, "%s seed %llu", spec,
+                     (unsigned long long)perturb_seed);
+        else
+            snprintf(perturb_desc, sizeof perturb_desc, "%s", spec);
     }
     const float *cw = cxr_store_class_weights(s);
     /* a class without training images has class weight 0 (a class only test/ has; a store of

@@ -259,7 +259,9 @@ expect_err "cxr-eval: --format applies to --predictions only"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --perturb-seed 5
 expect_err "cxr-eval: --perturb-seed applies to --perturb only"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --perturb none --perturb-seed 5
-expect_err "cxr-eval: --perturb-seed with a --perturb that changes nothing"
+expect_err "cxr-eval: --perturb-seed with a --perturb that draws nothing"
+expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --perturb aspect=1.25:1.25 --perturb-seed 5
+expect_err "cxr-eval: --perturb-seed with a --perturb that draws nothing"
 # --json on a full stdout: the reason, not only that it failed
 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --json >/dev/full 2>"$WORK/err"
 [ $? -eq 4 ] || fail "cxr-eval --json > /dev/full: not exit 4"

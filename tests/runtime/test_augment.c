@@ -259,7 +259,18 @@ static void test_spec(void)
     CHECK_OK(cxr_augment_parse("aspect=0.9:1.1", &p));
     CHECK(cxr_augment_active(&p) && p.scale_min == 1 && p.rotate_deg == 0);
     CHECK_OK(cxr_augment_parse("aspect=1:1", &p));
-    CHECK(!cxr_augment_active(&p));
+    CHECK(!cxr_augment_active(&p) && !cxr_augment_draws(&p));
+    /* a fixed change is active but draws nothing; a range, a flip or an erase draws */
+    CHECK_OK(cxr_augment_parse("aspect=1.25:1.25,detail=2:2,border=0.1:0.1", &p));
+    CHECK(cxr_augment_active(&p) && !cxr_augment_draws(&p));
+    CHECK_OK(cxr_augment_parse("hflip=1", &p));
+    CHECK(cxr_augment_draws(&p));
+    CHECK_OK(cxr_augment_parse("erase=0.1:0.1", &p));
+    CHECK(cxr_augment_draws(&p));
+    /* "-0" is 0 in the canonical spec */
+    CHECK_OK(cxr_augment_parse("rotate=-0,border=-0:0.1,hflip=1", &p));
+    cxr_augment_format(&p, buf, sizeof buf);
+    CHECK(strstr(buf, "rotate=0,") && strstr(buf, "border=0:0.1") && !strstr(buf, "-0"));
     { /* the longest spec fits CXR_AUGMENT_SPEC_MAX */
         char big[CXR_AUGMENT_SPEC_MAX];
         CHECK_OK(cxr_augment_parse("rotate=0.123456789,scale=0.523456789:1.923456789,translate="
