@@ -85,6 +85,9 @@ FILE *cxr_log_open(const char *opt, const char *path, int append, const char *ma
  * st_ino, through symlinks), or, for files not yet created, the same name in the same folder
  * reached another way. */
 int cxr_same_output(const char *a, const char *b);
+/* 1 when paths a and b name entries of one folder: the same folder name, or two names of one
+ * folder (st_dev and st_ino). */
+int cxr_same_folder(const char *a, const char *b);
 
 /* Refuse an input that exists and is not a regular file (FIFO, device, directory, socket):
  * CXR_E_ARG with a message naming it. Never opens it, so it never blocks. A missing file is

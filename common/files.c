@@ -237,10 +237,16 @@ int cxr_same_output(const char *a, const char *b)
     if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
         return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
-    if (strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b) != 0) return 0;
+    return strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b) == 0 && cxr_same_folder(a, b);
+}
+
+int cxr_same_folder(const char *a, const char *b)
+{
+    struct stat sa, sb;
     char da[4096], db[4096];
     cxr_parent_dir(da, sizeof da, a);
     cxr_parent_dir(db, sizeof db, b);
+    if (strcmp(da, db) == 0) return 1;
     return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
            sa.st_ino == sb.st_ino;
 }

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -388,18 +387,6 @@ static void msgs_free(onnx_msgs *o)
 
 /* Build o for model m, meta, layout; *data: the weights file's path (malloc'd,
  * cxr_onnx_data_path), named in the messages when o->ext says they go there. */
-/* Whether files a and b are in one folder (the same folder reached by two names counts). */
-static int same_folder(const char *a, const char *b)
-{
-    char da[4096], db[4096];
-    struct stat sa, sb;
-    cxr_parent_dir(da, sizeof da, a);
-    cxr_parent_dir(db, sizeof db, b);
-    if (strcmp(da, db) == 0) return 1;
-    return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 static cxr_status msgs_build(onnx_msgs *o, char **data, const char *path, cxr_model *m,
                              const cxr_checkpoint_meta *meta, cxr_onnx_layout layout)
 {
@@ -443,7 +430,7 @@ static cxr_status msgs_build(onnx_msgs *o, char **data, const char *path, cxr_mo
         o->mh.len + varint_len(key(7, WT_LEN)) + varint_len(o->graph_len) + o->graph_len;
     const uint64_t limit = max_message();
     o->ext = layout == CXR_ONNX_EXTERNAL || (layout == CXR_ONNX_AUTO && inline_total >= limit);
-    if (o->ext && !same_folder(path, *data))
+    if (o->ext && !cxr_same_folder(path, *data))
         return cxr_set_error(CXR_E_ARG,
                              "%s: a symbolic link into another folder: its weights would go to %s, "
                              "but ONNX readers opening the link look for them in the link's "
