@@ -35,7 +35,8 @@ typedef void (*cxr_image_skip_fn)(void *ctx, const char *path, const char *reaso
  * regular files ignored. Reported through skip (may be NULL) and left out: an entry that cannot be
  * stat'ed (a dangling link), a *.jpg that is not a regular file, a folder that cannot be read, a
  * folder that is one of its own ancestors (a symlink loop; st_dev + st_ino), and a folder searched
- * already in this walk (reached again through another link: searched once). Returns CXR_OK or
+ * already in this walk (reached again through another link: searched once). An image is listed
+ * under each name it is reached by (a file given twice, a hard link). Returns CXR_OK or
  * CXR_E_NOMEM; *skipped (may be NULL) is increased by the entries reported. */
 cxr_status cxr_image_list_add(cxr_image_list *l, const char *path, cxr_image_skip_fn skip,
                               void *ctx, int64_t *skipped);

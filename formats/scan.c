@@ -308,7 +308,8 @@ static cxr_status list_push(cxr_image_list *l, const char *path)
 
 /* A folder's identity, for the set of folders searched in a walk (libc's tsearch tree): a
  * folder reached again through another symbolic link is not searched twice (links from each
- * of 30 folders to the next, two each, would otherwise make 2^30 visits). */
+ * of 30 folders to the next, two each, would otherwise make 2^30 visits). An image's names are
+ * each listed, as a file given twice is: a row per name. */
 typedef struct {
     dev_t dev;
     ino_t ino;
@@ -370,7 +371,7 @@ static cxr_status walk_dir(cxr_image_list *l, const char *dir, const struct stat
     if (seen < 0) return cxr_set_error(CXR_E_NOMEM, "out of memory listing images");
     if (seen) {
         walk_skip(w, dir,
-                  "folder searched already (given twice, or reached again through a symbolic "
+                  "folder searched already (for an earlier path given, or through a symbolic "
                   "link): not searched twice");
         return CXR_OK;
     }
