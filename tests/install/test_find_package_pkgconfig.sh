@@ -127,6 +127,8 @@ print(cxr.library_path, cxr.version, float(b.images[5].sum()))" "$tmp/sample.h5"
   # outside the prefix (an absolute folder, as a venv's site-packages)
   "$cmake" --install "$tmp/reconf" --component python --prefix "$P" > /dev/null ||
     fail "install the python component at lib/py"
+  grep -qx "$P/lib/py/cxr/_libdir.py" "$tmp/reconf/install_manifest_python.txt" ||
+    fail "_libdir.py is not in the install manifest"
   "$cmake" -S "$here/../.." -B "$tmp/reconf" -DCXR_INSTALL_PYTHONDIR="$tmp/venv-site" > /dev/null &&
     "$cmake" --install "$tmp/reconf" --component python --prefix "$P" > /dev/null ||
     fail "install the python component at $tmp/venv-site"
