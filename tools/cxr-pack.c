@@ -438,8 +438,11 @@ int main(int argc, char **argv)
     cxr_pack_options opt;
     memset(&opt, 0, sizeof opt);
     cxr_store_options_defaults(&opt.store); /* zstd level CXR_STORE_ZSTD_LEVEL unless --level */
-    int opt_c;
+    int opt_c, pack_only = 0; /* the first option given that only packing reads (--explore) */
     while ((opt_c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        if (!pack_only && opt_c != O_STRICT && opt_c != O_QUIET && opt_c != PACK_OPT_MANIFEST &&
+            opt_c != PACK_OPT_EXPLORE && opt_c != 'h' && opt_c != O_VERSION && opt_c != '?')
+            pack_only = opt_c;
         switch (opt_c) {
         case 'o': out = optarg; break;
         case O_THREADS:
@@ -516,6 +519,14 @@ int main(int argc, char **argv)
         fputs("cxr-pack: --manifest ", stderr); /* the message starts with the file's name */
         cxr_fputs_escaped(cxr_last_error(), stderr);
         fputc('\n', stderr);
+        return 2;
+    }
+    if (mcli.explore && pack_only) { /* it would do nothing: refused rather than ignored */
+        const char *name = "-o";
+        for (const struct option *lo = longopts; lo->name; lo++)
+            if (lo->val == pack_only && pack_only != 'o') name = lo->name;
+        fprintf(stderr, "cxr-pack: --explore packs nothing: %s%s does not apply to it\n",
+                pack_only == 'o' ? "" : "--", name);
         return 2;
     }
     if (mcli.manifest && mcli.explore) return explore_main(mcli.manifest, opt.strict);

@@ -252,6 +252,10 @@ def case_errors(tmp):
               "--images %r: exit 2 naming it (%d %s)" % (bad, rc, se))
     rc, so, se = run(["--explore"])
     check(rc == 2, "--explore without --manifest: exit 2")
+    for extra in (["-o", out], ["--top-classes", "3"], ["--images", img], ["--threads", "2"]):
+        rc, so, se = run(["--manifest", csv, "--explore"] + extra)
+        check(rc == 2 and "--explore packs nothing: %s does not apply" % extra[0] in se and not so,
+              "--explore with %s: refused, not ignored (%d %s)" % (extra[0], rc, se))
     rc, so, se = run(["--manifest", csv, "--images", img, "-o", out, "--top-classes", "x"])
     check(rc == 2 and "--top-classes" in se, "bad --top-classes: exit 2 (%s)" % se)
     rc, so, se = run(["--manifest", os.path.join(tmp, "none.csv"), "--images", img, "-o", out])
