@@ -336,7 +336,8 @@ static int named_column_cmp(const void *a, const void *b)
 
 /* CXR_E_FORMAT naming a column that appears twice: of all such, the one whose second
  * appearance comes first, and its first appearance (O(n log n): a wrong file's first line can
- * hold a million fields). */
+ * hold a million fields). Unnamed columns may repeat (a spreadsheet's trailing commas): no
+ * name can ask for one. */
 static cxr_status duplicate_column(const cxr_csv_field *header, int n, const char *name)
 {
     if (n < 2) return CXR_OK;
@@ -349,7 +350,7 @@ static cxr_status duplicate_column(const cxr_csv_field *header, int n, const cha
         int e = k + 1;
         while (e < n && v[e].f->len == v[k].f->len && !memcmp(v[e].f->s, v[k].f->s, v[k].f->len))
             e++;
-        if (e - k >= 2 && (second < 0 || v[k + 1].col < second))
+        if (e - k >= 2 && v[k].f->len > 0 && (second < 0 || v[k + 1].col < second))
             first = v[k].col, second = v[k + 1].col;
         k = e;
     }

@@ -159,6 +159,10 @@ static void test_duplicate_column(void)
     snprintf(want, sizeof want, "%s: header: column 'y' appears twice (columns 3 and 5)", csv);
     CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT);
     CHECK(strcmp(cxr_last_error(), want) == 0);
+    /* unnamed columns may repeat (a spreadsheet's trailing commas): nothing reads them */
+    write_file(csv, "id,url,landmark_id,,\na1,u,1,,\n");
+    CHECK(cxr_manifest_explore(&st, csv, 1) == CXR_OK && st.n_columns == 5 && st.rows == 1);
+    cxr_manifest_stats_free(&st);
 }
 
 /* A malformed line's reason comes from the reader, not from the error message parsed back (a
