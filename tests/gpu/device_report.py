@@ -140,7 +140,8 @@ def table(d):
                 rows.append((name, None, None, None, None, r["error"][:90]))
             else:
                 rows.append((name, r["s_per_epoch"], r["img_per_s"], r["data_wait_frac"],
-                             r["gpu_mem_mb"], "synthetic data resident on the GPU"))
+                             r["gpu_mem_mb"], "synthetic data resident on the GPU"
+                             + (f"; {r['device']}" if r.get("device") else "")))
     print("| run | s/epoch | img/s | data wait | GPU MiB | note |")
     print("|---|---|---|---|---|---|")
     for n, s, i, w, m, note in rows:

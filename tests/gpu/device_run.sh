@@ -174,6 +174,7 @@ step() {
        fails=$((fails + 1)) ;;
     esac
     printf '%s\t%s\t%s\t%s\n' "$name" "$st" "$took" "$t" >> "$W/steps.tsv"
+    pack_results # a kill at the command's limit keeps every step done so far
     return $rc
 }
 
@@ -193,6 +194,8 @@ pack_results() {
     [ "$mode" = dry ] && return 0
     {
         echo "device_run: $(date -u +%FT%TZ), $(($(now) - t_start)) s of $budget, $fails failed step(s)"
+        echo "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
+            2>/dev/null | head -1); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
         echo
         echo "| step | status | seconds | cap |"
         echo "|---|---|---|---|"
@@ -305,7 +308,7 @@ train_s() { # NAME ARGS...: cxr-train on the sample store, the study recipe, 2 e
 }
 step sample_pack 60 -- cxr-pack data/sample -o "$S/sample.h5"
 step sample_cuda_a 60 int -- train_s cuda_a --device cuda --checkpoint "$S/a.h5"
-step sample_cuda_b 60 int -- train_s cuda_b --device cuda
+step sample_cuda_b 60 int -- train_s cuda_b --device cuda --no-checkpoint
 step sample_same_ab 10 -- python3 tests/gpu/device_report.py same "$S/cuda_a.jsonl" "$S/cuda_b.jsonl"
 step sample_resume_1 60 int -- train_s cuda_r --device cuda --epochs 1 --checkpoint "$S/r.h5"
 step sample_resume_2 60 int -- train_s cuda_r --device cuda --resume "$S/r.h5" --checkpoint "$S/r.h5"
@@ -314,20 +317,20 @@ step sample_same_resume 10 -- python3 tests/gpu/device_report.py same "$S/cuda_a
 step sample_cuda_avg 60 int -- train_s cuda_avg --device cuda --average-from 1 --checkpoint "$S/avg.h5"
 step sample_same_avg 10 -- python3 tests/gpu/device_report.py averaged "$S/cuda_a.jsonl" "$S/cuda_avg.jsonl"
 step sample_eval_avg 30 -- cxr-eval "$S/avg.h5" "$S/sample.h5" --split test --device cuda
-step sample_streamed 60 int -- train_s cuda_streamed --device cuda --resident off
+step sample_streamed 60 int -- train_s cuda_streamed --device cuda --resident off --no-checkpoint
 step sample_same_streamed 10 -- python3 tests/gpu/device_report.py same "$S/cuda_a.jsonl" "$S/cuda_streamed.jsonl"
-step sample_tf32 60 int -- train_s cuda_tf32 --device cuda --precision tf32
-step sample_bf16 60 int -- train_s cuda_bf16 --device cuda --precision bf16
+step sample_tf32 60 int -- train_s cuda_tf32 --device cuda --precision tf32 --no-checkpoint
+step sample_bf16 60 int -- train_s cuda_bf16 --device cuda --precision bf16 --no-checkpoint
 step sample_cpu 90 int -- train_s cpu --device cpu --checkpoint "$S/c.h5"
 step sample_loss_cpu_cuda 10 -- python3 tests/gpu/device_report.py loss "$S/cuda_a.jsonl" "$S/cpu.jsonl"
 # augmentation: the GPU trains on the CPU loader's augmented batches (streamed), so the epoch-1
 # loss must agree with the CPU run's as closely as without augmentation
-step sample_aug_cuda 60 int -- train_s cuda_aug --device cuda --augment default
-step sample_aug_cpu 90 int -- train_s cpu_aug --device cpu --augment default
+step sample_aug_cuda 60 int -- train_s cuda_aug --device cuda --augment default --no-checkpoint
+step sample_aug_cpu 90 int -- train_s cpu_aug --device cpu --augment default --no-checkpoint
 step sample_loss_aug_cpu_cuda 10 -- python3 tests/gpu/device_report.py loss "$S/cuda_aug.jsonl" "$S/cpu_aug.jsonl"
 # mixup: the same for the CPU loader's mixed batches (streamed) and the CUDA mixed loss
-step sample_mix_cuda 60 int -- train_s cuda_mix --device cuda --mixup 0.4
-step sample_mix_cpu 90 int -- train_s cpu_mix --device cpu --mixup 0.4
+step sample_mix_cuda 60 int -- train_s cuda_mix --device cuda --mixup 0.4 --no-checkpoint
+step sample_mix_cpu 90 int -- train_s cpu_mix --device cpu --mixup 0.4 --no-checkpoint
 step sample_loss_mix_cpu_cuda 10 -- python3 tests/gpu/device_report.py loss "$S/cuda_mix.jsonl" "$S/cpu_mix.jsonl"
 step sample_eval_cuda 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --device cuda
 step sample_eval_cpu 30 -- cxr-eval "$S/a.h5" "$S/sample.h5" --split test --device cpu
@@ -346,13 +349,13 @@ phase "real training split: cxr-train against PyTorch"
 real_pack
 for p in fp32 tf32 bf16; do
     step "real_$p" 75 int -- cxr-train "$R/cx.h5" --recipe study --device cuda --precision "$p" \
-        --epochs 3 --log "$R/real_$p.jsonl"
+        --epochs 3 --log "$R/real_$p.jsonl" --no-checkpoint
 done
 step real_tf32_streamed 60 int -- cxr-train "$R/cx.h5" --recipe study --device cuda --precision tf32 \
-    --epochs 2 --resident off --log "$R/real_tf32-streamed.jsonl"
+    --epochs 2 --resident off --log "$R/real_tf32-streamed.jsonl" --no-checkpoint
 # the fusion's gain: the same run with the fused slots left NULL (unfused kernels)
 step real_tf32_unfused 60 int -- env CXR_CUDA_FUSED=0 cxr-train "$R/cx.h5" --recipe study \
-    --device cuda --precision tf32 --epochs 2 --log "$R/real_tf32-unfused.jsonl"
+    --device cuda --precision tf32 --epochs 2 --log "$R/real_tf32-unfused.jsonl" --no-checkpoint
 step torch 150 -- env PYTHONUNBUFFERED=1 sh -c "python3 tests/bench/peer_torch_gpu.py \
     --variant eager,channels_last --precision fp32,tf32,bf16 --epochs 2 > '$R/torch.jsonl'"
 step real_table 10 -- python3 tests/gpu/device_report.py table "$R"
@@ -441,8 +444,8 @@ phase "summary"
 if [ "$mode" != dry ]; then
     {
         echo "## comparisons"
-        for f in sample_same_ab sample_same_resume sample_same_streamed sample_loss_cpu_cuda \
-            sample_loss_aug_cpu_cuda; do
+        for f in sample_same_ab sample_same_resume sample_same_streamed sample_same_avg \
+            sample_loss_cpu_cuda sample_loss_aug_cpu_cuda sample_loss_mix_cpu_cuda; do
             echo "$f: $(cat "$W/logs/$f.log" 2>/dev/null | tr '\n' ' ')"
         done
         for p in fp32 tf32 bf16; do
