@@ -173,8 +173,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "\n"
         "Output: on a terminal a progress bar on stderr (loss, accuracy, img/s, ETA), else one "
         "line\n"
-        "per epoch. SIGINT (Ctrl-C), SIGTERM or SIGHUP stops after the current step; the last\n"
-        "complete checkpoint stays valid. A second signal kills the program; the temporary it\n"
+        "per epoch. SIGINT (Ctrl-C), SIGTERM or SIGHUP stops after the current step (after the\n"
+        "epoch's evaluation and saves when that step was its last); the last complete checkpoint\n"
+        "stays valid. A second signal kills the program; the temporary it\n"
         "leaves (.FILE.cxr-tmp-PID-...) is removed by a later run that writes FILE once it is 15\n"
         "minutes unwritten. A signal ignored when cxr-train starts (SIGHUP under nohup) stays\n"
         "ignored.\n"
@@ -206,6 +207,7 @@ static void recipe_names(char *buf, size_t cap)
 
 typedef struct {
     int tty, quiet;
+    int bar; /* a progress bar is on the terminal's last line: cleared before other output */
     double last_draw;
 } ui_state;
 
@@ -221,10 +223,16 @@ static void ui_progress(void *user, const cxr_train_progress *p)
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
     double eta = p->step > 0 ? p->elapsed_s / (double)p->step * (double)(p->steps - p->step) : 0;
-    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %lld/%lld loss %.4f acc %.3f %.1f img/s ETA %dm%02ds",
-            p->epoch, p->epochs, bar, (long long)p->step, (long long)p->steps, p->loss, p->acc,
-            p->images_per_s, (int)eta / 60, (int)eta % 60);
+    char tail[32]; /* the last step done: the evaluation and the saves come, which take a while */
+    if (p->step >= p->steps)
+        snprintf(tail, sizeof tail, "; finishing the epoch");
+    else
+        snprintf(tail, sizeof tail, " ETA %dm%02ds", (int)eta / 60, (int)eta % 60);
+    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %lld/%lld loss %.4f acc %.3f %.1f img/s%s", p->epoch,
+            p->epochs, bar, (long long)p->step, (long long)p->steps, p->loss, p->acc,
+            p->images_per_s, tail);
     fflush(stderr);
+    ui->bar = 1;
 }
 
 static void ui_epoch(void *user, const cxr_epoch_summary *s)
@@ -232,6 +240,7 @@ static void ui_epoch(void *user, const cxr_epoch_summary *s)
     ui_state *ui = user;
     if (ui->quiet) return;
     if (ui->tty) fprintf(stderr, "\r\033[K");
+    ui->bar = 0;
     /* undefined figures are said so, not printed as nan (the log leaves them out) */
     char ev[160], f[4][16];
     const double v[4] = { s->eval_loss, s->eval_acc, s->auc, s->f1 };
@@ -254,7 +263,9 @@ static void ui_epoch(void *user, const cxr_epoch_summary *s)
 
 static void ui_note(void *user, const char *line)
 {
-    (void)user;
+    ui_state *ui = user;
+    if (ui->bar) fprintf(stderr, "\r\033[K"); /* not appended to the bar's line */
+    ui->bar = 0;
     cxr_print_error("cxr-train", line); /* notes name files */
 }
 

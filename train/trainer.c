@@ -228,6 +228,7 @@ typedef struct {
     float *average;       /* weight averaging: the mean of the epoch-end weights (host, a
                              parameter block; NULL before the first averaged epoch) */
     float *weights;       /* the training weights while the model holds the mean (host) */
+    int finishing; /* interrupted after an epoch's last step: its evaluation and saves first */
 } train_run;
 
 static cxr_status open_store(train_run *r)
@@ -1136,7 +1137,16 @@ static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
             const int prev = (int)((steps - 2) % CXR_MODEL_RESULT_SLOTS);
             CXR_TRY(account_step(r, e, prev, &pend[prev], &a));
         }
-        if (o->cb.interrupted && *o->cb.interrupted) {
+        if (o->cb.interrupted && *o->cb.interrupted && steps == source_n_batches(&r->src) &&
+            !r->finishing) {
+            /* every step of the epoch done: the epoch is finished (evaluated, logged, saved)
+             * before the run stops, rather than thrown away; a second signal stops it now */
+            r->finishing = 1;
+            note(o,
+                 "interrupt: epoch %d's steps are done; evaluating and saving it first (a "
+                 "second signal stops now)",
+                 e + 1);
+        } else if (o->cb.interrupted && *o->cb.interrupted) {
             /* the step just done is accounted (logged, reported) first, as when it ends */
             CXR_TRY(account_step(r, e, slot, &pend[slot], &a));
             char hint[4200];
@@ -1172,7 +1182,8 @@ static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_repor
     cxr_eval_result er;
     cxr_metrics_reset(r->met);
     CXR_TRY(cxr_evaluate(r->model, r->store, r->eval_split, r->rc.batch, o->compute.threads,
-                         o->compute.prefetch, r->cw, o->cb.interrupted, r->met, &er));
+                         o->compute.prefetch, r->cw, r->finishing ? NULL : o->cb.interrupted,
+                         r->met, &er));
     rec->eval_nonfinite = er.n_nonfinite;
     if (er.n_nonfinite) /* a warning: the run goes on, its checkpoint is saved */
         note(o,

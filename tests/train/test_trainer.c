@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cxr_checkpoint.h"
 #include "cxr_loader.h"
 #include "cxr_model.h"
 #include "cxr_test.h"
@@ -101,6 +102,53 @@ static double run_steps(const char *store, float mixup, int steps, const char *l
     return epoch_loss;
 }
 
+/* An interrupt (the flag SIGINT sets) raised while step `at` of epoch 1 is reported: the run
+ * stops after the step being done then. When that is the epoch's last step (progress is
+ * reported one step late), the epoch is finished first: evaluated, logged and saved; else the
+ * epoch is given up. Returns the epochs the on_epoch callback saw; *held: the checkpoint's. */
+static volatile sig_atomic_t stop_flag;
+static int64_t stop_at, epochs_seen;
+static void on_progress_stop(void *user, const cxr_train_progress *p)
+{
+    (void)user;
+    if (p->epoch == 1 && p->step == stop_at) stop_flag = 1;
+}
+static void on_epoch_count(void *user, const cxr_epoch_summary *s)
+{
+    (void)user;
+    (void)s;
+    epochs_seen++;
+}
+static int64_t run_interrupted(const char *store, const char *ck, int64_t at, int *held, char *msg,
+                               size_t cap)
+{
+    cxr_train_options o;
+    cxr_train_options_defaults(&o);
+    o.recipe.name = "study";
+    o.recipe.batch = BATCH; /* NTRAIN / BATCH = 3 steps an epoch */
+    o.recipe.epochs = 3;
+    o.recipe.seed = SEED;
+    o.io.store_path = store;
+    o.io.checkpoint_path = ck;
+    o.compute.threads = 1;
+    o.compute.monitor = 0;
+    o.cb.on_progress = on_progress_stop;
+    o.cb.on_epoch = on_epoch_count;
+    o.cb.interrupted = &stop_flag;
+    stop_flag = 0, stop_at = at, epochs_seen = 0;
+    unlink(ck);
+    cxr_backend *be;
+    CHECK_OK(cxr_backend_cpu_create(&be, 1));
+    CHECK(cxr_train_run(&o, be) == CXR_E_INTERRUPTED);
+    snprintf(msg, cap, "%s", cxr_last_error());
+    cxr_backend_destroy(be);
+    cxr_checkpoint_meta m;
+    memset(&m, 0, sizeof m);
+    *held = access(ck, F_OK) == 0 && cxr_checkpoint_read_meta(ck, &m) == CXR_OK ? m.epoch : -1;
+    cxr_checkpoint_meta_free(&m);
+    return epochs_seen;
+}
+
 /* The epoch's train loss over three steps is the mean of the steps' losses (from the log's step
  * lines) weighted by each batch's normaliser, to the bit: with mixup, sum_i mix_i w[y_i] +
  * (1 - mix_i) w[y2_i] of the loader's batch (cxr_ops.h cxr_mix_weights), else sum_i w[y_i]. */
@@ -170,6 +218,18 @@ int main(void)
     CHECK((float)run_plain == plain);
     check_epoch_mean(path, st, MIXUP);
     check_epoch_mean(path, st, 0);
+    char ck[64], msg[4096];
+    snprintf(ck, sizeof ck, "trainer_test_%d.ck.h5", (int)getpid());
+    int held;
+    /* flagged while step 2 is reported, after step 3, the last, was done: the epoch is kept */
+    CHECK(run_interrupted(path, ck, 2, &held, msg, sizeof msg) == 1 && held == 1);
+    CHECK(strstr(msg, "interrupted before epoch 2") != NULL);
+    printf("interrupt after the last step: %s\n", msg);
+    /* flagged while step 1 is reported, after step 2: the epoch is given up, nothing saved */
+    CHECK(run_interrupted(path, ck, 1, &held, msg, sizeof msg) == 0 && held == -1);
+    CHECK(strstr(msg, "interrupted in epoch 1 after step 2") != NULL);
+    printf("interrupt mid-epoch: %s\n", msg);
+    unlink(ck);
     cxr_store_close(st);
     unlink(path);
     TEST_END();
