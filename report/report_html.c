@@ -443,9 +443,13 @@ static void confusion_table(page *pg, int r, const cxr_log_epoch *ep)
 static void section_eval(page *pg)
 {
     cxr_sb *b = pg->b;
-    cxr_sb_printf(b, "<h2>Last evaluation</h2>\n<table id=\"metrics\"><tr><th class=\"l\">run</th>"
-                     "<th>epoch</th><th>eval loss</th><th>accuracy</th><th>precision</th>"
-                     "<th>recall</th><th>specificity</th><th>F1</th><th>AUC</th></tr>\n");
+    /* the log's figures, at threshold 0.5 (cxr-eval applies the one the model keeps) */
+    cxr_sb_printf(b,
+                  "<h2>Last evaluation</h2>\n<p>At threshold 0.5, as the training log has "
+                  "them; cxr-eval applies the threshold chosen on val that the model keeps.</p>\n"
+                  "<table id=\"metrics\"><tr><th class=\"l\">run</th>"
+                  "<th>epoch</th><th>eval loss</th><th>accuracy</th><th>precision</th>"
+                  "<th>recall</th><th>specificity</th><th>F1</th><th>AUC</th></tr>\n");
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_epoch *e = last_epoch(pg->runs[r]);
         cxr_sb_printf(b, "<tr><td class=\"l\">");
