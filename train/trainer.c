@@ -1099,8 +1099,23 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
         snprintf(buf, cap, "no epoch is complete: nothing to resume");
     else if (!ck)
         snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
-    else
-        snprintf(buf, cap, "the last checkpoint, %s, holds epoch %d", ck, done);
+    else { /* with the options that keep the run's logs going (a resume without them stops
+            * them), as shell words */
+        const char *log = r->o->io.log_path, *mon = r->o->io.monitor_log;
+        char qc[4 * 4096 + 3], ql[4 * 4096 + 3], qm[4 * 4096 + 3];
+        const int n = snprintf(
+            buf, cap, "the last checkpoint, %s, holds epoch %d; go on with --resume %s%s%s%s%s", ck,
+            done, cxr_shell_word(qc, sizeof qc, ck) ? qc : ck, log ? " --log " : "",
+            log && cxr_shell_word(ql, sizeof ql, log) ? ql
+            : log                                     ? log
+                                                      : "",
+            mon ? " --monitor-log " : "",
+            mon && cxr_shell_word(qm, sizeof qm, mon) ? qm
+            : mon                                     ? mon
+                                                      : "");
+        if (n >= (int)cap) /* paths past the message's room: the command cut, said so */
+            snprintf(buf + cap - 5, 5, "...");
+    }
     return buf;
 }
 
@@ -1149,7 +1164,7 @@ static cxr_status train_epoch(train_run *r, int e, cxr_log_epoch *rec)
         } else if (o->cb.interrupted && *o->cb.interrupted) {
             /* the step just done is accounted (logged, reported) first, as when it ends */
             CXR_TRY(account_step(r, e, slot, &pend[slot], &a));
-            char hint[4200];
+            char hint[CXR_MSG_MAX];
             CXR_THROW(CXR_E_INTERRUPTED, "interrupted in epoch %d after step %lld; %s", e + 1,
                       (long long)steps, resume_hint(r, e, hint, sizeof hint));
         }
@@ -1432,7 +1447,7 @@ static cxr_status run_epoch(train_run *r, int e)
     if (r->eval_split) st = eval_epoch(r, &rec, &rep, &value);
     if (st == CXR_OK) st = restore_weights(r, averaged);
     if (st != CXR_OK) {
-        char hint[4200];
+        char hint[CXR_MSG_MAX];
         if (st == CXR_E_INTERRUPTED)
             cxr_set_error(st, "interrupted while evaluating epoch %d on %s; %s", e + 1,
                           r->eval_split, resume_hint(r, e, hint, sizeof hint));
@@ -1591,7 +1606,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
             break;
         }
         if (o->cb.interrupted && *o->cb.interrupted) { /* e.g. while the last epoch was saved */
-            char hint[4200];
+            char hint[CXR_MSG_MAX];
             CXR_THROW(CXR_E_INTERRUPTED, "interrupted before epoch %d; %s", e + 1,
                       resume_hint(&r, e, hint, sizeof hint));
         }

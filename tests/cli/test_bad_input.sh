@@ -310,8 +310,9 @@ wait $pid
 rc=$?
 [ "$rc" = 130 ] || { fail "SIGINT: exit $rc, want 130"; cat "$WORK/int.err" >&2; }
 grep -q "interrupted" "$WORK/int.err" || fail "SIGINT: no message"
-# ... naming the checkpoint and the epoch it holds (in training or in the epoch's evaluation)
-n=$(sed -n "s|.*interrupted .*; the last checkpoint, $WORK/int.h5, holds epoch \([0-9]*\)\$|\1|p" "$WORK/int.err")
+# ... naming the checkpoint and the epoch it holds (in training or in the epoch's evaluation),
+# and how to go on with the run's log
+n=$(sed -n "s|.*interrupted .*; the last checkpoint, $WORK/int.h5, holds epoch \([0-9]*\); go on with --resume $WORK/int.h5 --log $WORK/int.jsonl\$|\1|p" "$WORK/int.err")
 [ -n "$n" ] && h5dump -a /epoch "$WORK/int.h5" | grep -q "(0): $n\$" \
     || fail "SIGINT: the message does not name the checkpoint and its epoch: $(cat "$WORK/int.err")"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/int.h5" "$WORK/s.h5" --split val
