@@ -1551,6 +1551,19 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     CXR_TRY(fill_checkpoint_meta(&r));
     CXR_TRY(check_resume_log(&r, be)); /* before open_run_io touches the samples file */
     CXR_TRY(open_run_io(&r));
+    if (o->io.checkpoint_path && !o->io.resume_path && access(o->io.checkpoint_path, F_OK) == 0) {
+        cxr_checkpoint_meta was; /* a rerun replaces an earlier run's model: said, not silent */
+        memset(&was, 0, sizeof was);
+        if (cxr_checkpoint_read_meta(o->io.checkpoint_path, &was) == CXR_OK)
+            note(o,
+                 "%s holds an earlier run's model (epoch %d of %d, seed %llu); this run replaces "
+                 "it when its first epoch is saved%s%s%s",
+                 o->io.checkpoint_path, was.epoch, was.epochs, (unsigned long long)was.seed,
+                 was.epoch < was.epochs ? " (--resume " : "",
+                 was.epoch < was.epochs ? o->io.checkpoint_path : "",
+                 was.epoch < was.epochs ? " would continue that run)" : "");
+        cxr_checkpoint_meta_free(&was);
+    }
     if (r.rc.select != CXR_SELECT_NONE && o->io.checkpoint_path) {
         CXR_TRY(cxr_train_best_path(o->io.checkpoint_path, r.best_path, sizeof r.best_path));
         note(o, "model selection: the best epoch by %s is kept in %s (--resume uses %s)",

@@ -242,6 +242,12 @@ M="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q 
 expect_rc 0 $M --epochs 1 --max-steps 2 --checkpoint "$WORK/ms1.h5"
 expect_rc 0 $M --epochs 2 --resume "$WORK/ms1.h5" --no-checkpoint
 expect_err "resume: --max-steps 2, as $WORK/ms1.h5's run"
+# a fresh run into an earlier run's checkpoint says it replaces it (a rerun of a command did so
+# silently), and how to continue that run when it was not complete
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --batch 8 --threads 2 --no-monitor -q \
+    --max-steps 1 --epochs 2 --checkpoint "$WORK/ms1.h5"
+expect_err "$WORK/ms1.h5 holds an earlier run's model (epoch 1 of 1, seed 1); this run replaces it"
+grep -q "would continue" "$WORK/err" && fail "a complete run was offered a resume: $(cat "$WORK/err")"
 # a store given by a relative path is recorded absolute: a resume from another folder, where the
 # same name is another file, is warned about
 mkdir "$WORK/e1" "$WORK/e2" && cp "$WORK/s.h5" "$WORK/e1/s.h5" && cp "$WORK/s.h5" "$WORK/e2/s.h5"
