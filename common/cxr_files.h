@@ -129,9 +129,10 @@ const char *cxr_escape_cell(char *buf, size_t cap, const char *s, int width, int
 int cxr_text_plain(const char *s);
 /* Print `s` escaped as above to f. */
 void cxr_fputs_escaped(const char *s, FILE *f);
-/* `s` as one word of a POSIX shell command, into buf: as it is when it holds only letters,
- * digits and _ . / : @ % + = , - (and is not empty), else in single quotes (a ' inside written
- * '\''). Returns buf; NULL when buf is too small (4 * strlen(s) + 3 bytes always suffice). */
+/* `s`, a path, as one word of a POSIX shell command, into buf: as it is when it holds only
+ * letters, digits and _ . / : @ % + = , - (and is not empty), else in single quotes (a ' inside
+ * written '\''); after "./" when it starts with '-' (read as an option otherwise). Returns buf;
+ * NULL when buf is too small (4 * strlen(s) + 5 bytes always suffice). */
 const char *cxr_shell_word(char *buf, size_t cap, const char *s);
 /* "TOOL: msg\n" on stderr with msg escaped as above: for library messages, which may quote
  * file names and store strings. */

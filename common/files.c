@@ -587,13 +587,19 @@ void cxr_fputs_escaped(const char *s, FILE *f)
 
 const char *cxr_shell_word(char *buf, size_t cap, const char *s)
 {
-    const size_t n = strlen(s);
+    const size_t n = strlen(s), dash = s[0] == '-' ? 2 : 0;
     if (n > 0 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                           "_./:@%+=,-") == n)
-        return n < cap ? memcpy(buf, s, n + 1) : NULL;
+                           "_./:@%+=,-") == n) {
+        if (n + dash >= cap) return NULL;
+        memcpy(buf, "./", dash);
+        memcpy(buf + dash, s, n + 1);
+        return buf;
+    }
     size_t o = 0;
-    if (cap < 3) return NULL;
+    if (cap < 5) return NULL;
     buf[o++] = '\'';
+    memcpy(buf + o, "./", dash);
+    o += dash;
     for (const char *p = s; *p; p++) {
         const char *piece = *p == '\'' ? "'\\''" : NULL;
         const size_t len = piece ? 4 : 1;

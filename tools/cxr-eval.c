@@ -122,22 +122,7 @@ static void put_cell(const char *name, int width, int left)
  * UTF-8. */
 static const char *shell_word(char *buf, const char *s)
 {
-    static const char plain[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                "0123456789_./+:,@%=-";
-    if (!cxr_text_plain(s)) return esc(buf, s);
-    const int dash = s[0] == '-', bare = *s && strspn(s, plain) == strlen(s);
-    size_t o = 0;
-    if (!bare) buf[o++] = '\'';
-    if (dash) memcpy(buf + o, "./", 2), o += 2;
-    for (; *s && o + 6 < TEXT_NAME; s++) {
-        if (*s == '\'') {
-            memcpy(buf + o, "'\\''", 4);
-            o += 4;
-        } else
-            buf[o++] = *s;
-    }
-    if (!bare) buf[o++] = '\'';
-    buf[o] = 0;
+    if (!cxr_text_plain(s) || !cxr_shell_word(buf, TEXT_NAME, s)) return esc(buf, s);
     return buf;
 }
 
@@ -672,6 +657,10 @@ int main(int argc, char **argv)
                    "(the same command with --split test chooses and applies it by itself;\n"
                    "for cxr-predict with the same --ensemble models: --threshold %.17g)\n",
                    bt, bal, bt);
+        else if (strcmp(split, "val") == 0 && bt == threshold)
+            printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f):\n"
+                   "the one applied above, which --split test applies too\n",
+                   bt, bal);
         else if (strcmp(split, "val") == 0)
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
                    "(to apply it to test: cxr-eval %s %s --split test --threshold %.17g)\n",

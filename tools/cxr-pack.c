@@ -691,6 +691,11 @@ int main(int argc, char **argv)
         char line[1024];
         cxr_pack_dups_format(&sum, &plan, line, sizeof line);
         fprintf(stderr, "cxr-pack: duplicates: %s\n", line);
+        /* copies across splits let test see train's images: where to look, what to do */
+        if ((sum.dup_file.across > 0 || sum.dup_pixels.across > 0) && !opt.drop_duplicates &&
+            !opt.duplicates_report)
+            fprintf(stderr, "cxr-pack: --duplicates-report FILE lists them; --drop-duplicates "
+                            "keeps one copy of each (specs/store.md, Duplicates)\n");
     }
     struct stat sb;
     long long file_bytes = stat(out, &sb) == 0 ? (long long)sb.st_size : -1;

@@ -44,6 +44,9 @@ cat "$WORK/out"
 grep -q "^roc_auc" "$WORK/out" || fail "eval prints no AUC"
 grep -q "^specificity" "$WORK/out" || fail "eval prints no specificity"
 t=$(sed -n 's/^best threshold on val by balanced accuracy: \([0-9.e+-]*\) .*/\1/p' "$WORK/out")
+# the model's threshold was chosen on this val: no command to paste, it is applied already
+grep -q "^the one applied above, which --split test applies too" "$WORK/out" ||
+    fail "cxr-eval --split val with the model's val threshold: $(tail -3 "$WORK/out")"
 [ -n "$t" ] || { fail "eval prints no best threshold"; t=0.5; }
 # a cut between two scores of this model's val predictions: a probability, never above 1
 awk "BEGIN{exit !($t >= 0 && $t <= 1)}" || fail "best threshold $t is not in [0, 1]"

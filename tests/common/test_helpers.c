@@ -169,6 +169,20 @@ static void test_escape(void)
 
 /* cxr_format_double: the shortest of %.15g and %.17g that reads back as the same double (the
  * logs' and specs' numbers are exact), and the short form when it does */
+/* cxr_shell_word: bare when the shell reads it so, else single-quoted ('\'' for a quote), after
+ * "./" when it starts with '-'; NULL when the buffer is too small */
+static void test_shell_word(void)
+{
+    char b[64];
+    CHECK(strcmp(cxr_shell_word(b, sizeof b, "a/b-c_1.h5"), "a/b-c_1.h5") == 0);
+    CHECK(strcmp(cxr_shell_word(b, sizeof b, "my list's.csv"), "'my list'\\''s.csv'") == 0);
+    CHECK(strcmp(cxr_shell_word(b, sizeof b, "-x.h5"), "./-x.h5") == 0);
+    CHECK(strcmp(cxr_shell_word(b, sizeof b, "-a b"), "'./-a b'") == 0);
+    CHECK(strcmp(cxr_shell_word(b, sizeof b, ""), "''") == 0);
+    CHECK(strcmp(cxr_shell_word(b, sizeof b, "$HOME;`x`"), "'$HOME;`x`'") == 0);
+    CHECK(cxr_shell_word(b, 4, "abcd") == NULL && cxr_shell_word(b, 6, "a b c") == NULL);
+}
+
 static void test_format_double(void)
 {
     const double vs[] = { 0.1 + 0.2, 1.0 / 3.0, 0.25, 1e-300, -2.5e17, 0.1 };
@@ -189,6 +203,7 @@ int main(void)
     test_table_numbers();
     test_parse_int();
     test_parse_double();
+    test_shell_word();
     test_format_double();
     test_splitmix();
     test_clock();
