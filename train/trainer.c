@@ -1634,6 +1634,20 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                      : "");
     }
     if (r.mon) CXR_TRY(cxr_monitor_stop(r.mon));
+    /* the run done: where its model is, and the next command (test is looked at once) */
+    const int kept = r.rc.best_epoch > 0 && r.best_path[0] && access(r.best_path, F_OK) == 0;
+    const char *model = kept ? r.best_path : o->io.checkpoint_path;
+    if (r.rc.epochs > r.rc.start_epoch && model) {
+        char qm[4 * 4096 + 5], qs[4 * 4096 + 5], what[128];
+        if (kept)
+            snprintf(what, sizeof what, "the best epoch, %d (%s %.6g)", r.rc.best_epoch,
+                     cxr_select_name(r.rc.select), r.rc.best_value);
+        else
+            snprintf(what, sizeof what, "the last epoch");
+        note(o, "done: %s holds %s; judge it on test once: cxr-eval %s %s --split test", model,
+             what, cxr_shell_word(qm, sizeof qm, model) ? qm : model,
+             cxr_shell_word(qs, sizeof qs, o->io.store_path) ? qs : o->io.store_path);
+    }
 bail:
     return run_close(&r, st);
 }

@@ -248,6 +248,9 @@ expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --batch 8 --threads 2 --n
     --max-steps 1 --epochs 2 --checkpoint "$WORK/ms1.h5"
 expect_err "$WORK/ms1.h5 holds an earlier run's model (epoch 1 of 1, seed 1); this run replaces it"
 grep -q "would continue" "$WORK/err" && fail "a complete run was offered a resume: $(cat "$WORK/err")"
+# ... and a run that ends says where its model is and the one command left (test, once)
+expect_err "done: $WORK/ms1.best.h5 holds the best epoch, "
+expect_err "; judge it on test once: cxr-eval $WORK/ms1.best.h5 $WORK/s.h5 --split test"
 # a store given by a relative path is recorded absolute: a resume from another folder, where the
 # same name is another file, is warned about
 mkdir "$WORK/e1" "$WORK/e2" && cp "$WORK/s.h5" "$WORK/e1/s.h5" && cp "$WORK/s.h5" "$WORK/e2/s.h5"
