@@ -614,7 +614,7 @@ int main(int argc, char **argv)
     /* provenance: only what determines the content (see --help) */
     /* SRC and --images DIR are each under PATH_MAX, shell words here (a path with a space
      * replays as one word): never cut (checked below) */
-    char cmd[2 * (4 * 4096 + 3) + 2048], qsrc[4 * 4096 + 3];
+    char cmd[2 * (4 * 4096 + 5) + 2048], qsrc[4 * 4096 + 5];
     int n = snprintf(cmd, sizeof cmd, "cxr-pack %s%s --shard %d --level %d --size %d%s%s",
                      mcli.manifest ? "--manifest " : "",
                      cxr_shell_word(qsrc, sizeof qsrc, src) ? qsrc : src, opt.store.shard,

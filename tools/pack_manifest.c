@@ -191,7 +191,7 @@ cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, 
     cxr_format_double(vf, sizeof vf, o.val_fraction);
     cxr_format_double(tf, sizeof tf, o.test_fraction);
     size_t len = strlen(desc);
-    char images[4 * 4096 + 3]; /* a shell word: the recorded command replays as it ran */
+    char images[4 * 4096 + 5]; /* a shell word: the recorded command replays as it ran */
     if (len < cap)
         snprintf(desc + len, cap - len,
                  " --images %s --top-classes %d --min-count %lld --val-fraction %s"

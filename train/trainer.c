@@ -1102,7 +1102,7 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
     else { /* with the options that keep the run's logs going (a resume without them stops
             * them), as shell words */
         const char *log = r->o->io.log_path, *mon = r->o->io.monitor_log;
-        char qc[4 * 4096 + 3], ql[4 * 4096 + 3], qm[4 * 4096 + 3];
+        char qc[4 * 4096 + 5], ql[4 * 4096 + 5], qm[4 * 4096 + 5];
         const int n = snprintf(
             buf, cap, "the last checkpoint, %s, holds epoch %d; go on with --resume %s%s%s%s%s", ck,
             done, cxr_shell_word(qc, sizeof qc, ck) ? qc : ck, log ? " --log " : "",
