@@ -471,6 +471,7 @@ int main(int argc, char **argv)
     CXR_TRY(cxr_checkpoint_check_store(&meta, model_path, s));
     const int K = meta.n_classes;
     const char *thr_source = NULL;
+    const int threshold_given = !isnan(threshold); /* --threshold, before the model's is taken */
     if (!ensemble) {
         thr_source = cxr_threshold_choose(&meta, &threshold);
         if (K == 2) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
@@ -657,7 +658,8 @@ int main(int argc, char **argv)
                    "(the same command with --split test chooses and applies it by itself;\n"
                    "for cxr-predict with the same --ensemble models: --threshold %.17g)\n",
                    bt, bal, bt);
-        else if (strcmp(split, "val") == 0 && bt == threshold)
+        else if (strcmp(split, "val") == 0 && bt == threshold && !threshold_given &&
+                 strcmp(meta.threshold_split, "val") == 0) /* the model's own, from this val */
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f):\n"
                    "the one applied above, which --split test applies too\n",
                    bt, bal);

@@ -229,6 +229,7 @@ typedef struct {
                              parameter block; NULL before the first averaged epoch) */
     float *weights;       /* the training weights while the model holds the mean (host) */
     int finishing; /* interrupted after an epoch's last step: its evaluation and saves first */
+    int trained;   /* epochs this invocation trained */
 } train_run;
 
 static cxr_status open_store(train_run *r)
@@ -1089,6 +1090,15 @@ bail:
     return st;
 }
 
+/* `s` as a shell word a user can paste from a note (cxr_shell_word), or NULL when the note's
+ * printing would change it: text that is not plain, or a word with a backslash ('\'' for a
+ * quote), which cxr_print_error's escaping doubles. */
+static const char *paste_word(char *buf, size_t cap, const char *s)
+{
+    if (!cxr_text_plain(s) || !cxr_shell_word(buf, cap, s) || strchr(buf, '\\')) return NULL;
+    return buf;
+}
+
 /* Where a run interrupted after `done` complete epochs can go on from, for its message. */
 static const char *resume_hint(const train_run *r, int done, char *buf, size_t cap)
 {
@@ -1100,19 +1110,16 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
     else if (!ck)
         snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
     else { /* with the options that keep the run's logs going (a resume without them stops
-            * them), as shell words */
+            * them), as shell words, when they can be pasted from the message */
         const char *log = r->o->io.log_path, *mon = r->o->io.monitor_log;
         char qc[4 * 4096 + 5], ql[4 * 4096 + 5], qm[4 * 4096 + 5];
-        const int n = snprintf(
-            buf, cap, "the last checkpoint, %s, holds epoch %d; go on with --resume %s%s%s%s%s", ck,
-            done, cxr_shell_word(qc, sizeof qc, ck) ? qc : ck, log ? " --log " : "",
-            log && cxr_shell_word(ql, sizeof ql, log) ? ql
-            : log                                     ? log
-                                                      : "",
-            mon ? " --monitor-log " : "",
-            mon && cxr_shell_word(qm, sizeof qm, mon) ? qm
-            : mon                                     ? mon
-                                                      : "");
+        const char *wc = paste_word(qc, sizeof qc, ck),
+                   *wl = log ? paste_word(ql, sizeof ql, log) : "",
+                   *wm = mon ? paste_word(qm, sizeof qm, mon) : "";
+        int n = snprintf(buf, cap, "the last checkpoint, %s, holds epoch %d", ck, done);
+        if (wc && wl && wm && n > 0 && n < (int)cap)
+            n += snprintf(buf + n, cap - (size_t)n, "; go on with --resume %s%s%s%s%s", wc,
+                          log ? " --log " : "", wl, mon ? " --monitor-log " : "", wm);
         if (n >= (int)cap) /* paths past the message's room: the command cut, said so */
             snprintf(buf + cap - 5, 5, "...");
     }
@@ -1554,14 +1561,25 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     if (o->io.checkpoint_path && !o->io.resume_path && access(o->io.checkpoint_path, F_OK) == 0) {
         cxr_checkpoint_meta was; /* a rerun replaces an earlier run's model: said, not silent */
         memset(&was, 0, sizeof was);
-        if (cxr_checkpoint_read_meta(o->io.checkpoint_path, &was) == CXR_OK)
+        char q[4 * 4096 + 5];
+        if (cxr_checkpoint_read_meta(o->io.checkpoint_path, &was) == CXR_OK) {
+            /* the resume that would continue it: a checkpoint (not a weights file) with epochs
+             * left and not stopped early, and a name that can be pasted */
+            const char *w = was.epoch < was.epochs && !was.stopped[0] &&
+                                    cxr_checkpoint_resumable(&was, o->io.checkpoint_path) == CXR_OK
+                                ? paste_word(q, sizeof q, o->io.checkpoint_path)
+                                : NULL;
             note(o,
                  "%s holds an earlier run's model (epoch %d of %d, seed %llu); this run replaces "
                  "it when its first epoch is saved%s%s%s",
                  o->io.checkpoint_path, was.epoch, was.epochs, (unsigned long long)was.seed,
-                 was.epoch < was.epochs ? " (--resume " : "",
-                 was.epoch < was.epochs ? o->io.checkpoint_path : "",
-                 was.epoch < was.epochs ? " would continue that run)" : "");
+                 w ? " (--resume " : "", w ? w : "", w ? " would continue that run)" : "");
+        } else {
+            note(o,
+                 "%s exists and is no checkpoint this version reads; this run replaces it when "
+                 "its first epoch is saved",
+                 o->io.checkpoint_path);
+        }
         cxr_checkpoint_meta_free(&was);
     }
     if (r.rc.select != CXR_SELECT_NONE && o->io.checkpoint_path) {
@@ -1624,6 +1642,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                       resume_hint(&r, e, hint, sizeof hint));
         }
         CXR_TRY(run_epoch(&r, e));
+        r.trained++;
     }
     if (r.rc.select != CXR_SELECT_NONE && r.rc.best_epoch == 0 && r.rc.epochs > r.rc.start_epoch) {
         const int earlier = r.best_path[0] && access(r.best_path, F_OK) == 0; /* not this run's */
@@ -1634,20 +1653,28 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                      : "");
     }
     if (r.mon) CXR_TRY(cxr_monitor_stop(r.mon));
-    /* the run done: where its model is, and the next command (test is looked at once) */
-    const int kept = r.rc.best_epoch > 0 && r.best_path[0] && access(r.best_path, F_OK) == 0;
-    const char *model = kept ? r.best_path : o->io.checkpoint_path;
-    if (r.rc.epochs > r.rc.start_epoch && model) {
+    /* the run done: where its model is (the best epoch's, wherever it is; none named when no
+     * file holds it), and the next command (test is looked at once), when it can be pasted */
+    char at[4096];
+    best_model_now(&r, at, sizeof at);
+    const char *model = r.rc.best_epoch > 0 ? (at[0] ? at : NULL) : o->io.checkpoint_path;
+    if (r.trained > 0 && model) {
         char qm[4 * 4096 + 5], qs[4 * 4096 + 5], what[128];
-        if (kept)
+        if (r.rc.best_epoch > 0)
             snprintf(what, sizeof what, "the best epoch, %d (%s %.6g)", r.rc.best_epoch,
                      cxr_select_name(r.rc.select), r.rc.best_value);
         else
             snprintf(what, sizeof what, "the last epoch");
-        note(o, "done: %s holds %s; judge it on test once: cxr-eval %s %s --split test", model,
-             what, cxr_shell_word(qm, sizeof qm, model) ? qm : model,
-             cxr_shell_word(qs, sizeof qs, o->io.store_path) ? qs : o->io.store_path);
+        const char *wm = paste_word(qm, sizeof qm, model),
+                   *ws = paste_word(qs, sizeof qs, o->io.store_path);
+        note(o, "done: %s holds %s%s%s%s%s%s", model, what,
+             wm && ws ? "; judge it on test once: cxr-eval " : "", wm && ws ? wm : "",
+             wm && ws ? " " : "", wm && ws ? ws : "", wm && ws ? " --split test" : "");
     }
+    /* a signal met as the last epoch ended (finished first, edb6d85): the run is complete, and
+     * the exit says it was interrupted all the same */
+    if (o->cb.interrupted && *o->cb.interrupted)
+        CXR_THROW(CXR_E_INTERRUPTED, "interrupted as the run's last epoch ended: it is complete");
 bail:
     return run_close(&r, st);
 }

@@ -48,6 +48,13 @@ t=$(sed -n 's/^best threshold on val by balanced accuracy: \([0-9.e+-]*\) .*/\1/
 grep -q "^the one applied above, which --split test applies too" "$WORK/out" ||
     fail "cxr-eval --split val with the model's val threshold: $(tail -3 "$WORK/out")"
 [ -n "$t" ] || { fail "eval prints no best threshold"; t=0.5; }
+# ... but given as --threshold it is the user's, not the model's: the command is offered (what
+# --split test applies by itself is the model's threshold, which may differ)
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split val --threads 2 --json
+tx=$(python3 -c 'import json, sys; print(repr(json.load(open(sys.argv[1]))["threshold"]))' "$WORK/out")
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split val --threads 2 --threshold "$tx"
+grep -q "^(to apply it to test: cxr-eval " "$WORK/out" ||
+    fail "cxr-eval --split val --threshold: no command offered: $(tail -3 "$WORK/out")"
 # a cut between two scores of this model's val predictions: a probability, never above 1
 awk "BEGIN{exit !($t >= 0 && $t <= 1)}" || fail "best threshold $t is not in [0, 1]"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --threshold "$t"

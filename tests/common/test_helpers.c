@@ -167,8 +167,6 @@ static void test_escape(void)
           cxr_text_plain("a\xc2\x9b") == 0 && cxr_text_plain("\x7f") == 0);
 }
 
-/* cxr_format_double: the shortest of %.15g and %.17g that reads back as the same double (the
- * logs' and specs' numbers are exact), and the short form when it does */
 /* cxr_shell_word: bare when the shell reads it so, else single-quoted ('\'' for a quote), after
  * "./" when it starts with '-'; NULL when the buffer is too small */
 static void test_shell_word(void)
@@ -183,6 +181,8 @@ static void test_shell_word(void)
     CHECK(cxr_shell_word(b, 4, "abcd") == NULL && cxr_shell_word(b, 6, "a b c") == NULL);
 }
 
+/* cxr_format_double: the shortest of %.15g and %.17g that reads back as the same double (the
+ * logs' and specs' numbers are exact), and the short form when it does */
 static void test_format_double(void)
 {
     const double vs[] = { 0.1 + 0.2, 1.0 / 3.0, 0.25, 1e-300, -2.5e17, 0.1 };

@@ -102,16 +102,17 @@ static double run_steps(const char *store, float mixup, int steps, const char *l
     return epoch_loss;
 }
 
-/* An interrupt (the flag SIGINT sets) raised while step `at` of epoch 1 is reported: the run
+/* An interrupt (the flag SIGINT sets) raised while step `at` of `epoch` is reported: the run
  * stops after the step being done then. When that is the epoch's last step (progress is
  * reported one step late), the epoch is finished first: evaluated, logged and saved; else the
  * epoch is given up. Returns the epochs the on_epoch callback saw; *held: the checkpoint's. */
 static volatile sig_atomic_t stop_flag;
 static int64_t stop_at, epochs_seen;
+static int stop_epoch;
 static void on_progress_stop(void *user, const cxr_train_progress *p)
 {
     (void)user;
-    if (p->epoch == 1 && p->step == stop_at) stop_flag = 1;
+    if (p->epoch == stop_epoch && p->step == stop_at) stop_flag = 1;
 }
 static void on_epoch_count(void *user, const cxr_epoch_summary *s)
 {
@@ -119,8 +120,8 @@ static void on_epoch_count(void *user, const cxr_epoch_summary *s)
     (void)s;
     epochs_seen++;
 }
-static int64_t run_interrupted(const char *store, const char *ck, int64_t at, int *held, char *msg,
-                               size_t cap)
+static int64_t run_interrupted(const char *store, const char *ck, int epoch, int64_t at, int *held,
+                               char *msg, size_t cap)
 {
     cxr_train_options o;
     cxr_train_options_defaults(&o);
@@ -135,7 +136,7 @@ static int64_t run_interrupted(const char *store, const char *ck, int64_t at, in
     o.cb.on_progress = on_progress_stop;
     o.cb.on_epoch = on_epoch_count;
     o.cb.interrupted = &stop_flag;
-    stop_flag = 0, stop_at = at, epochs_seen = 0;
+    stop_flag = 0, stop_at = at, stop_epoch = epoch, epochs_seen = 0;
     unlink(ck);
     cxr_backend *be;
     CHECK_OK(cxr_backend_cpu_create(&be, 1));
@@ -222,13 +223,16 @@ int main(void)
     snprintf(ck, sizeof ck, "trainer_test_%d.ck.h5", (int)getpid());
     int held;
     /* flagged while step 2 is reported, after step 3, the last, was done: the epoch is kept */
-    CHECK(run_interrupted(path, ck, 2, &held, msg, sizeof msg) == 1 && held == 1);
+    CHECK(run_interrupted(path, ck, 1, 2, &held, msg, sizeof msg) == 1 && held == 1);
     CHECK(strstr(msg, "interrupted before epoch 2") != NULL);
     printf("interrupt after the last step: %s\n", msg);
     /* flagged while step 1 is reported, after step 2: the epoch is given up, nothing saved */
-    CHECK(run_interrupted(path, ck, 1, &held, msg, sizeof msg) == 0 && held == -1);
+    CHECK(run_interrupted(path, ck, 1, 1, &held, msg, sizeof msg) == 0 && held == -1);
     CHECK(strstr(msg, "interrupted in epoch 1 after step 2") != NULL);
     printf("interrupt mid-epoch: %s\n", msg);
+    /* ... after the run's last step: the run is complete, and says it was interrupted */
+    CHECK(run_interrupted(path, ck, 3, 2, &held, msg, sizeof msg) == 3 && held == 3);
+    CHECK(strstr(msg, "interrupted as the run's last epoch ended: it is complete") != NULL);
     unlink(ck);
     cxr_store_close(st);
     unlink(path);
