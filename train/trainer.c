@@ -682,11 +682,6 @@ static cxr_status resolve_recipe(train_run *r)
                  "resume: the cosine schedule now spans %d epochs, not the %d %s was started "
                  "with: the rates from epoch %d on follow neither run",
                  rc->epochs, ck.epochs, path, rc->start_epoch + 1);
-        if (rc->start_epoch >= rc->epochs)
-            note(o,
-                 "resume: %s already has %d of %d epochs; nothing to do (give --epochs to "
-                 "train more)",
-                 path, rc->start_epoch, rc->epochs);
     }
     CXR_TRY(check_selection(r));
     if (rc->average_from > rc->epochs)
@@ -753,6 +748,11 @@ static cxr_status create_model(train_run *r, cxr_backend *be)
         }
         note(o, "resume: %s after epoch %d (step %lld)", o->io.resume_path, r->rc.start_epoch,
              (long long)cxr_model_get_step(r->model));
+        if (r->rc.start_epoch >= r->rc.epochs) /* said after where it resumes from */
+            note(o,
+                 "resume: %s already has %d of %d epochs; nothing to do (give --epochs to "
+                 "train more)",
+                 o->io.resume_path, r->rc.start_epoch, r->rc.epochs);
     }
 bail:
     return st;
