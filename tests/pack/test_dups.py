@@ -262,26 +262,19 @@ def case_report(tmp):
         check(open(out, "rb").read() == old_store and open(rep, "rb").read() == old_report,
               "a limit of %d bytes changed the earlier store or report (%s)" % (cut, p.stderr))
     # the store's bytes fail to become durable (fsync: EIO, a device losing its last writes):
-    # nothing is renamed into place, the report included, and no temporary is left
-    env = dict(os.environ, LD_PRELOAD=FAIL_FSYNC, CXR_TEST_FAIL_FSYNC=".s.h5.cxr-tmp-")
-    p = subprocess.run([PACK, root, "-o", out, "--duplicates-report", rep], capture_output=True,
-                       text=True, env=env)
-    check(p.returncode == 4 and "fsync" in p.stderr and "Input/output error" in p.stderr,
-          "a failing fsync of the store: exit 4 naming it (got %d: %s)" % (p.returncode, p.stderr))
-    check(open(out, "rb").read() == old_store and open(rep, "rb").read() == old_report,
-          "a failing fsync of the store changed the earlier store or report (%s)" % p.stderr)
-    check(not [f for f in os.listdir(tmp) if "cxr-tmp" in f],
-          "temporaries left: %s" % [f for f in os.listdir(tmp) if "cxr-tmp" in f])
-    # ... and the report's: named, and again neither file replaced
-    env = dict(os.environ, LD_PRELOAD=FAIL_FSYNC, CXR_TEST_FAIL_FSYNC=".dups.tsv.cxr-tmp-")
-    p = subprocess.run([PACK, root, "-o", out, "--duplicates-report", rep], capture_output=True,
-                       text=True, env=env)
-    check(p.returncode == 4 and "dups.tsv" in p.stderr and "Input/output error" in p.stderr,
-          "a failing fsync of the report: exit 4 naming it (got %d: %s)" % (p.returncode, p.stderr))
-    check(open(out, "rb").read() == old_store and open(rep, "rb").read() == old_report,
-          "a failing fsync of the report changed the earlier store or report (%s)" % p.stderr)
-    check(not [f for f in os.listdir(tmp) if "cxr-tmp" in f],
-          "temporaries left: %s" % [f for f in os.listdir(tmp) if "cxr-tmp" in f])
+    # nothing is renamed into place, the report included, and no temporary is left; the same
+    # when the report's fsync fails, which is named
+    for what, pattern, named in (("store", ".s.h5.cxr-tmp-", "fsync"),
+                                 ("report", ".dups.tsv.cxr-tmp-", "dups.tsv")):
+        env = dict(os.environ, LD_PRELOAD=FAIL_FSYNC, CXR_TEST_FAIL_FSYNC=pattern)
+        p = subprocess.run([PACK, root, "-o", out, "--duplicates-report", rep], capture_output=True,
+                           text=True, env=env)
+        check(p.returncode == 4 and named in p.stderr and "Input/output error" in p.stderr,
+              "a failing fsync of the %s: exit 4 naming it (got %d: %s)" % (what, p.returncode, p.stderr))
+        check(open(out, "rb").read() == old_store and open(rep, "rb").read() == old_report,
+              "a failing fsync of the %s changed the earlier store or report (%s)" % (what, p.stderr))
+        check(not [f for f in os.listdir(tmp) if "cxr-tmp" in f],
+              "temporaries left: %s" % [f for f in os.listdir(tmp) if "cxr-tmp" in f])
 
 
 def case_lossless(tmp):
