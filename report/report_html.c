@@ -24,6 +24,8 @@
 
 #include "report_svg.h"
 
+#include <cjson/cJSON.h>
+
 typedef struct {
     cxr_sb *b;
     cxr_log_run *const *runs;
@@ -286,6 +288,40 @@ static int step_chart(page *pg)
     return 1;
 }
 
+/* The run line's recipe as "key value" pairs ("name standard, epochs 14, batch 64, lr 0.0001"),
+ * in the log's order and with its keys; a value that is not a string, number or boolean stays
+ * JSON, and a recipe that is not an object is shown as it is. */
+static void recipe_text(cxr_sb *b, const char *json)
+{
+    cJSON *o = cJSON_Parse(json);
+    if (!cJSON_IsObject(o)) {
+        cxr_sb_esc(b, json);
+        cJSON_Delete(o);
+        return;
+    }
+    const cJSON *c;
+    int i = 0;
+    cJSON_ArrayForEach(c, o)
+    {
+        cxr_sb_printf(b, "%s", i++ ? ", " : "");
+        cxr_sb_esc(b, c->string ? c->string : "?");
+        if (cJSON_IsString(c)) {
+            cxr_sb_printf(b, " ");
+            cxr_sb_esc(b, c->valuestring);
+        } else if (cJSON_IsNumber(c)) {
+            cxr_sb_printf(b, " %.9g", c->valuedouble);
+        } else if (cJSON_IsBool(c)) {
+            cxr_sb_printf(b, " %s", cJSON_IsTrue(c) ? "true" : "false");
+        } else {
+            char *t = cJSON_PrintUnformatted(c);
+            cxr_sb_printf(b, " ");
+            cxr_sb_esc(b, t ? t : "?");
+            free(t);
+        }
+    }
+    cJSON_Delete(o);
+}
+
 /* ---- sections ----------------------------------------------------------------------- */
 
 static void section_runs(page *pg)
@@ -354,7 +390,7 @@ static void section_runs(page *pg)
         }
         if (run->recipe_json) {
             cxr_sb_printf(b, ", recipe <code>");
-            cxr_sb_esc(b, run->recipe_json);
+            recipe_text(b, run->recipe_json);
             cxr_sb_printf(b, "</code>");
         }
         if (run->n_run_lines > 1) cxr_sb_printf(b, ", resumed %d time(s)", run->n_run_lines - 1);
