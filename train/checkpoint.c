@@ -1118,7 +1118,9 @@ cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const cha
     if (!cxr_preprocess_same_steps(&meta->pp, q))
         return cxr_set_error(CXR_E_MISMATCH,
                              "checkpoint %s was trained on other preprocessing than store %s "
-                             "holds (%s); evaluate it on a store packed as its own was",
+                             "holds (%s, the checkpoint's first); use it with a store packed "
+                             "as its own was (cxr-pack's --equalize, --clahe-clip, --normalize, "
+                             "--crop-ratio)",
                              path, sp,
                              cxr_preprocess_pair_label(&meta->pp, q, 0, steps, sizeof steps));
     return CXR_OK;

@@ -145,6 +145,7 @@ expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split test --ensemble "
 expect_err "checkpoint $WORK/ckg.h5 was trained on other preprocessing than store $WORK/s.h5 holds (equalize global/clahe clip 2,"
 expect_rc 3 "$BIN/cxr-train" "$WORK/global.h5" $T --epochs 2 --resume "$WORK/ck.h5"
 expect_err "resume: checkpoint $WORK/ck.h5 was trained on other preprocessing"
+expect_err "the checkpoint's first); use it with a store packed as its own was (cxr-pack's --equalize"
 # a clahe_clip that is not a float, or out of range, is named
 cp "$WORK/s.h5" "$WORK/clip.h5" && "$EDIT" setattr "$WORK/clip.h5" clahe_clip 4
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/clip.h5" --split test
