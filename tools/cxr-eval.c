@@ -152,50 +152,50 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     cJSON *o = cJSON_CreateObject();
     if (!o) return cxr_set_error(CXR_E_NOMEM, "--json: out of memory");
     cxr_json_add_text(o, "model", model_path);
-    cJSON_AddNumberToObject(o, "epoch", meta->epoch);
-    cJSON_AddNumberToObject(o, "step", (double)meta->step);
+    cxr_json_add_number(o, "epoch", meta->epoch);
+    cxr_json_add_number(o, "step", (double)meta->step);
     if (meta->average_count > 0) /* weight averaging: the first model is the mean of these */
-        cJSON_AddNumberToObject(o, "averaged_epochs", meta->average_count);
+        cxr_json_add_number(o, "averaged_epochs", meta->average_count);
     cxr_json_add_text(o, "store", store_path);
     cJSON_AddStringToObject(o, "split", split);
-    cJSON_AddNumberToObject(o, "images", (double)r->n);
-    if (tta > 1) cJSON_AddNumberToObject(o, "tta", tta);
+    cxr_json_add_number(o, "images", (double)r->n);
+    if (tta > 1) cxr_json_add_number(o, "tta", tta);
     if (perturb) cJSON_AddStringToObject(o, "perturb", perturb);
     if (n_members > 1) {
         cJSON *ens = cJSON_AddArrayToObject(o, "ensemble");
         for (int j = 0; j < n_members; j++) {
             cJSON *e = cJSON_CreateObject();
             cxr_json_add_text(e, "model", member_paths[j]);
-            cJSON_AddNumberToObject(e, "epoch", members[j].epoch);
+            cxr_json_add_number(e, "epoch", members[j].epoch);
             if (members[j].averaged > 0)
-                cJSON_AddNumberToObject(e, "averaged_epochs", members[j].averaged);
-            cJSON_AddNumberToObject(e, "loss", members[j].result.loss);
-            cJSON_AddNumberToObject(e, K == 2 ? "roc_auc" : "macro_ovr_auc", members[j].auc);
+                cxr_json_add_number(e, "averaged_epochs", members[j].averaged);
+            cxr_json_add_number(e, "loss", members[j].result.loss);
+            cxr_json_add_number(e, K == 2 ? "roc_auc" : "macro_ovr_auc", members[j].auc);
             cJSON_AddItemToArray(ens, e);
         }
     }
     cJSON *cl = cJSON_AddArrayToObject(o, "classes");
     for (int c = 0; c < K; c++) cxr_json_append_text(cl, meta->class_names[c]);
-    cJSON_AddNumberToObject(o, "loss", er->loss);
-    cJSON_AddNumberToObject(o, "accuracy", r->accuracy);
-    cJSON_AddNumberToObject(o, "balanced_accuracy", r->balanced_accuracy);
-    cJSON_AddNumberToObject(o, "macro_f1", r->macro_f1);
+    cxr_json_add_number(o, "loss", er->loss);
+    cxr_json_add_number(o, "accuracy", r->accuracy);
+    cxr_json_add_number(o, "balanced_accuracy", r->balanced_accuracy);
+    cxr_json_add_number(o, "macro_f1", r->macro_f1);
     if (K == 2) {
-        cJSON_AddNumberToObject(o, "threshold", threshold);
+        cxr_json_add_number(o, "threshold", threshold);
         cJSON_AddStringToObject(o, "threshold_source", threshold_source);
-        cJSON_AddNumberToObject(o, "precision", r->pos_precision);
-        cJSON_AddNumberToObject(o, "recall", r->pos_recall);
-        cJSON_AddNumberToObject(o, "specificity", r->specificity);
-        cJSON_AddNumberToObject(o, "f1", r->pos_f1);
-        cJSON_AddNumberToObject(o, "roc_auc", r->auc);
+        cxr_json_add_number(o, "precision", r->pos_precision);
+        cxr_json_add_number(o, "recall", r->pos_recall);
+        cxr_json_add_number(o, "specificity", r->specificity);
+        cxr_json_add_number(o, "f1", r->pos_f1);
+        cxr_json_add_number(o, "roc_auc", r->auc);
         double bt, bal;
         if (cxr_metrics_best_threshold(met, &bt, &bal) == CXR_OK) {
-            cJSON_AddNumberToObject(o, "best_threshold", bt);
-            cJSON_AddNumberToObject(o, "best_threshold_balanced_accuracy", bal);
+            cxr_json_add_number(o, "best_threshold", bt);
+            cxr_json_add_number(o, "best_threshold_balanced_accuracy", bal);
         }
     } else {
-        cJSON_AddNumberToObject(o, "macro_specificity", r->specificity);
-        cJSON_AddNumberToObject(o, "macro_ovr_auc", r->macro_auc);
+        cxr_json_add_number(o, "macro_specificity", r->specificity);
+        cxr_json_add_number(o, "macro_ovr_auc", r->macro_auc);
     }
     if (cxr_json_add_int_matrix(o, "confusion", r->confusion, K) != 0)
         cJSON_AddNullToObject(o, "confusion"); /* (out of memory) */

@@ -16,6 +16,10 @@ extern "C" {
 struct cJSON;
 void cxr_json_add_text(struct cJSON *obj, const char *name, const char *s);
 void cxr_json_append_text(struct cJSON *array, const char *s);
+/* obj[name] = v as the shortest decimal that reads back as exactly v (cJSON's own printer keeps
+ * 15 digits when they read back within about an ulp: a threshold printed so could decide one
+ * image otherwise when pasted back), or null when v is not finite, as cJSON prints it. */
+void cxr_json_add_number(struct cJSON *obj, const char *name, double v);
 /* obj[name] = the k x k matrix m (row-major) as an array of k rows of integers, each row one
  * preformatted item rather than k number nodes (a 4096-class matrix took 1.3 GB as nodes). 0, or
  * -1 when memory ran out (obj is then left without it). */

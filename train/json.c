@@ -1,8 +1,10 @@
 /* json.c: the cJSON helpers of cxr_json.h. */
 #include "cxr_json.h"
 #include "cxr_files.h"
+#include "cxr_parse.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,6 +20,15 @@ void cxr_json_add_text(cJSON *obj, const char *name, const char *s)
     }
     free(ok);
     free(hex);
+}
+
+void cxr_json_add_number(cJSON *obj, const char *name, double v)
+{
+    char b[32];
+    if (isfinite(v))
+        cJSON_AddRawToObject(obj, name, cxr_format_double(b, sizeof b, v));
+    else
+        cJSON_AddNullToObject(obj, name);
 }
 
 int cxr_json_add_int_matrix(cJSON *obj, const char *name, const int64_t *m, int k)

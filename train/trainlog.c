@@ -90,7 +90,7 @@ static double get(const void *record, const cxr_log_field *f)
 
 static void add_num(cJSON *o, const char *key, double v)
 {
-    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
+    if (isfinite(v)) cxr_json_add_number(o, key, v);
 }
 
 static void add_fields(cJSON *o, const void *record, const cxr_log_field *f, int n)

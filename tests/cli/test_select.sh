@@ -59,7 +59,7 @@ set -- $best
 [ "$(attr "$WORK/a.best.h5" epoch)" = "${1:-x}" ] || fail "best model holds epoch $(attr "$WORK/a.best.h5" epoch), want $1"
 [ "$(attr "$WORK/a.h5" epoch)" = 3 ] || fail "last checkpoint is not epoch 3"
 [ "$(attr "$WORK/a.best.h5" threshold_split)" = val ] || fail "best model: threshold not chosen on val"
-python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(abs(a - b) > 1e-15)" \
+python3 -c "import sys; sys.exit(float(sys.argv[1]) != float(sys.argv[2]))" \
     "$(h5dump -m %.17g -a /threshold "$WORK/a.best.h5" | sed -n 's/.*(0): *//p')" "${2:-x}" \
     || fail "best model's threshold is not its epoch's logged threshold ${2:-}"
 
@@ -70,11 +70,17 @@ expect_err "threshold"
 expect_err "chosen on val, stored in the model"
 python3 -c 'import json,sys
 d = json.load(open(sys.argv[1]))
-assert abs(d["threshold"] - float(sys.argv[2])) <= 1e-15 and d["threshold_source"].startswith("chosen on val"), d
+assert d["threshold"] == float(sys.argv[2]) and d["threshold_source"].startswith("chosen on val"), d
 assert d["epoch"] == int(sys.argv[3])' "$WORK/out" "$thr" "${1:-0}" || fail "cxr-eval --json: threshold $thr not used"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/a.best.h5" "$WORK/s.h5" --split val --threads 2 --threshold 0.25
 expect_err "threshold 0.25 (--threshold)"
 grep -q "^threshold 0.25 " "$WORK/out" || fail "cxr-eval did not apply --threshold"
+# --json's numbers read back as exactly the doubles used: cJSON's printer gave this threshold as
+# 0.75816011428833, one ulp below, which can decide an image otherwise when pasted back
+expect_rc 0 "$BIN/cxr-eval" "$WORK/a.best.h5" "$WORK/s.h5" --split val --threads 2 --json \
+    --threshold 0.7581601142883301
+python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["threshold"] != 0.7581601142883301)' \
+    "$WORK/out" || fail "cxr-eval --json: threshold not exact: $(grep -o '"threshold":[^,]*' "$WORK/out")"
 img="$SAMPLE/test/PNEUMONIA/person10_virus_35.jpeg"
 expect_rc 0 "$BIN/cxr-predict" "$WORK/a.best.h5" "$img" --threads 2
 expect_err "chosen on val, stored in the model"
