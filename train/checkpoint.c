@@ -158,6 +158,48 @@ static void dims_text(char *buf, size_t cap, int nd, const hsize_t *d)
     if (nd == 0) snprintf(buf, cap, "scalar");
 }
 
+/* ---------------------------------------------------------------- resume features */
+/* The training features a checkpoint may use whose absence reads as "not used": a reader that
+ * did not know one would resume the run without it and rewrite the file so (a 0.8 cxr-train
+ * resumed a mixup run without mixup). The file names those it uses in resume_features; a reader
+ * refuses to resume one it does not know (specs/model.md "Resume features"). A feature added
+ * later joins this list, and the version that adds it is the first that can resume such a file.
+ * Readers before 0.16 ignore the attribute. */
+static const char *const resume_known[] = { "label_smoothing", "mixup", "average", "shuffle_window",
+                                            "max_steps" };
+enum { N_RESUME_KNOWN = sizeof resume_known / sizeof *resume_known };
+
+/* The names of the features meta uses, comma-separated, into buf ("" none). */
+static void resume_features(const cxr_checkpoint_meta *meta, char *buf, size_t cap)
+{
+    const int used[N_RESUME_KNOWN] = { meta->label_smoothing > 0, meta->mixup > 0,
+                                       meta->has_run && meta->average_from > 0,
+                                       meta->has_run && meta->shuffle_window != 0,
+                                       meta->has_run && meta->max_steps > 0 };
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < N_RESUME_KNOWN; i++)
+        if (used[i] && n < cap)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? "," : "", resume_known[i]);
+}
+
+/* The first name in the comma-separated list that resume_known lacks, into out ("" none). */
+static void resume_first_unknown(const char *list, char *out, size_t cap)
+{
+    out[0] = 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        int known = len == 0;
+        for (int i = 0; i < N_RESUME_KNOWN && !known; i++)
+            known = strlen(resume_known[i]) == len && strncmp(resume_known[i], p, len) == 0;
+        if (!known) {
+            snprintf(out, cap, "%.*s", (int)len, p);
+            return;
+        }
+        p += len + (p[len] == ',');
+    }
+}
+
 /* ---------------------------------------------------------------- save */
 static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
                               const cxr_checkpoint_meta *meta, int weights, int bf16, int averaged)
@@ -230,6 +272,10 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
              cxr_h5_attr_put_i32(f, "shuffle_window", meta->shuffle_window) >= 0 &&
              cxr_h5_attr_put_i64(f, "max_steps", meta->max_steps) >= 0;
     if (ok && averaged) ok = cxr_h5_attr_put_i32(f, "average_count", meta->average_count) >= 0;
+    char features[128];
+    resume_features(meta, features, sizeof features);
+    if (ok && features[0] && !weights)
+        ok = cxr_h5_attr_put_str(f, "resume_features", features) >= 0;
     if (ok && meta->precision[0]) /* unknown (a file read that had none): not invented */
         ok = cxr_h5_attr_put_str(f, "precision", meta->precision) >= 0;
     if (!ok) return cxr_hdf5_error(CXR_E_HDF5, path, "cannot write the checkpoint's attributes");
@@ -563,10 +609,11 @@ bail:
 
 /* The string attributes read_meta_open reads: one longer than CXR_H5_STR_MAX is refused here,
  * by name and size, rather than said "unreadable" where it is read. */
-static const char *const meta_strings[] = {
-    "format",    "augment", "threshold_split", "schedule",     "recipe",    "select", "stopped",
-    "precision", "store",   "tool_version",    "params_dtype", "normalize", "head"
-};
+static const char *const meta_strings[] = { "format",       "augment",        "threshold_split",
+                                            "schedule",     "recipe",         "select",
+                                            "stopped",      "precision",      "store",
+                                            "tool_version", "params_dtype",   "normalize",
+                                            "head",         "resume_features" };
 
 static cxr_status check_string_sizes(hid_t f, const char *path)
 {
@@ -725,6 +772,13 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     if (get_num(f, "max_steps", H5T_NATIVE_INT64, &max_steps, 1) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'max_steps' is unreadable");
     meta->max_steps = max_steps;
+    /* since 0.16: a newer cxr's training feature that this one does not know stops a resume */
+    char *features = NULL;
+    if (cxr_h5_attr_get_str(f, "resume_features", &features) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'resume_features' is unreadable");
+    resume_first_unknown(features ? features : "", meta->resume_unknown,
+                         sizeof meta->resume_unknown);
+    free(features);
     /* informational (a resume compares it): a name this version does not know is kept */
     if (get_str(f, "precision", meta->precision, sizeof meta->precision, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'precision' is unreadable");
@@ -1128,6 +1182,14 @@ cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const cha
 
 cxr_status cxr_checkpoint_resumable(const cxr_checkpoint_meta *meta, const char *path)
 {
+    if (meta->resume_unknown[0])
+        return cxr_set_error(CXR_E_VERSION,
+                             "--resume %s: written by %s, its run trains with '%s', which this "
+                             "cxr (%s) does not know: resuming here would go on without it; "
+                             "resume it with the cxr that wrote it or a later one (cxr-eval, "
+                             "cxr-predict and cxr-export can use it as it is)",
+                             path, meta->tool_version[0] ? meta->tool_version : "another cxr",
+                             meta->resume_unknown, CXR_VERSION_STRING);
     if (!meta->weights_only) return CXR_OK;
     return cxr_set_error(CXR_E_FORMAT,
                          "--resume %s: a weights-only model file (cxr-export --weights) holds no "

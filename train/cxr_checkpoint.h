@@ -118,6 +118,9 @@ typedef struct {
     int checksummed;  /* read: 1 for version 2, 0 for a version 1 file (no checksums) */
     int weights_only; /* read: 1 for a weights-only file (CXR_WEIGHTS_FORMAT), 0 a checkpoint */
     int bf16;         /* read: a weights file's parameters are stored as bfloat16 */
+    char resume_unknown[64]; /* read: the first training feature the file's resume_features
+                                names that this version does not know ("": none); a resume here
+                                would drop it, so cxr_checkpoint_resumable refuses (since 0.16) */
 } cxr_checkpoint_meta;
 
 /* Free the class names (and zero them). NULL-safe. */

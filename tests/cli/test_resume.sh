@@ -68,6 +68,21 @@ expect_rc 0 $T --epochs 2 --log "$WORK/o.jsonl" --resume "$WORK/o.h5" --no-check
 # ... or with the window given (a run of the CXR_SHUFFLE_WINDOW experiments), which it records
 expect_rc 0 $T --epochs 2 --resume "$WORK/o.h5" --shuffle-window split --checkpoint "$WORK/o2.h5"
 h5dump -a /shuffle_window "$WORK/o2.h5" | grep -q '(0): -1' || fail "the resumed run did not record split"
+# resume_features names the training features a checkpoint uses; one this cxr does not know (a
+# newer cxr's) stops a resume, which would go on without it, before anything is written; the
+# model still evaluates
+h5dump -a /resume_features "$WORK/x.h5" | grep -q '"shuffle_window"' \
+    || fail "x.h5 does not list shuffle_window in resume_features"
+h5dump -a /resume_features "$WORK/c.h5" >/dev/null 2>&1 && fail "c.h5 lists features it does not use"
+cp "$WORK/x.h5" "$WORK/xf.h5" && "$EDIT" setstr "$WORK/xf.h5" resume_features "shuffle_window,warp_drive" \
+    || fail "setstr resume_features"
+cp "$WORK/xf.h5" "$WORK/xf0.h5"
+expect_rc 3 $T --epochs 2 --log "$WORK/xf.jsonl" --resume "$WORK/xf.h5"
+expect_err "--resume $WORK/xf.h5: written by cxr-train "
+expect_err "its run trains with 'warp_drive', which this cxr ("
+cmp -s "$WORK/xf.h5" "$WORK/xf0.h5" || fail "a refused resume changed its checkpoint"
+[ ! -e "$WORK/xf.jsonl" ] || fail "a refused resume made its log"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/xf.h5" "$WORK/s.h5" --split test --threads 2
 # the environment variable it replaced is refused, not silently ignored
 expect_rc 2 env CXR_SHUFFLE_WINDOW=all $T --epochs 1 --no-checkpoint
 expect_err "CXR_SHUFFLE_WINDOW=all is no longer read: give --shuffle-window auto, split"
