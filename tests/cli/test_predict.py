@@ -16,6 +16,7 @@ the same formats for cxr-eval --predictions.
 import csv
 import io
 import json
+import math
 import os
 import shutil
 import struct
@@ -277,6 +278,30 @@ try:
             fail(f"--predictions ({fmt}): other paths than tsv")
     if [f for f in os.listdir(W) if "cxr-tmp" in f]:
         fail("--predictions left a temporary")
+
+    # ---- cxr-eval's loss is the class-weighted cross-entropy of training (weights N / (C n_c)
+    # of the train split), here with 8 NORMAL against 24 PNEUMONIA train images: weights 2 and
+    # 2/3; recomputed from the probabilities it prints (a mutant dropping the weights passed)
+    im = f"{W}/imb"
+    shutil.copytree(SAMPLE, im)
+    for f in sorted(os.listdir(f"{im}/train/NORMAL"))[8:]:
+        os.remove(f"{im}/train/NORMAL/{f}")
+    run("cxr-pack", im, "-o", f"{W}/imb.h5", "--size", "32", "--shard", "8", "--threads", "2",
+        "--quiet")
+    run("cxr-train", f"{W}/imb.h5", *T, "--epochs", "1", "--checkpoint", f"{W}/imbm.h5")
+    r = run("cxr-eval", f"{W}/imbm.h5", f"{W}/imb.h5", "--split", "test", "--device", "cpu",
+            "--json", "--predictions", f"{W}/imb.tsv")
+    loss = json.loads(r.stdout)["loss"]
+    rows = list(csv.reader(open(f"{W}/imb.tsv"), delimiter="\t"))[1:]
+    w = {"NORMAL": 2.0, "PNEUMONIA": 2.0 / 3}
+    ce = [(w[x[1]], -math.log(float(x[3] if x[1] == "NORMAL" else x[4]))) for x in rows]
+    weighted = sum(a * b for a, b in ce) / sum(a for a, _ in ce)
+    plain = sum(b for _, b in ce) / len(ce)
+    if abs(plain - weighted) <= 1e-3 * weighted:
+        fail(f"class weights change this loss too little to be checked: {plain} / {weighted}")
+    if abs(loss - weighted) > 1e-5 * weighted:
+        fail(f"cxr-eval's loss {loss} is not the class-weighted cross-entropy {weighted} "
+             f"(unweighted: {plain})")
 finally:
     shutil.rmtree(W, ignore_errors=True)
 finish()

@@ -249,8 +249,13 @@ expect_err "the default 0.5: the model holds no threshold chosen on val"
 # a step schedule resumed with other --epochs keeps its decay interval, and says so
 S="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --select none --schedule step"
 expect_rc 0 $S --epochs 1 --checkpoint "$WORK/st.h5"
-expect_rc 0 $S --epochs 3 --resume "$WORK/st.h5" --no-checkpoint
+expect_rc 0 $S --epochs 3 --resume "$WORK/st.h5" --checkpoint "$WORK/st3.h5"
 expect_err "the step schedule keeps $WORK/st.h5's decay every"
+# ... and does so: the resumed run's checkpoint records the first run's interval, not the one
+# its 3 epochs would have had (a mutant that said so but recomputed it passed)
+every=$(h5dump -a /lr_step_every "$WORK/st.h5" | sed -n 's/.*(0): *//p')
+[ -n "$every" ] && [ "$(h5dump -a /lr_step_every "$WORK/st3.h5" | sed -n 's/.*(0): *//p')" = "$every" ] \
+    || fail "the resumed step schedule decays every $(h5dump -a /lr_step_every "$WORK/st3.h5" | sed -n 's/.*(0): *//p') steps, the checkpoint's every $every"
 # a run capped by --max-steps resumed without it, naming its recipe: the recipe's one-epoch
 # warmup is the capped epoch's, as the checkpoint's (it was compared with the whole epoch's)
 M="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --recipe standard"

@@ -101,11 +101,21 @@ static void test_three(void)
     CHECK_CLOSE(r.f1[1], 0.4, 1e-12, 0);
     CHECK_CLOSE(r.f1[2], 0.5, 1e-12, 0);
     CHECK_CLOSE(r.macro_f1, 47.0 / 90, 1e-12, 0);
+    /* with more than two classes the "positive" figures the log and cxr-eval print are the
+     * macro averages: precision is the mean of the classes' precisions, not of their recalls
+     * (a mutant reporting macro recall as precision passed every test) */
+    CHECK_CLOSE(r.macro_precision, (1.0 + 1.0 / 3 + 0.5) / 3, 1e-12, 0);
+    CHECK_CLOSE(r.pos_precision, (1.0 + 1.0 / 3 + 0.5) / 3, 1e-12, 0);
+    CHECK_CLOSE(r.macro_recall, 0.5, 1e-12, 0);
+    CHECK_CLOSE(r.pos_recall, 0.5, 1e-12, 0);
+    CHECK_CLOSE(r.pos_f1, 47.0 / 90, 1e-12, 0);
+    CHECK_CLOSE(r.balanced_accuracy, 0.5, 1e-12, 0);
     CHECK_CLOSE(r.specificity, 0.75, 1e-12, 0);
     CHECK_CLOSE(r.auc_ovr[0], 1.0, 1e-12, 0);
     CHECK_CLOSE(r.auc_ovr[1], 0.75, 1e-12, 0);
     CHECK_CLOSE(r.auc_ovr[2], 0.8125, 1e-12, 0);
     CHECK_CLOSE(r.macro_auc, 2.5625 / 3, 1e-12, 0);
+    CHECK_CLOSE(r.auc, 2.5625 / 3, 1e-12, 0);
     CHECK(r.n_roc == 0);
     cxr_metrics_report_free(&r);
     double t;
