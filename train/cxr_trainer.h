@@ -288,6 +288,8 @@ typedef struct {
     const char *monitor_log;     /* resource samples file (NULL: none) */
     int64_t log_every;           /* > 0: a `step` line in the log after every N-th step */
     const char *tool_version;    /* for the log and the checkpoint, e.g. "cxr-train 0.1.0" */
+    int checkpoint_reserved;     /* 1: checkpoint_path is a name the caller reserved for this run
+                                    (cxr-train's default name): no earlier run's model is there */
 } cxr_train_io;
 
 /* How the run computes and what it measures. */

@@ -1558,7 +1558,8 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     CXR_TRY(fill_checkpoint_meta(&r));
     CXR_TRY(check_resume_log(&r, be)); /* before open_run_io touches the samples file */
     CXR_TRY(open_run_io(&r));
-    if (o->io.checkpoint_path && !o->io.resume_path && access(o->io.checkpoint_path, F_OK) == 0) {
+    if (o->io.checkpoint_path && !o->io.resume_path && !o->io.checkpoint_reserved &&
+        access(o->io.checkpoint_path, F_OK) == 0) {
         cxr_checkpoint_meta was; /* a rerun replaces an earlier run's model: said, not silent */
         memset(&was, 0, sizeof was);
         char q[4 * 4096 + 5];

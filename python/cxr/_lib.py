@@ -46,7 +46,8 @@ P = ctypes.POINTER
 # cxr_checkpoint_meta max_steps; cxr_bad_pixel_note (none of them used here).
 # 0.15: cxr_checkpoint_meta.store 1024 -> 4096 bytes (an absolute store path was cut at 1023);
 # cxr_model_layout, cxr_utf8_valid and cxr_trainlog_read_tail are new (none of them used here).
-# 0.16: cxr_checkpoint_meta grew resume_unknown; cxr_json_add_number is new (neither used here).
+# 0.16: cxr_checkpoint_meta grew resume_unknown, cxr_train_io checkpoint_reserved;
+# cxr_json_add_number is new (none of them used here).
 ABI = "0.16"
 
 

@@ -104,6 +104,9 @@ D="$BIN/cxr-train $WORK/d/x.h5 --device cpu --batch 8 --threads 2 --no-monitor -
 expect_rc 0 $D
 expect_err "saving the model to $WORK/d/x.model.h5"
 [ -f "$WORK/d/x.model.h5" ] || fail "no model saved by default"
+# ... its own reservation of the name taken for no earlier run's file (it was, on every run)
+grep -q "exists and is no checkpoint\|holds an earlier run's model" "$WORK/err" &&
+    fail "the default name's reservation taken for an earlier file: $(cat "$WORK/err")"
 expect_rc 0 $D
 expect_err "saving the model to $WORK/d/x.model-1.h5"
 # ... nor a best model a run left when its checkpoint was deleted
