@@ -96,9 +96,12 @@ char *cxr_tmpfile_link(const char *target);
 /* A copy of the regular, non-empty file at `target`, synced, in a temporary of its name (a
  * sweep removes it once stale): for a writer that empties a file in place and puts the earlier
  * content back when its own never became whole (cxr_tmpfile_commit; cxr_tmpfile_discard once
- * it did). *t is empty (t->path NULL) when there is nothing to keep or no copy can be made (no
- * space, an unreadable file): the caller goes on without one. */
-void cxr_tmpfile_copy(cxr_tmpfile *t, const char *target);
+ * it did). CXR_OK with *t empty (t->path NULL) when there is nothing to keep (no file, an empty
+ * one, not a regular file); an error naming the reason, *t empty, when there is and no copy
+ * can be made (no space, an unreadable file): the caller must then not empty the
+ * file, whose content would be lost (a full disk emptied an earlier run's log; refused since
+ * 0.16). */
+cxr_status cxr_tmpfile_copy(cxr_tmpfile *t, const char *target);
 
 /* Remove the stale temporaries of `target` (see above). Returns how many were removed. */
 int cxr_tmpfile_sweep(const char *target);

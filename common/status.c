@@ -8,10 +8,12 @@ static _Thread_local char last_msg[CXR_MSG_MAX];
 
 cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
 {
+    char msg[sizeof last_msg]; /* formatted apart: an argument may be cxr_last_error() */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_msg, msg, sizeof msg);
     return code;
 }
 

@@ -226,23 +226,30 @@ char *cxr_tmpfile_link(const char *target)
     return name;
 }
 
-void cxr_tmpfile_copy(cxr_tmpfile *t, const char *target)
+cxr_status cxr_tmpfile_copy(cxr_tmpfile *t, const char *target)
 {
     t->path = t->target = NULL;
     t->fd = -1;
-    int src = open(target, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat sb;
-    if (src < 0) return;
-    if (fstat(src, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
-        cxr_tmpfile_create(t, target, 0) == CXR_OK) {
+    if (stat(target, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) return CXR_OK;
+    int src = open(target, O_RDONLY | O_CLOEXEC | O_NONBLOCK), e = src < 0 ? errno : 0;
+    cxr_status st = e ? CXR_OK : cxr_tmpfile_create(t, target, 0); /* which says why it fails */
+    if (!e && st == CXR_OK) {
         char buf[1 << 16];
         ssize_t n;
-        int ok = 1;
-        while (ok && (n = read(src, buf, sizeof buf)) != 0)
-            ok = n > 0 && write(t->fd, buf, (size_t)n) == n;
-        if (!ok || cxr_tmpfile_sync(t) != CXR_OK) cxr_tmpfile_discard(t);
+        errno = 0;
+        while (!e && (n = read(src, buf, sizeof buf)) != 0) {
+            if (n < 0) e = errno;
+            for (ssize_t off = 0, w; !e && off < n; off += w) /* a short write: the rest, which */
+                if ((w = write(t->fd, buf + off, (size_t)(n - off))) <= 0) /* says why */
+                    e = w < 0 ? errno : EIO;
+        }
+        if (!e && fsync(t->fd) != 0) e = errno;
+        if (e) cxr_tmpfile_discard(t);
     }
-    close(src);
+    if (src >= 0) close(src);
+    if (e) st = cxr_set_error(CXR_E_IO, "%s: no copy of it can be made: %s", target, strerror(e));
+    return st;
 }
 
 const char *cxr_tmpfile_open_name(const cxr_tmpfile *t, char *buf, size_t cap)

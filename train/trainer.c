@@ -871,8 +871,15 @@ static cxr_status open_run_io(train_run *r)
     CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
     /* an earlier samples file is kept as the log is (cxr_trainlog_open): put back when the run
      * ends before its first epoch, dropped after it */
-    if (o->io.monitor_log && !o->io.resume_path)
-        cxr_tmpfile_copy(&r->samples_kept, o->io.monitor_log);
+    if (o->io.monitor_log && !o->io.resume_path &&
+        (st = cxr_tmpfile_copy(&r->samples_kept, o->io.monitor_log)) != CXR_OK) {
+        cxr_set_error(st,
+                      "--monitor-log %s: a copy of the earlier samples file is kept until this "
+                      "run's first epoch, and none can be made (%s): the file is left as it was; "
+                      "free space, or give another --monitor-log",
+                      o->io.monitor_log, cxr_last_error());
+        goto bail;
+    }
     if (o->compute.monitor || o->io.monitor_log) {
         /* the GPU trained on, found in NVML by its PCI bus id: its CUDA index can be another
          * GPU's there (CUDA_VISIBLE_DEVICES, CUDA's fastest-first order) */

@@ -147,8 +147,18 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
      * then a copy of the earlier log is kept beside it (cxr_tmpfile_copy), and put back when the
      * log is closed without an epoch (bad input met in the first epoch, an interrupt, an
      * error): a failed rerun does not lose the earlier run's log. Where no copy can be made (no
-     * space, an unreadable log), the log is emptied as before. */
-    if (!append) cxr_tmpfile_copy(&log->kept, path);
+     * space, an unreadable log), the run is refused with the log untouched (a full disk had
+     * emptied it, and the failed run could not put it back). */
+    if (!append && (st = cxr_tmpfile_copy(&log->kept, path)) != CXR_OK) {
+        cxr_set_error(st,
+                      "--log %s: a copy of the earlier log is kept until this run's first epoch, "
+                      "and none can be made (%s): the log is left as it was; free space, or give "
+                      "another --log",
+                      path, cxr_last_error());
+        free(log->path);
+        free(log);
+        return st;
+    }
     log->f = cxr_log_open("log", path, append, CXR_TRAINLOG_MARK, &st);
     if (!log->f) {
         cxr_tmpfile_discard(&log->kept);

@@ -339,6 +339,26 @@ lim "$BIN/cxr-report" "$(dirname "$0")/../report/fixtures/cpu2_3ep.jsonl" -o "$W
 expect_err "lim/r.html: write failed: File too large"
 grep -q "cxr-tmp" "$WORK/err" && fail "a write failure named the temporary: $(cat "$WORK/err")"
 [ -z "$(ls -A "$WORK/lim")" ] || fail "a failed export or report left files: $(ls -A "$WORK/lim")"
+# an earlier log or samples file that no copy can be kept of (larger than the limit, as on a full
+# disk): the run is refused and the file left as it was (it was emptied, then lost when the run
+# failed)
+fix="$(dirname "$0")/../report/fixtures/cpu2_3ep.jsonl"
+for i in 1 2 3 4 5 6 7 8; do cat "$fix"; done > "$WORK/lim/old.jsonl"
+for i in $(seq 400); do echo "{\"t\":$i.0,\"cpu_util\":50.0,\"rss_mb\":100.0}"; done > "$WORK/lim/oldmon.jsonl"
+cp "$WORK/lim/old.jsonl" "$WORK/old.keep" && cp "$WORK/lim/oldmon.jsonl" "$WORK/oldmon.keep"
+[ "$(stat -c %s "$WORK/old.keep")" -gt 8192 ] && [ "$(stat -c %s "$WORK/oldmon.keep")" -gt 8192 ] \
+    || fail "the earlier files are too small to test with"
+lim "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/lim/old.jsonl"
+expect_err "--log $WORK/lim/old.jsonl: a copy of the earlier log is kept until this run's first epoch, and none can be made ("
+expect_err "File too large): the log is left as it was; free space, or give another --log"
+lim "$BIN/cxr-train" "$WORK/s.h5" ${T/ --no-monitor/} --epochs 1 --max-steps 1 --no-checkpoint \
+    --monitor-log "$WORK/lim/oldmon.jsonl"
+expect_err "--monitor-log $WORK/lim/oldmon.jsonl: a copy of the earlier samples file is kept"
+for f in old oldmon; do
+    cmp -s "$WORK/lim/$f.jsonl" "$WORK/$f.keep" || fail "a refused run changed the earlier $f.jsonl"
+done
+[ "$(ls -A "$WORK/lim")" = "$(printf 'old.jsonl\noldmon.jsonl')" ] || fail "left behind: $(ls -A "$WORK/lim")"
+rm "$WORK/lim/old.jsonl" "$WORK/lim/oldmon.jsonl"
 # an empty split (its one image could not be decoded): cxr-eval refuses it rather than print
 # 0/0 as figures; cxr-train evaluates on test instead and makes no selection on the empty val
 mkdir -p "$WORK/ev/val/NORMAL" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/ev/" \

@@ -1,6 +1,7 @@
 /* test_status.c: cxr_wrap_error puts the context first and cuts long messages at the buffer's
  * end (CXR_MSG_MAX), never past it (a long context keeps its first CXR_MSG_MAX / 2 - 1 bytes and
- * then the message); a message holding a 4096-byte path keeps what follows it;
+ * then the message); a message holding a 4096-byte path keeps what follows it; a message may
+ * quote the one it replaces;
  * cxr_exit_code maps the pinned statuses to the documented exit codes. */
 #include "cxr_status.h"
 #include <stdio.h>
@@ -33,6 +34,13 @@ int main(void)
     const char *e = cxr_last_error();
     if (strlen(e) != HALF + 3 || strspn(e, "x") != HALF || strcmp(e + HALF, ": m") != 0) {
         printf("bad long context: %zu bytes, ends '%s'\n", strlen(e), e + strspn(e, "x"));
+        return 1;
+    }
+    /* a message may quote the one it replaces (its buffer would be read as it is written) */
+    cxr_set_error(CXR_E_IO, "inner reason");
+    cxr_set_error(CXR_E_IO, "outer words (%s): advice", cxr_last_error());
+    if (strcmp(cxr_last_error(), "outer words (inner reason): advice")) {
+        printf("bad quoted: %s\n", cxr_last_error());
         return 1;
     }
     if (cxr_exit_code(CXR_OK) != 0 || cxr_exit_code(CXR_E_ARG) != 2 ||
