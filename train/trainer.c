@@ -230,6 +230,7 @@ typedef struct {
     float *weights;       /* the training weights while the model holds the mean (host) */
     int finishing; /* interrupted after an epoch's last step: its evaluation and saves first */
     int trained;   /* epochs this invocation trained */
+    int saved;     /* 1: the epoch being run is already in its checkpoint (a failure after) */
 } train_run;
 
 static cxr_status open_store(train_run *r)
@@ -1501,6 +1502,7 @@ static cxr_status run_epoch(train_run *r, int e)
              cxr_select_name(r->rc.select), value, r->best_path);
     }
     if (r->o->io.checkpoint_path) CXR_TRY(save_checkpoint(r, r->o->io.checkpoint_path));
+    r->saved = 1;
     if (!isnan(dropped))
         note(r->o,
              "the checkpoint's threshold %.6g was chosen on val for its weights; %s has no val to "
@@ -1649,7 +1651,13 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
             CXR_THROW(CXR_E_INTERRUPTED, "interrupted before epoch %d; %s", e + 1,
                       resume_hint(&r, e, hint, sizeof hint));
         }
-        CXR_TRY(run_epoch(&r, e));
+        r.saved = 0;
+        if ((st = run_epoch(&r, e)) == CXR_E_IO) { /* a full disk: where the run stands */
+            char hint[CXR_MSG_MAX];
+            cxr_set_error(st, "%s; %s", cxr_last_error(),
+                          resume_hint(&r, e + r.saved, hint, sizeof hint));
+        }
+        if (st != CXR_OK) goto bail;
         r.trained++;
     }
     if (r.rc.select != CXR_SELECT_NONE && r.rc.best_epoch == 0 && r.rc.epochs > r.rc.start_epoch) {

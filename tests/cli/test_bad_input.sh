@@ -328,7 +328,15 @@ expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limit "$lim
     "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --checkpoint "$WORK/lim/ck.h5"
 expect_err "lim/ck.h5"
 expect_err "File too large"
+expect_err "; no epoch is complete: nothing to resume"
 [ -z "$(ls -A "$WORK/lim")" ] || fail "a failed checkpoint left files: $(ls "$WORK/lim")"
+# ... in a later epoch (here a resume's first): where the run stands, and the resume that goes on
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --checkpoint "$WORK/lim1.h5"
+expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limit "$lim_kb" \
+    "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 2 --max-steps 1 --resume "$WORK/lim1.h5" \
+    --checkpoint "$WORK/lim/ck2.h5" --log "$WORK/lim/l2.jsonl"
+expect_err "File too large); the last checkpoint, $WORK/lim1.h5, holds epoch 1; go on with --resume $WORK/lim1.h5 --log $WORK/lim/l2.jsonl"
+rm -f "$WORK/lim/l2.jsonl"
 # the other writers past such a limit: each names its output, not the temporary it removed
 lim() { expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f 8; exec "$@"' limit "$@"; }
 lim "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/lim/m.onnx"
