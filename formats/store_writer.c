@@ -15,7 +15,7 @@
 #include "store_internal.h"
 
 struct cxr_store_writer {
-    char *path, *tmp; /* tmp: tf.path, for messages */
+    char *path; /* what messages name: the output, never its temporary (tf.path) */
     cxr_tmpfile tf;
     cxr_store_options opt;
     char *source, *tool_version;
@@ -165,10 +165,9 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
         goto bail;
     }
     CXR_TRY(cxr_h5_create(&w->tf, path, fcpl, fapl, &w->file));
-    w->tmp = w->tf.path;
     if (cxr_h5_write_strings(w->file, "class_names", (const char *const *)w->class_names,
                              n_classes) < 0) {
-        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "writing class_names");
+        st = cxr_hdf5_error(CXR_E_HDF5, w->path, "writing class_names");
         goto bail;
     }
     *out = w;
@@ -203,7 +202,7 @@ cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, 
     float zero = 0.0f;
     w->group = H5Gcreate2(w->file, split, H5P_DEFAULT, w->gcpl_notime, H5P_DEFAULT);
     if (w->group < 0) {
-        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "creating group /%s", split);
+        st = cxr_hdf5_error(CXR_E_HDF5, w->path, "creating group /%s", split);
         goto bail;
     }
     snprintf(w->split, sizeof w->split, "%s", split);
@@ -213,12 +212,12 @@ cxr_status cxr_store_writer_begin_split(cxr_store_writer *w, const char *split, 
         H5Pset_filter(dcpl, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 1, cd) < 0 ||
         H5Pset_fletcher32(dcpl) < 0 || H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &zero) < 0 ||
         H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_INCR) < 0) {
-        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "/%s/images creation list", split);
+        st = cxr_hdf5_error(CXR_E_HDF5, w->path, "/%s/images creation list", split);
         goto bail;
     }
     w->images = H5Dcreate2(w->group, "images", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (w->images < 0) {
-        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "creating /%s/images", split);
+        st = cxr_hdf5_error(CXR_E_HDF5, w->path, "creating /%s/images", split);
         goto bail;
     }
     w->upper = n_images;
@@ -332,7 +331,7 @@ cxr_status cxr_store_writer_put_chunk(cxr_store_writer *w, const uint8_t *raw, s
     hsize_t end = 0; /* the file's allocated end before the chunk is written */
     if (H5Dset_extent(w->images, ext) < 0 || H5Fget_filesize(w->file, &end) < 0 ||
         H5Dwrite_chunk(w->images, H5P_DEFAULT, 0, off, raw_size, raw) < 0) {
-        st = cxr_hdf5_error(CXR_E_IO, w->tmp, "writing /%s/images chunk %lld", w->split,
+        st = cxr_hdf5_error(CXR_E_IO, w->path, "writing /%s/images chunk %lld", w->split,
                             (long long)w->n_shards);
         goto bail;
     }
@@ -373,7 +372,7 @@ cxr_status cxr_store_writer_put_hashes(cxr_store_writer *w, const uint64_t *file
                              file_hash) < 0 ||
         cxr_h5_write_checked(w->group, "pixel_hash", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, n1,
                              pixel_hash) < 0)
-        return cxr_hdf5_error(CXR_E_IO, w->tmp, "writing /%s hashes", w->split);
+        return cxr_hdf5_error(CXR_E_IO, w->path, "writing /%s hashes", w->split);
     return CXR_OK;
 }
 
@@ -385,7 +384,7 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
     int S = w->opt.pp.size;
     hsize_t ext[3] = { (hsize_t)w->count, (hsize_t)S, (hsize_t)S };
     if (H5Dset_extent(w->images, ext) < 0) {
-        st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "/%s/images extent", w->split);
+        st = cxr_hdf5_error(CXR_E_HDF5, w->path, "/%s/images extent", w->split);
         goto bail;
     }
     for (int64_t k = 0; k < w->n_shards; k++) { /* the index: put_chunk's, its gaps looked up */
@@ -395,13 +394,13 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
         hsize_t size = w->where[2 * k + 1];
         if (addr == 0 && (H5Dget_chunk_info_by_coord(w->images, off, &mask, &addr, &size) < 0 ||
                           addr == HADDR_UNDEF)) {
-            st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "/%s/images: no chunk info for shard %lld",
+            st = cxr_hdf5_error(CXR_E_HDF5, w->path, "/%s/images: no chunk info for shard %lld",
                                 w->split, (long long)k);
             goto bail;
         }
         if (addr % CXR_STORE_ALIGN != 0)
-            CXR_THROW(CXR_E_INTERNAL, "%s: /%s chunk %lld at offset %llu is not %d-aligned", w->tmp,
-                      w->split, (long long)k, (unsigned long long)addr, CXR_STORE_ALIGN);
+            CXR_THROW(CXR_E_INTERNAL, "%s: /%s chunk %lld at offset %llu is not %d-aligned",
+                      w->path, w->split, (long long)k, (unsigned long long)addr, CXR_STORE_ALIGN);
         w->where[2 * k] = (uint64_t)addr;
         w->where[2 * k + 1] = (uint64_t)size;
     }
@@ -415,7 +414,7 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
                              w->class_counts) < 0 ||
         cxr_h5_write_checked(w->group, "shard_index", H5T_STD_U64LE, H5T_NATIVE_UINT64, 2, ix,
                              w->where) < 0) {
-        st = cxr_hdf5_error(CXR_E_IO, w->tmp, "writing /%s metadata", w->split);
+        st = cxr_hdf5_error(CXR_E_IO, w->path, "writing /%s metadata", w->split);
         goto bail;
     }
     int slot = cxr_split_index(w->split);
@@ -469,7 +468,7 @@ cxr_status cxr_store_writer_set_attr(cxr_store_writer *w, const char *name, cons
             return cxr_set_error(CXR_E_ARG, "%s: attribute '%s' is reserved by the store format",
                                  w->path, name);
     if (cxr_h5_attr_put_str(w->file, name, value) < 0)
-        return cxr_hdf5_error(CXR_E_HDF5, w->tmp, "attribute '%s'", name);
+        return cxr_hdf5_error(CXR_E_HDF5, w->path, "attribute '%s'", name);
     return CXR_OK;
 }
 
@@ -511,7 +510,7 @@ static cxr_status write_root_meta(cxr_store_writer *w)
         goto h5fail;
     goto bail;
 h5fail:
-    st = cxr_hdf5_error(CXR_E_HDF5, w->tmp, "writing root metadata");
+    st = cxr_hdf5_error(CXR_E_HDF5, w->path, "writing root metadata");
 bail:
     if (g >= 0) H5Gclose(g);
     free(wt);
@@ -530,7 +529,7 @@ cxr_status cxr_store_writer_close(cxr_store_writer *w)
     herr_t rc = H5Fclose(w->file);
     w->file = -1;
     if (rc < 0) {
-        st = cxr_hdf5_error(CXR_E_IO, w->tmp, "closing the store");
+        st = cxr_hdf5_error(CXR_E_IO, w->path, "closing the store");
         goto bail;
     }
     /* durable before close returns: a caller commits other files (the duplicates report)

@@ -415,14 +415,14 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
             const void *src =
                 bf16 ? (const void *)((uint16_t *)host + t->offset) : (const void *)(v + t->offset);
             if (cxr_h5_write_checked(g, t->name, ft, mt, t->ndim, dims, src) < 0)
-                CXR_THROW_H5(CXR_E_IO, "cannot write checkpoint dataset /%s/%s", group, t->name);
+                CXR_THROW_H5(CXR_E_IO, "cannot write dataset /%s/%s", group, t->name);
         }
         H5Gclose(g);
         g = -1;
     }
     herr_t rc = H5Fclose(f);
     f = -1;
-    if (rc < 0) CXR_THROW_H5(CXR_E_IO, "cannot close the checkpoint's temporary file %s", tf.path);
+    if (rc < 0) CXR_THROW_H5(CXR_E_IO, "cannot finish the file (its temporary is removed)");
     CXR_TRY(cxr_tmpfile_commit(&tf));
 bail:
     if (g >= 0) H5Gclose(g);

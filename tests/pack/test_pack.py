@@ -360,6 +360,7 @@ def case_write_error(tmp):
         check(p.returncode == 4, "write failure -> exit 4 (got %d): %s" % (p.returncode, p.stderr))
         check("File too large" in p.stderr, "names the reason: " + p.stderr)
         check(out in p.stderr, "names the file: " + p.stderr)
+        check("cxr-tmp" not in p.stderr, "names the temporary, not the output: " + p.stderr)
         check(not os.path.exists(out), "no file at the output path")
         no_temp_left(d)
 
