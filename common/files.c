@@ -343,6 +343,18 @@ fail:
     return NULL;
 }
 
+int cxr_log_close(FILE *f, const char *path, int created)
+{
+    struct stat a, b;
+    if (created) {
+        fflush(f); /* what it holds, if it can (a line that could not be written stays out) */
+        if (fstat(fileno(f), &a) == 0 && a.st_size == 0 && stat(path, &b) == 0 &&
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+            unlink(path);
+    }
+    return fclose(f);
+}
+
 cxr_status cxr_input_check(const char *path)
 {
     struct stat s;

@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -55,6 +56,7 @@ struct cxr_monitor {
     int epoch;
     FILE *samples;
     char *samples_path;
+    int samples_created; /* no file was there: removed at close if nothing was written */
     int write_failed; /* the errno of the first failed sample write (EIO when unknown) */
     accum acc;
     nvml_api nv;
@@ -330,6 +332,8 @@ static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char
     if (samples_path) {
         m->samples_path = strdup(samples_path);
         if (!m->samples_path) CXR_THROW(CXR_E_NOMEM, "cxr_monitor_create: out of memory");
+        struct stat sb;
+        m->samples_created = stat(samples_path, &sb) != 0 && errno == ENOENT;
         m->samples = cxr_log_open("samples file", samples_path, append, CXR_MONITOR_MARK, &st);
         if (!m->samples) goto bail;
         double last_t;
@@ -435,7 +439,8 @@ cxr_status cxr_monitor_stop(cxr_monitor *m)
     pthread_mutex_lock(&m->mu);
     m->stopped = 1;
     if (m->samples) {
-        if (fclose(m->samples) != 0 && !m->write_failed) m->write_failed = errno ? errno : EIO;
+        if (cxr_log_close(m->samples, m->samples_path, m->samples_created) != 0 && !m->write_failed)
+            m->write_failed = errno ? errno : EIO;
         m->samples = NULL;
     }
     nvml_close(&m->nv);

@@ -10,6 +10,7 @@
 
 #include "cxr_tmpfile.h"
 #include <errno.h>
+#include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -81,6 +82,7 @@ struct cxr_trainlog {
     FILE *f;
     char *path;
     cxr_tmpfile kept; /* a fresh run's copy of the log it empties, until its first epoch */
+    int created;      /* no file was there: removed at close if nothing was written */
 };
 
 static double get(const void *record, const cxr_log_field *f)
@@ -159,6 +161,8 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
         free(log);
         return st;
     }
+    struct stat sb;
+    log->created = stat(path, &sb) != 0 && errno == ENOENT;
     log->f = cxr_log_open("log", path, append, CXR_TRAINLOG_MARK, &st);
     if (!log->f) {
         cxr_tmpfile_discard(&log->kept);
@@ -191,7 +195,7 @@ cxr_status cxr_trainlog_close(cxr_trainlog *log)
     /* no epoch in it: the earlier log back in its place (cxr_tmpfile_copy) */
     if (log->kept.path && cxr_tmpfile_commit(&log->kept) != CXR_OK) st = CXR_E_IO;
     cxr_tmpfile_discard(&log->kept);
-    if (fclose(log->f) != 0 && st == CXR_OK)
+    if (cxr_log_close(log->f, log->path, log->created) != 0 && st == CXR_OK)
         st = cxr_set_error(CXR_E_IO, "%s: cannot close the log", log->path);
     free(log->path);
     free(log);

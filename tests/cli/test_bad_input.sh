@@ -367,6 +367,12 @@ for f in old oldmon; do
 done
 [ "$(ls -A "$WORK/lim")" = "$(printf 'old.jsonl\noldmon.jsonl')" ] || fail "left behind: $(ls -A "$WORK/lim")"
 rm "$WORK/lim/old.jsonl" "$WORK/lim/oldmon.jsonl"
+# a run that cannot write its log's first line (no byte may be written, its messages included)
+# leaves no empty log or samples file it created
+expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f 0; exec "$@"' limit "$BIN/cxr-train" "$WORK/s.h5" \
+    ${T/ --no-monitor/} --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/lim/new.jsonl" \
+    --monitor-log "$WORK/lim/newmon.jsonl"
+[ -z "$(ls -A "$WORK/lim")" ] || fail "a run that wrote nothing left: $(ls -A "$WORK/lim")"
 # an empty split (its one image could not be decoded): cxr-eval refuses it rather than print
 # 0/0 as figures; cxr-train evaluates on test instead and makes no selection on the empty val
 mkdir -p "$WORK/ev/val/NORMAL" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/ev/" \
