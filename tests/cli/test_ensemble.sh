@@ -127,6 +127,25 @@ for e, a, b in zip(*rows):
     for c in (3, 4):
         assert abs(float(e[c]) - (float(a[c]) + float(b[c])) / 2) <= 1.5e-6, (e, a, b)
 PY
+# ... and a --threshold given is the ensemble's (as cxr-eval --ensemble --split val chose it):
+# one between two of its probabilities, in the file and deciding the classes (it was dropped
+# for 0.5 by a mutant that no test saw: only 0.5 was ever given)
+t=$(python3 -c 'import sys
+p = sorted({float(l.split("\t")[4]) for l in list(open(sys.argv[1]))[1:]})
+assert len(p) >= 2, p
+print(repr((p[0] + p[1]) / 2))' "$WORK/qab.tsv") || fail "no two distinct probabilities in qab.tsv"
+expect_rc 0 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/b.h5" --threshold "$t"
+grep -q "the default 0.5" "$WORK/err" && fail "cxr-predict --ensemble --threshold $t: $(cat "$WORK/err")"
+python3 - "$WORK/out" "$t" <<'PY' || fail "cxr-predict --ensemble did not apply --threshold $t"
+import struct, sys
+t = float(sys.argv[2])
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
+assert len(rows) == 6 and all(float(r[5]) == t for r in rows), rows
+for r in rows:
+    p = struct.unpack("f", struct.pack("f", float(r[4])))[0]
+    assert (r[1] == "PNEUMONIA") == (p >= t), (r, t)
+assert any(r[1] == "NORMAL" for r in rows) and any(r[1] == "PNEUMONIA" for r in rows), rows
+PY
 pack_sample "$WORK/s24.h5" 24
 expect_rc 0 $BIN/cxr-train "$WORK/s24.h5" --device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 1 --recipe study --epochs 1 --checkpoint "$WORK/c24.h5"
 expect_rc 3 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/c24.h5"

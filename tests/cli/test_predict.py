@@ -158,6 +158,21 @@ try:
     one = parsed(r1.stdout)
     if not one or not any(close(one, [row]) for row in parsed(tsv)):
         fail(f"one-image row {one} not among the folder's rows")
+    # the float p is compared with the double threshold: one a quarter of a float step above p
+    # (a double that rounds to p as a float, as a midpoint of two close scores can) is above it
+    rows = [x.split(b"\t") for x in tsv.splitlines()[1:]]
+    mid = [x for x in rows if 0 < float(x[4]) < 1]
+    if not mid:
+        fail(f"no image with p_PNEUMONIA inside (0, 1): {[x[4] for x in rows]}")
+    img, f = mid[0][0], struct.unpack("f", struct.pack("f", float(mid[0][4])))[0]
+    up = struct.unpack("f", struct.pack("I", struct.unpack("I", struct.pack("f", f))[0] + 1))[0]
+    t = f + (up - f) / 4
+    if struct.unpack("f", struct.pack("f", t))[0] != f:
+        fail(f"the test's threshold {t!r} does not round to p {f!r} as a float")
+    r = run("cxr-predict", ck, img, "--device", "cpu", "--threshold", repr(t))
+    row = r.stdout.decode().splitlines()[1].split("\t")
+    if row[1] != "NORMAL" or float(row[5]) != t:
+        fail(f"p {f!r} against threshold {t!r}: {row[1]}, threshold column {row[5]}")
 
     # csv: RFC 4180 through Python's csv module
     r = run("cxr-predict", ck, *args, "--device", "cpu", "--format", "csv", want=3)
