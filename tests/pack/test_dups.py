@@ -144,8 +144,8 @@ def case_drop(tmp):
     outs = []
     for threads in ("1", "2"):
         out, rep = os.path.join(tmp, "d%s.h5" % threads), os.path.join(tmp, "d%s.tsv" % threads)
-        rc, _, se = run([root, "-o", out, "--drop-duplicates", "--duplicates-report", rep,
-                         "--threads", threads, "--window", "1", "--shard", "8"])
+        rc, so, se = run([root, "-o", out, "--drop-duplicates", "--duplicates-report", rep,
+                          "--threads", threads, "--window", "1", "--shard", "8"])
         check(rc == 0, "pack --drop-duplicates rc=%d %s" % (rc, se))
         outs.append(out)
     check(open(outs[0], "rb").read() == open(outs[1], "rb").read(), "byte-identical at 1 and 2 threads")
@@ -167,6 +167,13 @@ def case_drop(tmp):
                       "duplicate of %s in train (identical file)" % B)], "skipped %s" % sk)
         check(attr(f, "command_line").endswith(" --drop-duplicates"), "command_line records it")
         check(len(set(hashes(f, "train")[0])) == len(tr), "train holds no duplicate left")
+        # the summary's table counts what was packed, as class_counts (the class weights' input)
+        # do: not the dropped copies
+        for split in ("train", "test"):
+            row = [l.split() for l in so.splitlines() if l.split()[:1] == [split]]
+            want = [int(c) for c in f[split]["class_counts"][...]]
+            check(len(row) == 1 and [int(c) for c in row[0][1:]] == want + [sum(want)],
+                  "summary row %s, class_counts %s" % (row, want))
     rows = read_report(rep)
     status = {(r[2], r[3]): r[4] for r in rows}
     check(status.get(("train", A)) == "dropped" and status.get(("test", "test/NORMAL/zz_copy_of_A.jpeg")) == "packed"
