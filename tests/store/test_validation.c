@@ -219,6 +219,7 @@ typedef enum {
     V_SOFT_DATASET,
     V_HARD_SPLIT,
     V_META_ZSTD,
+    V_META_ZSTD_LAST,
     V_HUGE_EXTENT,
     V_FRAME_SIZE,
     V_LABELS_LONG,
@@ -341,13 +342,14 @@ static void wide_labels(hid_t f)
 
 /* /train/labels as the same values, chunked with zstd before the Fletcher32 (a compression
  * filter on metadata: what a decompression bomb needs) */
-static void zstd_labels(hid_t f)
+static void zstd_labels(hid_t f, int checksum_first)
 {
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     hsize_t chunk = 8;
-    REQUIRE(H5Pset_chunk(dcpl, 1, &chunk) >= 0 &&
-            H5Pset_filter(dcpl, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 0, NULL) >= 0 &&
-            H5Pset_fletcher32(dcpl) >= 0);
+    REQUIRE(H5Pset_chunk(dcpl, 1, &chunk) >= 0);
+    REQUIRE(!checksum_first || H5Pset_fletcher32(dcpl) >= 0);
+    REQUIRE(H5Pset_filter(dcpl, CXR_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 0, NULL) >= 0);
+    REQUIRE(checksum_first || H5Pset_fletcher32(dcpl) >= 0);
     rewrite_labels(f, dcpl);
     H5Pclose(dcpl);
 }
@@ -494,7 +496,8 @@ static void damage(hid_t f, variant v)
         REQUIRE(H5Ldelete(f, "/test", H5P_DEFAULT) >= 0);
         REQUIRE(H5Lcreate_hard(f, "/train", f, "/test", H5P_DEFAULT, H5P_DEFAULT) >= 0);
         break;
-    case V_META_ZSTD: zstd_labels(f); break;
+    case V_META_ZSTD: zstd_labels(f, 0); break;
+    case V_META_ZSTD_LAST: zstd_labels(f, 1); break;
     case V_HUGE_EXTENT: huge_extent(f); break;
     case V_FRAME_SIZE: frame_size(f); break;
     case V_SOFT_DATASET:
@@ -611,6 +614,10 @@ int main(int argc, char **argv)
     /* what would expand or allocate far beyond the file: a compression filter on metadata, an
      * extent of 2^31 unwritten images, a chunk whose frame declares more than a shard */
     expect(good, V_META_ZSTD, "metazstd", CXR_E_FORMAT,
+           "'/train/labels' is stored without a checksum, or with filters besides it");
+    /* ... also after the checksum, as the first filter (a mutant taking "the first filter is
+     * Fletcher32" for "only Fletcher32" read it) */
+    expect(good, V_META_ZSTD_LAST, "metazstd2", CXR_E_FORMAT,
            "'/train/labels' is stored without a checksum, or with filters besides it");
     expect(good, V_HUGE_EXTENT, "huge", CXR_E_FORMAT,
            "'/train/images' declares 2147483648 images (268435456 chunks), more than a file of");

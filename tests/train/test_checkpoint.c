@@ -676,6 +676,27 @@ int main(void)
         CHECK(cxr_checkpoint_load(bad, b, NULL) == CXR_E_FORMAT);
         CHECK(strstr(cxr_last_error(), said[k]) != NULL);
     }
+    /* ... and one of the right type and values rewritten without its checksum (h5py or
+     * h5repack without fletcher32, an edited file): refused, its damage would go unseen (a
+     * mutant reading it passed every test) */
+    {
+        CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
+        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "params/conv1.w", 0);
+        REQUIRE(d >= 0);
+        hid_t sp = H5Dget_space(d);
+        float v[4 * 1 * 3 * 3];
+        REQUIRE(H5Sget_simple_extent_npoints(sp) == 4 * 1 * 3 * 3 &&
+                H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        REQUIRE(H5Dclose(d) >= 0 && H5Ldelete(f, "params/conv1.w", H5P_DEFAULT) >= 0);
+        d = H5Dcreate2(f, "params/conv1.w", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                       H5P_DEFAULT);
+        REQUIRE(d >= 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        H5Dclose(d);
+        H5Sclose(sp);
+        H5Fclose(f);
+        CHECK(cxr_checkpoint_load(bad, b, NULL) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "/params/conv1.w is stored without a checksum") != NULL);
+    }
     /* a class name that is not valid UTF-8 (the writers escape such bytes) is refused by name:
      * two of them would print as one key "p_X\ufffd" in cxr-predict's JSON */
     {
