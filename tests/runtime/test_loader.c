@@ -779,6 +779,40 @@ static void test_shuffle_uniform(void)
     cxr_store_close(s);
 }
 
+/* The images within a window are shuffled too, each of them free to land anywhere: over 400
+ * epochs of one window of all 5 shards, every image is last at least once (a shuffle of all
+ * but the window's last image, a mutant no test saw, leaves only the 5 shards' last images
+ * there). Deterministic from the seed. */
+static void test_window_shuffle(void)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 4;
+    o.shuffle = 1;
+    o.seed = 3;
+    o.window = 5;
+    o.prefetch = 0;
+    cxr_loader *l;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    REQUIRE(cxr_loader_n_images(l) == NTRAIN);
+    int64_t order[NTRAIN];
+    char last[NTRAIN] = { 0 };
+    for (int e = 0; e < 400; e++) {
+        CHECK_OK(cxr_loader_epoch_order(l, e, order));
+        REQUIRE(order[NTRAIN - 1] >= 0 && order[NTRAIN - 1] < NTRAIN);
+        last[order[NTRAIN - 1]] = 1;
+    }
+    int n_last = 0;
+    for (int i = 0; i < NTRAIN; i++) n_last += last[i];
+    if (n_last != NTRAIN)
+        fprintf(stderr, "window shuffle: %d of %d images ever last\n", n_last, NTRAIN);
+    CHECK(n_last == NTRAIN);
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+}
+
 /* Mixup (cxr_loader.h, "Mixup"): the batches of a loader without it, mixed pairwise with the
  * documented weights to the bit; the partners' labels; the same bits with and without
  * prefetch, also at A = 0.02, whose draws fall below FLT_MIN (stored as 0), on a caller's
@@ -920,6 +954,7 @@ int main(void)
     test_parts(0, 1);
     test_parts(1, 0);
     test_shuffle_uniform();
+    test_window_shuffle();
     test_mixup(0.4f);
     test_mixup(0.02f);
     test_mixup_denormal();
