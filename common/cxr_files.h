@@ -80,8 +80,9 @@ int cxr_end_last_line(FILE *f);
  * before, unchecked. `opt` names the file in messages. NULL on failure, with *st set. */
 cxr_status cxr_log_check(const char *opt, const char *path, int append, const char *mark);
 FILE *cxr_log_open(const char *opt, const char *path, int append, const char *mark, cxr_status *st);
-/* Close a log cxr_log_open gave; when `created` (the caller found no file at path before it
- * opened it) and nothing was written to it, the empty file is removed first, still locked: a
+/* Close a log cxr_log_open gave; when `created` (the caller found nothing at path, lstat: not
+ * even a dangling link, before it opened it) and nothing was written to it, the empty file is
+ * removed first, still locked: a
  * run that could not write its first line (a full disk) leaves no empty log behind. fclose's
  * result. */
 int cxr_log_close(FILE *f, const char *path, int created);

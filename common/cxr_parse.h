@@ -32,8 +32,9 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
  * of 100000 threads crashed libgomp creating them). */
 int cxr_threads_ok(const char *tool, int threads);
 
-/* v as the shortest of "%.15g" and "%.17g" that reads back as v (0.1 -> "0.1", not
- * "0.10000000000000001"), into buf (NUL-terminated, truncated to cap bytes); returns buf. */
+/* v as the shortest of "%.15g", "%.16g" and "%.17g" that reads back as v (0.1 -> "0.1", not
+ * "0.10000000000000001"; 0.7581601142883301 in 16 digits), into buf (NUL-terminated,
+ * truncated to cap bytes); returns buf. */
 const char *cxr_format_double(char *buf, size_t cap, double v);
 
 #ifdef __cplusplus

@@ -97,10 +97,11 @@ char *cxr_tmpfile_link(const char *target);
  * sweep removes it once stale): for a writer that empties a file in place and puts the earlier
  * content back when its own never became whole (cxr_tmpfile_commit; cxr_tmpfile_discard once
  * it did). CXR_OK with *t empty (t->path NULL) when there is nothing to keep (no file, an empty
- * one, not a regular file); an error naming the reason, *t empty, when there is and no copy
- * can be made (no space, an unreadable file): the caller must then not empty the
- * file, whose content would be lost (a full disk emptied an earlier run's log; refused since
- * 0.16). */
+ * one, not a regular file) or no copy may be made (a file this user may write but not read, a
+ * folder it may not create in): the caller goes on without one. CXR_E_IO, *t empty, the reason
+ * named and in errno, when the copy fails for want of space (ENOSPC, EDQUOT, EFBIG, EIO): the
+ * caller must then not empty the file, whose content would be lost (a full disk emptied an
+ * earlier run's log; refused since 0.16). */
 cxr_status cxr_tmpfile_copy(cxr_tmpfile *t, const char *target);
 
 /* Remove the stale temporaries of `target` (see above). Returns how many were removed. */

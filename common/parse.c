@@ -48,8 +48,10 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
 const char *cxr_format_double(char *buf, size_t cap, double v)
 {
     const locale_t before = cxr_c_locale_enter();
-    snprintf(buf, cap, "%.15g", v);
-    if (strtod(buf, NULL) != v) snprintf(buf, cap, "%.17g", v);
+    for (int digits = 15; digits <= 17; digits++) { /* the fewest that read back as v */
+        snprintf(buf, cap, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
     cxr_c_locale_leave(before);
     return buf;
 }

@@ -233,8 +233,8 @@ cxr_status cxr_tmpfile_copy(cxr_tmpfile *t, const char *target)
     struct stat sb;
     if (stat(target, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) return CXR_OK;
     int src = open(target, O_RDONLY | O_CLOEXEC | O_NONBLOCK), e = src < 0 ? errno : 0;
-    cxr_status st = e ? CXR_OK : cxr_tmpfile_create(t, target, 0); /* which says why it fails */
-    if (!e && st == CXR_OK) {
+    if (!e && cxr_tmpfile_create(t, target, 0) != CXR_OK) e = errno ? errno : EIO;
+    if (!e) {
         char buf[1 << 16];
         ssize_t n;
         errno = 0;
@@ -248,8 +248,12 @@ cxr_status cxr_tmpfile_copy(cxr_tmpfile *t, const char *target)
         if (e) cxr_tmpfile_discard(t);
     }
     if (src >= 0) close(src);
-    if (e) st = cxr_set_error(CXR_E_IO, "%s: no copy of it can be made: %s", target, strerror(e));
-    return st;
+    /* only a want of space stops the caller: a file it may write but not read (mode 0200), a
+     * folder it may not create in, go on without a copy, as they always did */
+    if (e != ENOSPC && e != EDQUOT && e != EFBIG && e != EIO) return CXR_OK;
+    cxr_set_error(CXR_E_IO, "%s: no copy of it can be made: %s", target, strerror(e));
+    errno = e;
+    return CXR_E_IO;
 }
 
 const char *cxr_tmpfile_open_name(const cxr_tmpfile *t, char *buf, size_t cap)
@@ -302,7 +306,8 @@ cxr_status cxr_tmpfile_sync(cxr_tmpfile *t)
     if (!t || !t->path || t->fd < 0)
         return cxr_set_error(CXR_E_ARG, "cxr_tmpfile_sync: no temporary file");
     if (fsync(t->fd) != 0)
-        return cxr_set_error(CXR_E_IO, "%s: fsync of %s: %s", t->target, t->path, strerror(errno));
+        return cxr_set_error(CXR_E_IO, "%s: cannot sync it to disk: %s", t->target,
+                             strerror(errno));
     return CXR_OK;
 }
 
@@ -317,7 +322,7 @@ cxr_status cxr_tmpfile_commit(cxr_tmpfile *t)
     int rc = close(t->fd);
     t->fd = -1;
     if (rc != 0)
-        return cxr_set_error(CXR_E_IO, "%s: close of %s: %s", t->target, t->path, strerror(errno));
+        return cxr_set_error(CXR_E_IO, "%s: cannot close it: %s", t->target, strerror(errno));
     /* a file replaced keeps its permissions (a checkpoint made private stays private) and, as
      * far as this user may give them, its owner and group (chown first: it clears set-id bits) */
     struct stat o;
@@ -326,7 +331,7 @@ cxr_status cxr_tmpfile_commit(cxr_tmpfile *t)
         (void)chmod(t->path, o.st_mode & 07777);
     }
     if (rename(t->path, t->target) != 0)
-        return cxr_set_error(CXR_E_IO, "%s: rename from %s: %s", t->target, t->path,
+        return cxr_set_error(CXR_E_IO, "%s: cannot rename its temporary into place: %s", t->target,
                              strerror(errno));
     free(t->path);
     t->path = NULL;

@@ -10,6 +10,7 @@
  */
 #include "cxr_report.h"
 #include "c_locale.h"
+#include "cxr_parse.h"
 #include "cxr_tmpfile.h"
 
 #include <errno.h>
@@ -308,8 +309,13 @@ static void recipe_text(cxr_sb *b, const char *json)
         if (cJSON_IsString(c)) {
             cxr_sb_printf(b, " ");
             cxr_sb_esc(b, c->valuestring);
-        } else if (cJSON_IsNumber(c)) {
-            cxr_sb_printf(b, " %.9g", c->valuedouble);
+        } else if (cJSON_IsNumber(c)) { /* as the log has it: a seed of 2^31 - 1 whole */
+            char num[32];
+            const double v = c->valuedouble;
+            if (v == floor(v) && fabs(v) < 9007199254740992.0) /* 2^53 */
+                cxr_sb_printf(b, " %.0f", v);
+            else
+                cxr_sb_printf(b, " %s", cxr_format_double(num, sizeof num, v));
         } else if (cJSON_IsBool(c)) {
             cxr_sb_printf(b, " %s", cJSON_IsTrue(c) ? "true" : "false");
         } else {

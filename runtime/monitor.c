@@ -333,7 +333,7 @@ static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char
         m->samples_path = strdup(samples_path);
         if (!m->samples_path) CXR_THROW(CXR_E_NOMEM, "cxr_monitor_create: out of memory");
         struct stat sb;
-        m->samples_created = stat(samples_path, &sb) != 0 && errno == ENOENT;
+        m->samples_created = lstat(samples_path, &sb) != 0 && errno == ENOENT; /* as the log */
         m->samples = cxr_log_open("samples file", samples_path, append, CXR_MONITOR_MARK, &st);
         if (!m->samples) goto bail;
         double last_t;

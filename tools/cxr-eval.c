@@ -135,8 +135,7 @@ static int fail(cxr_status st)
 static cJSON *num_array(const double *v, int n)
 {
     cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a && i < n; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(isfinite(v[i]) ? v[i] : 0.0 / 0.0));
+    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cxr_json_number(v[i]));
     return a;
 }
 

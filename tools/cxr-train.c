@@ -612,7 +612,7 @@ int main(int argc, char **argv)
             return 2;
         }
         default_ck = 1; /* said once the inputs and the device are known to be good */
-        o.io.checkpoint_reserved = 1; /* the file there is this run's reservation */
+        o.io.checkpoint_reserved = !o.io.resume_path; /* the file there: this run's reservation */
     }
     cxr_status fst = train_check_files(&o);
     if (fst != CXR_OK) {

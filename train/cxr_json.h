@@ -20,6 +20,8 @@ void cxr_json_append_text(struct cJSON *array, const char *s);
  * 15 digits when they read back within about an ulp: a threshold printed so could decide one
  * image otherwise when pasted back), or null when v is not finite, as cJSON prints it. */
 void cxr_json_add_number(struct cJSON *obj, const char *name, double v);
+/* The same number as an item (for an array); NULL when memory ran out. */
+struct cJSON *cxr_json_number(double v);
 /* obj[name] = the k x k matrix m (row-major) as an array of k rows of integers, each row one
  * preformatted item rather than k number nodes (a 4096-class matrix took 1.3 GB as nodes). 0, or
  * -1 when memory ran out (obj is then left without it). */

@@ -22,13 +22,16 @@ void cxr_json_add_text(cJSON *obj, const char *name, const char *s)
     free(hex);
 }
 
-void cxr_json_add_number(cJSON *obj, const char *name, double v)
+cJSON *cxr_json_number(double v)
 {
     char b[32];
-    if (isfinite(v))
-        cJSON_AddRawToObject(obj, name, cxr_format_double(b, sizeof b, v));
-    else
-        cJSON_AddNullToObject(obj, name);
+    return isfinite(v) ? cJSON_CreateRaw(cxr_format_double(b, sizeof b, v)) : cJSON_CreateNull();
+}
+
+void cxr_json_add_number(cJSON *obj, const char *name, double v)
+{
+    cJSON *n = cxr_json_number(v);
+    if (n && !cJSON_AddItemToObject(obj, name, n)) cJSON_Delete(n);
 }
 
 int cxr_json_add_int_matrix(cJSON *obj, const char *name, const int64_t *m, int k)

@@ -6,6 +6,7 @@
  */
 #include "cxr_trainer.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -878,7 +879,7 @@ static cxr_status open_run_io(train_run *r)
                       "--monitor-log %s: a copy of the earlier samples file is kept until this "
                       "run's first epoch, and none can be made (%s): the file is left as it was; "
                       "free space, or give another --monitor-log",
-                      o->io.monitor_log, cxr_last_error());
+                      o->io.monitor_log, strerror(errno));
         goto bail;
     }
     if (o->compute.monitor || o->io.monitor_log) {
@@ -1120,14 +1121,21 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
     else { /* with the options that keep the run's logs going (a resume without them stops
             * them), as shell words, when they can be pasted from the message */
         const char *log = r->o->io.log_path, *mon = r->o->io.monitor_log;
-        char qc[4 * 4096 + 5], ql[4 * 4096 + 5], qm[4 * 4096 + 5];
+        /* a run resumed into another checkpoint that saved nothing yet: without --checkpoint
+         * the resume would write over the file it branches from */
+        const char *to = r->o->io.checkpoint_path && strcmp(r->o->io.checkpoint_path, ck) != 0
+                             ? r->o->io.checkpoint_path
+                             : NULL;
+        char qc[4 * 4096 + 5], ql[4 * 4096 + 5], qm[4 * 4096 + 5], qt[4 * 4096 + 5];
         const char *wc = paste_word(qc, sizeof qc, ck),
                    *wl = log ? paste_word(ql, sizeof ql, log) : "",
-                   *wm = mon ? paste_word(qm, sizeof qm, mon) : "";
+                   *wm = mon ? paste_word(qm, sizeof qm, mon) : "",
+                   *wt = to ? paste_word(qt, sizeof qt, to) : "";
         int n = snprintf(buf, cap, "the last checkpoint, %s, holds epoch %d", ck, done);
-        if (wc && wl && wm && n > 0 && n < (int)cap)
-            n += snprintf(buf + n, cap - (size_t)n, "; go on with --resume %s%s%s%s%s", wc,
-                          log ? " --log " : "", wl, mon ? " --monitor-log " : "", wm);
+        if (wc && wl && wm && wt && n > 0 && n < (int)cap)
+            n += snprintf(buf + n, cap - (size_t)n, "; go on with --resume %s%s%s%s%s%s%s", wc,
+                          to ? " --checkpoint " : "", wt, log ? " --log " : "", wl,
+                          mon ? " --monitor-log " : "", wm);
         if (n >= (int)cap) /* paths past the message's room: the command cut, said so */
             snprintf(buf + cap - 5, 5, "...");
     }

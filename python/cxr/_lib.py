@@ -47,7 +47,8 @@ P = ctypes.POINTER
 # 0.15: cxr_checkpoint_meta.store 1024 -> 4096 bytes (an absolute store path was cut at 1023);
 # cxr_model_layout, cxr_utf8_valid and cxr_trainlog_read_tail are new (none of them used here).
 # 0.16: cxr_checkpoint_meta grew resume_unknown, cxr_train_io checkpoint_reserved;
-# cxr_json_add_number is new (none of them used here).
+# cxr_tmpfile_copy returns a status; cxr_json_add_number, cxr_json_number and cxr_log_close are
+# new (none of them used here).
 ABI = "0.16"
 
 

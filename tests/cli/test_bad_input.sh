@@ -335,7 +335,7 @@ expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --checkpoi
 expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limit "$lim_kb" \
     "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 2 --max-steps 1 --resume "$WORK/lim1.h5" \
     --checkpoint "$WORK/lim/ck2.h5" --log "$WORK/lim/l2.jsonl"
-expect_err "File too large); the last checkpoint, $WORK/lim1.h5, holds epoch 1; go on with --resume $WORK/lim1.h5 --log $WORK/lim/l2.jsonl"
+expect_err "File too large); the last checkpoint, $WORK/lim1.h5, holds epoch 1; go on with --resume $WORK/lim1.h5 --checkpoint $WORK/lim/ck2.h5 --log $WORK/lim/l2.jsonl"
 rm -f "$WORK/lim/l2.jsonl"
 # the other writers past such a limit: each names its output, not the temporary it removed
 lim() { expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f 8; exec "$@"' limit "$@"; }
@@ -373,6 +373,12 @@ expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f 0; exec "$@"' limit "$BIN/cxr-train
     ${T/ --no-monitor/} --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/lim/new.jsonl" \
     --monitor-log "$WORK/lim/newmon.jsonl"
 [ -z "$(ls -A "$WORK/lim")" ] || fail "a run that wrote nothing left: $(ls -A "$WORK/lim")"
+# ... but a log given as a dangling symbolic link stays a link (what it names was created)
+ln -s "$WORK/lim/target.jsonl" "$WORK/lim/link.jsonl"
+expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f 0; exec "$@"' limit "$BIN/cxr-train" "$WORK/s.h5" \
+    $T --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/lim/link.jsonl"
+[ -L "$WORK/lim/link.jsonl" ] || fail "a failed run removed the log's symbolic link"
+rm -f "$WORK/lim/link.jsonl" "$WORK/lim/target.jsonl"
 # an empty split (its one image could not be decoded): cxr-eval refuses it rather than print
 # 0/0 as figures; cxr-train evaluates on test instead and makes no selection on the empty val
 mkdir -p "$WORK/ev/val/NORMAL" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/ev/" \

@@ -181,13 +181,14 @@ static void test_shell_word(void)
     CHECK(cxr_shell_word(b, 4, "abcd") == NULL && cxr_shell_word(b, 6, "a b c") == NULL);
 }
 
-/* cxr_format_double: the shortest of %.15g and %.17g that reads back as the same double (the
- * logs' and specs' numbers are exact), and the short form when it does */
+/* cxr_format_double: the shortest of %.15g, %.16g and %.17g that reads back as the same double
+ * (the logs' and specs' numbers are exact), and the short form when it does */
 static void test_format_double(void)
 {
-    const double vs[] = { 0.1 + 0.2, 1.0 / 3.0, 0.25, 1e-300, -2.5e17, 0.1 };
+    const double vs[] = { 0.1 + 0.2, 1.0 / 3.0, 0.25, 1e-300, -2.5e17, 0.1, 0.7581601142883301 };
     const char *shortest[] = {
-        "0.30000000000000004", "0.33333333333333331", "0.25", "1e-300", "-2.5e+17", "0.1"
+        "0.30000000000000004", "0.3333333333333333", "0.25", "1e-300", "-2.5e+17", "0.1",
+        "0.7581601142883301"
     };
     for (size_t i = 0; i < sizeof vs / sizeof *vs; i++) {
         char buf[64];

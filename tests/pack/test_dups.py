@@ -271,12 +271,13 @@ def case_report(tmp):
     # the store's bytes fail to become durable (fsync: EIO, a device losing its last writes):
     # nothing is renamed into place, the report included, and no temporary is left; the same
     # when the report's fsync fails, which is named
-    for what, pattern, named in (("store", ".s.h5.cxr-tmp-", "fsync"),
+    for what, pattern, named in (("store", ".s.h5.cxr-tmp-", "s.h5: cannot sync it to disk"),
                                  ("report", ".dups.tsv.cxr-tmp-", "dups.tsv")):
         env = dict(os.environ, LD_PRELOAD=FAIL_FSYNC, CXR_TEST_FAIL_FSYNC=pattern)
         p = subprocess.run([PACK, root, "-o", out, "--duplicates-report", rep], capture_output=True,
                            text=True, env=env)
-        check(p.returncode == 4 and named in p.stderr and "Input/output error" in p.stderr,
+        check(p.returncode == 4 and named in p.stderr and "Input/output error" in p.stderr
+              and "cxr-tmp" not in p.stderr,
               "a failing fsync of the %s: exit 4 naming it (got %d: %s)" % (what, p.returncode, p.stderr))
         check(open(out, "rb").read() == old_store and open(rep, "rb").read() == old_report,
               "a failing fsync of the %s changed the earlier store or report (%s)" % (what, p.stderr))
