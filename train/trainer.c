@@ -232,6 +232,7 @@ typedef struct {
     int finishing; /* interrupted after an epoch's last step: its evaluation and saves first */
     int trained;   /* epochs this invocation trained */
     int saved;     /* 1: the epoch being run is already in its checkpoint (a failure after) */
+    int earlier;   /* the checkpoint's file held an earlier run's model at the start */
 } train_run;
 
 static cxr_status open_store(train_run *r)
@@ -1115,7 +1116,9 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
     if (r->o->io.resume_path && done == r->rc.start_epoch) /* this run saved nothing yet */
         ck = r->o->io.resume_path;
     if (done == 0)
-        snprintf(buf, cap, "no epoch is complete: nothing to resume");
+        snprintf(buf, cap, "no epoch is complete: nothing to resume%s%s%s",
+                 r->earlier && ck ? " (" : "", r->earlier && ck ? ck : "",
+                 r->earlier && ck ? " still holds what it held before this run)" : "");
     else if (!ck)
         snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
     else { /* with the options that keep the run's logs going (a resume without them stops
@@ -1577,6 +1580,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     CXR_TRY(open_run_io(&r));
     if (o->io.checkpoint_path && !o->io.resume_path && !o->io.checkpoint_reserved &&
         access(o->io.checkpoint_path, F_OK) == 0) {
+        r.earlier = 1;
         cxr_checkpoint_meta was; /* a rerun replaces an earlier run's model: said, not silent */
         memset(&was, 0, sizeof was);
         char q[4 * 4096 + 5];

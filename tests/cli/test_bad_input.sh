@@ -330,6 +330,13 @@ expect_err "lim/ck.h5"
 expect_err "File too large"
 expect_err "; no epoch is complete: nothing to resume"
 [ -z "$(ls -A "$WORK/lim")" ] || fail "a failed checkpoint left files: $(ls "$WORK/lim")"
+# ... into an earlier run's checkpoint: that it is still there is said, and true
+cp "$WORK/ck.h5" "$WORK/lim/ckx.h5"
+expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limit "$lim_kb" \
+    "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --checkpoint "$WORK/lim/ckx.h5"
+expect_err "no epoch is complete: nothing to resume ($WORK/lim/ckx.h5 still holds what it held before this run)"
+cmp -s "$WORK/ck.h5" "$WORK/lim/ckx.h5" || fail "a failed rerun changed the earlier checkpoint"
+rm "$WORK/lim/ckx.h5"
 # ... in a later epoch (here a resume's first): where the run stands, and the resume that goes on
 expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --checkpoint "$WORK/lim1.h5"
 expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limit "$lim_kb" \
