@@ -38,7 +38,7 @@ typedef enum {
 #define CXR_MSG_MAX 10240
 
 /* Record `code` with a printf-style message for this thread; returns `code`. The message may
- * quote the one it replaces (an argument cxr_last_error()). */
+ * quote the one it replaces (an argument cxr_last_error()). Both leave errno as it was. */
 cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Prefix the current message with "context: " (e.g. a file name); returns `code`. */

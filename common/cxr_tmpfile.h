@@ -40,7 +40,8 @@ typedef struct {
     int fd;       /* read-write descriptor on the temporary, -1 once closed */
 } cxr_tmpfile;
 
-/* CXR_E_IO naming `target` when it exists and this user may not write to it (see above). */
+/* CXR_E_IO naming `target` when it exists and this user may not write to it (see above), errno
+ * EACCES (write-protected) or EPERM (another user's file in a sticky folder). */
 cxr_status cxr_tmpfile_check_writable(const char *target);
 
 /* Create the temporary for `target` (mode 0666 minus the umask; at commit, the mode, and as far

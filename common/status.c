@@ -1,6 +1,7 @@
 /* status.c: thread-local error messages behind cxr_status.h. */
 #include "cxr_status.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,17 +10,20 @@ static _Thread_local char last_msg[CXR_MSG_MAX];
 cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
 {
     char msg[sizeof last_msg]; /* formatted apart: an argument may be cxr_last_error() */
+    const int e = errno;       /* kept for the caller, who may pass it on */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     memcpy(last_msg, msg, sizeof msg);
+    errno = e;
     return code;
 }
 
 cxr_status cxr_wrap_error(cxr_status code, const char *fmt, ...)
 {
     char prefix[CXR_MSG_MAX / 2], old[sizeof last_msg];
+    const int e = errno;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
@@ -32,6 +36,7 @@ cxr_status cxr_wrap_error(cxr_status code, const char *fmt, ...)
     memcpy(last_msg + pl, ": ", 2);
     memcpy(last_msg + pl + 2, old, ol);
     last_msg[pl + 2 + ol] = '\0';
+    errno = e;
     return code;
 }
 

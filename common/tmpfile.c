@@ -29,8 +29,10 @@ static cxr_status split_target(const char *target, char **dir, char **prefix)
     *dir = *prefix = NULL;
     const char *slash = strrchr(target, '/');
     const char *base = slash ? slash + 1 : target;
-    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        errno = EINVAL;
         return cxr_set_error(CXR_E_ARG, "%s: not a file name", target);
+    }
     size_t bl = strlen(base);
     if (bl > BASE_MAX) bl = BASE_MAX;
     *dir = slash ? strndup(target, slash == target ? 1 : (size_t)(slash - target)) : strdup(".");
@@ -135,7 +137,7 @@ cxr_status cxr_tmpfile_check_writable(const char *target)
 {
     struct stat o, d;
     if (stat(target, &o) != 0 || !S_ISREG(o.st_mode)) return CXR_OK;
-    if (access(target, W_OK) != 0 && errno == EACCES)
+    if (access(target, W_OK) != 0 && errno == EACCES) /* (errno EACCES, as refused) */
         return cxr_set_error(CXR_E_IO,
                              "%s: is write-protected (mode %04o): not replaced; make it writable "
                              "(chmod u+w) or give another name",
@@ -145,11 +147,13 @@ cxr_status cxr_tmpfile_check_writable(const char *target)
     char dir[4096];
     const uid_t me = geteuid();
     if (me != 0 && o.st_uid != me && stat(cxr_parent_dir(dir, sizeof dir, target), &d) == 0 &&
-        (d.st_mode & S_ISVTX) && d.st_uid != me)
+        (d.st_mode & S_ISVTX) && d.st_uid != me) {
+        errno = EPERM; /* what the rename would fail with */
         return cxr_set_error(CXR_E_IO,
                              "%s: belongs to another user (uid %u) in a sticky folder (mode "
                              "%04o, like /tmp): this user cannot replace it; give another name",
                              target, (unsigned)o.st_uid, (unsigned)(d.st_mode & 07777));
+    }
     return CXR_OK;
 }
 
@@ -233,7 +237,8 @@ cxr_status cxr_tmpfile_copy(cxr_tmpfile *t, const char *target)
     struct stat sb;
     if (stat(target, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) return CXR_OK;
     int src = open(target, O_RDONLY | O_CLOEXEC | O_NONBLOCK), e = src < 0 ? errno : 0;
-    if (!e && cxr_tmpfile_create(t, target, 0) != CXR_OK) e = errno ? errno : EIO;
+    errno = 0; /* every refusal of the create sets it: none may read as a stale EIO */
+    if (!e && cxr_tmpfile_create(t, target, 0) != CXR_OK) e = errno ? errno : EPERM;
     if (!e) {
         char buf[1 << 16];
         ssize_t n;
