@@ -229,10 +229,11 @@ typedef struct {
     float *average;       /* weight averaging: the mean of the epoch-end weights (host, a
                              parameter block; NULL before the first averaged epoch) */
     float *weights;       /* the training weights while the model holds the mean (host) */
-    int finishing; /* interrupted after an epoch's last step: its evaluation and saves first */
-    int trained;   /* epochs this invocation trained */
-    int saved;     /* 1: the epoch being run is already in its checkpoint (a failure after) */
-    int earlier;   /* the checkpoint's file held an earlier run's model at the start */
+    int finishing;  /* interrupted after an epoch's last step: its evaluation and saves first */
+    int trained;    /* epochs this invocation trained */
+    int saved;      /* 1: the epoch being run is already in its checkpoint (a failure after) */
+    int earlier;    /* the checkpoint's file held an earlier run's model at the start */
+    int best_saved; /* the epoch this invocation last saved to best_path (0 none) */
 } train_run;
 
 static cxr_status open_store(train_run *r)
@@ -1115,11 +1116,14 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
     const char *ck = r->o->io.checkpoint_path;
     if (r->o->io.resume_path && done == r->rc.start_epoch) /* this run saved nothing yet */
         ck = r->o->io.resume_path;
-    if (done == 0)
-        snprintf(buf, cap, "no epoch is complete: nothing to resume%s%s%s",
+    if (done == 0) { /* the best model is saved before the checkpoint: it may hold epoch 1 */
+        const int best = r->best_saved > 0 && r->best_path[0];
+        snprintf(buf, cap, "no epoch is complete: nothing to resume%s%s%s%s%s%s",
                  r->earlier && ck ? " (" : "", r->earlier && ck ? ck : "",
-                 r->earlier && ck ? " still holds what it held before this run)" : "");
-    else if (!ck)
+                 r->earlier && ck ? " still holds what it held before this run)" : "",
+                 best ? "; " : "", best ? r->best_path : "",
+                 best ? " holds this run's epoch 1, saved before the failure" : "");
+    } else if (!ck)
         snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
     else { /* with the options that keep the run's logs going (a resume without them stops
             * them), as shell words, when they can be pasted from the message */
@@ -1509,6 +1513,7 @@ static cxr_status run_epoch(train_run *r, int e)
      * epoch */
     if (improved && r->best_path[0]) {
         CXR_TRY(save_checkpoint(r, r->best_path));
+        r->best_saved = e + 1;
         note(r->o, "epoch %d: best %s so far (%.6g), saved to %s", e + 1,
              cxr_select_name(r->rc.select), value, r->best_path);
     }

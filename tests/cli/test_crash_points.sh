@@ -14,6 +14,7 @@
 #    until the output is whole, then ends the tool; no temporary is left (it was).
 # 5. A rerun whose first checkpoint fails to be renamed (EIO) after its first epoch line: its
 #    log and its samples file are both this run's (the samples file was put back alone).
+# 6. The same with model selection: the best file, saved first, holds the rerun's epoch 1: said.
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4 SHIM=$5
 . "$(dirname "$0")/common.sh"
 W=$WORK
@@ -79,4 +80,16 @@ cp "$W/fm.jsonl" "$W/fm0.jsonl"
 [ $? = 4 ] || fail "a failed checkpoint rename: not exit 4 ($(cat "$W/err"))"
 grep -q '"seed":9' "$W/f.jsonl" || fail "the failed rerun's log is not its own"
 cmp -s "$W/fm.jsonl" "$W/fm0.jsonl" && fail "the log is the rerun's, its samples file the earlier run's"
+# 6. ... with model selection: the best model is saved before the checkpoint, so the earlier
+#    run's best file already holds the rerun's epoch 1: said (it read as all left untouched)
+M="$BIN/cxr-train $W/s.h5 --device cpu --batch 8 --threads 2 -q --no-monitor --max-steps 1"
+M="$M --epochs 1 --checkpoint $W/g.h5"
+expect_rc 0 $M
+cp "$W/g.h5" "$W/g0.h5"
+[ -f "$W/g.best.h5" ] || fail "no best model beside g.h5"
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="rename 1 before /g.h5 EIO" $M --seed 9 >"$W/out" 2>"$W/err")
+[ $? = 4 ] || fail "a failed checkpoint rename after the best model's: not exit 4 ($(cat "$W/err"))"
+expect_err "no epoch is complete: nothing to resume ($W/g.h5 still holds what it held before this run); $W/g.best.h5 holds this run's epoch 1, saved before the failure"
+cmp -s "$W/g.h5" "$W/g0.h5" || fail "the failed rerun changed the earlier checkpoint"
+[ "$(attr "$W/g.best.h5" seed)" = 9 ] || fail "g.best.h5 is not the rerun's epoch 1"
 finish
