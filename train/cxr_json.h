@@ -16,9 +16,11 @@ extern "C" {
 struct cJSON;
 void cxr_json_add_text(struct cJSON *obj, const char *name, const char *s);
 void cxr_json_append_text(struct cJSON *array, const char *s);
-/* obj[name] = v as the shortest decimal that reads back as exactly v (cJSON's own printer keeps
- * 15 digits when they read back within about an ulp: a threshold printed so could decide one
- * image otherwise when pasted back), or null when v is not finite, as cJSON prints it. */
+/* obj[name] = v in the fewest of 15, 16 or 17 significant digits that read back as exactly v
+ * (cxr_format_double: not always the shortest such decimal, 5e-324 prints as
+ * 4.94065645841247e-324), or null when v is not finite, as cJSON prints it. cJSON's own printer
+ * keeps 15 digits when they read back within about an ulp: a threshold printed so could decide
+ * one image otherwise when pasted back. */
 void cxr_json_add_number(struct cJSON *obj, const char *name, double v);
 /* The same number as an item (for an array); NULL when memory ran out. */
 struct cJSON *cxr_json_number(double v);

@@ -301,7 +301,7 @@ static void add_detail(cJSON *o, const cxr_log_epoch *e)
     }
     if (e->k > 0 && e->k <= CXR_LOG_CONFUSION_MAX_CLASSES &&
         cxr_json_add_int_matrix(o, CXR_LOG_CONFUSION, e->confusion, e->k) != 0)
-        add_num(o, CXR_LOG_CONFUSION, NAN); /* (out of memory: the line says so with a null) */
+        cJSON_AddNullToObject(o, CXR_LOG_CONFUSION); /* (out of memory: a null says so) */
     if (e->n_roc > 0) {
         cJSON *roc = cJSON_AddArrayToObject(o, CXR_LOG_ROC);
         for (int i = 0; i < e->n_roc; i++) {
