@@ -83,6 +83,14 @@ expect_err "its run trains with 'warp_drive', which this cxr ("
 cmp -s "$WORK/xf.h5" "$WORK/xf0.h5" || fail "a refused resume changed its checkpoint"
 [ ! -e "$WORK/xf.jsonl" ] || fail "a refused resume made its log"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/xf.h5" "$WORK/s.h5" --split test --threads 2
+# names are whole words (a known name's prefix is another feature) and empty entries are
+# skipped, not the end of the list
+for list in "shuffle,mixup:shuffle" "mixup,,warp_drive:warp_drive"; do
+    cp "$WORK/xf0.h5" "$WORK/xg.h5" && "$EDIT" setstr "$WORK/xg.h5" resume_features "${list%%:*}" ||
+        fail "setstr resume_features ${list%%:*}"
+    expect_rc 3 $T --epochs 2 --no-checkpoint --resume "$WORK/xg.h5"
+    expect_err "its run trains with '${list##*:}', which this cxr ("
+done
 # the environment variable it replaced is refused, not silently ignored
 expect_rc 2 env CXR_SHUFFLE_WINDOW=all $T --epochs 1 --no-checkpoint
 expect_err "CXR_SHUFFLE_WINDOW=all is no longer read: give --shuffle-window auto, split"

@@ -2,8 +2,12 @@
 #include <math.h>
 #include <string.h>
 
+#include "cxr_json.h"
 #include "cxr_metrics.h"
 #include "cxr_test.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
 
 /* K = 2, positive class 1. (label, p1), p0 = 1 - p1:
  *   0:(1,.9) 1:(1,.8) 2:(0,.7) 3:(1,.6) 4:(0,.6) 5:(0,.3) 6:(1,.2) 7:(0,.1)
@@ -305,8 +309,30 @@ static void test_edges(void)
     cxr_metrics_destroy(m);
 }
 
+/* the metrics' JSON numbers (cxr-eval --json, the training log): exact, and a value that is
+ * not finite (a loss of +inf, a metric of NaN) is null, never the bare word JSON lacks */
+static void test_json_numbers(void)
+{
+    cJSON *o = cJSON_CreateObject();
+    REQUIRE(o);
+    cxr_json_add_number(o, "pinf", INFINITY);
+    cxr_json_add_number(o, "ninf", -INFINITY);
+    cxr_json_add_number(o, "nan", NAN);
+    cxr_json_add_number(o, "t", 0.7581601142883301);
+    char *text = cJSON_PrintUnformatted(o);
+    REQUIRE(text);
+    CHECK(strcmp(text, "{\"pinf\":null,\"ninf\":null,\"nan\":null,\"t\":0.7581601142883301}") == 0);
+    cJSON *back = cJSON_Parse(text);
+    CHECK(back && cJSON_GetObjectItem(back, "t")->valuedouble == 0.7581601142883301);
+    if (cxr_test_failures) fprintf(stderr, "json: %s\n", text);
+    cJSON_Delete(back);
+    free(text);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
+    test_json_numbers();
     test_reserve();
     test_binary();
     test_saturated_and_absent();

@@ -37,6 +37,12 @@ int main(void)
     fails += !near(cxr_lr_at(&sc, 349), 1e-3);
     fails += !near(cxr_lr_at(&sc, 350), 5e-4);
     fails += !near(cxr_lr_at(&sc, 950), 1.25e-4);
+    /* degenerate spans hold the peak: a cosine whose warmup takes every step (0/0 made the
+     * rate NaN after it), a step decay with no interval (a division by zero) */
+    cxr_lr_schedule all_warm = { CXR_LR_COSINE, 1e-3f, 10, 10, 0, 0.1f };
+    fails += !near(cxr_lr_at(&all_warm, 10), 1e-3) || !near(cxr_lr_at(&all_warm, 12), 1e-3);
+    cxr_lr_schedule no_step = { CXR_LR_STEP, 1e-3f, 0, 1000, 0, 0.1f };
+    fails += !near(cxr_lr_at(&no_step, 0), 1e-3) || !near(cxr_lr_at(&no_step, 999), 1e-3);
     cxr_lr_kind k;
     fails += cxr_lr_schedule_parse("cosine", &k) != CXR_OK || k != CXR_LR_COSINE;
     fails += cxr_lr_schedule_parse("step", &k) != CXR_OK || k != CXR_LR_STEP;
