@@ -650,6 +650,28 @@ int main(void)
         CHECK_OK(cxr_checkpoint_open_model(bad, be, 1, 2, &w16, &got));
         cxr_checkpoint_meta_free(&got);
         cxr_model_destroy(w16);
+        /* rounding to nearest, ties to even: 1 + 2^-8 (halfway between 1 and 1 + 2^-7) to 1,
+         * 1 + 3 * 2^-8 to 1 + 2^-6; read back so by us, and by HDF5's conversion (h5py's) */
+        h[at] = 1.00390625f;
+        h[at + 1] = 1.01171875f;
+        CHECK_OK(cxr_model_set_block(a, CXR_BLOCK_PARAMS, h));
+        CHECK_OK(cxr_checkpoint_save_weights(bad, a, &meta, 1));
+        CHECK_OK(cxr_checkpoint_open_model(bad, be, 1, 2, &w16, &got));
+        cxr_checkpoint_meta_free(&got);
+        float *r16 = malloc(np * sizeof *r16);
+        REQUIRE(r16);
+        CHECK_OK(cxr_model_get_block(w16, CXR_BLOCK_PARAMS, r16));
+        CHECK(r16[at] == 1.0f && r16[at + 1] == 1.015625f);
+        cxr_model_destroy(w16);
+        hid_t f16 = H5Fopen(bad, H5F_ACC_RDONLY, H5P_DEFAULT);
+        hid_t d16 = f16 >= 0 ? H5Dopen2(f16, "params/out.w", H5P_DEFAULT) : -1;
+        REQUIRE(d16 >= 0);
+        REQUIRE(cxr_model_tensor(a, CXR_TENSOR_OUT_W)->count >= 5);
+        CHECK(H5Dread(d16, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, r16) >= 0 &&
+              r16[3] == 1.0f && r16[4] == 1.015625f);
+        H5Dclose(d16);
+        H5Fclose(f16);
+        free(r16);
         CHECK_OK(cxr_model_set_block(a, CXR_BLOCK_PARAMS, keep));
         CHECK(!own_temporaries_left());
         free(h);
