@@ -234,7 +234,9 @@ typedef enum {
     V_SHARD_SIZE,
     V_PATHS_LONG,
     V_CLASSES_NONE,
-    V_IMAGE_SIZE_BIG
+    V_IMAGE_SIZE_BIG,
+    V_IMAGE_WIDTH,
+    V_COUNTS_LAST
 } variant;
 
 /* Rewrite /val's chunk 0 through HDF5 with `mask` (filters skipped) and `extra` bytes more (a
@@ -530,6 +532,33 @@ static void damage(hid_t f, variant v)
         break;
     }
     case V_IMAGE_SIZE_BIG: set_int_attr(f, "image_size", 16385); break;
+    case V_IMAGE_WIDTH: { /* /val/images of image_size rows but half as many columns */
+        hid_t d = H5Dopen2(f, "/val/images", H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
+        hsize_t dims[3];
+        REQUIRE(sp >= 0 && H5Sget_simple_extent_dims(sp, dims, NULL) == 3);
+        H5Sclose(sp);
+        H5Dclose(d);
+        REQUIRE(H5Ldelete(f, "/val/images", H5P_DEFAULT) >= 0);
+        dims[2] /= 2;
+        sp = H5Screate_simple(3, dims, NULL);
+        d = H5Dcreate2(f, "/val/images", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                       H5P_DEFAULT);
+        REQUIRE(d >= 0);
+        H5Dclose(d);
+        H5Sclose(sp);
+        break;
+    }
+    case V_COUNTS_LAST: { /* the last class's count, not the first's */
+        hid_t d = H5Dopen2(f, "/train/class_counts", H5P_DEFAULT), sp = H5Dget_space(d);
+        int64_t c[4];
+        REQUIRE(d >= 0 && H5Sget_simple_extent_npoints(sp) == 4);
+        REQUIRE(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, c) >= 0);
+        c[3]++;
+        REQUIRE(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, c) >= 0);
+        H5Sclose(sp);
+        H5Dclose(d);
+        break;
+    }
     }
 }
 
@@ -582,6 +611,10 @@ int main(int argc, char **argv)
     expect(good, V_IMAGE_SIZE, "imagesize", CXR_E_FORMAT, "wrong image size");
     expect(good, V_INDEX, "index", CXR_E_FORMAT, "index inconsistent");
     expect(good, V_COUNTS, "counts", CXR_E_FORMAT, "class_counts' disagrees with labels");
+    expect(good, V_COUNTS_LAST, "countslast", CXR_E_FORMAT,
+           "'/train/class_counts' disagrees with labels for class 3");
+    expect(good, V_IMAGE_WIDTH, "imagewidth", CXR_E_FORMAT,
+           "wrong image size: '/val/images' is 16x8, image_size is 16");
     expect(good, V_NO_NORMALIZE, "nonormalize", CXR_E_FORMAT, "attribute 'normalize'");
     /* strings from the unchecked global heap are not read; data without a checksum is refused */
     expect(good, V_VLEN_ATTR, "vlen", CXR_E_FORMAT,
