@@ -72,7 +72,18 @@ static void test_identity(void)
         cxr_augment_tta_xform(t, S, &x);
         CHECK(!cxr_augment_xform_is_identity(&x));
         CHECK(x.contrast == 1 && x.brightness == 0 && !x.flip);
+        for (int u = 0; u < t; u++) { /* eight different views, not repeats */
+            cxr_augment_xform y;
+            cxr_augment_tta_xform(u, S, &y);
+            CHECK(x.angle != y.angle || x.scale != y.scale || x.tx != y.tx || x.ty != y.ty);
+        }
     }
+    /* the rotations are +-5 degrees, a pair */
+    cxr_augment_xform r1, r2;
+    cxr_augment_tta_xform(1, S, &r1);
+    cxr_augment_tta_xform(2, S, &r2);
+    CHECK_CLOSE(r1.angle, 5 * M_PI / 180, 1e-7, 0);
+    CHECK(r2.angle == -r1.angle);
     free(src);
     free(dst);
 }

@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxr_augment.h"
 #include "cxr_model.h"
 #include "cxr_test.h"
+#include "cxr_trainer.h"
 #include "rng.h"
 
 static void noise(float *x, size_t n, uint64_t seed)
@@ -286,6 +288,39 @@ static void test_overfit(cxr_backend *be)
     cxr_model_destroy(m);
 }
 
+/* Test-time augmentation: the mean of the probabilities over transforms 0..tta-1 of
+ * cxr_augment_tta_xform, each applied to every image (computed here by hand). */
+static void test_tta(cxr_backend *be)
+{
+    cxr_model_config c;
+    const int n = 3, S = 32, tta = 4;
+    small_config(&c, S, 2, n);
+    c.channels[0] = 4, c.channels[1] = 8, c.channels[2] = 8, c.channels[3] = 8;
+    c.dense[0] = 16, c.dense[1] = 16;
+    c.seed = 5;
+    cxr_model *m;
+    CHECK_OK(cxr_model_create(&m, &c, be));
+    float *x = malloc((size_t)n * S * S * 4), *xt = malloc((size_t)n * S * S * 4);
+    REQUIRE(x && xt);
+    noise(x, (size_t)n * S * S, 21);
+    float got[6], p[6];
+    double want[6] = { 0 };
+    CHECK_OK(cxr_model_probs_tta(m, x, n, tta, got));
+    for (int t = 0; t < tta; t++) {
+        cxr_augment_xform xf;
+        cxr_augment_tta_xform(t, S, &xf);
+        for (int i = 0; i < n; i++)
+            cxr_augment_apply(&xf, x + (size_t)i * S * S, xt + (size_t)i * S * S, S);
+        CHECK_OK(cxr_model_forward(m, xt, n, 0));
+        CHECK_OK(cxr_model_probs(m, p, n));
+        for (int i = 0; i < 2 * n; i++) want[i] += p[i] / (double)tta;
+    }
+    for (int i = 0; i < 2 * n; i++) CHECK_CLOSE(got[i], want[i], 1e-6, 0);
+    free(x);
+    free(xt);
+    cxr_model_destroy(m);
+}
+
 static void run_steps(cxr_backend *be, uint64_t seed, float *losses, int steps, float *params_out)
 {
     cxr_model_config c;
@@ -543,6 +578,7 @@ int main(void)
     test_reserve(be);
     test_input_pool(be);
     test_overfit(be);
+    test_tta(be);
     test_determinism(be);
     test_fused_equals_separate(be);
     test_results_late(be);
