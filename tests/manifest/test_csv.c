@@ -152,6 +152,14 @@ static void test_label_order(void)
     CHECK(cxr_label_cmp("99999999999999999999999", 23, "100000000000000000000000", 24) < 0);
     CHECK(cxr_label_cmp("9", 1, "abc", 3) < 0); /* numbers before other labels */
     CHECK(cxr_label_cmp("ab", 2, "abc", 3) < 0);
+    /* spaces and tabs around a label are not part of it, on either side */
+    const char *padded[] = { "17", " 17", "17 ", "17\t", "\t17", " \t17\t ", "\t 17 \t" };
+    for (size_t i = 0; i < sizeof padded / sizeof *padded; i++) {
+        const cxr_csv_field f = { padded[i], strlen(padded[i]) }, t = cxr_manifest_label(&f);
+        CHECK(t.len == 2 && memcmp(t.s, "17", 2) == 0);
+    }
+    const cxr_csv_field inner = { "a b", 3 }; /* inside, kept */
+    CHECK(cxr_manifest_label(&inner).len == 3);
 }
 
 /* A new temporary file (its name in path), open for writing. */
