@@ -14,6 +14,7 @@
 
 #include "cxr_signals.h"
 #include "cxr_augment.h"
+#include "cxr_backend_cpu.h"
 #include "cxr_backend_cuda.h"
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
@@ -684,6 +685,12 @@ int main(int argc, char **argv)
             cxr_backend_destroy(be);
             return is_auto ? 5 : cxr_exit_code(st);
         }
+        /* without AMX, oneDNN's bf16 kernels reorder more than vdpbf16ps saves */
+        if (prec == CXR_PRECISION_BF16 && !cxr_cpu_has_amx_bf16())
+            fprintf(stderr,
+                    "cxr-train: note: --precision bf16 on a CPU without AMX: measured slower than "
+                    "fp32 on an Intel Xeon (0.5-0.6x) and about even on an AMD Zen 4; fp32 (the "
+                    "default) is likely as fast here (specs/model.md)\n");
     }
     if (default_ck) {
         char esc[4096];

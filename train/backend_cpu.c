@@ -217,7 +217,7 @@ static int cpu_has(const char *what)
 
 /* AMX-BF16: CPUID leaf 7 EDX bit 22 (GCC 12 has no __builtin_cpu_supports name for it); the
  * kernel must also grant the tile state, which oneDNN asks for itself. */
-static int cpu_has_amx_bf16(void)
+int cxr_cpu_has_amx_bf16(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     unsigned a = 7, b, c = 0, d;
@@ -228,7 +228,7 @@ static int cpu_has_amx_bf16(void)
 #endif
 }
 
-int cxr_cpu_has_bf16(void) { return cpu_has("avx512bf16") || cpu_has_amx_bf16(); }
+int cxr_cpu_has_bf16(void) { return cpu_has("avx512bf16") || cxr_cpu_has_amx_bf16(); }
 
 /* The ops that run on oneDNN by default: on AVX-512 CPUs the conv ops (for the layers
  * dnnl_layers gives them: conv2 and up) and the dense products; on AVX2 CPUs the dense layers'
@@ -448,7 +448,7 @@ void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap)
              c->dnnl_ops ? "" : " none", layers,
              c->bf16 ? (dense_fp32 ? "bf16 (dense layers fp32)" : "bf16") : "fp32",
              c->keep_denormals ? "kept (CXR_CPU_DENORMALS=keep)" : "flushed", cpu_has("avx512"),
-             cpu_has("avx512bf16"), cpu_has_amx_bf16());
+             cpu_has("avx512bf16"), cxr_cpu_has_amx_bf16());
 }
 
 void cxr_backend_destroy(cxr_backend *be)

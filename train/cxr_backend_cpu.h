@@ -42,6 +42,9 @@ void cxr_backend_cpu_set_inference(cxr_backend *be, int on);
 int cxr_backend_cpu_threads(cxr_backend *be);
 /* 1 when the CPU has AVX512-BF16 or AMX-BF16. */
 int cxr_cpu_has_bf16(void);
+/* 1 when the CPU has AMX-BF16 (tile matrix products; the kernel grants their state on request):
+ * where bf16 training beats fp32 (specs/model.md, "Against TensorFlow 2.21"). */
+int cxr_cpu_has_amx_bf16(void);
 /* The kernels in use, one line: "own AVX2+FMA kernels; oneDNN (avx2) for: dense_fwd (training
  * passes; evaluation on ours); fp32; ...". */
 void cxr_backend_cpu_describe(cxr_backend *be, char *buf, size_t cap);

@@ -118,6 +118,14 @@ if grep -qw avx512_bf16 /proc/cpuinfo; then
         --precision bf16 --no-checkpoint --log "$W/bf.jsonl"
     expect_err "oneDNN runs at avx2 here (ONEDNN_MAX_CPU_ISA caps it)"
     [ ! -e "$W/bf.jsonl" ] || fail "a refused bf16 run logged: $(head -c 200 "$W/bf.jsonl")"
+    # bf16 without AMX trains slower than fp32 on a Xeon: said where the CPU lacks AMX only
+    expect_rc 0 "$BIN/cxr-train" "$W/s1.h5" $T --precision bf16 --no-checkpoint \
+        --select none
+    if grep -qw amx_bf16 /proc/cpuinfo; then
+        grep -q "without AMX" "$W/err" && fail "a CPU with AMX told bf16 is slow: $(cat "$W/err")"
+    else
+        expect_err "note: --precision bf16 on a CPU without AMX: measured slower than fp32"
+    fi
 else
     echo "note: no AVX512-BF16 here: bf16 under a capped oneDNN not checked"
 fi
