@@ -100,6 +100,21 @@ try:
         fail(f"walk order:\n  got  {got}\n  want {want_ok}")
     tsv = r.stdout
 
+    # "probability" is the named class's p, whichever class: at a threshold of the largest
+    # p_PNEUMONIA some images are NORMAL (a smaller p), at 0 every image is PNEUMONIA
+    top = max(rows[1:], key=lambda x: float(x[4]))[4]
+    named = set()
+    for t in (top, "0"):
+        r = run("cxr-predict", ck, *args, "--device", "cpu", "--threshold", t, want=3)
+        out = list(csv.reader(io.StringIO(r.stdout.decode("utf-8", "surrogateescape")),
+                              delimiter="\t"))
+        for x in out[1:]:
+            named.add(x[1])
+            if x[2] != x[out[0].index("p_" + x[1])]:
+                fail(f"--threshold {t}: the probability is not the named class's p: {x}")
+    if named != {"NORMAL", "PNEUMONIA"}:
+        fail(f"the probability column was checked for {named} only (p_PNEUMONIA all {top}?)")
+
     # a folder reached through two links is searched once, by the first path in walk order
     G = os.path.join(W, "dag")
     os.makedirs(os.path.join(G, "sub"))

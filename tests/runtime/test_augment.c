@@ -345,6 +345,19 @@ static void test_spec(void)
     CHECK(smin >= 0.9f && smin < 0.91f && smax <= 1.1f && smax > 1.09f);
     CHECK(tmax <= 0.08f * 256 && tmax > 0.075f * 256);
     CHECK(flips > 900 && flips < 1100);
+    /* brightness and contrast each from its own range (the defaults are equal: 0.1 and 0.1) */
+    p.brightness = 0.2f;
+    p.contrast = 0.05f;
+    float bmax = 0, kmin = 2, kmax = 0;
+    for (int i = 0; i < 2000; i++) {
+        cxr_augment_xform x;
+        cxr_augment_draw(&p, 9, i % 7, i, 256, &x);
+        bmax = fabsf(x.brightness) > bmax ? fabsf(x.brightness) : bmax;
+        kmin = x.contrast < kmin ? x.contrast : kmin;
+        kmax = x.contrast > kmax ? x.contrast : kmax;
+    }
+    CHECK(bmax <= 0.2f && bmax > 0.19f);
+    CHECK(kmin >= 0.95f && kmin < 0.955f && kmax <= 1.05f && kmax > 1.045f);
 
     /* the stretch is the eighth draw: adding it changes none of the first seven; it is
      * log-uniform (as many below 1 as above for 0.8:1.25) and stays in range */
