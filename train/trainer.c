@@ -1566,6 +1566,55 @@ static cxr_status run_close(train_run *r, cxr_status st)
     return st;
 }
 
+/* A fresh run into a file that holds an earlier run's model replaces it: said, not silent,
+ * with the resume that would continue that run (a checkpoint, not a weights file, with epochs
+ * left and not stopped early, and a name that can be pasted). */
+static void note_earlier_model(const cxr_train_options *o)
+{
+    cxr_checkpoint_meta was;
+    memset(&was, 0, sizeof was);
+    char q[4 * 4096 + 5];
+    if (cxr_checkpoint_read_meta(o->io.checkpoint_path, &was) == CXR_OK) {
+        const char *w = was.epoch < was.epochs && !was.stopped[0] &&
+                                cxr_checkpoint_resumable(&was, o->io.checkpoint_path) == CXR_OK
+                            ? paste_word(q, sizeof q, o->io.checkpoint_path)
+                            : NULL;
+        note(o,
+             "%s holds an earlier run's model (epoch %d of %d, seed %llu); this run replaces "
+             "it when its first epoch is saved%s%s%s",
+             o->io.checkpoint_path, was.epoch, was.epochs, (unsigned long long)was.seed,
+             w ? " (--resume " : "", w ? w : "", w ? " would continue that run)" : "");
+    } else {
+        note(o,
+             "%s exists and is no checkpoint this version reads; this run replaces it when "
+             "its first epoch is saved",
+             o->io.checkpoint_path);
+    }
+    cxr_checkpoint_meta_free(&was);
+}
+
+/* The run done: where its model is (the best epoch's, wherever it is; nothing said when no
+ * file holds it), and the next command (test is looked at once), when it can be pasted. */
+static void note_done(const train_run *r)
+{
+    const cxr_train_options *o = r->o;
+    char at[4096];
+    best_model_now(r, at, sizeof at);
+    const char *model = r->rc.best_epoch > 0 ? (at[0] ? at : NULL) : o->io.checkpoint_path;
+    if (!model) return;
+    char qm[4 * 4096 + 5], qs[4 * 4096 + 5], what[128];
+    if (r->rc.best_epoch > 0)
+        snprintf(what, sizeof what, "the best epoch, %d (%s %.6g)", r->rc.best_epoch,
+                 cxr_select_name(r->rc.select), r->rc.best_value);
+    else
+        snprintf(what, sizeof what, "the last epoch");
+    const char *wm = paste_word(qm, sizeof qm, model),
+               *ws = paste_word(qs, sizeof qs, o->io.store_path);
+    note(o, "done: %s holds %s%s%s%s%s%s", model, what,
+         wm && ws ? "; judge it on test once: cxr-eval " : "", wm && ws ? wm : "",
+         wm && ws ? " " : "", wm && ws ? ws : "", wm && ws ? " --split test" : "");
+}
+
 cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
 {
     cxr_status st = CXR_OK;
@@ -1586,28 +1635,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     if (o->io.checkpoint_path && !o->io.resume_path && !o->io.checkpoint_reserved &&
         access(o->io.checkpoint_path, F_OK) == 0) {
         r.earlier = 1;
-        cxr_checkpoint_meta was; /* a rerun replaces an earlier run's model: said, not silent */
-        memset(&was, 0, sizeof was);
-        char q[4 * 4096 + 5];
-        if (cxr_checkpoint_read_meta(o->io.checkpoint_path, &was) == CXR_OK) {
-            /* the resume that would continue it: a checkpoint (not a weights file) with epochs
-             * left and not stopped early, and a name that can be pasted */
-            const char *w = was.epoch < was.epochs && !was.stopped[0] &&
-                                    cxr_checkpoint_resumable(&was, o->io.checkpoint_path) == CXR_OK
-                                ? paste_word(q, sizeof q, o->io.checkpoint_path)
-                                : NULL;
-            note(o,
-                 "%s holds an earlier run's model (epoch %d of %d, seed %llu); this run replaces "
-                 "it when its first epoch is saved%s%s%s",
-                 o->io.checkpoint_path, was.epoch, was.epochs, (unsigned long long)was.seed,
-                 w ? " (--resume " : "", w ? w : "", w ? " would continue that run)" : "");
-        } else {
-            note(o,
-                 "%s exists and is no checkpoint this version reads; this run replaces it when "
-                 "its first epoch is saved",
-                 o->io.checkpoint_path);
-        }
-        cxr_checkpoint_meta_free(&was);
+        note_earlier_model(o);
     }
     if (r.rc.select != CXR_SELECT_NONE && o->io.checkpoint_path) {
         CXR_TRY(cxr_train_best_path(o->io.checkpoint_path, r.best_path, sizeof r.best_path));
@@ -1686,24 +1714,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                      : "");
     }
     if (r.mon) CXR_TRY(cxr_monitor_stop(r.mon));
-    /* the run done: where its model is (the best epoch's, wherever it is; none named when no
-     * file holds it), and the next command (test is looked at once), when it can be pasted */
-    char at[4096];
-    best_model_now(&r, at, sizeof at);
-    const char *model = r.rc.best_epoch > 0 ? (at[0] ? at : NULL) : o->io.checkpoint_path;
-    if (r.trained > 0 && model) {
-        char qm[4 * 4096 + 5], qs[4 * 4096 + 5], what[128];
-        if (r.rc.best_epoch > 0)
-            snprintf(what, sizeof what, "the best epoch, %d (%s %.6g)", r.rc.best_epoch,
-                     cxr_select_name(r.rc.select), r.rc.best_value);
-        else
-            snprintf(what, sizeof what, "the last epoch");
-        const char *wm = paste_word(qm, sizeof qm, model),
-                   *ws = paste_word(qs, sizeof qs, o->io.store_path);
-        note(o, "done: %s holds %s%s%s%s%s%s", model, what,
-             wm && ws ? "; judge it on test once: cxr-eval " : "", wm && ws ? wm : "",
-             wm && ws ? " " : "", wm && ws ? ws : "", wm && ws ? " --split test" : "");
-    }
+    if (r.trained > 0) note_done(&r);
     /* a signal met as the last epoch ended (finished first, edb6d85): the run is complete, and
      * the exit says it was interrupted all the same */
     if (o->cb.interrupted && *o->cb.interrupted)

@@ -732,6 +732,24 @@ static void test_parts(int prefetch, int shuffle)
     cxr_store_close(s);
 }
 
+/* A shuffling loader of the store's train split (batch 4, seed 3, no prefetch) with `window`
+ * shards to a window; *s is the store it reads. */
+static cxr_loader *shuffling_loader(cxr_store **s, int window)
+{
+    CHECK_OK(cxr_store_open(s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 4;
+    o.shuffle = 1;
+    o.seed = 3;
+    o.window = window;
+    o.prefetch = 0;
+    cxr_loader *l = NULL;
+    CHECK_OK(cxr_loader_create(&l, *s, "train", &o));
+    REQUIRE(l);
+    return l;
+}
+
 /* The shard order is a uniform shuffle (Fisher-Yates over splitmix64): over 2000 epochs each
  * of the 5! orders of the 5 shards turns up, and each shard in each place about a fifth of the
  * time (an off-by-one in the draw, Sattolo's algorithm, gives only the 4! cyclic orders, never
@@ -739,16 +757,7 @@ static void test_parts(int prefetch, int shuffle)
 static void test_shuffle_uniform(void)
 {
     cxr_store *s;
-    CHECK_OK(cxr_store_open(&s, store_path));
-    cxr_loader_options o;
-    cxr_loader_options_defaults(&o);
-    o.batch = 4;
-    o.shuffle = 1;
-    o.seed = 3;
-    o.window = 1;
-    o.prefetch = 0;
-    cxr_loader *l;
-    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    cxr_loader *l = shuffling_loader(&s, 1);
     enum { NS = 5, EPOCHS = 2000 };
     REQUIRE(cxr_loader_n_shards(l) == NS);
     static char seen[NS * NS * NS * NS * NS]; /* an order as a base-5 number */
@@ -786,16 +795,7 @@ static void test_shuffle_uniform(void)
 static void test_window_shuffle(void)
 {
     cxr_store *s;
-    CHECK_OK(cxr_store_open(&s, store_path));
-    cxr_loader_options o;
-    cxr_loader_options_defaults(&o);
-    o.batch = 4;
-    o.shuffle = 1;
-    o.seed = 3;
-    o.window = 5;
-    o.prefetch = 0;
-    cxr_loader *l;
-    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    cxr_loader *l = shuffling_loader(&s, 5);
     REQUIRE(cxr_loader_n_images(l) == NTRAIN);
     int64_t order[NTRAIN];
     char last[NTRAIN] = { 0 };
