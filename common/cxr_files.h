@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "cxr_status.h"
+#include "cxr_tmpfile.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,11 +78,19 @@ int cxr_end_last_line(FILE *f);
  * the stream is closed, so that two runs never write one log (another holding it: CXR_E_IO "in
  * use by another process", untouched); the content check again; then emptied (append == 0) or
  * opened "a+" to append (reads allowed). A file this user may write but not read is written as
- * before, unchecked. `opt` names the file in messages. NULL on failure, with *st set. */
+ * before, unchecked. `opt` names the file in messages. NULL on failure, with *st set.
+ * `keep` (append == 0; NULL for none): a copy of the earlier content (cxr_tmpfile_copy), made
+ * under the lock before the file is emptied, so that it holds every line an earlier run wrote
+ * (taken before the lock, it could miss the last lines of a run that was still writing): the
+ * caller puts it back (cxr_tmpfile_commit) when its own run ends before anything worth keeping,
+ * else discards it. No copy can be made for want of space: CXR_E_IO, the file untouched.
+ * `created` (NULL for none): 1 when nothing was at path before (lstat: not even a dangling
+ * link), for cxr_log_close. */
 cxr_status cxr_log_check(const char *opt, const char *path, int append, const char *mark);
-FILE *cxr_log_open(const char *opt, const char *path, int append, const char *mark, cxr_status *st);
-/* Close a log cxr_log_open gave; when `created` (the caller found nothing at path, lstat: not
- * even a dangling link, before it opened it) and nothing was written to it, the empty file is
+FILE *cxr_log_open(const char *opt, const char *path, int append, const char *mark,
+                   cxr_tmpfile *keep, int *created, cxr_status *st);
+/* Close a log cxr_log_open gave; when `created` (as cxr_log_open set it) and nothing was
+ * written to it, the empty file is
  * removed first, still locked: a
  * run that could not write its first line (a full disk) leaves no empty log behind. fclose's
  * result. */

@@ -298,9 +298,16 @@ cxr_status cxr_log_check(const char *opt, const char *path, int append, const ch
     return st;
 }
 
-FILE *cxr_log_open(const char *opt, const char *path, int append, const char *mark, cxr_status *st)
+FILE *cxr_log_open(const char *opt, const char *path, int append, const char *mark,
+                   cxr_tmpfile *keep, int *created, cxr_status *st)
 {
     FILE *f = NULL;
+    struct stat sb;
+    if (keep) {
+        keep->path = keep->target = NULL;
+        keep->fd = -1;
+    }
+    if (created) *created = lstat(path, &sb) != 0 && errno == ENOENT;
     /* no O_TRUNC: what the file holds is looked at, under the lock, before it is emptied. A
      * file this user may write but not read (mode 0200) is written as before, unread */
     int readable = 1;
@@ -314,7 +321,6 @@ FILE *cxr_log_open(const char *opt, const char *path, int append, const char *ma
                             strerror(errno));
         return NULL;
     }
-    struct stat sb;
     if (cxr_flock_ex_nb(fd) != 0 && errno == EWOULDBLOCK) {
         *st = cxr_set_error(CXR_E_IO,
                             "%s %s: in use by another process (it holds the file's lock): two "
@@ -325,6 +331,14 @@ FILE *cxr_log_open(const char *opt, const char *path, int append, const char *ma
     if (readable && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
         (*st = log_head(fd, opt, path, append, mark)) != CXR_OK)
         goto fail;
+    if (!append && keep && cxr_tmpfile_copy(keep, path) != CXR_OK) {
+        *st = cxr_set_error(CXR_E_IO,
+                            "%s %s: a copy of its earlier content is kept until this run's first "
+                            "epoch, and none can be made (%s): the file is left as it was; free "
+                            "space, or give another %s",
+                            opt, path, strerror(errno), opt);
+        goto fail;
+    }
     f = fdopen(fd, append ? (readable ? "a+" : "a") : "w");
     if (!f) {
         *st = cxr_set_error(CXR_E_IO, "%s %s: %s", opt, path, strerror(errno));
@@ -334,12 +348,14 @@ FILE *cxr_log_open(const char *opt, const char *path, int append, const char *ma
     if (!append && ftruncate(fd, 0) != 0 && errno != EINVAL) {
         *st = cxr_set_error(CXR_E_IO, "%s %s: cannot empty: %s", opt, path, strerror(errno));
         fclose(f);
+        if (keep) cxr_tmpfile_discard(keep);
         return NULL;
     }
     *st = CXR_OK;
     return f; /* the lock lasts as long as the stream's descriptor */
 fail:
     close(fd);
+    if (keep) cxr_tmpfile_discard(keep);
     return NULL;
 }
 

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "cxr_status.h"
+#include "cxr_tmpfile.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -84,6 +85,14 @@ cxr_status cxr_monitor_resume(cxr_monitor **out, double interval_s, const char *
  * NULL or "": as gpu_index -1. nvml_lib as for cxr_monitor_create_ex. */
 cxr_status cxr_monitor_create_pci(cxr_monitor **out, double interval_s, const char *samples_path,
                                   int append, const char *pci_bus_id, const char *nvml_lib);
+/* As cxr_monitor_create (watching the GPU of PCI bus id pci_bus_id when it is neither NULL nor
+ * "", as cxr_monitor_create_pci, else NVML's gpu_index), for a run that puts the earlier samples
+ * file back when it ends before anything worth keeping: a copy of the file's earlier content is
+ * made into *kept under the file's lock, before it is emptied (cxr_log_open's `keep`); the
+ * caller puts it back (cxr_tmpfile_commit) or drops it (cxr_tmpfile_discard). CXR_E_IO, the file
+ * untouched and *kept empty, when no copy can be made for want of space. */
+cxr_status cxr_monitor_create_kept(cxr_monitor **out, double interval_s, const char *samples_path,
+                                   int gpu_index, const char *pci_bus_id, cxr_tmpfile *kept);
 /* Set the epoch number that later samples carry (0 before training starts). */
 void cxr_monitor_set_epoch(cxr_monitor *m, int epoch);
 /* Take one sample now (besides the periodic ones), e.g. at the end of a short epoch. */

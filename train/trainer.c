@@ -873,17 +873,6 @@ static cxr_status open_run_io(train_run *r)
              (long long)r->rc.sched.warmup, (long long)r->rc.sched.total,
              (double)r->rc.sched.total / (double)r->rc.sched.warmup);
     CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
-    /* an earlier samples file is kept as the log is (cxr_trainlog_open): put back when the run
-     * ends before its first epoch, dropped after it */
-    if (o->io.monitor_log && !o->io.resume_path &&
-        (st = cxr_tmpfile_copy(&r->samples_kept, o->io.monitor_log)) != CXR_OK) {
-        cxr_set_error(st,
-                      "--monitor-log %s: a copy of the earlier samples file is kept until this "
-                      "run's first epoch, and none can be made (%s): the file is left as it was; "
-                      "free space, or give another --monitor-log",
-                      o->io.monitor_log, strerror(errno));
-        goto bail;
-    }
     if (o->compute.monitor || o->io.monitor_log) {
         /* the GPU trained on, found in NVML by its PCI bus id: its CUDA index can be another
          * GPU's there (CUDA_VISIBLE_DEVICES, CUDA's fastest-first order) */
@@ -891,14 +880,15 @@ static cxr_status open_run_io(train_run *r)
         cxr_cuda_ctx *cu = cxr_backend_cuda_context(cxr_model_backend(r->model));
         if (cu && o->compute.monitor_gpu == cxr_cuda_device(cu))
             cxr_cuda_pci_bus_id(cu, pci, sizeof pci);
-        if (pci[0]) /* as the log, appended on a resume */
-            st = cxr_monitor_create_pci(&r->mon, 1.0, o->io.monitor_log, o->io.resume_path != NULL,
-                                        pci, NULL);
-        else
-            st = (o->io.resume_path ? cxr_monitor_resume : cxr_monitor_create)(
-                &r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu);
-        /* refused, or in use by another run: the file is not this run's to put back */
-        if (st != CXR_OK) cxr_tmpfile_discard(&r->samples_kept);
+        if (o->io.resume_path) /* appended to, as the log */
+            st = pci[0] ? cxr_monitor_create_pci(&r->mon, 1.0, o->io.monitor_log, 1, pci, NULL)
+                        : cxr_monitor_resume(&r->mon, 1.0, o->io.monitor_log,
+                                             o->compute.monitor_gpu);
+        else /* an earlier samples file is kept as the log is (cxr_trainlog_open): put back when
+              * the run ends before its first epoch (run_close; also when the monitor failed
+              * after emptying it), dropped after that epoch */
+            st = cxr_monitor_create_kept(&r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu,
+                                         pci, &r->samples_kept);
     }
 bail:
     return st;

@@ -10,7 +10,6 @@
 
 #include "cxr_tmpfile.h"
 #include <errno.h>
-#include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -146,27 +145,15 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
     cxr_status st = CXR_OK;
     log->kept.fd = -1;
     /* A fresh run's log replaces an earlier one only once the run's first epoch is in it: until
-     * then a copy of the earlier log is kept beside it (cxr_tmpfile_copy), and put back when the
-     * log is closed without an epoch (bad input met in the first epoch, an interrupt, an
-     * error): a failed rerun does not lose the earlier run's log. Where no copy can be made for
-     * want of space the run is refused with the log untouched (a full disk had emptied it, and
-     * the failed run could not put it back); where none may be made (a log this user may write
-     * but not read, a read-only folder) it goes on without one. */
-    if (!append && (st = cxr_tmpfile_copy(&log->kept, path)) != CXR_OK) {
-        cxr_set_error(st,
-                      "--log %s: a copy of the earlier log is kept until this run's first epoch, "
-                      "and none can be made (%s): the log is left as it was; free space, or give "
-                      "another --log",
-                      path, strerror(errno));
-        free(log->path);
-        free(log);
-        return st;
-    }
-    struct stat sb;
-    log->created = lstat(path, &sb) != 0 && errno == ENOENT; /* a dangling link is not absent */
-    log->f = cxr_log_open("log", path, append, CXR_TRAINLOG_MARK, &st);
+     * then a copy of the earlier log is kept beside it, taken under the log's lock (cxr_log_open),
+     * and put back when the log is closed without an epoch (bad input met in the first epoch, an
+     * interrupt, an error): a failed rerun does not lose the earlier run's log. Where no copy can
+     * be made for want of space the run is refused with the log untouched (a full disk had
+     * emptied it, and the failed run could not put it back); where none may be made (a log this
+     * user may write but not read, a read-only folder) it goes on without one. */
+    log->f = cxr_log_open("--log", path, append, CXR_TRAINLOG_MARK, append ? NULL : &log->kept,
+                          &log->created, &st);
     if (!log->f) {
-        cxr_tmpfile_discard(&log->kept);
         free(log->path);
         free(log);
         return st;

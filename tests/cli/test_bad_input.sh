@@ -364,11 +364,19 @@ cp "$WORK/lim/old.jsonl" "$WORK/old.keep" && cp "$WORK/lim/oldmon.jsonl" "$WORK/
 [ "$(stat -c %s "$WORK/old.keep")" -gt 8192 ] && [ "$(stat -c %s "$WORK/oldmon.keep")" -gt 8192 ] \
     || fail "the earlier files are too small to test with"
 lim "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/lim/old.jsonl"
-expect_err "--log $WORK/lim/old.jsonl: a copy of the earlier log is kept until this run's first epoch, and none can be made ("
-expect_err "File too large): the log is left as it was; free space, or give another --log"
+expect_err "--log $WORK/lim/old.jsonl: a copy of its earlier content is kept until this run's first epoch, and none can be made ("
+expect_err "File too large): the file is left as it was; free space, or give another --log"
 lim "$BIN/cxr-train" "$WORK/s.h5" ${T/ --no-monitor/} --epochs 1 --max-steps 1 --no-checkpoint \
     --monitor-log "$WORK/lim/oldmon.jsonl"
-expect_err "--monitor-log $WORK/lim/oldmon.jsonl: a copy of the earlier samples file is kept"
+expect_err "--monitor-log $WORK/lim/oldmon.jsonl: a copy of its earlier content is kept"
+# ... held by another run, that is what the run is told, not "free space" (cxr-train's output
+# check finds the lock first; the copy itself is taken under it: common.tmpfile)
+lim flock "$WORK/lim/old.jsonl" "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 \
+    --no-checkpoint --log "$WORK/lim/old.jsonl"
+expect_err "--log $WORK/lim/old.jsonl: in use by another process"
+lim flock "$WORK/lim/oldmon.jsonl" "$BIN/cxr-train" "$WORK/s.h5" ${T/ --no-monitor/} --epochs 1 \
+    --max-steps 1 --no-checkpoint --monitor-log "$WORK/lim/oldmon.jsonl"
+expect_err "--monitor-log $WORK/lim/oldmon.jsonl: in use by another process"
 for f in old oldmon; do
     cmp -s "$WORK/lim/$f.jsonl" "$WORK/$f.keep" || fail "a refused run changed the earlier $f.jsonl"
 done

@@ -254,6 +254,87 @@ static void test_owner_kept(void)
     unlink(at("owned"));
 }
 
+static int read_all(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    const size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return (int)n;
+}
+
+/* cxr_log_open's keep: the copy of the earlier content is made under the file's lock, before it
+ * is emptied; held by another process, nothing is copied or emptied; no copy for want of space
+ * refuses the open with the file as it was; `created` says whether anything was there. */
+static void test_log_open_keep(void)
+{
+    const char *mark = "{\"type\":\"run\"";
+    const char *old = "{\"type\":\"run\",\"n\":1}\n{\"type\":\"epoch\",\"epoch\":1}\n";
+    char buf[4096];
+    cxr_tmpfile keep;
+    cxr_status st;
+    int created = -1;
+    put(at("log.jsonl"), old);
+    const int before = count_temps();
+    FILE *f = cxr_log_open("--log", at("log.jsonl"), 0, mark, &keep, &created, &st);
+    REQUIRE(f);
+    CHECK(created == 0 && keep.path != NULL && count_temps() == before + 1);
+    CHECK(read_all(keep.path, buf, sizeof buf) >= 0 && strcmp(buf, old) == 0);
+    CHECK(read_all(at("log.jsonl"), buf, sizeof buf) == 0); /* emptied */
+    /* held by the open above (another open file description): nothing copied */
+    cxr_tmpfile keep2;
+    FILE *g = cxr_log_open("--log", at("log.jsonl"), 0, mark, &keep2, NULL, &st);
+    CHECK(g == NULL && st == CXR_E_IO && keep2.path == NULL && keep2.fd == -1);
+    CHECK(strstr(cxr_last_error(), "in use by another process") != NULL);
+    CHECK(count_temps() == before + 1);
+    /* the run ended before anything worth keeping: the earlier content back */
+    CHECK(cxr_log_close(f, at("log.jsonl"), created) == 0);
+    CHECK_OK(cxr_tmpfile_commit(&keep));
+    cxr_tmpfile_discard(&keep);
+    CHECK(read_all(at("log.jsonl"), buf, sizeof buf) >= 0 && strcmp(buf, old) == 0);
+    CHECK(count_temps() == before);
+    /* another holder of the lock (as another run would be) while it is opened */
+    const int holder = open(at("log.jsonl"), O_RDONLY);
+    REQUIRE(holder >= 0 && flock(holder, LOCK_EX) == 0);
+    g = cxr_log_open("--log", at("log.jsonl"), 0, mark, &keep2, NULL, &st);
+    CHECK(g == NULL && st == CXR_E_IO && keep2.path == NULL);
+    CHECK(strstr(cxr_last_error(), "in use by another process") != NULL);
+    CHECK(count_temps() == before);
+    CHECK(read_all(at("log.jsonl"), buf, sizeof buf) >= 0 && strcmp(buf, old) == 0);
+    close(holder);
+    /* no room for the copy (a file size limit, as a full disk): refused, the file as it was */
+    struct rlimit lim, was;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &was) == 0);
+    void (*sig)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = was;
+    lim.rlim_cur = 16;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    g = cxr_log_open("--log", at("log.jsonl"), 0, mark, &keep2, NULL, &st);
+    CHECK(g == NULL && st == CXR_E_IO && keep2.path == NULL);
+    CHECK(strstr(cxr_last_error(), "none can be made (File too large)") != NULL);
+    CHECK(strstr(cxr_last_error(), at("log.jsonl")) != NULL);
+    /* ... and held by another too: the lock first, so that is what the caller is told */
+    const int holder2 = open(at("log.jsonl"), O_RDONLY);
+    REQUIRE(holder2 >= 0 && flock(holder2, LOCK_EX) == 0);
+    g = cxr_log_open("--log", at("log.jsonl"), 0, mark, &keep2, NULL, &st);
+    CHECK(g == NULL && st == CXR_E_IO && strstr(cxr_last_error(), "in use by another") != NULL);
+    close(holder2);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &was) == 0);
+    signal(SIGXFSZ, sig);
+    CHECK(read_all(at("log.jsonl"), buf, sizeof buf) >= 0 && strcmp(buf, old) == 0);
+    CHECK(count_temps() == before);
+    /* appended to: no copy, whatever keep says; a new file: created */
+    g = cxr_log_open("--log", at("log.jsonl"), 1, mark, &keep2, &created, &st);
+    CHECK(g != NULL && keep2.path == NULL && created == 0);
+    if (g) fclose(g);
+    g = cxr_log_open("--log", at("new.jsonl"), 0, mark, &keep2, &created, &st);
+    CHECK(g != NULL && keep2.path == NULL && created == 1);
+    if (g) CHECK(cxr_log_close(g, at("new.jsonl"), created) == 0);
+    CHECK(!exists(at("new.jsonl"))); /* nothing written to a file it created: removed */
+    unlink(at("log.jsonl"));
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/cxr-test-tmpfile.%d", (int)getpid());
@@ -379,6 +460,7 @@ int main(void)
     test_write_failure_names_output();
     test_owner_kept();
     test_copy_refused_is_no_want_of_space();
+    test_log_open_keep();
 
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
