@@ -121,7 +121,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
         "                      --resume. An existing FILE that is no training log (a model, a\n"
         "                      .gz, cxr-eval's JSON) is refused, untouched; so is one another\n"
-        "                      run is writing\n"
+        "                      run is writing. Without it no log is kept (the epoch lines go to\n"
+        "                      stderr only)\n"
         "  --log-every N       also a `step` line in the log after every N-th optimizer step\n"
         "                      (step, epoch, loss, lr, img/s; default 0: none). Steps count over\n"
         "                      the whole run, so a resume logs the same steps\n"
@@ -699,6 +700,9 @@ int main(int argc, char **argv)
                 "to choose, --no-checkpoint for none)\n",
                 cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path));
     }
+    if (!o.io.log_path && !ui.quiet) /* the epoch lines above go to the terminal only */
+        fprintf(stderr, "cxr-train: no training log (--log FILE.jsonl keeps one: a JSON line per "
+                        "epoch, from which cxr-report draws the run's curves)\n");
     /* a log is written line by line as plain text, whatever its name: said for one named .gz */
     const size_t ll = o.io.log_path ? strlen(o.io.log_path) : 0;
     if (ll > 3 && !strcasecmp(o.io.log_path + ll - 3, ".gz") && !o.io.resume_path) {

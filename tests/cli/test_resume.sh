@@ -112,6 +112,13 @@ D="$BIN/cxr-train $WORK/d/x.h5 --device cpu --batch 8 --threads 2 --no-monitor -
 expect_rc 0 $D
 expect_err "saving the model to $WORK/d/x.model.h5"
 [ -f "$WORK/d/x.model.h5" ] || fail "no model saved by default"
+grep -q "no training log" "$WORK/err" && fail "-q said that no training log is kept"
+# ... and, unless -q, that no log is kept unless --log asks for one
+expect_rc 0 ${D/ -q/} --no-checkpoint
+expect_err "cxr-train: no training log (--log FILE.jsonl keeps one"
+expect_rc 0 ${D/ -q/} --no-checkpoint --log "$WORK/d/l.jsonl"
+grep -q "no training log" "$WORK/err" && fail "a run with --log said that no training log is kept"
+rm "$WORK/d/l.jsonl"
 # ... its own reservation of the name taken for no earlier run's file (it was, on every run)
 grep -q "exists and is no checkpoint\|holds an earlier run's model" "$WORK/err" &&
     fail "the default name's reservation taken for an earlier file: $(cat "$WORK/err")"
