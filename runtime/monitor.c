@@ -10,7 +10,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <sys/stat.h>
 #include <math.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -382,8 +381,8 @@ cxr_status cxr_monitor_create_pci(cxr_monitor **out, double interval_s, const ch
 cxr_status cxr_monitor_create_kept(cxr_monitor **out, double interval_s, const char *samples_path,
                                    int gpu_index, const char *pci_bus_id, cxr_tmpfile *kept)
 {
-    return monitor_start(out, interval_s, samples_path, 0, pci_bus_id && pci_bus_id[0] ? -1 : gpu_index,
-                         pci_bus_id, NULL, kept);
+    return monitor_start(out, interval_s, samples_path, 0,
+                         pci_bus_id && pci_bus_id[0] ? -1 : gpu_index, pci_bus_id, NULL, kept);
 }
 
 void cxr_monitor_set_epoch(cxr_monitor *m, int epoch)
