@@ -4,6 +4,7 @@
  * its inputs (the loader's threads all run this same code).
  */
 #include "cxr_augment.h"
+#include "cxr_fpenv.h"
 #include "c_locale.h"
 #include "cxr_splitmix.h"
 
@@ -228,10 +229,12 @@ cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *out)
         return cxr_set_error(CXR_E_ARG, "augment: empty spec (none, default or key=value,...)");
     }
     const char *items = s; /* the items after "default": a key once (which value was meant?) */
+    int erase_p_given = 0;
     while (*s) {
         const char *end = strchr(s, ',');
         if (!end) end = s + strlen(s);
         const char *eq = memchr(s, '=', (size_t)(end - s));
+        erase_p_given |= eq == s + 7 && !strncmp(s, "erase_p", 7);
         for (const char *t = items; eq && t < s; t = strchr(t, ',') + 1)
             if (!strncmp(t, s, (size_t)(eq - s + 1)))
                 return cxr_set_error(CXR_E_ARG, "augment '%s': '%.*s' given twice", spec,
@@ -246,8 +249,9 @@ cxr_status cxr_augment_parse(const char *spec, cxr_augment_params *out)
                                  spec, (int)(end - s), s);
         s = *end ? end + 1 : end;
     }
-    /* a probability without an area would be dropped by cxr_augment_format: refused */
-    if (p.erase_max == 0 && p.erase_p != CXR_AUGMENT_ERASE_P)
+    /* a probability without an area would be dropped by cxr_augment_format: refused, its
+     * default value too */
+    if (p.erase_max == 0 && erase_p_given)
         return cxr_set_error(CXR_E_ARG, "augment '%s': erase_p without erase=MIN:MAX (MAX > 0)",
                              spec);
     *out = p;
@@ -458,9 +462,14 @@ void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst,
 void cxr_augment_image(const cxr_augment_params *p, uint64_t seed, int epoch, int64_t index,
                        const float *src, float *dst, int size)
 {
+    /* as the loader's threads compute it, whatever the caller's mode (a Python thread keeps
+     * denormals): flushed, the caller's mode put back */
+    const unsigned mxcsr = cxr_fp_mxcsr();
+    cxr_fp_flush_denormals();
     cxr_augment_xform x;
     cxr_augment_draw(p, seed, epoch, index, size, &x);
     cxr_augment_apply(&x, src, dst, size);
+    cxr_fp_restore(mxcsr);
 }
 
 /* ---------------------------------------------------------------- test time */

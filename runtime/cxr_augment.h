@@ -132,7 +132,8 @@ int cxr_augment_xform_is_identity(const cxr_augment_xform *x);
 /* dst (S,S) = x applied to src (S,S); dst and src must not overlap. An identity transform
  * copies src bit for bit. */
 void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst, int size);
-/* cxr_augment_draw + cxr_augment_apply. */
+/* cxr_augment_draw + cxr_augment_apply, computed as the loader's threads compute them
+ * (denormals flushed), the calling thread's floating-point mode left as it was. */
 void cxr_augment_image(const cxr_augment_params *p, uint64_t seed, int epoch, int64_t index,
                        const float *src, float *dst, int size);
 

@@ -71,7 +71,8 @@ typedef struct {
      * NULL (default) or inactive params: none. Copied at create. */
     const struct cxr_augment_params *augment;
     /* mixup's Beta(A, A) parameter A in [0, CXR_LOADER_MIXUP_MAX] (default 0: no mixing; see
-     * "Mixup" above); needs shuffle */
+     * "Mixup" above), not below FLT_MIN unless 0 (the decode threads flush such a value to 0);
+     * needs shuffle */
     float mixup;
 } cxr_loader_options;
 

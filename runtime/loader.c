@@ -561,6 +561,11 @@ cxr_status cxr_loader_options_check(const cxr_loader_options *opt)
         return cxr_set_error(CXR_E_ARG,
                              "loader: mixup %g: need 0 (none) or (0, %g] with shuffle on",
                              opt->mixup, CXR_LOADER_MIXUP_MAX);
+    if (opt->mixup > 0 && opt->mixup < FLT_MIN) /* the threads would flush it: mixup off */
+        return cxr_set_error(CXR_E_ARG,
+                             "loader: mixup %g: below the least normal float, %g (the loader's "
+                             "threads flush smaller ones to 0)",
+                             opt->mixup, (double)FLT_MIN);
     if (opt->parts < 1 || opt->part < 0 || opt->part >= opt->parts)
         return cxr_set_error(CXR_E_ARG, "loader: part %d of %d: need 0 <= part < parts", opt->part,
                              opt->parts);

@@ -306,9 +306,11 @@ class Batch:
 
 def augment_params(spec):
     """The cxr_augment_params of an augmentation spec ("default", "none", "key=value,..."; see
-    cxr-train --help); CxrError (argument) naming the bad part."""
+    cxr-train --help); CxrError (argument) naming the bad part, as cxr-train refuses it (a
+    number below the least normal float too: the loader's threads would flush it to 0)."""
     p = AugmentParams()
     _check(lib.cxr_augment_parse(_enc(spec), ctypes.byref(p)))
+    _check(lib.cxr_augment_check_normal(_enc(spec)))
     return p
 
 
@@ -356,10 +358,12 @@ def _loader_options(batch=64, shuffle=False, seed=1, window=0, threads=2, depth=
     # bool, a string or a complex (whose imaginary part float() would drop)
     if isinstance(mixup, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
         raise TypeError(f"mixup: expected a real number, got {type(mixup).__name__}")
-    o.mixup = float(mixup)  # the C check takes the range (a NaN too)
+    o.mixup = float(mixup)  # the C check takes the range (a NaN too; one below FLT_MIN)
     if o.mixup == 0 and float(mixup) != 0:
         raise ValueError(f"mixup {mixup!r}: not 0 (none), and too small for a float32 (the "
                          "range is (0, 4])")
+    if float(mixup) > 4 >= o.mixup:  # 4.0000001 rounds to 4 as a float32
+        raise ValueError(f"mixup {mixup!r}: above 4 (the range is (0, 4])")
     aug = None
     if augment is not None:
         aug = augment_params(augment)

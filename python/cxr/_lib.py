@@ -112,6 +112,7 @@ _PROTOTYPES = {
     "cxr_loader_epoch_order": (c_int, [c_void_p, c_int, P(c_int64)]),
     "cxr_loader_epoch_shards": (c_int, [c_void_p, c_int, P(c_int64)]),
     "cxr_augment_parse": (c_int, [c_char_p, P(AugmentParams)]),
+    "cxr_augment_check_normal": (c_int, [c_char_p]),
     "cxr_augment_format": (None, [P(AugmentParams), c_char_p, ctypes.c_size_t]),
     "cxr_augment_image": (None, [P(AugmentParams), c_uint64, c_int, c_int64, P(ctypes.c_float),
                                  P(ctypes.c_float), c_int]),

@@ -96,6 +96,18 @@ lp = cxr.augment_params(long_spec)
 ls = cxr.augment_spec(lp)
 check(len(ls) > 256 and bytes(cxr.augment_params(ls)) == bytes(lp),
       f"the longest spec round-trips ({len(ls)} bytes): {ls}")
+# refused as cxr-train refuses them: a number below the least normal float (the loader's threads
+# flush it to 0, augment_image in this thread did not), a probability without an erase range
+for bad, want_text in (("rotate=1e-39", "below the least normal float"),
+                       ("default,erase=1e-39:0.1", "below the least normal float"),
+                       ("erase_p=0.5", "erase_p without erase")):
+    for call in (lambda b: cxr.augment_params(b),
+                 lambda b: cxr.augment_image(np.zeros((8, 8), np.float32), b, 1, 0, 0)):
+        try:
+            call(bad)
+            check(False, f"augment {bad!r} raises")
+        except cxr.CxrError as e:
+            check(e.status == "argument" and want_text in str(e), f"augment {bad!r}: {e}")
 # a CxrError crosses a process boundary as itself (pickle: multiprocessing, DataLoader workers)
 try:
     cxr.Store("/nonexistent/cxr-test.h5")
@@ -175,7 +187,14 @@ try:  # positive, but 0 once a float32: mixup would be silently off
     check(False, "mixup=1e-46 raises")
 except ValueError as e:
     check("mixup 1e-46" in str(e), f"tiny mixup message: {e}")
-for bad, kw in ((0.4, {}), (4.5, {"shuffle": True}), (float("nan"), {"shuffle": True})):
+try:  # above 4, though 4 once a float32
+    cxr.Loader(s, "train", shuffle=True, mixup=4.0000001)
+    check(False, "mixup=4.0000001 raises")
+except ValueError as e:
+    check("mixup 4.0000001: above 4" in str(e), f"mixup just above 4: {e}")
+# ... below the least normal float (the threads flush it: labels2 and mix were left unwritten)
+for bad, kw in ((0.4, {}), (4.5, {"shuffle": True}), (float("nan"), {"shuffle": True}),
+                (1e-40, {"shuffle": True})):
     try:
         cxr.Loader(s, "train", mixup=bad, **kw)
         check(False, f"mixup={bad} {kw} raises")

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cxr_augment.h"
+#include "cxr_fpenv.h"
 #include "cxr_loader.h"
 #include "cxr_test.h"
 #include "loader_fixture.h"
@@ -315,6 +316,8 @@ static void test_spec(void)
                           "erase=0.3:0.1",
                           "erase=0:0.6",
                           "erase_p=0.3", /* a probability without an area */
+                          "erase_p=0.5", /* ... its default value too */
+                          "default,erase_p=0.5",
                           "erase=0:0,erase_p=1",
                           "erase=0.1:0.2,erase_p=0",
                           "erase=0.1:0.2,erase_p=1.5",
@@ -848,6 +851,31 @@ static void test_loader(const char *path)
     free(raw);
 }
 
+/* cxr_augment_image computes as the loader's threads do, denormals flushed, from a thread that
+ * keeps them (a Python caller's), and leaves that thread's mode as it was: a rotation of an
+ * image of denormal pixels gives zeros there, not denormals the loader never delivers. */
+static void test_image_flushes(void)
+{
+    const int n = 32;
+    float *src = malloc((size_t)n * n * sizeof *src), *dst = malloc((size_t)n * n * sizeof *dst);
+    REQUIRE(src && dst);
+    for (int i = 0; i < n * n; i++) src[i] = i % n < n / 2 ? 1e-40f : 0.5f;
+    cxr_augment_params p;
+    CHECK_OK(cxr_augment_parse("rotate=10", &p));
+    const unsigned before = cxr_fp_mxcsr();
+    REQUIRE(!cxr_fp_flushing() || before == 0); /* this thread keeps denormals */
+    int subnormal = 0, zeros = 0;
+    cxr_augment_image(&p, 3, 0, 1, src, dst, n);
+    for (int i = 0; i < n * n; i++) {
+        subnormal += fpclassify(dst[i]) == FP_SUBNORMAL;
+        zeros += dst[i] == 0.0f;
+    }
+    CHECK(subnormal == 0 && zeros > n * n / 4);
+    CHECK(cxr_fp_mxcsr() == before);
+    free(src);
+    free(dst);
+}
+
 int main(void)
 {
     char path[256];
@@ -862,6 +890,7 @@ int main(void)
     test_border();
     test_erase();
     test_pinned();
+    test_image_flushes();
     test_loader(path);
     unlink(path);
     TEST_END();

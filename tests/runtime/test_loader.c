@@ -921,11 +921,16 @@ static void test_mixup(float A)
     o.shuffle = 0;
     CHECK(cxr_loader_create(&l, s, "train", &o) == CXR_E_ARG && !l);
     o.shuffle = 1;
-    const float bad[] = { -0.1f, CXR_LOADER_MIXUP_MAX + 0.5f, NAN };
-    for (int i = 0; i < 3; i++) {
+    /* ... and below the least normal float: the decode threads flush it to 0, and the batches
+     * carried labels2 and mix never written */
+    const float bad[] = { -0.1f, CXR_LOADER_MIXUP_MAX + 0.5f, NAN, 1e-40f, FLT_MIN / 2 };
+    for (int i = 0; i < 5; i++) {
         o.mixup = bad[i];
         CHECK(cxr_loader_create(&l, s, "train", &o) == CXR_E_ARG && !l);
     }
+    o.mixup = FLT_MIN; /* the least normal one is taken */
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    cxr_loader_destroy(l);
     cxr_store_close(s);
 }
 
