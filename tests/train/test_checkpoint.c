@@ -434,10 +434,12 @@ int main(void)
         const char *attrs[] = {
             "lr",           "beta2",    "threshold",     "beta1",      "eps",
             "weight_decay", "lr_gamma", "warmup_steps",  "best_epoch", "average_from",
-            "max_steps",    "batch",    "shuffle_window"
+            "max_steps",    "batch",    "shuffle_window", "beta1",     "shuffle_window"
         };
-        const double vals[] = { NAN,  1.0,  2.0,  1.5,  0.0,      -1.0,   2.0,
-                                -5.0, 99.0, -1.0, -1.0, 100000.0, -1000.0 };
+        /* the last two at their bounds: beta1 1 (Adam divides by 1 - beta1^t), a window one
+         * below CXR_LOADER_WINDOW_SPLIT */
+        const double vals[] = { NAN,  1.0,  2.0,  1.5,  0.0,      -1.0,    2.0, -5.0,
+                                99.0, -1.0, -1.0, 100000.0, -1000.0, 1.0, -2.0 };
         enum { N_ATTRS = sizeof attrs / sizeof *attrs };
         _Static_assert(N_ATTRS == sizeof vals / sizeof *vals, "one value per attribute");
         /* on a file with the run's definition (the attributes from warmup_steps on) */
@@ -469,6 +471,18 @@ int main(void)
         set_f64_attr(bad, "epoch", 27);
         CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
         CHECK(strstr(cxr_last_error(), "'epoch': 27, past its run's 26 epochs") != NULL);
+        /* an int64 attribute below INT32_MIN for an int field: refused, not cut to 32 bits
+         * (-4294967295 is 1 in the low 32) */
+        snprintf(cmd, sizeof cmd, "cp %s %s", run_path, bad);
+        REQUIRE(system(cmd) == 0);
+        {
+            const int64_t low = -4294967295LL;
+            hid_t sp = H5Screate(H5S_SCALAR);
+            replace_attr(bad, "epoch", H5T_STD_I64LE, sp, &low);
+            H5Sclose(sp);
+        }
+        CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "'epoch'") != NULL);
         snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
         REQUIRE(system(cmd) == 0);
         set_f64_attr(bad, "crop_ratio", NAN);
@@ -736,6 +750,56 @@ int main(void)
         H5Dclose(d);
         H5Fclose(f);
         CHECK(open_refused(bad, be, "class 1's name 'X\\xff' is not valid UTF-8"));
+    }
+    /* two classes of one name (class 1 renamed as class 0): refused, naming both */
+    {
+        CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
+        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "class_names", 0);
+        REQUIRE(d >= 0);
+        hid_t ty = H5Dget_type(d);
+        const size_t w = H5Tget_size(ty);
+        char *buf = calloc(2, w);
+        REQUIRE(buf && H5Dread(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+        memcpy(buf + w, buf, w);
+        REQUIRE(H5Dwrite(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+        free(buf);
+        H5Tclose(ty);
+        H5Dclose(d);
+        H5Fclose(f);
+        CHECK(open_refused(bad, be, "checkpoint classes 0 and 1 are both 'NORMAL'"));
+    }
+    /* a checkpoint without one of its Adam tensors is incomplete, each block's alike */
+    for (int k = 0; k < 2; k++) {
+        const char *gone = k ? "adam_v/conv1.w" : "adam_m/dense2.b";
+        CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
+        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        REQUIRE(f >= 0 && H5Ldelete(f, gone, H5P_DEFAULT) >= 0);
+        H5Fclose(f);
+        char want[64];
+        snprintf(want, sizeof want, "missing dataset /%s", gone);
+        CHECK(open_refused(bad, be, want));
+    }
+    /* a weights file of a mean (its /params are the mean: average_count > 0) with an /average
+     * group too: damaged or edited, refused */
+    {
+        cxr_checkpoint_meta wm = meta; /* a run's: average_from is of its definition */
+        wm.has_run = 1;
+        snprintf(wm.recipe, sizeof wm.recipe, "standard");
+        snprintf(wm.schedule, sizeof wm.schedule, "cosine");
+        snprintf(wm.select, sizeof wm.select, "val_auc");
+        wm.lr_gamma = 0.1;
+        wm.average_from = 2;
+        wm.average_count = wm.epoch - wm.average_from + 1;
+        CHECK_OK(cxr_checkpoint_save_weights(bad, a, &wm, 0));
+        CHECK_OK(cxr_checkpoint_read_meta(bad, &got));
+        CHECK(got.weights_only && got.average_count == wm.average_count);
+        cxr_checkpoint_meta_free(&got);
+        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t g = f >= 0 ? H5Gcreate2(f, "average", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+        REQUIRE(g >= 0);
+        H5Gclose(g);
+        H5Fclose(f);
+        CHECK(open_refused(bad, be, "has /average but is a weights file"));
     }
     /* an architecture attribute edited to a large layer is refused from the tensors' shapes
      * before a model of that size is made: in a child limited to 1 GiB of address space, dense
