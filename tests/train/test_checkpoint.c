@@ -122,6 +122,26 @@ static void set_f64_attr(const char *file, const char *name, double v)
     H5Fclose(f);
 }
 
+/* Class `cls`'s name in file's fixed-width /class_names set to `name` (shorter than the width),
+ * as a damaged or edited file would hold it. */
+static void set_class_name(const char *file, int cls, const char *name)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "class_names", 0);
+    REQUIRE(d >= 0);
+    hid_t ty = H5Dget_type(d);
+    const size_t w = H5Tget_size(ty);
+    char *buf = calloc(2, w);
+    REQUIRE(buf && cls < 2 && strlen(name) < w &&
+            H5Dread(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    memset(buf + (size_t)cls * w, 0, w);
+    memcpy(buf + (size_t)cls * w, name, strlen(name));
+    REQUIRE(H5Dwrite(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    free(buf);
+    H5Tclose(ty);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
 /* 1 when opening `file` for inference is refused as a format error whose message holds why, no
  * model made. */
 static int open_refused(const char *file, cxr_backend *be, const char *why)
@@ -737,35 +757,13 @@ int main(void)
      * two of them would print as one key "p_X\ufffd" in cxr-predict's JSON */
     {
         CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
-        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "class_names", 0);
-        REQUIRE(d >= 0);
-        hid_t ty = H5Dget_type(d);
-        const size_t w = H5Tget_size(ty);
-        char *buf = calloc(2, w);
-        REQUIRE(buf && w >= 3 && H5Dread(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
-        memcpy(buf + w, "X\xff", 3);
-        REQUIRE(H5Dwrite(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
-        free(buf);
-        H5Tclose(ty);
-        H5Dclose(d);
-        H5Fclose(f);
+        set_class_name(bad, 1, "X\xff");
         CHECK(open_refused(bad, be, "class 1's name 'X\\xff' is not valid UTF-8"));
     }
     /* two classes of one name (class 1 renamed as class 0): refused, naming both */
     {
         CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
-        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "class_names", 0);
-        REQUIRE(d >= 0);
-        hid_t ty = H5Dget_type(d);
-        const size_t w = H5Tget_size(ty);
-        char *buf = calloc(2, w);
-        REQUIRE(buf && H5Dread(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
-        memcpy(buf + w, buf, w);
-        REQUIRE(H5Dwrite(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
-        free(buf);
-        H5Tclose(ty);
-        H5Dclose(d);
-        H5Fclose(f);
+        set_class_name(bad, 1, "NORMAL");
         CHECK(open_refused(bad, be, "checkpoint classes 0 and 1 are both 'NORMAL'"));
     }
     /* a checkpoint without one of its Adam tensors is incomplete, each block's alike */
