@@ -117,6 +117,16 @@ expect_rc 2 "$BIN/cxr-pack" "$W/src2" -o "$W/p2.h5" --size 32 --quiet \
     --duplicates-report "$W/src2/train/NORMAL/$victim"
 expect_err "--duplicates-report $W/src2/train/NORMAL/$victim: is the input"
 cmp -s "$W/victim" "$W/ext/$victim" || fail "the duplicates report replaced a source image"
+# ... and it is not -o when only the base names agree: one name in two folders is two files
+# (refused as "the same file" only in one folder, however named)
+mkdir "$W/d1" "$W/d2"
+expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$W/d1/p.h5" --size 32 --quiet \
+    --duplicates-report "$W/d1/../d1/p.h5"
+expect_err "the same file; give each its own"
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$W/d1/p.h5" --size 32 --quiet \
+    --duplicates-report "$W/d2/p.h5"
+[ -s "$W/d1/p.h5" ] && head -1 "$W/d2/p.h5" | grep -q '^pixel_hash' ||
+    fail "-o d1/p.h5 --duplicates-report d2/p.h5: not both written"
 # an input that is a symlink to a file elsewhere: its target is an input too
 mkdir -p "$W/src3/train/NORMAL" "$W/pool"; cp -r "$W/src/test" "$W/src3/"
 cp "$W/victim" "$W/pool/$victim"; ln -s "$W/pool/$victim" "$W/src3/train/NORMAL/$victim"

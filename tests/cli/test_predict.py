@@ -2,7 +2,8 @@
 the same formats for cxr-eval --predictions.
 
 - folders are walked recursively in bytewise name order, .jpg/.jpeg in any case, hidden
-  entries and other files ignored, mixed with files given directly, in argument order;
+  entries and other files ignored, mixed with files given directly, in argument order; a
+  folder given as "dir/" names its images "dir/x.jpg";
 - a bad image, a dangling link and a symlink loop are each named on stderr and counted,
   the others classified, exit 3; a folder without images is exit 3;
 - the rows do not depend on --threads or --batch, and equal a one-image run's;
@@ -99,6 +100,26 @@ try:
     if got != want_ok:
         fail(f"walk order:\n  got  {got}\n  want {want_ok}")
     tsv = r.stdout
+    loop_why = b"/b/loop: folder loop (a symbolic link to a folder above it): not searched\n"
+    if loop_why not in err:
+        fail(f"the symlink loop is not named as one: {err!r}")
+
+    # a folder given with a trailing '/' ("imgs/") names its images without a doubled slash
+    # ("imgs/b/2.jpg", not "imgs//b/2.jpg"), and its loop likewise
+    here = os.getcwd()
+    os.chdir(W)
+    try:
+        r = run("cxr-predict", ck, "imgs/", "--device", "cpu", "--threads", "2", want=3)
+    finally:
+        os.chdir(here)
+    got = [os.fsencode(x[0]) for x in
+           list(csv.reader(io.StringIO(r.stdout.decode("utf-8", "surrogateescape")),
+                           delimiter="\t"))[1:]]
+    want = [os.path.relpath(p, Wb) for p in walk_order(D) if not p.endswith(b"bad.jpg")]
+    if got != want:
+        fail(f"a folder given as 'imgs/':\n  got  {got}\n  want {want}")
+    if b"cxr-predict: imgs" + loop_why not in r.stderr:
+        fail(f"a folder given as 'imgs/': its loop: {r.stderr!r}")
 
     # "probability" is the named class's p, whichever class: at a threshold of the largest
     # p_PNEUMONIA some images are NORMAL (a smaller p), at 0 every image is PNEUMONIA

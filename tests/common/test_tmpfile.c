@@ -335,6 +335,75 @@ static void test_log_open_keep(void)
     unlink(at("log.jsonl"));
 }
 
+/* A log that holds only white space ("\n  \n") counts as empty: checked and opened, not
+ * refused as "not such a log", and emptied for the run. */
+static void test_log_blank(void)
+{
+    const char *mark = "{\"type\":\"run\"";
+    char buf[64];
+    cxr_status st;
+    put(at("blank.jsonl"), "\n  \n");
+    st = cxr_log_check("--log", at("blank.jsonl"), 0, mark);
+    if (st != CXR_OK) fprintf(stderr, "check of a blank log: %s\n", cxr_last_error());
+    CHECK(st == CXR_OK);
+    CHECK(cxr_log_check("--log", at("blank.jsonl"), 1, mark) == CXR_OK);
+    FILE *f = cxr_log_open("--log", at("blank.jsonl"), 0, mark, NULL, NULL, &st);
+    if (!f) fprintf(stderr, "open of a blank log: %s\n", cxr_last_error());
+    CHECK(f != NULL && st == CXR_OK);
+    if (f) CHECK(cxr_log_close(f, at("blank.jsonl"), 0) == 0);
+    CHECK(read_all(at("blank.jsonl"), buf, sizeof buf) == 0); /* emptied */
+    unlink(at("blank.jsonl"));
+}
+
+/* A log this user may write but not read (mode 0200, its own) is written as before, unread
+ * and uncopied: the read-write open's EACCES falls back to a write-only one (as root, in a
+ * child as nobody: root may read anyway). */
+static void test_log_write_only(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "note: the write-only log case was not run (not root)\n");
+        return;
+    }
+    const char *mark = "{\"type\":\"run\"";
+    char d[64], path[96], buf[256];
+    snprintf(d, sizeof d, "/tmp/cxr-test-wronly.%d", (int)getpid());
+    snprintf(path, sizeof path, "%s/run.jsonl", d);
+    REQUIRE(mkdir(d, 0700) == 0 && chmod(d, 0755) == 0); /* nobody may search, not write */
+    put(path, "earlier content\n");
+    REQUIRE(chown(path, 65534, 65534) == 0 && chmod(path, 0200) == 0);
+    pid_t c = fork();
+    REQUIRE(c >= 0);
+    if (c == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(77);
+        if (open(path, O_RDWR) >= 0 || errno != EACCES) _exit(77); /* it must be unreadable */
+        cxr_tmpfile keep;
+        cxr_status s;
+        int created = -1;
+        FILE *f = cxr_log_open("--log", path, 0, mark, &keep, &created, &s);
+        if (!f) {
+            fprintf(stderr, "write-only log: %s\n", cxr_last_error());
+            _exit(5);
+        }
+        if (keep.path != NULL || created != 0) _exit(6); /* nothing to copy it from */
+        fputs("{\"type\":\"run\"}\n", f);
+        _exit(cxr_log_close(f, path, created) == 0 ? 0 : 7);
+    }
+    int st = 0;
+    REQUIRE(waitpid(c, &st, 0) == c);
+    const int n = read_all(path, buf, sizeof buf);
+    unlink(path);
+    rmdir(d);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+        fprintf(stderr, "note: the write-only log case was not run (cannot become nobody)\n");
+        return;
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fprintf(stderr, "write-only log: the child ended with status %d\n",
+                WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(n >= 0 && strcmp(buf, "{\"type\":\"run\"}\n") == 0); /* emptied, then written */
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/cxr-test-tmpfile.%d", (int)getpid());
@@ -461,6 +530,8 @@ int main(void)
     test_owner_kept();
     test_copy_refused_is_no_want_of_space();
     test_log_open_keep();
+    test_log_blank();
+    test_log_write_only();
 
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -60,6 +60,7 @@ int main(int argc, char **argv)
     snprintf(d, sizeof d, "%s/train/b", root);
     touch(d, "z.jpg");
     touch(d, "B.JPEG");
+    touch(d, "UPPER.JPG"); /* .jpg in any case, as .jpeg */
     touch(d, "a.jpeg");
     touch(d, ".DS_Store");
     touch(d, "Thumbs.db");
@@ -80,18 +81,31 @@ int main(int argc, char **argv)
     }
     CHECK(plan.n_splits == 2);
     CHECK(!strcmp(plan.splits[0].name, "train") && !strcmp(plan.splits[1].name, "test"));
-    CHECK(plan.splits[0].n == 3);
-    if (plan.splits[0].n == 3) { /* bytewise: "B.JPEG" < "a.jpeg" < "z.jpg" */
+    CHECK(plan.splits[0].n == 4);
+    if (plan.splits[0].n == 4) { /* bytewise: "B.JPEG" < "UPPER.JPG" < "a.jpeg" < "z.jpg" */
         CHECK(!strcmp(plan.splits[0].items[0].rel, "train/b/B.JPEG"));
-        CHECK(!strcmp(plan.splits[0].items[1].rel, "train/b/a.jpeg"));
-        CHECK(!strcmp(plan.splits[0].items[2].rel, "train/b/z.jpg"));
+        CHECK(!strcmp(plan.splits[0].items[1].rel, "train/b/UPPER.JPG"));
+        CHECK(!strcmp(plan.splits[0].items[2].rel, "train/b/a.jpeg"));
+        CHECK(!strcmp(plan.splits[0].items[3].rel, "train/b/z.jpg"));
         CHECK(plan.splits[0].items[0].label == 1);
     }
     CHECK(plan.splits[1].n == 1 && plan.splits[1].items[0].label == 2);
     CHECK(plan.n_skipped == 2); /* loose.jpg (no class folder) and notes.txt */
-    for (int64_t k = 0; k < plan.n_skipped; k++)
-        CHECK(strstr(plan.skipped[k].path, "loose.jpg") ||
-              strstr(plan.skipped[k].path, "notes.txt"));
+    /* each with its own reason */
+    for (int64_t k = 0; k < plan.n_skipped; k++) {
+        const cxr_pack_skip *sk = &plan.skipped[k];
+        if (strstr(sk->path, "loose.jpg")) {
+            if (strcmp(sk->reason, "not inside a class folder"))
+                fprintf(stderr, "%s skipped for: %s\n", sk->path, sk->reason);
+            CHECK(!strcmp(sk->path, "train/loose.jpg") &&
+                  !strcmp(sk->reason, "not inside a class folder"));
+        } else {
+            if (!strstr(sk->path, "notes.txt") || strcmp(sk->reason, "not a .jpg/.jpeg file"))
+                fprintf(stderr, "%s skipped for: %s\n", sk->path, sk->reason);
+            CHECK(!strcmp(sk->path, "train/b/notes.txt") &&
+                  !strcmp(sk->reason, "not a .jpg/.jpeg file"));
+        }
+    }
     cxr_plan_free(&plan);
 
     /* missing test/ */
