@@ -131,6 +131,13 @@ try:
     if not same(tensors(f"{W}/d.h5", "average"), want4) or \
             not same(tensors(f"{W}/d.h5", "params"), w4):
         fail("resumed from a mean of 2 epochs: /average or /params differs from the reference")
+    # ... whose members in an ensemble say how many epochs their mean holds (3: epochs 2-4),
+    # not the epoch it began at
+    r = run("cxr-eval", f"{W}/d.h5", store, "--split", "val", "--threads", "2", "--json",
+            "--ensemble", f"{W}/a.h5")
+    members = json.loads(r.stdout).get("ensemble", []) if r.returncode == 0 else []
+    if [m.get("averaged_epochs") for m in members] != [3, 2]:
+        fail(f"cxr-eval --ensemble --json members' averaged_epochs: {members} (want 3, 2)")
 
     # ---- refused: another --average-from on a resume; an inconsistent average_count
     r = run("cxr-train", store, *T, "--epochs", "4", "--resume", f"{W}/c.h5", "--average-from",

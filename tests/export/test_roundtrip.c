@@ -763,6 +763,27 @@ int main(void)
         unlink(ex), unlink(exd);
         CHECK(cxr_onnx_write_as(ex, mw, &got, CXR_ONNX_INLINE, &external) == CXR_E_ARG);
         CHECK(access(ex, F_OK) != 0 && access(exd, F_OK) != 0);
+        /* the limit is a size a message must stay under: an inline model of exactly the limit's
+         * bytes (len) goes external, one of a byte less than the limit stays inline */
+        snprintf(lim, sizeof lim, "%zu", len);
+        setenv("CXR_ONNX_MAX_MESSAGE", lim, 1);
+        external = -1;
+        CHECK_OK(cxr_onnx_write_as(ex, mw, &got, CXR_ONNX_AUTO, &external));
+        CHECK(external == 1 && access(exd, F_OK) == 0);
+        unlink(ex), unlink(exd);
+        snprintf(lim, sizeof lim, "%zu", len + 1);
+        setenv("CXR_ONNX_MAX_MESSAGE", lim, 1);
+        external = -1;
+        CHECK_OK(cxr_onnx_write_as(ex, mw, &got, CXR_ONNX_AUTO, &external));
+        CHECK(external == 0 && access(exd, F_OK) != 0);
+        unlink(ex), unlink(exd);
+        /* a value with trailing junk is no limit (the 2 GiB one): the export stays inline */
+        snprintf(lim, sizeof lim, "%zux", (lx + len) / 2);
+        setenv("CXR_ONNX_MAX_MESSAGE", lim, 1);
+        external = -1;
+        CHECK_OK(cxr_onnx_write_as(ex, mw, &got, CXR_ONNX_AUTO, &external));
+        CHECK(external == 0 && access(exd, F_OK) != 0);
+        unlink(ex), unlink(exd);
         unsetenv("CXR_ONNX_MAX_MESSAGE");
         CHECK_OK(cxr_onnx_goes_external(ex, mw, &got, CXR_ONNX_AUTO, &said));
         CHECK(said == 0);

@@ -145,6 +145,7 @@ def hostile_and_odd(tool, work):
     check("recipe <code>name standard, batch 64, lr 0.0001, seed 2147483647, prefetch true, "
           "augment rotate=10</code>" in html, "the recipe is not shown as key value pairs")
     check("non-finite" not in html, "a note about non-finite probabilities no run had")
+    check("(mean of" not in html, "a run of no averaged weights said to be a mean")
 
     two = dict(EPOCH, epoch=2, train_loss=0.4)
     for name, end in (("crlf", "\r\n"), ("tab", "\t\n")):
@@ -264,6 +265,15 @@ def boundaries(tool, work):
     pts = pg.svgs.get("chart-step-loss", {"polylines": [{"pts": []}]})["polylines"][0]["pts"]
     check(len(pts) == 4000 and len(set(y for _, y in pts)) == 2,
           "4001 steps thinned to %d points, want 4000 (each slice's low and high)" % len(pts))
+    # ... in step order, whichever of a slice's low and high comes first
+    xs = [x for x, _ in pts]
+    check(xs == sorted(xs), "4001 steps: the points' x goes back (a slice's later step first): %s" %
+          [xs[i:i + 2] for i in range(len(xs) - 1) if xs[i] > xs[i + 1]][:3])
+    # exactly 4000 steps are all drawn, not thinned: a loss equal in every slice keeps each step
+    st = [{"type": "step", "step": k, "epoch": 1, "loss": 1.0} for k in range(1, 4001)]
+    _, pg = page("thin4000", [run] + st + [EPOCH])
+    pts = pg.svgs.get("chart-step-loss", {"polylines": [{"pts": []}]})["polylines"][0]["pts"]
+    check(len(pts) == 4000, "4000 steps drawn as %d points, want all 4000" % len(pts))
 
     # the per-class table names every class, the last one too
     k3 = dict(run, classes=["a", "b", "zlast"])
@@ -334,6 +344,16 @@ def boundaries(tool, work):
     check(any(t.startswith("many00yyy") and "..." in t and t.endswith(" train") for t in leg),
           "a long run name's legend entry: %s" % [t for t in leg if t.startswith("many00")])
     check("\ufdd0" not in html and "\uffff" not in html, "noncharacters reached the page")
+    # a name of exactly 48 characters (CXR_PLOT_NAME_CHARS) is shown whole; of 49, shortened to 48
+    for n, whole in ((48, True), (49, False)):
+        name = ("n%d" % n).ljust(n - len(".jsonl"), "z") + ".jsonl"
+        log = os.path.join(work, name)
+        write_log(log, [run, EPOCH])
+        html, _ = report(tool, os.path.join(work, "name%d.html" % n), [log])
+        leg = re.findall(r'class="legend-item"[^>]*>([^<]*)<', svg_text(html, "chart-loss"))
+        short = [t[:-len(" train")] for t in leg if t.endswith(" train")]
+        check(short == ([name] if whole else [name[:22] + "..." + name[-23:]]),
+              "a %d-character name in the legend: %s" % (n, short))
     # ... names of 4-byte characters too (the legend's bytes are not its characters): two runs
     # of 40-character names differing at their ends keep " train" / " eval" and stay apart
     logs = []
@@ -481,6 +501,17 @@ def main():
         check("%d classes: the %d x %d matrix is drawn up to 64 classes" % (k, k, k) in htmlk,
               "k=%d: no note in place of the matrix" % k)
         check(not any(t.startswith("confusion-") for t in pk.tables), "k=%d: a matrix drawn" % k)
+    # ... up to 4096 rows (a store's most classes): a whole 4096 x 4096 matrix costs the reader
+    # seconds and 1.4 GB, so its rows are left empty here: at 4096 rows the count passes and the
+    # first row is the fault named, at 4097 the count is
+    for k, why in ((4096, "row 1 is not an array of 4096 counts"), (4097, "4097 rows")):
+        bad = os.path.join(work, "test_html_rows%d.jsonl" % k)
+        write_log(bad, [EPOCH, dict(EPOCH, epoch=2, confusion=[[] for _ in range(k)])])
+        r = subprocess.run([tool, bad, "-o", os.path.join(work, "test_html_rows%d.html" % k)],
+                           capture_output=True, text=True)
+        check(r.returncode == 0 and re.search(re.escape(bad) + r":2: .*" + re.escape(why),
+                                              r.stderr),
+              "a matrix of %d rows: exit %d, %r, want %r" % (k, r.returncode, r.stderr, why))
 
     hostile_and_odd(tool, work)
     boundaries(tool, work)

@@ -275,18 +275,22 @@ int main(int argc, char **argv)
     CHECK_OK(cxr_log_read(tmp, NULL, NULL, &run));
     CHECK(run->n_steps == 2 && run->steps[0].epoch == 1000000 && run->steps[1].epoch == -1);
     cxr_log_run_free(run);
-    /* a sample's epoch: -1 (before the first) is one, -2 is not */
+    /* a sample's epoch: -1 (before the first) is one, -2 is not; 1000000 is one (as for a step
+     * line), 1000001 is not */
     static const char epochs[] = "{\"t\":1,\"epoch\":5000000000}\n{\"t\":2,\"epoch\":3}\n"
-                                 "{\"t\":3,\"epoch\":-2}\n{\"t\":4,\"epoch\":-1}\n";
+                                 "{\"t\":3,\"epoch\":-2}\n{\"t\":4,\"epoch\":-1}\n"
+                                 "{\"t\":5,\"epoch\":1000000}\n{\"t\":6,\"epoch\":1000001}\n";
     REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
             write(fd, epochs, sizeof epochs - 1) == (ssize_t)(sizeof epochs - 1));
     close(fd);
     memset(&w, 0, sizeof w);
     cxr_samples *sb = NULL;
     CHECK_OK(cxr_samples_read(tmp, collect, &w, &sb));
-    CHECK(sb->n == 2 && sb->s[0].epoch == 3 && sb->s[1].epoch == -1);
-    CHECK(w.n == 2 && strstr(w.msg[0], ":1:") && strstr(w.msg[0], "is not an epoch"));
-    CHECK(w.n == 2 && strstr(w.msg[1], ":3:") && strstr(w.msg[1], "is not an epoch"));
+    CHECK(sb->n == 3 && sb->s[0].epoch == 3 && sb->s[1].epoch == -1);
+    CHECK(sb->n == 3 && sb->s[2].t == 5 && sb->s[2].epoch == 1000000);
+    CHECK(w.n == 3 && strstr(w.msg[0], ":1:") && strstr(w.msg[0], "is not an epoch"));
+    CHECK(w.n == 3 && strstr(w.msg[1], ":3:") && strstr(w.msg[1], "is not an epoch"));
+    CHECK(w.n == 3 && strstr(w.msg[2], ":6:") && strstr(w.msg[2], "is not an epoch"));
     cxr_samples_free(sb);
     unlink(tmp);
 
