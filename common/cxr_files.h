@@ -90,10 +90,8 @@ cxr_status cxr_log_check(const char *opt, const char *path, int append, const ch
 FILE *cxr_log_open(const char *opt, const char *path, int append, const char *mark,
                    cxr_tmpfile *keep, int *created, cxr_status *st);
 /* Close a log cxr_log_open gave; when `created` (as cxr_log_open set it) and nothing was
- * written to it, the empty file is
- * removed first, still locked: a
- * run that could not write its first line (a full disk) leaves no empty log behind. fclose's
- * result. */
+ * written to it, the empty file is removed first, still locked: a run that could not write its
+ * first line (a full disk) leaves no empty log behind. fclose's result. */
 int cxr_log_close(FILE *f, const char *path, int created);
 
 /* 1 when a and b name the same output file: the same name, the same existing file (st_dev and

@@ -89,8 +89,10 @@ cxr_status cxr_monitor_create_pci(cxr_monitor **out, double interval_s, const ch
  * "", as cxr_monitor_create_pci, else NVML's gpu_index), for a run that puts the earlier samples
  * file back when it ends before anything worth keeping: a copy of the file's earlier content is
  * made into *kept under the file's lock, before it is emptied (cxr_log_open's `keep`); the
- * caller puts it back (cxr_tmpfile_commit) or drops it (cxr_tmpfile_discard). CXR_E_IO, the file
- * untouched and *kept empty, when no copy can be made for want of space. */
+ * caller puts it back (cxr_tmpfile_commit) or drops it (cxr_tmpfile_discard); *kept is empty
+ * (path NULL) on every failure and without a samples file. CXR_E_IO, the file untouched, when no
+ * copy can be made for want of space. For cxr-train's run: messages name the file as
+ * --monitor-log (the other functions' as "samples file"). */
 cxr_status cxr_monitor_create_kept(cxr_monitor **out, double interval_s, const char *samples_path,
                                    int gpu_index, const char *pci_bus_id, cxr_tmpfile *kept);
 /* Set the epoch number that later samples carry (0 before training starts). */

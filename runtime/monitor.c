@@ -305,7 +305,7 @@ static cxr_status samples_reopen(FILE *f, const char *path, double *last_t)
 
 static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char *samples_path,
                                 int append, int gpu_index, const char *pci, const char *nvml_lib,
-                                cxr_tmpfile *keep)
+                                cxr_tmpfile *keep, const char *opt)
 {
     cxr_status st = CXR_OK;
     cxr_monitor *m = NULL;
@@ -332,7 +332,7 @@ static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char
     if (samples_path) {
         m->samples_path = strdup(samples_path);
         if (!m->samples_path) CXR_THROW(CXR_E_NOMEM, "cxr_monitor_create: out of memory");
-        m->samples = cxr_log_open("--monitor-log", samples_path, append, CXR_MONITOR_MARK, keep,
+        m->samples = cxr_log_open(opt, samples_path, append, CXR_MONITOR_MARK, keep,
                                   &m->samples_created, &st);
         if (!m->samples) goto bail;
         double last_t;
@@ -356,33 +356,39 @@ bail:
 cxr_status cxr_monitor_create_ex(cxr_monitor **out, double interval_s, const char *samples_path,
                                  int gpu_index, const char *nvml_lib)
 {
-    return monitor_start(out, interval_s, samples_path, 0, gpu_index, NULL, nvml_lib, NULL);
+    return monitor_start(out, interval_s, samples_path, 0, gpu_index, NULL, nvml_lib, NULL,
+                         "samples file");
 }
 
 cxr_status cxr_monitor_create(cxr_monitor **out, double interval_s, const char *samples_path,
                               int gpu_index)
 {
-    return monitor_start(out, interval_s, samples_path, 0, gpu_index, NULL, NULL, NULL);
+    return monitor_start(out, interval_s, samples_path, 0, gpu_index, NULL, NULL, NULL,
+                         "samples file");
 }
 
 cxr_status cxr_monitor_resume(cxr_monitor **out, double interval_s, const char *samples_path,
                               int gpu_index)
 {
-    return monitor_start(out, interval_s, samples_path, 1, gpu_index, NULL, NULL, NULL);
+    return monitor_start(out, interval_s, samples_path, 1, gpu_index, NULL, NULL, NULL,
+                         "samples file");
 }
 
 cxr_status cxr_monitor_create_pci(cxr_monitor **out, double interval_s, const char *samples_path,
                                   int append, const char *pci_bus_id, const char *nvml_lib)
 {
     return monitor_start(out, interval_s, samples_path, append != 0, -1, pci_bus_id, nvml_lib,
-                         NULL);
+                         NULL, "samples file");
 }
 
 cxr_status cxr_monitor_create_kept(cxr_monitor **out, double interval_s, const char *samples_path,
                                    int gpu_index, const char *pci_bus_id, cxr_tmpfile *kept)
 {
+    kept->path = kept->target = NULL; /* empty on every failure, and without a samples file */
+    kept->fd = -1;
     return monitor_start(out, interval_s, samples_path, 0,
-                         pci_bus_id && pci_bus_id[0] ? -1 : gpu_index, pci_bus_id, NULL, kept);
+                         pci_bus_id && pci_bus_id[0] ? -1 : gpu_index, pci_bus_id, NULL, kept,
+                         "--monitor-log");
 }
 
 void cxr_monitor_set_epoch(cxr_monitor *m, int epoch)

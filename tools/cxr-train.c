@@ -701,8 +701,8 @@ int main(int argc, char **argv)
                 cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path));
     }
     if (!o.io.log_path && !ui.quiet) /* the epoch lines above go to the terminal only */
-        fprintf(stderr, "cxr-train: no training log (--log FILE.jsonl keeps one: a JSON line per "
-                        "epoch, from which cxr-report draws the run's curves)\n");
+        fprintf(stderr, "cxr-train: note: no training log (--log FILE.jsonl keeps one: a JSON line "
+                        "per epoch, from which cxr-report draws the run's curves)\n");
     /* a log is written line by line as plain text, whatever its name: said for one named .gz */
     const size_t ll = o.io.log_path ? strlen(o.io.log_path) : 0;
     if (ll > 3 && !strcasecmp(o.io.log_path + ll - 3, ".gz") && !o.io.resume_path) {

@@ -48,7 +48,8 @@ P = ctypes.POINTER
 # cxr_model_layout, cxr_utf8_valid and cxr_trainlog_read_tail are new (none of them used here).
 # 0.16: cxr_checkpoint_meta grew resume_unknown, cxr_train_io checkpoint_reserved;
 # cxr_tmpfile_copy returns a status; cxr_json_add_number, cxr_json_number and cxr_log_close are
-# new (none of them used here).
+# new; cxr_log_open takes keep and created, cxr_monitor_create_kept is new (none of them used
+# here).
 ABI = "0.16"
 
 

@@ -113,15 +113,15 @@ expect_rc 0 $D
 expect_err "saving the model to $WORK/d/x.model.h5"
 [ -f "$WORK/d/x.model.h5" ] || fail "no model saved by default"
 grep -q "no training log" "$WORK/err" && fail "-q said that no training log is kept"
-# ... and, unless -q, that no log is kept unless --log asks for one
-expect_rc 0 ${D/ -q/} --no-checkpoint
-expect_err "cxr-train: no training log (--log FILE.jsonl keeps one"
-expect_rc 0 ${D/ -q/} --no-checkpoint --log "$WORK/d/l.jsonl"
-grep -q "no training log" "$WORK/err" && fail "a run with --log said that no training log is kept"
-rm "$WORK/d/l.jsonl"
 # ... its own reservation of the name taken for no earlier run's file (it was, on every run)
 grep -q "exists and is no checkpoint\|holds an earlier run's model" "$WORK/err" &&
     fail "the default name's reservation taken for an earlier file: $(cat "$WORK/err")"
+# ... and, unless -q, that no log is kept unless --log asks for one
+expect_rc 0 ${D/ -q/} --no-checkpoint
+expect_err "cxr-train: note: no training log (--log FILE.jsonl keeps one"
+expect_rc 0 ${D/ -q/} --no-checkpoint --log "$WORK/d/l.jsonl"
+grep -q "no training log" "$WORK/err" && fail "a run with --log said that no training log is kept"
+rm "$WORK/d/l.jsonl"
 expect_rc 0 $D
 expect_err "saving the model to $WORK/d/x.model-1.h5"
 # ... nor a best model a run left when its checkpoint was deleted

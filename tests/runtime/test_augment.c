@@ -863,7 +863,13 @@ static void test_image_flushes(void)
     cxr_augment_params p;
     CHECK_OK(cxr_augment_parse("rotate=10", &p));
     const unsigned before = cxr_fp_mxcsr();
-    REQUIRE(!cxr_fp_flushing() || before == 0); /* this thread keeps denormals */
+    if (!before) { /* no MXCSR (not x86): nothing flushes, here or in the loader's threads */
+        fprintf(stderr, "note: the flush case was not run (no MXCSR on this CPU)\n");
+        free(src);
+        free(dst);
+        return;
+    }
+    REQUIRE(!cxr_fp_flushing()); /* this thread keeps denormals */
     int subnormal = 0, zeros = 0;
     cxr_augment_image(&p, 3, 0, 1, src, dst, n);
     for (int i = 0; i < n * n; i++) {

@@ -66,6 +66,26 @@ int main(int argc, char **argv)
         m = NULL;
     }
 
+    /* a file that is no samples file is refused as the library's "samples file", and
+     * cxr_monitor_create_kept's (cxr-train's) as --monitor-log, its *kept left empty on every
+     * failure: a bad interval before any file is opened too */
+    {
+        char other[1300];
+        snprintf(other, sizeof other, "%s/not_samples.txt", argv[1]);
+        FILE *o = fopen(other, "w");
+        REQUIRE(o && fputs("some text\n", o) >= 0 && fclose(o) == 0);
+        CHECK(cxr_monitor_create(&m, 0.05, other, -1) == CXR_E_FORMAT && m == NULL);
+        CHECK(strstr(cxr_last_error(), "samples file ") && strstr(cxr_last_error(), other));
+        cxr_tmpfile kept;
+        memset(&kept, 0xab, sizeof kept);
+        CHECK(cxr_monitor_create_kept(&m, 0.05, other, -1, NULL, &kept) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "--monitor-log ") && kept.path == NULL && kept.fd == -1);
+        memset(&kept, 0xab, sizeof kept);
+        CHECK(cxr_monitor_create_kept(&m, 0, other, -1, NULL, &kept) == CXR_E_ARG);
+        CHECK(m == NULL && kept.path == NULL && kept.fd == -1);
+        unlink(other);
+    }
+
     CHECK_OK(cxr_monitor_create_ex(&m, 0.05, path, 0, "libcxr-no-such-nvml.so"));
     char reason[256] = "";
     CHECK(!cxr_monitor_gpu_available(m, reason, sizeof reason));
