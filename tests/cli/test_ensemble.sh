@@ -114,6 +114,13 @@ expect_rc 0 $PR "$WORK/a.h5" $IMGS --threshold 0.5; cp "$WORK/out" "$WORK/qa.tsv
 expect_rc 0 $PR "$WORK/b.h5" $IMGS --threshold 0.5; cp "$WORK/out" "$WORK/qb.tsv"
 expect_rc 2 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/alink.h5" --threshold 0.5
 expect_err "--ensemble $WORK/alink.h5: the same model file as $WORK/a.h5; give each member once"
+# at most CXR_ENSEMBLE_MAX (256) members besides MODEL: a 256th is taken (then refused as the
+# same file again, before any is read), a 257th is refused as one too many
+E256=$(for i in $(seq 256); do printf -- '--ensemble %s ' "$WORK/a.h5"; done)
+expect_rc 2 $PR "$WORK/a.h5" $IMGS $E256
+expect_err "--ensemble $WORK/a.h5: the same model file as $WORK/a.h5"
+expect_rc 2 $PR "$WORK/a.h5" $IMGS $E256 --ensemble "$WORK/a.h5"
+expect_err "cxr-predict: --ensemble: at most 257 models in all"
 expect_rc 0 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/a2.h5" --threshold 0.5; cp "$WORK/out" "$WORK/qaa.tsv"
 cmp -s "$WORK/qa.tsv" "$WORK/qaa.tsv" || fail "cxr-predict: A with a copy of itself differs from A"
 expect_rc 0 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/b.h5"; cp "$WORK/out" "$WORK/qab.tsv"
@@ -150,6 +157,14 @@ pack_sample "$WORK/s24.h5" 24
 expect_rc 0 $BIN/cxr-train "$WORK/s24.h5" --device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 1 --recipe study --epochs 1 --checkpoint "$WORK/c24.h5"
 expect_rc 3 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/c24.h5"
 expect_err "c24.h5 preprocesses images otherwise than"
+# ... and a member of other classes, its last class named otherwise: refused naming the class
+cp -r "$SAMPLE" "$WORK/renamed" || fail "cannot copy the sample"
+for d in "$WORK"/renamed/*/PNEUMONIA; do mv "$d" "${d}X"; done
+"$BIN/cxr-pack" "$WORK/renamed" -o "$WORK/sx.h5" --size 32 --shard 8 --val-fraction 0.25 --threads 2 \
+    --quiet >/dev/null || fail "cannot pack the renamed sample"
+expect_rc 0 $BIN/cxr-train "$WORK/sx.h5" --device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 1 --recipe study --epochs 1 --checkpoint "$WORK/cx.h5"
+expect_rc 3 $PR "$WORK/a.h5" $IMGS --ensemble "$WORK/cx.h5"
+expect_err "--ensemble $WORK/cx.h5: class 1 is 'PNEUMONIAX', in $WORK/a.h5 'PNEUMONIA'"
 # bad members: refused naming the file, nothing evaluated
 expect_rc 4 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/missing.h5"
 expect_err "missing.h5"

@@ -25,6 +25,8 @@ expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/ck.h5" --log "$W/ck.h5"
 expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --log "$W/fifo";            expect_err "FIFO"
 expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W/ck.h5"
 expect_err "same file"
+expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W/s.h5"
+expect_err "same file"
 expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W"
 expect_err "directory"
 expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/run.jsonl";      expect_err "same file"
@@ -141,6 +143,8 @@ expect_rc 2 "$BIN/cxr-pack" --manifest "$W/m.csv" -o "$W/m.csv";     expect_err 
 # 8. a FIFO given as an input is refused, never opened
 expect_rc 2 to "$BIN/cxr-train" "$W/fifo" $T;                         expect_err "fifo: is a FIFO"
 expect_rc 2 to "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/fifo"
+expect_rc 2 to "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/fifo" --no-checkpoint
+expect_err "fifo: is a FIFO"
 expect_rc 2 to "$BIN/cxr-eval" "$W/fifo" "$W/s.h5" --device cpu;      expect_err "FIFO"
 expect_rc 2 to "$BIN/cxr-eval" "$W/ck.h5" "$W/fifo" --device cpu
 expect_rc 2 to "$BIN/cxr-predict" "$W/fifo" "$W/victim" --device cpu

@@ -106,6 +106,9 @@ expect_rc 0 $T --epochs 1 --seed 6 --log "$WORK/d.jsonl"
 # a resume that contradicts the checkpoint's recipe is refused
 expect_rc 2 $T --epochs 3 --resume "$WORK/c.h5" --seed 9
 expect_err "differs from the checkpoint"
+# ... seed 0 too (a seed given, not the default)
+expect_rc 2 $T --epochs 3 --resume "$WORK/c.h5" --seed 0
+expect_err "--seed 0 differs from the checkpoint's 5"
 # without --checkpoint the model is saved beside the store (said on stderr), never replacing one
 mkdir "$WORK/d" && cp "$WORK/s.h5" "$WORK/d/x.h5"
 D="$BIN/cxr-train $WORK/d/x.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --epochs 1 --max-steps 1"

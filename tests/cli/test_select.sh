@@ -123,6 +123,18 @@ cp "$WORK/c.h5" "$WORK/g.h5"
 expect_rc 0 $T --epochs 1 --resume "$WORK/g.h5"
 expect_err "warning: the best epoch so far (1, val_auc"
 expect_err "is not found at $WORK/g.best.h5; $WORK/g.best.h5 is written only when a later epoch"
+# ... or replaced by another run's best model of that epoch (another seed): not taken either
+cp "$WORK/c0.h5" "$WORK/g2.h5" && cp "$WORK/c.best.h5" "$WORK/g2.best.h5" \
+    && "$EDIT" seti64 "$WORK/g2.best.h5" seed 6 || fail "cannot make g2.best.h5"
+expect_rc 0 $T --epochs 1 --resume "$WORK/g2.h5"
+expect_err "is not in $WORK/g2.best.h5 (it holds another model); $WORK/g2.best.h5 is written only"
+# a checkpoint named X.best.h5 that is no best model (its epoch is past its best one): resumed,
+# the best so far is looked for in its own best model, X.best.best.h5, not in the file itself
+expect_rc 0 $T --epochs 2 --checkpoint "$WORK/h.best.h5"
+"$EDIT" setattr "$WORK/h.best.h5" best_epoch 1 || fail "cannot edit h.best.h5"
+expect_rc 0 $T --epochs 2 --resume "$WORK/h.best.h5" --checkpoint "$WORK/h2.h5"
+grep -q "the best epoch so far (1, val_auc .*) is .*in $WORK/h.best.best.h5" "$WORK/err" ||
+    fail "h.best.h5, past its best epoch, taken for its own best model: $(cat "$WORK/err")"
 cp "$WORK/c.best.h5" "$WORK/g.best.h5"
 "$EDIT" setattrf "$WORK/g.best.h5" best_value 0.125 || fail "cannot edit g.best.h5"
 expect_rc 0 $T --epochs 1 --resume "$WORK/g.h5"
@@ -366,6 +378,9 @@ python3 -c "import sys; sys.exit(abs(float(sys.argv[1]) - 0.2) > 1e-7)" "$(attr 
 cp "$WORK/ls.h5" "$WORK/ls-old.h5"
 expect_rc 2 $L --resume "$WORK/ls.h5" --label-smoothing 0.1 --no-checkpoint
 expect_err "differs from the checkpoint"
+# ... 0 too, given without a recipe (an option given, not the default)
+expect_rc 2 $T --epochs 3 --resume "$WORK/ls.h5" --label-smoothing 0 --no-checkpoint
+expect_err "--label-smoothing 0 differs from the checkpoint's 0.2"
 expect_rc 2 $L --resume "$WORK/ls.h5" --no-checkpoint
 expect_err "the label-smoothing of recipe study, 0, differs from the checkpoint's 0.2"
 expect_rc 0 $T --epochs 3 --resume "$WORK/ls.h5" --log "$WORK/ls-r.jsonl" --no-checkpoint

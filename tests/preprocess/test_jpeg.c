@@ -738,6 +738,11 @@ static void test_bad_inputs(cxr_decoder *d)
     /* a missing file is an I/O error naming the file */
     snprintf(path, sizeof path, "%s/no_such_file.jpeg", tmpdir);
     expect_bad(d, &p, path, CXR_E_IO, "cannot open");
+    /* a folder, though named like a JPEG, is no regular file: an I/O error that says so */
+    snprintf(path, sizeof path, "%s/folder.jpeg", tmpdir);
+    REQUIRE(mkdir(path, 0777) == 0 || errno == EEXIST);
+    expect_bad(d, &p, path, CXR_E_IO, "not a regular file");
+    rmdir(path);
 
     /* in-memory: zero length; bad parameters */
     CHECK(cxr_preprocess_jpeg(d, &p, j.buf, 0, out) == CXR_E_DECODE);

@@ -540,18 +540,26 @@ static void test_mixup_denormal(void)
     unlink(path);
 }
 
+/* A plain copy of the test store, named loader_test_TAG_PID.h5 into path, opened, and its
+ * train split's layout. */
+static void open_copy(char *path, size_t cap, const char *tag, cxr_store **s,
+                      cxr_split_info *info)
+{
+    snprintf(path, cap, "loader_test_%s_%d.h5", tag, (int)getpid());
+    REQUIRE(fixture_corrupt_copy(store_path, path, -1));
+    CHECK_OK(cxr_store_open(s, path));
+    CHECK_OK(cxr_store_split(*s, "train", info));
+}
+
 /* A store cut short in place by another program while a loader maps it: the chunks past the
  * new end are an I/O error naming the file and the shard, not a SIGBUS (reading a mapped page
  * past the end of its file); the chunks before it still decode. */
 static void test_truncated(int prefetch)
 {
     char path[256];
-    snprintf(path, sizeof path, "loader_test_cut_%d.h5", (int)getpid());
-    REQUIRE(fixture_corrupt_copy(store_path, path, -1)); /* a plain copy */
     cxr_store *s;
-    CHECK_OK(cxr_store_open(&s, path));
     cxr_split_info info;
-    CHECK_OK(cxr_store_split(s, "train", &info));
+    open_copy(path, sizeof path, "cut", &s, &info);
     REQUIRE(info.chunk_offset[2] > info.chunk_offset[1] &&
             info.chunk_offset[1] > info.chunk_offset[0]);
     cxr_loader_options o;
@@ -573,6 +581,31 @@ static void test_truncated(int prefetch)
     fprintf(stderr, "expected error: %s\n", msg);
     CHECK(strstr(msg, path) && strstr(msg, "shard 2") && strstr(msg, "cut to"));
     CHECK(cxr_loader_next_batch(l, &b) == CXR_E_IO && b.n == 0); /* the epoch is over */
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+    unlink(path);
+}
+
+/* A store cut short between its opening and a loader's making: the chunks that now begin past
+ * the end of the file (every one after shard 0: cut where it ends) are refused then, naming the
+ * first, before any is mapped and read (a check of the sizes alone wrapped around, took them). */
+static void test_cut_before_create(void)
+{
+    char path[256];
+    cxr_store *s;
+    cxr_split_info info;
+    open_copy(path, sizeof path, "cut0", &s, &info);
+    const uint64_t end0 = info.chunk_offset[0] + info.chunk_size[0];
+    REQUIRE(info.chunk_offset[1] > end0 && info.chunk_offset[2] > info.chunk_offset[1]);
+    REQUIRE(truncate(path, (off_t)end0) == 0);
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 8;
+    cxr_loader *l = NULL;
+    CHECK(cxr_loader_create(&l, s, "train", &o) == CXR_E_FORMAT && !l);
+    const char *msg = cxr_last_error();
+    fprintf(stderr, "expected error: %s\n", msg);
+    CHECK(strstr(msg, "shard 1: chunk (offset") && strstr(msg, "lies outside the file"));
     cxr_loader_destroy(l);
     cxr_store_close(s);
     unlink(path);
@@ -952,6 +985,7 @@ int main(void)
     test_replaced_file();
     test_truncated(1);
     test_truncated(0);
+    test_cut_before_create();
     test_cut_mid_chunk(1);
     test_cut_mid_chunk(0);
     test_nan_padding();

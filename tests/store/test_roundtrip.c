@@ -223,6 +223,12 @@ int main(int argc, char **argv)
         CHECK(cxr_store_writer_create(&w, c, &o, 2, lnames) == CXR_E_FORMAT && !w);
         CHECK(strstr(cxr_last_error(), "class 1's name is 4097 bytes long (at most 4096)"));
         CHECK(!exists(c) && count_temps(dir, "c.cxr") == 0);
+        /* ... and one of exactly CXR_CLASS_NAME_MAX bytes is taken */
+        lname[CXR_CLASS_NAME_MAX] = '\0';
+        CHECK(cxr_store_writer_create(&w, c, &o, 2, lnames) == CXR_OK && w);
+        cxr_store_writer_destroy(w);
+        w = NULL;
+        CHECK(!exists(c) && count_temps(dir, "c.cxr") == 0);
         CHECK_OK(cxr_store_writer_create(&w, c, &o, 2, names));
         const char *tmp = cxr_store_writer_temp_path(w);
         REQUIRE(tmp);
@@ -250,6 +256,13 @@ int main(int argc, char **argv)
         CHECK_OK(cxr_store_writer_put_chunk(w, raw4, rsz4, 4, lab, paths));
         CHECK(cxr_store_writer_put_chunk(w, raw4, rsz4, 4, lab, paths) == CXR_E_ARG);
         CHECK(strstr(cxr_last_error(), "more than the 10 images announced"));
+        /* one image over is too many too (8 + 3 of 10) */
+        uint8_t *raw3 = NULL;
+        size_t cap3 = 0, rsz3 = 0;
+        CHECK_OK(cxr_chunk_encode(&raw3, &cap3, &rsz3, img, 3, 4, 8, 3));
+        CHECK(cxr_store_writer_put_chunk(w, raw3, rsz3, 3, lab, paths) == CXR_E_ARG);
+        CHECK(strstr(cxr_last_error(), "more than the 10 images announced"));
+        free(raw3);
         free(raw4);
         CHECK_OK(cxr_store_writer_put_chunk(w, raw, rsz, 2, lab, paths));
         CHECK(cxr_store_writer_put_chunk(w, raw, rsz, 2, lab, paths) ==
@@ -257,11 +270,18 @@ int main(int argc, char **argv)
         CHECK(cxr_store_writer_begin_split(w, "val", 3) == CXR_E_ARG); /* still open */
         CHECK(cxr_store_writer_begin_split(w, "holdout", 3) == CXR_E_ARG);
         CHECK(cxr_store_writer_set_attr(w, "format", "x") == CXR_E_ARG);
+        CHECK(cxr_store_writer_set_attr(w, ".x", "y") == CXR_E_ARG); /* a leading dot */
+        CHECK(strstr(cxr_last_error(), "bad attribute name '.x'"));
         CHECK(cxr_store_writer_finish(w) == CXR_E_ARG);
         /* a split begun again once written: misuse (CXR_E_ARG), not an HDF5 failure */
         CHECK_OK(cxr_store_writer_end_split(w));
         CHECK(cxr_store_writer_begin_split(w, "train", 3) == CXR_E_ARG);
         CHECK(strstr(cxr_last_error(), "split 'train' written twice"));
+        /* a chunk after a partial one, though the count announced has room for it */
+        CHECK_OK(cxr_store_writer_begin_split(w, "val", 10));
+        CHECK_OK(cxr_store_writer_put_chunk(w, raw, rsz, 2, lab, paths));
+        CHECK(cxr_store_writer_put_chunk(w, raw, rsz, 2, lab, paths) == CXR_E_ARG);
+        CHECK(strstr(cxr_last_error(), "chunk after a partial chunk"));
         free(raw);
         cxr_store_writer_destroy(w);
         CHECK(!exists(tcopy));

@@ -766,6 +766,34 @@ int main(void)
         set_class_name(bad, 1, "NORMAL");
         CHECK(open_refused(bad, be, "checkpoint classes 0 and 1 are both 'NORMAL'"));
     }
+    /* class_names rewritten without its checksum, or checksummed with a third name: refused,
+     * read by neither (mutants reading either passed every test) */
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
+        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "class_names", 0);
+        REQUIRE(d >= 0);
+        hid_t ty = H5Dget_type(d);
+        const size_t w = H5Tget_size(ty);
+        char *buf = calloc(3, w);
+        REQUIRE(buf && w >= 2 && H5Dread(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+        buf[2 * w] = 'X';
+        hsize_t n = k ? 3 : 2;
+        hid_t sp = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        REQUIRE(sp >= 0 && dcpl >= 0);
+        if (k) REQUIRE(H5Pset_chunk(dcpl, 1, &n) >= 0 && H5Pset_fletcher32(dcpl) >= 0);
+        REQUIRE(H5Dclose(d) >= 0 && H5Ldelete(f, "class_names", H5P_DEFAULT) >= 0);
+        d = H5Dcreate2(f, "class_names", ty, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        REQUIRE(d >= 0 && H5Dwrite(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+        H5Dclose(d);
+        H5Pclose(dcpl);
+        H5Sclose(sp);
+        H5Tclose(ty);
+        H5Fclose(f);
+        free(buf);
+        CHECK(open_refused(bad, be,
+                           k ? "'class_names' does not hold 2 strings"
+                             : "'class_names' is stored without a checksum"));
+    }
     /* a checkpoint without one of its Adam tensors is incomplete, each block's alike */
     for (int k = 0; k < 2; k++) {
         const char *gone = k ? "adam_v/conv1.w" : "adam_m/dense2.b";
