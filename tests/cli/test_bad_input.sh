@@ -222,6 +222,14 @@ expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/testonly.h5" --json
 expect_err "has no training image of the classes in 'test' (class weights 0), so the loss is unweighted"
 python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["loss"]; sys.exit(not (isinstance(l, float) and l > 0))' \
     "$WORK/out" || fail "cxr-eval's loss on a store of test images alone: $(cat "$WORK/out")"
+# ... and so is a split whose one class has no training image while the class that has some is
+# absent from it (that class's weight weighs no image there)
+mkdir -p "$WORK/half/train/NORMAL" "$WORK/half/train/PNEUMONIA" "$WORK/half/test/NORMAL" &&
+    cp -r "$SAMPLE/train/NORMAL/." "$WORK/half/train/NORMAL/" &&
+    cp -r "$SAMPLE/test/PNEUMONIA" "$WORK/half/test/"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/half" -o "$WORK/half.h5" --size 32 --quiet
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/half.h5" --json
+expect_err "has no training image of the classes in 'test' (class weights 0), so the loss is unweighted"
 # a store side the network cannot take (not a multiple of 8): cxr-pack warns, cxr-train refuses
 # it as bad data (3, not a usage error), naming the store and sides that would do
 expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/s100.h5" --size 100 --quiet
