@@ -428,11 +428,12 @@ static void damage(hid_t f, variant v)
     case V_NO_NORMALIZE: REQUIRE(H5Adelete(f, "normalize") >= 0); break;
     case V_NO_IMAGES: REQUIRE(H5Ldelete(f, "/val/images", H5P_DEFAULT) >= 0); break;
     case V_VLEN_ATTR: set_str_attr(f, "source", "/synthetic/root", 1); break;
-    case V_LONG_ATTR: { /* an intact string past the reader's bound: said so, not "damaged" */
-        char *big = malloc(2u << 20);
+    case V_LONG_ATTR: { /* an intact string past the reader's bound (CXR_H5_STR_MAX, 1 MiB)
+                         * by one byte: said so, not "damaged" */
+        char *big = malloc((1u << 20) + 1);
         REQUIRE(big != NULL);
-        memset(big, 'S', (2u << 20) - 1);
-        big[(2u << 20) - 1] = '\0';
+        memset(big, 'S', 1u << 20);
+        big[1u << 20] = '\0'; /* a type of 1 MiB + 1 bytes */
         set_str_attr(f, "source", big, 0);
         free(big);
         break;
@@ -621,6 +622,22 @@ int main(int argc, char **argv)
            "attribute 'source' is unreadable (damaged, or not a fixed-length string)");
     expect(good, V_LONG_ATTR, "longattr", CXR_E_FORMAT,
            "attribute 'source' is a string of more than 1048576 bytes");
+    { /* ... and one of exactly 1 MiB is read */
+        char path[512];
+        snprintf(path, sizeof path, "%s/mibattr.cxr", dir);
+        copy_file(good, path);
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        char *big = malloc(1u << 20);
+        REQUIRE(f >= 0 && big != NULL);
+        memset(big, 'S', (1u << 20) - 1);
+        big[(1u << 20) - 1] = '\0';
+        set_str_attr(f, "source", big, 0);
+        free(big);
+        REQUIRE(H5Fclose(f) >= 0);
+        cxr_store *m = NULL;
+        CHECK_OK(cxr_store_open(&m, path));
+        cxr_store_close(m);
+    }
     expect(good, V_V1, "v1", CXR_E_VERSION,
            "found format_version 1 with a variable-length 'format' string (as cxr-store version 1 "
            "wrote), expected cxr-store version 2: re-pack it with this cxr-pack");
