@@ -320,6 +320,13 @@ expect_rc 0 $T --epochs 3 --resume "$WORK/m.h5"
 expect_rc 4 $T --epochs 1 --checkpoint /proc/cxr-test-model.h5 --log "$WORK/ro.jsonl"
 expect_err "--checkpoint: /proc/cxr-test-model.h5: cannot create a temporary file in /proc"
 ! grep -q '"type":"epoch"' "$WORK/ro.jsonl" 2>/dev/null || fail "an epoch ran before the refusal"
+# so is the best model's folder where it differs from the checkpoint's: MODEL.best.h5 a link
+# into /proc (the temporary goes beside the link's target)
+ln -s /proc/version "$WORK/pb.best.h5"
+expect_rc 4 $T --epochs 1 --checkpoint "$WORK/pb.h5" --select val_auc --log "$WORK/pb.jsonl"
+expect_err "the best model: /proc/version: cannot create a temporary file in /proc"
+! grep -q '"type":"epoch"' "$WORK/pb.jsonl" 2>/dev/null || fail "an epoch ran before the best model's refusal"
+[ -e "$WORK/pb.h5" ] && fail "a checkpoint was written before the best model's refusal"
 # an integer attribute that does not fit is refused naming it, not saturated (a seed of -5 read
 # as 0, an epoch of 2^33 read as 2^31-1)
 cp "$WORK/c.h5" "$WORK/i.h5" && "$EDIT" seti64 "$WORK/i.h5" seed -5 || fail "seti64 seed"
