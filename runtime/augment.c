@@ -427,6 +427,10 @@ void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst,
     const warp w = warp_of(x, S);
     const int detail = x->detail != 1;
     const int photo = x->contrast != 1 || x->brightness != 0 || detail;
+    /* contrast about the centre of the image's range, brightness in units of its half-width: in
+     * a store's normalized units whatever its range (a [-1, 1] image: 0 and 1, so that v =
+     * contrast * v + brightness to the bit; a [0, 255] one: 127.5 and 127.5) */
+    const float mid = (lo + hi) * 0.5f, half = (hi - lo) * 0.5f, shift = x->brightness * half;
     if (detail) { /* scratch sized to the image: ~1 KB of stack at 256 */
         float line[S + 2 * DETAIL_R];
         warp_detail(x, &w, src, dst, S, lo, line);
@@ -436,7 +440,8 @@ void cxr_augment_apply(const cxr_augment_xform *x, const float *src, float *dst,
         if (!detail) warp_row(x, &w, src, S, y, lo, out);
         if (photo)
             for (int xo = 0; xo < S; xo++) {
-                float v = x->contrast * out[xo] + x->brightness;
+                float v = x->contrast * (out[xo] - mid) + shift;
+                if (mid != 0) v += mid; /* (a -0 of a [-1, 1] image stays -0, as before) */
                 out[xo] = v < lo ? lo : v > hi ? hi : v;
             }
     }

@@ -16,9 +16,14 @@
  * (v - b) where b is the warped image blurred by a Gaussian of CXR_AUGMENT_DETAIL_SIGMA pixels
  * (separable, taps to 3 sigma, edges replicated): detail < 1 softens the fine structure (ribs,
  * vessels, film grain), > 1 sharpens it (an unsharp mask), and the large-scale brightness stays.
- * Then v = contrast * v + brightness, clamped to the input image's [min, max] (contrast about
- * 0, the centre of the normalized range). Last, when border > 0, the outer B = floor(border * S)
- * pixels on every side take the image's minimum (the background), hiding the film's periphery.
+ * Then v = contrast * (v - m) + brightness * h + m, clamped to the input image's [min, max],
+ * where m = (min + max) / 2 and h = (max - min) / 2 are the centre and half-width of that range
+ * (each product and sum rounded to float in this order; m added only when not 0): contrast
+ * about the centre, brightness in units of the half-width, so that the ranges mean the same on
+ * a store normalized to [-1, 1] (m = 0, h = 1: v = contrast * v + brightness, to the bit) and on
+ * one of [0, 255] (m = h = 127.5; before 0.17, m = 0 and h = 1 on every image). Last, when
+ * border > 0, the outer B = floor(border * S) pixels on every side take the image's minimum (the
+ * background), hiding the film's periphery.
  * Last of all, random erasing (Zhong et al., AAAI 2020): with probability erase_p, the
  * rectangle of erase_w x erase_h pixels at (erase_x, erase_y) takes noise uniform in the input
  * image's [min, max], drawn row by row from the splitmix64 state erase_seed.
@@ -59,7 +64,8 @@ typedef struct cxr_augment_params {
     float rotate_deg;           /* rotation uniform in [-rotate_deg, rotate_deg] degrees */
     float scale_min, scale_max; /* zoom uniform in [scale_min, scale_max] (> 0) */
     float translate;            /* shift per axis uniform in [-t, t] x the image side */
-    float brightness;           /* added offset uniform in [-b, b] (normalized units) */
+    float brightness;           /* added offset uniform in [-b, b] (normalized units: of the
+                                   image's half-range) */
     float contrast;             /* factor uniform in [1-k, 1+k] about 0 */
     int hflip;                  /* 1: mirror left-right with probability 1/2 */
     float aspect_min, aspect_max; /* width/height stretch log-uniform in [min, max] (> 0) */

@@ -175,15 +175,14 @@ static void test_interpolation_and_photometric(void)
     free(pt);
     free(rot);
 
+    /* the photometric step on an image of a [-1, 1] store (its range exactly that): v =
+     * contrast * v + brightness to the bit, clamped to the range */
     identity_xform(&x);
     x.contrast = 1.3f;
     x.brightness = 0.05f;
+    src[0] = -1.0f, src[1] = 1.0f;
     cxr_augment_apply(&x, src, dst, S);
-    float lo = src[0], hi = src[0];
-    for (int i = 0; i < S * S; i++) {
-        lo = src[i] < lo ? src[i] : lo;
-        hi = src[i] > hi ? src[i] : hi;
-    }
+    const float lo = -1.0f, hi = 1.0f;
     int bad = 0, clamped = 0;
     for (int i = 0; i < S * S; i++) {
         float v = x.contrast * src[i] + x.brightness;
@@ -193,12 +192,30 @@ static void test_interpolation_and_photometric(void)
     }
     CHECK(bad == 0);
     CHECK(clamped > 0);
+    /* the same images as a [0, 255] store holds them: contrast about 127.5, brightness in units
+     * of 127.5, so the result is the [-1, 1] image's, scaled (to float rounding) */
+    x.brightness = 0.05f;
+    cxr_augment_apply(&x, src, dst, S);
+    float *s255 = malloc(S * S * sizeof *s255), *d255 = malloc(S * S * sizeof *d255);
+    REQUIRE(s255 && d255);
+    for (int i = 0; i < S * S; i++) s255[i] = src[i] * 127.5f + 127.5f;
+    cxr_augment_apply(&x, s255, d255, S);
+    double w255 = 0;
+    for (int i = 0; i < S * S; i++) {
+        const double e = fabs(d255[i] - (dst[i] * 127.5 + 127.5));
+        w255 = e > w255 ? e : w255;
+    }
+    CHECK(w255 < 1e-3);
+    if (w255 >= 1e-3) fprintf(stderr, "photometric step on [0, 255]: worst %g\n", w255);
+    free(s255), free(d255);
     free(src);
     free(dst);
 }
 
 /* The FNV-1a hash of cxr_augment_image(SPEC, seed 9, epoch e, index 2) of random_image(24, 3)
- * for e = 0 .. epochs-1: 1 when it is `want`, else 0, printing the hash found. */
+ * with its first pixels -1 and 1 (the range of a [-1, 1] store's images), for e = 0 ..
+ * epochs-1: 1 when it is `want`, else 0, printing the hash found. The pins are 0.16's code's
+ * (before the photometric step took the image's range): on such images 0.17 changed no bit. */
 static int pinned_hash(const char *spec, int epochs, uint64_t want)
 {
     enum { P = 24 };
@@ -206,6 +223,7 @@ static int pinned_hash(const char *spec, int epochs, uint64_t want)
     CHECK_OK(cxr_augment_parse(spec, &p));
     float *src = random_image(P, 3), *dst = malloc(P * P * sizeof *dst);
     REQUIRE(src && dst);
+    src[0] = -1.0f, src[1] = 1.0f; /* the range of every image of a [-1, 1] store */
     uint64_t h = 1469598103934665603ull;
     for (int e = 0; e < epochs; e++) {
         cxr_augment_image(&p, 9, e, 2, src, dst, P);
@@ -455,7 +473,8 @@ static void test_detail(void)
      * and the photometric step = the geometry alone (detail 1; checked above and by the closed
      * forms), then in double: b = that image blurred by a Gaussian of CXR_AUGMENT_DETAIL_SIGMA px
      * (taps to 3 sigma, normalized, ends replicated), rows then columns; v = clamp(contrast *
-     * (b + k (w - b)) + brightness) to the input's [min, max]. A wrong sigma, a missing pass or
+     * (b + k (w - b) - m) + brightness * h + m) to the input's [min, max], m and h its centre
+     * and half-width (this image's range is not [-1, 1]). A wrong sigma, a missing pass or
      * other edges miss this by 1e-2 or more. */
     {
         enum { R = 48, TR = 3 * CXR_AUGMENT_DETAIL_SIGMA };
@@ -501,7 +520,8 @@ static void test_detail(void)
             double worst = 0;
             int clamped = 0;
             for (int i = 0; i < R * R; i++) {
-                double v = x.contrast * (b[i] + ks[g] * (geo[i] - b[i])) + x.brightness;
+                const double m = (lo + top) / 2, hw = (top - lo) / 2; /* not [-1, 1] here */
+                double v = x.contrast * (b[i] + ks[g] * (geo[i] - b[i]) - m) + x.brightness * hw + m;
                 clamped += v < lo || v > top;
                 v = v < lo ? lo : v > top ? top : v;
                 const double e = fabs(got[i] - v);
@@ -516,7 +536,7 @@ static void test_detail(void)
     /* pinned, computed with runtime/augment.c as the gain was added (Debian 12's glibc: the gain
      * and the taps go through exp): a later change to these pixels changes the training images
      * of a run with it */
-    CHECK(pinned_hash("default,detail=0.5:2", 3, 0xf9f0a1ec63c68b90ull));
+    CHECK(pinned_hash("default,detail=0.5:2", 3, 0x2b701db53ee8bb5aull));
     /* a constant image stays constant; a gain past the range is clamped to the input's own */
     for (int i = 0; i < O * O; i++) src[i] = 0.25f;
     cxr_augment_xform x;
@@ -628,7 +648,7 @@ static void test_border(void)
     free(src), free(dst), free(ref);
     /* pinned, computed as the border was added, over 6 epochs (B from 1 to 4 pixels): it fixes
      * which draw the border takes and where the band goes */
-    CHECK(pinned_hash("default,border=0.05:0.2", 6, 0xaa0b3ef7adc0bea4ull));
+    CHECK(pinned_hash("default,border=0.05:0.2", 6, 0xfae7d3c9eb2b460cull));
 }
 
 /* Random erasing: its spec (erase_p beside the range; the longest spec and the refused ones are
@@ -728,7 +748,7 @@ static void test_erase(void)
     free(src), free(dst), free(ref), free(again);
     /* pinned, computed as erasing was added, over 6 epochs: it fixes which draws erasing takes,
      * where the rectangle goes and its noise */
-    CHECK(pinned_hash("default,erase=0.02:0.4", 6, 0x810f9a783a01e6b7ull));
+    CHECK(pinned_hash("default,erase=0.02:0.4", 6, 0x032d8b4b4f4bc94dull));
 }
 
 /* The transforms and pixels of the default augmentation as they were before the stretch was
@@ -761,7 +781,7 @@ static void test_pinned(void)
             CHECK(x.angle == w[0] && x.scale == w[1] && x.tx == w[2] && x.ty == w[3] &&
                   x.contrast == w[4] && x.brightness == w[5] && !x.flip && x.aspect == 1);
         }
-    CHECK(pinned_hash("default", 3, 0xff92a20010486bdbull));
+    CHECK(pinned_hash("default", 3, 0x8831a68865fb9699ull));
 }
 
 /* Every image of one epoch, by split index, into all[NTRAIN][S*S]. */
