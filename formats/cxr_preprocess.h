@@ -52,6 +52,8 @@ void cxr_preprocess_defaults(cxr_preprocess_params *p);
 /* Stable text names for attributes: "minmax", "zscore255", "none"; parse returns CXR_E_ARG. */
 const char *cxr_norm_name(cxr_norm n);
 cxr_status cxr_norm_parse(const char *name, cxr_norm *out);
+/* The range a normalization's pixels lie in: minmax [-1, 1]; zscore255 and none [0, 255]. */
+void cxr_norm_range(cxr_norm n, double *lo, double *hi);
 /* Names of the CXR_EQUALIZE_* values: "none", "global", "clahe" (NULL for another value);
  * parse returns CXR_E_ARG. */
 const char *cxr_equalize_name(int equalize);

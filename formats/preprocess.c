@@ -64,6 +64,12 @@ cxr_status cxr_norm_parse(const char *name, cxr_norm *out)
                          name ? name : "(null)");
 }
 
+void cxr_norm_range(cxr_norm n, double *lo, double *hi)
+{
+    *lo = n == CXR_NORM_MINMAX ? -1.0 : 0.0;
+    *hi = n == CXR_NORM_MINMAX ? 1.0 : 255.0;
+}
+
 const char *cxr_equalize_name(int equalize)
 {
     switch (equalize) {

@@ -1,6 +1,6 @@
 /* act.c: elementwise ops, CPU reference: leaky ReLU (forward, and backward in place from the
- * forward output) and inverted dropout with counter-based masks (rng.h), applied in place to
- * activations in the forward and to their gradients in the backward. */
+ * forward output), inverted dropout with counter-based masks (rng.h), applied in place to
+ * activations in the forward and to their gradients in the backward, and the input scale. */
 #include <string.h>
 
 #include "cpu_internal.h"
@@ -17,6 +17,18 @@ cxr_status cxr_leaky_relu_forward_cpu(void *ctx, float *out /* (n) */, const flo
     for (size_t i = 0; i < n; i++) {
         const float v = in[i];
         out[i] = select_f(v > 0.0f, v, alpha * v);
+    }
+    return CXR_OK;
+}
+
+cxr_status cxr_scale_shift_cpu(void *ctx, float *out /* (n) */, const float *in /* (n) */,
+                               float scale, float shift, size_t n)
+{
+    const int nt = cxr_cpu_threads(ctx);
+#pragma omp parallel for simd num_threads(nt) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float v = in[i] * scale; /* rounded here: no fused multiply-add (cxr_ops.h) */
+        out[i] = v + shift;
     }
     return CXR_OK;
 }

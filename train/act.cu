@@ -1,5 +1,5 @@
-/* act.cu: elementwise ops on the GPU (twin of act.c): leaky ReLU forward/backward and inverted
- * dropout. The dropout mask comes from the same counter RNG as the CPU (rng.h, compiled here as
+/* act.cu: elementwise ops on the GPU (twin of act.c): leaky ReLU forward/backward, inverted
+ * dropout and the input scale. The dropout mask comes from the same counter RNG as the CPU (rng.h, compiled here as
  * __host__ __device__), so masks are bit-identical; the arithmetic is one IEEE multiply per
  * element (no contraction possible), so the outputs are bit-identical to the CPU too. */
 #include "cuda_ops.cuh"
@@ -35,6 +35,26 @@ __global__ void dropout_kernel(float *x, uint64_t key, uint32_t thr, float scale
             x[i0 + l] = u < thr ? x[i0 + l] * scale : 0.0f;
         }
     }
+}
+
+/* rounded after the product and after the sum, as the CPU (no contraction into an FMA) */
+__global__ void scale_shift_kernel(float *out, const float *in, float scale, float shift, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        out[i] = __fadd_rn(__fmul_rn(in[i], scale), shift);
+}
+
+extern "C" cxr_status cxr_scale_shift_cuda(void *ctx, float *out, const float *in, float scale,
+                                           float shift, size_t n)
+{
+    cxr_status st = CXR_OK;
+    cxr_cuda_backend *be = (cxr_cuda_backend *)ctx;
+    if (n == 0) return CXR_OK;
+    scale_shift_kernel<<<cxr_grid_for(n), 256, 0, be->cu->compute>>>(out, in, scale, shift, n);
+    CUDA_LAUNCH_CHECK("scale_shift");
+bail:
+    return st;
 }
 
 extern "C" cxr_status cxr_leaky_relu_forward_cuda(void *ctx, float *out, const float *in,

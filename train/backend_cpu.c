@@ -584,6 +584,7 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     be->global_avgpool_forward = cxr_global_avgpool_forward_cpu;
     be->global_avgpool_backward = cxr_global_avgpool_backward_cpu;
     be->avgpool_forward = cxr_avgpool_forward_cpu;
+    be->scale_shift = cxr_scale_shift_cpu;
     cpu_set_threads(c, n_threads);
     const char *dn = getenv("CXR_CPU_DNNL");
     if (dn && !*dn) dn = NULL; /* set empty (CXR_CPU_DNNL= cmd): as unset, not "none" */

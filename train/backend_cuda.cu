@@ -234,6 +234,7 @@ extern "C" cxr_status cxr_backend_cuda_create(cxr_backend **out, int device)
     be->global_avgpool_forward = cxr_global_avgpool_forward_cuda;
     be->global_avgpool_backward = cxr_global_avgpool_backward_cuda;
     be->avgpool_forward = cxr_avgpool_forward_cuda;
+    be->scale_shift = cxr_scale_shift_cuda;
     /* CXR_CUDA_FUSED=0 leaves the fused slots NULL (the graph then runs the unfused kernels):
      * the A/B timing of the fusion on one card (specs/gpu.md "Fusion") */
     const char *fused = getenv("CXR_CUDA_FUSED");

@@ -209,6 +209,7 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
     int32_t dn[2] = { c->dense[0], c->dense[1] };
     uint64_t seed = meta->seed;
     int64_t step = cxr_model_get_step(m);
+    const int plain = cxr_model_config_input_plain(c);
     hid_t sp = H5Screate(H5S_SCALAR), a = -1, b = -1;
     int ok = sp >= 0;
     /* int64 and uint64 scalars: step, seed */
@@ -225,7 +226,8 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_str(f, "format", weights ? CXR_WEIGHTS_FORMAT : CXR_CHECKPOINT_FORMAT) >=
              0 &&
          (!weights || cxr_h5_attr_put_str(f, "params_dtype", bf16 ? "bfloat16" : "float32") >= 0) &&
-         cxr_h5_attr_put_i32(f, "format_version", CXR_CHECKPOINT_VERSION) >= 0 &&
+         cxr_h5_attr_put_i32(f, "format_version",
+                             plain ? CXR_CHECKPOINT_VERSION_PLAIN : CXR_CHECKPOINT_VERSION) >= 0 &&
          cxr_h5_attr_put_str(f, "tool_version", meta->tool_version) >= 0 &&
          cxr_h5_attr_put_str(f, "store", meta->store) >= 0 &&
          cxr_h5_attr_put_i32(f, "epoch", meta->epoch) >= 0 &&
@@ -255,6 +257,11 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
          cxr_h5_attr_put_i32(f, "input_pool", c->input_pool) >= 0;
     if (ok && meta->pp.equalize == CXR_EQUALIZE_CLAHE)
         ok = cxr_h5_attr_put_f64(f, "clahe_clip", meta->pp.clahe_clip) >= 0;
+    /* version 3's one addition: what a reader of versions 1 and 2 would ignore, computing
+     * another function of the image with the same parameters */
+    if (ok && !plain)
+        ok = cxr_h5_attr_put_f64(f, "input_scale", c->input_scale) >= 0 &&
+             cxr_h5_attr_put_f64(f, "input_shift", c->input_shift) >= 0;
     if (ok && meta->threshold_split[0])
         ok = cxr_h5_attr_put_str(f, "threshold_split", meta->threshold_split) >= 0;
     if (ok && meta->has_run)
@@ -664,10 +671,10 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
                              "expected '%s' or '%s')",
                              path, fmt, CXR_CHECKPOINT_FORMAT, CXR_WEIGHTS_FORMAT);
     if (meta->weights_only) legacy = 0; /* weights files exist in version 2 only */
-    if (ver != CXR_CHECKPOINT_VERSION && !legacy)
+    if (ver != CXR_CHECKPOINT_VERSION && ver != CXR_CHECKPOINT_VERSION_PLAIN && !legacy)
         return cxr_set_error(CXR_E_VERSION,
                              "%s: checkpoint format version %d, this program reads "
-                             "versions 1 and %d",
+                             "versions 1 to %d",
                              path, ver, CXR_CHECKPOINT_VERSION);
 #define NEED(name, type, var, n)                                                                  \
     if ((r = get_num(f, name, type, var, (n))) <= 0) {                                            \
@@ -821,6 +828,32 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
         CXR_THROW(CXR_E_FORMAT, "%s: checkpoint attribute 'input_pool' is %d, not 1, 2, 4 or 8",
                   path, (int)ipool);
     meta->model.input_pool = ipool;
+    /* version 3: the input scale, required; before, the image itself */
+    if (ver == CXR_CHECKPOINT_VERSION) {
+        static const char *const io[2] = { "input_scale", "input_shift" };
+        double v[2];
+        for (int i = 0; i < 2; i++)
+            if ((r = get_num(f, io[i], H5T_NATIVE_DOUBLE, &v[i], 1)) <= 0) {
+                if (r < 0)
+                    CXR_THROW_H5(CXR_E_FORMAT,
+                                 "checkpoint attribute '%s' is unreadable (damaged, out of range, "
+                                 "or not a number)",
+                                 io[i]);
+                CXR_THROW(CXR_E_FORMAT, "%s: checkpoint misses attribute '%s' (format version 3)",
+                          path, io[i]);
+            }
+        cxr_model_config t; /* the bounds of cxr_model_config_check, on these two alone */
+        cxr_model_config_defaults(&t, 2);
+        t.input_scale = meta->model.input_scale = (float)v[0];
+        t.input_shift = meta->model.input_shift = (float)v[1];
+        if ((double)t.input_scale != v[0] || (double)t.input_shift != v[1] ||
+            cxr_model_config_check(&t) != CXR_OK)
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: checkpoint attributes 'input_scale' %.17g and 'input_shift' %.17g are "
+                      "not an input scale (float32 values, scale in [2^-20, 2^20], |shift| <= "
+                      "2^20)",
+                      path, v[0], v[1]);
+    }
     meta->model.image_size = size;
     for (int i = 0; i < 4; i++) meta->model.channels[i] = ch[i];
     meta->model.dense[0] = dn[0];
@@ -1013,6 +1046,11 @@ cxr_status cxr_checkpoint_load(const char *path, cxr_model *m, cxr_checkpoint_me
                   "pool %d",
                   path, cxr_model_head_name(local.model.head), local.model.input_pool,
                   cxr_model_head_name(c->head), c->input_pool);
+    if (local.model.input_scale != c->input_scale || local.model.input_shift != c->input_shift)
+        CXR_THROW(CXR_E_MISMATCH,
+                  "checkpoint %s: input scale %.9g and shift %.9g, the model has %.9g and %.9g",
+                  path, local.model.input_scale, local.model.input_shift, c->input_scale,
+                  c->input_shift);
     for (int b = 0; b < 3; b++) {
         blocks[b] = calloc(np, sizeof(float)); /* the padding between tensors stays 0 */
         if (!blocks[b]) CXR_THROW(CXR_E_NOMEM, "checkpoint %s: out of memory", path);

@@ -72,6 +72,7 @@ cxr_avgpool_forward_fn cxr_avgpool_forward_cpu;
 cxr_dense_forward_fn cxr_dense_forward_cpu;
 cxr_dense_backward_fn cxr_dense_backward_cpu;
 cxr_leaky_relu_forward_fn cxr_leaky_relu_forward_cpu;
+cxr_scale_shift_fn cxr_scale_shift_cpu;
 cxr_leaky_relu_backward_fn cxr_leaky_relu_backward_cpu;
 cxr_dropout_apply_fn cxr_dropout_apply_cpu;
 cxr_softmax_forward_fn cxr_softmax_forward_cpu;

@@ -79,6 +79,7 @@ cxr_maxpool2_backward_fn cxr_maxpool2_backward_cuda;
 cxr_dense_forward_fn cxr_dense_forward_cuda;
 cxr_dense_backward_fn cxr_dense_backward_cuda;
 cxr_leaky_relu_forward_fn cxr_leaky_relu_forward_cuda;
+cxr_scale_shift_fn cxr_scale_shift_cuda;
 cxr_leaky_relu_backward_fn cxr_leaky_relu_backward_cuda;
 cxr_dropout_apply_fn cxr_dropout_apply_cuda;
 cxr_softmax_forward_fn cxr_softmax_forward_cuda;

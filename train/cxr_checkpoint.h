@@ -1,4 +1,5 @@
-/* cxr_checkpoint.h: training checkpoints as HDF5 files (format "cxr-checkpoint", version 2),
+/* cxr_checkpoint.h: training checkpoints as HDF5 files (format "cxr-checkpoint", version 2, or
+ * 3 for a model with an input scale: then also the attributes input_scale and input_shift),
  * readable with h5dump and h5py:
  *
  *   /                 attributes: format, format_version, tool_version, store, epoch (completed
@@ -72,7 +73,9 @@ extern "C" {
 #endif
 
 #define CXR_CHECKPOINT_FORMAT  "cxr-checkpoint"
-#define CXR_CHECKPOINT_VERSION 2
+#define CXR_CHECKPOINT_VERSION 3 /* the newest written and read (specs/model.md "Input scale") */
+#define CXR_CHECKPOINT_VERSION_PLAIN 2 /* written for a model without an input scale, which
+                                          readers before 0.17 (versions 1 and 2 only) read */
 #define CXR_WEIGHTS_FORMAT     "cxr-weights" /* same version numbers as the checkpoint */
 
 typedef struct {

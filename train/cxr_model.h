@@ -47,6 +47,9 @@ typedef struct {
     int input_pool;     /* 1 (default): conv1 reads the image; k = 2, 4 or 8: its k x k means,
                            so the network runs on an (S/k) x (S/k) view (specs/model.md "Input
                            pool"); image_size must then be a multiple of 8k */
+    float input_scale;  /* the network reads x * input_scale + input_shift of each pixel x of */
+    float input_shift;  /* the image (defaults 1 and 0: x itself); cxr-train sets them so that
+                           a store's pixel range becomes [-1, 1] (specs/model.md "Input scale") */
 } cxr_model_config;
 
 /* What dense1 reads of pool4's map (channels[3] x S'/8 x S'/8 after its dropout, S' = S /
@@ -64,6 +67,11 @@ cxr_status cxr_model_head_parse(const char *name, int *head);
 void cxr_model_config_defaults(cxr_model_config *c, int n_classes);
 /* CXR_E_ARG with the reason if a field is out of range. */
 cxr_status cxr_model_config_check(const cxr_model_config *c);
+/* Sets input_scale and input_shift so that pixels in [lo, hi] reach the network in [-1, 1]
+ * ([-1, 1] itself: 1 and 0 exactly). CXR_E_ARG unless lo < hi, both finite. */
+cxr_status cxr_model_config_input_range(cxr_model_config *c, double lo, double hi);
+/* 1 if the network reads the pixels unchanged (input_scale 1, input_shift 0). */
+int cxr_model_config_input_plain(const cxr_model_config *c);
 
 typedef struct {
     float lr;           /* default 0.01 (the study's; see specs/model.md on divergence) */

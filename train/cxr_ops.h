@@ -184,6 +184,12 @@ typedef cxr_status cxr_avgpool_forward_fn(void *ctx, float *out /* (N,C,H/k,W/k)
                                           const float *in /* (N,C,H,W) */, int N, int C, int H,
                                           int W, int k);
 
+/* out[i] = in[i] * scale + shift for i < n (out may be in): the model's input scale
+ * (cxr_model_config.input_scale). One rounding after the product, one after the sum (no
+ * fused multiply-add), so every backend gives the same bits. */
+typedef cxr_status cxr_scale_shift_fn(void *ctx, float *out /* (n) */, const float *in /* (n) */,
+                                      float scale, float shift, size_t n);
+
 /* ------------------------------------------------------------------ backend table */
 #define CXR_BACKEND_FENCES 4 /* fence_mark / fence_wait */
 typedef struct cxr_backend cxr_backend;
@@ -251,6 +257,9 @@ struct cxr_backend {
      * `bytes` (cuda: the fused convolutions' full-size map, plus its workspace cap): a loader
      * that sizes itself to the free memory before that step leaves room for it (since 0.14). */
     void (*reserve)(void *ctx, size_t bytes);
+    /* (optional) A model whose input scale is not 1 and 0 needs it (since 0.17); NULL: such a
+     * model is refused at creation, naming the backend. */
+    cxr_scale_shift_fn *scale_shift;
 };
 
 /* The CPU backend (host memory, OpenMP, our kernels and oneDNN). n_threads <= 0: all cores

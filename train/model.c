@@ -31,8 +31,10 @@ struct cxr_model {
     size_t act_bytes;
     /* activations, (B = batch_capacity) */
     float *x;                        /* (B,1,S0,S0): the input, S0 = image_size */
-    float *xp;                       /* input_pool k > 1: its k x k means, (B,1,S,S) with
-                                        S = S0/k the size the layers run at; else NULL */
+    float *xp;                       /* what conv1 reads when it is not x: the input pool's
+                                        k x k means and/or the input scale's x * scale + shift,
+                                        (B,1,S,S) with S = S0/k the size the layers run at;
+                                        NULL when conv1 reads x */
     float *a1, *a2;                  /* (B,c0,S,S), (B,c1,S,S) */
     float *p2;                       /* (B,c1,S/2,S/2) */
     float *a3, *p3;                  /* (B,c2,S/2,S/2), (B,c2,S/4,S/4) */
@@ -78,6 +80,23 @@ void cxr_model_config_defaults(cxr_model_config *c, int n_classes)
     c->batch_capacity = 64;
     c->seed = 1;
     c->input_pool = 1;
+    c->input_scale = 1.0f;
+    c->input_shift = 0.0f;
+}
+
+cxr_status cxr_model_config_input_range(cxr_model_config *c, double lo, double hi)
+{
+    if (!(isfinite(lo) && isfinite(hi) && lo < hi))
+        return cxr_set_error(CXR_E_ARG, "model config: input range [%g, %g] is not an interval",
+                             lo, hi);
+    c->input_scale = (float)(2.0 / (hi - lo));
+    c->input_shift = (float)(-(hi + lo) / (hi - lo));
+    return CXR_OK;
+}
+
+int cxr_model_config_input_plain(const cxr_model_config *c)
+{
+    return c->input_scale == 1.0f && c->input_shift == 0.0f;
 }
 
 cxr_status cxr_model_config_check(const cxr_model_config *c)
@@ -109,6 +128,14 @@ cxr_status cxr_model_config_check(const cxr_model_config *c)
         return cxr_set_error(CXR_E_ARG,
                              "model config: image_size %d is not a multiple of 8 x input_pool %d",
                              c->image_size, k);
+    /* a scale that maps a range of width >= 2^-20 .. 2^20 onto [-1, 1], a shift that keeps it
+     * near there: anything else is no pixel range, but a damaged file or a caller's slip */
+    const float a = c->input_scale, b = fabsf(c->input_shift);
+    if (!(a >= 0x1p-20f && a <= 0x1p20f) || !(b <= 0x1p20f))
+        return cxr_set_error(CXR_E_ARG,
+                             "model config: input scale %g and shift %g (scale in [2^-20, 2^20], "
+                             "|shift| <= 2^20)",
+                             c->input_scale, c->input_shift);
     return CXR_OK;
 }
 
@@ -244,6 +271,14 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         free(m);
         return st;
     }
+    if (!cxr_model_config_input_plain(cfg) && !be->scale_shift) {
+        st = cxr_set_error(CXR_E_UNSUPPORTED,
+                           "model create: an input scale (%g, %g) needs a scale op, which the %s "
+                           "backend does not have",
+                           cfg->input_scale, cfg->input_shift, be->name);
+        free(m);
+        return st;
+    }
     m->n_params = cxr_model_layout(&m->cfg, m->tensors);
     const size_t B = (size_t)cfg->batch_capacity, S0 = (size_t)cfg->image_size,
                  S = (size_t)net_size(cfg);
@@ -308,7 +343,9 @@ static cxr_status create(cxr_model **out, const cxr_model_config *cfg, cxr_backe
         { (void **)&m->labels, 3 * B * 4 },
         { (void **)&m->cw, (size_t)cfg->n_classes * 4 },
     };
-    if (cfg->input_pool > 1 && (st = balloc(m, (void **)&m->xp, B * S * S * 4))) goto fail;
+    if ((cfg->input_pool > 1 || !cxr_model_config_input_plain(cfg)) &&
+        (st = balloc(m, (void **)&m->xp, B * S * S * 4)))
+        goto fail;
     if (cfg->head == CXR_HEAD_GAP && ((st = balloc(m, (void **)&m->g, B * c[3] * 4)) ||
                                       (train && (st = balloc(m, (void **)&m->dg, B * c[3] * 4)))))
         goto fail;
@@ -541,6 +578,11 @@ cxr_status cxr_model_forward(cxr_model *m, const float *x, int n, int training)
         OP(be->avgpool_forward(ctx, m->xp, m->x, n, 1, S0, S0, c->input_pool));
         xin = m->xp;
     }
+    if (!cxr_model_config_input_plain(c)) { /* after the pool: the mean of scaled is scaled */
+        OP(be->scale_shift(ctx, m->xp, xin, c->input_scale, c->input_shift,
+                           (size_t)n * (size_t)S * (size_t)S));
+        xin = m->xp;
+    }
     const size_t N = (size_t)n;
     /* conv1 + leaky ReLU (no pool), then conv2..conv4 each + leaky ReLU + pool + dropout */
     if (m->fused_fwd) {
@@ -743,7 +785,7 @@ cxr_status cxr_model_loss_backward_mixed(cxr_model *m, const int32_t *labels,
     OP(be->leaky_relu_backward(ctx, gA, m->a1, al, N * ch[0] * S * S));
     /* conv1: weights only */
     OP(be->conv3x3_backward(ctx, NULL, grad(m, CXR_TENSOR_CONV1_W), grad(m, CXR_TENSOR_CONV1_B), gA,
-                            c->input_pool > 1 ? m->xp : m->x, param(m, CXR_TENSOR_CONV1_W), n, 1,
+                            m->xp ? m->xp : m->x, param(m, CXR_TENSOR_CONV1_W), n, 1,
                             ch[0], S, S));
     if (loss) OP(be->download(ctx, loss, m->loss, sizeof(float)));
 bail:

@@ -214,6 +214,20 @@ static void graph_head(pb *g, const cxr_model_config *c)
         node_end(g, &n);
         snprintf(x, sizeof x, "input_pool");
     }
+    if (!cxr_model_config_input_plain(c)) { /* the input scale, after the pool: x * a + b */
+        node_begin(&n, "Constant", "input_scale.a", NULL, NULL, NULL, "input_scale.a");
+        attr_float(&n, "value_float", c->input_scale);
+        node_end(g, &n);
+        node_begin(&n, "Constant", "input_scale.b", NULL, NULL, NULL, "input_scale.b");
+        attr_float(&n, "value_float", c->input_shift);
+        node_end(g, &n);
+        node_begin(&n, "Mul", "input_scale.mul", x, "input_scale.a", NULL, "input_scale.mul");
+        node_end(g, &n);
+        node_begin(&n, "Add", "input_scale", "input_scale.mul", "input_scale.b", NULL,
+                   "input_scale");
+        node_end(g, &n);
+        snprintf(x, sizeof x, "input_scale");
+    }
     for (int i = 0; i < 4; i++) {
         snprintf(conv, sizeof conv, "conv%d", i + 1);
         snprintf(w, sizeof w, "%s.w", conv);

@@ -626,6 +626,12 @@ static cxr_status resolve_recipe(train_run *r)
     cxr_model_config_defaults(&rc->cfg, r->n_classes);
     /* the given or the recipe's: a resume then takes the checkpoint's (check_resume compares) */
     CXR_TRY(cxr_train_model_variant(ro, NULL, &rc->cfg.head, &rc->cfg.input_pool));
+    /* the network reads the store's pixel range as [-1, 1] (specs/model.md "Input scale"); a
+     * resume takes the checkpoint's below (none in a file from before 0.17) */
+    const cxr_norm norm = cxr_store_preprocess(r->store)->normalize;
+    double lo, hi;
+    cxr_norm_range(norm, &lo, &hi);
+    CXR_TRY(cxr_model_config_input_range(&rc->cfg, lo, hi));
     rc->start_epoch = 0;
     if (o->io.resume_path) {
         const char *path = o->io.resume_path;
@@ -699,6 +705,19 @@ static cxr_status resolve_recipe(train_run *r)
                   cxr_lr_schedule_name(rc->sched.kind));
     rc->sched.lr = rc->adam.lr;
     rc->cfg.image_size = r->train_info.size;
+    if (lo != -1.0 || hi != 1.0) {
+        if (!o->io.resume_path)
+            note(o,
+                 "%s holds pixels in [%g, %g] (normalize %s): the network reads each as "
+                 "x * %.9g %c %g, in [-1, 1]",
+                 o->io.store_path, lo, hi, cxr_norm_name(norm), rc->cfg.input_scale,
+                 rc->cfg.input_shift < 0 ? '-' : '+', fabs(rc->cfg.input_shift));
+        else if (cxr_model_config_input_plain(&rc->cfg))
+            note(o,
+                 "resume: the network of %s reads %s's pixels in [%g, %g] unscaled (a file "
+                 "from before 0.17); a new run would scale them to [-1, 1]",
+                 o->io.resume_path, o->io.store_path, lo, hi);
+    }
     /* the network halves the side 3 times (x the input pool): a store of another side is the
      * data's fault, named with the store and the sides that would do */
     const int unit = 8 * (rc->cfg.input_pool > 1 ? rc->cfg.input_pool : 1),

@@ -50,7 +50,10 @@ P = ctypes.POINTER
 # cxr_tmpfile_copy returns a status; cxr_json_add_number, cxr_json_number and cxr_log_close are
 # new; cxr_log_open takes keep and created, cxr_monitor_create_kept is new (none of them used
 # here).
-ABI = "0.16"
+# 0.17: cxr_model_config (so cxr_checkpoint_meta) grew input_scale and input_shift, the backend
+# table the scale_shift op; cxr_model_config_input_range, _input_plain and cxr_norm_range are
+# new (none of them used here).
+ABI = "0.17"
 
 
 class LoaderOptions(ctypes.Structure):

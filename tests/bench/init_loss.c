@@ -27,6 +27,9 @@ int main(int argc, char **argv)
     const char *split = argc > 2 ? argv[2] : "train";
     for (int seed = 1; seed <= 3; seed++) {
         cxr_model_config_defaults(&c, cxr_store_n_classes(s));
+        double lo, hi; /* the input scale cxr-train gives a model of this store */
+        cxr_norm_range(cxr_store_preprocess(s)->normalize, &lo, &hi);
+        if (cxr_model_config_input_range(&c, lo, hi)) return 1;
         c.batch_capacity = 32;
         c.seed = seed;
         cxr_backend_cpu_create(&be, 2);

@@ -230,6 +230,40 @@ grep -q "^confusion: 65 x 65, printed up to 64 classes (--json has it)$" "$WORK/
 expect_rc 0 "$BIN/cxr-eval" "$WORK/k65m.h5" "$WORK/k65.h5" --device cpu --json
 python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["confusion"]; sys.exit(not (len(m) == 65 and all(len(r) == 65 for r in m) and sum(map(sum, m)) == 65))' \
     "$WORK/out" || fail "cxr-eval --json's confusion with 65 classes"
+# a store of [0, 255] pixels (--normalize zscore255, the manifests' default) trains as its
+# [-1, 1] twin: the network reads x * 2/255 - 1 (specs/model.md "Input scale"; unscaled, the
+# first losses were about 100 times the twin's)
+for n in minmax zscore255; do
+    "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/n-$n.h5" --size 32 --shard 8 --val-fraction 0.25 \
+        --threads 2 --normalize $n --quiet >/dev/null || fail "pack --normalize $n"
+    expect_rc 0 "$BIN/cxr-train" "$WORK/n-$n.h5" --device cpu --epochs 1 --max-steps 3 --batch 8 \
+        --threads 2 --no-monitor --checkpoint "$WORK/n-$n.ck.h5" --log "$WORK/n-$n.jsonl"
+    if [ $n = minmax ]; then
+        ! grep -q "holds pixels in" "$WORK/err" || fail "a [-1, 1] store was said to be scaled"
+        h5dump -a input_scale "$WORK/n-$n.ck.h5" >/dev/null 2>&1 && fail "a plain model has an input_scale"
+    fi
+done
+expect_err "n-zscore255.h5 holds pixels in [0, 255] (normalize zscore255): the network reads each as x * 0.00784313772 - 1, in [-1, 1]"
+h5dump -a input_scale "$WORK/n-zscore255.ck.h5" | grep -q '(0): 0.0078431' ||
+    fail "the zscore255 model's checkpoint lacks its input_scale"
+python3 - "$WORK/n-minmax.jsonl" "$WORK/n-zscore255.jsonl" <<'PY' || fail "the zscore255 store did not train as its minmax twin"
+import json, sys
+a, b = ([json.loads(l) for l in open(f) if '"type":"epoch"' in l][0] for f in sys.argv[1:])
+for k in ("train_loss", "eval_loss"):
+    print(k, a[k], b[k])
+    if not (a[k] < 5 and abs(a[k] - b[k]) <= 1e-4 * a[k]):
+        sys.exit(1)
+PY
+# a checkpoint of 0.16 or before (format version 2, no scale) trained on such a store resumes
+# unscaled, as its weights were learned, and says so; its file stays version 2
+cp "$WORK/n-zscore255.ck.h5" "$WORK/old.h5"
+"$EDIT" delattr "$WORK/old.h5" input_scale input_shift && "$EDIT" setattr "$WORK/old.h5" format_version 2 ||
+    fail "cannot make a version 2 checkpoint"
+expect_rc 0 "$BIN/cxr-train" "$WORK/n-zscore255.h5" --device cpu --epochs 2 --max-steps 3 --batch 8 \
+    --threads 2 --no-monitor --resume "$WORK/old.h5"
+expect_err "resume: the network of $WORK/old.h5 reads $WORK/n-zscore255.h5's pixels in [0, 255] unscaled"
+h5dump -a format_version "$WORK/old.h5" | grep -q '(0): 2$' || fail "the resumed old checkpoint is not version 2"
+h5dump -a input_scale "$WORK/old.h5" >/dev/null 2>&1 && fail "the resumed old checkpoint got an input_scale"
 for tool in cxr-train cxr-eval cxr-predict; do
     expect_rc 0 "$BIN/$tool" --help
     grep -q "Exit codes" "$WORK/out" || fail "$tool --help documents no exit codes"

@@ -3,8 +3,9 @@
 # onnx.checker (full check, with shape inference) and onnxruntime, fed the preprocessed images
 # of a store packed from data/sample (read through the cxr Python package), must give
 # cxr-predict's probabilities on the same JPEGs within 1e-5 (absolute), for the study's head and for
-# head gap and for an input pool of 4, and with the weights in a file beside the model
-# (--external-data, read from another working folder). Python: the bench venv
+# head gap, for an input pool of 4 and for an input scale (a zscore255 store), and with the
+# weights in a file beside the model (--external-data, read from another working folder).
+# Python: the bench venv
 # ($CXR_BENCH_VENV, made by scripts/install-deps.sh --bench); skipped (77) without onnx,
 # onnxruntime and numpy there.
 BIN=$1 SAMPLE=$2 PYDIR=$3 LIB=$4
@@ -47,4 +48,19 @@ expect_rc 0 "$BIN/cxr-export" "$WORK/pool.h5" -o "$WORK/pool.onnx"
 grep -q AveragePool "$WORK/pool.onnx" || fail "pool.onnx has no AveragePool node"
 PYTHONPATH=$PYDIR CXR_LIBRARY=$LIB "$PY" "$(dirname "$0")/onnx_check.py" "$WORK/pool.onnx" \
     "$WORK/pool.h5" "$WORK/s.h5" "$SAMPLE" "$BIN/cxr-predict" || fail "onnx_check.py (input pool 4)"
+# and a store of [0, 255] pixels (--normalize zscore255): the input scale's Mul and Add before
+# conv1
+"$BIN/cxr-pack" "$SAMPLE" -o "$WORK/z.h5" --size 32 --shard 8 --val-fraction 0.25 --threads 2 \
+    --normalize zscore255 --quiet >/dev/null || fail "cannot pack the sample with zscore255"
+expect_rc 0 "$BIN/cxr-train" "$WORK/z.h5" --device cpu --epochs 1 --batch 8 --max-steps 1 \
+    --threads 2 --lr 0.00001 --checkpoint "$WORK/z.ck.h5"
+expect_rc 0 "$BIN/cxr-export" "$WORK/z.ck.h5" -o "$WORK/z.onnx"
+[ "$fails" = 0 ] || finish
+PYTHONPATH=$PYDIR CXR_LIBRARY=$LIB "$PY" - "$WORK/z.onnx" <<'PY' || fail "z.onnx lacks the input scale"
+import sys, onnx
+ops = [n.op_type for n in onnx.load(sys.argv[1]).graph.node]
+sys.exit(0 if ops[:5] == ["Constant", "Constant", "Mul", "Add", "Conv"] else 1)
+PY
+PYTHONPATH=$PYDIR CXR_LIBRARY=$LIB "$PY" "$(dirname "$0")/onnx_check.py" "$WORK/z.onnx" \
+    "$WORK/z.ck.h5" "$WORK/z.h5" "$SAMPLE" "$BIN/cxr-predict" || fail "onnx_check.py (input scale)"
 finish

@@ -358,8 +358,20 @@ static void interpret(const onnx *o, const float *x, int n, float *probs, int C)
 {
     val v = { "image", 4, { n, 1, S, S }, malloc((size_t)n * S * S * 4) };
     memcpy(v.v, x, (size_t)n * S * S * 4);
+    struct {
+        char name[32];
+        float f;
+    } consts[4]; /* Constant nodes' scalars (value_float), for Mul and Add */
+    int n_consts = 0;
     for (int k = 0; k < o->n_nodes; k++) {
         const node *nd = &o->nodes[k];
+        if (!strcmp(nd->op, "Constant")) { /* a scalar the chain's next ops read */
+            const attr *vf = find_attr(nd, "value_float");
+            REQUIRE(vf && vf->type == 1 && nd->n_in == 0 && n_consts < 4);
+            snprintf(consts[n_consts].name, sizeof consts[0].name, "%s", nd->out);
+            consts[n_consts++].f = vf->f;
+            continue;
+        }
         REQUIRE(!strcmp(nd->in[0], v.name));
         val y = { "", 0, { 0 }, NULL };
         snprintf(y.name, sizeof y.name, "%s", nd->out);
@@ -431,6 +443,18 @@ static void interpret(const onnx *o, const float *x, int n, float *probs, int C)
                 for (int64_t j = 0; j < HW; j++) s += v.v[p * HW + j];
                 y.v[p] = (float)(s / (double)HW);
             }
+        } else if (!strcmp(nd->op, "Mul") || !strcmp(nd->op, "Add")) { /* x op scalar */
+            const float *c = NULL;
+            for (int i = 0; i < n_consts; i++)
+                if (!strcmp(consts[i].name, nd->in[1])) c = &consts[i].f;
+            REQUIRE(c && nd->n_in == 2);
+            y.nd = v.nd;
+            memcpy(y.d, v.d, sizeof y.d);
+            size_t cnt = 1;
+            for (int i = 0; i < v.nd; i++) cnt *= (size_t)v.d[i];
+            y.v = malloc(cnt * 4);
+            const int mul = nd->op[0] == 'M';
+            for (size_t i = 0; i < cnt; i++) y.v[i] = mul ? v.v[i] * *c : v.v[i] + *c;
         } else if (!strcmp(nd->op, "Flatten")) { /* row-major: (c,h,w) */
             y.nd = 2, y.d[0] = n, y.d[1] = v.d[1] * v.d[2] * v.d[3];
             y.v = malloc((size_t)(y.d[0] * y.d[1]) * 4);
@@ -489,7 +513,7 @@ static uint8_t *slurp(const char *path, size_t *len)
  * index `at`, and the interpreter's probabilities those of the model, within 1e-5. */
 static void check_variant(cxr_backend *be, const cxr_model_config *vc, cxr_checkpoint_meta *meta,
                           const char *dir, const float *x, const char *const *ops, int n_ops,
-                          int at, const char *extra)
+                          int at, const char *const *extra, int n_extra)
 {
     cxr_model *v;
     CHECK_OK(cxr_model_create(&v, vc, be));
@@ -500,9 +524,11 @@ static void check_variant(cxr_backend *be, const cxr_model_config *vc, cxr_check
     uint8_t *buf = slurp(path, &len);
     onnx o;
     REQUIRE(parse(buf, len, &o));
-    CHECK(o.n_nodes == n_ops + 1);
-    for (int k = 0; k < o.n_nodes && k < n_ops + 1; k++)
-        CHECK(!strcmp(o.nodes[k].op, k < at ? ops[k] : k == at ? extra : ops[k - 1]));
+    CHECK(o.n_nodes == n_ops + n_extra);
+    for (int k = 0; k < o.n_nodes && k < n_ops + n_extra; k++)
+        CHECK(!strcmp(o.nodes[k].op, k < at             ? ops[k]
+                                     : k < at + n_extra ? extra[k - at]
+                                                        : ops[k - n_extra]));
     float pm[N * 2], pi[N * 2];
     CHECK_OK(cxr_model_forward(v, x, N, 0));
     CHECK_OK(cxr_model_probs(v, pm, N));
@@ -791,12 +817,25 @@ int main(void)
 
     /* the variants: each exports one more node where its op goes, and the interpreter gives the
      * model's probabilities (head gap: GlobalAveragePool after pool4; input_pool 2: AveragePool
-     * before conv1) */
-    cxr_model_config gc = cfg, ipc = cfg;
+     * before conv1; an input scale: its two constants, Mul and Add before conv1, after the
+     * pool with both) */
+    cxr_model_config gc = cfg, ipc = cfg, sc = cfg, psc = cfg;
     gc.head = CXR_HEAD_GAP;
     ipc.input_pool = 2;
-    check_variant(be, &gc, &got, dir, x, ops, n_ops, 11, "GlobalAveragePool");
-    check_variant(be, &ipc, &got, dir, x, ops, n_ops, 0, "AveragePool");
+    CHECK_OK(cxr_model_config_input_range(&sc, 0, 255));
+    CHECK(sc.input_scale == (float)(2.0 / 255) && sc.input_shift == -1.0f);
+    psc = sc;
+    psc.input_pool = 2;
+    static const char *const gap_op[] = { "GlobalAveragePool" }, *const pool_op[] = { "AveragePool" };
+    static const char *const scale_ops[] = { "Constant", "Constant", "Mul", "Add" };
+    static const char *const pool_scale_ops[] = { "AveragePool", "Constant", "Constant", "Mul",
+                                                  "Add" };
+    check_variant(be, &gc, &got, dir, x, ops, n_ops, 11, gap_op, 1);
+    check_variant(be, &ipc, &got, dir, x, ops, n_ops, 0, pool_op, 1);
+    float x255[N * S * S]; /* the same images as a [0, 255] store holds them */
+    for (int i = 0; i < N * S * S; i++) x255[i] = (x[i] + 1.0f) * 127.5f;
+    check_variant(be, &sc, &got, dir, x255, ops, n_ops, 0, scale_ops, 4);
+    check_variant(be, &psc, &got, dir, x255, ops, n_ops, 0, pool_scale_ops, 5);
 
     /* nothing else left in the folder (no temporaries) */
     char cmd[160];

@@ -319,6 +319,13 @@ static void check_elementwise(size_t n)
     g = from_dev(gpu, d_d, n);
     validate("leaky_relu bwd (exact)", g, d, n, 0.0, 0.0);
     free(g);
+    /* the input scale: one rounding after the product, one after the sum, as the CPU (no FMA) */
+    REQUIRE(gpu->scale_shift);
+    CHECK_OK(cpu->scale_shift(cpu->ctx, y, x, 2.0f / 255.0f, -1.0f, n));
+    CHECK_OK(gpu->scale_shift(gpu->ctx, y_d, x_d, 2.0f / 255.0f, -1.0f, n));
+    g = from_dev(gpu, y_d, n);
+    validate("input scale (exact)", g, y, n, 0.0, 0.0);
+    free(g);
     const float keeps[3] = { 0.75f, 0.5f, 0.9f };
     for (int k = 0; k < 3; k++) {
         const uint64_t key = 0x1234567ull + (uint64_t)k * 977;

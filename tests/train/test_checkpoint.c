@@ -234,6 +234,76 @@ static void write_v1(const char *from, const char *to, const cxr_model *m, const
     H5Fclose(s);
 }
 
+static int32_t file_version(const char *path)
+{
+    int32_t v = -1;
+    hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t at = h >= 0 ? H5Aopen(h, "format_version", H5P_DEFAULT) : -1;
+    if (at < 0 || H5Aread(at, H5T_NATIVE_INT32, &v) < 0) v = -1;
+    if (at >= 0) H5Aclose(at);
+    if (h >= 0) H5Fclose(h);
+    return v;
+}
+
+/* The input scale travels through save and open_model in a format version 3 file (a plain
+ * model's file stays version 2, which readers before 0.17 read, and holds no scale); a version 3
+ * file without either attribute, or with one that is no float32 scale, is refused naming it; a
+ * scaled file does not load into a plain model. */
+static void check_input_scale(const char *path, cxr_backend *be, const cxr_model_config *cfg,
+                              cxr_checkpoint_meta *meta)
+{
+    cxr_model_config sc = *cfg;
+    CHECK_OK(cxr_model_config_input_range(&sc, 0, 255));
+    cxr_model *s, *s2, *plain;
+    cxr_checkpoint_meta got;
+    CHECK_OK(cxr_model_create(&s, &sc, be));
+    CHECK_OK(cxr_model_create(&plain, cfg, be));
+    CHECK_OK(cxr_checkpoint_save(path, plain, meta));
+    CHECK(file_version(path) == 2);
+    hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(h >= 0 && H5Aexists(h, "input_scale") == 0 && H5Aexists(h, "input_shift") == 0);
+    H5Fclose(h);
+    CHECK_OK(cxr_checkpoint_save(path, s, meta));
+    CHECK(file_version(path) == 3);
+    CHECK_OK(cxr_checkpoint_open_model(path, be, 1, 2, &s2, &got));
+    CHECK(got.model.input_scale == sc.input_scale && got.model.input_shift == -1.0f);
+    CHECK(cxr_model_get_config(s2)->input_scale == sc.input_scale &&
+          cxr_model_get_config(s2)->input_shift == -1.0f && blocks_equal(s, s2, CXR_BLOCK_PARAMS));
+    cxr_checkpoint_meta_free(&got);
+    cxr_model_destroy(s2);
+    CHECK(cxr_checkpoint_load(path, plain, NULL) == CXR_E_MISMATCH);
+    CHECK(strstr(cxr_last_error(), "input scale 0.00784313772 and shift -1, the model has 1 and "
+                                   "0") != NULL);
+    /* bad values, each refused naming the attribute */
+    static const struct {
+        const char *name;
+        double v;
+    } bad[] = { { "input_scale", 0.0 },           { "input_scale", 0.1 /* not a float32 */ },
+                { "input_scale", -2.0 / 255 },     { "input_shift", NAN },
+                { "input_shift", 0x1p21 },         { "input_scale", 0x1p-21 } };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_OK(cxr_checkpoint_save(path, s, meta));
+        set_f64_attr(path, bad[i].name, bad[i].v);
+        CHECK(cxr_checkpoint_read_meta(path, &got) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "'input_scale'") && strstr(cxr_last_error(), "'input_shift'") &&
+              strstr(cxr_last_error(), "not an input scale"));
+    }
+    /* either attribute missing from a version 3 file */
+    static const char *const names[2] = { "input_scale", "input_shift" };
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(cxr_checkpoint_save(path, s, meta));
+        h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        REQUIRE(h >= 0 && H5Adelete(h, names[i]) >= 0);
+        H5Fclose(h);
+        CHECK(cxr_checkpoint_read_meta(path, &got) == CXR_E_FORMAT);
+        char want[96];
+        snprintf(want, sizeof want, "misses attribute '%s' (format version 3)", names[i]);
+        CHECK(strstr(cxr_last_error(), want) != NULL);
+    }
+    cxr_model_destroy(s);
+    cxr_model_destroy(plain);
+}
+
 int main(void)
 {
     char path[128], bad[128];
@@ -356,18 +426,18 @@ int main(void)
     CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
     CHECK(strstr(cxr_last_error(), "not a cxr checkpoint") != NULL);
 
-    /* copy, then set format_version = 3 */
+    /* copy, then set format_version = 4 (one past the newest) */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
     REQUIRE(system(cmd) == 0);
     h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
     hid_t at = H5Aopen(h, "format_version", H5P_DEFAULT);
-    int32_t three = 3;
-    H5Awrite(at, H5T_NATIVE_INT32, &three);
+    int32_t four = 4;
+    H5Awrite(at, H5T_NATIVE_INT32, &four);
     H5Aclose(at);
     H5Fclose(h);
     CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_VERSION);
-    CHECK(strstr(cxr_last_error(), "version 3") != NULL);
+    CHECK(strstr(cxr_last_error(), "version 4, this program reads versions 1 to 3") != NULL);
     CHECK(cxr_checkpoint_load(bad, b, NULL) == CXR_E_VERSION);
 
     REQUIRE(system(cmd) == 0);
@@ -587,6 +657,7 @@ int main(void)
               blocks_equal(p2, g2, CXR_BLOCK_PARAMS));
         cxr_checkpoint_meta_free(&got);
         cxr_model_destroy(p2);
+        check_input_scale(bad, be, &cfg, &gm);
         /* a gap file at input pool 2 into a gap model at pool 1: the tensors have the same
          * shapes, so only the comparison of the variant refuses it */
         cxr_model_config gp = gc;

@@ -199,6 +199,28 @@ static void test_reserve(cxr_backend *be)
     cxr_model_destroy(m);
 }
 
+/* One training forward and backward of ma on xa and of mb on xb (n images, labels y): the same
+ * loss (returned) and the same gradients, to the bit. */
+static float same_step(cxr_model *ma, const float *xa, cxr_model *mb, const float *xb,
+                       const int32_t *y, int n)
+{
+    float la, lb;
+    CHECK_OK(cxr_model_forward(ma, xa, n, 1));
+    CHECK_OK(cxr_model_loss_backward(ma, y, NULL, n, &la));
+    CHECK_OK(cxr_model_forward(mb, xb, n, 1));
+    CHECK_OK(cxr_model_loss_backward(mb, y, NULL, n, &lb));
+    CHECK(la == lb);
+    const size_t P = cxr_model_n_params(ma);
+    REQUIRE(P == cxr_model_n_params(mb));
+    float *ga = malloc(P * 4), *gb = malloc(P * 4);
+    REQUIRE(ga && gb);
+    CHECK_OK(cxr_model_get_block(ma, CXR_BLOCK_GRADS, ga));
+    CHECK_OK(cxr_model_get_block(mb, CXR_BLOCK_GRADS, gb));
+    CHECK(memcmp(ga, gb, P * 4) == 0);
+    free(ga), free(gb);
+    return la;
+}
+
 /* input_pool k: a model on S x S images equals, to the bit, the same weights on the images'
  * k x k means (S/k), in the forward and in every gradient (conv1's input is the pooled view);
  * a bad pool or size is refused. */
@@ -226,20 +248,9 @@ static void test_input_pool(cxr_backend *be)
                 xp[(i * SP + r) * SP + c] = (float)(s / (K * K));
             }
     int32_t y[N] = { 0, 1, 1 };
-    float la, lb;
-    CHECK_OK(cxr_model_forward(ma, x, N, 1));
-    CHECK_OK(cxr_model_loss_backward(ma, y, NULL, N, &la));
-    CHECK_OK(cxr_model_forward(mb, xp, N, 1));
-    CHECK_OK(cxr_model_loss_backward(mb, y, NULL, N, &lb));
-    CHECK(la == lb);
-    const size_t P = cxr_model_n_params(ma);
-    float *ga = malloc(P * 4), *gb = malloc(P * 4);
-    CHECK_OK(cxr_model_get_block(ma, CXR_BLOCK_GRADS, ga));
-    CHECK_OK(cxr_model_get_block(mb, CXR_BLOCK_GRADS, gb));
-    CHECK(memcmp(ga, gb, P * 4) == 0);
+    const float la = same_step(ma, x, mb, xp, y, N);
     fprintf(stderr, "input pool %d on %dx%d: loss %.7g, the same as on the %dx%d means\n", K, S, S,
             la, SP, SP);
-    free(ga), free(gb);
     cxr_model_destroy(ma), cxr_model_destroy(mb);
     cxr_backend bare = *be; /* a backend without the op: refused at creation, named */
     bare.avgpool_forward = NULL;
@@ -250,6 +261,83 @@ static void test_input_pool(cxr_backend *be)
     CHECK(cxr_model_config_check(&a) == CXR_E_ARG);
     a.input_pool = 8; /* 32 is not a multiple of 64 */
     CHECK(cxr_model_config_check(&a) == CXR_E_ARG);
+}
+
+/* An input scale (a, b): the model on x equals, to the bit, the same weights on x * a + b (one
+ * rounding after the product, one after the sum), in the forward and in every gradient, also
+ * after an input pool (pooled first, then scaled); the range helper gives [0, 255] -> [-1, 1]
+ * and [-1, 1] itself exactly; bounds and a backend without the op are refused. */
+static void test_input_scale(cxr_backend *be)
+{
+    enum { N = 3, S = 32, K = 2, SP = S / K };
+    for (int pool = 0; pool < 2; pool++) {
+        const int side = pool ? SP : S;
+        cxr_model_config a, b;
+        small_config(&a, S, 2, N);
+        a.seed = 6;
+        CHECK_OK(cxr_model_config_input_range(&a, 0, 255));
+        a.input_pool = pool ? K : 1;
+        small_config(&b, side, 2, N);
+        b.seed = 6;
+        cxr_model *ma, *mb;
+        CHECK_OK(cxr_model_create(&ma, &a, be));
+        CHECK_OK(cxr_model_create(&mb, &b, be));
+        float x[N * S * S], xs[N * S * S];
+        noise(x, N * S * S, 11);
+        for (int i = 0; i < N * S * S; i++) x[i] = (x[i] + 1.0f) * 127.5f;
+        for (int i = 0; i < N; i++)
+            for (int r = 0; r < side; r++)
+                for (int c = 0; c < side; c++) {
+                    double s = 0;
+                    const int k = pool ? K : 1;
+                    for (int u = 0; u < k; u++)
+                        for (int v = 0; v < k; v++) s += x[(i * S + r * k + u) * S + c * k + v];
+                    const float m = (float)(s / (k * k)), t = m * a.input_scale;
+                    xs[(i * side + r) * side + c] = t + a.input_shift;
+                }
+        int32_t y[N] = { 1, 0, 1 };
+        const float la = same_step(ma, x, mb, xs, y, N);
+        /* the input is left as it was given: a second forward of the model's own input (the
+         * loader's path, x NULL) scales it again from the original, not twice */
+        float lb;
+        CHECK_OK(cxr_model_forward(ma, NULL, N, 1));
+        CHECK_OK(cxr_model_loss_backward(ma, y, NULL, N, &lb));
+        CHECK(la == lb);
+        fprintf(stderr, "input scale %.9g %+g%s: loss %.7g, the same as on the scaled images\n",
+                a.input_scale, a.input_shift, pool ? " after an input pool of 2" : "", la);
+        cxr_model_destroy(ma), cxr_model_destroy(mb);
+    }
+    cxr_model_config c;
+    small_config(&c, S, 2, N);
+    CHECK(cxr_model_config_input_plain(&c));
+    CHECK_OK(cxr_model_config_input_range(&c, -1, 1));
+    CHECK(c.input_scale == 1.0f && c.input_shift == 0.0f && cxr_model_config_input_plain(&c));
+    CHECK_OK(cxr_model_config_input_range(&c, 0, 255));
+    CHECK(c.input_scale == (float)(2.0 / 255.0) && c.input_shift == -1.0f &&
+          !cxr_model_config_input_plain(&c));
+    CHECK(cxr_model_config_input_range(&c, 1, 1) == CXR_E_ARG);
+    CHECK(cxr_model_config_input_range(&c, 0, INFINITY) == CXR_E_ARG);
+    CHECK(cxr_model_config_input_range(&c, NAN, 1) == CXR_E_ARG);
+    CHECK(c.input_scale == (float)(2.0 / 255.0)); /* a refusal changes nothing */
+    cxr_backend bare = *be; /* a backend without the op: refused at creation, named */
+    bare.scale_shift = NULL;
+    cxr_model *none = NULL;
+    CHECK(cxr_model_create(&none, &c, &bare) == CXR_E_UNSUPPORTED && none == NULL);
+    CHECK(strstr(cxr_last_error(), "input scale") && strstr(cxr_last_error(), "cpu backend"));
+    c.input_scale = 1.0f, c.input_shift = 0.0f; /* ... but a plain model needs no such op */
+    CHECK_OK(cxr_model_create(&none, &c, &bare));
+    cxr_model_destroy(none);
+    static const float bad[][2] = { { 0.0f, 0.0f },      { -1.0f, 0.0f }, { 0x1p-21f, 0.0f },
+                                    { 0x1p21f, 0.0f },   { NAN, 0.0f },   { 1.0f, NAN },
+                                    { 1.0f, INFINITY },  { 1.0f, -0x1p21f } };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c.input_scale = bad[i][0], c.input_shift = bad[i][1];
+        CHECK(cxr_model_config_check(&c) == CXR_E_ARG);
+    }
+    c.input_scale = 0x1p-20f, c.input_shift = -0x1p20f; /* the bounds themselves are taken */
+    CHECK_OK(cxr_model_config_check(&c));
+    c.input_scale = 0x1p20f, c.input_shift = 0x1p20f;
+    CHECK_OK(cxr_model_config_check(&c));
 }
 
 static void test_overfit(cxr_backend *be)
@@ -577,6 +665,7 @@ int main(void)
     test_tensor_limit(be);
     test_reserve(be);
     test_input_pool(be);
+    test_input_scale(be);
     test_overfit(be);
     test_tta(be);
     test_determinism(be);
