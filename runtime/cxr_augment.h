@@ -21,7 +21,8 @@
  * (each product and sum rounded to float in this order; m added only when not 0): contrast
  * about the centre, brightness in units of the half-width, so that the ranges mean the same on
  * a store normalized to [-1, 1] (m = 0, h = 1: v = contrast * v + brightness, to the bit) and on
- * one of [0, 255] (m = h = 127.5; before 0.17, m = 0 and h = 1 on every image). Last, when
+ * a zscore255 one (every image spans [0, 255]: m = h = 127.5; a none store's images span what
+ * equalization left; before 0.17, m = 0 and h = 1 on every image). Last, when
  * border > 0, the outer B = floor(border * S) pixels on every side take the image's minimum (the
  * background), hiding the film's periphery.
  * Last of all, random erasing (Zhong et al., AAAI 2020): with probability erase_p, the
@@ -66,7 +67,8 @@ typedef struct cxr_augment_params {
     float translate;            /* shift per axis uniform in [-t, t] x the image side */
     float brightness;           /* added offset uniform in [-b, b] (normalized units: of the
                                    image's half-range) */
-    float contrast;             /* factor uniform in [1-k, 1+k] about 0 */
+    float contrast;             /* factor uniform in [1-k, 1+k] about the centre of the
+                                   image's [min, max] */
     int hflip;                  /* 1: mirror left-right with probability 1/2 */
     float aspect_min, aspect_max; /* width/height stretch log-uniform in [min, max] (> 0) */
     float detail_min, detail_max; /* gain of the fine detail log-uniform in [min, max] (> 0) */

@@ -1,7 +1,8 @@
 /* act.cu: elementwise ops on the GPU (twin of act.c): leaky ReLU forward/backward, inverted
- * dropout and the input scale. The dropout mask comes from the same counter RNG as the CPU (rng.h, compiled here as
- * __host__ __device__), so masks are bit-identical; the arithmetic is one IEEE multiply per
- * element (no contraction possible), so the outputs are bit-identical to the CPU too. */
+ * dropout and the input scale. The dropout mask comes from the same counter RNG as the CPU
+ * (rng.h, compiled here as __host__ __device__), so masks are bit-identical; leaky ReLU and
+ * dropout do one IEEE multiply per element (no contraction possible), the input scale a multiply
+ * and an add kept apart (__fmul_rn, __fadd_rn), so the outputs are bit-identical to the CPU's. */
 #include "cuda_ops.cuh"
 #include "rng.h"
 

@@ -670,7 +670,7 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
                              "%s: not a cxr checkpoint (format attribute '%s', "
                              "expected '%s' or '%s')",
                              path, fmt, CXR_CHECKPOINT_FORMAT, CXR_WEIGHTS_FORMAT);
-    if (meta->weights_only) legacy = 0; /* weights files exist in version 2 only */
+    if (meta->weights_only) legacy = 0; /* weights files exist in versions 2 and 3 only */
     if (ver != CXR_CHECKPOINT_VERSION && ver != CXR_CHECKPOINT_VERSION_PLAIN && !legacy)
         return cxr_set_error(CXR_E_VERSION,
                              "%s: checkpoint format version %d, this program reads "

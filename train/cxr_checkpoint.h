@@ -39,15 +39,15 @@
  *                     cxr_checkpoint_open_model opens (cxr-eval, cxr-predict, cxr-export) is the
  *                     average.
  *
- * Version 2 follows formats/h5_internal.h: HDF5 1.10 file format (checksummed metadata), strings
+ * Versions 2 and 3 follow formats/h5_internal.h: HDF5 1.10 file format (checksummed metadata), strings
  * fixed-length, every tensor in chunks of at most 4 MiB with the Fletcher32 filter, so a
  * damaged file is refused (CXR_E_FORMAT naming the file and what). On load every value must
  * be finite (and Adam's second moments >= 0) and the attributes in range. Version 1 (HDF5's
  * oldest format, variable-length strings, no checksums) is still read, with the same value
- * checks, and a resumed run writes version 2.
+ * checks, and a resumed run writes version 2 (or 3).
  *
- * Weights-only model files (format "cxr-weights", version 2, cxr_checkpoint_save_weights, written
- * by cxr-export --weights): the same attributes and /class_names, plus params_dtype ("float32"
+ * Weights-only model files (format "cxr-weights", version 2 or 3, cxr_checkpoint_save_weights,
+ * written by cxr-export --weights): the same attributes and /class_names, plus params_dtype ("float32"
  * or "bfloat16"), and /params alone (no Adam state; the average where the source had one): a third
  * of a checkpoint in float32, a sixth in bfloat16 (an HDF5 float type of 16 bits: sign, 8 exponent
  * bits biased 127, 7 mantissa bits), widened exactly on load. Every tensor checksummed as in a
@@ -118,7 +118,7 @@ typedef struct {
     char store
         [4096]; /* the store trained on, absolute (informational; PATH_MAX: 1024 before 0.15) */
     char tool_version[64];
-    int checksummed;  /* read: 1 for version 2, 0 for a version 1 file (no checksums) */
+    int checksummed;  /* read: 1 for versions 2 and 3, 0 for a version 1 file (no checksums) */
     int weights_only; /* read: 1 for a weights-only file (CXR_WEIGHTS_FORMAT), 0 a checkpoint */
     int bf16;         /* read: a weights file's parameters are stored as bfloat16 */
     char resume_unknown[64]; /* read: the first training feature the file's resume_features

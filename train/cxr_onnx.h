@@ -5,6 +5,7 @@
  *
  *   image (N,1,S,S) float32
  *   [-> AveragePool(k x k, stride k): input_pool k > 1 only (cxr_model.h)]
+ *   [-> Mul(Constant a) -> Add(Constant b): an input scale (a, b) other than (1, 0) only]
  *   -> Conv(conv1.w, conv1.b, 3x3, pads 1) -> LeakyRelu(alpha)
  *   -> Conv(conv2) -> LeakyRelu -> MaxPool(2x2, stride 2)       (and so on for conv3, conv4)
  *   [-> GlobalAveragePool: head gap only (cxr_model.h)]

@@ -163,6 +163,8 @@ typedef struct {
     double label_smoothing; /* the loss's; written with schedule */
     const char *head;       /* the model's head, "flatten" or "gap"; NULL: not written */
     int input_pool;         /* the model's input pool; written when > 1 */
+    float input_scale;      /* the model's input scale and shift (specs/model.md "Input scale"); */
+    float input_shift;      /* written when the scale is > 0 and not the identity (since 0.17) */
     const char *select;     /* model-selection metric ("none"); NULL: not written */
     int patience;           /* written with select */
     int average_from;       /* weight averaging's first epoch; written when > 0 */

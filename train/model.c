@@ -87,8 +87,8 @@ void cxr_model_config_defaults(cxr_model_config *c, int n_classes)
 cxr_status cxr_model_config_input_range(cxr_model_config *c, double lo, double hi)
 {
     if (!(isfinite(lo) && isfinite(hi) && lo < hi))
-        return cxr_set_error(CXR_E_ARG, "model config: input range [%g, %g] is not an interval",
-                             lo, hi);
+        return cxr_set_error(CXR_E_ARG, "model config: input range [%g, %g] is not an interval", lo,
+                             hi);
     c->input_scale = (float)(2.0 / (hi - lo));
     c->input_shift = (float)(-(hi + lo) / (hi - lo));
     return CXR_OK;
@@ -785,8 +785,7 @@ cxr_status cxr_model_loss_backward_mixed(cxr_model *m, const int32_t *labels,
     OP(be->leaky_relu_backward(ctx, gA, m->a1, al, N * ch[0] * S * S));
     /* conv1: weights only */
     OP(be->conv3x3_backward(ctx, NULL, grad(m, CXR_TENSOR_CONV1_W), grad(m, CXR_TENSOR_CONV1_B), gA,
-                            m->xp ? m->xp : m->x, param(m, CXR_TENSOR_CONV1_W), n, 1,
-                            ch[0], S, S));
+                            m->xp ? m->xp : m->x, param(m, CXR_TENSOR_CONV1_W), n, 1, ch[0], S, S));
     if (loss) OP(be->download(ctx, loss, m->loss, sizeof(float)));
 bail:
     return st;

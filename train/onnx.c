@@ -189,13 +189,13 @@ static void string_entry(pb *msg, int field, const char *k, const char *v)
 
 static void meta_prop(pb *model, const char *k, const char *v) { string_entry(model, 14, k, v); }
 
-#define INPUT_DOC                                                                                 \
-    "input 'image': float32 (N,1,S,S), the preprocessed image exactly as a cxr store holds it "   \
-    "(decode, gray BT.601, antialiased resize to S x S, the 256-bin histogram equalization "      \
-    "cxr.preprocessing's equalization names (global, or clahe: 8x8 tiles, clip limit "            \
-    "cxr.preprocessing's clahe_clip, 2 if absent), then its normalize: minmax = per image "       \
-    "(x-min)/(max-min) "                                                                          \
-    "*2-1; see specs/store.md). output 'probabilities': float32 (N,C), softmax over the classes " \
+#define INPUT_DOC                                                                               \
+    "input 'image': float32 (N,1,S,S), the preprocessed image exactly as a cxr store holds it " \
+    "(decode, gray BT.601, antialiased resize to S x S, the 256-bin histogram equalization "    \
+    "cxr.preprocessing's equalization names (global, or clahe: 8x8 tiles, clip limit "          \
+    "cxr.preprocessing's clahe_clip, 2 if absent), then its normalize: minmax = per image "     \
+    "(x-min)/(max-min)*2-1, zscore255 in [0, 255], which the graph scales to [-1, 1] itself; "  \
+    "see specs/store.md). output 'probabilities': float32 (N,C), softmax over the classes "     \
     "named in cxr.class_names, in that order. Evaluation graph: no dropout."
 
 /* The graph's nodes, name, doc, input and output (GraphProto fields 1, 2, 10, 11, 12); the

@@ -715,8 +715,13 @@ static cxr_status resolve_recipe(train_run *r)
         else if (cxr_model_config_input_plain(&rc->cfg))
             note(o,
                  "resume: the network of %s reads %s's pixels in [%g, %g] unscaled (a file "
-                 "from before 0.17); a new run would scale them to [-1, 1]",
-                 o->io.resume_path, o->io.store_path, lo, hi);
+                 "from before 0.17); a new run would scale them to [-1, 1]%s",
+                 o->io.resume_path, o->io.store_path, lo, hi,
+                 rc->augment.contrast != 0 || rc->augment.brightness != 0
+                     ? "; and its augmentation's contrast and brightness now act in the image's "
+                       "own range (about its centre, in its half-width), not about 0 in units "
+                       "of 1 as before 0.17: the epochs from here on are augmented otherwise"
+                     : "");
     }
     /* the network halves the side 3 times (x the input pool): a store of another side is the
      * data's fault, named with the store and the sides that would do */
@@ -988,6 +993,8 @@ static cxr_status log_run(train_run *r, cxr_backend *be)
         .alpha = r->rc.cfg.alpha,
         .head = cxr_model_head_name(r->rc.cfg.head),
         .input_pool = r->rc.cfg.input_pool,
+        .input_scale = r->rc.cfg.input_scale,
+        .input_shift = r->rc.cfg.input_shift,
         .max_steps = r->rc.max_steps,
         .augment = r->rc.augment_spec,
         .train_images = r->train_info.n,

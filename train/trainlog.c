@@ -237,6 +237,10 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
     cJSON_AddNumberToObject(re, "alpha", float_value(r->alpha));
     if (r->head) cJSON_AddStringToObject(re, "head", r->head);
     if (r->input_pool > 1) cJSON_AddNumberToObject(re, "input_pool", r->input_pool);
+    if (r->input_scale > 0 && (r->input_scale != 1 || r->input_shift != 0)) {
+        cJSON_AddNumberToObject(re, "input_scale", float_value(r->input_scale));
+        cJSON_AddNumberToObject(re, "input_shift", float_value(r->input_shift));
+    }
     if (r->max_steps > 0) cJSON_AddNumberToObject(re, "max_steps", (double)r->max_steps);
     if (r->augment) cJSON_AddStringToObject(re, "augment", r->augment);
     cJSON_AddNumberToObject(o, CXR_LOG_TRAIN_IMAGES, (double)r->train_images);

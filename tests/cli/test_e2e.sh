@@ -246,6 +246,9 @@ done
 expect_err "n-zscore255.h5 holds pixels in [0, 255] (normalize zscore255): the network reads each as x * 0.00784313772 - 1, in [-1, 1]"
 h5dump -a input_scale "$WORK/n-zscore255.ck.h5" | grep -q '(0): 0.0078431' ||
     fail "the zscore255 model's checkpoint lacks its input_scale"
+grep '"type":"run"' "$WORK/n-zscore255.jsonl" | grep -q '"input_scale":0.007843138,"input_shift":-1' ||
+    fail "the zscore255 run's log line lacks its input scale"
+grep '"type":"run"' "$WORK/n-minmax.jsonl" | grep -q '"input_scale"' && fail "a plain run's log names an input scale"
 python3 - "$WORK/n-minmax.jsonl" "$WORK/n-zscore255.jsonl" <<'PY' || fail "the zscore255 store did not train as its minmax twin"
 import json, sys
 a, b = ([json.loads(l) for l in open(f) if '"type":"epoch"' in l][0] for f in sys.argv[1:])
@@ -262,6 +265,7 @@ cp "$WORK/n-zscore255.ck.h5" "$WORK/old.h5"
 expect_rc 0 "$BIN/cxr-train" "$WORK/n-zscore255.h5" --device cpu --epochs 2 --max-steps 3 --batch 8 \
     --threads 2 --no-monitor --resume "$WORK/old.h5"
 expect_err "resume: the network of $WORK/old.h5 reads $WORK/n-zscore255.h5's pixels in [0, 255] unscaled"
+expect_err "and its augmentation's contrast and brightness now act in the image's own range"
 h5dump -a format_version "$WORK/old.h5" | grep -q '(0): 2$' || fail "the resumed old checkpoint is not version 2"
 h5dump -a input_scale "$WORK/old.h5" >/dev/null 2>&1 && fail "the resumed old checkpoint got an input_scale"
 for tool in cxr-train cxr-eval cxr-predict; do

@@ -826,7 +826,8 @@ int main(void)
     CHECK(sc.input_scale == (float)(2.0 / 255) && sc.input_shift == -1.0f);
     psc = sc;
     psc.input_pool = 2;
-    static const char *const gap_op[] = { "GlobalAveragePool" }, *const pool_op[] = { "AveragePool" };
+    static const char *const gap_op[] = { "GlobalAveragePool" };
+    static const char *const pool_op[] = { "AveragePool" };
     static const char *const scale_ops[] = { "Constant", "Constant", "Mul", "Add" };
     static const char *const pool_scale_ops[] = { "AveragePool", "Constant", "Constant", "Mul",
                                                   "Add" };

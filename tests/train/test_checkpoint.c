@@ -271,6 +271,17 @@ static void check_input_scale(const char *path, cxr_backend *be, const cxr_model
           cxr_model_get_config(s2)->input_shift == -1.0f && blocks_equal(s, s2, CXR_BLOCK_PARAMS));
     cxr_checkpoint_meta_free(&got);
     cxr_model_destroy(s2);
+    /* a weights file (float32 and bfloat16) of the scaled model: version 3, the scale read back */
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        CHECK_OK(cxr_checkpoint_save_weights(path, s, meta, bf16));
+        CHECK(file_version(path) == 3);
+        CHECK_OK(cxr_checkpoint_open_model(path, be, 1, 2, &s2, &got));
+        CHECK(got.weights_only && got.model.input_scale == sc.input_scale &&
+              cxr_model_get_config(s2)->input_shift == -1.0f);
+        cxr_checkpoint_meta_free(&got);
+        cxr_model_destroy(s2);
+    }
+    CHECK_OK(cxr_checkpoint_save(path, s, meta));
     CHECK(cxr_checkpoint_load(path, plain, NULL) == CXR_E_MISMATCH);
     CHECK(strstr(cxr_last_error(), "input scale 0.00784313772 and shift -1, the model has 1 and "
                                    "0") != NULL);

@@ -327,9 +327,9 @@ static void test_input_scale(cxr_backend *be)
     c.input_scale = 1.0f, c.input_shift = 0.0f; /* ... but a plain model needs no such op */
     CHECK_OK(cxr_model_create(&none, &c, &bare));
     cxr_model_destroy(none);
-    static const float bad[][2] = { { 0.0f, 0.0f },      { -1.0f, 0.0f }, { 0x1p-21f, 0.0f },
-                                    { 0x1p21f, 0.0f },   { NAN, 0.0f },   { 1.0f, NAN },
-                                    { 1.0f, INFINITY },  { 1.0f, -0x1p21f } };
+    static const float bad[][2] = { { 0.0f, 0.0f },     { -1.0f, 0.0f },   { 0x1p-21f, 0.0f },
+                                    { 0x1p21f, 0.0f },  { NAN, 0.0f },     { 1.0f, NAN },
+                                    { 1.0f, INFINITY }, { 1.0f, -0x1p21f } };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         c.input_scale = bad[i][0], c.input_shift = bad[i][1];
         CHECK(cxr_model_config_check(&c) == CXR_E_ARG);
