@@ -136,6 +136,16 @@ static void make_checkpoint(const char *out)
         die(path, avg ? cxr_last_error() : "out of memory");
     free(avg);
     cxr_model_destroy(m);
+    /* a model of a [0, 255] store: format version 3, input_scale and input_shift */
+    snprintf(path, sizeof path, "%s/scaled.h5", dir);
+    if (cxr_model_config_input_range(&c, 0, 255) != CXR_OK) die(path, cxr_last_error());
+    meta.model = c;
+    meta.pp.normalize = CXR_NORM_ZSCORE255;
+    meta.average_from = meta.average_count = 0;
+    meta.epoch = 0; /* a new model: no step taken */
+    if (cxr_model_create(&m, &c, be) != CXR_OK || cxr_checkpoint_save(path, m, &meta) != CXR_OK)
+        die(path, cxr_last_error());
+    cxr_model_destroy(m);
     cxr_backend_destroy(be);
 }
 
