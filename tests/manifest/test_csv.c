@@ -139,6 +139,14 @@ static void test_columns(void)
     CHECK(strcmp(cxr_last_error(), "sp.csv: header has no 'url' column (its columns: 'id', ' url', "
                                    "' landmark_id')") == 0);
     cxr_csv_destroy(r);
+
+    /* both label columns: landmark_id is the label, wherever it stands; label is carried along */
+    const char t6[] = "label,id,url,landmark_id\n";
+    CHECK_OK(cxr_csv_open_mem(&r, t6, sizeof t6 - 1, "both.csv"));
+    CHECK_OK(cxr_csv_next(r, &f, &n, NULL));
+    CHECK_OK(cxr_manifest_columns_find(&c, f, n, "both.csv", 1, 1));
+    CHECK(c.label == 3 && strcmp(c.label_name, "landmark_id") == 0);
+    cxr_csv_destroy(r);
 }
 
 static void test_label_order(void)

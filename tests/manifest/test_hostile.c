@@ -4,11 +4,15 @@
  * are removed); a repeated header that starts with a byte-order mark is one too; lines ended
  * by CR alone are refused saying so; a column named twice in the header is refused naming the
  * file and column; a
- * long manifest path, a NUL byte, a two-row class and labels "5"/"05" (test below).
+ * long manifest path, a NUL byte, a two-row class and labels "5"/"05" (test below); the edges
+ * of the rules: bad ids ('.', '\', 251/252 bytes), pass 1's usable rows, the class count and
+ * class-name limits, a header row needing all three names, a file of only a BOM, and the flat
+ * layout tried first.
  * The images are empty files: planning only checks that they exist. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cxr_manifest.h"
@@ -169,7 +173,7 @@ static void test_duplicate_column(void)
  * manifest path longer than the message buffer left the reason empty and read past it); a NUL
  * byte makes a line malformed (a label "x\0y" was class "x", like "x\0z"); a class of two rows
  * with val and test fractions 0.3 keeps a train row; labels "5" and "05" (equal counts) are two
- * classes in a fixed order, fewer leading zeros first. */
+ * classes in a fixed order, fewer leading zeros first; the train row given back is val's. */
 static void test_long_path_nul_tiny_class(void)
 {
     char csv[1400], want[1500];
@@ -200,11 +204,178 @@ static void test_long_path_nul_tiny_class(void)
     CHECK(has_skip(&p, want, "malformed line: NUL byte in the line"));
     CHECK(p.n_classes == 2);
     if (p.n_classes == 2) CHECK(!strcmp(p.class_names[0], "5") && !strcmp(p.class_names[1], "05"));
-    int64_t train_rows[2] = { 0, 0 };
+    int64_t train_rows[2] = { 0, 0 }, test_rows[2] = { 0, 0 }, val_rows = 0;
     for (int k = 0; k < p.n_splits; k++)
-        if (!strcmp(p.splits[k].name, "train"))
-            for (int64_t i = 0; i < p.splits[k].n; i++) train_rows[p.splits[k].items[i].label]++;
+        for (int64_t i = 0; i < p.splits[k].n; i++) {
+            const int32_t c = p.splits[k].items[i].label;
+            if (!strcmp(p.splits[k].name, "train")) train_rows[c]++;
+            if (!strcmp(p.splits[k].name, "test")) test_rows[c]++;
+            if (!strcmp(p.splits[k].name, "val")) val_rows++;
+        }
     CHECK(train_rows[0] == 1 && train_rows[1] == 1); /* 2 rows: 1 test, 0 val, 1 train */
+    /* round(0.6) = 1 each to test and val would leave no train row: val gives its row back */
+    CHECK(test_rows[0] == 1 && test_rows[1] == 1 && val_rows == 0);
+    cxr_plan_free(&p);
+}
+
+/* csv planned with the default options but no val or test split (every usable row in train). */
+static cxr_status plan_unsplit(cxr_pack_plan *p, const char *csv, cxr_manifest_summary *s)
+{
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    o.val_fraction = o.test_fraction = 0;
+    return cxr_plan_from_manifest(p, csv, g_dir, &o, s);
+}
+
+/* Rule 4 (specs/store.md): an id starting with '.' or holding '\' is a bad id even with its file
+ * there (ids become paths); an id of 251 bytes, the longest whose <id>.jpg fits a file name, is
+ * an id like any other, one of 252 is bad and recorded by its line; a '.' inside an id is fine. */
+static void test_id_rules(void)
+{
+    char csv[512], want[700], text[1400];
+    char id251[252], id252[253];
+    memset(id251, 'i', 251);
+    id251[251] = 0;
+    memset(id252, 'j', 252);
+    id252[252] = 0;
+    snprintf(csv, sizeof csv, "%s/ids.csv", g_dir);
+    snprintf(text, sizeof text,
+             "id,url,landmark_id\n.hid,u,1\na.b,u,1\nback\\slash,u,1\n%s,u,1\n%s,u,1\n", id251,
+             id252);
+    write_file(csv, text);
+    touch_images((const char *[]){ ".hid", "a.b", "back\\slash", id251 }, 4);
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK_OK(plan_unsplit(&p, csv, &s));
+    CHECK(s.bad_id == 3 && s.planned == 2);
+    CHECK(has_skip(&p, ".hid", "bad id"));
+    CHECK(has_skip(&p, "back\\slash", "bad id"));
+    snprintf(want, sizeof want, "%s:6", csv);
+    CHECK(has_skip(&p, want, "bad id")); /* the 252-byte id, by its line */
+    char rel[260];
+    snprintf(rel, sizeof rel, "%s.jpg", id251);
+    int found = 0;
+    for (int64_t i = 0; p.n_splits == 1 && i < p.splits[0].n; i++)
+        found +=
+            !strcmp(p.splits[0].items[i].rel, rel) || !strcmp(p.splits[0].items[i].rel, "a.b.jpg");
+    CHECK(found == 2);
+    cxr_plan_free(&p);
+}
+
+/* Pass 1 counts the rows that pass rules 1-2 (an id, a url and a label): a class with more rows
+ * but fewer usable ones loses the --top-classes slot. */
+static void test_pass1_usable_rows(void)
+{
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s/usable.csv", g_dir);
+    write_file(csv, "id,url,landmark_id\nu1,,A\n,u,A\nu3,None,A\nu4,u,A\nv1,u,B\nv2,u,B\n");
+    touch_images((const char *[]){ "u1", "u3", "u4", "v1", "v2" }, 5);
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    o.top_classes = 1;
+    o.val_fraction = o.test_fraction = 0;
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK_OK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s));
+    CHECK(p.n_classes == 1 && !strcmp(p.class_names[0], "B"));
+    CHECK(s.missing == 3 && s.planned == 2 && s.other_class == 1);
+    cxr_plan_free(&p);
+    cxr_manifest_stats st; /* --explore counts them the same way */
+    CHECK_OK(cxr_manifest_explore(&st, csv, 0));
+    CHECK(st.n_top == 2 && !strcmp(st.top[0].label, "B") && st.top[0].count == 2 &&
+          st.top[1].count == 1);
+    cxr_manifest_stats_free(&st);
+}
+
+/* The limits on selected classes, at their edges: 4096 classes pass the selection (the plan then
+ * fails for want of images), 4097 are refused naming the count; a label of CXR_CLASS_NAME_MAX
+ * (4096) bytes is a class name, one byte more is refused. */
+static void test_class_limits(void)
+{
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s/many.csv", g_dir);
+    FILE *f = fopen(csv, "w");
+    REQUIRE(f);
+    fputs("id,url,landmark_id\n", f);
+    for (int i = 0; i < 4097; i++) fprintf(f, "n%d,u,L%d\n", i, i);
+    REQUIRE(fclose(f) == 0);
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_ARG);
+    CHECK(strstr(cxr_last_error(), "4097 classes selected, a store holds at most 4096") != NULL);
+    o.top_classes = 4096;
+    CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "no image found under") != NULL);
+
+    static char text[2 * 4200];
+    char label[4098];
+    memset(label, 'L', sizeof label - 1);
+    label[4096] = 0; /* 4096 bytes */
+    snprintf(csv, sizeof csv, "%s/longlabel.csv", g_dir);
+    snprintf(text, sizeof text, "id,url,landmark_id\nk1,u,%s\n", label);
+    write_file(csv, text);
+    touch_images((const char *[]){ "k1" }, 1);
+    cxr_manifest_options_defaults(&o);
+    CHECK_OK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s));
+    CHECK(p.n_classes == 1 && strlen(p.class_names[0]) == 4096);
+    cxr_plan_free(&p);
+    label[4096] = 'L';
+    label[4097] = 0; /* 4097 bytes */
+    snprintf(text, sizeof text, "id,url,landmark_id\nk1,u,%s\n", label);
+    write_file(csv, text);
+    CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "is 4097 bytes long (at most 4096)") != NULL);
+}
+
+/* A repeated header is all three names: a data row with id "id" and url "url" but a label is a
+ * row like any other (its image id.jpg packed), not a header. */
+static void test_header_row_needs_all_three(void)
+{
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s/idrow.csv", g_dir);
+    write_file(csv, "id,url,landmark_id\nid,url,7\nq1,u,7\n");
+    touch_images((const char *[]){ "id", "q1" }, 2);
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK_OK(plan_unsplit(&p, csv, &s));
+    CHECK(s.malformed == 0 && s.planned == 2);
+    cxr_plan_free(&p);
+}
+
+/* A file that is only a byte-order mark (an empty sheet saved as "CSV UTF-8") has no header. */
+static void test_bom_only(void)
+{
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s/bomonly.csv", g_dir);
+    write_file(csv, "\xEF\xBB\xBF");
+    cxr_manifest_stats st;
+    CHECK(cxr_manifest_explore(&st, csv, 0) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "empty file (no header line)") != NULL);
+}
+
+/* Rule 6: the flat layout is tried first; with both DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg
+ * there, the plan holds the flat one. */
+static void test_flat_first(void)
+{
+    char csv[512], path[700];
+    snprintf(csv, sizeof csv, "%s/both.csv", g_dir);
+    write_file(csv, "id,url,landmark_id\nfgh1,u,1\n");
+    touch_images((const char *[]){ "fgh1" }, 1);
+    snprintf(path, sizeof path, "%s/f", g_dir);
+    REQUIRE(mkdir(path, 0755) == 0);
+    snprintf(path, sizeof path, "%s/f/g", g_dir);
+    REQUIRE(mkdir(path, 0755) == 0);
+    snprintf(path, sizeof path, "%s/f/g/h", g_dir);
+    REQUIRE(mkdir(path, 0755) == 0);
+    snprintf(path, sizeof path, "%s/f/g/h/fgh1.jpg", g_dir);
+    write_file(path, "");
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK_OK(plan_unsplit(&p, csv, &s));
+    CHECK(s.planned == 1 && p.n_splits == 1 && p.splits[0].n == 1 &&
+          !strcmp(p.splits[0].items[0].rel, "fgh1.jpg"));
     cxr_plan_free(&p);
 }
 
@@ -218,6 +389,12 @@ int main(void)
     test_header_with_bom();
     test_cr_only();
     test_long_path_nul_tiny_class();
+    test_id_rules();
+    test_pass1_usable_rows();
+    test_class_limits();
+    test_header_row_needs_all_three();
+    test_bom_only();
+    test_flat_first();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

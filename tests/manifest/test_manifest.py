@@ -139,6 +139,8 @@ def case_pack(tmp):
     if rc != 0:
         return
     check(SUMMARY in so, "summary line in stdout:\n%s" % so)
+    # the whole line: the "; N selected class(es) dropped" clause only when a class was dropped
+    check(SUMMARY in so.splitlines(), "no class dropped: the summary line ends there:\n%s" % so)
     check(h5data(out, "/class_names") == CLASSES, "class names %s" % h5data(out, "/class_names"))
     counts = {s: [int(x) for x in h5data(out, "/%s/class_counts" % s)] for s in ("train", "val", "test")}
     # per class 7, 6, 5 usable rows, round(0.1 n) = 1 each to val and test; c4201 failed to decode
@@ -204,6 +206,9 @@ def case_pack(tmp):
         check(float(h5attr(out2, "clahe_clip")) == 3.0, "--clahe-clip 3 recorded")
         check(" --equalize clahe --clahe-clip 3" in (h5attr(out2, "command_line") or ""),
               "command_line records --clahe-clip 3")
+        check(" --val-fraction 0.1 --test-fraction 0 " in (h5attr(out2, "command_line") or ""),
+              "command_line records each fraction under its own name: %s"
+              % h5attr(out2, "command_line"))
         check("test" not in subprocess.run(["h5ls", out2], capture_output=True, text=True).stdout,
               "--test-fraction 0: no test split")
     # --val-fraction 0 likewise writes no val split (it was refused: the parser wanted (0, 1))

@@ -2,7 +2,7 @@
  * (fixture.h): exact counts per skip reason, class names = original ids by frequency (ties by
  * numeric id), both image layouts, per-class stratified splits chosen by id hash, determinism,
  * --strict, a missing column, a dropped class's ids going to their next rows (test_dropped_holder)
- * and the exact --explore report. */
+ * and the exact --explore report, with its top-20 cut and bins at their bounds. */
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -309,6 +309,48 @@ static void test_dropped_holder(void)
                         s.planned);
     CHECK(p.n_skipped == 3 && count_reason(&p, "duplicate id") == 0);
     cxr_plan_free(&p);
+    /* an id passed on skips rows of classes already dropped: B (no image) goes first, then A,
+     * whose x's next row is B's; it goes to C's row, which lifts C to 3 (x was lost to the
+     * dropped B, C left with 2) */
+    const char *have4[] = { "x", "c1", "c2" };
+    plan_case("skipdropped",
+              "id,url,landmark_id\nx,u,A\nam1,u,A\nx,u,B\nbm1,u,B\nbm2,u,B\nx,u,C\nc1,u,C\n"
+              "c2,u,C\n",
+              have4, 3, 2, &p, &s);
+    REQUIRE(p.n_classes == 1);
+    CHECK(strcmp(p.class_names[0], "C") == 0 && n_items(&p, "x.jpg") == 1 && s.planned == 3);
+    CHECK(s.dropped == 2 && s.duplicate == 1 && count_reason(&p, "duplicate id") == 1);
+    cxr_plan_free(&p);
+}
+
+/* The report's edges (specs/store.md, "--explore"): the 20 most frequent classes of 22 listed,
+ * and the bins at their bounds: a class of 1000 rows is ">= 1000", one of 999 "< 1000", one of
+ * 100 not "< 100", one of 10 not "< 10". */
+static void test_explore_edges(void)
+{
+    char csv[600];
+    snprintf(csv, sizeof csv, "%s/edges.csv", g_dir);
+    FILE *f = fopen(csv, "w");
+    REQUIRE(f);
+    fputs("id,url,landmark_id\n", f);
+    const int sizes[] = { 1000, 999, 100, 99, 10, 9 };
+    int row = 0;
+    for (int c = 0; c < 6; c++)
+        for (int i = 0; i < sizes[c]; i++) fprintf(f, "r%d,u,s%d\n", row++, sizes[c]);
+    for (int c = 0; c < 16; c++) fprintf(f, "r%d,u,t%02d\n", row++, c); /* 16 of 1 row */
+    REQUIRE(fclose(f) == 0);
+    cxr_manifest_stats s;
+    CHECK_OK(cxr_manifest_explore(&s, csv, 0));
+    CHECK(s.n_classes == 22 && s.rows == row);
+    CHECK(s.n_top == 20);
+    if (s.n_top == 20)
+        CHECK(!strcmp(s.top[0].label, "s1000") && s.top[0].count == 1000 &&
+              !strcmp(s.top[19].label, "t13") && s.top[19].count == 1);
+    CHECK(s.classes_ge1000 == 1);
+    CHECK(s.classes_lt1000 == 21);
+    CHECK(s.classes_lt100 == 19); /* 99, 10, 9 and the 16 */
+    CHECK(s.classes_lt10 == 17);  /* 9 and the 16 */
+    cxr_manifest_stats_free(&s);
 }
 
 static void test_explore(void)
@@ -361,6 +403,7 @@ int main(void)
     test_options();
     test_dropped_holder();
     test_explore();
+    test_explore_edges();
     if (!cxr_test_failures) {
         char cmd[512];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -277,6 +277,43 @@ int main(int argc, char **argv)
         free(cm);
     }
 
+    /* the recipe's documented keys (specs/log.md): a step schedule's decay (lr_step_every,
+     * lr_gamma; only for "step"), and `resident` false for a GPU run that did not hold its split
+     * (only a CPU run's -1 leaves it out) */
+    for (int k = 0; k < 2; k++) {
+        unlink(path);
+        cxr_log_run_line r2 = rl;
+        r2.resumed_from = NULL;
+        r2.schedule = k ? "cosine" : "step";
+        r2.lr_step_every = 300;
+        r2.lr_gamma = 0.5;
+        r2.resident = 0;
+        r2.lr = 1.2345678e-4f; /* a float of 8 significant digits, written with all of them */
+        CHECK_OK(cxr_trainlog_open(&log, path, 0));
+        CHECK_OK(cxr_trainlog_write_run(log, &r2));
+        CHECK_OK(cxr_trainlog_write_epoch(log, &e1));
+        CHECK_OK(cxr_trainlog_close(log));
+        const char *t = slurp(path);
+        CHECK((strstr(t, "\"lr_step_every\":300,\"lr_gamma\":0.5,") != NULL) == (k == 0));
+        CHECK(strstr(t, "\"schedule\":\"") && strstr(t, "\"resident\":false,"));
+        CHECK(strstr(t, "\"lr\":0.00012345678,") != NULL);
+    }
+
+    /* what a resume reads back (cxr_trainlog_read_tail): the last run line's seed and batch, and
+     * the epoch of the last epoch or stop line, a stop line counting as a line for its epoch */
+    unlink(path);
+    CHECK_OK(cxr_trainlog_open(&log, path, 0));
+    CHECK_OK(cxr_trainlog_write_run(log, &rl));
+    CHECK_OK(cxr_trainlog_write_epoch(log, &e1));
+    CHECK_OK(cxr_trainlog_write_stop(log, 3, "patience", 1, 0.5));
+    CHECK_OK(cxr_trainlog_close(log));
+    cxr_trainlog_tail tail;
+    CHECK_OK(cxr_trainlog_read_tail(path, 3, &tail));
+    CHECK(tail.has_run && tail.seed == 5 && tail.batch == 8 && tail.last_epoch == 3 &&
+          tail.has_epoch);
+    CHECK_OK(cxr_trainlog_read_tail(path, 2, &tail));
+    CHECK(tail.last_epoch == 3 && !tail.has_epoch);
+
     /* a resume does not append plain lines to a gzip-compressed log; the file is untouched */
     FILE *gz = fopen(path, "wb");
     REQUIRE(gz);

@@ -66,6 +66,10 @@ int main(void)
     CHECK(cxr_train_best_path("m.ckpt", buf, sizeof buf) == CXR_OK &&
           strcmp(buf, "m.ckpt.best.h5") == 0);
     CHECK(cxr_train_best_path("runs/m.h5", buf, 8) != CXR_OK);
+    /* one byte short of the name and its NUL is refused, not cut to "runs/m.best.h" */
+    const size_t need = strlen("runs/m.best.h5") + 1;
+    CHECK(cxr_train_best_path("runs/m.h5", buf, need - 1) != CXR_OK);
+    CHECK(cxr_train_best_path("runs/m.h5", buf, need) == CXR_OK && !strcmp(buf, "runs/m.best.h5"));
     /* the recipes as specs/model.md "Recipes" and issue 15 give them (the study's own is 26
      * epochs of batch 64 at a constant rate; standard trains 28 since long-plan.md); --help
      * prints each one's `about`, which must name its epochs */
