@@ -254,16 +254,6 @@ static uint64_t buffered_coef_over(const uint8_t *j, size_t len, const jpeg_mark
     return bytes > cap && (progressive || first_scan_components < nc) ? bytes : 0;
 }
 
-/* After a failure, start from a fresh tjhandle: TurboJPEG 2.1 does not abort the libjpeg
- * object when tjDecompressHeader3 fails, and the next header read would resume the half-parsed
- * marker state of the bad file ("Bogus marker length" on a good one). Failures are rare, so
- * the cost does not matter. */
-static void reset_handle(cxr_decoder *d)
-{
-    if (d->tj) tjDestroy(d->tj);
-    d->tj = tjInitDecompress(); /* NULL: the next call reports CXR_E_NOMEM */
-}
-
 /* A header whose one fault is libjpeg's JWRN_JFIF_MAJOR: a JFIF segment whose version is not
  * 1.x (0.00 and 2.01 occur in the wild; the version changes nothing the decoder does). Then a
  * copy of the file with that version set to 1.02 (malloc'd; NULL when the warning is another or
@@ -318,12 +308,18 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     int w = 0, h = 0, subsamp = 0, cs = 0;
     uint8_t *fixed = NULL; /* jfif_version_fixed's copy, if one was made */
     memset(&d->info, 0, sizeof d->info);
-    if (!d->tj) {
-        d->tj = tjInitDecompress();
-        if (!d->tj)
-            return cxr_set_error(CXR_E_NOMEM,
-                                 "out of memory: cannot create a TurboJPEG decompressor");
-    }
+    /* A fresh decompressor for every image. libjpeg keeps what one image defined for the next
+     * (its Huffman and quantization tables, for abbreviated datastreams), so an image that
+     * leaves one undefined decoded with the previous image's, or with the standard one on a
+     * fresh object: its pixels, or whether it decoded at all, depended on what the thread had
+     * decoded before (found by fuzz_jpeg's same-input oracle; a store was then not the same at
+     * every thread count). And TurboJPEG 2.1 does not abort the libjpeg object when
+     * tjDecompressHeader3 fails: the next header read would resume the half-parsed marker state
+     * of a bad file ("Bogus marker length" on a good one). */
+    if (d->tj) tjDestroy(d->tj);
+    d->tj = tjInitDecompress();
+    if (!d->tj)
+        return cxr_set_error(CXR_E_NOMEM, "out of memory: cannot create a TurboJPEG decompressor");
     CXR_TRY(cxr_preprocess_check(p));
     if (len == 0) CXR_THROW(CXR_E_DECODE, "empty file");
     if (len > MAX_FILE_BYTES) CXR_THROW(CXR_E_DECODE, "JPEG of %zu bytes is too large", len);
@@ -487,7 +483,6 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
     d->info.crop_h = ch;
 bail:
     free(fixed);
-    if (st != CXR_OK) reset_handle(d);
     return st;
 }
 

@@ -360,6 +360,60 @@ static void test_resize_bitexact(cxr_decoder *d)
     }
 }
 
+/* j with its DHT segments cut out: an abbreviated datastream that leaves libjpeg's standard
+ * Huffman tables (what TurboJPEG wrote) to the decoder. */
+static jpeg_buf without_huffman_tables(const jpeg_buf *j)
+{
+    jpeg_buf o = { malloc(j->len), 0 };
+    REQUIRE(o.buf);
+    memcpy(o.buf, j->buf, 2);
+    size_t i = 2, n = 2;
+    while (i + 4 <= j->len && j->buf[i] == 0xFF && j->buf[i + 1] != 0xDA) {
+        const size_t seg = 2 + ((size_t)j->buf[i + 2] << 8 | j->buf[i + 3]);
+        if (j->buf[i + 1] != 0xC4) memcpy(o.buf + n, j->buf + i, seg), n += seg;
+        i += seg;
+    }
+    memcpy(o.buf + n, j->buf + i, j->len - i); /* the scan and what follows */
+    o.len = n + j->len - i;
+    return o;
+}
+
+/* An image is decoded the same whatever the decoder decoded before: libjpeg keeps the tables an
+ * image defines for the next, so an image that defines none (here, no Huffman tables) decoded
+ * with the previous image's (a progressive JPEG's optimized ones) instead of the standard ones:
+ * corrupt data, or other pixels, depending on the thread's history (fuzz_jpeg's same-input
+ * oracle found it; tests/fuzz/regressions/jpeg/state-*.jpg is its pair). */
+static void test_no_state_between_images(cxr_decoder *d)
+{
+    const int W = 48;
+    uint8_t g[48 * 48], h[48 * 48];
+    for (int i = 0; i < W * W; i++) {
+        g[i] = (uint8_t)((i * 37 + (i / W) * 11) & 255);
+        h[i] = (uint8_t)(255 - ((i * 13) % 251));
+    }
+    jpeg_buf plain = compress(g, W, W, TJPF_GRAY, TJSAMP_GRAY, 90);
+    jpeg_buf abbreviated = without_huffman_tables(&plain);
+    CHECK(abbreviated.len < plain.len);
+    jpeg_buf prog = compress_flags(h, W, W, TJPF_GRAY, TJSAMP_GRAY, 75,
+                                   TJFLAG_ACCURATEDCT | TJFLAG_PROGRESSIVE);
+    cxr_preprocess_params p = raw_params(W);
+    float *a = malloc(sizeof(float) * W * W), *b = malloc(sizeof(float) * W * W);
+    REQUIRE(a && b);
+    cxr_decoder *fresh = cxr_decoder_create();
+    REQUIRE(fresh);
+    CHECK_OK(cxr_preprocess_jpeg(fresh, &p, abbreviated.buf, abbreviated.len, a));
+    CHECK_OK(cxr_preprocess_jpeg(fresh, &p, plain.buf, plain.len, b));
+    CHECK(memcmp(a, b, sizeof(float) * W * W) == 0); /* the standard tables, as written */
+    cxr_decoder_destroy(fresh);
+    CHECK_OK(cxr_preprocess_jpeg(d, &p, prog.buf, prog.len, b));
+    const cxr_status st = cxr_preprocess_jpeg(d, &p, abbreviated.buf, abbreviated.len, b);
+    CHECK(st == CXR_OK);
+    if (st != CXR_OK) fprintf(stderr, "after a progressive JPEG: %s\n", cxr_last_error());
+    CHECK(st != CXR_OK || memcmp(a, b, sizeof(float) * W * W) == 0);
+    free(a), free(b);
+    tjFree(plain.buf), tjFree(prog.buf), free(abbreviated.buf);
+}
+
 static void test_upscale_and_determinism(cxr_decoder *d)
 {
     /* 64 x 64 -> 256 x 256: no DCT scaling; the cached-table path must equal cxr_resize (same
@@ -794,6 +848,7 @@ int main(int argc, char **argv)
     test_color(d);
     test_resize_bitexact(d);
     test_upscale_and_determinism(d);
+    test_no_state_between_images(d);
     test_bad_inputs(d);
     cxr_decoder_destroy(d);
     if (tmpdir == fresh) { /* made here: removed with what the test wrote in it */
