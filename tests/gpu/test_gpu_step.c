@@ -139,6 +139,40 @@ static void print_line(void *user, const char *line)
     printf("%s\n", line);
 }
 
+/* A model with an input scale (a [0, 255] store's) on x gives, on the GPU, the loss and every
+ * gradient of the plain model on x * a + b, to the bit: the scale op rounds as the CPU's does and
+ * the rest of the step is the same computation (specs/model.md "Input scale"). */
+static void check_input_scale(cxr_backend *gpu, cxr_precision prec)
+{
+    cxr_model_config c, cs;
+    step_config(&c, prec, 0.75f);
+    cs = c;
+    CHECK_OK(cxr_model_config_input_range(&cs, 0, 255));
+    cxr_model *ms = NULL, *mp = NULL;
+    CHECK_OK(cxr_model_create(&ms, &cs, gpu));
+    CHECK_OK(cxr_model_create(&mp, &c, gpu));
+    const int N = c.batch_capacity, S = c.image_size;
+    const size_t n = (size_t)N * S * S, np = cxr_model_n_params(ms);
+    float *x = rand_host(n, 17, 1.0f), *xs = malloc(n * 4), *gs = malloc(np * 4),
+          *gp = malloc(np * 4);
+    REQUIRE(xs && gs && gp);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = x[i] * 127.5f + 127.5f;         /* the store's [0, 255] */
+        const float t = x[i] * cs.input_scale; /* (no contraction: -ffp-contract=off) */
+        xs[i] = t + cs.input_shift;
+    }
+    int32_t lab[8];
+    REQUIRE(N <= 8);
+    for (int i = 0; i < N; i++) lab[i] = i % 2;
+    const float cw[2] = { 1.0f, 1.0f };
+    float ls = step_once_mixed(ms, x, lab, NULL, NULL, cw, gs);
+    float lp = step_once_mixed(mp, xs, lab, NULL, NULL, cw, gp);
+    validate("input scale: loss (exact)", &ls, &lp, 1, 0.0, 0.0);
+    validate("input scale: grads (exact)", gs, gp, np, 0.0, 0.0);
+    free(x), free(xs), free(gs), free(gp);
+    cxr_model_destroy(ms), cxr_model_destroy(mp);
+}
+
 int main(int argc, char **argv)
 {
     cxr_precision prec = CXR_PRECISION_FP32;
@@ -156,6 +190,7 @@ int main(int argc, char **argv)
     step_check(cpu, gpu, 1, prec, 1.0f, 1.0, 0);
     step_check(cpu, gpu, 1, prec, 0.75f, 1.0, 0);
     step_check(cpu, gpu, 1, prec, 0.75f, 1.0, 1); /* mixup's loss */
+    check_input_scale(gpu, prec);
     if (prec != CXR_PRECISION_FP32) report_rounding(gpu, prec);
     if (prec == CXR_PRECISION_BF16) check_bf16_shadow(gpu);
     cxr_backend_destroy(cpu);
