@@ -50,12 +50,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     params_from_byte(&var, size ? data[size - 1] : 0);
 
     cxr_status s1 = cxr_preprocess_jpeg(d, &def, data, size, a);
+    char why1[512]; /* the first decode's error, for the report below */
+    snprintf(why1, sizeof why1, "%s", s1 == CXR_OK ? "no error" : cxr_last_error());
     if (s1 == CXR_OK) check_range(a, def.size, def.normalize);
     cxr_status s2 = cxr_preprocess_jpeg(d, &var, data, size, b);
     if (s2 == CXR_OK) check_range(b, var.size, var.normalize);
     cxr_status s3 = cxr_preprocess_jpeg(d, &def, data, size, b);
-    FUZZ_CHECK(s3 == s1, "same input, same parameters: status %s then %s (%s)", cxr_status_name(s1),
-               cxr_status_name(s3), cxr_last_error());
+    FUZZ_CHECK(s3 == s1, "same input, same parameters: status %s (%s) then %s (%s)",
+               cxr_status_name(s1), why1, cxr_status_name(s3),
+               s3 == CXR_OK ? "no error" : cxr_last_error());
     if (s1 == CXR_OK)
         FUZZ_CHECK(memcmp(a, b, sizeof(float) * def.size * def.size) == 0,
                    "same input, same parameters, different pixels");
