@@ -40,6 +40,10 @@ typedef struct {
     int fd;       /* read-write descriptor on the temporary, -1 once closed */
 } cxr_tmpfile;
 
+/* The empty state: no temporary (path and target NULL, fd -1), what cxr_tmpfile_discard leaves
+ * and what the other functions leave on failure; discarding it does nothing. */
+void cxr_tmpfile_init(cxr_tmpfile *t);
+
 /* CXR_E_IO naming `target` when it exists and this user may not write to it (see above), errno
  * EACCES (write-protected) or EPERM (another user's file in a sticky folder). */
 cxr_status cxr_tmpfile_check_writable(const char *target);

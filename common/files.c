@@ -303,10 +303,7 @@ FILE *cxr_log_open(const char *opt, const char *path, int append, const char *ma
 {
     FILE *f = NULL;
     struct stat sb;
-    if (keep) {
-        keep->path = keep->target = NULL;
-        keep->fd = -1;
-    }
+    if (keep) cxr_tmpfile_init(keep);
     if (created) *created = lstat(path, &sb) != 0 && errno == ENOENT;
     /* no O_TRUNC: what the file holds is looked at, under the lock, before it is emptied. A
      * file this user may write but not read (mode 0200) is written as before, unread */

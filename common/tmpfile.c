@@ -157,13 +157,18 @@ cxr_status cxr_tmpfile_check_writable(const char *target)
     return CXR_OK;
 }
 
+void cxr_tmpfile_init(cxr_tmpfile *t)
+{
+    t->path = t->target = NULL;
+    t->fd = -1;
+}
+
 cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock)
 {
     cxr_status st = CXR_OK;
     char *dir = NULL, *prefix = NULL;
     if (!t) return cxr_set_error(CXR_E_ARG, "cxr_tmpfile_create: no object");
-    t->path = t->target = NULL;
-    t->fd = -1;
+    cxr_tmpfile_init(t);
     if (!target || !*target) return cxr_set_error(CXR_E_ARG, "cxr_tmpfile_create: no path");
     char *resolved = NULL;
     CXR_TRY(cxr_tmpfile_resolve(target, &resolved));
@@ -200,8 +205,7 @@ bail:
         }
         free(t->path);
         free(t->target);
-        t->path = t->target = NULL;
-        t->fd = -1;
+        cxr_tmpfile_init(t);
     }
     free(dir);
     free(prefix);
@@ -232,8 +236,7 @@ char *cxr_tmpfile_link(const char *target)
 
 cxr_status cxr_tmpfile_copy(cxr_tmpfile *t, const char *target)
 {
-    t->path = t->target = NULL;
-    t->fd = -1;
+    cxr_tmpfile_init(t);
     struct stat sb;
     if (stat(target, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) return CXR_OK;
     int src = open(target, O_RDONLY | O_CLOEXEC | O_NONBLOCK), e = src < 0 ? errno : 0;
@@ -361,6 +364,5 @@ void cxr_tmpfile_discard(cxr_tmpfile *t)
     if (t->fd >= 0) close(t->fd);
     free(t->path);
     free(t->target);
-    t->path = t->target = NULL;
-    t->fd = -1;
+    cxr_tmpfile_init(t);
 }

@@ -384,8 +384,7 @@ cxr_status cxr_monitor_create_pci(cxr_monitor **out, double interval_s, const ch
 cxr_status cxr_monitor_create_kept(cxr_monitor **out, double interval_s, const char *samples_path,
                                    int gpu_index, const char *pci_bus_id, cxr_tmpfile *kept)
 {
-    kept->path = kept->target = NULL; /* empty on every failure, and without a samples file */
-    kept->fd = -1;
+    cxr_tmpfile_init(kept); /* empty on every failure, and without a samples file */
     return monitor_start(out, interval_s, samples_path, 0,
                          pci_bus_id && pci_bus_id[0] ? -1 : gpu_index, pci_bus_id, NULL, kept,
                          "--monitor-log");

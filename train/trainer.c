@@ -1640,7 +1640,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         return cxr_set_error(CXR_E_ARG, "train: epochs, batch, threads must be >= 1 and lr > 0");
     train_run r;
     memset(&r, 0, sizeof r);
-    r.samples_kept.fd = -1;
+    cxr_tmpfile_init(&r.samples_kept);
     r.o = o;
     CXR_TRY(open_store(&r));
     CXR_TRY(resolve_recipe(&r));

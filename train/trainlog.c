@@ -143,7 +143,7 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
         return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
     }
     cxr_status st = CXR_OK;
-    log->kept.fd = -1;
+    cxr_tmpfile_init(&log->kept);
     /* A fresh run's log replaces an earlier one only once the run's first epoch is in it: until
      * then a copy of the earlier log is kept beside it, taken under the log's lock (cxr_log_open),
      * and put back when the log is closed without an epoch (bad input met in the first epoch, an

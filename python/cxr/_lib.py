@@ -51,8 +51,8 @@ P = ctypes.POINTER
 # new; cxr_log_open takes keep and created, cxr_monitor_create_kept is new (none of them used
 # here).
 # 0.17: cxr_model_config (so cxr_checkpoint_meta) grew input_scale and input_shift, the backend
-# table the scale_shift op; cxr_model_config_input_range, _input_plain and cxr_norm_range are
-# new (none of them used here).
+# table the scale_shift op; cxr_model_config_input_range, _input_plain, cxr_norm_range and
+# cxr_tmpfile_init are new (none of them used here).
 ABI = "0.17"
 
 
