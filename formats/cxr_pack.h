@@ -78,14 +78,23 @@ void cxr_patient_id(char *out, size_t cap, const char *file_name);
 
 /* ---- CSV manifests (formats/manifest_plan.c; the CSV reader and --explore are in
  * cxr_manifest.h; the rules are in specs/store.md, "Manifest inputs") ---- */
+/* How the selected classes of a manifest are indexed (cxr_manifest_options.class_order). */
+typedef enum {
+    CXR_CLASS_ORDER_COUNT = 0, /* most rows first, ties by cxr_label_cmp (the default) */
+    CXR_CLASS_ORDER_NAME = 1   /* by cxr_label_cmp of the label ids: as a folder tree's names */
+} cxr_class_order;
+
 typedef struct {
     int top_classes;      /* keep the K most frequent classes; 0: all (at most CXR_MAX_CLASSES) */
     int64_t min_count;    /* drop classes with fewer usable manifest rows (default 1) */
     double val_fraction;  /* per class, stratified (default 0.1) */
     double test_fraction; /* per class, stratified (default 0.1) */
     int strict;           /* 1: a malformed line or a skipped row is an error */
+    int class_order;      /* a cxr_class_order: how the selected classes are indexed (since
+                             0.18; the selection itself is always by count) */
 } cxr_manifest_options;
-/* The defaults noted above (all classes, min_count 1, fractions 0.1, not strict). */
+/* The defaults noted above (all classes, min_count 1, fractions 0.1, not strict, classes in
+ * count order). */
 void cxr_manifest_options_defaults(cxr_manifest_options *o);
 
 /* What cxr_plan_from_manifest saw (rows = data records, header excluded). Each skipped row is
@@ -108,7 +117,8 @@ typedef struct {
 /* Plan from a manifest with columns id, url and landmark_id (or label), read by header name.
  * Images are IMAGES/<id>.jpg or IMAGES/<a>/<b>/<c>/<id>.jpg (first three characters of the
  * id). Classes: the top_classes most frequent labels with >= min_count rows (ties by
- * cxr_label_cmp), named by their original label id, indexed 0..K-1 in that order. Splits
+ * cxr_label_cmp), named by their original label id, indexed 0..K-1 in that order, or in
+ * cxr_label_cmp order of their ids with class_order CXR_CLASS_ORDER_NAME. Splits
  * train/val/test (val and test only when their fraction > 0), stratified per class by an id
  * hash, deterministic. Two streaming passes; memory grows with classes plus selected rows.
  * `plan` must be zeroed (or freed); on error it is freed. `sum` may be NULL.

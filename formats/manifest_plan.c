@@ -18,7 +18,12 @@
 void cxr_manifest_options_defaults(cxr_manifest_options *o)
 {
     *o = (cxr_manifest_options){
-        .top_classes = 0, .min_count = 1, .val_fraction = 0.1, .test_fraction = 0.1, .strict = 0
+        .top_classes = 0,
+        .min_count = 1,
+        .val_fraction = 0.1,
+        .test_fraction = 0.1,
+        .strict = 0,
+        .class_order = CXR_CLASS_ORDER_COUNT,
     };
 }
 
@@ -160,10 +165,11 @@ static cxr_status path_reserve(planner *pl, size_t need)
 static cxr_status check_options(const cxr_manifest_options *opt, const char *manifest)
 {
     if (opt->top_classes < 0 || opt->min_count < 1 || !(opt->val_fraction >= 0) ||
-        !(opt->test_fraction >= 0) || !(opt->val_fraction + opt->test_fraction < 1))
+        !(opt->test_fraction >= 0) || !(opt->val_fraction + opt->test_fraction < 1) ||
+        (opt->class_order != CXR_CLASS_ORDER_COUNT && opt->class_order != CXR_CLASS_ORDER_NAME))
         return cxr_set_error(CXR_E_ARG,
                              "%s: bad manifest options (top-classes >= 0, min-count >= 1, "
-                             "fractions >= 0 with val + test < 1)",
+                             "fractions >= 0 with val + test < 1, class order count or name)",
                              manifest);
     return CXR_OK;
 }
@@ -215,9 +221,16 @@ bail:
     return st;
 }
 
+static int item_by_label(const void *a, const void *b)
+{
+    const cxr_strtab_item *x = a, *y = b;
+    return cxr_label_cmp(x->key, x->e->len, y->key, y->e->len);
+}
+
 /* Classes: labels by usable rows, most first (ties by label id), those with at least
- * min_count rows, the first top_classes of them (0: all). Each gets its class index (.cls)
- * and its label id as the plan's class name. */
+ * min_count rows, the first top_classes of them (0: all). Each gets its class index (.cls):
+ * its place in that order, or among the selected labels' ids (CXR_CLASS_ORDER_NAME); and its
+ * label id as the plan's class name. */
 static cxr_status select_classes(planner *pl)
 {
     cxr_status st = CXR_OK;
@@ -245,6 +258,8 @@ static cxr_status select_classes(planner *pl)
                   "%s: %d classes selected, a store holds at most %d: use "
                   "--top-classes or --min-count",
                   pl->manifest, n_sel, CXR_MAX_CLASSES);
+    if (opt->class_order == CXR_CLASS_ORDER_NAME)
+        qsort(sorted, (size_t)n_sel, sizeof *sorted, item_by_label);
     if (!(plan->class_names = calloc((size_t)n_sel, sizeof *plan->class_names)))
         CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
     for (int c = 0; c < n_sel; c++) {

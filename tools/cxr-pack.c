@@ -425,6 +425,7 @@ int main(int argc, char **argv)
         { "normalize", required_argument, 0, PACK_OPT_NORMALIZE },
         { "equalize", required_argument, 0, PACK_OPT_EQUALIZE },
         { "clahe-clip", required_argument, 0, PACK_OPT_CLAHE_CLIP },
+        { "class-order", required_argument, 0, PACK_OPT_CLASS_ORDER },
         { 0, 0, 0, 0 }
     };
     pack_manifest_args mcli;
@@ -497,6 +498,7 @@ int main(int argc, char **argv)
         case PACK_OPT_NORMALIZE:
         case PACK_OPT_EQUALIZE:
         case PACK_OPT_CLAHE_CLIP:
+        case PACK_OPT_CLASS_ORDER:
             if (pack_manifest_option(&mcli, opt_c, optarg) != CXR_OK) {
                 cxr_print_error("cxr-pack", cxr_last_error());
                 return 2;
@@ -506,13 +508,14 @@ int main(int argc, char **argv)
         }
     }
     if (!mcli.manifest && (mcli.explore || mcli.images || mcli.top_set || mcli.min_set ||
-                           mcli.test_set)) { /* they would do nothing */
+                           mcli.test_set || mcli.order_set)) { /* they would do nothing */
         fprintf(stderr, "cxr-pack: %s needs --manifest FILE\n",
-                mcli.explore   ? "--explore"
-                : mcli.images  ? "--images"
-                : mcli.top_set ? "--top-classes"
-                : mcli.min_set ? "--min-count"
-                               : "--test-fraction");
+                mcli.explore    ? "--explore"
+                : mcli.images   ? "--images"
+                : mcli.top_set  ? "--top-classes"
+                : mcli.min_set  ? "--min-count"
+                : mcli.test_set ? "--test-fraction"
+                                : "--class-order (a folder tree's classes are sorted by name)");
         return 2;
     }
     if (mcli.manifest && cxr_input_check(mcli.manifest) != CXR_OK) {
@@ -730,6 +733,18 @@ int main(int argc, char **argv)
     if (plan.n_classes > nc)
         printf("(the first %d of %d classes; the store's class_counts has them all)\n", nc,
                plan.n_classes);
+    if (plan.n_classes == 2) { /* which class sensitivity, precision and the ROC are of */
+        fputs("positive class (index 1, of cxr-eval's binary metrics): ", stdout);
+        cxr_fputs_escaped(plan.class_names[1], stdout);
+        const char *a = plan.class_names[0], *b = plan.class_names[1];
+        if (mcli.manifest && mcli.opt.class_order == CXR_CLASS_ORDER_COUNT &&
+            cxr_label_cmp(a, strlen(a), b, strlen(b)) > 0) {
+            fputs(" (the fewer rows; --class-order name makes it ", stdout);
+            cxr_fputs_escaped(a, stdout);
+            fputc(')', stdout);
+        }
+        fputc('\n', stdout);
+    }
     double ratio = sum.stored_bytes ? (double)sum.raw_bytes / (double)sum.stored_bytes : 0;
     double secs = sum.seconds > 0 ? sum.seconds : 1e-9;
     printf("skipped %lld; raw float32 %llu bytes -> stored chunks %llu bytes, ratio %.2f\n",

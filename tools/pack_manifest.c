@@ -67,6 +67,14 @@ cxr_status pack_manifest_option(pack_manifest_args *m, int code, const char *val
         m->opt.test_fraction = v;
         m->test_set = 1;
         break;
+    case PACK_OPT_CLASS_ORDER:
+        if (!strcmp(value, "count")) m->opt.class_order = CXR_CLASS_ORDER_COUNT;
+        else if (!strcmp(value, "name")) m->opt.class_order = CXR_CLASS_ORDER_NAME;
+        else
+            return cxr_set_error(CXR_E_ARG, "--class-order: expected count or name, got '%s'",
+                                 value);
+        m->order_set = 1;
+        break;
     case PACK_OPT_CROP_RATIO:
         if (cxr_parse_double(value, "--crop-ratio", 0, 1e6, 0, &v) != CXR_OK) return CXR_E_ARG;
         m->crop_ratio = v;
@@ -106,8 +114,9 @@ const char *pack_manifest_help(void)
            "the\n"
            "first three characters of the id. Classes are the original label ids, the most "
            "frequent\n"
-           "first (ties by label id, numerically), indexed 0..K-1. Splits are stratified per class "
-           "by an\n"
+           "first (ties by label id, numerically), indexed 0..K-1 (--class-order name: by label "
+           "id).\n"
+           "Splits are stratified per class by an\n"
            "FNV-1a hash of the id: round(n x test-fraction) to test, round(n x val-fraction) to "
            "val, the\n"
            "rest to train. Rows with an empty or \"None\" id/url/label, a bad id, a duplicate id, "
@@ -129,6 +138,12 @@ const char *pack_manifest_help(void)
            "holds at\n"
            "                        most 4096 classes)\n"
            "  --min-count N         drop classes with fewer than N usable rows (default 1)\n"
+           "  --class-order ORDER   how the kept classes are indexed: count (most rows first; "
+           "default)\n"
+           "                        or name (by label id, numbers numerically, as a folder tree "
+           "sorts its\n"
+           "                        class folders); of two classes, cxr-eval's positive class is "
+           "index 1\n"
            "  --val-fraction F      val share per class, 0 <= F < 1 (manifest default 0.1; 0: "
            "none)\n"
            "  --test-fraction F     test share per class, 0 <= F < 1 (default 0.1; 0: no test "
@@ -195,9 +210,10 @@ cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, 
     if (len < cap)
         snprintf(desc + len, cap - len,
                  " --images %s --top-classes %d --min-count %lld --val-fraction %s"
-                 " --test-fraction %s",
+                 " --test-fraction %s --class-order %s",
                  cxr_shell_word(images, sizeof images, m->images) ? images : m->images,
-                 o.top_classes, (long long)o.min_count, vf, tf);
+                 o.top_classes, (long long)o.min_count, vf, tf,
+                 o.class_order == CXR_CLASS_ORDER_NAME ? "name" : "count");
     return cxr_plan_from_manifest(plan, m->manifest, m->images, &o, sum);
 }
 

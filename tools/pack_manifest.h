@@ -19,21 +19,23 @@ enum {
     PACK_OPT_CROP_RATIO,     /* --crop-ratio R */
     PACK_OPT_NORMALIZE,      /* --normalize NAME */
     PACK_OPT_EQUALIZE,       /* --equalize NAME (either mode) */
-    PACK_OPT_CLAHE_CLIP      /* --clahe-clip C (either mode, with CLAHE) */
+    PACK_OPT_CLAHE_CLIP,     /* --clahe-clip C (either mode, with CLAHE) */
+    PACK_OPT_CLASS_ORDER     /* --class-order count|name */
 };
 
 typedef struct {
     const char *manifest;     /* --manifest FILE (NULL: tree mode); borrowed from argv */
     const char *images;       /* --images DIR */
     int explore;              /* --explore */
-    cxr_manifest_options opt; /* --top-classes, --min-count, --test-fraction (the tool's
-                                 --val-fraction and --strict are passed to pack_manifest_plan) */
+    cxr_manifest_options opt; /* --top-classes, --min-count, --test-fraction, --class-order
+                                 (the tool's --val-fraction and --strict are passed to
+                                 pack_manifest_plan) */
     double crop_ratio;        /* --crop-ratio R, when crop_set */
     cxr_norm normalize;       /* --normalize NAME, when norm_set */
     int equalize;             /* --equalize NAME (a CXR_EQUALIZE_*), when eq_set */
     double clahe_clip;        /* --clahe-clip C, when clip_set */
     int crop_set, norm_set, eq_set, clip_set;
-    int top_set, min_set, test_set; /* given (they need --manifest) */
+    int top_set, min_set, test_set, order_set; /* given (they need --manifest) */
 } pack_manifest_args;
 
 /* No manifest, library defaults for the plan, the manifest defaults for preprocessing. */

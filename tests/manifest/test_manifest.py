@@ -219,6 +219,31 @@ def case_pack(tmp):
         groups = subprocess.run(["h5ls", out4], capture_output=True, text=True).stdout
         check("val" not in groups and "train" in groups and "test" in groups,
               "--val-fraction 0: no val split (%s)" % groups)
+    # --class-order name: the same three classes (chosen by count) indexed by label id, numbers
+    # numerically, each image still labelled with its own class; recorded in command_line
+    check(" --class-order count " in (h5attr(out, "command_line") or ""),
+          "command_line records the default --class-order count")
+    out5 = os.path.join(tmp, "s5.h5")
+    rc, so, se = pack(csv, img, out5, ["--class-order", "name"])
+    check(rc == 0, "pack with --class-order name (%s)" % se)
+    if rc == 0:
+        names = h5data(out5, "/class_names")
+        check(names == ["5", "7", "42"], "class names by label id %s" % names)
+        check(" --class-order name " in (h5attr(out5, "command_line") or ""),
+              "command_line records --class-order name")
+        for s in ("train", "val", "test"):
+            a = dict(zip(h5data(out, "/%s/paths" % s),
+                         [CLASSES[int(x)] for x in h5data(out, "/%s/labels" % s)]))
+            b = dict(zip(h5data(out5, "/%s/paths" % s),
+                         [names[int(x)] for x in h5data(out5, "/%s/labels" % s)]))
+            check(a == b and a, "%s: the same images with the same labels (%s / %s)" % (s, a, b))
+    # two classes: cxr-pack says which one cxr-eval's binary metrics take as positive (index
+    # 1), and, when that is only the rarer one, how to make it the other
+    for order, want in (("count", "positive class (index 1, of cxr-eval's binary metrics): 5 "
+                         "(the fewer rows; --class-order name makes it 7)\n"),
+                        ("name", "positive class (index 1, of cxr-eval's binary metrics): 7\n")):
+        rc, so, se = pack(csv, img, out5, ["--top-classes", "2", "--class-order", order])
+        check(rc == 0 and want in so, "binary, --class-order %s: %r in\n%s%s" % (order, want, so, se))
     # the clip limit is CLAHE's: refused under the manifests' default (global), no store left
     out3 = os.path.join(tmp, "s3.h5")
     rc, so, se = pack(csv, img, out3, ["--clahe-clip", "3"])
@@ -263,6 +288,12 @@ def case_errors(tmp):
               "--explore with %s: refused, not ignored (%d %s)" % (extra[0], rc, se))
     rc, so, se = run(["--manifest", csv, "--images", img, "-o", out, "--top-classes", "x"])
     check(rc == 2 and "--top-classes" in se, "bad --top-classes: exit 2 (%s)" % se)
+    rc, so, se = run(["--manifest", csv, "--images", img, "-o", out, "--class-order", "label"])
+    check(rc == 2 and "--class-order: expected count or name, got 'label'" in se,
+          "bad --class-order: exit 2 (%d %s)" % (rc, se))
+    rc, so, se = run([img, "-o", out, "--class-order", "name"])
+    check(rc == 2 and "--class-order (a folder tree's classes are sorted by name) needs "
+          "--manifest FILE" in se, "--class-order without --manifest: exit 2 (%d %s)" % (rc, se))
     rc, so, se = run(["--manifest", os.path.join(tmp, "none.csv"), "--images", img, "-o", out])
     check(rc == 4 and "none.csv" in se, "absent manifest: exit 4 naming it (%d %s)" % (rc, se))
     # a second --manifest or --images took the first's place, unsaid (a whole manifest unpacked)

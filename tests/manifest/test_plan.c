@@ -209,7 +209,33 @@ static void test_options(void)
              "classes (looked for DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg)",
              g_csv, empty);
     CHECK(strcmp(cxr_last_error(), want) == 0);
+    /* classes indexed by label id: the same three classes (chosen by count), the same items
+     * in the same splits and order, each with its own label's new index */
+    cxr_pack_plan q;
+    cxr_manifest_options_defaults(&o);
+    o.top_classes = 3;
+    CHECK_OK(cxr_plan_from_manifest(&p, g_csv, g_img, &o, NULL));
+    o.class_order = CXR_CLASS_ORDER_NAME;
+    CHECK_OK(cxr_plan_from_manifest(&q, g_csv, g_img, &o, NULL));
+    REQUIRE(q.n_classes == 3 && p.n_classes == 3);
+    CHECK(strcmp(q.class_names[0], "5") == 0); /* numerically: 5, 7, 42 (by count: 7, 5, 42) */
+    CHECK(strcmp(q.class_names[1], "7") == 0);
+    CHECK(strcmp(q.class_names[2], "42") == 0);
+    REQUIRE(q.n_splits == p.n_splits);
+    for (int sp = 0; sp < p.n_splits; sp++) {
+        REQUIRE(q.splits[sp].n == p.splits[sp].n);
+        for (int64_t i = 0; i < p.splits[sp].n; i++) {
+            const cxr_pack_item *a = &p.splits[sp].items[i], *b = &q.splits[sp].items[i];
+            CHECK(strcmp(a->rel, b->rel) == 0);
+            CHECK(strcmp(p.class_names[a->label], q.class_names[b->label]) == 0);
+        }
+    }
+    cxr_plan_free(&p);
+    cxr_plan_free(&q);
     /* bad options */
+    cxr_manifest_options_defaults(&o);
+    o.class_order = 2;
+    CHECK(cxr_plan_from_manifest(&p, g_csv, g_img, &o, NULL) == CXR_E_ARG);
     cxr_manifest_options_defaults(&o);
     o.val_fraction = 0.6;
     o.test_fraction = 0.4;
