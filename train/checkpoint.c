@@ -853,7 +853,15 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
                       "not an input scale (float32 values, scale in [2^-20, 2^20], |shift| <= "
                       "2^20)",
                       path, v[0], v[1]);
-    }
+    } else /* an older file holding a scale was edited: read unscaled, it is another model */
+        for (int i = 0; i < 2; i++) {
+            static const char *const io[2] = { "input_scale", "input_shift" };
+            if (H5Aexists(f, io[i]) != 0)
+                CXR_THROW(CXR_E_FORMAT,
+                          "%s: checkpoint format version %d carries attribute '%s', which only "
+                          "version %d files hold (the file was edited or damaged)",
+                          path, (int)ver, io[i], CXR_CHECKPOINT_VERSION);
+        }
     meta->model.image_size = size;
     for (int i = 0; i < 4; i++) meta->model.channels[i] = ch[i];
     meta->model.dense[0] = dn[0];

@@ -247,8 +247,8 @@ static int32_t file_version(const char *path)
 
 /* The input scale travels through save and open_model in a format version 3 file (a plain
  * model's file stays version 2, which readers before 0.17 read, and holds no scale); a version 3
- * file without either attribute, or with one that is no float32 scale, is refused naming it; a
- * scaled file does not load into a plain model. */
+ * file without either attribute, or with one that is no float32 scale, is refused naming it, and
+ * so is a version 2 file given one; a scaled file does not load into a plain model. */
 static void check_input_scale(const char *path, cxr_backend *be, const cxr_model_config *cfg,
                               cxr_checkpoint_meta *meta)
 {
@@ -310,6 +310,25 @@ static void check_input_scale(const char *path, cxr_backend *be, const cxr_model
         char want[96];
         snprintf(want, sizeof want, "misses attribute '%s' (format version 3)", names[i]);
         CHECK(strstr(cxr_last_error(), want) != NULL);
+    }
+    /* a version 2 file given either attribute (an edit) is refused, not read unscaled */
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(cxr_checkpoint_save(path, plain, meta));
+        h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t sp = H5Screate(H5S_SCALAR);
+        hid_t at = H5Acreate2(h, names[i], H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        const double v = i ? -1.0 : 2.0 / 255;
+        REQUIRE(h >= 0 && at >= 0 && H5Awrite(at, H5T_NATIVE_DOUBLE, &v) >= 0);
+        H5Aclose(at);
+        H5Sclose(sp);
+        H5Fclose(h);
+        CHECK(cxr_checkpoint_read_meta(path, &got) == CXR_E_FORMAT);
+        char want[128];
+        snprintf(want, sizeof want,
+                 "checkpoint format version 2 carries attribute '%s', which only version 3",
+                 names[i]);
+        CHECK(strstr(cxr_last_error(), want) != NULL);
+        CHECK(cxr_checkpoint_load(path, plain, NULL) == CXR_E_FORMAT);
     }
     cxr_model_destroy(s);
     cxr_model_destroy(plain);
