@@ -121,8 +121,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "  --log FILE.jsonl    training log, one JSON line per epoch (specs/log.md); appended on\n"
         "                      --resume. An existing FILE that is no training log (a model, a\n"
         "                      .gz, cxr-eval's JSON) is refused, untouched; so is one another\n"
-        "                      run is writing. Without it no log is kept (the epoch lines go to\n"
-        "                      stderr only)\n"
+        "                      run is writing; an earlier log is replaced (said on stderr) from\n"
+        "                      the first epoch line. Without it no log is kept (the epoch lines\n"
+        "                      go to stderr only)\n"
         "  --log-every N       also a `step` line in the log after every N-th optimizer step\n"
         "                      (step, epoch, loss, lr, img/s; default 0: none). Steps count over\n"
         "                      the whole run, so a resume logs the same steps\n"
@@ -711,6 +712,19 @@ int main(int argc, char **argv)
                 "cxr-train: note: --log %s is written as plain JSON lines (a line at a time); "
                 "gzip it once the run is done (cxr-report reads either)\n",
                 cxr_escape_name(esc, sizeof esc, o.io.log_path));
+    }
+    /* a fresh run replaces the log it is given (the old one is put back when the run ends
+     * before its first epoch line): said, for a user who meant --resume or another name */
+    const long long old_lines = o.io.log_path && !o.io.resume_path
+                                    ? train_replaced_log_lines(o.io.log_path)
+                                    : 0;
+    if (old_lines > 0) {
+        char esc[4096];
+        fprintf(stderr,
+                "cxr-train: note: --log %s holds an earlier log (%lld line%s): this run replaces "
+                "it from its first epoch line (--resume appends; another name keeps both)\n",
+                cxr_escape_name(esc, sizeof esc, o.io.log_path), old_lines,
+                old_lines == 1 ? "" : "s");
     }
     if (o.compute.monitor && dev.kind == CXR_DEVICE_CUDA) o.compute.monitor_gpu = dev.index;
 

@@ -381,3 +381,20 @@ cxr_status train_check_files(const cxr_train_options *o)
                                      out[i].opt, out[i].path, out[j].opt, out[j].path);
     return CXR_OK;
 }
+
+long long train_replaced_log_lines(const char *path)
+{
+    const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return 0;
+    struct stat sb;
+    long long lines = 0;
+    char buf[65536], last = '\n';
+    ssize_t n = 0;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
+            for (ssize_t i = 0; i < n; i++) lines += buf[i] == '\n';
+            last = buf[n - 1];
+        }
+    close(fd);
+    return n < 0 ? 0 : lines + (last != '\n');
+}

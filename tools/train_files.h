@@ -18,4 +18,8 @@ int train_lock_model(const char *model, long *holder);
  * cxr_last_error). */
 cxr_status train_check_files(const cxr_train_options *o);
 
+/* The lines (newlines, plus a last unterminated one) of the log a fresh run is about to
+ * replace: 0 when path is absent, empty, not a regular file or unreadable. */
+long long train_replaced_log_lines(const char *path);
+
 #endif

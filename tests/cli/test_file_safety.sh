@@ -88,6 +88,10 @@ flock "$W/held-mon.jsonl" "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/held-
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train --monitor-log onto a file another process holds: exit $rc, not 4"
 expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/held.jsonl"
 [ "$(grep -c '"type":"run"' "$W/held.jsonl")" = 1 ] || fail "an earlier log was not replaced"
+# ... and said, -q or not (a user who meant --resume or another name); a new log is not
+expect_err "note: --log $W/held.jsonl holds an earlier log ($(wc -l < "$W/held0") lines): this run replaces it from its first epoch line (--resume appends"
+expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/new.jsonl"
+grep -q 'earlier log' "$W/err" && fail "a new log was said to replace an earlier one"
 # an output in a folder that is not there, or an empty name: refused before any work (training
 # would find it at its first save, an epoch later)
 expect_rc 4 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/nodir/ck.h5"
