@@ -525,6 +525,12 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
     if (!f) return cxr_set_error(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
     while ((len = getline(&line, &cap, f)) >= 0 && !ferror(f)) { /* not a line cut by it */
         lineno++;
+        /* a model or a store given for a log: said as such, not as a screen of bad lines */
+        if (lineno == 1 && len >= 6 && memcmp(line, "\x89HDF\r\n", 6) == 0) /* its signature */
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: an HDF5 file (a cxr model or store?), not a %s: give the JSON lines "
+                      "file cxr-train's %s wrote",
+                      path, run ? "training log" : "samples file", run ? "--log" : "--monitor-log");
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         /* blank lines are harmless; a line of NUL bytes (a crash's tail) is not blank */
         if (strspn(line, " \t") == (size_t)len) continue;
@@ -567,8 +573,20 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         } else if (!cJSON_IsString(ty)) {
             rc = bad(&e, "no string \"%s\" key", CXR_LOG_TYPE);
         } else if (strcmp(ty->valuestring, CXR_LOG_TYPE_RUN) == 0) {
-            /* a later run line is a --resume appending to the log: same run, counted */
+            /* a later run line is a --resume appending to the log: same run, counted. One
+             * that resumes nothing is another run's (logs joined by hand): said */
+            const int again = seen_run > 0;
             if ((rc = parse_run(o, run, &e)) == 0) run->n_run_lines = ++seen_run;
+            if (rc == 0 && again && warn &&
+                !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "resumed_from"))) {
+                char msg[512];
+                snprintf(msg, sizeof msg,
+                         "%s:%d: a run line that resumes nothing (no resumed_from): another "
+                         "run's lines follow, read as this run's (an epoch logged again "
+                         "replaces the earlier one); give each run its own log",
+                         path, lineno);
+                warn(ctx, msg);
+            }
         } else if (strcmp(ty->valuestring, CXR_LOG_TYPE_EPOCH) == 0) {
             if (cap_ep <= run->n_epochs) {
                 cap_ep = cap_ep ? 2 * cap_ep : 16;

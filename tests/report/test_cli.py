@@ -201,6 +201,29 @@ def main():
     named = re.findall(r"noise\.jsonl:\d+:", r.stderr)
     check(r.returncode == 0 and len(named) == 20 and "80 more bad lines skipped" in r.stderr,
           "100 bad lines: %d named, the rest counted: %r" % (len(named), r.stderr[-300:]))
+    # a model or a store given for a log (an HDF5 file) is said to be one, exit 3, not a screen
+    # of bad lines; the same as a samples file
+    h5 = os.path.join(work, "model.h5")
+    with open(h5, "wb") as f:
+        f.write(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 40)
+    for args, kind in (([h5], "a training log: give the JSON lines file cxr-train's --log wrote"),
+                       ([os.path.join(fx, "cpu2_3ep.jsonl"), "--samples", h5], "a samples file")):
+        r = run(tool, args + ["-o", os.path.join(work, "h5.html")])
+        check(r.returncode == 3 and "model.h5: an HDF5 file (a cxr model or store?), not " + kind
+              in r.stderr and "not valid JSON" not in r.stderr,
+              "an HDF5 file for %s: exit %d %r" % (kind, r.returncode, r.stderr[-300:]))
+    # two runs' logs joined by hand: the second run line resumes nothing, which is said; a
+    # resume's run line (resumed.jsonl) is not
+    joined = os.path.join(work, "joined.jsonl")
+    with open(joined, "wb") as f:
+        f.write(open(os.path.join(fx, "cpu2_3ep.jsonl"), "rb").read() * 2)
+    r = run(tool, [joined, "-o", os.path.join(work, "joined.html")])
+    n1 = open(os.path.join(fx, "cpu2_3ep.jsonl"), "rb").read().count(b"\n")
+    check(r.returncode == 0 and "joined.jsonl:%d: a run line that resumes nothing" % (n1 + 1)
+          in r.stderr, "joined logs: exit %d %r" % (r.returncode, r.stderr))
+    r = run(tool, [os.path.join(fx, "resumed.jsonl"), "-o", os.path.join(work, "res.html")])
+    check(r.returncode == 0 and "resumes nothing" not in r.stderr,
+          "a resume's run line warned of: %r" % r.stderr)
     # a GPU that a resumed run could read is not reported unavailable from an earlier epoch
     lines = open(os.path.join(fx, "gpu2_bench.jsonl")).read().splitlines(True)
     first = next(i for i, l in enumerate(lines) if '"type":"epoch"' in l)

@@ -252,7 +252,7 @@ int main(int argc, char **argv)
         "{\"type\":\"run\",\"tool\":\"A\",\"train_images\":5}\n"
         "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.5}\n"
         "{\"type\":\"epoch\",\"epoch\":2,\"train_loss\":0.4}{\"type\":\"run\",\"tool\":\"R\"}\n"
-        "{\"type\":\"run\",\"tool\":\"B\",\"train_images\":\"12\"}\n"
+        "{\"type\":\"run\",\"tool\":\"B\",\"resumed_from\":\"c.h5\",\"train_images\":\"12\"}\n"
         "{\"type\":\"epoch\",\"epoch\":3,\"train_loss\":0.3}  \n";
     REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
             write(fd, glued, sizeof glued - 1) == (ssize_t)(sizeof glued - 1));
