@@ -419,8 +419,12 @@ static cxr_status add_path(cxr_image_list *l, const char *path, walk_state *w)
 {
     struct stat sb;
     if (stat(path, &sb) != 0) { /* said now: before the tool speaks of its device */
-        char why[160];
-        snprintf(why, sizeof why, "cannot open: %s", strerror(errno));
+        char why[200];
+        const int e = errno;
+        snprintf(why, sizeof why, "cannot open: %s%s", strerror(e),
+                 e == ENOENT && !strcmp(path, "-")
+                     ? " (standard input is not read: give image files or folders)"
+                     : "");
         walk_skip(w, path, why);
         return CXR_OK;
     }

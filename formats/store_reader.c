@@ -192,8 +192,12 @@ static cxr_status read_root(cxr_store *s)
     if (r != 1 || strcmp(fmt, CXR_STORE_FORMAT) != 0 || rv != 1 || ver != CXR_STORE_VERSION) {
         char vbuf[32] = "?";
         if (rv > 0) snprintf(vbuf, sizeof vbuf, "%lld", (long long)ver);
-        const char *hint =
-            rv > 0 && ver < CXR_STORE_VERSION ? ": re-pack it with this cxr-pack" : "";
+        /* a model given for the store (cxr-eval's arguments swapped): said as such; the names
+         * are train/cxr_checkpoint.h's CXR_CHECKPOINT_FORMAT and CXR_WEIGHTS_FORMAT */
+        const int model = r == 1 && (!strcmp(fmt, "cxr-checkpoint") || !strcmp(fmt, "cxr-weights"));
+        const char *hint = model ? ": a model, not a store (give the store cxr-pack wrote here)"
+                           : rv > 0 && ver < CXR_STORE_VERSION ? ": re-pack it with this cxr-pack"
+                                                               : "";
         /* version 1 stored its strings variable-length: not read, they bypass HDF5's checks */
         if (r != 1)
             CXR_THROW(CXR_E_VERSION,

@@ -668,8 +668,11 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     if (!r || (strcmp(fmt, CXR_CHECKPOINT_FORMAT) != 0 && !meta->weights_only))
         return cxr_set_error(CXR_E_FORMAT,
                              "%s: not a cxr checkpoint (format attribute '%s', "
-                             "expected '%s' or '%s')",
-                             path, fmt, CXR_CHECKPOINT_FORMAT, CXR_WEIGHTS_FORMAT);
+                             "expected '%s' or '%s')%s",
+                             path, fmt, CXR_CHECKPOINT_FORMAT, CXR_WEIGHTS_FORMAT,
+                             strcmp(fmt, CXR_STORE_FORMAT) == 0
+                                 ? ": a store, not a model (give the model cxr-train wrote here)"
+                                 : "");
     if (meta->weights_only) legacy = 0; /* weights files exist in versions 2 and 3 only */
     if (ver != CXR_CHECKPOINT_VERSION && ver != CXR_CHECKPOINT_VERSION_PLAIN && !legacy)
         return cxr_set_error(CXR_E_VERSION,

@@ -167,6 +167,12 @@ expect_rc 3 "$BIN/cxr-eval" "$WORK/nod.h5" "$WORK/s.h5"
 expect_err "adam_m/out.w"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/s.h5" "$WORK/s.h5"
 expect_err "not a cxr checkpoint"
+expect_err "'cxr-store', expected 'cxr-checkpoint' or 'cxr-weights'): a store, not a model (give the model cxr-train wrote here)"
+# the arguments swapped: each file said to be the other kind
+expect_rc 3 "$BIN/cxr-eval" "$WORK/s.h5" "$WORK/ck.h5"
+expect_err "$WORK/s.h5: not a cxr checkpoint"
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/ck.h5"
+expect_err "$WORK/ck.h5: found cxr-checkpoint version 2, expected cxr-store version 2: a model, not a store (give the store cxr-pack wrote here)"
 # non-finite pixels (a store that passes its checksums): refused naming the image
 cp "$WORK/s.h5" "$WORK/nan.h5" && "$EDIT" nan "$WORK/nan.h5" test 5
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/nan.h5" --split test

@@ -169,6 +169,13 @@ try:
         fail(f"the FIFO's skip does not name it: {r.stderr!r}")
     if b"no .jpg/.jpeg image to classify in the 1 path(s) given (the skips are above)" not in r.stderr:
         fail(f"no image left: {r.stderr!r}")
+    # "-" is no standard input here: said so where no file of that name exists
+    os.chdir(W)
+    r = run("cxr-predict", ck, "-", "--device", "cpu", want=3)
+    os.chdir(here)
+    if not r.stderr.startswith(b"cxr-predict: -: cannot open: No such file or directory "
+                               b"(standard input is not read: give image files or folders)\n"):
+        fail(f"'-' not said to be no standard input: {r.stderr!r}")
 
     # the same rows at another thread count; at other batch sizes the same paths and classes
     # and probabilities within 2e-6 (the network's forward is not bit-identical across batch
