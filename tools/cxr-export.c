@@ -43,7 +43,9 @@ static void usage(FILE *f)
             "may: from an\n"
             "image side of about 728 on); onnxruntime and onnx.load find OUT.data in OUT's "
             "folder\n"
-            "(so then an OUT that is a symbolic link into another folder is refused).\n"
+            "(so then an OUT that is a symbolic link into another folder is refused). An OUT.data "
+            "that an\n"
+            "OUT holding its own weights does not read is left as it was, and said.\n"
             "\n"
             "--weights: OUT is a weights-only model file (HDF5, format cxr-weights): the "
             "parameters, the\n"
@@ -168,6 +170,17 @@ int main(int argc, char **argv)
             if (stat(data, &sb) == 0) fprintf(stderr, ", %lld bytes", (long long)sb.st_size);
         }
         fputs(")\n", stderr);
+    }
+    /* an earlier export's weights beside OUT, which this self-contained model does not read:
+     * left (not ours to remove), but said */
+    struct stat sd;
+    if (st == CXR_OK && !weights && !wrote_data && !data &&
+        cxr_onnx_data_path(out, &data) == CXR_OK && stat(data, &sd) == 0 && S_ISREG(sd.st_mode)) {
+        fputs("cxr-export: note: ", stderr);
+        cxr_fputs_escaped(data, stderr);
+        fputs(", where --external-data puts the weights, is left as it was: this model holds "
+              "its own and does not read it\n",
+              stderr);
     }
 bail:
     if (st != CXR_OK) cxr_print_error("cxr-export", cxr_last_error());

@@ -40,6 +40,13 @@ xs=$(size "$WORK/x.onnx") xd=$(size "$WORK/x.onnx.data") m1=$(size "$WORK/m.onnx
     fail "--external-data export said '$said_ext'"
 # the weights left the model file for the data file (which pads each tensor to 4096 bytes)
 [ $((xs + xd)) -gt "$m1" ] && [ "$xs" -lt $((m1 / 20)) ] || fail "external: model $xs + data $xd vs inline $m1"
+# a self-contained export over an external one: the old OUT.data is left, unchanged, and said
+# (-q or not) not to be read by the new model
+cp "$WORK/x.onnx.data" "$WORK/x0.data"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/x.onnx" -q
+expect_err "cxr-export: note: $WORK/x.onnx.data, where --external-data puts the weights, is left as it was: this model holds its own and does not read it"
+cmp -s "$WORK/x.onnx" "$WORK/m2.onnx" && cmp -s "$WORK/x.onnx.data" "$WORK/x0.data" ||
+    fail "a self-contained export over an external one: model or old weights file not as expected"
 # past the message limit (CXR_ONNX_MAX_MESSAGE, the test knob standing in for 2 GiB) the weights
 # go apart on their own, the same bytes; an input named OUT.data is then refused, unchanged
 expect_rc 0 env CXR_ONNX_MAX_MESSAGE=100000 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/a.onnx"
