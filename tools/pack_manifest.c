@@ -149,6 +149,8 @@ const char *pack_manifest_help(void)
            "  --test-fraction F     test share per class, 0 <= F < 1 (default 0.1; 0: no test "
            "split);\n"
            "                        val + test < 1\n"
+           "\n"
+           "Preprocessing, either mode (the store records the values used):\n"
            "  --crop-ratio R        center-crop to a square when |w/h - 1| > R; 0 never (default "
            "0.2 for\n"
            "                        manifests, 0 for folders)\n"
@@ -160,10 +162,10 @@ const char *pack_manifest_help(void)
            "                        default for folders),\n"
            "                        global (256-bin histogram equalization of the whole image; "
            "default for\n"
-           "                        manifests) or none; either mode\n"
+           "                        manifests) or none\n"
            "  --clahe-clip C        CLAHE's clip limit, 0 < C <= 256 (default 2; larger: stronger "
            "local\n"
-           "                        contrast); with --equalize clahe, either mode\n";
+           "                        contrast); with --equalize clahe\n";
 }
 
 cxr_status pack_manifest_preprocess(const pack_manifest_args *m, cxr_preprocess_params *pp)
