@@ -312,8 +312,8 @@ static size_t fmt_counts(char *buf, size_t cap, const char *name, const cxr_dup_
                          const cxr_pack_plan *plan)
 {
     size_t k = (size_t)snprintf(buf, cap,
-                                "%s: %lld groups, %lld extra copies (%lld within a split, %lld "
-                                "groups across splits",
+                                "%s: %lld groups, %lld extra copies (%lld of them within a "
+                                "split; %lld groups across splits",
                                 name, (long long)c->groups, (long long)c->copies,
                                 (long long)c->within, (long long)c->across);
     const char *sep = ": ";

@@ -109,9 +109,9 @@ def case_across(tmp):
     rc, _, se = run([root, "-o", out, "--duplicates-report", rep])
     check(rc == 0, "pack rc=%d %s" % (rc, se))
     line = dup_line(se)
-    want = ("identical files: 2 groups, 2 extra copies (1 within a split, 1 groups across splits: "
-            "train-test 1); identical pixels: 2 groups, 2 extra copies (1 within a split, 1 groups "
-            "across splits: train-test 1); dropped 0")
+    want = ("identical files: 2 groups, 2 extra copies (1 of them within a split; 1 groups across "
+            "splits: train-test 1); identical pixels: 2 groups, 2 extra copies (1 of them within a "
+            "split; 1 groups across splits: train-test 1); dropped 0")
     check(line == want, "stderr duplicates line %r" % line)
     with h5py.File(out, "r") as f:
         check(attr(f, "duplicates") == want, "store attribute duplicates %r" % attr(f, "duplicates"))
@@ -290,9 +290,9 @@ def case_lossless(tmp):
     out = os.path.join(tmp, "s.h5")
     rc, _, se = run([root, "-o", out])
     check(rc == 0, "pack rc=%d %s" % (rc, se))
-    want = ("identical files: 0 groups, 0 extra copies (0 within a split, 0 groups across splits); "
-            "identical pixels: 1 groups, 1 extra copies (0 within a split, 1 groups across splits: "
-            "train-test 1); dropped 0")
+    want = ("identical files: 0 groups, 0 extra copies (0 of them within a split; 0 groups across "
+            "splits); identical pixels: 1 groups, 1 extra copies (0 of them within a split; 1 groups "
+            "across splits: train-test 1); dropped 0")
     check(dup_line(se) == want, "found by the pixel hash only: %r" % dup_line(se))
     with h5py.File(out, "r") as f:
         c, cc = index_of(f, "train", C), index_of(f, "test", "test/NORMAL/zz_comment_C.jpeg")
