@@ -907,7 +907,7 @@ static int same_name(const char *a, const char *b)
 
 /* Files are named by the fewest trailing path components that tell them all apart: the file
  * names, else "a/run.jsonl" and "b/run.jsonl" (not two whole paths); a file given twice keeps
- * its whole path. */
+ * its whole path (cxr-report refuses one; a library caller may pass it). */
 static void short_names(const char *const *paths, int n, const char **names)
 {
     for (int k = 1;; k++) {

@@ -22,6 +22,16 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
         if (cxr_input_check(runs[i]) != CXR_OK) return CXR_E_ARG;
     for (int i = 0; i < n_samp; i++)
         if (cxr_input_check(samps[i]) != CXR_OK) return CXR_E_ARG;
+    /* a file given twice was drawn as two runs of one name, one on the other */
+    for (int k = 0; k < 2; k++) {
+        const char **v = k ? samps : runs;
+        const int n = k ? n_samp : n_runs;
+        for (int j = 1; j < n; j++)
+            for (int i = 0; i < j; i++)
+                if (cxr_same_output(v[i], v[j]))
+                    return cxr_set_error(CXR_E_ARG, "%s: the same %s as %s; give each once", v[j],
+                                         k ? "samples file" : "training log", v[i]);
+    }
     cxr_status st = cxr_output_check("-o", out, runs, n_runs, NULL);
     if (st == CXR_OK) st = cxr_output_check("-o", out, samps, n_samp, NULL);
     return st != CXR_OK ? st : cxr_output_probe("-o", out);
@@ -39,7 +49,8 @@ static void usage(FILE *to)
             "CPU/GPU use over time. Several runs are drawn on the same axes. Malformed log lines\n"
             "are named on stderr as file:line and skipped. Logs and samples files may be gzip\n"
             "compressed (RUN.jsonl.gz). Runs are named by their file names, or by as many of\n"
-            "their folders as tell them apart (a/run.jsonl, b/run.jsonl).\n"
+            "their folders as tell them apart (a/run.jsonl, b/run.jsonl); a file given twice is\n"
+            "refused.\n"
             "\n"
             "Options:\n"
             "  -o, --output FILE  the HTML page to write (required)\n"

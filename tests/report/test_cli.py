@@ -212,6 +212,18 @@ def main():
         check(r.returncode == 3 and "model.h5: an HDF5 file (a cxr model or store?), not " + kind
               in r.stderr and "not valid JSON" not in r.stderr,
               "an HDF5 file for %s: exit %d %r" % (kind, r.returncode, r.stderr[-300:]))
+    # a log given twice (here once through a link) would be two runs of one name: refused,
+    # exit 2, no page; so is a samples file given twice
+    cpu2 = os.path.join(fx, "cpu2_3ep.jsonl")
+    twice = os.path.join(work, "twice.jsonl")
+    os.symlink(cpu2, twice)
+    for args, kind in (([cpu2, twice], "training log"),
+                       ([cpu2, "--samples", os.path.join(fx, "samples_gpu.jsonl"),
+                         os.path.join(fx, "samples_gpu.jsonl")], "samples file")):
+        r = run(tool, args + ["-o", os.path.join(work, "twice.html")])
+        check(r.returncode == 2 and ": the same %s as " % kind in r.stderr and
+              not os.path.exists(os.path.join(work, "twice.html")),
+              "a %s given twice: exit %d %r" % (kind, r.returncode, r.stderr))
     # two runs' logs joined by hand: the second run line resumes nothing, which is said; a
     # resume's run line (resumed.jsonl) is not
     joined = os.path.join(work, "joined.jsonl")
