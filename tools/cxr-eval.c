@@ -54,6 +54,8 @@ static void usage(FILE *f)
         "  --device D        auto (default), cpu or cuda[:N]\n"
         "  --no-prefetch     synchronous loading\n"
         "  --json            print every metric as one JSON object instead of the text report\n"
+        "                    (loss_weights: \"class\" or \"uniform\", as the loss above; with\n"
+        "                    loss_left_out, the images of classes of class weight 0)\n"
         "  --tta N           test-time augmentation: average the probabilities over N views, 1..8\n"
         "                    (default 1: none): the image, then rotated +5 and -5 degrees, zoomed\n"
         "                    1.05 and 0.95, shifted 4%% of the side (+x+y, -x-y, +x-y); the same\n"
@@ -144,6 +146,7 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
                              const cxr_checkpoint_meta *meta, const cxr_eval_result *er,
                              const cxr_metrics_report *r, cxr_metrics *met, double threshold,
                              int tta, const char *perturb, const char *threshold_source,
+                             const char *loss_weights, int64_t loss_left_out,
                              const char *const *member_paths, const cxr_ensemble_member *members,
                              int n_members)
 {
@@ -176,6 +179,8 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     cJSON *cl = cJSON_AddArrayToObject(o, "classes");
     for (int c = 0; c < K; c++) cxr_json_append_text(cl, meta->class_names[c]);
     cxr_json_add_number(o, "loss", er->loss);
+    cJSON_AddStringToObject(o, "loss_weights", loss_weights); /* what stderr's note says */
+    if (loss_left_out > 0) cxr_json_add_number(o, "loss_left_out", (double)loss_left_out);
     cxr_json_add_number(o, "accuracy", r->accuracy);
     cxr_json_add_number(o, "balanced_accuracy", r->balanced_accuracy);
     cxr_json_add_number(o, "macro_f1", r->macro_f1);
@@ -581,8 +586,9 @@ int main(int argc, char **argv)
 
     if (json) {
         CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold, tta,
-                           perturbed ? perturb_desc : NULL, thr_source, member_paths, members,
-                           n_members));
+                           perturbed ? perturb_desc : NULL, thr_source,
+                           cw == uniform ? "uniform" : "class", cw == uniform ? 0 : unweighted,
+                           member_paths, members, n_members));
         goto bail;
     }
     char e1[TEXT_NAME], e2[TEXT_NAME], f4[32];

@@ -226,8 +226,21 @@ expect_rc 0 "$BIN/cxr-pack" "$WORK/testonly" -o "$WORK/testonly.h5" --size 32 --
 [ -s "$WORK/err" ] && fail "cxr-pack --quiet (no duplicates, no training images) said: $(cat "$WORK/err")"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/testonly.h5" --json
 expect_err "has no training image of the classes in 'test' (class weights 0), so the loss is unweighted"
-python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["loss"]; sys.exit(not (isinstance(l, float) and l > 0))' \
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); l=j["loss"]; sys.exit(not (isinstance(l, float) and l > 0 and j["loss_weights"] == "uniform" and "loss_left_out" not in j))' \
     "$WORK/out" || fail "cxr-eval's loss on a store of test images alone: $(cat "$WORK/out")"
+# ... a split with a class that has training images and one that has none: the loss leaves the
+# second's images out (weight 0), said on stderr and in the JSON; a whole store's is "class"
+mkdir -p "$WORK/part/train/NORMAL" "$WORK/part/train/PNEUMONIA" &&
+    cp -r "$SAMPLE/train/NORMAL/." "$WORK/part/train/NORMAL/" && cp -r "$SAMPLE/test" "$WORK/part/"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/part" -o "$WORK/part.h5" --size 32 --quiet
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/part.h5" --json
+npn=$(ls "$SAMPLE/test/PNEUMONIA" | wc -l)
+expect_err "the loss leaves out $npn image(s) of 1 class(es) with no training image in $WORK/part.h5 (class weight 0), e.g. 'PNEUMONIA'; the other metrics count them"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j["loss_weights"] == "class" and j["loss_left_out"] == int(sys.argv[2])))' \
+    "$WORK/out" "$npn" || fail "cxr-eval --json, a class without training images: $(cat "$WORK/out")"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --json
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j["loss_weights"] == "class" and "loss_left_out" not in j))' \
+    "$WORK/out" || fail "cxr-eval --json on a whole store: $(cat "$WORK/out")"
 # ... and so is a split whose one class has no training image while the class that has some is
 # absent from it (that class's weight weighs no image there)
 mkdir -p "$WORK/half/train/NORMAL" "$WORK/half/train/PNEUMONIA" "$WORK/half/test/NORMAL" &&
