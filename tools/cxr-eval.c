@@ -53,6 +53,8 @@ static void usage(FILE *f)
         "available)\n"
         "  --device D        auto (default), cpu or cuda[:N]\n"
         "  --no-prefetch     synchronous loading\n"
+        "  -q, --quiet       no threshold line on stderr (the report and --json name it and its\n"
+        "                    source; notes and warnings still print)\n"
         "  --json            print every metric as one JSON object instead of the text report\n"
         "                    (loss_weights: \"class\" or \"uniform\", as the loss above; with\n"
         "                    loss_left_out, the images of classes of class weight 0)\n"
@@ -300,7 +302,7 @@ int main(int argc, char **argv)
     int format_given = 0, perturb_given = 0, perturb_seed_given = 0; /* each needs the other */
     char perturb_desc[CXR_AUGMENT_SPEC_MAX + 32] = "";
     cxr_table_format pred_format = CXR_TABLE_TSV;
-    int batch = 64, threads = omp_get_max_threads(), prefetch = 1, c;
+    int batch = 64, threads = omp_get_max_threads(), prefetch = 1, quiet = 0, c;
     const char *member_paths[CXR_ENSEMBLE_MAX + 1];
     int n_members = 1; /* member_paths[0] is MODEL */
     static const struct option longs[] = { { "split", required_argument, 0, O_SPLIT },
@@ -316,11 +318,13 @@ int main(int argc, char **argv)
                                            { "perturb", required_argument, 0, O_PERTURB },
                                            { "perturb-seed", required_argument, 0, O_PSEED },
                                            { "ensemble", required_argument, 0, O_ENSEMBLE },
+                                           { "quiet", no_argument, 0, 'q' },
                                            { "help", no_argument, 0, 'h' },
                                            { "version", no_argument, 0, O_VERSION },
                                            { 0, 0, 0, 0 } };
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hq", longs, NULL)) != -1) {
         switch (c) {
+        case 'q': quiet = 1; break;
         case O_SPLIT:
             split = optarg;
             if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test")) {
@@ -478,7 +482,7 @@ int main(int argc, char **argv)
     const int threshold_given = !isnan(threshold); /* --threshold, before the model's is taken */
     if (!ensemble) {
         thr_source = cxr_threshold_choose(&meta, &threshold);
-        if (K == 2) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
+        if (K == 2 && !quiet) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
     }
     CXR_TRY(cxr_metrics_create(&met, K));
     cxr_eval_result er;
@@ -566,7 +570,7 @@ int main(int argc, char **argv)
             }
             thr_source = chosen;
         }
-        if (K == 2) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
+        if (K == 2 && !quiet) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
         er = (cxr_eval_result){ .loss = ens.loss, .seconds = ens.seconds, .first_nonfinite = -1 };
         po = (pred_out){ NULL, s, split, &meta, threshold };
         if (pred_path) {

@@ -75,6 +75,10 @@ assert d["epoch"] == int(sys.argv[3])' "$WORK/out" "$thr" "${1:-0}" || fail "cxr
 expect_rc 0 "$BIN/cxr-eval" "$WORK/a.best.h5" "$WORK/s.h5" --split val --threads 2 --threshold 0.25
 expect_err "threshold 0.25 (--threshold)"
 grep -q "^threshold 0.25 " "$WORK/out" || fail "cxr-eval did not apply --threshold"
+# -q: no threshold line on stderr (the report still names it and its source)
+expect_rc 0 "$BIN/cxr-eval" "$WORK/a.best.h5" "$WORK/s.h5" --split val --threads 2 --threshold 0.25 -q
+[ -s "$WORK/err" ] && fail "cxr-eval -q: stderr not empty: $(cat "$WORK/err")"
+grep -q "^threshold 0.25 (predict .*; --threshold)" "$WORK/out" || fail "cxr-eval -q: the report lacks its threshold: $(cat "$WORK/out")"
 # --json's numbers read back as exactly the doubles used: cJSON's printer gave this threshold as
 # 0.75816011428833, one ulp below, which can decide an image otherwise when pasted back
 expect_rc 0 "$BIN/cxr-eval" "$WORK/a.best.h5" "$WORK/s.h5" --split val --threads 2 --json \
