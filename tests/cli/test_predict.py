@@ -260,6 +260,8 @@ try:
                        preexec_fn=lambda: os.close(1), timeout=120)
     if r.returncode != 0 or not open(f"{W}/closed.tsv").read().startswith("path\t"):
         fail(f"-o FILE with standard output closed: exit {r.returncode}: {r.stderr!r}")
+    if r.stderr:  # -q: neither the summary nor the threshold line
+        fail(f"-q: stderr not empty: {r.stderr!r}")
     # a write that fails (a 4 KiB file-size limit, as a full disk) stops the run at the next
     # batch, naming the file, nothing left at the output (it went through all 300 before)
     lim = f"{W}/lim.tsv"
