@@ -81,7 +81,7 @@ void cxr_patient_id(char *out, size_t cap, const char *file_name);
 /* How the selected classes of a manifest are indexed (cxr_manifest_options.class_order). */
 typedef enum {
     CXR_CLASS_ORDER_COUNT = 0, /* most rows first, ties by cxr_label_cmp (the default) */
-    CXR_CLASS_ORDER_NAME = 1   /* by cxr_label_cmp of the label ids: as a folder tree's names */
+    CXR_CLASS_ORDER_NAME = 1   /* by cxr_label_cmp of the label ids (numbers numerically) */
 } cxr_class_order;
 
 typedef struct {
@@ -118,7 +118,8 @@ typedef struct {
  * Images are IMAGES/<id>.jpg or IMAGES/<a>/<b>/<c>/<id>.jpg (first three characters of the
  * id). Classes: the top_classes most frequent labels with >= min_count rows (ties by
  * cxr_label_cmp), named by their original label id, indexed 0..K-1 in that order, or in
- * cxr_label_cmp order of their ids with class_order CXR_CLASS_ORDER_NAME. Splits
+ * cxr_label_cmp order of their ids with class_order CXR_CLASS_ORDER_NAME (which classes and
+ * rows are kept does not depend on it). Splits
  * train/val/test (val and test only when their fraction > 0), stratified per class by an id
  * hash, deterministic. Two streaming passes; memory grows with classes plus selected rows.
  * `plan` must be zeroed (or freed); on error it is freed. `sum` may be NULL.
@@ -197,8 +198,8 @@ typedef struct {
 } cxr_pack_summary;
 
 /* The summary's duplicate counts as one line (the store's "duplicates" attribute, cxr-pack's
- * stderr): "files: G groups, C extra copies (W within a split, A groups across splits:
- * train-test N, ...); pixels: ...; dropped D". */
+ * stderr): "identical files: G groups, C extra copies (W of them within a split; A groups
+ * across splits: train-test N, ...); identical pixels: ...; dropped D". */
 void cxr_pack_dups_format(const cxr_pack_summary *sum, const cxr_pack_plan *plan, char *buf,
                           size_t cap);
 

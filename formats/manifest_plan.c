@@ -221,16 +221,10 @@ bail:
     return st;
 }
 
-static int item_by_label(const void *a, const void *b)
-{
-    const cxr_strtab_item *x = a, *y = b;
-    return cxr_label_cmp(x->key, x->e->len, y->key, y->e->len);
-}
-
 /* Classes: labels by usable rows, most first (ties by label id), those with at least
- * min_count rows, the first top_classes of them (0: all). Each gets its class index (.cls):
- * its place in that order, or among the selected labels' ids (CXR_CLASS_ORDER_NAME); and its
- * label id as the plan's class name. */
+ * min_count rows, the first top_classes of them (0: all). Each gets its class index (.cls), its
+ * place in that order (CXR_CLASS_ORDER_NAME renumbers the classes kept at the end,
+ * order_by_name), and its label id as the plan's class name. */
 static cxr_status select_classes(planner *pl)
 {
     cxr_status st = CXR_OK;
@@ -258,8 +252,6 @@ static cxr_status select_classes(planner *pl)
                   "%s: %d classes selected, a store holds at most %d: use "
                   "--top-classes or --min-count",
                   pl->manifest, n_sel, CXR_MAX_CLASSES);
-    if (opt->class_order == CXR_CLASS_ORDER_NAME)
-        qsort(sorted, (size_t)n_sel, sizeof *sorted, item_by_label);
     if (!(plan->class_names = calloc((size_t)n_sel, sizeof *plan->class_names)))
         CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
     for (int c = 0; c < n_sel; c++) {
@@ -622,6 +614,43 @@ bail:
     return st;
 }
 
+static int class_by_label(const void *a, const void *b, void *names)
+{
+    const char *const *n = names;
+    const char *x = n[*(const int *)a], *y = n[*(const int *)b];
+    return cxr_label_cmp(x, strlen(x), y, strlen(y));
+}
+
+/* CXR_CLASS_ORDER_NAME: the classes kept, renumbered in cxr_label_cmp order of their ids. Done
+ * once every choice is made (which classes, which rows), so the order moves the indices only:
+ * drop_thin_classes breaks its ties by count order. */
+static cxr_status order_by_name(planner *pl)
+{
+    cxr_pack_plan *plan = pl->plan;
+    const int k = plan->n_classes;
+    if (pl->opt->class_order != CXR_CLASS_ORDER_NAME || k < 2) return CXR_OK;
+    int *by = malloc((size_t)k * sizeof *by), *to = malloc((size_t)k * sizeof *to);
+    char **names = malloc((size_t)k * sizeof *names);
+    if (!by || !to || !names) {
+        free(by);
+        free(to);
+        free(names);
+        return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
+    }
+    for (int c = 0; c < k; c++) by[c] = c;
+    qsort_r(by, (size_t)k, sizeof *by, class_by_label, plan->class_names);
+    for (int c = 0; c < k; c++) {
+        to[by[c]] = c;
+        names[c] = plan->class_names[by[c]];
+    }
+    memcpy(plan->class_names, names, (size_t)k * sizeof *names);
+    for (size_t i = 0; i < pl->n_rows; i++) pl->rows[i].label = to[pl->rows[i].label];
+    free(by);
+    free(to);
+    free(names);
+    return CXR_OK;
+}
+
 /* Splits train, val (fraction > 0), test (fraction > 0). Per class, rows by id hash: the first
  * round(n*test) go to test, the next round(n*val) to val, the rest to train. */
 static void assign_splits(planner *pl)
@@ -688,6 +717,7 @@ cxr_status cxr_plan_from_manifest(cxr_pack_plan *plan, const char *manifest, con
     if (!(plan->source = strdup(manifest))) CXR_THROW(CXR_E_NOMEM, "%s: out of memory", manifest);
     CXR_TRY(collect_rows(&pl)); /* pass 2 */
     CXR_TRY(drop_thin_classes(&pl));
+    CXR_TRY(order_by_name(&pl));
     assign_splits(&pl);
     CXR_TRY(add_items(&pl));
 bail:

@@ -256,8 +256,8 @@ static void test_options(void)
 
 /* Plan manifest `text` (written to <g_dir>/<sub>/m.csv) with images <id>.jpg for the ids in
  * `have` (any bytes: planning only looks for the files), --min-count `min`, train only. */
-static void plan_case(const char *sub, const char *text, const char *const *have, int n_have,
-                      int min, cxr_pack_plan *p, cxr_manifest_summary *s)
+static void plan_case_in(const char *sub, const char *text, const char *const *have, int n_have,
+                         int min, int order, cxr_pack_plan *p, cxr_manifest_summary *s)
 {
     char dir[600], img[700], csv[700], path[800];
     snprintf(dir, sizeof dir, "%s/%s", g_dir, sub);
@@ -273,8 +273,16 @@ static void plan_case(const char *sub, const char *text, const char *const *have
     cxr_manifest_options o;
     cxr_manifest_options_defaults(&o);
     o.min_count = min;
+    o.class_order = order;
     o.val_fraction = o.test_fraction = 0;
     CHECK_OK(cxr_plan_from_manifest(p, csv, img, &o, s));
+}
+
+/* plan_case_in with the classes in count order (the default). */
+static void plan_case(const char *sub, const char *text, const char *const *have, int n_have,
+                      int min, cxr_pack_plan *p, cxr_manifest_summary *s)
+{
+    plan_case_in(sub, text, have, n_have, min, CXR_CLASS_ORDER_COUNT, p, s);
 }
 
 static int n_items(const cxr_pack_plan *p, const char *rel)
@@ -282,6 +290,29 @@ static int n_items(const cxr_pack_plan *p, const char *rel)
     int n = 0;
     for (int64_t i = 0; i < p->splits[0].n; i++) n += strcmp(p->splits[0].items[i].rel, rel) == 0;
     return n;
+}
+
+/* Which classes are dropped in pass 2 does not depend on --class-order: two classes tied at 2
+ * images under --min-count 3 drop the first in count order ("10", 5 rows in pass 1), whose id a
+ * then lifts "9" to 3; name order (9 before 10) dropped "9" first, and kept "10" instead. */
+static void test_drop_order(void)
+{
+    const char *have[] = { "a", "b", "c", "d" };
+    const char *text = "id,url,label\na,u,10\nb,u,9\na,u,9\nb,u,10\nc,u,10\nd,u,9\n"
+                       "m1,u,10\nm2,u,10\n";
+    cxr_pack_plan p, q;
+    cxr_manifest_summary s, t;
+    plan_case_in("order-count", text, have, 4, 3, CXR_CLASS_ORDER_COUNT, &p, &s);
+    plan_case_in("order-name", text, have, 4, 3, CXR_CLASS_ORDER_NAME, &q, &t);
+    REQUIRE(p.n_classes == 1 && q.n_classes == 1 && p.n_splits == 1 && q.n_splits == 1);
+    CHECK(strcmp(p.class_names[0], "9") == 0 && strcmp(q.class_names[0], "9") == 0);
+    CHECK(s.dropped == 1 && t.dropped == 1);
+    REQUIRE(p.splits[0].n == 3 && q.splits[0].n == 3);
+    for (int64_t i = 0; i < 3; i++)
+        CHECK(strcmp(p.splits[0].items[i].rel, q.splits[0].items[i].rel) == 0);
+    CHECK(n_items(&q, "a.jpg") == 1 && n_items(&q, "b.jpg") == 1 && n_items(&q, "d.jpg") == 1);
+    cxr_plan_free(&p);
+    cxr_plan_free(&q);
 }
 
 /* An id whose first row is of a class dropped in pass 2 (too few images found) goes to its next
@@ -428,6 +459,7 @@ int main(void)
     test_top3();
     test_options();
     test_dropped_holder();
+    test_drop_order();
     test_explore();
     test_explore_edges();
     if (!cxr_test_failures) {
