@@ -54,7 +54,8 @@ static void usage(FILE *f)
         "  --device D        auto (default), cpu or cuda[:N]\n"
         "  --no-prefetch     synchronous loading\n"
         "  -q, --quiet       no threshold line on stderr (the report and --json name it and its\n"
-        "                    source; notes and warnings still print)\n"
+        "                    source) unless it is a default 0.5; no progress line; notes and\n"
+        "                    warnings still print\n"
         "  --json            print every metric as one JSON object instead of the text report\n"
         "                    (loss_weights: \"class\" or \"uniform\", as the loss above; with\n"
         "                    loss_left_out, the images of classes of class weight 0)\n"
@@ -482,7 +483,8 @@ int main(int argc, char **argv)
     const int threshold_given = !isnan(threshold); /* --threshold, before the model's is taken */
     if (!ensemble) {
         thr_source = cxr_threshold_choose(&meta, &threshold);
-        if (K == 2 && !quiet) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
+        if (K == 2 && (!quiet || cxr_threshold_is_default(thr_source)))
+            cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
     }
     CXR_TRY(cxr_metrics_create(&met, K));
     cxr_eval_result er;
@@ -547,7 +549,7 @@ int main(int argc, char **argv)
         thr_source = K == 2 ? "--threshold" : "";
         if (val_pass) {
             CXR_TRY(cxr_metrics_create(&val_met, K));
-            fprintf(stderr, "cxr-eval: the ensemble on val, to choose its threshold\n");
+            if (!quiet) fprintf(stderr, "cxr-eval: the ensemble on val, to choose its threshold\n");
             CXR_TRY(ensemble_pass(member_paths, n_members, be, s, "val", batch, threads, prefetch,
                                   cw, interrupted, tta, NULL, 0, NULL, val_met, &ens));
             cxr_ensemble_eval_free(&ens);
@@ -570,7 +572,8 @@ int main(int argc, char **argv)
             }
             thr_source = chosen;
         }
-        if (K == 2 && !quiet) cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
+        if (K == 2 && (!quiet || cxr_threshold_is_default(thr_source)))
+            cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
         er = (cxr_eval_result){ .loss = ens.loss, .seconds = ens.seconds, .first_nonfinite = -1 };
         po = (pred_out){ NULL, s, split, &meta, threshold };
         if (pred_path) {

@@ -96,8 +96,8 @@ static void usage(FILE *f)
         "                    --ensemble --split val, with --threshold; without it 0.5 is used\n"
         "                    (stderr says so): the members' stored thresholds do not apply to a\n"
         "                    mean\n"
-        "  -q, --quiet       no summary line, no threshold line (notes, skips and errors\n"
-        "                    still print)\n"
+        "  -q, --quiet       no summary line, no threshold line unless it is a default 0.5\n"
+        "                    (notes, skips and errors still print)\n"
         "  -h, --help        this help;  --version  the version\n"
         "\n"
         "Exit codes: 0 every image classified; 3 at least one image or folder entry skipped (the\n"
@@ -408,7 +408,7 @@ int main(int argc, char **argv)
         thr_source = "the default 0.5 for an ensemble: choose its threshold on val with "
                      "cxr-eval --ensemble --split val and pass it with --threshold";
     }
-    if (r.meta.n_classes == 2 && !o.quiet)
+    if (r.meta.n_classes == 2 && (!o.quiet || cxr_threshold_is_default(thr_source)))
         cxr_threshold_say(stderr, "cxr-predict", r.threshold, thr_source);
     r.skipped = walk_skipped;
     CXR_TRY(alloc_batch(&r));

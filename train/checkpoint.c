@@ -859,7 +859,10 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     } else /* an older file holding a scale was edited: read unscaled, it is another model */
         for (int i = 0; i < 2; i++) {
             static const char *const io[2] = { "input_scale", "input_shift" };
-            if (H5Aexists(f, io[i]) != 0)
+            const htri_t has = H5Aexists(f, io[i]);
+            if (has < 0)
+                CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute '%s' cannot be looked up", io[i]);
+            if (has > 0)
                 CXR_THROW(CXR_E_FORMAT,
                           "%s: checkpoint format version %d carries attribute '%s', which only "
                           "version %d files hold (the file was edited or damaged)",
@@ -1258,4 +1261,9 @@ const char *cxr_threshold_choose(const cxr_checkpoint_meta *meta, double *thresh
 void cxr_threshold_say(FILE *f, const char *tool, double threshold, const char *source)
 {
     fprintf(f, "%s: threshold %.9g (%s)\n", tool, threshold, source);
+}
+
+int cxr_threshold_is_default(const char *source)
+{
+    return source && strncmp(source, "the default 0.5", 15) == 0;
 }

@@ -99,6 +99,11 @@ cp "$WORK/a.h5" "$WORK/old.h5"
 h5dump -a /threshold "$WORK/old.h5" >/dev/null && "$EDIT" delattr "$WORK/old.h5" threshold
 expect_rc 0 "$BIN/cxr-eval" "$WORK/old.h5" "$WORK/s.h5" --split val --threads 2
 expect_err "threshold 0.5 (the default 0.5: the model holds no threshold chosen on val)"
+# ... which -q still says (a caveat, not a chosen threshold), cxr-predict's -q too
+expect_rc 0 "$BIN/cxr-eval" "$WORK/old.h5" "$WORK/s.h5" --split val --threads 2 -q
+expect_err "threshold 0.5 (the default 0.5: the model holds no threshold chosen on val)"
+expect_rc 0 "$BIN/cxr-predict" "$WORK/old.h5" "$img" --threads 2 -q
+expect_err "threshold 0.5 (the default 0.5: the model holds no threshold chosen on val)"
 # ... one with a threshold other than 0.5 but no split named (made before threshold_split): its
 # own, said as the model's, not as a default
 "$EDIT" setattrf "$WORK/old.h5" threshold 0.3 || fail "cannot edit old.h5"
