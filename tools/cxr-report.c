@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cxr_files.h"
 #include "cxr_signals.h"
@@ -26,8 +27,9 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
     for (int k = 0; k < 2; k++) {
         const char **v = k ? samps : runs;
         const int n = k ? n_samp : n_runs;
+        struct stat sb; /* one that is not there is said so when it is read */
         for (int j = 1; j < n; j++)
-            for (int i = 0; i < j; i++)
+            for (int i = 0; i < j && stat(v[j], &sb) == 0; i++)
                 if (cxr_same_output(v[i], v[j]))
                     return cxr_set_error(CXR_E_ARG, "%s: the same %s as %s; give each once", v[j],
                                          k ? "samples file" : "training log", v[i]);

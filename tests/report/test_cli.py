@@ -224,6 +224,11 @@ def main():
         check(r.returncode == 2 and ": the same %s as " % kind in r.stderr and
               not os.path.exists(os.path.join(work, "twice.html")),
               "a %s given twice: exit %d %r" % (kind, r.returncode, r.stderr))
+    # ... but a file that is not there, given twice, is said to be missing (exit 4)
+    gone = os.path.join(work, "gone.jsonl")
+    r = run(tool, [gone, gone, "-o", os.path.join(work, "twice.html")])
+    check(r.returncode == 4 and "gone.jsonl: cannot open" in r.stderr,
+          "a missing log given twice: exit %d %r" % (r.returncode, r.stderr))
     # two runs' logs joined by hand: the second run line resumes nothing, which is said; a
     # resume's run line (resumed.jsonl) is not
     joined = os.path.join(work, "joined.jsonl")
