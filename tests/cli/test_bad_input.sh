@@ -173,6 +173,9 @@ expect_rc 3 "$BIN/cxr-eval" "$WORK/s.h5" "$WORK/ck.h5"
 expect_err "$WORK/s.h5: not a cxr checkpoint"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/ck.h5"
 expect_err "$WORK/ck.h5: found cxr-checkpoint version 2, expected cxr-store version 2: a model, not a store (give the store cxr-pack wrote here)"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" --weights -o "$WORK/wts.h5" -q
+expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/wts.h5"
+expect_err "$WORK/wts.h5: found cxr-weights version 2, expected cxr-store version 2: a model, not a store"
 # non-finite pixels (a store that passes its checksums): refused naming the image
 cp "$WORK/s.h5" "$WORK/nan.h5" && "$EDIT" nan "$WORK/nan.h5" test 5
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/nan.h5" --split test

@@ -101,6 +101,12 @@ expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/a2.h5" --ensemble "$
 [ "$(probs "$WORK/a3.tsv")" != "$(probs "$WORK/a.test.tsv")" ] || fail "--tta 3 left A's probabilities as they were: the check above shows nothing"
 expect_rc 0 $EV "$WORK/a.h5" "$WORK/noval.h5" --ensemble "$WORK/b.h5" --json
 expect_err "threshold 0.5 (the default 0.5: the store has no /val"
+# -q: the default 0.5 is still said (a caveat), the val pass's progress line is not
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/noval.h5" --ensemble "$WORK/b.h5" --json -q
+expect_err "threshold 0.5 (the default 0.5: the store has no /val"
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --json -q
+grep -q 'the ensemble on val' "$WORK/err" && fail "cxr-eval -q said the ensemble's val pass"
+grep -q 'threshold' "$WORK/err" && fail "cxr-eval -q said a threshold chosen on val: $(cat "$WORK/err")"
 # the text report names every member
 expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --threshold 0.5
 grep -q "^ensemble  2 models" "$WORK/out" || fail "the text report does not say the ensemble"

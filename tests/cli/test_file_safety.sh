@@ -92,6 +92,10 @@ expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/held.jsonl"
 expect_err "note: --log $W/held.jsonl holds an earlier log ($(wc -l < "$W/held0") lines): this run replaces it from its first epoch line (--resume appends"
 expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/new.jsonl"
 grep -q 'earlier log' "$W/err" && fail "a new log was said to replace an earlier one"
+# a log of one line without its newline (a run cut short) is one line
+head -n 1 "$W/held0" | tr -d '\n' > "$W/one.jsonl"
+expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/one.jsonl"
+expect_err "note: --log $W/one.jsonl holds an earlier log (1 line): this run replaces it"
 # an output in a folder that is not there, or an empty name: refused before any work (training
 # would find it at its first save, an epoch later)
 expect_rc 4 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/nodir/ck.h5"

@@ -207,6 +207,7 @@ printf '{"type":"run"}\n' >"$WORK/r.jsonl"
 cp "$WORK/r.jsonl" "$WORK/r0.jsonl"
 expect_rc 0 $T --epochs 3 --resume "$WORK/r.h5" --log "$WORK/r.jsonl"
 expect_err "already has 3 of 3 epochs; nothing to do"
+grep -q 'earlier log' "$WORK/err" && fail "a resume's log was said to be replaced: $(cat "$WORK/err")"
 cmp -s "$WORK/r.h5" "$WORK/r0.h5" || fail "a resume with nothing to train changed the model"
 cmp -s "$WORK/r.jsonl" "$WORK/r0.jsonl" || fail "a resume with nothing to train appended: $(tail -c 150 "$WORK/r.jsonl")"
 # another --threads or store is warned about; another --max-steps is refused

@@ -114,6 +114,11 @@ cmp -s "$WORK/z.onnx" "$WORK/z.copy" || fail "a refused export changed OUT"
 # an inline export does not look at OUT.data (here a folder)
 mkdir "$WORK/i.onnx.data"
 expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/i.onnx" -q
+grep -q 'is left as it was' "$WORK/err" && fail "a folder OUT.data was called an earlier export's weights"
+# ... nor does a weights file (--weights writes no ONNX, so no OUT.data note)
+printf 'x' > "$WORK/wn.h5.data"
+expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" --weights -o "$WORK/wn.h5"
+grep -q 'is left as it was' "$WORK/err" && fail "--weights spoke of OUT.data: $(cat "$WORK/err")"
 # a symbolic link OUT is written through: the model where it points, the weights beside that
 # file and named after it (the model names them so), when the link is in that file's folder:
 # a reader opening the link looks for them in the link's folder

@@ -244,6 +244,20 @@ def case_pack(tmp):
                         ("name", "positive class (index 1, of cxr-eval's binary metrics): 7\n")):
         rc, so, se = pack(csv, img, out5, ["--top-classes", "2", "--class-order", order])
         check(rc == 0 and want in so, "binary, --class-order %s: %r in\n%s%s" % (order, want, so, se))
+    # ... which three classes have none (the line is of binary metrics)
+    check("positive class" not in pack(csv, img, out5)[1], "a positive class said of 3 classes")
+    # a folder tree says its positive class without a --class-order hint: it has no such option
+    # (bytewise, class folder 10 sorts before 9, which is then positive)
+    tree = os.path.join(tmp, "tree")
+    for split in ("train", "test"):
+        for i, c in enumerate(("10", "9")):
+            os.makedirs(os.path.join(tree, split, c))
+            shutil.copy(os.path.join(img, "a7000.jpg"), os.path.join(tree, split, c, "x.jpg"))
+            if i:  # an image of another size: not a pixel duplicate of class 10's
+                shutil.copy(os.path.join(img, "b5005.jpg"), os.path.join(tree, split, c, "x.jpg"))
+    rc, so, se = run([tree, "-o", os.path.join(tmp, "tree.h5"), "--size", "32", "--quiet"])
+    check(rc == 0 and "positive class (index 1, of cxr-eval's binary metrics): 9\n" in so and
+          "--class-order" not in so, "a folder tree's positive class: %d %r %r" % (rc, so, se))
     # the clip limit is CLAHE's: refused under the manifests' default (global), no store left
     out3 = os.path.join(tmp, "s3.h5")
     rc, so, se = pack(csv, img, out3, ["--clahe-clip", "3"])

@@ -315,6 +315,29 @@ static void test_drop_order(void)
     cxr_plan_free(&q);
 }
 
+/* Name order on a permutation that is not its own inverse (count order 42, 5, 7; name order 5,
+ * 7, 42: a 3-cycle): every item keeps its own label. A swap of two classes, as in the other
+ * cases, could not tell the permutation from its inverse. */
+static void test_name_cycle(void)
+{
+    const char *have[] = { "a1", "a2", "a3", "a4", "b1", "b2", "b3", "c1", "c2" };
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    plan_case_in("cycle",
+                 "id,url,label\na1,u,42\na2,u,42\na3,u,42\na4,u,42\nb1,u,5\nb2,u,5\nb3,u,5\n"
+                 "c1,u,7\nc2,u,7\n",
+                 have, 9, 1, CXR_CLASS_ORDER_NAME, &p, &s);
+    REQUIRE(p.n_classes == 3 && p.n_splits == 1 && p.splits[0].n == 9);
+    CHECK(!strcmp(p.class_names[0], "5") && !strcmp(p.class_names[1], "7") &&
+          !strcmp(p.class_names[2], "42"));
+    for (int64_t i = 0; i < p.splits[0].n; i++) {
+        const cxr_pack_item *it = &p.splits[0].items[i];
+        const char *want = it->rel[0] == 'a' ? "42" : it->rel[0] == 'b' ? "5" : "7";
+        CHECK(strcmp(p.class_names[it->label], want) == 0);
+    }
+    cxr_plan_free(&p);
+}
+
 /* An id whose first row is of a class dropped in pass 2 (too few images found) goes to its next
  * row of a kept class: that row was a "duplicate id" only while the dropped class was selected. */
 static void test_dropped_holder(void)
@@ -460,6 +483,7 @@ int main(void)
     test_options();
     test_dropped_holder();
     test_drop_order();
+    test_name_cycle();
     test_explore();
     test_explore_edges();
     if (!cxr_test_failures) {
