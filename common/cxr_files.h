@@ -31,6 +31,11 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
  * CXR_E_ARG "... is being written by another cxr-train run (pid N)"). Replaced by another tool,
  * the run's later lines went to a file no name reached, or its next save took the name back. */
 
+/* Refuse (CXR_E_ARG, nothing touched) an output `out` that exists as a regular file starting
+ * with HDF5's signature (a cxr model or store) for a tool about to write `what` there ("an HTML
+ * page", "a predictions table", "an ONNX model"): a misplaced -o replaced a trained model. */
+cxr_status cxr_output_not_hdf5(const char *opt, const char *out, const char *what);
+
 /* flock(fd, LOCK_EX | LOCK_NB), tried again for up to ~20 ms while it fails with EWOULDBLOCK:
  * another tool's output check holds a shared lock on the file for a few microseconds
  * (cxr_output_check), which must not pass for a run holding it. 0 when locked, else -1 with

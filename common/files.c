@@ -173,6 +173,23 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
     return CXR_OK;
 }
 
+cxr_status cxr_output_not_hdf5(const char *opt, const char *out, const char *what)
+{
+    const int fd = open(out, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return CXR_OK; /* absent, or unreadable: the write says why, if anything */
+    struct stat sb;
+    unsigned char head[8];
+    const int hdf5 = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+                     pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
+                     memcmp(head, "\x89HDF\r\n\x1a\n", sizeof head) == 0;
+    close(fd);
+    if (!hdf5) return CXR_OK;
+    return cxr_set_error(CXR_E_ARG,
+                         "%s %s: exists and is an HDF5 file (a cxr model or store?), not %s: not "
+                         "overwritten; remove it or give another name",
+                         opt, out, what);
+}
+
 void cxr_std_fds_open(void)
 {
     for (int fd = 0; fd < 3; fd++)

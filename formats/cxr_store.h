@@ -192,6 +192,15 @@ typedef struct {
     const uint64_t *chunk_size;   /* [n_shards] bytes on disk */
 } cxr_split_info;
 
+/* Refuse (CXR_E_ARG, nothing touched) an output `out` that a tool writing `what` ("a store",
+ * "a weights file", ...) would replace while it is another kind of cxr file: an HDF5 file whose
+ * root 'format' attribute is none of allowed[0..n_allowed) (a store written over a trained
+ * model), or one without that attribute (another program's HDF5 file). A file that is absent,
+ * not HDF5 or damaged (HDF5 cannot open it, or its 'format' cannot be read) passes: replacing
+ * it is what a run that failed before wants. */
+cxr_status cxr_output_format_check(const char *opt, const char *out, const char *const *allowed,
+                                   int n_allowed, const char *what);
+
 /* Open and validate (format name/version, shapes, labels in range, index consistent). */
 cxr_status cxr_store_open(cxr_store **out, const char *path);
 void cxr_store_close(cxr_store *s);             /* NULL-safe */

@@ -117,6 +117,37 @@ hid_t cxr_h5_fapl(void)
     return p;
 }
 
+cxr_status cxr_output_format_check(const char *opt, const char *out, const char *const *allowed,
+                                   int n_allowed, const char *what)
+{
+    struct stat sb;
+    if (stat(out, &sb) != 0 || !S_ISREG(sb.st_mode)) return CXR_OK;
+    cxr_status st = cxr_hdf5_init();
+    if (st != CXR_OK) return st;
+    hid_t f = -1;
+    if (cxr_h5_open(out, "file", &f) != CXR_OK) /* not HDF5, or damaged: replaced as before */
+        return CXR_OK;
+    char *fmt = NULL;
+    const int r = cxr_h5_attr_get_str(f, "format", &fmt);
+    H5Fclose(f);
+    if (r < 0) return CXR_OK; /* a damaged attribute: as a damaged file */
+    int ok = 0;
+    for (int i = 0; r == 1 && i < n_allowed; i++) ok |= strcmp(fmt, allowed[i]) == 0;
+    if (!ok && r == 1)
+        st = cxr_set_error(CXR_E_ARG,
+                           "%s %s: exists and is an HDF5 file of format '%s', not %s: not "
+                           "overwritten; remove it or give another name",
+                           opt, out, fmt, what);
+    else if (!ok)
+        st = cxr_set_error(CXR_E_ARG,
+                           "%s %s: exists and is an HDF5 file without a 'format' attribute "
+                           "(another program's), not %s: not overwritten; remove it or give "
+                           "another name",
+                           opt, out, what);
+    free(fmt);
+    return st;
+}
+
 cxr_status cxr_h5_create(cxr_tmpfile *t, const char *target, hid_t fcpl, hid_t fapl, hid_t *file)
 {
     cxr_status st = CXR_OK;

@@ -130,6 +130,11 @@ int main(int argc, char **argv)
 
     CXR_TRY(cxr_input_check(in));
     CXR_TRY(cxr_output_check("-o", out, &in, 1, NULL));
+    static const char *const weights_format[] = { CXR_WEIGHTS_FORMAT };
+    if (!weights)
+        CXR_TRY(cxr_output_not_hdf5("-o", out, "an ONNX model"));
+    else
+        CXR_TRY(cxr_output_format_check("-o", out, weights_format, 1, "a weights file"));
     CXR_TRY(cxr_output_probe("-o", out));
     CXR_TRY(cxr_checkpoint_read_meta(in, &meta)); /* a bad input is named before any work */
     cxr_checkpoint_meta_free(&meta);

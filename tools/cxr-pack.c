@@ -554,8 +554,18 @@ int main(int argc, char **argv)
     /* the output is not the manifest, a device, or a file inside the tree it packs */
     cxr_status ost =
         cxr_output_check("-o", out, &mcli.manifest, 1, mcli.manifest ? mcli.images : src);
+    /* ... nor a trained model or another program's HDF5 file (a misplaced -o) */
+    static const char *const store_format[] = { CXR_STORE_FORMAT };
+    if (ost == CXR_OK) ost = cxr_output_format_check("-o", out, store_format, 1, "a store");
     if (ost == CXR_OK) ost = cxr_output_probe("-o", out);
     if (ost != CXR_OK) {
+        cxr_print_error("cxr-pack", cxr_last_error());
+        return cxr_exit_code(ost);
+    }
+    /* a report over a model or store: a table is no HDF5 file */
+    if (opt.duplicates_report &&
+        (ost = cxr_output_not_hdf5("--duplicates-report", opt.duplicates_report,
+                                   "a duplicates table")) != CXR_OK) {
         cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(ost);
     }

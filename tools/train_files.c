@@ -363,6 +363,11 @@ cxr_status train_check_files(const cxr_train_options *o)
                             : CXR_OK;
         /* the models are written through temporaries (the logs are appended to): one must be
          * creatable there now, not found to be impossible after the first epoch */
+        /* not a store or a weights file (the resumed file: its own check says what it is) */
+        static const char *const model_format[] = { CXR_CHECKPOINT_FORMAT };
+        if (st == CXR_OK && out[i].path && (i == 1 || i == 3) &&
+            !(o->io.resume_path && cxr_same_output(out[i].path, o->io.resume_path)))
+            st = cxr_output_format_check(out[i].opt, out[i].path, model_format, 1, "a checkpoint");
         if (st == CXR_OK && out[i].path && (i == 1 || i == 3))
             st = cxr_output_probe(out[i].opt, out[i].path);
         /* the logs are written in place: one that is no such log is refused now, before the

@@ -53,8 +53,8 @@ P = ctypes.POINTER
 # 0.17: cxr_model_config (so cxr_checkpoint_meta) grew input_scale and input_shift, the backend
 # table the scale_shift op; cxr_model_config_input_range, _input_plain, cxr_norm_range and
 # cxr_tmpfile_init are new (none of them used here).
-# 0.18: cxr_manifest_options grew class_order; cxr_threshold_is_default is new (neither used
-# here).
+# 0.18: cxr_manifest_options grew class_order; cxr_threshold_is_default,
+# cxr_output_not_hdf5 and cxr_output_format_check are new (none of them used here).
 ABI = "0.18"
 
 

@@ -38,6 +38,39 @@ in_w 2 "$BIN/cxr-report" run.jsonl -o -;                              expect_err
 in_w 2 "$BIN/cxr-eval" ck.h5 s.h5 --device cpu --predictions -;       expect_err "not standard output"
 [ -e "$W/-" ] && fail "a file named - was written"
 untouched "train/eval/report"
+# an output that is another kind of cxr file (a misplaced -o): a table, page or ONNX model
+# over an HDF5 file, a store or weights file over a model, a model over a store: exit 2, the
+# file unchanged (cxr-report -o model.h5 replaced a trained model with a page)
+cp "$W/ck.h5" "$W/victim.h5" && cp "$W/s.h5" "$W/vstore.h5"
+img="$SAMPLE/test/NORMAL/$(ls "$SAMPLE/test/NORMAL" | head -1)"
+expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/victim.h5"
+expect_err "-o $W/victim.h5: exists and is an HDF5 file (a cxr model or store?), not an HTML page: not overwritten"
+expect_rc 2 "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$W/victim.h5"
+expect_err "not a predictions table: not overwritten"
+expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W/victim.h5"
+expect_err "not a predictions table: not overwritten"
+expect_rc 2 "$BIN/cxr-export" "$W/ck.h5" -o "$W/victim.h5"
+expect_err "not an ONNX model: not overwritten"
+expect_rc 2 "$BIN/cxr-export" "$W/ck.h5" --weights -o "$W/victim.h5"
+expect_err "-o $W/victim.h5: exists and is an HDF5 file of format 'cxr-checkpoint', not a weights file: not overwritten"
+expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$W/victim.h5" --size 32 --quiet
+expect_err "-o $W/victim.h5: exists and is an HDF5 file of format 'cxr-checkpoint', not a store: not overwritten"
+expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$W/p2.h5" --size 32 --quiet --duplicates-report "$W/victim.h5"
+expect_err "not a duplicates table: not overwritten"
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/vstore.h5"
+expect_err "--checkpoint $W/vstore.h5: exists and is an HDF5 file of format 'cxr-store', not a checkpoint: not overwritten"
+cp "$W/ck.h5" "$W/nofmt.h5" && "$EDIT" delattr "$W/nofmt.h5" format && cp "$W/nofmt.h5" "$W/nofmt0"
+expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$W/nofmt.h5" --size 32 --quiet
+expect_err "-o $W/nofmt.h5: exists and is an HDF5 file without a 'format' attribute (another program's), not a store: not overwritten"
+cmp -s "$W/ck.h5" "$W/victim.h5" && cmp -s "$W/s.h5" "$W/vstore.h5" && cmp -s "$W/nofmt.h5" "$W/nofmt0" ||
+    fail "an output of another kind replaced a model or a store"
+[ -e "$W/p2.h5" ] && fail "a refused --duplicates-report left a store"
+# ... while an output of its own kind is replaced as before: a store by a store, a weights file
+# by a weights file, a model by a model
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$W/vstore.h5" --size 32 --quiet
+expect_rc 0 "$BIN/cxr-export" "$W/ck.h5" --weights -o "$W/w1.h5" -q
+expect_rc 0 "$BIN/cxr-export" "$W/ck.h5" --weights -o "$W/w1.h5" -q
+expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/victim.h5"
 # a log is written line by line, in place: an existing file that is no such log (a model, a gzip
 # copy of a log, cxr-eval's JSON) is neither emptied nor appended to on --resume (exit 3,
 # untouched, found before any other output is opened), and a log another process holds the lock
