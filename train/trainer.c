@@ -1155,9 +1155,12 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
                    *wm = mon ? paste_word(qm, sizeof qm, mon) : "",
                    *wt = to ? paste_word(qt, sizeof qt, to) : "";
         int n = snprintf(buf, cap, "the last checkpoint, %s, holds epoch %d", ck, done);
+        char every[40] = ""; /* step lines: a resume without it logs none */
+        if (log && r->o->io.log_every > 0)
+            snprintf(every, sizeof every, " --log-every %lld", (long long)r->o->io.log_every);
         if (wc && wl && wm && wt && n > 0 && n < (int)cap)
-            n += snprintf(buf + n, cap - (size_t)n, "; go on with --resume %s%s%s%s%s%s%s", wc,
-                          to ? " --checkpoint " : "", wt, log ? " --log " : "", wl,
+            n += snprintf(buf + n, cap - (size_t)n, "; go on with --resume %s%s%s%s%s%s%s%s", wc,
+                          to ? " --checkpoint " : "", wt, log ? " --log " : "", wl, every,
                           mon ? " --monitor-log " : "", wm);
         if (n >= (int)cap) /* paths past the message's room: the command cut, said so */
             snprintf(buf + cap - 5, 5, "...");

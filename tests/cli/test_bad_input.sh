@@ -332,7 +332,7 @@ grep -q "saving the model" "$WORK/err" && fail "--device cpu --precision tf32 re
 # control on (set -m): a script's background job otherwise starts with SIGINT ignored, which
 # cxr-train keeps ignoring (as under nohup, common/cxr_signals.h)
 set -m
-"$BIN/cxr-train" "$WORK/s.h5" $T --epochs 500 --checkpoint "$WORK/int.h5" --log "$WORK/int.jsonl" 2>"$WORK/int.err" &
+"$BIN/cxr-train" "$WORK/s.h5" $T --epochs 500 --checkpoint "$WORK/int.h5" --log "$WORK/int.jsonl" --log-every 5 2>"$WORK/int.err" &
 pid=$!
 set +m
 for i in $(seq 1 600); do [ -s "$WORK/int.h5" ] && break; sleep 0.1; done
@@ -342,8 +342,8 @@ rc=$?
 [ "$rc" = 130 ] || { fail "SIGINT: exit $rc, want 130"; cat "$WORK/int.err" >&2; }
 grep -q "interrupted" "$WORK/int.err" || fail "SIGINT: no message"
 # ... naming the checkpoint and the epoch it holds (in training or in the epoch's evaluation),
-# and how to go on with the run's log
-n=$(sed -n "s|.*interrupted .*; the last checkpoint, $WORK/int.h5, holds epoch \([0-9]*\); go on with --resume $WORK/int.h5 --log $WORK/int.jsonl\$|\1|p" "$WORK/int.err")
+# and how to go on with the run's log, its step lines too (--log-every was left out)
+n=$(sed -n "s|.*interrupted .*; the last checkpoint, $WORK/int.h5, holds epoch \([0-9]*\); go on with --resume $WORK/int.h5 --log $WORK/int.jsonl --log-every 5\$|\1|p" "$WORK/int.err")
 [ -n "$n" ] && h5dump -a /epoch "$WORK/int.h5" | grep -q "(0): $n\$" \
     || fail "SIGINT: the message does not name the checkpoint and its epoch: $(cat "$WORK/int.err")"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/int.h5" "$WORK/s.h5" --split val
