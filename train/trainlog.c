@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FIELD(type, name)           \
     {                               \
@@ -81,7 +82,8 @@ struct cxr_trainlog {
     FILE *f;
     char *path;
     cxr_tmpfile kept; /* a fresh run's copy of the log it empties, until its first epoch */
-    int created;      /* no file was there: removed at close if nothing was written */
+    int created;      /* no file was there: removed at close if it holds no epoch or stop */
+    int records;      /* epoch and stop lines written */
 };
 
 static double get(const void *record, const cxr_log_field *f)
@@ -183,6 +185,9 @@ cxr_status cxr_trainlog_close(cxr_trainlog *log)
     /* no epoch in it: the earlier log back in its place (cxr_tmpfile_copy) */
     if (log->kept.path && cxr_tmpfile_commit(&log->kept) != CXR_OK) st = CXR_E_IO;
     cxr_tmpfile_discard(&log->kept);
+    /* a log this run created and ended before its first epoch: a run line alone read as a log
+     * by the next run ("an earlier log") and refused by cxr-report; emptied, then removed */
+    if (log->created && !log->records && fflush(log->f) == 0) (void)!ftruncate(fileno(log->f), 0);
     if (cxr_log_close(log->f, log->path, log->created) != 0 && st == CXR_OK)
         st = cxr_set_error(CXR_E_IO, "%s: cannot close the log", log->path);
     free(log->path);
@@ -327,6 +332,7 @@ cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *e)
     if (e->has_monitor) add_monitor(o, &e->monitor);
     const cxr_status st = put_line(log, o);
     if (st == CXR_OK) cxr_tmpfile_discard(&log->kept); /* the run has an epoch: its log stands */
+    if (st == CXR_OK) log->records++;
     return st;
 }
 
@@ -342,7 +348,9 @@ cxr_status cxr_trainlog_write_stop(cxr_trainlog *log, int epoch, const char *sto
         cJSON_AddNumberToObject(o, "best_epoch", best_epoch);
         add_num(o, "best_value", best_value);
     }
-    return put_line(log, o);
+    const cxr_status st = put_line(log, o);
+    if (st == CXR_OK) log->records++;
+    return st;
 }
 
 cxr_status cxr_trainlog_write_step(cxr_trainlog *log, const cxr_log_step *st)

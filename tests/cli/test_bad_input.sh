@@ -118,6 +118,10 @@ for bad in ctrain cval; do
 done
 ls -a "$WORK" | grep -q 'k[a-z]*.jsonl.cxr-tmp' && fail "a kept copy was left: $(ls -a "$WORK")"
 [ -s "$WORK/kmon0.jsonl" ] || fail "the run wrote no samples"
+# ... and a log such a run created holds no epoch: it is not left (a run line alone, which the
+# next run called an earlier log and cxr-report refused)
+expect_rc 3 "$BIN/cxr-train" "$WORK/ctrain.h5" $T --epochs 1 --no-checkpoint --log "$WORK/fresh.jsonl"
+[ -e "$WORK/fresh.jsonl" ] && fail "a log with no epoch was left: $(head -c 200 "$WORK/fresh.jsonl")"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $TM --seed 7
 [ "$(grep -c '"type":"run"' "$WORK/kept.jsonl")" = 1 ] && grep -q '"seed":7' "$WORK/kept.jsonl" ||
     fail "a rerun that trained did not replace the log: $(head -c 300 "$WORK/kept.jsonl")"
