@@ -777,10 +777,11 @@ static cxr_status create_model(train_run *r, cxr_backend *be)
         note(o, "resume: %s after epoch %d (step %lld)", o->io.resume_path, r->rc.start_epoch,
              (long long)cxr_model_get_step(r->model));
         if (r->rc.start_epoch >= r->rc.epochs) /* said after where it resumes from */
-            note(o,
-                 "resume: %s already has %d of %d epochs; nothing to do (give --epochs to "
-                 "train more)",
-                 o->io.resume_path, r->rc.start_epoch, r->rc.epochs);
+            note(o, "resume: %s already has %d of %d epochs; nothing to do (%s)", o->io.resume_path,
+                 r->rc.start_epoch, r->rc.epochs,
+                 o->recipe.epochs > 0 ? "--epochs counts the run's epochs in all, those done "
+                                        "included: give more than it has to train more"
+                                      : "give --epochs to train more");
     }
 bail:
     return st;

@@ -208,6 +208,11 @@ cp "$WORK/r.jsonl" "$WORK/r0.jsonl"
 expect_rc 0 $T --epochs 3 --resume "$WORK/r.h5" --log "$WORK/r.jsonl"
 expect_err "already has 3 of 3 epochs; nothing to do"
 grep -q 'earlier log' "$WORK/err" && fail "a resume's log was said to be replaced: $(cat "$WORK/err")"
+# ... and an --epochs below what it has says that --epochs counts them all (it said "give
+# --epochs", which the user had)
+expect_rc 0 $T --epochs 2 --resume "$WORK/r.h5" --log "$WORK/r.jsonl"
+expect_err "already has 3 of 2 epochs; nothing to do (--epochs counts the run's epochs in all, those done included: give more than it has to train more)"
+cmp -s "$WORK/r.h5" "$WORK/r0.h5" || fail "a resume with --epochs below its epochs changed the model"
 cmp -s "$WORK/r.h5" "$WORK/r0.h5" || fail "a resume with nothing to train changed the model"
 cmp -s "$WORK/r.jsonl" "$WORK/r0.jsonl" || fail "a resume with nothing to train appended: $(tail -c 150 "$WORK/r.jsonl")"
 # another --threads or store is warned about; another --max-steps is refused
