@@ -457,13 +457,6 @@ int main(int argc, char **argv)
         case O_SIZE:
             if (cxr_parse_int(optarg, "--size", 8, 4096, &opt.store.pp.size))
                 return cxr_option_error("cxr-pack");
-            if (opt.store.pp.size % 8)
-                fprintf(stderr,
-                        "cxr-pack: warning: --size %d is not a multiple of 8, which cxr-train's "
-                        "network needs (%d or %d would do); the store is written all the same\n",
-                        opt.store.pp.size,
-                        opt.store.pp.size / 8 * 8 > 0 ? opt.store.pp.size / 8 * 8 : 8,
-                        opt.store.pp.size / 8 * 8 + 8);
             break;
         case O_WINDOW:
             if (cxr_parse_int(optarg, "--window", 1, 4096, &window))
@@ -596,6 +589,12 @@ int main(int argc, char **argv)
                 opt.store.pp.size, CXR_CLAHE_TILES, CXR_CLAHE_TILES, 2 * CXR_CLAHE_TILES);
         return 2;
     }
+    if (opt.store.pp.size % 8) /* after the refusals: "written all the same" holds */
+        fprintf(stderr,
+                "cxr-pack: warning: --size %d is not a multiple of 8, which cxr-train's "
+                "network needs (%d or %d would do); the store is written all the same\n",
+                opt.store.pp.size, opt.store.pp.size / 8 * 8 > 0 ? opt.store.pp.size / 8 * 8 : 8,
+                opt.store.pp.size / 8 * 8 + 8);
 
     /* installed before the scan: a signal during it is seen when the pipeline starts */
     volatile sig_atomic_t *interrupted = cxr_signals_stop_on_interrupt();

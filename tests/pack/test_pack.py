@@ -510,6 +510,10 @@ def case_options(tmp):
         rc, so, se = run([SAMPLE, "-o", out] + extra)
         check(rc == 2 and why in se, "%s: exit 2 with '%s' (got %d: %s)" % (extra, why, rc, se))
         no_temp_left(tmp)
+    # a side refused is not first warned about as "written all the same"
+    rc, so, se = run([SAMPLE, "-o", out, "--size", "15"])
+    check(rc == 2 and "tiles need at least 16" in se and "written all the same" not in se,
+          "--size 15: one refusal, no warning (%d: %s)" % (rc, se))
     rc, so, se = run([SAMPLE, "-o", out, "--size", "8", "--equalize", "global", "--quiet"])
     check(rc == 0, "--size 8 without CLAHE packs (%d: %s)" % (rc, se))
     # two class names that are stored alike (a non-UTF-8 byte is stored as its \xNN escape)
