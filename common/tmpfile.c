@@ -137,11 +137,17 @@ cxr_status cxr_tmpfile_check_writable(const char *target)
 {
     struct stat o, d;
     if (stat(target, &o) != 0 || !S_ISREG(o.st_mode)) return CXR_OK;
-    if (access(target, W_OK) != 0 && errno == EACCES) /* (errno EACCES, as refused) */
+    if (access(target, W_OK) != 0 && errno == EACCES) { /* (errno EACCES, as refused) */
+        if (o.st_uid != geteuid()) /* chmod is its owner's: say whose it is */
+            return cxr_set_error(CXR_E_IO,
+                                 "%s: is not writable by this user (owner uid %u, mode %04o): "
+                                 "not replaced; give another name",
+                                 target, (unsigned)o.st_uid, (unsigned)(o.st_mode & 07777));
         return cxr_set_error(CXR_E_IO,
                              "%s: is write-protected (mode %04o): not replaced; make it writable "
                              "(chmod u+w) or give another name",
                              target, (unsigned)(o.st_mode & 07777));
+    }
     /* in a sticky folder (/tmp's mode 1777) only the file's owner, the folder's or root may
      * replace it by a rename: found now, not at the commit after all the work */
     char dir[4096];

@@ -171,6 +171,42 @@ static void test_write_protected(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* A file of another user, mode 0644 (writable by its owner): said to be not writable by this
+ * user, with its owner, not "write-protected ... chmod u+w", which only its owner may run. Made
+ * by root, refused to nobody in a child. */
+static void test_other_owner(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "note: the other-owner case was not run (not root)\n");
+        return;
+    }
+    char d[64], target[96];
+    snprintf(d, sizeof d, "/tmp/cxr-test-owner.%d", (int)getpid());
+    snprintf(target, sizeof target, "%s/model.h5", d);
+    REQUIRE(mkdir(d, 0700) == 0 && chmod(d, 0777) == 0);
+    FILE *f = fopen(target, "w");
+    REQUIRE(f && fputs("precious", f) >= 0 && fclose(f) == 0 && chmod(target, 0644) == 0);
+    pid_t c = fork();
+    REQUIRE(c >= 0);
+    if (c == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(77);
+        cxr_tmpfile t;
+        const int ok = cxr_tmpfile_create(&t, target, 0) == CXR_E_IO &&
+                       strstr(cxr_last_error(),
+                              "model.h5: is not writable by this user (owner uid 0, mode 0644): "
+                              "not replaced; give another name") != NULL;
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    REQUIRE(waitpid(c, &st, 0) == c);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+        fprintf(stderr, "note: the other-owner case was not run (cannot become nobody)\n");
+    else
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    unlink(target);
+    rmdir(d);
+}
+
 /* A write that fails (past ulimit -f here) is reported naming the output, not the temporary
  * that the failure removes. */
 static void test_write_failure_names_output(void)
@@ -545,6 +581,7 @@ int main(void)
 
     test_sweep_eperm();
     test_write_protected();
+    test_other_owner();
     test_write_failure_names_output();
     test_owner_kept();
     test_copy_refused_is_no_want_of_space();
