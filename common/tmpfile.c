@@ -137,8 +137,9 @@ cxr_status cxr_tmpfile_check_writable(const char *target)
 {
     struct stat o, d;
     if (stat(target, &o) != 0 || !S_ISREG(o.st_mode)) return CXR_OK;
-    if (access(target, W_OK) != 0 && errno == EACCES) { /* (errno EACCES, as refused) */
-        if (o.st_uid != geteuid()) /* chmod is its owner's: say whose it is */
+    /* (errno EACCES, as refused); chmod is the owner's: another user's file names its owner */
+    if (access(target, W_OK) != 0 && errno == EACCES) {
+        if (o.st_uid != geteuid())
             return cxr_set_error(CXR_E_IO,
                                  "%s: is not writable by this user (owner uid %u, mode %04o): "
                                  "not replaced; give another name",
