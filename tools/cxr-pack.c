@@ -646,8 +646,10 @@ int main(int argc, char **argv)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --drop-duplicates");
     if (opt.no_hashes && n > 0 && (size_t)n < sizeof cmd)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --no-duplicate-check");
+    char vf[32]; /* the shortest text that reads back as the same double (0.1, not 0.1000...1) */
     if (val_fraction > 0 && !mcli.manifest && n > 0 && (size_t)n < sizeof cmd)
-        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --val-fraction %.17g", val_fraction);
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --val-fraction %s",
+                      cxr_format_double(vf, sizeof vf, val_fraction));
     if (n < 0 || (size_t)n >= sizeof cmd || strlen(mdesc) + 1 >= sizeof mdesc) {
         /* a recorded command cut short would no longer rebuild the store */
         fprintf(stderr, "cxr-pack: the command to record in the store is too long (paths of "

@@ -606,6 +606,12 @@ def case_val_fraction(tmp):
             return
         outs.append(out)
     check(subprocess.run(["cmp", outs[0], outs[1]]).returncode == 0, "--val-fraction deterministic")
+    # command_line records the fraction as given (0.1, not 0.10000000000000001)
+    rc, so, se = run([SAMPLE, "-o", os.path.join(tmp, "v01.h5"), "--val-fraction", "0.1", "--quiet"])
+    cl = subprocess.run(["h5dump", "-a", "/command_line", os.path.join(tmp, "v01.h5")],
+                        capture_output=True, text=True).stdout
+    check(rc == 0 and re.search(r'--val-fraction 0\.1"', cl) is not None,
+          "command_line's --val-fraction: %s" % cl)
     check("warning" not in se, "no warning at 0.25: %s" % se)
     # fractions that leave a class nothing to train on, or val empty, are said (still packed)
     for frac, want in (("0.95", "moved every train image of class 'PNEUMONIA'"),
