@@ -531,6 +531,13 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
                       "%s: an HDF5 file (a cxr model or store?), not a %s: give the JSON lines "
                       "file cxr-train's %s wrote",
                       path, run ? "training log" : "samples file", run ? "--log" : "--monitor-log");
+        /* the other kind of JSON lines file: which list it goes in, not one warning a line */
+        const char *other = run ? CXR_MONITOR_MARK : CXR_TRAINLOG_MARK;
+        if (lineno == 1 && strncmp(line, other, strlen(other)) == 0)
+            CXR_THROW(CXR_E_FORMAT, "%s: a %s, not a %s: give it %s", path,
+                      run ? "samples file (cxr-train --monitor-log)" : "training log",
+                      run ? "training log" : "samples file",
+                      run ? "after --samples" : "before --samples, or after --runs");
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         /* blank lines are harmless; a line of NUL bytes (a crash's tail) is not blank */
         if (strspn(line, " \t") == (size_t)len) continue;

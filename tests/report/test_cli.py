@@ -229,6 +229,16 @@ def main():
     r = run(tool, [gone, gone, "-o", os.path.join(work, "twice.html")])
     check(r.returncode == 4 and "gone.jsonl: cannot open" in r.stderr,
           "a missing log given twice: exit %d %r" % (r.returncode, r.stderr))
+    # a samples file given as a log, and a log as a samples file: said, exit 3, not a warning
+    # a line
+    smp = os.path.join(fx, "samples_gpu.jsonl")
+    for args, want in (([smp], "samples_gpu.jsonl: a samples file (cxr-train --monitor-log), "
+                               "not a training log: give it after --samples"),
+                       ([cpu2, "--samples", cpu2], "cpu2_3ep.jsonl: a training log, not a samples "
+                                                   "file: give it before --samples, or after --runs")):
+        r = run(tool, args + ["-o", os.path.join(work, "kind.html")])
+        check(r.returncode == 3 and want in r.stderr and "line skipped" not in r.stderr,
+              "%s: exit %d %r" % (want[:40], r.returncode, r.stderr[-300:]))
     # two runs' logs joined by hand: the second run line resumes nothing, which is said; a
     # resume's run line (resumed.jsonl) is not
     joined = os.path.join(work, "joined.jsonl")

@@ -320,9 +320,16 @@ int main(int argc, char **argv)
     }
     free_lines(objs, n);
     cxr_samples_free(s);
-    /* a training log is not a samples file: lines without "t" are named */
+    /* a training log is not a samples file: said once, by its first line (since 0.18; each
+     * line was named), and the other way round */
     memset(&w, 0, sizeof w);
     st = cxr_samples_read(fx("cpu2_3ep.jsonl"), collect, &w, &s);
-    CHECK(st == CXR_E_FORMAT && w.n == 4);
+    CHECK(st == CXR_E_FORMAT && w.n == 0 &&
+          strstr(cxr_last_error(), "cpu2_3ep.jsonl: a training log, not a samples file"));
+    cxr_log_run *lr = NULL;
+    st = cxr_log_read(fx("samples_gpu.jsonl"), collect, &w, &lr);
+    CHECK(st == CXR_E_FORMAT && w.n == 0 &&
+          strstr(cxr_last_error(), "samples_gpu.jsonl: a samples file (cxr-train --monitor-log)"));
+    cxr_log_run_free(lr);
     TEST_END();
 }
