@@ -378,6 +378,16 @@ expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limit "$lim
     --checkpoint "$WORK/lim/ck2.h5" --log "$WORK/lim/l2.jsonl"
 expect_err "File too large); the last checkpoint, $WORK/lim1.h5, holds epoch 1; go on with --resume $WORK/lim1.h5 --checkpoint $WORK/lim/ck2.h5 --log $WORK/lim/l2.jsonl"
 rm -f "$WORK/lim/l2.jsonl"
+# a log line that does not fit is not written in part: the log ends after its last whole line
+# (it ended in a torn one, which cxr-report skipped)
+expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f 4; exec "$@"' limit "$BIN/cxr-train" "$WORK/s.h5" \
+    $T --epochs 4 --no-checkpoint --log "$WORK/lim/torn.jsonl" --log-every 1
+expect_err "lim/torn.jsonl: cannot write the log: File too large"
+python3 -c 'import json, sys
+t = open(sys.argv[1]).read()
+assert t and t.endswith("\n"), repr(t[-80:])
+for l in t.splitlines(): json.loads(l)' "$WORK/lim/torn.jsonl" || fail "a failed log write left a torn line"
+rm -f "$WORK/lim/torn.jsonl"
 # the other writers past such a limit: each names its output, not the temporary it removed
 lim() { expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f 8; exec "$@"' limit "$@"; }
 lim "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/lim/m.onnx"
