@@ -28,7 +28,7 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
 /* It also refuses an output that a running cxr-train writes: its log or samples file (an
  * exclusive flock on the file itself, cxr_log_open: CXR_E_IO "in use by another process") or its
  * checkpoint or best model (the flock on the lock file beside it, cxr_model_lock_path:
- * CXR_E_ARG "... is being written by another cxr-train run (pid N)"). Replaced by another tool,
+ * CXR_E_ARG "... is being written by another cxr-train run (pid N) ..."). Replaced by another tool,
  * the run's later lines went to a file no name reached, or its next save took the name back. */
 
 /* Refuse (CXR_E_ARG, nothing touched) an output `out` that exists as a regular file starting

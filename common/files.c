@@ -166,8 +166,8 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
         if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
             snprintf(who, sizeof who, " (pid %ld)", pid);
         return cxr_set_error(CXR_E_ARG,
-                             "%s (or its best model) is being written by another cxr-train run%s: "
-                             "wait for it to end, or give another name",
+                             "%s is being written by another cxr-train run%s (its model or best "
+                             "model): wait for it to end, or give another name",
                              out, who);
     }
     return CXR_OK;

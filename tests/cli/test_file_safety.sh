@@ -115,7 +115,7 @@ cmp -s "$W/held.jsonl" "$W/held0" || fail "cxr-report replaced a held log throug
 printf 'cxr-train: reserved by pid %s on somehost\n' "$$" > "$W/resv.h5"
 flock "$W/resv.h5" "$BIN/cxr-report" "$W/run.jsonl" -o "$W/resv.h5" 2>"$W/err"
 rc=$?; [ $rc -eq 2 ] || fail "cxr-report -o a name another run reserved: exit $rc, not 2"
-expect_err "resv.h5 (or its best model) is being written by another cxr-train run (pid $$)"
+expect_err "resv.h5 is being written by another cxr-train run (pid $$) (its model or best model)"
 printf '{"t":1.0,"epoch":1}\n' > "$W/held-mon.jsonl"
 flock "$W/held-mon.jsonl" "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/held-mon.jsonl" 2>"$W/err"
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train --monitor-log onto a file another process holds: exit $rc, not 4"
@@ -355,19 +355,19 @@ T1="--device cpu --batch 8 --threads 1 --lr 0.001 --no-monitor -q --max-steps 1"
 pid=$!
 for i in $(seq 200); do [ -e "$W/busy.h5" ] && break; sleep 0.1; done
 expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy.h5"
-expect_err "cxr-train: $W/busy.h5 (or its best model) is being written by another cxr-train run (pid $pid): wait for it"
+expect_err "cxr-train: $W/busy.h5 is being written by another cxr-train run (pid $pid) (its model or best model): wait for it"
 expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --resume "$W/busy.h5" # (not for ever)
-expect_err "$W/busy.h5 (or its best model) is being written by another cxr-train run (pid $pid)"
+expect_err "$W/busy.h5 is being written by another cxr-train run (pid $pid) (its model or best model)"
 # ... and a run whose checkpoint is the busy run's best model (or whose best model is)
 expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy.best.h5"
-expect_err "busy.best.h5 (or its best model) is being written by another cxr-train run (pid $pid)"
+expect_err "busy.best.h5 is being written by another cxr-train run (pid $pid) (its model or best model)"
 expect_rc 2 timeout 60 "$BIN/cxr-train" "$W/s.h5" $T1 --epochs 1 --checkpoint "$W/busy"
 # ... and another tool writing there (its next save took the name back: a store reported packed
 # was lost)
 expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$W/busy.h5" --size 32 --quiet
-expect_err "$W/busy.h5 (or its best model) is being written by another cxr-train run (pid $pid)"
+expect_err "$W/busy.h5 is being written by another cxr-train run (pid $pid) (its model or best model)"
 expect_rc 2 "$BIN/cxr-export" "$W/ck.h5" --weights -o "$W/busy.best.h5"
-expect_err "busy.best.h5 (or its best model) is being written by another cxr-train run"
+expect_err "busy.best.h5 is being written by another cxr-train run"
 kill -9 $pid
 wait $pid 2>/dev/null
 [ -e "$W/.busy.h5.cxr-lock" ] || fail "a killed run left no lock file (was the lock held at all?)"
