@@ -31,6 +31,9 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
  * CXR_E_ARG "... is being written by another cxr-train run (pid N) ..."). Replaced by another tool,
  * the run's later lines went to a file no name reached, or its next save took the name back. */
 
+/* The 8 bytes an HDF5 file starts with (no user block: cxr writes none). */
+#define CXR_HDF5_SIGNATURE "\x89HDF\r\n\x1a\n"
+
 /* Refuse (CXR_E_ARG, nothing touched) an output `out` that exists as a regular file starting
  * with HDF5's signature (a cxr model or store) for a tool about to write `what` there ("an HTML
  * page", "a predictions table", "an ONNX model"): a misplaced -o replaced a trained model. */

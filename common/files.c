@@ -181,7 +181,7 @@ cxr_status cxr_output_not_hdf5(const char *opt, const char *out, const char *wha
     unsigned char head[8];
     const int hdf5 = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
                      pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
-                     memcmp(head, "\x89HDF\r\n\x1a\n", sizeof head) == 0;
+                     memcmp(head, CXR_HDF5_SIGNATURE, sizeof head) == 0;
     close(fd);
     if (!hdf5) return CXR_OK;
     return cxr_set_error(CXR_E_ARG,

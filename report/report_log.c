@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE /* fopencookie */
 #include "cxr_report.h"
+#include "cxr_files.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -526,7 +527,7 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
     while ((len = getline(&line, &cap, f)) >= 0 && !ferror(f)) { /* not a line cut by it */
         lineno++;
         /* a model or a store given for a log: said as such, not as a screen of bad lines */
-        if (lineno == 1 && len >= 6 && memcmp(line, "\x89HDF\r\n", 6) == 0) /* its signature */
+        if (lineno == 1 && len >= 6 && memcmp(line, CXR_HDF5_SIGNATURE, 6) == 0) /* to its \n */
             CXR_THROW(CXR_E_FORMAT,
                       "%s: an HDF5 file (a cxr model or store?), not a %s: give the JSON lines "
                       "file cxr-train's %s wrote",

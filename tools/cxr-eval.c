@@ -560,7 +560,8 @@ int main(int argc, char **argv)
         static char chosen[160];
         if (choose && !have_val) {
             threshold = 0.5;
-            thr_source = "the default 0.5: the store has no /val to choose the ensemble's on";
+            thr_source =
+                CXR_THRESHOLD_DEFAULT ": the store has no /val to choose the ensemble's on";
         } else if (choose) {
             double bal;
             if (cxr_metrics_best_threshold(val_pass ? val_met : met, &threshold, &bal) == CXR_OK) {
@@ -568,7 +569,8 @@ int main(int argc, char **argv)
                          "chosen on val for this ensemble (balanced accuracy %.4f there)", bal);
             } else {
                 threshold = 0.5;
-                snprintf(chosen, sizeof chosen, "the default 0.5: none can be chosen on val (%s)",
+                snprintf(chosen, sizeof chosen,
+                         CXR_THRESHOLD_DEFAULT ": none can be chosen on val (%s)",
                          cxr_last_error());
             }
             thr_source = chosen;

@@ -555,13 +555,6 @@ int main(int argc, char **argv)
         cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(ost);
     }
-    /* a report over a model or store: a table is no HDF5 file */
-    if (opt.duplicates_report &&
-        (ost = cxr_output_not_hdf5("--duplicates-report", opt.duplicates_report,
-                                   "a duplicates table")) != CXR_OK) {
-        cxr_print_error("cxr-pack", cxr_last_error());
-        return cxr_exit_code(ost);
-    }
     const char *dup_inputs[] = { mcli.manifest, out };
     if (opt.no_hashes && (opt.drop_duplicates || opt.duplicates_report)) {
         fprintf(stderr, "cxr-pack: --no-duplicate-check with --drop-duplicates or "
@@ -571,6 +564,8 @@ int main(int argc, char **argv)
     if (opt.duplicates_report &&
         ((ost = cxr_output_check("--duplicates-report", opt.duplicates_report, dup_inputs, 2,
                                  mcli.manifest ? mcli.images : src)) != CXR_OK ||
+         (ost = cxr_output_not_hdf5("--duplicates-report", opt.duplicates_report,
+                                    "a duplicates table")) != CXR_OK || /* not over a model */
          (ost = cxr_output_probe("--duplicates-report", opt.duplicates_report)) != CXR_OK)) {
         cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(ost);

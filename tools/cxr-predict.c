@@ -406,8 +406,9 @@ int main(int argc, char **argv)
     const char *thr_source = cxr_threshold_choose(&r.meta, &r.threshold);
     if (M > 1 && isnan(o.threshold)) {
         r.threshold = 0.5;
-        thr_source = "the default 0.5 for an ensemble: choose its threshold on val with "
-                     "cxr-eval --ensemble --split val and pass it with --threshold";
+        thr_source =
+            CXR_THRESHOLD_DEFAULT " for an ensemble: choose its threshold on val with "
+                                  "cxr-eval --ensemble --split val and pass it with --threshold";
     }
     if (r.meta.n_classes == 2 && (!o.quiet || cxr_threshold_is_default(thr_source)))
         cxr_threshold_say(stderr, "cxr-predict", r.threshold, thr_source);

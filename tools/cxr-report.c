@@ -29,7 +29,7 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
         const int n = k ? n_samp : n_runs;
         struct stat sb; /* one that is not there is said so when it is read */
         for (int j = 1; j < n; j++)
-            for (int i = 0; i < j && stat(v[j], &sb) == 0; i++)
+            for (int i = 0, there = stat(v[j], &sb) == 0; i < j && there; i++)
                 if (cxr_same_output(v[i], v[j]))
                     return cxr_set_error(CXR_E_ARG, "%s: the same %s as %s; give each once", v[j],
                                          k ? "samples file" : "training log", v[i]);

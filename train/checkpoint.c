@@ -1255,7 +1255,7 @@ const char *cxr_threshold_choose(const cxr_checkpoint_meta *meta, double *thresh
     *threshold = meta->threshold;
     if (strcmp(meta->threshold_split, "val") == 0) return "chosen on val, stored in the model";
     if (meta->threshold != 0.5) return "stored in the model";
-    return "the default 0.5: the model holds no threshold chosen on val";
+    return CXR_THRESHOLD_DEFAULT ": the model holds no threshold chosen on val";
 }
 
 void cxr_threshold_say(FILE *f, const char *tool, double threshold, const char *source)
@@ -1265,5 +1265,5 @@ void cxr_threshold_say(FILE *f, const char *tool, double threshold, const char *
 
 int cxr_threshold_is_default(const char *source)
 {
-    return source && strncmp(source, "the default 0.5", 15) == 0;
+    return source && strncmp(source, CXR_THRESHOLD_DEFAULT, strlen(CXR_THRESHOLD_DEFAULT)) == 0;
 }

@@ -184,6 +184,9 @@ cxr_status cxr_checkpoint_resumable(const cxr_checkpoint_meta *meta, const char 
 const char *cxr_threshold_choose(const cxr_checkpoint_meta *meta, double *threshold);
 /* "TOOL: threshold T (SOURCE)" on f. */
 void cxr_threshold_say(FILE *f, const char *tool, double threshold, const char *source);
+/* How every source of a default threshold begins ("the default 0.5: ..."), which
+ * cxr_threshold_is_default looks for. */
+#define CXR_THRESHOLD_DEFAULT "the default 0.5"
 /* 1 when SOURCE says the threshold is a default 0.5 (none chosen on val), a caveat the tools'
  * -q still prints; 0 for one chosen, stored or given. */
 int cxr_threshold_is_default(const char *source);
