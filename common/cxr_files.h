@@ -97,6 +97,11 @@ int cxr_end_last_line(FILE *f);
 cxr_status cxr_log_check(const char *opt, const char *path, int append, const char *mark);
 FILE *cxr_log_open(const char *opt, const char *path, int append, const char *mark,
                    cxr_tmpfile *keep, int *created, cxr_status *st);
+/* Append `line` (n bytes, its newline included) to a log cxr_log_open gave, whole or not at all:
+ * written past the stream (flushed first) at the file's end, and a write that fails part way (a
+ * full disk) is cut back to where the line began, so the log stays a file of whole lines. 0, or
+ * -1 with errno (ENOSPC for a write that wrote nothing without saying why). */
+int cxr_log_put_line(FILE *f, const char *line, size_t n);
 /* Close a log cxr_log_open gave; when `created` (as cxr_log_open set it) and nothing was
  * written to it, the empty file is removed first, still locked: a run that could not write its
  * first line (a full disk) leaves no empty log behind. fclose's result. */

@@ -373,6 +373,26 @@ fail:
     return NULL;
 }
 
+int cxr_log_put_line(FILE *f, const char *line, size_t n)
+{
+    const int fd = fileno(f);
+    const off_t at = fflush(f) == 0 ? lseek(fd, 0, SEEK_END) : (off_t)-1;
+    size_t done = 0;
+    int e = at < 0 ? errno : 0;
+    while (!e && done < n) {
+        const ssize_t w = write(fd, line + done, n - done);
+        if (w > 0)
+            done += (size_t)w;
+        else if (w < 0 && errno == EINTR)
+            continue;
+        else
+            e = w < 0 ? errno : ENOSPC;
+    }
+    if (e && at >= 0 && done > 0) (void)!ftruncate(fd, at);
+    errno = e;
+    return e ? -1 : 0;
+}
+
 int cxr_log_close(FILE *f, const char *path, int created)
 {
     struct stat a, b;

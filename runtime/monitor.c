@@ -172,19 +172,29 @@ const cxr_monitor_sample_field cxr_monitor_sample_fields[] = {
 const int cxr_monitor_n_sample_fields =
     (int)(sizeof cxr_monitor_sample_fields / sizeof cxr_monitor_sample_fields[0]);
 
-/* One line of the samples file, flushed; numbers that are NAN are left out. -1 on failure. */
+/* One line of the samples file, whole or not at all (cxr_log_put_line: a full disk leaves no
+ * torn line); numbers that are NAN are left out. -1 (errno) on failure. */
 static int write_sample(FILE *f, const cxr_monitor_sample *s)
 {
+    char line[512]; /* 7 numbers of at most ~330 bytes (a double's %.3f) and their keys */
     const locale_t before = cxr_c_locale_enter(); /* JSON numbers in any host locale */
-    int w = fprintf(f, "{\"%s\":%.3f,\"%s\":%d", CXR_MONITOR_SAMPLE_T, s->t,
-                    CXR_MONITOR_SAMPLE_EPOCH, s->epoch);
-    for (int i = 0; i < cxr_monitor_n_sample_fields && w >= 0; i++) {
+    int n = snprintf(line, sizeof line, "{\"%s\":%.3f,\"%s\":%d", CXR_MONITOR_SAMPLE_T, s->t,
+                     CXR_MONITOR_SAMPLE_EPOCH, s->epoch);
+    for (int i = 0; i < cxr_monitor_n_sample_fields && n >= 0 && (size_t)n < sizeof line; i++) {
         const cxr_monitor_sample_field *fd = &cxr_monitor_sample_fields[i];
         double v = *(const double *)((const char *)s + fd->offset);
-        if (!isnan(v)) w = fprintf(f, ",\"%s\":%.*f", fd->key, fd->decimals, v);
+        if (!isnan(v))
+            n += snprintf(line + n, sizeof line - (size_t)n, ",\"%s\":%.*f", fd->key,
+                          fd->decimals, v);
     }
     cxr_c_locale_leave(before);
-    return w < 0 || fputs("}\n", f) < 0 || fflush(f) != 0 ? -1 : 0;
+    if (n >= 0 && (size_t)n < sizeof line)
+        n += snprintf(line + n, sizeof line - (size_t)n, "}\n");
+    if (n < 0 || (size_t)n >= sizeof line) { /* a number out of all measure: not written torn */
+        errno = EOVERFLOW;
+        return -1;
+    }
+    return cxr_log_put_line(f, line, (size_t)n);
 }
 
 /* Take one sample; caller holds m->mu. */

@@ -127,25 +127,10 @@ static cxr_status put_line(cxr_trainlog *log, cJSON *o)
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!s) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory writing the log", log->path);
-    /* a whole line or none: written past the stream (which holds nothing: every line is
-     * flushed), and a write that fails part way (a full disk) is cut back to the end of the last
-     * whole line, so the log stays a file of lines that parse (it ended in a torn one) */
     const size_t n = strlen(s);
     s[n] = '\n'; /* cJSON's buffer has room: its NUL */
-    const int fd = fileno(log->f);
-    const off_t at = fflush(log->f) == 0 ? lseek(fd, 0, SEEK_END) : (off_t)-1;
-    size_t done = 0;
-    int e = at < 0 ? errno : 0;
-    while (!e && done < n + 1) {
-        const ssize_t w = write(fd, s + done, n + 1 - done);
-        if (w > 0)
-            done += (size_t)w;
-        else if (w < 0 && errno == EINTR)
-            continue;
-        else
-            e = w < 0 ? errno : ENOSPC;
-    }
-    if (e && at >= 0 && done > 0) (void)!ftruncate(fd, at);
+    /* whole or not at all: a full disk leaves no torn line for cxr-report to stop at */
+    const int e = cxr_log_put_line(log->f, s, n + 1) == 0 ? 0 : errno;
     cJSON_free(s);
     return !e ? CXR_OK
               : cxr_set_error(CXR_E_IO, "%s: cannot write the log: %s", log->path, strerror(e));

@@ -8,9 +8,11 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -358,5 +360,42 @@ int main(int argc, char **argv)
     cxr_monitor_destroy(m);
     unsetenv("CXR_FAKE_NVML_MEMFAIL");
     CHECK(!sv.gpu_ok && isnan(sv.gpu_util_mean) && sv.gpu_reason[0] != '\0');
+
+    /* a file that fills (a file size limit, as a full disk): the sample that does not fit is not
+     * written in part, so the file ends after its last whole line (it ended in a torn one, which
+     * cxr-report skipped), and the failure is said, naming the file */
+    snprintf(path, sizeof path, "%s/monitor_full.jsonl", argv[1]);
+    struct rlimit was;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &was) == 0);
+    struct rlimit lim = { 1000, was.rlim_max }; /* ~13 samples; not a multiple of their length */
+    signal(SIGXFSZ, SIG_IGN);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    CHECK_OK(cxr_monitor_create(&m, 60, path, -1)); /* only the samples taken here */
+    int tries = 0;
+    while (cxr_monitor_status(m) == CXR_OK && tries++ < 200) cxr_monitor_sample_now(m);
+    cxr_status full = cxr_monitor_stop(m);
+    cxr_monitor_destroy(m);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &was) == 0);
+    signal(SIGXFSZ, SIG_DFL);
+    CHECK(full == CXR_E_IO && tries < 200);
+    CHECK(strstr(cxr_last_error(), "monitor_full.jsonl: could not write monitor samples: File too "
+                                   "large") != NULL);
+    {
+        FILE *g = fopen(path, "r");
+        REQUIRE(g);
+        char text[1100];
+        const size_t got = fread(text, 1, sizeof text - 1, g);
+        fclose(g);
+        text[got] = '\0';
+        const int ends = got > 0 && text[got - 1] == '\n';
+        int lines = 0, bad = 0;
+        for (char *l = text, *nl; (nl = strchr(l, '\n')); l = nl + 1, lines++) {
+            *nl = '\0';
+            cJSON *o = cJSON_Parse(l);
+            bad += !o || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "t"));
+            cJSON_Delete(o);
+        }
+        CHECK(got > 500 && got <= 1000 && ends && lines >= 5 && !bad);
+    }
     TEST_END();
 }
