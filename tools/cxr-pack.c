@@ -81,7 +81,7 @@ static void usage(FILE *f)
         "                        of the split's longest, so one long name adds its length per\n"
         "                        image when a split is written). The output never depends on\n"
         "                        --threads or --window.\n"
-        "  --quiet               no progress or per-split lines (skips and errors still print;\n"
+        "  -q, --quiet           no progress or per-split lines (skips and errors still print;\n"
         "                        past the first 100 skips, their count; so do the duplicates\n"
         "                        line and the summary table on stdout)\n"
         "  --duplicates-report F  write every group of duplicate images as TSV: pixel_hash,\n"
@@ -389,7 +389,6 @@ int main(int argc, char **argv)
         O_STRICT,
         O_VAL,
         O_WINDOW,
-        O_QUIET,
         O_VERSION,
         O_DUP_REPORT,
         O_DUP_DROP,
@@ -405,7 +404,7 @@ int main(int argc, char **argv)
         { "strict", no_argument, 0, O_STRICT },
         { "val-fraction", required_argument, 0, O_VAL },
         { "window", required_argument, 0, O_WINDOW },
-        { "quiet", no_argument, 0, O_QUIET },
+        { "quiet", no_argument, 0, 'q' },
         { "duplicates-report", required_argument, 0, O_DUP_REPORT },
         { "drop-duplicates", no_argument, 0, O_DUP_DROP },
         { "no-duplicate-check", no_argument, 0, O_DUP_NONE },
@@ -436,8 +435,8 @@ int main(int argc, char **argv)
     memset(&opt, 0, sizeof opt);
     cxr_store_options_defaults(&opt.store); /* zstd level CXR_STORE_ZSTD_LEVEL unless --level */
     int opt_c, pack_only = 0; /* the first option given that only packing reads (--explore) */
-    while ((opt_c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-        if (!pack_only && opt_c != O_STRICT && opt_c != O_QUIET && opt_c != PACK_OPT_MANIFEST &&
+    while ((opt_c = getopt_long(argc, argv, "o:hq", longopts, NULL)) != -1) {
+        if (!pack_only && opt_c != O_STRICT && opt_c != 'q' && opt_c != PACK_OPT_MANIFEST &&
             opt_c != PACK_OPT_EXPLORE && opt_c != 'h' && opt_c != O_VERSION && opt_c != '?')
             pack_only = opt_c;
         switch (opt_c) {
@@ -463,7 +462,7 @@ int main(int argc, char **argv)
                 return cxr_option_error("cxr-pack");
             break;
         case O_STRICT: opt.strict = 1; break;
-        case O_QUIET: quiet = 1; break;
+        case 'q': quiet = 1; break;
         case O_DUP_REPORT: opt.duplicates_report = optarg; break;
         case O_DUP_DROP: opt.drop_duplicates = 1; break;
         case O_DUP_NONE: opt.no_hashes = 1; break;

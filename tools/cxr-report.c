@@ -40,7 +40,8 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
     return st != CXR_OK ? st : cxr_output_probe("-o", out);
 }
 
-#define USAGE "usage: cxr-report RUN.jsonl [RUN2.jsonl ...] [--samples S.jsonl ...] -o OUT.html"
+#define USAGE \
+    "usage: cxr-report RUN.jsonl [RUN2.jsonl ...] [--samples S.jsonl ...] -o OUT.html [-q]"
 
 static void usage(FILE *to)
 {
@@ -60,6 +61,7 @@ static void usage(FILE *to)
             "  --samples          the files after it are monitor samples (cxr-train\n"
             "                     --monitor-log), drawn as CPU/GPU use over time\n"
             "  --runs             the files after it are training logs again (the default)\n"
+            "  -q, --quiet        no line on success (warnings and errors still print)\n"
             "  -h, --help         this help;  --version  the version\n"
             "\n"
             "Exit codes: 0 ok; 2 usage error; 3 unusable input (e.g. a log without epoch lines);\n"
@@ -79,7 +81,7 @@ int main(int argc, char **argv)
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
     cxr_signals_ignore_file_size();
     const char *out = NULL;
-    int n_runs = 0, n_samp = 0, rc = 0;
+    int n_runs = 0, n_samp = 0, rc = 0, quiet = 0;
     const char **run_paths = calloc((size_t)argc, sizeof *run_paths);
     const char **samp_paths = calloc((size_t)argc, sizeof *samp_paths);
     cxr_log_run **runs = calloc((size_t)argc, sizeof *runs);
@@ -105,6 +107,8 @@ int main(int argc, char **argv)
                 goto done;
             }
             out = argv[++i];
+        } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
+            quiet = 1;
         } else if (strcmp(argv[i], "--samples") == 0) {
             in_samples = 1;
         } else if (strcmp(argv[i], "--runs") == 0) {
@@ -162,8 +166,9 @@ int main(int argc, char **argv)
     int epochs = 0;
     for (int i = 0; i < n_runs; i++) epochs += runs[i]->n_epochs;
     char esc[4096];
-    fprintf(stderr, "cxr-report: wrote %s (%d run(s), %d epoch(s), %d samples file(s))\n",
-            cxr_escape_name(esc, sizeof esc, out), n_runs, epochs, n_samp);
+    if (!quiet)
+        fprintf(stderr, "cxr-report: wrote %s (%d run(s), %d epoch(s), %d samples file(s))\n",
+                cxr_escape_name(esc, sizeof esc, out), n_runs, epochs, n_samp);
 done:
     for (int i = 0; i < argc; i++) {
         cxr_log_run_free(runs[i]);

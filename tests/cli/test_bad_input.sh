@@ -231,6 +231,8 @@ mkdir -p "$WORK/testonly/train/NORMAL" "$WORK/testonly/train/PNEUMONIA" &&
     cp -r "$SAMPLE/test" "$WORK/testonly/"
 expect_rc 0 "$BIN/cxr-pack" "$WORK/testonly" -o "$WORK/testonly.h5" --size 32 --quiet
 [ -s "$WORK/err" ] && fail "cxr-pack --quiet (no duplicates, no training images) said: $(cat "$WORK/err")"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/testonly" -o "$WORK/testonly-q.h5" --size 32 -q
+[ -s "$WORK/err" ] && fail "cxr-pack -q said: $(cat "$WORK/err")"
 expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/testonly.h5" --json
 expect_err "has no training image of the classes in 'test' (class weights 0), so the loss is unweighted"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); l=j["loss"]; sys.exit(not (isinstance(l, float) and l > 0 and j["loss_weights"] == "uniform" and "loss_left_out" not in j))' \

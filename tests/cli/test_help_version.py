@@ -1,8 +1,9 @@
 """test_help_version.py TOOLS_DIR SRC_TOOLS_DIR VERSION: every tool (one per tools/cxr-*.c) answers
 --version with exactly "<tool> VERSION" on stdout and exit 0, and --help with its usage on
 stdout, exit 0, a line of exit codes and every option its source accepts (the long names of
-its getopt table, or the "--name" strings it compares argv against); both exit 4 naming the
-failed write when stdout is full (/dev/full); an unknown option is a usage error (exit 2)."""
+its getopt table, or the "--name" strings it compares argv against), -q and --quiet among
+them; both exit 4 naming the failed write when stdout is full (/dev/full); an unknown option is
+a usage error (exit 2)."""
 
 import glob
 import os
@@ -53,6 +54,10 @@ for src in sources:
     for o in sorted(options):
         if not re.search(r"--" + re.escape(o) + r"(?![a-z0-9-])", h):
             fail(f"{tool} --help does not mention --{o}")
+    # every tool can be told to say nothing on success, by the same two names (cxr-pack had
+    # only --quiet, cxr-report neither)
+    if not re.search(r"^  -q, --quiet ", h, re.M):
+        fail(f"{tool} --help: no '-q, --quiet'")
     if any(len(line) > 100 for line in h.splitlines()):
         fail(f"{tool} --help: a line over 100 columns")
 

@@ -385,6 +385,17 @@ def main():
     html, p = report(tool, out, [os.path.join(fx, n) for n in names] +
                      ["--samples", os.path.join(fx, "samples_gpu.jsonl")])
 
+    # -q: the same page, and nothing said (without it: one "wrote" line)
+    args = [os.path.join(fx, n) for n in names] + ["--samples", os.path.join(fx, "samples_gpu.jsonl")]
+    for q in ("-q", "--quiet"):
+        quiet = os.path.join(work, "test_html_quiet.html")
+        r = subprocess.run([tool] + args + ["-o", quiet, q], capture_output=True, text=True)
+        check(r.returncode == 0 and r.stderr == "" and open(quiet, encoding="utf-8").read() == html,
+              "cxr-report %s: exit %d, stderr %r, or another page" % (q, r.returncode, r.stderr))
+    r = subprocess.run([tool] + args + ["-o", quiet], capture_output=True, text=True)
+    check(r.returncode == 0 and r.stderr.startswith("cxr-report: wrote "),
+          "cxr-report without -q: stderr %r" % r.stderr)
+
     # self-contained: nothing fetched
     low = html.lower()
     for bad in ("<script", "http://", "https://", "<link", " src=", "@import", "url(http"):
