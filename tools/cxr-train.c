@@ -210,6 +210,8 @@ static void recipe_names(char *buf, size_t cap)
 
 typedef struct {
     int tty, quiet;
+    const cxr_train_options *o; /* for ui_ready */
+    int default_ck;             /* the checkpoint is cxr-train's default name, to be said */
     int bar; /* a progress bar is on the terminal's last line: cleared before other output */
     double last_draw;
 } ui_state;
@@ -272,6 +274,48 @@ static void ui_note(void *user, const char *line)
     if (ui->bar) fprintf(stderr, "\r\033[K"); /* not appended to the bar's line */
     ui->bar = 0;
     cxr_print_error("cxr-train", line); /* notes name files */
+}
+
+/* The run's checks are done (cxr_train_callbacks.on_ready): what it will write, said now so that
+ * no note on a file precedes a refusal (a "replaces the log" note, then an error, read as if the
+ * log were gone). Nothing when a resume has nothing to train. */
+static void ui_ready(void *user, int trains)
+{
+    ui_state *ui = user;
+    const cxr_train_options *o = ui->o;
+    if (!trains) return;
+    if (ui->default_ck) {
+        char esc[4096];
+        fprintf(stderr,
+                "cxr-train: saving the model to %s after every epoch (--checkpoint FILE "
+                "to choose, --no-checkpoint for none)\n",
+                cxr_escape_name(esc, sizeof esc, o->io.checkpoint_path));
+    }
+    if (!o->io.log_path && !ui->quiet) /* the epoch lines above go to the terminal only */
+        fprintf(stderr, "cxr-train: note: no training log (--log FILE.jsonl keeps one: a JSON line "
+                        "per epoch, from which cxr-report draws the run's curves)\n");
+    /* a log is written line by line as plain text, whatever its name: said for one named .gz */
+    const size_t ll = o->io.log_path ? strlen(o->io.log_path) : 0;
+    if (ll > 3 && !strcasecmp(o->io.log_path + ll - 3, ".gz") && !o->io.resume_path) {
+        char esc[4096];
+        fprintf(stderr,
+                "cxr-train: note: --log %s is written as plain JSON lines (a line at a time); "
+                "gzip it once the run is done (cxr-report reads either)\n",
+                cxr_escape_name(esc, sizeof esc, o->io.log_path));
+    }
+    /* a fresh run replaces the log it is given (the old one is put back when the run ends
+     * before its first epoch line): said, for a user who meant --resume or another name */
+    const long long old_lines = o->io.log_path && !o->io.resume_path
+                                    ? train_replaced_log_lines(o->io.log_path)
+                                    : 0;
+    if (old_lines > 0) {
+        char esc[4096];
+        fprintf(stderr,
+                "cxr-train: note: --log %s holds an earlier log (%lld line%s): this run replaces "
+                "it from its first epoch line (--resume appends; another name keeps both)\n",
+                cxr_escape_name(esc, sizeof esc, o->io.log_path), old_lines,
+                old_lines == 1 ? "" : "s");
+    }
 }
 
 /* A value the trainer holds as a float: one other than 0 below the least normal float is
@@ -694,44 +738,15 @@ int main(int argc, char **argv)
                     "fp32 on an Intel Xeon (0.5-0.6x) and about even on an AMD Zen 4; fp32 (the "
                     "default) is likely as fast here (specs/model.md)\n");
     }
-    if (default_ck) {
-        char esc[4096];
-        fprintf(stderr,
-                "cxr-train: saving the model to %s after every epoch (--checkpoint FILE "
-                "to choose, --no-checkpoint for none)\n",
-                cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path));
-    }
-    if (!o.io.log_path && !ui.quiet) /* the epoch lines above go to the terminal only */
-        fprintf(stderr, "cxr-train: note: no training log (--log FILE.jsonl keeps one: a JSON line "
-                        "per epoch, from which cxr-report draws the run's curves)\n");
-    /* a log is written line by line as plain text, whatever its name: said for one named .gz */
-    const size_t ll = o.io.log_path ? strlen(o.io.log_path) : 0;
-    if (ll > 3 && !strcasecmp(o.io.log_path + ll - 3, ".gz") && !o.io.resume_path) {
-        char esc[4096];
-        fprintf(stderr,
-                "cxr-train: note: --log %s is written as plain JSON lines (a line at a time); "
-                "gzip it once the run is done (cxr-report reads either)\n",
-                cxr_escape_name(esc, sizeof esc, o.io.log_path));
-    }
-    /* a fresh run replaces the log it is given (the old one is put back when the run ends
-     * before its first epoch line): said, for a user who meant --resume or another name */
-    const long long old_lines = o.io.log_path && !o.io.resume_path
-                                    ? train_replaced_log_lines(o.io.log_path)
-                                    : 0;
-    if (old_lines > 0) {
-        char esc[4096];
-        fprintf(stderr,
-                "cxr-train: note: --log %s holds an earlier log (%lld line%s): this run replaces "
-                "it from its first epoch line (--resume appends; another name keeps both)\n",
-                cxr_escape_name(esc, sizeof esc, o.io.log_path), old_lines,
-                old_lines == 1 ? "" : "s");
-    }
     if (o.compute.monitor && dev.kind == CXR_DEVICE_CUDA) o.compute.monitor_gpu = dev.index;
 
     o.cb.on_progress = ui_progress;
     o.cb.on_epoch = ui_epoch;
     o.cb.on_note = ui_note;
+    o.cb.on_ready = ui_ready;
     o.cb.user = &ui;
+    ui.o = &o;
+    ui.default_ck = default_ck;
 
     st = cxr_train_run(&o, be);
     cxr_backend_destroy(be);

@@ -313,6 +313,12 @@ typedef struct {
     void (*on_note)(void *user, const char *line); /* informational lines (resume, eval split) */
     void *user;
     volatile sig_atomic_t *interrupted; /* set by SIGINT: stop after the current step */
+    /* Called once, when the run's checks of its options, store and checkpoint are done and
+     * before it writes anything (the samples file, the log, a checkpoint): for the caller's
+     * notes on its files (where the model is saved, a log it replaces), which said earlier
+     * could precede a refusal. trains: 0 when a resume has nothing to train (nothing is then
+     * saved or logged). Not called when the run is refused first. */
+    void (*on_ready)(void *user, int trains);
 } cxr_train_callbacks;
 
 typedef struct {

@@ -822,7 +822,7 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     return CXR_OK;
 }
 
-/* The batch source, metrics, monitor and the step's probability buffer. */
+/* The batch source, the schedule and the metrics (the monitor: open_monitor). */
 static cxr_status open_run_io(train_run *r)
 {
     cxr_status st = CXR_OK;
@@ -898,6 +898,16 @@ static cxr_status open_run_io(train_run *r)
              (long long)r->rc.sched.warmup, (long long)r->rc.sched.total,
              (double)r->rc.sched.total / (double)r->rc.sched.warmup);
     CXR_TRY(cxr_metrics_create(&r->met, r->n_classes));
+bail:
+    return st;
+}
+
+/* The resource monitor and its samples file, the run's first write (cxr_train_run: after the
+ * caller's on_ready). */
+static cxr_status open_monitor(train_run *r)
+{
+    cxr_status st = CXR_OK;
+    const cxr_train_options *o = r->o;
     if (o->compute.monitor || o->io.monitor_log) {
         /* the GPU trained on, found in NVML by its PCI bus id: its CUDA index can be another
          * GPU's there (CUDA_VISIBLE_DEVICES, CUDA's fastest-first order) */
@@ -915,7 +925,6 @@ static cxr_status open_run_io(train_run *r)
             st = cxr_monitor_create_kept(&r->mon, 1.0, o->io.monitor_log, o->compute.monitor_gpu,
                                          pci, &r->samples_kept);
     }
-bail:
     return st;
 }
 
@@ -1650,8 +1659,14 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     CXR_TRY(resolve_recipe(&r));
     CXR_TRY(create_model(&r, be));
     CXR_TRY(fill_checkpoint_meta(&r));
-    CXR_TRY(check_resume_log(&r, be)); /* before open_run_io touches the samples file */
+    CXR_TRY(check_resume_log(&r, be)); /* before open_monitor touches the samples file */
     CXR_TRY(open_run_io(&r));
+    /* a resume with nothing to train (its epochs done, said above, or its patience run out and
+     * recorded) appends no run line: the log holds runs (a stop recorded now, below, is one) */
+    const int trains = run_trains(&r.rc);
+    /* the checks are done: what the caller says of its files now precedes no refusal */
+    if (o->cb.on_ready) o->cb.on_ready(o->cb.user, trains);
+    CXR_TRY(open_monitor(&r));
     if (o->io.checkpoint_path && !o->io.resume_path && !o->io.checkpoint_reserved &&
         access(o->io.checkpoint_path, F_OK) == 0) {
         r.earlier = 1;
@@ -1687,9 +1702,6 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
              "evaluated, selected and saved (/average in the checkpoints: the model cxr-eval, "
              "cxr-predict and cxr-export read)",
              r.rc.average_from);
-    /* a resume with nothing to train (its epochs done, said above, or its patience run out and
-     * recorded) appends no run line: the log holds runs (a stop recorded now, below, is one) */
-    const int trains = run_trains(&r.rc);
     if (o->io.log_path && trains) CXR_TRY(log_run(&r, be));
     if (!r.eval_split) note(o, "%s has no image in /val or /test: no evaluation", o->io.store_path);
     for (int e = r.rc.start_epoch; e < r.rc.epochs; e++) {

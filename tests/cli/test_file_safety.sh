@@ -125,6 +125,19 @@ expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/held.jsonl"
 expect_err "note: --log $W/held.jsonl holds an earlier log ($(wc -l < "$W/held0") lines): this run replaces it from its first epoch line (--resume appends"
 expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/new.jsonl"
 grep -q 'earlier log' "$W/err" && fail "a new log was said to replace an earlier one"
+# ... but not before a refusal (it read as if the log were gone), nor where the model would have
+# been saved (here a store without /val, which --select needs: refused by the trainer's checks)
+"$BIN/cxr-pack" "$SAMPLE" -o "$W/nov.h5" --size 32 --shard 8 --val-fraction 0 -q || fail "pack without val"
+cp "$W/held.jsonl" "$W/held1"
+expect_rc 2 "$BIN/cxr-train" "$W/nov.h5" $T --select val_auc --log "$W/held.jsonl"
+expect_err "has no /val split; selection is made on val only"
+grep -E -q 'earlier log|saving the model' "$W/err" && fail "a refused run said: $(cat "$W/err")"
+cmp -s "$W/held.jsonl" "$W/held1" || fail "a refused run changed the log"
+[ ! -e "$W/nov.model.h5" ] || fail "a refused run left its default model name"
+# ... nor by a resume with nothing to train (no model is saved, no log written)
+expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/ck.h5" --log "$W/held.jsonl"
+expect_err "nothing to do"
+grep -E -q 'earlier log|saving the model' "$W/err" && fail "a resume with nothing to do said: $(cat "$W/err")"
 # a log of one line without its newline (a run cut short) is one line
 head -n 1 "$W/held0" | tr -d '\n' > "$W/one.jsonl"
 expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/one.jsonl"
