@@ -87,11 +87,14 @@ int cxr_end_last_line(FILE *f);
  * use by another process", untouched); the content check again; then emptied (append == 0) or
  * opened "a+" to append (reads allowed). A file this user may write but not read is written as
  * before, unchecked. `opt` names the file in messages. NULL on failure, with *st set.
- * `keep` (append == 0; NULL for none): a copy of the earlier content (cxr_tmpfile_copy), made
- * under the lock before the file is emptied, so that it holds every line an earlier run wrote
- * (taken before the lock, it could miss the last lines of a run that was still writing): the
- * caller puts it back (cxr_tmpfile_commit) when its own run ends before anything worth keeping,
- * else discards it. No copy can be made for want of space: CXR_E_IO, the file untouched.
+ * `keep` (append == 0; NULL for none): where the file holds something (regular, not empty,
+ * readable), it is left whole and the stream writes a temporary beside it instead (*keep,
+ * cxr_tmpfile_create, locked), while keep->held holds the earlier file open and locked: the
+ * caller makes its file the log (cxr_tmpfile_commit: renamed into place, the stream going on in
+ * it) once its run has something worth keeping, or removes it (cxr_tmpfile_discard) when the
+ * run ends before, the earlier file untouched either way until then, even by a killed run. No
+ * temporary can be created for want of space: CXR_E_IO, the file untouched; where none may be
+ * (a folder this user may not create in), *keep is empty and the file is emptied in place.
  * `created` (NULL for none): 1 when nothing was at path before (lstat: not even a dangling
  * link), for cxr_log_close. */
 cxr_status cxr_log_check(const char *opt, const char *path, int append, const char *mark);

@@ -38,6 +38,9 @@ typedef struct {
     char *path;   /* the temporary (malloc'd), NULL once committed or discarded */
     char *target; /* the output path (malloc'd) */
     int fd;       /* read-write descriptor on the temporary, -1 once closed */
+    int held;     /* a descriptor on the file the temporary will replace, holding its lock
+                     until then (cxr_log_open: an earlier log stays locked and whole until the run
+                     that replaces it commits), closed at commit or discard; -1 for none */
 } cxr_tmpfile;
 
 /* The empty state: no temporary (path and target NULL, fd -1), what cxr_tmpfile_discard leaves

@@ -345,13 +345,37 @@ FILE *cxr_log_open(const char *opt, const char *path, int append, const char *ma
     if (readable && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
         (*st = log_head(fd, opt, path, append, mark)) != CXR_OK)
         goto fail;
-    if (!append && keep && cxr_tmpfile_copy(keep, path) != CXR_OK) {
-        *st = cxr_set_error(CXR_E_IO,
-                            "%s %s: a copy of its earlier content is kept until this run's first "
-                            "epoch, and none can be made (%s): the file is left as it was; free "
-                            "space, or give another %s",
-                            opt, path, strerror(errno), opt);
-        goto fail;
+    /* An earlier log stays whole until the caller's run has something worth keeping: the run
+     * writes a temporary beside it, which replaces it then (cxr_tmpfile_commit: renamed into
+     * place, the stream going on in it) or is removed (cxr_tmpfile_discard). The earlier file
+     * is held open and locked until one of the two, so no other run takes it meanwhile. A run
+     * killed first (SIGKILL, a second Ctrl-C, a crash) leaves it as it was: emptied in place
+     * with a copy beside it, it was lost with the run, the copy swept later. */
+    if (!append && keep && readable && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+        sb.st_size > 0) {
+        errno = 0;
+        if (cxr_tmpfile_create(keep, path, 1) == CXR_OK) {
+            if (!(f = cxr_tmpfile_stream(keep, "w"))) {
+                *st = CXR_E_IO;
+                goto fail;
+            }
+            keep->held = fd; /* closed by the commit or discard */
+            *st = CXR_OK;
+            return f;
+        }
+        /* a folder it may not create in, a read-only file system, go on in place as they
+         * always did (the earlier content lost if the run fails); only a want of space or a
+         * failing disk refuses, where writing the file itself would fail too */
+        const int e = errno;
+        if (e == ENOSPC || e == EDQUOT || e == EIO) {
+            *st = cxr_set_error(CXR_E_IO,
+                                "%s %s: this run's file is written beside it until its first "
+                                "epoch, and none can be created (%s): the file is left as it "
+                                "was; free space, or give another %s",
+                                opt, path, strerror(e), opt);
+            goto fail;
+        }
+        cxr_tmpfile_init(keep);
     }
     f = fdopen(fd, append ? (readable ? "a+" : "a") : "w");
     if (!f) {

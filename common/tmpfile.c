@@ -167,7 +167,7 @@ cxr_status cxr_tmpfile_check_writable(const char *target)
 void cxr_tmpfile_init(cxr_tmpfile *t)
 {
     t->path = t->target = NULL;
-    t->fd = -1;
+    t->fd = t->held = -1;
 }
 
 cxr_status cxr_tmpfile_create(cxr_tmpfile *t, const char *target, int lock)
@@ -350,6 +350,8 @@ cxr_status cxr_tmpfile_commit(cxr_tmpfile *t)
                              strerror(errno));
     free(t->path);
     t->path = NULL;
+    if (t->held >= 0) close(t->held); /* the file replaced, and its lock: no longer at target */
+    t->held = -1;
     const char *slash = strrchr(t->target, '/');
     char *dir = slash ? strndup(t->target, slash == t->target ? 1 : (size_t)(slash - t->target))
                       : strdup(".");
@@ -369,6 +371,7 @@ void cxr_tmpfile_discard(cxr_tmpfile *t)
     if (!t) return;
     if (t->path) unlink(t->path);
     if (t->fd >= 0) close(t->fd);
+    if (t->held >= 0) close(t->held);
     free(t->path);
     free(t->target);
     cxr_tmpfile_init(t);

@@ -730,7 +730,7 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
 {
     cxr_status st = CXR_OK;
     pack_ctx c = { .plan = plan, .opt = opt, .sum = sum, .writer_split = -1 };
-    cxr_tmpfile report = { .fd = -1 };
+    cxr_tmpfile report = { .fd = -1, .held = -1 };
     memset(sum, 0, sizeof *sum);
     c.start_s = cxr_now_s();
     CXR_TRY(ctx_init(&c));

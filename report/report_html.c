@@ -926,7 +926,7 @@ static cxr_status write_html(const char *out_path, cxr_log_run *const *runs, int
 {
     cxr_status st = CXR_OK;
     cxr_sb b = { 0 };
-    cxr_tmpfile tf = { NULL, NULL, -1 };
+    cxr_tmpfile tf = { NULL, NULL, -1, -1 };
     FILE *f = NULL;
     const char **names = NULL;
     if (!out_path || !runs || n_runs < 1 || n_samples < 0 || (n_samples && !samples))

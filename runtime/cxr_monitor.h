@@ -86,13 +86,14 @@ cxr_status cxr_monitor_resume(cxr_monitor **out, double interval_s, const char *
 cxr_status cxr_monitor_create_pci(cxr_monitor **out, double interval_s, const char *samples_path,
                                   int append, const char *pci_bus_id, const char *nvml_lib);
 /* As cxr_monitor_create (watching the GPU of PCI bus id pci_bus_id when it is neither NULL nor
- * "", as cxr_monitor_create_pci, else NVML's gpu_index), for a run that puts the earlier samples
- * file back when it ends before anything worth keeping: a copy of the file's earlier content is
- * made into *kept under the file's lock, before it is emptied (cxr_log_open's `keep`); the
- * caller puts it back (cxr_tmpfile_commit) or drops it (cxr_tmpfile_discard); *kept is empty
- * (path NULL) on every failure and without a samples file. CXR_E_IO, the file untouched, when no
- * copy can be made for want of space. For cxr-train's run: messages name the file as
- * --monitor-log (the other functions' as "samples file"). */
+ * "", as cxr_monitor_create_pci, else NVML's gpu_index), for a run that leaves an earlier samples
+ * file whole until it has something worth keeping: the samples go to a temporary beside it
+ * (*kept, cxr_log_open's `keep`), the earlier file held locked; the caller makes it the file
+ * (cxr_tmpfile_commit) or removes it (cxr_tmpfile_discard) when the run ends before. *kept is
+ * empty (path NULL) on every failure, without a samples file and for an empty or new one.
+ * CXR_E_IO, the file untouched, when no temporary can be created for want of space. For
+ * cxr-train's run: messages name the file as --monitor-log (the other functions' as "samples
+ * file"). */
 cxr_status cxr_monitor_create_kept(cxr_monitor **out, double interval_s, const char *samples_path,
                                    int gpu_index, const char *pci_bus_id, cxr_tmpfile *kept);
 /* Set the epoch number that later samples carry (0 before training starts). */

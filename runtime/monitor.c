@@ -360,6 +360,7 @@ static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char
 bail:
     if (ca_init) pthread_condattr_destroy(&ca);
     cxr_monitor_destroy(m);
+    if (st != CXR_OK && keep) cxr_tmpfile_discard(keep); /* the earlier file as it was */
     return st;
 }
 

@@ -375,7 +375,7 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
     cxr_status st = CXR_OK;
     hid_t f = -1, g = -1, fapl = -1, fcpl = -1, gcpl = -1, ft = H5T_IEEE_F32LE,
           mt = H5T_NATIVE_FLOAT;
-    cxr_tmpfile tf = { NULL, NULL, -1 };
+    cxr_tmpfile tf = { NULL, NULL, -1, -1 };
     float *host = NULL;
     const cxr_model_config *c = cxr_model_get_config(m);
     size_t np = cxr_model_n_params(m);

@@ -505,7 +505,7 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
     onnx_msgs o;
     float *host = NULL;
     FILE *f = NULL, *df = NULL;
-    cxr_tmpfile tf = { NULL, NULL, -1 }, dtf = { NULL, NULL, -1 };
+    cxr_tmpfile tf = { NULL, NULL, -1, -1 }, dtf = { NULL, NULL, -1, -1 };
     char *data_path = NULL;
     memset(&o, 0, sizeof o);
 

@@ -223,7 +223,8 @@ typedef struct {
     batch_source src;
     cxr_metrics *met;
     cxr_monitor *mon;
-    cxr_tmpfile samples_kept; /* a fresh run's copy of the --monitor-log file it empties */
+    cxr_tmpfile samples_kept; /* a fresh run's --monitor-log file beside an earlier one, which
+                                 it replaces at the first epoch (cxr_log_open's keep) */
     cxr_trainlog *log;
     char best_path[4096]; /* the best model's file ("" none) */
     float *average;       /* weight averaging: the mean of the epoch-end weights (host, a
@@ -1535,9 +1536,18 @@ static cxr_status run_epoch(train_run *r, int e)
         }
         CXR_TRY(cxr_trainlog_write_epoch(r->log, &rec));
     }
-    /* this run's samples file stands from here, as its log (whose earlier copy the epoch line
-     * dropped): a checkpoint failing below leaves both files of this run */
-    cxr_tmpfile_discard(&r->samples_kept);
+    /* this run's samples file replaces an earlier one from here, as its log did at the epoch
+     * line: a checkpoint failing below leaves both files of this run */
+    if (r->samples_kept.path) {
+        st = cxr_tmpfile_commit(&r->samples_kept);
+        cxr_tmpfile_discard(&r->samples_kept);
+        if (st != CXR_OK) {
+            cxr_wrap_error(st, "--monitor-log %s: this run's samples, written beside it, cannot "
+                               "replace it",
+                           r->o->io.monitor_log);
+            goto bail;
+        }
+    }
     /* the best model before the last checkpoint, so that a crash between them replays this
      * epoch */
     if (improved && r->best_path[0]) {
@@ -1579,10 +1589,7 @@ static cxr_status run_close(train_run *r, cxr_status st)
 {
     cxr_status cs = cxr_trainlog_close(r->log);
     if (st == CXR_OK) st = cs;
-    /* no epoch done: the earlier samples file back in its place (the sampler's later lines go
-     * to the replaced file) */
-    if (r->samples_kept.path && cxr_tmpfile_commit(&r->samples_kept) != CXR_OK && st == CXR_OK)
-        st = CXR_E_IO;
+    /* no epoch done: this run's samples file removed, the earlier one as it was */
     cxr_tmpfile_discard(&r->samples_kept);
     cxr_monitor_destroy(r->mon);
     cxr_metrics_destroy(r->met);

@@ -81,7 +81,8 @@ const int cxr_log_n_step_fields = COUNT(cxr_log_step_fields);
 struct cxr_trainlog {
     FILE *f;
     char *path;
-    cxr_tmpfile kept; /* a fresh run's copy of the log it empties, until its first epoch */
+    cxr_tmpfile kept; /* a fresh run's file beside an earlier log, which replaces it at the run's
+                         first epoch (cxr_log_open's keep) */
     int created;      /* no file was there: removed at close if it holds no epoch or stop */
     int records;      /* epoch and stop lines written */
 };
@@ -147,12 +148,12 @@ cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append)
     cxr_status st = CXR_OK;
     cxr_tmpfile_init(&log->kept);
     /* A fresh run's log replaces an earlier one only once the run's first epoch is in it: until
-     * then a copy of the earlier log is kept beside it, taken under the log's lock (cxr_log_open),
-     * and put back when the log is closed without an epoch (bad input met in the first epoch, an
-     * interrupt, an error): a failed rerun does not lose the earlier run's log. Where no copy can
-     * be made for want of space the run is refused with the log untouched (a full disk had
-     * emptied it, and the failed run could not put it back); where none may be made (a log this
-     * user may write but not read, a read-only folder) it goes on without one. */
+     * then the run writes a temporary beside it, the earlier log left whole and locked
+     * (cxr_log_open), and removes it when the log is closed without an epoch (bad input met in
+     * the first epoch, an interrupt, an error): a failed or killed rerun does not lose the
+     * earlier run's log. Where no temporary can be created for want of space the run is refused
+     * with the log untouched; where none may be (a log this user may write but not read, a
+     * read-only folder) the log is emptied in place, as it always was. */
     log->f = cxr_log_open("--log", path, append, CXR_TRAINLOG_MARK, append ? NULL : &log->kept,
                           &log->created, &st);
     if (!log->f) {
@@ -182,8 +183,7 @@ cxr_status cxr_trainlog_close(cxr_trainlog *log)
 {
     if (!log) return CXR_OK;
     cxr_status st = CXR_OK;
-    /* no epoch in it: the earlier log back in its place (cxr_tmpfile_copy) */
-    if (log->kept.path && cxr_tmpfile_commit(&log->kept) != CXR_OK) st = CXR_E_IO;
+    /* no epoch in it: this run's file removed, the earlier log as it was */
     cxr_tmpfile_discard(&log->kept);
     /* a log this run created and ended before its first epoch: a run line alone read as a log
      * by the next run ("an earlier log") and refused by cxr-report; emptied, then removed */
@@ -330,8 +330,16 @@ cxr_status cxr_trainlog_write_epoch(cxr_trainlog *log, const cxr_log_epoch *e)
         cJSON_AddNumberToObject(o, CXR_LOG_EVAL_NONFINITE, (double)e->eval_nonfinite);
     if (e->averaged > 0) cJSON_AddNumberToObject(o, CXR_LOG_AVERAGED, e->averaged);
     if (e->has_monitor) add_monitor(o, &e->monitor);
-    const cxr_status st = put_line(log, o);
-    if (st == CXR_OK) cxr_tmpfile_discard(&log->kept); /* the run has an epoch: its log stands */
+    cxr_status st = put_line(log, o);
+    /* the run has an epoch: its log replaces the earlier one (renamed into place; later lines
+     * go on in it) */
+    if (st == CXR_OK && log->kept.path) {
+        st = cxr_tmpfile_commit(&log->kept);
+        if (st != CXR_OK)
+            st = cxr_wrap_error(st, "%s: this run's log, written beside it, cannot replace it",
+                                log->path);
+        cxr_tmpfile_discard(&log->kept);
+    }
     if (st == CXR_OK) log->records++;
     return st;
 }

@@ -400,23 +400,34 @@ lim "$BIN/cxr-report" "$(dirname "$0")/../report/fixtures/cpu2_3ep.jsonl" -o "$W
 expect_err "lim/r.html: write failed: File too large"
 grep -q "cxr-tmp" "$WORK/err" && fail "a write failure named the temporary: $(cat "$WORK/err")"
 [ -z "$(ls -A "$WORK/lim")" ] || fail "a failed export or report left files: $(ls -A "$WORK/lim")"
-# an earlier log or samples file that no copy can be kept of (larger than the limit, as on a full
-# disk): the run is refused and the file left as it was (it was emptied, then lost when the run
-# failed)
+# an earlier log or samples file larger than the limit (as on a full disk): the run makes no copy
+# of it (it did, and was refused), but writes its own beside it; failing before its first epoch
+# (no byte may be written) it leaves the earlier files as they were and nothing beside them
 fix="$(dirname "$0")/../report/fixtures/cpu2_3ep.jsonl"
 for i in 1 2 3 4 5 6 7 8; do cat "$fix"; done > "$WORK/lim/old.jsonl"
 for i in $(seq 400); do echo "{\"t\":$i.0,\"cpu_util\":50.0,\"rss_mb\":100.0}"; done > "$WORK/lim/oldmon.jsonl"
 cp "$WORK/lim/old.jsonl" "$WORK/old.keep" && cp "$WORK/lim/oldmon.jsonl" "$WORK/oldmon.keep"
 [ "$(stat -c %s "$WORK/old.keep")" -gt 8192 ] && [ "$(stat -c %s "$WORK/oldmon.keep")" -gt 8192 ] \
     || fail "the earlier files are too small to test with"
-lim "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/lim/old.jsonl"
-expect_err "--log $WORK/lim/old.jsonl: a copy of its earlier content is kept until this run's first epoch, and none can be made ("
-expect_err "File too large): the file is left as it was; free space, or give another --log"
-lim "$BIN/cxr-train" "$WORK/s.h5" ${T/ --no-monitor/} --epochs 1 --max-steps 1 --no-checkpoint \
+expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f 0; exec "$@"' limit "$BIN/cxr-train" "$WORK/s.h5" \
+    ${T/ --no-monitor/} --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/lim/old.jsonl" \
+    --monitor-log "$WORK/lim/oldmon.jsonl" # (its messages cannot be written either)
+for f in old oldmon; do
+    cmp -s "$WORK/lim/$f.jsonl" "$WORK/$f.keep" || fail "a failed run changed the earlier $f.jsonl"
+done
+[ "$(ls -A "$WORK/lim")" = "$(printf 'old.jsonl\noldmon.jsonl')" ] || fail "left behind: $(ls -A "$WORK/lim")"
+# ... and the run that fits under the limit replaces them at its first epoch
+expect_rc 0 bash -c 'trap "" XFSZ; ulimit -f 8; exec "$@"' limit "$BIN/cxr-train" "$WORK/s.h5" \
+    ${T/ --no-monitor/} --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/lim/old.jsonl" \
     --monitor-log "$WORK/lim/oldmon.jsonl"
-expect_err "--monitor-log $WORK/lim/oldmon.jsonl: a copy of its earlier content is kept"
-# ... held by another run, that is what the run is told, not "free space" (cxr-train's output
-# check finds the lock first; the copy itself is taken under it: common.tmpfile)
+[ "$(grep -c '"type":"run"' "$WORK/lim/old.jsonl")" = 1 ] && grep -q '"type":"epoch"' "$WORK/lim/old.jsonl" \
+    || fail "the run's log did not replace the earlier one: $(head -c 300 "$WORK/lim/old.jsonl")"
+grep -q '"epoch":1' "$WORK/lim/oldmon.jsonl" && ! grep -q '"t":400.0' "$WORK/lim/oldmon.jsonl" \
+    || fail "the run's samples file did not replace the earlier one"
+[ "$(ls -A "$WORK/lim")" = "$(printf 'old.jsonl\noldmon.jsonl')" ] || fail "left behind: $(ls -A "$WORK/lim")"
+cp "$WORK/old.keep" "$WORK/lim/old.jsonl" && cp "$WORK/oldmon.keep" "$WORK/lim/oldmon.jsonl"
+# ... held by another run, that is what the run is told (cxr-train's output check finds the lock
+# first; cxr_log_open takes it again: common.tmpfile)
 lim flock "$WORK/lim/old.jsonl" "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 \
     --no-checkpoint --log "$WORK/lim/old.jsonl"
 expect_err "--log $WORK/lim/old.jsonl: in use by another process"

@@ -15,6 +15,10 @@
 # 5. A rerun whose first checkpoint fails to be renamed (EIO) after its first epoch line: its
 #    log and its samples file are both this run's (the samples file was put back alone).
 # 6. The same with model selection: the best file, saved first, holds the rerun's epoch 1: said.
+# 7. A rerun over an earlier log and samples file killed just before its log replaces the earlier
+#    one (its first epoch line written beside it): both earlier files are whole (they were
+#    emptied at the start, their copies beside them left to a sweep: a kill lost them); killed
+#    just after, the log is the rerun's.
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4 SHIM=$5
 . "$(dirname "$0")/common.sh"
 W=$WORK
@@ -92,4 +96,15 @@ cp "$W/g.h5" "$W/g0.h5"
 expect_err "no epoch is complete: nothing to resume ($W/g.h5 still holds what it held before this run); $W/g.best.h5 holds this run's epoch 1, saved before the failure"
 cmp -s "$W/g.h5" "$W/g0.h5" || fail "the failed rerun changed the earlier checkpoint"
 [ "$(attr "$W/g.best.h5" seed)" = 9 ] || fail "g.best.h5 is not the rerun's epoch 1"
+# 7.
+M="$BIN/cxr-train $W/s.h5 --device cpu --batch 8 --threads 2 -q --max-steps 2 --epochs 1"
+M="$M --select none --checkpoint $W/h.h5 --log $W/h.jsonl --monitor-log $W/hm.jsonl"
+expect_rc 0 $M
+cp "$W/h.jsonl" "$W/h0.jsonl" && cp "$W/hm.jsonl" "$W/hm0.jsonl"
+killed "rename 1 before /h.jsonl" $M --seed 9
+cmp -s "$W/h.jsonl" "$W/h0.jsonl" || fail "a rerun killed before its first epoch changed the earlier log"
+cmp -s "$W/hm.jsonl" "$W/hm0.jsonl" || fail "a rerun killed before its first epoch changed the earlier samples file"
+killed "rename 1 after /h.jsonl" $M --seed 9
+grep -q '"seed":9' "$W/h.jsonl" && grep -q '"type":"epoch"' "$W/h.jsonl" &&
+    [ "$(grep -c '"type":"run"' "$W/h.jsonl")" = 1 ] || fail "the log is not the rerun's after its first epoch line"
 finish
