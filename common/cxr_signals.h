@@ -8,6 +8,8 @@
  * next run writing that output removes once 15 minutes unwritten, cxr_tmpfile.h). A signal
  * ignored when the tool starts (nohup's SIGHUP, SIGINT in a script's background job) stays
  * ignored. SA_RESTART: a read or write in progress completes instead of failing with EINTR.
+ * A closed pipe does not stop a tool (cxr_signals_ignore_write_signals): a hangup that kills the
+ * `tee` a tool's stderr goes to still stops the tool cleanly.
  *
  * Keeping signals away from threads running code that cannot take one:
  *
@@ -34,10 +36,16 @@
 extern "C" {
 #endif
 
-/* Ignore SIGXFSZ: a write past the file size limit (ulimit -f) then fails with EFBIG, which the
- * writers report ("...: File too large", exit 4) and clean up after, instead of the signal
- * killing the tool silently with its temporary left behind. Call it first thing in main. */
-void cxr_signals_ignore_file_size(void);
+/* Ignore the signals a write raises, so that the write fails instead and the tool goes on as
+ * after any failed write, instead of the signal killing it silently with its temporary left
+ * behind: SIGXFSZ (a write past the file size limit, ulimit -f: EFBIG, which the writers report,
+ * "...: File too large", exit 4, and clean up after) and SIGPIPE (a write to a pipe whose reader
+ * is gone: `| head`, or a `| tee` killed by the hangup that was to stop the tool cleanly: EPIPE).
+ * A message to such a stderr is lost, harmlessly; standard output's failure is the tool's exit 4
+ * ("standard output: write failed: Broken pipe", cxr_stdout_close, or at the first failed flush
+ * where the tool writes rows as it goes). Only the tools call it, first thing in main: the library
+ * leaves a host program's signal actions alone. */
+void cxr_signals_ignore_write_signals(void);
 
 /* Install the stop handler for SIGINT, SIGTERM and SIGHUP, except where ignored on entry (first
  * signal: set the returned flag; second: the previous action, usually death). The flag is 1 once

@@ -212,4 +212,8 @@ int cxr_guard_mapped_read(const void *base, size_t len, int (*fn)(void *), void 
     return 0;
 }
 
-void cxr_signals_ignore_file_size(void) { signal(SIGXFSZ, SIG_IGN); }
+void cxr_signals_ignore_write_signals(void)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+}

@@ -293,7 +293,7 @@ static cxr_status ensemble_pass(const char *const *paths, int n, cxr_backend *be
 int main(int argc, char **argv)
 {
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
-    cxr_signals_ignore_file_size();
+    cxr_signals_ignore_write_signals();
     const char *split = "test", *device = "auto", *pred_path = NULL;
     double threshold = NAN;
     int json = 0, tta = 1;

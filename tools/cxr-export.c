@@ -81,7 +81,7 @@ enum { O_WEIGHTS = 256, O_BF16, O_EXTERNAL, O_VERSION };
 int main(int argc, char **argv)
 {
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
-    cxr_signals_ignore_file_size();
+    cxr_signals_ignore_write_signals();
     const char *out = NULL;
     int weights = 0, bf16 = 0, external = 0, quiet = 0, c;
     static const struct option longs[] = {

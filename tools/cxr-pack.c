@@ -379,7 +379,7 @@ static void tune_malloc(void)
 int main(int argc, char **argv)
 {
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
-    cxr_signals_ignore_file_size();
+    cxr_signals_ignore_write_signals();
     tune_malloc();
     enum {
         O_THREADS = 256,

@@ -340,7 +340,7 @@ static cxr_status check_member(const cxr_checkpoint_meta *a, const char *pa,
 int main(int argc, char **argv)
 {
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
-    cxr_signals_ignore_file_size();
+    cxr_signals_ignore_write_signals();
     options o = { .device = "auto",
                   .threshold = NAN,
                   .threads = omp_get_max_threads(),

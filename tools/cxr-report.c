@@ -79,7 +79,7 @@ static void warn_stderr(void *ctx, const char *msg)
 int main(int argc, char **argv)
 {
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
-    cxr_signals_ignore_file_size();
+    cxr_signals_ignore_write_signals();
     const char *out = NULL;
     int n_runs = 0, n_samp = 0, rc = 0, quiet = 0;
     const char **run_paths = calloc((size_t)argc, sizeof *run_paths);

@@ -385,7 +385,7 @@ enum {
 int main(int argc, char **argv)
 {
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
-    cxr_signals_ignore_file_size();
+    cxr_signals_ignore_write_signals();
     cxr_train_options o;
     cxr_train_options_defaults(&o);
     const char *device = "auto";
