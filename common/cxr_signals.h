@@ -9,7 +9,9 @@
  * ignored when the tool starts (nohup's SIGHUP, SIGINT in a script's background job) stays
  * ignored. SA_RESTART: a read or write in progress completes instead of failing with EINTR.
  * A closed pipe does not stop a tool (cxr_signals_ignore_write_signals): a hangup that kills the
- * `tee` a tool's stderr goes to still stops the tool cleanly.
+ * `tee` a tool's stderr goes to still stops the tool cleanly. cxr-export and cxr-report, whose
+ * work is one write, hold the stop signals back while they write instead, and exit 130 with the
+ * output complete (cxr_sigmask_restore_taking_stop).
  *
  * Keeping signals away from threads running code that cannot take one:
  *
@@ -63,6 +65,16 @@ typedef struct {
 void cxr_sigmask_block_async(cxr_sigmask_saved *old);
 /* Put back a mask saved by cxr_sigmask_block_async: pending signals are delivered now. */
 void cxr_sigmask_restore(const cxr_sigmask_saved *old);
+/* The same for a tool that holds stop signals back while it writes an output (cxr-export,
+ * cxr-report): the SIGINT, SIGTERM and SIGHUP held meanwhile are taken first instead of
+ * delivered, since delivered they would kill the tool (the default action, or a second one meeting
+ * the stop handler) after its output was whole, an exit status (143) that reads as a failure.
+ * However many came, they count as one first stop signal: the flag of
+ * cxr_signals_stop_on_interrupt is set and its handler's previous actions are put back, so the
+ * next signal kills. One ignored (nohup's SIGHUP) or blocked in the saved mask is left to the
+ * restore. Returns the first signal taken, or 0: the tool then says that the output is complete
+ * and exits 130, as cxr-train when a signal comes as its last epoch ends. */
+int cxr_sigmask_restore_taking_stop(const cxr_sigmask_saved *old);
 /* 1 when every asynchronous signal is blocked on the calling thread (for tests), else 0. */
 int cxr_sigmask_async_blocked(void);
 

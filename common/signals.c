@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cxr_signals.h"
@@ -83,6 +84,31 @@ volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void)
         sigaction(stop_signals[i], &sa, NULL);
     }
     return &stop_requested;
+}
+
+int cxr_sigmask_restore_taking_stop(const cxr_sigmask_saved *old)
+{
+    sigset_t prev, pending, take;
+    memcpy(&prev, old, sizeof prev);
+    sigemptyset(&take);
+    sigpending(&pending);
+    for (int i = 0; i < N_STOP; i++) {
+        struct sigaction cur;
+        const int sig = stop_signals[i];
+        /* an ignored one is dropped by the restore: taken, it would stop a nohup'd tool */
+        if (sigismember(&pending, sig) && !sigismember(&prev, sig) &&
+            sigaction(sig, NULL, &cur) == 0 && cur.sa_handler != SIG_IGN)
+            sigaddset(&take, sig);
+    }
+    const struct timespec now = { 0, 0 };
+    int first = 0, sig;
+    /* the held signals are blocked on this thread: sigtimedwait takes them, process-directed
+     * (kill) or not, without delivery */
+    while ((sig = sigtimedwait(&take, NULL, &now)) > 0)
+        if (!first) first = sig;
+    if (first) on_stop_signal(first);
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
+    return first;
 }
 
 /* ------------------------------------------------- SIGBUS from a mapped file's read */

@@ -71,8 +71,11 @@ static void usage(FILE *f)
             "Exit codes: 0 ok; 2 usage error (also an OUT that is MODEL.h5 itself); 3 bad input "
             "data\n"
             "(not a cxr checkpoint or weights file, damaged, other format version); 4 I/O "
-            "error; 1 other\n"
-            "errors.\n",
+            "error; 130\n"
+            "interrupted while OUT was written (SIGINT, SIGTERM or SIGHUP, held back until OUT "
+            "is\n"
+            "whole: it is complete, and said so; one before that ends the tool at once, nothing\n"
+            "written); 1 other errors.\n",
             CXR_ONNX_OPSET, CXR_ONNX_IR_VERSION);
 }
 
@@ -154,8 +157,8 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_output_probe("-o's weights file", data));
     }
     /* a stop signal (Ctrl-C, SIGTERM, SIGHUP) waits until the output is whole: held back while
-     * it is written, it then ends the tool (killed midway, its temporary stayed until the next
-     * run for that output) */
+     * it is written (killed midway, its temporary stayed until the next run for that output),
+     * it then ends the tool with exit 130, saying that the output is complete */
     cxr_sigmask_block_async(&held);
     holding = 1;
     st = weights ? cxr_checkpoint_save_weights(out, m, &meta, bf16)
@@ -188,8 +191,10 @@ int main(int argc, char **argv)
               stderr);
     }
 bail:
+    /* a failed write keeps its own exit status: the stop was honoured all the same */
+    if (holding && cxr_sigmask_restore_taking_stop(&held) && st == CXR_OK)
+        st = cxr_set_error(CXR_E_INTERRUPTED, "interrupted as %s was written: it is complete", out);
     if (st != CXR_OK) cxr_print_error("cxr-export", cxr_last_error());
-    if (holding) cxr_sigmask_restore(&held); /* after the error, if any, is said */
     cxr_model_destroy(m);
     cxr_backend_destroy(be);
     cxr_checkpoint_meta_free(&meta);

@@ -4,7 +4,8 @@
  *   cxr-report RUN.jsonl [RUN2.jsonl ...] [--samples S.jsonl ...] -o report.html
  *
  * Malformed lines are named on stderr as file:line and skipped. Exit codes: 0 ok, 2 usage,
- * 3 a log is unusable (e.g. no epoch lines), 4 I/O error.
+ * 3 a log is unusable (e.g. no epoch lines), 4 I/O error, 130 a stop signal while the page was
+ * written (it is complete).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +66,9 @@ static void usage(FILE *to)
             "  -h, --help         this help;  --version  the version\n"
             "\n"
             "Exit codes: 0 ok; 2 usage error; 3 unusable input (e.g. a log without epoch lines);\n"
-            "4 I/O error; 1 other (out of memory).\n");
+            "4 I/O error; 130 interrupted while the page was written (SIGINT, SIGTERM or SIGHUP,\n"
+            "held back until it is whole: it is complete, and said so; one before that ends the\n"
+            "tool at once, nothing written); 1 other (out of memory).\n");
 }
 
 static void warn_stderr(void *ctx, const char *msg)
@@ -152,23 +155,28 @@ int main(int argc, char **argv)
         }
     }
     /* a stop signal waits until the page is whole (as cxr-export: held back while it is
-     * written, it then ends the tool; killed midway, its temporary stayed) */
+     * written, killed midway its temporary stayed), then ends the tool with exit 130 */
     cxr_sigmask_saved held;
     cxr_sigmask_block_async(&held);
     cxr_status st = cxr_report_write_html(out, runs, n_runs, samps, n_samp);
+    /* a failed write keeps its own exit status: the stop was honoured all the same */
+    const int stopped = cxr_sigmask_restore_taking_stop(&held);
     if (st != CXR_OK) {
         cxr_print_error("cxr-report", cxr_last_error());
         rc = cxr_exit_code(st);
-        cxr_sigmask_restore(&held); /* after the error is said */
         goto done;
     }
-    cxr_sigmask_restore(&held);
     int epochs = 0;
     for (int i = 0; i < n_runs; i++) epochs += runs[i]->n_epochs;
     char esc[4096];
+    cxr_escape_name(esc, sizeof esc, out);
     if (!quiet)
-        fprintf(stderr, "cxr-report: wrote %s (%d run(s), %d epoch(s), %d samples file(s))\n",
-                cxr_escape_name(esc, sizeof esc, out), n_runs, epochs, n_samp);
+        fprintf(stderr, "cxr-report: wrote %s (%d run(s), %d epoch(s), %d samples file(s))\n", esc,
+                n_runs, epochs, n_samp);
+    if (stopped) {
+        fprintf(stderr, "cxr-report: interrupted as %s was written: it is complete\n", esc);
+        rc = cxr_exit_code(CXR_E_INTERRUPTED);
+    }
 done:
     for (int i = 0; i < argc; i++) {
         cxr_log_run_free(runs[i]);

@@ -2,9 +2,9 @@
  * the OOM killer would) at an exact point of its file operations, windows that a kill after a
  * delay almost never hits. CXR_TEST_KILL="FUNC N WHEN [SUFFIX]": before or after (WHEN) the
  * Nth call of FUNC (rename, linkat, open, or any of them) whose new or opened path ends with
- * SUFFIX (any path without one); a fifth word TERM sends SIGTERM instead, and EIO makes a
- * rename "before" fail with EIO, undone (a device error, not a crash). Only for tests; the
- * tools know nothing of it. */
+ * SUFFIX (any path without one); a fifth word TERM sends SIGTERM instead, TERMINT SIGTERM and
+ * then SIGINT (a second stop signal), and EIO makes a rename "before" fail with EIO, undone (a
+ * device error, not a crash). Only for tests; the tools know nothing of it. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -40,8 +40,13 @@ static int counted(const char *fn, const char *path)
 
 static void at(int hit, const char *w)
 {
-    if (hit && !strcmp(when, w) && strcmp(sig, "EIO") != 0)
+    if (!hit || strcmp(when, w) != 0 || !strcmp(sig, "EIO")) return;
+    if (!strcmp(sig, "TERMINT")) {
+        raise(SIGTERM);
+        raise(SIGINT);
+    } else {
         raise(strcmp(sig, "TERM") ? SIGKILL : SIGTERM);
+    }
 }
 
 int rename(const char *from, const char *to)

@@ -10,8 +10,10 @@
 # 3. Before the first checkpoint's rename, its best model saved: the next run removes the dead
 #    run's reservation and the checkpoint's temporary, keeps the best model and says so (they
 #    stayed for good: no run takes a name whose best model is there).
-# 4. cxr-export and cxr-report sent SIGTERM just before their output's rename: the signal waits
-#    until the output is whole, then ends the tool; no temporary is left (it was).
+# 4. cxr-export and cxr-report sent SIGTERM (or SIGTERM and SIGINT) just before their output's
+#    rename: the signal waits until the output is whole, then ends the tool with exit 130 and
+#    the note that the output is complete (it died of the signal, exit 143, the output whole);
+#    no temporary is left (it was).
 # 5. A rerun whose first checkpoint fails to be renamed (EIO) after its first epoch line: its
 #    log and its samples file are both this run's (the samples file was put back alone).
 # 6. The same with model selection: the best file, saved first, holds the rerun's epoch 1: said.
@@ -64,16 +66,25 @@ termed() { # SPEC OUTPUT CMD...: CMD sent SIGTERM by the shim at SPEC; OUTPUT wh
     local spec=$1 output=$2; shift 2
     (exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="$spec" "$@" >"$W/out" 2>"$W/err") 2>/dev/null
     local rc=$?
-    [ "$rc" = 143 ] || fail "'$spec': exit $rc, not ended by SIGTERM: $*"
+    [ "$rc" = 130 ] || fail "'$spec': exit $rc, not 130 (interrupted): $*"
+    expect_err ": interrupted as $output was written: it is complete"
     [ -s "$output" ] || fail "'$spec': no $output"
     ls -a "$(dirname "$output")" | grep -q "^\.$(basename "$output")\.cxr-tmp" &&
         fail "'$spec': a temporary of $output was left"
 }
-termed "rename 1 before m.onnx TERM" "$W/m.onnx" "$BIN/cxr-export" "$W/m.h5" -o "$W/m.onnx"
 expect_rc 0 "$BIN/cxr-export" "$W/m.h5" -o "$W/m2.onnx"
-cmp -s "$W/m.onnx" "$W/m2.onnx" || fail "m.onnx is not the whole export (exports repeat byte for byte)"
-termed "rename 1 before r.html TERM" "$W/r.html" "$BIN/cxr-report" "$W/m.jsonl" -o "$W/r.html"
-grep -q '</html>' "$W/r.html" || fail "r.html is not the whole report"
+for s in TERM TERMINT; do
+    termed "rename 1 before m.onnx $s" "$W/m.onnx" "$BIN/cxr-export" "$W/m.h5" -o "$W/m.onnx"
+    expect_err "cxr-export: wrote $W/m.onnx"
+    cmp -s "$W/m.onnx" "$W/m2.onnx" || fail "m.onnx is not the whole export (exports repeat byte for byte)"
+    termed "rename 1 before r.html $s" "$W/r.html" "$BIN/cxr-report" "$W/m.jsonl" -o "$W/r.html"
+    expect_err "cxr-report: wrote $W/r.html"
+    grep -q '</html>' "$W/r.html" || fail "r.html is not the whole report"
+    rm -f "$W/m.onnx" "$W/r.html"
+done
+# -q says nothing on success, but an interrupted run says why it exits 130
+termed "rename 1 before m.onnx TERM" "$W/m.onnx" "$BIN/cxr-export" "$W/m.h5" -o "$W/m.onnx" -q
+termed "rename 1 before r.html TERM" "$W/r.html" "$BIN/cxr-report" "$W/m.jsonl" -o "$W/r.html" -q
 
 # 5.
 M="$BIN/cxr-train $W/s.h5 --device cpu --batch 8 --threads 2 -q --max-steps 2 --epochs 1"

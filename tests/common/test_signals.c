@@ -1,13 +1,14 @@
 /* test_signals.c: cxr_signals.h. The stop handler: the first SIGINT/SIGTERM/SIGHUP sets the flag
- * and the process lives on, a second one of any of them kills it (the default action); one
- * ignored on entry (nohup) stays ignored; system calls restart (SA_RESTART). The asynchronous mask:
- * blocks SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPROF, SIGALRM, never SIGSEGV, SIGBUS, SIGFPE, SIGILL,
- * SIGABRT; a signal sent meanwhile is delivered on restore. The guard of mapped reads: a read past
- * the end of a mapped file cut short returns 1 from cxr_guard_mapped_read instead of killing, again
- * and again, on any thread, with SIGBUS unblocked after; a SIGBUS it does not own (outside the
- * guarded range, outside a guard, sent by kill) still kills, or reaches the handler installed
- * before, which may return, and the guard works on after it, also after another handler replaced
- * it. */
+ * and the process lives on, a second one of any of them kills it (the default action); one ignored
+ * on entry (nohup) stays ignored; system calls restart (SA_RESTART). The asynchronous mask: blocks
+ * SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPROF, SIGALRM, never SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGABRT; a signal sent meanwhile is delivered on restore, or, for the stop signals and
+ * cxr_sigmask_restore_taking_stop, taken (not if ignored or held by the caller) as one first stop
+ * signal, however many came. The guard of mapped reads: a read past the end of a mapped file cut
+ * short returns 1 from cxr_guard_mapped_read instead of killing, again and again, on any thread,
+ * with SIGBUS unblocked after; a SIGBUS it does not own (outside the guarded range, outside a
+ * guard, sent by kill) still kills, or reaches the handler installed before, which may return, and
+ * the guard works on after it, also after another handler replaced it. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -61,6 +62,52 @@ static int twice_in_child(int ignored, int first, int second, int *flag_after_fi
     if (read(fds[0], &c, 1) != 1) c = '?';
     close(fds[0]);
     *flag_after_first = c == '1';
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    return status;
+}
+
+/* In a child, as cxr-export writes its output: the stop handler installed or not, `ignored`
+ * ignored and `held` blocked before (0: none), every asynchronous signal blocked, SIGTERM and
+ * SIGINT raised (`raised`; and `ignored`), then cxr_sigmask_restore_taking_stop. What it returned
+ * goes to *got, the stop flag to *flag, whether `held` is still pending and blocked to *kept;
+ * then the child raises SIGTERM (the next signal) and exits 10 if it lives on. */
+static int held_in_child(int handler, int ignored, int held, int raised, int *got, int *flag,
+                         int *kept)
+{
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (ignored) signal(ignored, SIG_IGN);
+        volatile sig_atomic_t *stop = handler ? cxr_signals_stop_on_interrupt() : NULL;
+        if (held) {
+            sigset_t h;
+            sigemptyset(&h);
+            sigaddset(&h, held);
+            pthread_sigmask(SIG_BLOCK, &h, NULL);
+        }
+        cxr_sigmask_saved old;
+        cxr_sigmask_block_async(&old);
+        if (raised) {
+            raise(SIGTERM);
+            raise(SIGINT);
+            if (ignored) raise(ignored);
+        }
+        int r[3] = { cxr_sigmask_restore_taking_stop(&old), stop && *stop, 0 };
+        sigset_t pend;
+        sigpending(&pend);
+        r[2] = held && sigismember(&pend, held) && blocked(held);
+        if (write(fds[1], r, sizeof r) != (ssize_t)sizeof r) _exit(3);
+        raise(SIGTERM);
+        _exit(10);
+    }
+    close(fds[1]);
+    int r[3] = { -1, -1, -1 };
+    if (read(fds[0], r, sizeof r) != (ssize_t)sizeof r) r[0] = -1;
+    close(fds[0]);
+    *got = r[0], *flag = r[1], *kept = r[2];
     int status = 0;
     REQUIRE(waitpid(pid, &status, 0) == pid);
     return status;
@@ -212,6 +259,28 @@ int main(void)
     int status = twice_in_child(SIGHUP, SIGHUP, SIGINT, &flag);
     CHECK(!flag);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 10);
+    /* stop signals held back while a tool writes its output are taken, however many came,
+     * instead of delivered (which killed the tool after its output was whole): the tool lives
+     * on, told the first (the lowest-numbered: SIGINT), the flag set where the handler is
+     * installed, and the next signal kills (as after a first signal) */
+    int got, stopped, kept;
+    for (int handler = 0; handler < 2; handler++) {
+        status = held_in_child(handler, 0, 0, 1, &got, &stopped, &kept);
+        CHECK(got == SIGINT && stopped == handler);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    }
+    /* nothing held: nothing taken, and SIGTERM still stops (the handler) or kills */
+    status = held_in_child(1, 0, 0, 0, &got, &stopped, &kept);
+    CHECK(got == 0 && stopped == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 10);
+    /* one blocked in the saved mask stays pending and blocked: the caller holds it */
+    status = held_in_child(1, 0, SIGINT, 1, &got, &stopped, &kept);
+    CHECK(got == SIGTERM && stopped && kept);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    /* nohup: an ignored SIGHUP is not taken (it came first otherwise) and kills no one */
+    status = held_in_child(0, SIGHUP, 0, 1, &got, &stopped, &kept);
+    CHECK(got == SIGINT);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+
     volatile sig_atomic_t *stop = cxr_signals_stop_on_interrupt();
     CHECK(*stop == 0);
     struct sigaction sa;
