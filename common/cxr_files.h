@@ -29,7 +29,9 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
  * exclusive flock on the file itself, cxr_log_open: CXR_E_IO "in use by another process") or its
  * checkpoint or best model (the flock on the lock file beside it, cxr_model_lock_path:
  * CXR_E_ARG "... is being written by another cxr-train run (pid N) ..."). Replaced by another tool,
- * the run's later lines went to a file no name reached, or its next save took the name back. */
+ * the run's later lines went to a file no name reached, or its next save took the name back. An
+ * HDF5 file another program holds open for writing (HDF5's exclusive flock: h5py's "r+") is
+ * CXR_E_IO "in use by another process, which holds this HDF5 file open for writing". */
 
 /* The 8 bytes an HDF5 file starts with (no user block: cxr writes none). */
 #define CXR_HDF5_SIGNATURE "\x89HDF\r\n\x1a\n"

@@ -92,7 +92,8 @@ int cxr_model_lock_path(char *buf, size_t cap, const char *model)
 
 /* 1 when another process holds an exclusive flock on path (a shared one, an HDF5 reader's, is
  * not in the way; a symbolic link is followed, as the writers follow it), 2 when that file is a
- * default model name another cxr-train run reserved ("cxr-train: reserved by pid N ..."); *pid:
+ * default model name another cxr-train run reserved ("cxr-train: reserved by pid N ..."), 3 when
+ * it is an HDF5 file (HDF5 locks a file it opens for writing: h5py's, another program's); *pid:
  * the holder's pid when the file says it (a lock file holds it as text). A reservation of this
  * very process (cxr-train checking the name it reserved) is not held. */
 static int held_exclusively(const char *path, long *pid)
@@ -111,6 +112,8 @@ static int held_exclusively(const char *path, long *pid)
         if (got > (ssize_t)rl && !strncmp(line, reserved, rl)) {
             who = strtol(line + rl, NULL, 10);
             held = who == (long)getpid() ? 0 : 2;
+        } else if (got >= 8 && !memcmp(line, CXR_HDF5_SIGNATURE, 8)) {
+            held = 3;
         } else if (got > 0) {
             who = strtol(line, NULL, 10);
         }
@@ -158,6 +161,12 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
         return cxr_set_error(CXR_E_IO,
                              "%s %s: in use by another process (a running cxr-train's log or "
                              "samples file?): not replaced",
+                             opt, out);
+    if (held == 3)
+        return cxr_set_error(CXR_E_IO,
+                             "%s %s: in use by another process, which holds this HDF5 file open "
+                             "for writing: not replaced; close it there, or wait for that "
+                             "program to end, and try again",
                              opt, out);
     char lock[4096];
     if (held == 2 ||

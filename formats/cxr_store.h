@@ -63,7 +63,9 @@ cxr_status cxr_zstd_filter_register(void);
 cxr_status cxr_hdf5_init(void);
 /* Set `code` with "<file>: <message> (HDF5: <innermost HDF5 error, tidied>)", e.g. "...: cannot
  * write X (HDF5: file write failed: No space left on device)", and clear HDF5's error stack.
- * CXR_E_NOMEM instead of `code` when HDF5 could not allocate memory. */
+ * CXR_E_NOMEM instead of `code` when HDF5 could not allocate memory; CXR_E_IO with "<file>: in
+ * use by another process, which holds it open for writing (HDF5's file lock) ..." instead of the
+ * message when HDF5 could not lock the file because another process holds it. */
 cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -55,7 +55,23 @@ cxr_status cxr_zstd_filter_register(void) { return cxr_hdf5_init(); }
 typedef struct {
     char desc[256]; /* the innermost entry's description */
     int nomem;      /* an entry says HDF5 could not allocate memory */
+    int held;       /* HDF5's file lock was refused: another process holds the file */
 } h5_walk;
+
+/* Whether entry e is HDF5's file lock refused because another process holds a conflicting
+ * lock (one that has the file open for writing: HDF5 locks exclusively to write, shared to
+ * read). The minor code names the lock; the errno, which HDF5 gives only inside the driver's
+ * description ("unable to lock file, errno = 11, error message = ..."), tells a held lock
+ * (EWOULDBLOCK) from a file system without locks (ENOSYS), which is no one's doing. Without an
+ * errno there (another HDF5's wording), the lock refused is taken as held. */
+static int lock_held(const H5E_error2_t *e)
+{
+    if (e->min_num != H5E_CANTLOCKFILE) return 0;
+    const char *p = e->desc ? strstr(e->desc, "errno = ") : NULL;
+    if (!p) return 1;
+    const long err = strtol(p + strlen("errno = "), NULL, 10);
+    return err == EWOULDBLOCK || err == EAGAIN;
+}
 
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
@@ -67,6 +83,7 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
     if ((e->maj_num == H5E_RESOURCE && e->min_num == H5E_NOSPACE) ||
         (e->desc && strstr(e->desc, "memory allocation failed")))
         w->nomem = 1;
+    if (lock_held(e)) w->held = 1;
     return 0;
 }
 
@@ -90,7 +107,7 @@ static void tidy_h5_desc(char *d, size_t cap)
 cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ...)
 {
     char msg[512];
-    h5_walk w = { "", 0 };
+    h5_walk w = { "", 0, 0 };
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -101,6 +118,16 @@ cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ..
     /* HDF5 out of memory is the machine's failure, not a bad file's nor the disk's: the caller's
      * code (CXR_E_FORMAT: "not a valid checkpoint", CXR_E_IO) would blame those */
     if (w.nomem) code = CXR_E_NOMEM;
+    /* Not the file's fault (the caller's "corrupt or not a cxr checkpoint" blamed it) but
+     * another program's, which has it open for writing (h5py, a viewer, a cxr-train run): an
+     * I/O error, gone once that program closes the file. Not HDF5_USE_FILE_LOCKING=FALSE: read
+     * while another process writes it, the file may be read half-written. */
+    if (w.held)
+        return cxr_set_error(CXR_E_IO,
+                             "%s: in use by another process, which holds it open for writing "
+                             "(HDF5's file lock): close it there, or wait for that program to "
+                             "end, and try again",
+                             file);
     if (w.desc[0]) return cxr_set_error(code, "%s: %s (HDF5: %s)", file, msg, w.desc);
     return cxr_set_error(code, "%s: %s", file, msg);
 }

@@ -116,6 +116,27 @@ printf 'cxr-train: reserved by pid %s on somehost\n' "$$" > "$W/resv.h5"
 flock "$W/resv.h5" "$BIN/cxr-report" "$W/run.jsonl" -o "$W/resv.h5" 2>"$W/err"
 rc=$?; [ $rc -eq 2 ] || fail "cxr-report -o a name another run reserved: exit $rc, not 2"
 expect_err "resv.h5 is being written by another cxr-train run (pid $$) (its model or best model)"
+# an HDF5 file another program holds open for writing (h5py's "r+": HDF5 then holds an exclusive
+# flock, as flock(1) here) is in use, not corrupt: its readers and writers exit 4 saying so (they
+# said "corrupt or not a cxr checkpoint", exit 3, or blamed a cxr-train log), the file untouched
+inuse="in use by another process, which holds it open for writing (HDF5's file lock)"
+expect_rc 4 flock "$W/ck.h5" "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu
+expect_err "$W/ck.h5: $inuse"
+expect_rc 4 flock "$W/ck.h5" "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu
+expect_err "$W/ck.h5: $inuse"
+expect_rc 4 flock "$W/ck.h5" "$BIN/cxr-export" "$W/ck.h5" -o "$W/held.onnx"
+expect_err "$W/ck.h5: $inuse"
+expect_rc 4 flock "$W/ck.h5" "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/ck.h5" --checkpoint "$W/r.h5"
+expect_err "$W/ck.h5: $inuse"
+expect_rc 4 flock "$W/s.h5" "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint
+expect_err "$W/s.h5: $inuse"
+expect_rc 4 flock "$W/ck.h5" "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/ck.h5"
+expect_err "--checkpoint $W/ck.h5: in use by another process, which holds this HDF5 file open for writing: not replaced"
+cp "$W/vstore.h5" "$W/vstore0"
+expect_rc 4 flock "$W/vstore.h5" "$BIN/cxr-pack" "$SAMPLE" -o "$W/vstore.h5" --size 32 --quiet
+expect_err "-o $W/vstore.h5: in use by another process, which holds this HDF5 file open for writing: not replaced"
+cmp -s "$W/vstore.h5" "$W/vstore0" || fail "cxr-pack replaced a store another program holds"
+untouched "HDF5 files held open for writing"
 printf '{"t":1.0,"epoch":1}\n' > "$W/held-mon.jsonl"
 flock "$W/held-mon.jsonl" "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/held-mon.jsonl" 2>"$W/err"
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train --monitor-log onto a file another process holds: exit $rc, not 4"
