@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cxr_files.h"
+#include "reservation.h"
 #include "store_internal.h"
 #include "zstd_filter.h"
 
@@ -218,13 +219,19 @@ cxr_status cxr_h5_open(const char *path, const char *what, hid_t *file)
     if (fd < 0) CXR_THROW(CXR_E_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
     int reg = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
     /* the name cxr-train reserves for its model until the first save holds one line */
-    static const char reserved[] = "cxr-train: reserved by pid ";
-    char head[sizeof reserved] = "";
-    const int is_reserved = reg &&
-                            pread(fd, head, sizeof head - 1, 0) == (ssize_t)sizeof head - 1 &&
-                            memcmp(head, reserved, sizeof head - 1) == 0;
+    static const char reserved[] = CXR_RESERVATION_HEAD;
+    char line[700] = "";
+    const ssize_t got = reg ? pread(fd, line, sizeof line - 1, 0) : -1;
+    const int is_reserved =
+        got >= (ssize_t)sizeof reserved - 1 && memcmp(line, reserved, sizeof reserved - 1) == 0;
     close(fd);
     if (!reg) CXR_THROW(CXR_E_IO, "%s: cannot open %s: not a regular file", path, what);
+    if (is_reserved && cxr_reservation_gone(line)) /* (line: NUL-terminated by its zeros) */
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: not a %s: the name a cxr-train run (pid %ld) reserved for its model, "
+                  "but that run is no longer running (killed before its first save): the file "
+                  "holds no model and can be removed",
+                  path, what, strtol(line + sizeof reserved - 1, NULL, 10));
     if (is_reserved)
         CXR_THROW(CXR_E_FORMAT,
                   "%s: not a %s yet: the name a cxr-train run reserved for its model, which it "

@@ -21,6 +21,7 @@
 #include "cxr_monitor.h"
 #include "cxr_tmpfile.h"
 #include "cxr_trainlog.h"
+#include "reservation.h"
 
 /* The default name, reserved: created (O_EXCL, or linked in from an O_TMPFILE already written,
  * so that a run started at the same time takes the next number), locked (flock, held until
@@ -64,37 +65,13 @@ static void remove_at_exit(int k, const struct stat *sb, off_t size)
     exit_files[k].dev = sb->st_dev, exit_files[k].ino = sb->st_ino, exit_files[k].size = size;
 }
 
-/* The first line of file f, "" when unreadable: the kernel's boot id, the machine id. */
-static void first_line(const char *f, char *buf, size_t cap)
-{
-    buf[0] = 0;
-    FILE *fp = fopen(f, "r");
-    if (!fp) return;
-    if (!fgets(buf, (int)cap, fp)) buf[0] = 0;
-    fclose(fp);
-    buf[strcspn(buf, "\n")] = 0;
-}
-
-/* Whose a reservation is, after "pid P": " on HOST, machine M, boot " (the boot id follows,
- * into boot[64]). M: the machine id, else (a container without /etc/machine-id) "boot:" and the
- * boot id, which names this machine for this boot only. */
-static void reservation_where(char *buf, size_t cap, char *boot)
-{
-    char host[256] = "", machine[64];
-    gethostname(host, sizeof host - 1);
-    first_line("/etc/machine-id", machine, sizeof machine);
-    first_line("/proc/sys/kernel/random/boot_id", boot, 64);
-    snprintf(buf, cap, " on %s, machine %s%s, boot ", host,
-             machine[0] ? "" : "boot:", machine[0] ? machine : boot);
-}
-
 /* Write into fd (holding its lock) whose reservation it is. 0 when it cannot be written. */
 static int write_reservation(int fd)
 {
     char where[512], boot[64], line[700];
-    reservation_where(where, sizeof where, boot);
-    const int n = snprintf(line, sizeof line, "cxr-train: reserved by pid %ld%s%s\n",
-                           (long)getpid(), where, boot);
+    cxr_reservation_where(where, sizeof where, boot);
+    const int n =
+        snprintf(line, sizeof line, CXR_RESERVATION_HEAD "%ld%s%s\n", (long)getpid(), where, boot);
     return n > 0 && (size_t)n < sizeof line && ftruncate(fd, 0) == 0 &&
            pwrite(fd, line, (size_t)n, 0) == n;
 }
@@ -157,29 +134,8 @@ static int reserve(const char *buf)
     return 1;
 }
 
-/* Whether a reservation's line names a run that is gone: this host and machine (same hostname
- * and machine id, the latter known), and another boot of it or, in this boot, a pid that no
- * longer exists. Anything else (another machine, one with the same name, an unknown machine,
- * a live or unknown pid) is not free. */
-static int reservation_free(const char *line)
-{
-    static const char head[] = "cxr-train: reserved by pid ";
-    char where[512], boot[64], *end = NULL;
-    if (strncmp(line, head, sizeof head - 1) != 0) return 0;
-    const char *p = line + sizeof head - 1;
-    const long pid = *p >= '1' && *p <= '9' ? strtol(p, &end, 10) : 0;
-    reservation_where(where, sizeof where, boot);
-    if (pid <= 0 || strstr(where, ", machine boot:, ") || strncmp(end, where, strlen(where)) != 0)
-        return 0; /* (neither id known: no machine to match) */
-    const char *their_boot = end + strlen(where);
-    const size_t bl = strcspn(their_boot, "\n");
-    if (boot[0] && bl > 0 && (bl != strlen(boot) || strncmp(their_boot, boot, bl) != 0))
-        return 1; /* this machine booted again since */
-    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-}
-
 /* A descriptor of buf, locked, when buf is a reservation of this user's whose run is gone
- * (killed before its first save: reservation_free); else -1. An empty file is not one (it
+ * (killed before its first save: cxr_reservation_gone); else -1. An empty file is not one (it
  * could be anyone's; reserve leaves none where O_TMPFILE works). */
 static int dead_reservation(const char *buf)
 {
@@ -194,7 +150,7 @@ static int dead_reservation(const char *buf)
         flock(fd, LOCK_EX | LOCK_NB) == 0 ? pread(fd, line, sizeof line - 1, 0) : -1;
     if (got >= 0) line[got] = 0;
     /* still the file at buf (not replaced by a save meanwhile) */
-    if (got > 0 && reservation_free(line) && fstat(fd, &fb) == 0 && lstat(buf, &sb) == 0 &&
+    if (got > 0 && cxr_reservation_gone(line) && fstat(fd, &fb) == 0 && lstat(buf, &sb) == 0 &&
         sb.st_dev == fb.st_dev && sb.st_ino == fb.st_ino)
         return fd;
     close(fd);

@@ -163,6 +163,10 @@ kill -9 $held; wait $held 2>/dev/null
 trap 'rm -rf "$WORK"' EXIT
 grep -q "saving the model to $WORK/d/x.model-5.h5" "$WORK/killed.err" || fail "the killed run's name"
 grep -q "^cxr-train: reserved by pid $held on " "$WORK/d/x.model-5.h5" || fail "the killed run left no reservation"
+# ... which its readers call a dead run's leftover, not a model still to come (they said "which
+# it writes at the end of its first epoch" of a run that no longer existed)
+expect_rc 3 "$BIN/cxr-eval" "$WORK/d/x.model-5.h5" "$WORK/d/x.h5"
+expect_err "x.model-5.h5: not a checkpoint: the name a cxr-train run (pid $held) reserved for its model, but that run is no longer running (killed before its first save): the file holds no model and can be removed"
 expect_rc 0 $D --seed 13
 expect_err "saving the model to $WORK/d/x.model-5.h5"
 [ "$(attr "$WORK/d/x.model-5.h5" seed)" = 13 ] || fail "the name a killed run left was not taken over"
@@ -181,6 +185,9 @@ echo "$dead on not-$(hostname), machine $machine, boot $boot" > "$WORK/e/x.model
 echo "$dead on $(hostname), machine other-$machine, boot $boot" > "$WORK/e/x.model-3.h5"
 expect_rc 0 $E
 expect_err "saving the model to $WORK/e/x.model-4.h5"
+# (another host's run may be alive: to its readers, still a model to come)
+expect_rc 3 "$BIN/cxr-eval" "$WORK/e/x.model-2.h5" "$WORK/e/x.h5"
+expect_err "x.model-2.h5: not a checkpoint yet: the name a cxr-train run reserved for its model, which it writes"
 # ... while this machine's, this user's, of a pid that is gone, is taken over
 echo "$dead on $(hostname), machine $machine, boot $boot" > "$WORK/e/x.model-5.h5"
 expect_rc 0 $E
