@@ -1505,14 +1505,20 @@ static cxr_status run_epoch(train_run *r, int e)
     r->rc.threshold = 0.5;
     r->rc.threshold_on_val = 0;
     if (r->eval_split) st = eval_epoch(r, &rec, &rep, &value);
-    if (st == CXR_OK) st = restore_weights(r, averaged);
-    if (st != CXR_OK) {
-        char hint[CXR_MSG_MAX];
-        if (st == CXR_E_INTERRUPTED)
-            cxr_set_error(st, "interrupted while evaluating epoch %d on %s; %s", e + 1,
-                          r->eval_split, resume_hint(r, e, hint, sizeof hint));
-        goto bail;
+    if (st == CXR_E_INTERRUPTED && !r->finishing) {
+        /* a signal met in the evaluation: the epoch's steps are all done, so it is finished
+         * (evaluated again from the start, logged, saved) before the run stops, as for one in
+         * its last step, rather than thrown away with its training (minutes on a CPU); a
+         * second signal stops it now */
+        r->finishing = 1;
+        note(r->o,
+             "interrupt: epoch %d's steps are done; evaluating and saving it first (a second "
+             "signal stops now)",
+             e + 1);
+        st = eval_epoch(r, &rec, &rep, &value); /* finishing: not interrupted */
     }
+    if (st == CXR_OK) st = restore_weights(r, averaged);
+    if (st != CXR_OK) goto bail;
     const int improved = cxr_select_improves(r->rc.select, value, r->rc.best_value);
     if (improved) r->rc.best_epoch = e + 1, r->rc.best_value = value;
     update_meta(r, e + 1);

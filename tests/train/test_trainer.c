@@ -226,6 +226,12 @@ int main(void)
     CHECK(run_interrupted(path, ck, 1, 2, &held, msg, sizeof msg) == 1 && held == 1);
     CHECK(strstr(msg, "interrupted before epoch 2") != NULL);
     printf("interrupt after the last step: %s\n", msg);
+    /* flagged while step 3, the last, is reported, after the loop's last look at the flag: the
+     * evaluation meets it, and the epoch is kept all the same (it was thrown away: "interrupted
+     * while evaluating epoch 1") */
+    CHECK(run_interrupted(path, ck, 1, 3, &held, msg, sizeof msg) == 1 && held == 1);
+    CHECK(strstr(msg, "interrupted before epoch 2") != NULL);
+    printf("interrupt in the evaluation: %s\n", msg);
     /* flagged while step 1 is reported, after step 2: the epoch is given up, nothing saved */
     CHECK(run_interrupted(path, ck, 1, 1, &held, msg, sizeof msg) == 0 && held == -1);
     CHECK(strstr(msg, "interrupted in epoch 1 after step 2") != NULL);
