@@ -36,10 +36,20 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
 /* The 8 bytes an HDF5 file starts with (no user block: cxr writes none). */
 #define CXR_HDF5_SIGNATURE "\x89HDF\r\n\x1a\n"
 
-/* Refuse (CXR_E_ARG, nothing touched) an output `out` that exists as a regular file starting
- * with HDF5's signature (a cxr model or store) for a tool about to write `what` there ("an HTML
- * page", "a predictions table", "an ONNX model"): a misplaced -o replaced a trained model. */
-cxr_status cxr_output_not_hdf5(const char *opt, const char *out, const char *what);
+/* How a training log and a samples file begin (train/cxr_trainlog.h's CXR_TRAINLOG_MARK and
+ * runtime/cxr_monitor.h's CXR_MONITOR_MARK, which report.trainlog checks are these). */
+#define CXR_FILES_TRAINLOG_MARK "{\"type\":\"run\""
+#define CXR_FILES_SAMPLES_MARK  "{\"t\":"
+
+/* Refuse (CXR_E_ARG, nothing touched) an output `out` that exists as a regular file beginning as
+ * a training log or samples file does (cxr-train's --log, --monitor-log), for a tool about to
+ * write `what` there ("a store", "an HTML page"): `cxr-report run.jsonl -o run.jsonl` replaced
+ * the log it was drawing. */
+cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what);
+/* The same, and also for a file starting with HDF5's signature (a cxr model or store), for a
+ * tool that writes no HDF5 file ("an HTML page", "a predictions table", "an ONNX model"): a
+ * misplaced -o replaced a trained model. */
+cxr_status cxr_output_not_ours(const char *opt, const char *out, const char *what);
 
 /* flock(fd, LOCK_EX | LOCK_NB), tried again for up to ~20 ms while it fails with EWOULDBLOCK:
  * another tool's output check holds a shared lock on the file for a few microseconds

@@ -182,21 +182,45 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
     return CXR_OK;
 }
 
-cxr_status cxr_output_not_hdf5(const char *opt, const char *out, const char *what)
+/* The first bytes of the regular file at `out` into head (cap bytes, NUL-ended): their count,
+ * or -1 when it is absent, unreadable or not a regular file. */
+static ssize_t output_head(const char *out, char *head, size_t cap)
 {
     const int fd = open(out, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) return CXR_OK; /* absent, or unreadable: the write says why, if anything */
+    if (fd < 0) return -1; /* absent, or unreadable: the write says why, if anything */
     struct stat sb;
-    unsigned char head[8];
-    const int hdf5 = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-                     pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
-                     memcmp(head, CXR_HDF5_SIGNATURE, sizeof head) == 0;
+    ssize_t n = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? pread(fd, head, cap - 1, 0) : -1;
     close(fd);
-    if (!hdf5) return CXR_OK;
+    head[n > 0 ? n : 0] = '\0';
+    return n;
+}
+
+cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what)
+{
+    char head[32];
+    const ssize_t n = output_head(out, head, sizeof head);
+    const char *kind = NULL;
+    if (n > 0 && strncmp(head, CXR_FILES_TRAINLOG_MARK, strlen(CXR_FILES_TRAINLOG_MARK)) == 0)
+        kind = "a training log (cxr-train --log)";
+    else if (n > 0 && strncmp(head, CXR_FILES_SAMPLES_MARK, strlen(CXR_FILES_SAMPLES_MARK)) == 0)
+        kind = "a samples file (cxr-train --monitor-log)";
+    if (!kind) return CXR_OK;
     return cxr_set_error(CXR_E_ARG,
-                         "%s %s: exists and is an HDF5 file (a cxr model or store?), not %s: not "
-                         "overwritten; remove it or give another name",
-                         opt, out, what);
+                         "%s %s: exists and is %s, not %s: not overwritten; remove it or give "
+                         "another name",
+                         opt, out, kind, what);
+}
+
+cxr_status cxr_output_not_ours(const char *opt, const char *out, const char *what)
+{
+    char head[16];
+    const ssize_t n = output_head(out, head, sizeof head);
+    if (n >= 8 && memcmp(head, CXR_HDF5_SIGNATURE, 8) == 0)
+        return cxr_set_error(CXR_E_ARG,
+                             "%s %s: exists and is an HDF5 file (a cxr model or store?), not %s: "
+                             "not overwritten; remove it or give another name",
+                             opt, out, what);
+    return n > 0 ? cxr_output_not_log(opt, out, what) : CXR_OK;
 }
 
 void cxr_std_fds_open(void)

@@ -150,7 +150,8 @@ cxr_status cxr_output_format_check(const char *opt, const char *out, const char 
 {
     struct stat sb;
     if (stat(out, &sb) != 0 || !S_ISREG(sb.st_mode)) return CXR_OK;
-    cxr_status st = cxr_hdf5_init();
+    cxr_status st = cxr_output_not_log(opt, out, what); /* a log is no HDF5 file: checked apart */
+    if (st == CXR_OK) st = cxr_hdf5_init();
     if (st != CXR_OK) return st;
     hid_t f = -1;
     if (cxr_h5_open(out, "file", &f) != CXR_OK) /* not HDF5, or damaged: replaced as before */

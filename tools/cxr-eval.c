@@ -444,7 +444,7 @@ int main(int argc, char **argv)
                           member_paths[j], member_paths[i]);
     if (pred_path) {
         CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, n_members + 1, NULL));
-        CXR_TRY(cxr_output_not_hdf5("--predictions", pred_path, "a predictions table"));
+        CXR_TRY(cxr_output_not_ours("--predictions", pred_path, "a predictions table"));
         CXR_TRY(cxr_output_probe("--predictions", pred_path));
     }
     /* the inputs first: a bad one is refused before anything is said about the device */

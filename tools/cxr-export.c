@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     CXR_TRY(cxr_output_check("-o", out, &in, 1, NULL));
     static const char *const weights_format[] = { CXR_WEIGHTS_FORMAT };
     if (!weights)
-        CXR_TRY(cxr_output_not_hdf5("-o", out, "an ONNX model"));
+        CXR_TRY(cxr_output_not_ours("-o", out, "an ONNX model"));
     else
         CXR_TRY(cxr_output_format_check("-o", out, weights_format, 1, "a weights file"));
     CXR_TRY(cxr_output_probe("-o", out));

@@ -563,7 +563,7 @@ int main(int argc, char **argv)
     if (opt.duplicates_report &&
         ((ost = cxr_output_check("--duplicates-report", opt.duplicates_report, dup_inputs, 2,
                                  mcli.manifest ? mcli.images : src)) != CXR_OK ||
-         (ost = cxr_output_not_hdf5("--duplicates-report", opt.duplicates_report,
+         (ost = cxr_output_not_ours("--duplicates-report", opt.duplicates_report,
                                     "a duplicates table")) != CXR_OK || /* not over a model */
          (ost = cxr_output_probe("--duplicates-report", opt.duplicates_report)) != CXR_OK)) {
         cxr_print_error("cxr-pack", cxr_last_error());

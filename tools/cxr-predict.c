@@ -312,7 +312,7 @@ static cxr_status check_output(const options *o, const cxr_image_list *l)
     for (int64_t i = 0; i < l->n; i++) in[i + M] = l->paths[i];
     cxr_status st = cxr_output_check("-o", o->out_path, in, (int)(l->n + M), NULL);
     free(in);
-    if (st == CXR_OK) st = cxr_output_not_hdf5("-o", o->out_path, "a predictions table");
+    if (st == CXR_OK) st = cxr_output_not_ours("-o", o->out_path, "a predictions table");
     return st != CXR_OK ? st : cxr_output_probe("-o", o->out_path);
 }
 

@@ -37,7 +37,7 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
     }
     cxr_status st = cxr_output_check("-o", out, runs, n_runs, NULL);
     if (st == CXR_OK) st = cxr_output_check("-o", out, samps, n_samp, NULL);
-    if (st == CXR_OK) st = cxr_output_not_hdf5("-o", out, "an HTML page");
+    if (st == CXR_OK) st = cxr_output_not_ours("-o", out, "an HTML page");
     return st != CXR_OK ? st : cxr_output_probe("-o", out);
 }
 

@@ -65,6 +65,27 @@ expect_err "-o $W/nofmt.h5: exists and is an HDF5 file without a 'format' attrib
 cmp -s "$W/ck.h5" "$W/victim.h5" && cmp -s "$W/s.h5" "$W/vstore.h5" && cmp -s "$W/nofmt.h5" "$W/nofmt0" ||
     fail "an output of another kind replaced a model or a store"
 [ -e "$W/p2.h5" ] && fail "a refused --duplicates-report left a store"
+# ... nor any output over a training log or samples file (cxr-report a.jsonl -o b.jsonl replaced
+# the log b.jsonl with a page, exit 0; so did every other tool's)
+cp "$W/run.jsonl" "$W/vlog.jsonl" && printf '{"t":1.0,"epoch":1}\n' > "$W/vmon.jsonl"
+expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/vlog.jsonl"
+expect_err "-o $W/vlog.jsonl: exists and is a training log (cxr-train --log), not an HTML page: not overwritten"
+expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/vmon.jsonl"
+expect_err "-o $W/vmon.jsonl: exists and is a samples file (cxr-train --monitor-log), not an HTML page"
+expect_rc 2 "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$W/vlog.jsonl"
+expect_err "exists and is a training log (cxr-train --log), not a predictions table"
+expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W/vmon.jsonl"
+expect_err "exists and is a samples file (cxr-train --monitor-log), not a predictions table"
+expect_rc 2 "$BIN/cxr-export" "$W/ck.h5" -o "$W/vlog.jsonl"
+expect_err "not an ONNX model: not overwritten"
+expect_rc 2 "$BIN/cxr-export" "$W/ck.h5" --weights -o "$W/vlog.jsonl"
+expect_err "-o $W/vlog.jsonl: exists and is a training log (cxr-train --log), not a weights file"
+expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$W/vlog.jsonl" --size 32 --quiet
+expect_err "-o $W/vlog.jsonl: exists and is a training log (cxr-train --log), not a store"
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/vmon.jsonl"
+expect_err "--checkpoint $W/vmon.jsonl: exists and is a samples file (cxr-train --monitor-log), not a checkpoint"
+cmp -s "$W/run.jsonl" "$W/vlog.jsonl" && [ "$(cat "$W/vmon.jsonl")" = '{"t":1.0,"epoch":1}' ] ||
+    fail "an output replaced a training log or samples file"
 # ... while an output of its own kind is replaced as before: a store by a store, a weights file
 # by a weights file, a model by a model
 expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$W/vstore.h5" --size 32 --quiet

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cxr_files.h"
+#include "cxr_monitor.h"
 #include "cxr_report.h"
 #include "cxr_test.h"
 #include "cxr_trainlog.h"
@@ -148,6 +150,9 @@ static void count_warning(void *ctx, const char *msg)
 int main(int argc, char **argv)
 {
     REQUIRE(argc == 2);
+    /* the marks the tools' output checks look for (common/, below the writers) are the writers' */
+    CHECK(strcmp(CXR_FILES_TRAINLOG_MARK, CXR_TRAINLOG_MARK) == 0);
+    CHECK(strcmp(CXR_FILES_SAMPLES_MARK, CXR_MONITOR_MARK) == 0);
     char path[1200];
     snprintf(path, sizeof path, "%s/trainlog.jsonl", argv[1]);
     unlink(path); /* an earlier run's ends gzip-compressed, which a fresh log refuses to empty */
