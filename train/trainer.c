@@ -1152,16 +1152,20 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
                  best ? " holds this run's epoch 1, saved before the failure" : "");
     } else if (!ck)
         snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
-    else { /* with the options that keep the run's logs going (a resume without them stops
-            * them), as shell words, when they can be pasted from the message */
+    else { /* the whole command, as shell words when they can be pasted from the message: the
+            * store (without it the words were no command), the options that keep the run's
+            * logs going (a resume without them stops them) and its thread count (another one
+            * changes the losses' last bits, warned of) */
         const char *log = r->o->io.log_path, *mon = r->o->io.monitor_log;
         /* a run resumed into another checkpoint that saved nothing yet: without --checkpoint
          * the resume would write over the file it branches from */
         const char *to = r->o->io.checkpoint_path && strcmp(r->o->io.checkpoint_path, ck) != 0
                              ? r->o->io.checkpoint_path
                              : NULL;
-        char qc[4 * 4096 + 5], ql[4 * 4096 + 5], qm[4 * 4096 + 5], qt[4 * 4096 + 5];
-        const char *wc = paste_word(qc, sizeof qc, ck),
+        char qs[4 * 4096 + 5], qc[4 * 4096 + 5], ql[4 * 4096 + 5], qm[4 * 4096 + 5],
+            qt[4 * 4096 + 5];
+        const char *ws = paste_word(qs, sizeof qs, r->o->io.store_path),
+                   *wc = paste_word(qc, sizeof qc, ck),
                    *wl = log ? paste_word(ql, sizeof ql, log) : "",
                    *wm = mon ? paste_word(qm, sizeof qm, mon) : "",
                    *wt = to ? paste_word(qt, sizeof qt, to) : "";
@@ -1169,10 +1173,11 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
         char every[40] = ""; /* step lines: a resume without it logs none */
         if (log && r->o->io.log_every > 0)
             snprintf(every, sizeof every, " --log-every %lld", (long long)r->o->io.log_every);
-        if (wc && wl && wm && wt && n > 0 && n < (int)cap)
-            n += snprintf(buf + n, cap - (size_t)n, "; go on with --resume %s%s%s%s%s%s%s%s", wc,
-                          to ? " --checkpoint " : "", wt, log ? " --log " : "", wl, every,
-                          mon ? " --monitor-log " : "", wm);
+        if (ws && wc && wl && wm && wt && n > 0 && n < (int)cap)
+            n += snprintf(buf + n, cap - (size_t)n,
+                          "; go on with: cxr-train %s --resume %s%s%s%s%s%s%s%s --threads %d", ws,
+                          wc, to ? " --checkpoint " : "", wt, log ? " --log " : "", wl, every,
+                          mon ? " --monitor-log " : "", wm, r->o->compute.threads);
         if (n >= (int)cap) /* paths past the message's room: the command cut, said so */
             snprintf(buf + cap - 5, 5, "...");
     }
