@@ -68,24 +68,23 @@ cmp -s "$W/ck.h5" "$W/victim.h5" && cmp -s "$W/s.h5" "$W/vstore.h5" && cmp -s "$
 # ... nor any output over a training log or samples file (cxr-report a.jsonl -o b.jsonl replaced
 # the log b.jsonl with a page, exit 0; so did every other tool's)
 cp "$W/run.jsonl" "$W/vlog.jsonl" && printf '{"t":1.0,"epoch":1}\n' > "$W/vmon.jsonl"
-expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/vlog.jsonl"
-expect_err "-o $W/vlog.jsonl: exists and is a training log (cxr-train --log), not an HTML page: not overwritten"
-expect_rc 2 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/vmon.jsonl"
-expect_err "-o $W/vmon.jsonl: exists and is a samples file (cxr-train --monitor-log), not an HTML page"
-expect_rc 2 "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$W/vlog.jsonl"
-expect_err "exists and is a training log (cxr-train --log), not a predictions table"
-expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W/vmon.jsonl"
-expect_err "exists and is a samples file (cxr-train --monitor-log), not a predictions table"
-expect_rc 2 "$BIN/cxr-export" "$W/ck.h5" -o "$W/vlog.jsonl"
-expect_err "not an ONNX model: not overwritten"
-expect_rc 2 "$BIN/cxr-export" "$W/ck.h5" --weights -o "$W/vlog.jsonl"
-expect_err "-o $W/vlog.jsonl: exists and is a training log (cxr-train --log), not a weights file"
-expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$W/vlog.jsonl" --size 32 --quiet
-expect_err "-o $W/vlog.jsonl: exists and is a training log (cxr-train --log), not a store"
-expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/vmon.jsonl"
-expect_err "--checkpoint $W/vmon.jsonl: exists and is a samples file (cxr-train --monitor-log), not a checkpoint"
+refused() { local m=$1; shift; expect_rc 2 "$@"; expect_err "$m"; } # MSG CMD...: exit 2, MSG
+for v in "vlog.jsonl|a training log (cxr-train --log)" "vmon.jsonl|a samples file (cxr-train --monitor-log)"; do
+    f=$W/${v%%|*} k="exists and is ${v#*|}, not"
+    refused "-o $f: $k an HTML page: not overwritten" "$BIN/cxr-report" "$W/run.jsonl" -o "$f"
+    refused "-o $f: $k a predictions table" "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$f"
+    refused "--predictions $f: $k a predictions table" "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" \
+        --device cpu --predictions "$f"
+    refused "-o $f: $k an ONNX model" "$BIN/cxr-export" "$W/ck.h5" -o "$f"
+    refused "-o $f: $k a weights file" "$BIN/cxr-export" "$W/ck.h5" --weights -o "$f"
+    refused "-o $f: $k a store" "$BIN/cxr-pack" "$SAMPLE" -o "$f" --size 32 --quiet
+    refused "--duplicates-report $f: $k a duplicates table" "$BIN/cxr-pack" "$SAMPLE" -o "$W/p3.h5" \
+        --size 32 --quiet --duplicates-report "$f"
+    refused "--checkpoint $f: $k a checkpoint" "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$f"
+done
 cmp -s "$W/run.jsonl" "$W/vlog.jsonl" && [ "$(cat "$W/vmon.jsonl")" = '{"t":1.0,"epoch":1}' ] ||
     fail "an output replaced a training log or samples file"
+[ -e "$W/p3.h5" ] && fail "a refused --duplicates-report left a store"
 # ... while an output of its own kind is replaced as before: a store by a store, a weights file
 # by a weights file, a model by a model
 expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$W/vstore.h5" --size 32 --quiet
