@@ -18,6 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define XXH_INLINE_ALL /* header-only, as formats/pack_dups.c: nothing to link */
+#include <xxhash.h>
+
 /* the stored spec fits the longest cxr_augment_format writes */
 _Static_assert(sizeof(((cxr_checkpoint_meta *)0)->augment) >= CXR_AUGMENT_SPEC_MAX,
                "cxr_checkpoint_meta.augment is shorter than CXR_AUGMENT_SPEC_MAX");
@@ -200,6 +203,107 @@ static void resume_first_unknown(const char *list, char *out, size_t cap)
     }
 }
 
+/* ---------------------------------------------------------------- store content */
+static const char *const content_split[3] = { "train", "val", "test" };
+
+void cxr_store_content_of(const cxr_store *store, cxr_store_content *out)
+{
+    for (int k = 0; k < 3; k++) {
+        cxr_split_info info;
+        out->n[k] = -1, out->set[k] = 0, out->order[k] = 0;
+        if (!cxr_store_has_split(store, content_split[k]) ||
+            cxr_store_split(store, content_split[k], &info) != CXR_OK)
+            continue;
+        out->n[k] = info.n;
+        for (int64_t i = 0; i < info.n; i++) {
+            const char *p = cxr_store_image_path(store, content_split[k], i);
+            const uint64_t h =
+                XXH3_64bits_withSeed(p, strlen(p), (uint64_t)(int64_t)info.labels[i]);
+            unsigned char le[8]; /* the same digest on any host */
+            for (int b = 0; b < 8; b++) le[b] = (unsigned char)(h >> (8 * b));
+            out->set[k] += h;
+            out->order[k] = XXH3_64bits_withSeed(le, sizeof le, out->order[k]);
+        }
+    }
+}
+
+/* The attribute's text: "train N SET ORDER; val none; test N SET ORDER". */
+static void content_format(const cxr_store_content *c, char *buf, size_t cap)
+{
+    size_t at = 0;
+    for (int k = 0; k < 3 && at < cap; k++) {
+        if (c->n[k] < 0)
+            at +=
+                (size_t)snprintf(buf + at, cap - at, "%s%s none", k ? "; " : "", content_split[k]);
+        else
+            at += (size_t)snprintf(buf + at, cap - at, "%s%s %lld %016llx %016llx", k ? "; " : "",
+                                   content_split[k], (long long)c->n[k],
+                                   (unsigned long long)c->set[k], (unsigned long long)c->order[k]);
+    }
+}
+
+/* content_format's text back; 0 when it is not that. */
+static int content_parse(const char *s, cxr_store_content *c)
+{
+    for (int k = 0; k < 3; k++) {
+        char name[8];
+        int used = 0;
+        long long n;
+        unsigned long long set, order;
+        if (k && strncmp(s, "; ", 2) != 0) return 0;
+        if (k) s += 2;
+        if (sscanf(s, "%7[a-z] none%n", name, &used) == 1 && used > 0 &&
+            strcmp(name, content_split[k]) == 0) {
+            c->n[k] = -1, c->set[k] = 0, c->order[k] = 0;
+        } else if (sscanf(s, "%7[a-z] %lld %16llx %16llx%n", name, &n, &set, &order, &used) == 4 &&
+                   strcmp(name, content_split[k]) == 0 && n >= 0) {
+            c->n[k] = n, c->set[k] = set, c->order[k] = order;
+        } else {
+            return 0;
+        }
+        s += used;
+    }
+    return *s == 0;
+}
+
+int cxr_store_content_diff(const cxr_store_content *then, const cxr_store_content *now, char *buf,
+                           size_t cap)
+{
+    int mask = 0;
+    size_t at = 0;
+    buf[0] = 0;
+    /* a split carved out of train (cxr-pack --val-fraction) or merged into it: the sums add up */
+    const int train_changed = then->set[0] != now->set[0] || then->n[0] != now->n[0];
+    const int carved = train_changed && now->n[1] > 0 && then->n[0] == now->n[0] + now->n[1] &&
+                       then->set[0] == now->set[0] + now->set[1];
+    const int merged = train_changed && then->n[1] > 0 && now->n[0] == then->n[0] + then->n[1] &&
+                       now->set[0] == then->set[0] + then->set[1];
+    for (int k = 0; k < 3 && at < cap; k++) {
+        const long long a = then->n[k] > 0 ? then->n[k] : 0, b = now->n[k] > 0 ? now->n[k] : 0;
+        const char *sep = mask ? "; " : "", *name = content_split[k];
+        char what[96];
+        if (a == b && (a == 0 || (then->set[k] == now->set[k] && then->order[k] == now->order[k])))
+            continue; /* an empty split is as good as none (nothing trained or evaluated on) */
+        mask |= 1 << k;
+        if (a == 0 || b == 0 || a != b) {
+            char na[32] = "none", nb[32] = "none";
+            if (a) snprintf(na, sizeof na, "%lld images", a);
+            if (b) snprintf(nb, sizeof nb, "%lld", b);
+            snprintf(what, sizeof what, "%s then, %s now", na, nb);
+        } else if (then->set[k] != now->set[k]) {
+            snprintf(what, sizeof what, "%lld images then and now, but other images or labels", a);
+        } else {
+            snprintf(what, sizeof what, "the same %lld images in another order", a);
+            mask |= CXR_STORE_CONTENT_ORDER_ONLY(k);
+        }
+        at += (size_t)snprintf(buf + at, cap - at, "%s%s: %s%s", sep, name, what,
+                               k == 1 && carved   ? " (carved from the images trained on)"
+                               : k == 0 && merged ? " (val's images among them)"
+                                                  : "");
+    }
+    return mask;
+}
+
 /* ---------------------------------------------------------------- save */
 static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
                               const cxr_checkpoint_meta *meta, int weights, int bf16, int averaged)
@@ -283,6 +387,11 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
     resume_features(meta, features, sizeof features);
     if (ok && features[0] && !weights)
         ok = cxr_h5_attr_put_str(f, "resume_features", features) >= 0;
+    if (ok && meta->has_store_content) {
+        char content[256];
+        content_format(&meta->store_content, content, sizeof content);
+        ok = cxr_h5_attr_put_str(f, "store_content", content) >= 0;
+    }
     if (ok && meta->precision[0]) /* unknown (a file read that had none): not invented */
         ok = cxr_h5_attr_put_str(f, "precision", meta->precision) >= 0;
     if (!ok) return cxr_hdf5_error(CXR_E_HDF5, path, "cannot write the checkpoint's attributes");
@@ -616,11 +725,11 @@ bail:
 
 /* The string attributes read_meta_open reads: one longer than CXR_H5_STR_MAX is refused here,
  * by name and size, rather than said "unreadable" where it is read. */
-static const char *const meta_strings[] = { "format",       "augment",        "threshold_split",
-                                            "schedule",     "recipe",         "select",
-                                            "stopped",      "precision",      "store",
-                                            "tool_version", "params_dtype",   "normalize",
-                                            "head",         "resume_features" };
+static const char *const meta_strings[] = { "format",       "augment",         "threshold_split",
+                                            "schedule",     "recipe",          "select",
+                                            "stopped",      "precision",       "store",
+                                            "tool_version", "params_dtype",    "normalize",
+                                            "head",         "resume_features", "store_content" };
 
 static cxr_status check_string_sizes(hid_t f, const char *path)
 {
@@ -794,6 +903,16 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'precision' is unreadable");
     if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' is unreadable");
+    /* since 0.19; absent: a resume compares the store's path only */
+    char content[256] = "";
+    if ((r = get_str(f, "store_content", content, sizeof content, legacy)) < 0)
+        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store_content' is unreadable");
+    if (r > 0 && !content_parse(content, &meta->store_content))
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: checkpoint attribute 'store_content' is '%.80s', not \"train N SET ORDER; "
+                  "val ...; test ...\"",
+                  path, content);
+    meta->has_store_content = r > 0;
     if (get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'tool_version' is unreadable");
     if (meta->weights_only) { /* parameters as float32 or bfloat16 */

@@ -26,7 +26,9 @@
  *                     written before it: 0), shuffle_window (the training order's window:
  *                     0 the loader's, -1 the whole split, N shards; absent in files written
  *                     before it: 0), max_steps (int64, --max-steps: the steps an epoch is
- *                     capped at, 0 none; absent in files written before 0.14: 0)
+ *                     capped at, 0 none; absent in files written before 0.14: 0),
+ *                     store_content (since 0.19: what identifies the images of the store
+ *                     trained on, cxr_store_content; absent in older files)
  *   /class_names      string [C]
  *   /params/<name>    float32, one dataset per tensor ("conv1.w", "conv1.b", ... "out.b"),
  *                     shaped as the tensor: conv (K,C,3,3), dense (OUT,IN), biases (OUT)
@@ -78,6 +80,20 @@ extern "C" {
                                           readers before 0.17 (versions 1 and 2 only) read */
 #define CXR_WEIGHTS_FORMAT     "cxr-weights" /* same version numbers as the checkpoint */
 
+/* What identifies the images of a store, per split (train, val, test), cheaply (its paths and
+ * labels, held in memory by cxr_store_open; not its pixels: the preprocessing is compared
+ * apart): a store packed again under the same name is told from the one a run trained on
+ * (specs/model.md "Store content"). Stored as the string attribute store_content (since 0.19):
+ * "train N SET ORDER; val none; test N SET ORDER", the digests as 16 lower-case hex digits. */
+typedef struct {
+    int64_t n[3];      /* images of train, val, test; -1: the store has no such split */
+    uint64_t set[3];   /* order-free: the sum (mod 2^64) of the images' XXH3-64 of their path
+                          seeded with their label, so that a split's set is the sum of its
+                          parts' (a val carved from train is recognised) */
+    uint64_t order[3]; /* in store order: each image's hash hashed with the previous value as
+                          XXH3-64's seed (from 0) */
+} cxr_store_content;
+
 typedef struct {
     cxr_model_config model; /* n_classes, image_size, channels, dense, alpha, keep_prob, seed,
                                head ("head": absent before 0.9, read as flatten), input_pool
@@ -118,6 +134,8 @@ typedef struct {
     char store
         [4096]; /* the store trained on, absolute (informational; PATH_MAX: 1024 before 0.15) */
     char tool_version[64];
+    int has_store_content;           /* the file records store_content (since 0.19) */
+    cxr_store_content store_content; /* the store trained on (has_store_content) */
     int checksummed;  /* read: 1 for versions 2 and 3, 0 for a version 1 file (no checksums) */
     int weights_only; /* read: 1 for a weights-only file (CXR_WEIGHTS_FORMAT), 0 a checkpoint */
     int bf16;         /* read: a weights file's parameters are stored as bfloat16 */
@@ -196,6 +214,18 @@ int cxr_threshold_is_default(const char *source);
  * clahe_clip, normalize, crop_ratio). CXR_E_MISMATCH naming both files and the first difference. */
 cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const char *path,
                                       const cxr_store *store);
+
+/* The content of `store` (cxr_store_content) into *out: a pass over its paths and labels in
+ * memory (milliseconds for a million images). Cannot fail on a store cxr_store_open checked. */
+void cxr_store_content_of(const cxr_store *store, cxr_store_content *out);
+/* What differs between the content a checkpoint recorded (then) and a store's (now), per split,
+ * into buf ("train: 5216 images then, 4694 now; val: none then, 522 now (carved from the images
+ * trained on)"; "" when none). Returns a mask of the splits that differ: 1 << 0 train, 1 << 1
+ * val, 1 << 2 test; CXR_STORE_CONTENT_ORDER_ONLY marks those that hold the same images in
+ * another order (their bit set too). */
+#define CXR_STORE_CONTENT_ORDER_ONLY(split) (1 << (8 + (split)))
+int cxr_store_content_diff(const cxr_store_content *then, const cxr_store_content *now, char *buf,
+                           size_t cap);
 
 #ifdef __cplusplus
 }

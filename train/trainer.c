@@ -214,6 +214,7 @@ typedef struct {
     cxr_store *store;
     const char *eval_split; /* "val", "test", or NULL: no evaluation */
     cxr_split_info train_info, eval_info;
+    cxr_store_content content; /* what identifies its images, recorded in every checkpoint */
     int n_classes;
     const float *cw; /* the store's class weights */
     float lr_last;   /* the rate of the last Adam step */
@@ -274,6 +275,7 @@ static cxr_status open_store(train_run *r)
              path, cxr_store_class_name(r->store, c));
     }
     r->cw = cxr_store_class_weights(r->store);
+    cxr_store_content_of(r->store, &r->content);
 bail:
     return st;
 }
@@ -363,20 +365,60 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
     return CXR_OK;
 }
 
-/* On a resume, what bit-exactness also needs but a resume may rightly change (another machine,
- * a moved store) is warned about: the store file and the thread count (float sums in another
- * order). Classes and preprocessing are checked by cxr_checkpoint_check_store. */
-static void warn_resume(const cxr_train_options *o, const cxr_checkpoint_meta *ck)
+/* A resume onto a store whose images differ from those its checkpoint recorded (packed again
+ * under the same name: cxr-pack renames a new file into place). Warned, not refused: training
+ * on other images can be deliberate (fine-tuning), and the path was never more than warned
+ * about; what it costs is said: the run's images, and the comparability of its evaluations and
+ * of the best epoch chosen among them. `changed` and `diff` are cxr_store_content_diff's. */
+static void warn_store_content(const train_run *r, const cxr_checkpoint_meta *ck, int changed,
+                               const char *diff)
 {
+    const cxr_train_options *o = r->o;
+    const cxr_store_content *then = &ck->store_content;
+    /* evaluated on val, else test, then as now (open_store) */
+    const int eval_then = then->n[1] > 0 ? 1 : then->n[2] > 0 ? 2 : -1;
+    const int eval_now = !r->eval_split ? -1 : strcmp(r->eval_split, "val") == 0 ? 1 : 2;
+    const int eval_moved =
+        eval_then != eval_now || (eval_now >= 0 && (changed & (1 << eval_now)) &&
+                                  !(changed & CXR_STORE_CONTENT_ORDER_ONLY(eval_now)));
+    const int selects = ck->has_run && strcmp(ck->select, "none") != 0;
+    const char *train_cost = !(changed & 1) ? ""
+                             : (changed & CXR_STORE_CONTENT_ORDER_ONLY(0))
+                                 ? "; its batches are not an uninterrupted run's"
+                                 : "; it goes on training on other images";
+    note(o,
+         "warning: resume %s: %s does not hold the images its run was trained on (%s then): "
+         "%s%s%s: not the same run continued (pack the store as it was to continue it exactly)",
+         o->io.resume_path, o->io.store_path, ck->store, diff, train_cost,
+         !eval_moved ? ""
+         : selects   ? "; its evaluations, and the best-epoch selection among them, are not "
+                       "comparable with the earlier epochs'"
+                     : "; its evaluations are not comparable with the earlier epochs'");
+}
+
+/* On a resume, what bit-exactness also needs but a resume may rightly change (another machine,
+ * a moved store, other images: fine-tuning) is warned about: the store's images and the thread
+ * count (float sums in another order). Classes and preprocessing are checked by
+ * cxr_checkpoint_check_store. */
+static void warn_resume(const train_run *r, const cxr_checkpoint_meta *ck)
+{
+    const cxr_train_options *o = r->o;
     if (ck->precision[0] && strcmp(ck->precision, run_precision(o)) != 0) /* "": unrecorded */
         note(o,
              "warning: resume %s: --precision %s, the checkpoint's run had %s: losses differ "
              "from an uninterrupted run (the same device and --precision %s continue it "
              "exactly)",
              o->io.resume_path, run_precision(o), ck->precision, ck->precision);
+    char diff[512];
+    const int changed =
+        ck->has_store_content ? cxr_store_content_diff(&ck->store_content, &r->content, diff,
+                                                       sizeof diff)
+                              : 0;
     struct stat a, b;
-    if (stat(ck->store, &a) != 0 || stat(o->io.store_path, &b) != 0 || a.st_dev != b.st_dev ||
-        a.st_ino != b.st_ino)
+    if (changed)
+        warn_store_content(r, ck, changed, diff);
+    else if (stat(ck->store, &a) != 0 || stat(o->io.store_path, &b) != 0 ||
+             a.st_dev != b.st_dev || a.st_ino != b.st_ino)
         note(o,
              "warning: resume %s: it was trained on %s, this run reads %s (same classes and "
              "preprocessing): not the same run continued unless the images are the same",
@@ -648,7 +690,7 @@ static cxr_status resolve_recipe(train_run *r)
             goto bail;
         }
         CXR_TRY(check_resume(o, rc, &ck));
-        warn_resume(o, &ck);
+        warn_resume(r, &ck);
         CXR_TRY(resume_run_definition(r, &ck));
         rc->cfg = ck.model;
         rc->batch = ck.batch;
@@ -820,6 +862,8 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     if (realpath(sp, abs) && strlen(abs) < sizeof m->store) sp = abs;
     snprintf(m->store, sizeof m->store, "%.*s", (int)sizeof m->store - 1, sp);
     snprintf(m->tool_version, sizeof m->tool_version, "%s", r->o->io.tool_version);
+    m->has_store_content = 1;
+    m->store_content = r->content;
     return CXR_OK;
 }
 

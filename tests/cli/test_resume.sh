@@ -314,6 +314,24 @@ R="$BIN/cxr-train s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --max-
 expect_err "it was trained on $(cd "$WORK/e1" && pwd -P)/s.h5, this run reads s.h5"
 (cd "$WORK/e1" && $R --epochs 2 --resume ../e.h5 --no-checkpoint 2>"$WORK/err") || fail "resume in e1"
 grep -q "it was trained on" "$WORK/err" && fail "the same store, resumed from its folder, was warned about"
+# a store packed again under the same name (cxr-pack renames a new file into place) with
+# another split: the checkpoint records its images (store_content), so a resume says what
+# differs (here a val carved from the images trained on), where the path alone said nothing; the
+# very same store is not warned about; a checkpoint without the record (before 0.19) is
+# compared by path only, as it was
+"$BIN/cxr-pack" "$SAMPLE" -o "$WORK/rp.h5" --size 32 --shard 8 --val-fraction 0 --threads 2 --quiet >/dev/null \
+    || fail "pack rp.h5"
+P="$BIN/cxr-train $WORK/rp.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 1"
+expect_rc 0 $P --epochs 1 --checkpoint "$WORK/rp1.h5"
+[ -n "$(attr "$WORK/rp1.h5" store_content)" ] || fail "the checkpoint does not record store_content"
+cp "$WORK/rp1.h5" "$WORK/rp0.h5" && "$EDIT" delattr "$WORK/rp0.h5" store_content
+expect_rc 0 $P --epochs 2 --resume "$WORK/rp1.h5" --no-checkpoint
+grep -q "warning: resume" "$WORK/err" && fail "a resume on its own store was warned about: $(cat "$WORK/err")"
+pack_sample "$WORK/rp.h5"
+expect_rc 0 $P --epochs 2 --resume "$WORK/rp1.h5" --no-checkpoint
+expect_err "warning: resume $WORK/rp1.h5: $WORK/rp.h5 does not hold the images its run was trained on ($(cd "$WORK" && pwd -P)/rp.h5 then): train: 48 images then, 36 now; val: none then, 12 now (carved from the images trained on); it goes on training on other images; its evaluations are not comparable with the earlier epochs': not the same run continued"
+expect_rc 0 $P --epochs 2 --resume "$WORK/rp0.h5" --no-checkpoint
+grep -q "warning: resume" "$WORK/err" && fail "a checkpoint without store_content was warned about: $(cat "$WORK/err")"
 # a checkpoint reached through a symbolic link is written through it: the file it names is
 # replaced, the link stays a link (the rename replaced the link with a file, the target stale)
 mkdir "$WORK/real" && cp "$WORK/c.h5" "$WORK/real/l.h5" && ln -s real/l.h5 "$WORK/link.h5"

@@ -334,6 +334,68 @@ static void check_input_scale(const char *path, cxr_backend *be, const cxr_model
     cxr_model_destroy(plain);
 }
 
+/* store_content (since 0.19): written when recorded, read back to the bit, absent in a file
+ * without it (an older checkpoint: has_store_content 0), refused when malformed; and the
+ * differences a resume names: sizes, a val carved from train or merged into it, other images,
+ * another order. */
+static void test_store_content(cxr_model *m, const cxr_model_config *cfg, const char *path)
+{
+    cxr_checkpoint_meta meta, got;
+    fill_meta(&meta, cfg);
+    CHECK_OK(cxr_checkpoint_save(path, m, &meta));
+    CHECK_OK(cxr_checkpoint_read_meta(path, &got));
+    CHECK(got.has_store_content == 0);
+    cxr_checkpoint_meta_free(&got);
+    const cxr_store_content c = { { 5216, -1, 624 },
+                                  { 0x0123456789abcdefull, 0, 0xfedcba9876543210ull },
+                                  { 0xffffffffffffffffull, 0, 1 } };
+    meta.has_store_content = 1;
+    meta.store_content = c;
+    CHECK_OK(cxr_checkpoint_save(path, m, &meta));
+    CHECK_OK(cxr_checkpoint_read_meta(path, &got));
+    CHECK(got.has_store_content == 1 && memcmp(&got.store_content, &c, sizeof c) == 0);
+    cxr_checkpoint_meta_free(&got);
+    const char *const bad[] = { "train 5216 0123456789abcdef", "val none; train none; test none",
+                                "train -1 0 0; val none; test none",
+                                "train none; val none; test none; more" };
+    for (int i = 0; i < 4; i++) {
+        hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+        REQUIRE(t >= 0 && sp >= 0 && H5Tset_size(t, strlen(bad[i]) + 1) >= 0);
+        replace_attr(path, "store_content", t, sp, bad[i]);
+        H5Tclose(t);
+        H5Sclose(sp);
+        CHECK(cxr_checkpoint_read_meta(path, &got) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "checkpoint attribute 'store_content' is '") != NULL);
+    }
+
+    char buf[512];
+    cxr_store_content then = { { 8, -1, 4 }, { 100, 0, 7 }, { 1, 0, 2 } }, now = then;
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 0 && buf[0] == 0);
+    now.n[1] = 0; /* an empty val is as good as none */
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 0 && buf[0] == 0);
+    /* val carved from train: 8 = 6 + 2 images, and the sums add up */
+    now.n[0] = 6, now.set[0] = 60, now.order[0] = 5;
+    now.n[1] = 2, now.set[1] = 40, now.order[1] = 6;
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 3);
+    CHECK(strcmp(buf, "train: 8 images then, 6 now; val: none then, 2 now (carved from the "
+                      "images trained on)") == 0);
+    /* ... and back: val merged into train */
+    CHECK(cxr_store_content_diff(&now, &then, buf, sizeof buf) == 3);
+    CHECK(strcmp(buf, "train: 6 images then, 8 now (val's images among them); val: 2 images "
+                      "then, none now") == 0);
+    /* a val of the same size from elsewhere is not carved */
+    now.set[1] = 41;
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 3 && !strstr(buf, "carved"));
+    /* the same count of other images (or labels), and the same ones in another order */
+    now = then, now.set[2] = 8;
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 4);
+    CHECK(strcmp(buf, "test: 4 images then and now, but other images or labels") == 0);
+    now = then, now.order[0] = 9;
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) ==
+          (1 | CXR_STORE_CONTENT_ORDER_ONLY(0)));
+    CHECK(strcmp(buf, "train: the same 8 images in another order") == 0);
+}
+
 int main(void)
 {
     char path[128], bad[128];
@@ -397,6 +459,8 @@ int main(void)
     CHECK(blocks_equal(a, c2, CXR_BLOCK_PARAMS));
     cxr_model_destroy(c2);
     cxr_checkpoint_meta_free(&got);
+
+    test_store_content(a, &cfg, bad);
 
     /* a damaged object header on the way to a tensor (the /params group's, its first byte
      * flipped: HDF5 cannot read the link) is named damaged, with HDF5's reason, not "missing
