@@ -25,13 +25,14 @@ extern "C" {
  * first save. The message names the files; nothing is touched. */
 cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
                             int n_inputs, const char *tree);
-/* It also refuses an output that a running cxr-train writes: its log or samples file (an
- * exclusive flock on the file itself, cxr_log_open: CXR_E_IO "in use by another process") or its
- * checkpoint or best model (the flock on the lock file beside it, cxr_model_lock_path:
- * CXR_E_ARG "... is being written by another cxr-train run (pid N) ..."). Replaced by another tool,
- * the run's later lines went to a file no name reached, or its next save took the name back. An
- * HDF5 file another program holds open for writing (HDF5's exclusive flock: h5py's "r+") is
- * CXR_E_IO "in use by another process, which holds this HDF5 file open for writing". */
+/* It also refuses an output that another run writes: a running cxr-train's log or samples file
+ * (an exclusive flock on the file itself, cxr_log_open: CXR_E_IO "in use by another process"), or
+ * an output another run of any tool holds the lock of (cxr_output_lock: CXR_E_ARG "OUT is being
+ * written by another TOOL run (pid N): wait for it to end, or give another OPT"; a cxr-train's
+ * checkpoint or best model adds "(its model or best model)"). Replaced by another tool, the
+ * run's later lines went to a file no name reached, or its output took the name back. An HDF5
+ * file another program holds open for writing (HDF5's exclusive flock: h5py's "r+") is CXR_E_IO
+ * "in use by another process, which holds this HDF5 file open for writing". */
 
 /* The 8 bytes an HDF5 file starts with (no user block: cxr writes none). */
 #define CXR_HDF5_SIGNATURE "\x89HDF\r\n\x1a\n"
@@ -57,10 +58,28 @@ cxr_status cxr_output_not_ours(const char *opt, const char *out, const char *wha
  * errno. */
 int cxr_flock_ex_nb(int fd);
 
-/* The lock file of a model `model` written by a cxr-train run, into buf (cap bytes):
- * ".NAME.cxr-lock" beside the file a symbolic link names, or, for a name of more than 200
- * bytes, ".FIRST200-HASH.cxr-lock". 0, or -1 when it does not fit. */
+/* The lock file of an output `model` (cxr_output_lock; first cxr-train's models), into buf (cap
+ * bytes): ".NAME.cxr-lock" beside the file a symbolic link names, or, for a name of more than
+ * 200 bytes, ".FIRST200-HASH.cxr-lock". 0, or -1 when it does not fit. */
 int cxr_model_lock_path(char *buf, size_t cap, const char *model);
+/* One run per output, for the tools (the process's signal actions change; the library's callers
+ * do not need it): lock the output `out` of the tool `tool` ("cxr-pack"; given by option `opt`,
+ * for the message) until the process ends. Every tool writes through a temporary renamed into
+ * place, so two runs to one file tore nothing, but the last to end replaced the output the other
+ * had said it wrote. An flock on the lock file beside it (cxr_model_lock_path, of the file a
+ * symbolic link names), holding the line "PID TOOL" for the refusal of others. Another run
+ * holding it: CXR_E_ARG "OUT is being written by another TOOL run (pid N): wait for it to end, or
+ * give another OPT", nothing touched (cxr_output_check says the same before). Called after the
+ * output's checks, before any work.
+ * The file is removed at exit while still this run's, and by a SIGINT, SIGTERM or SIGHUP whose
+ * action is the default when the first lock is taken (the handler then kills the tool, of that
+ * signal, as before); one a killed run left (SIGKILL) blocks nothing: the kernel released its
+ * lock, and the next run takes the file over. Where no lock file can be made (a folder this user
+ * cannot create in, where the output's own checks or write say why; a file system without flock)
+ * the run goes on unlocked, as before: CXR_OK (another user's lock file, read-only, is locked
+ * all the same, its line left as it was). An output locked twice by one process is held once. Up to 8
+ * outputs a process. */
+cxr_status cxr_output_lock(const char *tool, const char *opt, const char *out);
 /* Open /dev/null on any of descriptors 0, 1 and 2 that is closed (a tool started with 2>&-):
  * else the first file the tool opens gets that number, and messages meant for standard error
  * would be written into it (an output table, a store). Opened the other way round (0 for

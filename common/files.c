@@ -3,6 +3,7 @@
 #include "cxr_files.h"
 #include "cxr_hash.h"
 #include "cxr_tmpfile.h"
+#include "output_lock.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -93,32 +94,34 @@ int cxr_model_lock_path(char *buf, size_t cap, const char *model)
 /* 1 when another process holds an exclusive flock on path (a shared one, an HDF5 reader's, is
  * not in the way; a symbolic link is followed, as the writers follow it), 2 when that file is a
  * default model name another cxr-train run reserved ("cxr-train: reserved by pid N ..."), 3 when
- * it is an HDF5 file (HDF5 locks a file it opens for writing: h5py's, another program's); *pid:
- * the holder's pid when the file says it (a lock file holds it as text). A reservation of this
- * very process (cxr-train checking the name it reserved) is not held. */
-static int held_exclusively(const char *path, long *pid)
+ * it is an HDF5 file (HDF5 locks a file it opens for writing: h5py's, another program's); *pid
+ * and tool (32 bytes): the holder when the file names it (a lock file's line, cxr_lock_holder),
+ * else 0 and "". A reservation of this very process (cxr-train checking the name it reserved) is
+ * not held. */
+static int held_exclusively(const char *path, long *pid, char tool[32])
 {
     static const char reserved[] = "cxr-train: reserved by pid ";
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
+    *pid = 0, tool[0] = 0;
     if (fd < 0) return 0;
     int held = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_SH | LOCK_NB) != 0 &&
                errno == EWOULDBLOCK;
-    long who = 0;
     if (held) {
         char line[96] = "";
         ssize_t got = pread(fd, line, sizeof line - 1, 0);
         const size_t rl = sizeof reserved - 1;
         if (got > (ssize_t)rl && !strncmp(line, reserved, rl)) {
-            who = strtol(line + rl, NULL, 10);
-            held = who == (long)getpid() ? 0 : 2;
+            *pid = strtol(line + rl, NULL, 10);
+            held = *pid == (long)getpid() ? 0 : 2;
+            if (*pid <= 0 || (kill((pid_t)*pid, 0) != 0 && errno == ESRCH)) *pid = 0;
+            snprintf(tool, 32, "cxr-train");
         } else if (got >= 8 && !memcmp(line, CXR_HDF5_SIGNATURE, 8)) {
             held = 3;
         } else if (got > 0) {
-            who = strtol(line, NULL, 10);
+            cxr_lock_holder(line, pid, tool, 32);
         }
     }
-    if (pid) *pid = who;
     close(fd);
     return held;
 }
@@ -156,7 +159,8 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
                              "%s %s: is inside the source folder %s; refusing to write there", opt,
                              out, tree);
     long pid = 0;
-    const int held = exists ? held_exclusively(out, &pid) : 0;
+    char tool[32] = "";
+    const int held = exists ? held_exclusively(out, &pid, tool) : 0;
     if (held == 1)
         return cxr_set_error(CXR_E_IO,
                              "%s %s: in use by another process (a running cxr-train's log or "
@@ -168,17 +172,12 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
                              "for writing: not replaced; close it there, or wait for that "
                              "program to end, and try again",
                              opt, out);
+    /* another run's output (cxr_output_lock): refused here too, before the tool's other checks
+     * and any work, as the lock itself would refuse it */
     char lock[4096];
     if (held == 2 ||
-        (cxr_model_lock_path(lock, sizeof lock, out) == 0 && held_exclusively(lock, &pid))) {
-        char who[48] = "";
-        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
-            snprintf(who, sizeof who, " (pid %ld)", pid);
-        return cxr_set_error(CXR_E_ARG,
-                             "%s is being written by another cxr-train run%s (its model or best "
-                             "model): wait for it to end, or give another name",
-                             out, who);
-    }
+        (cxr_model_lock_path(lock, sizeof lock, out) == 0 && held_exclusively(lock, &pid, tool)))
+        return cxr_output_busy(opt, out, pid, tool);
     return CXR_OK;
 }
 

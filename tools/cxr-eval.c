@@ -446,6 +446,7 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, n_members + 1, NULL));
         CXR_TRY(cxr_output_not_ours("--predictions", pred_path, "a predictions table"));
         CXR_TRY(cxr_output_probe("--predictions", pred_path));
+        CXR_TRY(cxr_output_lock("cxr-eval", "--predictions", pred_path)); /* one run per output */
     }
     /* the inputs first: a bad one is refused before anything is said about the device */
     CXR_TRY(cxr_checkpoint_read_meta(model_path, &meta)); /* an ensemble keeps MODEL's */

@@ -139,6 +139,8 @@ int main(int argc, char **argv)
     else
         CXR_TRY(cxr_output_format_check("-o", out, weights_format, 1, "a weights file"));
     CXR_TRY(cxr_output_probe("-o", out));
+    /* one run per output, until exit */
+    CXR_TRY(cxr_output_lock("cxr-export", "-o", out));
     CXR_TRY(cxr_checkpoint_read_meta(in, &meta)); /* a bad input is named before any work */
     cxr_checkpoint_meta_free(&meta);
     CXR_TRY(cxr_backend_cpu_create(&be, 1));
@@ -155,6 +157,7 @@ int main(int argc, char **argv)
                       out, data);
         CXR_TRY(cxr_output_check("-o's weights file", data, &in, 1, NULL));
         CXR_TRY(cxr_output_probe("-o's weights file", data));
+        CXR_TRY(cxr_output_lock("cxr-export", "-o", data));
     }
     /* a stop signal (Ctrl-C, SIGTERM, SIGHUP) waits until the output is whole: held back while
      * it is written (killed midway, its temporary stayed until the next run for that output),

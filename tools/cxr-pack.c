@@ -583,6 +583,14 @@ int main(int argc, char **argv)
                 opt.store.pp.size, CXR_CLAHE_TILES, CXR_CLAHE_TILES, 2 * CXR_CLAHE_TILES);
         return 2;
     }
+    /* one run per output, held until exit: a second pack to the same -o replaced the first's
+     * store after it had said "wrote" (cxr_files.h) */
+    if ((ost = cxr_output_lock("cxr-pack", "-o", out)) != CXR_OK ||
+        (opt.duplicates_report && (ost = cxr_output_lock("cxr-pack", "--duplicates-report",
+                                                         opt.duplicates_report)) != CXR_OK)) {
+        cxr_print_error("cxr-pack", cxr_last_error());
+        return cxr_exit_code(ost);
+    }
     if (opt.store.pp.size % 8) /* after the refusals: "written all the same" holds */
         fprintf(stderr,
                 "cxr-pack: warning: --size %d is not a multiple of 8, which cxr-train's "

@@ -301,7 +301,8 @@ static cxr_status alloc_batch(run *r)
     return cxr_image_decoder_create(&r->dec, r->o->threads);
 }
 
-/* Refuse an output that is a model or one of the images (cxr_files.h). */
+/* Refuse an output that is a model or one of the images, or that another run writes; lock it
+ * (cxr_files.h). */
 static cxr_status check_output(const options *o, const cxr_image_list *l)
 {
     if (!o->out_path) return CXR_OK;
@@ -313,7 +314,8 @@ static cxr_status check_output(const options *o, const cxr_image_list *l)
     cxr_status st = cxr_output_check("-o", o->out_path, in, (int)(l->n + M), NULL);
     free(in);
     if (st == CXR_OK) st = cxr_output_not_ours("-o", o->out_path, "a predictions table");
-    return st != CXR_OK ? st : cxr_output_probe("-o", o->out_path);
+    if (st == CXR_OK) st = cxr_output_probe("-o", o->out_path);
+    return st != CXR_OK ? st : cxr_output_lock("cxr-predict", "-o", o->out_path); /* held to exit */
 }
 
 /* An ensemble member must classify what MODEL classifies from what MODEL sees. */

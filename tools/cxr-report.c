@@ -16,7 +16,8 @@
 #include "cxr_signals.h"
 #include "cxr_report.h"
 
-/* Logs and samples files that are regular files; an output that is none of them (cxr_files.h). */
+/* Logs and samples files that are regular files; an output that is none of them, nor another
+ * run's, locked for this one (cxr_files.h). */
 static cxr_status check_files(const char *out, const char **runs, int n_runs, const char **samps,
                               int n_samp)
 {
@@ -38,7 +39,8 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
     cxr_status st = cxr_output_check("-o", out, runs, n_runs, NULL);
     if (st == CXR_OK) st = cxr_output_check("-o", out, samps, n_samp, NULL);
     if (st == CXR_OK) st = cxr_output_not_ours("-o", out, "an HTML page");
-    return st != CXR_OK ? st : cxr_output_probe("-o", out);
+    if (st == CXR_OK) st = cxr_output_probe("-o", out);
+    return st != CXR_OK ? st : cxr_output_lock("cxr-report", "-o", out); /* held until exit */
 }
 
 #define USAGE \

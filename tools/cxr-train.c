@@ -666,16 +666,9 @@ int main(int argc, char **argv)
         cxr_print_error("cxr-train", cxr_last_error());
         return cxr_exit_code(fst);
     }
-    long holder = 0;
-    if (o.io.checkpoint_path && !train_lock_model(o.io.checkpoint_path, &holder)) {
-        char esc[4096];
-        char who[48] = "";
-        if (holder > 0) snprintf(who, sizeof who, " (pid %ld)", holder);
-        fprintf(stderr,
-                "cxr-train: %s (or its best model) is being written by another cxr-train run%s: "
-                "wait for it to end, or give another --checkpoint\n",
-                cxr_escape_name(esc, sizeof esc, o.io.checkpoint_path), who);
-        return 2;
+    if (o.io.checkpoint_path && (fst = train_lock_model(o.io.checkpoint_path)) != CXR_OK) {
+        cxr_print_error("cxr-train", cxr_last_error());
+        return cxr_exit_code(fst);
     }
 
     /* a missing or wrong input is refused before anything is said about the device */

@@ -36,9 +36,8 @@
  * reservation beside a best model (killed between its first best model and first checkpoint)
  * is removed with the checkpoint's temporary, the best model kept, and the name numbered past. */
 /* Files this run removes at exit while they are still the ones it made (a save or another run
- * may have replaced them): the default name's reservation (also of that size) and the two
- * model locks (lock_model, below). */
-enum { EXIT_RESERVATION, EXIT_LOCK_MODEL, EXIT_LOCK_BEST, N_EXIT_FILES };
+ * may have replaced them): the default name's reservation (also of that size). */
+enum { EXIT_RESERVATION, N_EXIT_FILES };
 static struct {
     char path[4200];
     dev_t dev;
@@ -224,70 +223,17 @@ const char *train_default_checkpoint(const cxr_train_options *o, char *buf, size
 
 /* One run per model: two cxr-train runs saving to the same MODEL.h5 (the same --checkpoint, or
  * two --resume of it) replaced each other's files epoch by epoch, leaving MODEL.h5 and
- * MODEL.best.h5 of different runs and one log of interleaved epochs. A run holds an flock on
- * ".MODEL.h5.cxr-lock" and ".MODEL.best.h5.cxr-lock" beside them (of the file a symbolic link
- * names) from before it is announced until exit, so that a run whose checkpoint is another's
- * best model is refused too: the models themselves are replaced at every save, and HDF5 takes
- * its own flock on them while writing. A name too long for the folder gets its first 200 bytes
- * and a hash. The lock file holds the holder's pid for the message; it is removed at exit while
- * still this run's (one a killed run left is taken over: the kernel released its lock). Where
- * no lock file can be made (a folder this user cannot write in, where the save itself will say
- * why; a file system without flock), the run goes on as before. */
-
-/* Lock file `slot` for `model`: 1 when held or when none can be made, 0 with *holder = the
- * holder's pid (0 when unknown) when another run holds it. */
-static int lock_one(const char *model, int slot, long *holder)
-{
-    char *lp = exit_files[EXIT_LOCK_MODEL + slot].path;
-    if (cxr_model_lock_path(lp, sizeof exit_files[0].path, model) != 0) return lp[0] = 0, 1;
-    for (int attempt = 0; attempt < 10; attempt++) {
-        /* O_NONBLOCK: a FIFO there never blocks the open (it is then no lock file) */
-        int fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
-        const int read_only = fd < 0 && errno == EACCES;
-        if (read_only) fd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0) return lp[0] = 0, 1; /* another user's, in their folder: as before */
-        struct stat a, b;
-        if (fstat(fd, &a) != 0 || !S_ISREG(a.st_mode)) { /* not a lock file: as before */
-            close(fd);
-            return lp[0] = 0, 1;
-        }
-        if (cxr_flock_ex_nb(fd) != 0) {
-            const int busy = errno == EWOULDBLOCK;
-            char line[64] = "";
-            ssize_t got = busy ? pread(fd, line, sizeof line - 1, 0) : -1;
-            close(fd);
-            lp[0] = 0;
-            if (!busy) return 1; /* no flock here: as before */
-            *holder = got > 0 ? strtol(line, NULL, 10) : 0;
-            /* a holder that could not write its pid (another user's file) left an earlier
-             * one: named only while that process lives */
-            if (*holder <= 0 || (kill((pid_t)*holder, 0) != 0 && errno == ESRCH)) *holder = 0;
-            return 0;
-        }
-        /* still the file at that name (not one a finishing run removed)? */
-        if (stat(lp, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-            close(fd);
-            continue;
-        }
-        char line[32];
-        const int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-        if (read_only || ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-            /* read-only (another user's file) or a full disk: the lock holds; the pid is only
-             * for a message */
-        }
-        remove_at_exit(EXIT_LOCK_MODEL + slot, &a, -1);
-        return 1; /* fd stays open, and the lock with it, until exit */
-    }
-    return lp[0] = 0, 1;
-}
-
-/* Both locks of the run writing `model` (its checkpoint and its best model); 0 with the
- * holder's pid when another run holds either. */
-int train_lock_model(const char *model, long *holder)
+ * MODEL.best.h5 of different runs and one log of interleaved epochs. Both are locked
+ * (cxr_output_lock, as every tool locks its outputs) from before the run is announced until exit,
+ * so that a run whose checkpoint is another's best model is refused too: the models themselves
+ * are replaced at every save, and HDF5 takes its own flock on them while writing. */
+cxr_status train_lock_model(const char *model)
 {
     char best[4096];
-    if (!lock_one(model, 0, holder)) return 0;
-    return cxr_train_best_path(model, best, sizeof best) != CXR_OK || lock_one(best, 1, holder);
+    cxr_status st = cxr_output_lock("cxr-train", "--checkpoint", model);
+    if (st == CXR_OK && cxr_train_best_path(model, best, sizeof best) == CXR_OK)
+        st = cxr_output_lock("cxr-train", "--checkpoint", best);
+    return st;
 }
 
 /* Inputs that are regular files; outputs that are neither an input nor a device (cxr_files.h),

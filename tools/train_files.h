@@ -9,9 +9,9 @@
  * with --no-checkpoint or when no free name is found. */
 const char *train_default_checkpoint(const cxr_train_options *o, char *buf, size_t cap);
 
-/* Lock MODEL and MODEL.best.h5 for this run until exit: 1 when held (or no lock can be made),
- * 0 with *holder = the holder's pid (0 when unknown) when another run holds one. */
-int train_lock_model(const char *model, long *holder);
+/* Lock MODEL and MODEL.best.h5 for this run until exit (cxr_output_lock): CXR_OK when held (or
+ * no lock can be made), CXR_E_ARG naming the holder when another run holds one. */
+cxr_status train_lock_model(const char *model);
 
 /* Inputs that are regular files; outputs that are neither an input nor a device (cxr_files.h),
  * nor one another; the models' folders take a temporary. CXR_OK or the error (said by

@@ -57,9 +57,10 @@ P = ctypes.POINTER
 # cxr_output_not_hdf5 and cxr_output_format_check are new (none of them used here).
 # 0.19: cxr_log_put_line is new, cxr_train_callbacks grew on_ready, cxr_tmpfile held;
 # cxr_signals_ignore_file_size is cxr_signals_ignore_write_signals (SIGPIPE too; for the tools
-# only); cxr_sigmask_restore_taking_stop, cxr_output_not_log, cxr_store_content_of and
-# cxr_store_content_diff are new; cxr_output_not_hdf5 is cxr_output_not_ours (logs too);
-# cxr_checkpoint_meta grew has_store_content and store_content (none of them used here).
+# only); cxr_sigmask_restore_taking_stop, cxr_output_not_log, cxr_output_lock (the tools' one
+# run per output), cxr_store_content_of and cxr_store_content_diff are new; cxr_output_not_hdf5
+# is cxr_output_not_ours (logs too); cxr_checkpoint_meta grew has_store_content and
+# store_content (none of them used here).
 ABI = "0.19"
 
 

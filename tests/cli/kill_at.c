@@ -1,10 +1,11 @@
 /* kill_at.c: an LD_PRELOAD shim for the CLI tests: kills the process (SIGKILL, as a crash or
  * the OOM killer would) at an exact point of its file operations, windows that a kill after a
  * delay almost never hits. CXR_TEST_KILL="FUNC N WHEN [SUFFIX]": before or after (WHEN) the
- * Nth call of FUNC (rename, linkat, open, or any of them) whose new or opened path ends with
- * SUFFIX (any path without one); a fifth word TERM sends SIGTERM instead, TERMINT SIGTERM and
- * then SIGINT (a second stop signal), and EIO makes a rename "before" fail with EIO, undone (a
- * device error, not a crash). Only for tests; the tools know nothing of it. */
+ * Nth call of FUNC (rename, linkat, open, or any of them; or fopen, named alone) whose new or
+ * opened path ends with SUFFIX (any path without one); a fifth word TERM sends SIGTERM instead,
+ * TERMINT SIGTERM and then SIGINT (a second stop signal), STOP SIGSTOP (the test holds the run
+ * there until its SIGCONT), and EIO makes a rename "before" fail with EIO, undone (a device
+ * error, not a crash). Only for tests; the tools know nothing of it. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -45,7 +46,7 @@ static void at(int hit, const char *w)
         raise(SIGTERM);
         raise(SIGINT);
     } else {
-        raise(strcmp(sig, "TERM") ? SIGKILL : SIGTERM);
+        raise(!strcmp(sig, "TERM") ? SIGTERM : !strcmp(sig, "STOP") ? SIGSTOP : SIGKILL);
     }
 }
 
@@ -93,3 +94,16 @@ int open(const char *path, int flags, ...)
 
 /* the same function on x86-64 (large files are the default) */
 int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+
+/* stdio's opens do not go through open() (glibc calls its own): a reader of text files */
+FILE *fopen(const char *path, const char *mode)
+{
+    static FILE *(*real)(const char *, const char *);
+    if (!real) real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen");
+    setup();
+    const int hit = !strcmp(func, "fopen") && counted("fopen", path);
+    at(hit, "before");
+    FILE *r = real(path, mode);
+    at(hit, "after");
+    return r;
+}
