@@ -44,12 +44,10 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
 
 /* Refuse (CXR_E_ARG, nothing touched) an output `out` that exists as a regular file beginning as
  * a training log or samples file does (cxr-train's --log, --monitor-log), for a tool about to
- * write `what` there ("a store", "an HTML page"): `cxr-report run.jsonl -o run.jsonl` replaced
- * the log it was drawing. */
+ * write `what` there ("a store", "an HTML page"): a log is no tool's output. */
 cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what);
 /* The same, and also for a file starting with HDF5's signature (a cxr model or store), for a
- * tool that writes no HDF5 file ("an HTML page", "a predictions table", "an ONNX model"): a
- * misplaced -o replaced a trained model. */
+ * tool that writes no HDF5 file ("an HTML page", "a predictions table", "an ONNX model"). */
 cxr_status cxr_output_not_ours(const char *opt, const char *out, const char *what);
 
 /* flock(fd, LOCK_EX | LOCK_NB), tried again for up to ~20 ms while it fails with EWOULDBLOCK:

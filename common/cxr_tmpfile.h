@@ -43,8 +43,10 @@ typedef struct {
                      that replaces it commits), closed at commit or discard; -1 for none */
 } cxr_tmpfile;
 
-/* The empty state: no temporary (path and target NULL, fd -1), what cxr_tmpfile_discard leaves
- * and what the other functions leave on failure; discarding it does nothing. */
+/* The empty state: no temporary (path and target NULL, fd and held -1), what cxr_tmpfile_discard
+ * leaves and what the other functions leave on failure; discarding it does nothing. A struct
+ * about to be discarded must be in it or made by cxr_tmpfile_create: a zeroed one holds fd 0,
+ * which discard would close. */
 void cxr_tmpfile_init(cxr_tmpfile *t);
 
 /* CXR_E_IO naming `target` when it exists and this user may not write to it (see above), errno
@@ -100,17 +102,6 @@ void cxr_tmpfile_discard(cxr_tmpfile *t);
  * there is no file there, or no link can be made (no hard links on that file system). For a
  * writer that replaces two files and puts the first back when the second fails. */
 char *cxr_tmpfile_link(const char *target);
-
-/* A copy of the regular, non-empty file at `target`, synced, in a temporary of its name (a
- * sweep removes it once stale): for a writer that empties a file in place and puts the earlier
- * content back when its own never became whole (cxr_tmpfile_commit; cxr_tmpfile_discard once
- * it did). CXR_OK with *t empty (t->path NULL) when there is nothing to keep (no file, an empty
- * one, not a regular file) or no copy may be made (a file this user may write but not read, a
- * folder it may not create in): the caller goes on without one. CXR_E_IO, *t empty, the reason
- * named and in errno, when the copy fails for want of space (ENOSPC, EDQUOT, EFBIG, EIO): the
- * caller must then not empty the file, whose content would be lost (a full disk emptied an
- * earlier run's log; refused since 0.16). */
-cxr_status cxr_tmpfile_copy(cxr_tmpfile *t, const char *target);
 
 /* Remove the stale temporaries of `target` (see above). Returns how many were removed. */
 int cxr_tmpfile_sweep(const char *target);

@@ -356,33 +356,39 @@ FILE *cxr_log_open(const char *opt, const char *path, int append, const char *ma
     if (created) *created = lstat(path, &sb) != 0 && errno == ENOENT;
     /* no O_TRUNC: what the file holds is looked at, under the lock, before it is emptied. A
      * file this user may write but not read (mode 0200) is written as before, unread */
-    int readable = 1;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
-    if (fd < 0 && errno == EACCES) {
-        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
-        readable = 0;
-    }
-    if (fd < 0) {
-        *st = cxr_set_error(CXR_E_IO, "%s %s: cannot open for writing: %s", opt, path,
-                            strerror(errno));
-        return NULL;
-    }
-    if (cxr_flock_ex_nb(fd) != 0 && errno == EWOULDBLOCK) {
-        *st = cxr_set_error(CXR_E_IO,
-                            "%s %s: in use by another process (it holds the file's lock): two "
-                            "runs would write one log; give this run another",
-                            opt, path);
-        goto fail;
-    } /* a file system without flock: as before */
+    int readable, fd, locked, tries = 0;
+    struct stat at;
+    do { /* the lock must be the file's at path: a run's temporary renamed over it meanwhile
+          * leaves this one locking a file no name reaches, beside a log another run writes */
+        if (tries++ > 0) close(fd);
+        readable = 1;
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+        if (fd < 0 && errno == EACCES) {
+            fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+            readable = 0;
+        }
+        if (fd < 0) {
+            *st = cxr_set_error(CXR_E_IO, "%s %s: cannot open for writing: %s", opt, path,
+                                strerror(errno));
+            return NULL;
+        }
+        locked = cxr_flock_ex_nb(fd) == 0;
+        if (!locked && errno == EWOULDBLOCK) {
+            *st = cxr_set_error(CXR_E_IO,
+                                "%s %s: in use by another process (it holds the file's lock): "
+                                "two runs would write one log; give this run another",
+                                opt, path);
+            goto fail;
+        } /* a file system without flock: as before */
+    } while (locked && tries < 8 && fstat(fd, &sb) == 0 &&
+             (stat(path, &at) != 0 || at.st_dev != sb.st_dev || at.st_ino != sb.st_ino));
     if (readable && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
         (*st = log_head(fd, opt, path, append, mark)) != CXR_OK)
         goto fail;
     /* An earlier log stays whole until the caller's run has something worth keeping: the run
      * writes a temporary beside it, which replaces it then (cxr_tmpfile_commit: renamed into
-     * place, the stream going on in it) or is removed (cxr_tmpfile_discard). The earlier file
-     * is held open and locked until one of the two, so no other run takes it meanwhile. A run
-     * killed first (SIGKILL, a second Ctrl-C, a crash) leaves it as it was: emptied in place
-     * with a copy beside it, it was lost with the run, the copy swept later. */
+     * place, the stream going on in it) or is removed (cxr_tmpfile_discard), so even a killed
+     * run leaves it whole. The earlier file is held open and locked until one of the two. */
     if (!append && keep && readable && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
         sb.st_size > 0) {
         errno = 0;

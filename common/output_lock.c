@@ -1,8 +1,8 @@
 /* output_lock.c: one writer per output (cxr_output_lock, cxr_files.h). Every tool writes its
  * output through a temporary renamed into place, so two runs writing one file tear nothing, but
- * the last to finish replaced the other's output after that one had said "wrote": two packs to
- * one -o lost the first store unsaid. A run holds an flock on ".NAME.cxr-lock" beside the file
- * (the lock cxr-train has held on its models), whose line names it for the refusal.
+ * the last to finish would replace the other's output after that one said "wrote". A run holds
+ * an flock on ".NAME.cxr-lock" beside the file (the lock cxr-train holds on its models), whose
+ * line names it for the refusal.
  */
 #define _GNU_SOURCE
 #include "output_lock.h"
@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,8 @@ cxr_status cxr_output_lock(const char *tool, const char *opt, const char *out)
             if (!locks[k].held) {
                 memcpy(locks[k].path, lp, sizeof lp);
                 locks[k].dev = a.st_dev, locks[k].ino = a.st_ino;
+                /* the slot whole before the signal handler may see it held */
+                atomic_signal_fence(memory_order_release);
                 locks[k].held = 1;
                 remove_at_end();
                 break;

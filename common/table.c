@@ -175,7 +175,7 @@ cxr_status cxr_table_open(cxr_table **out, const char *path, cxr_table_format fm
         free(t);
         return cxr_set_error(CXR_E_NOMEM, "out of memory");
     }
-    t->tmp.fd = -1;
+    cxr_tmpfile_init(&t->tmp);
     t->fmt = fmt;
     t->path = path;
     for (; t->n_cols < n_cols; t->n_cols++)

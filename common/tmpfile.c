@@ -241,36 +241,6 @@ char *cxr_tmpfile_link(const char *target)
     return name;
 }
 
-cxr_status cxr_tmpfile_copy(cxr_tmpfile *t, const char *target)
-{
-    cxr_tmpfile_init(t);
-    struct stat sb;
-    if (stat(target, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) return CXR_OK;
-    int src = open(target, O_RDONLY | O_CLOEXEC | O_NONBLOCK), e = src < 0 ? errno : 0;
-    errno = 0; /* every refusal of the create sets it: none may read as a stale EIO */
-    if (!e && cxr_tmpfile_create(t, target, 0) != CXR_OK) e = errno ? errno : EPERM;
-    if (!e) {
-        char buf[1 << 16];
-        ssize_t n;
-        errno = 0;
-        while (!e && (n = read(src, buf, sizeof buf)) != 0) {
-            if (n < 0) e = errno;
-            for (ssize_t off = 0, w; !e && off < n; off += w) /* a short write: the rest, which */
-                if ((w = write(t->fd, buf + off, (size_t)(n - off))) <= 0) /* says why */
-                    e = w < 0 ? errno : EIO;
-        }
-        if (!e && fsync(t->fd) != 0) e = errno;
-        if (e) cxr_tmpfile_discard(t);
-    }
-    if (src >= 0) close(src);
-    /* only a want of space stops the caller: a file it may write but not read (mode 0200), a
-     * folder it may not create in, go on without a copy, as they always did */
-    if (e != ENOSPC && e != EDQUOT && e != EFBIG && e != EIO) return CXR_OK;
-    cxr_set_error(CXR_E_IO, "%s: no copy of it can be made: %s", target, strerror(e));
-    errno = e;
-    return CXR_E_IO;
-}
-
 const char *cxr_tmpfile_open_name(const cxr_tmpfile *t, char *buf, size_t cap)
 {
     char proc[64];

@@ -135,7 +135,7 @@ cxr_status cxr_store_writer_create(cxr_store_writer **out, const char *path,
     w = calloc(1, sizeof *w);
     if (!w) CXR_THROW(CXR_E_NOMEM, "%s: writer", path);
     w->file = w->dcpl_notime = w->gcpl_notime = w->group = w->images = -1;
-    w->tf.fd = -1;
+    cxr_tmpfile_init(&w->tf);
     w->opt = *opt;
     w->n_classes = n_classes;
     w->path = strdup(path);

@@ -176,7 +176,7 @@ const int cxr_monitor_n_sample_fields =
  * torn line); numbers that are NAN are left out. -1 (errno) on failure. */
 static int write_sample(FILE *f, const cxr_monitor_sample *s)
 {
-    char line[512]; /* 7 numbers of at most ~330 bytes (a double's %.3f) and their keys */
+    char line[512]; /* room for any sane sample; one past it is refused below, not cut */
     const locale_t before = cxr_c_locale_enter(); /* JSON numbers in any host locale */
     int n = snprintf(line, sizeof line, "{\"%s\":%.3f,\"%s\":%d", CXR_MONITOR_SAMPLE_T, s->t,
                      CXR_MONITOR_SAMPLE_EPOCH, s->epoch);

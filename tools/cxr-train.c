@@ -177,8 +177,9 @@ static void usage(FILE *f, const cxr_train_options *d)
         "Output: on a terminal a progress bar on stderr (loss, accuracy, img/s, ETA), else one "
         "line\n"
         "per epoch. SIGINT (Ctrl-C), SIGTERM or SIGHUP stops after the current step (after the\n"
-        "epoch's evaluation and saves when that step was its last); the last complete checkpoint\n"
-        "stays valid. A second signal kills the program; the temporary it\n"
+        "epoch's evaluation and saves when that step was its last, or when the signal came in\n"
+        "that evaluation); the last complete checkpoint stays valid, and the message gives the\n"
+        "command that goes on. A second signal kills the program; the temporary it\n"
         "leaves (.FILE.cxr-tmp-PID-...) is removed by a later run that writes FILE once it is 15\n"
         "minutes unwritten. A signal ignored when cxr-train starts (SIGHUP under nohup) stays\n"
         "ignored.\n"
@@ -303,8 +304,8 @@ static void ui_ready(void *user, int trains)
                 "gzip it once the run is done (cxr-report reads either)\n",
                 cxr_escape_name(esc, sizeof esc, o->io.log_path));
     }
-    /* a fresh run replaces the log it is given (the old one is put back when the run ends
-     * before its first epoch line): said, for a user who meant --resume or another name */
+    /* a fresh run replaces the log it is given (at its first epoch line; before, the old one
+     * stands): said, for a user who meant --resume or another name */
     const long long old_lines = o->io.log_path && !o->io.resume_path
                                     ? train_replaced_log_lines(o->io.log_path)
                                     : 0;

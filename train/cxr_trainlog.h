@@ -198,8 +198,9 @@ typedef struct cxr_trainlog cxr_trainlog;
 /* Open path for writing, or for appending when append != 0 (a resume continues its log).
  * CXR_E_IO naming the file (as "--log PATH": cxr-train's log), CXR_E_NOMEM; CXR_E_FORMAT for
  * appending to a gzip-compressed log (its readers would not see the lines). Each line is
- * flushed when written, so a crashed run leaves a readable log. A fresh log keeps a copy of the
- * earlier one until its first epoch line (cxr_log_open's keep), put back if closed before. */
+ * flushed when written, so a crashed run leaves a readable log. A fresh log over an earlier one
+ * is written beside it until its first epoch line, which renames it into place (cxr_log_open's
+ * keep); closed before, it is removed and the earlier log stands. */
 cxr_status cxr_trainlog_open(cxr_trainlog **out, const char *path, int append);
 /* Write the run line / an epoch line (epoch: numbers that are NAN are left out; per_class,
  * confusion, roc and monitor only when present). CXR_E_IO naming the file, CXR_E_NOMEM. */

@@ -417,8 +417,8 @@ static void warn_resume(const train_run *r, const cxr_checkpoint_meta *ck)
     struct stat a, b;
     if (changed)
         warn_store_content(r, ck, changed, diff);
-    else if (stat(ck->store, &a) != 0 || stat(o->io.store_path, &b) != 0 ||
-             a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+    else if (!ck->has_store_content && (stat(ck->store, &a) != 0 || stat(o->io.store_path, &b) != 0 ||
+             a.st_dev != b.st_dev || a.st_ino != b.st_ino)) /* the digest says which images */
         note(o,
              "warning: resume %s: it was trained on %s, this run reads %s (same classes and "
              "preprocessing): not the same run continued unless the images are the same",
@@ -1197,9 +1197,9 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
     } else if (!ck)
         snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
     else { /* the whole command, as shell words when they can be pasted from the message: the
-            * store (without it the words were no command), the options that keep the run's
-            * logs going (a resume without them stops them) and its thread count (another one
-            * changes the losses' last bits, warned of) */
+            * store, the options that keep the run's logs going (a resume without them stops
+            * them), and its device, precision and thread count (another changes the losses,
+            * warned of) */
         const char *log = r->o->io.log_path, *mon = r->o->io.monitor_log;
         /* a run resumed into another checkpoint that saved nothing yet: without --checkpoint
          * the resume would write over the file it branches from */
@@ -1217,11 +1217,17 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
         char every[40] = ""; /* step lines: a resume without it logs none */
         if (log && r->o->io.log_every > 0)
             snprintf(every, sizeof every, " --log-every %lld", (long long)r->o->io.log_every);
+        char dev[64] = "cpu", prec[32] = "";
+        cxr_cuda_ctx *cu = cxr_backend_cuda_context(cxr_model_backend(r->model));
+        if (cu) snprintf(dev, sizeof dev, "cuda:%d", cxr_cuda_device(cu));
+        if (strcmp(run_precision(r->o), "fp32") != 0)
+            snprintf(prec, sizeof prec, " --precision %s", run_precision(r->o));
         if (ws && wc && wl && wm && wt && n > 0 && n < (int)cap)
             n += snprintf(buf + n, cap - (size_t)n,
-                          "; go on with: cxr-train %s --resume %s%s%s%s%s%s%s%s --threads %d", ws,
-                          wc, to ? " --checkpoint " : "", wt, log ? " --log " : "", wl, every,
-                          mon ? " --monitor-log " : "", wm, r->o->compute.threads);
+                          "; go on with: cxr-train %s --resume %s%s%s%s%s%s%s%s --device %s%s "
+                          "--threads %d",
+                          ws, wc, to ? " --checkpoint " : "", wt, log ? " --log " : "", wl, every,
+                          mon ? " --monitor-log " : "", wm, dev, prec, r->o->compute.threads);
         if (n >= (int)cap) /* paths past the message's room: the command cut, said so */
             snprintf(buf + cap - 5, 5, "...");
     }

@@ -60,7 +60,7 @@ P = ctypes.POINTER
 # only); cxr_sigmask_restore_taking_stop, cxr_output_not_log, cxr_output_lock (the tools' one
 # run per output), cxr_store_content_of and cxr_store_content_diff are new; cxr_output_not_hdf5
 # is cxr_output_not_ours (logs too); cxr_checkpoint_meta grew has_store_content and
-# store_content (none of them used here).
+# store_content; cxr_tmpfile_copy is gone (none of them used here).
 ABI = "0.19"
 
 

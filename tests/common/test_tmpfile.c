@@ -235,40 +235,50 @@ static void test_write_failure_names_output(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-/* A copy that may not be made (another user's log in a sticky folder, /tmp's mode 1777: the
- * create refuses it without a system call failing) is no want of space, whatever errno held
- * before: the caller goes on without one (a stale EIO refused the run, saying "free space"). */
-static void test_copy_refused_is_no_want_of_space(void)
+/* An earlier log beside which no temporary may be made (another user's log in a sticky folder,
+ * /tmp's mode 1777: the rename would be refused, so the create refuses it without a system call
+ * failing) is written in place, as it always was, whatever errno held before (a stale EIO
+ * refused the run, saying "free space"). */
+static int read_all(const char *path, char *buf, size_t cap);
+static void test_log_in_place_without_temporary(void)
 {
     if (geteuid() != 0) {
-        fprintf(stderr, "note: the sticky-folder copy case was not run (not root)\n");
+        fprintf(stderr, "note: the sticky-folder log case was not run (not root)\n");
         return;
     }
     char d[64], target[96];
     snprintf(d, sizeof d, "/tmp/cxr-test-sticky.%d", (int)getpid());
     snprintf(target, sizeof target, "%s/run.jsonl", d);
     REQUIRE(mkdir(d, 0700) == 0 && chmod(d, 01777) == 0);
-    put(target, "{\"type\":\"run\"}");
+    put(target, "{\"type\":\"run\"}\n");
     REQUIRE(chmod(target, 0666) == 0);
+    fflush(NULL);
     pid_t c = fork();
     REQUIRE(c >= 0);
     if (c == 0) {
         if (setgid(65534) != 0 || setuid(65534) != 0) _exit(77);
-        cxr_tmpfile t;
+        cxr_tmpfile keep;
+        cxr_status s;
         errno = EIO; /* left by some earlier call */
-        const cxr_status s = cxr_tmpfile_copy(&t, target);
-        if (s != CXR_OK) fprintf(stderr, "copy: %s\n", cxr_last_error());
-        _exit(s == CXR_OK && t.path == NULL ? 0 : 5);
+        FILE *f = cxr_log_open("--log", target, 0, "{\"type\":\"run\"", &keep, NULL, &s);
+        if (!f) fprintf(stderr, "log open: %s\n", cxr_last_error());
+        const int ok = f && keep.path == NULL && keep.held == -1 &&
+                       cxr_log_put_line(f, "{\"type\":\"run\",\"n\":2}\n", 22) == 0;
+        if (f) fclose(f);
+        _exit(ok ? 0 : 5);
     }
     int st = 0;
     REQUIRE(waitpid(c, &st, 0) == c);
+    char buf[64];
+    const int n = read_all(target, buf, sizeof buf);
     unlink(target);
     rmdir(d);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
-        fprintf(stderr, "note: the sticky-folder copy case was not run (cannot become nobody)\n");
+        fprintf(stderr, "note: the sticky-folder log case was not run (cannot become nobody)\n");
         return;
     }
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(n > 0 && strcmp(buf, "{\"type\":\"run\",\"n\":2}\n") == 0); /* emptied, then written */
 }
 
 /* A file replaced keeps its owner and group (as root, who may give them). */
@@ -385,6 +395,23 @@ static void test_log_open_keep(void)
     CHECK(g != NULL && keep2.path == NULL && created == 1);
     if (g) CHECK(cxr_log_close(g, at("new.jsonl"), created) == 0);
     CHECK(!exists(at("new.jsonl"))); /* nothing written to a file it created: removed */
+    /* a log given through a symbolic link: the file it names is replaced, the link stays */
+    put(at("target.jsonl"), old);
+    REQUIRE(symlink("target.jsonl", at("link.jsonl")) == 0);
+    g = cxr_log_open("--log", at("link.jsonl"), 0, mark, &keep2, NULL, &st);
+    CHECK(g != NULL && keep2.path != NULL);
+    if (g) {
+        CHECK(cxr_log_put_line(g, l1, strlen(l1)) == 0);
+        CHECK_OK(cxr_tmpfile_commit(&keep2));
+        cxr_tmpfile_discard(&keep2);
+        fclose(g);
+    }
+    struct stat ls;
+    CHECK(lstat(at("link.jsonl"), &ls) == 0 && S_ISLNK(ls.st_mode));
+    CHECK(read_all(at("target.jsonl"), buf, sizeof buf) >= 0 && strcmp(buf, l1) == 0);
+    CHECK(count_temps() == before);
+    unlink(at("link.jsonl"));
+    unlink(at("target.jsonl"));
     unlink(at("log.jsonl"));
 }
 
@@ -601,7 +628,7 @@ int main(void)
     test_other_owner();
     test_write_failure_names_output();
     test_owner_kept();
-    test_copy_refused_is_no_want_of_space();
+    test_log_in_place_without_temporary();
     test_log_open_keep();
     test_log_blank();
     test_log_write_only();
