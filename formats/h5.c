@@ -57,6 +57,7 @@ typedef struct {
     char desc[256]; /* the innermost entry's description */
     int nomem;      /* an entry says HDF5 could not allocate memory */
     int held;       /* HDF5's file lock was refused: another process holds the file */
+    int marked;     /* the file is marked open for writing (its superblock's status flags) */
 } h5_walk;
 
 /* Whether entry e is HDF5's file lock refused because another process holds a conflicting
@@ -85,6 +86,9 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
         (e->desc && strstr(e->desc, "memory allocation failed")))
         w->nomem = 1;
     if (lock_held(e)) w->held = 1;
+    /* HDF5's wording for a file whose writer has it open without a lock, or ended without
+     * closing it (H5Fsuper.c) */
+    if (e->desc && strstr(e->desc, "already open for write")) w->marked = 1;
     return 0;
 }
 
@@ -108,7 +112,7 @@ static void tidy_h5_desc(char *d, size_t cap)
 cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ...)
 {
     char msg[512];
-    h5_walk w = { "", 0, 0 };
+    h5_walk w = { "", 0, 0, 0 };
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -129,6 +133,14 @@ cxr_status cxr_hdf5_error(cxr_status code, const char *file, const char *fmt, ..
                              "(HDF5's file lock): close it there, or wait for that program to "
                              "end, and try again",
                              file);
+    /* nor here, where the bytes may be whole: a program writing it now (its lock off), or one
+     * that ended without closing it, whose mark outlives it */
+    if (w.marked)
+        return cxr_set_error(CXR_E_IO,
+                             "%s: marked as open for writing by another program (one writing "
+                             "it now, or one that ended without closing it): once no program "
+                             "has it open, `h5clear -s %s` clears the mark",
+                             file, file);
     if (w.desc[0]) return cxr_set_error(code, "%s: %s (HDF5: %s)", file, msg, w.desc);
     return cxr_set_error(code, "%s: %s", file, msg);
 }

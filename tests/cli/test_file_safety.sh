@@ -157,6 +157,18 @@ expect_rc 4 flock "$W/vstore.h5" "$BIN/cxr-pack" "$SAMPLE" -o "$W/vstore.h5" --s
 expect_err "-o $W/vstore.h5: in use by another process, which holds this HDF5 file open for writing: not replaced"
 cmp -s "$W/vstore.h5" "$W/vstore0" || fail "cxr-pack replaced a store another program holds"
 untouched "HDF5 files held open for writing"
+# ... and one that a writer without HDF5's lock left marked open for writing (h5py with the
+# latest format, ended without closing it): "marked ... h5clear -s", exit 4 (it was "corrupt"),
+# and the command it gives makes the model readable again
+cp "$W/ck.h5" "$W/marked.h5"
+py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3 # Debian's, with python3-h5py
+"$py" -c 'import h5py, os, sys
+f = h5py.File(sys.argv[1], "r+", libver="latest"); f.attrs["x"] = 1; f.flush(); os._exit(0)' "$W/marked.h5" ||
+    fail "could not leave a file marked open for writing"
+expect_rc 4 "$BIN/cxr-eval" "$W/marked.h5" "$W/s.h5" --device cpu
+expect_err "$W/marked.h5: marked as open for writing by another program (one writing it now, or one that ended without closing it): once no program has it open, \`h5clear -s $W/marked.h5\` clears the mark"
+h5clear -s "$W/marked.h5" || fail "h5clear -s failed"
+expect_rc 0 "$BIN/cxr-eval" "$W/marked.h5" "$W/s.h5" --device cpu
 printf '{"t":1.0,"epoch":1}\n' > "$W/held-mon.jsonl"
 flock "$W/held-mon.jsonl" "$BIN/cxr-train" "$W/s.h5" $TM --monitor-log "$W/held-mon.jsonl" 2>"$W/err"
 rc=$?; [ $rc -eq 4 ] || fail "cxr-train --monitor-log onto a file another process holds: exit $rc, not 4"
