@@ -1197,9 +1197,10 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
     } else if (!ck)
         snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
     else { /* the whole command, as shell words when they can be pasted from the message: the
-            * store, the options that keep the run's logs going (a resume without them stops
-            * them), and its device, precision and thread count (another changes the losses,
-            * warned of) */
+            * store, the run's epochs (a resume that extended a run records them only at its first
+            * save: without them it stopped at the checkpoint's, "nothing to do"), the options
+            * that keep the run's logs going (a resume without them stops them), and its device,
+            * precision and thread count (another changes the losses, warned of) */
         const char *log = r->o->io.log_path, *mon = r->o->io.monitor_log;
         /* a run resumed into another checkpoint that saved nothing yet: without --checkpoint
          * the resume would write over the file it branches from */
@@ -1224,10 +1225,11 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
             snprintf(prec, sizeof prec, " --precision %s", run_precision(r->o));
         if (ws && wc && wl && wm && wt && n > 0 && n < (int)cap)
             n += snprintf(buf + n, cap - (size_t)n,
-                          "; go on with: cxr-train %s --resume %s%s%s%s%s%s%s%s --device %s%s "
-                          "--threads %d",
-                          ws, wc, to ? " --checkpoint " : "", wt, log ? " --log " : "", wl, every,
-                          mon ? " --monitor-log " : "", wm, dev, prec, r->o->compute.threads);
+                          "; go on with: cxr-train %s --resume %s --epochs %d%s%s%s%s%s%s%s "
+                          "--device %s%s --threads %d",
+                          ws, wc, r->rc.epochs, to ? " --checkpoint " : "", wt, log ? " --log " : "",
+                          wl, every, mon ? " --monitor-log " : "", wm, dev, prec,
+                          r->o->compute.threads);
         if (n >= (int)cap) /* paths past the message's room: the command cut, said so */
             snprintf(buf + cap - 5, 5, "...");
     }

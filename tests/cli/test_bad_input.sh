@@ -349,7 +349,7 @@ rc=$?
 grep -q "interrupted" "$WORK/int.err" || fail "SIGINT: no message"
 # ... naming the checkpoint and the epoch it holds (in training or in the epoch's evaluation),
 # and how to go on with the run's log, its step lines too (--log-every was left out)
-n=$(sed -n "s|.*interrupted .*; the last checkpoint, $WORK/int.h5, holds epoch \([0-9]*\); go on with: cxr-train $WORK/s.h5 --resume $WORK/int.h5 --log $WORK/int.jsonl --log-every 5 --device cpu --threads 2\$|\1|p" "$WORK/int.err")
+n=$(sed -n "s|.*interrupted .*; the last checkpoint, $WORK/int.h5, holds epoch \([0-9]*\); go on with: cxr-train $WORK/s.h5 --resume $WORK/int.h5 --epochs 500 --log $WORK/int.jsonl --log-every 5 --device cpu --threads 2\$|\1|p" "$WORK/int.err")
 [ -n "$n" ] && h5dump -a /epoch "$WORK/int.h5" | grep -q "(0): $n\$" \
     || fail "SIGINT: the message does not name the checkpoint and its epoch: $(cat "$WORK/int.err")"
 # ... a command that runs as it is pasted (it named no store: no command), here one epoch more
@@ -382,7 +382,7 @@ expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --max-steps 1 --checkpoi
 expect_rc 4 bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limit "$lim_kb" \
     "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 2 --max-steps 1 --resume "$WORK/lim1.h5" \
     --checkpoint "$WORK/lim/ck2.h5" --log "$WORK/lim/l2.jsonl"
-expect_err "File too large); the last checkpoint, $WORK/lim1.h5, holds epoch 1; go on with: cxr-train $WORK/s.h5 --resume $WORK/lim1.h5 --checkpoint $WORK/lim/ck2.h5 --log $WORK/lim/l2.jsonl --device cpu --threads 2"
+expect_err "File too large); the last checkpoint, $WORK/lim1.h5, holds epoch 1; go on with: cxr-train $WORK/s.h5 --resume $WORK/lim1.h5 --epochs 2 --checkpoint $WORK/lim/ck2.h5 --log $WORK/lim/l2.jsonl --device cpu --threads 2"
 rm -f "$WORK/lim/l2.jsonl"
 # a log line that does not fit is not written in part: the log ends after its last whole line
 # (it ended in a torn one, which cxr-report skipped)
