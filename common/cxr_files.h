@@ -122,8 +122,8 @@ int cxr_end_last_line(FILE *f);
  * caller makes its file the log (cxr_tmpfile_commit: renamed into place, the stream going on in
  * it) once its run has something worth keeping, or removes it (cxr_tmpfile_discard) when the
  * run ends before, the earlier file untouched either way until then, even by a killed run. No
- * temporary can be created for want of space: CXR_E_IO, the file untouched; where none may be
- * (a folder this user may not create in), *keep is empty and the file is emptied in place.
+ * temporary can be created (a folder this user may not create in, a full disk): CXR_E_IO, the
+ * file untouched (an empty one is written in place, as one this user may not read).
  * `created` (NULL for none): 1 when nothing was at path before (lstat: not even a dangling
  * link), for cxr_log_close. */
 cxr_status cxr_log_check(const char *opt, const char *path, int append, const char *mark);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static const char *kind_name(mode_t m)
 {
@@ -197,12 +198,21 @@ static ssize_t output_head(const char *out, char *head, size_t cap)
 cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what)
 {
     char head[32];
-    const ssize_t n = output_head(out, head, sizeof head);
+    ssize_t n = output_head(out, head, sizeof head);
+    /* a gzip-compressed log (cxr-report reads one, and says to make one): its first bytes once
+     * inflated (output_head found a regular file: gzopen cannot block) */
+    const int gz = n >= 2 && (unsigned char)head[0] == 0x1f && (unsigned char)head[1] == 0x8b;
+    if (gz) {
+        gzFile g = gzopen(out, "rb");
+        n = g ? gzread(g, head, sizeof head - 1) : -1;
+        if (g) gzclose(g);
+        head[n > 0 ? n : 0] = '\0';
+    }
     const char *kind = NULL;
     if (n > 0 && strncmp(head, CXR_FILES_TRAINLOG_MARK, strlen(CXR_FILES_TRAINLOG_MARK)) == 0)
-        kind = "a training log (cxr-train --log)";
+        kind = gz ? "a gzip-compressed training log" : "a training log (cxr-train --log)";
     else if (n > 0 && strncmp(head, CXR_FILES_SAMPLES_MARK, strlen(CXR_FILES_SAMPLES_MARK)) == 0)
-        kind = "a samples file (cxr-train --monitor-log)";
+        kind = gz ? "a gzip-compressed samples file" : "a samples file (cxr-train --monitor-log)";
     if (!kind) return CXR_OK;
     return cxr_set_error(CXR_E_ARG,
                          "%s %s: exists and is %s, not %s: not overwritten; remove it or give "
@@ -279,12 +289,42 @@ cxr_status cxr_output_probe(const char *opt, const char *out)
     return st;
 }
 
+/* The name a write to `p` creates: p with its symbolic links followed (up to 40) as far as they
+ * lead, the last one dangling (a link to a file not yet made), into buf; p itself when it does
+ * not fit. */
+static const char *created_name(const char *p, char *buf, size_t cap)
+{
+    char cur[4096], target[4096];
+    struct stat sb;
+    if (snprintf(cur, sizeof cur, "%s", p) >= (int)sizeof cur) return p;
+    for (int hops = 0; hops < 40 && lstat(cur, &sb) == 0 && S_ISLNK(sb.st_mode); hops++) {
+        const ssize_t n = readlink(cur, target, sizeof target - 1);
+        if (n <= 0) break;
+        target[n] = '\0';
+        char dir[4096];
+        cxr_parent_dir(dir, sizeof dir, cur);
+        if (target[0] == '/' || strcmp(dir, ".") == 0) {
+            if (snprintf(cur, sizeof cur, "%s", target) >= (int)sizeof cur) return p;
+        } else if (snprintf(buf, cap, "%s/%s", dir, target) >= (int)cap ||
+                   snprintf(cur, sizeof cur, "%s", buf) >= (int)sizeof cur) {
+            return p;
+        }
+    }
+    return snprintf(buf, cap, "%s", cur) < (int)cap ? buf : p;
+}
+
 int cxr_same_output(const char *a, const char *b)
 {
     struct stat sa, sb;
     if (strcmp(a, b) == 0) return 1;
     if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
         return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    /* not both made yet: the names the writes would create, a dangling link's target included
+     * (a --log linked to the checkpoint's name, not yet saved, was written over by the model) */
+    char fa[4096], fb[4096];
+    a = created_name(a, fa, sizeof fa);
+    b = created_name(b, fb, sizeof fb);
+    if (strcmp(a, b) == 0) return 1;
     const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
     return strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b) == 0 && cxr_same_folder(a, b);
 }
@@ -401,19 +441,17 @@ FILE *cxr_log_open(const char *opt, const char *path, int append, const char *ma
             *st = CXR_OK;
             return f;
         }
-        /* a folder it may not create in, a read-only file system, go on in place as they
-         * always did (the earlier content lost if the run fails); only a want of space or a
-         * failing disk refuses, where writing the file itself would fail too */
-        const int e = errno;
-        if (e == ENOSPC || e == EDQUOT || e == EIO) {
-            *st = cxr_set_error(CXR_E_IO,
-                                "%s %s: this run's file is written beside it until its first "
-                                "epoch, and none can be created (%s): the file is left as it "
-                                "was; free space, or give another %s",
-                                opt, path, strerror(e), opt);
-            goto fail;
-        }
-        cxr_tmpfile_init(keep);
+        /* no file beside it (a folder this user may not create in, a full disk): refused, the
+         * earlier file whole; emptied in place, it was lost with a run that failed first, while
+         * the caller had said it stays until the first epoch */
+        const int e = errno ? errno : EPERM;
+        *st = cxr_set_error(CXR_E_IO,
+                            "%s %s: holds an earlier log, left whole until this run's first "
+                            "epoch while the run writes beside it, and no file can be created "
+                            "there (%s): the file is left as it was; give another %s, or empty "
+                            "it first (: > FILE) to have it written in place",
+                            opt, path, strerror(e), opt);
+        goto fail;
     }
     f = fdopen(fd, append ? (readable ? "a+" : "a") : "w");
     if (!f) {

@@ -277,6 +277,19 @@ cxr_status train_check_files(const cxr_train_options *o)
         if (st == CXR_OK && out[i].path && (i == 0 || i == 2))
             st = cxr_log_check(out[i].opt, out[i].path, o->io.resume_path != NULL,
                                i == 0 ? CXR_TRAINLOG_MARK : CXR_MONITOR_MARK);
+        /* ... and an earlier one a fresh run replaces is left whole while the run writes a
+         * temporary beside it (cxr_log_open): one must be creatable there, found now, before
+         * any note says the earlier log stays until the first epoch */
+        struct stat ls;
+        if (st == CXR_OK && out[i].path && (i == 0 || i == 2) && !o->io.resume_path &&
+            stat(out[i].path, &ls) == 0 && S_ISREG(ls.st_mode) && ls.st_size > 0 &&
+            access(out[i].path, R_OK) == 0 &&
+            (st = cxr_output_probe(out[i].opt, out[i].path)) != CXR_OK)
+            st = cxr_set_error(st,
+                               "%s; it holds an earlier log, left whole until this run's first "
+                               "epoch while the run writes beside it: give another %s, or "
+                               "empty it first (: > FILE) to have it written in place",
+                               cxr_last_error(), out[i].opt);
         if (st != CXR_OK) return st;
     }
     for (int i = 0; i < 4; i++)

@@ -23,6 +23,15 @@ expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/link.h5";   expect_er
 expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --monitor-log "$W/s.h5"
 expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/ck.h5" --log "$W/ck.h5"
 expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --log "$W/fifo";            expect_err "FIFO"
+# ... two outputs one through a link to a file not made yet (the model was saved over the log;
+# a samples file linked to the log was refused as "in use" and left an empty log)
+ln -s nc.h5 "$W/ncl.jsonl" && ln -s nl.jsonl "$W/nlm.jsonl"
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --log "$W/ncl.jsonl" --checkpoint "$W/nc.h5"
+expect_err "--log $W/ncl.jsonl and --checkpoint $W/nc.h5: the same file for two outputs"
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" ${T/ --no-monitor/} --log "$W/nl.jsonl" --monitor-log "$W/nlm.jsonl"
+expect_err "--log $W/nl.jsonl and --monitor-log $W/nlm.jsonl: the same file for two outputs"
+[ -e "$W/nc.h5" ] || [ -e "$W/nl.jsonl" ] && fail "a refused run made $(ls "$W"/nc.h5 "$W"/nl.jsonl 2>/dev/null)"
+rm "$W/ncl.jsonl" "$W/nlm.jsonl"
 expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W/ck.h5"
 expect_err "same file"
 expect_rc 2 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W/s.h5"
@@ -68,8 +77,10 @@ cmp -s "$W/ck.h5" "$W/victim.h5" && cmp -s "$W/s.h5" "$W/vstore.h5" && cmp -s "$
 # ... nor any output over a training log or samples file (cxr-report a.jsonl -o b.jsonl replaced
 # the log b.jsonl with a page, exit 0; so did every other tool's)
 cp "$W/run.jsonl" "$W/vlog.jsonl" && printf '{"t":1.0,"epoch":1}\n' > "$W/vmon.jsonl"
+gzip -c "$W/run.jsonl" > "$W/vgz.jsonl.gz" && cp "$W/vgz.jsonl.gz" "$W/vgz0"
 refused() { local m=$1; shift; expect_rc 2 "$@"; expect_err "$m"; } # MSG CMD...: exit 2, MSG
-for v in "vlog.jsonl|a training log (cxr-train --log)" "vmon.jsonl|a samples file (cxr-train --monitor-log)"; do
+for v in "vlog.jsonl|a training log (cxr-train --log)" "vmon.jsonl|a samples file (cxr-train --monitor-log)" \
+    "vgz.jsonl.gz|a gzip-compressed training log"; do
     f=$W/${v%%|*} k="exists and is ${v#*|}, not"
     refused "-o $f: $k an HTML page: not overwritten" "$BIN/cxr-report" "$W/run.jsonl" -o "$f"
     refused "-o $f: $k a predictions table" "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$f"
@@ -82,7 +93,8 @@ for v in "vlog.jsonl|a training log (cxr-train --log)" "vmon.jsonl|a samples fil
         --size 32 --quiet --duplicates-report "$f"
     refused "--checkpoint $f: $k a checkpoint" "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$f"
 done
-cmp -s "$W/run.jsonl" "$W/vlog.jsonl" && [ "$(cat "$W/vmon.jsonl")" = '{"t":1.0,"epoch":1}' ] ||
+cmp -s "$W/run.jsonl" "$W/vlog.jsonl" && [ "$(cat "$W/vmon.jsonl")" = '{"t":1.0,"epoch":1}' ] &&
+    cmp -s "$W/vgz.jsonl.gz" "$W/vgz0" ||
     fail "an output replaced a training log or samples file"
 [ -e "$W/p3.h5" ] && fail "a refused --duplicates-report left a store"
 # ... while an output of its own kind is replaced as before: a store by a store, a weights file

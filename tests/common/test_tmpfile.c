@@ -237,21 +237,12 @@ static void test_write_failure_names_output(void)
 
 /* An earlier log beside which no temporary may be made (another user's log in a sticky folder,
  * /tmp's mode 1777: the rename would be refused, so the create refuses it without a system call
- * failing) is written in place, as it always was, whatever errno held before (a stale EIO
- * refused the run, saying "free space"). */
+ * failing) is refused, left whole, whatever errno held before (a stale EIO said "free space";
+ * emptied in place, it was lost with a run that failed first); emptied by the user, it is
+ * written in place. */
 static int read_all(const char *path, char *buf, size_t cap);
-static void test_log_in_place_without_temporary(void)
+static int open_as_nobody(const char *target, int want_open)
 {
-    if (geteuid() != 0) {
-        fprintf(stderr, "note: the sticky-folder log case was not run (not root)\n");
-        return;
-    }
-    char d[64], target[96];
-    snprintf(d, sizeof d, "/tmp/cxr-test-sticky.%d", (int)getpid());
-    snprintf(target, sizeof target, "%s/run.jsonl", d);
-    REQUIRE(mkdir(d, 0700) == 0 && chmod(d, 01777) == 0);
-    put(target, "{\"type\":\"run\"}\n");
-    REQUIRE(chmod(target, 0666) == 0);
     fflush(NULL);
     pid_t c = fork();
     REQUIRE(c >= 0);
@@ -262,23 +253,47 @@ static void test_log_in_place_without_temporary(void)
         errno = EIO; /* left by some earlier call */
         FILE *f = cxr_log_open("--log", target, 0, "{\"type\":\"run\"", &keep, NULL, &s);
         if (!f) fprintf(stderr, "log open: %s\n", cxr_last_error());
-        const int ok = f && keep.path == NULL && keep.held == -1 &&
-                       cxr_log_put_line(f, "{\"type\":\"run\",\"n\":2}\n", 22) == 0;
+        int ok;
+        if (want_open)
+            ok = f && keep.path == NULL && keep.held == -1 &&
+                 cxr_log_put_line(f, "{\"type\":\"run\",\"n\":2}\n", 22) == 0;
+        else
+            ok = !f && s == CXR_E_IO && keep.path == NULL &&
+                 strstr(cxr_last_error(), "no file can be created there (Operation not "
+                                          "permitted): the file is left as it was") != NULL;
         if (f) fclose(f);
         _exit(ok ? 0 : 5);
     }
     int st = 0;
     REQUIRE(waitpid(c, &st, 0) == c);
-    char buf[64];
-    const int n = read_all(target, buf, sizeof buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+static void test_log_without_temporary(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "note: the sticky-folder log case was not run (not root)\n");
+        return;
+    }
+    char d[64], target[96], buf[64];
+    snprintf(d, sizeof d, "/tmp/cxr-test-sticky.%d", (int)getpid());
+    snprintf(target, sizeof target, "%s/run.jsonl", d);
+    REQUIRE(mkdir(d, 0700) == 0 && chmod(d, 01777) == 0);
+    put(target, "{\"type\":\"run\"}\n");
+    REQUIRE(chmod(target, 0666) == 0);
+    const int refused = open_as_nobody(target, 0);
+    const int n0 = read_all(target, buf, sizeof buf);
+    const int whole = n0 > 0 && strcmp(buf, "{\"type\":\"run\"}\n") == 0;
+    put(target, ""); /* emptied by its user: written in place */
+    const int opened = refused == 77 ? 77 : open_as_nobody(target, 1);
+    const int n1 = read_all(target, buf, sizeof buf);
     unlink(target);
     rmdir(d);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+    if (refused == 77) {
         fprintf(stderr, "note: the sticky-folder log case was not run (cannot become nobody)\n");
         return;
     }
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK(n > 0 && strcmp(buf, "{\"type\":\"run\",\"n\":2}\n") == 0); /* emptied, then written */
+    CHECK(refused == 0 && whole);
+    CHECK(opened == 0 && n1 > 0 && strcmp(buf, "{\"type\":\"run\",\"n\":2}\n") == 0);
 }
 
 /* A file replaced keeps its owner and group (as root, who may give them). */
@@ -628,7 +643,7 @@ int main(void)
     test_other_owner();
     test_write_failure_names_output();
     test_owner_kept();
-    test_log_in_place_without_temporary();
+    test_log_without_temporary();
     test_log_open_keep();
     test_log_blank();
     test_log_write_only();
