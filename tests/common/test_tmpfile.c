@@ -315,6 +315,18 @@ static void test_owner_kept(void)
     unlink(at("owned"));
 }
 
+/* This process's open descriptors (a count): a lock held past its use leaks one. */
+static int count_fds(void)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "ls /proc/%ld/fd | wc -l", (long)getpid());
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    REQUIRE(p && fscanf(p, "%d", &n) == 1);
+    pclose(p);
+    return n;
+}
+
 static int read_all(const char *path, char *buf, size_t cap)
 {
     FILE *f = fopen(path, "r");
@@ -359,7 +371,9 @@ static void test_log_open_keep(void)
     CHECK(keep.held == -1 && count_temps() == before);
     CHECK(cxr_log_close(f, at("log.jsonl"), created) == 0);
     CHECK(read_all(at("log.jsonl"), buf, sizeof buf) >= 0 && strcmp(buf, old) == 0);
-    /* ... or it did: its file replaces the earlier one, and later lines go on in it */
+    /* ... or it did: its file replaces the earlier one, and later lines go on in it; the
+     * earlier file's descriptor (its lock) closed by the commit, none left open at the close */
+    const int fds = count_fds();
     f = cxr_log_open("--log", at("log.jsonl"), 0, mark, &keep, &created, &st);
     REQUIRE(f);
     CHECK(cxr_log_put_line(f, l1, strlen(l1)) == 0);
@@ -373,6 +387,7 @@ static void test_log_open_keep(void)
     g = cxr_log_open("--log", at("log.jsonl"), 0, mark, &keep2, NULL, &st);
     CHECK(g == NULL && st == CXR_E_IO && strstr(cxr_last_error(), "in use by another") != NULL);
     CHECK(cxr_log_close(f, at("log.jsonl"), created) == 0);
+    CHECK(count_fds() == fds);
     put(at("log.jsonl"), old);
     /* another holder of the lock (as another run would be) while it is opened */
     const int holder = open(at("log.jsonl"), O_RDONLY);
@@ -479,7 +494,17 @@ static int write_only_open(const char *path)
 /* A log this user may write but not read (mode 0200, its own) is written as before, unread
  * and uncopied: the read-write open's EACCES falls back to a write-only one. As its owner in
  * this process; as root (who may read anyway), in a child as nobody. */
+static void test_log_write_only_in(int dir_writable);
 static void test_log_write_only(void)
+{
+    test_log_write_only_in(0);
+    /* where a temporary could be made beside it: none is, all the same (the file's content
+     * unread, not known to be a log; replaced by rename, a log would take the temporary's
+     * owner and mode) */
+    test_log_write_only_in(1);
+}
+
+static void test_log_write_only_in(int dir_writable)
 {
     char d[600], path[700], buf[256];
     snprintf(d, sizeof d, "%s/wronly", dir);
@@ -491,13 +516,13 @@ static void test_log_write_only(void)
         REQUIRE(chmod(path, 0200) == 0);
         code = write_only_open(path);
     } else if (chmod(dir, 0711) != 0 || chown(path, 65534, 65534) != 0 ||
-               chmod(path, 0200) != 0) {
+               chmod(path, 0200) != 0 || (dir_writable && chown(d, 65534, 65534) != 0)) {
         code = 77; /* a user namespace without nobody, say */
     } else {
         fflush(NULL);
         pid_t c = fork();
         REQUIRE(c >= 0);
-        if (c == 0) /* nobody may search dir and d, not write them */
+        if (c == 0) /* nobody may search dir and d, and write in d only where dir_writable */
             _exit(setgid(65534) != 0 || setuid(65534) != 0 ? 77 : write_only_open(path));
         int st = 0;
         REQUIRE(waitpid(c, &st, 0) == c);
