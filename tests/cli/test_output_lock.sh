@@ -96,6 +96,15 @@ stopped "$W/pr.tsv" "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$W/pr.
 expect_rc 2 "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$W/pr.tsv"
 expect_err "$W/pr.tsv is being written by another cxr-predict run (pid $pid)"
 resumed "$W/pr.tsv" cxr-predict
+# ... one whose lock file was removed meanwhile and made again by another writer (flock(1)):
+# its exit leaves that writer's file (removed, it let a third writer in beside the second)
+stopped "$W/r3.html" "$BIN/cxr-report" "$W/run.jsonl" -o "$W/r3.html" -q
+lk=$(lock_of "$W/r3.html")
+rm "$lk" && { flock "$lk" sleep 60 & holder=$!; }
+for i in $(seq 100); do [ -e "$lk" ] && break; sleep 0.05; done
+kill -CONT $pid; wait $pid
+[ -e "$lk" ] || fail "a run's exit removed the lock file another writer made after it"
+kill $holder 2>/dev/null; wait $holder 2>/dev/null; rm -f "$lk"
 ls -a "$W" | grep -q 'cxr-lock$' && fail "lock files left: $(ls -a "$W" | grep 'cxr-lock$')"
 
 # 3. SIGTERM before the write kills cxr-export and cxr-report (no stop handler yet), of that
