@@ -225,7 +225,12 @@ class _Closable:
 
 
 class Store(_Closable):
-    """An open cxr store (cxr_store_open: format, version, shapes and index validated)."""
+    """An open cxr store (cxr_store_open: format, version, shapes and index validated).
+
+    HDF5 keeps one open file per inode in a process: a store rewritten in place (`cp` over it)
+    while a Store on it is open is read through the old one's cached state, and a new Store of
+    it may fail its checksums; close the old Store first. cxr-pack renames a new file into
+    place (a new inode), which is safe."""
 
     def __init__(self, path):
         h = ctypes.c_void_p()
