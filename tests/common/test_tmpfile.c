@@ -445,6 +445,52 @@ static void test_log_open_keep(void)
     unlink(at("log.jsonl"));
 }
 
+/* A second open of a log whose first run replaces it meanwhile: the second opens the earlier
+ * file, waits for its lock (cxr_flock_ex_nb: ~20 ms) while the first renames its temporary over
+ * the name and lets the earlier file go; the lock it then gets is on a file no name reaches, so
+ * it opens the name again and finds the first run's lock there: refused. Without that look it
+ * wrote its own temporary, renamed later over the first run's live log. The child is timed into
+ * that window 10 times (a late child opens the new file at once and is refused all the same). */
+static void test_log_open_race(void)
+{
+    const char *mark = "{\"type\":\"run\"";
+    const char *old = "{\"type\":\"run\",\"n\":1}\n";
+    int opened = 0, refused = 0;
+    for (int k = 0; k < 10; k++) {
+        put(at("race.jsonl"), old);
+        cxr_tmpfile keep;
+        cxr_status st;
+        FILE *f = cxr_log_open("--log", at("race.jsonl"), 0, mark, &keep, NULL, &st);
+        REQUIRE(f && keep.path);
+        fflush(NULL);
+        const pid_t c = fork();
+        REQUIRE(c >= 0);
+        if (c == 0) {
+            /* the parent's descriptors shared by fork would hold its locks past its closes */
+            for (int fd = 3; fd < 1024; fd++) close(fd);
+            cxr_tmpfile k2;
+            cxr_status s2;
+            FILE *g = cxr_log_open("--log", at("race.jsonl"), 0, mark, &k2, NULL, &s2);
+            _exit(g ? 1 : s2 == CXR_E_IO && strstr(cxr_last_error(), "in use") ? 0 : 2);
+        }
+        const struct timespec ts = { 0, 6000000 }; /* 6 ms: the child waits for the lock */
+        nanosleep(&ts, NULL);
+        CHECK_OK(cxr_tmpfile_commit(&keep));
+        cxr_tmpfile_discard(&keep);
+        int ws = 0;
+        REQUIRE(waitpid(c, &ws, 0) == c);
+        opened += WIFEXITED(ws) && WEXITSTATUS(ws) == 1;
+        refused += WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+        fclose(f);
+    }
+    if (opened) fprintf(stderr, "log open race: the second open went ahead %d time(s)\n", opened);
+    CHECK(opened == 0 && refused == 10);
+    unlink(at("race.jsonl"));
+    char stale[700]; /* the temporaries a second open that went ahead left */
+    snprintf(stale, sizeof stale, "rm -f %s/.race.jsonl.cxr-tmp-*", dir);
+    (void)!system(stale);
+}
+
 /* A log that holds only white space ("\n  \n") counts as empty: checked and opened, not
  * refused as "not such a log", and emptied for the run. */
 static void test_log_blank(void)
@@ -668,6 +714,7 @@ int main(void)
     test_other_owner();
     test_write_failure_names_output();
     test_owner_kept();
+    test_log_open_race();
     test_log_without_temporary();
     test_log_open_keep();
     test_log_blank();
