@@ -195,16 +195,16 @@ static ssize_t output_head(const char *out, char *head, size_t cap)
     return n;
 }
 
-cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what)
+/* The refusal of an output whose first n bytes, head (NUL-ended, room for 32), begin as a training
+ * log or samples file does, plain or gzip-compressed (inflated here: output_head found a
+ * regular file, so gzopen cannot block); CXR_OK for any other. */
+static cxr_status refuse_log(const char *opt, const char *out, const char *what, char *head,
+                             ssize_t n)
 {
-    char head[32];
-    ssize_t n = output_head(out, head, sizeof head);
-    /* a gzip-compressed log (cxr-report reads one, and says to make one): its first bytes once
-     * inflated (output_head found a regular file: gzopen cannot block) */
     const int gz = n >= 2 && (unsigned char)head[0] == 0x1f && (unsigned char)head[1] == 0x8b;
     if (gz) {
         gzFile g = gzopen(out, "rb");
-        n = g ? gzread(g, head, sizeof head - 1) : -1;
+        n = g ? gzread(g, head, 31) : -1;
         if (g) gzclose(g);
         head[n > 0 ? n : 0] = '\0';
     }
@@ -220,16 +220,22 @@ cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what
                          opt, out, kind, what);
 }
 
+cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what)
+{
+    char head[32];
+    return refuse_log(opt, out, what, head, output_head(out, head, sizeof head));
+}
+
 cxr_status cxr_output_not_ours(const char *opt, const char *out, const char *what)
 {
-    char head[16];
+    char head[32];
     const ssize_t n = output_head(out, head, sizeof head);
     if (n >= 8 && memcmp(head, CXR_HDF5_SIGNATURE, 8) == 0)
         return cxr_set_error(CXR_E_ARG,
                              "%s %s: exists and is an HDF5 file (a cxr model or store?), not %s: "
                              "not overwritten; remove it or give another name",
                              opt, out, what);
-    return n > 0 ? cxr_output_not_log(opt, out, what) : CXR_OK;
+    return refuse_log(opt, out, what, head, n);
 }
 
 void cxr_std_fds_open(void)

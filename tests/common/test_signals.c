@@ -40,14 +40,32 @@ static int blocked(int sig)
     return sigismember(&cur, sig);
 }
 
+/* A child that reports n bytes through a pipe (fds[1] in the child) before it may die of a
+ * signal: child_fork forks (0 in the child), child_end reads the report into buf (filled with
+ * 0xff when it did not come) and returns how the child ended. */
+static pid_t child_fork(int fds[2])
+{
+    REQUIRE(pipe(fds) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid > 0) close(fds[1]);
+    return pid;
+}
+static int child_end(pid_t pid, int fds[2], void *buf, size_t n)
+{
+    if (read(fds[0], buf, n) != (ssize_t)n) memset(buf, 0xff, n);
+    close(fds[0]);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    return status;
+}
+
 /* In a child: ignore `ignored` (0: none), install, raise `first` then `second`; how the child
  * ended, and whether the flag was set after the first. */
 static int twice_in_child(int ignored, int first, int second, int *flag_after_first)
 {
     int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
+    const pid_t pid = child_fork(fds);
     if (pid == 0) {
         if (ignored) signal(ignored, SIG_IGN);
         volatile sig_atomic_t *stop = cxr_signals_stop_on_interrupt();
@@ -57,13 +75,9 @@ static int twice_in_child(int ignored, int first, int second, int *flag_after_fi
         raise(second);
         _exit(*stop ? 10 : 0); /* reached only when the second signal did not kill */
     }
-    close(fds[1]);
-    char c = '?';
-    if (read(fds[0], &c, 1) != 1) c = '?';
-    close(fds[0]);
+    char c;
+    const int status = child_end(pid, fds, &c, 1);
     *flag_after_first = c == '1';
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
     return status;
 }
 
@@ -76,9 +90,7 @@ static int held_in_child(int handler, int ignored, int held, int raised, int *go
                          int *kept)
 {
     int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
+    const pid_t pid = child_fork(fds);
     if (pid == 0) {
         if (ignored) signal(ignored, SIG_IGN);
         volatile sig_atomic_t *stop = handler ? cxr_signals_stop_on_interrupt() : NULL;
@@ -103,13 +115,9 @@ static int held_in_child(int handler, int ignored, int held, int raised, int *go
         raise(SIGTERM);
         _exit(10);
     }
-    close(fds[1]);
-    int r[3] = { -1, -1, -1 };
-    if (read(fds[0], r, sizeof r) != (ssize_t)sizeof r) r[0] = -1;
-    close(fds[0]);
+    int r[3];
+    const int status = child_end(pid, fds, r, sizeof r); /* -1s when no report came */
     *got = r[0], *flag = r[1], *kept = r[2];
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
     return status;
 }
 
