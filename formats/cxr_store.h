@@ -225,6 +225,10 @@ const char *cxr_store_image_path(const cxr_store *s, const char *split, int64_t 
 cxr_status cxr_store_read_image(cxr_store *s, const char *split, int64_t i, float *out);
 /* Read chunk k through HDF5 into out[shard*size*size] (for checking the raw decoder). */
 cxr_status cxr_store_read_chunk_hdf5(cxr_store *s, const char *split, int64_t k, float *out);
+/* The split's pixel_hash dataset (specs/store.md, "Duplicates": XXH3-64 of each image as stored)
+ * into *out, malloc'd [n] (free it); *out NULL and CXR_OK when the store has none (packed with
+ * --no-duplicate-check, or by an older cxr-pack). CXR_E_FORMAT when it is there but malformed. */
+cxr_status cxr_store_read_pixel_hashes(cxr_store *s, const char *split, uint64_t **out);
 
 #ifdef __cplusplus
 }

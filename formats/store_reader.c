@@ -817,3 +817,39 @@ cxr_status cxr_store_read_chunk_hdf5(cxr_store *s, const char *split, int64_t k,
     if (rows < s->shard) memset(out + (size_t)rows * per, 0, (size_t)(s->shard - rows) * per * 4);
     return read_rows(s, split, sd, first, rows, out);
 }
+
+cxr_status cxr_store_read_pixel_hashes(cxr_store *s, const char *split, uint64_t **out)
+{
+    cxr_status st = CXR_OK;
+    const split_data *sd = get_split(s, split);
+    hid_t g = -1, d = -1;
+    hsize_t dims[1];
+    uint64_t *h = NULL;
+    char where[16];
+    *out = NULL;
+    if (!sd) return CXR_E_FORMAT;
+    snprintf(where, sizeof where, "/%s", split);
+    g = H5Gopen2(s->file, split, H5P_DEFAULT);
+    if (g < 0) {
+        st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "cannot open group '%s'", where);
+        goto bail;
+    }
+    if (!cxr_h5_exists(g, "pixel_hash")) goto bail; /* optional (--no-duplicate-check, older) */
+    CXR_TRY(open_ds(s, g, where, "pixel_hash", H5T_INTEGER, 1, dims, &d, H5P_DEFAULT));
+    if ((int64_t)dims[0] != sd->info.n)
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s/pixel_hash' has %llu rows, expected %lld", s->path, where,
+                  (unsigned long long)dims[0], (long long)sd->info.n);
+    h = malloc((size_t)(sd->info.n ? sd->info.n : 1) * sizeof *h);
+    if (!h) CXR_THROW(CXR_E_NOMEM, "%s: '%s/pixel_hash'", s->path, where);
+    if (sd->info.n && H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, h) < 0) {
+        st = cxr_hdf5_error(CXR_E_FORMAT, s->path, "reading '%s/pixel_hash'", where);
+        goto bail;
+    }
+    *out = h;
+    h = NULL;
+bail:
+    free(h);
+    if (d >= 0) H5Dclose(d);
+    if (g >= 0) H5Gclose(g);
+    return st;
+}

@@ -206,25 +206,39 @@ static void resume_first_unknown(const char *list, char *out, size_t cap)
 /* ---------------------------------------------------------------- store content */
 static const char *const content_split[3] = { "train", "val", "test" };
 
-void cxr_store_content_of(const cxr_store *store, cxr_store_content *out)
+/* XXH3-64 of v's 8 little-endian bytes with `seed`: the same digest on any host. */
+static uint64_t hash_u64(uint64_t v, uint64_t seed)
+{
+    unsigned char le[8];
+    for (int b = 0; b < 8; b++) le[b] = (unsigned char)(v >> (8 * b));
+    return XXH3_64bits_withSeed(le, sizeof le, seed);
+}
+
+cxr_status cxr_store_content_of(cxr_store *store, cxr_store_content *out)
 {
     for (int k = 0; k < 3; k++) {
         cxr_split_info info;
+        uint64_t *pixel = NULL;
         out->n[k] = -1, out->set[k] = 0, out->order[k] = 0;
+        out->pixels[k] = 0, out->has_pixels[k] = 0;
         if (!cxr_store_has_split(store, content_split[k]) ||
             cxr_store_split(store, content_split[k], &info) != CXR_OK)
             continue;
+        cxr_status st = cxr_store_read_pixel_hashes(store, content_split[k], &pixel);
+        if (st != CXR_OK) return st;
         out->n[k] = info.n;
+        out->has_pixels[k] = pixel != NULL;
         for (int64_t i = 0; i < info.n; i++) {
             const char *p = cxr_store_image_path(store, content_split[k], i);
             const uint64_t h =
                 XXH3_64bits_withSeed(p, strlen(p), (uint64_t)(int64_t)info.labels[i]);
-            unsigned char le[8]; /* the same digest on any host */
-            for (int b = 0; b < 8; b++) le[b] = (unsigned char)(h >> (8 * b));
             out->set[k] += h;
-            out->order[k] = XXH3_64bits_withSeed(le, sizeof le, out->order[k]);
+            out->order[k] = hash_u64(h, out->order[k]);
+            if (pixel) out->pixels[k] += hash_u64(pixel[i], h);
         }
+        free(pixel);
     }
+    return CXR_OK;
 }
 
 /* The attribute's text: "train N SET ORDER; val none; test N SET ORDER". */
@@ -240,6 +254,42 @@ static void content_format(const cxr_store_content *c, char *buf, size_t cap)
                                    content_split[k], (long long)c->n[k],
                                    (unsigned long long)c->set[k], (unsigned long long)c->order[k]);
     }
+}
+
+/* The attribute store_pixels' text: "train PIXELS; val none; test PIXELS" ("none": the split is
+ * absent, or was packed without pixel_hash). */
+static void pixels_format(const cxr_store_content *c, char *buf, size_t cap)
+{
+    size_t at = 0;
+    for (int k = 0; k < 3 && at < cap; k++)
+        at +=
+            (size_t)(c->has_pixels[k] ? snprintf(buf + at, cap - at, "%s%s %016llx", k ? "; " : "",
+                                                 content_split[k], (unsigned long long)c->pixels[k])
+                                      : snprintf(buf + at, cap - at, "%s%s none", k ? "; " : "",
+                                                 content_split[k]));
+}
+
+/* pixels_format's text back into c's pixels; 0 when it is not that. */
+static int pixels_parse(const char *s, cxr_store_content *c)
+{
+    for (int k = 0; k < 3; k++) {
+        char name[8];
+        int used = 0;
+        unsigned long long v;
+        if (k && strncmp(s, "; ", 2) != 0) return 0;
+        if (k) s += 2;
+        if (sscanf(s, "%7[a-z] none%n", name, &used) == 1 && used > 0 &&
+            strcmp(name, content_split[k]) == 0) {
+            c->pixels[k] = 0, c->has_pixels[k] = 0;
+        } else if (sscanf(s, "%7[a-z] %16llx%n", name, &v, &used) == 2 &&
+                   strcmp(name, content_split[k]) == 0) {
+            c->pixels[k] = v, c->has_pixels[k] = 1;
+        } else {
+            return 0;
+        }
+        s += used;
+    }
+    return *s == 0;
 }
 
 /* content_format's text back; 0 when it is not that. */
@@ -281,8 +331,12 @@ int cxr_store_content_diff(const cxr_store_content *then, const cxr_store_conten
     for (int k = 0; k < 3 && at < cap; k++) {
         const long long a = then->n[k] > 0 ? then->n[k] : 0, b = now->n[k] > 0 ? now->n[k] : 0;
         const char *sep = mask ? "; " : "", *name = content_split[k];
-        char what[96];
-        if (a == b && (a == 0 || (then->set[k] == now->set[k] && then->order[k] == now->order[k])))
+        char what[192];
+        /* pixels[k] is order-free: other pixels under some image's name and label */
+        const int pixels =
+            then->has_pixels[k] && now->has_pixels[k] && then->pixels[k] != now->pixels[k];
+        if (a == b &&
+            (a == 0 || (then->set[k] == now->set[k] && then->order[k] == now->order[k] && !pixels)))
             continue; /* an empty split is as good as none (nothing trained or evaluated on) */
         mask |= 1 << k;
         if (a == 0 || b == 0 || a != b) {
@@ -292,6 +346,11 @@ int cxr_store_content_diff(const cxr_store_content *then, const cxr_store_conten
             snprintf(what, sizeof what, "%s then, %s now", na, nb);
         } else if (then->set[k] != now->set[k]) {
             snprintf(what, sizeof what, "%lld images then and now, but other images or labels", a);
+        } else if (pixels) {
+            snprintf(what, sizeof what,
+                     "the same %lld images by name and label%s, but other pixels (files changed "
+                     "under the same names, or another decoder)",
+                     a, then->order[k] != now->order[k] ? " in another order" : "");
         } else {
             snprintf(what, sizeof what, "the same %lld images in another order", a);
             mask |= CXR_STORE_CONTENT_ORDER_ONLY(k);
@@ -389,8 +448,13 @@ static cxr_status write_attrs(hid_t f, const char *path, cxr_model *m,
         ok = cxr_h5_attr_put_str(f, "resume_features", features) >= 0;
     if (ok && meta->has_store_content) {
         char content[256];
-        content_format(&meta->store_content, content, sizeof content);
+        const cxr_store_content *c = &meta->store_content;
+        content_format(c, content, sizeof content);
         ok = cxr_h5_attr_put_str(f, "store_content", content) >= 0;
+        if (ok && (c->has_pixels[0] || c->has_pixels[1] || c->has_pixels[2])) {
+            pixels_format(c, content, sizeof content);
+            ok = cxr_h5_attr_put_str(f, "store_pixels", content) >= 0;
+        }
     }
     if (ok && meta->precision[0]) /* unknown (a file read that had none): not invented */
         ok = cxr_h5_attr_put_str(f, "precision", meta->precision) >= 0;
@@ -723,13 +787,32 @@ bail:
     return st;
 }
 
+/* The digest attribute `name` (store_content, store_pixels) into *c by `parse`; *found 1 when
+ * the file has it. CXR_E_FORMAT naming it when it is unreadable or not `shape`'s text. */
+static cxr_status read_digests(hid_t f, const char *path, const char *name, const char *shape,
+                               int (*parse)(const char *, cxr_store_content *),
+                               cxr_store_content *c, int legacy, int *found)
+{
+    cxr_status st = CXR_OK;
+    char text[256] = "";
+    const int r = get_str(f, name, text, sizeof text, legacy);
+    if (r < 0) CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute '%s' is unreadable", name);
+    if (r > 0 && !parse(text, c))
+        CXR_THROW(CXR_E_FORMAT,
+                  "%s: checkpoint attribute '%s' is '%.80s', not \"%s; val ...; test ...\"", path,
+                  name, text, shape);
+    *found = r > 0;
+bail:
+    return st;
+}
+
 /* The string attributes read_meta_open reads: one longer than CXR_H5_STR_MAX is refused here,
  * by name and size, rather than said "unreadable" where it is read. */
-static const char *const meta_strings[] = { "format",       "augment",         "threshold_split",
-                                            "schedule",     "recipe",          "select",
-                                            "stopped",      "precision",       "store",
-                                            "tool_version", "params_dtype",    "normalize",
-                                            "head",         "resume_features", "store_content" };
+static const char *const meta_strings[] = {
+    "format",  "augment",         "threshold_split", "schedule",     "recipe",       "select",
+    "stopped", "precision",       "store",           "tool_version", "params_dtype", "normalize",
+    "head",    "resume_features", "store_content",   "store_pixels"
+};
 
 static cxr_status check_string_sizes(hid_t f, const char *path)
 {
@@ -904,15 +987,13 @@ static cxr_status read_meta_open(hid_t f, const char *path, cxr_checkpoint_meta 
     if (get_str(f, "store", meta->store, sizeof meta->store, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store' is unreadable");
     /* since 0.19; absent: a resume compares the store's path only */
-    char content[256] = "";
-    if ((r = get_str(f, "store_content", content, sizeof content, legacy)) < 0)
-        CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'store_content' is unreadable");
-    if (r > 0 && !content_parse(content, &meta->store_content))
-        CXR_THROW(CXR_E_FORMAT,
-                  "%s: checkpoint attribute 'store_content' is '%.80s', not \"train N SET ORDER; "
-                  "val ...; test ...\"",
-                  path, content);
-    meta->has_store_content = r > 0;
+    CXR_TRY(read_digests(f, path, "store_content", "train N SET ORDER", content_parse,
+                         &meta->store_content, legacy, &meta->has_store_content));
+    /* since 0.20; absent: the pixels are not compared. Read with store_content only: without
+     * it (a file whose store_content was taken away) the digests identify nothing */
+    if (meta->has_store_content)
+        CXR_TRY(read_digests(f, path, "store_pixels", "train PIXELS", pixels_parse,
+                             &meta->store_content, legacy, &r));
     if (get_str(f, "tool_version", meta->tool_version, sizeof meta->tool_version, legacy) < 0)
         CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute 'tool_version' is unreadable");
     if (meta->weights_only) { /* parameters as float32 or bfloat16 */

@@ -28,7 +28,9 @@
  *                     before it: 0), max_steps (int64, --max-steps: the steps an epoch is
  *                     capped at, 0 none; absent in files written before 0.14: 0),
  *                     store_content (since 0.19: what identifies the images of the store
- *                     trained on, cxr_store_content; absent in older files)
+ *                     trained on, cxr_store_content; absent in older files), store_pixels
+ *                     (since 0.20: its pixels' digests; absent in older files, or when the
+ *                     store had no pixel_hash)
  *   /class_names      string [C]
  *   /params/<name>    float32, one dataset per tensor ("conv1.w", "conv1.b", ... "out.b"),
  *                     shaped as the tensor: conv (K,C,3,3), dense (OUT,IN), biases (OUT)
@@ -81,10 +83,12 @@ extern "C" {
 #define CXR_WEIGHTS_FORMAT     "cxr-weights" /* same version numbers as the checkpoint */
 
 /* What identifies the images of a store, per split (train, val, test), cheaply (its paths and
- * labels, held in memory by cxr_store_open; not its pixels: the preprocessing is compared
- * apart): a store packed again under the same name is told from the one a run trained on
- * (specs/model.md "Store content"). Stored as the string attribute store_content (since 0.19):
- * "train N SET ORDER; val none; test N SET ORDER", the digests as 16 lower-case hex digits. */
+ * labels, held in memory by cxr_store_open, and the pixel hashes cxr-pack stores; not the
+ * pixels themselves: the preprocessing is compared apart): a store packed again under the same
+ * name is told from the one a run trained on (specs/model.md "Store content"). Stored as the
+ * string attributes store_content (since 0.19): "train N SET ORDER; val none; test N SET
+ * ORDER", and store_pixels (since 0.20, absent when no split had pixel_hash): "train PIXELS;
+ * val none; test PIXELS", the digests as 16 lower-case hex digits. */
 typedef struct {
     int64_t n[3];      /* images of train, val, test; -1: the store has no such split */
     uint64_t set[3];   /* order-free: the sum (mod 2^64) of the images' XXH3-64 of their path
@@ -92,6 +96,11 @@ typedef struct {
                           parts' (a val carved from train is recognised) */
     uint64_t order[3]; /* in store order: each image's hash hashed with the previous value as
                           XXH3-64's seed (from 0) */
+    /* since 0.20, where the store has pixel_hash (cxr-pack's default): the sum (mod 2^64) of
+       each image's pixel_hash hashed with its path-and-label hash as seed, so that pixels
+       changed under the same names, or swapped between them, are seen (attribute store_pixels) */
+    uint64_t pixels[3];
+    int has_pixels[3]; /* 1: pixels[k] was digested (split k present, with pixel_hash) */
 } cxr_store_content;
 
 typedef struct {
@@ -216,8 +225,9 @@ cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const cha
                                       const cxr_store *store);
 
 /* The content of `store` (cxr_store_content) into *out: a pass over its paths and labels in
- * memory (milliseconds for a million images). Cannot fail on a store cxr_store_open checked. */
-void cxr_store_content_of(const cxr_store *store, cxr_store_content *out);
+ * memory and its pixel_hash datasets (8 bytes an image, read through HDF5). CXR_E_FORMAT when a
+ * pixel_hash is there but malformed or damaged. */
+cxr_status cxr_store_content_of(cxr_store *store, cxr_store_content *out);
 /* What differs between the content a checkpoint recorded (then) and a store's (now), per split,
  * into buf ("train: 5216 images then, 4694 now; val: none then, 522 now (carved from the images
  * trained on)"; "" when none). Returns a mask of the splits that differ: 1 << 0 train, 1 << 1

@@ -275,7 +275,7 @@ static cxr_status open_store(train_run *r)
              path, cxr_store_class_name(r->store, c));
     }
     r->cw = cxr_store_class_weights(r->store);
-    cxr_store_content_of(r->store, &r->content);
+    st = cxr_store_content_of(r->store, &r->content);
 bail:
     return st;
 }
@@ -409,7 +409,7 @@ static void warn_resume(const train_run *r, const cxr_checkpoint_meta *ck)
              "from an uninterrupted run (the same device and --precision %s continue it "
              "exactly)",
              o->io.resume_path, run_precision(o), ck->precision, ck->precision);
-    char diff[512];
+    char diff[768];
     const int changed =
         ck->has_store_content ? cxr_store_content_diff(&ck->store_content, &r->content, diff,
                                                        sizeof diff)

@@ -61,7 +61,10 @@ P = ctypes.POINTER
 # run per output), cxr_store_content_of and cxr_store_content_diff are new; cxr_output_not_hdf5
 # is cxr_output_not_ours (logs too); cxr_checkpoint_meta grew has_store_content and
 # store_content; cxr_tmpfile_copy is gone (none of them used here).
-ABI = "0.19"
+# 0.20: cxr_store_content grew pixels and has_pixels (so cxr_checkpoint_meta grew);
+# cxr_store_content_of takes a store it may read and returns a status;
+# cxr_store_read_pixel_hashes is new (none of them used here).
+ABI = "0.20"
 
 
 class LoaderOptions(ctypes.Structure):

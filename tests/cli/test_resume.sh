@@ -337,6 +337,30 @@ expect_rc 0 $P --epochs 2 --resume "$WORK/rp1.h5" --no-checkpoint
 expect_err "warning: resume $WORK/rp1.h5: $WORK/rp.h5 does not hold the images its run was trained on ($(cd "$WORK" && pwd -P)/rp.h5 then): train: 48 images then, 36 now; val: none then, 12 now (carved from the images trained on); it goes on training on other images; its evaluations are not comparable with the earlier epochs': not the same run continued"
 expect_rc 0 $P --epochs 2 --resume "$WORK/rp0.h5" --no-checkpoint
 grep -q "warning: resume" "$WORK/err" && fail "a checkpoint without store_content was warned about: $(cat "$WORK/err")"
+# other pixels under the same names and labels (two training images' files swapped): the
+# checkpoint records the digest of the pixel hashes cxr-pack stores (store_pixels, since 0.20),
+# tied to each image's name, so the swap is said; not by a checkpoint without that record, nor
+# against a store packed without the hashes (--no-duplicate-check)
+cp -r "$SAMPLE" "$WORK/px" && chmod -R u+w "$WORK/px"
+P="$BIN/cxr-train $WORK/px.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 1"
+"$BIN/cxr-pack" "$WORK/px" -o "$WORK/px.h5" --size 32 --shard 8 --val-fraction 0 --threads 2 --quiet \
+    >/dev/null || fail "pack px.h5"
+expect_rc 0 $P --epochs 1 --checkpoint "$WORK/px1.h5"
+[ -n "$(attr "$WORK/px1.h5" store_pixels)" ] || fail "the checkpoint does not record store_pixels"
+cp "$WORK/px1.h5" "$WORK/px0.h5" && "$EDIT" delattr "$WORK/px0.h5" store_pixels
+sw=("$WORK"/px/train/NORMAL/*.jpeg)
+mv "${sw[0]}" "$WORK/px/swap" && mv "${sw[1]}" "${sw[0]}" && mv "$WORK/px/swap" "${sw[1]}"
+"$BIN/cxr-pack" "$WORK/px" -o "$WORK/px.h5" --size 32 --shard 8 --val-fraction 0 --threads 2 --quiet \
+    >/dev/null || fail "repack px.h5"
+expect_rc 0 $P --epochs 2 --resume "$WORK/px1.h5" --no-checkpoint
+expect_err "warning: resume $WORK/px1.h5: $WORK/px.h5 does not hold the images its run was trained on ($(cd "$WORK" && pwd -P)/px.h5 then): train: the same 48 images by name and label, but other pixels (files changed under the same names, or another decoder); it goes on training on other images: not the same run continued"
+grep -q "test:" "$WORK/err" && fail "the unchanged test split was said to differ: $(cat "$WORK/err")"
+expect_rc 0 $P --epochs 2 --resume "$WORK/px0.h5" --no-checkpoint
+grep -q "warning: resume" "$WORK/err" && fail "a checkpoint without store_pixels was warned about: $(cat "$WORK/err")"
+"$BIN/cxr-pack" "$WORK/px" -o "$WORK/px.h5" --size 32 --shard 8 --val-fraction 0 --threads 2 --quiet \
+    --no-duplicate-check >/dev/null || fail "repack px.h5 without hashes"
+expect_rc 0 $P --epochs 2 --resume "$WORK/px1.h5" --no-checkpoint
+grep -q "warning: resume" "$WORK/err" && fail "a store without pixel_hash was compared by pixels: $(cat "$WORK/err")"
 # a checkpoint reached through a symbolic link is written through it: the file it names is
 # replaced, the link stays a link (the rename replaced the link with a file, the target stale)
 mkdir "$WORK/real" && cp "$WORK/c.h5" "$WORK/real/l.h5" && ln -s real/l.h5 "$WORK/link.h5"

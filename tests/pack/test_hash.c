@@ -96,12 +96,42 @@ int main(int argc, char **argv)
             CHECK(ph[i] == XXH3_64bits(img, px * sizeof *img));
             checked++;
         }
+        uint64_t *read = NULL; /* the reader's view of the same dataset */
+        REQUIRE(cxr_store_read_pixel_hashes(s, split, &read) == CXR_OK && read);
+        CHECK(memcmp(read, ph, (size_t)info.n * sizeof *ph) == 0);
+        free(read);
         free(img);
         free(fh);
         free(ph);
     }
     CHECK(checked == 64);
     cxr_store_close(s);
+
+    /* a pixel_hash of another length is refused by name; none at all reads as none */
+    {
+        hid_t f = H5Fopen(out, H5F_ACC_RDWR, H5P_DEFAULT);
+        REQUIRE(f >= 0 && H5Ldelete(f, "/train/pixel_hash", H5P_DEFAULT) >= 0);
+        hsize_t n = 3, chunk = 3;
+        uint64_t v[3] = { 1, 2, 3 };
+        hid_t sp = H5Screate_simple(1, &n, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
+        REQUIRE(sp >= 0 && pl >= 0 && H5Pset_chunk(pl, 1, &chunk) >= 0 &&
+                H5Pset_fletcher32(pl) >= 0);
+        hid_t d =
+            H5Dcreate2(f, "/train/pixel_hash", H5T_STD_U64LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+        REQUIRE(d >= 0 && H5Dwrite(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        H5Dclose(d);
+        H5Pclose(pl);
+        H5Sclose(sp);
+        REQUIRE(H5Ldelete(f, "/test/pixel_hash", H5P_DEFAULT) >= 0);
+        H5Fclose(f);
+        uint64_t *read = NULL;
+        REQUIRE(cxr_store_open(&s, out) == CXR_OK);
+        CHECK(cxr_store_read_pixel_hashes(s, "train", &read) == CXR_E_FORMAT && !read);
+        CHECK(strstr(cxr_last_error(), "'/train/pixel_hash' has 3 rows, expected") != NULL);
+        CHECK(cxr_store_read_pixel_hashes(s, "test", &read) == CXR_OK && !read);
+        CHECK(cxr_store_read_pixel_hashes(s, "nosuch", &read) == CXR_E_FORMAT && !read);
+        cxr_store_close(s);
+    }
     cxr_plan_free(&plan);
     remove(out);
     printf("%d images: stored hashes = XXH3-64 of the file and of the stored image\n", checked);

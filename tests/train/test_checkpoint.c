@@ -70,11 +70,31 @@ static void replace_attr(const char *file, const char *name, hid_t type, hid_t s
                          const void *data)
 {
     hid_t h = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
-    REQUIRE(h >= 0 && H5Adelete(h, name) >= 0);
+    REQUIRE(h >= 0 && (H5Aexists(h, name) <= 0 || H5Adelete(h, name) >= 0));
     hid_t a = H5Acreate2(h, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
     REQUIRE(a >= 0 && H5Awrite(a, type, data) >= 0);
     H5Aclose(a);
     H5Fclose(h);
+}
+
+/* Replace (or add) the root attribute `name` of file with the fixed-length string text. */
+static void replace_str_attr(const char *file, const char *name, const char *text)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+    REQUIRE(t >= 0 && sp >= 0 && H5Tset_size(t, strlen(text) + 1) >= 0);
+    replace_attr(file, name, t, sp, text);
+    H5Tclose(t);
+    H5Sclose(sp);
+}
+
+/* 1 if file has no root attribute `name`. */
+static int attr_absent(const char *file, const char *name)
+{
+    hid_t h = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    REQUIRE(h >= 0);
+    const htri_t e = H5Aexists(h, name);
+    H5Fclose(h);
+    return e == 0;
 }
 
 static int blocks_equal(cxr_model *a, cxr_model *b, cxr_block which)
@@ -346,30 +366,56 @@ static void test_store_content(cxr_model *m, const cxr_model_config *cfg, const 
     CHECK_OK(cxr_checkpoint_read_meta(path, &got));
     CHECK(got.has_store_content == 0);
     cxr_checkpoint_meta_free(&got);
-    const cxr_store_content c = { { 5216, -1, 624 },
-                                  { 0x0123456789abcdefull, 0, 0xfedcba9876543210ull },
-                                  { 0xffffffffffffffffull, 0, 1 } };
+    cxr_store_content c = { { 5216, -1, 624 },
+                            { 0x0123456789abcdefull, 0, 0xfedcba9876543210ull },
+                            { 0xffffffffffffffffull, 0, 1 },
+                            { 0, 0, 0 },
+                            { 0, 0, 0 } };
     meta.has_store_content = 1;
     meta.store_content = c;
     CHECK_OK(cxr_checkpoint_save(path, m, &meta));
     CHECK_OK(cxr_checkpoint_read_meta(path, &got));
     CHECK(got.has_store_content == 1 && memcmp(&got.store_content, &c, sizeof c) == 0);
     cxr_checkpoint_meta_free(&got);
-    const char *const bad[] = { "train 5216 0123456789abcdef", "val none; train none; test none",
-                                "train -1 0 0; val none; test none",
-                                "train none; val none; test none; more" };
-    for (int i = 0; i < 4; i++) {
-        hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
-        REQUIRE(t >= 0 && sp >= 0 && H5Tset_size(t, strlen(bad[i]) + 1) >= 0);
-        replace_attr(path, "store_content", t, sp, bad[i]);
-        H5Tclose(t);
-        H5Sclose(sp);
+    CHECK(attr_absent(path, "store_pixels")); /* no split digested: not written */
+    /* store_pixels (since 0.20): per split, read back to the bit, "none" kept apart from 0 */
+    c.pixels[0] = 0x8000000000000001ull, c.has_pixels[0] = 1;
+    c.pixels[2] = 0, c.has_pixels[2] = 1;
+    meta.store_content = c;
+    CHECK_OK(cxr_checkpoint_save(path, m, &meta));
+    CHECK_OK(cxr_checkpoint_read_meta(path, &got));
+    CHECK(got.has_store_content == 1 && memcmp(&got.store_content, &c, sizeof c) == 0);
+    cxr_checkpoint_meta_free(&got);
+    /* malformed: each refused by name (the pixels' first, while store_content is whole) */
+    const struct {
+        const char *name, *text;
+    } bad[] = { { "store_pixels", "train 0123456789abcdef" },
+                { "store_pixels", "train none; test none; val none" },
+                { "store_pixels", "train none; val none; test none; more" },
+                { "store_pixels", "train 12 34; val none; test none" },
+                { "store_content", "train 5216 0123456789abcdef" },
+                { "store_content", "val none; train none; test none" },
+                { "store_content", "train -1 0 0; val none; test none" },
+                { "store_content", "train none; val none; test none; more" } };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "checkpoint attribute '%s' is '", bad[i].name);
+        replace_str_attr(path, bad[i].name, bad[i].text);
         CHECK(cxr_checkpoint_read_meta(path, &got) == CXR_E_FORMAT);
-        CHECK(strstr(cxr_last_error(), "checkpoint attribute 'store_content' is '") != NULL);
+        CHECK(strstr(cxr_last_error(), want) != NULL);
     }
+    meta.has_store_content = 0; /* pixels without the content they belong to (a damaged file) */
+    CHECK_OK(cxr_checkpoint_save(path, m, &meta));
+    CHECK(attr_absent(path, "store_content") && attr_absent(path, "store_pixels"));
+    replace_str_attr(path, "store_pixels", "train 0000000000000001; val none; test none");
+    CHECK_OK(cxr_checkpoint_read_meta(path, &got)); /* ignored: it identifies nothing */
+    CHECK(!got.has_store_content && !got.store_content.has_pixels[0] &&
+          !got.store_content.has_pixels[1] && !got.store_content.has_pixels[2]);
+    cxr_checkpoint_meta_free(&got);
 
     char buf[512];
-    cxr_store_content then = { { 8, -1, 4 }, { 100, 0, 7 }, { 1, 0, 2 } }, now = then;
+    cxr_store_content then = { { 8, -1, 4 }, { 100, 0, 7 }, { 1, 0, 2 }, { 0, 0, 0 }, { 0, 0, 0 } },
+                      now = then;
     CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 0 && buf[0] == 0);
     now.n[1] = 0; /* an empty val is as good as none */
     CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 0 && buf[0] == 0);
@@ -394,6 +440,24 @@ static void test_store_content(cxr_model *m, const cxr_model_config *cfg, const 
     CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) ==
           (1 | CXR_STORE_CONTENT_ORDER_ONLY(0)));
     CHECK(strcmp(buf, "train: the same 8 images in another order") == 0);
+    /* pixels: compared only where both sides digested them; an order-free digest, so other
+     * pixels in another order are both said, and not as an order-only change */
+    then.pixels[0] = 11, then.has_pixels[0] = 1, now = then, now.pixels[0] = 12;
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 1);
+    CHECK(strcmp(buf, "train: the same 8 images by name and label, but other pixels (files "
+                      "changed under the same names, or another decoder)") == 0);
+    now.order[0] = 9;
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 1);
+    CHECK(strstr(buf, "train: the same 8 images by name and label in another order, but other "
+                      "pixels") == buf);
+    now = then, now.pixels[0] = 12, now.has_pixels[0] = 0; /* a store packed without pixel_hash */
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 0 && buf[0] == 0);
+    now = then, now.pixels[2] = 12, now.has_pixels[2] = 1; /* then had none for test */
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 0 && buf[0] == 0);
+    now = then, now.pixels[0] = 12, now.set[2] = 8; /* two splits differ, each said */
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 5);
+    CHECK(strstr(buf, "train: the same 8 images by name and label, but other pixels") == buf &&
+          strstr(buf, "; test: 4 images then and now, but other images or labels") != NULL);
 }
 
 int main(void)
