@@ -21,8 +21,10 @@ extern "C" {
  * same file (st_dev and st_ino, through symlinks) as one of inputs[0..n_inputs) (NULL
  * entries skipped), or when `tree` is not NULL and `out` lies inside the folder `tree` (checked
  * on its parent folder, so an output not yet created counts too): CXR_E_ARG. A new output whose
- * folder is missing (or not a folder) is CXR_E_IO, found before any work rather than at the
- * first save. The message names the files; nothing is touched. */
+ * folder is missing (or not a folder), or whose name is longer than the file system takes
+ * (ENAMETOOLONG: a component past NAME_MAX, the path past PATH_MAX), is CXR_E_IO, found before
+ * any work rather than at the first save or the final rename. The message names the files;
+ * nothing is touched. */
 cxr_status cxr_output_check(const char *opt, const char *out, const char *const *inputs,
                             int n_inputs, const char *tree);
 /* It also refuses an output that another run writes: a running cxr-train's log or samples file

@@ -140,6 +140,11 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
                              opt);
     cxr_parent_dir(dir, sizeof dir, out);
     int exists = stat(out, &o) == 0;
+    /* a name longer than the file system takes (NAME_MAX, PATH_MAX): the temporary is made
+     * unnamed or under a short name, so only the rename at the end would find it */
+    if (!exists && errno == ENAMETOOLONG)
+        return cxr_set_error(CXR_E_IO, "%s %s: cannot write there: %s", opt, out,
+                             strerror(ENAMETOOLONG));
     if (!exists) { /* its folder must be there: found now, not when the first save comes */
         int found = stat(dir, &s) == 0;
         if (!found || !S_ISDIR(s.st_mode))

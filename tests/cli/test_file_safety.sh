@@ -217,6 +217,18 @@ expect_rc 4 "$BIN/cxr-pack" "$SAMPLE" -o "$W/nodir/p.h5" --size 32 --quiet
 expect_err "-o $W/nodir/p.h5: cannot write there: $W/nodir: No such file or directory"
 expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "" --size 32 --quiet
 expect_err "-o: an empty file name"
+# ... nor a name longer than the file system takes (255 bytes): the temporary is made unnamed
+# or under a short name, so the rename at the end found it, after the whole pack, the whole
+# folder classified, or the first epoch (a checkpoint that fits whose MODEL.best.h5 does not)
+long=$(printf 'n%.0s' $(seq 252))
+expect_rc 4 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/$long.h5"
+expect_err "the best model $W/$long.best.h5: cannot write there: File name too long"
+grep -q "epoch" "$W/err" && fail "a name too long was found after training: $(cat "$W/err")"
+expect_rc 4 "$BIN/cxr-pack" "$SAMPLE" -o "$W/${long}xx.h5" --size 32 --quiet
+expect_err "-o $W/${long}xx.h5: cannot write there: File name too long"
+expect_rc 4 "$BIN/cxr-predict" "$W/ck.h5" "$SAMPLE/test" --device cpu -q -o "$W/${long}x.tsv"
+expect_err "-o $W/${long}x.tsv: cannot write there: File name too long"
+ls "$W" | grep -q "$long" && fail "a refused name too long left $(ls "$W" | grep "$long")"
 cp -r "$SAMPLE" "$W/src"; ln -s src "$W/srclink"
 victim=$(ls "$W/src/train/NORMAL" | head -1); cp "$W/src/train/NORMAL/$victim" "$W/victim"
 expect_rc 2 "$BIN/cxr-pack" "$W/src" -o "$W/srclink/train/NORMAL/$victim" --quiet
