@@ -2,9 +2,11 @@
 #include "cxr_parse.h"
 #include "c_locale.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 cxr_status cxr_parse_long(const char *s, const char *name, long lo, long hi, long *out)
 {
@@ -56,12 +58,53 @@ const char *cxr_format_double(char *buf, size_t cap, double v)
     return buf;
 }
 
+/* 1 with *bytes the stack size that the variable `name` gives OpenMP's threads, read as libgomp
+ * reads it (digits, then B, K, M or G in any case, K without one; blanks around); 0 when it is
+ * unset or not such a value (libgomp then ignores it). */
+static int omp_stacksize(const char *name, unsigned long long *bytes)
+{
+    const char *s = getenv(name);
+    if (!s) return 0;
+    while (isspace((unsigned char)*s)) s++;
+    if (!isdigit((unsigned char)*s)) return 0;
+    char *end = NULL;
+    errno = 0;
+    const unsigned long long v = strtoull(s, &end, 10);
+    if (errno) return 0;
+    while (isspace((unsigned char)*end)) end++;
+    int shift = 10;
+    if (*end) {
+        const char *u = strchr("bkmg", tolower((unsigned char)*end++));
+        if (!u) return 0;
+        shift = (int)(u - "bkmg") * 10;
+        while (isspace((unsigned char)*end)) end++;
+        if (*end) return 0;
+    }
+    if (((v << shift) >> shift) != v) return 0;
+    *bytes = v << shift;
+    return 1;
+}
+
 int cxr_threads_ok(const char *tool, int threads)
 {
-    if (threads >= 1 && threads <= CXR_THREADS_MAX) return 1;
-    fprintf(stderr,
-            "%s: the default thread count (OMP_NUM_THREADS, else the cores) is %d, outside the "
-            "1..%d that --threads takes: set OMP_NUM_THREADS lower, or give --threads N\n",
-            tool, threads, CXR_THREADS_MAX);
-    return 0;
+    if (threads < 1 || threads > CXR_THREADS_MAX) {
+        fprintf(stderr,
+                "%s: the default thread count (OMP_NUM_THREADS, else the cores) is %d, outside "
+                "the 1..%d that --threads takes: set OMP_NUM_THREADS lower, or give --threads N\n",
+                tool, threads, CXR_THREADS_MAX);
+        return 0;
+    }
+    /* libgomp takes GOMP_STACKSIZE where OMP_STACKSIZE is unset or not a size */
+    const char *name = "OMP_STACKSIZE";
+    unsigned long long stack = 0; /* 0: libgomp's default (a size it cannot set is ignored) */
+    if (!omp_stacksize(name, &stack)) omp_stacksize(name = "GOMP_STACKSIZE", &stack);
+    if (threads > 1 && stack && stack < CXR_THREAD_STACK_MIN) {
+        fprintf(stderr,
+                "%s: %s=%s gives each worker thread a stack of %llu bytes; they need %d KiB or "
+                "more (a thread past its stack crashes): unset it, or give %dK or more\n",
+                tool, name, getenv(name), stack, CXR_THREAD_STACK_MIN / 1024,
+                CXR_THREAD_STACK_MIN / 1024);
+        return 0;
+    }
+    return 1;
 }

@@ -288,6 +288,19 @@ expect_err "cxr-predict: the default thread count (OMP_NUM_THREADS, else the cor
 OMP_NUM_THREADS=1500 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" --epochs 1 --no-checkpoint
 expect_err "cxr-train: the default thread count (OMP_NUM_THREADS, else the cores) is 1500"
 OMP_NUM_THREADS=100000 expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 2 --quiet
+# worker stacks below the 128 KiB the tools need (OMP_STACKSIZE=64K: cxr-pack and cxr-predict
+# died of SIGSEGV in the decoder's CLAHE): refused naming the variable, as libgomp reads it
+# (GOMP_STACKSIZE where OMP_STACKSIZE is no size); one thread starts no worker, and a value
+# libgomp ignores is not looked at
+rm -f "$WORK/omp.h5"
+OMP_STACKSIZE=64K expect_rc 2 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 2 --quiet
+expect_err "cxr-pack: OMP_STACKSIZE=64K gives each worker thread a stack of 65536 bytes; they need 128 KiB or more"
+[ -e "$WORK/omp.h5" ] && fail "a pack refused for its stack size wrote a store"
+OMP_STACKSIZE=x GOMP_STACKSIZE=" 100 k" expect_rc 2 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/test/NORMAL" --threads 2
+expect_err "cxr-predict: GOMP_STACKSIZE= 100 k gives each worker thread a stack of 102400 bytes"
+OMP_STACKSIZE=64K expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 1 --quiet
+OMP_STACKSIZE=64KB expect_rc 0 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/test/NORMAL" --threads 2 -q
+OMP_STACKSIZE=128K expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --threads 2 -q
 # options that only qualify another are refused alone rather than ignored, contradictory ones
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --monitor-log "$WORK/m.jsonl"
 expect_err "cxr-train: --no-monitor and --monitor-log contradict each other: give one"
