@@ -201,6 +201,13 @@ cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, 
     char vf[32], tf[32];
     cxr_format_double(vf, sizeof vf, o.val_fraction);
     cxr_format_double(tf, sizeof tf, o.test_fraction);
+    /* named here, with the default that took part (the planner's message lists every rule) */
+    if (!(o.val_fraction + o.test_fraction < 1))
+        return cxr_set_error(CXR_E_ARG,
+                             "--val-fraction %s%s and --test-fraction %s%s: their sum must be "
+                             "below 1 (the rest of each class is train)",
+                             vf, val_fraction >= 0 ? "" : " (the default)", tf,
+                             m->test_set ? "" : " (the default)");
     size_t len = strlen(desc);
     char images[4 * 4096 + 5]; /* a shell word: the recorded command replays as it ran */
     if (len < cap)

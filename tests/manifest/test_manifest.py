@@ -305,6 +305,14 @@ def case_errors(tmp):
     rc, so, se = run(["--manifest", csv, "--images", img, "-o", out, "--class-order", "label"])
     check(rc == 2 and "--class-order: expected count or name, got 'label'" in se,
           "bad --class-order: exit 2 (%d %s)" % (rc, se))
+    # fractions that leave nothing to train: the two values named, the default that took part
+    # said so (it was "bad manifest options (top-classes >= 0, min-count >= 1, ...)")
+    for extra, said in ((["--val-fraction", "0.5", "--test-fraction", "0.5"],
+                         "--val-fraction 0.5 and --test-fraction 0.5: their sum must be below 1"),
+                        (["--val-fraction", "0.9"], "--val-fraction 0.9 and --test-fraction 0.1 "
+                         "(the default): their sum must be below 1")):
+        rc, so, se = run(["--manifest", csv, "--images", img, "-o", out] + extra)
+        check(rc == 2 and said in se, "%s: exit 2 naming both (%d %s)" % (extra, rc, se))
     rc, so, se = run([img, "-o", out, "--class-order", "name"])
     check(rc == 2 and "--class-order (a folder tree's classes are sorted by name) needs "
           "--manifest FILE" in se, "--class-order without --manifest: exit 2 (%d %s)" % (rc, se))
