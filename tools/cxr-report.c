@@ -64,6 +64,8 @@ static void usage(FILE *to)
             "  --samples          the files after it are monitor samples (cxr-train\n"
             "                     --monitor-log), drawn as CPU/GPU use over time\n"
             "  --runs             the files after it are training logs again (the default)\n"
+            "  --                 every argument after it is a file (of the kind before it),\n"
+            "                     one named -x.jsonl too\n"
             "  -q, --quiet        no line on success (warnings and errors still print)\n"
             "  -h, --help         this help;  --version  the version\n"
             "\n"
@@ -112,6 +114,14 @@ int main(int argc, char **argv)
                 goto done;
             }
             out = argv[++i];
+        } else if (strncmp(argv[i], "--output=", 9) == 0) { /* as getopt_long takes it */
+            out = argv[i] + 9;
+        } else if (strcmp(argv[i], "--") == 0) { /* the rest are files, "-x.jsonl" too */
+            for (i++; i < argc; i++)
+                if (in_samples)
+                    samp_paths[n_samp++] = argv[i];
+                else
+                    run_paths[n_runs++] = argv[i];
         } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
             quiet = 1;
         } else if (strcmp(argv[i], "--samples") == 0) {

@@ -6,7 +6,8 @@
 - a log without epoch lines is a clear error (exit 3) and no output file appears;
 - huge values give exponent tick labels, an overflowing range no NaN, a negative time no
   negative bar, an empty eval split no "()"; 20,000 steps draw at most 4,000 points, spike kept;
-- a missing file is an I/O error (exit 4); a missing -o is a usage error (exit 2);
+- a missing file is an I/O error (exit 4); a missing -o is a usage error (exit 2); "--" ends
+  the options and --output=FILE is -o FILE, as in the other tools;
 - the page is valid UTF-8 (bad bytes and control characters as U+FFFD); lines of NUL bytes are
   named; a file of garbage names 20 lines and counts the rest; an earlier epoch's GPU failure is
   not reported for a run that read its GPU later; a samples file takes the colour of the run
@@ -79,6 +80,18 @@ def main():
     shutil.copy(cpu2, os.path.join(work, "-"))
     r = subprocess.run([tool, "-", "-o", "dash.html"], capture_output=True, text=True, cwd=work)
     check(r.returncode == 0, "a log named '-': exit %d %r" % (r.returncode, r.stderr))
+    # "--" ends the options and --output=FILE is -o FILE, as every other tool (getopt_long)
+    # takes them: a log named "-x.jsonl" after "--" is a file (both were "unknown option", exit 2)
+    shutil.copy(cpu2, os.path.join(work, "-x.jsonl"))
+    shutil.copy(gsam, os.path.join(work, "-s.jsonl"))
+    r = subprocess.run([tool, "--output=dd.html", "--samples", "--", "-s.jsonl"],
+                       capture_output=True, text=True, cwd=work)
+    check(r.returncode == 2 and "at least one training log is required" in r.stderr,
+          "samples alone after --: exit %d %r" % (r.returncode, r.stderr))
+    r = subprocess.run([tool, "--output=dd.html", "--", "-x.jsonl"], capture_output=True,
+                       text=True, cwd=work)
+    check(r.returncode == 0 and os.path.exists(os.path.join(work, "dd.html")),
+          "--output=dd.html -- -x.jsonl: exit %d %r" % (r.returncode, r.stderr))
     # values valid in JSON that a double cannot step between (far from 0, close together), and a
     # sample time too large for a double: a report in a second, not an endless tick loop
     near = os.path.join(work, "near.jsonl")
