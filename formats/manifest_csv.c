@@ -297,9 +297,25 @@ cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields,
     }
 }
 
+/* UTF-16 text (PowerShell's "> file.csv", a spreadsheet's "Unicode Text"): a byte-order mark
+ * FF FE or FE FF, or ASCII with every other byte NUL. */
+static int csv_looks_utf16(const cxr_csv *r)
+{
+    const unsigned char *d = (const unsigned char *)r->data + r->pos;
+    if (r->len - r->pos < 2) return 0;
+    return (d[0] == 0xFF && d[1] == 0xFE) || (d[0] == 0xFE && d[1] == 0xFF) ||
+           (d[0] == 0) != (d[1] == 0);
+}
+
 cxr_status cxr_manifest_read_header(cxr_csv *r, const cxr_csv_field **f, int *n)
 {
     int64_t line = 0;
+    /* named as what it is (it read as "line 1: NUL byte in the line") */
+    if (csv_looks_utf16(r))
+        return cxr_set_error(CXR_E_FORMAT,
+                             "%s: is UTF-16 text, not UTF-8: save it as \"CSV UTF-8\", or convert "
+                             "it (iconv -f UTF-16 -t UTF-8)",
+                             cxr_csv_name(r));
     cxr_status st = cxr_csv_next(r, f, n, &line);
     if (st != CXR_OK) return st;
     if (*n == 0)

@@ -6,8 +6,8 @@
  * file and column; a
  * long manifest path, a NUL byte, a two-row class and labels "5"/"05" (test below); the edges
  * of the rules: bad ids ('.', '\', 251/252 bytes), pass 1's usable rows, the class count and
- * class-name limits, a header row needing all three names, a file of only a BOM, and the flat
- * layout tried first.
+ * class-name limits, a header row needing all three names, a file of only a BOM, a file in
+ * UTF-16, and the flat layout tried first.
  * The images are empty files: planning only checks that they exist. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,6 +355,37 @@ static void test_bom_only(void)
     CHECK(strstr(cxr_last_error(), "empty file (no header line)") != NULL);
 }
 
+/* A manifest saved as UTF-16 (PowerShell's "> train.csv", a spreadsheet's "Unicode Text"), with
+ * its byte-order mark or without, little- or big-endian: named as such, for explore and pack (it
+ * read as "line 1: NUL byte in the line"). */
+static void test_utf16(void)
+{
+    static const char text[] = "id,url,landmark_id\na1,u,1\n";
+    static const char *const boms[] = { "\xFF\xFE", "\xFE\xFF", "", "" };
+    for (int k = 0; k < 4; k++) {
+        char csv[512];
+        snprintf(csv, sizeof csv, "%s/utf16-%d.csv", g_dir, k);
+        FILE *f = fopen(csv, "wb");
+        REQUIRE(f);
+        fputs(boms[k], f);
+        for (const char *c = text; *c; c++) { /* k odd: big-endian */
+            if (k % 2) fputc(0, f);
+            fputc(*c, f);
+            if (!(k % 2)) fputc(0, f);
+        }
+        REQUIRE(fclose(f) == 0);
+        cxr_manifest_stats st;
+        CHECK(cxr_manifest_explore(&st, csv, 0) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "is UTF-16 text, not UTF-8") != NULL);
+        cxr_pack_plan p;
+        memset(&p, 0, sizeof p);
+        cxr_manifest_summary s;
+        CHECK(plan_unsplit(&p, csv, &s) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "is UTF-16 text, not UTF-8") != NULL);
+        cxr_plan_free(&p);
+    }
+}
+
 /* Rule 6: the flat layout is tried first; with both DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg
  * there, the plan holds the flat one. */
 static void test_flat_first(void)
@@ -394,6 +425,7 @@ int main(void)
     test_class_limits();
     test_header_row_needs_all_three();
     test_bom_only();
+    test_utf16();
     test_flat_first();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
