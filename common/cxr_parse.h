@@ -29,15 +29,20 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
 /* The smallest stack an OpenMP worker thread may be given (OMP_STACKSIZE): CLAHE alone keeps
  * 64 KiB of tables on it. */
 #define CXR_THREAD_STACK_MIN (128 * 1024)
-/* 1 when `threads`, a tool's thread count, is in 1..CXR_THREADS_MAX and OpenMP's threads get
- * stacks of CXR_THREAD_STACK_MIN or more; else 0, for the tool to exit 2, with on stderr: past
- * the range (only OMP_NUM_THREADS can give more: --threads is parsed within the range) "TOOL:
- * the default thread count (OMP_NUM_THREADS, else the cores) is N ..." (a default of 100000
- * threads crashed libgomp creating them); for more than one thread, a smaller stack
- * (OMP_STACKSIZE, else GOMP_STACKSIZE, as libgomp reads them; a value it ignores is not looked
- * at) "TOOL: OMP_STACKSIZE=64K gives each worker thread a stack of 65536 bytes; they need 128
- * KiB or more ..." (a pack at 64K died of SIGSEGV in the decoder, one at 16K of libgomp's
- * "Thread creation failed"). */
+/* The smallest stack size limit (RLIMIT_STACK, `ulimit -s`) the tools run under: the main
+ * thread holds buffers of paths and commands (cxr-pack died of SIGSEGV at 160 KiB, not at 192). */
+#define CXR_STACK_LIMIT_MIN (256 * 1024)
+/* 1 when the tool can start its threads; else a line on stderr and 0, for the tool to exit 2:
+ * - `threads`, its thread count, past 1..CXR_THREADS_MAX (only OMP_NUM_THREADS can give more:
+ *   --threads is parsed within the range): "TOOL: the default thread count (OMP_NUM_THREADS,
+ *   else the cores) is N ..." (a default of 100000 threads crashed libgomp creating them);
+ * - a stack size limit below CXR_STACK_LIMIT_MIN: "TOOL: the stack size limit (ulimit -s) is N
+ *   KiB; the tools need 256 KiB or more ...";
+ * - for more than one thread, worker stacks below CXR_THREAD_STACK_MIN (OMP_STACKSIZE, else
+ *   GOMP_STACKSIZE, as libgomp reads them; a value it ignores is not looked at): "TOOL:
+ *   OMP_STACKSIZE=64K gives each worker thread a stack of 65536 bytes; they need 128 KiB or
+ *   more ..." (a pack at 64K died of SIGSEGV in the decoder, one at 16K of libgomp's "Thread
+ *   creation failed"). */
 int cxr_threads_ok(const char *tool, int threads);
 
 /* v as the shortest of "%.15g", "%.16g" and "%.17g" that reads back as v (0.1 -> "0.1", not

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 cxr_status cxr_parse_long(const char *s, const char *name, long lo, long hi, long *out)
 {
@@ -92,6 +93,17 @@ int cxr_threads_ok(const char *tool, int threads)
                 "%s: the default thread count (OMP_NUM_THREADS, else the cores) is %d, outside "
                 "the 1..%d that --threads takes: set OMP_NUM_THREADS lower, or give --threads N\n",
                 tool, threads, CXR_THREADS_MAX);
+        return 0;
+    }
+    /* the main thread's stack, and by default every other thread's (glibc sizes them by it) */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < CXR_STACK_LIMIT_MIN) {
+        fprintf(stderr,
+                "%s: the stack size limit (ulimit -s) is %llu KiB; the tools need %d KiB or more "
+                "(a thread past its stack crashes): raise it (ulimit -s 8192, the usual "
+                "default)\n",
+                tool, (unsigned long long)rl.rlim_cur / 1024, CXR_STACK_LIMIT_MIN / 1024);
         return 0;
     }
     /* libgomp takes GOMP_STACKSIZE where OMP_STACKSIZE is unset or not a size */

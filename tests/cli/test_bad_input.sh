@@ -301,6 +301,14 @@ expect_err "cxr-predict: GOMP_STACKSIZE= 100 k gives each worker thread a stack 
 OMP_STACKSIZE=64K expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 1 --quiet
 OMP_STACKSIZE=64KB expect_rc 0 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/test/NORMAL" --threads 2 -q
 OMP_STACKSIZE=128K expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --threads 2 -q
+# ... and a stack size limit below the 256 KiB they need (ulimit -s 160: cxr-pack died of SIGSEGV
+# in its main thread, cxr-train and cxr-eval at 128), any thread count; 256 runs
+stack() { expect_rc "$1" bash -c 'ulimit -s "$0" && exec "$@"' "${@:2}"; }
+stack 2 160 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 1 --quiet
+expect_err "cxr-pack: the stack size limit (ulimit -s) is 160 KiB; the tools need 256 KiB or more"
+stack 2 128 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --threads 2 -q
+expect_err "cxr-eval: the stack size limit (ulimit -s) is 128 KiB"
+stack 0 256 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 2 --quiet
 # options that only qualify another are refused alone rather than ignored, contradictory ones
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --monitor-log "$WORK/m.jsonl"
 expect_err "cxr-train: --no-monitor and --monitor-log contradict each other: give one"
