@@ -667,9 +667,12 @@ int main(int argc, char **argv)
     }
     if (K == 2) {
         double bt, bal;
-        if (cxr_metrics_best_threshold(met, &bt, &bal) != CXR_OK)
-            printf("\nbest threshold: not defined (%s)\n", cxr_last_error());
-        else if (strcmp(split, "val") == 0 && ensemble)
+        if (cxr_metrics_best_threshold(met, &bt, &bal) != CXR_OK) {
+            const char *why = cxr_last_error(); /* "best threshold: need both classes ..." */
+            const char *said = "best threshold: ";
+            if (strncmp(why, said, strlen(said)) == 0) why += strlen(said);
+            printf("\nbest threshold: not defined (%s)\n", why);
+        } else if (strcmp(split, "val") == 0 && ensemble)
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f)\n"
                    "(the same command with --split test chooses and applies it by itself;\n"
                    "for cxr-predict with the same --ensemble models: --threshold %.17g)\n",

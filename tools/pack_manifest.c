@@ -217,7 +217,21 @@ cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, 
                  cxr_shell_word(images, sizeof images, m->images) ? images : m->images,
                  o.top_classes, (long long)o.min_count, vf, tf,
                  o.class_order == CXR_CLASS_ORDER_NAME ? "name" : "count");
-    return cxr_plan_from_manifest(plan, m->manifest, m->images, &o, sum);
+    cxr_status st = cxr_plan_from_manifest(plan, m->manifest, m->images, &o, sum);
+    /* a fraction asked for but too small for every class: a model selected or judged on an
+     * empty split (cxr-train then evaluates on test, or nothing) is said now, as folders say it */
+    for (int s = 0; st == CXR_OK && s < plan->n_splits; s++) {
+        const int val = strcmp(plan->splits[s].name, "val") == 0;
+        if (plan->splits[s].n > 0 || (!val && strcmp(plan->splits[s].name, "test") != 0))
+            continue;
+        fprintf(stderr,
+                "cxr-pack: warning: --%s-fraction %s%s leaves the %s split empty: each class "
+                "gives it its images times the fraction, rounded, and keeps one for train\n",
+                val ? "val" : "test", val ? vf : tf,
+                (val ? val_fraction >= 0 : m->test_set) ? "" : " (the default)",
+                plan->splits[s].name);
+    }
+    return st;
 }
 
 void pack_manifest_summary_format(const cxr_manifest_summary *s, char *buf, size_t cap)

@@ -93,6 +93,10 @@ for f in $(ls "$WORK/tree/train/PNEUMONIA" | head -4); do mv "$WORK/tree/train/P
 "$BIN/cxr-pack" "$WORK/tree" -o "$WORK/oneval.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null || fail "cannot pack the one-class val tree"
 expect_rc 0 $EV "$WORK/a.h5" "$WORK/oneval.h5" --ensemble "$WORK/b.h5" --json
 expect_err "threshold 0.5 (the default 0.5: none can be chosen on val (best threshold: need both classes"
+# ... and cxr-eval's text on that split says why once
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/oneval.h5" --split val
+grep -qF "best threshold: not defined (need both classes (4 positive, 0 negative samples))" "$WORK/out" \
+    || fail "the undefined best threshold's line: $(grep 'best threshold' "$WORK/out")"
 # three members and --tta: A three times is A, with the views averaged as alone
 expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --json --tta 3 --predictions "$WORK/a3.tsv"
 cp "$WORK/a.h5" "$WORK/a3.h5"

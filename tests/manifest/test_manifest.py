@@ -494,12 +494,28 @@ def case_train(tmp):
               "3x3 confusion over the 3 eval images")
 
 
+def case_empty_split(tmp):
+    """A fraction too small for every class leaves its split empty: said, as folders say it."""
+    csv, img = fixture(tmp)
+    out = os.path.join(tmp, "v.h5")
+    rc, so, se = pack(csv, img, out, ["--val-fraction", "0.01"])
+    check(rc == 0 and "cxr-pack: warning: --val-fraction 0.01 leaves the val split empty" in se,
+          "an empty val: exit 0 and a warning (%d %s)" % (rc, se))
+    check("test split empty" not in se, "a test split that has images was said empty: %s" % se)
+    rc, so, se = pack(csv, img, out, ["--test-fraction", "0.01"])
+    check(rc == 0 and "cxr-pack: warning: --test-fraction 0.01 leaves the test split empty" in se
+          and "val split empty" not in se, "an empty test: exit 0 and a warning (%d %s)" % (rc, se))
+    rc, so, se = pack(csv, img, out)
+    check(rc == 0 and "warning" not in se, "the defaults warned: %d %s" % (rc, se))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="cxr-manifest-")
     try:
         {"explore": case_explore, "pack": case_pack, "determinism": case_determinism,
          "errors": case_errors, "train": case_train, "dropped": case_dropped,
-         "long_fields": case_long_fields, "many_skips": case_many_skips}[CASE](tmp)
+         "long_fields": case_long_fields, "many_skips": case_many_skips,
+         "empty_split": case_empty_split}[CASE](tmp)
     finally:
         if not failures:
             shutil.rmtree(tmp, ignore_errors=True)
