@@ -130,6 +130,14 @@ static void make_checkpoint(const char *out)
     meta.lr_gamma = 0.1;
     meta.average_from = meta.average_count = 1;
     snprintf(meta.precision, sizeof meta.precision, "fp32");
+    /* what identifies its store's images (store_content, store_pixels), so the fuzzer starts
+     * from both attributes' texts */
+    meta.has_store_content = 1;
+    meta.store_content = (cxr_store_content){ .n = { 48, -1, 16 },
+                                              .set = { 0x0123456789abcdefull, 0, 7 },
+                                              .order = { 1, 0, 0xfedcba9876543210ull },
+                                              .pixels = { 0x8000000000000001ull, 0, 0 },
+                                              .has_pixels = { 1, 0, 1 } };
     float *avg = malloc(cxr_model_n_params(m) * sizeof *avg);
     if (!avg || cxr_model_get_block(m, CXR_BLOCK_PARAMS, avg) != CXR_OK ||
         cxr_checkpoint_save_averaged(path, m, &meta, avg) != CXR_OK)
