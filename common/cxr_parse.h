@@ -39,7 +39,8 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
  * - a stack size limit below CXR_STACK_LIMIT_MIN: "TOOL: the stack size limit (ulimit -s) is N
  *   KiB; the tools need 256 KiB or more ...";
  * - for more than one thread, worker stacks below CXR_THREAD_STACK_MIN (OMP_STACKSIZE, else
- *   GOMP_STACKSIZE, as libgomp reads them; a value it ignores is not looked at): "TOOL:
+ *   GOMP_STACKSIZE, as libgomp reads them; a value it ignores, not a size or one pthreads
+ *   will not set (below the system's thread minimum), is not looked at): "TOOL:
  *   OMP_STACKSIZE=64K gives each worker thread a stack of 65536 bytes; they need 128 KiB or
  *   more ..." (a pack at 64K died of SIGSEGV in the decoder, one at 16K of libgomp's "Thread
  *   creation failed"). */

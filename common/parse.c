@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,18 +61,18 @@ const char *cxr_format_double(char *buf, size_t cap, double v)
 }
 
 /* 1 with *bytes the stack size that the variable `name` gives OpenMP's threads, read as libgomp
- * reads it (digits, then B, K, M or G in any case, K without one; blanks around); 0 when it is
- * unset or not such a value (libgomp then ignores it). */
+ * (12) reads it (strtoul's number, a sign allowed, then B, K, M or G in any case, K without one;
+ * blanks around); 0 when it is unset or not such a value (libgomp then ignores it). */
 static int omp_stacksize(const char *name, unsigned long long *bytes)
 {
     const char *s = getenv(name);
     if (!s) return 0;
     while (isspace((unsigned char)*s)) s++;
-    if (!isdigit((unsigned char)*s)) return 0;
+    if (!*s) return 0;
     char *end = NULL;
     errno = 0;
     const unsigned long long v = strtoull(s, &end, 10);
-    if (errno) return 0;
+    if (errno || end == s) return 0;
     while (isspace((unsigned char)*end)) end++;
     int shift = 10;
     if (*end) {
@@ -110,6 +111,13 @@ int cxr_threads_ok(const char *tool, int threads)
     const char *name = "OMP_STACKSIZE";
     unsigned long long stack = 0; /* 0: libgomp's default (a size it cannot set is ignored) */
     if (!omp_stacksize(name, &stack)) omp_stacksize(name = "GOMP_STACKSIZE", &stack);
+    /* one pthreads will not set (below the system's thread minimum: libgomp says "Stack size
+     * less than minimum" and keeps its default) is nothing to refuse */
+    pthread_attr_t attr;
+    if (stack && pthread_attr_init(&attr) == 0) {
+        if (pthread_attr_setstacksize(&attr, (size_t)stack) == EINVAL) stack = 0;
+        pthread_attr_destroy(&attr);
+    }
     if (threads > 1 && stack && stack < CXR_THREAD_STACK_MIN) {
         fprintf(stderr,
                 "%s: %s=%s gives each worker thread a stack of %llu bytes; they need %d KiB or "

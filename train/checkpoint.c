@@ -216,6 +216,7 @@ static uint64_t hash_u64(uint64_t v, uint64_t seed)
 
 cxr_status cxr_store_content_of(cxr_store *store, cxr_store_content *out)
 {
+    cxr_status bad = CXR_OK; /* the first pixel_hash that did not read; none read after it */
     for (int k = 0; k < 3; k++) {
         cxr_split_info info;
         uint64_t *pixel = NULL;
@@ -224,8 +225,7 @@ cxr_status cxr_store_content_of(cxr_store *store, cxr_store_content *out)
         if (!cxr_store_has_split(store, content_split[k]) ||
             cxr_store_split(store, content_split[k], &info) != CXR_OK)
             continue;
-        cxr_status st = cxr_store_read_pixel_hashes(store, content_split[k], &pixel);
-        if (st != CXR_OK) return st;
+        if (bad == CXR_OK) bad = cxr_store_read_pixel_hashes(store, content_split[k], &pixel);
         out->n[k] = info.n;
         out->has_pixels[k] = pixel != NULL;
         for (int64_t i = 0; i < info.n; i++) {
@@ -238,7 +238,7 @@ cxr_status cxr_store_content_of(cxr_store *store, cxr_store_content *out)
         }
         free(pixel);
     }
-    return CXR_OK;
+    return bad;
 }
 
 /* The attribute's text: "train N SET ORDER; val none; test N SET ORDER". */
@@ -324,10 +324,15 @@ int cxr_store_content_diff(const cxr_store_content *then, const cxr_store_conten
     buf[0] = 0;
     /* a split carved out of train (cxr-pack --val-fraction) or merged into it: the sums add up */
     const int train_changed = then->set[0] != now->set[0] || then->n[0] != now->n[0];
+    /* (the pixels' sums add up too, where all three sides have them) */
     const int carved = train_changed && now->n[1] > 0 && then->n[0] == now->n[0] + now->n[1] &&
-                       then->set[0] == now->set[0] + now->set[1];
+                       then->set[0] == now->set[0] + now->set[1] &&
+                       !(then->has_pixels[0] && now->has_pixels[0] && now->has_pixels[1] &&
+                         then->pixels[0] != now->pixels[0] + now->pixels[1]);
     const int merged = train_changed && then->n[1] > 0 && now->n[0] == then->n[0] + then->n[1] &&
-                       now->set[0] == then->set[0] + then->set[1];
+                       now->set[0] == then->set[0] + then->set[1] &&
+                       !(now->has_pixels[0] && then->has_pixels[0] && then->has_pixels[1] &&
+                         now->pixels[0] != then->pixels[0] + then->pixels[1]);
     for (int k = 0; k < 3 && at < cap; k++) {
         const long long a = then->n[k] > 0 ? then->n[k] : 0, b = now->n[k] > 0 ? now->n[k] : 0;
         const char *sep = mask ? "; " : "", *name = content_split[k];
@@ -797,7 +802,7 @@ static cxr_status read_digests(hid_t f, const char *path, const char *name, cons
     char text[256] = "";
     const int r = get_str(f, name, text, sizeof text, legacy);
     if (r < 0) CXR_THROW_H5(CXR_E_FORMAT, "checkpoint attribute '%s' is unreadable", name);
-    if (r > 0 && !parse(text, c))
+    if (r == 2 || (r > 0 && !parse(text, c))) /* 2: longer than any such text */
         CXR_THROW(CXR_E_FORMAT,
                   "%s: checkpoint attribute '%s' is '%.80s', not \"%s; val ...; test ...\"", path,
                   name, text, shape);

@@ -225,8 +225,10 @@ cxr_status cxr_checkpoint_check_store(const cxr_checkpoint_meta *meta, const cha
                                       const cxr_store *store);
 
 /* The content of `store` (cxr_store_content) into *out: a pass over its paths and labels in
- * memory and its pixel_hash datasets (8 bytes an image, read through HDF5). CXR_E_FORMAT when a
- * pixel_hash is there but malformed or damaged. */
+ * memory and its pixel_hash datasets (8 bytes an image, read through HDF5). *out is whole in
+ * any case; CXR_E_FORMAT (cxr_last_error naming it) when a pixel_hash is there but malformed or
+ * damaged: that split's pixels, and those of the splits after it, are then not digested
+ * (has_pixels 0), as for a store without the datasets. */
 cxr_status cxr_store_content_of(cxr_store *store, cxr_store_content *out);
 /* What differs between the content a checkpoint recorded (then) and a store's (now), per split,
  * into buf ("train: 5216 images then, 4694 now; val: none then, 522 now (carved from the images

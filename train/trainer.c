@@ -275,7 +275,12 @@ static cxr_status open_store(train_run *r)
              path, cxr_store_class_name(r->store, c));
     }
     r->cw = cxr_store_class_weights(r->store);
-    st = cxr_store_content_of(r->store, &r->content);
+    /* an optional dataset that does not read stops no run: a resume cannot compare pixels */
+    if (cxr_store_content_of(r->store, &r->content) != CXR_OK)
+        note(r->o,
+             "warning: %s; its images' pixels are not recorded in the checkpoint, so a resume "
+             "cannot compare them (packing the store again mends it)",
+             cxr_last_error());
 bail:
     return st;
 }

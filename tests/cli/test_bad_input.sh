@@ -301,6 +301,11 @@ expect_err "cxr-predict: GOMP_STACKSIZE= 100 k gives each worker thread a stack 
 OMP_STACKSIZE=64K expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 1 --quiet
 OMP_STACKSIZE=64KB expect_rc 0 "$BIN/cxr-predict" "$WORK/ck.h5" "$SAMPLE/test/NORMAL" --threads 2 -q
 OMP_STACKSIZE=128K expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --threads 2 -q
+# ... a sign, as libgomp's strtoul takes it (+64K got past the check and crashed); a size below
+# the system's thread minimum, which libgomp ignores ("Stack size less than minimum"), runs
+OMP_STACKSIZE=+64K expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --threads 2 -q
+expect_err "cxr-eval: OMP_STACKSIZE=+64K gives each worker thread a stack of 65536 bytes"
+OMP_STACKSIZE=8K expect_rc 0 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --threads 2 -q
 # ... and a stack size limit below the 256 KiB they need (ulimit -s 160: cxr-pack died of SIGSEGV
 # in its main thread, cxr-train and cxr-eval at 128), any thread count; 256 runs
 stack() { expect_rc "$1" bash -c 'ulimit -s "$0" && exec "$@"' "${@:2}"; }

@@ -361,6 +361,17 @@ grep -q "warning: resume" "$WORK/err" && fail "a checkpoint without store_pixels
     --no-duplicate-check >/dev/null || fail "repack px.h5 without hashes"
 expect_rc 0 $P --epochs 2 --resume "$WORK/px1.h5" --no-checkpoint
 grep -q "warning: resume" "$WORK/err" && fail "a store without pixel_hash was compared by pixels: $(cat "$WORK/err")"
+# a pixel_hash that does not read (a flipped byte: HDF5's checksum) stops no run: the optional
+# dataset is said, and the checkpoint records no pixels, so no resume compares them
+"$BIN/cxr-pack" "$WORK/px" -o "$WORK/pxd.h5" --size 32 --shard 8 --val-fraction 0 --threads 2 --quiet \
+    >/dev/null || fail "pack pxd.h5"
+"$EDIT" flip "$WORK/pxd.h5" /train/pixel_hash || fail "flip pixel_hash"
+expect_rc 0 "$BIN/cxr-train" "$WORK/pxd.h5" --device cpu --batch 8 --threads 2 --no-monitor -q \
+    --max-steps 1 --epochs 1 --checkpoint "$WORK/pxd1.h5"
+expect_err "/train/pixel_hash"
+expect_err "; its images' pixels are not recorded in the checkpoint, so a resume cannot compare them"
+[ -n "$(attr "$WORK/pxd1.h5" store_content)" ] && [ -z "$(attr "$WORK/pxd1.h5" store_pixels)" ] \
+    || fail "a store whose pixel_hash did not read: store_content '$(attr "$WORK/pxd1.h5" store_content)', store_pixels '$(attr "$WORK/pxd1.h5" store_pixels)'"
 # a checkpoint reached through a symbolic link is written through it: the file it names is
 # replaced, the link stays a link (the rename replaced the link with a file, the target stale)
 mkdir "$WORK/real" && cp "$WORK/c.h5" "$WORK/real/l.h5" && ln -s real/l.h5 "$WORK/link.h5"

@@ -393,6 +393,13 @@ static void test_store_content(cxr_model *m, const cxr_model_config *cfg, const 
                 { "store_pixels", "train none; test none; val none" },
                 { "store_pixels", "train none; val none; test none; more" },
                 { "store_pixels", "train 12 34; val none; test none" },
+                /* 258 bytes, past any such attribute's length, well-formed in its first 255
+                 * (213 blanks read as one): it was cut there and read */
+                { "store_pixels", "train                                                      "
+                                  "                                                           "
+                                  "                                                           "
+                                  "                                         "
+                                  "none; val none; test 0123456789abcdefXYZ" },
                 { "store_content", "train 5216 0123456789abcdef" },
                 { "store_content", "val none; train none; test none" },
                 { "store_content", "train -1 0 0; val none; test none" },
@@ -425,10 +432,20 @@ static void test_store_content(cxr_model *m, const cxr_model_config *cfg, const 
     CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 3);
     CHECK(strcmp(buf, "train: 8 images then, 6 now; val: none then, 2 now (carved from the "
                       "images trained on)") == 0);
+    /* ... but not where the pixels trained on differ from train's and val's now */
+    then.has_pixels[0] = now.has_pixels[0] = now.has_pixels[1] = 1;
+    then.pixels[0] = 30, now.pixels[0] = 10, now.pixels[1] = 20;
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 3 && strstr(buf, "carved"));
+    now.pixels[1] = 21;
+    CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 3 && !strstr(buf, "carved"));
+    now.pixels[1] = 20;
     /* ... and back: val merged into train */
     CHECK(cxr_store_content_diff(&now, &then, buf, sizeof buf) == 3);
     CHECK(strcmp(buf, "train: 6 images then, 8 now (val's images among them); val: 2 images "
                       "then, none now") == 0);
+    now.pixels[1] = 21; /* (nor merged where the pixels do not add up) */
+    CHECK(cxr_store_content_diff(&now, &then, buf, sizeof buf) == 3 && !strstr(buf, "among them"));
+    now.pixels[1] = 20;
     /* a val of the same size from elsewhere is not carved */
     now.set[1] = 41;
     CHECK(cxr_store_content_diff(&then, &now, buf, sizeof buf) == 3 && !strstr(buf, "carved"));
