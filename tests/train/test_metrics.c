@@ -309,6 +309,72 @@ static void test_edges(void)
     cxr_metrics_destroy(m);
 }
 
+/* A further mutation round's survivors. The ROC points of a split with P != N (the binary test
+ * has P = N = 4, so dividing fp by P passed); a class absent from a split of three: its AUC is
+ * NaN and the macro AUC is the mean over the other two (summing the NaN, or dividing by k,
+ * passed); 0.5 equal to the lowest score of the best cut's positive side is that cut's
+ * candidate; the last cut's candidate is the lowest score itself; +-inf is not finite. */
+static void test_unbalanced_absent_edges(void)
+{
+    /* p1 .9(1) .7(0) .7(1) .3(0) .3(0): P = 2, N = 3. Groups: .9 -> (0, 1/2); .7 (one of each)
+     * -> (1/3, 1); .3 -> (1, 1). AUC: .9 beats 3, .7 ties 1 (1/2) and beats 2: 5.5/6. */
+    const float p1[5] = { .9f, .7f, .7f, .3f, .3f };
+    const int32_t y[5] = { 1, 0, 1, 0, 0 };
+    float probs[10];
+    for (int i = 0; i < 5; i++) probs[2 * i] = 1.0f - p1[i], probs[2 * i + 1] = p1[i];
+    cxr_metrics *m;
+    cxr_metrics_report r;
+    CHECK_OK(cxr_metrics_create(&m, 2));
+    CHECK_OK(cxr_metrics_add(m, probs, y, 5));
+    CHECK_OK(cxr_metrics_compute(m, 0.5, &r));
+    const double fpr[4] = { 0, 0, 1.0 / 3, 1 }, tpr[4] = { 0, .5, 1, 1 };
+    CHECK(r.n_roc == 4);
+    for (int i = 0; i < 4 && i < r.n_roc; i++) {
+        CHECK_CLOSE(r.roc_fpr[i], fpr[i], 1e-12, 0);
+        CHECK_CLOSE(r.roc_tpr[i], tpr[i], 1e-12, 0);
+    }
+    CHECK_CLOSE(r.auc, 5.5 / 6, 1e-12, 0);
+    cxr_metrics_report_free(&r);
+    cxr_metrics_destroy(m);
+
+    /* K = 3, no image of class 2. (label, probs):
+     *   (0,[.6 .3 .1]) (0,[.4 .4 .2]) (1,[.2 .7 .1]) (1,[.5 .3 .2])
+     * c0: positives .6 (beats .2 and .5), .4 (beats .2): 3/4; c1: positives .7 (beats .3 and
+     * .4), .3 (ties .3): 2.5/4; c2: no positive, NaN. Macro: (.75 + .625) / 2. */
+    const float q[12] = { .6f, .3f, .1f, .4f, .4f, .2f, .2f, .7f, .1f, .5f, .3f, .2f };
+    const int32_t z[4] = { 0, 0, 1, 1 };
+    CHECK_OK(cxr_metrics_create(&m, 3));
+    CHECK_OK(cxr_metrics_add(m, q, z, 4));
+    CHECK_OK(cxr_metrics_compute(m, 0.5, &r));
+    CHECK_CLOSE(r.auc_ovr[0], 0.75, 1e-12, 0);
+    CHECK_CLOSE(r.auc_ovr[1], 0.625, 1e-12, 0);
+    CHECK(isnan(r.auc_ovr[2]));
+    CHECK_CLOSE(r.macro_auc, 0.6875, 1e-12, 0);
+    CHECK_CLOSE(r.auc, 0.6875, 1e-12, 0);
+    cxr_metrics_report_free(&r);
+    cxr_metrics_destroy(m);
+
+    double bal;
+    /* .5(1) .25(0): the perfect cut holds every threshold in (.25, .5], 0.5 at its top */
+    const float a[2] = { .5f, .25f };
+    const int32_t ya[2] = { 1, 0 };
+    CHECK(best_t(a, ya, 2, &bal) == 0.5);
+    CHECK_CLOSE(bal, 1.0, 1e-12, 0);
+    /* .6(0) .45(1): above every score and every image positive both give .5 (the cut between
+     * gives 0); .45 is nearer 0.5 than just above .6: the lowest score itself */
+    const float b[2] = { .6f, .45f };
+    const int32_t yb[2] = { 0, 1 };
+    CHECK(best_t(b, yb, 2, &bal) == (double).45f);
+    CHECK_CLOSE(bal, 0.5, 1e-12, 0);
+
+    const float fin[2] = { .5f, .5f }, pinf[2] = { .5f, INFINITY }, ninf[2] = { -INFINITY, .5f },
+                nan2[2] = { NAN, .5f };
+    CHECK(cxr_probs_finite(fin, 2) == 1);
+    CHECK(cxr_probs_finite(pinf, 2) == 0);
+    CHECK(cxr_probs_finite(ninf, 2) == 0);
+    CHECK(cxr_probs_finite(nan2, 2) == 0);
+}
+
 /* the metrics' JSON numbers (cxr-eval --json, the training log): exact, and a value that is
  * not finite (a loss of +inf, a metric of NaN) is null, never the bare word JSON lacks */
 static void test_json_numbers(void)
@@ -340,5 +406,6 @@ int main(void)
     test_auc_ties();
     test_threshold_ties();
     test_edges();
+    test_unbalanced_absent_edges();
     TEST_END();
 }
