@@ -204,6 +204,15 @@ int main(void)
             { "IM-0115.jpeg", "IM-0115" },
             { "scan.v2.jpeg", "scan.v2" },
             { ".jpeg", ".jpeg" },
+            /* the mutation round's survivors: a 9 among the digits, digits not followed by
+             * the separator the rule names (the stem, whole) */
+            { "person19_virus_9.jpeg", "person19" },
+            { "person90_bacteria_1.jpeg", "person90" },
+            { "IM-0919-0001.jpeg", "IM-0919" },
+            { "person12x_virus.jpeg", "person12x_virus" },
+            { "person12-1.jpeg", "person12-1" },
+            { "IM-0115_0001.jpeg", "IM-0115_0001" },
+            { "NORMAL2-IM-1427a-0001.jpeg", "NORMAL2-IM-1427a-0001" },
         };
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
             char id[256];
@@ -213,6 +222,21 @@ int main(void)
                 cxr_test_failures++;
             }
         }
+    }
+
+    /* an id longer than the buffer is cut to cap - 1 bytes and its NUL, never past cap: here
+     * cap is the id's length (10), so one byte more would be written past the buffer */
+    {
+        char buf[16];
+        memset(buf, 'Z', sizeof buf);
+        cxr_patient_id(buf, 10, "train/P/person1234_virus_2.jpeg");
+        CHECK(strcmp(buf, "person123") == 0 && buf[10] == 'Z');
+        memset(buf, 'Z', sizeof buf);
+        cxr_patient_id(buf, 1, "person1234_virus_2.jpeg");
+        CHECK(buf[0] == 0 && buf[1] == 'Z');
+        memset(buf, 'Z', sizeof buf);
+        cxr_patient_id(buf, 0, "person1234_virus_2.jpeg");
+        CHECK(buf[0] == 'Z');
     }
 
     /* a label outside the plan's classes is refused, naming the item */
