@@ -1,6 +1,7 @@
 /* test_schedule.c: the learning-rate schedules' values (train/schedule.c, specs/model.md). */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cxr_trainer.h"
 
@@ -47,6 +48,11 @@ int main(void)
     fails += cxr_lr_schedule_parse("cosine", &k) != CXR_OK || k != CXR_LR_COSINE;
     fails += cxr_lr_schedule_parse("step", &k) != CXR_OK || k != CXR_LR_STEP;
     fails += cxr_lr_schedule_parse("linear", &k) != CXR_E_ARG;
+    /* the names round trip; a kind past them is "?" */
+    for (int i = CXR_LR_CONSTANT; i <= CXR_LR_STEP; i++)
+        fails += cxr_lr_schedule_parse(cxr_lr_schedule_name((cxr_lr_kind)i), &k) != CXR_OK ||
+                 (int)k != i;
+    fails += strcmp(cxr_lr_schedule_name((cxr_lr_kind)(CXR_LR_STEP + 1)), "?") != 0;
     if (fails)
         fprintf(stderr, "test_schedule: %d checks failed\n", fails);
     else

@@ -48,6 +48,13 @@ int main(void)
     CHECK(kept_epoch(CXR_SELECT_VAL_LOSS, nan_first, 4) == 4);
     CHECK(kept_epoch(CXR_SELECT_VAL_AUC, nan_first, 4) == 2);
     CHECK(!cxr_select_improves(CXR_SELECT_VAL_AUC, NAN, 0.5));
+    /* nor on no best: a first epoch without a value (diverged, or no val) is not kept as the
+     * best (cli.select_stop sees it end to end, in a minute of training; this is the rule) */
+    CHECK(!cxr_select_improves(CXR_SELECT_VAL_AUC, NAN, NAN));
+    CHECK(!cxr_select_improves(CXR_SELECT_VAL_LOSS, NAN, NAN));
+    CHECK(!cxr_select_improves(CXR_SELECT_VAL_BALANCED_ACCURACY, NAN, NAN));
+    const double nan_all[] = { NAN, NAN, NAN };
+    CHECK(kept_epoch(CXR_SELECT_VAL_AUC, nan_all, 3) == 0);
     /* none selects nothing */
     CHECK(kept_epoch(CXR_SELECT_NONE, auc, 4) == 0);
     /* names round trip; an unknown one is refused */
@@ -56,6 +63,10 @@ int main(void)
         CHECK(cxr_select_parse(cxr_select_name((cxr_select_kind)k), &got) == CXR_OK &&
               (int)got == k);
     }
+    /* a kind past the names is "?", not the word after the table */
+    CHECK(strcmp(cxr_select_name((cxr_select_kind)(CXR_SELECT_VAL_BALANCED_ACCURACY + 1)), "?") ==
+          0);
+    CHECK(strcmp(cxr_select_name((cxr_select_kind)-1), "?") == 0);
     cxr_select_kind got;
     CHECK(cxr_select_parse("val_accuracy", &got) != CXR_OK);
     CHECK(cxr_select_parse(NULL, &got) != CXR_OK);
