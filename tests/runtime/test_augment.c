@@ -902,6 +902,110 @@ static void test_image_flushes(void)
     free(dst);
 }
 
+/* A further mutation round's survivors, each check failing on its mutant: which keys make a spec
+ * active and which draw (each term of the two predicates; hflip alone was "none"), a spec whose
+ * first word only starts with "default", hflip's one digit, erase_p given before erase, the
+ * least normal float accepted, a value needing 9 digits to read back, the stretch and the
+ * detail gain drawn from their own uniforms, brightness alone, -0 kept by the photometric step
+ * on a [-1, 1] image, and a test-time index past the table. */
+static void test_spec_and_draw_edges(void)
+{
+    static const struct {
+        const char *spec;
+        int active, draws;
+    } keys[] = {
+        { "none", 0, 0 },           { "rotate=5", 1, 1 },      { "scale=1:1.2", 1, 1 },
+        { "scale=0.8:1", 1, 1 },    { "scale=1.2:1.2", 1, 0 }, { "translate=0.1", 1, 1 },
+        { "brightness=0.1", 1, 1 }, { "contrast=0.1", 1, 1 },  { "hflip=1", 1, 1 },
+        { "hflip=0", 0, 0 },        { "aspect=1:1.5", 1, 1 },  { "aspect=0.8:1", 1, 1 },
+        { "aspect=0.8:0.8", 1, 0 }, { "detail=1:2", 1, 1 },    { "detail=0.5:1", 1, 1 },
+        { "detail=2:2", 1, 0 },     { "border=0:0.1", 1, 1 },  { "border=0.1:0.1", 1, 0 },
+        { "erase=0:0.1", 1, 1 },    { "erase=0.1:0.1", 1, 1 }, /* the rectangle's place is drawn */
+    };
+    cxr_augment_params p;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        CHECK_OK(cxr_augment_parse(keys[i].spec, &p));
+        if (cxr_augment_active(&p) != keys[i].active || cxr_augment_draws(&p) != keys[i].draws) {
+            fprintf(stderr, "%s: active %d draws %d, want %d %d\n", keys[i].spec,
+                    cxr_augment_active(&p), cxr_augment_draws(&p), keys[i].active, keys[i].draws);
+            cxr_test_failures++;
+        }
+    }
+    char buf[CXR_AUGMENT_SPEC_MAX];
+    CHECK_OK(cxr_augment_parse("hflip=1", &p));
+    cxr_augment_format(&p, buf, sizeof buf);
+    CHECK(strcmp(buf, "rotate=0,scale=1:1,translate=0,brightness=0,contrast=0,hflip=1") == 0);
+
+    const char *bad[] = { "defaultx", "default;rotate=5", "hflip=10", "hflip=1x", "hflip=01" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p.rotate_deg = 77;
+        if (cxr_augment_parse(bad[i], &p) != CXR_E_ARG || p.rotate_deg != 77) {
+            fprintf(stderr, "augment '%s' was taken\n", bad[i]);
+            cxr_test_failures++;
+        }
+    }
+    /* erase_p before erase is not erase twice (their keys share five letters) */
+    CHECK_OK(cxr_augment_parse("erase_p=0.5,erase=0.1:0.2", &p));
+    CHECK(p.erase_p == 0.5f && p.erase_min == 0.1f && p.erase_max == 0.2f);
+
+    /* FLT_MIN (2^-126) is normal: taken; half of it is not */
+    CHECK(cxr_augment_check_normal("rotate=1.17549435e-38") == CXR_OK);
+    CHECK(cxr_augment_check_normal("rotate=5.9e-39") == CXR_E_ARG);
+
+    /* 10 + 11 x 2^-20: "10.00001" (8 digits) reads back as another float; 9 digits are needed */
+    CHECK_OK(cxr_augment_parse("rotate=10.0000105", &p));
+    CHECK(p.rotate_deg == 0x1.400016p+3f);
+    check_round_trip(&p, buf, sizeof buf);
+    CHECK(strncmp(buf, "rotate=10.0000105,", 18) == 0);
+
+    /* the stretch (8th draw) and the detail gain (9th) from their own uniforms: u of each,
+     * recovered from its log-uniform range, differs between them in most draws */
+    CHECK_OK(cxr_augment_parse("aspect=0.5:2,detail=0.25:4", &p));
+    int differ = 0;
+    for (int i = 0; i < 64; i++) {
+        cxr_augment_xform x;
+        cxr_augment_draw(&p, 9, 1, i, 256, &x);
+        const double ua = log(x.aspect / 0.5) / log(4.0), ud = log(x.detail / 0.25) / log(16.0);
+        CHECK(ua >= -1e-6 && ua <= 1 + 1e-6 && ud >= -1e-6 && ud <= 1 + 1e-6);
+        differ += fabs(ua - ud) > 1e-3;
+    }
+    CHECK(differ > 48);
+
+    /* brightness alone (contrast 1, no detail gain) shifts by brightness x the half-width, clamped;
+     * a [-1, 1] image keeps contrast * v + brightness to the bit, a -0 too */
+    float *src = random_image(S, 11), *dst = malloc(S * S * sizeof *dst);
+    REQUIRE(src && dst);
+    src[0] = -1.0f, src[1] = 1.0f, src[5] = -0.0f;
+    cxr_augment_xform x;
+    identity_xform(&x);
+    x.brightness = 0.25f;
+    cxr_augment_apply(&x, src, dst, S);
+    int bad_px = 0;
+    for (int i = 0; i < S * S; i++) {
+        const float v = src[i] + 0.25f;
+        bad_px += dst[i] != (v > 1 ? 1.0f : v);
+    }
+    CHECK(bad_px == 0);
+    identity_xform(&x);
+    x.contrast = 0.5f;
+    x.brightness = -0.0f;
+    cxr_augment_apply(&x, src, dst, S);
+    bad_px = 0;
+    for (int i = 0; i < S * S; i++) {
+        const float want = x.contrast * src[i] + x.brightness;
+        bad_px += memcmp(&dst[i], &want, sizeof want) != 0;
+    }
+    CHECK(bad_px == 0 && signbit(dst[5]));
+    free(src);
+    free(dst);
+
+    /* a test-time index past the table is the identity, not the word after it */
+    cxr_augment_tta_xform(CXR_TTA_MAX, S, &x);
+    CHECK(cxr_augment_xform_is_identity(&x));
+    cxr_augment_tta_xform(-1, S, &x);
+    CHECK(cxr_augment_xform_is_identity(&x));
+}
+
 int main(void)
 {
     char path[256];
@@ -917,6 +1021,7 @@ int main(void)
     test_erase();
     test_pinned();
     test_image_flushes();
+    test_spec_and_draw_edges();
     test_loader(path);
     unlink(path);
     TEST_END();
