@@ -291,6 +291,84 @@ static void test_file_errors(void)
     CHECK(cxr_manifest_explore(&s, "/nonexistent/manifest.csv", 0) == CXR_E_IO);
 }
 
+/* The first record of `text` (len bytes, read from memory) into its n fields: CXR_OK or the
+ * reader's error. */
+static cxr_status first_record(const char *text, size_t len, cxr_csv **r, const cxr_csv_field **f,
+                               int *n)
+{
+    CHECK_OK(cxr_csv_open_mem(r, text, len, "m.csv"));
+    return cxr_csv_next(*r, f, n, NULL);
+}
+
+/* The header of `text` through cxr_manifest_columns_find (require id and url, not a label). */
+static cxr_status columns_of(const char *text, cxr_manifest_columns *c)
+{
+    cxr_csv *r = NULL;
+    const cxr_csv_field *f;
+    int n;
+    CHECK_OK(first_record(text, strlen(text), &r, &f, &n));
+    cxr_status st = cxr_manifest_columns_find(c, f, n, "h.csv", 1, 0);
+    cxr_csv_destroy(r);
+    return st;
+}
+
+/* A mutation round's survivors, each check failing on its mutant: memory input read no further
+ * than its length, text after a closing quote at the line's end, a rewind past the byte-order
+ * mark, "None" only whole, a header of two equal names, of several duplicates the one whose
+ * second column comes first, the eight names a missing-column message lists, a repeated header
+ * recognised only with the header's field count, its mark only at the line's start and without
+ * a label column, and an empty label not a number. */
+static void test_reader_edges(void)
+{
+    cxr_csv *r = NULL;
+    const cxr_csv_field *f;
+    int n;
+    /* `a,"b"` of `a,"b""`: the quote past the length is not an escaped one */
+    const char past[] = "a,\"b\"\"";
+    CHECK(first_record(past, 5, &r, &f, &n) == CXR_OK && n == 2 && field_is(&f[1], "b"));
+    cxr_csv_destroy(r);
+    const char *after[] = { "\"a\"x", "x,\"a\"b", "x,\"a\"b\r\n" };
+    for (size_t i = 0; i < sizeof after / sizeof *after; i++) {
+        CHECK(first_record(after[i], strlen(after[i]), &r, &f, &n) == CXR_E_FORMAT);
+        CHECK(cxr_csv_why(r) && !strcmp(cxr_csv_why(r), "text after a closing quote"));
+        cxr_csv_destroy(r);
+    }
+    /* a rewind skips the mark again: a quoted first name after it reads as at the start */
+    const char bom[] = "\xEF\xBB\xBF\"id\",url\n1,2\n";
+    int64_t line = 0;
+    CHECK(first_record(bom, sizeof bom - 1, &r, &f, &n) == CXR_OK && n == 2 &&
+          field_is(&f[0], "id"));
+    CHECK_OK(cxr_csv_next(r, &f, &n, &line));
+    CHECK(n == 2 && line == 2 && field_is(&f[0], "1"));
+    CHECK_OK(cxr_csv_rewind(r));
+    CHECK(cxr_csv_next(r, &f, &n, &line) == CXR_OK && n == 2 && line == 1 && field_is(&f[0], "id"));
+    cxr_csv_destroy(r);
+
+    const cxr_csv_field none5 = { "None5", 5 }, non = { "Nonex", 3 }, none = { "Nonex", 4 };
+    CHECK(!cxr_csv_missing(&none5) && !cxr_csv_missing(&non) && cxr_csv_missing(&none));
+
+    cxr_manifest_columns c;
+    CHECK(columns_of("id,id\n", &c) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "column 'id' appears twice (columns 1 and 2)"));
+    CHECK(columns_of("a,b,a,b,id,url\n", &c) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "column 'a' appears twice (columns 1 and 3)"));
+    CHECK(columns_of("c1,c2,c3,c4,c5,c6,c7,c8,c9\n", &c) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "'c7', 'c8', ...)") && !strstr(cxr_last_error(), "'c9'"));
+
+    CHECK_OK(columns_of("id,url,label\n", &c));
+    const cxr_csv_field rep[4] = { { "id", 2 }, { "url", 3 }, { "label", 5 }, { "x", 1 } };
+    CHECK(cxr_manifest_is_header_row(&c, rep, 3) == 1);
+    CHECK(cxr_manifest_is_header_row(&c, rep, 4) == 0);
+    const cxr_csv_field marked[3] = { { "\xEF\xBB\xBFid", 5 }, { "url", 3 }, { "label", 5 } };
+    const cxr_csv_field mid[3] = { { "id", 2 }, { "\xEF\xBB\xBFurl", 6 }, { "label", 5 } };
+    CHECK(cxr_manifest_is_header_row(&c, marked, 3) == 1);
+    CHECK(cxr_manifest_is_header_row(&c, mid, 3) == 0);
+    CHECK_OK(columns_of("id,url\n", &c));
+    CHECK(c.label == -1 && cxr_manifest_is_header_row(&c, rep, 2) == 1);
+
+    CHECK(cxr_label_cmp("", 0, "5", 1) > 0 && cxr_label_cmp("5", 1, "", 0) < 0);
+}
+
 int main(void)
 {
     test_quoted_crlf_empty();
@@ -300,5 +378,6 @@ int main(void)
     test_blocks();
     test_long_line();
     test_file_errors();
+    test_reader_edges();
     TEST_END();
 }
