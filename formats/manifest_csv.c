@@ -232,7 +232,7 @@ cxr_status cxr_csv_next(cxr_csv *r, const cxr_csv_field **fields, int *n_fields,
         const char *p = r->data + r->pos;
         size_t rest = r->len - r->pos;
         const char *nl = memchr(p, '\n', rest);
-        if (!nl && !r->eof && rest >= CSV_MAX_LINE) { /* too long: drop it up to its newline */
+        if (!nl && !r->eof && rest > CSV_MAX_LINE) { /* too long: drop it up to its newline */
             int64_t this_line = r->line++;
             if (line) *line = this_line;
             while (!nl && !r->eof) {

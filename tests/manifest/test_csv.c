@@ -281,6 +281,47 @@ static void test_long_line(void)
     free(mem);
 }
 
+/* A line of exactly the limit (64 MiB before its newline) is read, from a file as from memory;
+ * one byte more is refused by both. */
+static void test_line_at_limit(void)
+{
+    const size_t lim = (size_t)64 << 20;
+    char *mem = malloc(lim + 16);
+    REQUIRE(mem);
+    for (int more = 0; more <= 1; more++) {
+        const size_t len = lim + (size_t)more;
+        memset(mem, 'x', len);
+        memcpy(mem + len, "\na,u,1\n", 8);
+        char path[256];
+        FILE *f = temp_file(path, sizeof path);
+        fputs("id,url,landmark_id\n", f);
+        REQUIRE(fwrite(mem, 1, len + 7, f) == len + 7);
+        cxr_csv *r = reopen_past_header(f, path);
+        const cxr_csv_field *fl;
+        int n;
+        int64_t line;
+        cxr_status st = cxr_csv_next(r, &fl, &n, &line);
+        if (more) {
+            CHECK(st == CXR_E_FORMAT && line == 2);
+        } else {
+            CHECK(st == CXR_OK && n == 1 && fl[0].len == lim && line == 2);
+            if (st != CXR_OK) fprintf(stderr, "file, a line of 64 MiB: %s\n", cxr_last_error());
+        }
+        CHECK(cxr_csv_next(r, &fl, &n, &line) == CXR_OK && n == 3 && line == 3);
+        cxr_csv_destroy(r);
+        unlink(path);
+        CHECK_OK(cxr_csv_open_mem(&r, mem, len + 7, "mem.csv"));
+        st = cxr_csv_next(r, &fl, &n, &line);
+        if (more)
+            CHECK(st == CXR_E_FORMAT && line == 1);
+        else
+            CHECK(st == CXR_OK && n == 1 && fl[0].len == lim && line == 1);
+        CHECK(cxr_csv_next(r, &fl, &n, &line) == CXR_OK && n == 3 && line == 2);
+        cxr_csv_destroy(r);
+    }
+    free(mem);
+}
+
 static void test_file_errors(void)
 {
     cxr_csv *r = NULL;
@@ -379,5 +420,6 @@ int main(void)
     test_long_line();
     test_file_errors();
     test_reader_edges();
+    test_line_at_limit();
     TEST_END();
 }
