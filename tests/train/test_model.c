@@ -404,6 +404,11 @@ static void test_tta(cxr_backend *be)
         for (int i = 0; i < 2 * n; i++) want[i] += p[i] / (double)tta;
     }
     for (int i = 0; i < 2 * n; i++) CHECK_CLOSE(got[i], want[i], 1e-6, 0);
+    /* 1..CXR_TTA_MAX, all the table holds, or CXR_E_ARG (0 divided the sum by 0, and the
+     * table's bound was checked only through cxr-predict --tta 8: a mutation round) */
+    CHECK_OK(cxr_model_probs_tta(m, x, n, CXR_TTA_MAX, got));
+    CHECK(cxr_model_probs_tta(m, x, n, 0, got) == CXR_E_ARG);
+    CHECK(cxr_model_probs_tta(m, x, n, CXR_TTA_MAX + 1, got) == CXR_E_ARG);
     free(x);
     free(xt);
     cxr_model_destroy(m);
