@@ -48,6 +48,7 @@ import json, sys
 e, a = (json.load(open(f)) for f in sys.argv[1:])
 assert abs(e["loss"] - a["loss"]) <= 1e-5 * abs(a["loss"]), (e["loss"], a["loss"])
 assert [m["model"] for m in e["ensemble"]] == [a["model"], a["model"].replace("a.h5", "a2.h5")], e["ensemble"]
+assert [m["epoch"] for m in e["ensemble"]] == [a["epoch"]] * 2 and a["epoch"] > 0, (e["ensemble"], a["epoch"])
 PY
 # A and B: the mean of their probabilities (each printed %.9g, the float itself: within one float
 # ulp at 1, 1.2e-7, the rounding of the mean to float), in either order
@@ -184,4 +185,27 @@ grep -q "the ensemble on val" "$WORK/err" && fail "a pass ran before a bad membe
 expect_rc 3 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/b.h5" --ensemble "$WORK/c24.h5"
 expect_err "checkpoint $WORK/c24.h5 takes 24x24 images, store $WORK/s.h5 holds 32x32"
 grep -q "the ensemble on val" "$WORK/err" && fail "a pass ran before a member of another size was refused"
+# A mutation round's survivors. A split of more images than a batch (16 test images, --batch 3):
+# each image's sum at its own index, A + A still A (every batch summed into the first batch's
+# places passed with the default batch of 64)
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --batch 3 --threshold 0.5 --predictions "$WORK/a3.tsv"
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/s.h5" --ensemble "$WORK/a2.h5" --batch 3 --threshold 0.5 --predictions "$WORK/aa3.tsv"
+[ "$(probs "$WORK/aa3.tsv")" = "$(probs "$WORK/a3.tsv")" ] || fail "--batch 3: A + A gave other probabilities than A"
+# a store whose train classes are uneven (8 NORMAL, 24 PNEUMONIA): the ensemble's loss is
+# class-weighted as a member's (A + A's loss is A's; the sample's even classes made the weights
+# 1, so an unweighted ensemble loss passed)
+mkdir -p "$WORK/uneven/train/NORMAL" && cp -r "$SAMPLE/test" "$SAMPLE/train/PNEUMONIA" "$WORK/uneven/" \
+    && mv "$WORK/uneven/PNEUMONIA" "$WORK/uneven/train/" \
+    && for f in $(ls "$SAMPLE/train/NORMAL" | head -8); do cp "$SAMPLE/train/NORMAL/$f" "$WORK/uneven/train/NORMAL/"; done \
+    || fail "cannot make the uneven tree"
+"$BIN/cxr-pack" "$WORK/uneven" -o "$WORK/uneven.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null \
+    || fail "cannot pack the uneven tree"
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/uneven.h5" --json --threshold 0.5; cp "$WORK/out" "$WORK/au.json"
+expect_rc 0 $EV "$WORK/a.h5" "$WORK/uneven.h5" --ensemble "$WORK/a2.h5" --json --threshold 0.5; cp "$WORK/out" "$WORK/aau.json"
+python3 - "$WORK/aau.json" "$WORK/au.json" <<'PY' || fail "uneven classes: A + A's loss is not A's"
+import json, sys
+e, a = (json.load(open(f)) for f in sys.argv[1:])
+assert a["loss_weights"] == "class", a
+assert abs(e["loss"] - a["loss"]) <= 1e-5 * abs(a["loss"]), (e["loss"], a["loss"])
+PY
 finish
