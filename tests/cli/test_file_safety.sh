@@ -302,6 +302,7 @@ printf 'OLD\n' >"$W/log.txt"
 "$BIN/cxr-predict" "$W/ck.h5" "$W/victim" --device cpu -q -o /dev/stdout >>"$W/log.txt" 2>"$W/err"
 [ $? = 2 ] || fail "cxr-predict -o /dev/stdout >> log did not exit 2"
 expect_err "is the file this program's standard output is"
+expect_err "give another file, or -o - to write to standard output"
 [ "$(cat "$W/log.txt")" = OLD ] || fail "cxr-predict -o /dev/stdout replaced the log"
 # cxr-predict -o -: its rows on standard output, as without -o (no file named -)
 (cd "$W" && "$BIN/cxr-predict" ck.h5 victim --device cpu -q -o - >"$W/dash.out" 2>"$W/err") ||
