@@ -158,6 +158,88 @@ static double auc_sorted(const scored *v, int64_t n, int64_t P, int64_t N, doubl
     return area / ((double)P * (double)N);
 }
 
+/* Number of v[0..n) (ascending) below s: a binary search without a data-dependent branch. */
+static int64_t count_below(const float *v, int64_t n, float s)
+{
+    const float *b = v;
+    while (n > 1) {
+        const int64_t half = n / 2;
+        b += half & -(int64_t)(b[half - 1] < s);
+        n -= half;
+    }
+    return (b - v) + (n == 1 && b[0] < s);
+}
+
+/* Number of v[0..n) (ascending) at most s. */
+static int64_t count_at_most(const float *v, int64_t n, float s)
+{
+    const float *b = v;
+    while (n > 1) {
+        const int64_t half = n / 2;
+        b += half & -(int64_t)(b[half - 1] <= s);
+        n -= half;
+    }
+    return (b - v) + (n == 1 && b[0] <= s);
+}
+
+static int by_float_asc(const void *a, const void *b)
+{
+    const float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* One-vs-rest AUC of every class of probs (n x k, row-major) into auc[k], NaN scores as -inf:
+ * each class's positive scores sorted, then one pass over the rows ranks every negative
+ * score among its class's positives. O(n k log(n / k)) reading the matrix in row order, where
+ * a sort of each class's column reads it k times with a stride of k floats. The same pair
+ * counts as auc_sorted (half-integers, exact in a double), so the same AUC to the bit. */
+static cxr_status auc_ovr_all(const float *probs, const int32_t *labels, int k, int64_t n,
+                              double *auc)
+{
+    int64_t *start = calloc((size_t)k + 1, sizeof *start), *fill = NULL;
+    float *pos = malloc((size_t)(n ? n : 1) * sizeof *pos);
+    double *area = calloc((size_t)k, sizeof *area);
+    if (!start || !pos || !area) goto nomem;
+    for (int64_t i = 0; i < n; i++) start[labels[i] + 1]++;
+    for (int c = 0; c < k; c++) start[c + 1] += start[c];
+    if (!(fill = malloc((size_t)k * sizeof *fill))) goto nomem;
+    memcpy(fill, start, (size_t)k * sizeof *fill);
+    for (int64_t i = 0; i < n; i++) {
+        const float s = probs[(size_t)i * k + labels[i]];
+        pos[fill[labels[i]]++] = isnan(s) ? -INFINITY : s;
+    }
+    for (int c = 0; c < k; c++)
+        qsort(pos + start[c], (size_t)(start[c + 1] - start[c]), sizeof *pos, by_float_asc);
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = probs + (size_t)i * k;
+        for (int c = 0; c < k; c++) {
+            const int64_t P = start[c + 1] - start[c];
+            if (c == labels[i] || P == 0) continue;
+            const float s = isnan(row[c]) ? -INFINITY : row[c];
+            const float *v = pos + start[c];
+            const int64_t lt = count_below(v, P, s);
+            /* ties are rare but may be all of a class (saturated probabilities): searched */
+            const int64_t le = lt < P && v[lt] == s ? lt + count_at_most(v + lt, P - lt, s) : lt;
+            area[c] += (double)(P - le) + 0.5 * (double)(le - lt);
+        }
+    }
+    for (int c = 0; c < k; c++) {
+        const int64_t P = start[c + 1] - start[c], N = n - P;
+        auc[c] = P == 0 || N == 0 ? NAN : area[c] / ((double)P * (double)N);
+    }
+    free(start);
+    free(fill);
+    free(pos);
+    free(area);
+    return CXR_OK;
+nomem:
+    free(start);
+    free(fill);
+    free(pos);
+    free(area);
+    return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
+}
+
 double cxr_roc_auc(const float *scores, const uint8_t *pos, int64_t n)
 {
     int64_t P, N;
@@ -238,33 +320,30 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
     r->balanced_accuracy = present ? present_recall / present : 0;
 
     /* one-vs-rest AUC of each class's probability */
-    int n_auc = 0;
-    double auc_sum = 0;
-    for (int c = 0; c < k; c++) {
-        int64_t P, N;
+    if (k > 2) {
+        if (auc_ovr_all(m->probs, m->labels, k, n, r->auc_ovr) != CXR_OK) goto nomem;
+    } else {
         /* two classes: class 0's AUC is class 1's (set below). p0 = 1 - p1 ranks the same
          * pairs, but a float p0 saturates at 1.0 where p1 still holds 1e-23 (every confident
          * image tied: AUC 0.5) */
-        if (k == 2 && c == 0) continue;
-        scored *v = sorted_scores(m->probs + c, (size_t)k, NULL, m->labels, c, n, &P, &N);
-        if (!v) goto nomem;
-        if (k == 2 && c == 1) {
-            r->roc_fpr = malloc((size_t)(n + 1) * sizeof(double));
-            r->roc_tpr = malloc((size_t)(n + 1) * sizeof(double));
-            if (!r->roc_fpr || !r->roc_tpr) {
-                free(v);
-                goto nomem;
-            }
-            r->auc_ovr[c] = auc_sorted(v, n, P, N, r->roc_fpr, r->roc_tpr, &r->n_roc);
-        } else {
-            r->auc_ovr[c] = auc_sorted(v, n, P, N, NULL, NULL, NULL);
+        int64_t P, N;
+        scored *v = sorted_scores(m->probs + 1, 2, NULL, m->labels, 1, n, &P, &N);
+        r->roc_fpr = malloc((size_t)(n + 1) * sizeof(double));
+        r->roc_tpr = malloc((size_t)(n + 1) * sizeof(double));
+        if (!v || !r->roc_fpr || !r->roc_tpr) {
+            free(v);
+            goto nomem;
         }
+        r->auc_ovr[1] = auc_sorted(v, n, P, N, r->roc_fpr, r->roc_tpr, &r->n_roc);
         free(v);
+    }
+    int n_auc = 0;
+    double auc_sum = 0;
+    for (int c = k == 2; c < k; c++)
         if (!isnan(r->auc_ovr[c])) {
             auc_sum += r->auc_ovr[c];
             n_auc++;
         }
-    }
     if (k == 2) r->auc_ovr[0] = r->auc_ovr[1];
     r->macro_auc = n_auc ? auc_sum / n_auc : NAN;
 
