@@ -8,7 +8,6 @@
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* K = 2, positive class 1. (label, p1), p0 = 1 - p1:
  *   0:(1,.9) 1:(1,.8) 2:(0,.7) 3:(1,.6) 4:(0,.6) 5:(0,.3) 6:(1,.2) 7:(0,.1)
@@ -445,11 +444,11 @@ static void test_many_classes_pairs(void)
     cxr_metrics_destroy(m);
 }
 
-/* Scale: 1,024 classes x 16,384 images (a landmark store's val is 4,096 x 80k) in well
- * under a CPU second. Sorting each class's column (k sorts of n, each reading the matrix
- * with a stride of k floats) took 3.0-3.3 s of CPU here; ranking each row's scores among its
- * class's sorted positives about 0.25 s. */
-static void test_many_classes_time(void)
+/* Scale: 1,024 classes x 16,384 images (a landmark store's val is 4,096 x 80k), random scores
+ * (macro AUC near 0.5), and 3 classes x 300,000 images all tied (every AUC exactly 0.5). Not
+ * timed here (speed belongs in a benchmark: tests/bench/results/scale_walk_2026-12-07.txt has
+ * the figures): run so that a slow path shows as a slow test, and a wrong one fails. */
+static void test_many_classes_large(void)
 {
     enum { K = 1024, N = 16384 };
     float *probs = malloc((size_t)N * K * sizeof *probs);
@@ -465,12 +464,8 @@ static void test_many_classes_time(void)
     CHECK_OK(cxr_metrics_create(&m, K));
     CHECK_OK(cxr_metrics_add(m, probs, y, N));
     cxr_metrics_report rep;
-    const clock_t t0 = clock();
     CHECK_OK(cxr_metrics_compute(m, 0.5, &rep));
-    const double cpu = (double)(clock() - t0) / CLOCKS_PER_SEC;
-    CHECK(cpu < 1.0);
     CHECK(fabs(rep.macro_auc - 0.5) < 0.01);
-    if (cpu >= 1.0) fprintf(stderr, "many classes: %.2f s of CPU for %d x %d\n", cpu, K, N);
     cxr_metrics_report_free(&rep);
     cxr_metrics_destroy(m);
     /* saturated: 3 classes, 300,000 images, every score 0 (one tie of 100,000 positives) */
@@ -480,12 +475,8 @@ static void test_many_classes_time(void)
     for (int i = 0; i < 300000; i++) y[i] = i % 3;
     CHECK_OK(cxr_metrics_create(&m, 3));
     CHECK_OK(cxr_metrics_add(m, probs, y, 300000));
-    const clock_t t1 = clock();
     CHECK_OK(cxr_metrics_compute(m, 0.5, &rep));
-    const double cpu3 = (double)(clock() - t1) / CLOCKS_PER_SEC;
-    CHECK(cpu3 < 1.0);
     CHECK(rep.auc_ovr[0] == 0.5 && rep.auc_ovr[1] == 0.5 && rep.auc_ovr[2] == 0.5);
-    if (cpu3 >= 1.0) fprintf(stderr, "saturated: %.2f s of CPU for 3 x 300000\n", cpu3);
     cxr_metrics_report_free(&rep);
     cxr_metrics_destroy(m);
     free(probs);
@@ -504,6 +495,6 @@ int main(void)
     test_edges();
     test_unbalanced_absent_edges();
     test_many_classes_pairs();
-    test_many_classes_time();
+    test_many_classes_large();
     TEST_END();
 }
