@@ -229,6 +229,17 @@ expect_err "-o $W/${long}xx.h5: cannot write there: File name too long"
 expect_rc 4 "$BIN/cxr-predict" "$W/ck.h5" "$SAMPLE/test" --device cpu -q -o "$W/${long}x.tsv"
 expect_err "-o $W/${long}x.tsv: cannot write there: File name too long"
 ls "$W" | grep -q "$long" && fail "a refused name too long left $(ls "$W" | grep "$long")"
+# ... nor a model named from a working folder whose path is past PATH_MAX (4,352 bytes here):
+# HDF5 cannot create a file under it ("can't retrieve real path"), which cxr-train found after
+# its first epoch; refused before, the model's relative name said
+deep=$(cd "$W" && c=$(printf 'd%.0s' $(seq 240)); for i in $(seq 18); do mkdir "$c" && cd "$c" || exit 1; done; \
+    cp "$W/s.h5" s.h5 && echo ok) || fail "a folder past PATH_MAX"
+[ "$deep" = ok ] && (c=$(printf 'd%.0s' $(seq 240)); cd "$W" && for i in $(seq 18); do cd "$c"; done; \
+    "$BIN/cxr-train" s.h5 $T --checkpoint m.h5 >"$W/out" 2>"$W/err"; echo $? >"$W/rc")
+[ "$(cat "$W/rc")" = 4 ] || fail "cxr-train in a folder past PATH_MAX: exit $(cat "$W/rc"), want 4"
+expect_err "--checkpoint m.h5: cannot write there: the working folder's path is longer than 4096 bytes"
+grep -q "epoch" "$W/err" && fail "a folder past PATH_MAX was found after training: $(cat "$W/err")"
+rm -rf "$W/$(printf 'd%.0s' $(seq 240))"
 cp -r "$SAMPLE" "$W/src"; ln -s src "$W/srclink"
 victim=$(ls "$W/src/train/NORMAL" | head -1); cp "$W/src/train/NORMAL/$victim" "$W/victim"
 expect_rc 2 "$BIN/cxr-pack" "$W/src" -o "$W/srclink/train/NORMAL/$victim" --quiet
