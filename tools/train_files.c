@@ -270,19 +270,21 @@ cxr_status train_check_files(const cxr_train_options *o)
         if (st == CXR_OK && out[i].path && (i == 1 || i == 3) &&
             !(o->io.resume_path && cxr_same_output(out[i].path, o->io.resume_path)))
             st = cxr_output_format_check(out[i].opt, out[i].path, model_format, 1, "a checkpoint");
-        if (st == CXR_OK && out[i].path && (i == 1 || i == 3))
+        if (st == CXR_OK && out[i].path && (i == 1 || i == 3)) {
             st = cxr_output_probe(out[i].opt, out[i].path);
-        /* HDF5 makes a relative name absolute from the working folder: in one whose path is
-         * past PATH_MAX it cannot create the model ("can't retrieve real path"), found after
-         * the first epoch */
-        char cwd[4096];
-        if (st == CXR_OK && out[i].path && (i == 1 || i == 3) && out[i].path[0] != '/' &&
-            !getcwd(cwd, sizeof cwd) && errno == ERANGE)
-            st = cxr_set_error(CXR_E_IO,
-                               "%s %s: cannot write there: the working folder's path is longer "
-                               "than %zu bytes, under which HDF5 cannot create a file; run from "
-                               "a folder nearer the root, or give a path from one",
-                               out[i].opt, out[i].path, sizeof cwd);
+            /* HDF5 makes a relative name absolute from the working folder: in one whose path
+             * is past PATH_MAX it cannot create the model ("can't retrieve real path"), found
+             * after the first epoch */
+            char cwd[4096];
+            if (st == CXR_OK && out[i].path[0] != '/' && !getcwd(cwd, sizeof cwd) &&
+                errno == ERANGE)
+                st = cxr_set_error(CXR_E_IO,
+                                   "%s %s: cannot write there: the working folder's path is "
+                                   "longer than %zu bytes, under which HDF5 cannot create a "
+                                   "file; run from a folder nearer the root, or give a path "
+                                   "from one",
+                                   out[i].opt, out[i].path, sizeof cwd);
+        }
         /* the logs are written in place: one that is no such log is refused now, before the
          * other is opened (the samples file was emptied, then the log refused) */
         if (st == CXR_OK && out[i].path && (i == 0 || i == 2))
