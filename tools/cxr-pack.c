@@ -336,11 +336,14 @@ static void warn_untrainable(const char *out, int carved, int manifest, int64_t 
  * distinct folder of the plan's items (consecutive items share one: few stats) by device and
  * inode with the output's folder; and, when the output exists, each item's file, links followed,
  * with it: an input that is a symlink to a file elsewhere (-o /pool/a.jpg with SRC/train/A/a.jpg
- * -> /pool/a.jpg, or a manifest's --images of links) would be replaced through its target. opt
- * names the output ("-o", "--duplicates-report"). */
-static cxr_status output_not_among_inputs(const char *opt, const char *out,
+ * -> /pool/a.jpg, or a manifest's --images of links) would be replaced through its target. The
+ * folders between `tree` (SRC, or --images DIR) and an input's folder are compared too: a split
+ * folder reached through a symlink (SRC/train -> /ext/train) put -o /ext/train/s.h5 inside the
+ * tree the next pack scans. opt names the output ("-o", "--duplicates-report"). */
+static cxr_status output_not_among_inputs(const char *opt, const char *out, const char *tree,
                                           const cxr_pack_plan *plan)
 {
+    const size_t lt = tree ? strlen(tree) : 0;
     char dir[4096], last[4096] = "";
     struct stat od, of, id;
     if (stat(cxr_parent_dir(dir, sizeof dir, out), &od) != 0)
@@ -361,6 +364,19 @@ static cxr_status output_not_among_inputs(const char *opt, const char *out,
                                      "%s %s: is in the folder of the input %s; refusing to write "
                                      "among the inputs",
                                      opt, out, p);
+            if (!tree || strncmp(dir, tree, lt) != 0 || dir[lt] != '/') continue;
+            for (size_t j = lt + 1; dir[j]; j++) { /* SRC/train, DIR/a, DIR/a/b: links followed */
+                if (dir[j] != '/' || dir[j - 1] == '/') continue;
+                dir[j] = '\0';
+                const int hit =
+                    stat(dir, &id) == 0 && id.st_dev == od.st_dev && id.st_ino == od.st_ino;
+                if (hit)
+                    return cxr_set_error(CXR_E_ARG,
+                                         "%s %s: is in the folder %s of the inputs; refusing to "
+                                         "write inside the source tree",
+                                         opt, out, dir);
+                dir[j] = '/';
+            }
         }
     return CXR_OK;
 }
@@ -612,9 +628,10 @@ int main(int argc, char **argv)
         st = cxr_plan_split_val_by_patient(&plan, val_fraction);
         if (st == CXR_OK) warn_val_split(&plan, val_fraction);
     }
-    if (st == CXR_OK) st = output_not_among_inputs("-o", out, &plan);
+    const char *tree = mcli.manifest ? mcli.images : src;
+    if (st == CXR_OK) st = output_not_among_inputs("-o", out, tree, &plan);
     if (st == CXR_OK && opt.duplicates_report)
-        st = output_not_among_inputs("--duplicates-report", opt.duplicates_report, &plan);
+        st = output_not_among_inputs("--duplicates-report", opt.duplicates_report, tree, &plan);
     if (st != CXR_OK) {
         cxr_print_error("cxr-pack", cxr_last_error());
         cxr_plan_free(&plan);

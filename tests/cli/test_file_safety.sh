@@ -256,6 +256,17 @@ expect_rc 2 "$BIN/cxr-pack" "$W/src2" -o "$W/ext/new.h5" --quiet
 expect_err "is in the folder of the input"
 [ -e "$W/ext/new.h5" ] && fail "cxr-pack wrote among the inputs behind a symlink"
 cmp -s "$W/victim" "$W/ext/$victim" || fail "cxr-pack replaced a source image through a symlink"
+# a split folder that is a symlink: -o in its target is inside the tree the next pack scans
+mkdir "$W/src4" "$W/ext4"; cp -r "$W/src/train" "$W/ext4/"; cp -r "$W/src/test" "$W/src4/"
+ln -s "$W/ext4/train" "$W/src4/train"
+expect_rc 2 "$BIN/cxr-pack" "$W/src4" -o "$W/ext4/train/new.h5" --quiet
+expect_err "-o $W/ext4/train/new.h5: is in the folder $W/src4/train of the inputs"
+[ -e "$W/ext4/train/new.h5" ] && fail "cxr-pack wrote inside a split folder behind a symlink"
+expect_rc 2 "$BIN/cxr-pack" "$W/src4" -o "$W/p4.h5" --size 32 --quiet \
+    --duplicates-report "$W/ext4/train/dups.tsv"
+expect_err "--duplicates-report $W/ext4/train/dups.tsv: is in the folder $W/src4/train"
+# ... and beside the link's target, outside the tree, is fine
+expect_rc 0 "$BIN/cxr-pack" "$W/src4" -o "$W/ext4/new.h5" --size 32 --quiet
 # ... and so for the duplicates report (it was written over the image through the link)
 expect_rc 2 "$BIN/cxr-pack" "$W/src2" -o "$W/p2.h5" --size 32 --quiet \
     --duplicates-report "$W/src2/train/NORMAL/$victim"
