@@ -32,6 +32,10 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
 /* The smallest stack size limit (RLIMIT_STACK, `ulimit -s`) the tools run under: the main
  * thread holds buffers of paths and commands (cxr-pack died of SIGSEGV at 160 KiB, not at 192). */
 #define CXR_STACK_LIMIT_MIN (256 * 1024)
+/* 1 when the stack size limit is CXR_STACK_LIMIT_MIN or more (or none); else the line below on
+ * stderr and 0. The tools check it before main (tools/tool_init.c): under about 96 KiB main's
+ * own frame crashed before any check in it could run. */
+int cxr_stack_limit_ok(const char *tool);
 /* 1 when the tool can start its threads; else a line on stderr and 0, for the tool to exit 2:
  * - `threads`, its thread count, past 1..CXR_THREADS_MAX (only OMP_NUM_THREADS can give more:
  *   --threads is parsed within the range): "TOOL: the default thread count (OMP_NUM_THREADS,

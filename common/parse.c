@@ -87,15 +87,8 @@ static int omp_stacksize(const char *name, unsigned long long *bytes)
     return 1;
 }
 
-int cxr_threads_ok(const char *tool, int threads)
+int cxr_stack_limit_ok(const char *tool)
 {
-    if (threads < 1 || threads > CXR_THREADS_MAX) {
-        fprintf(stderr,
-                "%s: the default thread count (OMP_NUM_THREADS, else the cores) is %d, outside "
-                "the 1..%d that --threads takes: set OMP_NUM_THREADS lower, or give --threads N\n",
-                tool, threads, CXR_THREADS_MAX);
-        return 0;
-    }
     /* the main thread's stack, and by default every other thread's (glibc sizes them by it) */
     struct rlimit rl;
     if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -107,6 +100,19 @@ int cxr_threads_ok(const char *tool, int threads)
                 tool, (unsigned long long)rl.rlim_cur / 1024, CXR_STACK_LIMIT_MIN / 1024);
         return 0;
     }
+    return 1;
+}
+
+int cxr_threads_ok(const char *tool, int threads)
+{
+    if (threads < 1 || threads > CXR_THREADS_MAX) {
+        fprintf(stderr,
+                "%s: the default thread count (OMP_NUM_THREADS, else the cores) is %d, outside "
+                "the 1..%d that --threads takes: set OMP_NUM_THREADS lower, or give --threads N\n",
+                tool, threads, CXR_THREADS_MAX);
+        return 0;
+    }
+    if (!cxr_stack_limit_ok(tool)) return 0;
     /* libgomp takes GOMP_STACKSIZE where OMP_STACKSIZE is unset or not a size */
     const char *name = "OMP_STACKSIZE";
     unsigned long long stack = 0; /* 0: libgomp's default (a size it cannot set is ignored) */

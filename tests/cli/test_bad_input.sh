@@ -314,6 +314,14 @@ expect_err "cxr-pack: the stack size limit (ulimit -s) is 160 KiB; the tools nee
 stack 2 128 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --threads 2 -q
 expect_err "cxr-eval: the stack size limit (ulimit -s) is 128 KiB"
 stack 0 256 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 2 --quiet
+# ... said before main, whose own buffers died of SIGSEGV on entry under ~96 KiB (cxr-pack; 80
+# cxr-eval): every tool, --help too
+stack 2 64 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/omp.h5" --size 32 --threads 1 --quiet
+expect_err "cxr-pack: the stack size limit (ulimit -s) is 64 KiB; the tools need 256 KiB or more"
+for t in cxr-train cxr-eval cxr-predict cxr-export cxr-report; do
+    stack 2 32 "$BIN/$t" --help
+    expect_err "$t: the stack size limit (ulimit -s) is 32 KiB"
+done
 # options that only qualify another are refused alone rather than ignored, contradictory ones
 expect_rc 2 "$BIN/cxr-train" "$WORK/s.h5" $T --epochs 1 --monitor-log "$WORK/m.jsonl"
 expect_err "cxr-train: --no-monitor and --monitor-log contradict each other: give one"
