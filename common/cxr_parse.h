@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-/* s, all of it, as a decimal integer in [lo, hi] (leading blanks allowed, as strtol does).
+/* s, all of it, as a decimal integer in [lo, hi] (blanks before and after it allowed).
  * name: the option for the message ("--threads"). *out is written only on success. */
 cxr_status cxr_parse_long(const char *s, const char *name, long lo, long hi, long *out);
 cxr_status cxr_parse_int(const char *s, const char *name, int lo, int hi, int *out);
@@ -20,7 +20,7 @@ cxr_status cxr_parse_int(const char *s, const char *name, int lo, int hi, int *o
 /* Which bounds of cxr_parse_double's range are excluded: (lo, hi], [lo, hi), (lo, hi). */
 enum { CXR_PARSE_OPEN_LO = 1, CXR_PARSE_OPEN_HI = 2 };
 /* s, all of it, as a number (strtod's syntax) in the range lo..hi, each bound included unless
- * `open` excludes it; NaN is never in range; "-0" gives +0. *out is written only on success. */
+ * `open` excludes it (blanks before and after it allowed); NaN is never in range; "-0" gives +0. *out is written only on success. */
 cxr_status cxr_parse_double(const char *s, const char *name, double lo, double hi, int open,
                             double *out);
 

@@ -10,11 +10,20 @@
 #include <string.h>
 #include <sys/resource.h>
 
+/* Past the blanks trailing a number: "2 " is read as " 2" is (strtol and strtod skip leading
+ * ones), e.g. a count from a command's output with its newline kept. */
+static char *skip_blanks(char *p)
+{
+    while (isspace((unsigned char)*p)) p++;
+    return p;
+}
+
 cxr_status cxr_parse_long(const char *s, const char *name, long lo, long hi, long *out)
 {
     char *end = NULL;
     errno = 0;
     const long v = s ? strtol(s, &end, 10) : 0;
+    if (s && end != s) end = skip_blanks(end);
     if (!s || end == s || *end || errno || v < lo || v > hi)
         return cxr_set_error(CXR_E_ARG, "%s: expected an integer in [%ld, %ld], got '%s'", name, lo,
                              hi, s ? s : "");
@@ -39,6 +48,7 @@ cxr_status cxr_parse_double(const char *s, const char *name, double lo, double h
     const locale_t before = cxr_c_locale_enter(); /* "0.5" in any host locale */
     const double v = s ? strtod(s, &end) : 0.0;
     cxr_c_locale_leave(before);
+    if (s && end != s) end = skip_blanks(end);
     const int above = (open & CXR_PARSE_OPEN_LO) ? v > lo : v >= lo;
     const int below = (open & CXR_PARSE_OPEN_HI) ? v < hi : v <= hi;
     if (!s || end == s || *end || !(above && below))

@@ -23,13 +23,14 @@ static void test_parse_int(void)
     long l = -1;
     CHECK(cxr_parse_int("42", "--n", 1, 100, &v) == CXR_OK && v == 42);
     CHECK(cxr_parse_int("-7", "--level", -7, 22, &v) == CXR_OK && v == -7);
-    CHECK(cxr_parse_int(" 5", "--n", 1, 100, &v) == CXR_OK && v == 5); /* as strtol */
+    CHECK(cxr_parse_int(" 5", "--n", 1, 100, &v) == CXR_OK && v == 5);   /* as strtol */
+    CHECK(cxr_parse_int("5 \n", "--n", 1, 100, &v) == CXR_OK && v == 5); /* and after it */
     v = 9;
     CHECK(cxr_parse_int("0", "--batch", 1, 4096, &v) == CXR_E_ARG && v == 9);
     CHECK(strcmp(cxr_last_error(), "--batch: expected an integer in [1, 4096], got '0'") == 0);
-    const char *bad[] = {
-        "", "abc", "5x", "1.5", "4097", "-1", "4294967297", "99999999999999999999"
-    };
+    const char *bad[] = { "",     "abc", "5x",         "1.5",
+                          "4097", "-1",  "4294967297", "99999999999999999999",
+                          " ",    "5 x" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(cxr_parse_int(bad[i], "--batch", 1, 4096, &v) == CXR_E_ARG);
         CHECK(strstr(cxr_last_error(), "--batch: ") == cxr_last_error());
@@ -48,6 +49,7 @@ static void test_parse_double(void)
     CHECK(cxr_parse_double("0", "--t", 0, 1, 0, &d) == CXR_OK && d == 0);
     CHECK(cxr_parse_double("-0", "--t", 0, 1, 0, &d) == CXR_OK && d == 0 && !signbit(d));
     CHECK(cxr_parse_double("1", "--t", 0, 1, 0, &d) == CXR_OK && d == 1);
+    CHECK(cxr_parse_double(" 0.25\t", "--t", 0, 1, 0, &d) == CXR_OK && d == 0.25);
     CHECK(cxr_parse_double("1e-4", "--lr", 0, 10, CXR_PARSE_OPEN_LO, &d) == CXR_OK && d == 1e-4);
     d = 7;
     CHECK(cxr_parse_double("0", "--lr", 0, 10, CXR_PARSE_OPEN_LO, &d) == CXR_E_ARG && d == 7);
@@ -55,7 +57,7 @@ static void test_parse_double(void)
     const int open = CXR_PARSE_OPEN_LO | CXR_PARSE_OPEN_HI;
     CHECK(cxr_parse_double("1", "--val-fraction", 0, 1, open, &d) == CXR_E_ARG);
     CHECK(strcmp(cxr_last_error(), "--val-fraction: expected a number in (0, 1), got '1'") == 0);
-    const char *bad[] = { "", "x", "0.5x", "nan", "inf", "-0.1", "1.01", "1e999" };
+    const char *bad[] = { "", "x", "0.5x", "nan", "inf", "-0.1", "1.01", " ", "0.5 x", "1e999" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(cxr_parse_double(bad[i], "--t", 0, 1, 0, &d) == CXR_E_ARG);
     CHECK(strcmp(cxr_last_error(), "--t: expected a number in [0, 1], got '1e999'") == 0);
