@@ -19,8 +19,9 @@ cxr_status cxr_parse_int(const char *s, const char *name, int lo, int hi, int *o
 
 /* Which bounds of cxr_parse_double's range are excluded: (lo, hi], [lo, hi), (lo, hi). */
 enum { CXR_PARSE_OPEN_LO = 1, CXR_PARSE_OPEN_HI = 2 };
-/* s, all of it, as a number (strtod's syntax) in the range lo..hi, each bound included unless
- * `open` excludes it (blanks before and after it allowed); NaN is never in range; "-0" gives +0. *out is written only on success. */
+/* s, all of it, as a number (strtod's syntax; blanks before and after it allowed) in the range
+ * lo..hi, each bound included unless `open` excludes it; NaN is never in range; "-0" gives +0.
+ * *out is written only on success. */
 cxr_status cxr_parse_double(const char *s, const char *name, double lo, double hi, int open,
                             double *out);
 
