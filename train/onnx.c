@@ -549,6 +549,10 @@ static cxr_status onnx_write(const char *path, cxr_model *m, const cxr_checkpoin
     }
     if (!ok) CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.target, strerror(errno));
     if (o.ext) {
+        /* the model's bytes written (stdio holds them until a flush) and synced before the
+         * weights are renamed: a full disk fails the model with nothing renamed yet */
+        if (fflush(f) != 0) CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf.target, strerror(errno));
+        CXR_TRY(cxr_tmpfile_sync(&tf));
         /* the weights file an earlier export left is kept (a second name, as a temporary of
          * its own would be named) until the model is in place, and put back when the model's
          * rename fails: an error never leaves an old model with new weights. A kill between
