@@ -112,7 +112,7 @@ cxr_status cxr_monitor_status(cxr_monitor *m);
 /* Stop the thread, flush and close the samples file. Returns CXR_E_IO if any sample line
  * could not be written (as cxr_monitor_status). Safe to call twice. */
 cxr_status cxr_monitor_stop(cxr_monitor *m);
-/* Stop (ignoring its status) and free. NULL-safe. */
+/* Stop (ignoring its status: the last error message is left as it was) and free. NULL-safe. */
 void cxr_monitor_destroy(cxr_monitor *m);
 
 #ifdef __cplusplus

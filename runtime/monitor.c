@@ -448,9 +448,10 @@ int cxr_monitor_gpu_available(cxr_monitor *m, char *reason, size_t cap)
     return ok;
 }
 
-cxr_status cxr_monitor_stop(cxr_monitor *m)
+/* cxr_monitor_stop without its status: no error message set (destroy runs on the way out of a
+ * failure, whose message is the one to print) */
+static void monitor_halt(cxr_monitor *m)
 {
-    if (!m) return CXR_OK;
     pthread_mutex_lock(&m->mu);
     m->stopping = 1;
     pthread_cond_broadcast(&m->cv);
@@ -468,6 +469,12 @@ cxr_status cxr_monitor_stop(cxr_monitor *m)
     }
     nvml_close(&m->nv);
     pthread_mutex_unlock(&m->mu);
+}
+
+cxr_status cxr_monitor_stop(cxr_monitor *m)
+{
+    if (!m) return CXR_OK;
+    monitor_halt(m);
     return cxr_monitor_status(m);
 }
 
@@ -485,7 +492,7 @@ cxr_status cxr_monitor_status(cxr_monitor *m)
 void cxr_monitor_destroy(cxr_monitor *m)
 {
     if (!m) return;
-    (void)cxr_monitor_stop(m);
+    monitor_halt(m);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
     free(m->samples_path);

@@ -397,5 +397,20 @@ int main(int argc, char **argv)
         }
         CHECK(got > 500 && got <= 1000 && ends && lines >= 5 && !bad);
     }
+    /* destroyed on the way out of another failure, a monitor whose samples could not be written
+     * leaves that failure's message (cxr-train's full disk at a checkpoint, with the resume it
+     * names, was replaced by "could not write monitor samples") */
+    snprintf(path, sizeof path, "%s/monitor_full2.jsonl", argv[1]);
+    signal(SIGXFSZ, SIG_IGN);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    CHECK_OK(cxr_monitor_create(&m, 60, path, -1));
+    tries = 0;
+    while (cxr_monitor_status(m) == CXR_OK && tries++ < 200) cxr_monitor_sample_now(m);
+    CHECK(tries < 200);
+    cxr_set_error(CXR_E_IO, "the caller's own failure");
+    cxr_monitor_destroy(m);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &was) == 0);
+    signal(SIGXFSZ, SIG_DFL);
+    CHECK(strcmp(cxr_last_error(), "the caller's own failure") == 0);
     TEST_END();
 }
