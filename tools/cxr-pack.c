@@ -43,7 +43,8 @@ static void usage(FILE *f)
         "a folder: not searched, a dangling link, a FIFO). Inputs that cannot be read or\n"
         "decoded (empty, truncated, corrupt, larger than 64 MiB, a side above 16384) are\n"
         "skipped too. The first 100 skips print \"cxr-pack: skip <path>: <reason>\", the rest\n"
-        "are counted by reason; every one is recorded in the store (/skipped).\n"
+        "are counted by reason (dropped duplicates by their kept copy's split and kind);\n"
+        "every one is recorded in the store (/skipped).\n"
         "\n"
         "Options:\n"
         "  -o, --output FILE     the store to write (required). Written to a temporary file beside "
@@ -162,10 +163,27 @@ typedef struct {
  * thousands of images; the store's /skipped holds every one with its reason). */
 enum { SKIPS_NAMED = 100 };
 
+/* The reason a skip is counted under: a dropped duplicate's names the copy kept ("duplicate of
+ * test/A/x.jpg in test (identical file)"), one reason per kept copy, so it counts by the kept
+ * copy's split and kind alone; else a set of many distinct images filled the table with 16 kept
+ * copies and counted the rest as "other reasons". */
+static void reason_key(char *key, size_t cap, const char *reason)
+{
+    static const char dup[] = "duplicate of ";
+    const char *in = NULL; /* the last " in ": a kept copy's path may hold one */
+    if (!strncmp(reason, dup, sizeof dup - 1))
+        for (const char *p = strstr(reason, " in "); p; p = strstr(p + 1, " in ")) in = p;
+    if (in)
+        snprintf(key, cap, "duplicate of a copy kept%s", in);
+    else
+        snprintf(key, cap, "%s", reason);
+}
+
 static void count_unnamed(ui_state *u, const char *path, const char *reason)
 {
-    char why[160];
-    cxr_escape_name(why, sizeof why, reason);
+    char key[160], why[160];
+    reason_key(key, sizeof key, reason);
+    cxr_escape_name(why, sizeof why, key);
     u->skips_unnamed++;
     int k = 0;
     while (k < u->n_reasons && strcmp(u->by_reason[k].reason, why) != 0) k++;

@@ -8,6 +8,7 @@ under another name in the other train class, a copy in test with a JPEG comment 
 bytes, same pixels), a re-encode at quality 70 (jpeg_make). Exit 0 pass, 1 fail, 77 skip.
 """
 import csv
+import glob
 import os
 import re
 import resource
@@ -220,6 +221,35 @@ def case_chain(tmp):
     dropped_for([("NORMAL", "a_pix.jpeg", with_comment(data)), ("NORMAL", "b_copy.jpeg", data),
                  ("PNEUMONIA", "v_T.jpeg", other)], [],
                 "val/NORMAL/a_pix.jpeg in val (identical pixels)", ["val/NORMAL/b_copy.jpeg"])
+
+
+def case_drop_many(tmp):
+    """Many groups, each kept copy another image: past the 100 skips named, stderr counts the
+    dropped ones by the kept copy's split and kind (each reason names its kept copy, so a count by
+    reason held 16 kept copies and called the rest "other reasons", all duplicates; a scale walk
+    of 1000 groups: "17613 x other reasons")."""
+    root = os.path.join(tmp, "src")
+    shutil.copytree(SAMPLE, root)
+    names = sorted(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, "*/*/*.jpeg")))
+    for i, rel in enumerate(names):  # 64 groups: a copy of each image in train, its class's
+        cls = rel.split(os.sep)[1]
+        copy(root, rel, "train/%s/zz_copy%02d.jpeg" % (cls, i))
+        # and 64 more: a re-encode (other pixels) in test, its copy in train
+        q70 = "test/%s/zz_q70_%02d.jpeg" % (cls, i)
+        r = subprocess.run([JMAKE, "reencode", os.path.join(root, rel), os.path.join(root, q70), "70"])
+        check(r.returncode == 0, "jpeg_make reencode %s" % rel)
+        copy(root, q70, "train/%s/zz_q70_copy%02d.jpeg" % (cls, i))
+    rc, _, se = run([root, "-o", os.path.join(tmp, "m.h5"), "--drop-duplicates", "--size", "32",
+                     "--threads", "2"])
+    check(rc == 0, "pack rc=%d %s" % (rc, se))
+    check(dup_line(se) is not None and dup_line(se).endswith("; dropped 128"), "128 dropped: %s" % dup_line(se))
+    m = re.search(r"^cxr-pack: (\d+) more skipped input\(s\) not named here", se, re.M)
+    counts = re.findall(r"^cxr-pack:   (\d+) x (.*) \(e\.g\. .*\)$", se, re.M)
+    check(m is not None and int(m.group(1)) == 28, "28 skips past the 100 named: %s" % se[-900:])
+    check("other reasons" not in se, "no duplicate counted as another reason: %s" % se[-900:])
+    check(counts and all(why in ("duplicate of a copy kept in train (identical file)",
+                                 "duplicate of a copy kept in test (identical file)") for _, why in counts)
+          and sum(int(n) for n, _ in counts) == 28, "counted by the kept copy's split: %s" % counts)
 
 
 def case_report(tmp):
