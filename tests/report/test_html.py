@@ -233,7 +233,8 @@ def hostile_and_odd(tool, work):
 
 def boundaries(tool, work):
     """The edges of what a page draws: the loss axis starts at 0 and the accuracy axis stops at
-    1; a run of more than STEP_POINTS steps keeps each slice's lowest and highest loss; every
+    1; a run of more than STEP_POINTS steps keeps each slice's lowest and highest loss; an ROC
+    of more than 2000 points is drawn thinned, its ends kept; every
     class of a per-class table is named; the many-classes note starts past 256 classes; a GPU
     vs CPU row pairs a config whose device (first word) is cpu; 40 epochs get point markers; a
     matrix of another size than the run's classes is not headed by their names; numbers far past
@@ -273,6 +274,21 @@ def boundaries(tool, work):
     _, pg = page("thin4000", [run] + st + [EPOCH])
     pts = pg.svgs.get("chart-step-loss", {"polylines": [{"pts": []}]})["polylines"][0]["pts"]
     check(len(pts) == 4000, "4000 steps drawn as %d points, want all 4000" % len(pts))
+
+    # an ROC of one point per score (a val split of 100,000 distinct scores: a polyline of 1 MB
+    # a run): past 2000 points, one is drawn when it moves 1/2000 of an axis or more from the
+    # last drawn, at most about 4002, from the first point to the last; 2000 are all drawn
+    roc_pts = lambda pg: pg.svgs.get("chart-roc", {"polylines": [{"pts": []}]})["polylines"][0]["pts"]
+    ends = roc_pts(page("roc3", [run, EPOCH])[1])
+    n = 100000
+    _, pg = page("thinroc", [run, dict(EPOCH, roc=[[0, 0]] + [[i / n, min(1.0, 2 * i / n)]
+                                                              for i in range(1, n)] + [[1, 1]])])
+    pts = roc_pts(pg)
+    check(100 < len(pts) <= 4002 and pts[0] == ends[0] and pts[-1] == ends[-1] and
+          [x for x, _ in pts] == sorted(x for x, _ in pts),
+          "an ROC of %d points drawn as %d, want 101..4002 from (0,0) to (1,1) in order" % (n + 1, len(pts)))
+    _, pg = page("roc2000", [run, dict(EPOCH, roc=[[i / 1e6, i / 1e6] for i in range(1999)] + [[1, 1]])])
+    check(len(roc_pts(pg)) == 2000, "an ROC of 2000 points drawn as %d, want all" % len(roc_pts(pg)))
 
     # the per-class table names every class, the last one too
     k3 = dict(run, classes=["a", "b", "zlast"])
