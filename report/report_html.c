@@ -211,40 +211,47 @@ static int epoch_chart(page *pg, const char *id, const char *title, const char *
     return 1;
 }
 
-/* The points of a run's step-loss line, at most STEP_POINTS of them (a chart is ~800 px wide;
- * a run logging every step of millions would make a page of megabytes): up to that, every step;
- * beyond, the steps cut into STEP_POINTS / 2 runs of consecutive lines, each drawn by its lowest
- * and its highest loss in step order, so spikes and the envelope stay. Returns the count. */
+/* A line of n points (x, y) thinned in place to at most STEP_POINTS of them (a chart is ~800 px
+ * wide; a run logging every step of millions, or sampled every second for days, would make a
+ * page of megabytes): up to that, every point; beyond, the points cut into STEP_POINTS / 2 runs
+ * of consecutive ones, each drawn by its lowest and its highest y in x order, so spikes and the
+ * envelope stay. Returns the count. */
 #define STEP_POINTS 4000
-static int thin_steps(const cxr_log_run *run, double *x, double *y)
+static int thin_series(double *x, double *y, int n)
 {
-    int n = run->n_steps, m = 0, buckets = STEP_POINTS / 2;
-    if (n <= STEP_POINTS) {
-        for (int i = 0; i < n; i++) {
-            x[i] = (double)run->steps[i].step;
-            y[i] = run->steps[i].loss;
-        }
-        return n;
-    }
+    int m = 0, buckets = STEP_POINTS / 2;
+    if (n <= STEP_POINTS) return n;
     for (int k = 0; k < buckets; k++) {
+        /* in place: bucket k starts at n k / buckets >= 2k, past the (at most 2k) points
+         * written before it; its two are read before they are written */
         int lo = (int)((int64_t)n * k / buckets), hi = (int)((int64_t)n * (k + 1) / buckets);
         int imin = -1, imax = -1;
         for (int i = lo; i < hi; i++) {
-            double v = run->steps[i].loss;
-            if (!isfinite(v)) continue;
-            if (imin < 0 || v < run->steps[imin].loss) imin = i;
-            if (imax < 0 || v > run->steps[imax].loss) imax = i;
+            if (!isfinite(y[i])) continue;
+            if (imin < 0 || y[i] < y[imin]) imin = i;
+            if (imax < 0 || y[i] > y[imax]) imax = i;
         }
         if (imin < 0) continue;
         int first = imin < imax ? imin : imax, second = imin < imax ? imax : imin;
-        x[m] = (double)run->steps[first].step;
-        y[m++] = run->steps[first].loss;
+        const double x1 = x[first], y1 = y[first], x2 = x[second], y2 = y[second];
+        x[m] = x1;
+        y[m++] = y1;
         if (second != first) {
-            x[m] = (double)run->steps[second].step;
-            y[m++] = run->steps[second].loss;
+            x[m] = x2;
+            y[m++] = y2;
         }
     }
     return m;
+}
+
+/* The points of a run's step-loss line (thin_series). Returns the count. */
+static int thin_steps(const cxr_log_run *run, double *x, double *y)
+{
+    for (int i = 0; i < run->n_steps; i++) {
+        x[i] = (double)run->steps[i].step;
+        y[i] = run->steps[i].loss;
+    }
+    return thin_series(x, y, run->n_steps);
 }
 
 /* The points of an ROC curve drawn, at most about 2 x ROC_STEPS + 2 of them (one point per
@@ -842,7 +849,8 @@ static int samples_chart(page *pg, const char *id, const char *title, const char
             x[i] = sm->s[i].t;
             x[sm->n + i] = *(const double *)((const char *)&sm->s[i] + off);
         }
-        cxr_plot_line(pg->b, &p, x, x + sm->n, sm->n, samples_color(pg, s), NULL, "sample", s);
+        int m = thin_series(x, x + sm->n, sm->n);
+        cxr_plot_line(pg->b, &p, x, x + sm->n, m, samples_color(pg, s), NULL, "sample", s);
         free(x);
     }
     cxr_plot_end(pg->b, &p);

@@ -233,7 +233,7 @@ def hostile_and_odd(tool, work):
 
 def boundaries(tool, work):
     """The edges of what a page draws: the loss axis starts at 0 and the accuracy axis stops at
-    1; a run of more than STEP_POINTS steps keeps each slice's lowest and highest loss; an ROC
+    1; a run of more than STEP_POINTS steps (or samples) keeps each slice's lowest and highest; an ROC
     of more than 2000 points is drawn thinned, its ends kept; every
     class of a per-class table is named; the many-classes note starts past 256 classes; a GPU
     vs CPU row pairs a config whose device (first word) is cpu; 40 epochs get point markers; a
@@ -274,6 +274,18 @@ def boundaries(tool, work):
     _, pg = page("thin4000", [run] + st + [EPOCH])
     pts = pg.svgs.get("chart-step-loss", {"polylines": [{"pts": []}]})["polylines"][0]["pts"]
     check(len(pts) == 4000, "4000 steps drawn as %d points, want all 4000" % len(pts))
+    # samples the same (a run sampled every second for days: 100,000 samples made 2.2 MB): 4001
+    # samples of cpu_util alternating 100 and 200 keep each slice's low and high, 4000 all
+    for n, want in ((4001, 4000), (4000, 4000)):
+        sf = os.path.join(work, "s%d.jsonl" % n)
+        write_log(sf, [{"t": float(k), "epoch": 1, "cpu_util": 100.0 + 100 * (k % 2), "rss_mb": 5.0}
+                       for k in range(n)])
+        log = os.path.join(work, "s%d_run.jsonl" % n)
+        write_log(log, [run, EPOCH])
+        _, pg = report(tool, os.path.join(work, "s%d.html" % n), [log, "--samples", sf])
+        pts = pg.svgs.get("chart-cpu", {"polylines": [{"pts": []}]})["polylines"][0]["pts"]
+        check(len(pts) == want and len(set(y for _, y in pts)) == 2,
+              "%d samples drawn as %d points, want %d" % (n, len(pts), want))
 
     # an ROC of one point per score (a val split of 100,000 distinct scores: a polyline of 1 MB
     # a run): past 2000 points, one is drawn when it moves 1/2000 of an axis or more from the
