@@ -254,24 +254,15 @@ static int thin_steps(const cxr_log_run *run, double *x, double *y)
     return thin_series(x, y, run->n_steps);
 }
 
-/* The points of an ROC curve drawn, at most about 2 x ROC_STEPS + 2 of them (one point per
- * distinct score: a val split of 90,000 images made a polyline of 1 MB per run): up to
- * ROC_STEPS points, every one; beyond, a point is kept when it lies ROC_STEP_MIN or more from the
- * last one kept in fpr or tpr, and the last point always. The curve is monotone, so a point
- * passed over lies within ROC_STEP_MIN of a kept one in both rates (under half a pixel of the
- * chart). Returns the count. */
-#define ROC_STEPS    2000
-#define ROC_STEP_MIN (1.0 / ROC_STEPS)
+/* The points of an ROC curve drawn (cxr_log_roc_next: a log since 0.20.1 holds them so, an
+ * earlier one every point, one per distinct score: a val split of 90,000 images made a polyline
+ * of 1 MB per run), within half a pixel of the chart. Returns the count. */
 static int thin_roc(const cxr_log_epoch *e, double *x, double *y)
 {
-    int n = (int)e->n_roc, m = 0;
-    for (int i = 0; i < n; i++) {
-        const double fx = e->roc_fpr[i], fy = e->roc_tpr[i];
-        if (n > ROC_STEPS && m > 0 && i < n - 1 && fabs(fx - x[m - 1]) < ROC_STEP_MIN &&
-            fabs(fy - y[m - 1]) < ROC_STEP_MIN)
-            continue;
-        x[m] = fx;
-        y[m++] = fy;
+    int m = 0;
+    for (int64_t i = 0; i < e->n_roc; i = cxr_log_roc_next(e->roc_fpr, e->roc_tpr, e->n_roc, i)) {
+        x[m] = e->roc_fpr[i];
+        y[m++] = e->roc_tpr[i];
     }
     return m;
 }

@@ -216,6 +216,16 @@ cxr_status cxr_trainlog_write_stop(cxr_trainlog *log, int epoch, const char *sto
 /* Close and free; CXR_E_IO when the file cannot be closed. NULL-safe. */
 cxr_status cxr_trainlog_close(cxr_trainlog *log);
 
+/* An ROC curve as logged and drawn: of n points (fpr ascending) up to CXR_LOG_ROC_STEPS are
+ * kept, every one; beyond, a point is kept when it lies 1 / CXR_LOG_ROC_STEPS or more from the
+ * last one kept in fpr or in tpr, and the last point always, so at most about
+ * 2 x CXR_LOG_ROC_STEPS + 2 (the curve is monotone) and a point passed over lies within
+ * 1 / CXR_LOG_ROC_STEPS of a kept one in both rates (a log has one point per distinct val
+ * score: 3.5 MB an epoch line at 90,000 val images). The index of the point kept after the kept
+ * point i (< n - 1): for (i = 0; i < n; i = cxr_log_roc_next(fpr, tpr, n, i)) ... */
+#define CXR_LOG_ROC_STEPS 2000
+int64_t cxr_log_roc_next(const double *fpr, const double *tpr, int64_t n, int64_t i);
+
 /* What an existing log says of its last run, read before a resume appends to it: the last run
  * line's recipe name, seed, batch and kernels (has_run 0 when it has none, or none readable), the epoch
  * of the file's last epoch or stop line (0: none), and whether any such line is for `epoch`

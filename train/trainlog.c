@@ -280,7 +280,17 @@ static void add_monitor(cJSON *o, const cxr_monitor_summary *m)
     }
 }
 
-/* per_class, confusion and roc: the evaluation's detail, between results and costs. */
+int64_t cxr_log_roc_next(const double *fpr, const double *tpr, int64_t n, int64_t i)
+{
+    const double step = 1.0 / CXR_LOG_ROC_STEPS;
+    int64_t j = i + 1;
+    if (n > CXR_LOG_ROC_STEPS)
+        while (j < n - 1 && fabs(fpr[j] - fpr[i]) < step && fabs(tpr[j] - tpr[i]) < step) j++;
+    return j;
+}
+
+/* per_class, confusion and roc (thinned: cxr_log_roc_next): the evaluation's detail, between
+ * results and costs. */
 static void add_detail(cJSON *o, const cxr_log_epoch *e)
 {
     if (e->n_per_class > 0) {
@@ -300,7 +310,8 @@ static void add_detail(cJSON *o, const cxr_log_epoch *e)
         cJSON_AddNullToObject(o, CXR_LOG_CONFUSION); /* (out of memory: a null says so) */
     if (e->n_roc > 0) {
         cJSON *roc = cJSON_AddArrayToObject(o, CXR_LOG_ROC);
-        for (int i = 0; i < e->n_roc; i++) {
+        for (int64_t i = 0; i < e->n_roc;
+             i = cxr_log_roc_next(e->roc_fpr, e->roc_tpr, e->n_roc, i)) {
             cJSON *p = cJSON_CreateArray();
             cJSON_AddItemToArray(p, cJSON_CreateNumber(e->roc_fpr[i]));
             cJSON_AddItemToArray(p, cJSON_CreateNumber(e->roc_tpr[i]));

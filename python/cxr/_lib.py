@@ -64,7 +64,8 @@ P = ctypes.POINTER
 # 0.20: cxr_store_content grew pixels and has_pixels (so cxr_checkpoint_meta grew);
 # cxr_store_content_of takes a store it may read and returns a status;
 # cxr_store_read_pixel_hashes is new (none of them used here).
-# 0.20.1: cxr_stack_limit_ok is new (an addition: the ABI stays 0.20; not used here).
+# 0.20.1: cxr_stack_limit_ok and cxr_log_roc_next are new (additions: the ABI stays 0.20; not
+# used here).
 ABI = "0.20"
 
 

@@ -304,6 +304,61 @@ int main(int argc, char **argv)
         CHECK(strstr(t, "\"lr\":0.00012345678,") != NULL);
     }
 
+    /* an ROC of one point per distinct score is logged thinned past CXR_LOG_ROC_STEPS points
+     * (a val split of 90,000 images made an epoch line of 3.5 MB): a staircase of 100,001
+     * points keeps its ends and at most 2 x 2000 + 2, every point passed over within 1/2000 of
+     * a kept one in both rates; 2,000 points are logged whole */
+    for (int big = 0; big < 2; big++) {
+        const int64_t n = big ? 100001 : CXR_LOG_ROC_STEPS;
+        double *f = malloc(sizeof(double) * (size_t)n), *t = malloc(sizeof(double) * (size_t)n);
+        REQUIRE(f && t);
+        for (int64_t i = 0; i < n; i++) { /* up and across by turns, (0,0) to (1,1) */
+            f[i] = (double)(i / 2) / (double)((n - 1) / 2);
+            t[i] = (double)((i + 1) / 2) / (double)((n - 1) / 2 + ((n - 1) % 2));
+        }
+        f[n - 1] = t[n - 1] = 1;
+        cxr_log_epoch eb;
+        fill_epoch1(&eb);
+        eb.n_roc = (int)n;
+        eb.roc_fpr = f;
+        eb.roc_tpr = t;
+        unlink(path);
+        CHECK_OK(cxr_trainlog_open(&log, path, 0));
+        CHECK_OK(cxr_trainlog_write_run(log, &rl));
+        CHECK_OK(cxr_trainlog_write_epoch(log, &eb));
+        CHECK_OK(cxr_trainlog_close(log));
+        cxr_log_run *rb = NULL;
+        CHECK_OK(cxr_log_read(path, NULL, NULL, &rb));
+        REQUIRE(rb && rb->n_epochs == 1);
+        const cxr_log_epoch *g = &rb->epochs[0];
+        const int m = g->n_roc;
+        CHECK(big ? m > CXR_LOG_ROC_STEPS / 2 && m <= 2 * CXR_LOG_ROC_STEPS + 2 : m == n);
+        CHECK(m > 1 && g->roc_fpr[0] == 0 && g->roc_tpr[0] == 0 && g->roc_fpr[m - 1] == 1 &&
+              g->roc_tpr[m - 1] == 1);
+        /* each logged point is one of the curve's, in order (cJSON's printer keeps 15 digits
+         * where they read back within about an ulp) */
+        int64_t k = 0, far = 0, lost = 0;
+        for (int j = 0; j < m; j++) {
+            while (k < n &&
+                   !(fabs(f[k] - g->roc_fpr[j]) < 1e-12 && fabs(t[k] - g->roc_tpr[j]) < 1e-12))
+                k++;
+            lost += k == n;
+        }
+        CHECK(lost == 0);
+        for (int64_t i = 0, j = 0; i < n; i++) { /* the kept point at or before i is close */
+            while (j + 1 < m && g->roc_fpr[j + 1] <= f[i] + 1e-12 &&
+                   g->roc_tpr[j + 1] <= t[i] + 1e-12)
+                j++;
+            if (fabs(f[i] - g->roc_fpr[j]) >= 1.0 / CXR_LOG_ROC_STEPS ||
+                fabs(t[i] - g->roc_tpr[j]) >= 1.0 / CXR_LOG_ROC_STEPS)
+                far++;
+        }
+        CHECK(far == 0);
+        cxr_log_run_free(rb);
+        free(f);
+        free(t);
+    }
+
     /* what a resume reads back (cxr_trainlog_read_tail): the last run line's seed and batch, and
      * the epoch of the last epoch or stop line, a stop line counting as a line for its epoch */
     unlink(path);
