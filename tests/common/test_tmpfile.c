@@ -704,6 +704,7 @@ int main(void)
         CHECK(strlen(strrchr(t.path, '/') + 1) <= 255);
         CHECK_OK(cxr_tmpfile_commit(&t));
         CHECK(exists(at(name)) && count_temps() == 6);
+        cxr_tmpfile_discard(&t); /* after a commit: frees only */
         CHECK(unlink(at(name)) == 0);
     }
 
