@@ -361,7 +361,8 @@ static void warn_untrainable(const char *out, int carved, int manifest, int64_t 
 static cxr_status output_not_among_inputs(const char *opt, const char *out, const char *tree,
                                           const cxr_pack_plan *plan)
 {
-    const size_t lt = tree ? strlen(tree) : 0;
+    size_t lt = tree ? strlen(tree) : 0;
+    while (lt > 1 && tree[lt - 1] == '/') lt--; /* --images DIR/: its paths are DIR/a/... */
     char dir[4096], last[4096] = "";
     struct stat od, of, id;
     if (stat(cxr_parent_dir(dir, sizeof dir, out), &od) != 0)

@@ -267,6 +267,20 @@ expect_rc 2 "$BIN/cxr-pack" "$W/src4" -o "$W/p4.h5" --size 32 --quiet \
 expect_err "--duplicates-report $W/ext4/train/dups.tsv: is in the folder $W/src4/train"
 # ... and beside the link's target, outside the tree, is fine
 expect_rc 0 "$BIN/cxr-pack" "$W/src4" -o "$W/ext4/new.h5" --size 32 --quiet
+# ... and so for a manifest's --images DIR whose nested folder is a link, given with a slash or
+# without (DIR/ was missed: its images' paths are DIR/a/...)
+mkdir -p "$W/ext5/a/b/c" "$W/img5" && echo "id,url,landmark_id" >"$W/m5.csv"
+i=0
+for f in "$SAMPLE"/train/*/*.jpeg; do
+    i=$((i + 1)) && id=$(printf 'abc%03d' $i) && cp "$f" "$W/ext5/a/b/c/$id.jpg"
+    echo "$id,http://x/$id.jpg,$((i % 2))" >>"$W/m5.csv"
+done
+ln -s "$W/ext5/a" "$W/img5/a"
+for d in "$W/img5" "$W/img5/"; do
+    expect_rc 2 "$BIN/cxr-pack" --manifest "$W/m5.csv" --images "$d" -o "$W/ext5/a/s.h5" --size 32 -q
+    expect_err "-o $W/ext5/a/s.h5: is in the folder $W/img5/a of the inputs"
+done
+[ -e "$W/ext5/a/s.h5" ] && fail "cxr-pack wrote inside --images DIR behind a symlink"
 # ... and so for the duplicates report (it was written over the image through the link)
 expect_rc 2 "$BIN/cxr-pack" "$W/src2" -o "$W/p2.h5" --size 32 --quiet \
     --duplicates-report "$W/src2/train/NORMAL/$victim"
