@@ -103,11 +103,15 @@ int cxr_stack_limit_ok(const char *tool)
     struct rlimit rl;
     if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur < CXR_STACK_LIMIT_MIN) {
-        fprintf(stderr,
-                "%s: the stack size limit (ulimit -s) is %llu KiB; the tools need %d KiB or more "
-                "(a thread past its stack crashes): raise it (ulimit -s 8192, the usual "
-                "default)\n",
-                tool, (unsigned long long)rl.rlim_cur / 1024, CXR_STACK_LIMIT_MIN / 1024);
+        /* formatted into a static buffer: fprintf to the unbuffered stderr takes 8 KiB of stack
+         * for its own buffer, which crashed it half the time at 16 KiB */
+        static char line[512];
+        snprintf(line, sizeof line,
+                 "%s: the stack size limit (ulimit -s) is %llu KiB; the tools need %d KiB or more "
+                 "(a thread past its stack crashes): raise it (ulimit -s 8192, the usual "
+                 "default)\n",
+                 tool, (unsigned long long)rl.rlim_cur / 1024, CXR_STACK_LIMIT_MIN / 1024);
+        fputs(line, stderr);
         return 0;
     }
     return 1;
