@@ -12,6 +12,12 @@
 # 4. cxr-train whose second epoch's save finds the disk full: exit 4, the checkpoint and the best
 #    model at epoch 1, nothing else left; the resume with room ends where a run with room ends.
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
+# in a mount namespace of its own where one can be made: a run killed (ctest's timeout sends
+# SIGKILL, which no trap sees) takes its mounts with it instead of leaving them on the host
+if [ -z "${CXR_FULL_DISK_NS:-}" ] && command -v unshare >/dev/null &&
+    unshare -m --propagation private true 2>/dev/null; then
+    CXR_FULL_DISK_NS=1 exec unshare -m --propagation private bash "$0" "$@"
+fi
 . "$(dirname "$0")/common.sh"
 W=$WORK
 MNT=$W/mnt
