@@ -24,6 +24,8 @@
 #   sanitizer runtime
 # - python.torch: a DataLoader worker forked while another thread held ASan's allocator lock
 #   hangs (gcc 12's libasan); it is left out
+# Its exit status is 1 whenever a test fails or a report is written, these expected ones
+# included: not a gate; read the failures and the reports listed at the end against this list.
 # Expected reports: common.signals' children that fault with SIGBUS outside a guard on purpose
 # (three 'BUS on unknown address'; the test knows it runs sanitized), and the address-space
 # checks above ('failed to allocate', 'Failed to mmap', 'internal allocator is out of memory').

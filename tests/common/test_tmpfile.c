@@ -316,10 +316,8 @@ static void test_owner_kept(void)
     unlink(at("owned"));
 }
 
-/* This process's open descriptors (a count): a lock held past its use leaks one. */
-/* This process's open descriptors, read here: `ls /proc/PID/fd` through popen raced with popen
- * itself (the pipe's other end, open in this process until the child had started, was
- * counted when the child listed first: one run in eight under load) */
+/* This process's open descriptors (a count): a lock held past its use leaks one. Read here, not
+ * by a child through popen, whose pipe's other end this process holds until the child runs. */
 static int count_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");

@@ -305,7 +305,7 @@ int main(int argc, char **argv)
     }
 
     /* an ROC of one point per distinct score is logged thinned past CXR_LOG_ROC_STEPS points
-     * (a val split of 90,000 images made an epoch line of 3.5 MB): a staircase of 100,001
+     * (90,002 distinct scores made an epoch line of about 3.6 MB): a staircase of 100,001
      * points keeps its ends and at most 2 x 2000 + 2, every point passed over within 1/2000 of
      * a kept one in both rates; 2,000 points are logged whole */
     for (int big = 0; big < 2; big++) {
