@@ -221,8 +221,8 @@ cxr_status cxr_trainlog_close(cxr_trainlog *log);
  * last one kept in fpr or in tpr, and the last point always, so at most about
  * 2 x CXR_LOG_ROC_STEPS + 2 (the curve is monotone) and a point passed over lies within
  * 1 / CXR_LOG_ROC_STEPS of a kept one in both rates (a log has one point per distinct val
- * score: about 3.6 MB an epoch line at 90,000 distinct scores). The index of the point kept after the kept
- * point i (< n - 1): for (i = 0; i < n; i = cxr_log_roc_next(fpr, tpr, n, i)) ... */
+ * score: about 3.6 MB an epoch line at 90,000 distinct scores). The index of the point kept
+ * after the kept point i (< n - 1): for (i = 0; i < n; i = cxr_log_roc_next(fpr, tpr, n, i)) */
 #define CXR_LOG_ROC_STEPS 2000
 int64_t cxr_log_roc_next(const double *fpr, const double *tpr, int64_t n, int64_t i);
 
