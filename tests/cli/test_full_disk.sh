@@ -8,7 +8,8 @@
 # 2. cxr-pack over an earlier store with no room for the new one: exit 4, the store as it was,
 #    no temporary or lock file; packed once there is room.
 # 3. An inode-exhausted mount (no empty file can be made): cxr-eval --predictions and cxr-train
-#    refuse before any work, exit 4, the earlier predictions file as it was.
+#    (its checkpoint, or its --log over an earlier log) refuse before any work, exit 4, the
+#    earlier predictions file and log as they were.
 # 4. cxr-train whose second epoch's save finds the disk full: exit 4, the checkpoint and the best
 #    model at epoch 1, nothing else left; the resume with room ends where a run with room ends.
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
@@ -89,6 +90,15 @@ expect_err "$MNT/p.tsv: cannot create a temporary file in $MNT: No space left on
 expect_rc 4 "$BIN/cxr-train" "$MNT/s.h5" $T --epochs 1 --checkpoint "$MNT/m.h5"
 expect_err "$MNT/m.h5: cannot create a temporary file in $MNT: No space left on device"
 [ -z "$(left s.h5 p.tsv)" ] || fail "runs with no inode left left: $(left s.h5 p.tsv | tr '\n' ' ')"
+# ... and an earlier --log there, which the run would write beside until its first epoch: refused
+# before any work (cxr-train probes for that temporary first), the log as it was
+rm "$MNT/p.tsv" && printf '{"type":"run","n":1}\n{"type":"epoch","epoch":1}\n' >"$MNT/l.jsonl"
+cp "$MNT/l.jsonl" "$W/l0.jsonl"
+expect_rc 4 "$BIN/cxr-train" "$MNT/s.h5" $T --epochs 1 --checkpoint "$W/m3.h5" --log "$MNT/l.jsonl"
+expect_err "$MNT/l.jsonl: cannot create a temporary file in $MNT: No space left on device; it holds an earlier log"
+cmp -s "$MNT/l.jsonl" "$W/l0.jsonl" || fail "cxr-train with no inode left changed the earlier log"
+[ -e "$W/m3.h5" ] && fail "cxr-train with no inode left for its log trained"
+[ -z "$(left s.h5 l.jsonl)" ] || fail "a refused log left: $(left s.h5 l.jsonl | tr '\n' ' ')"
 
 # 4. room for the store, two models and one temporary less a page: epoch 2's best model fails
 ck=$(pages "$W/ck.h5")
