@@ -353,6 +353,9 @@ def _loader_options(batch=64, shuffle=False, seed=1, window=0, threads=2, depth=
     o = LoaderOptions()
     lib.cxr_loader_options_defaults(ctypes.byref(o))
     o.batch = _int(batch, "batch", 1, _INT_MAX)
+    if isinstance(window, (str, bytes)) and window != "split":  # _int's "expected an integer"
+        raise TypeError(f'window {window!r}: expected "split" or an integer, the shards per '
+                        f'window (0: the default, as --shuffle-window auto)')
     o.window = -1 if window == "split" else _int(window, "window", 0, _INT_MAX)
     o.shuffle, o.seed = int(bool(shuffle)), _int(seed, "seed", 0, _UINT64_MAX)
     # threads 0: only without prefetch (the C check says so, by name)

@@ -78,6 +78,13 @@ for prefetch in (True, False):
             cxr.Loader(store, "train", batch=5, shuffle=True, seed=3, window=10**6) as big:
         check(sp.epoch_order(0).tolist() == big.epoch_order(0).tolist(), "split == all shards")
         check(sp.epoch_order(0).tolist() != e0, "split != a window of 2")
+    # another word is refused naming "split" (it said "expected an integer", a scale walk)
+    for w in ("auto", "Split", b"split"):
+        try:
+            cxr.Loader(store, "train", shuffle=True, window=w)
+            check(False, f"window={w!r} refused")
+        except TypeError as e:
+            check(repr(w) in str(e) and '"split"' in str(e), f"window={w!r}: {e}")
     with cxr.Loader(store, "train", batch=7, prefetch=prefetch) as seq:
         check(run(seq, 2) == list(range(n)), "sequential without shuffle")
 
