@@ -612,10 +612,15 @@ int main(int argc, char **argv)
     } else {
         printf("ensemble  %d models: the mean of their class probabilities (%d classes, %dx%d)\n",
                n_members, K, meta.model.image_size, meta.model.image_size);
-        for (int j = 0; j < n_members; j++)
-            printf("  member  %s (epoch %d): loss %.6f, %s %s (%.2f s)\n", esc(e1, member_paths[j]),
-                   members[j].epoch, members[j].result.loss, K == 2 ? "roc_auc" : "macro AUC",
-                   fig4(f4, members[j].auc), members[j].result.seconds);
+        for (int j = 0; j < n_members; j++) {
+            char avg[64] = ""; /* as --json's averaged_epochs: a mean is not that epoch's weights */
+            if (members[j].averaged > 0)
+                snprintf(avg, sizeof avg, ", the mean of %d epochs", members[j].averaged);
+            printf("  member  %s (epoch %d%s): loss %.6f, %s %s (%.2f s)\n",
+                   esc(e1, member_paths[j]), members[j].epoch, avg, members[j].result.loss,
+                   K == 2 ? "roc_auc" : "macro AUC", fig4(f4, members[j].auc),
+                   members[j].result.seconds);
+        }
     }
     printf("store     %s, split %s: %lld images (%.2f s on %s)\n", esc(e1, store_path), split,
            (long long)r.n, er.seconds, dev.desc);

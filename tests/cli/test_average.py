@@ -105,6 +105,12 @@ try:
     members = json.loads(r.stdout).get("ensemble", []) if r.returncode == 0 else []
     if [m.get("averaged_epochs") for m in members] != [2, None]:
         fail(f"cxr-eval --ensemble --json members' averaged_epochs: {members}")
+    # ... and the text report too (it said "(epoch 3)" alone, a scale walk)
+    r = run("cxr-eval", f"{W}/a.h5", store, "--split", "val", "--threads", "2",
+            "--ensemble", f"{W}/b.h5")
+    if b"a.h5 (epoch 3, the mean of 2 epochs): loss" not in r.stdout or \
+            b"b.h5 (epoch 3): loss" not in r.stdout:
+        fail(f"cxr-eval --ensemble's members do not say which is a mean: {r.stdout[:400]!r}")
     log3 = epochs(f"{W}/a.jsonl")[-1]
     if abs(ev["a.h5"].get("loss", 0) - log3["eval_loss"]) > 1e-6 * abs(log3["eval_loss"]):
         fail(f"cxr-eval loss {ev['a.h5'].get('loss')} is not the log's epoch-3 eval_loss "
