@@ -276,10 +276,14 @@ for f in "$SAMPLE"/train/*/*.jpeg; do
     echo "$id,http://x/$id.jpg,$((i % 2))" >>"$W/m5.csv"
 done
 ln -s "$W/ext5/a" "$W/img5/a"
-for d in "$W/img5" "$W/img5/"; do
+for d in "$W/img5" "$W/img5/" "$W/img5//"; do
     expect_rc 2 "$BIN/cxr-pack" --manifest "$W/m5.csv" --images "$d" -o "$W/ext5/a/s.h5" --size 32 -q
     expect_err "-o $W/ext5/a/s.h5: is in the folder $W/img5/a of the inputs"
 done
+# ... and past the first folder below DIR: img5/a/b is ext5/a/b too
+expect_rc 2 "$BIN/cxr-pack" --manifest "$W/m5.csv" --images "$W/img5" -o "$W/ext5/a/b/s.h5" --size 32 -q
+expect_err "-o $W/ext5/a/b/s.h5: is in the folder $W/img5/a/b of the inputs"
+[ -e "$W/ext5/a/b/s.h5" ] && fail "cxr-pack wrote in a folder two below --images DIR behind a symlink"
 [ -e "$W/ext5/a/s.h5" ] && fail "cxr-pack wrote inside --images DIR behind a symlink"
 # ... and so for the duplicates report (it was written over the image through the link)
 expect_rc 2 "$BIN/cxr-pack" "$W/src2" -o "$W/p2.h5" --size 32 --quiet \
