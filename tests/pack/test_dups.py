@@ -230,12 +230,14 @@ def case_drop_many(tmp):
     of 1000 groups: "17613 x other reasons")."""
     root = os.path.join(tmp, "src")
     shutil.copytree(SAMPLE, root)
+    for p in glob.glob(os.path.join(root, "*/*/*.jpeg")):  # a kept copy's name may hold " in "
+        os.rename(p, os.path.join(os.path.dirname(p), "x in " + os.path.basename(p)))
     names = sorted(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, "*/*/*.jpeg")))
     for i, rel in enumerate(names):  # 64 groups: a copy of each image in train, its class's
         cls = rel.split(os.sep)[1]
         copy(root, rel, "train/%s/zz_copy%02d.jpeg" % (cls, i))
         # and 64 more: a re-encode (other pixels) in test, its copy in train
-        q70 = "test/%s/zz_q70_%02d.jpeg" % (cls, i)
+        q70 = "test/%s/zz_q70 in %02d.jpeg" % (cls, i)
         r = subprocess.run([JMAKE, "reencode", os.path.join(root, rel), os.path.join(root, q70), "70"])
         check(r.returncode == 0, "jpeg_make reencode %s" % rel)
         copy(root, q70, "train/%s/zz_q70_copy%02d.jpeg" % (cls, i))
