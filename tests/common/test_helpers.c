@@ -37,6 +37,10 @@ static void test_parse_int(void)
     }
     CHECK(v == 9);
     CHECK(cxr_parse_int(NULL, "--n", 1, 2, &v) == CXR_E_ARG);
+    /* blanks alone are no number where 0 is in range (strtol read nothing; the blanks after
+     * a number are skipped only past one) */
+    CHECK(cxr_parse_int(" ", "--level", 0, 22, &v) == CXR_E_ARG);
+    CHECK(cxr_parse_int(" \n", "--level", 0, 22, &v) == CXR_E_ARG);
     CHECK(cxr_parse_long("1099511627776", "--max-steps", 1, 1L << 40, &l) == CXR_OK &&
           l == 1L << 40);
     CHECK(cxr_parse_long("1099511627777", "--max-steps", 1, 1L << 40, &l) == CXR_E_ARG);
