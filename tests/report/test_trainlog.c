@@ -359,6 +359,21 @@ int main(int argc, char **argv)
         free(t);
     }
 
+    /* thinning starts past CXR_LOG_ROC_STEPS points, not at twice that, and keeps no point but
+     * the last within 1/2000 of the one kept before it: a diagonal of 3,001 points (1/3000
+     * apart) is every second point, 1,501 */
+    {
+        const int64_t n = 3001;
+        double f[3001], t[3001];
+        for (int64_t i = 0; i < n; i++) f[i] = t[i] = (double)i / (double)(n - 1);
+        int64_t m = 0, near = 0, prev = -1;
+        for (int64_t i = 0; i < n; prev = i, i = cxr_log_roc_next(f, t, n, i), m++)
+            if (prev >= 0 && i < n - 1 && fabs(f[i] - f[prev]) < 1.0 / CXR_LOG_ROC_STEPS &&
+                fabs(t[i] - t[prev]) < 1.0 / CXR_LOG_ROC_STEPS)
+                near++;
+        CHECK(m == 1501 && near == 0 && prev == n - 1);
+    }
+
     /* what a resume reads back (cxr_trainlog_read_tail): the last run line's seed and batch, and
      * the epoch of the last epoch or stop line, a stop line counting as a line for its epoch */
     unlink(path);
