@@ -6,7 +6,7 @@
 # written whole (no temporary left) and starts as a ModelProto (ir_version 7), with its weights in
 # OUT.data under --external-data only; each export says the file(s), kind and size in one line
 # (nothing with -q).
-BIN=$1 SAMPLE=$2
+BIN=$1 SAMPLE=$2 FAIL_FSYNC=${3:-} # FAIL_FSYNC: tests/pack/fail_fsync.c's shim, where built
 . "$(dirname "$0")/../cli/common.sh"
 pack_sample "$WORK/s.h5"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --epochs 1 --batch 8 --max-steps 1 \
@@ -153,4 +153,17 @@ expect_rc 4 "$BIN/cxr-export" "$WORK/none.h5" -o "$WORK/x.onnx"
 expect_err "none.h5"
 expect_rc 4 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/no/such/dir/x.onnx"
 [ -e "$WORK/x.onnx" ] && fail "a failed export left an output"
+# the model's temporary cannot be synced (fail_fsync): it is synced before the weights are
+# renamed into place, so the export fails with no OUT.data left (synced at its own commit, after
+# that rename, it left a new weights file beside no model)
+if [ -n "$FAIL_FSYNC" ]; then
+    mkdir "$WORK/fs"
+    expect_rc 4 env LD_PRELOAD="$FAIL_FSYNC" CXR_TEST_FAIL_FSYNC=m.onnx.cxr-tmp \
+        "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/fs/m.onnx" --external-data -q
+    expect_err "m.onnx: cannot sync it to disk"
+    [ -z "$(ls -A "$WORK/fs")" ] ||
+        fail "an export whose model could not be synced left $(ls -A "$WORK/fs")"
+else
+    echo "export.cli: no fail_fsync shim built: the failed sync's case not run" >&2
+fi
 finish
