@@ -12,6 +12,8 @@
 #    earlier predictions file and log as they were.
 # 4. cxr-train whose second epoch's save finds the disk full: exit 4, the checkpoint and the best
 #    model at epoch 1, nothing else left; the resume with room ends where a run with room ends.
+# 5. (not a full disk) cxr-pack with SRC/train and -o's folder on two tmpfs mounts at one inode
+#    number: written, the folders told apart by device.
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4
 # in a mount namespace of its own where one can be made: a run killed (ctest's timeout sends
 # SIGKILL, which no trap sees) takes its mounts with it instead of leaving them on the host
@@ -117,4 +119,19 @@ if command -v h5diff >/dev/null; then # (the files differ in the store's path th
     h5diff -q "$MNT/m.h5" "$W/ck.h5" /params /params || fail "the resumed run's weights are not the run's with room"
 fi
 [ -z "$(left s.h5 m.h5 m.best.h5)" ] || fail "the resume left: $(left s.h5 m.h5 m.best.h5 | tr '\n' ' ')"
+
+# 5. cxr-pack's check of the folders between SRC and an input's folder compares the device with
+#    the inode: SRC/train on one fresh tmpfs and -o's folder on another hold the same inode number
+#    (each mount numbers its own), and the pack is written, not refused as inside the tree
+remount $((2048 * PAGE))
+mkdir "$W/mnt2"
+mount -t tmpfs -o size=$((2048 * PAGE)) tmpfs "$W/mnt2" || fail "cannot mount a second tmpfs"
+trap 'umount "$W/mnt2" 2>/dev/null; umount "$MNT" 2>/dev/null; rm -rf "$WORK"' EXIT
+mkdir "$MNT/src" "$MNT/src/train" "$W/mnt2/a" "$W/mnt2/a/b"
+cp -r "$SAMPLE/train/." "$MNT/src/train/" && cp -r "$SAMPLE/test" "$MNT/src/"
+if [ "$(stat -c %i "$MNT/src/train")" = "$(stat -c %i "$W/mnt2/a/b")" ]; then
+    expect_rc 0 "$BIN/cxr-pack" "$MNT/src" -o "$W/mnt2/a/b/s.h5" --size 32 -q
+else
+    echo "test_full_disk: the two mounts' folders differ in inode number: case 5 not run" >&2
+fi
 finish
