@@ -615,7 +615,8 @@ int main(int argc, char **argv)
         for (int j = 0; j < n_members; j++) {
             char avg[64] = ""; /* as --json's averaged_epochs: a mean is not that epoch's weights */
             if (members[j].averaged > 0)
-                snprintf(avg, sizeof avg, ", the mean of %d epochs", members[j].averaged);
+                snprintf(avg, sizeof avg, ", the mean of %d epoch%s", members[j].averaged,
+                         members[j].averaged == 1 ? "" : "s");
             printf("  member  %s (epoch %d%s): loss %.6f, %s %s (%.2f s)\n",
                    esc(e1, member_paths[j]), members[j].epoch, avg, members[j].result.loss,
                    K == 2 ? "roc_auc" : "macro AUC", fig4(f4, members[j].auc),

@@ -124,7 +124,7 @@ try:
     # ... which an ensemble's member says, as --json's averaged_epochs 1 does
     r = run("cxr-eval", f"{W}/c.h5", store, "--split", "val", "--threads", "2",
             "--ensemble", f"{W}/b.h5")
-    if b"c.h5 (epoch 2, the mean of 1 epoch" not in r.stdout:
+    if b"c.h5 (epoch 2, the mean of 1 epoch)" not in r.stdout:
         fail(f"cxr-eval --ensemble's member of a one-epoch mean does not say so: {r.stdout[:400]!r}")
     run("cxr-train", store, *T, "--epochs", "3", "--resume", f"{W}/c.h5", "--log",
         f"{W}/c.jsonl")
