@@ -316,6 +316,16 @@ static int content_parse(const char *s, cxr_store_content *c)
     return *s == 0;
 }
 
+/* Whether the train split of `whole` is the train and val splits of `parts` together: their
+ * counts and sums add up, and so do the pixels' where all three have them. */
+static int train_and_val_of(const cxr_store_content *whole, const cxr_store_content *parts)
+{
+    return parts->n[1] > 0 && whole->n[0] == parts->n[0] + parts->n[1] &&
+           whole->set[0] == parts->set[0] + parts->set[1] &&
+           !(whole->has_pixels[0] && parts->has_pixels[0] && parts->has_pixels[1] &&
+             whole->pixels[0] != parts->pixels[0] + parts->pixels[1]);
+}
+
 int cxr_store_content_diff(const cxr_store_content *then, const cxr_store_content *now, char *buf,
                            size_t cap)
 {
@@ -324,15 +334,8 @@ int cxr_store_content_diff(const cxr_store_content *then, const cxr_store_conten
     buf[0] = 0;
     /* a split carved out of train (cxr-pack --val-fraction) or merged into it: the sums add up */
     const int train_changed = then->set[0] != now->set[0] || then->n[0] != now->n[0];
-    /* (the pixels' sums add up too, where all three sides have them) */
-    const int carved = train_changed && now->n[1] > 0 && then->n[0] == now->n[0] + now->n[1] &&
-                       then->set[0] == now->set[0] + now->set[1] &&
-                       !(then->has_pixels[0] && now->has_pixels[0] && now->has_pixels[1] &&
-                         then->pixels[0] != now->pixels[0] + now->pixels[1]);
-    const int merged = train_changed && then->n[1] > 0 && now->n[0] == then->n[0] + then->n[1] &&
-                       now->set[0] == then->set[0] + then->set[1] &&
-                       !(now->has_pixels[0] && then->has_pixels[0] && then->has_pixels[1] &&
-                         now->pixels[0] != then->pixels[0] + then->pixels[1]);
+    const int carved = train_changed && train_and_val_of(then, now);
+    const int merged = train_changed && train_and_val_of(now, then);
     for (int k = 0; k < 3 && at < cap; k++) {
         const long long a = then->n[k] > 0 ? then->n[k] : 0, b = now->n[k] > 0 ? now->n[k] : 0;
         const char *sep = mask ? "; " : "", *name = content_split[k];

@@ -158,28 +158,17 @@ static double auc_sorted(const scored *v, int64_t n, int64_t P, int64_t N, doubl
     return area / ((double)P * (double)N);
 }
 
-/* Number of v[0..n) (ascending) below s: a binary search without a data-dependent branch. */
-static int64_t count_below(const float *v, int64_t n, float s)
+/* Number of v[0..n) (ascending) below s, or at most s where or_equal: a binary search without
+ * a data-dependent branch. */
+static int64_t count_before(const float *v, int64_t n, float s, int or_equal)
 {
     const float *b = v;
     while (n > 1) {
         const int64_t half = n / 2;
-        b += half & -(int64_t)(b[half - 1] < s);
+        b += half & -(int64_t)((b[half - 1] < s) | (or_equal & (b[half - 1] == s)));
         n -= half;
     }
-    return (b - v) + (n == 1 && b[0] < s);
-}
-
-/* Number of v[0..n) (ascending) at most s. */
-static int64_t count_at_most(const float *v, int64_t n, float s)
-{
-    const float *b = v;
-    while (n > 1) {
-        const int64_t half = n / 2;
-        b += half & -(int64_t)(b[half - 1] <= s);
-        n -= half;
-    }
-    return (b - v) + (n == 1 && b[0] <= s);
+    return (b - v) + (n == 1 && ((b[0] < s) | (or_equal & (b[0] == s))));
 }
 
 static int by_float_asc(const void *a, const void *b)
@@ -196,6 +185,7 @@ static int by_float_asc(const void *a, const void *b)
 static cxr_status auc_ovr_all(const float *probs, const int32_t *labels, int k, int64_t n,
                               double *auc)
 {
+    cxr_status st = CXR_E_NOMEM;
     int64_t *start = calloc((size_t)k + 1, sizeof *start), *fill = NULL;
     float *pos = malloc((size_t)(n ? n : 1) * sizeof *pos);
     double *area = calloc((size_t)k, sizeof *area);
@@ -217,9 +207,9 @@ static cxr_status auc_ovr_all(const float *probs, const int32_t *labels, int k, 
             if (c == labels[i] || P == 0) continue;
             const float s = isnan(row[c]) ? -INFINITY : row[c];
             const float *v = pos + start[c];
-            const int64_t lt = count_below(v, P, s);
+            const int64_t lt = count_before(v, P, s, 0);
             /* ties are rare but may be all of a class (saturated probabilities): searched */
-            const int64_t le = lt < P && v[lt] == s ? lt + count_at_most(v + lt, P - lt, s) : lt;
+            const int64_t le = lt < P && v[lt] == s ? lt + count_before(v + lt, P - lt, s, 1) : lt;
             area[c] += (double)(P - le) + 0.5 * (double)(le - lt);
         }
     }
@@ -227,17 +217,13 @@ static cxr_status auc_ovr_all(const float *probs, const int32_t *labels, int k, 
         const int64_t P = start[c + 1] - start[c], N = n - P;
         auc[c] = P == 0 || N == 0 ? NAN : area[c] / ((double)P * (double)N);
     }
-    free(start);
-    free(fill);
-    free(pos);
-    free(area);
-    return CXR_OK;
+    st = CXR_OK;
 nomem:
     free(start);
     free(fill);
     free(pos);
     free(area);
-    return cxr_set_error(CXR_E_NOMEM, "metrics: out of memory");
+    return st == CXR_OK ? st : cxr_set_error(st, "metrics: out of memory");
 }
 
 double cxr_roc_auc(const float *scores, const uint8_t *pos, int64_t n)
