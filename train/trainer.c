@@ -1202,8 +1202,9 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
     } else if (!ck)
         snprintf(buf, cap, "no checkpoint is written (--no-checkpoint)");
     else { /* the whole command, as shell words when they can be pasted from the message: the
-            * store, the run's epochs (a resume that extended a run records them only at its first
-            * save: without them it stopped at the checkpoint's, "nothing to do"), the options
+            * store, the run's epochs and a --patience given (a resume that extended a run or
+            * changed its patience records them only at its first save: without them it stopped
+            * at the checkpoint's, "nothing to do"), the options
             * that keep the run's logs going (a resume without them stops them), and its device,
             * precision and thread count (another changes the losses, warned of) */
         const char *log = r->o->io.log_path, *mon = r->o->io.monitor_log;
@@ -1223,6 +1224,9 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
         char every[40] = ""; /* step lines: a resume without it logs none */
         if (log && r->o->io.log_every > 0)
             snprintf(every, sizeof every, " --log-every %lld", (long long)r->o->io.log_every);
+        char patience[32] = ""; /* given: the file resumed from may not record it yet */
+        if (r->o->recipe.patience >= 0)
+            snprintf(patience, sizeof patience, " --patience %d", r->rc.patience);
         char dev[64] = "cpu", prec[32] = "";
         cxr_cuda_ctx *cu = cxr_backend_cuda_context(cxr_model_backend(r->model));
         if (cu) snprintf(dev, sizeof dev, "cuda:%d", cxr_cuda_device(cu));
@@ -1230,11 +1234,11 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
             snprintf(prec, sizeof prec, " --precision %s", run_precision(r->o));
         if (ws && wc && wl && wm && wt && n > 0 && n < (int)cap)
             n += snprintf(buf + n, cap - (size_t)n,
-                          "; go on with: cxr-train %s --resume %s --epochs %d%s%s%s%s%s%s%s "
+                          "; go on with: cxr-train %s --resume %s --epochs %d%s%s%s%s%s%s%s%s "
                           "--device %s%s --threads %d",
-                          ws, wc, r->rc.epochs, to ? " --checkpoint " : "", wt, log ? " --log " : "",
-                          wl, every, mon ? " --monitor-log " : "", wm, dev, prec,
-                          r->o->compute.threads);
+                          ws, wc, r->rc.epochs, patience, to ? " --checkpoint " : "", wt,
+                          log ? " --log " : "", wl, every, mon ? " --monitor-log " : "", wm, dev,
+                          prec, r->o->compute.threads);
         if (n >= (int)cap) /* paths past the message's room: the command cut, said so */
             snprintf(buf + cap - 5, 5, "...");
     }

@@ -21,6 +21,10 @@
 #    one (its first epoch line written beside it): both earlier files are whole (they were
 #    emptied at the start, their copies beside them left to a sweep: a kill lost them); killed
 #    just after, the log is the rerun's.
+# 8. A resume given a larger --patience than the run it resumes stopped with, interrupted
+#    (SIGTERM) before it saved an epoch: the command its message gives must carry the
+#    --patience, which the resumed file does not record yet (without it, the pasted resume
+#    took the file's patience and stopped at once: "early stopping", nothing trained).
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4 SHIM=$5
 . "$(dirname "$0")/common.sh"
 W=$WORK
@@ -118,4 +122,19 @@ cmp -s "$W/hm.jsonl" "$W/hm0.jsonl" || fail "a rerun killed before its first epo
 killed "rename 1 after /h.jsonl" $M --seed 9
 grep -q '"seed":9' "$W/h.jsonl" && grep -q '"type":"epoch"' "$W/h.jsonl" &&
     [ "$(grep -c '"type":"run"' "$W/h.jsonl")" = 1 ] || fail "the log is not the rerun's after its first epoch line"
+# 8.
+P="$BIN/cxr-train $W/s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 2"
+expect_rc 0 $P --recipe study --select val_loss --patience 1 --epochs 8 --checkpoint "$W/p.h5" \
+    --log "$W/p.jsonl"
+n=$(attr "$W/p.h5" epoch)
+[ "$(attr "$W/p.h5" stopped)" = patience ] && [ "$n" -lt 7 ] ||
+    fail "the --patience 1 run did not stop early (epoch $n): this check tests nothing"
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="open 1 after /p.jsonl TERM" $P --resume "$W/p.h5" \
+    --patience 6 --log "$W/p.jsonl" >"$W/out" 2>"$W/err") 2>/dev/null
+[ $? = 130 ] || fail "the resume was not interrupted: $(cat "$W/err")"
+expect_err "interrupted before epoch $((n + 1)); the last checkpoint, $W/p.h5, holds epoch $n; go on with: cxr-train $W/s.h5 --resume $W/p.h5 --epochs 8 --patience 6 --log $W/p.jsonl"
+cmd=$(sed -n 's/.*; go on with: cxr-train //p' "$W/err")
+expect_rc 0 bash -c "exec \"\$0\" $cmd -q --no-monitor" "$BIN/cxr-train"
+grep -q "early stopping after epoch $n:" "$W/err" && fail "the pasted resume stopped at once: $(cat "$W/err")"
+[ "$(attr "$W/p.h5" epoch)" -gt "$n" ] || fail "the pasted resume trained nothing"
 finish
