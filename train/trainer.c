@@ -1213,6 +1213,9 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
         const char *to = r->o->io.checkpoint_path && strcmp(r->o->io.checkpoint_path, ck) != 0
                              ? r->o->io.checkpoint_path
                              : NULL;
+        /* ... and one resumed with --no-checkpoint keeps it: without it the resume would save
+         * into the file it resumed (its default checkpoint), which this run left alone */
+        const char *nock = r->o->io.checkpoint_path ? "" : " --no-checkpoint";
         char qs[4 * 4096 + 5], qc[4 * 4096 + 5], ql[4 * 4096 + 5], qm[4 * 4096 + 5],
             qt[4 * 4096 + 5];
         const char *ws = paste_word(qs, sizeof qs, r->o->io.store_path),
@@ -1234,9 +1237,9 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
             snprintf(prec, sizeof prec, " --precision %s", run_precision(r->o));
         if (ws && wc && wl && wm && wt && n > 0 && n < (int)cap)
             n += snprintf(buf + n, cap - (size_t)n,
-                          "; go on with: cxr-train %s --resume %s --epochs %d%s%s%s%s%s%s%s%s "
+                          "; go on with: cxr-train %s --resume %s --epochs %d%s%s%s%s%s%s%s%s%s "
                           "--device %s%s --threads %d",
-                          ws, wc, r->rc.epochs, patience, to ? " --checkpoint " : "", wt,
+                          ws, wc, r->rc.epochs, patience, nock, to ? " --checkpoint " : "", wt,
                           log ? " --log " : "", wl, every, mon ? " --monitor-log " : "", wm, dev,
                           prec, r->o->compute.threads);
         if (n >= (int)cap) /* paths past the message's room: the command cut, said so */

@@ -25,6 +25,9 @@
 #    (SIGTERM) before it saved an epoch: the command its message gives must carry the
 #    --patience, which the resumed file does not record yet (without it, the pasted resume
 #    took the file's patience and stopped at once: "early stopping", nothing trained).
+# 9. A resume with --no-checkpoint interrupted likewise: its command must keep --no-checkpoint
+#    (without it the pasted resume saved into the resumed file, its default checkpoint, which
+#    the interrupted command had left alone).
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4 SHIM=$5
 . "$(dirname "$0")/common.sh"
 W=$WORK
@@ -137,4 +140,14 @@ cmd=$(sed -n 's/.*; go on with: cxr-train //p' "$W/err")
 expect_rc 0 bash -c "exec \"\$0\" $cmd -q --no-monitor" "$BIN/cxr-train"
 grep -q "early stopping after epoch $n:" "$W/err" && fail "the pasted resume stopped at once: $(cat "$W/err")"
 [ "$(attr "$W/p.h5" epoch)" -gt "$n" ] || fail "the pasted resume trained nothing"
+# 9.
+expect_rc 0 $P --recipe study --epochs 1 --checkpoint "$W/q.h5" --log "$W/q.jsonl"
+cp "$W/q.h5" "$W/q0.h5"
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="open 1 after /q.jsonl TERM" $P --resume "$W/q.h5" \
+    --epochs 2 --no-checkpoint --log "$W/q.jsonl" >"$W/out" 2>"$W/err") 2>/dev/null
+[ $? = 130 ] || fail "the --no-checkpoint resume was not interrupted: $(cat "$W/err")"
+expect_err "go on with: cxr-train $W/s.h5 --resume $W/q.h5 --epochs 2 --no-checkpoint --log $W/q.jsonl"
+cmd=$(sed -n 's/.*; go on with: cxr-train //p' "$W/err")
+expect_rc 0 bash -c "exec \"\$0\" $cmd -q --no-monitor" "$BIN/cxr-train"
+cmp -s "$W/q.h5" "$W/q0.h5" || fail "the pasted resume of a --no-checkpoint run wrote over $W/q.h5"
 finish
