@@ -191,6 +191,7 @@ typedef struct {
     char augment_spec[CXR_AUGMENT_SPEC_MAX]; /* canonical spec, for the log and checkpoint */
     char name[32];              /* the recipe's name */
     int64_t ck_step_every;      /* resume: the checkpoint's step decay interval (0: none) */
+    int ck_epochs;              /* resume: the epochs the checkpoint's run was to train */
     cxr_select_kind select;     /* model selection on val */
     int patience;               /* 0: off */
     int ck_stopped_patience;    /* resume: the patience that stopped the checkpoint's run, 0 */
@@ -734,12 +735,7 @@ static cxr_status resolve_recipe(train_run *r)
         else if (ro->shuffle_window == CXR_TRAIN_WINDOW_RECIPE)
             rc->shuffle_window = 0;
         if (ro->epochs <= 0) rc->epochs = ck.epochs;
-        if (rc->epochs != ck.epochs && rc->sched.kind == CXR_LR_COSINE &&
-            rc->start_epoch < rc->epochs)
-            note(o,
-                 "resume: the cosine schedule now spans %d epochs, not the %d %s was started "
-                 "with: the rates from epoch %d on follow neither run",
-                 rc->epochs, ck.epochs, path, rc->start_epoch + 1);
+        rc->ck_epochs = ck.epochs; /* a reshaped cosine schedule is said once the steps are known */
     }
     CXR_TRY(check_selection(r));
     if (rc->average_from > rc->epochs)
@@ -901,6 +897,25 @@ static cxr_status open_run_io(train_run *r)
      * checkpoint's interval */
     const int64_t per = source_n_batches(&r->src);
     r->rc.sched.total = (int64_t)r->rc.epochs * per;
+    /* a resume whose --epochs reshapes a cosine schedule: the rates so far were the started
+     * run's, unless every step so far was warmup (its rates do not depend on the run's length):
+     * then the run goes on as one of the new length from the start would */
+    if (r->rc.ck_epochs > 0 && r->rc.epochs != r->rc.ck_epochs &&
+        r->rc.sched.kind == CXR_LR_COSINE && r->rc.start_epoch < r->rc.epochs) {
+        const int64_t done = cxr_model_get_step(r->model);
+        if (done <= r->rc.sched.warmup)
+            note(o,
+                 "resume: the cosine schedule now spans %d epochs, not the %d %s was started "
+                 "with; its %lld step(s) so far were all warmup, so the run goes on as one of %d "
+                 "epochs from the start would",
+                 r->rc.epochs, r->rc.ck_epochs, o->io.resume_path, (long long)done,
+                 r->rc.epochs);
+        else
+            note(o,
+                 "resume: the cosine schedule now spans %d epochs, not the %d %s was started "
+                 "with: the rates from epoch %d on follow neither run",
+                 r->rc.epochs, r->rc.ck_epochs, o->io.resume_path, r->rc.start_epoch + 1);
+    }
     r->rc.sched.step_every =
         o->recipe.lr_step_epochs > 0 ? o->recipe.lr_step_epochs * per : (r->rc.sched.total + 2) / 3;
     const int default_every = o->recipe.lr_step_epochs <= 0 && r->rc.ck_step_every <= 0;

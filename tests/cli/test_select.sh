@@ -209,6 +209,17 @@ grep -q "longer than the run" "$WORK/err" && fail "a warmup as long as the run s
 expect_rc 0 $T --epochs 1 --recipe cosine --warmup-steps 0 --checkpoint "$WORK/cos.h5"
 expect_rc 0 $T --epochs 2 --resume "$WORK/cos.h5" --no-checkpoint
 expect_err "resume: the cosine schedule now spans 2 epochs, not the 1 $WORK/cos.h5 was started with"
+expect_err "the rates from epoch 2 on follow neither run"
+# ... unless every step so far was warmup (here the first epoch's 2 steps): the rates so far do
+# not depend on the run's length, and the run goes on as one of 2 epochs from the start, to the bit
+expect_rc 0 $T --epochs 1 --recipe cosine --warmup-steps 2 --log "$WORK/cw.jsonl" --checkpoint "$WORK/cw.h5"
+expect_rc 0 $T --epochs 2 --resume "$WORK/cw.h5" --log "$WORK/cw.jsonl" --no-checkpoint
+expect_err "resume: the cosine schedule now spans 2 epochs, not the 1 $WORK/cw.h5 was started with; its 2 step(s) so far were all warmup, so the run goes on as one of 2 epochs from the start would"
+grep -q "follow neither run" "$WORK/err" && fail "a resume after warmup only said the rates follow neither run"
+expect_rc 0 $T --epochs 2 --recipe cosine --warmup-steps 2 --log "$WORK/cw2.jsonl" --no-checkpoint
+a=$(epoch_losses "$WORK/cw.jsonl")
+[ -n "$a" ] && [ "$a" = "$(epoch_losses "$WORK/cw2.jsonl")" ] && [ "$(col "$WORK/cw.jsonl" lr)" = "$(col "$WORK/cw2.jsonl" lr)" ] \
+    || fail "1 warmup epoch + a resume to 2 differs from a 2-epoch run: $a vs $(epoch_losses "$WORK/cw2.jsonl")"
 
 # --- patience: stops at the first epoch that does not improve, exit 0, resumable
 P="--select val_balanced_accuracy --patience 1 --epochs 6 --recipe study"
