@@ -5,7 +5,8 @@ the same formats for cxr-eval --predictions.
   entries and other files ignored, mixed with files given directly, in argument order; a
   folder given as "dir/" names its images "dir/x.jpg";
 - a bad image, a dangling link and a symlink loop are each named on stderr and counted,
-  the others classified, exit 3; a folder without images is exit 3;
+  the others classified, exit 3; a folder without images is exit 3; the summary line parts
+  the seconds finding the images from those loading the model;
 - the rows do not depend on --threads or --batch, and equal a one-image run's;
 - tsv and csv carry a header and read back with Python's csv module (a comma, a quote, a tab
   in a name); jsonl reads back with json, a control character and invalid UTF-8 in a name
@@ -19,6 +20,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -89,6 +91,12 @@ try:
             fail(f"stderr lacks {what!r}: {err!r}")
     if b"\x01" in err or b"\xff" in err:
         fail("a control byte of a name reached stderr raw")
+    # the summary's seconds before the first image: the folder walk (seconds at a million
+    # files) apart from the model's loading, which it was once counted in
+    if not re.search(rb"cxr-predict: \d+ image\(s\) classified, 3 skipped, [0-9.]+ s \([0-9.]+ "
+                     rb"img/s\) after [0-9.]+ s finding the images and [0-9.]+ s loading the "
+                     rb"model\n$", err):
+        fail(f"the summary does not part finding the images from loading the model: {err!r}")
     rows = list(csv.reader(io.StringIO(r.stdout.decode("utf-8", "surrogateescape")),
                            delimiter="\t"))
     if rows[:1] != [["path", "class", "probability", "p_NORMAL", "p_PNEUMONIA", "threshold"]]:
