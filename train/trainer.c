@@ -1719,15 +1719,25 @@ static void note_earlier_model(const cxr_train_options *o)
     cxr_checkpoint_meta_free(&was);
 }
 
-/* The run done: where its model is (the best epoch's, wherever it is; nothing said when no
- * file holds it), and the next command (test is looked at once), when it can be pasted. */
+/* The run done: where its model is (the best epoch's, wherever it is), and the next command
+ * (test is looked at once), when it can be pasted. A best epoch that no file holds (its model
+ * gone or replaced before a resume, warned of then, and no later epoch better) is said too,
+ * with where the last epoch is; nothing is said without a checkpoint (--no-checkpoint). */
 static void note_done(const train_run *r)
 {
     const cxr_train_options *o = r->o;
     char at[4096];
     best_model_now(r, at, sizeof at);
     const char *model = r->rc.best_epoch > 0 ? (at[0] ? at : NULL) : o->io.checkpoint_path;
-    if (!model) return;
+    if (!model) {
+        if (r->rc.best_epoch > 0 && o->io.checkpoint_path)
+            note(o,
+                 "done: no file holds the best epoch, %d (%s %.6g), as warned above (%s is "
+                 "written when a later epoch does better); %s holds the last epoch",
+                 r->rc.best_epoch, cxr_select_name(r->rc.select), r->rc.best_value, r->best_path,
+                 o->io.checkpoint_path);
+        return;
+    }
     char qm[4 * 4096 + 5], qs[4 * 4096 + 5], what[128];
     if (r->rc.best_epoch > 0)
         snprintf(what, sizeof what, "the best epoch, %d (%s %.6g)", r->rc.best_epoch,

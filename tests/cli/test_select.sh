@@ -132,6 +132,12 @@ cp "$WORK/c.h5" "$WORK/g.h5"
 expect_rc 0 $T --epochs 1 --resume "$WORK/g.h5"
 expect_err "warning: the best epoch so far (1, val_auc"
 expect_err "is not found at $WORK/g.best.h5; $WORK/g.best.h5 is written only when a later epoch"
+# ... and when no later epoch does better (val_auc 1 here cannot be beaten), the run's end says
+# that no file holds the best epoch, and where the last one is (it ended silent)
+cp "$WORK/c0.h5" "$WORK/x.h5" && "$EDIT" setattrf "$WORK/x.h5" best_value 1 || fail "cannot make x.h5"
+expect_rc 0 $T --epochs 2 --resume "$WORK/x.h5"
+expect_err "done: no file holds the best epoch, 1 (val_auc 1), as warned above ($WORK/x.best.h5 is written when a later epoch does better); $WORK/x.h5 holds the last epoch"
+[ -e "$WORK/x.best.h5" ] && fail "a best model was written although no epoch beat val_auc 1"
 # ... or replaced by another run's best model of that epoch (another seed): not taken either
 cp "$WORK/c0.h5" "$WORK/g2.h5" && cp "$WORK/c.best.h5" "$WORK/g2.best.h5" \
     && "$EDIT" seti64 "$WORK/g2.best.h5" seed 6 || fail "cannot make g2.best.h5"
