@@ -226,15 +226,22 @@ static void ui_progress(void *user, const cxr_train_progress *p)
     ui_state *ui = user;
     if (ui->quiet || !ui->tty) return;
     double t = cxr_now_s();
-    if (p->step < p->steps && t - ui->last_draw < 0.2) return;
+    const int evaluating = p->eval_n > 0 && p->eval_done < p->eval_n;
+    if ((p->step < p->steps || evaluating) && t - ui->last_draw < 0.2) return;
     ui->last_draw = t;
     int width = 24, fill = p->steps ? (int)(width * p->step / p->steps) : width;
     char bar[32];
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
     double eta = p->step > 0 ? p->elapsed_s / (double)p->step * (double)(p->steps - p->step) : 0;
-    char tail[32]; /* the last step done: the evaluation and the saves come, which take a while */
-    if (p->step >= p->steps)
+    char tail[96]; /* the last step done: the evaluation (its progress) and the saves come */
+    if (evaluating) {
+        const double left = p->eval_done > 0 ? p->eval_elapsed_s / (double)p->eval_done *
+                                                   (double)(p->eval_n - p->eval_done)
+                                             : 0;
+        snprintf(tail, sizeof tail, "; %s %lld/%lld ETA %dm%02ds", p->eval_split,
+                 (long long)p->eval_done, (long long)p->eval_n, (int)left / 60, (int)left % 60);
+    } else if (p->step >= p->steps)
         snprintf(tail, sizeof tail, "; finishing the epoch");
     else
         snprintf(tail, sizeof tail, " ETA %dm%02ds", (int)eta / 60, (int)eta % 60);

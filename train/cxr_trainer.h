@@ -153,6 +153,12 @@ typedef struct {
     double loss, acc;    /* running means over the epoch so far */
     double images_per_s;
     double elapsed_s; /* since the epoch started */
+    /* During the epoch's evaluation, after its last step (the fields above as that step left
+     * them): the split evaluated, its images done and in all, seconds since it began; NULL, 0,
+     * 0, 0 while training. */
+    const char *eval_split;
+    int64_t eval_done, eval_n;
+    double eval_elapsed_s;
 } cxr_train_progress;
 
 typedef struct {

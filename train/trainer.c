@@ -237,6 +237,8 @@ typedef struct {
     int saved;      /* 1: the epoch being run is already in its checkpoint (a failure after) */
     int earlier;    /* the checkpoint's file held an earlier run's model at the start */
     int best_saved; /* the epoch this invocation last saved to best_path (0 none) */
+    cxr_train_progress progress; /* the last reported (on_progress); the evaluation's after it */
+    double eval_t0;              /* when the epoch's evaluation began */
 } train_run;
 
 static cxr_status open_store(train_run *r)
@@ -1184,8 +1186,13 @@ static cxr_status account_step(train_run *r, int e, int slot, const pending_step
                                  a->loss_num / a->loss_den,
                                  (double)a->correct / (double)a->seen,
                                  0,
-                                 cxr_now_s() - a->t0 };
+                                 cxr_now_s() - a->t0,
+                                 NULL,
+                                 0,
+                                 0,
+                                 0 };
         q.images_per_s = q.elapsed_s > 0 ? (double)a->seen / q.elapsed_s : 0;
+        r->progress = q;
         o->cb.on_progress(o->cb.user, &q);
     }
 bail:
@@ -1330,6 +1337,18 @@ bail:
     return st;
 }
 
+/* cxr_evaluate_ex's hook in eval_epoch: the evaluation's progress, after each batch, through
+ * on_progress (at a million val images it takes most of a minute, after the epoch's last step). */
+static void eval_progress(void *user, int n, const int64_t *indices, const int32_t *labels,
+                          const float *probs)
+{
+    (void)indices, (void)labels, (void)probs;
+    train_run *r = user;
+    r->progress.eval_done += n;
+    r->progress.eval_elapsed_s = cxr_now_s() - r->eval_t0;
+    r->o->cb.on_progress(r->o->cb.user, &r->progress);
+}
+
 /* Evaluation after an epoch on the eval split: the record's results and detail point into
  * *rep (the caller frees it). On val, a binary model's threshold is chosen there
  * (cxr_metrics_best_threshold); *value receives the selection metric (NAN: none). */
@@ -1340,9 +1359,20 @@ static cxr_status eval_epoch(train_run *r, cxr_log_epoch *rec, cxr_metrics_repor
     const cxr_train_options *o = r->o;
     cxr_eval_result er;
     cxr_metrics_reset(r->met);
-    CXR_TRY(cxr_evaluate(r->model, r->store, r->eval_split, r->rc.batch, o->compute.threads,
+    const int progress = o->cb.on_progress && r->progress.epoch > 0;
+    if (progress) {
+        r->progress.eval_split = r->eval_split;
+        r->progress.eval_done = 0;
+        r->progress.eval_n = r->eval_info.n;
+        r->progress.eval_elapsed_s = 0;
+        r->eval_t0 = cxr_now_s();
+    }
+    st = cxr_evaluate_ex(r->model, r->store, r->eval_split, r->rc.batch, o->compute.threads,
                          o->compute.prefetch, r->cw, r->finishing ? NULL : o->cb.interrupted,
-                         r->met, &er));
+                         r->met, &er, progress ? eval_progress : NULL, r);
+    r->progress.eval_split = NULL;
+    r->progress.eval_done = r->progress.eval_n = 0;
+    if (st != CXR_OK) goto bail;
     rec->eval_nonfinite = er.n_nonfinite;
     if (er.n_nonfinite) /* a warning: the run goes on, its checkpoint is saved */
         note(o,

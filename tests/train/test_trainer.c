@@ -198,6 +198,50 @@ static void check_epoch_mean(const char *store, cxr_store *st, float mixup)
     CHECK(epoch == num / den);
 }
 
+/* The evaluation's progress (cxr_train_progress's eval fields): reported after the epoch's last
+ * step, batch by batch, in the split's images up to all of them, and never while training. */
+static struct {
+    int calls, train_calls, bad;
+    int64_t last_done;
+} ev;
+static void on_progress_eval(void *user, const cxr_train_progress *p)
+{
+    (void)user;
+    if (p->eval_n == 0) { /* a training step's: no evaluation fields */
+        ev.train_calls++;
+        if (p->eval_split || p->eval_done || ev.calls) ev.bad++; /* (one epoch: none after) */
+        return;
+    }
+    ev.calls++;
+    if (!p->eval_split || strcmp(p->eval_split, "val") != 0 || p->eval_n != NVAL ||
+        p->eval_done <= ev.last_done || p->eval_done > p->eval_n || p->step != p->steps ||
+        !(p->eval_elapsed_s >= 0))
+        ev.bad++;
+    ev.last_done = p->eval_done;
+}
+static void check_eval_progress(const char *store)
+{
+    cxr_train_options o;
+    cxr_train_options_defaults(&o);
+    o.recipe.name = "study";
+    o.recipe.batch = BATCH / 2; /* NVAL / (BATCH / 2) = 2 evaluation batches */
+    o.recipe.epochs = 1;
+    o.recipe.seed = SEED;
+    o.io.store_path = store;
+    o.compute.threads = 1;
+    o.compute.monitor = 0;
+    o.cb.on_progress = on_progress_eval;
+    memset(&ev, 0, sizeof ev);
+    cxr_backend *be;
+    CHECK_OK(cxr_backend_cpu_create(&be, 1));
+    CHECK_OK(cxr_train_run(&o, be));
+    cxr_backend_destroy(be);
+    printf("progress: %d training call(s), %d evaluation call(s), the last at %lld of %d\n",
+           ev.train_calls, ev.calls, (long long)ev.last_done, NVAL);
+    CHECK(ev.train_calls == NTRAIN / (BATCH / 2) && ev.calls == 2 && ev.last_done == NVAL);
+    CHECK(ev.bad == 0);
+}
+
 int main(void)
 {
     (void)fixture_corrupt_copy; /* the fixture header's other helper */
@@ -219,6 +263,7 @@ int main(void)
     CHECK((float)run_plain == plain);
     check_epoch_mean(path, st, MIXUP);
     check_epoch_mean(path, st, 0);
+    check_eval_progress(path);
     char ck[64], msg[4096];
     snprintf(ck, sizeof ck, "trainer_test_%d.ck.h5", (int)getpid());
     int held;
