@@ -66,6 +66,9 @@ P = ctypes.POINTER
 # cxr_store_read_pixel_hashes is new (none of them used here).
 # 0.20.1: cxr_stack_limit_ok and cxr_log_roc_next are new (additions: the ABI stays 0.20; not
 # used here).
+# 0.20.2: cxr_train_progress grew eval_split, eval_done, eval_n and eval_elapsed_s at its end
+# (the library fills it and passes it to the caller's on_progress: an older caller reads the
+# fields it knows; the ABI stays 0.20; not used here).
 ABI = "0.20"
 
 
