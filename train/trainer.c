@@ -569,7 +569,8 @@ static int holds_best(const train_run *r, const char *path)
 
 /* The file that holds the best epoch's model, "" when none does: this run's best model when
  * this run found it, else (a resume whose best epoch came before it) the resumed run's when it
- * is there and holds it. */
+ * is there and holds it, else the resumed checkpoint itself when it still does (a resume into
+ * another checkpoint from the best epoch, whose best model is gone). */
 static void best_model_now(const train_run *r, char *buf, size_t cap)
 {
     buf[0] = '\0';
@@ -580,6 +581,8 @@ static void best_model_now(const train_run *r, char *buf, size_t cap)
     }
     if (r->o->io.resume_path && resumed_best_path(r, buf, cap) != CXR_OK) buf[0] = '\0';
     if (buf[0] && !holds_best(r, buf)) buf[0] = '\0';
+    if (!buf[0] && r->o->io.resume_path && holds_best(r, r->o->io.resume_path))
+        snprintf(buf, cap, "%s", r->o->io.resume_path);
 }
 
 /* Selection asked for by an option is refused where it cannot be made; a resumed checkpoint's

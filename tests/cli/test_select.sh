@@ -138,6 +138,10 @@ cp "$WORK/c0.h5" "$WORK/x.h5" && "$EDIT" setattrf "$WORK/x.h5" best_value 1 || f
 expect_rc 0 $T --epochs 2 --resume "$WORK/x.h5"
 expect_err "done: no file holds the best epoch, 1 (val_auc 1), as warned above ($WORK/x.best.h5 is written when a later epoch does better); $WORK/x.h5 holds the last epoch"
 [ -e "$WORK/x.best.h5" ] && fail "a best model was written although no epoch beat val_auc 1"
+# ... but resumed into another checkpoint, the resumed file still holds the best epoch: said so
+cp "$WORK/c0.h5" "$WORK/x2.h5" && "$EDIT" setattrf "$WORK/x2.h5" best_value 1 || fail "cannot make x2.h5"
+expect_rc 0 $T --epochs 2 --resume "$WORK/x2.h5" --checkpoint "$WORK/y.h5"
+expect_err "done: $WORK/x2.h5 holds the best epoch, 1 (val_auc 1); judge it on test once"
 # ... or replaced by another run's best model of that epoch (another seed): not taken either
 cp "$WORK/c0.h5" "$WORK/g2.h5" && cp "$WORK/c.best.h5" "$WORK/g2.best.h5" \
     && "$EDIT" seti64 "$WORK/g2.best.h5" seed 6 || fail "cannot make g2.best.h5"
