@@ -59,7 +59,7 @@ static void usage(FILE *f)
         "                        higher level saves depends on the equalization: with CLAHE\n"
         "                        (the default) level 1's store is ~4%% smaller than -5's, -3's\n"
         "                        ~1.5%% smaller than -5's, level 3's no smaller than 1's; with\n"
-        "                        --equalize global the three are ~13%%, ~3%% and ~7%% (level 3\n"
+        "                        --equalize global the three are ~12%%, ~3%% and ~6%% (level 3\n"
         "                        at twice 1's time)\n"
         "  --size N              output side in pixels, 8 to 4096 (default 256; at least 16 with\n"
         "                        CLAHE; cxr-train needs a multiple of 8, of 8K with\n"

@@ -312,7 +312,10 @@ typedef struct {
                       * found in NVML by its PCI bus id), else an NVML device index */
 } cxr_train_compute;
 
-/* How the run reports to its caller; every member may be NULL. `user` is passed back. */
+/* How the run reports to its caller; every member may be NULL. `user` is passed back.
+ * on_progress: after each training step, then (since 0.20.2) after each batch of the epoch's
+ * evaluation, with the last step's fields again (step == steps) and eval_done growing: a caller
+ * that acts on step == steps sees it once per evaluation batch as well. */
 typedef struct {
     void (*on_progress)(void *user, const cxr_train_progress *p);
     void (*on_epoch)(void *user, const cxr_epoch_summary *s);

@@ -1229,7 +1229,7 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
     else { /* the whole command, as shell words when they can be pasted from the message: the
             * store, the run's epochs and a --patience given (a resume that extended a run or
             * changed its patience records them only at its first save: without them it stopped
-            * at the checkpoint's, "nothing to do"), the options
+            * at the checkpoint's, "nothing to do", or its patience's early stop), the options
             * that keep the run's logs going (a resume without them stops them), and its device,
             * precision and thread count (another changes the losses, warned of) */
         const char *log = r->o->io.log_path, *mon = r->o->io.monitor_log;

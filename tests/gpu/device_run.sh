@@ -378,8 +378,6 @@ fi
 # tests/bench/results/accuracy (the GPU trains on the CPU loader's augmented batches).
 # A run stopped by the deadline is an expected end (int-ok), not a result: only a run that
 # finished its 28 epochs (14 before session 34) is evaluated (a half-run cosine schedule is not the recipe).
-# Its cap: 116 s on the H200 for 3/5 of the training split (2026-12-04); the whole split, which
-# the bundle now carries, scales that to about 140-165 s on an H200 or H100: 240 s leaves room.
 # the val split of the defaults' and the accuracy phase's stores: carved by patient, as the README
 # does; a source with its own val/ keeps it
 vf="--val-fraction 0.1"
@@ -387,6 +385,8 @@ vf="--val-fraction 0.1"
 if want defaults; then
 phase "the defaults: cxr-pack --val-fraction 0.1, cxr-train --recipe standard --seed 1 on cuda"
 step default_pack 60 -- cxr-pack "$carried/chest_xray" -o "$R/cx-default.h5" $vf
+# Its cap: 116 s on the H200 for 3/5 of the training split (2026-12-04); the whole split, which
+# the bundle now carries, scales that to about 140-165 s on an H200 or H100: 240 s leaves room.
 step default_s1 240 int-ok -- cxr-train "$R/cx-default.h5" --recipe standard --seed 1 --device cuda \
     --log "$R/default-s1.jsonl" --checkpoint "$R/default-s1.h5"
 s1_rc=$? # 0 only when cxr-train finished every epoch (130: stopped by the deadline)
