@@ -1215,8 +1215,11 @@ static const char *paste_word(char *buf, size_t cap, const char *s)
 static const char *resume_hint(const train_run *r, int done, char *buf, size_t cap)
 {
     const char *ck = r->o->io.checkpoint_path;
-    if (r->o->io.resume_path && done == r->rc.start_epoch) /* this run saved nothing yet */
-        ck = r->o->io.resume_path;
+    int held = done; /* the epoch ck holds */
+    /* this run saved nothing yet, or saves nothing (--no-checkpoint): it goes on from the file
+     * it resumed, which holds the epoch it started from */
+    if (r->o->io.resume_path && (done == r->rc.start_epoch || !ck))
+        ck = r->o->io.resume_path, held = r->rc.start_epoch;
     if (done == 0) { /* the best model is saved before the checkpoint: it may hold epoch 1 */
         const int best = r->best_saved > 0 && r->best_path[0];
         snprintf(buf, cap, "no epoch is complete: nothing to resume%s%s%s%s%s%s",
@@ -1248,7 +1251,13 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
                    *wl = log ? paste_word(ql, sizeof ql, log) : "",
                    *wm = mon ? paste_word(qm, sizeof qm, mon) : "",
                    *wt = to ? paste_word(qt, sizeof qt, to) : "";
-        int n = snprintf(buf, cap, "the last checkpoint, %s, holds epoch %d", ck, done);
+        int n = held == done ? snprintf(buf, cap, "the last checkpoint, %s, holds epoch %d", ck, done)
+                : held + 1 == done
+                    ? snprintf(buf, cap, "epoch %d is not kept (--no-checkpoint); %s holds epoch %d",
+                               done, ck, held)
+                    : snprintf(buf, cap,
+                               "epochs %d to %d are not kept (--no-checkpoint); %s holds epoch %d",
+                               held + 1, done, ck, held);
         char every[40] = ""; /* step lines: a resume without it logs none */
         if (log && r->o->io.log_every > 0)
             snprintf(every, sizeof every, " --log-every %lld", (long long)r->o->io.log_every);

@@ -198,6 +198,47 @@ static void check_epoch_mean(const char *store, cxr_store *st, float mixup)
     CHECK(epoch == num / den);
 }
 
+/* A resume that writes no checkpoint (--no-checkpoint: checkpoint_path NULL), interrupted after
+ * it trained an epoch: its message says the epoch is not kept and gives the command that goes
+ * on from the resumed file, which still holds the epoch it started from (it said only "no
+ * checkpoint is written", with no command). */
+static void check_no_checkpoint_resume(const char *store, const char *ck)
+{
+    int held;
+    char msg[4096];
+    /* ck holds epoch 1: flagged while step 1 of epoch 2 is reported, epoch 2 is given up */
+    CHECK(run_interrupted(store, ck, 2, 1, &held, msg, sizeof msg) == 1 && held == 1);
+    cxr_train_options o;
+    cxr_train_options_defaults(&o);
+    o.recipe.epochs = 3;
+    o.io.store_path = store;
+    o.io.resume_path = ck;
+    o.io.checkpoint_path = NULL;
+    o.compute.threads = 1;
+    o.compute.monitor = 0;
+    o.cb.on_progress = on_progress_stop;
+    o.cb.on_epoch = on_epoch_count;
+    o.cb.interrupted = &stop_flag;
+    stop_flag = 0, stop_at = 1, stop_epoch = 3, epochs_seen = 0; /* epoch 2 done, 3 given up */
+    cxr_backend *be;
+    CHECK_OK(cxr_backend_cpu_create(&be, 1));
+    CHECK(cxr_train_run(&o, be) == CXR_E_INTERRUPTED);
+    snprintf(msg, sizeof msg, "%s", cxr_last_error());
+    cxr_backend_destroy(be);
+    printf("no-checkpoint resume interrupted: %s\n", msg);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "epoch 2 is not kept (--no-checkpoint); %s holds epoch 1; go on with: cxr-train %s "
+             "--resume %s --epochs 3 --no-checkpoint",
+             ck, store, ck);
+    CHECK(epochs_seen == 1 && strstr(msg, want) != NULL);
+    cxr_checkpoint_meta m;
+    memset(&m, 0, sizeof m);
+    CHECK_OK(cxr_checkpoint_read_meta(ck, &m));
+    CHECK(m.epoch == 1); /* nothing written over it */
+    cxr_checkpoint_meta_free(&m);
+}
+
 /* The evaluation's progress (cxr_train_progress's eval fields): reported after the epoch's last
  * step, batch by batch, in the split's images up to all of them, and never while training. */
 static struct {
@@ -284,6 +325,7 @@ int main(void)
     /* ... after the run's last step: the run is complete, and says it was interrupted */
     CHECK(run_interrupted(path, ck, 3, 2, &held, msg, sizeof msg) == 3 && held == 3);
     CHECK(strstr(msg, "interrupted as the run's last epoch ended: it is complete") != NULL);
+    check_no_checkpoint_resume(path, ck);
     unlink(ck);
     cxr_store_close(st);
     unlink(path);
