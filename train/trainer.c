@@ -1251,13 +1251,14 @@ static const char *resume_hint(const train_run *r, int done, char *buf, size_t c
                    *wl = log ? paste_word(ql, sizeof ql, log) : "",
                    *wm = mon ? paste_word(qm, sizeof qm, mon) : "",
                    *wt = to ? paste_word(qt, sizeof qt, to) : "";
-        int n = held == done ? snprintf(buf, cap, "the last checkpoint, %s, holds epoch %d", ck, done)
-                : held + 1 == done
-                    ? snprintf(buf, cap, "epoch %d is not kept (--no-checkpoint); %s holds epoch %d",
-                               done, ck, held)
-                    : snprintf(buf, cap,
-                               "epochs %d to %d are not kept (--no-checkpoint); %s holds epoch %d",
-                               held + 1, done, ck, held);
+        int n =
+            held == done ? snprintf(buf, cap, "the last checkpoint, %s, holds epoch %d", ck, done)
+            : held + 1 == done
+                ? snprintf(buf, cap, "epoch %d is not kept (--no-checkpoint); %s holds epoch %d",
+                           done, ck, held)
+                : snprintf(buf, cap,
+                           "epochs %d to %d are not kept (--no-checkpoint); %s holds epoch %d",
+                           held + 1, done, ck, held);
         char every[40] = ""; /* step lines: a resume without it logs none */
         if (log && r->o->io.log_every > 0)
             snprintf(every, sizeof every, " --log-every %lld", (long long)r->o->io.log_every);
