@@ -104,8 +104,8 @@ static void usage(FILE *f)
         "  --no-duplicate-check  no hashes, no duplicate check\n"
         "  -h, --help            this help;  --version  the version\n"
         "\n"
-        "Output: a progress bar on a terminal (else one line per split) on stderr, and a summary "
-        "on\n"
+        "Output: a progress bar on a terminal (else one line per split, and within a split one\n"
+        "a minute) on stderr, and a summary on\n"
         "stdout: images per split and class, skips, bytes written, compression ratio (float32 "
         "bytes /\n"
         "stored chunk bytes), throughput. The store records the tool version and, as "
@@ -151,7 +151,8 @@ static int explore_main(const char *manifest, int strict)
 
 typedef struct {
     int tty, quiet;
-    double last_draw;
+    double last_draw; /* off a terminal: the last line's time (the start, before any) */
+    double every_s;   /* off a terminal: a line within a split at most this often (60) */
     const cxr_pack_plan *plan;
     int64_t skips_unnamed; /* skips past the first SKIPS_NAMED */
     int skips_named;
@@ -241,6 +242,7 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
     ui_state *u = ctx;
     if (u->quiet) return;
     double rate = p->seconds > 0 ? (double)p->done_all / p->seconds : 0;
+    double t = cxr_now_s();
     if (!u->tty) {
         if (p->split_done)
             fprintf(stderr,
@@ -248,9 +250,18 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
                     "img/s\n",
                     p->split, (long long)p->total, (long long)p->done_all, (long long)p->total_all,
                     (long long)p->skipped, p->seconds, rate);
+        else if (t - u->last_draw >= u->every_s) { /* a long split (nohup, a log): a heartbeat */
+            const double eta = rate > 0 ? (double)(p->total_all - p->done_all) / rate : 0;
+            fprintf(stderr,
+                    "cxr-pack: %s: %lld/%lld overall so far, %lld skipped, %.1f s, %.0f img/s, "
+                    "ETA %d:%02d\n",
+                    p->split, (long long)p->done_all, (long long)p->total_all,
+                    (long long)p->skipped, p->seconds, rate, (int)eta / 60, (int)eta % 60);
+        } else
+            return;
+        u->last_draw = t;
         return;
     }
-    double t = cxr_now_s();
     if (!p->split_done && t - u->last_draw < 0.1) return;
     u->last_draw = t;
     const int width = 30;
@@ -700,7 +711,13 @@ int main(int argc, char **argv)
     }
     cxr_pack_attr attrs[] = { { "command_line", cmd } };
 
-    ui_state ui = { .tty = isatty(2), .quiet = quiet, .plan = &plan };
+    /* CXR_PACK_PROGRESS_S=N: the heartbeat's seconds (a test knob; 60 without it) */
+    const char *every = getenv("CXR_PACK_PROGRESS_S");
+    ui_state ui = { .tty = isatty(2),
+                    .quiet = quiet,
+                    .plan = &plan,
+                    .last_draw = cxr_now_s(),
+                    .every_s = every && atof(every) >= 0 ? atof(every) : 60 };
     opt.output = out;
     opt.threads = threads;
     opt.window = window;
