@@ -711,8 +711,8 @@ int main(int argc, char **argv)
     }
     cxr_pack_attr attrs[] = { { "command_line", cmd } };
 
-    /* CXR_PACK_PROGRESS_S=N: the heartbeat's seconds (a test knob; 60 without it) */
-    const char *every = getenv("CXR_PACK_PROGRESS_S");
+    /* CXR_PROGRESS_S=N: the heartbeat's seconds (a test knob, cxr-train's too; 60 without it) */
+    const char *every = getenv("CXR_PROGRESS_S");
     ui_state ui = { .tty = isatty(2),
                     .quiet = quiet,
                     .plan = &plan,

@@ -179,9 +179,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "cxr-eval and cxr-predict find it.\n"
         "\n"
         "Output: on a terminal a progress bar on stderr (loss, accuracy, img/s, ETA; then the\n"
-        "evaluation's images done), else one "
-        "line\n"
-        "per epoch. SIGINT (Ctrl-C), SIGTERM or SIGHUP stops after the current step (after the\n"
+        "evaluation's images done), else one line per epoch, and within an epoch one a minute.\n"
+        "SIGINT (Ctrl-C), SIGTERM or SIGHUP stops after the current step (after the\n"
         "epoch's evaluation and saves when that step was its last, or when the signal came in\n"
         "that evaluation); the last complete checkpoint stays valid, and the message gives the\n"
         "command that goes on. A second signal kills the program; the temporary it\n"
@@ -219,15 +218,31 @@ typedef struct {
     const cxr_train_options *o; /* for ui_ready */
     int default_ck;             /* the checkpoint is cxr-train's default name, to be said */
     int bar; /* a progress bar is on the terminal's last line: cleared before other output */
-    double last_draw;
+    double last_draw; /* off a terminal: the last heartbeat's time (the start, before any) */
+    double every_s;   /* off a terminal: a heartbeat within an epoch at most this often (60) */
 } ui_state;
 
 static void ui_progress(void *user, const cxr_train_progress *p)
 {
     ui_state *ui = user;
-    if (ui->quiet || !ui->tty) return;
+    if (ui->quiet) return;
     double t = cxr_now_s();
     const int evaluating = p->eval_n > 0 && p->eval_done < p->eval_n;
+    if (!ui->tty) { /* one line an epoch (ui_epoch), and within a long one a heartbeat */
+        if (t - ui->last_draw < ui->every_s || (p->step >= p->steps && !evaluating)) return;
+        ui->last_draw = t;
+        if (evaluating)
+            fprintf(stderr, "cxr-train: epoch %d/%d: %s %lld/%lld evaluated, %.1f s\n", p->epoch,
+                    p->epochs, p->eval_split, (long long)p->eval_done, (long long)p->eval_n,
+                    p->eval_elapsed_s);
+        else
+            fprintf(stderr,
+                    "cxr-train: epoch %d/%d: step %lld/%lld, loss %.4f, acc %.3f, %.1f img/s, "
+                    "%.1f s\n",
+                    p->epoch, p->epochs, (long long)p->step, (long long)p->steps, p->loss, p->acc,
+                    p->images_per_s, p->elapsed_s);
+        return;
+    }
     if ((p->step < p->steps || evaluating) && t - ui->last_draw < 0.2) return;
     ui->last_draw = t;
     int width = 24, fill = p->steps ? (int)(width * p->step / p->steps) : width;
@@ -402,7 +417,11 @@ int main(int argc, char **argv)
     cxr_train_options o;
     cxr_train_options_defaults(&o);
     const char *device = "auto";
-    ui_state ui = { .tty = isatty(2) };
+    /* CXR_PROGRESS_S=N: the heartbeat's seconds off a terminal (a test knob; 60 without it) */
+    const char *every = getenv("CXR_PROGRESS_S");
+    ui_state ui = { .tty = isatty(2),
+                    .last_draw = cxr_now_s(),
+                    .every_s = every && atof(every) >= 0 ? atof(every) : 60 };
     static const struct option longs[] = { { "device", required_argument, 0, O_DEVICE },
                                            { "epochs", required_argument, 0, O_EPOCHS },
                                            { "batch", required_argument, 0, O_BATCH },

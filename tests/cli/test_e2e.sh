@@ -15,6 +15,17 @@ elif ! grep -q "the GPU cannot be used" "$WORK/err"; then
     ! grep -qE "device auto|NVIDIA|CUDA" "$WORK/err" || fail "auto: a notice about a GPU that is not there"
 fi
 expect_err "epoch 1/1: train loss"
+# off a terminal one line an epoch, and within a long epoch a heartbeat a minute (none here);
+# CXR_PROGRESS_S=0 (a test knob) gives one at every step and evaluation batch, before the line
+grep -q "cxr-train: epoch 1/1: step" "$WORK/err" && fail "a heartbeat within a short epoch"
+cp "$WORK/err" "$WORK/err.run"
+expect_rc 0 env CXR_PROGRESS_S=0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --epochs 1 --batch 8 \
+    --threads 2 --no-checkpoint --no-monitor
+expect_err "cxr-train: epoch 1/1: step 1/"
+expect_err " evaluated, "
+grep -n "" "$WORK/err" | grep -E "step [0-9]+/|evaluated, |epoch 1/1: train loss" | tail -1 |
+    grep -q "epoch 1/1: train loss" || fail "the heartbeats do not come before the epoch's line"
+cp "$WORK/err.run" "$WORK/err"
 [ -s "$WORK/ck.h5" ] || fail "no checkpoint"
 [ "$(grep -c '"type":"run"' "$WORK/run.jsonl")" = 1 ] || fail "log: no run line"
 # the run line says what computed: the CPU backend's path (a GPU's otherwise) and the CPU

@@ -151,9 +151,9 @@ def case_sample(tmp):
     check(m is not None and abs(float(m.group(3)) - int(m.group(1)) / int(m.group(2))) < 0.006,
           "the ratio is raw over stored: " + (m.group(0) if m else so))
     # off a terminal: a line per split, and within a split a heartbeat a minute (none in this
-    # short pack); CXR_PACK_PROGRESS_S=0 (the test knob) gives one at every progress report
+    # short pack); CXR_PROGRESS_S=0 (the test knob) gives one at every progress report
     check("so far" not in se, "a heartbeat line within a minute: " + se)
-    beat = dict(env, CXR_PACK_PROGRESS_S="0")
+    beat = dict(env, CXR_PROGRESS_S="0")
     rc, so, se = run([SAMPLE, "-o", os.path.join(tmp, "b.h5"), "--threads", "2", "--shard", "3"],
                      env=beat)
     done = [int(x) for x in re.findall(r"cxr-pack: train: (\d+)/64 overall so far, 0 skipped, ", se)]
