@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "output_lock.h"
 #include "cxr_files.h"
+#include "cxr_signals.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +93,7 @@ static void remove_at_end(void)
     static int done;
     if (done++) return;
     atexit(drop_locks);
+    cxr_signals_on_second_stop(drop_locks); /* the stop handler's second signal */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_fatal_stop;
@@ -99,7 +101,8 @@ static void remove_at_end(void)
     for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++) {
         struct sigaction old;
         /* only the default action: an ignored signal (nohup) stays ignored, and a handler (the
-         * stop handler) ends the tool by exit, whose drop_locks removes the files */
+         * stop handler) ends the tool by exit, whose drop_locks removes the files, or by its
+         * second signal, whose last words (cxr_signals_on_second_stop) do */
         if (sigaction(stop_signals[i], NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
             old.sa_handler == SIG_DFL)
             sigaction(stop_signals[i], &sa, NULL);

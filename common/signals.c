@@ -55,17 +55,43 @@ static struct sigaction stop_before[N_STOP]; /* what each had before, put back o
 static int stop_installed[N_STOP];
 static volatile sig_atomic_t stop_requested;
 
+static void (*volatile last_words)(void); /* cxr_signals_on_second_stop's */
+
+/* A second stop signal whose action from before is death: the last words said, then death of
+ * that signal (blocked in the handler: delivered, and fatal, as it returns). */
+static void on_second_stop(int sig)
+{
+    void (*fn)(void) = last_words;
+    if (fn) fn();
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    raise(sig);
+}
+
 static void on_stop_signal(int sig)
 {
     (void)sig;
     const int saved = errno;
     /* atomic: worker threads read the flag (pack's decode loop, the loader's callers) */
     __atomic_store_n(&stop_requested, 1, __ATOMIC_RELAXED);
-    /* a second signal, of any of the three, meets the action from before: death */
+    /* a second signal, of any of the three, meets the action from before: death (after the
+     * last words, where that action is the default) */
+    struct sigaction second;
+    memset(&second, 0, sizeof second);
+    second.sa_handler = on_second_stop;
+    sigfillset(&second.sa_mask);
     for (int i = 0; i < N_STOP; i++)
-        if (stop_installed[i]) sigaction(stop_signals[i], &stop_before[i], NULL);
+        if (stop_installed[i]) {
+            const struct sigaction *b = &stop_before[i];
+            const int dies = !(b->sa_flags & SA_SIGINFO) && b->sa_handler == SIG_DFL;
+            sigaction(stop_signals[i], dies ? &second : b, NULL);
+        }
     errno = saved;
 }
+
+void cxr_signals_on_second_stop(void (*fn)(void)) { last_words = fn; }
 
 volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void)
 {

@@ -124,4 +124,14 @@ rc=$?; [ $rc = 137 ] || fail "cxr-report not killed before its rename: exit $rc"
 [ -e "$W/.r2.html.cxr-lock" ] || fail "a killed cxr-report left no lock file (was it held at all?)"
 expect_rc 0 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/r2.html" -q
 [ -e "$W/.r2.html.cxr-lock" ] && fail "the lock file a killed run left stays after the next run"
+# ... and a second stop signal, which kills a tool whose stop handler came before its lock
+# (cxr-predict, cxr-eval), takes the lock file with it (it stayed: the handler put death back)
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="open 3 after .jpeg TERMINT" "$BIN/cxr-predict" \
+    "$W/ck.h5" "$SAMPLE" -o "$W/p2.tsv" -q --threads 1 2>/dev/null)
+rc=$?; [ $rc = 130 ] || fail "cxr-predict sent SIGTERM then SIGINT: exit $rc, not 130"
+[ -e "$W/.p2.tsv.cxr-lock" ] && fail "cxr-predict killed by a second stop signal left its lock file"
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="open 1 after /s.h5 TERMINT" "$BIN/cxr-eval" \
+    "$W/ck.h5" "$W/s.h5" --split test --predictions "$W/e2.tsv" -q 2>/dev/null)
+rc=$?; [ $rc = 130 ] || fail "cxr-eval sent SIGTERM then SIGINT: exit $rc, not 130"
+[ -e "$W/.e2.tsv.cxr-lock" ] && fail "cxr-eval killed by a second stop signal left its lock file"
 finish
