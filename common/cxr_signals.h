@@ -6,7 +6,7 @@
  * puts the previous actions back; the tool then exits 130 with its outputs untouched or complete
  * (its temporaries removed; one killed by the second signal leaves its temporary, which the
  * next run writing that output removes once 15 minutes unwritten, cxr_tmpfile.h, but not its
- * output locks' files, cxr_signals_on_second_stop). A signal
+ * output locks' files, cxr_signals_last_words). A signal
  * ignored when the tool starts (nohup's SIGHUP, SIGINT in a script's background job) stays
  * ignored. SA_RESTART: a read or write in progress completes instead of failing with EINTR.
  * A closed pipe does not stop a tool (cxr_signals_ignore_write_signals): a hangup that kills the
@@ -54,9 +54,10 @@ void cxr_signals_ignore_write_signals(void);
  * signal: set the returned flag; second: the previous action, usually death). The flag is 1 once
  * a signal arrived. Call it early in main; a second call changes nothing. */
 volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void);
-/* fn (async-signal-safe: stat, unlink) runs when a second stop signal kills the tool, just
- * before it dies (NULL: none). The output locks' files go so (output_lock.c). */
-void cxr_signals_on_second_stop(void (*fn)(void));
+/* fn (async-signal-safe: stat, unlink) runs when a stop signal kills the tool, just before it
+ * dies: a second one after the stop handler's first, or one whose action is death now (which
+ * this makes so). The output locks' files go so (output_lock.c). */
+void cxr_signals_last_words(void (*fn)(void));
 
 /* A thread's signal mask, saved (a POSIX sigset_t inside; opaque so that this header needs
  * nothing beyond C11). */

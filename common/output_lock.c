@@ -73,40 +73,15 @@ static void drop_locks(void)
     }
 }
 
-static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
-
-/* A stop signal whose action was death when the first lock was taken (cxr-export and cxr-report,
- * which have no stop handler until they write; the handler's second signal, where it came after
- * the lock) still kills, of that signal, once the lock files are gone. */
-static void on_fatal_stop(int sig)
-{
-    drop_locks();
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigaction(sig, &dfl, NULL);
-    raise(sig); /* blocked in the handler: delivered, and fatal, as it returns */
-}
-
+/* The lock files go at exit, and with a stop signal that kills the tool: one whose action was
+ * death when the first lock was taken (cxr-export and cxr-report, which have no stop handler
+ * until they write) or the stop handler's second (cxr_signals_last_words). */
 static void remove_at_end(void)
 {
     static int done;
     if (done++) return;
     atexit(drop_locks);
-    cxr_signals_on_second_stop(drop_locks); /* the stop handler's second signal */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_fatal_stop;
-    sigfillset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++) {
-        struct sigaction old;
-        /* only the default action: an ignored signal (nohup) stays ignored, and a handler (the
-         * stop handler) ends the tool by exit, whose drop_locks removes the files, or by its
-         * second signal, whose last words (cxr_signals_on_second_stop) do */
-        if (sigaction(stop_signals[i], NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
-            old.sa_handler == SIG_DFL)
-            sigaction(stop_signals[i], &sa, NULL);
-    }
+    cxr_signals_last_words(drop_locks);
 }
 
 /* 1 when fd's file is a lock file this process holds already (an output locked twice). */

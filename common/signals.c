@@ -55,11 +55,12 @@ static struct sigaction stop_before[N_STOP]; /* what each had before, put back o
 static int stop_installed[N_STOP];
 static volatile sig_atomic_t stop_requested;
 
-static void (*volatile last_words)(void); /* cxr_signals_on_second_stop's */
+static void (*volatile last_words)(void); /* cxr_signals_last_words' */
 
-/* A second stop signal whose action from before is death: the last words said, then death of
- * that signal (blocked in the handler: delivered, and fatal, as it returns). */
-static void on_second_stop(int sig)
+/* A stop signal whose action is death (a second one after the stop handler's first, or any
+ * before a tool installs it): the last words said, then death of that signal (blocked in the
+ * handler: delivered, and fatal, as it returns). */
+static void on_fatal_stop(int sig)
 {
     void (*fn)(void) = last_words;
     if (fn) fn();
@@ -70,6 +71,18 @@ static void on_second_stop(int sig)
     raise(sig);
 }
 
+static void fatal_stop_action(struct sigaction *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sa_handler = on_fatal_stop;
+    sigfillset(&sa->sa_mask);
+}
+
+static int is_default(const struct sigaction *a)
+{
+    return !(a->sa_flags & SA_SIGINFO) && a->sa_handler == SIG_DFL;
+}
+
 static void on_stop_signal(int sig)
 {
     (void)sig;
@@ -78,20 +91,26 @@ static void on_stop_signal(int sig)
     __atomic_store_n(&stop_requested, 1, __ATOMIC_RELAXED);
     /* a second signal, of any of the three, meets the action from before: death (after the
      * last words, where that action is the default) */
-    struct sigaction second;
-    memset(&second, 0, sizeof second);
-    second.sa_handler = on_second_stop;
-    sigfillset(&second.sa_mask);
+    struct sigaction fatal;
+    fatal_stop_action(&fatal);
     for (int i = 0; i < N_STOP; i++)
-        if (stop_installed[i]) {
-            const struct sigaction *b = &stop_before[i];
-            const int dies = !(b->sa_flags & SA_SIGINFO) && b->sa_handler == SIG_DFL;
-            sigaction(stop_signals[i], dies ? &second : b, NULL);
-        }
+        if (stop_installed[i])
+            sigaction(stop_signals[i], is_default(&stop_before[i]) ? &fatal : &stop_before[i],
+                      NULL);
     errno = saved;
 }
 
-void cxr_signals_on_second_stop(void (*fn)(void)) { last_words = fn; }
+void cxr_signals_last_words(void (*fn)(void))
+{
+    last_words = fn;
+    struct sigaction fatal, cur;
+    fatal_stop_action(&fatal);
+    /* only the default action: an ignored signal (nohup) stays ignored, and the stop handler
+     * ends the tool by exit or, on its second signal, here */
+    for (int i = 0; i < N_STOP; i++)
+        if (sigaction(stop_signals[i], NULL, &cur) == 0 && is_default(&cur))
+            sigaction(stop_signals[i], &fatal, NULL);
+}
 
 volatile sig_atomic_t *cxr_signals_stop_on_interrupt(void)
 {

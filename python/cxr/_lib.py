@@ -69,7 +69,7 @@ P = ctypes.POINTER
 # 0.20.2: cxr_train_progress grew eval_split, eval_done, eval_n and eval_elapsed_s at its end
 # (the library fills it and passes it to the caller's on_progress: an older caller reads the
 # fields it knows, and is now also called after each evaluation batch with step == steps);
-# cxr_signals_on_second_stop is new (additions: the ABI stays 0.20; neither used here).
+# cxr_signals_last_words is new (additions: the ABI stays 0.20; neither used here).
 ABI = "0.20"
 
 
