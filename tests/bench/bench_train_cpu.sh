@@ -2,7 +2,8 @@
 # bench_train_cpu.sh: CPU training throughput of the study network (batch 64, 256x256, 2
 # classes), cxr against TensorFlow 2.21 (fp32 and mixed_bfloat16; oneDNN, NHWC, Keras) and
 # PyTorch (Debian's 1.13), alternated in rounds within one invocation. Prints the CPU, the ISA
-# path cxr takes, img/s, the ratios per round, GFLOP/s against the machine's peak, a backward
+# path cxr takes, img/s, the ratios per round, GFLOP/s against the machine's measured peak
+# (bench_peak: fp32 and, where the CPU has it, bf16), a backward
 # step on denormal-producing data against a normal one, and cxr-train on a real store.
 # The cores may be shared: compare ratios within a round, and read cpu_util (threads = ours).
 #
@@ -32,15 +33,27 @@ model=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 flags=$(grep -m1 '^flags' /proc/cpuinfo)
 has() { echo "$flags" | grep -qw "$1" && echo 1 || echo 0; }
 isa="avx2=$(has avx2) fma=$(has fma) avx512f=$(has avx512f) avx512_bf16=$(has avx512_bf16) amx_bf16=$(has amx_bf16)"
-# peak: FLOP per cycle per core = 2 FMA units x lanes x 2 (AVX-512: 16 lanes, AVX2: 8; a CPU
-# with one AVX-512 FMA unit has half of that); clock: the highest "cpu MHz" seen now
+# peak: measured by bench_peak (fused multiply-adds and bf16 dot products on every thread, no
+# memory), else estimated: FLOP per cycle per core = 2 FMA units x lanes x 2 (AVX-512: 16 lanes,
+# AVX2: 8) at the highest "cpu MHz" seen now, which misses turbo clocks and CPUs with one unit
 fpc=32
 [ "$(has avx512f)" = 1 ] && fpc=64
 mhz=$(grep 'cpu MHz' /proc/cpuinfo | awk '{ if ($4 > m) m = $4 } END { printf "%.0f", m }')
 peak=$(awk -v t="$threads" -v f="$fpc" -v m="$mhz" 'BEGIN { printf "%.0f", t * f * m / 1000 }')
+peak_how="estimate: $threads threads x $fpc FLOP/cycle x $mhz MHz"
+bpeak=
+if [ -x "$build/tests/train/bench_peak" ]; then
+    pk=$("$build/tests/train/bench_peak" "$threads" 2>/dev/null || true)
+    p32=$(echo "$pk" | grep '^impl=peak-fp32-avx512 ' || echo "$pk" | grep '^impl=peak-fp32-avx2 ' || true)
+    if [ -n "$p32" ]; then
+        peak=$(get "$p32" gflop_per_s)
+        peak_how="measured by bench_peak, $(echo "$p32" | sed 's/^impl=peak-//; s/ .*//') FMAs on $threads threads"
+    fi
+    bpeak=$(get "$(echo "$pk" | grep '^impl=peak-bf16-avx512 ' || true)" gflop_per_s)
+fi
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# cpu: $model; $isa"
-echo "# peak (estimate): $threads threads x $fpc FLOP/cycle x $mhz MHz = $peak GFLOP/s"
+echo "# peak: $peak GFLOP/s fp32 ($peak_how)${bpeak:+; bf16 dot products (vdpbf16ps) $bpeak GFLOP/s}"
 echo "# peers: tensorflow $([ -n "$tfpy" ] && "$tfpy" -c 'import tensorflow as t; print(t.__version__)' 2>/dev/null || echo "not installed ($venv)"), torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo 'not installed')"
 
 r=1
@@ -67,8 +80,9 @@ while [ "$r" -le "$rounds" ]; do
     echo "$t"
     awk -v c="$(get "$c" img_per_s)" -v d="$(get "$cd_" img_per_s)" -v b="$(get "$cb" img_per_s)" \
         -v tf="$(get "$tf" img_per_s)" -v tb="$(get "$tb" img_per_s)" -v t="$(get "$t" img_per_s)" \
-        -v g="$(get "$c" gflop_per_img)" -v p="$peak" 'BEGIN {
-        printf "ratio round: cxr %.2f img/s = %.1f direct-equivalent GFLOP/s = %.0f%% of peak (Winograd does fewer)", c, c * g, 100 * c * g / p
+        -v g="$(get "$c" gflop_per_img)" -v p="$peak" -v bp="$bpeak" 'BEGIN {
+        printf "ratio round: cxr %.2f img/s = %.1f direct-equivalent GFLOP/s = %.0f%% of fp32 peak (Winograd does fewer)", c, c * g, 100 * c * g / p
+        if (b > 0 && bp > 0) printf "; cxr-bf16 %.1f = %.0f%% of bf16 peak", b * g, 100 * b * g / bp
         if (tf > 0) printf "; cxr/tf-fp32 %.2f", c / tf
         if (tb > 0) printf "; cxr/tf-mixed_bf16 %.2f", c / tb
         if (b > 0 && tb > 0) printf "; cxr-bf16/tf-mixed_bf16 %.2f", b / tb
