@@ -209,7 +209,6 @@ static int cpu_has(const char *what)
     __builtin_cpu_init();
     if (!strcmp(what, "avx512")) return __builtin_cpu_supports("avx512f") > 0;
     if (!strcmp(what, "avx512bf16")) return __builtin_cpu_supports("avx512bf16") > 0;
-    if (!strcmp(what, "amd")) return __builtin_cpu_is("amd") > 0;
 #endif
     (void)what;
     return 0;
@@ -285,16 +284,17 @@ static cxr_status dnnl_parse_ops(const char *s, unsigned *ops)
  * conv1 (one input channel: 9 products per output) stays on our kernels wherever they run
  * (AVX2 or AVX-512 width), in fp32 and in bf16 (nothing for bf16 to gain there): on a Xeon with
  * AVX-512 (bench_ops_cpu 64 4 2, best of 4) oneDNN took 2.1x our time for its forward and 1.8x
- * for its weight gradient, 2.2x and 1.3x in bf16. The other layers go to oneDNN: our AVX-512
- * forward was faster per op on conv2 and conv3 (0.84x, 0.91x oneDNN's time), but whole
- * training steps with it were slower (alternated, 4 rounds: all-oneDNN / that split
- * 1.03-1.10; specs/model.md, "oneDNN and instruction sets"). On an AMD Zen 4 (AVX-512 in two
- * 256-bit halves) oneDNN's conv2 forward took 1.86x our time (bench_ops_cpu 16 5 2) and whole
- * steps with that one forward on ours were faster (bench_train_cpu 64 4 1 2, 12 rounds: 1.10
- * best-of, 1.08 median, the forward phase 0.68 -> 0.55 s, the backward unchanged), so on AMD
- * CPUs conv2's forward stays ours too. An explicit CXR_CPU_DNNL list puts every layer of the
- * ops it names on oneDNN; CXR_CPU_DNNL_MIN_C=F,D,W sets the thresholds. */
-static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
+ * for its weight gradient, 2.2x and 1.3x in bf16. conv2's forward (16 channels in) is ours too,
+ * by Winograd: oneDNN's took 1.86x our time on an AMD Zen 4 (bench_ops_cpu 16 5 2; whole steps
+ * 1.08x faster with it ours, median of 12 rounds) and 1.60x on the Intel Xeon (bench_ops_cpu 64
+ * 3 2; whole steps 1.04-1.08x faster, 9 of 9 undisturbed alternated rounds, and 1.03-1.10x in
+ * bf16 without AMX, where ours stays fp32: tests/bench/results/xeon-2026-12-07b/), where before
+ * our AVX-512 Winograd forward existed the split lost (specs/model.md, "oneDNN and instruction
+ * sets"). In bf16 on AMX it stays oneDNN's (tiles; not measured against ours). The other layers
+ * go to oneDNN: conv3's forward ours was even with it in whole steps (1.00x median of 6). An
+ * explicit CXR_CPU_DNNL list puts every layer of the ops it names on oneDNN;
+ * CXR_CPU_DNNL_MIN_C=F,D,W sets the thresholds. */
+static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops, int bf16)
 {
     /* CXR_CPU_DNNL_MIN_C=F,D,W: the three thresholds by hand (a benchmark's knob; checked by
      * cpu_knobs) */
@@ -305,7 +305,7 @@ static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops)
     c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0;
     if (explicit_ops || c->blas_parallel || !cxr_gemm_wcol_available()) return;
     c->dnnl_min_c[0] = c->dnnl_min_c[2] = 2;
-    if (cpu_has("amd")) c->dnnl_min_c[0] = 32; /* conv2 (16 channels in): its forward ours */
+    if (!(bf16 && cxr_cpu_has_amx_bf16())) c->dnnl_min_c[0] = 32; /* conv2's forward ours */
 }
 
 /* The dense ops on oneDNN, for the describe line. */
@@ -323,7 +323,7 @@ static const char *dense_name(const cxr_cpu_ctx *c)
 /* (Re)build the oneDNN context for the chosen ops and precision. */
 static cxr_status cpu_dnnl_setup(cxr_cpu_ctx *c, unsigned ops, int bf16, int explicit_ops)
 {
-    dnnl_layers(c, explicit_ops);
+    dnnl_layers(c, explicit_ops, bf16);
 #ifdef CXR_HAVE_DNNL
     cxr_dnnl_destroy(c->dnnl);
     c->dnnl = NULL;
@@ -603,7 +603,7 @@ cxr_status cxr_backend_cpu_create(cxr_backend **out, int n_threads)
     }
 #else
     (void)ops; /* no oneDNN in this build: our kernels everywhere */
-    dnnl_layers(c, 0);
+    dnnl_layers(c, 0, 0);
 #endif
     *out = be;
     return CXR_OK;
