@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # device_bundle.sh: build here what tests/gpu/device_run.sh needs on a lent GPU machine, into
 # the git-ignored folder .devrun/ that the device call carries (specs/gpu.md "Running on a GPU"):
-#   .devrun/bundle.txz   cxr-pack, cxr-train, cxr-eval, the GPU test programs, the CUDA module
+#   .devrun/bundle.txz   cxr-pack, cxr-train, cxr-eval, the GPU test programs, bench_peak (the
+#                        host CPU's measured fp32/bf16 peak, for the record), the CUDA module
 #                        libcxr_cuda.so (and test_gpu_loader_nowait's libcxr_cuda_nowait.so)
 #                        beside them in bin/, where the programs look for it first, and the
 #                        HDF5 zstd plugin, with the shared libraries a bare GPU machine lacks
@@ -25,13 +26,13 @@ git check-ignore -q .devrun/bundle.txz || { echo "device_bundle: .devrun/ is not
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCXR_CUDA=ON > /dev/null
 nice -n 10 cmake --build "$build" -j2 --target cxr-pack cxr-train cxr-eval test_gpu_ops \
-    test_gpu_step test_gpu_loader test_gpu_loader_nowait h5zzstd cxr_cuda cxr_cuda_nowait
+    test_gpu_step test_gpu_loader test_gpu_loader_nowait h5zzstd cxr_cuda cxr_cuda_nowait bench_peak
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 "$tool" "$stage" "$build/tools/cxr-pack" "$build/tools/cxr-train" "$build/tools/cxr-eval" \
     "$build/tests/gpu/test_gpu_ops" "$build/tests/gpu/test_gpu_step" \
     "$build/tests/gpu/test_gpu_loader" "$build/tests/gpu/test_gpu_loader_nowait" \
-    "$build/tools/libcxr_cuda.so" "$build/tests/gpu/libcxr_cuda_nowait.so" \
+    "$build/tests/train/bench_peak" "$build/tools/libcxr_cuda.so" "$build/tests/gpu/libcxr_cuda_nowait.so" \
     "$build/plugins/libh5zzstd.so"
 mkdir -p "$stage/x"
 tar xzf "$stage/bundle.tgz" -C "$stage/x"

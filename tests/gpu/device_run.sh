@@ -222,7 +222,7 @@ if [ "$mode" = sim ]; then
     mkdir -p "$B/bin"
     for f in tools/cxr-pack tools/cxr-train tools/cxr-eval tests/gpu/test_gpu_ops \
              tests/gpu/test_gpu_step tests/gpu/test_gpu_loader tests/gpu/test_gpu_loader_nowait \
-             tools/libcxr_cuda.so tests/gpu/libcxr_cuda_nowait.so; do
+             tests/train/bench_peak tools/libcxr_cuda.so tests/gpu/libcxr_cuda_nowait.so; do
         [ -e "$build/$f" ] && ln -sf "$build/$f" "$B/bin/"
     done
     printf 'export PATH="%s/bin:$PATH"\n' "$B" > "$B/env.sh"
@@ -268,6 +268,9 @@ PY
     compute-sanitizer --version 2>/dev/null | head -2
 }
 step versions 30 -- versions
+# the host CPU's measured peak (fp32 FMAs, bf16 dot products) on every core, for the record: the
+# GPU machine's CPU is one more x86 the CPU figures of specs/model.md have not seen
+step cpu_peak 20 -- bench_peak "$(nproc)" 0.2
 
 # ---------------------------------------------------------------- parity
 if want parity; then

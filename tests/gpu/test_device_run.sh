@@ -103,6 +103,9 @@ mkdir -p "$tmp/carried" && ln -s "$here/../../data/sample" "$tmp/carried/chest_x
 CXR_DEVRUN_ACCURACY=$tmp/acc.runs CXR_DEVRUN_ACCURACY_DEVICE=cpu CXR_DEVRUN_PHASES=accuracy \
     CXR_DEVRUN_SECONDS=100 CXR_DEVRUN_WORK=$tmp/wa OUT=$tmp/o5 CXR_DEVRUN_DIR=$tmp/carried \
     bash "$run" --simulate "$build" > "$tmp/acc.out" 2> "$tmp/acc.err"
+# the setup phase's record of the host CPU's peak (this build's bench_peak)
+grep -qE '^\| cpu_peak \| ok \|' "$tmp/wa/summary.txt" && grep -q '^impl=peak-fp32' "$tmp/wa/logs/cpu_peak.log" ||
+    fail "setup: no cpu_peak step with bench_peak's lines: $(grep cpu_peak "$tmp/wa/summary.txt")"
 for r in q1 q2; do
     grep -qE "^\| acc_run_$r \| ok \|" "$tmp/wa/summary.txt" || fail "accuracy: step acc_run_$r not ok"
     [ -s "$tmp/wa/accuracy/$r/test.json" ] && [ -s "$tmp/wa/accuracy/$r/train.jsonl" ] ||
