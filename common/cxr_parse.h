@@ -51,6 +51,10 @@ int cxr_stack_limit_ok(const char *tool);
  *   creation failed"). */
 int cxr_threads_ok(const char *tool, int threads);
 
+/* The tools' heartbeat off a terminal: the seconds between progress lines, 60 unless
+ * CXR_PROGRESS_S holds a number >= 0 (a test knob, read in the C locale; else not looked at). */
+double cxr_progress_every_s(void);
+
 /* v as the shortest of "%.15g", "%.16g" and "%.17g" that reads back as v (0.1 -> "0.1", not
  * "0.10000000000000001"; 0.7581601142883301 in 16 digits), into buf (NUL-terminated,
  * truncated to cap bytes); returns buf. */

@@ -70,6 +70,20 @@ const char *cxr_format_double(char *buf, size_t cap, double v)
     return buf;
 }
 
+double cxr_progress_every_s(void)
+{
+    const char *s = getenv("CXR_PROGRESS_S");
+    double v = -1;
+    if (s) {
+        char *end;
+        const locale_t before = cxr_c_locale_enter();
+        v = strtod(s, &end);
+        cxr_c_locale_leave(before);
+        if (end == s || *end) v = -1;
+    }
+    return v >= 0 ? v : 60;
+}
+
 /* 1 with *bytes the stack size that the variable `name` gives OpenMP's threads, read as libgomp
  * (12) reads it (strtoul's number, a sign allowed, then B, K, M or G in any case, K without one;
  * blanks around); 0 when it is unset or not such a value (libgomp then ignores it). */

@@ -711,13 +711,11 @@ int main(int argc, char **argv)
     }
     cxr_pack_attr attrs[] = { { "command_line", cmd } };
 
-    /* CXR_PROGRESS_S=N: the heartbeat's seconds (a test knob, cxr-train's too; 60 without it) */
-    const char *every = getenv("CXR_PROGRESS_S");
     ui_state ui = { .tty = isatty(2),
                     .quiet = quiet,
                     .plan = &plan,
                     .last_draw = cxr_now_s(),
-                    .every_s = every && atof(every) >= 0 ? atof(every) : 60 };
+                    .every_s = cxr_progress_every_s() };
     opt.output = out;
     opt.threads = threads;
     opt.window = window;

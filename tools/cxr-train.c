@@ -417,11 +417,9 @@ int main(int argc, char **argv)
     cxr_train_options o;
     cxr_train_options_defaults(&o);
     const char *device = "auto";
-    /* CXR_PROGRESS_S=N: the heartbeat's seconds off a terminal (a test knob; 60 without it) */
-    const char *every = getenv("CXR_PROGRESS_S");
     ui_state ui = { .tty = isatty(2),
                     .last_draw = cxr_now_s(),
-                    .every_s = every && atof(every) >= 0 ? atof(every) : 60 };
+                    .every_s = cxr_progress_every_s() };
     static const struct option longs[] = { { "device", required_argument, 0, O_DEVICE },
                                            { "epochs", required_argument, 0, O_EPOCHS },
                                            { "batch", required_argument, 0, O_BATCH },
