@@ -758,8 +758,9 @@ int main(int argc, char **argv)
         if (prec == CXR_PRECISION_BF16 && !cxr_cpu_has_amx_bf16())
             fprintf(stderr,
                     "cxr-train: note: --precision bf16 on a CPU without AMX: measured slower than "
-                    "fp32 on an Intel Xeon (0.5-0.6x) and about even on an AMD Zen 4; fp32 (the "
-                    "default) is likely as fast here (specs/model.md)\n");
+                    "fp32 on an Intel Xeon (0.5-0.6x: its bf16 dot products run at half the FLOP "
+                    "rate of its fp32 FMAs) and about even on an AMD Zen 4; fp32 (the default) is "
+                    "likely as fast here (specs/model.md)\n");
     }
     if (o.compute.monitor && dev.kind == CXR_DEVICE_CUDA) o.compute.monitor_gpu = dev.index;
 
