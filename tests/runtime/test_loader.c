@@ -1,7 +1,8 @@
 /* test_loader.c: the shard loader against the store read through HDF5; exactly-once delivery,
  * shuffle reproducibility, prefetch == no-prefetch, abandoned epochs, corrupted chunks, a store
  * file replaced after it was opened, a file cut short while mapped, NaN in a last chunk's padding,
- * parts (disjoint and covering), the default window and the memory check, mixup. */
+ * parts (disjoint and covering), the default window and the memory check, mixup, and that a pass
+ * leaves no chunk mapped. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -967,6 +968,72 @@ static void test_mixup(float A)
     cxr_store_close(s);
 }
 
+/* The resident pages (kB) of this process's mappings of the file named `name` (its last path
+ * component), from /proc/self/smaps; -1 when it cannot be read. */
+static long mapped_kb(const char *name)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[4096];
+    long kb = 0, v;
+    int in = 0;
+    const size_t nl = strlen(name);
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = '\0';
+        /* a mapping's header line starts with its address (lowercase hex), a field with a
+         * capitalised name ("Rss:") */
+        if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f'))
+            in = n >= nl + 1 && line[n - nl - 1] == '/' && !strcmp(line + n - nl, name);
+        else if (in && sscanf(line, "Rss: %ld kB", &v) == 1)
+            kb += v;
+    }
+    fclose(f);
+    return kb;
+}
+
+/* A pass over a split leaves none of its chunks mapped in the process (only in the page cache):
+ * each chunk's pages leave the mapping once it is decoded. They stayed, so a pass over a split
+ * of N GB ended with N GB more RSS (cxr-eval on a 31 GB store's 15,000 test images: 4.2 GB peak,
+ * 1.2 GB with this). Both the prefetching and the synchronous paths. */
+static void test_pages_released(int prefetch)
+{
+    char path[256];
+    snprintf(path, sizeof path, "loader_pages_%d.h5", (int)getpid());
+    /* 256 images of 128x128 random floats: ~16 MB of chunks, hardly compressible */
+    CHECK_OK(fixture_store(path, 128, 16, 256, 0, 0, 7));
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, path));
+    cxr_split_info info;
+    CHECK_OK(cxr_store_split(s, "train", &info));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 32;
+    o.prefetch = prefetch;
+    o.shuffle = 1;
+    cxr_loader *l;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    for (int e = 0; e < 2; e++) {
+        cxr_batch b;
+        int64_t got = 0;
+        CHECK_OK(cxr_loader_begin_epoch(l, e));
+        do {
+            CHECK_OK(cxr_loader_next_batch(l, &b));
+            got += b.n;
+        } while (b.n > 0);
+        CHECK(got == 256);
+        const long kb = mapped_kb(strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+        /* the data read: ~16 MB; left mapped: at most the pages around the last faults */
+        if (!(kb >= 0 && kb <= 512))
+            fprintf(stderr, "prefetch %d epoch %d: %ld kB of the store still mapped\n", prefetch, e,
+                    kb);
+        CHECK(kb >= 0 && kb <= 512);
+    }
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+    unlink(path);
+}
+
 int main(void)
 {
     snprintf(store_path, sizeof store_path, "loader_test_%d.h5", (int)getpid());
@@ -997,6 +1064,8 @@ int main(void)
     test_mixup(0.4f);
     test_mixup(0.02f);
     test_mixup_denormal();
+    test_pages_released(1);
+    test_pages_released(0);
     unlink(store_path);
     unlink(bad_path);
     TEST_END();
