@@ -42,8 +42,8 @@ typedef struct {
                              * convolutions and dense layers on our kernels in fp32 unless
                              * CXR_CPU_DNNL was set (cxr_cpu_fixed_order) */
     int bf16;               /* --precision bf16: conv and dense products on oneDNN in bf16 (conv1's
-                            * stay ours, in fp32, unless CXR_CPU_DNNL was set; on AMD conv2's
-                            * forward too: dnnl_min_c) */
+                            * stay ours, in fp32, unless CXR_CPU_DNNL was set; conv2's forward
+                            * too where oneDNN runs no AMX: dnnl_min_c) */
     float *map;            /* oneDNN forward: the full conv map the pool reads (fused slot) */
     size_t map_bytes;
     int wino;      /* our forward and input gradient of layers of >= 16 channels by

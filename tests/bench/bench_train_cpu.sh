@@ -44,12 +44,13 @@ peak_how="estimate: $threads threads x $fpc FLOP/cycle x $mhz MHz"
 bpeak=
 if [ -x "$build/tests/train/bench_peak" ]; then
     pk=$("$build/tests/train/bench_peak" "$threads" 2>/dev/null || true)
-    p32=$(echo "$pk" | grep '^impl=peak-fp32-avx512 ' || echo "$pk" | grep '^impl=peak-fp32-avx2 ' || true)
+    # measured lines only: a kind the CPU lacks prints "impl=peak-KIND skipped: ..."
+    p32=$(echo "$pk" | grep '^impl=peak-fp32-avx512 threads=' || echo "$pk" | grep '^impl=peak-fp32-avx2 threads=' || true)
     if [ -n "$p32" ]; then
         peak=$(get "$p32" gflop_per_s)
         peak_how="measured by bench_peak, $(echo "$p32" | sed 's/^impl=peak-//; s/ .*//') FMAs on $threads threads"
     fi
-    bpeak=$(get "$(echo "$pk" | grep '^impl=peak-bf16-avx512 ' || true)" gflop_per_s)
+    bpeak=$(get "$(echo "$pk" | grep '^impl=peak-bf16-avx512 threads=' || true)" gflop_per_s)
 fi
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# cpu: $model; $isa"

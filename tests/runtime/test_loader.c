@@ -969,14 +969,15 @@ static void test_mixup(float A)
 }
 
 /* The resident pages (kB) of this process's mappings of the file named `name` (its last path
- * component), from /proc/self/smaps; -1 when it cannot be read. */
+ * component), from /proc/self/smaps; -1 when it cannot be read or maps no such file (the loader
+ * holds it mapped while this runs, so "not found" is a failure, not a pass). */
 static long mapped_kb(const char *name)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
     if (!f) return -1;
     char line[4096];
     long kb = 0, v;
-    int in = 0;
+    int in = 0, found = 0;
     const size_t nl = strlen(name);
     while (fgets(line, sizeof line, f)) {
         size_t n = strlen(line);
@@ -984,12 +985,12 @@ static long mapped_kb(const char *name)
         /* a mapping's header line starts with its address (lowercase hex), a field with a
          * capitalised name ("Rss:") */
         if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f'))
-            in = n >= nl + 1 && line[n - nl - 1] == '/' && !strcmp(line + n - nl, name);
+            found += in = n >= nl + 1 && line[n - nl - 1] == '/' && !strcmp(line + n - nl, name);
         else if (in && sscanf(line, "Rss: %ld kB", &v) == 1)
             kb += v;
     }
     fclose(f);
-    return kb;
+    return found ? kb : -1;
 }
 
 /* A pass over a split leaves none of its chunks mapped in the process (only in the page cache):
