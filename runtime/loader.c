@@ -253,18 +253,14 @@ static int chunk_read_run(void *arg)
     return cxr_chunk_decode(r->out, r->scratch, r->raw, r->raw_size, r->shard, r->size, r->n);
 }
 
-/* Take chunk k's pages out of this process's mapping once it is decoded. The page cache keeps
- * them (the next epoch faults them back in from memory while they stay cached), but pages left
- * mapped count in the process's RSS and its cgroup's mapped memory: a pass over a split of N GB
- * ended with N GB of RSS (cxr-eval on a 31 GB store: 4.2 GB peak, 1.1 GB of it anonymous), what
- * top, /usr/bin/time and the run's own samples report as its memory. Pages shared with a
- * neighbouring chunk being decoded are simply faulted in again (the mapping is read-only). */
-static void release_chunk(const cxr_loader *l, int64_t k)
+/* madvise `advice` on the pages of the mapped store that hold chunk k (whole pages: madvise
+ * takes a page-aligned start; the mapping covers the last page of the file whole). */
+static void chunk_advise(const cxr_loader *l, int64_t k, int advice)
 {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     const uintptr_t a = (uintptr_t)(l->map + l->coff[k]) & ~(page - 1),
                     b = ((uintptr_t)(l->map + l->coff[k] + l->csize[k]) + page - 1) & ~(page - 1);
-    (void)madvise((void *)a, b - a, MADV_DONTNEED);
+    (void)madvise((void *)a, b - a, advice);
 }
 
 /* Decode shard k into window slot `slot` at position j, augmented for `epoch` when the loader
@@ -283,7 +279,13 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
     int code = CXR_OK;
     const int faulted = cxr_guard_mapped_read(r.raw, r.raw_size, chunk_read_run, &r, &code);
     if (faulted) cxr_chunk_decode_abandoned();
-    release_chunk(l, k);
+    /* The chunk's pages leave this process's mapping once it is decoded. The page cache keeps
+     * them (the next epoch faults them back in from memory while they stay cached), but pages
+     * left mapped count in the process's RSS and its cgroup's mapped memory: a pass over a split
+     * of N GB ended with N GB of RSS (cxr-eval on a 31 GB store: 4.2 GB peak, 1.1 GB of it
+     * anonymous). Pages shared with a neighbouring chunk being decoded are simply faulted in
+     * again (the mapping is read-only). */
+    chunk_advise(l, k, MADV_DONTNEED);
     cxr_status st = faulted ? CXR_E_IO : (cxr_status)code;
     struct stat sb;
     if (st != CXR_OK && fstat(l->fd, &sb) == 0 && (uint64_t)sb.st_size < end) {
@@ -372,14 +374,9 @@ static void *worker_main(void *arg)
  * does not change while the epoch runs. */
 static void advise_window(const cxr_loader *l, int64_t w)
 {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     int64_t first = w * l->opt.window, last = first + l->opt.window;
     if (last > l->n_shards) last = l->n_shards;
-    for (int64_t p = first; p < last; p++) {
-        const int64_t k = l->shard_order[p];
-        const uintptr_t a = (uintptr_t)(l->map + l->coff[k]) & ~(page - 1);
-        (void)madvise((void *)a, (uintptr_t)(l->map + l->coff[k] + l->csize[k]) - a, MADV_WILLNEED);
-    }
+    for (int64_t p = first; p < last; p++) chunk_advise(l, l->shard_order[p], MADV_WILLNEED);
 }
 
 /* Assign window w to its slot and queue (prefetch) its shard decodes. Lock held if prefetch. */

@@ -304,7 +304,7 @@ static void dnnl_layers(cxr_cpu_ctx *c, int explicit_ops, int bf16)
     }
     c->dnnl_min_c[0] = c->dnnl_min_c[1] = c->dnnl_min_c[2] = 0;
     if (explicit_ops || c->blas_parallel || !cxr_gemm_wcol_available()) return;
-    c->dnnl_min_c[0] = c->dnnl_min_c[2] = 2;
+    c->dnnl_min_c[2] = 2;
     c->dnnl_min_c[0] = 32; /* conv2's forward ours, but in bf16 where oneDNN runs AMX tiles (the
                             * CPU has them and the kernel granted them: its effective ISA says) */
 #ifdef CXR_HAVE_DNNL

@@ -908,18 +908,17 @@ static cxr_status open_run_io(train_run *r)
     if (r->rc.ck_epochs > 0 && r->rc.epochs != r->rc.ck_epochs &&
         r->rc.sched.kind == CXR_LR_COSINE && r->rc.start_epoch < r->rc.epochs) {
         const int64_t done = cxr_model_get_step(r->model);
+        char how[160];
         if (done <= r->rc.sched.warmup)
-            note(o,
-                 "resume: the cosine schedule now spans %d epochs, not the %d %s was started "
-                 "with; its %lld step(s) so far were all warmup, so the run goes on as one of %d "
-                 "epochs from the start would",
-                 r->rc.epochs, r->rc.ck_epochs, o->io.resume_path, (long long)done,
-                 r->rc.epochs);
+            snprintf(how, sizeof how,
+                     "; its %lld step(s) so far were all warmup, so the run goes on as one of %d "
+                     "epochs from the start would",
+                     (long long)done, r->rc.epochs);
         else
-            note(o,
-                 "resume: the cosine schedule now spans %d epochs, not the %d %s was started "
-                 "with: the rates from epoch %d on follow neither run",
-                 r->rc.epochs, r->rc.ck_epochs, o->io.resume_path, r->rc.start_epoch + 1);
+            snprintf(how, sizeof how, ": the rates from epoch %d on follow neither run",
+                     r->rc.start_epoch + 1);
+        note(o, "resume: the cosine schedule now spans %d epochs, not the %d %s was started with%s",
+             r->rc.epochs, r->rc.ck_epochs, o->io.resume_path, how);
     }
     r->rc.sched.step_every =
         o->recipe.lr_step_epochs > 0 ? o->recipe.lr_step_epochs * per : (r->rc.sched.total + 2) / 3;
