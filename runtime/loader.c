@@ -253,13 +253,26 @@ static int chunk_read_run(void *arg)
     return cxr_chunk_decode(r->out, r->scratch, r->raw, r->raw_size, r->shard, r->size, r->n);
 }
 
+/* Linux's default fault-around block (mm/memory.c, fault_around_bytes): see chunk_advise */
+#define FAULT_AROUND ((uintptr_t)64 << 10)
+
 /* madvise `advice` on the pages of the mapped store that hold chunk k (whole pages: madvise
- * takes a page-aligned start; the mapping covers the last page of the file whole). */
-static void chunk_advise(const cxr_loader *l, int64_t k, int advice)
+ * takes a page-aligned start; the mapping covers the last page of the file whole), and for
+ * MADV_DONTNEED on the whole blocks of `around` bytes they meet (within the mapping). A fault
+ * on a file mapping maps the page cache's pages around it too (Linux's fault-around: the
+ * aligned 64 kB block of the faulting address, debugfs fault_around_bytes), pages of the chunks
+ * beside this one; left mapped, they stayed until their own chunk was decoded, which in a
+ * shuffled order raised RSS by about 15 kB a chunk to the middle of an epoch (190 MB on a
+ * store of 1,000,000 32 px images: tests/bench/results/scale_walk6_2026-12-07.txt). */
+static void chunk_advise(const cxr_loader *l, int64_t k, int advice, uintptr_t around)
 {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    const uintptr_t a = (uintptr_t)(l->map + l->coff[k]) & ~(page - 1),
-                    b = ((uintptr_t)(l->map + l->coff[k] + l->csize[k]) + page - 1) & ~(page - 1);
+    const uintptr_t unit = around > page ? around : page, base = (uintptr_t)l->map,
+                    end = (base + l->map_size + page - 1) & ~(page - 1);
+    uintptr_t a = (base + l->coff[k]) & ~(unit - 1),
+              b = (base + l->coff[k] + l->csize[k] + unit - 1) & ~(unit - 1);
+    if (a < base) a = base; /* the mapping starts page-aligned, maybe not block-aligned */
+    if (b > end) b = end;
     (void)madvise((void *)a, b - a, advice);
 }
 
@@ -283,9 +296,9 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
      * them (the next epoch faults them back in from memory while they stay cached), but pages
      * left mapped count in the process's RSS and its cgroup's mapped memory: a pass over a split
      * of N GB ended with N GB of RSS (cxr-eval on a 31 GB store: 4.2 GB peak, 1.1 GB of it
-     * anonymous). Pages shared with a neighbouring chunk being decoded are simply faulted in
-     * again (the mapping is read-only). */
-    chunk_advise(l, k, MADV_DONTNEED);
+     * anonymous). So do those of the 64 kB blocks it meets (chunk_advise): pages of a
+     * neighbouring chunk being decoded are simply faulted in again (the mapping is read-only). */
+    chunk_advise(l, k, MADV_DONTNEED, FAULT_AROUND);
     cxr_status st = faulted ? CXR_E_IO : (cxr_status)code;
     struct stat sb;
     if (st != CXR_OK && fstat(l->fd, &sb) == 0 && (uint64_t)sb.st_size < end) {
@@ -376,7 +389,7 @@ static void advise_window(const cxr_loader *l, int64_t w)
 {
     int64_t first = w * l->opt.window, last = first + l->opt.window;
     if (last > l->n_shards) last = l->n_shards;
-    for (int64_t p = first; p < last; p++) chunk_advise(l, l->shard_order[p], MADV_WILLNEED);
+    for (int64_t p = first; p < last; p++) chunk_advise(l, l->shard_order[p], MADV_WILLNEED, 0);
 }
 
 /* Assign window w to its slot and queue (prefetch) its shard decodes. Lock held if prefetch. */
