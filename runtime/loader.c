@@ -253,27 +253,46 @@ static int chunk_read_run(void *arg)
     return cxr_chunk_decode(r->out, r->scratch, r->raw, r->raw_size, r->shard, r->size, r->n);
 }
 
-/* Linux's default fault-around block (mm/memory.c, fault_around_bytes): see chunk_advise */
-#define FAULT_AROUND ((uintptr_t)64 << 10)
-
 /* madvise `advice` on the pages of the mapped store that hold chunk k (whole pages: madvise
- * takes a page-aligned start; the mapping covers the last page of the file whole), and for
- * MADV_DONTNEED on the whole blocks of `around` bytes they meet (within the mapping). A fault
- * on a file mapping maps the page cache's pages around it too (Linux's fault-around: the
- * aligned 64 kB block of the faulting address, debugfs fault_around_bytes), pages of the chunks
- * beside this one; left mapped, they stayed until their own chunk was decoded, which in a
- * shuffled order raised RSS by about 15 kB a chunk to the middle of an epoch (190 MB on a
- * store of 1,000,000 32 px images: tests/bench/results/scale_walk6_2026-12-07.txt). */
-static void chunk_advise(const cxr_loader *l, int64_t k, int advice, uintptr_t around)
+ * takes a page-aligned start; the mapping covers the last page of the file whole). */
+static void chunk_advise(const cxr_loader *l, int64_t k, int advice)
 {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    const uintptr_t unit = around > page ? around : page, base = (uintptr_t)l->map,
-                    end = (base + l->map_size + page - 1) & ~(page - 1);
-    uintptr_t a = (base + l->coff[k]) & ~(unit - 1),
-              b = (base + l->coff[k] + l->csize[k] + unit - 1) & ~(unit - 1);
-    if (a < base) a = base; /* the mapping starts page-aligned, maybe not block-aligned */
-    if (b > end) b = end;
+    const uintptr_t a = (uintptr_t)(l->map + l->coff[k]) & ~(page - 1),
+                    b = ((uintptr_t)(l->map + l->coff[k] + l->csize[k]) + page - 1) & ~(page - 1);
     (void)madvise((void *)a, b - a, advice);
+}
+
+/* The most a fault maps beyond the page it reads: the cached pages of its aligned 64 kB block
+ * (Linux's fault-around) or the whole large folio it falls in, at most a PMD's 2 MiB on x86-64
+ * (a file written or read in large pieces, e.g. copied, is cached in such folios). */
+#define FAULT_REACH ((uintptr_t)2 << 20)
+
+/* Take the pages within FAULT_REACH of each of window w's chunks out of this process's mapping
+ * (they stay in the page cache), once the window is done (fill_batch). A decoded chunk releases
+ * its own pages (decode_shard), but its faults also mapped pages of the chunks beside it; in a
+ * shuffled order those stayed mapped until their own chunk was decoded: RSS rose by ~15 kB a
+ * chunk to the middle of an epoch and fell by its end (190 MB on a store of 1,000,000 32 px
+ * images: tests/bench/results/scale_walk6_2026-12-07.txt). Releasing them with each chunk
+ * instead made a neighbour's later decode map a large folio of released chunks again, left
+ * mapped to the epoch's end; here every page a window's faults mapped leaves with the window,
+ * so what stays mapped is bounded by the windows in flight, not the split. The release touches
+ * only those ranges (a release of the whole mapping per window costs in proportion to the
+ * store, each window). A decode running meanwhile faults its pages in again (the mapping is
+ * read-only). */
+static void release_window(const cxr_loader *l, int64_t w)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)l->map,
+                    end = (base + l->map_size + page - 1) & ~(page - 1);
+    int64_t first = w * l->opt.window, last = first + l->opt.window;
+    if (last > l->n_shards) last = l->n_shards;
+    for (int64_t p = first; p < last; p++) {
+        const int64_t k = l->shard_order[p];
+        uintptr_t a = base + l->coff[k], b = base + l->coff[k] + l->csize[k];
+        a = a - base > FAULT_REACH ? (a - FAULT_REACH) & ~(page - 1) : base;
+        b = end - b > FAULT_REACH ? (b + FAULT_REACH + page - 1) & ~(page - 1) : end;
+        (void)madvise((void *)a, b - a, MADV_DONTNEED);
+    }
 }
 
 /* Decode shard k into window slot `slot` at position j, augmented for `epoch` when the loader
@@ -296,9 +315,10 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
      * them (the next epoch faults them back in from memory while they stay cached), but pages
      * left mapped count in the process's RSS and its cgroup's mapped memory: a pass over a split
      * of N GB ended with N GB of RSS (cxr-eval on a 31 GB store: 4.2 GB peak, 1.1 GB of it
-     * anonymous). So do those of the 64 kB blocks it meets (chunk_advise): pages of a
-     * neighbouring chunk being decoded are simply faulted in again (the mapping is read-only). */
-    chunk_advise(l, k, MADV_DONTNEED, FAULT_AROUND);
+     * anonymous). Pages shared with a neighbouring chunk being decoded are simply faulted in
+     * again (the mapping is read-only); what faults mapped around the chunk goes with the
+     * window (release_window). */
+    chunk_advise(l, k, MADV_DONTNEED);
     cxr_status st = faulted ? CXR_E_IO : (cxr_status)code;
     struct stat sb;
     if (st != CXR_OK && fstat(l->fd, &sb) == 0 && (uint64_t)sb.st_size < end) {
@@ -389,7 +409,7 @@ static void advise_window(const cxr_loader *l, int64_t w)
 {
     int64_t first = w * l->opt.window, last = first + l->opt.window;
     if (last > l->n_shards) last = l->n_shards;
-    for (int64_t p = first; p < last; p++) chunk_advise(l, l->shard_order[p], MADV_WILLNEED, 0);
+    for (int64_t p = first; p < last; p++) chunk_advise(l, l->shard_order[p], MADV_WILLNEED);
 }
 
 /* Assign window w to its slot and queue (prefetch) its shard decodes. Lock held if prefetch. */
@@ -472,6 +492,7 @@ static int fill_batch(cxr_loader *l, bslot *bs, int64_t b)
         while (p >= l->win_start[l->cur_w + 1]) {
             /* window cur_w fully copied: its slot takes window cur_w + n_wslots */
             int64_t nw = l->cur_w + l->n_wslots;
+            release_window(l, l->cur_w);
             if (nw < l->n_windows) {
                 if (l->opt.prefetch) pthread_mutex_lock(&l->mu);
                 post_window(l, nw);
@@ -500,6 +521,7 @@ static int fill_batch(cxr_loader *l, bslot *bs, int64_t b)
         bs->indices[i] = idx;
         l->pos++;
     }
+    if (l->pos == l->n) release_window(l, l->cur_w); /* the epoch's last window is done */
     if (l->opt.mixup > 0) mix_batch(l, bs, b);
     return 0;
 }

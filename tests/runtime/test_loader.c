@@ -992,36 +992,61 @@ static long mapped_kb(const char *name)
     return found ? kb : -1;
 }
 
+/* Copy src to dst in writes of 1 MiB (a filesystem may cache such a file in large folios, which
+ * a fault maps whole, across chunks). 1 on success. */
+static int copy_big_writes(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    char *buf = malloc(1 << 20);
+    int ok = in && out && buf;
+    size_t n;
+    if (ok) {
+        setvbuf(out, NULL, _IONBF, 0);
+        while ((n = fread(buf, 1, 1 << 20, in)) > 0)
+            if (fwrite(buf, 1, n, out) != n) ok = 0;
+    }
+    free(buf);
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) ok = 0;
+    return ok;
+}
+
 /* A pass over a split leaves none of its chunks mapped in the process (only in the page cache):
  * each chunk's pages leave the mapping once it is decoded. They stayed, so a pass over a split
  * of N GB ended with N GB more RSS (cxr-eval on a 31 GB store's 15,000 test images: 4.2 GB peak,
- * 1.2 GB with this). Both the prefetching and the synchronous paths; with `midway`, small
- * chunks, checked after every batch.
+ * 1.2 GB with this). Both the prefetching and the synchronous paths.
  *
- * Nor does a chunk leave its neighbours' pages mapped while the epoch runs: a fault maps the
- * cached pages around it (the kernel's fault-around, 64 kB), which lie in the chunks beside the
- * one read; in a shuffled order those stayed mapped until their own chunk was decoded, so RSS
- * rose by ~15 kB a chunk to the middle of an epoch and fell back by its end (a 1,000,000-image
- * store of 32 px chunks: 190 MB at mid-epoch, 40 MB at its end). Small chunks (32 px images, 16
- * a chunk: 64 kB before compression) make every chunk a neighbour's fault-around; after every
- * batch the pages of the decodes in flight (two workers, a chunk and 64 kB each side) are all
- * that may be mapped (the old loader: 976 kB). */
-static void test_pages_released(int prefetch, int midway)
+ * Nor do the pages a fault maps around a chunk (Linux's fault-around, 64 kB, or a large folio)
+ * stay mapped with the split: in a shuffled order those of a chunk not yet decoded stayed
+ * until it was, so RSS rose by ~15 kB a chunk to the middle of an epoch and fell by its end
+ * (a store of 1,000,000 32 px images: 190 MB at mid-epoch). They leave with their window now
+ * (release_window). `small` = 1: 1,024 chunks of 16 32x32 images (64 kB before compression,
+ * so every chunk is in a neighbour's fault-around), checked after every batch: what the
+ * windows not yet released mapped (three windows of four chunks, 64 kB each side of each) and
+ * two workers' decodes is all that may be mapped, 2 MB; the old loader had 13-14 MB mapped
+ * mid-epoch. `small` = 2: that store copied in writes of 1 MiB (large folios where the
+ * filesystem makes them: a fault maps a whole folio, across chunks): nothing mapped at the
+ * epoch's end (releasing each chunk's neighbours' edges with the chunk left 33 MB of that copy
+ * mapped there, a neighbour's refault mapping released chunks' folio again). */
+static void test_pages_released(int prefetch, int small)
 {
-    char path[256];
-    snprintf(path, sizeof path, "loader_pages_%d.h5", (int)getpid());
-    /* 256 images of 128x128 random floats: ~16 MB of chunks, hardly compressible; or 1,024 of
-     * 32x32 in 64 chunks */
-    const int n = midway ? 1024 : 256;
-    CHECK_OK(midway ? fixture_store(path, 32, 16, n, 0, 0, 9)
-                    : fixture_store(path, 128, 16, n, 0, 0, 7));
+    char path[256], made[256];
+    snprintf(made, sizeof made, "loader_pages_%d.h5", (int)getpid());
+    snprintf(path, sizeof path, "%s", made);
+    /* 256 images of 128x128 random floats: ~16 MB of chunks, hardly compressible */
+    const int n = small ? 16384 : 256;
+    CHECK_OK(small ? fixture_store(made, 32, 16, n, 0, 0, 9)
+                   : fixture_store(made, 128, 16, n, 0, 0, 7));
+    if (small == 2) {
+        snprintf(path, sizeof path, "loader_pages_copy_%d.h5", (int)getpid());
+        REQUIRE(copy_big_writes(made, path));
+    }
     cxr_store *s;
     CHECK_OK(cxr_store_open(&s, path));
     cxr_loader_options o;
     cxr_loader_options_defaults(&o);
-    o.batch = midway ? 16 : 32;
+    o.batch = small ? 64 : 32;
     o.prefetch = prefetch;
-    o.threads = 2;
     o.shuffle = 1;
     cxr_loader *l;
     CHECK_OK(cxr_loader_create(&l, s, "train", &o));
@@ -1034,22 +1059,24 @@ static void test_pages_released(int prefetch, int midway)
         do {
             CHECK_OK(cxr_loader_next_batch(l, &b));
             got += b.n;
-            const long kb = midway ? mapped_kb(name) : 0;
+            const long kb = small == 1 ? mapped_kb(name) : 0;
             CHECK(kb >= 0);
             most = kb > most ? kb : most;
         } while (b.n > 0);
         CHECK(got == n);
         /* the data read: ~16 MB; left mapped: at most the pages around the last faults */
         const long kb = mapped_kb(name);
-        if (!(kb >= 0 && kb <= 512 && most <= 512))
+        if (!(kb >= 0 && kb <= 512 && most <= 2048))
             fprintf(stderr,
-                    "prefetch %d epoch %d: %ld kB of the store mapped mid-epoch, %ld at its end\n",
-                    prefetch, e, most, kb);
-        CHECK(kb >= 0 && kb <= 512 && most <= 512);
+                    "small %d prefetch %d epoch %d: %ld kB of the store mapped mid-epoch, %ld at "
+                    "its end\n",
+                    small, prefetch, e, most, kb);
+        CHECK(kb >= 0 && kb <= 512 && most <= 2048);
     }
     cxr_loader_destroy(l);
     cxr_store_close(s);
     unlink(path);
+    unlink(made);
 }
 
 int main(void)
@@ -1082,10 +1109,10 @@ int main(void)
     test_mixup(0.4f);
     test_mixup(0.02f);
     test_mixup_denormal();
-    test_pages_released(1, 0);
-    test_pages_released(0, 0);
-    test_pages_released(1, 1);
-    test_pages_released(0, 1);
+    for (int small = 0; small < 3; small++) {
+        test_pages_released(1, small);
+        test_pages_released(0, small);
+    }
     unlink(store_path);
     unlink(bad_path);
     TEST_END();
