@@ -265,7 +265,8 @@ static void chunk_advise(const cxr_loader *l, int64_t k, int advice)
 
 /* The most a fault maps beyond the page it reads: the cached pages of its aligned 64 kB block
  * (Linux's fault-around) or the whole large folio it falls in, at most a PMD's 2 MiB on x86-64
- * (a file written or read in large pieces, e.g. copied, is cached in such folios). */
+ * (a file written or read in large pieces, e.g. copied, is cached in such folios). Larger on
+ * other CPUs (arm64 with 64 kB pages): the rest would stay mapped (RSS only). */
 #define FAULT_REACH ((uintptr_t)2 << 20)
 
 /* Take the pages within FAULT_REACH of each of window w's chunks out of this process's mapping
@@ -275,8 +276,10 @@ static void chunk_advise(const cxr_loader *l, int64_t k, int advice)
  * chunk to the middle of an epoch and fell by its end (190 MB on a store of 1,000,000 32 px
  * images: tests/bench/results/scale_walk6_2026-12-07.txt). Releasing them with each chunk
  * instead made a neighbour's later decode map a large folio of released chunks again, left
- * mapped to the epoch's end; here every page a window's faults mapped leaves with the window,
- * so what stays mapped is bounded by the windows in flight, not the split. The release touches
+ * mapped to the epoch's end; here every page a window's faults mapped leaves with the window
+ * (or, for an epoch left before its end, at the next begin_epoch), so what stays mapped is
+ * bounded by the windows in flight, not the split (with --shuffle-window split a window may be
+ * most of the split: up to 512 MiB of decoded images). The release touches
  * only those ranges (a release of the whole mapping per window costs in proportion to the
  * store, each window). A decode running meanwhile faults its pages in again (the mapping is
  * read-only). */
@@ -867,6 +870,12 @@ cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch)
             while (l->running || l->run_req) pthread_cond_wait(&l->cv_coord, &l->mu);
         }
     }
+    /* an epoch left before its end (a caller's break, an error, --max-steps): the pages its
+     * posted windows' decodes mapped, which only the windows' ends would release (no decode
+     * runs now); the old plan's windows. After a whole epoch, its last window again (cheap) */
+    if (l->epoch_begun)
+        for (int64_t w = l->cur_w; w < l->cur_w + l->n_wslots && w < l->n_windows; w++)
+            release_window(l, w);
     make_plan(l, epoch, l->order, l->shard_order, l->win_start);
     l->epoch = epoch;
     for (int64_t p = 0; p < l->n_shards; p++) l->shard_pos[l->shard_order[p]] = p;

@@ -64,8 +64,18 @@ stopped() { # OUT CMD...: CMD started under the shim, stopped before OUT's renam
     env LD_PRELOAD="$SHIM" CXR_TEST_KILL="rename 1 before $(basename "$out") STOP" "$@" \
         >"$W/out1" 2>"$W/err1" &
     pid=$!
-    for i in $(seq 300); do [ "$(ps -o stat= -p $pid 2>/dev/null | cut -c1)" = T ] && break; sleep 0.1; done
-    [ "$(ps -o stat= -p $pid 2>/dev/null | cut -c1)" = T ] || fail "not stopped before $out's rename: $*"
+    local st=""
+    for i in $(seq 300); do
+        st=$(ps -o stat= -p $pid 2>/dev/null | cut -c1)
+        case $st in T | Z | "") break ;; esac # stopped, or ended without stopping
+        sleep 0.1
+    done
+    [ "$st" = T ] && return
+    # say why (one failure under a loaded ctest -j2 left no trace): the run's end and stderr
+    local rc="still running"
+    if [ "$st" != R ] && [ "$st" != S ] && [ "$st" != D ]; then wait $pid; rc="exit $?"; fi
+    fail "not stopped before $out's rename (state '${st:-gone}', $rc): $*"
+    sed 's/^/  | /' "$W/err1" >&2
 }
 resumed() { # OUT TOOL: the stopped run goes on; it wrote OUT, and left no lock file
     kill -CONT $pid
