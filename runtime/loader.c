@@ -279,10 +279,9 @@ static void chunk_advise(const cxr_loader *l, int64_t k, int advice)
  * mapped to the epoch's end; here every page a window's faults mapped leaves with the window
  * (or, for an epoch left before its end, at the next begin_epoch), so what stays mapped is
  * bounded by the windows in flight, not the split (with --shuffle-window split a window may be
- * most of the split: up to 512 MiB of decoded images). The release touches
- * only those ranges (a release of the whole mapping per window costs in proportion to the
- * store, each window). A decode running meanwhile faults its pages in again (the mapping is
- * read-only). */
+ * most of the split: up to 512 MiB of decoded images). The release touches only those ranges
+ * (a release of the whole mapping per window costs in proportion to the store, each window). A
+ * decode running meanwhile faults its pages in again (the mapping is read-only). */
 static void release_window(const cxr_loader *l, int64_t w)
 {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)l->map,
@@ -870,7 +869,7 @@ cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch)
             while (l->running || l->run_req) pthread_cond_wait(&l->cv_coord, &l->mu);
         }
     }
-    /* an epoch left before its end (a caller's break, an error, --max-steps): the pages its
+    /* an epoch left before its end (a caller's break, an error): the pages its
      * posted windows' decodes mapped, which only the windows' ends would release (no decode
      * runs now); the old plan's windows. After a whole epoch, its last window again (cheap) */
     if (l->epoch_begun)
