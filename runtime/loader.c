@@ -253,21 +253,33 @@ static int chunk_read_run(void *arg)
     return cxr_chunk_decode(r->out, r->scratch, r->raw, r->raw_size, r->shard, r->size, r->n);
 }
 
-/* madvise `advice` on the pages of the mapped store that hold chunk k (whole pages: madvise
- * takes a page-aligned start; the mapping covers the last page of the file whole). */
-static void chunk_advise(const cxr_loader *l, int64_t k, int advice)
-{
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    const uintptr_t a = (uintptr_t)(l->map + l->coff[k]) & ~(page - 1),
-                    b = ((uintptr_t)(l->map + l->coff[k] + l->csize[k]) + page - 1) & ~(page - 1);
-    (void)madvise((void *)a, b - a, advice);
-}
-
 /* The most a fault maps beyond the page it reads: the cached pages of its aligned 64 kB block
  * (Linux's fault-around) or the whole large folio it falls in, at most a PMD's 2 MiB on x86-64
  * (a file written or read in large pieces, e.g. copied, is cached in such folios). Larger on
  * other CPUs (arm64 with 64 kB pages): the rest would stay mapped (RSS only). */
 #define FAULT_REACH ((uintptr_t)2 << 20)
+
+/* madvise `advice` on the pages of the mapped store that hold chunk k and those within `reach`
+ * bytes of it, within the mapping (whole pages: madvise takes a page-aligned start; the
+ * mapping covers the last page of the file whole). */
+static void chunk_advise(const cxr_loader *l, int64_t k, int advice, uintptr_t reach)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)l->map,
+                    end = (base + l->map_size + page - 1) & ~(page - 1);
+    uintptr_t a = base + l->coff[k], b = base + l->coff[k] + l->csize[k];
+    a = a - base > reach ? (a - reach) & ~(page - 1) : base;
+    b = end - b > reach ? (b + reach + page - 1) & ~(page - 1) : end;
+    (void)madvise((void *)a, b - a, advice);
+}
+
+/* chunk_advise on each of window w's chunks. Reads only the epoch's plan, which does not change
+ * while the epoch runs. */
+static void advise_window(const cxr_loader *l, int64_t w, int advice, uintptr_t reach)
+{
+    int64_t first = w * l->opt.window, last = first + l->opt.window;
+    if (last > l->n_shards) last = l->n_shards;
+    for (int64_t p = first; p < last; p++) chunk_advise(l, l->shard_order[p], advice, reach);
+}
 
 /* Take the pages within FAULT_REACH of each of window w's chunks out of this process's mapping
  * (they stay in the page cache), once the window is done (fill_batch). A decoded chunk releases
@@ -284,17 +296,7 @@ static void chunk_advise(const cxr_loader *l, int64_t k, int advice)
  * decode running meanwhile faults its pages in again (the mapping is read-only). */
 static void release_window(const cxr_loader *l, int64_t w)
 {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)l->map,
-                    end = (base + l->map_size + page - 1) & ~(page - 1);
-    int64_t first = w * l->opt.window, last = first + l->opt.window;
-    if (last > l->n_shards) last = l->n_shards;
-    for (int64_t p = first; p < last; p++) {
-        const int64_t k = l->shard_order[p];
-        uintptr_t a = base + l->coff[k], b = base + l->coff[k] + l->csize[k];
-        a = a - base > FAULT_REACH ? (a - FAULT_REACH) & ~(page - 1) : base;
-        b = end - b > FAULT_REACH ? (b + FAULT_REACH + page - 1) & ~(page - 1) : end;
-        (void)madvise((void *)a, b - a, MADV_DONTNEED);
-    }
+    advise_window(l, w, MADV_DONTNEED, FAULT_REACH);
 }
 
 /* Decode shard k into window slot `slot` at position j, augmented for `epoch` when the loader
@@ -320,7 +322,7 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
      * anonymous). Pages shared with a neighbouring chunk being decoded are simply faulted in
      * again (the mapping is read-only); what faults mapped around the chunk goes with the
      * window (release_window). */
-    chunk_advise(l, k, MADV_DONTNEED);
+    chunk_advise(l, k, MADV_DONTNEED, 0);
     cxr_status st = faulted ? CXR_E_IO : (cxr_status)code;
     struct stat sb;
     if (st != CXR_OK && fstat(l->fd, &sb) == 0 && (uint64_t)sb.st_size < end) {
@@ -405,13 +407,10 @@ static void *worker_main(void *arg)
 
 /* Ask the kernel to read window w's chunks ahead (this window's, no others: advice on the whole
  * file would name every split's). Called without the lock while the workers run (madvise may
- * submit I/O); at an epoch's start before they are let go. Reads only the epoch's plan, which
- * does not change while the epoch runs. */
-static void advise_window(const cxr_loader *l, int64_t w)
+ * submit I/O); at an epoch's start before they are let go. */
+static void prefetch_window(const cxr_loader *l, int64_t w)
 {
-    int64_t first = w * l->opt.window, last = first + l->opt.window;
-    if (last > l->n_shards) last = l->n_shards;
-    for (int64_t p = first; p < last; p++) chunk_advise(l, l->shard_order[p], MADV_WILLNEED);
+    advise_window(l, w, MADV_WILLNEED, 0);
 }
 
 /* Assign window w to its slot and queue (prefetch) its shard decodes. Lock held if prefetch. */
@@ -499,7 +498,7 @@ static int fill_batch(cxr_loader *l, bslot *bs, int64_t b)
                 if (l->opt.prefetch) pthread_mutex_lock(&l->mu);
                 post_window(l, nw);
                 if (l->opt.prefetch) pthread_mutex_unlock(&l->mu);
-                advise_window(l, nw);
+                prefetch_window(l, nw);
             }
             l->cur_w++;
             l->cur_ready = 0;
@@ -869,10 +868,10 @@ cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch)
             while (l->running || l->run_req) pthread_cond_wait(&l->cv_coord, &l->mu);
         }
     }
-    /* an epoch left before its end (a caller's break, an error): the pages its
-     * posted windows' decodes mapped, which only the windows' ends would release (no decode
-     * runs now); the old plan's windows. After a whole epoch, its last window again (cheap) */
-    if (l->epoch_begun)
+    /* an epoch left before its end (a caller's break, an error): the pages its posted windows'
+     * decodes mapped, which only the windows' ends would release (no decode runs now); the old
+     * plan's windows (a whole epoch released its last one at its last image: fill_batch) */
+    if (l->epoch_begun && l->pos < l->n)
         for (int64_t w = l->cur_w; w < l->cur_w + l->n_wslots && w < l->n_windows; w++)
             release_window(l, w);
     make_plan(l, epoch, l->order, l->shard_order, l->win_start);
@@ -890,7 +889,7 @@ cxr_status cxr_loader_begin_epoch(cxr_loader *l, int epoch)
     for (int i = 0; i < l->n_wslots; i++) l->ws[i].window = -1;
     for (int64_t w = 0; w < l->n_wslots && w < l->n_windows; w++) post_window(l, w);
     /* before the workers are let go (no other thread runs now): the advice comes first */
-    for (int64_t w = 0; w < l->n_wslots && w < l->n_windows; w++) advise_window(l, w);
+    for (int64_t w = 0; w < l->n_wslots && w < l->n_windows; w++) prefetch_window(l, w);
     if (l->opt.prefetch) {
         l->cancel = 0;
         l->run_req = 1;
