@@ -38,6 +38,36 @@ static int strip_rows(void *ctx, int C, int H, int W)
     return (int)r;
 }
 
+#ifdef CXR_HAVE_DNNL
+/* oneDNN's convolutions run on chunks of the batch: a primitive copies each argument into its
+ * own (blocked) layout, in buffers as large as the largest copy (dnnl_cpu.c), and the fused
+ * forward keeps the whole unpooled map, so on the whole batch they would grow with it (1.5 GiB
+ * of copies and a 256 MiB map at batch 64, 256x256). A chunk's largest tensor is at most about
+ * DNNL_CHUNK_BYTES, but a chunk holds at least DNNL_CHUNK_MIN images and at least as many as
+ * the ops' threads (so a CPU of many cores keeps each busy); chunks differ by at most one image
+ * (two primitive shapes a layer at most), and a batch smaller than two chunks runs whole.
+ * bench_train_cpu at batch 64 on a 2-core Xeon (tests/bench/results/xeon-2026-12-07c/
+ * dnnl_chunks.txt): 128 MiB and 16 images, peak RSS 4.28 -> 3.04 GB at 0.98x the whole batch's
+ * images/s (13.9 -> 7.1 GB at batch 256, 0.96x); 64 MiB or 8 images were 3% or 8% slower. */
+#define DNNL_CHUNK_BYTES ((size_t)128 << 20)
+#define DNNL_CHUNK_MIN   16
+
+/* The number of chunks of N images; chunk i of n holds [i*N/n, (i+1)*N/n). */
+static int dnnl_chunks(void *ctx, int N, int C, int K, int H, int W)
+{
+    const size_t img = (size_t)(C > K ? C : K) * H * W * sizeof(float);
+    const size_t target = ((cxr_cpu_ctx *)ctx)->dnnl_chunk;
+    size_t per = (target ? target : DNNL_CHUNK_BYTES) / img;
+    if (per < DNNL_CHUNK_MIN) per = DNNL_CHUNK_MIN;
+    const int threads = cxr_cpu_threads(ctx);
+    if (per < (size_t)threads) per = (size_t)threads;
+    const size_t n = (size_t)N / per;
+    return n > 1 ? (int)n : 1;
+}
+
+static int chunk_start(int i, int n, int N) { return (int)((long)N * i / n); }
+#endif
+
 /* col (C*9, (y1-y0)*W) from rows y0..y1-1 of the padded-by-1 plane stack in (C,H,W). */
 static void im2col_strip(float *col /* (C*9, ld) */, const float *in /* (C,H,W) */, int C, int H,
                          int W, int y0, int y1, size_t ld)
@@ -266,8 +296,14 @@ cxr_status cxr_conv3x3_forward_cpu(void *ctx, float *out /* (N,K,H,W) */,
 #ifdef CXR_HAVE_DNNL
     if (cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_FWD, C)) {
         cxr_cpu_enter(ctx);
-        return cxr_dnnl_conv_forward(((cxr_cpu_ctx *)ctx)->dnnl, out, in, w, b, 0.0f, 0, NULL, N, C,
-                                     K, H, W);
+        const int n = dnnl_chunks(ctx, N, C, K, H, W);
+        for (int i = 0; i < n; i++) {
+            const int n0 = chunk_start(i, n, N), nb = chunk_start(i + 1, n, N) - n0;
+            CXR_CPU_RET(cxr_dnnl_conv_forward(
+                ((cxr_cpu_ctx *)ctx)->dnnl, out + (size_t)n0 * K * H * W,
+                in + (size_t)n0 * C * H * W, w, b, 0.0f, 0, NULL, nb, C, K, H, W));
+        }
+        return CXR_OK;
     }
 #endif
     int ot;
@@ -441,14 +477,39 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
     int own_dw = 1, own_din = din != NULL;
 #ifdef CXR_HAVE_DNNL
     cxr_cpu_ctx *c = ctx;
+    const size_t in_img = (size_t)C * H * W, out_img = (size_t)K * H * W;
     if (cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_BWD_W, C)) {
         cxr_cpu_enter(ctx);
-        CXR_CPU_RET(cxr_dnnl_conv_backward_weights(c->dnnl, dw, db, dout, in, N, C, K, H, W));
+        const int n = dnnl_chunks(ctx, N, C, K, H, W);
+        /* the first chunk writes dw and db, each later one its own into part, added in order */
+        const size_t wn = (size_t)K * C * 9;
+        float *part = n > 1 ? malloc(sizeof(float) * (wn + (size_t)K)) : NULL;
+        if (n > 1 && !part)
+            return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: %zu bytes",
+                                 sizeof(float) * (wn + (size_t)K));
+        cxr_status st = CXR_OK;
+        for (int i = 0; i < n && st == CXR_OK; i++) {
+            const int n0 = chunk_start(i, n, N), nb = chunk_start(i + 1, n, N) - n0;
+            float *pw = i ? part : dw, *pb = i ? part + wn : db;
+            st = cxr_dnnl_conv_backward_weights(c->dnnl, pw, pb, dout + (size_t)n0 * out_img,
+                                                in + (size_t)n0 * in_img, nb, C, K, H, W);
+            if (st != CXR_OK || !i) continue;
+            for (size_t j = 0; j < wn; j++) dw[j] += part[j];
+            for (int k = 0; k < K; k++) db[k] += part[wn + (size_t)k];
+        }
+        free(part);
+        CXR_CPU_RET(st);
         own_dw = 0;
     }
     if (din && cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_BWD_DATA, C)) {
         cxr_cpu_enter(ctx);
-        CXR_CPU_RET(cxr_dnnl_conv_backward_data(c->dnnl, din, dout, w, N, C, K, H, W));
+        const int n = dnnl_chunks(ctx, N, C, K, H, W);
+        for (int i = 0; i < n; i++) {
+            const int n0 = chunk_start(i, n, N), nb = chunk_start(i + 1, n, N) - n0;
+            CXR_CPU_RET(cxr_dnnl_conv_backward_data(c->dnnl, din + (size_t)n0 * in_img,
+                                                    dout + (size_t)n0 * out_img, w, nb, C, K, H,
+                                                    W));
+        }
         own_din = 0;
     }
 #endif
@@ -480,9 +541,11 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
          * forward, C >= 32 on AVX-512), ours after the pool when only the pooled map is kept: the
          * ReLU is increasing, so it commutes with the max and runs on a quarter of the map */
         cxr_cpu_ctx *c = ctx;
-        float *map = out;
-        const size_t bytes = (size_t)N * K * H * W * sizeof(float);
-        if (!map) {
+        cxr_cpu_enter(ctx);
+        const int n = dnnl_chunks(ctx, N, C, K, H, W);
+        const size_t out_img = (size_t)K * H * W, in_img = (size_t)C * H * W;
+        if (!out) { /* the map of the largest chunk, pooled as each chunk is done */
+            const size_t bytes = (size_t)((N + n - 1) / n) * out_img * sizeof(float);
             if (c->map_bytes < bytes) {
                 free(c->map);
                 c->map = aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -491,17 +554,22 @@ cxr_status cxr_conv3x3_lrelu_pool_forward_cpu(void *ctx, float *out /* (N,K,H,W)
                     return cxr_set_error(CXR_E_NOMEM, "conv3x3_lrelu_pool_forward: %zu bytes",
                                          bytes);
             }
-            map = c->map;
         }
-        cxr_cpu_enter(ctx);
-        int left = 0;
-        CXR_CPU_RET(cxr_dnnl_conv_forward(c->dnnl, map, in, w, b, alpha, 1, &left, N, C, K, H, W));
-        const size_t nmap = (size_t)N * K * H * W;
-        if (left && out) CXR_CPU_RET(cxr_leaky_relu_forward_cpu(ctx, out, out, alpha, nmap));
-        if (!pooled) return CXR_OK;
-        CXR_CPU_RET(cxr_maxpool2_forward_cpu(ctx, pooled, idx, map, N, K, H, W));
-        return left && !out ? cxr_leaky_relu_forward_cpu(ctx, pooled, pooled, alpha, nmap / 4)
-                            : CXR_OK;
+        for (int i = 0; i < n; i++) {
+            const int n0 = chunk_start(i, n, N), nb = chunk_start(i + 1, n, N) - n0;
+            float *map = out ? out + (size_t)n0 * out_img : c->map;
+            const size_t nmap = (size_t)nb * out_img, pofs = (size_t)n0 * out_img / 4;
+            int left = 0;
+            CXR_CPU_RET(cxr_dnnl_conv_forward(c->dnnl, map, in + (size_t)n0 * in_img, w, b, alpha,
+                                              1, &left, nb, C, K, H, W));
+            if (left && out) CXR_CPU_RET(cxr_leaky_relu_forward_cpu(ctx, map, map, alpha, nmap));
+            if (!pooled) continue;
+            CXR_CPU_RET(cxr_maxpool2_forward_cpu(ctx, pooled + pofs, idx + pofs, map, nb, K, H, W));
+            if (left && !out)
+                CXR_CPU_RET(
+                    cxr_leaky_relu_forward_cpu(ctx, pooled + pofs, pooled + pofs, alpha, nmap / 4));
+        }
+        return CXR_OK;
     }
 #endif
     int ot;

@@ -44,8 +44,9 @@ typedef struct {
     int bf16;               /* --precision bf16: conv and dense products on oneDNN in bf16 (conv1's
                             * stay ours, in fp32, unless CXR_CPU_DNNL was set; conv2's forward
                             * too where oneDNN runs no AMX: dnnl_min_c) */
-    float *map;            /* oneDNN forward: the full conv map the pool reads (fused slot) */
+    float *map;            /* oneDNN forward: a chunk's conv map the pool reads (fused slot) */
     size_t map_bytes;
+    size_t dnnl_chunk; /* oneDNN convolutions' chunk target in bytes (0: 128 MiB; tests) */
     int wino;      /* our forward and input gradient of layers of >= 16 channels by
                     * Winograd (winograd.c, conv.c); CXR_CPU_WINOGRAD=0: direct products */
     float *wino_u; /* the transformed weights of the op being run */

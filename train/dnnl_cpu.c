@@ -59,7 +59,8 @@ typedef struct {
  * such copy: primitives run one at a time and every copy is made again at each run (a copy is
  * filled from the user's tensor before the primitive, or written back to it after), so nothing
  * lives in them between runs. Per primitive, the copies at batch 64 would be 0.3-0.5 GB each for
- * conv2 and add up to several GB over the network's primitives. */
+ * conv2 and add up to several GB over the network's primitives; the backend also runs each
+ * convolution on chunks of the batch (conv.c, dnnl_chunks), which bounds the largest copy. */
 struct cxr_dnnl {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
@@ -526,6 +527,14 @@ int cxr_dnnl_dense_bf16(const cxr_dnnl *d) { return d->dense_bf16; }
 const char *cxr_dnnl_last_impl(const cxr_dnnl *d, int i)
 {
     return i >= 0 && i < d->n ? d->prims[i].impl : NULL;
+}
+
+size_t cxr_dnnl_largest_copy(const cxr_dnnl *d)
+{
+    size_t m = 0;
+    for (int i = 0; i < MAX_ARGS; i++)
+        if (d->slot_bytes[i] > m) m = d->slot_bytes[i];
+    return m;
 }
 #else
 typedef int cxr_dnnl_unused; /* ISO C: no empty translation unit */
