@@ -42,13 +42,14 @@ static int strip_rows(void *ctx, int C, int H, int W)
 /* oneDNN's convolutions run on chunks of the batch: a primitive copies each argument into its
  * own (blocked) layout, in buffers as large as the largest copy (dnnl_cpu.c), and the fused
  * forward keeps the whole unpooled map, so on the whole batch they would grow with it (1.5 GiB
- * of copies and a 256 MiB map at batch 64, 256x256). A chunk's largest tensor is at most about
- * DNNL_CHUNK_BYTES, but a chunk holds at least DNNL_CHUNK_MIN images and at least as many as
- * the ops' threads (so a CPU of many cores keeps each busy); chunks differ by at most one image
- * (two primitive shapes a layer at most), and a batch smaller than two chunks runs whole.
- * bench_train_cpu at batch 64 on a 2-core Xeon (tests/bench/results/xeon-2026-12-07c/
+ * of copies and a 256 MiB map at batch 64, 256x256). A chunk holds at most `per` images: as
+ * many as keep its largest tensor within DNNL_CHUNK_BYTES, but at least DNNL_CHUNK_MIN and at
+ * least the ops' threads (so a CPU of many cores keeps each busy); the batch is cut into the
+ * fewest such chunks, of equal sizes within one image (two primitive shapes a batch size at
+ * most). bench_train_cpu at batch 64 on a 2-core Xeon (tests/bench/results/xeon-2026-12-07c/
  * dnnl_chunks.txt): 128 MiB and 16 images, peak RSS 4.28 -> 3.04 GB at 0.98x the whole batch's
- * images/s (13.9 -> 7.1 GB at batch 256, 0.96x); 64 MiB or 8 images were 3% or 8% slower. */
+ * images/s (13.9 -> 7.1 GB at batch 256, 0.96x); against the whole batch, chunks of 64 MiB
+ * (16 images at conv2) were ~3% slower a step and chunks of 8 images ~8%. */
 #define DNNL_CHUNK_BYTES ((size_t)128 << 20)
 #define DNNL_CHUNK_MIN   16
 
@@ -61,7 +62,7 @@ static int dnnl_chunks(void *ctx, int N, int C, int K, int H, int W)
     if (per < DNNL_CHUNK_MIN) per = DNNL_CHUNK_MIN;
     const int threads = cxr_cpu_threads(ctx);
     if (per < (size_t)threads) per = (size_t)threads;
-    const size_t n = (size_t)N / per;
+    const size_t n = ((size_t)N + per - 1) / per;
     return n > 1 ? (int)n : 1;
 }
 

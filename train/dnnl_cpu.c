@@ -33,7 +33,11 @@
 enum { K_FWD, K_BWD_DATA, K_BWD_W, K_MM_FWD, K_MM_DW, K_MM_DIN };
 
 #define MAX_ARGS  5
-#define MAX_PRIMS 48
+/* Primitives kept (when full, all are dropped and made again as used): each batch size the
+ * backend runs makes up to two chunk shapes of each convolution op on oneDNN (conv.c,
+ * dnnl_chunks), 20-30 primitives with the dense products; 128 hold the training batch, an
+ * epoch's last batch and an evaluation's, bf16 included, with room to spare (48 did not). */
+#define MAX_PRIMS 128
 
 typedef struct {
     int arg;    /* DNNL_ARG_* of the primitive */
