@@ -35,7 +35,7 @@ torch=1
 export OMP_NUM_THREADS="$threads"
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
-echo "# cxr: $bin ($(git -C "$here" describe --always --dirty 2>/dev/null || echo '?'))${BENCH_PRECISION:+, BENCH_PRECISION=$BENCH_PRECISION}"
+echo "# cxr: $bin (this checkout: $(git -C "$here" describe --always --dirty 2>/dev/null || echo "?"))${BENCH_PRECISION:+, BENCH_PRECISION=$BENCH_PRECISION}"
 echo "# older cxr: $([ -n "$pbin" ] && echo "$pbin" || echo 'none given')"
 echo "# torch: $([ "$torch" = 1 ] && /usr/bin/python3 -c 'import torch; print(torch.__version__)' || echo 'not installed: skipped')"
 "$bin" 1 0 0 "$threads" 2>&1 | grep '^# path' || true
