@@ -149,6 +149,11 @@ int64_t cxr_loader_n_images(const cxr_loader *l);
 int64_t cxr_loader_n_batches(const cxr_loader *l);
 /* Shards this loader reads (the split's, or its part's: ceil((n_shards - part) / parts)). */
 int64_t cxr_loader_n_shards(const cxr_loader *l);
+/* Shards per window: the options' window, or what 0 (auto) and CXR_LOADER_WINDOW_SPLIT resolved
+ * to. Without shuffle these two take as few shards as keep the decode threads busy (three
+ * windows in flight with prefetch: ceil(threads / 3)), at most the auto window: the order is
+ * the file's whatever the window, and a window's decoded images are memory. */
+int cxr_loader_window(const cxr_loader *l);
 /* Of the loader's threads (*n_threads: workers + the assembler, 0 without prefetch), how many
  * have started and set flush-to-zero + denormals-are-zero (cxr_fpenv.h) on themselves. */
 int cxr_loader_threads_flushing(cxr_loader *l, int *n_threads);

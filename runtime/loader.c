@@ -660,6 +660,14 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     l->labels = info.labels;
     l->coff = info.chunk_offset;
     l->csize = info.chunk_size;
+    /* unshuffled, a window orders nothing (the order is the file's whatever it is): windows of
+     * as few shards as keep the decode threads busy, three being in flight with prefetch, at
+     * most the auto window (an evaluation at 2 threads held 3 x 4 shards of decoded images,
+     * 192 MiB at 256x256, for nothing: tests/bench/results/xeon-2026-12-07c/eval_window.txt) */
+    if (!l->opt.shuffle && (l->opt.window == 0 || l->opt.window == CXR_LOADER_WINDOW_SPLIT)) {
+        const int busy = (l->opt.threads + 2) / 3, aw = cxr_loader_auto_window(l->shard);
+        l->opt.window = busy < 1 ? 1 : busy < aw ? busy : aw;
+    }
     if (l->opt.window == 0) l->opt.window = cxr_loader_auto_window(l->shard);
     if (!l->path) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
     if (l->n_shards_split != (l->n_split + l->shard - 1) / l->shard)
@@ -972,3 +980,4 @@ int cxr_loader_threads_flushing(cxr_loader *l, int *n_threads)
 }
 int64_t cxr_loader_n_batches(const cxr_loader *l) { return l->n_batches; }
 int64_t cxr_loader_n_shards(const cxr_loader *l) { return l->n_shards; }
+int cxr_loader_window(const cxr_loader *l) { return l->opt.window; }

@@ -386,7 +386,8 @@ class Loader(_Closable):
     batch array uses it (copy=True arrays use none). Options as cxr_loader_options (runtime/cxr_loader.h):
     batch (64), shuffle (False), seed (1), window (0: the shards holding 256 images, 1 to
     4, as cxr-train's --shuffle-window auto; "split": the whole split up to 2 GiB of images,
-    as --shuffle-window split; else shards per shuffle window), threads (2 decode
+    as --shuffle-window split; else shards per shuffle window; without shuffle, 0 and "split"
+    take as few shards as keep the decode threads busy: the order is the file's anyway), threads (2 decode
     workers), depth (3 batches in the ring), prefetch (True), part/parts (0/1: this loader
     reads the shards k with k % parts == part), augment (None: off; else a spec as cxr-train's
     --augment: "default", "none", "rotate=10,scale=0.9:1.1,..."; image i of epoch e is then
@@ -452,6 +453,12 @@ class Loader(_Closable):
     @property
     def n_shards(self):
         return lib.cxr_loader_n_shards(self._ptr)
+
+    @property
+    def window(self):
+        """Shards per window, window=0 or "split" resolved (without shuffle: as few as keep the
+        decode threads busy, cxr_loader_window)."""
+        return lib.cxr_loader_window(self._ptr)
 
     def __len__(self):
         return self.n_batches

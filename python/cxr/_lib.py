@@ -130,6 +130,7 @@ _PROTOTYPES = {
     "cxr_loader_n_images": (c_int64, [c_void_p]),
     "cxr_loader_n_batches": (c_int64, [c_void_p]),
     "cxr_loader_n_shards": (c_int64, [c_void_p]),
+    "cxr_loader_window": (c_int, [c_void_p]),
     "cxr_loader_epoch_order": (c_int, [c_void_p, c_int, P(c_int64)]),
     "cxr_loader_epoch_shards": (c_int, [c_void_p, c_int, P(c_int64)]),
     "cxr_augment_parse": (c_int, [c_char_p, P(AugmentParams)]),

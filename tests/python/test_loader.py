@@ -87,6 +87,10 @@ for prefetch in (True, False):
             check(repr(w) in str(e) and '"split"' in str(e), f"window={w!r}: {e}")
     with cxr.Loader(store, "train", batch=7, prefetch=prefetch) as seq:
         check(run(seq, 2) == list(range(n)), "sequential without shuffle")
+        # without shuffle the default window is as few shards as keep 2 decode threads busy
+        check(seq.window == 1, f"unshuffled window: {seq.window} shards")
+    with cxr.Loader(store, "train", batch=7, shuffle=True, prefetch=prefetch) as sh:
+        check(sh.window == min(4, max(1, 256 // shard)), f"shuffled window: {sh.window} shards")
 
 # augmentation: the C loader's workers transform each image as cxr_augment_image(spec, seed,
 # epoch, index) of h5py's image; deterministic, epoch-dependent, off by default

@@ -293,6 +293,60 @@ static void test_window_and_memory(void)
     cxr_store_close(s);
 }
 
+/* Without shuffle, window 0 and CXR_LOADER_WINDOW_SPLIT take as few shards as keep the decode
+ * threads busy (ceil(threads / 3), at most the auto window: 4 shards of 8 here); a window given
+ * stays. The batches are those of any window (the file's order), and the memory is less: at 2
+ * threads the 0.069 MiB that refuses a shuffled loader (test_window_and_memory) holds one. */
+static void test_unshuffled_window(void)
+{
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = 5;
+    const struct {
+        int shuffle, window, threads, prefetch, want;
+    } cases[] = { { 0, 0, 2, 1, 1 }, { 0, CXR_LOADER_WINDOW_SPLIT, 2, 1, 1 },
+                  { 0, 0, 7, 1, 3 }, { 0, 0, 12, 1, 4 },
+                  { 0, 0, 0, 0, 1 }, { 0, 2, 2, 1, 2 },
+                  { 1, 0, 2, 1, 4 }, { 1, CXR_LOADER_WINDOW_SPLIT, 2, 1, 5 } };
+    cxr_loader *ref = NULL;
+    o.window = 4;
+    CHECK_OK(cxr_loader_create(&ref, s, "train", &o));
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        o.shuffle = cases[i].shuffle, o.window = cases[i].window;
+        o.threads = cases[i].threads, o.prefetch = cases[i].prefetch;
+        cxr_loader *l = NULL;
+        CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+        printf("shuffle %d window %d threads %d: %d shard(s) a window\n", o.shuffle, o.window,
+               o.threads, cxr_loader_window(l));
+        CHECK(cxr_loader_window(l) == cases[i].want);
+        if (!o.shuffle) { /* the file's order, as the 4-shard window's */
+            int diffs = 0;
+            cxr_batch x, y;
+            CHECK_OK(cxr_loader_begin_epoch(l, 1));
+            CHECK_OK(cxr_loader_begin_epoch(ref, 1));
+            do {
+                CHECK_OK(cxr_loader_next_batch(l, &x));
+                CHECK_OK(cxr_loader_next_batch(ref, &y));
+                diffs += x.n != y.n ||
+                         memcmp(x.indices, y.indices, (size_t)x.n * sizeof(int64_t)) != 0 ||
+                         memcmp(x.images, y.images, (size_t)x.n * 16 * 16 * sizeof(float)) != 0;
+            } while (x.n > 0 && y.n > 0);
+            CHECK(diffs == 0);
+        }
+        cxr_loader_destroy(l);
+    }
+    cxr_loader_destroy(ref);
+    o.shuffle = 0, o.window = 0, o.threads = 2, o.prefetch = 1;
+    setenv("CXR_MEM_AVAILABLE_MB", "0.069", 1);
+    cxr_loader *c = NULL;
+    CHECK_OK(cxr_loader_create(&c, s, "train", &o));
+    cxr_loader_destroy(c);
+    unsetenv("CXR_MEM_AVAILABLE_MB");
+    cxr_store_close(s);
+}
+
 /* CXR_LOADER_WINDOW_SPLIT: the whole split (part) in one window up to 2 GiB of decoded images,
  * else windows of 512 MiB; on this store it is the order of a window of all 5 shards, not the
  * default's; a window below it is refused. */
@@ -1111,6 +1165,7 @@ int main(void)
     test_huge_window(0);
     test_window_and_memory();
     test_split_window();
+    test_unshuffled_window();
     test_abandon();
     test_corrupt(1);
     test_corrupt(0);
