@@ -60,7 +60,8 @@ typedef struct {
     int shuffle;   /* 1: training order (see above); 0: sequential (default 0) */
     uint64_t seed; /* shuffle seed (default 1) */
     int window;    /* shards per shuffle window; 0 (default): cxr_loader_auto_window;
-                      CXR_LOADER_WINDOW_SPLIT: cxr_loader_split_window */
+                      CXR_LOADER_WINDOW_SPLIT: cxr_loader_split_window (without shuffle
+                      both are fewer: cxr_loader_window) */
     int threads;   /* decode worker threads with prefetch (default 2) */
     int depth;     /* batches in the ring, >= 2 (default 3) */
     int prefetch;  /* 1: background workers (default); 0: synchronous in the caller */
@@ -151,8 +152,9 @@ int64_t cxr_loader_n_batches(const cxr_loader *l);
 int64_t cxr_loader_n_shards(const cxr_loader *l);
 /* Shards per window: the options' window, or what 0 (auto) and CXR_LOADER_WINDOW_SPLIT resolved
  * to. Without shuffle these two take as few shards as keep the decode threads busy (three
- * windows in flight with prefetch: ceil(threads / 3)), at most the auto window: the order is
- * the file's whatever the window, and a window's decoded images are memory. */
+ * windows in flight with prefetch: ceil(threads / 3); without prefetch 1), at most the auto
+ * window: the order is the file's whatever the window (a damaged chunk's error may come after
+ * more or fewer good batches), and a window's decoded images are memory. */
 int cxr_loader_window(const cxr_loader *l);
 /* Of the loader's threads (*n_threads: workers + the assembler, 0 without prefetch), how many
  * have started and set flush-to-zero + denormals-are-zero (cxr_fpenv.h) on themselves. */

@@ -294,7 +294,8 @@ static void test_window_and_memory(void)
 }
 
 /* Without shuffle, window 0 and CXR_LOADER_WINDOW_SPLIT take as few shards as keep the decode
- * threads busy (ceil(threads / 3), at most the auto window: 4 shards of 8 here); a window given
+ * threads busy (ceil(threads / 3), at most the auto window: 4 shards of 8 here; without
+ * prefetch one); a window given
  * stays. The batches are those of any window (the file's order), and the memory is less: at 2
  * threads the 0.069 MiB that refuses a shuffled loader (test_window_and_memory) holds one. */
 static void test_unshuffled_window(void)
@@ -306,10 +307,11 @@ static void test_unshuffled_window(void)
     o.batch = 5;
     const struct {
         int shuffle, window, threads, prefetch, want;
-    } cases[] = { { 0, 0, 2, 1, 1 }, { 0, CXR_LOADER_WINDOW_SPLIT, 2, 1, 1 },
-                  { 0, 0, 7, 1, 3 }, { 0, 0, 12, 1, 4 },
-                  { 0, 0, 0, 0, 1 }, { 0, 2, 2, 1, 2 },
-                  { 1, 0, 2, 1, 4 }, { 1, CXR_LOADER_WINDOW_SPLIT, 2, 1, 5 } };
+    } cases[] = { { 0, 0, 2, 1, 1 },  { 0, CXR_LOADER_WINDOW_SPLIT, 2, 1, 1 },
+                  { 0, 0, 7, 1, 3 },  { 0, 0, 12, 1, 4 },
+                  { 0, 0, 13, 1, 4 }, { 0, 0, 12, 0, 1 },
+                  { 0, 0, 0, 0, 1 },  { 0, 2, 2, 1, 2 },
+                  { 1, 0, 2, 1, 4 },  { 1, CXR_LOADER_WINDOW_SPLIT, 2, 1, 5 } };
     cxr_loader *ref = NULL;
     o.window = 4;
     CHECK_OK(cxr_loader_create(&ref, s, "train", &o));
