@@ -4,6 +4,7 @@
 #ifndef CXR_MEMORY_H
 #define CXR_MEMORY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -28,6 +29,11 @@ int64_t cxr_mem_available(void);
  * memory.current, memory.stat's file). Every path is read under `fsroot` ("" for the real
  * machine; a folder holding a fake proc/ and sys/ for tests). */
 int64_t cxr_mem_cgroup_headroom(const char *fsroot);
+
+/* " (this process's address space is limited to N MiB: ulimit -v)" into buf (n bytes) when
+ * RLIMIT_AS is finite, else "": for the message of an allocation or a mapping that failed (a
+ * batch scheduler's vmem limit, e.g. Grid Engine's h_vmem, is such a limit). Returns buf. */
+const char *cxr_mem_limit_note(char *buf, size_t n);
 
 /* Bytes as MiB for messages. */
 static inline double cxr_mib(double bytes) { return bytes / 1048576.0; }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* The value of `key` (e.g. "MemAvailable:") in /proc/meminfo, in bytes; -1 if absent. */
 static int64_t meminfo(const char *text, const char *key)
@@ -194,6 +195,17 @@ int64_t cxr_mem_cgroup_headroom(const char *fsroot)
         return headroom_up(dir, (size_t)top, 0);
     }
     return -1;
+}
+
+const char *cxr_mem_limit_note(char *buf, size_t n)
+{
+    struct rlimit r;
+    if (!n) return buf;
+    buf[0] = 0;
+    if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+        snprintf(buf, n, " (this process's address space is limited to %.0f MiB: ulimit -v)",
+                 cxr_mib((double)r.rlim_cur));
+    return buf;
 }
 
 int64_t cxr_mem_available(void)

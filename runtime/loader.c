@@ -697,8 +697,14 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     if (l->n_shards_split > 0) {
         l->map = mmap(NULL, l->map_size, PROT_READ, MAP_SHARED, fd, 0);
         if (l->map == MAP_FAILED) {
+            /* ENOMEM: no room in the address space (ulimit -v) for the file's mapping: out of
+             * memory (exit 1, as every tool's), not an I/O error of the file */
+            const int e = errno;
+            char note[96];
             l->map = NULL;
-            CXR_THROW(CXR_E_IO, "%s: mmap: %s", l->path, strerror(errno));
+            CXR_THROW(e == ENOMEM ? CXR_E_NOMEM : CXR_E_IO, "%s: cannot map its %.0f MiB: %s%s",
+                      l->path, cxr_mib((double)l->map_size), strerror(e),
+                      e == ENOMEM ? cxr_mem_limit_note(note, sizeof note) : "");
         }
     }
     for (int64_t k = 0; k < l->n_shards_split; k++)

@@ -19,6 +19,7 @@
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
 #include "cxr_files.h"
+#include "cxr_memory.h"
 #include "cxr_parse.h"
 #include "cxr_cuda.h"
 #include "cxr_trainer.h"
@@ -777,6 +778,14 @@ int main(int argc, char **argv)
     if (st != CXR_OK) {
         if (ui.tty && !ui.quiet) fprintf(stderr, "\r\033[K");
         cxr_print_error("cxr-train", cxr_last_error());
+        if (st == CXR_E_NOMEM) { /* what to change: the cause above names an op or a buffer */
+            char note[96] = "";
+            if (!strstr(cxr_last_error(), "ulimit -v")) cxr_mem_limit_note(note, sizeof note);
+            fprintf(stderr,
+                    "cxr-train: out of memory%s; a smaller --batch needs less (the activations "
+                    "and the loaders' batches grow with it: specs/model.md, \"Memory\")\n",
+                    note);
+        }
         return cxr_exit_code(st);
     }
     return 0;

@@ -7,7 +7,8 @@
 #   undone, and training, evaluation and prediction were silently wrong).
 # - On the im2col + sgemm path an evaluation has the same bits at any thread count.
 # - An address-space limit (ulimit -v: a batch scheduler's vmem limit) too small for the model
-#   ends cxr-train with exit 1 and its reason, and never hangs (a build that linked OpenBLAS
+#   ends cxr-train with exit 1, its reason and what to change (the limit, a smaller --batch),
+#   and never hangs (a build that linked OpenBLAS
 #   started its thread pool at load; one of its threads could spin forever under the limit).
 # - A tool started in a folder that holds files named as its libraries loads the system's: the
 #   build tree's binaries had an empty RUNPATH entry (CMake's padding, a trailing ':'), which the
@@ -99,6 +100,9 @@ for kb in $kbs; do
     rc=$?
     [ "$rc" = 1 ] || { fail "cxr-train under ulimit -v $kb: exit $rc (want 1; 137: hung)"; sed 's/^/  | /' "$W/err" >&2; }
     grep -q "cannot allocate" "$W/err" || fail "cxr-train under ulimit -v $kb: $(tail -1 "$W/err")"
+    # and what to change, with the limit that stopped it
+    grep -q "out of memory (this process's address space is limited to [0-9]* MiB: ulimit -v); a smaller --batch" "$W/err" ||
+        fail "cxr-train under ulimit -v $kb: no hint: $(tail -1 "$W/err")"
 done
 for kv in CXR_CPU_WINOGRAD=off CXR_CPU_ISA=sse41 CXR_CPU_DENORMALS=bogus CXR_CPU_PARALLEL=omp2 \
     CXR_CPU_DNNL_MIN_C=32,0 CXR_DNNL_ALGO=winograd CXR_DNNL_FWD=on CXR_DNNL_DENSE=fp16; do
