@@ -127,7 +127,8 @@ struct cxr_loader {
     size_t img_floats;
     const int32_t *labels;
     const uint64_t *coff, *csize;
-    uint8_t *map;
+    uint8_t *map;     /* the file's bytes [map_off, map_off + map_size): this loader's chunks */
+    uint64_t map_off; /* a page boundary at or below its first chunk */
     size_t map_size;
     int fd; /* the mapped file (a duplicate of the store's): its size is checked before each read */
 
@@ -261,12 +262,12 @@ static int chunk_read_run(void *arg)
 
 /* madvise `advice` on the pages of the mapped store that hold chunk k and those within `reach`
  * bytes of it, within the mapping (whole pages: madvise takes a page-aligned start; the
- * mapping covers the last page of the file whole). */
+ * mapping covers its last page whole). */
 static void chunk_advise(const cxr_loader *l, int64_t k, int advice, uintptr_t reach)
 {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)l->map,
                     end = (base + l->map_size + page - 1) & ~(page - 1);
-    uintptr_t a = base + l->coff[k], b = base + l->coff[k] + l->csize[k];
+    uintptr_t a = base + (l->coff[k] - l->map_off), b = a + l->csize[k];
     a = a - base > reach ? (a - reach) & ~(page - 1) : base;
     b = end - b > reach ? (b + reach + page - 1) & ~(page - 1) : end;
     (void)madvise((void *)a, b - a, advice);
@@ -310,8 +311,10 @@ static cxr_status decode_shard(const cxr_loader *l, int slot, int j, int64_t k, 
      * the guard turns into an error. A file cut within the chunk's last page reads zeros there
      * instead (a checksum error): the file's size tells either from a bad chunk. */
     const uint64_t end = l->coff[k] + l->csize[k];
-    chunk_read r = { out,      scratch, l->map + l->coff[k],   (size_t)l->csize[k],
-                     l->shard, l->size, (int)shard_count(l, k) };
+    const uint8_t *raw = l->map + (l->coff[k] - l->map_off);
+    chunk_read r = {
+        out, scratch, raw, (size_t)l->csize[k], l->shard, l->size, (int)shard_count(l, k)
+    };
     int code = CXR_OK;
     const int faulted = cxr_guard_mapped_read(r.raw, r.raw_size, chunk_read_run, &r, &code);
     if (faulted) cxr_chunk_decode_abandoned();
@@ -687,33 +690,46 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     l->n_batches = (l->n + opt->batch - 1) / opt->batch;
     l->n_windows = (l->n_shards + l->opt.window - 1) / l->opt.window;
 
-    /* map the whole file read-only, the one the store validated (not whatever the path names
-     * now); chunks are read in place */
+    /* map the file the store validated (not whatever the path names now) read-only; chunks are
+     * read in place */
     fd = fcntl(cxr_store_fd(store), F_DUPFD_CLOEXEC, 0);
     if (fd < 0) CXR_THROW(CXR_E_IO, "%s: cannot open: %s", l->path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) CXR_THROW(CXR_E_IO, "%s: stat: %s", l->path, strerror(errno));
-    l->map_size = (size_t)sb.st_size;
-    if (l->n_shards_split > 0) {
-        l->map = mmap(NULL, l->map_size, PROT_READ, MAP_SHARED, fd, 0);
+    const uint64_t fsize = (uint64_t)sb.st_size;
+    for (int64_t k = 0; k < l->n_shards_split; k++)
+        if (l->csize[k] < 4 || l->coff[k] > fsize || l->csize[k] > fsize - l->coff[k])
+            CXR_THROW(CXR_E_FORMAT,
+                      "%s: split '%s' shard %lld: chunk (offset %llu, %llu bytes) lies outside "
+                      "the file (%llu bytes)",
+                      l->path, split, (long long)k, (unsigned long long)l->coff[k],
+                      (unsigned long long)l->csize[k], (unsigned long long)fsize);
+    /* only the bytes of the chunks this loader reads, from the page below the first: not the
+     * whole file, so that the loaders of a process (cxr-train's val pass beside its training
+     * loader) do not each take the whole store's size of address space, which a vmem limit
+     * (ulimit -v) counts: tests/bench/results/xeon-2026-12-07c/map_range.txt */
+    if (l->n_shards > 0) {
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (int64_t i = 0; i < l->n_shards; i++) {
+            const int64_t k = l->mine[i];
+            if (l->coff[k] < lo) lo = l->coff[k];
+            if (l->coff[k] + l->csize[k] > hi) hi = l->coff[k] + l->csize[k];
+        }
+        l->map_off = lo & ~((uint64_t)sysconf(_SC_PAGESIZE) - 1);
+        l->map_size = (size_t)(hi - l->map_off);
+        l->map = mmap(NULL, l->map_size, PROT_READ, MAP_SHARED, fd, (off_t)l->map_off);
         if (l->map == MAP_FAILED) {
-            /* ENOMEM: no room in the address space (ulimit -v) for the file's mapping: out of
-             * memory (exit 1, as every tool's), not an I/O error of the file */
+            /* ENOMEM: no room in the address space (ulimit -v) for the mapping: out of memory
+             * (exit 1, as every tool's), not an I/O error of the file */
             const int e = errno;
             char note[96];
             l->map = NULL;
-            CXR_THROW(e == ENOMEM ? CXR_E_NOMEM : CXR_E_IO, "%s: cannot map its %.0f MiB: %s%s",
-                      l->path, cxr_mib((double)l->map_size), strerror(e),
+            CXR_THROW(e == ENOMEM ? CXR_E_NOMEM : CXR_E_IO,
+                      "%s: cannot map the %.0f MiB of split '%s': %s%s", l->path,
+                      cxr_mib((double)l->map_size), split, strerror(e),
                       e == ENOMEM ? cxr_mem_limit_note(note, sizeof note) : "");
         }
     }
-    for (int64_t k = 0; k < l->n_shards_split; k++)
-        if (l->csize[k] < 4 || l->coff[k] > l->map_size || l->csize[k] > l->map_size - l->coff[k])
-            CXR_THROW(CXR_E_FORMAT,
-                      "%s: split '%s' shard %lld: chunk (offset %llu, %llu bytes) lies outside "
-                      "the file (%zu bytes)",
-                      l->path, split, (long long)k, (unsigned long long)l->coff[k],
-                      (unsigned long long)l->csize[k], l->map_size);
 
     l->order = malloc((size_t)(l->n + 1) * sizeof *l->order);
     l->shard_order = malloc((size_t)(l->n_shards + 1) * sizeof *l->shard_order);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1023,17 +1024,18 @@ static void test_mixup(float A)
     cxr_store_close(s);
 }
 
-/* The resident pages (kB) of this process's mappings of the file named `name` (its last path
- * component), from /proc/self/smaps; -1 when it cannot be read or maps no such file (the loader
- * holds it mapped while this runs, so "not found" is a failure, not a pass). */
-static long mapped_kb(const char *name)
+/* The sum of smaps' `field` ("Rss": resident pages, "Size": address space), in kB, over this
+ * process's mappings of the file named `name` (its last path component), from
+ * /proc/self/smaps; -1 when it cannot be read or maps no such file (a loader holds it mapped
+ * while this runs, so "not found" is a failure, not a pass, unless the test wants none). */
+static long smaps_kb(const char *name, const char *field)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
     if (!f) return -1;
     char line[4096];
     long kb = 0, v;
     int in = 0, found = 0;
-    const size_t nl = strlen(name);
+    const size_t nl = strlen(name), fl = strlen(field);
     while (fgets(line, sizeof line, f)) {
         size_t n = strlen(line);
         while (n && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = '\0';
@@ -1041,11 +1043,42 @@ static long mapped_kb(const char *name)
          * capitalised name ("Rss:") */
         if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f'))
             found += in = n >= nl + 1 && line[n - nl - 1] == '/' && !strcmp(line + n - nl, name);
-        else if (in && sscanf(line, "Rss: %ld kB", &v) == 1)
+        else if (in && !strncmp(line, field, fl) && line[fl] == ':' &&
+                 sscanf(line + fl + 1, " %ld kB", &v) == 1)
             kb += v;
     }
     fclose(f);
     return found ? kb : -1;
+}
+
+/* A loader maps the bytes of its own chunks, not the whole file: a training loader and a val
+ * loader alive together (cxr-train's val pass) took twice the file's size of address space,
+ * which a vmem limit (ulimit -v) counts; a part maps no more than its split's range. */
+static void test_map_range(void)
+{
+    struct stat sb;
+    REQUIRE(stat(store_path, &sb) == 0);
+    const long file_kb = (long)((sb.st_size + 1023) / 1024), page_kb = sysconf(_SC_PAGESIZE) / 1024;
+    const char *name = strrchr(store_path, '/') ? strrchr(store_path, '/') + 1 : store_path;
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, store_path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    cxr_loader *t = NULL, *v = NULL;
+    CHECK_OK(cxr_loader_create(&t, s, "train", &o));
+    const long t_kb = smaps_kb(name, "Size");
+    CHECK_OK(cxr_loader_create(&v, s, "val", &o));
+    const long both_kb = smaps_kb(name, "Size");
+    printf("file %ld kB; mapped: train %ld kB, train and val %ld kB\n", file_kb, t_kb, both_kb);
+    CHECK(t_kb > 0 && t_kb < file_kb && both_kb > t_kb);
+    CHECK(both_kb <= file_kb + 2 * page_kb); /* the two ranges, each from a page boundary */
+    int64_t v_ok[NVAL];
+    run_epoch(v, s, "val", 3, v_ok, NVAL, 64); /* and its chunks read right from its range */
+    for (int i = 0; i < NVAL; i++) CHECK(v_ok[i] == i);
+    cxr_loader_destroy(t);
+    cxr_loader_destroy(v);
+    CHECK(smaps_kb(name, "Size") == -1);
+    cxr_store_close(s);
 }
 
 /* Copy src to dst in writes of 1 MiB (a filesystem may cache such a file in large folios, which
@@ -1117,14 +1150,14 @@ static void test_pages_released(int prefetch, int small)
         do {
             CHECK_OK(cxr_loader_next_batch(l, &b));
             got += b.n;
-            const long kb = small == 1 ? mapped_kb(name) : 0;
+            const long kb = small == 1 ? smaps_kb(name, "Rss") : 0;
             CHECK(kb >= 0);
             most = kb > most ? kb : most;
         } while (b.n > 0);
         CHECK(got == n);
         /* the data read: 16 MB or more; left mapped at the end: nothing (no decode runs; a
          * fault-around block of 64 kB is the least a leftover would show) */
-        const long kb = mapped_kb(name);
+        const long kb = smaps_kb(name, "Rss");
         if (!(kb >= 0 && kb < 64 && most <= 2048))
             fprintf(stderr,
                     "small %d prefetch %d epoch %d: %ld kB of the store mapped mid-epoch, %ld at "
@@ -1143,7 +1176,7 @@ static void test_pages_released(int prefetch, int small)
             CHECK(b.n == 64);
         }
         CHECK_OK(cxr_loader_begin_epoch(l, 42));
-        kb = mapped_kb(name);
+        kb = smaps_kb(name, "Rss");
         if (!(kb >= 0 && kb <= 2048))
             fprintf(stderr, "prefetch %d: %ld kB of the store mapped after 40 epochs left early\n",
                     prefetch, kb);
@@ -1168,6 +1201,7 @@ int main(void)
     test_window_and_memory();
     test_split_window();
     test_unshuffled_window();
+    test_map_range();
     test_abandon();
     test_corrupt(1);
     test_corrupt(0);
