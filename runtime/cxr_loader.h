@@ -121,10 +121,12 @@ typedef struct cxr_loader cxr_loader;
 cxr_status cxr_loader_options_check(const cxr_loader_options *opt);
 
 /* Create a loader over `split` of an open store (the store must outlive the loader; the loader
- * only reads its metadata and mmaps its file). Errors: CXR_E_ARG for bad options, CXR_E_FORMAT
- * if the split is absent or a chunk lies outside the file, CXR_E_IO if the file cannot be
- * mapped, CXR_E_NOMEM (also, before anything is allocated, when the buffers the options need
- * exceed cxr_mem_available(): the message names the store, the sizes and --shard). */
+ * only reads its metadata and mmaps the bytes of its file that hold its chunks). Errors:
+ * CXR_E_ARG for bad options, CXR_E_FORMAT if the split is absent or a chunk lies outside the
+ * file, CXR_E_IO if the file cannot be mapped, CXR_E_NOMEM (also when the mapping finds no room
+ * in the address space, naming a ulimit -v; and, before anything is allocated, when the buffers
+ * the options need exceed cxr_mem_available(): the message names the store, the sizes and
+ * --shard). */
 cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const char *split,
                              const cxr_loader_options *opt);
 /* Stop workers (also mid-epoch) and free everything. NULL-safe. */

@@ -778,9 +778,12 @@ int main(int argc, char **argv)
     if (st != CXR_OK) {
         if (ui.tty && !ui.quiet) fprintf(stderr, "\r\033[K");
         cxr_print_error("cxr-train", cxr_last_error());
-        if (st == CXR_E_NOMEM) { /* what to change: the cause above names an op or a buffer */
+        /* what to change, on the CPU (a GPU's memory has its own advice, --resident off) and
+         * where the cause above, which names an op or a buffer, gives none (--shard) */
+        const char *why = cxr_last_error();
+        if (st == CXR_E_NOMEM && dev.kind == CXR_DEVICE_CPU && !strstr(why, "--shard")) {
             char note[96] = "";
-            if (!strstr(cxr_last_error(), "ulimit -v")) cxr_mem_limit_note(note, sizeof note);
+            if (!strstr(why, "ulimit -v")) cxr_mem_limit_note(note, sizeof note);
             fprintf(stderr,
                     "cxr-train: out of memory%s; a smaller --batch needs less (the activations "
                     "and the loaders' batches grow with it: specs/model.md, \"Memory\")\n",

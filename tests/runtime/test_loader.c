@@ -1053,7 +1053,8 @@ static long smaps_kb(const char *name, const char *field)
 
 /* A loader maps the bytes of its own chunks, not the whole file: a training loader and a val
  * loader alive together (cxr-train's val pass) took twice the file's size of address space,
- * which a vmem limit (ulimit -v) counts; a part maps no more than its split's range. */
+ * which a vmem limit (ulimit -v) counts. A part of two maps no more than the split's range, and
+ * a part without shards maps nothing. */
 static void test_map_range(void)
 {
     struct stat sb;
@@ -1078,6 +1079,15 @@ static void test_map_range(void)
     cxr_loader_destroy(t);
     cxr_loader_destroy(v);
     CHECK(smaps_kb(name, "Size") == -1);
+    o.parts = 2, o.part = 1;
+    CHECK_OK(cxr_loader_create(&t, s, "train", &o));
+    const long part_kb = smaps_kb(name, "Size");
+    CHECK(part_kb > 0 && part_kb <= t_kb);
+    cxr_loader_destroy(t);
+    o.parts = 100, o.part = 99; /* 5 shards: part 99 has none */
+    CHECK_OK(cxr_loader_create(&t, s, "train", &o));
+    CHECK(cxr_loader_n_shards(t) == 0 && smaps_kb(name, "Size") == -1);
+    cxr_loader_destroy(t);
     cxr_store_close(s);
 }
 
