@@ -666,8 +666,9 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
     /* unshuffled, a window orders nothing (the order is the file's whatever it is; only where a
      * damaged chunk's error comes, after how many good batches, moves with it): windows of as
      * few shards as keep the decode threads busy, three being in flight with prefetch (one
-     * shard without: the caller decodes), at most the auto window (an evaluation at 2 threads held 3 x 4 shards of decoded images,
-     * 192 MiB at 256x256, for nothing: tests/bench/results/xeon-2026-12-07c/eval_window.txt) */
+     * shard without: the caller decodes), at most the auto window (an evaluation at 2 threads
+     * held 3 x 4 shards of decoded images, 192 MiB at 256x256, for nothing:
+     * tests/bench/results/xeon-2026-12-07c/eval_window.txt) */
     if (!l->opt.shuffle && (l->opt.window == 0 || l->opt.window == CXR_LOADER_WINDOW_SPLIT)) {
         const int t = l->opt.threads, aw = cxr_loader_auto_window(l->shard);
         const int busy = l->opt.prefetch ? t / 3 + (t % 3 != 0) : 1; /* synchronous: one slot */

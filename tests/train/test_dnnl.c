@@ -6,8 +6,9 @@
  *     and on chunks of it; and --precision bf16 refused with CXR_E_UNSUPPORTED
  *     on a CPU without AVX512-BF16/AMX
  *   train.bf16 (test_train_dnnl bf16): the same ops in bf16 (8-bit mantissa inputs, fp32
- *     accumulation), within 2e-2, on the whole batch and on chunks of it, and with CXR_DNNL_DENSE=fp32 the dense forward of the fp32
- *     context to the bit; skipped (77) on CPUs without AVX512-BF16 or AMX */
+ *     accumulation), within 2e-2, on the whole batch and on chunks of it, and with
+ *     CXR_DNNL_DENSE=fp32 the dense forward of the fp32 context to the bit; skipped (77) on
+ *     CPUs without AVX512-BF16 or AMX */
 #include <stdlib.h>
 #include <string.h>
 
