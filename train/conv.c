@@ -482,24 +482,23 @@ cxr_status cxr_conv3x3_backward_cpu(void *ctx, float *din /* (N,C,H,W) or NULL *
     if (cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_BWD_W, C)) {
         cxr_cpu_enter(ctx);
         const int n = dnnl_chunks(ctx, N, C, K, H, W);
-        /* the first chunk writes dw and db, each later one its own into part, added in order */
+        /* the first chunk writes dw and db, each later one its own into part (the calling
+         * thread's scratch: no op of ours runs meanwhile), added in order */
         const size_t wn = (size_t)K * C * 9;
-        float *part = n > 1 ? malloc(sizeof(float) * (wn + (size_t)K)) : NULL;
+        float *part = n > 1 ? cxr_cpu_scratch(ctx, 0, sizeof(float) * (wn + (size_t)K)) : NULL;
         if (n > 1 && !part)
             return cxr_set_error(CXR_E_NOMEM, "conv3x3_backward: %zu bytes",
                                  sizeof(float) * (wn + (size_t)K));
-        cxr_status st = CXR_OK;
-        for (int i = 0; i < n && st == CXR_OK; i++) {
+        for (int i = 0; i < n; i++) {
             const int n0 = chunk_start(i, n, N), nb = chunk_start(i + 1, n, N) - n0;
             float *pw = i ? part : dw, *pb = i ? part + wn : db;
-            st = cxr_dnnl_conv_backward_weights(c->dnnl, pw, pb, dout + (size_t)n0 * out_img,
-                                                in + (size_t)n0 * in_img, nb, C, K, H, W);
-            if (st != CXR_OK || !i) continue;
+            CXR_CPU_RET(cxr_dnnl_conv_backward_weights(c->dnnl, pw, pb,
+                                                       dout + (size_t)n0 * out_img,
+                                                       in + (size_t)n0 * in_img, nb, C, K, H, W));
+            if (!i) continue;
             for (size_t j = 0; j < wn; j++) dw[j] += part[j];
             for (int k = 0; k < K; k++) db[k] += part[wn + (size_t)k];
         }
-        free(part);
-        CXR_CPU_RET(st);
         own_dw = 0;
     }
     if (din && cxr_cpu_dnnl_conv(ctx, CXR_DNNL_CONV_BWD_DATA, C)) {

@@ -62,6 +62,35 @@ static cxr_backend *backend(const char *dnnl_ops)
     return be;
 }
 
+/* dn's conv backward against own's, each writing over gradients of different junk (seeds from
+ * `seed`): din, dW and db within tol of ours; then without an input gradient (conv1), over junk
+ * again. */
+static void backward_vs(cxr_backend *own, cxr_backend *dn, const char *what, const float *g,
+                        const float *x, const float *w, int N, int C, int K, int H, int W,
+                        double tol, uint64_t seed)
+{
+    const size_t xn = (size_t)N * C * H * W, wn = (size_t)K * C * 9;
+    float *dx0 = rnd(xn, seed, 1.0f), *dx1 = rnd(xn, seed + 1, 9.0f);
+    float *dw0 = rnd(wn, seed + 2, 1.0f), *dw1 = rnd(wn, seed + 3, 9.0f);
+    float *db0 = rnd((size_t)K, seed + 4, 1.0f), *db1 = rnd((size_t)K, seed + 5, 9.0f);
+    char name[64];
+    CHECK_OK(own->conv3x3_backward(own->ctx, dx0, dw0, db0, g, x, w, N, C, K, H, W));
+    CHECK_OK(dn->conv3x3_backward(dn->ctx, dx1, dw1, db1, g, x, w, N, C, K, H, W));
+    snprintf(name, sizeof name, "%s backward din", what);
+    CHECK(near(name, dx1, dx0, xn, tol));
+    snprintf(name, sizeof name, "%s backward dW", what);
+    CHECK(near(name, dw1, dw0, wn, tol));
+    snprintf(name, sizeof name, "%s backward db", what);
+    CHECK(near(name, db1, db0, (size_t)K, tol));
+    free(dw1), free(db1);
+    dw1 = rnd(wn, seed + 6, 9.0f), db1 = rnd((size_t)K, seed + 7, 9.0f); /* junk again */
+    CHECK_OK(own->conv3x3_backward(own->ctx, NULL, dw0, db0, g, x, w, N, C, K, H, W));
+    CHECK_OK(dn->conv3x3_backward(dn->ctx, NULL, dw1, db1, g, x, w, N, C, K, H, W));
+    snprintf(name, sizeof name, "%s backward dW, no din", what);
+    CHECK(near(name, dw1, dw0, wn, tol));
+    free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);
+}
+
 static void compare(cxr_backend *own, cxr_backend *dn, double tol)
 {
     const int N = 3, C = 3, K = 5, H = 10, W = 12;
@@ -94,20 +123,8 @@ static void compare(cxr_backend *own, cxr_backend *dn, double tol)
     /* the pooled output alone (no full map kept) */
     CHECK_OK(dn->conv3x3_lrelu_pool_forward(dn->ctx, NULL, p1, i1, x, w, b, 0.5f, N, C, K, H, W));
     CHECK(near("conv+lrelu+pool, no map", p1, p0, pn, tol));
-    /* backward, writing over gradients that hold different junk on each side */
     float *g = rnd(yn, 6, 1.0f);
-    float *dx0 = rnd(xn, 7, 1.0f), *dx1 = rnd(xn, 27, 9.0f);
-    float *dw0 = rnd(wn, 8, 1.0f), *dw1 = rnd(wn, 28, 9.0f);
-    float *db0 = rnd((size_t)K, 9, 1.0f), *db1 = rnd((size_t)K, 29, 9.0f);
-    CHECK_OK(own->conv3x3_backward(own->ctx, dx0, dw0, db0, g, x, w, N, C, K, H, W));
-    CHECK_OK(dn->conv3x3_backward(dn->ctx, dx1, dw1, db1, g, x, w, N, C, K, H, W));
-    CHECK(near("conv backward din", dx1, dx0, xn, tol));
-    CHECK(near("conv backward dW", dw1, dw0, wn, tol));
-    CHECK(near("conv backward db", db1, db0, (size_t)K, tol));
-    /* no input gradient (conv1) */
-    CHECK_OK(own->conv3x3_backward(own->ctx, NULL, dw0, db0, g, x, w, N, C, K, H, W));
-    CHECK_OK(dn->conv3x3_backward(dn->ctx, NULL, dw1, db1, g, x, w, N, C, K, H, W));
-    CHECK(near("conv backward dW, no din", dw1, dw0, wn, tol));
+    backward_vs(own, dn, "conv", g, x, w, N, C, K, H, W, tol, 7);
     /* dense */
     const int IN = 67, OUT = 21;
     float *a = rnd((size_t)N * IN, 10, 1.0f), *wd = rnd((size_t)OUT * IN, 11, 0.2f);
@@ -126,7 +143,7 @@ static void compare(cxr_backend *own, cxr_backend *dn, double tol)
     CHECK(near("dense backward dW", gw1, gw0, (size_t)OUT * IN, tol));
     CHECK(near("dense backward db", gb1, gb0, (size_t)OUT, tol));
     free(x), free(w), free(b), free(y0), free(y1), free(p0), free(p1), free(i0), free(i1);
-    free(g), free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);
+    free(g);
     free(a), free(wd), free(bd), free(o0), free(o1), free(go), free(gi0), free(gi1), free(gw0);
     free(gw1), free(gb0), free(gb1);
 }
@@ -261,18 +278,10 @@ static void chunks(cxr_backend *own, int bf16)
            flips, pn, far);
     CHECK(far == 0);
     CHECK(cc->map_bytes > 0 && cc->map_bytes <= chunk_bytes);
-    float *dx0 = rnd(xn, 70, 1.0f), *dx1 = rnd(xn, 71, 9.0f);
-    float *dw0 = rnd(wn, 72, 1.0f), *dw1 = rnd(wn, 73, 9.0f);
-    float *db0 = rnd((size_t)K, 74, 1.0f), *db1 = rnd((size_t)K, 75, 9.0f);
-    CHECK_OK(own->conv3x3_backward(own->ctx, dx0, dw0, db0, g, x, w, N, C, K, H, W));
-    CHECK_OK(ch->conv3x3_backward(ch->ctx, dx1, dw1, db1, g, x, w, N, C, K, H, W));
-    CHECK(near("chunked backward din", dx1, dx0, xn, tol));
-    CHECK(near("chunked backward dW", dw1, dw0, wn, tol));
-    CHECK(near("chunked backward db", db1, db0, (size_t)K, tol));
-    memcpy(dw1, y1, wn * sizeof(float)); /* junk again: the first chunk writes, not adds */
-    CHECK_OK(ch->conv3x3_backward(ch->ctx, NULL, dw1, db1, g, x, w, N, C, K, H, W));
-    CHECK(near("chunked backward dW, no din", dw1, dw0, wn, tol));
+    /* over junk: the first chunk writes, not adds */
+    backward_vs(own, ch, "chunked", g, x, w, N, C, K, H, W, tol, 70);
     /* the whole batch through the same ops: its copies and map hold all 37 images */
+    float *dx1 = rnd(xn, 78, 1.0f), *dw1 = rnd(wn, 79, 1.0f), *db1 = rnd((size_t)K, 80, 1.0f);
     CHECK_OK(
         whole->conv3x3_lrelu_pool_forward(whole->ctx, NULL, p2, i2, x, w, b, 0.5f, N, C, K, H, W));
     CHECK_OK(whole->conv3x3_backward(whole->ctx, dx1, dw1, db1, g, x, w, N, C, K, H, W));
@@ -282,7 +291,7 @@ static void chunks(cxr_backend *own, int bf16)
     CHECK(cl > 0 && cl <= chunk_bytes);
     CHECK(wl > chunk_bytes && wc->map_bytes >= yn * sizeof(float));
     free(x), free(w), free(b), free(y0), free(y1), free(g), free(p0), free(p1), free(p2);
-    free(i0), free(i1), free(i2), free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);
+    free(i0), free(i1), free(i2), free(dx1), free(dw1), free(db1);
     cxr_backend_destroy(ch);
     cxr_backend_destroy(whole);
 }
