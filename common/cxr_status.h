@@ -38,7 +38,9 @@ typedef enum {
 #define CXR_MSG_MAX 10240
 
 /* Record `code` with a printf-style message for this thread; returns `code`. The message may
- * quote the one it replaces (an argument cxr_last_error()). Both leave errno as it was. */
+ * quote the one it replaces (an argument cxr_last_error()). Both leave errno as it was. A
+ * CXR_E_NOMEM message gains cxr_mem_limit_note's words when an address-space limit is set and
+ * it does not name one already. */
 cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Prefix the current message with "context: " (e.g. a file name); returns `code`. */

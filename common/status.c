@@ -1,6 +1,8 @@
 /* status.c: thread-local error messages behind cxr_status.h. */
 #include "cxr_status.h"
 
+#include "cxr_memory.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +17,13 @@ cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* an allocation that failed under an address-space limit (ulimit -v, a batch scheduler's
+     * vmem limit) says so, whichever library or tool it failed in, once */
+    if (code == CXR_E_NOMEM && !strstr(msg, "ulimit -v")) {
+        char note[96];
+        const size_t n = strlen(msg);
+        snprintf(msg + n, sizeof msg - n, "%s", cxr_mem_limit_note(note, sizeof note));
+    }
     memcpy(last_msg, msg, sizeof msg);
     errno = e;
     return code;

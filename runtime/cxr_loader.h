@@ -124,9 +124,9 @@ cxr_status cxr_loader_options_check(const cxr_loader_options *opt);
  * only reads its metadata and mmaps the bytes of its file that hold its chunks). Errors:
  * CXR_E_ARG for bad options, CXR_E_FORMAT if the split is absent or a chunk lies outside the
  * file, CXR_E_IO if the file cannot be mapped, CXR_E_NOMEM (also when the mapping finds no room
- * in the address space, naming a ulimit -v; and, before anything is allocated, when the buffers
- * the options need exceed cxr_mem_available(): the message names the store, the sizes and
- * --shard). */
+ * in the address space, or a thread no room for its stack; and, before anything is allocated,
+ * when the buffers the options need exceed cxr_mem_available(): the message names the store,
+ * the sizes and --shard). */
 cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const char *split,
                              const cxr_loader_options *opt);
 /* Stop workers (also mid-epoch) and free everything. NULL-safe. */

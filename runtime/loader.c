@@ -723,12 +723,10 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
             /* ENOMEM: no room in the address space (ulimit -v) for the mapping: out of memory
              * (exit 1, as every tool's), not an I/O error of the file */
             const int e = errno;
-            char note[96];
             l->map = NULL;
             CXR_THROW(e == ENOMEM ? CXR_E_NOMEM : CXR_E_IO,
-                      "%s: cannot map the %.0f MiB of split '%s': %s%s", l->path,
-                      cxr_mib((double)l->map_size), split, strerror(e),
-                      e == ENOMEM ? cxr_mem_limit_note(note, sizeof note) : "");
+                      "%s: cannot map the %.0f MiB of split '%s': %s", l->path,
+                      cxr_mib((double)l->map_size), split, strerror(e));
         }
     }
 
@@ -779,13 +777,18 @@ cxr_status cxr_loader_create(cxr_loader **out, const cxr_store *store, const cha
         const int nw = decode_workers(l, wmax); /* more would only hold idle scratch */
         l->workers = calloc((size_t)nw, sizeof *l->workers);
         if (!l->tq || !l->workers) CXR_THROW(CXR_E_NOMEM, "loader: out of memory");
-        for (int i = 0; i < nw; i++) {
-            if (pthread_create(&l->workers[i], NULL, worker_main, l) != 0)
-                CXR_THROW(CXR_E_INTERNAL, "loader: cannot start worker thread");
-            l->n_workers++;
-        }
-        if (pthread_create(&l->coord, NULL, coord_main, l) != 0)
-            CXR_THROW(CXR_E_INTERNAL, "loader: cannot start assembler thread");
+        /* EAGAIN: no room for a thread's stack (ulimit -v) or too many threads (ulimit -u):
+         * the machine's want, out of memory as an allocation's */
+        int e = 0;
+        for (int i = 0; i < nw && !e; i++)
+            if (!(e = pthread_create(&l->workers[i], NULL, worker_main, l))) l->n_workers++;
+        if (e)
+            CXR_THROW(e == EAGAIN ? CXR_E_NOMEM : CXR_E_INTERNAL,
+                      "loader: cannot start decode worker %d of %d: %s", l->n_workers + 1, nw,
+                      strerror(e));
+        if ((e = pthread_create(&l->coord, NULL, coord_main, l)))
+            CXR_THROW(e == EAGAIN ? CXR_E_NOMEM : CXR_E_INTERNAL,
+                      "loader: cannot start its assembler thread: %s", strerror(e));
         l->coord_started = 1;
     } else {
         l->scratch_sync = malloc((size_t)l->shard * l->img_floats * sizeof(float));

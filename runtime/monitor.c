@@ -352,8 +352,10 @@ static cxr_status monitor_start(cxr_monitor **out, double interval_s, const char
         }
     }
     nvml_open(&m->nv, nvml_lib ? nvml_lib : "libnvidia-ml.so.1", gpu_index, pci);
-    if (pthread_create(&m->thread, NULL, sampler_main, m) != 0)
-        CXR_THROW(CXR_E_INTERNAL, "cxr_monitor_create: cannot start the sampler thread");
+    const int e = pthread_create(&m->thread, NULL, sampler_main, m);
+    if (e) /* EAGAIN: no room for its stack (ulimit -v) or too many threads (ulimit -u) */
+        CXR_THROW(e == EAGAIN ? CXR_E_NOMEM : CXR_E_INTERNAL,
+                  "cxr_monitor_create: cannot start the sampler thread: %s", strerror(e));
     m->thread_started = 1;
     *out = m;
     m = NULL;

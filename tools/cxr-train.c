@@ -19,7 +19,6 @@
 #include "cxr_checkpoint.h"
 #include "cxr_clock.h"
 #include "cxr_files.h"
-#include "cxr_memory.h"
 #include "cxr_parse.h"
 #include "cxr_cuda.h"
 #include "cxr_trainer.h"
@@ -781,14 +780,10 @@ int main(int argc, char **argv)
         /* what to change, on the CPU (a GPU's memory has its own advice, --resident off) and
          * where the cause above, which names an op or a buffer, gives none (--shard) */
         const char *why = cxr_last_error();
-        if (st == CXR_E_NOMEM && dev.kind == CXR_DEVICE_CPU && !strstr(why, "--shard")) {
-            char note[96] = "";
-            if (!strstr(why, "ulimit -v")) cxr_mem_limit_note(note, sizeof note);
-            fprintf(stderr,
-                    "cxr-train: out of memory%s; a smaller --batch needs less (the activations "
-                    "and the loaders' batches grow with it: specs/model.md, \"Memory\")\n",
-                    note);
-        }
+        if (st == CXR_E_NOMEM && dev.kind == CXR_DEVICE_CPU && !strstr(why, "--shard"))
+            fprintf(stderr, /* the cause above names an address-space limit, if one is set */
+                    "cxr-train: out of memory; a smaller --batch needs less (the activations "
+                    "and the loaders' batches grow with it: specs/model.md, \"Memory\")\n");
         return cxr_exit_code(st);
     }
     return 0;

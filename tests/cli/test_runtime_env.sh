@@ -99,9 +99,10 @@ for kb in $kbs; do
         --no-checkpoint >"$W/out" 2>"$W/err"
     rc=$?
     [ "$rc" = 1 ] || { fail "cxr-train under ulimit -v $kb: exit $rc (want 1; 137: hung)"; sed 's/^/  | /' "$W/err" >&2; }
-    grep -q "cannot allocate" "$W/err" || fail "cxr-train under ulimit -v $kb: $(tail -1 "$W/err")"
-    # and what to change, with the limit that stopped it
-    grep -q "out of memory (this process's address space is limited to [0-9]* MiB: ulimit -v); a smaller --batch" "$W/err" ||
+    # the allocation, with the limit that stopped it, and what to change
+    grep -q "cannot allocate.* (this process's address space is limited to [0-9]* MiB: ulimit -v)$" "$W/err" ||
+        fail "cxr-train under ulimit -v $kb: $(head -1 "$W/err")"
+    grep -q "^cxr-train: out of memory; a smaller --batch" "$W/err" ||
         fail "cxr-train under ulimit -v $kb: no hint: $(tail -1 "$W/err")"
 done
 for kv in CXR_CPU_WINOGRAD=off CXR_CPU_ISA=sse41 CXR_CPU_DENORMALS=bogus CXR_CPU_PARALLEL=omp2 \

@@ -378,7 +378,7 @@ def case_write_error(tmp):
 
 def case_nomem(tmp):
     """Memory that runs out while an input is read is the machine's failure, not the input's:
-    the pack stops (exit 1, naming the file and the reason, nothing written), rather than
+    the pack stops (exit 1, naming the file, the reason and the limit, nothing written), rather than
     skipping the image and writing a store that silently lacks it (the outcome would then
     depend on the memory free at the time). The file: a sample JPEG followed by zeros to 60 MB
     (sparse; under the 64 MiB input cap), read whole (75 MB with the buffer's slack). The limit:
@@ -448,6 +448,8 @@ def case_nomem(tmp):
               % (extra, (b >> 20) + 32, rc, se))
         check("zz_big.jpeg" in se and "out of memory" in se,
               "%s names the file and the reason: %s" % (extra, se))
+        check("address space is limited to %.0f MiB: ulimit -v" % ((b + (32 << 20)) / 1048576.0) in se,
+              "%s names the limit: %s" % (extra, se))
         check("cxr-pack: skip " not in se, "%s nothing skipped: %s" % (extra, se))
         check(not os.path.exists(out), "%s no store written" % extra)
         no_temp_left(d)
@@ -465,7 +467,8 @@ def case_nomem(tmp):
         r = subprocess.run([JMAKE, "progressive", "5000", "5000", prog])
         check(r.returncode == 0, "jpeg_make progressive")
         rc, _, se = packs(b + (32 << 20), extra)
-        check(rc == 1 and "zz_prog.jpeg" in se and "out of memory" in se and "cxr-pack: skip " not in se,
+        check(rc == 1 and "zz_prog.jpeg" in se and "out of memory" in se and "ulimit -v" in se
+              and "cxr-pack: skip " not in se,
               "%s out of memory inside the JPEG decoder: exit 1 naming the file (got %d): %s" % (extra, rc, se))
         check(not os.path.exists(out), "%s no store written (decoder)" % extra)
         rc, _, se = run([root, "-o", out, "--threads", "1"] + extra)
