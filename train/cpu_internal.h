@@ -196,6 +196,14 @@ void cxr_gemm_wcol512(float *C, size_t ldc, const float *A, size_t lda, const fl
                       const int *offs, int M, int N, int Kd, const float *bias, float alpha,
                       int relu);
 
+/* gemm_avx512.c: the dense layers' forward of one inner block (kc <= 256 floats) at AVX-512
+ * width, the same bits as cxr_gemm_nt over that block: C (M,N) += Apk @ B (N,kc)^T, with Apk
+ * the block's A (M,kc) packed in pairs of rows by cxr_nt512_pack (ceil(M/2) * 16 *
+ * ceil(kc/8) floats: at most (M + 1) * (kc + 7) / 8 * 8). */
+void cxr_nt512_pack(float *dst, const float *A, size_t lda, int M, int kc);
+void cxr_gemm_nt512(float *C, size_t ldc, const float *Apk, const float *B, size_t ldb, int M,
+                    int N, int kc);
+
 /* winograd.c: the forward of a 3x3 convolution, and its input gradient, by F(2x2, 3x3) for
  * conv.c's direct path. cxr_wino_weights: U (16, K, C) from w (K, C, 3, 3), or with flip from
  * the flipped, transposed kernel of w (C, K, 3, 3) (the input gradient's, K and C swapped).

@@ -1,6 +1,7 @@
 /* dense.c: fully connected layer, CPU reference: out = in @ W^T + b, W (OUT,IN) row-major.
  *
- * Own kernels on AVX2+FMA CPUs (gemm_avx2.c), so the dense layers never depend on which CPU a
+ * Own kernels on AVX2+FMA CPUs (gemm_avx2.c; the forward at AVX-512 width where the CPU has it,
+ * gemm_avx512.c, the same bits), so the dense layers never depend on which CPU a
  * BLAS thinks it runs on (Debian's OpenBLAS 0.3.21 calls a Sapphire Rapids Xeon "Prescott" and
  * runs its SSE3 kernels); the OpenMP threads split the output columns, so every element is summed
  * in one fixed order whatever the thread count:
@@ -86,9 +87,9 @@ cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const floa
 #endif
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OUT; o++) out[(size_t)n * OUT + o] = b[o];
-    const int own = use_own(ctx);
-    for (int t = 0; own && t < cxr_cpu_threads(ctx); t++)
-        if (!cxr_cpu_scratch(ctx, t, (size_t)N * KD_FWD * sizeof(float)))
+    const int own = use_own(ctx), wide = own && ((cxr_cpu_ctx *)ctx)->avx512;
+    for (int t = 0; own && t < cxr_cpu_threads(ctx); t++) /* wide: pairs of rows, one padded */
+        if (!cxr_cpu_scratch(ctx, t, (size_t)(N + 1) * KD_FWD * sizeof(float)))
             return cxr_set_error(CXR_E_NOMEM, "dense_forward: no scratch");
     /* own kernel: 4-row blocks of W per thread; sgemm: panels of FWD_PANEL columns, one
      * product each whatever the thread count, so an evaluation's pass has the same bits at
@@ -109,6 +110,12 @@ cxr_status cxr_dense_forward_cpu(void *ctx, float *out /* (N,OUT) */, const floa
             float *pack = cxr_cpu_scratch(ctx, t, 0);
             for (int k0 = 0; k0 < IN && o0 < o1; k0 += KD_FWD) {
                 const int kc = IN - k0 < KD_FWD ? IN - k0 : KD_FWD;
+                if (wide) { /* twice the width, the same bits (gemm_avx512.c) */
+                    cxr_nt512_pack(pack, in + k0, (size_t)IN, N, kc);
+                    cxr_gemm_nt512(out + o0, (size_t)OUT, pack, w + (size_t)o0 * IN + k0,
+                                   (size_t)IN, N, o1 - o0, kc);
+                    continue;
+                }
                 for (int n = 0; n < N; n++)
                     memcpy(pack + (size_t)n * KD_FWD, in + (size_t)n * IN + k0,
                            sizeof(float) * (size_t)kc);

@@ -770,6 +770,32 @@ static void test_wide(int N, int C, int K, int H, int W)
     free(x), free(w), free(b), free(r);
 }
 
+/* The dense forward at AVX-512 width (pairs of images in a zmm) against AVX2 width, bit for bit:
+ * odd batches (a padded pair), inner sizes with a partial chunk of 8 and several blocks of 256,
+ * output counts that leave 1-3 rows of W. With inf, every row of W but the first starts with
+ * an infinity: a partial chunk read past its row's end (the padded images' zeros times it) makes
+ * the row before NaN. */
+static void test_wide_dense(int N, int IN, int OUT, int inf)
+{
+    cxr_cpu_ctx *c = ctx;
+    size_t nx = (size_t)N * IN, nw = (size_t)OUT * IN, no = (size_t)N * OUT;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(OUT * 4), *o[2];
+    fill(x, nx), fill(w, nw), fill(b, OUT);
+    for (int r = 1; inf && r < OUT; r++) w[(size_t)r * IN] = INFINITY;
+    c->blas_parallel = 0;
+    for (int v = 0; v < 2; v++) {
+        c->avx512 = v;
+        o[v] = junk(no);
+        CHECK_OK(cxr_dense_forward_cpu(ctx, o[v], x, w, b, N, IN, OUT));
+    }
+    if (memcmp(o[0], o[1], no * 4) != 0) {
+        fprintf(stderr, "dense forward N=%d IN=%d OUT=%d: AVX-512 and AVX2 differ\n", N, IN, OUT);
+        cxr_test_failures++;
+    }
+    c->avx512 = 1;
+    free(x), free(w), free(b), free(o[0]), free(o[1]);
+}
+
 int main(int argc, char **argv)
 {
     cxr_backend *be;
@@ -793,6 +819,12 @@ int main(int argc, char **argv)
         test_wide(1, 6, 14, 6, 30);  /* 8 + 6 rows, only a masked tile */
         test_wide(1, 16, 16, 4, 34); /* Winograd forward and din: products at both widths */
         test_wcol_bits(1);
+        test_wide_dense(7, 523, 13, 0); /* 3 pairs + a padded one; blocks 256, 256, 11 */
+        test_wide_dense(1, 8, 1, 0);
+        test_wide_dense(64, 600, 6, 0);  /* 32 pairs: 8 blocks of 4 pairs; 4 + 2 rows of W */
+        test_wide_dense(9, 5, 3, 1);     /* only a partial chunk */
+        test_wide_dense(10, 1024, 2, 0); /* dense3's shape */
+        test_wide_dense(3, 130, 7, 1);   /* 2 pairs (one padded), chunks of 8 and a tail of 2 */
         cxr_backend_destroy(be);
         TEST_END();
     }
