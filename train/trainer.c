@@ -229,6 +229,9 @@ typedef struct {
                                  it replaces at the first epoch (cxr_log_open's keep) */
     cxr_trainlog *log;
     char best_path[4096]; /* the best model's file ("" none) */
+    /* a fresh run without selection: an earlier run's MODEL.best.h5 beside its checkpoint,
+     * which it leaves as it is ("" none) */
+    char stale_best[4096];
     float *average;       /* weight averaging: the mean of the epoch-end weights (host, a
                              parameter block; NULL before the first averaged epoch) */
     float *weights;       /* the training weights while the model holds the mean (host) */
@@ -1788,9 +1791,11 @@ static void note_done(const train_run *r)
         snprintf(what, sizeof what, "the last epoch");
     const char *wm = paste_word(qm, sizeof qm, model),
                *ws = paste_word(qs, sizeof qs, o->io.store_path);
-    note(o, "done: %s holds %s%s%s%s%s%s", model, what,
+    note(o, "done: %s holds %s%s%s%s%s%s%s%s%s", model, what,
          wm && ws ? "; judge it on test once: cxr-eval " : "", wm && ws ? wm : "",
-         wm && ws ? " " : "", wm && ws ? ws : "", wm && ws ? " --split test" : "");
+         wm && ws ? " " : "", wm && ws ? ws : "", wm && ws ? " --split test" : "",
+         r->stale_best[0] ? "; " : "", r->stale_best[0] ? r->stale_best : "",
+         r->stale_best[0] ? " is an earlier run's model, not this run's" : "");
 }
 
 cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
@@ -1844,6 +1849,17 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                          : "not found at",
                  was, !held && there ? " (it holds another model)" : "", r.best_path);
         }
+    }
+    if (r.rc.select == CXR_SELECT_NONE && o->io.checkpoint_path && !o->io.resume_path &&
+        cxr_train_best_path(o->io.checkpoint_path, r.stale_best, sizeof r.stale_best) == CXR_OK) {
+        /* it would pass for this run's best model: said here and when the run is done */
+        if (access(r.stale_best, F_OK) == 0)
+            note(o,
+                 "warning: %s, beside the checkpoint, is an earlier run's best model; this run "
+                 "keeps none (no model selection), so it stays as it is, not this run's",
+                 r.stale_best);
+        else
+            r.stale_best[0] = '\0';
     }
     if (r.rc.average_from > 0 && r.rc.average_from <= r.rc.epochs)
         note(o,

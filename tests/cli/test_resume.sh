@@ -305,6 +305,16 @@ grep -q "would continue" "$WORK/err" && fail "a complete run was offered a resum
 # ... and a run that ends says where its model is and the one command left (test, once)
 expect_err "done: $WORK/ms1.best.h5 holds the best epoch, "
 expect_err "; judge it on test once: cxr-eval $WORK/ms1.best.h5 $WORK/s.h5 --split test"
+grep -q "earlier run's best model" "$WORK/err" && fail "a run with selection warned of its best model: $(cat "$WORK/err")"
+# ... and a fresh run that keeps no best model (here --select none; a store without val too)
+# warns that the MODEL.best.h5 beside its checkpoint is the earlier run's, left as it was (it
+# passed for this run's model), at the start and when done
+cp "$WORK/ms1.best.h5" "$WORK/ms1.best.was"
+expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --batch 8 --threads 2 --no-monitor -q \
+    --max-steps 1 --epochs 1 --select none --checkpoint "$WORK/ms1.h5"
+expect_err "warning: $WORK/ms1.best.h5, beside the checkpoint, is an earlier run's best model; this run keeps none"
+expect_err "done: $WORK/ms1.h5 holds the last epoch; judge it on test once: cxr-eval $WORK/ms1.h5 $WORK/s.h5 --split test; $WORK/ms1.best.h5 is an earlier run's model, not this run's"
+cmp -s "$WORK/ms1.best.h5" "$WORK/ms1.best.was" || fail "the earlier run's best model was changed"
 # a store given by a relative path is recorded absolute; a resume from another folder, where the
 # same name is another file holding the same images (a copy), is not warned about: the
 # checkpoint's store_content says they are the run's (a store of other images: below)
