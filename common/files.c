@@ -200,9 +200,20 @@ static ssize_t output_head(const char *out, char *head, size_t cap)
     return n;
 }
 
-/* The refusal of an output whose first n bytes, head (NUL-ended, room for 32), begin as a training
- * log or samples file does, plain or gzip-compressed (inflated here: output_head found a
- * regular file, so gzopen cannot block); CXR_OK for any other. */
+/* An image that the first n bytes of a file, head, begin as (JPEG, PNG, or DICOM: "DICM" after
+ * its 128-byte preamble), else NULL: a data set's input, which no output of ours replaces. */
+static const char *image_kind(const char *head, ssize_t n)
+{
+    const unsigned char *h = (const unsigned char *)head;
+    if (n >= 3 && h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff) return "a JPEG image";
+    if (n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8)) return "a PNG image";
+    if (n >= 132 && !memcmp(h + 128, "DICM", 4)) return "a DICOM file";
+    return NULL;
+}
+
+/* The refusal of an output whose first n bytes, head (NUL-ended, room for 32), begin as a
+ * training log or samples file does, plain or gzip-compressed (inflated here: output_head found
+ * a regular file, so gzopen cannot block); CXR_OK for any other. */
 static cxr_status refuse_log(const char *opt, const char *out, const char *what, char *head,
                              ssize_t n)
 {
@@ -223,6 +234,17 @@ static cxr_status refuse_log(const char *opt, const char *out, const char *what,
                          "%s %s: exists and is %s, not %s: not overwritten; remove it or give "
                          "another name",
                          opt, out, kind, what);
+}
+
+cxr_status cxr_output_not_image(const char *opt, const char *out, const char *what)
+{
+    char head[160]; /* a DICOM file's preamble and mark */
+    const char *image = image_kind(head, output_head(out, head, sizeof head));
+    if (!image) return CXR_OK;
+    return cxr_set_error(CXR_E_ARG,
+                         "%s %s: exists and is %s, not %s: not overwritten; remove it or give "
+                         "another name",
+                         opt, out, image, what);
 }
 
 cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what)

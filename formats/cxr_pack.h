@@ -182,6 +182,7 @@ typedef struct {
     int64_t within;      /* images beyond the first of their group in their split */
     int64_t across;      /* groups with members in >= 2 splits */
     int64_t pairs[3][3]; /* [a][b], a < b plan splits: groups with members in both */
+    int64_t labels;      /* groups whose members carry different classes (since 0.21) */
 } cxr_dup_counts;
 
 typedef struct {

@@ -221,14 +221,24 @@ static entry *entries(const cxr_dups *d, int which, int64_t *n)
     return e;
 }
 
-static void count_groups(const entry *e, int64_t n, cxr_dup_counts *c)
+static int32_t label_of(const cxr_pack_plan *p, int64_t ref)
+{
+    return p->splits[REF_SPLIT(ref)].items[REF_ITEM(ref)].label;
+}
+
+static void count_groups(const cxr_pack_plan *p, const entry *e, int64_t n, cxr_dup_counts *c)
 {
     memset(c, 0, sizeof *c);
     for (int64_t a = 0, b; a < n; a = b) {
         for (b = a + 1; b < n && e[b].key == e[a].key;) b++;
         if (b - a < 2) continue;
         int64_t per[3] = { 0, 0, 0 };
-        for (int64_t i = a; i < b; i++) per[REF_SPLIT(e[i].ref)]++;
+        int mixed = 0; /* one image under two classes: one of its labels is wrong */
+        for (int64_t i = a; i < b; i++) {
+            per[REF_SPLIT(e[i].ref)]++;
+            mixed |= label_of(p, e[i].ref) != label_of(p, e[a].ref);
+        }
+        c->labels += mixed;
         c->groups++;
         c->copies += b - a - 1;
         int present = 0;
@@ -249,7 +259,7 @@ cxr_status cxr_dups_count(cxr_dups *d, cxr_pack_summary *sum)
         int64_t n = 0;
         entry *e = entries(d, w, &n);
         if (!e) return cxr_set_error(CXR_E_NOMEM, "out of memory counting duplicates");
-        count_groups(e, n, w ? &sum->dup_pixels : &sum->dup_file);
+        count_groups(d->plan, e, n, w ? &sum->dup_pixels : &sum->dup_file);
         free(e);
     }
     sum->hashed = 1;
@@ -282,16 +292,18 @@ cxr_status cxr_dups_write_report(cxr_dups *d, const char *path, cxr_tmpfile *tf)
         st = CXR_E_IO; /* the message names the temporary */
         goto bail;
     }
-    fputs("pixel_hash\tfile_hash\tsplit\tpath\tstatus\n", f);
+    fputs("pixel_hash\tfile_hash\tsplit\tpath\tstatus\tclass\n", f);
     for (int64_t g = 0; g < ng; g++)
         for (const entry *m = first[g]; m < e + n && m->key == first[g]->key; m++) {
             const cxr_pack_split *sp = &d->plan->splits[REF_SPLIT(m->ref)];
             fprintf(f, "%016llx\t%016llx\t%s\t", (unsigned long long)m->key,
                     (unsigned long long)m->other, sp->name);
             cxr_fputs_field(sp->items[REF_ITEM(m->ref)].rel, f);
-            fprintf(f, "\t%s\n",
+            fprintf(f, "\t%s\t",
                     d->state[REF_SPLIT(m->ref)][REF_ITEM(m->ref)] == DROPPED ? "dropped"
                                                                              : "packed");
+            cxr_fputs_field(d->plan->class_names[label_of(d->plan, m->ref)], f);
+            fputc('\n', f);
         }
     if (ferror(f) || fflush(f) != 0)
         CXR_THROW(CXR_E_IO, "%s: write failed: %s", tf->target, strerror(errno));
@@ -324,6 +336,9 @@ static size_t fmt_counts(char *buf, size_t cap, const char *name, const cxr_dup_
                                       plan->splits[b].name, (long long)c->pairs[a][b]);
                 sep = ", ";
             }
+    if (c->labels && k < cap) /* said only when some: the line as before 0.21 otherwise */
+        k += (size_t)snprintf(buf + k, cap - k, "; %lld group%s with different classes",
+                              (long long)c->labels, c->labels == 1 ? "" : "s");
     if (k < cap) k += (size_t)snprintf(buf + k, cap - k, ")");
     return k;
 }

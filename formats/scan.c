@@ -245,7 +245,11 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
     char *cdir = NULL, *rel = NULL;
 
     memset(plan, 0, sizeof *plan);
-    if (kind_of(root) != 1) CXR_THROW(CXR_E_ARG, "%s: not a directory", root);
+    struct stat rs;
+    if (stat(root, &rs) != 0) /* ENOENT: a mistyped name, said as such */
+        CXR_THROW(CXR_E_ARG, "%s: %s", root, strerror(errno));
+    if (!S_ISDIR(rs.st_mode))
+        CXR_THROW(CXR_E_ARG, "%s: not a directory (SRC_DIR is a folder of train/ and test/)", root);
     if (!(plan->source = strdup(root))) CXR_THROW(CXR_E_NOMEM, "out of memory");
     CXR_TRY(find_classes(plan, root, split_dir, entries, n_entries));
 

@@ -607,11 +607,14 @@ cxr_status cxr_loader_options_check(const cxr_loader_options *opt)
         return cxr_set_error(CXR_E_ARG,
                              "loader: window %d: need >= 0, or CXR_LOADER_WINDOW_SPLIT (-1)",
                              opt->window);
-    if (!(opt->mixup >= 0 && opt->mixup <= CXR_LOADER_MIXUP_MAX) ||
-        (opt->mixup > 0 && !opt->shuffle))
+    if (!(opt->mixup >= 0 && opt->mixup <= CXR_LOADER_MIXUP_MAX))
+        return cxr_set_error(CXR_E_ARG, "loader: mixup %g: need 0 (none) or (0, %g]", opt->mixup,
+                             CXR_LOADER_MIXUP_MAX);
+    if (opt->mixup > 0 && !opt->shuffle) /* its pairs are drawn from the shuffled order */
         return cxr_set_error(CXR_E_ARG,
-                             "loader: mixup %g: need 0 (none) or (0, %g] with shuffle on",
-                             opt->mixup, CXR_LOADER_MIXUP_MAX);
+                             "loader: mixup %g needs shuffle on (it pairs images of the shuffled "
+                             "order); it is off",
+                             opt->mixup);
     if (opt->mixup > 0 && opt->mixup < FLT_MIN) /* the threads would flush it: mixup off */
         return cxr_set_error(CXR_E_ARG,
                              "loader: mixup %g: below the least normal float, %g (the loader's "

@@ -138,6 +138,7 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_output_not_ours("-o", out, "an ONNX model"));
     else
         CXR_TRY(cxr_output_format_check("-o", out, weights_format, 1, "a weights file"));
+    CXR_TRY(cxr_output_not_image("-o", out, weights ? "a weights file" : "an ONNX model"));
     CXR_TRY(cxr_output_probe("-o", out));
     /* one run per output, until exit */
     CXR_TRY(cxr_output_lock("cxr-export", "-o", out));

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -154,6 +155,8 @@ typedef struct {
     double last_draw; /* off a terminal: the last line's time (the start, before any) */
     double every_s;   /* off a terminal: a line within a split at most this often (60) */
     const cxr_pack_plan *plan;
+    int64_t listed_skips;  /* skipped as the plan was made (not a .jpg, --strict's stray files):
+                              not among the inputs that the progress lines count */
     int64_t skips_unnamed; /* skips past the first SKIPS_NAMED */
     int skips_named;
     struct {
@@ -244,13 +247,16 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
     double rate = p->seconds > 0 ? (double)p->done_all / p->seconds : 0;
     double t = cxr_now_s();
     if (!u->tty) {
-        if (p->split_done)
+        if (p->split_done) {
+            const int64_t listed = u->listed_skips;
             fprintf(stderr,
-                    "cxr-pack: %s: %lld inputs done (%lld/%lld overall, %lld skipped) %.1f s, %.0f "
-                    "img/s\n",
+                    "cxr-pack: %s: %lld inputs done (%lld/%lld overall, %lld of them skipped%s",
                     p->split, (long long)p->total, (long long)p->done_all, (long long)p->total_all,
-                    (long long)p->skipped, p->seconds, rate);
-        else if (t - u->last_draw >= u->every_s) { /* a long split (nohup, a log): a heartbeat */
+                    (long long)(p->skipped - listed), listed ? "; " : "");
+            if (listed)
+                fprintf(stderr, "%lld more skipped as the inputs were listed", (long long)listed);
+            fprintf(stderr, ") %.1f s, %.0f img/s\n", p->seconds, rate);
+        } else if (t - u->last_draw >= u->every_s) { /* a long split (nohup, a log): a heartbeat */
             const double eta = rate > 0 ? (double)(p->total_all - p->done_all) / rate : 0;
             fprintf(stderr,
                     "cxr-pack: %s: %lld/%lld overall so far, %lld skipped, %.1f s, %.0f img/s, "
@@ -359,6 +365,28 @@ static void warn_untrainable(const char *out, int carved, int manifest, int64_t 
                   stderr);
         }
     if (more) fprintf(stderr, "cxr-pack: warning: ... and %d more such classes\n", more);
+    const int nc = cxr_store_n_classes(w);
+    if (nc == 1 && has_tr && tr.n > 0) {
+        fputs("cxr-pack: warning: one class only, '", stderr);
+        cxr_fputs_escaped(cxr_store_class_name(w, 0), stderr);
+        fputs("': a classifier needs at least 2, and cxr-train refuses the store\n", stderr);
+    }
+    /* names are classes as they are spelled: two that differ in case only are two classes (a
+     * test/Normal beside train/NORMAL left each without the other's images) */
+    int pairs = 0;
+    for (int a = 0; a < nc && pairs < 10; a++)
+        for (int b = a + 1; b < nc && pairs < 10; b++)
+            if (!strcasecmp(cxr_store_class_name(w, a), cxr_store_class_name(w, b))) {
+                pairs++;
+                fputs("cxr-pack: warning: classes '", stderr);
+                cxr_fputs_escaped(cxr_store_class_name(w, a), stderr);
+                fputs("' and '", stderr);
+                cxr_fputs_escaped(cxr_store_class_name(w, b), stderr);
+                fprintf(stderr,
+                        "' differ only in case: one class under two %s? Names are taken "
+                        "as spelled: rename one\n",
+                        manifest ? "labels" : "folder names");
+            }
     cxr_store_close(w);
 }
 
@@ -665,6 +693,11 @@ int main(int argc, char **argv)
     if (st == CXR_OK) st = output_not_among_inputs("-o", out, tree, &plan);
     if (st == CXR_OK && opt.duplicates_report)
         st = output_not_among_inputs("--duplicates-report", opt.duplicates_report, tree, &plan);
+    /* ... nor another image (an input of another data set): said after what names an input */
+    if (st == CXR_OK) st = cxr_output_not_image("-o", out, "a store");
+    if (st == CXR_OK && opt.duplicates_report)
+        st = cxr_output_not_image("--duplicates-report", opt.duplicates_report,
+                                  "a duplicates table");
     if (st != CXR_OK) {
         cxr_print_error("cxr-pack", cxr_last_error());
         cxr_plan_free(&plan);
@@ -714,6 +747,7 @@ int main(int argc, char **argv)
     ui_state ui = { .tty = isatty(2),
                     .quiet = quiet,
                     .plan = &plan,
+                    .listed_skips = plan.n_skipped,
                     .last_draw = cxr_now_s(),
                     .every_s = cxr_progress_every_s() };
     opt.output = out;
@@ -758,8 +792,14 @@ int main(int argc, char **argv)
         cxr_pack_dups_format(&sum, &plan, line, sizeof line);
         fprintf(stderr, "cxr-pack: duplicates: %s\n", line);
         /* copies across splits let test see train's images: where to look, what to do */
-        if ((sum.dup_file.across > 0 || sum.dup_pixels.across > 0) && !opt.drop_duplicates &&
-            !opt.duplicates_report)
+        if (sum.dup_pixels.labels > 0) /* identical files have identical pixels */
+            fprintf(stderr,
+                    "cxr-pack: warning: %lld group%s of identical images under different "
+                    "classes: one label of each is wrong%s\n",
+                    (long long)sum.dup_pixels.labels, sum.dup_pixels.labels == 1 ? "" : "s",
+                    opt.duplicates_report ? " (the report names each copy's class)" : "");
+        if ((sum.dup_file.across > 0 || sum.dup_pixels.across > 0 || sum.dup_pixels.labels > 0) &&
+            !opt.drop_duplicates && !opt.duplicates_report)
             fprintf(stderr, "cxr-pack: --duplicates-report FILE lists them; --drop-duplicates "
                             "keeps one copy of each (specs/store.md, Duplicates)\n");
     }

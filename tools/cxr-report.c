@@ -39,6 +39,7 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
     cxr_status st = cxr_output_check("-o", out, runs, n_runs, NULL);
     if (st == CXR_OK) st = cxr_output_check("-o", out, samps, n_samp, NULL);
     if (st == CXR_OK) st = cxr_output_not_ours("-o", out, "an HTML page");
+    if (st == CXR_OK) st = cxr_output_not_image("-o", out, "an HTML page");
     if (st == CXR_OK) st = cxr_output_probe("-o", out);
     return st != CXR_OK ? st : cxr_output_lock("cxr-report", "-o", out); /* held until exit */
 }

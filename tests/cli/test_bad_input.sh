@@ -209,6 +209,17 @@ mkdir -p "$WORK/ghost/val/AAA" && cp "$SAMPLE"/train/NORMAL/IM-0115-0001.jpeg "$
 expect_rc 0 "$BIN/cxr-pack" "$WORK/ghost" -o "$WORK/ghostv.h5" --size 32 --quiet --val-fraction 0
 expect_err "warning: class 'AAA' has no image in train: a model cannot learn it"
 rm -r "$WORK/ghost/val"
+grep -q "differ only in case\|one class only" "$WORK/err" && fail "a warning of case or one class: $(cat "$WORK/err")"
+# ... a test/Normal beside train/NORMAL: two classes, each without the other's images, whose
+# names differ only in case (said, as the likely cause), and a store of one class
+mkdir -p "$WORK/casey/train" "$WORK/casey/test" && cp -r "$SAMPLE/train/NORMAL" "$SAMPLE/train/PNEUMONIA" "$WORK/casey/train/" &&
+    cp -r "$SAMPLE/test/PNEUMONIA" "$WORK/casey/test/" && cp -r "$SAMPLE/test/NORMAL" "$WORK/casey/test/Normal"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/casey" -o "$WORK/casey.h5" --size 16 --quiet
+expect_err "warning: classes 'NORMAL' and 'Normal' differ only in case: one class under two folder names?"
+mkdir -p "$WORK/onec/train" "$WORK/onec/test" && cp -r "$SAMPLE/train/NORMAL" "$WORK/onec/train/" &&
+    cp -r "$SAMPLE/test/NORMAL" "$WORK/onec/test/"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/onec" -o "$WORK/onec.h5" --size 16 --quiet
+expect_err "warning: one class only, 'NORMAL': a classifier needs at least 2, and cxr-train refuses the store"
 # ... but a run resumed on such a store (its classes fixed by its checkpoint) is warned and goes on
 # (as many training images as ghost.h5: the resume's steps per epoch must match)
 mkdir -p "$WORK/ghost2" && cp -r "$WORK/ghost/train" "$WORK/ghost/test" "$WORK/ghost2/" &&

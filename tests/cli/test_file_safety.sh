@@ -79,8 +79,14 @@ cmp -s "$W/ck.h5" "$W/victim.h5" && cmp -s "$W/s.h5" "$W/vstore.h5" && cmp -s "$
 cp "$W/run.jsonl" "$W/vlog.jsonl" && printf '{"t":1.0,"epoch":1}\n' > "$W/vmon.jsonl"
 gzip -c "$W/run.jsonl" > "$W/vgz.jsonl.gz" && cp "$W/vgz.jsonl.gz" "$W/vgz0"
 refused() { local m=$1; shift; expect_rc 2 "$@"; expect_err "$m"; } # MSG CMD...: exit 2, MSG
+# ... nor over an image, a data set's input (cxr-pack SRC -o x.jpeg replaced it with a store):
+# JPEG, PNG, DICOM ("DICM" after a 128-byte preamble), by their first bytes, whatever the name
+cp "$img" "$W/vimg.jpeg" && cp "$img" "$W/vimg0"
+printf '\211PNG\r\n\032\n\0\0\0\rIHDR' > "$W/vpng.dat" && cp "$W/vpng.dat" "$W/vpng0"
+{ head -c 128 /dev/zero; printf 'DICM\2\0'; } > "$W/vdcm" && cp "$W/vdcm" "$W/vdcm0"
 for v in "vlog.jsonl|a training log (cxr-train --log)" "vmon.jsonl|a samples file (cxr-train --monitor-log)" \
-    "vgz.jsonl.gz|a gzip-compressed training log"; do
+    "vgz.jsonl.gz|a gzip-compressed training log" "vimg.jpeg|a JPEG image" "vpng.dat|a PNG image" \
+    "vdcm|a DICOM file"; do
     f=$W/${v%%|*} k="exists and is ${v#*|}, not"
     refused "-o $f: $k an HTML page: not overwritten" "$BIN/cxr-report" "$W/run.jsonl" -o "$f"
     refused "-o $f: $k a predictions table" "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$f"
@@ -96,6 +102,8 @@ done
 cmp -s "$W/run.jsonl" "$W/vlog.jsonl" && [ "$(cat "$W/vmon.jsonl")" = '{"t":1.0,"epoch":1}' ] &&
     cmp -s "$W/vgz.jsonl.gz" "$W/vgz0" ||
     fail "an output replaced a training log or samples file"
+cmp -s "$W/vimg.jpeg" "$W/vimg0" && cmp -s "$W/vpng.dat" "$W/vpng0" && cmp -s "$W/vdcm" "$W/vdcm0" ||
+    fail "an output replaced an image"
 [ -e "$W/p3.h5" ] && fail "a refused --duplicates-report left a store"
 # ... while an output of its own kind is replaced as before: a store by a store, a weights file
 # by a weights file, a model by a model

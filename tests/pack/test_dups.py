@@ -32,7 +32,7 @@ A = "train/NORMAL/IM-0115-0001.jpeg"  # copied into test (across splits)
 B = "train/NORMAL/IM-0117-0001.jpeg"  # copied into train/PNEUMONIA (within train)
 C = "train/NORMAL/IM-0119-0001.jpeg"  # copied into test with a comment inserted
 T = "test/PNEUMONIA/person102_bacteria_487.jpeg"  # copied within test
-HEADER = ["pixel_hash", "file_hash", "split", "path", "status"]
+HEADER = ["pixel_hash", "file_hash", "split", "path", "status", "class"]
 
 
 def check(cond, what):
@@ -110,10 +110,14 @@ def case_across(tmp):
     rc, _, se = run([root, "-o", out, "--duplicates-report", rep])
     check(rc == 0, "pack rc=%d %s" % (rc, se))
     line = dup_line(se)
+    # B's copy is in PNEUMONIA, B in NORMAL: one image under two classes
     want = ("identical files: 2 groups, 2 extra copies (1 of them within a split; 1 groups across "
-            "splits: train-test 1); identical pixels: 2 groups, 2 extra copies (1 of them within a "
-            "split; 1 groups across splits: train-test 1); dropped 0")
+            "splits: train-test 1; 1 group with different classes); identical pixels: 2 groups, 2 "
+            "extra copies (1 of them within a split; 1 groups across splits: train-test 1; 1 group "
+            "with different classes); dropped 0")
     check(line == want, "stderr duplicates line %r" % line)
+    check("cxr-pack: warning: 1 group of identical images under different classes: one label of "
+          "each is wrong (the report names each copy's class)" in se, "the labels warned of: " + se)
     with h5py.File(out, "r") as f:
         check(attr(f, "duplicates") == want, "store attribute duplicates %r" % attr(f, "duplicates"))
         for split in ("train", "test"):
@@ -135,9 +139,11 @@ def case_across(tmp):
         imgs = f["train"]["images"][...]
         check(not np.array_equal(imgs[0], imgs[1]) and ptr[0] != ptr[1], "different images, hashes")
     rows = read_report(rep)
-    check(sorted((r[2], r[3]) for r in rows) ==
-          sorted([("train", A), ("test", "test/NORMAL/zz_copy_of_A.jpeg"), ("train", B),
-                  ("train", "train/PNEUMONIA/zz_copy_of_B.jpeg")]), "report members %s" % rows)
+    check(sorted((r[2], r[3], r[5]) for r in rows) ==
+          sorted([("train", A, "NORMAL"), ("test", "test/NORMAL/zz_copy_of_A.jpeg", "NORMAL"),
+                  ("train", B, "NORMAL"),
+                  ("train", "train/PNEUMONIA/zz_copy_of_B.jpeg", "PNEUMONIA")]),
+          "report members and classes %s" % rows)
 
 
 def case_drop(tmp):
@@ -262,7 +268,7 @@ def case_report(tmp):
     rc, _, se = run([root, "-o", out, "--duplicates-report", rep])
     check(rc == 0, "pack rc=%d %s" % (rc, se))
     rows = read_report(rep)
-    check(all(len(r) == 5 for r in rows), "5 fields per line")
+    check(all(len(r) == 6 for r in rows), "6 fields per line")
     check(all(re.fullmatch(r"[0-9a-f]{16}", r[0]) and re.fullmatch(r"[0-9a-f]{16}", r[1]) for r in rows),
           "hashes are 16 hex digits")
     check(all(r[2] in ("train", "test") and r[4] == "packed" for r in rows), "split, status fields")
@@ -326,6 +332,7 @@ def case_lossless(tmp):
             "splits); identical pixels: 1 groups, 1 extra copies (0 of them within a split; 1 groups "
             "across splits: train-test 1); dropped 0")
     check(dup_line(se) == want, "found by the pixel hash only: %r" % dup_line(se))
+    check("different classes" not in se, "no labels warned of: " + se)
     with h5py.File(out, "r") as f:
         c, cc = index_of(f, "train", C), index_of(f, "test", "test/NORMAL/zz_comment_C.jpeg")
         check(hashes(f, "train")[0][c] != hashes(f, "test")[0][cc], "file hashes differ")

@@ -278,6 +278,13 @@ def case_bad_inputs(tmp):
     paths = h5data(out, "/train/paths")
     check(not any("bad_" in p for p in paths), "no bad file among the stored paths")
     check(re.search(r"skipped %d\b" % len(bad), so) is not None, "summary counts %d skips" % len(bad))
+    # the progress line's numbers add up: train's inputs less their skips are its images, the
+    # files skipped as the folders were listed (not inputs) counted apart
+    m = re.search(r"cxr-pack: train: (\d+) inputs done \(\d+/\d+ overall, (\d+) of them skipped; "
+                  r"(\d+) more skipped as the inputs were listed\)", se)
+    check(m is not None and int(m.group(1)) - int(m.group(2)) == sum(counts)
+          and int(m.group(2)) + int(m.group(3)) == len(bad),
+          "train's progress line adds up to %d images, %d skips: %s" % (sum(counts), len(bad), se))
 
 
 def case_strict(tmp):
@@ -567,8 +574,12 @@ def case_untouched(tmp):
     root, _ = make_bad_tree(tmp)
     rc, _, _ = run([root, "-o", out, "--strict"])
     check(rc == 3, "strict failure exits 3")
-    rc, _, _ = run([os.path.join(tmp, "nothing"), "-o", out])
-    check(rc == 2, "missing source exits 2 (got %d)" % rc)
+    rc, _, se = run([os.path.join(tmp, "nothing"), "-o", out])
+    check(rc == 2 and "nothing: No such file or directory" in se,
+          "missing source exits 2 saying so (got %d): %s" % (rc, se))
+    rc, _, se = run([out, "-o", os.path.join(d, "t.h5")])  # a file as the source
+    check(rc == 2 and "s.h5: not a directory" in se,
+          "a file as the source exits 2 saying so (got %d): %s" % (rc, se))
     rc, _, se = run([SAMPLE, "-o", d])  # a directory as the output: said before any work
     check(rc == 2 and "is a directory" in se, "-o DIR exits 2 naming it (got %d): %s" % (rc, se))
     big = big_tree(tmp, 50)  # as in case_interrupt

@@ -211,6 +211,8 @@ for bad, kw in ((0.4, {}), (4.5, {"shuffle": True}), (float("nan"), {"shuffle": 
         check(False, f"mixup={bad} {kw} raises")
     except cxr.CxrError as e:
         check(e.status == "argument" and "mixup" in str(e), f"bad mixup message: {e}")
+        # the reason given is the one that holds: shuffle off, or the value's range
+        check(("needs shuffle on" in str(e)) == (not kw), f"mixup={bad} {kw}: the reason: {e}")
 
 # parts: disjoint and covering, for images and shards
 for parts in (1, 2, 3, n_shards, n_shards + 1):
