@@ -48,10 +48,14 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
  * a training log or samples file does (cxr-train's --log, --monitor-log), for a tool about to
  * write `what` there ("a store", "an HTML page"): a log is no tool's output. */
 cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what);
-/* The same for a file beginning as an image does (JPEG, PNG, or DICOM: "DICM" after a 128-byte
- * preamble), whatever its name: a data set's input, which no tool's output replaces (since
- * 0.21). A tool that can name the input an output is (cxr-pack) checks that first. */
+/* The same for a file beginning as an image does (cxr_image_kind), whatever its name: a data
+ * set's input, which no tool's output replaces (since 0.21). A tool that can name the input an
+ * output is (cxr-pack) checks that first. */
 cxr_status cxr_output_not_image(const char *opt, const char *out, const char *what);
+/* The image format that the first n bytes of a file, head, begin as ("a JPEG image", "a PNG
+ * image", "a DICOM file" ("DICM" after its 128-byte preamble), GIF, TIFF, WebP, JPEG 2000), else
+ * NULL: by signature only, not a check that the file is whole. */
+const char *cxr_image_kind(const void *head, size_t n);
 /* The same, and also for a file starting with HDF5's signature (a cxr model or store), for a
  * tool that writes no HDF5 file ("an HTML page", "a predictions table", "an ONNX model"). */
 cxr_status cxr_output_not_ours(const char *opt, const char *out, const char *what);

@@ -200,14 +200,16 @@ static ssize_t output_head(const char *out, char *head, size_t cap)
     return n;
 }
 
-/* An image that the first n bytes of a file, head, begin as (JPEG, PNG, or DICOM: "DICM" after
- * its 128-byte preamble), else NULL: a data set's input, which no output of ours replaces. */
-static const char *image_kind(const char *head, ssize_t n)
+const char *cxr_image_kind(const void *head, size_t n)
 {
-    const unsigned char *h = (const unsigned char *)head;
+    const unsigned char *h = head;
     if (n >= 3 && h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff) return "a JPEG image";
     if (n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8)) return "a PNG image";
     if (n >= 132 && !memcmp(h + 128, "DICM", 4)) return "a DICOM file";
+    if (n >= 6 && (!memcmp(h, "GIF87a", 6) || !memcmp(h, "GIF89a", 6))) return "a GIF image";
+    if (n >= 4 && (!memcmp(h, "II*\0", 4) || !memcmp(h, "MM\0*", 4))) return "a TIFF image";
+    if (n >= 12 && !memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WEBP", 4)) return "a WebP image";
+    if (n >= 12 && !memcmp(h, "\0\0\0\x0cjP  \r\n\x87\n", 12)) return "a JPEG 2000 image";
     return NULL;
 }
 
@@ -239,7 +241,8 @@ static cxr_status refuse_log(const char *opt, const char *out, const char *what,
 cxr_status cxr_output_not_image(const char *opt, const char *out, const char *what)
 {
     char head[160]; /* a DICOM file's preamble and mark */
-    const char *image = image_kind(head, output_head(out, head, sizeof head));
+    const ssize_t n = output_head(out, head, sizeof head);
+    const char *image = n > 0 ? cxr_image_kind(head, (size_t)n) : NULL;
     if (!image) return CXR_OK;
     return cxr_set_error(CXR_E_ARG,
                          "%s %s: exists and is %s, not %s: not overwritten; remove it or give "

@@ -328,6 +328,11 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
      * one whose only fault is its JFIF version: jfif_version_fixed). */
     if (tjDecompressHeader3(d->tj, jpeg, (unsigned long)len, &w, &h, &subsamp, &cs) != 0) {
         fixed = jfif_version_fixed(d->tj, jpeg, len);
+        /* another format under a .jpg name (a PNG export, a DICOM): named, as its fix is a
+         * conversion, not a repair */
+        const char *kind = cxr_image_kind(jpeg, len);
+        if (!fixed && kind && strcmp(kind, "a JPEG image") != 0)
+            CXR_THROW(CXR_E_DECODE, "not a readable JPEG: %s (convert it to JPEG)", kind);
         if (!fixed ||
             tjDecompressHeader3(d->tj, fixed, (unsigned long)len, &w, &h, &subsamp, &cs) != 0)
             CXR_THROW(CXR_E_DECODE, "not a readable JPEG: %s", tjGetErrorStr2(d->tj));

@@ -662,6 +662,15 @@ static void test_bad_inputs(cxr_decoder *d)
     const char *text = "This is a text file, not a JPEG.\n";
     write_file(path, text, strlen(text));
     expect_bad(d, &p, path, CXR_E_DECODE, "not a readable JPEG");
+    /* another format under a .jpeg name: named, with its fix */
+    snprintf(path, sizeof path, "%s/png.jpeg", tmpdir);
+    write_file(path, "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
+    expect_bad(d, &p, path, CXR_E_DECODE, "not a readable JPEG: a PNG image (convert it to JPEG)");
+    unsigned char dcm[140] = { 0 };
+    memcpy(dcm + 128, "DICM\2\0", 6);
+    snprintf(path, sizeof path, "%s/dicom.jpg", tmpdir);
+    write_file(path, dcm, sizeof dcm);
+    expect_bad(d, &p, path, CXR_E_DECODE, "not a readable JPEG: a DICOM file (convert it to JPEG)");
 
     /* SOF0 declares 60000 x 60000: rejected from the header, before any allocation */
     unsigned char *b = malloc(j.len);
