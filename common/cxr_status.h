@@ -40,7 +40,7 @@ typedef enum {
 /* Record `code` with a printf-style message for this thread; returns `code`. The message may
  * quote the one it replaces (an argument cxr_last_error()). Both leave errno as it was. A
  * CXR_E_NOMEM message gains cxr_mem_limit_note's words when an address-space limit is set and
- * it does not name one already. */
+ * it names no limit already ("ulimit -") nor a GPU's memory ("device memory", CUDA, GPU). */
 cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Prefix the current message with "context: " (e.g. a file name); returns `code`. */

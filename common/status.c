@@ -18,8 +18,11 @@ cxr_status cxr_set_error(cxr_status code, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     /* an allocation that failed under an address-space limit (ulimit -v, a batch scheduler's
-     * vmem limit) says so, whichever library or tool it failed in, once */
-    if (code == CXR_E_NOMEM && !strstr(msg, "ulimit -v")) {
+     * vmem limit) says so, whichever library or tool it failed in, once; not where the message
+     * names what ran out already: another limit (ulimit -n: files), or a GPU's memory */
+    if (code == CXR_E_NOMEM && !strstr(msg, "ulimit -") && !strstr(msg, "device memory") &&
+        !strstr(msg, "CUDA") && !strstr(msg, "cuda") && !strstr(msg, "GPU") &&
+        !strstr(msg, "gpu")) {
         char note[96];
         const size_t n = strlen(msg);
         snprintf(msg + n, sizeof msg - n, "%s", cxr_mem_limit_note(note, sizeof note));

@@ -246,8 +246,9 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
 
     memset(plan, 0, sizeof *plan);
     struct stat rs;
-    if (stat(root, &rs) != 0) /* ENOENT: a mistyped name, said as such */
-        CXR_THROW(CXR_E_ARG, "%s: %s", root, strerror(errno));
+    if (stat(root, &rs) != 0) /* ENOENT: a mistyped name (usage, exit 2); EACCES: exit 4 */
+        CXR_THROW(errno == ENOENT || errno == ENOTDIR ? CXR_E_ARG : cxr_open_status(errno),
+                  "%s: %s", root, strerror(errno));
     if (!S_ISDIR(rs.st_mode))
         CXR_THROW(CXR_E_ARG, "%s: not a directory (SRC_DIR is a folder of train/ and test/)", root);
     if (!(plan->source = strdup(root))) CXR_THROW(CXR_E_NOMEM, "out of memory");

@@ -90,13 +90,13 @@ static void usage(FILE *f)
         "                        line when there are duplicates, and the summary table on\n"
         "                        stdout)\n"
         "  --duplicates-report F  write every group of duplicate images as TSV: pixel_hash,\n"
-        "                        file_hash, split, path, status (packed|dropped). Duplicates are\n"
-        "                        inputs with identical bytes (file_hash) or identical "
-        "preprocessed\n"
-        "                        images (pixel_hash: e.g. metadata changed; a re-encode at "
-        "another\n"
-        "                        quality is not found); every image's hashes are stored and the\n"
-        "                        counts, within and across splits, go to stderr and the store\n"
+        "                        file_hash, split, path, status (packed|dropped), class.\n"
+        "                        Duplicates are inputs with identical bytes (file_hash) or\n"
+        "                        identical preprocessed images (pixel_hash: e.g. metadata\n"
+        "                        changed; a re-encode at another quality is not found); every\n"
+        "                        image's hashes are stored and the counts, within and across\n"
+        "                        splits and of images under two classes, go to stderr and the\n"
+        "                        store\n"
         "  --drop-duplicates     pack one copy of each group: the one in test, else in val, else\n"
         "                        in train, the first in plan order within a split (sorted paths;\n"
         "                        with --manifest, id-hash order; test is never changed); the\n"
@@ -157,6 +157,8 @@ typedef struct {
     const cxr_pack_plan *plan;
     int64_t listed_skips;  /* skipped as the plan was made (not a .jpg, --strict's stray files):
                               not among the inputs that the progress lines count */
+    int64_t listed_seen;   /* of them, reported so far (the pack reports them first, and counts
+                              them in its progress's skipped from then on) */
     int64_t skips_unnamed; /* skips past the first SKIPS_NAMED */
     int skips_named;
     struct {
@@ -230,6 +232,7 @@ static void ui_skip(void *ctx, const char *split, const char *path, const char *
 {
     ui_state *u = ctx;
     (void)split;
+    if (u->listed_seen < u->listed_skips) u->listed_seen++;
     if (u->skips_named >= SKIPS_NAMED) {
         count_unnamed(u, path, reason);
         return;
@@ -245,14 +248,15 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
     ui_state *u = ctx;
     if (u->quiet) return;
     double rate = p->seconds > 0 ? (double)p->done_all / p->seconds : 0;
+    /* the inputs' skips: those made as the inputs were listed are not inputs done */
+    const int64_t listed = u->listed_seen, skipped = p->skipped - listed;
     double t = cxr_now_s();
     if (!u->tty) {
         if (p->split_done) {
-            const int64_t listed = u->listed_skips;
             fprintf(stderr,
                     "cxr-pack: %s: %lld inputs done (%lld/%lld overall, %lld of them skipped%s",
                     p->split, (long long)p->total, (long long)p->done_all, (long long)p->total_all,
-                    (long long)(p->skipped - listed), listed ? "; " : "");
+                    (long long)skipped, listed ? "; " : "");
             if (listed)
                 fprintf(stderr, "%lld more skipped as the inputs were listed", (long long)listed);
             fprintf(stderr, ") %.1f s, %.0f img/s\n", p->seconds, rate);
@@ -261,8 +265,8 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
             fprintf(stderr,
                     "cxr-pack: %s: %lld/%lld overall so far, %lld skipped, %.1f s, %.0f img/s, "
                     "ETA %d:%02d\n",
-                    p->split, (long long)p->done_all, (long long)p->total_all,
-                    (long long)p->skipped, p->seconds, rate, (int)eta / 60, (int)eta % 60);
+                    p->split, (long long)p->done_all, (long long)p->total_all, (long long)skipped,
+                    p->seconds, rate, (int)eta / 60, (int)eta % 60);
         } else
             return;
         u->last_draw = t;
@@ -280,7 +284,7 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
     fprintf(stderr, "\r\033[K%-5s [%s] %lld/%lld  %.0f img/s  %.1f MB/s  ETA %d:%02d  skipped %lld",
             p->split, bar, (long long)p->done_all, (long long)p->total_all, rate,
             p->seconds > 0 ? (double)p->input_bytes / 1e6 / p->seconds : 0, (int)eta / 60,
-            (int)eta % 60, (long long)p->skipped);
+            (int)eta % 60, (long long)skipped);
     if (p->split_done && p->done_all == p->total_all) fputc('\n', stderr);
     fflush(stderr);
 }
@@ -792,14 +796,17 @@ int main(int argc, char **argv)
         cxr_pack_dups_format(&sum, &plan, line, sizeof line);
         fprintf(stderr, "cxr-pack: duplicates: %s\n", line);
         /* copies across splits let test see train's images: where to look, what to do */
-        if (sum.dup_pixels.labels > 0) /* identical files have identical pixels */
+        /* (identical files have identical pixels); --drop-duplicates would keep one of the
+         * labels, not the right one: the copies are to be mended by hand */
+        if (sum.dup_pixels.labels > 0)
             fprintf(stderr,
                     "cxr-pack: warning: %lld group%s of identical images under different "
-                    "classes: one label of each is wrong%s\n",
+                    "classes: one label of each is wrong; move or remove the wrong copies (%s "
+                    "names each copy's class)\n",
                     (long long)sum.dup_pixels.labels, sum.dup_pixels.labels == 1 ? "" : "s",
-                    opt.duplicates_report ? " (the report names each copy's class)" : "");
-        if ((sum.dup_file.across > 0 || sum.dup_pixels.across > 0 || sum.dup_pixels.labels > 0) &&
-            !opt.drop_duplicates && !opt.duplicates_report)
+                    opt.duplicates_report ? "the report" : "--duplicates-report FILE");
+        if ((sum.dup_file.across > 0 || sum.dup_pixels.across > 0) && !opt.drop_duplicates &&
+            !opt.duplicates_report)
             fprintf(stderr, "cxr-pack: --duplicates-report FILE lists them; --drop-duplicates "
                             "keeps one copy of each (specs/store.md, Duplicates)\n");
     }

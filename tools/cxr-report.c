@@ -94,8 +94,9 @@ int main(int argc, char **argv)
     const char **samp_paths = calloc((size_t)argc, sizeof *samp_paths);
     cxr_log_run **runs = calloc((size_t)argc, sizeof *runs);
     cxr_samples **samps = calloc((size_t)argc, sizeof *samps);
-    if (!run_paths || !samp_paths || !runs || !samps) {
-        fprintf(stderr, "cxr-report: out of memory\n");
+    if (!run_paths || !samp_paths || !runs || !samps) { /* the limit named, as every tool's */
+        cxr_set_error(CXR_E_NOMEM, "out of memory");
+        cxr_print_error("cxr-report", cxr_last_error());
         return 1;
     }
     int in_samples = 0;

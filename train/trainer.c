@@ -1791,11 +1791,11 @@ static void note_done(const train_run *r)
         snprintf(what, sizeof what, "the last epoch");
     const char *wm = paste_word(qm, sizeof qm, model),
                *ws = paste_word(qs, sizeof qs, o->io.store_path);
-    note(o, "done: %s holds %s%s%s%s%s%s%s%s%s", model, what,
+    note(o, "done: %s holds %s%s%s%s%s%s", model, what,
          wm && ws ? "; judge it on test once: cxr-eval " : "", wm && ws ? wm : "",
-         wm && ws ? " " : "", wm && ws ? ws : "", wm && ws ? " --split test" : "",
-         r->stale_best[0] ? "; " : "", r->stale_best[0] ? r->stale_best : "",
-         r->stale_best[0] ? " is an earlier run's model, not this run's" : "");
+         wm && ws ? " " : "", wm && ws ? ws : "", wm && ws ? " --split test" : "");
+    if (r->stale_best[0]) /* its own line: after the long one above, it would be cut */
+        note(o, "%s, beside it, is an earlier run's best model, not this run's", r->stale_best);
 }
 
 cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)

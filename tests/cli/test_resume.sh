@@ -313,7 +313,8 @@ cp "$WORK/ms1.best.h5" "$WORK/ms1.best.was"
 expect_rc 0 "$BIN/cxr-train" "$WORK/s.h5" --device cpu --batch 8 --threads 2 --no-monitor -q \
     --max-steps 1 --epochs 1 --select none --checkpoint "$WORK/ms1.h5"
 expect_err "warning: $WORK/ms1.best.h5, beside the checkpoint, is an earlier run's best model; this run keeps none"
-expect_err "done: $WORK/ms1.h5 holds the last epoch; judge it on test once: cxr-eval $WORK/ms1.h5 $WORK/s.h5 --split test; $WORK/ms1.best.h5 is an earlier run's model, not this run's"
+expect_err "done: $WORK/ms1.h5 holds the last epoch; judge it on test once: cxr-eval $WORK/ms1.h5 $WORK/s.h5 --split test"
+expect_err "cxr-train: $WORK/ms1.best.h5, beside it, is an earlier run's best model, not this run's"
 cmp -s "$WORK/ms1.best.h5" "$WORK/ms1.best.was" || fail "the earlier run's best model was changed"
 # a store given by a relative path is recorded absolute; a resume from another folder, where the
 # same name is another file holding the same images (a copy), is not warned about: the

@@ -2,7 +2,8 @@
  * end (CXR_MSG_MAX), never past it (a long context keeps its first CXR_MSG_MAX / 2 - 1 bytes and
  * then the message); a message holding a 4096-byte path keeps what follows it; a message may
  * quote the one it replaces; an out of memory under an address-space limit (ulimit -v) names
- * the limit, once, and no other status does (in a child process, whose limit is set);
+ * the limit, once, unless it names another limit or a GPU's memory, and no other status does
+ * (in a child process, whose limit is set);
  * cxr_exit_code maps the pinned statuses to the documented exit codes. */
 #include "cxr_status.h"
 #include <stdio.h>
@@ -41,6 +42,18 @@ static int limit_named(void)
     if (strstr(strstr(cxr_last_error(), "ulimit -v") + 1, "ulimit -v")) {
         printf("named twice: %s\n", cxr_last_error());
         return 1;
+    }
+    /* a message naming what ran out already: another limit, a GPU's memory */
+    static const char *const named[] = { "cannot open: Too many open files (ulimit -n)",
+                                         "split 'train' does not fit in device memory",
+                                         "cuda alloc: cudaMalloc(p, n) failed: out of memory",
+                                         "gpu loader: out of memory" };
+    for (int i = 0; i < 4; i++) {
+        cxr_set_error(CXR_E_NOMEM, "%s", named[i]);
+        if (strcmp(cxr_last_error(), named[i])) {
+            printf("the address-space limit added to '%s'\n", named[i]);
+            return 1;
+        }
     }
     cxr_set_error(CXR_E_IO, "cannot read x");
     if (strcmp(cxr_last_error(), "cannot read x")) {

@@ -117,7 +117,8 @@ def case_across(tmp):
             "with different classes); dropped 0")
     check(line == want, "stderr duplicates line %r" % line)
     check("cxr-pack: warning: 1 group of identical images under different classes: one label of "
-          "each is wrong (the report names each copy's class)" in se, "the labels warned of: " + se)
+          "each is wrong; move or remove the wrong copies (the report names each copy's class)"
+          in se, "the labels warned of: " + se)
     with h5py.File(out, "r") as f:
         check(attr(f, "duplicates") == want, "store attribute duplicates %r" % attr(f, "duplicates"))
         for split in ("train", "test"):

@@ -285,6 +285,17 @@ def case_bad_inputs(tmp):
     check(m is not None and int(m.group(1)) - int(m.group(2)) == sum(counts)
           and int(m.group(2)) + int(m.group(3)) == len(bad),
           "train's progress line adds up to %d images, %d skips: %s" % (sum(counts), len(bad), se))
+    # ... also for a split with no input, said before any skip was counted (it read "-2 of them
+    # skipped")
+    t2 = os.path.join(tmp, "t2")
+    for c in ("A", "B"):
+        os.makedirs(os.path.join(t2, "train", c))
+        open(os.path.join(t2, "train", c, c + ".txt"), "w").write("not an image\n")
+    shutil.copytree(os.path.join(SAMPLE, "test"), os.path.join(t2, "test"))
+    rc, _, se = run([t2, "-o", os.path.join(tmp, "t2.h5")])
+    check(re.search(r"cxr-pack: train: 0 inputs done \(0/\d+ overall, 0 of them skipped\)", se)
+          is not None and "-" not in "".join(re.findall(r"(-?\d+) of them skipped", se)),
+          "an empty train split's progress line: %s" % se)
 
 
 def case_strict(tmp):

@@ -796,6 +796,26 @@ static void test_wide_dense(int N, int IN, int OUT, int inf)
     free(x), free(w), free(b), free(o[0]), free(o[1]);
 }
 
+/* The kernels themselves, one K block: cxr_nt512_pack + cxr_gemm_nt512 against cxr_gemm_nt from
+ * the same C, bit for bit (test_wide_dense above goes through the backend's choice). */
+static void test_nt512_block(int M, int N, int kc)
+{
+    const size_t lda = (size_t)kc + 3, ldb = (size_t)kc + 5, ldc = (size_t)N + 2;
+    float *A = malloc((size_t)M * lda * 4), *B = malloc((size_t)N * ldb * 4);
+    float *C[2] = { malloc((size_t)M * ldc * 4), malloc((size_t)M * ldc * 4) };
+    float *pk = malloc((size_t)(M + 1) * (size_t)((kc + 7) / 8 * 8) * 4);
+    fill(A, (size_t)M * lda), fill(B, (size_t)N * ldb), fill(C[0], (size_t)M * ldc);
+    memcpy(C[1], C[0], (size_t)M * ldc * 4);
+    cxr_gemm_nt(C[0], ldc, A, lda, B, ldb, M, N, kc);
+    cxr_nt512_pack(pk, A, lda, M, kc);
+    cxr_gemm_nt512(C[1], ldc, pk, B, ldb, M, N, kc);
+    if (memcmp(C[0], C[1], (size_t)M * ldc * 4) != 0) {
+        fprintf(stderr, "gemm_nt512 M=%d N=%d kc=%d: not cxr_gemm_nt's bits\n", M, N, kc);
+        cxr_test_failures++;
+    }
+    free(A), free(B), free(C[0]), free(C[1]), free(pk);
+}
+
 int main(int argc, char **argv)
 {
     cxr_backend *be;
@@ -825,6 +845,10 @@ int main(int argc, char **argv)
         test_wide_dense(9, 5, 3, 1);     /* only a partial chunk */
         test_wide_dense(10, 1024, 2, 0); /* dense3's shape */
         test_wide_dense(3, 130, 7, 1);   /* 2 pairs (one padded), chunks of 8 and a tail of 2 */
+        for (int M = 1; M <= 11; M += 2)
+            for (int N = 1; N <= 9; N += 4)
+                for (int kc = 1; kc <= 256; kc += kc < 17 ? 3 : 79) test_nt512_block(M, N, kc);
+        test_nt512_block(10, 8, 256);
         cxr_backend_destroy(be);
         TEST_END();
     }
