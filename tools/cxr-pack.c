@@ -136,6 +136,7 @@ static int explore_main(const char *manifest, int strict)
     char *text = NULL;
     cxr_status st = cxr_manifest_explore(&s, manifest, strict);
     if (st == CXR_OK) st = cxr_manifest_explore_format(&s, &text);
+    const int labelled = st == CXR_OK && s.has_label;
     cxr_manifest_stats_free(&s);
     if (st != CXR_OK) {
         cxr_print_error("cxr-pack", cxr_last_error());
@@ -143,6 +144,10 @@ static int explore_main(const char *manifest, int strict)
     }
     fputs(text, stdout);
     free(text);
+    if (labelled) /* a pack's counts are lower where the CSV alone cannot tell: said */
+        fprintf(stderr, "cxr-pack: note: the counts are of usable rows (an id, a url and a label); "
+                        "a pack also skips rows of a bad or repeated id and rows whose image is "
+                        "not found, and its summary counts what it packed\n");
     if ((st = cxr_stdout_close()) != CXR_OK) {
         cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(st);

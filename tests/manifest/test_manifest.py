@@ -93,13 +93,17 @@ def case_explore(tmp):
             "classes with < 100 images: 5\nclasses with < 1000 images: 5\n"
             "classes with >= 1000 images: 0\n") % csv
     check(out == want, "explore output:\n%s\nwant:\n%s" % (out, want))
+    # the counts are the CSV's: what a pack would skip beyond them is said (on stderr)
+    check("the counts are of usable rows (an id, a url and a label); a pack also skips rows of a "
+          "bad or repeated id" in err, "explore's note: %s" % err)
     # a test.csv (no label column) explores too
     t = os.path.join(tmp, "test.csv")
     with open(t, "w") as f:
         f.write("id,url\r\nx1,http://a\r\nx2,None\r\n")
     rc, out, err = run(["--manifest", t, "--explore"])
     check(rc == 0 and "rows: 2\n" in out and "  url: 1\n" in out and
-          "classes: no landmark_id or label column\n" in out, "explore test.csv: %s %s" % (out, err))
+          "classes: no landmark_id or label column\n" in out and "usable rows" not in err,
+          "explore test.csv: %s %s" % (out, err))
     # --strict: the first malformed line is an error naming it
     rc, out, err = run(["--manifest", csv, "--explore", "--strict"])
     check(rc == 3 and "%s: line 24: 4 fields, expected 3" % csv in err, "explore --strict: %d %s" % (rc, err))
