@@ -64,7 +64,9 @@ static void usage(FILE *f)
         "                    1.05 and 0.95, shifted 4%% of the side (+x+y, -x-y, +x-y); the same\n"
         "                    code as training's augmentation (specs/model.md \"Augmentation\").\n"
         "                    With N > 1 (and for --ensemble) the loss is -log of the averaged\n"
-        "                    probability, at most 69.08 an image (specs/model.md)\n"
+        "                    probability, at most 69.08 an image (specs/model.md). A binary\n"
+        "                    model's threshold chosen on val is chosen again on val with the\n"
+        "                    same N views (a pass over val first; not with --threshold)\n"
         "  --perturb A       evaluate on transformed images, to see how the model's answers move\n"
         "                    with acquisition-like changes: A is an augmentation spec as "
         "cxr-train\n"
@@ -484,9 +486,15 @@ int main(int argc, char **argv)
     const int K = meta.n_classes;
     const char *thr_source = NULL;
     const int threshold_given = !isnan(threshold); /* --threshold, before the model's is taken */
+    /* a model's threshold chosen on val was chosen on its plain probabilities: with --tta the
+     * probabilities are others, so it is chosen again on val with the same views (as an
+     * ensemble's is), before the split's pass writes its predictions */
+    int retune = 0;
     if (!ensemble) {
         thr_source = cxr_threshold_choose(&meta, &threshold);
-        if (K == 2 && (!quiet || cxr_threshold_is_default(thr_source)))
+        retune = tta > 1 && K == 2 && !threshold_given && !cxr_threshold_is_default(thr_source) &&
+                 cxr_store_has_split(s, "val");
+        if (K == 2 && !retune && (!quiet || cxr_threshold_is_default(thr_source)))
             cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
     }
     CXR_TRY(cxr_metrics_create(&met, K));
@@ -535,6 +543,27 @@ int main(int argc, char **argv)
         fputs("'; the other metrics count them\n", stderr);
     }
     const cxr_augment_params *pp = perturbed ? &perturb : NULL;
+    if (retune) {
+        static char chosen[200];
+        const double stored = threshold;
+        const int mb = si.n < batch ? (int)si.n : batch; /* the model's buffers' batch */
+        cxr_eval_result ver;
+        double bal;
+        CXR_TRY(cxr_metrics_create(&val_met, K));
+        if (!quiet)
+            fprintf(stderr, "cxr-eval: the model on val with --tta %d, to choose its threshold\n",
+                    tta);
+        CXR_TRY(cxr_evaluate_tta(m, s, "val", mb, threads, prefetch, cw, interrupted, val_met,
+                                 &ver, NULL, NULL, tta, NULL, 0));
+        if (cxr_metrics_best_threshold(val_met, &threshold, &bal) == CXR_OK) {
+            snprintf(chosen, sizeof chosen,
+                     "chosen on val with --tta %d, balanced accuracy %.4f there; the model's, "
+                     "%.9g, was chosen without",
+                     tta, bal, stored);
+            thr_source = chosen;
+        } /* else (no val image of a class): the model's, as said */
+        cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
+    }
     if (!ensemble) {
         po = (pred_out){ NULL, s, split, &meta, threshold };
         if (pred_path) CXR_TRY(open_predictions(&po, pred_path, pred_format));

@@ -420,6 +420,15 @@ int main(int argc, char **argv)
     }
     if (r.meta.n_classes == 2 && (!o.quiet || cxr_threshold_is_default(thr_source)))
         cxr_threshold_say(stderr, "cxr-predict", r.threshold, thr_source);
+    /* a threshold chosen on val was chosen on plain probabilities; cxr-eval chooses one for the
+     * views (it has the store's val) */
+    if (r.meta.n_classes == 2 && o.tta > 1 && isnan(o.threshold) &&
+        !cxr_threshold_is_default(thr_source))
+        fprintf(stderr,
+                "cxr-predict: note: the model's threshold was chosen on val without --tta; "
+                "cxr-eval MODEL STORE --split val --tta %d chooses one for these views (give it "
+                "with --threshold)\n",
+                o.tta);
     r.skipped = walk_skipped;
     CXR_TRY(alloc_batch(&r));
     CXR_TRY(open_table(&r));

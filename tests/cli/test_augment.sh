@@ -57,11 +57,27 @@ cmp -s "$WORK/p5.tsv" "$WORK/p5b.tsv" || fail "cxr-eval --tta 5 predictions diff
 grep -q '"tta":5' "$WORK/e5.json" || fail "cxr-eval --tta 5 --json lacks tta"
 grep -q '"tta"' "$WORK/e0.json" && fail "cxr-eval --json without --tta says tta"
 cmp -s "$WORK/p0.tsv" "$WORK/p5.tsv" && fail "cxr-eval --tta 5 gave the probabilities of --tta 1"
+# ... and its threshold, chosen on val's plain probabilities, is chosen again on val's views: on
+# val it is the split's own best one, on test the same number (--threshold still rules)
+jget() { python3 -c "import json,sys; print(repr(json.load(open(sys.argv[1]))[sys.argv[2]]))" "$@"; }
+expect_rc 0 $BIN/cxr-eval "$WORK/plain.h5" "$WORK/s.h5" --split val --device cpu --json --tta 5
+cp "$WORK/out" "$WORK/v5.json"
+[ "$(jget "$WORK/v5.json" threshold)" = "$(jget "$WORK/v5.json" best_threshold)" ] ||
+    fail "--tta 5 on val: threshold $(jget "$WORK/v5.json" threshold), its best $(jget "$WORK/v5.json" best_threshold)"
+[ "$(jget "$WORK/e5.json" threshold)" = "$(jget "$WORK/v5.json" threshold)" ] ||
+    fail "--tta 5 on test: threshold $(jget "$WORK/e5.json" threshold), val's with the views $(jget "$WORK/v5.json" threshold)"
+grep -q '"threshold_source":"chosen on val with --tta 5, balanced accuracy' "$WORK/e5.json" ||
+    fail "--tta 5: $(grep -o '"threshold_source":"[^"]*"' "$WORK/e5.json")"
+grep -q '"threshold_source":"chosen on val, stored in the model"' "$WORK/e0.json" ||
+    fail "no --tta: $(grep -o '"threshold_source":"[^"]*"' "$WORK/e0.json")"
+expect_rc 0 $EV --json --tta 5 --threshold 0.25; grep -q '"threshold":0.25,' "$WORK/out" ||
+    fail "--tta 5 --threshold 0.25: $(grep -o '"threshold":[^,]*' "$WORK/out")"
 IMGS=$(find "$SAMPLE/test" -name '*.jp*g' | sort | head -4)
 PR="$BIN/cxr-predict $WORK/plain.h5 --device cpu"
 expect_rc 0 $PR $IMGS; cp "$WORK/out" "$WORK/q0.tsv"
 expect_rc 0 $PR $IMGS --tta 1; cp "$WORK/out" "$WORK/q1.tsv"
 expect_rc 0 $PR $IMGS --tta 8 --threads 2; cp "$WORK/out" "$WORK/q8.tsv"
+expect_err "cxr-predict: note: the model's threshold was chosen on val without --tta; cxr-eval MODEL STORE --split val --tta 8"
 expect_rc 0 $PR $IMGS --tta 8 --threads 1; cp "$WORK/out" "$WORK/q8b.tsv"
 [ "$(wc -l < "$WORK/q0.tsv")" = 5 ] || fail "cxr-predict printed $(wc -l < "$WORK/q0.tsv") lines for a header and 4 images"
 cmp -s "$WORK/q0.tsv" "$WORK/q1.tsv" || fail "cxr-predict --tta 1 differs from no --tta"
