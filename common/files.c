@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -248,6 +249,49 @@ cxr_status cxr_output_not_image(const char *opt, const char *out, const char *wh
                          "%s %s: exists and is %s, not %s: not overwritten; remove it or give "
                          "another name",
                          opt, out, image, what);
+}
+
+const char *cxr_output_kind_of(const void *head, size_t n, unsigned *kind)
+{
+    const unsigned char *h = head;
+    *kind = 0;
+    /* ModelProto: ir_version (field 1, a one-byte varint), then producer_name, producer_version,
+     * graph or opset_import (fields 2, 3, 7, 8), as exporters write it */
+    if (n >= 3 && h[0] == 0x08 && h[1] >= 1 && h[1] < 0x80 &&
+        (h[2] == 0x12 || h[2] == 0x1a || h[2] == 0x3a || h[2] == 0x42)) {
+        *kind = CXR_OUTPUT_ONNX;
+        return "an ONNX model";
+    }
+    size_t i = n >= 3 && h[0] == 0xef && h[1] == 0xbb && h[2] == 0xbf ? 3 : 0; /* a BOM */
+    while (i < n && (h[i] == ' ' || h[i] == '\t' || h[i] == '\r' || h[i] == '\n')) i++;
+    if ((n - i >= 14 && !strncasecmp((const char *)h + i, "<!doctype html", 14)) ||
+        (n - i >= 5 && !strncasecmp((const char *)h + i, "<html", 5))) {
+        *kind = CXR_OUTPUT_HTML;
+        return "an HTML page";
+    }
+    if ((n >= 5 && (!memcmp(h, "path\t", 5) || !memcmp(h, "path,", 5))) ||
+        (n >= 8 && !memcmp(h, "{\"path\":", 8))) {
+        *kind = CXR_OUTPUT_TABLE;
+        return "a predictions table (cxr-eval, cxr-predict)";
+    }
+    if (n >= 11 && !memcmp(h, "pixel_hash\t", 11)) {
+        *kind = CXR_OUTPUT_DUPS;
+        return "a duplicates table (cxr-pack --duplicates-report)";
+    }
+    return NULL;
+}
+
+cxr_status cxr_output_not_other(const char *opt, const char *out, const char *what, unsigned own)
+{
+    char head[32];
+    const ssize_t n = output_head(out, head, sizeof head);
+    unsigned kind;
+    const char *name = n > 0 ? cxr_output_kind_of(head, (size_t)n, &kind) : NULL;
+    if (!name || (kind & own)) return CXR_OK;
+    return cxr_set_error(CXR_E_ARG,
+                         "%s %s: exists and is %s, not %s: not overwritten; remove it or give "
+                         "another name",
+                         opt, out, name, what);
 }
 
 cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what)

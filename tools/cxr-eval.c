@@ -448,6 +448,8 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, n_members + 1, NULL));
         CXR_TRY(cxr_output_not_ours("--predictions", pred_path, "a predictions table"));
         CXR_TRY(cxr_output_not_image("--predictions", pred_path, "a predictions table"));
+        CXR_TRY(cxr_output_not_other("--predictions", pred_path, "a predictions table",
+                                     CXR_OUTPUT_TABLE));
         CXR_TRY(cxr_output_probe("--predictions", pred_path));
         CXR_TRY(cxr_output_lock("cxr-eval", "--predictions", pred_path)); /* one run per output */
     }
@@ -553,8 +555,8 @@ int main(int argc, char **argv)
         if (!quiet)
             fprintf(stderr, "cxr-eval: the model on val with --tta %d, to choose its threshold\n",
                     tta);
-        CXR_TRY(cxr_evaluate_tta(m, s, "val", mb, threads, prefetch, cw, interrupted, val_met,
-                                 &ver, NULL, NULL, tta, NULL, 0));
+        CXR_TRY(cxr_evaluate_tta(m, s, "val", mb, threads, prefetch, cw, interrupted, val_met, &ver,
+                                 NULL, NULL, tta, NULL, 0));
         if (cxr_metrics_best_threshold(val_met, &threshold, &bal) == CXR_OK) {
             snprintf(chosen, sizeof chosen,
                      "chosen on val with --tta %d, balanced accuracy %.4f there; the model's, "

@@ -139,6 +139,8 @@ int main(int argc, char **argv)
     else
         CXR_TRY(cxr_output_format_check("-o", out, weights_format, 1, "a weights file"));
     CXR_TRY(cxr_output_not_image("-o", out, weights ? "a weights file" : "an ONNX model"));
+    CXR_TRY(cxr_output_not_other("-o", out, weights ? "a weights file" : "an ONNX model",
+                                 weights ? 0 : CXR_OUTPUT_ONNX));
     CXR_TRY(cxr_output_probe("-o", out));
     /* one run per output, until exit */
     CXR_TRY(cxr_output_lock("cxr-export", "-o", out));
@@ -159,6 +161,7 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_output_check("-o's weights file", data, &in, 1, NULL));
         CXR_TRY(cxr_output_not_ours("-o's weights file", data, "an ONNX weights file"));
         CXR_TRY(cxr_output_not_image("-o's weights file", data, "an ONNX weights file"));
+        CXR_TRY(cxr_output_not_other("-o's weights file", data, "an ONNX weights file", 0));
         CXR_TRY(cxr_output_probe("-o's weights file", data));
         CXR_TRY(cxr_output_lock("cxr-export", "-o", data));
     }

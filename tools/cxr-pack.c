@@ -635,6 +635,7 @@ int main(int argc, char **argv)
     /* ... nor a trained model or another program's HDF5 file (a misplaced -o) */
     static const char *const store_format[] = { CXR_STORE_FORMAT };
     if (ost == CXR_OK) ost = cxr_output_format_check("-o", out, store_format, 1, "a store");
+    if (ost == CXR_OK) ost = cxr_output_not_other("-o", out, "a store", 0);
     if (ost == CXR_OK) ost = cxr_output_probe("-o", out);
     if (ost != CXR_OK) {
         cxr_print_error("cxr-pack", cxr_last_error());
@@ -651,6 +652,8 @@ int main(int argc, char **argv)
                                  mcli.manifest ? mcli.images : src)) != CXR_OK ||
          (ost = cxr_output_not_ours("--duplicates-report", opt.duplicates_report,
                                     "a duplicates table")) != CXR_OK || /* not over a model */
+         (ost = cxr_output_not_other("--duplicates-report", opt.duplicates_report,
+                                     "a duplicates table", CXR_OUTPUT_DUPS)) != CXR_OK ||
          (ost = cxr_output_probe("--duplicates-report", opt.duplicates_report)) != CXR_OK)) {
         cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(ost);

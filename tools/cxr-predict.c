@@ -316,6 +316,8 @@ static cxr_status check_output(const options *o, const cxr_image_list *l)
     free(in);
     if (st == CXR_OK) st = cxr_output_not_ours("-o", o->out_path, "a predictions table");
     if (st == CXR_OK) st = cxr_output_not_image("-o", o->out_path, "a predictions table");
+    if (st == CXR_OK)
+        st = cxr_output_not_other("-o", o->out_path, "a predictions table", CXR_OUTPUT_TABLE);
     /* CXR_E_ARG: the file standard output is, which -o - writes to as it is */
     if (st == CXR_OK && (st = cxr_output_probe("-o", o->out_path)) == CXR_E_ARG)
         st = cxr_set_error(st, "%s, or -o - to write to standard output", cxr_last_error());

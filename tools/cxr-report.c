@@ -40,6 +40,7 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
     if (st == CXR_OK) st = cxr_output_check("-o", out, samps, n_samp, NULL);
     if (st == CXR_OK) st = cxr_output_not_ours("-o", out, "an HTML page");
     if (st == CXR_OK) st = cxr_output_not_image("-o", out, "an HTML page");
+    if (st == CXR_OK) st = cxr_output_not_other("-o", out, "an HTML page", CXR_OUTPUT_HTML);
     if (st == CXR_OK) st = cxr_output_probe("-o", out);
     return st != CXR_OK ? st : cxr_output_lock("cxr-report", "-o", out); /* held until exit */
 }

@@ -104,6 +104,36 @@ cmp -s "$W/run.jsonl" "$W/vlog.jsonl" && [ "$(cat "$W/vmon.jsonl")" = '{"t":1.0,
     fail "an output replaced a training log or samples file"
 cmp -s "$W/vimg.jpeg" "$W/vimg0" && cmp -s "$W/vpng.dat" "$W/vpng0" && cmp -s "$W/vdcm" "$W/vdcm0" ||
     fail "an output replaced an image"
+# ... nor over another of our outputs that is no HDF5 file: an ONNX model, an HTML page, a
+# predictions table, a duplicates table (cxr-export --weights -o m.onnx replaced a deployed
+# model), while a tool replaces its own kind (below: a store by a store, and so on)
+expect_rc 0 "$BIN/cxr-export" "$W/ck.h5" -o "$W/k.onnx" -q
+expect_rc 0 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/k.html"
+expect_rc 0 "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$W/k.tsv"
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$W/p4.h5" --size 32 --quiet --duplicates-report "$W/k.dups"
+for f in k.onnx k.html k.tsv k.dups; do cp "$W/$f" "$W/$f.0"; done
+kind() { case $1 in k.onnx) echo "an ONNX model" ;; k.html) echo "an HTML page" ;;
+    k.tsv) echo "a predictions table" ;; k.dups) echo "a duplicates table" ;; esac; }
+for f in k.onnx k.html k.tsv k.dups; do
+    k="exists and is $(kind $f)"
+    [ $f != k.html ] && refused "-o $W/$f: $k" "$BIN/cxr-report" "$W/run.jsonl" -o "$W/$f"
+    [ $f != k.tsv ] && refused "-o $W/$f: $k" "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$W/$f"
+    [ $f != k.tsv ] && refused "--predictions $W/$f: $k" "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" \
+        --device cpu --predictions "$W/$f"
+    [ $f != k.onnx ] && refused "-o $W/$f: $k" "$BIN/cxr-export" "$W/ck.h5" -o "$W/$f"
+    refused "-o $W/$f: $k" "$BIN/cxr-export" "$W/ck.h5" --weights -o "$W/$f"
+    refused "-o $W/$f: $k" "$BIN/cxr-pack" "$SAMPLE" -o "$W/$f" --size 32 --quiet
+    [ $f != k.dups ] && refused "--duplicates-report $W/$f: $k" "$BIN/cxr-pack" "$SAMPLE" \
+        -o "$W/p5.h5" --size 32 --quiet --duplicates-report "$W/$f"
+    refused "--checkpoint $W/$f: $k" "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/$f"
+    cmp -s "$W/$f" "$W/$f.0" || fail "an output replaced $(kind $f)"
+done
+# ... each replaced by its own tool
+expect_rc 0 "$BIN/cxr-export" "$W/ck.h5" -o "$W/k.onnx" -q
+expect_rc 0 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/k.html"
+expect_rc 0 "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$W/k.tsv" --format csv
+expect_rc 0 "$BIN/cxr-eval" "$W/ck.h5" "$W/s.h5" --device cpu --predictions "$W/k.tsv"
+[ -e "$W/p5.h5" ] && fail "a refused --duplicates-report left a store"
 [ -e "$W/p3.h5" ] && fail "a refused --duplicates-report left a store"
 # ... while an output of its own kind is replaced as before: a store by a store, a weights file
 # by a weights file, a model by a model
