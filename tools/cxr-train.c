@@ -287,9 +287,13 @@ static void ui_epoch(void *user, const cxr_epoch_summary *s)
     if (isnan(s->eval_loss) && isnan(s->eval_acc))
         snprintf(ev, sizeof ev, "no evaluation");
     else
-        /* accuracy and F1 at 0.5: the log's too (specs/log.md); the threshold chosen on val,
-         * which the model keeps and cxr-eval applies, can give others */
-        snprintf(ev, sizeof ev, "eval loss %s acc@0.5 %s auc %s f1@0.5 %s", f[0], f[1], f[2], f[3]);
+        /* binary: accuracy and F1 at 0.5, the log's too (specs/log.md; the threshold chosen on
+         * val, which the model keeps and cxr-eval applies, can give others); K classes: the
+         * most probable class, and macro averages */
+        snprintf(ev, sizeof ev,
+                 s->n_classes > 2 ? "eval loss %s acc %s macro auc %s macro f1 %s"
+                                  : "eval loss %s acc@0.5 %s auc %s f1@0.5 %s",
+                 f[0], f[1], f[2], f[3]);
     fprintf(stderr,
             "epoch %d/%d: train loss %.4f acc %.3f | %s | %.1f s, %.1f img/s, data wait %.1f%%\n",
             s->epoch, s->epochs, s->train_loss, s->train_acc, ev, s->epoch_s, s->images_per_s,

@@ -167,7 +167,8 @@ typedef struct {
     double eval_loss, eval_acc;
     double auc, f1;
     double epoch_s, eval_s, images_per_s, data_wait_s, data_wait_frac;
-    int64_t steps; /* optimizer steps of this epoch */
+    int64_t steps;  /* optimizer steps of this epoch */
+    int n_classes;  /* 2: eval_acc and f1 at 0.5; more: the most probable class, macro F1 (0.21) */
 } cxr_epoch_summary;
 
 /* cxr_train_recipe.warmup_steps: one epoch, ceil(train images / batch) steps (at most max_steps),

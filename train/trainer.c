@@ -1550,6 +1550,7 @@ static void report_epoch(const train_run *r, const cxr_log_epoch *rec)
         .images_per_s = rec->images_per_s,
         .data_wait_s = rec->data_wait_s,
         .data_wait_frac = rec->data_wait_frac,
+        .n_classes = r->n_classes,
         .steps = rec->steps,
     };
     o->cb.on_epoch(o->cb.user, &s);
@@ -1850,6 +1851,11 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                  was, !held && there ? " (it holds another model)" : "", r.best_path);
         }
     }
+    if (r.rc.select != CXR_SELECT_NONE && !o->io.checkpoint_path && o->recipe.select)
+        note(o, /* asked for, and nothing to keep it in: said (the log still names the epoch) */
+             "model selection by %s: no best model is kept (--no-checkpoint); the log's epoch "
+             "lines name the best epoch",
+             cxr_select_name(r.rc.select));
     if (r.rc.select == CXR_SELECT_NONE && o->io.checkpoint_path && !o->io.resume_path &&
         cxr_train_best_path(o->io.checkpoint_path, r.stale_best, sizeof r.stale_best) == CXR_OK) {
         /* it would pass for this run's best model: said here and when the run is done */
@@ -1882,10 +1888,11 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                 snprintf(best, sizeof best, "the best is epoch %d (%.6g)", r.rc.best_epoch,
                          r.rc.best_value);
             note(o,
-                 "early stopping after epoch %d: no better %s for %d epochs (--patience %d); "
+                 "early stopping after epoch %d: no better %s for %d epoch%s (--patience %d); "
                  "%s%s%s",
-                 e, cxr_select_name(r.rc.select), since_best(&r.rc, e), r.rc.patience, best,
-                 at[0] ? ", in " : "", at);
+                 e, cxr_select_name(r.rc.select), since_best(&r.rc, e),
+                 since_best(&r.rc, e) == 1 ? "" : "s", r.rc.patience, best, at[0] ? ", in " : "",
+                 at);
             break;
         }
         if (o->cb.interrupted && *o->cb.interrupted) { /* e.g. while the last epoch was saved */

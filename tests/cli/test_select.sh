@@ -320,7 +320,7 @@ expect_err "--lr-step-epochs: for the step schedule only; this run's is constant
 # early without a best epoch, said as such (it said "the best is epoch 0 (nan)"); one that
 # diverges at a save names the epoch, the remedy, and that no earlier file was there
 expect_rc 0 $T --epochs 3 --lr 10 --weight-decay 100 --select val_auc --patience 1 --no-checkpoint
-expect_err "no better val_auc for 1 epochs (--patience 1); no epoch had a defined value"
+expect_err "no better val_auc for 1 epoch (--patience 1); no epoch had a defined value"
 mkdir -p "$WORK/dv"
 expect_rc 1 $T --epochs 2 --lr 10 --weight-decay 1 --max-steps 10 --checkpoint "$WORK/dv/m.h5"
 expect_err "epoch 1: checkpoint $WORK/dv/m.best.h5:"
@@ -353,11 +353,25 @@ for m in val_auc val_balanced_accuracy; do
     expect_err "--select $m: $WORK/one.h5: /val holds images of one class only (NORMAL), so its $m is undefined"
 done
 expect_rc 0 $O --select val_loss --checkpoint "$WORK/o2.h5"
+# ... a selection asked for with --no-checkpoint keeps no file: said (the recipe's own is not)
+expect_rc 0 ${O/ -q/} --select val_loss --no-checkpoint
+expect_err "model selection by val_loss: no best model is kept (--no-checkpoint); the log's epoch lines name the best epoch"
 [ -f "$WORK/o2.best.h5" ] || fail "val_loss selection on a one-class val kept no model"
 # an undefined figure is said so in the text, not printed as nan: the epoch line and cxr-eval
 "$BIN/cxr-train" "$WORK/one.h5" --device cpu --batch 8 --threads 2 --no-monitor --epochs 1 \
     --max-steps 1 --select val_loss --no-checkpoint 2>"$WORK/one.err" || fail "train on one-class val"
 grep -q "| eval loss [0-9.]* acc@0.5 [0-9.]* auc n/a f1@0.5 " "$WORK/one.err" || fail "epoch line: $(grep epoch "$WORK/one.err")"
+# ... and a run of 3 classes says its accuracy is the most probable class's and its AUC and F1
+# macro averages (it said acc@0.5 and f1@0.5, as a binary run's)
+mkdir -p "$WORK/three" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/three/" &&
+    mkdir "$WORK/three/train/C" "$WORK/three/test/C" &&
+    mv "$WORK"/three/train/NORMAL/IM-011[57]*.jpeg "$WORK/three/train/C/" &&
+    mv "$(ls "$WORK"/three/test/NORMAL/*.jpeg | head -1)" "$WORK/three/test/C/" || fail "3-class tree"
+"$BIN/cxr-pack" "$WORK/three" -o "$WORK/three.h5" --size 32 --quiet >/dev/null || fail "pack 3 classes"
+"$BIN/cxr-train" "$WORK/three.h5" --device cpu --batch 8 --threads 2 --no-monitor --epochs 1 \
+    --max-steps 1 --no-checkpoint 2>"$WORK/three.err" || fail "train 3 classes"
+grep -q "| eval loss [0-9.]* acc [0-9.]* macro auc [0-9.n/]* macro f1 [0-9.]* |" "$WORK/three.err" ||
+    fail "3-class epoch line: $(grep epoch "$WORK/three.err")"
 "$BIN/cxr-eval" "$WORK/o2.best.h5" "$WORK/one.h5" --split val --device cpu > "$WORK/one.out" \
     || fail "eval on one-class val"
 grep -q "^roc_auc      n/a$" "$WORK/one.out" || fail "cxr-eval's roc_auc: $(grep roc_auc "$WORK/one.out")"
