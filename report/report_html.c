@@ -502,16 +502,59 @@ static void confusion_table(page *pg, int r, const cxr_log_epoch *ep)
     cxr_sb_printf(b, "</table>\n");
 }
 
+/* The run's selection metric, from its recipe ("val_auc"), into buf; "" when it names none. */
+static const char *select_of(const cxr_log_run *run, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    const char *k = run->recipe_json ? strstr(run->recipe_json, "\"select\":\"") : NULL;
+    if (k) {
+        k += strlen("\"select\":\"");
+        size_t n = strcspn(k, "\"");
+        if (n < cap && strncmp(k, "none", n) != 0) snprintf(buf, cap, "%.*s", (int)n, k);
+    }
+    return buf;
+}
+
+/* The model a run kept: its best epoch (model selection), and an early stop, as its last epoch
+ * line has them (specs/log.md); the last epoch's model otherwise. */
+static void kept_cell(cxr_sb *b, const cxr_log_run *run)
+{
+    const cxr_log_epoch *e = last_epoch(run);
+    char sel[32];
+    cxr_sb_printf(b, "<td class=\"l\">");
+    if (e->best_epoch > 0) {
+        cxr_sb_printf(b, "epoch %d (best ", e->best_epoch);
+        cxr_sb_esc(b, select_of(run, sel, sizeof sel)[0] ? sel : "value");
+        cxr_sb_printf(b, " %.4f)", e->best_value);
+    } else {
+        cxr_sb_printf(b, "the last epoch's");
+    }
+    if (e->stopped) {
+        cxr_sb_printf(b, "; stopped early (");
+        cxr_sb_esc(b, e->stopped);
+        cxr_sb_printf(b, ")");
+    }
+    cxr_sb_printf(b, "</td>");
+}
+
 static void section_eval(page *pg)
 {
     cxr_sb *b = pg->b;
+    int multi = 0; /* a run of more than 2 classes: accuracy of the most probable class */
+    for (int r = 0; r < pg->n_runs; r++) multi |= pg->runs[r]->n_classes > 2;
     /* the log's figures, at threshold 0.5 (cxr-eval applies the one the model keeps) */
     cxr_sb_printf(b,
                   "<h2>Last evaluation</h2>\n<p>At threshold 0.5, as the training log has "
-                  "them; cxr-eval applies the threshold chosen on val that the model keeps.</p>\n"
+                  "them; cxr-eval applies the threshold chosen on val that the model keeps%s. "
+                  "The kept model is the best epoch's where the run selected one "
+                  "(<code>MODEL.best.h5</code>), else the last epoch's.</p>\n"
                   "<table id=\"metrics\"><tr><th class=\"l\">run</th>"
                   "<th>epoch</th><th>eval loss</th><th>accuracy</th><th>precision</th>"
-                  "<th>recall</th><th>specificity</th><th>F1</th><th>AUC</th></tr>\n");
+                  "<th>recall</th><th>specificity</th><th>F1</th><th>AUC</th>"
+                  "<th class=\"l\">kept model</th></tr>\n",
+                  multi ? " (a run of more than 2 classes: the most probable class, and macro "
+                          "averages of precision, recall, F1 and AUC)"
+                        : "");
     for (int r = 0; r < pg->n_runs; r++) {
         const cxr_log_epoch *e = last_epoch(pg->runs[r]);
         cxr_sb_printf(b, "<tr><td class=\"l\">");
@@ -532,6 +575,7 @@ static void section_eval(page *pg)
         num_cell(b, e->specificity, "%.4f");
         num_cell(b, e->f1, "%.4f");
         num_cell(b, e->auc, "%.4f");
+        kept_cell(b, pg->runs[r]);
         cxr_sb_printf(b, "</tr>\n");
     }
     cxr_sb_printf(b, "</table>\n");

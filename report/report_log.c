@@ -221,6 +221,16 @@ static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e)
                    CXR_LOG_AVERAGED);
     ep->eval_nonfinite = nonfinite;
     ep->averaged = (int)averaged;
+    /* model selection and early stopping (specs/log.md): the kept epoch, the stop */
+    int64_t best = 0;
+    if (get_int(o, "best_epoch", &best, e) || get_num(o, "best_value", &ep->best_value, e))
+        return -1;
+    if (best < 0 || best > n) return bad(e, "key \"best_epoch\" out of range");
+    ep->best_epoch = (int)best;
+    const cJSON *stop = get_item(o, "stopped");
+    if (stop && !cJSON_IsString(stop)) return bad(e, "key \"stopped\": expected a string");
+    if (stop) /* a literal: the record owns no string */
+        ep->stopped = strcmp(stop->valuestring, "patience") == 0 ? "patience" : "another reason";
     const cJSON *it;
     if ((it = get_item(o, CXR_LOG_PER_CLASS)) && parse_per_class(it, ep, e)) return -1;
     if ((it = get_item(o, CXR_LOG_CONFUSION)) && parse_confusion(it, ep, e)) return -1;

@@ -60,6 +60,23 @@ def main():
     check(rows == ["1", "2", "3"], "epoch rows of the malformed log: %s" % rows)
     check("3 malformed line(s) skipped" in html, "the page does not say lines were skipped")
 
+    # the kept model: the best epoch of a run that selected one, and an early stop, as the last
+    # epoch line has them; the last epoch's otherwise (the page showed the last epoch only)
+    sel = os.path.join(work, "sel.jsonl")
+    with open(sel, "w") as f:
+        f.write('{"type":"run","recipe":{"name":"standard","select":"val_auc"}}\n')
+        for ep in (1, 2, 3, 4):
+            extra = ',"best_epoch":%d,"best_value":%s' % ((2, "0.91") if ep > 1 else (1, "0.8"))
+            if ep == 4:
+                extra += ',"stopped":"patience"'
+            f.write('{"type":"epoch","epoch":%d,"train_loss":1,"eval_loss":0.5,"auc":0.9%s}\n'
+                    % (ep, extra))
+    r = run(tool, [sel, os.path.join(fx, "cpu2_3ep.jsonl"), "-o", os.path.join(work, "sel.html")])
+    page = open(os.path.join(work, "sel.html"), encoding="utf-8").read() if r.returncode == 0 else ""
+    check("epoch 2 (best val_auc 0.9100); stopped early (patience)</td>" in page,
+          "the kept model of a selecting run: exit %d %r" % (r.returncode, r.stderr))
+    check("the last epoch's</td>" in page, "the kept model of a run without selection")
+
     out2 = os.path.join(work, "none.html")
     r = run(tool, [os.path.join(fx, "no_epochs.jsonl"), "-o", out2])
     check(r.returncode == 3, "no-epoch log: exit %d, want 3" % r.returncode)
