@@ -3,9 +3,9 @@
  *
  *   cxr-report RUN.jsonl [RUN2.jsonl ...] [--samples S.jsonl ...] -o report.html
  *
- * Malformed lines are named on stderr as file:line and skipped. Exit codes: 0 ok, 2 usage,
- * 3 a log is unusable (e.g. no epoch lines), 4 I/O error, 130 a stop signal while the page was
- * written (it is complete).
+ * Malformed lines are named on stderr as file:line and skipped; a log without epoch lines among
+ * others is left out of the page, said. Exit codes: 0 ok, 2 usage, 3 no log usable (e.g. no
+ * epoch lines), 4 I/O error, 130 a stop signal while the page was written (it is complete).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +71,11 @@ static void usage(FILE *to)
             "  -q, --quiet        no line on success (warnings and errors still print)\n"
             "  -h, --help         this help;  --version  the version\n"
             "\n"
-            "Exit codes: 0 ok; 2 usage error; 3 unusable input (e.g. a log without epoch lines);\n"
+            "A log without epoch lines (a run stopped in its first epoch) among others is left\n"
+            "out of the page, with a warning.\n"
+            "\n"
+            "Exit codes: 0 ok; 2 usage error; 3 unusable input (e.g. a log without epoch lines,\n"
+            "given alone or with others as unusable);\n"
             "4 I/O error; 130 interrupted while the page was written (SIGINT, SIGTERM or SIGHUP,\n"
             "held back until it is whole: it is complete, and said so; one before that ends the\n"
             "tool at once, nothing written); 1 other (out of memory).\n");
@@ -153,14 +157,33 @@ int main(int argc, char **argv)
         rc = cxr_exit_code(fst); /* 2; 4 for an output folder that is not there */
         goto done;
     }
+    /* a log that is no usable training log (no epoch line: a run killed in its first epoch)
+     * among others is left out of the page, said; alone, or unreadable, it ends the tool */
+    int kept = 0, left_out = 0;
     for (int i = 0; i < n_runs; i++) {
-        cxr_status st = cxr_log_read(run_paths[i], warn_stderr, NULL, &runs[i]);
+        cxr_status st = cxr_log_read(run_paths[i], warn_stderr, NULL, &runs[kept]);
+        if (st == CXR_E_FORMAT && n_runs > 1) {
+            char why[CXR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", cxr_last_error());
+            cxr_set_error(st, "warning: %s; left out of the page", why);
+            cxr_print_error("cxr-report", cxr_last_error());
+            left_out++;
+            continue;
+        }
         if (st != CXR_OK) {
             cxr_print_error("cxr-report", cxr_last_error());
             rc = cxr_exit_code(st);
             goto done;
         }
+        kept++;
     }
+    if (kept == 0) { /* every one left out: none to draw */
+        fprintf(stderr, "cxr-report: none of the %d logs has an epoch line: no page written\n",
+                n_runs);
+        rc = cxr_exit_code(CXR_E_FORMAT);
+        goto done;
+    }
+    n_runs = kept;
     for (int i = 0; i < n_samp; i++) {
         cxr_status st = cxr_samples_read(samp_paths[i], warn_stderr, NULL, &samps[i]);
         if (st != CXR_OK) {
@@ -186,8 +209,8 @@ int main(int argc, char **argv)
     char esc[4096];
     cxr_escape_name(esc, sizeof esc, out);
     if (!quiet)
-        fprintf(stderr, "cxr-report: wrote %s (%d run(s), %d epoch(s), %d samples file(s))\n", esc,
-                n_runs, epochs, n_samp);
+        fprintf(stderr, "cxr-report: wrote %s (%d run(s), %d epoch(s), %d samples file(s)%s)\n",
+                esc, n_runs, epochs, n_samp, left_out ? "; logs left out, as said above" : "");
     if (stopped) {
         fprintf(stderr, "cxr-report: interrupted as %s was written: it is complete\n", esc);
         rc = cxr_exit_code(CXR_E_INTERRUPTED);

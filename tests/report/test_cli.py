@@ -83,6 +83,24 @@ def main():
     check("no_epochs.jsonl: no epoch lines" in r.stderr, "no-epoch message: %r" % r.stderr)
     check(not os.path.exists(out2), "output written for a log without epochs")
 
+    # ... among usable logs it is left out, said, and the page drawn (a run killed in its first
+    # epoch beside finished ones gave no page at all); all of them unusable: exit 3, no page
+    r = run(tool, [os.path.join(fx, "cpu2_3ep.jsonl"), os.path.join(fx, "no_epochs.jsonl"), "-o", out2])
+    check(r.returncode == 0 and os.path.exists(out2) and
+          "cxr-report: warning: " in r.stderr and "no_epochs.jsonl: no epoch lines" in r.stderr and
+          "left out of the page" in r.stderr and "(1 run(s)," in r.stderr,
+          "a log without epochs among others: exit %d %r" % (r.returncode, r.stderr))
+    if os.path.exists(out2):
+        os.remove(out2)
+    r = run(tool, [os.path.join(fx, "no_epochs.jsonl"), os.path.join(fx, "no_epochs.jsonl"), "-o", out2])
+    check(r.returncode in (2, 3) and not os.path.exists(out2),
+          "two unusable logs: exit %d %r" % (r.returncode, r.stderr))
+    ne2 = os.path.join(work, "no_epochs2.jsonl")
+    shutil.copy(os.path.join(fx, "no_epochs.jsonl"), ne2)
+    r = run(tool, [os.path.join(fx, "no_epochs.jsonl"), ne2, "-o", out2])
+    check(r.returncode == 3 and not os.path.exists(out2) and "none of the 2 logs" in r.stderr,
+          "only unusable logs: exit %d %r" % (r.returncode, r.stderr))
+
     r = run(tool, [os.path.join(fx, "missing.jsonl"), "-o", out2])
     check(r.returncode == 4 and "missing.jsonl" in r.stderr, "missing file: exit %d %r" % (r.returncode, r.stderr))
     r = run(tool, [os.path.join(fx, "cpu2_3ep.jsonl")])
