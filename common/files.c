@@ -255,10 +255,12 @@ const char *cxr_output_kind_of(const void *head, size_t n, unsigned *kind)
 {
     const unsigned char *h = head;
     *kind = 0;
-    /* ModelProto: ir_version (field 1, a one-byte varint), then producer_name, producer_version,
-     * graph or opset_import (fields 2, 3, 7, 8), as exporters write it */
+    /* ModelProto: ir_version (field 1, a one-byte varint), then another of its fields (2-8:
+     * producer_name, producer_version, domain, model_version, doc_string, graph, opset_import),
+     * as exporters write it */
     if (n >= 3 && h[0] == 0x08 && h[1] >= 1 && h[1] < 0x80 &&
-        (h[2] == 0x12 || h[2] == 0x1a || h[2] == 0x3a || h[2] == 0x42)) {
+        (h[2] == 0x12 || h[2] == 0x1a || h[2] == 0x22 || h[2] == 0x28 || h[2] == 0x32 ||
+         h[2] == 0x3a || h[2] == 0x42)) {
         *kind = CXR_OUTPUT_ONNX;
         return "an ONNX model";
     }

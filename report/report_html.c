@@ -510,7 +510,8 @@ static const char *select_of(const cxr_log_run *run, char *buf, size_t cap)
     if (k) {
         k += strlen("\"select\":\"");
         size_t n = strcspn(k, "\"");
-        if (n < cap && strncmp(k, "none", n) != 0) snprintf(buf, cap, "%.*s", (int)n, k);
+        if (n > 0 && n < cap && !(n == 4 && strncmp(k, "none", 4) == 0))
+            snprintf(buf, cap, "%.*s", (int)n, k);
     }
     return buf;
 }
@@ -547,7 +548,8 @@ static void section_eval(page *pg)
                   "<h2>Last evaluation</h2>\n<p>At threshold 0.5, as the training log has "
                   "them; cxr-eval applies the threshold chosen on val that the model keeps%s. "
                   "The kept model is the best epoch's where the run selected one "
-                  "(<code>MODEL.best.h5</code>), else the last epoch's.</p>\n"
+                  "(<code>MODEL.best.h5</code> beside a run's checkpoint), else the last "
+                  "epoch's.</p>\n"
                   "<table id=\"metrics\"><tr><th class=\"l\">run</th>"
                   "<th>epoch</th><th>eval loss</th><th>accuracy</th><th>precision</th>"
                   "<th>recall</th><th>specificity</th><th>F1</th><th>AUC</th>"

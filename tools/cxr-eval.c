@@ -133,6 +133,27 @@ static const char *shell_word(char *buf, const char *s)
     return buf;
 }
 
+/* A binary model's threshold chosen again on val's probabilities with --tta's views (met): the
+ * best by balanced accuracy, or, where none can be chosen (val lacks a class), the model's with
+ * why. The source is written into buf. */
+static void retune_source(cxr_metrics *met, int tta, double *threshold, char *buf, size_t cap,
+                          const char **source)
+{
+    const double stored = *threshold;
+    double bal;
+    if (cxr_metrics_best_threshold(met, threshold, &bal) == CXR_OK)
+        snprintf(buf, cap,
+                 "chosen on val with --tta %d, balanced accuracy %.4f there; the model's, %.9g, "
+                 "was chosen without",
+                 tta, bal, stored);
+    else
+        snprintf(buf, cap,
+                 "chosen on val without --tta, stored in the model: none can be chosen on val "
+                 "with the views (%s)",
+                 cxr_last_error());
+    *source = buf;
+}
+
 static int fail(cxr_status st)
 {
     cxr_print_error("cxr-eval", cxr_last_error()); /* it may quote store strings */
@@ -151,9 +172,9 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
                              const cxr_checkpoint_meta *meta, const cxr_eval_result *er,
                              const cxr_metrics_report *r, cxr_metrics *met, double threshold,
                              int tta, const char *perturb, const char *threshold_source,
-                             const char *loss_weights, int64_t loss_left_out,
-                             const char *const *member_paths, const cxr_ensemble_member *members,
-                             int n_members)
+                             double model_threshold, const char *loss_weights,
+                             int64_t loss_left_out, const char *const *member_paths,
+                             const cxr_ensemble_member *members, int n_members)
 {
     const int K = r->k;
     cJSON *o = cJSON_CreateObject();
@@ -192,6 +213,8 @@ static cxr_status print_json(const char *model_path, const char *store_path, con
     if (K == 2) {
         cxr_json_add_number(o, "threshold", threshold);
         cJSON_AddStringToObject(o, "threshold_source", threshold_source);
+        if (!isnan(model_threshold)) /* --tta: the model's own, the threshold chosen again */
+            cxr_json_add_number(o, "model_threshold", model_threshold);
         cxr_json_add_number(o, "precision", r->pos_precision);
         cxr_json_add_number(o, "recall", r->pos_recall);
         cxr_json_add_number(o, "specificity", r->specificity);
@@ -480,9 +503,15 @@ int main(int argc, char **argv)
     if (si.n == 0) /* every metric would be 0/0 */
         CXR_THROW(CXR_E_FORMAT, "%s: split '%s' holds no image: nothing to evaluate", store_path,
                   split);
-    /* the model's buffers for the largest batch there is: no more than the split's images */
+    /* the model's buffers for the largest batch there is: no more than the split's images (or
+     * val's, which --tta may evaluate too: in the batches a --split val run has) */
+    int64_t most = si.n;
+    cxr_split_info vi;
+    if (tta > 1 && cxr_store_has_split(s, "val") && cxr_store_split(s, "val", &vi) == CXR_OK &&
+        vi.n > most)
+        most = vi.n;
     if (!ensemble)
-        CXR_TRY(cxr_checkpoint_open_model(model_path, be, si.n < batch ? (int)si.n : batch, threads,
+        CXR_TRY(cxr_checkpoint_open_model(model_path, be, most < batch ? (int)most : batch, threads,
                                           &m, &meta));
     CXR_TRY(cxr_checkpoint_check_store(&meta, model_path, s));
     const int K = meta.n_classes;
@@ -490,12 +519,22 @@ int main(int argc, char **argv)
     const int threshold_given = !isnan(threshold); /* --threshold, before the model's is taken */
     /* a model's threshold chosen on val was chosen on its plain probabilities: with --tta the
      * probabilities are others, so it is chosen again on val with the same views (as an
-     * ensemble's is), before the split's pass writes its predictions */
-    int retune = 0;
+     * ensemble's is): in a pass over val first, or, for --split val itself without --perturb
+     * or --predictions, from that pass (its metrics are computed after it) */
+    int retune = 0, retune_after = 0;
+    static char chosen[256];
+    double stored = NAN; /* the model's, when another is chosen for the views */
     if (!ensemble) {
         thr_source = cxr_threshold_choose(&meta, &threshold);
-        retune = tta > 1 && K == 2 && !threshold_given && !cxr_threshold_is_default(thr_source) &&
-                 cxr_store_has_split(s, "val");
+        const int views =
+            tta > 1 && K == 2 && !threshold_given && strcmp(meta.threshold_split, "val") == 0;
+        if (views && !cxr_store_has_split(s, "val")) {
+            thr_source = "chosen on val without --tta, stored in the model: this store has no /val "
+                         "to choose one with the views on";
+        }
+        retune = views && cxr_store_has_split(s, "val");
+        retune_after =
+            retune && !strcmp(split, "val") && !cxr_augment_active(&perturb) && !pred_path;
         if (K == 2 && !retune && (!quiet || cxr_threshold_is_default(thr_source)))
             cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
     }
@@ -545,26 +584,19 @@ int main(int argc, char **argv)
         fputs("'; the other metrics count them\n", stderr);
     }
     const cxr_augment_params *pp = perturbed ? &perturb : NULL;
-    if (retune) {
-        static char chosen[200];
-        const double stored = threshold;
-        const int mb = si.n < batch ? (int)si.n : batch; /* the model's buffers' batch */
+    if (retune && !retune_after) {
         cxr_eval_result ver;
-        double bal;
         CXR_TRY(cxr_metrics_create(&val_met, K));
         if (!quiet)
             fprintf(stderr, "cxr-eval: the model on val with --tta %d, to choose its threshold\n",
                     tta);
-        CXR_TRY(cxr_evaluate_tta(m, s, "val", mb, threads, prefetch, cw, interrupted, val_met, &ver,
-                                 NULL, NULL, tta, NULL, 0));
-        if (cxr_metrics_best_threshold(val_met, &threshold, &bal) == CXR_OK) {
-            snprintf(chosen, sizeof chosen,
-                     "chosen on val with --tta %d, balanced accuracy %.4f there; the model's, "
-                     "%.9g, was chosen without",
-                     tta, bal, stored);
-            thr_source = chosen;
-        } /* else (no val image of a class): the model's, as said */
-        cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
+        CXR_TRY(cxr_evaluate_tta(m, s, "val", batch, threads, prefetch, cw, interrupted, val_met,
+                                 &ver, NULL, NULL, tta, NULL, 0));
+        CXR_TRY(cxr_eval_check_finite(&ver, s, "val", model_path));
+        stored = threshold;
+        retune_source(val_met, tta, &threshold, chosen, sizeof chosen, &thr_source);
+        if (!quiet || cxr_threshold_is_default(thr_source))
+            cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
     }
     if (!ensemble) {
         po = (pred_out){ NULL, s, split, &meta, threshold };
@@ -573,6 +605,12 @@ int main(int argc, char **argv)
                               po.t ? write_predictions : NULL, &po, tta, pp, perturb_seed);
         if (st != CXR_OK) goto bail;
         CXR_TRY(cxr_eval_check_finite(&er, s, split, model_path));
+        if (retune_after) { /* val itself, with the views: chosen from this pass */
+            stored = threshold;
+            retune_source(met, tta, &threshold, chosen, sizeof chosen, &thr_source);
+            if (!quiet || cxr_threshold_is_default(thr_source))
+                cxr_threshold_say(stderr, "cxr-eval", threshold, thr_source);
+        }
     } else {
         /* The ensemble's own threshold, chosen as cxr-train chooses a model's: on clean val
          * (a --perturb changes the images judged, not the decision rule). */
@@ -629,7 +667,7 @@ int main(int argc, char **argv)
 
     if (json) {
         CXR_TRY(print_json(model_path, store_path, split, &meta, &er, &r, met, threshold, tta,
-                           perturbed ? perturb_desc : NULL, thr_source,
+                           perturbed ? perturb_desc : NULL, thr_source, stored,
                            cw == uniform ? "uniform" : "class", cw == uniform ? 0 : unweighted,
                            member_paths, members, n_members));
         goto bail;
@@ -715,6 +753,12 @@ int main(int argc, char **argv)
                    "(the same command with --split test chooses and applies it by itself;\n"
                    "for cxr-predict with the same --ensemble models: --threshold %.17g)\n",
                    bt, bal, bt);
+        else if (strcmp(split, "val") == 0 && bt == threshold && !threshold_given &&
+                 strcmp(meta.threshold_split, "val") == 0 && tta > 1) /* chosen again above */
+            printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f):\n"
+                   "the one applied above, which --split test with the same --tta applies too\n"
+                   "(for cxr-predict --tta %d: --threshold %.17g)\n",
+                   bt, bal, tta, bt);
         else if (strcmp(split, "val") == 0 && bt == threshold && !threshold_given &&
                  strcmp(meta.threshold_split, "val") == 0) /* the model's own, from this val */
             printf("\nbest threshold on val by balanced accuracy: %.9g (balanced accuracy %.4f):\n"

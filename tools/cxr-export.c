@@ -161,7 +161,6 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_output_check("-o's weights file", data, &in, 1, NULL));
         CXR_TRY(cxr_output_not_ours("-o's weights file", data, "an ONNX weights file"));
         CXR_TRY(cxr_output_not_image("-o's weights file", data, "an ONNX weights file"));
-        CXR_TRY(cxr_output_not_other("-o's weights file", data, "an ONNX weights file", 0));
         CXR_TRY(cxr_output_probe("-o's weights file", data));
         CXR_TRY(cxr_output_lock("cxr-export", "-o", data));
     }

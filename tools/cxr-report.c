@@ -162,7 +162,9 @@ int main(int argc, char **argv)
     int kept = 0, left_out = 0;
     for (int i = 0; i < n_runs; i++) {
         cxr_status st = cxr_log_read(run_paths[i], warn_stderr, NULL, &runs[kept]);
-        if (st == CXR_E_FORMAT && n_runs > 1) {
+        /* (report_log.c's words for a log without epoch lines: not a samples file or a model
+         * given as a run, which stay refusals) */
+        if (st == CXR_E_FORMAT && n_runs > 1 && strstr(cxr_last_error(), ": no epoch lines (")) {
             char why[CXR_MSG_MAX];
             snprintf(why, sizeof why, "%s", cxr_last_error());
             cxr_set_error(st, "warning: %s; left out of the page", why);

@@ -62,6 +62,11 @@ cmp -s "$WORK/p0.tsv" "$WORK/p5.tsv" && fail "cxr-eval --tta 5 gave the probabil
 jget() { python3 -c "import json,sys; print(repr(json.load(open(sys.argv[1]))[sys.argv[2]]))" "$@"; }
 expect_rc 0 $BIN/cxr-eval "$WORK/plain.h5" "$WORK/s.h5" --split val --device cpu --json --tta 5
 cp "$WORK/out" "$WORK/v5.json"
+grep -q "the model on val with --tta" "$WORK/err" && fail "--split val --tta 5: val evaluated twice"
+[ "$(jget "$WORK/v5.json" model_threshold)" = "$(jget "$WORK/e0.json" threshold)" ] ||
+    fail "--tta 5: model_threshold $(jget "$WORK/v5.json" model_threshold), the model's $(jget "$WORK/e0.json" threshold)"
+expect_rc 0 $EV --tta 5 -q
+grep -q "threshold" "$WORK/err" && fail "-q --tta 5 said the threshold: $(cat "$WORK/err")"
 [ "$(jget "$WORK/v5.json" threshold)" = "$(jget "$WORK/v5.json" best_threshold)" ] ||
     fail "--tta 5 on val: threshold $(jget "$WORK/v5.json" threshold), its best $(jget "$WORK/v5.json" best_threshold)"
 [ "$(jget "$WORK/e5.json" threshold)" = "$(jget "$WORK/v5.json" threshold)" ] ||

@@ -128,7 +128,14 @@ for f in k.onnx k.html k.tsv k.dups; do
     refused "--checkpoint $W/$f: $k" "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/$f"
     cmp -s "$W/$f" "$W/$f.0" || fail "an output replaced $(kind $f)"
 done
+# ... a table in jsonl (its first bytes are another's) refused as a table too
+expect_rc 0 "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$W/k.jsonl" --format jsonl
+cp "$W/k.jsonl" "$W/k.jsonl.0"
+refused "-o $W/k.jsonl: exists and is a predictions table" "$BIN/cxr-report" "$W/run.jsonl" -o "$W/k.jsonl"
+refused "-o $W/k.jsonl: exists and is a predictions table" "$BIN/cxr-pack" "$SAMPLE" -o "$W/k.jsonl" --size 32 --quiet
+cmp -s "$W/k.jsonl" "$W/k.jsonl.0" || fail "an output replaced a jsonl predictions table"
 # ... each replaced by its own tool
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$W/p4.h5" --size 32 --quiet --duplicates-report "$W/k.dups"
 expect_rc 0 "$BIN/cxr-export" "$W/ck.h5" -o "$W/k.onnx" -q
 expect_rc 0 "$BIN/cxr-report" "$W/run.jsonl" -o "$W/k.html"
 expect_rc 0 "$BIN/cxr-predict" "$W/ck.h5" "$img" --device cpu -o "$W/k.tsv" --format csv
