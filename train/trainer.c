@@ -1867,6 +1867,9 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         else
             r.stale_best[0] = '\0';
     }
+    if (r.rc.mixup > 0 && r.rc.batch == 1) /* pairs (i, n-1-i) of a batch: i with itself */
+        note(o, "warning: mixup pairs the images of a batch; at batch 1 each is paired with "
+                "itself, and nothing is mixed");
     if (r.rc.average_from > 0 && r.rc.average_from <= r.rc.epochs)
         note(o,
              "weight averaging: from epoch %d on, the mean of the epoch-end weights is "

@@ -457,6 +457,10 @@ expect_rc 0 $L --mixup 0.4 --log "$WORK/mx.jsonl" --no-checkpoint
 [ "$(col "$WORK/mx-0.jsonl" train_loss)" != "$(col "$WORK/mx.jsonl" train_loss)" ] || fail "--mixup 0.4 changed nothing"
 grep -q '"mixup":0.4[,}]' "$WORK/mx.jsonl" || fail "run line lacks the mixup"
 grep -q '"mixup"' "$WORK/mx-0.jsonl" && fail "run line names a mixup of 0"
+grep -q "at batch 1 each is paired" "$WORK/err" && fail "--mixup at batch 8 warned of batch 1"
+# ... at batch 1 it pairs each image with itself: said (it was accepted silently)
+expect_rc 0 ${L/ -q/} --epochs 1 --max-steps 1 --batch 1 --mixup 0.4 --no-checkpoint
+expect_err "warning: mixup pairs the images of a batch; at batch 1 each is paired with itself, and nothing is mixed"
 expect_rc 0 $L --epochs 1 --mixup 0.4 --log "$WORK/mx-r.jsonl" --checkpoint "$WORK/mx.h5"
 python3 -c "import sys; sys.exit(abs(float(sys.argv[1]) - 0.4) > 1e-7)" "$(attr "$WORK/mx.h5" mixup)" \
     || fail "checkpoint's mixup is $(attr "$WORK/mx.h5" mixup), want 0.4"
