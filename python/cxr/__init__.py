@@ -353,9 +353,11 @@ def _loader_options(batch=64, shuffle=False, seed=1, window=0, threads=2, depth=
     o = LoaderOptions()
     lib.cxr_loader_options_defaults(ctypes.byref(o))
     o.batch = _int(batch, "batch", 1, _INT_MAX)
+    if window == "auto":  # cxr-train's --shuffle-window auto: the default, 0
+        window = 0
     if isinstance(window, (str, bytes)) and window != "split":  # _int's "expected an integer"
-        raise TypeError(f'window {window!r}: expected "split" or an integer, the shards per '
-                        f'window (0: the default, as --shuffle-window auto)')
+        raise TypeError(f'window {window!r}: expected "auto", "split" or an integer, the shards '
+                        f'per window (0: the default, as --shuffle-window auto)')
     o.window = -1 if window == "split" else _int(window, "window", 0, _INT_MAX)
     o.shuffle, o.seed = int(bool(shuffle)), _int(seed, "seed", 0, _UINT64_MAX)
     # threads 0: only without prefetch (the C check says so, by name)
@@ -384,8 +386,8 @@ class Loader(_Closable):
     """The C shard loader over one split. close(): no epoch begins and a running epoch's
     iterator raises; the C loader with its worker threads and buffers goes once no zero-copy
     batch array uses it (copy=True arrays use none). Options as cxr_loader_options (runtime/cxr_loader.h):
-    batch (64), shuffle (False), seed (1), window (0: the shards holding 256 images, 1 to
-    4, as cxr-train's --shuffle-window auto; "split": the whole split up to 2 GiB of images,
+    batch (64), shuffle (False), seed (1), window (0 or "auto": the shards holding 256
+    images, 1 to 4, as cxr-train's --shuffle-window auto; "split": the whole split up to 2 GiB of images,
     as --shuffle-window split; else shards per shuffle window; without shuffle, 0 and "split"
     take as few shards as keep the decode threads busy: the order is the file's anyway), threads (2 decode
     workers), depth (3 batches in the ring), prefetch (True), part/parts (0/1: this loader

@@ -78,8 +78,13 @@ for prefetch in (True, False):
             cxr.Loader(store, "train", batch=5, shuffle=True, seed=3, window=10**6) as big:
         check(sp.epoch_order(0).tolist() == big.epoch_order(0).tolist(), "split == all shards")
         check(sp.epoch_order(0).tolist() != e0, "split != a window of 2")
+    # "auto" is 0, as cxr-train's --shuffle-window auto (it was refused, a user's walk)
+    with cxr.Loader(store, "train", batch=5, shuffle=True, seed=3, window="auto") as au, \
+            cxr.Loader(store, "train", batch=5, shuffle=True, seed=3) as de:
+        check(au.window == de.window and au.epoch_order(0).tolist() == de.epoch_order(0).tolist(),
+              "window='auto' is the default window")
     # another word is refused naming "split" (it said "expected an integer", a scale walk)
-    for w in ("auto", "Split", b"split"):
+    for w in ("whole", "Split", b"split"):
         try:
             cxr.Loader(store, "train", shuffle=True, window=w)
             check(False, f"window={w!r} refused")
