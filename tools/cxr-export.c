@@ -187,6 +187,16 @@ int main(int argc, char **argv)
         }
         fputs(")\n", stderr);
     }
+    /* a model read from a bfloat16 weights file holds its rounded parameters: a float32 export
+     * keeps that rounding (its probabilities differ from the checkpoint's by up to ~1e-3) */
+    if (st == CXR_OK && meta.bf16 && !(weights && bf16) && !quiet) {
+        fputs("cxr-export: note: ", stderr);
+        cxr_fputs_escaped(in, stderr);
+        fprintf(stderr,
+                " holds bfloat16 parameters: this %s has them as rounded there, not the "
+                "checkpoint's\n",
+                weights ? "weights file" : "model");
+    }
     /* an earlier export's weights beside OUT, which this self-contained model does not read:
      * left (not ours to remove), but said */
     struct stat sd;

@@ -20,6 +20,12 @@ said_onnx=$(cat "$WORK/err")
 expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/m2.onnx" -q
 [ -s "$WORK/err" ] && fail "-q: stderr not empty: $(cat "$WORK/err")"
 [ -e "$WORK/m.onnx.data" ] && fail "a small model's ONNX export wrote its weights apart"
+# ... and from a bfloat16 weights file: said that the parameters are those rounded ones
+expect_rc 0 "$BIN/cxr-export" "$WORK/w16.h5" -o "$WORK/m16.onnx"
+expect_err "cxr-export: note: $WORK/w16.h5 holds bfloat16 parameters: this model has them as rounded there, not the checkpoint's"
+expect_rc 0 "$BIN/cxr-export" "$WORK/w16.h5" --weights --bf16 -o "$WORK/w16b.h5"
+grep -q "holds bfloat16" "$WORK/err" && fail "a bf16 file from a bf16 file was warned of"
+grep -q "holds bfloat16" <<<"$said_onnx" && fail "an export from a float32 file was warned of"
 expect_rc 0 "$BIN/cxr-export" "$WORK/ck.h5" -o "$WORK/x.onnx" --external-data
 said_ext=$(cat "$WORK/err")
 cmp -s "$WORK/m.onnx" "$WORK/m2.onnx" || fail "ONNX from the weights file differs from the checkpoint's"
