@@ -36,6 +36,7 @@ typedef struct {
     char *path;  /* recorded in the store: relative to the source root for a tree's skip (shown
                    * under it), a manifest row's id or "<manifest>:<line>" */
     char *reason;
+    int64_t line; /* a manifest row's line, shown after its id (0: none; since 0.21) */
 } cxr_pack_skip;
 
 typedef struct {

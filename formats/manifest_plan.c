@@ -277,7 +277,9 @@ static cxr_status skip_row(planner *pl, int64_t line, const char *path, const ch
     if (pl->opt->strict)
         return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s: %s (--strict)", pl->manifest,
                              (long long)line, path, reason);
-    return cxr_plan_add_skip(pl->plan, "", path, reason);
+    cxr_status st = cxr_plan_add_skip(pl->plan, "", path, reason);
+    if (st == CXR_OK) pl->plan->skipped[pl->plan->n_skipped - 1].line = line;
+    return st;
 }
 
 /* Rule 1: a malformed line, recorded at "<manifest>:<line>" with its reason (why). */

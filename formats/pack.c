@@ -217,13 +217,15 @@ static int64_t *ring_slots(pack_ctx *c, int64_t g)
 static char *skip_shown(const cxr_pack_plan *plan, const cxr_pack_skip *sk)
 {
     const int tree = sk->split[0] && plan->source;
-    const size_t n = (tree ? strlen(plan->source) + 1 : 0) + strlen(sk->path) + 1;
+    const size_t n = (tree ? strlen(plan->source) + 1 : 0) + strlen(sk->path) + 32;
     char *s = malloc(n);
     if (!s) return NULL;
     if (tree)
         snprintf(s, n, "%s/%s", plan->source, sk->path);
+    else if (sk->line > 0) /* a manifest row, by its id: and its line, to find it */
+        snprintf(s, n, "%s (line %lld)", sk->path, (long long)sk->line);
     else
-        memcpy(s, sk->path, n);
+        snprintf(s, n, "%s", sk->path);
     return s;
 }
 

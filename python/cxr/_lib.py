@@ -70,8 +70,8 @@ P = ctypes.POINTER
 # (the library fills it and passes it to the caller's on_progress: an older caller reads the
 # fields it knows, and is now also called after each evaluation batch with step == steps);
 # cxr_signals_last_words is new (additions: the ABI stays 0.20; neither used here).
-# 0.21: cxr_dup_counts grew labels (so cxr_pack_summary grew, which the caller allocates; not
-# used here).
+# 0.21: cxr_dup_counts grew labels (so cxr_pack_summary grew, which the caller allocates),
+# cxr_pack_skip grew line, cxr_epoch_summary grew n_classes (none of them used here).
 ABI = "0.21"
 
 

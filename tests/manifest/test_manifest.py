@@ -167,6 +167,8 @@ def case_pack(tmp):
         check(got.get(r) == n, "skip reason %r: %s, want %d" % (r, got.get(r), n))
     paths = h5data(out, "/skipped/path")
     check("%s:24" % csv in paths and "a7001" in paths and "../etc" in paths, "skip paths %s" % paths)
+    # a skipped row is named by its id and its line (the store records the id alone)
+    check("cxr-pack: skip a7007 (line 9): image not found" in se, "the skip's line: %s" % se)
     allpaths = sum((h5data(out, "/%s/paths" % s) for s in counts), [])
     check("a/7/0/a7002.jpg" in allpaths and "b5005.jpg" in allpaths and "b/5/0/b5000.jpg" in allpaths,
           "both layouts in paths %s" % allpaths)
