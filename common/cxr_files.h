@@ -48,24 +48,25 @@ cxr_status cxr_output_check(const char *opt, const char *out, const char *const 
  * a training log or samples file does (cxr-train's --log, --monitor-log), for a tool about to
  * write `what` there ("a store", "an HTML page"): a log is no tool's output. */
 cxr_status cxr_output_not_log(const char *opt, const char *out, const char *what);
-/* The same for a file beginning as an image does (cxr_image_kind), whatever its name: a data
- * set's input, which no tool's output replaces (since 0.21). A tool that can name the input an
- * output is (cxr-pack) checks that first. */
-cxr_status cxr_output_not_image(const char *opt, const char *out, const char *what);
-/* Our outputs that are no HDF5 file, by their first bytes (cxr_output_kind_of). */
+/* Files no HDF5 file that an output must not replace, by their first bytes
+ * (cxr_output_kind_of): our other outputs, and images. */
 enum {
     CXR_OUTPUT_ONNX = 1,  /* cxr-export's model, or any ONNX model */
     CXR_OUTPUT_HTML = 2,  /* cxr-report's page, or any HTML page */
     CXR_OUTPUT_TABLE = 4, /* cxr-eval --predictions, cxr-predict -o (tsv, csv, jsonl) */
-    CXR_OUTPUT_DUPS = 8   /* cxr-pack --duplicates-report */
+    CXR_OUTPUT_DUPS = 8,  /* cxr-pack --duplicates-report */
+    CXR_OUTPUT_IMAGE = 16 /* cxr_image_kind: a data set's input, which no output replaces */
 };
-/* Which of those the first n bytes of a file, head (32 are enough), begin as: its name ("an
- * ONNX model", ...) and *kind, else NULL and 0. */
+/* Which of those the first n bytes of a file, head (160 are enough), begin as: its name ("an
+ * ONNX model", "a PNG image", ...) and *kind, else NULL and 0. */
 const char *cxr_output_kind_of(const void *head, size_t n, unsigned *kind);
-/* The same refusal for an output that exists as one of those kinds other than `own` (a mask
- * of them; 0 for a tool that writes none): a page, table or model of ours is another run's
- * result (since 0.21; cxr-export --weights -o m.onnx replaced a deployed model). */
-cxr_status cxr_output_not_other(const char *opt, const char *out, const char *what, unsigned own);
+/* The same refusal for an output that exists as one of those kinds but the ones in
+ * `may_replace` (a mask: a tool's own kind; 0 for a tool that writes none of them): a page,
+ * table or model of ours is another run's result, an image an input (since 0.21; cxr-export
+ * --weights -o m.onnx replaced a deployed model, cxr-pack SRC -o x.jpeg an image). A tool that
+ * can name the input an output is (cxr-pack) checks that first. */
+cxr_status cxr_output_not_other(const char *opt, const char *out, const char *what,
+                                unsigned may_replace);
 /* The image format that the first n bytes of a file, head, begin as ("a JPEG image", "a PNG
  * image", "a DICOM file" ("DICM" after its 128-byte preamble), GIF, TIFF, WebP, JPEG 2000), else
  * NULL: by signature only, not a check that the file is whole. */

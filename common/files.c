@@ -239,22 +239,12 @@ static cxr_status refuse_log(const char *opt, const char *out, const char *what,
                          opt, out, kind, what);
 }
 
-cxr_status cxr_output_not_image(const char *opt, const char *out, const char *what)
-{
-    char head[160]; /* a DICOM file's preamble and mark */
-    const ssize_t n = output_head(out, head, sizeof head);
-    const char *image = n > 0 ? cxr_image_kind(head, (size_t)n) : NULL;
-    if (!image) return CXR_OK;
-    return cxr_set_error(CXR_E_ARG,
-                         "%s %s: exists and is %s, not %s: not overwritten; remove it or give "
-                         "another name",
-                         opt, out, image, what);
-}
-
 const char *cxr_output_kind_of(const void *head, size_t n, unsigned *kind)
 {
     const unsigned char *h = head;
-    *kind = 0;
+    const char *image = cxr_image_kind(head, n);
+    *kind = image ? CXR_OUTPUT_IMAGE : 0;
+    if (image) return image;
     /* ModelProto: ir_version (field 1, a one-byte varint), then another of its fields (2-8:
      * producer_name, producer_version, domain, model_version, doc_string, graph, opset_import),
      * as exporters write it */
@@ -283,13 +273,14 @@ const char *cxr_output_kind_of(const void *head, size_t n, unsigned *kind)
     return NULL;
 }
 
-cxr_status cxr_output_not_other(const char *opt, const char *out, const char *what, unsigned own)
+cxr_status cxr_output_not_other(const char *opt, const char *out, const char *what,
+                                unsigned may_replace)
 {
-    char head[32];
+    char head[160]; /* a DICOM file's preamble and mark */
     const ssize_t n = output_head(out, head, sizeof head);
     unsigned kind;
     const char *name = n > 0 ? cxr_output_kind_of(head, (size_t)n, &kind) : NULL;
-    if (!name || (kind & own)) return CXR_OK;
+    if (!name || (kind & may_replace)) return CXR_OK;
     return cxr_set_error(CXR_E_ARG,
                          "%s %s: exists and is %s, not %s: not overwritten; remove it or give "
                          "another name",

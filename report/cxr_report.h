@@ -30,6 +30,7 @@ typedef struct {
     char *tool, *store, *device, *eval_split;
     char *kernels, *cpu_model; /* what computed (specs/log.md), NULL in older logs */
     char *recipe_json; /* the `recipe` object as compact JSON, or NULL */
+    char *select;      /* the recipe's model selection metric ("val_auc"), NULL: none */
     int n_classes;
     char **classes;
     int64_t train_images, eval_images;
@@ -54,6 +55,9 @@ typedef struct {
  * run (free with cxr_log_run_free). Errors: CXR_E_IO (cannot open/read: message names the
  * file), CXR_E_FORMAT (no usable `epoch` line: "<file>: no epoch lines ..."), CXR_E_NOMEM. */
 cxr_status cxr_log_read(const char *path, cxr_report_warn_fn warn, void *ctx, cxr_log_run **out);
+/* The words of cxr_log_read's CXR_E_FORMAT for a log without an epoch line ("PATH: no epoch
+ * lines (...)"), which cxr-report tells from a file of another kind given as a log. */
+#define CXR_LOG_NO_EPOCHS ": no epoch lines ("
 void cxr_log_run_free(cxr_log_run *run);
 
 /* Read a samples file (specs/log.md "Samples file"), same conventions. CXR_E_FORMAT when no

@@ -502,30 +502,15 @@ static void confusion_table(page *pg, int r, const cxr_log_epoch *ep)
     cxr_sb_printf(b, "</table>\n");
 }
 
-/* The run's selection metric, from its recipe ("val_auc"), into buf; "" when it names none. */
-static const char *select_of(const cxr_log_run *run, char *buf, size_t cap)
-{
-    buf[0] = '\0';
-    const char *k = run->recipe_json ? strstr(run->recipe_json, "\"select\":\"") : NULL;
-    if (k) {
-        k += strlen("\"select\":\"");
-        size_t n = strcspn(k, "\"");
-        if (n > 0 && n < cap && !(n == 4 && strncmp(k, "none", 4) == 0))
-            snprintf(buf, cap, "%.*s", (int)n, k);
-    }
-    return buf;
-}
-
 /* The model a run kept: its best epoch (model selection), and an early stop, as its last epoch
  * line has them (specs/log.md); the last epoch's model otherwise. */
 static void kept_cell(cxr_sb *b, const cxr_log_run *run)
 {
     const cxr_log_epoch *e = last_epoch(run);
-    char sel[32];
     cxr_sb_printf(b, "<td class=\"l\">");
     if (e->best_epoch > 0) {
         cxr_sb_printf(b, "epoch %d (best ", e->best_epoch);
-        cxr_sb_esc(b, select_of(run, sel, sizeof sel)[0] ? sel : "value");
+        cxr_sb_esc(b, run->select ? run->select : "value");
         cxr_sb_printf(b, " %.4f)", e->best_value);
     } else {
         cxr_sb_printf(b, "the last epoch's");

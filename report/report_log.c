@@ -300,6 +300,11 @@ static int parse_run(const cJSON *o, cxr_log_run *run, line_err *e)
     if (re) {
         free(run->recipe_json);
         run->recipe_json = cJSON_PrintUnformatted(re);
+        if (get_str(re, "select", &run->select, e)) return -1;
+        if (run->select && strcmp(run->select, "none") == 0) {
+            free(run->select);
+            run->select = NULL;
+        }
     }
     return 0;
 }
@@ -683,6 +688,7 @@ void cxr_log_run_free(cxr_log_run *run)
     for (int i = 0; i < run->n_bench; i++) free(run->bench[i].config);
     for (int i = 0; i < run->n_classes; i++) free(run->classes[i]);
     free(run->classes);
+    free(run->select);
     free(run->epochs);
     free(run->bench);
     free(run->steps);
@@ -792,7 +798,7 @@ cxr_status cxr_log_read(const char *path, cxr_report_warn_fn warn, void *ctx, cx
     dedupe_steps(run);
     if (run->n_epochs == 0)
         CXR_THROW(CXR_E_FORMAT,
-                  "%s: no epoch lines (%d non-blank lines read, %d skipped): not a training log "
+                  "%s" CXR_LOG_NO_EPOCHS "%d non-blank lines read, %d skipped): not a training log "
                   "of specs/log.md, or the run stopped before its first epoch ended",
                   path, run->n_lines, run->n_skipped);
     *out = run;

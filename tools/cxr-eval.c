@@ -470,7 +470,6 @@ int main(int argc, char **argv)
     if (pred_path) {
         CXR_TRY(cxr_output_check("--predictions", pred_path, inputs, n_members + 1, NULL));
         CXR_TRY(cxr_output_not_ours("--predictions", pred_path, "a predictions table"));
-        CXR_TRY(cxr_output_not_image("--predictions", pred_path, "a predictions table"));
         CXR_TRY(cxr_output_not_other("--predictions", pred_path, "a predictions table",
                                      CXR_OUTPUT_TABLE));
         CXR_TRY(cxr_output_probe("--predictions", pred_path));

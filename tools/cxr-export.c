@@ -138,7 +138,6 @@ int main(int argc, char **argv)
         CXR_TRY(cxr_output_not_ours("-o", out, "an ONNX model"));
     else
         CXR_TRY(cxr_output_format_check("-o", out, weights_format, 1, "a weights file"));
-    CXR_TRY(cxr_output_not_image("-o", out, weights ? "a weights file" : "an ONNX model"));
     CXR_TRY(cxr_output_not_other("-o", out, weights ? "a weights file" : "an ONNX model",
                                  weights ? 0 : CXR_OUTPUT_ONNX));
     CXR_TRY(cxr_output_probe("-o", out));
@@ -160,7 +159,10 @@ int main(int argc, char **argv)
                       out, data);
         CXR_TRY(cxr_output_check("-o's weights file", data, &in, 1, NULL));
         CXR_TRY(cxr_output_not_ours("-o's weights file", data, "an ONNX weights file"));
-        CXR_TRY(cxr_output_not_image("-o's weights file", data, "an ONNX weights file"));
+        /* (raw floats, no signature: only an image is told apart, the others' bytes could be
+         * the start of an earlier export's weights) */
+        CXR_TRY(cxr_output_not_other("-o's weights file", data, "an ONNX weights file",
+                                     (unsigned)~CXR_OUTPUT_IMAGE));
         CXR_TRY(cxr_output_probe("-o's weights file", data));
         CXR_TRY(cxr_output_lock("cxr-export", "-o", data));
     }

@@ -635,7 +635,6 @@ int main(int argc, char **argv)
     /* ... nor a trained model or another program's HDF5 file (a misplaced -o) */
     static const char *const store_format[] = { CXR_STORE_FORMAT };
     if (ost == CXR_OK) ost = cxr_output_format_check("-o", out, store_format, 1, "a store");
-    if (ost == CXR_OK) ost = cxr_output_not_other("-o", out, "a store", 0);
     if (ost == CXR_OK) ost = cxr_output_probe("-o", out);
     if (ost != CXR_OK) {
         cxr_print_error("cxr-pack", cxr_last_error());
@@ -652,8 +651,6 @@ int main(int argc, char **argv)
                                  mcli.manifest ? mcli.images : src)) != CXR_OK ||
          (ost = cxr_output_not_ours("--duplicates-report", opt.duplicates_report,
                                     "a duplicates table")) != CXR_OK || /* not over a model */
-         (ost = cxr_output_not_other("--duplicates-report", opt.duplicates_report,
-                                     "a duplicates table", CXR_OUTPUT_DUPS)) != CXR_OK ||
          (ost = cxr_output_probe("--duplicates-report", opt.duplicates_report)) != CXR_OK)) {
         cxr_print_error("cxr-pack", cxr_last_error());
         return cxr_exit_code(ost);
@@ -705,11 +702,12 @@ int main(int argc, char **argv)
     if (st == CXR_OK) st = output_not_among_inputs("-o", out, tree, &plan);
     if (st == CXR_OK && opt.duplicates_report)
         st = output_not_among_inputs("--duplicates-report", opt.duplicates_report, tree, &plan);
-    /* ... nor another image (an input of another data set): said after what names an input */
-    if (st == CXR_OK) st = cxr_output_not_image("-o", out, "a store");
+    /* ... nor another of our outputs or an image (another data set's input): said after what
+     * names an input, which an image here may be */
+    if (st == CXR_OK) st = cxr_output_not_other("-o", out, "a store", 0);
     if (st == CXR_OK && opt.duplicates_report)
-        st = cxr_output_not_image("--duplicates-report", opt.duplicates_report,
-                                  "a duplicates table");
+        st = cxr_output_not_other("--duplicates-report", opt.duplicates_report,
+                                  "a duplicates table", CXR_OUTPUT_DUPS);
     if (st != CXR_OK) {
         cxr_print_error("cxr-pack", cxr_last_error());
         cxr_plan_free(&plan);

@@ -315,7 +315,6 @@ static cxr_status check_output(const options *o, const cxr_image_list *l)
     cxr_status st = cxr_output_check("-o", o->out_path, in, (int)(l->n + M), NULL);
     free(in);
     if (st == CXR_OK) st = cxr_output_not_ours("-o", o->out_path, "a predictions table");
-    if (st == CXR_OK) st = cxr_output_not_image("-o", o->out_path, "a predictions table");
     if (st == CXR_OK)
         st = cxr_output_not_other("-o", o->out_path, "a predictions table", CXR_OUTPUT_TABLE);
     /* CXR_E_ARG: the file standard output is, which -o - writes to as it is */

@@ -39,7 +39,6 @@ static cxr_status check_files(const char *out, const char **runs, int n_runs, co
     cxr_status st = cxr_output_check("-o", out, runs, n_runs, NULL);
     if (st == CXR_OK) st = cxr_output_check("-o", out, samps, n_samp, NULL);
     if (st == CXR_OK) st = cxr_output_not_ours("-o", out, "an HTML page");
-    if (st == CXR_OK) st = cxr_output_not_image("-o", out, "an HTML page");
     if (st == CXR_OK) st = cxr_output_not_other("-o", out, "an HTML page", CXR_OUTPUT_HTML);
     if (st == CXR_OK) st = cxr_output_probe("-o", out);
     return st != CXR_OK ? st : cxr_output_lock("cxr-report", "-o", out); /* held until exit */
@@ -162,9 +161,8 @@ int main(int argc, char **argv)
     int kept = 0, left_out = 0;
     for (int i = 0; i < n_runs; i++) {
         cxr_status st = cxr_log_read(run_paths[i], warn_stderr, NULL, &runs[kept]);
-        /* (report_log.c's words for a log without epoch lines: not a samples file or a model
-         * given as a run, which stay refusals) */
-        if (st == CXR_E_FORMAT && n_runs > 1 && strstr(cxr_last_error(), ": no epoch lines (")) {
+        /* (not a samples file or a model given as a run, which stay refusals) */
+        if (st == CXR_E_FORMAT && n_runs > 1 && strstr(cxr_last_error(), CXR_LOG_NO_EPOCHS)) {
             char why[CXR_MSG_MAX];
             snprintf(why, sizeof why, "%s", cxr_last_error());
             cxr_set_error(st, "warning: %s; left out of the page", why);

@@ -271,8 +271,6 @@ cxr_status train_check_files(const cxr_train_options *o)
             !(o->io.resume_path && cxr_same_output(out[i].path, o->io.resume_path)))
             st = cxr_output_format_check(out[i].opt, out[i].path, model_format, 1, "a checkpoint");
         if (st == CXR_OK && out[i].path && (i == 1 || i == 3))
-            st = cxr_output_not_image(out[i].opt, out[i].path, "a checkpoint");
-        if (st == CXR_OK && out[i].path && (i == 1 || i == 3))
             st = cxr_output_not_other(out[i].opt, out[i].path, "a checkpoint", 0);
         if (st == CXR_OK && out[i].path && (i == 1 || i == 3)) {
             st = cxr_output_probe(out[i].opt, out[i].path);

@@ -296,9 +296,9 @@ static void test_window_and_memory(void)
 
 /* Without shuffle, window 0 and CXR_LOADER_WINDOW_SPLIT take as few shards as keep the decode
  * threads busy (ceil(threads / 3), at most the auto window: 4 shards of 8 here; without
- * prefetch one); a window given
- * stays. The batches are those of any window (the file's order), and the memory is less: at 2
- * threads the 0.069 MiB that refuses a shuffled loader (test_window_and_memory) holds one. */
+ * prefetch one); a window given stays. The batches are those of any window (the file's order),
+ * and the memory is less: at 2 threads the 0.069 MiB that refuses a shuffled loader
+ * (test_window_and_memory) holds one. */
 static void test_unshuffled_window(void)
 {
     cxr_store *s;
