@@ -104,7 +104,7 @@ void cxr_manifest_options_defaults(cxr_manifest_options *o);
 typedef struct {
     int64_t rows;
     int64_t malformed;     /* reason "malformed line" (path "<manifest>:<line>") */
-    int64_t missing;       /* reason "missing id, url or label" (empty or "None") */
+    int64_t missing;       /* reasons "missing id", "missing url and label", ... */
     int64_t bad_id;        /* reason "bad id" ('/', '\\', a leading '.', over 251 bytes) */
     int64_t duplicate;     /* reason "duplicate id" (among rows of the selected classes) */
     int64_t not_found;     /* reason "image not found" (neither layout exists) */

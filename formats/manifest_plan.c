@@ -70,6 +70,22 @@ typedef struct {
     char first_unusable[200];
 } planner;
 
+/* The reason a row with missing values is skipped, naming them: "missing url", "missing id
+ * and label", "missing id, url and label". NULL when none is missing. */
+static const char *missing_reason(const cxr_csv_field *id, const cxr_csv_field *url,
+                                  const cxr_csv_field *lab)
+{
+    static const char *const why[8] = { NULL,
+                                         "missing id",
+                                         "missing url",
+                                         "missing id and url",
+                                         "missing label",
+                                         "missing id and label",
+                                         "missing url and label",
+                                         "missing id, url and label" };
+    return why[cxr_csv_missing(id) | cxr_csv_missing(url) << 1 | cxr_csv_missing(lab) << 2];
+}
+
 /* Pass 1 passes over a row: count it, and keep the first's line and reason. */
 static void unusable(planner *pl, int64_t line, const char *why)
 {
@@ -204,8 +220,9 @@ static cxr_status count_labels(planner *pl)
             continue;
         }
         cxr_csv_field lab = cxr_manifest_label(&f[c->label]);
-        if (cxr_csv_missing(&f[c->id]) || cxr_csv_missing(&f[c->url]) || cxr_csv_missing(&lab)) {
-            unusable(pl, line, "missing id, url or label");
+        const char *missing = missing_reason(&f[c->id], &f[c->url], &lab);
+        if (missing) {
+            unusable(pl, line, missing);
             continue;
         }
         int found;
@@ -375,9 +392,8 @@ static cxr_status take_record(planner *pl, const cxr_csv_field *f, int64_t line)
     cxr_status st = CXR_OK;
     cxr_csv_field lab_trim = cxr_manifest_label(&f[pl->cols.label]);
     const cxr_csv_field *id = &f[pl->cols.id], *lab = &lab_trim;
-    if (cxr_csv_missing(id) || cxr_csv_missing(&f[pl->cols.url]) || cxr_csv_missing(lab))
-        return skip_copied(pl, line, id, cxr_csv_missing(id), "missing id, url or label",
-                           &pl->sum.missing);
+    const char *missing = missing_reason(id, &f[pl->cols.url], lab);
+    if (missing) return skip_copied(pl, line, id, cxr_csv_missing(id), missing, &pl->sum.missing);
     int found;
     cxr_strtab_entry *le, *ie;
     if ((st = cxr_strtab_get(&pl->labels, lab->s, lab->len, &le, &found)) != CXR_OK)
