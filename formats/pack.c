@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* A slot's plan item, as ring_items and chunk_job.items hold it: split << 40 | item index. */
 #define ITEM_REF(split, item) (((int64_t)(split) << 40) | (item))
@@ -733,6 +734,7 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     cxr_status st = CXR_OK;
     pack_ctx c = { .plan = plan, .opt = opt, .sum = sum, .writer_split = -1 };
     cxr_tmpfile report = { .fd = -1, .held = -1 };
+    char *keep = NULL; /* a second name of the earlier duplicates report */
     memset(sum, 0, sizeof *sum);
     c.start_s = cxr_now_s();
     CXR_TRY(ctx_init(&c));
@@ -778,18 +780,33 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
      * earlier files as they were */
     CXR_TRY(cxr_store_writer_close(c.writer));
     const int with_report = report.path != NULL;
-    if (with_report) CXR_TRY(cxr_tmpfile_commit(&report));
+    if (with_report) {
+        keep = cxr_tmpfile_link(opt->duplicates_report); /* the earlier report, to put back */
+        CXR_TRY(cxr_tmpfile_commit(&report));
+    }
     if ((st = cxr_store_writer_finish(c.writer)) != CXR_OK) {
         if (with_report) {
             char msg[CXR_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", cxr_last_error());
-            cxr_set_error(st, "%s (its duplicates report %s was written)", msg,
-                          opt->duplicates_report);
+            if (!keep)
+                cxr_set_error(st, "%s (its duplicates report %s was written)", msg,
+                              opt->duplicates_report);
+            else if (rename(keep, opt->duplicates_report) == 0)
+                cxr_set_error(st, "%s (its duplicates report %s is the earlier one again)", msg,
+                              opt->duplicates_report);
+            else /* the only copy left of the earlier report: kept, and named */
+                cxr_set_error(st,
+                              "%s (its duplicates report %s was written; the earlier one is %s)",
+                              msg, opt->duplicates_report, keep);
+            free(keep);
+            keep = NULL; /* put back, or named above: not removed */
         }
         goto bail;
     }
     sum->raw_bytes = (uint64_t)sum->packed * c.pixels * sizeof(float);
 bail:
+    if (keep) unlink(keep); /* the store is in place: the earlier report goes */
+    free(keep);
     cxr_tmpfile_discard(&report);
     ctx_free(&c);
     sum->seconds = cxr_now_s() - c.start_s;

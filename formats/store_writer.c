@@ -424,9 +424,13 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
         w->train_counts_set = 1;
     }
     w->done_split[slot] = 1;
-    H5Dclose(w->images);
-    H5Gclose(w->group);
+    /* checked as every write is (cxr_h5_write_checked): a close flushes what HDF5 cached */
+    const herr_t rd = H5Dclose(w->images), rg = H5Gclose(w->group);
     w->images = w->group = -1;
+    if (rd < 0 || rg < 0) {
+        st = cxr_hdf5_error(CXR_E_IO, w->path, "writing /%s", w->split);
+        goto bail;
+    }
     free_split_rows(w);
 bail:
     return st;

@@ -605,8 +605,9 @@ static cxr_status save_file(const char *path, cxr_model *m, const cxr_checkpoint
             if (cxr_h5_write_checked(g, t->name, ft, mt, t->ndim, dims, src) < 0)
                 CXR_THROW_H5(CXR_E_IO, "cannot write dataset /%s/%s", group, t->name);
         }
-        H5Gclose(g);
+        const herr_t rg = H5Gclose(g);
         g = -1;
+        if (rg < 0) CXR_THROW_H5(CXR_E_IO, "cannot write group /%s", group);
     }
     herr_t rc = H5Fclose(f);
     f = -1;

@@ -5,7 +5,10 @@
  * opened path ends with SUFFIX (any path without one); a fifth word TERM sends SIGTERM instead,
  * TERMINT SIGTERM and then SIGINT (a second stop signal), STOP SIGSTOP (the test holds the run
  * there until its SIGCONT), and EIO makes a rename "before" fail with EIO, undone (a device
- * error, not a crash). Only for tests; the tools know nothing of it. */
+ * error, not a crash). CXR_TEST_FAIL_WRITE="SIZE PATTERN": every write, pwrite or pwrite64 of
+ * exactly SIZE bytes to a file whose path contains PATTERN fails with EIO, writing nothing (one
+ * write lost to a device error: a bad block, a quota met and freed again). Only for tests; the
+ * tools know nothing of it. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 static char func[16], when[8], suffix[256], sig[8];
 static int target = -1, calls;
@@ -107,3 +111,47 @@ FILE *fopen(const char *path, const char *mode)
     at(hit, "after");
     return r;
 }
+
+/* CXR_TEST_FAIL_WRITE: 1 when a write of n bytes to fd is to fail */
+static int write_fails(int fd, size_t n)
+{
+    static long long size = -1;
+    static char pattern[256];
+    if (size < 0) {
+        const char *spec = getenv("CXR_TEST_FAIL_WRITE");
+        size = 0;
+        if (spec && sscanf(spec, "%lld %255s", &size, pattern) != 2) size = 0;
+    }
+    if (size <= 0 || (long long)n != size) return 0;
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    const ssize_t k = readlink(link, path, sizeof path - 1);
+    if (k <= 0) return 0;
+    path[k] = '\0';
+    return strstr(path, pattern) != NULL;
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    static ssize_t (*real)(int, const void *, size_t);
+    if (!real) real = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    if (write_fails(fd, n)) {
+        errno = EIO;
+        return -1;
+    }
+    return real(fd, buf, n);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    static ssize_t (*real)(int, const void *, size_t, off_t);
+    if (!real) real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+    if (write_fails(fd, n)) {
+        errno = EIO;
+        return -1;
+    }
+    return real(fd, buf, n, off);
+}
+
+/* the same function on x86-64 (large files are the default) */
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) __attribute__((alias("pwrite")));

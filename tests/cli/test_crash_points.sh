@@ -28,6 +28,16 @@
 # 9. A resume with --no-checkpoint interrupted likewise: its command must keep --no-checkpoint
 #    (without it the pasted resume saved into the resumed file, its default checkpoint, which
 #    the interrupted command had left alone).
+# 10. A checkpoint one of whose tensors cannot be written (EIO on conv4.w's chunks, 294,916 bytes,
+#     which HDF5 writes out when the dataset closes): exit 4, the earlier checkpoint whole, no
+#     temporary left (the close's failure went unseen: exit 0, conv4.w all zeros in the file,
+#     which its checksum passes).
+# 11. cxr-pack over an earlier store, the write of /test/file_hash (16 images: 132 bytes with
+#     its checksum) failing: exit 4, the earlier store whole (it was replaced by a store whose
+#     hashes read as zeros).
+# 12. cxr-pack with --duplicates-report over an earlier store and report, the store's rename
+#     failing (EIO) after the report's: the earlier report is put back and said so (it was
+#     replaced by the new one beside the earlier store).
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4 SHIM=$5
 . "$(dirname "$0")/common.sh"
 W=$WORK
@@ -150,4 +160,40 @@ expect_err "go on with: cxr-train $W/s.h5 --resume $W/q.h5 --epochs 2 --no-check
 cmd=$(sed -n 's/.*; go on with: cxr-train //p' "$W/err")
 expect_rc 0 bash -c "exec \"\$0\" $cmd -q --no-monitor" "$BIN/cxr-train"
 cmp -s "$W/q.h5" "$W/q0.h5" || fail "the pasted resume of a --no-checkpoint run wrote over $W/q.h5"
+# leftovers NAME KEEP...: files of the work folder whose name holds NAME, besides KEEP...
+leftovers() {
+    local name=$1; shift
+    ls -A "$W" | grep -F -- "$name" | grep -v -x -F $(printf -- '-e %s ' "$@")
+}
+# 10.
+M="$BIN/cxr-train $W/s.h5 --device cpu --batch 8 --threads 2 -q --no-monitor --max-steps 1"
+M="$M --epochs 1 --select none --checkpoint $W/k.h5"
+expect_rc 0 $M
+cp "$W/k.h5" "$W/k0.h5"
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_FAIL_WRITE="294916 k.h5" $M --seed 9 >"$W/out" 2>"$W/err")
+[ $? = 4 ] || fail "a checkpoint whose tensor write failed: not exit 4 ($(cat "$W/err"))"
+expect_err "$W/k.h5"
+cmp -s "$W/k.h5" "$W/k0.h5" || fail "a failed checkpoint write changed the earlier checkpoint"
+[ -z "$(leftovers k.h5 k.h5 k0.h5)" ] || fail "left by a failed checkpoint write: $(leftovers k.h5 k.h5 k0.h5)"
+# 11.
+U="$BIN/cxr-pack $SAMPLE --shard 8 --val-fraction 0.25 --threads 2 --quiet"
+expect_rc 0 $U -o "$W/u.h5" --size 32
+cp "$W/u.h5" "$W/u0.h5"
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_FAIL_WRITE="132 u.h5" $U -o "$W/u.h5" --size 24 >"$W/out" 2>"$W/err")
+[ $? = 4 ] || fail "a store whose /test/file_hash write failed: not exit 4 ($(cat "$W/err"))"
+expect_err "$W/u.h5"
+cmp -s "$W/u.h5" "$W/u0.h5" || fail "a failed store write changed the earlier store"
+[ -z "$(leftovers u.h5 u.h5 u0.h5)" ] || fail "left by a failed store write: $(leftovers u.h5 u.h5 u0.h5)"
+# 12.
+expect_rc 0 $U -o "$W/v.h5" --size 32 --duplicates-report "$W/v.tsv"
+echo "# the earlier report" >>"$W/v.tsv"
+cp "$W/v.h5" "$W/v0.h5" && cp "$W/v.tsv" "$W/v0.tsv"
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="rename 1 before /v.h5 EIO" $U -o "$W/v.h5" --size 24 \
+    --duplicates-report "$W/v.tsv" >"$W/out" 2>"$W/err")
+[ $? = 4 ] || fail "a store whose rename failed after its report's: not exit 4 ($(cat "$W/err"))"
+expect_err "(its duplicates report $W/v.tsv is the earlier one again)"
+cmp -s "$W/v.tsv" "$W/v0.tsv" || fail "the earlier duplicates report was not put back"
+cmp -s "$W/v.h5" "$W/v0.h5" || fail "a failed store rename changed the earlier store"
+[ -z "$(leftovers v. v.h5 v0.h5 v.tsv v0.tsv)" ] ||
+    fail "left by a failed store rename: $(leftovers v. v.h5 v0.h5 v.tsv v0.tsv)"
 finish
