@@ -337,6 +337,32 @@ done:
     return ok;
 }
 
+int cxr_h5_is_complete(hid_t d)
+{
+    /* chunk by chunk: H5Dget_space_status compares bytes, and a checksummed chunk is larger
+     * than its elements (every such dataset reads as partly allocated) */
+    hsize_t dims[H5S_MAX_RANK], chunk[H5S_MAX_RANK], have = 0, want = 1;
+    hid_t sp = H5Dget_space(d), p = H5Dget_create_plist(d);
+    int ok = 0;
+    const int rank = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
+    if (rank < 0 || p < 0) goto done;
+    if (H5Pget_layout(p) != H5D_CHUNKED) {
+        ok = 1; /* compact or contiguous: allocated with the dataset */
+        goto done;
+    }
+    if (H5Pget_chunk(p, rank, chunk) != rank) goto done;
+    for (int i = 0; i < rank; i++) {
+        if (chunk[i] == 0) goto done;
+        want *= (dims[i] + chunk[i] - 1) / chunk[i];
+    }
+    ok = want == 0 || (H5Dget_num_chunks(d, sp, &have) >= 0 && have == want);
+done:
+    if (p >= 0) H5Pclose(p);
+    if (sp >= 0) H5Sclose(sp);
+    H5Eclear2(H5E_DEFAULT);
+    return ok;
+}
+
 int cxr_h5_utf8_escape(const char *s, char **out)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -434,6 +460,7 @@ cxr_status cxr_h5_read_strings(hid_t d, const char *file, const char *what, int6
         CXR_THROW(CXR_E_FORMAT, "%s: '%s' does not hold %lld strings", file, what, (long long)n);
     if (!cxr_h5_is_checked(d))
         CXR_THROW(CXR_E_FORMAT, "%s: '%s' is stored without a checksum", file, what);
+    if (!cxr_h5_is_complete(d)) CXR_THROW(CXR_E_FORMAT, "%s: '%s' " CXR_H5_INCOMPLETE, file, what);
     v = calloc((size_t)(n ? n : 1), sizeof *v);
     buf = malloc((size_t)(n ? n : 1) * len);
     if (!v || !buf) CXR_THROW(CXR_E_NOMEM, "%s: '%s'", file, what);

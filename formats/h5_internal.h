@@ -59,6 +59,12 @@ herr_t cxr_h5_write_checked(hid_t loc, const char *name, hid_t ftype, hid_t mtyp
 /* 1 if dataset d is stored as cxr_h5_write_checked stores it (compact, or chunked with
  * Fletcher32), else 0. */
 int cxr_h5_is_checked(hid_t d);
+/* 1 if every element of dataset d has its place in the file (no chunk left unwritten, which
+ * HDF5 reads as the fill value with no checksum to see it), else 0. */
+int cxr_h5_is_complete(hid_t d);
+/* what a reader says of a dataset that is not complete */
+#define CXR_H5_INCOMPLETE \
+    "holds chunks never written (an incomplete file: its writer stopped, or it was copied in part)"
 
 /* Strings are UTF-8. One that is not valid UTF-8 (a file name from a file system in another
  * encoding) is stored with each offending byte as the four characters \xNN: *out receives that

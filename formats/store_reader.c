@@ -97,6 +97,8 @@ static cxr_status open_ds(const cxr_store *s, hid_t loc, const char *where, cons
         CXR_THROW(CXR_E_FORMAT,
                   "%s: '%s/%s' is stored without a checksum, or with filters besides it", s->path,
                   where, name);
+    if (strcmp(name, "images") != 0 && !cxr_h5_is_complete(d))
+        CXR_THROW(CXR_E_FORMAT, "%s: '%s/%s' " CXR_H5_INCOMPLETE, s->path, where, name);
     *out = d;
     d = -1;
 bail:

@@ -1183,6 +1183,8 @@ static cxr_status open_tensor(hid_t f, const char *path, const char *name, const
     }
     if (checksummed && !cxr_h5_is_checked(*d))
         CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s is stored without a checksum", path, name);
+    if (!cxr_h5_is_complete(*d))
+        CXR_THROW(CXR_E_FORMAT, "checkpoint %s: /%s " CXR_H5_INCOMPLETE, path, name);
 bail:
     if (ft >= 0) H5Tclose(ft);
     if (bf16 && want_t >= 0) H5Tclose(want_t);

@@ -96,6 +96,22 @@ static void rewrite_labels(hid_t f, hid_t dcpl)
 /* /train/labels stored contiguously, without a checksum. */
 static void unchecked_labels(hid_t f) { rewrite_labels(f, H5P_DEFAULT); }
 
+/* /train/labels made again, checksummed as the writer makes it, and never written (a writer
+ * that stopped): HDF5 reads its chunk as zeros and has no checksum to check. */
+static void unwritten_labels(hid_t f)
+{
+    hid_t d = H5Dopen2(f, "/train/labels", H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    hid_t sp = H5Dget_space(d), dcpl = H5Dget_create_plist(d);
+    REQUIRE(sp >= 0 && dcpl >= 0 && H5Dclose(d) >= 0);
+    REQUIRE(H5Ldelete(f, "/train/labels", H5P_DEFAULT) >= 0);
+    d = H5Dcreate2(f, "/train/labels", H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+}
+
 static void poke_i32(hid_t f, const char *ds, hsize_t i, int v)
 {
     hid_t d = H5Dopen2(f, ds, H5P_DEFAULT);
@@ -203,6 +219,7 @@ typedef enum {
     V_LONG_ATTR,
     V_V1,
     V_UNCHECKED,
+    V_UNWRITTEN,
     V_CROP_NAN,
     V_EQUALIZE,
     V_CLAHE_CLIP,
@@ -443,6 +460,7 @@ static void damage(hid_t f, variant v)
         set_int_attr(f, "format_version", 1);
         break;
     case V_UNCHECKED: unchecked_labels(f); break;
+    case V_UNWRITTEN: unwritten_labels(f); break;
     case V_CROP_NAN: set_f64_attr(f, "crop_ratio", NAN); break;
     case V_EQUALIZE: set_int_attr(f, "equalize", 7); break;
     case V_CLAHE_CLIP: /* a CLAHE store whose clip limit is out of range */
@@ -643,6 +661,8 @@ int main(int argc, char **argv)
            "wrote), expected cxr-store version 2: re-pack it with this cxr-pack");
     expect(good, V_UNCHECKED, "unchecked", CXR_E_FORMAT,
            "'/train/labels' is stored without a checksum");
+    expect(good, V_UNWRITTEN, "unwritten", CXR_E_FORMAT,
+           "'/train/labels' holds chunks never written (an incomplete file");
     /* values out of range */
     expect(good, V_CROP_NAN, "cropnan", CXR_E_FORMAT, "crop_ratio must be finite");
     expect(good, V_EQUALIZE, "equalize", CXR_E_FORMAT,

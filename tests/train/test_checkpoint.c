@@ -1009,6 +1009,36 @@ int main(void)
         CHECK(cxr_checkpoint_load(bad, b, NULL) == CXR_E_FORMAT);
         CHECK(strstr(cxr_last_error(), "/params/conv1.w is stored without a checksum") != NULL);
     }
+    /* ... or rewritten checksummed, a chunk per filter, and only the first filter written (a
+     * writer that stopped; each chunk's checksum right): refused, HDF5 would read the rest as
+     * zeros (they were read, and trained on) */
+    {
+        CHECK_OK(cxr_checkpoint_save(bad, a, &meta));
+        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "params/conv1.w", 0);
+        REQUIRE(d >= 0);
+        hid_t sp = H5Dget_space(d), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        hsize_t dims[4], chunk[4], one[4], at[4] = { 0 };
+        float v[4 * 1 * 3 * 3];
+        REQUIRE(H5Sget_simple_extent_dims(sp, dims, NULL) == 4 && dims[0] == 4 &&
+                H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        memcpy(chunk, dims, sizeof chunk);
+        chunk[0] = 1;
+        memcpy(one, chunk, sizeof one);
+        REQUIRE(H5Pset_chunk(dcpl, 4, chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0);
+        REQUIRE(H5Dclose(d) >= 0 && H5Ldelete(f, "params/conv1.w", H5P_DEFAULT) >= 0);
+        d = H5Dcreate2(f, "params/conv1.w", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        hid_t ms = H5Screate_simple(4, one, NULL);
+        REQUIRE(d >= 0 && ms >= 0 &&
+                H5Sselect_hyperslab(sp, H5S_SELECT_SET, at, NULL, one, NULL) >= 0 &&
+                H5Dwrite(d, H5T_NATIVE_FLOAT, ms, sp, H5P_DEFAULT, v) >= 0);
+        H5Sclose(ms);
+        H5Dclose(d);
+        H5Pclose(dcpl);
+        H5Sclose(sp);
+        H5Fclose(f);
+        CHECK(cxr_checkpoint_load(bad, b, NULL) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "/params/conv1.w holds chunks never written") != NULL);
+    }
     /* a class name that is not valid UTF-8 (the writers escape such bytes) is refused by name:
      * two of them would print as one key "p_X\ufffd" in cxr-predict's JSON */
     {
