@@ -227,7 +227,8 @@ cxr_status cxr_trainlog_close(cxr_trainlog *log);
 int64_t cxr_log_roc_next(const double *fpr, const double *tpr, int64_t n, int64_t i);
 
 /* What an existing log says of its last run, read before a resume appends to it: the last run
- * line's recipe name, seed, batch and kernels (has_run 0 when it has none, or none readable), the epoch
+ * line's recipe name, seed, batch, kernels and data (its images and eval split: -1 and ""
+ * when it names none) (has_run 0 when it has none, or none readable), the epoch
  * of the file's last epoch or stop line (0: none), and whether any such line is for `epoch`
  * (a branch from a best model appends lower epochs after higher ones: the last line is not
  * where a run is). Lines that do not parse are passed over (a torn last line). CXR_E_IO when
@@ -240,6 +241,9 @@ typedef struct {
     int last_epoch;
     int has_epoch;     /* a line is for the epoch asked about */
     char kernels[512]; /* the last run line's kernels ("" when it names none) */
+    int64_t train_images, eval_images;
+    int has_eval_split; /* eval_split is the log's ("" too: a run without evaluation) */
+    char eval_split[8];
 } cxr_trainlog_tail;
 cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail *t);
 

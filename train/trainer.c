@@ -1471,7 +1471,8 @@ static const char *same_kernels(const char *k)
 
 /* A resume that will append to --log: refused when the log's last run is another run (another
  * seed, recipe or batch: its readers would take the new lines for that run's, cxr-report
- * drawing both as one curve), warned of when no line of the log is for the checkpoint's epoch
+ * drawing both as one curve) or ran on other data (other image counts or eval split: another
+ * store's), warned of when no line of the log is for the checkpoint's epoch
  * (an older copy: the epochs before it may lack lines), and warned of when its last run ran on
  * other kernels. A log this user cannot read is not looked at. Called before anything is opened
  * for writing. */
@@ -1492,6 +1493,21 @@ static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
                              o->io.log_path, t.recipe[0] ? t.recipe : "unnamed", t.seed, t.batch,
                              o->io.resume_path, recipe[0] ? recipe : "unnamed",
                              (unsigned long long)r->rc.seed, r->rc.batch);
+    /* ... or the same recipe and seed on other data (another store's log: its readers would
+     * draw one curve over both, its val and this run's test): the images the run line counts */
+    const int64_t ti = r->train_info.n, ei = r->eval_info.n;
+    const char *es = r->eval_split ? r->eval_split : "";
+    if ((t.train_images >= 0 && t.train_images != ti) ||
+        (t.eval_images >= 0 && t.eval_images != ei) ||
+        (t.has_eval_split && strcmp(t.eval_split, es) != 0))
+        return cxr_set_error(CXR_E_FORMAT,
+                             "--log %s: its last run trained on %lld images and evaluated on "
+                             "%lld of %s; this run trains on %lld and evaluates on %lld of %s: "
+                             "another store's log, not appended to; give that run's log, or "
+                             "another --log",
+                             o->io.log_path, (long long)t.train_images,
+                             (long long)t.eval_images, t.eval_split[0] ? t.eval_split : "none",
+                             (long long)ti, (long long)ei, es[0] ? es : "none");
     /* another CPU path (a knob of specs/model.md, another CPU) or GPU library: the log's run
      * line records the kernels, the checkpoint does not */
     char kernels[512];

@@ -420,6 +420,14 @@ cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail
                 const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_KERNELS);
                 snprintf(t->kernels, sizeof t->kernels, "%s",
                          cJSON_IsString(k) ? k->valuestring : "");
+                const cJSON *ti = cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_TRAIN_IMAGES),
+                            *ei = cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_EVAL_IMAGES),
+                            *es = cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_EVAL_SPLIT);
+                t->train_images = cJSON_IsNumber(ti) ? (int64_t)ti->valuedouble : -1;
+                t->eval_images = cJSON_IsNumber(ei) ? (int64_t)ei->valuedouble : -1;
+                t->has_eval_split = cJSON_IsString(es);
+                snprintf(t->eval_split, sizeof t->eval_split, "%s",
+                         t->has_eval_split ? es->valuestring : "");
             }
         } else {
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");

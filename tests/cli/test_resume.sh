@@ -33,6 +33,18 @@ cmp -s "$WORK/r6.jsonl" "$WORK/r60.jsonl" || fail "a refused log changed"
 [ ! -e "$WORK/rmon.jsonl" ] || fail "a refused resume made its samples file"
 expect_rc 0 $T --epochs 2 --log "$WORK/r6.jsonl" --resume "$WORK/c.h5" --checkpoint "$WORK/rx.h5"
 cmp -s "$WORK/r6.jsonl" "$WORK/r60.jsonl" || fail "a resume with nothing to train changed the log"
+# ... nor the log of a run of the same recipe and seed on another store (its val beside this
+# run's test, drawn as one curve by cxr-report): refused as above (it was appended to)
+"$BIN/cxr-pack" "$SAMPLE" -o "$WORK/s2.h5" --size 32 --shard 8 --threads 2 --quiet >/dev/null ||
+    fail "cannot pack the sample without val"
+expect_rc 0 "$BIN/cxr-train" "$WORK/s2.h5" --device cpu --batch 8 --threads 2 --lr 0.001 --seed 5 \
+    --no-monitor -q --epochs 3 --log "$WORK/os.jsonl" --no-checkpoint
+cp "$WORK/os.jsonl" "$WORK/os0.jsonl"
+expect_rc 3 $T --epochs 3 --log "$WORK/os.jsonl" --resume "$WORK/c.h5" --checkpoint "$WORK/ros.h5"
+expect_err "--log $WORK/os.jsonl: its last run trained on 48 images and evaluated on 16 of test; this run trains on"
+expect_err "another store's log, not appended to"
+cmp -s "$WORK/os.jsonl" "$WORK/os0.jsonl" || fail "a refused log of another store changed"
+[ ! -e "$WORK/ros.h5" ] || fail "a resume refused for another store's log wrote its checkpoint"
 # a log named .gz is plain text (written a line at a time): said, and readable as such
 expect_rc 0 $T --epochs 1 --log "$WORK/plain.jsonl.gz" --no-checkpoint
 expect_err "--log $WORK/plain.jsonl.gz is written as plain JSON lines"
