@@ -700,23 +700,23 @@ int main(int argc, char **argv)
     if (perturbed)
         printf("perturb   %s (every image transformed before the model)\n", perturb_desc);
     printf("loss      %.6f\n", er.loss);
-    printf("accuracy  %.4f\n", r.accuracy);
+    printf("accuracy  %s\n", fig4(f4, r.accuracy));
     if (K == 2) {
         esc(e1, meta.class_names[1]);
         printf("threshold %.9g (predict %s when p[%s] >= threshold; %s)\n", threshold, e1, e1,
                thr_source);
         printf("positive class: %s\n", e1);
-        printf("precision    %.4f\n", r.pos_precision);
-        printf("recall       %.4f (sensitivity)\n", r.pos_recall);
-        printf("specificity  %.4f\n", r.specificity);
-        printf("f1           %.4f\n", r.pos_f1);
+        printf("precision    %s\n", fig4(f4, r.pos_precision));
+        printf("recall       %s (sensitivity)\n", fig4(f4, r.pos_recall));
+        printf("specificity  %s\n", fig4(f4, r.specificity));
+        printf("f1           %s\n", fig4(f4, r.pos_f1));
         printf("roc_auc      %s\n", fig4(f4, r.auc));
     } else {
-        printf("macro specificity %.4f\n", r.specificity);
+        printf("macro specificity %s\n", fig4(f4, r.specificity));
         printf("macro ovr AUC     %s\n", fig4(f4, r.macro_auc));
     }
-    printf("balanced accuracy %.4f\n", r.balanced_accuracy);
-    printf("macro f1          %.4f\n", r.macro_f1);
+    printf("balanced accuracy %s\n", fig4(f4, r.balanced_accuracy));
+    printf("macro f1          %s\n", fig4(f4, r.macro_f1));
     /* the matrix up to 64 classes, as cxr-pack's table (4096 classes printed 218 MB) */
     if (K <= 64) {
         printf("\nconfusion (rows = true, columns = predicted):\n%-16s", "");
@@ -737,8 +737,9 @@ int main(int argc, char **argv)
     printf("\n%-16s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "auc");
     for (int i = 0; i < K; i++) {
         put_cell(meta.class_names[i], 16, 1);
-        printf(" %9.4f %9.4f %9.4f %9s\n", r.precision[i], r.recall[i], r.f1[i],
-               fig4(f4, r.auc_ovr[i]));
+        char f4p[32], f4r[32], f4f[32];
+        printf(" %9s %9s %9s %9s\n", fig4(f4p, r.precision[i]), fig4(f4r, r.recall[i]),
+               fig4(f4f, r.f1[i]), fig4(f4, r.auc_ovr[i]));
     }
     if (K == 2) {
         double bt, bal;

@@ -10,8 +10,12 @@
  * (sensitivity), specificity and F1 of the positive class, the exact ROC AUC of p[1] (ties in
  * score handled by the trapezoid rule over the sorted scores, i.e. a tie between a positive and
  * a negative counts 1/2) and the ROC points; K > 2: the macro mean of one-vs-rest AUCs.
- * A ratio with a zero denominator (e.g. precision of a never-predicted class) is 0.
- * AUC of a class with no positives or no negatives is NAN (and left out of the macro mean).
+ * A ratio with a zero denominator is undefined, NAN: the recall of a class the split does not
+ * hold, the precision of a class never predicted, a binary specificity without negatives (0
+ * before 0.21.2, which read as every such image missed); F1 (2TP / (2TP + FP + FN)) is NAN only
+ * for a class neither held nor predicted, 0 for one held or predicted without a hit. AUC of a
+ * class with no positives or no negatives is NAN. Each macro mean is over the classes whose
+ * value is defined (NAN when none is): the macro recall is the balanced accuracy.
  */
 #ifndef CXR_METRICS_H
 #define CXR_METRICS_H
@@ -53,7 +57,8 @@ typedef struct {
     double *f1;         /* [k] */
     double *auc_ovr; /* [k] one-vs-rest AUC of p[c] (NAN if undefined); two classes: both p[1]'s */
     double macro_precision, macro_recall, macro_f1, macro_auc;
-    double balanced_accuracy; /* mean recall over the classes present in the split's labels */
+    double balanced_accuracy; /* mean recall over the classes present in the split's labels
+                               * (macro_recall) */
     /* binary (k == 2), positive class 1; for k > 2 these hold the macro averages
      * (specificity = mean one-vs-rest specificity) */
     double pos_precision, pos_recall, specificity, pos_f1, auc;

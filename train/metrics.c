@@ -237,7 +237,19 @@ double cxr_roc_auc(const float *scores, const uint8_t *pos, int64_t n)
 }
 
 /* ---------------------------------------------------------------- report */
-static double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+/* a / b, undefined (NAN) when b is 0: a class that no image holds has no recall, one that none
+ * is called no precision (a 0 there read as every such image missed) */
+static double ratio(double a, double b) { return b > 0 ? a / b : NAN; }
+
+/* The mean of the values of v[0..k) that are defined (NAN when none is). */
+static double defined_mean(const double *v, int k)
+{
+    double sum = 0;
+    int n = 0;
+    for (int c = 0; c < k; c++)
+        if (!isnan(v[c])) sum += v[c], n++;
+    return n ? sum / n : NAN;
+}
 
 void cxr_metrics_report_free(cxr_metrics_report *r)
 {
@@ -281,8 +293,8 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
         r->confusion[(size_t)m->labels[i] * k + pred]++;
     }
     int64_t correct = 0;
-    double spec_sum = 0, present_recall = 0;
-    int present = 0;
+    double *spec = calloc((size_t)k, sizeof *spec); /* each class's one-vs-rest specificity */
+    if (!spec) goto nomem;
     for (int c = 0; c < k; c++) {
         int64_t row = 0, col = 0, tp = r->confusion[(size_t)c * k + c];
         for (int j = 0; j < k; j++) {
@@ -292,18 +304,25 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
         correct += tp;
         r->precision[c] = ratio((double)tp, (double)col);
         r->recall[c] = ratio((double)tp, (double)row);
-        double pr = r->precision[c] + r->recall[c];
-        r->f1[c] = pr > 0 ? 2 * r->precision[c] * r->recall[c] / pr : 0;
+        /* 2TP / (2TP + FP + FN): 0 for a class held or called without a hit, undefined only
+         * for one neither held nor called */
+        r->f1[c] = row + col == 0 ? NAN
+                   : tp == 0      ? 0
+                                  : 2 * r->precision[c] * r->recall[c] /
+                                   (r->precision[c] + r->recall[c]);
         int64_t fp = col - tp, tn = n - row - col + tp;
-        spec_sum += ratio((double)tn, (double)(tn + fp));
-        r->macro_precision += r->precision[c] / k;
-        r->macro_recall += r->recall[c] / k;
-        r->macro_f1 += r->f1[c] / k;
-        if (row > 0) present_recall += r->recall[c], present++;
+        spec[c] = ratio((double)tn, (double)(tn + fp));
     }
+    /* each macro mean over the classes where its value is defined: a class absent from the
+     * split has no recall (the mean recall is then the balanced accuracy), one never called no
+     * precision; AUC's below is taken alike */
+    r->macro_precision = defined_mean(r->precision, k);
+    r->macro_recall = defined_mean(r->recall, k);
+    r->macro_f1 = defined_mean(r->f1, k);
+    const double mean_spec = defined_mean(spec, k);
+    free(spec);
     r->accuracy = ratio((double)correct, (double)n);
-    /* over the classes the split holds: one absent would count as a recall of 0 */
-    r->balanced_accuracy = present ? present_recall / present : 0;
+    r->balanced_accuracy = r->macro_recall;
 
     /* one-vs-rest AUC of each class's probability */
     if (k > 2) {
@@ -343,7 +362,7 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
     } else {
         r->pos_precision = r->macro_precision;
         r->pos_recall = r->macro_recall;
-        r->specificity = spec_sum / k;
+        r->specificity = mean_spec;
         r->pos_f1 = r->macro_f1;
         r->auc = r->macro_auc;
     }

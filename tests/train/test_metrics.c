@@ -215,7 +215,34 @@ static void test_saturated_and_absent(void)
     CHECK_OK(cxr_metrics_compute(m, 0.5, &r));
     CHECK_CLOSE(r.specificity, 0.75, 1e-12, 0);
     CHECK_CLOSE(r.balanced_accuracy, 0.75, 1e-12, 0);
-    CHECK_CLOSE(r.macro_recall, 0.375, 1e-12, 0); /* the plain mean over both classes */
+    /* class 1 is not held: its recall is undefined, not 0, and left out of the macro mean
+     * (it was the plain mean with a 0, 0.375); called once without a hit, its precision and F1
+     * are 0 */
+    CHECK(isnan(r.recall[1]) && isnan(r.pos_recall));
+    CHECK_CLOSE(r.macro_recall, 0.75, 1e-12, 0);
+    CHECK(r.precision[1] == 0.0 && r.f1[1] == 0.0);
+    CHECK_CLOSE(r.macro_f1, (2.0 * 3 / (4 + 3) + 0.0) / 2, 1e-12, 0);
+    cxr_metrics_report_free(&r);
+    cxr_metrics_destroy(m);
+
+    /* every image PNEUMONIA, one called NORMAL: no specificity (it read 0, every NORMAL
+     * image "missed"); NORMAL's precision 0 (called once, wrongly), its recall undefined, its
+     * F1 0; at threshold 0 nothing is called NORMAL: its precision and F1 undefined too, the
+     * macro F1 PNEUMONIA's alone */
+    const int32_t o[4] = { 1, 1, 1, 1 };
+    CHECK_OK(cxr_metrics_create(&m, 2));
+    CHECK_OK(cxr_metrics_add(m, probs, o, 4));
+    CHECK_OK(cxr_metrics_compute(m, 0.15, &r)); /* .1 is called NORMAL */
+    CHECK(isnan(r.specificity) && isnan(r.recall[0]));
+    CHECK(r.precision[0] == 0.0 && r.f1[0] == 0.0);
+    CHECK_CLOSE(r.pos_recall, 0.75, 1e-12, 0);
+    CHECK_CLOSE(r.balanced_accuracy, 0.75, 1e-12, 0);
+    CHECK_CLOSE(r.macro_f1, (2.0 * 3 / (3 + 4) + 0.0) / 2, 1e-12, 0);
+    cxr_metrics_report_free(&r);
+    CHECK_OK(cxr_metrics_compute(m, 0.0, &r));
+    CHECK(isnan(r.precision[0]) && isnan(r.f1[0]) && isnan(r.specificity));
+    CHECK(r.pos_precision == 1.0 && r.pos_recall == 1.0);
+    CHECK(r.macro_f1 == 1.0 && r.macro_precision == 1.0 && r.accuracy == 1.0);
     cxr_metrics_report_free(&r);
     cxr_metrics_destroy(m);
 }
@@ -278,6 +305,7 @@ static void test_edges(void)
     CHECK_OK(cxr_metrics_compute(m, 1.0, &r));
     CHECK(r.confusion[1] == 0 && r.confusion[3] == 0);
     CHECK(r.pos_f1 == 0.0 && isfinite(r.macro_f1));
+    CHECK(isnan(r.pos_precision)); /* never called positive: no precision (it read 0) */
     cxr_metrics_report_free(&r);
     cxr_metrics_destroy(m);
     CHECK(cxr_predicted_class(p + 2, 2, 0.25) == 1 && cxr_predicted_class(p, 2, 0.25) == 1);
