@@ -3,6 +3,7 @@
  * fast path splits lines without quotes with memchr. The dialect is documented in
  * cxr_manifest.h and specs/store.md ("Manifest inputs"). */
 #include "manifest_internal.h"
+#include "cxr_files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -307,9 +308,27 @@ static int csv_looks_utf16(const cxr_csv *r)
            (d[0] == 0) != (d[1] == 0);
 }
 
+/* What a file that is no text at all begins as ("an HDF5 file (a cxr store or model?)", "an
+ * Excel workbook or other zip archive", ...), else NULL: named, rather than a header of
+ * binary bytes without an 'id' column. */
+static const char *csv_binary_kind(const cxr_csv *r)
+{
+    const unsigned char *d = (const unsigned char *)r->data + r->pos;
+    const size_t n = r->len - r->pos;
+    if (n >= 8 && !memcmp(d, "\x89HDF\r\n\x1a\n", 8)) return "an HDF5 file (a cxr store or model?)";
+    if (n >= 4 && !memcmp(d, "PK\x03\x04", 4))
+        return "a zip archive (an Excel workbook? save it as \"CSV UTF-8\")";
+    if (n >= 2 && d[0] == 0x1f && d[1] == 0x8b) return "gzip-compressed (gunzip it first)";
+    return cxr_image_kind(d, n);
+}
+
 cxr_status cxr_manifest_read_header(cxr_csv *r, const cxr_csv_field **f, int *n)
 {
     int64_t line = 0;
+    const char *kind = csv_binary_kind(r);
+    if (kind)
+        return cxr_set_error(CXR_E_FORMAT, "%s: is %s, not a CSV manifest", cxr_csv_name(r),
+                             kind);
     /* named as what it is (it read as "line 1: NUL byte in the line") */
     if (csv_looks_utf16(r))
         return cxr_set_error(CXR_E_FORMAT,

@@ -627,6 +627,11 @@ cxr_status cxr_preprocess_check(const cxr_preprocess_params *p)
         p->normalize != CXR_NORM_NONE)
         return cxr_set_error(CXR_E_ARG, "unknown normalization %d", (int)p->normalize);
     if (!isfinite(p->crop_ratio)) return cxr_set_error(CXR_E_ARG, "crop_ratio must be finite");
+    /* cxr-pack takes none below 0; a model edited to one was used by cxr-predict and
+     * cxr-export (cropping every image), refused by cxr-eval only as another store's */
+    if (p->crop_ratio < 0)
+        return cxr_set_error(CXR_E_ARG, "crop_ratio %g must be 0 (never crop) or positive",
+                             p->crop_ratio);
     if (p->equalize == CXR_EQUALIZE_CLAHE &&
         !(p->clahe_clip > 0.0 && p->clahe_clip <= CXR_CLAHE_CLIP_MAX))
         return cxr_set_error(CXR_E_ARG, "clahe_clip %g out of range (0, %g]", p->clahe_clip,

@@ -203,8 +203,8 @@ static int parse_epoch(const cJSON *o, cxr_log_epoch *ep, line_err *e)
     memset(ep, 0, sizeof *ep);
     int64_t n = -1;
     if (get_int(o, CXR_LOG_EPOCH, &n, e)) return -1;
-    if (n < 0 || n > 1000000)
-        return bad(e, "epoch line without a valid integer \"%s\"", CXR_LOG_EPOCH);
+    if (n < 1 || n > 1000000) /* 1-based: an epoch 0 was refused as a best_epoch past it */
+        return bad(e, "epoch line without a valid integer \"%s\" (1 to 1000000)", CXR_LOG_EPOCH);
     ep->epoch = (int)n;
     ep->steps = ep->step_total = -1;
     if (get_fields(o, ep, cxr_log_epoch_result_fields, cxr_log_epoch_n_result_fields, e) ||

@@ -258,6 +258,14 @@ cxr_status train_check_files(const cxr_train_options *o)
                 { "the best model", best[0] ? best : NULL } };
     for (int i = 0; i < 2; i++)
         if (in[i] && cxr_input_check(in[i]) != CXR_OK) return CXR_E_ARG;
+    /* --resume STORE: said as such (the checkpoint, the resumed file by default, was refused
+     * as "--checkpoint STORE: is the same file as the input", an option not given) */
+    if (o->io.resume_path && cxr_same_output(o->io.resume_path, o->io.store_path))
+        return cxr_set_error(CXR_E_ARG,
+                             "--resume %s: is the store being trained on, not a checkpoint; give "
+                             "the model a run saved (its checkpoint, by default STORE-stem.model.h5 "
+                             "beside the store)",
+                             o->io.resume_path);
     /* the checkpoint may be the resumed file: it is replaced whole, by a rename, once saved */
     for (int i = 0; i < 4; i++) {
         cxr_status st = out[i].path

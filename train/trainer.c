@@ -414,12 +414,20 @@ static void warn_store_content(const train_run *r, const cxr_checkpoint_meta *ck
 static void warn_resume(const train_run *r, const cxr_checkpoint_meta *ck)
 {
     const cxr_train_options *o = r->o;
-    if (ck->precision[0] && strcmp(ck->precision, run_precision(o)) != 0) /* "": unrecorded */
-        note(o,
-             "warning: resume %s: --precision %s, the checkpoint's run had %s: losses differ "
-             "from an uninterrupted run (the same device and --precision %s continue it "
-             "exactly)",
-             o->io.resume_path, run_precision(o), ck->precision, ck->precision);
+    cxr_precision known;
+    if (ck->precision[0] && strcmp(ck->precision, run_precision(o)) != 0) { /* "": unrecorded */
+        if (cxr_precision_parse(ck->precision, &known) == CXR_OK)
+            note(o,
+                 "warning: resume %s: --precision %s, the checkpoint's run had %s: losses "
+                 "differ from an uninterrupted run (the same device and --precision %s continue "
+                 "it exactly)",
+                 o->io.resume_path, run_precision(o), ck->precision, ck->precision);
+        else /* a newer version's name: no option of this one continues it exactly */
+            note(o,
+                 "warning: resume %s: its run had precision '%s', which this version does not "
+                 "know; this run's is %s: losses differ from an uninterrupted run",
+                 o->io.resume_path, ck->precision, run_precision(o));
+    }
     char diff[768];
     const int changed =
         ck->has_store_content ? cxr_store_content_diff(&ck->store_content, &r->content, diff,

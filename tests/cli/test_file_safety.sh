@@ -22,6 +22,10 @@ expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --log "$W/s.h5";            expect_err
 expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --checkpoint "$W/link.h5";   expect_err "same file"
 expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --monitor-log "$W/s.h5"
 expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/ck.h5" --log "$W/ck.h5"
+# ... the store given as --resume: said as such (it said "--checkpoint s.h5: is the same file
+# as the input", an option not given), the store untouched (below)
+expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/link.h5"
+expect_err "--resume $W/link.h5: is the store being trained on, not a checkpoint"
 expect_rc 2 "$BIN/cxr-train" "$W/s.h5" $T --log "$W/fifo";            expect_err "FIFO"
 # ... two outputs one through a link to a file not made yet (the model was saved over the log;
 # a samples file linked to the log was refused as "in use" and left an empty log)

@@ -244,6 +244,12 @@ cp "$WORK/c.h5" "$WORK/p.h5"
 "$EDIT" setstr "$WORK/p.h5" precision bf16 || fail "setstr precision"
 expect_rc 0 $T --epochs 3 --resume "$WORK/p.h5" --no-checkpoint
 expect_err "--precision fp32, the checkpoint's run had bf16: losses differ"
+# ... and one this version does not know (a newer one's) is said so, with no option given to
+# continue it (it advised "--precision fp8", which no tool takes)
+"$EDIT" setstr "$WORK/p.h5" precision fp8 || fail "setstr precision fp8"
+expect_rc 0 $T --epochs 3 --resume "$WORK/p.h5" --no-checkpoint
+expect_err "its run had precision 'fp8', which this version does not know; this run's is fp32"
+grep -q -- "--precision fp8" "$WORK/err" && fail "an unknown precision was advised as an option"
 # a file that does not record it (written before it was) is not compared; its export does not
 # invent one; the resumed run's checkpoint records the run's own
 "$EDIT" delattr "$WORK/p.h5" precision || fail "delattr precision"

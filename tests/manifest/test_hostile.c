@@ -386,6 +386,39 @@ static void test_utf16(void)
     }
 }
 
+/* A file that is no text given as the manifest (a store, a workbook, a gzipped CSV, an image):
+ * named by what it is, for explore and pack (a store read as a header "with no 'id' column
+ * (its columns: '\x89HDF')"). */
+static void test_binary(void)
+{
+    static const struct {
+        const char *head, *said;
+        size_t n;
+    } kinds[] = {
+        { "\x89HDF\r\n\x1a\n\0\0", "is an HDF5 file (a cxr store or model?), not a CSV manifest", 10 },
+        { "PK\x03\x04\x14\0", "is a zip archive (an Excel workbook?", 6 },
+        { "\x1f\x8b\x08\0", "is gzip-compressed (gunzip it first), not a CSV manifest", 4 },
+        { "\xff\xd8\xff\xe0\0\x10JFIF", "is a JPEG image, not a CSV manifest", 10 },
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        char csv[512];
+        snprintf(csv, sizeof csv, "%s/binary-%zu.csv", g_dir, k);
+        FILE *f = fopen(csv, "wb");
+        REQUIRE(f && fwrite(kinds[k].head, 1, kinds[k].n, f) == kinds[k].n);
+        fputs("id,url,landmark_id\n", f); /* a header further on is not read as one */
+        REQUIRE(fclose(f) == 0);
+        cxr_manifest_stats st;
+        CHECK(cxr_manifest_explore(&st, csv, 0) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), kinds[k].said) != NULL);
+        cxr_pack_plan p;
+        memset(&p, 0, sizeof p);
+        cxr_manifest_summary s;
+        CHECK(plan_unsplit(&p, csv, &s) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), kinds[k].said) != NULL);
+        cxr_plan_free(&p);
+    }
+}
+
 /* Rule 6: the flat layout is tried first; with both DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg
  * there, the plan holds the flat one. */
 static void test_flat_first(void)
@@ -426,6 +459,7 @@ int main(void)
     test_header_row_needs_all_three();
     test_bom_only();
     test_utf16();
+    test_binary();
     test_flat_first();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

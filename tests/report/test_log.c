@@ -246,6 +246,19 @@ int main(int argc, char **argv)
           run->epochs[0].confusion[0] == 9000000000000000LL);
     CHECK(w.n == 1 && strstr(w.msg[0], ":1:") && strstr(w.msg[0], "is not a count"));
     cxr_log_run_free(run);
+    /* an epoch line of epoch 0 (epochs are 1-based) is skipped naming "epoch" (it was named
+     * by "best_epoch" out of range) */
+    static const char zero[] = "{\"type\":\"epoch\",\"epoch\":0,\"train_loss\":0.5}\n"
+                               "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.4}\n";
+    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
+            write(fd, zero, sizeof zero - 1) == (ssize_t)(sizeof zero - 1));
+    close(fd);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
+    CHECK(run->n_epochs == 1 && run->epochs[0].epoch == 1);
+    CHECK(w.n == 1 && strstr(w.msg[0], ":1:") &&
+          strstr(w.msg[0], "epoch line without a valid integer \"epoch\""));
+    cxr_log_run_free(run);
     /* text after a line's object (a torn line with a resume's line glued on) skips the line,
      * and a run line with one bad key changes nothing of the run */
     static const char glued[] =

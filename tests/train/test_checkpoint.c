@@ -763,6 +763,11 @@ int main(void)
         set_f64_attr(bad, "crop_ratio", NAN);
         CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
         CHECK(strstr(cxr_last_error(), "crop_ratio must be finite") != NULL);
+        snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
+        REQUIRE(system(cmd) == 0);
+        set_f64_attr(bad, "crop_ratio", -1);
+        CHECK(cxr_checkpoint_read_meta(bad, &got) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "crop_ratio -1 must be 0 (never crop) or positive") != NULL);
         const double clips[] = { 0, -1, 300, NAN };
         for (int k = 0; k < 4; k++) {
             snprintf(cmd, sizeof cmd, "cp %s %s", path, bad);
