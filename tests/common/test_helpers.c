@@ -1,7 +1,7 @@
 /* test_helpers.c: the small shared helpers of common/: option parsing (values, ranges, the
  * message naming the option), splitmix64 against the reference sequence, the monotonic clock,
  * a results table's numbers read back exactly, names escaped for the terminal and cut to a
- * buffer or a column. */
+ * buffer or a column, an output's kind by its first bytes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,9 +204,70 @@ static void test_format_double(void)
     }
 }
 
+/* cxr_output_kind_of by the first bytes: each image format by its signature (TIFF in either byte
+ * order, a RIFF file only when it is WebP), an ONNX model, an HTML page after a BOM and blanks
+ * in any case, a predictions table as TSV, CSV or JSON lines, a duplicates table; a file that is
+ * none of them, or too short to tell, is NULL */
+static const char *kind_of(const char *head, size_t n, unsigned *kind)
+{
+    *kind = 99;
+    return cxr_output_kind_of(head, n, kind);
+}
+
+static void test_output_kinds(void)
+{
+    static const struct {
+        const char *head;
+        size_t n;
+        const char *name;
+        unsigned kind;
+    } cases[] = {
+        { "\xff\xd8\xff\xe0", 4, "a JPEG image", CXR_OUTPUT_IMAGE },
+        { "\x89PNG\r\n\x1a\n", 8, "a PNG image", CXR_OUTPUT_IMAGE },
+        { "GIF89a\x01\0", 8, "a GIF image", CXR_OUTPUT_IMAGE },
+        { "GIF87a", 6, "a GIF image", CXR_OUTPUT_IMAGE },
+        { "II*\0\x08\0\0\0", 8, "a TIFF image", CXR_OUTPUT_IMAGE },
+        { "MM\0*\0\0\0\x08", 8, "a TIFF image", CXR_OUTPUT_IMAGE },
+        { "RIFF\x24\0\0\0WEBPVP8 ", 16, "a WebP image", CXR_OUTPUT_IMAGE },
+        { "RIFF\x24\0\0\0WAVEfmt ", 16, NULL, 0 }, /* a sound, not an image */
+        { "\0\0\0\x0cjP  \r\n\x87\n", 12, "a JPEG 2000 image", CXR_OUTPUT_IMAGE },
+        { "\x08\x07\x12\x07pytorch", 11, "an ONNX model", CXR_OUTPUT_ONNX },
+        { "\x08\x08\x3a\x90\x01", 5, "an ONNX model", CXR_OUTPUT_ONNX }, /* the graph next */
+        { "<!DOCTYPE html><html>", 21, "an HTML page", CXR_OUTPUT_HTML },
+        { "\xef\xbb\xbf<!doctype html>", 17, "an HTML page", CXR_OUTPUT_HTML },
+        { " \r\n\t<HTML lang=en>", 18, "an HTML page", CXR_OUTPUT_HTML },
+        { "\xef\xbb\xbf\n<html>", 10, "an HTML page", CXR_OUTPUT_HTML },
+        { "path\tlabel\tp\n", 13, "a predictions table (cxr-eval, cxr-predict)", CXR_OUTPUT_TABLE },
+        { "path,label,p\n", 13, "a predictions table (cxr-eval, cxr-predict)", CXR_OUTPUT_TABLE },
+        { "{\"path\":\"a.jpg\"}", 16, "a predictions table (cxr-eval, cxr-predict)",
+          CXR_OUTPUT_TABLE },
+        { "pixel_hash\tfile_hash\n", 21, "a duplicates table (cxr-pack --duplicates-report)",
+          CXR_OUTPUT_DUPS },
+        { "\x89PNG\r\n\x1a", 7, NULL, 0 }, /* too short to tell */
+        { "<p>html</p>", 11, NULL, 0 },
+        { "paths\tx\n", 8, NULL, 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        unsigned kind;
+        const char *name = kind_of(cases[i].head, cases[i].n, &kind);
+        const int ok = cases[i].name ? name && !strcmp(name, cases[i].name) && kind == cases[i].kind
+                                     : !name && kind == 0;
+        CHECK(ok);
+        if (!ok) fprintf(stderr, "output kind case %zu: %s (%u)\n", i, name ? name : "NULL", kind);
+    }
+    /* DICOM: "DICM" after the 128-byte preamble, which needs the 132 bytes */
+    char dcm[140] = { 0 };
+    memcpy(dcm + 128, "DICM", 4);
+    unsigned kind;
+    const char *name = kind_of(dcm, sizeof dcm, &kind);
+    CHECK(name && !strcmp(name, "a DICOM file") && kind == CXR_OUTPUT_IMAGE);
+    CHECK(kind_of(dcm, 131, &kind) == NULL && kind == 0);
+}
+
 int main(void)
 {
     test_escape();
+    test_output_kinds();
     test_table_numbers();
     test_parse_int();
     test_parse_double();
