@@ -47,8 +47,10 @@ static int limit_named(void)
     static const char *const named[] = { "cannot open: Too many open files (ulimit -n)",
                                          "split 'train' does not fit in device memory",
                                          "cuda alloc: cudaMalloc(p, n) failed: out of memory",
-                                         "gpu loader: out of memory" };
-    for (int i = 0; i < 4; i++) {
+                                         "gpu loader: out of memory",
+                                         "CUDA error 2: out of memory",
+                                         "GPU 0 has 1.2 GiB free, needs 3.0" };
+    for (size_t i = 0; i < sizeof named / sizeof *named; i++) {
         cxr_set_error(CXR_E_NOMEM, "%s", named[i]);
         if (strcmp(cxr_last_error(), named[i])) {
             printf("the address-space limit added to '%s'\n", named[i]);
