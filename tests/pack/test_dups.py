@@ -145,6 +145,14 @@ def case_across(tmp):
                   ("train", B, "NORMAL"),
                   ("train", "train/PNEUMONIA/zz_copy_of_B.jpeg", "PNEUMONIA")]),
           "report members and classes %s" % rows)
+    # ... a group whose first and last copies share a class and a middle one does not (B in
+    # train/NORMAL, its copy in train/PNEUMONIA, another in test/NORMAL, in the groups' order):
+    # every copy is compared, not only the last
+    copy(root, B, "test/NORMAL/zz_copy2_of_B.jpeg")
+    rc, _, se = run([root, "-o", os.path.join(tmp, "s3.h5")])
+    line = dup_line(se) or ""
+    check(rc == 0 and line.count("; 1 group with different classes)") == 2,
+          "a class differing in the middle of a group: rc=%d %r" % (rc, line))
 
 
 def case_drop(tmp):
