@@ -591,6 +591,9 @@ def case_untouched(tmp):
     rc, _, se = run([out, "-o", os.path.join(d, "t.h5")])  # a file as the source
     check(rc == 2 and "s.h5: not a directory" in se,
           "a file as the source exits 2 saying so (got %d): %s" % (rc, se))
+    rc, _, se = run([os.path.join(out, "train"), "-o", os.path.join(d, "t.h5")])  # a path through it
+    check(rc == 2 and "s.h5/train: Not a directory" in se,
+          "a path through a file as the source exits 2 saying so (got %d): %s" % (rc, se))
     rc, _, se = run([SAMPLE, "-o", d])  # a directory as the output: said before any work
     check(rc == 2 and "is a directory" in se, "-o DIR exits 2 naming it (got %d): %s" % (rc, se))
     big = big_tree(tmp, 50)  # as in case_interrupt
