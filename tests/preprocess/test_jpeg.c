@@ -671,6 +671,23 @@ static void test_bad_inputs(cxr_decoder *d)
     snprintf(path, sizeof path, "%s/dicom.jpg", tmpdir);
     write_file(path, dcm, sizeof dcm);
     expect_bad(d, &p, path, CXR_E_DECODE, "not a readable JPEG: a DICOM file (convert it to JPEG)");
+    /* ... but a JPEG whose header is broken is not told to be converted to JPEG */
+    {
+        unsigned char *broken = malloc(j.len);
+        REQUIRE(broken != NULL);
+        memcpy(broken, j.buf, j.len);
+        const size_t at = find_marker(broken, j.len, 0xC0);
+        REQUIRE(at > 0);
+        broken[at + 4] = 7; /* SOF0's sample precision: 7 bits */
+        static float o[64 * 64];
+        snprintf(path, sizeof path, "%s/broken_header.jpeg", tmpdir);
+        write_file(path, broken, j.len);
+        free(broken);
+        CHECK(cxr_preprocess_file(d, &p, path, o) == CXR_E_DECODE);
+        CHECK(strstr(cxr_last_error(), "not a readable JPEG: ") != NULL &&
+              strstr(cxr_last_error(), "convert it") == NULL);
+        printf("broken_header.jpeg -> %s\n", cxr_last_error());
+    }
 
     /* SOF0 declares 60000 x 60000: rejected from the header, before any allocation */
     unsigned char *b = malloc(j.len);
