@@ -170,6 +170,9 @@ def case_pack(tmp):
     check("%s:24" % csv in paths and "a7001" in paths and "../etc" in paths, "skip paths %s" % paths)
     # a skipped row is named by its id and its line (the store records the id alone)
     check("cxr-pack: skip a7007 (line 9): image not found" in se, "the skip's line: %s" % se)
+    # ... a malformed line by "<manifest>:<line>" alone (it has no id, and no line to add)
+    check("cxr-pack: skip %s:24: malformed line" % csv in se and "(line 0)" not in se,
+          "the malformed line's skip: %s" % se)
     allpaths = sum((h5data(out, "/%s/paths" % s) for s in counts), [])
     check("a/7/0/a7002.jpg" in allpaths and "b5005.jpg" in allpaths and "b/5/0/b5000.jpg" in allpaths,
           "both layouts in paths %s" % allpaths)
