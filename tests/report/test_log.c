@@ -278,6 +278,25 @@ int main(int argc, char **argv)
     CHECK(w.n == 2 && strstr(w.msg[1], ":4:") && strstr(w.msg[1], "train_images"));
     CHECK(strcmp(run->tool, "A") == 0 && run->train_images == 5);
     cxr_log_run_free(run);
+    /* the kept model: best_epoch from 0 (none) up to the line's own epoch; one beyond it skips
+     * the line (an epoch not yet run); the recipe's select is read with the run line */
+    static const char best[] =
+        "{\"type\":\"run\",\"recipe\":{\"select\":\"val_loss\"}}\n"
+        "{\"type\":\"epoch\",\"epoch\":1,\"best_epoch\":1,\"best_value\":0.5}\n"
+        "{\"type\":\"epoch\",\"epoch\":2,\"best_epoch\":3,\"best_value\":0.4}\n"
+        "{\"type\":\"epoch\",\"epoch\":3,\"best_epoch\":3,\"best_value\":0.3,"
+        "\"stopped\":\"patience\"}\n";
+    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
+            write(fd, best, sizeof best - 1) == (ssize_t)(sizeof best - 1));
+    close(fd);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
+    CHECK(run->n_epochs == 2 && run->epochs[0].best_epoch == 1 && run->epochs[1].epoch == 3 &&
+          run->epochs[1].best_epoch == 3 && run->epochs[1].stopped &&
+          strcmp(run->epochs[1].stopped, "patience") == 0);
+    CHECK(w.n == 1 && strstr(w.msg[0], ":3:") && strstr(w.msg[0], "best_epoch"));
+    CHECK(run->select && strcmp(run->select, "val_loss") == 0);
+    cxr_log_run_free(run);
     /* a step line's epoch is kept from 0 up to 1000000, beyond that it is -1 (unknown) */
     static const char steps[] = "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.5}\n"
                                 "{\"type\":\"step\",\"step\":1,\"epoch\":1000000,\"loss\":1}\n"
