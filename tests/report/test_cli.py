@@ -76,11 +76,21 @@ def main():
     check("epoch 2 (best val_auc 0.9100); stopped early (patience)</td>" in page,
           "the kept model of a selecting run: exit %d %r" % (r.returncode, r.stderr))
     check("the last epoch's</td>" in page, "the kept model of a run without selection")
+    # the note on a run of more than 2 classes (the most probable class, macro averages): on a
+    # page with one such run among others, not on a page of binary runs
+    check("more than 2 classes" not in page, "a page of binary runs notes more than 2 classes")
+    k3 = os.path.join(work, "k3.html")
+    r = run(tool, [os.path.join(fx, "k3_3ep.jsonl"), os.path.join(fx, "cpu2_3ep.jsonl"), "-o", k3])
+    page = open(k3, encoding="utf-8").read() if r.returncode == 0 else ""
+    check("(a run of more than 2 classes: the most probable class, and macro averages of "
+          "precision, recall, F1 and AUC)" in page,
+          "the note of a run of 3 classes: exit %d %r" % (r.returncode, r.stderr))
 
     out2 = os.path.join(work, "none.html")
     r = run(tool, [os.path.join(fx, "no_epochs.jsonl"), "-o", out2])
     check(r.returncode == 3, "no-epoch log: exit %d, want 3" % r.returncode)
-    check("no_epochs.jsonl: no epoch lines" in r.stderr, "no-epoch message: %r" % r.stderr)
+    check("no_epochs.jsonl: no epoch lines" in r.stderr and "left out" not in r.stderr,
+          "no-epoch message: %r" % r.stderr)
     check(not os.path.exists(out2), "output written for a log without epochs")
 
     # ... among usable logs it is left out, said, and the page drawn (a run killed in its first
@@ -90,6 +100,12 @@ def main():
           "cxr-report: warning: " in r.stderr and "no_epochs.jsonl: no epoch lines" in r.stderr and
           "left out of the page" in r.stderr and "(1 run(s)," in r.stderr,
           "a log without epochs among others: exit %d %r" % (r.returncode, r.stderr))
+    if os.path.exists(out2):
+        os.remove(out2)
+    # ... first among them too: the page holds the usable logs, no gap where it was
+    r = run(tool, [os.path.join(fx, "no_epochs.jsonl"), os.path.join(fx, "cpu2_3ep.jsonl"), "-o", out2])
+    check(r.returncode == 0 and os.path.exists(out2) and "(1 run(s)," in r.stderr,
+          "a log without epochs first among others: exit %d %r" % (r.returncode, r.stderr))
     if os.path.exists(out2):
         os.remove(out2)
     # ... but a samples file given as a run (--samples forgotten) still ends the tool: exit 3
