@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1198,6 +1200,45 @@ static void test_pages_released(int prefetch, int small)
     unlink(made);
 }
 
+/* A mapping that the address space has no room for (ulimit -v) is out of memory, exit 1 as every
+ * tool's, not an I/O error of the file: in a child whose limit leaves 4 MB beside what it has
+ * mapped already, a loader over a split of ~9 MB of chunks fails with CXR_E_NOMEM naming the mapping. */
+static void test_map_nomem(void)
+{
+    char made[256];
+    snprintf(made, sizeof made, "loader_nomem_%d.h5", (int)getpid());
+    CHECK_OK(fixture_store(made, 128, 16, 256, 0, 0, 7));
+    fflush(stdout);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        cxr_store *s;
+        if (cxr_store_open(&s, made) != CXR_OK) _exit(3);
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        long vm_kb = -1;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "VmSize: %ld kB", &vm_kb) == 1) break;
+        if (f) fclose(f);
+        struct rlimit r;
+        if (vm_kb <= 0 || getrlimit(RLIMIT_AS, &r) != 0) _exit(3);
+        r.rlim_cur = (rlim_t)(vm_kb + 4096) * 1024;
+        if (setrlimit(RLIMIT_AS, &r) != 0) _exit(3);
+        cxr_loader_options o;
+        cxr_loader_options_defaults(&o);
+        o.prefetch = 0;
+        cxr_loader *l = NULL;
+        const cxr_status st = cxr_loader_create(&l, s, "train", &o);
+        const int ok = st == CXR_E_NOMEM && strstr(cxr_last_error(), "cannot map the") != NULL;
+        if (!ok) printf("under an address-space limit: %s: %s\n", cxr_status_name(st), cxr_last_error());
+        fflush(stdout);
+        _exit(ok ? 0 : 1);
+    }
+    int ws = 0;
+    CHECK(waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    unlink(made);
+}
+
 int main(void)
 {
     snprintf(store_path, sizeof store_path, "loader_test_%d.h5", (int)getpid());
@@ -1212,6 +1253,7 @@ int main(void)
     test_split_window();
     test_unshuffled_window();
     test_map_range();
+    test_map_nomem();
     test_abandon();
     test_corrupt(1);
     test_corrupt(0);
