@@ -71,6 +71,17 @@ grep -q "threshold" "$WORK/err" && fail "-q --tta 5 said the threshold: $(cat "$
     fail "--tta 5 on val: threshold $(jget "$WORK/v5.json" threshold), its best $(jget "$WORK/v5.json" best_threshold)"
 [ "$(jget "$WORK/e5.json" threshold)" = "$(jget "$WORK/v5.json" threshold)" ] ||
     fail "--tta 5 on test: threshold $(jget "$WORK/e5.json" threshold), val's with the views $(jget "$WORK/v5.json" threshold)"
+# ... with --predictions on val too: its rows take the threshold applied, the one chosen on the
+# views (a pass over val first), not the model's
+expect_rc 0 $BIN/cxr-eval "$WORK/plain.h5" "$WORK/s.h5" --split val --device cpu --json --tta 5 \
+    --predictions "$WORK/vp5.tsv"
+[ "$(jget "$WORK/out" threshold)" = "$(jget "$WORK/v5.json" threshold)" ] ||
+    fail "--split val --tta 5 --predictions: threshold $(jget "$WORK/out" threshold), without $(jget "$WORK/v5.json" threshold)"
+python3 - "$WORK/vp5.tsv" "$(jget "$WORK/v5.json" threshold)" <<'PY' || fail "--split val --tta 5: the predictions' threshold is not the one applied"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+sys.exit(0 if rows and all(float(r["threshold"]) == float(sys.argv[2]) for r in rows) else 1)
+PY
 grep -q '"threshold_source":"chosen on val with --tta 5, balanced accuracy' "$WORK/e5.json" ||
     fail "--tta 5: $(grep -o '"threshold_source":"[^"]*"' "$WORK/e5.json")"
 grep -q '"threshold_source":"chosen on val, stored in the model"' "$WORK/e0.json" ||
