@@ -318,10 +318,12 @@ static cxr_status skip_copied(planner *pl, int64_t line, const cxr_csv_field *id
                               const char *reason, int64_t *count)
 {
     /* an id too long to name a file is not copied: every row of /skipped would be as wide */
-    char *loc =
-        by_line || id->len > ID_MAX ? line_loc(pl->manifest, line) : strndup(id->s, id->len);
+    const int named_by_line = by_line || id->len > ID_MAX;
+    char *loc = named_by_line ? line_loc(pl->manifest, line) : strndup(id->s, id->len);
     if (!loc) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
     cxr_status st = skip_row(pl, line, loc, reason);
+    /* "<manifest>:<line>" holds the line: not shown again after it ("m.csv:3 (line 3)") */
+    if (st == CXR_OK && named_by_line) pl->plan->skipped[pl->plan->n_skipped - 1].line = 0;
     free(loc);
     if (st == CXR_OK) (*count)++;
     return st;

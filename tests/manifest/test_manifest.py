@@ -171,6 +171,8 @@ def case_pack(tmp):
     # a skipped row is named by its id and its line (the store records the id alone)
     check("cxr-pack: skip a7007 (line 9): image not found" in se, "the skip's line: %s" % se)
     # ... a malformed line by "<manifest>:<line>" alone (it has no id, and no line to add)
+    check("cxr-pack: skip %s:12: missing id\n" % csv in se and "(line 12)" not in se,
+          "a row without id is named by its line once: %s" % se)
     check("cxr-pack: skip %s:24: malformed line" % csv in se and "(line 0)" not in se,
           "the malformed line's skip: %s" % se)
     allpaths = sum((h5data(out, "/%s/paths" % s) for s in counts), [])
