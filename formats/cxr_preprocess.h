@@ -41,7 +41,8 @@ typedef struct {
     int size;           /* output side in pixels (default 256) */
     int equalize;       /* a CXR_EQUALIZE_* (default CXR_EQUALIZE_GLOBAL) */
     cxr_norm normalize; /* default CXR_NORM_MINMAX */
-    double crop_ratio;  /* center-crop to square when |w/h - 1| > crop_ratio; <= 0: never */
+    double crop_ratio;  /* center-crop to square when |w/h - 1| > crop_ratio; 0: never (below
+                           0: refused, cxr_preprocess_check) */
     int max_side;       /* reject images with a side larger than this (default 16384) */
     double clahe_clip;  /* CLAHE's clip limit, (0, CXR_CLAHE_CLIP_MAX] (default CXR_CLAHE_CLIP);
                            read only when equalize is CXR_EQUALIZE_CLAHE */

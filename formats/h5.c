@@ -346,8 +346,16 @@ int cxr_h5_is_complete(hid_t d)
     int ok = 0;
     const int rank = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
     if (rank < 0 || p < 0) goto done;
-    if (H5Pget_layout(p) != H5D_CHUNKED) {
-        ok = 1; /* compact or contiguous: allocated with the dataset */
+    const H5D_layout_t layout = H5Pget_layout(p);
+    if (layout == H5D_CONTIGUOUS) { /* no checksum bytes: the status compares exactly */
+        H5D_space_status_t status = H5D_SPACE_STATUS_ERROR;
+        hssize_t n = H5Sget_simple_extent_npoints(sp);
+        ok = n == 0 || (H5Dget_space_status(d, &status) >= 0 &&
+                        status == H5D_SPACE_STATUS_ALLOCATED);
+        goto done;
+    }
+    if (layout != H5D_CHUNKED) {
+        ok = 1; /* compact: inside the object header, written with it */
         goto done;
     }
     if (H5Pget_chunk(p, rank, chunk) != rank) goto done;

@@ -781,7 +781,9 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
     CXR_TRY(cxr_store_writer_close(c.writer));
     const int with_report = report.path != NULL;
     if (with_report) {
-        keep = cxr_tmpfile_link(opt->duplicates_report); /* the earlier report, to put back */
+        /* the earlier report, to put back: the file the report replaces (its target, where
+         * the path is a symbolic link: a link to the link would be put back as the link) */
+        keep = cxr_tmpfile_link(report.target);
         CXR_TRY(cxr_tmpfile_commit(&report));
     }
     if ((st = cxr_store_writer_finish(c.writer)) != CXR_OK) {
@@ -791,12 +793,13 @@ cxr_status cxr_pack_run(const cxr_pack_plan *plan, const cxr_pack_options *opt,
             if (!keep)
                 cxr_set_error(st, "%s (its duplicates report %s was written)", msg,
                               opt->duplicates_report);
-            else if (rename(keep, opt->duplicates_report) == 0)
+            else if (rename(keep, report.target) == 0)
                 cxr_set_error(st, "%s (its duplicates report %s is the earlier one again)", msg,
                               opt->duplicates_report);
             else /* the only copy left of the earlier report: kept, and named */
                 cxr_set_error(st,
-                              "%s (its duplicates report %s was written; the earlier one is %s)",
+                              "%s (its duplicates report %s was written; the earlier one is %s: "
+                              "copy it away, a later run removes such temporaries)",
                               msg, opt->duplicates_report, keep);
             free(keep);
             keep = NULL; /* put back, or named above: not removed */

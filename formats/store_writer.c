@@ -425,8 +425,12 @@ cxr_status cxr_store_writer_end_split(cxr_store_writer *w)
     }
     w->done_split[slot] = 1;
     /* checked as every write is (cxr_h5_write_checked): a close flushes what HDF5 cached */
-    const herr_t rd = H5Dclose(w->images), rg = H5Gclose(w->group);
+    const herr_t rd = H5Dclose(w->images);
+    /* the group's close resets HDF5's error stack: the images' failure is kept for the message */
+    const hid_t es = rd < 0 ? H5Eget_current_stack() : -1;
+    const herr_t rg = H5Gclose(w->group);
     w->images = w->group = -1;
+    if (es >= 0) H5Eset_current_stack(es);
     if (rd < 0 || rg < 0) {
         st = cxr_hdf5_error(CXR_E_IO, w->path, "writing /%s", w->split);
         goto bail;

@@ -216,6 +216,8 @@ typedef struct {
     const char *eval_split; /* "val", "test", or NULL: no evaluation */
     cxr_split_info train_info, eval_info;
     cxr_store_content content; /* what identifies its images, recorded in every checkpoint */
+    cxr_store_content resumed_content; /* the resumed checkpoint's record of its run's store */
+    int has_resumed_content;            /* 0: none (not a resume, or a file before 0.19) */
     int n_classes;
     const float *cw; /* the store's class weights */
     float lr_last;   /* the rate of the last Adam step */
@@ -713,6 +715,8 @@ static cxr_status resolve_recipe(train_run *r)
         }
         CXR_TRY(check_resume(o, rc, &ck));
         warn_resume(r, &ck);
+        r->resumed_content = ck.store_content;
+        r->has_resumed_content = ck.has_store_content;
         CXR_TRY(resume_run_definition(r, &ck));
         rc->cfg = ck.model;
         rc->batch = ck.batch;
@@ -1477,6 +1481,27 @@ static const char *same_kernels(const char *k)
     return k + strspn(k, " ");
 }
 
+/* Whether a log's last run line counts these images (a key it lacks, from an older version,
+ * agrees with any). */
+static int log_counts_are(const cxr_trainlog_tail *t, int64_t train, int64_t eval,
+                          const char *eval_split)
+{
+    return (t->train_images < 0 || t->train_images == train) &&
+           (t->eval_images < 0 || t->eval_images == eval) &&
+           (!t->has_eval_split || strcmp(t->eval_split, eval_split) == 0);
+}
+
+/* The split a run on a store of content c evaluated on (as open_store chooses: val, else test,
+ * an empty one as none), and its images. */
+static const char *resumed_eval_split(const cxr_store_content *c)
+{
+    return c->n[1] > 0 ? "val" : c->n[2] > 0 ? "test" : "";
+}
+static int64_t resumed_eval_n(const cxr_store_content *c)
+{
+    return c->n[1] > 0 ? c->n[1] : c->n[2] > 0 ? c->n[2] : 0;
+}
+
 /* A resume that will append to --log: refused when the log's last run is another run (another
  * seed, recipe or batch: its readers would take the new lines for that run's, cxr-report
  * drawing both as one curve) or ran on other data (other image counts or eval split: another
@@ -1502,20 +1527,29 @@ static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
                              o->io.resume_path, recipe[0] ? recipe : "unnamed",
                              (unsigned long long)r->rc.seed, r->rc.batch);
     /* ... or the same recipe and seed on other data (another store's log: its readers would
-     * draw one curve over both, its val and this run's test): the images the run line counts */
+     * draw one curve over both, its val and this run's test): the images the run line counts,
+     * against this run's and those the checkpoint's run had (its store_content), either of
+     * which its own log may hold (a resume on a store packed again is warned of and goes on,
+     * specs/model.md "Store content"; one killed before its first save left its run line) */
     const int64_t ti = r->train_info.n, ei = r->eval_info.n;
     const char *es = r->eval_split ? r->eval_split : "";
-    if ((t.train_images >= 0 && t.train_images != ti) ||
-        (t.eval_images >= 0 && t.eval_images != ei) ||
-        (t.has_eval_split && strcmp(t.eval_split, es) != 0))
+    const cxr_store_content *rec = r->has_resumed_content ? &r->resumed_content : NULL;
+    const int64_t rt = rec ? rec->n[0] : ti, re = rec ? resumed_eval_n(rec) : ei;
+    const char *rs = rec ? resumed_eval_split(rec) : es;
+    if (!log_counts_are(&t, ti, ei, es) && !log_counts_are(&t, rt, re, rs)) {
+        char then[160] = ""; /* the checkpoint's run, where its store was another */
+        if (rt != ti || re != ei || strcmp(rs, es) != 0)
+            snprintf(then, sizeof then, " (its checkpoint's run on %lld and %lld of %s)",
+                     (long long)rt, (long long)re, rs[0] ? rs : "none");
         return cxr_set_error(CXR_E_FORMAT,
                              "--log %s: its last run trained on %lld images and evaluated on "
-                             "%lld of %s; this run trains on %lld and evaluates on %lld of %s: "
+                             "%lld of %s; this run trains on %lld and evaluates on %lld of %s%s: "
                              "another store's log, not appended to; give that run's log, or "
                              "another --log",
                              o->io.log_path, (long long)t.train_images,
                              (long long)t.eval_images, t.eval_split[0] ? t.eval_split : "none",
-                             (long long)ti, (long long)ei, es[0] ? es : "none");
+                             (long long)ti, (long long)ei, es[0] ? es : "none", then);
+    }
     /* another CPU path (a knob of specs/model.md, another CPU) or GPU library: the log's run
      * line records the kernels, the checkpoint does not */
     char kernels[512];

@@ -37,7 +37,7 @@
 #     hashes read as zeros).
 # 12. cxr-pack with --duplicates-report over an earlier store and report, the store's rename
 #     failing (EIO) after the report's: the earlier report is put back and said so (it was
-#     replaced by the new one beside the earlier store).
+#     replaced by the new one beside the earlier store); also through a symbolic link to it.
 BIN=$1 SAMPLE=$2 EDIT=$3 HAVE_CUDA=$4 SHIM=$5
 . "$(dirname "$0")/common.sh"
 W=$WORK
@@ -196,4 +196,15 @@ cmp -s "$W/v.tsv" "$W/v0.tsv" || fail "the earlier duplicates report was not put
 cmp -s "$W/v.h5" "$W/v0.h5" || fail "a failed store rename changed the earlier store"
 [ -z "$(leftovers v. v.h5 v0.h5 v.tsv v0.tsv)" ] ||
     fail "left by a failed store rename: $(leftovers v. v.h5 v0.h5 v.tsv v0.tsv)"
+# ... the report given as a symbolic link to it: the file it names is put back (the link was
+# linked, and put back over itself: the new report stayed, said to be the earlier one)
+mkdir "$W/rep" && mv "$W/v.tsv" "$W/rep/real.tsv" && ln -s rep/real.tsv "$W/v.tsv"
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="rename 1 before /v.h5 EIO" $U -o "$W/v.h5" --size 24 \
+    --duplicates-report "$W/v.tsv" >"$W/out" 2>"$W/err")
+[ $? = 4 ] || fail "a store whose rename failed after its linked report's: not exit 4 ($(cat "$W/err"))"
+expect_err "(its duplicates report $W/v.tsv is the earlier one again)"
+cmp -s "$W/rep/real.tsv" "$W/v0.tsv" || fail "the earlier duplicates report behind a link was not put back"
+[ -L "$W/v.tsv" ] || fail "the report's link was replaced"
+[ -z "$(ls -A "$W/rep" | grep -v -x real.tsv; leftovers v. v.h5 v0.h5 v.tsv v0.tsv)" ] ||
+    fail "left by a failed store rename with a linked report: $(ls -A "$W/rep")"
 finish

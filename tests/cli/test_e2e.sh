@@ -37,10 +37,20 @@ fi
 grep -q 'model name' /proc/cpuinfo 2>/dev/null && { grep '"type":"run"' "$WORK/run.jsonl" |
     grep -q '"cpu_model":"[^"]' || fail "log: the run line lacks cpu_model"; }
 [ "$(grep -c '"type":"epoch"' "$WORK/run.jsonl")" = 1 ] || fail "log: not one epoch line"
-for k in train_loss train_acc eval_loss eval_acc precision recall specificity f1 auc per_class \
+for k in train_loss train_acc eval_loss eval_acc recall specificity f1 auc per_class \
          confusion roc epoch_s eval_s images_per_s data_wait_s data_wait_frac monitor; do
     grep '"type":"epoch"' "$WORK/run.jsonl" | grep -q "\"$k\":" || fail "log: epoch line lacks $k"
 done
+# precision is there when some image was called positive (the confusion's second column), else
+# undefined and absent (since 0.21.3), whichever a run's kernels make of the first epoch
+called=$(grep '"type":"epoch"' "$WORK/run.jsonl" |
+    sed -E 's/.*"confusion":\[\[[0-9]+,([0-9]+)\],\[[0-9]+,([0-9]+)\]\].*/\1 \2/')
+top=$(grep '"type":"epoch"' "$WORK/run.jsonl" | sed 's/"per_class".*//') # per_class has its own
+if [ $((${called% *} + ${called#* })) -gt 0 ]; then
+    echo "$top" | grep -q '"precision":' || fail "log: epoch line lacks precision"
+else
+    echo "$top" | grep -q '"precision":' && fail "log: precision of no positive call"
+fi
 grep -q '"eval_split":"val"' "$WORK/run.jsonl" || fail "log: eval split is not val"
 grep -q '"train_images":36' "$WORK/run.jsonl" || fail "log: train_images is not 36"
 [ -s "$WORK/mon.jsonl" ] || fail "no monitor samples"

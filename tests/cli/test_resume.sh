@@ -356,7 +356,7 @@ grep -q "it was trained on" "$WORK/err" && fail "the same store, resumed from it
 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/rp.h5" --size 32 --shard 8 --val-fraction 0 --threads 2 --quiet >/dev/null \
     || fail "pack rp.h5"
 P="$BIN/cxr-train $WORK/rp.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --max-steps 1"
-expect_rc 0 $P --epochs 1 --checkpoint "$WORK/rp1.h5"
+expect_rc 0 $P --epochs 1 --checkpoint "$WORK/rp1.h5" --log "$WORK/rp.jsonl"
 [ -n "$(attr "$WORK/rp1.h5" store_content)" ] || fail "the checkpoint does not record store_content"
 cp "$WORK/rp1.h5" "$WORK/rp0.h5" && "$EDIT" delattr "$WORK/rp0.h5" store_content
 expect_rc 0 $P --epochs 2 --resume "$WORK/rp1.h5" --no-checkpoint
@@ -364,6 +364,16 @@ grep -q "warning: resume" "$WORK/err" && fail "a resume on its own store was war
 pack_sample "$WORK/rp.h5"
 expect_rc 0 $P --epochs 2 --resume "$WORK/rp1.h5" --no-checkpoint
 expect_err "warning: resume $WORK/rp1.h5: $WORK/rp.h5 does not hold the images its run was trained on ($(cd "$WORK" && pwd -P)/rp.h5 then): train: 48 images then, 36 now; val: none then, 12 now (carved from the images trained on); it goes on training on other images; its evaluations are not comparable with the earlier epochs': not the same run continued"
+# ... and with its own log, whose run line counts the images of the store trained on then: the
+# run goes on, appending (the check of another store's log refused it, comparing the log with
+# the store as it is now); again after that resume's run line, the store as it is now
+cp "$WORK/rp.jsonl" "$WORK/rpl0.jsonl"
+expect_rc 0 $P --epochs 2 --resume "$WORK/rp1.h5" --checkpoint "$WORK/rp2.h5" --log "$WORK/rp.jsonl"
+expect_err "does not hold the images its run was trained on"
+[ "$(grep -c '"type":"run"' "$WORK/rp.jsonl")" = 2 ] || fail "the resume on a store packed again did not append to its log"
+head -c "$(stat -c %s "$WORK/rpl0.jsonl")" "$WORK/rp.jsonl" | cmp -s - "$WORK/rpl0.jsonl" ||
+    fail "the resume changed its log's earlier lines"
+expect_rc 0 $P --epochs 3 --resume "$WORK/rp2.h5" --no-checkpoint --log "$WORK/rp.jsonl"
 expect_rc 0 $P --epochs 2 --resume "$WORK/rp0.h5" --no-checkpoint
 grep -q "warning: resume" "$WORK/err" && fail "a checkpoint without store_content was warned about: $(cat "$WORK/err")"
 # other pixels under the same names and labels (two training images' files swapped): the

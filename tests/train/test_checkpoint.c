@@ -789,6 +789,27 @@ int main(void)
         CHECK(strcmp(got.store, "some/store.h5") == 0 && got.pp.normalize == CXR_NORM_ZSCORE255);
         CHECK(blocks_equal(a, e, CXR_BLOCK_PARAMS) && blocks_equal(a, e, CXR_BLOCK_ADAM_V));
         cxr_checkpoint_meta_free(&got);
+        /* ... but not one whose contiguous tensor was made and never written (no checksum to
+         * see it: HDF5 reads the fill value, zeros) */
+        {
+            char cut[600], cp[1300];
+            snprintf(cut, sizeof cut, "%s.unwritten", bad);
+            snprintf(cp, sizeof cp, "cp %s %s", bad, cut);
+            REQUIRE(system(cp) == 0);
+            hid_t f = H5Fopen(cut, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "params/conv1.w", 0);
+            REQUIRE(d >= 0);
+            hid_t sp = H5Dget_space(d);
+            REQUIRE(H5Dclose(d) >= 0 && H5Ldelete(f, "params/conv1.w", H5P_DEFAULT) >= 0);
+            d = H5Dcreate2(f, "params/conv1.w", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                           H5P_DEFAULT);
+            REQUIRE(d >= 0);
+            H5Dclose(d);
+            H5Sclose(sp);
+            H5Fclose(f);
+            CHECK(cxr_checkpoint_load(cut, e, NULL) == CXR_E_FORMAT);
+            CHECK(strstr(cxr_last_error(), "/params/conv1.w holds chunks never written") != NULL);
+            unlink(cut);
+        }
         /* a version 1 string attribute that is an array of 64 strings: refused, not read over
          * the one pointer it fits in (cxr-predict, -eval and -export crashed on such a file) */
         const char *many[64];
