@@ -12,7 +12,7 @@
  * a negative counts 1/2) and the ROC points; K > 2: the macro mean of one-vs-rest AUCs.
  * A ratio with a zero denominator is undefined, NAN: the recall of a class the split does not
  * hold, the precision of a class never predicted, a binary specificity without negatives (0
- * before 0.21.3, which read as every such image missed); F1 (2TP / (2TP + FP + FN)) is NAN only
+ * before 0.22, which read as every such image missed); F1 (2TP / (2TP + FP + FN)) is NAN only
  * for a class neither held nor predicted, 0 for one held or predicted without a hit. AUC of a
  * class with no positives or no negatives is NAN. Each macro mean is over the classes whose
  * value is defined (NAN when none is): the macro recall is the balanced accuracy.

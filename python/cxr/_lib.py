@@ -72,7 +72,9 @@ P = ctypes.POINTER
 # cxr_signals_last_words is new (additions: the ABI stays 0.20; neither used here).
 # 0.21: cxr_dup_counts grew labels (so cxr_pack_summary grew, which the caller allocates),
 # cxr_pack_skip grew line, cxr_epoch_summary grew n_classes (none of them used here).
-ABI = "0.21"
+# 0.22: cxr_trainlog_tail grew train_images, eval_images, has_eval_split and eval_split (the
+# caller allocates it); cxr_metrics_report's undefined ratios are NaN, not 0 (none used here).
+ABI = "0.22"
 
 
 class LoaderOptions(ctypes.Structure):

@@ -42,7 +42,7 @@ for k in train_loss train_acc eval_loss eval_acc recall specificity f1 auc per_c
     grep '"type":"epoch"' "$WORK/run.jsonl" | grep -q "\"$k\":" || fail "log: epoch line lacks $k"
 done
 # precision is there when some image was called positive (the confusion's second column), else
-# undefined and absent (since 0.21.3), whichever a run's kernels make of the first epoch
+# undefined and absent (since 0.22), whichever a run's kernels make of the first epoch
 called=$(grep '"type":"epoch"' "$WORK/run.jsonl" |
     sed -E 's/.*"confusion":\[\[[0-9]+,([0-9]+)\],\[[0-9]+,([0-9]+)\]\].*/\1 \2/')
 top=$(grep '"type":"epoch"' "$WORK/run.jsonl" | sed 's/"per_class".*//') # per_class has its own
