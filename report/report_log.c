@@ -93,6 +93,19 @@ static void epoch_free(cxr_log_epoch *ep)
     free(ep->roc_tpr);
 }
 
+/* An epoch without its per-class detail, confusion matrix and ROC (of other classes than its
+ * run's). */
+static void drop_detail(cxr_log_epoch *ep)
+{
+    epoch_free(ep);
+    for (int i = 0; i < cxr_log_n_class_fields; i++)
+        *cxr_log_array(ep, &cxr_log_class_fields[i]) = NULL;
+    ep->confusion = NULL;
+    ep->roc_fpr = ep->roc_tpr = NULL;
+    ep->k = ep->n_per_class = 0;
+    ep->n_roc = 0;
+}
+
 static int parse_monitor(const cJSON *mo, cxr_monitor_summary *m, int *gpu_reported, line_err *e)
 {
     if (!cJSON_IsObject(mo)) return bad(e, "key \"%s\": expected an object", CXR_LOG_MONITOR);
@@ -511,9 +524,8 @@ static FILE *open_log(const char *path, gz_stream **gs)
             return NULL;
         }
     }
-    FILE *f = fopencookie(g, "r",
-                          (cookie_io_functions_t){ .read = gz_stream_read,
-                                                   .close = gz_stream_close });
+    FILE *f = fopencookie(
+        g, "r", (cookie_io_functions_t){ .read = gz_stream_read, .close = gz_stream_close });
     if (!f) {
         gz_stream_close(g);
         errno = ENOMEM;
@@ -622,6 +634,24 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
             }
             cxr_log_epoch *ep = &run->epochs[run->n_epochs];
             rc = parse_epoch(o, ep, &e);
+            /* its detail is of the classes the run line names, or left out, said (the epoch's
+             * other figures kept): a 3000x3000 matrix in a 2-class run's line was drawn as the
+             * run's, its columns numbered */
+            const int k = run->n_classes;
+            if (rc == 0 && k > 0 &&
+                ((ep->k > 0 && ep->k != k) || (ep->n_per_class > 0 && ep->n_per_class != k))) {
+                if (warn) {
+                    char msg[512];
+                    snprintf(msg, sizeof msg,
+                             "%s:%d: its %s is of %d classes, the run's line names %d: left out "
+                             "(the epoch's other figures kept)",
+                             path, lineno,
+                             ep->k > 0 && ep->k != k ? CXR_LOG_CONFUSION : CXR_LOG_PER_CLASS,
+                             ep->k > 0 && ep->k != k ? ep->k : ep->n_per_class, k);
+                    warn(ctx, msg);
+                }
+                drop_detail(ep);
+            }
             if (rc == 0)
                 run->n_epochs++;
             else

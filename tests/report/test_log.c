@@ -246,6 +246,28 @@ int main(int argc, char **argv)
           run->epochs[0].confusion[0] == 9000000000000000LL);
     CHECK(w.n == 1 && strstr(w.msg[0], ":1:") && strstr(w.msg[0], "is not a count"));
     cxr_log_run_free(run);
+    /* an epoch line whose confusion or per_class holds other classes than the run line names
+     * keeps its epoch without that detail, said (a 3x3 matrix in a 2-class run's line was
+     * drawn as the run's) */
+    static const char other_k[] =
+        "{\"type\":\"run\",\"tool\":\"A\",\"classes\":[\"N\",\"P\"]}\n"
+        "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.5,"
+        "\"confusion\":[[1,0,0],[0,1,0],[0,0,1]]}\n"
+        "{\"type\":\"epoch\",\"epoch\":2,\"per_class\":[{\"precision\":1},{\"precision\":1},"
+        "{\"precision\":1}]}\n"
+        "{\"type\":\"epoch\",\"epoch\":3,\"confusion\":[[1,0],[0,1]]}\n";
+    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
+            write(fd, other_k, sizeof other_k - 1) == (ssize_t)(sizeof other_k - 1));
+    close(fd);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
+    CHECK(run->n_epochs == 3 && run->n_skipped == 0);
+    CHECK(run->n_epochs == 3 && run->epochs[0].k == 0 && !run->epochs[0].confusion &&
+          run->epochs[0].train_loss == 0.5 && run->epochs[1].n_per_class == 0 &&
+          run->epochs[2].k == 2);
+    CHECK(w.n == 2 && strstr(w.msg[0], ":2: its confusion is of 3 classes, the run's line names 2"));
+    CHECK(w.n == 2 && strstr(w.msg[1], ":3: its per_class is of 3 classes"));
+    cxr_log_run_free(run);
     /* an epoch line of epoch 0 (epochs are 1-based) is skipped naming "epoch" (it was named
      * by "best_epoch" out of range) */
     static const char zero[] = "{\"type\":\"epoch\",\"epoch\":0,\"train_loss\":0.5}\n"
