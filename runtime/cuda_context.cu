@@ -46,6 +46,15 @@ static cxr_status device_count_error(cudaError_t e)
                          rt / 1000, rt % 1000 / 10, cudaGetErrorString(e));
 }
 
+/* A kernel that does nothing, built as every kernel of the module is: whether the GPU can run
+ * this build's code at all (cudaFuncGetAttributes finds no image for a GPU older than the
+ * build's architectures: a T4, sm_75, against the default 80-virtual 90-real). */
+__global__ void cxr_arch_probe(void) {}
+
+#ifndef CXR_CUDA_ARCHS
+#define CXR_CUDA_ARCHS "?"
+#endif
+
 extern "C" cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device)
 {
     cxr_status st = CXR_OK;
@@ -68,6 +77,23 @@ extern "C" cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device)
     c->precision = CXR_PRECISION_FP32;
     CUDA_TRY(what, cudaSetDevice(device));
     CUDA_TRY(what, cudaGetDeviceProperties(&c->prop, device));
+    {
+        /* refused here, where --device auto falls back to the CPU, not at the first kernel of a
+         * run already under way ("no kernel image is available for execution on the device") */
+        cudaFuncAttributes fa;
+        const cudaError_t pe = cudaFuncGetAttributes(&fa, cxr_arch_probe);
+        if (pe != cudaSuccess) {
+            cudaGetLastError(); /* not sticky: clear it */
+            st = cxr_set_error(CXR_E_CUDA,
+                               "GPU %d (%s, sm_%d%d): this build has no code it can run (%s; "
+                               "built for CMAKE_CUDA_ARCHITECTURES %s): rebuild with "
+                               "-DCMAKE_CUDA_ARCHITECTURES=%d%d",
+                               device, c->prop.name, c->prop.major, c->prop.minor,
+                               cudaGetErrorString(pe), CXR_CUDA_ARCHS, c->prop.major,
+                               c->prop.minor);
+            goto bail;
+        }
+    }
     CUDA_TRY(what, cudaStreamCreateWithFlags(&c->compute, cudaStreamNonBlocking));
     CUDA_TRY(what, cudaStreamCreateWithFlags(&c->copy, cudaStreamNonBlocking));
     CUDNN_TRY(what, cudnnCreate(&c->cudnn));
