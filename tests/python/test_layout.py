@@ -1,0 +1,32 @@
+"""test_layout.py LAYOUT: the ctypes structures of python/cxr/_lib.py against the C compiler's
+layout of their structs (tests/python/layout.c, run as LAYOUT): the same size, and every field
+of either at the same offset, by name. A field added to a C struct and not to its twin here (or
+added in another place) shifts the fields after it, which ctypes then reads as garbage, with no
+error; one added to the C struct alone changes its size or the offsets after it, seen too."""
+import ctypes
+import subprocess
+import sys
+
+from cxr import _lib  # PYTHONPATH=python
+
+out = subprocess.run([sys.argv[1]], capture_output=True, text=True, check=True).stdout
+c_size, c_fields = {}, {}
+for line in out.splitlines():
+    name, field, value = line.split()
+    if field == "sizeof":  # (a struct may have a field named size)
+        c_size[name] = int(value)
+    else:
+        c_fields.setdefault(name, {})[field] = int(value)
+
+failures = []
+for name in sorted(c_size):
+    cls = getattr(_lib, name)
+    py_fields = {f[0]: getattr(cls, f[0]).offset for f in cls._fields_}
+    if ctypes.sizeof(cls) != c_size[name]:
+        failures.append("%s: ctypes size %d, C %d" % (name, ctypes.sizeof(cls), c_size[name]))
+    if py_fields != c_fields[name]:
+        failures.append("%s: fields differ: ctypes %s, C %s" % (name, py_fields, c_fields[name]))
+for f in failures:
+    print("FAIL: " + f, file=sys.stderr)
+print("%d structs compared" % len(c_size))
+sys.exit(1 if failures else 0)
