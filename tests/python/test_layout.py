@@ -1,8 +1,7 @@
 """test_layout.py LAYOUT: the ctypes structures of python/cxr/_lib.py against the C compiler's
 layout of their structs (tests/python/layout.c, run as LAYOUT): the same size, and every field
-of either at the same offset, by name. A field added to a C struct and not to its twin here (or
-added in another place) shifts the fields after it, which ctypes then reads as garbage, with no
-error; one added to the C struct alone changes its size or the offsets after it, seen too."""
+of either at the same offset, by name. A field added to one side only (or in another place)
+shifts the fields after it or changes the size, and ctypes then reads garbage with no error."""
 import ctypes
 import subprocess
 import sys
