@@ -106,6 +106,35 @@ static void drop_detail(cxr_log_epoch *ep)
     ep->n_roc = 0;
 }
 
+/* An epoch's detail is of the classes the run's line names (the last one read, which the page
+ * uses), or left out with the epoch's other figures kept, said once for the file: a 3000x3000
+ * matrix in a 2-class run's line was drawn as the run's, its columns numbered. After the whole
+ * file is read: an epoch line before the run line (a torn first line, a resume's) too. */
+static void drop_other_classes(cxr_log_run *run, const char *path, cxr_report_warn_fn warn,
+                               void *ctx)
+{
+    const int k = run->n_classes;
+    int n = 0, first = 0, have = 0;
+    for (int i = 0; k > 0 && i < run->n_epochs; i++) {
+        cxr_log_epoch *ep = &run->epochs[i];
+        const int other = ep->k > 0 && ep->k != k                       ? ep->k
+                          : ep->n_per_class > 0 && ep->n_per_class != k ? ep->n_per_class
+                                                                        : 0;
+        if (!other) continue;
+        if (n++ == 0) first = ep->epoch, have = other;
+        drop_detail(ep);
+    }
+    if (n && warn) {
+        char msg[512];
+        snprintf(msg, sizeof msg,
+                 "%s: %d epoch line(s) (the first: epoch %d) hold a confusion matrix or per-class "
+                 "figures of %d classes, the run's line names %d: left out (their other figures "
+                 "kept)",
+                 path, n, first, have, k);
+        warn(ctx, msg);
+    }
+}
+
 static int parse_monitor(const cJSON *mo, cxr_monitor_summary *m, int *gpu_reported, line_err *e)
 {
     if (!cJSON_IsObject(mo)) return bad(e, "key \"%s\": expected an object", CXR_LOG_MONITOR);
@@ -634,24 +663,6 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
             }
             cxr_log_epoch *ep = &run->epochs[run->n_epochs];
             rc = parse_epoch(o, ep, &e);
-            /* its detail is of the classes the run line names, or left out, said (the epoch's
-             * other figures kept): a 3000x3000 matrix in a 2-class run's line was drawn as the
-             * run's, its columns numbered */
-            const int k = run->n_classes;
-            if (rc == 0 && k > 0 &&
-                ((ep->k > 0 && ep->k != k) || (ep->n_per_class > 0 && ep->n_per_class != k))) {
-                if (warn) {
-                    char msg[512];
-                    snprintf(msg, sizeof msg,
-                             "%s:%d: its %s is of %d classes, the run's line names %d: left out "
-                             "(the epoch's other figures kept)",
-                             path, lineno,
-                             ep->k > 0 && ep->k != k ? CXR_LOG_CONFUSION : CXR_LOG_PER_CLASS,
-                             ep->k > 0 && ep->k != k ? ep->k : ep->n_per_class, k);
-                    warn(ctx, msg);
-                }
-                drop_detail(ep);
-            }
             if (rc == 0)
                 run->n_epochs++;
             else
@@ -705,6 +716,7 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
                  path, n_bad - MAX_WARNINGS, MAX_WARNINGS);
         warn(ctx, msg);
     }
+    if (run) drop_other_classes(run, path, warn, ctx); /* (NULL: a samples file) */
 bail:
     free(line);
     fclose(f);

@@ -87,7 +87,8 @@ extern "C" cxr_status cxr_cuda_ctx_create(cxr_cuda_ctx **out, int device)
             st = cxr_set_error(CXR_E_CUDA,
                                "GPU %d (%s, sm_%d%d): this build has no code it can run (%s; "
                                "built for CMAKE_CUDA_ARCHITECTURES %s): rebuild with "
-                               "-DCMAKE_CUDA_ARCHITECTURES=%d%d",
+                               "-DCMAKE_CUDA_ARCHITECTURES=%d%d, with a CUDA toolkit that still "
+                               "builds for it (CUDA 13 starts at sm_75), or use --device cpu",
                                device, c->prop.name, c->prop.major, c->prop.minor,
                                cudaGetErrorString(pe), CXR_CUDA_ARCHS, c->prop.major,
                                c->prop.minor);

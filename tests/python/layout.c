@@ -1,16 +1,23 @@
-/* layout.c: the size and each field's offset of the structs the Python package declares with
- * ctypes (python/cxr/_lib.py), as the C compiler lays them out: "struct sizeof N" and "struct
- * field offset" lines, which test_layout.py compares with ctypes' own (a field added to a C
- * struct and not to its ctypes twin shifts the ones after it: read as garbage, silently). */
+/* layout.c: the size, and each listed field's offset, size and kind, of the structs the Python
+ * package declares with ctypes (python/cxr/_lib.py), as the C compiler lays them out: "struct
+ * sizeof N" and "struct field offset:size:kind" lines, which test_layout.py compares with
+ * ctypes' own (a field added to a C struct and not to its ctypes twin shifts the ones after it
+ * or grows the struct: read as garbage, silently). A field added here is listed by hand. */
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cxr_augment.h"
 #include "cxr_loader.h"
 #include "cxr_store.h"
 
+/* a field's kind: f float, i int, q int64_t, Q uint64_t, p a pointer (another type: "?") */
+#define KIND(x)                                                                                    \
+    _Generic((x), float: "f", int: "i", int64_t: "q", uint64_t: "Q", default: "?")
+#define PTR_OR_KIND(T, f) (__builtin_classify_type(((T *)0)->f) == 5 ? "p" : KIND(((T *)0)->f))
 #define SIZE(T, name) printf("%s sizeof %zu\n", name, sizeof(T))
-#define FIELD(T, name, f) printf("%s %s %zu\n", name, #f, offsetof(T, f))
+#define FIELD(T, name, f)                                                                          \
+    printf("%s %s %zu:%zu:%s\n", name, #f, offsetof(T, f), sizeof(((T *)0)->f), PTR_OR_KIND(T, f))
 
 int main(void)
 {

@@ -326,7 +326,8 @@ def boundaries(tool, work):
     check(r.returncode == 0, "a 2 x 2 matrix of a 3-class run: exit %d" % r.returncode)
     html = open(km + ".html", encoding="utf-8").read() if r.returncode == 0 else ""
     check('id="confusion-0"' not in html, "a 2 x 2 matrix of a 3-class run was drawn")
-    check("its confusion is of 2 classes, the run's line names 3: left out" in r.stderr,
+    check("hold a confusion matrix or per-class figures of 2 classes, the run's line names 3: "
+          "left out" in r.stderr,
           "the left-out matrix was not said: %s" % r.stderr)
 
     # GPU vs CPU pairs the config whose first word is cpu, not one naming cpu further on

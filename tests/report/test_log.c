@@ -265,8 +265,25 @@ int main(int argc, char **argv)
     CHECK(run->n_epochs == 3 && run->epochs[0].k == 0 && !run->epochs[0].confusion &&
           run->epochs[0].train_loss == 0.5 && run->epochs[1].n_per_class == 0 &&
           run->epochs[2].k == 2);
-    CHECK(w.n == 2 && strstr(w.msg[0], ":2: its confusion is of 3 classes, the run's line names 2"));
-    CHECK(w.n == 2 && strstr(w.msg[1], ":3: its per_class is of 3 classes"));
+    CHECK(w.n == 1 && strstr(w.msg[0], ": 2 epoch line(s) (the first: epoch 1) hold a confusion "
+                                       "matrix or per-class figures of 3 classes, the run's line "
+                                       "names 2: left out"));
+    cxr_log_run_free(run);
+    /* ... the run line read after such an epoch line too (a torn first run line, a resume's
+     * line naming the classes): the last run line's classes, which the page uses (the epoch
+     * before it was drawn with its 3 columns numbered) */
+    static const char late_run[] =
+        "{\"type\":\"run\",\"tool\":\"A\",\"classes\":[\"N\",\"P\"\n"
+        "{\"type\":\"epoch\",\"epoch\":1,\"confusion\":[[1,0,0],[0,1,0],[0,0,1]]}\n"
+        "{\"type\":\"run\",\"tool\":\"A\",\"resumed_from\":\"m.h5\",\"classes\":[\"N\",\"P\"]}\n"
+        "{\"type\":\"epoch\",\"epoch\":2,\"confusion\":[[1,0],[0,1]]}\n";
+    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
+            write(fd, late_run, sizeof late_run - 1) == (ssize_t)(sizeof late_run - 1));
+    close(fd);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
+    CHECK(run->n_epochs == 2 && run->epochs[0].k == 0 && run->epochs[1].k == 2);
+    CHECK(w.n == 2 && strstr(w.msg[0], ":1:") && strstr(w.msg[1], "(the first: epoch 1)"));
     cxr_log_run_free(run);
     /* an epoch line of epoch 0 (epochs are 1-based) is skipped naming "epoch" (it was named
      * by "best_epoch" out of range) */
