@@ -93,17 +93,18 @@ static void epoch_free(cxr_log_epoch *ep)
     free(ep->roc_tpr);
 }
 
-/* An epoch without its per-class detail, confusion matrix and ROC (of other classes than its
- * run's). */
+/* An epoch without its per-class detail and confusion matrix (of other classes than its run's);
+ * its ROC, of p[1] whatever the matrix, is kept (the page said a binary run had none). */
 static void drop_detail(cxr_log_epoch *ep)
 {
-    epoch_free(ep);
-    for (int i = 0; i < cxr_log_n_class_fields; i++)
-        *cxr_log_array(ep, &cxr_log_class_fields[i]) = NULL;
+    for (int i = 0; i < cxr_log_n_class_fields; i++) {
+        double **a = cxr_log_array(ep, &cxr_log_class_fields[i]);
+        free(*a);
+        *a = NULL;
+    }
+    free(ep->confusion);
     ep->confusion = NULL;
-    ep->roc_fpr = ep->roc_tpr = NULL;
     ep->k = ep->n_per_class = 0;
-    ep->n_roc = 0;
 }
 
 /* An epoch's detail is of the classes the run's line names (the last one read, which the page

@@ -326,6 +326,7 @@ def boundaries(tool, work):
     check(r.returncode == 0, "a 2 x 2 matrix of a 3-class run: exit %d" % r.returncode)
     html = open(km + ".html", encoding="utf-8").read() if r.returncode == 0 else ""
     check('id="confusion-0"' not in html, "a 2 x 2 matrix of a 3-class run was drawn")
+    check("no ROC points" not in html, "the epoch's ROC was left out with its matrix")
     check("hold a confusion matrix or per-class figures of 2 classes, the run's line names 3: "
           "left out" in r.stderr,
           "the left-out matrix was not said: %s" % r.stderr)
