@@ -76,13 +76,13 @@ static const char *missing_reason(const cxr_csv_field *id, const cxr_csv_field *
                                   const cxr_csv_field *lab)
 {
     static const char *const why[8] = { NULL,
-                                         "missing id",
-                                         "missing url",
-                                         "missing id and url",
-                                         "missing label",
-                                         "missing id and label",
-                                         "missing url and label",
-                                         "missing id, url and label" };
+                                        "missing id",
+                                        "missing url",
+                                        "missing id and url",
+                                        "missing label",
+                                        "missing id and label",
+                                        "missing url and label",
+                                        "missing id, url and label" };
     return why[cxr_csv_missing(id) | cxr_csv_missing(url) << 1 | cxr_csv_missing(lab) << 2];
 }
 
@@ -288,14 +288,16 @@ bail:
     return st;
 }
 
-/* Record a skipped row (path: the id, or "<manifest>:<line>"); under strict it is the error. */
-static cxr_status skip_row(planner *pl, int64_t line, const char *path, const char *reason)
+/* Record a skipped row (path: the id, shown with its line, or "<manifest>:<line>", by_line,
+ * which holds it already); under strict it is the error. */
+static cxr_status skip_row(planner *pl, int64_t line, const char *path, int by_line,
+                           const char *reason)
 {
     if (pl->opt->strict)
         return cxr_set_error(CXR_E_FORMAT, "%s: line %lld: %s: %s (--strict)", pl->manifest,
                              (long long)line, path, reason);
     cxr_status st = cxr_plan_add_skip(pl->plan, "", path, reason);
-    if (st == CXR_OK) pl->plan->skipped[pl->plan->n_skipped - 1].line = line;
+    if (st == CXR_OK) pl->plan->skipped[pl->plan->n_skipped - 1].line = by_line ? 0 : line;
     return st;
 }
 
@@ -321,9 +323,7 @@ static cxr_status skip_copied(planner *pl, int64_t line, const cxr_csv_field *id
     const int named_by_line = by_line || id->len > ID_MAX;
     char *loc = named_by_line ? line_loc(pl->manifest, line) : strndup(id->s, id->len);
     if (!loc) return cxr_set_error(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
-    cxr_status st = skip_row(pl, line, loc, reason);
-    /* "<manifest>:<line>" holds the line: not shown again after it ("m.csv:3 (line 3)") */
-    if (st == CXR_OK && named_by_line) pl->plan->skipped[pl->plan->n_skipped - 1].line = 0;
+    cxr_status st = skip_row(pl, line, loc, named_by_line, reason);
     free(loc);
     if (st == CXR_OK) (*count)++;
     return st;
@@ -410,7 +410,7 @@ static cxr_status take_record(planner *pl, const cxr_csv_field *f, int64_t line)
     const char *idz = cxr_strtab_key(&pl->ids, ie);
     if (found) {
         const dup_row d = { .holder = ie->count - 1, .label = le->cls };
-        CXR_TRY(skip_row(pl, line, idz, "duplicate id"));
+        CXR_TRY(skip_row(pl, line, idz, 0, "duplicate id"));
         pl->sum.duplicate++;
         return note_dup(pl, d);
     }
@@ -418,7 +418,7 @@ static cxr_status take_record(planner *pl, const cxr_csv_field *f, int64_t line)
     uint64_t size;
     CXR_TRY(find_image(pl, idz, id->len, &nested, &size));
     if (nested < 0) {
-        CXR_TRY(skip_row(pl, line, idz, "image not found"));
+        CXR_TRY(skip_row(pl, line, idz, 0, "image not found"));
         pl->sum.not_found++;
         return CXR_OK;
     }

@@ -627,8 +627,8 @@ cxr_status cxr_preprocess_check(const cxr_preprocess_params *p)
         p->normalize != CXR_NORM_NONE)
         return cxr_set_error(CXR_E_ARG, "unknown normalization %d", (int)p->normalize);
     if (!isfinite(p->crop_ratio)) return cxr_set_error(CXR_E_ARG, "crop_ratio must be finite");
-    /* cxr-pack takes none below 0; a model edited to one was used by cxr-predict and
-     * cxr-export (cropping every image), refused by cxr-eval only as another store's */
+    /* cxr-pack takes none below 0; a model edited to one was read by cxr-predict and
+     * cxr-export (which never cropped with it), refused by cxr-eval only as another store's */
     if (p->crop_ratio < 0)
         return cxr_set_error(CXR_E_ARG, "crop_ratio %g must be 0 (never crop) or positive",
                              p->crop_ratio);

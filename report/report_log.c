@@ -84,17 +84,9 @@ static const cJSON *get_item(const cJSON *o, const char *key)
     return it && !cJSON_IsNull(it) ? it : NULL;
 }
 
-static void epoch_free(cxr_log_epoch *ep)
-{
-    for (int i = 0; i < cxr_log_n_class_fields; i++)
-        free(*cxr_log_array(ep, &cxr_log_class_fields[i]));
-    free(ep->confusion);
-    free(ep->roc_fpr);
-    free(ep->roc_tpr);
-}
-
-/* An epoch without its per-class detail and confusion matrix (of other classes than its run's);
- * its ROC, of p[1] whatever the matrix, is kept (the page said a binary run had none). */
+/* An epoch without its per-class detail and confusion matrix (of other classes than its run's,
+ * drop_other_classes); its ROC, of p[1] whatever the matrix, is kept (the page said a binary
+ * run had none). */
 static void drop_detail(cxr_log_epoch *ep)
 {
     for (int i = 0; i < cxr_log_n_class_fields; i++) {
@@ -105,6 +97,13 @@ static void drop_detail(cxr_log_epoch *ep)
     free(ep->confusion);
     ep->confusion = NULL;
     ep->k = ep->n_per_class = 0;
+}
+
+static void epoch_free(cxr_log_epoch *ep)
+{
+    drop_detail(ep);
+    free(ep->roc_fpr);
+    free(ep->roc_tpr);
 }
 
 /* An epoch's detail is of the classes the run's line names (the last one read, which the page
@@ -554,8 +553,9 @@ static FILE *open_log(const char *path, gz_stream **gs)
             return NULL;
         }
     }
-    FILE *f = fopencookie(
-        g, "r", (cookie_io_functions_t){ .read = gz_stream_read, .close = gz_stream_close });
+    FILE *f = fopencookie(g, "r",
+                          (cookie_io_functions_t){ .read = gz_stream_read,
+                                                   .close = gz_stream_close });
     if (!f) {
         gz_stream_close(g);
         errno = ENOMEM;

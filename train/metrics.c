@@ -293,8 +293,8 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
         r->confusion[(size_t)m->labels[i] * k + pred]++;
     }
     int64_t correct = 0;
-    double *spec = calloc((size_t)k, sizeof *spec); /* each class's one-vs-rest specificity */
-    if (!spec) goto nomem;
+    double spec_sum = 0; /* the one-vs-rest specificities that are defined, and their count */
+    int n_spec = 0;
     for (int c = 0; c < k; c++) {
         int64_t row = 0, col = 0, tp = r->confusion[(size_t)c * k + c];
         for (int j = 0; j < k; j++) {
@@ -306,12 +306,11 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
         r->recall[c] = ratio((double)tp, (double)row);
         /* 2TP / (2TP + FP + FN): 0 for a class held or called without a hit, undefined only
          * for one neither held nor called */
-        r->f1[c] = row + col == 0 ? NAN
-                   : tp == 0      ? 0
-                                  : 2 * r->precision[c] * r->recall[c] /
-                                   (r->precision[c] + r->recall[c]);
+        const double p = r->precision[c], q = r->recall[c];
+        r->f1[c] = row + col == 0 ? NAN : tp == 0 ? 0 : 2 * p * q / (p + q);
         int64_t fp = col - tp, tn = n - row - col + tp;
-        spec[c] = ratio((double)tn, (double)(tn + fp));
+        const double spec = ratio((double)tn, (double)(tn + fp));
+        if (!isnan(spec)) spec_sum += spec, n_spec++;
     }
     /* each macro mean over the classes where its value is defined: a class absent from the
      * split has no recall (the mean recall is then the balanced accuracy), one never called no
@@ -319,8 +318,6 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
     r->macro_precision = defined_mean(r->precision, k);
     r->macro_recall = defined_mean(r->recall, k);
     r->macro_f1 = defined_mean(r->f1, k);
-    const double mean_spec = defined_mean(spec, k);
-    free(spec);
     r->accuracy = ratio((double)correct, (double)n);
     r->balanced_accuracy = r->macro_recall;
 
@@ -362,7 +359,7 @@ cxr_status cxr_metrics_compute(const cxr_metrics *m, double threshold, cxr_metri
     } else {
         r->pos_precision = r->macro_precision;
         r->pos_recall = r->macro_recall;
-        r->specificity = mean_spec;
+        r->specificity = n_spec ? spec_sum / n_spec : NAN;
         r->pos_f1 = r->macro_f1;
         r->auc = r->macro_auc;
     }

@@ -416,8 +416,8 @@ static void warn_store_content(const train_run *r, const cxr_checkpoint_meta *ck
 static void warn_resume(const train_run *r, const cxr_checkpoint_meta *ck)
 {
     const cxr_train_options *o = r->o;
-    cxr_precision known;
     if (ck->precision[0] && strcmp(ck->precision, run_precision(o)) != 0) { /* "": unrecorded */
+        cxr_precision known;
         if (cxr_precision_parse(ck->precision, &known) == CXR_OK)
             note(o,
                  "warning: resume %s: --precision %s, the checkpoint's run had %s: losses "
@@ -1492,14 +1492,12 @@ static int log_counts_are(const cxr_trainlog_tail *t, int64_t train, int64_t eva
 }
 
 /* The split a run on a store of content c evaluated on (as open_store chooses: val, else test,
- * an empty one as none), and its images. */
-static const char *resumed_eval_split(const cxr_store_content *c)
+ * an empty one as none, ""), and its images in *n. */
+static const char *content_eval_split(const cxr_store_content *c, int64_t *n)
 {
-    return c->n[1] > 0 ? "val" : c->n[2] > 0 ? "test" : "";
-}
-static int64_t resumed_eval_n(const cxr_store_content *c)
-{
-    return c->n[1] > 0 ? c->n[1] : c->n[2] > 0 ? c->n[2] : 0;
+    const int k = c->n[1] > 0 ? 1 : c->n[2] > 0 ? 2 : 0;
+    *n = k ? c->n[k] : 0;
+    return k == 1 ? "val" : k == 2 ? "test" : "";
 }
 
 /* A resume that will append to --log: refused when the log's last run is another run (another
@@ -1534,8 +1532,9 @@ static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
     const int64_t ti = r->train_info.n, ei = r->eval_info.n;
     const char *es = r->eval_split ? r->eval_split : "";
     const cxr_store_content *rec = r->has_resumed_content ? &r->resumed_content : NULL;
-    const int64_t rt = rec ? rec->n[0] : ti, re = rec ? resumed_eval_n(rec) : ei;
-    const char *rs = rec ? resumed_eval_split(rec) : es;
+    const int64_t rt = rec ? rec->n[0] : ti;
+    int64_t re = ei;
+    const char *rs = rec ? content_eval_split(rec, &re) : es;
     if (!log_counts_are(&t, ti, ei, es) && !log_counts_are(&t, rt, re, rs)) {
         char then[160] = ""; /* the checkpoint's run, where its store was another */
         if (rt != ti || re != ei || strcmp(rs, es) != 0)
