@@ -138,6 +138,15 @@ static void compare_epochs(const cxr_log_run *run, cJSON **objs, int n)
     CHECK(e == run->n_epochs);
 }
 
+/* path's content replaced by text (the next case of a test reading one file) */
+static void put_text(const char *path, const char *text)
+{
+    const int fd = open(path, O_WRONLY | O_TRUNC);
+    const size_t n = strlen(text);
+    REQUIRE(fd >= 0 && write(fd, text, n) == (ssize_t)n);
+    close(fd);
+}
+
 static void free_lines(cJSON **objs, int n)
 {
     for (int i = 0; i < n; i++) cJSON_Delete(objs[i]);
@@ -256,9 +265,7 @@ int main(int argc, char **argv)
         "{\"type\":\"epoch\",\"epoch\":2,\"per_class\":[{\"precision\":1},{\"precision\":1},"
         "{\"precision\":1}]}\n"
         "{\"type\":\"epoch\",\"epoch\":3,\"confusion\":[[1,0],[0,1]]}\n";
-    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
-            write(fd, other_k, sizeof other_k - 1) == (ssize_t)(sizeof other_k - 1));
-    close(fd);
+    put_text(tmp, other_k);
     memset(&w, 0, sizeof w);
     CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
     CHECK(run->n_epochs == 3 && run->n_skipped == 0);
@@ -277,9 +284,7 @@ int main(int argc, char **argv)
         "{\"type\":\"epoch\",\"epoch\":1,\"confusion\":[[1,0,0],[0,1,0],[0,0,1]]}\n"
         "{\"type\":\"run\",\"tool\":\"A\",\"resumed_from\":\"m.h5\",\"classes\":[\"N\",\"P\"]}\n"
         "{\"type\":\"epoch\",\"epoch\":2,\"confusion\":[[1,0],[0,1]]}\n";
-    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
-            write(fd, late_run, sizeof late_run - 1) == (ssize_t)(sizeof late_run - 1));
-    close(fd);
+    put_text(tmp, late_run);
     memset(&w, 0, sizeof w);
     CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
     CHECK(run->n_epochs == 2 && run->epochs[0].k == 0 && run->epochs[1].k == 2);
@@ -289,9 +294,7 @@ int main(int argc, char **argv)
      * by "best_epoch" out of range) */
     static const char zero[] = "{\"type\":\"epoch\",\"epoch\":0,\"train_loss\":0.5}\n"
                                "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.4}\n";
-    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
-            write(fd, zero, sizeof zero - 1) == (ssize_t)(sizeof zero - 1));
-    close(fd);
+    put_text(tmp, zero);
     memset(&w, 0, sizeof w);
     CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
     CHECK(run->n_epochs == 1 && run->epochs[0].epoch == 1);
@@ -306,9 +309,7 @@ int main(int argc, char **argv)
         "{\"type\":\"epoch\",\"epoch\":2,\"train_loss\":0.4}{\"type\":\"run\",\"tool\":\"R\"}\n"
         "{\"type\":\"run\",\"tool\":\"B\",\"resumed_from\":\"c.h5\",\"train_images\":\"12\"}\n"
         "{\"type\":\"epoch\",\"epoch\":3,\"train_loss\":0.3}  \n";
-    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
-            write(fd, glued, sizeof glued - 1) == (ssize_t)(sizeof glued - 1));
-    close(fd);
+    put_text(tmp, glued);
     memset(&w, 0, sizeof w);
     CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
     CHECK(run->n_epochs == 2 && run->epochs[0].epoch == 1 && run->epochs[1].epoch == 3);
@@ -325,9 +326,7 @@ int main(int argc, char **argv)
         "{\"type\":\"epoch\",\"epoch\":2,\"best_epoch\":3,\"best_value\":0.4}\n"
         "{\"type\":\"epoch\",\"epoch\":3,\"best_epoch\":3,\"best_value\":0.3,"
         "\"stopped\":\"patience\"}\n";
-    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
-            write(fd, best, sizeof best - 1) == (ssize_t)(sizeof best - 1));
-    close(fd);
+    put_text(tmp, best);
     memset(&w, 0, sizeof w);
     CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
     CHECK(run->n_epochs == 2 && run->epochs[0].best_epoch == 1 && run->epochs[1].epoch == 3 &&
@@ -340,9 +339,7 @@ int main(int argc, char **argv)
     static const char steps[] = "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.5}\n"
                                 "{\"type\":\"step\",\"step\":1,\"epoch\":1000000,\"loss\":1}\n"
                                 "{\"type\":\"step\",\"step\":2,\"epoch\":1000001,\"loss\":1}\n";
-    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
-            write(fd, steps, sizeof steps - 1) == (ssize_t)(sizeof steps - 1));
-    close(fd);
+    put_text(tmp, steps);
     CHECK_OK(cxr_log_read(tmp, NULL, NULL, &run));
     CHECK(run->n_steps == 2 && run->steps[0].epoch == 1000000 && run->steps[1].epoch == -1);
     cxr_log_run_free(run);
@@ -351,9 +348,7 @@ int main(int argc, char **argv)
     static const char epochs[] = "{\"t\":1,\"epoch\":5000000000}\n{\"t\":2,\"epoch\":3}\n"
                                  "{\"t\":3,\"epoch\":-2}\n{\"t\":4,\"epoch\":-1}\n"
                                  "{\"t\":5,\"epoch\":1000000}\n{\"t\":6,\"epoch\":1000001}\n";
-    REQUIRE((fd = open(tmp, O_WRONLY | O_TRUNC)) >= 0 &&
-            write(fd, epochs, sizeof epochs - 1) == (ssize_t)(sizeof epochs - 1));
-    close(fd);
+    put_text(tmp, epochs);
     memset(&w, 0, sizeof w);
     cxr_samples *sb = NULL;
     CHECK_OK(cxr_samples_read(tmp, collect, &w, &sb));
