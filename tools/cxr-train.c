@@ -93,11 +93,11 @@ static void usage(FILE *f, const cxr_train_options *d)
         "                      weights is evaluated, selected and saved as the model (0: off;\n"
         "                      default: the recipe's; specs/model.md \"Weight averaging\")\n"
         "  --shuffle-window W  the training order: each epoch the shards are shuffled and the\n"
-        "                      images within windows of W shards: auto (the shards holding 256\n"
-        "                      images, 1 to 4), split (the whole split, up to 2 GiB of images; "
-        "windows\n"
-        "                      of 512 MiB beyond) or a number (default: the recipe's;\n"
-        "                      specs/model.md \"Training order\")\n"
+        "                      images within windows of W shards: split (the whole split, up to\n"
+        "                      2 GiB of images; windows of 512 MiB beyond), a number, or auto\n"
+        "                      (default; split on a run of at most %d epochs' steps where the\n"
+        "                      memory allows, else the shards holding 256 images, 1 to 4; a\n"
+        "                      resume keeps the checkpoint's; specs/model.md \"Training order\")\n"
         "  --augment A         train-time augmentation of /train images, drawn from (seed, epoch,\n"
         "                      image): none, default (rotate=10,scale=0.9:1.1,translate=0.08,\n"
         "                      brightness=0.1,contrast=0.1,hflip=0), or key=value,... changing\n"
@@ -195,7 +195,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "an existing --log or --monitor-log that is no such log);\n"
         "4 I/O error; 5 device error (built without CUDA, no usable GPU, CUDA failure); 130\n"
         "interrupted; 1 other errors (e.g. training diverged).\n",
-        r->epochs, r->batch, r->lr, CXR_TRAIN_DEFAULT_SEED, d->compute.threads);
+        r->epochs, r->batch, r->lr, CXR_TRAIN_SHORT_RUN_EPOCHS, CXR_TRAIN_DEFAULT_SEED,
+        d->compute.threads);
 }
 
 /* "a, b or c": the recipe names, for an error message. */

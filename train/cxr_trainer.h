@@ -204,6 +204,10 @@ typedef struct {
     float mixup;          /* mixup's Beta parameter (cxr_loader_options.mixup; 0: none) */
 } cxr_train_recipe;
 
+/* A fresh run's auto window (0) mixes the whole split (CXR_LOADER_WINDOW_SPLIT) when the run
+ * trains at most this many epochs' worth of steps and the machine has the memory, and is the
+ * loader's window of a few shards otherwise; the checkpoint and log record which. */
+#define CXR_TRAIN_SHORT_RUN_EPOCHS 14
 /* cxr_train_recipe_options.shuffle_window when not given: the recipe's. */
 #define CXR_TRAIN_WINDOW_RECIPE (-2)
 /* "auto" (0), "split" (CXR_LOADER_WINDOW_SPLIT) or a number of shards >= 1; CXR_E_ARG

@@ -26,6 +26,7 @@
 #include "cxr_cuda.h"
 #include "cxr_files.h"
 #include "cxr_loader.h"
+#include "cxr_memory.h"
 #include "cxr_monitor.h"
 #include "cxr_trainlog.h"
 #include "cxr_tmpfile.h"
@@ -206,6 +207,7 @@ typedef struct {
     int average_from;           /* weight averaging from this 1-based epoch (0: off) */
     int average_count;          /* epochs in the mean so far */
     int shuffle_window;         /* the training loader's window (cxr_loader_options.window) */
+    int window_auto;            /* a fresh run's auto window: open_run_io chooses it (short_run) */
     int64_t max_steps; /* > 0: an epoch's steps capped (--max-steps, or the resumed run's) */
 } run_recipe;
 
@@ -351,8 +353,10 @@ static cxr_status check_resume(const cxr_train_options *o, const run_recipe *rc,
                  cxr_model_head_name(ck->model.head));
     if ((ro->average_from >= 0 || named) && rc->average_from != ck->average_from)
         CONFLICT("average-from", ro->average_from >= 0, "%d", rc->average_from, ck->average_from);
+    /* auto (given, or the recipe's) is the checkpoint's window: a fresh run's auto chose split
+     * or windows by the run's length (short_run), which a resume keeps */
     const int window_given = ro->shuffle_window != CXR_TRAIN_WINDOW_RECIPE;
-    if (ck->has_shuffle_window && (window_given || named) &&
+    if (ck->has_shuffle_window && (window_given || named) && rc->shuffle_window != 0 &&
         rc->shuffle_window != ck->shuffle_window) {
         char a[16], b[16];
         CONFLICT("shuffle-window", window_given, "%s",
@@ -685,6 +689,7 @@ static cxr_status resolve_recipe(train_run *r)
     rc->average_from = ro->average_from >= 0 ? ro->average_from : named->average_from;
     rc->shuffle_window =
         ro->shuffle_window != CXR_TRAIN_WINDOW_RECIPE ? ro->shuffle_window : named->shuffle_window;
+    rc->window_auto = rc->shuffle_window == 0 && !o->io.resume_path; /* a resume: the ck's */
     rc->max_steps = ro->max_steps > 0 ? ro->max_steps : 0;
     if (!o->io.resume_path || ro->name) drop_recipe_selection(r); /* else the checkpoint's */
     rc->best_epoch = 0;
@@ -888,6 +893,17 @@ static cxr_status fill_checkpoint_meta(train_run *r)
     return CXR_OK;
 }
 
+/* A run short enough that auto mixes the whole split: at most CXR_TRAIN_SHORT_RUN_EPOCHS
+ * epochs' worth of steps (epochs capped by --max-steps count their steps). The window of a few
+ * class-sorted shards gives runs of one-class batches, which a long run outgrows and a short
+ * one does not (specs/model.md "Training order"). */
+static int short_run(const run_recipe *rc, int64_t n_train)
+{
+    const int64_t full = (n_train + rc->batch - 1) / rc->batch;
+    const int64_t per = rc->max_steps > 0 && rc->max_steps < full ? rc->max_steps : full;
+    return (int64_t)rc->epochs * per <= (int64_t)CXR_TRAIN_SHORT_RUN_EPOCHS * full;
+}
+
 /* The batch source, the schedule and the metrics (the monitor: open_monitor). */
 static cxr_status open_run_io(train_run *r)
 {
@@ -910,7 +926,31 @@ static cxr_status open_run_io(train_run *r)
                   "CXR_SHUFFLE_WINDOW=%s is no longer read: give --shuffle-window auto, split "
                   "(what \"all\" was) or a number of shards, and unset it",
                   sw);
-    CXR_TRY(source_open(&r->src, r->store, r->model, &lo, o->compute.resident, r->rc.max_steps));
+    int opened = 0;
+    if (r->rc.window_auto && short_run(&r->rc, r->train_info.n)) {
+        /* auto, on a short run: the whole split mixed, where the machine has the room */
+        lo.window = CXR_LOADER_WINDOW_SPLIT;
+        st = source_open(&r->src, r->store, r->model, &lo, o->compute.resident, r->rc.max_steps);
+        if (st == CXR_E_NOMEM) {
+            note(o,
+                 "--shuffle-window auto: mixing the whole split needs more memory than this "
+                 "machine has free (%.1f MiB); windows of a few shards instead",
+                 cxr_mib((double)cxr_mem_available()));
+            source_close(&r->src);
+            lo.window = 0;
+            st = CXR_OK;
+        } else {
+            CXR_TRY(st);
+            opened = 1;
+            r->rc.shuffle_window = r->meta.shuffle_window = CXR_LOADER_WINDOW_SPLIT;
+            note(o,
+                 "training order: the whole split mixed (--shuffle-window auto on a run of at "
+                 "most %d epochs' steps; specs/model.md \"Training order\")",
+                 CXR_TRAIN_SHORT_RUN_EPOCHS);
+        }
+    }
+    if (!opened)
+        CXR_TRY(source_open(&r->src, r->store, r->model, &lo, o->compute.resident, r->rc.max_steps));
     CXR_TRY(check_resume_steps(r));
     /* step decay: x gamma every --lr-step-epochs epochs, by default after each third of the
      * run, rounded up so that a third decay never falls inside it; a resume keeps the

@@ -59,24 +59,50 @@ expect_err "warning: --log $WORK/rold.jsonl: no line of it is for epoch 2, where
 cp "$WORK/c.h5" "$WORK/ry.h5"
 expect_rc 0 $T --epochs 3 --log "$WORK/rbranch.jsonl" --resume "$WORK/ry.h5"
 grep -q "no line of it" "$WORK/err" && fail "a branch's lines taken for an older copy: $(cat "$WORK/err")"
-# --shuffle-window: another training order, recorded in the log and the checkpoint, kept by a
-# resume to the bit; another one given on a resume is refused; a file from before it resumes
-# with the loader's windows ("auto"), which it was trained with; bad values are refused
+# --shuffle-window: the training order, recorded in the log and the checkpoint, kept by a
+# resume to the bit; another one given on a resume is refused (auto, given or a named recipe's,
+# takes the checkpoint's); a file from before it resumes with the loader's windows ("auto"),
+# which it was trained with; bad values are refused. auto mixes the whole split on a run of at
+# most 14 epochs' steps (these: the order of split, to the bit), else takes the loader's windows
+# (4 shards here: the order of --shuffle-window 4)
 expect_rc 0 $T --epochs 2 --shuffle-window split --log "$WORK/w.jsonl" --no-checkpoint
 w=$(epoch_losses "$WORK/w.jsonl")
-[ "$(echo "$w" | head -1)" != "$(echo "$a" | head -1)" ] || fail "--shuffle-window split changed nothing"
+[ "$w" = "$a" ] || fail "auto on a 2-epoch run is not split's order: $a / $w"
 grep -q '"shuffle_window":"split"' "$WORK/w.jsonl" || fail "the log does not say the window"
-grep -q '"shuffle_window":"auto"' "$WORK/a.jsonl" || fail "the default run's log does not say auto"
+grep -q '"shuffle_window":"split"' "$WORK/a.jsonl" || fail "the default 2-epoch run's log does not say split"
+expect_rc 0 $T --epochs 2 --shuffle-window 4 --log "$WORK/q.jsonl" --no-checkpoint
+q=$(epoch_losses "$WORK/q.jsonl")
+[ "$(echo "$q" | head -1)" != "$(echo "$a" | head -1)" ] || fail "--shuffle-window 4 changed nothing"
+expect_rc 0 $T --epochs 15 --log "$WORK/l.jsonl" --checkpoint "$WORK/l.h5"
+grep -q '"shuffle_window":"auto"' "$WORK/l.jsonl" || fail "the 15-epoch run's log does not say auto"
+# epoch 1 is all warmup (one epoch), so the run's length does not change its rates
+[ "$(epoch_losses "$WORK/l.jsonl" | head -1)" = "$(echo "$q" | head -1)" ] ||
+    fail "auto on a 15-epoch run is not the loader's windows: $(epoch_losses "$WORK/l.jsonl" | head -1) / $q"
+h5dump -a /shuffle_window "$WORK/l.h5" | grep -q '(0): 0' || fail "the 15-epoch run's checkpoint does not record auto"
+h5dump -a /shuffle_window "$WORK/a.h5" | grep -q '(0): -1' || fail "the 2-epoch run's checkpoint does not record split"
+expect_rc 0 $T --epochs 3 --resume "$WORK/a.h5" --shuffle-window auto --no-checkpoint
+expect_rc 0 $T --epochs 3 --resume "$WORK/a.h5" --recipe standard --no-checkpoint
+# ... where the machine has the memory (CXR_MEM_AVAILABLE_MB stands for it; shards of one image,
+# so that the loader's windows need less than the whole split), else the windows, said
+"$BIN/cxr-pack" "$SAMPLE" -o "$WORK/s1.h5" --size 32 --shard 1 --val-fraction 0.25 --threads 2 \
+    --quiet >/dev/null || fail "cannot pack the sample in shards of 1"
+T1="$BIN/cxr-train $WORK/s1.h5 --device cpu --batch 8 --threads 2 --no-monitor --epochs 1 --no-checkpoint"
+CXR_MEM_AVAILABLE_MB=0.4 expect_rc 0 $T1 --log "$WORK/m4.jsonl"
+grep -q '"shuffle_window":"split"' "$WORK/m4.jsonl" || fail "auto with the memory did not mix the split"
+expect_err "training order: the whole split mixed (--shuffle-window auto on a run of at most 14"
+CXR_MEM_AVAILABLE_MB=0.2 expect_rc 0 $T1 --log "$WORK/m2.jsonl"
+grep -q '"shuffle_window":"auto"' "$WORK/m2.jsonl" || fail "auto without the memory did not take windows"
+expect_err "--shuffle-window auto: mixing the whole split needs more memory than this machine has free (0.2 MiB); windows of a few shards instead"
 expect_rc 0 $T --epochs 1 --shuffle-window split --log "$WORK/x.jsonl" --checkpoint "$WORK/x.h5"
 h5dump -a /shuffle_window "$WORK/x.h5" | grep -q '(0): -1' || fail "the checkpoint does not record split"
 expect_rc 0 $T --epochs 2 --log "$WORK/x.jsonl" --resume "$WORK/x.h5" --no-checkpoint
 [ "$(epoch_losses "$WORK/x.jsonl")" = "$w" ] || fail "a resume did not keep the window: $(epoch_losses "$WORK/x.jsonl") / $w"
 expect_rc 2 $T --epochs 2 --resume "$WORK/x.h5" --shuffle-window 3 --no-checkpoint
 expect_err "--shuffle-window 3 differs from the checkpoint's split"
-expect_rc 0 $T --epochs 1 --checkpoint "$WORK/o.h5"
+expect_rc 0 $T --epochs 1 --shuffle-window 4 --checkpoint "$WORK/o.h5"
 "$EDIT" delattr "$WORK/o.h5" shuffle_window || fail "delattr shuffle_window"
 expect_rc 0 $T --epochs 2 --log "$WORK/o.jsonl" --resume "$WORK/o.h5" --no-checkpoint
-[ "$(epoch_losses "$WORK/o.jsonl")" = "$(echo "$a" | tail -1)" ] || fail "a file without shuffle_window did not resume with auto"
+[ "$(epoch_losses "$WORK/o.jsonl")" = "$(echo "$q" | tail -1)" ] || fail "a file without shuffle_window did not resume with auto"
 # ... or with the window given (a run of the CXR_SHUFFLE_WINDOW experiments), which it records
 expect_rc 0 $T --epochs 2 --resume "$WORK/o.h5" --shuffle-window split --checkpoint "$WORK/o2.h5"
 h5dump -a /shuffle_window "$WORK/o2.h5" | grep -q '(0): -1' || fail "the resumed run did not record split"
@@ -85,7 +111,7 @@ h5dump -a /shuffle_window "$WORK/o2.h5" | grep -q '(0): -1' || fail "the resumed
 # model still evaluates
 h5dump -a /resume_features "$WORK/x.h5" | grep -q '"shuffle_window"' \
     || fail "x.h5 does not list shuffle_window in resume_features"
-h5dump -a /resume_features "$WORK/c.h5" >/dev/null 2>&1 && fail "c.h5 lists features it does not use"
+h5dump -a /resume_features "$WORK/l.h5" >/dev/null 2>&1 && fail "l.h5 lists features it does not use"
 cp "$WORK/x.h5" "$WORK/xf.h5" && "$EDIT" setstr "$WORK/xf.h5" resume_features "shuffle_window,warp_drive" \
     || fail "setstr resume_features"
 cp "$WORK/xf.h5" "$WORK/xf0.h5"
