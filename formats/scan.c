@@ -4,7 +4,8 @@
  *
  * Rules (also in cxr-pack --help and specs/store.md):
  *  - train/ and test/ are required, val/ is optional; classes are the sorted (bytewise) union of
- *    the class folder names of all splits; files are taken in bytewise order of their names.
+ *    the class folder names of all splits, but a name whose folders hold no .jpg/.jpeg file
+ *    (skipped: drop_empty_classes); files are taken in bytewise order of their names.
  *  - hidden entries (leading '.') and system files (Thumbs.db, desktop.ini) are ignored
  *    silently; symlinks are followed.
  *  - directly in a split folder, a regular file is skipped with the reason "not inside a class
@@ -235,6 +236,60 @@ bail:
     return st;
 }
 
+/* A class folder that holds no .jpg/.jpeg file in any split (an empty folder, one of notes) is
+ * no class: left out of the classes, the labels after it renumbered, and recorded as a skip of
+ * each split's folder of that name (a store whose class no image has was refused by cxr-train
+ * after cxr-pack said "wrote"). Kept while no class has an image: the pack then says so. */
+static cxr_status drop_empty_classes(cxr_pack_plan *plan, char *split_dir[CXR_N_SPLITS],
+                                     char **entries[CXR_N_SPLITS],
+                                     const int n_entries[CXR_N_SPLITS])
+{
+    cxr_status st = CXR_OK;
+    const int nc = plan->n_classes;
+    int64_t *count = calloc((size_t)nc, sizeof *count);
+    int *to = malloc((size_t)nc * sizeof *to);
+    char *rel = NULL, *dir = NULL;
+    if (!count || !to) CXR_THROW(CXR_E_NOMEM, "out of memory");
+    for (int k = 0; k < plan->n_splits; k++)
+        for (int64_t i = 0; i < plan->splits[k].n; i++) count[plan->splits[k].items[i].label]++;
+    int kept = 0;
+    for (int c = 0; c < nc; c++) to[c] = count[c] > 0 ? kept++ : -1;
+    if (kept == nc || kept == 0) goto bail;
+    for (int c = 0; c < nc; c++) {
+        if (to[c] >= 0) continue;
+        for (int s = 0; s < CXR_N_SPLITS; s++) {
+            if (!entries[s] || find_class(entries[s], n_entries[s], plan->class_names[c]) < 0)
+                continue;
+            free(dir);
+            free(rel);
+            rel = NULL;
+            if (!(dir = join(split_dir[s], plan->class_names[c])) ||
+                !(rel = join(cxr_split_names[s], plan->class_names[c])))
+                CXR_THROW(CXR_E_NOMEM, "out of memory");
+            if (kind_of(dir) != 1) continue; /* a file of that name: skipped already */
+            CXR_TRY(cxr_plan_add_skip(plan, cxr_split_names[s], rel,
+                                      "a class folder without a .jpg/.jpeg file in any split: "
+                                      "no class of the store"));
+        }
+    }
+    for (int k = 0; k < plan->n_splits; k++)
+        for (int64_t i = 0; i < plan->splits[k].n; i++)
+            plan->splits[k].items[i].label = to[plan->splits[k].items[i].label];
+    for (int c = 0; c < nc; c++) {
+        if (to[c] >= 0)
+            plan->class_names[to[c]] = plan->class_names[c];
+        else
+            free(plan->class_names[c]);
+    }
+    plan->n_classes = kept;
+bail:
+    free(dir);
+    free(rel);
+    free(count);
+    free(to);
+    return st;
+}
+
 cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
 {
     cxr_status st = CXR_OK;
@@ -283,6 +338,7 @@ cxr_status cxr_plan_from_tree(cxr_pack_plan *plan, const char *root)
             CXR_TRY(add_class_folder(plan, sp, s, cdir, ename, label));
         }
     }
+    CXR_TRY(drop_empty_classes(plan, split_dir, entries, n_entries));
 bail:
     for (int s = 0; s < CXR_N_SPLITS; s++) {
         free(split_dir[s]);

@@ -195,10 +195,28 @@ cp "$WORK/s.h5" "$WORK/w0.h5" && "$EDIT" setf "$WORK/w0.h5" /class_weights 0 0 &
 expect_rc 3 "$BIN/cxr-train" "$WORK/w0.h5" $T --epochs 1
 expect_err "w0.h5: '/class_weights': class 0 ('NORMAL') has weight 0, expected"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/w0.h5"
-# a class without training images (an empty train/ folder; the same for one test/ alone has):
-# cxr-pack says so, cxr-train refuses (its weight is 0: never learnt, never in the loss)
+# a class folder without an image in any split (empty, or of other files) is no class: left
+# out, said as a skip (the store held a class no image had, which cxr-train refused)
+mkdir -p "$WORK/hollow" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/hollow/" &&
+    mkdir "$WORK/hollow/train/AAA" "$WORK/hollow/test/ZZZ" && echo notes > "$WORK/hollow/test/ZZZ/a.txt"
+expect_rc 0 "$BIN/cxr-pack" "$WORK/hollow" -o "$WORK/hollow.h5" --size 32 --quiet
+expect_err "skip $WORK/hollow/train/AAA: a class folder without a .jpg/.jpeg file in any split: no class of the store"
+expect_err "skip $WORK/hollow/test/ZZZ: a class folder without a .jpg/.jpeg file in any split"
+h5dump -d /class_names "$WORK/hollow.h5" | grep -q '(0): "NORMAL", "PNEUMONIA"$' ||
+    fail "an empty class folder is a class of the store: $(h5dump -d /class_names "$WORK/hollow.h5")"
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/plain.h5" --size 32 --quiet
+for d in /train/labels /test/labels; do
+    [ "$(h5dump -d $d "$WORK/hollow.h5" | grep -v HDF5)" = "$(h5dump -d $d "$WORK/plain.h5" | grep -v HDF5)" ] ||
+        fail "$d of the store without the empty folders differs"
+done
+expect_rc 0 "$BIN/cxr-train" "$WORK/hollow.h5" $T --epochs 1 --no-checkpoint
+expect_rc 3 "$BIN/cxr-pack" "$WORK/hollow" -o "$WORK/hollow-s.h5" --size 32 --quiet --strict
+# a class without training images (an empty train/ folder beside a test/ one with an image; the
+# same for one val/ alone has): cxr-pack says so, cxr-train refuses (its weight is 0: never
+# learnt, never in the loss)
 mkdir -p "$WORK/ghost" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/ghost/" &&
-    mkdir "$WORK/ghost/train/AAA" "$WORK/ghost/test/AAA"
+    mkdir "$WORK/ghost/train/AAA" "$WORK/ghost/test/AAA" &&
+    cp "$SAMPLE"/train/NORMAL/IM-0115-0001.jpeg "$WORK/ghost/test/AAA/"
 expect_rc 0 "$BIN/cxr-pack" "$WORK/ghost" -o "$WORK/ghost.h5" --size 32 --quiet
 expect_err "warning: class 'AAA' has no image in train: a model cannot learn it"
 expect_rc 3 "$BIN/cxr-train" "$WORK/ghost.h5" $T --epochs 1 --no-checkpoint

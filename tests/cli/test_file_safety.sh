@@ -440,8 +440,11 @@ mkdir -p "$W/noimg"
 [ $? = 3 ] || fail "cxr-pack --manifest --strict with a missing image did not exit 3"
 expect_err 'line 2: a\x1b[2Jb: image not found (--strict)'
 # a class name with a newline is escaped in the summary table, and past its 64 class columns
-# the totals still count every class (they counted the first 64: 0 here)
-for c in $(seq -w 0 69); do mkdir -p "$W/many/train/c$c" "$W/many/test/c$c"; done
+# the totals still count every class (they counted the first 64: 0 here); each class has a test
+# image (a folder without an image in any split is no class)
+for c in $(seq -w 0 69); do
+    mkdir -p "$W/many/train/c$c" "$W/many/test/c$c" && cp "$W/victim" "$W/many/test/c$c/t.jpeg"
+done
 mkdir -p "$W/many/train/bad
 name" "$W/many/test/bad
 name"

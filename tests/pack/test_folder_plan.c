@@ -55,6 +55,8 @@ int main(int argc, char **argv)
     mk(root, "train/a");
     mk(root, "test/c");
     mk(root, "test/a");
+    mk(root, "train/d"); /* no image in any split: no class (drop_empty_classes) */
+    mk(root, "test/d");
     mk(root, "train/.hidden");
     char d[600];
     snprintf(d, sizeof d, "%s/train/b", root);
@@ -71,6 +73,10 @@ int main(int argc, char **argv)
     touch(d, "loose.jpg");
     snprintf(d, sizeof d, "%s/test/c", root);
     touch(d, "1.jpg");
+    snprintf(d, sizeof d, "%s/test/a", root);
+    touch(d, "2.jpg"); /* a: a class of test alone (train/a empty) */
+    snprintf(d, sizeof d, "%s/test/d", root);
+    touch(d, "d.txt");
 
     cxr_pack_plan plan;
     CHECK_OK(cxr_plan_from_tree(&plan, root));
@@ -89,8 +95,10 @@ int main(int argc, char **argv)
         CHECK(!strcmp(plan.splits[0].items[3].rel, "train/b/z.jpg"));
         CHECK(plan.splits[0].items[0].label == 1);
     }
-    CHECK(plan.splits[1].n == 1 && plan.splits[1].items[0].label == 2);
-    CHECK(plan.n_skipped == 2); /* loose.jpg (no class folder) and notes.txt */
+    CHECK(plan.splits[1].n == 2 && plan.splits[1].items[0].label == 0 &&
+          plan.splits[1].items[1].label == 2); /* test/a/2.jpg, test/c/1.jpg */
+    /* loose.jpg (no class folder), notes.txt, d.txt, and d's two folders */
+    CHECK(plan.n_skipped == 5);
     /* each with its own reason */
     for (int64_t k = 0; k < plan.n_skipped; k++) {
         const cxr_pack_skip *sk = &plan.skipped[k];
@@ -99,6 +107,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s skipped for: %s\n", sk->path, sk->reason);
             CHECK(!strcmp(sk->path, "train/loose.jpg") &&
                   !strcmp(sk->reason, "not inside a class folder"));
+        } else if (!strcmp(sk->path, "train/d") || !strcmp(sk->path, "test/d")) {
+            CHECK(!strcmp(sk->reason, "a class folder without a .jpg/.jpeg file in any split: "
+                                      "no class of the store"));
+        } else if (!strcmp(sk->path, "test/d/d.txt")) {
+            CHECK(!strcmp(sk->reason, "not a .jpg/.jpeg file"));
         } else {
             if (!strstr(sk->path, "notes.txt") || strcmp(sk->reason, "not a .jpg/.jpeg file"))
                 fprintf(stderr, "%s skipped for: %s\n", sk->path, sk->reason);

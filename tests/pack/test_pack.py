@@ -740,14 +740,22 @@ def case_missing_split(tmp):
 
 
 def case_empty_class(tmp):
+    # a class without training images (train/EMPTY empty, test/EMPTY with one): a class of the
+    # store, count 0, finite weights; a folder without an image in any split (HOLLOW) is none
     src = os.path.join(tmp, "src")
     shutil.copytree(SAMPLE, src)
     os.makedirs(os.path.join(src, "train", "EMPTY"))
+    os.makedirs(os.path.join(src, "test", "EMPTY"))
+    os.makedirs(os.path.join(src, "train", "HOLLOW"))
+    first = sorted(os.listdir(os.path.join(src, "test", "NORMAL")))[0]
+    shutil.copy(os.path.join(src, "test", "NORMAL", first), os.path.join(src, "test", "EMPTY", "e.jpeg"))
     out = os.path.join(tmp, "e.h5")
     rc, so, se = run([src, "-o", out])
     check(rc == 0, "pack with an empty class rc=%d %s" % (rc, se))
     if rc:
         return
+    check("skip %s: a class folder without a .jpg/.jpeg file in any split" % os.path.join(src, "train", "HOLLOW")
+          in se, "the empty folder's skip not said: %s" % se)
     names = h5data(out, "/class_names")
     check(names == ["EMPTY", "NORMAL", "PNEUMONIA"], "class names %s" % names)
     check(h5data(out, "/train/class_counts")[0] == 0, "empty class count 0")
