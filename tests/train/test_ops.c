@@ -273,6 +273,65 @@ static void test_dense(void)
     free(x), free(w), free(b), free(r), free(out), free(dx), free(dw), free(db);
 }
 
+/* The dense layer at sizes where our kernels block their work, which test_dense's 7 inputs
+ * never reach: IN = 700 over 2 threads gives each thread's slice of columns two blocks of dW
+ * (256 columns a block) and three of din (128), and the forward three blocks of the inner
+ * dimension (256, 256, 188: a partial chunk of 8); OUT = 37 leaves a partial block of W's
+ * rows. The forward and every gradient against sums in double, within 1e-5 of the sum of the
+ * terms' magnitudes, at AVX2 width and, where the CPU has it, at AVX-512 width (on an
+ * AVX2-only CPU train.ops_avx512 is skipped: this is then the only check of these paths). */
+static void dense_large_fail(const char *what, int wide, const float *got, const double *ref,
+                             const double *mag, size_t n)
+{
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs(got[i] - ref[i]) <= 1e-5 * mag[i] + 1e-7) && !bad++) first = i;
+    if (bad) {
+        fprintf(stderr, "dense %s (wide %d): %zu of %zu wrong, first [%zu] %.7g, want %.7g\n", what,
+                wide, bad, n, first, got[first], ref[first]);
+        cxr_test_failures++;
+    }
+}
+
+static void test_dense_large(void)
+{
+    enum { N = 5, IN = 700, OUT = 37 };
+    cxr_cpu_ctx *c = ctx;
+    const int keep_blas = c->blas_parallel, keep_wide = c->avx512;
+    const size_t nx = (size_t)N * IN, nw = (size_t)OUT * IN, no = (size_t)N * OUT;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(OUT * 4), *r = malloc(no * 4);
+    double *fo = calloc(no, 8), *mo = calloc(no, 8), *fx = calloc(nx, 8), *mx = calloc(nx, 8);
+    double *fw = calloc(nw, 8), *mw = calloc(nw, 8), *fb = calloc(OUT, 8), *mb = calloc(OUT, 8);
+    fill(x, nx), fill(w, nw), fill(b, OUT), fill(r, no);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OUT; o++) {
+            const double g = r[n * OUT + o];
+            fo[n * OUT + o] = b[o], mo[n * OUT + o] = fabs(b[o]);
+            fb[o] += g, mb[o] += fabs(g);
+            for (int i = 0; i < IN; i++) {
+                const double xi = x[(size_t)n * IN + i], wi = w[(size_t)o * IN + i];
+                fo[n * OUT + o] += xi * wi, mo[n * OUT + o] += fabs(xi * wi);
+                fx[(size_t)n * IN + i] += g * wi, mx[(size_t)n * IN + i] += fabs(g * wi);
+                fw[(size_t)o * IN + i] += g * xi, mw[(size_t)o * IN + i] += fabs(g * xi);
+            }
+        }
+    c->blas_parallel = 0; /* whatever CXR_CPU_PARALLEL says: our kernels */
+    for (int v = 0; v <= cxr_conv_avx512_available(); v++) {
+        c->avx512 = v;
+        float *out = junk(no), *dx = junk(nx), *dw = junk(nw), *db = junk(OUT);
+        CHECK_OK(cxr_dense_forward_cpu(ctx, out, x, w, b, N, IN, OUT));
+        CHECK_OK(cxr_dense_backward_cpu(ctx, dx, dw, db, r, x, w, N, IN, OUT));
+        dense_large_fail("forward", v, out, fo, mo, no);
+        dense_large_fail("din", v, dx, fx, mx, nx);
+        dense_large_fail("dW", v, dw, fw, mw, nw);
+        dense_large_fail("db", v, db, fb, mb, OUT);
+        free(out), free(dx), free(dw), free(db);
+    }
+    c->blas_parallel = keep_blas, c->avx512 = keep_wide;
+    free(x), free(w), free(b), free(r), free(fo), free(mo), free(fx), free(mx), free(fw), free(mw);
+    free(fb), free(mb);
+}
+
 /* ---------------------------------------------------------------- leaky ReLU and dropout */
 static void test_elementwise(void)
 {
@@ -883,6 +942,7 @@ int main(int argc, char **argv)
     test_fused(2, 16, 6, 8, 40, 0);
     test_fused(1, 16, 5, 6, 34, 16 * 9 * 34 * 2);
     test_dense();
+    test_dense_large();
     test_elementwise();
     test_dropout_stats();
     test_xent();
