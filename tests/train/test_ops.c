@@ -386,6 +386,30 @@ static void test_elementwise(void)
     CHECK(cxr_dropout_apply_cpu(ctx, d, key, 0.0f, n) == CXR_E_ARG);
 }
 
+/* Dropout over counts that are not a multiple of 4 (one random word masks four elements; the
+ * other tests use 64 and 2^22): every element, the last word's too, is x / keep where
+ * cxr_dropout_keep keeps it and 0 where not. */
+static void test_dropout_tail(void)
+{
+    const uint64_t key = cxr_rng_key(5, 2, 3);
+    const float keep = 0.5f;
+    for (size_t n = 61; n <= 64; n++) {
+        float x[64];
+        int wrong = 0;
+        for (size_t i = 0; i < n; i++) x[i] = 1.0f + (float)i;
+        CHECK_OK(cxr_dropout_apply_cpu(ctx, x, key, keep, n));
+        for (size_t i = 0; i < n; i++) {
+            const int k = cxr_dropout_keep(key, i, cxr_dropout_threshold(keep));
+            wrong += x[i] != (k ? (1.0f + (float)i) * (1.0f / keep) : 0.0f);
+        }
+        if (wrong) {
+            fprintf(stderr, "dropout of %zu elements: %d not masked as cxr_dropout_keep says\n", n,
+                    wrong);
+            cxr_test_failures++;
+        }
+    }
+}
+
 static void test_dropout_stats(void)
 {
     const size_t n = 1 << 22;
@@ -945,6 +969,7 @@ int main(int argc, char **argv)
     test_dense_large();
     test_elementwise();
     test_dropout_stats();
+    test_dropout_tail();
     test_xent();
     cxr_backend_destroy(be);
     TEST_END();
