@@ -737,8 +737,33 @@ static void test_xent_eps0_bits(void)
     CHECK(same);
 }
 
+/* A logit far above the others in each position of the row (exp would overflow unless the
+ * row's max over all of it is subtracted first): the softmax against its definition in double,
+ * and the loss and its gradient finite and against it too. */
+static void test_softmax_large(void)
+{
+    enum { C = 4 };
+    for (int at = 0; at < C; at++) {
+        float z[C], p[C], p2[C], dz[C], loss;
+        for (int c = 0; c < C; c++) z[c] = (float)c - 2.0f;
+        z[at] = 200.0f;
+        CHECK_OK(cxr_softmax_forward_cpu(ctx, p, z, 1, C));
+        const int32_t y = (at + 1) % C; /* the label off the large logit: a loss of ~200 */
+        CHECK_OK(cxr_softmax_xent_cpu(ctx, &loss, dz, p2, z, &y, NULL, NULL, NULL, 0.0f, 1, C));
+        double se = 0;
+        for (int c = 0; c < C; c++) se += exp((double)z[c] - 200.0);
+        for (int c = 0; c < C; c++) {
+            const double want = exp((double)z[c] - 200.0) / se;
+            CHECK_CLOSE(p[c], want, 1e-7, 1e-6);
+            CHECK_CLOSE(dz[c], want - (c == y), 1e-7, 1e-6);
+        }
+        CHECK_CLOSE(loss, log(se) - ((double)z[y] - 200.0), 0, 1e-6);
+    }
+}
+
 static void test_xent(void)
 {
+    test_softmax_large();
     test_xent_eps0_bits();
     test_xent_eps(0.0f);
     test_xent_eps(0.1f);
