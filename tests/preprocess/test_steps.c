@@ -265,6 +265,18 @@ static void test_clahe(void)
     cxr_clahe(lo, 2, 2, 1, 2.0);
     CHECK(fabs(lo[0] - 85.0) < 1e-3 && fabs(lo[3] - 85.0) < 1e-3 && lo[2] == 255.0f);
 
+    /* The limit divides by the 256 bins (above, 2 * 4096 / 256 = 32 is whole: / 255 would give
+     * it too): 15x17 = 255 pixels, 100 of 0, 100 of 128, 55 of 255, clip 4: the limit is
+     * floor(4 * 255 / 256) = 3 (4 over 255). Each bin is capped at 3, E = 97 + 97 + 52 = 246
+     * goes one each to bins 0..245 (step 256 / 246 -> 1): hist(0) = 4, hist(1..127) = 1,
+     * hist(128) = 4; cdf_min = 4, cdf(128) = 135, so 128 maps to 255 * 131 / 251 = 133.088
+     * (a limit of 4 gives 255 * 132 / 250 = 134.64), 0 to 0 and 255 to 255. */
+    static float t3[255];
+    for (int i = 0; i < 255; i++) t3[i] = i < 100 ? 0.0f : i < 200 ? 128.0f : 255.0f;
+    cxr_clahe(t3, 15, 17, 1, 4.0);
+    CHECK(t3[0] == 0.0f && t3[254] == 255.0f);
+    CHECK(fabs(t3[150] - 255.0 * 131 / 251) < 1e-3);
+
     /* Both axes, 16x16 in 2x2 tiles of 8x8 (centers 3.5 and 11.5 on each axis). Tile (row,
      * col) holds base + (x % 8) with base 0 (0,0), 4 (0,1), 2 (1,0), 6 (1,1): 8 distinct values
      * 8 times each, so its table is 255 (cdf - 8) / 56 with cdf = 8 * (values <= v):
