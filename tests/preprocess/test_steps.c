@@ -6,6 +6,7 @@
 
 #include "cxr_preprocess.h"
 #include "cxr_test.h"
+#include "preprocess_internal.h"
 
 static void test_rgb_to_gray(void)
 {
@@ -450,6 +451,31 @@ static void test_names_and_defaults(void)
     CHECK(!cxr_preprocess_same_steps(&p, &q));
 }
 
+/* cxr_equalize_normalize (the decoder's step) is cxr_equalize then cxr_normalize, bit for bit,
+ * for minmax and none, on values between the integers (a resized image's, which the binning
+ * rounds half up: -3.0 .. 259.0 in steps of 0.1), at sizes that take its paths of 16, 4 and 1
+ * pixels. */
+static void test_equalize_normalize(void)
+{
+    static float a[999], b[999];
+    static uint8_t bins[999];
+    const size_t sizes[] = { 3, 7, 16, 23, 999 };
+    const cxr_norm modes[] = { CXR_NORM_MINMAX, CXR_NORM_NONE };
+    for (int m = 0; m < 2; m++)
+        for (int k = 0; k < 5; k++) {
+            const size_t n = sizes[k];
+            for (size_t i = 0; i < n; i++) a[i] = b[i] = (float)((i * 7919) % 2621) * 0.1f - 3.0f;
+            cxr_equalize(a, n);
+            cxr_normalize(a, n, modes[m]);
+            cxr_equalize_normalize(b, bins, n, modes[m]);
+            if (memcmp(a, b, n * sizeof *a) != 0) {
+                fprintf(stderr, "equalize_normalize %s, %zu pixels: not equalize + normalize\n",
+                        cxr_norm_name(modes[m]), n);
+                cxr_test_failures++;
+            }
+        }
+}
+
 int main(void)
 {
     test_rgb_to_gray();
@@ -459,6 +485,7 @@ int main(void)
     test_resize_constant();
     test_resize_up();
     test_equalize();
+    test_equalize_normalize();
     test_clahe();
     test_normalize();
     test_clahe_constant();
