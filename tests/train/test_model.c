@@ -483,6 +483,15 @@ static void test_api(cxr_backend *be)
         end = ti->offset + ti->count;
     }
     CHECK(end <= cxr_model_n_params(m));
+    /* and each on a 16-float (64-byte) boundary (specs/model.md), also where the sizes are not
+     * multiples of 16 (above, all but the last are) */
+    cxr_model_config odd = c;
+    odd.channels[0] = 2, odd.channels[1] = 3, odd.channels[2] = 4, odd.channels[3] = 3;
+    odd.dense[0] = 5, odd.dense[1] = 6;
+    cxr_tensor_info lt[CXR_MODEL_N_TENSORS];
+    const size_t lnp = cxr_model_layout(&odd, lt);
+    for (int t = 0; t < CXR_MODEL_N_TENSORS; t++)
+        CHECK(lt[t].offset % 16 == 0 && lt[t].offset + lt[t].count <= lnp);
     CHECK(cxr_model_tensor(m, CXR_MODEL_N_TENSORS) == NULL);
     const cxr_tensor_info *d1 = cxr_model_tensor(m, CXR_TENSOR_DENSE1_W);
     CHECK(strcmp(d1->name, "dense1.w") == 0 && d1->shape[0] == 512 && d1->shape[1] == 128 * 2 * 2);
