@@ -332,6 +332,31 @@ static void test_dense_large(void)
     free(fb), free(mb);
 }
 
+/* The backend's zero op splits a buffer of 4 MiB or more over its threads (the model's
+ * cxr_model_init_params zeroes the gradients and Adam's moments with it): at 3 threads, a size
+ * that 3 does not divide leaves a remainder to the last thread, which the other tests' 2
+ * threads and even sizes never do. Every byte is 0 after. */
+static void test_zero_split(void)
+{
+    cxr_backend *be3 = NULL;
+    CHECK_OK(cxr_backend_cpu_create(&be3, 3));
+    if (!be3) return;
+    const size_t bytes = ((size_t)1 << 22) + 4; /* 2 more than a multiple of 3 */
+    unsigned char *p = malloc(bytes);
+    REQUIRE(p);
+    memset(p, 0xAB, bytes);
+    CHECK(cxr_cpu_threads(be3->ctx) == 3);
+    CHECK_OK(be3->zero(be3->ctx, p, bytes));
+    size_t left = 0;
+    for (size_t i = 0; i < bytes; i++) left += p[i] != 0;
+    if (left) {
+        fprintf(stderr, "zero of %zu bytes over 3 threads: %zu bytes not 0\n", bytes, left);
+        cxr_test_failures++;
+    }
+    free(p);
+    cxr_backend_destroy(be3);
+}
+
 /* ---------------------------------------------------------------- leaky ReLU and dropout */
 static void test_elementwise(void)
 {
@@ -992,6 +1017,7 @@ int main(int argc, char **argv)
     test_fused(1, 16, 5, 6, 34, 16 * 9 * 34 * 2);
     test_dense();
     test_dense_large();
+    test_zero_split();
     test_elementwise();
     test_dropout_stats();
     test_dropout_tail();
