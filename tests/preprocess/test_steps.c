@@ -278,6 +278,19 @@ static void test_clahe(void)
     CHECK(t3[0] == 0.0f && t3[254] == 255.0f);
     CHECK(fabs(t3[150] - 255.0 * 131 / 251) < 1e-3);
 
+    /* Each bin gains floor(E / 256) of the excess (the 3,656 above gives 14 either way over 255
+     * or 256): 64x64 at clip 2 (limit 32), pixels 0..229 one each, the other 3,866 of 100, so
+     * hist(100) = 3,867 and E = 3,835 = 14 * 256 + 251: every bin gains 14 and bins 0..250 one
+     * more (step 256 / 251 -> 1). hist(v) = 16 for v in 0..229 but 100, hist(100) = 47; cdf_min
+     * = 16, cdf(100) = 100 * 16 + 47 = 1647, cdf(229) = 229 * 16 + 47 = 3711: 100 maps to
+     * 255 * 1631 / 4080 = 101.9375 and 229 to 255 * 3695 / 4080 = 230.9375 (floor(E / 255) =
+     * 15 would leave a negative remainder). */
+    for (int i = 0; i < 4096; i++) c[i] = i < 230 ? (float)i : 100.0f;
+    cxr_clahe(c, 64, 64, 1, 2.0);
+    CHECK(c[0] == 0.0f);
+    CHECK(fabs(c[100] - 255.0 * 1631 / 4080) < 1e-3 && fabs(c[4000] - 255.0 * 1631 / 4080) < 1e-3);
+    CHECK(fabs(c[229] - 255.0 * 3695 / 4080) < 1e-3);
+
     /* Both axes, 16x16 in 2x2 tiles of 8x8 (centers 3.5 and 11.5 on each axis). Tile (row,
      * col) holds base + (x % 8) with base 0 (0,0), 4 (0,1), 2 (1,0), 6 (1,1): 8 distinct values
      * 8 times each, so its table is 255 (cdf - 8) / 56 with cdf = 8 * (values <= v):
