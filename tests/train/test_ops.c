@@ -929,6 +929,34 @@ static void test_wide_dense(int N, int IN, int OUT, int inf)
     free(x), free(w), free(b), free(o[0]), free(o[1]);
 }
 
+/* The wide dense forward packs the images in pairs, an odd batch's last pair padded with a row
+ * of zeros: N + 1 rows of a block of up to 256 inputs (dense.c KD_FWD) in each thread's
+ * scratch. On a new backend, whose scratch no earlier op has grown, with N = 7 and one whole
+ * block, the scratch the op reserved holds them (the mutation round's M95, scratch for N rows,
+ * wrote 1 KiB past it unseen: an AddressSanitizer build, tests/sanitize.sh, would report it only
+ * where no larger op ran first), and the result is the AVX2 width's, bit for bit. */
+static void test_wide_dense_fresh(void)
+{
+    enum { N = 7, IN = 256, OUT = 8 };
+    cxr_backend *fresh = NULL;
+    CHECK_OK(cxr_backend_cpu_create(&fresh, 2));
+    if (!fresh) return;
+    cxr_cpu_ctx *c = fresh->ctx;
+    c->dnnl_ops = 0, c->blas_parallel = 0;
+    float *x = malloc((size_t)N * IN * 4), *w = malloc((size_t)OUT * IN * 4), *b = malloc(OUT * 4);
+    float *o[2] = { junk((size_t)N * OUT), junk((size_t)N * OUT) };
+    fill(x, (size_t)N * IN), fill(w, (size_t)OUT * IN), fill(b, OUT);
+    c->avx512 = 1;
+    CHECK_OK(cxr_dense_forward_cpu(c, o[1], x, w, b, N, IN, OUT));
+    for (int t = 0; t < cxr_cpu_threads(c) && t < 2; t++)
+        CHECK(c->scratch_bytes[t] >= (size_t)(N + 1) * IN * sizeof(float));
+    c->avx512 = 0;
+    CHECK_OK(cxr_dense_forward_cpu(c, o[0], x, w, b, N, IN, OUT));
+    CHECK(memcmp(o[0], o[1], (size_t)N * OUT * 4) == 0);
+    free(x), free(w), free(b), free(o[0]), free(o[1]);
+    cxr_backend_destroy(fresh);
+}
+
 /* The kernels themselves, one K block: cxr_nt512_pack + cxr_gemm_nt512 against cxr_gemm_nt from
  * the same C, bit for bit (test_wide_dense above goes through the backend's choice). */
 static void test_nt512_block(int M, int N, int kc)
@@ -978,6 +1006,7 @@ int main(int argc, char **argv)
         test_wide_dense(9, 5, 3, 1);     /* only a partial chunk */
         test_wide_dense(10, 1024, 2, 0); /* dense3's shape */
         test_wide_dense(3, 130, 7, 1);   /* 2 pairs (one padded), chunks of 8 and a tail of 2 */
+        test_wide_dense_fresh();
         for (int M = 1; M <= 11; M += 2)
             for (int N = 1; N <= 9; N += 4)
                 for (int kc = 1; kc <= 256; kc += kc < 17 ? 3 : 79) test_nt512_block(M, N, kc);
