@@ -333,6 +333,18 @@ cxr_status cxr_preprocess_jpeg(cxr_decoder *d, const cxr_preprocess_params *p, c
         const char *kind = cxr_image_kind(jpeg, len);
         if (!fixed && kind && strcmp(kind, "a JPEG image") != 0)
             CXR_THROW(CXR_E_DECODE, "not a readable JPEG: %s (convert it to JPEG)", kind);
+        /* said from the file's own bytes: libjpeg's "starts with 0x78 0xff" of a 1-byte file
+         * shows its fill byte as the file's second */
+        if (!fixed && len < 2)
+            CXR_THROW(CXR_E_DECODE,
+                      "not a readable JPEG: Not a JPEG file: 1 byte (0x%02x); a JPEG starts with "
+                      "0xff 0xd8",
+                      jpeg[0]);
+        if (!fixed && (jpeg[0] != 0xFF || jpeg[1] != 0xD8))
+            CXR_THROW(CXR_E_DECODE,
+                      "not a readable JPEG: Not a JPEG file: starts with 0x%02x 0x%02x (a JPEG "
+                      "with 0xff 0xd8)",
+                      jpeg[0], jpeg[1]);
         if (!fixed ||
             tjDecompressHeader3(d->tj, fixed, (unsigned long)len, &w, &h, &subsamp, &cs) != 0)
             CXR_THROW(CXR_E_DECODE, "not a readable JPEG: %s", tjGetErrorStr2(d->tj));

@@ -619,11 +619,19 @@ def case_untouched(tmp):
     rc, _, se = run([junk, "-o", out, "--threads", "2"])
     named = [l for l in se.splitlines() if l.startswith("cxr-pack: skip ")]
     check(rc == 3 and len(named) == 100 and "cxr-pack: 24 more skipped input(s) not named here:\n"
-          "cxr-pack:   24 x not a readable JPEG: Not a JPEG file: starts with 0x6e 0x6f (e.g. "
+          "cxr-pack:   24 x not a readable JPEG: Not a JPEG file: starts with 0x6e 0x6f (a JPEG "
+          "with 0xff 0xd8) (e.g. "
           in se and "no image to pack: all 124 input(s) were skipped" in se,
           "124 inputs skipped: 100 named, 24 counted by reason (got %d): %s" % (rc, se[-700:]))
     for k in range(120):
         os.remove(os.path.join(junk, "train", "A", "y%03d.jpg" % k))
+    # a file of one byte is said as such (libjpeg named its fill byte as the second: "starts
+    # with 0x78 0xff")
+    open(os.path.join(junk, "train", "A", "one.jpg"), "w").write("x")
+    rc, _, se = run([junk, "-o", out, "--threads", "2"])
+    check(rc == 3 and "one.jpg: not a readable JPEG: Not a JPEG file: 1 byte (0x78); a JPEG starts "
+          "with 0xff 0xd8\n" in se, "a 1-byte file (got %d): %s" % (rc, se))
+    os.remove(os.path.join(junk, "train", "A", "one.jpg"))
     for split in ("train", "test"):
         for c in ("A", "B"):
             os.remove(os.path.join(junk, split, c, "x.jpg"))
