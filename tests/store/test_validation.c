@@ -246,6 +246,8 @@ typedef enum {
     V_LABEL_NEG,
     V_LABEL_WIDE,
     V_ZSTD_LEVEL,
+    V_INT_ARRAY,
+    V_STR_ARRAY,
     V_CHUNK_MASK,
     V_CHUNK_UNALIGNED,
     V_SHARD_SIZE,
@@ -317,6 +319,29 @@ static void append_row(hid_t f, const char *ds)
     H5Sclose(sp);
     H5Tclose(t);
     free(buf);
+}
+
+/* Replace attribute `name` by an array of two elements of its own type, each its value: not a
+ * scalar (a reader taking it for one reads two elements into the room of one). */
+static void array_attr(hid_t f, const char *name)
+{
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    REQUIRE(a >= 0);
+    hid_t t = H5Aget_type(a);
+    const size_t size = H5Tget_size(t);
+    char *v = calloc(2, size);
+    REQUIRE(t >= 0 && v && H5Aread(a, t, v) >= 0);
+    memcpy(v + size, v, size);
+    H5Aclose(a);
+    REQUIRE(H5Adelete(f, name) >= 0);
+    hsize_t two = 2;
+    hid_t sp = H5Screate_simple(1, &two, NULL);
+    a = H5Acreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(sp >= 0 && a >= 0 && H5Awrite(a, t, v) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    free(v);
 }
 
 /* Image 0 of /train labelled -1, with class counts and weights made consistent with the
@@ -532,6 +557,8 @@ static void damage(hid_t f, variant v)
     case V_LABEL_NEG: negative_label(f); break;
     case V_LABEL_WIDE: wide_labels(f); break;
     case V_ZSTD_LEVEL: set_int_attr(f, "zstd_level", 99); break;
+    case V_INT_ARRAY: array_attr(f, "image_size"); break;
+    case V_STR_ARRAY: array_attr(f, "normalize"); break;
     case V_CHUNK_MASK: rewrite_chunk0(f, 1, 8); break;
     case V_CHUNK_UNALIGNED: rewrite_chunk0(f, 0, 1); break;
     case V_SHARD_SIZE: set_int_attr(f, "shard_size", (1 << 24) + 1); break;
@@ -750,6 +777,11 @@ int main(int argc, char **argv)
            "'/class_names' has 0 entries, expected 1..");
     expect(good, V_ZSTD_LEVEL, "zstdlevel", CXR_E_FORMAT,
            "attribute 'zstd_level' is 99, outside zstd's levels [");
+    /* a root attribute of two elements where the format has one (each the right value) */
+    expect(good, V_INT_ARRAY, "intarray", CXR_E_FORMAT,
+           "attribute 'image_size' is unreadable (damaged, or not an integer)");
+    expect(good, V_STR_ARRAY, "strarray", CXR_E_FORMAT,
+           "attribute 'normalize' is unreadable (damaged, or not a fixed-length string)");
     /* the images' filters by id and number: another filter in the shuffle's place, or a fourth
      * after the three, is refused, though each chunk is still an aligned, checksummed zstd
      * frame of the right size */
@@ -880,6 +912,62 @@ int main(int argc, char **argv)
         CHECK(strstr(cxr_last_error(), "'/train/shard_index' has 600 entries, '/train/images' "
                                        "599 chunks") != NULL);
         cxr_store_close(s);
+    }
+
+    /* /train/paths as h5py writes fixed-length strings: null-padded, as wide as the longest
+     * path, so a path of that length (here every one) ends at the row's end with no terminator;
+     * each reads back whole and alone, not run on into the next row */
+    {
+        char p[512];
+        snprintf(p, sizeof p, "%s/padded_paths.cxr", dir);
+        copy_file(good, p);
+        hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+        REQUIRE(f >= 0);
+        hid_t d = H5Dopen2(f, "/train/paths", H5P_DEFAULT);
+        REQUIRE(d >= 0);
+        hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+        const size_t w = H5Tget_size(t);
+        const hssize_t n = H5Sget_simple_extent_npoints(sp);
+        REQUIRE(n > 1);
+        char *buf = calloc((size_t)n, w), *packed = calloc((size_t)n, w);
+        REQUIRE(buf && packed && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+        H5Dclose(d);
+        size_t longest = 0;
+        for (hssize_t i = 0; i < n; i++)
+            if (strnlen(buf + (size_t)i * w, w) > longest)
+                longest = strnlen(buf + (size_t)i * w, w);
+        for (hssize_t i = 0; i < n; i++)
+            memcpy(packed + (size_t)i * longest, buf + (size_t)i * w,
+                   strnlen(buf + (size_t)i * w, w));
+        REQUIRE(H5Ldelete(f, "/train/paths", H5P_DEFAULT) >= 0);
+        hid_t pt = H5Tcopy(H5T_C_S1), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        hsize_t chunk = (hsize_t)n;
+        REQUIRE(H5Tset_size(pt, longest) >= 0 && H5Tset_strpad(pt, H5T_STR_NULLPAD) >= 0 &&
+                H5Pset_chunk(dcpl, 1, &chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0);
+        d = H5Dcreate2(f, "/train/paths", pt, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        REQUIRE(d >= 0 && H5Dwrite(d, pt, H5S_ALL, H5S_ALL, H5P_DEFAULT, packed) >= 0);
+        H5Dclose(d), H5Pclose(dcpl), H5Tclose(pt), H5Tclose(t), H5Sclose(sp);
+        REQUIRE(H5Fclose(f) >= 0);
+        cxr_store *g = NULL;
+        s = NULL;
+        CHECK_OK(cxr_store_open(&g, good));
+        CHECK_OK(cxr_store_open(&s, p));
+        int same = 0;
+        for (int64_t i = 0; s && g && i < n; i++) {
+            const char *a = cxr_store_image_path(s, "train", i),
+                       *b = cxr_store_image_path(g, "train", i);
+            if (a && b && strcmp(a, b) == 0)
+                same++;
+            else
+                fprintf(stderr, "padded path %lld: '%s', not '%s'\n", (long long)i, a ? a : "?",
+                        b ? b : "?");
+        }
+        CHECK(same == n);
+        cxr_store_close(s);
+        cxr_store_close(g);
+        s = NULL;
+        free(buf);
+        free(packed);
     }
 
     /* not HDF5 at all, and no file */
