@@ -5,13 +5,20 @@
  *     shuffle -> zstd (our registered filter) -> fletcher32 must store exactly the bytes
  *     cxr_chunk_encode produces, and cxr_chunk_decode of them gives the data back. This pins
  *     the shuffle byte order and the checksum byte order to what HDF5 does.
- *  3. cxr_hdf5_error's status for HDF5's out-of-memory errors (below). */
+ *  3. cxr_hdf5_error's status for HDF5's out-of-memory errors (below).
+ *  4. cxr_h5_write_checked fails when its data cannot reach the file (below). */
 #include <hdf5.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cxr_store.h"
 #include "cxr_test.h"
+#include "h5_internal.h"
 
 static uint64_t rng = 12345;
 static uint8_t next8(void)
@@ -72,11 +79,49 @@ static void error_code_case(void)
     CHECK(cxr_hdf5_error(CXR_E_IO, "m.h5", "cannot write") == CXR_E_IO);
 }
 
+/* 4. cxr_h5_write_checked: a dataset small enough for HDF5's chunk cache reaches the file only
+ *    when it is closed. Where that write fails (a file size limit standing in for a full disk)
+ *    the dataset is not written, and the call says so: a close that failed unseen left a chunk
+ *    never written. In a child, which leaves its file unclosed. */
+static void write_failure_case(const char *path)
+{
+    pid_t c = fork();
+    REQUIRE(c >= 0);
+    if (c == 0) {
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0) _exit(3);
+        hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        struct stat sb;
+        if (f < 0 || H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || stat(path, &sb) != 0) _exit(3);
+        static int32_t v[16384]; /* 64 kB: one chunk, well inside the 1 MiB chunk cache */
+        for (int i = 0; i < 16384; i++) v[i] = i;
+        const struct rlimit lim = { (rlim_t)sb.st_size, (rlim_t)sb.st_size }; /* no growth */
+        signal(SIGXFSZ, SIG_IGN);
+        if (setrlimit(RLIMIT_FSIZE, &lim) != 0) _exit(3);
+        hsize_t n[1] = { 16384 };
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        const herr_t rc = cxr_h5_write_checked(f, "v", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n, v);
+        _exit(rc < 0 ? 0 : 1);
+    }
+    int st = 0;
+    REQUIRE(waitpid(c, &st, 0) == c);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fprintf(stderr, "write_checked past a file size limit: %s\n",
+                WIFEXITED(st) && WEXITSTATUS(st) == 1 ? "said it wrote" : "child failed");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(int argc, char **argv)
 {
     REQUIRE(argc == 2);
     CHECK_OK(cxr_zstd_filter_register());
     error_code_case();
+    {
+        char p[4096];
+        snprintf(p, sizeof p, "%s.limit", argv[1]);
+        write_failure_case(p);
+        unlink(p);
+    }
     CHECK_OK(cxr_zstd_filter_register()); /* idempotent */
     CHECK(H5Zfilter_avail(CXR_ZSTD_FILTER_ID) > 0);
     hid_t f = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
