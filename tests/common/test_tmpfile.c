@@ -419,6 +419,22 @@ static void test_log_open_keep(void)
     signal(SIGXFSZ, sig);
     CHECK(read_all(at("log.jsonl"), buf, sizeof buf) >= 0 && strcmp(buf, old) == 0);
     CHECK(count_temps() == before);
+    /* appended to (a resume's log) with room for part of a line only: the part is taken back,
+     * the file ends at its last whole line as before (no torn line for its readers) */
+    put(at("append.jsonl"), old);
+    g = cxr_log_open("--log", at("append.jsonl"), 1, mark, NULL, NULL, &st);
+    CHECK(g != NULL);
+    if (g) {
+        sig = signal(SIGXFSZ, SIG_IGN);
+        lim = was;
+        lim.rlim_cur = (rlim_t)strlen(old) + 4;
+        REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+        CHECK(cxr_log_put_line(g, l1, strlen(l1)) == -1 && errno == EFBIG);
+        REQUIRE(setrlimit(RLIMIT_FSIZE, &was) == 0);
+        signal(SIGXFSZ, sig);
+        fclose(g);
+    }
+    CHECK(read_all(at("append.jsonl"), buf, sizeof buf) >= 0 && strcmp(buf, old) == 0);
     /* appended to: no temporary, whatever keep says; a new file: created */
     g = cxr_log_open("--log", at("log.jsonl"), 1, mark, &keep2, &created, &st);
     CHECK(g != NULL && keep2.path == NULL && created == 0);
