@@ -330,6 +330,18 @@ def case_report(tmp):
               "a failing fsync of the %s changed the earlier store or report (%s)" % (what, p.stderr))
         check(not [f for f in os.listdir(tmp) if "cxr-tmp" in f],
               "temporaries left: %s" % [f for f in os.listdir(tmp) if "cxr-tmp" in f])
+    # ... and with no earlier report: a store that cannot be made durable leaves none (the
+    # report goes into place only once the store is on disk: a report beside the earlier store
+    # would describe a store that is not there)
+    os.unlink(rep)
+    env = dict(os.environ, LD_PRELOAD=FAIL_FSYNC, CXR_TEST_FAIL_FSYNC=".s.h5.cxr-tmp-")
+    p = subprocess.run([PACK, root, "-o", out, "--duplicates-report", rep], capture_output=True,
+                       text=True, env=env)
+    check(p.returncode == 4 and "s.h5: cannot sync it to disk" in p.stderr,
+          "a failing fsync of the store, no earlier report: exit 4 naming it (got %d: %s)"
+          % (p.returncode, p.stderr))
+    check(not os.path.exists(rep) and open(out, "rb").read() == old_store,
+          "a failing fsync of the store left a report, or changed the earlier store (%s)" % p.stderr)
 
 
 def case_lossless(tmp):
