@@ -3,14 +3,18 @@
  * file replaced after it was opened, a file cut short while mapped, NaN in a last chunk's padding,
  * parts (disjoint and covering), the default window and the memory check, mixup, and that a pass
  * leaves no chunk mapped. */
+#define _GNU_SOURCE /* syscall */
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -553,6 +557,47 @@ static void test_replaced_file(void)
     read_train_in_order(s, NTRAIN, 8);
     cxr_store_close(s);
     unlink(path);
+}
+
+/* open(2) as this program and its libraries call it, with a hook for
+ * test_replaced_while_opening: while swap_path is set, the second read-only open of it with
+ * O_CLOEXEC (the library's own; cxr_h5_open's check is the first, HDF5's driver opens without
+ * the flag) first renames swap_from over it, as a cxr-pack finishing meanwhile would. */
+static const char *swap_path, *swap_from;
+static int swap_opens;
+int open(const char *p, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    if (swap_path && (flags & O_ACCMODE) == O_RDONLY && (flags & O_CLOEXEC) &&
+        strcmp(p, swap_path) == 0 && ++swap_opens == 2)
+        REQUIRE(rename(swap_from, swap_path) == 0);
+    return (int)syscall(SYS_openat, AT_FDCWD, p, flags, mode);
+}
+
+/* A store replaced at its path while it is being opened, after HDF5 opened it: the raw reader
+ * (the loader's mapping) reads the file HDF5 validated and reads, image by image, not the one
+ * the path names by then (a descriptor of HDF5's own, never the path opened again). */
+static void test_replaced_while_opening(void)
+{
+    char path[256], other[256];
+    snprintf(path, sizeof path, "loader_test_repl2_%d.h5", (int)getpid());
+    snprintf(other, sizeof other, "loader_test_other2_%d.h5", (int)getpid());
+    REQUIRE(fixture_store(path, S, SHARD, NTRAIN, NVAL, 0, 1) == CXR_OK);
+    REQUIRE(fixture_store(other, S, SHARD, NTRAIN, NVAL, 0, 2) == CXR_OK);
+    cxr_store *s;
+    swap_path = path, swap_from = other, swap_opens = 0;
+    CHECK_OK(cxr_store_open(&s, path));
+    swap_path = NULL;
+    read_train_in_order(s, NTRAIN, 8);
+    cxr_store_close(s);
+    unlink(path);
+    unlink(other);
 }
 
 /* Mixup on images whose differences are denormal (a store with denormal pixels beside zeros):
@@ -1304,6 +1349,7 @@ int main(void)
     test_corrupt(1);
     test_corrupt(0);
     test_replaced_file();
+    test_replaced_while_opening();
     test_truncated(1);
     test_truncated(0);
     test_cut_before_create();
