@@ -5,10 +5,13 @@
  * appends a second run line and repeats an epoch.
  * usage: test_trainlog TMPDIR
  */
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -398,6 +401,41 @@ int main(int argc, char **argv)
     CHECK(strstr(cxr_last_error(), "gzip") != NULL && strstr(cxr_last_error(), path) != NULL);
     struct stat gst;
     CHECK(stat(path, &gst) == 0 && gst.st_size == (off_t)sizeof gz_bytes);
+
+    /* a log this run created, closed before its first epoch (bad input met, an interrupt):
+     * removed, not left holding a run line alone (the next run's "earlier log") */
+    unlink(path);
+    CHECK_OK(cxr_trainlog_open(&log, path, 0));
+    CHECK_OK(cxr_trainlog_write_run(log, &rl));
+    CHECK_OK(cxr_trainlog_close(log));
+    CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+
+    /* over an earlier log, a fresh run whose first epoch line does not fit (a file size limit
+     * standing in for a full disk): the write fails, and the earlier log stays as it was (the
+     * run's file beside it replaces it only once an epoch is in it) */
+    unlink(path);
+    CHECK_OK(cxr_trainlog_open(&log, path, 0));
+    CHECK_OK(cxr_trainlog_write_run(log, &rl));
+    CHECK_OK(cxr_trainlog_write_epoch(log, &e1));
+    CHECK_OK(cxr_trainlog_close(log));
+    char *earlier = strdup(slurp(path));
+    REQUIRE(earlier);
+    CHECK_OK(cxr_trainlog_open(&log, path, 0));
+    CHECK_OK(cxr_trainlog_write_run(log, &rl));
+    {
+        struct rlimit was, lim;
+        REQUIRE(getrlimit(RLIMIT_FSIZE, &was) == 0);
+        void (*sig)(int) = signal(SIGXFSZ, SIG_IGN);
+        lim = was;
+        lim.rlim_cur = strlen(earlier) - 1; /* the same two lines, but for their last byte */
+        REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+        CHECK(cxr_trainlog_write_epoch(log, &e1) == CXR_E_IO);
+        REQUIRE(setrlimit(RLIMIT_FSIZE, &was) == 0);
+        signal(SIGXFSZ, sig);
+    }
+    CHECK_OK(cxr_trainlog_close(log));
+    CHECK(strcmp(slurp(path), earlier) == 0);
+    free(earlier);
 
     /* a log that cannot be opened is named */
     CHECK(cxr_trainlog_open(&log, "/nonexistent-dir/x.jsonl", 0) == CXR_E_IO && log == NULL);
