@@ -880,6 +880,15 @@ int main(void)
         CHECK(strstr(cxr_last_error(), "head gap with input pool 2, the model has head gap with "
                                        "input pool 1") != NULL);
         CHECK_OK(cxr_checkpoint_save(bad, g, &gm)); /* the gap file again, for what follows */
+        /* ... nor at another image size, for the same reason: refused by the sizes */
+        cxr_model_config gs = gc;
+        gs.image_size = gc.image_size + 8;
+        CHECK_OK(cxr_model_create(&p2, &gs, be));
+        CHECK(cxr_checkpoint_load(bad, p2, NULL) == CXR_E_MISMATCH);
+        CHECK(strstr(cxr_last_error(), "2 classes on 16x16 images, model expects 2 classes on "
+                                       "24x24") != NULL);
+        CHECK(cxr_model_get_step(p2) == 0);
+        cxr_model_destroy(p2);
         cxr_model_destroy(g2);
         cxr_model_destroy(g);
         hid_t h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -1138,6 +1147,25 @@ int main(void)
         H5Gclose(g);
         H5Fclose(f);
         CHECK(open_refused(bad, be, "has /average but is a weights file"));
+    }
+    /* a checkpoint that averages no epoch (average_count 0) with an /average group: refused by
+     * the inference reader and by --resume's alike */
+    {
+        cxr_checkpoint_meta am = meta;
+        am.average_from = am.average_count = 0;
+        CHECK_OK(cxr_checkpoint_save(bad, a, &am));
+        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t g = f >= 0 ? H5Gcreate2(f, "average", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+        REQUIRE(g >= 0);
+        H5Gclose(g);
+        H5Fclose(f);
+        CHECK(open_refused(bad, be, "has /average but averages no epoch"));
+        cxr_model *e;
+        CHECK_OK(cxr_model_create(&e, cxr_model_get_config(a), be));
+        CHECK(cxr_checkpoint_load(bad, e, NULL) == CXR_E_FORMAT);
+        CHECK(strstr(cxr_last_error(), "has /average but averages no epoch") != NULL);
+        CHECK(cxr_model_get_step(e) == 0); /* untouched */
+        cxr_model_destroy(e);
     }
     /* an architecture attribute edited to a large layer is refused from the tensors' shapes
      * before a model of that size is made: in a child limited to 1 GiB of address space, dense
