@@ -711,8 +711,73 @@ static void test_cut_before_create(void)
     fprintf(stderr, "expected error: %s\n", msg);
     CHECK(strstr(msg, "shard 1: chunk (offset") && strstr(msg, "lies outside the file"));
     cxr_loader_destroy(l);
+    /* cut inside chunk 0: it starts in the file and runs past its end */
+    REQUIRE(truncate(path, (off_t)end0 - 1) == 0);
+    l = NULL;
+    CHECK(cxr_loader_create(&l, s, "train", &o) == CXR_E_FORMAT && !l);
+    msg = cxr_last_error();
+    fprintf(stderr, "expected error: %s\n", msg);
+    CHECK(strstr(msg, "shard 0: chunk (offset") && strstr(msg, "lies outside the file"));
+    cxr_loader_destroy(l);
     cxr_store_close(s);
     unlink(path);
+}
+
+/* A bad pixel in a later shard of a store that passes its checksums: the loader's error names
+ * the image by its index in the split and its source path, not by its place in its shard. */
+static void test_bad_pixel_named(int prefetch)
+{
+    char path[256];
+    snprintf(path, sizeof path, "loader_test_badpx_%d.h5", (int)getpid());
+    enum { N = SHARD + 4 };
+    cxr_store_options so;
+    fixture_options(&so, S, SHARD);
+    const char *names[2] = { "NORMAL", "PNEUMONIA" }, *paths[N];
+    char pbuf[N][16];
+    int32_t labels[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(pbuf[i], sizeof pbuf[i], "img%02d.jpeg", i);
+        paths[i] = pbuf[i];
+        labels[i] = i % 2;
+    }
+    float *img = calloc((size_t)SHARD * S * S, sizeof *img);
+    REQUIRE(img);
+    uint8_t *raw = NULL;
+    size_t cap = 0, raw_size = 0;
+    cxr_store_writer *w = NULL;
+    CHECK_OK(cxr_store_writer_create(&w, path, &so, 2, names));
+    CHECK_OK(cxr_store_writer_begin_split(w, "train", N));
+    CHECK_OK(cxr_chunk_encode(&raw, &cap, &raw_size, img, SHARD, SHARD, S, 1));
+    CHECK_OK(cxr_store_writer_put_chunk(w, raw, raw_size, SHARD, labels, paths));
+    img[(size_t)2 * S * S + 5] = NAN; /* image SHARD + 2 of the split, pixel (0, 5) */
+    CHECK_OK(cxr_chunk_encode(&raw, &cap, &raw_size, img, N - SHARD, SHARD, S, 1));
+    CHECK_OK(
+        cxr_store_writer_put_chunk(w, raw, raw_size, N - SHARD, labels + SHARD, paths + SHARD));
+    CHECK_OK(cxr_store_writer_end_split(w));
+    CHECK_OK(cxr_store_writer_finish(w));
+    cxr_store_writer_destroy(w);
+    cxr_store *s;
+    CHECK_OK(cxr_store_open(&s, path));
+    cxr_loader_options o;
+    cxr_loader_options_defaults(&o);
+    o.batch = N;
+    o.prefetch = prefetch;
+    cxr_loader *l = NULL;
+    CHECK_OK(cxr_loader_create(&l, s, "train", &o));
+    CHECK_OK(cxr_loader_begin_epoch(l, 0));
+    cxr_batch b;
+    CHECK(cxr_loader_next_batch(l, &b) == CXR_E_FORMAT && b.n == 0);
+    char want[96];
+    snprintf(want, sizeof want, "split 'train' image %d (img%02d.jpeg, shard 1): non-finite pixel",
+             SHARD + 2, SHARD + 2);
+    if (!strstr(cxr_last_error(), want))
+        fprintf(stderr, "bad pixel: '%s', wanted '%s'\n", cxr_last_error(), want);
+    CHECK(strstr(cxr_last_error(), want) != NULL);
+    cxr_loader_destroy(l);
+    cxr_store_close(s);
+    unlink(path);
+    free(raw);
+    free(img);
 }
 
 /* A file cut short in place pages inside a chunk, with no size looked at before the read: the
@@ -1350,6 +1415,8 @@ int main(void)
     test_corrupt(0);
     test_replaced_file();
     test_replaced_while_opening();
+    test_bad_pixel_named(0);
+    test_bad_pixel_named(1);
     test_truncated(1);
     test_truncated(0);
     test_cut_before_create();
