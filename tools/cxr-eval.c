@@ -423,7 +423,15 @@ int main(int argc, char **argv)
     }
     if (!cxr_threads_ok("cxr-eval", threads)) return 2;
     if (optind != argc - 2) {
-        fprintf(stderr, "cxr-eval: expected MODEL.h5 STORE.h5 (see --help)\n");
+        const char *last = argv[argc - 1];
+        if (optind == argc - 3 &&
+            (!strcmp(last, "train") || !strcmp(last, "val") || !strcmp(last, "test")))
+            fprintf(stderr,
+                    "cxr-eval: expected MODEL.h5 STORE.h5; a split is chosen with --split "
+                    "(--split %s)\n",
+                    last);
+        else
+            fprintf(stderr, "cxr-eval: expected MODEL.h5 STORE.h5 (see --help)\n");
         return 2;
     }
     if (perturb_seed_given && perturb_given && !cxr_augment_draws(&perturb)) {

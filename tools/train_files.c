@@ -256,8 +256,16 @@ cxr_status train_check_files(const cxr_train_options *o)
                 { "--checkpoint", o->io.checkpoint_path },
                 { "--monitor-log", o->io.monitor_log },
                 { "the best model", best[0] ? best : NULL } };
+    struct stat sb;
     for (int i = 0; i < 2; i++)
-        if (in[i] && cxr_input_check(in[i]) != CXR_OK) return CXR_E_ARG;
+        if (in[i] && cxr_input_check(in[i]) != CXR_OK)
+            /* a folder of images given for the store: what to do with it */
+            return i == 0 && stat(in[i], &sb) == 0 && S_ISDIR(sb.st_mode)
+                       ? cxr_set_error(CXR_E_ARG,
+                                       "%s; cxr-train reads a store: pack the folder into one "
+                                       "first (cxr-pack %s -o STORE.h5)",
+                                       cxr_last_error(), in[i])
+                       : CXR_E_ARG;
     /* --resume STORE: said as such (the checkpoint, the resumed file by default, was refused
      * as "--checkpoint STORE: is the same file as the input", an option not given) */
     if (o->io.resume_path && cxr_same_output(o->io.resume_path, o->io.store_path))

@@ -211,6 +211,14 @@ for d in /train/labels /test/labels; do
 done
 expect_rc 0 "$BIN/cxr-train" "$WORK/hollow.h5" $T --epochs 1 --no-checkpoint
 expect_rc 3 "$BIN/cxr-pack" "$WORK/hollow" -o "$WORK/hollow-s.h5" --size 32 --quiet --strict
+# a folder of images given for the store is told to be packed; a split given as a third
+# argument of cxr-eval is told to be --split
+expect_rc 2 "$BIN/cxr-train" "$WORK/hollow" $T --epochs 1 --no-checkpoint
+expect_err "$WORK/hollow: is a directory, not a regular file; cxr-train reads a store: pack the folder into one first (cxr-pack $WORK/hollow -o STORE.h5)"
+expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" test
+expect_err "cxr-eval: expected MODEL.h5 STORE.h5; a split is chosen with --split (--split test)"
+expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" other
+expect_err "cxr-eval: expected MODEL.h5 STORE.h5 (see --help)"
 # a class without training images (an empty train/ folder beside a test/ one with an image; the
 # same for one val/ alone has): cxr-pack says so, cxr-train refuses (its weight is 0: never
 # learnt, never in the loss)
