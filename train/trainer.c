@@ -1926,8 +1926,9 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     }
     if (r.rc.select != CXR_SELECT_NONE && o->io.checkpoint_path) {
         CXR_TRY(cxr_train_best_path(o->io.checkpoint_path, r.best_path, sizeof r.best_path));
-        note(o, "model selection: the best epoch by %s is kept in %s (--resume uses %s)",
-             cxr_select_name(r.rc.select), r.best_path, o->io.checkpoint_path);
+        if (trains) /* not after a resume's "nothing to do" */
+            note(o, "model selection: the best epoch by %s is kept in %s (--resume uses %s)",
+                 cxr_select_name(r.rc.select), r.best_path, o->io.checkpoint_path);
         /* where the best epoch so far is: said on a resume into another checkpoint (it stays
          * where it is), and warned about when the resumed run's own best model is missing or
          * holds another model (deleted, or replaced since) */
