@@ -13,7 +13,8 @@ Fletcher32 is verified, chunks are zstd-decoded on worker threads (threads=) ahe
 consumer (depth= batches), and with shuffle=True the order is a shard-window shuffle drawn from
 (seed, epoch) alone, so an epoch can be replayed. Batches are zero-copy: the arrays are
 read-only views of the loader's batch buffer, valid until the next batch is asked for (pass
-copy=True to keep them longer). parts=/part= split the shards between loaders (e.g. processes),
+copy=True to keep them longer; a Batch kept past it raises RuntimeError for its arrays rather
+than hand out another batch's data, since 0.23). parts=/part= split the shards between loaders (e.g. processes),
 disjoint and covering; cxr.torch.StoreDataset does that for DataLoader workers.
 
 Store gives the metadata (classes, splits, paths, labels) and reads single images through
@@ -294,16 +295,36 @@ class Batch:
     """One batch: images float32 (n, 1, S, S), labels int32 (n,), indices int64 (n,) (image
     numbers within the split), step (0-based batch number within the epoch); with a loader's
     mixup, labels2 int32 (n,) (each image's partner's label) and mix float32 (n,) (the weight
-    of labels[i]; 1 - mix of labels2[i]), else None."""
+    of labels[i]; 1 - mix of labels2[i]), else None.
 
-    __slots__ = ("images", "labels", "indices", "step", "labels2", "mix")
+    A batch of Loader.epoch(copy=False) holds views of the loader's buffer, which the next batch
+    asked for overwrites: its arrays are then refused (RuntimeError), not handed out holding
+    another batch's data (list(loader.epoch(e)) kept every batch but the last few overwritten,
+    silently). Arrays taken out of it before stay views: copy them, or use copy=True."""
 
-    def __init__(self, images, labels, indices, step, labels2=None, mix=None):
-        self.images, self.labels, self.indices, self.step = images, labels, indices, step
-        self.labels2, self.mix = labels2, mix
+    __slots__ = ("_arrays", "step", "_n", "_owner", "_seq")
+
+    def __init__(self, images, labels, indices, step, labels2=None, mix=None, owner=None, seq=0):
+        self._arrays = (images, labels, indices, labels2, mix)
+        self.step, self._n, self._owner, self._seq = step, len(labels), owner, seq
+
+    def _get(self, k):
+        o = self._owner
+        if o is not None and o._taken != self._seq:
+            raise RuntimeError(
+                f"batch {self.step} is stale: its arrays were views of the loader's buffer, "
+                "which a later batch (or epoch, or close) has overwritten; copy what a batch "
+                "holds before asking for the next, or iterate with epoch(e, copy=True)")
+        return self._arrays[k]
+
+    images = property(lambda self: self._get(0))
+    labels = property(lambda self: self._get(1))
+    indices = property(lambda self: self._get(2))
+    labels2 = property(lambda self: self._get(3))
+    mix = property(lambda self: self._get(4))
 
     def __len__(self):
-        return len(self.labels)
+        return self._n
 
     def __iter__(self):  # images, labels = batch
         return iter((self.images, self.labels))
@@ -420,6 +441,7 @@ class Loader(_Closable):
         self.size = self.store._info(split).size
         self._epoch = 0
         self._generation = 0  # epoch() calls so far: an abandoned iterator sees a newer one
+        self._taken = 0  # calls that may overwrite the batch buffer: a Batch of another is stale
         self._thread = None  # the one thread that iterates (the C loader has one consumer)
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -436,6 +458,7 @@ class Loader(_Closable):
             return
         with self._lock:
             self._generation += 1  # a running epoch's iterator raises at its next batch
+            self._taken += 1  # and its batches' buffer goes with the C loader
             self._h = None
             if self._own_store:
                 self.store.close()  # the C store goes with the C loader, which holds it
@@ -514,6 +537,7 @@ class Loader(_Closable):
                 raise RuntimeError(f"{self!r}: iterated by another thread; one thread per loader "
                                    "(make one loader per thread, with part=/parts=)")
             self._generation += 1
+            self._taken += 1  # begin_epoch refills the buffer: the last epoch's batches are stale
             gen = self._generation
             # begun here, not at the iterator's first next(): an iterator made earlier and
             # started later must not restart the C loader under the current one
@@ -538,6 +562,7 @@ class Loader(_Closable):
                 if self._h is None:
                     raise ValueError(f"{self!r} was closed during epoch {epoch}")
                 raise RuntimeError(f"{self!r}: epoch {epoch} was abandoned (another epoch() began)")
+            self._taken += 1  # the buffer the last batch's views read is the C loader's now
             _check(lib.cxr_loader_next_batch(h, ctypes.byref(b)))
             if b.n == 0:
                 return
@@ -553,4 +578,5 @@ class Loader(_Closable):
                 images, labels, indices = images.copy(), labels.copy(), indices.copy()
                 if mix is not None:
                     labels2, mix = labels2.copy(), mix.copy()
-            yield Batch(images, labels, indices, b.step, labels2, mix)
+            yield Batch(images, labels, indices, b.step, labels2, mix,
+                        None if copy else self, self._taken)

@@ -256,6 +256,35 @@ with cxr.Loader(store, "train", batch=4, depth=2) as ld:
     kept = [b.images for b in ld.epoch(0, copy=True)]
     check(all(np.array_equal(k[:, 0], train[4 * i:4 * i + len(k)]) for i, k in enumerate(kept)),
           "copy=True batches survive later batches")
+    # a Batch kept past the next batch refuses its arrays (list(epoch) handed out overwritten
+    # data, silently); copy=True ones do not; the current one does
+    held = list(ld.epoch(0))
+    for name in ("images", "labels", "indices", "mix"):
+        try:
+            getattr(held[0], name)
+            check(False, f"a stale batch's {name} raises")
+        except RuntimeError as e:
+            check("batch 0 is stale" in str(e) and "copy=True" in str(e), f"stale message: {e}")
+    check(len(held[0]) == 4, "a stale batch's len() stays")
+    try:
+        held[-1].images  # the epoch's end asked the C loader once more: its buffer is not ours
+        check(False, "the last batch of an ended epoch is stale")
+    except RuntimeError:
+        pass
+    it = ld.epoch(1)
+    first = next(it)
+    check(np.array_equal(first.images[:, 0], train[first.indices]), "the current batch reads")
+    images, labels = first  # unpacks while current
+    next(it)
+    try:
+        first.labels
+        check(False, "the batch before the current one is stale")
+    except RuntimeError:
+        pass
+    del it
+    held = list(ld.epoch(0, copy=True))
+    check(all(np.array_equal(h.images[:, 0], train[h.indices]) for h in held),
+          "copy=True batches kept in a list read")
 v = views[0]
 del ld, b
 check(v.shape == (4, 1, size, size) and np.isfinite(v).all(), "a view outlives its loader")
