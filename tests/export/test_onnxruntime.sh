@@ -6,10 +6,11 @@
 # head gap, for an input pool of 4 and for an input scale (a zscore255 store), and with the
 # weights in a file beside the model (--external-data, read from another working folder).
 # Python: the bench venv
-# ($CXR_BENCH_VENV, made by scripts/install-deps.sh --bench); skipped (77) without onnx,
-# onnxruntime and numpy there.
+# ($CXR_BENCH_VENV, made by scripts/install-deps.sh --bench; else the one CMake's
+# -DCXR_BENCH_VENV names, CXR_BENCH_VENV_CONFIGURED: the cache's value overrode a venv given in
+# ctest's environment); skipped (77) without onnx, onnxruntime and numpy there.
 BIN=$1 SAMPLE=$2 PYDIR=$3 LIB=$4
-PY=${CXR_BENCH_VENV:-/opt/cxr/bench-venv}/bin/python
+PY=${CXR_BENCH_VENV:-${CXR_BENCH_VENV_CONFIGURED:-/opt/cxr/bench-venv}}/bin/python
 if ! [ -x "$PY" ] || ! "$PY" -c 'import onnx, onnxruntime, numpy' 2>/dev/null; then
     echo "SKIPPED: no python with onnx, onnxruntime and numpy at $PY (scripts/install-deps.sh --bench)"
     exit 77
