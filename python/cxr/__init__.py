@@ -313,7 +313,7 @@ class Batch:
         if o is not None and o._taken != self._seq:
             raise RuntimeError(
                 f"batch {self.step} is stale: its arrays were views of the loader's buffer, "
-                "which a later batch (or epoch, or close) has overwritten; copy what a batch "
+                "which a later batch (or epoch) has overwritten; copy what a batch "
                 "holds before asking for the next, or iterate with epoch(e, copy=True)")
         return self._arrays[k]
 
@@ -458,8 +458,7 @@ class Loader(_Closable):
             return
         with self._lock:
             self._generation += 1  # a running epoch's iterator raises at its next batch
-            self._taken += 1  # and its batches' buffer goes with the C loader
-            self._h = None
+            self._h = None  # its last batch's arrays keep the C loader, and their data, alive
             if self._own_store:
                 self.store.close()  # the C store goes with the C loader, which holds it
 

@@ -74,7 +74,10 @@ P = ctypes.POINTER
 # cxr_pack_skip grew line, cxr_epoch_summary grew n_classes (none of them used here).
 # 0.22: cxr_trainlog_tail grew train_images, eval_images, has_eval_split and eval_split (the
 # caller allocates it); cxr_metrics_report's undefined ratios are NaN, not 0 (none used here).
-ABI = "0.22"
+# 0.23: cxr_train_run's auto training order is the whole split on a run of at most
+# CXR_TRAIN_SHORT_RUN_EPOCHS epochs' steps (a behaviour change; no structure changed; not used
+# here); Batch (this package) refuses its arrays once stale.
+ABI = "0.23"
 
 
 class LoaderOptions(ctypes.Structure):

@@ -285,6 +285,9 @@ with cxr.Loader(store, "train", batch=4, depth=2) as ld:
     held = list(ld.epoch(0, copy=True))
     check(all(np.array_equal(h.images[:, 0], train[h.indices]) for h in held),
           "copy=True batches kept in a list read")
+    cur = next(iter(ld.epoch(2)))
+# ... and the current batch stays readable once its loader is closed (its arrays keep it)
+check(np.array_equal(cur.images[:, 0], train[cur.indices]), "the current batch reads after close()")
 v = views[0]
 del ld, b
 check(v.shape == (4, 1, size, size) and np.isfinite(v).all(), "a view outlives its loader")
