@@ -199,14 +199,16 @@ typedef struct {
                              1-based epoch on, the running mean of the epoch-end weights is the
                              model evaluated, selected and exported (0: off) */
     int shuffle_window;   /* the training order's window (cxr_loader_options.window, specs/
-                             model.md "Training order"): 0 the loader's (the shards of 256
-                             images), CXR_LOADER_WINDOW_SPLIT the whole split, N > 0 shards */
+                             model.md "Training order"): 0 auto (a short run's whole split,
+                             else the loader's shards of 256 images: CXR_TRAIN_SHORT_RUN_EPOCHS),
+                             CXR_LOADER_WINDOW_SPLIT the whole split, N > 0 shards */
     float mixup;          /* mixup's Beta parameter (cxr_loader_options.mixup; 0: none) */
 } cxr_train_recipe;
 
 /* A fresh run's auto window (0) mixes the whole split (CXR_LOADER_WINDOW_SPLIT) when the run
- * trains at most this many epochs' worth of steps and the machine has the memory, and is the
- * loader's window of a few shards otherwise; the checkpoint and log record which. */
+ * trains at most this many epochs' worth of steps and the split's decoded images take at most
+ * a quarter of cxr_mem_available(), and is the loader's window of a few shards otherwise; the
+ * checkpoint and log record which. */
 #define CXR_TRAIN_SHORT_RUN_EPOCHS 14
 /* cxr_train_recipe_options.shuffle_window when not given: the recipe's. */
 #define CXR_TRAIN_WINDOW_RECIPE (-2)

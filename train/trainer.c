@@ -904,6 +904,14 @@ static int short_run(const run_recipe *rc, int64_t n_train)
     return (int64_t)rc->epochs * per <= (int64_t)CXR_TRAIN_SHORT_RUN_EPOCHS * full;
 }
 
+/* The bytes the whole-split order holds decoded (cxr_loader_split_window): the split, or three
+ * windows of CXR_LOADER_MIXED_BYTES past CXR_LOADER_SPLIT_BYTES. */
+static double split_bytes(const cxr_split_info *t)
+{
+    const double all = (double)t->n * t->size * t->size * sizeof(float);
+    return all <= (double)CXR_LOADER_SPLIT_BYTES ? all : 3.0 * (double)CXR_LOADER_MIXED_BYTES;
+}
+
 /* The batch source, the schedule and the metrics (the monitor: open_monitor). */
 static cxr_status open_run_io(train_run *r)
 {
@@ -926,31 +934,31 @@ static cxr_status open_run_io(train_run *r)
                   "CXR_SHUFFLE_WINDOW=%s is no longer read: give --shuffle-window auto, split "
                   "(what \"all\" was) or a number of shards, and unset it",
                   sw);
-    int opened = 0;
     if (r->rc.window_auto && short_run(&r->rc, r->train_info.n)) {
-        /* auto, on a short run: the whole split mixed, where the machine has the room */
-        lo.window = CXR_LOADER_WINDOW_SPLIT;
-        st = source_open(&r->src, r->store, r->model, &lo, o->compute.resident, r->rc.max_steps);
-        if (st == CXR_E_NOMEM) {
-            note(o,
-                 "--shuffle-window auto: mixing the whole split needs more memory than this "
-                 "machine has free (%.1f MiB); windows of a few shards instead",
-                 cxr_mib((double)cxr_mem_available()));
-            source_close(&r->src);
-            lo.window = 0;
-            st = CXR_OK;
-        } else {
-            CXR_TRY(st);
-            opened = 1;
-            r->rc.shuffle_window = r->meta.shuffle_window = CXR_LOADER_WINDOW_SPLIT;
+        /* auto, on a short run: the whole split mixed, where its decoded images take at most a
+         * quarter of the memory free (the model's activations and the evaluation come beside
+         * them); chosen before the loader is made, so that no other failure reads as this */
+        const double need = split_bytes(&r->train_info), avail = (double)cxr_mem_available();
+        if (avail < 0 || 4 * need <= avail) {
+            lo.window = r->rc.shuffle_window = r->meta.shuffle_window = CXR_LOADER_WINDOW_SPLIT;
             note(o,
                  "training order: the whole split mixed (--shuffle-window auto on a run of at "
                  "most %d epochs' steps; specs/model.md \"Training order\")",
                  CXR_TRAIN_SHORT_RUN_EPOCHS);
+        } else {
+            note(o,
+                 "--shuffle-window auto: the whole split's images (%.1f MiB decoded) take more "
+                 "than a quarter of the memory free (%.1f MiB), so this short run takes windows "
+                 "of a few shards",
+                 cxr_mib(need), cxr_mib(avail));
         }
     }
-    if (!opened)
-        CXR_TRY(source_open(&r->src, r->store, r->model, &lo, o->compute.resident, r->rc.max_steps));
+    st = source_open(&r->src, r->store, r->model, &lo, o->compute.resident, r->rc.max_steps);
+    if (st == CXR_E_NOMEM && lo.window == CXR_LOADER_WINDOW_SPLIT)
+        CXR_THROW(st, "%s (the training order mixes the whole split%s)", cxr_last_error(),
+                  o->io.resume_path ? ", the order of the checkpoint's run, which a resume keeps"
+                                    : ": --shuffle-window N takes windows of N shards");
+    CXR_TRY(st);
     CXR_TRY(check_resume_steps(r));
     /* step decay: x gamma every --lr-step-epochs epochs, by default after each third of the
      * run, rounded up so that a third decay never falls inside it; a resume keeps the
@@ -1949,7 +1957,7 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
                  was, !held && there ? " (it holds another model)" : "", r.best_path);
         }
     }
-    if (r.rc.select != CXR_SELECT_NONE && !o->io.checkpoint_path && o->recipe.select)
+    if (trains && r.rc.select != CXR_SELECT_NONE && !o->io.checkpoint_path && o->recipe.select)
         note(o, /* asked for, and nothing to keep it in: said (the log still names the epoch) */
              "model selection by %s: no best model is kept (--no-checkpoint); the log's epoch "
              "lines name the best epoch",
@@ -1965,10 +1973,11 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
         else
             r.stale_best[0] = '\0';
     }
-    if (r.rc.mixup > 0 && r.rc.batch == 1) /* pairs (i, n-1-i) of a batch: i with itself */
+    /* mixup pairs (i, n-1-i) of a batch: i with itself at batch 1 */
+    if (trains && r.rc.mixup > 0 && r.rc.batch == 1)
         note(o, "warning: mixup pairs the images of a batch; at batch 1 each is paired with "
                 "itself, and nothing is mixed");
-    if (r.rc.average_from > 0 && r.rc.average_from <= r.rc.epochs)
+    if (trains && r.rc.average_from > 0 && r.rc.average_from <= r.rc.epochs)
         note(o,
              "weight averaging: from epoch %d on, the mean of the epoch-end weights is "
              "evaluated, selected and saved (/average in the checkpoints: the model cxr-eval, "

@@ -326,6 +326,10 @@ class Batch:
     def __len__(self):
         return self._n
 
+    def __reduce__(self):
+        # pickled as its arrays (copies), without its loader; a stale one refuses, as above
+        return (Batch, (self.images, self.labels, self.indices, self.step, self.labels2, self.mix))
+
     def __iter__(self):  # images, labels = batch
         return iter((self.images, self.labels))
 

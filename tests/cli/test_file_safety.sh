@@ -252,6 +252,9 @@ cmp -s "$W/held.jsonl" "$W/held1" || fail "a refused run changed the log"
 expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/ck.h5" --log "$W/held.jsonl"
 expect_err "nothing to do"
 grep -E -q 'earlier log|saving the model|model selection' "$W/err" && fail "a resume with nothing to do said: $(cat "$W/err")"
+expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --resume "$W/ck.h5" --no-checkpoint --select val_auc
+expect_err "nothing to do"
+grep -E -q 'model selection|weight averaging' "$W/err" && fail "a resume with nothing to do said: $(cat "$W/err")"
 # a log of one line without its newline (a run cut short) is one line
 head -n 1 "$W/held0" | tr -d '\n' > "$W/one.jsonl"
 expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --no-checkpoint --log "$W/one.jsonl"

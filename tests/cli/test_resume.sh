@@ -80,19 +80,34 @@ grep -q '"shuffle_window":"auto"' "$WORK/l.jsonl" || fail "the 15-epoch run's lo
     fail "auto on a 15-epoch run is not the loader's windows: $(epoch_losses "$WORK/l.jsonl" | head -1) / $q"
 h5dump -a /shuffle_window "$WORK/l.h5" | grep -q '(0): 0' || fail "the 15-epoch run's checkpoint does not record auto"
 h5dump -a /shuffle_window "$WORK/a.h5" | grep -q '(0): -1' || fail "the 2-epoch run's checkpoint does not record split"
-expect_rc 0 $T --epochs 3 --resume "$WORK/a.h5" --shuffle-window auto --no-checkpoint
-expect_rc 0 $T --epochs 3 --resume "$WORK/a.h5" --recipe standard --no-checkpoint
-# ... where the machine has the memory (CXR_MEM_AVAILABLE_MB stands for it; shards of one image,
-# so that the loader's windows need less than the whole split), else the windows, said
+expect_rc 0 $T --epochs 3 --resume "$WORK/a.h5" --log "$WORK/ra.jsonl" --no-checkpoint
+expect_rc 0 $T --epochs 3 --resume "$WORK/a.h5" --shuffle-window auto --log "$WORK/ra1.jsonl" --no-checkpoint
+expect_rc 0 $T --epochs 3 --resume "$WORK/a.h5" --recipe standard --log "$WORK/ra2.jsonl" --no-checkpoint
+[ -n "$(epoch_losses "$WORK/ra.jsonl")" ] && [ "$(epoch_losses "$WORK/ra1.jsonl")" = "$(epoch_losses "$WORK/ra.jsonl")" ] &&
+    [ "$(epoch_losses "$WORK/ra2.jsonl")" = "$(epoch_losses "$WORK/ra.jsonl")" ] ||
+    fail "a resume given auto or the recipe did not keep the checkpoint's order"
+# ... where the whole split's images take at most a quarter of the memory free
+# (CXR_MEM_AVAILABLE_MB stands for it; 36 images of 32x32, 0.14 MiB: split from 0.5625 MiB
+# on), else the windows, said; a whole split the loader cannot hold is refused naming the order
 "$BIN/cxr-pack" "$SAMPLE" -o "$WORK/s1.h5" --size 32 --shard 1 --val-fraction 0.25 --threads 2 \
     --quiet >/dev/null || fail "cannot pack the sample in shards of 1"
 T1="$BIN/cxr-train $WORK/s1.h5 --device cpu --batch 8 --threads 2 --no-monitor --epochs 1 --no-checkpoint"
-CXR_MEM_AVAILABLE_MB=0.4 expect_rc 0 $T1 --log "$WORK/m4.jsonl"
+CXR_MEM_AVAILABLE_MB=0.57 expect_rc 0 $T1 --log "$WORK/m4.jsonl"
 grep -q '"shuffle_window":"split"' "$WORK/m4.jsonl" || fail "auto with the memory did not mix the split"
 expect_err "training order: the whole split mixed (--shuffle-window auto on a run of at most 14"
-CXR_MEM_AVAILABLE_MB=0.2 expect_rc 0 $T1 --log "$WORK/m2.jsonl"
+CXR_MEM_AVAILABLE_MB=0.55 expect_rc 0 $T1 --log "$WORK/m2.jsonl"
 grep -q '"shuffle_window":"auto"' "$WORK/m2.jsonl" || fail "auto without the memory did not take windows"
-expect_err "--shuffle-window auto: mixing the whole split needs more memory than this machine has free (0.2 MiB); windows of a few shards instead"
+expect_err "--shuffle-window auto: the whole split's images (0.1 MiB decoded) take more than a quarter of the memory free (0.5 MiB), so this short run takes windows of a few shards"
+CXR_MEM_AVAILABLE_MB=0.2 expect_rc 1 $T1 --shuffle-window split --log "$WORK/m1.jsonl"
+expect_err "more than the 0.2 MiB this machine has free"
+expect_err "(the training order mixes the whole split: --shuffle-window N takes windows of N shards)"
+# exactly 14 epochs' steps is short; with --max-steps, the steps count
+expect_rc 0 $T1 --epochs 14 --log "$WORK/m14.jsonl"
+grep -q '"shuffle_window":"split"' "$WORK/m14.jsonl" || fail "a 14-epoch run did not mix the split"
+expect_rc 0 $T1 --epochs 20 --max-steps 3 --log "$WORK/m20.jsonl"
+grep -q '"shuffle_window":"split"' "$WORK/m20.jsonl" || fail "20 epochs of 3 of 5 steps did not mix the split"
+expect_rc 0 $T1 --epochs 15 --log "$WORK/m15.jsonl"
+grep -q '"shuffle_window":"auto"' "$WORK/m15.jsonl" || fail "a 15-epoch run mixed the split"
 expect_rc 0 $T --epochs 1 --shuffle-window split --log "$WORK/x.jsonl" --checkpoint "$WORK/x.h5"
 h5dump -a /shuffle_window "$WORK/x.h5" | grep -q '(0): -1' || fail "the checkpoint does not record split"
 expect_rc 0 $T --epochs 2 --log "$WORK/x.jsonl" --resume "$WORK/x.h5" --no-checkpoint

@@ -275,7 +275,16 @@ with cxr.Loader(store, "train", batch=4, depth=2) as ld:
     first = next(it)
     check(np.array_equal(first.images[:, 0], train[first.indices]), "the current batch reads")
     images, labels = first  # unpacks while current
+    back = pickle.loads(pickle.dumps(first))  # pickled as its arrays, without the loader
+    check(np.array_equal(back.images, first.images) and np.array_equal(back.indices, first.indices)
+          and back.step == first.step and back.mix is None, "a current batch pickles")
     next(it)
+    try:
+        pickle.dumps(first)
+        check(False, "a stale batch does not pickle")
+    except RuntimeError:
+        pass
+    check(np.array_equal(back.images[:, 0], train[back.indices]), "an unpickled batch keeps its data")
     try:
         first.labels
         check(False, "the batch before the current one is stale")
