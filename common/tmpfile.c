@@ -71,6 +71,62 @@ static int quiet_for_long(const struct stat *a)
     return (double)(now.tv_sec - a->st_mtim.tv_sec) > CXR_TMPFILE_STALE_S;
 }
 
+/* A temporary `name` (in the folder dfd; its owner's pid after the prefix's pl bytes) of a
+ * process not running here, this user's and a regular file (*a its stat): what a sweep may
+ * remove once stale, if no one holds its lock. */
+static int dead_owner(int dfd, const char *name, size_t pl, struct stat *a)
+{
+    long pid = parse_owner(name + pl);
+    if (pid < 0 || pid == (long)getpid()) return 0;
+    /* a live process (or one we may not signal) may still be writing it */
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) return 0;
+    return fstatat(dfd, name, a, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(a->st_mode) &&
+           a->st_uid == geteuid();
+}
+
+int cxr_tmpfile_leftovers(const char *target, int64_t *bytes, char *first, size_t cap)
+{
+    char *dir = NULL, *prefix = NULL;
+    int n = 0;
+    *bytes = 0;
+    if (cap) first[0] = '\0';
+    if (!target || split_target(target, &dir, &prefix) != CXR_OK) return 0;
+    DIR *d = opendir(dir);
+    if (d) {
+        const size_t pl = strlen(prefix);
+        struct dirent *e;
+        struct stat a;
+        while ((e = readdir(d)) != NULL) {
+            if (strncmp(e->d_name, prefix, pl) != 0) continue;
+            /* not opened: a lock taken to look could fail a live writer's (another pid
+             * namespace's) taking it */
+            if (!dead_owner(dirfd(d), e->d_name, pl, &a) || quiet_for_long(&a)) continue;
+            if (n++ == 0 && cap) snprintf(first, cap, "%s/%s", dir, e->d_name);
+            *bytes += (int64_t)a.st_size;
+        }
+        closedir(d);
+    }
+    free(dir);
+    free(prefix);
+    return n;
+}
+
+void cxr_tmpfile_note_leftovers(const char *tool, const char *target)
+{
+    char first[4096 + 64];
+    int64_t bytes = 0;
+    const int n = cxr_tmpfile_leftovers(target, &bytes, first, sizeof first);
+    if (n == 0) return;
+    fprintf(stderr, "%s: note: ", tool);
+    cxr_fputs_escaped(first, stderr);
+    if (n > 1) fprintf(stderr, " and %d more", n - 1);
+    fprintf(stderr,
+            " (%.1f MiB), left by a run that ended before its output was complete (killed): a "
+            "later run removes %s once %d minutes unwritten, or remove %s now\n",
+            (double)bytes / 1048576.0, n > 1 ? "them" : "it", CXR_TMPFILE_STALE_S / 60,
+            n > 1 ? "them" : "it");
+}
+
 int cxr_tmpfile_sweep(const char *target)
 {
     char *dir = NULL, *prefix = NULL;
@@ -83,14 +139,8 @@ int cxr_tmpfile_sweep(const char *target)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, prefix, pl) != 0) continue;
-        long pid = parse_owner(e->d_name + pl);
         struct stat a, b;
-        if (pid < 0 || pid == (long)getpid()) continue;
-        /* a live process (or one we may not signal) may still be writing it */
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        if (fstatat(dfd, e->d_name, &a, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(a.st_mode) ||
-            a.st_uid != geteuid() || !quiet_for_long(&a))
-            continue;
+        if (!dead_owner(dfd, e->d_name, pl, &a) || !quiet_for_long(&a)) continue;
         int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) continue;
         /* same file as examined, and no writer (in another pid namespace, say) holds it */

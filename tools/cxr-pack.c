@@ -16,6 +16,7 @@
 #include "cxr_parse.h"
 #include "cxr_files.h"
 #include "cxr_pack.h"
+#include "cxr_tmpfile.h"
 #include "pack_manifest.h" /* --manifest mode: options, plan, summary line */
 
 #define USAGE "usage: cxr-pack SRC_DIR -o STORE.h5 [options]"
@@ -124,7 +125,7 @@ static void usage(FILE *f)
         "tools' missing inputs); 130 interrupted (SIGINT/SIGTERM/SIGHUP: the run stops\n"
         "at the next image, the temporary file is removed; one left by a killed run,\n"
         ".STORE.cxr-tmp-PID-..., is removed by a later run that writes STORE once it is 15\n"
-        "minutes unwritten); 1 other errors\n"
+        "minutes unwritten, and said by one that finds it younger); 1 other errors\n"
         "(out of memory, also while reading an input: the input is not skipped, the run stops).\n",
         CXR_STORE_ZSTD_LEVEL);
     fputs(pack_manifest_help(), f);
@@ -824,6 +825,7 @@ int main(int argc, char **argv)
     printf(" (%lld bytes) from ", file_bytes);
     cxr_fputs_escaped(src, stdout);
     printf(" with %d thread%s\n", threads, threads == 1 ? "" : "s");
+    cxr_tmpfile_note_leftovers("cxr-pack", out); /* a killed run's, said */
     printf("%-6s", "split");
     int nc = plan.n_classes < CXR_PACK_SUMMARY_CLASSES ? plan.n_classes : CXR_PACK_SUMMARY_CLASSES;
     char esc[64];

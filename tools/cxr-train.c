@@ -21,6 +21,7 @@
 #include "cxr_files.h"
 #include "cxr_parse.h"
 #include "cxr_cuda.h"
+#include "cxr_tmpfile.h"
 #include "cxr_trainer.h"
 #include "train_files.h"
 
@@ -185,8 +186,8 @@ static void usage(FILE *f, const cxr_train_options *d)
         "that evaluation); the last complete checkpoint stays valid, and the message gives the\n"
         "command that goes on. A second signal kills the program; the temporary it\n"
         "leaves (.FILE.cxr-tmp-PID-...) is removed by a later run that writes FILE once it is 15\n"
-        "minutes unwritten. A signal ignored when cxr-train starts (SIGHUP under nohup) stays\n"
-        "ignored.\n"
+        "minutes unwritten, and said by one that finds it younger. A signal ignored when\n"
+        "cxr-train starts (SIGHUP under nohup) stays ignored.\n"
         "\n"
         "Exit codes: 0 ok; 2 usage error; 3 bad input data (store of another format version, "
         "missing\n"
@@ -790,6 +791,12 @@ int main(int argc, char **argv)
                     "cxr-train: out of memory; a smaller --batch needs less (the activations "
                     "and the loaders' batches grow with it: specs/model.md, \"Memory\")\n");
         return cxr_exit_code(st);
+    }
+    char best[4096];
+    if (o.io.checkpoint_path) { /* a killed run's temporaries, a checkpoint's size each */
+        cxr_tmpfile_note_leftovers("cxr-train", o.io.checkpoint_path);
+        if (cxr_train_best_path(o.io.checkpoint_path, best, sizeof best) == CXR_OK)
+            cxr_tmpfile_note_leftovers("cxr-train", best);
     }
     return 0;
 }

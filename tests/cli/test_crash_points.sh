@@ -207,4 +207,21 @@ cmp -s "$W/rep/real.tsv" "$W/v0.tsv" || fail "the earlier duplicates report behi
 [ -L "$W/v.tsv" ] || fail "the report's link was replaced"
 [ -z "$(ls -A "$W/rep" | grep -v -x real.tsv; leftovers v. v.h5 v0.h5 v.tsv v0.tsv)" ] ||
     fail "left by a failed store rename with a linked report: $(ls -A "$W/rep")"
+
+# 13. the complete temporary of a pack killed before its rename, young, is said by the rerun
+# that writes the store (kept: another pid namespace's live writer could own it) and swept
+# without a word once 15 minutes unwritten; a killed training run's likewise
+mkdir "$W/k"
+killed "rename 1 before k.h5" "$BIN/cxr-pack" "$SAMPLE" -o "$W/k/k.h5" --size 16 --quiet
+ls -a "$W/k" | grep -q '^\.k\.h5\.cxr-tmp-' || fail "the killed pack left no temporary: $(ls -a "$W/k")"
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$W/k/k.h5" --size 16 --quiet
+expect_err "cxr-pack: note: $W/k/.k.h5.cxr-tmp-"
+expect_err " MiB), left by a run that ended before its output was complete (killed): a later run removes it once 15 minutes unwritten, or remove it now"
+touch -d '-16 min' "$W"/k/.k.h5.cxr-tmp-*
+expect_rc 0 "$BIN/cxr-pack" "$SAMPLE" -o "$W/k/k.h5" --size 16 --quiet
+grep -q 'note: .*cxr-tmp' "$W/err" && fail "an old temporary was said: $(cat "$W/err")"
+ls -a "$W/k" | grep -q 'cxr-tmp' && fail "the old temporary was not swept: $(ls -a "$W/k")"
+killed "rename 1 before kc.h5" "$BIN/cxr-train" "$W/s.h5" $T --epochs 1 --checkpoint "$W/k/kc.h5"
+expect_rc 0 "$BIN/cxr-train" "$W/s.h5" $T --epochs 1 --checkpoint "$W/k/kc.h5"
+expect_err "cxr-train: note: $W/k/.kc.h5.cxr-tmp-"
 finish
