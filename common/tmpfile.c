@@ -86,11 +86,16 @@ static int dead_owner(int dfd, const char *name, size_t pl, struct stat *a)
 
 int cxr_tmpfile_leftovers(const char *target, int64_t *bytes, char *first, size_t cap)
 {
-    char *dir = NULL, *prefix = NULL;
+    char *dir = NULL, *prefix = NULL, *resolved = NULL;
     int n = 0;
     *bytes = 0;
     if (cap) first[0] = '\0';
-    if (!target || split_target(target, &dir, &prefix) != CXR_OK) return 0;
+    /* beside the file a symbolic link names, where cxr_tmpfile_create puts them */
+    if (!target || cxr_tmpfile_resolve(target, &resolved) != CXR_OK) return 0;
+    if (split_target(resolved ? resolved : target, &dir, &prefix) != CXR_OK) {
+        free(resolved);
+        return 0;
+    }
     DIR *d = opendir(dir);
     if (d) {
         const size_t pl = strlen(prefix);
@@ -106,6 +111,7 @@ int cxr_tmpfile_leftovers(const char *target, int64_t *bytes, char *first, size_
         }
         closedir(d);
     }
+    free(resolved);
     free(dir);
     free(prefix);
     return n;
@@ -121,10 +127,11 @@ void cxr_tmpfile_note_leftovers(const char *tool, const char *target)
     cxr_fputs_escaped(first, stderr);
     if (n > 1) fprintf(stderr, " and %d more", n - 1);
     fprintf(stderr,
-            " (%.1f MiB), left by a run that ended before its output was complete (killed): a "
-            "later run removes %s once %d minutes unwritten, or remove %s now\n",
-            (double)bytes / 1048576.0, n > 1 ? "them" : "it", CXR_TMPFILE_STALE_S / 60,
-            n > 1 ? "them" : "it");
+            " (%.1f MiB), left by a run that ended before its output was complete (killed), "
+            "unless a run of another container or host writes %s: a later run removes %s once "
+            "%d minutes unwritten\n",
+            (double)bytes / 1048576.0, n > 1 ? "them" : "it", n > 1 ? "them" : "it",
+            CXR_TMPFILE_STALE_S / 60);
 }
 
 int cxr_tmpfile_sweep(const char *target)

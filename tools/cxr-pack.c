@@ -825,6 +825,7 @@ int main(int argc, char **argv)
     printf(" (%lld bytes) from ", file_bytes);
     cxr_fputs_escaped(src, stdout);
     printf(" with %d thread%s\n", threads, threads == 1 ? "" : "s");
+    fflush(stdout); /* the note after the line above, where both go to one pipe */
     cxr_tmpfile_note_leftovers("cxr-pack", out); /* a killed run's, said */
     printf("%-6s", "split");
     int nc = plan.n_classes < CXR_PACK_SUMMARY_CLASSES ? plan.n_classes : CXR_PACK_SUMMARY_CLASSES;

@@ -954,7 +954,10 @@ static cxr_status open_run_io(train_run *r)
         }
     }
     st = source_open(&r->src, r->store, r->model, &lo, o->compute.resident, r->rc.max_steps);
-    if (st == CXR_E_NOMEM && lo.window == CXR_LOADER_WINDOW_SPLIT)
+    /* the host loader's refusal of its buffers (not a GPU's memory, nor a mapping's address
+     * space, which no window changes) */
+    if (st == CXR_E_NOMEM && lo.window == CXR_LOADER_WINDOW_SPLIT &&
+        strstr(cxr_last_error(), "the loader needs"))
         CXR_THROW(st, "%s (the training order mixes the whole split%s)", cxr_last_error(),
                   o->io.resume_path ? ", the order of the checkpoint's run, which a resume keeps"
                                     : ": --shuffle-window N takes windows of N shards");

@@ -327,8 +327,11 @@ class Batch:
         return self._n
 
     def __reduce__(self):
-        # pickled as its arrays (copies), without its loader; a stale one refuses, as above
-        return (Batch, (self.images, self.labels, self.indices, self.step, self.labels2, self.mix))
+        # pickled, and copied (copy.copy, deepcopy), as copies of its arrays, without its loader:
+        # a copy holding the views would read what later batches write; a stale one refuses
+        c = [None if a is None else np.array(a, copy=True) for a in
+             (self.images, self.labels, self.indices, self.labels2, self.mix)]
+        return (Batch, (c[0], c[1], c[2], self.step, c[3], c[4]))
 
     def __iter__(self):  # images, labels = batch
         return iter((self.images, self.labels))

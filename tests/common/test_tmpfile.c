@@ -93,6 +93,42 @@ static int count_temps(void)
     return n;
 }
 
+/* cxr_tmpfile_leftovers: the young temporary of a process that has ended is named, beside the
+ * file a symbolic link to the output names too; an old one (the sweep's) is not, nor a live
+ * process's. */
+static void test_leftovers(void)
+{
+    char target[300], link[300], young[400], old[400], live[400], first[500];
+    snprintf(target, sizeof target, "%s/lo.h5", dir);
+    snprintf(link, sizeof link, "%s/lo-link.h5", dir);
+    put(target, "store");
+    REQUIRE(symlink(target, link) == 0);
+    const pid_t dead = fork();
+    REQUIRE(dead >= 0);
+    if (dead == 0) _exit(0);
+    REQUIRE(waitpid(dead, NULL, 0) == dead);
+    snprintf(young, sizeof young, "%s/.lo.h5.cxr-tmp-%d-0123456789abcdef", dir, (int)dead);
+    snprintf(old, sizeof old, "%s/.lo.h5.cxr-tmp-%d-fedcba9876543210", dir, (int)dead);
+    snprintf(live, sizeof live, "%s/.lo.h5.cxr-tmp-%d-00000000000000aa", dir, (int)getppid());
+    put(young, "12345");
+    put(old, "1234567");
+    make_old(old);
+    put(live, "123");
+    int64_t bytes = -1;
+    CHECK(cxr_tmpfile_leftovers(target, &bytes, first, sizeof first) == 1 && bytes == 5 &&
+          strcmp(first, young) == 0);
+    bytes = -1;
+    CHECK(cxr_tmpfile_leftovers(link, &bytes, first, sizeof first) == 1 && bytes == 5 &&
+          strcmp(first, young) == 0);
+    unlink(young);
+    CHECK(cxr_tmpfile_leftovers(target, &bytes, first, sizeof first) == 0 && bytes == 0 &&
+          first[0] == '\0');
+    unlink(old);
+    unlink(live);
+    unlink(link);
+    unlink(target);
+}
+
 /* A temporary whose pid is a process this user may not signal (kill gives EPERM: pid 1, for
  * any user but root) may be a live writer's: the sweep keeps it. Run in a child as nobody when
  * the test runs as root; said and skipped where pid 1 can be signalled. */
@@ -729,6 +765,7 @@ int main(void)
     CHECK(cxr_tmpfile_create(&t, at("sub/"), 0) == CXR_E_ARG);
 
     test_sweep_eperm();
+    test_leftovers();
     test_write_protected();
     test_other_owner();
     test_write_failure_names_output();

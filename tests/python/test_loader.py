@@ -275,6 +275,8 @@ with cxr.Loader(store, "train", batch=4, depth=2) as ld:
     first = next(it)
     check(np.array_equal(first.images[:, 0], train[first.indices]), "the current batch reads")
     images, labels = first  # unpacks while current
+    import copy as copymod
+    dup = copymod.copy(first)  # copies of its arrays: no view that later batches overwrite
     back = pickle.loads(pickle.dumps(first))  # pickled as its arrays, without the loader
     check(np.array_equal(back.images, first.images) and np.array_equal(back.indices, first.indices)
           and back.step == first.step and back.mix is None, "a current batch pickles")
@@ -285,6 +287,9 @@ with cxr.Loader(store, "train", batch=4, depth=2) as ld:
     except RuntimeError:
         pass
     check(np.array_equal(back.images[:, 0], train[back.indices]), "an unpickled batch keeps its data")
+    next(it)
+    next(it)
+    check(np.array_equal(dup.images[:, 0], train[dup.indices]), "a copy.copy of a batch keeps its data")
     try:
         first.labels
         check(False, "the batch before the current one is stale")
