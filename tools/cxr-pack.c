@@ -166,6 +166,7 @@ typedef struct {
                               not among the inputs that the progress lines count */
     int64_t listed_seen;   /* of them, reported so far (the pack reports them first, and counts
                               them in its progress's skipped from then on) */
+    int64_t skips_before;  /* the inputs' skips of the splits done before this one */
     int64_t skips_unnamed; /* skips past the first SKIPS_NAMED */
     int skips_named;
     struct {
@@ -260,10 +261,11 @@ static void ui_progress(void *ctx, const cxr_pack_progress *p)
     double t = cxr_now_s();
     if (!u->tty) {
         if (p->split_done) {
-            fprintf(stderr,
-                    "cxr-pack: %s: %lld inputs done (%lld/%lld overall, %lld of them skipped%s",
-                    p->split, (long long)p->total, (long long)p->done_all, (long long)p->total_all,
-                    (long long)skipped, listed ? "; " : "");
+            /* the split's own skips (a walk read the overall count as the split's) */
+            fprintf(stderr, "cxr-pack: %s: %lld inputs done, %lld skipped (%lld/%lld overall%s",
+                    p->split, (long long)p->total, (long long)(skipped - u->skips_before),
+                    (long long)p->done_all, (long long)p->total_all, listed ? "; " : "");
+            u->skips_before = skipped;
             if (listed)
                 fprintf(stderr, "%lld more skipped as the inputs were listed", (long long)listed);
             fprintf(stderr, ") %.1f s, %.0f img/s\n", p->seconds, rate);

@@ -280,11 +280,12 @@ def case_bad_inputs(tmp):
     check(re.search(r"skipped %d\b" % len(bad), so) is not None, "summary counts %d skips" % len(bad))
     # the progress line's numbers add up: train's inputs less their skips are its images, the
     # files skipped as the folders were listed (not inputs) counted apart
-    m = re.search(r"cxr-pack: train: (\d+) inputs done \(\d+/\d+ overall, (\d+) of them skipped; "
+    m = re.search(r"cxr-pack: train: (\d+) inputs done, (\d+) skipped \(\d+/\d+ overall; "
                   r"(\d+) more skipped as the inputs were listed\)", se)
     check(m is not None and int(m.group(1)) - int(m.group(2)) == sum(counts)
           and int(m.group(2)) + int(m.group(3)) == len(bad),
           "train's progress line adds up to %d images, %d skips: %s" % (sum(counts), len(bad), se))
+    se0 = se
     # ... also for a split with no input, said before any skip was counted (it read "-2 of them
     # skipped")
     t2 = os.path.join(tmp, "t2")
@@ -293,9 +294,13 @@ def case_bad_inputs(tmp):
         open(os.path.join(t2, "train", c, c + ".txt"), "w").write("not an image\n")
     shutil.copytree(os.path.join(SAMPLE, "test"), os.path.join(t2, "test"))
     rc, _, se = run([t2, "-o", os.path.join(tmp, "t2.h5")])
-    check(re.search(r"cxr-pack: train: 0 inputs done \(0/\d+ overall, 0 of them skipped\)", se)
-          is not None and "-" not in "".join(re.findall(r"(-?\d+) of them skipped", se)),
+    check(re.search(r"cxr-pack: train: 0 inputs done, 0 skipped \(0/\d+ overall", se)
+          is not None and "-" not in "".join(re.findall(r"(-?\d+) skipped \(", se)),
           "an empty train split's progress line: %s" % se)
+    # ... and each split's line counts its own skips, not those of the splits before (a walk
+    # read train's 3 skips on test's line)
+    m = re.search(r"cxr-pack: test: (\d+) inputs done, (\d+) skipped \(", se0)
+    check(m is not None and int(m.group(2)) == 0, "test's line counts test's skips: %s" % se0)
 
 
 def case_strict(tmp):
