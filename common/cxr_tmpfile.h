@@ -108,9 +108,10 @@ char *cxr_tmpfile_link(const char *target);
 int cxr_tmpfile_sweep(const char *target);
 
 /* The temporaries of `target` (beside the file a symbolic link names) that a sweep keeps only
- * for their age: this user's, of a process not running here, written to less than CXR_TMPFILE_STALE_S ago (a run killed a
- * moment ago: a 1.2 GB store's worth at 256 px). How many; *bytes their size, `first` (cap
- * bytes) the first one's path. For a tool's note once its own output is in place. */
+ * for their age: this user's, of a process not running here, written to less than
+ * CXR_TMPFILE_STALE_S ago (a run killed a moment ago: a 1.2 GB store's worth at 256 px). How
+ * many; *bytes their size, `first` (cap bytes) the first one's path. For a tool's note once its
+ * own output is in place. */
 int cxr_tmpfile_leftovers(const char *target, int64_t *bytes, char *first, size_t cap);
 /* Those, said on stderr as "TOOL: note: PATH (N MiB), left by a run that ended before ... "
  * (nothing when there are none): for a tool whose own output is in place (a walk found a killed

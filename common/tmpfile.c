@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* getrandom, O_CLOEXEC, fstatat */
 #include "cxr_tmpfile.h"
 #include "cxr_files.h"
+#include "cxr_memory.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -130,7 +131,7 @@ void cxr_tmpfile_note_leftovers(const char *tool, const char *target)
             " (%.1f MiB), left by a run that ended before its output was complete (killed), "
             "unless a run of another container or host writes %s: a later run removes %s once "
             "%d minutes unwritten\n",
-            (double)bytes / 1048576.0, n > 1 ? "them" : "it", n > 1 ? "them" : "it",
+            cxr_mib((double)bytes), n > 1 ? "them" : "it", n > 1 ? "them" : "it",
             CXR_TMPFILE_STALE_S / 60);
 }
 

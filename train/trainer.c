@@ -207,7 +207,6 @@ typedef struct {
     int average_from;           /* weight averaging from this 1-based epoch (0: off) */
     int average_count;          /* epochs in the mean so far */
     int shuffle_window;         /* the training loader's window (cxr_loader_options.window) */
-    int window_auto;            /* a fresh run's auto window: open_run_io chooses it (short_run) */
     int64_t max_steps; /* > 0: an epoch's steps capped (--max-steps, or the resumed run's) */
 } run_recipe;
 
@@ -689,7 +688,6 @@ static cxr_status resolve_recipe(train_run *r)
     rc->average_from = ro->average_from >= 0 ? ro->average_from : named->average_from;
     rc->shuffle_window =
         ro->shuffle_window != CXR_TRAIN_WINDOW_RECIPE ? ro->shuffle_window : named->shuffle_window;
-    rc->window_auto = rc->shuffle_window == 0 && !o->io.resume_path; /* a resume: the ck's */
     rc->max_steps = ro->max_steps > 0 ? ro->max_steps : 0;
     if (!o->io.resume_path || ro->name) drop_recipe_selection(r); /* else the checkpoint's */
     rc->best_epoch = 0;
@@ -934,7 +932,8 @@ static cxr_status open_run_io(train_run *r)
                   "CXR_SHUFFLE_WINDOW=%s is no longer read: give --shuffle-window auto, split "
                   "(what \"all\" was) or a number of shards, and unset it",
                   sw);
-    if (r->rc.window_auto && short_run(&r->rc, r->train_info.n)) {
+    /* a fresh run's auto (a resume's window is its checkpoint's) */
+    if (!o->io.resume_path && r->rc.shuffle_window == 0 && short_run(&r->rc, r->train_info.n)) {
         /* auto, on a short run: the whole split mixed, where its decoded images take at most a
          * quarter of the memory free (the model's activations and the evaluation come beside
          * them); chosen before the loader is made, so that no other failure reads as this */

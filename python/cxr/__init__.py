@@ -14,8 +14,8 @@ consumer (depth= batches), and with shuffle=True the order is a shard-window shu
 (seed, epoch) alone, so an epoch can be replayed. Batches are zero-copy: the arrays are
 read-only views of the loader's batch buffer, valid until the next batch is asked for (pass
 copy=True to keep them longer; a Batch kept past it raises RuntimeError for its arrays rather
-than hand out another batch's data, since 0.23). parts=/part= split the shards between loaders (e.g. processes),
-disjoint and covering; cxr.torch.StoreDataset does that for DataLoader workers.
+than hand out another batch's data, since 0.23). parts=/part= split the shards between loaders
+(e.g. processes), disjoint and covering; cxr.torch.StoreDataset does that for DataLoader workers.
 
 Store gives the metadata (classes, splits, paths, labels) and reads single images through
 HDF5 (with the library's own zstd filter: no plugin needed).
