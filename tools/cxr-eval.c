@@ -323,6 +323,7 @@ int main(int argc, char **argv)
     cxr_std_fds_open(); /* before any file is opened (cxr_files.h) */
     cxr_signals_ignore_write_signals();
     const char *split = "test", *device = "auto", *pred_path = NULL;
+    int split_given = 0;
     double threshold = NAN;
     int json = 0, tta = 1;
     cxr_augment_params perturb;
@@ -356,6 +357,7 @@ int main(int argc, char **argv)
         case 'q': quiet = 1; break;
         case O_SPLIT:
             split = optarg;
+            split_given = 1;
             if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test")) {
                 cxr_set_error(CXR_E_ARG, "--split: expected train, val or test, got '%s'", split);
                 return cxr_option_error("cxr-eval");
@@ -424,8 +426,14 @@ int main(int argc, char **argv)
     if (!cxr_threads_ok("cxr-eval", threads)) return 2;
     if (optind != argc - 2) {
         const char *last = argv[argc - 1];
-        if (optind == argc - 3 &&
-            (!strcmp(last, "train") || !strcmp(last, "val") || !strcmp(last, "test")))
+        const int a_split = optind == argc - 3 && (!strcmp(last, "train") || !strcmp(last, "val") ||
+                                                   !strcmp(last, "test"));
+        if (a_split && split_given) /* --split val test: one split a run */
+            fprintf(stderr,
+                    "cxr-eval: expected MODEL.h5 STORE.h5; '%s' after them is one argument too "
+                    "many: one split a run (--split %s was given; run again with --split %s)\n",
+                    last, split, last);
+        else if (a_split)
             fprintf(stderr,
                     "cxr-eval: expected MODEL.h5 STORE.h5; a split is chosen with --split "
                     "(--split %s)\n",

@@ -217,6 +217,9 @@ expect_rc 2 "$BIN/cxr-train" "$WORK/hollow" $T --epochs 1 --no-checkpoint
 expect_err "$WORK/hollow: is a directory, not a regular file; cxr-train reads a store: pack the folder into one first (cxr-pack $WORK/hollow -o STORE.h5)"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" test
 expect_err "cxr-eval: expected MODEL.h5 STORE.h5; a split is chosen with --split (--split test)"
+# ... and one after --split is one too many (two splits in one run), not told to be --split
+expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" --split val test
+expect_err "cxr-eval: expected MODEL.h5 STORE.h5; 'test' after them is one argument too many: one split a run (--split val was given; run again with --split test)"
 expect_rc 2 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/s.h5" other
 expect_err "cxr-eval: expected MODEL.h5 STORE.h5 (see --help)"
 # a class without training images (an empty train/ folder beside a test/ one with an image; the
