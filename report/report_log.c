@@ -581,8 +581,10 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
     errno = 0;
     FILE *f = open_log(path, &gs);
     if (!f) return cxr_set_error(CXR_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    while ((len = getline(&line, &cap, f)) >= 0 && !ferror(f)) { /* not a line cut by it */
+    while ((len = cxr_log_read_line(f, &line, &cap)) >= 0 && !ferror(f)) { /* not a cut line */
         lineno++;
+        const int too_long = (size_t)len > CXR_LOG_LINE_MAX;
+        if (too_long) len = (ssize_t)CXR_LOG_LINE_MAX; /* the bytes kept: its beginning */
         /* a model or a store given for a log: said as such, not as a screen of bad lines */
         if (lineno == 1 && len >= 6 && memcmp(line, CXR_HDF5_SIGNATURE, 6) == 0) /* to its \n */
             CXR_THROW(CXR_E_FORMAT,
@@ -606,9 +608,22 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
         line_err e = { { 0 } };
         int rc = 0;
         const char *end = NULL;
-        nul_escapes_to_fffd(line, (size_t)len);
+        cJSON *o = NULL;
+        int64_t values = 0, matrix = 0;
         errno = 0;
-        cJSON *o = cJSON_ParseWithLengthOpts(line, (size_t)len, &end, 0);
+        if (too_long) { /* cxr_log_read_line: a damaged or foreign file, not parsed */
+            bad(&e, "longer than any line cxr-train writes (over %zu MiB)", CXR_LOG_LINE_MAX >> 20);
+        } else if (!cxr_log_line_values_ok(line, (size_t)len, &values, &matrix)) {
+            if (values > CXR_LOG_LINE_VALUES_MAX)
+                bad(&e, "%lld JSON values, more than any line cxr-train writes (%lld)",
+                    (long long)values, (long long)CXR_LOG_LINE_VALUES_MAX);
+            else
+                bad(&e, "%lld JSON values in its \"%s\", more than a matrix of %d classes holds",
+                    (long long)matrix, CXR_LOG_CONFUSION, CXR_MAX_CLASSES);
+        } else {
+            nul_escapes_to_fffd(line, (size_t)len);
+            o = cJSON_ParseWithLengthOpts(line, (size_t)len, &end, 0);
+        }
         /* cJSON says NULL for bad syntax and for a failed allocation alike: malloc's ENOMEM
          * tells the second, which is no fault of the line (it was skipped, the page lacking an
          * epoch, exit 0) */
@@ -617,7 +632,9 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
                       lineno, (long long)len);
         const cJSON *ty = o ? cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_TYPE) : NULL;
         if (o && end) end += strspn(end, " \t");
-        if (!o)
+        if (e.msg[0])
+            rc = -1; /* not parsed: said above */
+        else if (!o)
             rc = bad(&e, "not valid JSON");
         else if (end && end < line + len) /* e.g. a torn line with a resume's run line after it */
             rc = bad(&e, "text after the JSON object at column %d", (int)(end - line) + 1);
@@ -708,7 +725,7 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
     }
     if (ferror(f))
         CXR_THROW(CXR_E_IO, "%s: read error: %s", path, gs->why[0] ? gs->why : strerror(errno));
-    if (!feof(f)) /* getline failed without an error on the stream: a line too long for memory */
+    if (!feof(f)) /* the read failed without an error on the stream: memory ran out */
         CXR_THROW(errno == ENOMEM ? CXR_E_NOMEM : CXR_E_IO, "%s: line %d cannot be read: %s", path,
                   lineno + 1, strerror(errno));
     if (warn && n_bad > MAX_WARNINGS) { /* a binary file given by mistake: not a flood */

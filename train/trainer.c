@@ -1094,17 +1094,15 @@ static void run_kernels(cxr_backend *be, char *buf, size_t cap)
 #endif
 }
 
-/* The log's run line: who trains what, with which recipe, on which data. */
-static cxr_status log_run(train_run *r, cxr_backend *be)
+/* The log's run line: who trains what, with which recipe, on which data (kernels and model:
+ * buffers of 512 and 256 bytes it points into). */
+static cxr_log_run_line run_line(const train_run *r, cxr_backend *be, char *kernels, char *model)
 {
     const cxr_train_options *o = r->o;
     const cxr_preprocess_params *pp = cxr_store_preprocess(r->store);
-    cxr_status st = cxr_trainlog_open(&r->log, o->io.log_path, o->io.resume_path != NULL);
-    if (st != CXR_OK) return st;
-    char kernels[512], model[256];
-    run_kernels(be, kernels, sizeof kernels);
-    cpu_model_name(model, sizeof model);
-    cxr_log_run_line l = {
+    run_kernels(be, kernels, 512);
+    cpu_model_name(model, 256);
+    return (cxr_log_run_line){
         .tool = o->io.tool_version,
         .store = o->io.store_path,
         .device = o->compute.device_desc ? o->compute.device_desc : be->name,
@@ -1152,6 +1150,15 @@ static cxr_status log_run(train_run *r, cxr_backend *be)
         .resumed_from = o->io.resume_path,
         .start_epoch = r->rc.start_epoch + 1,
     };
+}
+
+static cxr_status log_run(train_run *r, cxr_backend *be)
+{
+    const cxr_status st =
+        cxr_trainlog_open(&r->log, r->o->io.log_path, r->o->io.resume_path != NULL);
+    if (st != CXR_OK) return st;
+    char kernels[512], model[256];
+    const cxr_log_run_line l = run_line(r, be, kernels, model);
     return cxr_trainlog_write_run(r->log, &l);
 }
 
@@ -1599,10 +1606,17 @@ static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
                              (long long)t.eval_images, t.eval_split[0] ? t.eval_split : "none",
                              (long long)ti, (long long)ei, es[0] ? es : "none", then);
     }
+    /* ... or the same recipe, seed and batch with other settings (--lr, --augment, ...): another
+     * run that wrote this log since, its lines not this run's */
+    char kernels[512], model[256], why[400];
+    const cxr_log_run_line mine = run_line(r, be, kernels, model);
+    if (cxr_trainlog_recipe_differs(o->io.log_path, &mine, why, sizeof why) == CXR_OK && why[0])
+        return cxr_set_error(CXR_E_FORMAT,
+                             "--log %s: its last run is not the run of %s (%s): not appended "
+                             "to; give that run's log, or another --log",
+                             o->io.log_path, o->io.resume_path, why);
     /* another CPU path (a knob of specs/model.md, another CPU) or GPU library: the log's run
      * line records the kernels, the checkpoint does not */
-    char kernels[512];
-    run_kernels(be, kernels, sizeof kernels);
     if (t.kernels[0] && kernels[0] && strcmp(same_kernels(t.kernels), same_kernels(kernels)) != 0)
         note(o,
              "warning: resume %s: its run (--log %s) ran on \"%s\", this one runs on \"%s\": "

@@ -195,19 +195,10 @@ cxr_status cxr_trainlog_close(cxr_trainlog *log)
     return st;
 }
 
-cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
+/* The run line's recipe object, re (NULL: memory ran out, the object is left out). */
+static void add_recipe(cJSON *re, const cxr_log_run_line *r)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return put_line(log, NULL);
-    cJSON_AddStringToObject(o, CXR_LOG_TYPE, CXR_LOG_TYPE_RUN);
-    cJSON_AddStringToObject(o, CXR_LOG_TOOL, r->tool);
-    cxr_json_add_text(o, CXR_LOG_STORE, r->store);
-    cJSON_AddStringToObject(o, CXR_LOG_DEVICE, r->device);
-    if (r->kernels) cJSON_AddStringToObject(o, CXR_LOG_KERNELS, r->kernels);
-    if (r->cpu_model) cJSON_AddStringToObject(o, CXR_LOG_CPU_MODEL, r->cpu_model);
-    cJSON *cl = cJSON_AddArrayToObject(o, CXR_LOG_CLASSES);
-    for (int c = 0; c < r->n_classes; c++) cxr_json_append_text(cl, r->classes[c]);
-    cJSON *re = cJSON_AddObjectToObject(o, CXR_LOG_RECIPE);
+    if (!re) return;
     if (r->recipe) cJSON_AddStringToObject(re, "name", r->recipe);
     cJSON_AddNumberToObject(re, "epochs", r->epochs);
     cJSON_AddNumberToObject(re, "batch", r->batch);
@@ -248,6 +239,21 @@ cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
     }
     if (r->max_steps > 0) cJSON_AddNumberToObject(re, "max_steps", (double)r->max_steps);
     if (r->augment) cJSON_AddStringToObject(re, "augment", r->augment);
+}
+
+cxr_status cxr_trainlog_write_run(cxr_trainlog *log, const cxr_log_run_line *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return put_line(log, NULL);
+    cJSON_AddStringToObject(o, CXR_LOG_TYPE, CXR_LOG_TYPE_RUN);
+    cJSON_AddStringToObject(o, CXR_LOG_TOOL, r->tool);
+    cxr_json_add_text(o, CXR_LOG_STORE, r->store);
+    cJSON_AddStringToObject(o, CXR_LOG_DEVICE, r->device);
+    if (r->kernels) cJSON_AddStringToObject(o, CXR_LOG_KERNELS, r->kernels);
+    if (r->cpu_model) cJSON_AddStringToObject(o, CXR_LOG_CPU_MODEL, r->cpu_model);
+    cJSON *cl = cJSON_AddArrayToObject(o, CXR_LOG_CLASSES);
+    for (int c = 0; c < r->n_classes; c++) cxr_json_append_text(cl, r->classes[c]);
+    add_recipe(cJSON_AddObjectToObject(o, CXR_LOG_RECIPE), r);
     cJSON_AddNumberToObject(o, CXR_LOG_TRAIN_IMAGES, (double)r->train_images);
     cJSON_AddNumberToObject(o, CXR_LOG_EVAL_IMAGES, (double)r->eval_images);
     cJSON_AddStringToObject(o, CXR_LOG_EVAL_SPLIT, r->eval_split);
@@ -385,6 +391,89 @@ cxr_status cxr_trainlog_write_step(cxr_trainlog *log, const cxr_log_step *st)
     return put_line(log, o);
 }
 
+ssize_t cxr_log_read_line(FILE *f, char **line, size_t *cap)
+{
+    size_t n = 0;
+    int c, any = 0, too_long = 0;
+    while ((c = getc_unlocked(f)) != EOF) {
+        any = 1;
+        if (n == CXR_LOG_LINE_MAX) {
+            too_long = 1; /* read on to the line's end, keeping nothing more */
+        } else {
+            if (n + 2 > *cap) {
+                size_t want = *cap ? 2 * *cap : 256;
+                if (want > CXR_LOG_LINE_MAX + 1) want = CXR_LOG_LINE_MAX + 1;
+                char *p = realloc(*line, want);
+                if (!p) {
+                    errno = ENOMEM;
+                    return -1;
+                }
+                *line = p;
+                *cap = want;
+            }
+            (*line)[n++] = (char)c;
+        }
+        if (c == '\n') break;
+    }
+    if (!any || ferror(f)) return -1;
+    (*line)[n] = '\0';
+    return too_long ? (ssize_t)CXR_LOG_LINE_MAX + 1 : (ssize_t)n;
+}
+
+int64_t cxr_log_line_values(const char *s, size_t n, int64_t *confusion)
+{
+    static const char key[] = "\"" CXR_LOG_CONFUSION "\"";
+    int64_t v = 1, m = 0; /* values outside the matrix, in it */
+    int in_string = 0, depth = 0, at_key = 0, matrix = 0; /* matrix: its depth, 0 outside */
+    size_t str = 0;                                        /* where the last string began */
+    for (size_t i = 0; i < n; i++) {
+        const char c = s[i];
+        if (in_string) {
+            if (c == '\\') {
+                i++; /* the escaped character, a quote included */
+            } else if (c == '"') {
+                in_string = 0;
+                at_key = depth == 1 && !matrix && i + 1 - str == sizeof key - 1 &&
+                         memcmp(s + str, key, sizeof key - 1) == 0;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = 1;
+            str = i;
+        } else if (c == '[' || c == '{') {
+            if (at_key == 2 && c == '[') matrix = depth + 1; /* the matrix opens: its rows inside */
+            if (matrix && depth >= matrix)
+                m++;
+            else
+                v++;
+            depth++;
+        } else if (c == ']' || c == '}') {
+            if (depth-- == matrix) matrix = 0;
+        } else if (c == ',') {
+            if (matrix)
+                m++;
+            else
+                v++;
+        }
+        if (c == ':' && at_key == 1)
+            at_key = 2; /* the key's value follows */
+        else if (c != ' ' && c != '\t' && c != '"')
+            at_key = 0;
+    }
+    if (confusion) *confusion = m;
+    return v;
+}
+
+int cxr_log_line_values_ok(const char *s, size_t n, int64_t *values, int64_t *confusion)
+{
+    int64_t m = 0;
+    const int64_t v = cxr_log_line_values(s, n, &m);
+    if (values) *values = v;
+    if (confusion) *confusion = m;
+    return v <= CXR_LOG_LINE_VALUES_MAX && m <= CXR_LOG_LINE_CONFUSION_VALUES_MAX;
+}
+
 cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail *t)
 {
     memset(t, 0, sizeof *t);
@@ -399,11 +488,13 @@ cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    while ((len = cxr_log_read_line(f, &line, &cap)) >= 0) {
         const int run = !strncmp(line, run_mark, sizeof run_mark - 1);
         if (!run && strncmp(line, epoch_mark, sizeof epoch_mark - 1) != 0 &&
             strncmp(line, stop_mark, sizeof stop_mark - 1) != 0)
             continue; /* step lines, bench lines: not read */
+        if ((size_t)len > CXR_LOG_LINE_MAX || !cxr_log_line_values_ok(line, (size_t)len, NULL, NULL))
+            continue; /* no line cxr-train writes: a damaged file's, passed over */
         cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
         if (!o) continue;
         if (run) {
@@ -438,9 +529,88 @@ cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail
         }
         cJSON_Delete(o);
     }
-    const int bad = ferror(f), e = errno;
+    const int bad = ferror(f) || !feof(f), e = errno; /* (not at the end: out of memory) */
     free(line);
     fclose(f);
-    if (bad) return cxr_set_error(CXR_E_IO, "%s: cannot read the log: %s", path, strerror(e));
+    if (bad)
+        return cxr_set_error(e == ENOMEM ? CXR_E_NOMEM : CXR_E_IO, "%s: cannot read the log: %s",
+                             path, strerror(e));
     return CXR_OK;
+}
+
+/* Recipe keys a resume may change, or that leave the results alone, or that the trainer compares
+ * itself (name, seed, batch: its message names them): not compared. epochs changes along a
+ * chain of resumes (an older copy of the run's own log holds the first part's); max_steps may
+ * change when an epoch's steps stay; shuffle_window was "auto" in run lines before 0.23. */
+static const char *const recipe_free_keys[] = { "name",      "epochs",        "batch",
+                                                "seed",      "patience",      "threads",
+                                                "precision", "resident",      "prefetch",
+                                                "max_steps", "shuffle_window" };
+
+static int recipe_key_free(const char *k)
+{
+    for (int i = 0; i < COUNT(recipe_free_keys); i++)
+        if (strcmp(k, recipe_free_keys[i]) == 0) return 1;
+    return 0;
+}
+
+/* "KEY: V_LOG in the log, V_RUN here" into why. */
+static void recipe_differs_at(char *why, size_t cap, const char *key, const cJSON *in_log,
+                              const cJSON *here)
+{
+    char *a = cJSON_PrintUnformatted(in_log), *b = cJSON_PrintUnformatted(here);
+    snprintf(why, cap, "%s: %s in the log, %s here", key, a ? a : "?", b ? b : "?");
+    free(a);
+    free(b);
+}
+
+cxr_status cxr_trainlog_recipe_differs(const char *path, const cxr_log_run_line *run, char *why,
+                                       size_t cap)
+{
+    why[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) return CXR_OK;
+        return cxr_set_error(CXR_E_IO, "%s: cannot read the log: %s", path, strerror(errno));
+    }
+    static const char run_mark[] = CXR_TRAINLOG_MARK;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    cJSON *last = NULL; /* the last run line that parses */
+    while ((len = cxr_log_read_line(f, &line, &lcap)) >= 0) {
+        if (strncmp(line, run_mark, sizeof run_mark - 1) != 0 || (size_t)len > CXR_LOG_LINE_MAX ||
+            !cxr_log_line_values_ok(line, (size_t)len, NULL, NULL))
+            continue;
+        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
+        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_RECIPE))) {
+            cJSON_Delete(o);
+            continue;
+        }
+        cJSON_Delete(last);
+        last = o;
+    }
+    const int bad = ferror(f) || !feof(f), e = errno;
+    free(line);
+    fclose(f);
+    cxr_status st = CXR_OK;
+    if (bad) {
+        st = cxr_set_error(e == ENOMEM ? CXR_E_NOMEM : CXR_E_IO, "%s: cannot read the log: %s",
+                           path, strerror(e));
+    } else if (last) {
+        const cJSON *logged = cJSON_GetObjectItemCaseSensitive(last, CXR_LOG_RECIPE), *it;
+        cJSON *mine = cJSON_CreateObject();
+        add_recipe(mine, run);
+        if (!mine) st = cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
+        cJSON_ArrayForEach(it, mine)
+        {
+            const cJSON *l = cJSON_GetObjectItemCaseSensitive(logged, it->string);
+            if (!l || recipe_key_free(it->string) || cJSON_Compare(l, it, 1)) continue;
+            recipe_differs_at(why, cap, it->string, l, it);
+            break;
+        }
+        cJSON_Delete(mine);
+    }
+    cJSON_Delete(last);
+    return st;
 }

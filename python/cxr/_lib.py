@@ -77,7 +77,11 @@ P = ctypes.POINTER
 # 0.23: cxr_train_run's auto training order is the whole split on a run of at most
 # CXR_TRAIN_SHORT_RUN_EPOCHS epochs' steps (a behaviour change; no structure changed; not used
 # here); Batch (this package) refuses its arrays once stale.
-ABI = "0.23"
+# 0.24: cxr_train_run refuses a resume whose --log's last run line has another recipe setting
+# (lr, augment, ...), cxr_log_read skips a line past CXR_LOG_LINE_MAX bytes or
+# CXR_LOG_LINE_VALUES_MAX values (behaviour changes; cxr_log_read_line, cxr_log_line_values and
+# cxr_trainlog_recipe_differs are new; none used here).
+ABI = "0.24"
 
 
 class LoaderOptions(ctypes.Structure):

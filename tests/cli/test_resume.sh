@@ -45,6 +45,14 @@ expect_err "--log $WORK/os.jsonl: its last run trained on 48 images and evaluate
 expect_err "another store's log, not appended to"
 cmp -s "$WORK/os.jsonl" "$WORK/os0.jsonl" || fail "a refused log of another store changed"
 [ ! -e "$WORK/ros.h5" ] || fail "a resume refused for another store's log wrote its checkpoint"
+# ... nor the log of a run of the same recipe, seed and batch with another setting (--lr here):
+# a fresh run that wrote the checkpoint's log since, whose lines are not this run's
+expect_rc 0 $T --epochs 1 --lr 0.002 --log "$WORK/olr.jsonl" --no-checkpoint
+cp "$WORK/olr.jsonl" "$WORK/olr0.jsonl"
+expect_rc 3 $T --epochs 3 --log "$WORK/olr.jsonl" --resume "$WORK/c.h5" --checkpoint "$WORK/rolr.h5"
+expect_err "--log $WORK/olr.jsonl: its last run is not the run of $WORK/c.h5 (lr: 0.002 in the log, 0.001 here): not appended to"
+cmp -s "$WORK/olr.jsonl" "$WORK/olr0.jsonl" || fail "a refused log of another --lr changed"
+[ ! -e "$WORK/rolr.h5" ] || fail "a resume refused for another run's log wrote its checkpoint"
 # a log named .gz is plain text (written a line at a time): said, and readable as such
 expect_rc 0 $T --epochs 1 --log "$WORK/plain.jsonl.gz" --no-checkpoint
 expect_err "--log $WORK/plain.jsonl.gz is written as plain JSON lines"

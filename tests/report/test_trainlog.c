@@ -5,6 +5,7 @@
  * appends a second run line and repeats an epoch.
  * usage: test_trainlog TMPDIR
  */
+#define _GNU_SOURCE /* fopencookie */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -15,9 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cxr_files.h"
 #include "cxr_monitor.h"
 #include "cxr_report.h"
+#include "cxr_store.h"
 #include "cxr_test.h"
 #include "cxr_trainlog.h"
 
@@ -148,6 +152,44 @@ static void count_warning(void *ctx, const char *msg)
 {
     (void)msg;
     ++*(int *)ctx;
+}
+
+/* The last warning, kept. */
+static void keep_warning(void *ctx, const char *msg) { snprintf(ctx, 512, "%s", msg); }
+
+/* A stream of `len` bytes 'x', then "\n{}\nab" (no newline at the end), made as read. */
+typedef struct {
+    size_t len, at;
+} long_line;
+static ssize_t long_line_read(void *cookie, char *buf, size_t n)
+{
+    static const char tail[] = "\n{}\nab";
+    long_line *l = cookie;
+    size_t k = 0;
+    for (; k < n && l->at < l->len + sizeof tail - 1; k++, l->at++)
+        buf[k] = l->at < l->len ? 'x' : tail[l->at - l->len];
+    return (ssize_t)k;
+}
+
+/* The largest number of JSON values a line of the file at path holds. */
+static int64_t most_values(const char *path, size_t *longest)
+{
+    FILE *f = fopen(path, "r");
+    REQUIRE(f);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int64_t most = 0;
+    *longest = 0;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        int64_t m = 0;
+        const int64_t v = cxr_log_line_values(line, (size_t)n, &m) + m;
+        if (v > most) most = v;
+        if ((size_t)n > *longest) *longest = (size_t)n;
+    }
+    free(line);
+    fclose(f);
+    return most;
 }
 
 int main(int argc, char **argv)
@@ -392,6 +434,33 @@ int main(int argc, char **argv)
     CHECK_OK(cxr_trainlog_read_tail(path, 2, &tail));
     CHECK(tail.last_epoch == 3 && !tail.has_epoch);
 
+    /* ... and whether its recipe is this run's (cxr_trainlog_recipe_differs): keys that define
+     * the training are compared, the first that differs named; those a resume may change, or
+     * that leave the results alone, and keys the log lacks are not */
+    {
+        char why[256];
+        cxr_log_run_line same = rl;
+        same.epochs = 9;
+        same.threads = 7;
+        same.patience = 3;
+        same.precision = "bf16";
+        CHECK_OK(cxr_trainlog_recipe_differs(path, &same, why, sizeof why));
+        CHECK(why[0] == '\0');
+        cxr_log_run_line other = rl;
+        other.alpha = 0.25f;
+        CHECK_OK(cxr_trainlog_recipe_differs(path, &other, why, sizeof why));
+        CHECK(strcmp(why, "alpha: 0.5 in the log, 0.25 here") == 0);
+        other = rl;
+        other.augment = "none";
+        CHECK_OK(cxr_trainlog_recipe_differs(path, &other, why, sizeof why));
+        CHECK(why[0] == '\0'); /* the log's run line has no augment: an older writer's */
+        other.keep_prob = 1.0f;
+        CHECK_OK(cxr_trainlog_recipe_differs(path, &other, why, sizeof why));
+        CHECK(strcmp(why, "keep_prob: 0.75 in the log, 1 here") == 0);
+        CHECK_OK(cxr_trainlog_recipe_differs("/nonexistent-dir/x.jsonl", &other, why, sizeof why));
+        CHECK(why[0] == '\0');
+    }
+
     /* a resume does not append plain lines to a gzip-compressed log; the file is untouched */
     FILE *gz = fopen(path, "wb");
     REQUIRE(gz);
@@ -436,6 +505,161 @@ int main(int argc, char **argv)
     CHECK_OK(cxr_trainlog_close(log));
     CHECK(strcmp(slurp(path), earlier) == 0);
     free(earlier);
+
+    /* the reader's bounds on a line (CXR_LOG_LINE_MAX, CXR_LOG_LINE_VALUES_MAX). Values are
+     * counted as cJSON would make nodes: brackets and commas inside strings are not values */
+    {
+        static const char v6[] = "{\"a\":[1,2,3],\"b\":\"x,[{\\\"\"}";
+        int64_t m = -1;
+        CHECK(cxr_log_line_values(v6, strlen(v6), &m) == 6 && m == 0);
+        cJSON *o = cJSON_Parse(v6); /* the same count as cJSON's: object, array, 3, string */
+        CHECK(o && cJSON_GetArraySize(cJSON_GetObjectItem(o, "a")) == 3);
+        cJSON_Delete(o);
+        CHECK(cxr_log_line_values("[]", 2, NULL) == 2 && cxr_log_line_values("7", 1, NULL) == 1);
+        /* a top-level "confusion" array's values are counted apart: k rows of k, k (k + 1) - 1;
+         * the key nested deeper, or as a string, is any other */
+        static const char c2[] = "{\"confusion\" : [[1,0],[0,1]],\"n\":[{\"confusion\":[[1]]}]}";
+        CHECK(cxr_log_line_values(c2, strlen(c2), &m) == 8 && m == 5);
+        static const char c3[] = "{\"x\":\"confusion\",\"y\":[[1,2]],\"confusion\":null}";
+        CHECK(cxr_log_line_values(c3, strlen(c3), &m) == 7 && m == 0);
+    }
+    /* the most values and bytes cxr-train writes stay far inside them: a run line naming 4096
+     * classes of CXR_CLASS_NAME_MAX plain bytes and an epoch of theirs (per_class; no confusion
+     * matrix past 256 classes) with a staircase ROC none of whose 4,001 points is thinned away;
+     * a run of 256 classes with its matrix. Each reads back whole */
+    {
+        enum { K = 4096, KM = 256, NR = 3999 };
+        double *pc = malloc(K * sizeof *pc), *f = malloc(NR * sizeof *f),
+               *t = malloc(NR * sizeof *t);
+        int64_t *cm = malloc((size_t)KM * KM * sizeof *cm);
+        char **names = malloc(K * sizeof *names);
+        REQUIRE(pc && f && t && cm && names);
+        for (int c = 0; c < K; c++) {
+            pc[c] = 1.0 / 3.0 + c;
+            REQUIRE((names[c] = malloc(CXR_CLASS_NAME_MAX + 1)));
+            memset(names[c], 'a' + c % 26, CXR_CLASS_NAME_MAX);
+            names[c][CXR_CLASS_NAME_MAX] = '\0';
+            memcpy(names[c],
+                   (char[5]){ (char)('A' + c / 676), (char)('A' + c / 26 % 26),
+                              (char)('A' + c % 26), 'Z', 'Z' },
+                   5); /* distinct */
+        }
+        for (int i = 0; i < NR; i++) { /* up, right, up, right, ... by 1/1999 */
+            f[i] = (double)(i / 2) / 1999.0;
+            t[i] = (double)((i + 1) / 2) / 1999.0;
+        }
+        for (int i = 0; i < KM * KM; i++) cm[i] = 1234567890123 + i;
+        cxr_log_epoch big;
+        fill_epoch1(&big);
+        big.n_per_class = big.k = K;
+        big.class_precision = big.class_recall = big.class_f1 = big.class_auc = pc;
+        big.n_roc = NR;
+        big.roc_fpr = f;
+        big.roc_tpr = t;
+        cxr_log_run_line many = rl;
+        many.n_classes = K;
+        many.classes = names;
+        unlink(path);
+        CHECK_OK(cxr_trainlog_open(&log, path, 0));
+        CHECK_OK(cxr_trainlog_write_run(log, &many));
+        CHECK_OK(cxr_trainlog_write_epoch(log, &big));
+        CHECK_OK(cxr_trainlog_close(log));
+        size_t longest = 0, longest2 = 0;
+        int64_t most = most_values(path, &longest);
+        CHECK(longest > (size_t)K * CXR_CLASS_NAME_MAX && longest < CXR_LOG_LINE_MAX / 6);
+        int warned = 0;
+        cxr_log_run *rb = NULL;
+        CHECK_OK(cxr_log_read(path, count_warning, &warned, &rb));
+        CHECK(warned == 0 && rb && rb->n_epochs == 1 && rb->n_classes == K &&
+              strcmp(rb->classes[K - 1], names[K - 1]) == 0 && rb->epochs[0].n_per_class == K &&
+              rb->epochs[0].n_roc == NR);
+        cxr_log_run_free(rb);
+        for (int c = 0; c < KM; c++) names[c][8] = '\0'; /* short names */
+        many.n_classes = KM;
+        big.n_per_class = big.k = KM;
+        big.confusion = cm;
+        unlink(path);
+        CHECK_OK(cxr_trainlog_open(&log, path, 0));
+        CHECK_OK(cxr_trainlog_write_run(log, &many));
+        CHECK_OK(cxr_trainlog_write_epoch(log, &big));
+        CHECK_OK(cxr_trainlog_close(log));
+        const int64_t most2 = most_values(path, &longest2);
+        if (most2 > most) most = most2;
+        CHECK(most > 20000 && most < 100000); /* the header's "under 100,000" */
+        rb = NULL;
+        CHECK_OK(cxr_log_read(path, count_warning, &warned, &rb));
+        CHECK(warned == 0 && rb && rb->n_epochs == 1 && rb->epochs[0].k == KM &&
+              rb->epochs[0].confusion[KM * KM - 1] == cm[KM * KM - 1]);
+        cxr_log_run_free(rb);
+        for (int c = 0; c < K; c++) free(names[c]);
+        free(names);
+        free(cm);
+        free(pc);
+        free(f);
+        free(t);
+    }
+    /* a line past CXR_LOG_LINE_MAX is read to its end, its beginning kept; the lines after it
+     * are read as ever, the last one without its newline too */
+    {
+        long_line ll = { CXR_LOG_LINE_MAX + 5, 0 };
+        FILE *s = fopencookie(&ll, "r", (cookie_io_functions_t){ .read = long_line_read });
+        REQUIRE(s);
+        char *line = NULL;
+        size_t cap = 0;
+        CHECK(cxr_log_read_line(s, &line, &cap) == (ssize_t)CXR_LOG_LINE_MAX + 1);
+        CHECK(cap <= CXR_LOG_LINE_MAX + 1 && line[0] == 'x' && line[CXR_LOG_LINE_MAX - 1] == 'x' &&
+              line[CXR_LOG_LINE_MAX] == '\0');
+        CHECK(cxr_log_read_line(s, &line, &cap) == 3 && strcmp(line, "{}\n") == 0);
+        CHECK(cxr_log_read_line(s, &line, &cap) == 2 && strcmp(line, "ab") == 0);
+        CHECK(cxr_log_read_line(s, &line, &cap) == -1 && feof(s) && !ferror(s));
+        fclose(s);
+        /* a line of CXR_LOG_LINE_MAX bytes, its newline counted, is within */
+        ll = (long_line){ CXR_LOG_LINE_MAX - 1, 0 };
+        REQUIRE((s = fopencookie(&ll, "r", (cookie_io_functions_t){ .read = long_line_read })));
+        CHECK(cxr_log_read_line(s, &line, &cap) == (ssize_t)CXR_LOG_LINE_MAX &&
+              line[CXR_LOG_LINE_MAX - 1] == '\n');
+        fclose(s);
+        free(line);
+    }
+    /* a line of more values than any cxr-train writes (a damaged file: 27 MB of "1," took cJSON
+     * 800 MB) is not parsed: cxr-report skips it, saying why, and a resume's tail passes it over */
+    {
+        unlink(path);
+        CHECK_OK(cxr_trainlog_open(&log, path, 0));
+        CHECK_OK(cxr_trainlog_write_run(log, &rl));
+        CHECK_OK(cxr_trainlog_write_epoch(log, &e1));
+        CHECK_OK(cxr_trainlog_close(log));
+        FILE *a = fopen(path, "a");
+        REQUIRE(a);
+        fputs("{\"type\":\"epoch\",\"epoch\":2,\"x\":[1", a);
+        for (int64_t i = 0; i < CXR_LOG_LINE_VALUES_MAX; i++) fputs(",1", a);
+        fputs("]}\n", a);
+        REQUIRE(fclose(a) == 0);
+        char said[512] = "";
+        cxr_log_run *rb = NULL;
+        CHECK_OK(cxr_log_read(path, keep_warning, said, &rb));
+        CHECK(rb && rb->n_epochs == 1 && rb->n_skipped == 1);
+        CHECK(strstr(said, ":3: ") && strstr(said, "JSON values, more than any line cxr-train"));
+        cxr_log_run_free(rb);
+        CHECK_OK(cxr_trainlog_read_tail(path, 2, &tail));
+        CHECK(tail.has_run && tail.last_epoch == 1 && !tail.has_epoch);
+        /* a confusion matrix is bounded apart, by the 4096-class matrices of writers before
+         * 0.15: one past it is not parsed either */
+        REQUIRE((a = fopen(path, "a")));
+        fputs("{\"type\":\"epoch\",\"epoch\":3,\"confusion\":[[1", a);
+        for (int64_t i = 0; i < CXR_LOG_LINE_CONFUSION_VALUES_MAX; i++) fputs(",1", a);
+        fputs("]]}\n", a);
+        REQUIRE(fclose(a) == 0);
+        said[0] = '\0';
+        rb = NULL;
+        CHECK_OK(cxr_log_read(path, keep_warning, said, &rb));
+        CHECK(rb && rb->n_epochs == 1 && rb->n_skipped == 2);
+        CHECK(strstr(said, ":4: 16781313 JSON values in its \"confusion\", more than a matrix of "
+                           "4096 classes holds"));
+        cxr_log_run_free(rb);
+        CHECK_OK(cxr_trainlog_read_tail(path, 3, &tail));
+        CHECK(tail.last_epoch == 1 && !tail.has_epoch);
+    }
 
     /* a log that cannot be opened is named */
     CHECK(cxr_trainlog_open(&log, "/nonexistent-dir/x.jsonl", 0) == CXR_E_IO && log == NULL);
