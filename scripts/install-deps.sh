@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # install-deps.sh: install the Debian 12 packages cxr needs, only those missing. Run as root.
 #   scripts/install-deps.sh           build + test dependencies
+#   scripts/install-deps.sh --run     only what building and running the tools needs (the main
+#                                     job, scripts/run-sample.sh: no test's Python modules,
+#                                     browser, clang or PyTorch)
 #   scripts/install-deps.sh --bench   also the Python peers the benchmarks compare against, and
 #                                     TensorFlow (tensorflow-cpu 2.21 from PyPI; Debian has none)
 #                                     with onnx + onnxruntime (ctest export.onnxruntime; Debian has
@@ -10,7 +13,9 @@
 # (libopenblas-dev) is needed only by a build without oneDNN (-DCXR_DNNL=OFF).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools libzstd-dev libxxhash-dev libturbojpeg0-dev
-      libdnnl-dev libcjson-dev zlib1g-dev python3 python3-numpy python3-h5py chromium
+      libdnnl-dev libcjson-dev zlib1g-dev)  # --run: these (hdf5-tools: the main job's h5dump)
+[ "${1:-}" = "--run" ] || pkgs+=(
+      python3 python3-numpy python3-h5py chromium
       locales                               # common.locale: de_DE made by localedef, not installed
       clang libclang-rt-14-dev libomp-dev   # these three: tests/fuzz (skipped without)
       python3-torch                         # tests/python's DataLoader test (skipped without)

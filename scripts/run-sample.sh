@@ -11,7 +11,7 @@
 # BATCH=N the batch size (default 8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --run   # the test suite's packages are scripts/test.sh's
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${CXR_CMAKE_ARGS:-} >/dev/null
 cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 bin=build/tools
