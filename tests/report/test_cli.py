@@ -13,7 +13,8 @@
   not reported for a run that read its GPU later; a samples file takes the colour of the run
   with the longest matching name (a run in its own folder first, .jsonl.gz as .jsonl); the last evaluation says when it is a weight mean's or has
   images with non-finite probabilities;
-- a line too long for the memory is an error (exit 1), not a silent end of the file;
+- a line past 128 MiB is skipped as a bad line, named; where the memory does not hold 128 MiB
+  it is an error (exit 1), not a silent end of the file;
 - a gzip-compressed log reads as the log itself, in one member or several; a truncated one, or
   one with bytes after its last member, is a read error (exit 4);
 - no temporary file is left next to the output.
