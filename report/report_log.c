@@ -618,8 +618,11 @@ static cxr_status read_lines(const char *path, cxr_report_warn_fn warn, void *ct
                 bad(&e, "%lld JSON values, more than any line cxr-train writes (%lld)",
                     (long long)values, (long long)CXR_LOG_LINE_VALUES_MAX);
             else
-                bad(&e, "%lld JSON values in its \"%s\", more than a matrix of %d classes holds",
-                    (long long)matrix, CXR_LOG_CONFUSION, CXR_MAX_CLASSES);
+                bad(&e,
+                    "%lld JSON values in its \"%s\" and \"%s\", more than any cxr-train wrote "
+                    "(%lld)",
+                    (long long)matrix, CXR_LOG_CONFUSION, CXR_LOG_ROC,
+                    (long long)CXR_LOG_LINE_ARRAY_VALUES_MAX);
         } else {
             nul_escapes_to_fffd(line, (size_t)len);
             o = cJSON_ParseWithLengthOpts(line, (size_t)len, &end, 0);

@@ -235,13 +235,15 @@ int64_t cxr_log_roc_next(const double *fpr, const double *tpr, int64_t n, int64_
  * 80 bytes a value). The longest line written: a run line naming CXR_MAX_CLASSES classes of
  * CXR_CLASS_NAME_MAX bytes, each byte escaped to at most 6 ("\u0001"), 101 MB. The most values:
  * an epoch line of 4096 classes (per_class, 5 values a class), a 256-class confusion matrix, a
- * thinned ROC (3 a point), under 100,000 outside the matrix; the matrix has its own bound, that
- * of the writers before 0.15, which logged it whole up to 4096 classes (16.8 million values, 1.4
- * GB to parse: such a log still reads). A longer line, or one of more values, is not parsed:
- * cxr-report skips it as a bad line, the tail passes it over. */
-#define CXR_LOG_LINE_MAX                ((size_t)128 << 20)
-#define CXR_LOG_LINE_VALUES_MAX         ((int64_t)1 << 20)
-#define CXR_LOG_LINE_CONFUSION_VALUES_MAX ((int64_t)CXR_MAX_CLASSES * (CXR_MAX_CLASSES + 1))
+ * thinned ROC (3 a point), under 100,000 outside the matrix and the ROC; those two arrays have
+ * their own bound, together, that of older writers, which logged the whole matrix up to 4096
+ * classes before 0.15 (16.8 million values, 1.4 GB to parse) and the whole ROC, a point per
+ * distinct val score, before 0.20.1 (the bound: 5.6 million points): such logs still read. A
+ * longer line, or one of more values, is not parsed: cxr-report skips it as a bad line, the
+ * tail passes it over. */
+#define CXR_LOG_LINE_MAX              ((size_t)128 << 20)
+#define CXR_LOG_LINE_VALUES_MAX       ((int64_t)1 << 20)
+#define CXR_LOG_LINE_ARRAY_VALUES_MAX ((int64_t)CXR_MAX_CLASSES * (CXR_MAX_CLASSES + 1))
 /* Read one line of f into *line (grown as getline grows it, NUL-terminated, its '\n' kept) and
  * return its length; -1 at the end of the file, on a read error (ferror) or when memory ran out
  * (errno ENOMEM, the file not at its end). A line longer than CXR_LOG_LINE_MAX is read to its
@@ -249,12 +251,13 @@ int64_t cxr_log_roc_next(const double *fpr, const double *tpr, int64_t n, int64_
 ssize_t cxr_log_read_line(FILE *f, char **line, size_t *cap);
 /* The JSON values the n bytes at s would make, counted without parsing: one, and one more for
  * each opening bracket and comma outside strings (the nodes cJSON would allocate, one too many
- * for each empty array or object); those inside the array of a top-level "confusion" key are
- * counted apart, into *confusion (NULL: not wanted): k rows of k counts are k (k + 1) - 1. */
-int64_t cxr_log_line_values(const char *s, size_t n, int64_t *confusion);
-/* 1 when the n bytes at s stay within CXR_LOG_LINE_VALUES_MAX values outside the matrix and
- * CXR_LOG_LINE_CONFUSION_VALUES_MAX in it; *values and *confusion (may be NULL) get the counts. */
-int cxr_log_line_values_ok(const char *s, size_t n, int64_t *values, int64_t *confusion);
+ * for each empty array or object); those inside the arrays of the top-level keys "confusion"
+ * and "roc" are counted apart, into *arrays (NULL: not wanted): k rows of k counts are
+ * k (k + 1) - 1, p points 3p - 1. */
+int64_t cxr_log_line_values(const char *s, size_t n, int64_t *arrays);
+/* 1 when the n bytes at s stay within CXR_LOG_LINE_VALUES_MAX values outside those arrays and
+ * CXR_LOG_LINE_ARRAY_VALUES_MAX in them; *values and *arrays (may be NULL) get the counts. */
+int cxr_log_line_values_ok(const char *s, size_t n, int64_t *values, int64_t *arrays);
 
 /* What an existing log says of its last run, read before a resume appends to it: the last run
  * line's recipe name, seed, batch, kernels and data (its images and eval split: -1 and ""
@@ -279,12 +282,14 @@ cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail
 /* Whether the recipe of the log's last run line agrees with the one `run` would write, in every
  * key that defines the training (lr, schedule, warmup and decay, weight decay, label smoothing,
  * selection, weight averaging, mixup, keep_prob, alpha, head, input pool and scale,
- * augmentation; not those a resume may change or that leave the results alone: epochs,
- * patience, threads, precision, resident, prefetch, max_steps, shuffle_window; nor the name,
- * seed and batch, which the trainer checks with cxr_trainlog_read_tail): why is "" when they
- * agree, else "KEY: V in the log, W here" for the first that differs (a key absent from either,
- * an older writer's or one left out at its default, agrees). A log without a run line that
- * parses agrees. CXR_E_IO when the file exists but cannot be read, CXR_E_NOMEM. */
+ * augmentation): why is "" when they agree, else "KEY: V in the log, W here" for the first that
+ * differs ("absent (its default)" for a key one side leaves out). Not compared: keys a resume may
+ * change (epochs, patience, max_steps), those that leave the results alone (threads, precision,
+ * resident, prefetch), shuffle_window ("auto" before 0.23), the name, seed and batch (the
+ * trainer checks those with cxr_trainlog_read_tail), and lr_step_every where run's is 0 (not
+ * known yet). A key the log lacks is the writer's default in a log of 0.24 or later (its tool),
+ * else agrees (an older writer may not have known it). A log without a run line that parses
+ * agrees. CXR_E_IO when the file exists but cannot be read, CXR_E_NOMEM. */
 cxr_status cxr_trainlog_recipe_differs(const char *path, const cxr_log_run_line *run, char *why,
                                        size_t cap);
 

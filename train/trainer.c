@@ -203,6 +203,7 @@ typedef struct {
     double threshold;           /* the last epoch's threshold, chosen on val (else 0.5) */
     int threshold_on_val;       /* 1: threshold was chosen on val */
     int select_from_checkpoint; /* resume: the checkpoint's run selects */
+    cxr_select_kind ck_dropped; /* resume: its selection, which this store cannot make */
     int recipe_select_dropped;  /* the recipe's selection cannot be made on this store */
     int average_from;           /* weight averaging from this 1-based epoch (0: off) */
     int average_count;          /* epochs in the mean so far */
@@ -620,6 +621,7 @@ static cxr_status check_selection(train_run *r)
              "warning: resume %s: its %s cannot be made here: %s; training goes on without "
              "model selection%s",
              o->io.resume_path, cxr_select_name(rc->select), why, best);
+        rc->ck_dropped = rc->select;
         rc->select = CXR_SELECT_NONE;
         rc->best_epoch = 0;
         rc->best_value = NAN;
@@ -1608,12 +1610,17 @@ static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
     }
     /* ... or the same recipe, seed and batch with other settings (--lr, --augment, ...): another
      * run that wrote this log since, its lines not this run's */
-    char kernels[512], model[256], why[400];
-    const cxr_log_run_line mine = run_line(r, be, kernels, model);
+    char kernels[512], model[256], why[1024]; /* two augment specs fit */
+    cxr_log_run_line mine = run_line(r, be, kernels, model);
+    /* as the checkpoint's run had them: its step decay interval (adopted once the steps are
+     * known, open_run_io) and a selection this store cannot make (dropped, with a warning) */
+    mine.lr_step_every = r->rc.ck_step_every;
+    if (r->rc.ck_dropped != CXR_SELECT_NONE) mine.select = cxr_select_name(r->rc.ck_dropped);
     if (cxr_trainlog_recipe_differs(o->io.log_path, &mine, why, sizeof why) == CXR_OK && why[0])
         return cxr_set_error(CXR_E_FORMAT,
-                             "--log %s: its last run is not the run of %s (%s): not appended "
-                             "to; give that run's log, or another --log",
+                             "--log %s: its last run trained with another recipe than %s's run "
+                             "(%s): another run's log, not appended to; give that run's log, or "
+                             "another --log",
                              o->io.log_path, o->io.resume_path, why);
     /* another CPU path (a knob of specs/model.md, another CPU) or GPU library: the log's run
      * line records the kernels, the checkpoint does not */

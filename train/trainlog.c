@@ -394,6 +394,7 @@ cxr_status cxr_trainlog_write_step(cxr_trainlog *log, const cxr_log_step *st)
 ssize_t cxr_log_read_line(FILE *f, char **line, size_t *cap)
 {
     size_t n = 0;
+    if (!*line) *cap = 0; /* as getline takes it */
     int c, any = 0, too_long = 0;
     while ((c = getc_unlocked(f)) != EOF) {
         any = 1;
@@ -420,12 +421,20 @@ ssize_t cxr_log_read_line(FILE *f, char **line, size_t *cap)
     return too_long ? (ssize_t)CXR_LOG_LINE_MAX + 1 : (ssize_t)n;
 }
 
-int64_t cxr_log_line_values(const char *s, size_t n, int64_t *confusion)
+/* Whether the string of n bytes at s (its quotes included) is one of the keys whose arrays
+ * cxr_log_line_values counts apart. */
+static int big_array_key(const char *s, size_t n)
 {
-    static const char key[] = "\"" CXR_LOG_CONFUSION "\"";
-    int64_t v = 1, m = 0; /* values outside the matrix, in it */
-    int in_string = 0, depth = 0, at_key = 0, matrix = 0; /* matrix: its depth, 0 outside */
-    size_t str = 0;                                        /* where the last string began */
+    static const char m[] = "\"" CXR_LOG_CONFUSION "\"", r[] = "\"" CXR_LOG_ROC "\"";
+    return (n == sizeof m - 1 && !memcmp(s, m, n)) || (n == sizeof r - 1 && !memcmp(s, r, n));
+}
+
+int64_t cxr_log_line_values(const char *s, size_t n, int64_t *arrays)
+{
+    int64_t v = 1, m = 0; /* values outside those arrays, in them */
+    int in_string = 0, depth = 0, at_key = 0;
+    int matrix = 0; /* the array's depth, 0 outside */
+    size_t str = 0; /* where the last string began */
     for (size_t i = 0; i < n; i++) {
         const char c = s[i];
         if (in_string) {
@@ -433,8 +442,7 @@ int64_t cxr_log_line_values(const char *s, size_t n, int64_t *confusion)
                 i++; /* the escaped character, a quote included */
             } else if (c == '"') {
                 in_string = 0;
-                at_key = depth == 1 && !matrix && i + 1 - str == sizeof key - 1 &&
-                         memcmp(s + str, key, sizeof key - 1) == 0;
+                at_key = depth == 1 && !matrix && big_array_key(s + str, i + 1 - str);
             }
             continue;
         }
@@ -442,7 +450,7 @@ int64_t cxr_log_line_values(const char *s, size_t n, int64_t *confusion)
             in_string = 1;
             str = i;
         } else if (c == '[' || c == '{') {
-            if (at_key == 2 && c == '[') matrix = depth + 1; /* the matrix opens: its rows inside */
+            if (at_key == 2 && c == '[') matrix = depth + 1; /* the array opens: its items inside */
             if (matrix && depth >= matrix)
                 m++;
             else
@@ -461,17 +469,17 @@ int64_t cxr_log_line_values(const char *s, size_t n, int64_t *confusion)
         else if (c != ' ' && c != '\t' && c != '"')
             at_key = 0;
     }
-    if (confusion) *confusion = m;
+    if (arrays) *arrays = m;
     return v;
 }
 
-int cxr_log_line_values_ok(const char *s, size_t n, int64_t *values, int64_t *confusion)
+int cxr_log_line_values_ok(const char *s, size_t n, int64_t *values, int64_t *arrays)
 {
     int64_t m = 0;
     const int64_t v = cxr_log_line_values(s, n, &m);
     if (values) *values = v;
-    if (confusion) *confusion = m;
-    return v <= CXR_LOG_LINE_VALUES_MAX && m <= CXR_LOG_LINE_CONFUSION_VALUES_MAX;
+    if (arrays) *arrays = m;
+    return v <= CXR_LOG_LINE_VALUES_MAX && m <= CXR_LOG_LINE_ARRAY_VALUES_MAX;
 }
 
 cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail *t)
@@ -493,7 +501,8 @@ cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail
         if (!run && strncmp(line, epoch_mark, sizeof epoch_mark - 1) != 0 &&
             strncmp(line, stop_mark, sizeof stop_mark - 1) != 0)
             continue; /* step lines, bench lines: not read */
-        if ((size_t)len > CXR_LOG_LINE_MAX || !cxr_log_line_values_ok(line, (size_t)len, NULL, NULL))
+        if ((size_t)len > CXR_LOG_LINE_MAX ||
+            !cxr_log_line_values_ok(line, (size_t)len, NULL, NULL))
             continue; /* no line cxr-train writes: a damaged file's, passed over */
         cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
         if (!o) continue;
@@ -538,10 +547,11 @@ cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail
     return CXR_OK;
 }
 
-/* Recipe keys a resume may change, or that leave the results alone, or that the trainer compares
- * itself (name, seed, batch: its message names them): not compared. epochs changes along a
- * chain of resumes (an older copy of the run's own log holds the first part's); max_steps may
- * change when an epoch's steps stay; shuffle_window was "auto" in run lines before 0.23. */
+/* Recipe keys not compared: those a resume may change (epochs along a chain of resumes, an older
+ * copy of the run's own log holding the first part's; patience; max_steps where an epoch's steps
+ * stay), those that leave the results alone (threads, precision, resident, prefetch: warned of
+ * elsewhere or not at all), shuffle_window ("auto" in run lines before 0.23, resolved since),
+ * and those the trainer compares itself (name, seed, batch: its message names them). */
 static const char *const recipe_free_keys[] = { "name",      "epochs",        "batch",
                                                 "seed",      "patience",      "threads",
                                                 "precision", "resident",      "prefetch",
@@ -554,14 +564,27 @@ static int recipe_key_free(const char *k)
     return 0;
 }
 
-/* "KEY: V_LOG in the log, V_RUN here" into why. */
+/* "KEY: V_LOG in the log, V_RUN here" into why (NULL: "absent (its default)"). */
 static void recipe_differs_at(char *why, size_t cap, const char *key, const cJSON *in_log,
                               const cJSON *here)
 {
-    char *a = cJSON_PrintUnformatted(in_log), *b = cJSON_PrintUnformatted(here);
-    snprintf(why, cap, "%s: %s in the log, %s here", key, a ? a : "?", b ? b : "?");
+    static const char absent[] = "absent (its default)";
+    char *a = in_log ? cJSON_PrintUnformatted(in_log) : NULL,
+         *b = here ? cJSON_PrintUnformatted(here) : NULL;
+    const char *va = in_log ? (a ? a : "?") : absent, *vb = here ? (b ? b : "?") : absent;
+    snprintf(why, cap, "%s: %s in the log, %s here", key, va, vb);
     free(a);
     free(b);
+}
+
+/* Whether the run line's writer ("tool": "cxr-train X.Y.Z") is `major`.`minor` or later. */
+static int writer_since(const cJSON *run, int major, int minor)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(run, CXR_LOG_TOOL);
+    const char *v = cJSON_IsString(t) ? strrchr(t->valuestring, ' ') : NULL;
+    int a, b;
+    if (!v || sscanf(v + 1, "%d.%d", &a, &b) != 2) return 0;
+    return a > major || (a == major && b >= minor);
 }
 
 cxr_status cxr_trainlog_recipe_differs(const char *path, const cxr_log_run_line *run, char *why,
@@ -599,16 +622,30 @@ cxr_status cxr_trainlog_recipe_differs(const char *path, const cxr_log_run_line 
                            path, strerror(e));
     } else if (last) {
         const cJSON *logged = cJSON_GetObjectItemCaseSensitive(last, CXR_LOG_RECIPE), *it;
+        /* a key the writer leaves out at its default (mixup, average_from, input_pool, ...) is
+         * that default where the log is of 0.24 or later; before, absent was also "unknown" */
+        const int defaults = writer_since(last, 0, 24);
         cJSON *mine = cJSON_CreateObject();
         add_recipe(mine, run);
         if (!mine) st = cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
         cJSON_ArrayForEach(it, mine)
         {
             const cJSON *l = cJSON_GetObjectItemCaseSensitive(logged, it->string);
-            if (!l || recipe_key_free(it->string) || cJSON_Compare(l, it, 1)) continue;
+            if (recipe_key_free(it->string) || (l ? cJSON_Compare(l, it, 1) : !defaults) ||
+                (run->lr_step_every <= 0 && !strcmp(it->string, "lr_step_every")))
+                continue; /* (an interval 0: the run does not know it yet) */
             recipe_differs_at(why, cap, it->string, l, it);
             break;
         }
+        if (!why[0]) /* ... and a key the log has at a value where this run has its default */
+            cJSON_ArrayForEach(it, logged)
+            {
+                if (!it->string || recipe_key_free(it->string) ||
+                    cJSON_GetObjectItemCaseSensitive(mine, it->string))
+                    continue;
+                recipe_differs_at(why, cap, it->string, it, NULL);
+                break;
+            }
         cJSON_Delete(mine);
     }
     cJSON_Delete(last);

@@ -50,7 +50,7 @@ cmp -s "$WORK/os.jsonl" "$WORK/os0.jsonl" || fail "a refused log of another stor
 expect_rc 0 $T --epochs 1 --lr 0.002 --log "$WORK/olr.jsonl" --no-checkpoint
 cp "$WORK/olr.jsonl" "$WORK/olr0.jsonl"
 expect_rc 3 $T --epochs 3 --log "$WORK/olr.jsonl" --resume "$WORK/c.h5" --checkpoint "$WORK/rolr.h5"
-expect_err "--log $WORK/olr.jsonl: its last run is not the run of $WORK/c.h5 (lr: 0.002 in the log, 0.001 here): not appended to"
+expect_err "--log $WORK/olr.jsonl: its last run trained with another recipe than $WORK/c.h5's run (lr: 0.002 in the log, 0.001 here): another run's log, not appended to"
 cmp -s "$WORK/olr.jsonl" "$WORK/olr0.jsonl" || fail "a refused log of another --lr changed"
 [ ! -e "$WORK/rolr.h5" ] || fail "a resume refused for another run's log wrote its checkpoint"
 # a log named .gz is plain text (written a line at a time): said, and readable as such
@@ -349,9 +349,12 @@ expect_rc 0 "$BIN/cxr-predict" "$WORK/th.h5" "$SAMPLE/test" --threads 2
 expect_err "the default 0.5: the model holds no threshold chosen on val"
 # a step schedule resumed with other --epochs keeps its decay interval, and says so
 S="$BIN/cxr-train $WORK/s.h5 --device cpu --batch 8 --threads 2 --no-monitor -q --select none --schedule step"
-expect_rc 0 $S --epochs 1 --checkpoint "$WORK/st.h5"
-expect_rc 0 $S --epochs 3 --resume "$WORK/st.h5" --checkpoint "$WORK/st3.h5"
+expect_rc 0 $S --epochs 1 --checkpoint "$WORK/st.h5" --log "$WORK/st.jsonl"
+expect_rc 0 $S --epochs 3 --resume "$WORK/st.h5" --checkpoint "$WORK/st3.h5" --log "$WORK/st.jsonl"
 expect_err "the step schedule keeps $WORK/st.h5's decay every"
+# (appended to its own log: the interval the log's run line holds is the checkpoint's, which
+# the run adopts only once its steps are known, after the log is looked at)
+[ "$(grep -c '"type":"run"' "$WORK/st.jsonl")" = 2 ] || fail "the step run's resume did not append to its log"
 # ... and does so: the resumed run's checkpoint records the first run's interval, not the one
 # its 3 epochs would have had (a mutant that said so but recomputed it passed)
 every=$(h5dump -a /lr_step_every "$WORK/st.h5" | sed -n 's/.*(0): *//p')

@@ -384,9 +384,9 @@ mkdir -p "$WORK/noev/test" && cp -r "$SAMPLE/train" "$WORK/noev/" || fail "no-ev
 grep -q "| no evaluation |" "$WORK/noev.err" && ! grep -qi nan "$WORK/noev.err" \
     || fail "epoch line without evaluation: $(grep epoch "$WORK/noev.err")"
 # a checkpoint that selects by val AUC, resumed on that store: the run goes on without selection
-expect_rc 0 $T --epochs 1 --checkpoint "$WORK/va.h5"
+expect_rc 0 $T --epochs 1 --checkpoint "$WORK/va.h5" --log "$WORK/va.jsonl"
 expect_rc 0 "$BIN/cxr-train" "$WORK/one.h5" --device cpu --threads 2 --no-monitor -q --epochs 2 \
-    --max-steps 2 --resume "$WORK/va.h5" --checkpoint "$WORK/va2.h5"
+    --max-steps 2 --resume "$WORK/va.h5" --checkpoint "$WORK/va2.h5" --log "$WORK/va.jsonl"
 expect_err "warning: resume $WORK/va.h5: its val_auc cannot be made here: $WORK/one.h5: /val holds images of one class only (NORMAL)"
 expect_err "training goes on without model selection (its best model so far, epoch 1, stays in $WORK/va.best.h5)"
 expect_rc 0 "$BIN/cxr-train" "$WORK/one.h5" --device cpu --threads 2 --no-monitor -q --epochs 2 \
@@ -394,6 +394,8 @@ expect_rc 0 "$BIN/cxr-train" "$WORK/one.h5" --device cpu --threads 2 --no-monito
 expect_err "training goes on without model selection (its best model so far, epoch 1, stays in $WORK/va.best.h5)"
 [ "$(attr "$WORK/va2.h5" select)" = none ] && [ "$(attr "$WORK/va2.h5" epoch)" = 2 ] \
     || fail "the resumed run did not record that it no longer selects"
+# (its log is the run's own, whose run line selects by val_auc: appended to, not refused)
+[ "$(grep -c '"type":"run"' "$WORK/va.jsonl")" = 2 ] || fail "the resume without selection did not append to its log"
 # ... and with the recipe named, the recipe's dropped selection is no conflict
 expect_rc 0 "$BIN/cxr-train" "$WORK/one.h5" --device cpu --threads 2 --no-monitor -q --epochs 2 \
     --max-steps 2 --recipe standard --batch 8 --resume "$WORK/va.h5" --no-checkpoint

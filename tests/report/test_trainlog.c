@@ -459,6 +459,54 @@ int main(int argc, char **argv)
         CHECK(strcmp(why, "keep_prob: 0.75 in the log, 1 here") == 0);
         CHECK_OK(cxr_trainlog_recipe_differs("/nonexistent-dir/x.jsonl", &other, why, sizeof why));
         CHECK(why[0] == '\0');
+        /* a log of 0.24 or later: a key left out is its default, both ways; the name, seed,
+         * batch (the trainer's own check), the order, the steps cap and what does not change
+         * the results are not compared; a step interval of 0 (not known yet) is not either */
+        char rpath[1200];
+        snprintf(rpath, sizeof rpath, "%s/recipe.jsonl", argv[1]);
+        cxr_log_run_line rs = rl;
+        rs.tool = "cxr-train 0.24.0";
+        rs.recipe = "standard";
+        rs.schedule = "step";
+        rs.lr_step_every = 6;
+        rs.select = "val_auc";
+        rs.augment = "none";
+        unlink(rpath);
+        CHECK_OK(cxr_trainlog_open(&log, rpath, 0));
+        CHECK_OK(cxr_trainlog_write_run(log, &rs));
+        CHECK_OK(cxr_trainlog_write_epoch(log, &e1));
+        CHECK_OK(cxr_trainlog_close(log));
+        same = rs;
+        same.recipe = "study";
+        same.seed = 99;
+        same.batch = 3;
+        same.shuffle_window = 3;
+        same.max_steps = 5;
+        same.prefetch = !rs.prefetch;
+        same.resident = 1;
+        same.lr_step_every = 0;
+        CHECK_OK(cxr_trainlog_recipe_differs(rpath, &same, why, sizeof why));
+        CHECK(why[0] == '\0');
+        other = rs;
+        other.lr_step_every = 7;
+        CHECK_OK(cxr_trainlog_recipe_differs(rpath, &other, why, sizeof why));
+        CHECK(strcmp(why, "lr_step_every: 6 in the log, 7 here") == 0);
+        other = rs;
+        other.mixup = 0.25;
+        CHECK_OK(cxr_trainlog_recipe_differs(rpath, &other, why, sizeof why));
+        CHECK(strcmp(why, "mixup: absent (its default) in the log, 0.25 here") == 0);
+        CHECK_OK(cxr_trainlog_recipe_differs(path, &other, why, sizeof why));
+        CHECK(why[0] == '\0'); /* ... where the writer is older, absent may be unknown */
+        other = rs;
+        other.average_from = 3;
+        unlink(rpath);
+        CHECK_OK(cxr_trainlog_open(&log, rpath, 0));
+        CHECK_OK(cxr_trainlog_write_run(log, &other));
+        CHECK_OK(cxr_trainlog_write_epoch(log, &e1));
+        CHECK_OK(cxr_trainlog_close(log));
+        CHECK_OK(cxr_trainlog_recipe_differs(rpath, &rs, why, sizeof why));
+        CHECK(strcmp(why, "average_from: 3 in the log, absent (its default) here") == 0);
+        unlink(rpath);
     }
 
     /* a resume does not append plain lines to a gzip-compressed log; the file is untouched */
@@ -522,6 +570,8 @@ int main(int argc, char **argv)
         CHECK(cxr_log_line_values(c2, strlen(c2), &m) == 8 && m == 5);
         static const char c3[] = "{\"x\":\"confusion\",\"y\":[[1,2]],\"confusion\":null}";
         CHECK(cxr_log_line_values(c3, strlen(c3), &m) == 7 && m == 0);
+        static const char r3[] = "{\"roc\":[[0,0],[0.5,1],[1,1]],\"x\":1}"; /* 3 points: 8 */
+        CHECK(cxr_log_line_values(r3, strlen(r3), &m) == 4 && m == 8);
     }
     /* the most values and bytes cxr-train writes stay far inside them: a run line naming 4096
      * classes of CXR_CLASS_NAME_MAX plain bytes and an epoch of theirs (per_class; no confusion
@@ -620,9 +670,17 @@ int main(int argc, char **argv)
               line[CXR_LOG_LINE_MAX - 1] == '\n');
         fclose(s);
         free(line);
+        /* a NULL buffer with a capacity is taken as empty, as getline takes it */
+        ll = (long_line){ 3, 0 };
+        REQUIRE((s = fopencookie(&ll, "r", (cookie_io_functions_t){ .read = long_line_read })));
+        line = NULL;
+        cap = 512;
+        CHECK(cxr_log_read_line(s, &line, &cap) == 4 && strcmp(line, "xxx\n") == 0);
+        fclose(s);
+        free(line);
     }
     /* a line of more values than any cxr-train writes (a damaged file: 27 MB of "1," took cJSON
-     * 800 MB) is not parsed: cxr-report skips it, saying why, and a resume's tail passes it over */
+     * 1.1 GB) is not parsed: cxr-report skips it, saying why, and a resume's tail passes it over */
     {
         unlink(path);
         CHECK_OK(cxr_trainlog_open(&log, path, 0));
@@ -643,19 +701,19 @@ int main(int argc, char **argv)
         cxr_log_run_free(rb);
         CHECK_OK(cxr_trainlog_read_tail(path, 2, &tail));
         CHECK(tail.has_run && tail.last_epoch == 1 && !tail.has_epoch);
-        /* a confusion matrix is bounded apart, by the 4096-class matrices of writers before
-         * 0.15: one past it is not parsed either */
+        /* a confusion matrix and an ROC curve are bounded apart, by the whole 4096-class
+         * matrices of writers before 0.15: past it such a line is not parsed either */
         REQUIRE((a = fopen(path, "a")));
         fputs("{\"type\":\"epoch\",\"epoch\":3,\"confusion\":[[1", a);
-        for (int64_t i = 0; i < CXR_LOG_LINE_CONFUSION_VALUES_MAX; i++) fputs(",1", a);
+        for (int64_t i = 0; i < CXR_LOG_LINE_ARRAY_VALUES_MAX; i++) fputs(",1", a);
         fputs("]]}\n", a);
         REQUIRE(fclose(a) == 0);
         said[0] = '\0';
         rb = NULL;
         CHECK_OK(cxr_log_read(path, keep_warning, said, &rb));
         CHECK(rb && rb->n_epochs == 1 && rb->n_skipped == 2);
-        CHECK(strstr(said, ":4: 16781313 JSON values in its \"confusion\", more than a matrix of "
-                           "4096 classes holds"));
+        CHECK(strstr(said, ":4: 16781313 JSON values in its \"confusion\" and \"roc\", more "
+                           "than any cxr-train wrote (16781312)"));
         cxr_log_run_free(rb);
         CHECK_OK(cxr_trainlog_read_tail(path, 3, &tail));
         CHECK(tail.last_epoch == 1 && !tail.has_epoch);
