@@ -551,6 +551,14 @@ expect_err "$SAMPLE/test/NORMAL/IM-0001-0001.jpeg: the model's probabilities are
 expect_err "no image classified (8 skipped, named above): -o $WORK/ovf.tsv left as it was"
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ovf.h5" "$WORK/s.h5" --split test --threads 2
 expect_err "split test: the probabilities of 16 image(s) are not finite, the first image 0 (test/NORMAL/IM-0001-0001.jpeg)"
+# finite logits far apart (out.b's class 0 at 1000: probabilities 1 and 0, both finite): the
+# loss is -log softmax from the logits, each shifted by its largest (about 1000 on a class-1
+# image, 0 on the others); shifted by the smallest, exp(1000) made it inf (a mutation round)
+cp "$WORK/ck.h5" "$WORK/far.h5"
+"$EDIT" setf "$WORK/far.h5" /params/out.b 0 1000 || fail "cannot edit far.h5"
+expect_rc 0 "$BIN/cxr-eval" "$WORK/far.h5" "$WORK/s.h5" --split test --threads 2 --json
+grep -qE '"loss":[1-9][0-9]{2}' "$WORK/out" ||
+    fail "far-apart logits: no finite loss in the hundreds: $(cat "$WORK/out")"
 # a val image whose pixels no normalization writes (every pixel 3e38: finite, but it would
 # overflow the network and read as the model's fault): the store is damaged, and cxr-train and
 # cxr-eval refuse it naming the image (3); no model is written

@@ -245,6 +245,18 @@ static void test_saturated_and_absent(void)
     CHECK(r.macro_f1 == 1.0 && r.macro_precision == 1.0 && r.accuracy == 1.0);
     cxr_metrics_report_free(&r);
     cxr_metrics_destroy(m);
+
+    /* K = 3, every image class 0, called 0, 1 and 2: class 0 has no specificity (no image of
+     * another class), classes 1 and 2 each 2/3 (one of three called wrongly): the mean over the
+     * two defined, 2/3 (over all three classes, 4/9, passed every test: a mutation round) */
+    const float p3[9] = { .8f, .1f, .1f, .1f, .8f, .1f, .1f, .1f, .8f };
+    const int32_t z3[3] = { 0, 0, 0 };
+    CHECK_OK(cxr_metrics_create(&m, 3));
+    CHECK_OK(cxr_metrics_add(m, p3, z3, 3));
+    CHECK_OK(cxr_metrics_compute(m, 0.5, &r));
+    CHECK_CLOSE(r.specificity, 2.0 / 3, 1e-12, 0);
+    cxr_metrics_report_free(&r);
+    cxr_metrics_destroy(m);
 }
 
 /* Room for a split reserved at once; one the machine cannot hold is refused, saying how much

@@ -24,6 +24,11 @@ int main(void)
     fails += !near(cxr_lr_at(&sc, 550), 5e-4);
     fails += !(cxr_lr_at(&sc, 1000) == 0.0f && cxr_lr_at(&sc, 5000) == 0.0f);
     for (int64_t s = 101; s < 1000; s++) fails += !(cxr_lr_at(&sc, s) < cxr_lr_at(&sc, s - 1));
+    /* past the last step it stays 0: within one more span of it too, where an unclamped
+     * cos(pi f), f in (1, 2], climbs back to the peak (5000 alone is past 2 spans) */
+    for (int64_t s = 1000; s <= 1900; s += 25) fails += cxr_lr_at(&sc, s) != 0.0f;
+    /* a step before the first is the first's rate, not a negative one (-4/W of the peak) */
+    fails += cxr_lr_at(&sc, -5) != cxr_lr_at(&sc, 0) || !(cxr_lr_at(&sc, -1) > 0);
     /* step: x0.1 every step_every steps after warmup */
     sc.kind = CXR_LR_STEP;
     sc.warmup = 0;

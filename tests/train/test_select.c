@@ -104,9 +104,33 @@ int main(void)
               r->warmup_steps == want[i].warmup && r->weight_decay == want[i].wd &&
               !strcmp(r->schedule, want[i].schedule) && !strcmp(r->select, want[i].select) &&
               !strcmp(r->augment ? r->augment : "none", want[i].augment));
+        /* specs/model.md's table: no row smooths the labels, stops early or averages weights
+         * (a label smoothing of 0.1 in standard passed every test before) */
+        CHECK(r->label_smoothing == 0 && r->patience == 0 && r->average_from == 0);
         CHECK(strstr(r->about, epochs) != NULL || strstr(r->about, "study recipe") != NULL);
     }
     CHECK(cxr_train_recipe_find(NULL) == cxr_train_recipe_find("standard"));
+    /* chest, the study row's old name, is that row; a name it begins, or one beginning it,
+     * is no recipe (an alias matched on its first 4 letters passed every test) */
+    CHECK(cxr_train_recipe_find("chest") == cxr_train_recipe_find("study"));
+    CHECK(cxr_train_recipe_find("ches") == NULL && cxr_train_recipe_find("chestx") == NULL);
+    /* --shuffle-window's words and counts, each written back as it was given ("auto" read as
+     * the whole split passed every test: a short run takes the whole split either way) */
+    static const struct {
+        const char *in;
+        int want;
+    } win[] = { { "auto", 0 }, { "split", CXR_LOADER_WINDOW_SPLIT }, { "1", 1 }, { "4", 4 } };
+    for (size_t i = 0; i < sizeof win / sizeof *win; i++) {
+        int got = 77;
+        char name[16];
+        CHECK(cxr_shuffle_window_parse(win[i].in, &got) == CXR_OK && got == win[i].want);
+        CHECK(!strcmp(cxr_shuffle_window_name(win[i].want, name, sizeof name), win[i].in));
+    }
+    const char *bad_win[] = { "0", "-1", "4x", "", " 4", "+4", "Auto", "splits" };
+    for (size_t i = 0; i < sizeof bad_win / sizeof *bad_win; i++) {
+        int got = 77;
+        CHECK(cxr_shuffle_window_parse(bad_win[i], &got) == CXR_E_ARG && got == 77);
+    }
     /* --shuffle-window takes any count up to INT_MAX, as its message says */
     int w = 0;
     CHECK(cxr_shuffle_window_parse("2147483647", &w) == CXR_OK && w == 2147483647);

@@ -76,6 +76,37 @@ static float first_step_loss(cxr_store *st, float mixup, int mixed)
     return loss;
 }
 
+/* cxr_evaluate's own refusals, which the tools' checks before it and the trainer's after it hid
+ * (a mutation round: either dropped passed every test): a model of another image size is
+ * refused before an image is read, and a raised interrupt flag stops the pass after a batch. */
+static void check_evaluate_stops(cxr_store *st)
+{
+    cxr_backend *be;
+    CHECK_OK(cxr_backend_cpu_create(&be, 1));
+    cxr_model_config c;
+    cxr_model_config_defaults(&c, 2);
+    c.image_size = 2 * S;
+    c.batch_capacity = BATCH;
+    c.seed = SEED;
+    cxr_model *m;
+    CHECK_OK(cxr_model_create(&m, &c, be));
+    cxr_metrics *mt;
+    CHECK_OK(cxr_metrics_create(&mt, 2));
+    cxr_eval_result r;
+    CHECK(cxr_evaluate(m, st, "train", BATCH, 1, 0, NULL, NULL, mt, &r) == CXR_E_MISMATCH);
+    CHECK(strstr(cxr_last_error(), "the model expects") != NULL && cxr_metrics_count(mt) == 0);
+    cxr_model_destroy(m);
+    c.image_size = S;
+    CHECK_OK(cxr_model_create(&m, &c, be));
+    CHECK_OK(cxr_model_set_threads(m, 1));
+    volatile sig_atomic_t stop = 1;
+    CHECK(cxr_evaluate(m, st, "train", BATCH, 1, 0, NULL, &stop, mt, &r) == CXR_E_INTERRUPTED);
+    CHECK(cxr_metrics_count(mt) == BATCH); /* of NTRAIN: the first batch, then the flag */
+    cxr_metrics_destroy(mt);
+    cxr_model_destroy(m);
+    cxr_backend_destroy(be);
+}
+
 /* `steps` steps of the study recipe (no augmentation) through cxr_train_run, each step's loss
  * logged to `log` (NULL: none); the epoch's train loss. */
 static double run_steps(const char *store, float mixup, int steps, const char *log)
@@ -227,6 +258,32 @@ static void check_no_checkpoint_resume(const char *store, const char *ck)
     CHECK(strstr(msg, want) != NULL);
 }
 
+/* cxr_evaluate_ensemble refuses a member made for other preprocessing than the store's before
+ * any pass (a mutation round: without its own check it evaluated one, cxr-eval's checks before
+ * the call hiding it): ck's parameters saved again with another equalization. */
+static void check_ensemble_member_store(cxr_store *st, const char *ck)
+{
+    cxr_backend *be;
+    CHECK_OK(cxr_backend_cpu_create(&be, 1));
+    cxr_model *m;
+    cxr_checkpoint_meta meta;
+    CHECK_OK(cxr_checkpoint_open_model(ck, be, BATCH, 1, &m, &meta));
+    char other[96];
+    snprintf(other, sizeof other, "%s.other.h5", ck);
+    meta.pp.equalize =
+        meta.pp.equalize == CXR_EQUALIZE_NONE ? CXR_EQUALIZE_GLOBAL : CXR_EQUALIZE_NONE;
+    CHECK_OK(cxr_checkpoint_save_weights(other, m, &meta, 0));
+    const char *paths[2] = { ck, other };
+    cxr_ensemble_eval out;
+    CHECK(cxr_evaluate_ensemble(paths, 2, be, st, "val", BATCH, 1, 0, NULL, NULL, 1, NULL, 0, NULL,
+                                &out) == CXR_E_MISMATCH);
+    CHECK(strstr(cxr_last_error(), "other preprocessing") != NULL);
+    unlink(other);
+    cxr_checkpoint_meta_free(&meta);
+    cxr_model_destroy(m);
+    cxr_backend_destroy(be);
+}
+
 /* The evaluation's progress (cxr_train_progress's eval fields): reported after the epoch's last
  * step, batch by batch, in the split's images up to all of them, and never while training. */
 static struct {
@@ -293,6 +350,7 @@ int main(void)
     check_epoch_mean(path, st, MIXUP);
     check_epoch_mean(path, st, 0);
     check_eval_progress(path);
+    check_evaluate_stops(st);
     char ck[64], msg[4096];
     snprintf(ck, sizeof ck, "trainer_test_%d.ck.h5", (int)getpid());
     int held;
@@ -314,6 +372,7 @@ int main(void)
     CHECK(run_interrupted(path, ck, 3, 2, &held, msg, sizeof msg) == 3 && held == 3);
     CHECK(strstr(msg, "interrupted as the run's last epoch ended: it is complete") != NULL);
     check_no_checkpoint_resume(path, ck);
+    check_ensemble_member_store(st, ck);
     unlink(ck);
     cxr_store_close(st);
     unlink(path);
