@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* qsort_r, strndup */
 #include "cxr_pack.h"
 #include "cxr_files.h"
+#include "cxr_splitmix.h"
 #include "manifest_internal.h"
 
 #include <math.h>
@@ -29,7 +30,7 @@ void cxr_manifest_options_defaults(cxr_manifest_options *o)
 
 /* A kept row: its image exists and its class is selected. */
 typedef struct {
-    uint64_t hash;   /* FNV-1a 64 of the id */
+    uint64_t hash;   /* the id's order: FNV-1a 64 of it, mixed (plan_hash) */
     uint32_t id_off; /* id (NUL-terminated) in the id table's arena */
     uint32_t id_len;
     int32_t label;
@@ -367,10 +368,17 @@ static cxr_status push_row(planner *pl, plan_row r)
     return st;
 }
 
+/* Where an id falls in the splits and in its split's order: its FNV-1a 64 (the table's hash)
+ * through splitmix64's finalizer. FNV-1a alone orders ids that differ in their last characters
+ * next to each other (img00400..img00499 were the first 100 of img00000..img00999), so
+ * sequential ids made val and test blocks of the sequence and shards of one class; mixed, each
+ * output bit depends on every input bit (since 0.24: a manifest packed before splits so no more). */
+static uint64_t plan_hash(uint64_t fnv) { return cxr_splitmix64_mix(fnv); }
+
 static cxr_status keep_row(planner *pl, const cxr_strtab_entry *id, int32_t label, int nested,
                            uint64_t size)
 {
-    return push_row(pl, (plan_row){ .hash = id->hash,
+    return push_row(pl, (plan_row){ .hash = plan_hash(id->hash),
                                     .id_off = id->off,
                                     .id_len = id->len,
                                     .label = label,

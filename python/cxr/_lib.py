@@ -79,8 +79,9 @@ P = ctypes.POINTER
 # here); Batch (this package) refuses its arrays once stale.
 # 0.24: cxr_train_run refuses a resume whose --log's last run line has another recipe setting
 # (lr, augment, ...), cxr_log_read skips a line past CXR_LOG_LINE_MAX bytes or
-# CXR_LOG_LINE_VALUES_MAX values (behaviour changes; cxr_log_read_line, cxr_log_line_values and
-# cxr_trainlog_recipe_differs are new; none used here).
+# CXR_LOG_LINE_VALUES_MAX values, cxr_plan_from_manifest orders ids by their FNV-1a hash mixed
+# by splitmix64's finalizer (other splits than before; behaviour changes; cxr_log_read_line,
+# cxr_log_line_values and cxr_trainlog_recipe_differs are new; none used here).
 ABI = "0.24"
 
 

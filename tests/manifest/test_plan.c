@@ -4,6 +4,7 @@
  * --strict, a missing column, a dropped class's ids going to their next rows (test_dropped_holder)
  * and the exact --explore report, with its top-20 cut and bins at their bounds. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,6 +21,15 @@ static uint64_t fnv(const char *s)
     uint64_t h = 14695981039346656037ull;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
+}
+
+/* The id's order (specs/store.md "Splits"): fnv through splitmix64's finalizer, written again. */
+static uint64_t id_order(const char *s)
+{
+    uint64_t z = fnv(s);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
 }
 
 /* id of an item: its rel without directories and ".jpg" */
@@ -111,7 +121,7 @@ static void test_top3(void)
             got[it->label]++;
             char id[64], path[1200];
             item_id(id, sizeof id, it);
-            uint64_t h = fnv(id);
+            uint64_t h = id_order(id);
             CHECK(i == 0 || h >= prev); /* items by id hash within a split */
             prev = h;
             snprintf(path, sizeof path, "%s/%s", g_img, it->rel);
@@ -137,7 +147,7 @@ static void test_top3(void)
                 if (p.splits[sp].items[i].label != c) continue;
                 char id[64];
                 item_id(id, sizeof id, &p.splits[sp].items[i]);
-                uint64_t h = fnv(id);
+                uint64_t h = id_order(id);
                 if (h < best[0]) {
                     best[1] = best[0];
                     memcpy(best_id[1], best_id[0], 64);
@@ -290,6 +300,51 @@ static int n_items(const cxr_pack_plan *p, const char *rel)
     int n = 0;
     for (int64_t i = 0; i < p->splits[0].n; i++) n += strcmp(p->splits[0].items[i].rel, rel) == 0;
     return n;
+}
+
+/* Sequential ids (img00001..img00300, the first 150 of one class, the rest of the other): the
+ * splits are not blocks of the sequence, nor a split's order runs of one class. By FNV-1a alone
+ * test held img00080..img00089 and img00095..img00099 of the first class, and train's first
+ * 64-image shard was all of it (a new user's walk); mixed, they scatter. */
+static void test_sequential_ids(void)
+{
+    enum { N = 300 };
+    char dir[600], img[700], csv[700], path[800];
+    snprintf(dir, sizeof dir, "%s/sequential", g_dir);
+    snprintf(img, sizeof img, "%s/images", dir);
+    snprintf(csv, sizeof csv, "%s/m.csv", dir);
+    REQUIRE(fixture_mkdir(dir) == 0 && fixture_mkdir(img) == 0);
+    FILE *f = fopen(csv, "w");
+    REQUIRE(f && fputs("id,url,label\n", f) >= 0);
+    for (int i = 1; i <= N; i++) {
+        fprintf(f, "img%05d,u,%s\n", i, i <= N / 2 ? "A" : "B");
+        FILE *g;
+        snprintf(path, sizeof path, "%s/img%05d.jpg", img, i);
+        REQUIRE((g = fopen(path, "w")) && fputs("x", g) >= 0 && fclose(g) == 0);
+    }
+    REQUIRE(fclose(f) == 0);
+    cxr_manifest_options o;
+    cxr_manifest_options_defaults(&o);
+    o.val_fraction = o.test_fraction = 0.1;
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    CHECK_OK(cxr_plan_from_manifest(&p, csv, img, &o, &s));
+    REQUIRE(p.n_splits == 3 && p.splits[0].n == 240 && p.splits[2].n == 30);
+    int first[2] = { 0, 0 }; /* the classes of train's first 64 items */
+    for (int64_t i = 0; i < 64; i++) first[p.splits[0].items[i].label]++;
+    CHECK(first[0] >= 16 && first[1] >= 16);
+    int in_test[N + 2] = { 0 }, run = 0, longest = 0;
+    for (int64_t i = 0; i < p.splits[2].n; i++) {
+        char id[64];
+        item_id(id, sizeof id, &p.splits[2].items[i]);
+        in_test[atoi(id + 3)] = 1;
+    }
+    for (int i = 1; i <= N; i++) {
+        run = in_test[i] ? run + 1 : 0;
+        if (run > longest) longest = run;
+    }
+    CHECK(longest <= 3); /* 15 of 150 a class, at random: runs of 2, now and then 3 */
+    cxr_plan_free(&p);
 }
 
 /* Which classes are dropped in pass 2 does not depend on --class-order: two classes tied at 2
@@ -484,6 +539,7 @@ int main(void)
     test_dropped_holder();
     test_drop_order();
     test_name_cycle();
+    test_sequential_ids();
     test_explore();
     test_explore_edges();
     if (!cxr_test_failures) {
