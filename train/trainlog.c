@@ -431,11 +431,22 @@ static int big_array_key(const char *s, size_t n)
 
 int64_t cxr_log_line_values(const char *s, size_t n, int64_t *arrays)
 {
+    /* the bytes the count looks at; runs of others (digits, letters) are passed in a tight loop
+     * (the 40 accuracy logs of tests/bench/results, 23 MB: 0.035 s, 0.06-0.08 s byte by byte,
+     * getline 0.006 s, Intel Xeon) */
+    static const unsigned char seen[256] = {
+        ['"'] = 1, ['\\'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1, [','] = 1, [':'] = 1
+    };
     int64_t v = 1, m = 0; /* values outside those arrays, in them */
     int in_string = 0, depth = 0, at_key = 0;
     int matrix = 0; /* the array's depth, 0 outside */
     size_t str = 0; /* where the last string began */
     for (size_t i = 0; i < n; i++) {
+        if (in_string)
+            while (i < n && s[i] != '"' && s[i] != '\\') i++;
+        else if (!at_key) /* (after a key, a letter between it and its colon is looked at) */
+            while (i < n && !seen[(unsigned char)s[i]]) i++;
+        if (i == n) break;
         const char c = s[i];
         if (in_string) {
             if (c == '\\') {
