@@ -511,7 +511,10 @@ static void kept_cell(cxr_sb *b, const cxr_log_run *run)
     if (e->best_epoch > 0) {
         cxr_sb_printf(b, "epoch %d (best ", e->best_epoch);
         cxr_sb_esc(b, run->select ? run->select : "value");
-        cxr_sb_printf(b, " %.4f)", e->best_value);
+        if (!isfinite(e->best_value)) /* as num_cell: no "nan", no 301 digits */
+            cxr_sb_printf(b, ")");
+        else
+            cxr_sb_printf(b, fabs(e->best_value) >= 1e9 ? " %.6g)" : " %.4f)", e->best_value);
     } else {
         cxr_sb_printf(b, "the last epoch's");
     }

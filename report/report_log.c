@@ -305,6 +305,8 @@ static int check_run(const cJSON *o, line_err *e)
     }
     const cJSON *re = get_item(o, CXR_LOG_RECIPE);
     if (re && !cJSON_IsObject(re)) return bad(e, "key \"%s\": expected an object", CXR_LOG_RECIPE);
+    const cJSON *sel = re ? get_item(re, "select") : NULL; /* taken last, after everything else */
+    if (sel && !cJSON_IsString(sel)) return bad(e, "key \"select\": expected a string");
     return 0;
 }
 

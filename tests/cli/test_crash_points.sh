@@ -102,6 +102,15 @@ done
 # -q says nothing on success, but an interrupted run says why it exits 130
 termed "rename 1 before m.onnx TERM" "$W/m.onnx" "$BIN/cxr-export" "$W/m.h5" -o "$W/m.onnx" -q
 termed "rename 1 before r.html TERM" "$W/r.html" "$BIN/cxr-report" "$W/m.jsonl" -o "$W/r.html" -q
+# ... and a page whose rename fails (EIO) is an error: exit 4, no "wrote", no page, no temporary
+# (a failed commit of the page is not a page written)
+rm -f "$W/r.html"
+(exec env LD_PRELOAD="$SHIM" CXR_TEST_KILL="rename 1 before r.html EIO" "$BIN/cxr-report" \
+    "$W/m.jsonl" -o "$W/r.html" >"$W/out" 2>"$W/err")
+[ $? = 4 ] || fail "cxr-report, its page's rename failing: not exit 4 ($(cat "$W/err"))"
+grep -q 'cxr-report: wrote' "$W/err" && fail "cxr-report said it wrote a page whose rename failed"
+[ -e "$W/r.html" ] && fail "cxr-report, its page's rename failing: r.html is there"
+ls -a "$W" | grep -q '^\.r\.html\.cxr-tmp' && fail "cxr-report, its page's rename failing: a temporary was left"
 
 # 5.
 M="$BIN/cxr-train $W/s.h5 --device cpu --batch 8 --threads 2 -q --max-steps 2 --epochs 1"

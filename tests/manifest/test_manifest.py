@@ -468,6 +468,8 @@ def case_many_skips(tmp):
     rest, the store's /skipped holds every one."""
     csv, img = fixture(tmp)
     with open(csv, "a") as f:
+        for i in range(2):  # two more bad ids (3 in all, against 1 duplicate id)
+            f.write("7,.bad%d,http://h/bad%d.jpg\n" % (i, i))
         for i in range(150):
             f.write("7,zz%04d,http://h/zz%04d.jpg\n" % (i, i))
     out = os.path.join(tmp, "many.h5")
@@ -475,7 +477,10 @@ def case_many_skips(tmp):
     check(rc == 0, "pack exit 0 (got %d: %s)" % (rc, se))
     if rc != 0:
         return
-    total = sum(REASONS.values()) + 150
+    # the summary gives each reason its own count
+    check("skipped: 2 malformed, 4 missing id/url/label, 3 bad id, 1 duplicate id, 152 image not "
+          "found;" in so, "summary line with 3 bad ids:\n%s" % so)
+    total = sum(REASONS.values()) + 152
     named = [l for l in se.splitlines() if l.startswith("cxr-pack: skip ")]
     check(len(named) == 100, "100 skips named, got %d" % len(named))
     want = "cxr-pack: %d more skipped input(s) not named here; %s's /skipped lists every skip " \

@@ -526,6 +526,29 @@ static void test_explore(void)
     CHECK(strcmp(cxr_last_error(), want) == 0);
 }
 
+/* An id of fewer than three characters has the flat layout only: "ab"'s image where a nested
+ * layout of three characters would look for it (a/b/ab.jpg: its third character taken from past
+ * its end) is not found; "abc" in the same folders is. */
+static void test_short_id_flat_only(void)
+{
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    char path[800];
+    const char *dirs[] = { "short", "short/images", "short/images/a", "short/images/a/b" };
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", g_dir, dirs[i]);
+        REQUIRE(fixture_mkdir(path) == 0);
+    }
+    snprintf(path, sizeof path, "%s/short/images/a/b/ab.jpg", g_dir);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f && fputs("x", f) >= 0 && fclose(f) == 0);
+    const char *have[] = { "abc" };
+    plan_case("short", "id,url,landmark_id\nabc,u,A\nab,u,A\n", have, 1, 1, &p, &s);
+    CHECK(s.planned == 1 && n_items(&p, "abc.jpg") == 1);
+    CHECK(s.not_found == 1 && has_skip(&p, "ab", "image not found"));
+    cxr_plan_free(&p);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "%s/cxr-manifest-XXXXXX",
@@ -537,6 +560,7 @@ int main(void)
     test_top3();
     test_options();
     test_dropped_holder();
+    test_short_id_flat_only();
     test_drop_order();
     test_name_cycle();
     test_sequential_ids();

@@ -34,6 +34,9 @@ int main(void)
     /* full: fewer than one more key's bytes were left */
     CHECK(t.arena_len <= CXR_STRTAB_ARENA_MAX);
     CHECK(t.arena_len + KEY + 1 > CXR_STRTAB_ARENA_MAX);
+    /* the arena grew up to the limit, not past it (doubling 131,072 to 262,144 bytes here, and
+     * 2 GiB to 4 GiB with the 32-bit limit, would take memory no key can use) */
+    CHECK(t.arena_cap <= CXR_STRTAB_ARENA_MAX);
     CHECK(inserted == CXR_STRTAB_ARENA_MAX / (KEY + 1));
     CHECK((int64_t)t.n == inserted);
     /* still usable: every key is found, none inserted twice */

@@ -290,6 +290,16 @@ def main():
         check(r.returncode == 2 and ": the same %s as " % kind in r.stderr and
               not os.path.exists(os.path.join(work, "twice.html")),
               "a %s given twice: exit %d %r" % (kind, r.returncode, r.stderr))
+    # -o naming one of the samples files is refused as the same file as an input, and the file
+    # is left whole: one whose head tells no kind (a torn first line) would have been replaced by
+    # the page, as the output's content check alone lets it through
+    torn = os.path.join(work, "torn.samples.jsonl")
+    torn_text = "torn\n" + open(os.path.join(fx, "samples_gpu.jsonl")).read()
+    open(torn, "w").write(torn_text)
+    r = run(tool, [cpu2, "--samples", torn, "-o", torn])
+    check(r.returncode == 2 and "is the same file as the input" in r.stderr and
+          open(torn).read() == torn_text,
+          "-o naming a samples file: exit %d %r" % (r.returncode, r.stderr))
     # ... but a file that is not there, given twice, is said to be missing (exit 4)
     gone = os.path.join(work, "gone.jsonl")
     r = run(tool, [gone, gone, "-o", os.path.join(work, "twice.html")])
@@ -454,7 +464,10 @@ def main():
     p = run(tool, [two, "-o", os.path.join(work, "two.html")])
     check(p.returncode == 0 and "3 epoch(s)" in p.stderr, "two members: exit %d %r" % (p.returncode, p.stderr))
     tail = b'{"type":"epoch","epoch":4}\n'
-    for name, extra in (("appended.jsonl.gz", tail), ("nul.jsonl.gz", b"\0")):
+    # ... bytes that start with gzip's first magic byte alone are no member either; and a tail
+    # longer than the reader's 64 KiB buffer is counted whole, not from the buffer's end
+    for name, extra in (("appended.jsonl.gz", tail), ("nul.jsonl.gz", b"\0"),
+                        ("half_magic.jsonl.gz", b"\x1f" + tail), ("long_tail.jsonl.gz", tail * 4000)):
         bad_gz = os.path.join(work, name)
         with open(bad_gz, "wb") as f:
             f.write(data + extra)

@@ -173,6 +173,29 @@ def hostile_and_odd(tool, work):
     check("1 malformed line(s) skipped" in html and "EVIL" not in html and "good" in html,
           "a skipped run line changed the run")
 
+    # the store's name and the selected metric are escaped too (in the file note and in the kept
+    # model's cell); a no-break space is text, a noncharacter past the first plane is U+FFFD
+    html, _ = page("store", [dict(run, store="<b>st</b>.h5", device="a\u00a0b\U0001fffec",
+                                  recipe={"select": "<i>v</i>"}),
+                             dict(EPOCH, best_epoch=1, best_value=0.5)])
+    check("<b>st</b>" not in html and "store <code>&lt;b&gt;st&lt;/b&gt;.h5</code>" in html,
+          "the store's name is not escaped")
+    check("<i>v" not in html and "epoch 1 (best &lt;i&gt;v&lt;/i&gt; 0.5000)" in html,
+          "the kept model's metric is not escaped")
+    # ... and its value shown as the other cells show one: a value the log lacks is not "nan", a
+    # huge one is not 301 digits (a mutation round)
+    for bv, want in ((None, "epoch 1 (best val_loss)"), (1e300, "epoch 1 (best val_loss 1e+300)")):
+        h2, _ = page("kept", [dict(run, recipe={"select": "val_loss"}),
+                              dict(EPOCH, best_epoch=1, best_value=bv)])
+        check(want in h2, "the kept model's value %r: %s" % (bv, re.findall(r"epoch 1 \(best[^<]*", h2)))
+    check("a\u00a0b&#xFFFD;c" in html, "a no-break space or U+1FFFE: %r" %
+          re.findall(r"a.b[^<]{0,12}", html)[:2])
+    # a log without a run line (no class names) still gets its per-class table, classes numbered
+    pc = [{"precision": 0.5, "recall": 0.6, "f1": 0.55}, {"precision": 0.7, "recall": 0.8, "f1": 0.75}]
+    html, _ = page("noclasses", [dict(EPOCH, per_class=pc)])
+    rows = re.findall(r'<tr><td class="l">([^<]*)</td><td>0\.[57]000</td>', html)
+    check(rows == ["0", "1"], "per-class rows of a log without class names: %s" % rows)
+
     # a step logged twice (a resume replays its epoch's steps) keeps its last loss: the curve
     # falls from step 1's 1.0 to step 2's 0.7 (SVG y grows downward), not up to the first 5.0
     st = lambda k, loss: {"type": "step", "step": k, "epoch": 1, "loss": loss}
@@ -257,6 +280,13 @@ def boundaries(tool, work):
     yl, ya = ticks("chart-loss"), ticks("chart-acc")
     check(yl and float(yl[0]) == 0, "chart-loss: y axis from %s, not 0" % (yl[:1],))
     check(ya and float(ya[-1]) == 1, "chart-acc: y axis up to %s, not 1" % (ya[-1:],))
+    # a series without a value in any epoch (no eval_loss here) has no legend entry
+    leg = re.findall(r'class="legend-item"[^>]*>([^<]*)<', svg_text(html, "chart-loss"))
+    check(leg == ["axes.jsonl train"], "chart-loss legend of a log without eval losses: %s" % leg)
+    # a time of exactly 1e9 s is past what a fixed-point cell shows: %.6g
+    html, _ = page("e9", [run, dict(EPOCH, epoch_s=1e9)])
+    check("<td>1e+09</td>" in html, "an epoch time of 1e9 s: %s" %
+          re.findall(r"<td>1[0-9e+.]*</td>", html)[:4])
 
     # 4001 steps (past 4000 the steps are thinned to 2000 slices), losses alternating 1 and 2:
     # each slice keeps its lowest and its highest loss, 4000 points
@@ -286,6 +316,11 @@ def boundaries(tool, work):
         pts = pg.svgs.get("chart-cpu", {"polylines": [{"pts": []}]})["polylines"][0]["pts"]
         check(len(pts) == want and len(set(y for _, y in pts)) == 2,
               "%d samples drawn as %d points, want %d" % (n, len(pts), want))
+    # ... and a samples chart's y axis starts at 0 as a per-epoch one does (cpu_util of 100 to 200:
+    # from 0, not from 100)
+    sh = open(os.path.join(work, "s4000.html"), encoding="utf-8").read()
+    yc = re.findall(r'class="ytick"[^>]*>([^<]*)<', svg_text(sh, "chart-cpu"))
+    check(yc and float(yc[0]) == 0, "chart-cpu (samples): y axis from %s, not 0" % (yc[:1],))
 
     # an ROC of one point per score (a val split of 100,000 distinct scores: a polyline of 1 MB
     # a run): past 2000 points, one is drawn when it moves 1/2000 of an axis or more from the
@@ -389,6 +424,15 @@ def boundaries(tool, work):
         short = [t[:-len(" train")] for t in leg if t.endswith(" train")]
         check(short == ([name] if whole else [name[:22] + "..." + name[-23:]]),
               "a %d-character name in the legend: %s" % (n, short))
+    # a legend entry wider than the chart (a 48-character name and its AUC) starts the first row,
+    # not a second one under an empty first: the ROC chart is as tall as for a short name
+    hs = []
+    for name in ("r.jsonl", "w" * 42 + ".jsonl"):
+        log = os.path.join(work, name)
+        write_log(log, [run, EPOCH])
+        _, pg = report(tool, os.path.join(work, "legend.html"), [log])
+        hs.append(pg.svgs.get("chart-roc", {}).get("h"))
+    check(hs[0] is not None and hs[0] == hs[1], "ROC chart heights for a short and a long name: %s" % hs)
     # ... names of 4-byte characters too (the legend's bytes are not its characters): two runs
     # of 40-character names differing at their ends keep " train" / " eval" and stay apart
     logs = []

@@ -335,6 +335,65 @@ int main(int argc, char **argv)
     CHECK(w.n == 1 && strstr(w.msg[0], ":3:") && strstr(w.msg[0], "best_epoch"));
     CHECK(run->select && strcmp(run->select, "val_loss") == 0);
     cxr_log_run_free(run);
+    /* a key of the wrong type skips its line whatever the key: a benchmark's config that is not
+     * a string (the reader took its NULL string: a crash), per_class items that are not objects
+     * (read as all-missing figures), a confusion row longer than the matrix (its extra counts
+     * written past the matrix); and a run line whose eval_split is not a string changes nothing
+     * of the run (its tool was taken before the bad key was met) */
+    static const char types[] =
+        "{\"type\":\"run\",\"tool\":\"A\",\"classes\":[\"N\",\"P\"]}\n"
+        "{\"type\":\"benchmark\",\"config\":5,\"first_epoch_s\":1}\n"
+        "{\"type\":\"epoch\",\"epoch\":1,\"per_class\":[1,2]}\n"
+        "{\"type\":\"epoch\",\"epoch\":2,\"confusion\":[[1,0,7],[0,1]]}\n"
+        "{\"type\":\"run\",\"tool\":\"C\",\"resumed_from\":\"c.h5\",\"eval_split\":5}\n"
+        "{\"type\":\"epoch\",\"epoch\":3,\"train_loss\":0.3}\n";
+    put_text(tmp, types);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
+    CHECK(run->n_epochs == 1 && run->epochs[0].epoch == 3 && run->n_bench == 0);
+    CHECK(run->n_skipped == 4 && w.n == 4);
+    CHECK(w.n == 4 && strstr(w.msg[0], ":2:") && strstr(w.msg[0], "\"config\": expected a string"));
+    CHECK(w.n == 4 && strstr(w.msg[1], ":3:") && strstr(w.msg[1], "expected objects"));
+    CHECK(w.n == 4 && strstr(w.msg[2], ":4:") &&
+          strstr(w.msg[2], "row 1 is not an array of 2 counts"));
+    CHECK(w.n == 4 && strstr(w.msg[3], ":5:") &&
+          strstr(w.msg[3], "\"eval_split\": expected a string"));
+    CHECK(run->tool && strcmp(run->tool, "A") == 0 && !run->eval_split && run->n_run_lines == 1);
+    cxr_log_run_free(run);
+    /* ... a recipe's select that is not a string too (the same NULL string) */
+    static const char sel[] = "{\"type\":\"run\",\"recipe\":{\"select\":5}}\n"
+                              "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.3}\n";
+    put_text(tmp, sel);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
+    CHECK(run->n_skipped == 1 && !run->select && w.n == 1 && strstr(w.msg[0], ":1:") &&
+          strstr(w.msg[0], "\"select\": expected a string"));
+    cxr_log_run_free(run);
+    /* ... and after a first run line it changes nothing of the run: tool, recipe and selection
+     * stay the first line's (the select was met after the tool and recipe were taken: the page
+     * showed tool B, lr 9 and selection val_loss, a mutation round) */
+    static const char sel2[] =
+        "{\"type\":\"run\",\"tool\":\"A\",\"recipe\":{\"select\":\"val_loss\",\"lr\":0.1}}\n"
+        "{\"type\":\"run\",\"tool\":\"B\",\"resumed_from\":\"c.h5\",\"recipe\":{\"select\":5,"
+        "\"lr\":9}}\n"
+        "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.3}\n";
+    put_text(tmp, sel2);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
+    CHECK(run->n_skipped == 1 && run->tool && !strcmp(run->tool, "A") && run->select &&
+          !strcmp(run->select, "val_loss") && run->recipe_json &&
+          strstr(run->recipe_json, "\"lr\":0.1") && run->n_run_lines == 1);
+    cxr_log_run_free(run);
+    /* a recipe's select "none" is no selection (NULL, as for a run without one); a line of
+     * blanks and tabs is blank, not a malformed line */
+    static const char none[] = "{\"type\":\"run\",\"recipe\":{\"select\":\"none\"}}\n"
+                               " \t \n"
+                               "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.3}\n";
+    put_text(tmp, none);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(cxr_log_read(tmp, collect, &w, &run));
+    CHECK(!run->select && run->n_skipped == 0 && w.n == 0 && run->n_lines == 2);
+    cxr_log_run_free(run);
     /* a step line's epoch is kept from 0 up to 1000000, beyond that it is -1 (unknown) */
     static const char steps[] = "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":0.5}\n"
                                 "{\"type\":\"step\",\"step\":1,\"epoch\":1000000,\"loss\":1}\n"
@@ -353,6 +412,7 @@ int main(int argc, char **argv)
     cxr_samples *sb = NULL;
     CHECK_OK(cxr_samples_read(tmp, collect, &w, &sb));
     CHECK(sb->n == 3 && sb->s[0].epoch == 3 && sb->s[1].epoch == -1);
+    CHECK(sb->n_lines == 6 && sb->n_skipped == 3);
     CHECK(sb->n == 3 && sb->s[2].t == 5 && sb->s[2].epoch == 1000000);
     CHECK(w.n == 3 && strstr(w.msg[0], ":1:") && strstr(w.msg[0], "is not an epoch"));
     CHECK(w.n == 3 && strstr(w.msg[1], ":3:") && strstr(w.msg[1], "is not an epoch"));
@@ -367,6 +427,8 @@ int main(int argc, char **argv)
     CHECK(run == NULL);
     CHECK(strstr(cxr_last_error(), "no_epochs.jsonl") &&
           strstr(cxr_last_error(), "no epoch lines"));
+    /* ... with what was read: its run and benchmark lines, none skipped */
+    CHECK(strstr(cxr_last_error(), "no epoch lines (2 non-blank lines read, 0 skipped)"));
     st = cxr_log_read(fx("does_not_exist.jsonl"), NULL, NULL, &run);
     CHECK(st == CXR_E_IO && strstr(cxr_last_error(), "does_not_exist.jsonl"));
 
