@@ -524,10 +524,13 @@ static const char *selection_unavailable(const train_run *r, cxr_select_kind kin
     const char *path = r->o->io.store_path;
     if (kind == CXR_SELECT_NONE) return NULL;
     if (!(r->eval_split && strcmp(r->eval_split, "val") == 0)) {
+        const int empty = cxr_store_has_split(r->store, "val"); /* packed with a val, none in it */
         snprintf(buf, cap,
-                 "%s has %s /val split; selection is made on val only, never on test (pack with "
-                 "--val-fraction F)",
-                 path, cxr_store_has_split(r->store, "val") ? "an empty" : "no");
+                 "%s has %s /val split; selection is made on val only, never on test (pack %s)",
+                 path, empty ? "an empty" : "no",
+                 empty ? "again with images in val: a larger --val-fraction, or a val/ folder "
+                         "whose images decode"
+                       : "with --val-fraction F");
         return buf;
     }
     int present = 0, one = 0;
@@ -1918,8 +1921,9 @@ static void note_done(const train_run *r)
                  cxr_select_name(r->rc.select), r->rc.best_value);
     else
         snprintf(what, sizeof what, "the last epoch");
-    const char *wm = paste_word(qm, sizeof qm, model),
-               *ws = paste_word(qs, sizeof qs, o->io.store_path);
+    const int test = r->content.n[2] > 0; /* (a store without test images: no command to paste) */
+    const char *wm = test ? paste_word(qm, sizeof qm, model) : NULL,
+               *ws = test ? paste_word(qs, sizeof qs, o->io.store_path) : NULL;
     note(o, "done: %s holds %s%s%s%s%s%s", model, what,
          wm && ws ? "; judge it on test once: cxr-eval " : "", wm && ws ? wm : "",
          wm && ws ? " " : "", wm && ws ? ws : "", wm && ws ? " --split test" : "");

@@ -538,8 +538,17 @@ mkdir -p "$WORK/ev/val/NORMAL" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/ev
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/ev.h5" --split val
 expect_err "$WORK/ev.h5: split 'val' holds no image: nothing to evaluate"
 expect_rc 0 "$BIN/cxr-train" "$WORK/ev.h5" $T --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/ev.jsonl"
-expect_err "no model selection (the recipe's val_auc): $WORK/ev.h5 has an empty /val split"
+expect_err "no model selection (the recipe's val_auc): $WORK/ev.h5 has an empty /val split; selection is made on val only, never on test (pack again with images in val: a larger --val-fraction, or a val/ folder whose images decode)"
 grep -q '"eval_split":"test"' "$WORK/ev.jsonl" || fail "cxr-train evaluated an empty val"
+# ... and with an empty test split (its one image undecodable), the run's last line names its
+# model but gives no command to judge it on test, which cxr-eval would refuse
+mkdir -p "$WORK/et/test/NORMAL" && cp -r "$SAMPLE/train" "$WORK/et/" \
+    && printf 'not a jpeg' > "$WORK/et/test/NORMAL/bad.jpeg" || fail "tree with an empty test"
+"$BIN/cxr-pack" "$WORK/et" -o "$WORK/et.h5" --size 32 --shard 8 --threads 2 --quiet \
+    --val-fraction 0.25 >/dev/null 2>&1 || fail "pack with an empty test"
+expect_rc 0 "$BIN/cxr-train" "$WORK/et.h5" $T --epochs 1 --max-steps 1 --checkpoint "$WORK/et.model.h5"
+expect_err "done: $WORK/et.model.best.h5 holds the best epoch, 1"
+grep -q "judge it on test" "$WORK/err" && fail "a store without test images: told to judge on test"
 # finite weights that overflow (dense2's first bias near FLT_MAX, read out 10x): NaN
 # probabilities are no prediction and no metrics, said with the image, exit 3
 cp "$WORK/ck.h5" "$WORK/ovf.h5"
