@@ -87,6 +87,14 @@ static const char *missing_reason(const cxr_csv_field *id, const cxr_csv_field *
     return why[cxr_csv_missing(id) | cxr_csv_missing(url) << 1 | cxr_csv_missing(lab) << 2];
 }
 
+/* The reason a row whose label no store can hold as a class name is skipped (one such row
+ * stopped the whole pack). */
+static void long_label_reason(char *buf, size_t cap, size_t len)
+{
+    snprintf(buf, cap, "label of %zu bytes, longer than a class name may be (%d)", len,
+             CXR_CLASS_NAME_MAX);
+}
+
 /* Pass 1 passes over a row: count it, and keep the first's line and reason. */
 static void unusable(planner *pl, int64_t line, const char *why)
 {
@@ -226,6 +234,12 @@ static cxr_status count_labels(planner *pl)
             unusable(pl, line, missing);
             continue;
         }
+        if (lab.len > CXR_CLASS_NAME_MAX) { /* no class of a store: pass 2 skips it, named */
+            char why[96];
+            long_label_reason(why, sizeof why, lab.len);
+            unusable(pl, line, why);
+            continue;
+        }
         int found;
         cxr_strtab_entry *e;
         if ((st = cxr_strtab_get(&pl->labels, lab.s, lab.len, &e, &found)) != CXR_OK) {
@@ -272,13 +286,7 @@ static cxr_status select_classes(planner *pl)
                   pl->manifest, n_sel, CXR_MAX_CLASSES);
     if (!(plan->class_names = calloc((size_t)n_sel, sizeof *plan->class_names)))
         CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
-    for (int c = 0; c < n_sel; c++) {
-        const size_t len = strlen(sorted[c].key);
-        if (len > CXR_CLASS_NAME_MAX)
-            CXR_THROW(CXR_E_FORMAT,
-                      "%s: the label of selected class %d is %zu bytes long (at most %d): is the "
-                      "label column the right one?",
-                      pl->manifest, c, len, CXR_CLASS_NAME_MAX);
+    for (int c = 0; c < n_sel; c++) { /* (no label past CXR_CLASS_NAME_MAX: pass 1 skips them) */
         sorted[c].e->cls = c;
         if (!(plan->class_names[c] = strdup(sorted[c].key)))
             CXR_THROW(CXR_E_NOMEM, "%s: out of memory", pl->manifest);
@@ -404,6 +412,11 @@ static cxr_status take_record(planner *pl, const cxr_csv_field *f, int64_t line)
     const cxr_csv_field *id = &f[pl->cols.id], *lab = &lab_trim;
     const char *missing = missing_reason(id, &f[pl->cols.url], lab);
     if (missing) return skip_copied(pl, line, id, cxr_csv_missing(id), missing, &pl->sum.missing);
+    if (lab->len > CXR_CLASS_NAME_MAX) {
+        char why[96];
+        long_label_reason(why, sizeof why, lab->len);
+        return skip_copied(pl, line, id, 0, why, &pl->sum.long_label);
+    }
     int found;
     cxr_strtab_entry *le, *ie;
     if ((st = cxr_strtab_get(&pl->labels, lab->s, lab->len, &le, &found)) != CXR_OK)

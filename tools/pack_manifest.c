@@ -244,6 +244,11 @@ void pack_manifest_summary_format(const cxr_manifest_summary *s, char *buf, size
                  (long long)s->rows, (long long)s->planned, (long long)s->malformed,
                  (long long)s->missing, (long long)s->bad_id, (long long)s->duplicate,
                  (long long)s->not_found, (long long)s->other_class, (long long)s->classes_total);
+    if (s->long_label > 0 && n > 0 && (size_t)n < cap)
+        n += snprintf(buf + n, cap - (size_t)n,
+                      "; %lld row(s) skipped for a label longer than a class name may be (%d "
+                      "bytes)",
+                      (long long)s->long_label, CXR_CLASS_NAME_MAX);
     if (s->dropped > 0 && n > 0 && (size_t)n < cap)
         snprintf(buf + n, cap - (size_t)n,
                  "; %lld selected class(es) dropped: too few of their images found",

@@ -325,8 +325,19 @@ static void test_class_limits(void)
     label[4097] = 0; /* 4097 bytes */
     snprintf(text, sizeof text, "id,url,landmark_id\nk1,u,%s\n", label);
     write_file(csv, text);
-    CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT);
-    CHECK(strstr(cxr_last_error(), "is 4097 bytes long (at most 4096)") != NULL);
+    CHECK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s) == CXR_E_FORMAT); /* no class left */
+    CHECK(strstr(cxr_last_error(),
+                 "line 2: label of 4097 bytes, longer than a class name may be (4096)") != NULL);
+    /* ... beside a row of a class that fits: that row's class is packed, the long one skipped,
+     * named and counted (one such row stopped the whole pack before 0.24) */
+    snprintf(text, sizeof text, "id,url,landmark_id\nk1,u,%s\nk2,u,short\n", label);
+    write_file(csv, text);
+    touch_images((const char *[]){ "k2" }, 1);
+    CHECK_OK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s));
+    CHECK(p.n_classes == 1 && strcmp(p.class_names[0], "short") == 0 && s.long_label == 1 &&
+          p.n_skipped == 1 && strcmp(p.skipped[0].path, "k1") == 0 &&
+          strcmp(p.skipped[0].reason, "label of 4097 bytes, longer than a class name may be (4096)") == 0);
+    cxr_plan_free(&p);
 }
 
 /* A repeated header is all three names: a data row with id "id" and url "url" but a label is a
