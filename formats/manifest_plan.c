@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 void cxr_manifest_options_defaults(cxr_manifest_options *o)
@@ -93,6 +94,39 @@ static void long_label_reason(char *buf, size_t cap, size_t len)
 {
     snprintf(buf, cap, "label of %zu bytes, longer than a class name may be (%d)", len,
              CXR_CLASS_NAME_MAX);
+}
+
+/* Why no image was found, where the first row not found says it (into buf, "" else): its id
+ * ends in .jpg or .jpeg (an id names its image without the suffix), or its image is there as
+ * <id>.jpeg or <id>.JPG (only <id>.jpg is looked for). */
+static void not_found_hint(const planner *pl, char *buf, size_t cap)
+{
+    static const char *const other[] = { ".jpeg", ".JPG", ".JPEG", ".Jpg" };
+    buf[0] = '\0';
+    for (int64_t i = 0; i < pl->plan->n_skipped; i++) {
+        const cxr_pack_skip *k = &pl->plan->skipped[i];
+        if (strcmp(k->reason, "image not found") != 0) continue;
+        const size_t n = strlen(k->path);
+        for (int j = 0; j < 2; j++) {
+            const char *sfx = j ? ".jpeg" : ".jpg";
+            const size_t m = strlen(sfx);
+            if (n > m && strcasecmp(k->path + n - m, sfx) == 0) {
+                snprintf(buf, cap, "; the ids end in %s (%s): an id names its image without it",
+                         k->path + n - m, k->path);
+                return;
+            }
+        }
+        char p[4400];
+        struct stat sb;
+        for (size_t j = 0; j < sizeof other / sizeof *other; j++) {
+            snprintf(p, sizeof p, "%s/%s%s", pl->images, k->path, other[j]);
+            if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
+                snprintf(buf, cap, "; %s is there: images are looked for as <id>.jpg only", p);
+                return;
+            }
+        }
+        return; /* the first row not found only */
+    }
 }
 
 /* Pass 1 passes over a row: count it, and keep the first's line and reason. */
@@ -483,12 +517,15 @@ static cxr_status collect_rows(planner *pl)
         CXR_TRY(rs);
         CXR_TRY(take_record(pl, f, line));
     }
-    if (pl->n_rows == 0)
+    if (pl->n_rows == 0) {
+        char hint[4600];
+        not_found_hint(pl, hint, sizeof hint);
         CXR_THROW(CXR_E_FORMAT,
                   "%s: no image found under %s for the %lld rows of the selected "
-                  "classes (looked for DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg)",
+                  "classes (looked for DIR/<id>.jpg and DIR/<a>/<b>/<c>/<id>.jpg)%s",
                   pl->manifest, pl->images,
-                  (long long)(pl->sum.not_found + pl->sum.duplicate + pl->sum.bad_id));
+                  (long long)(pl->sum.not_found + pl->sum.duplicate + pl->sum.bad_id), hint);
+    }
 bail:
     return st;
 }

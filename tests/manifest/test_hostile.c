@@ -336,7 +336,8 @@ static void test_class_limits(void)
     CHECK_OK(cxr_plan_from_manifest(&p, csv, g_dir, &o, &s));
     CHECK(p.n_classes == 1 && strcmp(p.class_names[0], "short") == 0 && s.long_label == 1 &&
           p.n_skipped == 1 && strcmp(p.skipped[0].path, "k1") == 0 &&
-          strcmp(p.skipped[0].reason, "label of 4097 bytes, longer than a class name may be (4096)") == 0);
+          strcmp(p.skipped[0].reason,
+                 "label of 4097 bytes, longer than a class name may be (4096)") == 0);
     cxr_plan_free(&p);
 }
 
@@ -454,6 +455,34 @@ static void test_flat_first(void)
     cxr_plan_free(&p);
 }
 
+/* No image found for any row: the error says why where the first row shows it, ids that end
+ * in .jpg (a file name given for the id) or an image there as <id>.jpeg (a new user's walk:
+ * the Kaggle images are .jpeg; the error named only what was looked for). */
+static void test_not_found_hint(void)
+{
+    char csv[512], path[700];
+    cxr_pack_plan p;
+    cxr_manifest_summary s;
+    snprintf(csv, sizeof csv, "%s/suffix.csv", g_dir);
+    write_file(csv, "id,url,landmark_id\nsfx1.jpg,u,1\n");
+    touch_images((const char *[]){ "sfx1" }, 1);
+    CHECK(plan_unsplit(&p, csv, &s) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "; the ids end in .jpg (sfx1.jpg): an id names its image "
+                                   "without it") != NULL);
+    snprintf(csv, sizeof csv, "%s/jpeg.csv", g_dir);
+    write_file(csv, "id,url,landmark_id\njpg1,u,1\n");
+    snprintf(path, sizeof path, "%s/jpg1.jpeg", g_dir);
+    write_file(path, "");
+    char want[800];
+    snprintf(want, sizeof want, "; %s is there: images are looked for as <id>.jpg only", path);
+    CHECK(plan_unsplit(&p, csv, &s) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), want) != NULL);
+    snprintf(csv, sizeof csv, "%s/none.csv", g_dir);
+    write_file(csv, "id,url,landmark_id\nnone1,u,1\n");
+    CHECK(plan_unsplit(&p, csv, &s) == CXR_E_FORMAT);
+    CHECK(strstr(cxr_last_error(), "<id>.jpg)") && !strstr(cxr_last_error(), "<id>.jpg); "));
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "%s/cxr-manifest-hostile-XXXXXX",
@@ -472,6 +501,7 @@ int main(void)
     test_utf16();
     test_binary();
     test_flat_first();
+    test_not_found_hint();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
