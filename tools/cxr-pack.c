@@ -596,12 +596,25 @@ int main(int argc, char **argv)
                                 : "--class-order (a folder tree's classes are sorted by name)");
         return 2;
     }
-    if (mcli.manifest && cxr_input_check(mcli.manifest) != CXR_OK) {
+    /* --explore reads the manifest once, so a pipe or standard input (-) will do; packing reads
+     * it twice (its classes, then its rows) and needs a file */
+    struct stat ms;
+    const int piped = mcli.manifest && (!strcmp(mcli.manifest, "-") ||
+                                        (stat(mcli.manifest, &ms) == 0 &&
+                                         (S_ISFIFO(ms.st_mode) || S_ISCHR(ms.st_mode))));
+    if (mcli.manifest && !(mcli.explore && piped) &&
+        (!strcmp(mcli.manifest, "-") ? cxr_set_error(CXR_E_ARG, "-: standard input")
+                                     : cxr_input_check(mcli.manifest)) != CXR_OK) {
         fputs("cxr-pack: --manifest ", stderr); /* the message starts with the file's name */
         cxr_fputs_escaped(cxr_last_error(), stderr);
-        fputc('\n', stderr);
+        fputs(piped ? ": packing reads the manifest twice, so it needs a file (--explore reads "
+                      "a pipe or standard input, -)\n"
+                    : "\n",
+              stderr);
         return 2;
     }
+    if (mcli.manifest && mcli.explore && !strcmp(mcli.manifest, "-"))
+        mcli.manifest = "/dev/stdin";
     if (mcli.explore && pack_only) { /* it would do nothing: refused rather than ignored */
         const char *name = "-o";
         for (const struct option *lo = longopts; lo->name; lo++)

@@ -107,6 +107,27 @@ def case_explore(tmp):
     # the counts are the CSV's: what a pack would skip beyond them is said (on stderr)
     check("the counts are of usable rows (an id, a url and a label); a pack also skips rows of a "
           "bad or repeated id" in err, "explore's note: %s" % err)
+    # --explore is one pass: it reads a pipe, and standard input given as -, to the same report;
+    # packing reads the manifest twice and refuses either, saying why (a new user's walk)
+    data = open(csv, "rb").read()
+    p = subprocess.run([PACK, "--manifest", "-", "--explore"], input=data, capture_output=True, env=ENV)
+    check(p.returncode == 0 and p.stdout.decode() == want.replace(csv, "/dev/stdin"),
+          "explore of standard input: %d %r" % (p.returncode, p.stdout.decode()[:200]))
+    rfd, wfd = os.pipe()
+    fifo = "/dev/fd/%d" % rfd
+    with subprocess.Popen([PACK, "--manifest", fifo, "--explore"], pass_fds=(rfd,),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV) as q:
+        os.close(rfd)
+        os.write(wfd, data)
+        os.close(wfd)
+        qo, _ = q.communicate()
+    check(q.returncode == 0 and qo.decode() == want.replace(csv, fifo),
+          "explore of a pipe: %d %r" % (q.returncode, qo.decode()[:200]))
+    p = subprocess.run([PACK, "--manifest", "-", "--images", tmp, "-o", os.path.join(tmp, "in.h5")],
+                       input=data, capture_output=True, env=ENV)
+    check(p.returncode == 2 and b"--manifest -: standard input: packing reads the manifest twice, "
+          b"so it needs a file (--explore reads a pipe or standard input, -)" in p.stderr,
+          "pack from standard input: %d %r" % (p.returncode, p.stderr))
     # a test.csv (no label column) explores too
     t = os.path.join(tmp, "test.csv")
     with open(t, "w") as f:
