@@ -599,9 +599,10 @@ int main(int argc, char **argv)
     /* --explore reads the manifest once, so a pipe or standard input (-) will do; packing reads
      * it twice (its classes, then its rows) and needs a file */
     struct stat ms;
-    const int piped = mcli.manifest && (!strcmp(mcli.manifest, "-") ||
-                                        (stat(mcli.manifest, &ms) == 0 &&
-                                         (S_ISFIFO(ms.st_mode) || S_ISCHR(ms.st_mode))));
+    const int piped =
+        mcli.manifest &&
+        (!strcmp(mcli.manifest, "-") ||
+         (stat(mcli.manifest, &ms) == 0 && (S_ISFIFO(ms.st_mode) || S_ISCHR(ms.st_mode))));
     if (mcli.manifest && !(mcli.explore && piped) &&
         (!strcmp(mcli.manifest, "-") ? cxr_set_error(CXR_E_ARG, "-: standard input")
                                      : cxr_input_check(mcli.manifest)) != CXR_OK) {
@@ -613,8 +614,7 @@ int main(int argc, char **argv)
               stderr);
         return 2;
     }
-    if (mcli.manifest && mcli.explore && !strcmp(mcli.manifest, "-"))
-        mcli.manifest = "/dev/stdin";
+    if (mcli.manifest && mcli.explore && !strcmp(mcli.manifest, "-")) mcli.manifest = "/dev/stdin";
     if (mcli.explore && pack_only) { /* it would do nothing: refused rather than ignored */
         const char *name = "-o";
         for (const struct option *lo = longopts; lo->name; lo++)
@@ -844,17 +844,26 @@ int main(int argc, char **argv)
     cxr_tmpfile_note_leftovers("cxr-pack", out); /* a killed run's, said */
     printf("%-6s", "split");
     int nc = plan.n_classes < CXR_PACK_SUMMARY_CLASSES ? plan.n_classes : CXR_PACK_SUMMARY_CLASSES;
-    char esc[64];
-    for (int c = 0; c < nc; c++)
-        printf(" %12s", cxr_escape_name(esc, sizeof esc, plan.class_names[c]));
-    printf(" %12s\n", "total");
+    /* the columns as wide as the longest name shown, 12 to 24 terminal columns (a wider name
+     * is cut): counted in characters, not bytes, so names past 12 or of UTF-8 stay aligned */
+    char esc[256];
+    int width = 12, shown;
+    for (int c = 0; c < nc; c++) {
+        cxr_escape_cell(esc, sizeof esc, plan.class_names[c], 24, &shown);
+        if (shown > width) width = shown;
+    }
+    for (int c = 0; c < nc; c++) {
+        cxr_escape_cell(esc, sizeof esc, plan.class_names[c], width, &shown);
+        printf(" %*s%s", width - shown, "", esc);
+    }
+    printf(" %*s\n", width, "total");
     cxr_store *written = NULL; /* the totals over every class, past the first columns */
     if (plan.n_classes > nc && cxr_store_open(&written, out) != CXR_OK) written = NULL;
     for (int s = 0; s < plan.n_splits; s++) {
         long long tot = 0;
         printf("%-6s", plan.splits[s].name);
         for (int c = 0; c < nc; c++) {
-            printf(" %12lld", (long long)sum.images[s][c]);
+            printf(" %*lld", width, (long long)sum.images[s][c]);
             tot += sum.images[s][c];
         }
         cxr_split_info si;
@@ -862,7 +871,7 @@ int main(int argc, char **argv)
             tot = written && cxr_store_split(written, plan.splits[s].name, &si) == CXR_OK
                       ? (long long)si.n
                       : -1;
-        printf(" %12lld\n", tot);
+        printf(" %*lld\n", width, tot);
     }
     cxr_store_close(written);
     if (plan.n_classes > nc)

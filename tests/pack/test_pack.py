@@ -536,6 +536,20 @@ def case_odd_names(tmp):
     check(b"train/CL\\xE9SS/x.jpeg" in paths, "folder name escaped too")
     names = h5data(out, "/class_names")
     check("CL\\\\xE9SS" in names or "CL\\xE9SS" in names, "class name escaped: %s" % names)
+    # the summary table stays aligned with class names past 12 characters and of UTF-8 (its
+    # columns were 12 bytes wide: a new user's walk), the widest cut at 24 columns
+    wide = os.path.join(tmp, "wide")
+    shutil.copytree(SAMPLE, wide)
+    for split in ("train", "test"):
+        os.rename(os.path.join(wide, split, "NORMAL"), os.path.join(wide, split, "Lungen\u00f6dem, akut"))
+        os.rename(os.path.join(wide, split, "PNEUMONIA"),
+                  os.path.join(wide, split, "PNEUMONIA " + "x" * 30))
+    rc, so, se = run([wide, "-o", os.path.join(tmp, "w.h5")])
+    table = [l for l in so.splitlines() if l.split(" ", 1)[0] in ("split", "train", "test")]
+    check(rc == 0 and len(table) == 3 and len(set(len(l) for l in table)) == 1 and
+          "Lungen\u00f6dem, akut" in table[0] and "PNEUMONIA xxxx" in table[0] and
+          "x" * 30 not in table[0],
+          "the summary table with wide names: %d\n%s" % (rc, "\n".join(table)))
 
 
 def case_options(tmp):
