@@ -304,12 +304,13 @@ static cxr_status select_classes(planner *pl)
         if (opt->top_classes && n_sel == opt->top_classes) break;
         n_sel++;
     }
-    if (n_sel == 0 && pl->rows_unusable > 0)
+    if (n_sel == 0 && pl->rows_unusable > 0) /* the label column named: with both, landmark_id */
         CXR_THROW(CXR_E_FORMAT,
                   "%s: no class with at least %lld usable rows: %lld of its %lld data rows are "
-                  "not usable, the first at line %lld: %s",
+                  "not usable, the first at line %lld: %s (labels are read from column '%s')",
                   pl->manifest, (long long)opt->min_count, (long long)pl->rows_unusable,
-                  (long long)pl->rows_seen, (long long)pl->first_unusable_line, pl->first_unusable);
+                  (long long)pl->rows_seen, (long long)pl->first_unusable_line, pl->first_unusable,
+                  pl->cols.label_name ? pl->cols.label_name : "?");
     if (n_sel == 0)
         CXR_THROW(CXR_E_FORMAT, "%s: no class with at least %lld usable rows (%lld data rows)",
                   pl->manifest, (long long)opt->min_count, (long long)pl->rows_seen);

@@ -373,7 +373,15 @@ def case_errors(tmp):
         f.write("id,url,label\na1,http://x/?a=1,b=2,5\na2,http://x/?a=1,b=3,5\n")
     rc, so, se = run(["--manifest", bad_csv, "--images", img, "-o", out, "--strict"])
     check(rc == 3 and "2 of its 2 data rows are not usable, the first at line 2: 4 fields, "
-          "expected 3" in se, "all rows malformed: exit 3 with the first's reason (%d %s)" % (rc, se))
+          "expected 3 (labels are read from column 'label')" in se,
+          "all rows malformed: exit 3 with the first's reason (%d %s)" % (rc, se))
+    # ... with the column the labels are read from: landmark_id where both are (a new user's
+    # walk: an empty landmark_id beside a full label read as "missing label", unexplained)
+    with open(bad_csv, "w") as f:
+        f.write("id,url,landmark_id,label\na1,http://x,,5\na2,http://x,,5\n")
+    rc, so, se = run(["--manifest", bad_csv, "--images", img, "-o", out])
+    check(rc == 3 and "the first at line 2: missing label (labels are read from column "
+          "'landmark_id')" in se, "landmark_id empty, label full: %d %s" % (rc, se))
     with open(bad_csv, "w") as f:
         f.write("id,url,label\n")
     rc, so, se = run(["--manifest", bad_csv, "--images", img, "-o", out])
