@@ -114,7 +114,7 @@ typedef struct {
     int64_t planned;       /* items in the plan, all splits */
     int64_t classes_total; /* distinct labels among usable rows */
     int64_t long_label;    /* reason "label of N bytes, longer than a class name may be (4096)"
-                              (since 0.24: such a label's class stopped the whole pack) */
+                              (since 0.24; before, such a label's class stopped the pack) */
 } cxr_manifest_summary;
 
 /* Plan from a manifest with columns id, url and landmark_id (or label), read by header name.

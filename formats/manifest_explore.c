@@ -4,6 +4,7 @@
  * entry per distinct label. */
 #define _GNU_SOURCE /* open_memstream, strndup */
 #include "cxr_files.h"
+#include "cxr_store.h"
 #include "manifest_internal.h"
 
 #include <stdio.h>
@@ -89,10 +90,11 @@ cxr_status cxr_manifest_explore(cxr_manifest_stats *out, const char *path, int s
         /* the label column counts as missing as pack counts it: after trimming (" None ") */
         for (int i = 0; i < out->n_columns; i++)
             out->missing[i] += cxr_csv_missing(i == cols.label ? &lab : &f[i]);
-        /* a class counts the rows packing can use (rule 2: an id, a url and the label), so that
-         * its top classes are those --top-classes selects */
+        /* a class counts the rows packing can use (rule 2: an id, a url and the label, one no
+         * longer than a class name may be), so that its top classes are those --top-classes
+         * selects */
         if (cols.label >= 0 && !cxr_csv_missing(&lab) && !cxr_csv_missing(&f[cols.id]) &&
-            !cxr_csv_missing(&f[cols.url])) {
+            !cxr_csv_missing(&f[cols.url]) && lab.len <= CXR_CLASS_NAME_MAX) {
             int found;
             cxr_strtab_entry *e;
             if ((st = cxr_strtab_get(&t, lab.s, lab.len, &e, &found)) != CXR_OK) {

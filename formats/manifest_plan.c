@@ -121,7 +121,9 @@ static void not_found_hint(const planner *pl, char *buf, size_t cap)
         for (size_t j = 0; j < sizeof other / sizeof *other; j++) {
             snprintf(p, sizeof p, "%s/%s%s", pl->images, k->path, other[j]);
             if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
-                snprintf(buf, cap, "; %s is there: images are looked for as <id>.jpg only", p);
+                snprintf(buf, cap,
+                         "; %s is there: images are looked for as <id>.jpg only, flat or nested",
+                         p);
                 return;
             }
         }
@@ -304,13 +306,16 @@ static cxr_status select_classes(planner *pl)
         if (opt->top_classes && n_sel == opt->top_classes) break;
         n_sel++;
     }
-    if (n_sel == 0 && pl->rows_unusable > 0) /* the label column named: with both, landmark_id */
+    /* where the first row's fault is its label, the column named: with both, landmark_id */
+    const int label_why = strstr(pl->first_unusable, "label") && pl->cols.label_name;
+    if (n_sel == 0 && pl->rows_unusable > 0)
         CXR_THROW(CXR_E_FORMAT,
                   "%s: no class with at least %lld usable rows: %lld of its %lld data rows are "
-                  "not usable, the first at line %lld: %s (labels are read from column '%s')",
+                  "not usable, the first at line %lld: %s%s%s%s",
                   pl->manifest, (long long)opt->min_count, (long long)pl->rows_unusable,
                   (long long)pl->rows_seen, (long long)pl->first_unusable_line, pl->first_unusable,
-                  pl->cols.label_name ? pl->cols.label_name : "?");
+                  label_why ? " (labels are read from column '" : "",
+                  label_why ? pl->cols.label_name : "", label_why ? "')" : "");
     if (n_sel == 0)
         CXR_THROW(CXR_E_FORMAT, "%s: no class with at least %lld usable rows (%lld data rows)",
                   pl->manifest, (long long)opt->min_count, (long long)pl->rows_seen);

@@ -147,7 +147,8 @@ static int explore_main(const char *manifest, int strict)
     fputs(text, stdout);
     free(text);
     if (labelled) /* a pack's counts are lower where the CSV alone cannot tell: said */
-        fprintf(stderr, "cxr-pack: note: the counts are of usable rows (an id, a url and a label); "
+        fprintf(stderr, "cxr-pack: note: the counts are of usable rows (an id, a url and a label "
+                        "of at most 4096 bytes); "
                         "a pack also skips rows of a bad or repeated id and rows whose image is "
                         "not found, and its summary counts what it packed\n");
     if ((st = cxr_stdout_close()) != CXR_OK) {
@@ -602,14 +603,14 @@ int main(int argc, char **argv)
     const int piped =
         mcli.manifest &&
         (!strcmp(mcli.manifest, "-") ||
-         (stat(mcli.manifest, &ms) == 0 && (S_ISFIFO(ms.st_mode) || S_ISCHR(ms.st_mode))));
+         (stat(mcli.manifest, &ms) == 0 && S_ISFIFO(ms.st_mode))); /* (a device: never ends) */
     if (mcli.manifest && !(mcli.explore && piped) &&
         (!strcmp(mcli.manifest, "-") ? cxr_set_error(CXR_E_ARG, "-: standard input")
                                      : cxr_input_check(mcli.manifest)) != CXR_OK) {
         fputs("cxr-pack: --manifest ", stderr); /* the message starts with the file's name */
         cxr_fputs_escaped(cxr_last_error(), stderr);
-        fputs(piped ? ": packing reads the manifest twice, so it needs a file (--explore reads "
-                      "a pipe or standard input, -)\n"
+        fputs(piped ? ": packing reads the manifest twice and records its name: give the file "
+                      "(--explore reads a pipe or standard input, -)\n"
                     : "\n",
               stderr);
         return 2;

@@ -112,10 +112,11 @@ const char *pack_manifest_help(void)
            "quoting, LF or CRLF) lists the images: DIR/<id>.jpg, or DIR/<a>/<b>/<c>/<id>.jpg\n"
            "with a, b, c the first three characters of the id. Classes are the original label\n"
            "ids, the most frequent first (ties by label id, numerically), indexed 0..K-1\n"
-           "(--class-order name: by label id). Splits are stratified per class by an FNV-1a hash\n"
-           "of the id: round(n x test-fraction) to test, round(n x val-fraction) to val, the\n"
-           "rest to train. Rows with an empty or \"None\" id/url/label, a bad id, a duplicate\n"
-           "id, a missing image or a malformed line (wrong field count, unterminated quote:\n"
+           "(--class-order name: by label id). Splits are stratified per class by a hash of the\n"
+           "id (FNV-1a, mixed): round(n x test-fraction) to test, round(n x val-fraction) to\n"
+           "val, the rest to train. Rows with an empty or \"None\" id/url/label, a label past\n"
+           "4096 bytes, a bad id, a duplicate id, a missing image or a malformed line (wrong\n"
+           "field count, unterminated quote:\n"
            "named by line number) are skipped, counted per reason and recorded in the store;\n"
            "only --strict makes them fatal.\n"
            "  --manifest FILE       pack (or explore) the images a CSV manifest lists\n"
@@ -232,6 +233,13 @@ cxr_status pack_manifest_plan(const pack_manifest_args *m, double val_fraction, 
                 (val ? val_fraction >= 0 : m->test_set) ? "" : " (the default)",
                 plan->splits[s].name);
     }
+    /* every class of one row, and many of them: the label column is rarely the right one (a
+     * header naming the columns in another order made each url a class: a new user's walk) */
+    if (st == CXR_OK && plan->n_classes >= 20 && sum->planned == plan->n_classes)
+        fprintf(stderr,
+                "cxr-pack: warning: each of the %d classes holds one row: are the labels in "
+                "the header's label column (landmark_id, else label) the classes?\n",
+                plan->n_classes);
     return st;
 }
 

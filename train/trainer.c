@@ -528,8 +528,8 @@ static const char *selection_unavailable(const train_run *r, cxr_select_kind kin
         snprintf(buf, cap,
                  "%s has %s /val split; selection is made on val only, never on test (pack %s)",
                  path, empty ? "an empty" : "no",
-                 empty ? "again with images in val: a larger --val-fraction, or a val/ folder "
-                         "whose images decode"
+                 empty ? "again with images in val: a larger --val-fraction, or val images "
+                         "that decode"
                        : "with --val-fraction F");
         return buf;
     }

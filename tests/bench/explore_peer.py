@@ -41,7 +41,7 @@ def with_csv(path):
                     missing[c] += 1
             v = row[li]
             usable = [x for x in (row[columns.index("id")], row[columns.index("url")], v)
-                      if x != "" and x != "None"]
+                      if x != "" and x != "None" and (x is not v or len(v.encode()) <= 4096)]
             if len(usable) == 3:
                 counts[v] += 1
     report(rows, columns, missing, counts)

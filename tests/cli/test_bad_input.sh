@@ -538,7 +538,7 @@ mkdir -p "$WORK/ev/val/NORMAL" && cp -r "$SAMPLE/train" "$SAMPLE/test" "$WORK/ev
 expect_rc 3 "$BIN/cxr-eval" "$WORK/ck.h5" "$WORK/ev.h5" --split val
 expect_err "$WORK/ev.h5: split 'val' holds no image: nothing to evaluate"
 expect_rc 0 "$BIN/cxr-train" "$WORK/ev.h5" $T --epochs 1 --max-steps 1 --no-checkpoint --log "$WORK/ev.jsonl"
-expect_err "no model selection (the recipe's val_auc): $WORK/ev.h5 has an empty /val split; selection is made on val only, never on test (pack again with images in val: a larger --val-fraction, or a val/ folder whose images decode)"
+expect_err "no model selection (the recipe's val_auc): $WORK/ev.h5 has an empty /val split; selection is made on val only, never on test (pack again with images in val: a larger --val-fraction, or val images that decode)"
 grep -q '"eval_split":"test"' "$WORK/ev.jsonl" || fail "cxr-train evaluated an empty val"
 # ... and with an empty test split (its one image undecodable), the run's last line names its
 # model but gives no command to judge it on test, which cxr-eval would refuse

@@ -339,6 +339,11 @@ static void test_class_limits(void)
           strcmp(p.skipped[0].reason,
                  "label of 4097 bytes, longer than a class name may be (4096)") == 0);
     cxr_plan_free(&p);
+    /* --explore's classes are a pack's: the long label is none (it was the top class) */
+    cxr_manifest_stats es;
+    CHECK_OK(cxr_manifest_explore(&es, csv, 0));
+    CHECK(es.n_classes == 1 && es.n_top == 1 && strcmp(es.top[0].label, "short") == 0);
+    cxr_manifest_stats_free(&es);
 }
 
 /* A repeated header is all three names: a data row with id "id" and url "url" but a label is a
@@ -474,7 +479,8 @@ static void test_not_found_hint(void)
     snprintf(path, sizeof path, "%s/jpg1.jpeg", g_dir);
     write_file(path, "");
     char want[800];
-    snprintf(want, sizeof want, "; %s is there: images are looked for as <id>.jpg only", path);
+    snprintf(want, sizeof want,
+             "; %s is there: images are looked for as <id>.jpg only, flat or nested", path);
     CHECK(plan_unsplit(&p, csv, &s) == CXR_E_FORMAT);
     CHECK(strstr(cxr_last_error(), want) != NULL);
     snprintf(csv, sizeof csv, "%s/none.csv", g_dir);

@@ -105,8 +105,8 @@ def case_explore(tmp):
             "classes with >= 1000 images: 0\n") % csv
     check(out == want, "explore output:\n%s\nwant:\n%s" % (out, want))
     # the counts are the CSV's: what a pack would skip beyond them is said (on stderr)
-    check("the counts are of usable rows (an id, a url and a label); a pack also skips rows of a "
-          "bad or repeated id" in err, "explore's note: %s" % err)
+    check("the counts are of usable rows (an id, a url and a label of at most 4096 bytes); a pack "
+          "also skips rows of a bad or repeated id" in err, "explore's note: %s" % err)
     # --explore is one pass: it reads a pipe, and standard input given as -, to the same report;
     # packing reads the manifest twice and refuses either, saying why (a new user's walk)
     data = open(csv, "rb").read()
@@ -125,8 +125,9 @@ def case_explore(tmp):
           "explore of a pipe: %d %r" % (q.returncode, qo.decode()[:200]))
     p = subprocess.run([PACK, "--manifest", "-", "--images", tmp, "-o", os.path.join(tmp, "in.h5")],
                        input=data, capture_output=True, env=ENV)
-    check(p.returncode == 2 and b"--manifest -: standard input: packing reads the manifest twice, "
-          b"so it needs a file (--explore reads a pipe or standard input, -)" in p.stderr,
+    check(p.returncode == 2 and b"--manifest -: standard input: packing reads the manifest twice "
+          b"and records its name: give the file (--explore reads a pipe or standard input, -)"
+          in p.stderr,
           "pack from standard input: %d %r" % (p.returncode, p.stderr))
     # a test.csv (no label column) explores too
     t = os.path.join(tmp, "test.csv")
@@ -373,8 +374,22 @@ def case_errors(tmp):
         f.write("id,url,label\na1,http://x/?a=1,b=2,5\na2,http://x/?a=1,b=3,5\n")
     rc, so, se = run(["--manifest", bad_csv, "--images", img, "-o", out, "--strict"])
     check(rc == 3 and "2 of its 2 data rows are not usable, the first at line 2: 4 fields, "
-          "expected 3 (labels are read from column 'label')" in se,
+          "expected 3\n" in se,
           "all rows malformed: exit 3 with the first's reason (%d %s)" % (rc, se))
+    # every class of one row, 20 or more: the labels are said to be rarely the classes (a header
+    # naming the columns in another order made each url a class); 19 is left alone
+    for n in (19, 20):
+        one = os.path.join(tmp, "one%d" % n)
+        os.makedirs(one, exist_ok=True)
+        with open(bad_csv, "w") as f:
+            f.write("id,label,url\n")
+            for i in range(n):
+                f.write("r%02d,http://x/%d.jpg,5\n" % (i, i))
+                open(os.path.join(one, "r%02d.jpg" % i), "w").close()
+        rc, so, se = run(["--manifest", bad_csv, "--images", one, "-o", out])
+        said = "warning: each of the %d classes holds one row: are the labels" % n in se
+        check(said == (n == 20), "%d one-row classes: warned %s (%d %s)" % (n, said, rc, se[-300:]))
+        shutil.rmtree(one)
     # ... with the column the labels are read from: landmark_id where both are (a new user's
     # walk: an empty landmark_id beside a full label read as "missing label", unexplained)
     with open(bad_csv, "w") as f:
