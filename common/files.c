@@ -723,9 +723,10 @@ static size_t escape_one(const unsigned char *u, char *e, size_t *k)
 }
 
 /* The columns a terminal gives an escaped unit of n bytes: one per byte of an escape (ASCII);
- * for a multibyte character one, or two for the East Asian wide ones (Unicode's
- * EastAsianWidth W and F: Hangul, CJK, kana, fullwidth forms, emoji; combining marks are
- * counted as one, not zero) */
+ * for a multibyte character one, two for the East Asian wide ones (Unicode's EastAsianWidth W
+ * and F: Hangul, CJK, kana, fullwidth forms, emoji), none for a combining mark, a variation
+ * selector or a zero-width joiner (macOS writes accented folder names decomposed, e and U+0301:
+ * counted one each, a table of them went out of line) */
 static size_t unit_chars(const char *e, size_t n)
 {
     const unsigned char *u = (const unsigned char *)e;
@@ -733,11 +734,18 @@ static size_t unit_chars(const char *e, size_t n)
     uint32_t c = n == 2 ? u[0] & 0x1fu : n == 3 ? u[0] & 0x0fu : u[0] & 0x07u;
     for (size_t i = 1; i < n; i++) c = c << 6 | (u[i] & 0x3fu);
     static const uint32_t wide[][2] = {
-        { 0x1100, 0x115f }, { 0x2329, 0x232a },   { 0x2e80, 0x303e },   { 0x3041, 0x33ff },
-        { 0x3400, 0x4dbf }, { 0x4e00, 0x9fff },   { 0xa000, 0xa4cf },   { 0xac00, 0xd7a3 },
-        { 0xf900, 0xfaff }, { 0xfe10, 0xfe19 },   { 0xfe30, 0xfe6f },   { 0xff00, 0xff60 },
-        { 0xffe0, 0xffe6 }, { 0x1f300, 0x1f64f }, { 0x1f900, 0x1f9ff }, { 0x20000, 0x3fffd },
+        { 0x1100, 0x115f },   { 0x2329, 0x232a },   { 0x2e80, 0x303e },   { 0x3041, 0x33ff },
+        { 0x3400, 0x4dbf },   { 0x4e00, 0x9fff },   { 0xa000, 0xa4cf },   { 0xac00, 0xd7a3 },
+        { 0xf900, 0xfaff },   { 0xfe10, 0xfe19 },   { 0xfe30, 0xfe6f },   { 0xff00, 0xff60 },
+        { 0xffe0, 0xffe6 },   { 0x1f300, 0x1f64f }, { 0x1f680, 0x1f6ff }, { 0x1f900, 0x1faff },
+        { 0x20000, 0x3fffd },
     };
+    static const uint32_t none[][2] = {
+        { 0x0300, 0x036f }, { 0x1ab0, 0x1aff }, { 0x1dc0, 0x1dff }, { 0x200b, 0x200d },
+        { 0x20d0, 0x20ff }, { 0xfe00, 0xfe0f }, { 0xfe20, 0xfe2f },
+    };
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+        if (c >= none[i][0] && c <= none[i][1]) return 0;
     for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++)
         if (c >= wide[i][0] && c <= wide[i][1]) return 2;
     return 1;

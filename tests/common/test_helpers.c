@@ -167,6 +167,14 @@ static void test_escape(void)
     CHECK(strcmp(cxr_escape_cell(b, sizeof b, "\xe8\x82\xba\xe7\x82\x8e", 4, &shown),
                  "\xe8\x82\xba\xe7\x82\x8e") == 0 &&
           shown == 4);
+    /* a combining mark takes none (macOS's decomposed e + U+0301, three of them: 3 columns), a
+     * rocket (U+1F680) and a U+1FA80 yo-yo two each (a session-73 review: 6 and 1 before) */
+    static const char nfd[] = "e\xcc\x81"
+                              "e\xcc\x81"
+                              "e\xcc\x81";
+    CHECK(strcmp(cxr_escape_cell(b, sizeof b, nfd, 3, &shown), nfd) == 0 && shown == 3);
+    CHECK(cxr_escape_cell(b, sizeof b, "\xf0\x9f\x9a\x80\xf0\x9f\xaa\x80", 9, &shown) &&
+          shown == 4);
     /* plain text: escaping would change only backslashes */
     CHECK(cxr_text_plain("a\\b c'\xc3\xad") == 1);
     CHECK(cxr_text_plain("a\nb") == 0 && cxr_text_plain("a\xff") == 0 &&
