@@ -436,8 +436,8 @@ static cxr_status log_head(int fd, const char *opt, const char *path, int append
     if (i == got || ((size_t)(got - i) >= ml && memcmp(head + i, mark, ml) == 0)) return CXR_OK;
     if (got >= 2 && head[0] == 0x1f && head[1] == 0x8b)
         return append ? cxr_set_error(CXR_E_FORMAT,
-                                      "%s %s: the log is gzip-compressed; a resume appends plain "
-                                      "lines to its log: gunzip it first, or give another",
+                                      "%s %s: it is gzip-compressed; a resume appends plain lines "
+                                      "to it: gunzip it first, or give another",
                                       opt, path)
                       : cxr_set_error(CXR_E_FORMAT,
                                       "%s %s: exists and is gzip-compressed, not such a log: not "

@@ -455,11 +455,14 @@ static void warn_resume(const train_run *r, const cxr_checkpoint_meta *ck)
              o->io.resume_path, o->compute.threads, ck->threads);
 }
 
+static int run_trains(const run_recipe *rc);
+
 /* On a resume, the epochs done must have had as many steps as this run's epochs (--max-steps,
- * or a store of another size): else epoch numbers and the step count no longer agree. */
+ * or a store of another size): else epoch numbers and the step count no longer agree. A resume
+ * with nothing to train (said "nothing to do" before) takes no step: not checked. */
 static cxr_status check_resume_steps(const train_run *r)
 {
-    if (!r->o->io.resume_path || r->rc.start_epoch <= 0) return CXR_OK;
+    if (!r->o->io.resume_path || r->rc.start_epoch <= 0 || !run_trains(&r->rc)) return CXR_OK;
     int64_t done = cxr_model_get_step(r->model), per = source_n_batches(&r->src);
     if (done == per * r->rc.start_epoch) return CXR_OK;
     return cxr_set_error(CXR_E_ARG,
@@ -1279,11 +1282,17 @@ bail:
 }
 
 /* `s` as a shell word a user can paste from a note (cxr_shell_word), or NULL when the note's
- * printing would change it: text that is not plain, or a word with a backslash ('\'' for a
- * quote), which cxr_print_error's escaping doubles. */
+ * printing would change it: text that is not plain, or a word with a backslash, which
+ * cxr_print_error's escaping doubles; an apostrophe ('\'' in single quotes) is put in double
+ * quotes where nothing else in s is special there. */
 static const char *paste_word(char *buf, size_t cap, const char *s)
 {
-    if (!cxr_text_plain(s) || !cxr_shell_word(buf, cap, s) || strchr(buf, '\\')) return NULL;
+    if (!cxr_text_plain(s) || !cxr_shell_word(buf, cap, s)) return NULL;
+    if (!strchr(buf, '\\')) return buf;
+    /* an apostrophe ('\'' in single quotes, whose backslash the message would show escaped):
+     * in double quotes, where nothing else in s is special to the shell */
+    if (strpbrk(s, "\"$`\\!") || strlen(s) + 3 > cap) return NULL;
+    snprintf(buf, cap, "\"%s\"", s);
     return buf;
 }
 
@@ -1574,8 +1583,31 @@ static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
     const cxr_train_options *o = r->o;
     cxr_trainlog_tail t;
     if (!o->io.resume_path || !o->io.log_path || !run_trains(&r->rc) ||
-        cxr_trainlog_read_tail(o->io.log_path, r->rc.start_epoch, &t) != CXR_OK || !t.has_run)
+        cxr_trainlog_read_tail(o->io.log_path, r->rc.start_epoch, &t) != CXR_OK)
         return CXR_OK;
+    if (!t.has_run) { /* nothing to check it by: said, as the log will lack the run's start */
+        struct stat ls;
+        char gz[4200];
+        snprintf(gz, sizeof gz, "%s.gz", o->io.log_path);
+        const int there = stat(o->io.log_path, &ls) == 0;
+        if (!there && access(gz, F_OK) == 0) /* the run's log, compressed: a new one would
+                                                 take its name, and gunzip then collide */
+            return cxr_set_error(CXR_E_ARG,
+                                 "--log %s is not there, %s is: a resume appends plain lines; "
+                                 "gunzip it first, or give another --log",
+                                 o->io.log_path, gz);
+        if (!there || ls.st_size == 0)
+            note(o,
+                 "warning: --log %s is %s: this resume starts it at epoch %d, its run's earlier "
+                 "epochs not in it",
+                 o->io.log_path, there ? "empty" : "not there", r->rc.start_epoch + 1);
+        else
+            note(o,
+                 "warning: --log %s: no run line of it can be read (damaged?), so it is not "
+                 "checked to be %s's run's log; appended to",
+                 o->io.log_path, o->io.resume_path);
+        return CXR_OK;
+    }
     const char *recipe = r->rc.name;
     if (t.seed != (double)r->rc.seed || t.batch != r->rc.batch ||
         (t.recipe[0] && recipe[0] && strcmp(t.recipe, recipe) != 0))
@@ -1954,8 +1986,11 @@ cxr_status cxr_train_run(const cxr_train_options *o, cxr_backend *be)
     /* the checks are done: what the caller says of its files now precedes no refusal */
     if (o->cb.on_ready) o->cb.on_ready(o->cb.user, trains);
     CXR_TRY(open_monitor(&r));
-    if (o->io.checkpoint_path && !o->io.resume_path && !o->io.checkpoint_reserved &&
-        access(o->io.checkpoint_path, F_OK) == 0) {
+    /* a checkpoint there that this run replaces: a fresh run's, or a resume's into another
+     * file (a branch from a best model over another run's checkpoint went unsaid) */
+    if (o->io.checkpoint_path && trains && !o->io.checkpoint_reserved &&
+        access(o->io.checkpoint_path, F_OK) == 0 &&
+        (!o->io.resume_path || !cxr_same_output(o->io.checkpoint_path, o->io.resume_path))) {
         r.earlier = 1;
         note_earlier_model(o);
     }

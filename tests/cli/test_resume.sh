@@ -53,6 +53,38 @@ expect_rc 3 $T --epochs 3 --log "$WORK/olr.jsonl" --resume "$WORK/c.h5" --checkp
 expect_err "--log $WORK/olr.jsonl: its last run trained with another recipe than $WORK/c.h5's run (lr: 0.002 in the log, 0.001 here): another run's log, not appended to"
 cmp -s "$WORK/olr.jsonl" "$WORK/olr0.jsonl" || fail "a refused log of another --lr changed"
 [ ! -e "$WORK/rolr.h5" ] || fail "a resume refused for another run's log wrote its checkpoint"
+# a resume whose --log is not there: said, the log then holding the resumed epochs only; where
+# LOG.gz is there instead (the run's log, compressed), refused before anything is written (the
+# new log took its name, and gunzip then collided: a new user's walk); a log whose run line
+# cannot be read is appended to, said to be unchecked (its run line damaged, another run's
+# lines were appended to it unsaid)
+cp "$WORK/c.h5" "$WORK/g.h5"
+expect_rc 0 $T --epochs 3 --log "$WORK/g.jsonl" --resume "$WORK/g.h5" --checkpoint "$WORK/g2.h5"
+expect_err "warning: --log $WORK/g.jsonl is not there: this resume starts it at epoch 3, its run's earlier epochs not in it"
+head -1 "$WORK/c.jsonl" | gzip > "$WORK/gz.jsonl.gz"
+cp "$WORK/c.h5" "$WORK/gz.h5" && cp "$WORK/c.h5" "$WORK/gz0.h5"
+expect_rc 2 $T --epochs 3 --log "$WORK/gz.jsonl" --resume "$WORK/gz.h5"
+expect_err "--log $WORK/gz.jsonl is not there, $WORK/gz.jsonl.gz is: a resume appends plain lines; gunzip it first, or give another --log"
+[ ! -e "$WORK/gz.jsonl" ] && cmp -s "$WORK/gz.h5" "$WORK/gz0.h5" || fail "a refused resume onto a compressed log wrote"
+sed 's/^{"type":"run",/{"type":"run","store":"D:\\data",/' "$WORK/c.jsonl" > "$WORK/dmg.jsonl"
+expect_rc 0 $T --epochs 3 --log "$WORK/dmg.jsonl" --resume "$WORK/g.h5" --checkpoint "$WORK/g3.h5"
+expect_err "warning: --log $WORK/dmg.jsonl: no run line of it can be read (damaged?), so it is not checked to be $WORK/g.h5's run's log; appended to"
+# a resume into another run's existing checkpoint (a branch from a best model over it) says so,
+# as a fresh run does; into its own file it does not
+cp "$WORK/c.h5" "$WORK/other.h5"
+expect_rc 0 $T --epochs 3 --resume "$WORK/g.h5" --checkpoint "$WORK/other.h5"
+expect_err "$WORK/other.h5 holds an earlier run's model (epoch 2 of 2, seed 5); this run replaces it when its first epoch is saved"
+cp "$WORK/c.h5" "$WORK/own.h5"
+expect_rc 0 $T --epochs 3 --resume "$WORK/own.h5"
+grep -q "holds an earlier run's model" "$WORK/err" && fail "a resume into its own checkpoint said it replaces an earlier run's"
+# a resume with nothing to train and another --max-steps: nothing to do, exit 0 (it said so,
+# then refused the steps it would not take: exit 2)
+expect_rc 0 $T --epochs 3 --resume "$WORK/own.h5" --max-steps 1
+expect_err "already has 3 of 3 epochs; nothing to do"
+# a checkpoint name with an apostrophe: the command after a run is still given, in double quotes
+# (its '\'' form was dropped: the message escapes backslashes)
+expect_rc 0 $T --epochs 1 --checkpoint "$WORK/bob's.h5" --select none
+expect_err "done: $WORK/bob's.h5 holds the last epoch; judge it on test once: cxr-eval \"$WORK/bob's.h5\""
 # a log named .gz is plain text (written a line at a time): said, and readable as such
 expect_rc 0 $T --epochs 1 --log "$WORK/plain.jsonl.gz" --no-checkpoint
 expect_err "--log $WORK/plain.jsonl.gz is written as plain JSON lines"
