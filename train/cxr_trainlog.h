@@ -260,8 +260,9 @@ int64_t cxr_log_line_values(const char *s, size_t n, int64_t *arrays);
 int cxr_log_line_values_ok(const char *s, size_t n, int64_t *values, int64_t *arrays);
 
 /* What an existing log says of its last run, read before a resume appends to it: the last run
- * line's recipe name, seed, batch, kernels and data (its images and eval split: -1 and ""
- * when it names none) (has_run 0 when it has none, or none readable), the epoch
+ * line's recipe name, seed, batch, kernels, data (its images and eval split: -1 and ""
+ * when it names none), writer and recipe (for cxr_trainlog_recipe_differs) (has_run 0 when
+ * it has none, or none readable), the epoch
  * of the file's last epoch or stop line (0: none), and whether any such line is for `epoch`
  * (a branch from a best model appends lower epochs after higher ones: the last line is not
  * where a run is). Lines that do not parse are passed over (a torn last line). CXR_E_IO when
@@ -277,21 +278,23 @@ typedef struct {
     int64_t train_images, eval_images;
     int has_eval_split; /* eval_split is the log's ("" too: a run without evaluation) */
     char eval_split[8];
+    char tool[64];          /* the last run line's writer, "cxr-train X.Y.Z" ("": none) */
+    char recipe_json[4096]; /* its recipe object as JSON ("": none, or longer than this) */
 } cxr_trainlog_tail;
 cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail *t);
-/* Whether the recipe of the log's last run line agrees with the one `run` would write, in every
- * key that defines the training (lr, schedule, warmup and decay, weight decay, label smoothing,
- * selection, weight averaging, mixup, keep_prob, alpha, head, input pool and scale,
- * augmentation): why is "" when they agree, else "KEY: V in the log, W here" for the first that
+/* Whether the recipe of a log's last run line (t, cxr_trainlog_read_tail) agrees with the one
+ * `run` would write, in every key that defines the training (lr, schedule, warmup and decay,
+ * weight decay, label smoothing, selection, weight averaging, mixup, keep_prob, alpha, head,
+ * input pool and scale, augmentation): why is "" when they agree, else "KEY: V in the log, W here" for the first that
  * differs ("absent (its default)" for a key one side leaves out). Not compared: keys a resume may
  * change (epochs, patience, max_steps), those that leave the results alone (threads, precision,
  * resident, prefetch), shuffle_window ("auto" before 0.23), the name, seed and batch (the
  * trainer checks those with cxr_trainlog_read_tail), and lr_step_every where run's is 0 (not
  * known yet). A key the log lacks is the writer's default in a log of 0.24 or later (its tool),
- * else agrees (an older writer may not have known it). A log without a run line that parses
- * agrees. CXR_E_IO when the file exists but cannot be read, CXR_E_NOMEM. */
-cxr_status cxr_trainlog_recipe_differs(const char *path, const cxr_log_run_line *run, char *why,
-                                       size_t cap);
+ * else agrees (an older writer may not have known it). A tail without a run line, or whose
+ * recipe its field could not hold, agrees. CXR_E_NOMEM. */
+cxr_status cxr_trainlog_recipe_differs(const cxr_trainlog_tail *t, const cxr_log_run_line *run,
+                                       char *why, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -1651,7 +1651,7 @@ static cxr_status check_resume_log(const train_run *r, cxr_backend *be)
      * known, open_run_io) and a selection this store cannot make (dropped, with a warning) */
     mine.lr_step_every = r->rc.ck_step_every;
     if (r->rc.ck_dropped != CXR_SELECT_NONE) mine.select = cxr_select_name(r->rc.ck_dropped);
-    if (cxr_trainlog_recipe_differs(o->io.log_path, &mine, why, sizeof why) == CXR_OK && why[0])
+    if (cxr_trainlog_recipe_differs(&t, &mine, why, sizeof why) == CXR_OK && why[0])
         return cxr_set_error(CXR_E_FORMAT,
                              "--log %s: its last run trained with another recipe than %s's run "
                              "(%s): another run's log, not appended to; give that run's log, or "

@@ -528,6 +528,13 @@ cxr_status cxr_trainlog_read_tail(const char *path, int epoch, cxr_trainlog_tail
                 t->batch = batch->valueint;
                 snprintf(t->recipe, sizeof t->recipe, "%s",
                          cJSON_IsString(name) ? name->valuestring : "");
+                const cJSON *tool = cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_TOOL);
+                snprintf(t->tool, sizeof t->tool, "%s",
+                         cJSON_IsString(tool) ? tool->valuestring : "");
+                char *rj = cJSON_PrintUnformatted(re); /* (longer than the field: not kept) */
+                snprintf(t->recipe_json, sizeof t->recipe_json, "%s",
+                         rj && strlen(rj) < sizeof t->recipe_json ? rj : "");
+                free(rj);
                 const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_KERNELS);
                 snprintf(t->kernels, sizeof t->kernels, "%s",
                          cJSON_IsString(k) ? k->valuestring : "");
@@ -588,77 +595,51 @@ static void recipe_differs_at(char *why, size_t cap, const char *key, const cJSO
     free(b);
 }
 
-/* Whether the run line's writer ("tool": "cxr-train X.Y.Z") is `major`.`minor` or later. */
-static int writer_since(const cJSON *run, int major, int minor)
+/* Whether a run line's writer ("cxr-train X.Y.Z", its tool) is `major`.`minor` or later. */
+static int writer_since(const char *tool, int major, int minor)
 {
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(run, CXR_LOG_TOOL);
-    const char *v = cJSON_IsString(t) ? strrchr(t->valuestring, ' ') : NULL;
+    const char *v = strrchr(tool, ' ');
     int a, b;
     if (!v || sscanf(v + 1, "%d.%d", &a, &b) != 2) return 0;
     return a > major || (a == major && b >= minor);
 }
 
-cxr_status cxr_trainlog_recipe_differs(const char *path, const cxr_log_run_line *run, char *why,
-                                       size_t cap)
+cxr_status cxr_trainlog_recipe_differs(const cxr_trainlog_tail *t, const cxr_log_run_line *run,
+                                       char *why, size_t cap)
 {
     why[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno == ENOENT) return CXR_OK;
-        return cxr_set_error(CXR_E_IO, "%s: cannot read the log: %s", path, strerror(errno));
-    }
-    static const char run_mark[] = CXR_TRAINLOG_MARK;
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t len;
-    cJSON *last = NULL; /* the last run line that parses */
-    while ((len = cxr_log_read_line(f, &line, &lcap)) >= 0) {
-        if (strncmp(line, run_mark, sizeof run_mark - 1) != 0 || (size_t)len > CXR_LOG_LINE_MAX ||
-            !cxr_log_line_values_ok(line, (size_t)len, NULL, NULL))
-            continue;
-        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
-        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, CXR_LOG_RECIPE))) {
-            cJSON_Delete(o);
-            continue;
-        }
-        cJSON_Delete(last);
-        last = o;
-    }
-    const int bad = ferror(f) || !feof(f), e = errno;
-    free(line);
-    fclose(f);
+    if (!t->has_run || !t->recipe_json[0]) return CXR_OK;
+    cJSON *logged = cJSON_Parse(t->recipe_json), *mine = cJSON_CreateObject();
+    const cJSON *it;
     cxr_status st = CXR_OK;
-    if (bad) {
-        st = cxr_set_error(e == ENOMEM ? CXR_E_NOMEM : CXR_E_IO, "%s: cannot read the log: %s",
-                           path, strerror(e));
-    } else if (last) {
-        const cJSON *logged = cJSON_GetObjectItemCaseSensitive(last, CXR_LOG_RECIPE), *it;
-        /* a key the writer leaves out at its default (mixup, average_from, input_pool, ...) is
-         * that default where the log is of 0.24 or later; before, absent was also "unknown" */
-        const int defaults = writer_since(last, 0, 24);
-        cJSON *mine = cJSON_CreateObject();
-        add_recipe(mine, run);
-        if (!mine) st = cxr_set_error(CXR_E_NOMEM, "%s: out of memory", path);
-        cJSON_ArrayForEach(it, mine)
+    if (!logged || !mine) {
+        st = cxr_set_error(CXR_E_NOMEM, "the log's recipe: out of memory");
+        goto bail;
+    }
+    /* a key the writer leaves out at its default (mixup, average_from, input_pool, ...) is that
+     * default where the log is of 0.24 or later; before, absent was also "unknown" */
+    const int defaults = writer_since(t->tool, 0, 24);
+    add_recipe(mine, run);
+    cJSON_ArrayForEach(it, mine)
+    {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(logged, it->string);
+        if (recipe_key_free(it->string) || (l ? cJSON_Compare(l, it, 1) : !defaults) ||
+            (run->lr_step_every <= 0 && !strcmp(it->string, "lr_step_every")))
+            continue; /* (an interval 0: the run does not know it yet) */
+        recipe_differs_at(why, cap, it->string, l, it);
+        break;
+    }
+    if (!why[0]) /* ... and a key the log has at a value where this run has its default */
+        cJSON_ArrayForEach(it, logged)
         {
-            const cJSON *l = cJSON_GetObjectItemCaseSensitive(logged, it->string);
-            if (recipe_key_free(it->string) || (l ? cJSON_Compare(l, it, 1) : !defaults) ||
-                (run->lr_step_every <= 0 && !strcmp(it->string, "lr_step_every")))
-                continue; /* (an interval 0: the run does not know it yet) */
-            recipe_differs_at(why, cap, it->string, l, it);
+            if (!it->string || recipe_key_free(it->string) ||
+                cJSON_GetObjectItemCaseSensitive(mine, it->string))
+                continue;
+            recipe_differs_at(why, cap, it->string, it, NULL);
             break;
         }
-        if (!why[0]) /* ... and a key the log has at a value where this run has its default */
-            cJSON_ArrayForEach(it, logged)
-            {
-                if (!it->string || recipe_key_free(it->string) ||
-                    cJSON_GetObjectItemCaseSensitive(mine, it->string))
-                    continue;
-                recipe_differs_at(why, cap, it->string, it, NULL);
-                break;
-            }
-        cJSON_Delete(mine);
-    }
-    cJSON_Delete(last);
+bail:
+    cJSON_Delete(logged);
+    cJSON_Delete(mine);
     return st;
 }

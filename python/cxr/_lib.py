@@ -82,7 +82,8 @@ P = ctypes.POINTER
 # CXR_LOG_LINE_VALUES_MAX values, cxr_plan_from_manifest orders ids by their FNV-1a hash mixed
 # by splitmix64's finalizer (other splits than before) and skips a row whose label is past
 # CXR_CLASS_NAME_MAX (cxr_manifest_summary grew long_label; behaviour changes; cxr_log_read_line,
-# cxr_log_line_values and cxr_trainlog_recipe_differs are new; none used here).
+# cxr_log_line_values and cxr_trainlog_recipe_differs are new, cxr_trainlog_tail grew tool and
+# recipe_json; none used here).
 ABI = "0.24"
 
 
